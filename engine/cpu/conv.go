@@ -1,0 +1,201 @@
+// conv.go: convolution (stride 1, zero padding) as im2col + SGEMM per image,
+// images spread over the workers; the backward pass accumulates weight
+// gradients per fixed chunk of images and reduces the chunks in order, so
+// the result does not depend on the number of workers.
+
+package cpu
+
+import "github.com/cnngpu/cnngpu/engine"
+
+// convChunks is the fixed number of image groups whose weight gradients are
+// summed separately in ConvBackward.
+const convChunks = 8
+
+// im2col writes col: (C*R*S, P*Q) from one image x: (C,H,W).
+func im2col(col, x []float32, s engine.ConvShape) {
+	P, Q := s.P(), s.Q()
+	for c := 0; c < s.C; c++ {
+		plane := x[c*s.H*s.W : (c+1)*s.H*s.W]
+		for r := 0; r < s.R; r++ {
+			for sc := 0; sc < s.S; sc++ {
+				row := col[((c*s.R+r)*s.S+sc)*P*Q:][:P*Q]
+				// Output columns q whose input column q-Pad+sc is inside.
+				qlo := max(0, s.Pad-sc)
+				qhi := min(Q, s.W+s.Pad-sc)
+				for p := 0; p < P; p++ {
+					dst := row[p*Q : p*Q+Q]
+					ih := p - s.Pad + r
+					if ih < 0 || ih >= s.H || qlo >= qhi {
+						clear(dst)
+						continue
+					}
+					clear(dst[:qlo])
+					src := plane[ih*s.W+qlo-s.Pad+sc:]
+					copy(dst[qlo:qhi], src[:qhi-qlo])
+					clear(dst[qhi:])
+				}
+			}
+		}
+	}
+}
+
+// col2im adds dcol: (C*R*S, P*Q) back into one image gradient dx: (C,H,W),
+// which must be zeroed first.
+func col2im(dx, dcol []float32, s engine.ConvShape) {
+	P, Q := s.P(), s.Q()
+	for c := 0; c < s.C; c++ {
+		plane := dx[c*s.H*s.W : (c+1)*s.H*s.W]
+		for r := 0; r < s.R; r++ {
+			for sc := 0; sc < s.S; sc++ {
+				row := dcol[((c*s.R+r)*s.S+sc)*P*Q:][:P*Q]
+				qlo := max(0, s.Pad-sc)
+				qhi := min(Q, s.W+s.Pad-sc)
+				if qlo >= qhi {
+					continue
+				}
+				for p := 0; p < P; p++ {
+					ih := p - s.Pad + r
+					if ih < 0 || ih >= s.H {
+						continue
+					}
+					src := row[p*Q+qlo : p*Q+qhi]
+					dst := plane[ih*s.W+qlo-s.Pad+sc:][:len(src)]
+					for i, v := range src {
+						dst[i] += v
+					}
+				}
+			}
+		}
+	}
+}
+
+func checkConv(op string, s engine.ConvShape, x, w, b, y engine.Tensor) {
+	if s.N <= 0 || s.C <= 0 || s.K <= 0 || s.P() <= 0 || s.Q() <= 0 {
+		panic("engine: " + op + ": empty convolution shape")
+	}
+	engine.Must(op, "x", x, engine.Float32, s.N*s.C*s.H*s.W)
+	engine.Must(op, "w", w, engine.Float32, s.K*s.C*s.R*s.S)
+	engine.Must(op, "b", b, engine.Float32, s.K)
+	engine.Must(op, "y", y, engine.Float32, s.N*s.K*s.P()*s.Q())
+}
+
+type convFwdTask struct {
+	e       *Engine
+	x, w, b []float32
+	y       []float32
+	s       engine.ConvShape
+	act     engine.Activation
+}
+
+func (t *convFwdTask) run(w, lo, hi int) {
+	s := t.s
+	ws := &t.e.ws[w]
+	crs, pq := s.C*s.R*s.S, s.P()*s.Q()
+	ws.col = grow(ws.col, crs*pq)
+	for n := lo; n < hi; n++ {
+		xn := t.x[n*s.C*s.H*s.W:]
+		yn := t.y[n*s.K*pq : (n+1)*s.K*pq]
+		im2col(ws.col, xn, s)
+		sgemm(&ws.gemm, s.K, pq, crs, 1, rowMajor(t.w, crs), rowMajor(ws.col, pq), 0, rowMajor(yn, pq))
+		for k := 0; k < s.K; k++ {
+			biasAct(yn[k*pq:(k+1)*pq], t.b[k], t.act)
+		}
+	}
+}
+
+// Conv computes y = act(conv(x, w) + b).
+// x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q).
+func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
+	checkConv("Conv", s, x, w, b, y)
+	e.convF = convFwdTask{e: e, x: t32(x), w: t32(w), b: t32(b), y: t32(y), s: s, act: act}
+	e.pool.parallelFor(s.N, 1, &e.convF)
+}
+
+type convBwdTask struct {
+	e                 *Engine
+	x, w, y, dy, dx   []float32
+	s                 engine.ConvShape
+	act               engine.Activation
+	perChunk, nChunks int
+}
+
+func (t *convBwdTask) run(w, lo, hi int) {
+	s := t.s
+	ws := &t.e.ws[w]
+	crs, pq := s.C*s.R*s.S, s.P()*s.Q()
+	ws.col = grow(ws.col, crs*pq)
+	ws.dz = grow(ws.dz, s.K*pq)
+	if t.dx != nil {
+		ws.dcol = grow(ws.dcol, crs*pq)
+	}
+	for c := lo; c < hi; c++ {
+		dw := t.e.chunkDW[c]
+		db := t.e.chunkDB[c]
+		clear(db)
+		first := c * t.perChunk
+		last := min(first+t.perChunk, s.N)
+		for n := first; n < last; n++ {
+			dz := ws.dz
+			actGrad(dz, t.dy[n*s.K*pq:], t.y[n*s.K*pq:], t.act)
+			for k := 0; k < s.K; k++ {
+				var sum float32
+				for _, v := range dz[k*pq : (k+1)*pq] {
+					sum += v
+				}
+				db[k] += sum
+			}
+			im2col(ws.col, t.x[n*s.C*s.H*s.W:], s)
+			// dw (K, CRS) (+)= dz (K, PQ) · colᵀ (PQ, CRS)
+			beta := float32(1)
+			if n == first {
+				beta = 0
+			}
+			sgemm(&ws.gemm, s.K, crs, pq, 1, rowMajor(dz, pq), rowMajor(ws.col, pq).t(), beta, rowMajor(dw, crs))
+			if t.dx != nil {
+				// dcol (CRS, PQ) = wᵀ (CRS, K) · dz (K, PQ)
+				sgemm(&ws.gemm, crs, pq, s.K, 1, rowMajor(t.w, crs).t(), rowMajor(dz, pq), 0, rowMajor(ws.dcol, pq))
+				dxn := t.dx[n*s.C*s.H*s.W : (n+1)*s.C*s.H*s.W]
+				clear(dxn)
+				col2im(dxn, ws.dcol, s)
+			}
+		}
+	}
+}
+
+// ConvBackward writes dw, db and (when dx is not nil) dx from dy, the
+// gradient at the activated output y.
+func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
+	checkConv("ConvBackward", s, x, w, db, y)
+	engine.Must("ConvBackward", "dy", dy, engine.Float32, s.N*s.K*s.P()*s.Q())
+	engine.Must("ConvBackward", "dw", dw, engine.Float32, s.K*s.C*s.R*s.S)
+	var dxs []float32
+	if dx != nil {
+		engine.Must("ConvBackward", "dx", dx, engine.Float32, s.N*s.C*s.H*s.W)
+		dxs = t32(dx)
+	}
+	nChunks := min(convChunks, s.N)
+	perChunk := (s.N + nChunks - 1) / nChunks
+	nChunks = (s.N + perChunk - 1) / perChunk
+	wlen := s.K * s.C * s.R * s.S
+	for len(e.chunkDW) < nChunks {
+		e.chunkDW = append(e.chunkDW, nil)
+		e.chunkDB = append(e.chunkDB, nil)
+	}
+	for c := 0; c < nChunks; c++ {
+		e.chunkDW[c] = grow(e.chunkDW[c], wlen)
+		e.chunkDB[c] = grow(e.chunkDB[c], s.K)
+	}
+	e.convB = convBwdTask{e: e, x: t32(x), w: t32(w), y: t32(y), dy: t32(dy), dx: dxs, s: s, act: act, perChunk: perChunk, nChunks: nChunks}
+	e.pool.parallelFor(nChunks, 1, &e.convB)
+	dws, dbs := t32(dw)[:wlen], t32(db)[:s.K]
+	copy(dws, e.chunkDW[0])
+	copy(dbs, e.chunkDB[0])
+	for c := 1; c < nChunks; c++ {
+		for i, v := range e.chunkDW[c][:wlen] {
+			dws[i] += v
+		}
+		for i, v := range e.chunkDB[c][:s.K] {
+			dbs[i] += v
+		}
+	}
+}

@@ -1,0 +1,297 @@
+// gemm.go: single-precision matrix multiply for the CPU engine, organised the
+// Goto/BLIS way: B is packed into 16-column panels (kc x nc, kept in L2/L3),
+// A into 6-row panels (mc x kc, kept in L2), and a 6x16 register-tiled
+// micro-kernel (AVX2/FMA assembly where the processor has it, portable Go
+// otherwise) runs over the tiles. Transposed operands are handled by packing,
+// so every layout the network needs takes the same fast path.
+
+package cpu
+
+// Micro-tile and cache-block sizes.
+const (
+	mr    = 6
+	nr    = 16
+	kcMax = 384
+	mcMax = 120
+	ncMax = 2048
+)
+
+// useAsm selects the assembly micro-kernel; set at start-up from CPU feature
+// detection (and CNNGPU_NOASM=1 forces the portable kernel).
+var useAsm bool
+
+// asmKernel is the assembly micro-kernel where one exists for this processor.
+var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// mat is a strided view of a matrix: element (i, j) is d[i*rs+j*cs].
+type mat struct {
+	d      []float32
+	rs, cs int
+}
+
+// rowMajor views d as a rows x cols row-major matrix.
+func rowMajor(d []float32, cols int) mat { return mat{d: d, rs: cols, cs: 1} }
+
+// t returns the transpose view.
+func (m mat) t() mat { return mat{d: m.d, rs: m.cs, cs: m.rs} }
+
+// gemmWS is one worker's packing space.
+type gemmWS struct {
+	a, b []float32
+	tile [mr * nr]float32
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// kernelGo is the portable micro-kernel with the same contract as the
+// assembly one: c (6 rows, stride ldc) = alpha*sum_p a[p,:]^T b[p,:] + beta*c;
+// when beta is 0, c is not read.
+func kernelGo(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	var acc [mr][nr]float32
+	a = a[:kc*mr]
+	b = b[:kc*nr]
+	for p := 0; p < kc; p++ {
+		ap := (*[mr]float32)(a[p*mr:])
+		bp := (*[nr]float32)(b[p*nr:])
+		for i := range ap {
+			ai := ap[i]
+			row := &acc[i]
+			for j := range bp {
+				row[j] += ai * bp[j]
+			}
+		}
+	}
+	for i := range acc {
+		row := (*[nr]float32)(c[i*ldc:])
+		for j := range row {
+			v := alpha * acc[i][j]
+			if beta != 0 {
+				v += beta * row[j]
+			}
+			row[j] = v
+		}
+	}
+}
+
+// kernel runs the selected micro-kernel on packed panels a (kc x 6) and
+// b (kc x 16) into c.
+func kernel(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+	if useAsm {
+		_ = a[kc*mr-1]
+		_ = b[kc*nr-1]
+		_ = c[5*ldc+nr-1]
+		asmKernel(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+		return
+	}
+	kernelGo(kc, a, b, c, ldc, alpha, beta)
+}
+
+// packA copies rows [i0, i0+mc) x columns [p0, p0+kc) of a into 6-row
+// panels: panel r holds, for each p, the 6 values a[i0+6r+0..5, p0+p].
+// Missing rows of the last panel are zero.
+func packA(dst []float32, a mat, i0, mc, p0, kc int) {
+	for ip := 0; ip < mc; ip += mr {
+		rows := min(mr, mc-ip)
+		panel := dst[ip*kc : ip*kc+mr*kc]
+		switch {
+		case a.cs == 1:
+			for r := 0; r < rows; r++ {
+				base := (i0+ip+r)*a.rs + p0
+				src := a.d[base : base+kc]
+				for p, v := range src {
+					panel[p*mr+r] = v
+				}
+			}
+		case a.rs == 1:
+			for p := 0; p < kc; p++ {
+				base := (p0+p)*a.cs + i0 + ip
+				copy(panel[p*mr:p*mr+rows], a.d[base:base+rows])
+			}
+		default:
+			for r := 0; r < rows; r++ {
+				for p := 0; p < kc; p++ {
+					panel[p*mr+r] = a.d[(i0+ip+r)*a.rs+(p0+p)*a.cs]
+				}
+			}
+		}
+		if rows < mr {
+			for p := 0; p < kc; p++ {
+				clear(panel[p*mr+rows : p*mr+mr])
+			}
+		}
+	}
+}
+
+// packB copies rows [p0, p0+kc) x columns [j0, j0+nc) of b into 16-column
+// panels: panel c holds, for each p, the 16 values b[p0+p, j0+16c+0..15].
+// Missing columns of the last panel are zero.
+func packB(dst []float32, b mat, p0, kc, j0, nc int) {
+	for jp := 0; jp < nc; jp += nr {
+		cols := min(nr, nc-jp)
+		panel := dst[jp*kc : jp*kc+nr*kc]
+		switch {
+		case b.cs == 1:
+			for p := 0; p < kc; p++ {
+				base := (p0+p)*b.rs + j0 + jp
+				copy(panel[p*nr:p*nr+cols], b.d[base:base+cols])
+			}
+		case b.rs == 1:
+			for c := 0; c < cols; c++ {
+				base := (j0+jp+c)*b.cs + p0
+				src := b.d[base : base+kc]
+				for p, v := range src {
+					panel[p*nr+c] = v
+				}
+			}
+		default:
+			for p := 0; p < kc; p++ {
+				for c := 0; c < cols; c++ {
+					panel[p*nr+c] = b.d[(p0+p)*b.rs+(j0+jp+c)*b.cs]
+				}
+			}
+		}
+		if cols < nr {
+			for p := 0; p < kc; p++ {
+				clear(panel[p*nr+cols : p*nr+nr])
+			}
+		}
+	}
+}
+
+// kBlock returns the depth of each k block: k itself when it fits, else k
+// split into equal blocks of at most kcMax.
+func kBlock(k int) int {
+	if k <= kcMax {
+		return k
+	}
+	nb := (k + kcMax - 1) / kcMax
+	return (k + nb - 1) / nb
+}
+
+// sgemm computes C = alpha*A*B + beta*C on one goroutine, where A is m x k,
+// B is k x n and C is m x n, each a strided view. When beta is 0, C is not
+// read. The order of the additions depends only on m, n and k, never on the
+// number of workers, so results repeat bit for bit.
+func sgemm(ws *gemmWS, m, n, k int, alpha float32, a, b mat, beta float32, c mat) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				p := &c.d[i*c.rs+j*c.cs]
+				if beta == 0 {
+					*p = 0
+				} else {
+					*p *= beta
+				}
+			}
+		}
+		return
+	}
+	kb := kBlock(k)
+	for jc := 0; jc < n; jc += ncMax {
+		nc := min(ncMax, n-jc)
+		ncp := (nc + nr - 1) / nr * nr
+		for pc := 0; pc < k; pc += kb {
+			kc := min(kb, k-pc)
+			ws.b = grow(ws.b, ncp*kc)
+			packB(ws.b, b, pc, kc, jc, nc)
+			bet := beta
+			if pc > 0 {
+				bet = 1
+			}
+			for ic := 0; ic < m; ic += mcMax {
+				mc := min(mcMax, m-ic)
+				mcp := (mc + mr - 1) / mr * mr
+				ws.a = grow(ws.a, mcp*kc)
+				packA(ws.a, a, ic, mc, pc, kc)
+				for jr := 0; jr < nc; jr += nr {
+					bp := ws.b[jr*kc : jr*kc+nr*kc]
+					cols := min(nr, nc-jr)
+					for ir := 0; ir < mc; ir += mr {
+						ap := ws.a[ir*kc : ir*kc+mr*kc]
+						rows := min(mr, mc-ir)
+						if rows == mr && cols == nr && c.cs == 1 {
+							off := (ic+ir)*c.rs + jc + jr
+							kernel(kc, ap, bp, c.d[off:], c.rs, alpha, bet)
+							continue
+						}
+						kernel(kc, ap, bp, ws.tile[:], nr, alpha, 0)
+						for i := 0; i < rows; i++ {
+							for j := 0; j < cols; j++ {
+								p := &c.d[(ic+ir+i)*c.rs+(jc+jr+j)*c.cs]
+								v := ws.tile[i*nr+j]
+								if bet != 0 {
+									v += bet * *p
+								}
+								*p = v
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// gemmTask splits one sgemm across the pool: by 16-column blocks of C when
+// C is wide, else by 6-row blocks. Each block is computed exactly as the
+// serial sgemm would, so the split does not change any result.
+type gemmTask struct {
+	ws          []gemmWS
+	m, n, k     int
+	alpha, beta float32
+	a, b, c     mat
+	byCols      bool
+	step        int
+}
+
+func (t *gemmTask) run(w, lo, hi int) {
+	ws := &t.ws[w]
+	for blk := lo; blk < hi; blk++ {
+		s := blk * t.step
+		if t.byCols {
+			e := min(s+t.step, t.n)
+			b := t.b
+			b.d = b.d[s*b.cs:]
+			c := t.c
+			c.d = c.d[s*c.cs:]
+			sgemm(ws, t.m, e-s, t.k, t.alpha, t.a, b, t.beta, c)
+		} else {
+			e := min(s+t.step, t.m)
+			a := t.a
+			a.d = a.d[s*a.rs:]
+			c := t.c
+			c.d = c.d[s*c.rs:]
+			sgemm(ws, e-s, t.n, t.k, t.alpha, a, t.b, t.beta, c)
+		}
+	}
+}
+
+// gemmParallel is sgemm spread over the pool's workers.
+func gemmParallel(p *pool, t *gemmTask, m, n, k int, alpha float32, a, b mat, beta float32, c mat) {
+	*t = gemmTask{ws: t.ws, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c}
+	if p.workers == 1 || int64(m)*int64(n)*int64(k) < 1<<18 {
+		sgemm(&t.ws[0], m, n, k, alpha, a, b, beta, c)
+		return
+	}
+	// Blocks several per worker, aligned to the micro-tile, so that a slow
+	// core does not stall the rest.
+	parts := p.workers * 4
+	if n >= m {
+		t.byCols = true
+		t.step = max(nr, (n/parts+nr-1)/nr*nr)
+		// Keep the column split inside one ncMax block per piece.
+		t.step = min(t.step, ncMax)
+		p.parallelFor((n+t.step-1)/t.step, 1, t)
+	} else {
+		t.step = max(mr, (m/parts+mr-1)/mr*mr)
+		p.parallelFor((m+t.step-1)/t.step, 1, t)
+	}
+}

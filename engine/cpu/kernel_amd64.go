@@ -1,0 +1,25 @@
+// kernel_amd64.go: selects the AVX2/FMA micro-kernel at run time on amd64
+// processors that have both extensions.
+
+package cpu
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+// kernel6x16AVX2 is implemented in kernel_amd64.s.
+//
+//go:noescape
+func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// haveAVX2 reports whether the processor can run kernel6x16AVX2.
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func init() {
+	useAsm = haveAVX2 && os.Getenv("CNNGPU_NOASM") == ""
+	if haveAVX2 {
+		asmKernel = kernel6x16AVX2
+	}
+}

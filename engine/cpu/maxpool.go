@@ -1,0 +1,72 @@
+// maxpool.go: max-pooling with square windows and equal stride, recording
+// the index of each maximum so the backward pass is a scatter.
+
+package cpu
+
+import "github.com/cnngpu/cnngpu/engine"
+
+type poolFwdTask struct {
+	x, y []float32
+	arg  []int32
+	s    engine.PoolShape
+}
+
+func (t *poolFwdTask) run(_, lo, hi int) {
+	s := t.s
+	oh, ow := s.OH(), s.OW()
+	for pl := lo; pl < hi; pl++ {
+		xoff := pl * s.H * s.W
+		yoff := pl * oh * ow
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				best := xoff + i*s.Size*s.W + j*s.Size
+				bv := t.x[best]
+				for a := 0; a < s.Size; a++ {
+					row := xoff + (i*s.Size+a)*s.W + j*s.Size
+					for b := 0; b < s.Size; b++ {
+						// Strict '>' keeps the first maximum, NaN never wins
+						// over a number, matching the reference.
+						if v := t.x[row+b]; v > bv {
+							bv, best = v, row+b
+						}
+					}
+				}
+				t.y[yoff+i*ow+j] = bv
+				t.arg[yoff+i*ow+j] = int32(best)
+			}
+		}
+	}
+}
+
+func checkPool(op string, s engine.PoolShape) {
+	if s.Size <= 0 || s.OH() <= 0 || s.OW() <= 0 || s.N <= 0 || s.C <= 0 {
+		panic("engine: " + op + ": empty pooling shape")
+	}
+}
+
+// MaxPool computes y: (N,C,H/Size,W/Size) from x: (N,C,H,W); arg holds the
+// index in x of each maximum.
+func (e *Engine) MaxPool(x, y, arg engine.Tensor, s engine.PoolShape) {
+	checkPool("MaxPool", s)
+	out := s.N * s.C * s.OH() * s.OW()
+	engine.Must("MaxPool", "x", x, engine.Float32, s.N*s.C*s.H*s.W)
+	engine.Must("MaxPool", "y", y, engine.Float32, out)
+	engine.Must("MaxPool", "arg", arg, engine.Int32, out)
+	e.poolF = poolFwdTask{x: t32(x), y: t32(y), arg: ti32(arg), s: s}
+	e.pool.parallelFor(s.N*s.C, 64, &e.poolF)
+}
+
+// MaxPoolBackward writes dx: (N,C,H,W) from dy through arg.
+func (e *Engine) MaxPoolBackward(dy, arg, dx engine.Tensor, s engine.PoolShape) {
+	checkPool("MaxPoolBackward", s)
+	out := s.N * s.C * s.OH() * s.OW()
+	engine.Must("MaxPoolBackward", "dy", dy, engine.Float32, out)
+	engine.Must("MaxPoolBackward", "arg", arg, engine.Int32, out)
+	engine.Must("MaxPoolBackward", "dx", dx, engine.Float32, s.N*s.C*s.H*s.W)
+	d := t32(dx)[:s.N*s.C*s.H*s.W]
+	clear(d)
+	a := ti32(arg)[:out]
+	for o, g := range t32(dy)[:out] {
+		d[a[o]] += g
+	}
+}

@@ -1,0 +1,256 @@
+// engine.go: the Engine interface, the one boundary between the network
+// (model, optimizer, training loop, all in this package) and the hardware
+// that runs it (engine/cpu, engine/cuda).
+//
+// The interface is deliberately small and device-neutral:
+//
+//   - Memory: Alloc, Slice, Write, Read, Fill. Tensors are opaque engine-owned
+//     buffers; the host only sees them through Write and Read.
+//   - The few ops the network needs: batch gathering, convolution, max-pool,
+//     dense layers (each with fused bias and activation, and its backward),
+//     softmax cross-entropy with on-device statistics, and the optimizer
+//     update over one flat parameter buffer.
+//   - Sync, the only point where the host waits for the device.
+//
+// Ops are asynchronous on a device engine: they queue work and return at
+// once. Errors from queued work (a failed launch, a device fault) are reported
+// by the next Sync, Read or Close. A shape or type mismatch between an op's
+// arguments is a programmer error and panics with a fixed message.
+//
+// Everything that changes from one training step to the next lives in
+// tensors, not in arguments: the shuffled order of the epoch (perm), the
+// position in it (cursor, advanced by Gather), the optimizer's step count.
+// So the op sequence of a step, with the same arguments, is identical every
+// time, which lets a GPU engine record it once as a CUDA graph and replay it
+// (see Capturer) with no host round trip.
+package engine
+
+import "fmt"
+
+// DType is the element type of a Tensor.
+type DType int
+
+// The element types the network needs.
+const (
+	Float32 DType = iota
+	Int32
+	Uint8
+)
+
+func (d DType) String() string {
+	switch d {
+	case Float32:
+		return "float32"
+	case Int32:
+		return "int32"
+	case Uint8:
+		return "uint8"
+	}
+	return fmt.Sprintf("DType(%d)", int(d))
+}
+
+// Size is the number of bytes of one element.
+func (d DType) Size() int {
+	if d == Uint8 {
+		return 1
+	}
+	return 4
+}
+
+// Tensor is a buffer owned by an engine: a flat run of Len elements of one
+// DType. Its logical shape is given to each op that uses it.
+type Tensor interface {
+	Len() int
+	DType() DType
+}
+
+// Activation is the nonlinearity applied after a layer's bias.
+type Activation int
+
+// The activations a layer can have.
+const (
+	Identity Activation = iota
+	ReLU
+	Sigmoid
+	Tanh
+)
+
+// ParseActivation maps a flag value to an Activation.
+func ParseActivation(s string) (Activation, error) {
+	switch s {
+	case "relu":
+		return ReLU, nil
+	case "sigmoid":
+		return Sigmoid, nil
+	case "tanh":
+		return Tanh, nil
+	case "identity", "linear", "none":
+		return Identity, nil
+	}
+	return 0, fmt.Errorf("unknown activation %q: expected relu, sigmoid or tanh", s)
+}
+
+func (a Activation) String() string {
+	switch a {
+	case Identity:
+		return "identity"
+	case ReLU:
+		return "relu"
+	case Sigmoid:
+		return "sigmoid"
+	case Tanh:
+		return "tanh"
+	}
+	return fmt.Sprintf("Activation(%d)", int(a))
+}
+
+// ConvShape describes a 2-D convolution, stride 1, NCHW layout:
+// x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q) with
+// P = H+2*Pad-R+1, Q = W+2*Pad-S+1.
+type ConvShape struct {
+	N, C, H, W int
+	K, R, S    int
+	Pad        int
+}
+
+// P is the output height.
+func (s ConvShape) P() int { return s.H + 2*s.Pad - s.R + 1 }
+
+// Q is the output width.
+func (s ConvShape) Q() int { return s.W + 2*s.Pad - s.S + 1 }
+
+// PoolShape describes a max-pool with a square window of Size and equal
+// stride, no padding: x: (N,C,H,W), y: (N,C,H/Size,W/Size).
+type PoolShape struct {
+	N, C, H, W int
+	Size       int
+}
+
+// OH is the output height.
+func (s PoolShape) OH() int { return s.H / s.Size }
+
+// OW is the output width.
+func (s PoolShape) OW() int { return s.W / s.Size }
+
+// DenseShape describes a fully connected layer y = x·Wᵀ + b:
+// x: (N,In), w: (Out,In), b: (Out), y: (N,Out).
+type DenseShape struct {
+	N, In, Out int
+}
+
+// OptKind names an optimizer.
+type OptKind int
+
+// The optimizers.
+const (
+	Adam OptKind = iota
+	SGD
+)
+
+// OptConfig holds an optimizer's hyperparameters. Adam uses LR, Beta1,
+// Beta2 and Eps (Keras defaults: 0.001, 0.9, 0.999, 1e-7); SGD uses LR and
+// Momentum.
+type OptConfig struct {
+	Kind     OptKind
+	LR       float32
+	Beta1    float32
+	Beta2    float32
+	Eps      float32
+	Momentum float32
+}
+
+// Engine runs the network's tensors and ops on one device.
+type Engine interface {
+	// Name identifies the engine and device, e.g. "cpu (2 threads, AVX2)".
+	Name() string
+
+	// Alloc returns a zeroed tensor of n elements.
+	Alloc(dt DType, n int) (Tensor, error)
+	// Slice returns a view of n elements of t starting at off.
+	Slice(t Tensor, off, n int) Tensor
+	// Write copies src ([]float32, []int32 or []uint8, matching dst's
+	// DType) into dst starting at element off.
+	Write(dst Tensor, off int, src any) error
+	// Read copies elements of src starting at off into dst (a slice of
+	// the matching type); it waits for queued work on src.
+	Read(src Tensor, off int, dst any) error
+	// Fill sets every element of t to v.
+	Fill(t Tensor, v float32)
+
+	// Gather assembles a batch from a dataset held by the engine.
+	// images: (M,784) uint8, labels: (M) int32, perm: (L) int32 indices
+	// into the dataset, cursor: (1) int32 position in perm.
+	// It writes x: (n,1,28,28) float32 scaled to [0,1] from images
+	// perm[cursor..cursor+n) and y: (n) int32 their labels, then advances
+	// cursor by n. pixels is the image size (784 for MNIST).
+	Gather(images, labels, perm, cursor, x, y Tensor, n, pixels int)
+
+	// Conv computes y = act(conv(x, w) + b). Shapes as in ConvShape.
+	Conv(x, w, b, y Tensor, s ConvShape, act Activation)
+	// ConvBackward takes dy, the gradient at Conv's activated output y,
+	// and writes dw and db (overwritten, not accumulated) and, when dx is
+	// not nil, dx.
+	ConvBackward(x, w, y, dy, dx, dw, db Tensor, s ConvShape, act Activation)
+
+	// MaxPool computes y and records in arg (int32, len(y)) the index in
+	// x of each maximum.
+	MaxPool(x, y, arg Tensor, s PoolShape)
+	// MaxPoolBackward writes dx (overwritten) from dy through arg.
+	MaxPoolBackward(dy, arg, dx Tensor, s PoolShape)
+
+	// Dense computes y = act(x·wᵀ + b). Shapes as in DenseShape.
+	Dense(x, w, b, y Tensor, s DenseShape, act Activation)
+	// DenseBackward takes dy at the activated output y and writes dw, db
+	// and, when dx is not nil, dx (all overwritten).
+	DenseBackward(x, w, y, dy, dx, dw, db Tensor, s DenseShape, act Activation)
+
+	// SoftmaxXent takes logits: (n,classes) and labels: (n) int32. It adds
+	// the summed cross-entropy loss, the number of correct argmax
+	// predictions and n to stats[0..2] (float32), writes the softmax
+	// probabilities to probs when probs is not nil, and when dlogits is not
+	// nil writes the gradient of the mean loss, (softmax - onehot)/n.
+	SoftmaxXent(logits, labels, probs, dlogits, stats Tensor, n, classes int)
+
+	// Update applies one optimizer step to the flat parameters p with
+	// gradients g. s1 and s2 are the optimizer state (Adam: first and
+	// second moments; SGD: s1 is the velocity, s2 unused and may be nil).
+	// step: (1) float32, the number of updates done so far; Update
+	// increments it.
+	Update(c OptConfig, p, g, s1, s2, step Tensor)
+
+	// Sync waits for all queued work and returns the first error it met.
+	Sync() error
+	// Close releases everything the engine allocated.
+	Close() error
+}
+
+// Capturer is implemented by engines that can record the op sequence of
+// fn once (per key) and replay the recording on later calls. Engines without
+// it run fn directly.
+type Capturer interface {
+	Replay(key int, fn func()) error
+}
+
+// Run calls fn directly or through the engine's Capturer.
+func Run(e Engine, key int, fn func()) error {
+	if c, ok := e.(Capturer); ok {
+		return c.Replay(key, fn)
+	}
+	fn()
+	return nil
+}
+
+// Must panics with a fixed message when a tensor has the wrong type or too
+// few elements for the shape an op was given. Engines call it to check
+// their arguments.
+func Must(op, name string, t Tensor, dt DType, n int) {
+	if t == nil {
+		panic(fmt.Sprintf("engine: %s: %s is nil", op, name))
+	}
+	if t.DType() != dt {
+		panic(fmt.Sprintf("engine: %s: %s is %v, want %v", op, name, t.DType(), dt))
+	}
+	if t.Len() < n {
+		panic(fmt.Sprintf("engine: %s: %s has %d elements, shape needs %d", op, name, t.Len(), n))
+	}
+}

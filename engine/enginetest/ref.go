@@ -1,0 +1,222 @@
+// ref.go: plain float64 reference implementations of every engine op,
+// written for clarity, not speed. The conformance suite compares engines
+// against them, and ref_test.go checks their gradients by finite differences.
+
+package enginetest
+
+import (
+	"math"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+// Act applies an activation in float64.
+func Act(a engine.Activation, x float64) float64 {
+	switch a {
+	case engine.ReLU:
+		return math.Max(x, 0)
+	case engine.Sigmoid:
+		return 1 / (1 + math.Exp(-x))
+	case engine.Tanh:
+		return math.Tanh(x)
+	}
+	return x
+}
+
+// ActGradFromOutput is act'(z) expressed through y = act(z).
+func ActGradFromOutput(a engine.Activation, y float64) float64 {
+	switch a {
+	case engine.ReLU:
+		if y > 0 {
+			return 1
+		}
+		return 0
+	case engine.Sigmoid:
+		return y * (1 - y)
+	case engine.Tanh:
+		return 1 - y*y
+	}
+	return 1
+}
+
+// RefConv returns y = act(conv(x, w) + b). x: (N,C,H,W), w: (K,C,R,S).
+func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []float64 {
+	P, Q := s.P(), s.Q()
+	y := make([]float64, s.N*s.K*P*Q)
+	for n := 0; n < s.N; n++ {
+		for k := 0; k < s.K; k++ {
+			for p := 0; p < P; p++ {
+				for q := 0; q < Q; q++ {
+					sum := b[k]
+					for c := 0; c < s.C; c++ {
+						for r := 0; r < s.R; r++ {
+							for t := 0; t < s.S; t++ {
+								ih, iw := p-s.Pad+r, q-s.Pad+t
+								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+									continue
+								}
+								sum += x[((n*s.C+c)*s.H+ih)*s.W+iw] * w[((k*s.C+c)*s.R+r)*s.S+t]
+							}
+						}
+					}
+					y[((n*s.K+k)*P+p)*Q+q] = Act(act, sum)
+				}
+			}
+		}
+	}
+	return y
+}
+
+// RefConvBackward returns dx, dw, db from dy at the activated output y.
+func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activation) (dx, dw, db []float64) {
+	P, Q := s.P(), s.Q()
+	dx = make([]float64, len(x))
+	dw = make([]float64, len(w))
+	db = make([]float64, s.K)
+	for n := 0; n < s.N; n++ {
+		for k := 0; k < s.K; k++ {
+			for p := 0; p < P; p++ {
+				for q := 0; q < Q; q++ {
+					o := ((n*s.K+k)*P+p)*Q + q
+					dz := dy[o] * ActGradFromOutput(act, y[o])
+					db[k] += dz
+					for c := 0; c < s.C; c++ {
+						for r := 0; r < s.R; r++ {
+							for t := 0; t < s.S; t++ {
+								ih, iw := p-s.Pad+r, q-s.Pad+t
+								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+									continue
+								}
+								xi := ((n*s.C+c)*s.H+ih)*s.W + iw
+								wi := ((k*s.C+c)*s.R+r)*s.S + t
+								dw[wi] += dz * x[xi]
+								dx[xi] += dz * w[wi]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx, dw, db
+}
+
+// RefMaxPool returns y and the index in x of each (first) maximum.
+func RefMaxPool(x []float64, s engine.PoolShape) ([]float64, []int) {
+	oh, ow := s.OH(), s.OW()
+	y := make([]float64, s.N*s.C*oh*ow)
+	arg := make([]int, len(y))
+	for pl := 0; pl < s.N*s.C; pl++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				best := -1
+				for a := 0; a < s.Size; a++ {
+					for b := 0; b < s.Size; b++ {
+						idx := pl*s.H*s.W + (i*s.Size+a)*s.W + j*s.Size + b
+						if best < 0 || x[idx] > x[best] {
+							best = idx
+						}
+					}
+				}
+				o := (pl*oh+i)*ow + j
+				y[o], arg[o] = x[best], best
+			}
+		}
+	}
+	return y, arg
+}
+
+// RefMaxPoolBackward returns dx from dy routed through arg.
+func RefMaxPoolBackward(dy []float64, arg []int, xlen int) []float64 {
+	dx := make([]float64, xlen)
+	for o, g := range dy {
+		dx[arg[o]] += g
+	}
+	return dx
+}
+
+// RefDense returns y = act(x·wᵀ + b). x: (N,In), w: (Out,In).
+func RefDense(x, w, b []float64, s engine.DenseShape, act engine.Activation) []float64 {
+	y := make([]float64, s.N*s.Out)
+	for n := 0; n < s.N; n++ {
+		for o := 0; o < s.Out; o++ {
+			sum := b[o]
+			for i := 0; i < s.In; i++ {
+				sum += x[n*s.In+i] * w[o*s.In+i]
+			}
+			y[n*s.Out+o] = Act(act, sum)
+		}
+	}
+	return y
+}
+
+// RefDenseBackward returns dx, dw, db from dy at the activated output y.
+func RefDenseBackward(x, w, y, dy []float64, s engine.DenseShape, act engine.Activation) (dx, dw, db []float64) {
+	dx = make([]float64, len(x))
+	dw = make([]float64, len(w))
+	db = make([]float64, s.Out)
+	for n := 0; n < s.N; n++ {
+		for o := 0; o < s.Out; o++ {
+			dz := dy[n*s.Out+o] * ActGradFromOutput(act, y[n*s.Out+o])
+			db[o] += dz
+			for i := 0; i < s.In; i++ {
+				dw[o*s.In+i] += dz * x[n*s.In+i]
+				dx[n*s.In+i] += dz * w[o*s.In+i]
+			}
+		}
+	}
+	return dx, dw, db
+}
+
+// RefSoftmaxXent returns the summed loss, the number of correct argmax
+// predictions, the probabilities and the gradient of the mean loss.
+func RefSoftmaxXent(z []float64, labels []int32, n, classes int) (loss float64, correct int, probs, dz []float64) {
+	probs = make([]float64, n*classes)
+	dz = make([]float64, n*classes)
+	for i := 0; i < n; i++ {
+		row := z[i*classes : (i+1)*classes]
+		m, arg := row[0], 0
+		for j, v := range row {
+			if v > m {
+				m, arg = v, j
+			}
+		}
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(v - m)
+		}
+		l := int(labels[i])
+		loss += math.Log(sum) - (row[l] - m)
+		if arg == l {
+			correct++
+		}
+		for j, v := range row {
+			p := math.Exp(v-m) / sum
+			probs[i*classes+j] = p
+			if j == l {
+				p--
+			}
+			dz[i*classes+j] = p / float64(n)
+		}
+	}
+	return loss, correct, probs, dz
+}
+
+// RefUpdate applies one optimizer step (t is the step number, from 1) in
+// place to p, s1, s2.
+func RefUpdate(c engine.OptConfig, p, g, s1, s2 []float64, t int) {
+	if c.Kind == engine.SGD {
+		for i := range p {
+			s1[i] = float64(c.Momentum)*s1[i] - float64(c.LR)*g[i]
+			p[i] += s1[i]
+		}
+		return
+	}
+	b1, b2 := float64(c.Beta1), float64(c.Beta2)
+	alpha := float64(c.LR) * math.Sqrt(1-math.Pow(b2, float64(t))) / (1 - math.Pow(b1, float64(t)))
+	for i := range p {
+		s1[i] = b1*s1[i] + (1-b1)*g[i]
+		s2[i] = b2*s2[i] + (1-b2)*g[i]*g[i]
+		p[i] -= alpha * s1[i] / (math.Sqrt(s2[i]) + float64(c.Eps))
+	}
+}

@@ -1,0 +1,489 @@
+// suite.go: the conformance suite every engine runs (see engine/cpu and
+// engine/cuda tests). Each op is compared against the float64 reference in
+// ref.go with |got - ref| <= atol + rtol*|ref|, printing the worst elements
+// on failure, and every input tensor is checked to be unchanged by the op.
+
+package enginetest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+// Tolerances for float32 engines against the float64 reference.
+const (
+	ATol = 2e-5
+	RTol = 2e-4
+)
+
+// Close reports whether got matches ref within atol + rtol*|ref| everywhere,
+// failing t with the five worst elements otherwise.
+func Close(t testing.TB, what string, got []float32, ref []float64, atol, rtol float64) bool {
+	t.Helper()
+	if len(got) != len(ref) {
+		t.Errorf("%s: got %d elements, want %d", what, len(got), len(ref))
+		return false
+	}
+	type bad struct {
+		i          int
+		g, r, over float64
+	}
+	var worst []bad
+	for i := range ref {
+		g, r := float64(got[i]), ref[i]
+		lim := atol + rtol*math.Abs(r)
+		if d := math.Abs(g - r); !(d <= lim) {
+			worst = append(worst, bad{i, g, r, d / lim})
+		}
+	}
+	if len(worst) == 0 {
+		return true
+	}
+	slices.SortFunc(worst, func(a, b bad) int {
+		switch {
+		case a.over > b.over || math.IsNaN(a.over):
+			return -1
+		case a.over < b.over:
+			return 1
+		}
+		return 0
+	})
+	msg := fmt.Sprintf("%s: %d of %d elements out of tolerance (atol %g, rtol %g); worst:", what, len(worst), len(ref), atol, rtol)
+	for _, w := range worst[:min(5, len(worst))] {
+		msg += fmt.Sprintf("\n  [%d] got %.8g, want %.8g (%.3g x tolerance)", w.i, w.g, w.r, w.over)
+	}
+	t.Error(msg)
+	return false
+}
+
+// harness wraps an engine with helpers that upload float64 data as float32
+// and snapshot inputs.
+type harness struct {
+	t *testing.T
+	e engine.Engine
+	r *rand.Rand
+}
+
+func (h *harness) f32(v []float64) engine.Tensor {
+	h.t.Helper()
+	t, err := h.e.Alloc(engine.Float32, len(v))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	s := make([]float32, len(v))
+	for i, x := range v {
+		s[i] = float32(x)
+	}
+	if err := h.e.Write(t, 0, s); err != nil {
+		h.t.Fatal(err)
+	}
+	return t
+}
+
+// rounded returns v rounded through float32, what the engine actually sees.
+func rounded(v []float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(float32(x))
+	}
+	return out
+}
+
+func (h *harness) zeros(dt engine.DType, n int) engine.Tensor {
+	h.t.Helper()
+	t, err := h.e.Alloc(dt, n)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return t
+}
+
+func (h *harness) read(t engine.Tensor) []float32 {
+	h.t.Helper()
+	out := make([]float32, t.Len())
+	if err := h.e.Read(t, 0, out); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+func (h *harness) readI(t engine.Tensor) []int32 {
+	h.t.Helper()
+	out := make([]int32, t.Len())
+	if err := h.e.Read(t, 0, out); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+func (h *harness) rand(n int, scale float64) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = scale * h.r.NormFloat64()
+	}
+	return rounded(v)
+}
+
+// unchanged returns a check that the given float32 tensors still hold what
+// they hold now.
+func (h *harness) unchanged(op string, names []string, ts ...engine.Tensor) func() {
+	before := make([][]float32, len(ts))
+	for i, t := range ts {
+		before[i] = h.read(t)
+	}
+	return func() {
+		h.t.Helper()
+		for i, t := range ts {
+			after := h.read(t)
+			for j := range after {
+				if math.Float32bits(after[j]) != math.Float32bits(before[i][j]) {
+					h.t.Errorf("%s modified its input %s at element %d: %v -> %v", op, names[i], j, before[i][j], after[j])
+					break
+				}
+			}
+		}
+	}
+}
+
+func toF64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// Run runs the conformance suite against engines made by newEngine.
+func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
+	cases := []struct {
+		name string
+		fn   func(*harness)
+	}{
+		{"Memory", testMemory},
+		{"Gather", testGather},
+		{"Conv", testConv},
+		{"MaxPool", testMaxPool},
+		{"Dense", testDense},
+		{"SoftmaxXent", testSoftmaxXent},
+		{"Update", testUpdate},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEngine(t)
+			defer func() {
+				if err := e.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			}()
+			c.fn(&harness{t: t, e: e, r: rand.New(rand.NewPCG(42, uint64(len(c.name))))})
+			if err := e.Sync(); err != nil {
+				t.Errorf("Sync after %s: %v", c.name, err)
+			}
+		})
+	}
+}
+
+func testMemory(h *harness) {
+	e, t := h.e, h.t
+	f := h.zeros(engine.Float32, 10)
+	if got := h.read(f); slices.ContainsFunc(got, func(v float32) bool { return v != 0 }) {
+		t.Errorf("Alloc did not zero: %v", got)
+	}
+	if err := e.Write(f, 2, []float32{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	v := e.Slice(f, 3, 4)
+	if v.Len() != 4 {
+		t.Errorf("Slice len %d, want 4", v.Len())
+	}
+	if err := e.Write(v, 3, []float32{9}); err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{0, 0, 1, 2, 3, 0, 9, 0, 0, 0}
+	if got := h.read(f); !slices.Equal(got, want) {
+		t.Errorf("after writes through a slice: %v, want %v", got, want)
+	}
+	e.Fill(v, 5)
+	want = []float32{0, 0, 1, 5, 5, 5, 5, 0, 0, 0}
+	if got := h.read(f); !slices.Equal(got, want) {
+		t.Errorf("after Fill of a slice: %v, want %v", got, want)
+	}
+	if err := e.Write(f, 8, []float32{1, 2, 3}); err == nil {
+		t.Error("Write past the end did not fail")
+	}
+	if err := e.Write(f, 0, []int32{1}); err == nil {
+		t.Error("Write of []int32 into a float32 tensor did not fail")
+	}
+	if err := e.Read(f, 0, make([]uint8, 2)); err == nil {
+		t.Error("Read of a float32 tensor into []uint8 did not fail")
+	}
+	i := h.zeros(engine.Int32, 3)
+	if err := e.Write(i, 0, []int32{-7, 8, 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.readI(i); !slices.Equal(got, []int32{-7, 8, 1 << 30}) {
+		t.Errorf("int32 round trip: %v", got)
+	}
+	b := h.zeros(engine.Uint8, 5)
+	if err := e.Write(b, 1, []uint8{0, 255, 7}); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]uint8, 5)
+	if err := e.Read(b, 0, got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []uint8{0, 0, 255, 7, 0}) {
+		t.Errorf("uint8 round trip: %v", got)
+	}
+}
+
+func testGather(h *harness) {
+	e, t := h.e, h.t
+	const pixels, m = 6, 5
+	img := make([]uint8, m*pixels)
+	for i := range img {
+		img[i] = uint8(i * 9 % 256)
+	}
+	lab := []int32{4, 3, 2, 1, 0}
+	images := h.zeros(engine.Uint8, len(img))
+	labels := h.zeros(engine.Int32, m)
+	perm := h.zeros(engine.Int32, 7)
+	cursor := h.zeros(engine.Int32, 1)
+	if err := e.Write(images, 0, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Write(labels, 0, lab); err != nil {
+		t.Fatal(err)
+	}
+	p := []int32{2, 0, 4, 4, 1, 3, 0}
+	if err := e.Write(perm, 0, p); err != nil {
+		t.Fatal(err)
+	}
+	x := h.zeros(engine.Float32, 3*pixels)
+	y := h.zeros(engine.Int32, 3)
+	for step := 0; step < 2; step++ {
+		e.Gather(images, labels, perm, cursor, x, y, 3, pixels)
+		gx, gy := h.read(x), h.readI(y)
+		for k := 0; k < 3; k++ {
+			idx := p[step*3+k]
+			if gy[k] != lab[idx] {
+				t.Errorf("step %d: y[%d] = %d, want %d", step, k, gy[k], lab[idx])
+			}
+			for j := 0; j < pixels; j++ {
+				if want := float32(img[int(idx)*pixels+j]) / 255; gx[k*pixels+j] != want {
+					t.Errorf("step %d: x[%d,%d] = %v, want %v", step, k, j, gx[k*pixels+j], want)
+				}
+			}
+		}
+	}
+	if c := h.readI(cursor); c[0] != 6 {
+		t.Errorf("cursor after two batches of 3: %d, want 6", c[0])
+	}
+	// A partial last batch.
+	e.Gather(images, labels, perm, cursor, x, y, 1, pixels)
+	if gy := h.readI(y); gy[0] != lab[0] {
+		t.Errorf("partial batch label %d, want %d", gy[0], lab[0])
+	}
+	got := make([]uint8, len(img))
+	if err := e.Read(images, 0, got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, img) {
+		t.Error("Gather modified the dataset images")
+	}
+	if !slices.Equal(h.readI(perm), p) {
+		t.Error("Gather modified perm")
+	}
+}
+
+var allActs = []engine.Activation{engine.Identity, engine.ReLU, engine.Sigmoid, engine.Tanh}
+
+func testConv(h *harness) {
+	shapes := []engine.ConvShape{
+		{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
+		{N: 9, C: 3, H: 7, W: 5, K: 5, R: 3, S: 3, Pad: 0},
+		{N: 1, C: 2, H: 4, W: 6, K: 7, R: 5, S: 3, Pad: 2},
+	}
+	for _, s := range shapes {
+		for _, act := range allActs {
+			name := fmt.Sprintf("conv N%d C%d %dx%d K%d %dx%d pad%d %v", s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, act)
+			xv := h.rand(s.N*s.C*s.H*s.W, 1)
+			fan := float64(s.C * s.R * s.S)
+			wv := h.rand(s.K*s.C*s.R*s.S, 1/math.Sqrt(fan))
+			bv := h.rand(s.K, 0.1)
+			x, w, b := h.f32(xv), h.f32(wv), h.f32(bv)
+			y := h.zeros(engine.Float32, s.N*s.K*s.P()*s.Q())
+			check := h.unchanged("Conv", []string{"x", "w", "b"}, x, w, b)
+			h.e.Conv(x, w, b, y, s, act)
+			check()
+			ref := RefConv(xv, wv, bv, s, act)
+			gotY := h.read(y)
+			Close(h.t, name+" y", gotY, ref, ATol, RTol)
+
+			// Backward from the engine's own y, so that ReLU's mask agrees.
+			yv := toF64(gotY)
+			dyv := h.rand(len(yv), 1)
+			dy := h.f32(dyv)
+			dx := h.zeros(engine.Float32, len(xv))
+			dw := h.zeros(engine.Float32, len(wv))
+			db := h.zeros(engine.Float32, s.K)
+			h.e.Fill(dw, 7) // must be overwritten, not accumulated
+			check = h.unchanged("ConvBackward", []string{"x", "w", "y", "dy"}, x, w, y, dy)
+			h.e.ConvBackward(x, w, y, dy, dx, dw, db, s, act)
+			check()
+			rdx, rdw, rdb := RefConvBackward(xv, wv, yv, dyv, s, act)
+			scale := math.Sqrt(float64(s.N * s.P() * s.Q()))
+			Close(h.t, name+" dx", h.read(dx), rdx, ATol*10, RTol*10)
+			Close(h.t, name+" dw", h.read(dw), rdw, ATol*scale, RTol*10)
+			Close(h.t, name+" db", h.read(db), rdb, ATol*scale, RTol*10)
+			// Without dx (the first layer).
+			h.e.ConvBackward(x, w, y, dy, nil, dw, db, s, act)
+			Close(h.t, name+" dw (no dx)", h.read(dw), rdw, ATol*scale, RTol*10)
+		}
+	}
+}
+
+func testMaxPool(h *harness) {
+	for _, s := range []engine.PoolShape{
+		{N: 2, C: 32, H: 28, W: 28, Size: 2},
+		{N: 3, C: 2, H: 7, W: 9, Size: 2}, // odd sizes: last row/column dropped
+		{N: 1, C: 1, H: 6, W: 6, Size: 3},
+	} {
+		name := fmt.Sprintf("maxpool %+v", s)
+		xv := h.rand(s.N*s.C*s.H*s.W, 1)
+		// Ties: the first maximum must win.
+		xv[1] = xv[0]
+		x := h.f32(xv)
+		out := s.N * s.C * s.OH() * s.OW()
+		y := h.zeros(engine.Float32, out)
+		arg := h.zeros(engine.Int32, out)
+		check := h.unchanged("MaxPool", []string{"x"}, x)
+		h.e.MaxPool(x, y, arg, s)
+		check()
+		ry, rarg := RefMaxPool(xv, s)
+		Close(h.t, name+" y", h.read(y), ry, 0, 0)
+		gotArg := h.readI(arg)
+		for i := range rarg {
+			if int(gotArg[i]) != rarg[i] {
+				h.t.Errorf("%s: arg[%d] = %d, want %d", name, i, gotArg[i], rarg[i])
+				break
+			}
+		}
+		dyv := h.rand(out, 1)
+		dy := h.f32(dyv)
+		dx := h.zeros(engine.Float32, len(xv))
+		h.e.Fill(dx, 3)
+		check = h.unchanged("MaxPoolBackward", []string{"dy", "arg"}, dy)
+		h.e.MaxPoolBackward(dy, arg, dx, s)
+		check()
+		Close(h.t, name+" dx", h.read(dx), RefMaxPoolBackward(dyv, rarg, len(xv)), 0, 0)
+	}
+}
+
+func testDense(h *harness) {
+	for _, s := range []engine.DenseShape{
+		{N: 5, In: 3136, Out: 100},
+		{N: 128, In: 100, Out: 10},
+		{N: 1, In: 7, Out: 1},
+		{N: 33, In: 50, Out: 19},
+	} {
+		for _, act := range allActs {
+			name := fmt.Sprintf("dense %+v %v", s, act)
+			xv := h.rand(s.N*s.In, 1)
+			wv := h.rand(s.Out*s.In, 1/math.Sqrt(float64(s.In)))
+			bv := h.rand(s.Out, 0.1)
+			x, w, b := h.f32(xv), h.f32(wv), h.f32(bv)
+			y := h.zeros(engine.Float32, s.N*s.Out)
+			check := h.unchanged("Dense", []string{"x", "w", "b"}, x, w, b)
+			h.e.Dense(x, w, b, y, s, act)
+			check()
+			gotY := h.read(y)
+			Close(h.t, name+" y", gotY, RefDense(xv, wv, bv, s, act), ATol, RTol)
+			yv := toF64(gotY)
+			dyv := h.rand(len(yv), 1)
+			dy := h.f32(dyv)
+			dx := h.zeros(engine.Float32, len(xv))
+			dw := h.zeros(engine.Float32, len(wv))
+			db := h.zeros(engine.Float32, s.Out)
+			h.e.Fill(db, 7)
+			check = h.unchanged("DenseBackward", []string{"x", "w", "y", "dy"}, x, w, y, dy)
+			h.e.DenseBackward(x, w, y, dy, dx, dw, db, s, act)
+			check()
+			rdx, rdw, rdb := RefDenseBackward(xv, wv, yv, dyv, s, act)
+			sc := math.Sqrt(float64(max(s.N, s.Out)))
+			Close(h.t, name+" dx", h.read(dx), rdx, ATol*sc, RTol*10)
+			Close(h.t, name+" dw", h.read(dw), rdw, ATol*sc, RTol*10)
+			Close(h.t, name+" db", h.read(db), rdb, ATol*sc, RTol*10)
+		}
+	}
+}
+
+func testSoftmaxXent(h *harness) {
+	e, t := h.e, h.t
+	n, classes := 37, 10
+	zv := h.rand(n*classes, 3)
+	zv[0] = 80 // large logits must not overflow
+	lab := make([]int32, n)
+	for i := range lab {
+		lab[i] = int32(h.r.IntN(classes))
+	}
+	z := h.f32(zv)
+	labels := h.zeros(engine.Int32, n)
+	if err := e.Write(labels, 0, lab); err != nil {
+		t.Fatal(err)
+	}
+	probs := h.zeros(engine.Float32, n*classes)
+	dz := h.zeros(engine.Float32, n*classes)
+	stats := h.zeros(engine.Float32, 3)
+	check := h.unchanged("SoftmaxXent", []string{"logits"}, z)
+	e.SoftmaxXent(z, labels, probs, dz, stats, n, classes)
+	check()
+	loss, correct, rp, rdz := RefSoftmaxXent(zv, lab, n, classes)
+	Close(t, "probs", h.read(probs), rp, 1e-7, 1e-5)
+	Close(t, "dlogits", h.read(dz), rdz, 1e-8, 1e-5)
+	st := h.read(stats)
+	Close(t, "stats after one call", st, []float64{loss, float64(correct), float64(n)}, 1e-4, 1e-5)
+	// Stats accumulate; probs and dlogits are optional.
+	e.SoftmaxXent(z, labels, nil, nil, stats, n, classes)
+	Close(t, "stats after two calls", h.read(stats), []float64{2 * loss, 2 * float64(correct), 2 * float64(n)}, 1e-4, 1e-5)
+}
+
+func testUpdate(h *harness) {
+	e := h.e
+	const n = 70001 // not a multiple of any block size
+	for _, c := range []engine.OptConfig{
+		{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+		{Kind: engine.Adam, LR: 0.03, Beta1: 0.8, Beta2: 0.99, Eps: 1e-3},
+		{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
+		{Kind: engine.SGD, LR: 0.1},
+	} {
+		name := fmt.Sprintf("update %+v", c)
+		pv := h.rand(n, 0.1)
+		p := h.f32(pv)
+		s1 := h.zeros(engine.Float32, n)
+		s2 := h.zeros(engine.Float32, n)
+		step := h.zeros(engine.Float32, 1)
+		r1, r2 := make([]float64, n), make([]float64, n)
+		for it := 1; it <= 3; it++ {
+			gv := h.rand(n, 1)
+			g := h.f32(gv)
+			check := h.unchanged("Update", []string{"g"}, g)
+			e.Update(c, p, g, s1, s2, step)
+			check()
+			RefUpdate(c, pv, gv, r1, r2, it)
+		}
+		Close(h.t, name+" p", h.read(p), pv, 1e-6, 1e-5)
+		Close(h.t, name+" s1", h.read(s1), r1, 1e-6, 1e-5)
+		if c.Kind == engine.Adam {
+			Close(h.t, name+" s2", h.read(s2), r2, 1e-7, 1e-5)
+		}
+		Close(h.t, name+" step", h.read(step), []float64{3}, 0, 0)
+	}
+}
