@@ -61,16 +61,29 @@ func tanh32(x float32) float32 {
 	return t
 }
 
+// relu32 is max(x, 0) without a branch (random signs defeat the branch
+// predictor): the sign bit, spread to a mask, clears negative values; NaN
+// with the sign bit clear passes through.
+func relu32(x float32) float32 {
+	b := math.Float32bits(x)
+	return math.Float32frombits(b &^ uint32(int32(b)>>31))
+}
+
+// reluMask is g where the ReLU output y is positive and 0 elsewhere,
+// without a branch. y comes from ReLU, so it is +0 or positive.
+func reluMask(g, y float32) float32 {
+	yb := math.Float32bits(y)
+	// (yb | -yb) has the top bit set exactly when yb != 0.
+	mask := uint32(int32(yb|-yb) >> 31)
+	return math.Float32frombits(math.Float32bits(g) & mask)
+}
+
 // biasAct sets v[i] = act(v[i] + b) for a run of values sharing bias b.
 func biasAct(v []float32, b float32, act engine.Activation) {
 	switch act {
 	case engine.ReLU:
 		for i, x := range v {
-			x += b
-			if x < 0 {
-				x = 0
-			}
-			v[i] = x
+			v[i] = relu32(x + b)
 		}
 	case engine.Sigmoid:
 		for i, x := range v {
@@ -96,11 +109,7 @@ func actGrad(dz, dy, y []float32, act engine.Activation) {
 	switch act {
 	case engine.ReLU:
 		for i := range dz {
-			if y[i] > 0 {
-				dz[i] = dy[i]
-			} else {
-				dz[i] = 0
-			}
+			dz[i] = reluMask(dy[i], y[i])
 		}
 	case engine.Sigmoid:
 		for i := range dz {

@@ -82,6 +82,7 @@ func checkConv(op string, s engine.ConvShape, x, w, b, y engine.Tensor) {
 type convFwdTask struct {
 	e       *Engine
 	x, w, b []float32
+	wpk     []float32 // w packed once for every image
 	y       []float32
 	s       engine.ConvShape
 	act     engine.Activation
@@ -96,7 +97,7 @@ func (t *convFwdTask) run(w, lo, hi int) {
 		xn := t.x[n*s.C*s.H*s.W:]
 		yn := t.y[n*s.K*pq : (n+1)*s.K*pq]
 		im2col(ws.col, xn, s)
-		sgemm(&ws.gemm, s.K, pq, crs, 1, rowMajor(t.w, crs), rowMajor(ws.col, pq), 0, rowMajor(yn, pq))
+		sgemmPacked(&ws.gemm, s.K, pq, crs, 1, mat{}, t.wpk, rowMajor(ws.col, pq), 0, rowMajor(yn, pq))
 		for k := 0; k < s.K; k++ {
 			biasAct(yn[k*pq:(k+1)*pq], t.b[k], t.act)
 		}
@@ -107,13 +108,17 @@ func (t *convFwdTask) run(w, lo, hi int) {
 // x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q).
 func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	checkConv("Conv", s, x, w, b, y)
-	e.convF = convFwdTask{e: e, x: t32(x), w: t32(w), b: t32(b), y: t32(y), s: s, act: act}
+	crs := s.C * s.R * s.S
+	e.wpk = grow(e.wpk, packedALen(s.K, crs))
+	packAll(e.wpk, rowMajor(t32(w), crs), s.K, crs)
+	e.convF = convFwdTask{e: e, x: t32(x), w: t32(w), b: t32(b), y: t32(y), s: s, act: act, wpk: e.wpk}
 	e.pool.parallelFor(s.N, 1, &e.convF)
 }
 
 type convBwdTask struct {
 	e                 *Engine
 	x, w, y, dy, dx   []float32
+	wtpk              []float32 // wᵀ packed once, for dx
 	s                 engine.ConvShape
 	act               engine.Activation
 	perChunk, nChunks int
@@ -153,7 +158,7 @@ func (t *convBwdTask) run(w, lo, hi int) {
 			sgemm(&ws.gemm, s.K, crs, pq, 1, rowMajor(dz, pq), rowMajor(ws.col, pq).t(), beta, rowMajor(dw, crs))
 			if t.dx != nil {
 				// dcol (CRS, PQ) = wᵀ (CRS, K) · dz (K, PQ)
-				sgemm(&ws.gemm, crs, pq, s.K, 1, rowMajor(t.w, crs).t(), rowMajor(dz, pq), 0, rowMajor(ws.dcol, pq))
+				sgemmPacked(&ws.gemm, crs, pq, s.K, 1, mat{}, t.wtpk, rowMajor(dz, pq), 0, rowMajor(ws.dcol, pq))
 				dxn := t.dx[n*s.C*s.H*s.W : (n+1)*s.C*s.H*s.W]
 				clear(dxn)
 				col2im(dxn, ws.dcol, s)
@@ -186,6 +191,12 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 		e.chunkDB[c] = grow(e.chunkDB[c], s.K)
 	}
 	e.convB = convBwdTask{e: e, x: t32(x), w: t32(w), y: t32(y), dy: t32(dy), dx: dxs, s: s, act: act, perChunk: perChunk, nChunks: nChunks}
+	if dx != nil {
+		crs := s.C * s.R * s.S
+		e.wpk = grow(e.wpk, packedALen(crs, s.K))
+		packAll(e.wpk, rowMajor(t32(w), crs).t(), crs, s.K)
+		e.convB.wtpk = e.wpk
+	}
 	e.pool.parallelFor(nChunks, 1, &e.convB)
 	dws, dbs := t32(dw)[:wlen], t32(db)[:s.K]
 	copy(dws, e.chunkDW[0])

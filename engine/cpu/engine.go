@@ -50,6 +50,7 @@ type Engine struct {
 	chunkDW  [][]float32
 	chunkDB  [][]float32
 	dz       []float32
+	wpk      []float32
 	closed   bool
 	accelMsg string
 }

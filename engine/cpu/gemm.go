@@ -178,6 +178,27 @@ func kBlock(k int) int {
 // read. The order of the additions depends only on m, n and k, never on the
 // number of workers, so results repeat bit for bit.
 func sgemm(ws *gemmWS, m, n, k int, alpha float32, a, b mat, beta float32, c mat) {
+	sgemmPacked(ws, m, n, k, alpha, a, nil, b, beta, c)
+}
+
+// packedALen is the length of the buffer packAll fills for an m x k A.
+func packedALen(m, k int) int { return (m + mr - 1) / mr * mr * k }
+
+// packAll packs all of A (m x k) the way sgemm would, block by k block, so
+// that one A shared by many multiplies (a convolution's weights, used for
+// every image) is packed once.
+func packAll(dst []float32, a mat, m, k int) {
+	mp := (m + mr - 1) / mr * mr
+	kb := kBlock(k)
+	for pc := 0; pc < k; pc += kb {
+		kc := min(kb, k-pc)
+		packA(dst[mp*pc:], a, 0, m, pc, kc)
+	}
+}
+
+// sgemmPacked is sgemm with A optionally already packed by packAll (apk);
+// when apk is nil, A is packed here from a.
+func sgemmPacked(ws *gemmWS, m, n, k int, alpha float32, a mat, apk []float32, b mat, beta float32, c mat) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -209,13 +230,20 @@ func sgemm(ws *gemmWS, m, n, k int, alpha float32, a, b mat, beta float32, c mat
 			for ic := 0; ic < m; ic += mcMax {
 				mc := min(mcMax, m-ic)
 				mcp := (mc + mr - 1) / mr * mr
-				ws.a = grow(ws.a, mcp*kc)
-				packA(ws.a, a, ic, mc, pc, kc)
+				apanels := ws.a
+				if apk != nil {
+					mp := (m + mr - 1) / mr * mr
+					apanels = apk[mp*pc+ic*kc : mp*pc+ic*kc+mcp*kc]
+				} else {
+					ws.a = grow(ws.a, mcp*kc)
+					packA(ws.a, a, ic, mc, pc, kc)
+					apanels = ws.a
+				}
 				for jr := 0; jr < nc; jr += nr {
 					bp := ws.b[jr*kc : jr*kc+nr*kc]
 					cols := min(nr, nc-jr)
 					for ir := 0; ir < mc; ir += mr {
-						ap := ws.a[ir*kc : ir*kc+mr*kc]
+						ap := apanels[ir*kc : ir*kc+mr*kc]
 						rows := min(mr, mc-ir)
 						if rows == mr && cols == nr && c.cs == 1 {
 							off := (ic+ir)*c.rs + jc + jr

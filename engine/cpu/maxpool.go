@@ -14,6 +14,10 @@ type poolFwdTask struct {
 func (t *poolFwdTask) run(_, lo, hi int) {
 	s := t.s
 	oh, ow := s.OH(), s.OW()
+	if s.Size == 2 {
+		t.run2(lo, hi)
+		return
+	}
 	for pl := lo; pl < hi; pl++ {
 		xoff := pl * s.H * s.W
 		yoff := pl * oh * ow
@@ -33,6 +37,37 @@ func (t *poolFwdTask) run(_, lo, hi int) {
 				}
 				t.y[yoff+i*ow+j] = bv
 				t.arg[yoff+i*ow+j] = int32(best)
+			}
+		}
+	}
+}
+
+// run2 is run for 2×2 windows, the network's only pooling.
+func (t *poolFwdTask) run2(lo, hi int) {
+	s := t.s
+	H, W, oh, ow := s.H, s.W, s.OH(), s.OW()
+	for pl := lo; pl < hi; pl++ {
+		xoff := pl * H * W
+		yoff := pl * oh * ow
+		for i := 0; i < oh; i++ {
+			r0 := xoff + 2*i*W
+			top := t.x[r0 : r0+2*ow]
+			bot := t.x[r0+W : r0+W+2*ow]
+			y := t.y[yoff+i*ow : yoff+i*ow+ow]
+			arg := t.arg[yoff+i*ow : yoff+i*ow+ow]
+			for j := range y {
+				best, bv := r0+2*j, top[2*j]
+				if v := top[2*j+1]; v > bv {
+					best, bv = r0+2*j+1, v
+				}
+				if v := bot[2*j]; v > bv {
+					best, bv = r0+W+2*j, v
+				}
+				if v := bot[2*j+1]; v > bv {
+					best, bv = r0+W+2*j+1, v
+				}
+				y[j] = bv
+				arg[j] = int32(best)
 			}
 		}
 	}

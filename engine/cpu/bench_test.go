@@ -1,0 +1,154 @@
+// bench_test.go: benchmarks of each layer of the reference network and of
+// one full training step at batch 128 on the CPU engine, plus a check that a
+// warm training step allocates nothing.
+
+package cpu
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+func benchModel(tb testing.TB, act engine.Activation, n int) (*Engine, *engine.Model, engine.Batch, engine.Tensor) {
+	e := New(0)
+	arch, err := engine.NewArch("reference", act)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opt := engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
+	m, err := engine.NewModel(e, arch, opt, arch.GlorotInit(1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	const pool = 1024
+	img := make([]uint8, pool*engine.ImagePixels)
+	lab := make([]uint8, pool)
+	for i := range img {
+		if r.IntN(5) == 0 {
+			img[i] = uint8(r.IntN(256))
+		}
+	}
+	for i := range lab {
+		lab[i] = uint8(r.IntN(10))
+	}
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	perm, _ := e.Alloc(engine.Int32, pool)
+	_ = e.Write(perm, 0, engine.AllIndices(pool))
+	cursor, _ := e.Alloc(engine.Int32, 1)
+	stats, _ := e.Alloc(engine.Float32, 3)
+	return e, m, engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}, stats
+}
+
+func BenchmarkTrainStep128(b *testing.B) {
+	for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid} {
+		b.Run(act.String(), func(b *testing.B) {
+			e, m, batch, stats := benchModel(b, act, 128)
+			defer e.Close()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				e.Fill(batch.Cursor, 0)
+				if err := m.TrainStep(batch, 128, stats); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
+func TestTrainStepDoesNotAllocate(t *testing.T) {
+	e, m, batch, stats := benchModel(t, engine.ReLU, 16)
+	defer e.Close()
+	step := func() {
+		e.Fill(batch.Cursor, 0)
+		if err := m.TrainStep(batch, 16, stats); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	if a := testing.AllocsPerRun(5, step); a > 0 {
+		t.Errorf("a warm training step allocates %v times, want 0", a)
+	}
+}
+
+// layerBench times one op of the reference network at batch 128.
+func layerBench(b *testing.B, fn func(e *Engine, t map[string]engine.Tensor)) {
+	e := New(0)
+	defer e.Close()
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	c1, p1, c2, p2, d1, _ := arch.Shapes(128)
+	r := rand.New(rand.NewPCG(5, 5))
+	mk := func(n int) engine.Tensor {
+		t, _ := e.Alloc(engine.Float32, n)
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64()) * 0.1
+		}
+		_ = e.Write(t, 0, v)
+		return t
+	}
+	ts := map[string]engine.Tensor{
+		"x": mk(128 * 784), "w1": mk(32 * 9), "b1": mk(32), "a1": mk(128 * 32 * 784),
+		"p1": mk(128 * 32 * 196), "w2": mk(64 * 32 * 9), "b2": mk(64), "a2": mk(128 * 64 * 196),
+		"p2": mk(128 * 3136), "w3": mk(1000 * 3136), "b3": mk(1000), "h": mk(128 * 1000),
+		"d1": mk(128 * 32 * 784), "d2": mk(128 * 64 * 196), "dp1": mk(128 * 32 * 196), "dp2": mk(128 * 3136),
+		"dh": mk(128 * 1000), "gw1": mk(32 * 9), "gb1": mk(32), "gw2": mk(64 * 32 * 9), "gb2": mk(64),
+		"gw3": mk(1000 * 3136), "gb3": mk(1000),
+	}
+	arg1, _ := e.Alloc(engine.Int32, 128*32*196)
+	arg2, _ := e.Alloc(engine.Int32, 128*3136)
+	ts["arg1"], ts["arg2"] = arg1, arg2
+	e.MaxPool(ts["a1"], ts["p1"], arg1, p1)
+	e.MaxPool(ts["a2"], ts["p2"], arg2, p2)
+	_, _, _ = c1, c2, d1
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fn(e, ts)
+	}
+	b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+func BenchmarkLayers128(b *testing.B) {
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	c1, p1, c2, p2, d1, _ := arch.Shapes(128)
+	act := engine.ReLU
+	b.Run("conv1/forward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.Conv(t["x"], t["w1"], t["b1"], t["a1"], c1, act) })
+	})
+	b.Run("conv1/backward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) {
+			e.ConvBackward(t["x"], t["w1"], t["a1"], t["d1"], nil, t["gw1"], t["gb1"], c1, act)
+		})
+	})
+	b.Run("pool1/forward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.MaxPool(t["a1"], t["p1"], t["arg1"], p1) })
+	})
+	b.Run("pool1/backward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.MaxPoolBackward(t["dp1"], t["arg1"], t["d1"], p1) })
+	})
+	b.Run("conv2/forward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.Conv(t["p1"], t["w2"], t["b2"], t["a2"], c2, act) })
+	})
+	b.Run("conv2/backward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) {
+			e.ConvBackward(t["p1"], t["w2"], t["a2"], t["d2"], t["dp1"], t["gw2"], t["gb2"], c2, act)
+		})
+	})
+	b.Run("pool2/forward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.MaxPool(t["a2"], t["p2"], t["arg2"], p2) })
+	})
+	b.Run("fc1/forward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.Dense(t["p2"], t["w3"], t["b3"], t["h"], d1, act) })
+	})
+	b.Run("fc1/backward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) {
+			e.DenseBackward(t["p2"], t["w3"], t["h"], t["dh"], t["dp2"], t["gw3"], t["gb3"], d1, act)
+		})
+	})
+}

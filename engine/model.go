@@ -1,0 +1,401 @@
+// model.go: the reference CNN on an Engine: its architecture presets, the
+// flat parameter layout (one buffer for weights, one for gradients, so the
+// optimizer is a single op), Glorot initialisation, and the forward,
+// backward and update ops of one training step.
+
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+)
+
+// Image geometry of MNIST.
+const (
+	ImageSide   = 28
+	ImagePixels = ImageSide * ImageSide
+	Classes     = 10
+)
+
+// Arch describes the network: conv(K1) → pool → conv(K2) → pool → dense
+// (Hidden) → dense(Classes), each hidden layer followed by Act.
+type Arch struct {
+	Preset string     `json:"preset"`
+	Kernel int        `json:"kernel"`
+	Pad    int        `json:"pad"`
+	K1     int        `json:"conv1_filters"`
+	K2     int        `json:"conv2_filters"`
+	Hidden int        `json:"hidden"`
+	Act    Activation `json:"-"`
+}
+
+// Presets lists the architecture presets by name.
+var Presets = []string{"reference", "original"}
+
+// NewArch returns a preset: "reference" (3×3 kernels, same padding,
+// flatten 3136) or "original" (the reference's first script: 5×5 kernels,
+// valid padding, flatten 1024).
+func NewArch(preset string, act Activation) (Arch, error) {
+	a := Arch{Preset: preset, K1: 32, K2: 64, Hidden: 1000, Act: act}
+	switch preset {
+	case "reference":
+		a.Kernel, a.Pad = 3, 1
+	case "original":
+		a.Kernel, a.Pad = 5, 0
+	default:
+		return Arch{}, fmt.Errorf("unknown architecture %q: expected one of %s", preset, strings.Join(Presets, ", "))
+	}
+	return a, nil
+}
+
+// Shapes returns the layer shapes for a batch of n images.
+func (a Arch) Shapes(n int) (c1 ConvShape, p1 PoolShape, c2 ConvShape, p2 PoolShape, d1, d2 DenseShape) {
+	c1 = ConvShape{N: n, C: 1, H: ImageSide, W: ImageSide, K: a.K1, R: a.Kernel, S: a.Kernel, Pad: a.Pad}
+	p1 = PoolShape{N: n, C: a.K1, H: c1.P(), W: c1.Q(), Size: 2}
+	c2 = ConvShape{N: n, C: a.K1, H: p1.OH(), W: p1.OW(), K: a.K2, R: a.Kernel, S: a.Kernel, Pad: a.Pad}
+	p2 = PoolShape{N: n, C: a.K2, H: c2.P(), W: c2.Q(), Size: 2}
+	d1 = DenseShape{N: n, In: a.K2 * p2.OH() * p2.OW(), Out: a.Hidden}
+	d2 = DenseShape{N: n, In: a.Hidden, Out: Classes}
+	return
+}
+
+// Flatten is the width of the first dense layer's input.
+func (a Arch) Flatten() int { _, _, _, _, d1, _ := a.Shapes(1); return d1.In }
+
+// ParamSpec is one named tensor in the flat parameter buffer.
+type ParamSpec struct {
+	Name   string
+	Shape  []int
+	Off    int
+	FanIn  int
+	FanOut int
+	Bias   bool
+}
+
+// Len is the number of elements.
+func (p ParamSpec) Len() int {
+	n := 1
+	for _, d := range p.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Params lists the parameters in buffer order, with PyTorch's names and
+// layouts (conv weights (K,C,R,S), dense weights (Out,In)).
+func (a Arch) Params() []ParamSpec {
+	c1, _, c2, _, d1, d2 := a.Shapes(1)
+	rs := a.Kernel * a.Kernel
+	specs := []ParamSpec{
+		{Name: "conv1.weight", Shape: []int{c1.K, c1.C, c1.R, c1.S}, FanIn: c1.C * rs, FanOut: c1.K * rs},
+		{Name: "conv1.bias", Shape: []int{c1.K}, Bias: true},
+		{Name: "conv2.weight", Shape: []int{c2.K, c2.C, c2.R, c2.S}, FanIn: c2.C * rs, FanOut: c2.K * rs},
+		{Name: "conv2.bias", Shape: []int{c2.K}, Bias: true},
+		{Name: "fc1.weight", Shape: []int{d1.Out, d1.In}, FanIn: d1.In, FanOut: d1.Out},
+		{Name: "fc1.bias", Shape: []int{d1.Out}, Bias: true},
+		{Name: "fc2.weight", Shape: []int{d2.Out, d2.In}, FanIn: d2.In, FanOut: d2.Out},
+		{Name: "fc2.bias", Shape: []int{d2.Out}, Bias: true},
+	}
+	off := 0
+	for i := range specs {
+		specs[i].Off = off
+		off += specs[i].Len()
+	}
+	return specs
+}
+
+// NumParams is the total number of parameters.
+func (a Arch) NumParams() int {
+	ps := a.Params()
+	last := ps[len(ps)-1]
+	return last.Off + last.Len()
+}
+
+// GlorotInit returns initial parameters: Glorot-uniform weights
+// (limit sqrt(6/(fan_in+fan_out)), Keras's default) and zero biases, drawn
+// from a generator seeded with seed.
+func (a Arch) GlorotInit(seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	p := make([]float32, a.NumParams())
+	for _, s := range a.Params() {
+		if s.Bias {
+			continue
+		}
+		lim := math.Sqrt(6 / float64(s.FanIn+s.FanOut))
+		for i := s.Off; i < s.Off+s.Len(); i++ {
+			p[i] = float32((2*r.Float64() - 1) * lim)
+		}
+	}
+	return p
+}
+
+// Model is the network's state on an engine: parameters, gradients and
+// optimizer state in flat buffers, and activation buffers for a batch.
+type Model struct {
+	Arch Arch
+	Opt  OptConfig
+	E    Engine
+
+	P, G, S1, S2, Step Tensor
+	pv, gv             []Tensor // per-parameter views of P and G
+
+	capN  int   // batch capacity of the activation buffers
+	acts  *acts // at capacity
+	views map[int]*acts
+
+	pstats Tensor // Predict's unused loss statistics
+}
+
+// acts holds the activation and gradient buffers for a batch of n.
+type acts struct {
+	n                 int
+	x, y              Tensor
+	a1, p1, a2, p2, h Tensor
+	logits, probs     Tensor
+	arg1, arg2        Tensor
+	dlogits, dh, dp2  Tensor
+	da2, dp1, da1     Tensor
+	c1, c2            ConvShape
+	ps1, ps2          PoolShape
+	d1, d2            DenseShape
+}
+
+// NewModel allocates a model on e with parameters init (len NumParams).
+func NewModel(e Engine, arch Arch, opt OptConfig, init []float32) (*Model, error) {
+	n := arch.NumParams()
+	if len(init) != n {
+		return nil, fmt.Errorf("model: %d initial parameters for an architecture of %d", len(init), n)
+	}
+	m := &Model{Arch: arch, Opt: opt, E: e, views: map[int]*acts{}}
+	var err error
+	alloc := func(dt DType, k int) Tensor {
+		if err != nil {
+			return nil
+		}
+		var t Tensor
+		t, err = e.Alloc(dt, k)
+		return t
+	}
+	m.P = alloc(Float32, n)
+	m.G = alloc(Float32, n)
+	m.S1 = alloc(Float32, n)
+	if opt.Kind == Adam {
+		m.S2 = alloc(Float32, n)
+	}
+	m.Step = alloc(Float32, 1)
+	if err != nil {
+		return nil, fmt.Errorf("model: allocating %d parameters on %s: %w", n, e.Name(), err)
+	}
+	if err := e.Write(m.P, 0, init); err != nil {
+		return nil, err
+	}
+	for _, s := range arch.Params() {
+		m.pv = append(m.pv, e.Slice(m.P, s.Off, s.Len()))
+		m.gv = append(m.gv, e.Slice(m.G, s.Off, s.Len()))
+	}
+	return m, nil
+}
+
+// buffers returns the activation buffers for a batch of n, allocating at
+// the largest batch seen and slicing views for smaller ones.
+func (m *Model) buffers(n int) (*acts, error) {
+	if a, ok := m.views[n]; ok {
+		return a, nil
+	}
+	if n > m.capN {
+		a, err := m.allocActs(n)
+		if err != nil {
+			return nil, err
+		}
+		m.acts, m.capN = a, n
+		m.views = map[int]*acts{n: a}
+		return a, nil
+	}
+	full := m.acts
+	a := &acts{n: n}
+	a.c1, a.ps1, a.c2, a.ps2, a.d1, a.d2 = m.Arch.Shapes(n)
+	sl := func(t Tensor, per int) Tensor { return m.E.Slice(t, 0, n*per) }
+	a.x, a.y = sl(full.x, ImagePixels), sl(full.y, 1)
+	a.a1, a.p1 = sl(full.a1, full.a1.Len()/m.capN), sl(full.p1, full.p1.Len()/m.capN)
+	a.a2, a.p2 = sl(full.a2, full.a2.Len()/m.capN), sl(full.p2, full.p2.Len()/m.capN)
+	a.arg1, a.arg2 = sl(full.arg1, full.arg1.Len()/m.capN), sl(full.arg2, full.arg2.Len()/m.capN)
+	a.h, a.logits, a.probs = sl(full.h, m.Arch.Hidden), sl(full.logits, Classes), sl(full.probs, Classes)
+	a.dlogits, a.dh, a.dp2 = sl(full.dlogits, Classes), sl(full.dh, m.Arch.Hidden), sl(full.dp2, full.dp2.Len()/m.capN)
+	a.da2, a.dp1, a.da1 = sl(full.da2, full.da2.Len()/m.capN), sl(full.dp1, full.dp1.Len()/m.capN), sl(full.da1, full.da1.Len()/m.capN)
+	m.views[n] = a
+	return a, nil
+}
+
+func (m *Model) allocActs(n int) (*acts, error) {
+	a := &acts{n: n}
+	a.c1, a.ps1, a.c2, a.ps2, a.d1, a.d2 = m.Arch.Shapes(n)
+	var err error
+	alloc := func(dt DType, k int) Tensor {
+		if err != nil {
+			return nil
+		}
+		var t Tensor
+		t, err = m.E.Alloc(dt, k)
+		return t
+	}
+	c1, p1, c2, p2 := a.c1, a.ps1, a.c2, a.ps2
+	a1 := n * c1.K * c1.P() * c1.Q()
+	po1 := n * p1.C * p1.OH() * p1.OW()
+	a2 := n * c2.K * c2.P() * c2.Q()
+	po2 := n * p2.C * p2.OH() * p2.OW()
+	a.x, a.y = alloc(Float32, n*ImagePixels), alloc(Int32, n)
+	a.a1, a.p1, a.arg1 = alloc(Float32, a1), alloc(Float32, po1), alloc(Int32, po1)
+	a.a2, a.p2, a.arg2 = alloc(Float32, a2), alloc(Float32, po2), alloc(Int32, po2)
+	a.h, a.logits, a.probs = alloc(Float32, n*m.Arch.Hidden), alloc(Float32, n*Classes), alloc(Float32, n*Classes)
+	a.dlogits, a.dh, a.dp2 = alloc(Float32, n*Classes), alloc(Float32, n*m.Arch.Hidden), alloc(Float32, po2)
+	a.da2, a.dp1, a.da1 = alloc(Float32, a2), alloc(Float32, po1), alloc(Float32, a1)
+	if err != nil {
+		return nil, fmt.Errorf("model: allocating activations for a batch of %d on %s: %w", n, m.E.Name(), err)
+	}
+	return a, nil
+}
+
+// forward runs the network on a.x, leaving logits in a.logits.
+func (m *Model) forward(a *acts) {
+	e, act := m.E, m.Arch.Act
+	e.Conv(a.x, m.pv[0], m.pv[1], a.a1, a.c1, act)
+	e.MaxPool(a.a1, a.p1, a.arg1, a.ps1)
+	e.Conv(a.p1, m.pv[2], m.pv[3], a.a2, a.c2, act)
+	e.MaxPool(a.a2, a.p2, a.arg2, a.ps2)
+	e.Dense(a.p2, m.pv[4], m.pv[5], a.h, a.d1, act)
+	e.Dense(a.h, m.pv[6], m.pv[7], a.logits, a.d2, Identity)
+}
+
+// backward computes every gradient into G from a.dlogits.
+func (m *Model) backward(a *acts) {
+	e, act := m.E, m.Arch.Act
+	e.DenseBackward(a.h, m.pv[6], a.logits, a.dlogits, a.dh, m.gv[6], m.gv[7], a.d2, Identity)
+	e.DenseBackward(a.p2, m.pv[4], a.h, a.dh, a.dp2, m.gv[4], m.gv[5], a.d1, act)
+	e.MaxPoolBackward(a.dp2, a.arg2, a.da2, a.ps2)
+	e.ConvBackward(a.p1, m.pv[2], a.a2, a.da2, a.dp1, m.gv[2], m.gv[3], a.c2, act)
+	e.MaxPoolBackward(a.dp1, a.arg1, a.da1, a.ps1)
+	e.ConvBackward(a.x, m.pv[0], a.a1, a.da1, nil, m.gv[0], m.gv[1], a.c1, act)
+}
+
+// Batch is where a step's images come from: a dataset on the engine, an
+// order over it, and a cursor into that order that Gather advances.
+type Batch struct {
+	Images, Labels Tensor // (M,784) uint8, (M) int32
+	Perm, Cursor   Tensor // (L) int32, (1) int32
+}
+
+// TrainStep queues one full step on a batch of n from b: gather, forward,
+// loss (added to stats), backward, optimizer update. It does not wait.
+func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
+	a, err := m.buffers(n)
+	if err != nil {
+		return err
+	}
+	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels)
+	m.forward(a)
+	m.E.SoftmaxXent(a.logits, a.y, nil, a.dlogits, stats, n, Classes)
+	m.backward(a)
+	m.E.Update(m.Opt, m.P, m.G, m.S1, m.S2, m.Step)
+	return nil
+}
+
+// EvalStep queues the forward pass and loss on a batch of n from b, adding
+// to stats; when probs is not nil the class probabilities (n×10) are read
+// back into it, which waits.
+func (m *Model) EvalStep(b Batch, n int, stats Tensor, probs []float32, labels []int32) error {
+	a, err := m.buffers(n)
+	if err != nil {
+		return err
+	}
+	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels)
+	m.forward(a)
+	var pt Tensor
+	if probs != nil {
+		pt = a.probs
+	}
+	m.E.SoftmaxXent(a.logits, a.y, pt, nil, stats, n, Classes)
+	if probs != nil {
+		if err := m.E.Read(a.probs, 0, probs[:n*Classes]); err != nil {
+			return err
+		}
+		if labels != nil {
+			if err := m.E.Read(a.y, 0, labels[:n]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Predict returns class probabilities (n×10) for images x (n×784, already
+// scaled to [0,1]).
+func (m *Model) Predict(x []float32) ([]float32, error) {
+	n := len(x) / ImagePixels
+	if n == 0 || len(x)%ImagePixels != 0 {
+		return nil, fmt.Errorf("predict: %d values is not a whole number of %d-pixel images", len(x), ImagePixels)
+	}
+	out := make([]float32, n*Classes)
+	const chunk = 256
+	for lo := 0; lo < n; lo += chunk {
+		k := min(chunk, n-lo)
+		a, err := m.buffers(k)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.E.Write(a.x, 0, x[lo*ImagePixels:(lo+k)*ImagePixels]); err != nil {
+			return nil, err
+		}
+		m.forward(a)
+		// Labels are irrelevant here; zeros keep SoftmaxXent's checks happy.
+		m.E.Fill(a.y, 0)
+		if m.pstats == nil {
+			if m.pstats, err = m.E.Alloc(Float32, 3); err != nil {
+				return nil, err
+			}
+		}
+		m.E.SoftmaxXent(a.logits, a.y, a.probs, nil, m.pstats, k, Classes)
+		if err := m.E.Read(a.probs, 0, out[lo*Classes:(lo+k)*Classes]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Params reads the parameters back to the host.
+func (m *Model) Params() ([]float32, error) {
+	p := make([]float32, m.P.Len())
+	return p, m.E.Read(m.P, 0, p)
+}
+
+// OptState reads the optimizer state back: s1, s2 (nil for SGD) and the
+// step count.
+func (m *Model) OptState() (s1, s2 []float32, step float32, err error) {
+	s1 = make([]float32, m.S1.Len())
+	if err = m.E.Read(m.S1, 0, s1); err != nil {
+		return
+	}
+	if m.S2 != nil {
+		s2 = make([]float32, m.S2.Len())
+		if err = m.E.Read(m.S2, 0, s2); err != nil {
+			return
+		}
+	}
+	st := []float32{0}
+	err = m.E.Read(m.Step, 0, st)
+	return s1, s2, st[0], err
+}
+
+// SetOptState restores the optimizer state.
+func (m *Model) SetOptState(s1, s2 []float32, step float32) error {
+	if err := m.E.Write(m.S1, 0, s1); err != nil {
+		return err
+	}
+	if m.S2 != nil && s2 != nil {
+		if err := m.E.Write(m.S2, 0, s2); err != nil {
+			return err
+		}
+	}
+	return m.E.Write(m.Step, 0, []float32{step})
+}

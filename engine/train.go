@@ -1,0 +1,300 @@
+// train.go: the training loop and evaluation, engine-neutral. The dataset
+// is uploaded once; each epoch writes only a shuffled order and resets a
+// cursor, and each step is queued without waiting, so loss and accuracy are
+// read back only at progress updates and epoch ends.
+
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// ErrInterrupted is returned by Trainer.Run when its context is cancelled;
+// the returned Position says where to resume.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Dataset is a labelled image set held by an engine.
+type Dataset struct {
+	Images, Labels Tensor
+	N              int
+}
+
+// UploadDataset copies images (N×784 uint8) and labels (N, 0–9) to e.
+func UploadDataset(e Engine, images, labels []uint8) (*Dataset, error) {
+	n := len(labels)
+	if len(images) != n*ImagePixels {
+		return nil, fmt.Errorf("dataset: %d image bytes for %d labels (want %d)", len(images), n, n*ImagePixels)
+	}
+	img, err := e.Alloc(Uint8, len(images))
+	if err != nil {
+		return nil, fmt.Errorf("dataset: allocating %d images on %s: %w", n, e.Name(), err)
+	}
+	lab, err := e.Alloc(Int32, n)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: allocating %d labels on %s: %w", n, e.Name(), err)
+	}
+	if err := e.Write(img, 0, images); err != nil {
+		return nil, err
+	}
+	l32 := make([]int32, n)
+	for i, v := range labels {
+		l32[i] = int32(v)
+	}
+	if err := e.Write(lab, 0, l32); err != nil {
+		return nil, err
+	}
+	return &Dataset{Images: img, Labels: lab, N: n}, nil
+}
+
+// AllIndices returns 0..n-1.
+func AllIndices(n int) []int32 {
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	return idx
+}
+
+// EpochOrder returns idx shuffled for an epoch: the same seed and epoch
+// always give the same order.
+func EpochOrder(seed uint64, epoch int, idx []int32) []int32 {
+	p := append([]int32(nil), idx...)
+	r := rand.New(rand.NewPCG(seed, uint64(epoch)+1))
+	r.Shuffle(len(p), func(i, j int) { p[i], p[j] = p[j], p[i] })
+	return p
+}
+
+// Position is a point in training: the next step to run, as an epoch
+// (0-based) and a step within it.
+type Position struct {
+	Epoch int `json:"epoch"`
+	Step  int `json:"step"`
+}
+
+// EpochMetrics summarises one epoch. Val fields are NaN when there is no
+// validation set; JSON output omits them then (see cmd).
+type EpochMetrics struct {
+	Epoch        int     `json:"epoch"`
+	TrainLoss    float64 `json:"train_loss"`
+	TrainAcc     float64 `json:"train_acc"`
+	ValLoss      float64 `json:"val_loss"`
+	ValAcc       float64 `json:"val_acc"`
+	Seconds      float64 `json:"seconds"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+	Images       int     `json:"images"`
+	Partial      bool    `json:"partial,omitempty"`
+}
+
+// Progress is a snapshot during an epoch.
+type Progress struct {
+	Epoch, Epochs int
+	Step, Steps   int
+	Loss, Acc     float64
+	ImagesPerSec  float64
+	Elapsed       time.Duration
+}
+
+// Trainer runs the training loop.
+type Trainer struct {
+	M         *Model
+	Data      *Dataset
+	TrainIdx  []int32 // dataset indices to train on
+	ValIdx    []int32 // dataset indices to validate on after each epoch; may be empty
+	Epochs    int
+	BatchSize int
+	Seed      uint64
+
+	// ProgressEvery is how often OnProgress is called (reading stats back
+	// from the engine); 0 disables it.
+	ProgressEvery time.Duration
+	OnProgress    func(Progress)
+	// OnEpoch is called after each epoch with its metrics and the position
+	// of the next step; an error stops training.
+	OnEpoch func(EpochMetrics, Position) error
+}
+
+// Steps is the number of steps in one epoch (the last batch may be short).
+func (t *Trainer) Steps() int { return (len(t.TrainIdx) + t.BatchSize - 1) / t.BatchSize }
+
+func (t *Trainer) alloc() (perm, cursor, stats Tensor, err error) {
+	e := t.M.E
+	if perm, err = e.Alloc(Int32, max(1, len(t.TrainIdx))); err != nil {
+		return
+	}
+	if cursor, err = e.Alloc(Int32, 1); err != nil {
+		return
+	}
+	stats, err = e.Alloc(Float32, 3)
+	return
+}
+
+func readStats(e Engine, stats Tensor) (loss, acc float64, n int, err error) {
+	s := make([]float32, 3)
+	if err = e.Read(stats, 0, s); err != nil {
+		return
+	}
+	n = int(s[2])
+	if n == 0 {
+		return math.NaN(), math.NaN(), 0, nil
+	}
+	return float64(s[0]) / float64(s[2]), float64(s[1]) / float64(s[2]), n, nil
+}
+
+// Run trains from position from until t.Epochs epochs are done or ctx is
+// cancelled (then it finishes the current step and returns ErrInterrupted
+// with the position to resume from).
+func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
+	if t.BatchSize <= 0 {
+		return from, fmt.Errorf("batch size %d: must be positive", t.BatchSize)
+	}
+	if len(t.TrainIdx) == 0 {
+		return from, errors.New("no training images")
+	}
+	e := t.M.E
+	perm, cursor, stats, err := t.alloc()
+	if err != nil {
+		return from, err
+	}
+	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor}
+	steps := t.Steps()
+	pos := from
+	for pos.Epoch < t.Epochs {
+		order := EpochOrder(t.Seed, pos.Epoch, t.TrainIdx)
+		if err := e.Write(perm, 0, order); err != nil {
+			return pos, err
+		}
+		if err := e.Write(cursor, 0, []int32{int32(pos.Step * t.BatchSize)}); err != nil {
+			return pos, err
+		}
+		e.Fill(stats, 0)
+		start := time.Now()
+		lastReport := start
+		partial := pos.Step > 0
+		for pos.Step < steps {
+			n := min(t.BatchSize, len(order)-pos.Step*t.BatchSize)
+			var stepErr error
+			if err := Run(e, n, func() { stepErr = t.M.TrainStep(b, n, stats) }); err != nil {
+				return pos, err
+			}
+			if stepErr != nil {
+				return pos, stepErr
+			}
+			pos.Step++
+			if ctx.Err() != nil {
+				if err := e.Sync(); err != nil {
+					return pos, err
+				}
+				if pos.Step == steps {
+					pos = Position{Epoch: pos.Epoch + 1}
+				}
+				return pos, ErrInterrupted
+			}
+			if t.OnProgress != nil && t.ProgressEvery > 0 && time.Since(lastReport) >= t.ProgressEvery {
+				loss, acc, seen, err := readStats(e, stats)
+				if err != nil {
+					return pos, err
+				}
+				lastReport = time.Now()
+				el := lastReport.Sub(start)
+				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: pos.Step, Steps: steps,
+					Loss: loss, Acc: acc, ImagesPerSec: float64(seen) / el.Seconds(), Elapsed: el})
+			}
+		}
+		loss, acc, seen, err := readStats(e, stats)
+		if err != nil {
+			return pos, err
+		}
+		el := time.Since(start)
+		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
+			ImagesPerSec: float64(seen) / el.Seconds(), Images: seen, Partial: partial, ValLoss: math.NaN(), ValAcc: math.NaN()}
+		if len(t.ValIdx) > 0 {
+			r, err := Evaluate(t.M, t.Data, t.ValIdx, 0, false)
+			if err != nil {
+				return pos, err
+			}
+			m.ValLoss, m.ValAcc = r.Loss, r.Acc
+		}
+		pos = Position{Epoch: pos.Epoch + 1}
+		if t.OnEpoch != nil {
+			if err := t.OnEpoch(m, pos); err != nil {
+				return pos, err
+			}
+		}
+	}
+	return pos, nil
+}
+
+// EvalResult is the outcome of Evaluate.
+type EvalResult struct {
+	Loss, Acc float64
+	N         int
+	// Confusion[true][predicted] counts, filled when asked for.
+	Confusion [Classes][Classes]int
+}
+
+// DefaultEvalBatch is the batch size Evaluate uses when given 0.
+const DefaultEvalBatch = 500
+
+// Evaluate runs the model over the dataset images idx in order and returns
+// mean loss and accuracy, and the confusion matrix when confusion is set.
+func Evaluate(m *Model, d *Dataset, idx []int32, batch int, confusion bool) (EvalResult, error) {
+	var r EvalResult
+	if len(idx) == 0 {
+		return r, errors.New("evaluate: no images")
+	}
+	if batch <= 0 {
+		batch = DefaultEvalBatch
+	}
+	e := m.E
+	perm, err := e.Alloc(Int32, len(idx))
+	if err != nil {
+		return r, err
+	}
+	cursor, err := e.Alloc(Int32, 1)
+	if err != nil {
+		return r, err
+	}
+	stats, err := e.Alloc(Float32, 3)
+	if err != nil {
+		return r, err
+	}
+	if err := e.Write(perm, 0, idx); err != nil {
+		return r, err
+	}
+	b := Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
+	var probs []float32
+	var labels []int32
+	if confusion {
+		probs = make([]float32, batch*Classes)
+		labels = make([]int32, batch)
+	}
+	for lo := 0; lo < len(idx); lo += batch {
+		n := min(batch, len(idx)-lo)
+		if err := m.EvalStep(b, n, stats, probs, labels); err != nil {
+			return r, err
+		}
+		if confusion {
+			for i := 0; i < n; i++ {
+				r.Confusion[labels[i]][Argmax(probs[i*Classes:(i+1)*Classes])]++
+			}
+		}
+	}
+	r.Loss, r.Acc, r.N, err = readStats(e, stats)
+	return r, err
+}
+
+// Argmax returns the index of the first largest value.
+func Argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
