@@ -7,6 +7,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -77,7 +78,7 @@ type Position struct {
 }
 
 // EpochMetrics summarises one epoch. Val fields are NaN when there is no
-// validation set; JSON output omits them then (see cmd).
+// validation set; JSON leaves them out then.
 type EpochMetrics struct {
 	Epoch        int     `json:"epoch"`
 	TrainLoss    float64 `json:"train_loss"`
@@ -88,6 +89,53 @@ type EpochMetrics struct {
 	ImagesPerSec float64 `json:"images_per_sec"`
 	Images       int     `json:"images"`
 	Partial      bool    `json:"partial,omitempty"`
+}
+
+type epochMetricsJSON struct {
+	Epoch        int      `json:"epoch"`
+	TrainLoss    *float64 `json:"train_loss,omitempty"`
+	TrainAcc     *float64 `json:"train_acc,omitempty"`
+	ValLoss      *float64 `json:"val_loss,omitempty"`
+	ValAcc       *float64 `json:"val_acc,omitempty"`
+	Seconds      float64  `json:"seconds"`
+	ImagesPerSec float64  `json:"images_per_sec"`
+	Images       int      `json:"images"`
+	Partial      bool     `json:"partial,omitempty"`
+	Diverged     bool     `json:"diverged,omitempty"`
+}
+
+// finite returns &v, or nil for NaN and ±Inf (which JSON cannot hold).
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func orNaN(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// MarshalJSON leaves out values that are not finite; a non-finite training
+// loss is recorded as "diverged": true.
+func (m EpochMetrics) MarshalJSON() ([]byte, error) {
+	return json.Marshal(epochMetricsJSON{Epoch: m.Epoch, TrainLoss: finite(m.TrainLoss), TrainAcc: finite(m.TrainAcc),
+		ValLoss: finite(m.ValLoss), ValAcc: finite(m.ValAcc), Seconds: m.Seconds, ImagesPerSec: m.ImagesPerSec,
+		Images: m.Images, Partial: m.Partial, Diverged: math.IsNaN(m.TrainLoss) || math.IsInf(m.TrainLoss, 0)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; missing values become NaN.
+func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
+	var j epochMetricsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*m = EpochMetrics{Epoch: j.Epoch, TrainLoss: orNaN(j.TrainLoss), TrainAcc: orNaN(j.TrainAcc), ValLoss: orNaN(j.ValLoss),
+		ValAcc: orNaN(j.ValAcc), Seconds: j.Seconds, ImagesPerSec: j.ImagesPerSec, Images: j.Images, Partial: j.Partial}
+	return nil
 }
 
 // Progress is a snapshot during an epoch.
@@ -164,6 +212,9 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	steps := t.Steps()
 	pos := from
 	for pos.Epoch < t.Epochs {
+		if ctx.Err() != nil {
+			return pos, ErrInterrupted
+		}
 		order := EpochOrder(t.Seed, pos.Epoch, t.TrainIdx)
 		if err := e.Write(perm, 0, order); err != nil {
 			return pos, err
@@ -176,6 +227,12 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		lastReport := start
 		partial := pos.Step > 0
 		for pos.Step < steps {
+			if ctx.Err() != nil {
+				if err := e.Sync(); err != nil {
+					return pos, err
+				}
+				return pos, ErrInterrupted
+			}
 			n := min(t.BatchSize, len(order)-pos.Step*t.BatchSize)
 			var stepErr error
 			if err := Run(e, n, func() { stepErr = t.M.TrainStep(b, n, stats) }); err != nil {
@@ -185,15 +242,6 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				return pos, stepErr
 			}
 			pos.Step++
-			if ctx.Err() != nil {
-				if err := e.Sync(); err != nil {
-					return pos, err
-				}
-				if pos.Step == steps {
-					pos = Position{Epoch: pos.Epoch + 1}
-				}
-				return pos, ErrInterrupted
-			}
 			if t.OnProgress != nil && t.ProgressEvery > 0 && time.Since(lastReport) >= t.ProgressEvery {
 				loss, acc, seen, err := readStats(e, stats)
 				if err != nil {

@@ -1,0 +1,357 @@
+// checkpoint.go: checkpoints in the safetensors layout (8-byte little-endian
+// header length, a JSON header giving each tensor's dtype, shape and byte
+// offsets plus a __metadata__ map of strings, then raw little-endian data),
+// so PyTorch (safetensors.torch.load_file) and NumPy users can read the
+// weights. cnngpu adds its architecture, optimizer state, training position
+// and a SHA-256 of the data to the metadata, and verifies all of it on load.
+
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"gorgonia.org/tensor"
+)
+
+// CheckpointFormat identifies the metadata layout.
+const CheckpointFormat = "cnngpu-checkpoint/1"
+
+// TrainConfig is what a run was asked to do; a checkpoint keeps it so that
+// --resume continues the same run.
+type TrainConfig struct {
+	Epochs     int     `json:"epochs"`
+	BatchSize  int     `json:"batch_size"`
+	Seed       uint64  `json:"seed"`
+	ValSplit   float64 `json:"val_split"`
+	TrainLimit int     `json:"train_limit"`
+}
+
+// Checkpoint is a model's full training state on the host.
+type Checkpoint struct {
+	Arch     Arch
+	Opt      OptConfig
+	Config   TrainConfig
+	Position Position // the next step to run
+	Params   []float32
+	S1, S2   []float32 // optimizer state; nil when not saved
+	Step     float32   // optimizer step count
+	History  []EpochMetrics
+}
+
+type archMeta struct {
+	Arch
+	Activation string `json:"activation"`
+}
+
+type optMeta struct {
+	Kind     string  `json:"kind"`
+	LR       float32 `json:"lr"`
+	Beta1    float32 `json:"beta1,omitempty"`
+	Beta2    float32 `json:"beta2,omitempty"`
+	Eps      float32 `json:"eps,omitempty"`
+	Momentum float32 `json:"momentum,omitempty"`
+}
+
+// OptName is the flag spelling of an optimizer kind.
+func OptName(k OptKind) string {
+	if k == SGD {
+		return "sgd"
+	}
+	return "adam"
+}
+
+type stEntry struct {
+	Dtype       string `json:"dtype"`
+	Shape       []int  `json:"shape"`
+	DataOffsets [2]int `json:"data_offsets"`
+}
+
+// Snapshot reads a model's state into a Checkpoint.
+func Snapshot(m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (*Checkpoint, error) {
+	p, err := m.Params()
+	if err != nil {
+		return nil, err
+	}
+	s1, s2, step, err := m.OptState()
+	if err != nil {
+		return nil, err
+	}
+	return &Checkpoint{Arch: m.Arch, Opt: m.Opt, Config: cfg, Position: pos, Params: p, S1: s1, S2: s2, Step: step, History: history}, nil
+}
+
+type namedData struct {
+	name  string
+	shape []int
+	data  []float32
+}
+
+func (c *Checkpoint) tensors() []namedData {
+	var out []namedData
+	for _, s := range c.Arch.Params() {
+		out = append(out, namedData{s.Name, s.Shape, c.Params[s.Off : s.Off+s.Len()]})
+	}
+	if c.S1 != nil {
+		out = append(out, namedData{"optimizer.s1", []int{len(c.S1)}, c.S1})
+	}
+	if c.S2 != nil {
+		out = append(out, namedData{"optimizer.s2", []int{len(c.S2)}, c.S2})
+	}
+	out = append(out, namedData{"optimizer.step", []int{1}, []float32{c.Step}})
+	return out
+}
+
+// Encode returns the checkpoint file's bytes.
+func (c *Checkpoint) Encode() ([]byte, error) {
+	if len(c.Params) != c.Arch.NumParams() {
+		return nil, fmt.Errorf("checkpoint: %d parameters for an architecture of %d", len(c.Params), c.Arch.NumParams())
+	}
+	ts := c.tensors()
+	var data bytes.Buffer
+	header := map[string]any{}
+	for _, t := range ts {
+		start := data.Len()
+		buf := make([]byte, 4*len(t.data))
+		for i, v := range t.data {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		data.Write(buf)
+		header[t.name] = stEntry{Dtype: "F32", Shape: t.shape, DataOffsets: [2]int{start, data.Len()}}
+	}
+	sum := sha256.Sum256(data.Bytes())
+	am, _ := json.Marshal(archMeta{c.Arch, c.Arch.Act.String()})
+	om, _ := json.Marshal(optMeta{Kind: OptName(c.Opt.Kind), LR: c.Opt.LR, Beta1: c.Opt.Beta1, Beta2: c.Opt.Beta2, Eps: c.Opt.Eps, Momentum: c.Opt.Momentum})
+	cm, _ := json.Marshal(c.Config)
+	pm, _ := json.Marshal(c.Position)
+	hm, err := json.Marshal(c.History)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: history: %w", err)
+	}
+	header["__metadata__"] = map[string]string{
+		"format":    CheckpointFormat,
+		"arch":      string(am),
+		"optimizer": string(om),
+		"config":    string(cm),
+		"position":  string(pm),
+		"history":   string(hm),
+		"sha256":    hex.EncodeToString(sum[:]),
+	}
+	hb, err := json.Marshal(header)
+	if err != nil {
+		return nil, err
+	}
+	// Pad the header with spaces so the data starts 8-byte aligned.
+	for (8+len(hb))%8 != 0 {
+		hb = append(hb, ' ')
+	}
+	out := make([]byte, 8, 8+len(hb)+data.Len())
+	binary.LittleEndian.PutUint64(out, uint64(len(hb)))
+	out = append(out, hb...)
+	return append(out, data.Bytes()...), nil
+}
+
+// Save writes the checkpoint atomically (temporary file and rename).
+func (c *Checkpoint) Save(path string) error {
+	b, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	return fileutil.WriteAtomic(path, b, 0o644)
+}
+
+// LoadCheckpoint reads and verifies a checkpoint file.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	c, err := DecodeCheckpoint(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (is it a cnngpu checkpoint? a damaged file must be re-created by training)", path, err)
+	}
+	return c, nil
+}
+
+// DecodeCheckpoint parses and verifies checkpoint bytes.
+func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("truncated: %d bytes, a safetensors file starts with an 8-byte header length", len(b))
+	}
+	hlen := binary.LittleEndian.Uint64(b)
+	if hlen > uint64(len(b)-8) || hlen > 100<<20 {
+		return nil, fmt.Errorf("truncated or not safetensors: header length %d, file has %d bytes after it", hlen, len(b)-8)
+	}
+	hb := b[8 : 8+hlen]
+	data := b[8+hlen:]
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hb, &raw); err != nil {
+		return nil, fmt.Errorf("bad safetensors header: %v", err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(raw["__metadata__"], &meta); err != nil || meta == nil {
+		return nil, fmt.Errorf("no cnngpu metadata in the safetensors header")
+	}
+	if meta["format"] != CheckpointFormat {
+		return nil, fmt.Errorf("metadata format %q, expected %q", meta["format"], CheckpointFormat)
+	}
+	entries := map[string]stEntry{}
+	type span struct{ a, b int }
+	var spans []span
+	for name, r := range raw {
+		if name == "__metadata__" {
+			continue
+		}
+		var e stEntry
+		if err := json.Unmarshal(r, &e); err != nil {
+			return nil, fmt.Errorf("tensor %s: bad header entry: %v", name, err)
+		}
+		if e.Dtype != "F32" {
+			return nil, fmt.Errorf("tensor %s has dtype %s, expected F32", name, e.Dtype)
+		}
+		n := 1
+		for _, d := range e.Shape {
+			if d < 0 || d > 1<<30 {
+				return nil, fmt.Errorf("tensor %s: bad shape %v", name, e.Shape)
+			}
+			n *= d
+		}
+		if e.DataOffsets[0] < 0 || e.DataOffsets[1] > len(data) || e.DataOffsets[1]-e.DataOffsets[0] != 4*n {
+			return nil, fmt.Errorf("truncated or corrupt: tensor %s spans bytes %v of a %d-byte data section, shape %v needs %d", name, e.DataOffsets, len(data), e.Shape, 4*n)
+		}
+		entries[name] = e
+		spans = append(spans, span{e.DataOffsets[0], e.DataOffsets[1]})
+	}
+	slices.SortFunc(spans, func(x, y span) int { return x.a - y.a })
+	end := 0
+	for _, s := range spans {
+		if s.a != end {
+			return nil, fmt.Errorf("corrupt: tensor data overlaps or leaves gaps at byte %d", s.a)
+		}
+		end = s.b
+	}
+	if end != len(data) {
+		return nil, fmt.Errorf("corrupt: %d bytes of data after the last tensor", len(data)-end)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != meta["sha256"] {
+		return nil, fmt.Errorf("checksum mismatch: data SHA-256 %s, metadata says %s: the file is corrupted", got, meta["sha256"])
+	}
+	c := &Checkpoint{}
+	var am archMeta
+	if err := json.Unmarshal([]byte(meta["arch"]), &am); err != nil {
+		return nil, fmt.Errorf("bad arch metadata: %v", err)
+	}
+	act, err := ParseActivation(am.Activation)
+	if err != nil {
+		return nil, err
+	}
+	arch, err := NewArch(am.Preset, act)
+	if err != nil {
+		return nil, err
+	}
+	if arch != (Arch{Preset: am.Preset, Kernel: am.Kernel, Pad: am.Pad, K1: am.K1, K2: am.K2, Hidden: am.Hidden, Act: act}) {
+		return nil, fmt.Errorf("architecture metadata %+v does not match preset %q", am.Arch, am.Preset)
+	}
+	c.Arch = arch
+	var om optMeta
+	if err := json.Unmarshal([]byte(meta["optimizer"]), &om); err != nil {
+		return nil, fmt.Errorf("bad optimizer metadata: %v", err)
+	}
+	c.Opt = OptConfig{LR: om.LR, Beta1: om.Beta1, Beta2: om.Beta2, Eps: om.Eps, Momentum: om.Momentum}
+	switch om.Kind {
+	case "adam":
+		c.Opt.Kind = Adam
+	case "sgd":
+		c.Opt.Kind = SGD
+	default:
+		return nil, fmt.Errorf("unknown optimizer %q in metadata", om.Kind)
+	}
+	if err := json.Unmarshal([]byte(meta["config"]), &c.Config); err != nil {
+		return nil, fmt.Errorf("bad config metadata: %v", err)
+	}
+	if err := json.Unmarshal([]byte(meta["position"]), &c.Position); err != nil {
+		return nil, fmt.Errorf("bad position metadata: %v", err)
+	}
+	if h := meta["history"]; h != "" && h != "null" {
+		if err := json.Unmarshal([]byte(h), &c.History); err != nil {
+			return nil, fmt.Errorf("bad history metadata: %v", err)
+		}
+	}
+	read := func(name string, want []int) ([]float32, error) {
+		e, ok := entries[name]
+		if !ok {
+			return nil, fmt.Errorf("tensor %s is missing", name)
+		}
+		if want != nil && !slices.Equal(e.Shape, want) {
+			return nil, fmt.Errorf("tensor %s has shape %v, the %s architecture needs %v", name, e.Shape, arch.Preset, want)
+		}
+		seg := data[e.DataOffsets[0]:e.DataOffsets[1]]
+		v := make([]float32, len(seg)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(seg[4*i:]))
+		}
+		return v, nil
+	}
+	c.Params = make([]float32, arch.NumParams())
+	for _, s := range arch.Params() {
+		v, err := read(s.Name, s.Shape)
+		if err != nil {
+			return nil, err
+		}
+		copy(c.Params[s.Off:], v)
+	}
+	np := arch.NumParams()
+	if _, ok := entries["optimizer.s1"]; ok {
+		if c.S1, err = read("optimizer.s1", []int{np}); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := entries["optimizer.s2"]; ok {
+		if c.S2, err = read("optimizer.s2", []int{np}); err != nil {
+			return nil, err
+		}
+	}
+	if st, err := read("optimizer.step", []int{1}); err == nil {
+		c.Step = st[0]
+	}
+	return c, nil
+}
+
+// Weights returns the parameters as named host tensors with their shapes
+// (gorgonia.org/tensor), sharing the checkpoint's memory.
+func (c *Checkpoint) Weights() map[string]*tensor.Dense {
+	out := map[string]*tensor.Dense{}
+	for _, s := range c.Arch.Params() {
+		out[s.Name] = tensor.New(tensor.WithShape(s.Shape...), tensor.WithBacking(c.Params[s.Off:s.Off+s.Len()]))
+	}
+	return out
+}
+
+// NewModelFrom builds a model on e from a checkpoint, with its optimizer
+// state when the checkpoint has it.
+func NewModelFrom(e Engine, c *Checkpoint) (*Model, error) {
+	m, err := NewModel(e, c.Arch, c.Opt, c.Params)
+	if err != nil {
+		return nil, err
+	}
+	if c.S1 != nil {
+		if err := m.SetOptState(c.S1, c.S2, c.Step); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,223 @@
+// engine_test.go: model and training-loop tests on the CPU engine:
+// checkpoint round trip and every refused damage, bit-for-bit repeatability
+// for a seed, exact resume after an interruption, and learning a small
+// synthetic problem.
+
+package engine_test
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/cpu"
+)
+
+var adam = engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
+
+// synthetic makes n images whose label is drawn as a bright bar at a
+// label-dependent place, learnable in a few steps.
+func synthetic(n int, seed uint64) ([]uint8, []uint8) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	img := make([]uint8, n*engine.ImagePixels)
+	lab := make([]uint8, n)
+	for i := range lab {
+		l := r.IntN(10)
+		lab[i] = uint8(l)
+		im := img[i*engine.ImagePixels:]
+		for k := range engine.ImagePixels {
+			im[k] = uint8(r.IntN(40))
+		}
+		row := 2 + l*2 + r.IntN(2)
+		for c := 4 + r.IntN(3); c < 22; c++ {
+			im[row*28+c] = 255
+		}
+	}
+	return img, lab
+}
+
+func newTrainer(t *testing.T, e engine.Engine, act engine.Activation, seed uint64, epochs, n int) (*engine.Trainer, *engine.Model) {
+	t.Helper()
+	arch, err := engine.NewArch("reference", act)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.NewModel(e, arch, adam, arch.GlorotInit(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, lab := synthetic(n, 5)
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(n), Epochs: epochs, BatchSize: 32, Seed: seed}, m
+}
+
+func TestTrainingLearnsAndRepeats(t *testing.T) {
+	run := func() ([]float32, []engine.EpochMetrics) {
+		e := cpu.New(0)
+		defer e.Close()
+		tr, m := newTrainer(t, e, engine.ReLU, 3, 3, 200)
+		var hist []engine.EpochMetrics
+		tr.ValIdx = engine.AllIndices(200)[:50]
+		tr.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { hist = append(hist, em); return nil }
+		if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := m.Params()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, hist
+	}
+	p1, h1 := run()
+	p2, _ := run()
+	if !slices.Equal(p1, p2) {
+		t.Error("two runs with the same seed differ")
+	}
+	if len(h1) != 3 {
+		t.Fatalf("%d epoch records, want 3", len(h1))
+	}
+	if !(h1[2].TrainLoss < h1[0].TrainLoss) || h1[2].ValAcc < 0.9 {
+		t.Errorf("did not learn the synthetic task: %+v", h1)
+	}
+	if h1[0].Images != 200 || math.IsNaN(h1[0].ValLoss) {
+		t.Errorf("epoch record: %+v", h1[0])
+	}
+}
+
+func TestInterruptAndResumeIsExact(t *testing.T) {
+	e := cpu.New(0)
+	defer e.Close()
+	// Uninterrupted: 2 epochs of 7 steps (200 images, batch 32).
+	tr, m := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+	if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := m.Params()
+
+	// Interrupted after 10 steps (mid second epoch), checkpointed, resumed.
+	tr2, m2 := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+	ctx, cancel := context.WithCancel(context.Background())
+	steps := 0
+	tr2.ProgressEvery = 1
+	tr2.OnProgress = func(engine.Progress) {
+		if steps++; steps == 10 {
+			cancel()
+		}
+	}
+	pos, err := tr2.Run(ctx, engine.Position{})
+	if err != engine.ErrInterrupted {
+		t.Fatalf("interrupted run returned %v", err)
+	}
+	if pos != (engine.Position{Epoch: 1, Step: 3}) {
+		t.Fatalf("interrupted at %+v, want epoch 1 step 3", pos)
+	}
+	path := filepath.Join(t.TempDir(), "ck.safetensors")
+	ck, err := engine.Snapshot(m2, engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9}, pos, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ck.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := engine.LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3, err := engine.NewModelFrom(e, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr3, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+	tr3.M = m3
+	if _, err := tr3.Run(context.Background(), back.Position); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := m3.Params()
+	if !slices.Equal(got, want) {
+		t.Error("resumed run differs from the uninterrupted one")
+	}
+}
+
+func testCheckpoint(t *testing.T) (*engine.Checkpoint, []byte) {
+	arch, _ := engine.NewArch("original", engine.Sigmoid)
+	p := arch.GlorotInit(1)
+	s1 := make([]float32, len(p))
+	s2 := make([]float32, len(p))
+	for i := range s1 {
+		s1[i], s2[i] = float32(i%7), float32(i%5)
+	}
+	c := &engine.Checkpoint{Arch: arch, Opt: adam, Config: engine.TrainConfig{Epochs: 10, BatchSize: 128, Seed: 4},
+		Position: engine.Position{Epoch: 3, Step: 17}, Params: p, S1: s1, S2: s2, Step: 412,
+		History: []engine.EpochMetrics{{Epoch: 1, TrainLoss: 0.5, ValLoss: math.NaN()}}}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, b
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	c, b := testCheckpoint(t)
+	got, err := engine.DecodeCheckpoint(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Arch != c.Arch || got.Opt != c.Opt || got.Config != c.Config || got.Position != c.Position || got.Step != c.Step {
+		t.Errorf("metadata changed: %+v vs %+v", got, c)
+	}
+	if !slices.Equal(got.Params, c.Params) || !slices.Equal(got.S1, c.S1) || !slices.Equal(got.S2, c.S2) {
+		t.Error("tensors changed")
+	}
+	if len(got.History) != 1 || got.History[0].TrainLoss != 0.5 {
+		t.Errorf("history: %+v", got.History)
+	}
+	w := got.Weights()
+	if s := w["fc1.weight"].Shape(); s[0] != 1000 || s[1] != 1024 {
+		t.Errorf("fc1.weight shape %v, want (1000, 1024) for the original preset", s)
+	}
+	// The data section starts 8-byte aligned, as safetensors readers expect.
+	if hl := binary.LittleEndian.Uint64(b); (8+hl)%8 != 0 {
+		t.Errorf("header length %d leaves data unaligned", hl)
+	}
+}
+
+func TestCheckpointRefusesDamage(t *testing.T) {
+	_, b := testCheckpoint(t)
+	flip := slices.Clone(b)
+	flip[len(flip)-100] ^= 0x40
+	hl := binary.LittleEndian.Uint64(b)
+	badHeader := slices.Clone(b)
+	badHeader[8] = 'x'
+	cases := map[string]struct {
+		data []byte
+		want string
+	}{
+		"truncated":      {b[:len(b)-1000], "truncated or corrupt"},
+		"tiny":           {b[:5], "truncated"},
+		"header cut":     {b[:8+hl/2], "truncated"},
+		"bit flip":       {flip, "checksum mismatch"},
+		"bad header":     {badHeader, "bad safetensors header"},
+		"not safetensor": {[]byte("this is some other file, not a checkpoint at all"), "truncated or not safetensors"},
+	}
+	for name, c := range cases {
+		_, err := engine.DecodeCheckpoint(c.data)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, c.want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bad.safetensors")
+	os.WriteFile(path, flip, 0o644)
+	if _, err := engine.LoadCheckpoint(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("LoadCheckpoint error does not name the file: %v", err)
+	}
+}

