@@ -128,14 +128,23 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	var tried []string
 	for _, m := range f.Mirrors {
 		var failed []File
-		for _, file := range need {
+		for i, file := range need {
 			url := strings.TrimSuffix(m, "/") + "/" + file.Name
 			f.logf("fetching %s", url)
 			err := f.fetchURL(ctx, url, file)
-			if err != nil {
-				f.logf("  failed: %v", err)
-				tried = append(tried, fmt.Sprintf("%s: %v", url, err))
-				failed = append(failed, file)
+			if err == nil {
+				continue
+			}
+			f.logf("  failed: %v", err)
+			tried = append(tried, fmt.Sprintf("%s: %v", url, err))
+			failed = append(failed, file)
+			// A mirror that cannot be reached at all is not asked for the
+			// other files.
+			var ne net.Error
+			var oe *net.OpError
+			if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
+				failed = append(failed, need[i+1:]...)
+				break
 			}
 		}
 		need = failed

@@ -133,3 +133,55 @@ func TestRefSoftmaxXentGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestRefModelGradient checks the composed network's gradient by finite
+// differences on a sample of every parameter tensor, for both presets.
+func TestRefModelGradient(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	for _, preset := range []string{"reference", "original"} {
+		for _, act := range []engine.Activation{engine.Tanh, engine.ReLU} {
+			arch, err := engine.NewArch(preset, act)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A narrow network keeps the float64 reference fast.
+			arch.K1, arch.K2, arch.Hidden = 3, 4, 12
+			init := arch.GlorotInit(2)
+			p := make([]float64, len(init))
+			for i, v := range init {
+				p[i] = float64(v) + 0.01*r.NormFloat64() // non-zero biases
+			}
+			n := 2
+			x := make([]float64, n*engine.ImagePixels)
+			for i := range x {
+				x[i] = r.Float64()
+			}
+			labels := []int32{3, 8}
+			_, g := RefModel(arch, p, x, labels)
+			for _, s := range arch.Params() {
+				idx := make([]int, 0, 6)
+				for k := 0; k < 6; k++ {
+					idx = append(idx, s.Off+r.IntN(s.Len()))
+				}
+				num := make([]float64, len(idx))
+				ana := make([]float64, len(idx))
+				const h = 1e-6
+				for k, i := range idx {
+					old := p[i]
+					p[i] = old + h
+					lp, _ := RefModel(arch, p, x, labels)
+					p[i] = old - h
+					lm, _ := RefModel(arch, p, x, labels)
+					p[i] = old
+					num[k] = (lp - lm) / (2 * h)
+					ana[k] = g[i]
+				}
+				for k := range idx {
+					if d := math.Abs(num[k] - ana[k]); d > 1e-6+1e-4*math.Abs(num[k]) {
+						t.Errorf("%s %v %s[%d]: analytic %.8g, numeric %.8g", preset, act, s.Name, idx[k]-s.Off, ana[k], num[k])
+					}
+				}
+			}
+		}
+	}
+}

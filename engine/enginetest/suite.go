@@ -171,6 +171,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 		{"Dense", testDense},
 		{"SoftmaxXent", testSoftmaxXent},
 		{"Update", testUpdate},
+		{"ModelGradient", testModelGradient},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -485,5 +486,82 @@ func testUpdate(h *harness) {
 			Close(h.t, name+" s2", h.read(s2), r2, 1e-7, 1e-5)
 		}
 		Close(h.t, name+" step", h.read(step), []float64{3}, 0, 0)
+	}
+}
+
+// testModelGradient runs one training step of the whole network with a
+// zero learning rate and compares the engine's gradients and loss with the
+// float64 reference model (refmodel.go), for both presets, full size.
+func testModelGradient(h *harness) {
+	e, t := h.e, h.t
+	for _, preset := range engine.Presets {
+		for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid} {
+			arch, err := engine.NewArch(preset, act)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("%s %v", preset, act)
+			init := arch.GlorotInit(3)
+			for _, s := range arch.Params() {
+				if s.Bias {
+					for i := s.Off; i < s.Off+s.Len(); i++ {
+						init[i] = float32(0.05 * h.r.NormFloat64())
+					}
+				}
+			}
+			m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.SGD}, init)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 3
+			img := make([]uint8, n*engine.ImagePixels)
+			for i := range img {
+				img[i] = uint8(h.r.IntN(256))
+			}
+			lab := []uint8{7, 0, 7}
+			d, err := engine.UploadDataset(e, img, lab)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perm := h.zeros(engine.Int32, n)
+			if err := e.Write(perm, 0, []int32{2, 0, 1}); err != nil {
+				t.Fatal(err)
+			}
+			cursor := h.zeros(engine.Int32, 1)
+			stats := h.zeros(engine.Float32, 3)
+			if err := m.TrainStep(engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}, n, stats); err != nil {
+				t.Fatal(err)
+			}
+			g := h.read(m.G)
+			after, err := m.Params()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(after, init) {
+				t.Errorf("%s: a step with learning rate 0 changed the parameters", name)
+			}
+			x := make([]float64, n*engine.ImagePixels)
+			order := []int{2, 0, 1}
+			labels := make([]int32, n)
+			for k, idx := range order {
+				for j := 0; j < engine.ImagePixels; j++ {
+					x[k*engine.ImagePixels+j] = float64(float32(img[idx*engine.ImagePixels+j]) / 255)
+				}
+				labels[k] = int32(lab[idx])
+			}
+			loss, rg := RefModel(arch, toF64(init), x, labels)
+			st := h.read(stats)
+			Close(t, name+" loss", []float32{st[0] / n}, []float64{loss}, 1e-5, 1e-4)
+			for _, s := range arch.Params() {
+				ref := rg[s.Off : s.Off+s.Len()]
+				scale := 0.0
+				for _, v := range ref {
+					scale = math.Max(scale, math.Abs(v))
+				}
+				// Relative to the tensor's largest gradient: float32 sums
+				// over thousands of terms.
+				Close(t, name+" grad "+s.Name, g[s.Off:s.Off+s.Len()], ref, 1e-4*scale+1e-7, 1e-3)
+			}
+		}
 	}
 }

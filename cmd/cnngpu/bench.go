@@ -1,0 +1,131 @@
+// bench.go: `cnngpu bench`: training and inference throughput of the
+// reference network at a batch size, warm-up excluded.
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/urfave/cli/v2"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "bench",
+		Usage:        "measure training and inference images/s",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			cpuFlag, threadsFlag,
+			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "images per step"},
+			&cli.IntFlag{Name: "steps", Value: 30, Usage: "timed training steps"},
+			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first"},
+			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+		},
+		Action: benchAction,
+	}
+}
+
+type benchResult struct {
+	Engine         string  `json:"engine"`
+	BatchSize      int     `json:"batch_size"`
+	Steps          int     `json:"steps"`
+	TrainImagesSec float64 `json:"train_images_per_sec"`
+	TrainStepMS    float64 `json:"train_step_ms"`
+	InferImagesSec float64 `json:"inference_images_per_sec"`
+	EpochSeconds   float64 `json:"epoch_seconds_60000"`
+}
+
+func benchAction(c *cli.Context) error {
+	bs, steps, warm := c.Int("batch-size"), c.Int("steps"), c.Int("warmup")
+	if bs < 1 || steps < 1 || warm < 0 {
+		return usageErrorf("--batch-size and --steps must be positive and --warmup not negative (got %d, %d, %d)", bs, steps, warm)
+	}
+	act, err := engine.ParseActivation(c.String("activation"))
+	if err != nil {
+		return usageErrorf("--activation: %v", err)
+	}
+	e, err := newEngine(c)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	arch, _ := engine.NewArch("reference", act)
+	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, arch.GlorotInit(1))
+	if err != nil {
+		return err
+	}
+	// Random images: the work per step does not depend on pixel values.
+	pool := bs * 4
+	r := rand.New(rand.NewPCG(1, 2))
+	img := make([]uint8, pool*engine.ImagePixels)
+	lab := make([]uint8, pool)
+	for i := range img {
+		img[i] = uint8(r.IntN(256))
+	}
+	for i := range lab {
+		lab[i] = uint8(r.IntN(engine.Classes))
+	}
+	ds, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		return err
+	}
+	perm, _ := e.Alloc(engine.Int32, pool)
+	cursor, _ := e.Alloc(engine.Int32, 1)
+	stats, _ := e.Alloc(engine.Float32, 3)
+	if err := e.Write(perm, 0, engine.AllIndices(pool)); err != nil {
+		return err
+	}
+	b := engine.Batch{Images: ds.Images, Labels: ds.Labels, Perm: perm, Cursor: cursor}
+	timeSteps := func(n int, step func() error) (time.Duration, error) {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if i%4 == 0 {
+				e.Fill(cursor, 0)
+			}
+			if err := step(); err != nil {
+				return 0, err
+			}
+		}
+		return time.Since(start), e.Sync()
+	}
+	train := func() error {
+		var serr error
+		if err := engine.Run(e, bs, func() { serr = m.TrainStep(b, bs, stats) }); err != nil {
+			return err
+		}
+		return serr
+	}
+	infer := func() error { return m.EvalStep(b, bs, stats, nil, nil) }
+	if _, err := timeSteps(warm, train); err != nil {
+		return err
+	}
+	dt, err := timeSteps(steps, train)
+	if err != nil {
+		return err
+	}
+	if _, err := timeSteps(warm, infer); err != nil {
+		return err
+	}
+	di, err := timeSteps(steps, infer)
+	if err != nil {
+		return err
+	}
+	res := benchResult{Engine: e.Name(), BatchSize: bs, Steps: steps,
+		TrainImagesSec: float64(bs*steps) / dt.Seconds(), TrainStepMS: dt.Seconds() * 1000 / float64(steps),
+		InferImagesSec: float64(bs*steps) / di.Seconds()}
+	res.EpochSeconds = 60000 / res.TrainImagesSec
+	out := c.App.Writer
+	if c.Bool("json") {
+		return json.NewEncoder(out).Encode(res)
+	}
+	fmt.Fprintf(out, "engine      %s\n", res.Engine)
+	fmt.Fprintf(out, "batch size  %d (%s, %d timed steps after %d warm-up)\n", bs, act, steps, warm)
+	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, res.EpochSeconds)
+	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
+	return nil
+}

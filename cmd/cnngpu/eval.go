@@ -1,0 +1,126 @@
+// eval.go: `cnngpu eval`: test accuracy, loss, per-class accuracy and the
+// confusion matrix of a checkpoint.
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/urfave/cli/v2"
+)
+
+func evalCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "eval",
+		Usage:        "evaluate a checkpoint on the 10,000 test images",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "checkpoint to evaluate (required)"},
+			cpuFlag, threadsFlag, dataFlag,
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of tables"},
+		},
+		Action: evalAction,
+	}
+}
+
+type evalReport struct {
+	Model         string                              `json:"model"`
+	Engine        string                              `json:"engine"`
+	Images        int                                 `json:"images"`
+	Accuracy      float64                             `json:"accuracy"`
+	Loss          float64                             `json:"loss"`
+	ClassAccuracy [engine.Classes]float64             `json:"class_accuracy"`
+	Confusion     [engine.Classes][engine.Classes]int `json:"confusion"`
+}
+
+// paramSummary lists the checkpoint's tensors with their shapes, e.g.
+// "conv1.weight 32x1x3x3, conv1.bias 32, ... (3165826 in all)".
+func paramSummary(ck *engine.Checkpoint) string {
+	w := ck.Weights()
+	var parts []string
+	total := 0
+	for _, p := range ck.Arch.Params() {
+		t := w[p.Name]
+		dims := make([]string, len(t.Shape()))
+		for i, d := range t.Shape() {
+			dims[i] = fmt.Sprint(d)
+		}
+		parts = append(parts, p.Name+" "+strings.Join(dims, "x"))
+		total += t.Size()
+	}
+	return fmt.Sprintf("%s (%d in all)", strings.Join(parts, ", "), total)
+}
+
+func evalAction(c *cli.Context) error {
+	path := c.String("model")
+	if path == "" {
+		return usageErrorf("eval needs --model FILE (a checkpoint written by 'cnngpu train')")
+	}
+	ck, err := engine.LoadCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	data, err := loadMNIST(c.Context, c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	e, err := newEngine(c)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	m, err := engine.NewModel(e, ck.Arch, ck.Opt, ck.Params)
+	if err != nil {
+		return err
+	}
+	test, err := engine.UploadDataset(e, data.Test.Images.Pixels, data.Test.Labels)
+	if err != nil {
+		return err
+	}
+	res, err := engine.Evaluate(m, test, engine.AllIndices(data.Test.N()), 0, true)
+	if err != nil {
+		return err
+	}
+	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion}
+	for i := range r.ClassAccuracy {
+		total := 0
+		for _, n := range res.Confusion[i] {
+			total += n
+		}
+		if total > 0 {
+			r.ClassAccuracy[i] = float64(res.Confusion[i][i]) / float64(total)
+		}
+	}
+	out := c.App.Writer
+	if c.Bool("json") {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(out, "model %s (%s, %s, trained %d epochs) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, ck.Position.Epoch, e.Name())
+	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))
+	fmt.Fprintf(out, "test accuracy %s  loss %.4f  (%d images)\n\n", percent(r.Accuracy), r.Loss, r.Images)
+	fmt.Fprintln(out, "per-class accuracy:")
+	for i, a := range r.ClassAccuracy {
+		fmt.Fprintf(out, "  %d  %s\n", i, percent(a))
+	}
+	fmt.Fprintln(out, "\nconfusion matrix (rows: true digit, columns: predicted):")
+	var sb strings.Builder
+	sb.WriteString("      ")
+	for j := 0; j < engine.Classes; j++ {
+		fmt.Fprintf(&sb, "%6d", j)
+	}
+	sb.WriteString("\n")
+	for i := 0; i < engine.Classes; i++ {
+		fmt.Fprintf(&sb, "  %d : ", i)
+		for j := 0; j < engine.Classes; j++ {
+			fmt.Fprintf(&sb, "%6d", r.Confusion[i][j])
+		}
+		sb.WriteString("\n")
+	}
+	fmt.Fprint(out, sb.String())
+	return nil
+}

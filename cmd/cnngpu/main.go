@@ -1,0 +1,72 @@
+// Command cnngpu trains and uses the reference MNIST CNN on the CPU engine
+// (and, where built, the GPU engine). main.go wires the subcommands and
+// turns errors into a message and an exit code.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// exitError carries an exit code with its message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// usageErrorf reports a bad flag value: exit code 2.
+func usageErrorf(format string, args ...any) error {
+	return withCode(2, fmt.Errorf(format, args...))
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "cnngpu",
+		Usage: "train and use a convolutional network on MNIST, on the CPU or an NVIDIA GPU",
+		Description: "Trains the reference CNN (conv 3x3x32 → pool → conv 3x3x64 → pool → dense 1000 → dense 10)\n" +
+			"on MNIST and reports test accuracy. Data is fetched into a cache on first use.",
+		Commands: []*cli.Command{
+			trainCommand(),
+			evalCommand(),
+			dataCommand(),
+			benchCommand(),
+		},
+		HideVersion: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return withCode(2, fmt.Errorf("%v (see 'cnngpu --help')", err))
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+// run executes the CLI and returns the exit code: 0 on success, 2 for bad
+// flags or arguments, 130 when interrupted, 1 for every other failure.
+func run(args []string) int {
+	err := newApp().Run(args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "cnngpu: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// onUsage turns urfave/cli's flag parse errors into exit code 2.
+func onUsage(c *cli.Context, err error, _ bool) error {
+	return withCode(2, fmt.Errorf("%s: %v (see 'cnngpu %s --help')", c.Command.Name, err, c.Command.Name))
+}

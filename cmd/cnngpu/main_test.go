@@ -1,0 +1,326 @@
+// main_test.go: runs the built binary as a user would: bad flags and files
+// give a message naming the problem and a non-zero exit code; a short run
+// on generated data trains, checkpoints, evaluates and resumes; and (with
+// real MNIST in the cache, always in CI) one epoch passes 97% test accuracy.
+
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/loader"
+)
+
+var binary_ string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cnngpu-cli-")
+	if err != nil {
+		panic(err)
+	}
+	binary_ = filepath.Join(dir, "cnngpu")
+	out, err := exec.Command("go", "build", "-o", binary_, ".").CombinedOutput()
+	if err != nil {
+		panic("building cnngpu: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cnngpu runs the binary and returns stdout, stderr and the exit code.
+func cnngpu(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary_, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return so.String(), se.String(), code
+}
+
+// fakeMNIST writes a small learnable IDX dataset (gzip) into dir.
+func fakeMNIST(t *testing.T, dir string, nTrain, nTest int) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(1, 1))
+	write := func(name string, magic uint32, dims []uint32, body []byte) {
+		var b bytes.Buffer
+		binary.Write(&b, binary.BigEndian, magic)
+		for _, d := range dims {
+			binary.Write(&b, binary.BigEndian, d)
+		}
+		b.Write(body)
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		w.Write(b.Bytes())
+		w.Close()
+		if err := os.WriteFile(filepath.Join(dir, name), z.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := func(n int) ([]byte, []byte) {
+		img := make([]byte, n*784)
+		lab := make([]byte, n)
+		for i := range lab {
+			l := r.IntN(10)
+			lab[i] = byte(l)
+			for c := 4; c < 24; c++ {
+				img[i*784+(3+l*2)*28+c] = 255
+			}
+		}
+		return img, lab
+	}
+	img, lab := set(nTrain)
+	write("train-images-idx3-ubyte.gz", loader.MagicImages, []uint32{uint32(nTrain), 28, 28}, img)
+	write("train-labels-idx1-ubyte.gz", loader.MagicLabels, []uint32{uint32(nTrain)}, lab)
+	img, lab = set(nTest)
+	write("t10k-images-idx3-ubyte.gz", loader.MagicImages, []uint32{uint32(nTest), 28, 28}, img)
+	write("t10k-labels-idx1-ubyte.gz", loader.MagicLabels, []uint32{uint32(nTest)}, lab)
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 64, 32)
+	notCk := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notCk, []byte("hello"), 0o644)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"train", "--cpu", "--epochs", "0"}, 2, "--epochs 0: expected at least 1"},
+		{[]string{"train", "--cpu", "--batch-size", "-3"}, 2, "--batch-size -3"},
+		{[]string{"train", "--cpu", "--lr", "-1"}, 2, "--lr -1: expected a positive number"},
+		{[]string{"train", "--cpu", "--activation", "gelu"}, 2, `--activation "gelu": expected relu, sigmoid or tanh`},
+		{[]string{"train", "--cpu", "--optimizer", "rmsprop"}, 2, `--optimizer "rmsprop": expected adam or sgd`},
+		{[]string{"train", "--cpu", "--val-split", "1.5"}, 2, "--val-split 1.5"},
+		{[]string{"train", "--cpu", "--arch", "vgg"}, 2, `unknown architecture "vgg"`},
+		{[]string{"train", "--cpu", "--epochs", "ten"}, 2, "invalid value \"ten\" for flag -epochs"},
+		{[]string{"train", "--cpu", "--no-such-flag"}, 2, "flag provided but not defined: -no-such-flag"},
+		{[]string{"train", "--cpu", "--data", filepath.Join(dir, "missing")}, 1, "does not exist"},
+		{[]string{"train", "--cpu", "--data", t.TempDir()}, 1, "lacks train-images-idx3-ubyte.gz"},
+		{[]string{"train", "--cpu", "--resume", notCk, "--data", dir}, 1, notCk},
+		{[]string{"eval", "--cpu", "--data", dir}, 2, "eval needs --model FILE"},
+		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
+		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
+		{[]string{"frobnicate"}, 3, "No help topic for 'frobnicate'"},
+	}
+	for _, c := range cases {
+		_, stderr, code := cnngpu(t, nil, c.args...)
+		if code == 0 || (c.code != 3 && code != c.code) {
+			t.Errorf("cnngpu %s: exit code %d, want %d", strings.Join(c.args, " "), code, c.code)
+		}
+		if !strings.Contains(stderr, c.want) {
+			t.Errorf("cnngpu %s: stderr does not mention %q:\n%s", strings.Join(c.args, " "), c.want, stderr)
+		}
+	}
+	// A truncated image file is reported with its name and what is wrong.
+	b, _ := os.ReadFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"))
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), b[:len(b)/2], 0o644)
+	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir)
+	if code != 1 || !strings.Contains(stderr, "train-images-idx3-ubyte.gz: bad gzip data") {
+		t.Errorf("truncated gzip: exit %d, stderr %s", code, stderr)
+	}
+}
+
+func TestTrainEvalResume(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	ck := filepath.Join(dir, "m.safetensors")
+	metrics := filepath.Join(dir, "m.jsonl")
+	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "2", "--batch-size", "32",
+		"--val-split", "0.2", "--out", ck, "--metrics", metrics)
+	if code != 0 {
+		t.Fatalf("train failed (%d): %s", code, stderr)
+	}
+	for _, want := range []string{"epoch 1/2", "epoch 2/2", "val acc", "test accuracy", ck} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("train output lacks %q:\n%s", want, stdout)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(readFile(t, metrics)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("metrics has %d lines, want 2", len(lines))
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_sec"} {
+		if _, ok := rec[k]; !ok {
+			t.Errorf("metrics record lacks %s: %v", k, rec)
+		}
+	}
+	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck, "--json")
+	if code != 0 {
+		t.Fatalf("eval failed: %s", stderr)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("eval --json output: %v\n%s", err, stdout)
+	}
+	total := 0
+	for _, row := range rep.Confusion {
+		for _, n := range row {
+			total += n
+		}
+	}
+	if rep.Images != 100 || total != 100 || rep.Accuracy < 0.5 {
+		t.Errorf("eval report: %+v", rep)
+	}
+	stdout, _, _ = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck)
+	if !strings.Contains(stdout, "confusion matrix") || !strings.Contains(stdout, "per-class accuracy") {
+		t.Errorf("eval table output:\n%s", stdout)
+	}
+	// A finished run refuses to resume without more epochs, and a
+	// contradicting flag is refused.
+	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck)
+	if code != 2 || !strings.Contains(stderr, "already finished 2 of 2 epochs") {
+		t.Errorf("resume of a finished run: %d %s", code, stderr)
+	}
+	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", "3", "--activation", "tanh")
+	if code != 2 || !strings.Contains(stderr, "trained with --activation relu") {
+		t.Errorf("resume with another activation: %d %s", code, stderr)
+	}
+	stdout, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", "3", "--metrics", metrics)
+	if code != 0 || !strings.Contains(stdout, "epoch 3/3") || !strings.Contains(stdout, "resuming from epoch 3") {
+		t.Errorf("resume to 3 epochs: %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := len(strings.Split(strings.TrimSpace(readFile(t, metrics)), "\n")); n != 3 {
+		t.Errorf("metrics after resume has %d lines, want 3", n)
+	}
+	// A corrupted checkpoint is refused on load.
+	b, _ := os.ReadFile(ck)
+	b[len(b)-10] ^= 1
+	os.WriteFile(ck, b, 0o644)
+	_, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck)
+	if code != 1 || !strings.Contains(stderr, "checksum mismatch") {
+		t.Errorf("corrupted checkpoint: %d %s", code, stderr)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRealMNISTAccuracy trains one epoch on real MNIST and requires 97%
+// test accuracy. It needs the files in the cache ('make data'); in CI
+// (CI set) their absence is a failure, elsewhere a skip.
+func TestRealMNISTAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: trains one full epoch")
+	}
+	dir, err := loader.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range loader.Verify(dir) {
+		if !st.OK {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("real MNIST is not in the cache (%v); .ci/run must run 'make data' first", st.Err)
+			}
+			t.Skipf("real MNIST is not in the cache (%v); run 'make data' to enable this test", st.Err)
+		}
+	}
+	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
+	if code != 0 {
+		t.Fatalf("train failed: %s", stderr)
+	}
+	t.Log(stdout)
+	var acc float64
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(line, "test accuracy ") {
+			f := strings.Fields(line)
+			var err error
+			if acc, err = parsePercent(f[2]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if acc < 0.97 {
+		t.Errorf("test accuracy after one epoch %.4f, want at least 0.97", acc)
+	}
+}
+
+func parsePercent(s string) (float64, error) {
+	var v float64
+	_, err := fmt.Sscanf(strings.TrimSuffix(s, "%"), "%g", &v)
+	return v / 100, err
+}
+
+// TestInterruptSavesCheckpoint sends SIGINT during training: the run must
+// finish its batch, write a checkpoint, exit 130 and say how to resume, and
+// resuming must continue from where it stopped.
+func TestInterruptSavesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 2000, 50)
+	ck := filepath.Join(dir, "int.safetensors")
+	cmd := exec.Command(binary_, "train", "--cpu", "--data", dir, "--epochs", "50", "--batch-size", "16", "--out", ck)
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the first epoch line, then interrupt mid-epoch.
+	buf := make([]byte, 4096)
+	var out strings.Builder
+	for !strings.Contains(out.String(), "epoch 1/50") {
+		n, err := pipe.Read(buf)
+		if err != nil {
+			t.Fatalf("training ended before its first epoch: %v\n%s\n%s", err, out.String(), se.String())
+		}
+		out.Write(buf[:n])
+	}
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	io.Copy(io.Discard, pipe)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted train: %v, want exit code 130\n%s", err, se.String())
+	}
+	if !strings.Contains(se.String(), "resume with: cnngpu train --resume "+ck) {
+		t.Errorf("interrupt message lacks the resume command:\n%s", se.String())
+	}
+	c, err := engine.LoadCheckpoint(ck)
+	if err != nil {
+		t.Fatalf("checkpoint after interrupt: %v", err)
+	}
+	if c.Position.Epoch < 1 || c.Position.Epoch >= 50 {
+		t.Errorf("checkpoint position %+v", c.Position)
+	}
+	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", fmt.Sprint(c.Position.Epoch+1))
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("epoch %d/%d", c.Position.Epoch+1, c.Position.Epoch+1)) {
+		t.Errorf("resume after interrupt: %d\n%s\n%s", code, stdout, stderr)
+	}
+}

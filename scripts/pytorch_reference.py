@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""pytorch_reference.py: the reference CNN in PyTorch, for speed comparisons
+with `cnngpu bench`.
+
+Same model (conv 3x3x32 same, ReLU, max-pool 2, conv 3x3x64 same, ReLU,
+max-pool 2, dense 1000 ReLU, dense 10), same loss (softmax cross-entropy),
+same optimizer (Adam, lr 0.001, eps 1e-7), same batch size, same kind of
+data (random uint8 images scaled to [0,1], assembled per batch from a pool
+held in memory, as cnngpu bench does). Prints one JSON object.
+
+CPU: /usr/bin/python3 with Debian's python3-torch runs it.
+    python3 scripts/pytorch_reference.py --device cpu --threads 2
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+import torch.nn as nn
+
+
+def model():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(3136, 1000), nn.ReLU(),
+        nn.Linear(1000, 10),
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3)
+    a = ap.parse_args()
+    torch.manual_seed(1)
+    if a.device == "cpu":
+        torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    net = model().to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7)
+    lossf = nn.CrossEntropyLoss()
+    pool = a.batch_size * 4
+    images = torch.randint(0, 256, (pool, 1, 28, 28), dtype=torch.uint8, device=dev)
+    labels = torch.randint(0, 10, (pool,), device=dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def train_step(i):
+        lo = (i % 4) * a.batch_size
+        x = images[lo:lo + a.batch_size].float() / 255
+        y = labels[lo:lo + a.batch_size]
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(net(x), y)
+        loss.backward()
+        opt.step()
+
+    @torch.no_grad()
+    def infer_step(i):
+        lo = (i % 4) * a.batch_size
+        net(images[lo:lo + a.batch_size].float() / 255)
+
+    def timed(step):
+        for i in range(a.warmup):
+            step(i)
+        sync()
+        t = time.perf_counter()
+        for i in range(a.steps):
+            step(i)
+        sync()
+        return time.perf_counter() - t
+
+    dt = timed(train_step)
+    di = timed(infer_step)
+    n = a.batch_size * a.steps
+    print(json.dumps({
+        "engine": f"pytorch {torch.__version__} {a.device}" + (f" ({torch.get_num_threads()} threads)" if a.device == "cpu" else ""),
+        "batch_size": a.batch_size,
+        "steps": a.steps,
+        "train_images_per_sec": n / dt,
+        "train_step_ms": dt * 1000 / a.steps,
+        "inference_images_per_sec": n / di,
+        "epoch_seconds_60000": 60000 / (n / dt),
+    }))
+
+
+if __name__ == "__main__":
+    main()
