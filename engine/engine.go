@@ -166,6 +166,9 @@ type Engine interface {
 
 	// Alloc returns a zeroed tensor of n elements.
 	Alloc(dt DType, n int) (Tensor, error)
+	// Free releases a tensor from Alloc (not a Slice view); it must not be
+	// used afterwards.
+	Free(t Tensor)
 	// Slice returns a view of n elements of t starting at off.
 	Slice(t Tensor, off, n int) Tensor
 	// Write copies src ([]float32, []int32 or []uint8, matching dst's

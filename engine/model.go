@@ -363,6 +363,21 @@ func (m *Model) Predict(x []float32) ([]float32, error) {
 	return out, nil
 }
 
+// Release frees the model's tensors on its engine.
+func (m *Model) Release() {
+	for _, t := range []Tensor{m.P, m.G, m.S1, m.S2, m.Step, m.pstats} {
+		if t != nil {
+			m.E.Free(t)
+		}
+	}
+	if a := m.acts; a != nil {
+		for _, t := range []Tensor{a.x, a.y, a.a1, a.p1, a.a2, a.p2, a.h, a.logits, a.probs, a.arg1, a.arg2, a.dlogits, a.dh, a.dp2, a.da2, a.dp1, a.da1} {
+			m.E.Free(t)
+		}
+	}
+	m.acts, m.views, m.capN = nil, map[int]*acts{}, 0
+}
+
 // Params reads the parameters back to the host.
 func (m *Model) Params() ([]float32, error) {
 	p := make([]float32, m.P.Len())

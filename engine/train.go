@@ -19,6 +19,12 @@ import (
 // the returned Position says where to resume.
 var ErrInterrupted = errors.New("training interrupted")
 
+// Release frees the dataset's tensors.
+func (d *Dataset) Release(e Engine) {
+	e.Free(d.Images)
+	e.Free(d.Labels)
+}
+
 // Dataset is a labelled image set held by an engine.
 type Dataset struct {
 	Images, Labels Tensor
@@ -208,6 +214,11 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	if err != nil {
 		return from, err
 	}
+	defer func() {
+		e.Free(perm)
+		e.Free(cursor)
+		e.Free(stats)
+	}()
 	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor}
 	steps := t.Steps()
 	pos := from
@@ -311,6 +322,11 @@ func Evaluate(m *Model, d *Dataset, idx []int32, batch int, confusion bool) (Eva
 	if err != nil {
 		return r, err
 	}
+	defer func() {
+		e.Free(perm)
+		e.Free(cursor)
+		e.Free(stats)
+	}()
 	if err := e.Write(perm, 0, idx); err != nil {
 		return r, err
 	}

@@ -38,6 +38,8 @@ func newApp() *cli.App {
 			evalCommand(),
 			dataCommand(),
 			benchCommand(),
+			tuneCommand(),
+			plotCommand(),
 		},
 		HideVersion: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -324,3 +324,70 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 		t.Errorf("resume after interrupt: %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestTuneKilledAndRerun kills a study with SIGKILL in the middle of a run
+// and reruns the same command: it must finish, leave the runs finished
+// before the kill untouched, and produce results, plots and report.
+func TestTuneKilledAndRerun(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out := filepath.Join(dir, "study")
+	args := []string{"tune", "--cpu", "--data", dir, "--out", out, "--lr", "0.001,0.002,0.003", "--batch-size", "16",
+		"--activation", "relu", "--epochs", "3", "--val-split", "0.2"}
+	cmd := exec.Command(binary_, args...)
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(got.String(), "[1/3]") {
+		n, err := pipe.Read(buf)
+		if err != nil {
+			t.Fatalf("study ended before its first run finished: %v\n%s", err, got.String())
+		}
+		got.Write(buf[:n])
+	}
+	time.Sleep(300 * time.Millisecond) // into the second run
+	cmd.Process.Kill()
+	cmd.Wait()
+	first := filepath.Join(out, "runs", "lr0.001_bs16_relu.jsonl")
+	before, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(first)
+	stdout, stderr, code := cnngpu(t, nil, args...)
+	if code != 0 {
+		t.Fatalf("rerun failed: %s", stderr)
+	}
+	if !strings.Contains(stdout, "1 runs finished earlier, 2 to run") {
+		t.Errorf("rerun did not skip the finished run:\n%s", stdout)
+	}
+	after, _ := os.ReadFile(first)
+	st2, _ := os.Stat(first)
+	if !bytes.Equal(before, after) || !st.ModTime().Equal(st2.ModTime()) {
+		t.Error("the run finished before the kill was rewritten")
+	}
+	rows := strings.Split(strings.TrimSpace(readFile(t, filepath.Join(out, "results.csv"))), "\n")
+	if len(rows) != 4 {
+		t.Errorf("results.csv has %d lines, want 4", len(rows))
+	}
+	for _, f := range []string{"report.md", "final.json", "final.safetensors", "plots/heatmap.png", "plots/curves_relu_bs16.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// A different grid in the same folder is refused, naming the difference.
+	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", dir, "--out", out, "--lr", "0.1", "--batch-size", "16", "--activation", "relu", "--epochs", "3", "--val-split", "0.2")
+	if code != 1 || !strings.Contains(stderr, "holds a different study (learning rates [0.001 0.002 0.003] (folder) vs [0.1] (now))") {
+		t.Errorf("changed grid: %d %s", code, stderr)
+	}
+	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", dir, "--shard", "3/3")
+	if code != 2 || !strings.Contains(stderr, "expected I/N with 0 <= I < N") {
+		t.Errorf("bad shard: %d %s", code, stderr)
+	}
+}

@@ -111,6 +111,13 @@ func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 	return t, nil
 }
 
+// Free drops the engine's hold on t; the garbage collector reclaims it.
+func (e *Engine) Free(t engine.Tensor) {
+	if d, ok := t.(*tensor); ok {
+		d.f, d.i, d.b = nil, nil, nil
+	}
+}
+
 // Slice returns a view of t.
 func (e *Engine) Slice(t engine.Tensor, off, n int) engine.Tensor {
 	src := t.(*tensor)

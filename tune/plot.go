@@ -1,0 +1,450 @@
+// plot.go: the study's figures as PNG (gonum.org/v1/plot): training and
+// validation curves per activation and batch size, the activations compared
+// at the chosen setting, the validation-accuracy heat map of lr × batch per
+// activation, and, with folds, the fold spread as error bars.
+
+package tune
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// PlotsDir is the folder of figures inside a study folder.
+const PlotsDir = "plots"
+
+// dpi of the PNGs; sizes below are in points (1/72 inch).
+const dpi = 96
+
+// series colours (Tableau 10), one per learning rate or activation.
+var series = []color.RGBA{
+	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
+	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
+	{188, 189, 34, 255}, {23, 190, 207, 255},
+}
+
+func colour(i int) color.Color { return series[i%len(series)] }
+
+// curve returns the finite points of ys against epochs 1..n.
+func curve(ys []float64, scale float64) plotter.XYs {
+	var pts plotter.XYs
+	for i, y := range ys {
+		if !math.IsNaN(y) && !math.IsInf(y, 0) {
+			pts = append(pts, plotter.XY{X: float64(i + 1), Y: y * scale})
+		}
+	}
+	return pts
+}
+
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = 13
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.X.Label.TextStyle.Font.Size = 11
+	p.Y.Label.TextStyle.Font.Size = 11
+	p.X.Tick.Label.Font.Size = 10
+	p.Y.Tick.Label.Font.Size = 10
+	p.Legend.TextStyle.Font.Size = 10
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// integerTicks puts ticks on whole epochs.
+type integerTicks struct{}
+
+func (integerTicks) Ticks(min, max float64) []plot.Tick {
+	step := math.Max(1, math.Ceil((max-min)/10))
+	var t []plot.Tick
+	for v := math.Ceil(min); v <= max; v += step {
+		t = append(t, plot.Tick{Value: v, Label: strconv.Itoa(int(v))})
+	}
+	return t
+}
+
+// addCurves draws one result's train (solid) and validation (dashed)
+// curves in colour col, with a cross where it diverged.
+func addCurves(p *plot.Plot, r Result, label string, col color.Color, train, val []float64, scale float64) error {
+	tr, va := curve(train, scale), curve(val, scale)
+	for _, c := range []struct {
+		pts    plotter.XYs
+		name   string
+		dashes []vg.Length
+		shape  draw.GlyphDrawer
+	}{
+		{tr, " train", nil, draw.CircleGlyph{}},
+		{va, " val", []vg.Length{vg.Points(5), vg.Points(3)}, draw.SquareGlyph{}},
+	} {
+		if len(c.pts) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(c.pts)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width, l.Dashes = col, vg.Points(1.8), c.dashes
+		s.Color, s.Shape, s.Radius = col, c.shape, vg.Points(2.5)
+		p.Add(l, s)
+		p.Legend.Add(label+c.name, l, s)
+	}
+	if r.Diverged {
+		label += fmt.Sprintf(" diverged in epoch %d", r.DivergedEpoch)
+		// A cross at the last finite point, or on the axis.
+		x, y := float64(r.DivergedEpoch), 0.0
+		if len(tr) > 0 {
+			y = tr[len(tr)-1].Y
+		}
+		s, err := plotter.NewScatter(plotter.XYs{{X: x, Y: y}})
+		if err != nil {
+			return err
+		}
+		s.GlyphStyle.Shape = draw.CrossGlyph{}
+		s.GlyphStyle.Radius = vg.Points(6)
+		s.GlyphStyle.Color = col
+		p.Add(s)
+		p.Legend.Add(label, s)
+	}
+	return nil
+}
+
+// savePanels lays plots out in a grid and writes a PNG of w x h points.
+func savePanels(path string, plots [][]*plot.Plot, w, h vg.Length) error {
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
+	dc := draw.New(img)
+	// White background.
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	rows, cols := len(plots), len(plots[0])
+	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(18),
+		PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(8)}
+	canvases := plot.Align(plots, t, dc)
+	for i := range plots {
+		for j := range plots[i] {
+			if plots[i][j] != nil {
+				plots[i][j].Draw(canvases[i][j])
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return fmt.Errorf("drawing %s: %w", path, err)
+	}
+	return fileutil.WriteAtomic(path, buf.Bytes(), 0o644)
+}
+
+func fmtLR(lr float64) string { return strconv.FormatFloat(lr, 'g', -1, 64) }
+
+// curvesFigure: accuracy and loss against epoch for every learning rate at
+// one activation and batch size.
+func curvesFigure(path string, spec *Spec, results []Result, act string, bs int) error {
+	acc := newPlot(fmt.Sprintf("Accuracy: %s, batch %d", act, bs), "epoch", "accuracy (%)")
+	loss := newPlot(fmt.Sprintf("Loss: %s, batch %d", act, bs), "epoch", "cross-entropy loss")
+	n := 0
+	for i, lr := range spec.LRs {
+		for _, r := range results {
+			if r.Config.Act != act || r.Config.BatchSize != bs || r.Config.LR != lr {
+				continue
+			}
+			label := "lr " + fmtLR(lr)
+			if err := addCurves(acc, r, label, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
+				return err
+			}
+			if err := addCurves(loss, r, label, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	finish(acc, spec.Epochs)
+	finish(loss, spec.Epochs)
+	acc.Legend.Top, acc.Legend.Left = false, false
+	loss.Legend.Top = true
+	return savePanels(path, [][]*plot.Plot{{acc, loss}}, 15*vg.Inch, 6*vg.Inch)
+}
+
+func finish(p *plot.Plot, epochs int) {
+	p.X.Min, p.X.Max = 1, float64(max(epochs, 2))
+	p.X.Tick.Marker = integerTicks{}
+}
+
+// activationsFigure: the activations compared at one lr and batch size.
+func activationsFigure(path string, spec *Spec, results []Result, lr float64, bs int) error {
+	acc := newPlot(fmt.Sprintf("Accuracy by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "accuracy (%)")
+	loss := newPlot(fmt.Sprintf("Loss by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "cross-entropy loss")
+	for i, act := range spec.Acts {
+		for _, r := range results {
+			if r.Config.Act == act && r.Config.BatchSize == bs && r.Config.LR == lr {
+				if err := addCurves(acc, r, act, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
+					return err
+				}
+				if err := addCurves(loss, r, act, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	finish(acc, spec.Epochs)
+	finish(loss, spec.Epochs)
+	acc.Legend.Top, acc.Legend.Left = false, false
+	loss.Legend.Top = true
+	return savePanels(path, [][]*plot.Plot{{acc, loss}}, 15*vg.Inch, 6*vg.Inch)
+}
+
+// grid is one activation's final validation accuracy over lr (columns) and
+// batch size (rows), for plotter.HeatMap.
+type grid struct {
+	lrs []float64
+	bss []int
+	z   [][]float64 // [row][col], NaN where diverged or missing
+}
+
+func (g grid) Dims() (c, r int)   { return len(g.lrs), len(g.bss) }
+func (g grid) Z(c, r int) float64 { return g.z[r][c] }
+func (g grid) X(c int) float64    { return float64(c) }
+func (g grid) Y(r int) float64    { return float64(r) }
+
+// cellLabels writes each cell's value (or "diverged") at its centre.
+type cellLabels struct {
+	g   grid
+	std [][]float64
+	div [][]bool
+}
+
+func (l cellLabels) Len() int { return len(l.g.lrs) * len(l.g.bss) }
+func (l cellLabels) XY(i int) (x, y float64) {
+	return float64(i % len(l.g.lrs)), float64(i / len(l.g.lrs))
+}
+func (l cellLabels) Label(i int) string {
+	c, r := i%len(l.g.lrs), i/len(l.g.lrs)
+	v := l.g.z[r][c]
+	switch {
+	case l.div[r][c]:
+		return "diverged"
+	case math.IsNaN(v):
+		return "-"
+	case l.std != nil:
+		return fmt.Sprintf("%.2f±%.2f", 100*v, 100*l.std[r][c])
+	}
+	return fmt.Sprintf("%.2f", 100*v)
+}
+
+type namedTicks []string
+
+func (n namedTicks) Ticks(min, max float64) []plot.Tick {
+	var t []plot.Tick
+	for i, s := range n {
+		t = append(t, plot.Tick{Value: float64(i), Label: s})
+	}
+	return t
+}
+
+// heatmapFigure: one heat-map panel per activation on a shared colour scale.
+func heatmapFigure(path string, spec *Spec, results []Result) error {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, r := range results {
+		if !r.Diverged && !math.IsNaN(r.FinalValAcc) {
+			lo, hi = math.Min(lo, r.FinalValAcc), math.Max(hi, r.FinalValAcc)
+		}
+	}
+	if math.IsInf(lo, 1) {
+		lo, hi = 0, 1
+	}
+	if hi-lo < 1e-4 {
+		lo -= 5e-5
+		hi += 5e-5
+	}
+	cm := moreland.SmoothBlueRed()
+	cm.SetMin(lo)
+	cm.SetMax(hi)
+	pal := cm.Palette(64)
+	var row []*plot.Plot
+	for _, act := range spec.Acts {
+		g := grid{lrs: spec.LRs, bss: spec.BatchSizes}
+		lab := cellLabels{}
+		if spec.Folds > 0 {
+			lab.std = make([][]float64, len(g.bss))
+		}
+		lab.div = make([][]bool, len(g.bss))
+		for ri, bs := range g.bss {
+			g.z = append(g.z, make([]float64, len(g.lrs)))
+			lab.div[ri] = make([]bool, len(g.lrs))
+			if lab.std != nil {
+				lab.std[ri] = make([]float64, len(g.lrs))
+			}
+			for ci, lr := range g.lrs {
+				g.z[ri][ci] = math.NaN()
+				for _, r := range results {
+					if r.Config.Act == act && r.Config.BatchSize == bs && r.Config.LR == lr {
+						g.z[ri][ci] = r.FinalValAcc
+						lab.div[ri][ci] = r.Diverged
+						if lab.std != nil {
+							lab.std[ri][ci] = r.FinalValStd
+						}
+					}
+				}
+			}
+		}
+		lab.g = g
+		p := newPlot("Validation accuracy (%): "+act, "learning rate", "batch size")
+		h := plotter.NewHeatMap(g, pal)
+		h.Min, h.Max = lo, hi
+		h.NaN = color.RGBA{200, 200, 200, 255}
+		p.Add(h)
+		labels, err := plotter.NewLabels(lab)
+		if err != nil {
+			return err
+		}
+		for i := range labels.TextStyle {
+			labels.TextStyle[i].XAlign = draw.XCenter
+			labels.TextStyle[i].YAlign = draw.YCenter
+			labels.TextStyle[i].Font.Size = 11
+		}
+		p.Add(labels)
+		lrNames := make(namedTicks, len(g.lrs))
+		for i, lr := range g.lrs {
+			lrNames[i] = fmtLR(lr)
+		}
+		bsNames := make(namedTicks, len(g.bss))
+		for i, b := range g.bss {
+			bsNames[i] = strconv.Itoa(b)
+		}
+		p.X.Tick.Marker, p.Y.Tick.Marker = lrNames, bsNames
+		p.X.Min, p.X.Max = -0.5, float64(len(g.lrs))-0.5
+		p.Y.Min, p.Y.Max = -0.5, float64(len(g.bss))-0.5
+		row = append(row, p)
+	}
+	// A colour bar as the last panel.
+	pcm := moreland.SmoothBlueRed()
+	pcm.SetMin(lo * 100)
+	pcm.SetMax(hi * 100)
+	cb := &plotter.ColorBar{ColorMap: pcm, Vertical: true, Colors: 64}
+	bar := plot.New()
+	bar.Title.Text = "val acc (%)"
+	bar.Title.TextStyle.Font.Size = 11
+	bar.Add(cb)
+	bar.HideX()
+	bar.Y.Tick.Label.Font.Size = 10
+	bar.Y.Min, bar.Y.Max = lo*100, hi*100
+	row = append(row, bar)
+	w := vg.Length(len(spec.Acts))*5*vg.Inch + 1.5*vg.Inch
+	return savePanels(path, [][]*plot.Plot{row}, w, 4.5*vg.Inch)
+}
+
+// foldsFigure: mean validation accuracy of every configuration with the
+// spread over folds (± one standard deviation) as error bars.
+func foldsFigure(path string, spec *Spec, results []Result) error {
+	p := newPlot(fmt.Sprintf("Validation accuracy over %d folds (mean ± std)", spec.Folds), "configuration", "validation accuracy (%)")
+	var names namedTicks
+	for ai, act := range spec.Acts {
+		var pts plotter.XYs
+		var errs plotter.YErrors
+		for _, r := range results {
+			x := float64(len(names))
+			if r.Config.Act != act {
+				continue
+			}
+			names = append(names, fmt.Sprintf("%s/%d", fmtLR(r.Config.LR), r.Config.BatchSize))
+			if r.Diverged || math.IsNaN(r.FinalValAcc) {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: x, Y: 100 * r.FinalValAcc})
+			errs = append(errs, struct{ Low, High float64 }{100 * r.FinalValStd, 100 * r.FinalValStd})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		s, err := plotter.NewScatter(pts)
+		if err != nil {
+			return err
+		}
+		s.GlyphStyle.Color, s.GlyphStyle.Shape, s.GlyphStyle.Radius = colour(ai), draw.CircleGlyph{}, vg.Points(3.5)
+		eb, err := plotter.NewYErrorBars(struct {
+			plotter.XYs
+			plotter.YErrors
+		}{pts, errs})
+		if err != nil {
+			return err
+		}
+		eb.Color = colour(ai)
+		eb.LineStyle.Width = vg.Points(1.5)
+		p.Add(eb, s)
+		p.Legend.Add(act, s)
+	}
+	p.X.Tick.Marker = names
+	p.X.Tick.Label.Rotation = math.Pi / 3
+	p.X.Tick.Label.XAlign = draw.XRight
+	p.X.Tick.Label.YAlign = draw.YCenter
+	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
+	p.X.Label.Text = "configuration (lr / batch size)"
+	p.Legend.Top = false
+	w := vg.Length(max(8, len(names)/3+4)) * vg.Inch
+	return savePanels(path, [][]*plot.Plot{{p}}, w, 5.5*vg.Inch)
+}
+
+// Figure is one written plot, for the report.
+type Figure struct {
+	File, Caption string
+}
+
+// drawPlots writes every figure into dir/plots and returns them in report
+// order. chosen is the selected configuration, if any.
+func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figure, error) {
+	pd := filepath.Join(dir, PlotsDir)
+	if err := os.MkdirAll(pd, 0o755); err != nil {
+		return nil, err
+	}
+	var figs []Figure
+	add := func(name, caption string, draw func(string) error) error {
+		p := filepath.Join(pd, name)
+		if err := draw(p); err != nil {
+			return err
+		}
+		if _, err := os.Stat(p); err == nil {
+			figs = append(figs, Figure{filepath.Join(PlotsDir, name), caption})
+		}
+		return nil
+	}
+	if err := add("heatmap.png", "Final validation accuracy for every learning rate and batch size, one panel per activation (grey: diverged or missing).",
+		func(p string) error { return heatmapFigure(p, spec, results) }); err != nil {
+		return nil, err
+	}
+	if spec.Folds > 0 {
+		if err := add("folds.png", fmt.Sprintf("Mean validation accuracy over %d folds with ± one standard deviation.", spec.Folds),
+			func(p string) error { return foldsFigure(p, spec, results) }); err != nil {
+			return nil, err
+		}
+	}
+	if chosen != nil {
+		if err := add("activations.png", fmt.Sprintf("The activations at the chosen learning rate %s and batch size %d: training (solid) and validation (dashed).", fmtLR(chosen.LR), chosen.BatchSize),
+			func(p string) error { return activationsFigure(p, spec, results, chosen.LR, chosen.BatchSize) }); err != nil {
+			return nil, err
+		}
+	}
+	for _, act := range spec.Acts {
+		for _, bs := range spec.BatchSizes {
+			name := fmt.Sprintf("curves_%s_bs%d.png", act, bs)
+			if err := add(name, fmt.Sprintf("%s, batch size %d: accuracy and loss per epoch for each learning rate, training solid, validation dashed.", act, bs),
+				func(p string) error { return curvesFigure(p, spec, results, act, bs) }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return figs, nil
+}

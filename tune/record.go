@@ -1,0 +1,263 @@
+// record.go: what a study writes and reads back: one JSON-lines file per
+// training run (a header, one line per epoch, a closing status line), and
+// results.csv with one row per finished configuration.
+
+package tune
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+)
+
+// Run is the record of one training run: a configuration on one fold (0
+// for the hold-out).
+type Run struct {
+	Config        Config
+	Fold          int
+	Epochs        []engine.EpochMetrics
+	Done          bool
+	Diverged      bool
+	DivergedEpoch int
+	Seconds       float64
+}
+
+type runHeader struct {
+	Config Config `json:"config"`
+	Fold   int    `json:"fold"`
+}
+
+type runStatus struct {
+	Done          bool    `json:"done"`
+	Diverged      bool    `json:"diverged"`
+	DivergedEpoch int     `json:"diverged_epoch,omitempty"`
+	Seconds       float64 `json:"seconds"`
+}
+
+// RunsDir is the folder of run files inside a study folder.
+const RunsDir = "runs"
+
+// RunPath is the file of a configuration's run on a fold.
+func RunPath(dir string, c Config, fold, folds int) string {
+	name := c.Key()
+	if folds > 0 {
+		name += fmt.Sprintf("_fold%d", fold)
+	}
+	return filepath.Join(dir, RunsDir, name+".jsonl")
+}
+
+// Save writes the run file atomically.
+func (r *Run) Save(path string) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	if err := enc.Encode(runHeader{r.Config, r.Fold}); err != nil {
+		return err
+	}
+	for _, m := range r.Epochs {
+		if err := enc.Encode(m); err != nil {
+			return err
+		}
+	}
+	if r.Done {
+		if err := enc.Encode(runStatus{Done: true, Diverged: r.Diverged, DivergedEpoch: r.DivergedEpoch, Seconds: r.Seconds}); err != nil {
+			return err
+		}
+	}
+	return fileutil.WriteAtomic(path, b.Bytes(), 0o644)
+}
+
+// LoadRun reads a run file; a missing file is (nil, nil).
+func LoadRun(path string) (*Run, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := &Run{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &probe); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+		}
+		switch {
+		case probe["config"] != nil:
+			var h runHeader
+			if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+			}
+			r.Config, r.Fold = h.Config, h.Fold
+		case probe["done"] != nil:
+			var s runStatus
+			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+			}
+			r.Done, r.Diverged, r.DivergedEpoch, r.Seconds = s.Done, s.Diverged, s.DivergedEpoch, s.Seconds
+		default:
+			var m engine.EpochMetrics
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+			}
+			r.Epochs = append(r.Epochs, m)
+		}
+	}
+	return r, sc.Err()
+}
+
+// Result summarises a configuration over its rounds (folds).
+type Result struct {
+	Config        Config
+	Rounds        int
+	FinalValAcc   float64 // mean over rounds of the last epoch's validation accuracy
+	FinalValStd   float64 // standard deviation of that over rounds (0 for one round)
+	FinalValLoss  float64
+	FinalTrainAcc float64
+	BestValAcc    float64 // best epoch of the mean validation accuracy curve
+	BestEpoch     int
+	Diverged      bool
+	DivergedEpoch int
+	Seconds       float64
+	// Mean curves over rounds, one entry per epoch reached by every round.
+	TrainAcc, ValAcc, TrainLoss, ValLoss []float64
+	// Per-round final validation accuracies.
+	RoundValAcc []float64
+}
+
+// Summarise combines the runs of one configuration (all done).
+func Summarise(c Config, runs []*Run) Result {
+	res := Result{Config: c, Rounds: len(runs)}
+	n := math.MaxInt
+	for _, r := range runs {
+		n = min(n, len(r.Epochs))
+		res.Seconds += r.Seconds
+		if r.Diverged {
+			if !res.Diverged || r.DivergedEpoch < res.DivergedEpoch {
+				res.DivergedEpoch = r.DivergedEpoch
+			}
+			res.Diverged = true
+		}
+	}
+	if n == math.MaxInt {
+		n = 0
+	}
+	mean := func(get func(engine.EpochMetrics) float64, e int) float64 {
+		s := 0.0
+		for _, r := range runs {
+			s += get(r.Epochs[e])
+		}
+		return s / float64(len(runs))
+	}
+	for e := 0; e < n; e++ {
+		res.TrainAcc = append(res.TrainAcc, mean(func(m engine.EpochMetrics) float64 { return m.TrainAcc }, e))
+		res.ValAcc = append(res.ValAcc, mean(func(m engine.EpochMetrics) float64 { return m.ValAcc }, e))
+		res.TrainLoss = append(res.TrainLoss, mean(func(m engine.EpochMetrics) float64 { return m.TrainLoss }, e))
+		res.ValLoss = append(res.ValLoss, mean(func(m engine.EpochMetrics) float64 { return m.ValLoss }, e))
+	}
+	res.FinalValAcc, res.FinalValLoss, res.FinalTrainAcc, res.BestValAcc = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	if n > 0 && !res.Diverged {
+		res.FinalValAcc = res.ValAcc[n-1]
+		res.FinalValLoss = res.ValLoss[n-1]
+		res.FinalTrainAcc = res.TrainAcc[n-1]
+		for _, r := range runs {
+			res.RoundValAcc = append(res.RoundValAcc, r.Epochs[len(r.Epochs)-1].ValAcc)
+		}
+		if len(runs) > 1 {
+			v := 0.0
+			for _, a := range res.RoundValAcc {
+				v += (a - res.FinalValAcc) * (a - res.FinalValAcc)
+			}
+			res.FinalValStd = math.Sqrt(v / float64(len(runs)-1))
+		}
+		for e, a := range res.ValAcc {
+			if math.IsNaN(res.BestValAcc) || a > res.BestValAcc {
+				res.BestValAcc, res.BestEpoch = a, e+1
+			}
+		}
+	}
+	return res
+}
+
+// Better reports whether a ranks above b: higher final mean validation
+// accuracy, ties broken by lower validation loss; diverged runs rank last.
+func Better(a, b Result) bool {
+	if a.Diverged != b.Diverged {
+		return !a.Diverged
+	}
+	if a.FinalValAcc != b.FinalValAcc {
+		return a.FinalValAcc > b.FinalValAcc || math.IsNaN(b.FinalValAcc)
+	}
+	return a.FinalValLoss < b.FinalValLoss
+}
+
+// Collect reads every finished configuration of spec (all its rounds done)
+// from dir, in grid order.
+func Collect(dir string, spec *Spec) ([]Result, error) {
+	var out []Result
+	for _, c := range spec.Configs() {
+		var runs []*Run
+		for k := 0; k < spec.Rounds(); k++ {
+			r, err := LoadRun(RunPath(dir, c, k, spec.Folds))
+			if err != nil {
+				return nil, err
+			}
+			if r == nil || !r.Done {
+				runs = nil
+				break
+			}
+			runs = append(runs, r)
+		}
+		if runs != nil {
+			out = append(out, Summarise(c, runs))
+		}
+	}
+	return out, nil
+}
+
+// ResultsFile is the per-configuration table in a study folder.
+const ResultsFile = "results.csv"
+
+func fmtF(v float64) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'f', 6, 64)
+}
+
+// WriteResults writes results.csv atomically.
+func WriteResults(dir string, results []Result) error {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"lr", "batch_size", "activation", "rounds", "final_val_acc", "final_val_acc_std", "best_val_acc", "best_epoch",
+		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "seconds"})
+	for _, r := range results {
+		de := ""
+		if r.Diverged {
+			de = strconv.Itoa(r.DivergedEpoch)
+		}
+		w.Write([]string{strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
+			strconv.Itoa(r.Rounds), fmtF(r.FinalValAcc), fmtF(r.FinalValStd), fmtF(r.BestValAcc), strconv.Itoa(r.BestEpoch),
+			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, strconv.FormatFloat(r.Seconds, 'f', 1, 64)})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return err
+	}
+	return fileutil.WriteAtomic(filepath.Join(dir, ResultsFile), b.Bytes(), 0o644)
+}

@@ -1,0 +1,200 @@
+// report.go: report.md (grid, scheme, table sorted by validation accuracy,
+// chosen setting, its test accuracy, the figures, machine and time) and
+// Render, which redraws everything from the recorded files.
+
+package tune
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+)
+
+// ReportFile is the study's report.
+const ReportFile = "report.md"
+
+// MachineInfo describes this machine: processor model and core count.
+func MachineInfo() string {
+	model := runtime.GOARCH
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+}
+
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f%%", 100*v)
+}
+
+// Render rewrites results.csv, the figures and report.md of the study in
+// dir from its run files (and final.json when present). machine describes
+// where it ran; "" keeps what the last report said.
+func Render(dir, machine string) error {
+	spec, err := LoadSpec(dir)
+	if err != nil {
+		return fmt.Errorf("%s is not a study folder: %w", dir, err)
+	}
+	results, err := Collect(dir, spec)
+	if err != nil {
+		return err
+	}
+	if err := WriteResults(dir, results); err != nil {
+		return err
+	}
+	best, found := Best(results)
+	var chosen *Config
+	if found {
+		chosen = &best.Config
+	}
+	figs, err := drawPlots(dir, spec, results, chosen)
+	if err != nil {
+		return err
+	}
+	final, ferr := LoadFinal(dir)
+	if ferr != nil && !errors.Is(ferr, os.ErrNotExist) {
+		return ferr
+	}
+	if machine == "" {
+		machine = previousMachine(dir)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Hyperparameter study\n\n")
+	fmt.Fprintf(&b, "- Grid: learning rates %s × batch sizes %s × activations %s (%d configurations)\n",
+		joinF(spec.LRs), joinI(spec.BatchSizes), strings.Join(spec.Acts, ", "), len(spec.Configs()))
+	fmt.Fprintf(&b, "- Validation: %s of the 60,000 training images", spec.Scheme())
+	if spec.TrainLimit > 0 {
+		fmt.Fprintf(&b, "; training limited to a stratified %d images per run", spec.TrainLimit)
+	}
+	fmt.Fprintf(&b, "\n- Training: %d epochs, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration)\n",
+		spec.Epochs, spec.Optimizer, spec.Arch, spec.Seed)
+	fmt.Fprintf(&b, "- Selection: highest final mean validation accuracy, ties to the lower validation loss; diverged runs are never chosen\n")
+	total := 0.0
+	for _, r := range results {
+		total += r.Seconds
+	}
+	if machine != "" {
+		fmt.Fprintf(&b, "- Machine: <!--machine-->%s<!--/machine-->\n", machine)
+	}
+	fmt.Fprintf(&b, "- Time: %.1f s of training over %d finished configurations", total, len(results))
+	if final != nil {
+		fmt.Fprintf(&b, ", plus %.1f s for the final model", final.Seconds)
+	}
+	b.WriteString("\n\n")
+
+	if n := len(spec.Configs()) - len(results); n > 0 {
+		fmt.Fprintf(&b, "**%d of %d configurations have not finished**; rerun the same `cnngpu tune` command to complete them.\n\n", n, len(spec.Configs()))
+	}
+
+	b.WriteString("## Result\n\n")
+	if found {
+		fmt.Fprintf(&b, "Chosen setting: **%s**, final validation accuracy %s", best.Config.Label(), pct(best.FinalValAcc))
+		if spec.Folds > 0 {
+			fmt.Fprintf(&b, " ± %s over %d folds", pct(best.FinalValStd), spec.Folds)
+		}
+		b.WriteString(".\n\n")
+		if final != nil && final.Config == best.Config {
+			fmt.Fprintf(&b, "Retrained on %d training images: **test accuracy %s**, test loss %.4f (%s, %.1f s). Model: `%s`.\n\n",
+				final.Images, pct(final.TestAcc), final.TestLoss, final.Engine, final.Seconds, final.Model)
+		} else {
+			b.WriteString("The chosen setting has not been retrained and tested yet (run `cnngpu tune` with `--final`).\n\n")
+		}
+	} else {
+		b.WriteString("No configuration has finished without diverging.\n\n")
+	}
+
+	b.WriteString("## All configurations, by validation accuracy\n\n")
+	sorted := slices.Clone(results)
+	slices.SortStableFunc(sorted, func(x, y Result) int {
+		if Better(x, y) {
+			return -1
+		}
+		if Better(y, x) {
+			return 1
+		}
+		return 0
+	})
+	head := "| rank | lr | batch | activation | final val acc |"
+	sep := "|---:|---:|---:|---|---:|"
+	if spec.Folds > 0 {
+		head += " ± std |"
+		sep += "---:|"
+	}
+	head += " best val acc (epoch) | val loss | train acc | time |\n"
+	sep += "---:|---:|---:|---:|\n"
+	b.WriteString(head + sep)
+	for i, r := range sorted {
+		acc := pct(r.FinalValAcc)
+		if r.Diverged {
+			acc = fmt.Sprintf("diverged (epoch %d)", r.DivergedEpoch)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %d | %s | %s |", i+1, fmtLR(r.Config.LR), r.Config.BatchSize, r.Config.Act, acc)
+		if spec.Folds > 0 {
+			fmt.Fprintf(&b, " %s |", pct(r.FinalValStd))
+		}
+		bestCell := "–"
+		if !math.IsNaN(r.BestValAcc) {
+			bestCell = fmt.Sprintf("%s (%d)", pct(r.BestValAcc), r.BestEpoch)
+		}
+		vl := "–"
+		if !math.IsNaN(r.FinalValLoss) {
+			vl = fmt.Sprintf("%.4f", r.FinalValLoss)
+		}
+		fmt.Fprintf(&b, " %s | %s | %s | %.1f s |\n", bestCell, vl, pct(r.FinalTrainAcc), r.Seconds)
+	}
+	b.WriteString("\n## Figures\n\n")
+	for _, f := range figs {
+		fmt.Fprintf(&b, "%s\n\n![%s](%s)\n\n", f.Caption, filepath.Base(f.File), filepath.ToSlash(f.File))
+	}
+	b.WriteString("Raw data: `results.csv` (one row per configuration) and `runs/*.jsonl` (one line per epoch of every run). `cnngpu plot DIR` redraws the figures and this report from them.\n")
+	return fileutil.WriteAtomic(filepath.Join(dir, ReportFile), []byte(b.String()), 0o644)
+}
+
+// previousMachine recovers the machine line of an existing report.
+func previousMachine(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.Index(s, "<!--machine-->")
+	j := strings.Index(s, "<!--/machine-->")
+	if i < 0 || j < i {
+		return ""
+	}
+	return s[i+len("<!--machine-->") : j]
+}
+
+func joinF(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmtLR(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+func joinI(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,423 @@
+// runner.go: running a study: the runs of this shard not yet finished, one
+// worker per engine, a run file rewritten after every epoch, results.csv
+// after every finished run, divergence stopping a run early, and at the end
+// plots, report and the final retraining of the best configuration.
+
+package tune
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/loader"
+)
+
+// ErrInterrupted is returned when the context is cancelled; finished runs
+// are kept and a rerun continues with the others.
+var ErrInterrupted = errors.New("study interrupted")
+
+// Runner runs a study.
+type Runner struct {
+	Spec    *Spec
+	Dir     string
+	Data    *loader.MNIST
+	Engines []engine.Engine // one concurrent worker per engine
+	Final   bool            // retrain the best configuration and test it
+	Log     io.Writer
+	// Machine describes the hardware for the report.
+	Machine string
+	// OnRunStart, when set, is called as each run starts (tests use it).
+	OnRunStart func(c Config, fold int)
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Log != nil {
+		fmt.Fprintf(r.Log, format+"\n", args...)
+	}
+}
+
+// Prepare creates the folder, or checks that an existing one holds the
+// same study.
+func Prepare(dir string, spec *Spec) error {
+	if err := os.MkdirAll(filepath.Join(dir, RunsDir), 0o755); err != nil {
+		return err
+	}
+	old, err := LoadSpec(dir)
+	if err == nil {
+		if d := old.Diff(spec); d != "" {
+			return fmt.Errorf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", dir, d)
+		}
+		if old.Shard != spec.Shard {
+			return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
+		}
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return spec.Save(dir)
+}
+
+// rounds returns (train, validation) indices for each round.
+func rounds(spec *Spec, labels []uint8) ([][2][]int32, error) {
+	var out [][2][]int32
+	if spec.Folds > 0 {
+		folds, err := loader.KFold(labels, spec.Folds, SplitSeed)
+		if err != nil {
+			return nil, err
+		}
+		for k := range folds {
+			out = append(out, [2][]int32{loader.FoldTrain(folds, k), folds[k]})
+		}
+	} else {
+		tr, va, err := loader.Holdout(labels, spec.ValSplit, SplitSeed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, [2][]int32{tr, va})
+	}
+	if spec.TrainLimit > 0 {
+		for i := range out {
+			out[i][0] = loader.Subset(labels, out[i][0], spec.TrainLimit, spec.Seed)
+		}
+	}
+	return out, nil
+}
+
+type job struct {
+	c    Config
+	fold int
+}
+
+// Run trains every unfinished run of the shard, then (unsharded) writes
+// plots and report and, with Final, retrains and tests the best setting.
+func (r *Runner) Run(ctx context.Context) error {
+	spec := r.Spec
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if err := Prepare(r.Dir, spec); err != nil {
+		return err
+	}
+	if len(r.Engines) == 0 {
+		return errors.New("tune: no engine")
+	}
+	rs, err := rounds(spec, r.Data.Train.Labels)
+	if err != nil {
+		return err
+	}
+	var jobs []job
+	done := 0
+	for _, c := range spec.Mine() {
+		for k := 0; k < spec.Rounds(); k++ {
+			run, err := LoadRun(RunPath(r.Dir, c, k, spec.Folds))
+			if err != nil {
+				return err
+			}
+			if run != nil && run.Done {
+				done++
+				continue
+			}
+			jobs = append(jobs, job{c, k})
+		}
+	}
+	total := done + len(jobs)
+	r.logf("study %s: %d configurations x %d round(s) in this shard (%s); %d runs finished earlier, %d to run",
+		r.Dir, len(spec.Mine()), spec.Rounds(), spec.Shard, done, len(jobs))
+
+	start := time.Now()
+	var mu sync.Mutex
+	next := 0
+	var firstErr error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, e := range r.Engines {
+		wg.Add(1)
+		go func(e engine.Engine) {
+			defer wg.Done()
+			ds, err := engine.UploadDataset(e, r.Data.Train.Images.Pixels, r.Data.Train.Labels)
+			if err == nil {
+				defer ds.Release(e)
+			}
+			for err == nil {
+				mu.Lock()
+				if next >= len(jobs) || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				j := jobs[next]
+				next++
+				mu.Unlock()
+				if r.OnRunStart != nil {
+					r.OnRunStart(j.c, j.fold)
+				}
+				var run *Run
+				run, err = r.train(ctx, e, ds, j, rs[j.fold])
+				if err != nil {
+					break
+				}
+				mu.Lock()
+				done++
+				status := fmt.Sprintf("val acc %.2f%%", 100*run.Epochs[len(run.Epochs)-1].ValAcc)
+				if run.Diverged {
+					status = fmt.Sprintf("diverged at epoch %d", run.DivergedEpoch)
+				}
+				r.logf("[%d/%d] %s%s: %s (%.1fs)", done, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds)
+				res, cerr := Collect(r.Dir, spec)
+				if cerr == nil {
+					cerr = WriteResults(r.Dir, res)
+				}
+				mu.Unlock()
+				err = cerr
+			}
+			if err != nil && !errors.Is(err, ErrInterrupted) {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}(e)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if ctx.Err() != nil {
+		return ErrInterrupted
+	}
+	r.logf("all runs of this shard finished (%.1fs this time)", time.Since(start).Seconds())
+	if spec.Shard.N > 1 {
+		r.logf("shard %s done: combine the shard folders with 'cnngpu tune merge --out DIR SHARD_DIR...'", spec.Shard)
+		res, err := Collect(r.Dir, spec)
+		if err != nil {
+			return err
+		}
+		return WriteResults(r.Dir, res)
+	}
+	if r.Final {
+		if err := r.final(ctx, r.Engines[0]); err != nil {
+			return err
+		}
+	}
+	return Render(r.Dir, r.Machine)
+}
+
+func foldLabel(spec *Spec, fold int) string {
+	if spec.Folds > 0 {
+		return fmt.Sprintf(", fold %d/%d", fold+1, spec.Folds)
+	}
+	return ""
+}
+
+func optConfig(spec *Spec, lr float64) engine.OptConfig {
+	if spec.Optimizer == "sgd" {
+		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(spec.Momentum)}
+	}
+	return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
+}
+
+// errDiverged stops a run whose loss is no longer finite.
+var errDiverged = errors.New("diverged")
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// train runs one configuration on one round, saving the run file after
+// every epoch and at the end.
+func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset, j job, split [2][]int32) (*Run, error) {
+	spec := r.Spec
+	act, err := engine.ParseActivation(j.c.Act)
+	if err != nil {
+		return nil, err
+	}
+	arch, err := engine.NewArch(spec.Arch, act)
+	if err != nil {
+		return nil, err
+	}
+	m, err := engine.NewModel(e, arch, optConfig(spec, j.c.LR), arch.GlorotInit(spec.Seed))
+	if err != nil {
+		return nil, err
+	}
+	defer m.Release()
+	path := RunPath(r.Dir, j.c, j.fold, spec.Folds)
+	run := &Run{Config: j.c, Fold: j.fold}
+	if err := run.Save(path); err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runStart := time.Now()
+	diverged := false
+	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: split[0], ValIdx: split[1], Epochs: spec.Epochs, BatchSize: j.c.BatchSize, Seed: spec.Seed,
+		ProgressEvery: time.Second,
+		OnProgress: func(p engine.Progress) {
+			// Stop within a second of the loss turning NaN or infinite.
+			if !finite(p.Loss) {
+				diverged = true
+				stop()
+			}
+		},
+		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
+			run.Epochs = append(run.Epochs, em)
+			run.Seconds = time.Since(runStart).Seconds() // training and validation
+			if !finite(em.TrainLoss) || !finite(em.ValLoss) {
+				return errDiverged
+			}
+			return run.Save(path)
+		},
+	}
+	_, err = tr.Run(runCtx, engine.Position{})
+	switch {
+	case errors.Is(err, errDiverged):
+		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)
+	case errors.Is(err, engine.ErrInterrupted) && diverged:
+		// Stopped mid-epoch: record the partial epoch as where it diverged.
+		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)+1
+	case errors.Is(err, engine.ErrInterrupted):
+		return nil, ErrInterrupted
+	case err != nil:
+		return nil, err
+	}
+	if run.Diverged && len(run.Epochs) == 0 {
+		// Keep a record of the epoch it reached so the curve can be drawn.
+		run.Epochs = append(run.Epochs, engine.EpochMetrics{Epoch: 1, TrainLoss: math.NaN(), TrainAcc: math.NaN(), ValLoss: math.NaN(), ValAcc: math.NaN()})
+	}
+	run.Done = true
+	run.Seconds = time.Since(runStart).Seconds()
+	return run, run.Save(path)
+}
+
+// FinalResult is the best configuration retrained on all training images
+// and evaluated on the test set.
+type FinalResult struct {
+	Config   Config  `json:"config"`
+	Images   int     `json:"train_images"`
+	TestAcc  float64 `json:"test_acc"`
+	TestLoss float64 `json:"test_loss"`
+	Seconds  float64 `json:"seconds"`
+	Engine   string  `json:"engine"`
+	Model    string  `json:"model"`
+}
+
+// FinalFile and FinalModel are the final retraining's outputs.
+const (
+	FinalFile  = "final.json"
+	FinalModel = "final.safetensors"
+)
+
+// Best returns the best finished, non-diverged configuration.
+func Best(results []Result) (Result, bool) {
+	var best Result
+	found := false
+	for _, r := range results {
+		if r.Diverged || math.IsNaN(r.FinalValAcc) {
+			continue
+		}
+		if !found || Better(r, best) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+func (r *Runner) final(ctx context.Context, e engine.Engine) error {
+	spec := r.Spec
+	res, err := Collect(r.Dir, spec)
+	if err != nil {
+		return err
+	}
+	best, ok := Best(res)
+	if !ok {
+		r.logf("no configuration finished without diverging: nothing to retrain")
+		return nil
+	}
+	if old, err := LoadFinal(r.Dir); err == nil && old.Config == best.Config {
+		r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
+		return nil
+	}
+	r.logf("retraining the best setting (%s) on all training images for %d epochs", best.Config.Label(), spec.Epochs)
+	act, _ := engine.ParseActivation(best.Config.Act)
+	arch, err := engine.NewArch(spec.Arch, act)
+	if err != nil {
+		return err
+	}
+	m, err := engine.NewModel(e, arch, optConfig(spec, best.Config.LR), arch.GlorotInit(spec.Seed))
+	if err != nil {
+		return err
+	}
+	defer m.Release()
+	ds, err := engine.UploadDataset(e, r.Data.Train.Images.Pixels, r.Data.Train.Labels)
+	if err != nil {
+		return err
+	}
+	defer ds.Release(e)
+	idx := engine.AllIndices(r.Data.Train.N())
+	if spec.TrainLimit > 0 {
+		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
+	}
+	var hist []engine.EpochMetrics
+	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: idx, Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed,
+		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
+			hist = append(hist, em)
+			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
+			return nil
+		}}
+	start := time.Now()
+	pos, err := tr.Run(ctx, engine.Position{})
+	if errors.Is(err, engine.ErrInterrupted) {
+		return ErrInterrupted
+	}
+	if err != nil {
+		return err
+	}
+	test, err := engine.UploadDataset(e, r.Data.Test.Images.Pixels, r.Data.Test.Labels)
+	if err != nil {
+		return err
+	}
+	defer test.Release(e)
+	ev, err := engine.Evaluate(m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
+	if err != nil {
+		return err
+	}
+	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit}
+	ck, err := engine.Snapshot(m, cfg, pos, hist)
+	if err != nil {
+		return err
+	}
+	if err := ck.Save(filepath.Join(r.Dir, FinalModel)); err != nil {
+		return err
+	}
+	fr := FinalResult{Config: best.Config, Images: len(idx), TestAcc: ev.Acc, TestLoss: ev.Loss,
+		Seconds: time.Since(start).Seconds(), Engine: e.Name(), Model: FinalModel}
+	b, _ := json.MarshalIndent(fr, "", "  ")
+	if err := fileutil.WriteAtomic(filepath.Join(r.Dir, FinalFile), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	r.logf("final: %s, test accuracy %.2f%%, loss %.4f; model in %s", best.Config.Label(), 100*ev.Acc, ev.Loss, filepath.Join(r.Dir, FinalModel))
+	return nil
+}
+
+// LoadFinal reads dir/final.json.
+func LoadFinal(dir string) (*FinalResult, error) {
+	b, err := os.ReadFile(filepath.Join(dir, FinalFile))
+	if err != nil {
+		return nil, err
+	}
+	var f FinalResult
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, FinalFile), err)
+	}
+	return &f, nil
+}

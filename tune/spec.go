@@ -1,0 +1,211 @@
+// Package tune runs the reference hyperparameter study: every combination
+// of learning rate, batch size and activation, trained on a stratified
+// hold-out or K folds, recorded per epoch, resumable, shardable, with the
+// best setting retrained on all training images and tested.
+//
+// spec.go: the study's definition (saved as study.json), its
+// configurations and their names.
+package tune
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+)
+
+// Spec defines a study. Two runs of `cnngpu tune` into one folder must
+// have equal Specs (Shard aside).
+type Spec struct {
+	Version    int       `json:"version"`
+	LRs        []float64 `json:"lrs"`
+	BatchSizes []int     `json:"batch_sizes"`
+	Acts       []string  `json:"activations"`
+	Epochs     int       `json:"epochs"`
+	Optimizer  string    `json:"optimizer"`
+	Momentum   float64   `json:"momentum,omitempty"`
+	Seed       uint64    `json:"seed"`
+	Arch       string    `json:"arch"`
+	ValSplit   float64   `json:"val_split,omitempty"` // hold-out fraction, when Folds is 0
+	Folds      int       `json:"folds,omitempty"`     // K for K-fold cross-validation
+	TrainLimit int       `json:"train_limit,omitempty"`
+	Shard      Shard     `json:"shard"`
+}
+
+// SplitSeed fixes the hold-out and the folds, as in the reference study.
+const SplitSeed = 42
+
+// Shard selects the I-th (0-based) of N disjoint slices of the grid.
+type Shard struct {
+	I int `json:"i"`
+	N int `json:"n"`
+}
+
+// ParseShard reads "I/N" with 0 <= I < N.
+func ParseShard(s string) (Shard, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return Shard{}, fmt.Errorf("shard %q: expected I/N with 0 <= I < N, e.g. 0/4", s)
+	}
+	return Shard{I: i, N: n}, nil
+}
+
+func (s Shard) String() string {
+	if s.N <= 1 {
+		return "all"
+	}
+	return fmt.Sprintf("%d/%d", s.I, s.N)
+}
+
+// Config is one point of the grid.
+type Config struct {
+	LR        float64 `json:"lr"`
+	BatchSize int     `json:"batch_size"`
+	Act       string  `json:"activation"`
+}
+
+// Key names the configuration in file names, e.g. "lr0.001_bs128_relu".
+func (c Config) Key() string {
+	return fmt.Sprintf("lr%s_bs%d_%s", strconv.FormatFloat(c.LR, 'g', -1, 64), c.BatchSize, c.Act)
+}
+
+// Label is the human form, e.g. "lr 0.001, batch 128, relu".
+func (c Config) Label() string {
+	return fmt.Sprintf("lr %s, batch %d, %s", strconv.FormatFloat(c.LR, 'g', -1, 64), c.BatchSize, c.Act)
+}
+
+// Configs lists the grid in a fixed order: activation, then batch size,
+// then learning rate.
+func (s *Spec) Configs() []Config {
+	var out []Config
+	for _, a := range s.Acts {
+		for _, b := range s.BatchSizes {
+			for _, lr := range s.LRs {
+				out = append(out, Config{LR: lr, BatchSize: b, Act: a})
+			}
+		}
+	}
+	return out
+}
+
+// Mine lists the configurations of this spec's shard: every N-th, from I.
+func (s *Spec) Mine() []Config {
+	all := s.Configs()
+	if s.Shard.N <= 1 {
+		return all
+	}
+	var out []Config
+	for i, c := range all {
+		if i%s.Shard.N == s.Shard.I {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Rounds is the number of trainings per configuration (K folds, or 1).
+func (s *Spec) Rounds() int { return max(1, s.Folds) }
+
+// Scheme describes the validation scheme.
+func (s *Spec) Scheme() string {
+	if s.Folds > 0 {
+		return fmt.Sprintf("stratified %d-fold cross-validation (seed %d)", s.Folds, SplitSeed)
+	}
+	return fmt.Sprintf("stratified hold-out of %g%% (seed %d)", 100*s.ValSplit, SplitSeed)
+}
+
+// Validate checks the spec's values.
+func (s *Spec) Validate() error {
+	if len(s.LRs) == 0 || len(s.BatchSizes) == 0 || len(s.Acts) == 0 {
+		return fmt.Errorf("empty grid: give at least one learning rate, batch size and activation")
+	}
+	for _, lr := range s.LRs {
+		if !(lr > 0) {
+			return fmt.Errorf("learning rate %v: expected a positive number", lr)
+		}
+	}
+	for _, b := range s.BatchSizes {
+		if b < 1 {
+			return fmt.Errorf("batch size %d: expected a positive number", b)
+		}
+	}
+	for _, a := range s.Acts {
+		if a != "relu" && a != "sigmoid" && a != "tanh" {
+			return fmt.Errorf("activation %q: expected relu, sigmoid or tanh", a)
+		}
+	}
+	if s.Epochs < 1 {
+		return fmt.Errorf("epochs %d: expected at least 1", s.Epochs)
+	}
+	if s.Folds == 1 || s.Folds < 0 {
+		return fmt.Errorf("folds %d: expected 0 (hold-out) or at least 2", s.Folds)
+	}
+	if s.Folds == 0 && !(s.ValSplit > 0 && s.ValSplit < 1) {
+		return fmt.Errorf("validation split %v: expected a fraction between 0 and 1", s.ValSplit)
+	}
+	if s.Shard.N < 1 {
+		s.Shard.N = 1
+	}
+	seen := map[string]bool{}
+	for _, c := range s.Configs() {
+		if seen[c.Key()] {
+			return fmt.Errorf("the grid lists %s twice", c.Label())
+		}
+		seen[c.Key()] = true
+	}
+	return nil
+}
+
+// Diff describes how other differs from s, ignoring the shard; "" when
+// they define the same study.
+func (s *Spec) Diff(other *Spec) string {
+	var d []string
+	add := func(name string, a, b any) {
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			d = append(d, fmt.Sprintf("%s %v (folder) vs %v (now)", name, a, b))
+		}
+	}
+	add("learning rates", s.LRs, other.LRs)
+	add("batch sizes", s.BatchSizes, other.BatchSizes)
+	add("activations", s.Acts, other.Acts)
+	add("epochs", s.Epochs, other.Epochs)
+	add("optimizer", s.Optimizer, other.Optimizer)
+	add("momentum", s.Momentum, other.Momentum)
+	add("seed", s.Seed, other.Seed)
+	add("arch", s.Arch, other.Arch)
+	add("validation split", s.ValSplit, other.ValSplit)
+	add("folds", s.Folds, other.Folds)
+	add("train limit", s.TrainLimit, other.TrainLimit)
+	return strings.Join(d, "; ")
+}
+
+// SpecFile is the study definition's name in a study folder.
+const SpecFile = "study.json"
+
+// LoadSpec reads dir/study.json.
+func LoadSpec(dir string) (*Spec, error) {
+	b, err := os.ReadFile(filepath.Join(dir, SpecFile))
+	if err != nil {
+		return nil, err
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, SpecFile), err)
+	}
+	return &s, nil
+}
+
+// Save writes dir/study.json atomically.
+func (s *Spec) Save(dir string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fileutil.WriteAtomic(filepath.Join(dir, SpecFile), append(b, '\n'), 0o644)
+}

@@ -1,0 +1,307 @@
+// tune_test.go: a tiny study on generated data: results.csv rows, PNG
+// figures of the expected size, report; interruption and resume without
+// redoing finished runs; shard + merge equal to one unsharded run; a
+// diverging configuration recorded and never chosen; a changed grid refused;
+// K folds with their spread.
+
+package tune
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/cpu"
+	"github.com/cnngpu/cnngpu/loader"
+)
+
+// synthetic returns a small learnable MNIST-shaped dataset: each digit is
+// a bright bar at its own row.
+func synthetic(nTrain, nTest int) *loader.MNIST {
+	r := rand.New(rand.NewPCG(4, 4))
+	set := func(n int) *loader.Set {
+		img := make([]byte, n*784)
+		lab := make([]byte, n)
+		for i := range lab {
+			l := i % 10
+			lab[i] = byte(l)
+			for k := 0; k < 784; k++ {
+				img[i*784+k] = byte(r.IntN(30))
+			}
+			for c := 4; c < 24; c++ {
+				img[i*784+(3+2*l)*28+c] = 255
+			}
+		}
+		return &loader.Set{Images: &loader.Images{N: n, Rows: 28, Cols: 28, Pixels: img}, Labels: lab}
+	}
+	return &loader.MNIST{Train: set(nTrain), Test: set(nTest), Dir: "synthetic"}
+}
+
+func tinySpec() *Spec {
+	return &Spec{Version: 1, LRs: []float64{0.001, 0.003}, BatchSizes: []int{32}, Acts: []string{"relu", "tanh"},
+		Epochs: 2, Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.25, Shard: Shard{N: 1}}
+}
+
+func newRunner(t *testing.T, spec *Spec, dir string, data *loader.MNIST, final bool) *Runner {
+	e := cpu.New(0)
+	t.Cleanup(func() { e.Close() })
+	return &Runner{Spec: spec, Dir: dir, Data: data, Engines: []engine.Engine{e}, Final: final, Machine: "test machine"}
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// withoutTime drops the seconds column, the one thing that differs
+// between two runs of the same study.
+func withoutTime(rows [][]string) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = r[:len(r)-1]
+	}
+	return out
+}
+
+func checkPNG(t *testing.T, path string, minW, minH int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w < minW || h < minH {
+		t.Errorf("%s is %dx%d, want at least %dx%d", path, w, h, minW, minH)
+	}
+	// Not blank: more than a handful of distinct colours.
+	seen := map[uint32]bool{}
+	for y := 0; y < img.Bounds().Dy(); y += 7 {
+		for x := 0; x < img.Bounds().Dx(); x += 7 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			seen[r>>8<<16|g>>8<<8|b>>8] = true
+		}
+	}
+	if len(seen) < 5 {
+		t.Errorf("%s looks blank (%d colours)", path, len(seen))
+	}
+}
+
+func TestTinyStudy(t *testing.T) {
+	dir := t.TempDir()
+	data := synthetic(400, 100)
+	if err := newRunner(t, tinySpec(), dir, data, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(dir, ResultsFile))
+	if len(rows) != 5 {
+		t.Fatalf("results.csv has %d rows, want a header and 4", len(rows))
+	}
+	want := [][]string{{"0.001", "32", "relu"}, {"0.003", "32", "relu"}, {"0.001", "32", "tanh"}, {"0.003", "32", "tanh"}}
+	for i, w := range want {
+		if !slices.Equal(rows[i+1][:3], w) || rows[i+1][10] != "false" {
+			t.Errorf("row %d = %v, want %v, not diverged", i+1, rows[i+1], w)
+		}
+	}
+	checkPNG(t, filepath.Join(dir, PlotsDir, "heatmap.png"), 1000, 400)
+	checkPNG(t, filepath.Join(dir, PlotsDir, "activations.png"), 1200, 500)
+	checkPNG(t, filepath.Join(dir, PlotsDir, "curves_relu_bs32.png"), 1200, 500)
+	checkPNG(t, filepath.Join(dir, PlotsDir, "curves_tanh_bs32.png"), 1200, 500)
+	rep, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, err := LoadFinal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fin.TestAcc < 0.5 || fin.Images != 400 {
+		t.Errorf("final result %+v", fin)
+	}
+	for _, s := range []string{"Chosen setting: **" + fin.Config.Label(), "test accuracy", "plots/heatmap.png", "test machine", "| 4 |"} {
+		if !strings.Contains(string(rep), s) {
+			t.Errorf("report.md lacks %q", s)
+		}
+	}
+	if _, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel)); err != nil {
+		t.Errorf("final model: %v", err)
+	}
+	// Redrawing from the files gives the same report.
+	before := string(rep)
+	if err := Render(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	if string(after) != before {
+		t.Error("Render from the recorded files changed the report")
+	}
+}
+
+func TestInterruptedStudyResumes(t *testing.T) {
+	dir := t.TempDir()
+	data := synthetic(300, 50)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newRunner(t, tinySpec(), dir, data, false)
+	var started []string
+	r.OnRunStart = func(c Config, _ int) {
+		started = append(started, c.Key())
+		if len(started) == 3 {
+			cancel() // interrupt during the third run
+		}
+	}
+	if err := r.Run(ctx); err != ErrInterrupted {
+		t.Fatalf("interrupted study returned %v", err)
+	}
+	finished := map[string][]byte{}
+	for _, k := range started[:2] {
+		b, err := os.ReadFile(filepath.Join(dir, RunsDir, k+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished[k] = b
+	}
+	r2 := newRunner(t, tinySpec(), dir, data, false)
+	var again []string
+	r2.OnRunStart = func(c Config, _ int) { again = append(again, c.Key()) }
+	if err := r2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, c := range tinySpec().Configs() {
+		if !slices.Contains(started[:2], c.Key()) {
+			want = append(want, c.Key())
+		}
+	}
+	if !slices.Equal(again, want) {
+		t.Errorf("second run trained %v, want %v (the first finished %v)", again, want, started[:2])
+	}
+	for k, b := range finished {
+		now, _ := os.ReadFile(filepath.Join(dir, RunsDir, k+".jsonl"))
+		if !bytes.Equal(now, b) {
+			t.Errorf("finished run %s was redone", k)
+		}
+	}
+	if rows := readCSV(t, filepath.Join(dir, ResultsFile)); len(rows) != 5 {
+		t.Errorf("results.csv has %d rows after resuming, want 5", len(rows))
+	}
+}
+
+func TestShardsMergeLikeOneRun(t *testing.T) {
+	data := synthetic(300, 50)
+	whole := t.TempDir()
+	if err := newRunner(t, tinySpec(), whole, data, false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var shards []string
+	for i := 0; i < 3; i++ {
+		spec := tinySpec()
+		spec.Shard = Shard{I: i, N: 3}
+		d := t.TempDir()
+		if err := newRunner(t, spec, d, data, false).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, d)
+	}
+	merged := filepath.Join(t.TempDir(), "merged")
+	copied, missing, err := Merge(merged, shards, "")
+	if err != nil || copied != 4 || len(missing) != 0 {
+		t.Fatalf("merge: %d copied, missing %v, %v", copied, missing, err)
+	}
+	a := withoutTime(readCSV(t, filepath.Join(whole, ResultsFile)))
+	b := withoutTime(readCSV(t, filepath.Join(merged, ResultsFile)))
+	if !slices.EqualFunc(a, b, slices.Equal) {
+		t.Errorf("merged results differ from the unsharded run:\n%v\n%v", a, b)
+	}
+	if _, err := os.Stat(filepath.Join(merged, ReportFile)); err != nil {
+		t.Error(err)
+	}
+	// Shards of another study are refused.
+	other := tinySpec()
+	other.Epochs = 3
+	od := t.TempDir()
+	if err := Prepare(od, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Merge(filepath.Join(t.TempDir(), "m2"), []string{shards[0], od}, ""); err == nil || !strings.Contains(err.Error(), "epochs 2 (folder) vs 3") {
+		t.Errorf("merging different studies: %v", err)
+	}
+}
+
+func TestDivergedRunIsRecordedAndNeverChosen(t *testing.T) {
+	dir := t.TempDir()
+	spec := &Spec{Version: 1, LRs: []float64{0.01, 1e6}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 3,
+		Optimizer: "sgd", Momentum: 0.9, Seed: 1, Arch: "reference", ValSplit: 0.25, Shard: Shard{N: 1}}
+	if err := newRunner(t, spec, dir, synthetic(300, 50), true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(dir, ResultsFile))
+	if rows[2][0] != "1e+06" || rows[2][10] != "true" || rows[2][11] == "" {
+		t.Errorf("lr 1e6 row %v: want diverged with an epoch", rows[2])
+	}
+	if rows[1][10] != "false" {
+		t.Errorf("lr 0.01 row %v diverged", rows[1])
+	}
+	fin, err := LoadFinal(dir)
+	if err != nil || fin.Config.LR != 0.01 {
+		t.Errorf("final %+v %v: the diverged configuration must not be chosen", fin, err)
+	}
+	rep, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	if !strings.Contains(string(rep), "diverged (epoch") {
+		t.Error("report does not show the diverged run")
+	}
+	checkPNG(t, filepath.Join(dir, PlotsDir, "curves_relu_bs32.png"), 1200, 500)
+}
+
+func TestChangedGridIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := Prepare(dir, tinySpec()); err != nil {
+		t.Fatal(err)
+	}
+	s := tinySpec()
+	s.LRs = []float64{0.1}
+	s.ValSplit = 0.2
+	err := Prepare(dir, s)
+	if err == nil || !strings.Contains(err.Error(), "learning rates [0.001 0.003] (folder) vs [0.1] (now)") || !strings.Contains(err.Error(), "validation split") {
+		t.Errorf("changed grid: %v", err)
+	}
+}
+
+func TestFolds(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs = []float64{0.001}, []string{"relu", "tanh"}, 1
+	spec.ValSplit, spec.Folds = 0, 3
+	if err := newRunner(t, spec, dir, synthetic(300, 50), false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(dir, ResultsFile))
+	if len(rows) != 3 || rows[1][3] != "3" || rows[1][5] == "" {
+		t.Errorf("fold results: %v", rows)
+	}
+	for k := 0; k < 3; k++ {
+		if _, err := os.Stat(RunPath(dir, Config{0.001, 32, "relu"}, k, 3)); err != nil {
+			t.Error(err)
+		}
+	}
+	checkPNG(t, filepath.Join(dir, PlotsDir, "folds.png"), 700, 400)
+	checkPNG(t, filepath.Join(dir, PlotsDir, "heatmap.png"), 1000, 400)
+}
