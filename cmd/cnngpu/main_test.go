@@ -12,12 +12,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,10 +232,12 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-// TestRealMNISTAccuracy trains one epoch on real MNIST and requires 97%
-// test accuracy. It needs the files in the cache ('make data'); in CI
-// (CI set) their absence is a failure, elsewhere a skip.
-func TestRealMNISTAccuracy(t *testing.T) {
+// TestRealMNIST trains one epoch on real MNIST and requires 97% test
+// accuracy, then uses that model: predicting test images written as PNG
+// files agrees with eval, the drawing page works in headless Chromium, and
+// the server survives a load test. It needs the files in the cache ('make
+// data'); in CI (CI set) their absence is a failure, elsewhere a skip.
+func TestRealMNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: trains one full epoch")
 	}
@@ -248,23 +253,183 @@ func TestRealMNISTAccuracy(t *testing.T) {
 			t.Skipf("real MNIST is not in the cache (%v); run 'make data' to enable this test", st.Err)
 		}
 	}
-	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
+	model := filepath.Join(t.TempDir(), "m.safetensors")
+	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--epochs", "1", "--out", model)
 	if code != 0 {
 		t.Fatalf("train failed: %s", stderr)
 	}
 	t.Log(stdout)
-	var acc float64
+	acc := -1.0
 	for _, line := range strings.Split(stdout, "\n") {
 		if strings.HasPrefix(line, "test accuracy ") {
-			f := strings.Fields(line)
-			var err error
-			if acc, err = parsePercent(f[2]); err != nil {
+			if acc, err = parsePercent(strings.Fields(line)[2]); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	if acc < 0.97 {
-		t.Errorf("test accuracy after one epoch %.4f, want at least 0.97", acc)
+		t.Fatalf("test accuracy after one epoch %.4f, want at least 0.97", acc)
+	}
+	data, err := loader.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("predict PNG files agrees with eval", func(t *testing.T) { testPredictAgrees(t, model, data) })
+	t.Run("serve", func(t *testing.T) { testServe(t, model) })
+}
+
+// testPredictAgrees writes 300 test images as PNG files (dark ink on white,
+// as a person would draw) and checks that predict, with its preprocessing,
+// gives the same digits as the model on the raw test images.
+func testPredictAgrees(t *testing.T, model string, data *loader.MNIST) {
+	const n = 300
+	dir := t.TempDir()
+	var files []string
+	var idx bytes.Buffer
+	binary.Write(&idx, binary.BigEndian, []uint32{loader.MagicImages, n, 28, 28})
+	for i := 0; i < n; i++ {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for p := 0; p < 784; p++ {
+			img.Pix[p] = 255 - data.Test.Images.Pixels[i*784+p]
+		}
+		idx.Write(data.Test.Images.Pixels[i*784 : (i+1)*784])
+		f := filepath.Join(dir, fmt.Sprintf("%03d.png", i))
+		var b bytes.Buffer
+		png.Encode(&b, img)
+		os.WriteFile(f, b.Bytes(), 0o644)
+		files = append(files, f)
+	}
+	idxPath := filepath.Join(dir, "images.idx")
+	os.WriteFile(idxPath, idx.Bytes(), 0o644)
+	stdout, stderr, code := cnngpu(t, nil, append([]string{"predict", "--cpu", "--model", model, "--json"}, files...)...)
+	if code != 0 {
+		t.Fatalf("predict: %s", stderr)
+	}
+	fromPNG := digits(t, stdout)
+	stdout, stderr, code = cnngpu(t, nil, "predict", "--cpu", "--model", model, "--json", "--idx", idxPath)
+	if code != 0 {
+		t.Fatalf("predict --idx: %s", stderr)
+	}
+	fromIDX := digits(t, stdout)
+	if len(fromPNG) != n || len(fromIDX) != n {
+		t.Fatalf("%d and %d predictions for %d images", len(fromPNG), len(fromIDX), n)
+	}
+	same, right := 0, [2]int{}
+	for i := 0; i < n; i++ {
+		if fromPNG[i] == fromIDX[i] {
+			same++
+		}
+		if fromPNG[i] == int(data.Test.Labels[i]) {
+			right[0]++
+		}
+		if fromIDX[i] == int(data.Test.Labels[i]) {
+			right[1]++
+		}
+	}
+	t.Logf("PNG and raw predictions agree on %d of %d; accuracy %d vs %d", same, n, right[0], right[1])
+	if same < n-1 || right[0] != right[1] {
+		t.Errorf("predict on PNG files disagrees with the raw images: %d of %d agree, %d vs %d correct", same, n, right[0], right[1])
+	}
+}
+
+func digits(t *testing.T, jsonl string) []int {
+	var out []int
+	for _, line := range strings.Split(strings.TrimSpace(jsonl), "\n") {
+		var p struct{ Digit int }
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatalf("bad JSON line %q: %v", line, err)
+		}
+		out = append(out, p.Digit)
+	}
+	return out
+}
+
+// startServe runs 'cnngpu serve' on a free loopback port and returns its
+// base URL and the running command.
+func startServe(t *testing.T, model string) (string, *exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary_, "serve", "--cpu", "--model", model, "--addr", "127.0.0.1:0")
+	var out bytes.Buffer
+	pr, pw := io.Pipe()
+	cmd.Stdout = io.MultiWriter(&out, pw)
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 1024)
+	var got strings.Builder
+	for {
+		n, err := pr.Read(buf)
+		if err != nil {
+			t.Fatalf("serve ended: %v\n%s", err, out.String())
+		}
+		got.Write(buf[:n])
+		if i := strings.Index(got.String(), "http://"); i >= 0 && strings.Contains(got.String()[i:], "/ ") {
+			rest := got.String()[i:]
+			url := rest[:strings.Index(rest, "/ ")]
+			go io.Copy(io.Discard, pr)
+			return url, cmd, &out
+		}
+	}
+}
+
+func testServe(t *testing.T, model string) {
+	url, cmd, out := startServe(t, model)
+	t.Run("browser draws digits", func(t *testing.T) {
+		_, err := os.Stat("../../scripts/e2e/node_modules/playwright-core")
+		_, cerr := os.Stat("/usr/bin/chromium")
+		if err != nil || cerr != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal("CI must install chromium and scripts/e2e's node modules (see .ci/run)")
+			}
+			t.Skip("needs /usr/bin/chromium and 'npm install' in scripts/e2e")
+		}
+		shot := filepath.Join(t.TempDir(), "page.png")
+		node := exec.Command("node", "../../scripts/e2e/draw.mjs", url+"/", shot)
+		res, err := node.CombinedOutput()
+		if err != nil {
+			t.Fatalf("browser test: %v\n%s", err, res)
+		}
+		lines := strings.Split(strings.TrimSpace(string(res)), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("browser test printed %q", res)
+		}
+		for _, line := range lines {
+			var r struct {
+				Drawn int
+				Digit string
+				Error string
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("browser line %q: %v", line, err)
+			}
+			if r.Digit != fmt.Sprint(r.Drawn) || r.Error != "" {
+				t.Errorf("drew %d, the page shows %q (error %q)", r.Drawn, r.Digit, r.Error)
+			}
+		}
+		if st, err := os.Stat(shot); err != nil || st.Size() < 5000 {
+			t.Errorf("screenshot: %v", err)
+		}
+	})
+	t.Run("load test", func(t *testing.T) {
+		lt := exec.Command("go", "run", "../../scripts/loadtest", "-url", url, "-n", "10000", "-c", "32")
+		res, err := lt.CombinedOutput()
+		t.Logf("%s", res)
+		if err != nil {
+			t.Fatalf("load test failed: %v", err)
+		}
+		if !strings.Contains(string(res), "errors 0") {
+			t.Error("load test reported errors")
+		}
+	})
+	// Graceful shutdown on SIGTERM: exit code 0, says so.
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve after SIGTERM: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "shutting down") {
+		t.Errorf("serve output: %s", out.String())
 	}
 }
 

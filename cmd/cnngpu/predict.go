@@ -1,0 +1,215 @@
+// predict.go: `cnngpu predict`: classify image files (any size, PNG, JPEG
+// or GIF; "-" is standard input) or a whole IDX image file.
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/loader"
+	"github.com/urfave/cli/v2"
+)
+
+func predictCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "predict",
+		Usage:        "classify image files (PNG, JPEG, GIF; '-' reads standard input) or an IDX image file",
+		ArgsUsage:    "IMAGE...",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "checkpoint to use (required)"},
+			cpuFlag, threadsFlag,
+			&cli.StringFlag{Name: "idx", Usage: "classify every image of this IDX file (raw or .gz, 28x28, used as MNIST pixels without preprocessing)"},
+			&cli.StringFlag{Name: "labels", Usage: "with --idx: IDX label file to report accuracy against"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per image"},
+		},
+		Action: predictAction,
+	}
+}
+
+// prediction is one image's result.
+type prediction struct {
+	File          string    `json:"file,omitempty"`
+	Index         *int      `json:"index,omitempty"`
+	Digit         int       `json:"digit"`
+	Probability   float32   `json:"probability"`
+	Top3          []topK    `json:"top3"`
+	Probabilities []float32 `json:"probabilities"`
+}
+
+type topK struct {
+	Digit       int     `json:"digit"`
+	Probability float32 `json:"probability"`
+}
+
+func makePrediction(p []float32) prediction {
+	order := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	sort.SliceStable(order, func(a, b int) bool { return p[order[a]] > p[order[b]] })
+	pr := prediction{Digit: order[0], Probability: p[order[0]], Probabilities: append([]float32(nil), p...)}
+	for _, d := range order[:3] {
+		pr.Top3 = append(pr.Top3, topK{d, p[d]})
+	}
+	return pr
+}
+
+// loadModel builds a model for inference from a checkpoint.
+func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint, error) {
+	path := c.String("model")
+	if path == "" {
+		return nil, nil, nil, usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train')", c.Command.Name)
+	}
+	ck, err := engine.LoadCheckpoint(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e, err := newEngine(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, err := engine.NewModel(e, ck.Arch, ck.Opt, ck.Params)
+	if err != nil {
+		e.Close()
+		return nil, nil, nil, err
+	}
+	return m, e, ck, nil
+}
+
+func predictAction(c *cli.Context) error {
+	m, e, _, err := loadModel(c)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	out := c.App.Writer
+	enc := json.NewEncoder(out)
+	if idx := c.String("idx"); idx != "" {
+		if c.NArg() > 0 {
+			return usageErrorf("give either --idx FILE or image files, not both")
+		}
+		return predictIDX(c, m, idx, enc)
+	}
+	if c.NArg() == 0 {
+		return usageErrorf("predict needs image files (or '-' for standard input, or --idx FILE)")
+	}
+	files := c.Args().Slice()
+	inputs := make([][]float32, len(files))
+	errs := make([]error, len(files))
+	var batch []float32
+	for i, f := range files {
+		inputs[i], errs[i] = readDigit(f)
+		if errs[i] == nil {
+			batch = append(batch, inputs[i]...)
+		}
+	}
+	var probs []float32
+	if len(batch) > 0 {
+		if probs, err = m.Predict(batch); err != nil {
+			return err
+		}
+	}
+	failed, k := 0, 0
+	for i, f := range files {
+		if errs[i] != nil {
+			failed++
+			fmt.Fprintf(c.App.ErrWriter, "cnngpu: %s: %v\n", f, errs[i])
+			if c.Bool("json") {
+				enc.Encode(map[string]string{"file": f, "error": errs[i].Error()})
+			}
+			continue
+		}
+		p := makePrediction(probs[k*engine.Classes : (k+1)*engine.Classes])
+		k++
+		p.File = f
+		if c.Bool("json") {
+			enc.Encode(p)
+			continue
+		}
+		fmt.Fprintf(out, "%s: %d (%.1f%%)  top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%\n", f, p.Digit, 100*p.Probability,
+			p.Top3[0].Digit, 100*p.Top3[0].Probability, p.Top3[1].Digit, 100*p.Top3[1].Probability, p.Top3[2].Digit, 100*p.Top3[2].Probability)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be classified", failed, len(files))
+	}
+	return nil
+}
+
+// readDigit reads one image file ("-" for standard input) and prepares it.
+func readDigit(name string) ([]float32, error) {
+	var r io.Reader
+	if name == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("is a folder, not an image")
+		}
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, loader.MaxImageBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	return loader.DecodeDigit(data)
+}
+
+func predictIDX(c *cli.Context, m *engine.Model, path string, enc *json.Encoder) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--idx: %w", err)
+	}
+	im, err := loader.ParseImages(filepath.Base(path), raw)
+	if err != nil {
+		return fmt.Errorf("--idx: %w", err)
+	}
+	var labels []uint8
+	if lp := c.String("labels"); lp != "" {
+		raw, err := os.ReadFile(lp)
+		if err != nil {
+			return fmt.Errorf("--labels: %w", err)
+		}
+		lb, err := loader.ParseLabels(filepath.Base(lp), raw)
+		if err != nil {
+			return fmt.Errorf("--labels: %w", err)
+		}
+		if lb.N != im.N {
+			return usageErrorf("--labels has %d labels for %d images", lb.N, im.N)
+		}
+		labels = lb.Values
+	}
+	x := make([]float32, len(im.Pixels))
+	for i, v := range im.Pixels {
+		x[i] = float32(v) / 255
+	}
+	probs, err := m.Predict(x)
+	if err != nil {
+		return err
+	}
+	correct := 0
+	for i := 0; i < im.N; i++ {
+		p := makePrediction(probs[i*engine.Classes : (i+1)*engine.Classes])
+		if labels != nil && p.Digit == int(labels[i]) {
+			correct++
+		}
+		if c.Bool("json") {
+			idx := i
+			p.Index = &idx
+			enc.Encode(p)
+		} else {
+			fmt.Fprintf(c.App.Writer, "%d %d %.4f\n", i, p.Digit, p.Probability)
+		}
+	}
+	if labels != nil {
+		fmt.Fprintf(c.App.ErrWriter, "accuracy %.2f%% (%d of %d)\n", 100*float64(correct)/float64(im.N), correct, im.N)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+// serve.go: `cnngpu serve`: the model over HTTP with a drawing page, on
+// loopback by default, shutting down gracefully on Ctrl-C or SIGTERM.
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cnngpu/cnngpu/server"
+	"github.com/urfave/cli/v2"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "serve",
+		Usage:        "serve a model over HTTP: POST /v1/predict, GET /healthz, and a drawing page at /",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "checkpoint to serve (required)"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (loopback by default; 0.0.0.0:PORT to expose it)"},
+			cpuFlag, threadsFlag,
+		},
+		Action: serveAction,
+	}
+}
+
+func serveAction(c *cli.Context) error {
+	m, e, ck, err := loadModel(c)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	ln, err := net.Listen("tcp", c.String("addr"))
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", c.String("addr"), err)
+	}
+	s := server.New(m, map[string]string{"model": c.String("model"), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(c.App.Writer, "serving %s (%s, %s) on http://%s/ with %s\n", c.String("model"), ck.Arch.Preset, ck.Arch.Act, ln.Addr(), e.Name())
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(c.App.Writer, "shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	s.Close()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

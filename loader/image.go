@@ -1,0 +1,235 @@
+// image.go: turning an arbitrary image file (PNG, JPEG or GIF, any size and
+// colour) into a 28x28 MNIST-style input, the way the MNIST digits were
+// made: grey, ink bright on dark, cropped to the ink, the longer side scaled
+// to 20 pixels, pasted into 28x28 with its centre of mass at the centre.
+
+package loader
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // register decoders
+	_ "image/jpeg"
+	_ "image/png"
+	"math"
+	"slices"
+)
+
+// Limits on an input image.
+const (
+	MaxImageBytes  = 20 << 20
+	MaxImagePixels = 10000 // per side
+)
+
+// ErrNoInk is returned for an image with nothing drawn on it.
+var ErrNoInk = errors.New("no ink found: the image is blank")
+
+// DecodeDigit decodes an image file's bytes and returns 784 values in
+// [0,1], MNIST layout (row-major, ink bright).
+func DecodeDigit(data []byte) ([]float32, error) {
+	if len(data) == 0 {
+		return nil, errors.New("empty file")
+	}
+	if len(data) > MaxImageBytes {
+		return nil, fmt.Errorf("file of %d bytes is larger than the %d MB limit", len(data), MaxImageBytes>>20)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
+	}
+	if cfg.Width > MaxImagePixels || cfg.Height > MaxImagePixels || cfg.Width < 1 || cfg.Height < 1 {
+		return nil, fmt.Errorf("%s image of %dx%d pixels: expected 1 to %d pixels per side", format, cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("damaged %s image: %v", format, err)
+	}
+	return PrepareDigit(img)
+}
+
+// grey returns the image as luminance in [0,1], transparent parts
+// composited over white.
+func grey(img image.Image) (g []float64, w, h int) {
+	b := img.Bounds()
+	w, h = b.Dx(), b.Dy()
+	g = make([]float64, w*h)
+	// Fast paths for the layouts PNG and GIF decoding produce most.
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+w]
+			for x, v := range row {
+				g[y*w+x] = float64(v) / 255
+			}
+		}
+		return g, w, h
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			for x := 0; x < w; x++ {
+				r, gg, bb, a := float64(row[4*x]), float64(row[4*x+1]), float64(row[4*x+2]), float64(row[4*x+3])/255
+				lum := (0.299*r + 0.587*gg + 0.114*bb) / 255
+				g[y*w+x] = lum*a + (1 - a)
+			}
+		}
+		return g, w, h
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			r, gg, bb, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			// Premultiplied: composite over white.
+			lum := (0.299*float64(r) + 0.587*float64(gg) + 0.114*float64(bb) + (65535 - float64(a))) / 65535
+			g[y*w+x] = math.Min(1, math.Max(0, lum))
+		}
+	}
+	return g, w, h
+}
+
+// PrepareDigit turns an image into an MNIST-style 28x28 input.
+func PrepareDigit(img image.Image) ([]float32, error) {
+	g, w, h := grey(img)
+	// The background is the border's median level: light backgrounds are
+	// inverted so that ink is bright.
+	var border []float64
+	for x := 0; x < w; x++ {
+		border = append(border, g[x], g[(h-1)*w+x])
+	}
+	for y := 0; y < h; y++ {
+		border = append(border, g[y*w], g[y*w+w-1])
+	}
+	bg := median(border)
+	ink := make([]float64, len(g))
+	for i, v := range g {
+		if bg > 0.5 {
+			v = 1 - v
+		}
+		// Remove the background level and stretch to [0,1].
+		ref := bg
+		if bg > 0.5 {
+			ref = 1 - bg
+		}
+		if ref < 1 {
+			v = (v - ref) / (1 - ref)
+		}
+		ink[i] = math.Max(0, math.Min(1, v))
+	}
+	// The noise floor is what remains on the border after removing the
+	// background (its 95th percentile, so a digit touching the edge does not
+	// count): zero for a clean image, a few percent for a photo or JPEG.
+	// Anything at or below it is background; the rest is ink.
+	var edge []float64
+	for x := 0; x < w; x++ {
+		edge = append(edge, ink[x], ink[(h-1)*w+x])
+	}
+	for y := 0; y < h; y++ {
+		edge = append(edge, ink[y*w], ink[y*w+w-1])
+	}
+	slices.Sort(edge)
+	thresh := edge[len(edge)*95/100]
+	for i, v := range ink {
+		if v <= thresh {
+			ink[i] = 0
+		}
+	}
+	x0, y0, x1, y1 := w, h, -1, -1
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if ink[y*w+x] > 0 {
+				x0, y0 = min(x0, x), min(y0, y)
+				x1, y1 = max(x1, x), max(y1, y)
+			}
+		}
+	}
+	if x1 < 0 {
+		return nil, ErrNoInk
+	}
+	cw, ch := x1-x0+1, y1-y0+1
+	// Scale the longer side to 20 pixels.
+	scale := 20 / float64(max(cw, ch))
+	sw := max(1, int(math.Round(float64(cw)*scale)))
+	sh := max(1, int(math.Round(float64(ch)*scale)))
+	small := resample(ink, w, x0, y0, cw, ch, sw, sh)
+	// When the digit was rescaled, stretch so the strongest ink is 1, as
+	// in MNIST: thin strokes lose intensity when a large drawing is shrunk.
+	// A digit already 20 pixels tall (an MNIST image) is left as it is.
+	peak := 0.0
+	for _, v := range small {
+		peak = math.Max(peak, v)
+	}
+	if (sw != cw || sh != ch) && peak > 0 && peak < 1 {
+		for i := range small {
+			small[i] /= peak
+		}
+	}
+	// Centre of mass of the scaled digit.
+	var m, mx, my float64
+	for y := 0; y < sh; y++ {
+		for x := 0; x < sw; x++ {
+			v := small[y*sw+x]
+			m += v
+			mx += v * float64(x)
+			my += v * float64(y)
+		}
+	}
+	if m == 0 {
+		return nil, ErrNoInk
+	}
+	// Place so the centre of mass (in pixel indices) lands on pixel
+	// (14, 14), as MNIST's digits were placed.
+	ox := int(math.Round(14 - mx/m))
+	oy := int(math.Round(14 - my/m))
+	out := make([]float32, 28*28)
+	for y := 0; y < sh; y++ {
+		for x := 0; x < sw; x++ {
+			tx, ty := x+ox, y+oy
+			if tx >= 0 && tx < 28 && ty >= 0 && ty < 28 {
+				out[ty*28+tx] = float32(small[y*sw+x])
+			}
+		}
+	}
+	return out, nil
+}
+
+// resample scales the cw x ch region at (x0,y0) of src (width w) to sw x sh
+// by area averaging (each output pixel is the mean of the source area it
+// covers, fractions included), which suits both shrinking and enlarging.
+func resample(src []float64, w, x0, y0, cw, ch, sw, sh int) []float64 {
+	if sw == cw && sh == ch {
+		out := make([]float64, sw*sh)
+		for y := 0; y < sh; y++ {
+			copy(out[y*sw:(y+1)*sw], src[(y0+y)*w+x0:])
+		}
+		return out
+	}
+	fx := float64(cw) / float64(sw)
+	fy := float64(ch) / float64(sh)
+	out := make([]float64, sw*sh)
+	for oy := 0; oy < sh; oy++ {
+		sy0, sy1 := float64(oy)*fy, float64(oy+1)*fy
+		for ox := 0; ox < sw; ox++ {
+			sx0, sx1 := float64(ox)*fx, float64(ox+1)*fx
+			var sum, area float64
+			for y := int(sy0); y < ch && float64(y) < sy1; y++ {
+				hy := math.Min(sy1, float64(y+1)) - math.Max(sy0, float64(y))
+				for x := int(sx0); x < cw && float64(x) < sx1; x++ {
+					hx := math.Min(sx1, float64(x+1)) - math.Max(sx0, float64(x))
+					a := hx * hy
+					sum += a * src[(y0+y)*w+x0+x]
+					area += a
+				}
+			}
+			if area > 0 {
+				out[oy*sw+ox] = sum / area
+			}
+		}
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	c := slices.Clone(v)
+	slices.Sort(c)
+	return c[len(c)/2]
+}

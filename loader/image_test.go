@@ -1,0 +1,179 @@
+// image_test.go: the MNIST-style preprocessing of image files: size
+// normalisation and centring, either polarity, transparency, every
+// accepted format, and the refusals (blank, empty, not an image, too big).
+
+package loader
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"math"
+	"strings"
+	"testing"
+)
+
+// drawSeven draws a thick "7" in an image of w x h with the given ink and
+// paper colours.
+func drawSeven(w, h int, ink, paper color.Color) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, paper)
+		}
+	}
+	t := max(2, w/25)
+	// Top bar from 30% to 70% of the width at 25% height, then a diagonal
+	// down to 85% height.
+	x0, x1, y0, y1 := w*3/10, w*7/10, h/4, h*85/100
+	for y := y0; y < y0+t; y++ {
+		for x := x0; x < x1; x++ {
+			img.Set(x, y, ink)
+		}
+	}
+	for y := y0; y < y1; y++ {
+		xc := x1 - (x1-x0)*(y-y0)/(2*(y1-y0))
+		for x := xc - t; x < xc; x++ {
+			img.Set(x, y, ink)
+		}
+	}
+	return img
+}
+
+func enc(t *testing.T, img image.Image, format string) []byte {
+	var b bytes.Buffer
+	var err error
+	switch format {
+	case "png":
+		err = png.Encode(&b, img)
+	case "jpeg":
+		err = jpeg.Encode(&b, img, &jpeg.Options{Quality: 85})
+	case "gif":
+		err = gif.Encode(&b, img, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// stats returns the ink bounding box size and centre of mass of a 28x28
+// input.
+func stats(x []float32) (bw, bh int, cx, cy float64) {
+	x0, y0, x1, y1 := 28, 28, -1, -1
+	var m float64
+	for p, v := range x {
+		if v > 0 {
+			x0, y0 = min(x0, p%28), min(y0, p/28)
+			x1, y1 = max(x1, p%28), max(y1, p/28)
+		}
+		m += float64(v)
+		cx += float64(v) * float64(p%28)
+		cy += float64(v) * float64(p/28)
+	}
+	return x1 - x0 + 1, y1 - y0 + 1, cx / m, cy / m
+}
+
+func TestPrepareDigitNormalises(t *testing.T) {
+	black, white := color.RGBA{0, 0, 0, 255}, color.RGBA{255, 255, 255, 255}
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"large png, dark ink on white", enc(t, drawSeven(400, 300, black, white), "png")},
+		{"small jpeg, white ink on black", enc(t, drawSeven(60, 90, white, black), "jpeg")},
+		{"gif, blue ink on yellow", enc(t, drawSeven(120, 120, color.RGBA{0, 0, 200, 255}, color.RGBA{250, 240, 120, 255}), "gif")},
+	} {
+		x, err := DecodeDigit(c.data)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		bw, bh, cx, cy := stats(x)
+		if max(bw, bh) < 19 || max(bw, bh) > 21 {
+			t.Errorf("%s: ink box %dx%d, want the longer side 20", c.name, bw, bh)
+		}
+		if math.Abs(cx-14) > 1 || math.Abs(cy-14) > 1 {
+			t.Errorf("%s: centre of mass (%.2f, %.2f), want (14, 14)", c.name, cx, cy)
+		}
+		var mx float32
+		for _, v := range x {
+			mx = max(mx, v)
+		}
+		if mx < 0.9 || mx > 1 {
+			t.Errorf("%s: brightest ink %v, want near 1", c.name, mx)
+		}
+	}
+}
+
+func TestPrepareDigitPolarityAndAlpha(t *testing.T) {
+	a, err := DecodeDigit(enc(t, drawSeven(100, 100, color.Black, color.White), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DecodeDigit(enc(t, drawSeven(100, 100, color.White, color.Black), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Black ink on a transparent background (how many drawing tools save).
+	c, err := DecodeDigit(enc(t, drawSeven(100, 100, color.Black, color.Transparent), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-6 || math.Abs(float64(a[i]-c[i])) > 1e-6 {
+			t.Fatalf("pixel %d differs between polarities/transparency: %v %v %v", i, a[i], b[i], c[i])
+		}
+	}
+}
+
+func TestPrepareDigitKeepsMNISTDigits(t *testing.T) {
+	// An MNIST-formatted digit (20-pixel box, centred by mass) comes back
+	// unchanged, so predicting a PNG of a test image agrees with eval.
+	src := make([]uint8, 784)
+	for y := 4; y < 24; y++ {
+		for x := 11; x < 17; x++ {
+			src[y*28+x] = uint8(100 + 7*x)
+		}
+	}
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	for p, v := range src {
+		img.Pix[p] = 255 - v
+	}
+	x, err := PrepareDigit(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range x {
+		if want := float32(src[p]) / 255; math.Abs(float64(x[p]-want)) > 1e-6 {
+			t.Fatalf("pixel %d: %v, want %v", p, x[p], want)
+		}
+	}
+}
+
+func TestDecodeDigitRefuses(t *testing.T) {
+	blank := image.NewGray(image.Rect(0, 0, 50, 50))
+	for i := range blank.Pix {
+		blank.Pix[i] = 255
+	}
+	wide := image.NewGray(image.Rect(0, 0, MaxImagePixels+1, 1))
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "empty file"},
+		{"text", []byte("hello, not an image"), "not a PNG, JPEG or GIF image"},
+		{"blank", enc(t, blank, "png"), "no ink found"},
+		{"too wide", enc(t, wide, "png"), "10001x1 pixels"},
+		{"too large", append([]byte{0x89, 'P', 'N', 'G'}, make([]byte, MaxImageBytes)...), "larger than the 20 MB limit"},
+		{"truncated png", enc(t, drawSeven(50, 50, color.Black, color.White), "png")[:60], "image"},
+	} {
+		_, err := DecodeDigit(c.data)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+// Package server serves a trained model over HTTP: POST /v1/predict (an
+// image or 784 pixels as JSON), GET /healthz, and GET / (a page where a
+// person draws a digit and sees the prediction as they draw). Requests
+// that arrive together are classified in one batch by a single goroutine
+// that owns the model, so concurrent requests are safe and cheap.
+package server
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/loader"
+)
+
+//go:embed page.html
+var page []byte
+
+// MaxBatch is the most requests classified together.
+const MaxBatch = 64
+
+// Result is the answer to one prediction request.
+type Result struct {
+	Digit         int       `json:"digit"`
+	Probability   float32   `json:"probability"`
+	Probabilities []float32 `json:"probabilities"`
+	Top3          []Ranked  `json:"top3"`
+}
+
+// Ranked is a digit with its probability.
+type Ranked struct {
+	Digit       int     `json:"digit"`
+	Probability float32 `json:"probability"`
+}
+
+// NewResult ranks the ten probabilities of one image.
+func NewResult(p []float32) Result {
+	order := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	sort.SliceStable(order, func(a, b int) bool { return p[order[a]] > p[order[b]] })
+	r := Result{Digit: order[0], Probability: p[order[0]], Probabilities: append([]float32(nil), p[:engine.Classes]...)}
+	for _, d := range order[:3] {
+		r.Top3 = append(r.Top3, Ranked{d, p[d]})
+	}
+	return r
+}
+
+type job struct {
+	x    []float32
+	done chan jobResult
+}
+
+type jobResult struct {
+	probs []float32
+	err   error
+}
+
+// Server is the HTTP handler. Create it with New and stop its batcher with
+// Close after the HTTP server has shut down.
+type Server struct {
+	model   *engine.Model
+	info    map[string]string
+	jobs    chan job
+	stopped chan struct{}
+	// MaxBody is the request body limit in bytes.
+	MaxBody int64
+	mux     *http.ServeMux
+}
+
+// New returns a server for model; info is reported by /healthz.
+func New(model *engine.Model, info map[string]string) *Server {
+	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}),
+		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux()}
+	s.mux.HandleFunc("/", s.handlePage)
+	s.mux.HandleFunc("/healthz", s.handleHealth)
+	s.mux.HandleFunc("/v1/predict", s.handlePredict)
+	go s.batcher()
+	return s
+}
+
+// Close stops the batcher; requests still queued get an error.
+func (s *Server) Close() {
+	close(s.jobs)
+	<-s.stopped
+}
+
+func (s *Server) batcher() {
+	defer close(s.stopped)
+	for first := range s.jobs {
+		batch := []job{first}
+	more:
+		for len(batch) < MaxBatch {
+			select {
+			case j, ok := <-s.jobs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		x := make([]float32, 0, len(batch)*engine.ImagePixels)
+		for _, j := range batch {
+			x = append(x, j.x...)
+		}
+		probs, err := s.model.Predict(x)
+		for i, j := range batch {
+			if err != nil {
+				j.done <- jobResult{err: err}
+				continue
+			}
+			j.done <- jobResult{probs: probs[i*engine.Classes : (i+1)*engine.Classes]}
+		}
+	}
+}
+
+// classify queues one input and waits for its probabilities.
+func (s *Server) classify(ctx context.Context, x []float32) ([]float32, error) {
+	j := job{x: x, done: make(chan jobResult, 1)}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-j.done:
+		return r.probs, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ServeHTTP routes requests, turning any panic into a 500 JSON error.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", v))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path+" (try /, /healthz or POST /v1/predict)")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(page)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	out := map[string]string{"status": "ok"}
+	for k, v := range s.info {
+		out[k] = v
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type pixelsRequest struct {
+	Pixels []float64 `json:"pixels"`
+}
+
+func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "use POST with an image (image/png, image/jpeg, image/gif) or JSON {\"pixels\": [784 numbers in 0..1]}")
+		return
+	}
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		ct = ""
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than the %d-byte limit", s.MaxBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	var x []float32
+	switch ct {
+	case "image/png", "image/jpeg", "image/gif":
+		if x, err = loader.DecodeDigit(body); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	case "application/json":
+		var req pixelsRequest
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error()+` (expected {"pixels": [784 numbers in 0..1]})`)
+			return
+		}
+		if len(req.Pixels) != engine.ImagePixels {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("pixels has %d values, expected %d (28x28, row-major, ink bright)", len(req.Pixels), engine.ImagePixels))
+			return
+		}
+		x = make([]float32, engine.ImagePixels)
+		for i, v := range req.Pixels {
+			if math.IsNaN(v) || v < 0 || v > 1 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("pixel %d is %v, expected a number in 0..1", i, v))
+				return
+			}
+			x[i] = float32(v)
+		}
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json", r.Header.Get("Content-Type")))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	probs, err := s.classify(ctx, x)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "classifying: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, NewResult(probs))
+}

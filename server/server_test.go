@@ -1,0 +1,209 @@
+// server_test.go: the HTTP API on a CPU-engine model: every endpoint,
+// every refusal (bad JSON, wrong length, out-of-range pixels, wrong content
+// type, oversized body, wrong method), and concurrent requests batched
+// together each getting exactly their own image's answer.
+
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/cpu"
+)
+
+func newTestServer(t *testing.T) (*httptest.Server, *Server, *engine.Model) {
+	e := cpu.New(0)
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam}, arch.GlorotInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(m, map[string]string{"model": "test"})
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ts.Close()
+		s.Close()
+		e.Close()
+	})
+	return ts, s, m
+}
+
+func post(t *testing.T, url, ctype string, body []byte) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, ctype, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("response is not JSON: %q", b)
+	}
+	return resp.StatusCode, out
+}
+
+func pixelsJSON(x []float32) []byte {
+	b, _ := json.Marshal(map[string]any{"pixels": x})
+	return b
+}
+
+func randomDigit(r *rand.Rand) []float32 {
+	x := make([]float32, 784)
+	for i := range x {
+		if r.IntN(4) == 0 {
+			x[i] = r.Float32()
+		}
+	}
+	return x
+}
+
+func TestEndpoints(t *testing.T) {
+	ts, _, _ := newTestServer(t)
+	resp, err := http.Get(ts.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp, _ = http.Get(ts.URL + "/")
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !bytes.Contains(page, []byte("<canvas")) {
+		t.Errorf("page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := http.Get(ts.URL + "/nope"); resp.StatusCode != 404 {
+		t.Errorf("unknown path: %d", resp.StatusCode)
+	}
+
+	x := randomDigit(rand.New(rand.NewPCG(1, 1)))
+	code, out := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(x))
+	if code != 200 {
+		t.Fatalf("pixels: %d %v", code, out)
+	}
+	probs := out["probabilities"].([]any)
+	sum := 0.0
+	for _, p := range probs {
+		sum += p.(float64)
+	}
+	if len(probs) != 10 || math.Abs(sum-1) > 1e-4 || len(out["top3"].([]any)) != 3 {
+		t.Errorf("pixels answer: %v", out)
+	}
+
+	img := image.NewGray(image.Rect(0, 0, 100, 60))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	for y := 10; y < 50; y++ {
+		img.Pix[y*100+50] = 0
+		img.Pix[y*100+51] = 0
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	if code, out := post(t, ts.URL+"/v1/predict", "image/png", b.Bytes()); code != 200 {
+		t.Errorf("png: %d %v", code, out)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	ts, s, _ := newTestServer(t)
+	s.MaxBody = 10000
+	long := make([]float32, 785)
+	bad := make([]float32, 784)
+	bad[3] = 2
+	cases := []struct {
+		name, ctype string
+		body        []byte
+		code        int
+		want        string
+	}{
+		{"bad json", "application/json", []byte("{pixels: oops"), 400, "bad JSON"},
+		{"unknown field", "application/json", []byte(`{"pixel": []}`), 400, "bad JSON"},
+		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
+		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
+		{"wrong type", "text/plain", []byte("7"), 400, "unsupported content type"},
+		{"no type", "", []byte("7"), 400, "unsupported content type"},
+		{"not an image", "image/png", []byte("not a png"), 400, "not a PNG, JPEG or GIF"},
+		{"blank image", "image/png", blankPNG(), 400, "no ink"},
+		{"too large", "image/png", make([]byte, 10001), 413, "larger than the 10000-byte limit"},
+	}
+	for _, c := range cases {
+		code, out := post(t, ts.URL+"/v1/predict", c.ctype, c.body)
+		if code != c.code || !strings.Contains(fmt.Sprint(out["error"]), c.want) {
+			t.Errorf("%s: %d %v, want %d with %q", c.name, code, out, c.code, c.want)
+		}
+	}
+	resp, _ := http.Get(ts.URL + "/v1/predict")
+	if resp.StatusCode != 405 {
+		t.Errorf("GET /v1/predict: %d", resp.StatusCode)
+	}
+	// Still serving after all that.
+	if code, _ := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(make([]float32, 784))); code != 200 {
+		t.Errorf("after bad requests: %d", code)
+	}
+}
+
+func blankPNG() []byte {
+	img := image.NewGray(image.Rect(0, 0, 30, 30))
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
+}
+
+func TestConcurrentRequestsGetTheirOwnAnswers(t *testing.T) {
+	ts, _, _ := newTestServer(t)
+	// Expected answers from a separate model with the same weights.
+	e := cpu.New(1)
+	defer e.Close()
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	ref, _ := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam}, arch.GlorotInit(1))
+	r := rand.New(rand.NewPCG(2, 2))
+	const n = 120
+	inputs := make([][]float32, n)
+	var all []float32
+	for i := range inputs {
+		inputs[i] = randomDigit(r)
+		all = append(all, inputs[i]...)
+	}
+	want, err := ref.Predict(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			resp, err := http.Post(ts.URL+"/v1/predict", "application/json", bytes.NewReader(pixelsJSON(inputs[i])))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			var res Result
+			json.NewDecoder(resp.Body).Decode(&res)
+			for j, p := range res.Probabilities {
+				if math.Abs(float64(p-want[i*10+j])) > 1e-5 {
+					errs <- fmt.Sprintf("request %d: probability %d is %v, want %v", i, j, p, want[i*10+j])
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
