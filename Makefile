@@ -5,7 +5,7 @@ GO    ?= go
 BIN   := bin/cnngpu
 PKGS  := ./...
 
-.PHONY: build test run data bench bench-cpu lint clean
+.PHONY: build test test-onnx run data bench bench-cpu loadtest lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cnngpu
@@ -13,6 +13,11 @@ build:
 # The real-MNIST accuracy test needs the files in the cache, so fetch first.
 test: data
 	$(GO) test -timeout 20m $(PKGS)
+
+# ONNX export checked by ONNX Runtime (Node.js) against cnngpu predict on
+# the 10,000 test images (installs onnxruntime-node into scripts/onnx-check).
+test-onnx: data
+	scripts/onnx-check.sh
 
 run: build
 	./$(BIN) train
@@ -28,6 +33,12 @@ bench: build
 # cnngpu's CPU engine against PyTorch on this machine, back to back.
 bench-cpu: build
 	scripts/bench-cpu.sh
+
+# 10,000 requests at concurrency 32 against a running 'cnngpu serve' on
+# 127.0.0.1:8080 (ADDR=host:port to change).
+ADDR ?= 127.0.0.1:8080
+loadtest:
+	$(GO) run ./scripts/loadtest -url http://$(ADDR) -n 10000 -c 32
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -59,7 +59,6 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Y.Label.TextStyle.Font.Size = 11
 	p.X.Tick.Label.Font.Size = 10
 	p.Y.Tick.Label.Font.Size = 10
-	p.Legend.TextStyle.Font.Size = 10
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -78,7 +77,7 @@ func (integerTicks) Ticks(min, max float64) []plot.Tick {
 
 // addCurves draws one result's train (solid) and validation (dashed)
 // curves in colour col, with a cross where it diverged.
-func addCurves(p *plot.Plot, r Result, label string, col color.Color, train, val []float64, scale float64) error {
+func addCurves(p *plot.Plot, leg *plot.Legend, r Result, label string, col color.Color, train, val []float64, scale float64) error {
 	tr, va := curve(train, scale), curve(val, scale)
 	for _, c := range []struct {
 		pts    plotter.XYs
@@ -99,7 +98,9 @@ func addCurves(p *plot.Plot, r Result, label string, col color.Color, train, val
 		l.Color, l.Width, l.Dashes = col, vg.Points(1.8), c.dashes
 		s.Color, s.Shape, s.Radius = col, c.shape, vg.Points(2.5)
 		p.Add(l, s)
-		p.Legend.Add(label+c.name, l, s)
+		if leg != nil {
+			leg.Add(label+c.name, l, s)
+		}
 	}
 	if r.Diverged {
 		label += fmt.Sprintf(" diverged in epoch %d", r.DivergedEpoch)
@@ -116,18 +117,37 @@ func addCurves(p *plot.Plot, r Result, label string, col color.Color, train, val
 		s.GlyphStyle.Radius = vg.Points(6)
 		s.GlyphStyle.Color = col
 		p.Add(s)
-		p.Legend.Add(label, s)
+		if leg != nil {
+			leg.Add(label, s)
+		}
 	}
 	return nil
 }
 
-// savePanels lays plots out in a grid and writes a PNG of w x h points.
-func savePanels(path string, plots [][]*plot.Plot, w, h vg.Length) error {
+// newLegend returns a legend for the strip beside the panels.
+func newLegend() *plot.Legend {
+	l := plot.NewLegend()
+	l.Top, l.Left = true, true
+	l.TextStyle.Font.Size = 11
+	return &l
+}
+
+// legendWidth is the strip savePanels keeps for a legend.
+const legendWidth = 2.3 * vg.Inch
+
+// savePanels lays plots out in a grid, with leg (if any) in a strip on the
+// right where it cannot hide a curve, and writes a PNG of w x h points.
+func savePanels(path string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
 	dc := draw.New(img)
 	// White background.
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
+	if leg != nil {
+		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(40))
+		leg.Draw(strip)
+		dc = draw.Crop(dc, 0, -legendWidth, 0, 0)
+	}
 	rows, cols := len(plots), len(plots[0])
 	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(18),
 		PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(8)}
@@ -153,6 +173,7 @@ func fmtLR(lr float64) string { return strconv.FormatFloat(lr, 'g', -1, 64) }
 func curvesFigure(path string, spec *Spec, results []Result, act string, bs int) error {
 	acc := newPlot(fmt.Sprintf("Accuracy: %s, batch %d", act, bs), "epoch", "accuracy (%)")
 	loss := newPlot(fmt.Sprintf("Loss: %s, batch %d", act, bs), "epoch", "cross-entropy loss")
+	leg := newLegend()
 	n := 0
 	for i, lr := range spec.LRs {
 		for _, r := range results {
@@ -160,10 +181,10 @@ func curvesFigure(path string, spec *Spec, results []Result, act string, bs int)
 				continue
 			}
 			label := "lr " + fmtLR(lr)
-			if err := addCurves(acc, r, label, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
+			if err := addCurves(acc, leg, r, label, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
 				return err
 			}
-			if err := addCurves(loss, r, label, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
+			if err := addCurves(loss, nil, r, label, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
 				return err
 			}
 			n++
@@ -174,9 +195,7 @@ func curvesFigure(path string, spec *Spec, results []Result, act string, bs int)
 	}
 	finish(acc, spec.Epochs)
 	finish(loss, spec.Epochs)
-	acc.Legend.Top, acc.Legend.Left = false, false
-	loss.Legend.Top = true
-	return savePanels(path, [][]*plot.Plot{{acc, loss}}, 15*vg.Inch, 6*vg.Inch)
+	return savePanels(path, [][]*plot.Plot{{acc, loss}}, leg, 16*vg.Inch, 6*vg.Inch)
 }
 
 func finish(p *plot.Plot, epochs int) {
@@ -188,13 +207,14 @@ func finish(p *plot.Plot, epochs int) {
 func activationsFigure(path string, spec *Spec, results []Result, lr float64, bs int) error {
 	acc := newPlot(fmt.Sprintf("Accuracy by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "accuracy (%)")
 	loss := newPlot(fmt.Sprintf("Loss by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "cross-entropy loss")
+	leg := newLegend()
 	for i, act := range spec.Acts {
 		for _, r := range results {
 			if r.Config.Act == act && r.Config.BatchSize == bs && r.Config.LR == lr {
-				if err := addCurves(acc, r, act, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
+				if err := addCurves(acc, leg, r, act, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
 					return err
 				}
-				if err := addCurves(loss, r, act, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
+				if err := addCurves(loss, nil, r, act, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
 					return err
 				}
 			}
@@ -202,9 +222,7 @@ func activationsFigure(path string, spec *Spec, results []Result, lr float64, bs
 	}
 	finish(acc, spec.Epochs)
 	finish(loss, spec.Epochs)
-	acc.Legend.Top, acc.Legend.Left = false, false
-	loss.Legend.Top = true
-	return savePanels(path, [][]*plot.Plot{{acc, loss}}, 15*vg.Inch, 6*vg.Inch)
+	return savePanels(path, [][]*plot.Plot{{acc, loss}}, leg, 16*vg.Inch, 6*vg.Inch)
 }
 
 // grid is one activation's final validation accuracy over lr (columns) and
@@ -344,13 +362,14 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 	bar.Y.Min, bar.Y.Max = lo*100, hi*100
 	row = append(row, bar)
 	w := vg.Length(len(spec.Acts))*5*vg.Inch + 1.5*vg.Inch
-	return savePanels(path, [][]*plot.Plot{row}, w, 4.5*vg.Inch)
+	return savePanels(path, [][]*plot.Plot{row}, nil, w, 4.5*vg.Inch)
 }
 
 // foldsFigure: mean validation accuracy of every configuration with the
 // spread over folds (± one standard deviation) as error bars.
 func foldsFigure(path string, spec *Spec, results []Result) error {
 	p := newPlot(fmt.Sprintf("Validation accuracy over %d folds (mean ± std)", spec.Folds), "configuration", "validation accuracy (%)")
+	leg := newLegend()
 	var names namedTicks
 	for ai, act := range spec.Acts {
 		var pts plotter.XYs
@@ -385,7 +404,7 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 		eb.Color = colour(ai)
 		eb.LineStyle.Width = vg.Points(1.5)
 		p.Add(eb, s)
-		p.Legend.Add(act, s)
+		leg.Add(act, s)
 	}
 	p.X.Tick.Marker = names
 	p.X.Tick.Label.Rotation = math.Pi / 3
@@ -393,9 +412,8 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 	p.X.Tick.Label.YAlign = draw.YCenter
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
 	p.X.Label.Text = "configuration (lr / batch size)"
-	p.Legend.Top = false
-	w := vg.Length(max(8, len(names)/3+4)) * vg.Inch
-	return savePanels(path, [][]*plot.Plot{{p}}, w, 5.5*vg.Inch)
+	w := vg.Length(max(8, len(names)/3+4))*vg.Inch + legendWidth
+	return savePanels(path, [][]*plot.Plot{{p}}, leg, w, 5.5*vg.Inch)
 }
 
 // Figure is one written plot, for the report.
