@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -346,13 +347,13 @@ func digits(t *testing.T, jsonl string) []int {
 
 // startServe runs 'cnngpu serve' on a free loopback port and returns its
 // base URL and the running command.
-func startServe(t *testing.T, model string) (string, *exec.Cmd, *bytes.Buffer) {
+func startServe(t *testing.T, model string) (string, *exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary_, "serve", "--cpu", "--model", model, "--addr", "127.0.0.1:0")
-	var out bytes.Buffer
+	out := &lockedBuffer{}
 	pr, pw := io.Pipe()
-	cmd.Stdout = io.MultiWriter(&out, pw)
-	cmd.Stderr = &out
+	cmd.Stdout = io.MultiWriter(out, pw)
+	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -369,9 +370,28 @@ func startServe(t *testing.T, model string) (string, *exec.Cmd, *bytes.Buffer) {
 			rest := got.String()[i:]
 			url := rest[:strings.Index(rest, "/ ")]
 			go io.Copy(io.Discard, pr)
-			return url, cmd, &out
+			return url, cmd, out
 		}
 	}
+}
+
+// lockedBuffer collects a process's stdout and stderr, written from two
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func testServe(t *testing.T, model string) {
