@@ -5,7 +5,7 @@ GO    ?= go
 BIN   := bin/cnngpu
 PKGS  := ./...
 
-.PHONY: build test test-onnx run data bench bench-cpu loadtest lint clean
+.PHONY: build test test-onnx run data bench bench-cpu loadtest device-bundle lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cnngpu
@@ -40,9 +40,16 @@ ADDR ?= 127.0.0.1:8080
 loadtest:
 	$(GO) run ./scripts/loadtest -url http://$(ADDR) -n 10000 -c 32
 
+# What scripts/device-check.sh needs on a GPU machine with no Go toolchain:
+# the binary and the GPU test binaries, built here.
+device-bundle: build
+	mkdir -p .device
+	cp $(BIN) .device/cnngpu
+	$(GO) test -c -o .device/cuda.test ./cuda
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 clean:
-	rm -rf bin
+	rm -rf bin .device

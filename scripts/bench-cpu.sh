@@ -2,7 +2,9 @@
 # bench-cpu.sh: cnngpu's CPU engine against PyTorch on the CPU, back to back
 # in one sitting, same model, batch size and step count; prints a table with
 # the ratio. Needs bin/cnngpu (make build) and python3 with torch (Debian:
-# apt-get install python3-torch); without torch it prints cnngpu alone.
+# apt-get install python3-torch libopenblas0-pthread; without OpenBLAS,
+# Debian's torch uses the reference BLAS and is ten times slower); without
+# torch it prints cnngpu alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BS=${BS:-128}
@@ -11,7 +13,10 @@ PY=${PYTHON:-/usr/bin/python3}
 ours=$(./bin/cnngpu bench --cpu --batch-size "$BS" --steps "$STEPS" --json)
 theirs=""
 if "$PY" -c 'import torch' 2>/dev/null; then
-	theirs=$("$PY" scripts/pytorch_reference.py --device cpu --threads "$(nproc)" --batch-size "$BS" --steps "$STEPS")
+	# PyTorch at its best here: torch's own threads on every core and
+	# OpenBLAS (when it is the system BLAS) single-threaded under them;
+	# letting both spawn threads oversubscribes the cores and halves it.
+	theirs=$(OPENBLAS_NUM_THREADS=1 "$PY" scripts/pytorch_reference.py --device cpu --threads "$(nproc)" --batch-size "$BS" --steps "$STEPS")
 else
 	echo "note: $PY has no torch; showing cnngpu alone (apt-get install python3-torch to compare)" >&2
 fi

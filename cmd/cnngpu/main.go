@@ -38,6 +38,7 @@ func newApp() *cli.App {
 			evalCommand(),
 			dataCommand(),
 			benchCommand(),
+			devicesCommand(),
 			predictCommand(),
 			exportCommand(),
 			serveCommand(),

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/loader"
 )
@@ -574,5 +575,21 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", dir, "--shard", "3/3")
 	if code != 2 || !strings.Contains(stderr, "expected I/N with 0 <= I < N") {
 		t.Errorf("bad shard: %d %s", code, stderr)
+	}
+}
+
+// TestDevices: without an NVIDIA driver (CI) 'devices' says which library
+// is missing, suggests --cpu and exits 1; with one it lists GPU 0.
+func TestDevices(t *testing.T) {
+	stdout, stderr, code := cnngpu(t, nil, "devices")
+	if err := cuda.Load(); err != nil {
+		t.Logf("no GPU here: %v", err)
+		if code != 1 || !strings.Contains(stderr, "libcuda.so.1") || !strings.Contains(stderr, "--cpu") {
+			t.Errorf("devices without a driver: exit %d, stderr %q", code, stderr)
+		}
+		return
+	}
+	if code != 0 || !strings.Contains(stdout, "GPU 0 ") || !strings.Contains(stdout, "compute capability") {
+		t.Errorf("devices with a driver: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

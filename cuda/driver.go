@@ -1,0 +1,230 @@
+//go:build cgo
+
+// Package cuda is cnngpu's binding to the CUDA driver API and cuBLAS. The
+// libraries are loaded at run time with dlopen and every function is
+// resolved with dlsym from our own declarations, so the binary builds
+// without any CUDA SDK (it links only libc and libdl) and starts on
+// machines without an NVIDIA driver, where Load reports why.
+//
+// driver.go: loading libcuda.so.1, device discovery and the error helper.
+package cuda
+
+/*
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <stddef.h>
+
+// Our declarations of the driver API types we use (cuda.h): CUresult and
+// CUdevice are int; CUdevice_attribute is an int-sized enum.
+typedef int CUresult;
+typedef int CUdevice;
+
+typedef CUresult (*cuInit_t)(unsigned int);
+typedef CUresult (*cuDriverGetVersion_t)(int *);
+typedef CUresult (*cuDeviceGetCount_t)(int *);
+typedef CUresult (*cuDeviceGet_t)(CUdevice *, int);
+typedef CUresult (*cuDeviceGetName_t)(char *, int, CUdevice);
+typedef CUresult (*cuDeviceTotalMem_t)(size_t *, CUdevice);
+typedef CUresult (*cuDeviceGetAttribute_t)(int *, int, CUdevice);
+typedef CUresult (*cuGetErrorString_t)(CUresult, const char **);
+
+static CUresult call_cuInit(void *f, unsigned int flags) { return ((cuInit_t)f)(flags); }
+static CUresult call_cuDriverGetVersion(void *f, int *v) { return ((cuDriverGetVersion_t)f)(v); }
+static CUresult call_cuDeviceGetCount(void *f, int *n) { return ((cuDeviceGetCount_t)f)(n); }
+static CUresult call_cuDeviceGet(void *f, CUdevice *d, int ordinal) { return ((cuDeviceGet_t)f)(d, ordinal); }
+static CUresult call_cuDeviceGetName(void *f, char *name, int len, CUdevice d) { return ((cuDeviceGetName_t)f)(name, len, d); }
+static CUresult call_cuDeviceTotalMem(void *f, size_t *bytes, CUdevice d) { return ((cuDeviceTotalMem_t)f)(bytes, d); }
+static CUresult call_cuDeviceGetAttribute(void *f, int *v, int attr, CUdevice d) { return ((cuDeviceGetAttribute_t)f)(v, attr, d); }
+static CUresult call_cuGetErrorString(void *f, CUresult r, const char **s) { return ((cuGetErrorString_t)f)(r, s); }
+*/
+import "C"
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// Device attributes (CUdevice_attribute in cuda.h).
+const (
+	attrMultiprocessorCount = 16
+	attrComputeMajor        = 75
+	attrComputeMinor        = 76
+)
+
+// driver holds libcuda's handle and the functions resolved from it.
+type driver struct {
+	handle unsafe.Pointer
+	fn     map[string]unsafe.Pointer
+}
+
+var (
+	loadOnce sync.Once
+	drv      *driver
+	loadErr  error
+)
+
+// dlopen opens the first library of names that loads, returning its
+// handle and name, or an error listing why each failed.
+func dlopen(names ...string) (unsafe.Pointer, string, error) {
+	var reasons []string
+	for _, n := range names {
+		cn := C.CString(n)
+		h := C.dlopen(cn, C.RTLD_NOW|C.RTLD_LOCAL)
+		C.free(unsafe.Pointer(cn))
+		if h != nil {
+			return h, n, nil
+		}
+		reasons = append(reasons, C.GoString(C.dlerror()))
+	}
+	return nil, "", fmt.Errorf("%s", joinReasons(reasons))
+}
+
+func joinReasons(r []string) string {
+	s := ""
+	for i, x := range r {
+		if i > 0 {
+			s += "; "
+		}
+		s += x
+	}
+	return s
+}
+
+// dlsym resolves names from handle.
+func dlsym(handle unsafe.Pointer, lib string, names ...string) (map[string]unsafe.Pointer, error) {
+	out := map[string]unsafe.Pointer{}
+	for _, n := range names {
+		cn := C.CString(n)
+		p := C.dlsym(handle, cn)
+		C.free(unsafe.Pointer(cn))
+		if p == nil {
+			return nil, fmt.Errorf("%s lacks %s: the library is too old or not the NVIDIA one", lib, n)
+		}
+		out[n] = p
+	}
+	return out, nil
+}
+
+// Load opens libcuda.so.1 and initialises the driver. It is safe to call
+// more than once; the first result is kept.
+func Load() error {
+	loadOnce.Do(func() {
+		h, _, err := dlopen("libcuda.so.1")
+		if err != nil {
+			loadErr = fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v); on this machine train with --cpu", err)
+			return
+		}
+		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",
+			"cuDeviceGetName", "cuDeviceTotalMem_v2", "cuDeviceGetAttribute", "cuGetErrorName", "cuGetErrorString")
+		if err != nil {
+			loadErr = err
+			return
+		}
+		d := &driver{handle: h, fn: fn}
+		if err := d.check("cuInit", C.call_cuInit(fn["cuInit"], 0)); err != nil {
+			loadErr = fmt.Errorf("the NVIDIA driver did not start: %w (is the GPU visible to this process? nvidia-smi tells)", err)
+			return
+		}
+		drv = d
+	})
+	return loadErr
+}
+
+// Error is a failed driver call: the function, the status and the driver's
+// own name and description of it.
+type Error struct {
+	Func   string
+	Status int
+	Name   string
+	Desc   string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s (%d): %s", e.Func, e.Name, e.Status, e.Desc)
+}
+
+// check turns a CUresult into an *Error (nil for CUDA_SUCCESS).
+func (d *driver) check(fn string, r C.CUresult) error {
+	if r == 0 {
+		return nil
+	}
+	e := &Error{Func: fn, Status: int(r), Name: "CUDA_ERROR_UNKNOWN", Desc: "no description"}
+	var s *C.char
+	// cuGetErrorName has cuGetErrorString's signature.
+	if C.call_cuGetErrorString(d.fn["cuGetErrorName"], r, &s) == 0 && s != nil {
+		e.Name = C.GoString(s)
+	}
+	if C.call_cuGetErrorString(d.fn["cuGetErrorString"], r, &s) == 0 && s != nil {
+		e.Desc = C.GoString(s)
+	}
+	return e
+}
+
+// Device describes one GPU.
+type Device struct {
+	Index           int
+	Name            string
+	MemoryBytes     uint64
+	ComputeMajor    int
+	ComputeMinor    int
+	Multiprocessors int
+}
+
+// DriverVersion returns the CUDA version the driver supports, e.g. 13000
+// for 13.0.
+func DriverVersion() (int, error) {
+	if err := Load(); err != nil {
+		return 0, err
+	}
+	var v C.int
+	if err := drv.check("cuDriverGetVersion", C.call_cuDriverGetVersion(drv.fn["cuDriverGetVersion"], &v)); err != nil {
+		return 0, err
+	}
+	return int(v), nil
+}
+
+// Devices lists the GPUs the driver sees.
+func Devices() ([]Device, error) {
+	if err := Load(); err != nil {
+		return nil, err
+	}
+	var n C.int
+	if err := drv.check("cuDeviceGetCount", C.call_cuDeviceGetCount(drv.fn["cuDeviceGetCount"], &n)); err != nil {
+		return nil, err
+	}
+	out := make([]Device, 0, int(n))
+	for i := 0; i < int(n); i++ {
+		var d C.CUdevice
+		if err := drv.check("cuDeviceGet", C.call_cuDeviceGet(drv.fn["cuDeviceGet"], &d, C.int(i))); err != nil {
+			return nil, err
+		}
+		var name [256]C.char
+		if err := drv.check("cuDeviceGetName", C.call_cuDeviceGetName(drv.fn["cuDeviceGetName"], &name[0], 256, d)); err != nil {
+			return nil, err
+		}
+		var mem C.size_t
+		if err := drv.check("cuDeviceTotalMem_v2", C.call_cuDeviceTotalMem(drv.fn["cuDeviceTotalMem_v2"], &mem, d)); err != nil {
+			return nil, err
+		}
+		attr := func(a int) (int, error) {
+			var v C.int
+			err := drv.check("cuDeviceGetAttribute", C.call_cuDeviceGetAttribute(drv.fn["cuDeviceGetAttribute"], &v, C.int(a), d))
+			return int(v), err
+		}
+		dev := Device{Index: i, Name: C.GoString(&name[0]), MemoryBytes: uint64(mem)}
+		var err error
+		if dev.ComputeMajor, err = attr(attrComputeMajor); err != nil {
+			return nil, err
+		}
+		if dev.ComputeMinor, err = attr(attrComputeMinor); err != nil {
+			return nil, err
+		}
+		if dev.Multiprocessors, err = attr(attrMultiprocessorCount); err != nil {
+			return nil, err
+		}
+		out = append(out, dev)
+	}
+	return out, nil
+}

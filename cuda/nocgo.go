@@ -1,0 +1,32 @@
+//go:build !cgo
+
+// nocgo.go: without cgo there is no way to load the NVIDIA libraries; every
+// entry point says so.
+
+package cuda
+
+import "errors"
+
+var errNoCgo = errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo, or train with --cpu")
+
+// Device describes one GPU.
+type Device struct {
+	Index           int
+	Name            string
+	MemoryBytes     uint64
+	ComputeMajor    int
+	ComputeMinor    int
+	Multiprocessors int
+}
+
+// Load reports that GPU support is not built in.
+func Load() error { return errNoCgo }
+
+// DriverVersion reports that GPU support is not built in.
+func DriverVersion() (int, error) { return 0, errNoCgo }
+
+// Devices reports that GPU support is not built in.
+func Devices() ([]Device, error) { return nil, errNoCgo }
+
+// BLASVersion reports that GPU support is not built in.
+func BLASVersion() (string, string, error) { return "", "", errNoCgo }
