@@ -162,16 +162,6 @@ func (d *driver) check(fn string, r C.CUresult) error {
 	return e
 }
 
-// Device describes one GPU.
-type Device struct {
-	Index           int
-	Name            string
-	MemoryBytes     uint64
-	ComputeMajor    int
-	ComputeMinor    int
-	Multiprocessors int
-}
-
 // DriverVersion returns the CUDA version the driver supports, e.g. 13000
 // for 13.0.
 func DriverVersion() (int, error) {

@@ -9,16 +9,6 @@ import "errors"
 
 var errNoCgo = errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo, or train with --cpu")
 
-// Device describes one GPU.
-type Device struct {
-	Index           int
-	Name            string
-	MemoryBytes     uint64
-	ComputeMajor    int
-	ComputeMinor    int
-	Multiprocessors int
-}
-
 // Load reports that GPU support is not built in.
 func Load() error { return errNoCgo }
 

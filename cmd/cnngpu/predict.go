@@ -9,10 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/loader"
+	"github.com/cnngpu/cnngpu/server"
 	"github.com/urfave/cli/v2"
 )
 
@@ -33,30 +33,15 @@ func predictCommand() *cli.Command {
 	}
 }
 
-// prediction is one image's result.
+// prediction is one image's result: the file or index it is for, and the
+// ranked probabilities (the same JSON as the server's answer).
 type prediction struct {
-	File          string    `json:"file,omitempty"`
-	Index         *int      `json:"index,omitempty"`
-	Digit         int       `json:"digit"`
-	Probability   float32   `json:"probability"`
-	Top3          []topK    `json:"top3"`
-	Probabilities []float32 `json:"probabilities"`
+	File  string `json:"file,omitempty"`
+	Index *int   `json:"index,omitempty"`
+	server.Result
 }
 
-type topK struct {
-	Digit       int     `json:"digit"`
-	Probability float32 `json:"probability"`
-}
-
-func makePrediction(p []float32) prediction {
-	order := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	sort.SliceStable(order, func(a, b int) bool { return p[order[a]] > p[order[b]] })
-	pr := prediction{Digit: order[0], Probability: p[order[0]], Probabilities: append([]float32(nil), p...)}
-	for _, d := range order[:3] {
-		pr.Top3 = append(pr.Top3, topK{d, p[d]})
-	}
-	return pr
-}
+func makePrediction(p []float32) prediction { return prediction{Result: server.NewResult(p)} }
 
 // loadModel builds a model for inference from a checkpoint.
 func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint, error) {
