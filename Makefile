@@ -5,7 +5,7 @@ GO    ?= go
 BIN   := bin/cnngpu
 PKGS  := ./...
 
-.PHONY: build test test-onnx run data bench bench-cpu loadtest device-bundle lint clean
+.PHONY: kernels build test test-onnx run data bench bench-cpu loadtest device-bundle lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cnngpu
@@ -39,6 +39,13 @@ bench-cpu: build
 ADDR ?= 127.0.0.1:8080
 loadtest:
 	$(GO) run ./scripts/loadtest -url http://$(ADDR) -n 10000 -c 32
+
+# Regenerate the embedded PTX from kernels/kernels.cu (needs nvcc; Debian:
+# nvidia-cuda-toolkit from non-free). compute_80 PTX is compiled by the
+# driver for Ampere and Hopper GPUs.
+NVCC ?= nvcc
+kernels:
+	$(NVCC) -ptx -arch=compute_80 -O3 -o kernels/kernels.ptx kernels/kernels.cu
 
 # What scripts/device-check.sh needs on a GPU machine with no Go toolchain:
 # the binary and the GPU test binaries, built here.

@@ -1,0 +1,34 @@
+// Package kernels carries cnngpu's own CUDA kernels: kernels.cu, and the
+// PTX compiled from it (committed, embedded here) that the GPU engine loads
+// with the driver's JIT, so building cnngpu needs no CUDA toolkit.
+// `make kernels` regenerates kernels.ptx with nvcc (Debian's
+// nvidia-cuda-toolkit from non-free works); it targets compute_80, which
+// the driver compiles for the Ampere and Hopper (H100/H200) GPUs.
+package kernels
+
+import (
+	_ "embed"
+	"regexp"
+)
+
+// PTX is the compiled module.
+//
+//go:embed kernels.ptx
+var PTX string
+
+// Names lists the kernels the GPU engine launches.
+var Names = []string{
+	"gather", "advance", "bias_act", "act_grad", "bias_grad", "maxpool", "maxpool_back",
+	"softmax_xent", "adam", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
+}
+
+var entry = regexp.MustCompile(`\.visible \.entry (\w+)\(`)
+
+// Entries returns the kernel names defined in the PTX.
+func Entries() []string {
+	var out []string
+	for _, m := range entry.FindAllStringSubmatch(PTX, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
