@@ -5,7 +5,7 @@ GO    ?= go
 BIN   := bin/cnngpu
 PKGS  := ./...
 
-.PHONY: kernels build test test-onnx run data bench bench-cpu loadtest device-bundle lint clean
+.PHONY: kernels build test test-onnx run data bench bench-cpu loadtest bench-gpu device-bundle lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cnngpu
@@ -34,6 +34,10 @@ bench: build
 bench-cpu: build
 	scripts/bench-cpu.sh
 
+# GPU 0 (fp32 and tf32, batch 64-512) against PyTorch on the same GPU.
+bench-gpu: build
+	scripts/bench-gpu.sh
+
 # 10,000 requests at concurrency 32 against a running 'cnngpu serve' on
 # 127.0.0.1:8080 (ADDR=host:port to change).
 ADDR ?= 127.0.0.1:8080
@@ -53,6 +57,7 @@ device-bundle: build
 	mkdir -p .device
 	cp $(BIN) .device/cnngpu
 	$(GO) test -c -o .device/cuda.test ./cuda
+	$(GO) test -c -o .device/enginecuda.test ./engine/cuda
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -12,10 +12,32 @@ typedef int cublasStatus_t;
 // PATCH_LEVEL 2.
 typedef cublasStatus_t (*cublasGetProperty_t)(int, int *);
 static cublasStatus_t call_cublasGetProperty(void *f, int type, int *v) { return ((cublasGetProperty_t)f)(type, v); }
+
+typedef void *cublasHandle_t;
+typedef cublasStatus_t (*f_blasCreate)(cublasHandle_t *);
+typedef cublasStatus_t (*f_blasDestroy)(cublasHandle_t);
+typedef cublasStatus_t (*f_blasSetStream)(cublasHandle_t, void *);
+typedef cublasStatus_t (*f_blasSetMath)(cublasHandle_t, int);
+typedef const char *(*f_blasStatusString)(cublasStatus_t);
+// cublasOperation_t: CUBLAS_OP_N 0, CUBLAS_OP_T 1. Column-major.
+typedef cublasStatus_t (*f_sgemm)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int,
+                                  const float *, int, const float *, float *, int);
+static cublasStatus_t c_blasCreate(void *f, cublasHandle_t *h) { return ((f_blasCreate)f)(h); }
+static cublasStatus_t c_blasDestroy(void *f, cublasHandle_t h) { return ((f_blasDestroy)f)(h); }
+static cublasStatus_t c_blasSetStream(void *f, cublasHandle_t h, void *s) { return ((f_blasSetStream)f)(h, s); }
+static cublasStatus_t c_blasSetMath(void *f, cublasHandle_t h, int m) { return ((f_blasSetMath)f)(h, m); }
+static const char *c_blasStatusString(void *f, cublasStatus_t s) { return ((f_blasStatusString)f)(s); }
+static cublasStatus_t c_sgemm(void *f, cublasHandle_t h, int ta, int tb, int m, int n, int k, float alpha,
+                              unsigned long long a, int lda, unsigned long long b, int ldb, float beta, unsigned long long c, int ldc) {
+	return ((f_sgemm)f)(h, ta, tb, m, n, k, &alpha, (const float *)a, lda, (const float *)b, ldb, &beta, (float *)c, ldc);
+}
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // BLASLibraries are the cuBLAS sonames tried, newest first.
 var BLASLibraries = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
@@ -37,4 +59,86 @@ func BLASVersion() (lib, version string, err error) {
 		}
 	}
 	return lib, fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]), nil
+}
+
+// cuBLAS math modes (cublasMath_t).
+const (
+	MathDefault  = 0 // strict FP32 (no tensor cores for SGEMM)
+	MathPedantic = 2
+	MathTF32     = 3 // CUBLAS_TF32_TENSOR_OP_MATH
+)
+
+type blas struct {
+	c      *Context
+	handle C.cublasHandle_t
+	fn     map[string]unsafe.Pointer
+	lib    string
+}
+
+func newBLAS(c *Context) (*blas, error) {
+	h, lib, err := dlopen(BLASLibraries...)
+	if err != nil {
+		return nil, fmt.Errorf("cuBLAS not found (%v): install the CUDA toolkit's cuBLAS or add its folder to LD_LIBRARY_PATH", err)
+	}
+	fn, err := dlsym(h, lib, "cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode", "cublasGetStatusString", "cublasSgemm_v2")
+	if err != nil {
+		return nil, err
+	}
+	b := &blas{c: c, fn: fn, lib: lib}
+	if err := c.current(); err != nil {
+		return nil, err
+	}
+	if err := b.check("cublasCreate_v2", C.c_blasCreate(fn["cublasCreate_v2"], &b.handle)); err != nil {
+		return nil, err
+	}
+	if err := b.check("cublasSetStream_v2", C.c_blasSetStream(fn["cublasSetStream_v2"], b.handle, c.Stream())); err != nil {
+		return nil, err
+	}
+	return b, b.check("cublasSetMathMode", C.c_blasSetMath(fn["cublasSetMathMode"], b.handle, MathDefault))
+}
+
+// BLASError is a failed cuBLAS call with cuBLAS's own status string.
+type BLASError struct {
+	Func   string
+	Status int
+	Desc   string
+}
+
+func (e *BLASError) Error() string {
+	return fmt.Sprintf("%s: cuBLAS status %d: %s", e.Func, e.Status, e.Desc)
+}
+
+func (b *blas) check(fn string, st C.cublasStatus_t) error {
+	if st == 0 {
+		return nil
+	}
+	return &BLASError{Func: fn, Status: int(st), Desc: C.GoString(C.c_blasStatusString(b.fn["cublasGetStatusString"], st))}
+}
+
+func (b *blas) close() { C.c_blasDestroy(b.fn["cublasDestroy_v2"], b.handle) }
+
+// SetMathMode selects strict FP32 (MathDefault) or TF32 tensor cores.
+func (c *Context) SetMathMode(mode int) error {
+	if err := c.current(); err != nil {
+		return err
+	}
+	return c.blas.check("cublasSetMathMode", C.c_blasSetMath(c.blas.fn["cublasSetMathMode"], c.blas.handle, C.int(mode)))
+}
+
+// SgemmRowMajor queues C = alpha·op(A)·op(B) + beta·C for row-major
+// matrices: C is m×n with row stride ldc, op(A) m×k, op(B) k×n; transA
+// means A is stored k×m (row stride lda), likewise transB. It runs as the
+// column-major product Cᵀ = op(B)ᵀ·op(A)ᵀ.
+func (c *Context) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int) error {
+	if err := c.current(); err != nil {
+		return err
+	}
+	op := func(t bool) C.int {
+		if t {
+			return 1
+		}
+		return 0
+	}
+	return c.blas.check("cublasSgemm_v2", C.c_sgemm(c.blas.fn["cublasSgemm_v2"], c.blas.handle, op(transB), op(transA),
+		C.int(n), C.int(m), C.int(k), C.float(alpha), C.ulonglong(b), C.int(ldb), C.ulonglong(a), C.int(lda), C.float(beta), C.ulonglong(out), C.int(ldc)))
 }

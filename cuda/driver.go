@@ -124,7 +124,7 @@ func Load() error {
 		}
 		d := &driver{handle: h, fn: fn}
 		if err := d.check("cuInit", C.call_cuInit(fn["cuInit"], 0)); err != nil {
-			loadErr = fmt.Errorf("the NVIDIA driver did not start: %w (is the GPU visible to this process? nvidia-smi tells)", err)
+			loadErr = fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)? Without one, train with --cpu", err)
 			return
 		}
 		drv = d

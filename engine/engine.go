@@ -229,9 +229,19 @@ type Engine interface {
 
 // Capturer is implemented by engines that can record the op sequence of
 // fn once (per key) and replay the recording on later calls. Engines without
-// it run fn directly.
+// it run fn directly. A recording holds the tensors fn used: Reset drops
+// every recording, and must be called before any of those tensors is freed
+// or replaced (Model and Trainer do).
 type Capturer interface {
 	Replay(key int, fn func()) error
+	Reset()
+}
+
+// ResetGraphs drops the engine's recordings, if it makes any.
+func ResetGraphs(e Engine) {
+	if c, ok := e.(Capturer); ok {
+		c.Reset()
+	}
 }
 
 // Run calls fn directly or through the engine's Capturer.

@@ -205,6 +205,8 @@ func (m *Model) buffers(n int) (*acts, error) {
 		return a, nil
 	}
 	if n > m.capN {
+		// Recorded steps refer to the old buffers.
+		ResetGraphs(m.E)
 		a, err := m.allocActs(n)
 		if err != nil {
 			return nil, err
@@ -365,6 +367,7 @@ func (m *Model) Predict(x []float32) ([]float32, error) {
 
 // Release frees the model's tensors on its engine.
 func (m *Model) Release() {
+	ResetGraphs(m.E)
 	for _, t := range []Tensor{m.P, m.G, m.S1, m.S2, m.Step, m.pstats} {
 		if t != nil {
 			m.E.Free(t)

@@ -214,7 +214,10 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	if err != nil {
 		return from, err
 	}
+	// Steps recorded by a device engine refer to perm, cursor and stats.
+	ResetGraphs(e)
 	defer func() {
+		ResetGraphs(e)
 		e.Free(perm)
 		e.Free(cursor)
 		e.Free(stats)

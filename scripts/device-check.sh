@@ -7,9 +7,10 @@
 #
 #   scripts/device-check.sh OUTDIR
 #
-# Today it covers what exists of the GPU side: the driver, cuBLAS and cuDNN
-# are found and the GPUs listed (cnngpu devices, cuda.test). The GPU engine's
-# conformance, golden and speed checks join it as they land.
+# It runs: cnngpu devices; the cuda binding's tests; the GPU engine's
+# conformance suite and the CPU-vs-GPU golden test (enginecuda.test); the
+# benchmark table against PyTorch (scripts/bench-gpu.sh); and one 10-epoch
+# training run on real MNIST (needs .device/mnist with the four files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/device-check.sh OUTDIR}
@@ -25,8 +26,15 @@ run() { # name, command...
 nvidia-smi >"$out/nvidia-smi.log" 2>&1 || true
 run devices "$b/cnngpu" devices
 run cuda-tests "$b/cuda.test" -test.v
-run cpu-bench "$b/cnngpu" bench --cpu --steps 10
+run engine-tests "$b/enginecuda.test" -test.v
+run bench-gpu env CNNGPU="$b/cnngpu" STEPS=100 scripts/bench-gpu.sh
+if [ -d "$b/mnist" ]; then
+	run train-10-epochs "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$out/model.safetensors"
+fi
 echo
 echo "device check ($(date -u +%Y-%m-%dT%H:%M:%SZ)):"
 head -1 "$out/devices.log"
+grep -h "test accuracy" "$out"/train-10-epochs.log 2>/dev/null
+grep -h -E "^(---|ok|FAIL)" "$out"/engine-tests.log 2>/dev/null | head -12
+cat "$out/bench-gpu.log" 2>/dev/null
 printf '%s\n' "${rows[@]}"

@@ -19,7 +19,7 @@ func benchCommand() *cli.Command {
 		Usage:        "measure training and inference images/s",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			cpuFlag, threadsFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag,
 			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "images per step"},
 			&cli.IntFlag{Name: "steps", Value: 30, Usage: "timed training steps"},
 			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first"},
@@ -49,7 +49,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return usageErrorf("--activation: %v", err)
 	}
-	e, err := newEngine(c)
+	e, err := newEngine(c, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 
+	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
+	enginecuda "github.com/cnngpu/cnngpu/engine/cuda"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
@@ -20,7 +22,11 @@ var dataFlag = &cli.StringFlag{
 	Usage: "folder with the four MNIST IDX files (raw or .gz), used as they are; default: the cache, fetched and checksummed on first use",
 }
 
-var cpuFlag = &cli.BoolFlag{Name: "cpu", Usage: "run on the CPU engine"}
+var cpuFlag = &cli.BoolFlag{Name: "cpu", Usage: "run on the CPU engine (default: GPU 0 when one works, else the CPU)"}
+
+var deviceFlag = &cli.IntFlag{Name: "device", Usage: "run on GPU `N` (see 'cnngpu devices')"}
+
+var precisionFlag = &cli.StringFlag{Name: "precision", Value: "fp32", Usage: "GPU arithmetic: fp32 (strict, no tensor cores) or tf32 (tensor cores)"}
 
 var threadsFlag = &cli.IntFlag{Name: "threads", Usage: "CPU engine worker threads (0 = all cores)", Value: 0}
 
@@ -46,12 +52,58 @@ func loadMNIST(ctx context.Context, c *cli.Context, log io.Writer) (*loader.MNIS
 	return loader.LoadDir(dir)
 }
 
-// newEngine returns the engine the flags ask for.
-func newEngine(c *cli.Context) (engine.Engine, error) {
+// newEngine returns the engine the flags ask for: --cpu, --device N, or
+// with neither GPU 0 when it works and the CPU otherwise, saying which and
+// why on note (nil: silent).
+func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
 	if n := c.Int("threads"); n < 0 {
 		return nil, usageErrorf("--threads %d: expected 0 (all cores) or a positive number", n)
 	}
-	e := cpu.New(c.Int("threads"))
+	if c.Bool("cpu") && c.IsSet("device") {
+		return nil, usageErrorf("--cpu and --device exclude each other")
+	}
+	tf32 := false
+	switch p := c.String("precision"); p {
+	case "", "fp32":
+	case "tf32":
+		tf32 = true
+	default:
+		return nil, usageErrorf("--precision %q: expected fp32 or tf32", p)
+	}
+	if c.Bool("cpu") {
+		return cpu.New(c.Int("threads")), nil
+	}
+	if c.IsSet("device") {
+		if d := c.Int("device"); d < 0 {
+			return nil, usageErrorf("--device %d: expected a GPU index (0, 1, ...)", d)
+		}
+		return openGPU(c.Int("device"), tf32)
+	}
+	if err := gpucuda.Load(); err != nil {
+		if note != nil {
+			fmt.Fprintf(note, "note: using the CPU engine: %v\n", err)
+		}
+		return cpu.New(c.Int("threads")), nil
+	}
+	e, err := openGPU(0, tf32)
+	if err != nil {
+		if note != nil {
+			fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v\n", err)
+		}
+		return cpu.New(c.Int("threads")), nil
+	}
+	if note != nil {
+		fmt.Fprintf(note, "note: using GPU 0 (--cpu for the CPU engine)\n")
+	}
+	return e, nil
+}
+
+// openGPU opens the GPU engine on device d.
+func openGPU(d int, tf32 bool) (engine.Engine, error) {
+	e, err := enginecuda.New(d, tf32)
+	if err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

@@ -19,7 +19,7 @@ func evalCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint to evaluate (required)"},
-			cpuFlag, threadsFlag, dataFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of tables"},
 		},
 		Action: evalAction,
@@ -63,15 +63,15 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	data, err := loadMNIST(c.Context, c, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	e, err := newEngine(c)
+	e, err := newEngine(c, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	data, err := loadMNIST(c.Context, c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
 	m, err := engine.NewModel(e, ck.Arch, ck.Opt, ck.Params)
 	if err != nil {
 		return err

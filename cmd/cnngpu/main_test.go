@@ -130,6 +130,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
 		{[]string{"frobnicate"}, 3, "No help topic for 'frobnicate'"},
+		{[]string{"train", "--cpu", "--device", "1"}, 2, "--cpu and --device exclude each other"},
+		{[]string{"train", "--cpu", "--precision", "fp16"}, 2, `--precision "fp16": expected fp32 or tf32`},
 	}
 	for _, c := range cases {
 		_, stderr, code := cnngpu(t, nil, c.args...)
@@ -586,6 +588,18 @@ func TestDevices(t *testing.T) {
 		t.Logf("no GPU here: %v", err)
 		if code != 1 || !strings.Contains(stderr, "libcuda.so.1") || !strings.Contains(stderr, "--cpu") {
 			t.Errorf("devices without a driver: exit %d, stderr %q", code, stderr)
+		}
+		// --device fails at once, naming the way out; without a flag,
+		// train says it falls back to the CPU.
+		_, stderr, code = cnngpu(t, nil, "train", "--device", "0", "--data", t.TempDir())
+		if code != 1 || !strings.Contains(stderr, "--cpu") {
+			t.Errorf("train --device 0 without a GPU: exit %d, stderr %q", code, stderr)
+		}
+		dir := t.TempDir()
+		fakeMNIST(t, dir, 64, 20)
+		_, stderr, code = cnngpu(t, nil, "train", "--epochs", "1", "--data", dir, "--out", filepath.Join(dir, "m.safetensors"))
+		if code != 0 || !strings.Contains(stderr, "note: using the CPU engine") {
+			t.Errorf("train without --cpu on a machine without a GPU: exit %d, stderr %q", code, stderr)
 		}
 		return
 	}

@@ -24,7 +24,7 @@ func predictCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint to use (required)"},
-			cpuFlag, threadsFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag,
 			&cli.StringFlag{Name: "idx", Usage: "classify every image of this IDX file (raw or .gz, 28x28, used as MNIST pixels without preprocessing)"},
 			&cli.StringFlag{Name: "labels", Usage: "with --idx: IDX label file to report accuracy against"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per image"},
@@ -53,7 +53,7 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	e, err := newEngine(c)
+	e, err := newEngine(c, c.App.ErrWriter)
 	if err != nil {
 		return nil, nil, nil, err
 	}

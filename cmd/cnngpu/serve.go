@@ -26,7 +26,7 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint to serve (required)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (loopback by default; 0.0.0.0:PORT to expose it)"},
-			cpuFlag, threadsFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag,
 		},
 		Action: serveAction,
 	}

@@ -31,7 +31,7 @@ func trainCommand() *cli.Command {
 		Usage:        "train the network on MNIST and report test accuracy",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			cpuFlag, threadsFlag, dataFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
 			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "passes over the training set"},
 			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "images per training step"},
 			&cli.Float64Flag{Name: "lr", Value: 0.001, Usage: "learning rate"},
@@ -214,6 +214,15 @@ func trainAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	var note io.Writer = stderr
+	if s.quiet {
+		note = nil
+	}
+	e, err := newEngine(c, note)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
 	var fetchLog io.Writer = stderr
 	if s.quiet {
 		fetchLog = nil
@@ -233,11 +242,6 @@ func trainAction(c *cli.Context) error {
 		trainIdx = loader.Subset(data.Train.Labels, trainIdx, s.cfg.TrainLimit, s.cfg.Seed)
 	}
 
-	e, err := newEngine(c)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
 	var m *engine.Model
 	if s.init != nil {
 		m, err = engine.NewModelFrom(e, s.init)

@@ -29,7 +29,7 @@ func tuneCommand() *cli.Command {
 			"Rerunning the same command with the same --out continues an interrupted study.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			cpuFlag, threadsFlag, dataFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
 			&cli.StringFlag{Name: "lr", Value: "0.001,0.003,0.01,0.03", Usage: "learning rates, comma-separated"},
 			&cli.StringFlag{Name: "batch-size", Value: "64,128,256", Usage: "batch sizes, comma-separated"},
 			&cli.StringFlag{Name: "activation", Value: "relu,sigmoid,tanh", Usage: "hidden-layer activations, comma-separated"},
@@ -43,6 +43,7 @@ func tuneCommand() *cli.Command {
 			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train each run on a stratified subset of this many images (0 = all), for quick trials"},
 			&cli.StringFlag{Name: "out", Usage: "study folder (default: runs/tune-<time>); reuse it to resume"},
 			&cli.BoolFlag{Name: "final", Value: true, Usage: "retrain the best configuration on all training images and test it (--final=false to skip)"},
+			&cli.StringFlag{Name: "devices", Usage: "run configurations concurrently, one per GPU in this comma-separated list (e.g. 0,1,2,3)"},
 			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid, as I/N (0-based), e.g. for a Slurm array; combine with 'tune merge'"},
 		},
 		Action: tuneAction,
@@ -158,14 +159,41 @@ func tuneAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := newEngine(c)
-	if err != nil {
-		return err
+	var engines []engine.Engine
+	defer func() {
+		for _, e := range engines {
+			e.Close()
+		}
+	}()
+	if d := c.String("devices"); d != "" {
+		if c.Bool("cpu") || c.IsSet("device") {
+			return usageErrorf("--devices excludes --cpu and --device")
+		}
+		ids, err := parseList("devices", d, strconv.Atoi)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			e, err := openGPU(id, c.String("precision") == "tf32")
+			if err != nil {
+				return err
+			}
+			engines = append(engines, e)
+		}
+	} else {
+		e, err := newEngine(c, c.App.ErrWriter)
+		if err != nil {
+			return err
+		}
+		engines = append(engines, e)
 	}
-	defer e.Close()
-	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: []engine.Engine{e}, Final: c.Bool("final") && spec.Shard.N == 1,
-		Log: c.App.Writer, Machine: tune.MachineInfo() + "; engine " + e.Name()}
-	fmt.Fprintf(c.App.Writer, "engine: %s\n", e.Name())
+	names := engines[0].Name()
+	for _, e := range engines[1:] {
+		names += ", " + e.Name()
+	}
+	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: engines, Final: c.Bool("final") && spec.Shard.N == 1,
+		Log: c.App.Writer, Machine: tune.MachineInfo() + "; engine " + names}
+	fmt.Fprintf(c.App.Writer, "engine: %s\n", names)
 	err = r.Run(ctx)
 	if errors.Is(err, tune.ErrInterrupted) {
 		return withCode(130, fmt.Errorf("study interrupted; finished runs are kept in %s\ncontinue with the same command and --out %s", out, out))

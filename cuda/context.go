@@ -1,0 +1,420 @@
+//go:build cgo
+
+// context.go: a GPU context for one engine: the device's primary context,
+// one stream, our kernels loaded from PTX (with the JIT's error log in the
+// error), device memory, copies, kernel launches, events, CUDA-graph
+// capture and cuBLAS SGEMM, every call checked.
+
+package cuda
+
+/*
+#include <stdlib.h>
+#include <stddef.h>
+#include <stdint.h>
+typedef int CUresult;
+typedef int CUdevice;
+typedef void *CUcontext;
+typedef void *CUstream;
+typedef void *CUmodule;
+typedef void *CUfunction;
+typedef void *CUevent;
+typedef void *CUgraph;
+typedef void *CUgraphExec;
+typedef unsigned long long CUdeviceptr;
+
+typedef CUresult (*f_deviceGet)(CUdevice *, int);
+typedef CUresult (*f_ctxRetain)(CUcontext *, CUdevice);
+typedef CUresult (*f_ctxRelease)(CUdevice);
+typedef CUresult (*f_ctxSet)(CUcontext);
+typedef CUresult (*f_ctxSync)(void);
+typedef CUresult (*f_streamCreate)(CUstream *, unsigned int);
+typedef CUresult (*f_streamDestroy)(CUstream);
+typedef CUresult (*f_streamSync)(CUstream);
+typedef CUresult (*f_memAlloc)(CUdeviceptr *, size_t);
+typedef CUresult (*f_memFree)(CUdeviceptr);
+typedef CUresult (*f_memGetInfo)(size_t *, size_t *);
+typedef CUresult (*f_htod)(CUdeviceptr, const void *, size_t, CUstream);
+typedef CUresult (*f_dtoh)(void *, CUdeviceptr, size_t, CUstream);
+typedef CUresult (*f_memsetD8)(CUdeviceptr, unsigned char, size_t, CUstream);
+typedef CUresult (*f_moduleLoad)(CUmodule *, const void *, unsigned int, int *, void **);
+typedef CUresult (*f_moduleUnload)(CUmodule);
+typedef CUresult (*f_getFunction)(CUfunction *, CUmodule, const char *);
+typedef CUresult (*f_launch)(CUfunction, unsigned int, unsigned int, unsigned int, unsigned int, unsigned int, unsigned int,
+                             unsigned int, CUstream, void **, void **);
+typedef CUresult (*f_eventCreate)(CUevent *, unsigned int);
+typedef CUresult (*f_eventDestroy)(CUevent);
+typedef CUresult (*f_eventRecord)(CUevent, CUstream);
+typedef CUresult (*f_eventSync)(CUevent);
+typedef CUresult (*f_eventElapsed)(float *, CUevent, CUevent);
+typedef CUresult (*f_beginCapture)(CUstream, int);
+typedef CUresult (*f_endCapture)(CUstream, CUgraph *);
+typedef CUresult (*f_instantiate)(CUgraphExec *, CUgraph, unsigned long long);
+typedef CUresult (*f_graphLaunch)(CUgraphExec, CUstream);
+typedef CUresult (*f_graphExecDestroy)(CUgraphExec);
+typedef CUresult (*f_graphDestroy)(CUgraph);
+
+static CUresult c_deviceGet(void *f, CUdevice *d, int i) { return ((f_deviceGet)f)(d, i); }
+static CUresult c_ctxRetain(void *f, CUcontext *c, CUdevice d) { return ((f_ctxRetain)f)(c, d); }
+static CUresult c_ctxRelease(void *f, CUdevice d) { return ((f_ctxRelease)f)(d); }
+static CUresult c_ctxSet(void *f, CUcontext c) { return ((f_ctxSet)f)(c); }
+static CUresult c_ctxSync(void *f) { return ((f_ctxSync)f)(); }
+static CUresult c_streamCreate(void *f, CUstream *s, unsigned int fl) { return ((f_streamCreate)f)(s, fl); }
+static CUresult c_streamDestroy(void *f, CUstream s) { return ((f_streamDestroy)f)(s); }
+static CUresult c_streamSync(void *f, CUstream s) { return ((f_streamSync)f)(s); }
+static CUresult c_memAlloc(void *f, CUdeviceptr *p, size_t n) { return ((f_memAlloc)f)(p, n); }
+static CUresult c_memFree(void *f, CUdeviceptr p) { return ((f_memFree)f)(p); }
+static CUresult c_memGetInfo(void *f, size_t *fr, size_t *tot) { return ((f_memGetInfo)f)(fr, tot); }
+static CUresult c_htod(void *f, CUdeviceptr d, const void *s, size_t n, CUstream st) { return ((f_htod)f)(d, s, n, st); }
+static CUresult c_dtoh(void *f, void *d, CUdeviceptr s, size_t n, CUstream st) { return ((f_dtoh)f)(d, s, n, st); }
+static CUresult c_memsetD8(void *f, CUdeviceptr d, unsigned char v, size_t n, CUstream st) { return ((f_memsetD8)f)(d, v, n, st); }
+static CUresult c_moduleUnload(void *f, CUmodule m) { return ((f_moduleUnload)f)(m); }
+static CUresult c_getFunction(void *f, CUfunction *fn, CUmodule m, const char *name) { return ((f_getFunction)f)(fn, m, name); }
+static CUresult c_launch(void *f, CUfunction fn, unsigned int gx, unsigned int bx, CUstream st, void **params) {
+	return ((f_launch)f)(fn, gx, 1, 1, bx, 1, 1, 0, st, params, NULL);
+}
+static CUresult c_eventCreate(void *f, CUevent *e) { return ((f_eventCreate)f)(e, 0); }
+static CUresult c_eventDestroy(void *f, CUevent e) { return ((f_eventDestroy)f)(e); }
+static CUresult c_eventRecord(void *f, CUevent e, CUstream s) { return ((f_eventRecord)f)(e, s); }
+static CUresult c_eventSync(void *f, CUevent e) { return ((f_eventSync)f)(e); }
+static CUresult c_eventElapsed(void *f, float *ms, CUevent a, CUevent b) { return ((f_eventElapsed)f)(ms, a, b); }
+static CUresult c_beginCapture(void *f, CUstream s, int mode) { return ((f_beginCapture)f)(s, mode); }
+static CUresult c_endCapture(void *f, CUstream s, CUgraph *g) { return ((f_endCapture)f)(s, g); }
+static CUresult c_instantiate(void *f, CUgraphExec *e, CUgraph g) { return ((f_instantiate)f)(e, g, 0); }
+static CUresult c_graphLaunch(void *f, CUgraphExec e, CUstream s) { return ((f_graphLaunch)f)(e, s); }
+static CUresult c_graphExecDestroy(void *f, CUgraphExec e) { return ((f_graphExecDestroy)f)(e); }
+static CUresult c_graphDestroy(void *f, CUgraph g) { return ((f_graphDestroy)f)(g); }
+
+// JIT options (CUjit_option): INFO_LOG_BUFFER 3, INFO_LOG_BUFFER_SIZE_BYTES 4,
+// ERROR_LOG_BUFFER 5, ERROR_LOG_BUFFER_SIZE_BYTES 6.
+static CUresult c_moduleLoad(void *f, CUmodule *m, const char *ptx, char *errlog, size_t errsize) {
+	int opts[2] = {5, 6};
+	void *vals[2] = {errlog, (void *)(uintptr_t)errsize};
+	return ((f_moduleLoad)f)(m, ptx, 2, opts, vals);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Ptr is a device address.
+type Ptr uint64
+
+// Context is one device's primary context with one stream and a module of
+// kernels. Its methods may be called from any goroutine, one at a time:
+// each makes the context current on the calling thread first.
+type Context struct {
+	Device  Device
+	dev     C.CUdevice
+	ctx     C.CUcontext
+	stream  C.CUstream
+	module  C.CUmodule
+	funcs   map[string]C.CUfunction
+	fn      map[string]unsafe.Pointer
+	params  unsafe.Pointer // C memory for kernel arguments: 32 values, then 32 pointers
+	blas    *blas
+	elapsed string
+}
+
+var contextFuncs = []string{
+	"cuDevicePrimaryCtxRetain", "cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuCtxSynchronize",
+	"cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemGetInfo_v2",
+	"cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemsetD8Async", "cuModuleLoadDataEx", "cuModuleUnload",
+	"cuModuleGetFunction", "cuLaunchKernel", "cuEventCreate", "cuEventDestroy_v2", "cuEventRecord", "cuEventSynchronize",
+	"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags", "cuGraphLaunch", "cuGraphExecDestroy",
+	"cuGraphDestroy",
+}
+
+// Open makes a context on GPU index, with ptx loaded and the kernels names
+// resolved. It fails with a message that lists the GPUs when index does not
+// exist.
+func Open(index int, ptx string, kernels []string) (*Context, error) {
+	devs, err := Devices()
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= len(devs) {
+		list := ""
+		for _, d := range devs {
+			list += fmt.Sprintf("\n  GPU %d: %s", d.Index, d.Name)
+		}
+		if list == "" {
+			list = " none"
+		}
+		return nil, fmt.Errorf("--device %d: no such GPU; this machine has:%s", index, list)
+	}
+	fn, err := dlsym(drv.handle, "libcuda.so.1", contextFuncs...)
+	if err != nil {
+		return nil, err
+	}
+	// Event timing: CUDA 12.8+ drivers export a _v2 beside the original.
+	for _, n := range []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"} {
+		if m, err := dlsym(drv.handle, "libcuda.so.1", n); err == nil {
+			fn[n] = m[n]
+			break
+		}
+	}
+	c := &Context{Device: devs[index], fn: fn, funcs: map[string]C.CUfunction{}}
+	if _, ok := fn["cuEventElapsedTime_v2"]; ok {
+		c.elapsed = "cuEventElapsedTime_v2"
+	} else {
+		c.elapsed = "cuEventElapsedTime"
+	}
+	if err := drv.check("cuDeviceGet", C.c_deviceGet(drv.fn["cuDeviceGet"], &c.dev, C.int(index))); err != nil {
+		return nil, err
+	}
+	if err := drv.check("cuDevicePrimaryCtxRetain", C.c_ctxRetain(fn["cuDevicePrimaryCtxRetain"], &c.ctx, c.dev)); err != nil {
+		return nil, err
+	}
+	if err := c.current(); err != nil {
+		return nil, err
+	}
+	if err := drv.check("cuStreamCreate", C.c_streamCreate(fn["cuStreamCreate"], &c.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
+		return nil, err
+	}
+	cptx := C.CString(ptx)
+	defer C.free(unsafe.Pointer(cptx))
+	const logSize = 16 << 10
+	errlog := (*C.char)(C.calloc(logSize, 1))
+	defer C.free(unsafe.Pointer(errlog))
+	if err := drv.check("cuModuleLoadDataEx", C.c_moduleLoad(fn["cuModuleLoadDataEx"], &c.module, cptx, errlog, logSize)); err != nil {
+		return nil, fmt.Errorf("loading our kernels: %w\nJIT log: %s", err, C.GoString(errlog))
+	}
+	for _, k := range kernels {
+		ck := C.CString(k)
+		var f C.CUfunction
+		err := drv.check("cuModuleGetFunction("+k+")", C.c_getFunction(fn["cuModuleGetFunction"], &f, c.module, ck))
+		C.free(unsafe.Pointer(ck))
+		if err != nil {
+			return nil, err
+		}
+		c.funcs[k] = f
+	}
+	c.params = C.calloc(64, 8)
+	if c.blas, err = newBLAS(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// current makes the context current on this thread (goroutines move
+// between threads).
+func (c *Context) current() error {
+	return drv.check("cuCtxSetCurrent", C.c_ctxSet(c.fn["cuCtxSetCurrent"], c.ctx))
+}
+
+// Close releases the stream, module, cuBLAS and the context.
+func (c *Context) Close() error {
+	if c.ctx == nil {
+		return nil
+	}
+	c.current()
+	err := c.Sync()
+	if c.blas != nil {
+		c.blas.close()
+	}
+	if c.module != nil {
+		C.c_moduleUnload(c.fn["cuModuleUnload"], c.module)
+	}
+	if c.stream != nil {
+		C.c_streamDestroy(c.fn["cuStreamDestroy_v2"], c.stream)
+	}
+	if c.params != nil {
+		C.free(c.params)
+	}
+	C.c_ctxRelease(c.fn["cuDevicePrimaryCtxRelease_v2"], c.dev)
+	c.ctx = nil
+	return err
+}
+
+// Stream is the context's stream as an opaque pointer (for cuDNN).
+func (c *Context) Stream() unsafe.Pointer { return unsafe.Pointer(c.stream) }
+
+// Sync waits for the stream; the error is the first failure of any queued
+// work.
+func (c *Context) Sync() error {
+	if err := c.current(); err != nil {
+		return err
+	}
+	return drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], c.stream))
+}
+
+// Alloc returns bytes of device memory; out of memory says how much was
+// asked and how much is free.
+func (c *Context) Alloc(bytes int) (Ptr, error) {
+	if err := c.current(); err != nil {
+		return 0, err
+	}
+	var p C.CUdeviceptr
+	if err := drv.check("cuMemAlloc_v2", C.c_memAlloc(c.fn["cuMemAlloc_v2"], &p, C.size_t(max(bytes, 4)))); err != nil {
+		var free, total C.size_t
+		C.c_memGetInfo(c.fn["cuMemGetInfo_v2"], &free, &total)
+		return 0, fmt.Errorf("allocating %.1f MiB on GPU %d (%.1f MiB free of %.1f MiB): %w",
+			float64(bytes)/(1<<20), c.Device.Index, float64(free)/(1<<20), float64(total)/(1<<20), err)
+	}
+	return Ptr(p), nil
+}
+
+// Free releases device memory from Alloc.
+func (c *Context) Free(p Ptr) error {
+	if err := c.current(); err != nil {
+		return err
+	}
+	return drv.check("cuMemFree_v2", C.c_memFree(c.fn["cuMemFree_v2"], C.CUdeviceptr(p)))
+}
+
+// CopyIn queues a copy of bytes from host memory src to dst. The host
+// memory may be reused when it returns (pageable copies are staged).
+func (c *Context) CopyIn(dst Ptr, src unsafe.Pointer, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	if err := c.current(); err != nil {
+		return err
+	}
+	return drv.check("cuMemcpyHtoDAsync_v2", C.c_htod(c.fn["cuMemcpyHtoDAsync_v2"], C.CUdeviceptr(dst), src, C.size_t(bytes), c.stream))
+}
+
+// CopyOut copies bytes from src to host memory dst and waits for it.
+func (c *Context) CopyOut(dst unsafe.Pointer, src Ptr, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	if err := c.current(); err != nil {
+		return err
+	}
+	if err := drv.check("cuMemcpyDtoHAsync_v2", C.c_dtoh(c.fn["cuMemcpyDtoHAsync_v2"], dst, C.CUdeviceptr(src), C.size_t(bytes), c.stream)); err != nil {
+		return err
+	}
+	return c.Sync()
+}
+
+// Zero queues setting bytes at p to zero.
+func (c *Context) Zero(p Ptr, bytes int) error {
+	if err := c.current(); err != nil {
+		return err
+	}
+	return drv.check("cuMemsetD8Async", C.c_memsetD8(c.fn["cuMemsetD8Async"], C.CUdeviceptr(p), 0, C.size_t(bytes), c.stream))
+}
+
+// Arg is one kernel argument: a device pointer, an int32, an int64 or a
+// float32, stored as 8 bytes.
+type Arg struct {
+	bits uint64
+	size int
+}
+
+// P, I, L and F make kernel arguments.
+func P(p Ptr) Arg     { return Arg{uint64(p), 8} }
+func I(v int) Arg     { return Arg{uint64(uint32(int32(v))), 4} }
+func L(v int64) Arg   { return Arg{uint64(v), 8} }
+func F(v float32) Arg { return Arg{uint64(*(*uint32)(unsafe.Pointer(&v))), 4} }
+func Null() Arg       { return Arg{0, 8} }
+
+// Launch queues kernel name over n threads in blocks of block.
+func (c *Context) Launch(name string, n int64, block int, args ...Arg) error {
+	f, ok := c.funcs[name]
+	if !ok {
+		panic("cuda: Launch of a kernel that was not loaded: " + name)
+	}
+	if len(args) > 32 {
+		panic("cuda: Launch with more than 32 arguments")
+	}
+	if n <= 0 {
+		return nil
+	}
+	if err := c.current(); err != nil {
+		return err
+	}
+	vals := unsafe.Slice((*uint64)(c.params), 32)
+	ptrs := unsafe.Slice((*unsafe.Pointer)(unsafe.Add(c.params, 32*8)), 32)
+	for i, a := range args {
+		vals[i] = a.bits
+		ptrs[i] = unsafe.Pointer(&vals[i])
+	}
+	grid := (n + int64(block) - 1) / int64(block)
+	return drv.check("cuLaunchKernel("+name+")", C.c_launch(c.fn["cuLaunchKernel"], f, C.uint(grid), C.uint(block), c.stream,
+		(*unsafe.Pointer)(unsafe.Add(c.params, 32*8))))
+}
+
+// LaunchBlocks queues kernel name on exactly grid blocks of block threads.
+func (c *Context) LaunchBlocks(name string, grid, block int, args ...Arg) error {
+	return c.Launch(name, int64(grid)*int64(block), block, args...)
+}
+
+// Event is a point in the stream, for timing.
+type Event struct{ e C.CUevent }
+
+// Record queues an event.
+func (c *Context) Record() (*Event, error) {
+	if err := c.current(); err != nil {
+		return nil, err
+	}
+	ev := &Event{}
+	if err := drv.check("cuEventCreate", C.c_eventCreate(c.fn["cuEventCreate"], &ev.e)); err != nil {
+		return nil, err
+	}
+	return ev, drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], ev.e, c.stream))
+}
+
+// Elapsed waits for b and returns the milliseconds from a to b, destroying
+// both events.
+func (c *Context) Elapsed(a, b *Event) (float32, error) {
+	if err := c.current(); err != nil {
+		return 0, err
+	}
+	defer C.c_eventDestroy(c.fn["cuEventDestroy_v2"], a.e)
+	defer C.c_eventDestroy(c.fn["cuEventDestroy_v2"], b.e)
+	if err := drv.check("cuEventSynchronize", C.c_eventSync(c.fn["cuEventSynchronize"], b.e)); err != nil {
+		return 0, err
+	}
+	var ms C.float
+	err := drv.check(c.elapsed, C.c_eventElapsed(c.fn[c.elapsed], &ms, a.e, b.e))
+	return float32(ms), err
+}
+
+// Graph is an instantiated CUDA graph.
+type Graph struct{ exec C.CUgraphExec }
+
+// Capture records the work fn queues on the stream (without running it)
+// and instantiates it.
+func (c *Context) Capture(fn func() error) (*Graph, error) {
+	if err := c.current(); err != nil {
+		return nil, err
+	}
+	// CU_STREAM_CAPTURE_MODE_RELAXED (2): goroutines move between threads.
+	if err := drv.check("cuStreamBeginCapture_v2", C.c_beginCapture(c.fn["cuStreamBeginCapture_v2"], c.stream, 2)); err != nil {
+		return nil, err
+	}
+	ferr := fn()
+	c.current()
+	var g C.CUgraph
+	if err := drv.check("cuStreamEndCapture", C.c_endCapture(c.fn["cuStreamEndCapture"], c.stream, &g)); err != nil {
+		return nil, err
+	}
+	defer C.c_graphDestroy(c.fn["cuGraphDestroy"], g)
+	if ferr != nil {
+		return nil, ferr
+	}
+	gr := &Graph{}
+	if err := drv.check("cuGraphInstantiateWithFlags", C.c_instantiate(c.fn["cuGraphInstantiateWithFlags"], &gr.exec, g)); err != nil {
+		return nil, err
+	}
+	return gr, nil
+}
+
+// Replay queues the graph.
+func (c *Context) Replay(g *Graph) error {
+	if err := c.current(); err != nil {
+		return err
+	}
+	return drv.check("cuGraphLaunch", C.c_graphLaunch(c.fn["cuGraphLaunch"], g.exec, c.stream))
+}
+
+// Destroy releases the graph.
+func (c *Context) Destroy(g *Graph) {
+	C.c_graphExecDestroy(c.fn["cuGraphExecDestroy"], g.exec)
+}

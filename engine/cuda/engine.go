@@ -1,0 +1,306 @@
+//go:build cgo
+
+// Package cuda is the GPU engine: engine.Engine on one NVIDIA GPU through
+// the cuda and cudnn bindings (cuDNN convolutions, cuBLAS SGEMM for the
+// dense layers, and our kernels for everything else). Ops queue work on one
+// stream and return; Sync, Read and Close report the first failure. A
+// training step, after one warm-up run, is recorded as a CUDA graph per
+// batch size and replayed (engine.Capturer).
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+
+	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/kernels"
+)
+
+var (
+	_ engine.Engine   = (*Engine)(nil)
+	_ engine.Capturer = (*Engine)(nil)
+)
+
+// block is the thread-block size of elementwise kernels.
+const block = 256
+
+type tensor struct {
+	p     cu.Ptr
+	n     int
+	dt    engine.DType
+	owner bool
+}
+
+func (t *tensor) Len() int            { return t.n }
+func (t *tensor) DType() engine.DType { return t.dt }
+
+// Engine is the GPU engine. Like the CPU engine it is used from one
+// goroutine at a time.
+type Engine struct {
+	c       *cu.Context
+	dnn     *cudnn.Handle
+	math    int
+	convs   map[engine.ConvShape]*cudnn.Conv
+	ws      cu.Ptr
+	wsBytes int
+	scratch cu.Ptr // activation-gradient scratch
+	scrSize int
+	graphs  map[int]*cu.Graph
+	warm    map[int]bool
+	err     error // first failure of a queued op
+	tf32    bool
+}
+
+// New opens GPU device with strict FP32 math, or TF32 tensor cores when
+// tf32 is set.
+func New(device int, tf32 bool) (*Engine, error) {
+	c, err := cu.Open(device, kernels.PTX, kernels.Names)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{c: c, convs: map[engine.ConvShape]*cudnn.Conv{}, graphs: map[int]*cu.Graph{}, warm: map[int]bool{}, tf32: tf32, math: cudnn.MathFMA}
+	if tf32 {
+		e.math = cudnn.MathDefault
+		if err := c.SetMathMode(cu.MathTF32); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if e.dnn, err = cudnn.New(c.Stream()); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Name describes the engine.
+func (e *Engine) Name() string {
+	p := "fp32"
+	if e.tf32 {
+		p = "tf32"
+	}
+	d := e.c.Device
+	return fmt.Sprintf("cuda GPU %d (%s, sm_%d%d, %s)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, p)
+}
+
+// fail records the first error of a queued op.
+func (e *Engine) fail(err error) {
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+}
+
+func (e *Engine) takeErr() error {
+	err := e.err
+	e.err = nil
+	return err
+}
+
+func ptr(t engine.Tensor) cu.Ptr {
+	if t == nil {
+		return 0
+	}
+	return t.(*tensor).p
+}
+
+// Alloc returns a zeroed tensor.
+func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
+	p, err := e.c.Alloc(n * dt.Size())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.c.Zero(p, n*dt.Size()); err != nil {
+		return nil, err
+	}
+	return &tensor{p: p, n: n, dt: dt, owner: true}, nil
+}
+
+// Free releases a tensor from Alloc.
+func (e *Engine) Free(t engine.Tensor) {
+	if d, ok := t.(*tensor); ok && d.owner && d.p != 0 {
+		e.fail(e.c.Sync())
+		e.fail(e.c.Free(d.p))
+		d.p = 0
+	}
+}
+
+// Slice returns a view.
+func (e *Engine) Slice(t engine.Tensor, off, n int) engine.Tensor {
+	s := t.(*tensor)
+	if off < 0 || n < 0 || off+n > s.n {
+		panic("cuda: Slice out of range")
+	}
+	return &tensor{p: s.p + cu.Ptr(off*s.dt.Size()), n: n, dt: s.dt}
+}
+
+func hostBytes(v any) (unsafe.Pointer, int, engine.DType, error) {
+	switch s := v.(type) {
+	case []float32:
+		if len(s) == 0 {
+			return nil, 0, engine.Float32, nil
+		}
+		return unsafe.Pointer(&s[0]), len(s), engine.Float32, nil
+	case []int32:
+		if len(s) == 0 {
+			return nil, 0, engine.Int32, nil
+		}
+		return unsafe.Pointer(&s[0]), len(s), engine.Int32, nil
+	case []uint8:
+		if len(s) == 0 {
+			return nil, 0, engine.Uint8, nil
+		}
+		return unsafe.Pointer(&s[0]), len(s), engine.Uint8, nil
+	}
+	return nil, 0, 0, fmt.Errorf("cuda: unsupported host type %T", v)
+}
+
+// Write copies host data into dst.
+func (e *Engine) Write(dst engine.Tensor, off int, src any) error {
+	d := dst.(*tensor)
+	p, n, dt, err := hostBytes(src)
+	if err != nil {
+		return err
+	}
+	if dt != d.dt {
+		return fmt.Errorf("cuda: write of %v data into a %v tensor", dt, d.dt)
+	}
+	if off < 0 || off+n > d.n {
+		return fmt.Errorf("cuda: write of %d elements at %d into a tensor of %d", n, off, d.n)
+	}
+	return e.c.CopyIn(d.p+cu.Ptr(off*dt.Size()), p, n*dt.Size())
+}
+
+// Read waits for queued work and copies tensor data to the host.
+func (e *Engine) Read(src engine.Tensor, off int, dst any) error {
+	s := src.(*tensor)
+	p, n, dt, err := hostBytes(dst)
+	if err != nil {
+		return err
+	}
+	if dt != s.dt {
+		return fmt.Errorf("cuda: read of a %v tensor into %v data", s.dt, dt)
+	}
+	if off < 0 || off+n > s.n {
+		return fmt.Errorf("cuda: read of %d elements at %d from a tensor of %d", n, off, s.n)
+	}
+	if err := e.takeErr(); err != nil {
+		return err
+	}
+	return e.c.CopyOut(p, s.p+cu.Ptr(off*dt.Size()), n*dt.Size())
+}
+
+// Fill sets every element to v.
+func (e *Engine) Fill(t engine.Tensor, v float32) {
+	d := t.(*tensor)
+	switch d.dt {
+	case engine.Float32:
+		e.fail(e.c.Launch("fill_f32", int64(d.n), block, cu.P(d.p), cu.F(v), cu.L(int64(d.n))))
+	case engine.Int32:
+		e.fail(e.c.Launch("fill_i32", int64(d.n), block, cu.P(d.p), cu.I(int(v)), cu.L(int64(d.n))))
+	default:
+		e.fail(e.c.Launch("fill_u8", int64(d.n), block, cu.P(d.p), cu.I(int(uint8(v))), cu.L(int64(d.n))))
+	}
+}
+
+// Sync waits for the stream and returns the first error.
+func (e *Engine) Sync() error {
+	if err := e.takeErr(); err != nil {
+		return err
+	}
+	return e.c.Sync()
+}
+
+// Close releases everything.
+func (e *Engine) Close() error {
+	err := e.Sync()
+	e.Reset()
+	for _, cv := range e.convs {
+		cv.Close()
+	}
+	if e.ws != 0 {
+		e.c.Free(e.ws)
+	}
+	if e.scratch != 0 {
+		e.c.Free(e.scratch)
+	}
+	if e.dnn != nil {
+		e.dnn.Close()
+	}
+	if cerr := e.c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Replay runs fn directly the first time for a key (warm-up: cuDNN picks
+// algorithms, buffers are allocated), records it as a CUDA graph the second
+// time, and replays the graph from then on.
+func (e *Engine) Replay(key int, fn func()) error {
+	if g, ok := e.graphs[key]; ok {
+		return e.c.Replay(g)
+	}
+	if !e.warm[key] {
+		e.warm[key] = true
+		fn()
+		return e.takeErr()
+	}
+	g, err := e.c.Capture(func() error {
+		fn()
+		return e.takeErr()
+	})
+	if err != nil {
+		return err
+	}
+	e.graphs[key] = g
+	return e.c.Replay(g)
+}
+
+// Reset drops every recorded graph.
+func (e *Engine) Reset() {
+	for k, g := range e.graphs {
+		e.c.Destroy(g)
+		delete(e.graphs, k)
+	}
+	clear(e.warm)
+}
+
+// scratchFor returns device scratch of at least n floats, growing it only
+// outside a recording (the warm-up run sizes it).
+func (e *Engine) scratchFor(n int) cu.Ptr {
+	if n > e.scrSize {
+		if e.scratch != 0 {
+			e.fail(e.c.Sync())
+			e.fail(e.c.Free(e.scratch))
+		}
+		p, err := e.c.Alloc(n * 4)
+		e.fail(err)
+		e.scratch, e.scrSize = p, n
+	}
+	return e.scratch
+}
+
+// conv returns the cuDNN plan for a shape, making it (and growing the
+// shared workspace) on first use.
+func (e *Engine) conv(s engine.ConvShape) *cudnn.Conv {
+	if cv, ok := e.convs[s]; ok {
+		return cv
+	}
+	cv, err := e.dnn.NewConv(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, e.math)
+	if err != nil {
+		e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
+		return nil
+	}
+	if need := cv.Workspace(); need > e.wsBytes {
+		if e.ws != 0 {
+			e.fail(e.c.Sync())
+			e.fail(e.c.Free(e.ws))
+		}
+		p, err := e.c.Alloc(need)
+		e.fail(err)
+		e.ws, e.wsBytes = p, need
+	}
+	e.convs[s] = cv
+	return cv
+}
