@@ -7,7 +7,8 @@
 #
 #   scripts/device-check.sh OUTDIR
 #
-# It runs: cnngpu devices; the cuda binding's tests; the GPU engine's
+# It runs: cnngpu devices; the ABI check of our own declarations against
+# the real CUDA, cuBLAS and cuDNN headers (scripts/abi-check.sh); the cuda binding's tests; the GPU engine's
 # conformance suite and the CPU-vs-GPU golden test (enginecuda.test); the
 # benchmark table against PyTorch (scripts/bench-gpu.sh); and one 10-epoch
 # training run on real MNIST (needs .device/mnist with the four files).
@@ -25,6 +26,9 @@ run() { # name, command...
 }
 nvidia-smi >"$out/nvidia-smi.log" 2>&1 || true
 run devices "$b/cnngpu" devices
+if command -v cc >/dev/null; then
+	run abi-check scripts/abi-check.sh
+fi
 run cuda-tests "$b/cuda.test" -test.v
 run engine-tests "$b/enginecuda.test" -test.v
 run bench-gpu env CNNGPU="$b/cnngpu" STEPS=100 scripts/bench-gpu.sh
@@ -34,6 +38,7 @@ fi
 echo
 echo "device check ($(date -u +%Y-%m-%dT%H:%M:%SZ)):"
 head -1 "$out/devices.log"
+tail -1 "$out/abi-check.log" 2>/dev/null
 grep -h "test accuracy" "$out"/train-10-epochs.log 2>/dev/null
 grep -h -E "^(---|ok|FAIL)" "$out"/engine-tests.log 2>/dev/null | head -12
 cat "$out/bench-gpu.log" 2>/dev/null
