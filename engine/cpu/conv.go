@@ -69,16 +69,6 @@ func col2im(dx, dcol []float32, s engine.ConvShape) {
 	}
 }
 
-func checkConv(op string, s engine.ConvShape, x, w, b, y engine.Tensor) {
-	if s.N <= 0 || s.C <= 0 || s.K <= 0 || s.P() <= 0 || s.Q() <= 0 {
-		panic("engine: " + op + ": empty convolution shape")
-	}
-	engine.Must(op, "x", x, engine.Float32, s.N*s.C*s.H*s.W)
-	engine.Must(op, "w", w, engine.Float32, s.K*s.C*s.R*s.S)
-	engine.Must(op, "b", b, engine.Float32, s.K)
-	engine.Must(op, "y", y, engine.Float32, s.N*s.K*s.P()*s.Q())
-}
-
 type convFwdTask struct {
 	e       *Engine
 	x, w, b []float32
@@ -107,7 +97,7 @@ func (t *convFwdTask) run(w, lo, hi int) {
 // Conv computes y = act(conv(x, w) + b).
 // x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q).
 func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
-	checkConv("Conv", s, x, w, b, y)
+	engine.CheckConv("Conv", s, x, w, b, y)
 	crs := s.C * s.R * s.S
 	e.wpk = grow(e.wpk, packedALen(s.K, crs))
 	packAll(e.wpk, rowMajor(t32(w), crs), s.K, crs)
@@ -170,12 +160,9 @@ func (t *convBwdTask) run(w, lo, hi int) {
 // ConvBackward writes dw, db and (when dx is not nil) dx from dy, the
 // gradient at the activated output y.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
-	checkConv("ConvBackward", s, x, w, db, y)
-	engine.Must("ConvBackward", "dy", dy, engine.Float32, s.N*s.K*s.P()*s.Q())
-	engine.Must("ConvBackward", "dw", dw, engine.Float32, s.K*s.C*s.R*s.S)
+	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
 	var dxs []float32
 	if dx != nil {
-		engine.Must("ConvBackward", "dx", dx, engine.Float32, s.N*s.C*s.H*s.W)
 		dxs = t32(dx)
 	}
 	nChunks := min(convChunks, s.N)

@@ -35,19 +35,9 @@ func (t *denseEpilogueTask) run(_, lo, hi int) {
 	}
 }
 
-func checkDense(op string, s engine.DenseShape, x, w, b, y engine.Tensor) {
-	if s.N <= 0 || s.In <= 0 || s.Out <= 0 {
-		panic("engine: " + op + ": empty dense shape")
-	}
-	engine.Must(op, "x", x, engine.Float32, s.N*s.In)
-	engine.Must(op, "w", w, engine.Float32, s.Out*s.In)
-	engine.Must(op, "b", b, engine.Float32, s.Out)
-	engine.Must(op, "y", y, engine.Float32, s.N*s.Out)
-}
-
 // Dense computes y = act(x·wᵀ + b). x: (N,In), w: (Out,In), y: (N,Out).
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
-	checkDense("Dense", s, x, w, b, y)
+	engine.CheckDense("Dense", s, x, w, b, y)
 	ys := t32(y)
 	gemmParallel(e.pool, &e.gemm, s.N, s.Out, s.In, 1, rowMajor(t32(x), s.In), rowMajor(t32(w), s.In).t(), 0, rowMajor(ys, s.Out))
 	e.denseE = denseEpilogueTask{y: ys, b: t32(b), out: s.Out, act: act}
@@ -57,9 +47,7 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 // DenseBackward writes dw: (Out,In), db: (Out) and, when dx is not nil,
 // dx: (N,In) from dy: (N,Out) at the activated output y.
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
-	checkDense("DenseBackward", s, x, w, db, y)
-	engine.Must("DenseBackward", "dy", dy, engine.Float32, s.N*s.Out)
-	engine.Must("DenseBackward", "dw", dw, engine.Float32, s.Out*s.In)
+	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
 	dz := t32(dy)[:s.N*s.Out]
 	if act != engine.Identity {
 		e.dz = grow(e.dz, s.N*s.Out)
@@ -76,7 +64,6 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 	// dw (Out, In) = dzᵀ (Out, N) · x (N, In)
 	gemmParallel(e.pool, &e.gemm, s.Out, s.In, s.N, 1, rowMajor(dz, s.Out).t(), rowMajor(t32(x), s.In), 0, rowMajor(t32(dw), s.In))
 	if dx != nil {
-		engine.Must("DenseBackward", "dx", dx, engine.Float32, s.N*s.In)
 		// dx (N, In) = dz (N, Out) · w (Out, In)
 		gemmParallel(e.pool, &e.gemm, s.N, s.In, s.Out, 1, rowMajor(dz, s.Out), rowMajor(t32(w), s.In), 0, rowMajor(t32(dx), s.In))
 	}

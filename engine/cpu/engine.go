@@ -251,11 +251,7 @@ func (e *Engine) Close() error {
 
 // Gather assembles a batch: x: (n,pixels) float32 in [0,1], y: (n) int32.
 func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int) {
-	engine.Must("Gather", "cursor", cursor, engine.Int32, 1)
-	engine.Must("Gather", "x", x, engine.Float32, n*pixels)
-	engine.Must("Gather", "y", y, engine.Int32, n)
-	engine.Must("Gather", "labels", labels, engine.Int32, 0)
-	engine.Must("Gather", "images", images, engine.Uint8, labels.Len()*pixels)
+	engine.CheckGather(images, labels, cursor, x, y, n, pixels)
 	cur := ti32(cursor)
 	c := int(cur[0])
 	p := ti32(perm)

@@ -13,20 +13,10 @@ import (
 // and dlogits = (softmax - onehot)/n when they are not nil.
 // logits: (n,classes), labels: (n) int32.
 func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, n, classes int) {
-	engine.Must("SoftmaxXent", "logits", logits, engine.Float32, n*classes)
-	engine.Must("SoftmaxXent", "labels", labels, engine.Int32, n)
-	engine.Must("SoftmaxXent", "stats", stats, engine.Float32, 3)
+	engine.CheckSoftmaxXent(logits, labels, probs, dlogits, stats, n, classes)
 	z := t32(logits)
 	lab := ti32(labels)
-	var pr, dl []float32
-	if probs != nil {
-		engine.Must("SoftmaxXent", "probs", probs, engine.Float32, n*classes)
-		pr = t32(probs)
-	}
-	if dlogits != nil {
-		engine.Must("SoftmaxXent", "dlogits", dlogits, engine.Float32, n*classes)
-		dl = t32(dlogits)
-	}
+	pr, dl := t32(probs), t32(dlogits)
 	var lossSum float64
 	var correct int
 	inv := 1 / float32(n)
@@ -108,16 +98,12 @@ func (t *adamTask) run(_, lo, hi int) {
 
 // Update applies one Adam or SGD step to p from g and increments step.
 func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
+	engine.CheckUpdate(c, p, g, s1, s2, step)
 	n := p.Len()
-	engine.Must("Update", "p", p, engine.Float32, n)
-	engine.Must("Update", "g", g, engine.Float32, n)
-	engine.Must("Update", "s1", s1, engine.Float32, n)
-	engine.Must("Update", "step", step, engine.Float32, 1)
 	st := t32(step)
 	t := float64(st[0]) + 1
 	e.adam = adamTask{c: c, p: t32(p), g: t32(g), s1: t32(s1)}
 	if c.Kind == engine.Adam {
-		engine.Must("Update", "s2", s2, engine.Float32, n)
 		e.adam.s2 = t32(s2)
 		e.adam.alpha = float32(float64(c.LR) * math.Sqrt(1-math.Pow(float64(c.Beta2), t)) / (1 - math.Pow(float64(c.Beta1), t)))
 	}

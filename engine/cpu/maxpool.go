@@ -73,31 +73,18 @@ func (t *poolFwdTask) run2(lo, hi int) {
 	}
 }
 
-func checkPool(op string, s engine.PoolShape) {
-	if s.Size <= 0 || s.OH() <= 0 || s.OW() <= 0 || s.N <= 0 || s.C <= 0 {
-		panic("engine: " + op + ": empty pooling shape")
-	}
-}
-
 // MaxPool computes y: (N,C,H/Size,W/Size) from x: (N,C,H,W); arg holds the
 // index in x of each maximum.
 func (e *Engine) MaxPool(x, y, arg engine.Tensor, s engine.PoolShape) {
-	checkPool("MaxPool", s)
-	out := s.N * s.C * s.OH() * s.OW()
-	engine.Must("MaxPool", "x", x, engine.Float32, s.N*s.C*s.H*s.W)
-	engine.Must("MaxPool", "y", y, engine.Float32, out)
-	engine.Must("MaxPool", "arg", arg, engine.Int32, out)
+	engine.CheckPool("MaxPool", s, x, y, arg)
 	e.poolF = poolFwdTask{x: t32(x), y: t32(y), arg: ti32(arg), s: s}
 	e.pool.parallelFor(s.N*s.C, 64, &e.poolF)
 }
 
 // MaxPoolBackward writes dx: (N,C,H,W) from dy through arg.
 func (e *Engine) MaxPoolBackward(dy, arg, dx engine.Tensor, s engine.PoolShape) {
-	checkPool("MaxPoolBackward", s)
+	engine.CheckPool("MaxPoolBackward", s, dx, dy, arg)
 	out := s.N * s.C * s.OH() * s.OW()
-	engine.Must("MaxPoolBackward", "dy", dy, engine.Float32, out)
-	engine.Must("MaxPoolBackward", "arg", arg, engine.Int32, out)
-	engine.Must("MaxPoolBackward", "dx", dx, engine.Float32, s.N*s.C*s.H*s.W)
 	d := t32(dx)[:s.N*s.C*s.H*s.W]
 	clear(d)
 	a := ti32(arg)[:out]
