@@ -200,6 +200,12 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 	return c, nil
 }
 
+// MakeCurrent makes the context current on the calling thread. Every
+// method here does it first; callers of other libraries that use the
+// current context (cuDNN) call it before them, since goroutines move
+// between threads.
+func (c *Context) MakeCurrent() error { return c.current() }
+
 // current makes the context current on this thread (goroutines move
 // between threads).
 func (c *Context) current() error {

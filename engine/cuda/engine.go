@@ -68,6 +68,10 @@ func New(device int, tf32 bool) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if err := c.MakeCurrent(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if e.dnn, err = cudnn.New(c.Stream()); err != nil {
 		c.Close()
 		return nil, err
@@ -284,6 +288,8 @@ func (e *Engine) scratchFor(n int) cu.Ptr {
 // conv returns the cuDNN plan for a shape, making it (and growing the
 // shared workspace) on first use.
 func (e *Engine) conv(s engine.ConvShape) *cudnn.Conv {
+	// cuDNN works on the calling thread's current context.
+	e.fail(e.c.MakeCurrent())
 	if cv, ok := e.convs[s]; ok {
 		return cv
 	}
