@@ -11,7 +11,7 @@
 # the real CUDA, cuBLAS and cuDNN headers (scripts/abi-check.sh); the cuda binding's tests; the GPU engine's
 # conformance suite and the CPU-vs-GPU golden test (enginecuda.test); the
 # benchmark table against PyTorch (scripts/bench-gpu.sh); and one 10-epoch
-# training run on real MNIST (needs .device/mnist with the four files).
+# training run on real MNIST (.device/mnist, which make device-bundle fills).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/device-check.sh OUTDIR}
