@@ -34,8 +34,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
+    if a.device == "cpu":
+        torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     f = lambda n: os.path.join(a.data, n)
     xtr = torch.tensor(idx(f("train-images-idx3-ubyte.gz")), dtype=torch.float32, device=dev) / 255
