@@ -14,6 +14,11 @@ import (
 //go:noescape
 func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// adamAVX2 is implemented in adam_amd64.s; n must be a multiple of 8.
+//
+//go:noescape
+func adamAVX2(p, grad, m, v *float32, n int, alpha, b1c, b2c, eps float32)
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
@@ -21,5 +26,6 @@ func init() {
 	useAsm = haveAVX2 && os.Getenv("CNNGPU_NOASM") == ""
 	if haveAVX2 {
 		asmKernel = kernel6x16AVX2
+		asmAdam = adamAVX2
 	}
 }

@@ -60,6 +60,9 @@ func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor
 	st[2] += float32(n)
 }
 
+// asmAdam is the AVX2/FMA Adam update where the processor has it.
+var asmAdam func(p, g, m, v *float32, n int, alpha, b1c, b2c, eps float32)
+
 // adamBlock is the number of parameters one chunk of the update handles.
 const adamBlock = 1 << 15
 
@@ -86,7 +89,12 @@ func (t *adamTask) run(_, lo, hi int) {
 		v := t.s2[a:b]
 		g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 		b1, b2 := 1-c.Beta1, 1-c.Beta2
-		for i := range p {
+		start := 0
+		if useAsm && asmAdam != nil && len(p) >= 8 {
+			start = len(p) &^ 7
+			asmAdam(&p[0], &g[0], &m[0], &v[0], start, t.alpha, b1, b2, c.Eps)
+		}
+		for i := start; i < len(p); i++ {
 			gi := g[i]
 			mi := m[i] + (gi-m[i])*b1
 			vi := v[i] + (gi*gi-v[i])*b2
