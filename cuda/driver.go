@@ -41,7 +41,9 @@ static CUresult call_cuGetErrorString(void *f, CUresult r, const char **s) { ret
 import "C"
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -78,18 +80,7 @@ func dlopen(names ...string) (unsafe.Pointer, string, error) {
 		}
 		reasons = append(reasons, C.GoString(C.dlerror()))
 	}
-	return nil, "", fmt.Errorf("%s", joinReasons(reasons))
-}
-
-func joinReasons(r []string) string {
-	s := ""
-	for i, x := range r {
-		if i > 0 {
-			s += "; "
-		}
-		s += x
-	}
-	return s
+	return nil, "", errors.New(strings.Join(reasons, "; "))
 }
 
 // dlsym resolves names from handle.

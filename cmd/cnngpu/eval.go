@@ -55,24 +55,13 @@ func paramSummary(ck *engine.Checkpoint) string {
 }
 
 func evalAction(c *cli.Context) error {
-	path := c.String("model")
-	if path == "" {
-		return usageErrorf("eval needs --model FILE (a checkpoint written by 'cnngpu train')")
-	}
-	ck, err := engine.LoadCheckpoint(path)
-	if err != nil {
-		return err
-	}
-	e, err := newEngine(c, c.App.ErrWriter)
+	m, e, ck, err := loadModel(c)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	path := c.String("model")
 	data, err := loadMNIST(c.Context, c, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	m, err := engine.NewModel(e, ck.Arch, ck.Opt, ck.Params)
 	if err != nil {
 		return err
 	}

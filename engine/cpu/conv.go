@@ -106,12 +106,12 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 }
 
 type convBwdTask struct {
-	e                 *Engine
-	x, w, y, dy, dx   []float32
-	wtpk              []float32 // wᵀ packed once, for dx
-	s                 engine.ConvShape
-	act               engine.Activation
-	perChunk, nChunks int
+	e               *Engine
+	x, w, y, dy, dx []float32
+	wtpk            []float32 // wᵀ packed once, for dx
+	s               engine.ConvShape
+	act             engine.Activation
+	perChunk        int
 }
 
 func (t *convBwdTask) run(w, lo, hi int) {
@@ -177,7 +177,7 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 		e.chunkDW[c] = grow(e.chunkDW[c], wlen)
 		e.chunkDB[c] = grow(e.chunkDB[c], s.K)
 	}
-	e.convB = convBwdTask{e: e, x: t32(x), w: t32(w), y: t32(y), dy: t32(dy), dx: dxs, s: s, act: act, perChunk: perChunk, nChunks: nChunks}
+	e.convB = convBwdTask{e: e, x: t32(x), w: t32(w), y: t32(y), dy: t32(dy), dx: dxs, s: s, act: act, perChunk: perChunk}
 	if dx != nil {
 		crs := s.C * s.R * s.S
 		e.wpk = grow(e.wpk, packedALen(crs, s.K))
