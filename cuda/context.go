@@ -96,6 +96,8 @@ import "C"
 
 import (
 	"fmt"
+	"os"
+	"runtime"
 	"unsafe"
 )
 
@@ -116,6 +118,10 @@ type Context struct {
 	params  unsafe.Pointer // C memory for kernel arguments: 32 values, then 32 pointers
 	blas    *blas
 	elapsed string
+	// debug (CNNGPU_DEBUG=1) waits after every launch and library call
+	// outside a recording, so errors name their cause.
+	debug     bool
+	capturing bool
 }
 
 var contextFuncs = []string{
@@ -156,7 +162,7 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 			break
 		}
 	}
-	c := &Context{Device: devs[index], fn: fn, funcs: map[string]C.CUfunction{}}
+	c := &Context{Device: devs[index], fn: fn, funcs: map[string]C.CUfunction{}, debug: os.Getenv("CNNGPU_DEBUG") == "1"}
 	if _, ok := fn["cuEventElapsedTime_v2"]; ok {
 		c.elapsed = "cuEventElapsedTime_v2"
 	} else {
@@ -168,9 +174,10 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 	if err := drv.check("cuDevicePrimaryCtxRetain", C.c_ctxRetain(fn["cuDevicePrimaryCtxRetain"], &c.ctx, c.dev)); err != nil {
 		return nil, err
 	}
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return nil, err
 	}
+	defer c.leave()
 	if err := drv.check("cuStreamCreate", C.c_streamCreate(fn["cuStreamCreate"], &c.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
 		return nil, err
 	}
@@ -200,11 +207,47 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 	return c, nil
 }
 
-// MakeCurrent makes the context current on the calling thread. Every
-// method here does it first; callers of other libraries that use the
-// current context (cuDNN) call it before them, since goroutines move
-// between threads.
+// MakeCurrent makes the context current on the calling thread.
 func (c *Context) MakeCurrent() error { return c.current() }
+
+// Do runs fn on one OS thread with the context current there, for calls
+// into other libraries that use the current context (cuDNN): a goroutine
+// may move to another thread between two cgo calls, so making the context
+// current and calling the library must happen under one thread lock.
+// Every method of Context does the same.
+func (c *Context) Do(fn func() error) error {
+	if err := c.enter(); err != nil {
+		return err
+	}
+	defer c.leave()
+	return fn()
+}
+
+// enter locks the calling goroutine to its thread and makes the context
+// current there; leave unlocks it.
+func (c *Context) enter() error {
+	runtime.LockOSThread()
+	if err := c.current(); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	return nil
+}
+
+func (c *Context) leave() { runtime.UnlockOSThread() }
+
+// Checked runs a library call queued on the stream and, in debug mode
+// (CNNGPU_DEBUG=1) outside a graph recording, waits for the stream so that
+// a failure is reported by the call that caused it, named by what.
+func (c *Context) Checked(what string, err error) error {
+	if err != nil || !c.debug || c.capturing {
+		return err
+	}
+	if err := drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], c.stream)); err != nil {
+		return fmt.Errorf("after %s (debug mode): %w", what, err)
+	}
+	return nil
+}
 
 // current makes the context current on this thread (goroutines move
 // between threads).
@@ -217,7 +260,9 @@ func (c *Context) Close() error {
 	if c.ctx == nil {
 		return nil
 	}
-	c.current()
+	if c.enter() == nil {
+		defer c.leave()
+	}
 	err := c.Sync()
 	if c.blas != nil {
 		c.blas.close()
@@ -242,18 +287,20 @@ func (c *Context) Stream() unsafe.Pointer { return unsafe.Pointer(c.stream) }
 // Sync waits for the stream; the error is the first failure of any queued
 // work.
 func (c *Context) Sync() error {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	return drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], c.stream))
 }
 
 // Alloc returns bytes of device memory; out of memory says how much was
 // asked and how much is free.
 func (c *Context) Alloc(bytes int) (Ptr, error) {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return 0, err
 	}
+	defer c.leave()
 	var p C.CUdeviceptr
 	if err := drv.check("cuMemAlloc_v2", C.c_memAlloc(c.fn["cuMemAlloc_v2"], &p, C.size_t(max(bytes, 4)))); err != nil {
 		var free, total C.size_t
@@ -266,9 +313,10 @@ func (c *Context) Alloc(bytes int) (Ptr, error) {
 
 // Free releases device memory from Alloc.
 func (c *Context) Free(p Ptr) error {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	return drv.check("cuMemFree_v2", C.c_memFree(c.fn["cuMemFree_v2"], C.CUdeviceptr(p)))
 }
 
@@ -278,9 +326,10 @@ func (c *Context) CopyIn(dst Ptr, src unsafe.Pointer, bytes int) error {
 	if bytes == 0 {
 		return nil
 	}
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	return drv.check("cuMemcpyHtoDAsync_v2", C.c_htod(c.fn["cuMemcpyHtoDAsync_v2"], C.CUdeviceptr(dst), src, C.size_t(bytes), c.stream))
 }
 
@@ -289,9 +338,10 @@ func (c *Context) CopyOut(dst unsafe.Pointer, src Ptr, bytes int) error {
 	if bytes == 0 {
 		return nil
 	}
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	if err := drv.check("cuMemcpyDtoHAsync_v2", C.c_dtoh(c.fn["cuMemcpyDtoHAsync_v2"], dst, C.CUdeviceptr(src), C.size_t(bytes), c.stream)); err != nil {
 		return err
 	}
@@ -300,9 +350,10 @@ func (c *Context) CopyOut(dst unsafe.Pointer, src Ptr, bytes int) error {
 
 // Zero queues setting bytes at p to zero.
 func (c *Context) Zero(p Ptr, bytes int) error {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	return drv.check("cuMemsetD8Async", C.c_memsetD8(c.fn["cuMemsetD8Async"], C.CUdeviceptr(p), 0, C.size_t(bytes), c.stream))
 }
 
@@ -332,9 +383,10 @@ func (c *Context) Launch(name string, n int64, block int, args ...Arg) error {
 	if n <= 0 {
 		return nil
 	}
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	vals := unsafe.Slice((*uint64)(c.params), 32)
 	ptrs := unsafe.Slice((*unsafe.Pointer)(unsafe.Add(c.params, 32*8)), 32)
 	for i, a := range args {
@@ -342,8 +394,8 @@ func (c *Context) Launch(name string, n int64, block int, args ...Arg) error {
 		ptrs[i] = unsafe.Pointer(&vals[i])
 	}
 	grid := (n + int64(block) - 1) / int64(block)
-	return drv.check("cuLaunchKernel("+name+")", C.c_launch(c.fn["cuLaunchKernel"], f, C.uint(grid), C.uint(block), c.stream,
-		(*unsafe.Pointer)(unsafe.Add(c.params, 32*8))))
+	return c.Checked(name, drv.check("cuLaunchKernel("+name+")", C.c_launch(c.fn["cuLaunchKernel"], f, C.uint(grid), C.uint(block), c.stream,
+		(*unsafe.Pointer)(unsafe.Add(c.params, 32*8)))))
 }
 
 // LaunchBlocks queues kernel name on exactly grid blocks of block threads.
@@ -356,9 +408,10 @@ type Event struct{ e C.CUevent }
 
 // Record queues an event.
 func (c *Context) Record() (*Event, error) {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return nil, err
 	}
+	defer c.leave()
 	ev := &Event{}
 	if err := drv.check("cuEventCreate", C.c_eventCreate(c.fn["cuEventCreate"], &ev.e)); err != nil {
 		return nil, err
@@ -369,9 +422,10 @@ func (c *Context) Record() (*Event, error) {
 // Elapsed waits for b and returns the milliseconds from a to b, destroying
 // both events.
 func (c *Context) Elapsed(a, b *Event) (float32, error) {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return 0, err
 	}
+	defer c.leave()
 	defer C.c_eventDestroy(c.fn["cuEventDestroy_v2"], a.e)
 	defer C.c_eventDestroy(c.fn["cuEventDestroy_v2"], b.e)
 	if err := drv.check("cuEventSynchronize", C.c_eventSync(c.fn["cuEventSynchronize"], b.e)); err != nil {
@@ -388,14 +442,17 @@ type Graph struct{ exec C.CUgraphExec }
 // Capture records the work fn queues on the stream (without running it)
 // and instantiates it.
 func (c *Context) Capture(fn func() error) (*Graph, error) {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return nil, err
 	}
+	defer c.leave()
 	// CU_STREAM_CAPTURE_MODE_RELAXED (2): goroutines move between threads.
 	if err := drv.check("cuStreamBeginCapture_v2", C.c_beginCapture(c.fn["cuStreamBeginCapture_v2"], c.stream, 2)); err != nil {
 		return nil, err
 	}
+	c.capturing = true
 	ferr := fn()
+	c.capturing = false
 	c.current()
 	var g C.CUgraph
 	if err := drv.check("cuStreamEndCapture", C.c_endCapture(c.fn["cuStreamEndCapture"], c.stream, &g)); err != nil {
@@ -414,9 +471,10 @@ func (c *Context) Capture(fn func() error) (*Graph, error) {
 
 // Replay queues the graph.
 func (c *Context) Replay(g *Graph) error {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	return drv.check("cuGraphLaunch", C.c_graphLaunch(c.fn["cuGraphLaunch"], g.exec, c.stream))
 }
 

@@ -85,9 +85,10 @@ func newBLAS(c *Context) (*blas, error) {
 		return nil, err
 	}
 	b := &blas{c: c, fn: fn, lib: lib}
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return nil, err
 	}
+	defer c.leave()
 	if err := b.check("cublasCreate_v2", C.c_blasCreate(fn["cublasCreate_v2"], &b.handle)); err != nil {
 		return nil, err
 	}
@@ -119,9 +120,10 @@ func (b *blas) close() { C.c_blasDestroy(b.fn["cublasDestroy_v2"], b.handle) }
 
 // SetMathMode selects strict FP32 (MathDefault) or TF32 tensor cores.
 func (c *Context) SetMathMode(mode int) error {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	return c.blas.check("cublasSetMathMode", C.c_blasSetMath(c.blas.fn["cublasSetMathMode"], c.blas.handle, C.int(mode)))
 }
 
@@ -130,15 +132,16 @@ func (c *Context) SetMathMode(mode int) error {
 // means A is stored k×m (row stride lda), likewise transB. It runs as the
 // column-major product Cᵀ = op(B)ᵀ·op(A)ᵀ.
 func (c *Context) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int) error {
-	if err := c.current(); err != nil {
+	if err := c.enter(); err != nil {
 		return err
 	}
+	defer c.leave()
 	op := func(t bool) C.int {
 		if t {
 			return 1
 		}
 		return 0
 	}
-	return c.blas.check("cublasSgemm_v2", C.c_sgemm(c.blas.fn["cublasSgemm_v2"], c.blas.handle, op(transB), op(transA),
-		C.int(n), C.int(m), C.int(k), C.float(alpha), C.ulonglong(b), C.int(ldb), C.ulonglong(a), C.int(lda), C.float(beta), C.ulonglong(out), C.int(ldc)))
+	return c.Checked("cublasSgemm_v2", c.blas.check("cublasSgemm_v2", C.c_sgemm(c.blas.fn["cublasSgemm_v2"], c.blas.handle, op(transB), op(transA),
+		C.int(n), C.int(m), C.int(k), C.float(alpha), C.ulonglong(b), C.int(ldb), C.ulonglong(a), C.int(lda), C.float(beta), C.ulonglong(out), C.int(ldc))))
 }

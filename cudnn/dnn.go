@@ -170,8 +170,13 @@ type Conv struct {
 func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
 	cv := &Conv{h: h}
 	p, q := hh+2*pad-r+1, ww+2*pad-s+1
+	// The descriptor goes through a local: cgo refuses a pointer into cv,
+	// which holds Go pointers.
 	mk := func(create string, d *unsafe.Pointer) error {
-		return h.check(create, C.c_createDesc(h.fn[create], d))
+		var v unsafe.Pointer
+		err := h.check(create, C.c_createDesc(h.fn[create], &v))
+		*d = v
+		return err
 	}
 	if err := mk("cudnnCreateTensorDescriptor", &cv.x); err != nil {
 		return nil, err

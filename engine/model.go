@@ -211,6 +211,7 @@ func (m *Model) buffers(n int) (*acts, error) {
 		if err != nil {
 			return nil, err
 		}
+		m.freeActs()
 		m.acts, m.capN = a, n
 		m.views = map[int]*acts{n: a}
 		return a, nil
@@ -373,11 +374,7 @@ func (m *Model) Release() {
 			m.E.Free(t)
 		}
 	}
-	if a := m.acts; a != nil {
-		for _, t := range []Tensor{a.x, a.y, a.a1, a.p1, a.a2, a.p2, a.h, a.logits, a.probs, a.arg1, a.arg2, a.dlogits, a.dh, a.dp2, a.da2, a.dp1, a.da1} {
-			m.E.Free(t)
-		}
-	}
+	m.freeActs()
 	m.acts, m.views, m.capN = nil, map[int]*acts{}, 0
 }
 
@@ -416,4 +413,16 @@ func (m *Model) SetOptState(s1, s2 []float32, step float32) error {
 		}
 	}
 	return m.E.Write(m.Step, 0, []float32{step})
+}
+
+// freeActs frees the activation buffers (the views share their memory).
+func (m *Model) freeActs() {
+	if a := m.acts; a != nil {
+		for _, t := range []Tensor{a.x, a.y, a.a1, a.p1, a.a2, a.p2, a.h, a.logits, a.probs, a.arg1, a.arg2, a.dlogits, a.dh, a.dp2, a.da2, a.dp1, a.da1} {
+			if t != nil {
+				m.E.Free(t)
+			}
+		}
+	}
+	m.acts = nil
 }
