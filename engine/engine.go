@@ -25,7 +25,10 @@
 // (see Capturer) with no host round trip.
 package engine
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // DType is the element type of a Tensor.
 type DType int
@@ -235,6 +238,14 @@ type Engine interface {
 type Capturer interface {
 	Replay(key int, fn func()) error
 	Reset()
+}
+
+// DeviceTimer is implemented by engines that time queued work on the
+// device itself (CUDA events): StartTimer marks the stream, StopTimer waits
+// for the work queued since and returns the device time it took.
+type DeviceTimer interface {
+	StartTimer() error
+	StopTimer() (time.Duration, error)
 }
 
 // ResetGraphs drops the engine's recordings, if it makes any.

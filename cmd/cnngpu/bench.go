@@ -81,8 +81,20 @@ func benchAction(c *cli.Context) error {
 		return err
 	}
 	b := engine.Batch{Images: ds.Images, Labels: ds.Labels, Perm: perm, Cursor: cursor}
+	// timeSteps runs n steps and returns their time: device time between
+	// two CUDA events on a GPU, else the host clock after waiting for the
+	// work to finish.
+	dt, _ := e.(engine.DeviceTimer)
 	timeSteps := func(n int, step func() error) (time.Duration, error) {
+		if err := e.Sync(); err != nil {
+			return 0, err
+		}
 		start := time.Now()
+		if dt != nil {
+			if err := dt.StartTimer(); err != nil {
+				return 0, err
+			}
+		}
 		for i := 0; i < n; i++ {
 			if i%4 == 0 {
 				e.Fill(cursor, 0)
@@ -91,7 +103,13 @@ func benchAction(c *cli.Context) error {
 				return 0, err
 			}
 		}
-		return time.Since(start), e.Sync()
+		if dt != nil {
+			return dt.StopTimer()
+		}
+		if err := e.Sync(); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
 	}
 	train := func() error {
 		var serr error
@@ -104,7 +122,7 @@ func benchAction(c *cli.Context) error {
 	if _, err := timeSteps(warm, train); err != nil {
 		return err
 	}
-	dt, err := timeSteps(steps, train)
+	tt, err := timeSteps(steps, train)
 	if err != nil {
 		return err
 	}
@@ -116,7 +134,7 @@ func benchAction(c *cli.Context) error {
 		return err
 	}
 	res := benchResult{Engine: e.Name(), BatchSize: bs, Steps: steps,
-		TrainImagesSec: float64(bs*steps) / dt.Seconds(), TrainStepMS: dt.Seconds() * 1000 / float64(steps),
+		TrainImagesSec: float64(bs*steps) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(steps),
 		InferImagesSec: float64(bs*steps) / di.Seconds()}
 	res.EpochSeconds = 60000 / res.TrainImagesSec
 	out := c.App.Writer

@@ -10,6 +10,7 @@ package cuda
 
 import (
 	"fmt"
+	"time"
 	"unsafe"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
@@ -19,8 +20,9 @@ import (
 )
 
 var (
-	_ engine.Engine   = (*Engine)(nil)
-	_ engine.Capturer = (*Engine)(nil)
+	_ engine.Engine      = (*Engine)(nil)
+	_ engine.Capturer    = (*Engine)(nil)
+	_ engine.DeviceTimer = (*Engine)(nil)
 )
 
 // block is the thread-block size of elementwise kernels.
@@ -47,10 +49,13 @@ type Engine struct {
 	wsBytes int
 	scratch cu.Ptr // activation-gradient scratch
 	scrSize int
+	partial cu.Ptr // per-block partial sums of the gradient reductions
+	partLen int
 	graphs  map[int]*cu.Graph
 	warm    map[int]bool
 	err     error // first failure of a queued op
 	tf32    bool
+	timer   *cu.Event // StartTimer's event
 }
 
 // New opens GPU device with strict FP32 math, or TF32 tensor cores when
@@ -68,11 +73,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 			return nil, err
 		}
 	}
-	if err := c.MakeCurrent(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if e.dnn, err = cudnn.New(c.Stream()); err != nil {
+	if err := c.Do(func() (err error) { e.dnn, err = cudnn.New(c.Stream()); return }); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -229,6 +230,9 @@ func (e *Engine) Close() error {
 	if e.scratch != 0 {
 		e.c.Free(e.scratch)
 	}
+	if e.partial != 0 {
+		e.c.Free(e.partial)
+	}
 	if e.dnn != nil {
 		e.dnn.Close()
 	}
@@ -271,9 +275,11 @@ func (e *Engine) Reset() {
 }
 
 // scratchFor returns device scratch of at least n floats, growing it only
-// outside a recording (the warm-up run sizes it).
+// outside a recording (the warm-up run sizes it). Growing drops the
+// recorded steps, which refer to the old scratch.
 func (e *Engine) scratchFor(n int) cu.Ptr {
 	if n > e.scrSize {
+		e.Reset()
 		if e.scratch != 0 {
 			e.fail(e.c.Sync())
 			e.fail(e.c.Free(e.scratch))
@@ -285,20 +291,48 @@ func (e *Engine) scratchFor(n int) cu.Ptr {
 	return e.scratch
 }
 
+// splits is how many blocks share one of k channels in the gradient
+// reductions over n images: enough for about four blocks per
+// multiprocessor, at most one per image.
+func (e *Engine) splits(k, n int) int {
+	target := 4 * max(e.c.Device.Multiprocessors, 1)
+	return max(1, min(n, (target+k-1)/k))
+}
+
+// partialFor returns device scratch for n partial sums, growing it only
+// outside a recording, like scratchFor.
+func (e *Engine) partialFor(n int) cu.Ptr {
+	if n > e.partLen {
+		e.Reset()
+		if e.partial != 0 {
+			e.fail(e.c.Sync())
+			e.fail(e.c.Free(e.partial))
+		}
+		p, err := e.c.Alloc(n * 4)
+		e.fail(err)
+		e.partial, e.partLen = p, n
+	}
+	return e.partial
+}
+
 // conv returns the cuDNN plan for a shape, making it (and growing the
 // shared workspace) on first use.
 func (e *Engine) conv(s engine.ConvShape) *cudnn.Conv {
-	// cuDNN works on the calling thread's current context.
-	e.fail(e.c.MakeCurrent())
 	if cv, ok := e.convs[s]; ok {
 		return cv
 	}
-	cv, err := e.dnn.NewConv(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, e.math)
+	var cv *cudnn.Conv
+	err := e.c.Do(func() (err error) {
+		cv, err = e.dnn.NewConv(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, e.math)
+		return
+	})
 	if err != nil {
 		e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
 		return nil
 	}
 	if need := cv.Workspace(); need > e.wsBytes {
+		// Recorded steps refer to the old workspace.
+		e.Reset()
 		if e.ws != 0 {
 			e.fail(e.c.Sync())
 			e.fail(e.c.Free(e.ws))
@@ -309,4 +343,39 @@ func (e *Engine) conv(s engine.ConvShape) *cudnn.Conv {
 	}
 	e.convs[s] = cv
 	return cv
+}
+
+// StartTimer records a CUDA event on the stream (engine.DeviceTimer).
+func (e *Engine) StartTimer() error {
+	if e.timer != nil {
+		panic("cuda: StartTimer twice without StopTimer")
+	}
+	ev, err := e.c.Record()
+	if err != nil {
+		return err
+	}
+	e.timer = ev
+	return nil
+}
+
+// StopTimer records a second event, waits for it and returns the device
+// time between the two.
+func (e *Engine) StopTimer() (time.Duration, error) {
+	if e.timer == nil {
+		panic("cuda: StopTimer without StartTimer")
+	}
+	a := e.timer
+	e.timer = nil
+	b, err := e.c.Record()
+	if err != nil {
+		return 0, err
+	}
+	ms, err := e.c.Elapsed(a, b)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.Sync(); err != nil {
+		return 0, err
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond)), nil
 }
