@@ -79,6 +79,53 @@ __global__ void bias_grad(float *db, const float *dz, int nb, int k, int inner) 
     if (threadIdx.x == 0) db[c] = part[0];
 }
 
+__device__ __forceinline__ float act_d(float g, float v, int act) {
+    switch (act) {
+    case 1: return v > 0.0f ? g : 0.0f;
+    case 2: return g * v * (1.0f - v);
+    case 3: return g * (1.0f - v * v);
+    }
+    return g;
+}
+
+// act_bias_grad: for a convolution's output gradient dy (nb,k,inner) and
+// output y: dz = dy * act'(y) (written when dz is not null) and per-block
+// partial sums of dz for the bias gradient. Block b handles channel
+// b / splits and the images of its slice b % splits of nb, so that many
+// blocks share a channel; sum_partials adds the slices in a fixed order.
+__global__ void act_bias_grad(float *dz, float *partial, const float *dy, const float *y, int nb, int k, int inner,
+                              int splits, int act) {
+    __shared__ float part[256];
+    int c = blockIdx.x / splits, sp = blockIdx.x % splits;
+    int n0 = (int)((long long)sp * nb / splits), n1 = (int)((long long)(sp + 1) * nb / splits);
+    int count = (n1 - n0) * inner;
+    float s = 0.0f;
+    for (int e = threadIdx.x; e < count; e += blockDim.x) {
+        int n = n0 + e / inner, p = e % inner;
+        long long i = ((long long)n * k + c) * inner + p;
+        float g = act_d(dy[i], y[i], act);
+        if (dz) dz[i] = g;
+        s += g;
+    }
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = part[0];
+}
+
+// sum_partials: out[i] = sum over j < splits of partial[i*splits + j], in
+// order; one thread per output, n outputs.
+__global__ void sum_partials(float *out, const float *partial, int n, int splits) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float s = 0.0f;
+    for (int j = 0; j < splits; j++) s += partial[(long long)i * splits + j];
+    out[i] = s;
+}
+
 // maxpool: square windows of size with equal stride; arg holds the index in
 // x of the first maximum. One thread per output element.
 __global__ void maxpool(const float *x, float *y, int *arg, int planes, int h, int w, int size) {
@@ -167,6 +214,35 @@ __global__ void adam(float *p, const float *g, float *m, float *v, const float *
     m[i] = mi;
     v[i] = vi;
     p[i] -= mi * alpha / (sqrtf(vi) + eps);
+}
+
+// adam4: adam with four elements per thread through 16-byte loads; every
+// pointer must be 16-byte aligned. Thread i updates elements 4i..4i+3 (the
+// last one the tail of n).
+__device__ __forceinline__ float adam_one(float &p, float gi, float &m, float &v, float alpha, float b1, float b2, float eps) {
+    m = m + (gi - m) * (1.0f - b1);
+    v = v + (gi * gi - v) * (1.0f - b2);
+    p -= m * alpha / (sqrtf(v) + eps);
+    return p;
+}
+__global__ void adam4(float *p, const float *g, float *m, float *v, const float *step, long long n,
+                      float lr, float b1, float b2, float eps) {
+    long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    if (i >= n) return;
+    float t = step[0] + 1.0f;
+    float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+    if (i + 4 <= n) {
+        float4 pp = *(float4 *)(p + i), gg = *(const float4 *)(g + i), mm = *(float4 *)(m + i), vv = *(float4 *)(v + i);
+        adam_one(pp.x, gg.x, mm.x, vv.x, alpha, b1, b2, eps);
+        adam_one(pp.y, gg.y, mm.y, vv.y, alpha, b1, b2, eps);
+        adam_one(pp.z, gg.z, mm.z, vv.z, alpha, b1, b2, eps);
+        adam_one(pp.w, gg.w, mm.w, vv.w, alpha, b1, b2, eps);
+        *(float4 *)(p + i) = pp;
+        *(float4 *)(m + i) = mm;
+        *(float4 *)(v + i) = vv;
+    } else {
+        for (long long j = i; j < n; j++) adam_one(p[j], g[j], m[j], v[j], alpha, b1, b2, eps);
+    }
 }
 
 // sgd: vel = mom*vel - lr*g; p += vel (Keras's momentum SGD).

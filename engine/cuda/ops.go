@@ -40,26 +40,40 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 	if cv == nil {
 		return
 	}
-	e.fail(cv.Forward(uint64(ptr(x)), uint64(ptr(w)), uint64(ptr(y)), uint64(e.ws), e.wsBytes))
+	e.fail(e.c.Do(func() error {
+		return e.c.Checked("cudnnConvolutionForward", cv.Forward(uint64(ptr(x)), uint64(ptr(w)), uint64(ptr(y)), uint64(e.ws), e.wsBytes))
+	}))
 	pq := s.P() * s.Q()
 	e.biasAct(y, b, s.N*s.K*pq, pq, s.K, act)
 }
 
-// ConvBackward: activation gradient, bias gradient, then cuDNN's filter
-// and data gradients.
+// ConvBackward: the bias gradient and dz = dy·act'(y) in one pass over
+// many blocks (act_bias_grad, then sum_partials), then cuDNN's filter and
+// data gradients.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
+	pq := s.P() * s.Q()
+	splits := e.splits(s.K, s.N)
 	cv := e.conv(s)
 	if cv == nil {
 		return
 	}
-	pq := s.P() * s.Q()
-	dz := e.actGrad(dy, y, s.N*s.K*pq, act)
-	e.fail(e.c.LaunchBlocks("bias_grad", s.K, block, cu.P(ptr(db)), cu.P(dz), cu.I(s.N), cu.I(s.K), cu.I(pq)))
-	e.fail(cv.BackwardFilter(uint64(ptr(x)), uint64(dz), uint64(ptr(dw)), uint64(e.ws), e.wsBytes))
-	if dx != nil {
-		e.fail(cv.BackwardData(uint64(ptr(w)), uint64(dz), uint64(ptr(dx)), uint64(e.ws), e.wsBytes))
+	part := e.partialFor(s.K * splits)
+	dz, dzArg := ptr(dy), cu.Null()
+	if act != engine.Identity {
+		dz = e.scratchFor(s.N * s.K * pq)
+		dzArg = cu.P(dz)
 	}
+	e.fail(e.c.LaunchBlocks("act_bias_grad", s.K*splits, block, dzArg, cu.P(part), cu.P(ptr(dy)), cu.P(ptr(y)),
+		cu.I(s.N), cu.I(s.K), cu.I(pq), cu.I(splits), cu.I(int(act))))
+	e.fail(e.c.Launch("sum_partials", int64(s.K), block, cu.P(ptr(db)), cu.P(part), cu.I(s.K), cu.I(splits)))
+	e.fail(e.c.Do(func() error {
+		err := e.c.Checked("cudnnConvolutionBackwardFilter", cv.BackwardFilter(uint64(ptr(x)), uint64(dz), uint64(ptr(dw)), uint64(e.ws), e.wsBytes))
+		if err == nil && dx != nil {
+			err = e.c.Checked("cudnnConvolutionBackwardData", cv.BackwardData(uint64(ptr(w)), uint64(dz), uint64(ptr(dx)), uint64(e.ws), e.wsBytes))
+		}
+		return err
+	}))
 }
 
 // MaxPool records the argmax of each window.
@@ -110,9 +124,23 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	n := p.Len()
 	if c.Kind == engine.SGD {
 		e.fail(e.c.Launch("sgd", int64(n), block, cu.P(ptr(p)), cu.P(ptr(g)), cu.P(ptr(s1)), cu.L(int64(n)), cu.F(c.LR), cu.F(c.Momentum)))
+	} else if aligned16(p, g, s1, s2) {
+		e.fail(e.c.Launch("adam4", (int64(n)+3)/4, block, cu.P(ptr(p)), cu.P(ptr(g)), cu.P(ptr(s1)), cu.P(ptr(s2)), cu.P(ptr(step)),
+			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)))
 	} else {
 		e.fail(e.c.Launch("adam", int64(n), block, cu.P(ptr(p)), cu.P(ptr(g)), cu.P(ptr(s1)), cu.P(ptr(s2)), cu.P(ptr(step)),
 			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)))
 	}
 	e.fail(e.c.LaunchBlocks("step_inc", 1, 1, cu.P(ptr(step))))
+}
+
+// aligned16 reports whether every tensor starts on a 16-byte boundary
+// (whole allocations do; views may not).
+func aligned16(ts ...engine.Tensor) bool {
+	for _, t := range ts {
+		if ptr(t)%16 != 0 {
+			return false
+		}
+	}
+	return true
 }

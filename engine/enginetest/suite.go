@@ -311,6 +311,10 @@ func testConv(h *harness) {
 		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
 		{N: 9, C: 3, H: 7, W: 5, K: 5, R: 3, S: 3, Pad: 0},
 		{N: 1, C: 2, H: 4, W: 6, K: 7, R: 5, S: 3, Pad: 2},
+		// Batches large enough that a GPU splits the gradient reductions
+		// over many blocks, with uneven slices.
+		{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 37, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
 	}
 	for _, s := range shapes {
 		for _, act := range allActs {
@@ -345,8 +349,11 @@ func testConv(h *harness) {
 			Close(h.t, name+" dw", h.read(dw), rdw, ATol*scale, RTol*10)
 			Close(h.t, name+" db", h.read(db), rdb, ATol*scale, RTol*10)
 			// Without dx (the first layer).
+			h.e.Fill(dw, 7)
+			h.e.Fill(db, 7)
 			h.e.ConvBackward(x, w, y, dy, nil, dw, db, s, act)
 			Close(h.t, name+" dw (no dx)", h.read(dw), rdw, ATol*scale, RTol*10)
+			Close(h.t, name+" db (no dx)", h.read(db), rdb, ATol*scale, RTol*10)
 		}
 	}
 }
@@ -487,6 +494,21 @@ func testUpdate(h *harness) {
 		}
 		Close(h.t, name+" step", h.read(step), []float64{3}, 0, 0)
 	}
+	// Views that start one element into their buffers (a GPU engine's
+	// vectorised path needs aligned starts; this takes the other one).
+	c := engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
+	pv := h.rand(n, 0.1)
+	p := e.Slice(h.f32(append([]float64{0}, pv...)), 1, n)
+	g := e.Slice(h.f32(append([]float64{0}, h.rand(n, 1)...)), 1, n)
+	gv := toF64(h.read(g))
+	s1 := e.Slice(h.zeros(engine.Float32, n+1), 1, n)
+	s2 := e.Slice(h.zeros(engine.Float32, n+1), 1, n)
+	step := h.zeros(engine.Float32, 1)
+	r1, r2 := make([]float64, n), make([]float64, n)
+	e.Update(c, p, g, s1, s2, step)
+	RefUpdate(c, pv, gv, r1, r2, 1)
+	Close(h.t, "update (unaligned views) p", h.read(p), pv, 1e-6, 1e-5)
+	Close(h.t, "update (unaligned views) s2", h.read(s2), r2, 1e-7, 1e-5)
 }
 
 // testModelGradient runs one training step of the whole network with a
