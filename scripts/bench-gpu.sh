@@ -2,19 +2,29 @@
 # bench-gpu.sh: cnngpu on GPU 0 (strict FP32 and TF32) at batch 64, 128, 256
 # and 512, the CPU engine at 128, and, when python3 has CUDA PyTorch, the
 # same model in PyTorch on the same GPU and batch sizes, eager and with the
-# whole step captured as a CUDA graph (capturable Adam); one
-# table with the ratios. CNNGPU=path selects the binary (default bin/cnngpu).
+# whole step captured as a CUDA graph (capturable Adam); one table with the
+# ratios. CNNGPU=path selects the binary (default bin/cnngpu); STEPS the
+# timed steps; PYTORCH_LOG a file for PyTorch's messages (default: none).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${CNNGPU:-bin/cnngpu}
-STEPS=${STEPS:-200}
+STEPS=${STEPS:-300}
 PY=${PYTHON:-python3}
+plog=${PYTORCH_LOG:-/dev/null}
+torch_cuda=0
+if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>>"$plog"; then
+	torch_cuda=1
+else
+	echo "bench-gpu: no CUDA PyTorch for $PY; the table has cnngpu alone" >&2
+fi
+sizes="64 128 256 512"
 {
-	for bs in 64 128 256 512; do
-		"$PY" scripts/pytorch_reference.py --device cuda --batch-size "$bs" --steps "$STEPS" 2>/dev/null
-		"$PY" scripts/pytorch_reference.py --device cuda --graph --batch-size "$bs" --steps "$STEPS" 2>/dev/null
-		"$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --json
-		"$bin" bench --device 0 --precision tf32 --batch-size "$bs" --steps "$STEPS" --json
+	if [ $torch_cuda = 1 ]; then
+		"$PY" scripts/pytorch_reference.py --device cuda --batch-sizes "${sizes// /,}" --modes eager,graph --steps "$STEPS" --warmup 10 2>>"$plog"
+	fi
+	for bs in $sizes; do
+		"$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
+		"$bin" bench --device 0 --precision tf32 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
 	done
 	"$bin" bench --cpu --batch-size 128 --steps 10 --json
 } | "$PY" scripts/bench_table.py

@@ -2,44 +2,80 @@
 # device-check.sh: the GPU checks in one call, for a GPU machine without Go
 # or internet. It uses what `make device-bundle` put in .device/ on a CPU
 # machine (the cnngpu binary, GPU test binaries built with `go test -c`,
-# the MNIST files), writes full logs to the folder given as its argument,
-# and prints a short table last.
+# the MNIST files), writes full logs to the folder given as its argument
+# (eight files at most), and prints a short table last.
 #
 #   scripts/device-check.sh OUTDIR
 #
-# It runs: cnngpu devices; the ABI check of our own declarations against
-# the real CUDA, cuBLAS and cuDNN headers (scripts/abi-check.sh); the cuda binding's tests; the GPU engine's
-# conformance suite and the CPU-vs-GPU golden test (enginecuda.test); the
-# benchmark table against PyTorch (scripts/bench-gpu.sh); and one 10-epoch
-# training run on real MNIST (.device/mnist, which make device-bundle fills).
+# It runs: cnngpu devices (with nvidia-smi); the ABI check of our own
+# declarations against the real CUDA, cuBLAS and cuDNN headers
+# (scripts/abi-check.sh); the cuda binding's tests; the GPU engine's
+# conformance suite and the CPU-vs-GPU golden test (enginecuda.test); one
+# 10-epoch training run on real MNIST (.device/mnist), rerun in debug mode
+# (CNNGPU_DEBUG=1) if it fails; and the benchmark table against PyTorch
+# (scripts/bench-gpu.sh); and, where Nsight Compute is installed, the
+# device time of each kernel of a training step at batch 128 (profile.log).
+# Each step has a time limit, so one hang does not
+# eat the rest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/device-check.sh OUTDIR}
 mkdir -p "$out"
 b=.device
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 declare -a rows
-run() { # name, command...
-	local name=$1; shift
-	local start=$SECONDS
-	if "$@" >"$out/$name.log" 2>&1; then r=ok; else r=FAIL; fi
-	rows+=("$(printf '%-22s %-5s %4ss  %s' "$name" "$r" $((SECONDS - start)) "$out/$name.log")")
+run() { # name, seconds, command...
+	local name=$1 limit=$2
+	shift 2
+	local start=$SECONDS r
+	if timeout -k 5 "$limit" "$@" >>"$out/$name.log" 2>&1; then r=ok; else r="FAIL($?)"; fi
+	rows+=("$(printf '%-16s %-9s %4ss' "$name" "$r" $((SECONDS - start)))")
+	[ "${r}" = ok ]
 }
-nvidia-smi >"$out/nvidia-smi.log" 2>&1 || true
-run devices "$b/cnngpu" devices
+{ uname -r; nvidia-smi; nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv; } >"$out/devices.log" 2>&1 || true
+run devices 30 "$b/cnngpu" devices
 if command -v cc >/dev/null; then
-	run abi-check scripts/abi-check.sh
+	run abi-check 60 scripts/abi-check.sh
 fi
-run cuda-tests "$b/cuda.test" -test.v
-run engine-tests "$b/enginecuda.test" -test.v
-run bench-gpu env CNNGPU="$b/cnngpu" STEPS=100 scripts/bench-gpu.sh
+run cuda-tests 60 "$b/cuda.test" -test.v
+run engine-tests 150 env CNNGPU_MNIST="$b/mnist" "$b/enginecuda.test" -test.v -test.timeout 140s
 if [ -d "$b/mnist" ]; then
-	run train-10-epochs "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$out/model.safetensors"
+	if ! run train-10-epochs 120 "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
+		run train-debug 60 env CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
+	fi
+fi
+# Per-kernel device times of training steps at batch 128 (Nsight Compute,
+# clocks left as they are), when ncu is there.
+ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
+	run profile 120 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 80 \
+		"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
+fi
+run bench-gpu 200 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
+# TUNE=1: then the study of issue 4 (the default 36-configuration grid)
+# on GPU 0 for what time is left before DEADLINE seconds (default 600);
+# interrupted, it keeps the finished runs. Study folder and log go to
+# tune.tar.gz.
+if [ "${TUNE:-0}" = 1 ] && [ -d "$b/mnist" ]; then
+	left=$((${DEADLINE:-600} - SECONDS - 10))
+	if [ $left -gt 30 ]; then
+		start=$SECONDS
+		timeout -s INT -k 10 "$left" "$b/cnngpu" tune --device 0 --data "$b/mnist" --out "$tmp/tune" >"$tmp/tune.log" 2>&1
+		rc=$?
+		mkdir -p "$tmp/tune"
+		mv "$tmp/tune.log" "$tmp/tune/"
+		tar -czf "$out/tune.tar.gz" -C "$tmp" tune
+		rows+=("$(printf '%-16s %-9s %4ss' tune "rc=$rc" $((SECONDS - start)))")
+	fi
 fi
 echo
 echo "device check ($(date -u +%Y-%m-%dT%H:%M:%SZ)):"
-head -1 "$out/devices.log"
+grep -m1 "^GPU" "$out/devices.log"
 tail -1 "$out/abi-check.log" 2>/dev/null
-grep -h "test accuracy" "$out"/train-10-epochs.log 2>/dev/null
-grep -h -E "^(---|ok|FAIL)" "$out"/engine-tests.log 2>/dev/null | head -12
-cat "$out/bench-gpu.log" 2>/dev/null
+grep -h -E "^(--- |ok|FAIL|panic)" "$out"/cuda-tests.log "$out"/engine-tests.log 2>/dev/null | head -40
+grep -h -E "largest relative|differ|drifts|did not learn" "$out"/engine-tests.log 2>/dev/null
+grep -h -E "^epoch|test accuracy|rror" "$out"/train-10-epochs.log "$out"/train-debug.log 2>/dev/null | tail -14
+grep -v "^bench-gpu:" "$out/bench-gpu.log" 2>/dev/null | tail -14
+[ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log | tail -5
 printf '%s\n' "${rows[@]}"

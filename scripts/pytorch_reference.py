@@ -35,11 +35,25 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-sizes", default="",
+                    help="comma-separated batch sizes, one JSON line each (overrides --batch-size); "
+                         "one process for all saves PyTorch's start-up per size")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--graph", action="store_true",
                     help="CUDA only: capture the whole training step (capturable Adam) as a CUDA graph and replay it")
+    ap.add_argument("--modes", default="",
+                    help="CUDA only: comma-separated eager,graph: each mode at each batch size (overrides --graph)")
     a = ap.parse_args()
+    sizes = [int(b) for b in a.batch_sizes.split(",")] if a.batch_sizes else [a.batch_size]
+    modes = a.modes.split(",") if a.modes else (["graph"] if a.graph else ["eager"])
+    for bs in sizes:
+        for mode in modes:
+            a.batch_size, a.graph = bs, mode == "graph"
+            run(a)
+
+
+def run(a):
     torch.manual_seed(1)
     if a.device == "cpu":
         torch.set_num_threads(a.threads)

@@ -2,10 +2,10 @@
 
 // engine_test.go: on a machine with an NVIDIA GPU, the conformance suite
 // (every op against the float64 reference, inputs unchanged) and the golden
-// test: 200 training steps from the same initial weights on the CPU and
-// the GPU (strict FP32), losses agreeing within 1e-3 relative at every 50th
-// step, with the step recorded as a CUDA graph. Elsewhere both skip and
-// say why.
+// test: 200 training steps on real MNIST from the same initial weights on
+// the CPU and the GPU (strict FP32, the step recorded as a CUDA graph),
+// losses compared at every 50th step against the CPU's own sensitivity to
+// a one-ulp change of its initial weights. Elsewhere both skip and say why.
 
 package cuda
 
@@ -14,10 +14,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"os"
+
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	"github.com/cnngpu/cnngpu/engine/enginetest"
+	"github.com/cnngpu/cnngpu/loader"
 )
 
 func needGPU(t *testing.T) {
@@ -38,43 +41,67 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// losses trains steps steps at batch 128 on a fixed synthetic set and
-// returns the mean loss of each step.
-func losses(t *testing.T, e engine.Engine, steps int) []float64 {
+// task is a training set for the golden tests.
+type task struct {
+	name     string
+	img, lab []uint8
+}
+
+// mnistTask is the first 25,600 real MNIST training images, from
+// $CNNGPU_MNIST or the cache; the test skips when neither has them.
+func mnistTask(t *testing.T) task {
+	dir := os.Getenv("CNNGPU_MNIST")
+	if dir == "" {
+		dir, _ = loader.CacheDir()
+	}
+	m, err := loader.LoadDir(dir)
+	if err != nil {
+		t.Skipf("the golden tests train on real MNIST: %v (run 'cnngpu data fetch' or set CNNGPU_MNIST)", err)
+	}
+	const n = 25600
+	return task{"mnist", m.Train.Images.Pixels[:n*engine.ImagePixels], m.Train.Labels[:n]}
+}
+
+// losses trains steps steps at batch 128 from Glorot weights (seed 11;
+// each weight nudged up by one ulp with probability 1/2 when nudge is set)
+// on tk, in a fixed random order, and returns the mean loss of each step.
+func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps int, nudge bool) []float64 {
 	arch, _ := engine.NewArch("reference", engine.ReLU)
-	opt := engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
-	m, err := engine.NewModel(e, arch, opt, arch.GlorotInit(11))
+	init := arch.GlorotInit(11)
+	if nudge {
+		r := rand.New(rand.NewPCG(9, 9))
+		for i := range init {
+			if r.IntN(2) == 0 {
+				init[i] = math.Nextafter32(init[i], 10)
+			}
+		}
+	}
+	m, err := engine.NewModel(e, arch, opt, init)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(5, 5))
-	const pool = 2048
-	img := make([]uint8, pool*engine.ImagePixels)
-	lab := make([]uint8, pool)
-	for i := range lab {
-		l := r.IntN(10)
-		lab[i] = uint8(l)
-		for c := 4; c < 24; c++ {
-			img[i*784+(3+2*l)*28+c] = 255
-		}
-		for k := 0; k < 60; k++ {
-			img[i*784+r.IntN(784)] = uint8(r.IntN(256))
-		}
-	}
-	d, err := engine.UploadDataset(e, img, lab)
+	defer m.Release()
+	d, err := engine.UploadDataset(e, tk.img, tk.lab)
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := rand.New(rand.NewPCG(5, 6))
 	perm, _ := e.Alloc(engine.Int32, steps*128)
 	order := make([]int32, steps*128)
 	for i := range order {
-		order[i] = int32(r.IntN(pool))
+		order[i] = int32(r.IntN(len(tk.lab)))
 	}
 	if err := e.Write(perm, 0, order); err != nil {
 		t.Fatal(err)
 	}
 	cursor, _ := e.Alloc(engine.Int32, 1)
 	stats, _ := e.Alloc(engine.Float32, 3)
+	defer func() {
+		engine.ResetGraphs(e)
+		for _, x := range []engine.Tensor{perm, cursor, stats, d.Images, d.Labels} {
+			e.Free(x)
+		}
+	}()
 	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
 	var out []float64
 	st := make([]float32, 3)
@@ -92,26 +119,74 @@ func losses(t *testing.T, e engine.Engine, steps int) []float64 {
 	return out
 }
 
-func TestGoldenCPUvsGPU(t *testing.T) {
+// worst logs the losses of a and b every 25 steps and returns their largest
+// relative difference at every 50th step.
+func worst(t *testing.T, what string, a, b []float64) float64 {
+	w := 0.0
+	for s := 0; s < len(a); s += 25 {
+		rel := math.Abs(a[s]-b[s]) / math.Abs(b[s])
+		t.Logf("%s: step %3d: %.6f vs %.6f (relative difference %.1e)", what, s, a[s], b[s], rel)
+		if s%50 == 0 && !(rel <= w) {
+			w = rel
+		}
+	}
+	return w
+}
+
+func learned(t *testing.T, l []float64) {
+	if n := len(l); !(l[n-1] < l[0]*0.5) {
+		t.Errorf("GPU training did not learn: loss %.4f -> %.4f", l[0], l[n-1])
+	}
+}
+
+func engines(t *testing.T) (*Engine, engine.Engine) {
 	needGPU(t)
 	g, err := New(0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
+	t.Cleanup(func() { g.Close() })
 	c := cpu.New(0)
-	defer c.Close()
-	const steps = 200
-	lg := losses(t, g, steps)
-	lc := losses(t, c, steps)
-	for s := 0; s < steps; s += 50 {
-		rel := math.Abs(lg[s]-lc[s]) / math.Abs(lc[s])
-		t.Logf("step %3d: cpu %.6f gpu %.6f (relative difference %.1e)", s, lc[s], lg[s], rel)
-		if !(rel <= 1e-3) {
-			t.Errorf("step %d: GPU loss %.6f vs CPU %.6f, relative difference %.2e > 1e-3", s, lg[s], lc[s], rel)
+	t.Cleanup(func() { c.Close() })
+	return g, c
+}
+
+// TestGoldenCPUvsGPU trains 200 steps at batch 128 on real MNIST from the
+// same initial weights on the CPU and the GPU (strict FP32, the step
+// recorded as a CUDA graph), with Adam (the default) and with SGD with
+// momentum, and compares the losses at every 50th step.
+//
+// Bit-level agreement cannot last: the engines add in different orders,
+// and training amplifies a last-bit difference. The CPU engine against
+// itself, with each initial weight moved by one ulp, drifts by 1e-3 to
+// 1e-2 relative within 50 to 100 steps (Adam's normalised step turns
+// rounding in tiny gradients into full-size steps), so the bound is that
+// drift: the first step's losses agree within 1e-6, and the GPU's losses
+// stay within four times the CPU's own one-ulp drift, plus 1e-3, of the
+// CPU's at every 50th step. An engine bug moves losses by far more.
+func TestGoldenCPUvsGPU(t *testing.T) {
+	g, c := engines(t)
+	tk := mnistTask(t)
+	for _, opt := range []engine.OptConfig{
+		{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+		{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
+	} {
+		name := "adam"
+		if opt.Kind == engine.SGD {
+			name = "sgd"
 		}
-	}
-	if s := steps - 1; !(lg[s] < lg[0]/2) {
-		t.Errorf("GPU training did not learn: loss %.4f -> %.4f", lg[0], lg[s])
+		lg := losses(t, g, tk, opt, 200, false)
+		lc := losses(t, c, tk, opt, 200, false)
+		ln := losses(t, c, tk, opt, 200, true)
+		wg := worst(t, name+", gpu vs cpu", lg, lc)
+		wn := worst(t, name+", cpu nudged one ulp vs cpu", ln, lc)
+		t.Logf("%s: largest relative difference at every 50th step: gpu vs cpu %.1e, cpu one ulp apart %.1e", name, wg, wn)
+		if rel := math.Abs(lg[0]-lc[0]) / lc[0]; !(rel <= 1e-6) {
+			t.Errorf("%s: first-step losses differ by %.1e relative (> 1e-6)", name, rel)
+		}
+		if !(wg <= 4*wn+1e-3) {
+			t.Errorf("%s: GPU drifts from the CPU by %.1e relative, more than 4 × the CPU's own one-ulp drift %.1e + 1e-3", name, wg, wn)
+		}
+		learned(t, lg)
 	}
 }
