@@ -8,8 +8,15 @@
 //
 // Activation codes follow engine.Activation: 0 identity, 1 ReLU,
 // 2 sigmoid, 3 tanh.
+//
+// The file is also valid C (no references or templates; extern "C" only
+// under C++), so that kernels/emu compiles it for the CPU, where
+// kernels/emu_test.go runs every kernel against a float64 reference
+// without a GPU.
 
+#ifdef __cplusplus
 extern "C" {
+#endif
 
 // gather: x[k,j] = images[perm[cursor+k], j] / 255, y[k] = labels[...].
 // x: (n,pixels) f32, y: (n) i32; one thread per pixel.
@@ -219,11 +226,10 @@ __global__ void adam(float *p, const float *g, float *m, float *v, const float *
 // adam4: adam with four elements per thread through 16-byte loads; every
 // pointer must be 16-byte aligned. Thread i updates elements 4i..4i+3 (the
 // last one the tail of n).
-__device__ __forceinline__ float adam_one(float &p, float gi, float &m, float &v, float alpha, float b1, float b2, float eps) {
-    m = m + (gi - m) * (1.0f - b1);
-    v = v + (gi * gi - v) * (1.0f - b2);
-    p -= m * alpha / (sqrtf(v) + eps);
-    return p;
+__device__ __forceinline__ void adam_one(float *p, float gi, float *m, float *v, float alpha, float b1, float b2, float eps) {
+    *m = *m + (gi - *m) * (1.0f - b1);
+    *v = *v + (gi * gi - *v) * (1.0f - b2);
+    *p -= *m * alpha / (sqrtf(*v) + eps);
 }
 __global__ void adam4(float *p, const float *g, float *m, float *v, const float *step, long long n,
                       float lr, float b1, float b2, float eps) {
@@ -233,15 +239,15 @@ __global__ void adam4(float *p, const float *g, float *m, float *v, const float 
     float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
     if (i + 4 <= n) {
         float4 pp = *(float4 *)(p + i), gg = *(const float4 *)(g + i), mm = *(float4 *)(m + i), vv = *(float4 *)(v + i);
-        adam_one(pp.x, gg.x, mm.x, vv.x, alpha, b1, b2, eps);
-        adam_one(pp.y, gg.y, mm.y, vv.y, alpha, b1, b2, eps);
-        adam_one(pp.z, gg.z, mm.z, vv.z, alpha, b1, b2, eps);
-        adam_one(pp.w, gg.w, mm.w, vv.w, alpha, b1, b2, eps);
+        adam_one(&pp.x, gg.x, &mm.x, &vv.x, alpha, b1, b2, eps);
+        adam_one(&pp.y, gg.y, &mm.y, &vv.y, alpha, b1, b2, eps);
+        adam_one(&pp.z, gg.z, &mm.z, &vv.z, alpha, b1, b2, eps);
+        adam_one(&pp.w, gg.w, &mm.w, &vv.w, alpha, b1, b2, eps);
         *(float4 *)(p + i) = pp;
         *(float4 *)(m + i) = mm;
         *(float4 *)(v + i) = vv;
     } else {
-        for (long long j = i; j < n; j++) adam_one(p[j], g[j], m[j], v[j], alpha, b1, b2, eps);
+        for (long long j = i; j < n; j++) adam_one(&p[j], g[j], &m[j], &v[j], alpha, b1, b2, eps);
     }
 }
 
@@ -273,4 +279,6 @@ __global__ void fill_u8(unsigned char *t, unsigned char v, long long n) {
     if (i < n) t[i] = v;
 }
 
+#ifdef __cplusplus
 }  // extern "C"
+#endif

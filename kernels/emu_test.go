@@ -1,0 +1,390 @@
+// emu_test.go: every kernel of kernels.cu run on the CPU and compared with
+// a float64 reference, so that CI (which has no GPU) checks the kernels'
+// arithmetic and indexing. kernels/emu/main.c compiles kernels.cu as C
+// with a prelude in which a launch runs its blocks in turn and a block's
+// threads are POSIX threads (__syncthreads a barrier, __shared__ arrays
+// shared by the block). The launches mirror engine/cuda's: same kernels,
+// argument types, block size and grids. The GPU itself runs the same
+// kernels through the conformance suite (engine/cuda).
+
+package kernels
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/enginetest"
+)
+
+const block = 256
+
+var (
+	emuOnce sync.Once
+	emuBin  string
+	emuErr  error
+)
+
+// emulator compiles kernels/emu/main.c (which includes kernels.cu) once
+// per test binary, or skips the test when there is no C compiler.
+func emulator(t *testing.T) string {
+	t.Helper()
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	if _, err := exec.LookPath(cc); err != nil {
+		t.Skipf("no C compiler (%s) to build the kernel emulator: %v", cc, err)
+	}
+	emuOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cnngpu-emu")
+		if err != nil {
+			emuErr = err
+			return
+		}
+		emuBin = filepath.Join(dir, "emu")
+		out, err := exec.Command(cc, "-O1", "-std=gnu11", "-Wall", "-Werror", "-pthread", "-o", emuBin, "emu/main.c", "-lm").CombinedOutput()
+		if err != nil {
+			emuErr = fmt.Errorf("compiling kernels.cu for the CPU: %v\n%s", err, out)
+		}
+	})
+	if emuErr != nil {
+		t.Fatal(emuErr)
+	}
+	return emuBin
+}
+
+// null is a null pointer argument.
+type null struct{}
+
+// launch runs kernel name on grid blocks of block threads. Arguments:
+// []float32, []int32 and []uint8 are device buffers (updated in place with
+// what the kernel left there), null{} a null pointer, int32, int64 and
+// float32 scalars.
+func launch(t *testing.T, name string, grid, blk int, args ...any) {
+	t.Helper()
+	bin := emulator(t)
+	var in bytes.Buffer
+	le := binary.LittleEndian
+	fmt.Fprintf(&in, "%s\n", name)
+	for _, v := range []int32{int32(grid), int32(blk), int32(len(args))} {
+		binary.Write(&in, le, v)
+	}
+	var bufs []any
+	for _, a := range args {
+		switch v := a.(type) {
+		case []float32, []int32, []uint8:
+			in.WriteByte('P')
+			binary.Write(&in, le, int64(binary.Size(v)))
+			binary.Write(&in, le, v)
+			bufs = append(bufs, v)
+		case null:
+			in.WriteByte('N')
+		case int32:
+			in.WriteByte('I')
+			binary.Write(&in, le, v)
+		case int64:
+			in.WriteByte('L')
+			binary.Write(&in, le, v)
+		case float32:
+			in.WriteByte('F')
+			binary.Write(&in, le, v)
+		default:
+			panic(fmt.Sprintf("launch: argument of type %T", a))
+		}
+	}
+	cmd := exec.Command(bin)
+	cmd.Stdin = &in
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("emulated %s: %v: %s", name, err, errb.String())
+	}
+	for _, b := range bufs {
+		if err := binary.Read(&out, le, b); err != nil {
+			t.Fatalf("emulated %s: reading results: %v", name, err)
+		}
+	}
+}
+
+// grid is the number of blocks for n threads (as cuda.Context.Launch).
+func grid(n int) int { return (n + block - 1) / block }
+
+func randF(r *rand.Rand, n int, scale float64) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = (2*r.Float64() - 1) * scale
+	}
+	return v
+}
+
+func f32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+func f64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+var acts = []engine.Activation{engine.Identity, engine.ReLU, engine.Sigmoid, engine.Tanh}
+
+func TestEmuHandlesEveryKernel(t *testing.T) {
+	src, err := os.ReadFile("emu/main.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled []string
+	for _, m := range regexp.MustCompile(`strcmp\(k, "(\w+)"\)`).FindAllStringSubmatch(string(src), -1) {
+		handled = append(handled, m[1])
+	}
+	for _, n := range Names {
+		if !slices.Contains(handled, n) {
+			t.Errorf("emu/main.c cannot run kernel %s: add it to call()", n)
+		}
+	}
+}
+
+func TestEmuGather(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const pool, n, pixels = 40, 9, 784
+	images := make([]uint8, pool*pixels)
+	for i := range images {
+		images[i] = uint8(r.IntN(256))
+	}
+	labels := make([]int32, pool)
+	for i := range labels {
+		labels[i] = int32(r.IntN(10))
+	}
+	perm := make([]int32, pool)
+	for i := range perm {
+		perm[i] = int32(r.IntN(pool))
+	}
+	cursor := []int32{13}
+	x := make([]float32, n*pixels)
+	y := make([]int32, n)
+	launch(t, "gather", grid(n*pixels), block, images, labels, perm, cursor, x, y, int32(n), int32(pixels))
+	for k := 0; k < n; k++ {
+		idx := int(perm[13+k])
+		if y[k] != labels[idx] {
+			t.Fatalf("y[%d] = %d, want %d", k, y[k], labels[idx])
+		}
+		for j := 0; j < pixels; j++ {
+			if want := float32(images[idx*pixels+j]) / 255; x[k*pixels+j] != want {
+				t.Fatalf("x[%d,%d] = %v, want %v", k, j, x[k*pixels+j], want)
+			}
+		}
+	}
+	launch(t, "advance", 1, 1, cursor, int32(n))
+	if cursor[0] != 13+n {
+		t.Errorf("advance: cursor %d, want %d", cursor[0], 13+n)
+	}
+}
+
+func TestEmuBiasActAndGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for _, sh := range []struct{ n, k, inner int }{{3, 5, 7}, {11, 13, 1}} {
+		total := sh.n * sh.k * sh.inner
+		for _, act := range acts {
+			name := fmt.Sprintf("%v n%d k%d inner%d", act, sh.n, sh.k, sh.inner)
+			zv, bv := randF(r, total, 2), randF(r, sh.k, 1)
+			y := f32(zv)
+			launch(t, "bias_act", grid(total), block, y, f32(bv), int64(total), int32(sh.inner), int32(sh.k), int32(act))
+			ref := make([]float64, total)
+			for i := range ref {
+				ref[i] = enginetest.Act(act, float64(float32(zv[i]))+float64(float32(bv[(i/sh.inner)%sh.k])))
+			}
+			enginetest.Close(t, "bias_act "+name, y, ref, 1e-6, 1e-6)
+
+			dyv := randF(r, total, 1)
+			dz := make([]float32, total)
+			launch(t, "act_grad", grid(total), block, dz, f32(dyv), y, int64(total), int32(act))
+			for i := range ref {
+				ref[i] = float64(float32(dyv[i])) * enginetest.ActGradFromOutput(act, float64(y[i]))
+			}
+			enginetest.Close(t, "act_grad "+name, dz, ref, 1e-6, 1e-6)
+		}
+	}
+}
+
+// biasRef sums dz (nb,k,inner) over n and inner for each channel.
+func biasRef(dz []float64, nb, k, inner int) []float64 {
+	db := make([]float64, k)
+	for n := 0; n < nb; n++ {
+		for c := 0; c < k; c++ {
+			for p := 0; p < inner; p++ {
+				db[c] += dz[(n*k+c)*inner+p]
+			}
+		}
+	}
+	return db
+}
+
+func TestEmuBiasGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, sh := range []struct{ nb, k, inner int }{{9, 6, 1}, {300, 10, 1}, {5, 4, 49}} {
+		dzv := randF(r, sh.nb*sh.k*sh.inner, 1)
+		db := make([]float32, sh.k)
+		launch(t, "bias_grad", sh.k, block, db, f32(dzv), int32(sh.nb), int32(sh.k), int32(sh.inner))
+		enginetest.Close(t, fmt.Sprintf("bias_grad %+v", sh), db, biasRef(dzv, sh.nb, sh.k, sh.inner), 1e-5, 1e-5)
+	}
+}
+
+func TestEmuActBiasGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	// Uneven slices: 37 images over 4 and over 37 blocks per channel.
+	for _, sh := range []struct{ nb, k, inner, splits int }{{37, 5, 11, 4}, {37, 3, 6, 37}, {2, 7, 300, 1}} {
+		total := sh.nb * sh.k * sh.inner
+		for _, act := range acts {
+			name := fmt.Sprintf("%v %+v", act, sh)
+			dyv := randF(r, total, 1)
+			yv := make([]float64, total)
+			for i := range yv {
+				yv[i] = float64(float32(enginetest.Act(act, 2*r.Float64()-1)))
+			}
+			dz := make([]float32, total)
+			part := make([]float32, sh.k*sh.splits)
+			launch(t, "act_bias_grad", sh.k*sh.splits, block, dz, part, f32(dyv), f32(yv),
+				int32(sh.nb), int32(sh.k), int32(sh.inner), int32(sh.splits), int32(act))
+			ref := make([]float64, total)
+			for i := range ref {
+				ref[i] = float64(float32(dyv[i])) * enginetest.ActGradFromOutput(act, yv[i])
+			}
+			enginetest.Close(t, "act_bias_grad dz "+name, dz, ref, 1e-6, 1e-6)
+			db := make([]float32, sh.k)
+			launch(t, "sum_partials", grid(sh.k), block, db, part, int32(sh.k), int32(sh.splits))
+			enginetest.Close(t, "act_bias_grad db "+name, db, biasRef(ref, sh.nb, sh.k, sh.inner), 1e-5, 1e-5)
+
+			// Without dz (the engine passes null for identity).
+			part2 := make([]float32, sh.k*sh.splits)
+			launch(t, "act_bias_grad", sh.k*sh.splits, block, null{}, part2, f32(dyv), f32(yv),
+				int32(sh.nb), int32(sh.k), int32(sh.inner), int32(sh.splits), int32(act))
+			if !slices.Equal(part, part2) {
+				t.Errorf("act_bias_grad %s: partial sums differ without dz", name)
+			}
+		}
+	}
+}
+
+func TestEmuMaxPool(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, s := range []engine.PoolShape{{N: 2, C: 3, H: 28, W: 28, Size: 2}, {N: 1, C: 2, H: 7, W: 9, Size: 2}, {N: 1, C: 1, H: 6, W: 6, Size: 3}} {
+		name := fmt.Sprintf("%+v", s)
+		xv := f64(f32(randF(r, s.N*s.C*s.H*s.W, 1)))
+		xv[1] = xv[0] // a tie: the first maximum wins
+		out := s.N * s.C * s.OH() * s.OW()
+		y := make([]float32, out)
+		arg := make([]int32, out)
+		launch(t, "maxpool", grid(out), block, f32(xv), y, arg, int32(s.N*s.C), int32(s.H), int32(s.W), int32(s.Size))
+		ry, rarg := enginetest.RefMaxPool(xv, s)
+		enginetest.Close(t, "maxpool y "+name, y, ry, 0, 0)
+		for i := range rarg {
+			if int(arg[i]) != rarg[i] {
+				t.Fatalf("maxpool %s: arg[%d] = %d, want %d", name, i, arg[i], rarg[i])
+			}
+		}
+		dyv := f64(f32(randF(r, out, 1)))
+		dx := make([]float32, len(xv)) // the engine zeroes dx first
+		launch(t, "maxpool_back", grid(out), block, f32(dyv), arg, dx, int64(out))
+		enginetest.Close(t, "maxpool_back "+name, dx, enginetest.RefMaxPoolBackward(dyv, rarg, len(xv)), 0, 0)
+	}
+}
+
+func TestEmuSoftmaxXent(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 6))
+	const n, classes = 300, 10 // two blocks: the statistics add up atomically
+	zv := f64(f32(randF(r, n*classes, 4)))
+	labels := make([]int32, n)
+	for i := range labels {
+		labels[i] = int32(r.IntN(classes))
+	}
+	probs := make([]float32, n*classes)
+	dz := make([]float32, n*classes)
+	stats := []float32{1, 2, 3} // added to, not overwritten
+	launch(t, "softmax_xent", grid(n), block, f32(zv), labels, probs, dz, stats, int32(n), int32(classes))
+	loss, correct, rp, rdz := enginetest.RefSoftmaxXent(zv, labels, n, classes)
+	enginetest.Close(t, "softmax_xent probs", probs, rp, 1e-6, 1e-5)
+	enginetest.Close(t, "softmax_xent dz", dz, rdz, 1e-7, 1e-5)
+	enginetest.Close(t, "softmax_xent stats", stats, []float64{1 + loss, 2 + float64(correct), 3 + n}, 1e-3, 1e-5)
+	// Without probs and dz (evaluation, training).
+	stats = []float32{0, 0, 0}
+	launch(t, "softmax_xent", grid(n), block, f32(zv), labels, null{}, null{}, stats, int32(n), int32(classes))
+	enginetest.Close(t, "softmax_xent stats only", stats, []float64{loss, float64(correct), n}, 1e-3, 1e-5)
+}
+
+func TestEmuUpdate(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const n = 1001 // adam4's last thread takes a tail of one
+	for _, c := range []engine.OptConfig{
+		{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+		{Kind: engine.Adam, LR: 0.03, Beta1: 0.8, Beta2: 0.99, Eps: 1e-3},
+		{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
+	} {
+		kernels := []string{"sgd"}
+		if c.Kind == engine.Adam {
+			kernels = []string{"adam", "adam4"}
+		}
+		for _, k := range kernels {
+			name := fmt.Sprintf("%s %+v", k, c)
+			pv := f64(f32(randF(r, n, 0.1)))
+			p, s1, s2, step := f32(pv), make([]float32, n), make([]float32, n), []float32{0}
+			r1, r2 := make([]float64, n), make([]float64, n)
+			for it := 1; it <= 3; it++ {
+				gv := f64(f32(randF(r, n, 1)))
+				g := f32(gv)
+				switch k {
+				case "sgd":
+					launch(t, k, grid(n), block, p, g, s1, int64(n), c.LR, c.Momentum)
+				case "adam":
+					launch(t, k, grid(n), block, p, g, s1, s2, step, int64(n), c.LR, c.Beta1, c.Beta2, c.Eps)
+				case "adam4":
+					launch(t, k, grid((n+3)/4), block, p, g, s1, s2, step, int64(n), c.LR, c.Beta1, c.Beta2, c.Eps)
+				}
+				launch(t, "step_inc", 1, 1, step)
+				enginetest.RefUpdate(c, pv, gv, r1, r2, it)
+			}
+			enginetest.Close(t, name+" p", p, pv, 1e-6, 1e-5)
+			enginetest.Close(t, name+" s1", s1, r1, 1e-6, 1e-5)
+			if c.Kind == engine.Adam {
+				enginetest.Close(t, name+" s2", s2, r2, 1e-7, 1e-5)
+			}
+			if step[0] != 3 {
+				t.Errorf("%s: step %v, want 3", name, step[0])
+			}
+		}
+	}
+}
+
+func TestEmuFill(t *testing.T) {
+	const n = 300
+	f := make([]float32, n+1)
+	launch(t, "fill_f32", grid(n), block, f, float32(2.5), int64(n))
+	i := make([]int32, n+1)
+	launch(t, "fill_i32", grid(n), block, i, int32(-7), int64(n))
+	u := make([]uint8, n+1)
+	launch(t, "fill_u8", grid(n), block, u, int32(200), int64(n))
+	for k := 0; k < n; k++ {
+		if f[k] != 2.5 || i[k] != -7 || u[k] != 200 {
+			t.Fatalf("element %d: %v %v %v", k, f[k], i[k], u[k])
+		}
+	}
+	if f[n] != 0 || i[n] != 0 || u[n] != 0 {
+		t.Errorf("fill wrote past n: %v %v %v", f[n], i[n], u[n])
+	}
+}
