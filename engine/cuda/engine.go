@@ -45,12 +45,9 @@ type Engine struct {
 	dnn     *cudnn.Handle
 	math    int
 	convs   map[engine.ConvShape]*cudnn.Conv
-	ws      cu.Ptr
-	wsBytes int
-	scratch cu.Ptr // activation-gradient scratch
-	scrSize int
-	partial cu.Ptr // per-block partial sums of the gradient reductions
-	partLen int
+	ws      devBuf // cuDNN's workspace, shared by every plan
+	scratch devBuf // activation gradients
+	partial devBuf // per-block partial sums of the gradient reductions
 	graphs  map[int]*cu.Graph
 	warm    map[int]bool
 	err     error // first failure of a queued op
@@ -224,14 +221,10 @@ func (e *Engine) Close() error {
 	for _, cv := range e.convs {
 		cv.Close()
 	}
-	if e.ws != 0 {
-		e.c.Free(e.ws)
-	}
-	if e.scratch != 0 {
-		e.c.Free(e.scratch)
-	}
-	if e.partial != 0 {
-		e.c.Free(e.partial)
+	for _, b := range []*devBuf{&e.ws, &e.scratch, &e.partial} {
+		if b.p != 0 {
+			e.c.Free(b.p)
+		}
 	}
 	if e.dnn != nil {
 		e.dnn.Close()
@@ -274,22 +267,38 @@ func (e *Engine) Reset() {
 	clear(e.warm)
 }
 
-// scratchFor returns device scratch of at least n floats, growing it only
-// outside a recording (the warm-up run sizes it). Growing drops the
-// recorded steps, which refer to the old scratch.
-func (e *Engine) scratchFor(n int) cu.Ptr {
-	if n > e.scrSize {
-		e.Reset()
-		if e.scratch != 0 {
-			e.fail(e.c.Sync())
-			e.fail(e.c.Free(e.scratch))
-		}
-		p, err := e.c.Alloc(n * 4)
-		e.fail(err)
-		e.scratch, e.scrSize = p, n
-	}
-	return e.scratch
+// devBuf is device scratch that grows on demand.
+type devBuf struct {
+	p     cu.Ptr
+	bytes int
 }
+
+// grow returns b's memory with at least bytes, reallocating it when it is
+// smaller. That happens only outside a recording (a warm-up run sizes
+// everything first) and drops the recorded steps, which refer to the old
+// memory.
+func (e *Engine) grow(b *devBuf, bytes int) cu.Ptr {
+	if bytes > b.bytes {
+		e.Reset()
+		if b.p != 0 {
+			e.fail(e.c.Sync())
+			e.fail(e.c.Free(b.p))
+		}
+		p, err := e.c.Alloc(bytes)
+		e.fail(err)
+		b.p, b.bytes = p, bytes
+		if err != nil {
+			b.bytes = 0
+		}
+	}
+	return b.p
+}
+
+// scratchFor returns device scratch of at least n floats.
+func (e *Engine) scratchFor(n int) cu.Ptr { return e.grow(&e.scratch, n*4) }
+
+// partialFor returns device scratch for n partial sums.
+func (e *Engine) partialFor(n int) cu.Ptr { return e.grow(&e.partial, n*4) }
 
 // splits is how many blocks share one of k channels in the gradient
 // reductions over n images: enough for about four blocks per
@@ -297,22 +306,6 @@ func (e *Engine) scratchFor(n int) cu.Ptr {
 func (e *Engine) splits(k, n int) int {
 	target := 4 * max(e.c.Device.Multiprocessors, 1)
 	return max(1, min(n, (target+k-1)/k))
-}
-
-// partialFor returns device scratch for n partial sums, growing it only
-// outside a recording, like scratchFor.
-func (e *Engine) partialFor(n int) cu.Ptr {
-	if n > e.partLen {
-		e.Reset()
-		if e.partial != 0 {
-			e.fail(e.c.Sync())
-			e.fail(e.c.Free(e.partial))
-		}
-		p, err := e.c.Alloc(n * 4)
-		e.fail(err)
-		e.partial, e.partLen = p, n
-	}
-	return e.partial
 }
 
 // conv returns the cuDNN plan for a shape, making it (and growing the
@@ -330,17 +323,7 @@ func (e *Engine) conv(s engine.ConvShape) *cudnn.Conv {
 		e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
 		return nil
 	}
-	if need := cv.Workspace(); need > e.wsBytes {
-		// Recorded steps refer to the old workspace.
-		e.Reset()
-		if e.ws != 0 {
-			e.fail(e.c.Sync())
-			e.fail(e.c.Free(e.ws))
-		}
-		p, err := e.c.Alloc(need)
-		e.fail(err)
-		e.ws, e.wsBytes = p, need
-	}
+	e.grow(&e.ws, cv.Workspace())
 	e.convs[s] = cv
 	return cv
 }
