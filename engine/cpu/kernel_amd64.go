@@ -19,6 +19,18 @@ func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 //go:noescape
 func adamAVX2(p, grad, m, v *float32, n int, alpha, b1c, b2c, eps float32)
 
+// maxpool2AVX2 is implemented in maxpool_amd64.s; n must be a multiple
+// of 8.
+//
+//go:noescape
+func maxpool2AVX2(top, bot, y *float32, arg *int32, base, w int32, n int)
+
+// pool2Asm pools n outputs of one row (n a multiple of 8); only called
+// when useAsm is set, which needs AVX2.
+func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
+	maxpool2AVX2(top, bot, y, arg, base, w, n)
+}
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 

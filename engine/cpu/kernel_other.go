@@ -6,3 +6,8 @@
 package cpu
 
 const haveAVX2 = false
+
+// pool2Asm is never called here: useAsm is false without AVX2.
+func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
+	panic("cpu: pool2Asm without AVX2")
+}

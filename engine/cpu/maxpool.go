@@ -3,7 +3,11 @@
 
 package cpu
 
-import "github.com/cnngpu/cnngpu/engine"
+import (
+	"math"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
 
 type poolFwdTask struct {
 	x, y []float32
@@ -55,7 +59,27 @@ func (t *poolFwdTask) run2(lo, hi int) {
 			bot := t.x[r0+W : r0+W+2*ow]
 			y := t.y[yoff+i*ow : yoff+i*ow+ow]
 			arg := t.arg[yoff+i*ow : yoff+i*ow+ow]
-			for j := range y {
+			j0 := 0
+			if useAsm && r0+W+2*ow <= math.MaxInt32 {
+				// Eight outputs at a time; the last few through a padded
+				// copy, so that rows of 7 (the second pooling) also use it.
+				if n8 := ow &^ 7; n8 > 0 {
+					pool2Asm(&top[0], &bot[0], &y[0], &arg[0], int32(r0), int32(W), n8)
+					j0 = n8
+				}
+				if rem := ow - j0; rem > 0 {
+					var tt, bb [16]float32
+					var yy [8]float32
+					var aa [8]int32
+					copy(tt[:], top[2*j0:])
+					copy(bb[:], bot[2*j0:])
+					pool2Asm(&tt[0], &bb[0], &yy[0], &aa[0], int32(r0+2*j0), int32(W), 8)
+					copy(y[j0:], yy[:rem])
+					copy(arg[j0:], aa[:rem])
+					j0 = ow
+				}
+			}
+			for j := j0; j < ow; j++ {
 				best, bv := r0+2*j, top[2*j]
 				if v := top[2*j+1]; v > bv {
 					best, bv = r0+2*j+1, v

@@ -363,11 +363,23 @@ func testMaxPool(h *harness) {
 		{N: 2, C: 32, H: 28, W: 28, Size: 2},
 		{N: 3, C: 2, H: 7, W: 9, Size: 2}, // odd sizes: last row/column dropped
 		{N: 1, C: 1, H: 6, W: 6, Size: 3},
+		{N: 2, C: 3, H: 6, W: 42, Size: 2}, // rows of 21 outputs: 8 + 8 + 5
 	} {
 		name := fmt.Sprintf("maxpool %+v", s)
 		xv := h.rand(s.N*s.C*s.H*s.W, 1)
 		// Ties: the first maximum must win.
 		xv[1] = xv[0]
+		for i := 2; i+s.W+1 < len(xv); i += 7 * s.Size {
+			// Every kind of tie within a window: right, below, diagonal.
+			switch i % 3 {
+			case 0:
+				xv[i+1] = xv[i]
+			case 1:
+				xv[i+s.W] = xv[i]
+			default:
+				xv[i+s.W+1], xv[i+1] = xv[i+s.W], xv[i+s.W]
+			}
+		}
 		x := h.f32(xv)
 		out := s.N * s.C * s.OH() * s.OW()
 		y := h.zeros(engine.Float32, out)
