@@ -19,6 +19,7 @@ for r in rows:
         for name, ref in (("eager", eager), ("graph", graph)):
             p = ref.get(r["batch_size"])
             if p:
-                vs.append(f"{r['train_images_per_sec'] / p['train_images_per_sec']:.2f}x {name}")
+                label = name if " cuda" in p["engine"] else "pytorch"
+                vs.append(f"{r['train_images_per_sec'] / p['train_images_per_sec']:.2f}x {label}")
     print(f"{r['engine'][:50]:<50} {r['batch_size']:>5} {r['train_images_per_sec']:>12.0f} {r['train_step_ms']:>8.3f} "
           f"{r['epoch_seconds_60000']:>8.3f} {r['inference_images_per_sec']:>12.0f}  {', '.join(vs)}")
