@@ -207,9 +207,6 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 	return c, nil
 }
 
-// MakeCurrent makes the context current on the calling thread.
-func (c *Context) MakeCurrent() error { return c.current() }
-
 // Do runs fn on one OS thread with the context current there, for calls
 // into other libraries that use the current context (cuDNN): a goroutine
 // may move to another thread between two cgo calls, so making the context
@@ -236,9 +233,10 @@ func (c *Context) enter() error {
 
 func (c *Context) leave() { runtime.UnlockOSThread() }
 
-// Checked runs a library call queued on the stream and, in debug mode
-// (CNNGPU_DEBUG=1) outside a graph recording, waits for the stream so that
-// a failure is reported by the call that caused it, named by what.
+// Checked takes the result of a call that queued work on the stream (what
+// names it) and returns it; in debug mode (CNNGPU_DEBUG=1) outside a graph
+// recording it also waits for the stream, so that a failure of the queued
+// work is reported by the call that caused it.
 func (c *Context) Checked(what string, err error) error {
 	if err != nil || !c.debug || c.capturing {
 		return err
