@@ -48,8 +48,11 @@ loadtest:
 # nvidia-cuda-toolkit from non-free). compute_80 PTX is compiled by the
 # driver for Ampere and Hopper GPUs.
 NVCC ?= nvcc
+# Also prints each kernel's registers, shared memory and spills for sm_90
+# (H100/H200): a kernel with many registers runs few blocks per SM.
 kernels:
 	$(NVCC) -ptx -arch=compute_80 -O3 -o kernels/kernels.ptx kernels/kernels.cu
+	$(NVCC) -cubin -arch=sm_90 -O3 --resource-usage -o /dev/null kernels/kernels.cu 2>&1 | grep -E "Compiling entry|Used|spill" | sed -e 's/ptxas info *: //'
 
 # What scripts/device-check.sh needs on a GPU machine with no Go toolchain:
 # the binary and the GPU test binaries, built here.
