@@ -82,8 +82,13 @@ func reluMask(g, y float32) float32 {
 func biasAct(v []float32, b float32, act engine.Activation) {
 	switch act {
 	case engine.ReLU:
-		for i, x := range v {
-			v[i] = relu32(x + b)
+		j0 := 0
+		if n8 := len(v) &^ 7; useAsm && n8 > 0 {
+			biasReluAsm(v, n8, b)
+			j0 = n8
+		}
+		for i, x := range v[j0:] {
+			v[j0+i] = relu32(x + b)
 		}
 	case engine.Sigmoid:
 		for i, x := range v {
@@ -108,7 +113,12 @@ func actGrad(dz, dy, y []float32, act engine.Activation) {
 	y = y[:len(dz)]
 	switch act {
 	case engine.ReLU:
-		for i := range dz {
+		j0 := 0
+		if n8 := len(dz) &^ 7; useAsm && n8 > 0 {
+			reluMaskAsm(dz, dy, y, n8)
+			j0 = n8
+		}
+		for i := j0; i < len(dz); i++ {
 			dz[i] = reluMask(dy[i], y[i])
 		}
 	case engine.Sigmoid:

@@ -31,6 +31,24 @@ func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
 	maxpool2AVX2(top, bot, y, arg, base, w, n)
 }
 
+// biasReluAVX2 and reluMaskAVX2 are implemented in act_amd64.s; n must
+// be a multiple of 8.
+//
+//go:noescape
+func biasReluAVX2(v *float32, n int, b float32)
+
+//go:noescape
+func reluMaskAVX2(dz, dy, y *float32, n int)
+
+// biasReluAsm and reluMaskAsm do the first n values (a multiple of 8);
+// only called when useAsm is set.
+func biasReluAsm(v []float32, n int, b float32) { biasReluAVX2(&v[0], n, b) }
+
+func reluMaskAsm(dz, dy, y []float32, n int) {
+	_, _ = dy[n-1], y[n-1]
+	reluMaskAVX2(&dz[0], &dy[0], &y[0], n)
+}
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 

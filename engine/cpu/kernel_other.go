@@ -11,3 +11,8 @@ const haveAVX2 = false
 func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
 	panic("cpu: pool2Asm without AVX2")
 }
+
+// biasReluAsm and reluMaskAsm are never called here either.
+func biasReluAsm(v []float32, n int, b float32) { panic("cpu: biasReluAsm without AVX2") }
+
+func reluMaskAsm(dz, dy, y []float32, n int) { panic("cpu: reluMaskAsm without AVX2") }

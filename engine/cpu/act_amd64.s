@@ -1,0 +1,55 @@
+// act_amd64.s: ReLU forward (with the bias add) and backward, 8 values at a
+// time with AVX2, bit for bit as relu32 and reluMask in act.go: integer
+// sign masks, no float compare, so NaN and signed zeros behave the same.
+
+#include "textflag.h"
+
+// func biasReluAVX2(v *float32, n int, b float32)
+// v[i] = relu(v[i] + b); n is a multiple of 8.
+TEXT ·biasReluAVX2(SB), NOSPLIT, $0-20
+	MOVQ v+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS b+16(FP), Y1
+	SHRQ $3, CX
+	JZ   done
+
+loop:
+	VADDPS (DI), Y1, Y0
+	VPSRAD $31, Y0, Y2      // all ones where the sign bit is set
+	VPANDN Y0, Y2, Y0       // x &^ mask
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluMaskAVX2(dz, dy, y *float32, n int)
+// dz[i] = dy[i] where y[i] != +0 (bits), else 0; n is a multiple of 8.
+TEXT ·reluMaskAVX2(SB), NOSPLIT, $0-32
+	MOVQ dz+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	VPXOR Y3, Y3, Y3
+	SHRQ $3, CX
+	JZ   done
+
+loop:
+	VMOVDQU (DX), Y0
+	VPSUBD  Y0, Y3, Y1      // -y (as integers)
+	VPOR    Y1, Y0, Y1      // y | -y: top bit set exactly when y != 0
+	VPSRAD  $31, Y1, Y1
+	VPAND   (SI), Y1, Y1
+	VMOVDQU Y1, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ  loop
+
+done:
+	VZEROUPPER
+	RET
