@@ -133,3 +133,42 @@ func actGrad(dz, dy, y []float32, act engine.Activation) {
 		copy(dz, dy)
 	}
 }
+
+// sum32 returns the sum of v in eight running partial sums (independent
+// additions pipeline; the order is fixed, so results repeat).
+func sum32(v []float32) float32 {
+	var s [8]float32
+	n8 := len(v) &^ 7
+	for i := 0; i < n8; i += 8 {
+		w := (*[8]float32)(v[i:])
+		s[0] += w[0]
+		s[1] += w[1]
+		s[2] += w[2]
+		s[3] += w[3]
+		s[4] += w[4]
+		s[5] += w[5]
+		s[6] += w[6]
+		s[7] += w[7]
+	}
+	t := ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+	for _, x := range v[n8:] {
+		t += x
+	}
+	return t
+}
+
+// dot32 returns the sum of a[i]·b[i] over len(a) values: with AVX2 eight
+// lanes at a time where the processor has it, then the rest in order.
+func dot32(a, b []float32) float32 {
+	b = b[:len(a)]
+	var t float32
+	j0 := 0
+	if n8 := len(a) &^ 7; useAsm && n8 > 0 {
+		t = dotAsm(a, b, n8)
+		j0 = n8
+	}
+	for i := j0; i < len(a); i++ {
+		t += a[i] * b[i]
+	}
+	return t
+}

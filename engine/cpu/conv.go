@@ -7,6 +7,10 @@ package cpu
 
 import "github.com/cnngpu/cnngpu/engine"
 
+// smallCRS is the most filter taps (C·R·S) for which ConvBackward forms
+// the weight gradient by dot products rather than a matrix product.
+const smallCRS = 32
+
 // convChunks is the fixed number of image groups whose weight gradients are
 // summed separately in ConvBackward.
 const convChunks = 8
@@ -133,19 +137,31 @@ func (t *convBwdTask) run(w, lo, hi int) {
 			dz := ws.dz
 			actGrad(dz, t.dy[n*s.K*pq:], t.y[n*s.K*pq:], t.act)
 			for k := 0; k < s.K; k++ {
-				var sum float32
-				for _, v := range dz[k*pq : (k+1)*pq] {
-					sum += v
-				}
-				db[k] += sum
+				db[k] += sum32(dz[k*pq : (k+1)*pq])
 			}
 			im2col(ws.col, t.x[n*s.C*s.H*s.W:], s)
 			// dw (K, CRS) (+)= dz (K, PQ) · colᵀ (PQ, CRS)
-			beta := float32(1)
-			if n == first {
-				beta = 0
+			if crs <= smallCRS {
+				// Few columns (a first layer): K·CRS dot products beat a
+				// product padded to 16-column panels.
+				for k := 0; k < s.K; k++ {
+					dzk := dz[k*pq : (k+1)*pq]
+					for c := 0; c < crs; c++ {
+						d := dot32(dzk, ws.col[c*pq:(c+1)*pq])
+						if n == first {
+							dw[k*crs+c] = d
+						} else {
+							dw[k*crs+c] += d
+						}
+					}
+				}
+			} else {
+				beta := float32(1)
+				if n == first {
+					beta = 0
+				}
+				sgemm(&ws.gemm, s.K, crs, pq, 1, rowMajor(dz, pq), rowMajor(ws.col, pq).t(), beta, rowMajor(dw, crs))
 			}
-			sgemm(&ws.gemm, s.K, crs, pq, 1, rowMajor(dz, pq), rowMajor(ws.col, pq).t(), beta, rowMajor(dw, crs))
 			if t.dx != nil {
 				// dcol (CRS, PQ) = wᵀ (CRS, K) · dz (K, PQ)
 				sgemmPacked(&ws.gemm, crs, pq, s.K, 1, mat{}, t.wtpk, rowMajor(dz, pq), 0, rowMajor(ws.dcol, pq))

@@ -40,6 +40,17 @@ func biasReluAVX2(v *float32, n int, b float32)
 //go:noescape
 func reluMaskAVX2(dz, dy, y *float32, n int)
 
+// dotAVX2 is implemented in act_amd64.s; n must be a multiple of 8.
+//
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+// dotAsm is the dot product of the first n values (a multiple of 8).
+func dotAsm(a, b []float32, n int) float32 {
+	_, _ = a[n-1], b[n-1]
+	return dotAVX2(&a[0], &b[0], n)
+}
+
 // biasReluAsm and reluMaskAsm do the first n values (a multiple of 8);
 // only called when useAsm is set.
 func biasReluAsm(v []float32, n int, b float32) { biasReluAVX2(&v[0], n, b) }

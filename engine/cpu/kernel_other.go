@@ -16,3 +16,5 @@ func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
 func biasReluAsm(v []float32, n int, b float32) { panic("cpu: biasReluAsm without AVX2") }
 
 func reluMaskAsm(dz, dy, y []float32, n int) { panic("cpu: reluMaskAsm without AVX2") }
+
+func dotAsm(a, b []float32, n int) float32 { panic("cpu: dotAsm without AVX2") }
