@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -282,6 +283,109 @@ func TestEmuActBiasGrad(t *testing.T) {
 	}
 }
 
+// firstGradSplits are the engine's splits for k channels over nb images
+// with mp multiprocessors (engine/cuda's splits).
+func firstGradSplits(k, nb, mp int) int { return max(1, min(nb, (4*mp+k-1)/k)) }
+
+func TestEmuFirstConv(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 10))
+	for _, s := range []engine.ConvShape{
+		{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 1, H: 12, W: 10, K: 4, R: 5, S: 5, Pad: 0},
+		{N: 2, C: 1, H: 6, W: 7, K: 3, R: 3, S: 3, Pad: 0},
+		{N: 1, C: 1, H: 9, W: 8, K: 2, R: 5, S: 5, Pad: 2},
+	} {
+		kernel := fmt.Sprintf("first_conv%d", s.R)
+		xv := f64(f32(randF(r, s.N*s.H*s.W, 1)))
+		wv := f64(f32(randF(r, s.K*s.R*s.S, 1/float64(s.R))))
+		bv := f64(f32(randF(r, s.K, 0.1)))
+		for _, act := range acts {
+			total := s.N * s.K * s.P() * s.Q()
+			y := make([]float32, total+1)
+			y[total] = 7
+			launch(t, kernel, grid(total), block, y, f32(xv), f32(wv), f32(bv),
+				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(act))
+			name := fmt.Sprintf("%s %v %+v", kernel, act, s)
+			enginetest.Close(t, name, y[:total], enginetest.RefConv(xv, wv, bv, s, act), 1e-6, 1e-5)
+			if y[total] != 7 {
+				t.Errorf("%s wrote past y", name)
+			}
+		}
+	}
+}
+
+func TestEmuFirstGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, c := range []struct {
+		s      engine.ConvShape
+		splits int
+	}{
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 5, R: 3, S: 3, Pad: 1}, firstGradSplits(5, 37, 132)}, // 37 blocks a channel, one image each
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1}, 4},                          // uneven slices
+		{engine.ConvShape{N: 3, C: 1, H: 12, W: 10, K: 4, R: 5, S: 5, Pad: 0}, 2},
+		{engine.ConvShape{N: 5, C: 1, H: 6, W: 7, K: 3, R: 3, S: 3, Pad: 0}, 1}, // 20 outputs an image: a thread's elements span images
+		{engine.ConvShape{N: 2, C: 1, H: 9, W: 8, K: 2, R: 5, S: 5, Pad: 2}, 2},
+	} {
+		s := c.s
+		kernel := fmt.Sprintf("first_grad%d", s.R)
+		for _, act := range acts {
+			name := fmt.Sprintf("%s %v %+v splits %d", kernel, act, s, c.splits)
+			xv := f64(f32(randF(r, s.N*s.H*s.W, 1)))
+			total := s.N * s.K * s.P() * s.Q()
+			dyv := f64(f32(randF(r, total, 1)))
+			yv := make([]float64, total)
+			for i := range yv {
+				yv[i] = float64(float32(enginetest.Act(act, 2*r.Float64()-1)))
+			}
+			taps := s.R * s.S
+			part := make([]float32, (s.K*taps+s.K)*c.splits)
+			launch(t, kernel, s.K*c.splits, block, part, f32(dyv), f32(yv), f32(xv),
+				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(c.splits), int32(act))
+			dw := make([]float32, s.K*taps+1)
+			db := make([]float32, s.K+1)
+			dw[len(dw)-1], db[len(db)-1] = 7, 7 // past the end: untouched
+			launch(t, "sum_partials2", grid(s.K*taps+s.K), block, dw, int32(s.K*taps), db, part, int32(s.K*taps+s.K), int32(c.splits))
+			_, rdw, rdb := enginetest.RefConvBackward(xv, make([]float64, s.K*taps), yv, dyv, s, act)
+			sc := math.Sqrt(float64(s.N * s.P() * s.Q()))
+			enginetest.Close(t, name+" dw", dw[:s.K*taps], rdw, 1e-6*sc, 1e-5)
+			enginetest.Close(t, name+" db", db[:s.K], rdb, 1e-6*sc, 1e-5)
+			if dw[len(dw)-1] != 7 || db[len(db)-1] != 7 {
+				t.Errorf("%s: sum_partials2 wrote past dw or db", name)
+			}
+		}
+	}
+}
+
+func TestEmuDenseSmall(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, s := range []engine.DenseShape{{N: 128, In: 1000, Out: 10}, {N: 33, In: 50, Out: 19}, {N: 1, In: 7, Out: 1}, {N: 5, In: 37, Out: 32}} {
+		xv := f64(f32(randF(r, s.N*s.In, 1)))
+		wv := f64(f32(randF(r, s.Out*s.In, 1/math.Sqrt(float64(s.In)))))
+		bv := f64(f32(randF(r, s.Out, 0.1)))
+		for _, act := range acts {
+			name := fmt.Sprintf("dense_small %+v %v", s, act)
+			y := make([]float32, s.N*s.Out)
+			launch(t, "dense_small", s.N*s.Out, 32, y, f32(xv), f32(wv), f32(bv), int32(s.N), int32(s.In), int32(s.Out), int32(act))
+			enginetest.Close(t, name, y, enginetest.RefDense(xv, wv, bv, s, act), 1e-6, 1e-5)
+		}
+		// The gradients from dz (the engine applies act' first).
+		dzv := f64(f32(randF(r, s.N*s.Out, 1)))
+		rdx, rdw, _ := enginetest.RefDenseBackward(xv, wv, make([]float64, len(dzv)), dzv, s, engine.Identity)
+		dw := make([]float32, s.Out*s.In+1)
+		dw[len(dw)-1] = 7
+		launch(t, "dense_small_dw", s.Out*((s.In+31)/32), block, dw, f32(dzv), f32(xv), int32(s.N), int32(s.In), int32(s.Out))
+		sc := math.Sqrt(float64(max(s.N, s.Out)))
+		enginetest.Close(t, fmt.Sprintf("dense_small_dw %+v", s), dw[:s.Out*s.In], rdw, 1e-6*sc, 1e-5)
+		dx := make([]float32, s.N*s.In+1)
+		dx[len(dx)-1] = 7
+		launch(t, "dense_small_dx", grid(s.N*s.In), block, dx, f32(dzv), f32(wv), int32(s.N), int32(s.In), int32(s.Out))
+		enginetest.Close(t, fmt.Sprintf("dense_small_dx %+v", s), dx[:s.N*s.In], rdx, 1e-6*sc, 1e-5)
+		if dw[len(dw)-1] != 7 || dx[len(dx)-1] != 7 {
+			t.Errorf("dense_small %+v: a gradient kernel wrote past its output", s)
+		}
+	}
+}
+
 func TestEmuMaxPool(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	for _, s := range []engine.PoolShape{{N: 2, C: 3, H: 28, W: 28, Size: 2}, {N: 1, C: 2, H: 7, W: 9, Size: 2}, {N: 1, C: 1, H: 6, W: 6, Size: 3}} {
@@ -303,6 +407,14 @@ func TestEmuMaxPool(t *testing.T) {
 		dx := make([]float32, len(xv)) // the engine zeroes dx first
 		launch(t, "maxpool_back", grid(out), block, f32(dyv), arg, dx, int64(out))
 		enginetest.Close(t, "maxpool_back "+name, dx, enginetest.RefMaxPoolBackward(dyv, rarg, len(xv)), 0, 0)
+		// One pass, no zeroed dx: every element is written, also those
+		// outside every window.
+		all := make([]float32, len(xv))
+		for i := range all {
+			all[i] = 3
+		}
+		launch(t, "maxpool_back_all", grid(len(xv)), block, f32(dyv), arg, all, int32(s.N*s.C), int32(s.H), int32(s.W), int32(s.Size))
+		enginetest.Close(t, "maxpool_back_all "+name, all, enginetest.RefMaxPoolBackward(dyv, rarg, len(xv)), 0, 0)
 	}
 }
 

@@ -18,13 +18,35 @@
 extern "C" {
 #endif
 
+// UNROLL asks nvcc to unroll a loop with a trip count known at compile
+// time (gcc, compiling this file for the emulator, has no such pragma).
+#ifdef __CUDACC__
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL
+#endif
+
+// Index arithmetic is in 32 bits wherever the tensor has fewer than 2^31
+// elements (every tensor of the reference network at any batch a GPU
+// holds): 64-bit division takes several times the instructions, and the
+// elementwise kernels are otherwise limited by memory alone.
+#define FITS32(n) ((n) <= 2147483647LL)
+
 // gather: x[k,j] = images[perm[cursor+k], j] / 255, y[k] = labels[...].
 // x: (n,pixels) f32, y: (n) i32; one thread per pixel.
 __global__ void gather(const unsigned char *images, const int *labels, const int *perm, const int *cursor,
                        float *x, int *y, int n, int pixels) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (long long)n * pixels) return;
-    int k = (int)(i / pixels), j = (int)(i % pixels);
+    long long total = (long long)n * pixels;
+    if (i >= total) return;
+    int k, j;
+    if (FITS32(total)) {
+        k = (int)((unsigned)i / (unsigned)pixels);
+        j = (int)i - k * pixels;
+    } else {
+        k = (int)(i / pixels);
+        j = (int)(i % pixels);
+    }
     int idx = perm[cursor[0] + k];
     x[i] = (float)images[(long long)idx * pixels + j] / 255.0f;
     if (j == 0) y[k] = labels[idx];
@@ -50,7 +72,51 @@ __device__ __forceinline__ float act_f(float v, int act) {
 __global__ void bias_act(float *y, const float *b, long long total, int inner, int k, int act) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
-    y[i] = act_f(y[i] + b[(i / inner) % k], act);
+    int c = FITS32(total) ? (int)((unsigned)i / (unsigned)inner % (unsigned)k) : (int)((i / inner) % k);
+    y[i] = act_f(y[i] + b[c], act);
+}
+
+// first_conv: y = act(conv(x, w) + b) for a single-channel convolution
+// (C = 1, stride 1: the first layer), one thread per output element, the
+// taps fixed per kernel (first_conv3, first_conv5) and the bias and
+// activation applied before the one write of y. x: (nb,1,h,w),
+// w: (k,1,R,S), b: (k), y: (nb,k,P,Q); outside the image x counts as 0.
+__device__ __forceinline__ void first_conv(float *y, const float *x, const float *wt, const float *b, int nb, int k,
+                                           int h, int w, int pad, int act, const int R, const int S) {
+    int P = h + 2 * pad - R + 1, Q = w + 2 * pad - S + 1, pq = P * Q;
+    long long total = (long long)nb * k * pq;
+    long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= total) return;
+    int plane, p;
+    if (FITS32(total)) {
+        plane = (int)((unsigned)o / (unsigned)pq);
+        p = (int)o - plane * pq;
+    } else {
+        plane = (int)(o / pq);
+        p = (int)(o % pq);
+    }
+    int n = plane / k, c = plane - n * k;
+    int i = p / Q, j = p - i * Q;
+    const float *xn = x + (long long)n * h * w, *wc = wt + c * R * S;
+    float sum = 0.0f;
+    UNROLL for (int r = 0; r < R; r++) {
+        int xi = i + r - pad;
+        int row = xi >= 0 && xi < h;
+        UNROLL for (int s = 0; s < S; s++) {
+            int xj = j + s - pad;
+            float xv = (row && xj >= 0 && xj < w) ? xn[xi * w + xj] : 0.0f;
+            sum += wc[r * S + s] * xv;
+        }
+    }
+    y[o] = act_f(sum + b[c], act);
+}
+__global__ void first_conv3(float *y, const float *x, const float *wt, const float *b, int nb, int k, int h, int w,
+                            int pad, int act) {
+    first_conv(y, x, wt, b, nb, k, h, w, pad, act, 3, 3);
+}
+__global__ void first_conv5(float *y, const float *x, const float *wt, const float *b, int nb, int k, int h, int w,
+                            int pad, int act) {
+    first_conv(y, x, wt, b, nb, k, h, w, pad, act, 5, 5);
 }
 
 // act_grad: dz = dy * act'(y), act' expressed through the output y.
@@ -133,13 +199,103 @@ __global__ void sum_partials(float *out, const float *partial, int n, int splits
     out[i] = s;
 }
 
+// sum_partials2: sum_partials over n outputs, the first na of them into a
+// and the rest into b (a layer's filter and bias gradients, which are
+// separate tensors).
+__global__ void sum_partials2(float *a, int na, float *b, const float *partial, int n, int splits) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float s = 0.0f;
+    for (int j = 0; j < splits; j++) s += partial[(long long)i * splits + j];
+    if (i < na) a[i] = s;
+    else b[i - na] = s;
+}
+
+// first_grad: every gradient a single-channel convolution (C = 1, stride
+// 1) needs when no input gradient is wanted (the first layer), in one pass
+// over dy and y: dz = dy * act'(y) stays in registers and adds to the
+// bias gradient and to each tap's filter gradient,
+//   dw[c,r,s] = sum over n, i, j of dz[n,c,i,j] * x[n, i+r-pad, j+s-pad]
+// (outside the image x counts as 0). dy, y: (nb,k,P,Q), x: (nb,1,h,w).
+// Blocks as in act_bias_grad: block b takes channel b / splits and the
+// images of slice b % splits. Its partial sums go to
+// partial[(c*R*S + t)*splits + sp] for tap t = r*S + s and to
+// partial[(k*R*S + c)*splits + sp] for the bias, so that sum_partials2
+// over k*R*S + k outputs writes dw, then db, adding slices in order.
+// R and S are constants of each kernel (first_grad3, first_grad5): the
+// R*S + 1 accumulators are registers. part: (R*S+1)*blockDim floats of
+// shared memory; blockDim a power of two, at most 256.
+__device__ __forceinline__ void first_grad(float *part, float *partial, const float *dy, const float *y, const float *x,
+                                           int nb, int k, int h, int w, int pad, int splits, int act, const int R,
+                                           const int S) {
+    const int T = R * S;
+    int P = h + 2 * pad - R + 1, Q = w + 2 * pad - S + 1, pq = P * Q;
+    int c = blockIdx.x / splits, sp = blockIdx.x % splits;
+    int n0 = (int)((long long)sp * nb / splits), n1 = (int)((long long)(sp + 1) * nb / splits);
+    int count = (n1 - n0) * pq;
+    float acc[25], sb = 0.0f;
+    UNROLL for (int t = 0; t < T; t++) acc[t] = 0.0f;
+    int n = n0 + (int)threadIdx.x / pq, p = (int)threadIdx.x % pq;
+    for (int e = threadIdx.x; e < count; e += blockDim.x) {
+        long long o = ((long long)n * k + c) * pq + p;
+        float g = act_d(dy[o], y[o], act);
+        sb += g;
+        const float *xn = x + (long long)n * h * w;
+        int i = p / Q, j = p - (p / Q) * Q;
+        UNROLL for (int r = 0; r < R; r++) {
+            int xi = i + r - pad;
+            int row = xi >= 0 && xi < h;
+            UNROLL for (int s = 0; s < S; s++) {
+                int xj = j + s - pad;
+                float xv = (row && xj >= 0 && xj < w) ? xn[xi * w + xj] : 0.0f;
+                acc[r * S + s] += g * xv;
+            }
+        }
+        p += blockDim.x;
+        while (p >= pq) {
+            p -= pq;
+            n++;
+        }
+    }
+    int tid = threadIdx.x, bd = blockDim.x;
+    UNROLL for (int t = 0; t < T; t++) part[t * bd + tid] = acc[t];
+    part[T * bd + tid] = sb;
+    __syncthreads();
+    for (int wd = bd / 2; wd > 0; wd >>= 1) {
+        if (tid < wd)
+            for (int t = 0; t <= T; t++) part[t * bd + tid] += part[t * bd + tid + wd];
+        __syncthreads();
+    }
+    if (tid <= T) {
+        long long slot = tid < T ? (long long)c * T + tid : (long long)k * T + c;
+        partial[slot * splits + sp] = part[tid * bd];
+    }
+}
+__global__ void first_grad3(float *partial, const float *dy, const float *y, const float *x, int nb, int k, int h,
+                            int w, int pad, int splits, int act) {
+    __shared__ float part[10 * 256];
+    first_grad(part, partial, dy, y, x, nb, k, h, w, pad, splits, act, 3, 3);
+}
+__global__ void first_grad5(float *partial, const float *dy, const float *y, const float *x, int nb, int k, int h,
+                            int w, int pad, int splits, int act) {
+    __shared__ float part[26 * 256];
+    first_grad(part, partial, dy, y, x, nb, k, h, w, pad, splits, act, 5, 5);
+}
+
 // maxpool: square windows of size with equal stride; arg holds the index in
 // x of the first maximum. One thread per output element.
 __global__ void maxpool(const float *x, float *y, int *arg, int planes, int h, int w, int size) {
     int oh = h / size, ow = w / size;
     long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= (long long)planes * oh * ow) return;
-    int pl = (int)(o / (oh * ow)), r = (int)(o % (oh * ow));
+    int pl, r;
+    if (FITS32((long long)planes * h * w)) {
+        pl = (int)((unsigned)o / (unsigned)(oh * ow));
+        r = (int)o - pl * (oh * ow);
+    } else {
+        pl = (int)(o / (oh * ow));
+        r = (int)(o % (oh * ow));
+    }
     int i = r / ow, j = r % ow;
     long long base = (long long)pl * h * w;
     long long best = base + (long long)(i * size) * w + j * size;
@@ -160,6 +316,85 @@ __global__ void maxpool_back(const float *dy, const int *arg, float *dx, long lo
     long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= outs) return;
     dx[arg[o]] += dy[o];
+}
+
+// maxpool_back_all: dx from scratch in one pass, one thread per element of
+// dx (planes,h,w): dy[o] where the element is the argmax of its window o,
+// else 0 (also in the rows and columns no window covers). Needs no zeroed
+// dx, so it replaces a memset and maxpool_back.
+__global__ void maxpool_back_all(const float *dy, const int *arg, float *dx, int planes, int h, int w, int size) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= planes * h * w) return;
+    int pl = i / (h * w), r = i - pl * (h * w);
+    int a = r / w, b = r - a * w;
+    int oh = h / size, ow = w / size, oi = a / size, oj = b / size;
+    float v = 0.0f;
+    if (oi < oh && oj < ow) {
+        int o = (pl * oh + oi) * ow + oj;
+        if (arg[o] == i) v = dy[o];
+    }
+    dx[i] = v;
+}
+
+// dense_small: y = act(x·wᵀ + b) for a layer with few outputs (the
+// output layer: 10), where cuBLAS splits the sums over two kernels and the
+// bias is a third. x: (nb,in), w: (out,in), b: (out), y: (nb,out). One
+// block per output element, blockDim a power of two of at most 32: its
+// threads stride over in, then a tree in shared memory.
+__global__ void dense_small(float *y, const float *x, const float *w, const float *b, int nb, int in, int out, int act) {
+    __shared__ float part[32];
+    int e = blockIdx.x, tid = threadIdx.x;
+    int n = e / out, o = e - n * out;
+    const float *xr = x + (long long)n * in, *wr = w + (long long)o * in;
+    float s = 0.0f;
+    for (int i = tid; i < in; i += blockDim.x) s += xr[i] * wr[i];
+    part[tid] = s;
+    __syncthreads();
+    for (int wd = blockDim.x / 2; wd > 0; wd >>= 1) {
+        if (tid < wd) part[tid] += part[tid + wd];
+        __syncthreads();
+    }
+    if (tid == 0) y[e] = act_f(part[0] + b[o], act);
+}
+
+// dense_small_dw: dw = dzᵀ·x for a layer with few outputs. dz: (nb,out),
+// x: (nb,in), dw: (out,in). Block (o, 32 columns from i0): 32 columns ×
+// blockDim/32 groups of images, each group summing every G-th image,
+// then a tree over the groups. Grid: out * ceil(in/32) blocks.
+__global__ void dense_small_dw(float *dw, const float *dz, const float *x, int nb, int in, int out) {
+    __shared__ float part[256];
+    int cols = (in + 31) / 32;
+    int o = blockIdx.x / cols, i = (blockIdx.x - o * cols) * 32 + (int)threadIdx.x % 32;
+    int g = threadIdx.x / 32, groups = blockDim.x / 32;
+    float s = 0.0f;
+    if (i < in)
+        for (int n = g; n < nb; n += groups) s += dz[(long long)n * out + o] * x[(long long)n * in + i];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int wd = groups / 2; wd > 0; wd >>= 1) {
+        if (g < wd) part[threadIdx.x] += part[threadIdx.x + wd * 32];
+        __syncthreads();
+    }
+    if (g == 0 && i < in) dw[(long long)o * in + i] = part[threadIdx.x];
+}
+
+// dense_small_dx: dx = dz·w for a layer with few outputs, one thread per
+// element of dx: (nb,in); dz: (nb,out), w: (out,in).
+__global__ void dense_small_dx(float *dx, const float *dz, const float *w, int nb, int in, int out) {
+    long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= (long long)nb * in) return;
+    int n, i;
+    if (FITS32((long long)nb * in)) {
+        n = (int)((unsigned)e / (unsigned)in);
+        i = (int)e - n * in;
+    } else {
+        n = (int)(e / in);
+        i = (int)(e % in);
+    }
+    const float *dr = dz + (long long)n * out;
+    float s = 0.0f;
+    for (int o = 0; o < out; o++) s += dr[o] * w[(long long)o * in + i];
+    dx[e] = s;
 }
 
 // softmax_xent: one thread per row of logits (n, classes <= 32). Adds the

@@ -10,6 +10,7 @@ package cuda
 
 import (
 	"fmt"
+	"os"
 	"time"
 	"unsafe"
 
@@ -52,17 +53,51 @@ type Engine struct {
 	warm    map[int]bool
 	err     error // first failure of a queued op
 	tf32    bool
+	own     bool      // our kernels where a library call or two passes did it (Kernels)
 	timer   *cu.Event // StartTimer's event
+}
+
+// KernelsEnv is the environment variable that picks the engine's kernel
+// set: "library" (the default) or "own".
+//
+// With "own", these ops run on kernels of ours that kernels/emu_test.go
+// checks on the CPU and that have not yet run on a GPU: a first layer
+// (one input channel, 3×3 or 5×5 filters) forward in one kernel with its
+// bias and activation (instead of cuDNN's convolution and a bias kernel),
+// and its filter and bias gradients in one pass over dy, y and x (instead
+// of a bias kernel and cuDNN's filter gradient); dense layers of at most
+// 32 outputs in one kernel each way (instead of cuBLAS's split-K product
+// plus a bias kernel); and max-pooling's backward pass in one pass
+// (instead of a memset and a scatter). kernels/NOTES.md has what each is predicted to
+// save; scripts/device-check.sh runs the conformance suite and the
+// benchmark with both sets, and "own" becomes the default once a GPU has
+// passed the suite with it and timed it faster.
+const KernelsEnv = "CNNGPU_KERNELS"
+
+// parseKernels reads KernelsEnv: true for "own".
+func parseKernels() (bool, error) {
+	switch v := os.Getenv(KernelsEnv); v {
+	case "", "library":
+		return false, nil
+	case "own":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected \"library\" (the default) or \"own\"; unset it to use the default", KernelsEnv, v)
+	}
 }
 
 // New opens GPU device with strict FP32 math, or TF32 tensor cores when
 // tf32 is set.
 func New(device int, tf32 bool) (*Engine, error) {
+	own, err := parseKernels()
+	if err != nil {
+		return nil, err
+	}
 	c, err := cu.Open(device, kernels.PTX, kernels.Names)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{c: c, convs: map[engine.ConvShape]*cudnn.Conv{}, graphs: map[int]*cu.Graph{}, warm: map[int]bool{}, tf32: tf32, math: cudnn.MathFMA}
+	e := &Engine{c: c, convs: map[engine.ConvShape]*cudnn.Conv{}, graphs: map[int]*cu.Graph{}, warm: map[int]bool{}, tf32: tf32, own: own, math: cudnn.MathFMA}
 	if tf32 {
 		e.math = cudnn.MathDefault
 		if err := c.SetMathMode(cu.MathTF32); err != nil {
@@ -83,8 +118,18 @@ func (e *Engine) Name() string {
 	if e.tf32 {
 		p = "tf32"
 	}
+	if e.own {
+		p += ", own kernels"
+	}
 	d := e.c.Device
 	return fmt.Sprintf("cuda GPU %d (%s, sm_%d%d, %s)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, p)
+}
+
+// SetOwnKernels switches between the two kernel sets (KernelsEnv) and drops
+// the recorded steps.
+func (e *Engine) SetOwnKernels(on bool) {
+	e.Reset()
+	e.own = on
 }
 
 // fail records the first error of a queued op.

@@ -12,9 +12,9 @@ package cuda
 import (
 	"math"
 	"math/rand/v2"
-	"testing"
-
 	"os"
+	"strings"
+	"testing"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -30,15 +30,26 @@ func needGPU(t *testing.T) {
 	}
 }
 
+// kernelSets are the engine's two kernel sets (KernelsEnv), by name.
+var kernelSets = []struct {
+	name string
+	own  bool
+}{{"library", false}, {"own", true}}
+
 func TestConformance(t *testing.T) {
 	needGPU(t)
-	enginetest.Run(t, func(t *testing.T) engine.Engine {
-		e, err := New(0, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	})
+	for _, ks := range kernelSets {
+		t.Run(ks.name, func(t *testing.T) {
+			enginetest.Run(t, func(t *testing.T) engine.Engine {
+				e, err := New(0, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.SetOwnKernels(ks.own)
+				return e
+			})
+		})
+	}
 }
 
 // task is a training set for the golden tests.
@@ -154,7 +165,8 @@ func engines(t *testing.T) (*Engine, engine.Engine) {
 // TestGoldenCPUvsGPU trains 200 steps at batch 128 on real MNIST from the
 // same initial weights on the CPU and the GPU (strict FP32, the step
 // recorded as a CUDA graph), with Adam (the default) and with SGD with
-// momentum, and compares the losses at every 50th step.
+// momentum, and compares the losses at every 50th step; the GPU runs with
+// each of its two kernel sets.
 //
 // Bit-level agreement cannot last: the engines add in different orders,
 // and training amplifies a last-bit difference. The CPU engine against
@@ -175,18 +187,47 @@ func TestGoldenCPUvsGPU(t *testing.T) {
 		if opt.Kind == engine.SGD {
 			name = "sgd"
 		}
-		lg := losses(t, g, tk, opt, 200, false)
 		lc := losses(t, c, tk, opt, 200, false)
 		ln := losses(t, c, tk, opt, 200, true)
-		wg := worst(t, name+", gpu vs cpu", lg, lc)
 		wn := worst(t, name+", cpu nudged one ulp vs cpu", ln, lc)
-		t.Logf("%s: largest relative difference at every 50th step: gpu vs cpu %.1e, cpu one ulp apart %.1e", name, wg, wn)
-		if rel := math.Abs(lg[0]-lc[0]) / lc[0]; !(rel <= 1e-6) {
-			t.Errorf("%s: first-step losses differ by %.1e relative (> 1e-6)", name, rel)
+		for _, ks := range kernelSets {
+			g.SetOwnKernels(ks.own)
+			gname := name + ", " + ks.name + " kernels"
+			lg := losses(t, g, tk, opt, 200, false)
+			wg := worst(t, gname+", gpu vs cpu", lg, lc)
+			t.Logf("%s: largest relative difference at every 50th step: gpu vs cpu %.1e, cpu one ulp apart %.1e", gname, wg, wn)
+			if rel := math.Abs(lg[0]-lc[0]) / lc[0]; !(rel <= 1e-6) {
+				t.Errorf("%s: first-step losses differ by %.1e relative (> 1e-6)", gname, rel)
+			}
+			if !(wg <= 4*wn+1e-3) {
+				t.Errorf("%s: GPU drifts from the CPU by %.1e relative, more than 4 × the CPU's own one-ulp drift %.1e + 1e-3", gname, wg, wn)
+			}
+			learned(t, lg)
 		}
-		if !(wg <= 4*wn+1e-3) {
-			t.Errorf("%s: GPU drifts from the CPU by %.1e relative, more than 4 × the CPU's own one-ulp drift %.1e + 1e-3", name, wg, wn)
+	}
+}
+
+func TestKernelsEnv(t *testing.T) {
+	for _, c := range []struct {
+		v   string
+		own bool
+		bad bool
+	}{{"", false, false}, {"library", false, false}, {"own", true, false}, {"fast", false, true}, {"Own", false, true}} {
+		t.Setenv(KernelsEnv, c.v)
+		own, err := parseKernels()
+		if c.bad {
+			if err == nil || !strings.Contains(err.Error(), `CNNGPU_KERNELS="`+c.v+`"`) || !strings.Contains(err.Error(), `"own"`) {
+				t.Errorf("%s=%q: error %v, want one naming the variable, the value and what is expected", KernelsEnv, c.v, err)
+			}
+			continue
 		}
-		learned(t, lg)
+		if err != nil || own != c.own {
+			t.Errorf("%s=%q: own %v, error %v; want own %v", KernelsEnv, c.v, own, err, c.own)
+		}
+	}
+	// New refuses a bad value before it looks for a GPU.
+	t.Setenv(KernelsEnv, "fast")
+	if _, err := New(0, false); err == nil || !strings.Contains(err.Error(), KernelsEnv) {
+		t.Errorf("New with %s=fast: %v, want the variable's error", KernelsEnv, err)
 	}
 }

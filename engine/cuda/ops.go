@@ -6,6 +6,8 @@
 package cuda
 
 import (
+	"math"
+
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 )
@@ -32,10 +34,20 @@ func (e *Engine) actGrad(dy, y engine.Tensor, total int, act engine.Activation) 
 	return dz
 }
 
-// Conv: cuDNN convolution, then bias and activation in one kernel.
+// Conv: cuDNN convolution, then bias and activation in one kernel; with
+// own kernels, a first layer (firstLayer) in one kernel, first_conv.
 // x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q).
 func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConv("Conv", s, x, w, b, y)
+	if e.own && firstLayer(s) {
+		name := "first_conv3"
+		if s.R == 5 {
+			name = "first_conv5"
+		}
+		e.fail(e.c.Launch(name, int64(s.N)*int64(s.K)*int64(s.P()*s.Q()), block, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
+			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
+		return
+	}
 	cv := e.conv(s)
 	if cv == nil {
 		return
@@ -49,11 +61,16 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 
 // ConvBackward: the bias gradient and dz = dy·act'(y) in one pass over
 // many blocks (act_bias_grad, then sum_partials), then cuDNN's filter and
-// data gradients.
+// data gradients; with own kernels, a first layer (C = 1, 3×3 or 5×5, no
+// dx) in firstGrad instead.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
 	pq := s.P() * s.Q()
 	splits := e.splits(s.K, s.N)
+	if e.own && dx == nil && firstLayer(s) {
+		e.firstGrad(x, y, dy, dw, db, s, act, splits)
+		return
+	}
 	cv := e.conv(s)
 	if cv == nil {
 		return
@@ -76,6 +93,29 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	}))
 }
 
+// firstLayer reports whether own kernels have a path for convolution s: a
+// single input channel and 3×3 or 5×5 filters (first_conv, first_grad).
+func firstLayer(s engine.ConvShape) bool {
+	return s.C == 1 && s.R == s.S && (s.R == 3 || s.R == 5)
+}
+
+// firstGrad: a single-channel convolution's filter and bias gradients,
+// when no input gradient is wanted, in one pass (first_grad3/5) and one
+// ordered sum of the per-block partials (own kernels only).
+// x: (N,1,H,W), y, dy: (N,K,P,Q), dw: (K,1,R,R), db: (K).
+func (e *Engine) firstGrad(x, y, dy, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation, splits int) {
+	taps := s.R * s.S
+	outs := s.K*taps + s.K
+	part := e.partialFor(outs * splits)
+	name := "first_grad3"
+	if s.R == 5 {
+		name = "first_grad5"
+	}
+	e.fail(e.c.LaunchBlocks(name, s.K*splits, block, cu.P(part), cu.P(ptr(dy)), cu.P(ptr(y)), cu.P(ptr(x)),
+		cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(splits), cu.I(int(act))))
+	e.fail(e.c.Launch("sum_partials2", int64(outs), block, cu.P(ptr(dw)), cu.I(s.K*taps), cu.P(ptr(db)), cu.P(part), cu.I(outs), cu.I(splits)))
+}
+
 // MaxPool records the argmax of each window.
 func (e *Engine) MaxPool(x, y, arg engine.Tensor, s engine.PoolShape) {
 	engine.CheckPool("MaxPool", s, x, y, arg)
@@ -83,27 +123,53 @@ func (e *Engine) MaxPool(x, y, arg engine.Tensor, s engine.PoolShape) {
 	e.fail(e.c.Launch("maxpool", int64(out), block, cu.P(ptr(x)), cu.P(ptr(y)), cu.P(ptr(arg)), cu.I(s.N*s.C), cu.I(s.H), cu.I(s.W), cu.I(s.Size)))
 }
 
-// MaxPoolBackward zeroes dx and scatters dy through arg.
+// MaxPoolBackward zeroes dx and scatters dy through arg, or with own
+// kernels writes every element of dx in one pass.
 func (e *Engine) MaxPoolBackward(dy, arg, dx engine.Tensor, s engine.PoolShape) {
 	engine.CheckPool("MaxPoolBackward", s, dx, dy, arg)
 	out := s.N * s.C * s.OH() * s.OW()
+	if in := int64(s.N) * int64(s.C) * int64(s.H) * int64(s.W); e.own && in <= math.MaxInt32 {
+		e.fail(e.c.Launch("maxpool_back_all", in, block, cu.P(ptr(dy)), cu.P(ptr(arg)), cu.P(ptr(dx)),
+			cu.I(s.N*s.C), cu.I(s.H), cu.I(s.W), cu.I(s.Size)))
+		return
+	}
 	e.fail(e.c.Zero(ptr(dx), s.N*s.C*s.H*s.W*4))
 	e.fail(e.c.Launch("maxpool_back", int64(out), block, cu.P(ptr(dy)), cu.P(ptr(arg)), cu.P(ptr(dx)), cu.L(int64(out))))
 }
 
-// Dense: y = act(x·wᵀ + b) with cuBLAS and one bias/activation kernel.
+// smallOut is the most outputs a dense layer may have for the own kernels'
+// dense_small path (one block of 32 threads per output element).
+const smallOut = 32
+
+// Dense: y = act(x·wᵀ + b) with cuBLAS and one bias/activation kernel, or
+// for a layer of at most smallOut outputs with own kernels, dense_small.
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDense("Dense", s, x, w, b, y)
+	if e.own && s.Out <= smallOut {
+		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, 32, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
+			cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.I(int(act))))
+		return
+	}
 	e.fail(e.c.SgemmRowMajor(false, true, s.N, s.Out, s.In, 1, ptr(x), s.In, ptr(w), s.In, 0, ptr(y), s.Out))
 	e.biasAct(y, b, s.N*s.Out, 1, s.Out, act)
 }
 
 // DenseBackward: dz = dy·act'(y); db = column sums of dz; dw = dzᵀ·x;
-// dx = dz·w.
+// dx = dz·w (cuBLAS, or for a small layer with own kernels dense_small_dw
+// and dense_small_dx).
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
 	dz := e.actGrad(dy, y, s.N*s.Out, act)
 	e.fail(e.c.LaunchBlocks("bias_grad", s.Out, block, cu.P(ptr(db)), cu.P(dz), cu.I(s.N), cu.I(s.Out), cu.I(1)))
+	if e.own && s.Out <= smallOut {
+		e.fail(e.c.LaunchBlocks("dense_small_dw", s.Out*((s.In+31)/32), block, cu.P(ptr(dw)), cu.P(dz), cu.P(ptr(x)),
+			cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
+		if dx != nil {
+			e.fail(e.c.Launch("dense_small_dx", int64(s.N)*int64(s.In), block, cu.P(ptr(dx)), cu.P(dz), cu.P(ptr(w)),
+				cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
+		}
+		return
+	}
 	e.fail(e.c.SgemmRowMajor(true, false, s.Out, s.In, s.N, 1, dz, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
 	if dx != nil {
 		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
