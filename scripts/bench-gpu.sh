@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench-gpu.sh: cnngpu on GPU 0 (strict FP32 and TF32) at batch 64, 128, 256
-# and 512, the CPU engine at 128, and, when python3 has CUDA PyTorch, the
-# same model in PyTorch on the same GPU and batch sizes, eager and with the
-# whole step captured as a CUDA graph (capturable Adam); one table with the
+# bench-gpu.sh: cnngpu on GPU 0 (strict FP32 with each kernel set,
+# CNNGPU_KERNELS=library and own, and TF32) at batch 64, 128, 256 and 512,
+# the CPU engine at 128, and, when python3 has CUDA PyTorch, the same model
+# in PyTorch on the same GPU and batch sizes, eager and with the whole step
+# captured as a CUDA graph (capturable Adam); one table with the
 # ratios. CNNGPU=path selects the binary (default bin/cnngpu); STEPS the
 # timed steps; PYTORCH_LOG a file for PyTorch's messages (default: none).
 set -uo pipefail
@@ -23,8 +24,9 @@ sizes="64 128 256 512"
 		"$PY" scripts/pytorch_reference.py --device cuda --batch-sizes "${sizes// /,}" --modes eager,graph --steps "$STEPS" --warmup 10 2>>"$plog"
 	fi
 	for bs in $sizes; do
-		"$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
-		"$bin" bench --device 0 --precision tf32 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
+		CNNGPU_KERNELS=library "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
+		CNNGPU_KERNELS=own "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
+		CNNGPU_KERNELS=library "$bin" bench --device 0 --precision tf32 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
 	done
 	"$bin" bench --cpu --batch-size 128 --steps 10 --json
 } | "$PY" scripts/bench_table.py

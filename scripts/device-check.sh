@@ -10,11 +10,13 @@
 # It runs: cnngpu devices (with nvidia-smi); the ABI check of our own
 # declarations against the real CUDA, cuBLAS and cuDNN headers
 # (scripts/abi-check.sh); the cuda binding's tests; the GPU engine's
-# conformance suite and the CPU-vs-GPU golden test (enginecuda.test); one
-# 10-epoch training run on real MNIST (.device/mnist), rerun in debug mode
-# (CNNGPU_DEBUG=1) if it fails; and the benchmark table against PyTorch
-# (scripts/bench-gpu.sh); and, where Nsight Compute is installed, the
-# device time of each kernel of a training step at batch 128 (profile.log).
+# conformance suite and the CPU-vs-GPU golden test (enginecuda.test), each
+# with both kernel sets (CNNGPU_KERNELS=library|own); one 10-epoch
+# training run on real MNIST (.device/mnist) with each kernel set, rerun
+# in debug mode (CNNGPU_DEBUG=1) if it fails; the benchmark table against
+# PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
+# the device time of each kernel of training steps at batch 128 with each
+# kernel set (profile.log).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -25,11 +27,11 @@ b=.device
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 declare -a rows
-run() { # name, seconds, command...
+run() { # name, seconds, command... (LOG=file: append to $out/file.log instead of $out/name.log)
 	local name=$1 limit=$2
 	shift 2
-	local start=$SECONDS r
-	if timeout -k 5 "$limit" "$@" >>"$out/$name.log" 2>&1; then r=ok; else r="FAIL($?)"; fi
+	local start=$SECONDS r log=${LOG:-$name}
+	if timeout -k 5 "$limit" "$@" >>"$out/$log.log" 2>&1; then r=ok; else r="FAIL($?)"; fi
 	rows+=("$(printf '%-16s %-9s %4ss' "$name" "$r" $((SECONDS - start)))")
 	[ "${r}" = ok ]
 }
@@ -41,16 +43,20 @@ fi
 run cuda-tests 60 "$b/cuda.test" -test.v
 run engine-tests 150 env CNNGPU_MNIST="$b/mnist" "$b/enginecuda.test" -test.v -test.timeout 140s
 if [ -d "$b/mnist" ]; then
-	if ! run train-10-epochs 120 "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
-		run train-debug 60 env CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
-	fi
+	for ks in library own; do
+		if ! LOG=train-10-epochs run "train-$ks" 120 env CNNGPU_KERNELS=$ks "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
+			LOG=train-10-epochs run "train-debug-$ks" 60 env CNNGPU_KERNELS=$ks CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
+		fi
+	done
 fi
 # Per-kernel device times of training steps at batch 128 (Nsight Compute,
 # clocks left as they are), when ncu is there.
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
-	run profile 120 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 80 \
-		"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
+	for ks in library own; do
+		LOG=profile run "profile-$ks" 120 env CNNGPU_KERNELS=$ks "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 80 \
+			"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
+	done
 fi
 run bench-gpu 200 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
 # TUNE=1: then the study of issue 4 (the default 36-configuration grid)
@@ -75,7 +81,7 @@ grep -m1 "^GPU" "$out/devices.log"
 tail -1 "$out/abi-check.log" 2>/dev/null
 grep -h -E "^(--- |ok|FAIL|panic)" "$out"/cuda-tests.log "$out"/engine-tests.log 2>/dev/null | head -40
 grep -h -E "largest relative|differ|drifts|did not learn" "$out"/engine-tests.log 2>/dev/null
-grep -h -E "^epoch|test accuracy|rror" "$out"/train-10-epochs.log "$out"/train-debug.log 2>/dev/null | tail -14
-grep -v "^bench-gpu:" "$out/bench-gpu.log" 2>/dev/null | tail -14
+grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null | tail -8
+grep -v "^bench-gpu:" "$out/bench-gpu.log" 2>/dev/null | tail -18
 [ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log | tail -5
 printf '%s\n' "${rows[@]}"
