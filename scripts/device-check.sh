@@ -32,7 +32,7 @@ run() { # name, seconds, command... (LOG=file: append to $out/file.log instead o
 	shift 2
 	local start=$SECONDS r log=${LOG:-$name}
 	if timeout -k 5 "$limit" "$@" >>"$out/$log.log" 2>&1; then r=ok; else r="FAIL($?)"; fi
-	rows+=("$(printf '%-16s %-9s %4ss' "$name" "$r" $((SECONDS - start)))")
+	rows+=("$(printf '%-20s %-9s %4ss' "$name" "$r" $((SECONDS - start)))")
 	[ "${r}" = ok ]
 }
 { uname -r; nvidia-smi; nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv; } >"$out/devices.log" 2>&1 || true
@@ -54,7 +54,7 @@ fi
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
 	for ks in library own; do
-		LOG=profile run "profile-$ks" 120 env CNNGPU_KERNELS=$ks "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 80 \
+		LOG=profile run "profile-$ks" 120 env CNNGPU_KERNELS=$ks "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
 			"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
 	done
 fi
@@ -72,7 +72,7 @@ if [ "${TUNE:-0}" = 1 ] && [ -d "$b/mnist" ]; then
 		mkdir -p "$tmp/tune"
 		mv "$tmp/tune.log" "$tmp/tune/"
 		tar -czf "$out/tune.tar.gz" -C "$tmp" tune
-		rows+=("$(printf '%-16s %-9s %4ss' tune "rc=$rc" $((SECONDS - start)))")
+		rows+=("$(printf '%-20s %-9s %4ss' tune "rc=$rc" $((SECONDS - start)))")
 	fi
 fi
 echo
@@ -83,5 +83,8 @@ grep -h -E "^(--- |ok|FAIL|panic)" "$out"/cuda-tests.log "$out"/engine-tests.log
 grep -h -E "largest relative|differ|drifts|did not learn" "$out"/engine-tests.log 2>/dev/null
 grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null | tail -8
 grep -v "^bench-gpu:" "$out/bench-gpu.log" 2>/dev/null | tail -18
+# One step's kernels per kernel set: totals here, the whole table with
+# scripts/profile_table.py profile.log.
+[ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"
 [ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log | tail -5
 printf '%s\n' "${rows[@]}"
