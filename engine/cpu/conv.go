@@ -18,6 +18,16 @@ const convChunks = 8
 // im2col writes col: (C*R*S, P*Q) from one image x: (C,H,W).
 func im2col(col, x []float32, s engine.ConvShape) {
 	P, Q := s.P(), s.Q()
+	if P == s.H && Q == s.W {
+		im2colSame(col, x, s)
+		return
+	}
+	im2colRows(col, x, s)
+}
+
+// im2colRows is im2col one output row at a time (any padding).
+func im2colRows(col, x []float32, s engine.ConvShape) {
+	P, Q := s.P(), s.Q()
 	for c := 0; c < s.C; c++ {
 		plane := x[c*s.H*s.W : (c+1)*s.H*s.W]
 		for r := 0; r < s.R; r++ {
@@ -37,6 +47,45 @@ func im2col(col, x []float32, s engine.ConvShape) {
 					src := plane[ih*s.W+qlo-s.Pad+sc:]
 					copy(dst[qlo:qhi], src[:qhi-qlo])
 					clear(dst[qhi:])
+				}
+			}
+		}
+	}
+}
+
+// im2colSame is im2col for "same" padding (P = H, Q = W): each row of col
+// (one filter tap r, sc) is the input plane shifted by the constant
+// (r-Pad)*W + (sc-Pad), so it is one copy, then zeros in the rows above
+// or below the image and in the columns that wrapped around from the
+// neighbouring row. The same values as im2colRows, in far fewer copies.
+func im2colSame(col, x []float32, s engine.ConvShape) {
+	H, W := s.H, s.W
+	hw := H * W
+	for c := 0; c < s.C; c++ {
+		plane := x[c*hw : (c+1)*hw]
+		for r := 0; r < s.R; r++ {
+			dr := r - s.Pad
+			plo, phi := max(0, -dr), min(H, H-dr) // output rows whose input row is inside
+			for sc := 0; sc < s.S; sc++ {
+				ds := sc - s.Pad
+				row := col[((c*s.R+r)*s.S+sc)*hw:][:hw]
+				if plo >= phi {
+					clear(row)
+					continue
+				}
+				clear(row[:plo*W])
+				clear(row[phi*W:])
+				off := dr*W + ds
+				if a, b := max(plo*W, -off), min(phi*W, hw-off); a < b {
+					copy(row[a:b], plane[a+off:b+off])
+				}
+				// Columns whose input column q+ds is outside [0, W): they
+				// hold a neighbouring row's values, or were not copied.
+				qlo := min(W, max(0, -ds))
+				qhi := max(qlo, min(W, W-ds))
+				for p := plo; p < phi; p++ {
+					clear(row[p*W : p*W+qlo])
+					clear(row[p*W+qhi : p*W+W])
 				}
 			}
 		}

@@ -141,11 +141,18 @@ func packB(dst []float32, b mat, p0, kc, j0, nc int) {
 				copy(panel[p*nr:p*nr+cols], b.d[base:base+cols])
 			}
 		case b.rs == 1:
+			// B stored by columns: a transpose, 8×8 blocks at a time in
+			// AVX2 for whole panels, the rest one value at a time.
+			p8 := 0
+			if useAsm && cols == nr && kc >= 8 {
+				p8 = kc &^ 7
+				packT16Asm(panel, b.d, (j0+jp)*b.cs+p0, b.cs, p8)
+			}
 			for c := 0; c < cols; c++ {
 				base := (j0+jp+c)*b.cs + p0
-				src := b.d[base : base+kc]
+				src := b.d[base+p8 : base+kc]
 				for p, v := range src {
-					panel[p*nr+c] = v
+					panel[(p8+p)*nr+c] = v
 				}
 			}
 		default:

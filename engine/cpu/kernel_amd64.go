@@ -60,6 +60,20 @@ func reluMaskAsm(dz, dy, y []float32, n int) {
 	reluMaskAVX2(&dz[0], &dy[0], &y[0], n)
 }
 
+// packT16AVX2 is implemented in pack_amd64.s: dst[p*16+c] = src[c*cs+p]
+// for c < 16, p < n; n a multiple of 8.
+//
+//go:noescape
+func packT16AVX2(src *float32, cs int, dst *float32, n int)
+
+// packT16Asm packs the first n values (a multiple of 8) of 16 columns of
+// d, column c starting at d[off+c*cs], into panel rows of 16; only called
+// when useAsm is set.
+func packT16Asm(panel, d []float32, off, cs, n int) {
+	_, _ = d[off+15*cs+n-1], panel[n*16-1]
+	packT16AVX2(&d[off], cs, &panel[0], n)
+}
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 

@@ -1,0 +1,89 @@
+// pack_amd64.s: packing a 16-column panel of a transposed (column-major)
+// B for the micro-kernel with AVX2: 8×8 blocks transposed in registers
+// (unpack, shuffle, 128-bit lane permute) instead of one scalar store per
+// element. packB in gemm.go calls it; the result is the same, bit for bit,
+// as the portable loop (it only moves values).
+
+#include "textflag.h"
+
+// LOAD8 loads 8 columns of 8 values: column c at base + c*stride (BX
+// stride in bytes, R9 = 3*stride), from base (first four) and base +
+// 4*stride (R11, last four).
+#define LOAD8(base) \
+	LEAQ (base)(BX*4), R11; \
+	VMOVUPS (base), Y0; \
+	VMOVUPS (base)(BX*1), Y1; \
+	VMOVUPS (base)(BX*2), Y2; \
+	VMOVUPS (base)(R9*1), Y3; \
+	VMOVUPS (R11), Y4; \
+	VMOVUPS (R11)(BX*1), Y5; \
+	VMOVUPS (R11)(BX*2), Y6; \
+	VMOVUPS (R11)(R9*1), Y7
+
+// TRANSPOSE8 turns rows Y0..Y7 (row i = column i of B, 8 consecutive p)
+// into Y8..Y15 (Y8+j = the 8 columns' values at p = j).
+#define TRANSPOSE8 \
+	VUNPCKLPS Y1, Y0, Y8; \
+	VUNPCKHPS Y1, Y0, Y9; \
+	VUNPCKLPS Y3, Y2, Y10; \
+	VUNPCKHPS Y3, Y2, Y11; \
+	VUNPCKLPS Y5, Y4, Y12; \
+	VUNPCKHPS Y5, Y4, Y13; \
+	VUNPCKLPS Y7, Y6, Y14; \
+	VUNPCKHPS Y7, Y6, Y15; \
+	VSHUFPS $0x44, Y10, Y8, Y0; \
+	VSHUFPS $0xEE, Y10, Y8, Y1; \
+	VSHUFPS $0x44, Y11, Y9, Y2; \
+	VSHUFPS $0xEE, Y11, Y9, Y3; \
+	VSHUFPS $0x44, Y14, Y12, Y4; \
+	VSHUFPS $0xEE, Y14, Y12, Y5; \
+	VSHUFPS $0x44, Y15, Y13, Y6; \
+	VSHUFPS $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8; \
+	VPERM2F128 $0x20, Y5, Y1, Y9; \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x31, Y4, Y0, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+// STORE8 writes Y8..Y15 to 8 panel rows of 16 floats (64 bytes apart)
+// from off(DI).
+#define STORE8(off) \
+	VMOVUPS Y8, (off+0)(DI); \
+	VMOVUPS Y9, (off+64)(DI); \
+	VMOVUPS Y10, (off+128)(DI); \
+	VMOVUPS Y11, (off+192)(DI); \
+	VMOVUPS Y12, (off+256)(DI); \
+	VMOVUPS Y13, (off+320)(DI); \
+	VMOVUPS Y14, (off+384)(DI); \
+	VMOVUPS Y15, (off+448)(DI)
+
+// func packT16AVX2(src *float32, cs int, dst *float32, n int)
+// dst[p*16 + c] = src[c*cs + p] for c < 16 and p < n; n is a multiple of 8.
+TEXT ·packT16AVX2(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ cs+8(FP), BX
+	SHLQ $2, BX                   // column stride in bytes
+	MOVQ dst+16(FP), DI
+	MOVQ n+24(FP), CX
+	LEAQ (BX)(BX*2), R9           // 3 strides
+	LEAQ (SI)(BX*8), R10          // column 8
+loop:
+	CMPQ CX, $0
+	JLE done
+	LOAD8(SI)
+	TRANSPOSE8
+	STORE8(0)
+	LOAD8(R10)
+	TRANSPOSE8
+	STORE8(32)
+	ADDQ $32, SI                  // the next 8 values of each column
+	ADDQ $32, R10
+	ADDQ $512, DI                 // the next 8 panel rows
+	SUBQ $8, CX
+	JMP loop
+done:
+	VZEROUPPER
+	RET
