@@ -100,11 +100,18 @@ func packA(dst []float32, a mat, i0, mc, p0, kc int) {
 		panel := dst[ip*kc : ip*kc+mr*kc]
 		switch {
 		case a.cs == 1:
+			// A stored by rows: a transpose, 8×8 blocks at a time in AVX2
+			// for whole panels, the rest one value at a time.
+			p8 := 0
+			if useAsm && rows == mr && kc >= 8 {
+				p8 = kc &^ 7
+				packT6Asm(panel, a.d, (i0+ip)*a.rs+p0, a.rs, p8)
+			}
 			for r := 0; r < rows; r++ {
 				base := (i0+ip+r)*a.rs + p0
-				src := a.d[base : base+kc]
+				src := a.d[base+p8 : base+kc]
 				for p, v := range src {
-					panel[p*mr+r] = v
+					panel[(p8+p)*mr+r] = v
 				}
 			}
 		case a.rs == 1:

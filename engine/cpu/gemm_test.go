@@ -208,3 +208,35 @@ func TestPackBTransposedAsm(t *testing.T) {
 		}
 	}
 }
+
+// TestPackATransposedAsm: packing a row-major A with the AVX2 transposes
+// gives the same panels, bit for bit, as the portable loop (whole and
+// partial panels, depths with a tail, offsets into A).
+func TestPackATransposedAsm(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("this processor lacks AVX2/FMA: only the portable packing exists")
+	}
+	saved := useAsm
+	defer func() { useAsm = saved }()
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, s := range []struct{ m, k, i0, mc, p0, kc int }{
+		{6, 8, 0, 6, 0, 8}, {64, 196, 0, 64, 0, 196}, {128, 3136, 6, 120, 349, 349},
+		{13, 40, 1, 12, 3, 37}, {7, 7, 0, 7, 0, 7}, {20, 24, 2, 17, 0, 16},
+	} {
+		a := view(randSlice(r, s.m*s.k), s.m, s.k, false)
+		mcp := (s.mc + mr - 1) / mr * mr
+		got, want := make([]float32, mcp*s.kc), make([]float32, mcp*s.kc)
+		for i := range got {
+			got[i], want[i] = float32(i), -float32(i) // every element must be written
+		}
+		useAsm = false
+		packA(want, a, s.i0, s.mc, s.p0, s.kc)
+		useAsm = true
+		packA(got, a, s.i0, s.mc, s.p0, s.kc)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", s, i, (i%(mr*s.kc))/mr, i%mr, got[i], want[i])
+			}
+		}
+	}
+}

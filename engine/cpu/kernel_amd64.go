@@ -74,6 +74,20 @@ func packT16Asm(panel, d []float32, off, cs, n int) {
 	packT16AVX2(&d[off], cs, &panel[0], n)
 }
 
+// packT6AVX2 is implemented in pack_amd64.s: dst[p*6+r] = src[r*rs+p]
+// for r < 6, p < n; n a multiple of 8.
+//
+//go:noescape
+func packT6AVX2(src *float32, rs int, dst *float32, n int)
+
+// packT6Asm packs the first n values (a multiple of 8) of 6 rows of d,
+// row r starting at d[off+r*rs], into panel rows of 6; only called when
+// useAsm is set.
+func packT6Asm(panel, d []float32, off, rs, n int) {
+	_, _ = d[off+5*rs+n-1], panel[n*6-1]
+	packT6AVX2(&d[off], rs, &panel[0], n)
+}
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 

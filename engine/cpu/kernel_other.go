@@ -20,3 +20,5 @@ func reluMaskAsm(dz, dy, y []float32, n int) { panic("cpu: reluMaskAsm without A
 func dotAsm(a, b []float32, n int) float32 { panic("cpu: dotAsm without AVX2") }
 
 func packT16Asm(panel, d []float32, off, cs, n int) { panic("cpu: packT16Asm without AVX2") }
+
+func packT6Asm(panel, d []float32, off, rs, n int) { panic("cpu: packT6Asm without AVX2") }

@@ -1,8 +1,9 @@
-// pack_amd64.s: packing a 16-column panel of a transposed (column-major)
-// B for the micro-kernel with AVX2: 8×8 blocks transposed in registers
-// (unpack, shuffle, 128-bit lane permute) instead of one scalar store per
-// element. packB in gemm.go calls it; the result is the same, bit for bit,
-// as the portable loop (it only moves values).
+// pack_amd64.s: packing for the micro-kernel with AVX2 where packing is a
+// transpose: a 16-column panel of a column-major B (packT16AVX2) and a
+// 6-row panel of a row-major A (packT6AVX2), 8×8 blocks transposed in
+// registers (unpack, shuffle, 128-bit lane permute) instead of one scalar
+// store per element. packA and packB in gemm.go call them; the result is
+// the same, bit for bit, as the portable loops (they only move values).
 
 #include "textflag.h"
 
@@ -85,5 +86,47 @@ loop:
 	SUBQ $8, CX
 	JMP loop
 done:
+	VZEROUPPER
+	RET
+
+// func packT6AVX2(src *float32, rs int, dst *float32, n int)
+// dst[p*6 + r] = src[r*rs + p] for r < 6 and p < n; n is a multiple of 8.
+// Y6 and Y7 are not loaded: each transposed row holds 6 values and 2 of
+// whatever they held. Rows are stored 8 wide in increasing order, so each
+// store's 2 extra values are overwritten by the next, and the last row of
+// a block is stored as 4 + 2 values.
+TEXT ·packT6AVX2(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ rs+8(FP), BX
+	SHLQ $2, BX                   // row stride in bytes
+	MOVQ dst+16(FP), DI
+	MOVQ n+24(FP), CX
+	LEAQ (BX)(BX*2), R9           // 3 strides
+loop6:
+	CMPQ CX, $0
+	JLE done6
+	LEAQ (SI)(BX*4), R11
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(BX*1), Y1
+	VMOVUPS (SI)(BX*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS (R11), Y4
+	VMOVUPS (R11)(BX*1), Y5
+	TRANSPOSE8
+	VMOVUPS Y8, 0(DI)
+	VMOVUPS Y9, 24(DI)
+	VMOVUPS Y10, 48(DI)
+	VMOVUPS Y11, 72(DI)
+	VMOVUPS Y12, 96(DI)
+	VMOVUPS Y13, 120(DI)
+	VMOVUPS Y14, 144(DI)
+	VMOVUPS X15, 168(DI)
+	VEXTRACTF128 $1, Y15, X0
+	MOVQ X0, 184(DI)
+	ADDQ $32, SI                  // the next 8 values of each row
+	ADDQ $192, DI                 // the next 8 panel rows of 6
+	SUBQ $8, CX
+	JMP loop6
+done6:
 	VZEROUPPER
 	RET
