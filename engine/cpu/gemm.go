@@ -142,6 +142,8 @@ func packB(dst []float32, b mat, p0, kc, j0, nc int) {
 		cols := min(nr, nc-jp)
 		panel := dst[jp*kc : jp*kc+nr*kc]
 		switch {
+		case b.cs == 1 && cols == nr && useAsm:
+			packN16Asm(panel, b.d, p0*b.rs+j0+jp, b.rs, kc)
 		case b.cs == 1:
 			for p := 0; p < kc; p++ {
 				base := (p0+p)*b.rs + j0 + jp

@@ -176,8 +176,9 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
-// TestPackBTransposedAsm: packing a column-major B with the AVX2 8×8
-// transposes gives the same panels, bit for bit, as the portable loop, for
+// TestPackBTransposedAsm: packing B with AVX2 (column-major: 8×8
+// transposes; row-major: 16-wide row moves) gives the same panels, bit for
+// bit, as the portable loops, for
 // depths with and without a tail of fewer than 8, whole and partial panels
 // and offsets into B.
 func TestPackBTransposedAsm(t *testing.T) {
@@ -191,19 +192,21 @@ func TestPackBTransposedAsm(t *testing.T) {
 		{8, 16, 0, 8, 0, 16}, {196, 288, 0, 196, 0, 288}, {349, 40, 0, 349, 3, 37},
 		{800, 64, 400, 400, 16, 48}, {7, 32, 0, 7, 0, 32}, {23, 21, 5, 17, 2, 19},
 	} {
-		b := view(randSlice(r, s.k*s.n), s.k, s.n, true)
-		ncp := (s.nc + nr - 1) / nr * nr
-		got, want := make([]float32, ncp*s.kc), make([]float32, ncp*s.kc)
-		for i := range got {
-			got[i], want[i] = float32(i), -float32(i) // every element must be written
-		}
-		useAsm = false
-		packB(want, b, s.p0, s.kc, s.j0, s.nc)
-		useAsm = true
-		packB(got, b, s.p0, s.kc, s.j0, s.nc)
-		for i := range got {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("%+v: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", s, i, (i%(nr*s.kc))/nr, i%nr, got[i], want[i])
+		for _, trans := range []bool{true, false} {
+			b := view(randSlice(r, s.k*s.n), s.k, s.n, trans)
+			ncp := (s.nc + nr - 1) / nr * nr
+			got, want := make([]float32, ncp*s.kc), make([]float32, ncp*s.kc)
+			for i := range got {
+				got[i], want[i] = float32(i), -float32(i) // every element must be written
+			}
+			useAsm = false
+			packB(want, b, s.p0, s.kc, s.j0, s.nc)
+			useAsm = true
+			packB(got, b, s.p0, s.kc, s.j0, s.nc)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v column-major %v: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", s, trans, i, (i%(nr*s.kc))/nr, i%nr, got[i], want[i])
+				}
 			}
 		}
 	}

@@ -88,6 +88,19 @@ func packT6Asm(panel, d []float32, off, rs, n int) {
 	packT6AVX2(&d[off], rs, &panel[0], n)
 }
 
+// packN16AVX2 is implemented in pack_amd64.s: dst[p*16+c] = src[p*rs+c]
+// for c < 16, p < n.
+//
+//go:noescape
+func packN16AVX2(src *float32, rs int, dst *float32, n int)
+
+// packN16Asm packs n rows of 16 values of d, row p starting at
+// d[off+p*rs], into panel rows of 16; only called when useAsm is set.
+func packN16Asm(panel, d []float32, off, rs, n int) {
+	_, _ = d[off+(n-1)*rs+15], panel[n*16-1]
+	packN16AVX2(&d[off], rs, &panel[0], n)
+}
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 

@@ -22,3 +22,5 @@ func dotAsm(a, b []float32, n int) float32 { panic("cpu: dotAsm without AVX2") }
 func packT16Asm(panel, d []float32, off, cs, n int) { panic("cpu: packT16Asm without AVX2") }
 
 func packT6Asm(panel, d []float32, off, rs, n int) { panic("cpu: packT6Asm without AVX2") }
+
+func packN16Asm(panel, d []float32, off, rs, n int) { panic("cpu: packN16Asm without AVX2") }

@@ -2,8 +2,9 @@
 // transpose: a 16-column panel of a column-major B (packT16AVX2) and a
 // 6-row panel of a row-major A (packT6AVX2), 8×8 blocks transposed in
 // registers (unpack, shuffle, 128-bit lane permute) instead of one scalar
-// store per element. packA and packB in gemm.go call them; the result is
-// the same, bit for bit, as the portable loops (they only move values).
+// store per element; and a row-major B's 16-column panel (packN16AVX2).
+// packA and packB in gemm.go call them; the result is the same, bit for
+// bit, as the portable loops (they only move values).
 
 #include "textflag.h"
 
@@ -128,5 +129,30 @@ loop6:
 	SUBQ $8, CX
 	JMP loop6
 done6:
+	VZEROUPPER
+	RET
+
+// func packN16AVX2(src *float32, rs int, dst *float32, n int)
+// dst[p*16 + c] = src[p*rs + c] for c < 16 and p < n: a row-major B's
+// 16-column panel, two 8-wide moves a row (copy's call and size dispatch
+// cost more than the move itself at 64 bytes).
+TEXT ·packN16AVX2(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ rs+8(FP), BX
+	SHLQ $2, BX                   // row stride in bytes
+	MOVQ dst+16(FP), DI
+	MOVQ n+24(FP), CX
+loopn:
+	CMPQ CX, $0
+	JLE donen
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ BX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JMP loopn
+donen:
 	VZEROUPPER
 	RET
