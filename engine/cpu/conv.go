@@ -84,8 +84,12 @@ func im2colSame(col, x []float32, s engine.ConvShape) {
 				qlo := min(W, max(0, -ds))
 				qhi := max(qlo, min(W, W-ds))
 				for p := plo; p < phi; p++ {
-					clear(row[p*W : p*W+qlo])
-					clear(row[p*W+qhi : p*W+W])
+					for q := 0; q < qlo; q++ {
+						row[p*W+q] = 0
+					}
+					for q := qhi; q < W; q++ {
+						row[p*W+q] = 0
+					}
 				}
 			}
 		}
@@ -93,8 +97,69 @@ func im2colSame(col, x []float32, s engine.ConvShape) {
 }
 
 // col2im adds dcol: (C*R*S, P*Q) back into one image gradient dx: (C,H,W),
-// which must be zeroed first.
+// which must be zeroed first. dcol is scratch: the same-padding path
+// zeroes some of its values.
 func col2im(dx, dcol []float32, s engine.ConvShape) {
+	if s.P() == s.H && s.Q() == s.W {
+		col2imSame(dx, dcol, s)
+		return
+	}
+	col2imRows(dx, dcol, s)
+}
+
+// col2imSame is col2im for "same" padding, the converse of im2colSame:
+// each row of dcol is added to the plane shifted by a constant, in one
+// pass over the rows inside the image, after its values in the columns
+// that wrap around are set to zero (which adds nothing: dx starts at +0,
+// so no sum there is -0, and x + 0 is x). The same sums, in the same
+// order, as col2imRows.
+func col2imSame(dx, dcol []float32, s engine.ConvShape) {
+	H, W := s.H, s.W
+	hw := H * W
+	for c := 0; c < s.C; c++ {
+		plane := dx[c*hw : (c+1)*hw]
+		for r := 0; r < s.R; r++ {
+			dr := r - s.Pad
+			plo, phi := max(0, -dr), min(H, H-dr)
+			if plo >= phi {
+				continue
+			}
+			for sc := 0; sc < s.S; sc++ {
+				ds := sc - s.Pad
+				row := dcol[((c*s.R+r)*s.S+sc)*hw:][:hw]
+				qlo := min(W, max(0, -ds))
+				qhi := max(qlo, min(W, W-ds))
+				for p := plo; p < phi; p++ {
+					for q := 0; q < qlo; q++ {
+						row[p*W+q] = 0
+					}
+					for q := qhi; q < W; q++ {
+						row[p*W+q] = 0
+					}
+				}
+				off := dr*W + ds
+				a, b := max(plo*W, -off), min(phi*W, hw-off)
+				if a >= b {
+					continue
+				}
+				src, dst := row[a:b], plane[a+off:b+off]
+				n8 := 0
+				if useAsm {
+					n8 = len(src) &^ 7
+					if n8 > 0 {
+						addAsm(dst, src, n8)
+					}
+				}
+				for i := n8; i < len(src); i++ {
+					dst[i] += src[i]
+				}
+			}
+		}
+	}
+}
+
+// col2imRows is col2im one output row at a time (any padding).
+func col2imRows(dx, dcol []float32, s engine.ConvShape) {
 	P, Q := s.P(), s.Q()
 	for c := 0; c < s.C; c++ {
 		plane := dx[c*s.H*s.W : (c+1)*s.H*s.W]

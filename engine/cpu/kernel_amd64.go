@@ -101,6 +101,19 @@ func packN16Asm(panel, d []float32, off, rs, n int) {
 	packN16AVX2(&d[off], rs, &panel[0], n)
 }
 
+// addAVX2 is implemented in act_amd64.s: dst[i] += src[i], n a multiple
+// of 8.
+//
+//go:noescape
+func addAVX2(dst, src *float32, n int)
+
+// addAsm adds the first n values (a multiple of 8) of src into dst; only
+// called when useAsm is set.
+func addAsm(dst, src []float32, n int) {
+	_, _ = dst[n-1], src[n-1]
+	addAVX2(&dst[0], &src[0], n)
+}
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 

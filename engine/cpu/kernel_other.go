@@ -24,3 +24,5 @@ func packT16Asm(panel, d []float32, off, cs, n int) { panic("cpu: packT16Asm wit
 func packT6Asm(panel, d []float32, off, rs, n int) { panic("cpu: packT6Asm without AVX2") }
 
 func packN16Asm(panel, d []float32, off, rs, n int) { panic("cpu: packN16Asm without AVX2") }
+
+func addAsm(dst, src []float32, n int) { panic("cpu: addAsm without AVX2") }
