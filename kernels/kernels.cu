@@ -32,6 +32,19 @@ extern "C" {
 // elementwise kernels are otherwise limited by memory alone.
 #define FITS32(n) ((n) <= 2147483647LL)
 
+// split: *q = i / d and *r = i % d for an element index i of a tensor of
+// total elements, in 32 bits when total fits.
+__device__ __forceinline__ void split(long long i, int d, long long total, int *q, int *r) {
+    if (FITS32(total)) {
+        int u = (int)((unsigned)i / (unsigned)d);
+        *q = u;
+        *r = (int)i - u * d;
+    } else {
+        *q = (int)(i / d);
+        *r = (int)(i % d);
+    }
+}
+
 // gather: x[k,j] = images[perm[cursor+k], j] / 255, y[k] = labels[...].
 // x: (n,pixels) f32, y: (n) i32; one thread per pixel.
 __global__ void gather(const unsigned char *images, const int *labels, const int *perm, const int *cursor,
@@ -40,13 +53,7 @@ __global__ void gather(const unsigned char *images, const int *labels, const int
     long long total = (long long)n * pixels;
     if (i >= total) return;
     int k, j;
-    if (FITS32(total)) {
-        k = (int)((unsigned)i / (unsigned)pixels);
-        j = (int)i - k * pixels;
-    } else {
-        k = (int)(i / pixels);
-        j = (int)(i % pixels);
-    }
+    split(i, pixels, total, &k, &j);
     int idx = perm[cursor[0] + k];
     x[i] = (float)images[(long long)idx * pixels + j] / 255.0f;
     if (j == 0) y[k] = labels[idx];
@@ -88,13 +95,7 @@ __device__ __forceinline__ void first_conv(float *y, const float *x, const float
     long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= total) return;
     int plane, p;
-    if (FITS32(total)) {
-        plane = (int)((unsigned)o / (unsigned)pq);
-        p = (int)o - plane * pq;
-    } else {
-        plane = (int)(o / pq);
-        p = (int)(o % pq);
-    }
+    split(o, pq, total, &plane, &p);
     int n = plane / k, c = plane - n * k;
     int i = p / Q, j = p - i * Q;
     const float *xn = x + (long long)n * h * w, *wc = wt + c * R * S;
@@ -289,13 +290,7 @@ __global__ void maxpool(const float *x, float *y, int *arg, int planes, int h, i
     long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= (long long)planes * oh * ow) return;
     int pl, r;
-    if (FITS32((long long)planes * h * w)) {
-        pl = (int)((unsigned)o / (unsigned)(oh * ow));
-        r = (int)o - pl * (oh * ow);
-    } else {
-        pl = (int)(o / (oh * ow));
-        r = (int)(o % (oh * ow));
-    }
+    split(o, oh * ow, (long long)planes * h * w, &pl, &r);
     int i = r / ow, j = r % ow;
     long long base = (long long)pl * h * w;
     long long best = base + (long long)(i * size) * w + j * size;
@@ -384,13 +379,7 @@ __global__ void dense_small_dx(float *dx, const float *dz, const float *w, int n
     long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= (long long)nb * in) return;
     int n, i;
-    if (FITS32((long long)nb * in)) {
-        n = (int)((unsigned)e / (unsigned)in);
-        i = (int)e - n * in;
-    } else {
-        n = (int)(e / in);
-        i = (int)(e % in);
-    }
+    split(e, in, (long long)nb * in, &n, &i);
     const float *dr = dz + (long long)n * out;
     float s = 0.0f;
     for (int o = 0; o < out; o++) s += dr[o] * w[(long long)o * in + i];

@@ -1,4 +1,5 @@
-// conv.go: convolution (stride 1, zero padding) as im2col + SGEMM per image,
+// conv.go: convolution (stride 1, zero padding) as im2col + SGEMM per image
+// (a single-channel 3×3 layer's forward pass straight from the image),
 // images spread over the workers; the backward pass accumulates weight
 // gradients per fixed chunk of images and reduces the chunks in order, so
 // the result does not depend on the number of workers.
@@ -59,38 +60,61 @@ func im2colRows(col, x []float32, s engine.ConvShape) {
 // or below the image and in the columns that wrapped around from the
 // neighbouring row. The same values as im2colRows, in far fewer copies.
 func im2colSame(col, x []float32, s engine.ConvShape) {
+	sameTaps(col, x, s, func(t sameTap) {
+		if t.plo >= t.phi {
+			clear(t.row)
+			return
+		}
+		clear(t.row[:t.plo*s.W])
+		clear(t.row[t.phi*s.W:])
+		if t.a < t.b {
+			copy(t.row[t.a:t.b], t.plane[t.a+t.off:t.b+t.off])
+		}
+		t.zeroWrapped(s.W)
+	})
+}
+
+// sameTap is one filter tap (c, r, sc) of a same-padding convolution:
+// row, its row of col (H*W), and plane, its channel of the image; output
+// rows [plo, phi) have their input row inside the image and output
+// columns [qlo, qhi) their input column; output index i reads input index
+// i+off, and [a, b) is the part of [plo*W, phi*W) where that index lies in
+// the plane.
+type sameTap struct {
+	row, plane         []float32
+	plo, phi, qlo, qhi int
+	off, a, b          int
+}
+
+// zeroWrapped zeroes the values of the rows inside the image whose input
+// column lies outside it (they hold a neighbouring row's values, or none).
+func (t *sameTap) zeroWrapped(w int) {
+	for p := t.plo; p < t.phi; p++ {
+		for q := 0; q < t.qlo; q++ {
+			t.row[p*w+q] = 0
+		}
+		for q := t.qhi; q < w; q++ {
+			t.row[p*w+q] = 0
+		}
+	}
+}
+
+// sameTaps calls fn for every filter tap of s, in the order of col's rows.
+func sameTaps(col, img []float32, s engine.ConvShape, fn func(sameTap)) {
 	H, W := s.H, s.W
 	hw := H * W
 	for c := 0; c < s.C; c++ {
-		plane := x[c*hw : (c+1)*hw]
+		plane := img[c*hw : (c+1)*hw]
 		for r := 0; r < s.R; r++ {
 			dr := r - s.Pad
-			plo, phi := max(0, -dr), min(H, H-dr) // output rows whose input row is inside
+			plo, phi := max(0, -dr), min(H, H-dr)
 			for sc := 0; sc < s.S; sc++ {
 				ds := sc - s.Pad
-				row := col[((c*s.R+r)*s.S+sc)*hw:][:hw]
-				if plo >= phi {
-					clear(row)
-					continue
-				}
-				clear(row[:plo*W])
-				clear(row[phi*W:])
-				off := dr*W + ds
-				if a, b := max(plo*W, -off), min(phi*W, hw-off); a < b {
-					copy(row[a:b], plane[a+off:b+off])
-				}
-				// Columns whose input column q+ds is outside [0, W): they
-				// hold a neighbouring row's values, or were not copied.
-				qlo := min(W, max(0, -ds))
-				qhi := max(qlo, min(W, W-ds))
-				for p := plo; p < phi; p++ {
-					for q := 0; q < qlo; q++ {
-						row[p*W+q] = 0
-					}
-					for q := qhi; q < W; q++ {
-						row[p*W+q] = 0
-					}
-				}
+				t := sameTap{row: col[((c*s.R+r)*s.S+sc)*hw:][:hw], plane: plane, plo: plo, phi: phi, off: dr*W + ds}
+				t.qlo = min(W, max(0, -ds))
+				t.qhi = max(t.qlo, min(W, W-ds))
+				t.a, t.b = max(plo*W, -t.off), min(phi*W, hw-t.off)
+				fn(t)
 			}
 		}
 	}
@@ -114,48 +138,22 @@ func col2im(dx, dcol []float32, s engine.ConvShape) {
 // so no sum there is -0, and x + 0 is x). The same sums, in the same
 // order, as col2imRows.
 func col2imSame(dx, dcol []float32, s engine.ConvShape) {
-	H, W := s.H, s.W
-	hw := H * W
-	for c := 0; c < s.C; c++ {
-		plane := dx[c*hw : (c+1)*hw]
-		for r := 0; r < s.R; r++ {
-			dr := r - s.Pad
-			plo, phi := max(0, -dr), min(H, H-dr)
-			if plo >= phi {
-				continue
-			}
-			for sc := 0; sc < s.S; sc++ {
-				ds := sc - s.Pad
-				row := dcol[((c*s.R+r)*s.S+sc)*hw:][:hw]
-				qlo := min(W, max(0, -ds))
-				qhi := max(qlo, min(W, W-ds))
-				for p := plo; p < phi; p++ {
-					for q := 0; q < qlo; q++ {
-						row[p*W+q] = 0
-					}
-					for q := qhi; q < W; q++ {
-						row[p*W+q] = 0
-					}
-				}
-				off := dr*W + ds
-				a, b := max(plo*W, -off), min(phi*W, hw-off)
-				if a >= b {
-					continue
-				}
-				src, dst := row[a:b], plane[a+off:b+off]
-				n8 := 0
-				if useAsm {
-					n8 = len(src) &^ 7
-					if n8 > 0 {
-						addAsm(dst, src, n8)
-					}
-				}
-				for i := n8; i < len(src); i++ {
-					dst[i] += src[i]
-				}
+	sameTaps(dcol, dx, s, func(t sameTap) {
+		if t.plo >= t.phi || t.a >= t.b {
+			return
+		}
+		t.zeroWrapped(s.W)
+		src, dst := t.row[t.a:t.b], t.plane[t.a+t.off:t.b+t.off]
+		n8 := 0
+		if useAsm {
+			if n8 = len(src) &^ 7; n8 > 0 {
+				addAsm(dst, src, n8)
 			}
 		}
-	}
+		for i := n8; i < len(src); i++ {
+			dst[i] += src[i]
+		}
+	})
 }
 
 // col2imRows is col2im one output row at a time (any padding).
@@ -200,16 +198,40 @@ func (t *convFwdTask) run(w, lo, hi int) {
 	s := t.s
 	ws := &t.e.ws[w]
 	crs, pq := s.C*s.R*s.S, s.P()*s.Q()
-	ws.col = grow(ws.col, crs*pq)
+	direct := useAsm && directConv(s)
+	hp, wp := s.H+2*s.Pad, s.W+2*s.Pad
+	if direct {
+		ws.xpad = grow(ws.xpad, hp*wp)
+		clear(ws.xpad) // the border stays zero; each image fills the inside
+	} else {
+		ws.col = grow(ws.col, crs*pq)
+	}
 	for n := lo; n < hi; n++ {
 		xn := t.x[n*s.C*s.H*s.W:]
 		yn := t.y[n*s.K*pq : (n+1)*s.K*pq]
-		im2col(ws.col, xn, s)
-		sgemmPacked(&ws.gemm, s.K, pq, crs, 1, mat{}, t.wpk, rowMajor(ws.col, pq), 0, rowMajor(yn, pq))
+		if direct {
+			for i := 0; i < s.H; i++ {
+				copy(ws.xpad[(i+s.Pad)*wp+s.Pad:][:s.W], xn[i*s.W:(i+1)*s.W])
+			}
+			for k := 0; k < s.K; k++ {
+				conv3x3Asm(ws.xpad, wp, t.w[k*9:k*9+9], yn[k*pq:(k+1)*pq], s.P(), s.Q())
+			}
+		} else {
+			im2col(ws.col, xn, s)
+			sgemmPacked(&ws.gemm, s.K, pq, crs, 1, mat{}, t.wpk, rowMajor(ws.col, pq), 0, rowMajor(yn, pq))
+		}
 		for k := 0; k < s.K; k++ {
 			biasAct(yn[k*pq:(k+1)*pq], t.b[k], t.act)
 		}
 	}
+}
+
+// directConv reports whether Conv computes s straight from the image with
+// conv3x3Asm (one input channel, 3×3 filters, rows of at least 8
+// outputs) rather than by im2col and SGEMM: a product 9 deep is mostly
+// packing and call overhead. Both give the same bits (conv_amd64.s).
+func directConv(s engine.ConvShape) bool {
+	return s.C == 1 && s.R == 3 && s.S == 3 && s.Q() >= 8
 }
 
 // Conv computes y = act(conv(x, w) + b).
@@ -217,8 +239,10 @@ func (t *convFwdTask) run(w, lo, hi int) {
 func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConv("Conv", s, x, w, b, y)
 	crs := s.C * s.R * s.S
-	e.wpk = grow(e.wpk, packedALen(s.K, crs))
-	packAll(e.wpk, rowMajor(t32(w), crs), s.K, crs)
+	if !(useAsm && directConv(s)) {
+		e.wpk = grow(e.wpk, packedALen(s.K, crs))
+		packAll(e.wpk, rowMajor(t32(w), crs), s.K, crs)
+	}
 	e.convF = convFwdTask{e: e, x: t32(x), w: t32(w), b: t32(b), y: t32(y), s: s, act: act, wpk: e.wpk}
 	e.pool.parallelFor(s.N, 1, &e.convF)
 }

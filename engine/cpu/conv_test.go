@@ -13,17 +13,21 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 )
 
+// sameShapes are same-padding shapes (P = H, Q = W): the network's two,
+// 5×5 and 7×7 filters, images smaller than the filter, 1×1.
+var sameShapes = []engine.ConvShape{
+	{C: 1, H: 28, W: 28, R: 3, S: 3, Pad: 1},
+	{C: 32, H: 14, W: 14, R: 3, S: 3, Pad: 1},
+	{C: 2, H: 5, W: 7, R: 5, S: 5, Pad: 2},
+	{C: 3, H: 1, W: 1, R: 3, S: 3, Pad: 1},
+	{C: 2, H: 2, W: 3, R: 5, S: 5, Pad: 2},
+	{C: 1, H: 4, W: 1, R: 7, S: 7, Pad: 3},
+	{C: 2, H: 6, W: 6, R: 1, S: 1, Pad: 0},
+}
+
 func TestIm2colSameMatchesRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, s := range []engine.ConvShape{
-		{C: 1, H: 28, W: 28, R: 3, S: 3, Pad: 1},
-		{C: 32, H: 14, W: 14, R: 3, S: 3, Pad: 1},
-		{C: 2, H: 5, W: 7, R: 5, S: 5, Pad: 2},
-		{C: 3, H: 1, W: 1, R: 3, S: 3, Pad: 1},
-		{C: 2, H: 2, W: 3, R: 5, S: 5, Pad: 2},
-		{C: 1, H: 4, W: 1, R: 7, S: 7, Pad: 3},
-		{C: 2, H: 6, W: 6, R: 1, S: 1, Pad: 0},
-	} {
+	for _, s := range sameShapes {
 		if s.P() != s.H || s.Q() != s.W {
 			t.Fatalf("%+v is not same padding", s)
 		}
@@ -53,15 +57,7 @@ func TestCol2imSameMatchesRows(t *testing.T) {
 			continue
 		}
 		useAsm = asm
-		for _, s := range []engine.ConvShape{
-			{C: 1, H: 28, W: 28, R: 3, S: 3, Pad: 1},
-			{C: 32, H: 14, W: 14, R: 3, S: 3, Pad: 1},
-			{C: 2, H: 5, W: 7, R: 5, S: 5, Pad: 2},
-			{C: 3, H: 1, W: 1, R: 3, S: 3, Pad: 1},
-			{C: 2, H: 2, W: 3, R: 5, S: 5, Pad: 2},
-			{C: 1, H: 4, W: 1, R: 7, S: 7, Pad: 3},
-			{C: 2, H: 6, W: 6, R: 1, S: 1, Pad: 0},
-		} {
+		for _, s := range sameShapes {
 			dcol := randSlice(r, s.C*s.R*s.S*s.H*s.W)
 			dcol[0] = float32(math.Copysign(0, -1)) // a -0 in a wrapped column must not make a -0 sum
 			got, want := make([]float32, s.C*s.H*s.W), make([]float32, s.C*s.H*s.W)
@@ -71,6 +67,54 @@ func TestCol2imSameMatchesRows(t *testing.T) {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("asm %v %+v: dx[%d] = %v, want %v", asm, s, i, got[i], want[i])
 				}
+			}
+		}
+	}
+}
+
+// TestConv3x3AsmMatchesGemm: the direct first-layer convolution gives the
+// same bits as im2col + the AVX2 SGEMM, for rows of exactly 8, of a
+// multiple of 8 and with an overlapping last vector, with and without
+// padding.
+func TestConv3x3AsmMatchesGemm(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("this processor lacks AVX2/FMA: the direct convolution is not used")
+	}
+	saved := useAsm
+	defer func() { useAsm = saved }()
+	useAsm = true
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, s := range []engine.ConvShape{
+		{N: 1, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 1, C: 1, H: 14, W: 14, K: 5, R: 3, S: 3, Pad: 1},
+		{N: 1, C: 1, H: 9, W: 10, K: 7, R: 3, S: 3, Pad: 0},
+		{N: 1, C: 1, H: 12, W: 13, K: 3, R: 3, S: 3, Pad: 1},
+		{N: 1, C: 1, H: 3, W: 30, K: 2, R: 3, S: 3, Pad: 0},
+	} {
+		if !directConv(s) {
+			t.Fatalf("%+v: not a direct convolution", s)
+		}
+		x, w := randSlice(r, s.H*s.W), randSlice(r, s.K*9)
+		P, Q := s.P(), s.Q()
+		col := make([]float32, 9*P*Q)
+		im2col(col, x, s)
+		wpk := make([]float32, packedALen(s.K, 9))
+		packAll(wpk, rowMajor(w, 9), s.K, 9)
+		want := make([]float32, s.K*P*Q)
+		var ws gemmWS
+		sgemmPacked(&ws, s.K, P*Q, 9, 1, mat{}, wpk, rowMajor(col, P*Q), 0, rowMajor(want, P*Q))
+		hp, wp := s.H+2*s.Pad, s.W+2*s.Pad
+		xp := make([]float32, hp*wp)
+		for i := 0; i < s.H; i++ {
+			copy(xp[(i+s.Pad)*wp+s.Pad:], x[i*s.W:(i+1)*s.W])
+		}
+		got := make([]float32, s.K*P*Q)
+		for k := 0; k < s.K; k++ {
+			conv3x3Asm(xp, wp, w[k*9:k*9+9], got[k*P*Q:(k+1)*P*Q], P, Q)
+		}
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: y[%d] (filter %d, output %d,%d) = %v direct, %v by SGEMM", s, i, i/(P*Q), i%(P*Q)/Q, i%Q, got[i], want[i])
 			}
 		}
 	}

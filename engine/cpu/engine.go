@@ -61,6 +61,7 @@ type workerWS struct {
 	col  []float32
 	dcol []float32
 	dz   []float32
+	xpad []float32 // a zero-padded image for directConv
 }
 
 // New returns a CPU engine using workers goroutines (GOMAXPROCS when

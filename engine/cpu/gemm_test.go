@@ -178,15 +178,12 @@ func BenchmarkSgemm(b *testing.B) {
 
 // TestPackBTransposedAsm: packing B with AVX2 (column-major: 8×8
 // transposes; row-major: 16-wide row moves) gives the same panels, bit for
-// bit, as the portable loops, for
-// depths with and without a tail of fewer than 8, whole and partial panels
-// and offsets into B.
+// bit, as the portable loops, for depths with and without a tail of fewer
+// than 8, whole and partial panels and offsets into B.
 func TestPackBTransposedAsm(t *testing.T) {
 	if !haveAVX2 {
 		t.Skip("this processor lacks AVX2/FMA: only the portable packing exists")
 	}
-	saved := useAsm
-	defer func() { useAsm = saved }()
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, s := range []struct{ k, n, p0, kc, j0, nc int }{
 		{8, 16, 0, 8, 0, 16}, {196, 288, 0, 196, 0, 288}, {349, 40, 0, 349, 3, 37},
@@ -195,19 +192,9 @@ func TestPackBTransposedAsm(t *testing.T) {
 		for _, trans := range []bool{true, false} {
 			b := view(randSlice(r, s.k*s.n), s.k, s.n, trans)
 			ncp := (s.nc + nr - 1) / nr * nr
-			got, want := make([]float32, ncp*s.kc), make([]float32, ncp*s.kc)
-			for i := range got {
-				got[i], want[i] = float32(i), -float32(i) // every element must be written
-			}
-			useAsm = false
-			packB(want, b, s.p0, s.kc, s.j0, s.nc)
-			useAsm = true
-			packB(got, b, s.p0, s.kc, s.j0, s.nc)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%+v column-major %v: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", s, trans, i, (i%(nr*s.kc))/nr, i%nr, got[i], want[i])
-				}
-			}
+			packBoth(t, fmt.Sprintf("%+v column-major %v", s, trans), ncp*s.kc, nr, s.kc, func(dst []float32) {
+				packB(dst, b, s.p0, s.kc, s.j0, s.nc)
+			})
 		}
 	}
 }
@@ -219,8 +206,6 @@ func TestPackATransposedAsm(t *testing.T) {
 	if !haveAVX2 {
 		t.Skip("this processor lacks AVX2/FMA: only the portable packing exists")
 	}
-	saved := useAsm
-	defer func() { useAsm = saved }()
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, s := range []struct{ m, k, i0, mc, p0, kc int }{
 		{6, 8, 0, 6, 0, 8}, {64, 196, 0, 64, 0, 196}, {128, 3136, 6, 120, 349, 349},
@@ -228,18 +213,31 @@ func TestPackATransposedAsm(t *testing.T) {
 	} {
 		a := view(randSlice(r, s.m*s.k), s.m, s.k, false)
 		mcp := (s.mc + mr - 1) / mr * mr
-		got, want := make([]float32, mcp*s.kc), make([]float32, mcp*s.kc)
-		for i := range got {
-			got[i], want[i] = float32(i), -float32(i) // every element must be written
-		}
-		useAsm = false
-		packA(want, a, s.i0, s.mc, s.p0, s.kc)
-		useAsm = true
-		packA(got, a, s.i0, s.mc, s.p0, s.kc)
-		for i := range got {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("%+v: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", s, i, (i%(mr*s.kc))/mr, i%mr, got[i], want[i])
-			}
+		packBoth(t, fmt.Sprintf("%+v", s), mcp*s.kc, mr, s.kc, func(dst []float32) {
+			packA(dst, a, s.i0, s.mc, s.p0, s.kc)
+		})
+	}
+}
+
+// packBoth runs pack into two buffers of n values, first filled with
+// values no packing writes, with the portable code and then with AVX2,
+// and fails at the first value whose bits differ; width is the panel
+// width (mr or nr) and kc its depth, for the message.
+func packBoth(t *testing.T, what string, n, width, kc int, pack func(dst []float32)) {
+	t.Helper()
+	saved := useAsm
+	defer func() { useAsm = saved }()
+	got, want := make([]float32, n), make([]float32, n)
+	for i := range got {
+		got[i], want[i] = float32(i), -float32(i) // every element must be written
+	}
+	useAsm = false
+	pack(want)
+	useAsm = true
+	pack(got)
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", what, i, (i%(width*kc))/width, i%width, got[i], want[i])
 		}
 	}
 }

@@ -114,6 +114,18 @@ func addAsm(dst, src []float32, n int) {
 	addAVX2(&dst[0], &src[0], n)
 }
 
+// conv3x3AVX2 is implemented in conv_amd64.s: y[i*q+j] = sum over r, s
+// < 3 of w[r*3+s] * x[(i+r)*ldx+j+s] for i < p, j < q; q >= 8.
+//
+//go:noescape
+func conv3x3AVX2(x *float32, ldx int, w *float32, y *float32, p, q int)
+
+// conv3x3Asm is conv3x3AVX2 on slices; only called when useAsm is set.
+func conv3x3Asm(x []float32, ldx int, w, y []float32, p, q int) {
+	_, _, _ = x[(p+1)*ldx+q+1], w[8], y[p*q-1]
+	conv3x3AVX2(&x[0], ldx, &w[0], &y[0], p, q)
+}
+
 // haveAVX2 reports whether the processor can run kernel6x16AVX2.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 

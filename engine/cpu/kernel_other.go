@@ -26,3 +26,7 @@ func packT6Asm(panel, d []float32, off, rs, n int) { panic("cpu: packT6Asm witho
 func packN16Asm(panel, d []float32, off, rs, n int) { panic("cpu: packN16Asm without AVX2") }
 
 func addAsm(dst, src []float32, n int) { panic("cpu: addAsm without AVX2") }
+
+func conv3x3Asm(x []float32, ldx int, w, y []float32, p, q int) {
+	panic("cpu: conv3x3Asm without AVX2")
+}
