@@ -53,7 +53,7 @@ type Engine struct {
 	warm    map[int]bool
 	err     error // first failure of a queued op
 	tf32    bool
-	own     bool      // our kernels where a library call or two passes did it (Kernels)
+	own     bool      // the own kernel set (KernelsEnv)
 	timer   *cu.Event // StartTimer's event
 }
 
@@ -68,10 +68,10 @@ type Engine struct {
 // of a bias kernel and cuDNN's filter gradient); dense layers of at most
 // 32 outputs in one kernel each way (instead of cuBLAS's split-K product
 // plus a bias kernel); and max-pooling's backward pass in one pass
-// (instead of a memset and a scatter). kernels/NOTES.md has what each is predicted to
-// save; scripts/device-check.sh runs the conformance suite and the
-// benchmark with both sets, and "own" becomes the default once a GPU has
-// passed the suite with it and timed it faster.
+// (instead of a memset and a scatter). kernels/NOTES.md has what each is
+// predicted to save; scripts/device-check.sh runs the conformance suite
+// and the benchmark with both sets, and "own" becomes the default once a
+// GPU has passed the suite with it and timed it faster.
 const KernelsEnv = "CNNGPU_KERNELS"
 
 // parseKernels reads KernelsEnv: true for "own".
