@@ -100,20 +100,8 @@ func packA(dst []float32, a mat, i0, mc, p0, kc int) {
 		panel := dst[ip*kc : ip*kc+mr*kc]
 		switch {
 		case a.cs == 1:
-			// A stored by rows: a transpose, 8×8 blocks at a time in AVX2
-			// for whole panels, the rest one value at a time.
-			p8 := 0
-			if useAsm && rows == mr && kc >= 8 {
-				p8 = kc &^ 7
-				packT6Asm(panel, a.d, (i0+ip)*a.rs+p0, a.rs, p8)
-			}
-			for r := 0; r < rows; r++ {
-				base := (i0+ip+r)*a.rs + p0
-				src := a.d[base+p8 : base+kc]
-				for p, v := range src {
-					panel[(p8+p)*mr+r] = v
-				}
-			}
+			// A stored by rows: a transpose.
+			packLines(panel, a.d, (i0+ip)*a.rs+p0, a.rs, rows, mr, kc, packT6Asm)
 		case a.rs == 1:
 			for p := 0; p < kc; p++ {
 				base := (p0+p)*a.cs + i0 + ip
@@ -150,20 +138,8 @@ func packB(dst []float32, b mat, p0, kc, j0, nc int) {
 				copy(panel[p*nr:p*nr+cols], b.d[base:base+cols])
 			}
 		case b.rs == 1:
-			// B stored by columns: a transpose, 8×8 blocks at a time in
-			// AVX2 for whole panels, the rest one value at a time.
-			p8 := 0
-			if useAsm && cols == nr && kc >= 8 {
-				p8 = kc &^ 7
-				packT16Asm(panel, b.d, (j0+jp)*b.cs+p0, b.cs, p8)
-			}
-			for c := 0; c < cols; c++ {
-				base := (j0+jp+c)*b.cs + p0
-				src := b.d[base+p8 : base+kc]
-				for p, v := range src {
-					panel[(p8+p)*nr+c] = v
-				}
-			}
+			// B stored by columns: a transpose.
+			packLines(panel, b.d, (j0+jp)*b.cs+p0, b.cs, cols, nr, kc, packT16Asm)
 		default:
 			for p := 0; p < kc; p++ {
 				for c := 0; c < cols; c++ {
@@ -175,6 +151,25 @@ func packB(dst []float32, b mat, p0, kc, j0, nc int) {
 			for p := 0; p < kc; p++ {
 				clear(panel[p*nr+cols : p*nr+nr])
 			}
+		}
+	}
+}
+
+// packLines interleaves lines of d into a panel of the given width:
+// panel[p*width+l] = d[off+l*stride+p] for l < lines, p < kc (each line
+// contiguous in p: a row of a row-major A, a column of a column-major B).
+// For a whole panel under useAsm, asm (packT6Asm or packT16Asm, 8×8 AVX2
+// transposes) does the first kc&^7 values; the rest go one at a time.
+func packLines(panel, d []float32, off, stride, lines, width, kc int, asm func(panel, d []float32, off, stride, n int)) {
+	p8 := 0
+	if useAsm && lines == width && kc >= 8 {
+		p8 = kc &^ 7
+		asm(panel, d, off, stride, p8)
+	}
+	for l := 0; l < lines; l++ {
+		src := d[off+l*stride+p8 : off+l*stride+kc]
+		for p, v := range src {
+			panel[(p8+p)*width+l] = v
 		}
 	}
 }
