@@ -283,10 +283,6 @@ func TestEmuActBiasGrad(t *testing.T) {
 	}
 }
 
-// firstGradSplits are the engine's splits for k channels over nb images
-// with mp multiprocessors (engine/cuda's splits).
-func firstGradSplits(k, nb, mp int) int { return max(1, min(nb, (4*mp+k-1)/k)) }
-
 func TestEmuFirstConv(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 10))
 	for _, s := range []engine.ConvShape{
@@ -320,8 +316,8 @@ func TestEmuFirstGrad(t *testing.T) {
 		s      engine.ConvShape
 		splits int
 	}{
-		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 5, R: 3, S: 3, Pad: 1}, firstGradSplits(5, 37, 132)}, // 37 blocks a channel, one image each
-		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1}, 4},                          // uneven slices
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 5, R: 3, S: 3, Pad: 1}, Splits(5, 37, 132)}, // 37 blocks a channel, one image each
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1}, 4},                 // uneven slices
 		{engine.ConvShape{N: 3, C: 1, H: 12, W: 10, K: 4, R: 5, S: 5, Pad: 0}, 2},
 		{engine.ConvShape{N: 5, C: 1, H: 6, W: 7, K: 3, R: 3, S: 3, Pad: 0}, 1}, // 20 outputs an image: a thread's elements span images
 		{engine.ConvShape{N: 2, C: 1, H: 9, W: 8, K: 2, R: 5, S: 5, Pad: 2}, 2},

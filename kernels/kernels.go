@@ -33,3 +33,11 @@ func Entries() []string {
 	}
 	return out
 }
+
+// Splits is how many blocks share one of k channels in the kernels that
+// reduce over nb images (act_bias_grad, first_grad3/5) on a GPU with mp
+// multiprocessors: enough for about four blocks per multiprocessor, at
+// most one per image.
+func Splits(k, nb, mp int) int {
+	return max(1, min(nb, (4*max(mp, 1)+k-1)/k))
+}

@@ -345,13 +345,8 @@ func (e *Engine) scratchFor(n int) cu.Ptr { return e.grow(&e.scratch, n*4) }
 // partialFor returns device scratch for n partial sums.
 func (e *Engine) partialFor(n int) cu.Ptr { return e.grow(&e.partial, n*4) }
 
-// splits is how many blocks share one of k channels in the gradient
-// reductions over n images: enough for about four blocks per
-// multiprocessor, at most one per image.
-func (e *Engine) splits(k, n int) int {
-	target := 4 * max(e.c.Device.Multiprocessors, 1)
-	return max(1, min(n, (target+k-1)/k))
-}
+// splits is kernels.Splits on this GPU.
+func (e *Engine) splits(k, n int) int { return kernels.Splits(k, n, e.c.Device.Multiprocessors) }
 
 // conv returns the cuDNN plan for a shape, making it (and growing the
 // shared workspace) on first use.
