@@ -369,6 +369,11 @@ func L(v int64) Arg   { return Arg{uint64(v), 8} }
 func F(v float32) Arg { return Arg{uint64(*(*uint32)(unsafe.Pointer(&v))), 4} }
 func Null() Arg       { return Arg{0, 8} }
 
+// Bits returns the argument's value as the kernel sees it (a 4-byte value
+// in the low half); Size its size in bytes.
+func (a Arg) Bits() uint64 { return a.bits }
+func (a Arg) Size() int    { return a.size }
+
 // Launch queues kernel name over n threads in blocks of block.
 func (c *Context) Launch(name string, n int64, block int, args ...Arg) error {
 	f, ok := c.funcs[name]

@@ -1,118 +1,101 @@
 // emu_test.go: every kernel of kernels.cu run on the CPU and compared with
 // a float64 reference, so that CI (which has no GPU) checks the kernels'
-// arithmetic and indexing. kernels/emu/main.c compiles kernels.cu as C
-// with a prelude in which a launch runs its blocks in turn and a block's
-// threads are POSIX threads (__syncthreads a barrier, __shared__ arrays
-// shared by the block). The launches mirror engine/cuda's: same kernels,
-// argument types, block size and grids. The GPU itself runs the same
-// kernels through the conformance suite (engine/cuda).
+// arithmetic and indexing. kernels/emu compiles kernels.cu as C with a
+// prelude in which a launch runs its blocks in turn and, for a kernel that
+// synchronises, a block's threads are POSIX threads (__syncthreads a
+// barrier, __shared__ arrays shared by the block). The launches mirror
+// engine/cuda's: same kernels, argument types, block size and grids. The
+// GPU itself runs the same kernels through the conformance suite
+// (engine/cuda), which also runs on an emulated device (emulated_test.go
+// there).
 
 package kernels
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
-	"sync"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/enginetest"
+	"github.com/cnngpu/cnngpu/kernels/emu"
 )
 
 const block = 256
 
-var (
-	emuOnce sync.Once
-	emuBin  string
-	emuErr  error
-)
-
-// emulator compiles kernels/emu/main.c (which includes kernels.cu) once
-// per test binary, or skips the test when there is no C compiler.
-func emulator(t *testing.T) string {
-	t.Helper()
-	cc := os.Getenv("CC")
-	if cc == "" {
-		cc = "cc"
-	}
-	if _, err := exec.LookPath(cc); err != nil {
-		t.Skipf("no C compiler (%s) to build the kernel emulator: %v", cc, err)
-	}
-	emuOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cnngpu-emu")
-		if err != nil {
-			emuErr = err
-			return
-		}
-		emuBin = filepath.Join(dir, "emu")
-		out, err := exec.Command(cc, "-O1", "-std=gnu11", "-Wall", "-Werror", "-pthread", "-o", emuBin, "emu/main.c", "-lm").CombinedOutput()
-		if err != nil {
-			emuErr = fmt.Errorf("compiling kernels.cu for the CPU: %v\n%s", err, out)
-		}
-	})
-	if emuErr != nil {
-		t.Fatal(emuErr)
-	}
-	return emuBin
-}
-
 // null is a null pointer argument.
 type null struct{}
 
-// launch runs kernel name on grid blocks of block threads. Arguments:
-// []float32, []int32 and []uint8 are device buffers (updated in place with
-// what the kernel left there), null{} a null pointer, int32, int64 and
-// float32 scalars.
+// launch runs kernel name on grid blocks of blk threads in the emulator
+// (kernels/emu), or skips the test in a build without cgo. Arguments:
+// []float32, []int32 and []uint8 are device buffers (copied into emulated
+// device memory and back, with what the kernel left there), null{} a null
+// pointer, int32, int64 and float32 scalars.
 func launch(t *testing.T, name string, grid, blk int, args ...any) {
 	t.Helper()
-	bin := emulator(t)
-	var in bytes.Buffer
-	le := binary.LittleEndian
-	fmt.Fprintf(&in, "%s\n", name)
-	for _, v := range []int32{int32(grid), int32(blk), int32(len(args))} {
-		binary.Write(&in, le, v)
+	if !emu.Available {
+		t.Skip("this build has no cgo, so no kernel emulator (kernels/emu): kernel test skipped")
 	}
-	var bufs []any
+	m := emu.NewMemory()
+	defer m.Close()
+	type buf struct {
+		p    uint64
+		host []byte
+	}
+	var bufs []buf
+	var eargs []emu.Arg
 	for _, a := range args {
 		switch v := a.(type) {
 		case []float32, []int32, []uint8:
-			in.WriteByte('P')
-			binary.Write(&in, le, int64(binary.Size(v)))
-			binary.Write(&in, le, v)
-			bufs = append(bufs, v)
+			var host []byte
+			switch v := v.(type) {
+			case []float32:
+				host = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+			case []int32:
+				host = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+			case []uint8:
+				host = v
+			}
+			p, err := m.Alloc(len(host))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev, err := m.Bytes(p, len(host))
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(dev, host)
+			bufs = append(bufs, buf{p, host})
+			eargs = append(eargs, emu.Arg{Bits: p, Size: 8})
 		case null:
-			in.WriteByte('N')
+			eargs = append(eargs, emu.Arg{Bits: 0, Size: 8})
 		case int32:
-			in.WriteByte('I')
-			binary.Write(&in, le, v)
+			eargs = append(eargs, emu.Arg{Bits: uint64(uint32(v)), Size: 4})
 		case int64:
-			in.WriteByte('L')
-			binary.Write(&in, le, v)
+			eargs = append(eargs, emu.Arg{Bits: uint64(v), Size: 8})
 		case float32:
-			in.WriteByte('F')
-			binary.Write(&in, le, v)
+			eargs = append(eargs, emu.Arg{Bits: uint64(math.Float32bits(v)), Size: 4})
 		default:
 			panic(fmt.Sprintf("launch: argument of type %T", a))
 		}
 	}
-	cmd := exec.Command(bin)
-	cmd.Stdin = &in
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("emulated %s: %v: %s", name, err, errb.String())
+	if err := m.Launch(name, grid, blk, eargs); err != nil {
+		t.Fatalf("emulated %s: %v", name, err)
 	}
 	for _, b := range bufs {
-		if err := binary.Read(&out, le, b); err != nil {
-			t.Fatalf("emulated %s: reading results: %v", name, err)
+		dev, err := m.Bytes(b.p, len(b.host))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(b.host, dev)
+		if err := m.Free(b.p); err != nil {
+			t.Fatalf("emulated %s: %v", name, err)
 		}
 	}
 }
@@ -146,18 +129,54 @@ func f64(v []float32) []float64 {
 
 var acts = []engine.Activation{engine.Identity, engine.ReLU, engine.Sigmoid, engine.Tanh}
 
+// TestEmuHandlesEveryKernel: the emulator's table (kernels/emu/emu.c) has
+// every kernel of kernels.cu with its parameters' kinds, and marks as
+// synchronising exactly those that call __syncthreads.
 func TestEmuHandlesEveryKernel(t *testing.T) {
-	src, err := os.ReadFile("emu/main.c")
+	if !emu.Available {
+		t.Skip("this build has no cgo, so no kernel emulator (kernels/emu): kernel test skipped")
+	}
+	src, err := os.ReadFile("kernels.cu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var handled []string
-	for _, m := range regexp.MustCompile(`strcmp\(k, "(\w+)"\)`).FindAllStringSubmatch(string(src), -1) {
-		handled = append(handled, m[1])
+	defs := regexp.MustCompile(`__global__ void (\w+)\(([^)]*)\)`).FindAllStringSubmatch(string(src), -1)
+	if len(defs) == 0 {
+		t.Fatal("no kernels found in kernels.cu")
+	}
+	for _, d := range defs {
+		name := d[1]
+		var want strings.Builder
+		for _, p := range strings.Split(d[2], ",") {
+			p = strings.Join(strings.Fields(p), " ")
+			switch {
+			case strings.Contains(p, "*"):
+				want.WriteByte('P')
+			case strings.HasPrefix(p, "long long "):
+				want.WriteByte('L')
+			case strings.HasPrefix(p, "float "):
+				want.WriteByte('F')
+			case strings.HasPrefix(p, "int "), strings.HasPrefix(p, "unsigned char "):
+				want.WriteByte('I')
+			default:
+				t.Fatalf("%s: parameter %q of a kind the emulator does not know", name, p)
+			}
+		}
+		got, ok := emu.Signature(name)
+		if !ok {
+			t.Errorf("kernels/emu/emu.c cannot run kernel %s: add it to KERNELS", name)
+			continue
+		}
+		if got != want.String() {
+			t.Errorf("kernels/emu/emu.c has %s's parameters as %s, kernels.cu as %s", name, got, want.String())
+		}
+	}
+	if got := emu.Kernels(); len(got) != len(defs) {
+		t.Errorf("the emulator has %d kernels, kernels.cu %d", len(got), len(defs))
 	}
 	for _, n := range Names {
-		if !slices.Contains(handled, n) {
-			t.Errorf("emu/main.c cannot run kernel %s: add it to call()", n)
+		if _, ok := emu.Signature(n); !ok {
+			t.Errorf("the engine launches %s, which the emulator lacks", n)
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"unsafe"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
-	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/kernels"
 )
@@ -42,26 +41,25 @@ func (t *tensor) DType() engine.DType { return t.dt }
 // Engine is the GPU engine. Like the CPU engine it is used from one
 // goroutine at a time.
 type Engine struct {
-	c       *cu.Context
-	dnn     *cudnn.Handle
-	math    int
-	convs   map[engine.ConvShape]*cudnn.Conv
+	c       gpu
+	convs   map[engine.ConvShape]convPlan
 	ws      devBuf // cuDNN's workspace, shared by every plan
 	scratch devBuf // activation gradients
 	partial devBuf // per-block partial sums of the gradient reductions
-	graphs  map[int]*cu.Graph
+	graphs  map[int]graph
 	warm    map[int]bool
 	err     error // first failure of a queued op
 	tf32    bool
-	own     bool      // the own kernel set (KernelsEnv)
-	timer   *cu.Event // StartTimer's event
+	own     bool  // the own kernel set (KernelsEnv)
+	timer   event // StartTimer's event
 }
 
 // KernelsEnv is the environment variable that picks the engine's kernel
 // set: "library" (the default) or "own".
 //
-// With "own", these ops run on kernels of ours that kernels/emu_test.go
-// checks on the CPU and that have not yet run on a GPU: a first layer
+// With "own", these ops run on kernels of ours that the tests check on the
+// CPU (kernels/emu_test.go, and this engine on an emulated device,
+// emulated_test.go) and that have not yet run on a GPU: a first layer
 // (one input channel, 3×3 or 5×5 filters) forward in one kernel with its
 // bias and activation (instead of cuDNN's convolution and a bias kernel),
 // and its filter and bias gradients in one pass over dy, y and x (instead
@@ -93,23 +91,16 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cu.Open(device, kernels.PTX, kernels.Names)
+	l, err := openLibrary(device, kernels.PTX, kernels.Names, tf32)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{c: c, convs: map[engine.ConvShape]*cudnn.Conv{}, graphs: map[int]*cu.Graph{}, warm: map[int]bool{}, tf32: tf32, own: own, math: cudnn.MathFMA}
-	if tf32 {
-		e.math = cudnn.MathDefault
-		if err := c.SetMathMode(cu.MathTF32); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	if err := c.Do(func() (err error) { e.dnn, err = cudnn.New(c.Stream()); return }); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return e, nil
+	return newEngine(l, tf32, own), nil
+}
+
+// newEngine is the engine on device c.
+func newEngine(c gpu, tf32, own bool) *Engine {
+	return &Engine{c: c, convs: map[engine.ConvShape]convPlan{}, graphs: map[int]graph{}, warm: map[int]bool{}, tf32: tf32, own: own}
 }
 
 // Name describes the engine.
@@ -121,7 +112,7 @@ func (e *Engine) Name() string {
 	if e.own {
 		p += ", own kernels"
 	}
-	d := e.c.Device
+	d := e.c.Info()
 	return fmt.Sprintf("cuda GPU %d (%s, sm_%d%d, %s)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, p)
 }
 
@@ -271,9 +262,6 @@ func (e *Engine) Close() error {
 			e.c.Free(b.p)
 		}
 	}
-	if e.dnn != nil {
-		e.dnn.Close()
-	}
 	if cerr := e.c.Close(); err == nil {
 		err = cerr
 	}
@@ -346,19 +334,15 @@ func (e *Engine) scratchFor(n int) cu.Ptr { return e.grow(&e.scratch, n*4) }
 func (e *Engine) partialFor(n int) cu.Ptr { return e.grow(&e.partial, n*4) }
 
 // splits is kernels.Splits on this GPU.
-func (e *Engine) splits(k, n int) int { return kernels.Splits(k, n, e.c.Device.Multiprocessors) }
+func (e *Engine) splits(k, n int) int { return kernels.Splits(k, n, e.c.Info().Multiprocessors) }
 
 // conv returns the cuDNN plan for a shape, making it (and growing the
 // shared workspace) on first use.
-func (e *Engine) conv(s engine.ConvShape) *cudnn.Conv {
+func (e *Engine) conv(s engine.ConvShape) convPlan {
 	if cv, ok := e.convs[s]; ok {
 		return cv
 	}
-	var cv *cudnn.Conv
-	err := e.c.Do(func() (err error) {
-		cv, err = e.dnn.NewConv(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, e.math)
-		return
-	})
+	cv, err := e.c.NewConv(s)
 	if err != nil {
 		e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
 		return nil

@@ -73,10 +73,10 @@ func mnistTask(t *testing.T) task {
 	return task{"mnist", m.Train.Images.Pixels[:n*engine.ImagePixels], m.Train.Labels[:n]}
 }
 
-// losses trains steps steps at batch 128 from Glorot weights (seed 11;
+// losses trains steps steps at batch bs from Glorot weights (seed 11;
 // each weight nudged up by one ulp with probability 1/2 when nudge is set)
 // on tk, in a fixed random order, and returns the mean loss of each step.
-func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps int, nudge bool) []float64 {
+func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps, bs int, nudge bool) []float64 {
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	init := arch.GlorotInit(11)
 	if nudge {
@@ -97,8 +97,8 @@ func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps 
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	perm, _ := e.Alloc(engine.Int32, steps*128)
-	order := make([]int32, steps*128)
+	perm, _ := e.Alloc(engine.Int32, steps*bs)
+	order := make([]int32, steps*bs)
 	for i := range order {
 		order[i] = int32(r.IntN(len(tk.lab)))
 	}
@@ -119,7 +119,7 @@ func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps 
 	for s := 0; s < steps; s++ {
 		e.Fill(stats, 0)
 		var serr error
-		if err := engine.Run(e, 128, func() { serr = m.TrainStep(b, 128, stats) }); err != nil || serr != nil {
+		if err := engine.Run(e, bs, func() { serr = m.TrainStep(b, bs, stats) }); err != nil || serr != nil {
 			t.Fatalf("step %d: %v %v", s, err, serr)
 		}
 		if err := e.Read(stats, 0, st); err != nil {
@@ -130,14 +130,14 @@ func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps 
 	return out
 }
 
-// worst logs the losses of a and b every 25 steps and returns their largest
-// relative difference at every 50th step.
-func worst(t *testing.T, what string, a, b []float64) float64 {
+// worst logs the losses of a and b every every/2 steps and returns their
+// largest relative difference at every every-th step.
+func worst(t *testing.T, what string, a, b []float64, every int) float64 {
 	w := 0.0
-	for s := 0; s < len(a); s += 25 {
+	for s := 0; s < len(a); s += every / 2 {
 		rel := math.Abs(a[s]-b[s]) / math.Abs(b[s])
 		t.Logf("%s: step %3d: %.6f vs %.6f (relative difference %.1e)", what, s, a[s], b[s], rel)
-		if s%50 == 0 && !(rel <= w) {
+		if s%every == 0 && !(rel <= w) {
 			w = rel
 		}
 	}
@@ -187,14 +187,14 @@ func TestGoldenCPUvsGPU(t *testing.T) {
 		if opt.Kind == engine.SGD {
 			name = "sgd"
 		}
-		lc := losses(t, c, tk, opt, 200, false)
-		ln := losses(t, c, tk, opt, 200, true)
-		wn := worst(t, name+", cpu nudged one ulp vs cpu", ln, lc)
+		lc := losses(t, c, tk, opt, 200, 128, false)
+		ln := losses(t, c, tk, opt, 200, 128, true)
+		wn := worst(t, name+", cpu nudged one ulp vs cpu", ln, lc, 50)
 		for _, ks := range kernelSets {
 			g.SetOwnKernels(ks.own)
 			gname := name + ", " + ks.name + " kernels"
-			lg := losses(t, g, tk, opt, 200, false)
-			wg := worst(t, gname+", gpu vs cpu", lg, lc)
+			lg := losses(t, g, tk, opt, 200, 128, false)
+			wg := worst(t, gname+", gpu vs cpu", lg, lc, 50)
 			t.Logf("%s: largest relative difference at every 50th step: gpu vs cpu %.1e, cpu one ulp apart %.1e", gname, wg, wn)
 			if rel := math.Abs(lg[0]-lc[0]) / lc[0]; !(rel <= 1e-6) {
 				t.Errorf("%s: first-step losses differ by %.1e relative (> 1e-6)", gname, rel)

@@ -52,9 +52,7 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 	if cv == nil {
 		return
 	}
-	e.fail(e.c.Do(func() error {
-		return e.c.Checked("cudnnConvolutionForward", cv.Forward(uint64(ptr(x)), uint64(ptr(w)), uint64(ptr(y)), uint64(e.ws.p), e.ws.bytes))
-	}))
+	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	pq := s.P() * s.Q()
 	e.biasAct(y, b, s.N*s.K*pq, pq, s.K, act)
 }
@@ -84,13 +82,10 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	e.fail(e.c.LaunchBlocks("act_bias_grad", s.K*splits, block, dzArg, cu.P(part), cu.P(ptr(dy)), cu.P(ptr(y)),
 		cu.I(s.N), cu.I(s.K), cu.I(pq), cu.I(splits), cu.I(int(act))))
 	e.fail(e.c.Launch("sum_partials", int64(s.K), block, cu.P(ptr(db)), cu.P(part), cu.I(s.K), cu.I(splits)))
-	e.fail(e.c.Do(func() error {
-		err := e.c.Checked("cudnnConvolutionBackwardFilter", cv.BackwardFilter(uint64(ptr(x)), uint64(dz), uint64(ptr(dw)), uint64(e.ws.p), e.ws.bytes))
-		if err == nil && dx != nil {
-			err = e.c.Checked("cudnnConvolutionBackwardData", cv.BackwardData(uint64(ptr(w)), uint64(dz), uint64(ptr(dx)), uint64(e.ws.p), e.ws.bytes))
-		}
-		return err
-	}))
+	e.fail(cv.BackwardFilter(ptr(x), dz, ptr(dw), e.ws.p, e.ws.bytes))
+	if dx != nil {
+		e.fail(cv.BackwardData(ptr(w), dz, ptr(dx), e.ws.p, e.ws.bytes))
+	}
 }
 
 // firstLayer reports whether own kernels have a path for convolution s: a

@@ -311,6 +311,9 @@ func testConv(h *harness) {
 		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
 		{N: 9, C: 3, H: 7, W: 5, K: 5, R: 3, S: 3, Pad: 0},
 		{N: 1, C: 2, H: 4, W: 6, K: 7, R: 5, S: 3, Pad: 2},
+		// A single channel, not square: rows and columns must not swap.
+		{N: 3, C: 1, H: 12, W: 9, K: 5, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 1, H: 7, W: 11, K: 4, R: 5, S: 5, Pad: 2},
 		// Batches large enough that a GPU splits the gradient reductions
 		// over many blocks, with uneven slices.
 		{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
@@ -413,6 +416,8 @@ func testDense(h *harness) {
 		{N: 128, In: 100, Out: 10},
 		{N: 1, In: 7, Out: 1},
 		{N: 33, In: 50, Out: 19},
+		// In = 32·m + 1: a GPU's per-column-panel grid must round up.
+		{N: 6, In: 65, Out: 10},
 	} {
 		for _, act := range allActs {
 			name := fmt.Sprintf("dense %+v %v", s, act)

@@ -1,9 +1,8 @@
 /* prelude.h: just enough of CUDA C for kernels.cu to compile as C and run
- * on the CPU, for the kernel tests (kernels/emu_test.go) on machines
- * without a GPU. One launch runs its blocks one after another; the threads
- * of a block are POSIX threads, so __syncthreads is a barrier and a
- * __shared__ array (a static local here) is shared by the block's threads
- * and reused by the next block, as on the GPU. */
+ * on the CPU (emu.c). The threads of a block run on one POSIX thread (as
+ * fibers where the kernel synchronises), so a __shared__ array is a static
+ * thread-local here: shared by the block's threads and reused by the next
+ * block that POSIX thread runs, as on the GPU. */
 #include <math.h>
 #include <pthread.h>
 
@@ -19,4 +18,4 @@ float atomicAdd(float *addr, float v);
 #define __global__ static
 #define __device__ static
 #define __forceinline__ inline
-#define __shared__ static
+#define __shared__ static _Thread_local

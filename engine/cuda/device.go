@@ -1,0 +1,154 @@
+//go:build cgo
+
+// device.go: what the engine needs of a GPU (gpu), and its implementation
+// on a real one: the CUDA driver and cuBLAS (package cuda) with cuDNN's
+// convolutions (package cudnn). The tests also run the engine on an
+// emulated device (emulated_test.go), which implements gpu on the CPU.
+
+package cuda
+
+import (
+	"unsafe"
+
+	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+// gpu is one device with one stream: memory, copies, our kernels, cuBLAS's
+// SGEMM, cuDNN's convolutions, events and graphs. Work is queued in order;
+// Sync waits for it.
+type gpu interface {
+	Info() cu.Device
+	Alloc(bytes int) (cu.Ptr, error)
+	Free(p cu.Ptr) error
+	Zero(p cu.Ptr, bytes int) error
+	CopyIn(dst cu.Ptr, src unsafe.Pointer, bytes int) error
+	CopyOut(dst unsafe.Pointer, src cu.Ptr, bytes int) error
+	// Launch runs a kernel over n threads in blocks of block;
+	// LaunchBlocks on exactly grid blocks.
+	Launch(name string, n int64, block int, args ...cu.Arg) error
+	LaunchBlocks(name string, grid, block int, args ...cu.Arg) error
+	// SgemmRowMajor: out = alpha·op(a)·op(b) + beta·out, row-major (as
+	// cu.Context.SgemmRowMajor).
+	SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
+	// NewConv prepares the convolutions of one shape.
+	NewConv(s engine.ConvShape) (convPlan, error)
+	Sync() error
+	// Record queues an event; Elapsed waits for b and returns the
+	// milliseconds from a to b.
+	Record() (event, error)
+	Elapsed(a, b event) (float32, error)
+	// Capture records the work fn queues, without running it, as a graph
+	// that Replay queues again.
+	Capture(fn func() error) (graph, error)
+	Replay(g graph) error
+	Destroy(g graph)
+	Close() error
+}
+
+type (
+	event any
+	graph any
+)
+
+// convPlan is one shape's convolutions (stride 1, square padding,
+// cross-correlation), each overwriting its output, with a workspace of at
+// least Workspace bytes.
+// x: (N,C,H,W), w: (K,C,R,S), y, dy: (N,K,P,Q).
+type convPlan interface {
+	Workspace() int
+	Forward(x, w, y, ws cu.Ptr, wsBytes int) error
+	BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error
+	BackwardFilter(x, dy, dw, ws cu.Ptr, wsBytes int) error
+	Close()
+}
+
+// library is gpu on a real device.
+type library struct {
+	*cu.Context
+	dnn  *cudnn.Handle
+	math int // cuDNN math type
+}
+
+// openLibrary opens GPU device with strict FP32 math, or TF32 tensor cores
+// when tf32 is set.
+func openLibrary(device int, ptx string, names []string, tf32 bool) (*library, error) {
+	c, err := cu.Open(device, ptx, names)
+	if err != nil {
+		return nil, err
+	}
+	l := &library{Context: c, math: cudnn.MathFMA}
+	if tf32 {
+		l.math = cudnn.MathDefault
+		if err := c.SetMathMode(cu.MathTF32); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if err := c.Do(func() (err error) { l.dnn, err = cudnn.New(c.Stream()); return }); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *library) Info() cu.Device { return l.Device }
+
+func (l *library) Close() error {
+	if l.dnn != nil {
+		l.dnn.Close()
+		l.dnn = nil
+	}
+	return l.Context.Close()
+}
+
+func (l *library) Record() (event, error) { return l.Context.Record() }
+
+func (l *library) Elapsed(a, b event) (float32, error) {
+	return l.Context.Elapsed(a.(*cu.Event), b.(*cu.Event))
+}
+
+func (l *library) Capture(fn func() error) (graph, error) { return l.Context.Capture(fn) }
+func (l *library) Replay(g graph) error                   { return l.Context.Replay(g.(*cu.Graph)) }
+func (l *library) Destroy(g graph)                        { l.Context.Destroy(g.(*cu.Graph)) }
+
+func (l *library) NewConv(s engine.ConvShape) (convPlan, error) {
+	var cv *cudnn.Conv
+	err := l.Do(func() (err error) {
+		cv, err = l.dnn.NewConv(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, l.math)
+		return
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &libraryConv{l, cv}, nil
+}
+
+// libraryConv is cuDNN's plan, each call made with the context current
+// and checked in debug mode.
+type libraryConv struct {
+	l  *library
+	cv *cudnn.Conv
+}
+
+func (p *libraryConv) Workspace() int { return p.cv.Workspace() }
+func (p *libraryConv) Close()         { p.cv.Close() }
+
+func (p *libraryConv) Forward(x, w, y, ws cu.Ptr, wsBytes int) error {
+	return p.l.Do(func() error {
+		return p.l.Checked("cudnnConvolutionForward", p.cv.Forward(uint64(x), uint64(w), uint64(y), uint64(ws), wsBytes))
+	})
+}
+
+func (p *libraryConv) BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error {
+	return p.l.Do(func() error {
+		return p.l.Checked("cudnnConvolutionBackwardData", p.cv.BackwardData(uint64(w), uint64(dy), uint64(dx), uint64(ws), wsBytes))
+	})
+}
+
+func (p *libraryConv) BackwardFilter(x, dy, dw, ws cu.Ptr, wsBytes int) error {
+	return p.l.Do(func() error {
+		return p.l.Checked("cudnnConvolutionBackwardFilter", p.cv.BackwardFilter(uint64(x), uint64(dy), uint64(dw), uint64(ws), wsBytes))
+	})
+}

@@ -1,0 +1,310 @@
+/* emu.c: the kernel emulator. kernels.cu compiled as C (prelude.h) and
+ * run on the CPU, so that tests without a GPU run every kernel: the kernel
+ * tests (kernels/emu_test.go) and the GPU engine's ops on an emulated
+ * device (engine/cuda). A launch's blocks are shared among a few POSIX
+ * threads (workers). A worker runs a block of a kernel that does not
+ * synchronise one thread after another; for a kernel that does, each of
+ * the block's threads is a fiber with its own stack, and
+ * __syncthreads switches to the next fiber, so that every thread of the
+ * block reaches the barrier before any passes it. Threads of one block
+ * that leave at different barriers are reported (CUDA leaves that
+ * undefined). Launches are serialised by the caller (emu.go). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "prelude.h"
+#include "kernels_cu.h" /* a link to ../kernels.cu, so that Go rebuilds on its change */
+#include "emu.h"
+
+_Thread_local dim3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
+static int syncs;           /* this launch's kernel synchronises */
+static const char *running; /* this launch's kernel */
+
+/* A worker's fibers: one stack per thread of the block, which threads
+ * have finished, and which runs. */
+enum { STACK = 128 << 10 };
+static _Thread_local char *stacks;
+static _Thread_local int *finished, current;
+
+static void fiber_entry(void);
+
+/* EMU_UCONTEXT selects the portable fibers below on amd64 too (to test them:
+ * CGO_CFLAGS=-DEMU_UCONTEXT go test ./kernels/...). */
+#if defined(__x86_64__) && !defined(EMU_UCONTEXT)
+/* cnngpu_emu_switch saves the callee-saved registers on the stack and the
+ * stack pointer in *save, and resumes the fiber whose stack pointer is to
+ * (a few nanoseconds; swapcontext makes a system call). */
+void cnngpu_emu_switch(void **save, void *to) __attribute__((visibility("hidden")));
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl cnngpu_emu_switch\n"
+        ".hidden cnngpu_emu_switch\n"
+        ".type cnngpu_emu_switch, @function\n"
+        "cnngpu_emu_switch:\n"
+        "\tpushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n"
+        "\tmovq %rsp, (%rdi)\n"
+        "\tmovq %rsi, %rsp\n"
+        "\tpopq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n"
+        "\tret\n"
+        ".size cnngpu_emu_switch, .-cnngpu_emu_switch\n");
+
+static _Thread_local void *sched_sp, **fiber_sp;
+
+static int fibers_alloc(int n) { return (fiber_sp = calloc(n, sizeof *fiber_sp)) != NULL; }
+static void fibers_free(void) {
+	free(fiber_sp);
+	fiber_sp = NULL;
+}
+
+/* fiber_init makes thread t start at fiber_entry: below the top of its
+ * stack, a null return address (fiber_entry never returns), fiber_entry's
+ * address for cnngpu_emu_switch's ret, and six zero registers. */
+static void fiber_init(int t) {
+	/* Stack tops staggered by cache lines: tops a multiple of STACK apart
+	 * would all fall in the same cache sets. */
+	void **sp = (void **)(stacks + (size_t)(t + 1) * STACK - (size_t)(t % 64) * 64);
+	*--sp = NULL;
+	*--sp = (void *)fiber_entry;
+	for (int i = 0; i < 6; i++) *--sp = NULL;
+	fiber_sp[t] = sp;
+}
+static void fiber_resume(int t) { cnngpu_emu_switch(&sched_sp, fiber_sp[t]); }
+static void fiber_yield(void) { cnngpu_emu_switch(&fiber_sp[current], sched_sp); }
+#else
+static _Thread_local ucontext_t sched, *fiber;
+
+static int fibers_alloc(int n) { return (fiber = calloc(n, sizeof *fiber)) != NULL; }
+static void fibers_free(void) {
+	free(fiber);
+	fiber = NULL;
+}
+static void fiber_init(int t) {
+	getcontext(&fiber[t]);
+	fiber[t].uc_stack.ss_sp = stacks + (size_t)t * STACK;
+	fiber[t].uc_stack.ss_size = STACK;
+	fiber[t].uc_link = &sched;
+	makecontext(&fiber[t], fiber_entry, 0);
+}
+static void fiber_resume(int t) { swapcontext(&sched, &fiber[t]); }
+static void fiber_yield(void) { swapcontext(&fiber[current], &sched); }
+#endif
+
+void __syncthreads(void) {
+	if (!syncs) {
+		/* A programmer error in this file's table, not in a kernel. */
+		fprintf(stderr, "emu: kernel %s calls __syncthreads but is listed as not synchronising in kernels/emu/emu.c\n", running);
+		abort();
+	}
+	fiber_yield();
+}
+
+float atomicAdd(float *addr, float v) {
+	pthread_mutex_lock(&atomic_mu);
+	float old = *addr;
+	*addr = old + v;
+	pthread_mutex_unlock(&atomic_mu);
+	return old;
+}
+
+/* The launch's argument slots. */
+static uint64_t slot[32];
+#define A(i, T) ({ T v_; memcpy(&v_, &slot[i], sizeof v_); v_; })
+
+/* KERNELS lists every kernel: name, argument kinds, whether it
+ * synchronises, and its call from the argument slots. */
+#define KERNELS(X) \
+    X(gather, "PPPPPPII", 0, A(0, unsigned char *), A(1, int *), A(2, int *), A(3, int *), A(4, float *), A(5, int *), A(6, int), A(7, int)) \
+    X(advance, "PI", 0, A(0, int *), A(1, int)) \
+    X(bias_act, "PPLIII", 0, A(0, float *), A(1, float *), A(2, long long), A(3, int), A(4, int), A(5, int)) \
+    X(first_conv3, "PPPPIIIIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int)) \
+    X(first_conv5, "PPPPIIIIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int)) \
+    X(act_grad, "PPPLI", 0, A(0, float *), A(1, float *), A(2, float *), A(3, long long), A(4, int)) \
+    X(bias_grad, "PPIII", 1, A(0, float *), A(1, float *), A(2, int), A(3, int), A(4, int)) \
+    X(act_bias_grad, "PPPPIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int)) \
+    X(sum_partials, "PPII", 0, A(0, float *), A(1, float *), A(2, int), A(3, int)) \
+    X(sum_partials2, "PIPPII", 0, A(0, float *), A(1, int), A(2, float *), A(3, float *), A(4, int), A(5, int)) \
+    X(first_grad3, "PPPPIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
+    X(first_grad5, "PPPPIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
+    X(maxpool, "PPPIIII", 0, A(0, float *), A(1, float *), A(2, int *), A(3, int), A(4, int), A(5, int), A(6, int)) \
+    X(maxpool_back, "PPPL", 0, A(0, float *), A(1, int *), A(2, float *), A(3, long long)) \
+    X(maxpool_back_all, "PPPIIII", 0, A(0, float *), A(1, int *), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, int)) \
+    X(dense_small, "PPPPIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int)) \
+    X(dense_small_dw, "PPPIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
+    X(dense_small_dx, "PPPIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
+    X(softmax_xent, "PPPPPII", 1, A(0, float *), A(1, int *), A(2, float *), A(3, float *), A(4, float *), A(5, int), A(6, int)) \
+    X(adam, "PPPPPLFFFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float)) \
+    X(adam4, "PPPPPLFFFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float)) \
+    X(sgd, "PPPLFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, long long), A(4, float), A(5, float)) \
+    X(step_inc, "P", 0, A(0, float *)) \
+    X(fill_f32, "PFL", 0, A(0, float *), A(1, float), A(2, long long)) \
+    X(fill_i32, "PIL", 0, A(0, int *), A(1, int), A(2, long long)) \
+    X(fill_u8, "PIL", 0, A(0, unsigned char *), A(1, unsigned char), A(2, long long))
+
+#define WRAP(name, sig, sync, ...) \
+	static void run_##name(void) { name(__VA_ARGS__); }
+KERNELS(WRAP)
+
+static const struct kernel {
+	const char *name, *sig;
+	int sync;
+	void (*run)(void);
+} table[] = {
+#define ROW(name, sig, sync, ...) {#name, sig, sync, run_##name},
+	KERNELS(ROW)
+};
+
+#define NKERNELS ((int)(sizeof table / sizeof table[0]))
+
+int emu_find(const char *name, const char **sig) {
+	for (int i = 0; i < NKERNELS; i++)
+		if (!strcmp(table[i].name, name)) {
+			*sig = table[i].sig;
+			return i;
+		}
+	return -1;
+}
+
+const char *emu_kernel(int i, const char **sig) {
+	if (i < 0 || i >= NKERNELS) return NULL;
+	*sig = table[i].sig;
+	return table[i].name;
+}
+
+static int grid, workers;
+static void (*fn)(void);
+
+/* fiber_entry runs one thread of the block, then goes back to the
+ * scheduler for good. */
+static void fiber_entry(void) {
+	fn();
+	finished[current] = 1;
+	fiber_yield();
+	abort(); /* a finished fiber is never resumed */
+}
+
+/* run_fibers runs the current block (blockIdx) of a synchronising kernel:
+ * rounds in which every unfinished thread runs to its next barrier or its
+ * end. It returns 0, or 1 with a message in err. */
+static int run_fibers(char *err, size_t errlen) {
+	int n = (int)blockDim.x;
+	for (int t = 0; t < n; t++) {
+		fiber_init(t);
+		finished[t] = 0;
+	}
+	for (int round = 0;; round++) {
+		int done = 0, waiting = 0;
+		for (int t = 0; t < n; t++) {
+			if (finished[t]) {
+				done++;
+				continue;
+			}
+			current = t;
+			threadIdx.x = t;
+			fiber_resume(t);
+			if (finished[t])
+				done++;
+			else
+				waiting++;
+		}
+		if (!waiting) return 0;
+		if (done) {
+			snprintf(err, errlen, "emu: %s block %u: after barrier %d, %d threads ended while %d wait at another __syncthreads",
+			         running, blockIdx.x, round, done, waiting);
+			return 1;
+		}
+	}
+}
+
+/* A worker's result. */
+struct job {
+	int w, failed;
+	char err[256];
+};
+
+/* worker runs blocks w, w+workers, ... */
+static void *worker(void *p) {
+	struct job *j = p;
+	threadIdx.y = threadIdx.z = 0;
+	blockIdx.y = blockIdx.z = 0;
+	if (syncs) {
+		int ok = fibers_alloc(blockDim.x);
+		finished = calloc(blockDim.x, sizeof *finished);
+		stacks = aligned_alloc(64, (size_t)blockDim.x * STACK);
+		if (!ok || !finished || !stacks) {
+			snprintf(j->err, sizeof j->err, "emu: out of memory for %u fiber stacks", blockDim.x);
+			j->failed = 1;
+		}
+	}
+	for (int b = j->w; b < grid && !j->failed; b += workers) {
+		blockIdx.x = b;
+		if (syncs) {
+			j->failed = run_fibers(j->err, sizeof j->err);
+			continue;
+		}
+		for (unsigned t = 0; t < blockDim.x; t++) {
+			threadIdx.x = t;
+			fn();
+		}
+	}
+	if (syncs) {
+		fibers_free();
+		free(finished);
+		free(stacks);
+		finished = NULL;
+		stacks = NULL;
+	}
+	return NULL;
+}
+
+int emu_launch(int i, int g, int block, const uint64_t *args, int nargs, char *err, size_t errlen) {
+	if (i < 0 || i >= NKERNELS || g < 1 || block < 1 || block > 1024 || nargs < 0 || nargs > 32) {
+		snprintf(err, errlen, "emu: bad launch: kernel %d, %d blocks of %d threads, %d arguments", i, g, block, nargs);
+		return 1;
+	}
+	memset(slot, 0, sizeof slot);
+	memcpy(slot, args, nargs * sizeof *args);
+	grid = g;
+	blockDim.x = block;
+	blockDim.y = blockDim.z = 1;
+	gridDim.x = g;
+	gridDim.y = gridDim.z = 1;
+	fn = table[i].run;
+	running = table[i].name;
+	syncs = table[i].sync;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	workers = (int)(cpus < 1 ? 1 : cpus > 16 ? 16 : cpus);
+	if (workers > g) workers = g;
+	struct job jobs[16];
+	pthread_t th[16];
+	int started = 0;
+	for (int w = 0; w < workers; w++) {
+		jobs[w].w = w;
+		jobs[w].failed = 0;
+		jobs[w].err[0] = 0;
+	}
+	if (workers == 1) {
+		worker(&jobs[0]);
+		started = 1;
+	} else {
+		for (; started < workers; started++)
+			if (pthread_create(&th[started], NULL, worker, &jobs[started])) break;
+		for (int w = 0; w < started; w++) pthread_join(th[w], NULL);
+	}
+	for (int w = 0; w < started; w++)
+		if (jobs[w].failed) {
+			snprintf(err, errlen, "%s", jobs[w].err);
+			return 1;
+		}
+	if (started < workers) {
+		snprintf(err, errlen, "emu: could not start %d threads for %s", workers, running);
+		return 1;
+	}
+	return 0;
+}
