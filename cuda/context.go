@@ -42,6 +42,7 @@ typedef CUresult (*f_getFunction)(CUfunction *, CUmodule, const char *);
 typedef CUresult (*f_launch)(CUfunction, unsigned int, unsigned int, unsigned int, unsigned int, unsigned int, unsigned int,
                              unsigned int, CUstream, void **, void **);
 typedef CUresult (*f_eventCreate)(CUevent *, unsigned int);
+typedef CUresult (*f_streamWaitEvent)(CUstream, CUevent, unsigned int);
 typedef CUresult (*f_eventDestroy)(CUevent);
 typedef CUresult (*f_eventRecord)(CUevent, CUstream);
 typedef CUresult (*f_eventSync)(CUevent);
@@ -73,6 +74,9 @@ static CUresult c_launch(void *f, CUfunction fn, unsigned int gx, unsigned int b
 	return ((f_launch)f)(fn, gx, 1, 1, bx, 1, 1, 0, st, params, NULL);
 }
 static CUresult c_eventCreate(void *f, CUevent *e) { return ((f_eventCreate)f)(e, 0); }
+// CU_EVENT_DISABLE_TIMING (2): events that only order streams.
+static CUresult c_eventCreateOrder(void *f, CUevent *e) { return ((f_eventCreate)f)(e, 2); }
+static CUresult c_streamWaitEvent(void *f, CUstream s, CUevent e) { return ((f_streamWaitEvent)f)(s, e, 0); }
 static CUresult c_eventDestroy(void *f, CUevent e) { return ((f_eventDestroy)f)(e); }
 static CUresult c_eventRecord(void *f, CUevent e, CUstream s) { return ((f_eventRecord)f)(e, s); }
 static CUresult c_eventSync(void *f, CUevent e) { return ((f_eventSync)f)(e); }
@@ -122,6 +126,7 @@ type Context struct {
 	// outside a recording, so errors name their cause.
 	debug     bool
 	capturing bool
+	mathMode  int // cuBLAS math mode, for lanes' handles
 }
 
 var contextFuncs = []string{
@@ -130,7 +135,7 @@ var contextFuncs = []string{
 	"cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemsetD8Async", "cuModuleLoadDataEx", "cuModuleUnload",
 	"cuModuleGetFunction", "cuLaunchKernel", "cuEventCreate", "cuEventDestroy_v2", "cuEventRecord", "cuEventSynchronize",
 	"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags", "cuGraphLaunch", "cuGraphExecDestroy",
-	"cuGraphDestroy",
+	"cuGraphDestroy", "cuStreamWaitEvent",
 }
 
 // Open makes a context on GPU index, with ptx loaded and the kernels names
@@ -484,4 +489,111 @@ func (c *Context) Replay(g *Graph) error {
 // Destroy releases the graph.
 func (c *Context) Destroy(g *Graph) {
 	C.c_graphExecDestroy(c.fn["cuGraphExecDestroy"], g.exec)
+}
+
+// Lane is a second stream of the context, with its own cuBLAS handle, for
+// work that may run beside the main stream's. Fork orders what is queued
+// on the lane after what the main stream has queued so far; Join orders
+// what the main stream queues next after the lane's work so far. Inside a
+// graph recording the same pair brings the lane into the recording and
+// back, as CUDA requires of a second stream (a lane not joined back before
+// the recording ends makes it fail).
+type Lane struct {
+	c          *Context
+	stream     C.CUstream
+	blas       *blas
+	fork, join C.CUevent
+}
+
+// NewLane makes a lane, its cuBLAS handle in the context's math mode.
+func (c *Context) NewLane() (*Lane, error) {
+	if err := c.enter(); err != nil {
+		return nil, err
+	}
+	defer c.leave()
+	l := &Lane{c: c}
+	if err := drv.check("cuStreamCreate", C.c_streamCreate(c.fn["cuStreamCreate"], &l.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
+		return nil, err
+	}
+	for _, e := range []*C.CUevent{&l.fork, &l.join} {
+		if err := drv.check("cuEventCreate", C.c_eventCreateOrder(c.fn["cuEventCreate"], e)); err != nil {
+			l.close()
+			return nil, err
+		}
+	}
+	b, err := c.blas.another(unsafe.Pointer(l.stream), c.mathMode)
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	l.blas = b
+	return l, nil
+}
+
+// Stream is the lane's stream as an opaque pointer (for cuDNN).
+func (l *Lane) Stream() unsafe.Pointer { return unsafe.Pointer(l.stream) }
+
+// Close waits for the lane and releases it.
+func (l *Lane) Close() error {
+	if err := l.c.enter(); err != nil {
+		return err
+	}
+	defer l.c.leave()
+	err := drv.check("cuStreamSynchronize", C.c_streamSync(l.c.fn["cuStreamSynchronize"], l.stream))
+	l.close()
+	return err
+}
+
+// close releases what NewLane made; the context is current.
+func (l *Lane) close() {
+	if l.blas != nil {
+		l.blas.close()
+		l.blas = nil
+	}
+	for _, e := range []*C.CUevent{&l.fork, &l.join} {
+		if *e != nil {
+			C.c_eventDestroy(l.c.fn["cuEventDestroy_v2"], *e)
+			*e = nil
+		}
+	}
+	if l.stream != nil {
+		C.c_streamDestroy(l.c.fn["cuStreamDestroy_v2"], l.stream)
+		l.stream = nil
+	}
+}
+
+// Fork orders the lane's next work after the main stream's work so far.
+func (c *Context) Fork(l *Lane) error {
+	if err := c.enter(); err != nil {
+		return err
+	}
+	defer c.leave()
+	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], l.fork, c.stream)); err != nil {
+		return err
+	}
+	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], l.stream, l.fork))
+}
+
+// Join orders the main stream's next work after the lane's work so far.
+func (c *Context) Join(l *Lane) error {
+	if err := c.enter(); err != nil {
+		return err
+	}
+	defer c.leave()
+	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], l.join, l.stream)); err != nil {
+		return err
+	}
+	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], c.stream, l.join))
+}
+
+// CheckedOn is Checked for work queued on lane l: in debug mode outside a
+// recording it waits for the lane.
+func (c *Context) CheckedOn(l *Lane, what string, err error) error {
+	if err != nil || !c.debug || c.capturing {
+		return err
+	}
+	if err := drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], l.stream)); err != nil {
+		return fmt.Errorf("after %s (debug mode): %w", what, err)
+	}
+	return nil
 }

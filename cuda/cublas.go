@@ -118,13 +118,36 @@ func (b *blas) check(fn string, st C.cublasStatus_t) error {
 
 func (b *blas) close() { C.c_blasDestroy(b.fn["cublasDestroy_v2"], b.handle) }
 
-// SetMathMode selects strict FP32 (MathDefault) or TF32 tensor cores.
+// SetMathMode selects strict FP32 (MathDefault) or TF32 tensor cores, for
+// the context's cuBLAS handle and those of lanes made after.
 func (c *Context) SetMathMode(mode int) error {
 	if err := c.enter(); err != nil {
 		return err
 	}
 	defer c.leave()
-	return c.blas.check("cublasSetMathMode", C.c_blasSetMath(c.blas.fn["cublasSetMathMode"], c.blas.handle, C.int(mode)))
+	if err := c.blas.check("cublasSetMathMode", C.c_blasSetMath(c.blas.fn["cublasSetMathMode"], c.blas.handle, C.int(mode))); err != nil {
+		return err
+	}
+	c.mathMode = mode
+	return nil
+}
+
+// another makes a second handle of the same library on stream, in math
+// mode; the context is current.
+func (b *blas) another(stream unsafe.Pointer, math int) (*blas, error) {
+	o := &blas{c: b.c, fn: b.fn, lib: b.lib}
+	if err := o.check("cublasCreate_v2", C.c_blasCreate(b.fn["cublasCreate_v2"], &o.handle)); err != nil {
+		return nil, err
+	}
+	if err := o.check("cublasSetStream_v2", C.c_blasSetStream(b.fn["cublasSetStream_v2"], o.handle, stream)); err != nil {
+		o.close()
+		return nil, err
+	}
+	if err := o.check("cublasSetMathMode", C.c_blasSetMath(b.fn["cublasSetMathMode"], o.handle, C.int(math))); err != nil {
+		o.close()
+		return nil, err
+	}
+	return o, nil
 }
 
 // SgemmRowMajor queues C = alpha·op(A)·op(B) + beta·C for row-major
@@ -132,6 +155,15 @@ func (c *Context) SetMathMode(mode int) error {
 // means A is stored k×m (row stride lda), likewise transB. It runs as the
 // column-major product Cᵀ = op(B)ᵀ·op(A)ᵀ.
 func (c *Context) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int) error {
+	return c.sgemm(c.blas, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc, func(what string, err error) error { return c.Checked(what, err) })
+}
+
+// SgemmRowMajorOn is SgemmRowMajor queued on lane l.
+func (c *Context) SgemmRowMajorOn(l *Lane, transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int) error {
+	return c.sgemm(l.blas, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc, func(what string, err error) error { return c.CheckedOn(l, what, err) })
+}
+
+func (c *Context) sgemm(h *blas, transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int, checked func(string, error) error) error {
 	if err := c.enter(); err != nil {
 		return err
 	}
@@ -142,6 +174,6 @@ func (c *Context) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32,
 		}
 		return 0
 	}
-	return c.Checked("cublasSgemm_v2", c.blas.check("cublasSgemm_v2", C.c_sgemm(c.blas.fn["cublasSgemm_v2"], c.blas.handle, op(transB), op(transA),
+	return checked("cublasSgemm_v2", h.check("cublasSgemm_v2", C.c_sgemm(h.fn["cublasSgemm_v2"], h.handle, op(transB), op(transA),
 		C.int(n), C.int(m), C.int(k), C.float(alpha), C.ulonglong(b), C.int(ldb), C.ulonglong(a), C.int(lda), C.float(beta), C.ulonglong(out), C.int(ldc))))
 }

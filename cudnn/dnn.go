@@ -248,7 +248,13 @@ func (cv *Conv) BackwardData(w, dy, dx, ws uint64, wsBytes int) error {
 
 // BackwardFilter queues dw = correlation of x with dy.
 func (cv *Conv) BackwardFilter(x, dy, dw, ws uint64, wsBytes int) error {
-	return cv.h.check("cudnnConvolutionBackwardFilter", C.c_conv(cv.h.fn["cudnnConvolutionBackwardFilter"], cv.h.h, cv.x, C.ulonglong(x), cv.y, C.ulonglong(dy),
+	return cv.BackwardFilterOn(cv.h, x, dy, dw, ws, wsBytes)
+}
+
+// BackwardFilterOn is BackwardFilter through handle h (another handle of
+// the same device, on another stream).
+func (cv *Conv) BackwardFilterOn(h *Handle, x, dy, dw, ws uint64, wsBytes int) error {
+	return h.check("cudnnConvolutionBackwardFilter", C.c_conv(h.fn["cudnnConvolutionBackwardFilter"], h.h, cv.x, C.ulonglong(x), cv.y, C.ulonglong(dy),
 		cv.conv, C.int(cv.BwdFilterAlgo), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.w, C.ulonglong(dw)))
 }
 

@@ -150,6 +150,8 @@ func TestEmuHandlesEveryKernel(t *testing.T) {
 		for _, p := range strings.Split(d[2], ",") {
 			p = strings.Join(strings.Fields(p), " ")
 			switch {
+			case strings.Contains(p, "*") && strings.HasPrefix(p, "const "):
+				want.WriteByte('C')
 			case strings.Contains(p, "*"):
 				want.WriteByte('P')
 			case strings.HasPrefix(p, "long long "):

@@ -29,6 +29,7 @@ EXPECT(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR == 76);
 EXPECT(CU_JIT_ERROR_LOG_BUFFER == 5);
 EXPECT(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES == 6);
 EXPECT(CU_STREAM_NON_BLOCKING == 1);
+EXPECT(CU_EVENT_DISABLE_TIMING == 2);
 EXPECT(CU_STREAM_CAPTURE_MODE_RELAXED == 2);
 EXPECT(sizeof(CUstreamCaptureMode) == sizeof(int));
 EXPECT(sizeof(cublasStatus_t) == sizeof(int));
@@ -90,6 +91,7 @@ int main(void) {
 	SIG(cuEventRecord, CUresult (*)(CUevent, CUstream));
 	SIG(cuEventSynchronize, CUresult (*)(CUevent));
 	SIG(cuEventElapsedTime, CUresult (*)(float *, CUevent, CUevent));
+	SIG(cuStreamWaitEvent, CUresult (*)(CUstream, CUevent, unsigned int));
 	SIG(cuStreamBeginCapture_v2, CUresult (*)(CUstream, CUstreamCaptureMode));
 	SIG(cuStreamEndCapture, CUresult (*)(CUstream, CUgraph *));
 	SIG(cuGraphInstantiateWithFlags, CUresult (*)(CUgraphExec *, CUgraph, unsigned long long));

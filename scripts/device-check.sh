@@ -12,9 +12,10 @@
 # (scripts/abi-check.sh); the cuda binding's tests; the GPU engine's
 # conformance suite and the CPU-vs-GPU golden test (enginecuda.test; its
 # emulated-device tests are skipped here, CI runs them), each
-# with both kernel sets (CNNGPU_KERNELS=library|own); one 10-epoch
-# training run on real MNIST (.device/mnist) with each kernel set, rerun
-# in debug mode (CNNGPU_DEBUG=1) if it fails; the benchmark table against
+# with both kernel sets (CNNGPU_KERNELS=library|own) and with the own set on
+# two streams (CNNGPU_STREAMS=2); one 10-epoch training run on real MNIST
+# (.device/mnist) in each of those three variants, rerun in debug mode
+# (CNNGPU_DEBUG=1) if it fails; the benchmark table against
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log).
@@ -42,11 +43,12 @@ if command -v cc >/dev/null; then
 	run abi-check 60 scripts/abi-check.sh
 fi
 run cuda-tests 60 "$b/cuda.test" -test.v
-run engine-tests 150 env CNNGPU_MNIST="$b/mnist" "$b/enginecuda.test" -test.v -test.skip Emulated -test.timeout 140s
+run engine-tests 200 env CNNGPU_MNIST="$b/mnist" "$b/enginecuda.test" -test.v -test.skip Emulated -test.timeout 190s
 if [ -d "$b/mnist" ]; then
-	for ks in library own; do
-		if ! LOG=train-10-epochs run "train-$ks" 120 env CNNGPU_KERNELS=$ks "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
-			LOG=train-10-epochs run "train-debug-$ks" 60 env CNNGPU_KERNELS=$ks CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
+	for v in library:1 own:1 own:2; do
+		ks=${v%:*} st=${v#*:}
+		if ! LOG=train-10-epochs run "train-$ks-$st" 120 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
+			LOG=train-10-epochs run "train-debug-$ks-$st" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
 		fi
 	done
 fi
@@ -82,8 +84,8 @@ grep -m1 "^GPU" "$out/devices.log"
 tail -1 "$out/abi-check.log" 2>/dev/null
 grep -h -E "^(--- |ok|FAIL|panic)" "$out"/cuda-tests.log "$out"/engine-tests.log 2>/dev/null | head -40
 grep -h -E "largest relative|differ|drifts|did not learn" "$out"/engine-tests.log 2>/dev/null
-grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null | tail -8
-grep -v "^bench-gpu:" "$out/bench-gpu.log" 2>/dev/null | tail -18
+grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null | tail -12
+grep -v "^bench-gpu:" "$out/bench-gpu.log" 2>/dev/null | tail -22
 # One step's kernels per kernel set: totals here, the whole table with
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"

@@ -34,6 +34,16 @@ type gpu interface {
 	SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
 	// NewConv prepares the convolutions of one shape.
 	NewConv(s engine.ConvShape) (convPlan, error)
+	// NewLane makes a second stream, with its own library handles, for
+	// work that may run beside the main stream's. Fork orders the lane's
+	// next work after the main stream's so far; Join the main stream's
+	// next work after the lane's so far. Inside a recording every Fork
+	// needs its Join before the recording ends.
+	NewLane() (lane, error)
+	Fork(l lane) error
+	Join(l lane) error
+	CloseLane(l lane) error
+	SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
 	Sync() error
 	// Record queues an event; Elapsed waits for b and returns the
 	// milliseconds from a to b.
@@ -50,6 +60,7 @@ type gpu interface {
 type (
 	event any
 	graph any
+	lane  any
 )
 
 // convPlan is one shape's convolutions (stride 1, square padding,
@@ -61,6 +72,8 @@ type convPlan interface {
 	Forward(x, w, y, ws cu.Ptr, wsBytes int) error
 	BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error
 	BackwardFilter(x, dy, dw, ws cu.Ptr, wsBytes int) error
+	// BackwardFilterOn is BackwardFilter queued on lane l.
+	BackwardFilterOn(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error
 	Close()
 }
 
@@ -151,4 +164,46 @@ func (p *libraryConv) BackwardFilter(x, dy, dw, ws cu.Ptr, wsBytes int) error {
 	return p.l.Do(func() error {
 		return p.l.Checked("cudnnConvolutionBackwardFilter", p.cv.BackwardFilter(uint64(x), uint64(dy), uint64(dw), uint64(ws), wsBytes))
 	})
+}
+
+func (p *libraryConv) BackwardFilterOn(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error {
+	ln := l.(*libraryLane)
+	return p.l.Do(func() error {
+		return p.l.CheckedOn(ln.lane, "cudnnConvolutionBackwardFilter (lane)", p.cv.BackwardFilterOn(ln.dnn, uint64(x), uint64(dy), uint64(dw), uint64(ws), wsBytes))
+	})
+}
+
+// libraryLane is a second stream with its cuBLAS and cuDNN handles.
+type libraryLane struct {
+	lane *cu.Lane
+	dnn  *cudnn.Handle
+}
+
+func (l *library) NewLane() (lane, error) {
+	cl, err := l.Context.NewLane()
+	if err != nil {
+		return nil, err
+	}
+	ln := &libraryLane{lane: cl}
+	if err := l.Do(func() (err error) { ln.dnn, err = cudnn.New(cl.Stream()); return }); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func (l *library) Fork(x lane) error { return l.Context.Fork(x.(*libraryLane).lane) }
+func (l *library) Join(x lane) error { return l.Context.Join(x.(*libraryLane).lane) }
+
+func (l *library) CloseLane(x lane) error {
+	ln := x.(*libraryLane)
+	if ln.dnn != nil {
+		l.Do(func() error { ln.dnn.Close(); return nil })
+		ln.dnn = nil
+	}
+	return ln.lane.Close()
+}
+
+func (l *library) SgemmRowMajorOn(x lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
+	return l.Context.SgemmRowMajorOn(x.(*libraryLane).lane, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
 }

@@ -50,8 +50,11 @@ type Engine struct {
 	warm    map[int]bool
 	err     error // first failure of a queued op
 	tf32    bool
-	own     bool  // the own kernel set (KernelsEnv)
-	timer   event // StartTimer's event
+	own     bool   // the own kernel set (KernelsEnv)
+	streams bool   // a second stream in the backward ops (StreamsEnv)
+	lane    lane   // that stream, made on first use
+	wsLane  devBuf // the lane's cuDNN workspace
+	timer   event  // StartTimer's event
 }
 
 // KernelsEnv is the environment variable that picks the engine's kernel
@@ -84,6 +87,30 @@ func parseKernels() (bool, error) {
 	}
 }
 
+// StreamsEnv is the environment variable that sets how many streams the
+// engine uses: 1 (the default) or 2. With 2, the backward ops whose two
+// products do not depend on each other run them side by side: a
+// convolution's filter gradient (on a second stream, with its own cuDNN
+// handle and workspace) beside its input gradient, and a dense layer's
+// weight gradient (with a second cuBLAS handle) beside its input gradient;
+// each op joins the second stream back before it returns. Like the own
+// kernels it is checked on an emulated device (emulated_test.go, which
+// also checks that no two streams touch the same memory unordered) and
+// has not yet run on a GPU.
+const StreamsEnv = "CNNGPU_STREAMS"
+
+// parseStreams reads StreamsEnv: true for 2.
+func parseStreams() (bool, error) {
+	switch v := os.Getenv(StreamsEnv); v {
+	case "", "1":
+		return false, nil
+	case "2":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected 1 (the default) or 2 streams; unset it to use the default", StreamsEnv, v)
+	}
+}
+
 // New opens GPU device with strict FP32 math, or TF32 tensor cores when
 // tf32 is set.
 func New(device int, tf32 bool) (*Engine, error) {
@@ -91,11 +118,17 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	streams, err := parseStreams()
+	if err != nil {
+		return nil, err
+	}
 	l, err := openLibrary(device, kernels.PTX, kernels.Names, tf32)
 	if err != nil {
 		return nil, err
 	}
-	return newEngine(l, tf32, own), nil
+	e := newEngine(l, tf32, own)
+	e.streams = streams
+	return e, nil
 }
 
 // newEngine is the engine on device c.
@@ -112,6 +145,9 @@ func (e *Engine) Name() string {
 	if e.own {
 		p += ", own kernels"
 	}
+	if e.streams {
+		p += ", 2 streams"
+	}
 	d := e.c.Info()
 	return fmt.Sprintf("cuda GPU %d (%s, sm_%d%d, %s)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, p)
 }
@@ -121,6 +157,31 @@ func (e *Engine) Name() string {
 func (e *Engine) SetOwnKernels(on bool) {
 	e.Reset()
 	e.own = on
+}
+
+// SetStreams switches the second stream (StreamsEnv) on or off and drops
+// the recorded steps.
+func (e *Engine) SetStreams(on bool) {
+	e.Reset()
+	e.streams = on
+}
+
+// laneFor returns the second stream when the engine uses one, making it on
+// first use (outside a recording: the warm-up run of a step comes first),
+// or nil.
+func (e *Engine) laneFor() lane {
+	if !e.streams {
+		return nil
+	}
+	if e.lane == nil {
+		l, err := e.c.NewLane()
+		if err != nil {
+			e.fail(fmt.Errorf("making the second stream (%s=2; unset it to use one): %w", StreamsEnv, err))
+			return nil
+		}
+		e.lane = l
+	}
+	return e.lane
 }
 
 // fail records the first error of a queued op.
@@ -257,9 +318,16 @@ func (e *Engine) Close() error {
 	for _, cv := range e.convs {
 		cv.Close()
 	}
-	for _, b := range []*devBuf{&e.ws, &e.scratch, &e.partial} {
+	if e.lane != nil {
+		if lerr := e.c.CloseLane(e.lane); err == nil {
+			err = lerr
+		}
+		e.lane = nil
+	}
+	for _, b := range []*devBuf{&e.ws, &e.wsLane, &e.scratch, &e.partial} {
 		if b.p != 0 {
 			e.c.Free(b.p)
+			b.p, b.bytes = 0, 0
 		}
 	}
 	if cerr := e.c.Close(); err == nil {

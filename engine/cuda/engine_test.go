@@ -30,22 +30,33 @@ func needGPU(t *testing.T) {
 	}
 }
 
-// kernelSets are the engine's two kernel sets (KernelsEnv), by name.
-var kernelSets = []struct {
-	name string
-	own  bool
-}{{"library", false}, {"own", true}}
+// variant is a configuration of the engine: its kernel set (KernelsEnv)
+// and whether it uses a second stream (StreamsEnv).
+type variant struct {
+	name         string
+	own, streams bool
+}
+
+// variants are the configurations the GPU tests run: the default, the own
+// kernels, and the own kernels with two streams.
+var variants = []variant{{"library", false, false}, {"own", true, false}, {"own, 2 streams", true, true}}
+
+// set puts e in variant v.
+func (v variant) set(e *Engine) {
+	e.SetOwnKernels(v.own)
+	e.SetStreams(v.streams)
+}
 
 func TestConformance(t *testing.T) {
 	needGPU(t)
-	for _, ks := range kernelSets {
-		t.Run(ks.name, func(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
 			enginetest.Run(t, func(t *testing.T) engine.Engine {
 				e, err := New(0, false)
 				if err != nil {
 					t.Fatal(err)
 				}
-				e.SetOwnKernels(ks.own)
+				v.set(e)
 				return e
 			})
 		})
@@ -166,7 +177,7 @@ func engines(t *testing.T) (*Engine, engine.Engine) {
 // same initial weights on the CPU and the GPU (strict FP32, the step
 // recorded as a CUDA graph), with Adam (the default) and with SGD with
 // momentum, and compares the losses at every 50th step; the GPU runs with
-// each of its two kernel sets.
+// each variant (variants: library kernels, own kernels, own with 2 streams).
 //
 // Bit-level agreement cannot last: the engines add in different orders,
 // and training amplifies a last-bit difference. The CPU engine against
@@ -190,9 +201,9 @@ func TestGoldenCPUvsGPU(t *testing.T) {
 		lc := losses(t, c, tk, opt, 200, 128, false)
 		ln := losses(t, c, tk, opt, 200, 128, true)
 		wn := worst(t, name+", cpu nudged one ulp vs cpu", ln, lc, 50)
-		for _, ks := range kernelSets {
-			g.SetOwnKernels(ks.own)
-			gname := name + ", " + ks.name + " kernels"
+		for _, v := range variants {
+			v.set(g)
+			gname := name + ", " + v.name
 			lg := losses(t, g, tk, opt, 200, 128, false)
 			wg := worst(t, gname+", gpu vs cpu", lg, lc, 50)
 			t.Logf("%s: largest relative difference at every 50th step: gpu vs cpu %.1e, cpu one ulp apart %.1e", gname, wg, wn)
@@ -229,5 +240,30 @@ func TestKernelsEnv(t *testing.T) {
 	t.Setenv(KernelsEnv, "fast")
 	if _, err := New(0, false); err == nil || !strings.Contains(err.Error(), KernelsEnv) {
 		t.Errorf("New with %s=fast: %v, want the variable's error", KernelsEnv, err)
+	}
+}
+
+func TestStreamsEnv(t *testing.T) {
+	for _, c := range []struct {
+		v       string
+		streams bool
+		bad     bool
+	}{{"", false, false}, {"1", false, false}, {"2", true, false}, {"3", false, true}, {"two", false, true}} {
+		t.Setenv(StreamsEnv, c.v)
+		streams, err := parseStreams()
+		if c.bad {
+			if err == nil || !strings.Contains(err.Error(), `CNNGPU_STREAMS="`+c.v+`"`) || !strings.Contains(err.Error(), "1 (the default) or 2") {
+				t.Errorf("%s=%q: error %v, want one naming the variable, the value and what is expected", StreamsEnv, c.v, err)
+			}
+			continue
+		}
+		if err != nil || streams != c.streams {
+			t.Errorf("%s=%q: streams %v, error %v; want %v", StreamsEnv, c.v, streams, err, c.streams)
+		}
+	}
+	// New refuses a bad value before it looks for a GPU.
+	t.Setenv(StreamsEnv, "4")
+	if _, err := New(0, false); err == nil || !strings.Contains(err.Error(), StreamsEnv) {
+		t.Errorf("New with %s=4: %v, want the variable's error", StreamsEnv, err)
 	}
 }

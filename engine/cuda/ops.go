@@ -59,8 +59,8 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 
 // ConvBackward: the bias gradient and dz = dy·act'(y) in one pass over
 // many blocks (act_bias_grad, then sum_partials), then cuDNN's filter and
-// data gradients; with own kernels, a first layer (C = 1, 3×3 or 5×5, no
-// dx) in firstGrad instead.
+// data gradients (side by side with two streams); with own kernels, a
+// first layer (C = 1, 3×3 or 5×5, no dx) in firstGrad instead.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
 	pq := s.P() * s.Q()
@@ -82,6 +82,16 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	e.fail(e.c.LaunchBlocks("act_bias_grad", s.K*splits, block, dzArg, cu.P(part), cu.P(ptr(dy)), cu.P(ptr(y)),
 		cu.I(s.N), cu.I(s.K), cu.I(pq), cu.I(splits), cu.I(int(act))))
 	e.fail(e.c.Launch("sum_partials", int64(s.K), block, cu.P(ptr(db)), cu.P(part), cu.I(s.K), cu.I(splits)))
+	if l := e.laneFor(); l != nil && dx != nil {
+		// The filter gradient on the second stream, with its own
+		// workspace, beside the input gradient; both read dz.
+		wsl := e.grow(&e.wsLane, cv.Workspace())
+		e.fail(e.c.Fork(l))
+		e.fail(cv.BackwardFilterOn(l, ptr(x), dz, ptr(dw), wsl, e.wsLane.bytes))
+		e.fail(cv.BackwardData(ptr(w), dz, ptr(dx), e.ws.p, e.ws.bytes))
+		e.fail(e.c.Join(l))
+		return
+	}
 	e.fail(cv.BackwardFilter(ptr(x), dz, ptr(dw), e.ws.p, e.ws.bytes))
 	if dx != nil {
 		e.fail(cv.BackwardData(ptr(w), dz, ptr(dx), e.ws.p, e.ws.bytes))
@@ -150,8 +160,8 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 }
 
 // DenseBackward: dz = dy·act'(y); db = column sums of dz; dw = dzᵀ·x;
-// dx = dz·w (cuBLAS, or for a small layer with own kernels dense_small_dw
-// and dense_small_dx).
+// dx = dz·w (cuBLAS, side by side with two streams, or for a small layer
+// with own kernels dense_small_dw and dense_small_dx).
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
 	dz := e.actGrad(dy, y, s.N*s.Out, act)
@@ -163,6 +173,14 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 			e.fail(e.c.Launch("dense_small_dx", int64(s.N)*int64(s.In), block, cu.P(ptr(dx)), cu.P(dz), cu.P(ptr(w)),
 				cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
 		}
+		return
+	}
+	if l := e.laneFor(); l != nil && dx != nil {
+		// dw on the second stream beside dx; both read dz.
+		e.fail(e.c.Fork(l))
+		e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
+		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
+		e.fail(e.c.Join(l))
 		return
 	}
 	e.fail(e.c.SgemmRowMajor(true, false, s.Out, s.In, s.N, 1, dz, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))

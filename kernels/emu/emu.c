@@ -120,28 +120,28 @@ static uint64_t slot[32];
 /* KERNELS lists every kernel: name, argument kinds, whether it
  * synchronises, and its call from the argument slots. */
 #define KERNELS(X) \
-    X(gather, "PPPPPPII", 0, A(0, unsigned char *), A(1, int *), A(2, int *), A(3, int *), A(4, float *), A(5, int *), A(6, int), A(7, int)) \
+    X(gather, "CCCCPPII", 0, A(0, unsigned char *), A(1, int *), A(2, int *), A(3, int *), A(4, float *), A(5, int *), A(6, int), A(7, int)) \
     X(advance, "PI", 0, A(0, int *), A(1, int)) \
-    X(bias_act, "PPLIII", 0, A(0, float *), A(1, float *), A(2, long long), A(3, int), A(4, int), A(5, int)) \
-    X(first_conv3, "PPPPIIIIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int)) \
-    X(first_conv5, "PPPPIIIIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int)) \
-    X(act_grad, "PPPLI", 0, A(0, float *), A(1, float *), A(2, float *), A(3, long long), A(4, int)) \
-    X(bias_grad, "PPIII", 1, A(0, float *), A(1, float *), A(2, int), A(3, int), A(4, int)) \
-    X(act_bias_grad, "PPPPIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int)) \
-    X(sum_partials, "PPII", 0, A(0, float *), A(1, float *), A(2, int), A(3, int)) \
-    X(sum_partials2, "PIPPII", 0, A(0, float *), A(1, int), A(2, float *), A(3, float *), A(4, int), A(5, int)) \
-    X(first_grad3, "PPPPIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
-    X(first_grad5, "PPPPIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
-    X(maxpool, "PPPIIII", 0, A(0, float *), A(1, float *), A(2, int *), A(3, int), A(4, int), A(5, int), A(6, int)) \
-    X(maxpool_back, "PPPL", 0, A(0, float *), A(1, int *), A(2, float *), A(3, long long)) \
-    X(maxpool_back_all, "PPPIIII", 0, A(0, float *), A(1, int *), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, int)) \
-    X(dense_small, "PPPPIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int)) \
-    X(dense_small_dw, "PPPIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
-    X(dense_small_dx, "PPPIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
-    X(softmax_xent, "PPPPPII", 1, A(0, float *), A(1, int *), A(2, float *), A(3, float *), A(4, float *), A(5, int), A(6, int)) \
-    X(adam, "PPPPPLFFFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float)) \
-    X(adam4, "PPPPPLFFFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float)) \
-    X(sgd, "PPPLFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, long long), A(4, float), A(5, float)) \
+    X(bias_act, "PCLIII", 0, A(0, float *), A(1, float *), A(2, long long), A(3, int), A(4, int), A(5, int)) \
+    X(first_conv3, "PCCCIIIIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int)) \
+    X(first_conv5, "PCCCIIIIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int)) \
+    X(act_grad, "PCCLI", 0, A(0, float *), A(1, float *), A(2, float *), A(3, long long), A(4, int)) \
+    X(bias_grad, "PCIII", 1, A(0, float *), A(1, float *), A(2, int), A(3, int), A(4, int)) \
+    X(act_bias_grad, "PPCCIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int)) \
+    X(sum_partials, "PCII", 0, A(0, float *), A(1, float *), A(2, int), A(3, int)) \
+    X(sum_partials2, "PIPCII", 0, A(0, float *), A(1, int), A(2, float *), A(3, float *), A(4, int), A(5, int)) \
+    X(first_grad3, "PCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
+    X(first_grad5, "PCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
+    X(maxpool, "CPPIIII", 0, A(0, float *), A(1, float *), A(2, int *), A(3, int), A(4, int), A(5, int), A(6, int)) \
+    X(maxpool_back, "CCPL", 0, A(0, float *), A(1, int *), A(2, float *), A(3, long long)) \
+    X(maxpool_back_all, "CCPIIII", 0, A(0, float *), A(1, int *), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, int)) \
+    X(dense_small, "PCCCIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int)) \
+    X(dense_small_dw, "PCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
+    X(dense_small_dx, "PCCIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
+    X(softmax_xent, "CCPPPII", 1, A(0, float *), A(1, int *), A(2, float *), A(3, float *), A(4, float *), A(5, int), A(6, int)) \
+    X(adam, "PCPPCLFFFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float)) \
+    X(adam4, "PCPPCLFFFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float)) \
+    X(sgd, "PCPLFF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, long long), A(4, float), A(5, float)) \
     X(step_inc, "P", 0, A(0, float *)) \
     X(fill_f32, "PFL", 0, A(0, float *), A(1, float), A(2, long long)) \
     X(fill_i32, "PIL", 0, A(0, int *), A(1, int), A(2, long long)) \

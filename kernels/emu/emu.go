@@ -169,6 +169,18 @@ func (m *Memory) Bytes(p uint64, n int) ([]byte, error) {
 	return unsafe.Slice((*byte)(unsafe.Add(b.base, guard+int(off))), n), nil
 }
 
+// End returns the address just past the allocation that holds p, or
+// false when p is in none.
+func (m *Memory) End(p uint64) (uint64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.find(p)
+	if b == nil {
+		return 0, false
+	}
+	return b.addr + uint64(b.size), true
+}
+
 // Float32s returns the n floats at p, as Bytes.
 func (m *Memory) Float32s(p uint64, n int) ([]float32, error) {
 	if p%4 != 0 {
@@ -199,8 +211,8 @@ func (b *block) check(what string) error {
 }
 
 // Signature returns kernel name's argument kinds, one letter each (P
-// pointer, I 32-bit integer, L 64-bit integer, F float), and whether the
-// emulator has it.
+// pointer the kernel may write through, C pointer to const, I 32-bit
+// integer, L 64-bit integer, F float), and whether the emulator has it.
 func Signature(name string) (string, bool) {
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
@@ -242,14 +254,14 @@ func (m *Memory) Launch(name string, grid, block int, args []Arg) error {
 	m.mu.Lock()
 	for i, a := range args {
 		want := 4
-		if sig[i] == 'P' || sig[i] == 'L' {
+		if sig[i] == 'P' || sig[i] == 'C' || sig[i] == 'L' {
 			want = 8
 		}
 		if a.Size != want {
 			m.mu.Unlock()
 			return fmt.Errorf("emu: %s argument %d (%c) is %d bytes, want %d", name, i, sig[i], a.Size, want)
 		}
-		if sig[i] == 'P' && a.Bits != 0 && m.find(a.Bits) == nil {
+		if (sig[i] == 'P' || sig[i] == 'C') && a.Bits != 0 && m.find(a.Bits) == nil {
 			m.mu.Unlock()
 			return fmt.Errorf("emu: %s argument %d is %#x, which is in no allocation", name, i, a.Bits)
 		}

@@ -3,8 +3,8 @@
 #include <stdint.h>
 
 /* emu_find returns the index of kernel name, or -1; *sig is its argument
- * kinds, one letter each: P pointer, I 32-bit integer, L 64-bit integer,
- * F float. */
+ * kinds, one letter each: P pointer the kernel may write through, C
+ * pointer to const, I 32-bit integer, L 64-bit integer, F float. */
 int emu_find(const char *name, const char **sig);
 
 /* emu_kernel returns kernel i's name and argument kinds, or NULL past the
