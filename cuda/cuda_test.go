@@ -1,13 +1,17 @@
 //go:build cgo
 
 // cuda_test.go: the error helper's format, and, on a machine with an NVIDIA
-// driver, device discovery (skipped with the reason elsewhere).
+// driver, device discovery and a second stream (lane) forked and joined,
+// directly and in a graph (skipped with the reason elsewhere).
 
 package cuda
 
 import (
 	"strings"
 	"testing"
+	"unsafe"
+
+	"github.com/cnngpu/cnngpu/kernels"
 )
 
 func TestErrorFormat(t *testing.T) {
@@ -46,4 +50,75 @@ func TestDevicesOnGPU(t *testing.T) {
 	} else {
 		t.Logf("cuBLAS %s", ver)
 	}
+}
+
+// TestLaneOnGPU: work on a lane, forked from and joined to the main stream,
+// directly and recorded as a graph (which fails to record if the lane is
+// not joined back), sees the main stream's writes before it and is seen by
+// the main stream after.
+func TestLaneOnGPU(t *testing.T) {
+	if err := Load(); err != nil {
+		t.Skipf("no GPU on this machine: %v", err)
+	}
+	c, err := Open(0, kernels.PTX, []string{"fill_f32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 256
+	a, err := c.Alloc(n * n * 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Free(a)
+	b, err := c.Alloc(n * n * 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Free(b)
+	l, err := c.NewLane()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// b = a·a on the lane, a filled with v on the main stream just before.
+	step := func(v float32) error {
+		if err := c.Launch("fill_f32", n*n, 256, P(a), F(v), L(n*n)); err != nil {
+			return err
+		}
+		if err := c.Fork(l); err != nil {
+			return err
+		}
+		if err := c.SgemmRowMajorOn(l, false, false, n, n, n, 1, a, n, a, n, 0, b, n); err != nil {
+			return err
+		}
+		return c.Join(l)
+	}
+	check := func(what string, want float32) {
+		t.Helper()
+		got := make([]float32, n*n)
+		if err := c.CopyOut(unsafe.Pointer(&got[0]), b, n*n*4); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range got {
+			if v != want {
+				t.Fatalf("%s: b[%d] = %v, want %v", what, i, v, want)
+			}
+		}
+	}
+	if err := step(1); err != nil {
+		t.Fatal(err)
+	}
+	check("direct", n)
+	g, err := c.Capture(func() error { return step(2) })
+	if err != nil {
+		t.Fatalf("recording a step with a lane: %v", err)
+	}
+	defer c.Destroy(g)
+	for i := 0; i < 3; i++ {
+		if err := c.Replay(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("replayed graph", 4*n)
 }
