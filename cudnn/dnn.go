@@ -74,6 +74,7 @@ import "C"
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 )
 
@@ -98,8 +99,9 @@ var dnnFuncs = []string{
 
 // Handle is a cuDNN handle bound to a stream.
 type Handle struct {
-	h  C.cudnnHandle_t
-	fn map[string]unsafe.Pointer
+	h   C.cudnnHandle_t
+	fn  map[string]unsafe.Pointer
+	lib string
 }
 
 // Error is a failed cuDNN call with cuDNN's own message.
@@ -133,12 +135,15 @@ func New(stream unsafe.Pointer) (*Handle, error) {
 	if hl == nil {
 		return nil, fmt.Errorf("%s: %s", lib, C.GoString(C.dlerror()))
 	}
-	h := &Handle{fn: map[string]unsafe.Pointer{}}
-	for _, n := range dnnFuncs {
+	h := &Handle{fn: map[string]unsafe.Pointer{}, lib: lib}
+	for _, n := range append(dnnFuncs, opsFuncs...) {
 		cn := C.CString(n)
 		p := C.dlsym(hl, cn)
 		C.free(unsafe.Pointer(cn))
 		if p == nil {
+			if slices.Contains(opsFuncs, n) {
+				continue // needed only by the op that calls it (ops.go)
+			}
 			return nil, fmt.Errorf("%s lacks %s: cuDNN 8 or 9 is needed", lib, n)
 		}
 		h.fn[n] = p

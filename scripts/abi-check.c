@@ -44,6 +44,10 @@ EXPECT(MAJOR_VERSION == 0 && MINOR_VERSION == 1 && PATCH_LEVEL == 2);
 EXPECT(sizeof(cudnnStatus_t) == sizeof(int));
 EXPECT(CUDNN_TENSOR_NCHW == 0 && CUDNN_DATA_FLOAT == 0 && CUDNN_CROSS_CORRELATION == 1);
 EXPECT(CUDNN_DEFAULT_MATH == 0 && CUDNN_FMA_MATH == 3);
+EXPECT(sizeof(cudnnPoolingMode_t) == sizeof(int) && sizeof(cudnnNanPropagation_t) == sizeof(int));
+EXPECT(sizeof(cudnnActivationMode_t) == sizeof(int));
+EXPECT(CUDNN_POOLING_MAX == 0 && CUDNN_NOT_PROPAGATE_NAN == 0);
+EXPECT(CUDNN_ACTIVATION_SIGMOID == 0 && CUDNN_ACTIVATION_RELU == 1 && CUDNN_ACTIVATION_TANH == 2);
 /* package cudnn's perf_t: algo, status, time, memory, determinism,
  * mathType, reserved[3]. */
 EXPECT(sizeof(cudnnConvolutionFwdAlgoPerf_t) == 48);
@@ -136,6 +140,27 @@ int main(void) {
 	SIG(cudnnConvolutionBackwardFilter, cudnnStatus_t (*)(cudnnHandle_t, const void *, const cudnnTensorDescriptor_t, const void *, const cudnnTensorDescriptor_t, const void *,
 	                      const cudnnConvolutionDescriptor_t, cudnnConvolutionBwdFilterAlgo_t, void *, size_t, const void *,
 	                      const cudnnFilterDescriptor_t, void *));
+	/* Package cudnn, ops.go. */
+	SIG(cudnnCreatePoolingDescriptor, cudnnStatus_t (*)(cudnnPoolingDescriptor_t *));
+	SIG(cudnnDestroyPoolingDescriptor, cudnnStatus_t (*)(cudnnPoolingDescriptor_t));
+	SIG(cudnnSetPooling2dDescriptor, cudnnStatus_t (*)(cudnnPoolingDescriptor_t, cudnnPoolingMode_t, cudnnNanPropagation_t, int, int, int, int, int, int));
+	SIG(cudnnPoolingForward, cudnnStatus_t (*)(cudnnHandle_t, const cudnnPoolingDescriptor_t, const void *, const cudnnTensorDescriptor_t, const void *,
+	                      const void *, const cudnnTensorDescriptor_t, void *));
+	SIG(cudnnPoolingBackward, cudnnStatus_t (*)(cudnnHandle_t, const cudnnPoolingDescriptor_t, const void *, const cudnnTensorDescriptor_t, const void *,
+	                      const cudnnTensorDescriptor_t, const void *, const cudnnTensorDescriptor_t, const void *, const void *,
+	                      const cudnnTensorDescriptor_t, void *));
+	SIG(cudnnCreateActivationDescriptor, cudnnStatus_t (*)(cudnnActivationDescriptor_t *));
+	SIG(cudnnDestroyActivationDescriptor, cudnnStatus_t (*)(cudnnActivationDescriptor_t));
+	SIG(cudnnSetActivationDescriptor, cudnnStatus_t (*)(cudnnActivationDescriptor_t, cudnnActivationMode_t, cudnnNanPropagation_t, double));
+	SIG(cudnnActivationForward, cudnnStatus_t (*)(cudnnHandle_t, cudnnActivationDescriptor_t, const void *, const cudnnTensorDescriptor_t, const void *,
+	                      const void *, const cudnnTensorDescriptor_t, void *));
+	SIG(cudnnActivationBackward, cudnnStatus_t (*)(cudnnHandle_t, cudnnActivationDescriptor_t, const void *, const cudnnTensorDescriptor_t, const void *,
+	                      const cudnnTensorDescriptor_t, const void *, const cudnnTensorDescriptor_t, const void *, const void *,
+	                      const cudnnTensorDescriptor_t, void *));
+	SIG(cudnnConvolutionBackwardBias, cudnnStatus_t (*)(cudnnHandle_t, const void *, const cudnnTensorDescriptor_t, const void *, const void *,
+	                      const cudnnTensorDescriptor_t, void *));
+	SIG(cudnnAddTensor, cudnnStatus_t (*)(cudnnHandle_t, const void *, const cudnnTensorDescriptor_t, const void *, const void *,
+	                      const cudnnTensorDescriptor_t, void *));
 	puts("ABI check passed: CUDA driver, cuBLAS and cuDNN declarations match the headers");
 #else
 	puts("ABI check passed for the CUDA driver and cuBLAS (no cudnn.h here: cuDNN not checked)");
