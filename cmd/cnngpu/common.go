@@ -73,6 +73,9 @@ func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
 	if c.Bool("cpu") {
 		return cpu.New(c.Int("threads")), nil
 	}
+	if err := enginecuda.CheckEnv(); err != nil {
+		return nil, withCode(2, err)
+	}
 	if c.IsSet("device") {
 		if d := c.Int("device"); d < 0 {
 			return nil, usageErrorf("--device %d: expected a GPU index (0, 1, ...)", d)

@@ -32,7 +32,12 @@ func newApp() *cli.App {
 		Name:  "cnngpu",
 		Usage: "train and use a convolutional network on MNIST, on the CPU or an NVIDIA GPU",
 		Description: "Trains the reference CNN (conv 3x3x32 → pool → conv 3x3x64 → pool → dense 1000 → dense 10)\n" +
-			"on MNIST and reports test accuracy. Data is fetched into a cache on first use.",
+			"on MNIST and reports test accuracy. Data is fetched into a cache on first use.\n\n" +
+			"Environment:\n" +
+			"   XDG_CACHE_HOME     the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else ~/.cache/cnngpu/mnist)\n" +
+			"   CNNGPU_KERNELS     GPU engine kernel set: library (default: cuDNN and cuBLAS) or own (ours, not yet timed on a GPU)\n" +
+			"   CNNGPU_STREAMS     GPU engine streams: 1 (default) or 2 (backward products side by side, not yet timed on a GPU)\n" +
+			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),

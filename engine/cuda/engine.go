@@ -111,6 +111,16 @@ func parseStreams() (bool, error) {
 	}
 }
 
+// CheckEnv reports a bad value of KernelsEnv or StreamsEnv, so that a
+// command refuses it before choosing an engine.
+func CheckEnv() error {
+	if _, err := parseKernels(); err != nil {
+		return err
+	}
+	_, err := parseStreams()
+	return err
+}
+
 // New opens GPU device with strict FP32 math, or TF32 tensor cores when
 // tf32 is set.
 func New(device int, tf32 bool) (*Engine, error) {

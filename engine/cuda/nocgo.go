@@ -14,3 +14,6 @@ import (
 func New(device int, tf32 bool) (engine.Engine, error) {
 	return nil, errors.New("this cnngpu was built without cgo, so it has no GPU engine; rebuild with cgo, or use --cpu")
 }
+
+// CheckEnv has nothing to check: there is no GPU engine to configure.
+func CheckEnv() error { return nil }

@@ -1,0 +1,48 @@
+//go:build cgo
+
+// gpuenv_test.go: the GPU engine's environment variables, in a build that
+// has the GPU engine (cgo).
+
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGPUEnvRefused: a bad CNNGPU_KERNELS or CNNGPU_STREAMS is refused
+// with the variable, the value and what is expected, exit 2, whether or not
+// this machine has a GPU, and with or without --device (rather than
+// falling back to the CPU engine); --cpu ignores them.
+func TestGPUEnvRefused(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 64, 20)
+	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_STREAMS=3"} {
+		for _, args := range [][]string{{"train", "--device", "0"}, {"train"}, {"bench", "--steps", "1"}} {
+			args = append(args, "--epochs", "1", "--data", dir)
+			if args[0] == "bench" {
+				args = args[:3]
+			}
+			_, stderr, code := cnngpu(t, []string{env}, args...)
+			name := strings.SplitN(env, "=", 2)[0]
+			if code != 2 || !strings.Contains(stderr, name+"=") || !strings.Contains(stderr, "expected") {
+				t.Errorf("%s cnngpu %s: exit %d, stderr %q; want exit 2 naming %s and what is expected", env, strings.Join(args, " "), code, stderr, name)
+			}
+		}
+		if _, stderr, code := cnngpu(t, []string{env}, "train", "--cpu", "--epochs", "1", "--data", dir, "--out", filepath.Join(dir, "m.safetensors")); code != 0 {
+			t.Errorf("%s cnngpu train --cpu: exit %d, stderr %q", env, code, stderr)
+		}
+	}
+}
+
+// TestHelpListsEnvironment: 'cnngpu --help' names every variable the
+// commands read.
+func TestHelpListsEnvironment(t *testing.T) {
+	stdout, _, code := cnngpu(t, nil, "--help")
+	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_STREAMS", "CNNGPU_DEBUG"} {
+		if code != 0 || !strings.Contains(stdout, v) {
+			t.Errorf("cnngpu --help (exit %d) does not mention %s", code, v)
+		}
+	}
+}
