@@ -13,7 +13,6 @@ package cuda
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -96,11 +95,7 @@ func TestEmulatedTraining(t *testing.T) {
 // with noise.
 func trainingTask(t *testing.T) task {
 	const n = 2560
-	dir := os.Getenv("CNNGPU_MNIST")
-	if dir == "" {
-		dir, _ = loader.CacheDir()
-	}
-	if m, err := loader.LoadDir(dir); err == nil {
+	if m, err := loader.LoadDir(mnistDir()); err == nil {
 		return task{"mnist", m.Train.Images.Pixels[:n*engine.ImagePixels], m.Train.Labels[:n]}
 	}
 	t.Log("real MNIST is not cached: training on generated data")

@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,6 +64,16 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// mnistDir is where the tests look for real MNIST: $CNNGPU_MNIST, else
+// the cache.
+func mnistDir() string {
+	if dir := os.Getenv("CNNGPU_MNIST"); dir != "" {
+		return dir
+	}
+	dir, _ := loader.CacheDir()
+	return dir
+}
+
 // task is a training set for the golden tests.
 type task struct {
 	name     string
@@ -72,11 +83,7 @@ type task struct {
 // mnistTask is the first 25,600 real MNIST training images, from
 // $CNNGPU_MNIST or the cache; the test skips when neither has them.
 func mnistTask(t *testing.T) task {
-	dir := os.Getenv("CNNGPU_MNIST")
-	if dir == "" {
-		dir, _ = loader.CacheDir()
-	}
-	m, err := loader.LoadDir(dir)
+	m, err := loader.LoadDir(mnistDir())
 	if err != nil {
 		t.Skipf("the golden tests train on real MNIST: %v (run 'cnngpu data fetch' or set CNNGPU_MNIST)", err)
 	}
@@ -218,52 +225,40 @@ func TestGoldenCPUvsGPU(t *testing.T) {
 	}
 }
 
-func TestKernelsEnv(t *testing.T) {
-	for _, c := range []struct {
-		v   string
-		own bool
-		bad bool
-	}{{"", false, false}, {"library", false, false}, {"own", true, false}, {"fast", false, true}, {"Own", false, true}} {
-		t.Setenv(KernelsEnv, c.v)
-		own, err := parseKernels()
-		if c.bad {
-			if err == nil || !strings.Contains(err.Error(), `CNNGPU_KERNELS="`+c.v+`"`) || !strings.Contains(err.Error(), `"own"`) {
-				t.Errorf("%s=%q: error %v, want one naming the variable, the value and what is expected", KernelsEnv, c.v, err)
+// TestEnvVars: each of the engine's environment variables takes its
+// values and refuses others with an error naming the variable, the value
+// and what is expected; New refuses a bad value before it looks for a GPU.
+func TestEnvVars(t *testing.T) {
+	for _, v := range []struct {
+		name  string
+		parse func() (bool, error)
+		on    []string // values that switch it on
+		off   []string // values that leave the default
+		bad   []string
+		want  string // in the error
+	}{
+		{KernelsEnv, parseKernels, []string{"own"}, []string{"", "library"}, []string{"fast", "Own"}, `"own"`},
+		{StreamsEnv, parseStreams, []string{"2"}, []string{"", "1"}, []string{"3", "two"}, "1 (the default) or 2"},
+	} {
+		for _, val := range append(append(slices.Clone(v.on), v.off...), v.bad...) {
+			t.Setenv(v.name, val)
+			on, err := v.parse()
+			if slices.Contains(v.bad, val) {
+				if err == nil || !strings.Contains(err.Error(), v.name+`="`+val+`"`) || !strings.Contains(err.Error(), v.want) {
+					t.Errorf("%s=%q: error %v, want one naming the variable, the value and what is expected", v.name, val, err)
+				}
+				if _, err := New(0, false); err == nil || !strings.Contains(err.Error(), v.name) {
+					t.Errorf("New with %s=%q: %v, want the variable's error", v.name, val, err)
+				}
+				if err := CheckEnv(); err == nil || !strings.Contains(err.Error(), v.name) {
+					t.Errorf("CheckEnv with %s=%q: %v, want the variable's error", v.name, val, err)
+				}
+				continue
 			}
-			continue
-		}
-		if err != nil || own != c.own {
-			t.Errorf("%s=%q: own %v, error %v; want own %v", KernelsEnv, c.v, own, err, c.own)
-		}
-	}
-	// New refuses a bad value before it looks for a GPU.
-	t.Setenv(KernelsEnv, "fast")
-	if _, err := New(0, false); err == nil || !strings.Contains(err.Error(), KernelsEnv) {
-		t.Errorf("New with %s=fast: %v, want the variable's error", KernelsEnv, err)
-	}
-}
-
-func TestStreamsEnv(t *testing.T) {
-	for _, c := range []struct {
-		v       string
-		streams bool
-		bad     bool
-	}{{"", false, false}, {"1", false, false}, {"2", true, false}, {"3", false, true}, {"two", false, true}} {
-		t.Setenv(StreamsEnv, c.v)
-		streams, err := parseStreams()
-		if c.bad {
-			if err == nil || !strings.Contains(err.Error(), `CNNGPU_STREAMS="`+c.v+`"`) || !strings.Contains(err.Error(), "1 (the default) or 2") {
-				t.Errorf("%s=%q: error %v, want one naming the variable, the value and what is expected", StreamsEnv, c.v, err)
+			if err != nil || on != slices.Contains(v.on, val) {
+				t.Errorf("%s=%q: on %v, error %v; want on %v", v.name, val, on, err, slices.Contains(v.on, val))
 			}
-			continue
 		}
-		if err != nil || streams != c.streams {
-			t.Errorf("%s=%q: streams %v, error %v; want %v", StreamsEnv, c.v, streams, err, c.streams)
-		}
-	}
-	// New refuses a bad value before it looks for a GPU.
-	t.Setenv(StreamsEnv, "4")
-	if _, err := New(0, false); err == nil || !strings.Contains(err.Error(), StreamsEnv) {
-		t.Errorf("New with %s=4: %v, want the variable's error", StreamsEnv, err)
+		t.Setenv(v.name, "")
 	}
 }
