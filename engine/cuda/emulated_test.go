@@ -11,7 +11,6 @@
 package cuda
 
 import (
-	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -53,38 +52,19 @@ func TestEmulatedTraining(t *testing.T) {
 	tk := trainingTask(t)
 	c := cpu.New(0)
 	defer c.Close()
-	for _, opt := range []engine.OptConfig{
-		{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
-		{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
-	} {
-		name := "adam"
-		if opt.Kind == engine.SGD {
-			name = "sgd"
-		}
-		lc := losses(t, c, tk, opt, steps, bs, false)
-		ln := losses(t, c, tk, opt, steps, bs, true)
-		wn := worst(t, name+", cpu nudged one ulp vs cpu", ln, lc, every)
+	for _, opt := range goldenOpts {
+		lc, wn := cpuDrift(t, c, tk, opt, steps, bs, every)
 		for _, v := range variants {
 			if opt.Kind == engine.SGD && v.own {
 				continue // SGD's own path is one kernel, which the suite checks
 			}
 			g := newEmulated(t, v)
-			gname := name + ", " + v.name + " on an emulated GPU"
+			gname := engine.OptName(opt.Kind) + ", " + v.name + " on an emulated GPU"
 			lg := losses(t, g, tk, opt, steps, bs, false)
 			if err := g.Close(); err != nil {
 				t.Errorf("%s: Close: %v", gname, err)
 			}
-			wg := worst(t, gname+" vs cpu", lg, lc, every)
-			t.Logf("%s: largest relative difference at every %dth step: %.1e (cpu one ulp apart %.1e)", gname, every, wg, wn)
-			if rel := math.Abs(lg[0]-lc[0]) / lc[0]; !(rel <= 1e-6) {
-				t.Errorf("%s: first-step losses differ by %.1e relative (> 1e-6)", gname, rel)
-			}
-			if !(wg <= 4*wn+1e-3) {
-				t.Errorf("%s: drifts from the CPU by %.1e relative, more than 4 × the CPU's own one-ulp drift %.1e + 1e-3", gname, wg, wn)
-			}
-			if n := len(lg); !(lg[n-1] < lg[0]*0.9) {
-				t.Errorf("%s: did not learn: loss %.4f -> %.4f", gname, lg[0], lg[n-1])
-			}
+			agrees(t, gname, lg, lc, wn, every, 0.9)
 		}
 	}
 }

@@ -162,9 +162,38 @@ func worst(t *testing.T, what string, a, b []float64, every int) float64 {
 	return w
 }
 
-func learned(t *testing.T, l []float64) {
-	if n := len(l); !(l[n-1] < l[0]*0.5) {
-		t.Errorf("GPU training did not learn: loss %.4f -> %.4f", l[0], l[n-1])
+// goldenOpts are the optimizers the golden tests train with: Adam (the
+// default) and SGD with momentum.
+var goldenOpts = []engine.OptConfig{
+	{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+	{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
+}
+
+// cpuDrift trains steps steps at batch bs with opt on the CPU engine c,
+// as is and with its initial weights nudged by one ulp, and returns the
+// losses and their largest relative difference at every every-th step.
+func cpuDrift(t *testing.T, c engine.Engine, tk task, opt engine.OptConfig, steps, bs, every int) ([]float64, float64) {
+	lc := losses(t, c, tk, opt, steps, bs, false)
+	ln := losses(t, c, tk, opt, steps, bs, true)
+	return lc, worst(t, engine.OptName(opt.Kind)+", cpu nudged one ulp vs cpu", ln, lc, every)
+}
+
+// agrees checks losses lg (engine gname) against the CPU's lc: the first
+// step within 1e-6 relative, every every-th step within four times the
+// CPU's own one-ulp drift wn plus 1e-3, and the last loss below learn
+// times the first.
+func agrees(t *testing.T, gname string, lg, lc []float64, wn float64, every int, learn float64) {
+	t.Helper()
+	wg := worst(t, gname+" vs cpu", lg, lc, every)
+	t.Logf("%s: largest relative difference at every %dth step: %.1e (cpu one ulp apart %.1e)", gname, every, wg, wn)
+	if rel := math.Abs(lg[0]-lc[0]) / lc[0]; !(rel <= 1e-6) {
+		t.Errorf("%s: first-step losses differ by %.1e relative (> 1e-6)", gname, rel)
+	}
+	if !(wg <= 4*wn+1e-3) {
+		t.Errorf("%s: drifts from the CPU by %.1e relative, more than 4 × the CPU's own one-ulp drift %.1e + 1e-3", gname, wg, wn)
+	}
+	if n := len(lg); !(lg[n-1] < lg[0]*learn) {
+		t.Errorf("%s: did not learn: loss %.4f -> %.4f", gname, lg[0], lg[n-1])
 	}
 }
 
@@ -197,30 +226,12 @@ func engines(t *testing.T) (*Engine, engine.Engine) {
 func TestGoldenCPUvsGPU(t *testing.T) {
 	g, c := engines(t)
 	tk := mnistTask(t)
-	for _, opt := range []engine.OptConfig{
-		{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
-		{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
-	} {
-		name := "adam"
-		if opt.Kind == engine.SGD {
-			name = "sgd"
-		}
-		lc := losses(t, c, tk, opt, 200, 128, false)
-		ln := losses(t, c, tk, opt, 200, 128, true)
-		wn := worst(t, name+", cpu nudged one ulp vs cpu", ln, lc, 50)
+	for _, opt := range goldenOpts {
+		lc, wn := cpuDrift(t, c, tk, opt, 200, 128, 50)
 		for _, v := range variants {
 			v.set(g)
-			gname := name + ", " + v.name
 			lg := losses(t, g, tk, opt, 200, 128, false)
-			wg := worst(t, gname+", gpu vs cpu", lg, lc, 50)
-			t.Logf("%s: largest relative difference at every 50th step: gpu vs cpu %.1e, cpu one ulp apart %.1e", gname, wg, wn)
-			if rel := math.Abs(lg[0]-lc[0]) / lc[0]; !(rel <= 1e-6) {
-				t.Errorf("%s: first-step losses differ by %.1e relative (> 1e-6)", gname, rel)
-			}
-			if !(wg <= 4*wn+1e-3) {
-				t.Errorf("%s: GPU drifts from the CPU by %.1e relative, more than 4 × the CPU's own one-ulp drift %.1e + 1e-3", gname, wg, wn)
-			}
-			learned(t, lg)
+			agrees(t, engine.OptName(opt.Kind)+", "+v.name+" on the GPU", lg, lc, wn, 50, 0.5)
 		}
 	}
 }
