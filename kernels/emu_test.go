@@ -85,7 +85,7 @@ func launch(t *testing.T, name string, grid, blk int, args ...any) {
 			panic(fmt.Sprintf("launch: argument of type %T", a))
 		}
 	}
-	if err := m.Launch(name, grid, blk, eargs); err != nil {
+	if err := m.LaunchOrderChecked(name, grid, blk, eargs); err != nil {
 		t.Fatalf("emulated %s: %v", name, err)
 	}
 	for _, b := range bufs {

@@ -178,6 +178,7 @@ const char *emu_kernel(int i, const char **sig) {
 }
 
 static int grid, workers;
+static int reverse; /* threads of a block run last to first (EMU_REVERSE) */
 static void (*fn)(void);
 
 /* fiber_entry runs one thread of the block, then goes back to the
@@ -200,7 +201,8 @@ static int run_fibers(char *err, size_t errlen) {
 	}
 	for (int round = 0;; round++) {
 		int done = 0, waiting = 0;
-		for (int t = 0; t < n; t++) {
+		for (int i = 0; i < n; i++) {
+			int t = reverse ? n - 1 - i : i;
 			if (finished[t]) {
 				done++;
 				continue;
@@ -248,8 +250,8 @@ static void *worker(void *p) {
 			j->failed = run_fibers(j->err, sizeof j->err);
 			continue;
 		}
-		for (unsigned t = 0; t < blockDim.x; t++) {
-			threadIdx.x = t;
+		for (unsigned i = 0; i < blockDim.x; i++) {
+			threadIdx.x = reverse ? blockDim.x - 1 - i : i;
 			fn();
 		}
 	}
@@ -263,7 +265,7 @@ static void *worker(void *p) {
 	return NULL;
 }
 
-int emu_launch(int i, int g, int block, const uint64_t *args, int nargs, char *err, size_t errlen) {
+int emu_launch(int i, int g, int block, const uint64_t *args, int nargs, int flags, char *err, size_t errlen) {
 	if (i < 0 || i >= NKERNELS || g < 1 || block < 1 || block > 1024 || nargs < 0 || nargs > 32) {
 		snprintf(err, errlen, "emu: bad launch: kernel %d, %d blocks of %d threads, %d arguments", i, g, block, nargs);
 		return 1;
@@ -280,7 +282,9 @@ int emu_launch(int i, int g, int block, const uint64_t *args, int nargs, char *e
 	syncs = table[i].sync;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	workers = (int)(cpus < 1 ? 1 : cpus > 16 ? 16 : cpus);
+	if (flags & EMU_SERIAL) workers = 1;
 	if (workers > g) workers = g;
+	reverse = (flags & EMU_REVERSE) != 0;
 	struct job jobs[16];
 	pthread_t th[16];
 	int started = 0;

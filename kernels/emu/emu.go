@@ -7,7 +7,9 @@
 // (engine/cuda). It also checks what a GPU would not report: every
 // pointer argument must point into live memory, new memory reads as NaN
 // (every byte 0xFF) until written, and a write past either end of an
-// allocation is an error that names the kernel.
+// allocation is an error that names the kernel. LaunchOrderChecked also
+// runs a launch with each block's threads in both orders and requires the
+// same result.
 package emu
 
 /*
@@ -240,6 +242,62 @@ func Kernels() []string {
 // the arguments against the kernel's signature (count, sizes, pointers
 // null or inside an allocation), and then the guards of every allocation.
 func (m *Memory) Launch(name string, grid, block int, args []Arg) error {
+	return m.launch(name, grid, block, args, 0)
+}
+
+// LaunchOrderChecked is Launch run twice from the same memory, its blocks
+// in order on one thread, each block's threads first to last and then
+// last to first: a result that depends on the order of a block's threads
+// between two barriers (a missing __syncthreads, a race on shared memory
+// or on global memory within a block) makes the two runs differ, and is
+// an error naming the kernel and the first byte that differs. What the
+// first-to-last run left is what stays. For tests with small buffers:
+// every allocation is copied twice.
+func (m *Memory) LaunchOrderChecked(name string, grid, block int, args []Arg) error {
+	before := m.snapshot()
+	if err := m.launch(name, grid, block, args, C.EMU_SERIAL|C.EMU_REVERSE); err != nil {
+		return err
+	}
+	reversed := m.snapshot()
+	m.restore(before)
+	if err := m.launch(name, grid, block, args, C.EMU_SERIAL); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, b := range m.blocks {
+		data := unsafe.Slice((*byte)(unsafe.Add(b.base, guard)), b.size)
+		for k := range data {
+			if data[k] != reversed[i][k] {
+				return fmt.Errorf("emu: %s's result depends on the order of a block's threads: byte %d of a %d-byte allocation differs when they run last to first (a missing __syncthreads, or threads racing on one value?)", name, k, b.size)
+			}
+		}
+	}
+	return nil
+}
+
+// snapshot copies every allocation's bytes, in address order.
+func (m *Memory) snapshot() [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([][]byte, len(m.blocks))
+	for i, b := range m.blocks {
+		out[i] = slices.Clone(unsafe.Slice((*byte)(unsafe.Add(b.base, guard)), b.size))
+	}
+	return out
+}
+
+// restore puts back what snapshot copied (with no allocation made or
+// freed in between).
+func (m *Memory) restore(s [][]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, b := range m.blocks {
+		copy(unsafe.Slice((*byte)(unsafe.Add(b.base, guard)), b.size), s[i])
+	}
+}
+
+func (m *Memory) launch(name string, grid, block int, args []Arg, flags C.int) error {
 	sig, ok := Signature(name)
 	if !ok {
 		return fmt.Errorf("emu: no kernel %s", name)
@@ -278,7 +336,7 @@ func (m *Memory) Launch(name string, grid, block int, args []Arg) error {
 	copy(unsafe.Slice((*uint64)(unsafe.Pointer(cslots)), len(slots)), slots)
 	var msg [256]C.char
 	launchMu.Lock()
-	r := C.emu_launch(k, C.int(grid), C.int(block), cslots, C.int(len(slots)), &msg[0], C.size_t(len(msg)))
+	r := C.emu_launch(k, C.int(grid), C.int(block), cslots, C.int(len(slots)), flags, &msg[0], C.size_t(len(msg)))
 	launchMu.Unlock()
 	if r != 0 {
 		return fmt.Errorf("%s", C.GoString(&msg[0]))

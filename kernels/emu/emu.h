@@ -11,7 +11,12 @@ int emu_find(const char *name, const char **sig);
  * last. */
 const char *emu_kernel(int i, const char **sig);
 
+/* emu_launch flags: EMU_SERIAL runs the blocks in order on one thread;
+ * EMU_REVERSE runs each block's threads last to first (between barriers,
+ * in a kernel that synchronises). */
+enum { EMU_SERIAL = 1, EMU_REVERSE = 2 };
+
 /* emu_launch runs kernel i on grid blocks of block threads with the
  * argument values in args (one 8-byte slot each, a 4-byte value in the low
  * half) and returns 0, or 1 with a message in err. */
-int emu_launch(int i, int grid, int block, const uint64_t *args, int nargs, char *err, size_t errlen);
+int emu_launch(int i, int grid, int block, const uint64_t *args, int nargs, int flags, char *err, size_t errlen);

@@ -31,6 +31,9 @@ func (m *Memory) Bytes(p uint64, n int) ([]byte, error)                 { return
 func (m *Memory) Float32s(p uint64, n int) ([]float32, error)           { return nil, errNoCgo }
 func (m *Memory) Launch(name string, grid, block int, args []Arg) error { return errNoCgo }
 
+// LaunchOrderChecked fails: no emulator.
+func (m *Memory) LaunchOrderChecked(name string, grid, block int, args []Arg) error { return errNoCgo }
+
 // Signature reports no kernels.
 func Signature(name string) (string, bool) { return "", false }
 
