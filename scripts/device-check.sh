@@ -13,7 +13,7 @@
 # conformance suite and the CPU-vs-GPU golden test (enginecuda.test; its
 # emulated-device tests are skipped here, CI runs them), each
 # with both kernel sets (CNNGPU_KERNELS=library|own) and with the own set on
-# two streams (CNNGPU_STREAMS=2); one 10-epoch training run on real MNIST
+# two streams (CNNGPU_STREAMS=2), a process for each; one 10-epoch training run on real MNIST
 # (.device/mnist) in each of those three variants, rerun in debug mode
 # (CNNGPU_DEBUG=1) if it fails; the benchmark table against
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
@@ -43,7 +43,11 @@ if command -v cc >/dev/null; then
 	run abi-check 60 scripts/abi-check.sh
 fi
 run cuda-tests 60 "$b/cuda.test" -test.v
-run engine-tests 200 env CNNGPU_MNIST="$b/mnist" "$b/enginecuda.test" -test.v -test.skip Emulated -test.timeout 190s
+# One process a variant: a kernel fault leaves a process's CUDA context
+# unusable, and should cost only that variant's results.
+LOG=engine-tests run engine-library 120 env CNNGPU_MNIST="$b/mnist" CNNGPU_TEST_VARIANTS=library "$b/enginecuda.test" -test.v -test.skip Emulated -test.timeout 110s
+LOG=engine-tests run engine-own 90 env CNNGPU_MNIST="$b/mnist" CNNGPU_TEST_VARIANTS=own "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 80s
+LOG=engine-tests run engine-own-2streams 90 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 80s
 if [ -d "$b/mnist" ]; then
 	for v in library:1 own:1 own:2; do
 		ks=${v%:*} st=${v#*:}

@@ -10,6 +10,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -42,6 +43,47 @@ type variant struct {
 // kernels, and the own kernels with two streams.
 var variants = []variant{{"library", false, false}, {"own", true, false}, {"own, 2 streams", true, true}}
 
+// gpuVariants are the variants the tests on a GPU run: all, or those named
+// in $CNNGPU_TEST_VARIANTS (names separated by "|"). The device check runs
+// each variant in a process of its own, so that a kernel fault, which
+// leaves the process's CUDA context unusable, costs only that variant's
+// results.
+func gpuVariants(t *testing.T) []variant {
+	vs, err := selectVariants(os.Getenv("CNNGPU_TEST_VARIANTS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+// selectVariants returns the variants named in sel ("|" between names), or
+// all of them for "".
+func selectVariants(sel string) ([]variant, error) {
+	if sel == "" {
+		return variants, nil
+	}
+	var out []variant
+	for _, name := range strings.Split(sel, "|") {
+		i := slices.IndexFunc(variants, func(v variant) bool { return v.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("CNNGPU_TEST_VARIANTS=%q: no variant %q; the variants are library, own and \"own, 2 streams\"", sel, name)
+		}
+		out = append(out, variants[i])
+	}
+	return out, nil
+}
+
+func TestSelectVariants(t *testing.T) {
+	for sel, want := range map[string]int{"": 3, "library": 1, "own|own, 2 streams": 2} {
+		if vs, err := selectVariants(sel); err != nil || len(vs) != want {
+			t.Errorf("selectVariants(%q) = %v, %v; want %d variants", sel, vs, err, want)
+		}
+	}
+	if _, err := selectVariants("own2"); err == nil || !strings.Contains(err.Error(), `"own2"`) {
+		t.Errorf("selectVariants(own2): %v, want an error naming it", err)
+	}
+}
+
 // set puts e in variant v.
 func (v variant) set(e *Engine) {
 	e.SetOwnKernels(v.own)
@@ -50,7 +92,7 @@ func (v variant) set(e *Engine) {
 
 func TestConformance(t *testing.T) {
 	needGPU(t)
-	for _, v := range variants {
+	for _, v := range gpuVariants(t) {
 		t.Run(v.name, func(t *testing.T) {
 			enginetest.Run(t, func(t *testing.T) engine.Engine {
 				e, err := New(0, false)
@@ -228,7 +270,7 @@ func TestGoldenCPUvsGPU(t *testing.T) {
 	tk := mnistTask(t)
 	for _, opt := range goldenOpts {
 		lc, wn := cpuDrift(t, c, tk, opt, 200, 128, 50)
-		for _, v := range variants {
+		for _, v := range gpuVariants(t) {
 			v.set(g)
 			lg := losses(t, g, tk, opt, 200, 128, false)
 			agrees(t, engine.OptName(opt.Kind)+", "+v.name+" on the GPU", lg, lc, wn, 50, 0.5)
