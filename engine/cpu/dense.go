@@ -68,3 +68,22 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 		gemmParallel(e.pool, &e.gemm, s.N, s.In, s.Out, 1, rowMajor(dz, s.Out), rowMajor(t32(w), s.In), 0, rowMajor(t32(dx), s.In))
 	}
 }
+
+// SgemmRowMajor computes c = alpha·op(a)·op(b) + beta·c on the engine's
+// workers with the product its dense layers use, for a caller that holds
+// its own row-major matrices (the GPU engine's emulated device, in its
+// tests): c is m×n with row stride ldc, op(a) m×k, op(b) k×n; transA
+// means a is stored k×m (row stride lda), likewise transB. When beta is 0,
+// c is not read. Strides and lengths are the caller's to get right: a
+// matrix shorter than its shape and stride say panics.
+func (e *Engine) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	av := mat{d: a, rs: lda, cs: 1}
+	if transA {
+		av = av.t()
+	}
+	bv := mat{d: b, rs: ldb, cs: 1}
+	if transB {
+		bv = bv.t()
+	}
+	gemmParallel(e.pool, &e.gemm, m, n, k, alpha, av, bv, beta, mat{d: c, rs: ldc, cs: 1})
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -238,6 +239,56 @@ func packBoth(t *testing.T, what string, n, width, kc int, pack func(dst []float
 	for i := range got {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 			t.Fatalf("%s: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", what, i, (i%(width*kc))/width, i%width, got[i], want[i])
+		}
+	}
+}
+
+// TestSgemmRowMajor: the exported product, with row strides wider than the
+// rows, each operand stored as is or transposed, against the float64
+// reference; values outside the strided matrices stay as they were.
+func TestSgemmRowMajor(t *testing.T) {
+	e := New(2)
+	defer e.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	const m, n, k, pad = 37, 70, 300, 3 // m·n·k above the parallel threshold
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			for _, beta := range []float32{0, 0.5} {
+				ar, ac := m, k
+				if ta {
+					ar, ac = k, m
+				}
+				br, bc := k, n
+				if tb {
+					br, bc = n, k
+				}
+				lda, ldb, ldc := ac+pad, bc+pad, n+pad
+				a, b, c := randSlice(r, ar*lda), randSlice(r, br*ldb), randSlice(r, m*ldc)
+				ref := make([]float64, m*n)
+				for i := 0; i < m; i++ {
+					for j := 0; j < n; j++ {
+						ref[i*n+j] = float64(c[i*ldc+j])
+					}
+				}
+				av, bv := mat{d: a, rs: lda, cs: 1}, mat{d: b, rs: ldb, cs: 1}
+				if ta {
+					av = av.t()
+				}
+				if tb {
+					bv = bv.t()
+				}
+				refGemm(m, n, k, 1.5, av, bv, float64(beta), ref)
+				before := slices.Clone(c)
+				e.SgemmRowMajor(ta, tb, m, n, k, 1.5, a, lda, b, ldb, beta, c, ldc)
+				got := make([]float32, m*n)
+				for i := 0; i < m; i++ {
+					copy(got[i*n:(i+1)*n], c[i*ldc:i*ldc+n])
+					if !slices.Equal(c[i*ldc+n:i*ldc+ldc], before[i*ldc+n:i*ldc+ldc]) {
+						t.Errorf("ta=%v tb=%v: row %d's padding changed", ta, tb, i)
+					}
+				}
+				checkClose(t, fmt.Sprintf("SgemmRowMajor ta=%v tb=%v beta=%g", ta, tb, beta), got, ref, 1e-4, 1e-4*math.Sqrt(k+1))
+			}
 		}
 	}
 }

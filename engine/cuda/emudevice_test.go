@@ -3,7 +3,7 @@
 // emudevice_test.go: an emulated device (gpu on the CPU) for running the
 // GPU engine's own code without a GPU (emulated_test.go). Our kernels run
 // in the kernel emulator (kernels/emu, the same kernels.cu); cuBLAS's SGEMM
-// is a plain product; cuDNN's convolutions are the CPU engine's. Work runs
+// is the CPU engine's product, cuDNN's convolutions its convolutions. Work runs
 // at once, in the order it is queued (or replayed), which is one order a
 // GPU may run it in; the emulated device checks what would make another
 // order give other results or fail:
@@ -23,9 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -289,7 +287,8 @@ func (g *emuGPU) SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha
 	return g.sgemm(s, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
 }
 
-// sgemm: float32 sums over k in order, rows of out in parallel.
+// sgemm checks the matrices' extents and multiplies with the CPU engine's
+// product.
 func (g *emuGPU) sgemm(stream int, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
 	ar, ac := m, k
 	if transA {
@@ -314,70 +313,7 @@ func (g *emuGPU) sgemm(stream int, transA, transB bool, m, n, k int, alpha float
 		if err != nil {
 			return err
 		}
-		// op(A) as m rows of k, op(B)ᵀ as n rows of k.
-		at := make([]float32, m*k)
-		for i := 0; i < m; i++ {
-			for p := 0; p < k; p++ {
-				if transA {
-					at[i*k+p] = av[p*lda+i]
-				} else {
-					at[i*k+p] = av[i*lda+p]
-				}
-			}
-		}
-		bt := make([]float32, n*k)
-		for j := 0; j < n; j++ {
-			for p := 0; p < k; p++ {
-				if transB {
-					bt[j*k+p] = bv[j*ldb+p]
-				} else {
-					bt[j*k+p] = bv[p*ldb+j]
-				}
-			}
-		}
-		var wg sync.WaitGroup
-		workers := runtime.GOMAXPROCS(0)
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				set := func(i, j int, s float32) {
-					if beta == 0 {
-						cv[i*ldc+j] = alpha * s
-					} else {
-						cv[i*ldc+j] = alpha*s + beta*cv[i*ldc+j]
-					}
-				}
-				for i := w; i < m; i += workers {
-					ai := at[i*k : i*k+k]
-					j := 0
-					// Four outputs at a time: four independent sums.
-					for ; j+4 <= n; j += 4 {
-						b0, b1, b2, b3 := bt[j*k:j*k+k], bt[(j+1)*k:(j+1)*k+k], bt[(j+2)*k:(j+2)*k+k], bt[(j+3)*k:(j+3)*k+k]
-						var s0, s1, s2, s3 float32
-						for p, x := range ai {
-							s0 += x * b0[p]
-							s1 += x * b1[p]
-							s2 += x * b2[p]
-							s3 += x * b3[p]
-						}
-						set(i, j, s0)
-						set(i, j+1, s1)
-						set(i, j+2, s2)
-						set(i, j+3, s3)
-					}
-					for ; j < n; j++ {
-						bj := bt[j*k : j*k+k]
-						var s float32
-						for p, x := range ai {
-							s += x * bj[p]
-						}
-						set(i, j, s)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		g.host.SgemmRowMajor(transA, transB, m, n, k, alpha, av, lda, bv, ldb, beta, cv, ldc)
 		return nil
 	})
 }
