@@ -516,10 +516,14 @@ func (c *Context) NewLane() (*Lane, error) {
 		return nil, err
 	}
 	for _, e := range []*C.CUevent{&l.fork, &l.join} {
-		if err := drv.check("cuEventCreate", C.c_eventCreateOrder(c.fn["cuEventCreate"], e)); err != nil {
+		// Through a local: cgo refuses a pointer into l (which holds Go
+		// pointers) unless it is written as &l.field in the call itself.
+		var ev C.CUevent
+		if err := drv.check("cuEventCreate", C.c_eventCreateOrder(c.fn["cuEventCreate"], &ev)); err != nil {
 			l.close()
 			return nil, err
 		}
+		*e = ev
 	}
 	b, err := c.blas.another(unsafe.Pointer(l.stream), c.mathMode)
 	if err != nil {
