@@ -84,32 +84,37 @@ __global__ void bias_act(float *y, const float *b, long long total, int inner, i
 }
 
 // first_conv: y = act(conv(x, w) + b) for a single-channel convolution
-// (C = 1, stride 1: the first layer), one thread per output element, the
-// taps fixed per kernel (first_conv3, first_conv5) and the bias and
-// activation applied before the one write of y. x: (nb,1,h,w),
+// (C = 1, stride 1: the first layer), one thread per image pixel of the
+// output: its R×S input values go to registers once, then every output
+// channel's sum over the taps (in tap order), bias and activation, one
+// write each (consecutive threads, consecutive pixels). x: (nb,1,h,w),
 // w: (k,1,R,S), b: (k), y: (nb,k,P,Q); outside the image x counts as 0.
 __device__ __forceinline__ void first_conv(float *y, const float *x, const float *wt, const float *b, int nb, int k,
                                            int h, int w, int pad, int act, const int R, const int S) {
     int P = h + 2 * pad - R + 1, Q = w + 2 * pad - S + 1, pq = P * Q;
-    long long total = (long long)nb * k * pq;
+    long long total = (long long)nb * pq;
     long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= total) return;
-    int plane, p;
-    split(o, pq, total, &plane, &p);
-    int n = plane / k, c = plane - n * k;
+    int n, p;
+    split(o, pq, total, &n, &p);
     int i = p / Q, j = p - i * Q;
-    const float *xn = x + (long long)n * h * w, *wc = wt + c * R * S;
-    float sum = 0.0f;
+    const float *xn = x + (long long)n * h * w;
+    float xv[25]; // R*S of them: 9 or 25
     UNROLL for (int r = 0; r < R; r++) {
         int xi = i + r - pad;
         int row = xi >= 0 && xi < h;
         UNROLL for (int s = 0; s < S; s++) {
             int xj = j + s - pad;
-            float xv = (row && xj >= 0 && xj < w) ? xn[xi * w + xj] : 0.0f;
-            sum += wc[r * S + s] * xv;
+            xv[r * S + s] = (row && xj >= 0 && xj < w) ? xn[xi * w + xj] : 0.0f;
         }
     }
-    y[o] = act_f(sum + b[c], act);
+    float *yp = y + (long long)n * k * pq + p;
+    for (int c = 0; c < k; c++) {
+        const float *wc = wt + c * R * S;
+        float sum = 0.0f;
+        UNROLL for (int t = 0; t < R * S; t++) sum += wc[t] * xv[t];
+        yp[(long long)c * pq] = act_f(sum + b[c], act);
+    }
 }
 __global__ void first_conv3(float *y, const float *x, const float *wt, const float *b, int nb, int k, int h, int w,
                             int pad, int act) {
@@ -311,24 +316,6 @@ __global__ void maxpool_back(const float *dy, const int *arg, float *dx, long lo
     long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= outs) return;
     dx[arg[o]] += dy[o];
-}
-
-// maxpool_back_all: dx from scratch in one pass, one thread per element of
-// dx (planes,h,w): dy[o] where the element is the argmax of its window o,
-// else 0 (also in the rows and columns no window covers). Needs no zeroed
-// dx, so it replaces a memset and maxpool_back.
-__global__ void maxpool_back_all(const float *dy, const int *arg, float *dx, int planes, int h, int w, int size) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= planes * h * w) return;
-    int pl = i / (h * w), r = i - pl * (h * w);
-    int a = r / w, b = r - a * w;
-    int oh = h / size, ow = w / size, oi = a / size, oj = b / size;
-    float v = 0.0f;
-    if (oi < oh && oj < ow) {
-        int o = (pl * oh + oi) * ow + oj;
-        if (arg[o] == i) v = dy[o];
-    }
-    dx[i] = v;
 }
 
 // dense_small: y = act(x·wᵀ + b) for a layer with few outputs (the

@@ -19,7 +19,7 @@ var PTX string
 // Names lists the kernels the GPU engine launches.
 var Names = []string{
 	"gather", "advance", "bias_act", "act_grad", "bias_grad", "maxpool", "maxpool_back",
-	"softmax_xent", "act_bias_grad", "sum_partials", "sum_partials2", "first_conv3", "first_conv5", "first_grad3", "first_grad5", "maxpool_back_all",
+	"softmax_xent", "act_bias_grad", "sum_partials", "sum_partials2", "first_conv3", "first_conv5", "first_grad3", "first_grad5",
 	"dense_small", "dense_small_dw", "dense_small_dx", "adam", "adam4", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
 }
 

@@ -134,7 +134,6 @@ static uint64_t slot[32];
     X(first_grad5, "PCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
     X(maxpool, "CPPIIII", 0, A(0, float *), A(1, float *), A(2, int *), A(3, int), A(4, int), A(5, int), A(6, int)) \
     X(maxpool_back, "CCPL", 0, A(0, float *), A(1, int *), A(2, float *), A(3, long long)) \
-    X(maxpool_back_all, "CCPIIII", 0, A(0, float *), A(1, int *), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, int)) \
     X(dense_small, "PCCCIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int)) \
     X(dense_small_dw, "PCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
     X(dense_small_dx, "PCCIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
