@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bench-gpu.sh: cnngpu on GPU 0 (strict FP32 with each kernel set,
-# CNNGPU_KERNELS=library and own, own with CNNGPU_STREAMS=2, and TF32) at
-# batch 64, 128, 256 and 512,
+# bench-gpu.sh: cnngpu on GPU 0 (strict FP32: the library kernel set on
+# one stream, the own set on one, the own set on two (the default); and
+# the default in TF32) at batch 64, 128, 256 and 512,
 # the CPU engine at 128, and, when python3 has CUDA PyTorch, the same model
 # in PyTorch on the same GPU and batch sizes, eager and with the whole step
 # captured as a CUDA graph (capturable Adam); one table with the
@@ -25,10 +25,10 @@ sizes="64 128 256 512"
 		"$PY" scripts/pytorch_reference.py --device cuda --batch-sizes "${sizes// /,}" --modes eager,graph --steps "$STEPS" --warmup 10 2>>"$plog"
 	fi
 	for bs in $sizes; do
-		CNNGPU_KERNELS=library "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
-		CNNGPU_KERNELS=own "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
+		CNNGPU_KERNELS=library CNNGPU_STREAMS=1 "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
+		CNNGPU_KERNELS=own CNNGPU_STREAMS=1 "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
 		CNNGPU_KERNELS=own CNNGPU_STREAMS=2 "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
-		CNNGPU_KERNELS=library "$bin" bench --device 0 --precision tf32 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
+		CNNGPU_KERNELS=own CNNGPU_STREAMS=2 "$bin" bench --device 0 --precision tf32 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json
 	done
 	"$bin" bench --cpu --batch-size 128 --steps 10 --json
 } | "$PY" scripts/bench_table.py

@@ -285,13 +285,13 @@ func TestEnvVars(t *testing.T) {
 	for _, v := range []struct {
 		name  string
 		parse func() (bool, error)
-		on    []string // values that switch it on
-		off   []string // values that leave the default
+		on    []string // values that switch it on (the default, "", among them)
+		off   []string // values that switch it off
 		bad   []string
 		want  string // in the error
 	}{
-		{KernelsEnv, parseKernels, []string{"own"}, []string{"", "library"}, []string{"fast", "Own"}, `"own"`},
-		{StreamsEnv, parseStreams, []string{"2"}, []string{"", "1"}, []string{"3", "two"}, "1 (the default) or 2"},
+		{KernelsEnv, parseKernels, []string{"", "own"}, []string{"library"}, []string{"fast", "Own"}, `"library"`},
+		{StreamsEnv, parseStreams, []string{"", "2"}, []string{"1"}, []string{"3", "two"}, "2 (the default) or 1"},
 	} {
 		for _, val := range append(append(slices.Clone(v.on), v.off...), v.bad...) {
 			t.Setenv(v.name, val)
