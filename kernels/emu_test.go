@@ -383,7 +383,7 @@ func TestEmuDenseSmall(t *testing.T) {
 		for _, act := range acts {
 			name := fmt.Sprintf("dense_small %+v %v", s, act)
 			y := make([]float32, s.N*s.Out)
-			launch(t, "dense_small", s.N*s.Out, 32, y, f32(xv), f32(wv), f32(bv), int32(s.N), int32(s.In), int32(s.Out), int32(act))
+			launch(t, "dense_small", s.N*s.Out, 128, y, f32(xv), f32(wv), f32(bv), int32(s.N), int32(s.In), int32(s.Out), int32(act))
 			enginetest.Close(t, name, y, enginetest.RefDense(xv, wv, bv, s, act), 1e-6, 1e-5)
 		}
 		// The gradients from dz (the engine applies act' first).

@@ -238,29 +238,61 @@ __device__ __forceinline__ void first_grad(float *part, float *partial, const fl
     int P = h + 2 * pad - R + 1, Q = w + 2 * pad - S + 1, pq = P * Q;
     int c = blockIdx.x / splits, sp = blockIdx.x % splits;
     int n0 = (int)((long long)sp * nb / splits), n1 = (int)((long long)(sp + 1) * nb / splits);
-    int count = (n1 - n0) * pq;
     float acc[25], sb = 0.0f;
     UNROLL for (int t = 0; t < T; t++) acc[t] = 0.0f;
-    int n = n0 + (int)threadIdx.x / pq, p = (int)threadIdx.x % pq;
-    for (int e = threadIdx.x; e < count; e += blockDim.x) {
-        long long o = ((long long)n * k + c) * pq + p;
-        float g = act_d(dy[o], y[o], act);
-        sb += g;
-        const float *xn = x + (long long)n * h * w;
-        int i = p / Q, j = p - (p / Q) * Q;
-        UNROLL for (int r = 0; r < R; r++) {
-            int xi = i + r - pad;
-            int row = xi >= 0 && xi < h;
-            UNROLL for (int s = 0; s < S; s++) {
-                int xj = j + s - pad;
-                float xv = (row && xj >= 0 && xj < w) ? xn[xi * w + xj] : 0.0f;
-                acc[r * S + s] += g * xv;
+    // 3×3: pixels outer, images inner: a pixel's row, column and which
+    // taps fall inside the image (a bit each) are worked out once for all
+    // the block's images.
+    if (T <= 9) {
+        for (int p = threadIdx.x; p < pq; p += blockDim.x) {
+            int i = p / Q, j = p - i * Q;
+            unsigned inside = 0;
+            UNROLL for (int r = 0; r < R; r++) {
+                UNROLL for (int s = 0; s < S; s++) {
+                    int xi = i + r - pad, xj = j + s - pad;
+                    if (xi >= 0 && xi < h && xj >= 0 && xj < w) inside |= 1u << (r * S + s);
+                }
+            }
+            int base = (i - pad) * w + (j - pad); // x index of tap (0, 0)
+            for (int n = n0; n < n1; n++) {
+                long long o = ((long long)n * k + c) * pq + p;
+                float g = act_d(dy[o], y[o], act);
+                sb += g;
+                const float *xn = x + (long long)n * h * w;
+                UNROLL for (int r = 0; r < R; r++) {
+                    UNROLL for (int s = 0; s < S; s++) {
+                        int t = r * S + s;
+                        float xv = (inside >> t) & 1u ? xn[base + r * w + s] : 0.0f;
+                        acc[t] += g * xv;
+                    }
+                }
             }
         }
-        p += blockDim.x;
-        while (p >= pq) {
-            p -= pq;
-            n++;
+    } else {
+        // 5×5: the elements in order, each finding its own taps (the
+        // loop above takes 80 registers and spills at 64 for 25 taps).
+        int count = (n1 - n0) * pq;
+        int n = n0 + (int)threadIdx.x / pq, p = (int)threadIdx.x % pq;
+        for (int e = threadIdx.x; e < count; e += blockDim.x) {
+            long long o = ((long long)n * k + c) * pq + p;
+            float g = act_d(dy[o], y[o], act);
+            sb += g;
+            const float *xn = x + (long long)n * h * w;
+            int i = p / Q, j = p - (p / Q) * Q;
+            UNROLL for (int r = 0; r < R; r++) {
+                int xi = i + r - pad;
+                int row = xi >= 0 && xi < h;
+                UNROLL for (int s = 0; s < S; s++) {
+                    int xj = j + s - pad;
+                    float xv = (row && xj >= 0 && xj < w) ? xn[xi * w + xj] : 0.0f;
+                    acc[r * S + s] += g * xv;
+                }
+            }
+            p += blockDim.x;
+            while (p >= pq) {
+                p -= pq;
+                n++;
+            }
         }
     }
     int tid = threadIdx.x, bd = blockDim.x;
@@ -321,10 +353,11 @@ __global__ void maxpool_back(const float *dy, const int *arg, float *dx, long lo
 // dense_small: y = act(x·wᵀ + b) for a layer with few outputs (the
 // output layer: 10), where cuBLAS splits the sums over two kernels and the
 // bias is a third. x: (nb,in), w: (out,in), b: (out), y: (nb,out). One
-// block per output element, blockDim a power of two of at most 32: its
-// threads stride over in, then a tree in shared memory.
+// block per output element, blockDim a power of two of at most 256 (the
+// engine launches 128: enough warps in flight to hide the loads' latency):
+// its threads stride over in, then a tree in shared memory.
 __global__ void dense_small(float *y, const float *x, const float *w, const float *b, int nb, int in, int out, int act) {
-    __shared__ float part[32];
+    __shared__ float part[256];
     int e = blockIdx.x, tid = threadIdx.x;
     int n = e / out, o = e - n * out;
     const float *xr = x + (long long)n * in, *wr = w + (long long)o * in;

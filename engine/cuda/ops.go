@@ -138,7 +138,7 @@ func (e *Engine) MaxPoolBackward(dy, arg, dx engine.Tensor, s engine.PoolShape) 
 }
 
 // smallOut is the most outputs a dense layer may have for the own kernels'
-// dense_small path (one block of 32 threads per output element).
+// dense_small path (one block of 128 threads per output element).
 const smallOut = 32
 
 // Dense: y = act(x·wᵀ + b) with cuBLAS and one bias/activation kernel, or
@@ -146,7 +146,7 @@ const smallOut = 32
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDense("Dense", s, x, w, b, y)
 	if e.own && s.Out <= smallOut {
-		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, 32, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
+		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, 128, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
 			cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.I(int(act))))
 		return
 	}
