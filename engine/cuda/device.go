@@ -43,6 +43,8 @@ type gpu interface {
 	Fork(l lane) error
 	Join(l lane) error
 	CloseLane(l lane) error
+	// SgemmRowMajorOn is SgemmRowMajor queued on lane l (nil: the main
+	// stream).
 	SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
 	Sync() error
 	// Record queues an event; Elapsed waits for b and returns the
@@ -71,9 +73,8 @@ type convPlan interface {
 	Workspace() int
 	Forward(x, w, y, ws cu.Ptr, wsBytes int) error
 	BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error
-	BackwardFilter(x, dy, dw, ws cu.Ptr, wsBytes int) error
-	// BackwardFilterOn is BackwardFilter queued on lane l.
-	BackwardFilterOn(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error
+	// BackwardFilter is queued on lane l, or on the main stream for nil.
+	BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error
 	Close()
 }
 
@@ -160,13 +161,12 @@ func (p *libraryConv) BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error {
 	})
 }
 
-func (p *libraryConv) BackwardFilter(x, dy, dw, ws cu.Ptr, wsBytes int) error {
-	return p.l.Do(func() error {
-		return p.l.Checked("cudnnConvolutionBackwardFilter", p.cv.BackwardFilter(uint64(x), uint64(dy), uint64(dw), uint64(ws), wsBytes))
-	})
-}
-
-func (p *libraryConv) BackwardFilterOn(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error {
+func (p *libraryConv) BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error {
+	if l == nil {
+		return p.l.Do(func() error {
+			return p.l.Checked("cudnnConvolutionBackwardFilter", p.cv.BackwardFilter(uint64(x), uint64(dy), uint64(dw), uint64(ws), wsBytes))
+		})
+	}
 	ln := l.(*libraryLane)
 	return p.l.Do(func() error {
 		return p.l.CheckedOn(ln.lane, "cudnnConvolutionBackwardFilter (lane)", p.cv.BackwardFilterOn(ln.dnn, uint64(x), uint64(dy), uint64(dw), uint64(ws), wsBytes))
@@ -205,5 +205,8 @@ func (l *library) CloseLane(x lane) error {
 }
 
 func (l *library) SgemmRowMajorOn(x lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
+	if x == nil {
+		return l.Context.SgemmRowMajor(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
+	}
 	return l.Context.SgemmRowMajorOn(x.(*libraryLane).lane, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
 }

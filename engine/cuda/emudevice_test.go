@@ -325,7 +325,11 @@ func (g *emuGPU) NewConv(s engine.ConvShape) (convPlan, error) {
 	return &emuConv{g: g, s: s}, nil
 }
 
+// laneID is lane l's stream, 0 (the main stream) for nil.
 func (g *emuGPU) laneID(l lane) (int, error) {
+	if l == nil {
+		return 0, nil
+	}
 	el := l.(*emuLane)
 	if el.closed {
 		return 0, fmt.Errorf("emulated GPU: use of closed lane %d", el.id)
@@ -547,19 +551,11 @@ func (c *emuConv) BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error {
 	})
 }
 
-func (c *emuConv) BackwardFilter(x, dy, dw, ws cu.Ptr, wsBytes int) error {
-	return c.backwardFilter(0, x, dy, dw, ws, wsBytes)
-}
-
-func (c *emuConv) BackwardFilterOn(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error {
+func (c *emuConv) BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error {
 	s, err := c.g.laneID(l)
 	if err != nil {
 		return err
 	}
-	return c.backwardFilter(s, x, dy, dw, ws, wsBytes)
-}
-
-func (c *emuConv) backwardFilter(s int, x, dy, dw, ws cu.Ptr, wsBytes int) error {
 	nx, nw, ny := c.sizes()
 	return c.run(s, "convolution backward filter", ws, wsBytes, []cu.Ptr{x, dy}, []cu.Ptr{dw}, map[cu.Ptr]int{x: nx, dy: ny, dw: nw}, func(t map[cu.Ptr]engine.Tensor) {
 		w, db := c.scratch(nw), c.scratch(c.s.K)

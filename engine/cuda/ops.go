@@ -80,19 +80,39 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	e.fail(e.c.LaunchBlocks("act_bias_grad", s.K*splits, block, dzArg, cu.P(part), cu.P(ptr(dy)), cu.P(ptr(y)),
 		cu.I(s.N), cu.I(s.K), cu.I(pq), cu.I(splits), cu.I(int(act))))
 	e.fail(e.c.Launch("sum_partials", int64(s.K), block, cu.P(ptr(db)), cu.P(part), cu.I(s.K), cu.I(splits)))
-	if l := e.laneFor(); l != nil && dx != nil {
-		// The filter gradient on the second stream, with its own
-		// workspace, beside the input gradient; both read dz.
-		wsl := e.grow(&e.wsLane, cv.Workspace())
-		e.fail(e.c.Fork(l))
-		e.fail(cv.BackwardFilterOn(l, ptr(x), dz, ptr(dw), wsl, e.wsLane.bytes))
-		e.fail(cv.BackwardData(ptr(w), dz, ptr(dx), e.ws.p, e.ws.bytes))
-		e.fail(e.c.Join(l))
-		return
+	// With two streams and an input gradient to compute, the filter
+	// gradient goes to the second stream, with its own workspace, beside
+	// it (both read dz).
+	l, ws := e.sideLane(dx), &e.ws
+	if l != nil {
+		e.grow(&e.wsLane, cv.Workspace())
+		ws = &e.wsLane
 	}
-	e.fail(cv.BackwardFilter(ptr(x), dz, ptr(dw), e.ws.p, e.ws.bytes))
+	e.fail(cv.BackwardFilter(l, ptr(x), dz, ptr(dw), ws.p, ws.bytes))
 	if dx != nil {
 		e.fail(cv.BackwardData(ptr(w), dz, ptr(dx), e.ws.p, e.ws.bytes))
+	}
+	e.join(l)
+}
+
+// sideLane returns, with two streams and an input gradient dx to compute
+// beside a weight gradient, the second stream forked from the main one
+// (join it after queueing both), else nil.
+func (e *Engine) sideLane(dx engine.Tensor) lane {
+	if dx == nil {
+		return nil
+	}
+	l := e.laneFor()
+	if l != nil {
+		e.fail(e.c.Fork(l))
+	}
+	return l
+}
+
+// join joins lane l (from sideLane) back to the main stream.
+func (e *Engine) join(l lane) {
+	if l != nil {
+		e.fail(e.c.Join(l))
 	}
 }
 
@@ -138,15 +158,19 @@ func (e *Engine) MaxPoolBackward(dy, arg, dx engine.Tensor, s engine.PoolShape) 
 }
 
 // smallOut is the most outputs a dense layer may have for the own kernels'
-// dense_small path (one block of 128 threads per output element).
-const smallOut = 32
+// dense_small path, which runs one block of smallBlock threads per output
+// element.
+const (
+	smallOut   = 32
+	smallBlock = 128
+)
 
 // Dense: y = act(x·wᵀ + b) with cuBLAS and one bias/activation kernel, or
 // for a layer of at most smallOut outputs with own kernels, dense_small.
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDense("Dense", s, x, w, b, y)
 	if e.own && s.Out <= smallOut {
-		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, 128, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
+		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, smallBlock, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
 			cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.I(int(act))))
 		return
 	}
@@ -170,18 +194,13 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 		}
 		return
 	}
-	if l := e.laneFor(); l != nil && dx != nil {
-		// dw on the second stream beside dx; both read dz.
-		e.fail(e.c.Fork(l))
-		e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
-		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
-		e.fail(e.c.Join(l))
-		return
-	}
-	e.fail(e.c.SgemmRowMajor(true, false, s.Out, s.In, s.N, 1, dz, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
+	// With two streams, dw on the second one beside dx (both read dz).
+	l := e.sideLane(dx)
+	e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
 	if dx != nil {
 		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
 	}
+	e.join(l)
 }
 
 // SoftmaxXent: loss, accuracy and gradient in one kernel; statistics stay
