@@ -257,10 +257,11 @@ func (g *emuGPU) matrix(what string, p cu.Ptr, rows, cols, ld int) ([]float32, e
 	if ld < max(1, cols) {
 		return nil, fmt.Errorf("emulated cuBLAS: %s has %d columns but row stride %d", what, cols, ld)
 	}
-	if rows == 0 || cols == 0 {
+	sp := matrixSpan(p, rows, cols, ld)
+	if sp.hi == sp.lo {
 		return nil, nil
 	}
-	v, err := g.mem.Float32s(uint64(p), (rows-1)*ld+cols)
+	v, err := g.mem.Float32s(sp.lo, int(sp.hi-sp.lo)/4)
 	if err != nil {
 		return nil, fmt.Errorf("emulated cuBLAS: %s (%d×%d, stride %d): %w", what, rows, cols, ld, err)
 	}

@@ -216,13 +216,20 @@ func (b *block) check(what string) error {
 // pointer the kernel may write through, C pointer to const, I 32-bit
 // integer, L 64-bit integer, F float), and whether the emulator has it.
 func Signature(name string) (string, bool) {
+	_, sig, ok := find(name)
+	return sig, ok
+}
+
+// find returns kernel name's index in emu.c's table and its signature.
+func find(name string) (C.int, string, bool) {
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	var sig *C.char
-	if C.emu_find(cs, &sig) < 0 {
-		return "", false
+	k := C.emu_find(cs, &sig)
+	if k < 0 {
+		return 0, "", false
 	}
-	return C.GoString(sig), true
+	return k, C.GoString(sig), true
 }
 
 // Kernels returns the names of the kernels the emulator runs.
@@ -298,7 +305,7 @@ func (m *Memory) restore(s [][]byte) {
 }
 
 func (m *Memory) launch(name string, grid, block int, args []Arg, flags C.int) error {
-	sig, ok := Signature(name)
+	k, sig, ok := find(name)
 	if !ok {
 		return fmt.Errorf("emu: no kernel %s", name)
 	}
@@ -308,7 +315,10 @@ func (m *Memory) launch(name string, grid, block int, args []Arg, flags C.int) e
 	if grid < 1 || grid > 1<<31-1 || block < 1 || block > 1024 {
 		return fmt.Errorf("emu: %s launched on %d blocks of %d threads (1 to 2^31-1 blocks of 1 to 1024)", name, grid, block)
 	}
-	slots := make([]uint64, len(args))
+	if len(args) > 32 {
+		return fmt.Errorf("emu: %s launched with %d arguments, at most 32", name, len(args))
+	}
+	var slots [32]C.uint64_t
 	m.mu.Lock()
 	for i, a := range args {
 		want := 4
@@ -323,20 +333,13 @@ func (m *Memory) launch(name string, grid, block int, args []Arg, flags C.int) e
 			m.mu.Unlock()
 			return fmt.Errorf("emu: %s argument %d is %#x, which is in no allocation", name, i, a.Bits)
 		}
-		slots[i] = a.Bits
+		slots[i] = C.uint64_t(a.Bits)
 	}
 	m.mu.Unlock()
 
-	cs := C.CString(name)
-	defer C.free(unsafe.Pointer(cs))
-	var csig *C.char
-	k := C.emu_find(cs, &csig)
-	cslots := (*C.uint64_t)(C.calloc(C.size_t(max(len(slots), 1)), 8))
-	defer C.free(unsafe.Pointer(cslots))
-	copy(unsafe.Slice((*uint64)(unsafe.Pointer(cslots)), len(slots)), slots)
 	var msg [256]C.char
 	launchMu.Lock()
-	r := C.emu_launch(k, C.int(grid), C.int(block), cslots, C.int(len(slots)), flags, &msg[0], C.size_t(len(msg)))
+	r := C.emu_launch(k, C.int(grid), C.int(block), &slots[0], C.int(len(args)), flags, &msg[0], C.size_t(len(msg)))
 	launchMu.Unlock()
 	if r != 0 {
 		return fmt.Errorf("%s", C.GoString(&msg[0]))
