@@ -243,10 +243,15 @@ func (c *Context) leave() { runtime.UnlockOSThread() }
 // recording it also waits for the stream, so that a failure of the queued
 // work is reported by the call that caused it.
 func (c *Context) Checked(what string, err error) error {
+	return c.checkedOn(c.stream, what, err)
+}
+
+// checkedOn is Checked for work queued on stream.
+func (c *Context) checkedOn(stream C.CUstream, what string, err error) error {
 	if err != nil || !c.debug || c.capturing {
 		return err
 	}
-	if err := drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], c.stream)); err != nil {
+	if err := drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], stream)); err != nil {
 		return fmt.Errorf("after %s (debug mode): %w", what, err)
 	}
 	return nil
@@ -593,11 +598,5 @@ func (c *Context) Join(l *Lane) error {
 // CheckedOn is Checked for work queued on lane l: in debug mode outside a
 // recording it waits for the lane.
 func (c *Context) CheckedOn(l *Lane, what string, err error) error {
-	if err != nil || !c.debug || c.capturing {
-		return err
-	}
-	if err := drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], l.stream)); err != nil {
-		return fmt.Errorf("after %s (debug mode): %w", what, err)
-	}
-	return nil
+	return c.checkedOn(l.stream, what, err)
 }
