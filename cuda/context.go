@@ -366,26 +366,41 @@ func (c *Context) Zero(p Ptr, bytes int) error {
 }
 
 // Arg is one kernel argument: a device pointer, an int32, an int64 or a
-// float32, stored as 8 bytes.
+// float32, stored as 8 bytes. A pointer made by Buf also carries the
+// number of bytes the kernel may touch from it, for checkers (the launch
+// itself passes only the pointer).
 type Arg struct {
-	bits uint64
-	size int
+	bits   uint64
+	size   int
+	extent int
 }
 
-// P, I, L and F make kernel arguments.
-func P(p Ptr) Arg     { return Arg{uint64(p), 8} }
-func I(v int) Arg     { return Arg{uint64(uint32(int32(v))), 4} }
-func L(v int64) Arg   { return Arg{uint64(v), 8} }
-func F(v float32) Arg { return Arg{uint64(*(*uint32)(unsafe.Pointer(&v))), 4} }
-func Null() Arg       { return Arg{0, 8} }
+// P, Buf, I, L and F make kernel arguments.
+func P(p Ptr) Arg              { return Arg{bits: uint64(p), size: 8} }
+func Buf(p Ptr, bytes int) Arg { return Arg{bits: uint64(p), size: 8, extent: bytes} }
+func I(v int) Arg              { return Arg{bits: uint64(uint32(int32(v))), size: 4} }
+func L(v int64) Arg            { return Arg{bits: uint64(v), size: 8} }
+func F(v float32) Arg          { return Arg{bits: uint64(*(*uint32)(unsafe.Pointer(&v))), size: 4} }
+func Null() Arg                { return Arg{size: 8} }
 
 // Bits returns the argument's value as the kernel sees it (a 4-byte value
-// in the low half); Size its size in bytes.
+// in the low half); Size its size in bytes; Extent, for a pointer made by
+// Buf, the bytes the kernel may touch from it (0: not given).
 func (a Arg) Bits() uint64 { return a.bits }
 func (a Arg) Size() int    { return a.size }
+func (a Arg) Extent() int  { return a.extent }
 
 // Launch queues kernel name over n threads in blocks of block.
 func (c *Context) Launch(name string, n int64, block int, args ...Arg) error {
+	return c.launch(c.stream, name, n, block, args)
+}
+
+// LaunchOn is Launch on lane l.
+func (c *Context) LaunchOn(l *Lane, name string, n int64, block int, args ...Arg) error {
+	return c.launch(l.stream, name, n, block, args)
+}
+
+func (c *Context) launch(stream C.CUstream, name string, n int64, block int, args []Arg) error {
 	f, ok := c.funcs[name]
 	if !ok {
 		panic("cuda: Launch of a kernel that was not loaded: " + name)
@@ -407,7 +422,7 @@ func (c *Context) Launch(name string, n int64, block int, args ...Arg) error {
 		ptrs[i] = unsafe.Pointer(&vals[i])
 	}
 	grid := (n + int64(block) - 1) / int64(block)
-	return c.Checked(name, drv.check("cuLaunchKernel("+name+")", C.c_launch(c.fn["cuLaunchKernel"], f, C.uint(grid), C.uint(block), c.stream,
+	return c.checkedOn(stream, name, drv.check("cuLaunchKernel("+name+")", C.c_launch(c.fn["cuLaunchKernel"], f, C.uint(grid), C.uint(block), stream,
 		(*unsafe.Pointer)(unsafe.Add(c.params, 32*8)))))
 }
 

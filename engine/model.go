@@ -106,6 +106,10 @@ func (a Arch) Params() []ParamSpec {
 	return specs
 }
 
+// Layers is the number of layers with parameters (each a weight and a
+// bias, in Params' order).
+func (a Arch) Layers() int { return len(a.Params()) / 2 }
+
 // NumParams is the total number of parameters.
 func (a Arch) NumParams() int {
 	ps := a.Params()
@@ -138,8 +142,12 @@ type Model struct {
 	Opt  OptConfig
 	E    Engine
 
-	P, G, S1, S2, Step Tensor
-	pv, gv             []Tensor // per-parameter views of P and G
+	P, G, S1, S2 Tensor
+	// Step holds one optimizer step count per layer (all equal): each
+	// layer is updated as soon as its gradients are ready (see backward).
+	Step   Tensor
+	pv, gv []Tensor // per-parameter views of P and G
+	layers []layerViews
 
 	capN  int   // batch capacity of the activation buffers
 	acts  *acts // at capacity
@@ -184,18 +192,38 @@ func NewModel(e Engine, arch Arch, opt OptConfig, init []float32) (*Model, error
 	if opt.Kind == Adam {
 		m.S2 = alloc(Float32, n)
 	}
-	m.Step = alloc(Float32, 1)
+	m.Step = alloc(Float32, arch.Layers())
 	if err != nil {
 		return nil, fmt.Errorf("model: allocating %d parameters on %s: %w", n, e.Name(), err)
 	}
 	if err := e.Write(m.P, 0, init); err != nil {
 		return nil, err
 	}
-	for _, s := range arch.Params() {
+	ps := arch.Params()
+	for _, s := range ps {
 		m.pv = append(m.pv, e.Slice(m.P, s.Off, s.Len()))
 		m.gv = append(m.gv, e.Slice(m.G, s.Off, s.Len()))
 	}
+	for l := range arch.Layers() {
+		// A layer's weight and bias lie next to each other.
+		off, k := ps[2*l].Off, ps[2*l].Len()+ps[2*l+1].Len()
+		v := layerViews{p: e.Slice(m.P, off, k), g: e.Slice(m.G, off, k), s1: e.Slice(m.S1, off, k), step: e.Slice(m.Step, l, 1)}
+		if m.S2 != nil {
+			v.s2 = e.Slice(m.S2, off, k)
+		}
+		m.layers = append(m.layers, v)
+	}
 	return m, nil
+}
+
+// layerViews are one layer's parameters, gradients, optimizer state and
+// step count: views of the model's flat buffers.
+type layerViews struct{ p, g, s1, s2, step Tensor }
+
+// update queues the optimizer step of layer l.
+func (m *Model) update(l int) {
+	v := m.layers[l]
+	m.E.Update(m.Opt, v.p, v.g, v.s1, v.s2, v.step)
 }
 
 // buffers returns the activation buffers for a batch of n, allocating at
@@ -271,15 +299,25 @@ func (m *Model) forward(a *acts) {
 	e.Dense(a.h, m.pv[6], m.pv[7], a.logits, a.d2, Identity)
 }
 
-// backward computes every gradient into G from a.dlogits.
-func (m *Model) backward(a *acts) {
+// backwardUpdate computes every gradient into G from a.dlogits and
+// updates each layer's parameters as soon as the layer's backward op has
+// queued (its weights are no longer needed then), last layer first. The
+// update of a layer is the same arithmetic as one update over all
+// parameters; queued this way, a device engine can run it beside the
+// backward ops of the layers below (engine/cuda does, on its second
+// stream).
+func (m *Model) backwardUpdate(a *acts) {
 	e, act := m.E, m.Arch.Act
 	e.DenseBackward(a.h, m.pv[6], a.logits, a.dlogits, a.dh, m.gv[6], m.gv[7], a.d2, Identity)
+	m.update(3)
 	e.DenseBackward(a.p2, m.pv[4], a.h, a.dh, a.dp2, m.gv[4], m.gv[5], a.d1, act)
+	m.update(2)
 	e.MaxPoolBackward(a.dp2, a.arg2, a.da2, a.ps2)
 	e.ConvBackward(a.p1, m.pv[2], a.a2, a.da2, a.dp1, m.gv[2], m.gv[3], a.c2, act)
+	m.update(1)
 	e.MaxPoolBackward(a.dp1, a.arg1, a.da1, a.ps1)
 	e.ConvBackward(a.x, m.pv[0], a.a1, a.da1, nil, m.gv[0], m.gv[1], a.c1, act)
+	m.update(0)
 }
 
 // Batch is where a step's images come from: a dataset on the engine, an
@@ -299,8 +337,7 @@ func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
 	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels)
 	m.forward(a)
 	m.E.SoftmaxXent(a.logits, a.y, nil, a.dlogits, stats, n, Classes)
-	m.backward(a)
-	m.E.Update(m.Opt, m.P, m.G, m.S1, m.S2, m.Step)
+	m.backwardUpdate(a)
 	return nil
 }
 
@@ -397,9 +434,16 @@ func (m *Model) OptState() (s1, s2 []float32, step float32, err error) {
 			return
 		}
 	}
-	st := []float32{0}
-	err = m.E.Read(m.Step, 0, st)
-	return s1, s2, st[0], err
+	st := make([]float32, m.Step.Len())
+	if err = m.E.Read(m.Step, 0, st); err != nil {
+		return
+	}
+	for _, v := range st[1:] {
+		if v != st[0] {
+			return nil, nil, 0, fmt.Errorf("model: the layers' optimizer step counts differ (%v)", st)
+		}
+	}
+	return s1, s2, st[0], nil
 }
 
 // SetOptState restores the optimizer state.
@@ -412,7 +456,11 @@ func (m *Model) SetOptState(s1, s2 []float32, step float32) error {
 			return err
 		}
 	}
-	return m.E.Write(m.Step, 0, []float32{step})
+	st := make([]float32, m.Step.Len())
+	for i := range st {
+		st[i] = step
+	}
+	return m.E.Write(m.Step, 0, st)
 }
 
 // freeActs frees the activation buffers (the views share their memory).

@@ -29,6 +29,8 @@ type gpu interface {
 	// LaunchBlocks on exactly grid blocks.
 	Launch(name string, n int64, block int, args ...cu.Arg) error
 	LaunchBlocks(name string, grid, block int, args ...cu.Arg) error
+	// LaunchOn is Launch queued on lane l (nil: the main stream).
+	LaunchOn(l lane, name string, n int64, block int, args ...cu.Arg) error
 	// SgemmRowMajor: out = alpha·op(a)·op(b) + beta·out, row-major (as
 	// cu.Context.SgemmRowMajor).
 	SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
@@ -202,6 +204,13 @@ func (l *library) CloseLane(x lane) error {
 		ln.dnn = nil
 	}
 	return ln.lane.Close()
+}
+
+func (l *library) LaunchOn(x lane, name string, n int64, block int, args ...cu.Arg) error {
+	if x == nil {
+		return l.Context.Launch(name, n, block, args...)
+	}
+	return l.Context.LaunchOn(x.(*libraryLane).lane, name, n, block, args...)
 }
 
 func (l *library) SgemmRowMajorOn(x lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {

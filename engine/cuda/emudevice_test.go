@@ -68,6 +68,7 @@ type emuGPU struct {
 	clock  [][]uint64
 	access []emuAccess  // accesses some stream is not yet ordered after
 	forked map[int]bool // lanes forked into the recording, not yet joined
+	joins  int          // Joins run (replays included)
 }
 
 func newEmuGPU(t testing.TB) *emuGPU {
@@ -215,6 +216,14 @@ func (g *emuGPU) CopyOut(dst unsafe.Pointer, src cu.Ptr, bytes int) error {
 }
 
 func (g *emuGPU) Launch(name string, n int64, block int, args ...cu.Arg) error {
+	return g.LaunchOn(nil, name, n, block, args...)
+}
+
+func (g *emuGPU) LaunchOn(l lane, name string, n int64, block int, args ...cu.Arg) error {
+	s, err := g.laneID(l)
+	if err != nil {
+		return err
+	}
 	if !slices.Contains(kernels.Names, name) {
 		return fmt.Errorf("emulated GPU: launch of %s, which is not in kernels.Names (the module's loaded kernels)", name)
 	}
@@ -233,10 +242,16 @@ func (g *emuGPU) Launch(name string, n int64, block int, args ...cu.Arg) error {
 		if i >= len(sig) || (sig[i] != 'P' && sig[i] != 'C') || a.Bits() == 0 {
 			continue
 		}
-		// A kernel may touch anything from its pointer to the end of
-		// the allocation.
+		// A kernel may touch what the engine says it may (cu.Buf), or
+		// else anything from its pointer to the end of the allocation.
 		if end, ok := g.mem.End(a.Bits()); ok {
 			sp := span{a.Bits(), end}
+			if x := a.Extent(); x > 0 {
+				if a.Bits()+uint64(x) > end {
+					return fmt.Errorf("emulated GPU: %s's argument %d spans %d bytes from %#x, past the end of its allocation at %#x", name, i, x, a.Bits(), end)
+				}
+				sp.hi = a.Bits() + uint64(x)
+			}
 			if sig[i] == 'P' {
 				writes = append(writes, sp)
 			} else {
@@ -244,7 +259,7 @@ func (g *emuGPU) Launch(name string, n int64, block int, args ...cu.Arg) error {
 			}
 		}
 	}
-	return g.queue(0, name, reads, writes, func() error { return g.mem.Launch(name, int(grid), block, ea) })
+	return g.queue(s, name, reads, writes, func() error { return g.mem.Launch(name, int(grid), block, ea) })
 }
 
 func (g *emuGPU) LaunchBlocks(name string, grid, block int, args ...cu.Arg) error {
@@ -379,7 +394,7 @@ func (g *emuGPU) Join(l lane) error {
 		}
 		delete(g.forked, s)
 	}
-	return g.queue(0, "join", nil, nil, func() error { g.merge(0, s); return nil })
+	return g.queue(0, "join", nil, nil, func() error { g.merge(0, s); g.joins++; return nil })
 }
 
 func (g *emuGPU) CloseLane(l lane) error {

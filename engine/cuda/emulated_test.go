@@ -169,3 +169,93 @@ func TestEmulatedDeviceOrdering(t *testing.T) {
 	_, err = g.Capture(func() error { _, err := g.Alloc(4); return err })
 	expect("Alloc in a recording", err, "during a graph recording")
 }
+
+// TestEmulatedLaneOverlap checks what the second stream is for, in each
+// two-stream variant: in a recorded training step the main stream waits
+// for the lane once, at the step's end (each layer's weight gradient and
+// update run beside the backward ops of the layers below); and the main
+// stream joins the lane before it touches memory that work queued there
+// touches, and not otherwise.
+func TestEmulatedLaneOverlap(t *testing.T) {
+	const bs = 8
+	for _, v := range variants {
+		if !v.streams {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			g := newEmuGPU(t)
+			e := newEngine(g, false, v.own)
+			e.streams = true
+			defer e.Close()
+			arch, _ := engine.NewArch("reference", engine.ReLU)
+			m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Release()
+			r := rand.New(rand.NewPCG(1, 2))
+			img := make([]uint8, 4*bs*engine.ImagePixels)
+			lab := make([]uint8, 4*bs)
+			for i := range img {
+				img[i] = uint8(r.IntN(256))
+			}
+			for i := range lab {
+				lab[i] = uint8(i % engine.Classes)
+			}
+			d, err := engine.UploadDataset(e, img, lab)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perm, _ := e.Alloc(engine.Int32, len(lab))
+			order := make([]int32, len(lab))
+			for i := range order {
+				order[i] = int32(i)
+			}
+			cursor, _ := e.Alloc(engine.Int32, 1)
+			stats, _ := e.Alloc(engine.Float32, 3)
+			if err := e.Write(perm, 0, order); err != nil {
+				t.Fatal(err)
+			}
+			b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
+			for step := range 4 { // warm-up, recording, two replays
+				before := g.joins
+				if err := engine.Run(e, bs, func() { m.TrainStep(b, bs, stats) }); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				if got := g.joins - before; step >= 2 && got != 1 {
+					t.Errorf("replayed step %d: the main stream joined the lane %d times, want 1 (at the step's end)", step, got)
+				}
+			}
+			engine.ResetGraphs(e)
+
+			// Update goes to the lane; the main stream touching other
+			// memory does not wait for it, touching the updated
+			// parameters does.
+			opt := goldenOpts[0]
+			ts := make([]engine.Tensor, 6)
+			for i := range ts {
+				ts[i], _ = e.Alloc(engine.Float32, 64)
+			}
+			p, gr, s1, s2, st, other := ts[0], ts[1], ts[2], ts[3], e.Slice(ts[4], 0, 1), ts[5]
+			joins := g.joins
+			e.Update(opt, p, gr, s1, s2, st)
+			e.Fill(other, 1)
+			if e.laneUse == nil || g.joins != joins {
+				t.Errorf("Update then Fill of other memory: %d joins, lane pending %v; want the update left on the lane", g.joins-joins, e.laneUse != nil)
+			}
+			e.Fill(e.Slice(p, 10, 4), 2)
+			if g.joins != joins+1 {
+				t.Errorf("Fill of updated parameters: %d joins, want 1", g.joins-joins)
+			}
+			if err := e.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range append(ts, perm, cursor, stats, d.Images, d.Labels) {
+				e.Free(x)
+			}
+		})
+	}
+}

@@ -43,9 +43,9 @@ func (t *tensor) DType() engine.DType { return t.dt }
 type Engine struct {
 	c       gpu
 	convs   map[engine.ConvShape]convPlan
-	ws      devBuf // cuDNN's workspace, shared by every plan
-	scratch devBuf // activation gradients
-	partial devBuf // per-block partial sums of the gradient reductions
+	ws      devBuf          // cuDNN's workspace, shared by every plan
+	dzs     map[any]*devBuf // each layer's activation gradient dz (dzFor)
+	partial devBuf          // per-block partial sums of the gradient reductions
 	graphs  map[int]graph
 	warm    map[int]bool
 	err     error // first failure of a queued op
@@ -54,7 +54,11 @@ type Engine struct {
 	streams bool   // a second stream in the backward ops (StreamsEnv)
 	lane    lane   // that stream, made on first use
 	wsLane  devBuf // the lane's cuDNN workspace
-	timer   event  // StartTimer's event
+	// laneUse is what the work queued on the lane since its last join
+	// touches; the main stream joins the lane before it touches any of it
+	// (use) and before a wait, copy or recording's end (settle).
+	laneUse []laneAccess
+	timer   event // StartTimer's event
 }
 
 // KernelsEnv is the environment variable that picks the engine's kernel
@@ -87,15 +91,18 @@ func parseKernels() (bool, error) {
 }
 
 // StreamsEnv is the environment variable that sets how many streams the
-// engine uses: 2 (the default) or 1. With 2, the backward ops whose two
-// products do not depend on each other run them side by side: a
-// convolution's filter gradient (on a second stream, with its own cuDNN
-// handle and workspace) beside its input gradient, and a dense layer's
-// weight gradient (with a second cuBLAS handle) beside its input gradient;
-// each op joins the second stream back before it returns. Checked on an
-// emulated device (emulated_test.go, which also checks that no two streams
-// touch the same memory unordered) and on an H200; there at batch 128 the
-// own set's step went from 0.382 ms to 0.351 with 2 streams.
+// engine uses: 2 (the default) or 1. With 2, a second stream takes a
+// convolution's filter gradient (with its own cuDNN handle and workspace)
+// and a dense layer's weight gradient (with a second cuBLAS handle) beside
+// the input gradient, and every optimizer update (engine.Model updates
+// each layer as soon as its gradients are queued); the main stream goes on
+// with the layers below and joins the second stream only where it would
+// touch memory that work queued there touches, and at the end of a step
+// (toLane, use, settle). Checked on an emulated device (emulated_test.go,
+// which also checks that no two streams touch the same memory unordered,
+// and that a training step joins once) and on an H200; there at batch 128
+// the own set's step went from 0.382 ms to 0.351 with 2 streams when each
+// op joined the second stream before returning (kernels/NOTES.md).
 const StreamsEnv = "CNNGPU_STREAMS"
 
 // parseStreams reads StreamsEnv: true for 2.
@@ -142,7 +149,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
-	return &Engine{c: c, convs: map[engine.ConvShape]convPlan{}, graphs: map[int]graph{}, warm: map[int]bool{}, tf32: tf32, own: own}
+	return &Engine{c: c, convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{}, tf32: tf32, own: own}
 }
 
 // Name describes the engine.
@@ -193,6 +200,92 @@ func (e *Engine) laneFor() lane {
 	return e.lane
 }
 
+// region is the device bytes [lo, hi).
+type region struct{ lo, hi cu.Ptr }
+
+// regionOf is the bytes of tensor t (none for nil).
+func regionOf(t engine.Tensor) region {
+	if t == nil {
+		return region{}
+	}
+	d := t.(*tensor)
+	return region{d.p, d.p + cu.Ptr(d.n*d.dt.Size())}
+}
+
+// regions is regionOf of each tensor.
+func regions(ts ...engine.Tensor) []region {
+	rs := make([]region, len(ts))
+	for i, t := range ts {
+		rs[i] = regionOf(t)
+	}
+	return rs
+}
+
+// access is what some queued work reads (r) and writes (w).
+type access struct{ r, w []region }
+
+// laneAccess is one region that work queued on the lane reads or writes.
+type laneAccess struct {
+	region
+	write bool
+}
+
+// toLane forks the second stream, when the engine uses one, for work
+// with access a, and returns it (nil: queue the work on the main stream).
+// The lane is joined back when the main stream next touches what that
+// work writes, or writes what it reads (use), and at the latest when the
+// host waits, copies or ends a recording (settle); until then the main
+// stream goes on with other work.
+func (e *Engine) toLane(a access) lane {
+	l := e.laneFor()
+	if l == nil {
+		return nil
+	}
+	e.fail(e.c.Fork(l))
+	if e.laneUse == nil {
+		e.laneUse = []laneAccess{}
+	}
+	for _, list := range []struct {
+		rs    []region
+		write bool
+	}{{a.r, false}, {a.w, true}} {
+		for _, r := range list.rs {
+			if r.hi > r.lo {
+				e.laneUse = append(e.laneUse, laneAccess{r, list.write})
+			}
+		}
+	}
+	return l
+}
+
+// use joins the lane into the main stream when work queued on the lane
+// conflicts with a, which the main stream is about to do: one of the two
+// writes bytes the other touches.
+func (e *Engine) use(a access) {
+	for _, u := range e.laneUse {
+		for _, list := range []struct {
+			rs    []region
+			write bool
+		}{{a.r, false}, {a.w, true}} {
+			for _, r := range list.rs {
+				if (u.write || list.write) && r.lo < u.hi && u.lo < r.hi {
+					e.settle()
+					return
+				}
+			}
+		}
+	}
+}
+
+// settle joins the lane into the main stream if work was queued on it
+// since the last join.
+func (e *Engine) settle() {
+	if e.laneUse != nil {
+		e.laneUse = nil
+		e.fail(e.c.Join(e.lane))
+	}
+}
+
 // fail records the first error of a queued op.
 func (e *Engine) fail(err error) {
 	if err != nil && e.err == nil {
@@ -228,6 +321,7 @@ func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 // Free releases a tensor from Alloc.
 func (e *Engine) Free(t engine.Tensor) {
 	if d, ok := t.(*tensor); ok && d.owner && d.p != 0 {
+		e.settle()
 		e.fail(e.c.Sync())
 		e.fail(e.c.Free(d.p))
 		d.p = 0
@@ -277,6 +371,7 @@ func (e *Engine) Write(dst engine.Tensor, off int, src any) error {
 	if off < 0 || off+n > d.n {
 		return fmt.Errorf("cuda: write of %d elements at %d into a tensor of %d", n, off, d.n)
 	}
+	e.settle()
 	return e.c.CopyIn(d.p+cu.Ptr(off*dt.Size()), p, n*dt.Size())
 }
 
@@ -293,6 +388,7 @@ func (e *Engine) Read(src engine.Tensor, off int, dst any) error {
 	if off < 0 || off+n > s.n {
 		return fmt.Errorf("cuda: read of %d elements at %d from a tensor of %d", n, off, s.n)
 	}
+	e.settle()
 	if err := e.takeErr(); err != nil {
 		return err
 	}
@@ -302,6 +398,7 @@ func (e *Engine) Read(src engine.Tensor, off int, dst any) error {
 // Fill sets every element to v.
 func (e *Engine) Fill(t engine.Tensor, v float32) {
 	d := t.(*tensor)
+	e.use(access{w: []region{regionOf(t)}})
 	switch d.dt {
 	case engine.Float32:
 		e.fail(e.c.Launch("fill_f32", int64(d.n), block, cu.P(d.p), cu.F(v), cu.L(int64(d.n))))
@@ -314,6 +411,7 @@ func (e *Engine) Fill(t engine.Tensor, v float32) {
 
 // Sync waits for the stream and returns the first error.
 func (e *Engine) Sync() error {
+	e.settle()
 	if err := e.takeErr(); err != nil {
 		return err
 	}
@@ -333,7 +431,11 @@ func (e *Engine) Close() error {
 		}
 		e.lane = nil
 	}
-	for _, b := range []*devBuf{&e.ws, &e.wsLane, &e.scratch, &e.partial} {
+	bufs := []*devBuf{&e.ws, &e.wsLane, &e.partial}
+	for _, b := range e.dzs {
+		bufs = append(bufs, b)
+	}
+	for _, b := range bufs {
 		if b.p != 0 {
 			e.c.Free(b.p)
 			b.p, b.bytes = 0, 0
@@ -355,10 +457,12 @@ func (e *Engine) Replay(key int, fn func()) error {
 	if !e.warm[key] {
 		e.warm[key] = true
 		fn()
+		e.settle()
 		return e.takeErr()
 	}
 	g, err := e.c.Capture(func() error {
 		fn()
+		e.settle() // a recording must end with every stream joined
 		return e.takeErr()
 	})
 	if err != nil {
@@ -389,6 +493,7 @@ type devBuf struct {
 // memory.
 func (e *Engine) grow(b *devBuf, bytes int) cu.Ptr {
 	if bytes > b.bytes {
+		e.settle()
 		e.Reset()
 		if b.p != 0 {
 			e.fail(e.c.Sync())
@@ -404,8 +509,18 @@ func (e *Engine) grow(b *devBuf, bytes int) cu.Ptr {
 	return b.p
 }
 
-// scratchFor returns device scratch of at least n floats.
-func (e *Engine) scratchFor(n int) cu.Ptr { return e.grow(&e.scratch, n*4) }
+// dzFor returns device scratch of at least n floats for the activation
+// gradient of the layer of shape key (its batch size set to 0): a buffer
+// a layer, so that one layer's dz, still read on the lane, is not
+// overwritten by the next layer's.
+func (e *Engine) dzFor(key any, n int) cu.Ptr {
+	b := e.dzs[key]
+	if b == nil {
+		b = &devBuf{}
+		e.dzs[key] = b
+	}
+	return e.grow(b, n*4)
+}
 
 // partialFor returns device scratch for n partial sums.
 func (e *Engine) partialFor(n int) cu.Ptr { return e.grow(&e.partial, n*4) }
@@ -434,6 +549,7 @@ func (e *Engine) StartTimer() error {
 	if e.timer != nil {
 		panic("cuda: StartTimer twice without StopTimer")
 	}
+	e.settle()
 	ev, err := e.c.Record()
 	if err != nil {
 		return err
@@ -450,6 +566,7 @@ func (e *Engine) StopTimer() (time.Duration, error) {
 	}
 	a := e.timer
 	e.timer = nil
+	e.settle()
 	b, err := e.c.Record()
 	if err != nil {
 		return 0, err
@@ -463,3 +580,4 @@ func (e *Engine) StopTimer() (time.Duration, error) {
 	}
 	return time.Duration(float64(ms) * float64(time.Millisecond)), nil
 }
+

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,7 +42,7 @@ type variant struct {
 
 // variants are the configurations the GPU tests run: the default, the own
 // kernels, and the own kernels with two streams.
-var variants = []variant{{"library", false, false}, {"own", true, false}, {"own, 2 streams", true, true}}
+var variants = []variant{{"library", false, false}, {"own", true, false}, {"own, 2 streams", true, true}, {"library, 2 streams", false, true}}
 
 // gpuVariants are the variants the tests on a GPU run: all, or those named
 // in $CNNGPU_TEST_VARIANTS (names separated by "|"). The device check runs
@@ -66,7 +67,11 @@ func selectVariants(sel string) ([]variant, error) {
 	for _, name := range strings.Split(sel, "|") {
 		i := slices.IndexFunc(variants, func(v variant) bool { return v.name == name })
 		if i < 0 {
-			return nil, fmt.Errorf("CNNGPU_TEST_VARIANTS=%q: no variant %q; the variants are library, own and \"own, 2 streams\"", sel, name)
+			var names []string
+			for _, v := range variants {
+				names = append(names, strconv.Quote(v.name))
+			}
+			return nil, fmt.Errorf("CNNGPU_TEST_VARIANTS=%q: no variant %q; the variants are %s", sel, name, strings.Join(names, ", "))
 		}
 		out = append(out, variants[i])
 	}
@@ -74,7 +79,7 @@ func selectVariants(sel string) ([]variant, error) {
 }
 
 func TestSelectVariants(t *testing.T) {
-	for sel, want := range map[string]int{"": 3, "library": 1, "own|own, 2 streams": 2} {
+	for sel, want := range map[string]int{"": len(variants), "library": 1, "own|own, 2 streams": 2} {
 		if vs, err := selectVariants(sel); err != nil || len(vs) != want {
 			t.Errorf("selectVariants(%q) = %v, %v; want %d variants", sel, vs, err, want)
 		}

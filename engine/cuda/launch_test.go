@@ -54,11 +54,15 @@ func ptxParams(t *testing.T) map[string][]string {
 	return out
 }
 
-// argKind is the kind of a cu.P/L/Null/I/F call, or "" for anything else.
+// argKind is the kind of a cu.P/Buf/L/Null/I/F call or of the engine's
+// arg/bufArg (pointers with their extents), or "" for anything else.
 func argKind(e ast.Expr) string {
 	call, ok := e.(*ast.CallExpr)
 	if !ok {
 		return ""
+	}
+	if id, ok := call.Fun.(*ast.Ident); ok && (id.Name == "arg" || id.Name == "bufArg") {
+		return "64"
 	}
 	sel, ok := call.Fun.(*ast.SelectorExpr)
 	if !ok {
@@ -68,7 +72,7 @@ func argKind(e ast.Expr) string {
 		return ""
 	}
 	switch sel.Sel.Name {
-	case "P", "L", "Null":
+	case "P", "Buf", "L", "Null":
 		return "64"
 	case "I":
 		return "int"
@@ -120,6 +124,18 @@ func resolve(fn *ast.FuncDecl, e ast.Expr, value func(ast.Expr) string) []string
 	return []string{value(e)}
 }
 
+// isParam reports whether name is one of fn's parameters.
+func isParam(fn *ast.FuncDecl, name string) bool {
+	for _, f := range fn.Type.Params.List {
+		for _, id := range f.Names {
+			if id.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func stringLit(e ast.Expr) string {
 	if b, ok := e.(*ast.BasicLit); ok && b.Kind == token.STRING {
 		s, _ := strconv.Unquote(b.Value)
@@ -158,13 +174,20 @@ func TestLaunchesMatchKernelParameters(t *testing.T) {
 					return true
 				}
 				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || (sel.Sel.Name != "Launch" && sel.Sel.Name != "LaunchBlocks") || len(call.Args) < 3 {
+				if !ok || (sel.Sel.Name != "Launch" && sel.Sel.Name != "LaunchBlocks" && sel.Sel.Name != "LaunchOn") || len(call.Args) < 3 {
 					return true
+				}
+				first := 0 // the kernel name's position
+				if sel.Sel.Name == "LaunchOn" {
+					first = 1
+				}
+				if id, ok := call.Args[first].(*ast.Ident); ok && isParam(fn, id.Name) {
+					return true // a device's launch passing its caller's on
 				}
 				launches++
 				pos := fset.Position(call.Pos())
-				args := call.Args[3:]
-				for _, name := range resolve(fn, call.Args[0], stringLit) {
+				args := call.Args[first+3:]
+				for _, name := range resolve(fn, call.Args[first], stringLit) {
 					want, ok := params[name]
 					if name == "" || !ok {
 						t.Errorf("%s: launch of %q: no such kernel in kernels.PTX (the name must be a string literal or a variable assigned literals)", pos, name)

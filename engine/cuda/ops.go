@@ -1,7 +1,10 @@
 //go:build cgo
 
 // ops.go: the network's ops on the GPU. Shapes are checked as in the CPU
-// engine; work is queued on the stream.
+// engine; work is queued on the main stream, and with two streams some of
+// it on the second (toLane): each op first declares what it touches on
+// the main stream (use), so that the main stream waits for the lane only
+// where the two would touch the same memory.
 
 package cuda
 
@@ -13,23 +16,53 @@ import (
 // Gather assembles a batch on the device and advances the cursor.
 func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int) {
 	engine.CheckGather(images, labels, cursor, x, y, n, pixels)
-	e.fail(e.c.Launch("gather", int64(n)*int64(pixels), block, cu.P(ptr(images)), cu.P(ptr(labels)), cu.P(ptr(perm)),
-		cu.P(ptr(cursor)), cu.P(ptr(x)), cu.P(ptr(y)), cu.I(n), cu.I(pixels)))
-	e.fail(e.c.LaunchBlocks("advance", 1, 1, cu.P(ptr(cursor)), cu.I(n)))
+	e.use(access{r: regions(images, labels, perm), w: regions(cursor, x, y)})
+	e.fail(e.c.Launch("gather", int64(n)*int64(pixels), block, arg(images), arg(labels), arg(perm),
+		arg(cursor), arg(x), arg(y), cu.I(n), cu.I(pixels)))
+	e.fail(e.c.LaunchBlocks("advance", 1, 1, arg(cursor), cu.I(n)))
 }
+
+// arg is tensor t as a kernel argument, with its extent (cu.Buf).
+func arg(t engine.Tensor) cu.Arg {
+	if t == nil {
+		return cu.Null()
+	}
+	r := regionOf(t)
+	return cu.Buf(r.lo, int(r.hi-r.lo))
+}
+
+// bufArg is the engine's scratch r as a kernel argument.
+func bufArg(r region) cu.Arg { return cu.Buf(r.lo, int(r.hi-r.lo)) }
+
+// floats is n floats of engine scratch at p.
+func floats(p cu.Ptr, n int) region { return region{p, p + cu.Ptr(4*n)} }
 
 func (e *Engine) biasAct(y, b engine.Tensor, total, inner, k int, act engine.Activation) {
-	e.fail(e.c.Launch("bias_act", int64(total), block, cu.P(ptr(y)), cu.P(ptr(b)), cu.L(int64(total)), cu.I(inner), cu.I(k), cu.I(int(act))))
+	e.fail(e.c.Launch("bias_act", int64(total), block, arg(y), arg(b), cu.L(int64(total)), cu.I(inner), cu.I(k), cu.I(int(act))))
 }
 
-// actGrad returns dz = dy·act'(y), in scratch, or dy itself for identity.
-func (e *Engine) actGrad(dy, y engine.Tensor, total int, act engine.Activation) cu.Ptr {
+// actGrad queues dz = dy·act'(y) over total elements.
+func (e *Engine) actGrad(dz region, dy, y engine.Tensor, total int, act engine.Activation) {
+	e.fail(e.c.Launch("act_grad", int64(total), block, bufArg(dz), arg(dy), arg(y), cu.L(int64(total)), cu.I(int(act))))
+}
+
+// dzOf returns where dz = dy·act'(y) goes for a layer of shape key and
+// total elements: the layer's own scratch, or dy itself for identity.
+func (e *Engine) dzOf(key any, dy engine.Tensor, total int, act engine.Activation) region {
 	if act == engine.Identity {
-		return ptr(dy)
+		return regionOf(dy)
 	}
-	dz := e.scratchFor(total)
-	e.fail(e.c.Launch("act_grad", int64(total), block, cu.P(dz), cu.P(ptr(dy)), cu.P(ptr(y)), cu.L(int64(total)), cu.I(int(act))))
-	return dz
+	return floats(e.dzFor(key, total), total)
+}
+
+// sideFor returns, with two streams and an input gradient dx to compute
+// beside a weight gradient, the second stream forked for the weight
+// gradient's work, with access a (toLane); else nil.
+func (e *Engine) sideFor(dx engine.Tensor, a access) lane {
+	if dx == nil {
+		return nil
+	}
+	return e.toLane(a)
 }
 
 // Conv: cuDNN convolution, then bias and activation in one kernel; with
@@ -42,7 +75,8 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 		if s.R == 5 {
 			name = "first_conv5"
 		}
-		e.fail(e.c.Launch(name, int64(s.N)*int64(s.P()*s.Q()), block, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
+		e.use(access{r: regions(x, w, b), w: regions(y)})
+		e.fail(e.c.Launch(name, int64(s.N)*int64(s.P()*s.Q()), block, arg(y), arg(x), arg(w), arg(b),
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
 		return
 	}
@@ -50,6 +84,7 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 	if cv == nil {
 		return
 	}
+	e.use(access{r: regions(x, w, b), w: regions(y)})
 	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	pq := s.P() * s.Q()
 	e.biasAct(y, b, s.N*s.K*pq, pq, s.K, act)
@@ -57,7 +92,8 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 
 // ConvBackward: the bias gradient and dz = dy·act'(y) in one pass over
 // many blocks (act_bias_grad, then sum_partials), then cuDNN's filter and
-// data gradients (side by side with two streams); with own kernels, a
+// data gradients (with two streams the filter gradient on the second,
+// beside the data gradient and what follows it); with own kernels, a
 // first layer (C = 1, 3×3 or 5×5, no dx) in firstGrad instead.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
@@ -71,48 +107,32 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	if cv == nil {
 		return
 	}
-	part := e.partialFor(s.K * splits)
-	dz, dzArg := ptr(dy), cu.Null()
-	if act != engine.Identity {
-		dz = e.scratchFor(s.N * s.K * pq)
-		dzArg = cu.P(dz)
-	}
-	e.fail(e.c.LaunchBlocks("act_bias_grad", s.K*splits, block, dzArg, cu.P(part), cu.P(ptr(dy)), cu.P(ptr(y)),
-		cu.I(s.N), cu.I(s.K), cu.I(pq), cu.I(splits), cu.I(int(act))))
-	e.fail(e.c.Launch("sum_partials", int64(s.K), block, cu.P(ptr(db)), cu.P(part), cu.I(s.K), cu.I(splits)))
-	// With two streams and an input gradient to compute, the filter
-	// gradient goes to the second stream, with its own workspace, beside
-	// it (both read dz).
-	l, ws := e.sideLane(dx), &e.ws
-	if l != nil {
+	// Scratch first: growing it waits for the device.
+	part := floats(e.partialFor(s.K*splits), s.K*splits)
+	key := s
+	key.N = 0
+	dz := e.dzOf(key, dy, s.N*s.K*pq, act)
+	if dx != nil && e.streams {
 		e.grow(&e.wsLane, cv.Workspace())
+	}
+	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz, part)})
+	dzArg := cu.Null()
+	if act != engine.Identity {
+		dzArg = bufArg(dz)
+	}
+	e.fail(e.c.LaunchBlocks("act_bias_grad", s.K*splits, block, dzArg, bufArg(part), arg(dy), arg(y),
+		cu.I(s.N), cu.I(s.K), cu.I(pq), cu.I(splits), cu.I(int(act))))
+	e.fail(e.c.Launch("sum_partials", int64(s.K), block, arg(db), bufArg(part), cu.I(s.K), cu.I(splits)))
+	// With two streams and an input gradient to compute, the filter
+	// gradient goes to the second stream, with its own workspace (both
+	// read dz).
+	l, ws := e.sideFor(dx, access{r: []region{regionOf(x), dz}, w: regions(dw)}), &e.ws
+	if l != nil {
 		ws = &e.wsLane
 	}
-	e.fail(cv.BackwardFilter(l, ptr(x), dz, ptr(dw), ws.p, ws.bytes))
+	e.fail(cv.BackwardFilter(l, ptr(x), dz.lo, ptr(dw), ws.p, ws.bytes))
 	if dx != nil {
-		e.fail(cv.BackwardData(ptr(w), dz, ptr(dx), e.ws.p, e.ws.bytes))
-	}
-	e.join(l)
-}
-
-// sideLane returns, with two streams and an input gradient dx to compute
-// beside a weight gradient, the second stream forked from the main one
-// (join it after queueing both), else nil.
-func (e *Engine) sideLane(dx engine.Tensor) lane {
-	if dx == nil {
-		return nil
-	}
-	l := e.laneFor()
-	if l != nil {
-		e.fail(e.c.Fork(l))
-	}
-	return l
-}
-
-// join joins lane l (from sideLane) back to the main stream.
-func (e *Engine) join(l lane) {
-	if l != nil {
-		e.fail(e.c.Join(l))
+		e.fail(cv.BackwardData(ptr(w), dz.lo, ptr(dx), e.ws.p, e.ws.bytes))
 	}
 }
 
@@ -129,32 +149,35 @@ func firstLayer(s engine.ConvShape) bool {
 func (e *Engine) firstGrad(x, y, dy, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation, splits int) {
 	taps := s.R * s.S
 	outs := s.K*taps + s.K
-	part := e.partialFor(outs * splits)
+	part := floats(e.partialFor(outs*splits), outs*splits)
 	name := "first_grad3"
 	if s.R == 5 {
 		name = "first_grad5"
 	}
-	e.fail(e.c.LaunchBlocks(name, s.K*splits, block, cu.P(part), cu.P(ptr(dy)), cu.P(ptr(y)), cu.P(ptr(x)),
+	e.use(access{r: regions(x, y, dy), w: append(regions(dw, db), part)})
+	e.fail(e.c.LaunchBlocks(name, s.K*splits, block, bufArg(part), arg(dy), arg(y), arg(x),
 		cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(splits), cu.I(int(act))))
-	e.fail(e.c.Launch("sum_partials2", int64(outs), block, cu.P(ptr(dw)), cu.I(s.K*taps), cu.P(ptr(db)), cu.P(part), cu.I(outs), cu.I(splits)))
+	e.fail(e.c.Launch("sum_partials2", int64(outs), block, arg(dw), cu.I(s.K*taps), arg(db), bufArg(part), cu.I(outs), cu.I(splits)))
 }
 
 // MaxPool records the argmax of each window.
-func (e *Engine) MaxPool(x, y, arg engine.Tensor, s engine.PoolShape) {
-	engine.CheckPool("MaxPool", s, x, y, arg)
+func (e *Engine) MaxPool(x, y, idx engine.Tensor, s engine.PoolShape) {
+	engine.CheckPool("MaxPool", s, x, y, idx)
 	out := s.N * s.C * s.OH() * s.OW()
-	e.fail(e.c.Launch("maxpool", int64(out), block, cu.P(ptr(x)), cu.P(ptr(y)), cu.P(ptr(arg)), cu.I(s.N*s.C), cu.I(s.H), cu.I(s.W), cu.I(s.Size)))
+	e.use(access{r: regions(x), w: regions(y, idx)})
+	e.fail(e.c.Launch("maxpool", int64(out), block, arg(x), arg(y), arg(idx), cu.I(s.N*s.C), cu.I(s.H), cu.I(s.W), cu.I(s.Size)))
 }
 
 // MaxPoolBackward zeroes dx and scatters dy through arg (in both kernel
 // sets: a kernel writing every element of dx once, tried in the own set,
 // took 22 µs where the memset and scatter take 9.5 at batch 128 on an
 // H200, kernels/NOTES.md).
-func (e *Engine) MaxPoolBackward(dy, arg, dx engine.Tensor, s engine.PoolShape) {
-	engine.CheckPool("MaxPoolBackward", s, dx, dy, arg)
+func (e *Engine) MaxPoolBackward(dy, idx, dx engine.Tensor, s engine.PoolShape) {
+	engine.CheckPool("MaxPoolBackward", s, dx, dy, idx)
 	out := s.N * s.C * s.OH() * s.OW()
+	e.use(access{r: regions(dy, idx), w: regions(dx)})
 	e.fail(e.c.Zero(ptr(dx), s.N*s.C*s.H*s.W*4))
-	e.fail(e.c.Launch("maxpool_back", int64(out), block, cu.P(ptr(dy)), cu.P(ptr(arg)), cu.P(ptr(dx)), cu.L(int64(out))))
+	e.fail(e.c.Launch("maxpool_back", int64(out), block, arg(dy), arg(idx), arg(dx), cu.L(int64(out))))
 }
 
 // smallOut is the most outputs a dense layer may have for the own kernels'
@@ -169,8 +192,9 @@ const (
 // for a layer of at most smallOut outputs with own kernels, dense_small.
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDense("Dense", s, x, w, b, y)
+	e.use(access{r: regions(x, w, b), w: regions(y)})
 	if e.own && s.Out <= smallOut {
-		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, smallBlock, cu.P(ptr(y)), cu.P(ptr(x)), cu.P(ptr(w)), cu.P(ptr(b)),
+		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, smallBlock, arg(y), arg(x), arg(w), arg(b),
 			cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.I(int(act))))
 		return
 	}
@@ -179,52 +203,68 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 }
 
 // DenseBackward: dz = dy·act'(y); db = column sums of dz; dw = dzᵀ·x;
-// dx = dz·w (cuBLAS, side by side with two streams, or for a small layer
-// with own kernels dense_small_dw and dense_small_dx).
+// dx = dz·w (cuBLAS, with two streams dw on the second beside dx and what
+// follows it, or for a small layer with own kernels dense_small_dw and
+// dense_small_dx).
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
-	dz := e.actGrad(dy, y, s.N*s.Out, act)
-	e.fail(e.c.LaunchBlocks("bias_grad", s.Out, block, cu.P(ptr(db)), cu.P(dz), cu.I(s.N), cu.I(s.Out), cu.I(1)))
+	key := s
+	key.N = 0
+	total := s.N * s.Out
+	dz := e.dzOf(key, dy, total, act)
+	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz)})
+	if act != engine.Identity {
+		e.actGrad(dz, dy, y, total, act)
+	}
+	e.fail(e.c.LaunchBlocks("bias_grad", s.Out, block, arg(db), bufArg(dz), cu.I(s.N), cu.I(s.Out), cu.I(1)))
 	if e.own && s.Out <= smallOut {
-		e.fail(e.c.LaunchBlocks("dense_small_dw", s.Out*((s.In+31)/32), block, cu.P(ptr(dw)), cu.P(dz), cu.P(ptr(x)),
+		e.fail(e.c.LaunchBlocks("dense_small_dw", s.Out*((s.In+31)/32), block, arg(dw), bufArg(dz), arg(x),
 			cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
 		if dx != nil {
-			e.fail(e.c.Launch("dense_small_dx", int64(s.N)*int64(s.In), block, cu.P(ptr(dx)), cu.P(dz), cu.P(ptr(w)),
+			e.fail(e.c.Launch("dense_small_dx", int64(s.N)*int64(s.In), block, arg(dx), bufArg(dz), arg(w),
 				cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
 		}
 		return
 	}
-	// With two streams, dw on the second one beside dx (both read dz).
-	l := e.sideLane(dx)
-	e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
+	// With two streams, dw on the second one (both read dz).
+	l := e.sideFor(dx, access{r: []region{regionOf(x), dz}, w: regions(dw)})
+	e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz.lo, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
 	if dx != nil {
-		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
+		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz.lo, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
 	}
-	e.join(l)
 }
 
 // SoftmaxXent: loss, accuracy and gradient in one kernel; statistics stay
 // on the device.
 func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, n, classes int) {
 	engine.CheckSoftmaxXent(logits, labels, probs, dlogits, stats, n, classes)
-	e.fail(e.c.Launch("softmax_xent", int64(n), block, cu.P(ptr(logits)), cu.P(ptr(labels)), cu.P(ptr(probs)), cu.P(ptr(dlogits)),
-		cu.P(ptr(stats)), cu.I(n), cu.I(classes)))
+	e.use(access{r: regions(logits, labels), w: regions(probs, dlogits, stats)})
+	e.fail(e.c.Launch("softmax_xent", int64(n), block, arg(logits), arg(labels), arg(probs), arg(dlogits),
+		arg(stats), cu.I(n), cu.I(classes)))
 }
 
-// Update: one fused kernel over the flat parameters, then the step count.
+// Update: one fused kernel over the parameters p, then the step count;
+// with two streams both on the second, so that the main stream goes on
+// with the backward ops of the layers below p's (engine.Model updates a
+// layer as soon as its gradients are queued).
 func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	engine.CheckUpdate(c, p, g, s1, s2, step)
 	n := p.Len()
+	a := access{r: regions(g), w: regions(p, s1, s2, step)}
+	l := e.toLane(a)
+	if l == nil {
+		e.use(a)
+	}
 	if c.Kind == engine.SGD {
-		e.fail(e.c.Launch("sgd", int64(n), block, cu.P(ptr(p)), cu.P(ptr(g)), cu.P(ptr(s1)), cu.L(int64(n)), cu.F(c.LR), cu.F(c.Momentum)))
+		e.fail(e.c.LaunchOn(l, "sgd", int64(n), block, arg(p), arg(g), arg(s1), cu.L(int64(n)), cu.F(c.LR), cu.F(c.Momentum)))
 	} else if aligned16(p, g, s1, s2) {
-		e.fail(e.c.Launch("adam4", (int64(n)+3)/4, block, cu.P(ptr(p)), cu.P(ptr(g)), cu.P(ptr(s1)), cu.P(ptr(s2)), cu.P(ptr(step)),
+		e.fail(e.c.LaunchOn(l, "adam4", (int64(n)+3)/4, block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
 			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)))
 	} else {
-		e.fail(e.c.Launch("adam", int64(n), block, cu.P(ptr(p)), cu.P(ptr(g)), cu.P(ptr(s1)), cu.P(ptr(s2)), cu.P(ptr(step)),
+		e.fail(e.c.LaunchOn(l, "adam", int64(n), block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
 			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)))
 	}
-	e.fail(e.c.LaunchBlocks("step_inc", 1, 1, cu.P(ptr(step))))
+	e.fail(e.c.LaunchOn(l, "step_inc", 1, 1, arg(step)))
 }
 
 // aligned16 reports whether every tensor starts on a 16-byte boundary
