@@ -26,6 +26,10 @@ cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/device-check.sh OUTDIR}
 mkdir -p "$out"
 b=.device
+# make device-bundle carries the binaries gzipped (the carry limit).
+for f in "$b"/*.gz; do
+	[ -e "$f" ] && gunzip -f -k "$f" && chmod +x "${f%.gz}"
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 declare -a rows
@@ -45,11 +49,19 @@ fi
 run cuda-tests 60 "$b/cuda.test" -test.v
 # One process a variant: a kernel fault leaves a process's CUDA context
 # unusable, and should cost only that variant's results.
-LOG=engine-tests run engine-library 120 env CNNGPU_MNIST="$b/mnist" CNNGPU_TEST_VARIANTS=library "$b/enginecuda.test" -test.v -test.skip Emulated -test.timeout 110s
-LOG=engine-tests run engine-own 90 env CNNGPU_MNIST="$b/mnist" CNNGPU_TEST_VARIANTS=own "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 80s
-LOG=engine-tests run engine-own-2streams 90 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 80s
+# VARIANTS ("|" between names): the variants whose conformance and golden
+# tests run (the first also runs the cross-check against cuDNN's own
+# calls); TRAIN: the kernels:streams variants trained for 10 epochs.
+IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams}"
+first=1
+for v in "${vs[@]}"; do
+	tests='Conformance|Golden'
+	[ $first = 1 ] && tests='.'
+	first=0
+	LOG=engine-tests run "engine-${v//[ ,]/}" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=$v" "$b/enginecuda.test" -test.v -test.run "$tests" -test.skip Emulated -test.timeout 110s
+done
 if [ -d "$b/mnist" ]; then
-	for v in library:1 own:1 own:2; do
+	for v in ${TRAIN:-library:1 own:1 own:2}; do
 		ks=${v%:*} st=${v#*:}
 		if ! LOG=train-10-epochs run "train-$ks-$st" 120 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
 			LOG=train-10-epochs run "train-debug-$ks-$st" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
@@ -66,6 +78,32 @@ if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
 	done
 fi
 run bench-gpu 200 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
+# AB=OLD_BINARY: an earlier build against this one, default variant,
+# alternating, 5 pairs of 1,000 steps at each batch size in AB_SIZES
+# (default 128): medians, in bench-gpu.log.
+if [ -n "${AB:-}" ] && [ -x "${AB:-}" ]; then
+	start=$SECONDS
+	for bs in ${AB_SIZES:-128}; do
+		for i in 1 2 3 4 5; do
+			for side in old new; do
+				bin=$b/cnngpu
+				[ $side = old ] && bin=$AB
+				timeout 60 "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
+			done
+		done
+	done
+	python3 - "$out/bench-gpu.log" >>"$out/bench-gpu.log" <<'PY'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    if line.startswith('{"ab"'):
+        r = json.loads(line)
+        runs.setdefault((r["batch_size"], r["ab"]), []).append(r["train_step_ms"])
+for (bs, side), v in sorted(runs.items()):
+    print(f"bench-ab: batch {bs} {side}: median {statistics.median(v):.3f} ms a step ({', '.join(f'{x:.3f}' for x in v)})")
+PY
+	rows+=("$(printf '%-20s %-9s %4ss' ab ok $((SECONDS - start)))")
+fi
 # TUNE=1: then the study of issue 4 (the default 36-configuration grid)
 # on GPU 0 for what time is left before DEADLINE seconds (default 600);
 # interrupted, it keeps the finished runs. Study folder and log go to
@@ -89,7 +127,8 @@ tail -1 "$out/abi-check.log" 2>/dev/null
 grep -h -E "^(--- |ok|FAIL|panic)" "$out"/cuda-tests.log "$out"/engine-tests.log 2>/dev/null | head -40
 grep -h -E "largest relative|differ|drifts|did not learn" "$out"/engine-tests.log 2>/dev/null
 grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null | tail -12
-grep -v "^bench-gpu:" "$out/bench-gpu.log" 2>/dev/null | tail -22
+grep -v -E '^(bench-gpu:|\{"ab"|bench-ab)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
+grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"
