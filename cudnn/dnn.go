@@ -73,6 +73,7 @@ static cudnnStatus_t c_conv(void *f, cudnnHandle_t h, void *d1, unsigned long lo
 import "C"
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"unsafe"
@@ -167,10 +168,23 @@ type Conv struct {
 	FwdAlgo, BwdDataAlgo          int
 	BwdFilterAlgo                 int
 	FwdWS, BwdDataWS, BwdFilterWS int
+	// Timed holds, per direction, each algorithm that worked and its
+	// best time in the timed rounds (ms), fastest first.
+	Timed [3][]AlgoTime
 }
 
-// findRounds is how many times NewConv times each direction's algorithms.
-const findRounds = 3
+// AlgoTime is one algorithm's best time in NewConv's timed rounds.
+type AlgoTime struct {
+	Algo int
+	MS   float32
+}
+
+// findRounds is how many times NewConv times each direction's algorithms
+// after warmRounds untimed ones.
+const (
+	findRounds = 3
+	warmRounds = 1
+)
 
 // NewConv describes x: (n,c,h,w) * w: (k,c,r,s) -> y: (n,k,p,q) with the
 // given padding and math type, and picks the fastest algorithm of each
@@ -211,22 +225,26 @@ func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
 			return nil, e
 		}
 	}
-	// pick times the algorithms findRounds times (cudnnFind… runs each
-	// once, and one run's order is noisy: on an H200 one process chose a
-	// 68 µs data-gradient algorithm where another chose a 45 µs one) and
-	// takes the one with the least total time among those that worked in
-	// every round.
-	pick := func(name string, a, b, c2, d unsafe.Pointer) (int, int, error) {
+	// pick runs cudnnFind… (each algorithm once) warmRounds times
+	// untimed, while the GPU's clocks rise from idle (they are left as
+	// found), then findRounds times, and takes the algorithm with the
+	// least best time among those that worked in every timed round. (One
+	// run's order is noisy: on an H200 one process chose a 68 µs
+	// data-gradient algorithm where another chose a 45 µs one.)
+	pick := func(dir int, name string, a, b, c2, d unsafe.Pointer) (int, int, error) {
 		type tally struct {
-			total          float64
+			best           float32
 			rounds, memory int
 		}
 		seen := map[int]*tally{}
-		for round := 0; round < findRounds; round++ {
+		for round := -warmRounds; round < findRounds; round++ {
 			var perf [8]C.perf_t
 			var got C.int
 			if err := h.check(name, C.c_find(h.fn[name], h.h, a, b, c2, d, 8, &got, &perf[0])); err != nil {
 				return 0, 0, err
+			}
+			if round < 0 {
+				continue
 			}
 			for i := 0; i < int(got); i++ {
 				if perf[i].status != 0 {
@@ -234,35 +252,42 @@ func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
 				}
 				t := seen[int(perf[i].algo)]
 				if t == nil {
-					t = &tally{}
+					t = &tally{best: float32(perf[i].time)}
 					seen[int(perf[i].algo)] = t
 				}
-				t.total += float64(perf[i].time)
+				t.best = min(t.best, float32(perf[i].time))
 				t.rounds++
 				t.memory = max(t.memory, int(perf[i].memory))
 			}
 		}
-		best, found := 0, false
+		var timed []AlgoTime
 		for algo, t := range seen {
-			if t.rounds == findRounds && (!found || t.total < seen[best].total || (t.total == seen[best].total && algo < best)) {
-				best, found = algo, true
+			if t.rounds == findRounds {
+				timed = append(timed, AlgoTime{algo, t.best})
 			}
 		}
-		if !found {
+		if len(timed) == 0 {
 			return 0, 0, fmt.Errorf("%s: no algorithm works for this shape", name)
 		}
-		return best, seen[best].memory, nil
+		slices.SortFunc(timed, func(p, q AlgoTime) int {
+			if c := cmp.Compare(p.MS, q.MS); c != 0 {
+				return c
+			}
+			return cmp.Compare(p.Algo, q.Algo)
+		})
+		cv.Timed[dir] = timed
+		return timed[0].Algo, seen[timed[0].Algo].memory, nil
 	}
 	var err error
-	if cv.FwdAlgo, cv.FwdWS, err = pick("cudnnFindConvolutionForwardAlgorithm", cv.x, cv.w, cv.conv, cv.y); err != nil {
+	if cv.FwdAlgo, cv.FwdWS, err = pick(0, "cudnnFindConvolutionForwardAlgorithm", cv.x, cv.w, cv.conv, cv.y); err != nil {
 		cv.Close()
 		return nil, err
 	}
-	if cv.BwdDataAlgo, cv.BwdDataWS, err = pick("cudnnFindConvolutionBackwardDataAlgorithm", cv.w, cv.y, cv.conv, cv.x); err != nil {
+	if cv.BwdDataAlgo, cv.BwdDataWS, err = pick(1, "cudnnFindConvolutionBackwardDataAlgorithm", cv.w, cv.y, cv.conv, cv.x); err != nil {
 		cv.Close()
 		return nil, err
 	}
-	if cv.BwdFilterAlgo, cv.BwdFilterWS, err = pick("cudnnFindConvolutionBackwardFilterAlgorithm", cv.x, cv.y, cv.conv, cv.w); err != nil {
+	if cv.BwdFilterAlgo, cv.BwdFilterWS, err = pick(2, "cudnnFindConvolutionBackwardFilterAlgorithm", cv.x, cv.y, cv.conv, cv.w); err != nil {
 		cv.Close()
 		return nil, err
 	}

@@ -38,6 +38,9 @@ type benchResult struct {
 	TrainStepMS    float64 `json:"train_step_ms"`
 	InferImagesSec float64 `json:"inference_images_per_sec"`
 	EpochSeconds   float64 `json:"epoch_seconds_60000"`
+	// ConvAlgorithms: the GPU engine's cuDNN algorithm choices, timed at
+	// start (they can differ between processes, and so can the step).
+	ConvAlgorithms string `json:"conv_algorithms,omitempty"`
 }
 
 func benchAction(c *cli.Context) error {
@@ -137,6 +140,9 @@ func benchAction(c *cli.Context) error {
 		TrainImagesSec: float64(bs*steps) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(steps),
 		InferImagesSec: float64(bs*steps) / di.Seconds()}
 	res.EpochSeconds = 60000 / res.TrainImagesSec
+	if a, ok := e.(interface{ ConvAlgorithms() string }); ok {
+		res.ConvAlgorithms = a.ConvAlgorithms()
+	}
 	out := c.App.Writer
 	if c.Bool("json") {
 		return json.NewEncoder(out).Encode(res)
@@ -145,5 +151,8 @@ func benchAction(c *cli.Context) error {
 	fmt.Fprintf(out, "batch size  %d (%s, %d timed steps after %d warm-up)\n", bs, act, steps, warm)
 	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, res.EpochSeconds)
 	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
+	if res.ConvAlgorithms != "" {
+		fmt.Fprintf(out, "cuDNN       %s\n", res.ConvAlgorithms)
+	}
 	return nil
 }

@@ -8,6 +8,8 @@
 package cuda
 
 import (
+	"fmt"
+	"strings"
 	"unsafe"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
@@ -77,6 +79,8 @@ type convPlan interface {
 	BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error
 	// BackwardFilter is queued on lane l, or on the main stream for nil.
 	BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error
+	// Algorithms describes the algorithms chosen, for benchmarks.
+	Algorithms() string
 	Close()
 }
 
@@ -149,7 +153,26 @@ type libraryConv struct {
 }
 
 func (p *libraryConv) Workspace() int { return p.cv.Workspace() }
-func (p *libraryConv) Close()         { p.cv.Close() }
+
+// Algorithms is cuDNN's algorithm number for each direction, with the
+// best times of the fastest three in the timed Find rounds (ms).
+func (p *libraryConv) Algorithms() string {
+	var b strings.Builder
+	for d, name := range []string{"forward", "data", "filter"} {
+		if d > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s", name)
+		for i, t := range p.cv.Timed[d] {
+			if i == 3 {
+				break
+			}
+			fmt.Fprintf(&b, " %d:%.3f", t.Algo, t.MS)
+		}
+	}
+	return b.String()
+}
+func (p *libraryConv) Close() { p.cv.Close() }
 
 func (p *libraryConv) Forward(x, w, y, ws cu.Ptr, wsBytes int) error {
 	return p.l.Do(func() error {

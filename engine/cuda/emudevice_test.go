@@ -474,8 +474,9 @@ type emuConv struct {
 
 const emuWorkspace = 4096
 
-func (c *emuConv) Workspace() int { return emuWorkspace }
-func (c *emuConv) Close()         {}
+func (c *emuConv) Workspace() int     { return emuWorkspace }
+func (c *emuConv) Close()             {}
+func (c *emuConv) Algorithms() string { return "the CPU engine's" }
 
 // run checks the workspace, copies the device tensors in (pointers with
 // their lengths in floats) into CPU tensors, calls op on those and copies

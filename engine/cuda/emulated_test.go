@@ -229,6 +229,9 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 					t.Errorf("replayed step %d: the main stream joined the lane %d times, want 1 (at the step's end)", step, got)
 				}
 			}
+			if got, want := e.ConvAlgorithms(), "32x14x14→64 3x3: the CPU engine's"; !strings.Contains(got, want) {
+				t.Errorf("ConvAlgorithms() = %q, want it to contain %q", got, want)
+			}
 			engine.ResetGraphs(e)
 
 			// Update goes to the lane; the main stream touching other

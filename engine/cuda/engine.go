@@ -11,6 +11,8 @@ package cuda
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -544,6 +546,18 @@ func (e *Engine) conv(s engine.ConvShape) convPlan {
 	return cv
 }
 
+// ConvAlgorithms describes, for each convolution shape prepared so far,
+// the cuDNN algorithms chosen for it (for benchmarks: the choice is timed
+// at start, so it can differ between processes).
+func (e *Engine) ConvAlgorithms() string {
+	var out []string
+	for s, cv := range e.convs {
+		out = append(out, fmt.Sprintf("%dx%dx%d→%d %dx%d: %s", s.C, s.H, s.W, s.K, s.R, s.S, cv.Algorithms()))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " | ")
+}
+
 // StartTimer records a CUDA event on the stream (engine.DeviceTimer).
 func (e *Engine) StartTimer() error {
 	if e.timer != nil {
@@ -580,4 +594,3 @@ func (e *Engine) StopTimer() (time.Duration, error) {
 	}
 	return time.Duration(float64(ms) * float64(time.Millisecond)), nil
 }
-
