@@ -45,6 +45,16 @@ func CheckPool(op string, s PoolShape, x, y, arg Tensor) {
 	Must(op, "arg", arg, Int32, out)
 }
 
+// CheckConvPool checks ConvPool's tensors, and that ps pools the
+// convolution's output.
+func CheckConvPool(s ConvShape, ps PoolShape, x, w, b, y, p, arg Tensor) {
+	CheckConv("ConvPool", s, x, w, b, y)
+	CheckPool("ConvPool", ps, y, p, arg)
+	if ps.N != s.N || ps.C != s.K || ps.H != s.P() || ps.W != s.Q() {
+		panic("engine: ConvPool: the pooling shape is not the convolution's output")
+	}
+}
+
 // CheckDense checks a dense layer's shape and its x, w, b (or db) and y.
 func CheckDense(op string, s DenseShape, x, w, b, y Tensor) {
 	if s.N <= 0 || s.In <= 0 || s.Out <= 0 {

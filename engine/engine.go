@@ -230,6 +230,15 @@ type Engine interface {
 	Close() error
 }
 
+// ConvPooler is implemented by engines that can run a convolution and the
+// max-pool over its output as one op, with the results of Conv then
+// MaxPool: y as Conv writes it (the backward pass reads it), p and arg as
+// MaxPool(y, p, arg, ps) writes them. The model uses it where an engine
+// has it.
+type ConvPooler interface {
+	ConvPool(x, w, b, y, p, arg Tensor, s ConvShape, ps PoolShape, act Activation)
+}
+
 // Capturer is implemented by engines that can record the op sequence of
 // fn once (per key) and replay the recording on later calls. Engines without
 // it run fn directly. A recording holds the tensors fn used: Reset drops

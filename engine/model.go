@@ -291,12 +291,21 @@ func (m *Model) allocActs(n int) (*acts, error) {
 // forward runs the network on a.x, leaving logits in a.logits.
 func (m *Model) forward(a *acts) {
 	e, act := m.E, m.Arch.Act
-	e.Conv(a.x, m.pv[0], m.pv[1], a.a1, a.c1, act)
-	e.MaxPool(a.a1, a.p1, a.arg1, a.ps1)
-	e.Conv(a.p1, m.pv[2], m.pv[3], a.a2, a.c2, act)
-	e.MaxPool(a.a2, a.p2, a.arg2, a.ps2)
+	m.convPool(a.x, m.pv[0], m.pv[1], a.a1, a.p1, a.arg1, a.c1, a.ps1)
+	m.convPool(a.p1, m.pv[2], m.pv[3], a.a2, a.p2, a.arg2, a.c2, a.ps2)
 	e.Dense(a.p2, m.pv[4], m.pv[5], a.h, a.d1, act)
 	e.Dense(a.h, m.pv[6], m.pv[7], a.logits, a.d2, Identity)
+}
+
+// convPool runs a convolution and the max-pool after it, as one op where
+// the engine has one (ConvPooler).
+func (m *Model) convPool(x, w, b, y, p, arg Tensor, s ConvShape, ps PoolShape) {
+	if cp, ok := m.E.(ConvPooler); ok {
+		cp.ConvPool(x, w, b, y, p, arg, s, ps, m.Arch.Act)
+		return
+	}
+	m.E.Conv(x, w, b, y, s, m.Arch.Act)
+	m.E.MaxPool(y, p, arg, ps)
 }
 
 // backwardUpdate computes every gradient into G from a.dlogits and

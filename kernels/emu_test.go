@@ -332,6 +332,81 @@ func TestEmuFirstConv(t *testing.T) {
 	}
 }
 
+// TestEmuConvPool: first_conv_pool3 and bias_act_pool give the same bits
+// as the kernels they fuse (first_conv3 or bias_act, then maxpool), with
+// the engine's launch geometry; ReLU's zeros make ties within windows.
+func TestEmuConvPool(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	for _, s := range []engine.ConvShape{
+		{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 1, H: 12, W: 10, K: 11, R: 3, S: 3, Pad: 0}, // K not a multiple of the channel group
+		{N: 1, C: 1, H: 6, W: 8, K: 3, R: 3, S: 3, Pad: 1},
+	} {
+		P, Q := s.P(), s.Q()
+		ps := engine.PoolShape{N: s.N, C: s.K, H: P, W: Q, Size: 2}
+		total, outs := s.N*s.K*P*Q, s.N*s.K*ps.OH()*ps.OW()
+		xv := f32(randF(r, s.N*s.H*s.W, 1))
+		wv := f32(randF(r, s.K*s.R*s.S, 1/float64(s.R)))
+		bv := f32(randF(r, s.K, 0.1))
+		for _, act := range acts {
+			name := fmt.Sprintf("%v %+v", act, s)
+			// Unfused: first_conv3, then maxpool.
+			y := make([]float32, total)
+			launch(t, "first_conv3", grid(s.N*P*Q), block, y, xv, wv, bv, int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(act))
+			p := make([]float32, outs)
+			arg := make([]int32, outs)
+			launch(t, "maxpool", grid(outs), block, y, p, arg, int32(s.N*s.K), int32(P), int32(Q), int32(2))
+			// Fused, with a guard element after each output.
+			groups := (s.K + 7) / 8
+			fy, fp, farg := make([]float32, total+1), make([]float32, outs+1), make([]int32, outs+1)
+			fy[total], fp[outs], farg[outs] = 7, 7, 7
+			launch(t, "first_conv_pool3", grid(groups*s.N*ps.OH()*ps.OW()), block, fy, fp, farg, xv, wv, bv,
+				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(act))
+			sameBits(t, "first_conv_pool3 y "+name, fy[:total], y)
+			sameBits(t, "first_conv_pool3 p "+name, fp[:outs], p)
+			if !slices.Equal(farg[:outs], arg) {
+				t.Errorf("first_conv_pool3 arg %s differs from maxpool's", name)
+			}
+			if fy[total] != 7 || fp[outs] != 7 || farg[outs] != 7 {
+				t.Errorf("first_conv_pool3 %s wrote past an output", name)
+			}
+			// bias_act_pool against bias_act then maxpool, on the
+			// convolution's output before bias and activation.
+			z := f32(randF(r, total, 1))
+			for i := 0; i < total; i += 5 {
+				z[i] = -1 // ReLU zeros: ties
+			}
+			y2 := slices.Clone(z)
+			launch(t, "bias_act", grid(total), block, y2, bv, int64(total), int32(P*Q), int32(s.K), int32(act))
+			p2, arg2 := make([]float32, outs), make([]int32, outs)
+			launch(t, "maxpool", grid(outs), block, y2, p2, arg2, int32(s.N*s.K), int32(P), int32(Q), int32(2))
+			fz, fp2, farg2 := append(slices.Clone(z), 7), make([]float32, outs+1), make([]int32, outs+1)
+			fp2[outs], farg2[outs] = 7, 7
+			launch(t, "bias_act_pool", grid(outs), block, fz, fp2, farg2, bv, int32(s.N*s.K), int32(s.K), int32(P), int32(Q), int32(act))
+			sameBits(t, "bias_act_pool y "+name, fz[:total], y2)
+			sameBits(t, "bias_act_pool p "+name, fp2[:outs], p2)
+			if !slices.Equal(farg2[:outs], arg2) {
+				t.Errorf("bias_act_pool arg %s differs from maxpool's", name)
+			}
+			if fz[total] != 7 || fp2[outs] != 7 || farg2[outs] != 7 {
+				t.Errorf("bias_act_pool %s wrote past an output", name)
+			}
+		}
+	}
+}
+
+// sameBits fails t, naming the first difference, unless got and want are
+// the same floats bit for bit.
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Errorf("%s: element %d is %v, the unfused kernels give %v", what, i, got[i], want[i])
+			return
+		}
+	}
+}
+
 func TestEmuFirstGrad(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	for _, c := range []struct {

@@ -125,6 +125,115 @@ __global__ void first_conv5(float *y, const float *x, const float *wt, const flo
     first_conv(y, x, wt, b, nb, k, h, w, pad, act, 5, 5);
 }
 
+// pool2: the max of a 2×2 window's four values v (in the window's order:
+// top-left, top-right, bottom-left, bottom-right) to *out and its index in
+// the pooled tensor to *arg, as maxpool picks it: the first maximum wins.
+// base is the top-left value's index, rowlen the tensor's row length.
+__device__ __forceinline__ void pool2(const float *v, long long base, int rowlen, float *out, int *arg) {
+    float bv = v[0];
+    long long best = base;
+    if (v[1] > bv) { bv = v[1]; best = base + 1; }
+    if (v[2] > bv) { bv = v[2]; best = base + rowlen; }
+    if (v[3] > bv) { bv = v[3]; best = base + rowlen + 1; }
+    *out = bv;
+    *arg = (int)best;
+}
+
+// POOL_GROUP is how many output channels one thread of first_conv_pool
+// computes: four groups for the first layer's 32, so that a batch of 128
+// has 100,352 threads (one per pooled pixel would leave 25,088, too few
+// to fill a GPU).
+#define POOL_GROUP 8
+
+// first_conv_pool: first_conv, then maxpool with 2×2 windows over its
+// output, in one pass (P and Q even). One thread per pooled pixel and
+// group of POOL_GROUP channels (the group is the slower index): its
+// (R+1)×(S+1) input patch goes to registers, then for each channel the
+// window's four sums in first_conv's order (so y has first_conv's bits),
+// bias and activation, four writes of y (which the backward pass reads),
+// and the window's maximum to p and its index in y to arg, as maxpool
+// writes them. x: (nb,1,h,w), w: (k,1,R,S), b: (k), y: (nb,k,P,Q),
+// p, arg: (nb,k,P/2,Q/2). Only 3×3 filters have a kernel: with 5×5 the
+// 36 inputs and the sums take 92 registers (the 5×5 preset runs
+// first_conv5 and maxpool).
+__device__ __forceinline__ void first_conv_pool(float *y, float *pout, int *arg, const float *x, const float *wt,
+                                                const float *b, int nb, int k, int h, int w, int pad, int act,
+                                                const int R, const int S) {
+    int P = h + 2 * pad - R + 1, Q = w + 2 * pad - S + 1, pq = P * Q;
+    int QH = Q / 2, opq = (P / 2) * QH;
+    int outs = nb * opq; // the engine launches this only when it fits
+    int groups = (k + POOL_GROUP - 1) / POOL_GROUP;
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= (long long)outs * groups) return;
+    int g, o, n, q;
+    split(t, outs, (long long)outs * groups, &g, &o);
+    split(o, opq, outs, &n, &q);
+    int pi = q / QH, pj = q - pi * QH;
+    int i0 = 2 * pi, j0 = 2 * pj;
+    const float *xn = x + (long long)n * h * w;
+    float xv[36]; // (R+1)*(S+1) of them, R and S at most 5
+    UNROLL for (int r = 0; r <= R; r++) {
+        int xi = i0 + r - pad;
+        int row = xi >= 0 && xi < h;
+        UNROLL for (int s = 0; s <= S; s++) {
+            int xj = j0 + s - pad;
+            xv[r * (S + 1) + s] = (row && xj >= 0 && xj < w) ? xn[xi * w + xj] : 0.0f;
+        }
+    }
+    int c1 = (g + 1) * POOL_GROUP;
+    if (c1 > k) c1 = k;
+    for (int c = g * POOL_GROUP; c < c1; c++) {
+        const float *wc = wt + c * R * S;
+        float v[4];
+        UNROLL for (int a = 0; a < 2; a++) {
+            UNROLL for (int e = 0; e < 2; e++) {
+                float sum = 0.0f;
+                UNROLL for (int r = 0; r < R; r++) {
+                    UNROLL for (int s = 0; s < S; s++) sum += wc[r * S + s] * xv[(r + a) * (S + 1) + s + e];
+                }
+                v[2 * a + e] = act_f(sum + b[c], act);
+            }
+        }
+        long long plane = (long long)n * k + c;
+        long long base = plane * pq + (long long)i0 * Q + j0;
+        y[base] = v[0];
+        y[base + 1] = v[1];
+        y[base + Q] = v[2];
+        y[base + Q + 1] = v[3];
+        pool2(v, base, Q, pout + plane * opq + q, arg + plane * opq + q);
+    }
+}
+__global__ void first_conv_pool3(float *y, float *pout, int *arg, const float *x, const float *wt, const float *b, int nb,
+                                 int k, int h, int w, int pad, int act) {
+    first_conv_pool(y, pout, arg, x, wt, b, nb, k, h, w, pad, act, 3, 3);
+}
+
+// bias_act_pool: bias_act on a convolution's output y (planes = nb·k
+// planes of P×Q, P and Q even, bias per channel), then maxpool with 2×2
+// windows into p and arg, in one pass: one thread per pooled element,
+// reading and writing its window's four values once.
+__global__ void bias_act_pool(float *y, float *pout, int *arg, const float *b, int planes, int k, int P, int Q, int act) {
+    int QH = Q / 2, opq = (P / 2) * QH;
+    long long total = (long long)planes * opq;
+    long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= total) return;
+    int pl, q;
+    split(o, opq, total, &pl, &q);
+    int pi = q / QH, pj = q - pi * QH;
+    float bc = b[pl % k];
+    long long base = (long long)pl * P * Q + (long long)(2 * pi) * Q + 2 * pj;
+    float v[4];
+    v[0] = act_f(y[base] + bc, act);
+    v[1] = act_f(y[base + 1] + bc, act);
+    v[2] = act_f(y[base + Q] + bc, act);
+    v[3] = act_f(y[base + Q + 1] + bc, act);
+    y[base] = v[0];
+    y[base + 1] = v[1];
+    y[base + Q] = v[2];
+    y[base + Q + 1] = v[3];
+    pool2(v, base, Q, pout + o, arg + o);
+}
+
 // act_grad: dz = dy * act'(y), act' expressed through the output y.
 __global__ void act_grad(float *dz, const float *dy, const float *y, long long total, int act) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;

@@ -25,6 +25,7 @@ var (
 	_ engine.Engine      = (*Engine)(nil)
 	_ engine.Capturer    = (*Engine)(nil)
 	_ engine.DeviceTimer = (*Engine)(nil)
+	_ engine.ConvPooler  = (*Engine)(nil)
 )
 
 // block is the thread-block size of elementwise kernels.
@@ -73,7 +74,10 @@ type Engine struct {
 // forward in one kernel with its bias and activation (instead of cuDNN's
 // convolution and a bias kernel), and its filter and bias gradients in one
 // pass over dy, y and x (instead of a bias kernel and cuDNN's filter
-// gradient); dense layers of at most 32 outputs in one kernel each way
+// gradient); a convolution's bias, activation and 2×2 max-pool in one
+// pass over its output (ConvPool: first_conv_pool3 for a first layer with
+// 3×3 filters, with its convolution too; bias_act_pool after cuDNN's
+// convolution otherwise); dense layers of at most 32 outputs in one kernel each way
 // (instead of cuBLAS's split-K product plus a bias kernel). "library" runs
 // every convolution on cuDNN and every product on cuBLAS. Measured on an
 // H200 at batch 128 (kernels/NOTES.md, run 7), one step: library 0.427 ms,

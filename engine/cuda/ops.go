@@ -160,6 +160,44 @@ func (e *Engine) firstGrad(x, y, dy, dw, db engine.Tensor, s engine.ConvShape, a
 	e.fail(e.c.Launch("sum_partials2", int64(outs), block, arg(dw), cu.I(s.K*taps), arg(db), bufArg(part), cu.I(outs), cu.I(splits)))
 }
 
+// ConvPool is Conv then MaxPool (engine.ConvPooler); with own kernels,
+// for 2×2 pooling of an even output, in one pass over the convolution's
+// output: first_conv_pool3 for a first layer with 3×3 filters, else
+// cuDNN's convolution and bias_act_pool (instead of bias_act and
+// maxpool, each a pass over it).
+func (e *Engine) ConvPool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
+	engine.CheckConvPool(s, ps, x, w, b, y, p, idx)
+	P, Q := s.P(), s.Q()
+	if !e.own || ps.Size != 2 || P%2 != 0 || Q%2 != 0 || !fits32(s.N*s.K*P*Q) || (firstLayer(s) && s.R != 3) {
+		e.Conv(x, w, b, y, s, act)
+		e.MaxPool(y, p, idx, ps)
+		return
+	}
+	outs := s.N * ps.OH() * ps.OW()
+	if firstLayer(s) {
+		groups := (s.K + poolGroup - 1) / poolGroup
+		e.use(access{r: regions(x, w, b), w: regions(y, p, idx)})
+		e.fail(e.c.Launch("first_conv_pool3", int64(groups)*int64(outs), block, arg(y), arg(p), arg(idx), arg(x), arg(w), arg(b),
+			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
+		return
+	}
+	cv := e.conv(s)
+	if cv == nil {
+		return
+	}
+	e.use(access{r: regions(x, w, b), w: regions(y, p, idx)})
+	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
+	e.fail(e.c.Launch("bias_act_pool", int64(outs)*int64(s.K), block, arg(y), arg(p), arg(idx), arg(b),
+		cu.I(s.N*s.K), cu.I(s.K), cu.I(P), cu.I(Q), cu.I(int(act))))
+}
+
+// poolGroup is POOL_GROUP in kernels.cu: the output channels one thread of
+// first_conv_pool3 computes.
+const poolGroup = 8
+
+// fits32 reports whether n elements index in 32 bits.
+func fits32(n int) bool { return n <= 1<<31-1 }
+
 // MaxPool records the argmax of each window.
 func (e *Engine) MaxPool(x, y, idx engine.Tensor, s engine.PoolShape) {
 	engine.CheckPool("MaxPool", s, x, y, idx)

@@ -168,6 +168,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 		{"Gather", testGather},
 		{"Conv", testConv},
 		{"MaxPool", testMaxPool},
+		{"ConvPool", testConvPool},
 		{"Dense", testDense},
 		{"SoftmaxXent", testSoftmaxXent},
 		{"Update", testUpdate},
@@ -357,6 +358,63 @@ func testConv(h *harness) {
 			h.e.ConvBackward(x, w, y, dy, nil, dw, db, s, act)
 			Close(h.t, name+" dw (no dx)", h.read(dw), rdw, ATol*scale, RTol*10)
 			Close(h.t, name+" db (no dx)", h.read(db), rdb, ATol*scale, RTol*10)
+		}
+	}
+}
+
+// testConvPool: an engine's ConvPool (engine.ConvPooler), where it has
+// one, gives the bits of its Conv then MaxPool, on shapes it fuses and on
+// ones it may not (5×5 filters, odd outputs); ReLU's zeros make ties.
+func testConvPool(h *harness) {
+	cp, ok := h.e.(engine.ConvPooler)
+	if !ok {
+		h.t.Skip("the engine has no ConvPool (engine.ConvPooler); the model runs Conv and MaxPool")
+	}
+	for _, s := range []engine.ConvShape{
+		{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 1, H: 12, W: 10, K: 11, R: 3, S: 3, Pad: 0},
+		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
+		{N: 3, C: 2, H: 7, W: 7, K: 3, R: 3, S: 3, Pad: 1},
+		{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+	} {
+		ps := engine.PoolShape{N: s.N, C: s.K, H: s.P(), W: s.Q(), Size: 2}
+		for _, act := range allActs {
+			name := fmt.Sprintf("convpool N%d C%d %dx%d K%d %dx%d pad%d %v", s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, act)
+			xv := h.rand(s.N*s.C*s.H*s.W, 1)
+			wv := h.rand(s.K*s.C*s.R*s.S, 1/math.Sqrt(float64(s.C*s.R*s.S)))
+			bv := h.rand(s.K, 0.1)
+			x, w, b := h.f32(xv), h.f32(wv), h.f32(bv)
+			ny, out := s.N*s.K*s.P()*s.Q(), s.N*s.K*ps.OH()*ps.OW()
+			y1, p1, a1 := h.zeros(engine.Float32, ny), h.zeros(engine.Float32, out), h.zeros(engine.Int32, out)
+			h.e.Conv(x, w, b, y1, s, act)
+			h.e.MaxPool(y1, p1, a1, ps)
+			y2, p2, a2 := h.zeros(engine.Float32, ny), h.zeros(engine.Float32, out), h.zeros(engine.Int32, out)
+			h.e.Fill(y2, 7)
+			h.e.Fill(p2, 7)
+			check := h.unchanged("ConvPool", []string{"x", "w", "b"}, x, w, b)
+			cp.ConvPool(x, w, b, y2, p2, a2, s, ps, act)
+			check()
+			gy := h.read(y2)
+			Close(h.t, name+" y", gy, RefConv(xv, wv, bv, s, act), ATol, RTol)
+			for _, c := range []struct {
+				what      string
+				got, want []float32
+			}{{"y", gy, h.read(y1)}, {"p", h.read(p2), h.read(p1)}} {
+				for i := range c.want {
+					if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+						h.t.Errorf("%s: %s[%d] = %v, Conv then MaxPool give %v", name, c.what, i, c.got[i], c.want[i])
+						break
+					}
+				}
+			}
+			ga, wa := h.readI(a2), h.readI(a1)
+			for i := range wa {
+				if ga[i] != wa[i] {
+					h.t.Errorf("%s: arg[%d] = %d, MaxPool gives %d", name, i, ga[i], wa[i])
+					break
+				}
+			}
 		}
 	}
 }
