@@ -55,6 +55,16 @@ func CheckConvPool(s ConvShape, ps PoolShape, x, w, b, y, p, arg Tensor) {
 	}
 }
 
+// CheckConvPoolBackward checks ConvPoolBackward's tensors, and that ps
+// pools the convolution's output.
+func CheckConvPoolBackward(s ConvShape, ps PoolShape, x, w, y, dp, arg, dy, dx, dw, db Tensor) {
+	CheckConvBackward(s, x, w, y, dy, dx, dw, db)
+	CheckPool("ConvPoolBackward", ps, dy, dp, arg)
+	if ps.N != s.N || ps.C != s.K || ps.H != s.P() || ps.W != s.Q() {
+		panic("engine: ConvPoolBackward: the pooling shape is not the convolution's output")
+	}
+}
+
 // CheckDense checks a dense layer's shape and its x, w, b (or db) and y.
 func CheckDense(op string, s DenseShape, x, w, b, y Tensor) {
 	if s.N <= 0 || s.In <= 0 || s.Out <= 0 {

@@ -239,6 +239,16 @@ type ConvPooler interface {
 	ConvPool(x, w, b, y, p, arg Tensor, s ConvShape, ps PoolShape, act Activation)
 }
 
+// ConvPoolBackwarder is implemented by engines that can run the backward
+// pass of a convolution and the max-pool after it as one op, with the
+// results of MaxPoolBackward(dp, arg, dy, ps) then ConvBackward(x, w, y,
+// dy, dx, dw, db, s, act); dy is the op's scratch (of dy's shape), its
+// contents afterwards unspecified. The model uses it where an engine has
+// it.
+type ConvPoolBackwarder interface {
+	ConvPoolBackward(x, w, y, dp, arg, dy, dx, dw, db Tensor, s ConvShape, ps PoolShape, act Activation)
+}
+
 // Capturer is implemented by engines that can record the op sequence of
 // fn once (per key) and replay the recording on later calls. Engines without
 // it run fn directly. A recording holds the tensors fn used: Reset drops

@@ -321,12 +321,22 @@ func (m *Model) backwardUpdate(a *acts) {
 	m.update(3)
 	e.DenseBackward(a.p2, m.pv[4], a.h, a.dh, a.dp2, m.gv[4], m.gv[5], a.d1, act)
 	m.update(2)
-	e.MaxPoolBackward(a.dp2, a.arg2, a.da2, a.ps2)
-	e.ConvBackward(a.p1, m.pv[2], a.a2, a.da2, a.dp1, m.gv[2], m.gv[3], a.c2, act)
+	m.convPoolBackward(a.p1, m.pv[2], a.a2, a.dp2, a.arg2, a.da2, a.dp1, m.gv[2], m.gv[3], a.c2, a.ps2)
 	m.update(1)
-	e.MaxPoolBackward(a.dp1, a.arg1, a.da1, a.ps1)
-	e.ConvBackward(a.x, m.pv[0], a.a1, a.da1, nil, m.gv[0], m.gv[1], a.c1, act)
+	m.convPoolBackward(a.x, m.pv[0], a.a1, a.dp1, a.arg1, a.da1, nil, m.gv[0], m.gv[1], a.c1, a.ps1)
 	m.update(0)
+}
+
+// convPoolBackward runs the backward pass of a max-pool and the
+// convolution before it, as one op where the engine has one
+// (ConvPoolBackwarder). dy is scratch for the pool's input gradient.
+func (m *Model) convPoolBackward(x, w, y, dp, arg, dy, dx, dw, db Tensor, s ConvShape, ps PoolShape) {
+	if cp, ok := m.E.(ConvPoolBackwarder); ok {
+		cp.ConvPoolBackward(x, w, y, dp, arg, dy, dx, dw, db, s, ps, m.Arch.Act)
+		return
+	}
+	m.E.MaxPoolBackward(dp, arg, dy, ps)
+	m.E.ConvBackward(x, w, y, dy, dx, dw, db, s, m.Arch.Act)
 }
 
 // Batch is where a step's images come from: a dataset on the engine, an

@@ -395,6 +395,60 @@ func TestEmuConvPool(t *testing.T) {
 	}
 }
 
+// TestEmuPoolBackAct: pool_back_act writes what maxpool_back (on zeroed
+// memory) then act_bias_grad write: dz equal (a zero's sign aside), the
+// bias's partial sums within rounding (another order of the same terms),
+// and with a null partial dz alone.
+func TestEmuPoolBackAct(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 13))
+	for _, sh := range []struct{ nb, k, P, Q, splits int }{{37, 5, 28, 28, 4}, {3, 4, 14, 14, 3}, {2, 3, 6, 10, 1}} {
+		ps := engine.PoolShape{N: sh.nb, C: sh.k, H: sh.P, W: sh.Q, Size: 2}
+		total, outs := sh.nb*sh.k*sh.P*sh.Q, sh.nb*sh.k*ps.OH()*ps.OW()
+		for _, act := range acts {
+			name := fmt.Sprintf("%v %+v", act, sh)
+			z := randF(r, total, 1)
+			for i := 0; i < total; i += 3 {
+				z[i] = -0.5 // ties after ReLU
+			}
+			yv := make([]float32, total)
+			for i := range yv {
+				yv[i] = float32(enginetest.Act(act, z[i]))
+			}
+			p, arg := make([]float32, outs), make([]int32, outs)
+			launch(t, "maxpool", grid(outs), block, yv, p, arg, int32(sh.nb*sh.k), int32(sh.P), int32(sh.Q), int32(2))
+			dp := f32(randF(r, outs, 1))
+			dy := make([]float32, total)
+			launch(t, "maxpool_back", grid(outs), block, dp, arg, dy, int64(outs))
+			dz, part := make([]float32, total), make([]float32, sh.k*sh.splits)
+			launch(t, "act_bias_grad", sh.k*sh.splits, block, dz, part, dy, yv,
+				int32(sh.nb), int32(sh.k), int32(sh.P*sh.Q), int32(sh.splits), int32(act))
+
+			fz, fpart := make([]float32, total+1), make([]float32, sh.k*sh.splits+1)
+			for i := range fz {
+				fz[i] = 7 // every element must be written
+			}
+			fpart[len(fpart)-1] = 7
+			launch(t, "pool_back_act", sh.k*sh.splits, block, fz, fpart, dp, arg, yv,
+				int32(sh.nb), int32(sh.k), int32(sh.P), int32(sh.Q), int32(sh.splits), int32(act))
+			for i := range dz {
+				if fz[i] != dz[i] {
+					t.Fatalf("pool_back_act %s: dz[%d] = %v, maxpool_back then act_bias_grad give %v", name, i, fz[i], dz[i])
+				}
+			}
+			if fz[total] != 7 || fpart[len(fpart)-1] != 7 {
+				t.Errorf("pool_back_act %s wrote past an output", name)
+			}
+			enginetest.Close(t, "pool_back_act partial sums "+name, fpart[:len(part)], f64(part), 1e-6, 1e-5)
+			fz2 := make([]float32, total)
+			launch(t, "pool_back_act", sh.k*sh.splits, block, fz2, null{}, dp, arg, yv,
+				int32(sh.nb), int32(sh.k), int32(sh.P), int32(sh.Q), int32(sh.splits), int32(act))
+			if !slices.Equal(fz2, fz[:total]) {
+				t.Errorf("pool_back_act %s: dz differs without partial sums", name)
+			}
+		}
+	}
+}
+
 // sameBits fails t, naming the first difference, unless got and want are
 // the same floats bit for bit.
 func sameBits(t *testing.T, what string, got, want []float32) {

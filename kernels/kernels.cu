@@ -326,6 +326,47 @@ __global__ void sum_partials2(float *a, int na, float *b, const float *partial, 
     else b[i - na] = s;
 }
 
+// pool_back_act: maxpool_back (2×2 windows over an even P×Q, so every
+// element is in one window), then act_grad, and, when partial is not
+// null, act_bias_grad's per-block partial sums of the bias gradient, in
+// one pass over the pooled gradient dp: each window's four elements of dz
+// are written once, g = dp·act'(y) at the window's maximum (arg), 0 at
+// the other three. dp, arg: (nb,k,P/2,Q/2); y, dz: (nb,k,P,Q). Blocks as
+// in act_bias_grad: channel blockIdx.x / splits, the images of slice
+// blockIdx.x % splits; blockDim a power of two of at most 256.
+__global__ void pool_back_act(float *dz, float *partial, const float *dp, const int *arg, const float *y, int nb, int k,
+                              int P, int Q, int splits, int act) {
+    __shared__ float part[256];
+    int c = blockIdx.x / splits, sp = blockIdx.x % splits;
+    int n0 = (int)((long long)sp * nb / splits), n1 = (int)((long long)(sp + 1) * nb / splits);
+    int QH = Q / 2, opq = (P / 2) * QH;
+    int count = (n1 - n0) * opq;
+    float s = 0.0f;
+    for (int e = threadIdx.x; e < count; e += blockDim.x) {
+        int n = n0 + e / opq, q = e % opq;
+        long long plane = (long long)n * k + c;
+        long long o = plane * opq + q;
+        int pi = q / QH, pj = q - pi * QH;
+        long long base = plane * P * Q + (long long)(2 * pi) * Q + 2 * pj;
+        int m = arg[o];
+        float g = act_d(dp[o], y[m], act);
+        long long d = m - base; // 0, 1, Q or Q+1
+        dz[base] = d == 0 ? g : 0.0f;
+        dz[base + 1] = d == 1 ? g : 0.0f;
+        dz[base + Q] = d == Q ? g : 0.0f;
+        dz[base + Q + 1] = d == Q + 1 ? g : 0.0f;
+        s += g;
+    }
+    if (!partial) return; // the same for every thread of the launch
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = part[0];
+}
+
 // first_grad: every gradient a single-channel convolution (C = 1, stride
 // 1) needs when no input gradient is wanted (the first layer), in one pass
 // over dy and y: dz = dy * act'(y) stays in registers and adds to the

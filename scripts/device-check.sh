@@ -72,7 +72,7 @@ fi
 # clocks left as they are), when ncu is there.
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
-	for ks in library own; do
+	for ks in ${NCU_SETS:-library own}; do
 		LOG=profile run "profile-$ks" 120 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=1 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
 			"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
 	done

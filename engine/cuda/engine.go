@@ -22,10 +22,11 @@ import (
 )
 
 var (
-	_ engine.Engine      = (*Engine)(nil)
-	_ engine.Capturer    = (*Engine)(nil)
-	_ engine.DeviceTimer = (*Engine)(nil)
-	_ engine.ConvPooler  = (*Engine)(nil)
+	_ engine.Engine             = (*Engine)(nil)
+	_ engine.Capturer           = (*Engine)(nil)
+	_ engine.DeviceTimer        = (*Engine)(nil)
+	_ engine.ConvPooler         = (*Engine)(nil)
+	_ engine.ConvPoolBackwarder = (*Engine)(nil)
 )
 
 // block is the thread-block size of elementwise kernels.

@@ -108,13 +108,10 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 		return
 	}
 	// Scratch first: growing it waits for the device.
-	part := floats(e.partialFor(s.K*splits), s.K*splits)
+	part := e.gradScratch(cv, s, dx, splits)
 	key := s
 	key.N = 0
 	dz := e.dzOf(key, dy, s.N*s.K*pq, act)
-	if dx != nil && e.streams {
-		e.grow(&e.wsLane, cv.Workspace())
-	}
 	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz, part)})
 	dzArg := cu.Null()
 	if act != engine.Identity {
@@ -122,10 +119,26 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	}
 	e.fail(e.c.LaunchBlocks("act_bias_grad", s.K*splits, block, dzArg, bufArg(part), arg(dy), arg(y),
 		cu.I(s.N), cu.I(s.K), cu.I(pq), cu.I(splits), cu.I(int(act))))
+	e.convGrads(cv, s, x, w, dz, part, dx, dw, db, splits)
+}
+
+// gradScratch sizes, before an op queues work, what convGrads needs: the
+// bias's partial sums (returned) and with two streams the lane's cuDNN
+// workspace. (Growing scratch waits for the device.)
+func (e *Engine) gradScratch(cv convPlan, s engine.ConvShape, dx engine.Tensor, splits int) region {
+	if dx != nil && e.streams {
+		e.grow(&e.wsLane, cv.Workspace())
+	}
+	return floats(e.partialFor(s.K*splits), s.K*splits)
+}
+
+// convGrads: from dz (the gradient at the convolution's output before its
+// activation) and the bias's per-block partial sums, db (sum_partials),
+// then cuDNN's filter gradient and, when dx is not nil, data gradient.
+// With two streams and a data gradient to compute, the filter gradient
+// goes to the second stream, with its own workspace (both read dz).
+func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, dz, part region, dx, dw, db engine.Tensor, splits int) {
 	e.fail(e.c.Launch("sum_partials", int64(s.K), block, arg(db), bufArg(part), cu.I(s.K), cu.I(splits)))
-	// With two streams and an input gradient to compute, the filter
-	// gradient goes to the second stream, with its own workspace (both
-	// read dz).
 	l, ws := e.sideFor(dx, access{r: []region{regionOf(x), dz}, w: regions(dw)}), &e.ws
 	if l != nil {
 		ws = &e.wsLane
@@ -134,6 +147,41 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	if dx != nil {
 		e.fail(cv.BackwardData(ptr(w), dz.lo, ptr(dx), e.ws.p, e.ws.bytes))
 	}
+}
+
+// ConvPoolBackward is MaxPoolBackward then ConvBackward
+// (engine.ConvPoolBackwarder); with own kernels, for 2×2 pooling of an
+// even output, the pool's and the activation's gradients and the bias's
+// partial sums in one pass over the pooled gradient (pool_back_act,
+// writing dz into dy), instead of a memset, maxpool_back and
+// act_bias_grad; a first layer then takes its filter and bias gradients
+// from dz (firstGrad, identity).
+func (e *Engine) ConvPoolBackward(x, w, y, dp, idx, dy, dx, dw, db engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
+	engine.CheckConvPoolBackward(s, ps, x, w, y, dp, idx, dy, dx, dw, db)
+	P, Q := s.P(), s.Q()
+	first := dx == nil && firstLayer(s)
+	if !e.own || ps.Size != 2 || P%2 != 0 || Q%2 != 0 || !fits32(s.N*s.K*P*Q) {
+		e.MaxPoolBackward(dp, idx, dy, ps)
+		e.ConvBackward(x, w, y, dy, dx, dw, db, s, act)
+		return
+	}
+	splits := e.splits(s.K, s.N)
+	if first {
+		e.use(access{r: regions(dp, idx, y), w: regions(dy)})
+		e.fail(e.c.LaunchBlocks("pool_back_act", s.K*splits, block, arg(dy), cu.Null(), arg(dp), arg(idx), arg(y),
+			cu.I(s.N), cu.I(s.K), cu.I(P), cu.I(Q), cu.I(splits), cu.I(int(act))))
+		e.firstGrad(x, dy, dy, dw, db, s, engine.Identity, splits)
+		return
+	}
+	cv := e.conv(s)
+	if cv == nil {
+		return
+	}
+	part := e.gradScratch(cv, s, dx, splits)
+	e.use(access{r: regions(x, w, y, dp, idx), w: append(regions(dy, dx, dw, db), part)})
+	e.fail(e.c.LaunchBlocks("pool_back_act", s.K*splits, block, arg(dy), bufArg(part), arg(dp), arg(idx), arg(y),
+		cu.I(s.N), cu.I(s.K), cu.I(P), cu.I(Q), cu.I(splits), cu.I(int(act))))
+	e.convGrads(cv, s, x, w, regionOf(dy), part, dx, dw, db, splits)
 }
 
 // firstLayer reports whether own kernels have a path for convolution s: a

@@ -169,6 +169,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 		{"Conv", testConv},
 		{"MaxPool", testMaxPool},
 		{"ConvPool", testConvPool},
+		{"ConvPoolBackward", testConvPoolBackward},
 		{"Dense", testDense},
 		{"SoftmaxXent", testSoftmaxXent},
 		{"Update", testUpdate},
@@ -413,6 +414,82 @@ func testConvPool(h *harness) {
 				if ga[i] != wa[i] {
 					h.t.Errorf("%s: arg[%d] = %d, MaxPool gives %d", name, i, ga[i], wa[i])
 					break
+				}
+			}
+		}
+	}
+}
+
+// testConvPoolBackward: an engine's ConvPoolBackward
+// (engine.ConvPoolBackwarder), where it has one, gives what its
+// MaxPoolBackward then ConvBackward give (the bias gradient's terms may be
+// added in another order), and what the reference gives, with and
+// without dx.
+func testConvPoolBackward(h *harness) {
+	cp, ok := h.e.(engine.ConvPoolBackwarder)
+	if !ok {
+		h.t.Skip("the engine has no ConvPoolBackward (engine.ConvPoolBackwarder); the model runs MaxPoolBackward and ConvBackward")
+	}
+	for _, s := range []engine.ConvShape{
+		{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
+		{N: 3, C: 2, H: 7, W: 7, K: 3, R: 3, S: 3, Pad: 1},
+		{N: 37, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
+		{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+	} {
+		ps := engine.PoolShape{N: s.N, C: s.K, H: s.P(), W: s.Q(), Size: 2}
+		for _, act := range allActs {
+			name := fmt.Sprintf("convpool backward N%d C%d %dx%d K%d %dx%d pad%d %v", s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, act)
+			xv := h.rand(s.N*s.C*s.H*s.W, 1)
+			wv := h.rand(s.K*s.C*s.R*s.S, 1/math.Sqrt(float64(s.C*s.R*s.S)))
+			x, w, b := h.f32(xv), h.f32(wv), h.f32(h.rand(s.K, 0.1))
+			ny, out := s.N*s.K*s.P()*s.Q(), s.N*s.K*ps.OH()*ps.OW()
+			y, p, arg := h.zeros(engine.Float32, ny), h.zeros(engine.Float32, out), h.zeros(engine.Int32, out)
+			h.e.Conv(x, w, b, y, s, act)
+			h.e.MaxPool(y, p, arg, ps)
+			yv, av := toF64(h.read(y)), h.readI(arg)
+			rarg := make([]int, len(av))
+			for i, a := range av {
+				rarg[i] = int(a)
+			}
+			dpv := h.rand(out, 1)
+			dp := h.f32(dpv)
+			rdx, rdw, rdb := RefConvBackward(xv, wv, yv, RefMaxPoolBackward(dpv, rarg, ny), s, act)
+			scale := math.Sqrt(float64(s.N * s.P() * s.Q()))
+			for _, withDx := range []bool{true, false} {
+				dy1, dy2 := h.zeros(engine.Float32, ny), h.zeros(engine.Float32, ny)
+				dw1, dw2 := h.zeros(engine.Float32, len(wv)), h.zeros(engine.Float32, len(wv))
+				db1, db2 := h.zeros(engine.Float32, s.K), h.zeros(engine.Float32, s.K)
+				var dx1, dx2 engine.Tensor
+				if withDx {
+					dx1, dx2 = h.zeros(engine.Float32, len(xv)), h.zeros(engine.Float32, len(xv))
+				}
+				h.e.MaxPoolBackward(dp, arg, dy1, ps)
+				h.e.ConvBackward(x, w, y, dy1, dx1, dw1, db1, s, act)
+				h.e.Fill(dy2, 3)
+				h.e.Fill(dw2, 7) // must be overwritten, not accumulated
+				h.e.Fill(db2, 7)
+				check := h.unchanged("ConvPoolBackward", []string{"x", "w", "y", "dp"}, x, w, y, dp)
+				cp.ConvPoolBackward(x, w, y, dp, arg, dy2, dx2, dw2, db2, s, ps, act)
+				check()
+				if !slices.Equal(h.readI(arg), av) {
+					h.t.Errorf("%s: ConvPoolBackward modified arg", name)
+				}
+				n := name
+				if !withDx {
+					n += " (no dx)"
+				}
+				gw, gb := h.read(dw2), h.read(db2)
+				// Sums of N·P·Q terms, maybe in another order.
+				Close(h.t, n+" dw vs unfused", gw, toF64(h.read(dw1)), 1e-6*scale, 1e-5)
+				Close(h.t, n+" db vs unfused", gb, toF64(h.read(db1)), 1e-6*scale, 1e-5)
+				Close(h.t, n+" dw", gw, rdw, ATol*scale, RTol*10)
+				Close(h.t, n+" db", gb, rdb, ATol*scale, RTol*10)
+				if withDx {
+					gx := h.read(dx2)
+					Close(h.t, n+" dx vs unfused", gx, toF64(h.read(dx1)), 1e-6, 1e-5)
+					Close(h.t, n+" dx", gx, rdx, ATol*10, RTol*10)
 				}
 			}
 		}
