@@ -182,7 +182,7 @@ type AlgoTime struct {
 // findRounds is how many times NewConv times each direction's algorithms
 // after warmRounds untimed ones.
 const (
-	findRounds = 3
+	findRounds = 5
 	warmRounds = 1
 )
 
@@ -230,7 +230,9 @@ func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
 	// found), then findRounds times, and takes the algorithm with the
 	// least best time among those that worked in every timed round. (One
 	// run's order is noisy: on an H200 one process chose a 68 µs
-	// data-gradient algorithm where another chose a 45 µs one.)
+	// data-gradient algorithm where another chose a 45 µs one; with one
+	// untimed and three timed rounds, one process in five chose a filter
+	// gradient algorithm that made the step 26 µs slower.)
 	pick := func(dir int, name string, a, b, c2, d unsafe.Pointer) (int, int, error) {
 		type tally struct {
 			best           float32

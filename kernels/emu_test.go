@@ -449,6 +449,58 @@ func TestEmuPoolBackAct(t *testing.T) {
 	}
 }
 
+// TestEmuFirstGradPool: first_grad_pool3's partial sums are
+// maxpool_back's scatter then first_grad3's (equal, a zero's sign aside),
+// with uneven slices and ties in the pooled windows.
+func TestEmuFirstGradPool(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 14))
+	for _, c := range []struct {
+		s      engine.ConvShape
+		splits int
+	}{
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 5, R: 3, S: 3, Pad: 1}, Splits(5, 37, 132)},
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1}, 4},
+		{engine.ConvShape{N: 5, C: 1, H: 8, W: 6, K: 3, R: 3, S: 3, Pad: 0}, 1},
+	} {
+		s := c.s
+		P, Q := s.P(), s.Q()
+		ps := engine.PoolShape{N: s.N, C: s.K, H: P, W: Q, Size: 2}
+		total, outs := s.N*s.K*P*Q, s.N*s.K*ps.OH()*ps.OW()
+		for _, act := range acts {
+			name := fmt.Sprintf("%v %+v splits %d", act, s, c.splits)
+			xv := f32(randF(r, s.N*s.H*s.W, 1))
+			yv := make([]float32, total)
+			for i := range yv {
+				v := 2*r.Float64() - 1
+				if i%3 == 0 {
+					v = -0.5 // ties after ReLU
+				}
+				yv[i] = float32(enginetest.Act(act, v))
+			}
+			p, arg := make([]float32, outs), make([]int32, outs)
+			launch(t, "maxpool", grid(outs), block, yv, p, arg, int32(s.N*s.K), int32(P), int32(Q), int32(2))
+			dp := f32(randF(r, outs, 1))
+			dy := make([]float32, total)
+			launch(t, "maxpool_back", grid(outs), block, dp, arg, dy, int64(outs))
+			n := (s.K*9 + s.K) * c.splits
+			part, fpart := make([]float32, n), make([]float32, n+1)
+			fpart[n] = 7
+			launch(t, "first_grad3", s.K*c.splits, block, part, dy, yv, xv,
+				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(c.splits), int32(act))
+			launch(t, "first_grad_pool3", s.K*c.splits, block, fpart, dp, arg, yv, xv,
+				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(c.splits), int32(act))
+			for i := range part {
+				if fpart[i] != part[i] {
+					t.Fatalf("first_grad_pool3 %s: partial[%d] = %v, maxpool_back then first_grad3 give %v", name, i, fpart[i], part[i])
+				}
+			}
+			if fpart[n] != 7 {
+				t.Errorf("first_grad_pool3 %s wrote past its partial sums", name)
+			}
+		}
+	}
+}
+
 // sameBits fails t, naming the first difference, unless got and want are
 // the same floats bit for bit.
 func sameBits(t *testing.T, what string, got, want []float32) {

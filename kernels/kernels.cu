@@ -381,9 +381,15 @@ __global__ void pool_back_act(float *dz, float *partial, const float *dp, const 
 // R and S are constants of each kernel (first_grad3, first_grad5): the
 // R*S + 1 accumulators are registers. part: (R*S+1)*blockDim floats of
 // shared memory; blockDim a power of two, at most 256.
-__device__ __forceinline__ void first_grad(float *part, float *partial, const float *dy, const float *y, const float *x,
-                                           int nb, int k, int h, int w, int pad, int splits, int act, const int R,
-                                           const int S) {
+//
+// With parg not null (first_grad_pool3: 3×3 only), dy is the gradient at
+// the output of a 2×2 max-pool over y (P and Q even) and parg its argmax:
+// the gradient at y is dy of the pixel's window where parg names the
+// pixel, 0 elsewhere, as maxpool_back would scatter it (so no pass writes
+// that tensor and none reads it back).
+__device__ __forceinline__ void first_grad(float *part, float *partial, const float *dy, const int *parg, const float *y,
+                                           const float *x, int nb, int k, int h, int w, int pad, int splits, int act,
+                                           const int R, const int S) {
     const int T = R * S;
     int P = h + 2 * pad - R + 1, Q = w + 2 * pad - S + 1, pq = P * Q;
     int c = blockIdx.x / splits, sp = blockIdx.x % splits;
@@ -404,9 +410,16 @@ __device__ __forceinline__ void first_grad(float *part, float *partial, const fl
                 }
             }
             int base = (i - pad) * w + (j - pad); // x index of tap (0, 0)
+            int opq = (P / 2) * (Q / 2), q = (i / 2) * (Q / 2) + j / 2; // the pixel's window
             for (int n = n0; n < n1; n++) {
                 long long o = ((long long)n * k + c) * pq + p;
-                float g = act_d(dy[o], y[o], act);
+                float g;
+                if (parg) {
+                    long long po = ((long long)n * k + c) * opq + q;
+                    g = parg[po] == o ? act_d(dy[po], y[o], act) : 0.0f;
+                } else {
+                    g = act_d(dy[o], y[o], act);
+                }
                 sb += g;
                 const float *xn = x + (long long)n * h * w;
                 UNROLL for (int r = 0; r < R; r++) {
@@ -462,12 +475,22 @@ __device__ __forceinline__ void first_grad(float *part, float *partial, const fl
 __global__ void first_grad3(float *partial, const float *dy, const float *y, const float *x, int nb, int k, int h,
                             int w, int pad, int splits, int act) {
     __shared__ float part[10 * 256];
-    first_grad(part, partial, dy, y, x, nb, k, h, w, pad, splits, act, 3, 3);
+    first_grad(part, partial, dy, 0, y, x, nb, k, h, w, pad, splits, act, 3, 3);
+}
+
+// first_grad_pool3: first_grad3 from the gradient at a 2×2 max-pool's
+// output: dp, parg: (nb,k,P/2,Q/2) (see first_grad). It writes what
+// maxpool_back then first_grad3 would, with one pass over the pooled
+// gradient instead of a write and a read of the unpooled one.
+__global__ void first_grad_pool3(float *partial, const float *dp, const int *parg, const float *y, const float *x,
+                                 int nb, int k, int h, int w, int pad, int splits, int act) {
+    __shared__ float part[10 * 256];
+    first_grad(part, partial, dp, parg, y, x, nb, k, h, w, pad, splits, act, 3, 3);
 }
 __global__ void first_grad5(float *partial, const float *dy, const float *y, const float *x, int nb, int k, int h,
                             int w, int pad, int splits, int act) {
     __shared__ float part[26 * 256];
-    first_grad(part, partial, dy, y, x, nb, k, h, w, pad, splits, act, 5, 5);
+    first_grad(part, partial, dy, 0, y, x, nb, k, h, w, pad, splits, act, 5, 5);
 }
 
 // maxpool: square windows of size with equal stride; arg holds the index in

@@ -154,8 +154,9 @@ func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, 
 // even output, the pool's and the activation's gradients and the bias's
 // partial sums in one pass over the pooled gradient (pool_back_act,
 // writing dz into dy), instead of a memset, maxpool_back and
-// act_bias_grad; a first layer then takes its filter and bias gradients
-// from dz (firstGrad, identity).
+// act_bias_grad. A first layer with 3×3 filters takes its filter and bias
+// gradients straight from the pooled gradient (first_grad_pool3: dy is
+// not used), one with 5×5 from pool_back_act's dz (firstGrad, identity).
 func (e *Engine) ConvPoolBackward(x, w, y, dp, idx, dy, dx, dw, db engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
 	engine.CheckConvPoolBackward(s, ps, x, w, y, dp, idx, dy, dx, dw, db)
 	P, Q := s.P(), s.Q()
@@ -166,6 +167,15 @@ func (e *Engine) ConvPoolBackward(x, w, y, dp, idx, dy, dx, dw, db engine.Tensor
 		return
 	}
 	splits := e.splits(s.K, s.N)
+	if first && s.R == 3 {
+		outs := s.K*9 + s.K
+		part := floats(e.partialFor(outs*splits), outs*splits)
+		e.use(access{r: regions(x, y, dp, idx), w: append(regions(dw, db), part)})
+		e.fail(e.c.LaunchBlocks("first_grad_pool3", s.K*splits, block, bufArg(part), arg(dp), arg(idx), arg(y), arg(x),
+			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(splits), cu.I(int(act))))
+		e.fail(e.c.Launch("sum_partials2", int64(outs), block, arg(dw), cu.I(s.K*9), arg(db), bufArg(part), cu.I(outs), cu.I(splits)))
+		return
+	}
 	if first {
 		e.use(access{r: regions(dp, idx, y), w: regions(dy)})
 		e.fail(e.c.LaunchBlocks("pool_back_act", s.K*splits, block, arg(dy), cu.Null(), arg(dp), arg(idx), arg(y),

@@ -435,6 +435,7 @@ func testConvPoolBackward(h *harness) {
 		{N: 2, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
 		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
 		{N: 3, C: 2, H: 7, W: 7, K: 3, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 1, H: 12, W: 10, K: 11, R: 3, S: 3, Pad: 0}, // not square
 		{N: 37, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
 		{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
 	} {

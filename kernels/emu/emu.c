@@ -134,6 +134,7 @@ static uint64_t slot[32];
     X(sum_partials, "PCII", 0, A(0, float *), A(1, float *), A(2, int), A(3, int)) \
     X(sum_partials2, "PIPCII", 0, A(0, float *), A(1, int), A(2, float *), A(3, float *), A(4, int), A(5, int)) \
     X(first_grad3, "PCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
+    X(first_grad_pool3, "PCCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, int *), A(3, float *), A(4, float *), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int), A(11, int)) \
     X(first_grad5, "PCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
     X(maxpool, "CPPIIII", 0, A(0, float *), A(1, float *), A(2, int *), A(3, int), A(4, int), A(5, int), A(6, int)) \
     X(maxpool_back, "CCPL", 0, A(0, float *), A(1, int *), A(2, float *), A(3, long long)) \
