@@ -173,10 +173,64 @@ type Conv struct {
 	Timed [3][]AlgoTime
 }
 
-// AlgoTime is one algorithm's best time in NewConv's timed rounds.
+// AlgoTime is one algorithm's best time in NewConv's timed rounds and
+// the workspace it needs.
 type AlgoTime struct {
-	Algo int
-	MS   float32
+	Algo   int
+	MS     float32
+	Memory int
+}
+
+// The directions, indices of Conv.Timed.
+const (
+	DirForward = iota
+	DirData
+	DirFilter
+)
+
+// closeTo is how much slower than the fastest, in NewConv's timing, an
+// algorithm may be and still be an alternative worth timing where the
+// convolution is used (Alternatives): run alone, close algorithms time
+// alike, but in a training step beside other work one can be the faster
+// by 10% of the step (on an H200, conv2's filter gradient: FFT against
+// the implicit GEMMs).
+const closeTo = 1.25
+
+// Alternatives returns direction dir's algorithms other than the one in
+// use whose best time was within closeTo of the fastest, fastest first,
+// at most two. Workspace covers them.
+func (cv *Conv) Alternatives(dir int) []int {
+	var out []int
+	t := cv.Timed[dir]
+	for _, a := range t {
+		if a.MS <= t[0].MS*closeTo && a.Algo != cv.Algo(dir) && len(out) < 2 {
+			out = append(out, a.Algo)
+		}
+	}
+	return out
+}
+
+// Algo is direction dir's algorithm in use.
+func (cv *Conv) Algo(dir int) int {
+	return [3]int{cv.FwdAlgo, cv.BwdDataAlgo, cv.BwdFilterAlgo}[dir]
+}
+
+// Use makes algo, one of Timed[dir], direction dir's algorithm.
+func (cv *Conv) Use(dir, algo int) {
+	for _, a := range cv.Timed[dir] {
+		if a.Algo == algo {
+			switch dir {
+			case DirForward:
+				cv.FwdAlgo, cv.FwdWS = algo, a.Memory
+			case DirData:
+				cv.BwdDataAlgo, cv.BwdDataWS = algo, a.Memory
+			default:
+				cv.BwdFilterAlgo, cv.BwdFilterWS = algo, a.Memory
+			}
+			return
+		}
+	}
+	panic("cudnn: Use of an algorithm that was not timed")
 }
 
 // findRounds is how many times NewConv times each direction's algorithms
@@ -265,7 +319,7 @@ func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
 		var timed []AlgoTime
 		for algo, t := range seen {
 			if t.rounds == findRounds {
-				timed = append(timed, AlgoTime{algo, t.best})
+				timed = append(timed, AlgoTime{algo, t.best, t.memory})
 			}
 		}
 		if len(timed) == 0 {
@@ -296,8 +350,19 @@ func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
 	return cv, nil
 }
 
-// Workspace is the most workspace any direction needs.
-func (cv *Conv) Workspace() int { return max(cv.FwdWS, cv.BwdDataWS, cv.BwdFilterWS) }
+// Workspace is the most workspace any direction's algorithm or its
+// alternatives need.
+func (cv *Conv) Workspace() int {
+	n := max(cv.FwdWS, cv.BwdDataWS, cv.BwdFilterWS)
+	for dir, t := range cv.Timed {
+		for _, a := range t {
+			if a.MS <= t[0].MS*closeTo || a.Algo == cv.Algo(dir) {
+				n = max(n, a.Memory)
+			}
+		}
+	}
+	return n
+}
 
 // Forward queues y = conv(x, w).
 func (cv *Conv) Forward(x, w, y, ws uint64, wsBytes int) error {

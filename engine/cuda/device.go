@@ -81,6 +81,12 @@ type convPlan interface {
 	BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error
 	// Algorithms describes the algorithms chosen, for benchmarks.
 	Algorithms() string
+	// Alternatives lists direction dir's algorithms (0 forward, 1 data
+	// gradient, 2 filter gradient) worth timing in place against the one
+	// in use, Algo; Use switches to one. Workspace covers them all.
+	Alternatives(dir int) []int
+	Algo(dir int) int
+	Use(dir, algo int)
 	Close()
 }
 
@@ -152,23 +158,30 @@ type libraryConv struct {
 	cv *cudnn.Conv
 }
 
-func (p *libraryConv) Workspace() int { return p.cv.Workspace() }
+func (p *libraryConv) Workspace() int             { return p.cv.Workspace() }
+func (p *libraryConv) Alternatives(dir int) []int { return p.cv.Alternatives(dir) }
+func (p *libraryConv) Algo(dir int) int           { return p.cv.Algo(dir) }
+func (p *libraryConv) Use(dir, algo int)          { p.cv.Use(dir, algo) }
 
-// Algorithms is cuDNN's algorithm number for each direction, with the
-// best times of the fastest three in the timed Find rounds (ms).
+// Algorithms is cuDNN's algorithm number in use for each direction, then
+// the fastest three in the timed Find rounds with their best times (ms).
 func (p *libraryConv) Algorithms() string {
 	var b strings.Builder
 	for d, name := range []string{"forward", "data", "filter"} {
 		if d > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s", name)
+		fmt.Fprintf(&b, "%s %d (", name, p.cv.Algo(d))
 		for i, t := range p.cv.Timed[d] {
 			if i == 3 {
 				break
 			}
-			fmt.Fprintf(&b, " %d:%.3f", t.Algo, t.MS)
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			fmt.Fprintf(&b, "%d:%.3f", t.Algo, t.MS)
 		}
+		b.WriteByte(')')
 	}
 	return b.String()
 }

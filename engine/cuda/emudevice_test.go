@@ -69,13 +69,17 @@ type emuGPU struct {
 	access []emuAccess  // accesses some stream is not yet ordered after
 	forked map[int]bool // lanes forked into the recording, not yet joined
 	joins  int          // Joins run (replays included)
+	// alternatives each convolution offers per direction (emuConv): the
+	// engine's tuning times them in place.
+	alternatives [3][]int
 }
 
 func newEmuGPU(t testing.TB) *emuGPU {
 	if !emu.Available {
 		t.Skip("this build has no cgo, so no kernel emulator: emulated GPU test skipped")
 	}
-	return &emuGPU{mem: emu.NewMemory(), host: cpu.New(0), clock: [][]uint64{{0}}, forked: map[int]bool{}}
+	return &emuGPU{mem: emu.NewMemory(), host: cpu.New(0), clock: [][]uint64{{0}}, forked: map[int]bool{},
+		alternatives: [3][]int{{1}, nil, {1, 2}}}
 }
 
 func (g *emuGPU) Info() cu.Device {
@@ -338,7 +342,7 @@ func (g *emuGPU) NewConv(s engine.ConvShape) (convPlan, error) {
 	if s.P() < 1 || s.Q() < 1 {
 		return nil, fmt.Errorf("emulated cuDNN: convolution %+v has no output", s)
 	}
-	return &emuConv{g: g, s: s}, nil
+	return &emuConv{g: g, s: s, alts: g.alternatives}, nil
 }
 
 // laneID is lane l's stream, 0 (the main stream) for nil.
@@ -470,13 +474,29 @@ func (g *emuGPU) Close() error {
 type emuConv struct {
 	g *emuGPU
 	s engine.ConvShape
+	// Algorithm numbers, all the CPU engine's convolution: in use, and
+	// the alternatives (emuGPU.alternatives of each direction).
+	algo [3]int
+	alts [3][]int
 }
 
 const emuWorkspace = 4096
 
-func (c *emuConv) Workspace() int     { return emuWorkspace }
-func (c *emuConv) Close()             {}
-func (c *emuConv) Algorithms() string { return "the CPU engine's" }
+func (c *emuConv) Workspace() int { return emuWorkspace }
+func (c *emuConv) Close()         {}
+func (c *emuConv) Algorithms() string {
+	return fmt.Sprintf("the CPU engine's (forward %d, data %d, filter %d)", c.algo[0], c.algo[1], c.algo[2])
+}
+func (c *emuConv) Alternatives(dir int) []int {
+	return slices.DeleteFunc(slices.Clone(c.alts[dir]), func(a int) bool { return a == c.algo[dir] })
+}
+func (c *emuConv) Algo(dir int) int { return c.algo[dir] }
+func (c *emuConv) Use(dir, algo int) {
+	if algo != 0 && !slices.Contains(c.alts[dir], algo) {
+		panic("emulated cuDNN: Use of an algorithm that is not an alternative")
+	}
+	c.algo[dir] = algo
+}
 
 // run checks the workspace, copies the device tensors in (pointers with
 // their lengths in floats) into CPU tensors, calls op on those and copies

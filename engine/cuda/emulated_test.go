@@ -170,6 +170,75 @@ func TestEmulatedDeviceOrdering(t *testing.T) {
 	expect("Alloc in a recording", err, "during a graph recording")
 }
 
+// emuTraining is a model and a batch source on an engine with an emulated
+// device: step queues one training step of bs through engine.Run (warm-up,
+// recording, replays) and waits for it.
+type emuTraining struct {
+	e      *Engine
+	g      *emuGPU
+	m      *engine.Model
+	cursor engine.Tensor
+	step   func()
+}
+
+// newEmuTraining makes an emuTraining in variant v over random images,
+// enough for steps steps of bs; t's cleanup releases it.
+func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
+	g := newEmuGPU(t)
+	e := newEngine(g, false, v.own)
+	e.streams = v.streams
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	img := make([]uint8, steps*bs*engine.ImagePixels)
+	lab := make([]uint8, steps*bs)
+	for i := range img {
+		img[i] = uint8(r.IntN(256))
+	}
+	for i := range lab {
+		lab[i] = uint8(i % engine.Classes)
+	}
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm, _ := e.Alloc(engine.Int32, len(lab))
+	order := make([]int32, len(lab))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	cursor, _ := e.Alloc(engine.Int32, 1)
+	stats, _ := e.Alloc(engine.Float32, 3)
+	if err := e.Write(perm, 0, order); err != nil {
+		t.Fatal(err)
+	}
+	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
+	tr := &emuTraining{e: e, g: g, m: m, cursor: cursor}
+	tr.step = func() {
+		t.Helper()
+		if err := engine.Run(e, bs, func() { m.TrainStep(b, bs, stats) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		engine.ResetGraphs(e)
+		for _, x := range []engine.Tensor{perm, cursor, stats, d.Images, d.Labels} {
+			e.Free(x)
+		}
+		m.Release()
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return tr
+}
+
 // TestEmulatedLaneOverlap checks what the second stream is for, in each
 // two-stream variant: in a recorded training step the main stream waits
 // for the lane once, at the step's end (each layer's weight gradient and
@@ -183,48 +252,11 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 			continue
 		}
 		t.Run(v.name, func(t *testing.T) {
-			g := newEmuGPU(t)
-			e := newEngine(g, false, v.own)
-			e.streams = true
-			defer e.Close()
-			arch, _ := engine.NewArch("reference", engine.ReLU)
-			m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Release()
-			r := rand.New(rand.NewPCG(1, 2))
-			img := make([]uint8, 4*bs*engine.ImagePixels)
-			lab := make([]uint8, 4*bs)
-			for i := range img {
-				img[i] = uint8(r.IntN(256))
-			}
-			for i := range lab {
-				lab[i] = uint8(i % engine.Classes)
-			}
-			d, err := engine.UploadDataset(e, img, lab)
-			if err != nil {
-				t.Fatal(err)
-			}
-			perm, _ := e.Alloc(engine.Int32, len(lab))
-			order := make([]int32, len(lab))
-			for i := range order {
-				order[i] = int32(i)
-			}
-			cursor, _ := e.Alloc(engine.Int32, 1)
-			stats, _ := e.Alloc(engine.Float32, 3)
-			if err := e.Write(perm, 0, order); err != nil {
-				t.Fatal(err)
-			}
-			b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
-			for step := range 4 { // warm-up, recording, two replays
+			tr := newEmuTraining(t, v, bs, 4)
+			e, g := tr.e, tr.g
+			for step := range 4 { // warm-up, recording (and tuning), replays
 				before := g.joins
-				if err := engine.Run(e, bs, func() { m.TrainStep(b, bs, stats) }); err != nil {
-					t.Fatal(err)
-				}
-				if err := e.Sync(); err != nil {
-					t.Fatal(err)
-				}
+				tr.step()
 				if got := g.joins - before; step >= 2 && got != 1 {
 					t.Errorf("replayed step %d: the main stream joined the lane %d times, want 1 (at the step's end)", step, got)
 				}
@@ -256,8 +288,71 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 			if err := e.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			for _, x := range append(ts, perm, cursor, stats, d.Images, d.Labels) {
+			for _, x := range ts {
 				e.Free(x)
+			}
+		})
+	}
+}
+
+// TestEmulatedTuning checks the in-place timing of cuDNN's alternatives
+// (tune.go), with the emulated convolutions offering alternatives (one
+// forward, two filter-gradient algorithms a shape): the recording is
+// timed against one recording per alternative of each convolution it
+// uses, tuneRounds steps each, then the fastest is kept; every step runs
+// once (the cursor advances by one batch a call); a plan's directions are
+// tuned once; and Reset during the timing releases it.
+func TestEmulatedTuning(t *testing.T) {
+	const bs = 4
+	for _, c := range []struct {
+		v     variant
+		cands int // recordings timed: cuDNN's choices and each swap
+	}{
+		{variants[2], 1 + 1 + 2},   // own, 2 streams: conv2 on cuDNN
+		{variants[3], 1 + 2*(1+2)}, // library, 2 streams: conv1 too
+		{variants[0], 1 + 2*(1+2)}, // library
+	} {
+		t.Run(c.v.name, func(t *testing.T) {
+			// Warm-up runs until the first recording (the model's first
+			// step allocates its buffers, which drops what the engine
+			// knew of the key: two).
+			const warm = 2
+			steps := warm + c.cands*tuneRounds + 2
+			tr := newEmuTraining(t, c.v, bs, steps+2) // and two steps after the Reset
+			e := tr.e
+			for range warm {
+				tr.step()
+			}
+			tr.step() // recording, and the first timed step
+			tu := e.tuners[bs]
+			if tu == nil || len(tu.cands) != c.cands {
+				t.Fatalf("after the recording: tuner %v, want %d recordings to time", tu, c.cands)
+			}
+			for i := warm + 1; i < steps; i++ {
+				tr.step()
+				if want := i < warm+c.cands*tuneRounds-1; e.Tuning() != want {
+					t.Fatalf("after step %d: Tuning() = %v, want %v", i, e.Tuning(), want)
+				}
+			}
+			cur := []int32{0}
+			if err := e.Read(tr.cursor, 0, cur); err != nil || int(cur[0]) != steps*bs {
+				t.Errorf("cursor after %d steps of %d: %d (%v), want %d: one step a call", steps, bs, cur[0], err, steps*bs)
+			}
+			if _, ok := e.graphs[bs]; !ok || len(e.graphs) != 1 {
+				t.Errorf("after tuning: %d recordings, want the kept one for key %d", len(e.graphs), bs)
+			}
+			for _, cd := range tu.cands {
+				if g := cd.g.(*emuGraph); g.destroyed == (cd.g == e.graphs[bs]) {
+					t.Errorf("recording %+v: destroyed %v, kept %v", cd.at, g.destroyed, cd.g == e.graphs[bs])
+				}
+			}
+			// Tuned once: a new recording of the same shapes (after a
+			// Reset) is not timed again.
+			engine.ResetGraphs(e)
+			tr.step()
+			tr.step()
+			if len(e.graphs) != 1 || e.Tuning() {
+				t.Errorf("the same shapes recorded again: %d recordings, Tuning() %v; want one, not timed again", len(e.graphs), e.Tuning())
 			}
 		})
 	}

@@ -62,7 +62,13 @@ type Engine struct {
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
 	laneUse []laneAccess
-	timer   event // StartTimer's event
+	// In-place tuning of cuDNN's algorithm choices (tune.go): the
+	// directions of each plan a recording used, those already tuned, and
+	// the recordings being timed.
+	usedDirs map[planDir]bool
+	settled  map[planDir]bool
+	tuners   map[int]*tuner
+	timer    event // StartTimer's event
 }
 
 // KernelsEnv is the environment variable that picks the engine's kernel
@@ -156,7 +162,8 @@ func New(device int, tf32 bool) (*Engine, error) {
 
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
-	return &Engine{c: c, convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{}, tf32: tf32, own: own}
+	return &Engine{c: c, convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, tuners: map[int]*tuner{}, tf32: tf32, own: own}
 }
 
 // Name describes the engine.
@@ -456,8 +463,15 @@ func (e *Engine) Close() error {
 
 // Replay runs fn directly the first time for a key (warm-up: cuDNN picks
 // algorithms, buffers are allocated), records it as a CUDA graph the second
-// time, and replays the graph from then on.
+// time, and replays the graph from then on. Where cuDNN's choice for a
+// convolution the recording uses has close alternatives, the second call
+// also records fn with each, and the first calls after it time the
+// recordings in turn, keeping the fastest (tune.go); every call runs fn's
+// work once.
 func (e *Engine) Replay(key int, fn func()) error {
+	if t := e.tuners[key]; t != nil {
+		return e.tuneStep(key, t)
+	}
 	if g, ok := e.graphs[key]; ok {
 		return e.c.Replay(g)
 	}
@@ -467,20 +481,34 @@ func (e *Engine) Replay(key int, fn func()) error {
 		e.settle()
 		return e.takeErr()
 	}
-	g, err := e.c.Capture(func() error {
-		fn()
-		e.settle() // a recording must end with every stream joined
-		return e.takeErr()
-	})
+	clear(e.usedDirs)
+	g, err := e.capture(fn)
 	if err != nil {
 		return err
 	}
 	e.graphs[key] = g
+	if t := e.newTuner(g, fn); t != nil {
+		e.tuners[key] = t
+		return e.tuneStep(key, t)
+	}
 	return e.c.Replay(g)
+}
+
+// capture records fn as a graph.
+func (e *Engine) capture(fn func()) (graph, error) {
+	return e.c.Capture(func() error {
+		fn()
+		e.settle() // a recording must end with every stream joined
+		return e.takeErr()
+	})
 }
 
 // Reset drops every recorded graph.
 func (e *Engine) Reset() {
+	for k, t := range e.tuners {
+		t.destroy(e)
+		delete(e.tuners, k)
+	}
 	for k, g := range e.graphs {
 		e.c.Destroy(g)
 		delete(e.graphs, k)

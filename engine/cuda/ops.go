@@ -85,6 +85,7 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 		return
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y)})
+	e.uses(s, 0)
 	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	pq := s.P() * s.Q()
 	e.biasAct(y, b, s.N*s.K*pq, pq, s.K, act)
@@ -143,8 +144,10 @@ func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, 
 	if l != nil {
 		ws = &e.wsLane
 	}
+	e.uses(s, 2)
 	e.fail(cv.BackwardFilter(l, ptr(x), dz.lo, ptr(dw), ws.p, ws.bytes))
 	if dx != nil {
+		e.uses(s, 1)
 		e.fail(cv.BackwardData(ptr(w), dz.lo, ptr(dx), e.ws.p, e.ws.bytes))
 	}
 }
@@ -244,6 +247,7 @@ func (e *Engine) ConvPool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, 
 		return
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y, p, idx)})
+	e.uses(s, 0)
 	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	e.fail(e.c.Launch("bias_act_pool", int64(outs)*int64(s.K), block, arg(y), arg(p), arg(idx), arg(b),
 		cu.I(s.N*s.K), cu.I(s.K), cu.I(P), cu.I(Q), cu.I(int(act))))

@@ -1,0 +1,163 @@
+//go:build cgo
+
+// tune.go: cuDNN's algorithm choices timed where they are used. NewConv
+// picks each direction's algorithm by timing the candidates alone
+// (cudnnFind…), where close ones time alike; inside a training step, beside
+// the second stream's work, one of them can be the faster by a tenth of the
+// step (on an H200 at batch 128, conv2's filter gradient: 0.293 ms a step
+// with one algorithm, 0.320 with either of two others that Find timed within
+// 3% of it). So when a step is first recorded and a convolution it uses has
+// close alternatives (convPlan.Alternatives), the engine also records the
+// step with each alternative swapped in, one at a time, replays the
+// recordings in turn as the next real steps (each call of Replay runs one
+// step, so training is unchanged but for the rounding of those steps), times
+// each tuneRounds times with CUDA events, and keeps the fastest by median.
+
+package cuda
+
+import (
+	"slices"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+// tuneRounds is how many steps each recording is timed over.
+const tuneRounds = 8
+
+// planDir is one direction (0 forward, 1 data gradient, 2 filter
+// gradient) of one convolution shape's plan.
+type planDir struct {
+	s   engine.ConvShape
+	dir int
+}
+
+// uses records that the op being queued runs direction dir of s's plan.
+func (e *Engine) uses(s engine.ConvShape, dir int) {
+	e.usedDirs[planDir{s, dir}] = true
+}
+
+// tuner times one key's recordings: the one with cuDNN's choices and one
+// per alternative.
+type tuner struct {
+	cands []*tuneCand
+	next  int
+}
+
+// tuneCand is one recording and its timings; at is the swap it was
+// recorded with (none for the first).
+type tuneCand struct {
+	at    planDir
+	algo  int
+	swap  bool
+	g     graph
+	start []event
+	end   []event
+}
+
+// newTuner records fn with each alternative of the plan directions the
+// recording g used that are not yet tuned, or returns nil when there are
+// none.
+func (e *Engine) newTuner(g graph, fn func()) *tuner {
+	var dirs []planDir
+	for pd := range e.usedDirs {
+		if !e.settled[pd] {
+			dirs = append(dirs, pd)
+		}
+	}
+	slices.SortFunc(dirs, func(a, b planDir) int {
+		if a.s != b.s {
+			if a.s.C < b.s.C || (a.s.C == b.s.C && a.s.K < b.s.K) {
+				return -1
+			}
+			return 1
+		}
+		return a.dir - b.dir
+	})
+	t := &tuner{cands: []*tuneCand{{g: g}}}
+	for _, pd := range dirs {
+		e.settled[pd] = true
+		cv := e.convs[pd.s]
+		if cv == nil {
+			continue
+		}
+		was := cv.Algo(pd.dir)
+		for _, a := range cv.Alternatives(pd.dir) {
+			cv.Use(pd.dir, a)
+			ga, err := e.capture(fn)
+			cv.Use(pd.dir, was)
+			if err != nil {
+				continue // that one is not a candidate
+			}
+			t.cands = append(t.cands, &tuneCand{at: pd, algo: a, swap: true, g: ga})
+		}
+	}
+	if len(t.cands) == 1 {
+		return nil
+	}
+	return t
+}
+
+// tuneStep runs one step of key's tuning: the next recording, timed;
+// after the last round the fastest becomes key's recording.
+func (e *Engine) tuneStep(key int, t *tuner) error {
+	c := t.cands[t.next]
+	t.next = (t.next + 1) % len(t.cands)
+	a, err := e.c.Record()
+	if err != nil {
+		return err
+	}
+	if err := e.c.Replay(c.g); err != nil {
+		return err
+	}
+	b, err := e.c.Record()
+	if err != nil {
+		return err
+	}
+	c.start, c.end = append(c.start, a), append(c.end, b)
+	if last := t.cands[len(t.cands)-1]; len(last.end) < tuneRounds {
+		return nil
+	}
+	best, bestMS := 0, float32(0)
+	for i, c := range t.cands {
+		ms := make([]float32, len(c.end))
+		for j := range c.end {
+			if ms[j], err = e.c.Elapsed(c.start[j], c.end[j]); err != nil {
+				return err
+			}
+		}
+		c.start, c.end = nil, nil
+		slices.Sort(ms)
+		if m := ms[len(ms)/2]; i == 0 || m < bestMS {
+			best, bestMS = i, m
+		}
+	}
+	w := t.cands[best]
+	if w.swap {
+		e.convs[w.at.s].Use(w.at.dir, w.algo)
+	}
+	e.graphs[key] = w.g
+	for i, c := range t.cands {
+		if i != best {
+			e.c.Destroy(c.g)
+		}
+	}
+	delete(e.tuners, key)
+	return nil
+}
+
+// destroy releases the recordings being timed but key's own (in graphs)
+// and the events queued for them.
+func (t *tuner) destroy(e *Engine) {
+	for i, c := range t.cands {
+		for j := range c.end {
+			e.c.Elapsed(c.start[j], c.end[j]) // waits, and releases both
+		}
+		if i > 0 {
+			e.c.Destroy(c.g)
+		}
+	}
+}
+
+// Tuning reports whether some recording is still being timed against its
+// alternatives (benchmarks run steps until it is not).
+func (e *Engine) Tuning() bool { return len(e.tuners) > 0 }
