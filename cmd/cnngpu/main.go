@@ -36,7 +36,7 @@ func newApp() *cli.App {
 			"Environment:\n" +
 			"   XDG_CACHE_HOME     the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else ~/.cache/cnngpu/mnist)\n" +
 			"   CNNGPU_KERNELS     GPU engine kernel set: own (default: our kernels where they are faster) or library (cuDNN and cuBLAS only)\n" +
-			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: backward products side by side) or 1\n" +
+			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause",
 		Commands: []*cli.Command{
 			trainCommand(),
