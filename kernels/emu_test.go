@@ -362,14 +362,7 @@ func TestEmuConvPool(t *testing.T) {
 			fy[total], fp[outs], farg[outs] = 7, 7, 7
 			launch(t, "first_conv_pool3", grid(groups*s.N*ps.OH()*ps.OW()), block, fy, fp, farg, xv, wv, bv,
 				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(act))
-			sameBits(t, "first_conv_pool3 y "+name, fy[:total], y)
-			sameBits(t, "first_conv_pool3 p "+name, fp[:outs], p)
-			if !slices.Equal(farg[:outs], arg) {
-				t.Errorf("first_conv_pool3 arg %s differs from maxpool's", name)
-			}
-			if fy[total] != 7 || fp[outs] != 7 || farg[outs] != 7 {
-				t.Errorf("first_conv_pool3 %s wrote past an output", name)
-			}
+			samePooled(t, "first_conv_pool3 "+name, fy, fp, farg, y, p, arg)
 			// bias_act_pool against bias_act then maxpool, on the
 			// convolution's output before bias and activation.
 			z := f32(randF(r, total, 1))
@@ -383,14 +376,7 @@ func TestEmuConvPool(t *testing.T) {
 			fz, fp2, farg2 := append(slices.Clone(z), 7), make([]float32, outs+1), make([]int32, outs+1)
 			fp2[outs], farg2[outs] = 7, 7
 			launch(t, "bias_act_pool", grid(outs), block, fz, fp2, farg2, bv, int32(s.N*s.K), int32(s.K), int32(P), int32(Q), int32(act))
-			sameBits(t, "bias_act_pool y "+name, fz[:total], y2)
-			sameBits(t, "bias_act_pool p "+name, fp2[:outs], p2)
-			if !slices.Equal(farg2[:outs], arg2) {
-				t.Errorf("bias_act_pool arg %s differs from maxpool's", name)
-			}
-			if fz[total] != 7 || fp2[outs] != 7 || farg2[outs] != 7 {
-				t.Errorf("bias_act_pool %s wrote past an output", name)
-			}
+			samePooled(t, "bias_act_pool "+name, fz, fp2, farg2, y2, p2, arg2)
 		}
 	}
 }
@@ -498,6 +484,21 @@ func TestEmuFirstGradPool(t *testing.T) {
 				t.Errorf("first_grad_pool3 %s wrote past its partial sums", name)
 			}
 		}
+	}
+}
+
+// samePooled checks a fused kernel's y, p and arg (each with a guard
+// element 7 after it) against the unfused kernels': the same bits, the
+// same indices, the guards untouched.
+func samePooled(t *testing.T, what string, fy, fp []float32, farg []int32, y, p []float32, arg []int32) {
+	t.Helper()
+	sameBits(t, what+" y", fy[:len(y)], y)
+	sameBits(t, what+" p", fp[:len(p)], p)
+	if !slices.Equal(farg[:len(arg)], arg) {
+		t.Errorf("%s: arg differs from maxpool's", what)
+	}
+	if fy[len(y)] != 7 || fp[len(p)] != 7 || farg[len(arg)] != 7 {
+		t.Errorf("%s wrote past an output", what)
 	}
 }
 

@@ -247,6 +247,20 @@ __global__ void act_grad(float *dz, const float *dy, const float *y, long long t
     dz[i] = g;
 }
 
+// block_sum: the sum of every thread's s over the block, added in a fixed
+// order (a tree in part, blockDim.x floats of shared memory; blockDim.x a
+// power of two), valid in thread 0. Every thread of the block must call
+// it.
+__device__ __forceinline__ float block_sum(float *part, float s) {
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    return part[0];
+}
+
 // bias_grad: db[c] = sum over n < nb and p < inner of dz[(n*k + c)*inner + p].
 // One block per channel; a fixed summation order, so results repeat.
 __global__ void bias_grad(float *db, const float *dz, int nb, int k, int inner) {
@@ -258,13 +272,8 @@ __global__ void bias_grad(float *db, const float *dz, int nb, int k, int inner) 
         long long n = e / inner, p = e % inner;
         s += dz[(n * k + c) * inner + p];
     }
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) db[c] = part[0];
+    s = block_sum(part, s);
+    if (threadIdx.x == 0) db[c] = s;
 }
 
 __device__ __forceinline__ float act_d(float g, float v, int act) {
@@ -295,13 +304,8 @@ __global__ void act_bias_grad(float *dz, float *partial, const float *dy, const 
         if (dz) dz[i] = g;
         s += g;
     }
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) partial[blockIdx.x] = part[0];
+    s = block_sum(part, s);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
 // sum_partials: out[i] = sum over j < splits of partial[i*splits + j], in
@@ -358,13 +362,8 @@ __global__ void pool_back_act(float *dz, float *partial, const float *dp, const 
         s += g;
     }
     if (!partial) return; // the same for every thread of the launch
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) partial[blockIdx.x] = part[0];
+    s = block_sum(part, s);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
 // first_grad: every gradient a single-channel convolution (C = 1, stride

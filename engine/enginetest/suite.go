@@ -363,6 +363,46 @@ func testConv(h *harness) {
 	}
 }
 
+// convPoolShapes are the convolutions, each followed by a 2×2 max-pool,
+// of the fused ops' tests: the reference network's two (one batch small,
+// one large enough that a GPU splits the reductions over many blocks),
+// a single channel not square with K not a multiple of 8, 5×5 filters,
+// and an odd output (the last row and column not pooled).
+var convPoolShapes = []engine.ConvShape{
+	{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+	{N: 2, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
+	{N: 2, C: 1, H: 12, W: 10, K: 11, R: 3, S: 3, Pad: 0},
+	{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
+	{N: 3, C: 2, H: 7, W: 7, K: 3, R: 3, S: 3, Pad: 1},
+	{N: 37, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
+	{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+}
+
+// convPoolCase is one test case of the fused ops: random x, w and b for
+// convolution s, and y, p and arg from the engine's Conv then MaxPool.
+type convPoolCase struct {
+	ps         engine.PoolShape
+	name       string
+	xv, wv, bv []float64
+	x, w, b    engine.Tensor
+	y, p, arg  engine.Tensor
+	ny, out    int
+}
+
+func (h *harness) convPoolCase(s engine.ConvShape, act engine.Activation) convPoolCase {
+	c := convPoolCase{ps: engine.PoolShape{N: s.N, C: s.K, H: s.P(), W: s.Q(), Size: 2}}
+	c.name = fmt.Sprintf("N%d C%d %dx%d K%d %dx%d pad%d %v", s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, act)
+	c.xv = h.rand(s.N*s.C*s.H*s.W, 1)
+	c.wv = h.rand(s.K*s.C*s.R*s.S, 1/math.Sqrt(float64(s.C*s.R*s.S)))
+	c.bv = h.rand(s.K, 0.1)
+	c.x, c.w, c.b = h.f32(c.xv), h.f32(c.wv), h.f32(c.bv)
+	c.ny, c.out = s.N*s.K*s.P()*s.Q(), s.N*s.K*c.ps.OH()*c.ps.OW()
+	c.y, c.p, c.arg = h.zeros(engine.Float32, c.ny), h.zeros(engine.Float32, c.out), h.zeros(engine.Int32, c.out)
+	h.e.Conv(c.x, c.w, c.b, c.y, s, act)
+	h.e.MaxPool(c.y, c.p, c.arg, c.ps)
+	return c
+}
+
 // testConvPool: an engine's ConvPool (engine.ConvPooler), where it has
 // one, gives the bits of its Conv then MaxPool, on shapes it fuses and on
 // ones it may not (5×5 filters, odd outputs); ReLU's zeros make ties.
@@ -371,25 +411,11 @@ func testConvPool(h *harness) {
 	if !ok {
 		h.t.Skip("the engine has no ConvPool (engine.ConvPooler); the model runs Conv and MaxPool")
 	}
-	for _, s := range []engine.ConvShape{
-		{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
-		{N: 2, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
-		{N: 2, C: 1, H: 12, W: 10, K: 11, R: 3, S: 3, Pad: 0},
-		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
-		{N: 3, C: 2, H: 7, W: 7, K: 3, R: 3, S: 3, Pad: 1},
-		{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
-	} {
-		ps := engine.PoolShape{N: s.N, C: s.K, H: s.P(), W: s.Q(), Size: 2}
+	for _, s := range convPoolShapes {
 		for _, act := range allActs {
-			name := fmt.Sprintf("convpool N%d C%d %dx%d K%d %dx%d pad%d %v", s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, act)
-			xv := h.rand(s.N*s.C*s.H*s.W, 1)
-			wv := h.rand(s.K*s.C*s.R*s.S, 1/math.Sqrt(float64(s.C*s.R*s.S)))
-			bv := h.rand(s.K, 0.1)
-			x, w, b := h.f32(xv), h.f32(wv), h.f32(bv)
-			ny, out := s.N*s.K*s.P()*s.Q(), s.N*s.K*ps.OH()*ps.OW()
-			y1, p1, a1 := h.zeros(engine.Float32, ny), h.zeros(engine.Float32, out), h.zeros(engine.Int32, out)
-			h.e.Conv(x, w, b, y1, s, act)
-			h.e.MaxPool(y1, p1, a1, ps)
+			c := h.convPoolCase(s, act)
+			ps, name, x, w, b, ny, out := c.ps, "convpool "+c.name, c.x, c.w, c.b, c.ny, c.out
+			y1, p1, a1 := c.y, c.p, c.arg
 			y2, p2, a2 := h.zeros(engine.Float32, ny), h.zeros(engine.Float32, out), h.zeros(engine.Int32, out)
 			h.e.Fill(y2, 7)
 			h.e.Fill(p2, 7)
@@ -397,7 +423,7 @@ func testConvPool(h *harness) {
 			cp.ConvPool(x, w, b, y2, p2, a2, s, ps, act)
 			check()
 			gy := h.read(y2)
-			Close(h.t, name+" y", gy, RefConv(xv, wv, bv, s, act), ATol, RTol)
+			Close(h.t, name+" y", gy, RefConv(c.xv, c.wv, c.bv, s, act), ATol, RTol)
 			for _, c := range []struct {
 				what      string
 				got, want []float32
@@ -430,25 +456,11 @@ func testConvPoolBackward(h *harness) {
 	if !ok {
 		h.t.Skip("the engine has no ConvPoolBackward (engine.ConvPoolBackwarder); the model runs MaxPoolBackward and ConvBackward")
 	}
-	for _, s := range []engine.ConvShape{
-		{N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
-		{N: 2, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
-		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
-		{N: 3, C: 2, H: 7, W: 7, K: 3, R: 3, S: 3, Pad: 1},
-		{N: 2, C: 1, H: 12, W: 10, K: 11, R: 3, S: 3, Pad: 0}, // not square
-		{N: 37, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
-		{N: 67, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
-	} {
-		ps := engine.PoolShape{N: s.N, C: s.K, H: s.P(), W: s.Q(), Size: 2}
+	for _, s := range convPoolShapes {
 		for _, act := range allActs {
-			name := fmt.Sprintf("convpool backward N%d C%d %dx%d K%d %dx%d pad%d %v", s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, act)
-			xv := h.rand(s.N*s.C*s.H*s.W, 1)
-			wv := h.rand(s.K*s.C*s.R*s.S, 1/math.Sqrt(float64(s.C*s.R*s.S)))
-			x, w, b := h.f32(xv), h.f32(wv), h.f32(h.rand(s.K, 0.1))
-			ny, out := s.N*s.K*s.P()*s.Q(), s.N*s.K*ps.OH()*ps.OW()
-			y, p, arg := h.zeros(engine.Float32, ny), h.zeros(engine.Float32, out), h.zeros(engine.Int32, out)
-			h.e.Conv(x, w, b, y, s, act)
-			h.e.MaxPool(y, p, arg, ps)
+			c := h.convPoolCase(s, act)
+			ps, name, xv, wv, x, w, ny, out := c.ps, "convpool backward "+c.name, c.xv, c.wv, c.x, c.w, c.ny, c.out
+			y, arg := c.y, c.arg
 			yv, av := toF64(h.read(y)), h.readI(arg)
 			rarg := make([]int, len(av))
 			for i, a := range av {
