@@ -240,6 +240,18 @@ func regions(ts ...engine.Tensor) []region {
 // access is what some queued work reads (r) and writes (w).
 type access struct{ r, w []region }
 
+// each calls fn on every region of a that is not empty, with whether it
+// is written, until fn returns false.
+func (a access) each(fn func(r region, write bool) bool) {
+	for i, rs := range [2][]region{a.r, a.w} {
+		for _, r := range rs {
+			if r.hi > r.lo && !fn(r, i == 1) {
+				return
+			}
+		}
+	}
+}
+
 // laneAccess is one region that work queued on the lane reads or writes.
 type laneAccess struct {
 	region
@@ -261,16 +273,10 @@ func (e *Engine) toLane(a access) lane {
 	if e.laneUse == nil {
 		e.laneUse = []laneAccess{}
 	}
-	for _, list := range []struct {
-		rs    []region
-		write bool
-	}{{a.r, false}, {a.w, true}} {
-		for _, r := range list.rs {
-			if r.hi > r.lo {
-				e.laneUse = append(e.laneUse, laneAccess{r, list.write})
-			}
-		}
-	}
+	a.each(func(r region, write bool) bool {
+		e.laneUse = append(e.laneUse, laneAccess{r, write})
+		return true
+	})
 	return l
 }
 
@@ -278,18 +284,17 @@ func (e *Engine) toLane(a access) lane {
 // conflicts with a, which the main stream is about to do: one of the two
 // writes bytes the other touches.
 func (e *Engine) use(a access) {
-	for _, u := range e.laneUse {
-		for _, list := range []struct {
-			rs    []region
-			write bool
-		}{{a.r, false}, {a.w, true}} {
-			for _, r := range list.rs {
-				if (u.write || list.write) && r.lo < u.hi && u.lo < r.hi {
-					e.settle()
-					return
-				}
+	conflict := false
+	a.each(func(r region, write bool) bool {
+		for _, u := range e.laneUse {
+			if (u.write || write) && r.lo < u.hi && u.lo < r.hi {
+				conflict = true
 			}
 		}
+		return !conflict
+	})
+	if conflict {
+		e.settle()
 	}
 }
 
