@@ -50,9 +50,7 @@ func CheckPool(op string, s PoolShape, x, y, arg Tensor) {
 func CheckConvPool(s ConvShape, ps PoolShape, x, w, b, y, p, arg Tensor) {
 	CheckConv("ConvPool", s, x, w, b, y)
 	CheckPool("ConvPool", ps, y, p, arg)
-	if ps.N != s.N || ps.C != s.K || ps.H != s.P() || ps.W != s.Q() {
-		panic("engine: ConvPool: the pooling shape is not the convolution's output")
-	}
+	checkPoolsConv("ConvPool", s, ps)
 }
 
 // CheckConvPoolBackward checks ConvPoolBackward's tensors, and that ps
@@ -60,8 +58,13 @@ func CheckConvPool(s ConvShape, ps PoolShape, x, w, b, y, p, arg Tensor) {
 func CheckConvPoolBackward(s ConvShape, ps PoolShape, x, w, y, dp, arg, dy, dx, dw, db Tensor) {
 	CheckConvBackward(s, x, w, y, dy, dx, dw, db)
 	CheckPool("ConvPoolBackward", ps, dy, dp, arg)
+	checkPoolsConv("ConvPoolBackward", s, ps)
+}
+
+// checkPoolsConv panics unless ps pools the output of convolution s.
+func checkPoolsConv(op string, s ConvShape, ps PoolShape) {
 	if ps.N != s.N || ps.C != s.K || ps.H != s.P() || ps.W != s.Q() {
-		panic("engine: ConvPoolBackward: the pooling shape is not the convolution's output")
+		panic("engine: " + op + ": the pooling shape is not the convolution's output")
 	}
 }
 

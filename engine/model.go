@@ -144,7 +144,7 @@ type Model struct {
 
 	P, G, S1, S2 Tensor
 	// Step holds one optimizer step count per layer (all equal): each
-	// layer is updated as soon as its gradients are ready (see backward).
+	// layer is updated as soon as its gradients are ready (backwardUpdate).
 	Step   Tensor
 	pv, gv []Tensor // per-parameter views of P and G
 	layers []layerViews
