@@ -221,3 +221,34 @@ func TestCheckpointRefusesDamage(t *testing.T) {
 		t.Errorf("LoadCheckpoint error does not name the file: %v", err)
 	}
 }
+
+// TestCheckConvPoolShapes: the fused ops' checks refuse a pooling shape
+// that is not the convolution's output, with a fixed message.
+func TestCheckConvPoolShapes(t *testing.T) {
+	e := cpu.New(1)
+	defer e.Close()
+	s := engine.ConvShape{N: 2, C: 1, H: 8, W: 8, K: 4, R: 3, S: 3, Pad: 1}
+	f := func(n int) engine.Tensor { x, _ := e.Alloc(engine.Float32, n); return x }
+	x, w, b, y := f(2*64), f(4*9), f(4), f(2*4*64)
+	p := f(2 * 4 * 16)
+	arg, _ := e.Alloc(engine.Int32, 2*4*16)
+	good := engine.PoolShape{N: 2, C: 4, H: 8, W: 8, Size: 2}
+	engine.CheckConvPool(s, good, x, w, b, y, p, arg)
+	engine.CheckConvPoolBackward(s, good, x, w, y, p, arg, y, x, w, b)
+	for _, bad := range []engine.PoolShape{{N: 2, C: 2, H: 8, W: 8, Size: 2}, {N: 2, C: 4, H: 4, W: 8, Size: 2}} {
+		for op, call := range map[string]func(){
+			"ConvPool":         func() { engine.CheckConvPool(s, bad, x, w, b, y, p, arg) },
+			"ConvPoolBackward": func() { engine.CheckConvPoolBackward(s, bad, x, w, y, p, arg, y, x, w, b) },
+		} {
+			func() {
+				defer func() {
+					want := "engine: " + op + ": the pooling shape is not the convolution's output"
+					if r := recover(); r != want {
+						t.Errorf("%s with %+v: panic %v, want %q", op, bad, r, want)
+					}
+				}()
+				call()
+			}()
+		}
+	}
+}
