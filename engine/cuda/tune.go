@@ -16,6 +16,7 @@
 package cuda
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -64,14 +65,12 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 			dirs = append(dirs, pd)
 		}
 	}
+	// A fixed order (every field compared, so that it is a total one):
+	// the same recordings in every process.
 	slices.SortFunc(dirs, func(a, b planDir) int {
-		if a.s != b.s {
-			if a.s.C < b.s.C || (a.s.C == b.s.C && a.s.K < b.s.K) {
-				return -1
-			}
-			return 1
-		}
-		return a.dir - b.dir
+		x, y := a.s, b.s
+		return cmp.Or(cmp.Compare(x.C, y.C), cmp.Compare(x.K, y.K), cmp.Compare(x.N, y.N), cmp.Compare(x.H, y.H),
+			cmp.Compare(x.W, y.W), cmp.Compare(x.R, y.R), cmp.Compare(x.S, y.S), cmp.Compare(x.Pad, y.Pad), cmp.Compare(a.dir, b.dir))
 	})
 	t := &tuner{cands: []*tuneCand{{g: g}}}
 	for _, pd := range dirs {
