@@ -90,13 +90,18 @@ func biasAct(v []float32, b float32, act engine.Activation) {
 		for i, x := range v[j0:] {
 			v[j0+i] = relu32(x + b)
 		}
-	case engine.Sigmoid:
-		for i, x := range v {
-			v[i] = sigmoid32(x + b)
+	case engine.Sigmoid, engine.Tanh:
+		j0 := 0
+		if n8 := len(v) &^ 7; useAsm && n8 > 0 {
+			biasActAsm(v, []float32{b}, true, n8, act)
+			j0 = n8
 		}
-	case engine.Tanh:
-		for i, x := range v {
-			v[i] = tanh32(x + b)
+		f := sigmoid32
+		if act == engine.Tanh {
+			f = tanh32
+		}
+		for i, x := range v[j0:] {
+			v[j0+i] = f(x + b)
 		}
 	default:
 		if b != 0 {
@@ -104,6 +109,23 @@ func biasAct(v []float32, b float32, act engine.Activation) {
 				v[i] += b
 			}
 		}
+	}
+}
+
+// biasActVec sets v[i] = act(v[i] + b[i]) for act sigmoid or tanh.
+func biasActVec(v, b []float32, act engine.Activation) {
+	b = b[:len(v)]
+	j0 := 0
+	if n8 := len(v) &^ 7; useAsm && n8 > 0 {
+		biasActAsm(v, b, false, n8, act)
+		j0 = n8
+	}
+	f := sigmoid32
+	if act == engine.Tanh {
+		f = tanh32
+	}
+	for i := j0; i < len(v); i++ {
+		v[i] = f(v[i] + b[i])
 	}
 }
 
@@ -121,13 +143,20 @@ func actGrad(dz, dy, y []float32, act engine.Activation) {
 		for i := j0; i < len(dz); i++ {
 			dz[i] = reluMask(dy[i], y[i])
 		}
-	case engine.Sigmoid:
-		for i := range dz {
-			dz[i] = dy[i] * y[i] * (1 - y[i])
+	case engine.Sigmoid, engine.Tanh:
+		j0 := 0
+		if n8 := len(dz) &^ 7; useAsm && n8 > 0 {
+			actGradAsm(dz, dy, y, n8, act)
+			j0 = n8
 		}
-	case engine.Tanh:
-		for i := range dz {
-			dz[i] = dy[i] * (1 - y[i]*y[i])
+		if act == engine.Tanh {
+			for i := j0; i < len(dz); i++ {
+				dz[i] = dy[i] * (1 - y[i]*y[i])
+			}
+		} else {
+			for i := j0; i < len(dz); i++ {
+				dz[i] = dy[i] * y[i] * (1 - y[i])
+			}
 		}
 	default:
 		copy(dz, dy)

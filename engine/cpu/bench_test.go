@@ -47,7 +47,7 @@ func benchModel(tb testing.TB, act engine.Activation, n int) (*Engine, *engine.M
 }
 
 func BenchmarkTrainStep128(b *testing.B) {
-	for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid} {
+	for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid, engine.Tanh} {
 		b.Run(act.String(), func(b *testing.B) {
 			e, m, batch, stats := benchModel(b, act, 128)
 			defer e.Close()
@@ -64,17 +64,19 @@ func BenchmarkTrainStep128(b *testing.B) {
 }
 
 func TestTrainStepDoesNotAllocate(t *testing.T) {
-	e, m, batch, stats := benchModel(t, engine.ReLU, 16)
-	defer e.Close()
-	step := func() {
-		e.Fill(batch.Cursor, 0)
-		if err := m.TrainStep(batch, 16, stats); err != nil {
-			t.Fatal(err)
+	for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid, engine.Tanh} {
+		e, m, batch, stats := benchModel(t, act, 16)
+		step := func() {
+			e.Fill(batch.Cursor, 0)
+			if err := m.TrainStep(batch, 16, stats); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	step()
-	if a := testing.AllocsPerRun(5, step); a > 0 {
-		t.Errorf("a warm training step allocates %v times, want 0", a)
+		step()
+		if a := testing.AllocsPerRun(5, step); a > 0 {
+			t.Errorf("%v: a warm training step allocates %v times, want 0", act, a)
+		}
+		e.Close()
 	}
 }
 

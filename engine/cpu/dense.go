@@ -28,9 +28,7 @@ func (t *denseEpilogueTask) run(_, lo, hi int) {
 				row[j] = v
 			}
 		default:
-			for j := range row {
-				biasAct(row[j:j+1], t.b[j], t.act)
-			}
+			biasActVec(row, t.b, t.act)
 		}
 	}
 }

@@ -6,6 +6,8 @@ package cpu
 import (
 	"os"
 
+	"github.com/cnngpu/cnngpu/engine"
+
 	"golang.org/x/sys/cpu"
 )
 
@@ -58,6 +60,55 @@ func biasReluAsm(v []float32, n int, b float32) { biasReluAVX2(&v[0], n, b) }
 func reluMaskAsm(dz, dy, y []float32, n int) {
 	_, _ = dy[n-1], y[n-1]
 	reluMaskAVX2(&dz[0], &dy[0], &y[0], n)
+}
+
+// biasSigmoidAVX2, biasTanhAVX2, sigmoidGradAVX2 and tanhGradAVX2 are
+// implemented in sigmoid_amd64.s; n must be a multiple of 8.
+//
+//go:noescape
+func biasSigmoidAVX2(v, b *float32, bstep, n int)
+
+//go:noescape
+func biasTanhAVX2(v, b *float32, bstep, n int)
+
+//go:noescape
+func sigmoidGradAVX2(dz, dy, y *float32, n int)
+
+//go:noescape
+func tanhGradAVX2(dz, dy, y *float32, n int)
+
+// biasActAsm sets v[i] = act(v[i] + b[i]) for the first n values (a
+// multiple of 8) with act sigmoid or tanh; b holds one bias per value, or
+// with one set, a single bias for them all. Only called when useAsm is
+// set.
+func biasActAsm(v, b []float32, one bool, n int, act engine.Activation) {
+	_ = v[n-1]
+	var b8 [8]float32
+	bp, step := &b8[0], 0
+	if one {
+		for i := range b8 {
+			b8[i] = b[0]
+		}
+	} else {
+		_ = b[n-1]
+		bp, step = &b[0], 32
+	}
+	if act == engine.Tanh {
+		biasTanhAVX2(&v[0], bp, step, n)
+	} else {
+		biasSigmoidAVX2(&v[0], bp, step, n)
+	}
+}
+
+// actGradAsm is actGrad's sigmoid and tanh cases for the first n values
+// (a multiple of 8); only called when useAsm is set.
+func actGradAsm(dz, dy, y []float32, n int, act engine.Activation) {
+	_, _, _ = dz[n-1], dy[n-1], y[n-1]
+	if act == engine.Tanh {
+		tanhGradAVX2(&dz[0], &dy[0], &y[0], n)
+	} else {
+		sigmoidGradAVX2(&dz[0], &dy[0], &y[0], n)
+	}
 }
 
 // packT16AVX2 is implemented in pack_amd64.s: dst[p*16+c] = src[c*cs+p]

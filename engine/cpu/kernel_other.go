@@ -5,6 +5,8 @@
 
 package cpu
 
+import "github.com/cnngpu/cnngpu/engine"
+
 const haveAVX2 = false
 
 // pool2Asm is never called here: useAsm is false without AVX2.
@@ -24,6 +26,14 @@ func packT16Asm(panel, d []float32, off, cs, n int) { panic("cpu: packT16Asm wit
 func packT6Asm(panel, d []float32, off, rs, n int) { panic("cpu: packT6Asm without AVX2") }
 
 func packN16Asm(panel, d []float32, off, rs, n int) { panic("cpu: packN16Asm without AVX2") }
+
+func biasActAsm(v, b []float32, one bool, n int, act engine.Activation) {
+	panic("cpu: biasActAsm without AVX2")
+}
+
+func actGradAsm(dz, dy, y []float32, n int, act engine.Activation) {
+	panic("cpu: actGradAsm without AVX2")
+}
 
 func addAsm(dst, src []float32, n int) { panic("cpu: addAsm without AVX2") }
 
