@@ -3,7 +3,7 @@
 # or internet. It uses what `make device-bundle` put in .device/ on a CPU
 # machine (the cnngpu binary, GPU test binaries built with `go test -c`,
 # the MNIST files), writes full logs to the folder given as its argument
-# (eight files at most), and prints a short table last.
+# (nine files at most), and prints a short table last.
 #
 #   scripts/device-check.sh OUTDIR
 #
@@ -18,7 +18,8 @@
 # (CNNGPU_DEBUG=1) if it fails; the benchmark table against
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
-# kernel set (profile.log).
+# kernel set (profile.log). Environment variables choose parts (below:
+# VARIANTS, TRAIN, NCU, SEEDS, BENCH, AB, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -52,7 +53,9 @@ run cuda-tests 60 "$b/cuda.test" -test.v
 # VARIANTS ("|" between names): the variants whose conformance and golden
 # tests run (the first also runs the cross-check against cuDNN's own
 # calls); TRAIN: the kernels:streams variants trained for 10 epochs.
+# "none" in either skips that part.
 IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams}"
+[ "${vs[*]}" = none ] && vs=()
 first=1
 for v in "${vs[@]}"; do
 	tests='Conformance|Golden'
@@ -60,7 +63,7 @@ for v in "${vs[@]}"; do
 	first=0
 	LOG=engine-tests run "engine-${v//[ ,]/}" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=$v" "$b/enginecuda.test" -test.v -test.run "$tests" -test.skip Emulated -test.timeout 110s
 done
-if [ -d "$b/mnist" ]; then
+if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
 	for v in ${TRAIN:-library:1 own:1 own:2}; do
 		ks=${v%:*} st=${v#*:}
 		if ! LOG=train-10-epochs run "train-$ks-$st" 120 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
@@ -77,7 +80,39 @@ if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
 			"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
 	done
 fi
-run bench-gpu 200 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
+# SEEDS="1 2 …": the default 10-epoch run once per seed, then PyTorch's
+# (scripts/pytorch_train.py, same recipe, its own initial draw) for the
+# same seeds, for the spread of test accuracy (seeds.log; a summary line
+# for each, "seeds:"). BENCH=0 skips the benchmark table.
+if [ -n "${SEEDS:-}" ] && [ -d "$b/mnist" ]; then
+	start=$SECONDS
+	for s in $SEEDS; do
+		timeout 60 "$b/cnngpu" train --device 0 --data "$b/mnist" --seed "$s" --quiet --out "$tmp/seed.safetensors" 2>&1 |
+			grep -E "^test accuracy|rror" | sed "s/^/cnngpu seed $s: /" >>"$out/seeds.log"
+	done
+	if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+		for s in $SEEDS; do
+			timeout 120 python3 scripts/pytorch_train.py --data "$b/mnist" --device cuda --seed "$s" 2>&1 | sed "s/^/pytorch seed $s: /" >>"$out/seeds.log"
+		done
+	fi
+	python3 - "$out/seeds.log" >>"$out/seeds.log" <<'PY'
+import json, re, statistics, sys
+acc = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"cnngpu seed (\d+): test accuracy ([0-9.]+)%", line)
+    if m:
+        acc.setdefault("cnngpu", []).append(float(m.group(2)))
+    m = re.match(r"pytorch seed (\d+): (\{.*\})", line)
+    if m:
+        acc.setdefault("pytorch", []).append(100 * json.loads(m.group(2))["test_acc"])
+for k, v in acc.items():
+    sd = statistics.stdev(v) if len(v) > 1 else 0
+    print(f"seeds: {k}: {len(v)} runs, mean {statistics.mean(v):.2f}% ± {sd:.2f}, {min(v):.2f}–{max(v):.2f}%, "
+          f"{sum(x >= 99.2 for x in v)} at 99.2% or more")
+PY
+	rows+=("$(printf '%-20s %-9s %4ss' seeds ok $((SECONDS - start)))")
+fi
+[ "${BENCH:-1}" = 1 ] && run bench-gpu 200 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
 # AB=OLD_BINARY: an earlier build against this one, default variant,
 # alternating, 5 pairs of 1,000 steps at each batch size in AB_SIZES
 # (default 128): medians, in bench-gpu.log.
@@ -132,5 +167,6 @@ grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"
+grep -h "^seeds:" "$out/seeds.log" 2>/dev/null
 [ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log | tail -5
 printf '%s\n' "${rows[@]}"
