@@ -146,6 +146,30 @@ func BenchmarkLayers128(b *testing.B) {
 	b.Run("pool2/forward", func(b *testing.B) {
 		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.MaxPool(t["a2"], t["p2"], t["arg2"], p2) })
 	})
+	// The fused ops the model uses in their place.
+	b.Run("conv1+pool1/forward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) {
+			e.ConvPool(t["x"], t["w1"], t["b1"], t["a1"], t["p1"], t["arg1"], c1, p1, act)
+		})
+	})
+	b.Run("conv1+pool1/backward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) {
+			e.ConvPoolBackward(t["x"], t["w1"], t["a1"], t["dp1"], t["arg1"], t["d1"], nil, t["gw1"], t["gb1"], c1, p1, act)
+		})
+	})
+	b.Run("conv2+pool2/forward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) {
+			e.ConvPool(t["p1"], t["w2"], t["b2"], t["a2"], t["p2"], t["arg2"], c2, p2, act)
+		})
+	})
+	b.Run("conv2+pool2/backward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) {
+			e.ConvPoolBackward(t["p1"], t["w2"], t["a2"], t["dp2"], t["arg2"], t["d2"], t["dp1"], t["gw2"], t["gb2"], c2, p2, act)
+		})
+	})
+	b.Run("pool2/backward", func(b *testing.B) {
+		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.MaxPoolBackward(t["dp2"], t["arg2"], t["d2"], p2) })
+	})
 	b.Run("fc1/forward", func(b *testing.B) {
 		layerBench(b, func(e *Engine, t map[string]engine.Tensor) { e.Dense(t["p2"], t["w3"], t["b3"], t["h"], d1, act) })
 	})

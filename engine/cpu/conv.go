@@ -192,6 +192,7 @@ type convFwdTask struct {
 	y       []float32
 	s       engine.ConvShape
 	act     engine.Activation
+	pool    *poolFwdTask // ConvPool: pools each image's y while it is in cache
 }
 
 func (t *convFwdTask) run(w, lo, hi int) {
@@ -223,6 +224,9 @@ func (t *convFwdTask) run(w, lo, hi int) {
 		for k := 0; k < s.K; k++ {
 			biasAct(yn[k*pq:(k+1)*pq], t.b[k], t.act)
 		}
+		if t.pool != nil {
+			t.pool.run(w, n*s.K, (n+1)*s.K)
+		}
 	}
 }
 
@@ -238,12 +242,27 @@ func directConv(s engine.ConvShape) bool {
 // x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q).
 func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConv("Conv", s, x, w, b, y)
+	e.conv(x, w, b, y, s, act, nil)
+}
+
+// ConvPool computes Conv then MaxPool (engine.ConvPooler) with the same
+// results, pooling each image's output right after its convolution, while
+// it is still in cache, rather than in a second pass over memory.
+// x: (N,C,H,W), y: (N,K,P,Q), p and arg: (N,K,P/Size,Q/Size).
+func (e *Engine) ConvPool(x, w, b, y, p, arg engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
+	engine.CheckConvPool(s, ps, x, w, b, y, p, arg)
+	e.poolF = poolFwdTask{x: t32(y), y: t32(p), arg: ti32(arg), s: ps}
+	e.conv(x, w, b, y, s, act, &e.poolF)
+}
+
+// conv runs Conv, and pool on each image's planes after it when not nil.
+func (e *Engine) conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation, pool *poolFwdTask) {
 	crs := s.C * s.R * s.S
 	if !(useAsm && directConv(s)) {
 		e.wpk = grow(e.wpk, packedALen(s.K, crs))
 		packAll(e.wpk, rowMajor(t32(w), crs), s.K, crs)
 	}
-	e.convF = convFwdTask{e: e, x: t32(x), w: t32(w), b: t32(b), y: t32(y), s: s, act: act, wpk: e.wpk}
+	e.convF = convFwdTask{e: e, x: t32(x), w: t32(w), b: t32(b), y: t32(y), s: s, act: act, wpk: e.wpk, pool: pool}
 	e.pool.parallelFor(s.N, 1, &e.convF)
 }
 
@@ -254,6 +273,16 @@ type convBwdTask struct {
 	s               engine.ConvShape
 	act             engine.Activation
 	perChunk        int
+	pooled          poolGrad
+}
+
+// poolGrad is ConvPoolBackward's source of dy: the pooled gradient dp
+// through arg, outs values an image, formed image by image instead of
+// read. Empty for ConvBackward.
+type poolGrad struct {
+	dp   []float32
+	arg  []int32
+	outs int
 }
 
 func (t *convBwdTask) run(w, lo, hi int) {
@@ -273,7 +302,19 @@ func (t *convBwdTask) run(w, lo, hi int) {
 		last := min(first+t.perChunk, s.N)
 		for n := first; n < last; n++ {
 			dz := ws.dz
-			actGrad(dz, t.dy[n*s.K*pq:], t.y[n*s.K*pq:], t.act)
+			if pg := t.pooled; pg.dp != nil {
+				// MaxPoolBackward for this image, into dz: the same
+				// sums (+0 + g), then the activation's gradient in place.
+				clear(dz)
+				base := int32(n * s.K * pq)
+				arg := pg.arg[n*pg.outs : (n+1)*pg.outs]
+				for o, g := range pg.dp[n*pg.outs : (n+1)*pg.outs] {
+					dz[arg[o]-base] += g
+				}
+				actGrad(dz, dz, t.y[n*s.K*pq:], t.act)
+			} else {
+				actGrad(dz, t.dy[n*s.K*pq:], t.y[n*s.K*pq:], t.act)
+			}
 			for k := 0; k < s.K; k++ {
 				db[k] += sum32(dz[k*pq : (k+1)*pq])
 			}
@@ -315,6 +356,21 @@ func (t *convBwdTask) run(w, lo, hi int) {
 // gradient at the activated output y.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
+	e.convBackward(x, w, y, dy, dx, dw, db, s, act, poolGrad{})
+}
+
+// ConvPoolBackward computes MaxPoolBackward then ConvBackward
+// (engine.ConvPoolBackwarder) with the same results bit for bit, forming
+// each image's pool gradient in cache as its convolution's backward pass
+// needs it: dy, the scratch, is left untouched.
+func (e *Engine) ConvPoolBackward(x, w, y, dp, arg, dy, dx, dw, db engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
+	engine.CheckConvPoolBackward(s, ps, x, w, y, dp, arg, dy, dx, dw, db)
+	e.convBackward(x, w, y, dy, dx, dw, db, s, act, poolGrad{dp: t32(dp), arg: ti32(arg), outs: ps.C * ps.OH() * ps.OW()})
+}
+
+// convBackward is ConvBackward, with dy formed from pooled when that is
+// not empty.
+func (e *Engine) convBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation, pooled poolGrad) {
 	var dxs []float32
 	if dx != nil {
 		dxs = t32(dx)
@@ -331,7 +387,7 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 		e.chunkDW[c] = grow(e.chunkDW[c], wlen)
 		e.chunkDB[c] = grow(e.chunkDB[c], s.K)
 	}
-	e.convB = convBwdTask{e: e, x: t32(x), w: t32(w), y: t32(y), dy: t32(dy), dx: dxs, s: s, act: act, perChunk: perChunk}
+	e.convB = convBwdTask{e: e, x: t32(x), w: t32(w), y: t32(y), dy: t32(dy), dx: dxs, s: s, act: act, perChunk: perChunk, pooled: pooled}
 	if dx != nil {
 		crs := s.C * s.R * s.S
 		e.wpk = grow(e.wpk, packedALen(crs, s.K))

@@ -119,3 +119,100 @@ func TestConv3x3AsmMatchesGemm(t *testing.T) {
 		}
 	}
 }
+
+// TestConvPoolBitForBit: ConvPool and ConvPoolBackward give the results
+// of Conv then MaxPool and of MaxPoolBackward then ConvBackward bit for
+// bit (so a training run repeats whether the model fuses or not), for
+// each activation, with and without the assembly, one worker and three;
+// some pooled gradients are zeros of either sign, and ConvPoolBackward
+// must leave its scratch dy alone.
+func TestConvPoolBitForBit(t *testing.T) {
+	saved := useAsm
+	defer func() { useAsm = saved }()
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := []engine.ConvShape{
+		{N: 5, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
+		{N: 5, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1},
+		{N: 3, C: 2, H: 7, W: 9, K: 3, R: 3, S: 3, Pad: 1}, // last row and column not pooled
+		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
+	}
+	for _, asm := range []bool{false, true} {
+		if asm && !haveAVX2 {
+			continue
+		}
+		useAsm = asm
+		for _, workers := range []int{1, 3} {
+			e := New(workers)
+			for _, s := range shapes {
+				for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid, engine.Tanh, engine.Identity} {
+					name := fmt.Sprintf("asm=%v workers=%d %+v %v", asm, workers, s, act)
+					ps := engine.PoolShape{N: s.N, C: s.K, H: s.P(), W: s.Q(), Size: 2}
+					nx, nw, ny, np := s.N*s.C*s.H*s.W, s.K*s.C*s.R*s.S, s.N*s.K*s.P()*s.Q(), s.N*s.K*ps.OH()*ps.OW()
+					f := func(v []float32) engine.Tensor {
+						tt, err := e.Alloc(engine.Float32, len(v))
+						if err != nil {
+							t.Fatal(err)
+						}
+						copy(t32(tt), v)
+						return tt
+					}
+					nan := func(n int) engine.Tensor {
+						v := make([]float32, n)
+						for i := range v {
+							v[i] = float32(math.NaN())
+						}
+						return f(v)
+					}
+					i32 := func(n int) engine.Tensor {
+						tt, err := e.Alloc(engine.Int32, n)
+						if err != nil {
+							t.Fatal(err)
+						}
+						return tt
+					}
+					x, w, b := f(randSlice(r, nx)), f(randSlice(r, nw)), f(randSlice(r, s.K))
+					y1, p1, a1 := nan(ny), nan(np), i32(np)
+					y2, p2, a2 := nan(ny), nan(np), i32(np)
+					e.Conv(x, w, b, y1, s, act)
+					e.MaxPool(y1, p1, a1, ps)
+					e.ConvPool(x, w, b, y2, p2, a2, s, ps, act)
+					same(t, name+" y", t32(y2), t32(y1))
+					same(t, name+" p", t32(p2), t32(p1))
+					if !slices.Equal(ti32(a2), ti32(a1)) {
+						t.Errorf("%s: arg differs", name)
+					}
+					dpv := randSlice(r, np)
+					for i := 0; i < np; i += 5 {
+						dpv[i] = float32(math.Copysign(0, float64(i%2)-0.5))
+					}
+					dp := f(dpv)
+					dy1, dx1, dw1, db1 := nan(ny), nan(nx), nan(nw), nan(s.K)
+					dy2, dx2, dw2, db2 := nan(ny), nan(nx), nan(nw), nan(s.K)
+					e.MaxPoolBackward(dp, a1, dy1, ps)
+					e.ConvBackward(x, w, y1, dy1, dx1, dw1, db1, s, act)
+					e.ConvPoolBackward(x, w, y1, dp, a1, dy2, dx2, dw2, db2, s, ps, act)
+					same(t, name+" dx", t32(dx2), t32(dx1))
+					same(t, name+" dw", t32(dw2), t32(dw1))
+					same(t, name+" db", t32(db2), t32(db1))
+					for i, v := range t32(dy2) {
+						if v == v {
+							t.Fatalf("%s: ConvPoolBackward wrote its scratch dy[%d] = %v", name, i, v)
+						}
+					}
+				}
+			}
+			e.Close()
+		}
+	}
+}
+
+// same fails t unless got and want hold the same bits.
+func same(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Errorf("%s[%d] = %v (%#x), unfused %v (%#x)", what, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			return
+		}
+	}
+}

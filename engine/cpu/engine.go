@@ -12,7 +12,11 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 )
 
-var _ engine.Engine = (*Engine)(nil)
+var (
+	_ engine.Engine             = (*Engine)(nil)
+	_ engine.ConvPooler         = (*Engine)(nil)
+	_ engine.ConvPoolBackwarder = (*Engine)(nil)
+)
 
 // tensor is the CPU engine's Tensor: exactly one of f, i, b is set.
 type tensor struct {
