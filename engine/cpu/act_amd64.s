@@ -128,3 +128,27 @@ aloop:
 adone:
 	VZEROUPPER
 	RET
+
+// func sum8AVX2(v *float32, n int) float32
+// The sum of v's first n values (a multiple of 8, at least 8) as sum32
+// forms it: eight running sums, lane j adding values j, j+8, …, then
+// ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)).
+TEXT ·sum8AVX2(SB), NOSPLIT, $0-20
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	SHRQ $3, CX
+	JZ   sreduce
+sloop:
+	VADDPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  sloop
+sreduce:
+	VHADDPS Y0, Y0, Y0          // per half: s0+s1, s2+s3 | s4+s5, s6+s7
+	VHADDPS Y0, Y0, Y0          // per half: (s0+s1)+(s2+s3) | (s4+s5)+(s6+s7)
+	VEXTRACTF128 $1, Y0, X1
+	VADDSS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET

@@ -189,3 +189,29 @@ func TestSigmoidTanhAsm(t *testing.T) {
 		}
 	}
 }
+
+// TestSumAsm: sum32 with AVX2 gives the portable sum's bits, for lengths
+// with and without a tail, magnitudes that make the order matter, and a
+// NaN.
+func TestSumAsm(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2/FMA on this processor: only the portable code runs")
+	}
+	defer func(u bool) { useAsm = u }(useAsm)
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 196, 784, 1003} {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8))))
+		}
+		sum := func(asm bool) float32 { useAsm = asm; return sum32(v) }
+		if got, want := sum(true), sum(false); math.Float32bits(got) != math.Float32bits(want) {
+			t.Errorf("n=%d: sum %v with AVX2, %v portable", n, got, want)
+		}
+	}
+	v := []float32{1, 2, 3, float32(math.NaN()), 5, 6, 7, 8, 9}
+	useAsm = true
+	if s := sum32(v); s == s {
+		t.Errorf("sum with a NaN = %v, want NaN", s)
+	}
+}

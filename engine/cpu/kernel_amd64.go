@@ -47,6 +47,18 @@ func reluMaskAVX2(dz, dy, y *float32, n int)
 //go:noescape
 func dotAVX2(a, b *float32, n int) float32
 
+// sum8AVX2 is implemented in act_amd64.s; n must be a multiple of 8.
+//
+//go:noescape
+func sum8AVX2(v *float32, n int) float32
+
+// sumAsm is sum32's sum of the first n values (a multiple of 8, at least
+// 8), the same bits; only called when useAsm is set.
+func sumAsm(v []float32, n int) float32 {
+	_ = v[n-1]
+	return sum8AVX2(&v[0], n)
+}
+
 // dotAsm is the dot product of the first n values (a multiple of 8).
 func dotAsm(a, b []float32, n int) float32 {
 	_, _ = a[n-1], b[n-1]

@@ -19,6 +19,8 @@ func biasReluAsm(v []float32, n int, b float32) { panic("cpu: biasReluAsm withou
 
 func reluMaskAsm(dz, dy, y []float32, n int) { panic("cpu: reluMaskAsm without AVX2") }
 
+func sumAsm(v []float32, n int) float32 { panic("cpu: sumAsm without AVX2") }
+
 func dotAsm(a, b []float32, n int) float32 { panic("cpu: dotAsm without AVX2") }
 
 func packT16Asm(panel, d []float32, off, cs, n int) { panic("cpu: packT16Asm without AVX2") }
