@@ -241,7 +241,7 @@ func sgemmPacked(ws *gemmWS, m, n, k int, alpha float32, a mat, apk []float32, b
 			for ic := 0; ic < m; ic += mcMax {
 				mc := min(mcMax, m-ic)
 				mcp := (mc + mr - 1) / mr * mr
-				apanels := ws.a
+				var apanels []float32
 				if apk != nil {
 					mp := (m + mr - 1) / mr * mr
 					apanels = apk[mp*pc+ic*kc : mp*pc+ic*kc+mcp*kc]
