@@ -2,7 +2,8 @@
 // (a single-channel 3×3 layer's forward pass straight from the image),
 // images spread over the workers; the backward pass accumulates weight
 // gradients per fixed chunk of images and reduces the chunks in order, so
-// the result does not depend on the number of workers.
+// the result does not depend on the number of workers. ConvPool and
+// ConvPoolBackward add the max-pool after it, image by image.
 
 package cpu
 

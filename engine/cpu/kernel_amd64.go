@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/cnngpu/cnngpu/engine"
-
 	"golang.org/x/sys/cpu"
 )
 
