@@ -73,20 +73,14 @@ func reluMaskAsm(dz, dy, y []float32, n int) {
 	reluMaskAVX2(&dz[0], &dy[0], &y[0], n)
 }
 
-// biasSigmoidAVX2, biasTanhAVX2, sigmoidGradAVX2 and tanhGradAVX2 are
+// biasActAVX2 (sigmoid, or tanh with tanh set) and actGradAVX2 are
 // implemented in sigmoid_amd64.s; n must be a multiple of 8.
 //
 //go:noescape
-func biasSigmoidAVX2(v, b *float32, bstep, n int)
+func biasActAVX2(v, b *float32, bstep, n int, tanh bool)
 
 //go:noescape
-func biasTanhAVX2(v, b *float32, bstep, n int)
-
-//go:noescape
-func sigmoidGradAVX2(dz, dy, y *float32, n int)
-
-//go:noescape
-func tanhGradAVX2(dz, dy, y *float32, n int)
+func actGradAVX2(dz, dy, y *float32, n int, tanh bool)
 
 // biasActAsm sets v[i] = act(v[i] + b[i]) for the first n values (a
 // multiple of 8) with act sigmoid or tanh; b holds one bias per value, or
@@ -104,22 +98,14 @@ func biasActAsm(v, b []float32, one bool, n int, act engine.Activation) {
 		_ = b[n-1]
 		bp, step = &b[0], 32
 	}
-	if act == engine.Tanh {
-		biasTanhAVX2(&v[0], bp, step, n)
-	} else {
-		biasSigmoidAVX2(&v[0], bp, step, n)
-	}
+	biasActAVX2(&v[0], bp, step, n, act == engine.Tanh)
 }
 
 // actGradAsm is actGrad's sigmoid and tanh cases for the first n values
 // (a multiple of 8); only called when useAsm is set.
 func actGradAsm(dz, dy, y []float32, n int, act engine.Activation) {
 	_, _, _ = dz[n-1], dy[n-1], y[n-1]
-	if act == engine.Tanh {
-		tanhGradAVX2(&dz[0], &dy[0], &y[0], n)
-	} else {
-		sigmoidGradAVX2(&dz[0], &dy[0], &y[0], n)
-	}
+	actGradAVX2(&dz[0], &dy[0], &y[0], n, act == engine.Tanh)
 }
 
 // packT16AVX2 is implemented in pack_amd64.s: dst[p*16+c] = src[c*cs+p]

@@ -134,10 +134,10 @@ GLOBL actk<>(SB), RODATA|NOPTR, $576
 	VCMPPS    $0x11, K_M87, Y1, Y5; \
 	VANDNPS   Y4, Y5, Y4
 
-// func biasSigmoidAVX2(v, b *float32, bstep, n int)
-// v[i] = sigmoid(v[i] + b[i']) where b advances bstep bytes (0 or 32)
-// every 8 values; n is a multiple of 8.
-TEXT ·biasSigmoidAVX2(SB), NOSPLIT, $0-32
+// func biasActAVX2(v, b *float32, bstep, n int, tanh bool)
+// v[i] = sigmoid(v[i] + b[i']), or tanh(…) with tanh set, where b
+// advances bstep bytes (0 or 32) every 8 values; n is a multiple of 8.
+TEXT ·biasActAVX2(SB), NOSPLIT, $0-33
 	MOVQ v+0(FP), DI
 	MOVQ b+8(FP), BX
 	MOVQ bstep+16(FP), R9
@@ -146,8 +146,10 @@ TEXT ·biasSigmoidAVX2(SB), NOSPLIT, $0-32
 	VMOVUPS K_ONE, Y13
 	SHRQ $3, CX
 	JZ   done
+	CMPB tanh+32(FP), $0
+	JNE  tanhloop
 
-loop:
+sigmoidloop:
 	VMOVUPS (BX), Y1
 	VADDPS  (DI), Y1, Y0     // x = v + b
 	VORPS   Y8, Y0, Y1       // -|x|
@@ -160,26 +162,10 @@ loop:
 	ADDQ R9, BX
 	ADDQ $32, DI
 	DECQ CX
-	JNZ  loop
+	JNZ  sigmoidloop
+	JMP  done
 
-done:
-	VZEROUPPER
-	RET
-
-// func biasTanhAVX2(v, b *float32, bstep, n int)
-// v[i] = tanh(v[i] + b[i']), b as in biasSigmoidAVX2; n is a multiple
-// of 8.
-TEXT ·biasTanhAVX2(SB), NOSPLIT, $0-32
-	MOVQ v+0(FP), DI
-	MOVQ b+8(FP), BX
-	MOVQ bstep+16(FP), R9
-	MOVQ n+24(FP), CX
-	VMOVUPS K_SIGN, Y8
-	VMOVUPS K_ONE, Y13
-	SHRQ $3, CX
-	JZ   done
-
-loop:
+tanhloop:
 	VMOVUPS (BX), Y1
 	VADDPS  (DI), Y1, Y0     // x = v + b
 	VANDNPS Y0, Y8, Y6       // a = |x|
@@ -207,24 +193,27 @@ loop:
 	ADDQ R9, BX
 	ADDQ $32, DI
 	DECQ CX
-	JNZ  loop
+	JNZ  tanhloop
 
 done:
 	VZEROUPPER
 	RET
 
-// func sigmoidGradAVX2(dz, dy, y *float32, n int)
-// dz[i] = dy[i]·y[i]·(1 - y[i]); n is a multiple of 8.
-TEXT ·sigmoidGradAVX2(SB), NOSPLIT, $0-32
+// func actGradAVX2(dz, dy, y *float32, n int, tanh bool)
+// dz[i] = dy[i]·y[i]·(1 - y[i]) (sigmoid), or with tanh set
+// dy[i]·(1 - y[i]·y[i]); n is a multiple of 8.
+TEXT ·actGradAVX2(SB), NOSPLIT, $0-33
 	MOVQ dz+0(FP), DI
 	MOVQ dy+8(FP), SI
 	MOVQ y+16(FP), DX
 	MOVQ n+24(FP), CX
 	VMOVUPS K_ONE, Y13
 	SHRQ $3, CX
-	JZ   done
+	JZ   gdone
+	CMPB tanh+32(FP), $0
+	JNE  tanhgrad
 
-loop:
+sigmoidgrad:
 	VMOVUPS (DX), Y1
 	VMULPS  (SI), Y1, Y0     // dy·y
 	VSUBPS  Y1, Y13, Y2      // 1 - y
@@ -234,24 +223,10 @@ loop:
 	ADDQ $32, SI
 	ADDQ $32, DX
 	DECQ CX
-	JNZ  loop
+	JNZ  sigmoidgrad
+	JMP  gdone
 
-done:
-	VZEROUPPER
-	RET
-
-// func tanhGradAVX2(dz, dy, y *float32, n int)
-// dz[i] = dy[i]·(1 - y[i]·y[i]); n is a multiple of 8.
-TEXT ·tanhGradAVX2(SB), NOSPLIT, $0-32
-	MOVQ dz+0(FP), DI
-	MOVQ dy+8(FP), SI
-	MOVQ y+16(FP), DX
-	MOVQ n+24(FP), CX
-	VMOVUPS K_ONE, Y13
-	SHRQ $3, CX
-	JZ   done
-
-loop:
+tanhgrad:
 	VMOVUPS (DX), Y1
 	VMULPS  Y1, Y1, Y2       // y·y
 	VSUBPS  Y2, Y13, Y2      // 1 - y·y
@@ -261,8 +236,8 @@ loop:
 	ADDQ $32, SI
 	ADDQ $32, DX
 	DECQ CX
-	JNZ  loop
+	JNZ  tanhgrad
 
-done:
+gdone:
 	VZEROUPPER
 	RET
