@@ -70,7 +70,7 @@ func LoadDir(dir string) (*MNIST, error) {
 	}
 	if len(missing) > 0 {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("data folder %s does not exist", dir)
+			return nil, fmt.Errorf("data folder %s does not exist: give the folder that holds the four MNIST IDX files, or leave --data out to use the cache (fetched and checksummed on first use)", dir)
 		}
 		return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)", dir, strings.Join(missing, ", "))
 	}
