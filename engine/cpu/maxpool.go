@@ -61,11 +61,18 @@ func (t *poolFwdTask) run2(lo, hi int) {
 			arg := t.arg[yoff+i*ow : yoff+i*ow+ow]
 			j0 := 0
 			if useAsm && r0+W+2*ow <= math.MaxInt32 {
-				// Eight outputs at a time; the last few through a padded
-				// copy, so that rows of 7 (the second pooling) also use it.
+				// Eight outputs at a time; a row's last few as the last
+				// eight (recomputing some: the same values), or, in rows
+				// shorter than eight (the second pooling's 7), through a
+				// padded copy.
 				if n8 := ow &^ 7; n8 > 0 {
 					pool2Asm(&top[0], &bot[0], &y[0], &arg[0], int32(r0), int32(W), n8)
 					j0 = n8
+					if j0 < ow {
+						j := ow - 8
+						pool2Asm(&top[2*j], &bot[2*j], &y[j], &arg[j], int32(r0+2*j), int32(W), 8)
+						j0 = ow
+					}
 				}
 				if rem := ow - j0; rem > 0 {
 					var tt, bb [16]float32
