@@ -104,7 +104,7 @@ func Load() error {
 	loadOnce.Do(func() {
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
-			loadErr = fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v); on this machine train with --cpu", err)
+			loadErr = fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v); on this machine use --cpu", err)
 			return
 		}
 		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",
@@ -115,7 +115,7 @@ func Load() error {
 		}
 		d := &driver{handle: h, fn: fn}
 		if err := d.check("cuInit", C.call_cuInit(fn["cuInit"], 0)); err != nil {
-			loadErr = fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)? Without one, train with --cpu", err)
+			loadErr = fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)? Without one, use --cpu", err)
 			return
 		}
 		drv = d

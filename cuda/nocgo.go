@@ -7,7 +7,7 @@ package cuda
 
 import "errors"
 
-var errNoCgo = errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo, or train with --cpu")
+var errNoCgo = errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo, or use --cpu")
 
 // Load reports that GPU support is not built in.
 func Load() error { return errNoCgo }
