@@ -93,7 +93,7 @@ func biasAct(v []float32, b float32, act engine.Activation) {
 	case engine.Sigmoid, engine.Tanh:
 		j0 := 0
 		if n8 := len(v) &^ 7; useAsm && n8 > 0 {
-			biasActAsm(v, []float32{b}, true, n8, act)
+			biasActAsm(v, []float32{b}, n8, act)
 			j0 = n8
 		}
 		f := sigmoid32
@@ -117,7 +117,7 @@ func biasActVec(v, b []float32, act engine.Activation) {
 	b = b[:len(v)]
 	j0 := 0
 	if n8 := len(v) &^ 7; useAsm && n8 > 0 {
-		biasActAsm(v, b, false, n8, act)
+		biasActAsm(v, b, n8, act)
 		j0 = n8
 	}
 	f := sigmoid32

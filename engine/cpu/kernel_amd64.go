@@ -84,13 +84,12 @@ func actGradAVX2(dz, dy, y *float32, n int, tanh bool)
 
 // biasActAsm sets v[i] = act(v[i] + b[i]) for the first n values (a
 // multiple of 8) with act sigmoid or tanh; b holds one bias per value, or
-// with one set, a single bias for them all. Only called when useAsm is
-// set.
-func biasActAsm(v, b []float32, one bool, n int, act engine.Activation) {
+// a single bias for them all. Only called when useAsm is set.
+func biasActAsm(v, b []float32, n int, act engine.Activation) {
 	_ = v[n-1]
 	var b8 [8]float32
 	bp, step := &b8[0], 0
-	if one {
+	if len(b) == 1 {
 		for i := range b8 {
 			b8[i] = b[0]
 		}

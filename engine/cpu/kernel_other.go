@@ -29,7 +29,7 @@ func packT6Asm(panel, d []float32, off, rs, n int) { panic("cpu: packT6Asm witho
 
 func packN16Asm(panel, d []float32, off, rs, n int) { panic("cpu: packN16Asm without AVX2") }
 
-func biasActAsm(v, b []float32, one bool, n int, act engine.Activation) {
+func biasActAsm(v, b []float32, n int, act engine.Activation) {
 	panic("cpu: biasActAsm without AVX2")
 }
 
