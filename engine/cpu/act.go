@@ -91,18 +91,7 @@ func biasAct(v []float32, b float32, act engine.Activation) {
 			v[j0+i] = relu32(x + b)
 		}
 	case engine.Sigmoid, engine.Tanh:
-		j0 := 0
-		if n8 := len(v) &^ 7; useAsm && n8 > 0 {
-			biasActAsm(v, []float32{b}, n8, act)
-			j0 = n8
-		}
-		f := sigmoid32
-		if act == engine.Tanh {
-			f = tanh32
-		}
-		for i, x := range v[j0:] {
-			v[j0+i] = f(x + b)
-		}
+		biasSigmTanh(v, []float32{b}, act)
 	default:
 		if b != 0 {
 			for i := range v {
@@ -112,9 +101,12 @@ func biasAct(v []float32, b float32, act engine.Activation) {
 	}
 }
 
-// biasActVec sets v[i] = act(v[i] + b[i]) for act sigmoid or tanh.
-func biasActVec(v, b []float32, act engine.Activation) {
-	b = b[:len(v)]
+// biasSigmTanh sets v[i] = act(v[i] + b[i]) for act sigmoid or tanh; b
+// holds one bias per value, or a single bias for them all.
+func biasSigmTanh(v, b []float32, act engine.Activation) {
+	if len(b) != 1 {
+		b = b[:len(v)]
+	}
 	j0 := 0
 	if n8 := len(v) &^ 7; useAsm && n8 > 0 {
 		biasActAsm(v, b, n8, act)
@@ -125,7 +117,11 @@ func biasActVec(v, b []float32, act engine.Activation) {
 		f = tanh32
 	}
 	for i := j0; i < len(v); i++ {
-		v[i] = f(v[i] + b[i])
+		bi := b[0]
+		if len(b) != 1 {
+			bi = b[i]
+		}
+		v[i] = f(v[i] + bi)
 	}
 }
 

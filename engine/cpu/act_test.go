@@ -151,7 +151,7 @@ func TestSigmoidTanhAsm(t *testing.T) {
 				useAsm = asm
 				out := slices.Clone(v)
 				if perValue {
-					biasActVec(out, bvec, act)
+					biasSigmTanh(out, bvec, act)
 				} else {
 					biasAct(out, b, act)
 				}

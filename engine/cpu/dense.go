@@ -28,7 +28,7 @@ func (t *denseEpilogueTask) run(_, lo, hi int) {
 				row[j] = v
 			}
 		default:
-			biasActVec(row, t.b, t.act)
+			biasSigmTanh(row, t.b, t.act)
 		}
 	}
 }
