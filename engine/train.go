@@ -162,6 +162,9 @@ type Trainer struct {
 	Epochs    int
 	BatchSize int
 	Seed      uint64
+	// Augment is the training batches' translation in pixels (0: none),
+	// drawn from Seed, the epoch and each image's index.
+	Augment int
 
 	// ProgressEvery is how often OnProgress is called (reading stats back
 	// from the engine); 0 disables it.
@@ -180,7 +183,8 @@ func (t *Trainer) alloc() (perm, cursor, stats Tensor, err error) {
 	if perm, err = e.Alloc(Int32, max(1, len(t.TrainIdx))); err != nil {
 		return
 	}
-	if cursor, err = e.Alloc(Int32, 1); err != nil {
+	// The cursor and, after it, the epoch (augmentation's key).
+	if cursor, err = e.Alloc(Int32, 2); err != nil {
 		return
 	}
 	stats, err = e.Alloc(Float32, 3)
@@ -222,7 +226,8 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		e.Free(cursor)
 		e.Free(stats)
 	}()
-	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor}
+	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor,
+		Aug: Augment{Shift: t.Augment, Seed: t.Seed}}
 	steps := t.Steps()
 	pos := from
 	for pos.Epoch < t.Epochs {
@@ -233,7 +238,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		if err := e.Write(perm, 0, order); err != nil {
 			return pos, err
 		}
-		if err := e.Write(cursor, 0, []int32{int32(pos.Step * t.BatchSize)}); err != nil {
+		if err := e.Write(cursor, 0, []int32{int32(pos.Step * t.BatchSize), int32(pos.Epoch)}); err != nil {
 			return pos, err
 		}
 		e.Fill(stats, 0)

@@ -26,6 +26,7 @@ import (
 type Run struct {
 	Config        Config
 	Fold          int
+	Recipe        string // Spec.RecipeLabel of the study that ran it
 	Epochs        []engine.EpochMetrics
 	Done          bool
 	Diverged      bool
@@ -36,6 +37,7 @@ type Run struct {
 type runHeader struct {
 	Config Config `json:"config"`
 	Fold   int    `json:"fold"`
+	Recipe string `json:"recipe,omitempty"`
 }
 
 type runStatus struct {
@@ -61,7 +63,7 @@ func RunPath(dir string, c Config, fold, folds int) string {
 func (r *Run) Save(path string) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	if err := enc.Encode(runHeader{r.Config, r.Fold}); err != nil {
+	if err := enc.Encode(runHeader{r.Config, r.Fold, r.Recipe}); err != nil {
 		return err
 	}
 	for _, m := range r.Epochs {
@@ -103,7 +105,7 @@ func LoadRun(path string) (*Run, error) {
 			if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
 			}
-			r.Config, r.Fold = h.Config, h.Fold
+			r.Config, r.Fold, r.Recipe = h.Config, h.Fold, h.Recipe
 		case probe["done"] != nil:
 			var s runStatus
 			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
@@ -241,17 +243,18 @@ func fmtF(v float64) string {
 }
 
 // WriteResults writes results.csv atomically.
-func WriteResults(dir string, results []Result) error {
+// recipe (Spec.RecipeLabel) fills the first column of every row.
+func WriteResults(dir, recipe string, results []Result) error {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"lr", "batch_size", "activation", "rounds", "final_val_acc", "final_val_acc_std", "best_val_acc", "best_epoch",
+	w.Write([]string{"recipe", "lr", "batch_size", "activation", "rounds", "final_val_acc", "final_val_acc_std", "best_val_acc", "best_epoch",
 		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "seconds"})
 	for _, r := range results {
 		de := ""
 		if r.Diverged {
 			de = strconv.Itoa(r.DivergedEpoch)
 		}
-		w.Write([]string{strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
+		w.Write([]string{recipe, strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
 			strconv.Itoa(r.Rounds), fmtF(r.FinalValAcc), fmtF(r.FinalValStd), fmtF(r.BestValAcc), strconv.Itoa(r.BestEpoch),
 			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, strconv.FormatFloat(r.Seconds, 'f', 1, 64)})
 	}

@@ -176,7 +176,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.logf("[%d/%d] %s%s: %s (%.1fs)", done, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds)
 				res, cerr := Collect(r.Dir, spec)
 				if cerr == nil {
-					cerr = WriteResults(r.Dir, res)
+					cerr = WriteResults(r.Dir, r.Spec.RecipeLabel(), res)
 				}
 				mu.Unlock()
 				err = cerr
@@ -205,7 +205,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return WriteResults(r.Dir, res)
+		return WriteResults(r.Dir, r.Spec.RecipeLabel(), res)
 	}
 	if r.Final {
 		if err := r.final(ctx, r.Engines[0]); err != nil {
@@ -222,11 +222,15 @@ func foldLabel(spec *Spec, fold int) string {
 	return ""
 }
 
-func optConfig(spec *Spec, lr float64) engine.OptConfig {
+// optConfig is the optimizer of a run at peak rate lr over n training
+// images, with the study's schedule planned over its steps.
+func optConfig(spec *Spec, lr float64, batch, n int) engine.OptConfig {
+	kind, _ := spec.schedule() // Validate checked it
+	sched := engine.NewSchedule(kind, spec.Epochs*((n+batch-1)/batch))
 	if spec.Optimizer == "sgd" {
-		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(spec.Momentum)}
+		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(spec.Momentum), Sched: sched}
 	}
-	return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
+	return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7, Sched: sched}
 }
 
 // errDiverged stops a run whose loss is no longer finite.
@@ -246,13 +250,13 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	if err != nil {
 		return nil, err
 	}
-	m, err := engine.NewModel(e, arch, optConfig(spec, j.c.LR), arch.GlorotInit(spec.Seed))
+	m, err := engine.NewModel(e, arch, optConfig(spec, j.c.LR, j.c.BatchSize, len(split[0])), arch.GlorotInit(spec.Seed))
 	if err != nil {
 		return nil, err
 	}
 	defer m.Release()
 	path := RunPath(r.Dir, j.c, j.fold, spec.Folds)
-	run := &Run{Config: j.c, Fold: j.fold}
+	run := &Run{Config: j.c, Fold: j.fold, Recipe: spec.RecipeLabel()}
 	if err := run.Save(path); err != nil {
 		return nil, err
 	}
@@ -261,6 +265,7 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	runStart := time.Now()
 	diverged := false
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: split[0], ValIdx: split[1], Epochs: spec.Epochs, BatchSize: j.c.BatchSize, Seed: spec.Seed,
+		Augment:       spec.Augment,
 		ProgressEvery: time.Second,
 		OnProgress: func(p engine.Progress) {
 			// Stop within a second of the loss turning NaN or infinite.
@@ -353,7 +358,12 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	m, err := engine.NewModel(e, arch, optConfig(spec, best.Config.LR), arch.GlorotInit(spec.Seed))
+	idx := engine.AllIndices(r.Data.Train.N())
+	if spec.TrainLimit > 0 {
+		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
+	}
+	opt := optConfig(spec, best.Config.LR, best.Config.BatchSize, len(idx))
+	m, err := engine.NewModel(e, arch, opt, arch.GlorotInit(spec.Seed))
 	if err != nil {
 		return err
 	}
@@ -363,12 +373,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return err
 	}
 	defer ds.Release(e)
-	idx := engine.AllIndices(r.Data.Train.N())
-	if spec.TrainLimit > 0 {
-		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
-	}
 	var hist []engine.EpochMetrics
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: idx, Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed,
+		Augment: spec.Augment,
 		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
 			hist = append(hist, em)
 			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
@@ -391,7 +398,8 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit}
+	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
+		Recipe: spec.Recipe, Augment: spec.Augment}
 	ck, err := engine.Snapshot(m, cfg, pos, hist)
 	if err != nil {
 		return err

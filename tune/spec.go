@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
@@ -33,7 +34,34 @@ type Spec struct {
 	ValSplit   float64   `json:"val_split,omitempty"` // hold-out fraction, when Folds is 0
 	Folds      int       `json:"folds,omitempty"`     // K for K-fold cross-validation
 	TrainLimit int       `json:"train_limit,omitempty"`
-	Shard      Shard     `json:"shard"`
+	// The training recipe (engine.Recipe) after any --schedule or
+	// --augment override; all three are empty in studies made before
+	// recipes, which ran the reference recipe.
+	Recipe   string `json:"recipe,omitempty"`
+	Schedule string `json:"schedule,omitempty"`      // "" is constant
+	Augment  int    `json:"augment_shift,omitempty"` // pixels; 0 is none
+	Shard    Shard  `json:"shard"`
+}
+
+// RecipeLabel describes the study's training recipe, e.g.
+// "default (cosine schedule, augment shift:2)".
+func (s *Spec) RecipeLabel() string {
+	name, sched := s.Recipe, s.Schedule
+	if name == "" {
+		name = "reference"
+	}
+	if sched == "" {
+		sched = "constant"
+	}
+	return fmt.Sprintf("%s (%s schedule, augment %s)", name, sched, engine.AugmentName(s.Augment))
+}
+
+// schedule is the study's schedule kind.
+func (s *Spec) schedule() (engine.ScheduleKind, error) {
+	if s.Schedule == "" {
+		return engine.ConstantLR, nil
+	}
+	return engine.ParseSchedule(s.Schedule)
 }
 
 // SplitSeed fixes the hold-out and the folds, as in the reference study.
@@ -149,6 +177,12 @@ func (s *Spec) Validate() error {
 	if s.Folds == 0 && !(s.ValSplit > 0 && s.ValSplit < 1) {
 		return fmt.Errorf("validation split %v: expected a fraction between 0 and 1", s.ValSplit)
 	}
+	if _, err := s.schedule(); err != nil {
+		return err
+	}
+	if s.Augment < 0 || s.Augment > engine.MaxShift {
+		return fmt.Errorf("augmentation shift %d: expected 0 to %d pixels", s.Augment, engine.MaxShift)
+	}
 	if s.Shard.N < 1 {
 		s.Shard.N = 1
 	}
@@ -182,6 +216,7 @@ func (s *Spec) Diff(other *Spec) string {
 	add("validation split", s.ValSplit, other.ValSplit)
 	add("folds", s.Folds, other.Folds)
 	add("train limit", s.TrainLimit, other.TrainLimit)
+	add("recipe", s.RecipeLabel(), other.RecipeLabel())
 	return strings.Join(d, "; ")
 }
 

@@ -29,7 +29,7 @@ func tuneCommand() *cli.Command {
 			"Rerunning the same command with the same --out continues an interrupted study.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag, recipeFlag, scheduleFlag, augmentFlag,
 			&cli.StringFlag{Name: "lr", Value: "0.001,0.003,0.01,0.03", Usage: "learning rates, comma-separated"},
 			&cli.StringFlag{Name: "batch-size", Value: "64,128,256", Usage: "batch sizes, comma-separated"},
 			&cli.StringFlag{Name: "activation", Value: "relu,sigmoid,tanh", Usage: "hidden-layer activations, comma-separated"},
@@ -121,6 +121,14 @@ func tuneSpec(c *cli.Context) (*tune.Spec, error) {
 	}
 	if _, err := engine.NewArch(spec.Arch, engine.ReLU); err != nil {
 		return nil, usageErrorf("--arch: %v", err)
+	}
+	r, err := parseRecipe(c)
+	if err != nil {
+		return nil, err
+	}
+	spec.Recipe, spec.Augment = r.Name, r.Augment
+	if r.Schedule != engine.ConstantLR {
+		spec.Schedule = r.Schedule.String()
 	}
 	if spec.Folds == 0 {
 		spec.ValSplit = c.Float64("val-split")

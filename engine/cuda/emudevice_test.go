@@ -69,6 +69,8 @@ type emuGPU struct {
 	access []emuAccess  // accesses some stream is not yet ordered after
 	forked map[int]bool // lanes forked into the recording, not yet joined
 	joins  int          // Joins run (replays included)
+	// captures counts the graphs recorded.
+	captures int
 	// alternatives each convolution offers per direction (emuConv): the
 	// engine's tuning times them in place.
 	alternatives [3][]int
@@ -432,6 +434,7 @@ func (g *emuGPU) Capture(fn func() error) (graph, error) {
 	}
 	var ops []func() error
 	g.rec = &ops
+	g.captures++
 	clear(g.forked)
 	err := fn()
 	g.rec = nil
