@@ -69,8 +69,12 @@ device-bundle: data
 	cd .device && for f in cnngpu cuda.test enginecuda.test; do gzip -f -9 $$f; done
 	du -sh .device
 
+# gofmt, go vet, staticcheck, and go.mod/go.sum as `go mod tidy` leaves
+# them (a requirement used directly but marked indirect, or one no longer
+# used, fails here: run `go mod tidy`).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result"; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
