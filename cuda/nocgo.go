@@ -7,6 +7,9 @@ package cuda
 
 import "errors"
 
+// BindingsCompiled tells whether this build has the GPU bindings (cgo).
+const BindingsCompiled = false
+
 var errNoCgo = errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo, or use --cpu")
 
 // Load reports that GPU support is not built in.

@@ -50,7 +50,9 @@ func newApp() *cli.App {
 			tuneCommand(),
 			plotCommand(),
 		},
-		HideVersion: true,
+		HideVersion: true, // our own --version (version.go)
+		Flags:       []cli.Flag{versionFlag()},
+		Action:      rootAction,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return withCode(2, fmt.Errorf("%v (see 'cnngpu --help')", err))
 		},
