@@ -5,7 +5,11 @@
 
 package cuda
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cnngpu/cnngpu/internal/nvlib"
+)
 
 // BindingsCompiled tells whether this build has the GPU bindings (cgo).
 const BindingsCompiled = false
@@ -21,5 +25,8 @@ func DriverVersion() (int, error) { return 0, errNoCgo }
 // Devices reports that GPU support is not built in.
 func Devices() ([]Device, error) { return nil, errNoCgo }
 
-// BLASVersion reports that GPU support is not built in.
-func BLASVersion() (string, string, error) { return "", "", errNoCgo }
+// BLASLibrary reports that GPU support is not built in.
+func BLASLibrary() (*nvlib.Found, error) { return nil, errNoCgo }
+
+// DriverFile reports that GPU support is not built in.
+func DriverFile() (string, error) { return "", errNoCgo }
