@@ -64,8 +64,10 @@ func CUBLAS(t testing.TB, dir string, major, minor, patch int, lt bool) string {
 	var needed []string
 	if lt {
 		ltName := fmt.Sprintf("libcublasLt.so.%d", major)
-		needed = append(needed, Build(t, filepath.Join(dir, ltName), ltName, "int cublasLtFake(void) { return 7; }\n"))
-		src = "int cublasLtFake(void);\nint cublasUsesLt(void) { return cublasLtFake(); }\n" + src
+		// cublasLtGetVersion, which the real libcublasLt exports too, so
+		// the fake also links where a real one of this soname is loaded.
+		needed = append(needed, Build(t, filepath.Join(dir, ltName), ltName, "#include <stddef.h>\nsize_t cublasLtGetVersion(void) { return 7; }\n"))
+		src = "#include <stddef.h>\nsize_t cublasLtGetVersion(void);\nsize_t cublasUsesLt(void) { return cublasLtGetVersion(); }\n" + src
 	}
 	name := fmt.Sprintf("libcublas.so.%d", major)
 	return Build(t, filepath.Join(dir, name), name, src, needed...)
