@@ -37,7 +37,8 @@ func newApp() *cli.App {
 			"   XDG_CACHE_HOME     the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else ~/.cache/cnngpu/mnist)\n" +
 			"   CNNGPU_KERNELS     GPU engine kernel set: own (default: our kernels where they are faster) or library (cuDNN and cuBLAS only)\n" +
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
-			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause",
+			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
+			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),
@@ -50,7 +51,9 @@ func newApp() *cli.App {
 			tuneCommand(),
 			plotCommand(),
 		},
-		HideVersion: true,
+		HideVersion: true, // our own --version (version.go)
+		Flags:       []cli.Flag{versionFlag()},
+		Action:      rootAction,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return withCode(2, fmt.Errorf("%v (see 'cnngpu --help')", err))
 		},

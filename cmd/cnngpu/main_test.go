@@ -129,7 +129,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--data", dir}, 2, "eval needs --model FILE"},
 		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
-		{[]string{"frobnicate"}, 3, "No help topic for 'frobnicate'"},
+		{[]string{"frobnicate"}, 2, `no command "frobnicate" (see 'cnngpu --help')`},
 		{[]string{"train", "--cpu", "--device", "1"}, 2, "--cpu and --device exclude each other"},
 		{[]string{"train", "--cpu", "--precision", "fp16"}, 2, `--precision "fp16": expected fp32 or tf32`},
 	}
