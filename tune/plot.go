@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -129,6 +130,7 @@ func newLegend() *plot.Legend {
 	l := plot.NewLegend()
 	l.Top, l.Left = true, true
 	l.TextStyle.Font.Size = 11
+	l.Padding = vg.Points(3)
 	return &l
 }
 
@@ -366,13 +368,15 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 }
 
 // foldsFigure: mean validation accuracy of every configuration with the
-// spread over folds (± one standard deviation) as error bars.
+// spread over folds (± one standard deviation) as error bars, and each
+// fold's value as a ring beside it.
 func foldsFigure(path string, spec *Spec, results []Result) error {
 	p := newPlot(fmt.Sprintf("Validation accuracy over %d folds (mean ± std)", spec.Folds), "configuration", "validation accuracy (%)")
 	leg := newLegend()
 	var names namedTicks
+	ringSeen := false
 	for ai, act := range spec.Acts {
-		var pts plotter.XYs
+		var pts, folds plotter.XYs
 		var errs plotter.YErrors
 		for _, r := range results {
 			x := float64(len(names))
@@ -385,6 +389,9 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 			}
 			pts = append(pts, plotter.XY{X: x, Y: 100 * r.FinalValAcc})
 			errs = append(errs, struct{ Low, High float64 }{100 * r.FinalValStd, 100 * r.FinalValStd})
+			for _, v := range r.RoundValAcc {
+				folds = append(folds, plotter.XY{X: x + 0.12, Y: 100 * v})
+			}
 		}
 		if len(pts) == 0 {
 			continue
@@ -405,7 +412,21 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 		eb.LineStyle.Width = vg.Points(1.5)
 		p.Add(eb, s)
 		leg.Add(act, s)
+		// Each fold's own value, as a ring beside the mean.
+		fs, err := plotter.NewScatter(folds)
+		if err != nil {
+			return err
+		}
+		fs.GlyphStyle = draw.GlyphStyle{Color: colour(ai), Shape: draw.RingGlyph{}, Radius: vg.Points(2.5)}
+		p.Add(fs)
+		ringSeen = true
 	}
+	if ringSeen {
+		leg.Add("one fold", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Gray{Y: 90}, Shape: draw.RingGlyph{}, Radius: vg.Points(2.5)}})
+	}
+	// Room above and below the error bars.
+	pad := 0.06 * math.Max(p.Y.Max-p.Y.Min, 0.1)
+	p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
 	p.X.Tick.Marker = names
 	p.X.Tick.Label.Rotation = math.Pi / 3
 	p.X.Tick.Label.XAlign = draw.XRight
@@ -444,7 +465,7 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 		return nil, err
 	}
 	if spec.Folds > 0 {
-		if err := add("folds.png", fmt.Sprintf("Mean validation accuracy over %d folds with ± one standard deviation.", spec.Folds),
+		if err := add("folds.png", fmt.Sprintf("Mean validation accuracy over %d folds with ± one standard deviation, and each fold's own (rings).", spec.Folds),
 			func(p string) error { return foldsFigure(p, spec, results) }); err != nil {
 			return nil, err
 		}
@@ -452,6 +473,28 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 	if chosen != nil {
 		if err := add("activations.png", fmt.Sprintf("The activations at the chosen learning rate %s and batch size %d: training (solid) and validation (dashed).", fmtLR(chosen.LR), chosen.BatchSize),
 			func(p string) error { return activationsFigure(p, spec, results, chosen.LR, chosen.BatchSize) }); err != nil {
+			return nil, err
+		}
+	}
+	mean := ""
+	if spec.Folds > 0 {
+		mean = fmt.Sprintf(" Each curve is the mean over the %d folds.", spec.Folds)
+	}
+	for _, bs := range spec.BatchSizes {
+		if err := add(fmt.Sprintf("lr_bs%d.png", bs), fmt.Sprintf("Batch size %d: training and validation accuracy and loss per epoch, one curve per learning rate, a row per activation.%s", bs, mean),
+			func(p string) error { return byLRFigure(p, spec, results, bs) }); err != nil {
+			return nil, err
+		}
+	}
+	for _, bs := range spec.BatchSizes {
+		if err := add(fmt.Sprintf("act_bs%d.png", bs), fmt.Sprintf("Batch size %d: training and validation accuracy and loss per epoch, one curve per activation, a row per learning rate.%s", bs, mean),
+			func(p string) error { return byActFigure(p, spec, results, bs) }); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Folds > 0 && chosen != nil {
+		if err := add("folds_curves.png", fmt.Sprintf("Each fold's training and validation curves at the chosen learning rate %s and batch size %d, a row per activation.", fmtLR(chosen.LR), chosen.BatchSize),
+			func(p string) error { return foldCurvesFigure(p, dir, spec, results, *chosen) }); err != nil {
 			return nil, err
 		}
 	}
@@ -465,4 +508,309 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 		}
 	}
 	return figs, nil
+}
+
+// The reference's figure set: for each batch size, training and validation
+// accuracy and loss against epochs with one curve per learning rate (a row
+// per activation), the same with one curve per activation (a row per
+// learning rate), and with folds each fold's curves.
+
+// metricPanels are the four columns of a reference figure.
+var metricPanels = []struct {
+	title, ylabel string
+	get           func(Result) []float64
+	scale         float64
+}{
+	{"training accuracy", "accuracy (%)", func(r Result) []float64 { return r.TrainAcc }, 100},
+	{"validation accuracy", "accuracy (%)", func(r Result) []float64 { return r.ValAcc }, 100},
+	{"training loss", "cross-entropy loss", func(r Result) []float64 { return r.TrainLoss }, 1},
+	{"validation loss", "cross-entropy loss", func(r Result) []float64 { return r.ValLoss }, 1},
+}
+
+// addLine draws one curve with round markers.
+func addLine(p *plot.Plot, pts plotter.XYs, col color.Color) error {
+	l, s, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return err
+	}
+	l.Color, l.Width = col, vg.Points(1.6)
+	s.Color, s.Shape, s.Radius = col, draw.CircleGlyph{}, vg.Points(2.2)
+	p.Add(l, s)
+	return nil
+}
+
+// shareY gives every plot of each group the union of their y ranges, so
+// that panels side by side or above each other compare at a glance.
+func shareY(groups ...[]*plot.Plot) {
+	for _, g := range groups {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, p := range g {
+			if p.Y.Min <= p.Y.Max && !math.IsInf(p.Y.Min, 0) && !math.IsInf(p.Y.Max, 0) {
+				lo, hi = math.Min(lo, p.Y.Min), math.Max(hi, p.Y.Max)
+			}
+		}
+		if math.IsInf(lo, 0) {
+			continue
+		}
+		pad := 0.04 * math.Max(hi-lo, 1e-3)
+		for _, p := range g {
+			p.Y.Min, p.Y.Max = lo-pad, hi+pad
+		}
+	}
+}
+
+// lossCap keeps a few huge losses (a run on its way to diverging) from
+// flattening every other curve: the y axis of loss panels stops at three
+// times the 90th percentile of the plotted values, but never below four
+// times the loss of guessing (4 ln 10, about 9.2), so only losses far
+// worse than chance are cut; those are drawn on the edge, with a note in
+// the legend.
+func lossCap(values []float64) float64 {
+	var v []float64
+	for _, x := range values {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return math.Inf(1)
+	}
+	slices.Sort(v)
+	return math.Max(4*math.Ln10, 3*v[int(0.9*float64(len(v)-1))])
+}
+
+func capPts(pts plotter.XYs, cap float64) (plotter.XYs, bool) {
+	capped := false
+	out := make(plotter.XYs, len(pts))
+	for i, p := range pts {
+		if p.Y > cap {
+			p.Y, capped = cap, true
+		}
+		out[i] = p
+	}
+	return out, capped
+}
+
+// seriesRef is one curve of a grid figure: its legend name, its colour
+// index and the result it draws.
+type seriesRef struct {
+	name string
+	col  int
+	res  Result
+}
+
+// gridFigure draws a row of the four metric panels per entry of rows
+// (titled rowTitles), the curves of one series in one colour, and a legend
+// of legendNames beside them.
+func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows [][]seriesRef, legendTitle string, legendNames []string) error {
+	n := 0
+	var losses []float64
+	for _, row := range rows {
+		n += len(row)
+		for _, s := range row {
+			losses = append(losses, s.res.TrainLoss...)
+			losses = append(losses, s.res.ValLoss...)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	cap := lossCap(losses)
+	inLegend := map[string]int{} // series name -> colour
+	cappedAny, divergedAny := false, false
+	var plots [][]*plot.Plot
+	var accPanels, lossPanels []*plot.Plot
+	for ri, row := range rows {
+		var line []*plot.Plot
+		for mi, m := range metricPanels {
+			t := m.title
+			if rowTitles[ri] != "" {
+				t = rowTitles[ri] + ": " + m.title
+			}
+			p := newPlot(t, "epoch", m.ylabel)
+			p.Title.TextStyle.Font.Size = 11
+			for _, s := range row {
+				pts := curve(m.get(s.res), m.scale)
+				if len(pts) == 0 && !s.res.Diverged {
+					continue
+				}
+				inLegend[s.name] = s.col
+				if len(pts) > 0 {
+					if mi >= 2 {
+						var c bool
+						pts, c = capPts(pts, cap)
+						cappedAny = cappedAny || c
+					}
+					if err := addLine(p, pts, colour(s.col)); err != nil {
+						return err
+					}
+				}
+				if s.res.Diverged {
+					// A cross where the run stopped, at its last value (on
+					// the axis when it has none).
+					y := 0.0
+					if len(pts) > 0 {
+						y = pts[len(pts)-1].Y
+					}
+					x := plotter.XYs{{X: float64(s.res.DivergedEpoch), Y: y}}
+					sc, err := plotter.NewScatter(x)
+					if err != nil {
+						return err
+					}
+					sc.GlyphStyle = draw.GlyphStyle{Color: colour(s.col), Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}
+					p.Add(sc)
+					divergedAny = true
+				}
+			}
+			finish(p, spec.Epochs)
+			if mi < 2 {
+				accPanels = append(accPanels, p)
+			} else {
+				lossPanels = append(lossPanels, p)
+			}
+			line = append(line, p)
+		}
+		plots = append(plots, line)
+	}
+	// The legend lists the series in their order, whether or not the first
+	// row has them all.
+	ordered := newLegend()
+	if legendTitle != "" {
+		ordered.Add(legendTitle)
+	}
+	for _, name := range legendNames {
+		if col, ok := inLegend[name]; ok {
+			ordered.Add(name, &plotter.Line{LineStyle: draw.LineStyle{Color: colour(col), Width: vg.Points(1.6)}},
+				&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: colour(col), Shape: draw.CircleGlyph{}, Radius: vg.Points(2.2)}})
+		}
+	}
+	if divergedAny {
+		ordered.Add("diverged (loss NaN)", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Black, Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}})
+	}
+	if cappedAny {
+		ordered.Add(fmt.Sprintf("losses above %.3g", cap))
+		ordered.Add("are drawn at the top")
+	}
+	shareY(accPanels, lossPanels)
+	w := 4*3.3*vg.Inch + legendWidth
+	h := vg.Length(len(rows))*2.55*vg.Inch + 0.45*vg.Inch
+	return saveTitled(path, title, plots, ordered, w, h)
+}
+
+// saveTitled is savePanels with a title line over the whole figure.
+func saveTitled(path, title string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
+	head := plot.New()
+	head.HideAxes()
+	head.Title.Text = title
+	head.Title.TextStyle.Font.Size = 14
+	return savePanelsHead(path, head, plots, leg, w, h)
+}
+
+// savePanelsHead lays out a title strip of 0.4 inch over the panels.
+func savePanelsHead(path string, head *plot.Plot, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	const headH = 0.4 * vg.Inch
+	head.Draw(draw.Crop(dc, 0, 0, h-headH, 0))
+	dc = draw.Crop(dc, 0, 0, 0, -headH)
+	if leg != nil {
+		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(30))
+		leg.Draw(strip)
+		dc = draw.Crop(dc, 0, -legendWidth, 0, 0)
+	}
+	t := draw.Tiles{Rows: len(plots), Cols: len(plots[0]), PadX: vg.Points(16), PadY: vg.Points(14),
+		PadTop: vg.Points(4), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
+	canvases := plot.Align(plots, t, dc)
+	for i := range plots {
+		for j := range plots[i] {
+			if plots[i][j] != nil {
+				plots[i][j].Draw(canvases[i][j])
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return fmt.Errorf("drawing %s: %w", path, err)
+	}
+	return fileutil.WriteAtomic(path, buf.Bytes(), 0o644)
+}
+
+func find(results []Result, lr float64, bs int, act string) (Result, bool) {
+	for _, r := range results {
+		if r.Config.LR == lr && r.Config.BatchSize == bs && r.Config.Act == act {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// byLRFigure: batch size bs, a row per activation, a curve per learning rate.
+func byLRFigure(path string, spec *Spec, results []Result, bs int) error {
+	var titles, names []string
+	var rows [][]seriesRef
+	for _, lr := range spec.LRs {
+		names = append(names, "lr "+fmtLR(lr))
+	}
+	for _, act := range spec.Acts {
+		var row []seriesRef
+		for li, lr := range spec.LRs {
+			if r, ok := find(results, lr, bs, act); ok {
+				row = append(row, seriesRef{"lr " + fmtLR(lr), li, r})
+			}
+		}
+		titles = append(titles, act)
+		rows = append(rows, row)
+	}
+	return gridFigure(path, spec, fmt.Sprintf("Batch size %d: one curve per learning rate", bs), titles, rows, "learning rate", names)
+}
+
+// byActFigure: batch size bs, a row per learning rate, a curve per
+// activation.
+func byActFigure(path string, spec *Spec, results []Result, bs int) error {
+	var titles []string
+	var rows [][]seriesRef
+	for _, lr := range spec.LRs {
+		var row []seriesRef
+		for ai, act := range spec.Acts {
+			if r, ok := find(results, lr, bs, act); ok {
+				row = append(row, seriesRef{act, ai, r})
+			}
+		}
+		titles = append(titles, "lr "+fmtLR(lr))
+		rows = append(rows, row)
+	}
+	return gridFigure(path, spec, fmt.Sprintf("Batch size %d: one curve per activation", bs), titles, rows, "activation", spec.Acts)
+}
+
+// foldCurvesFigure: at the chosen learning rate and batch size, a row per
+// activation and a curve per fold.
+func foldCurvesFigure(path, dir string, spec *Spec, results []Result, chosen Config) error {
+	var titles, names []string
+	var rows [][]seriesRef
+	for k := 0; k < spec.Folds; k++ {
+		names = append(names, fmt.Sprintf("fold %d", k+1))
+	}
+	for _, act := range spec.Acts {
+		c := Config{LR: chosen.LR, BatchSize: chosen.BatchSize, Act: act}
+		if _, ok := find(results, c.LR, c.BatchSize, act); !ok {
+			continue
+		}
+		var row []seriesRef
+		for k := 0; k < spec.Folds; k++ {
+			run, err := LoadRun(RunPath(dir, c, k, spec.Folds))
+			if err != nil {
+				return err
+			}
+			if run == nil || !run.Done {
+				continue
+			}
+			row = append(row, seriesRef{fmt.Sprintf("fold %d", k+1), k, Summarise(c, []*Run{run})})
+		}
+		titles = append(titles, act)
+		rows = append(rows, row)
+	}
+	return gridFigure(path, spec, fmt.Sprintf("%d-fold cross-validation at lr %s, batch %d: one curve per fold", spec.Folds, fmtLR(chosen.LR), chosen.BatchSize),
+		titles, rows, "fold", names)
 }
