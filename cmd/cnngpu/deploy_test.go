@@ -72,7 +72,9 @@ func parseOnly(t *testing.T, args []string, env map[string]string) (*parsed, err
 					return err
 				}
 			default:
-				c.Action = func(*cli.Context) error { return fmt.Errorf("deploy/ runs 'cnngpu %s', which this test does not know", name) }
+				c.Action = func(*cli.Context) error {
+					return fmt.Errorf("deploy/ runs 'cnngpu %s', which this test does not know", name)
+				}
 			}
 			wrap(c.Subcommands, name)
 		}
