@@ -77,9 +77,13 @@ func (integerTicks) Ticks(min, max float64) []plot.Tick {
 }
 
 // addCurves draws one result's train (solid) and validation (dashed)
-// curves in colour col, with a cross where it diverged.
-func addCurves(p *plot.Plot, leg *plot.Legend, r Result, label string, col color.Color, train, val []float64, scale float64) error {
-	tr, va := curve(train, scale), curve(val, scale)
+// curves in colour col, within v's ranges, with a cross where it diverged.
+func addCurves(p *plot.Plot, leg *plot.Legend, v *view, r Result, label string, col color.Color, isLoss bool, train, val []float64) error {
+	pts := v.accPts
+	if isLoss {
+		pts = v.lossPts
+	}
+	tr, va := pts(train), pts(val)
 	for _, c := range []struct {
 		pts    plotter.XYs
 		name   string
@@ -104,23 +108,7 @@ func addCurves(p *plot.Plot, leg *plot.Legend, r Result, label string, col color
 		}
 	}
 	if r.Diverged {
-		label += fmt.Sprintf(" diverged in epoch %d", r.DivergedEpoch)
-		// A cross at the last finite point, or on the axis.
-		x, y := float64(r.DivergedEpoch), 0.0
-		if len(tr) > 0 {
-			y = tr[len(tr)-1].Y
-		}
-		s, err := plotter.NewScatter(plotter.XYs{{X: x, Y: y}})
-		if err != nil {
-			return err
-		}
-		s.GlyphStyle.Shape = draw.CrossGlyph{}
-		s.GlyphStyle.Radius = vg.Points(6)
-		s.GlyphStyle.Color = col
-		p.Add(s)
-		if leg != nil {
-			leg.Add(label, s)
-		}
+		return v.crossAt(p, r, tr, isLoss, col)
 	}
 	return nil
 }
@@ -176,27 +164,31 @@ func curvesFigure(path string, spec *Spec, results []Result, act string, bs int)
 	acc := newPlot(fmt.Sprintf("Accuracy: %s, batch %d", act, bs), "epoch", "accuracy (%)")
 	loss := newPlot(fmt.Sprintf("Loss: %s, batch %d", act, bs), "epoch", "cross-entropy loss")
 	leg := newLegend()
-	n := 0
+	var mine []Result
+	var cols []int
 	for i, lr := range spec.LRs {
-		for _, r := range results {
-			if r.Config.Act != act || r.Config.BatchSize != bs || r.Config.LR != lr {
-				continue
-			}
-			label := "lr " + fmtLR(lr)
-			if err := addCurves(acc, leg, r, label, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
-				return err
-			}
-			if err := addCurves(loss, nil, r, label, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
-				return err
-			}
-			n++
+		if r, ok := find(results, lr, bs, act); ok {
+			mine, cols = append(mine, r), append(cols, i)
 		}
 	}
-	if n == 0 {
+	if len(mine) == 0 {
 		return nil
+	}
+	v := newView(mine)
+	for k, r := range mine {
+		label := "lr " + fmtLR(r.Config.LR)
+		if err := addCurves(acc, leg, v, r, label, colour(cols[k]), false, r.TrainAcc, r.ValAcc); err != nil {
+			return err
+		}
+		if err := addCurves(loss, nil, v, r, label, colour(cols[k]), true, r.TrainLoss, r.ValLoss); err != nil {
+			return err
+		}
 	}
 	finish(acc, spec.Epochs)
 	finish(loss, spec.Epochs)
+	v.lossAxis(loss)
+	v.notes(leg)
+	shareY([]*plot.Plot{acc}, []*plot.Plot{loss})
 	return savePanels(path, [][]*plot.Plot{{acc, loss}}, leg, 16*vg.Inch, 6*vg.Inch)
 }
 
@@ -210,20 +202,27 @@ func activationsFigure(path string, spec *Spec, results []Result, lr float64, bs
 	acc := newPlot(fmt.Sprintf("Accuracy by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "accuracy (%)")
 	loss := newPlot(fmt.Sprintf("Loss by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "cross-entropy loss")
 	leg := newLegend()
+	var mine []Result
+	var cols []int
 	for i, act := range spec.Acts {
-		for _, r := range results {
-			if r.Config.Act == act && r.Config.BatchSize == bs && r.Config.LR == lr {
-				if err := addCurves(acc, leg, r, act, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
-					return err
-				}
-				if err := addCurves(loss, nil, r, act, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
-					return err
-				}
-			}
+		if r, ok := find(results, lr, bs, act); ok {
+			mine, cols = append(mine, r), append(cols, i)
+		}
+	}
+	v := newView(mine)
+	for k, r := range mine {
+		if err := addCurves(acc, leg, v, r, r.Config.Act, colour(cols[k]), false, r.TrainAcc, r.ValAcc); err != nil {
+			return err
+		}
+		if err := addCurves(loss, nil, v, r, r.Config.Act, colour(cols[k]), true, r.TrainLoss, r.ValLoss); err != nil {
+			return err
 		}
 	}
 	finish(acc, spec.Epochs)
 	finish(loss, spec.Epochs)
+	v.lossAxis(loss)
+	v.notes(leg)
+	shareY([]*plot.Plot{acc}, []*plot.Plot{loss})
 	return savePanels(path, [][]*plot.Plot{{acc, loss}}, leg, 16*vg.Inch, 6*vg.Inch)
 }
 
@@ -552,43 +551,138 @@ func shareY(groups ...[]*plot.Plot) {
 		if math.IsInf(lo, 0) {
 			continue
 		}
-		pad := 0.04 * math.Max(hi-lo, 1e-3)
 		for _, p := range g {
-			p.Y.Min, p.Y.Max = lo-pad, hi+pad
+			if _, log := p.Y.Scale.(plot.LogScale); log {
+				p.Y.Min, p.Y.Max = lo/1.25, hi*1.25
+				continue
+			}
+			pad := 0.04 * math.Max(hi-lo, 1e-3)
+			p.Y.Min, p.Y.Max = lo-pad, math.Min(hi+pad, 100.5)
 		}
 	}
 }
 
-// lossCap keeps a few huge losses (a run on its way to diverging) from
-// flattening every other curve: the y axis of loss panels stops at three
-// times the 90th percentile of the plotted values, but never below four
-// times the loss of guessing (4 ln 10, about 9.2), so only losses far
-// worse than chance are cut; those are drawn on the edge, with a note in
-// the legend.
-func lossCap(values []float64) float64 {
-	var v []float64
-	for _, x := range values {
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			v = append(v, x)
-		}
-	}
-	if len(v) == 0 {
-		return math.Inf(1)
-	}
-	slices.Sort(v)
-	return math.Max(4*math.Ln10, 3*v[int(0.9*float64(len(v)-1))])
+// view holds a figure's y ranges, chosen so that the runs that learned
+// stay readable next to those that did not. Accuracy axes start at
+// floor, just under the lowest value of any run that learned (reached 50%),
+// so that a run stuck at chance (10%) does not squeeze 97% and 99% into one
+// line; its points are drawn on the bottom edge. Loss axes are
+// logarithmic (0.03 and 0.05 apart, 2.3 still in view) and stop at cap, a
+// hundred times the median loss but never below four times the loss of
+// guessing (4 ln 10, about 9.2), so a run on its way to diverging (losses
+// of 1e4) is drawn on the top edge. The legend says when either happens.
+type view struct {
+	floor, cap        float64 // accuracy in %, loss
+	floored, capped   bool    // whether some point was moved to an edge
+	divergedSomewhere bool
 }
 
-func capPts(pts plotter.XYs, cap float64) (plotter.XYs, bool) {
-	capped := false
-	out := make(plotter.XYs, len(pts))
-	for i, p := range pts {
-		if p.Y > cap {
-			p.Y, capped = cap, true
+// newView looks at every result a figure draws.
+func newView(results []Result) *view {
+	v := &view{cap: math.Inf(1)}
+	var losses []float64
+	lo := math.Inf(1)
+	for _, r := range results {
+		learned := false
+		for _, a := range append(slices.Clone(r.TrainAcc), r.ValAcc...) {
+			if a >= 0.5 {
+				learned = true
+			}
 		}
-		out[i] = p
+		for _, a := range append(slices.Clone(r.TrainAcc), r.ValAcc...) {
+			if learned && !math.IsNaN(a) && !math.IsInf(a, 0) {
+				lo = math.Min(lo, 100*a)
+			}
+		}
+		for _, l := range append(slices.Clone(r.TrainLoss), r.ValLoss...) {
+			if !math.IsNaN(l) && !math.IsInf(l, 0) {
+				losses = append(losses, l)
+			}
+		}
 	}
-	return out, capped
+	if !math.IsInf(lo, 1) {
+		v.floor = math.Max(0, lo-0.05*(100-lo))
+	}
+	if len(losses) > 0 {
+		slices.Sort(losses)
+		v.cap = math.Max(4*math.Ln10, 100*losses[len(losses)/2])
+	}
+	return v
+}
+
+// minLoss keeps the log axis finite.
+const minLoss = 1e-4
+
+// accPts and lossPts are a curve's points with those outside the view moved
+// to its edge.
+func (v *view) accPts(ys []float64) plotter.XYs {
+	pts := curve(ys, 100)
+	for i := range pts {
+		if pts[i].Y < v.floor {
+			pts[i].Y, v.floored = v.floor, true
+		}
+	}
+	return pts
+}
+
+func (v *view) lossPts(ys []float64) plotter.XYs {
+	pts := curve(ys, 1)
+	for i := range pts {
+		if pts[i].Y > v.cap {
+			pts[i].Y, v.capped = v.cap, true
+		}
+		pts[i].Y = math.Max(pts[i].Y, minLoss)
+	}
+	return pts
+}
+
+// lossAxis makes a panel's y axis logarithmic.
+func (v *view) lossAxis(p *plot.Plot) {
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = logTicks{}
+}
+
+// notes adds the legend's lines on points moved to an edge.
+func (v *view) notes(leg *plot.Legend) {
+	if v.divergedSomewhere {
+		leg.Add("diverged (loss NaN)", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Black, Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}})
+	}
+	if v.floored {
+		leg.Add(fmt.Sprintf("accuracy below %.3g%%", v.floor))
+		leg.Add("is drawn at the bottom")
+	}
+	if v.capped {
+		leg.Add(fmt.Sprintf("losses above %.3g", v.cap))
+		leg.Add("are drawn at the top")
+	}
+}
+
+// logTicks labels a log axis at 1, 2 and 5 times the powers of ten in
+// range, at 1 and 3 times them over more than 1.5 decades, and at the
+// powers alone over more than 3.5.
+type logTicks struct{}
+
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	if !(min > 0) || !(max > min) {
+		return nil
+	}
+	steps := []float64{1, 2, 5}
+	switch d := math.Log10(max / min); {
+	case d > 3.5:
+		steps = []float64{1}
+	case d > 1.5:
+		steps = []float64{1, 3}
+	}
+	var t []plot.Tick
+	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+		for _, m := range steps {
+			v := m * math.Pow(10, e)
+			if v >= min && v <= max {
+				t = append(t, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 6, 64)})
+			}
+		}
+	}
+	return t
 }
 
 // seriesRef is one curve of a grid figure: its legend name, its colour
@@ -603,21 +697,17 @@ type seriesRef struct {
 // (titled rowTitles), the curves of one series in one colour, and a legend
 // of legendNames beside them.
 func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows [][]seriesRef, legendTitle string, legendNames []string) error {
-	n := 0
-	var losses []float64
+	var all []Result
 	for _, row := range rows {
-		n += len(row)
 		for _, s := range row {
-			losses = append(losses, s.res.TrainLoss...)
-			losses = append(losses, s.res.ValLoss...)
+			all = append(all, s.res)
 		}
 	}
-	if n == 0 {
+	if len(all) == 0 {
 		return nil
 	}
-	cap := lossCap(losses)
+	v := newView(all)
 	inLegend := map[string]int{} // series name -> colour
-	cappedAny, divergedAny := false, false
 	var plots [][]*plot.Plot
 	var accPanels, lossPanels []*plot.Plot
 	for ri, row := range rows {
@@ -629,44 +719,39 @@ func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows 
 			}
 			p := newPlot(t, "epoch", m.ylabel)
 			p.Title.TextStyle.Font.Size = 11
+			// Drawn by savePanelsHead at the same height over every
+			// panel of a row (gonum would put it at the top of each
+			// panel's own canvas, whose height differs with the axes).
+			p.Title.TextStyle.Color = color.Transparent
+			isLoss := mi >= 2
 			for _, s := range row {
-				pts := curve(m.get(s.res), m.scale)
+				var pts plotter.XYs
+				if isLoss {
+					pts = v.lossPts(m.get(s.res))
+				} else {
+					pts = v.accPts(m.get(s.res))
+				}
 				if len(pts) == 0 && !s.res.Diverged {
 					continue
 				}
 				inLegend[s.name] = s.col
 				if len(pts) > 0 {
-					if mi >= 2 {
-						var c bool
-						pts, c = capPts(pts, cap)
-						cappedAny = cappedAny || c
-					}
 					if err := addLine(p, pts, colour(s.col)); err != nil {
 						return err
 					}
 				}
 				if s.res.Diverged {
-					// A cross where the run stopped, at its last value (on
-					// the axis when it has none).
-					y := 0.0
-					if len(pts) > 0 {
-						y = pts[len(pts)-1].Y
-					}
-					x := plotter.XYs{{X: float64(s.res.DivergedEpoch), Y: y}}
-					sc, err := plotter.NewScatter(x)
-					if err != nil {
+					if err := v.crossAt(p, s.res, pts, isLoss, colour(s.col)); err != nil {
 						return err
 					}
-					sc.GlyphStyle = draw.GlyphStyle{Color: colour(s.col), Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}
-					p.Add(sc)
-					divergedAny = true
 				}
 			}
 			finish(p, spec.Epochs)
-			if mi < 2 {
-				accPanels = append(accPanels, p)
-			} else {
+			if isLoss {
+				v.lossAxis(p)
 				lossPanels = append(lossPanels, p)
+			} else {
+				accPanels = append(accPanels, p)
 			}
 			line = append(line, p)
 		}
@@ -684,17 +769,32 @@ func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows 
 				&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: colour(col), Shape: draw.CircleGlyph{}, Radius: vg.Points(2.2)}})
 		}
 	}
-	if divergedAny {
-		ordered.Add("diverged (loss NaN)", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Black, Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}})
-	}
-	if cappedAny {
-		ordered.Add(fmt.Sprintf("losses above %.3g", cap))
-		ordered.Add("are drawn at the top")
-	}
+	v.notes(ordered)
 	shareY(accPanels, lossPanels)
 	w := 4*3.3*vg.Inch + legendWidth
 	h := vg.Length(len(rows))*2.55*vg.Inch + 0.45*vg.Inch
 	return saveTitled(path, title, plots, ordered, w, h)
+}
+
+// crossAt marks where a diverged run stopped: a cross at its divergence
+// epoch, at its last drawn value (on the bottom edge of an accuracy panel
+// or the top edge of a loss panel when it has none).
+func (v *view) crossAt(p *plot.Plot, r Result, pts plotter.XYs, isLoss bool, col color.Color) error {
+	y := v.floor
+	if isLoss {
+		y = math.Min(v.cap, 4*math.Ln10)
+	}
+	if len(pts) > 0 {
+		y = pts[len(pts)-1].Y
+	}
+	sc, err := plotter.NewScatter(plotter.XYs{{X: float64(r.DivergedEpoch), Y: y}})
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle = draw.GlyphStyle{Color: col, Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}
+	p.Add(sc)
+	v.divergedSomewhere = true
+	return nil
 }
 
 // saveTitled is savePanels with a title line over the whole figure.
@@ -725,8 +825,16 @@ func savePanelsHead(path string, head *plot.Plot, plots [][]*plot.Plot, leg *plo
 	canvases := plot.Align(plots, t, dc)
 	for i := range plots {
 		for j := range plots[i] {
-			if plots[i][j] != nil {
-				plots[i][j].Draw(canvases[i][j])
+			p := plots[i][j]
+			if p == nil {
+				continue
+			}
+			p.Draw(canvases[i][j])
+			if p.Title.TextStyle.Color == color.Transparent {
+				st := p.Title.TextStyle
+				st.Color, st.XAlign, st.YAlign = color.Black, draw.XCenter, draw.YBottom
+				data := p.DataCanvas(canvases[i][j])
+				canvases[i][j].FillText(st, vg.Point{X: (data.Min.X + data.Max.X) / 2, Y: data.Max.Y + vg.Points(6)}, p.Title.Text)
 			}
 		}
 	}

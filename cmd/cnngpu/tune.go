@@ -147,7 +147,7 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	}
 	if s := c.String("shard"); s != "" {
 		if spec.Shard, shardFrom, err = tune.ResolveShard(s, os.LookupEnv); err != nil {
-			return nil, "", usageErrorf("--shard: %v", err)
+			return nil, "", usageErrorf("--%v", err) // "--shard auto/4: ..."
 		}
 	}
 	if err := spec.Validate(); err != nil {
