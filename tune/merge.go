@@ -172,11 +172,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	if n > 1 && split == SplitCost {
 		owner = spec.ShardOf(n)
 	}
-	for i := 0; i < n; i++ {
-		if _, ok := byIndex[i]; !ok {
-			missing = append(missing, fmt.Sprintf("shard %d/%d: no folder given", i, n))
-		}
-	}
+	absent := map[int]bool{} // shards not given whose runs are missing
 
 	merged := *spec
 	merged.Shard = Shard{I: 0, N: 1}
@@ -224,6 +220,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 					why = fmt.Sprintf("shard %d/%d (%s) has not finished it", o, n, d)
 				} else {
 					why = fmt.Sprintf("its shard %d/%d was not given", o, n)
+					absent[o] = true
 				}
 			}
 			missing = append(missing, fmt.Sprintf("%s (%s%s): %s", name, c.Label(), foldLabel(&merged, k), why))
@@ -233,6 +230,13 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		return nil, errors.New(listProblems("merge: the folders cover the grid more than once:", problems) +
 			"\ngive each shard's folder once, and only the folders of one split")
 	}
+	var shards []string
+	for i := 0; i < n; i++ {
+		if absent[i] {
+			shards = append(shards, fmt.Sprintf("shard %d/%d: no folder given", i, n))
+		}
+	}
+	missing = append(shards, missing...)
 	res.Missing = missing
 	if len(missing) > 0 && !opt.AllowMissing {
 		return res, errors.New(listProblems(fmt.Sprintf("merge: the folders do not cover the grid (%d of %d runs there):", res.Present+len(copies), len(merged.Configs())*merged.Rounds()), missing) +
