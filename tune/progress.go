@@ -1,6 +1,9 @@
 // progress.go: a study's progress while it runs: which runs are in flight
 // and how far each has got, how many are finished, and an estimate of the
-// time left from the cost model (Spec.Cost) and the rate measured so far.
+// time left: the work left over the work done, times the time taken. Work
+// is the cost model's (Spec.Cost), corrected per batch size by how long
+// the finished runs of that batch size took against the model (on the CPU,
+// for one, a batch-64 run takes about as long as a batch-256 one).
 
 package tune
 
@@ -54,28 +57,45 @@ type Status struct {
 
 // tracker keeps the status; its methods are safe for concurrent use.
 type tracker struct {
-	mu        sync.Mutex
-	spec      *Spec
-	start     time.Time
-	done      int
-	total     int
-	costTotal float64 // of the runs this invocation trains
-	costDone  float64 // of those finished
-	active    map[int]*Active
-	on        func(Status)
+	mu       sync.Mutex
+	spec     *Spec
+	start    time.Time
+	done     int
+	total    int
+	jobs     []job           // the runs this invocation trains
+	finished map[job]bool    // those of them finished
+	secs     map[int]float64 // per batch size: seconds of finished runs
+	model    map[int]float64 // per batch size: their cost
+	active   map[int]*Active
+	on       func(Status)
 }
 
 func newTracker(spec *Spec, done int, jobs []job, on func(Status)) *tracker {
-	t := &tracker{spec: spec, start: time.Now(), done: done, total: done + len(jobs), active: map[int]*Active{}, on: on}
-	for _, j := range jobs {
-		t.costTotal += t.cost(j)
-	}
-	return t
+	return &tracker{spec: spec, start: time.Now(), done: done, total: done + len(jobs), jobs: jobs, finished: map[job]bool{},
+		secs: map[int]float64{}, model: map[int]float64{}, active: map[int]*Active{}, on: on}
 }
 
-// cost of one round of a configuration.
-func (t *tracker) cost(j job) float64 {
-	return float64(t.spec.Cost(j.c)) / float64(t.spec.Rounds())
+// modelCost is the cost model's for one round of a configuration.
+func (t *tracker) modelCost(c Config) float64 {
+	return float64(t.spec.Cost(c)) / float64(t.spec.Rounds())
+}
+
+// cost is modelCost corrected by what the finished runs measured: for a
+// batch size with finished runs, by how much longer (or shorter) they took
+// per unit of cost than all finished runs together.
+func (t *tracker) cost(c Config) float64 {
+	m := t.modelCost(c)
+	if t.model[c.BatchSize] == 0 {
+		return m
+	}
+	var secs, model float64
+	for b, s := range t.secs {
+		secs, model = secs+s, model+t.model[b]
+	}
+	if secs <= 0 {
+		return m
+	}
+	return m * (t.secs[c.BatchSize] / t.model[c.BatchSize]) / (secs / model)
 }
 
 func (t *tracker) begin(worker int, engineName string, j job) {
@@ -102,13 +122,18 @@ func (t *tracker) progress(worker, epochsDone, step, steps int, loss, acc float6
 	t.notify()
 }
 
-// finish ends a run and returns the finished count and the time left.
-func (t *tracker) finish(worker int, j job) (done int, eta time.Duration) {
+// finish ends a run that took seconds and returns the finished count and
+// the time left.
+func (t *tracker) finish(worker int, j job, seconds float64) (done int, eta time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.active, worker)
 	t.done++
-	t.costDone += t.cost(j)
+	t.finished[j] = true
+	if seconds > 0 {
+		t.secs[j.c.BatchSize] += seconds
+		t.model[j.c.BatchSize] += t.modelCost(j.c)
+	}
 	t.notify()
 	return t.done, t.eta()
 }
@@ -120,19 +145,25 @@ func (t *tracker) drop(worker int) {
 	delete(t.active, worker)
 }
 
-// eta extrapolates the cost done so far (finished runs and the finished
-// part of those in flight) per second of wall time to the cost left.
+// eta extrapolates the work done so far (finished runs and the finished
+// part of those in flight) per second of wall time to the work left.
 func (t *tracker) eta() time.Duration {
-	done := t.costDone
+	var done, total float64
+	for _, j := range t.jobs {
+		c := t.cost(j.c)
+		total += c
+		if t.finished[j] {
+			done += c
+		}
+	}
 	for _, a := range t.active {
-		done += a.Fraction() * t.cost(job{c: a.Config})
+		done += a.Fraction() * t.cost(a.Config)
 	}
 	el := time.Since(t.start)
 	if done <= 0 || el <= 0 || t.done >= t.total {
 		return 0
 	}
-	left := max(0, t.costTotal-done)
-	return time.Duration(float64(el) * left / done)
+	return time.Duration(float64(el) * max(0, total-done) / done)
 }
 
 func (t *tracker) snapshot() Status {

@@ -185,7 +185,7 @@ func (r *Runner) Run(ctx context.Context) error {
 					break
 				}
 				mu.Lock()
-				n, eta := track.finish(wi, j)
+				n, eta := track.finish(wi, j, run.Seconds)
 				status := fmt.Sprintf("val acc %.2f%%", 100*run.Epochs[len(run.Epochs)-1].ValAcc)
 				if run.Diverged {
 					status = fmt.Sprintf("diverged at epoch %d", run.DivergedEpoch)

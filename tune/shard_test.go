@@ -293,13 +293,33 @@ func TestTrackerETA(t *testing.T) {
 	if len(last.Running) != 2 || last.Running[1].Fraction() != 0.5 || last.Running[0].Name() != jobs[0].c.Label() {
 		t.Fatalf("status %+v", last)
 	}
-	n, eta := tr.finish(0, jobs[0])
+	n, eta := tr.finish(0, jobs[0], 10)
 	// 1.5 runs' cost in 10 s, 2.5 left: about 16.7 s.
 	if n != 1 || eta < 16*time.Second || eta > 17*time.Second {
 		t.Errorf("after 1.5 of 4 runs in 10 s: done %d, ETA %v, want about 16.7 s", n, eta)
 	}
 	if last.Done != 1 || last.Total != 4 || len(last.Running) != 1 {
 		t.Errorf("status %+v", last)
+	}
+	// Measured times correct the cost model per batch size: here batch 64
+	// runs take as long as batch 256 ones (as on the CPU), where the model
+	// says twice as long.
+	spec2 := tinySpec()
+	spec2.LRs, spec2.Acts, spec2.BatchSizes = []float64{0.001, 0.003}, []string{"relu"}, []int{64, 256}
+	var jobs2 []job
+	for _, c := range spec2.Configs() {
+		jobs2 = append(jobs2, job{c: c})
+	}
+	// jobs2: lr 0.001/bs64, lr 0.003/bs64, lr 0.001/bs256, lr 0.003/bs256.
+	tr2 := newTracker(spec2, 0, jobs2, nil)
+	tr2.start = time.Now().Add(-30 * time.Second)
+	tr2.finish(0, jobs2[0], 10)
+	tr2.finish(0, jobs2[2], 10)
+	_, eta = tr2.finish(0, jobs2[3], 10)
+	// 3 runs of 10 s in 30 s, one batch-64 run left: 10 s (the model
+	// alone would say 15 s: 3 of 9 cost units left after 6 in 30 s).
+	if eta < 9*time.Second || eta > 11*time.Second {
+		t.Errorf("three runs of 10 s in 30 s, one left: ETA %v, want about 10 s", eta)
 	}
 	if FormatDuration(3725*time.Second) != "1h02m" || FormatDuration(185*time.Second) != "3m05s" || FormatDuration(12*time.Second) != "12s" {
 		t.Error("FormatDuration")
