@@ -38,6 +38,10 @@ type Runner struct {
 	Machine string
 	// OnRunStart, when set, is called as each run starts (tests use it).
 	OnRunStart func(c Config, fold int)
+	// OnStatus, when set, is called with the study's progress as runs
+	// start, report progress (about once a second) and finish; calls do
+	// not overlap.
+	OnStatus func(Status)
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -56,6 +60,10 @@ func Prepare(dir string, spec *Spec) error {
 	if err == nil {
 		if d := old.Diff(spec); d != "" {
 			return fmt.Errorf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", dir, d)
+		}
+		if old.Shard.N > 1 && old.Shard.Split != SplitCost {
+			return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
+				"give the shards new --out folders ('cnngpu tune merge' still takes the finished runs of the old ones)", dir, old.Shard)
 		}
 		if old.Shard != spec.Shard {
 			return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
@@ -116,9 +124,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	mine := spec.Mine()
+	if len(mine) == 0 {
+		return fmt.Errorf("shard %s gets no configuration of this grid: use fewer shards", spec.Shard)
+	}
 	var jobs []job
 	done := 0
-	for _, c := range spec.Mine() {
+	for _, c := range mine {
 		for k := 0; k < spec.Rounds(); k++ {
 			run, err := LoadRun(RunPath(r.Dir, c, k, spec.Folds))
 			if err != nil {
@@ -133,18 +145,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	total := done + len(jobs)
 	r.logf("study %s: %d configurations x %d round(s) in this shard (%s); %d runs finished earlier, %d to run",
-		r.Dir, len(spec.Mine()), spec.Rounds(), spec.Shard, done, len(jobs))
+		r.Dir, len(mine), spec.Rounds(), spec.Shard, done, len(jobs))
 
 	start := time.Now()
+	track := newTracker(spec, done, jobs, r.OnStatus)
 	var mu sync.Mutex
 	next := 0
 	var firstErr error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, e := range r.Engines {
+	for wi, e := range r.Engines {
 		wg.Add(1)
-		go func(e engine.Engine) {
+		go func(wi int, e engine.Engine) {
 			defer wg.Done()
 			ds, err := engine.UploadDataset(e, r.Data.Train.Images.Pixels, r.Data.Train.Labels)
 			if err == nil {
@@ -162,18 +175,26 @@ func (r *Runner) Run(ctx context.Context) error {
 				if r.OnRunStart != nil {
 					r.OnRunStart(j.c, j.fold)
 				}
+				track.begin(wi, e.Name(), j)
 				var run *Run
-				run, err = r.train(ctx, e, ds, j, rs[j.fold])
+				run, err = r.train(ctx, e, ds, j, rs[j.fold], func(epochs, step, steps int, loss, acc float64) {
+					track.progress(wi, epochs, step, steps, loss, acc)
+				})
 				if err != nil {
+					track.drop(wi)
 					break
 				}
 				mu.Lock()
-				done++
+				n, eta := track.finish(wi, j, run.Seconds)
 				status := fmt.Sprintf("val acc %.2f%%", 100*run.Epochs[len(run.Epochs)-1].ValAcc)
 				if run.Diverged {
 					status = fmt.Sprintf("diverged at epoch %d", run.DivergedEpoch)
 				}
-				r.logf("[%d/%d] %s%s: %s (%.1fs)", done, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds)
+				left := ""
+				if n < total && eta > 0 {
+					left = fmt.Sprintf("; %d to go, ETA %s", total-n, FormatDuration(eta))
+				}
+				r.logf("[%d/%d] %s%s: %s (%.1fs)%s", n, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds, left)
 				res, cerr := Collect(r.Dir, spec)
 				if cerr == nil {
 					cerr = WriteResults(r.Dir, r.Spec.RecipeLabel(), res)
@@ -189,7 +210,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				mu.Unlock()
 				cancel()
 			}
-		}(e)
+		}(wi, e)
 	}
 	wg.Wait()
 	if firstErr != nil {
@@ -200,7 +221,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.logf("all runs of this shard finished (%.1fs this time)", time.Since(start).Seconds())
 	if spec.Shard.N > 1 {
-		r.logf("shard %s done: combine the shard folders with 'cnngpu tune merge --out DIR SHARD_DIR...'", spec.Shard)
+		r.logf("shard %s done: when every shard is, combine their folders with 'cnngpu tune merge --out DIR SHARD_DIR...' (or the folder that holds them)", spec.Shard)
 		res, err := Collect(r.Dir, spec)
 		if err != nil {
 			return err
@@ -240,7 +261,10 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // train runs one configuration on one round, saving the run file after
 // every epoch and at the end.
-func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset, j job, split [2][]int32) (*Run, error) {
+// tick, when not nil, is told the run's position: epochs finished, and the
+// step of steps in the current one with its running loss and accuracy.
+func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset, j job, split [2][]int32,
+	tick func(epochs, step, steps int, loss, acc float64)) (*Run, error) {
 	spec := r.Spec
 	act, err := engine.ParseActivation(j.c.Act)
 	if err != nil {
@@ -273,12 +297,18 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 				diverged = true
 				stop()
 			}
+			if tick != nil {
+				tick(p.Epoch, p.Step, p.Steps, p.Loss, p.Acc)
+			}
 		},
 		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
 			run.Epochs = append(run.Epochs, em)
 			run.Seconds = time.Since(runStart).Seconds() // training and validation
 			if !finite(em.TrainLoss) || !finite(em.ValLoss) {
 				return errDiverged
+			}
+			if tick != nil {
+				tick(len(run.Epochs), 0, 0, em.TrainLoss, em.TrainAcc)
 			}
 			return run.Save(path)
 		},

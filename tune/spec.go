@@ -67,30 +67,6 @@ func (s *Spec) schedule() (engine.ScheduleKind, error) {
 // SplitSeed fixes the hold-out and the folds, as in the reference study.
 const SplitSeed = 42
 
-// Shard selects the I-th (0-based) of N disjoint slices of the grid.
-type Shard struct {
-	I int `json:"i"`
-	N int `json:"n"`
-}
-
-// ParseShard reads "I/N" with 0 <= I < N.
-func ParseShard(s string) (Shard, error) {
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return Shard{}, fmt.Errorf("shard %q: expected I/N with 0 <= I < N, e.g. 0/4", s)
-	}
-	return Shard{I: i, N: n}, nil
-}
-
-func (s Shard) String() string {
-	if s.N <= 1 {
-		return "all"
-	}
-	return fmt.Sprintf("%d/%d", s.I, s.N)
-}
-
 // Config is one point of the grid.
 type Config struct {
 	LR        float64 `json:"lr"`
@@ -117,21 +93,6 @@ func (s *Spec) Configs() []Config {
 			for _, lr := range s.LRs {
 				out = append(out, Config{LR: lr, BatchSize: b, Act: a})
 			}
-		}
-	}
-	return out
-}
-
-// Mine lists the configurations of this spec's shard: every N-th, from I.
-func (s *Spec) Mine() []Config {
-	all := s.Configs()
-	if s.Shard.N <= 1 {
-		return all
-	}
-	var out []Config
-	for i, c := range all {
-		if i%s.Shard.N == s.Shard.I {
-			out = append(out, c)
 		}
 	}
 	return out
@@ -193,7 +154,7 @@ func (s *Spec) Validate() error {
 		}
 		seen[c.Key()] = true
 	}
-	return nil
+	return s.Shard.check(len(s.Configs()))
 }
 
 // Diff describes how other differs from s, ignoring the shard; "" when
