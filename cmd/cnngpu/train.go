@@ -62,21 +62,22 @@ type trainSetup struct {
 	hist   []engine.EpochMetrics
 	quiet  bool
 	metric string
+	saved  *engine.Position // what s.out holds from this run, when anything
 }
 
 func parseOpt(c *cli.Context) (engine.OptConfig, error) {
-	lr := c.Float64("lr")
-	if !(lr > 0) || math.IsInf(lr, 0) {
-		return engine.OptConfig{}, usageErrorf("--lr %v: expected a positive number", lr)
+	lr, err := checkLR(c.Float64("lr"))
+	if err != nil {
+		return engine.OptConfig{}, err
+	}
+	m, err := checkMomentum(c)
+	if err != nil {
+		return engine.OptConfig{}, err
 	}
 	switch c.String("optimizer") {
 	case "adam":
 		return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, nil
 	case "sgd":
-		m := c.Float64("momentum")
-		if m < 0 || m >= 1 {
-			return engine.OptConfig{}, usageErrorf("--momentum %v: expected a number in [0, 1)", m)
-		}
 		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(m)}, nil
 	}
 	return engine.OptConfig{}, usageErrorf("--optimizer %q: expected adam or sgd", c.String("optimizer"))
@@ -108,8 +109,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if v := s.cfg.ValSplit; !(v >= 0 && v < 1) {
 		return nil, usageErrorf("--val-split %v: expected a fraction in [0, 1)", v)
 	}
-	if s.cfg.TrainLimit < 0 {
-		return nil, usageErrorf("--train-limit %d: expected 0 (all) or a positive count", s.cfg.TrainLimit)
+	if err := checkTrainLimit(s.cfg.TrainLimit); err != nil {
+		return nil, err
 	}
 	if r := c.String("resume"); r != "" {
 		if err := s.resume(c, r); err != nil {
@@ -120,9 +121,15 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if s.out == "" {
 		if c.String("resume") != "" {
 			s.out = c.String("resume")
+			if s.init != nil {
+				s.saved = &s.init.Position
+			}
 		} else {
 			s.out = filepath.Join("runs", "model-"+time.Now().Format("20060102-150405")+".safetensors")
 		}
+	}
+	if err := checkTrainOutputs(c, s.out); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -147,7 +154,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		{"val-split", ck.Config.ValSplit, s.cfg.ValSplit},
 		{"train-limit", ck.Config.TrainLimit, s.cfg.TrainLimit},
 		{"optimizer", engine.OptName(ck.Opt.Kind), engine.OptName(s.opt.Kind)},
-		{"lr", float64(ck.Opt.LR), float64(float32(c.Float64("lr")))},
+		{"lr", fmtLR(ck.Opt.LR), fmtLR(float32(c.Float64("lr")))},
 	}
 	for _, ch := range checks {
 		if c.IsSet(ch.flag) && fmt.Sprint(ch.want) != fmt.Sprint(ch.got) {
@@ -238,8 +245,12 @@ func trainAction(c *cli.Context) error {
 			return usageErrorf("--val-split: %v", err)
 		}
 	}
+	available := len(trainIdx)
 	if s.cfg.TrainLimit > 0 {
 		trainIdx = loader.Subset(data.Train.Labels, trainIdx, s.cfg.TrainLimit, s.cfg.Seed)
+	}
+	if err := checkTrainSet(s.cfg.TrainLimit, available, data.Train.Labels, trainIdx, note); err != nil {
+		return err
 	}
 
 	var m *engine.Model
@@ -257,8 +268,8 @@ func trainAction(c *cli.Context) error {
 	}
 	say("engine: %s", e.Name())
 	say("data: %s (%d training images, %d validation, %d test)", data.Dir, len(trainIdx), len(valIdx), data.Test.N())
-	say("model: %s, %s, %d parameters; %s lr %g, batch %d, %d epochs, seed %d",
-		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(s.opt.Kind), s.opt.LR, s.cfg.BatchSize, s.cfg.Epochs, s.cfg.Seed)
+	say("model: %s, %s, %d parameters; %s lr %g, batch %d, %s, seed %d",
+		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(s.opt.Kind), s.opt.LR, s.cfg.BatchSize, plural(s.cfg.Epochs, "epoch"), s.cfg.Seed)
 	if s.init != nil {
 		say("resuming from epoch %d, step %d", s.pos.Epoch+1, s.pos.Step)
 	}
@@ -290,6 +301,9 @@ func trainAction(c *cli.Context) error {
 		return withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: cnngpu train --resume %s",
 			pos.Epoch+1, pos.Step, s.out, s.out))
 	}
+	if isDivergence(err) {
+		return divergedError(err, s)
+	}
 	if err != nil {
 		return err
 	}
@@ -302,6 +316,9 @@ func trainAction(c *cli.Context) error {
 	res, err := engine.Evaluate(m, test, engine.AllIndices(data.Test.N()), 0, false)
 	if err != nil {
 		return err
+	}
+	if !engine.IsFinite(res.Loss) {
+		return divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), s)
 	}
 	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs)\n",
 		percent(res.Acc), res.Loss, res.N, e.Name(), elapsed.Seconds())
@@ -317,5 +334,6 @@ func saveCheckpoint(m *engine.Model, s *trainSetup, pos engine.Position) error {
 	if err := ck.Save(s.out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	s.saved = &pos
 	return nil
 }

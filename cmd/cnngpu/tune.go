@@ -112,10 +112,20 @@ func tuneSpec(c *cli.Context) (*tune.Spec, error) {
 	}
 	spec := &tune.Spec{Version: 1, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
 		Seed: c.Uint64("seed"), Arch: c.String("arch"), Folds: c.Int("folds"), TrainLimit: c.Int("train-limit"), Shard: tune.Shard{N: 1}}
+	for _, lr := range lrs {
+		if _, err := checkLR(lr); err != nil {
+			return nil, err
+		}
+	}
 	switch spec.Optimizer {
 	case "adam":
+		if _, err := checkMomentum(c); err != nil {
+			return nil, err
+		}
 	case "sgd":
-		spec.Momentum = c.Float64("momentum")
+		if spec.Momentum, err = checkMomentum(c); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, usageErrorf("--optimizer %q: expected adam or sgd", spec.Optimizer)
 	}
@@ -127,8 +137,8 @@ func tuneSpec(c *cli.Context) (*tune.Spec, error) {
 	} else if c.IsSet("val-split") {
 		return nil, usageErrorf("--val-split and --folds exclude each other: choose a hold-out or K folds")
 	}
-	if spec.TrainLimit < 0 {
-		return nil, usageErrorf("--train-limit %d: expected 0 (all) or a positive count", spec.TrainLimit)
+	if err := checkTrainLimit(spec.TrainLimit); err != nil {
+		return nil, err
 	}
 	if s := c.String("shard"); s != "" {
 		if spec.Shard, err = tune.ParseShard(s); err != nil {
@@ -137,6 +147,10 @@ func tuneSpec(c *cli.Context) (*tune.Spec, error) {
 	}
 	if err := spec.Validate(); err != nil {
 		return nil, usageErrorf("%v", err)
+	}
+	if n := len(spec.Configs()); len(spec.Mine()) == 0 {
+		return nil, usageErrorf("--shard %v: the grid has only %s, so this shard would run nothing; use at most %d shards",
+			spec.Shard, plural(n, "configuration"), n)
 	}
 	return spec, nil
 }
@@ -150,8 +164,14 @@ func tuneAction(c *cli.Context) error {
 		return err
 	}
 	out := c.String("out")
+	if c.IsSet("out") && out == "" {
+		return usageErrorf("--out \"\": expected a folder name (leave --out out for the default, runs/tune-<time>)")
+	}
 	if out == "" {
 		out = filepath.Join("runs", "tune-"+time.Now().Format("20060102-150405"))
+	}
+	if err := checkOutDir("--out", out); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -215,14 +235,24 @@ func mergeAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageErrorf("tune merge needs the shard folders as arguments")
 	}
+	if err := checkOutDir("--out", out); err != nil {
+		return err
+	}
 	copied, missing, err := tune.Merge(out, c.Args().Slice(), "")
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "merged %d runs from %d folders into %s\n", copied, c.NArg(), out)
+	fmt.Fprintf(c.App.Writer, "merged %s from %s into %s\n", plural(copied, "run"), plural(c.NArg(), "folder"), out)
+	if ms := tune.MissingShards(c.Args().Slice()); len(ms) > 0 {
+		fmt.Fprintf(c.App.Writer, "no folder given holds shard %s of the study\n", strings.Join(ms, ", "))
+	}
 	if len(missing) > 0 {
-		fmt.Fprintf(c.App.Writer, "%d runs are finished in no folder (%s...); rerun 'cnngpu tune' with the same grid and --out %s to complete them\n",
-			len(missing), missing[0], out)
+		are := fmt.Sprintf("%d runs are", len(missing))
+		if len(missing) == 1 {
+			are = "1 run is"
+		}
+		fmt.Fprintf(c.App.Writer, "%s finished in no folder (%s...); rerun 'cnngpu tune' with the same grid and --out %s to complete them\n",
+			are, missing[0], out)
 	}
 	fmt.Fprintf(c.App.Writer, "report: %s (run 'cnngpu tune' with the same grid and --out %s to retrain and test the best setting)\n",
 		filepath.Join(out, tune.ReportFile), out)

@@ -36,3 +36,12 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// KeepMode returns the permission bits of the file at path when it
+// exists, else def: a file replaced with WriteAtomic keeps its mode.
+func KeepMode(path string, def os.FileMode) os.FileMode {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return st.Mode().Perm()
+	}
+	return def
+}
