@@ -6,8 +6,8 @@
 // the format and colour model, and takes that many bytes from one budget
 // shared by every decode in the process (DecodeBudget) before decoding.
 // Decodes that do not fit wait, in arrival order, so a burst of large
-// images is decoded a few at a time while small ones (a drawing, an MNIST
-// digit: a few kilobytes) pass at once. After a large decode the garbage
+// images is decoded a few at a time; small ones (up to smallDecode: a
+// drawing, an MNIST digit) pass the queue whenever they fit. After a large decode the garbage
 // collector runs before the bytes are returned to the budget, so the next
 // decode reuses that memory instead of growing the heap.
 //
@@ -36,6 +36,9 @@ const (
 	// gcAfter is the decode size above which the garbage collector runs
 	// before its bytes go back to the budget.
 	gcAfter = 16 << 20
+	// smallDecode is the decode size that does not queue behind larger
+	// ones (a 500x500 RGBA PNG).
+	smallDecode = 4 << 20
 )
 
 // decodeCost estimates the bytes a decode of a w x h image holds at its
@@ -104,7 +107,7 @@ var decodeBudget = &budget{free: DecodeBudget}
 // hold them, or returns ctx's error.
 func (b *budget) acquire(ctx context.Context, n int64) error {
 	b.mu.Lock()
-	if len(b.waiters) == 0 && b.free >= n {
+	if b.free >= n && (len(b.waiters) == 0 || n <= smallDecode) {
 		b.free -= n
 		b.mu.Unlock()
 		return nil

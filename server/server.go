@@ -210,16 +210,17 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
 	var x []float32
 	switch ct {
 	case "image/png", "image/jpeg", "image/gif":
 		// Decoding waits for its share of the decode memory budget
 		// (loader.DecodeBudget), so concurrent large images cannot exhaust
 		// memory; one that waits past the timeout gets 503.
-		if x, err = loader.DecodeDigitContext(ctx, body); err != nil {
-			if ctx.Err() != nil {
+		dctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		x, err = loader.DecodeDigitContext(dctx, body)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				w.Header().Set("Retry-After", "1")
 				writeError(w, http.StatusServiceUnavailable, err.Error())
 				return
@@ -255,6 +256,8 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json", r.Header.Get("Content-Type")))
 		return
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
 	probs, err := s.classify(ctx, x)
 	if errors.Is(err, engine.ErrNonFinite) {
 		writeError(w, http.StatusInternalServerError, err.Error())

@@ -44,8 +44,12 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		return args, nil // `cnngpu data` alone, or with --help
 	}
-	out := append([]string(nil), args[:i]...)
-	return append(out, reorder(cmd.Flags, args[i:])...), nil
+	rest, err := reorder(cmd.Flags, args[i:])
+	if err != nil {
+		path := strings.Join(args[1:i], " ")
+		return nil, usageErrorf("%s: %v (see 'cnngpu %s --help')", path, err, path)
+	}
+	return append(append([]string(nil), args[:i]...), rest...), nil
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
@@ -74,8 +78,9 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 
 // reorder puts the flags of rest (with the values of those that take one)
 // before its positional arguments. An unknown flag is kept as a flag, for
-// urfave/cli to refuse.
-func reorder(flags []cli.Flag, rest []string) []string {
+// urfave/cli to refuse; a flag that takes a value but ends the line is
+// refused here (moved before the arguments, it would take one of them).
+func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 	takesValue := map[string]bool{}
 	for _, f := range flags {
 		tv := false
@@ -100,7 +105,10 @@ func reorder(flags []cli.Flag, rest []string) []string {
 		}
 		fl = append(fl, a)
 		name := strings.TrimLeft(a, "-")
-		if !strings.Contains(name, "=") && takesValue[name] && j+1 < len(rest) {
+		if !strings.Contains(name, "=") && takesValue[name] {
+			if j+1 == len(rest) {
+				return nil, fmt.Errorf("%s needs a value", a)
+			}
 			fl = append(fl, rest[j+1])
 			j++
 		}
@@ -108,7 +116,7 @@ func reorder(flags []cli.Flag, rest []string) []string {
 	if dashdash {
 		fl = append(fl, "--")
 	}
-	return append(fl, pos...)
+	return append(fl, pos...), nil
 }
 
 // refuseArgs is the Before of commands that take no positional arguments.

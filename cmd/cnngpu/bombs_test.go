@@ -8,17 +8,23 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
 	"image/jpeg"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // bombPNG returns a w x h 16-bit RGBA PNG (8 bytes a pixel decoded),
@@ -177,4 +183,161 @@ func rssNow(t testing.TB, pid int) int64 {
 	}
 	t.Fatal("no VmRSS in /proc/PID/status")
 	return 0
+}
+
+// bombBound is the most a bomb may add to a process's peak memory: the
+// documented target (README, "Limits on images").
+const bombBound = 512 << 20
+
+// bomb is a test image file and what cnngpu must answer to it.
+type bomb struct {
+	name, ctype string
+	refused     bool // refused from its header; otherwise decoded
+}
+
+var (
+	bombsOnce sync.Once
+	bombDir   string
+	bombs     = []bomb{
+		{"png-10000x10000-rgba16.png", "image/png", true}, // the issue's: 1.5 MB, 800 MB decoded
+		{"png-4096x4096-rgba16.png", "image/png", false},  // the largest accepted, 128 MB decoded
+		{"png-4096x4096-rgba16-interlaced.png", "image/png", false},
+		{"jpeg-4096x4096.jpg", "image/jpeg", false},
+		{"jpeg-header-10000x10000.jpg", "image/jpeg", true},
+		{"gif-4096x4096-500-frames.gif", "image/gif", false},
+	}
+)
+
+// bombFiles writes the bombs (once per test binary, next to the built
+// cnngpu) and returns their folder.
+func bombFiles(t *testing.T) string {
+	bombsOnce.Do(func() {
+		bombDir = filepath.Join(filepath.Dir(binary_), "bombs")
+		os.MkdirAll(bombDir, 0o755)
+		data := [][]byte{
+			bombPNG(t, 10000, 10000, false),
+			bombPNG(t, 4096, 4096, false),
+			bombPNG(t, 4096, 4096, true),
+			bombJPEG(t, 4096, 4096),
+			bombJPEGHeader(t, 10000, 10000),
+			bombGIF(t, 4096, 4096, 500),
+		}
+		for i, b := range bombs {
+			if err := os.WriteFile(filepath.Join(bombDir, b.name), data[i], 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	return bombDir
+}
+
+// TestImageBombsPredict (issue 18, item 2): predict on each bomb stays
+// within bombBound of its peak memory on a small image: the over-sized
+// ones are refused from their header, the largest accepted ones decode.
+// (Before the pixel limit, the 10000x10000 PNG took predict to 3.1 GB for
+// 40 s.)
+func TestImageBombsPredict(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: decodes images of 16 megapixels")
+	}
+	dir := bombFiles(t)
+	model := filepath.Join(t.TempDir(), "m.safetensors")
+	writeModel(t, model, nil)
+	small := filepath.Join(t.TempDir(), "digit.png")
+	os.WriteFile(small, digitPNG(t), 0o644)
+	peak := func(file string) (int64, string, int) {
+		cmd := exec.Command(binary_, "predict", "--cpu", "--model", model, file)
+		var se bytes.Buffer
+		cmd.Stderr = &se
+		start := time.Now()
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		t.Logf("predict %s: exit %d, peak %d MiB, %.1f s", filepath.Base(file), cmd.ProcessState.ExitCode(), maxRSS(t, cmd)>>20, time.Since(start).Seconds())
+		return maxRSS(t, cmd), se.String(), cmd.ProcessState.ExitCode()
+	}
+	idle, _, code := peak(small)
+	if code != 0 {
+		t.Fatal("predict on a small digit failed")
+	}
+	for _, b := range bombs {
+		p, stderr, code := peak(filepath.Join(dir, b.name))
+		switch {
+		case b.refused && (code != 1 || !strings.Contains(stderr, "expected at most 16777216 (4096x4096)")):
+			t.Errorf("%s: exit %d, want a refusal naming the limit\n%s", b.name, code, stderr)
+		case !b.refused && code != 0:
+			t.Errorf("%s: exit %d, want it classified\n%s", b.name, code, stderr)
+		}
+		if p-idle > bombBound {
+			t.Errorf("%s: predict peaked at %d MiB, %d MiB above its %d MiB on a small image (bound %d MiB)",
+				b.name, p>>20, (p-idle)>>20, idle>>20, bombBound>>20)
+		}
+	}
+}
+
+// TestImageBombsServe (issue 18, item 2): eight bombs posted at once take
+// serve no more than bombBound above its idle memory, every request gets
+// an answer (the over-sized refused with 400, the rest classified, or 503
+// when decode memory stayed busy past the timeout), and the server answers
+// a small image afterwards. (Before, three at once took it to 7.2 GB.)
+func TestImageBombsServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: decodes images of 16 megapixels")
+	}
+	dir := bombFiles(t)
+	model := filepath.Join(t.TempDir(), "m.safetensors")
+	writeModel(t, model, nil)
+	url, cmd, out := startServe(t, model)
+	digit := digitPNG(t)
+	post := func(ctype string, body []byte) (int, string) {
+		client := &http.Client{Timeout: 2 * time.Minute}
+		resp, err := client.Post(url+"/v1/predict", ctype, bytes.NewReader(body))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("image/png", digit); code != 200 {
+		t.Fatalf("a small digit: %d %s", code, body)
+	}
+	idle := rssNow(t, cmd.Process.Pid)
+	burst := []bomb{bombs[0], bombs[0], bombs[1], bombs[1], bombs[2], bombs[3], bombs[4], bombs[5]}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, b := range burst {
+		data, err := os.ReadFile(filepath.Join(dir, b.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func(b bomb, data []byte) {
+			defer wg.Done()
+			code, body := post(b.ctype, data)
+			switch {
+			case b.refused && (code != 400 || !strings.Contains(body, "expected at most 16777216")):
+				t.Errorf("%s: %d %s, want 400 naming the limit", b.name, code, body)
+			case !b.refused && code != 200 && !(code == 503 && strings.Contains(body, "waiting for memory")):
+				t.Errorf("%s: %d %s, want 200 (or 503 when decode memory stayed busy)", b.name, code, body)
+			}
+			t.Logf("%s: %d after %.1f s", b.name, code, time.Since(start).Seconds())
+		}(b, data)
+	}
+	wg.Wait()
+	if code, body := post("image/png", digit); code != 200 {
+		t.Errorf("a small digit after the burst: %d %s", code, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve after SIGTERM: %v\n%s", err, out.String())
+	}
+	p := maxRSS(t, cmd)
+	t.Logf("serve: idle %d MiB, peak %d MiB under %d bombs at once (%d MiB above idle; bound %d MiB)",
+		idle>>20, p>>20, len(burst), (p-idle)>>20, bombBound>>20)
+	if p-idle > bombBound {
+		t.Errorf("serve peaked %d MiB above idle, bound %d MiB", (p-idle)>>20, bombBound>>20)
+	}
 }

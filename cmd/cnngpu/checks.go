@@ -95,3 +95,27 @@ func plural(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// checkTuneValues checks tune's grid and counts, naming the flag.
+func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
+	for _, b := range batchSizes {
+		if b < 1 || b > 60000 {
+			return usageErrorf("--batch-size %d: expected 1 to 60000", b)
+		}
+	}
+	for _, a := range acts {
+		if a != "relu" && a != "sigmoid" && a != "tanh" {
+			return usageErrorf("--activation %q: expected relu, sigmoid or tanh", a)
+		}
+	}
+	if n := c.Int("epochs"); n < 1 {
+		return usageErrorf("--epochs %d: expected at least 1", n)
+	}
+	if k := c.Int("folds"); k < 0 || k == 1 {
+		return usageErrorf("--folds %d: expected 0 (a hold-out) or at least 2", k)
+	}
+	if v := c.Float64("val-split"); c.Int("folds") == 0 && !(v > 0 && v < 1) {
+		return usageErrorf("--val-split %v: expected a fraction between 0 and 1 (exclusive)", v)
+	}
+	return nil
+}

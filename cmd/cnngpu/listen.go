@@ -24,8 +24,8 @@ func checkAddr(addr string) error {
 		return usageErrorf("--addr %s: %s", addr, hint)
 	}
 	if host == "" {
-		return usageErrorf("--addr %s has no host, which would listen on every interface: give 127.0.0.1%s for this machine only, or 0.0.0.0%s to expose the server",
-			addr, addr, addr)
+		return usageErrorf("--addr %s has no host, which would listen on every interface: give 127.0.0.1:%s for this machine only, or 0.0.0.0:%s to expose the server",
+			addr, port, port)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return usageErrorf("--addr %s: port %q: expected a number from 0 to 65535 (0: any free port)", addr, port)

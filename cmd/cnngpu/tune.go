@@ -117,6 +117,9 @@ func tuneSpec(c *cli.Context) (*tune.Spec, error) {
 			return nil, err
 		}
 	}
+	if err := checkTuneValues(c, bss, acts); err != nil {
+		return nil, err
+	}
 	switch spec.Optimizer {
 	case "adam":
 		if _, err := checkMomentum(c); err != nil {
