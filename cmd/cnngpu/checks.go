@@ -47,8 +47,10 @@ func isDivergence(err error) bool {
 func divergedError(err error, s *trainSetup) error {
 	msg := err.Error() + fmt.Sprintf("\nthe learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default is 0.001)",
 		fmtLR(s.opt.LR), engine.OptName(s.opt.Kind))
-	if s.saved != nil {
-		msg += fmt.Sprintf("\nthe last finite checkpoint, after epoch %d, is kept in %s", s.saved.Epoch, s.out)
+	if p := s.saved; p != nil && p.Step > 0 {
+		msg += fmt.Sprintf("\nthe last finite checkpoint, at epoch %d, step %d, is kept in %s", p.Epoch+1, p.Step, s.out)
+	} else if p != nil {
+		msg += fmt.Sprintf("\nthe last finite checkpoint, after epoch %d, is kept in %s", p.Epoch, s.out)
 	} else {
 		msg += fmt.Sprintf("\nno checkpoint was written to %s", s.out)
 	}

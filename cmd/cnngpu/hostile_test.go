@@ -262,6 +262,8 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--resume", f.notes), 1, []string{"--resume", f.notes, "cnngpu checkpoint"}},
 		{with(train, "--resume", f.nan), 1, []string{f.nan, "non-finite", "diverged"}},
 		{with(train, "--resume", f.folder), 1, []string{"--resume", f.folder, "is a directory"}},
+		{with(train, "--resume", f.model, "--lr", "0.01"), 2, []string{"trained with --lr 0.001, but --lr 0.01 was given"}},
+		{with(train, "--resume", f.model, "--metrics", f.model), 2, []string{"--metrics " + f.model, "is the checkpoint file"}},
 		{with(train, "--data", f.folder), 1, []string{f.folder, "lacks train-images-idx3-ubyte.gz"}},
 		{with(train, "--data", f.file), 2, []string{"--data " + f.file, "is a file, not a folder"}},
 		{with(train, "extra"), 2, []string{`train takes no arguments, got "extra"`}},
@@ -569,5 +571,17 @@ func TestOutputsCheckedBeforeTraining(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(f.cwd); len(entries) > 0 {
 		t.Errorf("refused runs left %v", entries)
+	}
+}
+
+// TestTrainLimitIsSaid (issue 18, item 8): a --train-limit above the
+// images there are is said, not silently clamped.
+func TestTrainLimitIsSaid(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	_, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100000000",
+		"--out", filepath.Join(dir, "m.safetensors"))
+	if code != 0 || !strings.Contains(stderr, "note: --train-limit 100000000 is more than the 300 training images there are; training on all 300") {
+		t.Errorf("exit %d\n%s", code, stderr)
 	}
 }
