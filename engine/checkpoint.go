@@ -173,8 +173,13 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	return append(out, data.Bytes()...), nil
 }
 
-// Save writes the checkpoint atomically (temporary file and rename).
+// Save writes the checkpoint atomically (temporary file and rename). It
+// refuses one holding NaN or infinite values (see finite.go), leaving the
+// file at path as it was.
 func (c *Checkpoint) Save(path string) error {
+	if err := c.CheckFinite(); err != nil {
+		return fmt.Errorf("checkpoint not saved: %w", err)
+	}
 	b, err := c.Encode()
 	if err != nil {
 		return err
@@ -187,7 +192,8 @@ func (c *Checkpoint) Save(path string) error {
 	return fileutil.WriteAtomic(path, b, 0o644)
 }
 
-// LoadCheckpoint reads and verifies a checkpoint file.
+// LoadCheckpoint reads and verifies a checkpoint file, refusing one that
+// holds NaN or infinite values.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -196,6 +202,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	c, err := DecodeCheckpoint(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (is it a cnngpu checkpoint? a damaged file must be re-created by training)", path, err)
+	}
+	if err := c.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("%s: %w; the run that wrote it diverged and the model can only answer NaN: retrain with a smaller --lr", path, err)
 	}
 	return c, nil
 }

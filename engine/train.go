@@ -205,7 +205,9 @@ func readStats(e Engine, stats Tensor) (loss, acc float64, n int, err error) {
 
 // Run trains from position from until t.Epochs epochs are done or ctx is
 // cancelled (then it finishes the current step and returns ErrInterrupted
-// with the position to resume from).
+// with the position to resume from), or until the loss is no longer finite
+// (then it returns a *DivergedError, see finite.go, without calling
+// OnEpoch for that epoch).
 func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	if t.BatchSize <= 0 {
 		return from, fmt.Errorf("batch size %d: must be positive", t.BatchSize)
@@ -261,9 +263,15 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				return pos, stepErr
 			}
 			pos.Step++
+			if err := t.checkStep(stats, pos, steps); err != nil {
+				return pos, err
+			}
 			if t.OnProgress != nil && t.ProgressEvery > 0 && time.Since(lastReport) >= t.ProgressEvery {
 				loss, acc, seen, err := readStats(e, stats)
 				if err != nil {
+					return pos, err
+				}
+				if err := divergedAt(loss, false, pos, steps); err != nil {
 					return pos, err
 				}
 				lastReport = time.Now()
@@ -276,6 +284,9 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		if err != nil {
 			return pos, err
 		}
+		if err := divergedAt(loss, false, pos, steps); err != nil {
+			return pos, err
+		}
 		el := time.Since(start)
 		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
 			ImagesPerSec: float64(seen) / el.Seconds(), Images: seen, Partial: partial, ValLoss: math.NaN(), ValAcc: math.NaN()}
@@ -285,6 +296,9 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				return pos, err
 			}
 			m.ValLoss, m.ValAcc = r.Loss, r.Acc
+			if err := divergedAt(r.Loss, true, pos, steps); err != nil {
+				return pos, err
+			}
 		}
 		pos = Position{Epoch: pos.Epoch + 1}
 		if t.OnEpoch != nil {

@@ -129,11 +129,19 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	res := &MergeResult{}
 	var spec *Spec
+	seen := map[Shard]string{}
 	for _, d := range dirs {
 		s, err := LoadSpec(d)
 		if err != nil {
 			return nil, fmt.Errorf("%s is not a study folder: %w", d, err)
 		}
+		if prev, ok := seen[s.Shard]; ok {
+			if s.Shard.N > 1 {
+				return nil, fmt.Errorf("%s and %s both hold shard %v of the study: give each shard's folder once", prev, d, s.Shard)
+			}
+			return nil, fmt.Errorf("%s and %s both hold the whole (unsharded) study: give each folder once", prev, d)
+		}
+		seen[s.Shard] = d
 		if spec == nil {
 			spec = s
 		} else if diff := spec.Diff(s); diff != "" {
@@ -260,4 +268,26 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		res.Copied++
 	}
 	return res, Render(out, opt.Machine)
+}
+
+// MissingShards lists the shards (as I/N) of the sharded study in dirs
+// that none of dirs holds; nil when dirs are not shards or cannot be read.
+func MissingShards(dirs []string) []string {
+	have := map[int]bool{}
+	n := 0
+	for _, d := range dirs {
+		s, err := LoadSpec(d)
+		if err != nil || s.Shard.N <= 1 || n != 0 && s.Shard.N != n {
+			return nil
+		}
+		n = s.Shard.N
+		have[s.Shard.I] = true
+	}
+	var out []string
+	for i := 0; i < n; i++ {
+		if !have[i] {
+			out = append(out, Shard{I: i, N: n}.String())
+		}
+	}
+	return out
 }

@@ -79,18 +79,22 @@ func (r *Run) Save(path string) error {
 	return fileutil.WriteAtomic(path, b.Bytes(), 0o644)
 }
 
-// LoadRun reads a run file; a missing file is (nil, nil).
+// LoadRun reads a run file; a missing file is (nil, nil). A last line cut
+// off before its end (a copy or a write killed midway; cnngpu itself
+// replaces run files whole) is ignored: the run then counts as unfinished.
 func LoadRun(path string) (*Run, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 && !json.Valid(b[i+1:]) {
+		b = b[:i+1]
+	}
 	r := &Run{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	line := 0
 	for sc.Scan() {

@@ -144,8 +144,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	total := done + len(jobs)
-	r.logf("study %s: %d configurations x %d round(s) in this shard (%s); %d runs finished earlier, %d to run",
-		r.Dir, len(mine), spec.Rounds(), spec.Shard, done, len(jobs))
+	r.logf("study %s: %s x %s in this shard (%s); %s finished earlier, %d to run",
+		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), spec.Shard, plural(done, "run"), len(jobs))
 
 	start := time.Now()
 	track := newTracker(spec, done, jobs, r.OnStatus)
@@ -317,6 +317,10 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	switch {
 	case errors.Is(err, errDiverged):
 		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)
+	case errors.Is(err, engine.ErrDiverged):
+		// The trainer found the loss non-finite (within a step or a few of
+		// it turning so) and did not finish the epoch.
+		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)+1
 	case errors.Is(err, engine.ErrInterrupted) && diverged:
 		// Stopped mid-epoch: record the partial epoch as where it diverged.
 		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)+1
@@ -382,7 +386,11 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
 		return nil
 	}
-	r.logf("retraining the best setting (%s) on all training images for %d epochs", best.Config.Label(), spec.Epochs)
+	images := "all training images"
+	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
+		images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
+	}
+	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, plural(spec.Epochs, "epoch"))
 	act, _ := engine.ParseActivation(best.Config.Act)
 	arch, err := engine.NewArch(spec.Arch, act)
 	if err != nil {
@@ -458,4 +466,12 @@ func LoadFinal(dir string) (*FinalResult, error) {
 		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, FinalFile), err)
 	}
 	return &f, nil
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

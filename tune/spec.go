@@ -10,6 +10,7 @@ package tune
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,9 +116,12 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("empty grid: give at least one learning rate, batch size and activation")
 	}
 	for _, lr := range s.LRs {
-		if !(lr > 0) {
-			return fmt.Errorf("learning rate %v: expected a positive number", lr)
+		if !(lr > 0) || math.IsInf(lr, 0) {
+			return fmt.Errorf("learning rate %v: expected a positive finite number", lr)
 		}
+	}
+	if s.Optimizer == "sgd" && !(s.Momentum >= 0 && s.Momentum < 1) {
+		return fmt.Errorf("momentum %v: expected a number in [0, 1)", s.Momentum)
 	}
 	for _, b := range s.BatchSizes {
 		if b < 1 {

@@ -69,21 +69,22 @@ type trainSetup struct {
 	json   bool
 	metric string
 	seeds  []uint64 // --seeds; nil for one run
+	saved  *engine.Position // what s.out holds from a resumed run's checkpoint
 }
 
 func parseOpt(c *cli.Context) (engine.OptConfig, error) {
-	lr := c.Float64("lr")
-	if !(lr > 0) || math.IsInf(lr, 0) {
-		return engine.OptConfig{}, usageErrorf("--lr %v: expected a positive number", lr)
+	lr, err := checkLR(c.Float64("lr"))
+	if err != nil {
+		return engine.OptConfig{}, err
+	}
+	m, err := checkMomentum(c)
+	if err != nil {
+		return engine.OptConfig{}, err
 	}
 	switch c.String("optimizer") {
 	case "adam":
 		return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, nil
 	case "sgd":
-		m := c.Float64("momentum")
-		if m < 0 || m >= 1 {
-			return engine.OptConfig{}, usageErrorf("--momentum %v: expected a number in [0, 1)", m)
-		}
 		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(m)}, nil
 	}
 	return engine.OptConfig{}, usageErrorf("--optimizer %q: expected adam or sgd", c.String("optimizer"))
@@ -115,8 +116,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if v := s.cfg.ValSplit; !(v >= 0 && v < 1) {
 		return nil, usageErrorf("--val-split %v: expected a fraction in [0, 1)", v)
 	}
-	if s.cfg.TrainLimit < 0 {
-		return nil, usageErrorf("--train-limit %d: expected 0 (all) or a positive count", s.cfg.TrainLimit)
+	if err := checkTrainLimit(s.cfg.TrainLimit); err != nil {
+		return nil, err
 	}
 	r, err := parseRecipe(c)
 	if err != nil {
@@ -140,8 +141,23 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if s.out == "" {
 		if c.String("resume") != "" {
 			s.out = c.String("resume")
+			if s.init != nil {
+				s.saved = &s.init.Position
+			}
 		} else {
 			s.out = filepath.Join("runs", "model-"+time.Now().Format("20060102-150405")+".safetensors")
+		}
+	}
+	outs := []string{s.out}
+	if s.seeds != nil {
+		outs = outs[:0]
+		for _, seed := range s.seeds {
+			outs = append(outs, seedPath(s.out, seed))
+		}
+	}
+	for _, out := range outs {
+		if err := checkTrainOutputs(c, out); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
@@ -167,7 +183,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		{"val-split", ck.Config.ValSplit, s.cfg.ValSplit},
 		{"train-limit", ck.Config.TrainLimit, s.cfg.TrainLimit},
 		{"optimizer", engine.OptName(ck.Opt.Kind), engine.OptName(s.opt.Kind)},
-		{"lr", float64(ck.Opt.LR), float64(float32(c.Float64("lr")))},
+		{"lr", fmtLR(ck.Opt.LR), fmtLR(float32(c.Float64("lr")))},
 		{"recipe", ckRecipe(ck), s.cfg.Recipe},
 		{"schedule", ck.Opt.Sched.Kind, s.sched},
 		{"augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment)},
@@ -279,7 +295,8 @@ func trainAction(c *cli.Context) error {
 		return err
 	}
 	say("engine: %s", e.Name())
-	run := &trainRun{s: s, c: c, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, say: say, stdout: stdout, stderr: stderr}
+	run := &trainRun{s: s, c: c, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, say: say,
+		stdout: stdout, stderr: stderr, note: note}
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
 	}
@@ -310,6 +327,7 @@ type trainRun struct {
 	metricsDone, metricsEpochs []byte
 	say                        func(string, ...any)
 	stdout, stderr             io.Writer
+	note                       io.Writer // notes on stderr; nil with --quiet
 }
 
 // seedResult is one training's outcome, as --json prints it.
@@ -331,6 +349,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	if cfg.TrainLimit > 0 {
 		trainIdx = loader.Subset(r.labels, trainIdx, cfg.TrainLimit, seed)
 	}
+	if err := checkTrainSet(cfg.TrainLimit, len(r.allIdx), r.labels, trainIdx, r.note); err != nil {
+		return seedResult{}, err
+	}
 	steps := (len(trainIdx) + cfg.BatchSize - 1) / cfg.BatchSize
 	opt := s.opt
 	if s.init == nil {
@@ -348,13 +369,14 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	defer m.Release()
 	r.say("data: %s (%d training images, %d validation, %d test)", dataDir, len(trainIdx), len(r.valIdx), r.test.N)
-	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s, batch %d, %d epochs, seed %d (recipe %s)",
+	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s, batch %d, %s, seed %d (recipe %s)",
 		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augment),
-		cfg.BatchSize, cfg.Epochs, seed, recipeLabel(cfg, opt.Sched.Kind))
+		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, opt.Sched.Kind))
 	if s.init != nil {
 		r.say("resuming from epoch %d, step %d", s.pos.Epoch+1, s.pos.Step)
 	}
 	hist := append([]engine.EpochMetrics(nil), s.hist...)
+	saved := s.saved // what out holds from this run, when anything
 	save := func(pos engine.Position) error {
 		ck, err := engine.Snapshot(m, cfg, pos, hist)
 		if err != nil {
@@ -363,6 +385,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if err := ck.Save(out); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
+		saved = &pos
 		return nil
 	}
 	tr := &engine.Trainer{M: m, Data: r.train, TrainIdx: trainIdx, ValIdx: r.valIdx, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize,
@@ -393,6 +416,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: cnngpu train --resume %s",
 			pos.Epoch+1, pos.Step, out, out))
 	}
+	if isDivergence(err) {
+		return seedResult{}, divergedError(err, opt, out, saved)
+	}
 	if err != nil {
 		return seedResult{}, err
 	}
@@ -400,6 +426,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	res, err := engine.Evaluate(m, r.test, engine.AllIndices(r.test.N), 0, false)
 	if err != nil {
 		return seedResult{}, err
+	}
+	if !engine.IsFinite(res.Loss) {
+		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), opt, out, saved)
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
 }

@@ -127,10 +127,23 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	}
 	spec = &tune.Spec{Version: 1, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
 		Seed: c.Uint64("seed"), Arch: c.String("arch"), Folds: c.Int("folds"), TrainLimit: c.Int("train-limit"), Shard: tune.Shard{N: 1}}
+	for _, lr := range lrs {
+		if _, err := checkLR(lr); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := checkTuneValues(c, bss, acts); err != nil {
+		return nil, "", err
+	}
 	switch spec.Optimizer {
 	case "adam":
+		if _, err := checkMomentum(c); err != nil {
+			return nil, "", err
+		}
 	case "sgd":
-		spec.Momentum = c.Float64("momentum")
+		if spec.Momentum, err = checkMomentum(c); err != nil {
+			return nil, "", err
+		}
 	default:
 		return nil, "", usageErrorf("--optimizer %q: expected adam or sgd", spec.Optimizer)
 	}
@@ -150,8 +163,8 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	} else if c.IsSet("val-split") {
 		return nil, "", usageErrorf("--val-split and --folds exclude each other: choose a hold-out or K folds")
 	}
-	if spec.TrainLimit < 0 {
-		return nil, "", usageErrorf("--train-limit %d: expected 0 (all) or a positive count", spec.TrainLimit)
+	if err := checkTrainLimit(spec.TrainLimit); err != nil {
+		return nil, "", err
 	}
 	if s := c.String("shard"); s != "" {
 		if spec.Shard, shardFrom, err = tune.ResolveShard(s, os.LookupEnv); err != nil {
@@ -168,6 +181,9 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 // runs/tune-<time>.
 func tuneOut(c *cli.Context, spec *tune.Spec) (string, error) {
 	out := c.String("out")
+	if c.IsSet("out") && out == "" {
+		return "", usageErrorf("--out \"\": expected a folder name (leave --out out for the default, runs/tune-<time>)")
+	}
 	if out == "" {
 		if spec.Shard.N > 1 {
 			return "", usageErrorf("--shard needs --out DIR: give each shard its own folder (e.g. study/shards/%d) and merge them with 'cnngpu tune merge'", spec.Shard.I)
@@ -195,6 +211,9 @@ func tuneAction(c *cli.Context) error {
 	if c.Bool("dry-run") {
 		printPlan(c.App.Writer, spec, out)
 		return nil
+	}
+	if err := checkOutDir("--out", out); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -291,6 +310,9 @@ func mergeFlags(c *cli.Context) (out string, dirs []string, opt tune.MergeOption
 	}
 	if c.NArg() == 0 {
 		return "", nil, opt, usageErrorf("tune merge needs the shard folders (or the folder holding them) as arguments")
+	}
+	if err := checkOutDir("--out", out); err != nil {
+		return "", nil, opt, err
 	}
 	if c.Bool("dry-run") && c.Bool("final") {
 		return "", nil, opt, usageErrorf("--dry-run and --final exclude each other")

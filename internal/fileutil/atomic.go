@@ -109,3 +109,12 @@ func removeStale(dir, base string) {
 		os.Remove(filepath.Join(dir, e.Name()))
 	}
 }
+
+// KeepMode returns the permission bits of the file at path when it
+// exists, else def: a file replaced with WriteAtomic keeps its mode.
+func KeepMode(path string, def os.FileMode) os.FileMode {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return st.Mode().Perm()
+	}
+	return def
+}
