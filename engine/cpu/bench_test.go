@@ -76,7 +76,11 @@ func TestTrainStepDoesNotAllocate(t *testing.T) {
 				}
 			}
 			step()
-			if a := testing.AllocsPerRun(5, step); a > 0 {
+			// AllocsPerRun's average is whole: an allocation every step
+			// shows as 1 or more, while the runtime's own occasional
+			// allocations (a parked worker's sudog under a loaded
+			// machine) average out over 20 steps.
+			if a := testing.AllocsPerRun(20, step); a > 0 {
 				t.Errorf("%v, shift %d: a warm training step allocates %v times, want 0", act, shift, a)
 			}
 			e.Close()
