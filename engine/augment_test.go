@@ -137,6 +137,13 @@ func TestScheduleFactor(t *testing.T) {
 	if n.Warmup != 94 || n.Total != 4690 || n.Final != 0 || n.Validate() != nil {
 		t.Errorf("NewSchedule(cosine, 4690) = %+v", n)
 	}
+	// Short runs: a valid schedule, or none for a single step.
+	for total := 1; total <= 60; total++ {
+		n := engine.NewSchedule(engine.CosineLR, total)
+		if err := n.Validate(); err != nil || (total == 1) != (n.Kind == engine.ConstantLR) {
+			t.Errorf("NewSchedule(cosine, %d) = %+v (%v)", total, n, err)
+		}
+	}
 	for _, bad := range []engine.Schedule{
 		{Kind: engine.CosineLR, Total: 0}, {Kind: engine.CosineLR, Warmup: 5, Total: 5},
 		{Kind: engine.CosineLR, Total: 10, Final: 1.5}, {Kind: 7},

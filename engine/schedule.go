@@ -71,12 +71,15 @@ type Schedule struct {
 // spends warming up.
 const WarmupFraction = 0.02
 
-// NewSchedule returns the schedule kind for a run of total steps.
+// NewSchedule returns the schedule kind for a run of total steps. A run
+// of one step keeps the constant rate: there is nothing to schedule, and a
+// cosine would give its one update the final rate.
 func NewSchedule(kind ScheduleKind, total int) Schedule {
-	if kind == ConstantLR {
+	if kind == ConstantLR || total < 2 {
 		return Schedule{}
 	}
-	return Schedule{Kind: kind, Warmup: int(math.Ceil(WarmupFraction * float64(total))), Total: total}
+	warm := min(int(math.Ceil(WarmupFraction*float64(total))), total-1)
+	return Schedule{Kind: kind, Warmup: warm, Total: total}
 }
 
 // Validate reports a schedule that cannot be applied.

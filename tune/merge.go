@@ -129,19 +129,11 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	res := &MergeResult{}
 	var spec *Spec
-	seen := map[Shard]string{}
 	for _, d := range dirs {
 		s, err := LoadSpec(d)
 		if err != nil {
 			return nil, fmt.Errorf("%s is not a study folder: %w", d, err)
 		}
-		if prev, ok := seen[s.Shard]; ok {
-			if s.Shard.N > 1 {
-				return nil, fmt.Errorf("%s and %s both hold shard %v of the study: give each shard's folder once", prev, d, s.Shard)
-			}
-			return nil, fmt.Errorf("%s and %s both hold the whole (unsharded) study: give each folder once", prev, d)
-		}
-		seen[s.Shard] = d
 		if spec == nil {
 			spec = s
 		} else if diff := spec.Diff(s); diff != "" {

@@ -251,16 +251,16 @@ func fmtF(v float64) string {
 func WriteResults(dir, recipe string, results []Result) error {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"recipe", "lr", "batch_size", "activation", "rounds", "final_val_acc", "final_val_acc_std", "best_val_acc", "best_epoch",
-		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "seconds"})
+	w.Write([]string{"lr", "batch_size", "activation", "rounds", "final_val_acc", "final_val_acc_std", "best_val_acc", "best_epoch",
+		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "seconds", "recipe"})
 	for _, r := range results {
 		de := ""
 		if r.Diverged {
 			de = strconv.Itoa(r.DivergedEpoch)
 		}
-		w.Write([]string{recipe, strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
+		w.Write([]string{strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
 			strconv.Itoa(r.Rounds), fmtF(r.FinalValAcc), fmtF(r.FinalValStd), fmtF(r.BestValAcc), strconv.Itoa(r.BestEpoch),
-			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, strconv.FormatFloat(r.Seconds, 'f', 1, 64)})
+			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, strconv.FormatFloat(r.Seconds, 'f', 1, 64), recipe})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -342,7 +342,7 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "extra"), 2, []string{`tune takes no arguments, got "extra"`}},
 		{[]string{"tune", "merge"}, 2, []string{"tune merge needs --out DIR"}},
 		{[]string{"tune", "merge", "--out", cwd("merged")}, 2, []string{"tune merge needs the shard folders"}},
-		{[]string{"tune", "merge", f.shard0, f.shard0b, "--out", cwd("merged")}, 1, []string{f.shard0, f.shard0b, "both hold shard 0/2"}},
+		{[]string{"tune", "merge", f.shard0, f.shard0b, "--out", cwd("merged")}, 1, []string{f.shard0, f.shard0b, "shard 0/2 twice"}},
 		{[]string{"tune", "merge", filepath.Join(f.root, "nowhere"), "--out", cwd("merged")}, 1, []string{"nowhere is not a study folder"}},
 		{[]string{"tune", "merge", f.shard0, "--out", f.file}, 2, []string{"--out " + f.file, "is a file, not a folder"}},
 		// plot, and an unknown command
@@ -405,7 +405,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 	tune.Prepare(shard, spec)
 	tune.Prepare(filepath.Join(f.root, "shard0of3"), &spec0)
 	stdout, stderr, code = runIn(t, f.cwd, time.Minute, "tune", "merge", filepath.Join(f.root, "shard0of3"), shard, "--out", filepath.Join(f.cwd, "merged"))
-	if code != 0 || !strings.Contains(stdout, "merged 0 runs from 2 folders") || !strings.Contains(stdout, "no folder given holds shard 2/3") {
+	if code != 1 || !strings.Contains(stderr, "do not cover the grid") || !strings.Contains(stderr, "shard 2/3: no folder given") {
 		t.Errorf("tune merge A B --out X: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
