@@ -131,7 +131,7 @@ func TestTraceCPUTrain(t *testing.T) {
 // CNNGPU_TRACE=0 is off; another value is refused naming the variable.
 func TestTraceOffAndFlag(t *testing.T) {
 	dir := t.TempDir()
-	fakeMNIST(t, dir, 200, 32) // two steps: a one-step run trips the cosine schedule's check
+	fakeMNIST(t, dir, 200, 32)
 	args := []string{"train", "--cpu", "--epochs", "1", "--data", dir, "--out", filepath.Join(dir, "m.safetensors")}
 	for _, env := range [][]string{nil, {"CNNGPU_TRACE=0"}} {
 		_, stderr, code := cnngpu(t, env, args...)
