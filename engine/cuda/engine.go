@@ -18,6 +18,7 @@ import (
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/kernels"
 )
 
@@ -441,6 +442,7 @@ func (e *Engine) Sync() error {
 
 // Close releases everything.
 func (e *Engine) Close() error {
+	defer trace.Begin(trace.EngineClose).End()
 	err := e.Sync()
 	e.Reset()
 	for _, cv := range e.convs {
@@ -483,6 +485,7 @@ func (e *Engine) Replay(key int, fn func()) error {
 		return e.c.Replay(g)
 	}
 	if !e.warm[key] {
+		defer trace.Begin(trace.WarmUp).End()
 		e.warm[key] = true
 		fn()
 		e.settle()
@@ -503,6 +506,7 @@ func (e *Engine) Replay(key int, fn func()) error {
 
 // capture records fn as a graph.
 func (e *Engine) capture(fn func()) (graph, error) {
+	defer trace.Begin(trace.GraphRecord).End()
 	return e.c.Capture(func() error {
 		fn()
 		e.settle() // a recording must end with every stream joined
@@ -576,6 +580,7 @@ func (e *Engine) conv(s engine.ConvShape) convPlan {
 	if cv, ok := e.convs[s]; ok {
 		return cv
 	}
+	defer trace.Begin(trace.ConvAlgo).End()
 	cv, err := e.c.NewConv(s)
 	if err != nil {
 		e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))

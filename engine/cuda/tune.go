@@ -20,6 +20,7 @@ import (
 	"slices"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // tuneRounds is how many steps each recording is timed over.
@@ -99,6 +100,7 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 // tuneStep runs one step of key's tuning: the next recording, timed;
 // after the last round the fastest becomes key's recording.
 func (e *Engine) tuneStep(key int, t *tuner) error {
+	defer trace.Begin(trace.InPlaceTiming).End()
 	c := t.cands[t.next]
 	t.next = (t.next + 1) % len(t.cands)
 	a, err := e.c.Record()
