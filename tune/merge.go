@@ -7,6 +7,7 @@ package tune
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,9 @@ func studyFolders(out string, args []string) ([]string, error) {
 	}
 	for _, arg := range args {
 		st, err := os.Stat(arg)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("merge: %s is not a study folder: it does not exist", arg)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}

@@ -139,8 +139,8 @@ func (s Shard) check(configs int) error {
 		return fmt.Errorf("shard %d/%d: expected 0 <= I < N", s.I, s.N)
 	}
 	if s.N > configs {
-		return fmt.Errorf("shard %s: the grid has %d configurations, so only %d shards can get one; split it into at most %d (--shard auto/%d), or give the Job or array fewer tasks",
-			s, configs, configs, configs, configs)
+		return fmt.Errorf("--shard %s: the grid has only %s, so this shard would run nothing (at most %d shards can each get one); split it into at most %d (--shard auto/%d), or give the Job or array fewer tasks",
+			s, plural(configs, "configuration"), configs, configs, configs)
 	}
 	return nil
 }

@@ -151,7 +151,7 @@ func TestCostBalancedSplit(t *testing.T) {
 	}
 	// More shards than configurations is refused, naming the limit.
 	s.Shard = newShard(36, 37)
-	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "the grid has 36 configurations") {
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "the grid has only 36 configurations") {
 		t.Errorf("37 shards of 36 configurations: %v", err)
 	}
 }
