@@ -45,7 +45,9 @@ func (t *tensor) DType() engine.DType { return t.dt }
 // Engine is the GPU engine. Like the CPU engine it is used from one
 // goroutine at a time.
 type Engine struct {
-	c       gpu
+	// c is the device behind a gate that queues nothing while an error
+	// is pending (gate).
+	c       *gate
 	convs   map[engine.ConvShape]convPlan
 	ws      devBuf          // cuDNN's workspace, shared by every plan
 	dzs     map[any]*devBuf // each layer's activation gradient dz (dzFor)
@@ -69,6 +71,19 @@ type Engine struct {
 	settled  map[planDir]bool
 	tuners   map[int]*tuner
 	timer    event // StartTimer's event
+	// recording is set while a graph is recorded; touching then collects
+	// the memory the recorded ops declare (use, toLane), and touched
+	// holds it by key, so that Free drops the recordings that use what
+	// it frees.
+	recording bool
+	touching  *[]region
+	touched   map[int][]region
+	closed    bool
+	// declared is what the op being queued declared it touches (use,
+	// toLane); with checkDeclared (the tests) every buffer a kernel is
+	// launched on must lie in it.
+	declared      []region
+	checkDeclared bool
 }
 
 // KernelsEnv is the environment variable that picks the engine's kernel
@@ -155,7 +170,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 	}
 	l, err := openLibrary(device, kernels.PTX, kernels.Names, tf32)
 	if err != nil {
-		return nil, err
+		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, own)
 	e.streams = streams
@@ -164,8 +179,123 @@ func New(device int, tf32 bool) (*Engine, error) {
 
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
-	return &Engine{c: c, convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, tuners: map[int]*tuner{}, tf32: tf32, own: own}
+	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+	e.c = &gate{gpu: c, e: e}
+	return e
+}
+
+// device is the device itself, without the gate.
+func (e *Engine) device() gpu { return e.c.gpu }
+
+// gate is the device as the ops see it: while an error is pending (e.err,
+// reported by the next Sync, Read or Replay) it queues no work and
+// returns nil, so that no op consumes what a failed one left (a buffer
+// never allocated, a result never computed). Ordering (Fork, Join), waits,
+// copies, memory and recordings pass through. In the tests it also checks
+// that each kernel touches only what its op declared (launching).
+type gate struct {
+	gpu
+	e *Engine
+}
+
+func (g *gate) open() bool { return g.e.err == nil }
+
+// launching checks, with checkDeclared, that every buffer of a launch of
+// kernel name lies in what its op declared; false: it does not (the
+// engine's bug, recorded as the op's error).
+func (g *gate) launching(name string, args []cu.Arg) bool {
+	if !g.e.checkDeclared {
+		return true
+	}
+	for i, a := range args {
+		if a.Extent() == 0 || a.Bits() == 0 {
+			continue
+		}
+		r := region{cu.Ptr(a.Bits()), cu.Ptr(a.Bits()) + cu.Ptr(a.Extent())}
+		if !slices.ContainsFunc(g.e.declared, func(d region) bool { return d.lo <= r.lo && r.hi <= d.hi }) {
+			g.e.fail(bug("%s's argument %d, bytes %#x–%#x, is not in what its op declared it touches (use or toLane misses it)", name, i, r.lo, r.hi))
+			return false
+		}
+	}
+	return true
+}
+
+func (g *gate) Zero(p cu.Ptr, bytes int) error {
+	if !g.open() {
+		return nil
+	}
+	return g.gpu.Zero(p, bytes)
+}
+
+func (g *gate) Launch(name string, n int64, block int, args ...cu.Arg) error {
+	if !g.open() || !g.launching(name, args) {
+		return nil
+	}
+	return g.gpu.Launch(name, n, block, args...)
+}
+
+func (g *gate) LaunchBlocks(name string, grid, block int, args ...cu.Arg) error {
+	if !g.open() || !g.launching(name, args) {
+		return nil
+	}
+	return g.gpu.LaunchBlocks(name, grid, block, args...)
+}
+
+func (g *gate) LaunchOn(l lane, name string, n int64, block int, args ...cu.Arg) error {
+	if !g.open() || !g.launching(name, args) {
+		return nil
+	}
+	return g.gpu.LaunchOn(l, name, n, block, args...)
+}
+
+func (g *gate) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
+	if !g.open() {
+		return nil
+	}
+	return g.gpu.SgemmRowMajor(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
+}
+
+func (g *gate) SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
+	if !g.open() {
+		return nil
+	}
+	return g.gpu.SgemmRowMajorOn(l, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
+}
+
+func (g *gate) NewConv(s engine.ConvShape) (convPlan, error) {
+	p, err := g.gpu.NewConv(s)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedPlan{p, g}, nil
+}
+
+// gatedPlan is a convolution plan behind the gate.
+type gatedPlan struct {
+	convPlan
+	g *gate
+}
+
+func (p *gatedPlan) Forward(x, w, y, ws cu.Ptr, wsBytes int) error {
+	if !p.g.open() {
+		return nil
+	}
+	return p.convPlan.Forward(x, w, y, ws, wsBytes)
+}
+
+func (p *gatedPlan) BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error {
+	if !p.g.open() {
+		return nil
+	}
+	return p.convPlan.BackwardData(w, dy, dx, ws, wsBytes)
+}
+
+func (p *gatedPlan) BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error {
+	if !p.g.open() {
+		return nil
+	}
+	return p.convPlan.BackwardFilter(l, x, dy, dw, ws, wsBytes)
 }
 
 // Name describes the engine.
@@ -206,6 +336,10 @@ func (e *Engine) laneFor() lane {
 		return nil
 	}
 	if e.lane == nil {
+		if e.recording {
+			e.fail(bug("the second stream made during a graph recording (the warm-up run makes it)"))
+			return nil
+		}
 		l, err := e.c.NewLane()
 		if err != nil {
 			e.fail(fmt.Errorf("making the second stream (%s=2; unset it to use one): %w", StreamsEnv, err))
@@ -270,6 +404,11 @@ func (e *Engine) toLane(a access) lane {
 		return nil
 	}
 	e.fail(e.c.Fork(l))
+	e.touch(a)
+	a.each(func(r region, _ bool) bool {
+		e.declared = append(e.declared, r)
+		return true
+	})
 	if e.laneUse == nil {
 		e.laneUse = []laneAccess{}
 	}
@@ -284,6 +423,12 @@ func (e *Engine) toLane(a access) lane {
 // conflicts with a, which the main stream is about to do: one of the two
 // writes bytes the other touches.
 func (e *Engine) use(a access) {
+	e.touch(a)
+	e.declared = e.declared[:0]
+	a.each(func(r region, _ bool) bool {
+		e.declared = append(e.declared, r)
+		return true
+	})
 	conflict := false
 	a.each(func(r region, write bool) bool {
 		for _, u := range e.laneUse {
@@ -298,6 +443,16 @@ func (e *Engine) use(a access) {
 	}
 }
 
+// touch notes, during a recording, the memory an op declares.
+func (e *Engine) touch(a access) {
+	if e.touching != nil {
+		a.each(func(r region, _ bool) bool {
+			*e.touching = append(*e.touching, r)
+			return true
+		})
+	}
+}
+
 // settle joins the lane into the main stream if work was queued on it
 // since the last join.
 func (e *Engine) settle() {
@@ -307,10 +462,10 @@ func (e *Engine) settle() {
 	}
 }
 
-// fail records the first error of a queued op.
+// fail records the first error of a queued op, with its hint.
 func (e *Engine) fail(err error) {
 	if err != nil && e.err == nil {
-		e.err = err
+		e.err = explain(err)
 	}
 }
 
@@ -331,21 +486,34 @@ func ptr(t engine.Tensor) cu.Ptr {
 func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 	p, err := e.c.Alloc(n * dt.Size())
 	if err != nil {
-		return nil, err
+		return nil, explain(err)
 	}
-	if err := e.c.Zero(p, n*dt.Size()); err != nil {
-		return nil, err
+	// Zeroed whatever error is pending (past the gate).
+	if err := e.device().Zero(p, n*dt.Size()); err != nil {
+		e.c.Free(p)
+		return nil, explain(err)
 	}
 	return &tensor{p: p, n: n, dt: dt, owner: true}, nil
 }
 
-// Free releases a tensor from Alloc.
+// Free releases a tensor from Alloc, and first the recordings that use
+// its memory.
 func (e *Engine) Free(t engine.Tensor) {
 	if d, ok := t.(*tensor); ok && d.owner && d.p != 0 {
+		e.forget(regionOf(t))
 		e.settle()
 		e.fail(e.c.Sync())
 		e.fail(e.c.Free(d.p))
 		d.p = 0
+	}
+}
+
+// forget drops every recording that touches memory r.
+func (e *Engine) forget(r region) {
+	for key, rs := range e.touched {
+		if slices.ContainsFunc(rs, func(x region) bool { return x.lo < r.hi && r.lo < x.hi }) {
+			e.drop(key)
+		}
 	}
 }
 
@@ -393,7 +561,7 @@ func (e *Engine) Write(dst engine.Tensor, off int, src any) error {
 		return fmt.Errorf("cuda: write of %d elements at %d into a tensor of %d", n, off, d.n)
 	}
 	e.settle()
-	return e.c.CopyIn(d.p+cu.Ptr(off*dt.Size()), p, n*dt.Size())
+	return explain(e.c.CopyIn(d.p+cu.Ptr(off*dt.Size()), p, n*dt.Size()))
 }
 
 // Read waits for queued work and copies tensor data to the host.
@@ -413,7 +581,7 @@ func (e *Engine) Read(src engine.Tensor, off int, dst any) error {
 	if err := e.takeErr(); err != nil {
 		return err
 	}
-	return e.c.CopyOut(p, s.p+cu.Ptr(off*dt.Size()), n*dt.Size())
+	return explain(e.c.CopyOut(p, s.p+cu.Ptr(off*dt.Size()), n*dt.Size()))
 }
 
 // Fill sets every element to v.
@@ -436,19 +604,29 @@ func (e *Engine) Sync() error {
 	if err := e.takeErr(); err != nil {
 		return err
 	}
-	return e.c.Sync()
+	return explain(e.c.Sync())
 }
 
-// Close releases everything.
+// Close releases everything, whatever a failure left (a second Close does
+// nothing).
 func (e *Engine) Close() error {
+	if e.closed {
+		return nil
+	}
+	e.closed = true
 	err := e.Sync()
 	e.Reset()
-	for _, cv := range e.convs {
+	if e.timer != nil {
+		e.c.DestroyEvent(e.timer)
+		e.timer = nil
+	}
+	for s, cv := range e.convs {
 		cv.Close()
+		delete(e.convs, s)
 	}
 	if e.lane != nil {
 		if lerr := e.c.CloseLane(e.lane); err == nil {
-			err = lerr
+			err = explain(lerr)
 		}
 		e.lane = nil
 	}
@@ -463,7 +641,7 @@ func (e *Engine) Close() error {
 		}
 	}
 	if cerr := e.c.Close(); err == nil {
-		err = cerr
+		err = explain(cerr)
 	}
 	return err
 }
@@ -475,52 +653,80 @@ func (e *Engine) Close() error {
 // also records fn with each, and the first calls after it time the
 // recordings in turn, keeping the fastest (tune.go); every call runs fn's
 // work once.
+//
+// A failed warm-up or recording is not kept: the next call for the key
+// starts again with a warm-up (which sizes what a failure left unsized).
 func (e *Engine) Replay(key int, fn func()) error {
+	if err := e.takeErr(); err != nil {
+		return err // of an op queued before
+	}
 	if t := e.tuners[key]; t != nil {
-		return e.tuneStep(key, t)
+		return explain(e.tuneStep(key, t))
 	}
 	if g, ok := e.graphs[key]; ok {
-		return e.c.Replay(g)
+		return explain(e.c.Replay(g))
 	}
 	if !e.warm[key] {
+		// Set first: fn may drop it (growing buffers resets).
 		e.warm[key] = true
 		fn()
 		e.settle()
-		return e.takeErr()
+		if err := e.takeErr(); err != nil {
+			delete(e.warm, key)
+			return err
+		}
+		return nil
 	}
 	clear(e.usedDirs)
-	g, err := e.capture(fn)
+	g, touched, err := e.capture(fn)
 	if err != nil {
+		delete(e.warm, key)
 		return err
 	}
-	e.graphs[key] = g
+	e.graphs[key], e.touched[key] = g, touched
 	if t := e.newTuner(g, fn); t != nil {
 		e.tuners[key] = t
-		return e.tuneStep(key, t)
+		return explain(e.tuneStep(key, t))
 	}
-	return e.c.Replay(g)
+	return explain(e.c.Replay(g))
 }
 
-// capture records fn as a graph.
-func (e *Engine) capture(fn func()) (graph, error) {
-	return e.c.Capture(func() error {
+// capture records fn as a graph, with the memory its ops declare.
+func (e *Engine) capture(fn func()) (graph, []region, error) {
+	var touched []region
+	e.recording, e.touching = true, &touched
+	defer func() { e.recording, e.touching = false, nil }()
+	g, err := e.c.Capture(func() error {
 		fn()
 		e.settle() // a recording must end with every stream joined
 		return e.takeErr()
 	})
+	return g, touched, explain(err)
 }
 
 // Reset drops every recorded graph.
 func (e *Engine) Reset() {
-	for k, t := range e.tuners {
-		t.destroy(e)
-		delete(e.tuners, k)
+	for k := range e.tuners {
+		e.drop(k)
 	}
-	for k, g := range e.graphs {
-		e.c.Destroy(g)
-		delete(e.graphs, k)
+	for k := range e.graphs {
+		e.drop(k)
 	}
 	clear(e.warm)
+}
+
+// drop drops key's recordings and their timing, and its warm-up.
+func (e *Engine) drop(key int) {
+	if t := e.tuners[key]; t != nil {
+		t.destroy(e)
+		delete(e.tuners, key)
+	}
+	if g, ok := e.graphs[key]; ok {
+		e.c.Destroy(g)
+		delete(e.graphs, key)
+	}
+	delete(e.touched, key)
+	delete(e.warm, key)
 }
 
 // devBuf is device scratch that grows on demand.
@@ -530,32 +736,39 @@ type devBuf struct {
 }
 
 // grow returns b's memory with at least bytes, reallocating it when it is
-// smaller. That happens only outside a recording (a warm-up run sizes
-// everything first) and drops the recorded steps, which refer to the old
-// memory.
-func (e *Engine) grow(b *devBuf, bytes int) cu.Ptr {
-	if bytes > b.bytes {
-		e.settle()
-		e.Reset()
-		if b.p != 0 {
-			e.fail(e.c.Sync())
-			e.fail(e.c.Free(b.p))
-		}
-		p, err := e.c.Alloc(bytes)
-		e.fail(err)
-		b.p, b.bytes = p, bytes
-		if err != nil {
-			b.bytes = 0
-		}
+// smaller, or false when that failed (the error recorded): the op must
+// then queue nothing. Growing drops the recorded steps, which refer to the
+// old memory, and so never happens during a recording (a warm-up run
+// sizes everything first): that is refused as the engine's bug.
+func (e *Engine) grow(b *devBuf, bytes int) (cu.Ptr, bool) {
+	if bytes <= b.bytes {
+		return b.p, true
 	}
-	return b.p
+	if e.recording {
+		e.fail(bug("scratch grown during a graph recording (the warm-up run sizes it)"))
+		return 0, false
+	}
+	e.settle()
+	e.Reset()
+	if b.p != 0 {
+		e.fail(e.c.Sync())
+		e.fail(e.c.Free(b.p))
+		b.p, b.bytes = 0, 0
+	}
+	p, err := e.c.Alloc(bytes)
+	if err != nil {
+		e.fail(err)
+		return 0, false
+	}
+	b.p, b.bytes = p, bytes
+	return p, true
 }
 
 // dzFor returns device scratch of at least n floats for the activation
 // gradient of the layer of shape key (its batch size set to 0): a buffer
 // a layer, so that one layer's dz, still read on the lane, is not
-// overwritten by the next layer's.
-func (e *Engine) dzFor(key any, n int) cu.Ptr {
+// overwritten by the next layer's. False: it could not be allocated.
+func (e *Engine) dzFor(key any, n int) (cu.Ptr, bool) {
 	b := e.dzs[key]
 	if b == nil {
 		b = &devBuf{}
@@ -564,25 +777,54 @@ func (e *Engine) dzFor(key any, n int) cu.Ptr {
 	return e.grow(b, n*4)
 }
 
-// partialFor returns device scratch for n partial sums.
-func (e *Engine) partialFor(n int) cu.Ptr { return e.grow(&e.partial, n*4) }
+// partialFor returns device scratch for n partial sums (false: it could
+// not be allocated).
+func (e *Engine) partialFor(n int) (cu.Ptr, bool) { return e.grow(&e.partial, n*4) }
 
 // splits is kernels.Splits on this GPU.
 func (e *Engine) splits(k, n int) int { return kernels.Splits(k, n, e.c.Info().Multiprocessors) }
 
-// conv returns the cuDNN plan for a shape, making it (and growing the
-// shared workspace) on first use.
-func (e *Engine) conv(s engine.ConvShape) convPlan {
-	if cv, ok := e.convs[s]; ok {
-		return cv
+// The directions of a convolution plan.
+const (
+	dirForward = 0
+	dirData    = 1
+	dirFilter  = 2
+)
+
+var dirNames = [3]string{"forward", "data gradient", "filter gradient"}
+
+// plan returns the cuDNN plan for shape s with direction dir's algorithm
+// chosen and ws grown to its workspace, making the plan on first use and
+// choosing the algorithm on the direction's first use (so inference never
+// searches the backward directions), or nil when that failed (the error
+// recorded). Both happen outside recordings (a warm-up run comes first):
+// during one they are refused as the engine's bug.
+func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
+	cv, ok := e.convs[s]
+	if !ok || !cv.Prepared(dir) {
+		if e.recording {
+			e.fail(bug("convolution %+v's %s prepared during a graph recording (the warm-up run prepares it)", s, dirNames[dir]))
+			return nil
+		}
 	}
-	cv, err := e.c.NewConv(s)
-	if err != nil {
-		e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
+	if !ok {
+		p, err := e.c.NewConv(s)
+		if err != nil {
+			e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
+			return nil
+		}
+		cv = p
+		e.convs[s] = cv
+	}
+	if !cv.Prepared(dir) {
+		if err := cv.Prepare(dir); err != nil {
+			e.fail(fmt.Errorf("choosing the %s algorithm of convolution %+v: %w", dirNames[dir], s, err))
+			return nil
+		}
+	}
+	if _, ok := e.grow(ws, cv.Workspace(dir)); !ok {
 		return nil
 	}
-	e.grow(&e.ws, cv.Workspace())
-	e.convs[s] = cv
 	return cv
 }
 
@@ -606,7 +848,7 @@ func (e *Engine) StartTimer() error {
 	e.settle()
 	ev, err := e.c.Record()
 	if err != nil {
-		return err
+		return explain(err)
 	}
 	e.timer = ev
 	return nil
@@ -620,14 +862,16 @@ func (e *Engine) StopTimer() (time.Duration, error) {
 	}
 	a := e.timer
 	e.timer = nil
+	defer e.c.DestroyEvent(a)
 	e.settle()
 	b, err := e.c.Record()
 	if err != nil {
-		return 0, err
+		return 0, explain(err)
 	}
+	defer e.c.DestroyEvent(b)
 	ms, err := e.c.Elapsed(a, b)
 	if err != nil {
-		return 0, err
+		return 0, explain(err)
 	}
 	if err := e.Sync(); err != nil {
 		return 0, err
