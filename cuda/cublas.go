@@ -1,7 +1,7 @@
 //go:build cgo
 
-// cublas.go: loading cuBLAS (libcublas.so.13, then .12, then .11) and its
-// version.
+// cublas.go: cuBLAS (libcublas.so.13, .12 or .11, found and chosen by
+// libs.go and internal/nvlib): its version, handles and SGEMM.
 
 package cuda
 
@@ -41,29 +41,51 @@ import "C"
 import (
 	"cmp"
 	"fmt"
+	"sync"
 	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/nvlib"
 )
 
-// BLASLibraries are the cuBLAS sonames tried, newest first.
-var BLASLibraries = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}
+var (
+	blasOnce sync.Once
+	blasLib  *Library
+	blasErr  error
+)
 
-// BLASVersion loads cuBLAS and returns its library name and version.
-func BLASVersion() (lib, version string, err error) {
-	h, lib, err := dlopen(BLASLibraries...)
-	if err != nil {
-		return "", "", fmt.Errorf("cuBLAS not found (%v): install the CUDA toolkit's cuBLAS or add its folder to LD_LIBRARY_PATH", err)
-	}
-	fn, err := dlsym(h, lib, "cublasGetProperty")
-	if err != nil {
-		return lib, "", err
+// blasLibrary opens cuBLAS once: the newest the driver can run, where
+// nvlib finds it (internal/nvlib: the system's search path,
+// CNNGPU_LIBRARY_PATH, Python environments with NVIDIA's wheels,
+// /usr/local/cuda/lib64).
+func blasLibrary() (*Library, error) {
+	blasOnce.Do(func() { blasLib, blasErr = OpenLibrary(nvlib.CUBLAS, describeBLAS) })
+	return blasLib, blasErr
+}
+
+// describeBLAS reads a cuBLAS file's version; its major version is the
+// CUDA major version it was built for.
+func describeBLAS(sym func(string) unsafe.Pointer) (nvlib.Info, error) {
+	f := sym("cublasGetProperty")
+	if f == nil {
+		return nvlib.Info{}, fmt.Errorf("lacks cublasGetProperty: not cuBLAS, or older than cuBLAS 11")
 	}
 	var v [3]C.int
 	for i := range v {
-		if st := C.call_cublasGetProperty(fn["cublasGetProperty"], C.int(i), &v[i]); st != 0 {
-			return lib, "", fmt.Errorf("cublasGetProperty: status %d", int(st))
+		if st := C.call_cublasGetProperty(f, C.int(i), &v[i]); st != 0 {
+			return nvlib.Info{}, fmt.Errorf("cublasGetProperty: status %d", int(st))
 		}
 	}
-	return lib, fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]), nil
+	return nvlib.Info{Version: fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]), CUDAMajor: int(v[0])}, nil
+}
+
+// BLASLibrary loads cuBLAS and says which file was loaded, its version,
+// from where, and the candidates tried before it.
+func BLASLibrary() (*nvlib.Found, error) {
+	l, err := blasLibrary()
+	if err != nil {
+		return nil, err
+	}
+	return l.Found, nil
 }
 
 // cuBLAS math modes (cublasMath_t).
@@ -83,18 +105,19 @@ type blas struct {
 }
 
 func newBLAS(c *Context) (*blas, error) {
-	h, lib, err := dlopen(BLASLibraries...)
+	l, err := blasLibrary()
 	if err != nil {
-		return nil, fmt.Errorf("cuBLAS not found (%v): install the CUDA toolkit's cuBLAS or add its folder to LD_LIBRARY_PATH", err)
+		return nil, err
 	}
-	fn, err := dlsym(h, lib, "cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode", "cublasGetStatusString", "cublasSgemm_v2")
+	lib := l.Found.File()
+	fn, err := l.Sym("cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode", "cublasGetStatusString", "cublasSgemm_v2")
 	if err != nil {
 		return nil, err
 	}
 	// cublasSetWorkspace is newer than some cuBLAS 11 releases: without
 	// it, handles use cuBLAS's own workspace pool.
-	if ws, err := dlsym(h, lib, "cublasSetWorkspace_v2"); err == nil {
-		fn["cublasSetWorkspace_v2"] = ws["cublasSetWorkspace_v2"]
+	if ws := l.Lookup("cublasSetWorkspace_v2"); ws != nil {
+		fn["cublasSetWorkspace_v2"] = ws
 	}
 	if err := c.enter(); err != nil {
 		return nil, err

@@ -45,10 +45,10 @@ func TestDevicesOnGPU(t *testing.T) {
 			t.Errorf("implausible device %+v", d)
 		}
 	}
-	if _, ver, err := BLASVersion(); err != nil {
+	if f, err := BLASLibrary(); err != nil {
 		t.Errorf("cuBLAS: %v", err)
 	} else {
-		t.Logf("cuBLAS %s", ver)
+		t.Logf("%s", f)
 	}
 }
 

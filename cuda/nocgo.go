@@ -5,7 +5,14 @@
 
 package cuda
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cnngpu/cnngpu/internal/nvlib"
+)
+
+// BindingsCompiled tells whether this build has the GPU bindings (cgo).
+const BindingsCompiled = false
 
 var errNoCgo = errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo, or use --cpu")
 
@@ -18,5 +25,8 @@ func DriverVersion() (int, error) { return 0, errNoCgo }
 // Devices reports that GPU support is not built in.
 func Devices() ([]Device, error) { return nil, errNoCgo }
 
-// BLASVersion reports that GPU support is not built in.
-func BLASVersion() (string, string, error) { return "", "", errNoCgo }
+// BLASLibrary reports that GPU support is not built in.
+func BLASLibrary() (*nvlib.Found, error) { return nil, errNoCgo }
+
+// DriverFile reports that GPU support is not built in.
+func DriverFile() (string, error) { return "", errNoCgo }

@@ -1,16 +1,13 @@
 //go:build cgo
 
 // Package cudnn is cnngpu's binding to cuDNN, loaded at run time with dlopen
-// (libcudnn.so.9, then .8) like package cuda, so no cuDNN headers or
-// libraries are needed to build.
+// (libcudnn.so.9, then .8, where internal/nvlib finds it) like package
+// cuda, so no cuDNN headers or libraries are needed to build.
 //
 // cudnn.go: loading the library and its version.
 package cudnn
 
 /*
-#cgo LDFLAGS: -ldl
-#include <dlfcn.h>
-#include <stdlib.h>
 #include <stddef.h>
 typedef size_t (*cudnnGetVersion_t)(void);
 static size_t call_cudnnGetVersion(void *f) { return ((cudnnGetVersion_t)f)(); }
@@ -18,42 +15,55 @@ static size_t call_cudnnGetVersion(void *f) { return ((cudnnGetVersion_t)f)(); }
 import "C"
 
 import (
+	"errors"
 	"fmt"
-	"strings"
+	"sync"
 	"unsafe"
+
+	"github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/internal/nvlib"
 )
 
-// Libraries are the cuDNN sonames tried, newest first.
-var Libraries = []string{"libcudnn.so.9", "libcudnn.so.8"}
+var (
+	libOnce sync.Once
+	lib     *cuda.Library
+	libErr  error
+)
 
-// Version loads cuDNN and returns its library name and version, e.g.
-// "9.14.0".
-func Version() (lib, version string, err error) {
-	var reasons []string
-	var h unsafe.Pointer
-	for _, n := range Libraries {
-		cn := C.CString(n)
-		h = C.dlopen(cn, C.RTLD_NOW|C.RTLD_LOCAL)
-		C.free(unsafe.Pointer(cn))
-		if h != nil {
-			lib = n
-			break
-		}
-		reasons = append(reasons, C.GoString(C.dlerror()))
+// library opens cuDNN once: a file built for a CUDA major version the
+// driver supports, where nvlib finds one (the system's search path,
+// CNNGPU_LIBRARY_PATH, Python environments with NVIDIA's wheels,
+// /usr/local/cuda/lib64).
+func library() (*cuda.Library, error) {
+	libOnce.Do(func() { lib, libErr = cuda.OpenLibrary(nvlib.CUDNN, describe) })
+	return lib, libErr
+}
+
+// describe reads a cuDNN file's version and the CUDA version it was built
+// for (cudnnGetCudartVersion).
+func describe(sym func(string) unsafe.Pointer) (nvlib.Info, error) {
+	gv, gc := sym("cudnnGetVersion"), sym("cudnnGetCudartVersion")
+	if gv == nil || gc == nil {
+		return nvlib.Info{}, errors.New("lacks cudnnGetVersion or cudnnGetCudartVersion: not cuDNN 8 or 9")
 	}
-	if h == nil {
-		return "", "", fmt.Errorf("cuDNN not found (%s): install cuDNN 9 or add its folder to LD_LIBRARY_PATH", strings.Join(reasons, "; "))
-	}
-	cn := C.CString("cudnnGetVersion")
-	f := C.dlsym(h, cn)
-	C.free(unsafe.Pointer(cn))
-	if f == nil {
-		return lib, "", fmt.Errorf("%s lacks cudnnGetVersion", lib)
-	}
-	v := int(C.call_cudnnGetVersion(f))
-	// cuDNN 9 encodes major*10000 + minor*100 + patch; cuDNN 8 major*1000 + minor*100 + patch.
+	return nvlib.Info{Version: versionString(int(C.call_cudnnGetVersion(gv))), CUDAMajor: int(C.call_cudnnGetVersion(gc)) / 1000}, nil
+}
+
+// versionString decodes cudnnGetVersion: cuDNN 9 encodes major*10000 +
+// minor*100 + patch; cuDNN 8 major*1000 + minor*100 + patch.
+func versionString(v int) string {
 	if v >= 90000 {
-		return lib, fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100), nil
+		return fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
 	}
-	return lib, fmt.Sprintf("%d.%d.%d", v/1000, v/100%10, v%100), nil
+	return fmt.Sprintf("%d.%d.%d", v/1000, v/100%10, v%100)
+}
+
+// Library loads cuDNN and says which file was loaded, its version, from
+// where, and the candidates tried before it.
+func Library() (*nvlib.Found, error) {
+	l, err := library()
+	if err != nil {
+		return nil, err
+	}
+	return l.Found, nil
 }

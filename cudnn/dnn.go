@@ -129,21 +129,14 @@ func (h *Handle) check(fn string, st C.cudnnStatus_t) error {
 // New loads cuDNN and creates a handle on stream (the CUDA context must be
 // current on this thread).
 func New(stream unsafe.Pointer) (*Handle, error) {
-	lib, _, err := Version()
+	l, err := library()
 	if err != nil {
 		return nil, err
 	}
-	cl := C.CString(lib)
-	defer C.free(unsafe.Pointer(cl))
-	hl := C.dlopen(cl, C.RTLD_NOW|C.RTLD_LOCAL)
-	if hl == nil {
-		return nil, fmt.Errorf("%s: %s", lib, C.GoString(C.dlerror()))
-	}
+	lib := l.Found.File()
 	h := &Handle{fn: map[string]unsafe.Pointer{}, lib: lib}
 	for _, n := range append(dnnFuncs, opsFuncs...) {
-		cn := C.CString(n)
-		p := C.dlsym(hl, cn)
-		C.free(unsafe.Pointer(cn))
+		p := l.Lookup(n)
 		if p == nil {
 			if slices.Contains(opsFuncs, n) {
 				continue // needed only by the op that calls it (ops.go)

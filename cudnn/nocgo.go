@@ -4,9 +4,13 @@
 
 package cudnn
 
-import "errors"
+import (
+	"errors"
 
-// Version reports that GPU support is not built in.
-func Version() (string, string, error) {
-	return "", "", errors.New("built without cgo: cuDNN cannot be loaded")
+	"github.com/cnngpu/cnngpu/internal/nvlib"
+)
+
+// Library reports that GPU support is not built in.
+func Library() (*nvlib.Found, error) {
+	return nil, errors.New("built without cgo: cuDNN cannot be loaded")
 }

@@ -5,8 +5,15 @@
 package engine
 
 // CheckGather checks Gather's tensors.
-func CheckGather(images, labels, cursor, x, y Tensor, n, pixels int) {
-	Must("Gather", "cursor", cursor, Int32, 1)
+func CheckGather(images, labels, cursor, x, y Tensor, n, pixels int, aug Augment) {
+	if aug.On() {
+		Must("Gather", "cursor", cursor, Int32, 2)
+		if side := ImageSideOf(pixels); side == 0 || aug.Shift >= side {
+			panic("engine: Gather: augmentation needs square images larger than the shift")
+		}
+	} else {
+		Must("Gather", "cursor", cursor, Int32, 1)
+	}
 	Must("Gather", "x", x, Float32, n*pixels)
 	Must("Gather", "y", y, Int32, n)
 	Must("Gather", "labels", labels, Int32, 0)
@@ -110,6 +117,9 @@ func CheckUpdate(c OptConfig, p, g, s1, s2, step Tensor) {
 	Must("Update", "g", g, Float32, n)
 	Must("Update", "s1", s1, Float32, n)
 	Must("Update", "step", step, Float32, 1)
+	if c.Sched.Validate() != nil {
+		panic("engine: Update: invalid learning-rate schedule")
+	}
 	if c.Kind == Adam {
 		Must("Update", "s2", s2, Float32, n)
 	}

@@ -34,6 +34,13 @@ type TrainConfig struct {
 	Seed       uint64  `json:"seed"`
 	ValSplit   float64 `json:"val_split"`
 	TrainLimit int     `json:"train_limit"`
+	// Recipe names the recipe the run started from (RecipeNames); the
+	// parts below and the optimizer's schedule say what it was after any
+	// flag overrode a part. Empty in checkpoints older than recipes: those
+	// ran the reference recipe.
+	Recipe string `json:"recipe,omitempty"`
+	// Augment is Gather's translation in pixels (0: none).
+	Augment int `json:"augment_shift,omitempty"`
 }
 
 // Checkpoint is a model's full training state on the host.
@@ -60,6 +67,9 @@ type optMeta struct {
 	Beta2    float32 `json:"beta2,omitempty"`
 	Eps      float32 `json:"eps,omitempty"`
 	Momentum float32 `json:"momentum,omitempty"`
+	// Schedule is absent for the constant rate (and in checkpoints older
+	// than schedules).
+	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
 // OptName is the flag spelling of an optimizer kind.
@@ -129,7 +139,11 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	}
 	sum := sha256.Sum256(data.Bytes())
 	am, _ := json.Marshal(archMeta{c.Arch, c.Arch.Act.String()})
-	om, _ := json.Marshal(optMeta{Kind: OptName(c.Opt.Kind), LR: c.Opt.LR, Beta1: c.Opt.Beta1, Beta2: c.Opt.Beta2, Eps: c.Opt.Eps, Momentum: c.Opt.Momentum})
+	omv := optMeta{Kind: OptName(c.Opt.Kind), LR: c.Opt.LR, Beta1: c.Opt.Beta1, Beta2: c.Opt.Beta2, Eps: c.Opt.Eps, Momentum: c.Opt.Momentum}
+	if c.Opt.Sched.Kind != ConstantLR {
+		omv.Schedule = &c.Opt.Sched
+	}
+	om, _ := json.Marshal(omv)
 	cm, _ := json.Marshal(c.Config)
 	pm, _ := json.Marshal(c.Position)
 	hm, err := json.Marshal(c.History)
@@ -159,8 +173,13 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	return append(out, data.Bytes()...), nil
 }
 
-// Save writes the checkpoint atomically (temporary file and rename).
+// Save writes the checkpoint atomically (temporary file and rename). It
+// refuses one holding NaN or infinite values (see finite.go), leaving the
+// file at path as it was.
 func (c *Checkpoint) Save(path string) error {
+	if err := c.CheckFinite(); err != nil {
+		return fmt.Errorf("checkpoint not saved: %w", err)
+	}
 	b, err := c.Encode()
 	if err != nil {
 		return err
@@ -173,7 +192,8 @@ func (c *Checkpoint) Save(path string) error {
 	return fileutil.WriteAtomic(path, b, 0o644)
 }
 
-// LoadCheckpoint reads and verifies a checkpoint file.
+// LoadCheckpoint reads and verifies a checkpoint file, refusing one that
+// holds NaN or infinite values.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -182,6 +202,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	c, err := DecodeCheckpoint(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (is it a cnngpu checkpoint? a damaged file must be re-created by training)", path, err)
+	}
+	if err := c.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("%s: %w; the run that wrote it diverged and the model can only answer NaN: retrain with a smaller --lr", path, err)
 	}
 	return c, nil
 }
@@ -272,6 +295,12 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, fmt.Errorf("bad optimizer metadata: %v", err)
 	}
 	c.Opt = OptConfig{LR: om.LR, Beta1: om.Beta1, Beta2: om.Beta2, Eps: om.Eps, Momentum: om.Momentum}
+	if om.Schedule != nil {
+		if err := om.Schedule.Validate(); err != nil {
+			return nil, fmt.Errorf("optimizer metadata: %w", err)
+		}
+		c.Opt.Sched = *om.Schedule
+	}
 	switch om.Kind {
 	case "adam":
 		c.Opt.Kind = Adam
@@ -282,6 +311,9 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	}
 	if err := json.Unmarshal([]byte(meta["config"]), &c.Config); err != nil {
 		return nil, fmt.Errorf("bad config metadata: %v", err)
+	}
+	if a := c.Config.Augment; a < 0 || a > MaxShift {
+		return nil, fmt.Errorf("config metadata: augmentation shift %d: expected 0 to %d", a, MaxShift)
 	}
 	if err := json.Unmarshal([]byte(meta["position"]), &c.Position); err != nil {
 		return nil, fmt.Errorf("bad position metadata: %v", err)

@@ -152,7 +152,7 @@ const (
 
 // OptConfig holds an optimizer's hyperparameters. Adam uses LR, Beta1,
 // Beta2 and Eps (Keras defaults: 0.001, 0.9, 0.999, 1e-7); SGD uses LR and
-// Momentum.
+// Momentum. LR is the peak rate: update t uses LR·Sched.Factor(t).
 type OptConfig struct {
 	Kind     OptKind
 	LR       float32
@@ -160,6 +160,7 @@ type OptConfig struct {
 	Beta2    float32
 	Eps      float32
 	Momentum float32
+	Sched    Schedule
 }
 
 // Engine runs the network's tensors and ops on one device.
@@ -185,11 +186,14 @@ type Engine interface {
 
 	// Gather assembles a batch from a dataset held by the engine.
 	// images: (M,784) uint8, labels: (M) int32, perm: (L) int32 indices
-	// into the dataset, cursor: (1) int32 position in perm.
+	// into the dataset, cursor: (1) int32 position in perm, or (2) with
+	// the epoch after it when aug is on.
 	// It writes x: (n,1,28,28) float32 scaled to [0,1] from images
 	// perm[cursor..cursor+n) and y: (n) int32 their labels, then advances
-	// cursor by n. pixels is the image size (784 for MNIST).
-	Gather(images, labels, perm, cursor, x, y Tensor, n, pixels int)
+	// cursor by n. pixels is the image size (784 for MNIST). With aug on,
+	// each image is translated by ShiftOffsets(aug.Seed, epoch, index,
+	// aug.Shift) with zero fill, as ShiftImage does.
+	Gather(images, labels, perm, cursor, x, y Tensor, n, pixels int, aug Augment)
 
 	// Conv computes y = act(conv(x, w) + b). Shapes as in ConvShape.
 	Conv(x, w, b, y Tensor, s ConvShape, act Activation)

@@ -94,18 +94,44 @@ func TestTrainingLearnsAndRepeats(t *testing.T) {
 	}
 }
 
+// TestInterruptAndResumeIsExact: a run interrupted mid-epoch, saved and
+// resumed from its checkpoint ends with the uninterrupted run's parameters
+// bit for bit: with the reference recipe, and with the cosine schedule and
+// augmentation (whose rate and translations depend on the step count and
+// the epoch, both restored).
 func TestInterruptAndResumeIsExact(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		sched engine.ScheduleKind
+		shift int
+	}{{"reference", engine.ConstantLR, 0}, {"cosine + shift:2", engine.CosineLR, 2}} {
+		t.Run(c.name, func(t *testing.T) { testResumeExact(t, c.sched, c.shift) })
+	}
+}
+
+func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	e := cpu.New(0)
 	defer e.Close()
-	// Uninterrupted: 2 epochs of 7 steps (200 images, batch 32).
-	tr, m := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+	// 2 epochs of 7 steps (200 images, batch 32).
+	opt := adam
+	opt.Sched = engine.NewSchedule(sched, 14)
+	recipe := func(tr *engine.Trainer, m *engine.Model) (*engine.Trainer, *engine.Model) {
+		tr.Augment = shift
+		if err := e.Write(m.P, 0, m.Arch.GlorotInit(9)); err != nil {
+			t.Fatal(err)
+		}
+		m.Opt = opt
+		return tr, m
+	}
+	// Uninterrupted.
+	tr, m := recipe(newTrainer(t, e, engine.Tanh, 9, 2, 200))
 	if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := m.Params()
 
 	// Interrupted after 10 steps (mid second epoch), checkpointed, resumed.
-	tr2, m2 := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+	tr2, m2 := recipe(newTrainer(t, e, engine.Tanh, 9, 2, 200))
 	ctx, cancel := context.WithCancel(context.Background())
 	steps := 0
 	tr2.ProgressEvery = 1
@@ -122,7 +148,7 @@ func TestInterruptAndResumeIsExact(t *testing.T) {
 		t.Fatalf("interrupted at %+v, want epoch 1 step 3", pos)
 	}
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
-	ck, err := engine.Snapshot(m2, engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9}, pos, nil)
+	ck, err := engine.Snapshot(m2, engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9, Augment: shift}, pos, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,18 +159,31 @@ func TestInterruptAndResumeIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if back.Opt.Sched != opt.Sched || back.Config.Augment != shift {
+		t.Fatalf("checkpoint kept schedule %+v and augmentation %d, want %+v and %d", back.Opt.Sched, back.Config.Augment, opt.Sched, shift)
+	}
 	m3, err := engine.NewModelFrom(e, back)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr3, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-	tr3.M = m3
+	tr3.M, tr3.Augment = m3, back.Config.Augment
 	if _, err := tr3.Run(context.Background(), back.Position); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := m3.Params()
 	if !slices.Equal(got, want) {
 		t.Error("resumed run differs from the uninterrupted one")
+	}
+	// The recipe changes the training: without it the parameters differ.
+	if sched != engine.ConstantLR {
+		tr4, m4 := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+		if _, err := tr4.Run(context.Background(), engine.Position{}); err != nil {
+			t.Fatal(err)
+		}
+		if plain, _ := m4.Params(); slices.Equal(plain, want) {
+			t.Error("the schedule and augmentation changed nothing")
+		}
 	}
 }
 

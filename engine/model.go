@@ -349,7 +349,10 @@ func (m *Model) convPoolBackward(x, w, y, dp, arg, dy, dx, dw, db Tensor, s Conv
 // order over it, and a cursor into that order that Gather advances.
 type Batch struct {
 	Images, Labels Tensor // (M,784) uint8, (M) int32
-	Perm, Cursor   Tensor // (L) int32, (1) int32
+	Perm, Cursor   Tensor // (L) int32, (1) int32 or (2) with the epoch
+	// Aug is the training steps' augmentation (Cursor holds the epoch
+	// when it is on); evaluation never augments.
+	Aug Augment
 }
 
 // TrainStep queues one full step on a batch of n from b: gather, forward,
@@ -359,7 +362,7 @@ func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
 	if err != nil {
 		return err
 	}
-	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels)
+	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels, b.Aug)
 	m.forward(a)
 	m.E.SoftmaxXent(a.logits, a.y, nil, a.dlogits, stats, n, Classes)
 	m.backwardUpdate(a)
@@ -374,7 +377,7 @@ func (m *Model) EvalStep(b Batch, n int, stats Tensor, probs []float32, labels [
 	if err != nil {
 		return err
 	}
-	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels)
+	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels, Augment{})
 	m.forward(a)
 	var pt Tensor
 	if probs != nil {

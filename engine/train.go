@@ -166,6 +166,9 @@ type Trainer struct {
 	Epochs    int
 	BatchSize int
 	Seed      uint64
+	// Augment is the training batches' translation in pixels (0: none),
+	// drawn from Seed, the epoch and each image's index.
+	Augment int
 
 	// ProgressEvery is how often OnProgress is called (reading stats back
 	// from the engine); 0 disables it.
@@ -180,15 +183,17 @@ type Trainer struct {
 func (t *Trainer) Steps() int { return (len(t.TrainIdx) + t.BatchSize - 1) / t.BatchSize }
 
 func (t *Trainer) alloc() (perm, cursor, stats Tensor, err error) {
-	return allocLoop(t.M.E, max(1, len(t.TrainIdx)))
+	// The cursor and, after it, the epoch (augmentation's key).
+	return allocLoop(t.M.E, max(1, len(t.TrainIdx)), 2)
 }
 
-// allocLoop allocates a loop's order (n), cursor and statistics, or none.
-func allocLoop(e Engine, n int) (perm, cursor, stats Tensor, err error) {
+// allocLoop allocates a loop's order (n), cursor (cursorLen) and
+// statistics, or none.
+func allocLoop(e Engine, n, cursorLen int) (perm, cursor, stats Tensor, err error) {
 	if perm, err = e.Alloc(Int32, n); err != nil {
 		return
 	}
-	if cursor, err = e.Alloc(Int32, 1); err != nil {
+	if cursor, err = e.Alloc(Int32, cursorLen); err != nil {
 		e.Free(perm)
 		return nil, nil, nil, err
 	}
@@ -214,7 +219,9 @@ func readStats(e Engine, stats Tensor) (loss, acc float64, n int, err error) {
 
 // Run trains from position from until t.Epochs epochs are done or ctx is
 // cancelled (then it finishes the current step and returns ErrInterrupted
-// with the position to resume from).
+// with the position to resume from), or until the loss is no longer finite
+// (then it returns a *DivergedError, see finite.go, without calling
+// OnEpoch for that epoch).
 func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	if t.BatchSize <= 0 {
 		return from, fmt.Errorf("batch size %d: must be positive", t.BatchSize)
@@ -235,7 +242,8 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		e.Free(cursor)
 		e.Free(stats)
 	}()
-	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor}
+	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor,
+		Aug: Augment{Shift: t.Augment, Seed: t.Seed}}
 	steps := t.Steps()
 	pos := from
 	for pos.Epoch < t.Epochs {
@@ -246,7 +254,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		if err := e.Write(perm, 0, order); err != nil {
 			return pos, err
 		}
-		if err := e.Write(cursor, 0, []int32{int32(pos.Step * t.BatchSize)}); err != nil {
+		if err := e.Write(cursor, 0, []int32{int32(pos.Step * t.BatchSize), int32(pos.Epoch)}); err != nil {
 			return pos, err
 		}
 		e.Fill(stats, 0)
@@ -269,9 +277,15 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				return pos, stepErr
 			}
 			pos.Step++
+			if err := t.checkStep(stats, pos, steps); err != nil {
+				return pos, err
+			}
 			if t.OnProgress != nil && t.ProgressEvery > 0 && time.Since(lastReport) >= t.ProgressEvery {
 				loss, acc, seen, err := readStats(e, stats)
 				if err != nil {
+					return pos, err
+				}
+				if err := divergedAt(loss, false, pos, steps); err != nil {
 					return pos, err
 				}
 				lastReport = time.Now()
@@ -284,6 +298,9 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		if err != nil {
 			return pos, err
 		}
+		if err := divergedAt(loss, false, pos, steps); err != nil {
+			return pos, err
+		}
 		el := time.Since(start)
 		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
 			ImagesPerSec: float64(seen) / el.Seconds(), Images: seen, Partial: partial, ValLoss: math.NaN(), ValAcc: math.NaN()}
@@ -293,6 +310,9 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				return pos, err
 			}
 			m.ValLoss, m.ValAcc = r.Loss, r.Acc
+			if err := divergedAt(r.Loss, true, pos, steps); err != nil {
+				return pos, err
+			}
 		}
 		pos = Position{Epoch: pos.Epoch + 1}
 		if t.OnEpoch != nil {
@@ -326,7 +346,7 @@ func Evaluate(m *Model, d *Dataset, idx []int32, batch int, confusion bool) (Eva
 		batch = DefaultEvalBatch
 	}
 	e := m.E
-	perm, cursor, stats, err := allocLoop(e, len(idx))
+	perm, cursor, stats, err := allocLoop(e, len(idx), 1)
 	if err != nil {
 		return r, err
 	}

@@ -27,7 +27,7 @@ func NPY(ck *engine.Checkpoint, dir string) ([]string, error) {
 			return nil, fmt.Errorf("export: %s: %w", s.Name, err)
 		}
 		p := filepath.Join(dir, s.Name+".npy")
-		if err := fileutil.WriteAtomic(p, b.Bytes(), 0o644); err != nil {
+		if err := fileutil.WriteAtomic(p, b.Bytes(), fileutil.KeepMode(p, 0o644)); err != nil {
 			return nil, err
 		}
 		paths = append(paths, p)

@@ -179,11 +179,39 @@ func ONNX(ck *engine.Checkpoint, producerVersion string) ([]byte, error) {
 	opset.varint(2, onnxOpset)
 	var m pb
 	m.varint(1, onnxIRVersion)
-	m.str(2, "cnngpu")
+	m.str(2, ProducerName)
 	m.str(3, producerVersion)
 	m.str(6, fmt.Sprintf("MNIST CNN (%s, %s). Input %q: float32 [N,1,28,28], pixels in [0,1], ink bright on dark. Output %q: float32 [N,10].",
 		arch.Preset, arch.Act, ONNXInput, ONNXOutput))
 	m.bytes(7, g)
 	m.bytes(8, opset)
 	return m, nil
+}
+
+// ProducerName is the producer_name written into exported models.
+const ProducerName = "cnngpu"
+
+// IsOurONNX reports whether b, the start of a file (a few hundred bytes
+// suffice), is an ONNX model written by ONNX: a ModelProto whose
+// producer_name, read before the graph, is ProducerName.
+func IsOurONNX(b []byte) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			return n >= 0 && string(v) == ProducerName
+		}
+		if num != 1 || typ != protowire.VarintType {
+			return false // ONNX writes ir_version, then producer_name
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return false
 }

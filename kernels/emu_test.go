@@ -201,7 +201,8 @@ func TestEmuGather(t *testing.T) {
 	cursor := []int32{13}
 	x := make([]float32, n*pixels)
 	y := make([]int32, n)
-	launch(t, "gather", grid(n*pixels), block, images, labels, perm, cursor, x, y, int32(n), int32(pixels))
+	launch(t, "gather", grid(n*pixels), block, images, labels, perm, cursor, x, y, int32(n), int32(pixels),
+		int32(0), int32(28), int32(0), int32(0))
 	for k := 0; k < n; k++ {
 		idx := int(perm[13+k])
 		if y[k] != labels[idx] {
@@ -216,6 +217,25 @@ func TestEmuGather(t *testing.T) {
 	launch(t, "advance", 1, 1, cursor, int32(n))
 	if cursor[0] != 13+n {
 		t.Errorf("advance: cursor %d, want %d", cursor[0], 13+n)
+	}
+
+	// Augmented: the C Philox and shift give engine.ShiftOffsets and
+	// engine.ShiftImage's images, bit for bit, for a seed with both
+	// halves set.
+	seed := uint64(0xfedcba9876543210)
+	want := make([]float32, pixels)
+	for _, shift := range []int{1, 2, engine.MaxShift} {
+		cur := []int32{4, 11} // position 4, epoch 11
+		launch(t, "gather", grid(n*pixels), block, images, labels, perm, cur, x, y, int32(n), int32(pixels),
+			int32(shift), int32(28), int32(uint32(seed)), int32(uint32(seed>>32)))
+		for k := 0; k < n; k++ {
+			idx := perm[4+k]
+			dx, dy := engine.ShiftOffsets(seed, 11, idx, shift)
+			engine.ShiftImage(want, images[int(idx)*pixels:int(idx+1)*pixels], 28, dx, dy)
+			if !slices.Equal(x[k*pixels:(k+1)*pixels], want) {
+				t.Fatalf("augmented gather, shift %d: image %d (offset %+d,%+d) differs from engine.ShiftImage", shift, idx, dx, dy)
+			}
+		}
 	}
 }
 
@@ -639,7 +659,13 @@ func TestEmuUpdate(t *testing.T) {
 		{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
 		{Kind: engine.Adam, LR: 0.03, Beta1: 0.8, Beta2: 0.99, Eps: 1e-3},
 		{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
+		// Scheduled: updates 1–2 warm up, 3 is on the cosine.
+		{Kind: engine.Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7,
+			Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 2, Total: 5, Final: 0.1}},
+		{Kind: engine.SGD, LR: 0.1, Momentum: 0.9, Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 1, Total: 3}},
 	} {
+		sc := c.Sched
+		sched := []any{int32(sc.Kind), int32(sc.Warmup), int32(sc.Total), sc.Final}
 		kernels := []string{"sgd"}
 		if c.Kind == engine.Adam {
 			kernels = []string{"adam", "adam4"}
@@ -654,11 +680,11 @@ func TestEmuUpdate(t *testing.T) {
 				g := f32(gv)
 				switch k {
 				case "sgd":
-					launch(t, k, grid(n), block, p, g, s1, int64(n), c.LR, c.Momentum)
+					launch(t, k, grid(n), block, append([]any{p, g, s1, step, int64(n), c.LR, c.Momentum}, sched...)...)
 				case "adam":
-					launch(t, k, grid(n), block, p, g, s1, s2, step, int64(n), c.LR, c.Beta1, c.Beta2, c.Eps)
+					launch(t, k, grid(n), block, append([]any{p, g, s1, s2, step, int64(n), c.LR, c.Beta1, c.Beta2, c.Eps}, sched...)...)
 				case "adam4":
-					launch(t, k, grid((n+3)/4), block, p, g, s1, s2, step, int64(n), c.LR, c.Beta1, c.Beta2, c.Eps)
+					launch(t, k, grid((n+3)/4), block, append([]any{p, g, s1, s2, step, int64(n), c.LR, c.Beta1, c.Beta2, c.Eps}, sched...)...)
 				}
 				launch(t, "step_inc", 1, 1, step)
 				enginetest.RefUpdate(c, pv, gv, r1, r2, it)

@@ -45,17 +45,54 @@ __device__ __forceinline__ void split(long long i, int d, long long total, int *
     }
 }
 
+// philox4x32_10: Philox4x32-10 (Salmon et al., SC'11) of counter c under
+// key (k0, k1), in place; engine.Philox4x32 is its Go twin.
+__device__ __forceinline__ void philox4x32_10(unsigned *c, unsigned k0, unsigned k1) {
+    UNROLL
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        unsigned long long p0 = (unsigned long long)0xD2511F53u * c[0];
+        unsigned long long p1 = (unsigned long long)0xCD9E8D57u * c[2];
+        unsigned n0 = (unsigned)(p1 >> 32) ^ c[1] ^ k0;
+        unsigned n2 = (unsigned)(p0 >> 32) ^ c[3] ^ k1;
+        c[0] = n0;
+        c[1] = (unsigned)p1;
+        c[2] = n2;
+        c[3] = (unsigned)p0;
+    }
+}
+
 // gather: x[k,j] = images[perm[cursor+k], j] / 255, y[k] = labels[...].
-// x: (n,pixels) f32, y: (n) i32; one thread per pixel.
+// x: (n,pixels) f32, y: (n) i32; one thread per pixel. With shift > 0
+// (augmentation), image idx is translated by (dx, dy) drawn from
+// Philox4x32-10 of counter (idx, epoch = cursor[1], 0, 0) under the key
+// (seed_lo, seed_hi), each word modulo 2*shift+1, minus shift; pixels
+// that come from outside the side×side image are 0 (engine.ShiftImage).
 __global__ void gather(const unsigned char *images, const int *labels, const int *perm, const int *cursor,
-                       float *x, int *y, int n, int pixels) {
+                       float *x, int *y, int n, int pixels, int shift, int side, int seed_lo, int seed_hi) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     long long total = (long long)n * pixels;
     if (i >= total) return;
     int k, j;
     split(i, pixels, total, &k, &j);
     int idx = perm[cursor[0] + k];
-    x[i] = (float)images[(long long)idx * pixels + j] / 255.0f;
+    const unsigned char *img = images + (long long)idx * pixels;
+    float v;
+    if (shift > 0) {
+        unsigned c[4] = {(unsigned)idx, (unsigned)cursor[1], 0u, 0u};
+        philox4x32_10(c, (unsigned)seed_lo, (unsigned)seed_hi);
+        unsigned m = 2u * (unsigned)shift + 1u;
+        int dx = (int)(c[0] % m) - shift, dy = (int)(c[1] % m) - shift;
+        int r = j / side, col = j - r * side;
+        int sr = r - dy, sc = col - dx;
+        v = (sr >= 0 && sr < side && sc >= 0 && sc < side) ? (float)img[sr * side + sc] / 255.0f : 0.0f;
+    } else {
+        v = (float)img[j] / 255.0f;
+    }
+    x[i] = v;
     if (j == 0) y[k] = labels[idx];
 }
 
@@ -621,15 +658,30 @@ __global__ void softmax_xent(const float *z, const int *labels, float *probs, fl
     }
 }
 
+// lr_factor: the learning-rate schedule's multiplier of the peak rate at
+// update t (1-based), as engine.Schedule.Factor: sched 0 constant (1);
+// sched 1 cosine: t/warmup during the warm-up, then
+// final + (1-final)(1 + cos(pi p))/2, p = (t-warmup)/(total-warmup) <= 1.
+__device__ __forceinline__ float lr_factor(float t, int sched, int warmup, int total, float final_) {
+    if (sched != 1) return 1.0f;
+    float w = (float)warmup;
+    if (t <= w) return t / w;
+    float p = (t - w) / ((float)total - w);
+    if (p > 1.0f) p = 1.0f;
+    float c = cosf(3.14159265358979f * p);
+    return final_ + (1.0f - final_) * 0.5f * (1.0f + c);
+}
+
 // adam: Keras's formulation, t = step[0] + 1 read on the device so a CUDA
-// graph replays it unchanged:
+// graph replays it unchanged, and the scheduled rate lr*lr_factor(t):
 // alpha = lr*sqrt(1-b2^t)/(1-b1^t); m += (g-m)(1-b1); v += (g²-v)(1-b2);
 // p -= alpha*m/(sqrt(v)+eps).
 __global__ void adam(float *p, const float *g, float *m, float *v, const float *step, long long n,
-                     float lr, float b1, float b2, float eps) {
+                     float lr, float b1, float b2, float eps, int sched, int warmup, int total, float final_) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float t = step[0] + 1.0f;
+    lr *= lr_factor(t, sched, warmup, total, final_);
     float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
     float gi = g[i];
     float mi = m[i] + (gi - m[i]) * (1.0f - b1);
@@ -648,10 +700,11 @@ __device__ __forceinline__ void adam_one(float *p, float gi, float *m, float *v,
     *p -= *m * alpha / (sqrtf(*v) + eps);
 }
 __global__ void adam4(float *p, const float *g, float *m, float *v, const float *step, long long n,
-                      float lr, float b1, float b2, float eps) {
+                      float lr, float b1, float b2, float eps, int sched, int warmup, int total, float final_) {
     long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
     if (i >= n) return;
     float t = step[0] + 1.0f;
+    lr *= lr_factor(t, sched, warmup, total, final_);
     float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
     if (i + 4 <= n) {
         float4 pp = *(float4 *)(p + i), gg = *(const float4 *)(g + i), mm = *(float4 *)(m + i), vv = *(float4 *)(v + i);
@@ -667,10 +720,13 @@ __global__ void adam4(float *p, const float *g, float *m, float *v, const float 
     }
 }
 
-// sgd: vel = mom*vel - lr*g; p += vel (Keras's momentum SGD).
-__global__ void sgd(float *p, const float *g, float *vel, long long n, float lr, float mom) {
+// sgd: vel = mom*vel - lr'*g; p += vel (Keras's momentum SGD), with the
+// scheduled rate lr' = lr*lr_factor(step[0] + 1).
+__global__ void sgd(float *p, const float *g, float *vel, const float *step, long long n, float lr, float mom,
+                    int sched, int warmup, int total, float final_) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
+    lr *= lr_factor(step[0] + 1.0f, sched, warmup, total, final_);
     float v = mom * vel[i] - lr * g[i];
     vel[i] = v;
     p[i] += v;

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -95,11 +96,15 @@ func Verify(dir string) []Status {
 		out[i] = Status{File: f, Path: p}
 		b, err := os.ReadFile(p)
 		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // Path names the file
+			}
 			out[i].Err = err
 			continue
 		}
 		if got := sha256Hex(b); got != f.SHA256 {
-			out[i].Err = fmt.Errorf("%s: SHA-256 %s, expected %s (delete it and run 'cnngpu data fetch')", p, got, f.SHA256)
+			out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: the file is damaged or not the published one", got, f.SHA256)
 			continue
 		}
 		out[i].OK = true

@@ -7,6 +7,7 @@ package loader
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -17,7 +18,8 @@ import (
 	"slices"
 )
 
-// Limits on an input image.
+// Limits on an input image (see also MaxImageArea and DecodeBudget in
+// budget.go).
 const (
 	MaxImageBytes  = 20 << 20
 	MaxImagePixels = 10000 // per side
@@ -27,13 +29,20 @@ const (
 var ErrNoInk = errors.New("no ink found: the image is blank")
 
 // DecodeDigit decodes an image file's bytes and returns 784 values in
-// [0,1], MNIST layout (row-major, ink bright).
+// [0,1], MNIST layout (row-major, ink bright), waiting as long as it takes
+// for decode memory (see budget.go).
 func DecodeDigit(data []byte) ([]float32, error) {
+	return DecodeDigitContext(context.Background(), data)
+}
+
+// DecodeDigitContext is DecodeDigit giving up when ctx ends while it
+// waits for decode memory.
+func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 	if len(data) == 0 {
 		return nil, errors.New("empty file")
 	}
 	if len(data) > MaxImageBytes {
-		return nil, fmt.Errorf("file of %d bytes is larger than the %d MB limit", len(data), MaxImageBytes>>20)
+		return nil, fmt.Errorf("file larger than the %d MB limit (%d bytes)", MaxImageBytes>>20, MaxImageBytes)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -42,15 +51,27 @@ func DecodeDigit(data []byte) ([]float32, error) {
 	if cfg.Width > MaxImagePixels || cfg.Height > MaxImagePixels || cfg.Width < 1 || cfg.Height < 1 {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: expected 1 to %d pixels per side", format, cfg.Width, cfg.Height, MaxImagePixels)
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("damaged %s image: %v", format, err)
+	if area := int64(cfg.Width) * int64(cfg.Height); area > MaxImageArea {
+		return nil, fmt.Errorf("%s image of %dx%d = %d pixels: expected at most %d (4096x4096); scale it down (a digit needs only 28x28)",
+			format, cfg.Width, cfg.Height, area, MaxImageArea)
 	}
-	return PrepareDigit(img)
+	cost := decodeCost(format, cfg.ColorModel, cfg.Width, cfg.Height)
+	if cost > DecodeBudget {
+		return nil, fmt.Errorf("%s image of %dx%d pixels needs about %d MB to decode, more than the %d MB limit; scale it down",
+			format, cfg.Width, cfg.Height, cost>>20, DecodeBudget>>20)
+	}
+	return withBudget(ctx, cost, func() ([]float32, error) {
+		img, _, err := image.Decode(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("damaged %s image: %v", format, err)
+		}
+		return PrepareDigit(img)
+	})
 }
 
 // grey returns the image as luminance in [0,1], transparent parts
-// composited over white.
+// composited over white: the one plane (8 bytes a pixel) PrepareDigit
+// works on in place.
 func grey(img image.Image) (g []float64, w, h int) {
 	b := img.Bounds()
 	w, h = b.Dx(), b.Dy()
@@ -76,9 +97,18 @@ func grey(img image.Image) (g []float64, w, h int) {
 		}
 		return g, w, h
 	}
+	// Every standard image type has RGBA64At, which (unlike At) does not
+	// allocate per pixel.
+	at := func(x, y int) (r, gg, bb, a uint32) { return img.At(x, y).RGBA() }
+	if m, ok := img.(image.RGBA64Image); ok {
+		at = func(x, y int) (r, gg, bb, a uint32) {
+			c := m.RGBA64At(x, y)
+			return uint32(c.R), uint32(c.G), uint32(c.B), uint32(c.A)
+		}
+	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			r, gg, bb, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			r, gg, bb, a := at(b.Min.X+x, b.Min.Y+y)
 			// Premultiplied: composite over white.
 			lum := (0.299*float64(r) + 0.587*float64(gg) + 0.114*float64(bb) + (65535 - float64(a))) / 65535
 			g[y*w+x] = math.Min(1, math.Max(0, lum))
@@ -100,7 +130,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		border = append(border, g[y*w], g[y*w+w-1])
 	}
 	bg := median(border)
-	ink := make([]float64, len(g))
+	// The ink plane replaces the grey one in place.
+	ink := g
 	for i, v := range g {
 		if bg > 0.5 {
 			v = 1 - v

@@ -117,6 +117,7 @@ int main(void) {
 #ifdef HAVE_CUDNN
 	/* Package cudnn. */
 	SIG(cudnnGetVersion, size_t (*)(void));
+	SIG(cudnnGetCudartVersion, size_t (*)(void));
 	SIG(cudnnCreate, cudnnStatus_t (*)(cudnnHandle_t *));
 	SIG(cudnnDestroy, cudnnStatus_t (*)(cudnnHandle_t));
 	SIG(cudnnSetStream, cudnnStatus_t (*)(cudnnHandle_t, cudaStream_t));

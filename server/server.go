@@ -114,6 +114,11 @@ func (s *Server) batcher() {
 			x = append(x, j.x...)
 		}
 		probs, err := s.model.Predict(x)
+		if err == nil {
+			// A model whose outputs are not finite answers with an error,
+			// never with NaN.
+			err = engine.CheckOutputs(probs)
+		}
 		for i, j := range batch {
 			if err != nil {
 				j.done <- jobResult{err: err}
@@ -208,7 +213,18 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	var x []float32
 	switch ct {
 	case "image/png", "image/jpeg", "image/gif":
-		if x, err = loader.DecodeDigit(body); err != nil {
+		// Decoding waits for its share of the decode memory budget
+		// (loader.DecodeBudget), so concurrent large images cannot exhaust
+		// memory; one that waits past the timeout gets 503.
+		dctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		x, err = loader.DecodeDigitContext(dctx, body)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				w.Header().Set("Retry-After", "1")
+				writeError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -218,6 +234,10 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error()+` (expected {"pixels": [784 numbers in 0..1]})`)
+			return
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			writeError(w, http.StatusBadRequest, `bad JSON: data after the object (expected one {"pixels": [784 numbers in 0..1]})`)
 			return
 		}
 		if len(req.Pixels) != engine.ImagePixels {
@@ -239,6 +259,10 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	probs, err := s.classify(ctx, x)
+	if errors.Is(err, engine.ErrNonFinite) {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "classifying: "+err.Error())
 		return

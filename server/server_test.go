@@ -7,8 +7,10 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/png"
 	"io"
@@ -136,6 +138,8 @@ func TestRefusals(t *testing.T) {
 		{"not an image", "image/png", []byte("not a png"), 400, "not a PNG, JPEG or GIF"},
 		{"blank image", "image/png", blankPNG(), 400, "no ink"},
 		{"too large", "image/png", make([]byte, 10001), 413, "larger than the 10000-byte limit"},
+		{"junk after the JSON", "application/json", append(pixelsJSON(make([]float32, 784)), []byte(` {"pixels": []}`)...), 400, "data after the object"},
+		{"decompression bomb", "image/png", pngHeader(10000, 10000), 400, "expected at most 16777216"},
 	}
 	for _, c := range cases {
 		code, out := post(t, ts.URL+"/v1/predict", c.ctype, c.body)
@@ -150,6 +154,45 @@ func TestRefusals(t *testing.T) {
 	// Still serving after all that.
 	if code, _ := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(make([]float32, 784))); code != 200 {
 		t.Errorf("after bad requests: %d", code)
+	}
+}
+
+// pngHeader is a PNG that claims w x h 16-bit RGBA pixels and holds no
+// pixel data.
+func pngHeader(w, h int) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = 16, 6
+	binary.Write(&b, binary.BigEndian, uint32(13))
+	b.WriteString("IHDR")
+	b.Write(ihdr)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte("IHDR"), ihdr...)))
+	return b.Bytes()
+}
+
+// TestNonFiniteModelAnswersAnError: a model whose weights hold NaN (a
+// diverged run's) answers 500 with a JSON error, never 200 with NaN (which
+// JSON cannot carry: the answer used to be an empty 200).
+func TestNonFiniteModelAnswersAnError(t *testing.T) {
+	e := cpu.New(1)
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	w := arch.GlorotInit(1)
+	for i := range w {
+		w[i] = float32(math.NaN())
+	}
+	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(m, nil)
+	ts := httptest.NewServer(s)
+	defer func() { ts.Close(); s.Close(); e.Close() }()
+	code, out := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(make([]float32, 784)))
+	if code != 500 || !strings.Contains(fmt.Sprint(out["error"]), "not a probability") {
+		t.Errorf("NaN model: %d %v, want 500 with an error", code, out)
 	}
 }
 

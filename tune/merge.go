@@ -1,73 +1,285 @@
 // merge.go: combining the folders of a sharded study (or of several
 // partial runs of one study) into one folder with results, figures and
-// report.
+// report, after checking that they cover the grid exactly once.
 
 package tune
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 )
 
-// Merge copies the finished runs of the study folders dirs into out, which
-// becomes an unsharded study folder, and renders it. All folders must hold
-// the same study. A run finished in several folders is taken from the
-// first. It returns how many run files it copied and the names of runs no
-// folder has finished. Rerunning `cnngpu tune` on out then finishes anything missing and
-// does the final retraining.
-func Merge(out string, dirs []string, machine string) (copied int, missing []string, err error) {
-	if len(dirs) == 0 {
-		return 0, nil, fmt.Errorf("merge: no shard folders given")
+// MergeOptions control Merge.
+type MergeOptions struct {
+	// Machine describes the hardware for the report ("" keeps what the
+	// merged folder's report said).
+	Machine string
+	// AllowMissing merges what is there when some runs are finished in no
+	// folder (a rerun of `cnngpu tune` on the merged folder completes
+	// them); without it they are an error and nothing is written.
+	AllowMissing bool
+	// DryRun checks and reports without writing anything.
+	DryRun bool
+}
+
+// MergeSource is one study folder read by Merge.
+type MergeSource struct {
+	Dir   string
+	Shard Shard
+	Runs  int // finished runs taken from it
+}
+
+// MergeResult says what Merge did (or, with DryRun, would do).
+type MergeResult struct {
+	Sources []MergeSource
+	Copied  int      // run files copied into the merged folder
+	Present int      // runs the merged folder already held
+	Missing []string // runs finished in no folder, with the shard that owns them
+}
+
+// maxListed bounds the lines of one kind in a merge error.
+const maxListed = 12
+
+func listProblems(head string, items []string) string {
+	var b strings.Builder
+	b.WriteString(head)
+	for i, it := range items {
+		if i == maxListed {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(items)-maxListed)
+			break
+		}
+		b.WriteString("\n  - " + it)
 	}
+	return b.String()
+}
+
+// studyFolders expands the arguments of a merge: each is a study folder
+// (it has study.json) or a folder whose subfolders are study folders (the
+// shared folder the shards of a cluster job wrote into). out is skipped.
+func studyFolders(out string, args []string) ([]string, error) {
+	absOut, _ := filepath.Abs(out)
+	var dirs []string
+	seen := map[string]string{}
+	add := func(d, arg string) error {
+		a, _ := filepath.Abs(d)
+		if a == absOut {
+			return nil
+		}
+		if prev, ok := seen[a]; ok {
+			return fmt.Errorf("merge: folder %s is given twice (by %s and by %s)", d, prev, arg)
+		}
+		seen[a] = arg
+		dirs = append(dirs, d)
+		return nil
+	}
+	for _, arg := range args {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("merge: %s is a file, not a study folder", arg)
+		}
+		if _, err := os.Stat(filepath.Join(arg, SpecFile)); err == nil {
+			if err := add(arg, arg); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		entries, err := os.ReadDir(arg)
+		if err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+		found := 0
+		for _, e := range entries {
+			sub := filepath.Join(arg, e.Name())
+			if _, err := os.Stat(filepath.Join(sub, SpecFile)); e.IsDir() && err == nil {
+				if err := add(sub, arg); err != nil {
+					return nil, err
+				}
+				found++
+			}
+		}
+		if found == 0 {
+			return nil, fmt.Errorf("merge: %s is not a study folder (it has no %s) and none of its subfolders is one", arg, SpecFile)
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("merge: no shard folders given (other than the output folder %s)", out)
+	}
+	return dirs, nil
+}
+
+// Merge copies the finished runs of the study folders args (or of the
+// study folders inside them) into out, which becomes an unsharded study
+// folder, and renders it. All folders must hold the same study, and
+// together they must cover the grid exactly once: a run finished in two
+// folders, two folders of one shard, or shards of different splits are
+// errors, and so are runs finished nowhere (a missing shard, or one that
+// has not finished) unless opt.AllowMissing. Runs out already holds count
+// as present. Rerunning `cnngpu tune` on out, or merging with the final
+// retraining, then finishes anything missing and retrains the best setting.
+func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
+	dirs, err := studyFolders(out, args)
+	if err != nil {
+		return nil, err
+	}
+	res := &MergeResult{}
 	var spec *Spec
 	for _, d := range dirs {
 		s, err := LoadSpec(d)
 		if err != nil {
-			return 0, nil, fmt.Errorf("%s is not a study folder: %w", d, err)
+			return nil, fmt.Errorf("%s is not a study folder: %w", d, err)
 		}
 		if spec == nil {
 			spec = s
+		} else if diff := spec.Diff(s); diff != "" {
+			return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
+		}
+		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
+	}
+
+	// The shards: one N, one split, each index at most once.
+	var problems, missing []string
+	n, split, first := 0, "", -1
+	byIndex := map[int]string{}
+	for si, src := range res.Sources {
+		sh := src.Shard
+		if sh.N <= 1 {
 			continue
 		}
-		if diff := spec.Diff(s); diff != "" {
-			return 0, nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
+		if first < 0 {
+			n, split, first = sh.N, sh.Split, si
+		} else if sh.N != n || sh.Split != split {
+			f := res.Sources[first]
+			why := "the shards of one study share N"
+			if sh.N == n {
+				why = "one of them was split by an earlier cnngpu (in grid order)"
+			}
+			return nil, fmt.Errorf("merge: %s is shard %s but %s is shard %s of another split (%s): give the folders of one split",
+				src.Dir, sh, f.Dir, f.Shard, why)
 		}
+		if prev, ok := byIndex[sh.I]; ok {
+			problems = append(problems, fmt.Sprintf("shard %s twice: %s and %s", sh, prev, src.Dir))
+			continue
+		}
+		byIndex[sh.I] = src.Dir
 	}
+	var owner []int
+	if n > 1 && split == SplitCost {
+		owner = spec.ShardOf(n)
+	}
+	absent := map[int]bool{} // shards not given whose runs are missing
+
 	merged := *spec
 	merged.Shard = Shard{I: 0, N: 1}
-	if err := Prepare(out, &merged); err != nil {
-		return 0, nil, err
-	}
-	for _, c := range merged.Configs() {
+	type copyJob struct{ src, dst string }
+	var copies []copyJob
+	for ci, c := range merged.Configs() {
 		for k := 0; k < merged.Rounds(); k++ {
-			dst := RunPath(out, c, k, merged.Folds)
-			if r, err := LoadRun(dst); err != nil {
-				return copied, missing, err
-			} else if r != nil && r.Done {
+			name := filepath.Base(RunPath(out, c, k, merged.Folds))
+			var from []int
+			for si, src := range res.Sources {
+				r, err := LoadRun(RunPath(src.Dir, c, k, merged.Folds))
+				if err != nil {
+					return nil, err
+				}
+				if r != nil && r.Done {
+					from = append(from, si)
+				}
+			}
+			if len(from) > 1 {
+				var where []string
+				for _, si := range from {
+					where = append(where, res.Sources[si].Dir)
+				}
+				problems = append(problems, fmt.Sprintf("%s (%s%s) is finished in %d folders: %s", name, c.Label(), foldLabel(&merged, k), len(from), strings.Join(where, ", ")))
 				continue
 			}
-			found := false
-			for _, d := range dirs {
-				src := RunPath(d, c, k, merged.Folds)
-				r, err := LoadRun(src)
-				if err != nil {
-					return copied, missing, err
-				}
-				if r == nil || !r.Done {
-					continue
-				}
-				if err := r.Save(dst); err != nil {
-					return copied, missing, err
-				}
-				copied++
-				found = true
-				break
+			dst := RunPath(out, c, k, merged.Folds)
+			have, err := LoadRun(dst)
+			if err != nil {
+				return nil, err
 			}
-			if !found {
-				missing = append(missing, filepath.Base(dst))
+			if have != nil && have.Done {
+				res.Present++
+				continue
 			}
+			if len(from) == 1 {
+				res.Sources[from[0]].Runs++
+				copies = append(copies, copyJob{RunPath(res.Sources[from[0]].Dir, c, k, merged.Folds), dst})
+				continue
+			}
+			why := "no folder has finished it"
+			if owner != nil {
+				o := owner[ci]
+				if d, ok := byIndex[o]; ok {
+					why = fmt.Sprintf("shard %d/%d (%s) has not finished it", o, n, d)
+				} else {
+					why = fmt.Sprintf("its shard %d/%d was not given", o, n)
+					absent[o] = true
+				}
+			}
+			missing = append(missing, fmt.Sprintf("%s (%s%s): %s", name, c.Label(), foldLabel(&merged, k), why))
 		}
 	}
-	err = Render(out, machine)
-	return copied, missing, err
+	if len(problems) > 0 {
+		return nil, errors.New(listProblems("merge: the folders cover the grid more than once:", problems) +
+			"\ngive each shard's folder once, and only the folders of one split")
+	}
+	var shards []string
+	for i := 0; i < n; i++ {
+		if absent[i] {
+			shards = append(shards, fmt.Sprintf("shard %d/%d: no folder given", i, n))
+		}
+	}
+	missing = append(shards, missing...)
+	res.Missing = missing
+	if len(missing) > 0 && !opt.AllowMissing {
+		return res, errors.New(listProblems(fmt.Sprintf("merge: the folders do not cover the grid (%d of %d runs there):", res.Present+len(copies), len(merged.Configs())*merged.Rounds()), missing) +
+			"\nrerun the missing shards (each resumes in its folder) and merge again, or merge with --allow-missing and finish the rest with 'cnngpu tune' on the merged folder")
+	}
+	if opt.DryRun {
+		res.Copied = len(copies)
+		return res, nil
+	}
+	if err := Prepare(out, &merged); err != nil {
+		return nil, err
+	}
+	for _, cj := range copies {
+		r, err := LoadRun(cj.src)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.Save(cj.dst); err != nil {
+			return nil, err
+		}
+		res.Copied++
+	}
+	return res, Render(out, opt.Machine)
+}
+
+// MissingShards lists the shards (as I/N) of the sharded study in dirs
+// that none of dirs holds; nil when dirs are not shards or cannot be read.
+func MissingShards(dirs []string) []string {
+	have := map[int]bool{}
+	n := 0
+	for _, d := range dirs {
+		s, err := LoadSpec(d)
+		if err != nil || s.Shard.N <= 1 || n != 0 && s.Shard.N != n {
+			return nil
+		}
+		n = s.Shard.N
+		have[s.Shard.I] = true
+	}
+	var out []string
+	for i := 0; i < n; i++ {
+		if !have[i] {
+			out = append(out, Shard{I: i, N: n}.String())
+		}
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -76,9 +77,13 @@ func (integerTicks) Ticks(min, max float64) []plot.Tick {
 }
 
 // addCurves draws one result's train (solid) and validation (dashed)
-// curves in colour col, with a cross where it diverged.
-func addCurves(p *plot.Plot, leg *plot.Legend, r Result, label string, col color.Color, train, val []float64, scale float64) error {
-	tr, va := curve(train, scale), curve(val, scale)
+// curves in colour col, within v's ranges, with a cross where it diverged.
+func addCurves(p *plot.Plot, leg *plot.Legend, v *view, r Result, label string, col color.Color, isLoss bool, train, val []float64) error {
+	pts := v.accPts
+	if isLoss {
+		pts = v.lossPts
+	}
+	tr, va := pts(train), pts(val)
 	for _, c := range []struct {
 		pts    plotter.XYs
 		name   string
@@ -103,23 +108,7 @@ func addCurves(p *plot.Plot, leg *plot.Legend, r Result, label string, col color
 		}
 	}
 	if r.Diverged {
-		label += fmt.Sprintf(" diverged in epoch %d", r.DivergedEpoch)
-		// A cross at the last finite point, or on the axis.
-		x, y := float64(r.DivergedEpoch), 0.0
-		if len(tr) > 0 {
-			y = tr[len(tr)-1].Y
-		}
-		s, err := plotter.NewScatter(plotter.XYs{{X: x, Y: y}})
-		if err != nil {
-			return err
-		}
-		s.GlyphStyle.Shape = draw.CrossGlyph{}
-		s.GlyphStyle.Radius = vg.Points(6)
-		s.GlyphStyle.Color = col
-		p.Add(s)
-		if leg != nil {
-			leg.Add(label, s)
-		}
+		return v.crossAt(p, r, tr, isLoss, col)
 	}
 	return nil
 }
@@ -129,6 +118,7 @@ func newLegend() *plot.Legend {
 	l := plot.NewLegend()
 	l.Top, l.Left = true, true
 	l.TextStyle.Font.Size = 11
+	l.Padding = vg.Points(3)
 	return &l
 }
 
@@ -174,27 +164,31 @@ func curvesFigure(path string, spec *Spec, results []Result, act string, bs int)
 	acc := newPlot(fmt.Sprintf("Accuracy: %s, batch %d", act, bs), "epoch", "accuracy (%)")
 	loss := newPlot(fmt.Sprintf("Loss: %s, batch %d", act, bs), "epoch", "cross-entropy loss")
 	leg := newLegend()
-	n := 0
+	var mine []Result
+	var cols []int
 	for i, lr := range spec.LRs {
-		for _, r := range results {
-			if r.Config.Act != act || r.Config.BatchSize != bs || r.Config.LR != lr {
-				continue
-			}
-			label := "lr " + fmtLR(lr)
-			if err := addCurves(acc, leg, r, label, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
-				return err
-			}
-			if err := addCurves(loss, nil, r, label, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
-				return err
-			}
-			n++
+		if r, ok := find(results, lr, bs, act); ok {
+			mine, cols = append(mine, r), append(cols, i)
 		}
 	}
-	if n == 0 {
+	if len(mine) == 0 {
 		return nil
+	}
+	v := newView(mine)
+	for k, r := range mine {
+		label := "lr " + fmtLR(r.Config.LR)
+		if err := addCurves(acc, leg, v, r, label, colour(cols[k]), false, r.TrainAcc, r.ValAcc); err != nil {
+			return err
+		}
+		if err := addCurves(loss, nil, v, r, label, colour(cols[k]), true, r.TrainLoss, r.ValLoss); err != nil {
+			return err
+		}
 	}
 	finish(acc, spec.Epochs)
 	finish(loss, spec.Epochs)
+	v.lossAxis(loss)
+	v.notes(leg)
+	shareY([]*plot.Plot{acc}, []*plot.Plot{loss})
 	return savePanels(path, [][]*plot.Plot{{acc, loss}}, leg, 16*vg.Inch, 6*vg.Inch)
 }
 
@@ -208,20 +202,27 @@ func activationsFigure(path string, spec *Spec, results []Result, lr float64, bs
 	acc := newPlot(fmt.Sprintf("Accuracy by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "accuracy (%)")
 	loss := newPlot(fmt.Sprintf("Loss by activation: lr %s, batch %d", fmtLR(lr), bs), "epoch", "cross-entropy loss")
 	leg := newLegend()
+	var mine []Result
+	var cols []int
 	for i, act := range spec.Acts {
-		for _, r := range results {
-			if r.Config.Act == act && r.Config.BatchSize == bs && r.Config.LR == lr {
-				if err := addCurves(acc, leg, r, act, colour(i), r.TrainAcc, r.ValAcc, 100); err != nil {
-					return err
-				}
-				if err := addCurves(loss, nil, r, act, colour(i), r.TrainLoss, r.ValLoss, 1); err != nil {
-					return err
-				}
-			}
+		if r, ok := find(results, lr, bs, act); ok {
+			mine, cols = append(mine, r), append(cols, i)
+		}
+	}
+	v := newView(mine)
+	for k, r := range mine {
+		if err := addCurves(acc, leg, v, r, r.Config.Act, colour(cols[k]), false, r.TrainAcc, r.ValAcc); err != nil {
+			return err
+		}
+		if err := addCurves(loss, nil, v, r, r.Config.Act, colour(cols[k]), true, r.TrainLoss, r.ValLoss); err != nil {
+			return err
 		}
 	}
 	finish(acc, spec.Epochs)
 	finish(loss, spec.Epochs)
+	v.lossAxis(loss)
+	v.notes(leg)
+	shareY([]*plot.Plot{acc}, []*plot.Plot{loss})
 	return savePanels(path, [][]*plot.Plot{{acc, loss}}, leg, 16*vg.Inch, 6*vg.Inch)
 }
 
@@ -366,13 +367,15 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 }
 
 // foldsFigure: mean validation accuracy of every configuration with the
-// spread over folds (± one standard deviation) as error bars.
+// spread over folds (± one standard deviation) as error bars, and each
+// fold's value as a ring beside it.
 func foldsFigure(path string, spec *Spec, results []Result) error {
 	p := newPlot(fmt.Sprintf("Validation accuracy over %d folds (mean ± std)", spec.Folds), "configuration", "validation accuracy (%)")
 	leg := newLegend()
 	var names namedTicks
+	ringSeen := false
 	for ai, act := range spec.Acts {
-		var pts plotter.XYs
+		var pts, folds plotter.XYs
 		var errs plotter.YErrors
 		for _, r := range results {
 			x := float64(len(names))
@@ -385,6 +388,9 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 			}
 			pts = append(pts, plotter.XY{X: x, Y: 100 * r.FinalValAcc})
 			errs = append(errs, struct{ Low, High float64 }{100 * r.FinalValStd, 100 * r.FinalValStd})
+			for _, v := range r.RoundValAcc {
+				folds = append(folds, plotter.XY{X: x + 0.12, Y: 100 * v})
+			}
 		}
 		if len(pts) == 0 {
 			continue
@@ -405,7 +411,21 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 		eb.LineStyle.Width = vg.Points(1.5)
 		p.Add(eb, s)
 		leg.Add(act, s)
+		// Each fold's own value, as a ring beside the mean.
+		fs, err := plotter.NewScatter(folds)
+		if err != nil {
+			return err
+		}
+		fs.GlyphStyle = draw.GlyphStyle{Color: colour(ai), Shape: draw.RingGlyph{}, Radius: vg.Points(2.5)}
+		p.Add(fs)
+		ringSeen = true
 	}
+	if ringSeen {
+		leg.Add("one fold", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Gray{Y: 90}, Shape: draw.RingGlyph{}, Radius: vg.Points(2.5)}})
+	}
+	// Room above and below the error bars.
+	pad := 0.06 * math.Max(p.Y.Max-p.Y.Min, 0.1)
+	p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
 	p.X.Tick.Marker = names
 	p.X.Tick.Label.Rotation = math.Pi / 3
 	p.X.Tick.Label.XAlign = draw.XRight
@@ -444,7 +464,7 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 		return nil, err
 	}
 	if spec.Folds > 0 {
-		if err := add("folds.png", fmt.Sprintf("Mean validation accuracy over %d folds with ± one standard deviation.", spec.Folds),
+		if err := add("folds.png", fmt.Sprintf("Mean validation accuracy over %d folds with ± one standard deviation, and each fold's own (rings).", spec.Folds),
 			func(p string) error { return foldsFigure(p, spec, results) }); err != nil {
 			return nil, err
 		}
@@ -452,6 +472,28 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 	if chosen != nil {
 		if err := add("activations.png", fmt.Sprintf("The activations at the chosen learning rate %s and batch size %d: training (solid) and validation (dashed).", fmtLR(chosen.LR), chosen.BatchSize),
 			func(p string) error { return activationsFigure(p, spec, results, chosen.LR, chosen.BatchSize) }); err != nil {
+			return nil, err
+		}
+	}
+	mean := ""
+	if spec.Folds > 0 {
+		mean = fmt.Sprintf(" Each curve is the mean over the %d folds.", spec.Folds)
+	}
+	for _, bs := range spec.BatchSizes {
+		if err := add(fmt.Sprintf("lr_bs%d.png", bs), fmt.Sprintf("Batch size %d: training and validation accuracy and loss per epoch, one curve per learning rate, a row per activation.%s", bs, mean),
+			func(p string) error { return byLRFigure(p, spec, results, bs) }); err != nil {
+			return nil, err
+		}
+	}
+	for _, bs := range spec.BatchSizes {
+		if err := add(fmt.Sprintf("act_bs%d.png", bs), fmt.Sprintf("Batch size %d: training and validation accuracy and loss per epoch, one curve per activation, a row per learning rate.%s", bs, mean),
+			func(p string) error { return byActFigure(p, spec, results, bs) }); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Folds > 0 && chosen != nil {
+		if err := add("folds_curves.png", fmt.Sprintf("Each fold's training and validation curves at the chosen learning rate %s and batch size %d, a row per activation.", fmtLR(chosen.LR), chosen.BatchSize),
+			func(p string) error { return foldCurvesFigure(p, dir, spec, results, *chosen) }); err != nil {
 			return nil, err
 		}
 	}
@@ -465,4 +507,418 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 		}
 	}
 	return figs, nil
+}
+
+// The reference's figure set: for each batch size, training and validation
+// accuracy and loss against epochs with one curve per learning rate (a row
+// per activation), the same with one curve per activation (a row per
+// learning rate), and with folds each fold's curves.
+
+// metricPanels are the four columns of a reference figure.
+var metricPanels = []struct {
+	title, ylabel string
+	get           func(Result) []float64
+	scale         float64
+}{
+	{"training accuracy", "accuracy (%)", func(r Result) []float64 { return r.TrainAcc }, 100},
+	{"validation accuracy", "accuracy (%)", func(r Result) []float64 { return r.ValAcc }, 100},
+	{"training loss", "cross-entropy loss", func(r Result) []float64 { return r.TrainLoss }, 1},
+	{"validation loss", "cross-entropy loss", func(r Result) []float64 { return r.ValLoss }, 1},
+}
+
+// addLine draws one curve with round markers.
+func addLine(p *plot.Plot, pts plotter.XYs, col color.Color) error {
+	l, s, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return err
+	}
+	l.Color, l.Width = col, vg.Points(1.6)
+	s.Color, s.Shape, s.Radius = col, draw.CircleGlyph{}, vg.Points(2.2)
+	p.Add(l, s)
+	return nil
+}
+
+// shareY gives every plot of each group the union of their y ranges, so
+// that panels side by side or above each other compare at a glance.
+func shareY(groups ...[]*plot.Plot) {
+	for _, g := range groups {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, p := range g {
+			if p.Y.Min <= p.Y.Max && !math.IsInf(p.Y.Min, 0) && !math.IsInf(p.Y.Max, 0) {
+				lo, hi = math.Min(lo, p.Y.Min), math.Max(hi, p.Y.Max)
+			}
+		}
+		if math.IsInf(lo, 0) {
+			continue
+		}
+		for _, p := range g {
+			if _, log := p.Y.Scale.(plot.LogScale); log {
+				p.Y.Min, p.Y.Max = lo/1.25, hi*1.25
+				continue
+			}
+			pad := 0.04 * math.Max(hi-lo, 1e-3)
+			p.Y.Min, p.Y.Max = lo-pad, math.Min(hi+pad, 100.5)
+		}
+	}
+}
+
+// view holds a figure's y ranges, chosen so that the runs that learned
+// stay readable next to those that did not. Accuracy axes start at
+// floor, just under the lowest value of any run that learned (reached 50%),
+// so that a run stuck at chance (10%) does not squeeze 97% and 99% into one
+// line; its points are drawn on the bottom edge. Loss axes are
+// logarithmic (0.03 and 0.05 apart, 2.3 still in view) and stop at cap, a
+// hundred times the median loss but never below four times the loss of
+// guessing (4 ln 10, about 9.2), so a run on its way to diverging (losses
+// of 1e4) is drawn on the top edge. The legend says when either happens.
+type view struct {
+	floor, cap        float64 // accuracy in %, loss
+	floored, capped   bool    // whether some point was moved to an edge
+	divergedSomewhere bool
+}
+
+// newView looks at every result a figure draws.
+func newView(results []Result) *view {
+	v := &view{cap: math.Inf(1)}
+	var losses []float64
+	lo := math.Inf(1)
+	for _, r := range results {
+		learned := false
+		for _, a := range append(slices.Clone(r.TrainAcc), r.ValAcc...) {
+			if a >= 0.5 {
+				learned = true
+			}
+		}
+		for _, a := range append(slices.Clone(r.TrainAcc), r.ValAcc...) {
+			if learned && !math.IsNaN(a) && !math.IsInf(a, 0) {
+				lo = math.Min(lo, 100*a)
+			}
+		}
+		for _, l := range append(slices.Clone(r.TrainLoss), r.ValLoss...) {
+			if !math.IsNaN(l) && !math.IsInf(l, 0) {
+				losses = append(losses, l)
+			}
+		}
+	}
+	if !math.IsInf(lo, 1) {
+		v.floor = math.Max(0, lo-0.05*(100-lo))
+	}
+	if len(losses) > 0 {
+		slices.Sort(losses)
+		v.cap = math.Max(4*math.Ln10, 100*losses[len(losses)/2])
+	}
+	return v
+}
+
+// minLoss keeps the log axis finite.
+const minLoss = 1e-4
+
+// accPts and lossPts are a curve's points with those outside the view moved
+// to its edge.
+func (v *view) accPts(ys []float64) plotter.XYs {
+	pts := curve(ys, 100)
+	for i := range pts {
+		if pts[i].Y < v.floor {
+			pts[i].Y, v.floored = v.floor, true
+		}
+	}
+	return pts
+}
+
+func (v *view) lossPts(ys []float64) plotter.XYs {
+	pts := curve(ys, 1)
+	for i := range pts {
+		if pts[i].Y > v.cap {
+			pts[i].Y, v.capped = v.cap, true
+		}
+		pts[i].Y = math.Max(pts[i].Y, minLoss)
+	}
+	return pts
+}
+
+// lossAxis makes a panel's y axis logarithmic.
+func (v *view) lossAxis(p *plot.Plot) {
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = logTicks{}
+}
+
+// notes adds the legend's lines on points moved to an edge.
+func (v *view) notes(leg *plot.Legend) {
+	if v.divergedSomewhere {
+		leg.Add("diverged (loss NaN)", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Black, Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}})
+	}
+	if v.floored {
+		leg.Add(fmt.Sprintf("accuracy below %.3g%%", v.floor))
+		leg.Add("is drawn at the bottom")
+	}
+	if v.capped {
+		leg.Add(fmt.Sprintf("losses above %.3g", v.cap))
+		leg.Add("are drawn at the top")
+	}
+}
+
+// logTicks labels a log axis at 1, 2 and 5 times the powers of ten in
+// range, at 1 and 3 times them over more than 1.5 decades, and at the
+// powers alone over more than 3.5.
+type logTicks struct{}
+
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	if !(min > 0) || !(max > min) {
+		return nil
+	}
+	steps := []float64{1, 2, 5}
+	switch d := math.Log10(max / min); {
+	case d > 3.5:
+		steps = []float64{1}
+	case d > 1.5:
+		steps = []float64{1, 3}
+	}
+	var t []plot.Tick
+	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+		for _, m := range steps {
+			v := m * math.Pow(10, e)
+			if v >= min && v <= max {
+				t = append(t, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 6, 64)})
+			}
+		}
+	}
+	return t
+}
+
+// seriesRef is one curve of a grid figure: its legend name, its colour
+// index and the result it draws.
+type seriesRef struct {
+	name string
+	col  int
+	res  Result
+}
+
+// gridFigure draws a row of the four metric panels per entry of rows
+// (titled rowTitles), the curves of one series in one colour, and a legend
+// of legendNames beside them.
+func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows [][]seriesRef, legendTitle string, legendNames []string) error {
+	var all []Result
+	for _, row := range rows {
+		for _, s := range row {
+			all = append(all, s.res)
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	v := newView(all)
+	inLegend := map[string]int{} // series name -> colour
+	var plots [][]*plot.Plot
+	var accPanels, lossPanels []*plot.Plot
+	for ri, row := range rows {
+		var line []*plot.Plot
+		for mi, m := range metricPanels {
+			t := m.title
+			if rowTitles[ri] != "" {
+				t = rowTitles[ri] + ": " + m.title
+			}
+			p := newPlot(t, "epoch", m.ylabel)
+			p.Title.TextStyle.Font.Size = 11
+			// Drawn by savePanelsHead at the same height over every
+			// panel of a row (gonum would put it at the top of each
+			// panel's own canvas, whose height differs with the axes).
+			p.Title.TextStyle.Color = color.Transparent
+			isLoss := mi >= 2
+			for _, s := range row {
+				var pts plotter.XYs
+				if isLoss {
+					pts = v.lossPts(m.get(s.res))
+				} else {
+					pts = v.accPts(m.get(s.res))
+				}
+				if len(pts) == 0 && !s.res.Diverged {
+					continue
+				}
+				inLegend[s.name] = s.col
+				if len(pts) > 0 {
+					if err := addLine(p, pts, colour(s.col)); err != nil {
+						return err
+					}
+				}
+				if s.res.Diverged {
+					if err := v.crossAt(p, s.res, pts, isLoss, colour(s.col)); err != nil {
+						return err
+					}
+				}
+			}
+			finish(p, spec.Epochs)
+			if isLoss {
+				v.lossAxis(p)
+				lossPanels = append(lossPanels, p)
+			} else {
+				accPanels = append(accPanels, p)
+			}
+			line = append(line, p)
+		}
+		plots = append(plots, line)
+	}
+	// The legend lists the series in their order, whether or not the first
+	// row has them all.
+	ordered := newLegend()
+	if legendTitle != "" {
+		ordered.Add(legendTitle)
+	}
+	for _, name := range legendNames {
+		if col, ok := inLegend[name]; ok {
+			ordered.Add(name, &plotter.Line{LineStyle: draw.LineStyle{Color: colour(col), Width: vg.Points(1.6)}},
+				&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: colour(col), Shape: draw.CircleGlyph{}, Radius: vg.Points(2.2)}})
+		}
+	}
+	v.notes(ordered)
+	shareY(accPanels, lossPanels)
+	w := 4*3.3*vg.Inch + legendWidth
+	h := vg.Length(len(rows))*2.55*vg.Inch + 0.45*vg.Inch
+	return saveTitled(path, title, plots, ordered, w, h)
+}
+
+// crossAt marks where a diverged run stopped: a cross at its divergence
+// epoch, at its last drawn value (on the bottom edge of an accuracy panel
+// or the top edge of a loss panel when it has none).
+func (v *view) crossAt(p *plot.Plot, r Result, pts plotter.XYs, isLoss bool, col color.Color) error {
+	y := v.floor
+	if isLoss {
+		y = math.Min(v.cap, 4*math.Ln10)
+	}
+	if len(pts) > 0 {
+		y = pts[len(pts)-1].Y
+	}
+	sc, err := plotter.NewScatter(plotter.XYs{{X: float64(r.DivergedEpoch), Y: y}})
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle = draw.GlyphStyle{Color: col, Shape: draw.CrossGlyph{}, Radius: vg.Points(5)}
+	p.Add(sc)
+	v.divergedSomewhere = true
+	return nil
+}
+
+// saveTitled is savePanels with a title line over the whole figure.
+func saveTitled(path, title string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
+	head := plot.New()
+	head.HideAxes()
+	head.Title.Text = title
+	head.Title.TextStyle.Font.Size = 14
+	return savePanelsHead(path, head, plots, leg, w, h)
+}
+
+// savePanelsHead lays out a title strip of 0.4 inch over the panels.
+func savePanelsHead(path string, head *plot.Plot, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	const headH = 0.4 * vg.Inch
+	head.Draw(draw.Crop(dc, 0, 0, h-headH, 0))
+	dc = draw.Crop(dc, 0, 0, 0, -headH)
+	if leg != nil {
+		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(30))
+		leg.Draw(strip)
+		dc = draw.Crop(dc, 0, -legendWidth, 0, 0)
+	}
+	t := draw.Tiles{Rows: len(plots), Cols: len(plots[0]), PadX: vg.Points(16), PadY: vg.Points(14),
+		PadTop: vg.Points(4), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
+	canvases := plot.Align(plots, t, dc)
+	for i := range plots {
+		for j := range plots[i] {
+			p := plots[i][j]
+			if p == nil {
+				continue
+			}
+			p.Draw(canvases[i][j])
+			if p.Title.TextStyle.Color == color.Transparent {
+				st := p.Title.TextStyle
+				st.Color, st.XAlign, st.YAlign = color.Black, draw.XCenter, draw.YBottom
+				data := p.DataCanvas(canvases[i][j])
+				canvases[i][j].FillText(st, vg.Point{X: (data.Min.X + data.Max.X) / 2, Y: data.Max.Y + vg.Points(6)}, p.Title.Text)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return fmt.Errorf("drawing %s: %w", path, err)
+	}
+	return fileutil.WriteAtomic(path, buf.Bytes(), 0o644)
+}
+
+func find(results []Result, lr float64, bs int, act string) (Result, bool) {
+	for _, r := range results {
+		if r.Config.LR == lr && r.Config.BatchSize == bs && r.Config.Act == act {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// byLRFigure: batch size bs, a row per activation, a curve per learning rate.
+func byLRFigure(path string, spec *Spec, results []Result, bs int) error {
+	var titles, names []string
+	var rows [][]seriesRef
+	for _, lr := range spec.LRs {
+		names = append(names, "lr "+fmtLR(lr))
+	}
+	for _, act := range spec.Acts {
+		var row []seriesRef
+		for li, lr := range spec.LRs {
+			if r, ok := find(results, lr, bs, act); ok {
+				row = append(row, seriesRef{"lr " + fmtLR(lr), li, r})
+			}
+		}
+		titles = append(titles, act)
+		rows = append(rows, row)
+	}
+	return gridFigure(path, spec, fmt.Sprintf("Batch size %d: one curve per learning rate", bs), titles, rows, "learning rate", names)
+}
+
+// byActFigure: batch size bs, a row per learning rate, a curve per
+// activation.
+func byActFigure(path string, spec *Spec, results []Result, bs int) error {
+	var titles []string
+	var rows [][]seriesRef
+	for _, lr := range spec.LRs {
+		var row []seriesRef
+		for ai, act := range spec.Acts {
+			if r, ok := find(results, lr, bs, act); ok {
+				row = append(row, seriesRef{act, ai, r})
+			}
+		}
+		titles = append(titles, "lr "+fmtLR(lr))
+		rows = append(rows, row)
+	}
+	return gridFigure(path, spec, fmt.Sprintf("Batch size %d: one curve per activation", bs), titles, rows, "activation", spec.Acts)
+}
+
+// foldCurvesFigure: at the chosen learning rate and batch size, a row per
+// activation and a curve per fold.
+func foldCurvesFigure(path, dir string, spec *Spec, results []Result, chosen Config) error {
+	var titles, names []string
+	var rows [][]seriesRef
+	for k := 0; k < spec.Folds; k++ {
+		names = append(names, fmt.Sprintf("fold %d", k+1))
+	}
+	for _, act := range spec.Acts {
+		c := Config{LR: chosen.LR, BatchSize: chosen.BatchSize, Act: act}
+		if _, ok := find(results, c.LR, c.BatchSize, act); !ok {
+			continue
+		}
+		var row []seriesRef
+		for k := 0; k < spec.Folds; k++ {
+			run, err := LoadRun(RunPath(dir, c, k, spec.Folds))
+			if err != nil {
+				return err
+			}
+			if run == nil || !run.Done {
+				continue
+			}
+			row = append(row, seriesRef{fmt.Sprintf("fold %d", k+1), k, Summarise(c, []*Run{run})})
+		}
+		titles = append(titles, act)
+		rows = append(rows, row)
+	}
+	return gridFigure(path, spec, fmt.Sprintf("%d-fold cross-validation at lr %s, batch %d: one curve per fold", spec.Folds, fmtLR(chosen.LR), chosen.BatchSize),
+		titles, rows, "fold", names)
 }

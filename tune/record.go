@@ -26,6 +26,7 @@ import (
 type Run struct {
 	Config        Config
 	Fold          int
+	Recipe        string // Spec.RecipeLabel of the study that ran it
 	Epochs        []engine.EpochMetrics
 	Done          bool
 	Diverged      bool
@@ -36,6 +37,7 @@ type Run struct {
 type runHeader struct {
 	Config Config `json:"config"`
 	Fold   int    `json:"fold"`
+	Recipe string `json:"recipe,omitempty"`
 }
 
 type runStatus struct {
@@ -61,7 +63,7 @@ func RunPath(dir string, c Config, fold, folds int) string {
 func (r *Run) Save(path string) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	if err := enc.Encode(runHeader{r.Config, r.Fold}); err != nil {
+	if err := enc.Encode(runHeader{r.Config, r.Fold, r.Recipe}); err != nil {
 		return err
 	}
 	for _, m := range r.Epochs {
@@ -77,18 +79,22 @@ func (r *Run) Save(path string) error {
 	return fileutil.WriteAtomic(path, b.Bytes(), 0o644)
 }
 
-// LoadRun reads a run file; a missing file is (nil, nil).
+// LoadRun reads a run file; a missing file is (nil, nil). A last line cut
+// off before its end (a copy or a write killed midway; cnngpu itself
+// replaces run files whole) is ignored: the run then counts as unfinished.
 func LoadRun(path string) (*Run, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 && !json.Valid(b[i+1:]) {
+		b = b[:i+1]
+	}
 	r := &Run{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	line := 0
 	for sc.Scan() {
@@ -103,7 +109,7 @@ func LoadRun(path string) (*Run, error) {
 			if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
 			}
-			r.Config, r.Fold = h.Config, h.Fold
+			r.Config, r.Fold, r.Recipe = h.Config, h.Fold, h.Recipe
 		case probe["done"] != nil:
 			var s runStatus
 			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
@@ -241,11 +247,12 @@ func fmtF(v float64) string {
 }
 
 // WriteResults writes results.csv atomically.
-func WriteResults(dir string, results []Result) error {
+// recipe (Spec.RecipeLabel) fills the first column of every row.
+func WriteResults(dir, recipe string, results []Result) error {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.Write([]string{"lr", "batch_size", "activation", "rounds", "final_val_acc", "final_val_acc_std", "best_val_acc", "best_epoch",
-		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "seconds"})
+		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "seconds", "recipe"})
 	for _, r := range results {
 		de := ""
 		if r.Diverged {
@@ -253,7 +260,7 @@ func WriteResults(dir string, results []Result) error {
 		}
 		w.Write([]string{strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
 			strconv.Itoa(r.Rounds), fmtF(r.FinalValAcc), fmtF(r.FinalValStd), fmtF(r.BestValAcc), strconv.Itoa(r.BestEpoch),
-			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, strconv.FormatFloat(r.Seconds, 'f', 1, 64)})
+			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, strconv.FormatFloat(r.Seconds, 'f', 1, 64), recipe})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -56,7 +56,7 @@ func Render(dir, machine string) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteResults(dir, results); err != nil {
+	if err := WriteResults(dir, spec.RecipeLabel(), results); err != nil {
 		return err
 	}
 	best, found := Best(results)
@@ -84,8 +84,8 @@ func Render(dir, machine string) error {
 	if spec.TrainLimit > 0 {
 		fmt.Fprintf(&b, "; training limited to a stratified %d images per run", spec.TrainLimit)
 	}
-	fmt.Fprintf(&b, "\n- Training: %d epochs, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration)\n",
-		spec.Epochs, spec.Optimizer, spec.Arch, spec.Seed)
+	fmt.Fprintf(&b, "\n- Training: %s, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration), recipe %s\n",
+		plural(spec.Epochs, "epoch"), spec.Optimizer, spec.Arch, spec.Seed, spec.RecipeLabel())
 	fmt.Fprintf(&b, "- Selection: highest final mean validation accuracy, ties to the lower validation loss; diverged runs are never chosen\n")
 	total := 0.0
 	for _, r := range results {

@@ -38,6 +38,10 @@ type Runner struct {
 	Machine string
 	// OnRunStart, when set, is called as each run starts (tests use it).
 	OnRunStart func(c Config, fold int)
+	// OnStatus, when set, is called with the study's progress as runs
+	// start, report progress (about once a second) and finish; calls do
+	// not overlap.
+	OnStatus func(Status)
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -56,6 +60,10 @@ func Prepare(dir string, spec *Spec) error {
 	if err == nil {
 		if d := old.Diff(spec); d != "" {
 			return fmt.Errorf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", dir, d)
+		}
+		if old.Shard.N > 1 && old.Shard.Split != SplitCost {
+			return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
+				"give the shards new --out folders ('cnngpu tune merge' still takes the finished runs of the old ones)", dir, old.Shard)
 		}
 		if old.Shard != spec.Shard {
 			return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
@@ -116,9 +124,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	mine := spec.Mine()
+	if len(mine) == 0 {
+		return fmt.Errorf("shard %s gets no configuration of this grid: use fewer shards", spec.Shard)
+	}
 	var jobs []job
 	done := 0
-	for _, c := range spec.Mine() {
+	for _, c := range mine {
 		for k := 0; k < spec.Rounds(); k++ {
 			run, err := LoadRun(RunPath(r.Dir, c, k, spec.Folds))
 			if err != nil {
@@ -132,19 +144,20 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	total := done + len(jobs)
-	r.logf("study %s: %d configurations x %d round(s) in this shard (%s); %d runs finished earlier, %d to run",
-		r.Dir, len(spec.Mine()), spec.Rounds(), spec.Shard, done, len(jobs))
+	r.logf("study %s: %s x %s in this shard (%s); %s finished earlier, %d to run",
+		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), spec.Shard, plural(done, "run"), len(jobs))
 
 	start := time.Now()
+	track := newTracker(spec, done, jobs, r.OnStatus)
 	var mu sync.Mutex
 	next := 0
 	var firstErr error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, e := range r.Engines {
+	for wi, e := range r.Engines {
 		wg.Add(1)
-		go func(e engine.Engine) {
+		go func(wi int, e engine.Engine) {
 			defer wg.Done()
 			ds, err := engine.UploadDataset(e, r.Data.Train.Images.Pixels, r.Data.Train.Labels)
 			if err == nil {
@@ -162,21 +175,29 @@ func (r *Runner) Run(ctx context.Context) error {
 				if r.OnRunStart != nil {
 					r.OnRunStart(j.c, j.fold)
 				}
+				track.begin(wi, e.Name(), j)
 				var run *Run
-				run, err = r.train(ctx, e, ds, j, rs[j.fold])
+				run, err = r.train(ctx, e, ds, j, rs[j.fold], func(epochs, step, steps int, loss, acc float64) {
+					track.progress(wi, epochs, step, steps, loss, acc)
+				})
 				if err != nil {
+					track.drop(wi)
 					break
 				}
 				mu.Lock()
-				done++
+				n, eta := track.finish(wi, j, run.Seconds)
 				status := fmt.Sprintf("val acc %.2f%%", 100*run.Epochs[len(run.Epochs)-1].ValAcc)
 				if run.Diverged {
 					status = fmt.Sprintf("diverged at epoch %d", run.DivergedEpoch)
 				}
-				r.logf("[%d/%d] %s%s: %s (%.1fs)", done, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds)
+				left := ""
+				if n < total && eta > 0 {
+					left = fmt.Sprintf("; %d to go, ETA %s", total-n, FormatDuration(eta))
+				}
+				r.logf("[%d/%d] %s%s: %s (%.1fs)%s", n, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds, left)
 				res, cerr := Collect(r.Dir, spec)
 				if cerr == nil {
-					cerr = WriteResults(r.Dir, res)
+					cerr = WriteResults(r.Dir, r.Spec.RecipeLabel(), res)
 				}
 				mu.Unlock()
 				err = cerr
@@ -189,7 +210,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				mu.Unlock()
 				cancel()
 			}
-		}(e)
+		}(wi, e)
 	}
 	wg.Wait()
 	if firstErr != nil {
@@ -200,12 +221,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.logf("all runs of this shard finished (%.1fs this time)", time.Since(start).Seconds())
 	if spec.Shard.N > 1 {
-		r.logf("shard %s done: combine the shard folders with 'cnngpu tune merge --out DIR SHARD_DIR...'", spec.Shard)
+		r.logf("shard %s done: when every shard is, combine their folders with 'cnngpu tune merge --out DIR SHARD_DIR...' (or the folder that holds them)", spec.Shard)
 		res, err := Collect(r.Dir, spec)
 		if err != nil {
 			return err
 		}
-		return WriteResults(r.Dir, res)
+		return WriteResults(r.Dir, r.Spec.RecipeLabel(), res)
 	}
 	if r.Final {
 		if err := r.final(ctx, r.Engines[0]); err != nil {
@@ -222,11 +243,15 @@ func foldLabel(spec *Spec, fold int) string {
 	return ""
 }
 
-func optConfig(spec *Spec, lr float64) engine.OptConfig {
+// optConfig is the optimizer of a run at peak rate lr over n training
+// images, with the study's schedule planned over its steps.
+func optConfig(spec *Spec, lr float64, batch, n int) engine.OptConfig {
+	kind, _ := spec.schedule() // Validate checked it
+	sched := engine.NewSchedule(kind, spec.Epochs*((n+batch-1)/batch))
 	if spec.Optimizer == "sgd" {
-		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(spec.Momentum)}
+		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(spec.Momentum), Sched: sched}
 	}
-	return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
+	return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7, Sched: sched}
 }
 
 // errDiverged stops a run whose loss is no longer finite.
@@ -236,7 +261,10 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // train runs one configuration on one round, saving the run file after
 // every epoch and at the end.
-func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset, j job, split [2][]int32) (*Run, error) {
+// tick, when not nil, is told the run's position: epochs finished, and the
+// step of steps in the current one with its running loss and accuracy.
+func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset, j job, split [2][]int32,
+	tick func(epochs, step, steps int, loss, acc float64)) (*Run, error) {
 	spec := r.Spec
 	act, err := engine.ParseActivation(j.c.Act)
 	if err != nil {
@@ -246,13 +274,13 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	if err != nil {
 		return nil, err
 	}
-	m, err := engine.NewModel(e, arch, optConfig(spec, j.c.LR), arch.GlorotInit(spec.Seed))
+	m, err := engine.NewModel(e, arch, optConfig(spec, j.c.LR, j.c.BatchSize, len(split[0])), arch.GlorotInit(spec.Seed))
 	if err != nil {
 		return nil, err
 	}
 	defer m.Release()
 	path := RunPath(r.Dir, j.c, j.fold, spec.Folds)
-	run := &Run{Config: j.c, Fold: j.fold}
+	run := &Run{Config: j.c, Fold: j.fold, Recipe: spec.RecipeLabel()}
 	if err := run.Save(path); err != nil {
 		return nil, err
 	}
@@ -261,12 +289,16 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	runStart := time.Now()
 	diverged := false
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: split[0], ValIdx: split[1], Epochs: spec.Epochs, BatchSize: j.c.BatchSize, Seed: spec.Seed,
+		Augment:       spec.Augment,
 		ProgressEvery: time.Second,
 		OnProgress: func(p engine.Progress) {
 			// Stop within a second of the loss turning NaN or infinite.
 			if !finite(p.Loss) {
 				diverged = true
 				stop()
+			}
+			if tick != nil {
+				tick(p.Epoch, p.Step, p.Steps, p.Loss, p.Acc)
 			}
 		},
 		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
@@ -275,6 +307,9 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 			if !finite(em.TrainLoss) || !finite(em.ValLoss) {
 				return errDiverged
 			}
+			if tick != nil {
+				tick(len(run.Epochs), 0, 0, em.TrainLoss, em.TrainAcc)
+			}
 			return run.Save(path)
 		},
 	}
@@ -282,6 +317,10 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	switch {
 	case errors.Is(err, errDiverged):
 		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)
+	case errors.Is(err, engine.ErrDiverged):
+		// The trainer found the loss non-finite (within a step or a few of
+		// it turning so) and did not finish the epoch.
+		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)+1
 	case errors.Is(err, engine.ErrInterrupted) && diverged:
 		// Stopped mid-epoch: record the partial epoch as where it diverged.
 		run.Diverged, run.DivergedEpoch = true, len(run.Epochs)+1
@@ -347,13 +386,22 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
 		return nil
 	}
-	r.logf("retraining the best setting (%s) on all training images for %d epochs", best.Config.Label(), spec.Epochs)
+	images := "all training images"
+	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
+		images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
+	}
+	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, plural(spec.Epochs, "epoch"))
 	act, _ := engine.ParseActivation(best.Config.Act)
 	arch, err := engine.NewArch(spec.Arch, act)
 	if err != nil {
 		return err
 	}
-	m, err := engine.NewModel(e, arch, optConfig(spec, best.Config.LR), arch.GlorotInit(spec.Seed))
+	idx := engine.AllIndices(r.Data.Train.N())
+	if spec.TrainLimit > 0 {
+		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
+	}
+	opt := optConfig(spec, best.Config.LR, best.Config.BatchSize, len(idx))
+	m, err := engine.NewModel(e, arch, opt, arch.GlorotInit(spec.Seed))
 	if err != nil {
 		return err
 	}
@@ -363,12 +411,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return err
 	}
 	defer ds.Release(e)
-	idx := engine.AllIndices(r.Data.Train.N())
-	if spec.TrainLimit > 0 {
-		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
-	}
 	var hist []engine.EpochMetrics
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: idx, Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed,
+		Augment: spec.Augment,
 		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
 			hist = append(hist, em)
 			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
@@ -391,7 +436,8 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit}
+	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
+		Recipe: spec.Recipe, Augment: spec.Augment}
 	ck, err := engine.Snapshot(m, cfg, pos, hist)
 	if err != nil {
 		return err
@@ -420,4 +466,12 @@ func LoadFinal(dir string) (*FinalResult, error) {
 		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, FinalFile), err)
 	}
 	return &f, nil
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -10,11 +10,13 @@ package tune
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
@@ -33,35 +35,38 @@ type Spec struct {
 	ValSplit   float64   `json:"val_split,omitempty"` // hold-out fraction, when Folds is 0
 	Folds      int       `json:"folds,omitempty"`     // K for K-fold cross-validation
 	TrainLimit int       `json:"train_limit,omitempty"`
-	Shard      Shard     `json:"shard"`
+	// The training recipe (engine.Recipe) after any --schedule or
+	// --augment override; all three are empty in studies made before
+	// recipes, which ran the reference recipe.
+	Recipe   string `json:"recipe,omitempty"`
+	Schedule string `json:"schedule,omitempty"`      // "" is constant
+	Augment  int    `json:"augment_shift,omitempty"` // pixels; 0 is none
+	Shard    Shard  `json:"shard"`
+}
+
+// RecipeLabel describes the study's training recipe, e.g.
+// "default (cosine schedule, augment shift:2)".
+func (s *Spec) RecipeLabel() string {
+	name, sched := s.Recipe, s.Schedule
+	if name == "" {
+		name = "reference"
+	}
+	if sched == "" {
+		sched = "constant"
+	}
+	return fmt.Sprintf("%s (%s schedule, augment %s)", name, sched, engine.AugmentName(s.Augment))
+}
+
+// schedule is the study's schedule kind.
+func (s *Spec) schedule() (engine.ScheduleKind, error) {
+	if s.Schedule == "" {
+		return engine.ConstantLR, nil
+	}
+	return engine.ParseSchedule(s.Schedule)
 }
 
 // SplitSeed fixes the hold-out and the folds, as in the reference study.
 const SplitSeed = 42
-
-// Shard selects the I-th (0-based) of N disjoint slices of the grid.
-type Shard struct {
-	I int `json:"i"`
-	N int `json:"n"`
-}
-
-// ParseShard reads "I/N" with 0 <= I < N.
-func ParseShard(s string) (Shard, error) {
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return Shard{}, fmt.Errorf("shard %q: expected I/N with 0 <= I < N, e.g. 0/4", s)
-	}
-	return Shard{I: i, N: n}, nil
-}
-
-func (s Shard) String() string {
-	if s.N <= 1 {
-		return "all"
-	}
-	return fmt.Sprintf("%d/%d", s.I, s.N)
-}
 
 // Config is one point of the grid.
 type Config struct {
@@ -94,21 +99,6 @@ func (s *Spec) Configs() []Config {
 	return out
 }
 
-// Mine lists the configurations of this spec's shard: every N-th, from I.
-func (s *Spec) Mine() []Config {
-	all := s.Configs()
-	if s.Shard.N <= 1 {
-		return all
-	}
-	var out []Config
-	for i, c := range all {
-		if i%s.Shard.N == s.Shard.I {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // Rounds is the number of trainings per configuration (K folds, or 1).
 func (s *Spec) Rounds() int { return max(1, s.Folds) }
 
@@ -126,9 +116,12 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("empty grid: give at least one learning rate, batch size and activation")
 	}
 	for _, lr := range s.LRs {
-		if !(lr > 0) {
-			return fmt.Errorf("learning rate %v: expected a positive number", lr)
+		if !(lr > 0) || math.IsInf(lr, 0) {
+			return fmt.Errorf("learning rate %v: expected a positive finite number", lr)
 		}
+	}
+	if s.Optimizer == "sgd" && !(s.Momentum >= 0 && s.Momentum < 1) {
+		return fmt.Errorf("momentum %v: expected a number in [0, 1)", s.Momentum)
 	}
 	for _, b := range s.BatchSizes {
 		if b < 1 {
@@ -149,6 +142,12 @@ func (s *Spec) Validate() error {
 	if s.Folds == 0 && !(s.ValSplit > 0 && s.ValSplit < 1) {
 		return fmt.Errorf("validation split %v: expected a fraction between 0 and 1", s.ValSplit)
 	}
+	if _, err := s.schedule(); err != nil {
+		return err
+	}
+	if s.Augment < 0 || s.Augment > engine.MaxShift {
+		return fmt.Errorf("augmentation shift %d: expected 0 to %d pixels", s.Augment, engine.MaxShift)
+	}
 	if s.Shard.N < 1 {
 		s.Shard.N = 1
 	}
@@ -159,7 +158,7 @@ func (s *Spec) Validate() error {
 		}
 		seen[c.Key()] = true
 	}
-	return nil
+	return s.Shard.check(len(s.Configs()))
 }
 
 // Diff describes how other differs from s, ignoring the shard; "" when
@@ -182,6 +181,7 @@ func (s *Spec) Diff(other *Spec) string {
 	add("validation split", s.ValSplit, other.ValSplit)
 	add("folds", s.Folds, other.Folds)
 	add("train limit", s.TrainLimit, other.TrainLimit)
+	add("recipe", s.RecipeLabel(), other.RecipeLabel())
 	return strings.Join(d, "; ")
 }
 

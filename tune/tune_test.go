@@ -86,6 +86,10 @@ func checkPNG(t *testing.T, path string, minW, minH int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Modest files: a report of a few dozen figures stays small.
+	if len(b) > 300<<10 {
+		t.Errorf("%s is %d KiB, want at most 300", path, len(b)>>10)
+	}
 	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -126,6 +130,11 @@ func TestTinyStudy(t *testing.T) {
 	checkPNG(t, filepath.Join(dir, PlotsDir, "activations.png"), 1200, 500)
 	checkPNG(t, filepath.Join(dir, PlotsDir, "curves_relu_bs32.png"), 1200, 500)
 	checkPNG(t, filepath.Join(dir, PlotsDir, "curves_tanh_bs32.png"), 1200, 500)
+	// The reference's figure set: per batch size, a curve per learning
+	// rate (a row per activation) and a curve per activation (a row per
+	// learning rate).
+	checkPNG(t, filepath.Join(dir, PlotsDir, "lr_bs32.png"), 1400, 500)
+	checkPNG(t, filepath.Join(dir, PlotsDir, "act_bs32.png"), 1400, 500)
 	rep, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +146,7 @@ func TestTinyStudy(t *testing.T) {
 	if fin.TestAcc < 0.5 || fin.Images != 400 {
 		t.Errorf("final result %+v", fin)
 	}
-	for _, s := range []string{"Chosen setting: **" + fin.Config.Label(), "test accuracy", "plots/heatmap.png", "test machine", "| 4 |"} {
+	for _, s := range []string{"Chosen setting: **" + fin.Config.Label(), "test accuracy", "plots/heatmap.png", "plots/lr_bs32.png", "plots/act_bs32.png", "test machine", "| 4 |"} {
 		if !strings.Contains(string(rep), s) {
 			t.Errorf("report.md lacks %q", s)
 		}
@@ -214,7 +223,7 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	var shards []string
 	for i := 0; i < 3; i++ {
 		spec := tinySpec()
-		spec.Shard = Shard{I: i, N: 3}
+		spec.Shard = newShard(i, 3)
 		d := t.TempDir()
 		if err := newRunner(t, spec, d, data, false).Run(context.Background()); err != nil {
 			t.Fatal(err)
@@ -222,9 +231,9 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 		shards = append(shards, d)
 	}
 	merged := filepath.Join(t.TempDir(), "merged")
-	copied, missing, err := Merge(merged, shards, "")
-	if err != nil || copied != 4 || len(missing) != 0 {
-		t.Fatalf("merge: %d copied, missing %v, %v", copied, missing, err)
+	res, err := Merge(merged, shards, MergeOptions{})
+	if err != nil || res.Copied != 4 || len(res.Missing) != 0 {
+		t.Fatalf("merge: %+v, %v", res, err)
 	}
 	a := withoutTime(readCSV(t, filepath.Join(whole, ResultsFile)))
 	b := withoutTime(readCSV(t, filepath.Join(merged, ResultsFile)))
@@ -241,7 +250,7 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	if err := Prepare(od, other); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Merge(filepath.Join(t.TempDir(), "m2"), []string{shards[0], od}, ""); err == nil || !strings.Contains(err.Error(), "epochs 2 (folder) vs 3") {
+	if _, err := Merge(filepath.Join(t.TempDir(), "m2"), []string{shards[0], od}, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "epochs 2 (folder) vs 3") {
 		t.Errorf("merging different studies: %v", err)
 	}
 }
@@ -303,5 +312,6 @@ func TestFolds(t *testing.T) {
 		}
 	}
 	checkPNG(t, filepath.Join(dir, PlotsDir, "folds.png"), 700, 400)
+	checkPNG(t, filepath.Join(dir, PlotsDir, "folds_curves.png"), 1400, 500)
 	checkPNG(t, filepath.Join(dir, PlotsDir, "heatmap.png"), 1000, 400)
 }

@@ -34,6 +34,9 @@ var threadsFlag = &cli.IntFlag{Name: "threads", Usage: "CPU engine worker thread
 // checksummed files (fetching them) and reads those.
 func loadMNIST(ctx context.Context, c *cli.Context, log io.Writer) (*loader.MNIST, error) {
 	if dir := c.String("data"); dir != "" {
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			return nil, usageErrorf("--data %s: is a file, not a folder; give the folder that holds the four MNIST IDX files", dir)
+		}
 		m, err := loader.LoadDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("--data: %w", err)
@@ -52,12 +55,15 @@ func loadMNIST(ctx context.Context, c *cli.Context, log io.Writer) (*loader.MNIS
 	return loader.LoadDir(dir)
 }
 
+// maxThreads is the most CPU engine threads --threads accepts.
+const maxThreads = 1024
+
 // newEngine returns the engine the flags ask for: --cpu, --device N, or
 // with neither GPU 0 when it works and the CPU otherwise, saying which and
 // why on note (nil: silent).
 func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
-	if n := c.Int("threads"); n < 0 {
-		return nil, usageErrorf("--threads %d: expected 0 (all cores) or a positive number", n)
+	if n := c.Int("threads"); n < 0 || n > maxThreads {
+		return nil, usageErrorf("--threads %d: expected 0 (all cores) or a number of threads up to %d", n, maxThreads)
 	}
 	if c.Bool("cpu") && c.IsSet("device") {
 		return nil, usageErrorf("--cpu and --device exclude each other")

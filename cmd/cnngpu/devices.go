@@ -1,50 +1,72 @@
-// devices.go: `cnngpu devices`: the GPUs the NVIDIA driver sees and the
-// versions of the driver, cuBLAS and cuDNN found, or why there are none.
+// devices.go: `cnngpu devices`: the GPUs the NVIDIA driver sees, and which
+// file of the driver, cuBLAS and cuDNN was loaded, from where and in which
+// version (with the candidates passed over and why), or why there are none.
+// The libraries are listed also when the driver does not start, so a
+// machine can be set up before its GPU is visible.
 
 package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/internal/nvlib"
 	"github.com/urfave/cli/v2"
 )
 
 func devicesCommand() *cli.Command {
 	return &cli.Command{
 		Name:         "devices",
-		Usage:        "list the GPUs and the driver, CUDA, cuBLAS and cuDNN versions found (exit 1 when there is no GPU)",
+		Usage:        "list the GPUs, and which driver, cuBLAS and cuDNN files were loaded from where (exit 1 when there is no GPU)",
 		OnUsageError: onUsage,
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
-			v, err := cuda.DriverVersion()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "NVIDIA driver supports CUDA %d.%d\n", v/1000, v%1000/10)
-			devs, err := cuda.Devices()
-			if err != nil {
-				return err
-			}
-			for _, d := range devs {
-				fmt.Fprintf(out, "GPU %d  %s  %.1f GiB  compute capability %d.%d  %d multiprocessors\n",
-					d.Index, d.Name, float64(d.MemoryBytes)/(1<<30), d.ComputeMajor, d.ComputeMinor, d.Multiprocessors)
-			}
-			if lib, ver, err := cuda.BLASVersion(); err != nil {
-				fmt.Fprintf(out, "cuBLAS: %v\n", err)
-			} else {
-				fmt.Fprintf(out, "cuBLAS %s (%s)\n", ver, lib)
-			}
-			if lib, ver, err := cudnn.Version(); err != nil {
-				fmt.Fprintf(out, "cuDNN: %v\n", err)
-			} else {
-				fmt.Fprintf(out, "cuDNN %s (%s)\n", ver, lib)
-			}
-			if len(devs) == 0 {
-				return fmt.Errorf("the driver sees no GPU; train with --cpu")
-			}
-			return nil
+			gpuErr := listGPUs(out)
+			listLibrary(out, "cuBLAS", cuda.BLASLibrary)
+			listLibrary(out, "cuDNN", cudnn.Library)
+			return gpuErr
 		},
+	}
+}
+
+// listGPUs prints the driver's file and CUDA version and the GPUs; the
+// error says why there is no GPU to use.
+func listGPUs(out io.Writer) error {
+	file, ferr := cuda.DriverFile()
+	v, err := cuda.DriverVersion()
+	if err != nil {
+		if ferr == nil {
+			fmt.Fprintf(out, "NVIDIA driver: %s (did not start)\n", file)
+		}
+		return err
+	}
+	fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d\n", file, v/1000, v%1000/10)
+	devs, err := cuda.Devices()
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		fmt.Fprintf(out, "GPU %d  %s  %.1f GiB  compute capability %d.%d  %d multiprocessors\n",
+			d.Index, d.Name, float64(d.MemoryBytes)/(1<<30), d.ComputeMajor, d.ComputeMinor, d.Multiprocessors)
+	}
+	if len(devs) == 0 {
+		return fmt.Errorf("the driver sees no GPU; train with --cpu")
+	}
+	return nil
+}
+
+// listLibrary prints which file of a library was loaded and from where,
+// the candidates passed over, or the search's error.
+func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error)) {
+	f, err := load()
+	if err != nil {
+		fmt.Fprintf(out, "%s: %v\n", name, err)
+		return
+	}
+	fmt.Fprintln(out, f.String())
+	for _, line := range f.Report() {
+		fmt.Fprintf(out, "  %s\n", line)
 	}
 }

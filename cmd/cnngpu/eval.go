@@ -73,6 +73,9 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if !engine.IsFinite(res.Loss) {
+		return fmt.Errorf("%s: the test loss is %v: %w (its weights overflow; retrain it with a smaller --lr)", path, res.Loss, engine.ErrNonFinite)
+	}
 	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion}
 	for i := range r.ClassAccuracy {
 		total := 0
@@ -89,7 +92,7 @@ func evalAction(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Fprintf(out, "model %s (%s, %s, trained %d epochs) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, ck.Position.Epoch, e.Name())
+	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, plural(ck.Position.Epoch, "epoch"), e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))
 	fmt.Fprintf(out, "test accuracy %s  loss %.4f  (%d images)\n\n", percent(r.Accuracy), r.Loss, r.Images)
 	fmt.Fprintln(out, "per-class accuracy:")

@@ -1,10 +1,15 @@
 // export.go: `cnngpu export`: write a checkpoint's model as ONNX or as
-// NumPy .npy files.
+// NumPy .npy files, never over the checkpoint itself, and replacing only
+// earlier exports (or, with --force, any file).
 
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/export"
@@ -23,40 +28,106 @@ func exportCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint to export (required)"},
 			&cli.StringFlag{Name: "format", Value: "onnx", Usage: "onnx (one file) or npy (one file per tensor in the --out folder)"},
-			&cli.StringFlag{Name: "out", Usage: "output file (onnx) or folder (npy) (required)"},
+			&cli.StringFlag{Name: "out", Usage: "output file (onnx) or folder (npy) (required); an existing file is replaced only when it is an earlier export"},
+			&cli.BoolFlag{Name: "force", Usage: "replace existing output files even when they are not earlier exports, or are read-only"},
 		},
-		Action: func(c *cli.Context) error {
-			path, out := c.String("model"), c.String("out")
-			if path == "" || out == "" {
-				return usageErrorf("export needs --model FILE and --out PATH")
-			}
-			ck, err := engine.LoadCheckpoint(path)
-			if err != nil {
-				return err
-			}
-			switch c.String("format") {
-			case "onnx":
-				b, err := export.ONNX(ck, version)
-				if err != nil {
-					return err
-				}
-				if err := fileutil.WriteAtomic(out, b, 0o644); err != nil {
-					return fmt.Errorf("--out: %w", err)
-				}
-				fmt.Fprintf(c.App.Writer, "wrote %s (%d bytes): input %q float32 [N,1,28,28] in [0,1], output %q [N,10]\n",
-					out, len(b), export.ONNXInput, export.ONNXOutput)
-			case "npy":
-				paths, err := export.NPY(ck, out)
-				if err != nil {
-					return err
-				}
-				for _, p := range paths {
-					fmt.Fprintln(c.App.Writer, "wrote", p)
-				}
-			default:
-				return usageErrorf("--format %q: expected onnx or npy", c.String("format"))
-			}
-			return nil
-		},
+		Action: exportAction,
 	}
+}
+
+func exportAction(c *cli.Context) error {
+	path, out := c.String("model"), c.String("out")
+	if path == "" || out == "" {
+		return usageErrorf("export needs --model FILE and --out PATH")
+	}
+	force := c.Bool("force")
+	var targets []string // the files export will write
+	switch c.String("format") {
+	case "onnx":
+		if err := checkOutFile("--out", out, "model.onnx"); err != nil {
+			return err
+		}
+		targets = []string{out}
+	case "npy":
+		if err := checkOutDir("--out", out); err != nil {
+			return err
+		}
+		arch, _ := engine.NewArch("reference", engine.ReLU)
+		for _, s := range arch.Params() {
+			targets = append(targets, filepath.Join(out, s.Name+".npy"))
+		}
+	default:
+		return usageErrorf("--format %q: expected onnx or npy", c.String("format"))
+	}
+	for _, t := range targets {
+		if err := refuseSame("--out", t, "--model", path); err != nil {
+			return err
+		}
+		if err := checkReplace(t, c.String("format"), force); err != nil {
+			return err
+		}
+	}
+	ck, err := engine.LoadCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	if c.String("format") == "npy" {
+		paths, err := export.NPY(ck, out)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		for _, p := range paths {
+			fmt.Fprintln(c.App.Writer, "wrote", p)
+		}
+		return nil
+	}
+	b, err := export.ONNX(ck, version)
+	if err != nil {
+		return err
+	}
+	if err := fileutil.WriteAtomic(out, b, fileutil.KeepMode(out, 0o644)); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s (%d bytes): input %q float32 [N,1,28,28] in [0,1], output %q [N,10]\n",
+		out, len(b), export.ONNXInput, export.ONNXOutput)
+	return nil
+}
+
+// checkReplace refuses, without --force, to replace an existing file at
+// path that is read-only or is not an earlier export in format (an ONNX
+// model with cnngpu as its producer, or a .npy file).
+func checkReplace(path, format string, force bool) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil // nothing to replace (a bad folder was reported before)
+	}
+	if !st.Mode().IsRegular() {
+		return usageErrorf("--out: %s exists and is not a regular file; choose another name", path)
+	}
+	if force {
+		return nil
+	}
+	if st.Mode().Perm()&0o222 == 0 {
+		return usageErrorf("--out: %s is read-only (mode %04o); pass --force to replace it, or choose another name", path, st.Mode().Perm())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	ours := false
+	what := "an ONNX model exported by cnngpu"
+	switch format {
+	case "onnx":
+		ours = export.IsOurONNX(head)
+	case "npy":
+		ours, what = bytes.HasPrefix(head, []byte("\x93NUMPY")), "a NumPy .npy file"
+	}
+	if !ours {
+		return usageErrorf("--out: %s exists and is not %s; pass --force to replace it, or choose another name", path, what)
+	}
+	return nil
 }

@@ -40,7 +40,7 @@ func TestGPUEnvRefused(t *testing.T) {
 // commands read.
 func TestHelpListsEnvironment(t *testing.T) {
 	stdout, _, code := cnngpu(t, nil, "--help")
-	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_STREAMS", "CNNGPU_DEBUG"} {
+	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_STREAMS", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH"} {
 		if code != 0 || !strings.Contains(stdout, v) {
 			t.Errorf("cnngpu --help (exit %d) does not mention %s", code, v)
 		}

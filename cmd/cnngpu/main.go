@@ -28,7 +28,7 @@ func usageErrorf(format string, args ...any) error {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "cnngpu",
 		Usage: "train and use a convolutional network on MNIST, on the CPU or an NVIDIA GPU",
 		Description: "Trains the reference CNN (conv 3x3x32 → pool → conv 3x3x64 → pool → dense 1000 → dense 10)\n" +
@@ -37,7 +37,8 @@ func newApp() *cli.App {
 			"   XDG_CACHE_HOME     the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else ~/.cache/cnngpu/mnist)\n" +
 			"   CNNGPU_KERNELS     GPU engine kernel set: own (default: our kernels where they are faster) or library (cuDNN and cuBLAS only)\n" +
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
-			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause",
+			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
+			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),
@@ -50,12 +51,16 @@ func newApp() *cli.App {
 			tuneCommand(),
 			plotCommand(),
 		},
-		HideVersion: true,
+		HideVersion: true, // our own --version (version.go)
+		Flags:       []cli.Flag{versionFlag()},
+		Action:      rootAction,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return withCode(2, fmt.Errorf("%v (see 'cnngpu --help')", err))
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	refuseArgsIn(app.Commands)
+	return app
 }
 
 func main() {
@@ -65,7 +70,11 @@ func main() {
 // run executes the CLI and returns the exit code: 0 on success, 2 for bad
 // flags or arguments, 130 when interrupted, 1 for every other failure.
 func run(args []string) int {
-	err := newApp().Run(args)
+	app := newApp()
+	args, err := prepareArgs(app, args)
+	if err == nil {
+		err = app.Run(args)
+	}
 	if err == nil {
 		return 0
 	}
@@ -79,5 +88,5 @@ func run(args []string) int {
 
 // onUsage turns urfave/cli's flag parse errors into exit code 2.
 func onUsage(c *cli.Context, err error, _ bool) error {
-	return withCode(2, fmt.Errorf("%s: %v (see 'cnngpu %s --help')", c.Command.Name, err, c.Command.Name))
+	return withCode(2, fmt.Errorf("%s: %v (see 'cnngpu %s --help')", cmdPath(c), flagError(c, err), cmdPath(c)))
 }

@@ -97,6 +97,9 @@ func predictAction(c *cli.Context) error {
 		if probs, err = m.Predict(batch); err != nil {
 			return err
 		}
+		if err := engine.CheckOutputs(probs); err != nil {
+			return fmt.Errorf("%s: %w", c.String("model"), err)
+		}
 	}
 	failed, k := 0, 0
 	for i, f := range files {
@@ -178,6 +181,9 @@ func predictIDX(c *cli.Context, m *engine.Model, path string, enc *json.Encoder)
 	probs, err := m.Predict(x)
 	if err != nil {
 		return err
+	}
+	if err := engine.CheckOutputs(probs); err != nil {
+		return fmt.Errorf("%s: %w", c.String("model"), err)
 	}
 	correct := 0
 	for i := 0; i < im.N; i++ {

@@ -25,7 +25,7 @@ func serveCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint to serve (required)"},
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (loopback by default; 0.0.0.0:PORT to expose it)"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on, HOST:PORT with an explicit host (loopback by default; 0.0.0.0:PORT to expose it)"},
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag,
 		},
 		Action: serveAction,
@@ -33,6 +33,9 @@ func serveCommand() *cli.Command {
 }
 
 func serveAction(c *cli.Context) error {
+	if err := checkAddr(c.String("addr")); err != nil {
+		return err
+	}
 	m, e, ck, err := loadModel(c)
 	if err != nil {
 		return err
@@ -40,8 +43,9 @@ func serveAction(c *cli.Context) error {
 	defer e.Close()
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
-		return fmt.Errorf("--addr %s: %w", c.String("addr"), err)
+		return usageErrorf("--addr %s: %v (is another server using the port? choose another, or 0 for any free one)", c.String("addr"), err)
 	}
+	noteExposed(c.App.ErrWriter, ln)
 	s := server.New(m, map[string]string{"model": c.String("model"), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,13 +40,16 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
 			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation: relu, sigmoid or tanh"},
 			&cli.StringFlag{Name: "arch", Value: "reference", Usage: "architecture: reference (3x3 same-padded convolutions) or original (5x5 valid, as in the reference's first script)"},
-			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for initial weights and shuffling; the same seed repeats a CPU run bit for bit"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for initial weights, shuffling and augmentation; the same seed repeats a CPU run bit for bit"},
+			&cli.StringFlag{Name: "seeds", Usage: "train once per seed of `LIST` (a range 1-10, a comma list 1,4,7, or both) and summarise test accuracy: mean ± std, min, max"},
+			recipeFlag, scheduleFlag, augmentFlag,
 			&cli.Float64Flag{Name: "val-split", Value: 0, Usage: "fraction of the training set held out (stratified, seed 42) for validation; 0 trains on all 60,000"},
 			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train on a stratified subset of this many images (0 = all), for quick trials"},
 			&cli.StringFlag{Name: "out", Usage: "checkpoint path, written after every epoch (default: runs/model-<time>.safetensors)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
 			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to this file"},
 			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result (each seed's with --seeds, and the summary) as JSON on standard output"},
 		},
 		Action: trainAction,
 	}
@@ -56,27 +60,31 @@ type trainSetup struct {
 	arch   engine.Arch
 	opt    engine.OptConfig
 	cfg    engine.TrainConfig
+	sched  engine.ScheduleKind // planned over the run's steps once the data is known
 	pos    engine.Position
 	init   *engine.Checkpoint // when resuming
 	out    string
 	hist   []engine.EpochMetrics
 	quiet  bool
+	json   bool
 	metric string
+	seeds  []uint64 // --seeds; nil for one run
+	saved  *engine.Position // what s.out holds from a resumed run's checkpoint
 }
 
 func parseOpt(c *cli.Context) (engine.OptConfig, error) {
-	lr := c.Float64("lr")
-	if !(lr > 0) || math.IsInf(lr, 0) {
-		return engine.OptConfig{}, usageErrorf("--lr %v: expected a positive number", lr)
+	lr, err := checkLR(c.Float64("lr"))
+	if err != nil {
+		return engine.OptConfig{}, err
+	}
+	m, err := checkMomentum(c)
+	if err != nil {
+		return engine.OptConfig{}, err
 	}
 	switch c.String("optimizer") {
 	case "adam":
 		return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, nil
 	case "sgd":
-		m := c.Float64("momentum")
-		if m < 0 || m >= 1 {
-			return engine.OptConfig{}, usageErrorf("--momentum %v: expected a number in [0, 1)", m)
-		}
 		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(m)}, nil
 	}
 	return engine.OptConfig{}, usageErrorf("--optimizer %q: expected adam or sgd", c.String("optimizer"))
@@ -86,7 +94,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if c.NArg() > 0 {
 		return nil, usageErrorf("train takes no arguments, got %q", c.Args().First())
 	}
-	s := &trainSetup{quiet: c.Bool("quiet"), metric: c.String("metrics")}
+	s := &trainSetup{quiet: c.Bool("quiet") || c.Bool("json"), json: c.Bool("json"), metric: c.String("metrics")}
 	act, err := engine.ParseActivation(c.String("activation"))
 	if err != nil || act == engine.Identity {
 		return nil, usageErrorf("--activation %q: expected relu, sigmoid or tanh", c.String("activation"))
@@ -108,8 +116,21 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if v := s.cfg.ValSplit; !(v >= 0 && v < 1) {
 		return nil, usageErrorf("--val-split %v: expected a fraction in [0, 1)", v)
 	}
-	if s.cfg.TrainLimit < 0 {
-		return nil, usageErrorf("--train-limit %d: expected 0 (all) or a positive count", s.cfg.TrainLimit)
+	if err := checkTrainLimit(s.cfg.TrainLimit); err != nil {
+		return nil, err
+	}
+	r, err := parseRecipe(c)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Recipe, s.cfg.Augment, s.sched = r.Name, r.Augment, r.Schedule
+	if c.IsSet("seeds") {
+		if c.IsSet("seed") || c.IsSet("resume") {
+			return nil, usageErrorf("--seeds runs one training per seed: it excludes --seed and --resume")
+		}
+		if s.seeds, err = parseSeeds(c.String("seeds")); err != nil {
+			return nil, err
+		}
 	}
 	if r := c.String("resume"); r != "" {
 		if err := s.resume(c, r); err != nil {
@@ -120,8 +141,23 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if s.out == "" {
 		if c.String("resume") != "" {
 			s.out = c.String("resume")
+			if s.init != nil {
+				s.saved = &s.init.Position
+			}
 		} else {
 			s.out = filepath.Join("runs", "model-"+time.Now().Format("20060102-150405")+".safetensors")
+		}
+	}
+	outs := []string{s.out}
+	if s.seeds != nil {
+		outs = outs[:0]
+		for _, seed := range s.seeds {
+			outs = append(outs, seedPath(s.out, seed))
+		}
+	}
+	for _, out := range outs {
+		if err := checkTrainOutputs(c, out); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
@@ -147,7 +183,10 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		{"val-split", ck.Config.ValSplit, s.cfg.ValSplit},
 		{"train-limit", ck.Config.TrainLimit, s.cfg.TrainLimit},
 		{"optimizer", engine.OptName(ck.Opt.Kind), engine.OptName(s.opt.Kind)},
-		{"lr", float64(ck.Opt.LR), float64(float32(c.Float64("lr")))},
+		{"lr", fmtLR(ck.Opt.LR), fmtLR(float32(c.Float64("lr")))},
+		{"recipe", ckRecipe(ck), s.cfg.Recipe},
+		{"schedule", ck.Opt.Sched.Kind, s.sched},
+		{"augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment)},
 	}
 	for _, ch := range checks {
 		if c.IsSet(ch.flag) && fmt.Sprint(ch.want) != fmt.Sprint(ch.got) {
@@ -156,8 +195,12 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		}
 	}
 	epochs := s.cfg.Epochs
-	s.arch, s.opt, s.cfg = ck.Arch, ck.Opt, ck.Config
-	if c.IsSet("epochs") {
+	s.arch, s.opt, s.cfg, s.sched = ck.Arch, ck.Opt, ck.Config, ck.Opt.Sched.Kind
+	if c.IsSet("epochs") && epochs != s.cfg.Epochs {
+		if s.opt.Sched.Kind != engine.ConstantLR {
+			return usageErrorf("--resume %s: that run's %s schedule was planned for %d epochs; --epochs %d cannot change it (start a new run, or use --schedule constant)",
+				path, s.opt.Sched.Kind, s.cfg.Epochs, epochs)
+		}
 		s.cfg.Epochs = epochs
 	}
 	s.pos, s.init, s.hist = ck.Position, ck, ck.History
@@ -177,12 +220,17 @@ func writeMetrics(path string, hist []engine.EpochMetrics) error {
 			return err
 		}
 	}
+	return writeFile(path, b.Bytes())
+}
+
+// writeFile writes b to path atomically, making its folder.
+func writeFile(path string, b []byte) error {
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
-	return fileutil.WriteAtomic(path, b.Bytes(), 0o644)
+	return fileutil.WriteAtomic(path, b, 0o644)
 }
 
 func epochLine(m engine.EpochMetrics, epochs int) string {
@@ -231,91 +279,156 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	trainIdx := engine.AllIndices(data.Train.N())
+	allIdx := engine.AllIndices(data.Train.N())
 	var valIdx []int32
 	if s.cfg.ValSplit > 0 {
-		if trainIdx, valIdx, err = loader.Holdout(data.Train.Labels, s.cfg.ValSplit, splitSeed); err != nil {
+		if allIdx, valIdx, err = loader.Holdout(data.Train.Labels, s.cfg.ValSplit, splitSeed); err != nil {
 			return usageErrorf("--val-split: %v", err)
 		}
-	}
-	if s.cfg.TrainLimit > 0 {
-		trainIdx = loader.Subset(data.Train.Labels, trainIdx, s.cfg.TrainLimit, s.cfg.Seed)
-	}
-
-	var m *engine.Model
-	if s.init != nil {
-		m, err = engine.NewModelFrom(e, s.init)
-	} else {
-		m, err = engine.NewModel(e, s.arch, s.opt, s.arch.GlorotInit(s.cfg.Seed))
-	}
-	if err != nil {
-		return err
 	}
 	ds, err := engine.UploadDataset(e, data.Train.Images.Pixels, data.Train.Labels)
 	if err != nil {
 		return err
 	}
-	say("engine: %s", e.Name())
-	say("data: %s (%d training images, %d validation, %d test)", data.Dir, len(trainIdx), len(valIdx), data.Test.N())
-	say("model: %s, %s, %d parameters; %s lr %g, batch %d, %d epochs, seed %d",
-		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(s.opt.Kind), s.opt.LR, s.cfg.BatchSize, s.cfg.Epochs, s.cfg.Seed)
-	if s.init != nil {
-		say("resuming from epoch %d, step %d", s.pos.Epoch+1, s.pos.Step)
+	test, err := engine.UploadDataset(e, data.Test.Images.Pixels, data.Test.Labels)
+	if err != nil {
+		return err
 	}
+	say("engine: %s", e.Name())
+	run := &trainRun{s: s, c: c, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, say: say,
+		stdout: stdout, stderr: stderr, note: note}
+	if s.seeds != nil {
+		return run.seeds(ctx, data.Dir)
+	}
+	r, err := run.one(ctx, data.Dir, s.cfg.Seed, s.out)
+	if err != nil {
+		return err
+	}
+	if s.json {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs)\n",
+		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds)
+	say("checkpoint: %s  (evaluate with: cnngpu eval --model %s)", r.Checkpoint, r.Checkpoint)
+	return nil
+}
 
-	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: trainIdx, ValIdx: valIdx, Epochs: s.cfg.Epochs, BatchSize: s.cfg.BatchSize, Seed: s.cfg.Seed}
-	bar := newProgressBar(stderr, !s.quiet && isTerminal(os.Stderr))
+// trainRun is what the runs of one `cnngpu train` share: the engine and the
+// datasets on it, uploaded once for all seeds.
+type trainRun struct {
+	s              *trainSetup
+	c              *cli.Context
+	e              engine.Engine
+	train, test    *engine.Dataset
+	allIdx, valIdx []int32
+	labels         []uint8 // the training labels on the host (subsets)
+	// --metrics with --seeds: the lines of finished seeds, and the
+	// current seed's epochs.
+	metricsDone, metricsEpochs []byte
+	say                        func(string, ...any)
+	stdout, stderr             io.Writer
+	note                       io.Writer // notes on stderr; nil with --quiet
+}
+
+// seedResult is one training's outcome, as --json prints it.
+type seedResult struct {
+	Seed       uint64  `json:"seed"`
+	TestAcc    float64 `json:"test_acc"`
+	TestLoss   float64 `json:"test_loss"`
+	TestImages int     `json:"test_images"`
+	Seconds    float64 `json:"seconds"`
+	Checkpoint string  `json:"checkpoint"`
+}
+
+// one trains the setup with seed, saving to out, and tests the result.
+func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out string) (seedResult, error) {
+	s, e := r.s, r.e
+	cfg := s.cfg
+	cfg.Seed = seed
+	trainIdx := r.allIdx
+	if cfg.TrainLimit > 0 {
+		trainIdx = loader.Subset(r.labels, trainIdx, cfg.TrainLimit, seed)
+	}
+	if err := checkTrainSet(cfg.TrainLimit, len(r.allIdx), r.labels, trainIdx, r.note); err != nil {
+		return seedResult{}, err
+	}
+	steps := (len(trainIdx) + cfg.BatchSize - 1) / cfg.BatchSize
+	opt := s.opt
+	if s.init == nil {
+		opt.Sched = engine.NewSchedule(s.sched, cfg.Epochs*steps)
+	}
+	var m *engine.Model
+	var err error
+	if s.init != nil {
+		m, err = engine.NewModelFrom(e, s.init)
+	} else {
+		m, err = engine.NewModel(e, s.arch, opt, s.arch.GlorotInit(seed))
+	}
+	if err != nil {
+		return seedResult{}, err
+	}
+	defer m.Release()
+	r.say("data: %s (%d training images, %d validation, %d test)", dataDir, len(trainIdx), len(r.valIdx), r.test.N)
+	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s, batch %d, %s, seed %d (recipe %s)",
+		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augment),
+		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, opt.Sched.Kind))
+	if s.init != nil {
+		r.say("resuming from epoch %d, step %d", s.pos.Epoch+1, s.pos.Step)
+	}
+	hist := append([]engine.EpochMetrics(nil), s.hist...)
+	saved := s.saved // what out holds from this run, when anything
+	save := func(pos engine.Position) error {
+		ck, err := engine.Snapshot(m, cfg, pos, hist)
+		if err != nil {
+			return err
+		}
+		if err := ck.Save(out); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		saved = &pos
+		return nil
+	}
+	tr := &engine.Trainer{M: m, Data: r.train, TrainIdx: trainIdx, ValIdx: r.valIdx, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize,
+		Seed: seed, Augment: cfg.Augment}
+	bar := newProgressBar(r.stderr, !s.quiet && isTerminal(os.Stderr))
 	if bar.enabled {
 		tr.ProgressEvery = 200 * time.Millisecond
 		tr.OnProgress = bar.update
 	}
 	tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
 		bar.clear()
-		say("%s", epochLine(em, s.cfg.Epochs))
-		s.hist = append(s.hist, em)
+		r.say("%s", epochLine(em, cfg.Epochs))
+		hist = append(hist, em)
 		if s.metric != "" {
-			if err := writeMetrics(s.metric, s.hist); err != nil {
+			if err := r.writeMetrics(seed, hist); err != nil {
 				return fmt.Errorf("--metrics: %w", err)
 			}
 		}
-		return saveCheckpoint(m, s, pos)
+		return save(pos)
 	}
 	start := time.Now()
 	pos, err := tr.Run(ctx, s.pos)
 	bar.clear()
 	if errors.Is(err, engine.ErrInterrupted) {
-		if serr := saveCheckpoint(m, s, pos); serr != nil {
-			return withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
+		if serr := save(pos); serr != nil {
+			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
-		return withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: cnngpu train --resume %s",
-			pos.Epoch+1, pos.Step, s.out, s.out))
+		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: cnngpu train --resume %s",
+			pos.Epoch+1, pos.Step, out, out))
+	}
+	if isDivergence(err) {
+		return seedResult{}, divergedError(err, opt, out, saved)
 	}
 	if err != nil {
-		return err
+		return seedResult{}, err
 	}
 	elapsed := time.Since(start)
-
-	test, err := engine.UploadDataset(e, data.Test.Images.Pixels, data.Test.Labels)
+	res, err := engine.Evaluate(m, r.test, engine.AllIndices(r.test.N), 0, false)
 	if err != nil {
-		return err
+		return seedResult{}, err
 	}
-	res, err := engine.Evaluate(m, test, engine.AllIndices(data.Test.N()), 0, false)
-	if err != nil {
-		return err
+	if !engine.IsFinite(res.Loss) {
+		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), opt, out, saved)
 	}
-	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs)\n",
-		percent(res.Acc), res.Loss, res.N, e.Name(), elapsed.Seconds())
-	say("checkpoint: %s  (evaluate with: cnngpu eval --model %s)", s.out, s.out)
-	return nil
-}
-
-func saveCheckpoint(m *engine.Model, s *trainSetup, pos engine.Position) error {
-	ck, err := engine.Snapshot(m, s.cfg, pos, s.hist)
-	if err != nil {
-		return err
-	}
-	if err := ck.Save(s.out); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	return nil
+	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
 }

@@ -1,5 +1,6 @@
 // tune.go: `cnngpu tune` (the hyperparameter study), `cnngpu tune merge`
-// (combine shard folders) and `cnngpu plot` (redraw a study's figures and
+// (combine shard folders, check they cover the grid, optionally retrain
+// the best setting) and `cnngpu plot` (redraw a study's figures and
 // report).
 
 package main
@@ -7,6 +8,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,7 +31,7 @@ func tuneCommand() *cli.Command {
 			"Rerunning the same command with the same --out continues an interrupted study.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag, recipeFlag, scheduleFlag, augmentFlag,
 			&cli.StringFlag{Name: "lr", Value: "0.001,0.003,0.01,0.03", Usage: "learning rates, comma-separated"},
 			&cli.StringFlag{Name: "batch-size", Value: "64,128,256", Usage: "batch sizes, comma-separated"},
 			&cli.StringFlag{Name: "activation", Value: "relu,sigmoid,tanh", Usage: "hidden-layer activations, comma-separated"},
@@ -44,16 +46,27 @@ func tuneCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "study folder (default: runs/tune-<time>); reuse it to resume"},
 			&cli.BoolFlag{Name: "final", Value: true, Usage: "retrain the best configuration on all training images and test it (--final=false to skip)"},
 			&cli.StringFlag{Name: "devices", Usage: "run configurations concurrently, one per GPU in this comma-separated list (e.g. 0,1,2,3)"},
-			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid, as I/N (0-based), e.g. for a Slurm array; combine with 'tune merge'"},
+			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
+				"JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array); give each shard its own --out and combine them with 'tune merge'"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags and print the configurations this shard would train, with their expected cost, then exit"},
 		},
 		Action: tuneAction,
 		Subcommands: []*cli.Command{{
-			Name:         "merge",
-			Usage:        "combine the folders of a sharded study into one folder with results, plots and report",
-			ArgsUsage:    "SHARD_DIR...",
+			Name:      "merge",
+			Usage:     "combine the folders of a sharded study into one folder with results, plots and report",
+			ArgsUsage: "SHARD_DIR... (study folders, or folders holding them)",
+			Description: "Checks that the folders hold one study and cover its grid exactly once (each shard once, each run finished in one folder),\n" +
+				"copies their runs into --out and writes results, plots and report there. With --final it then retrains the best setting\n" +
+				"on all training images and tests it, as an unsharded 'cnngpu tune' does (that needs the data and a GPU, or --cpu).",
 			OnUsageError: onUsage,
-			Flags:        []cli.Flag{&cli.StringFlag{Name: "out", Usage: "merged study folder (required)"}},
-			Action:       mergeAction,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "out", Usage: "merged study folder (required)"},
+				&cli.BoolFlag{Name: "allow-missing", Usage: "merge even when some runs are finished in no folder (a rerun of 'cnngpu tune' on --out, or --final, trains them)"},
+				&cli.BoolFlag{Name: "dry-run", Usage: "check the folders and say what would be merged, writing nothing"},
+				&cli.BoolFlag{Name: "final", Usage: "then retrain the best configuration on all training images and test it"},
+				cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
+			},
+			Action: mergeAction,
 		}},
 	}
 }
@@ -97,61 +110,110 @@ func parseList[T any](flag, s string, parse func(string) (T, error)) ([]T, error
 	return out, nil
 }
 
-func tuneSpec(c *cli.Context) (*tune.Spec, error) {
+// tuneSpec reads the study's flags; shardFrom says where --shard auto/N
+// found its index.
+func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	lrs, err := parseList("lr", c.String("lr"), func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	bss, err := parseList("batch-size", c.String("batch-size"), strconv.Atoi)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	acts, err := parseList("activation", c.String("activation"), func(s string) (string, error) { return s, nil })
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	spec := &tune.Spec{Version: 1, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
+	spec = &tune.Spec{Version: 1, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
 		Seed: c.Uint64("seed"), Arch: c.String("arch"), Folds: c.Int("folds"), TrainLimit: c.Int("train-limit"), Shard: tune.Shard{N: 1}}
+	for _, lr := range lrs {
+		if _, err := checkLR(lr); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := checkTuneValues(c, bss, acts); err != nil {
+		return nil, "", err
+	}
 	switch spec.Optimizer {
 	case "adam":
+		if _, err := checkMomentum(c); err != nil {
+			return nil, "", err
+		}
 	case "sgd":
-		spec.Momentum = c.Float64("momentum")
+		if spec.Momentum, err = checkMomentum(c); err != nil {
+			return nil, "", err
+		}
 	default:
-		return nil, usageErrorf("--optimizer %q: expected adam or sgd", spec.Optimizer)
+		return nil, "", usageErrorf("--optimizer %q: expected adam or sgd", spec.Optimizer)
 	}
 	if _, err := engine.NewArch(spec.Arch, engine.ReLU); err != nil {
-		return nil, usageErrorf("--arch: %v", err)
+		return nil, "", usageErrorf("--arch: %v", err)
+	}
+	r, err := parseRecipe(c)
+	if err != nil {
+		return nil, "", err
+	}
+	spec.Recipe, spec.Augment = r.Name, r.Augment
+	if r.Schedule != engine.ConstantLR {
+		spec.Schedule = r.Schedule.String()
 	}
 	if spec.Folds == 0 {
 		spec.ValSplit = c.Float64("val-split")
 	} else if c.IsSet("val-split") {
-		return nil, usageErrorf("--val-split and --folds exclude each other: choose a hold-out or K folds")
+		return nil, "", usageErrorf("--val-split and --folds exclude each other: choose a hold-out or K folds")
 	}
-	if spec.TrainLimit < 0 {
-		return nil, usageErrorf("--train-limit %d: expected 0 (all) or a positive count", spec.TrainLimit)
+	if err := checkTrainLimit(spec.TrainLimit); err != nil {
+		return nil, "", err
 	}
 	if s := c.String("shard"); s != "" {
-		if spec.Shard, err = tune.ParseShard(s); err != nil {
-			return nil, usageErrorf("--shard: %v", err)
+		if spec.Shard, shardFrom, err = tune.ResolveShard(s, os.LookupEnv); err != nil {
+			return nil, "", usageErrorf("--%v", err) // "--shard auto/4: ..."
 		}
 	}
 	if err := spec.Validate(); err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, "", usageErrorf("%v", err)
 	}
-	return spec, nil
+	return spec, shardFrom, nil
+}
+
+// tuneOut is the study folder: --out, which a shard must give, or a new
+// runs/tune-<time>.
+func tuneOut(c *cli.Context, spec *tune.Spec) (string, error) {
+	out := c.String("out")
+	if c.IsSet("out") && out == "" {
+		return "", usageErrorf("--out \"\": expected a folder name (leave --out out for the default, runs/tune-<time>)")
+	}
+	if out == "" {
+		if spec.Shard.N > 1 {
+			return "", usageErrorf("--shard needs --out DIR: give each shard its own folder (e.g. study/shards/%d) and merge them with 'cnngpu tune merge'", spec.Shard.I)
+		}
+		out = filepath.Join("runs", "tune-"+time.Now().Format("20060102-150405"))
+	}
+	return out, nil
 }
 
 func tuneAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErrorf("tune takes no arguments, got %q (did you mean 'cnngpu tune merge'?)", c.Args().First())
 	}
-	spec, err := tuneSpec(c)
+	spec, shardFrom, err := tuneSpec(c)
 	if err != nil {
 		return err
 	}
-	out := c.String("out")
-	if out == "" {
-		out = filepath.Join("runs", "tune-"+time.Now().Format("20060102-150405"))
+	out, err := tuneOut(c, spec)
+	if err != nil {
+		return err
+	}
+	if shardFrom != "" {
+		fmt.Fprintf(c.App.Writer, "shard %s from %s\n", spec.Shard, shardFrom)
+	}
+	if c.Bool("dry-run") {
+		printPlan(c.App.Writer, spec, out)
+		return nil
+	}
+	if err := checkOutDir("--out", out); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -191,10 +253,13 @@ func tuneAction(c *cli.Context) error {
 	for _, e := range engines[1:] {
 		names += ", " + e.Name()
 	}
+	view := newStudyView(c.App.Writer, os.Stderr, isTerminal(os.Stderr))
+	defer view.close()
 	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: engines, Final: c.Bool("final") && spec.Shard.N == 1,
-		Log: c.App.Writer, Machine: tune.MachineInfo() + "; engine " + names}
-	fmt.Fprintf(c.App.Writer, "engine: %s\n", names)
+		Log: view, OnStatus: view.update, Machine: tune.MachineInfo() + "; engine " + names}
+	fmt.Fprintf(view, "engine: %s\n", names)
 	err = r.Run(ctx)
+	view.close()
 	if errors.Is(err, tune.ErrInterrupted) {
 		return withCode(130, fmt.Errorf("study interrupted; finished runs are kept in %s\ncontinue with the same command and --out %s", out, out))
 	}
@@ -207,24 +272,132 @@ func tuneAction(c *cli.Context) error {
 	return nil
 }
 
-func mergeAction(c *cli.Context) error {
-	out := c.String("out")
+// printPlan writes what a dry run would train: the shard's configurations
+// with their share of the study's expected cost.
+func printPlan(w io.Writer, spec *tune.Spec, out string) {
+	all := spec.Configs()
+	var total int64
+	for _, c := range all {
+		total += spec.Cost(c)
+	}
+	mine := spec.Mine()
+	var cost int64
+	for _, c := range mine {
+		cost += spec.Cost(c)
+	}
+	share := func(v int64) string { return fmt.Sprintf("%.1f%%", 100*float64(v)/float64(total)) }
+	fmt.Fprintf(w, "dry run: shard %s trains %d of %d configurations x %d round(s), %s of the study's expected cost, into %s\n",
+		spec.Shard, len(mine), len(all), spec.Rounds(), share(cost), out)
+	if spec.Shard.N > 1 {
+		var shares []string
+		for _, v := range spec.ShardCost(spec.Shard.N) {
+			shares = append(shares, share(v))
+		}
+		fmt.Fprintf(w, "  shares of the %d shards: %s\n", spec.Shard.N, strings.Join(shares, ", "))
+	}
+	n := spec.TrainImages()
+	for _, c := range mine {
+		fmt.Fprintf(w, "  %-28s %4d steps/epoch  %s\n", c.Label(), (n+c.BatchSize-1)/c.BatchSize, share(spec.Cost(c)))
+	}
+	fmt.Fprintf(w, "nothing trained (--dry-run)\n")
+}
+
+// mergeFlags reads and checks the merge command's flags and arguments.
+func mergeFlags(c *cli.Context) (out string, dirs []string, opt tune.MergeOptions, err error) {
+	out = c.String("out")
 	if out == "" {
-		return usageErrorf("tune merge needs --out DIR for the merged study")
+		return "", nil, opt, usageErrorf("tune merge needs --out DIR for the merged study")
 	}
 	if c.NArg() == 0 {
-		return usageErrorf("tune merge needs the shard folders as arguments")
+		return "", nil, opt, usageErrorf("tune merge needs the shard folders (or the folder holding them) as arguments")
 	}
-	copied, missing, err := tune.Merge(out, c.Args().Slice(), "")
+	if err := checkOutDir("--out", out); err != nil {
+		return "", nil, opt, err
+	}
+	if c.Bool("dry-run") && c.Bool("final") {
+		return "", nil, opt, usageErrorf("--dry-run and --final exclude each other")
+	}
+	if !c.Bool("final") {
+		for _, f := range []string{"cpu", "device", "precision", "threads", "data"} {
+			if c.IsSet(f) {
+				return "", nil, opt, usageErrorf("--%s is for the final retraining: add --final, or leave it out", f)
+			}
+		}
+	}
+	opt = tune.MergeOptions{AllowMissing: c.Bool("allow-missing"), DryRun: c.Bool("dry-run")}
+	return out, c.Args().Slice(), opt, nil
+}
+
+func mergeAction(c *cli.Context) error {
+	out, dirs, opt, err := mergeFlags(c)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "merged %d runs from %d folders into %s\n", copied, c.NArg(), out)
-	if len(missing) > 0 {
-		fmt.Fprintf(c.App.Writer, "%d runs are finished in no folder (%s...); rerun 'cnngpu tune' with the same grid and --out %s to complete them\n",
-			len(missing), missing[0], out)
+	w := c.App.Writer
+	res, err := tune.Merge(out, dirs, opt)
+	if res != nil && (err == nil || len(res.Missing) > 0) {
+		for _, src := range res.Sources {
+			fmt.Fprintf(w, "  %s: shard %s, %d finished runs\n", src.Dir, src.Shard, src.Runs)
+		}
 	}
-	fmt.Fprintf(c.App.Writer, "report: %s (run 'cnngpu tune' with the same grid and --out %s to retrain and test the best setting)\n",
-		filepath.Join(out, tune.ReportFile), out)
+	if err != nil {
+		return err
+	}
+	verb := "merged"
+	if opt.DryRun {
+		verb = "would merge"
+	}
+	fmt.Fprintf(w, "%s %d runs from %d folders into %s", verb, res.Copied, len(res.Sources), out)
+	if res.Present > 0 {
+		fmt.Fprintf(w, " (%d there already)", res.Present)
+	}
+	fmt.Fprintln(w)
+	if len(res.Missing) > 0 {
+		fmt.Fprintf(w, "%d runs are finished in no folder (%s); --final, or 'cnngpu tune' with the same grid and --out %s, trains them\n",
+			len(res.Missing), res.Missing[0], out)
+	}
+	if opt.DryRun {
+		return nil
+	}
+	if !c.Bool("final") {
+		fmt.Fprintf(w, "report: %s (add --final, or run 'cnngpu tune' with the same grid and --out %s, to retrain and test the best setting)\n",
+			filepath.Join(out, tune.ReportFile), out)
+		return nil
+	}
+	return finishMerged(c, out)
+}
+
+// finishMerged trains what the merged folder lacks and retrains and tests
+// the best setting, like an unsharded `cnngpu tune` on it.
+func finishMerged(c *cli.Context, out string) error {
+	spec, err := tune.LoadSpec(out)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	data, err := loadMNIST(ctx, c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	e, err := newEngine(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	view := newStudyView(c.App.Writer, os.Stderr, isTerminal(os.Stderr))
+	defer view.close()
+	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: []engine.Engine{e}, Final: true,
+		Log: view, OnStatus: view.update, Machine: tune.MachineInfo() + "; final retraining on " + e.Name()}
+	fmt.Fprintf(view, "engine: %s\n", e.Name())
+	err = r.Run(ctx)
+	view.close()
+	if errors.Is(err, tune.ErrInterrupted) {
+		return withCode(130, fmt.Errorf("interrupted; the merged runs are kept in %s\ncontinue with the same command", out))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	return nil
 }

@@ -255,8 +255,8 @@ func (e *Engine) Close() error {
 }
 
 // Gather assembles a batch: x: (n,pixels) float32 in [0,1], y: (n) int32.
-func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int) {
-	engine.CheckGather(images, labels, cursor, x, y, n, pixels)
+func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int, aug engine.Augment) {
+	engine.CheckGather(images, labels, cursor, x, y, n, pixels, aug)
 	cur := ti32(cursor)
 	c := int(cur[0])
 	p := ti32(perm)
@@ -266,14 +266,42 @@ func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pix
 	img := images.(*tensor).b
 	lab := ti32(labels)
 	xs, ys := t32(x), ti32(y)
+	side := engine.ImageSideOf(pixels)
 	for k := 0; k < n; k++ {
 		idx := int(p[c+k])
 		src := img[idx*pixels : idx*pixels+pixels]
 		dst := xs[k*pixels : k*pixels+pixels]
-		for j, v := range src {
-			dst[j] = float32(v) / 255
+		if aug.On() {
+			dx, dy := engine.ShiftOffsets(aug.Seed, cur[1], int32(idx), aug.Shift)
+			shiftScale(dst, src, side, dx, dy)
+		} else {
+			for j, v := range src {
+				dst[j] = float32(v) / 255
+			}
 		}
 		ys[k] = lab[idx]
 	}
 	cur[0] += int32(n)
+}
+
+// shiftScale is engine.ShiftImage by rows: dst (side×side) is src
+// translated by (dx, dy), scaled to [0, 1], zero outside.
+// dst: (side,side) f32, src: (side,side) u8.
+func shiftScale(dst []float32, src []uint8, side, dx, dy int) {
+	// Destination columns [c0, c1) have a source column c-dx in range.
+	c0, c1 := max(0, dx), min(side, side+dx)
+	for r := 0; r < side; r++ {
+		row := dst[r*side : (r+1)*side]
+		sr := r - dy
+		if sr < 0 || sr >= side || c0 >= c1 {
+			clear(row)
+			continue
+		}
+		clear(row[:c0])
+		clear(row[c1:])
+		s := src[sr*side+c0-dx : sr*side+c1-dx]
+		for j, v := range s {
+			row[c0+j] = float32(v) / 255
+		}
+	}
 }

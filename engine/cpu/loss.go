@@ -110,6 +110,9 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	n := p.Len()
 	st := t32(step)
 	t := float64(st[0]) + 1
+	// The scheduled rate of this update (c.LR itself for the constant
+	// schedule, bit for bit: its factor is exactly 1).
+	c.LR *= c.Sched.Factor(float32(t))
 	e.adam = adamTask{c: c, p: t32(p), g: t32(g), s1: t32(s1)}
 	if c.Kind == engine.Adam {
 		e.adam.s2 = t32(s2)

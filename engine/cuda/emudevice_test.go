@@ -81,6 +81,8 @@ type emuGPU struct {
 	access []emuAccess  // accesses some stream is not yet ordered after
 	forked map[int]bool // lanes forked into the recording, not yet joined
 	joins  int          // Joins run (replays included)
+	// captures counts the graphs recorded.
+	captures int
 	// alternatives each convolution offers per direction (emuConv): the
 	// engine's tuning times them in place.
 	alternatives [3][]int
@@ -91,10 +93,10 @@ type emuGPU struct {
 	stuck    error           // the sticky error, once the device faulted
 	fired    *emuFault       // the fault injected, once it was
 	firedErr error
-	// captures counts the recordings begun; firedIn is the one the
-	// fault fired in (0: outside any).
-	captures, firedIn int
-	violations        []string
+	// firedIn is the recording (captures) the fault fired in (0:
+	// outside any).
+	firedIn    int
+	violations []string
 	// Live objects: lanes open, events and graphs not released, plans
 	// not closed; and what Close found alive.
 	lanes, events, graphs, plans int

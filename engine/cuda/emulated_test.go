@@ -11,6 +11,7 @@
 package cuda
 
 import (
+	"context"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -59,7 +60,7 @@ func TestEmulatedTraining(t *testing.T) {
 				continue // SGD's own path is one kernel, which the suite checks
 			}
 			g := newEmulated(t, v)
-			gname := engine.OptName(opt.Kind) + ", " + v.name + " on an emulated GPU"
+			gname := optName(opt) + ", " + v.name + " on an emulated GPU"
 			lg := losses(t, g, tk, opt, steps, bs, false)
 			if err := g.Close(); err != nil {
 				t.Errorf("%s: Close: %v", gname, err)
@@ -355,5 +356,63 @@ func TestEmulatedTuning(t *testing.T) {
 				t.Errorf("the same shapes recorded again: %d recordings, Tuning() %v; want one, not timed again", len(e.graphs), e.Tuning())
 			}
 		})
+	}
+}
+
+// TestEmulatedRecipeRecordsOnce: with the default recipe (the cosine
+// schedule and augmentation) a training of two epochs records its step
+// once per batch size: the scheduled rate comes from the step count and
+// the translations from the epoch in the cursor tensor, both read on the
+// device, so the second epoch replays what the first recorded.
+func TestEmulatedRecipeRecordsOnce(t *testing.T) {
+	const bs, n = 4, 48 // 12 steps an epoch, no short batch
+	run := func() (captures, afterFirst int) {
+		g := newEmuGPU(t)
+		e := newEngine(g, false, variants[2].own)
+		e.streams = variants[2].streams
+		defer func() {
+			if err := e.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}()
+		arch, _ := engine.NewArch("reference", engine.ReLU)
+		opt := goldenOpts[0]
+		opt.Sched = engine.NewSchedule(engine.CosineLR, 2*n/bs)
+		m, err := engine.NewModel(e, arch, opt, arch.GlorotInit(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Release()
+		img, lab := make([]uint8, n*engine.ImagePixels), make([]uint8, n)
+		r := rand.New(rand.NewPCG(3, 3))
+		for i := range img {
+			img[i] = uint8(r.IntN(256))
+		}
+		for i := range lab {
+			lab[i] = uint8(i % engine.Classes)
+		}
+		d, err := engine.UploadDataset(e, img, lab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Release(e)
+		tr := &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(n), Epochs: 2, BatchSize: bs, Seed: 5, Augment: 2}
+		tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
+			if pos.Epoch == 1 {
+				afterFirst = g.captures
+			}
+			return nil
+		}
+		if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+			t.Fatal(err)
+		}
+		return g.captures, afterFirst
+	}
+	c1, first := run()
+	if c1 == 0 || c1 != first {
+		t.Errorf("%d recordings in the first epoch, %d after the second: want some in the first, none added by the second", first, c1)
+	}
+	if c1 > 4 { // the step and the tuner's alternatives (TestEmulatedTuning)
+		t.Errorf("%d recordings for one batch size, want at most the step and its 3 timed alternatives", c1)
 	}
 }

@@ -142,6 +142,11 @@ func mnistTask(t *testing.T) task {
 // each weight nudged up by one ulp with probability 1/2 when nudge is set)
 // on tk, in a fixed random order, and returns the mean loss of each step.
 func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps, bs int, nudge bool) []float64 {
+	var aug engine.Augment
+	if opt.Sched.Kind != engine.ConstantLR {
+		opt.Sched = engine.NewSchedule(opt.Sched.Kind, steps)
+		aug = engine.Augment{Shift: 2, Seed: 11}
+	}
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	init := arch.GlorotInit(11)
 	if nudge {
@@ -170,7 +175,7 @@ func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps,
 	if err := e.Write(perm, 0, order); err != nil {
 		t.Fatal(err)
 	}
-	cursor, _ := e.Alloc(engine.Int32, 1)
+	cursor, _ := e.Alloc(engine.Int32, 2) // position, epoch 0
 	stats, _ := e.Alloc(engine.Float32, 3)
 	defer func() {
 		engine.ResetGraphs(e)
@@ -178,7 +183,7 @@ func losses(t *testing.T, e engine.Engine, tk task, opt engine.OptConfig, steps,
 			e.Free(x)
 		}
 	}()
-	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
+	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor, Aug: aug}
 	var out []float64
 	st := make([]float32, 3)
 	for s := 0; s < steps; s++ {
@@ -210,10 +215,21 @@ func worst(t *testing.T, what string, a, b []float64, every int) float64 {
 }
 
 // goldenOpts are the optimizers the golden tests train with: Adam (the
-// default) and SGD with momentum.
+// reference recipe), SGD with momentum, and Adam with the cosine
+// schedule, with which losses also augments the batches (the default
+// recipe: the scheduled rate and the drawn translations on the device).
 var goldenOpts = []engine.OptConfig{
 	{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
 	{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
+	{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7, Sched: engine.Schedule{Kind: engine.CosineLR}},
+}
+
+// optName names a golden optimizer in test output.
+func optName(opt engine.OptConfig) string {
+	if opt.Sched.Kind != engine.ConstantLR {
+		return engine.OptName(opt.Kind) + " + " + opt.Sched.Kind.String() + " + shift:2"
+	}
+	return engine.OptName(opt.Kind)
 }
 
 // cpuDrift trains steps steps at batch bs with opt on the CPU engine c,
@@ -222,7 +238,7 @@ var goldenOpts = []engine.OptConfig{
 func cpuDrift(t *testing.T, c engine.Engine, tk task, opt engine.OptConfig, steps, bs, every int) ([]float64, float64) {
 	lc := losses(t, c, tk, opt, steps, bs, false)
 	ln := losses(t, c, tk, opt, steps, bs, true)
-	return lc, worst(t, engine.OptName(opt.Kind)+", cpu nudged one ulp vs cpu", ln, lc, every)
+	return lc, worst(t, optName(opt)+", cpu nudged one ulp vs cpu", ln, lc, every)
 }
 
 // agrees checks losses lg (engine gname) against the CPU's lc: the first
@@ -278,7 +294,7 @@ func TestGoldenCPUvsGPU(t *testing.T) {
 		for _, v := range gpuVariants(t) {
 			v.set(g)
 			lg := losses(t, g, tk, opt, 200, 128, false)
-			agrees(t, engine.OptName(opt.Kind)+", "+v.name+" on the GPU", lg, lc, wn, 50, 0.5)
+			agrees(t, optName(opt)+", "+v.name+" on the GPU", lg, lc, wn, 50, 0.5)
 		}
 	}
 }

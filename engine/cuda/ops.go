@@ -14,11 +14,14 @@ import (
 )
 
 // Gather assembles a batch on the device and advances the cursor.
-func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int) {
-	engine.CheckGather(images, labels, cursor, x, y, n, pixels)
+// With aug on, the kernel draws each image's translation from the seed,
+// the epoch in cursor[1] and the image's index (engine.ShiftOffsets).
+func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int, aug engine.Augment) {
+	engine.CheckGather(images, labels, cursor, x, y, n, pixels, aug)
 	e.use(access{r: regions(images, labels, perm), w: regions(cursor, x, y)})
 	e.fail(e.c.Launch("gather", int64(n)*int64(pixels), block, arg(images), arg(labels), arg(perm),
-		arg(cursor), arg(x), arg(y), cu.I(n), cu.I(pixels)))
+		arg(cursor), arg(x), arg(y), cu.I(n), cu.I(pixels), cu.I(aug.Shift), cu.I(engine.ImageSideOf(pixels)),
+		cu.I(int(int32(uint32(aug.Seed)))), cu.I(int(int32(uint32(aug.Seed>>32))))))
 	e.fail(e.c.LaunchBlocks("advance", 1, 1, arg(cursor), cu.I(n)))
 }
 
@@ -391,14 +394,19 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	if l == nil {
 		e.use(a)
 	}
+	// The schedule: the kernels scale c.LR by its factor at step[0]+1.
+	sc := c.Sched
+	sched := []cu.Arg{cu.I(int(sc.Kind)), cu.I(sc.Warmup), cu.I(sc.Total), cu.F(sc.Final)}
 	if c.Kind == engine.SGD {
-		e.fail(e.c.LaunchOn(l, "sgd", int64(n), block, arg(p), arg(g), arg(s1), cu.L(int64(n)), cu.F(c.LR), cu.F(c.Momentum)))
-	} else if aligned16(p, g, s1, s2) {
-		e.fail(e.c.LaunchOn(l, "adam4", (int64(n)+3)/4, block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
-			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)))
+		e.fail(e.c.LaunchOn(l, "sgd", int64(n), block, append([]cu.Arg{arg(p), arg(g), arg(s1), arg(step),
+			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Momentum)}, sched...)...))
 	} else {
-		e.fail(e.c.LaunchOn(l, "adam", int64(n), block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
-			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)))
+		name, threads := "adam", int64(n)
+		if aligned16(p, g, s1, s2) {
+			name, threads = "adam4", (int64(n)+3)/4
+		}
+		e.fail(e.c.LaunchOn(l, name, threads, block, append([]cu.Arg{arg(p), arg(g), arg(s1), arg(s2), arg(step),
+			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)}, sched...)...))
 	}
 	e.fail(e.c.LaunchOn(l, "step_inc", 1, 1, arg(step)))
 }

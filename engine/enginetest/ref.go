@@ -205,18 +205,37 @@ func RefSoftmaxXent(z []float64, labels []int32, n, classes int) (loss float64, 
 // RefUpdate applies one optimizer step (t is the step number, from 1) in
 // place to p, s1, s2.
 func RefUpdate(c engine.OptConfig, p, g, s1, s2 []float64, t int) {
+	lr := float64(c.LR) * RefScheduleFactor(c.Sched, t)
 	if c.Kind == engine.SGD {
 		for i := range p {
-			s1[i] = float64(c.Momentum)*s1[i] - float64(c.LR)*g[i]
+			s1[i] = float64(c.Momentum)*s1[i] - lr*g[i]
 			p[i] += s1[i]
 		}
 		return
 	}
 	b1, b2 := float64(c.Beta1), float64(c.Beta2)
-	alpha := float64(c.LR) * math.Sqrt(1-math.Pow(b2, float64(t))) / (1 - math.Pow(b1, float64(t)))
+	alpha := lr * math.Sqrt(1-math.Pow(b2, float64(t))) / (1 - math.Pow(b1, float64(t)))
 	for i := range p {
 		s1[i] = b1*s1[i] + (1-b1)*g[i]
 		s2[i] = b2*s2[i] + (1-b2)*g[i]*g[i]
 		p[i] -= alpha * s1[i] / (math.Sqrt(s2[i]) + float64(c.Eps))
 	}
+}
+
+// RefScheduleFactor is the learning-rate multiplier at update t (from 1)
+// in float64, written from the schedule's definition: linear warm-up to 1
+// over Warmup updates, then a half cosine from 1 to Final at update Total,
+// Final after it.
+func RefScheduleFactor(s engine.Schedule, t int) float64 {
+	if s.Kind != engine.CosineLR {
+		return 1
+	}
+	if t <= s.Warmup {
+		return float64(t) / float64(s.Warmup)
+	}
+	if t >= s.Total {
+		return float64(s.Final)
+	}
+	frac := float64(t-s.Warmup) / float64(s.Total-s.Warmup)
+	return float64(s.Final) + (1-float64(s.Final))*(1+math.Cos(math.Pi*frac))/2
 }

@@ -166,6 +166,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 	}{
 		{"Memory", testMemory},
 		{"Gather", testGather},
+		{"GatherAugment", testGatherAugment},
 		{"Conv", testConv},
 		{"MaxPool", testMaxPool},
 		{"ConvPool", testConvPool},
@@ -270,7 +271,7 @@ func testGather(h *harness) {
 	x := h.zeros(engine.Float32, 3*pixels)
 	y := h.zeros(engine.Int32, 3)
 	for step := 0; step < 2; step++ {
-		e.Gather(images, labels, perm, cursor, x, y, 3, pixels)
+		e.Gather(images, labels, perm, cursor, x, y, 3, pixels, engine.Augment{})
 		gx, gy := h.read(x), h.readI(y)
 		for k := 0; k < 3; k++ {
 			idx := p[step*3+k]
@@ -288,7 +289,7 @@ func testGather(h *harness) {
 		t.Errorf("cursor after two batches of 3: %d, want 6", c[0])
 	}
 	// A partial last batch.
-	e.Gather(images, labels, perm, cursor, x, y, 1, pixels)
+	e.Gather(images, labels, perm, cursor, x, y, 1, pixels, engine.Augment{})
 	if gy := h.readI(y); gy[0] != lab[0] {
 		t.Errorf("partial batch label %d, want %d", gy[0], lab[0])
 	}
@@ -301,6 +302,83 @@ func testGather(h *harness) {
 	}
 	if !slices.Equal(h.readI(perm), p) {
 		t.Error("Gather modified perm")
+	}
+}
+
+// testGatherAugment: with augmentation on, each image of a batch is the
+// zero-filled translation of its dataset image by the offsets
+// engine.ShiftOffsets draws for (seed, epoch in cursor[1], index), as
+// engine.ShiftImage makes it; the same for every engine, bit for bit.
+func testGatherAugment(h *harness) {
+	e, t := h.e, h.t
+	const m, n = 7, 5
+	pixels := engine.ImagePixels
+	img := make([]uint8, m*pixels)
+	for i := range img {
+		img[i] = uint8(h.r.IntN(256))
+	}
+	lab := []int32{6, 5, 4, 3, 2, 1, 0}
+	images, labels := h.zeros(engine.Uint8, len(img)), h.zeros(engine.Int32, m)
+	perm, cursor := h.zeros(engine.Int32, 2*n), h.zeros(engine.Int32, 2)
+	p := []int32{3, 0, 6, 6, 1, 5, 2, 4, 0, 3}
+	for _, w := range []struct {
+		t engine.Tensor
+		v any
+	}{{images, img}, {labels, lab}, {perm, p}} {
+		if err := e.Write(w.t, 0, w.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, y := h.zeros(engine.Float32, n*pixels), h.zeros(engine.Int32, n)
+	want := make([]float32, pixels)
+	// A seed with both 32-bit halves set; shifts 1 to the largest.
+	for _, c := range []struct {
+		shift int
+		seed  uint64
+		epoch int32
+	}{{2, 0x9e3779b97f4a7c15, 0}, {2, 0x9e3779b97f4a7c15, 7}, {1, 3, 1}, {engine.MaxShift, 42, 2}} {
+		aug := engine.Augment{Shift: c.shift, Seed: c.seed}
+		if err := e.Write(cursor, 0, []int32{0, c.epoch}); err != nil {
+			t.Fatal(err)
+		}
+		shifted := 0
+		for step := 0; step < 2; step++ {
+			e.Gather(images, labels, perm, cursor, x, y, n, pixels, aug)
+			gx, gy := h.read(x), h.readI(y)
+			for k := 0; k < n; k++ {
+				idx := p[step*n+k]
+				dx, dy := engine.ShiftOffsets(c.seed, c.epoch, idx, c.shift)
+				if dx != 0 || dy != 0 {
+					shifted++
+				}
+				engine.ShiftImage(want, img[int(idx)*pixels:int(idx+1)*pixels], engine.ImageSide, dx, dy)
+				got := gx[k*pixels : (k+1)*pixels]
+				if !slices.Equal(got, want) {
+					j := 0
+					for got[j] == want[j] {
+						j++
+					}
+					t.Errorf("shift %d seed %#x epoch %d step %d: image %d (offset %+d,%+d) differs first at pixel (%d,%d): got %v, want %v",
+						c.shift, c.seed, c.epoch, step, idx, dx, dy, j/engine.ImageSide, j%engine.ImageSide, got[j], want[j])
+				}
+				if gy[k] != lab[idx] {
+					t.Errorf("shift %d step %d: y[%d] = %d, want %d", c.shift, step, k, gy[k], lab[idx])
+				}
+			}
+		}
+		if shifted == 0 {
+			t.Errorf("shift %d seed %#x epoch %d: no image of ten was moved", c.shift, c.seed, c.epoch)
+		}
+		if cur := h.readI(cursor); cur[0] != 2*n || cur[1] != c.epoch {
+			t.Errorf("cursor after two augmented batches: %v, want [%d %d]", cur, 2*n, c.epoch)
+		}
+	}
+	got := make([]uint8, len(img))
+	if err := e.Read(images, 0, got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, img) || !slices.Equal(h.readI(perm), p) || !slices.Equal(h.readI(labels), lab) {
+		t.Error("augmented Gather modified its inputs (images, perm or labels)")
 	}
 }
 
@@ -636,6 +714,10 @@ func testUpdate(h *harness) {
 		{Kind: engine.Adam, LR: 0.03, Beta1: 0.8, Beta2: 0.99, Eps: 1e-3},
 		{Kind: engine.SGD, LR: 0.01, Momentum: 0.9},
 		{Kind: engine.SGD, LR: 0.1},
+		// Scheduled: updates 1–2 warm up, 3 is on the cosine.
+		{Kind: engine.Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7,
+			Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 2, Total: 5, Final: 0.1}},
+		{Kind: engine.SGD, LR: 0.1, Momentum: 0.9, Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 1, Total: 4}},
 	} {
 		name := fmt.Sprintf("update %+v", c)
 		pv := h.rand(n, 0.1)

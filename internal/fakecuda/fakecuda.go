@@ -23,9 +23,10 @@ import (
 //go:embed csrc/fakecuda.c
 var source string
 
-// The libraries' names the bindings dlopen: the newest of each, so that
-// the fake is found before any real one.
-var sonames = []string{"libcuda.so.1", "libcublas.so.13", "libcudnn.so.9"}
+// The names the fake answers to: the driver, and the cuBLAS and cuDNN
+// that match the CUDA version it reports (12.8), which the bindings'
+// library search (internal/nvlib) takes from LD_LIBRARY_PATH first.
+var sonames = []string{"libcuda.so.1", "libcublas.so.12", "libcudnn.so.9"}
 
 var (
 	buildOnce sync.Once

@@ -1,0 +1,200 @@
+// args.go: what urfave/cli does not do for us with the command line.
+// Flags may follow positional arguments (`predict IMG --json`; urfave/cli
+// stops reading flags at the first positional argument, and would take
+// "--json" for a file name), so prepareArgs moves them before; "--" still
+// ends the flags. An unknown command is refused with the list of commands
+// and exit code 2, and a command that takes no arguments refuses extra
+// ones instead of ignoring them.
+
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// prepareArgs returns args (os.Args form) with every subcommand's flags
+// moved before its positional arguments, or a usage error for an unknown
+// command.
+func prepareArgs(app *cli.App, args []string) ([]string, error) {
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") || args[1] == "help" || args[1] == "h" {
+		return args, nil
+	}
+	var cmd *cli.Command
+	cmds := app.Commands
+	i := 1
+	for i < len(args) {
+		next := findCommand(cmds, args[i])
+		if next == nil {
+			if cmd == nil || (cmd.Action == nil && !strings.HasPrefix(args[i], "-") && args[i] != "help" && args[i] != "h") {
+				return nil, unknownCommand(cmd, cmds, args[i])
+			}
+			break
+		}
+		cmd, cmds = next, next.Subcommands
+		i++
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		return args, nil // `cnngpu data` alone, or with --help
+	}
+	rest, err := reorder(cmd.Flags, args[i:])
+	if err != nil {
+		path := strings.Join(args[1:i], " ")
+		return nil, usageErrorf("%s: %v (see 'cnngpu %s --help')", path, err, path)
+	}
+	return append(append([]string(nil), args[:i]...), rest...), nil
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// unknownCommand names the command and lists those that exist.
+func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error {
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Name)
+		}
+	}
+	if parent == nil {
+		return usageErrorf("unknown command %q; the commands are %s (see 'cnngpu --help')", name, strings.Join(names, ", "))
+	}
+	return usageErrorf("unknown command %q; '%s' has the commands %s (see 'cnngpu %s --help')",
+		parent.Name+" "+name, parent.Name, strings.Join(names, ", "), parent.Name)
+}
+
+// reorder puts the flags of rest (with the values of those that take one)
+// before its positional arguments. An unknown flag is kept as a flag, for
+// urfave/cli to refuse; a flag that takes a value but ends the line is
+// refused here (moved before the arguments, it would take one of them).
+func reorder(flags []cli.Flag, rest []string) ([]string, error) {
+	takesValue := map[string]bool{}
+	for _, f := range flags {
+		tv := false
+		if d, ok := f.(interface{ TakesValue() bool }); ok {
+			tv = d.TakesValue()
+		}
+		for _, n := range f.Names() {
+			takesValue[n] = tv
+		}
+	}
+	var fl, pos []string
+	dashdash := false
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		if a == "--" {
+			pos, dashdash = append(pos, rest[j+1:]...), true
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		fl = append(fl, a)
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && takesValue[name] {
+			if j+1 == len(rest) {
+				return nil, fmt.Errorf("%s needs a value", a)
+			}
+			fl = append(fl, rest[j+1])
+			j++
+		}
+	}
+	if dashdash {
+		fl = append(fl, "--")
+	}
+	return append(fl, pos...), nil
+}
+
+// refuseArgs is the Before of commands that take no positional arguments.
+func refuseArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageErrorf("%s takes no arguments, got %q (flags start with --; see 'cnngpu %s --help')",
+			cmdPath(c), c.Args().First(), cmdPath(c))
+	}
+	return nil
+}
+
+// refuseArgsIn sets refuseArgs as the Before of every command in cmds
+// (and below) that declares no arguments and has no subcommands.
+func refuseArgsIn(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if len(c.Subcommands) > 0 {
+			refuseArgsIn(c.Subcommands)
+			continue
+		}
+		if c.ArgsUsage == "" && c.Before == nil {
+			c.Before = refuseArgs
+		}
+	}
+}
+
+// cmdPath is the command's full name, e.g. "data fetch".
+func cmdPath(c *cli.Context) string {
+	var names []string
+	for _, x := range c.Lineage() {
+		if x.Command != nil && x.Command.Name != c.App.Name && x.Command.Name != "" && (len(names) == 0 || names[0] != x.Command.Name) {
+			names = append([]string{x.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+var (
+	badValueRE  = regexp.MustCompile(`^invalid value "(.*)" for flag -([^:]+): `)
+	undefinedRE = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	noValueRE   = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+	badBoolRE   = regexp.MustCompile(`^invalid boolean value "(.*)" for -+([^:]+): `)
+)
+
+// flagError rewrites the flag package's parse errors in the words of the
+// rest of cnngpu: the flag as typed (--name), the value, what is expected.
+func flagError(c *cli.Context, err error) error {
+	msg := err.Error()
+	if m := undefinedRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown flag --%s", m[1])
+	}
+	if m := noValueRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("--%s needs a value", m[1])
+	}
+	if m := badBoolRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("--%s=%s: expected --%s, --%s=true or --%s=false", m[2], m[1], m[2], m[2], m[2])
+	}
+	m := badValueRE.FindStringSubmatch(msg)
+	if m == nil {
+		return err
+	}
+	want := ""
+	for _, f := range c.Command.Flags {
+		if !slices.Contains(f.Names(), m[2]) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.IntFlag:
+			want = "a whole number"
+		case *cli.Uint64Flag:
+			want = "a whole number from 0 to 18446744073709551615"
+		case *cli.Float64Flag:
+			want = "a number"
+		case *cli.BoolFlag:
+			want = "true or false"
+		}
+	}
+	if want == "" {
+		return err
+	}
+	return fmt.Errorf("--%s %q: expected %s", m[2], m[1], want)
+}

@@ -1,0 +1,123 @@
+// checks.go: value checks that train and tune share (learning rate,
+// momentum), and what train says when a run diverges.
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/urfave/cli/v2"
+)
+
+// checkLR refuses a learning rate that is not a positive finite number.
+func checkLR(lr float64) (float64, error) {
+	if !(lr > 0) || math.IsInf(lr, 0) {
+		return 0, usageErrorf("--lr %v: expected a positive finite number, e.g. 0.001", lr)
+	}
+	return lr, nil
+}
+
+// checkMomentum refuses a --momentum outside [0, 1) (NaN included),
+// whichever optimizer is chosen.
+func checkMomentum(c *cli.Context) (float64, error) {
+	m := c.Float64("momentum")
+	if !(m >= 0 && m < 1) {
+		return 0, usageErrorf("--momentum %v: expected a number in [0, 1), e.g. 0.9", m)
+	}
+	return m, nil
+}
+
+// fmtLR writes a learning rate as it was typed: float32 values (as stored
+// in a checkpoint) with the fewest digits that read back the same.
+func fmtLR(lr float32) string { return strconv.FormatFloat(float64(lr), 'g', -1, 32) }
+
+// isDivergence reports whether err says the training went non-finite: the
+// trainer's own check, or a checkpoint refused for non-finite weights.
+func isDivergence(err error) bool {
+	return errors.Is(err, engine.ErrDiverged) || errors.Is(err, engine.ErrNonFinite)
+}
+
+// divergedError is train's message for a diverged run (exit code 1): what
+// happened, the likely cause, and what is kept on disk.
+func divergedError(err error, opt engine.OptConfig, out string, saved *engine.Position) error {
+	msg := err.Error() + fmt.Sprintf("\nthe learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default is 0.001)",
+		fmtLR(opt.LR), engine.OptName(opt.Kind))
+	if p := saved; p != nil && p.Step > 0 {
+		msg += fmt.Sprintf("\nthe last finite checkpoint, at epoch %d, step %d, is kept in %s", p.Epoch+1, p.Step, out)
+	} else if p != nil {
+		msg += fmt.Sprintf("\nthe last finite checkpoint, after epoch %d, is kept in %s", p.Epoch, out)
+	} else {
+		msg += fmt.Sprintf("\nno checkpoint was written to %s", out)
+	}
+	return withCode(1, errors.New(msg))
+}
+
+// minTrainImages is the smallest --train-limit: one image of each digit.
+const minTrainImages = engine.Classes
+
+// checkTrainLimit refuses a --train-limit that cannot hold every digit.
+func checkTrainLimit(n int) error {
+	if n < 0 || n > 0 && n < minTrainImages {
+		return usageErrorf("--train-limit %d: expected 0 (all images) or at least %d (one image of each digit)", n, minTrainImages)
+	}
+	return nil
+}
+
+// checkTrainSet says on note when --train-limit asked for more images
+// than the training set has (available, after --val-split), and refuses a
+// training set idx that lacks a digit: it cannot train a 10-class model.
+func checkTrainSet(limit, available int, labels []uint8, idx []int32, note io.Writer) error {
+	if limit > available && note != nil {
+		fmt.Fprintf(note, "note: --train-limit %d is more than the %d training images there are; training on all %d\n", limit, available, available)
+	}
+	var count [engine.Classes]int
+	for _, i := range idx {
+		if l := int(labels[i]); l < engine.Classes {
+			count[l]++
+		}
+	}
+	for d, n := range count {
+		if n == 0 {
+			return usageErrorf("the training set (%s after --val-split and --train-limit) has no image of the digit %d, and cannot train a 10-class model; lower --val-split or raise --train-limit",
+				plural(len(idx), "image"), d)
+		}
+	}
+	return nil
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// checkTuneValues checks tune's grid and counts, naming the flag.
+func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
+	for _, b := range batchSizes {
+		if b < 1 || b > 60000 {
+			return usageErrorf("--batch-size %d: expected 1 to 60000", b)
+		}
+	}
+	for _, a := range acts {
+		if a != "relu" && a != "sigmoid" && a != "tanh" {
+			return usageErrorf("--activation %q: expected relu, sigmoid or tanh", a)
+		}
+	}
+	if n := c.Int("epochs"); n < 1 {
+		return usageErrorf("--epochs %d: expected at least 1", n)
+	}
+	if k := c.Int("folds"); k < 0 || k == 1 {
+		return usageErrorf("--folds %d: expected 0 (a hold-out) or at least 2", k)
+	}
+	if v := c.Float64("val-split"); c.Int("folds") == 0 && !(v > 0 && v < 1) {
+		return usageErrorf("--val-split %v: expected a fraction between 0 and 1 (exclusive)", v)
+	}
+	return nil
+}

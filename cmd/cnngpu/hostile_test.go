@@ -1,0 +1,587 @@
+// hostile_test.go: the binary fed what a careless or hostile user gives
+// it (issue 18). TestHostileInput is the table: every subcommand with
+// zero, negative, NaN, infinite, huge and empty values, a folder for a
+// file and a file for a folder, paths that cannot be written, the input
+// as the output, flags after arguments; each must exit with the right
+// code, name the flag or file and what is expected, write or replace
+// nothing, and never panic. The other tests follow one problem each
+// through: a diverging run, a model holding NaN, serve's address, export
+// over its input, outputs checked before training.
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io/fs"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/export"
+	"github.com/cnngpu/cnngpu/tune"
+)
+
+// runIn runs the binary with dir as its working folder, killing it after
+// limit, and fails the test on a Go panic. code is -1 when it was killed.
+func runIn(t *testing.T, dir string, limit time.Duration, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary_, args...)
+	cmd.Dir = dir
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		code = -1
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	if strings.Contains(se.String(), "panic:") || strings.Contains(se.String(), "goroutine ") {
+		t.Errorf("cnngpu %s panicked:\n%s", strings.Join(args, " "), se.String())
+	}
+	return so.String(), se.String(), code
+}
+
+// snapshot records every file and folder under root: mode, size,
+// modification time of files and inode (a replacement by rename is a new
+// inode),
+// so that a run that writes, replaces or deletes anything shows.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		v := fmt.Sprintf("%v %d", info.Mode(), info.Size())
+		if !info.IsDir() {
+			// A folder's time changes when a check creates and removes a
+			// file in it; its entries show what stays.
+			v += fmt.Sprintf(" %d", info.ModTime().UnixNano())
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			v += fmt.Sprintf(" inode %d", st.Ino)
+		}
+		out[p] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diffSnapshots describes what changed between two snapshots.
+func diffSnapshots(a, b map[string]string) string {
+	var d []string
+	for p, v := range b {
+		if w, ok := a[p]; !ok {
+			d = append(d, "created "+p)
+		} else if w != v {
+			d = append(d, "changed "+p)
+		}
+	}
+	for p := range a {
+		if _, ok := b[p]; !ok {
+			d = append(d, "removed "+p)
+		}
+	}
+	return strings.Join(d, ", ")
+}
+
+// writeModel writes a checkpoint of the reference network with Glorot
+// weights (seed 1), changed by edit when not nil, without training.
+func writeModel(t *testing.T, path string, edit func(*engine.Checkpoint)) {
+	t.Helper()
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	ck := &engine.Checkpoint{Arch: arch, Opt: engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+		Config: engine.TrainConfig{Epochs: 1, BatchSize: 32, Seed: 1}, Position: engine.Position{Epoch: 1}, Params: arch.GlorotInit(1)}
+	if edit != nil {
+		edit(ck)
+	}
+	b, err := ck.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nanModel makes a checkpoint as a diverged run saved it before
+// divergence was caught: NaN weights.
+func nanModel(ck *engine.Checkpoint) {
+	for i := range ck.Params {
+		ck.Params[i] = float32(math.NaN())
+	}
+}
+
+// digitPNG is a 28x28 PNG of a vertical stroke, dark on white.
+func digitPNG(t *testing.T) []byte {
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	for y := 4; y < 24; y++ {
+		for x := 12; x < 16; x++ {
+			img.SetGray(x, y, color.Gray{0})
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
+}
+
+// fixtures are the files the hostile cases point at.
+type fixtures struct {
+	root, cwd, data, model, nan, png, empty, notes, folder, file, link, hard, ours, readonly string
+	shard0, shard0b                                                                          string
+}
+
+func newFixtures(t *testing.T) *fixtures {
+	t.Helper()
+	root := t.TempDir()
+	f := &fixtures{root: root, cwd: filepath.Join(root, "cwd"), data: filepath.Join(root, "data"),
+		model: filepath.Join(root, "m.safetensors"), nan: filepath.Join(root, "nan.safetensors"),
+		png: filepath.Join(root, "digit.png"), empty: filepath.Join(root, "empty.png"), notes: filepath.Join(root, "notes.txt"),
+		folder: filepath.Join(root, "folder"), file: filepath.Join(root, "plain"), link: filepath.Join(root, "link.safetensors"),
+		hard: filepath.Join(root, "hard.safetensors"), ours: filepath.Join(root, "ours.onnx"), readonly: filepath.Join(root, "readonly.onnx"),
+		shard0: filepath.Join(root, "shard0"), shard0b: filepath.Join(root, "shard0-again")}
+	for _, d := range []string{f.cwd, f.data, f.folder} {
+		os.MkdirAll(d, 0o755)
+	}
+	fakeMNIST(t, f.data, 300, 100)
+	writeModel(t, f.model, nil)
+	writeModel(t, f.nan, nanModel)
+	os.WriteFile(f.png, digitPNG(t), 0o644)
+	os.WriteFile(f.empty, nil, 0o644)
+	os.WriteFile(f.notes, []byte("notes, not a model\n"), 0o644)
+	os.WriteFile(f.file, []byte("a plain file\n"), 0o644)
+	if err := os.Symlink(f.model, f.link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(f.model, f.hard); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := engine.LoadCheckpoint(f.model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onnx, err := export.ONNX(ck, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(f.ours, onnx, 0o644)
+	os.WriteFile(f.readonly, onnx, 0o444)
+	for _, d := range []string{f.shard0, f.shard0b} {
+		spec := &tune.Spec{Version: 1, LRs: []float64{0.001, 0.002}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
+			Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.2, Shard: tune.Shard{I: 0, N: 2}}
+		if err := tune.Prepare(d, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// TestHostileInput is the standing proof of issue 18: every subcommand fed
+// bad values exits with the right code and a message that names the flag
+// or file and what is expected; nothing under the test's folder is
+// written, replaced or removed; nothing panics.
+func TestHostileInput(t *testing.T) {
+	f := newFixtures(t)
+	// Quick settings, so that a value wrongly accepted trains for a moment
+	// (and its output shows in the snapshot) rather than for an hour.
+	train := []string{"train", "--cpu", "--data", f.data, "--epochs", "1", "--train-limit", "100"}
+	tuneArgs := []string{"tune", "--cpu", "--data", f.data, "--epochs", "1", "--train-limit", "100", "--lr", "0.001",
+		"--batch-size", "32", "--activation", "relu", "--final=false", "--out", filepath.Join(f.cwd, "study")}
+	with := func(base []string, more ...string) []string { return append(append([]string(nil), base...), more...) }
+	cwd := func(name string) string { return filepath.Join(f.cwd, name) }
+	cases := []struct {
+		args []string
+		code int
+		want []string // all in stderr
+	}{
+		// train: counts and rates
+		{with(train, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
+		{with(train, "--epochs", "-3"), 2, []string{"--epochs -3", "at least 1"}},
+		{with(train, "--epochs", "99999999999999999999"), 2, []string{`--epochs "99999999999999999999"`, "whole number"}},
+		{with(train, "--batch-size", "0"), 2, []string{"--batch-size 0", "expected 1 to 60000"}},
+		{with(train, "--batch-size", "1000000"), 2, []string{"--batch-size 1000000", "expected 1 to 60000"}},
+		{with(train, "--lr", "0"), 2, []string{"--lr 0", "positive finite number"}},
+		{with(train, "--lr", "-1"), 2, []string{"--lr -1", "positive finite number"}},
+		{with(train, "--lr", "NaN"), 2, []string{"--lr NaN", "positive finite number"}},
+		{with(train, "--lr", "inf"), 2, []string{"--lr +Inf", "positive finite number"}},
+		{with(train, "--lr", "1e400"), 2, []string{`--lr "1e400"`, "expected a number"}},
+		{with(train, "--optimizer", "sgd", "--momentum", "nan"), 2, []string{"--momentum NaN", "[0, 1)"}},
+		{with(train, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
+		{with(train, "--momentum", "1"), 2, []string{"--momentum 1", "[0, 1)"}},
+		{with(train, "--optimizer", "sgd", "--momentum", "inf"), 2, []string{"--momentum +Inf", "[0, 1)"}},
+		{with(train, "--val-split", "-0.1"), 2, []string{"--val-split -0.1", "[0, 1)"}},
+		{with(train, "--val-split", "1"), 2, []string{"--val-split 1", "[0, 1)"}},
+		{with(train, "--val-split", "nan"), 2, []string{"--val-split NaN", "[0, 1)"}},
+		{with(train, "--val-split", "0.99"), 2, []string{"--val-split", "empty set"}},
+		{with(train, "--train-limit", "-1"), 2, []string{"--train-limit -1", "at least 10"}},
+		{with(train, "--train-limit", "5"), 2, []string{"--train-limit 5", "at least 10", "each digit"}},
+		{with(train, "--seed", "-1"), 2, []string{`--seed "-1"`, "whole number from 0"}},
+		{with(train, "--threads", "-1"), 2, []string{"--threads -1", "0 (all cores)"}},
+		{with(train, "--threads", "1000000"), 2, []string{"--threads 1000000", "up to 1024"}},
+		{with(train, "--precision", "fp16"), 2, []string{`--precision "fp16"`, "fp32 or tf32"}},
+		{with(train, "--activation", ""), 2, []string{`--activation ""`, "relu, sigmoid or tanh"}},
+		{with(train, "--no-such-flag"), 2, []string{"unknown flag --no-such-flag"}},
+		// train: outputs and inputs
+		{with(train, "--out", ""), 2, []string{`--out ""`, "expected a file name"}},
+		{with(train, "--out", f.folder), 2, []string{"--out " + f.folder, "is a directory"}},
+		{with(train, "--out", filepath.Join(f.file, "m.safetensors")), 2, []string{"--out", f.file + " is a file, not a folder"}},
+		{with(train, "--out", "/proc/cnngpu-test/m.safetensors"), 2, []string{"--out /proc/cnngpu-test/m.safetensors", "cannot write in /proc"}},
+		{with(train, "--out", filepath.Join(f.data, "train-images-idx3-ubyte.gz")), 2, []string{"same file as --data", "train-images-idx3-ubyte.gz"}},
+		{with(train, "--metrics", ""), 2, []string{`--metrics ""`, "expected a file name"}},
+		{with(train, "--metrics", f.folder), 2, []string{"--metrics " + f.folder, "is a directory"}},
+		{with(train, "--metrics", "/proc/m.jsonl"), 2, []string{"--metrics /proc/m.jsonl", "cannot write in /proc"}},
+		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file"}},
+		{with(train, "--resume", f.notes), 1, []string{"--resume", f.notes, "cnngpu checkpoint"}},
+		{with(train, "--resume", f.nan), 1, []string{f.nan, "non-finite", "diverged"}},
+		{with(train, "--resume", f.folder), 1, []string{"--resume", f.folder, "is a directory"}},
+		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.model, "--lr", "0.01"}, 2, []string{"trained with --lr 0.001, but --lr 0.01 was given"}},
+		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.model, "--epochs", "3", "--metrics", f.model}, 2, []string{"--metrics " + f.model, "is the checkpoint file"}},
+		{with(train, "--data", f.folder), 1, []string{f.folder, "lacks train-images-idx3-ubyte.gz"}},
+		{with(train, "--data", f.file), 2, []string{"--data " + f.file, "is a file, not a folder"}},
+		{with(train, "extra"), 2, []string{`train takes no arguments, got "extra"`}},
+		{append([]string{"train", "extra"}, train[1:]...), 2, []string{`train takes no arguments, got "extra"`}},
+		// eval
+		{[]string{"eval", "--cpu", "--data", f.data}, 2, []string{"eval needs --model FILE"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", ""}, 2, []string{"eval needs --model FILE"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.folder}, 1, []string{f.folder, "is a directory"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.notes}, 1, []string{f.notes, "not safetensors", "cnngpu checkpoint"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.nan}, 1, []string{f.nan, "non-finite", "diverged", "--lr"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.model, "extra"}, 2, []string{`eval takes no arguments, got "extra"`}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.model, "--threads", "-2"}, 2, []string{"--threads -2"}},
+		{[]string{"eval", "--model", f.model, "--device", "-1"}, 2, []string{"--device -1", "GPU index"}},
+		// predict
+		{[]string{"predict", "--cpu", "--model", f.model}, 2, []string{"predict needs image files"}},
+		{[]string{"predict", "--cpu", "--model", f.model, f.folder}, 1, []string{f.folder, "is a folder"}},
+		{[]string{"predict", "--cpu", "--model", f.model, f.notes}, 1, []string{f.notes, "not a PNG, JPEG or GIF"}},
+		{[]string{"predict", "--cpu", "--model", f.model, f.empty}, 1, []string{f.empty, "empty file"}},
+		{[]string{"predict", "--cpu", "--model", f.nan, f.png}, 1, []string{f.nan, "non-finite"}},
+		{[]string{"predict", "--cpu", "--model", f.nan, "--json", f.png}, 1, []string{f.nan, "non-finite"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes}, 1, []string{"--idx", "notes.txt"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes, f.png}, 2, []string{"either --idx FILE or image files"}},
+		{[]string{"predict", "--cpu", f.png, "--model"}, 2, []string{"--model needs a value"}},
+		// export
+		{[]string{"export", "--model", f.model, "--out", f.model}, 2, []string{"--out " + f.model, "same file as --model"}},
+		{[]string{"export", "--model", f.model, "--out", f.link}, 2, []string{"--out " + f.link, "same file as --model"}},
+		{[]string{"export", "--model", f.model, "--out", f.hard, "--force"}, 2, []string{"--out " + f.hard, "same file as --model"}},
+		{[]string{"export", "--model", f.model, "--out", f.folder}, 2, []string{"--out " + f.folder, "is a directory"}},
+		{[]string{"export", "--model", f.model, "--out", f.notes}, 2, []string{f.notes, "not an ONNX model exported by cnngpu", "--force"}},
+		{[]string{"export", "--model", f.model, "--out", f.readonly}, 2, []string{f.readonly, "read-only", "--force"}},
+		{[]string{"export", "--model", f.model, "--out", filepath.Join(f.file, "m.onnx")}, 2, []string{f.file + " is a file, not a folder"}},
+		{[]string{"export", "--model", f.model, "--out", "/proc/m.onnx"}, 2, []string{"--out /proc/m.onnx", "cannot write in /proc"}},
+		{[]string{"export", "--model", f.model, "--format", "npy", "--out", f.file}, 2, []string{"--out " + f.file, "is a file, not a folder"}},
+		{[]string{"export", "--model", f.model, "--format", "zip", "--out", cwd("m.zip")}, 2, []string{`--format "zip"`, "onnx or npy"}},
+		{[]string{"export", "--model", f.nan, "--out", cwd("nan.onnx")}, 1, []string{f.nan, "non-finite"}},
+		{[]string{"export", "--model", f.model, "--out", ""}, 2, []string{"export needs --model FILE and --out PATH"}},
+		{[]string{"export", "--model", f.model, "--out", cwd("m.onnx"), "extra"}, 2, []string{`export takes no arguments, got "extra"`}},
+		// serve
+		{[]string{"serve", "--cpu", "--model", f.model, "--addr", ""}, 2, []string{`--addr ""`, "HOST:PORT"}},
+		{[]string{"serve", "--cpu", "--model", f.model, "--addr", ":0"}, 2, []string{"--addr :0 has no host", "127.0.0.1:0"}},
+		{[]string{"serve", "--cpu", "--model", f.model, "--addr", "127.0.0.1"}, 2, []string{"--addr 127.0.0.1", "HOST:PORT"}},
+		{[]string{"serve", "--cpu", "--model", f.model, "--addr", "127.0.0.1:70000"}, 2, []string{"--addr 127.0.0.1:70000", "0 to 65535"}},
+		{[]string{"serve", "--cpu", "--model", f.nan, "--addr", "127.0.0.1:0"}, 1, []string{f.nan, "non-finite"}},
+		{[]string{"serve", "--cpu"}, 2, []string{"serve needs --model FILE"}},
+		{[]string{"serve", "--cpu", "--model", f.model, "extra"}, 2, []string{`serve takes no arguments, got "extra"`}},
+		// bench, devices
+		{[]string{"bench", "--cpu", "--batch-size", "0"}, 2, []string{"--batch-size", "positive"}},
+		{[]string{"bench", "--cpu", "--steps", "-1"}, 2, []string{"--steps", "positive"}},
+		{[]string{"bench", "--cpu", "--activation", "gelu"}, 2, []string{"--activation", "gelu"}},
+		{[]string{"bench", "--cpu", "extra"}, 2, []string{`bench takes no arguments, got "extra"`}},
+		{[]string{"devices", "extra"}, 2, []string{`devices takes no arguments, got "extra"`}},
+		// data
+		{[]string{"data", "frob"}, 2, []string{`unknown command "data frob"`, "fetch, verify"}},
+		{[]string{"data", "fetch", "junk"}, 2, []string{`data fetch takes no arguments, got "junk"`}},
+		{[]string{"data", "fetch", "junk", "--foo"}, 2, []string{"data fetch: unknown flag --foo", "cnngpu data fetch --help"}},
+		{[]string{"data", "verify", "extra"}, 2, []string{`data verify takes no arguments, got "extra"`}},
+		{[]string{"data", "verify", "--dir", f.folder}, 1, []string{f.folder, "failed verification", "data fetch --dir " + f.folder}},
+		// tune
+		{with(tuneArgs, "--lr", ""), 2, []string{"--lr: empty list"}},
+		{with(tuneArgs, "--lr", "nan"), 2, []string{"--lr NaN", "positive finite number"}},
+		{with(tuneArgs, "--lr", "0.001,inf"), 2, []string{"--lr +Inf", "positive finite number"}},
+		{with(tuneArgs, "--lr", "-1"), 2, []string{"--lr -1", "positive finite number"}},
+		{with(tuneArgs, "--batch-size", "0"), 2, []string{"--batch-size 0", "expected 1 to 60000"}},
+		{with(tuneArgs, "--activation", "gelu"), 2, []string{`--activation "gelu"`, "relu, sigmoid or tanh"}},
+		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "nan"), 2, []string{"--momentum NaN", "[0, 1)"}},
+		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
+		{with(tuneArgs, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
+		{with(tuneArgs, "--folds", "1"), 2, []string{"--folds 1", "at least 2"}},
+		{with(tuneArgs, "--val-split", "1"), 2, []string{"--val-split 1", "between 0 and 1"}},
+		{with(tuneArgs, "--train-limit", "5"), 2, []string{"--train-limit 5", "at least 10"}},
+		{with(tuneArgs, "--shard", "50/100"), 2, []string{"--shard 50/100", "only 1 configuration", "run nothing"}},
+		{with(tuneArgs, "--shard", "3/3"), 2, []string{"--shard", "0 <= I < N"}},
+		{with(tuneArgs, "--out", f.file), 2, []string{"--out " + f.file, "is a file, not a folder"}},
+		{with(tuneArgs, "--out", ""), 2, []string{`--out ""`, "expected a folder name"}},
+		{with(tuneArgs, "--out", "/proc/cnngpu-study"), 2, []string{"--out /proc/cnngpu-study", "cannot write in /proc"}},
+		{with(tuneArgs, "extra"), 2, []string{`tune takes no arguments, got "extra"`}},
+		{[]string{"tune", "merge"}, 2, []string{"tune merge needs --out DIR"}},
+		{[]string{"tune", "merge", "--out", cwd("merged")}, 2, []string{"tune merge needs the shard folders"}},
+		{[]string{"tune", "merge", f.shard0, f.shard0b, "--out", cwd("merged")}, 1, []string{f.shard0, f.shard0b, "shard 0/2 twice"}},
+		{[]string{"tune", "merge", filepath.Join(f.root, "nowhere"), "--out", cwd("merged")}, 1, []string{"nowhere is not a study folder"}},
+		{[]string{"tune", "merge", f.shard0, "--out", f.file}, 2, []string{"--out " + f.file, "is a file, not a folder"}},
+		// plot, and an unknown command
+		{[]string{"plot"}, 2, []string{"plot takes one study folder"}},
+		{[]string{"plot", f.folder, f.folder}, 2, []string{"plot takes one study folder, got 2"}},
+		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 1, []string{"nowhere"}},
+		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`, "train, eval"}},
+	}
+	before := snapshot(t, f.root)
+	for _, c := range cases {
+		name := strings.Join(c.args, " ")
+		stdout, stderr, code := runIn(t, f.cwd, 2*time.Minute, c.args...)
+		if code != c.code {
+			t.Errorf("cnngpu %s: exit code %d, want %d\n%s", name, code, c.code, stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("cnngpu %s: stderr does not say %q:\n%s", name, w, stderr)
+			}
+		}
+		if strings.Contains(stdout, "NaN") {
+			t.Errorf("cnngpu %s printed NaN:\n%s", name, stdout)
+		}
+		if after := snapshot(t, f.root); !equalMaps(before, after) {
+			t.Errorf("cnngpu %s: %s", name, diffSnapshots(before, after))
+			before = after
+		}
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFlagsAfterArguments: flags after positional arguments are read as
+// flags, not file names; "--" still ends the flags.
+func TestFlagsAfterArguments(t *testing.T) {
+	f := newFixtures(t)
+	stdout, stderr, code := runIn(t, f.cwd, time.Minute, "predict", "--cpu", f.png, "--model", f.model, "--json")
+	if code != 0 || !strings.HasPrefix(stdout, `{"file":"`+f.png) {
+		t.Errorf("predict IMG --model M --json: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	_, stderr, code = runIn(t, f.cwd, time.Minute, "predict", "--cpu", "--model", f.model, "--", "--json")
+	if code != 1 || !strings.Contains(stderr, "--json: open --json: no such file") {
+		t.Errorf("predict -- --json: exit %d\n%s", code, stderr)
+	}
+	shard := filepath.Join(f.root, "shard1")
+	spec := &tune.Spec{Version: 1, LRs: []float64{0.001, 0.002}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
+		Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.2, Shard: tune.Shard{I: 1, N: 3}}
+	spec0 := *spec
+	spec0.Shard.I = 0
+	tune.Prepare(shard, spec)
+	tune.Prepare(filepath.Join(f.root, "shard0of3"), &spec0)
+	stdout, stderr, code = runIn(t, f.cwd, time.Minute, "tune", "merge", filepath.Join(f.root, "shard0of3"), shard, "--out", filepath.Join(f.cwd, "merged"))
+	if code != 1 || !strings.Contains(stderr, "do not cover the grid") || !strings.Contains(stderr, "shard 2/3: no folder given") {
+		t.Errorf("tune merge A B --out X: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestDivergedTrainingFailsLoudly (issue 18, item 1): a learning rate far
+// too high stops training within a step or two of the loss turning NaN,
+// with a message and exit code 1, writing no checkpoint and no metrics
+// and printing no NaN; a resumed run that diverges keeps the checkpoint
+// it resumed from untouched and says so.
+func TestDivergedTrainingFailsLoudly(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
+	start := time.Now()
+	stdout, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--lr", "1e9", "--epochs", "50",
+		"--batch-size", "16", "--out", out, "--metrics", metrics)
+	t.Logf("diverging run took %v:\n%s%s", time.Since(start), stdout, stderr)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, w := range []string{"training diverged: the training loss became NaN in epoch 1 (found after step 2 of 19)", "--lr 1e+09", "no checkpoint was written to " + out} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr does not say %q", w)
+		}
+	}
+	if strings.Contains(stdout, "NaN") || strings.Contains(stdout, "epoch 1/50") || strings.Contains(stdout, "test accuracy") {
+		t.Errorf("a diverged run reported results:\n%s", stdout)
+	}
+	for _, p := range []string{out, metrics} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a diverged run wrote %s", p)
+		}
+	}
+	// Resuming a checkpoint whose learning rate is 1e9 (the file itself
+	// finite): epoch 2 diverges, the checkpoint after epoch 1 is kept.
+	ck := filepath.Join(dir, "resume.safetensors")
+	writeModel(t, ck, func(c *engine.Checkpoint) {
+		c.Opt.LR = 1e9
+		c.Config = engine.TrainConfig{Epochs: 3, BatchSize: 16, Seed: 1}
+	})
+	before, _ := os.ReadFile(ck)
+	_, stderr, code = runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--resume", ck)
+	if code != 1 || !strings.Contains(stderr, "training diverged") || !strings.Contains(stderr, "in epoch 2") ||
+		!strings.Contains(stderr, "the last finite checkpoint, after epoch 1, is kept in "+ck) {
+		t.Errorf("diverging resumed run: exit %d\n%s", code, stderr)
+	}
+	if after, _ := os.ReadFile(ck); !bytes.Equal(before, after) {
+		t.Error("the checkpoint resumed from was changed by the diverged run")
+	}
+}
+
+// TestNonFiniteModelIsRefused (issue 18, item 1): a checkpoint holding NaN
+// weights is refused by eval, predict, export and serve, which print no
+// answer; export writes nothing and serve does not start listening.
+func TestNonFiniteModelIsRefused(t *testing.T) {
+	f := newFixtures(t)
+	onnx := filepath.Join(f.cwd, "nan.onnx")
+	for _, args := range [][]string{
+		{"eval", "--cpu", "--data", f.data, "--model", f.nan, "--json"},
+		{"eval", "--cpu", "--data", f.data, "--model", f.nan},
+		{"predict", "--cpu", "--model", f.nan, "--json", f.png},
+		{"predict", "--cpu", "--model", f.nan, f.png},
+		{"export", "--model", f.nan, "--out", onnx},
+		{"serve", "--cpu", "--model", f.nan, "--addr", "127.0.0.1:0"},
+	} {
+		stdout, stderr, code := runIn(t, f.cwd, 30*time.Second, args...)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, f.nan) || !strings.Contains(stderr, "non-finite values: tensor conv1.weight holds NaN") {
+			t.Errorf("cnngpu %s: exit %d, stdout %q\n%s", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(onnx); err == nil {
+		t.Error("export of a NaN model wrote its --out")
+	}
+}
+
+// TestServeNeedsAHost (issue 18, item 3): an empty or host-less --addr is
+// refused with exit code 2 before listening (it used to listen on every
+// interface), and a loopback address still works.
+func TestServeNeedsAHost(t *testing.T) {
+	f := newFixtures(t)
+	for _, addr := range []string{"", ":0", "[]:0"} {
+		_, stderr, code := runIn(t, f.cwd, 20*time.Second, "serve", "--cpu", "--model", f.model, "--addr", addr)
+		if code != 2 || !strings.Contains(stderr, "--addr "+addr) || !strings.Contains(stderr, "127.0.0.1") {
+			t.Errorf("serve --addr %q: exit code %d (-1: still listening after 20 s), want 2\n%s", addr, code, stderr)
+		}
+	}
+	url, _, _ := startServe(t, f.model)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Errorf("serve on loopback: %s", url)
+	}
+}
+
+// TestExportNeverOverwritesItsInput (issue 18, item 4): export refuses
+// --out when it is the model file (also through a symbolic or hard link,
+// even with --force), refuses to replace a file that is not one of its
+// exports or is read-only without --force, and keeps the mode of a file it
+// replaces.
+func TestExportNeverOverwritesItsInput(t *testing.T) {
+	f := newFixtures(t)
+	model, _ := os.ReadFile(f.model)
+	for _, out := range []string{f.model, f.link, f.hard} {
+		for _, force := range []bool{false, true} {
+			args := []string{"export", "--model", f.model, "--out", out}
+			if force {
+				args = append(args, "--force")
+			}
+			_, stderr, code := runIn(t, f.cwd, time.Minute, args...)
+			if code != 2 || !strings.Contains(stderr, "same file as --model") {
+				t.Errorf("cnngpu %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+			}
+		}
+	}
+	if b, _ := os.ReadFile(f.model); !bytes.Equal(b, model) {
+		t.Fatal("export wrote over its input")
+	}
+	notes, _ := os.ReadFile(f.notes)
+	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", f.notes); code != 2 || !strings.Contains(stderr, "--force") {
+		t.Errorf("export over a text file: exit %d\n%s", code, stderr)
+	}
+	if b, _ := os.ReadFile(f.notes); !bytes.Equal(b, notes) {
+		t.Error("export replaced a file that was not one of its exports")
+	}
+	// An earlier export is replaced; a read-only one only with --force,
+	// and it stays read-only.
+	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", f.ours); code != 0 {
+		t.Errorf("export over an earlier export: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", f.readonly); code != 2 || !strings.Contains(stderr, "read-only") {
+		t.Errorf("export over a read-only export: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", f.readonly, "--force"); code != 0 {
+		t.Errorf("export --force over a read-only export: exit %d\n%s", code, stderr)
+	}
+	if st, err := os.Stat(f.readonly); err != nil || st.Mode().Perm() != 0o444 {
+		t.Errorf("the replaced read-only export: %v %v, want mode 0444 kept", st.Mode(), err)
+	}
+	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", f.notes, "--force"); code != 0 {
+		t.Errorf("export --force over a text file: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestOutputsCheckedBeforeTraining (issue 18, item 5): a folder, a path
+// below a file, or an unwritable place as --out or --metrics is refused
+// at once, before any data is loaded or epoch trained, with exit code 2.
+func TestOutputsCheckedBeforeTraining(t *testing.T) {
+	f := newFixtures(t)
+	for _, c := range []struct{ flag, path, want string }{
+		{"--out", f.folder, "is a directory"},
+		{"--out", filepath.Join(f.file, "m.safetensors"), "is a file, not a folder"},
+		{"--out", "/proc/cnngpu-test.safetensors", "cannot write in /proc"},
+		{"--metrics", f.folder, "is a directory"},
+		{"--metrics", filepath.Join(f.file, "m.jsonl"), "is a file, not a folder"},
+		{"--metrics", "/proc/cnngpu-test.jsonl", "cannot write in /proc"},
+	} {
+		args := []string{"train", "--cpu", "--data", f.data, "--epochs", "1", "--batch-size", "16", c.flag, c.path}
+		if c.flag == "--metrics" {
+			args = append(args, "--out", filepath.Join(f.cwd, "m.safetensors"))
+		}
+		stdout, stderr, code := runIn(t, f.cwd, 2*time.Minute, args...)
+		if code != 2 || !strings.Contains(stderr, c.flag+" "+c.path) || !strings.Contains(stderr, c.want) || strings.Contains(stdout, "epoch") {
+			t.Errorf("train %s %s: exit %d, want 2 before training\n%s\n%s", c.flag, c.path, code, stdout, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(f.cwd); len(entries) > 0 {
+		t.Errorf("refused runs left %v", entries)
+	}
+}
+
+// TestTrainLimitIsSaid (issue 18, item 8): a --train-limit above the
+// images there are is said, not silently clamped.
+func TestTrainLimitIsSaid(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	_, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100000000",
+		"--out", filepath.Join(dir, "m.safetensors"))
+	if code != 0 || !strings.Contains(stderr, "note: --train-limit 100000000 is more than the 300 training images there are; training on all 300") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}

@@ -1,0 +1,175 @@
+// outputs.go: checking where a command will write before it does any
+// work, so that a bad --out or --metrics is reported at once (not after an
+// epoch of training), and so that no command writes over its own input.
+// A check writes nothing that stays: whether a folder can be written is
+// tried by creating and removing a temporary file in it (permission bits
+// say nothing when running as root).
+
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/cnngpu/cnngpu/loader"
+	"github.com/urfave/cli/v2"
+)
+
+// checkOutFile checks that path can be written as a file given by flag:
+// it is not a folder, and its folder exists (or the nearest folder above
+// it that exists, since writers create the missing ones) and can be
+// written to. It returns a usage error (exit code 2); example is a file
+// name to suggest inside a folder given instead.
+func checkOutFile(flag, path, example string) error {
+	if path == "" {
+		return usageErrorf("%s \"\": expected a file name", flag)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usageErrorf("%s %s: is a directory; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
+	}
+	return checkParent(flag, path)
+}
+
+// checkOutDir checks that path can be used as an output folder: it is a
+// folder or does not exist yet, and it (or the nearest folder above it)
+// can be written to.
+func checkOutDir(flag, path string) error {
+	if path == "" {
+		return usageErrorf("%s \"\": expected a folder name", flag)
+	}
+	st, err := os.Stat(path)
+	if err == nil {
+		if !st.IsDir() {
+			return usageErrorf("%s %s: is a file, not a folder; give a folder (it is created when missing)", flag, path)
+		}
+		return checkWritable(flag, path, path)
+	}
+	return checkParent(flag, path)
+}
+
+// checkParent checks that the nearest existing folder above path is a
+// folder that can be written to.
+func checkParent(flag, path string) error {
+	dir := filepath.Dir(path)
+	for {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				return usageErrorf("%s %s: %s is a file, not a folder", flag, path, dir)
+			}
+			return checkWritable(flag, path, dir)
+		}
+		// Missing, or below a file (ENOTDIR): look further up.
+		if up := filepath.Dir(dir); up != dir && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
+			dir = up
+			continue
+		}
+		return usageErrorf("%s %s: %v", flag, path, unwrapPath(err))
+	}
+}
+
+// checkWritable tries to create (and removes) a file in dir.
+func checkWritable(flag, path, dir string) error {
+	f, err := os.CreateTemp(dir, ".cnngpu-check-*")
+	if err != nil {
+		return usageErrorf("%s %s: cannot write in %s (%v); choose a folder you can write to", flag, path, dir, unwrapPath(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// unwrapPath drops the path from a *fs.PathError (the message names it).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// sameFile reports whether a and b name the same existing file, through
+// symbolic or hard links.
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
+}
+
+// refuseSame refuses an output that is one of the inputs (same file, also
+// through links). inputs alternate flag and path.
+func refuseSame(outFlag, out string, inputs ...string) error {
+	for i := 0; i+1 < len(inputs); i += 2 {
+		if sameFile(out, inputs[i+1]) {
+			return usageErrorf("%s %s is the same file as %s %s: writing it would destroy that input; give another name", outFlag, out, inputs[i], inputs[i+1])
+		}
+	}
+	return nil
+}
+
+// dataInputs lists the MNIST files of --data DIR (or the cache) as flag,
+// path pairs for refuseSame.
+func dataInputs(c *cli.Context) []string {
+	dir := c.String("data")
+	flag := "--data"
+	if dir == "" {
+		d, err := loader.CacheDir()
+		if err != nil {
+			return nil
+		}
+		dir, flag = d, "the MNIST cache file"
+	}
+	var out []string
+	for _, f := range loader.Files {
+		out = append(out, flag, filepath.Join(dir, f.Name), flag, filepath.Join(dir, strings.TrimSuffix(f.Name, ".gz")))
+	}
+	return out
+}
+
+// samePath reports whether a and b are the same path, or the same file.
+func samePath(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb || sameFile(a, b)
+}
+
+// checkTrainOutputs checks train's --out (out, the default filled in) and
+// --metrics before anything is loaded or trained.
+func checkTrainOutputs(c *cli.Context, out string) error {
+	if c.IsSet("out") && c.String("out") == "" {
+		return usageErrorf("--out \"\": expected a file name (leave --out out for the default, runs/model-<time>.safetensors)")
+	}
+	if c.IsSet("metrics") && c.String("metrics") == "" {
+		return usageErrorf("--metrics \"\": expected a file name (leave --metrics out for no metrics file)")
+	}
+	if err := checkOutFile("--out", out, "model.safetensors"); err != nil {
+		return err
+	}
+	if err := refuseSame("--out", out, dataInputs(c)...); err != nil {
+		return err
+	}
+	m := c.String("metrics")
+	if m == "" {
+		return nil
+	}
+	if err := checkOutFile("--metrics", m, "metrics.jsonl"); err != nil {
+		return err
+	}
+	if samePath(m, out) {
+		return usageErrorf("--metrics %s is the checkpoint file (--out %s); give the metrics their own file, e.g. %s", m, out, strings.TrimSuffix(out, filepath.Ext(out))+".jsonl")
+	}
+	return refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...)
+}

@@ -1,0 +1,75 @@
+// recipe.go: the flags that choose a training recipe (--recipe) and
+// override its parts (--schedule, --augment), shared by train and tune.
+
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/urfave/cli/v2"
+)
+
+var recipeFlag = &cli.StringFlag{Name: "recipe", Value: engine.DefaultRecipe.Name,
+	Usage: "training recipe: default (" + strings.TrimPrefix(engine.DefaultRecipe.Describe(), "default: ") +
+		") or reference (the reference study's: constant rate, no augmentation); --schedule and --augment override its parts"}
+
+var scheduleFlag = &cli.StringFlag{Name: "schedule",
+	Usage: "learning-rate schedule, overriding the recipe's: constant (--lr throughout) or cosine (linear warm-up over the first 2% of steps to --lr, then a half cosine to 0 at the last step)"}
+
+var augmentFlag = &cli.StringFlag{Name: "augment",
+	Usage: "training-image augmentation, overriding the recipe's: none, shift (random translation by up to ±2 pixels each way, zero fill) or shift:N (±N, 1 to 7)"}
+
+// parseRecipe returns the recipe --recipe names with the parts that
+// --schedule and --augment override.
+func parseRecipe(c *cli.Context) (engine.Recipe, error) {
+	r, err := engine.ParseRecipe(c.String("recipe"))
+	if err != nil {
+		return r, usageErrorf("--recipe: %v", err)
+	}
+	if c.IsSet("schedule") {
+		if r.Schedule, err = engine.ParseSchedule(c.String("schedule")); err != nil {
+			return r, usageErrorf("--schedule: %v", err)
+		}
+	}
+	if c.IsSet("augment") {
+		if r.Augment, err = engine.ParseAugment(c.String("augment")); err != nil {
+			return r, usageErrorf("--augment: %v", err)
+		}
+	}
+	return r, nil
+}
+
+// recipeLabel names a run's recipe, with "+ changes" when flags overrode
+// its parts.
+func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind) string {
+	name := cfg.Recipe
+	if name == "" {
+		name = engine.ReferenceRecipe.Name
+	}
+	base, err := engine.ParseRecipe(name)
+	if err != nil {
+		return name
+	}
+	var diff []string
+	if base.Schedule != sched {
+		diff = append(diff, "--schedule "+sched.String())
+	}
+	if base.Augment != cfg.Augment {
+		diff = append(diff, "--augment "+engine.AugmentName(cfg.Augment))
+	}
+	if len(diff) > 0 {
+		return fmt.Sprintf("%s with %s", name, strings.Join(diff, ", "))
+	}
+	return name
+}
+
+// ckRecipe is a checkpoint's recipe name; checkpoints from before recipes
+// ran the reference recipe.
+func ckRecipe(ck *engine.Checkpoint) string {
+	if ck.Config.Recipe == "" {
+		return engine.ReferenceRecipe.Name
+	}
+	return ck.Config.Recipe
+}

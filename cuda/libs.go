@@ -1,0 +1,144 @@
+//go:build cgo
+
+// libs.go: opening the NVIDIA libraries other than the driver (cuBLAS
+// here, cuDNN for package cudnn) where package nvlib finds them: each
+// candidate file is opened with dlopen (its companions from the same
+// folder first), asked for its version and the CUDA version it was built
+// for, and chosen or closed by the driver's CUDA version. dladdr tells
+// which file the system actually loaded.
+
+package cuda
+
+/*
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+
+// c_dlfile is the path of the object that holds sym, or NULL.
+static const char *c_dlfile(void *sym) {
+	Dl_info info;
+	if (sym == NULL || dladdr(sym, &info) == 0) return NULL;
+	return info.dli_fname;
+}
+static void *c_dlopen(const char *name, int lazy) {
+	return dlopen(name, (lazy ? RTLD_LAZY : RTLD_NOW) | RTLD_LOCAL);
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"path/filepath"
+	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/nvlib"
+)
+
+// Library is an opened NVIDIA library and how it was found.
+type Library struct {
+	handle unsafe.Pointer
+	Found  *nvlib.Found
+}
+
+// Sym resolves names from the library; a missing one is an error naming
+// the file.
+func (l *Library) Sym(names ...string) (map[string]unsafe.Pointer, error) {
+	return dlsym(l.handle, l.Found.File(), names...)
+}
+
+// Lookup resolves one name from the library (nil when missing).
+func (l *Library) Lookup(name string) unsafe.Pointer {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	return C.dlsym(l.handle, cn)
+}
+
+// Describe reads an opened file's version and the CUDA major version it
+// was built for; sym resolves a name in that file (nil when missing).
+type Describe func(sym func(name string) unsafe.Pointer) (nvlib.Info, error)
+
+// OpenLibrary finds and opens lib where nvlib searches, choosing by the
+// driver's CUDA version (none when the driver does not load).
+func OpenLibrary(lib nvlib.Lib, describe Describe) (*Library, error) {
+	driver := 0
+	if Load() == nil {
+		driver, _ = DriverVersion()
+	}
+	return openLibrary(lib, nvlib.OSEnv(), driver, describe)
+}
+
+func openLibrary(lib nvlib.Lib, env nvlib.Env, driver int, describe Describe) (*Library, error) {
+	h, found, err := nvlib.Find(lib, env, driver, func(c nvlib.Candidate) (unsafe.Pointer, nvlib.Info, error) {
+		return openCandidate(lib, c, describe)
+	}, func(h unsafe.Pointer) { C.dlclose(h) })
+	if err != nil {
+		return nil, err
+	}
+	return &Library{handle: h, Found: found}, nil
+}
+
+// openCandidate opens one candidate file and describes it.
+func openCandidate(lib nvlib.Lib, c nvlib.Candidate, describe Describe) (unsafe.Pointer, nvlib.Info, error) {
+	if c.InFolder() {
+		// A folder off the system's search path: what the library needs
+		// from it is opened first, so the dynamic loader finds it by
+		// soname. One that fails is left to the library's own open to
+		// report.
+		for _, comp := range lib.Companions(c.Major) {
+			p := filepath.Join(filepath.Dir(c.Path), comp)
+			if _, err := dlopenOne(p, true); err != nil {
+				continue
+			}
+		}
+	}
+	h, err := dlopenOne(c.Path, false)
+	if err != nil {
+		return nil, nvlib.Info{}, err
+	}
+	sym := func(name string) unsafe.Pointer {
+		cn := C.CString(name)
+		defer C.free(unsafe.Pointer(cn))
+		return C.dlsym(h, cn)
+	}
+	info, err := describe(sym)
+	if err != nil {
+		C.dlclose(h)
+		return nil, info, err
+	}
+	// Which file the system loaded (a bare soname resolves to a path).
+	if f := C.c_dlfile(sym(lib.Probe)); f != nil {
+		info.File = C.GoString(f)
+	}
+	return h, info, nil
+}
+
+// dlopenOne opens one file or soname, lazily or not; the error is dlerror.
+func dlopenOne(name string, lazy bool) (unsafe.Pointer, error) {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	l := C.int(0)
+	if lazy {
+		l = 1
+	}
+	h := C.c_dlopen(cn, l)
+	if h == nil {
+		return nil, errors.New(C.GoString(C.dlerror()))
+	}
+	return h, nil
+}
+
+// DriverFile is the path of the libcuda.so.1 the system loads (also when
+// the driver then fails to start: no GPU).
+func DriverFile() (string, error) {
+	h, err := dlopenOne("libcuda.so.1", true)
+	if err != nil {
+		return "", err
+	}
+	defer C.dlclose(h)
+	cn := C.CString("cuInit")
+	defer C.free(unsafe.Pointer(cn))
+	if f := C.c_dlfile(C.dlsym(h, cn)); f != nil {
+		return C.GoString(f), nil
+	}
+	return "libcuda.so.1", nil
+}

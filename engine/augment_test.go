@@ -1,0 +1,155 @@
+// augment_test.go: the augmentation's generator against Random123's
+// published known answers, its offsets' range and spread, ShiftImage
+// against a shift computed independently, and the learning-rate schedule
+// against its closed form.
+
+package engine_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+func TestPhiloxKnownAnswers(t *testing.T) {
+	// Random123's kat_vectors for philox4x32_10.
+	for _, c := range []struct {
+		ctr  [4]uint32
+		key  [2]uint32
+		want [4]uint32
+	}{
+		{[4]uint32{0, 0, 0, 0}, [2]uint32{0, 0}, [4]uint32{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+		{[4]uint32{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, [2]uint32{0xffffffff, 0xffffffff},
+			[4]uint32{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+		{[4]uint32{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, [2]uint32{0xa4093822, 0x299f31d0},
+			[4]uint32{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+	} {
+		if got := engine.Philox4x32(c.ctr, c.key); got != c.want {
+			t.Errorf("Philox4x32(%#x, %#x) = %#x, want %#x", c.ctr, c.key, got, c.want)
+		}
+	}
+}
+
+func TestShiftOffsetsSpread(t *testing.T) {
+	for _, shift := range []int{1, 2, engine.MaxShift} {
+		k := 2*shift + 1
+		counts := make([]int, k*k)
+		const n = 60000
+		for idx := int32(0); idx < n; idx++ {
+			dx, dy := engine.ShiftOffsets(1, 3, idx, shift)
+			if dx < -shift || dx > shift || dy < -shift || dy > shift {
+				t.Fatalf("shift %d: offset (%d,%d) out of range", shift, dx, dy)
+			}
+			counts[(dy+shift)*k+dx+shift]++
+		}
+		// Uniform: each cell within 5 standard deviations of n/k².
+		mean := float64(n) / float64(k*k)
+		for i, c := range counts {
+			if math.Abs(float64(c)-mean) > 5*math.Sqrt(mean) {
+				t.Errorf("shift %d: offset (%d,%d) drawn %d times of %d, expected about %.0f", shift, i%k-shift, i/k-shift, c, n, mean)
+			}
+		}
+	}
+	// The key changes the draw: the same image gets other offsets in
+	// another epoch or under another seed.
+	same := 0
+	for idx := int32(0); idx < 1000; idx++ {
+		ax, ay := engine.ShiftOffsets(1, 0, idx, 2)
+		bx, by := engine.ShiftOffsets(1, 1, idx, 2)
+		cx, cy := engine.ShiftOffsets(1<<40, 0, idx, 2)
+		if ax == bx && ay == by {
+			same++
+		}
+		if ax == cx && ay == cy {
+			same++
+		}
+	}
+	if same > 2*1000*3/25 { // 1/25 expected by chance each; allow 3×
+		t.Errorf("offsets repeat across epochs or seeds %d times in 2000 pairs", same)
+	}
+}
+
+func TestShiftImage(t *testing.T) {
+	const side = 28
+	src := make([]uint8, side*side)
+	for i := range src {
+		src[i] = uint8(i*7 + 3)
+	}
+	dst := make([]float32, side*side)
+	for _, d := range [][2]int{{0, 0}, {2, 0}, {0, -2}, {-1, 2}, {7, 7}, {-7, 3}} {
+		dx, dy := d[0], d[1]
+		engine.ShiftImage(dst, src, side, dx, dy)
+		// Independently: move each source pixel to its new place.
+		want := make([]float32, side*side)
+		for r := 0; r < side; r++ {
+			for c := 0; c < side; c++ {
+				nr, nc := r+dy, c+dx
+				if nr >= 0 && nr < side && nc >= 0 && nc < side {
+					want[nr*side+nc] = float32(src[r*side+c]) / 255
+				}
+			}
+		}
+		for i := range want {
+			if dst[i] != want[i] {
+				t.Fatalf("shift (%d,%d): pixel (%d,%d) = %v, want %v", dx, dy, i/side, i%side, dst[i], want[i])
+			}
+		}
+	}
+}
+
+func TestParseAugment(t *testing.T) {
+	for in, want := range map[string]int{"none": 0, "shift": 2, "shift:1": 1, "shift:3": 3} {
+		if got, err := engine.ParseAugment(in); err != nil || got != want {
+			t.Errorf("ParseAugment(%q) = %d, %v; want %d", in, got, err, want)
+		}
+		if in != "shift" && engine.AugmentName(want) != in {
+			t.Errorf("AugmentName(%d) = %q, want %q", want, engine.AugmentName(want), in)
+		}
+	}
+	for _, in := range []string{"", "shift:0", "shift:-1", "shift:8", "shift:x", "rotate", "shift:2.5"} {
+		if _, err := engine.ParseAugment(in); err == nil {
+			t.Errorf("ParseAugment(%q) accepted", in)
+		}
+	}
+}
+
+func TestScheduleFactor(t *testing.T) {
+	s := engine.Schedule{Kind: engine.CosineLR, Warmup: 10, Total: 110, Final: 0.05}
+	for _, c := range []struct {
+		t    int
+		want float64
+	}{
+		{1, 0.1}, {5, 0.5}, {10, 1},
+		{60, 0.05 + 0.95*0.5},                         // half-way down the cosine
+		{35, 0.05 + 0.95*(1+math.Cos(math.Pi/4))/2},   // a quarter
+		{85, 0.05 + 0.95*(1+math.Cos(3*math.Pi/4))/2}, // three quarters
+		{110, 0.05}, {111, 0.05}, {1000, 0.05},
+	} {
+		if got := float64(s.Factor(float32(c.t))); math.Abs(got-c.want) > 1e-6 {
+			t.Errorf("cosine factor at update %d = %.8f, want %.8f", c.t, got, c.want)
+		}
+	}
+	if f := (engine.Schedule{}).Factor(12345); f != 1 {
+		t.Errorf("constant factor %v, want exactly 1", f)
+	}
+	n := engine.NewSchedule(engine.CosineLR, 4690)
+	if n.Warmup != 94 || n.Total != 4690 || n.Final != 0 || n.Validate() != nil {
+		t.Errorf("NewSchedule(cosine, 4690) = %+v", n)
+	}
+	// Short runs: a valid schedule, or none for a single step.
+	for total := 1; total <= 60; total++ {
+		n := engine.NewSchedule(engine.CosineLR, total)
+		if err := n.Validate(); err != nil || (total == 1) != (n.Kind == engine.ConstantLR) {
+			t.Errorf("NewSchedule(cosine, %d) = %+v (%v)", total, n, err)
+		}
+	}
+	for _, bad := range []engine.Schedule{
+		{Kind: engine.CosineLR, Total: 0}, {Kind: engine.CosineLR, Warmup: 5, Total: 5},
+		{Kind: engine.CosineLR, Total: 10, Final: 1.5}, {Kind: 7},
+	} {
+		if bad.Validate() == nil {
+			t.Errorf("Validate accepted %+v", bad)
+		}
+	}
+}

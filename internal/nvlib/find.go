@@ -1,0 +1,163 @@
+// find.go: trying the candidates in order, the choice by the driver's
+// CUDA version, and the messages: what was chosen and from where, and,
+// when nothing is usable, where we looked, what we found and could not
+// use, and how to install the library.
+//
+// The choice is made by cuDriverGetVersion, not by trying to create a
+// handle: a library built for a newer CUDA major version than the driver
+// supports (cuBLAS 13 under a CUDA 12 driver, cuDNN 9 built for CUDA 13)
+// fails at cublasCreate/cudnnCreate, so such a file is skipped before any
+// handle is made and the next soname (or the next folder) is tried. A CUDA
+// minor version newer than the driver's is accepted: CUDA's minor version
+// compatibility runs such libraries on any driver of the same major.
+
+package nvlib
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Info is what opening a file told about it.
+type Info struct {
+	Version   string // the library's own version, e.g. "13.1.0"
+	CUDAMajor int    // the CUDA major version it was built for (0: unknown)
+	File      string // the file the system loaded, as a path ("" unknown)
+}
+
+// Attempt is a candidate that was tried and not used, and why.
+type Attempt struct {
+	Candidate
+	Info Info
+	Err  error
+}
+
+// Found is the library chosen: the candidate, what it is, and the
+// candidates tried before it.
+type Found struct {
+	Lib Lib
+	Candidate
+	Info
+	Skipped []Attempt
+}
+
+// File is the loaded file's path (the candidate's where the system did not
+// say).
+func (f *Found) File() string {
+	if f.Info.File != "" {
+		return f.Info.File
+	}
+	return f.Path
+}
+
+// String says what was loaded and from where, e.g. "cuBLAS 13.1.0
+// /usr/lib/x86_64-linux-gnu/libcublas.so.13 (found through the system's
+// library search path ...)".
+func (f *Found) String() string {
+	return fmt.Sprintf("%s %s  %s  (found in %s)", f.Lib.Name, f.Version, f.File(), f.Place)
+}
+
+// CheckDriver tells whether a library built for CUDA major cudaMajor runs
+// under a driver whose cuDriverGetVersion is driver (e.g. 12040 for 12.4).
+// Either being 0 (unknown) passes.
+func CheckDriver(cudaMajor, driver int) error {
+	if cudaMajor == 0 || driver == 0 || cudaMajor <= driver/1000 {
+		return nil
+	}
+	return fmt.Errorf("built for CUDA %d, but the NVIDIA driver supports CUDA %d.%d at most (update the driver, or install the library for CUDA %d)",
+		cudaMajor, driver/1000, driver%1000/10, driver/1000)
+}
+
+// Find tries the library's candidates in order. open opens one and says
+// what it is; the first that opens and whose CUDA major version the driver
+// supports (driver: cuDriverGetVersion, 0 when unknown) is returned with
+// its handle; every other opened handle is passed to release. When none is
+// usable the error is a *NotFoundError.
+func Find[H any](l Lib, env Env, driver int, open func(Candidate) (H, Info, error), release func(H)) (H, *Found, error) {
+	var tried []Attempt
+	for _, c := range l.Candidates(env) {
+		h, info, err := open(c)
+		if err == nil {
+			if err = CheckDriver(info.CUDAMajor, driver); err == nil {
+				return h, &Found{Lib: l, Candidate: c, Info: info, Skipped: tried}, nil
+			}
+			release(h)
+		}
+		tried = append(tried, Attempt{Candidate: c, Info: info, Err: err})
+	}
+	var zero H
+	return zero, nil, &NotFoundError{Lib: l, Places: l.Places(env), Tried: tried, Driver: driver}
+}
+
+// NotFoundError says that no usable file of a library was found: where we
+// looked, what was found and not used, how to install the library, and
+// --cpu.
+type NotFoundError struct {
+	Lib    Lib
+	Places []Place
+	Tried  []Attempt
+	Driver int
+}
+
+func (e *NotFoundError) Error() string {
+	l := e.Lib
+	var b strings.Builder
+	names := make([]string, len(l.Majors))
+	for i, m := range l.Majors {
+		names[i] = l.Soname(m)
+	}
+	fmt.Fprintf(&b, "%s not found: no usable %s.\nSearched:\n", l.Name, strings.Join(names, ", "))
+	for _, p := range e.Places {
+		switch {
+		case p.System:
+			fmt.Fprintf(&b, "  %s\n", p.What)
+		case p.Note != "":
+			fmt.Fprintf(&b, "  %s: %s\n", p.What, p.Note)
+		default:
+			fmt.Fprintf(&b, "  %s: %s\n", p.What, p.Shown)
+		}
+	}
+	if len(e.Tried) > 0 {
+		b.WriteString("Tried:\n")
+		for _, a := range e.Tried {
+			what := a.Path
+			if a.Info.Version != "" {
+				what += fmt.Sprintf(" (%s %s)", l.Name, a.Info.Version)
+			}
+			fmt.Fprintf(&b, "  %s: %s\n", what, shortReason(a))
+		}
+	}
+	fmt.Fprintf(&b, "Install %s (one of):\n", l.Name)
+	for _, s := range l.Install {
+		fmt.Fprintf(&b, "  %s\n", s)
+	}
+	fmt.Fprintf(&b, "or name the folder that holds it in %s (e.g. %s=%s),\nor run on the CPU with --cpu (the CPU engine needs none of these libraries).",
+		LibraryPathEnv, LibraryPathEnv, filepath.Join("$VIRTUAL_ENV", "lib", "python3.12", "site-packages", filepath.FromSlash(l.WheelDirs[0])))
+	return b.String()
+}
+
+// shortReason is an attempt's error, with dlopen's long "not found" for a
+// bare soname shortened.
+func shortReason(a Attempt) string {
+	msg := a.Err.Error()
+	if !a.InFolder() && strings.Contains(msg, "cannot open shared object file: No such file or directory") &&
+		strings.HasPrefix(msg, a.Path+":") {
+		return "not on the system's search path"
+	}
+	return msg
+}
+
+// Report lists, for `cnngpu devices`, the candidates tried before f and why
+// they were not used, one line each (none when f was the first).
+func (f *Found) Report() []string {
+	var out []string
+	for _, a := range f.Skipped {
+		what := a.Path
+		if a.Info.Version != "" {
+			what += " (" + a.Info.Version + ")"
+		}
+		out = append(out, fmt.Sprintf("not used: %s: %s", what, shortReason(a)))
+	}
+	return out
+}

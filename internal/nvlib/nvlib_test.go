@@ -1,0 +1,258 @@
+// nvlib_test.go: the search in fake library folders: the order candidates
+// are tried in, the wheel layouts, a library that is not there, a major
+// version the driver cannot run, and the messages.
+
+package nvlib
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// machine is a fake machine: a root folder with a home, a system Python,
+// a CUDA toolkit, and the sonames the system's search path "has".
+type machine struct {
+	t      *testing.T
+	root   string
+	env    map[string]string
+	system map[string]Info // bare soname → what dlopen would load
+	opened []string        // candidates opened, in order
+	closed []string
+}
+
+func newMachine(t *testing.T) *machine {
+	return &machine{t: t, root: t.TempDir(), env: map[string]string{}, system: map[string]Info{}}
+}
+
+func (m *machine) Env() Env {
+	return Env{
+		Getenv:           func(k string) string { return m.env[k] },
+		Home:             filepath.Join(m.root, "home"),
+		SystemPythonDirs: []string{filepath.Join(m.root, "usr/lib")},
+		CUDADirs:         []string{filepath.Join(m.root, "usr/local/cuda/lib64")},
+	}
+}
+
+// lib places a fake library at rel (under the root): its content is its
+// version and the CUDA major it was built for.
+func (m *machine) lib(rel, version string, cuda int) string {
+	p := filepath.Join(m.root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		m.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(version+" "+strconv.Itoa(cuda)), 0o644); err != nil {
+		m.t.Fatal(err)
+	}
+	return p
+}
+
+// open is the fake dlopen: a file's content, or the system's table.
+func (m *machine) open(c Candidate) (string, Info, error) {
+	m.opened = append(m.opened, c.Path)
+	if !c.InFolder() {
+		if info, ok := m.system[c.Path]; ok {
+			return c.Path, info, nil
+		}
+		return "", Info{}, errors.New(c.Path + ": cannot open shared object file: No such file or directory")
+	}
+	b, err := os.ReadFile(c.Path)
+	if err != nil {
+		return "", Info{}, err
+	}
+	f := strings.Fields(string(b))
+	cuda, _ := strconv.Atoi(f[1])
+	return c.Path, Info{Version: f[0], CUDAMajor: cuda, File: c.Path}, nil
+}
+
+func (m *machine) release(h string) { m.closed = append(m.closed, h) }
+
+func (m *machine) find(l Lib, driver int) (string, *Found, error) {
+	return Find(l, m.Env(), driver, m.open, m.release)
+}
+
+func rel(m *machine, paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		if r, err := filepath.Rel(m.root, p); err == nil && !strings.HasPrefix(r, "..") {
+			out[i] = filepath.ToSlash(r)
+		} else {
+			out[i] = p
+		}
+	}
+	return out
+}
+
+func TestCandidateOrder(t *testing.T) {
+	m := newMachine(t)
+	m.env[LibraryPathEnv] = filepath.Join(m.root, "mine") + ":" + filepath.Join(m.root, "missing")
+	m.env["VIRTUAL_ENV"] = filepath.Join(m.root, "venv")
+	m.env["CONDA_PREFIX"] = filepath.Join(m.root, "conda")
+	m.lib("mine/libcublas.so.11", "11.11.3", 11)
+	m.lib("venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcublas.so.13", "13.1.0", 13)
+	m.lib("venv/lib/python3.12/site-packages/nvidia/cublas/lib/libcublas.so.12", "12.8.4", 12)
+	m.lib("conda/lib/libcublas.so.12", "12.6.4", 12)
+	m.lib("home/.local/lib/python3.11/site-packages/nvidia/cublas/lib/libcublas.so.12", "12.4.5", 12)
+	m.lib("usr/lib/python3/dist-packages/nvidia/cublas/lib/libcublas.so.11", "11.10.3", 11)
+	m.lib("usr/local/cuda/lib64/libcublas.so.12", "12.9.1", 12)
+	m.lib("usr/local/cuda/lib64/libcudnn.so.9", "9.14.0", 12) // another library: never a cuBLAS candidate
+	var got []string
+	for _, c := range CUBLAS.Candidates(m.Env()) {
+		got = append(got, c.Path)
+	}
+	want := []string{
+		"mine/libcublas.so.11", // CNNGPU_LIBRARY_PATH first, whatever its version
+		"libcublas.so.13",
+		"venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcublas.so.13",
+		"libcublas.so.12",
+		"venv/lib/python3.12/site-packages/nvidia/cublas/lib/libcublas.so.12",
+		"conda/lib/libcublas.so.12",
+		"home/.local/lib/python3.11/site-packages/nvidia/cublas/lib/libcublas.so.12",
+		"usr/local/cuda/lib64/libcublas.so.12",
+		"libcublas.so.11",
+		"usr/lib/python3/dist-packages/nvidia/cublas/lib/libcublas.so.11",
+	}
+	if g := rel(m, got); strings.Join(g, "\n") != strings.Join(want, "\n") {
+		t.Errorf("candidates:\n  %s\nwant:\n  %s", strings.Join(g, "\n  "), strings.Join(want, "\n  "))
+	}
+	// The explicit folder wins even over a newer library elsewhere.
+	_, f, err := m.find(CUBLAS, 13000)
+	if err != nil || f.Place != LibraryPathEnv || f.Version != "11.11.3" || len(f.Skipped) != 0 {
+		t.Errorf("found %v, %v; want cuBLAS 11.11.3 from %s, nothing skipped", f, err, LibraryPathEnv)
+	}
+}
+
+// TestWheelLayout: with nothing on the system's search path, the NVIDIA
+// wheels are found in the active virtualenv (CUDA 13's and CUDA 12's
+// layouts), the user's and the system's site-packages.
+func TestWheelLayout(t *testing.T) {
+	for _, c := range []struct {
+		name, venv, file, place string
+		lib                     Lib
+		cuda                    int
+	}{
+		{"cu13 wheel in a venv", "venv", "venv/lib/python3.13/site-packages/nvidia/cu13/lib/libcublas.so.13", "the virtual environment", CUBLAS, 13},
+		{"cu12 wheel in a venv", "venv", "venv/lib/python3.10/site-packages/nvidia/cublas/lib/libcublas.so.12", "the virtual environment", CUBLAS, 12},
+		{"cuDNN wheel, user", "", "home/.local/lib/python3.12/site-packages/nvidia/cudnn/lib/libcudnn.so.9", "the user's site-packages", CUDNN, 12},
+		{"cuDNN wheel, system", "", "usr/lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.9", "the system's site-packages", CUDNN, 12},
+		{"cuDNN 8 in the CUDA toolkit", "", "usr/local/cuda/lib64/libcudnn.so.8", "the CUDA toolkit", CUDNN, 11},
+	} {
+		m := newMachine(t)
+		if c.venv != "" {
+			m.env["VIRTUAL_ENV"] = filepath.Join(m.root, c.venv)
+		}
+		path := m.lib(c.file, "1.2.3", c.cuda)
+		h, f, err := m.find(c.lib, 13000)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if h != path || f.File() != path || !strings.HasPrefix(f.Place, c.place) {
+			t.Errorf("%s: loaded %s from %q, want %s from %q", c.name, h, f.Place, path, c.place)
+		}
+		if !strings.Contains(f.String(), path) || !strings.Contains(f.String(), c.place) {
+			t.Errorf("%s: %q does not say which file and where", c.name, f.String())
+		}
+		// The sonames tried first on the system's search path are reported.
+		if rep := f.Report(); len(rep) == 0 || !strings.Contains(rep[0], "not on the system's search path") {
+			t.Errorf("%s: report %q", c.name, rep)
+		}
+	}
+}
+
+// TestWrongMajor: a library built for a newer CUDA major version than the
+// driver supports is skipped (and released) and the next one is used;
+// with an unknown driver version, the newest is used.
+func TestWrongMajor(t *testing.T) {
+	m := newMachine(t)
+	m.env["VIRTUAL_ENV"] = filepath.Join(m.root, "venv")
+	m.system["libcublas.so.13"] = Info{Version: "13.1.0", CUDAMajor: 13, File: "/usr/lib/x86_64-linux-gnu/libcublas.so.13"}
+	p12 := m.lib("venv/lib/python3.12/site-packages/nvidia/cublas/lib/libcublas.so.12", "12.8.4", 12)
+	h, f, err := m.find(CUBLAS, 12040)
+	if err != nil || h != p12 {
+		t.Fatalf("driver 12.4: loaded %q (%v), want %s", h, err, p12)
+	}
+	if len(m.closed) != 1 || m.closed[0] != "libcublas.so.13" {
+		t.Errorf("released %v, want the CUDA 13 library", m.closed)
+	}
+	if rep := strings.Join(f.Report(), "\n"); !strings.Contains(rep, "libcublas.so.13 (13.1.0)") || !strings.Contains(rep, "built for CUDA 13") ||
+		!strings.Contains(rep, "supports CUDA 12.4") {
+		t.Errorf("report does not say why cuBLAS 13 was not used: %q", rep)
+	}
+	m2 := newMachine(t)
+	m2.system = m.system
+	if h, _, err := m2.find(CUBLAS, 0); err != nil || h != "libcublas.so.13" {
+		t.Errorf("unknown driver: loaded %q (%v), want libcublas.so.13", h, err)
+	}
+
+	// cuDNN 9 for CUDA 13 and for CUDA 12 share their soname: the file
+	// tells, and the one for the driver's CUDA is chosen.
+	m3 := newMachine(t)
+	m3.env["VIRTUAL_ENV"] = filepath.Join(m3.root, "venv")
+	m3.lib("venv/lib/python3.12/site-packages/nvidia/cudnn/lib/libcudnn.so.9", "9.20.0", 13)
+	p := m3.lib("home/.local/lib/python3.12/site-packages/nvidia/cudnn/lib/libcudnn.so.9", "9.14.0", 12)
+	if h, f, err := m3.find(CUDNN, 12080); err != nil || h != p || len(f.Skipped) != 2 {
+		t.Errorf("cuDNN under a CUDA 12.8 driver: loaded %q (%v), want %s after 2 skipped (the system search, the venv's CUDA 13 build)", h, err, p)
+	}
+	// Only a wrong-major library: the error says so, and names the driver.
+	m4 := newMachine(t)
+	m4.system["libcublas.so.13"] = m.system["libcublas.so.13"]
+	_, _, err = m4.find(CUBLAS, 12040)
+	if err == nil || !strings.Contains(err.Error(), "libcublas.so.13 (cuBLAS 13.1.0): built for CUDA 13, but the NVIDIA driver supports CUDA 12.4") {
+		t.Errorf("error %v does not say why the CUDA 13 library was not used", err)
+	}
+}
+
+// TestNotThere: no library anywhere: the error lists every place searched,
+// the install commands (apt and pip) and --cpu.
+func TestNotThere(t *testing.T) {
+	m := newMachine(t)
+	m.env["LD_LIBRARY_PATH"] = "/opt/x"
+	m.env["VIRTUAL_ENV"] = filepath.Join(m.root, "venv")
+	if err := os.MkdirAll(filepath.Join(m.root, "venv/lib/python3.12/site-packages"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lib  Lib
+		want []string
+	}{
+		{CUBLAS, []string{"cuBLAS not found: no usable libcublas.so.13, libcublas.so.12, libcublas.so.11.",
+			"CNNGPU_LIBRARY_PATH: not set", "LD_LIBRARY_PATH=/opt/x",
+			"venv/lib/python3.12/site-packages (in nvidia/cublas/lib or nvidia/cu13/lib)",
+			"the CUDA toolkit: " + filepath.Join(m.root, "usr/local/cuda/lib64"),
+			"libcublas.so.12: not on the system's search path",
+			"pip install nvidia-cublas-cu12", "pip install nvidia-cublas ", "apt install libcublas12", "non-free", "libcublas-12-8",
+			"CNNGPU_LIBRARY_PATH=", "--cpu"}},
+		{CUDNN, []string{"cuDNN not found: no usable libcudnn.so.9, libcudnn.so.8.", "venv/lib/python3.12/site-packages (in nvidia/cudnn/lib or nvidia/cu13/lib)",
+			"pip install nvidia-cudnn-cu12", "nvidia-cudnn-cu13", "apt install libcudnn9-cuda-12", "--cpu"}},
+	} {
+		m.opened = nil
+		_, _, err := m.find(c.lib, 12040)
+		var nf *NotFoundError
+		if !errors.As(err, &nf) {
+			t.Fatalf("%s: error %v, want a NotFoundError", c.lib.Name, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: the error lacks %q:\n%s", c.lib.Name, w, err)
+			}
+		}
+		if len(m.opened) != len(c.lib.Majors) {
+			t.Errorf("%s: opened %v, want only the bare sonames", c.lib.Name, m.opened)
+		}
+	}
+}
+
+func TestCheckDriver(t *testing.T) {
+	for _, c := range []struct {
+		cuda, driver int
+		ok           bool
+	}{{12, 12040, true}, {12, 13000, true}, {11, 12080, true}, {13, 12090, false}, {13, 13000, true}, {12, 11080, false}, {13, 0, true}, {0, 12000, true}} {
+		if err := CheckDriver(c.cuda, c.driver); (err == nil) != c.ok {
+			t.Errorf("CheckDriver(%d, %d) = %v, want ok %v", c.cuda, c.driver, err, c.ok)
+		}
+	}
+}

@@ -1,0 +1,327 @@
+// shard_test.go: --shard auto/N from a Kubernetes or Slurm environment
+// (and its errors), the cost-balanced split, merge's coverage checks
+// (duplicate and missing shards and runs, a folder of shard folders), and
+// the progress tracker's estimate of the time left.
+
+package tune
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestResolveShard(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		env  map[string]string
+		want Shard
+		err  string
+	}{
+		{"2/4", nil, Shard{2, 4, SplitCost}, ""},
+		{"0/1", nil, Shard{0, 1, ""}, ""},
+		{"4/4", nil, Shard{}, "expected I/N with 0 <= I < N"},
+		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "3"}, Shard{3, 4, SplitCost}, ""},
+		// Kubernetes first when both are set.
+		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "1", "SLURM_ARRAY_TASK_ID": "2"}, Shard{1, 4, SplitCost}, ""},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "3"}, Shard{2, 4, SplitCost}, ""},
+		{"auto/4", nil, Shard{}, "neither is set; outside those give the index yourself, e.g. --shard 0/4"},
+		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": ""}, Shard{}, "neither is set"},
+		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "4"}, Shard{}, "JOB_COMPLETION_INDEX=4 is out of range 0..3: the Indexed Job's completions must equal N (4)"},
+		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "x"}, Shard{}, `JOB_COMPLETION_INDEX="x" is not a whole number`},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "5"}, Shard{}, "SLURM_ARRAY_TASK_ID=5 is out of range 0..3: submit the array as --array=0-3"},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "8"}, Shard{}, "the Slurm array has 8 tasks (SLURM_ARRAY_TASK_COUNT=8) but the study is split into 4 shards: submit the array as --array=0-3, or use --shard auto/8"},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "1"}, Shard{}, "the Slurm array starts at 1"},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MAX": "6"}, Shard{}, "the Slurm array ends at 6"},
+		{"auto/0", map[string]string{"JOB_COMPLETION_INDEX": "0"}, Shard{}, "expected auto/N"},
+		{"auto", nil, Shard{}, "expected I/N"},
+	} {
+		got, from, err := ResolveShard(tc.arg, envOf(tc.env))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s %v: error %v, want one containing %q", tc.arg, tc.env, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s %v: %+v, %v; want %+v", tc.arg, tc.env, got, err, tc.want)
+		}
+		if strings.HasPrefix(tc.arg, "auto") && !strings.Contains(from, "=") {
+			t.Errorf("%s: source %q does not name the variable", tc.arg, from)
+		}
+	}
+}
+
+func defaultSpec() *Spec {
+	return &Spec{Version: 1, LRs: []float64{0.001, 0.003, 0.01, 0.03}, BatchSizes: []int{64, 128, 256}, Acts: []string{"relu", "sigmoid", "tanh"},
+		Epochs: 10, Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.33, Shard: Shard{N: 1}}
+}
+
+func TestCostModel(t *testing.T) {
+	s := defaultSpec()
+	c64, c256 := s.Cost(Config{0.001, 64, "relu"}), s.Cost(Config{0.001, 256, "relu"})
+	// An epoch at batch 64 costs about twice one at batch 256 (exactly,
+	// but for the rounding up of the last step).
+	if r := float64(c64) / float64(c256); math.Abs(r-2) > 0.01 {
+		t.Errorf("cost at batch 64 / batch 256 = %.3f, want 2", r)
+	}
+	if s.TrainImages() != 40200 {
+		t.Errorf("hold-out of 33%% trains on %d images, want 40200", s.TrainImages())
+	}
+	s.Folds, s.ValSplit = 3, 0
+	if s.TrainImages() != 40000 || s.Cost(Config{0.001, 64, "relu"}) != 3*10*625*192 {
+		t.Errorf("3 folds: %d images, cost %d", s.TrainImages(), s.Cost(Config{0.001, 64, "relu"}))
+	}
+}
+
+func TestCostBalancedSplit(t *testing.T) {
+	s := defaultSpec()
+	configs := s.Configs()
+	var total int64
+	for _, c := range configs {
+		total += s.Cost(c)
+	}
+	for n := 1; n <= len(configs); n++ {
+		owner := s.ShardOf(n)
+		if !slices.Equal(owner, s.ShardOf(n)) {
+			t.Fatalf("N=%d: the split is not deterministic", n)
+		}
+		// Mine over all shards is a partition of the grid.
+		seen := map[string]int{}
+		for i := 0; i < n; i++ {
+			sp := *s
+			sp.Shard = newShard(i, n)
+			mine := sp.Mine()
+			if len(mine) == 0 {
+				t.Errorf("N=%d: shard %d gets nothing", n, i)
+			}
+			for k, c := range mine {
+				seen[c.Key()]++
+				if k > 0 && s.Cost(c) > s.Cost(mine[k-1]) {
+					t.Errorf("N=%d shard %d: %s runs after the cheaper %s", n, i, c.Label(), mine[k-1].Label())
+				}
+			}
+		}
+		if len(seen) != len(configs) {
+			t.Errorf("N=%d: the shards cover %d of %d configurations", n, len(seen), len(configs))
+		}
+		for k, v := range seen {
+			if v != 1 {
+				t.Errorf("N=%d: %s is in %d shards", n, k, v)
+			}
+		}
+		// Longest-processing-time is within 4/3 of the best split; here
+		// against a lower bound of it: an even share, the costliest
+		// configuration, and (pigeonhole) the N-th and N+1-th costliest
+		// together. Up to 12 shards it is within 15% of an even share.
+		loads := s.ShardCost(n)
+		worst := slices.Max(loads)
+		costs := make([]int64, len(configs))
+		for i, c := range configs {
+			costs[i] = s.Cost(c)
+		}
+		slices.Sort(costs)
+		slices.Reverse(costs)
+		lb := math.Max(float64(total)/float64(n), float64(costs[0]))
+		if n < len(costs) {
+			lb = math.Max(lb, float64(costs[n-1]+costs[n]))
+		}
+		if float64(worst) > 4.0/3*lb || (n <= 12 && float64(worst) > 1.15*float64(total)/float64(n)) {
+			t.Errorf("N=%d: costliest shard %d is %.2f× the lower bound %.0f, %.2f× an even share", n, worst, float64(worst)/lb, lb, float64(worst)*float64(n)/float64(total))
+		}
+	}
+	// Balancing beats the grid-order slicing of earlier versions where the
+	// grid's order does not happen to balance it: with 5 shards.
+	rr := make([]int64, 5)
+	for i, c := range configs {
+		rr[i%5] += s.Cost(c)
+	}
+	if lpt := slices.Max(s.ShardCost(5)); lpt >= slices.Max(rr) {
+		t.Errorf("N=5: cost split's costliest shard %d is no better than grid order's %d", lpt, slices.Max(rr))
+	}
+	// More shards than configurations is refused, naming the limit.
+	s.Shard = newShard(36, 37)
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "the grid has 36 configurations") {
+		t.Errorf("37 shards of 36 configurations: %v", err)
+	}
+}
+
+// fakeShard writes finished runs (with made-up but distinct metrics) for
+// the configurations of shard i of n into dir, skipping those in skip.
+func fakeShard(t *testing.T, spec *Spec, i, n int, dir string, skip ...string) {
+	t.Helper()
+	sp := *spec
+	sp.Shard = newShard(i, n)
+	if err := Prepare(dir, &sp); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range sp.Mine() {
+		if slices.Contains(skip, c.Key()) {
+			continue
+		}
+		for k := 0; k < sp.Rounds(); k++ {
+			r := &Run{Config: c, Fold: k, Done: true, Seconds: 1}
+			for e := 1; e <= sp.Epochs; e++ {
+				a := 0.5 + 0.1*float64(e) + c.LR
+				r.Epochs = append(r.Epochs, engine.EpochMetrics{Epoch: e, TrainLoss: 1 / a, TrainAcc: a / 2, ValLoss: 1.1 / a, ValAcc: a / 2.2})
+			}
+			if err := r.Save(RunPath(dir, c, k, sp.Folds)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestMergeCoverage(t *testing.T) {
+	spec := tinySpec()
+	spec.BatchSizes = []int{32, 64} // 8 configurations
+	root := t.TempDir()
+	shards := filepath.Join(root, "shards")
+	var dirs []string
+	for i := 0; i < 3; i++ {
+		d := filepath.Join(shards, string(rune('0'+i)))
+		fakeShard(t, spec, i, 3, d)
+		dirs = append(dirs, d)
+	}
+	mustFail := func(what string, args []string, opt MergeOptions, want ...string) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "merged")
+		_, err := Merge(out, args, opt)
+		if err == nil {
+			t.Errorf("%s: merge succeeded", what)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", what, err, w)
+			}
+		}
+		if _, serr := os.Stat(out); serr == nil {
+			t.Errorf("%s: a refused merge wrote %s", what, out)
+		}
+	}
+
+	// The folder holding the shards' folders is taken as all of them.
+	out := filepath.Join(root, "merged")
+	res, err := Merge(out, []string{shards}, MergeOptions{})
+	if err != nil || res.Copied != 8 || len(res.Sources) != 3 || len(res.Missing) != 0 {
+		t.Fatalf("merge of the shards folder: %+v, %v", res, err)
+	}
+	if rows := readCSV(t, filepath.Join(out, ResultsFile)); len(rows) != 9 {
+		t.Errorf("merged results.csv has %d rows, want 9", len(rows))
+	}
+	// Merging again into the same folder is idempotent.
+	if res, err := Merge(out, []string{shards}, MergeOptions{}); err != nil || res.Copied != 0 || res.Present != 8 {
+		t.Errorf("second merge: %+v, %v", res, err)
+	}
+
+	// A shard given twice.
+	dup := filepath.Join(root, "dup")
+	fakeShard(t, spec, 1, 3, dup)
+	mustFail("duplicate shard", append(slices.Clone(dirs), dup), MergeOptions{}, "shard 1/3 twice: "+dirs[1]+" and "+dup, "is finished in 2 folders")
+	// The same folder given twice.
+	mustFail("same folder", []string{dirs[0], dirs[1], dirs[2], dirs[0]}, MergeOptions{}, "is given twice")
+	// A run finished in an unsharded folder too.
+	whole := filepath.Join(root, "whole")
+	fakeShard(t, spec, 0, 1, whole)
+	mustFail("run twice", append(slices.Clone(dirs), whole), MergeOptions{}, "is finished in 2 folders", whole)
+	// A missing shard, and a shard that has not finished a run.
+	owner := spec.ShardOf(3)
+	var c2 Config
+	for i, c := range spec.Configs() {
+		if owner[i] == 2 {
+			c2 = c
+		}
+	}
+	mustFail("missing shard", dirs[:2], MergeOptions{}, "shard 2/3: no folder given", c2.Key()+".jsonl ("+c2.Label()+"): its shard 2/3 was not given", "--allow-missing")
+	part := filepath.Join(root, "part")
+	fakeShard(t, spec, 2, 3, part, c2.Key())
+	mustFail("unfinished run", []string{dirs[0], dirs[1], part}, MergeOptions{}, c2.Key()+".jsonl", "shard 2/3 ("+part+") has not finished it")
+	// Shards of different splits.
+	other := filepath.Join(root, "other")
+	fakeShard(t, spec, 0, 2, other)
+	mustFail("different N", []string{dirs[0], other}, MergeOptions{}, "is shard 0/2 but", "share N")
+	// A dry run checks and writes nothing.
+	dry := filepath.Join(t.TempDir(), "dry")
+	if res, err := Merge(dry, dirs, MergeOptions{DryRun: true}); err != nil || res.Copied != 8 {
+		t.Errorf("dry run: %+v, %v", res, err)
+	}
+	if _, err := os.Stat(dry); err == nil {
+		t.Error("a dry run wrote the merged folder")
+	}
+	// --allow-missing merges what is there and lists the rest.
+	some := filepath.Join(t.TempDir(), "some")
+	res, err = Merge(some, dirs[:2], MergeOptions{AllowMissing: true})
+	if err != nil || len(res.Missing) == 0 || res.Copied == 0 {
+		t.Errorf("allow missing: %+v, %v", res, err)
+	}
+	// A folder sharded by an earlier version (grid order) is not continued.
+	old := filepath.Join(root, "old")
+	sp := *spec
+	sp.Shard = Shard{I: 1, N: 3}
+	if err := Prepare(old, &sp); err != nil {
+		t.Fatal(err)
+	}
+	sp.Shard = newShard(1, 3)
+	if err := Prepare(old, &sp); err == nil || !strings.Contains(err.Error(), "as an earlier cnngpu split it (in grid order)") {
+		t.Errorf("continuing an old shard: %v", err)
+	}
+}
+
+func TestTrackerETA(t *testing.T) {
+	spec := tinySpec() // 4 runs of equal cost
+	var jobs []job
+	for _, c := range spec.Configs() {
+		jobs = append(jobs, job{c: c})
+	}
+	var last Status
+	tr := newTracker(spec, 0, jobs, func(s Status) { last = s })
+	tr.start = time.Now().Add(-10 * time.Second)
+	tr.begin(0, "cpu", jobs[0])
+	tr.begin(1, "cpu", jobs[1])
+	tr.progress(1, 1, 0, 0, 0.5, 0.9) // half of a 2-epoch run
+	if len(last.Running) != 2 || last.Running[1].Fraction() != 0.5 || last.Running[0].Name() != jobs[0].c.Label() {
+		t.Fatalf("status %+v", last)
+	}
+	n, eta := tr.finish(0, jobs[0], 10)
+	// 1.5 runs' cost in 10 s, 2.5 left: about 16.7 s.
+	if n != 1 || eta < 16*time.Second || eta > 17*time.Second {
+		t.Errorf("after 1.5 of 4 runs in 10 s: done %d, ETA %v, want about 16.7 s", n, eta)
+	}
+	if last.Done != 1 || last.Total != 4 || len(last.Running) != 1 {
+		t.Errorf("status %+v", last)
+	}
+	// Measured times correct the cost model per batch size: here batch 64
+	// runs take as long as batch 256 ones (as on the CPU), where the model
+	// says twice as long.
+	spec2 := tinySpec()
+	spec2.LRs, spec2.Acts, spec2.BatchSizes = []float64{0.001, 0.003}, []string{"relu"}, []int{64, 256}
+	var jobs2 []job
+	for _, c := range spec2.Configs() {
+		jobs2 = append(jobs2, job{c: c})
+	}
+	// jobs2: lr 0.001/bs64, lr 0.003/bs64, lr 0.001/bs256, lr 0.003/bs256.
+	tr2 := newTracker(spec2, 0, jobs2, nil)
+	tr2.start = time.Now().Add(-30 * time.Second)
+	tr2.finish(0, jobs2[0], 10)
+	tr2.finish(0, jobs2[2], 10)
+	_, eta = tr2.finish(0, jobs2[3], 10)
+	// 3 runs of 10 s in 30 s, one batch-64 run left: 10 s (the model
+	// alone would say 15 s: 3 of 9 cost units left after 6 in 30 s).
+	if eta < 9*time.Second || eta > 11*time.Second {
+		t.Errorf("three runs of 10 s in 30 s, one left: ETA %v, want about 10 s", eta)
+	}
+	if FormatDuration(3725*time.Second) != "1h02m" || FormatDuration(185*time.Second) != "3m05s" || FormatDuration(12*time.Second) != "12s" {
+		t.Error("FormatDuration")
+	}
+}
