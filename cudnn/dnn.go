@@ -203,8 +203,7 @@ const (
 // algorithm may be and still be an alternative worth timing where the
 // convolution is used (Alternatives): run alone, close algorithms time
 // alike, but in a training step beside other work one can be the faster
-// by 10% of the step (on an H200, conv2's filter gradient: FFT against
-// the implicit GEMMs).
+// by 10% of the step (kernels/NOTES.md, "Measurements the code cites").
 const closeTo = 1.25
 
 // Alternatives returns direction dir's algorithms other than the one in
@@ -325,10 +324,8 @@ var finders = [3]string{"cudnnFindConvolutionForwardAlgorithm", "cudnnFindConvol
 // the algorithm with the least best time among those that worked in every
 // timed round, in a math type the one asked for allows, and sets the
 // direction's descriptor to the math type cuDNN timed it in. (One run's
-// order is noisy: on an H200 one process chose a 68 µs data-gradient
-// algorithm where another chose a 45 µs one; with one untimed and three
-// timed rounds, one process in five chose a filter gradient algorithm
-// that made the step 26 µs slower.) cudnnFind allocates memory and waits
+// order is noisy, and so were three timed rounds: kernels/NOTES.md,
+// "Measurements the code cites".) cudnnFind allocates memory and waits
 // for the device: not while a graph is being recorded.
 func (cv *Conv) Prepare(dir int) error {
 	if cv.prepped[dir] {

@@ -101,9 +101,8 @@ type Engine struct {
 // 3×3 filters, with its convolution too; bias_act_pool after cuDNN's
 // convolution otherwise); dense layers of at most 32 outputs in one kernel each way
 // (instead of cuBLAS's split-K product plus a bias kernel). "library" runs
-// every convolution on cuDNN and every product on cuBLAS. Measured on an
-// H200 at batch 128 (kernels/NOTES.md, run 13), one step on one stream:
-// library 0.398 ms, own 0.315.
+// every convolution on cuDNN and every product on cuBLAS. The step times
+// of both sets are in kernels/NOTES.md (run 13).
 const KernelsEnv = "CNNGPU_KERNELS"
 
 // parseKernels reads KernelsEnv: true for "own".
@@ -128,11 +127,9 @@ func parseKernels() (bool, error) {
 // touch memory that work queued there touches, and at the end of a step
 // (toLane, use, settle). Checked on an emulated device (emulated_test.go,
 // which also checks that no two streams touch the same memory unordered,
-// and that a training step joins once) and on an H200; there at batch 128
-// the own set's step went from 0.382 ms to 0.351 with 2 streams when each
-// op joined the second stream before returning, and from 0.357 to 0.325
-// with the updates and weight gradients left there (kernels/NOTES.md,
-// runs 7 and 10).
+// and that a training step joins once) and on an H200; what the second
+// stream gained, first joined at each op's end and then left to run on,
+// is in kernels/NOTES.md (runs 7 and 10).
 const StreamsEnv = "CNNGPU_STREAMS"
 
 // parseStreams reads StreamsEnv: true for 2.

@@ -306,8 +306,7 @@ func (e *Engine) MaxPool(x, y, idx engine.Tensor, s engine.PoolShape) {
 
 // MaxPoolBackward zeroes dx and scatters dy through arg (in both kernel
 // sets: a kernel writing every element of dx once, tried in the own set,
-// took 22 µs where the memset and scatter take 9.5 at batch 128 on an
-// H200, kernels/NOTES.md).
+// was slower; kernels/NOTES.md, runs 5–7).
 func (e *Engine) MaxPoolBackward(dy, idx, dx engine.Tensor, s engine.PoolShape) {
 	engine.CheckPool("MaxPoolBackward", s, dx, dy, idx)
 	out := s.N * s.C * s.OH() * s.OW()

@@ -1,17 +1,17 @@
 //go:build cgo
 
-// tune.go: cuDNN's algorithm choices timed where they are used. NewConv
-// picks each direction's algorithm by timing the candidates alone
-// (cudnnFind…), where close ones time alike; inside a training step, beside
-// the second stream's work, one of them can be the faster by a tenth of the
-// step (on an H200 at batch 128, conv2's filter gradient: 0.293 ms a step
-// with one algorithm, 0.320 with either of two others that Find timed within
-// 3% of it). So when a step is first recorded and a convolution it uses has
+// tune.go: cuDNN's algorithm choices timed where they are used. A plan
+// picks each direction's algorithm (convPlan.Prepare) by timing the
+// candidates alone (cudnnFind…), where close ones time alike; inside a
+// training step, beside the second stream's work, one of them can be the
+// faster by a tenth of the step (kernels/NOTES.md, "Measurements the code
+// cites"). So when a step is first recorded and a convolution it uses has
 // close alternatives (convPlan.Alternatives), the engine also records the
 // step with each alternative swapped in, one at a time, replays the
 // recordings in turn as the next real steps (each call of Replay runs one
 // step, so training is unchanged but for the rounding of those steps), times
 // each tuneRounds times with CUDA events, and keeps the fastest by median.
+// The tuner owns those events and releases each once.
 
 package cuda
 
