@@ -106,6 +106,8 @@ import (
 	"runtime"
 	"strconv"
 	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // Ptr is a device address.
@@ -183,6 +185,7 @@ func Open(index int, ptx string, kernels []string) (_ *Context, err error) {
 	if err := drv.check("cuDeviceGet", C.c_deviceGet(drv.fn["cuDeviceGet"], &c.dev, C.int(index))); err != nil {
 		return nil, err
 	}
+	cx := trace.Begin(trace.Context) // ended once the stream is made
 	if err := drv.check("cuDevicePrimaryCtxRetain", C.c_ctxRetain(fn["cuDevicePrimaryCtxRetain"], &c.ctx, c.dev)); err != nil {
 		return nil, err
 	}
@@ -201,6 +204,8 @@ func Open(index int, ptx string, kernels []string) (_ *Context, err error) {
 	if err := drv.check("cuStreamCreate", C.c_streamCreate(fn["cuStreamCreate"], &c.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
 		return nil, err
 	}
+	cx.End()
+	mod := trace.Begin(trace.LoadKernels) // ended once every kernel is found
 	cptx := C.CString(ptx)
 	defer C.free(unsafe.Pointer(cptx))
 	const logSize = 16 << 10
@@ -219,6 +224,7 @@ func Open(index int, ptx string, kernels []string) (_ *Context, err error) {
 		}
 		c.funcs[k] = f
 	}
+	mod.End()
 	c.params = C.calloc(64, 8)
 	if c.blas, err = newBLAS(c); err != nil {
 		return nil, err

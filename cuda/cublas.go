@@ -45,6 +45,7 @@ import (
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/nvlib"
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 var (
@@ -58,7 +59,10 @@ var (
 // CNNGPU_LIBRARY_PATH, Python environments with NVIDIA's wheels,
 // /usr/local/cuda/lib64).
 func blasLibrary() (*Library, error) {
-	blasOnce.Do(func() { blasLib, blasErr = OpenLibrary(nvlib.CUBLAS, describeBLAS) })
+	blasOnce.Do(func() {
+		defer trace.Begin(trace.LoadBLAS).End()
+		blasLib, blasErr = OpenLibrary(nvlib.CUBLAS, describeBLAS)
+	})
 	return blasLib, blasErr
 }
 
@@ -105,6 +109,7 @@ type blas struct {
 }
 
 func newBLAS(c *Context) (*blas, error) {
+	defer trace.Begin(trace.BLASHandle).End()
 	l, err := blasLibrary()
 	if err != nil {
 		return nil, err

@@ -46,6 +46,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // Device attributes (CUdevice_attribute in cuda.h).
@@ -102,6 +104,7 @@ func dlsym(handle unsafe.Pointer, lib string, names ...string) (map[string]unsaf
 // more than once; the first result is kept.
 func Load() error {
 	loadOnce.Do(func() {
+		ld := trace.Begin(trace.LoadDriver) // dlopen and dlsym; ended before cuInit
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
 			loadErr = fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v); on this machine use --cpu", err)
@@ -114,7 +117,11 @@ func Load() error {
 			return
 		}
 		d := &driver{handle: h, fn: fn}
-		if err := d.check("cuInit", C.call_cuInit(fn["cuInit"], 0)); err != nil {
+		ld.End()
+		in := trace.Begin(trace.CUInit)
+		err = d.check("cuInit", C.call_cuInit(fn["cuInit"], 0))
+		in.End()
+		if err != nil {
 			loadErr = fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)? Without one, use --cpu", err)
 			return
 		}

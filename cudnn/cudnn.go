@@ -22,6 +22,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/internal/nvlib"
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 var (
@@ -35,7 +36,7 @@ var (
 // CNNGPU_LIBRARY_PATH, Python environments with NVIDIA's wheels,
 // /usr/local/cuda/lib64).
 func library() (*cuda.Library, error) {
-	libOnce.Do(func() { lib, libErr = cuda.OpenLibrary(nvlib.CUDNN, describe) })
+	libOnce.Do(func() { defer trace.Begin(trace.LoadDNN).End(); lib, libErr = cuda.OpenLibrary(nvlib.CUDNN, describe) })
 	return lib, libErr
 }
 

@@ -78,6 +78,8 @@ import (
 	"fmt"
 	"slices"
 	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // Data layout and type codes: CUDNN_TENSOR_NCHW 0, CUDNN_DATA_FLOAT 0 (fixed
@@ -129,6 +131,7 @@ func (h *Handle) check(fn string, st C.cudnnStatus_t) error {
 // New loads cuDNN and creates a handle on stream (the CUDA context must be
 // current on this thread).
 func New(stream unsafe.Pointer) (*Handle, error) {
+	defer trace.Begin(trace.DNNHandle).End()
 	l, err := library()
 	if err != nil {
 		return nil, err

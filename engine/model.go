@@ -10,6 +10,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // Image geometry of MNIST.
@@ -172,6 +174,7 @@ type acts struct {
 
 // NewModel allocates a model on e with parameters init (len NumParams).
 func NewModel(e Engine, arch Arch, opt OptConfig, init []float32) (*Model, error) {
+	defer trace.Begin(trace.ModelSetup).End()
 	n := arch.NumParams()
 	if len(init) != n {
 		return nil, fmt.Errorf("model: %d initial parameters for an architecture of %d", len(init), n)

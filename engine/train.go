@@ -13,6 +13,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // ErrInterrupted is returned by Trainer.Run when its context is cancelled;
@@ -33,6 +35,7 @@ type Dataset struct {
 
 // UploadDataset copies images (N×784 uint8) and labels (N, 0–9) to e.
 func UploadDataset(e Engine, images, labels []uint8) (*Dataset, error) {
+	defer trace.Begin(trace.Upload).End()
 	n := len(labels)
 	if len(images) != n*ImagePixels {
 		return nil, fmt.Errorf("dataset: %d image bytes for %d labels (want %d)", len(images), n, n*ImagePixels)
@@ -250,6 +253,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		if ctx.Err() != nil {
 			return pos, ErrInterrupted
 		}
+		ep := trace.Begin(trace.Epoch) // ended with the epoch, after OnEpoch
 		order := EpochOrder(t.Seed, pos.Epoch, t.TrainIdx)
 		if err := e.Write(perm, 0, order); err != nil {
 			return pos, err
@@ -320,6 +324,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				return pos, err
 			}
 		}
+		ep.End()
 	}
 	return pos, nil
 }

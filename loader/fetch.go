@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // DefaultMirrors are the public MNIST mirrors tried first, in order.
@@ -115,6 +116,7 @@ func Verify(dir string) []Status {
 // Ensure makes sure all four files are in f.Dir with correct checksums,
 // fetching the missing or damaged ones. It returns the folder.
 func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
+	defer trace.Begin(trace.DataCache).End()
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating the data cache %s: %w (use --data DIR to point at the files instead)", f.Dir, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // File is one of the four MNIST files as distributed.
@@ -60,6 +62,7 @@ type MNIST struct {
 // LoadDir reads the four files from dir, raw or gzip, with the structural
 // checks but no checksum (so other datasets in the same IDX format work).
 func LoadDir(dir string) (*MNIST, error) {
+	defer trace.Begin(trace.ReadData).End()
 	paths := make([]string, len(Files))
 	var missing []string
 	for i, f := range Files {

@@ -14,7 +14,9 @@
 # emulated-device tests are skipped here, CI runs them), each
 # with both kernel sets (CNNGPU_KERNELS=library|own) and with the own set on
 # two streams (CNNGPU_STREAMS=2), a process for each; one 10-epoch training run on real MNIST
-# (.device/mnist) in each of those three variants, rerun in debug mode
+# (.device/mnist) in each of those three variants, with the phase table
+# of CNNGPU_TRACE=1 (in train-10-epochs.log; the summary shows the last,
+# the default variant's), rerun in debug mode
 # (CNNGPU_DEBUG=1) if it fails; the benchmark table against
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
@@ -66,7 +68,7 @@ done
 if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
 	for v in ${TRAIN:-library:1 own:1 own:2}; do
 		ks=${v%:*} st=${v#*:}
-		if ! LOG=train-10-epochs run "train-$ks-$st" 120 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
+		if ! LOG=train-10-epochs run "train-$ks-$st" 120 env CNNGPU_TRACE=1 CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
 			LOG=train-10-epochs run "train-debug-$ks-$st" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
 		fi
 	done
@@ -162,6 +164,10 @@ tail -1 "$out/abi-check.log" 2>/dev/null
 grep -h -E "^(--- |ok|FAIL|panic)" "$out"/cuda-tests.log "$out"/engine-tests.log 2>/dev/null | head -40
 grep -h -E "largest relative|differ|drifts|did not learn" "$out"/engine-tests.log 2>/dev/null
 grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null | tail -12
+# Where the last training run's wall time went (CNNGPU_TRACE=1), under
+# its engine line.
+awk '/^engine:/ { eng = $0 } /^cnngpu trace:/ { buf = eng "\n"; on = 1 } on { buf = buf $0 "\n" } /^wall:/ { on = 0 } END { printf "%s", buf }' \
+	"$out/train-10-epochs.log" 2>/dev/null
 grep -v -E '^(bench-gpu:|\{"ab"|bench-ab)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
 grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with

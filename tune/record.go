@@ -252,7 +252,7 @@ func WriteResults(dir, recipe string, results []Result) error {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.Write([]string{"lr", "batch_size", "activation", "rounds", "final_val_acc", "final_val_acc_std", "best_val_acc", "best_epoch",
-		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "seconds", "recipe"})
+		"final_val_loss", "final_train_acc", "diverged", "diverged_epoch", "recipe", "seconds"})
 	for _, r := range results {
 		de := ""
 		if r.Diverged {
@@ -260,7 +260,7 @@ func WriteResults(dir, recipe string, results []Result) error {
 		}
 		w.Write([]string{strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
 			strconv.Itoa(r.Rounds), fmtF(r.FinalValAcc), fmtF(r.FinalValStd), fmtF(r.BestValAcc), strconv.Itoa(r.BestEpoch),
-			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, strconv.FormatFloat(r.Seconds, 'f', 1, 64), recipe})
+			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, recipe, strconv.FormatFloat(r.Seconds, 'f', 1, 64)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"
 )
 
@@ -69,7 +70,9 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ev := trace.Begin(trace.TestEval)
 	res, err := engine.Evaluate(m, test, engine.AllIndices(data.Test.N()), 0, true)
+	ev.End()
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,7 +39,8 @@ func newApp() *cli.App {
 			"   CNNGPU_KERNELS     GPU engine kernel set: own (default: our kernels where they are faster) or library (cuDNN and cuBLAS only)\n" +
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
-			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded",
+			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded\n" +
+			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),
@@ -52,7 +54,8 @@ func newApp() *cli.App {
 			plotCommand(),
 		},
 		HideVersion: true, // our own --version (version.go)
-		Flags:       []cli.Flag{versionFlag()},
+		Flags:       []cli.Flag{versionFlag(), traceFlag},
+		Before:      traceBefore,
 		Action:      rootAction,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return withCode(2, fmt.Errorf("%v (see 'cnngpu --help')", err))
@@ -64,6 +67,7 @@ func newApp() *cli.App {
 }
 
 func main() {
+	trace.Main()
 	os.Exit(run(os.Args))
 }
 
@@ -71,10 +75,14 @@ func main() {
 // flags or arguments, 130 when interrupted, 1 for every other failure.
 func run(args []string) int {
 	app := newApp()
-	args, err := prepareArgs(app, args)
+	args, err := traceArgs(args)
+	if err == nil {
+		args, err = prepareArgs(app, args)
+	}
 	if err == nil {
 		err = app.Run(args)
 	}
+	trace.Report(os.Stderr)
 	if err == nil {
 		return 0
 	}

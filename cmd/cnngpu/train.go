@@ -19,6 +19,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
@@ -68,7 +69,7 @@ type trainSetup struct {
 	quiet  bool
 	json   bool
 	metric string
-	seeds  []uint64 // --seeds; nil for one run
+	seeds  []uint64         // --seeds; nil for one run
 	saved  *engine.Position // what s.out holds from a resumed run's checkpoint
 }
 
@@ -378,6 +379,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	hist := append([]engine.EpochMetrics(nil), s.hist...)
 	saved := s.saved // what out holds from this run, when anything
 	save := func(pos engine.Position) error {
+		defer trace.Begin(trace.Checkpoint).End()
 		ck, err := engine.Snapshot(m, cfg, pos, hist)
 		if err != nil {
 			return err
@@ -423,7 +425,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, err
 	}
 	elapsed := time.Since(start)
+	ev := trace.Begin(trace.TestEval)
 	res, err := engine.Evaluate(m, r.test, engine.AllIndices(r.test.N), 0, false)
+	ev.End()
 	if err != nil {
 		return seedResult{}, err
 	}

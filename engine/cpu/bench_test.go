@@ -216,3 +216,23 @@ func BenchmarkAdam(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGather128 times batch assembly at batch 128, plain and with
+// the default recipe's translations (the augmentation's whole cost on
+// the CPU: a training step is about 40 ms).
+func BenchmarkGather128(b *testing.B) {
+	for _, shift := range []int{0, 2} {
+		b.Run(engine.AugmentName(shift), func(b *testing.B) {
+			e, _, batch, _ := benchModel(b, engine.ReLU, 128)
+			defer e.Close()
+			batch.Aug = engine.Augment{Shift: shift, Seed: 1}
+			x, _ := e.Alloc(engine.Float32, 128*engine.ImagePixels)
+			y, _ := e.Alloc(engine.Int32, 128)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				e.Fill(batch.Cursor, 0)
+				e.Gather(batch.Images, batch.Labels, batch.Perm, batch.Cursor, x, y, 128, engine.ImagePixels, batch.Aug)
+			}
+		})
+	}
+}

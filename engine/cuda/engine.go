@@ -18,6 +18,7 @@ import (
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/kernels"
 )
 
@@ -611,6 +612,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
+	defer trace.Begin(trace.EngineClose).End()
 	err := e.Sync()
 	e.Reset()
 	if e.timer != nil {
@@ -664,6 +666,7 @@ func (e *Engine) Replay(key int, fn func()) error {
 		return explain(e.c.Replay(g))
 	}
 	if !e.warm[key] {
+		defer trace.Begin(trace.WarmUp).End()
 		// Set first: fn may drop it (growing buffers resets).
 		e.warm[key] = true
 		fn()
@@ -690,6 +693,7 @@ func (e *Engine) Replay(key int, fn func()) error {
 
 // capture records fn as a graph, with the memory its ops declare.
 func (e *Engine) capture(fn func()) (graph, []region, error) {
+	defer trace.Begin(trace.GraphRecord).End()
 	var touched []region
 	e.recording, e.touching = true, &touched
 	defer func() { e.recording, e.touching = false, nil }()
@@ -803,6 +807,7 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 			e.fail(bug("convolution %+v's %s prepared during a graph recording (the warm-up run prepares it)", s, dirNames[dir]))
 			return nil
 		}
+		defer trace.Begin(trace.ConvAlgo).End()
 	}
 	if !ok {
 		p, err := e.c.NewConv(s)

@@ -395,17 +395,16 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	}
 	// The schedule: the kernels scale c.LR by its factor at step[0]+1.
 	sc := c.Sched
-	sched := []cu.Arg{cu.I(int(sc.Kind)), cu.I(sc.Warmup), cu.I(sc.Total), cu.F(sc.Final)}
+	kind, warm, total, final := cu.I(int(sc.Kind)), cu.I(sc.Warmup), cu.I(sc.Total), cu.F(sc.Final)
 	if c.Kind == engine.SGD {
-		e.fail(e.c.LaunchOn(l, "sgd", int64(n), block, append([]cu.Arg{arg(p), arg(g), arg(s1), arg(step),
-			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Momentum)}, sched...)...))
+		e.fail(e.c.LaunchOn(l, "sgd", int64(n), block, arg(p), arg(g), arg(s1), arg(step), cu.L(int64(n)), cu.F(c.LR), cu.F(c.Momentum),
+			kind, warm, total, final))
+	} else if aligned16(p, g, s1, s2) {
+		e.fail(e.c.LaunchOn(l, "adam4", (int64(n)+3)/4, block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
+			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps), kind, warm, total, final))
 	} else {
-		name, threads := "adam", int64(n)
-		if aligned16(p, g, s1, s2) {
-			name, threads = "adam4", (int64(n)+3)/4
-		}
-		e.fail(e.c.LaunchOn(l, name, threads, block, append([]cu.Arg{arg(p), arg(g), arg(s1), arg(s2), arg(step),
-			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps)}, sched...)...))
+		e.fail(e.c.LaunchOn(l, "adam", int64(n), block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
+			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps), kind, warm, total, final))
 	}
 	e.fail(e.c.LaunchOn(l, "step_inc", 1, 1, arg(step)))
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // tuneRounds is how many steps each recording is timed over (a variable
@@ -103,6 +104,7 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 // after the last round the fastest becomes key's recording. The events
 // are the tuner's until it releases them, each once.
 func (e *Engine) tuneStep(key int, t *tuner) error {
+	defer trace.Begin(trace.InPlaceTiming).End()
 	c := t.cands[t.next]
 	a, err := e.c.Record()
 	if err != nil {

@@ -1,0 +1,59 @@
+// trace.go: CNNGPU_TRACE=1 and the global --trace flag turn on the phase
+// timing of package internal/trace; run prints its table to stderr when
+// the command ends (docs/performance.md).
+
+package main
+
+import (
+	"os"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
+	"github.com/urfave/cli/v2"
+)
+
+// traceEnv is the environment variable that turns the trace on.
+const traceEnv = "CNNGPU_TRACE"
+
+var traceFlag = &cli.BoolFlag{Name: "trace", Usage: "at the end of the command, print to stderr where the wall time went, phase by phase (as CNNGPU_TRACE=1 does); it may also follow the command"}
+
+// traceArgs reads CNNGPU_TRACE and takes --trace out of args wherever it
+// stands before "--" (urfave/cli reads a global flag only before the
+// command), turning the trace on for either.
+func traceArgs(args []string) ([]string, error) {
+	if err := traceFromEnv(); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...), nil
+		}
+		if i > 0 && (a == "--trace" || a == "-trace") {
+			trace.Enable()
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// traceFromEnv turns the trace on for CNNGPU_TRACE=1; 0 or unset leave it
+// off, anything else is refused.
+func traceFromEnv() error {
+	switch v := os.Getenv(traceEnv); v {
+	case "", "0":
+	case "1":
+		trace.Enable()
+	default:
+		return usageErrorf("%s=%q: expected 1 (print the phase timing at the end) or 0; unset it to leave the timing off", traceEnv, v)
+	}
+	return nil
+}
+
+// traceBefore turns the trace on for --trace.
+func traceBefore(c *cli.Context) error {
+	if c.Bool("trace") {
+		trace.Enable()
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+// trace_test.go: CNNGPU_TRACE=1 and --trace print the phase table at the
+// end of a command, with the phases a CPU training goes through and times
+// that fit in the process's wall time; without them nothing is printed; a
+// bad value of the variable is refused.
+
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
+)
+
+// traceRow is one parsed row of the table.
+type traceRow struct {
+	name  string
+	depth int
+	count int
+	total time.Duration
+}
+
+var traceRowRE = regexp.MustCompile(`^( *)(\S.*?)  +(\d+)  +([0-9.]+)  +(?:[0-9.]+  +)?[0-9.]+%`)
+
+// parseTrace reads the table from stderr: its rows and the wall time.
+func parseTrace(t *testing.T, stderr string) ([]traceRow, time.Duration) {
+	t.Helper()
+	i := strings.Index(stderr, "cnngpu trace: wall time by phase")
+	if i < 0 {
+		t.Fatalf("no trace table in stderr:\n%s", stderr)
+	}
+	msf := func(s string) time.Duration {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return time.Duration(v * float64(time.Millisecond))
+	}
+	var rows []traceRow
+	var wall time.Duration
+	for _, line := range strings.Split(stderr[i:], "\n")[2:] {
+		if strings.HasPrefix(line, "wall: ") {
+			f := strings.Fields(line)
+			wall = msf(f[len(f)-1])
+			break
+		}
+		if strings.HasPrefix(line, "(in no phase above)") {
+			continue
+		}
+		m := traceRowRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("trace row %q does not parse", line)
+		}
+		n, _ := strconv.Atoi(m[3])
+		rows = append(rows, traceRow{name: m[2], depth: len(m[1]) / 2, count: n, total: msf(m[4])})
+	}
+	if wall == 0 {
+		t.Fatalf("no wall line in the table:\n%s", stderr[i:])
+	}
+	return rows, wall
+}
+
+// TestTraceCPUTrain: a CPU training of two epochs on generated data with
+// CNNGPU_TRACE=1 lists reading the data, the two uploads, the model,
+// both epochs with their checkpoint writes nested, and the test
+// evaluation; the top-level phases sum to no more than the wall time the
+// table states, and that to no more than the process's wall time as
+// measured from outside (plus the tick the process start is rounded to).
+func TestTraceCPUTrain(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 256, 64)
+	cmd := exec.Command(binary_, "train", "--cpu", "--epochs", "2", "--batch-size", "64", "--data", dir, "--out", filepath.Join(dir, "m.safetensors"))
+	cmd.Env = append(cmd.Environ(), "CNNGPU_TRACE=1")
+	var se strings.Builder
+	cmd.Stderr = &se
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("train: %v\n%s", err, se.String())
+	}
+	outside := time.Since(start)
+	rows, wall := parseTrace(t, se.String())
+	type want struct {
+		name         string
+		depth, count int
+	}
+	wants := []want{
+		{trace.ReadData, 0, 1},
+		{trace.Upload, 0, 2},
+		{trace.ModelSetup, 0, 1},
+		{trace.Epoch, 0, 2},
+		{trace.Checkpoint, 1, 2},
+		{trace.TestEval, 0, 1},
+	}
+	if runtime.GOOS == "linux" {
+		wants = append([]want{{trace.StartToMain, 0, 1}}, wants...)
+	}
+	var got []want
+	var top time.Duration
+	for _, r := range rows {
+		got = append(got, want{r.name, r.depth, r.count})
+		if r.depth == 0 {
+			top += r.total
+		}
+		if r.total <= 0 && r.name != trace.StartToMain {
+			t.Errorf("%s: %v", r.name, r.total)
+		}
+	}
+	if !slices.Equal(got, wants) {
+		t.Errorf("phases %+v\nwant %+v\n%s", got, wants, se.String())
+	}
+	const rounding = time.Millisecond // the table prints tenths of a millisecond
+	if top > wall+time.Duration(len(rows))*rounding/10 {
+		t.Errorf("the top-level phases sum to %v, more than the wall time %v", top, wall)
+	}
+	const tick = 10 * time.Millisecond // the process start is rounded down to one
+	if wall > outside+tick {
+		t.Errorf("the table's wall time %v is more than the process took, %v", wall, outside)
+	}
+}
+
+// TestTraceOffAndFlag: without CNNGPU_TRACE nothing is printed; --trace,
+// before the command or after it, prints the table, also for a command
+// that fails;
+// CNNGPU_TRACE=0 is off; another value is refused naming the variable.
+func TestTraceOffAndFlag(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 200, 32)
+	args := []string{"train", "--cpu", "--epochs", "1", "--data", dir, "--out", filepath.Join(dir, "m.safetensors")}
+	for _, env := range [][]string{nil, {"CNNGPU_TRACE=0"}} {
+		_, stderr, code := cnngpu(t, env, args...)
+		if code != 0 || strings.Contains(stderr, "cnngpu trace") {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant no trace table", env, code, stderr)
+		}
+	}
+	_, stderr, code := cnngpu(t, nil, append([]string{"--trace"}, args...)...)
+	if rows, _ := parseTrace(t, stderr); code != 0 || len(rows) < 5 {
+		t.Errorf("--trace: exit %d, %d rows:\n%s", code, len(rows), stderr)
+	}
+	_, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--model", filepath.Join(dir, "none.safetensors"), "--data", dir, "--trace")
+	if code != 1 || !strings.Contains(stderr, "cnngpu trace") || !strings.Contains(stderr, "no such file") {
+		t.Errorf("a failing eval with --trace after it: exit %d, stderr:\n%s\nwant exit 1, the error and the table", code, stderr)
+	}
+	_, stderr, code = cnngpu(t, []string{"CNNGPU_TRACE=yes"}, args...)
+	if code != 2 || !strings.Contains(stderr, `CNNGPU_TRACE="yes": expected 1`) {
+		t.Errorf("CNNGPU_TRACE=yes: exit %d, stderr %q; want exit 2 naming the variable", code, stderr)
+	}
+	stdout, _, _ := cnngpu(t, nil, "--help")
+	for _, s := range []string{"CNNGPU_TRACE=1", "--trace"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("cnngpu --help does not mention %s", s)
+		}
+	}
+}

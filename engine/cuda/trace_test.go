@@ -1,0 +1,98 @@
+//go:build cgo
+
+// trace_test.go: the GPU engine's phases in the trace table (package
+// internal/trace), on the emulated device: a two-epoch training records
+// its first steps (with the convolution plans made inside them), the step's
+// graph and its alternatives, and the in-place timing, all nested in the
+// first epoch; closing the engine is its own phase.
+
+package cuda
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
+)
+
+func TestEmulatedTrace(t *testing.T) {
+	trace.Reset()
+	defer trace.Reset()
+	trace.Enable()
+	const bs, n = 4, 80 // 20 steps an epoch: two warm-ups, then 4 recordings timed 8 steps each
+	v := variants[2]    // own kernels, 2 streams: conv2 on cuDNN, 1 + 3 alternatives (TestEmulatedTuning)
+	g := newEmuGPU(t)
+	e := newEngine(g, false, v.own)
+	e.streams = v.streams
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, lab := make([]uint8, n*engine.ImagePixels), make([]uint8, n)
+	r := rand.New(rand.NewPCG(4, 4))
+	for i := range img {
+		img[i] = uint8(r.IntN(256))
+	}
+	for i := range lab {
+		lab[i] = uint8(i % engine.Classes)
+	}
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(n), Epochs: 2, BatchSize: bs, Seed: 5}
+	if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	d.Release(e)
+	m.Release()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tb := trace.Snapshot()
+	got := map[string]trace.Row{}
+	var lines []string
+	for _, r := range tb.Rows {
+		got[r.Name] = r
+		lines = append(lines, fmt.Sprintf("%s%s %d", strings.Repeat("  ", r.Depth), r.Name, r.Count))
+	}
+	table := strings.Join(lines, "\n")
+	for _, w := range []struct {
+		name       string
+		depth      int
+		count, max int // the count, or a range
+	}{
+		{trace.ModelSetup, 0, 1, 1},
+		{trace.Upload, 0, 1, 1},
+		{trace.Epoch, 0, 2, 2},
+		{trace.WarmUp, 1, 1, 2},      // the model's first step allocates, which drops what the engine knew of the key
+		{trace.ConvAlgo, 2, 3, 3},    // conv2's three directions, each searched on its first use, in the first step
+		{trace.GraphRecord, 1, 4, 4}, // the step and its 3 alternatives
+		{trace.InPlaceTiming, 1, 4 * tuneRounds, 4 * tuneRounds},
+		{trace.EngineClose, 0, 1, 1},
+	} {
+		r, ok := got[w.name]
+		if !ok || r.Depth != w.depth || r.Count < w.count || r.Count > w.max || r.Total <= 0 {
+			t.Errorf("%s: %+v (found %v); want depth %d, count %d to %d, some time", w.name, r, ok, w.depth, w.count, w.max)
+		}
+	}
+	if t.Failed() {
+		t.Logf("rows:\n%s", table)
+	}
+	if w := got[trace.WarmUp]; got[trace.ConvAlgo].Total > w.Total {
+		t.Errorf("the plans took %v, more than the first steps that hold them, %v", got[trace.ConvAlgo].Total, w.Total)
+	}
+	var b strings.Builder
+	tb.Write(&b)
+	if testing.Verbose() {
+		t.Logf("the table:\n%s", b.String())
+	}
+	if !strings.Contains(b.String(), "    "+trace.ConvAlgo) {
+		t.Errorf("the table does not show the plans two levels in:\n%s", b.String())
+	}
+}

@@ -1,0 +1,299 @@
+// Package trace records where a command's wall time goes: named phases
+// (loading the NVIDIA libraries, reading the data, each epoch, ...) timed
+// where they happen, and at the end a table of them (CNNGPU_TRACE=1 or
+// `cnngpu --trace`). A hook is one line at the call site:
+//
+//	defer trace.Begin(trace.Upload).End()
+//
+// When tracing is off, Begin is one atomic load and returns a zero Span
+// whose End does nothing. When it is on, End keeps the span (under a
+// mutex: hooks may run on any goroutine); a span that is never ended (an
+// early error return) is left out.
+//
+// The table sums the spans of one phase (a count and the first one's
+// time beside the total) and nests a phase under the one whose span holds
+// it: a span begun after and ended before another one is inside it (by
+// the order of Begin and End calls, not by clock readings, so that equal
+// times nest right). Spans of other goroutines that overlap in time nest
+// the same way; the hooks in cnngpu all run on the command's goroutine.
+package trace
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The phases cnngpu's hooks record, in the order a GPU training meets
+// them.
+const (
+	StartToMain   = "process start to main"
+	DataCache     = "data cache check (SHA-256; fetch if missing)"
+	ReadData      = "reading and decompressing the data"
+	LoadDriver    = "loading libcuda"
+	CUInit        = "cuInit"
+	Context       = "CUDA context and stream"
+	LoadKernels   = "loading our kernels (module)"
+	BLASHandle    = "cuBLAS handle"
+	LoadBLAS      = "loading cuBLAS"
+	DNNHandle     = "cuDNN handle"
+	LoadDNN       = "loading cuDNN"
+	Upload        = "uploading the data"
+	ModelSetup    = "building the model"
+	Epoch         = "epoch"
+	WarmUp        = "first step of a batch size (run directly)"
+	ConvAlgo      = "cuDNN algorithm choice (Find)"
+	GraphRecord   = "graph recording"
+	InPlaceTiming = "in-place timing of cuDNN alternatives"
+	Checkpoint    = "checkpoint write"
+	TestEval      = "test evaluation"
+	EngineClose   = "closing the engine"
+)
+
+// maxSpans bounds what a long command keeps (a span is about 64 bytes);
+// later spans are counted as dropped.
+const maxSpans = 1 << 16
+
+var (
+	on  atomic.Bool
+	seq atomic.Uint64 // orders Begin and End calls
+
+	mu      sync.Mutex
+	spans   []span
+	dropped int
+	mainAt  time.Time // when Main was called; zero if it was not
+)
+
+// span is one ended Span.
+type span struct {
+	name       string
+	begin, end uint64 // seq at Begin and End
+	d          time.Duration
+}
+
+// Span is a phase being timed; the zero Span (tracing off) does nothing.
+type Span struct {
+	name  string
+	seq   uint64
+	start time.Time
+}
+
+// Enable turns recording on.
+func Enable() { on.Store(true) }
+
+// Enabled reports whether recording is on.
+func Enabled() bool { return on.Load() }
+
+// Main notes the time main started (the end of StartToMain); cheap
+// enough to call whether or not tracing is on.
+func Main() {
+	mu.Lock()
+	mainAt = time.Now()
+	mu.Unlock()
+}
+
+// Reset turns recording off and forgets every span (for tests).
+func Reset() {
+	on.Store(false)
+	mu.Lock()
+	spans, dropped, mainAt = nil, 0, time.Time{}
+	mu.Unlock()
+}
+
+// Begin starts timing phase name.
+func Begin(name string) Span {
+	if !on.Load() {
+		return Span{}
+	}
+	return Span{name: name, seq: seq.Add(1), start: time.Now()}
+}
+
+// End records the span s began.
+func (s Span) End() {
+	if s.seq == 0 {
+		return
+	}
+	d := time.Since(s.start)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(spans) >= maxSpans {
+		dropped++
+		return
+	}
+	spans = append(spans, span{name: s.name, begin: s.seq, end: seq.Add(1), d: d})
+}
+
+// Row is one line of the table: a phase at a place in the nesting, with
+// its spans summed.
+type Row struct {
+	Name  string
+	Depth int // 0 for a phase inside no other
+	Count int
+	Total time.Duration
+	First time.Duration // the first span's time
+	kids  []*Row
+}
+
+// Table is what the recorder holds, ready to print.
+type Table struct {
+	Rows []Row // depth first, each level in the order the phases began
+	// Wall is the time from the process's start (from main where the
+	// start is unknown) to the table; WallFromStart says which.
+	Wall          time.Duration
+	WallFromStart bool
+	Dropped       int // spans past maxSpans, not in Rows
+}
+
+// Snapshot builds the table of the spans ended so far, with the process
+// start to main as the first row where both are known.
+func Snapshot() Table {
+	mu.Lock()
+	ss := slices.Clone(spans)
+	dropped, main := dropped, mainAt
+	mu.Unlock()
+	now := time.Now()
+	t := Table{Dropped: dropped}
+	age, ageOK := processAge()
+	switch {
+	case ageOK:
+		t.Wall, t.WallFromStart = age, true
+	case !main.IsZero():
+		t.Wall = now.Sub(main)
+	}
+	var top []*Row
+	if ageOK && !main.IsZero() {
+		if d := age - now.Sub(main); d >= 0 {
+			top = append(top, &Row{Name: StartToMain, Count: 1, Total: d, First: d})
+		}
+	}
+	top = append(top, build(ss)...)
+	var walk func(rs []*Row, depth int)
+	walk = func(rs []*Row, depth int) {
+		for _, r := range rs {
+			r.Depth = depth
+			t.Rows = append(t.Rows, *r)
+			walk(r.kids, depth+1)
+		}
+	}
+	walk(top, 0)
+	for i := range t.Rows {
+		t.Rows[i].kids = nil
+	}
+	return t
+}
+
+// build nests the spans and sums those of one phase at one place.
+func build(ss []span) []*Row {
+	slices.SortFunc(ss, func(a, b span) int { return cmp.Compare(a.begin, b.begin) })
+	type node struct {
+		s   span
+		row *Row
+	}
+	var top []*Row
+	topByName := map[string]*Row{}
+	kidsByName := map[*Row]map[string]*Row{}
+	var open []node // spans that may hold the next ones, outermost first
+	for _, s := range ss {
+		// The innermost open span that holds s (begun before it, ended
+		// after it); spans ended before s began are closed for good.
+		for len(open) > 0 && open[len(open)-1].s.end < s.begin {
+			open = open[:len(open)-1]
+		}
+		var parent *Row
+		for i := len(open) - 1; i >= 0; i-- {
+			if open[i].s.end > s.end {
+				parent = open[i].row
+				break
+			}
+		}
+		var r *Row
+		if parent == nil {
+			if r = topByName[s.name]; r == nil {
+				r = &Row{Name: s.name, First: s.d}
+				topByName[s.name] = r
+				top = append(top, r)
+			}
+		} else {
+			m := kidsByName[parent]
+			if m == nil {
+				m = map[string]*Row{}
+				kidsByName[parent] = m
+			}
+			if r = m[s.name]; r == nil {
+				r = &Row{Name: s.name, First: s.d}
+				m[s.name] = r
+				parent.kids = append(parent.kids, r)
+			}
+		}
+		r.Count++
+		r.Total += s.d
+		open = append(open, node{s, r})
+	}
+	return top
+}
+
+// Report prints the table to w when tracing is on.
+func Report(w io.Writer) {
+	if Enabled() {
+		Snapshot().Write(w)
+	}
+}
+
+// Write prints the table: one row a phase, nested ones indented under
+// theirs, times in milliseconds, each phase's share of the wall time; then
+// the wall time the top-level phases leave out, and the wall time.
+func (t Table) Write(w io.Writer) {
+	width := len("phase")
+	for _, r := range t.Rows {
+		width = max(width, 2*r.Depth+len(r.Name))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "cnngpu trace: wall time by phase (milliseconds; nested phases indented under theirs and included in them)\n")
+	fmt.Fprintf(&b, "%-*s  %5s  %10s  %10s  %6s\n", width, "phase", "count", "total", "first", "share")
+	var top time.Duration
+	for _, r := range t.Rows {
+		if r.Depth == 0 {
+			top += r.Total
+		}
+		first := ""
+		if r.Count > 1 {
+			first = ms(r.First)
+		}
+		name := strings.Repeat("  ", r.Depth) + r.Name
+		fmt.Fprintf(&b, "%-*s  %5d  %10s  %10s  %6s", width, name, r.Count, ms(r.Total), first, share(r.Total, t.Wall))
+		if r.Name == StartToMain {
+			b.WriteString("  (/proc/self/stat start time: to a clock tick, 10 ms)")
+		}
+		b.WriteString("\n")
+	}
+	if t.Wall > 0 {
+		if rest := t.Wall - top; rest >= 0 {
+			fmt.Fprintf(&b, "%-*s  %5s  %10s  %10s  %6s\n", width, "(in no phase above)", "", ms(rest), "", share(rest, t.Wall))
+		} else {
+			fmt.Fprintf(&b, "(the top-level phases overlap: they sum to %s ms)\n", ms(top))
+		}
+		from := "process start"
+		if !t.WallFromStart {
+			from = "main (the process start is unknown here)"
+		}
+		fmt.Fprintf(&b, "%-*s  %5s  %10s\n", width, "wall: "+from+" to this table", "", ms(t.Wall))
+	}
+	if t.Dropped > 0 {
+		fmt.Fprintf(&b, "(%d later spans were not kept: the first %d are)\n", t.Dropped, maxSpans)
+	}
+	io.WriteString(w, b.String())
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+func share(d, wall time.Duration) string {
+	if wall <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(d)/float64(wall))
+}

@@ -1,0 +1,226 @@
+// trace_test.go: the recorder's summing and nesting, the table's format,
+// its cost when off, concurrent use, and the process start from /proc.
+
+package trace
+
+import (
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// add records a span with given Begin and End order and time.
+func add(name string, begin, end uint64, d time.Duration) {
+	spans = append(spans, span{name: name, begin: begin, end: end, d: d})
+}
+
+// rowsOf is Rows as "depth name count total first" lines.
+func rowsOf(rs []Row) string {
+	var b strings.Builder
+	for _, r := range rs {
+		b.WriteString(strings.Repeat("  ", r.Depth) + r.Name + " " + strconv.Itoa(r.Count) + " " + r.Total.String() + " " + r.First.String() + "\n")
+	}
+	return b.String()
+}
+
+// TestSumAndNest: repeated phases are summed with a count and the first
+// one's time; a phase inside another is nested under it, also when they
+// begin or end at the same clock reading; phases inside different ones are
+// kept apart; and the rows come in the order the phases began.
+func TestSumAndNest(t *testing.T) {
+	Reset()
+	defer Reset()
+	ms := time.Millisecond
+	add(ReadData, 1, 2, 40*ms)
+	add(Upload, 3, 4, 5*ms)
+	add(Upload, 5, 6, 2*ms)
+	// Epoch 1: a warm-up step holding a Find, a recording, a checkpoint.
+	add(Epoch, 7, 16, 300*ms)
+	add(WarmUp, 8, 11, 50*ms)
+	add(ConvAlgo, 9, 10, 50*ms) // as long as its parent: nested by order
+	add(GraphRecord, 12, 13, 4*ms)
+	add(Checkpoint, 14, 15, 3*ms)
+	// Epoch 2: a checkpoint only.
+	add(Epoch, 17, 20, 100*ms)
+	add(Checkpoint, 18, 19, 1*ms)
+	add(Checkpoint, 21, 22, 7*ms) // outside any epoch (an interrupt)
+	add(TestEval, 23, 24, 30*ms)
+	got := rowsOf(Snapshot().Rows)
+	want := "" +
+		ReadData + " 1 40ms 40ms\n" +
+		Upload + " 2 7ms 5ms\n" +
+		Epoch + " 2 400ms 300ms\n" +
+		"  " + WarmUp + " 1 50ms 50ms\n" +
+		"    " + ConvAlgo + " 1 50ms 50ms\n" +
+		"  " + GraphRecord + " 1 4ms 4ms\n" +
+		"  " + Checkpoint + " 2 4ms 3ms\n" +
+		Checkpoint + " 1 7ms 7ms\n" +
+		TestEval + " 1 30ms 30ms\n"
+	if got != want {
+		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestOverlapNotNested: a span that began inside another but ended after
+// it (another goroutine's) is not nested under it.
+func TestOverlapNotNested(t *testing.T) {
+	Reset()
+	defer Reset()
+	add(LoadDriver, 1, 3, time.Millisecond)
+	add(ReadData, 2, 5, time.Millisecond)
+	add(Upload, 4, 6, time.Millisecond) // inside ReadData's span? no: it ends after
+	for _, r := range Snapshot().Rows {
+		if r.Depth != 0 {
+			t.Errorf("%s nested at depth %d, want every span at the top", r.Name, r.Depth)
+		}
+	}
+}
+
+// TestFormat: the table's columns, the count's "first" only for repeated
+// phases, the share of the wall time, the time in no phase and the wall.
+func TestFormat(t *testing.T) {
+	tb := Table{
+		Rows: []Row{
+			{Name: StartToMain, Count: 1, Total: 12 * time.Millisecond, First: 12 * time.Millisecond},
+			{Name: ReadData, Count: 1, Total: 480200 * time.Microsecond, First: 480200 * time.Microsecond},
+			{Name: Epoch, Count: 2, Total: 1500 * time.Millisecond, First: 1000 * time.Millisecond},
+			{Name: Checkpoint, Depth: 1, Count: 2, Total: 6 * time.Millisecond, First: 4 * time.Millisecond},
+		},
+		Wall:          2 * time.Second,
+		WallFromStart: true,
+	}
+	var b strings.Builder
+	tb.Write(&b)
+	want := `cnngpu trace: wall time by phase (milliseconds; nested phases indented under theirs and included in them)
+phase                               count       total       first   share
+process start to main                   1        12.0                0.6%  (/proc/self/stat start time: to a clock tick, 10 ms)
+reading and decompressing the data      1       480.2               24.0%
+epoch                                   2      1500.0      1000.0   75.0%
+  checkpoint write                      2         6.0         4.0    0.3%
+(in no phase above)                               7.8                0.4%
+wall: process start to this table              2000.0
+`
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+	// Overlapping top-level phases (concurrent ones) are said to be.
+	tb.Rows = append(tb.Rows, Row{Name: Upload, Count: 1, Total: time.Second})
+	b.Reset()
+	tb.Write(&b)
+	if !strings.Contains(b.String(), "(the top-level phases overlap: they sum to 2992.2 ms)") {
+		t.Errorf("overlapping phases:\n%s", b.String())
+	}
+}
+
+// TestOffCostsNothing: with tracing off a hook records nothing and
+// allocates nothing; Report prints nothing.
+func TestOffCostsNothing(t *testing.T) {
+	Reset()
+	defer Reset()
+	hook := func() { defer Begin(Epoch).End() }
+	if n := testing.AllocsPerRun(100, hook); n != 0 {
+		t.Errorf("a hook with tracing off allocates %v times", n)
+	}
+	if len(spans) != 0 {
+		t.Errorf("tracing off kept %d spans", len(spans))
+	}
+	var b strings.Builder
+	Report(&b)
+	if b.Len() != 0 {
+		t.Errorf("Report with tracing off printed %q", b.String())
+	}
+}
+
+// TestConcurrent: hooks on many goroutines at once are all counted (run
+// with -race, as CI does).
+func TestConcurrent(t *testing.T) {
+	Reset()
+	defer Reset()
+	Enable()
+	const g, n = 8, 200
+	var wg sync.WaitGroup
+	for range g {
+		wg.Go(func() {
+			for range n {
+				func() { defer Begin(Upload).End() }()
+			}
+		})
+	}
+	wg.Wait()
+	count := 0
+	for _, r := range Snapshot().Rows {
+		if r.Name == Upload {
+			count += r.Count
+		}
+	}
+	if count != g*n {
+		t.Errorf("%d spans counted, want %d", count, g*n)
+	}
+}
+
+// TestUnendedLeftOut: a span never ended (an early return) is not in the
+// table and holds nothing; a real span's time is its wall time.
+func TestUnendedLeftOut(t *testing.T) {
+	Reset()
+	defer Reset()
+	Enable()
+	Main()
+	_ = Begin(Epoch) // never ended
+	s := Begin(Checkpoint)
+	time.Sleep(20 * time.Millisecond)
+	s.End()
+	tb := Snapshot()
+	var names []string
+	for _, r := range tb.Rows {
+		names = append(names, r.Name)
+		if r.Name == Checkpoint && (r.Depth != 0 || r.Total < 20*time.Millisecond || r.Total > tb.Wall) {
+			t.Errorf("%s: depth %d, %v; want the top, at least the 20ms slept, at most the wall %v", r.Name, r.Depth, r.Total, tb.Wall)
+		}
+	}
+	want := []string{Checkpoint}
+	if runtime.GOOS == "linux" {
+		want = []string{StartToMain, Checkpoint}
+	}
+	if strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("rows %q, want %q", names, want)
+	}
+}
+
+// TestStartTicks reads field 22 of a stat line whose command name holds
+// spaces and parentheses.
+func TestStartTicks(t *testing.T) {
+	line := "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200 18446744073709551615\n"
+	if v, ok := startTicks([]byte(line)); !ok || v != 987654 {
+		t.Errorf("startTicks = %d, %v; want 987654", v, ok)
+	}
+	if _, ok := startTicks([]byte("4242 (short) S 1")); ok {
+		t.Error("a short stat line was read")
+	}
+}
+
+// TestProcessAge: on Linux the process's age is known, at least as long
+// as this test has run, and less than the test binary's limit.
+func TestProcessAge(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the process start comes from Linux's /proc")
+	}
+	t0 := time.Now()
+	a0, ok := processAge()
+	time.Sleep(30 * time.Millisecond)
+	a1, ok1 := processAge()
+	if !ok || !ok1 {
+		t.Fatal("process age unknown on Linux")
+	}
+	if d := a1 - a0; d < time.Since(t0)-5*time.Millisecond || d > time.Since(t0)+5*time.Millisecond {
+		t.Errorf("the age grew by %v over %v", d, time.Since(t0))
+	}
+	if a0 <= 0 || a0 > time.Hour {
+		t.Errorf("process age %v", a0)
+	}
+	if hz := clockTicks(); hz != 100 {
+		t.Logf("clock ticks a second: %d", hz)
+	}
+}
