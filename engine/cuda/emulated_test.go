@@ -1,6 +1,6 @@
 //go:build cgo
 
-// emulated_test.go: the GPU engine's own code (engine.go, ops.go: every
+// emulated_test.go: the GPU engine's own code (all but device.go: every
 // launch's kernel, arguments and grid, buffer sizes, scratch and workspace
 // handling, the second stream's forks and joins, graph recording and
 // replay) run on an emulated device (emudevice_test.go), so that CI, which
