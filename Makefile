@@ -49,14 +49,22 @@ ADDR ?= 127.0.0.1:8080
 loadtest:
 	$(GO) run ./scripts/loadtest -url http://$(ADDR) -n 10000 -c 32
 
-# Regenerate the embedded PTX from kernels/kernels.cu (needs nvcc; Debian:
-# nvidia-cuda-toolkit from non-free). compute_80 PTX is compiled by the
-# driver for Ampere and Hopper GPUs.
+# Regenerate the embedded PTX from kernels/kernels.cu with the pinned
+# toolkit: nvcc 11.8 (Debian 12's nvidia-cuda-toolkit, from non-free). Its
+# PTX is ISA 7.8, which drivers 520 and newer compile; a newer nvcc writes a
+# newer ISA and silently raises the driver every user needs, so another
+# version is refused (NVCC_VERSION=x.y to choose one knowingly, and update
+# the README's requirements). compute_60 PTX runs on every GPU of compute
+# capability 6.0 (Pascal) or newer: nothing in kernels.cu needs more, and
+# cuda.Open refuses an older GPU in plain words (it reads the .target line).
 NVCC ?= nvcc
+NVCC_VERSION ?= 11.8
 # Also prints each kernel's registers, shared memory and spills for sm_90
 # (H100/H200): a kernel with many registers runs few blocks per SM.
 kernels:
-	$(NVCC) -ptx -arch=compute_80 -O3 -o kernels/kernels.ptx kernels/kernels.cu
+	@$(NVCC) --version | grep -q "release $(NVCC_VERSION)," || { \
+		echo "make kernels: nvcc $(NVCC_VERSION) is pinned (found: $$($(NVCC) --version | grep release)); a newer one raises the driver our PTX needs. NVCC_VERSION=x.y overrides." >&2; exit 1; }
+	$(NVCC) -ptx -arch=compute_60 -O3 -o kernels/kernels.ptx kernels/kernels.cu
 	$(NVCC) -cubin -arch=sm_90 -O3 --resource-usage -o /dev/null kernels/kernels.cu 2>&1 | grep -E "Compiling entry|Used|spill" | sed -e 's/ptxas info *: //'
 
 # What scripts/device-check.sh needs on a GPU machine with no Go toolchain:

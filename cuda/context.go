@@ -99,9 +99,12 @@ static CUresult c_moduleLoad(void *f, CUmodule *m, const char *ptx, char *errlog
 import "C"
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
+	"strconv"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -142,8 +145,9 @@ var contextFuncs = []string{
 
 // Open makes a context on GPU index, with ptx loaded and the kernels names
 // resolved. It fails with a message that lists the GPUs when index does not
-// exist.
-func Open(index int, ptx string, kernels []string) (*Context, error) {
+// exist, and in plain words, before making a context, when the GPU is older
+// than the PTX's target. On any failure it releases what it made.
+func Open(index int, ptx string, kernels []string) (_ *Context, err error) {
 	devs, err := Devices()
 	if err != nil {
 		return nil, err
@@ -157,6 +161,9 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 			list = " none"
 		}
 		return nil, fmt.Errorf("--device %d: no such GPU; this machine has:%s", index, list)
+	}
+	if err := checkTarget(devs[index], ptx); err != nil {
+		return nil, err
 	}
 	fn, err := dlsym(drv.handle, "libcuda.so.1", contextFuncs...)
 	if err != nil {
@@ -182,6 +189,14 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 	if err := drv.check("cuDevicePrimaryCtxRetain", C.c_ctxRetain(fn["cuDevicePrimaryCtxRetain"], &c.ctx, c.dev)); err != nil {
 		return nil, err
 	}
+	// From here on a failure releases what was made (Close releases what
+	// is there), so that a caller falling back to the CPU holds no GPU
+	// memory.
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
 	if err := c.enter(); err != nil {
 		return nil, err
 	}
@@ -212,10 +227,28 @@ func Open(index int, ptx string, kernels []string) (*Context, error) {
 	mod.End()
 	c.params = C.calloc(64, 8)
 	if c.blas, err = newBLAS(c); err != nil {
-		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+var ptxTarget = regexp.MustCompile(`(?m)^\.target sm_(\d)(\d+)`)
+
+// checkTarget returns an error in plain words when GPU d is older than
+// the architecture ptx targets (its .target line): the driver's JIT would
+// refuse the module with a ptxas message.
+func checkTarget(d Device, ptx string) error {
+	m := ptxTarget.FindStringSubmatch(ptx)
+	if m == nil {
+		return nil
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if d.ComputeMajor > major || d.ComputeMajor == major && d.ComputeMinor >= minor {
+		return nil
+	}
+	return fmt.Errorf("GPU %d (%s) is too old for cnngpu's kernels: it has compute capability %d.%d and they need %d.%d or newer; "+
+		"use --cpu, or another GPU with --device (cnngpu devices lists them)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, major, minor)
 }
 
 // Do runs fn on one OS thread with the context current there, for calls
@@ -269,17 +302,24 @@ func (c *Context) current() error {
 	return drv.check("cuCtxSetCurrent", C.c_ctxSet(c.fn["cuCtxSetCurrent"], c.ctx))
 }
 
-// Close releases the stream, module, cuBLAS and the context.
+// Close releases the stream, module, cuBLAS and the context, whatever
+// state a failure left them in.
 func (c *Context) Close() error {
 	if c.ctx == nil {
 		return nil
 	}
-	if c.enter() == nil {
+	err := c.enter()
+	if err == nil {
 		defer c.leave()
 	}
-	err := c.Sync()
+	if c.stream != nil {
+		if serr := c.Sync(); err == nil {
+			err = serr
+		}
+	}
 	if c.blas != nil {
-		c.blas.close()
+		err = cmp.Or(err, c.blas.close())
+		c.blas = nil
 	}
 	if c.module != nil {
 		C.c_moduleUnload(c.fn["cuModuleUnload"], c.module)
@@ -325,13 +365,14 @@ func (c *Context) Alloc(bytes int) (Ptr, error) {
 	return Ptr(p), nil
 }
 
-// Free releases device memory from Alloc.
+// Free releases device memory from Alloc (also when the context cannot
+// be made current: a device address names its context).
 func (c *Context) Free(p Ptr) error {
-	if err := c.enter(); err != nil {
-		return err
+	err := c.enter()
+	if err == nil {
+		defer c.leave()
 	}
-	defer c.leave()
-	return drv.check("cuMemFree_v2", C.c_memFree(c.fn["cuMemFree_v2"], C.CUdeviceptr(p)))
+	return cmp.Or(err, drv.check("cuMemFree_v2", C.c_memFree(c.fn["cuMemFree_v2"], C.CUdeviceptr(p))))
 }
 
 // CopyIn queues a copy of bytes from host memory src to dst. The host
@@ -437,10 +478,10 @@ func (c *Context) LaunchBlocks(name string, grid, block int, args ...Arg) error 
 	return c.Launch(name, int64(grid)*int64(block), block, args...)
 }
 
-// Event is a point in the stream, for timing.
+// Event is a point in the stream, for timing; DestroyEvent releases it.
 type Event struct{ e C.CUevent }
 
-// Record queues an event.
+// Record queues an event (none is left on failure).
 func (c *Context) Record() (*Event, error) {
 	if err := c.enter(); err != nil {
 		return nil, err
@@ -450,24 +491,40 @@ func (c *Context) Record() (*Event, error) {
 	if err := drv.check("cuEventCreate", C.c_eventCreate(c.fn["cuEventCreate"], &ev.e)); err != nil {
 		return nil, err
 	}
-	return ev, drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], ev.e, c.stream))
+	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], ev.e, c.stream)); err != nil {
+		C.c_eventDestroy(c.fn["cuEventDestroy_v2"], ev.e)
+		return nil, err
+	}
+	return ev, nil
 }
 
-// Elapsed waits for b and returns the milliseconds from a to b, destroying
-// both events.
+// Elapsed waits for b and returns the milliseconds from a to b. The events
+// stay the caller's, to release with DestroyEvent whether it fails or not.
 func (c *Context) Elapsed(a, b *Event) (float32, error) {
 	if err := c.enter(); err != nil {
 		return 0, err
 	}
 	defer c.leave()
-	defer C.c_eventDestroy(c.fn["cuEventDestroy_v2"], a.e)
-	defer C.c_eventDestroy(c.fn["cuEventDestroy_v2"], b.e)
 	if err := drv.check("cuEventSynchronize", C.c_eventSync(c.fn["cuEventSynchronize"], b.e)); err != nil {
 		return 0, err
 	}
 	var ms C.float
 	err := drv.check(c.elapsed, C.c_eventElapsed(c.fn[c.elapsed], &ms, a.e, b.e))
 	return float32(ms), err
+}
+
+// DestroyEvent releases an event from Record; it must not be used after.
+func (c *Context) DestroyEvent(ev *Event) error {
+	if ev == nil || ev.e == nil {
+		return nil
+	}
+	err := c.enter()
+	if err == nil {
+		defer c.leave()
+	}
+	err = cmp.Or(err, drv.check("cuEventDestroy_v2", C.c_eventDestroy(c.fn["cuEventDestroy_v2"], ev.e)))
+	ev.e = nil
+	return err
 }
 
 // Graph is an instantiated CUDA graph.
@@ -487,10 +544,13 @@ func (c *Context) Capture(fn func() error) (*Graph, error) {
 	c.capturing = true
 	ferr := fn()
 	c.capturing = false
-	c.current()
+	// fn's calls made the context current again, maybe on another thread.
+	if err := c.current(); ferr == nil {
+		ferr = err
+	}
 	var g C.CUgraph
 	if err := drv.check("cuStreamEndCapture", C.c_endCapture(c.fn["cuStreamEndCapture"], c.stream, &g)); err != nil {
-		return nil, err
+		return nil, cmp.Or(ferr, err)
 	}
 	defer C.c_graphDestroy(c.fn["cuGraphDestroy"], g)
 	if ferr != nil {
@@ -513,8 +573,12 @@ func (c *Context) Replay(g *Graph) error {
 }
 
 // Destroy releases the graph.
-func (c *Context) Destroy(g *Graph) {
-	C.c_graphExecDestroy(c.fn["cuGraphExecDestroy"], g.exec)
+func (c *Context) Destroy(g *Graph) error {
+	err := c.enter()
+	if err == nil {
+		defer c.leave()
+	}
+	return cmp.Or(err, drv.check("cuGraphExecDestroy", C.c_graphExecDestroy(c.fn["cuGraphExecDestroy"], g.exec)))
 }
 
 // Lane is a second stream of the context, with its own cuBLAS handle, for
@@ -563,21 +627,20 @@ func (c *Context) NewLane() (*Lane, error) {
 // Stream is the lane's stream as an opaque pointer (for cuDNN).
 func (l *Lane) Stream() unsafe.Pointer { return unsafe.Pointer(l.stream) }
 
-// Close waits for the lane and releases it.
+// Close waits for the lane and releases it (also when the wait fails).
 func (l *Lane) Close() error {
-	if err := l.c.enter(); err != nil {
-		return err
+	err := l.c.enter()
+	if err == nil {
+		defer l.c.leave()
+		err = drv.check("cuStreamSynchronize", C.c_streamSync(l.c.fn["cuStreamSynchronize"], l.stream))
 	}
-	defer l.c.leave()
-	err := drv.check("cuStreamSynchronize", C.c_streamSync(l.c.fn["cuStreamSynchronize"], l.stream))
-	l.close()
-	return err
+	return cmp.Or(err, l.close())
 }
 
 // close releases what NewLane made; the context is current.
-func (l *Lane) close() {
+func (l *Lane) close() (err error) {
 	if l.blas != nil {
-		l.blas.close()
+		err = l.blas.close()
 		l.blas = nil
 	}
 	for _, e := range []*C.CUevent{&l.fork, &l.join} {
@@ -590,6 +653,7 @@ func (l *Lane) close() {
 		C.c_streamDestroy(l.c.fn["cuStreamDestroy_v2"], l.stream)
 		l.stream = nil
 	}
+	return err
 }
 
 // Fork orders the lane's next work after the main stream's work so far.

@@ -18,6 +18,7 @@ typedef cublasStatus_t (*f_blasCreate)(cublasHandle_t *);
 typedef cublasStatus_t (*f_blasDestroy)(cublasHandle_t);
 typedef cublasStatus_t (*f_blasSetStream)(cublasHandle_t, void *);
 typedef cublasStatus_t (*f_blasSetMath)(cublasHandle_t, int);
+typedef cublasStatus_t (*f_blasSetWorkspace)(cublasHandle_t, void *, size_t);
 typedef const char *(*f_blasStatusString)(cublasStatus_t);
 // cublasOperation_t: CUBLAS_OP_N 0, CUBLAS_OP_T 1. Column-major.
 typedef cublasStatus_t (*f_sgemm)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int,
@@ -26,6 +27,9 @@ static cublasStatus_t c_blasCreate(void *f, cublasHandle_t *h) { return ((f_blas
 static cublasStatus_t c_blasDestroy(void *f, cublasHandle_t h) { return ((f_blasDestroy)f)(h); }
 static cublasStatus_t c_blasSetStream(void *f, cublasHandle_t h, void *s) { return ((f_blasSetStream)f)(h, s); }
 static cublasStatus_t c_blasSetMath(void *f, cublasHandle_t h, int m) { return ((f_blasSetMath)f)(h, m); }
+static cublasStatus_t c_blasSetWorkspace(void *f, cublasHandle_t h, unsigned long long ws, size_t n) {
+	return ((f_blasSetWorkspace)f)(h, (void *)ws, n);
+}
 static const char *c_blasStatusString(void *f, cublasStatus_t s) { return ((f_blasStatusString)f)(s); }
 static cublasStatus_t c_sgemm(void *f, cublasHandle_t h, int ta, int tb, int m, int n, int k, float alpha,
                               unsigned long long a, int lda, unsigned long long b, int ldb, float beta, unsigned long long c, int ldc) {
@@ -35,6 +39,7 @@ static cublasStatus_t c_sgemm(void *f, cublasHandle_t h, int ta, int tb, int m, 
 import "C"
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -94,11 +99,13 @@ const (
 	MathTF32     = 3 // CUBLAS_TF32_TENSOR_OP_MATH
 )
 
+// blas is one cuBLAS handle on one stream, with a workspace of its own.
 type blas struct {
 	c      *Context
 	handle C.cublasHandle_t
 	fn     map[string]unsafe.Pointer
 	lib    string
+	ws     Ptr // the handle's workspace (0 where cuBLAS lacks cublasSetWorkspace)
 }
 
 func newBLAS(c *Context) (*blas, error) {
@@ -112,18 +119,26 @@ func newBLAS(c *Context) (*blas, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &blas{c: c, fn: fn, lib: lib}
+	// cublasSetWorkspace is newer than some cuBLAS 11 releases: without
+	// it, handles use cuBLAS's own workspace pool.
+	if ws := l.Lookup("cublasSetWorkspace_v2"); ws != nil {
+		fn["cublasSetWorkspace_v2"] = ws
+	}
 	if err := c.enter(); err != nil {
 		return nil, err
 	}
 	defer c.leave()
-	if err := b.check("cublasCreate_v2", C.c_blasCreate(fn["cublasCreate_v2"], &b.handle)); err != nil {
-		return nil, err
+	return (&blas{c: c, fn: fn, lib: lib}).another(c.Stream(), MathDefault)
+}
+
+// blasWorkspace is the bytes of each handle's workspace: what cuBLAS's
+// documentation of cublasSetWorkspace recommends, 32 MiB on Hopper and
+// newer, 4 MiB before.
+func blasWorkspace(d Device) int {
+	if d.ComputeMajor >= 9 {
+		return 32 << 20
 	}
-	if err := b.check("cublasSetStream_v2", C.c_blasSetStream(fn["cublasSetStream_v2"], b.handle, c.Stream())); err != nil {
-		return nil, err
-	}
-	return b, b.check("cublasSetMathMode", C.c_blasSetMath(fn["cublasSetMathMode"], b.handle, MathDefault))
+	return 4 << 20
 }
 
 // BLASError is a failed cuBLAS call with cuBLAS's own status string.
@@ -144,7 +159,19 @@ func (b *blas) check(fn string, st C.cublasStatus_t) error {
 	return &BLASError{Func: fn, Status: int(st), Desc: C.GoString(C.c_blasStatusString(b.fn["cublasGetStatusString"], st))}
 }
 
-func (b *blas) close() { C.c_blasDestroy(b.fn["cublasDestroy_v2"], b.handle) }
+// close destroys the handle and frees its workspace; the context is
+// current and the handle's stream has finished.
+func (b *blas) close() (err error) {
+	if b.handle != nil {
+		err = b.check("cublasDestroy_v2", C.c_blasDestroy(b.fn["cublasDestroy_v2"], b.handle))
+		b.handle = nil
+	}
+	if b.ws != 0 {
+		err = cmp.Or(err, b.c.Free(b.ws))
+		b.ws = 0
+	}
+	return err
+}
 
 // SetMathMode selects strict FP32 (MathDefault) or TF32 tensor cores, for
 // the context's cuBLAS handle and those of lanes made after.
@@ -160,19 +187,35 @@ func (c *Context) SetMathMode(mode int) error {
 	return nil
 }
 
-// another makes a second handle of the same library on stream, in math
-// mode; the context is current.
-func (b *blas) another(stream unsafe.Pointer, math int) (*blas, error) {
+// another makes a handle of b's library on stream, in math mode, with a
+// workspace of its own (so that cuBLAS allocates none while a graph is
+// recorded, and two handles never share one); the context is current.
+func (b *blas) another(stream unsafe.Pointer, math int) (_ *blas, err error) {
 	o := &blas{c: b.c, fn: b.fn, lib: b.lib}
+	defer func() {
+		if err != nil {
+			o.close()
+		}
+	}()
 	if err := o.check("cublasCreate_v2", C.c_blasCreate(b.fn["cublasCreate_v2"], &o.handle)); err != nil {
 		return nil, err
 	}
 	if err := o.check("cublasSetStream_v2", C.c_blasSetStream(b.fn["cublasSetStream_v2"], o.handle, stream)); err != nil {
-		o.close()
 		return nil, err
 	}
+	// After cublasSetStream, which resets the workspace to cuBLAS's own.
+	if f := b.fn["cublasSetWorkspace_v2"]; f != nil {
+		n := blasWorkspace(b.c.Device)
+		p, err := b.c.Alloc(n)
+		if err != nil {
+			return nil, fmt.Errorf("cuBLAS's workspace: %w", err)
+		}
+		o.ws = p
+		if err := o.check("cublasSetWorkspace_v2", C.c_blasSetWorkspace(f, o.handle, C.ulonglong(p), C.size_t(n))); err != nil {
+			return nil, err
+		}
+	}
 	if err := o.check("cublasSetMathMode", C.c_blasSetMath(b.fn["cublasSetMathMode"], o.handle, C.int(math))); err != nil {
-		o.close()
 		return nil, err
 	}
 	return o, nil

@@ -1,9 +1,10 @@
 //go:build cgo
 
 // dnn.go: a cuDNN handle on a stream and 2-D convolutions (forward,
-// backward data, backward filter) with the algorithms chosen once per shape
-// by cudnnFind…Algorithm and a shared workspace. Every status becomes an
-// error carrying cudnnGetErrorString.
+// backward data, backward filter), each direction's algorithm chosen by
+// cudnnFind…Algorithm when the direction is first prepared (inference
+// searches the forward direction only) and run in the math type cuDNN
+// timed it in. Every status becomes an error carrying cudnnGetErrorString.
 
 package cudnn
 
@@ -86,8 +87,10 @@ import (
 //
 // Math types (cudnnMathType_t).
 const (
-	MathDefault = 0 // TF32 allowed on Ampere and newer
-	MathFMA     = 3 // CUDNN_FMA_MATH: strict FP32, no tensor cores
+	MathDefault            = 0 // TF32 allowed on Ampere and newer
+	MathTensorOp           = 1 // CUDNN_TENSOR_OP_MATH
+	MathTensorOpConversion = 2 // CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+	MathFMA                = 3 // CUDNN_FMA_MATH: strict FP32, no tensor cores
 )
 
 var dnnFuncs = []string{
@@ -148,33 +151,48 @@ func New(stream unsafe.Pointer) (*Handle, error) {
 	if err := h.check("cudnnCreate", C.c_create(h.fn["cudnnCreate"], &h.h)); err != nil {
 		return nil, err
 	}
-	return h, h.check("cudnnSetStream", C.c_setStream(h.fn["cudnnSetStream"], h.h, stream))
+	if err := h.check("cudnnSetStream", C.c_setStream(h.fn["cudnnSetStream"], h.h, stream)); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
 }
 
-// Close destroys the handle.
-func (h *Handle) Close() { C.c_destroy(h.fn["cudnnDestroy"], h.h) }
+// Close destroys the handle. cudnnDestroy waits for the device that is
+// current, so the handle's CUDA context must be current on this thread.
+func (h *Handle) Close() {
+	if h.h != nil {
+		C.c_destroy(h.fn["cudnnDestroy"], h.h)
+		h.h = nil
+	}
+}
 
 // Conv is a 2-D convolution (stride 1, square padding) of one shape with
-// its descriptors and chosen algorithms.
+// its descriptors and, per direction once prepared, the algorithm chosen.
+// Each direction has a convolution descriptor of its own, set to the math
+// type its algorithm was timed in.
 type Conv struct {
-	h                             *Handle
-	x, y                          unsafe.Pointer // tensor descriptors
-	w                             unsafe.Pointer // filter descriptor
-	conv                          unsafe.Pointer
-	FwdAlgo, BwdDataAlgo          int
-	BwdFilterAlgo                 int
-	FwdWS, BwdDataWS, BwdFilterWS int
-	// Timed holds, per direction, each algorithm that worked and its
-	// best time in the timed rounds (ms), fastest first.
+	h       *Handle
+	x, y    unsafe.Pointer    // tensor descriptors
+	w       unsafe.Pointer    // filter descriptor
+	conv    [3]unsafe.Pointer // a convolution descriptor per direction
+	math    int               // the math type asked for
+	algo    [3]int
+	ws      [3]int // workspace of algo
+	mathIn  [3]int // the math type algo runs in
+	prepped [3]bool
+	// Timed holds, per prepared direction, each algorithm that worked
+	// and its best time in the timed rounds (ms), fastest first.
 	Timed [3][]AlgoTime
 }
 
-// AlgoTime is one algorithm's best time in NewConv's timed rounds and
-// the workspace it needs.
+// AlgoTime is one algorithm's best time in Prepare's timed rounds, the
+// workspace it needs and the math type cuDNN timed it in.
 type AlgoTime struct {
 	Algo   int
 	MS     float32
 	Memory int
+	Math   int
 }
 
 // The directions, indices of Conv.Timed.
@@ -184,17 +202,16 @@ const (
 	DirFilter
 )
 
-// closeTo is how much slower than the fastest, in NewConv's timing, an
+// closeTo is how much slower than the fastest, in Prepare's timing, an
 // algorithm may be and still be an alternative worth timing where the
 // convolution is used (Alternatives): run alone, close algorithms time
 // alike, but in a training step beside other work one can be the faster
-// by 10% of the step (on an H200, conv2's filter gradient: FFT against
-// the implicit GEMMs).
+// by 10% of the step (kernels/NOTES.md, "Measurements the code cites").
 const closeTo = 1.25
 
 // Alternatives returns direction dir's algorithms other than the one in
 // use whose best time was within closeTo of the fastest, fastest first,
-// at most two. Workspace covers them.
+// at most two (none before Prepare). Workspace covers them.
 func (cv *Conv) Alternatives(dir int) []int {
 	var out []int
 	t := cv.Timed[dir]
@@ -207,29 +224,43 @@ func (cv *Conv) Alternatives(dir int) []int {
 }
 
 // Algo is direction dir's algorithm in use.
-func (cv *Conv) Algo(dir int) int {
-	return [3]int{cv.FwdAlgo, cv.BwdDataAlgo, cv.BwdFilterAlgo}[dir]
-}
+func (cv *Conv) Algo(dir int) int { return cv.algo[dir] }
 
-// Use makes algo, one of Timed[dir], direction dir's algorithm.
-func (cv *Conv) Use(dir, algo int) {
+// Prepared reports whether direction dir has its algorithm.
+func (cv *Conv) Prepared(dir int) bool { return cv.prepped[dir] }
+
+// Use makes algo, one of Timed[dir], direction dir's algorithm, in the
+// math type it was timed in.
+func (cv *Conv) Use(dir, algo int) error {
 	for _, a := range cv.Timed[dir] {
 		if a.Algo == algo {
-			switch dir {
-			case DirForward:
-				cv.FwdAlgo, cv.FwdWS = algo, a.Memory
-			case DirData:
-				cv.BwdDataAlgo, cv.BwdDataWS = algo, a.Memory
-			default:
-				cv.BwdFilterAlgo, cv.BwdFilterWS = algo, a.Memory
+			if err := cv.setMath(dir, a.Math); err != nil {
+				return err
 			}
-			return
+			cv.algo[dir], cv.ws[dir] = algo, a.Memory
+			return nil
 		}
 	}
 	panic("cudnn: Use of an algorithm that was not timed")
 }
 
-// findRounds is how many times NewConv times each direction's algorithms
+// setMath sets direction dir's descriptor to math type m.
+func (cv *Conv) setMath(dir, m int) error {
+	if err := cv.h.check("cudnnSetConvolutionMathType", C.c_setMath(cv.h.fn["cudnnSetConvolutionMathType"], cv.conv[dir], C.int(m))); err != nil {
+		return err
+	}
+	cv.mathIn[dir] = m
+	return nil
+}
+
+// allowed reports whether an algorithm cuDNN timed in math type m may run
+// under the math type asked for: with strict FP32 (MathFMA), none that
+// uses tensor cores.
+func (cv *Conv) allowed(m int) bool {
+	return cv.math != MathFMA || (m != MathTensorOp && m != MathTensorOpConversion)
+}
+
+// findRounds is how many times Prepare times each direction's algorithms
 // after warmRounds untimed ones.
 const (
 	findRounds = 5
@@ -237,11 +268,15 @@ const (
 )
 
 // NewConv describes x: (n,c,h,w) * w: (k,c,r,s) -> y: (n,k,p,q) with the
-// given padding and math type, and picks the fastest algorithm of each
-// direction with cudnnFind…Algorithm (which runs each once), over
-// findRounds rounds.
-func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
-	cv := &Conv{h: h}
+// given padding and math type. No algorithm is chosen yet: Prepare does,
+// per direction.
+func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (_ *Conv, err error) {
+	cv := &Conv{h: h, math: math}
+	defer func() {
+		if err != nil {
+			cv.Close()
+		}
+	}()
 	p, q := hh+2*pad-r+1, ww+2*pad-s+1
 	// The descriptor goes through a local: cgo refuses a pointer into cv,
 	// which holds Go pointers.
@@ -260,116 +295,149 @@ func (h *Handle) NewConv(n, c, hh, ww, k, r, s, pad, math int) (*Conv, error) {
 	if err := mk("cudnnCreateFilterDescriptor", &cv.w); err != nil {
 		return nil, err
 	}
-	if err := mk("cudnnCreateConvolutionDescriptor", &cv.conv); err != nil {
+	if err := h.check("cudnnSetTensor4dDescriptor(x)", C.c_setTensor4d(h.fn["cudnnSetTensor4dDescriptor"], cv.x, C.int(n), C.int(c), C.int(hh), C.int(ww))); err != nil {
 		return nil, err
 	}
-	for _, e := range []error{
-		h.check("cudnnSetTensor4dDescriptor(x)", C.c_setTensor4d(h.fn["cudnnSetTensor4dDescriptor"], cv.x, C.int(n), C.int(c), C.int(hh), C.int(ww))),
-		h.check("cudnnSetTensor4dDescriptor(y)", C.c_setTensor4d(h.fn["cudnnSetTensor4dDescriptor"], cv.y, C.int(n), C.int(k), C.int(p), C.int(q))),
-		h.check("cudnnSetFilter4dDescriptor", C.c_setFilter4d(h.fn["cudnnSetFilter4dDescriptor"], cv.w, C.int(k), C.int(c), C.int(r), C.int(s))),
-		h.check("cudnnSetConvolution2dDescriptor", C.c_setConv2d(h.fn["cudnnSetConvolution2dDescriptor"], cv.conv, C.int(pad))),
-		h.check("cudnnSetConvolutionMathType", C.c_setMath(h.fn["cudnnSetConvolutionMathType"], cv.conv, C.int(math))),
-	} {
-		if e != nil {
-			cv.Close()
-			return nil, e
-		}
-	}
-	// pick runs cudnnFind… (each algorithm once) warmRounds times
-	// untimed, while the GPU's clocks rise from idle (they are left as
-	// found), then findRounds times, and takes the algorithm with the
-	// least best time among those that worked in every timed round. (One
-	// run's order is noisy: on an H200 one process chose a 68 µs
-	// data-gradient algorithm where another chose a 45 µs one; with one
-	// untimed and three timed rounds, one process in five chose a filter
-	// gradient algorithm that made the step 26 µs slower.)
-	pick := func(dir int, name string, a, b, c2, d unsafe.Pointer) (int, int, error) {
-		type tally struct {
-			best           float32
-			rounds, memory int
-		}
-		seen := map[int]*tally{}
-		for round := -warmRounds; round < findRounds; round++ {
-			var perf [8]C.perf_t
-			var got C.int
-			if err := h.check(name, C.c_find(h.fn[name], h.h, a, b, c2, d, 8, &got, &perf[0])); err != nil {
-				return 0, 0, err
-			}
-			if round < 0 {
-				continue
-			}
-			for i := 0; i < int(got); i++ {
-				if perf[i].status != 0 {
-					continue
-				}
-				t := seen[int(perf[i].algo)]
-				if t == nil {
-					t = &tally{best: float32(perf[i].time)}
-					seen[int(perf[i].algo)] = t
-				}
-				t.best = min(t.best, float32(perf[i].time))
-				t.rounds++
-				t.memory = max(t.memory, int(perf[i].memory))
-			}
-		}
-		var timed []AlgoTime
-		for algo, t := range seen {
-			if t.rounds == findRounds {
-				timed = append(timed, AlgoTime{algo, t.best, t.memory})
-			}
-		}
-		if len(timed) == 0 {
-			return 0, 0, fmt.Errorf("%s: no algorithm works for this shape", name)
-		}
-		slices.SortFunc(timed, func(p, q AlgoTime) int {
-			if c := cmp.Compare(p.MS, q.MS); c != 0 {
-				return c
-			}
-			return cmp.Compare(p.Algo, q.Algo)
-		})
-		cv.Timed[dir] = timed
-		return timed[0].Algo, seen[timed[0].Algo].memory, nil
-	}
-	var err error
-	if cv.FwdAlgo, cv.FwdWS, err = pick(0, "cudnnFindConvolutionForwardAlgorithm", cv.x, cv.w, cv.conv, cv.y); err != nil {
-		cv.Close()
+	if err := h.check("cudnnSetTensor4dDescriptor(y)", C.c_setTensor4d(h.fn["cudnnSetTensor4dDescriptor"], cv.y, C.int(n), C.int(k), C.int(p), C.int(q))); err != nil {
 		return nil, err
 	}
-	if cv.BwdDataAlgo, cv.BwdDataWS, err = pick(1, "cudnnFindConvolutionBackwardDataAlgorithm", cv.w, cv.y, cv.conv, cv.x); err != nil {
-		cv.Close()
+	if err := h.check("cudnnSetFilter4dDescriptor", C.c_setFilter4d(h.fn["cudnnSetFilter4dDescriptor"], cv.w, C.int(k), C.int(c), C.int(r), C.int(s))); err != nil {
 		return nil, err
 	}
-	if cv.BwdFilterAlgo, cv.BwdFilterWS, err = pick(2, "cudnnFindConvolutionBackwardFilterAlgorithm", cv.x, cv.y, cv.conv, cv.w); err != nil {
-		cv.Close()
-		return nil, err
+	for dir := range cv.conv {
+		if err := mk("cudnnCreateConvolutionDescriptor", &cv.conv[dir]); err != nil {
+			return nil, err
+		}
+		if err := h.check("cudnnSetConvolution2dDescriptor", C.c_setConv2d(h.fn["cudnnSetConvolution2dDescriptor"], cv.conv[dir], C.int(pad))); err != nil {
+			return nil, err
+		}
+		if err := cv.setMath(dir, math); err != nil {
+			return nil, err
+		}
 	}
 	return cv, nil
 }
 
-// Workspace is the most workspace any direction's algorithm or its
-// alternatives need.
-func (cv *Conv) Workspace() int {
-	n := max(cv.FwdWS, cv.BwdDataWS, cv.BwdFilterWS)
-	for dir, t := range cv.Timed {
-		for _, a := range t {
-			if a.MS <= t[0].MS*closeTo || a.Algo == cv.Algo(dir) {
-				n = max(n, a.Memory)
+// finders are the cudnnFind…Algorithm of each direction.
+var finders = [3]string{"cudnnFindConvolutionForwardAlgorithm", "cudnnFindConvolutionBackwardDataAlgorithm", "cudnnFindConvolutionBackwardFilterAlgorithm"}
+
+// Prepare picks direction dir's algorithm, once: it runs cudnnFind… (each
+// algorithm once) warmRounds times untimed, while the GPU's clocks rise
+// from idle (they are left as found), then findRounds times, and takes
+// the algorithm with the least best time among those that worked in every
+// timed round, in a math type the one asked for allows, and sets the
+// direction's descriptor to the math type cuDNN timed it in. (One run's
+// order is noisy, and so were three timed rounds: kernels/NOTES.md,
+// "Measurements the code cites".) cudnnFind allocates memory and waits
+// for the device: not while a graph is being recorded.
+func (cv *Conv) Prepare(dir int) error {
+	if cv.prepped[dir] {
+		return nil
+	}
+	args := [3][3]unsafe.Pointer{{cv.x, cv.w, cv.y}, {cv.w, cv.y, cv.x}, {cv.x, cv.y, cv.w}}[dir]
+	h, name := cv.h, finders[dir]
+	// cuDNN may return one algorithm more than once, in different math
+	// types: each pair is a candidate.
+	type pair struct{ algo, math int }
+	type tally struct {
+		best           float32
+		rounds, memory int
+	}
+	seen := map[pair]*tally{}
+	for round := -warmRounds; round < findRounds; round++ {
+		var perf [8]C.perf_t
+		var got C.int
+		if err := h.check(name, C.c_find(h.fn[name], h.h, args[0], args[1], cv.conv[dir], args[2], 8, &got, &perf[0])); err != nil {
+			return err
+		}
+		if round < 0 {
+			continue
+		}
+		for i := 0; i < int(got); i++ {
+			if perf[i].status != 0 || !cv.allowed(int(perf[i].mathType)) {
+				continue
 			}
+			k := pair{int(perf[i].algo), int(perf[i].mathType)}
+			t := seen[k]
+			if t == nil {
+				t = &tally{best: float32(perf[i].time)}
+				seen[k] = t
+			}
+			t.best = min(t.best, float32(perf[i].time))
+			t.rounds++
+			t.memory = max(t.memory, int(perf[i].memory))
+		}
+	}
+	var timed []AlgoTime
+	for k, t := range seen {
+		if t.rounds == findRounds {
+			m := k.math
+			if cv.math == MathFMA && m == MathDefault {
+				m = MathFMA // no less strict than asked
+			}
+			timed = append(timed, AlgoTime{k.algo, t.best, t.memory, m})
+		}
+	}
+	if len(timed) == 0 {
+		return fmt.Errorf("%s: no algorithm works for this shape", name)
+	}
+	slices.SortFunc(timed, func(p, q AlgoTime) int {
+		return cmp.Or(cmp.Compare(p.MS, q.MS), cmp.Compare(p.Algo, q.Algo), cmp.Compare(p.Math, q.Math))
+	})
+	// Each algorithm in its fastest math type.
+	var best []AlgoTime
+	for _, a := range timed {
+		if !slices.ContainsFunc(best, func(b AlgoTime) bool { return b.Algo == a.Algo }) {
+			best = append(best, a)
+		}
+	}
+	cv.Timed[dir] = best
+	if err := cv.Use(dir, best[0].Algo); err != nil {
+		cv.Timed[dir] = nil
+		return err
+	}
+	cv.prepped[dir] = true
+	return nil
+}
+
+// Workspace is the most workspace direction dir's algorithm or its
+// alternatives need (0 before Prepare).
+func (cv *Conv) Workspace(dir int) int {
+	n := cv.ws[dir]
+	t := cv.Timed[dir]
+	for _, a := range t {
+		if a.MS <= t[0].MS*closeTo || a.Algo == cv.Algo(dir) {
+			n = max(n, a.Memory)
 		}
 	}
 	return n
 }
 
+// unprepared is the error of a convolution run before its direction was
+// prepared: a programmer's error, but one that must not reach cuDNN.
+func (cv *Conv) unprepared(dir int) error {
+	if cv.prepped[dir] {
+		return nil
+	}
+	return fmt.Errorf("cudnn: %s run before Prepare(%d)", [3]string{"cudnnConvolutionForward", "cudnnConvolutionBackwardData", "cudnnConvolutionBackwardFilter"}[dir], dir)
+}
+
 // Forward queues y = conv(x, w).
 func (cv *Conv) Forward(x, w, y, ws uint64, wsBytes int) error {
+	if err := cv.unprepared(DirForward); err != nil {
+		return err
+	}
 	return cv.h.check("cudnnConvolutionForward", C.c_conv(cv.h.fn["cudnnConvolutionForward"], cv.h.h, cv.x, C.ulonglong(x), cv.w, C.ulonglong(w),
-		cv.conv, C.int(cv.FwdAlgo), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.y, C.ulonglong(y)))
+		cv.conv[DirForward], C.int(cv.algo[DirForward]), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.y, C.ulonglong(y)))
 }
 
 // BackwardData queues dx = conv_transpose(dy, w).
 func (cv *Conv) BackwardData(w, dy, dx, ws uint64, wsBytes int) error {
+	if err := cv.unprepared(DirData); err != nil {
+		return err
+	}
 	return cv.h.check("cudnnConvolutionBackwardData", C.c_conv(cv.h.fn["cudnnConvolutionBackwardData"], cv.h.h, cv.w, C.ulonglong(w), cv.y, C.ulonglong(dy),
-		cv.conv, C.int(cv.BwdDataAlgo), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.x, C.ulonglong(dx)))
+		cv.conv[DirData], C.int(cv.algo[DirData]), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.x, C.ulonglong(dx)))
 }
 
 // BackwardFilter queues dw = correlation of x with dy.
@@ -380,23 +448,25 @@ func (cv *Conv) BackwardFilter(x, dy, dw, ws uint64, wsBytes int) error {
 // BackwardFilterOn is BackwardFilter through handle h (another handle of
 // the same device, on another stream).
 func (cv *Conv) BackwardFilterOn(h *Handle, x, dy, dw, ws uint64, wsBytes int) error {
+	if err := cv.unprepared(DirFilter); err != nil {
+		return err
+	}
 	return h.check("cudnnConvolutionBackwardFilter", C.c_conv(h.fn["cudnnConvolutionBackwardFilter"], h.h, cv.x, C.ulonglong(x), cv.y, C.ulonglong(dy),
-		cv.conv, C.int(cv.BwdFilterAlgo), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.w, C.ulonglong(dw)))
+		cv.conv[DirFilter], C.int(cv.algo[DirFilter]), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.w, C.ulonglong(dw)))
 }
 
 // Close destroys the descriptors.
 func (cv *Conv) Close() {
 	h := cv.h
-	if cv.x != nil {
-		C.c_destroyDesc(h.fn["cudnnDestroyTensorDescriptor"], cv.x)
-	}
-	if cv.y != nil {
-		C.c_destroyDesc(h.fn["cudnnDestroyTensorDescriptor"], cv.y)
-	}
-	if cv.w != nil {
-		C.c_destroyDesc(h.fn["cudnnDestroyFilterDescriptor"], cv.w)
-	}
-	if cv.conv != nil {
-		C.c_destroyDesc(h.fn["cudnnDestroyConvolutionDescriptor"], cv.conv)
+	for _, d := range []struct {
+		fn string
+		p  *unsafe.Pointer
+	}{{"cudnnDestroyTensorDescriptor", &cv.x}, {"cudnnDestroyTensorDescriptor", &cv.y}, {"cudnnDestroyFilterDescriptor", &cv.w},
+		{"cudnnDestroyConvolutionDescriptor", &cv.conv[0]}, {"cudnnDestroyConvolutionDescriptor", &cv.conv[1]},
+		{"cudnnDestroyConvolutionDescriptor", &cv.conv[2]}} {
+		if *d.p != nil {
+			C.c_destroyDesc(h.fn[d.fn], *d.p)
+			*d.p = nil
+		}
 	}
 }

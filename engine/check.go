@@ -46,6 +46,7 @@ func CheckPool(op string, s PoolShape, x, y, arg Tensor) {
 	if s.Size <= 0 || s.OH() <= 0 || s.OW() <= 0 || s.N <= 0 || s.C <= 0 {
 		panic("engine: " + op + ": empty pooling shape")
 	}
+	checkPoolIndex(op, s)
 	out := s.N * s.C * s.OH() * s.OW()
 	Must(op, "x", x, Float32, s.N*s.C*s.H*s.W)
 	Must(op, "y", y, Float32, out)

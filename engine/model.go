@@ -197,9 +197,11 @@ func NewModel(e Engine, arch Arch, opt OptConfig, init []float32) (*Model, error
 	}
 	m.Step = alloc(Float32, arch.Layers())
 	if err != nil {
+		m.Release()
 		return nil, fmt.Errorf("model: allocating %d parameters on %s: %w", n, e.Name(), err)
 	}
 	if err := e.Write(m.P, 0, init); err != nil {
+		m.Release()
 		return nil, err
 	}
 	ps := arch.Params()
@@ -234,6 +236,9 @@ func (m *Model) update(l int) {
 func (m *Model) buffers(n int) (*acts, error) {
 	if a, ok := m.views[n]; ok {
 		return a, nil
+	}
+	if err := m.Arch.CheckBatch(n); err != nil {
+		return nil, err
 	}
 	if n > m.capN {
 		// Recorded steps refer to the old buffers.
@@ -286,6 +291,7 @@ func (m *Model) allocActs(n int) (*acts, error) {
 	a.dlogits, a.dh, a.dp2 = alloc(Float32, n*Classes), alloc(Float32, n*m.Arch.Hidden), alloc(Float32, po2)
 	a.da2, a.dp1, a.da1 = alloc(Float32, a2), alloc(Float32, po1), alloc(Float32, a1)
 	if err != nil {
+		freeActs(m.E, a)
 		return nil, fmt.Errorf("model: allocating activations for a batch of %d on %s: %w", n, m.E.Name(), err)
 	}
 	return a, nil
@@ -490,12 +496,17 @@ func (m *Model) SetOptState(s1, s2 []float32, step float32) error {
 
 // freeActs frees the activation buffers (the views share their memory).
 func (m *Model) freeActs() {
-	if a := m.acts; a != nil {
-		for _, t := range []Tensor{a.x, a.y, a.a1, a.p1, a.a2, a.p2, a.h, a.logits, a.probs, a.arg1, a.arg2, a.dlogits, a.dh, a.dp2, a.da2, a.dp1, a.da1} {
-			if t != nil {
-				m.E.Free(t)
-			}
-		}
+	if m.acts != nil {
+		freeActs(m.E, m.acts)
 	}
 	m.acts = nil
+}
+
+// freeActs frees a's buffers that were allocated.
+func freeActs(e Engine, a *acts) {
+	for _, t := range []Tensor{a.x, a.y, a.a1, a.p1, a.a2, a.p2, a.h, a.logits, a.probs, a.arg1, a.arg2, a.dlogits, a.dh, a.dp2, a.da2, a.dp1, a.da1} {
+		if t != nil {
+			e.Free(t)
+		}
+	}
 }

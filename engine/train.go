@@ -46,9 +46,12 @@ func UploadDataset(e Engine, images, labels []uint8) (*Dataset, error) {
 	}
 	lab, err := e.Alloc(Int32, n)
 	if err != nil {
+		e.Free(img)
 		return nil, fmt.Errorf("dataset: allocating %d labels on %s: %w", n, e.Name(), err)
 	}
+	d := &Dataset{Images: img, Labels: lab, N: n}
 	if err := e.Write(img, 0, images); err != nil {
+		d.Release(e)
 		return nil, err
 	}
 	l32 := make([]int32, n)
@@ -56,9 +59,10 @@ func UploadDataset(e Engine, images, labels []uint8) (*Dataset, error) {
 		l32[i] = int32(v)
 	}
 	if err := e.Write(lab, 0, l32); err != nil {
+		d.Release(e)
 		return nil, err
 	}
-	return &Dataset{Images: img, Labels: lab, N: n}, nil
+	return d, nil
 }
 
 // AllIndices returns 0..n-1.
@@ -182,15 +186,25 @@ type Trainer struct {
 func (t *Trainer) Steps() int { return (len(t.TrainIdx) + t.BatchSize - 1) / t.BatchSize }
 
 func (t *Trainer) alloc() (perm, cursor, stats Tensor, err error) {
-	e := t.M.E
-	if perm, err = e.Alloc(Int32, max(1, len(t.TrainIdx))); err != nil {
-		return
-	}
 	// The cursor and, after it, the epoch (augmentation's key).
-	if cursor, err = e.Alloc(Int32, 2); err != nil {
+	return allocLoop(t.M.E, max(1, len(t.TrainIdx)), 2)
+}
+
+// allocLoop allocates a loop's order (n), cursor (cursorLen) and
+// statistics, or none.
+func allocLoop(e Engine, n, cursorLen int) (perm, cursor, stats Tensor, err error) {
+	if perm, err = e.Alloc(Int32, n); err != nil {
 		return
 	}
-	stats, err = e.Alloc(Float32, 3)
+	if cursor, err = e.Alloc(Int32, cursorLen); err != nil {
+		e.Free(perm)
+		return nil, nil, nil, err
+	}
+	if stats, err = e.Alloc(Float32, 3); err != nil {
+		e.Free(perm)
+		e.Free(cursor)
+		return nil, nil, nil, err
+	}
 	return
 }
 
@@ -337,15 +351,7 @@ func Evaluate(m *Model, d *Dataset, idx []int32, batch int, confusion bool) (Eva
 		batch = DefaultEvalBatch
 	}
 	e := m.E
-	perm, err := e.Alloc(Int32, len(idx))
-	if err != nil {
-		return r, err
-	}
-	cursor, err := e.Alloc(Int32, 1)
-	if err != nil {
-		return r, err
-	}
-	stats, err := e.Alloc(Float32, 3)
+	perm, cursor, stats, err := allocLoop(e, len(idx), 1)
 	if err != nil {
 		return r, err
 	}

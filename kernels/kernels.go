@@ -1,9 +1,11 @@
 // Package kernels carries cnngpu's own CUDA kernels: kernels.cu, and the
 // PTX compiled from it (committed, embedded here) that the GPU engine loads
 // with the driver's JIT, so building cnngpu needs no CUDA toolkit.
-// `make kernels` regenerates kernels.ptx with nvcc (Debian's
-// nvidia-cuda-toolkit from non-free works); it targets compute_80, which
-// the driver compiles for the Ampere and Hopper (H100/H200) GPUs.
+// `make kernels` regenerates kernels.ptx with the pinned nvcc 11.8
+// (Debian 12's nvidia-cuda-toolkit) for compute_60, which the driver (520
+// or newer, for PTX ISA 7.8) compiles for every GPU of compute capability
+// 6.0 or newer; the .target line of the PTX is the minimum cuda.Open
+// checks the GPU against.
 package kernels
 
 import (

@@ -1,6 +1,6 @@
 // kernels_test.go: the embedded PTX is current (every kernel the engine
-// launches is in it, with C linkage, for a target the H100/H200 driver
-// can compile) and matches kernels.cu's list of entry points.
+// launches is in it, with C linkage, for a target from Pascal to Hopper,
+// in the pinned nvcc's ISA) and matches kernels.cu's list of entry points.
 
 package kernels
 
@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -19,8 +20,17 @@ func TestPTXHasEveryKernel(t *testing.T) {
 			t.Errorf("kernels.ptx lacks %s (run 'make kernels')", n)
 		}
 	}
-	if !strings.Contains(PTX, ".target sm_80") && !strings.Contains(PTX, ".target sm_90") {
-		t.Errorf("kernels.ptx targets something other than sm_80/sm_90")
+	// A target from Pascal (compute_60, what make kernels builds) to
+	// Hopper, and the PTX ISA of the pinned nvcc 11.8: a newer nvcc's ISA
+	// would raise the driver every user needs (driver 520 for ISA 7.8).
+	m := regexp.MustCompile(`(?m)^\.target sm_(\d+)$`).FindStringSubmatch(PTX)
+	if m == nil {
+		t.Error("kernels.ptx has no .target line")
+	} else if sm, _ := strconv.Atoi(m[1]); sm < 60 || sm > 90 {
+		t.Errorf("kernels.ptx targets sm_%d, want sm_60 (make kernels) to sm_90", sm)
+	}
+	if !strings.Contains(PTX, "\n.version 7.8\n") {
+		t.Error("kernels.ptx is not PTX ISA 7.8, nvcc 11.8's (make kernels pins it): another ISA changes the driver the README asks for")
 	}
 	src, err := os.ReadFile("kernels.cu")
 	if err != nil {

@@ -109,6 +109,7 @@ int main(void) {
 	SIG(cublasDestroy_v2, cublasStatus_t (*)(cublasHandle_t));
 	SIG(cublasSetStream_v2, cublasStatus_t (*)(cublasHandle_t, cudaStream_t));
 	SIG(cublasSetMathMode, cublasStatus_t (*)(cublasHandle_t, cublasMath_t));
+	SIG(cublasSetWorkspace_v2, cublasStatus_t (*)(cublasHandle_t, void *, size_t));
 	SIG(cublasGetStatusString, const char *(*)(cublasStatus_t));
 	SIG(cublasSgemm_v2, cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const float *,
 	                       const float *, int, const float *, int, const float *, float *, int));

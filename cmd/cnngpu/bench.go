@@ -52,12 +52,15 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return usageErrorf("--activation: %v", err)
 	}
+	arch, _ := engine.NewArch("reference", act)
+	if err := arch.CheckBatch(bs); err != nil {
+		return usageErrorf("--batch-size %d: %v", bs, err)
+	}
 	e, err := newEngine(c, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	arch, _ := engine.NewArch("reference", act)
 	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, arch.GlorotInit(1))
 	if err != nil {
 		return err

@@ -25,7 +25,7 @@ func TestCuDNNAgreesWithOurKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	l := e.c.(*library)
+	l := e.device().(*library)
 	r := rand.New(rand.NewPCG(7, 7))
 	const n, c, h, w = 4, 32, 28, 28
 	total := n * c * h * w

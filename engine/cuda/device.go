@@ -52,14 +52,16 @@ type gpu interface {
 	SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
 	Sync() error
 	// Record queues an event; Elapsed waits for b and returns the
-	// milliseconds from a to b.
+	// milliseconds from a to b; DestroyEvent releases an event (once,
+	// whatever Elapsed returned).
 	Record() (event, error)
 	Elapsed(a, b event) (float32, error)
+	DestroyEvent(ev event) error
 	// Capture records the work fn queues, without running it, as a graph
 	// that Replay queues again.
 	Capture(fn func() error) (graph, error)
 	Replay(g graph) error
-	Destroy(g graph)
+	Destroy(g graph) error
 	Close() error
 }
 
@@ -70,23 +72,27 @@ type (
 )
 
 // convPlan is one shape's convolutions (stride 1, square padding,
-// cross-correlation), each overwriting its output, with a workspace of at
-// least Workspace bytes.
+// cross-correlation), each overwriting its output. Direction dir (0
+// forward, 1 data gradient, 2 filter gradient) runs once Prepare has
+// chosen its algorithm (a search that waits for the device: not during a
+// recording), with a workspace of at least Workspace(dir) bytes.
 // x: (N,C,H,W), w: (K,C,R,S), y, dy: (N,K,P,Q).
 type convPlan interface {
-	Workspace() int
+	Prepare(dir int) error
+	Prepared(dir int) bool
+	Workspace(dir int) int
 	Forward(x, w, y, ws cu.Ptr, wsBytes int) error
 	BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error
 	// BackwardFilter is queued on lane l, or on the main stream for nil.
 	BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error
 	// Algorithms describes the algorithms chosen, for benchmarks.
 	Algorithms() string
-	// Alternatives lists direction dir's algorithms (0 forward, 1 data
-	// gradient, 2 filter gradient) worth timing in place against the one
-	// in use, Algo; Use switches to one. Workspace covers them all.
+	// Alternatives lists direction dir's algorithms worth timing in
+	// place against the one in use, Algo; Use switches to one.
+	// Workspace covers them all.
 	Alternatives(dir int) []int
 	Algo(dir int) int
-	Use(dir, algo int)
+	Use(dir, algo int) error
 	Close()
 }
 
@@ -123,21 +129,36 @@ func (l *library) Info() cu.Device { return l.Device }
 
 func (l *library) Close() error {
 	if l.dnn != nil {
-		l.dnn.Close()
+		// cudnnDestroy waits for the current context's device: ours.
+		l.Do(func() error { l.dnn.Close(); return nil })
 		l.dnn = nil
 	}
 	return l.Context.Close()
 }
 
-func (l *library) Record() (event, error) { return l.Context.Record() }
+func (l *library) Record() (event, error) {
+	ev, err := l.Context.Record()
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return ev, nil
+}
 
 func (l *library) Elapsed(a, b event) (float32, error) {
 	return l.Context.Elapsed(a.(*cu.Event), b.(*cu.Event))
 }
 
-func (l *library) Capture(fn func() error) (graph, error) { return l.Context.Capture(fn) }
-func (l *library) Replay(g graph) error                   { return l.Context.Replay(g.(*cu.Graph)) }
-func (l *library) Destroy(g graph)                        { l.Context.Destroy(g.(*cu.Graph)) }
+func (l *library) DestroyEvent(ev event) error { return l.Context.DestroyEvent(ev.(*cu.Event)) }
+
+func (l *library) Capture(fn func() error) (graph, error) {
+	g, err := l.Context.Capture(fn)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+func (l *library) Replay(g graph) error  { return l.Context.Replay(g.(*cu.Graph)) }
+func (l *library) Destroy(g graph) error { return l.Context.Destroy(g.(*cu.Graph)) }
 
 func (l *library) NewConv(s engine.ConvShape) (convPlan, error) {
 	var cv *cudnn.Conv
@@ -158,10 +179,16 @@ type libraryConv struct {
 	cv *cudnn.Conv
 }
 
-func (p *libraryConv) Workspace() int             { return p.cv.Workspace() }
+func (p *libraryConv) Workspace(dir int) int      { return p.cv.Workspace(dir) }
+func (p *libraryConv) Prepared(dir int) bool      { return p.cv.Prepared(dir) }
 func (p *libraryConv) Alternatives(dir int) []int { return p.cv.Alternatives(dir) }
 func (p *libraryConv) Algo(dir int) int           { return p.cv.Algo(dir) }
-func (p *libraryConv) Use(dir, algo int)          { p.cv.Use(dir, algo) }
+func (p *libraryConv) Use(dir, algo int) error    { return p.cv.Use(dir, algo) }
+
+// Prepare runs cuDNN's search for direction dir, with the context current.
+func (p *libraryConv) Prepare(dir int) error {
+	return p.l.Do(func() error { return p.cv.Prepare(dir) })
+}
 
 // Algorithms is cuDNN's algorithm number in use for each direction, then
 // the fastest three in the timed Find rounds with their best times (ms).
@@ -170,6 +197,10 @@ func (p *libraryConv) Algorithms() string {
 	for d, name := range []string{"forward", "data", "filter"} {
 		if d > 0 {
 			b.WriteString("; ")
+		}
+		if !p.cv.Prepared(d) {
+			fmt.Fprintf(&b, "%s not used", name)
+			continue
 		}
 		fmt.Fprintf(&b, "%s %d (", name, p.cv.Algo(d))
 		for i, t := range p.cv.Timed[d] {

@@ -15,7 +15,18 @@
 //     and allocation, copies and waits are refused inside one;
 //   - memory: new memory reads as NaN until written, every pointer
 //     argument must point into live memory, and a write past either end
-//     of an allocation fails the launch that made it.
+//     of an allocation fails the launch that made it;
+//   - objects: it counts the allocations, lanes, events, graphs and
+//     convolution plans alive, and at Close lists those not released.
+//
+// It also fails on demand (emuFault), as a GPU and its libraries can: the
+// Nth allocation, kernel launch, copy, library call (cuBLAS, cuDNN), graph
+// instantiation or launch, or event query, with the error the real call
+// gives; or, after the Nth kernel has run, a device fault that makes every
+// later call fail (a sticky error: the context is unusable). What a real
+// device would punish silently, it records (violations): a launch or a
+// library call on a NULL buffer, an event or graph used after release or
+// released twice, a call after Close.
 
 package cuda
 
@@ -29,6 +40,7 @@ import (
 	"unsafe"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	"github.com/cnngpu/cnngpu/kernels"
@@ -74,6 +86,120 @@ type emuGPU struct {
 	// alternatives each convolution offers per direction (emuConv): the
 	// engine's tuning times them in place.
 	alternatives [3][]int
+
+	fault    emuFault
+	points   [faultKinds]int // fault points met so far, by kind
+	executed int             // kernels run (replays included)
+	stuck    error           // the sticky error, once the device faulted
+	fired    *emuFault       // the fault injected, once it was
+	firedErr error
+	// firedIn is the recording (captures) the fault fired in (0:
+	// outside any).
+	firedIn    int
+	violations []string
+	// Live objects: lanes open, events and graphs not released, plans
+	// not closed; and what Close found alive.
+	lanes, events, graphs, plans int
+	leaks                        []string
+	finds                        [3]int // convolution searches by direction
+}
+
+// faultKind is a kind of point where the emulated device can fail.
+type faultKind int
+
+const (
+	faultNone    faultKind = iota
+	faultAlloc             // cuMemAlloc
+	faultLaunch            // cuLaunchKernel
+	faultCopy              // cuMemcpy…, cuMemset
+	faultLibrary           // cuBLAS and cuDNN calls, handles, plans and searches
+	faultGraph             // graph instantiation and launch
+	faultEvent             // event record and query
+	faultSticky            // a device fault after the Nth kernel has run
+	faultKinds
+)
+
+var faultNames = [faultKinds]string{"none", "allocation", "launch", "copy", "library call", "graph", "event", "device fault"}
+
+func (k faultKind) String() string { return faultNames[k] }
+
+// emuFault is the fault to inject: the at-th point of kind (1 first).
+type emuFault struct {
+	kind faultKind
+	at   int
+}
+
+// violate records something a real device would punish silently.
+func (g *emuGPU) violate(format string, args ...any) {
+	g.violations = append(g.violations, fmt.Sprintf(format, args...))
+}
+
+// point is a fault point of kind for call: it returns the sticky error
+// once the device has faulted, the injected error when this is the point
+// to fail, else nil.
+func (g *emuGPU) point(kind faultKind, call string, injected func() error) error {
+	if g.closed {
+		g.violate("%s after Close", call)
+		return errors.New("emulated GPU: " + call + " after Close")
+	}
+	if g.stuck != nil {
+		return g.sticky(call)
+	}
+	g.points[kind]++
+	if g.fault.kind == kind && g.points[kind] == g.fault.at && g.fired == nil {
+		g.fired = &emuFault{kind, g.points[kind]}
+		g.firedErr = injected()
+		if g.rec != nil || kind == faultGraph && call == "cuGraphInstantiateWithFlags" {
+			g.firedIn = g.captures
+		}
+		return g.firedErr
+	}
+	return nil
+}
+
+// sticky is the error every call returns once the device has faulted.
+func (g *emuGPU) sticky(call string) error {
+	return &cu.Error{Func: call, Status: 700, Name: "CUDA_ERROR_ILLEGAL_ADDRESS", Desc: "an illegal memory access was encountered"}
+}
+
+// ran counts a kernel run; after the fault's, the device is faulted.
+func (g *emuGPU) ran(name string) {
+	g.executed++
+	if g.fault.kind == faultSticky && g.executed == g.fault.at && g.stuck == nil {
+		g.points[faultSticky] = g.executed
+		g.fired = &emuFault{faultSticky, g.executed}
+		g.stuck = g.sticky(name)
+		g.firedErr = g.stuck
+	}
+}
+
+// oom is the driver's out-of-memory error for call.
+func oom(call string) error {
+	return &cu.Error{Func: call, Status: 2, Name: "CUDA_ERROR_OUT_OF_MEMORY", Desc: "out of memory"}
+}
+
+// unknown is the driver's error of a call that failed for no stated reason.
+func unknown(call string) error {
+	return &cu.Error{Func: call, Status: 999, Name: "CUDA_ERROR_UNKNOWN", Desc: "unknown error"}
+}
+
+// dnnOOM is cuDNN's out-of-memory error for call.
+func dnnOOM(call string) error {
+	return &cudnn.Error{Func: call, Status: 4001, Desc: "CUDNN_STATUS_ALLOC_FAILED"}
+}
+
+// live lists the objects not released, for Close.
+func (g *emuGPU) live() []string {
+	var out []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{g.mem.Live(), "allocations"}, {g.lanes, "lanes"}, {g.events, "events"}, {g.graphs, "graphs"}, {g.plans, "convolution plans"}} {
+		if c.n != 0 {
+			out = append(out, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	return out
 }
 
 func newEmuGPU(t testing.TB) *emuGPU {
@@ -170,6 +296,12 @@ func (g *emuGPU) queue(s int, what string, reads, writes []span, op func() error
 
 func (g *emuGPU) Alloc(bytes int) (cu.Ptr, error) {
 	if err := g.refuse("Alloc"); err != nil {
+		g.violate("%v", err)
+		return 0, err
+	}
+	if err := g.point(faultAlloc, "cuMemAlloc_v2", func() error {
+		return fmt.Errorf("allocating %.1f MiB on GPU 0 (0.0 MiB free of 4096.0 MiB): %w", float64(bytes)/(1<<20), oom("cuMemAlloc_v2"))
+	}); err != nil {
 		return 0, err
 	}
 	p, err := g.mem.Alloc(bytes)
@@ -177,17 +309,36 @@ func (g *emuGPU) Alloc(bytes int) (cu.Ptr, error) {
 }
 
 func (g *emuGPU) Free(p cu.Ptr) error {
+	if g.closed {
+		g.violate("Free after Close")
+		return errors.New("emulated GPU: Free after Close")
+	}
 	if err := g.refuse("Free"); err != nil {
+		g.violate("%v", err)
 		return err
 	}
 	// The memory's accesses go with it (Free waits for the device).
 	if end, ok := g.mem.End(uint64(p)); ok {
 		g.access = slices.DeleteFunc(g.access, func(a emuAccess) bool { return a.lo >= uint64(p) && a.lo < end })
 	}
-	return g.mem.Free(uint64(p))
+	if err := g.mem.Free(uint64(p)); err != nil {
+		g.violate("%v", err)
+		return err
+	}
+	// After a fault the memory is released, and the call reports it.
+	if g.stuck != nil {
+		return g.sticky("cuMemFree_v2")
+	}
+	return nil
 }
 
 func (g *emuGPU) Zero(p cu.Ptr, bytes int) error {
+	if err := g.point(faultCopy, "cuMemsetD8Async", func() error { return unknown("cuMemsetD8Async") }); err != nil {
+		return err
+	}
+	if p == 0 && bytes > 0 {
+		g.violate("memset of %d bytes at NULL", bytes)
+	}
 	return g.queue(0, "memset", nil, []span{bytesAt(p, bytes)}, func() error {
 		b, err := g.mem.Bytes(uint64(p), bytes)
 		clear(b)
@@ -197,6 +348,10 @@ func (g *emuGPU) Zero(p cu.Ptr, bytes int) error {
 
 func (g *emuGPU) CopyIn(dst cu.Ptr, src unsafe.Pointer, bytes int) error {
 	if err := g.refuse("CopyIn"); err != nil {
+		g.violate("%v", err)
+		return err
+	}
+	if err := g.point(faultCopy, "cuMemcpyHtoDAsync_v2", func() error { return unknown("cuMemcpyHtoDAsync_v2") }); err != nil {
 		return err
 	}
 	return g.queue(0, "copy to the device", nil, []span{bytesAt(dst, bytes)}, func() error {
@@ -210,6 +365,10 @@ func (g *emuGPU) CopyIn(dst cu.Ptr, src unsafe.Pointer, bytes int) error {
 
 func (g *emuGPU) CopyOut(dst unsafe.Pointer, src cu.Ptr, bytes int) error {
 	if err := g.refuse("CopyOut"); err != nil {
+		g.violate("%v", err)
+		return err
+	}
+	if err := g.point(faultCopy, "cuMemcpyDtoHAsync_v2", func() error { return unknown("cuMemcpyDtoHAsync_v2") }); err != nil {
 		return err
 	}
 	return g.queue(0, "copy to the host", []span{bytesAt(src, bytes)}, nil, func() error {
@@ -236,6 +395,12 @@ func (g *emuGPU) LaunchOn(l lane, name string, n int64, block int, args ...cu.Ar
 	if n <= 0 {
 		return nil
 	}
+	call := "cuLaunchKernel(" + name + ")"
+	if err := g.point(faultLaunch, call, func() error {
+		return &cu.Error{Func: call, Status: 701, Name: "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", Desc: "too many resources requested for launch"}
+	}); err != nil {
+		return err
+	}
 	grid := (n + int64(block) - 1) / int64(block)
 	if grid > math.MaxInt32 {
 		return fmt.Errorf("emulated GPU: %s on %d blocks", name, grid)
@@ -243,8 +408,13 @@ func (g *emuGPU) LaunchOn(l lane, name string, n int64, block int, args ...cu.Ar
 	sig, _ := emu.Signature(name)
 	ea := make([]emu.Arg, len(args))
 	var reads, writes []span
+	null := false
 	for i, a := range args {
 		ea[i] = emu.Arg{Bits: a.Bits(), Size: a.Size()}
+		if a.Bits() == 0 && a.Extent() > 0 {
+			g.violate("%s launched with argument %d NULL, a buffer of %d bytes", name, i, a.Extent())
+			null = true
+		}
 		if i >= len(sig) || (sig[i] != 'P' && sig[i] != 'C') || a.Bits() == 0 {
 			continue
 		}
@@ -265,7 +435,30 @@ func (g *emuGPU) LaunchOn(l lane, name string, n int64, block int, args ...cu.Ar
 			}
 		}
 	}
-	return g.queue(s, name, reads, writes, func() error { return g.mem.Launch(name, int(grid), block, ea) })
+	return g.queue(s, name, reads, writes, func() error {
+		if g.stuck != nil {
+			return nil // the device no longer runs anything
+		}
+		if null {
+			// What the GPU would do: an illegal address, a sticky error.
+			g.stuck = g.sticky(name)
+			return nil
+		}
+		// A recording replayed after memory it uses was freed (and maybe
+		// allocated again, smaller): the same.
+		for i, a := range args {
+			if i >= len(sig) || (sig[i] != 'P' && sig[i] != 'C') || a.Bits() == 0 {
+				continue
+			}
+			if end, ok := g.mem.End(a.Bits()); !ok || a.Bits()+uint64(a.Extent()) > end {
+				g.violate("%s run with argument %d in memory freed since it was queued (a recording replayed after Free)", name, i)
+				g.stuck = g.sticky(name)
+				return nil
+			}
+		}
+		defer g.ran(name)
+		return g.mem.Launch(name, int(grid), block, ea)
+	})
 }
 
 func (g *emuGPU) LaunchBlocks(name string, grid, block int, args ...cu.Arg) error {
@@ -320,9 +513,20 @@ func (g *emuGPU) sgemm(stream int, transA, transB bool, m, n, k int, alpha float
 	if transB {
 		br, bc = n, k
 	}
+	if err := g.point(faultLibrary, "cublasSgemm_v2", func() error {
+		return &cu.BLASError{Func: "cublasSgemm_v2", Status: 13, Desc: "the GPU program failed to execute"}
+	}); err != nil {
+		return err
+	}
+	if m > 0 && n > 0 && k > 0 && (a == 0 || b == 0 || out == 0) {
+		g.violate("cublasSgemm_v2 on a NULL matrix (A %#x, B %#x, C %#x)", a, b, out)
+	}
 	reads := []span{matrixSpan(a, ar, ac, lda), matrixSpan(b, br, bc, ldb)}
 	writes := []span{matrixSpan(out, m, n, ldc)}
 	return g.queue(stream, "cublasSgemm", reads, writes, func() error {
+		if g.stuck != nil {
+			return nil
+		}
 		av, err := g.matrix("A", a, ar, ac, lda)
 		if err != nil {
 			return err
@@ -344,6 +548,10 @@ func (g *emuGPU) NewConv(s engine.ConvShape) (convPlan, error) {
 	if s.P() < 1 || s.Q() < 1 {
 		return nil, fmt.Errorf("emulated cuDNN: convolution %+v has no output", s)
 	}
+	if err := g.point(faultLibrary, "cudnnCreateTensorDescriptor", func() error { return dnnOOM("cudnnCreateTensorDescriptor") }); err != nil {
+		return nil, err
+	}
+	g.plans++
 	return &emuConv{g: g, s: s, alts: g.alternatives}, nil
 }
 
@@ -361,8 +569,15 @@ func (g *emuGPU) laneID(l lane) (int, error) {
 
 func (g *emuGPU) NewLane() (lane, error) {
 	if err := g.refuse("NewLane"); err != nil {
+		g.violate("%v", err)
 		return nil, err
 	}
+	if err := g.point(faultLibrary, "cublasCreate_v2", func() error {
+		return &cu.BLASError{Func: "cublasCreate_v2", Status: 3, Desc: "the resource allocation failed"}
+	}); err != nil {
+		return nil, err
+	}
+	g.lanes++
 	id := len(g.clock)
 	for i := range g.clock {
 		g.clock[i] = append(g.clock[i], 0)
@@ -383,6 +598,9 @@ func (g *emuGPU) Fork(l lane) error {
 	if err != nil {
 		return err
 	}
+	if err := g.point(faultEvent, "cuEventRecord", func() error { return unknown("cuEventRecord") }); err != nil {
+		return err
+	}
 	if g.rec != nil {
 		g.forked[s] = true
 	}
@@ -392,6 +610,9 @@ func (g *emuGPU) Fork(l lane) error {
 func (g *emuGPU) Join(l lane) error {
 	s, err := g.laneID(l)
 	if err != nil {
+		return err
+	}
+	if err := g.point(faultEvent, "cuEventRecord", func() error { return unknown("cuEventRecord") }); err != nil {
 		return err
 	}
 	if g.rec != nil {
@@ -405,21 +626,70 @@ func (g *emuGPU) Join(l lane) error {
 
 func (g *emuGPU) CloseLane(l lane) error {
 	if err := g.refuse("CloseLane"); err != nil {
+		g.violate("%v", err)
 		return err
 	}
 	if _, err := g.laneID(l); err != nil {
+		g.violate("%v", err)
 		return err
 	}
 	l.(*emuLane).closed = true
+	g.lanes--
+	if g.stuck != nil {
+		return g.sticky("cuStreamSynchronize")
+	}
 	return nil
 }
 
-func (g *emuGPU) Sync() error { return g.refuse("Sync") }
+func (g *emuGPU) Sync() error {
+	if err := g.refuse("Sync"); err != nil {
+		g.violate("%v", err)
+		return err
+	}
+	if g.closed {
+		g.violate("Sync after Close")
+		return errors.New("emulated GPU: Sync after Close")
+	}
+	if g.stuck != nil {
+		return g.sticky("cuStreamSynchronize")
+	}
+	return nil
+}
 
-func (g *emuGPU) Record() (event, error) { return time.Now(), nil }
+// emuEvent is an event: when it was recorded.
+type emuEvent struct {
+	t         time.Time
+	destroyed bool
+}
+
+func (g *emuGPU) Record() (event, error) {
+	if err := g.point(faultEvent, "cuEventRecord", func() error { return unknown("cuEventRecord") }); err != nil {
+		return nil, err
+	}
+	g.events++
+	return &emuEvent{t: time.Now()}, nil
+}
 
 func (g *emuGPU) Elapsed(a, b event) (float32, error) {
-	return float32(b.(time.Time).Sub(a.(time.Time)).Seconds() * 1000), nil
+	ea, eb := a.(*emuEvent), b.(*emuEvent)
+	if ea.destroyed || eb.destroyed {
+		g.violate("an event used after it was destroyed")
+	}
+	if err := g.point(faultEvent, "cuEventSynchronize", func() error { return unknown("cuEventSynchronize") }); err != nil {
+		return 0, err
+	}
+	return float32(eb.t.Sub(ea.t).Seconds() * 1000), nil
+}
+
+func (g *emuGPU) DestroyEvent(ev event) error {
+	e := ev.(*emuEvent)
+	if e.destroyed {
+		g.violate("an event destroyed twice")
+		return nil
+	}
+	e.destroyed = true
+	g.events--
+	return nil
 }
 
 // emuGraph is a recording: the queued ops, run again by Replay.
@@ -430,7 +700,11 @@ type emuGraph struct {
 
 func (g *emuGPU) Capture(fn func() error) (graph, error) {
 	if g.rec != nil {
+		g.violate("Capture during a graph recording")
 		return nil, errors.New("emulated GPU: Capture during a graph recording")
+	}
+	if g.stuck != nil {
+		return nil, g.sticky("cuStreamBeginCapture_v2")
 	}
 	var ops []func() error
 	g.rec = &ops
@@ -442,15 +716,24 @@ func (g *emuGPU) Capture(fn func() error) (graph, error) {
 		return nil, err
 	}
 	for s := range g.forked {
+		g.violate("a lane forked into a recording and not joined back")
 		return nil, fmt.Errorf("emulated GPU: %s was forked into the recording and not joined back (CUDA fails such a recording: stream capture unjoined)", streamName(s))
 	}
+	if err := g.point(faultGraph, "cuGraphInstantiateWithFlags", func() error { return oom("cuGraphInstantiateWithFlags") }); err != nil {
+		return nil, err
+	}
+	g.graphs++
 	return &emuGraph{ops: ops}, nil
 }
 
 func (g *emuGPU) Replay(gr graph) error {
 	eg := gr.(*emuGraph)
 	if eg.destroyed {
+		g.violate("Replay of a destroyed graph")
 		return errors.New("emulated GPU: Replay of a destroyed graph")
+	}
+	if err := g.point(faultGraph, "cuGraphLaunch", func() error { return oom("cuGraphLaunch") }); err != nil {
+		return err
 	}
 	for _, op := range eg.ops {
 		if err := op(); err != nil {
@@ -460,12 +743,23 @@ func (g *emuGPU) Replay(gr graph) error {
 	return nil
 }
 
-func (g *emuGPU) Destroy(gr graph) { gr.(*emuGraph).destroyed = true }
+func (g *emuGPU) Destroy(gr graph) error {
+	eg := gr.(*emuGraph)
+	if eg.destroyed {
+		g.violate("a graph destroyed twice")
+		return nil
+	}
+	eg.destroyed = true
+	g.graphs--
+	return nil
+}
 
 func (g *emuGPU) Close() error {
 	if g.closed {
+		g.violate("Close twice")
 		return errors.New("emulated GPU: Close twice")
 	}
+	g.leaks = g.live()
 	g.closed = true
 	g.mem.Close()
 	return g.host.Close()
@@ -479,14 +773,49 @@ type emuConv struct {
 	s engine.ConvShape
 	// Algorithm numbers, all the CPU engine's convolution: in use, and
 	// the alternatives (emuGPU.alternatives of each direction).
-	algo [3]int
-	alts [3][]int
+	algo     [3]int
+	alts     [3][]int
+	prepared [3]bool
+	closed   bool
 }
 
 const emuWorkspace = 4096
 
-func (c *emuConv) Workspace() int { return emuWorkspace }
-func (c *emuConv) Close()         {}
+// Workspace is the same for every prepared direction.
+func (c *emuConv) Workspace(dir int) int {
+	if !c.prepared[dir] {
+		return 0
+	}
+	return emuWorkspace
+}
+
+func (c *emuConv) Prepared(dir int) bool { return c.prepared[dir] }
+
+// Prepare is cuDNN's search, once a direction, outside recordings.
+func (c *emuConv) Prepare(dir int) error {
+	if c.prepared[dir] {
+		return nil
+	}
+	call := [3]string{"cudnnFindConvolutionForwardAlgorithm", "cudnnFindConvolutionBackwardDataAlgorithm", "cudnnFindConvolutionBackwardFilterAlgorithm"}[dir]
+	if c.g.rec != nil {
+		c.g.violate("%s during a graph recording", call)
+		return fmt.Errorf("emulated cuDNN: %s during a graph recording", call)
+	}
+	if err := c.g.point(faultLibrary, call, func() error { return dnnOOM(call) }); err != nil {
+		return err
+	}
+	c.g.finds[dir]++
+	c.prepared[dir] = true
+	return nil
+}
+func (c *emuConv) Close() {
+	if c.closed {
+		c.g.violate("a convolution plan closed twice")
+		return
+	}
+	c.closed = true
+	c.g.plans--
+}
 func (c *emuConv) Algorithms() string {
 	return fmt.Sprintf("the CPU engine's (forward %d, data %d, filter %d)", c.algo[0], c.algo[1], c.algo[2])
 }
@@ -494,17 +823,36 @@ func (c *emuConv) Alternatives(dir int) []int {
 	return slices.DeleteFunc(slices.Clone(c.alts[dir]), func(a int) bool { return a == c.algo[dir] })
 }
 func (c *emuConv) Algo(dir int) int { return c.algo[dir] }
-func (c *emuConv) Use(dir, algo int) {
+func (c *emuConv) Use(dir, algo int) error {
 	if algo != 0 && !slices.Contains(c.alts[dir], algo) {
 		panic("emulated cuDNN: Use of an algorithm that is not an alternative")
 	}
 	c.algo[dir] = algo
+	return nil
 }
 
 // run checks the workspace, copies the device tensors in (pointers with
 // their lengths in floats) into CPU tensors, calls op on those and copies
 // the outputs back, on stream s.
 func (c *emuConv) run(s int, what string, ws cu.Ptr, wsBytes int, in, out []cu.Ptr, lens map[cu.Ptr]int, op func(t map[cu.Ptr]engine.Tensor)) error {
+	call := map[string]string{"convolution forward": "cudnnConvolutionForward", "convolution backward data": "cudnnConvolutionBackwardData",
+		"convolution backward filter": "cudnnConvolutionBackwardFilter"}[what]
+	if err := c.g.point(faultLibrary, call, func() error {
+		return &cudnn.Error{Func: call, Status: 5000, Desc: "CUDNN_STATUS_EXECUTION_FAILED"}
+	}); err != nil {
+		return err
+	}
+	if c.closed {
+		c.g.violate("%s on a closed plan", call)
+	}
+	if dir := map[string]int{"cudnnConvolutionForward": 0, "cudnnConvolutionBackwardData": 1, "cudnnConvolutionBackwardFilter": 2}[call]; !c.prepared[dir] {
+		c.g.violate("%s before its direction was prepared", call)
+	}
+	for _, p := range append(slices.Clone(in), append(out, ws)...) {
+		if p == 0 {
+			c.g.violate("%s on a NULL buffer (workspace %d bytes)", call, wsBytes)
+		}
+	}
 	var reads, writes []span
 	for _, p := range in {
 		reads = append(reads, bytesAt(p, 4*lens[p]))
@@ -514,6 +862,9 @@ func (c *emuConv) run(s int, what string, ws cu.Ptr, wsBytes int, in, out []cu.P
 	}
 	writes = append(writes, bytesAt(ws, wsBytes))
 	return c.g.queue(s, what, reads, writes, func() error {
+		if c.g.stuck != nil {
+			return nil
+		}
 		if wsBytes < emuWorkspace {
 			return fmt.Errorf("emulated cuDNN: %s with %d bytes of workspace, %d needed", what, wsBytes, emuWorkspace)
 		}

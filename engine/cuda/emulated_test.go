@@ -1,6 +1,6 @@
 //go:build cgo
 
-// emulated_test.go: the GPU engine's own code (engine.go, ops.go: every
+// emulated_test.go: the GPU engine's own code (all but device.go: every
 // launch's kernel, arguments and grid, buffer sizes, scratch and workspace
 // handling, the second stream's forks and joins, graph recording and
 // replay) run on an emulated device (emudevice_test.go), so that CI, which
@@ -26,7 +26,7 @@ import (
 // newEmulated is the engine on an emulated device, in variant v.
 func newEmulated(t testing.TB, v variant) *Engine {
 	e := newEngine(newEmuGPU(t), false, v.own)
-	e.streams = v.streams
+	e.streams, e.checkDeclared = v.streams, true
 	return e
 }
 
@@ -187,7 +187,7 @@ type emuTraining struct {
 func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 	g := newEmuGPU(t)
 	e := newEngine(g, false, v.own)
-	e.streams = v.streams
+	e.streams, e.checkDeclared = v.streams, true
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
 	if err != nil {

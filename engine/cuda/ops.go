@@ -50,12 +50,21 @@ func (e *Engine) actGrad(dz region, dy, y engine.Tensor, total int, act engine.A
 }
 
 // dzOf returns where dz = dy·act'(y) goes for a layer of shape key and
-// total elements: the layer's own scratch, or dy itself for identity.
-func (e *Engine) dzOf(key any, dy engine.Tensor, total int, act engine.Activation) region {
+// total elements: the layer's own scratch, or dy itself for identity
+// (false: the scratch could not be allocated).
+func (e *Engine) dzOf(key any, dy engine.Tensor, total int, act engine.Activation) (region, bool) {
 	if act == engine.Identity {
-		return regionOf(dy)
+		return regionOf(dy), true
 	}
-	return floats(e.dzFor(key, total), total)
+	p, ok := e.dzFor(key, total)
+	return floats(p, total), ok
+}
+
+// partials returns scratch for n partial sums (false: it could not be
+// allocated).
+func (e *Engine) partials(n int) (region, bool) {
+	p, ok := e.partialFor(n)
+	return floats(p, n), ok
 }
 
 // sideFor returns, with two streams and an input gradient dx to compute
@@ -83,12 +92,12 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
 		return
 	}
-	cv := e.conv(s)
+	cv := e.plan(s, dirForward, &e.ws)
 	if cv == nil {
 		return
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y)})
-	e.uses(s, 0)
+	e.uses(s, dirForward)
 	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	pq := s.P() * s.Q()
 	e.biasAct(y, b, s.N*s.K*pq, pq, s.K, act)
@@ -107,15 +116,18 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 		e.firstGrad(x, y, dy, dw, db, s, act, splits)
 		return
 	}
-	cv := e.conv(s)
-	if cv == nil {
+	// Plans and scratch first: growing them waits for the device, and
+	// when one fails nothing is queued.
+	cv, part, ok := e.gradScratch(s, dx, splits)
+	if !ok {
 		return
 	}
-	// Scratch first: growing it waits for the device.
-	part := e.gradScratch(cv, s, dx, splits)
 	key := s
 	key.N = 0
-	dz := e.dzOf(key, dy, s.N*s.K*pq, act)
+	dz, ok := e.dzOf(key, dy, s.N*s.K*pq, act)
+	if !ok {
+		return
+	}
 	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz, part)})
 	dzArg := cu.Null()
 	if act != engine.Identity {
@@ -126,14 +138,25 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 	e.convGrads(cv, s, x, w, dz, part, dx, dw, db, splits)
 }
 
-// gradScratch sizes, before an op queues work, what convGrads needs: the
-// bias's partial sums (returned) and with two streams the lane's cuDNN
-// workspace. (Growing scratch waits for the device.)
-func (e *Engine) gradScratch(cv convPlan, s engine.ConvShape, dx engine.Tensor, splits int) region {
+// gradScratch prepares, before an op queues work, what convGrads needs:
+// the plan with its filter gradient (with two streams and a data gradient
+// to compute, the second stream and its workspace) and data gradient
+// directions, and the bias's partial sums. (Growing scratch waits for the
+// device.) False: one of them failed (the error recorded).
+func (e *Engine) gradScratch(s engine.ConvShape, dx engine.Tensor, splits int) (convPlan, region, bool) {
+	ws := &e.ws
 	if dx != nil && e.streams {
-		e.grow(&e.wsLane, cv.Workspace())
+		if e.laneFor() == nil {
+			return nil, region{}, false
+		}
+		ws = &e.wsLane
 	}
-	return floats(e.partialFor(s.K*splits), s.K*splits)
+	cv := e.plan(s, dirFilter, ws)
+	if cv == nil || dx != nil && e.plan(s, dirData, &e.ws) == nil {
+		return nil, region{}, false
+	}
+	part, ok := e.partials(s.K * splits)
+	return cv, part, ok
 }
 
 // convGrads: from dz (the gradient at the convolution's output before its
@@ -147,10 +170,10 @@ func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, 
 	if l != nil {
 		ws = &e.wsLane
 	}
-	e.uses(s, 2)
+	e.uses(s, dirFilter)
 	e.fail(cv.BackwardFilter(l, ptr(x), dz.lo, ptr(dw), ws.p, ws.bytes))
 	if dx != nil {
-		e.uses(s, 1)
+		e.uses(s, dirData)
 		e.fail(cv.BackwardData(ptr(w), dz.lo, ptr(dx), e.ws.p, e.ws.bytes))
 	}
 }
@@ -175,7 +198,10 @@ func (e *Engine) ConvPoolBackward(x, w, y, dp, idx, dy, dx, dw, db engine.Tensor
 	splits := e.splits(s.K, s.N)
 	if first && s.R == 3 {
 		outs := s.K*9 + s.K
-		part := floats(e.partialFor(outs*splits), outs*splits)
+		part, ok := e.partials(outs * splits)
+		if !ok {
+			return
+		}
 		e.use(access{r: regions(x, y, dp, idx), w: append(regions(dw, db), part)})
 		e.fail(e.c.LaunchBlocks("first_grad_pool3", s.K*splits, block, bufArg(part), arg(dp), arg(idx), arg(y), arg(x),
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(splits), cu.I(int(act))))
@@ -183,17 +209,21 @@ func (e *Engine) ConvPoolBackward(x, w, y, dp, idx, dy, dx, dw, db engine.Tensor
 		return
 	}
 	if first {
+		// firstGrad's scratch first, so that nothing is queued when it
+		// cannot be allocated.
+		if _, ok := e.partials((s.K*s.R*s.S + s.K) * splits); !ok {
+			return
+		}
 		e.use(access{r: regions(dp, idx, y), w: regions(dy)})
 		e.fail(e.c.LaunchBlocks("pool_back_act", s.K*splits, block, arg(dy), cu.Null(), arg(dp), arg(idx), arg(y),
 			cu.I(s.N), cu.I(s.K), cu.I(P), cu.I(Q), cu.I(splits), cu.I(int(act))))
 		e.firstGrad(x, dy, dy, dw, db, s, engine.Identity, splits)
 		return
 	}
-	cv := e.conv(s)
-	if cv == nil {
+	cv, part, ok := e.gradScratch(s, dx, splits)
+	if !ok {
 		return
 	}
-	part := e.gradScratch(cv, s, dx, splits)
 	e.use(access{r: regions(x, w, y, dp, idx), w: append(regions(dy, dx, dw, db), part)})
 	e.fail(e.c.LaunchBlocks("pool_back_act", s.K*splits, block, arg(dy), bufArg(part), arg(dp), arg(idx), arg(y),
 		cu.I(s.N), cu.I(s.K), cu.I(P), cu.I(Q), cu.I(splits), cu.I(int(act))))
@@ -213,7 +243,10 @@ func firstLayer(s engine.ConvShape) bool {
 func (e *Engine) firstGrad(x, y, dy, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation, splits int) {
 	taps := s.R * s.S
 	outs := s.K*taps + s.K
-	part := floats(e.partialFor(outs*splits), outs*splits)
+	part, ok := e.partials(outs * splits)
+	if !ok {
+		return
+	}
 	name := "first_grad3"
 	if s.R == 5 {
 		name = "first_grad5"
@@ -245,12 +278,12 @@ func (e *Engine) ConvPool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, 
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
 		return
 	}
-	cv := e.conv(s)
+	cv := e.plan(s, dirForward, &e.ws)
 	if cv == nil {
 		return
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y, p, idx)})
-	e.uses(s, 0)
+	e.uses(s, dirForward)
 	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	e.fail(e.c.Launch("bias_act_pool", int64(outs)*int64(s.K), block, arg(y), arg(p), arg(idx), arg(b),
 		cu.I(s.N*s.K), cu.I(s.K), cu.I(P), cu.I(Q), cu.I(int(act))))
@@ -273,8 +306,7 @@ func (e *Engine) MaxPool(x, y, idx engine.Tensor, s engine.PoolShape) {
 
 // MaxPoolBackward zeroes dx and scatters dy through arg (in both kernel
 // sets: a kernel writing every element of dx once, tried in the own set,
-// took 22 µs where the memset and scatter take 9.5 at batch 128 on an
-// H200, kernels/NOTES.md).
+// was slower; kernels/NOTES.md, runs 5–7).
 func (e *Engine) MaxPoolBackward(dy, idx, dx engine.Tensor, s engine.PoolShape) {
 	engine.CheckPool("MaxPoolBackward", s, dx, dy, idx)
 	out := s.N * s.C * s.OH() * s.OW()
@@ -314,7 +346,10 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 	key := s
 	key.N = 0
 	total := s.N * s.Out
-	dz := e.dzOf(key, dy, total, act)
+	dz, ok := e.dzOf(key, dy, total, act)
+	if !ok {
+		return
+	}
 	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz)})
 	if act != engine.Identity {
 		e.actGrad(dz, dy, y, total, act)

@@ -71,7 +71,7 @@ func TestEmulatedTrace(t *testing.T) {
 		{trace.Upload, 0, 1, 1},
 		{trace.Epoch, 0, 2, 2},
 		{trace.WarmUp, 1, 1, 2},      // the model's first step allocates, which drops what the engine knew of the key
-		{trace.ConvAlgo, 2, 1, 2},    // a plan per convolution shape, made in the first step
+		{trace.ConvAlgo, 2, 3, 3},    // conv2's three directions, each searched on its first use, in the first step
 		{trace.GraphRecord, 1, 4, 4}, // the step and its 3 alternatives
 		{trace.InPlaceTiming, 1, 4 * tuneRounds, 4 * tuneRounds},
 		{trace.EngineClose, 0, 1, 1},

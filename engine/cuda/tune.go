@@ -1,17 +1,17 @@
 //go:build cgo
 
-// tune.go: cuDNN's algorithm choices timed where they are used. NewConv
-// picks each direction's algorithm by timing the candidates alone
-// (cudnnFind…), where close ones time alike; inside a training step, beside
-// the second stream's work, one of them can be the faster by a tenth of the
-// step (on an H200 at batch 128, conv2's filter gradient: 0.293 ms a step
-// with one algorithm, 0.320 with either of two others that Find timed within
-// 3% of it). So when a step is first recorded and a convolution it uses has
+// tune.go: cuDNN's algorithm choices timed where they are used. A plan
+// picks each direction's algorithm (convPlan.Prepare) by timing the
+// candidates alone (cudnnFind…), where close ones time alike; inside a
+// training step, beside the second stream's work, one of them can be the
+// faster by a tenth of the step (kernels/NOTES.md, "Measurements the code
+// cites"). So when a step is first recorded and a convolution it uses has
 // close alternatives (convPlan.Alternatives), the engine also records the
 // step with each alternative swapped in, one at a time, replays the
 // recordings in turn as the next real steps (each call of Replay runs one
 // step, so training is unchanged but for the rounding of those steps), times
 // each tuneRounds times with CUDA events, and keeps the fastest by median.
+// The tuner owns those events and releases each once.
 
 package cuda
 
@@ -23,8 +23,9 @@ import (
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
-// tuneRounds is how many steps each recording is timed over.
-const tuneRounds = 8
+// tuneRounds is how many steps each recording is timed over (a variable
+// for the fault-injection walk, which times over fewer).
+var tuneRounds = 8
 
 // planDir is one direction (0 forward, 1 data gradient, 2 filter
 // gradient) of one convolution shape's plan.
@@ -82,11 +83,13 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 		}
 		was := cv.Algo(pd.dir)
 		for _, a := range cv.Alternatives(pd.dir) {
-			cv.Use(pd.dir, a)
-			ga, err := e.capture(fn)
-			cv.Use(pd.dir, was)
-			if err != nil {
+			if cv.Use(pd.dir, a) != nil {
 				continue // that one is not a candidate
+			}
+			ga, _, err := e.capture(fn)
+			e.fail(cv.Use(pd.dir, was))
+			if err != nil {
+				continue // nor that one
 			}
 			t.cands = append(t.cands, &tuneCand{at: pd, algo: a, swap: true, g: ga})
 		}
@@ -98,23 +101,26 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 }
 
 // tuneStep runs one step of key's tuning: the next recording, timed;
-// after the last round the fastest becomes key's recording.
+// after the last round the fastest becomes key's recording. The events
+// are the tuner's until it releases them, each once.
 func (e *Engine) tuneStep(key int, t *tuner) error {
 	defer trace.Begin(trace.InPlaceTiming).End()
 	c := t.cands[t.next]
-	t.next = (t.next + 1) % len(t.cands)
 	a, err := e.c.Record()
 	if err != nil {
 		return err
 	}
 	if err := e.c.Replay(c.g); err != nil {
+		e.c.DestroyEvent(a)
 		return err
 	}
 	b, err := e.c.Record()
 	if err != nil {
+		e.c.DestroyEvent(a)
 		return err
 	}
 	c.start, c.end = append(c.start, a), append(c.end, b)
+	t.next = (t.next + 1) % len(t.cands)
 	if last := t.cands[len(t.cands)-1]; len(last.end) < tuneRounds {
 		return nil
 	}
@@ -123,18 +129,23 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 		ms := make([]float32, len(c.end))
 		for j := range c.end {
 			if ms[j], err = e.c.Elapsed(c.start[j], c.end[j]); err != nil {
-				return err
+				break
 			}
 		}
-		c.start, c.end = nil, nil
+		if err != nil {
+			// The timing is lost: keep cuDNN's choices.
+			best = 0
+			break
+		}
 		slices.Sort(ms)
 		if m := ms[len(ms)/2]; i == 0 || m < bestMS {
 			best, bestMS = i, m
 		}
 	}
+	t.releaseEvents(e)
 	w := t.cands[best]
 	if w.swap {
-		e.convs[w.at.s].Use(w.at.dir, w.algo)
+		e.fail(e.convs[w.at.s].Use(w.at.dir, w.algo))
 	}
 	e.graphs[key] = w.g
 	for i, c := range t.cands {
@@ -143,16 +154,24 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 		}
 	}
 	delete(e.tuners, key)
-	return nil
+	return err
+}
+
+// releaseEvents releases the events queued for the recordings, once.
+func (t *tuner) releaseEvents(e *Engine) {
+	for _, c := range t.cands {
+		for _, ev := range append(c.start, c.end...) {
+			e.c.DestroyEvent(ev)
+		}
+		c.start, c.end = nil, nil
+	}
 }
 
 // destroy releases the recordings being timed but key's own (in graphs)
 // and the events queued for them.
 func (t *tuner) destroy(e *Engine) {
+	t.releaseEvents(e)
 	for i, c := range t.cands {
-		for j := range c.end {
-			e.c.Elapsed(c.start[j], c.end[j]) // waits, and releases both
-		}
 		if i > 0 {
 			e.c.Destroy(c.g)
 		}

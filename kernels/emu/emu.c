@@ -233,6 +233,21 @@ struct job {
 	char err[256];
 };
 
+/* Fiber stacks, kept from one launch to the next: worker w of every launch
+ * uses pool[w] (launches are serialised). Allocating a block's stacks
+ * afresh, and faulting their pages in, took most of a small launch's time. */
+static char *stack_pool[16];
+static size_t stack_pool_size[16];
+
+static char *pooled_stacks(int w, size_t bytes) {
+	if (stack_pool_size[w] < bytes) {
+		free(stack_pool[w]);
+		stack_pool[w] = aligned_alloc(64, bytes);
+		stack_pool_size[w] = stack_pool[w] ? bytes : 0;
+	}
+	return stack_pool[w];
+}
+
 /* worker runs blocks w, w+workers, ... */
 static void *worker(void *p) {
 	struct job *j = p;
@@ -241,7 +256,7 @@ static void *worker(void *p) {
 	if (syncs) {
 		int ok = fibers_alloc(blockDim.x);
 		finished = calloc(blockDim.x, sizeof *finished);
-		stacks = aligned_alloc(64, (size_t)blockDim.x * STACK);
+		stacks = pooled_stacks(j->w, (size_t)blockDim.x * STACK);
 		if (!ok || !finished || !stacks) {
 			snprintf(j->err, sizeof j->err, "emu: out of memory for %u fiber stacks", blockDim.x);
 			j->failed = 1;
@@ -261,7 +276,6 @@ static void *worker(void *p) {
 	if (syncs) {
 		fibers_free();
 		free(finished);
-		free(stacks);
 		finished = NULL;
 		stacks = NULL;
 	}

@@ -1,0 +1,207 @@
+//go:build cgo
+
+// fake_test.go: the bindings against a fake driver and cuBLAS
+// (internal/fakecuda), in a child process each: a failure walked over
+// every call of Open and of what a context makes (a lane, events, a graph,
+// memory, SGEMMs) must come back as an error naming the call and leave
+// nothing alive; each cuBLAS handle runs on a workspace of ours; and a GPU
+// older than the PTX's target is refused in plain words before a context
+// is made.
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/fakecuda"
+	"github.com/cnngpu/cnngpu/kernels"
+)
+
+func TestMain(m *testing.M) {
+	if s := fakecuda.Scenario(); s != "" {
+		os.Exit(fakeScenario(s))
+	}
+	code := m.Run()
+	fakecuda.Cleanup()
+	os.Exit(code)
+}
+
+// fakeScenario runs scenario s in this child process, printing the first
+// error as "error: …" and every error of a release as "close: …".
+func fakeScenario(s string) int {
+	switch s {
+	case "context":
+		if err := useContext(); err != nil {
+			fmt.Println("error:", err)
+		}
+	case "open":
+		c, err := Open(0, kernels.PTX, kernels.Names)
+		if err != nil {
+			fmt.Println("error:", err)
+			return 0
+		}
+		fmt.Println("close:", c.Close())
+	default:
+		fmt.Println("unknown scenario", s)
+		return 2
+	}
+	return 0
+}
+
+// release prints the error of a release, if any.
+func release(err error) {
+	if err != nil {
+		fmt.Println("close:", err)
+	}
+}
+
+// useContext opens GPU 0 and makes, uses and releases one of everything a
+// context offers.
+func useContext() (err error) {
+	c, err := Open(0, kernels.PTX, kernels.Names)
+	if err != nil {
+		return err
+	}
+	defer func() { release(c.Close()) }()
+	l, err := c.NewLane()
+	if err != nil {
+		return err
+	}
+	defer func() { release(l.Close()) }()
+	const n = 16
+	p, err := c.Alloc(n * n * 4)
+	if err != nil {
+		return err
+	}
+	defer func() { release(c.Free(p)) }()
+	if err := c.Zero(p, n*n*4); err != nil {
+		return err
+	}
+	a, err := c.Record()
+	if err != nil {
+		return err
+	}
+	defer func() { release(c.DestroyEvent(a)) }()
+	step := func() error {
+		if err := c.Launch("fill_f32", n*n, 256, P(p), F(1), L(n*n)); err != nil {
+			return err
+		}
+		if err := c.SgemmRowMajor(false, false, n, n, n, 1, p, n, p, n, 0, p, n); err != nil {
+			return err
+		}
+		if err := c.Fork(l); err != nil {
+			return err
+		}
+		if err := c.SgemmRowMajorOn(l, false, false, n, n, n, 1, p, n, p, n, 0, p, n); err != nil {
+			return err
+		}
+		return c.Join(l)
+	}
+	if err := step(); err != nil {
+		return err
+	}
+	g, err := c.Capture(step)
+	if err != nil {
+		return err
+	}
+	defer func() { release(c.Destroy(g)) }()
+	if err := c.Replay(g); err != nil {
+		return err
+	}
+	b, err := c.Record()
+	if err != nil {
+		return err
+	}
+	defer func() { release(c.DestroyEvent(b)) }()
+	if _, err := c.Elapsed(a, b); err != nil {
+		return err
+	}
+	v := make([]float32, n*n)
+	return c.CopyOut(unsafe.Pointer(&v[0]), p, n*n*4)
+}
+
+// TestFakeContextReleasesEverything walks a failure over every call of
+// the "context" scenario: each must come back as an error that names the
+// failing call, and leave no object alive and no misuse recorded.
+func TestFakeContextReleasesEverything(t *testing.T) {
+	clean := fakecuda.Run(t, "context", "")
+	if clean.Err != nil || strings.Contains(clean.Output, "error:") || strings.Contains(clean.Output, "close:") {
+		t.Fatalf("without a failure: %v\n%s", clean.Err, clean.Output)
+	}
+	if l := clean.Leaks(); len(l) > 0 || len(clean.Violations) > 0 {
+		t.Errorf("without a failure: left alive %v, misuse %q", l, clean.Violations)
+	}
+	if clean.Calls < 40 {
+		t.Fatalf("the scenario made %d calls that can fail; the fake is not being loaded", clean.Calls)
+	}
+	for i := 1; i <= clean.Calls; i++ {
+		r := fakecuda.Run(t, "context", strconv.Itoa(i))
+		what := fmt.Sprintf("failure of call %d (%s)", i, r.Failed)
+		if r.Err != nil {
+			t.Errorf("%s: the child failed (%v):\n%s", what, r.Err, r.Output)
+			continue
+		}
+		msg, ok := r.Line("error: ")
+		if !ok {
+			msg, ok = r.Line("close: ")
+		}
+		if !ok {
+			t.Errorf("%s: no error came back:\n%s", what, r.Output)
+		} else if !strings.Contains(msg, r.Failed) {
+			t.Errorf("%s: the error does not name the failing call: %s", what, msg)
+		}
+		if l := r.Leaks(); len(l) > 0 {
+			t.Errorf("%s (%s): left alive %v", what, msg, l)
+		}
+		if len(r.Violations) > 0 {
+			t.Errorf("%s (%s): misuse %q", what, msg, r.Violations)
+		}
+	}
+	t.Logf("%d failure points walked", clean.Calls)
+}
+
+// TestFakeOldGPURefused: on a GPU older than the PTX's target, Open says so
+// in plain words and makes no context (the JIT would fail with a ptxas
+// message, and the context would stay with the process, which falls back
+// to the CPU); a GPU at the target opens.
+func TestFakeOldGPURefused(t *testing.T) {
+	m := ptxTarget.FindStringSubmatch(kernels.PTX)
+	if m == nil {
+		t.Fatal("kernels.PTX has no .target sm_NN line")
+	}
+	target, _ := strconv.Atoi(m[1] + m[2])
+	r := fakecuda.Run(t, "open", "", fmt.Sprintf("FAKECUDA_CC=%d", target-5))
+	msg, _ := r.Line("error: ")
+	want := fmt.Sprintf("compute capability %d.%d and they need %s.%s or newer", (target-5)/10, (target-5)%10, m[1], m[2])
+	if !strings.Contains(msg, "too old") || !strings.Contains(msg, want) || !strings.Contains(msg, "--cpu") {
+		t.Errorf("GPU below the target: error %q, want one containing \"too old\", %q and --cpu", msg, want)
+	}
+	if l := r.Leaks(); len(l) > 0 || r.Calls > 20 {
+		t.Errorf("GPU below the target: left alive %v after %d calls; want nothing made", l, r.Calls)
+	}
+	r = fakecuda.Run(t, "open", "", fmt.Sprintf("FAKECUDA_CC=%d", target))
+	if msg, ok := r.Line("error: "); ok {
+		t.Errorf("GPU at the target: %s", msg)
+	}
+}
+
+func TestCheckTarget(t *testing.T) {
+	ptx := "//\n.version 7.8\n.target sm_60\n.address_size 64\n"
+	for _, c := range []struct {
+		major, minor int
+		ok           bool
+	}{{5, 2, false}, {6, 0, true}, {6, 1, true}, {7, 5, true}, {9, 0, true}} {
+		err := checkTarget(Device{Index: 1, Name: "GPU X", ComputeMajor: c.major, ComputeMinor: c.minor}, ptx)
+		if (err == nil) != c.ok {
+			t.Errorf("compute capability %d.%d against sm_60: %v, want ok %v", c.major, c.minor, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "GPU 1 (GPU X)") {
+			t.Errorf("the error does not name the GPU: %v", err)
+		}
+	}
+}

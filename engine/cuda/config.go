@@ -1,0 +1,94 @@
+//go:build cgo
+
+// config.go: the engine's configuration from the environment: which
+// kernel set it runs (KernelsEnv) and how many streams (StreamsEnv), and
+// switching either at run time (which drops the recorded steps).
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+)
+
+// KernelsEnv is the environment variable that picks the engine's kernel
+// set: "own" (the default) or "library".
+//
+// With "own", these ops run on kernels of ours (checked on the CPU by
+// kernels/emu_test.go and by this engine on an emulated device,
+// emulated_test.go, and on an H200 by the conformance suite and the
+// golden test): a first layer (one input channel, 3×3 or 5×5 filters)
+// forward in one kernel with its bias and activation (instead of cuDNN's
+// convolution and a bias kernel), and its filter and bias gradients in one
+// pass over dy, y and x (instead of a bias kernel and cuDNN's filter
+// gradient); a convolution's bias, activation and 2×2 max-pool in one
+// pass over its output (ConvPool: first_conv_pool3 for a first layer with
+// 3×3 filters, with its convolution too; bias_act_pool after cuDNN's
+// convolution otherwise); dense layers of at most 32 outputs in one kernel each way
+// (instead of cuBLAS's split-K product plus a bias kernel). "library" runs
+// every convolution on cuDNN and every product on cuBLAS. The step times
+// of both sets are in kernels/NOTES.md (run 13).
+const KernelsEnv = "CNNGPU_KERNELS"
+
+// parseKernels reads KernelsEnv: true for "own".
+func parseKernels() (bool, error) {
+	switch v := os.Getenv(KernelsEnv); v {
+	case "", "own":
+		return true, nil
+	case "library":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected \"own\" (the default) or \"library\"; unset it to use the default", KernelsEnv, v)
+	}
+}
+
+// StreamsEnv is the environment variable that sets how many streams the
+// engine uses: 2 (the default) or 1. With 2, a second stream takes a
+// convolution's filter gradient (with its own cuDNN handle and workspace)
+// and a dense layer's weight gradient (with a second cuBLAS handle) beside
+// the input gradient, and every optimizer update (engine.Model updates
+// each layer as soon as its gradients are queued); the main stream goes on
+// with the layers below and joins the second stream only where it would
+// touch memory that work queued there touches, and at the end of a step
+// (toLane, use, settle). Checked on an emulated device (emulated_test.go,
+// which also checks that no two streams touch the same memory unordered,
+// and that a training step joins once) and on an H200; what the second
+// stream gained, first joined at each op's end and then left to run on,
+// is in kernels/NOTES.md (runs 7 and 10).
+const StreamsEnv = "CNNGPU_STREAMS"
+
+// parseStreams reads StreamsEnv: true for 2.
+func parseStreams() (bool, error) {
+	switch v := os.Getenv(StreamsEnv); v {
+	case "", "2":
+		return true, nil
+	case "1":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected 2 (the default) or 1 streams; unset it to use the default", StreamsEnv, v)
+	}
+}
+
+// CheckEnv reports a bad value of KernelsEnv or StreamsEnv, so that a
+// command refuses it before choosing an engine.
+func CheckEnv() error {
+	if _, err := parseKernels(); err != nil {
+		return err
+	}
+	_, err := parseStreams()
+	return err
+}
+
+// SetOwnKernels switches between the two kernel sets (KernelsEnv) and drops
+// the recorded steps.
+func (e *Engine) SetOwnKernels(on bool) {
+	e.Reset()
+	e.own = on
+}
+
+// SetStreams switches the second stream (StreamsEnv) on or off and drops
+// the recorded steps.
+func (e *Engine) SetStreams(on bool) {
+	e.Reset()
+	e.streams = on
+}

@@ -1,0 +1,199 @@
+//go:build cgo
+
+// fake_test.go: the engine on the real bindings against a fake driver,
+// cuBLAS and cuDNN (internal/fakecuda), in a child process each, where the
+// emulated device (emudevice_test.go) cannot reach: the library glue of
+// device.go. Closing an engine on one GPU destroys its cuDNN handle with
+// that GPU's context current, whatever another context this thread holds;
+// and a failure of each call that makes something (a stream, an event, a
+// graph, a library handle, a descriptor, a search), walked over every such
+// call of a training run and a prediction, comes back as an error naming
+// the call and leaves nothing alive after Close.
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fakecuda"
+	"github.com/cnngpu/cnngpu/kernels"
+)
+
+func TestMain(m *testing.M) {
+	if s := fakecuda.Scenario(); s != "" {
+		os.Exit(fakeScenario(s))
+	}
+	code := m.Run()
+	fakecuda.Cleanup()
+	os.Exit(code)
+}
+
+// fakeScenario runs scenario s in this child process, printing the first
+// error as "error: …".
+func fakeScenario(s string) int {
+	var err error
+	switch s {
+	case "close-context":
+		err = closeOtherContext()
+	case "engine":
+		err = fakeEngineRun()
+	default:
+		err = fmt.Errorf("unknown scenario %q", s)
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+	}
+	return 0
+}
+
+// closeOtherContext opens the engine's device on GPU 1, then GPU 0's
+// context on the same thread (which leaves that one current), and closes
+// the first.
+func closeOtherContext() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	l, err := openLibrary(1, kernels.PTX, kernels.Names, false)
+	if err != nil {
+		return err
+	}
+	c, err := cu.Open(0, kernels.PTX, kernels.Names)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer c.Close()
+	return l.Close()
+}
+
+// fakeEngineRun trains three steps (warm-up, recording, replay) and
+// predicts, on GPU 0 in the default configuration, and releases it all.
+func fakeEngineRun() (err error) {
+	e, err := New(0, false)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := e.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	m, err := engine.NewModel(e, walkArch, goldenOpts[0], walkArch.GlorotInit(1))
+	if err != nil {
+		return err
+	}
+	defer m.Release()
+	img, lab := walkImages()
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		return err
+	}
+	defer d.Release(e)
+	// The steps by hand: the Trainer would find the loss of a device
+	// that runs no kernel not finite.
+	var ts []engine.Tensor
+	defer func() {
+		for _, x := range ts {
+			e.Free(x)
+		}
+	}()
+	for i, n := range []int{d.N, 1, 3} {
+		dt := engine.Int32
+		if i == 2 {
+			dt = engine.Float32
+		}
+		x, err := e.Alloc(dt, n)
+		if err != nil {
+			return err
+		}
+		ts = append(ts, x)
+	}
+	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: ts[0], Cursor: ts[1]}
+	for range 3 { // warm-up, recording, replay
+		var serr error
+		if err := engine.Run(e, walkBatch, func() { serr = m.TrainStep(b, walkBatch, ts[2]) }); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+	}
+	if err := e.Sync(); err != nil {
+		return err
+	}
+	engine.ResetGraphs(e)
+	_, err = m.Predict(make([]float32, 3*engine.ImagePixels))
+	return err
+}
+
+// TestFakeCloseInItsContext: cudnnDestroy waits for the device of the
+// context current on the thread, so closing an engine must make its own
+// current first.
+func TestFakeCloseInItsContext(t *testing.T) {
+	r := fakecuda.Run(t, "close-context", "")
+	if msg, ok := r.Line("error: "); ok {
+		t.Fatal(msg)
+	}
+	if len(r.Violations) > 0 {
+		t.Errorf("misuse: %q", r.Violations)
+	}
+	if l := r.Leaks(); len(l) > 0 {
+		t.Errorf("left alive: %v", l)
+	}
+}
+
+// makers are the calls of the fake that make something, walked by
+// TestFakeEngineReleasesEverything (device memory is walked on the
+// emulated device, faults_test.go).
+var makers = []string{"cuStreamCreate", "cuEventCreate", "cuStreamEndCapture", "cuGraphInstantiateWithFlags",
+	"cublasCreate_v2", "cublasSetStream_v2", "cublasSetWorkspace_v2", "cublasSetMathMode",
+	"cudnnCreate", "cudnnSetStream", "cudnnCreateTensorDescriptor", "cudnnCreateFilterDescriptor", "cudnnCreateConvolutionDescriptor",
+	"cudnnSetConvolutionMathType", "cudnnFindConvolutionForwardAlgorithm", "cudnnFindConvolutionBackwardDataAlgorithm",
+	"cudnnFindConvolutionBackwardFilterAlgorithm"}
+
+func TestFakeEngineReleasesEverything(t *testing.T) {
+	// The second algorithm 4× slower than the first: no tuning (which
+	// the emulated device's walk covers).
+	const slow = "FAKECUDA_ALT_MS=2"
+	clean := fakecuda.Run(t, "engine", "", slow)
+	if clean.Err != nil || strings.Contains(clean.Output, "error:") {
+		t.Fatalf("without a failure: %v\n%s", clean.Err, clean.Output)
+	}
+	if l := clean.Leaks(); len(l) > 0 || len(clean.Violations) > 0 {
+		t.Errorf("without a failure: left alive %v, misuse %q", l, clean.Violations)
+	}
+	points := 0
+	for _, name := range makers {
+		for n := 1; n <= clean.Counts[name]; n++ {
+			points++
+			r := fakecuda.Run(t, "engine", fmt.Sprintf("%s:%d", name, n), slow)
+			what := fmt.Sprintf("failure of %s call %d", name, n)
+			if r.Err != nil {
+				t.Errorf("%s: the child failed (%v):\n%s", what, r.Err, r.Output)
+				continue
+			}
+			msg, ok := r.Line("error: ")
+			switch {
+			case !ok:
+				t.Errorf("%s: no error came back:\n%s", what, r.Output)
+			case !strings.Contains(msg, name):
+				t.Errorf("%s: the error does not name the failing call: %s", what, msg)
+			case !slices.ContainsFunc([]string{hintOutOfMemory, hintFault, hintOther}, func(h string) bool { return strings.Contains(msg, h) }):
+				t.Errorf("%s: the error says nothing of what to do: %s", what, msg)
+			}
+			if l := r.Leaks(); len(l) > 0 {
+				t.Errorf("%s (%s): left alive %v", what, msg, l)
+			}
+			if len(r.Violations) > 0 {
+				t.Errorf("%s (%s): misuse %q", what, msg, r.Violations)
+			}
+		}
+	}
+	t.Logf("%d failure points walked", points)
+}

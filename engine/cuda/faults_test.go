@@ -1,0 +1,418 @@
+//go:build cgo
+
+// faults_test.go: every failure the GPU can report, injected one at a time
+// into the engine on the emulated device (emuFault), the way SQLite tests
+// every allocation failure: for one training run of three steps (warm-up,
+// recording, replay; the Trainer's own loop), one with the recording timed
+// against an alternative algorithm (events and graphs only), one
+// evaluation and one prediction request as `cnngpu serve` makes it, the
+// walk first counts the fault points of each kind in a clean run, then
+// runs again failing each in turn: the Nth allocation, kernel launch,
+// copy, library call, graph instantiation or launch, event query, and a
+// device fault after the Nth kernel. Each run must return a Go error that
+// names the failing call and says what to do (engine Error), never panic
+// or queue work on a NULL buffer (the device's violations), release every
+// allocation, lane, event, graph and plan by Close, and after an
+// out-of-memory error take the next step at a smaller batch with the same
+// results as a fresh engine from the same state.
+
+package cuda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+// walkArch is a small network with every kind of layer of the reference
+// one (the first layer on our kernels, the second on cuDNN, a dense layer
+// on cuBLAS, the last one small), so that a run takes milliseconds.
+var walkArch = engine.Arch{Preset: "walk", Kernel: 3, Pad: 1, K1: 4, K2: 8, Hidden: 40, Act: engine.ReLU}
+
+// walkBatch is the batch of the walk's steps; usable steps take half.
+const walkBatch = 4
+
+// walkImages are random images and labels, the same in every run.
+var walkImages = sync.OnceValues(func() ([]uint8, []uint8) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 4 * walkBatch
+	img := make([]uint8, n*engine.ImagePixels)
+	lab := make([]uint8, n)
+	for i := range img {
+		img[i] = uint8(r.IntN(256))
+	}
+	for i := range lab {
+		lab[i] = uint8(i % engine.Classes)
+	}
+	return img, lab
+})
+
+// walkRun is one run of a scenario on a fresh engine and emulated device.
+type walkRun struct {
+	v variant
+	g *emuGPU
+	e *Engine
+	m *engine.Model
+	d *engine.Dataset
+}
+
+func newWalkRun(t *testing.T, v variant, f emuFault, tuning bool) *walkRun {
+	g := newEmuGPU(t)
+	g.fault = f
+	if !tuning {
+		g.alternatives = [3][]int{}
+	} else {
+		g.alternatives = [3][]int{{1}, nil, nil}
+	}
+	e := newEngine(g, false, v.own)
+	e.streams, e.checkDeclared = v.streams, true
+	return &walkRun{v: v, g: g, e: e}
+}
+
+// setup makes the model and uploads the dataset.
+func (w *walkRun) setup() error {
+	m, err := engine.NewModel(w.e, walkArch, goldenOpts[0], walkArch.GlorotInit(1))
+	if err != nil {
+		return err
+	}
+	w.m = m
+	img, lab := walkImages()
+	w.d, err = engine.UploadDataset(w.e, img, lab)
+	return err
+}
+
+// release frees what the run made and closes the engine.
+func (w *walkRun) release() error {
+	if w.m != nil {
+		w.m.Release()
+	}
+	if w.d != nil {
+		w.d.Release(w.e)
+	}
+	return w.e.Close()
+}
+
+// walkScenario is what a walk runs after setup.
+type walkScenario struct {
+	name   string
+	kinds  []faultKind // the kinds of point walked
+	tuning bool        // convolutions offer an alternative to time
+	run    func(w *walkRun) error
+}
+
+var allKinds = []faultKind{faultAlloc, faultLaunch, faultCopy, faultLibrary, faultGraph, faultEvent, faultSticky}
+
+var walkScenarios = []walkScenario{
+	{"train", allKinds, false, func(w *walkRun) error {
+		tr := &engine.Trainer{M: w.m, Data: w.d, TrainIdx: engine.AllIndices(3 * walkBatch), Epochs: 1, BatchSize: walkBatch, Seed: 1}
+		_, err := tr.Run(context.Background(), engine.Position{})
+		return err
+	}},
+	// The recording timed against an alternative forward algorithm of
+	// conv2 (tune.go): 2 recordings × tuneRounds steps.
+	{"train with tuning", []faultKind{faultGraph, faultEvent}, true, func(w *walkRun) error {
+		steps := 2 + 2*tuneRounds + 1
+		if !w.v.own {
+			steps += tuneRounds // conv1 on cuDNN too
+		}
+		idx := make([]int32, steps)
+		for i := range idx {
+			idx[i] = int32(i % w.d.N)
+		}
+		tr := &engine.Trainer{M: w.m, Data: w.d, TrainIdx: idx, Epochs: 1, BatchSize: 1, Seed: 1}
+		_, err := tr.Run(context.Background(), engine.Position{})
+		if err == nil && w.e.Tuning() {
+			err = errors.New("still tuning after the run: the scenario is too short")
+		}
+		return err
+	}},
+	{"evaluate", allKinds, false, func(w *walkRun) error {
+		// Two batches, of walkBatch and of half that.
+		_, err := engine.Evaluate(w.m, w.d, engine.AllIndices(walkBatch+walkBatch/2), walkBatch, true)
+		return err
+	}},
+	{"serve", allKinds, false, func(w *walkRun) error {
+		img, _ := walkImages()
+		x := make([]float32, 3*engine.ImagePixels)
+		for i := range x {
+			x[i] = float32(img[i]) / 255
+		}
+		_, err := w.m.Predict(x)
+		return err
+	}},
+}
+
+// walkResult is what one run of a scenario with one fault came to.
+type walkResult struct {
+	err, closeErr error
+	fired         *emuFault
+	firedErr      error
+	// absorbed: the fault failed the recording of an alternative
+	// algorithm (the recordings after the first), which the engine
+	// leaves out of the timing (tune.go) without an error.
+	absorbed   bool
+	points     [faultKinds]int
+	violations []string
+	leaks      []string
+	usable     error // after an out-of-memory error: the next step's outcome
+}
+
+// protect runs fn, turning a panic into an error.
+func protect(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return fn()
+}
+
+// walkOnce runs scenario sc in variant v with fault f.
+func walkOnce(t *testing.T, v variant, sc walkScenario, f emuFault) walkResult {
+	w := newWalkRun(t, v, f, sc.tuning)
+	var r walkResult
+	r.err = protect(func() error {
+		if err := w.setup(); err != nil {
+			return err
+		}
+		return sc.run(w)
+	})
+	r.fired, r.firedErr = w.g.fired, w.g.firedErr
+	r.absorbed = sc.tuning && w.g.firedIn > 1
+	r.points = w.g.points
+	r.points[faultSticky] = w.g.executed
+	if r.fired != nil && w.g.stuck == nil && outOfMemory(r.firedErr) {
+		r.usable = protect(func() error { return w.usable(t) })
+	}
+	r.closeErr = protect(w.release)
+	r.violations, r.leaks = w.g.violations, w.g.leaks
+	return r
+}
+
+// usable runs, after an out-of-memory error, one training step at half
+// the batch and a prediction, on this engine and on a fresh one given
+// the same model state, and compares them.
+func (w *walkRun) usable(t *testing.T) error {
+	if w.m == nil {
+		m, err := engine.NewModel(w.e, walkArch, goldenOpts[0], walkArch.GlorotInit(1))
+		if err != nil {
+			return fmt.Errorf("a model after the error: %w", err)
+		}
+		w.m = m
+	}
+	var state [4][]float32
+	for i, x := range []engine.Tensor{w.m.P, w.m.S1, w.m.S2, w.m.Step} {
+		state[i] = make([]float32, x.Len())
+		if err := w.e.Read(x, 0, state[i]); err != nil {
+			return fmt.Errorf("reading the model after the error: %w", err)
+		}
+	}
+	got, err := smallerStep(w.e, w.m)
+	if err != nil {
+		return fmt.Errorf("the next step: %w", err)
+	}
+	ref := newWalkRun(t, w.v, emuFault{}, false)
+	ref.g.alternatives = w.g.alternatives
+	defer ref.release()
+	if ref.m, err = engine.NewModel(ref.e, walkArch, goldenOpts[0], state[0]); err != nil {
+		return err
+	}
+	for i, x := range []engine.Tensor{ref.m.S1, ref.m.S2, ref.m.Step} {
+		if err := ref.e.Write(x, 0, state[i+1]); err != nil {
+			return err
+		}
+	}
+	want, err := smallerStep(ref.e, ref.m)
+	if err != nil {
+		return fmt.Errorf("the reference: %w", err)
+	}
+	for i, what := range []string{"loss statistics", "parameters", "predictions"} {
+		if !slices.Equal(got[i], want[i]) {
+			return fmt.Errorf("after the error, a step at batch %d gives other %s than a fresh engine from the same state", walkBatch/2, what)
+		}
+	}
+	return nil
+}
+
+// smallerStep runs one training step at half the walk's batch from a
+// dataset, order and cursor of its own, then predicts two images, and
+// returns the loss statistics, the parameters and the predictions.
+func smallerStep(e *Engine, m *engine.Model) ([3][]float32, error) {
+	var out [3][]float32
+	img, lab := walkImages()
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		return out, err
+	}
+	defer d.Release(e)
+	var ts []engine.Tensor
+	defer func() {
+		for _, x := range ts {
+			e.Free(x)
+		}
+	}()
+	alloc := func(dt engine.DType, n int) engine.Tensor {
+		x, aerr := e.Alloc(dt, n)
+		if aerr != nil && err == nil {
+			err = aerr
+		}
+		if x != nil {
+			ts = append(ts, x)
+		}
+		return x
+	}
+	perm, cursor, stats := alloc(engine.Int32, d.N), alloc(engine.Int32, 1), alloc(engine.Float32, 3)
+	if err != nil {
+		return out, err
+	}
+	if err := e.Write(perm, 0, engine.AllIndices(d.N)); err != nil {
+		return out, err
+	}
+	n := walkBatch / 2
+	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
+	var serr error
+	if err := engine.Run(e, n, func() { serr = m.TrainStep(b, n, stats) }); err != nil || serr != nil {
+		return out, errors.Join(err, serr)
+	}
+	out[0] = make([]float32, 3)
+	if err := e.Read(stats, 0, out[0]); err != nil {
+		return out, err
+	}
+	if out[1], err = m.Params(); err != nil {
+		return out, err
+	}
+	x := make([]float32, 2*engine.ImagePixels)
+	for i := range x {
+		x[i] = float32(img[i]) / 255
+	}
+	out[2], err = m.Predict(x)
+	engine.ResetGraphs(e)
+	return out, err
+}
+
+// walkProblems gathers a walk's failures by kind of problem, so that a
+// broken rule shows once with a count and an example, not once per point.
+type walkProblems struct {
+	count   map[string]int
+	example map[string]string
+	order   []string
+}
+
+func (p *walkProblems) add(problem, example string) {
+	if p.count == nil {
+		p.count, p.example = map[string]int{}, map[string]string{}
+	}
+	if p.count[problem] == 0 {
+		p.order = append(p.order, problem)
+		p.example[problem] = example
+	}
+	p.count[problem]++
+}
+
+// TestFaultInjectionWalk walks every fault point of each scenario in
+// each variant (see the file's comment).
+func TestFaultInjectionWalk(t *testing.T) {
+	// Two timed rounds a recording: more add steps, not kinds of point.
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	total := 0
+	for _, v := range variants {
+		for _, sc := range walkScenarios {
+			t.Run(v.name+"/"+sc.name, func(t *testing.T) {
+				clean := walkOnce(t, v, sc, emuFault{})
+				if clean.err != nil || clean.closeErr != nil || len(clean.violations) > 0 || len(clean.leaks) > 0 {
+					t.Fatalf("without a fault: error %v, Close %v, violations %q, left alive %v", clean.err, clean.closeErr, clean.violations, clean.leaks)
+				}
+				var p walkProblems
+				points := 0
+				for _, k := range sc.kinds {
+					for n := 1; n <= clean.points[k]; n++ {
+						points++
+						f := emuFault{k, n}
+						r := walkOnce(t, v, sc, f)
+						checkWalk(&p, f, r)
+					}
+				}
+				for _, pr := range p.order {
+					t.Errorf("%d of %d fault points: %s; e.g. %s", p.count[pr], points, pr, p.example[pr])
+				}
+				t.Logf("%d fault points: %s", points, describePoints(clean.points, sc.kinds))
+				total += points
+			})
+		}
+	}
+	t.Logf("%d fault points walked in all", total)
+}
+
+// describePoints lists the count of each kind walked.
+func describePoints(points [faultKinds]int, kinds []faultKind) string {
+	var out []string
+	for _, k := range kinds {
+		out = append(out, fmt.Sprintf("%d %s", points[k], k))
+	}
+	return strings.Join(out, ", ")
+}
+
+// checkWalk records in p what run r with fault f broke.
+func checkWalk(p *walkProblems, f emuFault, r walkResult) {
+	at := fmt.Sprintf("%s %d", f.kind, f.at)
+	if r.fired == nil {
+		p.add("the fault point was not reached (the run differs from the clean one)", at)
+		return
+	}
+	err := r.err
+	if err == nil {
+		err = r.closeErr
+	}
+	switch {
+	case err == nil && r.absorbed:
+	case err == nil:
+		p.add("no error came back", at)
+	case strings.HasPrefix(err.Error(), "panic: "):
+		p.add("a panic", fmt.Sprintf("%s: %v", at, err))
+	default:
+		var de *cu.Error
+		var be *cu.BLASError
+		var ne *cudnn.Error
+		call := ""
+		switch {
+		case errors.As(r.firedErr, &de):
+			call = de.Func
+		case errors.As(r.firedErr, &be):
+			call = be.Func
+		case errors.As(r.firedErr, &ne):
+			call = ne.Func
+		}
+		if f.kind == faultSticky {
+			call = "CUDA_ERROR_ILLEGAL_ADDRESS"
+		}
+		if !strings.Contains(err.Error(), call) {
+			p.add("the error does not name the failing call", fmt.Sprintf("%s (%s): %v", at, call, err))
+		}
+		var he *Error
+		if !errors.As(err, &he) || he.Hint == "" {
+			p.add("the error says nothing of what to do", fmt.Sprintf("%s: %v", at, err))
+		}
+	}
+	for _, v := range r.violations {
+		p.add("the device recorded misuse: "+v, fmt.Sprintf("%s, error %v", at, err))
+	}
+	if len(r.leaks) > 0 {
+		p.add("objects left alive after Close", fmt.Sprintf("%s: %s, error %v", at, strings.Join(r.leaks, ", "), err))
+	}
+	if r.usable != nil {
+		p.add("not usable after an out-of-memory error", fmt.Sprintf("%s: %v", at, r.usable))
+	}
+	if r.closeErr != nil && r.err == nil && f.kind != faultSticky {
+		p.add("Close failed", fmt.Sprintf("%s: %v", at, r.closeErr))
+	}
+}

@@ -1,0 +1,138 @@
+//go:build cgo
+
+// graphs.go: recorded steps (engine.Capturer): a warm-up run, then a CUDA
+// graph recorded and replayed, with the memory each recording's ops declare
+// kept so that Free drops the ones it would break, and its tuning
+// (tune.go); and timing on the device with events (engine.DeviceTimer).
+
+package cuda
+
+import (
+	"time"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
+)
+
+// Replay runs fn directly the first time for a key (warm-up: cuDNN picks
+// algorithms, buffers are allocated), records it as a CUDA graph the second
+// time, and replays the graph from then on. Where cuDNN's choice for a
+// convolution the recording uses has close alternatives, the second call
+// also records fn with each, and the first calls after it time the
+// recordings in turn, keeping the fastest (tune.go); every call runs fn's
+// work once.
+//
+// A failed warm-up or recording is not kept: the next call for the key
+// starts again with a warm-up (which sizes what a failure left unsized).
+func (e *Engine) Replay(key int, fn func()) error {
+	if err := e.takeErr(); err != nil {
+		return err // of an op queued before
+	}
+	if t := e.tuners[key]; t != nil {
+		return explain(e.tuneStep(key, t))
+	}
+	if g, ok := e.graphs[key]; ok {
+		return explain(e.c.Replay(g))
+	}
+	if !e.warm[key] {
+		defer trace.Begin(trace.WarmUp).End()
+		// Set first: fn may drop it (growing buffers resets).
+		e.warm[key] = true
+		fn()
+		e.settle()
+		if err := e.takeErr(); err != nil {
+			delete(e.warm, key)
+			return err
+		}
+		return nil
+	}
+	clear(e.usedDirs)
+	g, touched, err := e.capture(fn)
+	if err != nil {
+		delete(e.warm, key)
+		return err
+	}
+	e.graphs[key], e.touched[key] = g, touched
+	if t := e.newTuner(g, fn); t != nil {
+		e.tuners[key] = t
+		return explain(e.tuneStep(key, t))
+	}
+	return explain(e.c.Replay(g))
+}
+
+// capture records fn as a graph, with the memory its ops declare.
+func (e *Engine) capture(fn func()) (graph, []region, error) {
+	defer trace.Begin(trace.GraphRecord).End()
+	var touched []region
+	e.recording, e.touching = true, &touched
+	defer func() { e.recording, e.touching = false, nil }()
+	g, err := e.c.Capture(func() error {
+		fn()
+		e.settle() // a recording must end with every stream joined
+		return e.takeErr()
+	})
+	return g, touched, explain(err)
+}
+
+// Reset drops every recorded graph.
+func (e *Engine) Reset() {
+	for k := range e.tuners {
+		e.drop(k)
+	}
+	for k := range e.graphs {
+		e.drop(k)
+	}
+	clear(e.warm)
+}
+
+// drop drops key's recordings and their timing, and its warm-up.
+func (e *Engine) drop(key int) {
+	if t := e.tuners[key]; t != nil {
+		t.destroy(e)
+		delete(e.tuners, key)
+	}
+	if g, ok := e.graphs[key]; ok {
+		e.c.Destroy(g)
+		delete(e.graphs, key)
+	}
+	delete(e.touched, key)
+	delete(e.warm, key)
+}
+
+// StartTimer records a CUDA event on the stream (engine.DeviceTimer).
+func (e *Engine) StartTimer() error {
+	if e.timer != nil {
+		panic("cuda: StartTimer twice without StopTimer")
+	}
+	e.settle()
+	ev, err := e.c.Record()
+	if err != nil {
+		return explain(err)
+	}
+	e.timer = ev
+	return nil
+}
+
+// StopTimer records a second event, waits for it and returns the device
+// time between the two.
+func (e *Engine) StopTimer() (time.Duration, error) {
+	if e.timer == nil {
+		panic("cuda: StopTimer without StartTimer")
+	}
+	a := e.timer
+	e.timer = nil
+	defer e.c.DestroyEvent(a)
+	e.settle()
+	b, err := e.c.Record()
+	if err != nil {
+		return 0, explain(err)
+	}
+	defer e.c.DestroyEvent(b)
+	ms, err := e.c.Elapsed(a, b)
+	if err != nil {
+		return 0, explain(err)
+	}
+	if err := e.Sync(); err != nil {
+		return 0, err
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond)), nil
+}

@@ -1,0 +1,131 @@
+//go:build cgo
+
+// scratch.go: device scratch that grows on demand (each layer's dz, the
+// gradient reductions' partial sums, cuDNN's workspaces) and cuDNN's plans,
+// each direction prepared on its first use. Growing and preparing happen
+// only outside recordings, checked: a warm-up run sizes everything first.
+
+package cuda
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
+	"github.com/cnngpu/cnngpu/kernels"
+)
+
+// devBuf is device scratch that grows on demand.
+type devBuf struct {
+	p     cu.Ptr
+	bytes int
+}
+
+// grow returns b's memory with at least bytes, reallocating it when it is
+// smaller, or false when that failed (the error recorded): the op must
+// then queue nothing. Growing drops the recorded steps, which refer to the
+// old memory, and so never happens during a recording (a warm-up run
+// sizes everything first): that is refused as the engine's bug.
+func (e *Engine) grow(b *devBuf, bytes int) (cu.Ptr, bool) {
+	if bytes <= b.bytes {
+		return b.p, true
+	}
+	if e.recording {
+		e.fail(bug("scratch grown during a graph recording (the warm-up run sizes it)"))
+		return 0, false
+	}
+	e.settle()
+	e.Reset()
+	if b.p != 0 {
+		e.fail(e.c.Sync())
+		e.fail(e.c.Free(b.p))
+		b.p, b.bytes = 0, 0
+	}
+	p, err := e.c.Alloc(bytes)
+	if err != nil {
+		e.fail(err)
+		return 0, false
+	}
+	b.p, b.bytes = p, bytes
+	return p, true
+}
+
+// dzFor returns device scratch of at least n floats for the activation
+// gradient of the layer of shape key (its batch size set to 0): a buffer
+// a layer, so that one layer's dz, still read on the lane, is not
+// overwritten by the next layer's. False: it could not be allocated.
+func (e *Engine) dzFor(key any, n int) (cu.Ptr, bool) {
+	b := e.dzs[key]
+	if b == nil {
+		b = &devBuf{}
+		e.dzs[key] = b
+	}
+	return e.grow(b, n*4)
+}
+
+// partialFor returns device scratch for n partial sums (false: it could
+// not be allocated).
+func (e *Engine) partialFor(n int) (cu.Ptr, bool) { return e.grow(&e.partial, n*4) }
+
+// splits is kernels.Splits on this GPU.
+func (e *Engine) splits(k, n int) int { return kernels.Splits(k, n, e.c.Info().Multiprocessors) }
+
+// The directions of a convolution plan.
+const (
+	dirForward = 0
+	dirData    = 1
+	dirFilter  = 2
+)
+
+var dirNames = [3]string{"forward", "data gradient", "filter gradient"}
+
+// plan returns the cuDNN plan for shape s with direction dir's algorithm
+// chosen and ws grown to its workspace, making the plan on first use and
+// choosing the algorithm on the direction's first use (so inference never
+// searches the backward directions), or nil when that failed (the error
+// recorded). Both happen outside recordings (a warm-up run comes first):
+// during one they are refused as the engine's bug.
+func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
+	cv, ok := e.convs[s]
+	if !ok || !cv.Prepared(dir) {
+		if e.recording {
+			e.fail(bug("convolution %+v's %s prepared during a graph recording (the warm-up run prepares it)", s, dirNames[dir]))
+			return nil
+		}
+		defer trace.Begin(trace.ConvAlgo).End()
+	}
+	if !ok {
+		p, err := e.c.NewConv(s)
+		if err != nil {
+			e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
+			return nil
+		}
+		cv = p
+		e.convs[s] = cv
+	}
+	if !cv.Prepared(dir) {
+		if err := cv.Prepare(dir); err != nil {
+			e.fail(fmt.Errorf("choosing the %s algorithm of convolution %+v: %w", dirNames[dir], s, err))
+			return nil
+		}
+	}
+	if _, ok := e.grow(ws, cv.Workspace(dir)); !ok {
+		return nil
+	}
+	return cv
+}
+
+// ConvAlgorithms describes, for each convolution shape prepared so far,
+// the cuDNN algorithms chosen for it (for benchmarks: the choice is timed
+// at start, so it can differ between processes).
+func (e *Engine) ConvAlgorithms() string {
+	var out []string
+	for s, cv := range e.convs {
+		out = append(out, fmt.Sprintf("%dx%dx%d→%d %dx%d: %s", s.C, s.H, s.W, s.K, s.R, s.S, cv.Algorithms()))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " | ")
+}

@@ -1,0 +1,616 @@
+/* fakecuda.c: a fake NVIDIA driver (libcuda.so.1), cuBLAS and cuDNN in one
+ * shared library, for testing packages cuda, cudnn and engine/cuda's
+ * bindings on machines without a GPU. It runs no kernels: it keeps track of
+ * every object the bindings create (contexts retained, streams, modules,
+ * events, graphs, device memory, cuBLAS and cuDNN handles, descriptors),
+ * fails on demand, and records what a real library would punish:
+ *
+ *   - FAKECUDA_FAIL=N fails the Nth call that can fail (any function but the
+ *     error-string and destroy/release ones); FAKECUDA_FAIL=name:N the Nth
+ *     call of name. The failure's status is the one the real call gives for
+ *     running out of memory where it can, else CUDA_ERROR_UNKNOWN.
+ *   - FAKECUDA_ALT_MS: cudnnFind's time for the slower of its two
+ *     algorithms (default 0.6 ms against 0.5: close enough to be timed in
+ *     place by the engine's tuning).
+ *   - FAKECUDA_CC=75 makes every device compute capability 7.5 (default 9.0);
+ *     cuModuleLoadDataEx fails as the JIT does, with its log, for PTX whose
+ *     .target is newer.
+ *   - Violations: destroying what is not alive, cudnnDestroy or a cuDNN or
+ *     cuBLAS call while another context is current, an SGEMM on a handle
+ *     with no workspace of ours (cublasSetStream resets it, as documented),
+ *     a convolution run with an algorithm in a math type other than the one
+ *     cudnnFind timed it with.
+ *
+ * After every call the state goes to the file FAKECUDA_STATS: the calls
+ * that could fail so far and of each function, the one made to fail, the
+ * live objects by kind, cudnnFind calls by
+ * direction, and the violations. internal/fakecuda reads it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+
+enum { K_STREAM, K_MODULE, K_EVENT, K_GRAPH, K_EXEC, K_BLAS, K_DNN, K_TENSOR, K_FILTER, K_CONV, K_MEM, K_KINDS };
+static const char *kind_names[K_KINDS] = {"stream", "module", "event", "graph", "graphexec", "cublas", "cudnn",
+                                          "tensordesc", "filterdesc", "convdesc", "memory"};
+
+#define MAXDEV 4
+typedef struct obj {
+	int kind;
+	int alive;
+	void *ctx; /* the context current when it was made */
+	int ws;    /* cuBLAS: a workspace of ours is set */
+	int math;  /* convolution descriptor: its math type */
+	int timed[3][8]; /* convolution descriptor: per direction, algorithm → math type Find timed it with + 1 */
+	size_t bytes;
+	CUdeviceptr addr;
+	struct obj *next;
+} obj;
+
+static obj *objs;
+static int live[K_KINDS];
+static int ctxref[MAXDEV];
+static char ctxs[MAXDEV]; /* a context is the address of its byte */
+static __thread void *current;
+static long calls, fail_at = -1;
+static char fail_name[128], failed[128];
+static long failed_at;
+static int cc = 90, ndev = 2, finds[3];
+static char violations[8192];
+static CUdeviceptr next_addr = 0x10000000;
+static int inited;
+
+static void init(void) {
+	if (inited)
+		return;
+	inited = 1;
+	const char *f = getenv("FAKECUDA_FAIL");
+	if (f && *f) {
+		const char *colon = strrchr(f, ':');
+		if (colon) {
+			snprintf(fail_name, sizeof fail_name, "%.*s", (int)(colon - f), f);
+			fail_at = atol(colon + 1);
+		} else {
+			fail_at = atol(f);
+		}
+	}
+	const char *c = getenv("FAKECUDA_CC");
+	if (c && *c)
+		cc = atoi(c);
+}
+
+static struct {
+	char name[64];
+	long n;
+} counts[128];
+
+static long name_calls(const char *name) {
+	for (int i = 0; i < 128; i++) {
+		if (counts[i].name[0] == 0) {
+			snprintf(counts[i].name, sizeof counts[i].name, "%s", name);
+		}
+		if (strcmp(counts[i].name, name) == 0)
+			return ++counts[i].n;
+	}
+	return 0;
+}
+
+/* fail counts a call that can fail and reports whether it is the one to. */
+static int fail(const char *name) {
+	init();
+	calls++;
+	long n = name_calls(name);
+	int now = fail_name[0] ? strcmp(fail_name, name) == 0 && n == fail_at : calls == fail_at;
+	if (now) {
+		snprintf(failed, sizeof failed, "%s", name);
+		failed_at = calls;
+	}
+	return now;
+}
+
+static void violate(const char *fmt, ...) {
+	size_t len = strlen(violations);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(violations + len, sizeof violations - len, fmt, ap);
+	va_end(ap);
+	len = strlen(violations);
+	if (len + 1 < sizeof violations) {
+		violations[len] = '\n';
+		violations[len + 1] = 0;
+	}
+}
+
+/* done writes the state to FAKECUDA_STATS, over what it wrote last (the
+ * file stays open: opening it on every call took most of a run's time),
+ * and returns r. */
+static int done(int r) {
+	static FILE *f;
+	static int opened;
+	if (!opened) {
+		opened = 1;
+		const char *path = getenv("FAKECUDA_STATS");
+		if (path && *path)
+			f = fopen(path, "w");
+	}
+	if (!f)
+		return r;
+	rewind(f);
+	fprintf(f, "calls %ld\n", calls);
+	if (failed[0])
+		fprintf(f, "failed %s %ld\n", failed, failed_at);
+	int ctx = 0;
+	for (int i = 0; i < MAXDEV; i++)
+		ctx += ctxref[i];
+	fprintf(f, "live context %d\n", ctx);
+	for (int k = 0; k < K_KINDS; k++)
+		fprintf(f, "live %s %d\n", kind_names[k], live[k]);
+	fprintf(f, "finds %d %d %d\n", finds[0], finds[1], finds[2]);
+	for (int i = 0; i < 128 && counts[i].name[0]; i++)
+		fprintf(f, "count %s %ld\n", counts[i].name, counts[i].n);
+	for (char *v = violations; *v;) {
+		char *nl = strchr(v, '\n');
+		fprintf(f, "violation %.*s\n", (int)(nl - v), v);
+		v = nl + 1;
+	}
+	fflush(f);
+	if (ftruncate(fileno(f), ftell(f)) != 0)
+		violate("fakecuda: truncating FAKECUDA_STATS failed");
+	return r;
+}
+
+static obj *make(int kind) {
+	obj *o = calloc(1, sizeof *o);
+	o->kind = kind;
+	o->alive = 1;
+	o->ctx = current;
+	o->next = objs;
+	objs = o;
+	live[kind]++;
+	return o;
+}
+
+/* alive reports whether p is a live object of kind, recording a violation
+ * naming fn when it is not. */
+static int alive(const char *fn, void *p, int kind) {
+	for (obj *o = objs; o; o = o->next) {
+		if (o == p && o->kind == kind) {
+			if (!o->alive)
+				violate("%s of a %s already destroyed", fn, kind_names[kind]);
+			return o->alive;
+		}
+	}
+	violate("%s of %p, which is no %s", fn, p, kind_names[kind]);
+	return 0;
+}
+
+static void destroy(const char *fn, void *p, int kind) {
+	if (alive(fn, p, kind)) {
+		((obj *)p)->alive = 0;
+		live[kind]--;
+	}
+}
+
+/* ---- Driver API ---- */
+
+#define OOM 2
+#define UNKNOWN 999
+#define INVALID_CONTEXT 201
+#define INVALID_PTX 218
+
+CUresult cuInit(unsigned int flags) { return done(fail("cuInit") ? UNKNOWN : 0); }
+/* The calls that choose a library (cuDriverGetVersion, cublasGetProperty,
+ * cudnnGetVersion) do not fail: a failure there makes the search go on to
+ * the next candidate, a real library outside the fake. */
+CUresult cuDriverGetVersion(int *v) {
+	*v = 12080;
+	return done(0);
+}
+CUresult cuDeviceGetCount(int *n) {
+	*n = ndev;
+	return done(fail("cuDeviceGetCount") ? UNKNOWN : 0);
+}
+CUresult cuDeviceGet(int *d, int i) {
+	*d = i;
+	return done(fail("cuDeviceGet") ? UNKNOWN : 0);
+}
+CUresult cuDeviceGetName(char *name, int len, int d) {
+	snprintf(name, len, "Fake GPU %d", d);
+	return done(fail("cuDeviceGetName") ? UNKNOWN : 0);
+}
+CUresult cuDeviceTotalMem_v2(size_t *b, int d) {
+	*b = (size_t)16 << 30;
+	return done(fail("cuDeviceTotalMem_v2") ? UNKNOWN : 0);
+}
+CUresult cuDeviceGetAttribute(int *v, int attr, int d) {
+	switch (attr) {
+	case 75:
+		*v = cc / 10;
+		break;
+	case 76:
+		*v = cc % 10;
+		break;
+	case 16:
+		*v = 4;
+		break;
+	default:
+		*v = 0;
+	}
+	return done(fail("cuDeviceGetAttribute") ? UNKNOWN : 0);
+}
+
+static const char *err_name(CUresult r) {
+	switch (r) {
+	case OOM:
+		return "CUDA_ERROR_OUT_OF_MEMORY";
+	case INVALID_CONTEXT:
+		return "CUDA_ERROR_INVALID_CONTEXT";
+	case INVALID_PTX:
+		return "CUDA_ERROR_INVALID_PTX";
+	}
+	return "CUDA_ERROR_UNKNOWN";
+}
+CUresult cuGetErrorName(CUresult r, const char **s) {
+	*s = err_name(r);
+	return 0;
+}
+CUresult cuGetErrorString(CUresult r, const char **s) {
+	switch (r) {
+	case OOM:
+		*s = "out of memory";
+		break;
+	case INVALID_CONTEXT:
+		*s = "invalid device context";
+		break;
+	case INVALID_PTX:
+		*s = "a PTX JIT compilation failed";
+		break;
+	default:
+		*s = "unknown error";
+	}
+	return 0;
+}
+
+CUresult cuDevicePrimaryCtxRetain(void **c, int d) {
+	if (fail("cuDevicePrimaryCtxRetain"))
+		return done(OOM);
+	ctxref[d]++;
+	*c = &ctxs[d];
+	return done(0);
+}
+CUresult cuDevicePrimaryCtxRelease_v2(int d) {
+	if (ctxref[d] == 0)
+		violate("cuDevicePrimaryCtxRelease_v2 of device %d, not retained", d);
+	else
+		ctxref[d]--;
+	return done(0);
+}
+CUresult cuCtxSetCurrent(void *c) {
+	if (fail("cuCtxSetCurrent"))
+		return done(UNKNOWN);
+	current = c;
+	return done(0);
+}
+CUresult cuCtxSynchronize(void) { return done(fail("cuCtxSynchronize") ? UNKNOWN : 0); }
+
+/* made makes an object of kind in *out unless the call is to fail. */
+static CUresult made(const char *fn, int kind, void **out, CUresult err) {
+	if (fail(fn))
+		return done(err);
+	if (!current)
+		return done(INVALID_CONTEXT);
+	*out = make(kind);
+	return done(0);
+}
+
+CUresult cuStreamCreate(void **s, unsigned int fl) { return made("cuStreamCreate", K_STREAM, s, OOM); }
+CUresult cuStreamDestroy_v2(void *s) {
+	destroy("cuStreamDestroy_v2", s, K_STREAM);
+	return done(0);
+}
+CUresult cuStreamSynchronize(void *s) { return done(fail("cuStreamSynchronize") ? UNKNOWN : 0); }
+
+CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
+	if (fail("cuMemAlloc_v2"))
+		return done(OOM);
+	obj *o = make(K_MEM);
+	o->addr = next_addr;
+	o->bytes = n;
+	next_addr += (n + 0xFFFF) & ~(CUdeviceptr)0xFFFF;
+	*p = o->addr;
+	return done(0);
+}
+static obj *mem_at(CUdeviceptr p) {
+	for (obj *o = objs; o; o = o->next)
+		if (o->kind == K_MEM && o->addr == p)
+			return o;
+	return NULL;
+}
+CUresult cuMemFree_v2(CUdeviceptr p) {
+	obj *o = mem_at(p);
+	if (!o)
+		violate("cuMemFree_v2 of %#llx, not an allocation", p);
+	else
+		destroy("cuMemFree_v2", o, K_MEM);
+	return done(0);
+}
+CUresult cuMemGetInfo_v2(size_t *fr, size_t *tot) {
+	*fr = (size_t)1 << 30;
+	*tot = (size_t)16 << 30;
+	return done(0);
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { return done(fail("cuMemcpyHtoDAsync_v2") ? UNKNOWN : 0); }
+CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { return done(fail("cuMemcpyDtoHAsync_v2") ? UNKNOWN : 0); }
+CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void *st) { return done(fail("cuMemsetD8Async") ? UNKNOWN : 0); }
+
+CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned int nopt, int *opts, void **vals) {
+	if (fail("cuModuleLoadDataEx"))
+		return done(OOM);
+	const char *t = strstr((const char *)image, ".target sm_");
+	if (t && atoi(t + 11) > cc) {
+		for (unsigned int i = 0; i < nopt; i++) {
+			if (opts[i] != 5)
+				continue;
+			size_t size = 0;
+			for (unsigned int j = 0; j < nopt; j++)
+				if (opts[j] == 6)
+					size = (size_t)vals[j];
+			snprintf((char *)vals[i], size,
+			         "ptxas fatal   : SM version specified by .target is higher than default SM version assumed");
+		}
+		return done(INVALID_PTX);
+	}
+	if (!current)
+		return done(INVALID_CONTEXT);
+	*m = make(K_MODULE);
+	return done(0);
+}
+CUresult cuModuleUnload(void *m) {
+	destroy("cuModuleUnload", m, K_MODULE);
+	return done(0);
+}
+CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
+	if (fail("cuModuleGetFunction"))
+		return done(UNKNOWN);
+	*f = m;
+	return done(0);
+}
+CUresult cuLaunchKernel(void *f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                        unsigned int bz, unsigned int shared, void *st, void **params, void **extra) {
+	return done(fail("cuLaunchKernel") ? UNKNOWN : 0);
+}
+CUresult cuEventCreate(void **e, unsigned int fl) { return made("cuEventCreate", K_EVENT, e, OOM); }
+CUresult cuEventDestroy_v2(void *e) {
+	destroy("cuEventDestroy_v2", e, K_EVENT);
+	return done(0);
+}
+CUresult cuEventRecord(void *e, void *s) {
+	if (fail("cuEventRecord"))
+		return done(UNKNOWN);
+	alive("cuEventRecord", e, K_EVENT);
+	return done(0);
+}
+CUresult cuEventSynchronize(void *e) {
+	if (fail("cuEventSynchronize"))
+		return done(UNKNOWN);
+	alive("cuEventSynchronize", e, K_EVENT);
+	return done(0);
+}
+static CUresult elapsed(const char *fn, float *ms, void *a, void *b) {
+	if (fail(fn))
+		return done(UNKNOWN);
+	alive(fn, a, K_EVENT);
+	alive(fn, b, K_EVENT);
+	*ms = 1;
+	return done(0);
+}
+CUresult cuEventElapsedTime(float *ms, void *a, void *b) { return elapsed("cuEventElapsedTime", ms, a, b); }
+CUresult cuEventElapsedTime_v2(float *ms, void *a, void *b) { return elapsed("cuEventElapsedTime_v2", ms, a, b); }
+CUresult cuStreamWaitEvent(void *s, void *e, unsigned int fl) { return done(fail("cuStreamWaitEvent") ? UNKNOWN : 0); }
+CUresult cuStreamBeginCapture_v2(void *s, int mode) { return done(fail("cuStreamBeginCapture_v2") ? UNKNOWN : 0); }
+CUresult cuStreamEndCapture(void *s, void **g) { return made("cuStreamEndCapture", K_GRAPH, g, UNKNOWN); }
+CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long fl) {
+	return made("cuGraphInstantiateWithFlags", K_EXEC, e, OOM);
+}
+CUresult cuGraphLaunch(void *e, void *s) {
+	if (fail("cuGraphLaunch"))
+		return done(UNKNOWN);
+	alive("cuGraphLaunch", e, K_EXEC);
+	return done(0);
+}
+CUresult cuGraphExecDestroy(void *e) {
+	destroy("cuGraphExecDestroy", e, K_EXEC);
+	return done(0);
+}
+CUresult cuGraphDestroy(void *g) {
+	destroy("cuGraphDestroy", g, K_GRAPH);
+	return done(0);
+}
+
+/* ---- cuBLAS ---- */
+
+#define BLAS_ALLOC_FAILED 3
+#define BLAS_EXECUTION_FAILED 13
+
+int cublasGetProperty(int type, int *v) {
+	int ver[3] = {12, 8, 4};
+	*v = ver[type];
+	return done(0);
+}
+const char *cublasGetStatusString(int st) {
+	return st == BLAS_ALLOC_FAILED ? "the resource allocation failed" : "the GPU program failed to execute";
+}
+/* same reports whether handle h was made in the current context. */
+static void same(const char *fn, void *h) {
+	if (((obj *)h)->ctx != current)
+		violate("%s with another context current than the one its handle was made in", fn);
+}
+int cublasCreate_v2(void **h) { return made("cublasCreate_v2", K_BLAS, h, BLAS_ALLOC_FAILED); }
+int cublasDestroy_v2(void *h) {
+	if (alive("cublasDestroy_v2", h, K_BLAS))
+		same("cublasDestroy_v2", h);
+	destroy("cublasDestroy_v2", h, K_BLAS);
+	return done(0);
+}
+int cublasSetStream_v2(void *h, void *s) {
+	if (fail("cublasSetStream_v2"))
+		return done(BLAS_EXECUTION_FAILED);
+	if (alive("cublasSetStream_v2", h, K_BLAS))
+		((obj *)h)->ws = 0; /* "unconditionally resets the workspace to the default pool" */
+	return done(0);
+}
+int cublasSetWorkspace_v2(void *h, void *ws, size_t bytes) {
+	if (fail("cublasSetWorkspace_v2"))
+		return done(BLAS_EXECUTION_FAILED);
+	obj *m = mem_at((CUdeviceptr)ws);
+	if (!m || !m->alive || m->bytes < bytes)
+		violate("cublasSetWorkspace_v2 with %zu bytes at %p, not an allocation that large", bytes, ws);
+	if (alive("cublasSetWorkspace_v2", h, K_BLAS))
+		((obj *)h)->ws = 1;
+	return done(0);
+}
+int cublasSetMathMode(void *h, int m) { return done(fail("cublasSetMathMode") ? BLAS_EXECUTION_FAILED : 0); }
+int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *a, int lda,
+                   const float *b, int ldb, const float *beta, float *c, int ldc) {
+	if (fail("cublasSgemm_v2"))
+		return done(BLAS_EXECUTION_FAILED);
+	if (alive("cublasSgemm_v2", h, K_BLAS)) {
+		same("cublasSgemm_v2", h);
+		if (!((obj *)h)->ws)
+			violate("cublasSgemm_v2 on a handle without a workspace of ours (cublasSetWorkspace after cublasSetStream): "
+			        "a graph capture would allocate one");
+	}
+	return done(0);
+}
+
+/* ---- cuDNN ---- */
+
+#define DNN_ALLOC_FAILED 4001
+#define DNN_EXECUTION_FAILED 5000
+
+size_t cudnnGetVersion(void) { return 90100; }
+size_t cudnnGetCudartVersion(void) { return 12080; }
+const char *cudnnGetErrorString(int st) {
+	return st == DNN_ALLOC_FAILED ? "CUDNN_STATUS_ALLOC_FAILED" : "CUDNN_STATUS_EXECUTION_FAILED";
+}
+int cudnnCreate(void **h) { return made("cudnnCreate", K_DNN, h, DNN_ALLOC_FAILED); }
+int cudnnDestroy(void *h) {
+	if (alive("cudnnDestroy", h, K_DNN))
+		same("cudnnDestroy", h);
+	destroy("cudnnDestroy", h, K_DNN);
+	return done(0);
+}
+int cudnnSetStream(void *h, void *s) { return done(fail("cudnnSetStream") ? DNN_EXECUTION_FAILED : 0); }
+
+static int create_desc(const char *fn, int kind, void **d) {
+	if (fail(fn))
+		return done(DNN_ALLOC_FAILED);
+	*d = make(kind);
+	return done(0);
+}
+int cudnnCreateTensorDescriptor(void **d) { return create_desc("cudnnCreateTensorDescriptor", K_TENSOR, d); }
+int cudnnCreateFilterDescriptor(void **d) { return create_desc("cudnnCreateFilterDescriptor", K_FILTER, d); }
+int cudnnCreateConvolutionDescriptor(void **d) { return create_desc("cudnnCreateConvolutionDescriptor", K_CONV, d); }
+int cudnnDestroyTensorDescriptor(void *d) {
+	destroy("cudnnDestroyTensorDescriptor", d, K_TENSOR);
+	return done(0);
+}
+int cudnnDestroyFilterDescriptor(void *d) {
+	destroy("cudnnDestroyFilterDescriptor", d, K_FILTER);
+	return done(0);
+}
+int cudnnDestroyConvolutionDescriptor(void *d) {
+	destroy("cudnnDestroyConvolutionDescriptor", d, K_CONV);
+	return done(0);
+}
+int cudnnSetTensor4dDescriptor(void *d, int f, int t, int n, int c, int h, int w) {
+	return done(fail("cudnnSetTensor4dDescriptor") ? DNN_EXECUTION_FAILED : 0);
+}
+int cudnnSetFilter4dDescriptor(void *d, int t, int f, int k, int c, int h, int w) {
+	return done(fail("cudnnSetFilter4dDescriptor") ? DNN_EXECUTION_FAILED : 0);
+}
+int cudnnSetConvolution2dDescriptor(void *d, int ph, int pw, int u, int v, int dh, int dw, int mode, int type) {
+	return done(fail("cudnnSetConvolution2dDescriptor") ? DNN_EXECUTION_FAILED : 0);
+}
+int cudnnSetConvolutionMathType(void *d, int m) {
+	if (fail("cudnnSetConvolutionMathType"))
+		return done(DNN_EXECUTION_FAILED);
+	if (alive("cudnnSetConvolutionMathType", d, K_CONV))
+		((obj *)d)->math = m;
+	return done(0);
+}
+
+typedef struct {
+	int algo;
+	int status;
+	float time;
+	size_t memory;
+	int determinism;
+	int mathType;
+	int reserved[3];
+} perf_t;
+
+/* find answers cudnnFind…Algorithm for direction dir: two algorithms,
+ * 1 the faster (with a workspace) and 0; with the default math type the
+ * faster is timed with tensor cores, as cuDNN does on Ampere and newer. */
+static int find(const char *fn, int dir, void *h, void *conv, int req, int *got, perf_t *perf) {
+	if (fail(fn))
+		return done(DNN_ALLOC_FAILED);
+	if (alive(fn, h, K_DNN))
+		same(fn, h);
+	finds[dir]++;
+	obj *c = conv;
+	int m = c->math;
+	const char *alt = getenv("FAKECUDA_ALT_MS");
+	float alt_ms = alt && *alt ? (float)atof(alt) : 0.6f;
+	perf_t p[2] = {{1, 0, 0.5f, 1 << 20, 1, m == 0 ? 1 : m, {0}}, {0, 0, alt_ms, 0, 1, m, {0}}};
+	*got = req < 2 ? req : 2;
+	for (int i = 0; i < *got; i++) {
+		perf[i] = p[i];
+		c->timed[dir][p[i].algo] = p[i].mathType + 1;
+	}
+	return done(0);
+}
+int cudnnFindConvolutionForwardAlgorithm(void *h, void *x, void *w, void *conv, void *y, int req, int *got, perf_t *perf) {
+	return find("cudnnFindConvolutionForwardAlgorithm", 0, h, conv, req, got, perf);
+}
+int cudnnFindConvolutionBackwardDataAlgorithm(void *h, void *w, void *dy, void *conv, void *dx, int req, int *got, perf_t *perf) {
+	return find("cudnnFindConvolutionBackwardDataAlgorithm", 1, h, conv, req, got, perf);
+}
+int cudnnFindConvolutionBackwardFilterAlgorithm(void *h, void *x, void *dy, void *conv, void *dw, int req, int *got, perf_t *perf) {
+	return find("cudnnFindConvolutionBackwardFilterAlgorithm", 2, h, conv, req, got, perf);
+}
+
+static int conv(const char *fn, int dir, void *h, void *cd, int algo, void *ws, size_t wsBytes) {
+	if (fail(fn))
+		return done(DNN_EXECUTION_FAILED);
+	if (alive(fn, h, K_DNN))
+		same(fn, h);
+	if (!alive(fn, cd, K_CONV))
+		return done(0);
+	obj *c = cd;
+	if (algo < 0 || algo > 7 || !c->timed[dir][algo])
+		violate("%s with algorithm %d, which cudnnFind did not return for this descriptor", fn, algo);
+	else if (c->timed[dir][algo] - 1 != c->math)
+		violate("%s with algorithm %d in math type %d, but cudnnFind timed it in math type %d", fn, algo, c->math,
+		        c->timed[dir][algo] - 1);
+	return done(0);
+}
+int cudnnConvolutionForward(void *h, const void *alpha, void *xd, const void *x, void *wd, const void *w, void *cd, int algo,
+                            void *ws, size_t wsBytes, const void *beta, void *yd, void *y) {
+	return conv("cudnnConvolutionForward", 0, h, cd, algo, ws, wsBytes);
+}
+int cudnnConvolutionBackwardData(void *h, const void *alpha, void *wd, const void *w, void *dyd, const void *dy, void *cd, int algo,
+                                 void *ws, size_t wsBytes, const void *beta, void *dxd, void *dx) {
+	return conv("cudnnConvolutionBackwardData", 1, h, cd, algo, ws, wsBytes);
+}
+int cudnnConvolutionBackwardFilter(void *h, const void *alpha, void *xd, const void *x, void *dyd, const void *dy, void *cd,
+                                   int algo, void *ws, size_t wsBytes, const void *beta, void *dwd, void *dw) {
+	return conv("cudnnConvolutionBackwardFilter", 2, h, cd, algo, ws, wsBytes);
+}

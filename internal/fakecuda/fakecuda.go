@@ -1,0 +1,178 @@
+// Package fakecuda is for tests: it builds csrc/fakecuda.c, a fake NVIDIA
+// driver, cuBLAS and cuDNN in one library that counts the objects made
+// through it, fails the call asked for and records misuse, and runs a
+// scenario of the calling test binary in a child process that loads it in
+// place of the real libraries (dlopen finds it first on LD_LIBRARY_PATH,
+// which only a new process reads). Tests of packages cuda, cudnn and
+// engine/cuda use it to walk a failure over every call of a constructor
+// and check that nothing is left behind.
+package fakecuda
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+//go:embed csrc/fakecuda.c
+var source string
+
+// The names the fake answers to: the driver, and the cuBLAS and cuDNN
+// that match the CUDA version it reports (12.8), which the bindings'
+// library search (internal/nvlib) takes from LD_LIBRARY_PATH first.
+var sonames = []string{"libcuda.so.1", "libcublas.so.12", "libcudnn.so.9"}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// dir builds the fake once per process and returns its folder.
+func dir(t testing.TB) string {
+	buildOnce.Do(func() {
+		cc := os.Getenv("CC")
+		if cc == "" {
+			cc = "cc"
+		}
+		if _, err := exec.LookPath(cc); err != nil {
+			buildErr = fmt.Errorf("no C compiler (%s)", cc)
+			return
+		}
+		d, err := os.MkdirTemp("", "fakecuda-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		src := filepath.Join(d, "fakecuda.c")
+		if err := os.WriteFile(src, []byte(source), 0o644); err != nil {
+			buildErr = err
+			return
+		}
+		lib := filepath.Join(d, "libfakecuda.so")
+		out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", lib, src).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building the fake CUDA libraries: %v\n%s", err, out)
+			return
+		}
+		for _, n := range sonames {
+			if err := os.Symlink("libfakecuda.so", filepath.Join(d, n)); err != nil {
+				buildErr = err
+				return
+			}
+		}
+		buildDir = d
+	})
+	if buildErr != nil {
+		if strings.HasPrefix(buildErr.Error(), "no C compiler") {
+			t.Skipf("%v: tests against the fake CUDA libraries skipped", buildErr)
+		}
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+// Cleanup removes the built libraries; TestMain calls it after the tests.
+func Cleanup() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+// Scenario is the scenario this process runs as a child of Run, or "".
+// A test binary's TestMain runs it instead of the tests.
+func Scenario() string { return os.Getenv("FAKECUDA_SCENARIO") }
+
+// Result is what a child run left: its output and exit error, and the fake
+// libraries' state after its last call.
+type Result struct {
+	Output string
+	Err    error
+	// Calls is the number of calls that could have failed; Failed the
+	// function made to fail ("" for none), FailedAt its number among them.
+	Calls    int
+	Failed   string
+	FailedAt int
+	// Live counts the objects not released, by kind ("context" counts
+	// primary-context retains).
+	Live map[string]int
+	// Finds counts cudnnFind…Algorithm calls: forward, data, filter.
+	Finds [3]int
+	// Counts counts the calls that could have failed, by function.
+	Counts map[string]int
+	// Violations are the misuses the fake recorded.
+	Violations []string
+}
+
+// Leaks lists the kinds of object left alive, with their counts.
+func (r Result) Leaks() []string {
+	var out []string
+	for k, n := range r.Live {
+		if n != 0 {
+			out = append(out, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	return out
+}
+
+// Line returns the text after prefix on the first line of the child's
+// output that starts with it, and whether there was one.
+func (r Result) Line(prefix string) (string, bool) {
+	for _, l := range strings.Split(r.Output, "\n") {
+		if s, ok := strings.CutPrefix(l, prefix); ok {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// Run runs scenario in a child process of this test binary against the
+// fake libraries, with fault (FAKECUDA_FAIL: "N" or "name:N"; "" for
+// none) and env (more NAME=value settings).
+func Run(t testing.TB, scenario, fault string, env ...string) Result {
+	t.Helper()
+	d := dir(t)
+	stats, err := os.CreateTemp(d, "stats-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats.Close()
+	defer os.Remove(stats.Name())
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+d, "FAKECUDA_SCENARIO="+scenario, "FAKECUDA_FAIL="+fault,
+		"FAKECUDA_STATS="+stats.Name(), "CNNGPU_DEBUG=")
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	r := Result{Output: string(out), Err: err, Live: map[string]int{}, Counts: map[string]int{}}
+	b, rerr := os.ReadFile(stats.Name())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "calls":
+			r.Calls, _ = strconv.Atoi(f[1])
+		case len(f) == 3 && f[0] == "failed":
+			r.Failed = f[1]
+			r.FailedAt, _ = strconv.Atoi(f[2])
+		case len(f) == 3 && f[0] == "live":
+			r.Live[f[1]], _ = strconv.Atoi(f[2])
+		case len(f) == 4 && f[0] == "finds":
+			for i := range r.Finds {
+				r.Finds[i], _ = strconv.Atoi(f[i+1])
+			}
+		case len(f) == 3 && f[0] == "count":
+			r.Counts[f[1]], _ = strconv.Atoi(f[2])
+		case len(f) > 0 && f[0] == "violation":
+			r.Violations = append(r.Violations, strings.TrimPrefix(l, "violation "))
+		}
+	}
+	return r
+}
