@@ -37,7 +37,7 @@ const MaxShift = ImageSide / 4
 // 1 to MaxShift); a bare "shift" means ±2 pixels.
 func ParseAugment(s string) (shift int, err error) {
 	switch {
-	case s == "none" || s == "off":
+	case s == "none":
 		return 0, nil
 	case s == "shift":
 		return 2, nil

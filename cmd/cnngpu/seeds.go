@@ -144,6 +144,9 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 }
 
 func summaryLine(s seedSummary) string {
+	if s.Seeds == 1 {
+		return fmt.Sprintf("1 seed: test accuracy %s; %.1fs (a spread needs two seeds or more)", percent(s.Mean), s.MeanS)
+	}
 	return fmt.Sprintf("%d seeds: test accuracy mean %.2f%% ± %.2f (std), min %s, max %s; %.1fs a run",
 		s.Seeds, 100*s.Mean, 100*s.Std, percent(s.Min), percent(s.Max), s.MeanS)
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,10 +48,10 @@ func trainCommand() *cli.Command {
 			recipeFlag, scheduleFlag, augmentFlag,
 			&cli.Float64Flag{Name: "val-split", Value: 0, Usage: "fraction of the training set held out (stratified, seed 42) for validation; 0 trains on all 60,000"},
 			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train on a stratified subset of this many images (0 = all), for quick trials"},
-			&cli.StringFlag{Name: "out", Usage: "checkpoint path, written after every epoch (default: runs/model-<time>.safetensors)"},
+			&cli.StringFlag{Name: "out", Usage: "checkpoint path, written after every epoch (default: runs/model-<time>.safetensors); \"{seed}\" in it is replaced by the seed, and with --seeds a path without it gets -seedN before its extension"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
-			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to this file"},
-			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result"},
+			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to this file (with --seeds: each epoch with its seed, each seed's result and the summary)"},
+			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result (with --seeds: a line per seed and the summary)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result (each seed's with --seeds, and the summary) as JSON on standard output"},
 		},
 		Action: trainAction,
@@ -149,6 +151,9 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			s.out = filepath.Join("runs", "model-"+time.Now().Format("20060102-150405")+".safetensors")
 		}
 	}
+	if s.seeds == nil {
+		s.out = strings.ReplaceAll(s.out, "{seed}", strconv.FormatUint(s.cfg.Seed, 10))
+	}
 	outs := []string{s.out}
 	if s.seeds != nil {
 		outs = outs[:0]
@@ -199,13 +204,17 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	s.arch, s.opt, s.cfg, s.sched = ck.Arch, ck.Opt, ck.Config, ck.Opt.Sched.Kind
 	if c.IsSet("epochs") && epochs != s.cfg.Epochs {
 		if s.opt.Sched.Kind != engine.ConstantLR {
-			return usageErrorf("--resume %s: that run's %s schedule was planned for %d epochs; --epochs %d cannot change it (start a new run, or use --schedule constant)",
-				path, s.opt.Sched.Kind, s.cfg.Epochs, epochs)
+			return usageErrorf("--resume %s: that run's %s schedule was planned for %d epochs; --epochs %d cannot change it: train a new run with --epochs %d instead (a run with --schedule constant can be extended later)",
+				path, s.opt.Sched.Kind, s.cfg.Epochs, epochs, epochs)
 		}
 		s.cfg.Epochs = epochs
 	}
 	s.pos, s.init, s.hist = ck.Position, ck, ck.History
 	if s.pos.Epoch >= s.cfg.Epochs {
+		if s.opt.Sched.Kind != engine.ConstantLR {
+			return usageErrorf("--resume %s: that run already finished its %d epochs, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
+				path, s.cfg.Epochs, s.opt.Sched.Kind)
+		}
 		return usageErrorf("--resume %s: that run already finished %d of %d epochs; pass --epochs N with N > %d to train further",
 			path, s.pos.Epoch, s.cfg.Epochs, s.pos.Epoch)
 	}
@@ -372,7 +381,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	r.say("data: %s (%d training images, %d validation, %d test)", dataDir, len(trainIdx), len(r.valIdx), r.test.N)
 	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s, batch %d, %s, seed %d (recipe %s)",
 		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augment),
-		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, opt.Sched.Kind))
+		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched))
 	if s.init != nil {
 		r.say("resuming from epoch %d, step %d", s.pos.Epoch+1, s.pos.Step)
 	}
