@@ -132,6 +132,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"train", "--cpu", "--device", "1"}, 2, "--cpu and --device exclude each other"},
 		{[]string{"train", "--cpu", "--precision", "fp16"}, 2, `--precision "fp16": expected fp32 or tf32`},
+		{[]string{"bench", "--cpu", "--batch-size", "90000"}, 2, "--batch-size 90000: a batch of 90000 images is more than the reference architecture can run"},
 	}
 	for _, c := range cases {
 		_, stderr, code := cnngpu(t, nil, c.args...)
