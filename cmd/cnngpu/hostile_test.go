@@ -405,7 +405,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 	tune.Prepare(shard, spec)
 	tune.Prepare(filepath.Join(f.root, "shard0of3"), &spec0)
 	stdout, stderr, code = runIn(t, f.cwd, time.Minute, "tune", "merge", filepath.Join(f.root, "shard0of3"), shard, "--out", filepath.Join(f.cwd, "merged"))
-	if code != 1 || !strings.Contains(stderr, "do not cover the grid") || !strings.Contains(stderr, "shard 2/3: no folder given") {
+	if code != 1 || !strings.Contains(stderr, "do not cover the grid") || !strings.Contains(stderr, "no folder has finished it") {
 		t.Errorf("tune merge A B --out X: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
@@ -420,7 +420,7 @@ func TestDivergedTrainingFailsLoudly(t *testing.T) {
 	fakeMNIST(t, dir, 300, 100)
 	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
 	start := time.Now()
-	stdout, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--lr", "1e9", "--epochs", "50",
+	stdout, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--recipe", "reference", "--lr", "1e9", "--epochs", "50",
 		"--batch-size", "16", "--out", out, "--metrics", metrics)
 	t.Logf("diverging run took %v:\n%s%s", time.Since(start), stdout, stderr)
 	if code != 1 {

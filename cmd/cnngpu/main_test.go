@@ -157,7 +157,8 @@ func TestTrainEvalResume(t *testing.T) {
 	fakeMNIST(t, dir, 300, 100)
 	ck := filepath.Join(dir, "m.safetensors")
 	metrics := filepath.Join(dir, "m.jsonl")
-	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "2", "--batch-size", "32",
+	// The reference recipe: its constant rate lets --resume extend a run.
+	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--recipe", "reference", "--epochs", "2", "--batch-size", "32",
 		"--val-split", "0.2", "--out", ck, "--metrics", metrics)
 	if code != 0 {
 		t.Fatalf("train failed (%d): %s", code, stderr)
@@ -470,7 +471,7 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 2000, 50)
 	ck := filepath.Join(dir, "int.safetensors")
-	cmd := exec.Command(binary_, "train", "--cpu", "--data", dir, "--epochs", "50", "--batch-size", "16", "--out", ck)
+	cmd := exec.Command(binary_, "train", "--cpu", "--data", dir, "--recipe", "reference", "--epochs", "50", "--batch-size", "16", "--out", ck)
 	var se bytes.Buffer
 	cmd.Stderr = &se
 	pipe, err := cmd.StdoutPipe()
