@@ -193,21 +193,9 @@ func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(1, 2))
-	img := make([]uint8, steps*bs*engine.ImagePixels)
-	lab := make([]uint8, steps*bs)
-	for i := range img {
-		img[i] = uint8(r.IntN(256))
-	}
-	for i := range lab {
-		lab[i] = uint8(i % engine.Classes)
-	}
-	d, err := engine.UploadDataset(e, img, lab)
-	if err != nil {
-		t.Fatal(err)
-	}
-	perm, _ := e.Alloc(engine.Int32, len(lab))
-	order := make([]int32, len(lab))
+	d := randomDataset(t, e, steps*bs, 1, 2)
+	perm, _ := e.Alloc(engine.Int32, d.N)
+	order := make([]int32, d.N)
 	for i := range order {
 		order[i] = int32(i)
 	}
@@ -383,18 +371,7 @@ func TestEmulatedRecipeRecordsOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Release()
-		img, lab := make([]uint8, n*engine.ImagePixels), make([]uint8, n)
-		r := rand.New(rand.NewPCG(3, 3))
-		for i := range img {
-			img[i] = uint8(r.IntN(256))
-		}
-		for i := range lab {
-			lab[i] = uint8(i % engine.Classes)
-		}
-		d, err := engine.UploadDataset(e, img, lab)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := randomDataset(t, e, n, 3, 3)
 		defer d.Release(e)
 		tr := &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(n), Epochs: 2, BatchSize: bs, Seed: 5, Augment: 2}
 		tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
@@ -415,4 +392,23 @@ func TestEmulatedRecipeRecordsOnce(t *testing.T) {
 	if c1 > 4 { // the step and the tuner's alternatives (TestEmulatedTuning)
 		t.Errorf("%d recordings for one batch size, want at most the step and its 3 timed alternatives", c1)
 	}
+}
+
+// randomDataset uploads n images of random pixels (from PCG(s1, s2)) to
+// e, labelled 0, 1, …, 9 in turn.
+func randomDataset(t *testing.T, e engine.Engine, n int, s1, s2 uint64) *engine.Dataset {
+	t.Helper()
+	r := rand.New(rand.NewPCG(s1, s2))
+	img, lab := make([]uint8, n*engine.ImagePixels), make([]uint8, n)
+	for i := range img {
+		img[i] = uint8(r.IntN(256))
+	}
+	for i := range lab {
+		lab[i] = uint8(i % engine.Classes)
+	}
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

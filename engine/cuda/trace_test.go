@@ -11,7 +11,6 @@ package cuda
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -33,18 +32,7 @@ func TestEmulatedTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, lab := make([]uint8, n*engine.ImagePixels), make([]uint8, n)
-	r := rand.New(rand.NewPCG(4, 4))
-	for i := range img {
-		img[i] = uint8(r.IntN(256))
-	}
-	for i := range lab {
-		lab[i] = uint8(i % engine.Classes)
-	}
-	d, err := engine.UploadDataset(e, img, lab)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := randomDataset(t, e, n, 4, 4)
 	tr := &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(n), Epochs: 2, BatchSize: bs, Seed: 5}
 	if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
 		t.Fatal(err)
