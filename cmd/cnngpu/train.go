@@ -305,7 +305,7 @@ func trainAction(c *cli.Context) error {
 		return err
 	}
 	say("engine: %s", e.Name())
-	run := &trainRun{s: s, c: c, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, say: say,
+	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, say: say,
 		stdout: stdout, stderr: stderr, note: note}
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
@@ -327,7 +327,6 @@ func trainAction(c *cli.Context) error {
 // datasets on it, uploaded once for all seeds.
 type trainRun struct {
 	s              *trainSetup
-	c              *cli.Context
 	e              engine.Engine
 	train, test    *engine.Dataset
 	allIdx, valIdx []int32
