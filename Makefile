@@ -49,23 +49,36 @@ ADDR ?= 127.0.0.1:8080
 loadtest:
 	$(GO) run ./scripts/loadtest -url http://$(ADDR) -n 10000 -c 32
 
-# Regenerate the embedded PTX from kernels/kernels.cu with the pinned
-# toolkit: nvcc 11.8 (Debian 12's nvidia-cuda-toolkit, from non-free). Its
-# PTX is ISA 7.8, which drivers 520 and newer compile; a newer nvcc writes a
-# newer ISA and silently raises the driver every user needs, so another
-# version is refused (NVCC_VERSION=x.y to choose one knowingly, and update
-# the README's requirements). compute_60 PTX runs on every GPU of compute
-# capability 6.0 (Pascal) or newer: nothing in kernels.cu needs more, and
-# cuda.Open refuses an older GPU in plain words (it reads the .target line).
+# Regenerate the embedded kernels from kernels/kernels.cu with the pinned
+# toolkit: nvcc 11.8 (Debian 12's nvidia-cuda-toolkit, from non-free).
+# kernels.fatbin is what cuda.Open loads: SASS for every architecture in
+# SASS_ARCHS (Volta to Hopper; a GPU of the same major and a later minor,
+# e.g. sm_87, runs the nearest below), loaded without a JIT, plus compute_60
+# PTX that the driver compiles for the GPUs it has no SASS for (Pascal, and
+# Blackwell or newer). kernels.ptx is that PTX on its own, for the emulator,
+# the parameter tests and cuda.Open's check of the GPU against its .target
+# line. The PTX is ISA 7.8, which drivers 520 and newer compile; a newer
+# nvcc writes a newer ISA and silently raises the driver every user needs,
+# so another version is refused (NVCC_VERSION=x.y to choose one knowingly,
+# and update the README's requirements). compute_60 PTX runs on every GPU of
+# compute capability 6.0 (Pascal) or newer: nothing in kernels.cu needs
+# more, and cuda.Open refuses an older GPU in plain words. kernels.sum holds
+# the SHA-256 of kernels.cu and of both outputs: the kernels tests fail,
+# asking for `make kernels`, when kernels.cu changed since.
 NVCC ?= nvcc
 NVCC_VERSION ?= 11.8
+SASS_ARCHS ?= 70 75 80 86 89 90
 # Also prints each kernel's registers, shared memory and spills for sm_90
 # (H100/H200): a kernel with many registers runs few blocks per SM.
 kernels:
 	@$(NVCC) --version | grep -q "release $(NVCC_VERSION)," || { \
 		echo "make kernels: nvcc $(NVCC_VERSION) is pinned (found: $$($(NVCC) --version | grep release)); a newer one raises the driver our PTX needs. NVCC_VERSION=x.y overrides." >&2; exit 1; }
 	$(NVCC) -ptx -arch=compute_60 -O3 -o kernels/kernels.ptx kernels/kernels.cu
+	$(NVCC) -fatbin -O3 $(foreach a,$(SASS_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+		-gencode arch=compute_60,code=compute_60 -o kernels/kernels.fatbin kernels/kernels.cu
+	cd kernels && sha256sum kernels.cu kernels.ptx kernels.fatbin > kernels.sum
 	$(NVCC) -cubin -arch=sm_90 -O3 --resource-usage -o /dev/null kernels/kernels.cu 2>&1 | grep -E "Compiling entry|Used|spill" | sed -e 's/ptxas info *: //'
+	@ls -l kernels/kernels.ptx kernels/kernels.fatbin
 
 # What scripts/device-check.sh needs on a GPU machine with no Go toolchain:
 # the binary and the GPU test binaries, built here.

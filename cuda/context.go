@@ -1,8 +1,9 @@
 //go:build cgo
 
 // context.go: a GPU context for one engine: the device's primary context,
-// one stream, our kernels loaded from PTX (with the JIT's error log in the
-// error), device memory, copies, kernel launches, events, CUDA-graph
+// one stream, our kernels loaded from a fatbin (SASS where it has the GPU's
+// architecture, else its PTX through the driver's JIT, whose error log
+// goes in the error), device memory, copies, kernel launches, events, CUDA-graph
 // capture and cuBLAS SGEMM, every call checked.
 
 package cuda
@@ -90,21 +91,23 @@ static CUresult c_graphDestroy(void *f, CUgraph g) { return ((f_graphDestroy)f)(
 
 // JIT options (CUjit_option): INFO_LOG_BUFFER 3, INFO_LOG_BUFFER_SIZE_BYTES 4,
 // ERROR_LOG_BUFFER 5, ERROR_LOG_BUFFER_SIZE_BYTES 6.
-static CUresult c_moduleLoad(void *f, CUmodule *m, const char *ptx, char *errlog, size_t errsize) {
+static CUresult c_moduleLoad(void *f, CUmodule *m, const void *image, char *errlog, size_t errsize) {
 	int opts[2] = {5, 6};
 	void *vals[2] = {errlog, (void *)(uintptr_t)errsize};
-	return ((f_moduleLoad)f)(m, ptx, 2, opts, vals);
+	return ((f_moduleLoad)f)(m, image, 2, opts, vals);
 }
 */
 import "C"
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -143,11 +146,15 @@ var contextFuncs = []string{
 	"cuGraphDestroy", "cuStreamWaitEvent",
 }
 
-// Open makes a context on GPU index, with ptx loaded and the kernels names
-// resolved. It fails with a message that lists the GPUs when index does not
-// exist, and in plain words, before making a context, when the GPU is older
-// than the PTX's target. On any failure it releases what it made.
-func Open(index int, ptx string, kernels []string) (_ *Context, err error) {
+// Open makes a context on GPU index, with the module image loaded and the
+// kernels names resolved. image is what cuModuleLoadDataEx takes: a fatbin
+// (kernels.Fatbin: the driver loads the SASS for the GPU's architecture if
+// it has one, else compiles its PTX) or PTX text; ptx is the PTX it
+// carries, whose .target line is the oldest GPU it serves. It fails with a
+// message that lists the GPUs when index does not exist, and in plain
+// words, before making a context, when the GPU is older than that target.
+// On any failure it releases what it made.
+func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, err error) {
 	devs, err := Devices()
 	if err != nil {
 		return nil, err
@@ -206,13 +213,18 @@ func Open(index int, ptx string, kernels []string) (_ *Context, err error) {
 	}
 	cx.End()
 	mod := trace.Begin(trace.LoadKernels) // ended once every kernel is found
-	cptx := C.CString(ptx)
-	defer C.free(unsafe.Pointer(cptx))
+	// The image goes over in C memory, all of it: the driver finds a
+	// fatbin's length (NUL bytes and all) in its header, and reads a PTX
+	// image up to a NUL, which follows the image here.
+	cimage := C.malloc(C.size_t(len(image) + 1))
+	defer C.free(cimage)
+	dst := unsafe.Slice((*byte)(cimage), len(image)+1)
+	dst[copy(dst, image)] = 0
 	const logSize = 16 << 10
 	errlog := (*C.char)(C.calloc(logSize, 1))
 	defer C.free(unsafe.Pointer(errlog))
-	if err := drv.check("cuModuleLoadDataEx", C.c_moduleLoad(fn["cuModuleLoadDataEx"], &c.module, cptx, errlog, logSize)); err != nil {
-		return nil, fmt.Errorf("loading our kernels: %w\nJIT log: %s", err, C.GoString(errlog))
+	if err := drv.check("cuModuleLoadDataEx", C.c_moduleLoad(fn["cuModuleLoadDataEx"], &c.module, cimage, errlog, logSize)); err != nil {
+		return nil, loadError(err, c.Device, ptx, C.GoString(errlog))
 	}
 	for _, k := range kernels {
 		ck := C.CString(k)
@@ -231,6 +243,36 @@ func Open(index int, ptx string, kernels []string) (_ *Context, err error) {
 	}
 	return c, nil
 }
+
+// loadError is the error of cuModuleLoadDataEx for our kernels on GPU d,
+// with the JIT's log when it wrote one, in plain words for the two
+// failures a user can act on: a driver too old for the PTX (on a GPU the
+// fatbin has no SASS for, which the driver compiles the PTX for) and an
+// image with nothing for the GPU.
+func loadError(err error, d Device, ptx, log string) error {
+	gpu := fmt.Sprintf("GPU %d (%s, compute capability %d.%d)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor)
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Status {
+		case 222: // CUDA_ERROR_UNSUPPORTED_PTX_VERSION
+			isa := "?"
+			if m := ptxVersion.FindStringSubmatch(ptx); m != nil {
+				isa = m[1]
+			}
+			err = fmt.Errorf("%w\nthe NVIDIA driver is too old to compile our kernels' PTX (ISA %s), and they have no SASS for compute capability %d.%d: "+
+				"update the driver (the README names the version), or use --cpu", err, isa, d.ComputeMajor, d.ComputeMinor)
+		case 209: // CUDA_ERROR_NO_BINARY_FOR_GPU
+			err = fmt.Errorf("%w\nour kernels have neither SASS for compute capability %d.%d nor PTX this driver can compile for it: use --cpu, "+
+				"or another GPU with --device (cnngpu devices lists them)", err, d.ComputeMajor, d.ComputeMinor)
+		}
+	}
+	if log = strings.TrimSpace(log); log != "" {
+		return fmt.Errorf("loading our kernels on %s: %w\nJIT log: %s", gpu, err, log)
+	}
+	return fmt.Errorf("loading our kernels on %s: %w", gpu, err)
+}
+
+var ptxVersion = regexp.MustCompile(`(?m)^\.version (\d+\.\d+)`)
 
 var ptxTarget = regexp.MustCompile(`(?m)^\.target sm_(\d)(\d+)`)
 

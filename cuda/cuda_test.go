@@ -60,7 +60,7 @@ func TestLaneOnGPU(t *testing.T) {
 	if err := Load(); err != nil {
 		t.Skipf("no GPU on this machine: %v", err)
 	}
-	c, err := Open(0, kernels.PTX, []string{"fill_f32"})
+	c, err := Open(0, kernels.Fatbin, kernels.PTX, []string{"fill_f32"})
 	if err != nil {
 		t.Fatal(err)
 	}

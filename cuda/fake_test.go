@@ -4,15 +4,17 @@
 // (internal/fakecuda), in a child process each: a failure walked over
 // every call of Open and of what a context makes (a lane, events, a graph,
 // memory, SGEMMs) must come back as an error naming the call and leave
-// nothing alive; each cuBLAS handle runs on a workspace of ours; and a GPU
+// nothing alive; each cuBLAS handle runs on a workspace of ours; a GPU
 // older than the PTX's target is refused in plain words before a context
-// is made.
+// is made; and the fatbin loads SASS where it has the GPU's architecture,
+// its PTX elsewhere.
 
 package cuda
 
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,7 +42,18 @@ func fakeScenario(s string) int {
 			fmt.Println("error:", err)
 		}
 	case "open":
-		c, err := Open(0, kernels.PTX, kernels.Names)
+		c, err := Open(0, kernels.Fatbin, kernels.PTX, kernels.Names)
+		if err != nil {
+			fmt.Println("error:", err)
+			return 0
+		}
+		fmt.Println("close:", c.Close())
+	case "open-damaged":
+		// The fatbin with its first entry's payload (sm_70's ELF, right
+		// after the 16-byte header and the 64-byte entry header) damaged.
+		image := slices.Clone(kernels.Fatbin)
+		image[16+64] = 'X'
+		c, err := Open(0, image, kernels.PTX, kernels.Names)
 		if err != nil {
 			fmt.Println("error:", err)
 			return 0
@@ -63,7 +76,7 @@ func release(err error) {
 // useContext opens GPU 0 and makes, uses and releases one of everything a
 // context offers.
 func useContext() (err error) {
-	c, err := Open(0, kernels.PTX, kernels.Names)
+	c, err := Open(0, kernels.Fatbin, kernels.PTX, kernels.Names)
 	if err != nil {
 		return err
 	}
@@ -187,6 +200,71 @@ func TestFakeOldGPURefused(t *testing.T) {
 	r = fakecuda.Run(t, "open", "", fmt.Sprintf("FAKECUDA_CC=%d", target))
 	if msg, ok := r.Line("error: "); ok {
 		t.Errorf("GPU at the target: %s", msg)
+	}
+}
+
+// TestFakeFatbinLoadsSASS: the fake driver, which checks the fatbin's
+// container to its end and chooses as the real one does, loads SASS with
+// no JIT on every architecture from Volta to Hopper (a later minor of the
+// same major, sm_87, takes sm_86's), and the compute_60 PTX through the JIT
+// on Pascal and on GPUs newer than Hopper.
+func TestFakeFatbinLoadsSASS(t *testing.T) {
+	for _, c := range []struct {
+		cc   int
+		want string
+	}{{60, "ptx 60"}, {61, "ptx 60"}, {70, "sass 70"}, {72, "sass 70"}, {75, "sass 75"}, {80, "sass 80"}, {86, "sass 86"},
+		{87, "sass 86"}, {89, "sass 89"}, {90, "sass 90"}, {100, "ptx 60"}, {120, "ptx 60"}} {
+		r := fakecuda.Run(t, "open", "", fmt.Sprintf("FAKECUDA_CC=%d", c.cc))
+		if msg, ok := r.Line("error: "); ok || r.Err != nil {
+			t.Errorf("compute capability %d.%d: %s %v\n%s", c.cc/10, c.cc%10, msg, r.Err, r.Output)
+			continue
+		}
+		if r.Module != c.want {
+			t.Errorf("compute capability %d.%d: loaded %q from the fatbin, want %q", c.cc/10, c.cc%10, r.Module, c.want)
+		}
+		if l := r.Leaks(); len(l) > 0 || len(r.Violations) > 0 {
+			t.Errorf("compute capability %d.%d: left alive %v, misuse %q", c.cc/10, c.cc%10, l, r.Violations)
+		}
+	}
+}
+
+// TestFakeDamagedFatbin: the fake driver refuses a fatbin with a damaged
+// SASS entry (so the loads above went through its checks), and Open says
+// so, leaving nothing behind.
+func TestFakeDamagedFatbin(t *testing.T) {
+	r := fakecuda.Run(t, "open-damaged", "", "FAKECUDA_CC=70")
+	msg, _ := r.Line("error: ")
+	if !strings.Contains(msg, "cuModuleLoadDataEx: CUDA_ERROR_INVALID_IMAGE") || !strings.Contains(msg, "loading our kernels on GPU 0") {
+		t.Errorf("a damaged fatbin: error %q, want cuModuleLoadDataEx's CUDA_ERROR_INVALID_IMAGE", msg)
+	}
+	if l := r.Leaks(); len(l) > 0 || r.Module != "" {
+		t.Errorf("a damaged fatbin: left alive %v, module %q", l, r.Module)
+	}
+}
+
+// TestFakeOldDriver: with a driver whose JIT is older than our PTX's ISA
+// (7.7 against 7.8), a GPU the fatbin has SASS for still opens, and one it
+// has none for (Pascal) fails in plain words, with the JIT's log, leaving
+// nothing behind.
+func TestFakeOldDriver(t *testing.T) {
+	r := fakecuda.Run(t, "open", "", "FAKECUDA_PTX_ISA=77", "FAKECUDA_CC=80")
+	if msg, ok := r.Line("error: "); ok || r.Module != "sass 80" {
+		t.Errorf("sm_80 on a driver with PTX ISA 7.7: error %q, loaded %q; want the sm_80 SASS loaded", msg, r.Module)
+	}
+	r = fakecuda.Run(t, "open", "", "FAKECUDA_PTX_ISA=77", "FAKECUDA_CC=61")
+	msg, _ := r.Line("error: ")
+	for _, want := range []string{"cuModuleLoadDataEx", "CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "GPU 0 (Fake GPU 0, compute capability 6.1)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("sm_61 on a driver with PTX ISA 7.7: error %q does not contain %q", msg, want)
+		}
+	}
+	for _, want := range []string{"too old to compile our kernels' PTX (ISA 7.8)", "--cpu", "JIT log: ptxas application ptx input"} {
+		if !strings.Contains(r.Output, want) {
+			t.Errorf("sm_61 on a driver with PTX ISA 7.7: output %q does not contain %q", r.Output, want)
+		}
+	}
+	if l := r.Leaks(); len(l) > 0 || r.Module != "" {
+		t.Errorf("sm_61 on a driver with PTX ISA 7.7: left alive %v, module %q", l, r.Module)
 	}
 }
 

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 // "forward" (inference: the forward direction only). It prints the first
 // error as "error: …".
 func fakeScenario(s string) int {
-	c, err := cuda.Open(0, kernels.PTX, nil)
+	c, err := cuda.Open(0, kernels.Fatbin, kernels.PTX, nil)
 	if err != nil {
 		fmt.Println("error:", err)
 		return 0

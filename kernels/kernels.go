@@ -1,11 +1,18 @@
-// Package kernels carries cnngpu's own CUDA kernels: kernels.cu, and the
-// PTX compiled from it (committed, embedded here) that the GPU engine loads
-// with the driver's JIT, so building cnngpu needs no CUDA toolkit.
-// `make kernels` regenerates kernels.ptx with the pinned nvcc 11.8
-// (Debian 12's nvidia-cuda-toolkit) for compute_60, which the driver (520
-// or newer, for PTX ISA 7.8) compiles for every GPU of compute capability
-// 6.0 or newer; the .target line of the PTX is the minimum cuda.Open
-// checks the GPU against.
+// Package kernels carries cnngpu's own CUDA kernels: kernels.cu, and what
+// `make kernels` compiles from it with the pinned nvcc 11.8 (Debian 12's
+// nvidia-cuda-toolkit), committed and embedded here so that building
+// cnngpu needs no CUDA toolkit:
+//
+//   - kernels.fatbin, what the GPU engine loads: SASS (machine code) for
+//     sm_70, sm_75, sm_80, sm_86, sm_89 and sm_90 (Volta to Hopper), which
+//     the driver loads as it is, and compute_60 PTX, which it compiles
+//     (JIT) for a GPU with no SASS here: Pascal, and anything newer than
+//     Hopper. The PTX is ISA 7.8, for drivers 520 or newer.
+//   - kernels.ptx, the same PTX on its own: kernels/emu and the parameter
+//     tests read it, and its .target line is the minimum compute
+//     capability (6.0) cuda.Open checks the GPU against.
+//   - kernels.sum, the SHA-256 of kernels.cu and of both outputs, which
+//     the tests compare to tell when `make kernels` is due.
 package kernels
 
 import (
@@ -13,10 +20,18 @@ import (
 	"regexp"
 )
 
-// PTX is the compiled module.
+// PTX is the compiled module as PTX text (compute_60).
 //
 //go:embed kernels.ptx
 var PTX string
+
+// Fatbin is the compiled module as the driver loads it: a fat binary
+// (magic 0xBA55ED50) with SASS for sm_70 to sm_90 and the compute_60 PTX
+// of PTX, for cuModuleLoadDataEx. It is binary (NUL bytes included), so it
+// goes to C as bytes of its full length, never as a C string.
+//
+//go:embed kernels.fatbin
+var Fatbin []byte
 
 // Names lists the kernels the GPU engine launches.
 var Names = []string{

@@ -1,10 +1,15 @@
 // kernels_test.go: the embedded PTX is current (every kernel the engine
 // launches is in it, with C linkage, for a target from Pascal to Hopper,
-// in the pinned nvcc's ISA) and matches kernels.cu's list of entry points.
+// in the pinned nvcc's ISA) and matches kernels.cu's list of entry points;
+// and kernels.ptx and kernels.fatbin are what make kernels built from
+// this kernels.cu (kernels.sum).
 
 package kernels
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -44,5 +49,66 @@ func TestPTXHasEveryKernel(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(defined, got) {
 		t.Errorf("kernels.cu defines %v but kernels.ptx has %v: regenerate with 'make kernels'", defined, got)
+	}
+}
+
+// checkSums checks sums (kernels.sum, as sha256sum writes it) against the
+// files' contents: every file listed, with its SHA-256.
+func checkSums(sums string, files map[string][]byte) error {
+	listed := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(sums), "\n") {
+		sum, name, ok := strings.Cut(l, "  ")
+		if !ok {
+			return fmt.Errorf("kernels.sum: line %q is not \"SHA-256  file\" (run 'make kernels')", l)
+		}
+		listed[name] = sum
+	}
+	var stale []string
+	for name, b := range files {
+		want, ok := listed[name]
+		if !ok {
+			return fmt.Errorf("kernels.sum lists no %s (run 'make kernels')", name)
+		}
+		if h := sha256.Sum256(b); hex.EncodeToString(h[:]) != want {
+			stale = append(stale, name)
+		}
+	}
+	if stale != nil {
+		slices.Sort(stale)
+		return fmt.Errorf("%s changed since 'make kernels' built kernels.ptx and kernels.fatbin from kernels.cu: "+
+			"run 'make kernels' (nvcc 11.8) and commit the three files with kernels.sum", strings.Join(stale, ", "))
+	}
+	return nil
+}
+
+// TestGeneratedCurrent: kernels.cu, the embedded PTX and the embedded
+// fatbin are the ones make kernels last wrote kernels.sum for, so neither
+// output is older than kernels.cu, nor from another make kernels than the
+// other.
+func TestGeneratedCurrent(t *testing.T) {
+	sums, err := os.ReadFile("kernels.sum")
+	if err != nil {
+		t.Fatalf("%v (run 'make kernels')", err)
+	}
+	src, err := os.ReadFile("kernels.cu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"kernels.cu": src, "kernels.ptx": []byte(PTX), "kernels.fatbin": Fatbin}
+	if err := checkSums(string(sums), files); err != nil {
+		t.Fatal(err)
+	}
+	// Each change is caught: kernels.cu edited after make kernels, or an
+	// output from another run.
+	for _, name := range []string{"kernels.cu", "kernels.ptx", "kernels.fatbin"} {
+		changed := map[string][]byte{}
+		for n, b := range files {
+			changed[n] = b
+		}
+		changed[name] = append(slices.Clone(files[name]), '\n')
+		if err := checkSums(string(sums), changed); err == nil || !strings.Contains(err.Error(), name+" changed") ||
+			!strings.Contains(err.Error(), "run 'make kernels'") {
+			t.Errorf("%s changed: %v, want an error naming it and asking for make kernels", name, err)
+		}
 	}
 }

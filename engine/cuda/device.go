@@ -104,9 +104,10 @@ type library struct {
 }
 
 // openLibrary opens GPU device with strict FP32 math, or TF32 tensor cores
-// when tf32 is set.
-func openLibrary(device int, ptx string, names []string, tf32 bool) (*library, error) {
-	c, err := cu.Open(device, ptx, names)
+// when tf32 is set, loading the kernels names from image (kernels.Fatbin),
+// whose PTX is ptx (cu.Open).
+func openLibrary(device int, image []byte, ptx string, names []string, tf32 bool) (*library, error) {
+	c, err := cu.Open(device, image, ptx, names)
 	if err != nil {
 		return nil, err
 	}

@@ -101,7 +101,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := openLibrary(device, kernels.PTX, kernels.Names, tf32)
+	l, err := openLibrary(device, kernels.Fatbin, kernels.PTX, kernels.Names, tf32)
 	if err != nil {
 		return nil, explain(err)
 	}

@@ -59,11 +59,11 @@ func fakeScenario(s string) int {
 func closeOtherContext() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	l, err := openLibrary(1, kernels.PTX, kernels.Names, false)
+	l, err := openLibrary(1, kernels.Fatbin, kernels.PTX, kernels.Names, false)
 	if err != nil {
 		return err
 	}
-	c, err := cu.Open(0, kernels.PTX, kernels.Names)
+	c, err := cu.Open(0, kernels.Fatbin, kernels.PTX, kernels.Names)
 	if err != nil {
 		l.Close()
 		return err
@@ -167,6 +167,11 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 	}
 	if l := clean.Leaks(); len(l) > 0 || len(clean.Violations) > 0 {
 		t.Errorf("without a failure: left alive %v, misuse %q", l, clean.Violations)
+	}
+	// The engine loads the fatbin: on the fake's default GPU (9.0), its
+	// sm_90 SASS, with no JIT.
+	if clean.Module != "sass 90" {
+		t.Errorf("without a failure: the engine's module is %q, want \"sass 90\" (kernels.Fatbin's SASS)", clean.Module)
 	}
 	points := 0
 	for _, name := range makers {

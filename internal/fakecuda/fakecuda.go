@@ -108,6 +108,10 @@ type Result struct {
 	Counts map[string]int
 	// Violations are the misuses the fake recorded.
 	Violations []string
+	// Module is what the last module load took from its image: "sass 90"
+	// (SASS for sm_90, no JIT) or "ptx 60" (PTX for compute_60 through the
+	// JIT); "" when none loaded.
+	Module string
 }
 
 // Leaks lists the kinds of object left alive, with their counts.
@@ -168,6 +172,8 @@ func Run(t testing.TB, scenario, fault string, env ...string) Result {
 			for i := range r.Finds {
 				r.Finds[i], _ = strconv.Atoi(f[i+1])
 			}
+		case len(f) == 3 && f[0] == "module":
+			r.Module = f[1] + " " + f[2]
 		case len(f) == 3 && f[0] == "count":
 			r.Counts[f[1]], _ = strconv.Atoi(f[2])
 		case len(f) > 0 && f[0] == "violation":

@@ -14,7 +14,13 @@
  *     place by the engine's tuning).
  *   - FAKECUDA_CC=75 makes every device compute capability 7.5 (default 9.0);
  *     cuModuleLoadDataEx fails as the JIT does, with its log, for PTX whose
- *     .target is newer.
+ *     .target is newer. A fatbin image (magic 0xBA55ED50) is checked and
+ *     loaded as the driver chooses (see load_fatbin): SASS for the GPU's
+ *     architecture, else its PTX through the JIT; the stats say which
+ *     ("module sass 90", "module ptx 60").
+ *   - FAKECUDA_PTX_ISA=77: the newest PTX ISA (7.7) the fake's JIT
+ *     compiles, as an older driver's (default: any); newer PTX fails with
+ *     CUDA_ERROR_UNSUPPORTED_PTX_VERSION and the log ptxas writes.
  *   - Violations: destroying what is not alive, cudnnDestroy or a cuDNN or
  *     cuBLAS call while another context is current, an SGEMM on a handle
  *     with no workspace of ours (cublasSetStream resets it, as documented),
@@ -62,6 +68,9 @@ static long calls, fail_at = -1;
 static char fail_name[128], failed[128];
 static long failed_at;
 static int cc = 90, ndev = 2, finds[3];
+static int ptx_isa = 1000;
+static char loaded[32]; /* the last module loaded: "sass 90" or "ptx 60" */
+static char choice[32]; /* what the module being loaded takes */
 static char violations[8192];
 static CUdeviceptr next_addr = 0x10000000;
 static int inited;
@@ -83,6 +92,9 @@ static void init(void) {
 	const char *c = getenv("FAKECUDA_CC");
 	if (c && *c)
 		cc = atoi(c);
+	const char *isa = getenv("FAKECUDA_PTX_ISA");
+	if (isa && *isa)
+		ptx_isa = atoi(isa);
 }
 
 static struct {
@@ -152,6 +164,8 @@ static int done(int r) {
 	for (int k = 0; k < K_KINDS; k++)
 		fprintf(f, "live %s %d\n", kind_names[k], live[k]);
 	fprintf(f, "finds %d %d %d\n", finds[0], finds[1], finds[2]);
+	if (loaded[0])
+		fprintf(f, "module %s\n", loaded);
 	for (int i = 0; i < 128 && counts[i].name[0]; i++)
 		fprintf(f, "count %s %ld\n", counts[i].name, counts[i].n);
 	for (char *v = violations; *v;) {
@@ -203,6 +217,9 @@ static void destroy(const char *fn, void *p, int kind) {
 #define UNKNOWN 999
 #define INVALID_CONTEXT 201
 #define INVALID_PTX 218
+#define INVALID_IMAGE 200
+#define NO_BINARY_FOR_GPU 209
+#define UNSUPPORTED_PTX_VERSION 222
 
 CUresult cuInit(unsigned int flags) { return done(fail("cuInit") ? UNKNOWN : 0); }
 /* The calls that choose a library (cuDriverGetVersion, cublasGetProperty,
@@ -253,6 +270,12 @@ static const char *err_name(CUresult r) {
 		return "CUDA_ERROR_INVALID_CONTEXT";
 	case INVALID_PTX:
 		return "CUDA_ERROR_INVALID_PTX";
+	case INVALID_IMAGE:
+		return "CUDA_ERROR_INVALID_IMAGE";
+	case NO_BINARY_FOR_GPU:
+		return "CUDA_ERROR_NO_BINARY_FOR_GPU";
+	case UNSUPPORTED_PTX_VERSION:
+		return "CUDA_ERROR_UNSUPPORTED_PTX_VERSION";
 	}
 	return "CUDA_ERROR_UNKNOWN";
 }
@@ -270,6 +293,15 @@ CUresult cuGetErrorString(CUresult r, const char **s) {
 		break;
 	case INVALID_PTX:
 		*s = "a PTX JIT compilation failed";
+		break;
+	case INVALID_IMAGE:
+		*s = "device kernel image is invalid";
+		break;
+	case NO_BINARY_FOR_GPU:
+		*s = "no kernel image is available for execution on the device";
+		break;
+	case UNSUPPORTED_PTX_VERSION:
+		*s = "the provided PTX was compiled with an unsupported toolchain.";
 		break;
 	default:
 		*s = "unknown error";
@@ -349,26 +381,124 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) 
 CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { return done(fail("cuMemcpyDtoHAsync_v2") ? UNKNOWN : 0); }
 CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void *st) { return done(fail("cuMemsetD8Async") ? UNKNOWN : 0); }
 
+/* jit_log writes msg to the caller's JIT error log, if it gave one
+ * (options 5, the buffer, and 6, its size). */
+static void jit_log(unsigned int nopt, int *opts, void **vals, const char *msg) {
+	for (unsigned int i = 0; i < nopt; i++) {
+		if (opts[i] != 5)
+			continue;
+		size_t size = 0;
+		for (unsigned int j = 0; j < nopt; j++)
+			if (opts[j] == 6)
+				size = (size_t)vals[j];
+		if (size > 0)
+			snprintf((char *)vals[i], size, "%s", msg);
+	}
+}
+
+/* jit compiles PTX of ISA major.minor for .target sm_<target>, as the
+ * driver's JIT: it fails for an ISA newer than FAKECUDA_PTX_ISA and for a
+ * target newer than the GPU. */
+static CUresult jit(int isa, int target, unsigned int nopt, int *opts, void **vals) {
+	char msg[160];
+	if (isa > ptx_isa) {
+		snprintf(msg, sizeof msg, "ptxas application ptx input, line 1; fatal   : Unsupported .version %d.%d; current version is '%d.%d'",
+		         isa / 10, isa % 10, ptx_isa / 10, ptx_isa % 10);
+		jit_log(nopt, opts, vals, msg);
+		return UNSUPPORTED_PTX_VERSION;
+	}
+	if (target > cc) {
+		jit_log(nopt, opts, vals, "ptxas fatal   : SM version specified by .target is higher than default SM version assumed");
+		return INVALID_PTX;
+	}
+	snprintf(choice, sizeof choice, "ptx %d", target);
+	return 0;
+}
+
+static unsigned long long le(const unsigned char *p, int n) {
+	unsigned long long v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* load_fatbin checks a fat binary and loads from it what the driver would.
+ * The container: a 16-byte header (magic 0xBA55ED50, version 1, header
+ * size 16, then the size of what follows), then entries back to back, each
+ * a header (kind 1 PTX or 2 ELF, its header size, the payload size, the
+ * code version minor and major, the architecture, flags with 0x2000 for a
+ * compressed payload) and its payload. SASS built for sm_XY runs on a GPU
+ * of compute capability X.Z with Z >= Y (CUDA's binary compatibility), so
+ * the highest such ELF entry wins; failing one, the PTX entry of the
+ * highest architecture at or below the GPU's goes through the JIT; failing
+ * that, CUDA_ERROR_NO_BINARY_FOR_GPU. A malformed container, or an
+ * uncompressed ELF entry that is not a CUDA ELF for its architecture, is
+ * CUDA_ERROR_INVALID_IMAGE. Like the driver, it reads as far as the header
+ * says: the caller passes the whole image. */
+static CUresult load_fatbin(const unsigned char *b, unsigned int nopt, int *opts, void **vals) {
+	if (le(b + 4, 2) != 1 || le(b + 6, 2) != 16)
+		return INVALID_IMAGE;
+	unsigned long long end = 16 + le(b + 8, 8);
+	if (end > (64ull << 20))
+		return INVALID_IMAGE;
+	int sass = -1, ptx = -1, ptx_ver = 0;
+	unsigned long long off = 16;
+	while (off < end) {
+		const unsigned char *e = b + off;
+		if (off + 64 > end)
+			return INVALID_IMAGE;
+		int kind = (int)le(e, 2);
+		unsigned long long hsize = le(e + 4, 4), size = le(e + 8, 8);
+		int minor = (int)le(e + 24, 2), major = (int)le(e + 26, 2), arch = (int)le(e + 28, 4);
+		unsigned long long flags = le(e + 40, 8);
+		if (hsize < 64 || off + hsize + size > end || (kind != 1 && kind != 2))
+			return INVALID_IMAGE;
+		const unsigned char *p = e + hsize;
+		if (kind == 2 && !(flags & 0x2000) &&
+		    (size < 64 || memcmp(p, "\x7f" "ELF", 4) != 0 || le(p + 18, 2) != 190 || (int)le(p + 48, 1) != arch))
+			return INVALID_IMAGE;
+		if (kind == 2 && arch / 10 == cc / 10 && arch <= cc && arch > sass)
+			sass = arch;
+		if (kind == 1 && arch <= cc && arch > ptx) {
+			ptx = arch;
+			ptx_ver = major * 10 + minor;
+		}
+		off += hsize + size;
+	}
+	if (off != end)
+		return INVALID_IMAGE;
+	if (sass >= 0) {
+		snprintf(choice, sizeof choice, "sass %d", sass);
+		return 0;
+	}
+	if (ptx >= 0)
+		return jit(ptx_ver, ptx, nopt, opts, vals);
+	return NO_BINARY_FOR_GPU;
+}
+
 CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned int nopt, int *opts, void **vals) {
 	if (fail("cuModuleLoadDataEx"))
 		return done(OOM);
-	const char *t = strstr((const char *)image, ".target sm_");
-	if (t && atoi(t + 11) > cc) {
-		for (unsigned int i = 0; i < nopt; i++) {
-			if (opts[i] != 5)
-				continue;
-			size_t size = 0;
-			for (unsigned int j = 0; j < nopt; j++)
-				if (opts[j] == 6)
-					size = (size_t)vals[j];
-			snprintf((char *)vals[i], size,
-			         "ptxas fatal   : SM version specified by .target is higher than default SM version assumed");
-		}
-		return done(INVALID_PTX);
+	CUresult r;
+	const unsigned char *b = image;
+	/* The magic, 0xBA55ED50 little-endian, byte by byte: PTX text may be
+	 * shorter than four bytes. */
+	if (b[0] == 0x50 && b[1] == 0xED && b[2] == 0x55 && b[3] == 0xBA) {
+		r = load_fatbin(b, nopt, opts, vals);
+	} else {
+		const char *t = strstr((const char *)image, ".target sm_");
+		const char *v = strstr((const char *)image, ".version ");
+		int major = 0, minor = 0;
+		if (v)
+			sscanf(v, ".version %d.%d", &major, &minor);
+		r = jit(major * 10 + minor, t ? atoi(t + 11) : 0, nopt, opts, vals);
 	}
+	if (r != 0)
+		return done(r);
 	if (!current)
 		return done(INVALID_CONTEXT);
 	*m = make(K_MODULE);
+	snprintf(loaded, sizeof loaded, "%s", choice);
 	return done(0);
 }
 CUresult cuModuleUnload(void *m) {
