@@ -65,6 +65,12 @@ static cudnnStatus_t c_setMath(void *f, void *d, int m) { return ((f_setMath)f)(
 static cudnnStatus_t c_find(void *f, cudnnHandle_t h, void *a, void *b, void *c, void *d, int req, int *ret, perf_t *perf) {
 	return ((f_find)f)(h, a, b, c, d, req, ret, perf);
 }
+// cudnnGetConvolution{Forward,BackwardData,BackwardFilter}WorkspaceSize(h,
+// in1, in2, conv, out, algo, *bytes): the descriptors in Find's order.
+typedef cudnnStatus_t (*f_wsSize)(cudnnHandle_t, void *, void *, void *, void *, int, size_t *);
+static cudnnStatus_t c_wsSize(void *f, cudnnHandle_t h, void *a, void *b, void *c, void *d, int algo, size_t *bytes) {
+	return ((f_wsSize)f)(h, a, b, c, d, algo, bytes);
+}
 static cudnnStatus_t c_conv(void *f, cudnnHandle_t h, void *d1, unsigned long long p1, void *d2, unsigned long long p2,
                             void *conv, int algo, unsigned long long ws, size_t wsSize, float beta, void *d3, unsigned long long p3) {
 	float alpha = 1.0f;
@@ -101,6 +107,7 @@ var dnnFuncs = []string{
 	"cudnnSetConvolutionMathType",
 	"cudnnFindConvolutionForwardAlgorithm", "cudnnFindConvolutionBackwardDataAlgorithm", "cudnnFindConvolutionBackwardFilterAlgorithm",
 	"cudnnConvolutionForward", "cudnnConvolutionBackwardData", "cudnnConvolutionBackwardFilter",
+	"cudnnGetConvolutionForwardWorkspaceSize", "cudnnGetConvolutionBackwardDataWorkspaceSize", "cudnnGetConvolutionBackwardFilterWorkspaceSize",
 }
 
 // Handle is a cuDNN handle bound to a stream.
@@ -399,6 +406,71 @@ func (cv *Conv) Prepare(dir int) error {
 	cv.prepped[dir] = true
 	return nil
 }
+
+// wsSizers are the cudnnGetConvolution…WorkspaceSize of each direction.
+var wsSizers = [3]string{"cudnnGetConvolutionForwardWorkspaceSize", "cudnnGetConvolutionBackwardDataWorkspaceSize", "cudnnGetConvolutionBackwardFilterWorkspaceSize"}
+
+// algoCounts bounds each direction's algorithm numbers (cudnn_cnn.h:
+// CUDNN_CONVOLUTION_{FWD,BWD_DATA,BWD_FILTER}_ALGO_COUNT).
+var algoCounts = [3]int{8, 6, 7}
+
+// Restore makes timed, a search's result remembered from an earlier
+// process (Timed[dir] then), direction dir's choice without searching,
+// with algo (one of them) in use. Nothing is trusted blindly: each
+// algorithm must be one this direction can have, in a math type the one
+// asked for allows, and cuDNN must still accept it for this shape in that
+// math type and want the workspace remembered (a different cuDNN, driver
+// or GPU answers otherwise). On any mismatch it returns an error and
+// leaves the direction unprepared, for Prepare to search.
+func (cv *Conv) Restore(dir int, timed []AlgoTime, algo int) (err error) {
+	defer func() {
+		if err != nil {
+			// Back to the math type asked for, which Prepare searches in.
+			cv.setMath(dir, cv.math)
+		}
+	}()
+	if cv.prepped[dir] {
+		return fmt.Errorf("cudnn: Restore(%d) of a prepared direction", dir)
+	}
+	if len(timed) == 0 || !slices.ContainsFunc(timed, func(a AlgoTime) bool { return a.Algo == algo }) {
+		return fmt.Errorf("remembered choice: algorithm %d is not among the %d remembered", algo, len(timed))
+	}
+	args := [3][3]unsafe.Pointer{{cv.x, cv.w, cv.y}, {cv.w, cv.y, cv.x}, {cv.x, cv.y, cv.w}}[dir]
+	name := wsSizers[dir]
+	for i, a := range timed {
+		switch {
+		case a.Algo < 0 || a.Algo >= algoCounts[dir]:
+			return fmt.Errorf("remembered choice: algorithm %d out of range for %s", a.Algo, finders[dir])
+		case a.Math < MathDefault || a.Math > MathFMA || !cv.allowed(a.Math):
+			return fmt.Errorf("remembered choice: algorithm %d in math type %d, not allowed here", a.Algo, a.Math)
+		case a.Memory < 0 || !(a.MS >= 0) || (i > 0 && a.MS < timed[i-1].MS):
+			return fmt.Errorf("remembered choice: algorithm %d has a malformed time or workspace", a.Algo)
+		case slices.ContainsFunc(timed[:i], func(b AlgoTime) bool { return b.Algo == a.Algo }):
+			return fmt.Errorf("remembered choice: algorithm %d listed twice", a.Algo)
+		}
+		if err := cv.setMath(dir, a.Math); err != nil {
+			return err
+		}
+		var bytes C.size_t
+		if err := cv.h.check(name, C.c_wsSize(cv.h.fn[name], cv.h.h, args[0], args[1], cv.conv[dir], args[2], C.int(a.Algo), &bytes)); err != nil {
+			return fmt.Errorf("remembered choice: algorithm %d: %w", a.Algo, err)
+		}
+		if int(bytes) != a.Memory {
+			return fmt.Errorf("remembered choice: algorithm %d wants %d bytes of workspace, not the %d remembered", a.Algo, int(bytes), a.Memory)
+		}
+	}
+	cv.Timed[dir] = slices.Clone(timed)
+	if err := cv.Use(dir, algo); err != nil {
+		cv.Timed[dir] = nil
+		return err
+	}
+	cv.prepped[dir] = true
+	return nil
+}
+
+// Timings is direction dir's search result in use, fastest first (nil
+// before Prepare or Restore), for remembering it.
+func (cv *Conv) Timings(dir int) []AlgoTime { return slices.Clone(cv.Timed[dir]) }
 
 // Workspace is the most workspace direction dir's algorithm or its
 // alternatives need (0 before Prepare).

@@ -12,6 +12,7 @@ package cudnn
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +36,9 @@ func TestMain(m *testing.M) {
 // "forward" (inference: the forward direction only). It prints the first
 // error as "error: …".
 func fakeScenario(s string) int {
+	if s == "restore" || s == "restore-tf32" {
+		return restoreScenario(s == "restore-tf32")
+	}
 	c, err := cuda.Open(0, kernels.Fatbin, kernels.PTX, nil)
 	if err != nil {
 		fmt.Println("error:", err)
@@ -102,6 +106,119 @@ func fakeScenario(s string) int {
 		fmt.Println("error:", err)
 	}
 	return 0
+}
+
+// restoreScenario searches every direction of one convolution, adopts
+// the result in a second one of the same shape (Restore), runs each
+// direction and its alternatives there, and then offers a third ones the
+// library refuses: an algorithm it lacks, a workspace it does not want,
+// a math type the first did not allow. Each refusal prints "refused N:
+// error" and must leave the direction unprepared.
+func restoreScenario(tf32 bool) int {
+	c, err := cuda.Open(0, kernels.Fatbin, kernels.PTX, nil)
+	if err != nil {
+		fmt.Println("error:", err)
+		return 0
+	}
+	defer c.Close()
+	math := MathFMA
+	if tf32 {
+		math = MathDefault
+	}
+	err = c.Do(func() error {
+		h, err := New(c.Stream())
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		var convs [3]*Conv
+		for i := range convs {
+			if convs[i], err = h.NewConv(4, 8, 14, 14, 16, 3, 3, 1, math); err != nil {
+				return err
+			}
+			defer convs[i].Close()
+		}
+		a, b, z := convs[0], convs[1], convs[2]
+		for d := range 3 {
+			if err := a.Prepare(d); err != nil {
+				return err
+			}
+			if err := b.Restore(d, a.Timings(d), a.Algo(d)); err != nil {
+				return err
+			}
+			if !b.Prepared(d) || b.Algo(d) != a.Algo(d) || b.Workspace(d) != a.Workspace(d) {
+				return fmt.Errorf("direction %d restored: algorithm %d, workspace %d; searched: %d, %d", d, b.Algo(d), b.Workspace(d), a.Algo(d), a.Workspace(d))
+			}
+			for _, algo := range append([]int{b.Algo(d)}, b.Alternatives(d)...) {
+				if err := b.Use(d, algo); err != nil {
+					return err
+				}
+				switch d {
+				case DirForward:
+					err = b.Forward(1, 2, 3, 4, b.Workspace(d))
+				case DirData:
+					err = b.BackwardData(1, 2, 3, 4, b.Workspace(d))
+				default:
+					err = b.BackwardFilter(1, 2, 3, 4, b.Workspace(d))
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+		t := a.Timings(DirForward)
+		bad := [][]AlgoTime{
+			append(slices.Clone(t), AlgoTime{Algo: 5, MS: 9, Math: MathFMA}),           // the library lacks it
+			{{Algo: t[0].Algo, MS: t[0].MS, Memory: t[0].Memory + 1, Math: t[0].Math}}, // another workspace
+			{{Algo: 1, MS: 1, Memory: 1 << 20, Math: MathTensorOp}},                    // tensor cores
+			{{Algo: 9, MS: 1, Math: MathFMA}},                                          // out of range
+		}
+		for i, timed := range bad {
+			if tf32 && i == 2 {
+				continue // tensor cores are allowed there
+			}
+			err := z.Restore(DirForward, timed, timed[0].Algo)
+			fmt.Printf("refused %d: %v\n", i, err)
+			if z.Prepared(DirForward) {
+				return fmt.Errorf("offer %d: the direction is prepared after a refusal", i)
+			}
+		}
+		// Refused, the direction is searched as usual.
+		return z.Prepare(DirForward)
+	})
+	if err != nil {
+		fmt.Println("error:", err)
+	}
+	return 0
+}
+
+// TestFakeRestore: a remembered search adopted by a new convolution is
+// not searched again, runs its algorithms in the math types they were
+// timed in, and what the library refuses now is refused.
+func TestFakeRestore(t *testing.T) {
+	for _, s := range []string{"restore", "restore-tf32"} {
+		r := fakecuda.Run(t, s, "")
+		if msg, ok := r.Line("error: "); ok {
+			t.Fatalf("%s: %s", s, msg)
+		}
+		if len(r.Violations) > 0 || len(r.Leaks()) > 0 {
+			t.Errorf("%s: misuse %q, left alive %v", s, r.Violations, r.Leaks())
+		}
+		// The first convolution's searches and the refused one's forward
+		// search: none for the restored one.
+		if want := warmRounds + findRounds; r.Finds != [3]int{2 * want, want, want} {
+			t.Errorf("%s: cudnnFind calls by direction %v, want %v", s, r.Finds, [3]int{2 * want, want, want})
+		}
+		for i, want := range []string{"CUDNN_STATUS_NOT_SUPPORTED", "workspace", "math type", "out of range"} {
+			if s == "restore-tf32" && i == 2 {
+				continue // tensor cores are allowed there
+			}
+			msg, ok := r.Line(fmt.Sprintf("refused %d: ", i))
+			if !ok || !strings.Contains(msg, want) {
+				t.Errorf("%s: offer %d: %q, want an error containing %q", s, i, msg, want)
+			}
+		}
+	}
 }
 
 // TestFakeConvReleasesEverything walks a failure over every call of the

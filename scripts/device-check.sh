@@ -21,7 +21,7 @@
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, NCU, SEEDS, BENCH, AB, TUNE).
+# VARIANTS, TRAIN, STARTUP, NCU, SEEDS, BENCH, AB, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -72,6 +72,52 @@ if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
 			LOG=train-10-epochs run "train-debug-$ks-$st" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
 		fi
 	done
+fi
+# STARTUP=1 (the default): what a user waits for, process start to the
+# final line, of the default run (data in .device/mnist, fed through
+# --data): once with no remembered cuDNN choices (a fresh cache folder:
+# a machine's first run), then five times (the choices remembered), each
+# with CNNGPU_TRACE=1, into train-10-epochs.log; with AB=OLD_BINARY the
+# old build's five runs alternate with the new one's. Then PyTorch's
+# whole training step as a CUDA graph (scripts/pytorch_reference.py) over
+# 4,690 steps, 10 epochs at batch 128, as one process's wall time. The
+# summary has the first run, the median of the five and PyTorch's.
+if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
+	start=$SECONDS
+	wall() { # label, command...: the command's wall time, from fork to exit
+		local label=$1 t0=$EPOCHREALTIME
+		shift
+		echo "== startup $label: $*" >>"$out/train-10-epochs.log"
+		timeout 120 "$@" >>"$out/train-10-epochs.log" 2>&1
+		local rc=$?
+		echo "startup-wall: $label $(python3 -c "print(f'{$EPOCHREALTIME - $t0:.3f}')") rc=$rc" >>"$out/train-10-epochs.log"
+	}
+	for side in new ${AB:+old}; do
+		bin=$b/cnngpu
+		[ $side = old ] && bin=$AB
+		wall "first-$side" env XDG_CACHE_HOME="$tmp/cache-$side" CNNGPU_TRACE=1 "$bin" train --device 0 --data "$b/mnist" --out "$tmp/startup.safetensors"
+	done
+	for i in 1 2 3 4 5; do
+		for side in new ${AB:+old}; do
+			bin=$b/cnngpu
+			[ $side = old ] && bin=$AB
+			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$side" CNNGPU_TRACE=1 "$bin" train --device 0 --data "$b/mnist" --out "$tmp/startup.safetensors"
+		done
+	done
+	if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+		wall pytorch-graph python3 scripts/pytorch_reference.py --device cuda --graph --steps 4690 --warmup 10
+	fi
+	python3 - "$out/train-10-epochs.log" >>"$out/train-10-epochs.log" <<'PY'
+import re, statistics, sys
+w = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"startup-wall: (\S+) ([0-9.]+) rc=(\d+)", line)
+    if m and m.group(3) == "0":
+        w.setdefault(m.group(1), []).append(float(m.group(2)))
+for k, v in w.items():
+    print(f"startup: {k}: {len(v)} run(s), median {statistics.median(v):.2f} s ({', '.join(f'{x:.2f}' for x in v)})")
+PY
+	rows+=("$(printf '%-20s %-9s %4ss' startup ok $((SECONDS - start)))")
 fi
 # Per-kernel device times of training steps at batch 128 (Nsight Compute,
 # clocks left as they are), when ncu is there.
@@ -168,6 +214,7 @@ grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null |
 # its engine line.
 awk '/^engine:/ { eng = $0 } /^cnngpu trace:/ { buf = eng "\n"; on = 1 } on { buf = buf $0 "\n" } /^wall:/ { on = 0 } END { printf "%s", buf }' \
 	"$out/train-10-epochs.log" 2>/dev/null
+grep -h "^startup:" "$out/train-10-epochs.log" 2>/dev/null
 grep -v -E '^(bench-gpu:|\{"ab"|bench-ab)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
 grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with

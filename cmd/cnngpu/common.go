@@ -13,6 +13,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	enginecuda "github.com/cnngpu/cnngpu/engine/cuda"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
@@ -53,6 +54,38 @@ func loadMNIST(ctx context.Context, c *cli.Context, log io.Writer) (*loader.MNIS
 		return nil, err
 	}
 	return loader.LoadDir(dir)
+}
+
+// loading is MNIST being read on another goroutine (loadAside).
+type loading struct {
+	done   chan struct{}
+	m      *loader.MNIST
+	err    error
+	cancel context.CancelFunc
+}
+
+// loadAside starts loadMNIST on another goroutine, so that reading and
+// decompressing the data overlaps what does not need it: loading the
+// NVIDIA libraries, cuInit and the context take most of a GPU command's
+// start-up and wait on the driver. wait returns the data.
+func loadAside(ctx context.Context, c *cli.Context, log io.Writer) *loading {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &loading{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(l.done)
+		defer trace.Aside()()
+		l.m, l.err = loadMNIST(ctx, c, log)
+	}()
+	return l
+}
+
+// wait returns the data, once read; the time it waits is the DataWait
+// phase of the trace.
+func (l *loading) wait() (*loader.MNIST, error) {
+	defer trace.Begin(trace.DataWait).End()
+	<-l.done
+	l.cancel()
+	return l.m, l.err
 }
 
 // maxThreads is the most CPU engine threads --threads accepts.

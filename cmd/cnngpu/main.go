@@ -40,7 +40,8 @@ func newApp() *cli.App {
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
 			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded\n" +
-			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)",
+			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)\n" +
+			"   CNNGPU_NO_CACHE=1  GPU engine neither reads nor writes its remembered cuDNN choices (gpu-choices.json in the cache folder)",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),

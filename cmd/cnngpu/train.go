@@ -276,16 +276,18 @@ func trainAction(c *cli.Context) error {
 	if s.quiet {
 		note = nil
 	}
+	var fetchLog io.Writer = stderr
+	if s.quiet {
+		fetchLog = nil
+	}
+	reading := loadAside(ctx, c, fetchLog)
+	defer reading.cancel()
 	e, err := newEngine(c, note)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	var fetchLog io.Writer = stderr
-	if s.quiet {
-		fetchLog = nil
-	}
-	data, err := loadMNIST(ctx, c, fetchLog)
+	data, err := reading.wait()
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,9 @@ import (
 // Sync waits for it.
 type gpu interface {
 	Info() cu.Device
+	// Identity names the device and the library versions that decide
+	// cuDNN's algorithm choices (the key of remembered ones, choices.go).
+	Identity() string
 	Alloc(bytes int) (cu.Ptr, error)
 	Free(p cu.Ptr) error
 	Zero(p cu.Ptr, bytes int) error
@@ -93,6 +96,13 @@ type convPlan interface {
 	Alternatives(dir int) []int
 	Algo(dir int) int
 	Use(dir, algo int) error
+	// Timings is direction dir's search result (nil before Prepare or
+	// Restore); Restore adopts one remembered from an earlier process,
+	// with algo in use, instead of searching, once the library confirms
+	// it still holds, and fails (the direction left unprepared) when it
+	// does not.
+	Timings(dir int) []cudnn.AlgoTime
+	Restore(dir int, timed []cudnn.AlgoTime, algo int) error
 	Close()
 }
 
@@ -127,6 +137,23 @@ func openLibrary(device int, image []byte, ptx string, names []string, tf32 bool
 }
 
 func (l *library) Info() cu.Device { return l.Device }
+
+// Identity is the GPU's name and compute capability with the driver's,
+// cuDNN's and cuBLAS's versions.
+func (l *library) Identity() string {
+	d := l.Device
+	id := fmt.Sprintf("%s sm_%d%d", d.Name, d.ComputeMajor, d.ComputeMinor)
+	if v, err := cu.DriverVersion(); err == nil {
+		id += fmt.Sprintf(", driver CUDA %d.%d", v/1000, v%1000/10)
+	}
+	if f, err := cudnn.Library(); err == nil {
+		id += ", cuDNN " + f.Version
+	}
+	if f, err := cu.BLASLibrary(); err == nil {
+		id += ", cuBLAS " + f.Version
+	}
+	return id
+}
 
 func (l *library) Close() error {
 	if l.dnn != nil {
@@ -185,6 +212,15 @@ func (p *libraryConv) Prepared(dir int) bool      { return p.cv.Prepared(dir) }
 func (p *libraryConv) Alternatives(dir int) []int { return p.cv.Alternatives(dir) }
 func (p *libraryConv) Algo(dir int) int           { return p.cv.Algo(dir) }
 func (p *libraryConv) Use(dir, algo int) error    { return p.cv.Use(dir, algo) }
+func (p *libraryConv) Timings(dir int) []cudnn.AlgoTime {
+	return p.cv.Timings(dir)
+}
+
+// Restore adopts a remembered choice, with the context current (cuDNN
+// is asked whether each algorithm still runs this shape).
+func (p *libraryConv) Restore(dir int, timed []cudnn.AlgoTime, algo int) error {
+	return p.l.Do(func() error { return p.cv.Restore(dir, timed, algo) })
+}
 
 // Prepare runs cuDNN's search for direction dir, with the context current.
 func (p *libraryConv) Prepare(dir int) error {

@@ -102,6 +102,7 @@ type emuGPU struct {
 	lanes, events, graphs, plans int
 	leaks                        []string
 	finds                        [3]int // convolution searches by direction
+	restores                     [3]int // remembered choices adopted, by direction
 }
 
 // faultKind is a kind of point where the emulated device can fail.
@@ -209,6 +210,8 @@ func newEmuGPU(t testing.TB) *emuGPU {
 	return &emuGPU{mem: emu.NewMemory(), host: cpu.New(0), clock: [][]uint64{{0}}, forked: map[int]bool{},
 		alternatives: [3][]int{{1}, nil, {1, 2}}}
 }
+
+func (g *emuGPU) Identity() string { return "emulated GPU" }
 
 func (g *emuGPU) Info() cu.Device {
 	// Six multiprocessors: the gradient reductions split over several
@@ -823,6 +826,44 @@ func (c *emuConv) Alternatives(dir int) []int {
 	return slices.DeleteFunc(slices.Clone(c.alts[dir]), func(a int) bool { return a == c.algo[dir] })
 }
 func (c *emuConv) Algo(dir int) int { return c.algo[dir] }
+
+// Timings is the emulated search's result: algorithm 0 then the
+// direction's alternatives, 0.1 ms apart.
+func (c *emuConv) Timings(dir int) []cudnn.AlgoTime {
+	if !c.prepared[dir] {
+		return nil
+	}
+	var out []cudnn.AlgoTime
+	for i, a := range append([]int{0}, c.alts[dir]...) {
+		out = append(out, cudnn.AlgoTime{Algo: a, MS: 0.5 + 0.1*float32(i), Memory: emuWorkspace, Math: cudnn.MathFMA})
+	}
+	return out
+}
+
+// Restore adopts a remembered search: every algorithm must be 0 or one of
+// the direction's alternatives, with the emulated workspace (as cuDNN
+// refuses one it does not have); adoptions are counted.
+func (c *emuConv) Restore(dir int, timed []cudnn.AlgoTime, algo int) error {
+	if c.prepared[dir] {
+		c.g.violate("a prepared direction restored")
+	}
+	if c.g.rec != nil {
+		c.g.violate("a choice restored during a graph recording")
+	}
+	ok := slices.ContainsFunc(timed, func(a cudnn.AlgoTime) bool { return a.Algo == algo })
+	for _, a := range timed {
+		if (a.Algo != 0 && !slices.Contains(c.alts[dir], a.Algo)) || a.Memory != emuWorkspace {
+			ok = false
+		}
+	}
+	if !ok {
+		return &cudnn.Error{Func: "cudnnGetConvolutionForwardWorkspaceSize", Status: 3000, Desc: "CUDNN_STATUS_NOT_SUPPORTED"}
+	}
+	c.g.restores[dir]++
+	c.algo[dir] = algo
+	c.prepared[dir] = true
+	return nil
+}
 func (c *emuConv) Use(dir, algo int) error {
 	if algo != 0 && !slices.Contains(c.alts[dir], algo) {
 		panic("emulated cuDNN: Use of an algorithm that is not an alternative")

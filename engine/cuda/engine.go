@@ -74,6 +74,10 @@ type Engine struct {
 	usedDirs map[planDir]bool
 	settled  map[planDir]bool
 	tuners   map[int]*tuner
+	// choices remembers searches and in-place timings between processes
+	// (choices.go; nil: off), under keys that start with identity.
+	choices  *choiceStore
+	identity string
 	timer    event // StartTimer's event
 	// recording is set while a graph is recorded; touching then collects
 	// the memory the recorded ops declare (use, toLane), and touched
@@ -107,6 +111,9 @@ func New(device int, tf32 bool) (*Engine, error) {
 	}
 	e := newEngine(l, tf32, own)
 	e.streams = streams
+	if e.choices = choicesFromEnv(); e.choices != nil {
+		e.identity = l.Identity()
+	}
 	return e, nil
 }
 

@@ -15,6 +15,7 @@ package cuda
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -201,4 +202,38 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 		}
 	}
 	t.Logf("%d failure points walked", points)
+}
+
+// TestFakeRemembersChoices: with the store on, a second process on the
+// same cache folder adopts the first one's cuDNN choices through the real
+// bindings (cudnnGetConvolution…WorkspaceSize confirms each) and searches
+// nothing; the fake checks each algorithm then runs in the math type it
+// was confirmed in.
+func TestFakeRemembersChoices(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{NoCacheEnv + "=", "XDG_CACHE_HOME=" + dir}
+	first := fakecuda.Run(t, "engine", "", env...)
+	if msg, ok := first.Line("error: "); ok {
+		t.Fatal(msg)
+	}
+	if first.Finds == [3]int{} {
+		t.Fatal("first process: nothing searched")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cnngpu", choicesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "cuDNN 9.1.0") || !strings.Contains(string(b), "driver CUDA 12.8") {
+		t.Errorf("the entries are not keyed by the library versions:\n%s", b)
+	}
+	second := fakecuda.Run(t, "engine", "", env...)
+	if msg, ok := second.Line("error: "); ok {
+		t.Fatal(msg)
+	}
+	if second.Finds != [3]int{} {
+		t.Errorf("second process: cudnnFind calls by direction %v, want none", second.Finds)
+	}
+	if len(second.Violations) > 0 || len(second.Leaks()) > 0 {
+		t.Errorf("second process: misuse %q, left alive %v", second.Violations, second.Leaks())
+	}
 }

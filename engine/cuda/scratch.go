@@ -86,7 +86,8 @@ var dirNames = [3]string{"forward", "data gradient", "filter gradient"}
 // chosen and ws grown to its workspace, making the plan on first use and
 // choosing the algorithm on the direction's first use (so inference never
 // searches the backward directions), or nil when that failed (the error
-// recorded). Both happen outside recordings (a warm-up run comes first):
+// recorded); a choice remembered by an earlier process (choices.go)
+// replaces the search. Both happen outside recordings (a warm-up run comes first):
 // during one they are refused as the engine's bug.
 func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 	cv, ok := e.convs[s]
@@ -106,11 +107,12 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		cv = p
 		e.convs[s] = cv
 	}
-	if !cv.Prepared(dir) {
+	if !cv.Prepared(dir) && !e.restore(s, cv, dir) {
 		if err := cv.Prepare(dir); err != nil {
 			e.fail(fmt.Errorf("choosing the %s algorithm of convolution %+v: %w", dirNames[dir], s, err))
 			return nil
 		}
+		e.remember(s, cv, dir, false)
 	}
 	if _, ok := e.grow(ws, cv.Workspace(dir)); !ok {
 		return nil

@@ -11,7 +11,9 @@
 // recordings in turn as the next real steps (each call of Replay runs one
 // step, so training is unchanged but for the rounding of those steps), times
 // each tuneRounds times with CUDA events, and keeps the fastest by median.
-// The tuner owns those events and releases each once.
+// The tuner owns those events and releases each once. What it settles is
+// remembered for later processes (choices.go), which then neither search
+// nor time it again.
 
 package cuda
 
@@ -44,6 +46,7 @@ func (e *Engine) uses(s engine.ConvShape, dir int) {
 type tuner struct {
 	cands []*tuneCand
 	next  int
+	dirs  []planDir // the plan directions being settled
 }
 
 // tuneCand is one recording and its timings; at is the swap it was
@@ -74,7 +77,7 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 		return cmp.Or(cmp.Compare(x.C, y.C), cmp.Compare(x.K, y.K), cmp.Compare(x.N, y.N), cmp.Compare(x.H, y.H),
 			cmp.Compare(x.W, y.W), cmp.Compare(x.R, y.R), cmp.Compare(x.S, y.S), cmp.Compare(x.Pad, y.Pad), cmp.Compare(a.dir, b.dir))
 	})
-	t := &tuner{cands: []*tuneCand{{g: g}}}
+	t := &tuner{cands: []*tuneCand{{g: g}}, dirs: dirs}
 	for _, pd := range dirs {
 		e.settled[pd] = true
 		cv := e.convs[pd.s]
@@ -95,9 +98,20 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 		}
 	}
 	if len(t.cands) == 1 {
+		// Nothing close to time: cuDNN's choices are settled.
+		e.rememberSettled(dirs)
 		return nil
 	}
 	return t
+}
+
+// rememberSettled stores the choices of dirs, settled (choices.go).
+func (e *Engine) rememberSettled(dirs []planDir) {
+	for _, pd := range dirs {
+		if cv := e.convs[pd.s]; cv != nil && cv.Prepared(pd.dir) {
+			e.remember(pd.s, cv, pd.dir, true)
+		}
+	}
 }
 
 // tuneStep runs one step of key's tuning: the next recording, timed;
@@ -154,6 +168,9 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 		}
 	}
 	delete(e.tuners, key)
+	if err == nil {
+		e.rememberSettled(t.dirs)
+	}
 	return err
 }
 

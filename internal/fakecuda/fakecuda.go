@@ -150,7 +150,10 @@ func Run(t testing.TB, scenario, fault string, env ...string) Result {
 	defer os.Remove(stats.Name())
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+d, "FAKECUDA_SCENARIO="+scenario, "FAKECUDA_FAIL="+fault,
-		"FAKECUDA_STATS="+stats.Name(), "CNNGPU_DEBUG=")
+		"FAKECUDA_STATS="+stats.Name(), "CNNGPU_DEBUG=",
+		// The engine's remembered cuDNN choices stay out of the user's
+		// cache (a test that wants them sets both again).
+		"CNNGPU_NO_CACHE=1", "XDG_CACHE_HOME="+d)
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	r := Result{Output: string(out), Err: err, Live: map[string]int{}, Counts: map[string]int{}}

@@ -15,14 +15,19 @@
 // it: a span begun after and ended before another one is inside it (by
 // the order of Begin and End calls, not by clock readings, so that equal
 // times nest right). Spans of other goroutines that overlap in time nest
-// the same way; the hooks in cnngpu all run on the command's goroutine.
+// the same way. Work a command starts beside its own on another goroutine
+// (reading MNIST while the GPU starts) calls Aside there first: its spans
+// nest among themselves only, and their rows follow the others' under a
+// line that says they overlap them.
 package trace
 
 import (
 	"cmp"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +57,7 @@ const (
 	InPlaceTiming = "in-place timing of cuDNN alternatives"
 	Checkpoint    = "checkpoint write"
 	TestEval      = "test evaluation"
+	DataWait      = "waiting for the data read beside"
 	EngineClose   = "closing the engine"
 )
 
@@ -67,6 +73,10 @@ var (
 	spans   []span
 	dropped int
 	mainAt  time.Time // when Main was called; zero if it was not
+
+	// The goroutines marked by Aside, and how many.
+	asideGs sync.Map
+	asideN  atomic.Int32
 )
 
 // span is one ended Span.
@@ -74,6 +84,7 @@ type span struct {
 	name       string
 	begin, end uint64 // seq at Begin and End
 	d          time.Duration
+	aside      bool
 }
 
 // Span is a phase being timed; the zero Span (tracing off) does nothing.
@@ -81,6 +92,7 @@ type Span struct {
 	name  string
 	seq   uint64
 	start time.Time
+	aside bool
 }
 
 // Enable turns recording on.
@@ -110,7 +122,40 @@ func Begin(name string) Span {
 	if !on.Load() {
 		return Span{}
 	}
-	return Span{name: name, seq: seq.Add(1), start: time.Now()}
+	sp := Span{name: name, seq: seq.Add(1), start: time.Now()}
+	if asideN.Load() > 0 {
+		_, sp.aside = asideGs.Load(goid())
+	}
+	return sp
+}
+
+// Aside marks the calling goroutine's spans, until the returned function
+// is called, as work beside the command's own: they overlap the other
+// spans in time, so they nest among themselves only and their rows come
+// last (Row.Aside).
+func Aside() (done func()) {
+	if !on.Load() {
+		return func() {}
+	}
+	id := goid()
+	asideGs.Store(id, true)
+	asideN.Add(1)
+	return func() {
+		asideGs.Delete(id)
+		asideN.Add(-1)
+	}
+}
+
+// goid is the calling goroutine's number, from the first line of its
+// stack ("goroutine 18 [running]:"); only asked while tracing.
+func goid() uint64 {
+	var b [64]byte
+	f := strings.Fields(string(b[:runtime.Stack(b[:], false)]))
+	if len(f) < 2 {
+		return 0
+	}
+	id, _ := strconv.ParseUint(f[1], 10, 64)
+	return id
 }
 
 // End records the span s began.
@@ -125,7 +170,7 @@ func (s Span) End() {
 		dropped++
 		return
 	}
-	spans = append(spans, span{name: s.name, begin: s.seq, end: seq.Add(1), d: d})
+	spans = append(spans, span{name: s.name, begin: s.seq, end: seq.Add(1), d: d, aside: s.aside})
 }
 
 // Row is one line of the table: a phase at a place in the nesting, with
@@ -136,6 +181,9 @@ type Row struct {
 	Count int
 	Total time.Duration
 	First time.Duration // the first span's time
+	// Aside: a phase of work beside the others (Aside), overlapping
+	// them in time; these rows come after the others.
+	Aside bool
 	kids  []*Row
 }
 
@@ -171,16 +219,19 @@ func Snapshot() Table {
 			top = append(top, &Row{Name: StartToMain, Count: 1, Total: d, First: d})
 		}
 	}
-	top = append(top, build(ss)...)
-	var walk func(rs []*Row, depth int)
-	walk = func(rs []*Row, depth int) {
+	own := slices.DeleteFunc(slices.Clone(ss), func(s span) bool { return s.aside })
+	beside := slices.DeleteFunc(ss, func(s span) bool { return !s.aside })
+	top = append(top, build(own)...)
+	var walk func(rs []*Row, depth int, aside bool)
+	walk = func(rs []*Row, depth int, aside bool) {
 		for _, r := range rs {
-			r.Depth = depth
+			r.Depth, r.Aside = depth, aside
 			t.Rows = append(t.Rows, *r)
-			walk(r.kids, depth+1)
+			walk(r.kids, depth+1, aside)
 		}
 	}
-	walk(top, 0)
+	walk(top, 0, false)
+	walk(build(beside), 0, true)
 	for i := range t.Rows {
 		t.Rows[i].kids = nil
 	}
@@ -250,21 +301,34 @@ func Report(w io.Writer) {
 func (t Table) Write(w io.Writer) {
 	width := len("phase")
 	for _, r := range t.Rows {
-		width = max(width, 2*r.Depth+len(r.Name))
+		d := r.Depth
+		if r.Aside {
+			d++
+		}
+		width = max(width, 2*d+len(r.Name))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "cnngpu trace: wall time by phase (milliseconds; nested phases indented under theirs and included in them)\n")
 	fmt.Fprintf(&b, "%-*s  %5s  %10s  %10s  %6s\n", width, "phase", "count", "total", "first", "share")
 	var top time.Duration
+	asideShown := false
 	for _, r := range t.Rows {
-		if r.Depth == 0 {
+		if r.Aside && !asideShown {
+			asideShown = true
+			b.WriteString("beside the phases above, on another goroutine (overlapping them; not in their sum):\n")
+		}
+		if r.Depth == 0 && !r.Aside {
 			top += r.Total
 		}
 		first := ""
 		if r.Count > 1 {
 			first = ms(r.First)
 		}
-		name := strings.Repeat("  ", r.Depth) + r.Name
+		depth := r.Depth
+		if r.Aside {
+			depth++
+		}
+		name := strings.Repeat("  ", depth) + r.Name
 		fmt.Fprintf(&b, "%-*s  %5d  %10s  %10s  %6s", width, name, r.Count, ms(r.Total), first, share(r.Total, t.Wall))
 		if r.Name == StartToMain {
 			b.WriteString("  (/proc/self/stat start time: to a clock tick, 10 ms)")

@@ -224,3 +224,52 @@ func TestProcessAge(t *testing.T) {
 		t.Logf("clock ticks a second: %d", hz)
 	}
 }
+
+// TestAside: the spans of a goroutine marked by Aside nest among
+// themselves only, even when the command's own spans would hold them by
+// order, and come last, flagged, out of the top-level sum; the command's
+// own spans nest as before; and once unmarked the goroutine's spans are
+// the command's again.
+func TestAside(t *testing.T) {
+	Reset()
+	defer Reset()
+	Enable()
+	ctx := Begin(Context) // the command's: holds the whole of the aside work by order
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		done := Aside()
+		r := Begin(ReadData)
+		Begin(DataCache).End()
+		r.End()
+		done()
+		Begin(Upload).End() // no longer aside
+	}()
+	<-read
+	Begin(LoadKernels).End()
+	ctx.End()
+	Begin(DataWait).End()
+	got := ""
+	for _, r := range Snapshot().Rows {
+		if r.Name == StartToMain {
+			continue
+		}
+		got += strings.Repeat("  ", r.Depth) + r.Name + " " + strconv.FormatBool(r.Aside) + "\n"
+	}
+	want := Context + " false\n" +
+		"  " + Upload + " false\n" +
+		"  " + LoadKernels + " false\n" +
+		DataWait + " false\n" +
+		ReadData + " true\n" +
+		"  " + DataCache + " true\n"
+	if got != want {
+		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
+	}
+	var b strings.Builder
+	Snapshot().Write(&b)
+	out := b.String()
+	i := strings.Index(out, "beside the phases above")
+	if i < 0 || !strings.Contains(out[i:], "    "+DataCache) || strings.Contains(out[:i], ReadData) {
+		t.Errorf("the aside rows are not last, indented under their line:\n%s", out)
+	}
+}

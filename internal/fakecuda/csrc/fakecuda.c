@@ -623,11 +623,14 @@ int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *al
 
 #define DNN_ALLOC_FAILED 4001
 #define DNN_EXECUTION_FAILED 5000
+#define DNN_NOT_SUPPORTED 3000
 
 size_t cudnnGetVersion(void) { return 90100; }
 size_t cudnnGetCudartVersion(void) { return 12080; }
 const char *cudnnGetErrorString(int st) {
-	return st == DNN_ALLOC_FAILED ? "CUDNN_STATUS_ALLOC_FAILED" : "CUDNN_STATUS_EXECUTION_FAILED";
+	return st == DNN_ALLOC_FAILED    ? "CUDNN_STATUS_ALLOC_FAILED"
+	       : st == DNN_NOT_SUPPORTED ? "CUDNN_STATUS_NOT_SUPPORTED"
+	                                 : "CUDNN_STATUS_EXECUTION_FAILED";
 }
 int cudnnCreate(void **h) { return made("cudnnCreate", K_DNN, h, DNN_ALLOC_FAILED); }
 int cudnnDestroy(void *h) {
@@ -715,6 +718,34 @@ int cudnnFindConvolutionBackwardDataAlgorithm(void *h, void *w, void *dy, void *
 }
 int cudnnFindConvolutionBackwardFilterAlgorithm(void *h, void *x, void *dy, void *conv, void *dw, int req, int *got, perf_t *perf) {
 	return find("cudnnFindConvolutionBackwardFilterAlgorithm", 2, h, conv, req, got, perf);
+}
+
+/* ws_size answers cudnnGetConvolution…WorkspaceSize for direction dir:
+ * the algorithms find returns (1 with a 1 MiB workspace, 0 with none) are
+ * supported, any other is not. An algorithm so asked about may run in the
+ * descriptor's math type then, as after a search. */
+static int ws_size(const char *fn, int dir, void *h, void *conv, int algo, size_t *bytes) {
+	if (fail(fn))
+		return done(DNN_EXECUTION_FAILED);
+	if (alive(fn, h, K_DNN))
+		same(fn, h);
+	if (algo != 0 && algo != 1)
+		return done(DNN_NOT_SUPPORTED);
+	*bytes = algo == 1 ? 1 << 20 : 0;
+	if (alive(fn, conv, K_CONV)) {
+		obj *c = conv;
+		c->timed[dir][algo] = c->math + 1;
+	}
+	return done(0);
+}
+int cudnnGetConvolutionForwardWorkspaceSize(void *h, void *x, void *w, void *conv, void *y, int algo, size_t *bytes) {
+	return ws_size("cudnnGetConvolutionForwardWorkspaceSize", 0, h, conv, algo, bytes);
+}
+int cudnnGetConvolutionBackwardDataWorkspaceSize(void *h, void *w, void *dy, void *conv, void *dx, int algo, size_t *bytes) {
+	return ws_size("cudnnGetConvolutionBackwardDataWorkspaceSize", 1, h, conv, algo, bytes);
+}
+int cudnnGetConvolutionBackwardFilterWorkspaceSize(void *h, void *x, void *dy, void *conv, void *dw, int algo, size_t *bytes) {
+	return ws_size("cudnnGetConvolutionBackwardFilterWorkspaceSize", 2, h, conv, algo, bytes);
 }
 
 static int conv(const char *fn, int dir, void *h, void *cd, int algo, void *ws, size_t wsBytes) {

@@ -1,0 +1,257 @@
+//go:build cgo
+
+// choices.go: cuDNN's algorithm choices remembered between processes. A
+// convolution direction's first use searches cuDNN's algorithms
+// (convPlan.Prepare: several timed rounds of cudnnFind…), and a recorded
+// step with close alternatives is then timed in place (tune.go): one-time
+// work that every process, and every configuration of a study, would
+// repeat. The engine keeps both results in a small JSON file in the cache
+// folder ($XDG_CACHE_HOME/cnngpu or ~/.cache/cnngpu, choicesFile), one
+// entry per direction keyed by what decides the answer: the GPU, driver,
+// cuDNN and cuBLAS versions (gpu.Identity), the convolution's shape, the
+// precision and the engine's variant (own kernels, second stream). The
+// next process restores an entry instead of searching, after cuDNN has
+// confirmed that each remembered algorithm still runs this shape with the
+// remembered workspace (convPlan.Restore); an entry that fails that, or
+// its checksum, or a file that does not parse, is ignored and rewritten
+// by a new search. CNNGPU_NO_CACHE=1 turns it off. Engines of one process
+// share one store; processes merge their entries when they write, so two
+// writing at once lose at most the other's newest entry (searched again).
+
+package cuda
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+)
+
+// NoCacheEnv, set to 1, stops the engine from reading or writing the
+// remembered choices.
+const NoCacheEnv = "CNNGPU_NO_CACHE"
+
+// choicesFile is the store's file name in the cache folder.
+const choicesFile = "gpu-choices.json"
+
+// choicesFormat is the file's format; another is ignored (and rewritten).
+const choicesFormat = 1
+
+// maxChoices bounds the entries kept: the least recently written go first.
+const maxChoices = 512
+
+// dirChoice is one convolution direction's remembered choice: the search's
+// result (the algorithms that worked, fastest first), the algorithm in
+// use, and whether that one was settled by timing in place (then no
+// recording is timed again).
+type dirChoice struct {
+	Timed []cudnn.AlgoTime `json:"timed"`
+	Algo  int              `json:"algo"`
+	Tuned bool             `json:"tuned"`
+	// Written is when (Unix seconds), for dropping the oldest.
+	Written int64 `json:"written"`
+	// Sum is a checksum of the key and the fields above: an entry
+	// changed by hand or by a torn write is not trusted.
+	Sum string `json:"sum"`
+}
+
+func (c dirChoice) sum(key string) string {
+	b, _ := json.Marshal(struct {
+		K string
+		T []cudnn.AlgoTime
+		A int
+		U bool
+		W int64
+	}{key, c.Timed, c.Algo, c.Tuned, c.Written})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:12])
+}
+
+type choicesDoc struct {
+	Format  int                  `json:"format"`
+	Entries map[string]dirChoice `json:"entries"`
+}
+
+// choiceStore is the file's entries in memory, shared by the engines of a
+// process that use the same file.
+type choiceStore struct {
+	path    string
+	mu      sync.Mutex
+	entries map[string]dirChoice
+	failed  bool // a write failed: stop trying (warned once)
+}
+
+var (
+	storesMu sync.Mutex
+	stores   = map[string]*choiceStore{}
+	// warnf reports a store that cannot be written (once a process).
+	warnf = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "cnngpu: "+format+"\n", a...) }
+)
+
+// choicesFromEnv is the store for this process: nil with CNNGPU_NO_CACHE=1
+// or without a cache folder.
+func choicesFromEnv() *choiceStore {
+	if os.Getenv(NoCacheEnv) == "1" {
+		return nil
+	}
+	dir := os.Getenv("XDG_CACHE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil
+		}
+		dir = filepath.Join(home, ".cache")
+	}
+	return openChoices(filepath.Join(dir, "cnngpu", choicesFile))
+}
+
+// openChoices is the store of file path, read on first use.
+func openChoices(path string) *choiceStore {
+	storesMu.Lock()
+	defer storesMu.Unlock()
+	if s := stores[path]; s != nil {
+		return s
+	}
+	s := &choiceStore{path: path, entries: readChoices(path)}
+	stores[path] = s
+	return s
+}
+
+// readChoices returns the file's entries whose checksum holds; nothing
+// when it is missing, unreadable, of another format or does not parse.
+func readChoices(path string) map[string]dirChoice {
+	out := map[string]dirChoice{}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return out
+	}
+	var doc choicesDoc
+	if json.Unmarshal(b, &doc) != nil || doc.Format != choicesFormat {
+		return out
+	}
+	for k, c := range doc.Entries {
+		if c.Sum == c.sum(k) {
+			out[k] = c
+		}
+	}
+	return out
+}
+
+// get returns key's entry.
+func (s *choiceStore) get(key string) (dirChoice, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.entries[key]
+	return c, ok
+}
+
+// put remembers c as key's entry and writes the file: the entries on disk
+// (another process's since this one read it), then this process's.
+func (s *choiceStore) put(key string, c dirChoice) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.Written = time.Now().Unix()
+	c.Sum = c.sum(key)
+	if old, ok := s.entries[key]; ok && old.Algo == c.Algo && old.Tuned == c.Tuned && slices.Equal(old.Timed, c.Timed) {
+		return // nothing new
+	}
+	s.entries[key] = c
+	if s.failed {
+		return
+	}
+	all := readChoices(s.path)
+	maps.Copy(all, s.entries)
+	if len(all) > maxChoices {
+		keys := slices.Collect(maps.Keys(all))
+		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(all[b].Written, all[a].Written), cmp.Compare(a, b)) })
+		for _, k := range keys[maxChoices:] {
+			delete(all, k)
+		}
+	}
+	b, err := json.MarshalIndent(choicesDoc{Format: choicesFormat, Entries: all}, "", "  ")
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(s.path), 0o755)
+	}
+	if err == nil {
+		err = fileutil.WriteAtomic(s.path, append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		s.failed = true
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", s.path, err)
+		}
+		warnf("cannot remember cuDNN's algorithm choices (each run searches again): %v\nhint: make the folder writable, or set %s=1 to stop trying", err, NoCacheEnv)
+	}
+}
+
+// drop forgets key's entry (in memory: the next put rewrites the file).
+func (s *choiceStore) drop(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.entries, key)
+}
+
+// choiceKey names direction dir of shape s on this engine's device, in
+// its precision and variant.
+func (e *Engine) choiceKey(s engine.ConvShape, dir int) string {
+	p := "fp32"
+	if e.tf32 {
+		p = "tf32"
+	}
+	if e.own {
+		p += ", own kernels"
+	}
+	if e.streams {
+		p += ", 2 streams"
+	}
+	return fmt.Sprintf("%s | %dx%dx%dx%d * %dx%dx%dx%d pad %d | %s | %s", e.identity, s.N, s.C, s.H, s.W, s.K, s.C, s.R, s.S, s.Pad, p, dirNames[dir])
+}
+
+// restore makes direction dir of cv (shape s) the remembered choice,
+// without a search, and reports whether it did. An entry cuDNN refuses
+// now is forgotten (the search's result replaces it).
+func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
+	if e.choices == nil {
+		return false
+	}
+	key := e.choiceKey(s, dir)
+	c, ok := e.choices.get(key)
+	if !ok {
+		return false
+	}
+	if err := cv.Restore(dir, c.Timed, c.Algo); err != nil {
+		e.choices.drop(key)
+		return false
+	}
+	if c.Tuned {
+		e.settled[planDir{s, dir}] = true
+	}
+	return true
+}
+
+// remember stores direction dir of cv's choice; tuned says it was settled
+// by timing in place.
+func (e *Engine) remember(s engine.ConvShape, cv convPlan, dir int, tuned bool) {
+	if e.choices == nil {
+		return
+	}
+	t := cv.Timings(dir)
+	if len(t) == 0 {
+		return
+	}
+	e.choices.put(e.choiceKey(s, dir), dirChoice{Timed: t, Algo: cv.Algo(dir), Tuned: tuned})
+}

@@ -1,0 +1,218 @@
+//go:build cgo
+
+// choices_test.go: cuDNN's choices remembered between processes
+// (choices.go), on the emulated device: a second engine with the same
+// file neither searches nor times in place and trains the same; an entry
+// whose checksum fails, a file that does not parse, and an entry the
+// library refuses now are each ignored and rewritten by a new search; and
+// CNNGPU_NO_CACHE=1 turns the store off.
+
+package cuda
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/cudnn"
+)
+
+// rememberedRun trains steps steps of batch 8 in the plain library
+// variant with the choices in file path, and returns the emulated device,
+// whether the engine was still timing recordings in place after the
+// recording step (the third: the model's first step allocates, which drops what the engine knew), and the model's parameters after training.
+func rememberedRun(t *testing.T, path string, steps int) (*emuGPU, bool, []float32) {
+	t.Helper()
+	tr := newEmuTraining(t, variants[0], 8, steps)
+	tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
+	tuning := false
+	for i := range steps {
+		tr.step()
+		if i == 2 {
+			tuning = tr.e.Tuning()
+		}
+	}
+	params, err := tr.m.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.g, tuning, params
+}
+
+// forgetStores drops the process's stores, as a new process starts.
+func forgetStores() {
+	storesMu.Lock()
+	clear(stores)
+	storesMu.Unlock()
+}
+
+func readDoc(t *testing.T, path string) choicesDoc {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc choicesDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc
+}
+
+func TestRememberedChoices(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	// Enough steps for the in-place timing of every recording to end.
+	const steps = 20
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+
+	forgetStores()
+	g1, tuning1, p1 := rememberedRun(t, path, steps)
+	searched := g1.finds[0] + g1.finds[1] + g1.finds[2]
+	if searched == 0 || g1.restores != [3]int{} {
+		t.Fatalf("first run: searches %v, restores %v; want searches and no restores", g1.finds, g1.restores)
+	}
+	if !tuning1 {
+		t.Fatal("first run: no in-place timing after the recording; the emulated alternatives should have started one")
+	}
+	doc := readDoc(t, path)
+	if len(doc.Entries) != searched {
+		t.Fatalf("the file has %d entries, want one per direction searched (%d)", len(doc.Entries), searched)
+	}
+	for k, c := range doc.Entries {
+		if !c.Tuned || !strings.HasPrefix(k, "emulated GPU | ") || len(c.Timed) == 0 {
+			t.Errorf("entry %q = %+v: want it settled by the in-place timing, keyed by the device", k, c)
+		}
+	}
+
+	// A new process: nothing searched, nothing timed, the same training.
+	forgetStores()
+	g2, tuning2, p2 := rememberedRun(t, path, steps)
+	if g2.finds != [3]int{} || g2.restores != g1.finds {
+		t.Errorf("second run: searches %v, restores %v; want none and %v", g2.finds, g2.restores, g1.finds)
+	}
+	if tuning2 {
+		t.Error("second run: recordings timed in place again although every choice was settled")
+	}
+	if !slices.Equal(p1, p2) {
+		t.Error("second run: trained parameters differ from the first run's")
+	}
+
+	// An entry changed by hand fails its checksum: searched again, and
+	// rewritten with a valid checksum.
+	var tampered string
+	for k, c := range doc.Entries {
+		c.Algo = c.Timed[len(c.Timed)-1].Algo
+		if c.Algo == doc.Entries[k].Algo {
+			continue
+		}
+		doc.Entries[k] = c
+		tampered = k
+		break
+	}
+	if tampered == "" {
+		t.Fatal("no entry with an alternative to tamper with")
+	}
+	writeDoc(t, path, doc)
+	forgetStores()
+	g3, _, _ := rememberedRun(t, path, steps)
+	if n := g3.finds[0] + g3.finds[1] + g3.finds[2]; n != 1 {
+		t.Errorf("after tampering with one entry: %d searches (%v), want 1", n, g3.finds)
+	}
+	if c := readDoc(t, path).Entries[tampered]; c.Sum != c.sum(tampered) {
+		t.Error("the tampered entry was not rewritten")
+	}
+
+	// An entry with a valid checksum that the library refuses now (an
+	// algorithm this direction does not have: another cuDNN) is searched
+	// again and rewritten.
+	doc = readDoc(t, path)
+	var stale string
+	for k, c := range doc.Entries {
+		c.Timed = append(slices.Clone(c.Timed), cudnn.AlgoTime{Algo: 7, MS: 9, Memory: emuWorkspace, Math: cudnn.MathFMA})
+		c.Sum = c.sum(k)
+		doc.Entries[k], stale = c, k
+		break
+	}
+	writeDoc(t, path, doc)
+	forgetStores()
+	g4, _, p4 := rememberedRun(t, path, steps)
+	if n := g4.finds[0] + g4.finds[1] + g4.finds[2]; n != 1 {
+		t.Errorf("after a refused entry: %d searches (%v), want 1", n, g4.finds)
+	}
+	if slices.ContainsFunc(readDoc(t, path).Entries[stale].Timed, func(a cudnn.AlgoTime) bool { return a.Algo == 7 }) {
+		t.Error("the refused entry was not rewritten")
+	}
+	if !slices.Equal(p1, p4) {
+		t.Error("after a refused entry: trained parameters differ from the first run's")
+	}
+
+	// A file that does not parse: everything searched again, the file
+	// rewritten whole.
+	if err := os.WriteFile(path, []byte(`{"format": 1, "entries": {`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	forgetStores()
+	g5, _, _ := rememberedRun(t, path, steps)
+	if g5.finds != g1.finds {
+		t.Errorf("after a corrupt file: searches %v, want %v", g5.finds, g1.finds)
+	}
+	if n := len(readDoc(t, path).Entries); n != searched {
+		t.Errorf("after a corrupt file: %d entries rewritten, want %d", n, searched)
+	}
+}
+
+func writeDoc(t *testing.T, path string, doc choicesDoc) {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChoicesEnv(t *testing.T) {
+	t.Cleanup(forgetStores)
+	dir := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", dir)
+	t.Setenv(NoCacheEnv, "1")
+	if s := choicesFromEnv(); s != nil {
+		t.Errorf("%s=1: the store is %s, want none", NoCacheEnv, s.path)
+	}
+	t.Setenv(NoCacheEnv, "")
+	s := choicesFromEnv()
+	if want := filepath.Join(dir, "cnngpu", choicesFile); s == nil || s.path != want {
+		t.Fatalf("store %v, want one at %s", s, want)
+	}
+	if openChoices(s.path) != s {
+		t.Error("a second engine of the process does not share the store")
+	}
+
+	// A folder that cannot be made (a file is in the way, which holds
+	// for root too): one warning, training goes on.
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	defer func(f func(string, ...any)) { warnf = f }(warnf)
+	warnf = func(format string, a ...any) { warned = append(warned, format) }
+	w := openChoices(filepath.Join(blocker, "cnngpu", choicesFile))
+	c := dirChoice{Timed: []cudnn.AlgoTime{{Algo: 1, MS: 1, Math: cudnn.MathFMA}}, Algo: 1}
+	w.put("a", c)
+	c.Algo = 0
+	c.Timed = append(c.Timed, cudnn.AlgoTime{Algo: 0, MS: 2, Math: cudnn.MathFMA})
+	w.put("b", c)
+	if len(warned) != 1 {
+		t.Errorf("%d warnings for an unwritable folder, want 1", len(warned))
+	}
+	if _, ok := w.get("b"); !ok {
+		t.Error("an entry not written is not kept in memory for this process")
+	}
+}
