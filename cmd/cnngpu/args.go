@@ -21,6 +21,23 @@ import (
 // moved before its positional arguments, or a usage error for an unknown
 // command.
 func prepareArgs(app *cli.App, args []string) ([]string, error) {
+	if len(args) >= 3 && (args[1] == "help" || args[1] == "h") && !strings.HasPrefix(args[2], "-") {
+		// `cnngpu help COMMAND [SUBCOMMAND]`: an unknown one is a usage
+		// error, as for the command itself (urfave/cli exits 3).
+		cmds := app.Commands
+		var cmd *cli.Command
+		for _, a := range args[2:] {
+			if strings.HasPrefix(a, "-") || (cmd != nil && len(cmds) == 0) {
+				break
+			}
+			next := findCommand(cmds, a)
+			if next == nil {
+				return nil, unknownCommand(cmd, cmds, a)
+			}
+			cmd, cmds = next, next.Subcommands
+		}
+		return args, nil
+	}
 	if len(args) < 2 || strings.HasPrefix(args[1], "-") || args[1] == "help" || args[1] == "h" {
 		return args, nil
 	}

@@ -130,6 +130,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
+		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
+		{[]string{"help", "data", "frob"}, 2, `unknown command "data frob"; 'data' has the commands fetch, verify`},
 		{[]string{"train", "--cpu", "--device", "1"}, 2, "--cpu and --device exclude each other"},
 		{[]string{"train", "--cpu", "--precision", "fp16"}, 2, `--precision "fp16": expected fp32 or tf32`},
 		{[]string{"bench", "--cpu", "--batch-size", "90000"}, 2, "--batch-size 90000: a batch of 90000 images is more than the reference architecture can run"},
