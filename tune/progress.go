@@ -1,9 +1,14 @@
 // progress.go: a study's progress while it runs: which runs are in flight
-// and how far each has got, how many are finished, and an estimate of the
-// time left: the work left over the work done, times the time taken. Work
-// is the cost model's (Spec.Cost), corrected per batch size by how long
-// the finished runs of that batch size took against the model (on the CPU,
-// for one, a batch-64 run takes about as long as a batch-256 one).
+// (on which engine) and how far each has got, how many are finished, and an
+// estimate of the time left. Work is the cost model's (Spec.Cost),
+// corrected per batch size by how long the finished runs of that batch
+// size took against the model (on the CPU, for one, a batch-64 run takes
+// about as long as a batch-256 one). The time left deals the runs left out
+// to the engines in the order they start, each to the engine free first, at
+// the pace of one run (work over that run's own time, measured with as many
+// runs at once as there are engines): with several runs at once per GPU,
+// each takes longer than alone, and the last ones run with some engines
+// idle, since a run does not split over engines.
 
 package tune
 
@@ -17,9 +22,10 @@ import (
 // Active is a run in flight.
 type Active struct {
 	Config  Config
-	Fold    int // fold (0 for the hold-out)
-	Folds   int // spec's folds (0: hold-out)
-	Worker  int // which engine runs it
+	Fold    int    // fold (0 for the hold-out)
+	Folds   int    // spec's folds (0: hold-out)
+	Worker  int    // which engine runs it (Runner.Engines' index)
+	Slot    string // that engine's name for the progress (Runner.Slots); "" with one engine
 	Engine  string
 	Epoch   int // epochs finished
 	Epochs  int
@@ -62,17 +68,20 @@ type tracker struct {
 	start    time.Time
 	done     int
 	total    int
-	jobs     []job           // the runs this invocation trains
-	finished map[job]bool    // those of them finished
+	jobs     []job           // the runs this invocation trains, in the order they start
+	workers  int             // engines running them at once
+	slots    []string        // each engine's name for the progress (may be short)
+	started  map[job]bool    // those of jobs started
+	finished map[job]float64 // those finished, with their seconds
 	secs     map[int]float64 // per batch size: seconds of finished runs
 	model    map[int]float64 // per batch size: their cost
-	active   map[int]*Active
+	active   map[int]*Active // by worker
 	on       func(Status)
 }
 
-func newTracker(spec *Spec, done int, jobs []job, on func(Status)) *tracker {
-	return &tracker{spec: spec, start: time.Now(), done: done, total: done + len(jobs), jobs: jobs, finished: map[job]bool{},
-		secs: map[int]float64{}, model: map[int]float64{}, active: map[int]*Active{}, on: on}
+func newTracker(spec *Spec, done int, jobs []job, workers int, on func(Status)) *tracker {
+	return &tracker{spec: spec, start: time.Now(), done: done, total: done + len(jobs), jobs: jobs, workers: max(1, workers),
+		started: map[job]bool{}, finished: map[job]float64{}, secs: map[int]float64{}, model: map[int]float64{}, active: map[int]*Active{}, on: on}
 }
 
 // modelCost is the cost model's for one round of a configuration.
@@ -101,7 +110,12 @@ func (t *tracker) cost(c Config) float64 {
 func (t *tracker) begin(worker int, engineName string, j job) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.active[worker] = &Active{Config: j.c, Fold: j.fold, Folds: t.spec.Folds, Worker: worker, Engine: engineName,
+	slot := ""
+	if worker < len(t.slots) {
+		slot = t.slots[worker]
+	}
+	t.started[j] = true
+	t.active[worker] = &Active{Config: j.c, Fold: j.fold, Folds: t.spec.Folds, Worker: worker, Slot: slot, Engine: engineName,
 		Epochs: t.spec.Epochs, Started: time.Now()}
 	t.notify()
 }
@@ -129,7 +143,8 @@ func (t *tracker) finish(worker int, j job, seconds float64) (done int, eta time
 	defer t.mu.Unlock()
 	delete(t.active, worker)
 	t.done++
-	t.finished[j] = true
+	t.started[j] = true
+	t.finished[j] = seconds
 	if seconds > 0 {
 		t.secs[j.c.BatchSize] += seconds
 		t.model[j.c.BatchSize] += t.modelCost(j.c)
@@ -145,25 +160,54 @@ func (t *tracker) drop(worker int) {
 	delete(t.active, worker)
 }
 
-// eta extrapolates the work done so far (finished runs and the finished
-// part of those in flight) per second of wall time to the work left.
+// eta deals the runs left out to the engines (see the top of this file);
+// 0 while there is nothing to go by.
 func (t *tracker) eta() time.Duration {
-	var done, total float64
-	for _, j := range t.jobs {
-		c := t.cost(j.c)
-		total += c
-		if t.finished[j] {
-			done += c
-		}
-	}
-	for _, a := range t.active {
-		done += a.Fraction() * t.cost(a.Config)
-	}
-	el := time.Since(t.start)
-	if done <= 0 || el <= 0 || t.done >= t.total {
+	if t.done >= t.total {
 		return 0
 	}
-	return time.Duration(float64(el) * max(0, total-done) / done)
+	// One run's pace, in work per second of its own time: from the runs
+	// finished, else from the finished part of those in flight.
+	var work, secs float64
+	for _, j := range t.jobs {
+		if s, ok := t.finished[j]; ok && s > 0 {
+			work += t.cost(j.c)
+			secs += s
+		}
+	}
+	if work == 0 {
+		for _, a := range t.active {
+			work += a.Fraction() * t.cost(a.Config)
+			secs += time.Since(a.Started).Seconds()
+		}
+	}
+	if work <= 0 || secs <= 0 {
+		return 0
+	}
+	pace := work / secs
+	// Each engine is free once its run in flight has taken the time its
+	// cost says (from its start: its reported progress lags, and says
+	// nothing of the validation after each epoch); the runs not started
+	// go, in order, to the engine free first.
+	free := make([]float64, t.workers)
+	for w, a := range t.active {
+		if w >= 0 && w < len(free) {
+			free[w] = max(0, t.cost(a.Config)/pace-time.Since(a.Started).Seconds())
+		}
+	}
+	for _, j := range t.jobs {
+		if t.started[j] {
+			continue
+		}
+		i := 0
+		for k := range free {
+			if free[k] < free[i] {
+				i = k
+			}
+		}
+		free[i] += t.cost(j.c) / pace
+	}
+	return time.Duration(slices.Max(free) * float64(time.Second))
 }
 
 func (t *tracker) snapshot() Status {

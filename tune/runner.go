@@ -28,12 +28,22 @@ var ErrInterrupted = errors.New("study interrupted")
 
 // Runner runs a study.
 type Runner struct {
-	Spec    *Spec
-	Dir     string
-	Data    *loader.MNIST
-	Engines []engine.Engine // one concurrent worker per engine
-	Final   bool            // retrain the best configuration and test it
-	Log     io.Writer
+	Spec *Spec
+	Dir  string
+	Data *loader.MNIST
+	// Engines run the study's runs, one concurrent worker per engine.
+	// Engines that share (engine.Shares: several on one GPU, or CPU
+	// engines) use one upload of the training images.
+	Engines []engine.Engine
+	// Slots, when set, names each engine of Engines for the progress
+	// (e.g. "GPU 0 #2"); by default "#1", "#2"… when there are several.
+	Slots []string
+	Final bool // retrain the best configuration and test it
+	// FinalEngine, when set, runs the final retraining instead of
+	// Engines[0] (a CPU engine with all the threads, where Engines split
+	// them).
+	FinalEngine engine.Engine
+	Log         io.Writer
 	// Machine describes the hardware for the report.
 	Machine string
 	// OnRunStart, when set, is called as each run starts (tests use it).
@@ -148,7 +158,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), spec.Shard, plural(done, "run"), len(jobs))
 
 	start := time.Now()
-	track := newTracker(spec, done, jobs, r.OnStatus)
+	groups, err := r.upload(len(jobs))
+	if err != nil {
+		return err
+	}
+	track := newTracker(spec, done, jobs, len(r.Engines), r.OnStatus)
+	track.slots = r.slots()
 	var mu sync.Mutex
 	next := 0
 	var firstErr error
@@ -156,13 +171,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	for wi, e := range r.Engines {
+		if len(jobs) == 0 {
+			break
+		}
 		wg.Add(1)
-		go func(wi int, e engine.Engine) {
+		go func(wi int, e engine.Engine, ds *engine.Dataset) {
 			defer wg.Done()
-			ds, err := engine.UploadDataset(e, r.Data.Train.Images.Pixels, r.Data.Train.Labels)
-			if err == nil {
-				defer ds.Release(e)
-			}
+			var err error
 			for err == nil {
 				mu.Lock()
 				if next >= len(jobs) || ctx.Err() != nil {
@@ -190,11 +205,15 @@ func (r *Runner) Run(ctx context.Context) error {
 				if run.Diverged {
 					status = fmt.Sprintf("diverged at epoch %d", run.DivergedEpoch)
 				}
+				where := ""
+				if len(r.Engines) > 1 {
+					where = " on " + track.slots[wi]
+				}
 				left := ""
 				if n < total && eta > 0 {
 					left = fmt.Sprintf("; %d to go, ETA %s", total-n, FormatDuration(eta))
 				}
-				r.logf("[%d/%d] %s%s: %s (%.1fs)%s", n, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds, left)
+				r.logf("[%d/%d] %s%s: %s (%.1fs%s)%s", n, total, j.c.Label(), foldLabel(spec, j.fold), status, run.Seconds, where, left)
 				res, cerr := Collect(r.Dir, spec)
 				if cerr == nil {
 					cerr = WriteResults(r.Dir, r.Spec.RecipeLabel(), res)
@@ -210,9 +229,12 @@ func (r *Runner) Run(ctx context.Context) error {
 				mu.Unlock()
 				cancel()
 			}
-		}(wi, e)
+		}(wi, e, groups.of[wi].ds)
 	}
 	wg.Wait()
+	if err := groups.release(); firstErr == nil {
+		firstErr = err
+	}
 	if firstErr != nil {
 		return firstErr
 	}
@@ -229,7 +251,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		return WriteResults(r.Dir, r.Spec.RecipeLabel(), res)
 	}
 	if r.Final {
-		if err := r.final(ctx, r.Engines[0]); err != nil {
+		fe := r.FinalEngine
+		if fe == nil {
+			fe = r.Engines[0]
+		}
+		if err := r.final(ctx, fe); err != nil {
 			return err
 		}
 	}

@@ -45,7 +45,8 @@ func tuneCommand() *cli.Command {
 			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train each run on a stratified subset of this many images (0 = all), for quick trials"},
 			&cli.StringFlag{Name: "out", Usage: "study folder (default: runs/tune-<time>); reuse it to resume"},
 			&cli.BoolFlag{Name: "final", Value: true, Usage: "retrain the best configuration on all training images and test it (--final=false to skip)"},
-			&cli.StringFlag{Name: "devices", Usage: "run configurations concurrently, one per GPU in this comma-separated list (e.g. 0,1,2,3)"},
+			&cli.StringFlag{Name: "devices", Usage: "run configurations concurrently on the GPUs in this comma-separated list (e.g. 0,1,2,3), --jobs-per-device at once on each"},
+			jobsPerDeviceFlag,
 			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
 				"JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array); give each shard its own --out and combine them with 'tune merge'"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags and print the configurations this shard would train, with their expected cost, then exit"},
@@ -205,6 +206,10 @@ func tuneAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	jobs, err := jobsPerDevice(c)
+	if err != nil {
+		return err
+	}
 	if shardFrom != "" {
 		fmt.Fprintf(c.App.Writer, "shard %s from %s\n", spec.Shard, shardFrom)
 	}
@@ -221,42 +226,23 @@ func tuneAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var engines []engine.Engine
+	engines, slots, finalEngine, err := tuneEngines(c, jobs, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		for _, e := range engines {
 			e.Close()
 		}
+		if finalEngine != nil {
+			finalEngine.Close()
+		}
 	}()
-	if d := c.String("devices"); d != "" {
-		if c.Bool("cpu") || c.IsSet("device") {
-			return usageErrorf("--devices excludes --cpu and --device")
-		}
-		ids, err := parseList("devices", d, strconv.Atoi)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			e, err := openGPU(id, c.String("precision") == "tf32")
-			if err != nil {
-				return err
-			}
-			engines = append(engines, e)
-		}
-	} else {
-		e, err := newEngine(c, c.App.ErrWriter)
-		if err != nil {
-			return err
-		}
-		engines = append(engines, e)
-	}
-	names := engines[0].Name()
-	for _, e := range engines[1:] {
-		names += ", " + e.Name()
-	}
+	names := engineNames(engines)
 	view := newStudyView(c.App.Writer, os.Stderr, isTerminal(os.Stderr))
 	defer view.close()
-	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: engines, Final: c.Bool("final") && spec.Shard.N == 1,
-		Log: view, OnStatus: view.update, Machine: tune.MachineInfo() + "; engine " + names}
+	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: engines, Slots: slots, FinalEngine: finalEngine,
+		Final: c.Bool("final") && spec.Shard.N == 1, Log: view, OnStatus: view.update, Machine: tune.MachineInfo() + "; engine " + names}
 	fmt.Fprintf(view, "engine: %s\n", names)
 	err = r.Run(ctx)
 	view.close()

@@ -100,8 +100,8 @@ func (v *studyView) draw() {
 	v.last = time.Now()
 }
 
-// liveLines renders the block: a summary and one line per run in flight,
-// each cut to the terminal's width so that none wraps (which would break
+// liveLines renders the block: a summary and one line per run in flight
+// (with the engine it runs on, where there are several), each cut to the terminal's width so that none wraps (which would break
 // the redraw).
 func liveLines(s tune.Status, width int) []string {
 	eta := "estimating"
@@ -110,13 +110,21 @@ func liveLines(s tune.Status, width int) []string {
 	}
 	head := fmt.Sprintf("-- %d/%d runs finished, %d running, %s elapsed, ETA %s", s.Done, s.Total, len(s.Running), tune.FormatDuration(s.Elapsed), eta)
 	lines := []string{head}
+	slotW := 0 // the engines' names in a column, with several
+	for _, a := range s.Running {
+		slotW = max(slotW, len([]rune(a.Slot)))
+	}
 	for _, a := range s.Running {
 		const barW = 16
 		f := a.Fraction()
 		n := int(f * barW)
 		bar := strings.Repeat("=", n) + strings.Repeat(" ", barW-n)
 		epoch := min(a.Epoch+1, a.Epochs)
-		l := fmt.Sprintf("   %-32s epoch %2d/%d [%s] %3.0f%%", a.Name(), epoch, a.Epochs, bar, 100*f)
+		l := "   "
+		if a.Slot != "" {
+			l += fmt.Sprintf("%-*s  ", slotW, a.Slot)
+		}
+		l += fmt.Sprintf("%-32s epoch %2d/%d [%s] %3.0f%%", a.Name(), epoch, a.Epochs, bar, 100*f)
 		if a.Steps > 0 {
 			l += fmt.Sprintf("  loss %.4f  acc %.2f%%", a.Loss, 100*a.Acc)
 		}

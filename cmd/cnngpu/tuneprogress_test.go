@@ -1,7 +1,7 @@
 // tuneprogress_test.go: the study's live view: log lines pass through
 // unchanged, the block of runs in flight is drawn on the terminal only,
 // cleared before each log line and redrawn after it, and cut to the
-// terminal's width.
+// terminal's width; several runs at once are shown with their engines.
 
 package main
 
@@ -46,6 +46,19 @@ func TestStudyView(t *testing.T) {
 	v.close()
 	if !strings.HasSuffix(term.String(), "\r\033[2A\033[J") {
 		t.Errorf("close did not clear the block: %q", term.String())
+	}
+
+	// Several runs at once: each shown with its engine, in a column.
+	st2 := st
+	c2 := tune.Config{LR: 0.03, BatchSize: 256, Act: "tanh"}
+	st2.Running = []tune.Active{
+		{Config: c, Slot: "GPU 0 #1", Epoch: 2, Epochs: 10, Started: time.Now()},
+		{Config: c2, Slot: "GPU 10 #2", Worker: 1, Epoch: 5, Epochs: 10, Started: time.Now()},
+	}
+	lines := liveLines(st2, 200)
+	if len(lines) != 3 || !strings.Contains(lines[0], "2 running") ||
+		!strings.HasPrefix(lines[1], "   GPU 0 #1   lr 0.001, batch 64, relu ") || !strings.HasPrefix(lines[2], "   GPU 10 #2  lr 0.03, batch 256, tanh ") {
+		t.Errorf("runs at once:\n%s", strings.Join(lines, "\n"))
 	}
 
 	// Not a terminal: log lines only, no escape codes.

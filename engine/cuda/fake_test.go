@@ -45,6 +45,8 @@ func fakeScenario(s string) int {
 		err = closeOtherContext()
 	case "engine":
 		err = fakeEngineRun()
+	case "share":
+		err = fakeShare()
 	default:
 		err = fmt.Errorf("unknown scenario %q", s)
 	}

@@ -1,0 +1,142 @@
+// tunejobs.go: the engines of `cnngpu tune`: --jobs-per-device N engines on
+// each GPU of --devices (or on the GPU --device or the default picks), each
+// training one configuration at a time beside the others and all of one
+// GPU reading one upload of the training images; with the CPU engine, N
+// engines splitting the threads, and one with all of them for the final
+// retraining.
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/cpu"
+	"github.com/urfave/cli/v2"
+)
+
+// maxJobsPerDevice is the most trainings at once per device accepted.
+const maxJobsPerDevice = 64
+
+var jobsPerDeviceFlag = &cli.IntFlag{Name: "jobs-per-device", Value: 1, Usage: "run `N` trainings at once on each GPU of --devices " +
+	"(or of --device, or the default GPU), each with its own engine and streams, those of one GPU reading one upload of the training images: " +
+	"one training at batch 128 leaves a GPU mostly idle (the default for GPUs is to be set by measurement). " +
+	"With the CPU engine: N engines splitting --threads (or all cores) between them, threads/N each (at least 1)"}
+
+// jobsPerDevice reads --jobs-per-device.
+func jobsPerDevice(c *cli.Context) (int, error) {
+	n := c.Int("jobs-per-device")
+	if n < 1 || n > maxJobsPerDevice {
+		return 0, usageErrorf("--jobs-per-device %d: expected the number of trainings to run at once on each device, 1 to %d (1: one after another)",
+			n, maxJobsPerDevice)
+	}
+	return n, nil
+}
+
+// tuneEngines opens the study's engines, with their names for the
+// progress; final, when not nil, is the engine for the final retraining.
+// On failure it closes what it opened.
+func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Engine, slots []string, final engine.Engine, err error) {
+	defer func() {
+		if err != nil {
+			for _, e := range engines {
+				e.Close()
+			}
+			engines, slots, final = nil, nil, nil
+		}
+	}()
+	if d := c.String("devices"); d != "" {
+		if c.Bool("cpu") || c.IsSet("device") {
+			return nil, nil, nil, usageErrorf("--devices excludes --cpu and --device")
+		}
+		ids, err := parseList("devices", d, strconv.Atoi)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, id := range ids {
+			if id < 0 {
+				return nil, nil, nil, usageErrorf("--devices: %d is not a GPU index (0, 1, ...; 'cnngpu devices' lists them)", id)
+			}
+			for k := range jobs {
+				e, err := openGPU(id, c.String("precision") == "tf32")
+				if err != nil {
+					return engines, nil, nil, err
+				}
+				engines = append(engines, e)
+				slots = append(slots, gpuSlot(id, k, jobs))
+			}
+		}
+		return engines, slots, nil, nil
+	}
+	e, err := newEngine(c, note)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	engines = append(engines, e)
+	if jobs == 1 {
+		return engines, nil, nil, nil
+	}
+	if _, ok := e.(*cpu.Engine); ok {
+		// The CPU engine, asked for or the fallback: jobs engines
+		// splitting the threads, and e, with all of them, for the final
+		// retraining.
+		threads := c.Int("threads")
+		if threads == 0 {
+			threads = runtime.GOMAXPROCS(0)
+		}
+		each := max(1, threads/jobs)
+		engines = nil
+		for k := range jobs {
+			engines = append(engines, cpu.New(each))
+			slots = append(slots, fmt.Sprintf("cpu #%d", k+1))
+		}
+		return engines, slots, e, nil
+	}
+	// A GPU engine on --device N or GPU 0: jobs-1 more beside it.
+	id := 0
+	if c.IsSet("device") {
+		id = c.Int("device")
+	}
+	slots = append(slots, gpuSlot(id, 0, jobs))
+	for k := 1; k < jobs; k++ {
+		g, err := openGPU(id, c.String("precision") == "tf32")
+		if err != nil {
+			return engines, nil, nil, err
+		}
+		engines = append(engines, g)
+		slots = append(slots, gpuSlot(id, k, jobs))
+	}
+	return engines, slots, nil, nil
+}
+
+// gpuSlot names training k of jobs on GPU id: "GPU 1", or "GPU 1 #2".
+func gpuSlot(id, k, jobs int) string {
+	if jobs == 1 {
+		return fmt.Sprintf("GPU %d", id)
+	}
+	return fmt.Sprintf("GPU %d #%d", id, k+1)
+}
+
+// engineNames describes engines, identical ones counted: "cpu (1
+// threads, …) ×2".
+func engineNames(engines []engine.Engine) string {
+	var names []string
+	count := map[string]int{}
+	for _, e := range engines {
+		n := e.Name()
+		if count[n] == 0 {
+			names = append(names, n)
+		}
+		count[n]++
+	}
+	for i, n := range names {
+		if count[n] > 1 {
+			names[i] = fmt.Sprintf("%s ×%d", n, count[n])
+		}
+	}
+	return strings.Join(names, ", ")
+}

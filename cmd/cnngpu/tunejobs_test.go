@@ -1,0 +1,82 @@
+// tunejobs_test.go: `tune --jobs-per-device`: bad values are refused
+// naming the flag (exit 2); on the CPU two engines split the threads, run
+// at once on one copy of the training images, and give the same results
+// and the same final model as one engine with all the threads.
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTuneJobsPerDevice(t *testing.T) {
+	for _, v := range []string{"0", "-2", "65", "two"} {
+		_, stderr, code := cnngpu(t, nil, "tune", "--cpu", "--jobs-per-device", v, "--dry-run")
+		if code != 2 || !strings.Contains(stderr, "jobs-per-device") {
+			t.Errorf("--jobs-per-device %s: exit %d, %q; want 2 and a message naming the flag", v, code, stderr)
+		}
+	}
+	_, stderr, _ := cnngpu(t, nil, "tune", "--cpu", "--jobs-per-device", "0", "--dry-run")
+	if !strings.Contains(stderr, "expected the number of trainings to run at once on each device, 1 to 64") {
+		t.Errorf("--jobs-per-device 0: %q", stderr)
+	}
+
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 60)
+	study := func(jobs string) (string, string) {
+		out := filepath.Join(dir, "study"+jobs)
+		stdout, stderr, code := cnngpu(t, nil, "tune", "--cpu", "--threads", "2", "--jobs-per-device", jobs, "--data", dir, "--out", out,
+			"--lr", "0.001,0.003", "--batch-size", "32", "--activation", "relu", "--epochs", "1", "--val-split", "0.2", "--recipe", "reference")
+		if code != 0 {
+			t.Fatalf("--jobs-per-device %s: exit %d\n%s\n%s", jobs, code, stdout, stderr)
+		}
+		return out, stdout
+	}
+	one, _ := study("1")
+	two, stdout := study("2")
+	for _, s := range []string{"engine: cpu (1 threads, ", " ×2", "2 runs at once, on one copy of the training images", "s on cpu #"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("--jobs-per-device 2: output lacks %q:\n%s", s, stdout)
+		}
+	}
+	a := resultRows(t, filepath.Join(one, "results.csv"))
+	b := resultRows(t, filepath.Join(two, "results.csv"))
+	if len(a) != 3 || strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Errorf("results.csv with 2 jobs differs from 1:\n%s\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	var f1, f2 struct {
+		TestAcc  float64 `json:"test_acc"`
+		TestLoss float64 `json:"test_loss"`
+		Engine   string  `json:"engine"`
+	}
+	for _, x := range []struct {
+		dir string
+		f   any
+	}{{one, &f1}, {two, &f2}} {
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(x.dir, "final.json"))), x.f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The final retraining runs on an engine with all the threads.
+	if f1.TestAcc != f2.TestAcc || f1.TestLoss != f2.TestLoss || !strings.HasPrefix(f2.Engine, "cpu (2 threads") {
+		t.Errorf("final retraining: %+v with 1 job, %+v with 2", f1, f2)
+	}
+}
+
+// resultRows is results.csv's lines without the last column (time).
+func resultRows(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		out = append(out, l[:strings.LastIndex(l, ",")])
+	}
+	return out
+}
