@@ -191,17 +191,21 @@ fi
 # on GPU 0 for what time is left before DEADLINE seconds (default 600);
 # interrupted, it keeps the finished runs. Study folder and log go to
 # tune.tar.gz.
+# TUNE_JOBS="1 2 4 8": the study once per --jobs-per-device value, each
+# from an empty folder, its wall time (command start to report.md) in
+# tune.log ("tune-wall:" lines); the folders of all go to tune.tar.gz.
 if [ "${TUNE:-0}" = 1 ] && [ -d "$b/mnist" ]; then
-	left=$((${DEADLINE:-600} - SECONDS - 10))
-	if [ $left -gt 30 ]; then
-		start=$SECONDS
-		timeout -s INT -k 10 "$left" "$b/cnngpu" tune --device 0 --data "$b/mnist" --out "$tmp/tune" >"$tmp/tune.log" 2>&1
+	mkdir -p "$tmp/tune"
+	for n in ${TUNE_JOBS:-1}; do
+		left=$((${DEADLINE:-600} - SECONDS - 10))
+		[ $left -gt 30 ] || break
+		start=$SECONDS t0=$EPOCHREALTIME
+		timeout -s INT -k 10 "$left" "$b/cnngpu" tune --device 0 --jobs-per-device "$n" --data "$b/mnist" --out "$tmp/tune/jobs-$n" >>"$tmp/tune/tune.log" 2>&1
 		rc=$?
-		mkdir -p "$tmp/tune"
-		mv "$tmp/tune.log" "$tmp/tune/"
-		tar -czf "$out/tune.tar.gz" -C "$tmp" tune
-		rows+=("$(printf '%-20s %-9s %4ss' tune "rc=$rc" $((SECONDS - start)))")
-	fi
+		echo "tune-wall: jobs-per-device $n: $(python3 -c "print(f'{$EPOCHREALTIME - $t0:.1f}')") s rc=$rc" | tee -a "$tmp/tune/tune.log" >/dev/null
+		rows+=("$(printf '%-20s %-9s %4ss' "tune-jobs-$n" "rc=$rc" $((SECONDS - start)))")
+	done
+	tar -czf "$out/tune.tar.gz" -C "$tmp" tune
 fi
 echo
 echo "device check ($(date -u +%Y-%m-%dT%H:%M:%SZ)):"
@@ -221,5 +225,5 @@ grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"
 grep -h "^seeds:" "$out/seeds.log" 2>/dev/null
-[ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log | tail -5
+[ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log | grep "^tune-wall"
 printf '%s\n' "${rows[@]}"
