@@ -208,17 +208,7 @@ func (s *choiceStore) drop(key string) {
 // choiceKey names direction dir of shape s on this engine's device, in
 // its precision and variant.
 func (e *Engine) choiceKey(s engine.ConvShape, dir int) string {
-	p := "fp32"
-	if e.tf32 {
-		p = "tf32"
-	}
-	if e.own {
-		p += ", own kernels"
-	}
-	if e.streams {
-		p += ", 2 streams"
-	}
-	return fmt.Sprintf("%s | %dx%dx%dx%d * %dx%dx%dx%d pad %d | %s | %s", e.identity, s.N, s.C, s.H, s.W, s.K, s.C, s.R, s.S, s.Pad, p, dirNames[dir])
+	return fmt.Sprintf("%s | %dx%dx%dx%d * %dx%dx%dx%d pad %d | %s | %s", e.identity, s.N, s.C, s.H, s.W, s.K, s.C, s.R, s.S, s.Pad, e.variant(), dirNames[dir])
 }
 
 // restore makes direction dir of cv (shape s) the remembered choice,

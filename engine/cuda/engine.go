@@ -130,6 +130,13 @@ func (e *Engine) device() gpu { return e.c.gpu }
 
 // Name describes the engine.
 func (e *Engine) Name() string {
+	d := e.c.Info()
+	return fmt.Sprintf("cuda GPU %d (%s, sm_%d%d, %s)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, e.variant())
+}
+
+// variant is the precision, kernel set and streams, e.g. "fp32, own
+// kernels, 2 streams".
+func (e *Engine) variant() string {
 	p := "fp32"
 	if e.tf32 {
 		p = "tf32"
@@ -140,8 +147,7 @@ func (e *Engine) Name() string {
 	if e.streams {
 		p += ", 2 streams"
 	}
-	d := e.c.Info()
-	return fmt.Sprintf("cuda GPU %d (%s, sm_%d%d, %s)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, p)
+	return p
 }
 
 // fail records the first error of a queued op, with its hint.

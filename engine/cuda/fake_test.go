@@ -140,15 +140,7 @@ func fakeEngineRun() (err error) {
 // current first.
 func TestFakeCloseInItsContext(t *testing.T) {
 	r := fakecuda.Run(t, "close-context", "")
-	if msg, ok := r.Line("error: "); ok {
-		t.Fatal(msg)
-	}
-	if len(r.Violations) > 0 {
-		t.Errorf("misuse: %q", r.Violations)
-	}
-	if l := r.Leaks(); len(l) > 0 {
-		t.Errorf("left alive: %v", l)
-	}
+	r.Clean(t)
 }
 
 // makers are the calls of the fake that make something, walked by

@@ -127,15 +127,7 @@ func train(t *testing.T, e *Engine, d *engine.Dataset) []float64 {
 // not across two.
 func TestFakeShareOneGPU(t *testing.T) {
 	r := fakecuda.Run(t, "share", "")
-	if msg, ok := r.Line("error: "); ok {
-		t.Fatal(msg)
-	}
-	if len(r.Violations) > 0 {
-		t.Errorf("misuse: %q", r.Violations)
-	}
-	if l := r.Leaks(); len(l) > 0 {
-		t.Errorf("left alive: %v", l)
-	}
+	r.Clean(t)
 }
 
 // fakeShare opens two engines on GPU 0 and one on GPU 1 and checks which

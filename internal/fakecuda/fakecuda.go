@@ -125,6 +125,21 @@ func (r Result) Leaks() []string {
 	return out
 }
 
+// Clean fails t when the child printed an error ("error: …", fatal),
+// misused the libraries or left something alive.
+func (r Result) Clean(t testing.TB) {
+	t.Helper()
+	if msg, ok := r.Line("error: "); ok {
+		t.Fatal(msg)
+	}
+	if len(r.Violations) > 0 {
+		t.Errorf("misuse: %q", r.Violations)
+	}
+	if l := r.Leaks(); len(l) > 0 {
+		t.Errorf("left alive: %v", l)
+	}
+}
+
 // Line returns the text after prefix on the first line of the child's
 // output that starts with it, and whether there was one.
 func (r Result) Line(prefix string) (string, bool) {
