@@ -423,15 +423,15 @@ var algoCounts = [3]int{8, 6, 7}
 // or GPU answers otherwise). On any mismatch it returns an error and
 // leaves the direction unprepared, for Prepare to search.
 func (cv *Conv) Restore(dir int, timed []AlgoTime, algo int) (err error) {
+	if cv.prepped[dir] {
+		return fmt.Errorf("cudnn: Restore(%d) of a prepared direction", dir)
+	}
 	defer func() {
 		if err != nil {
 			// Back to the math type asked for, which Prepare searches in.
 			cv.setMath(dir, cv.math)
 		}
 	}()
-	if cv.prepped[dir] {
-		return fmt.Errorf("cudnn: Restore(%d) of a prepared direction", dir)
-	}
 	if len(timed) == 0 || !slices.ContainsFunc(timed, func(a AlgoTime) bool { return a.Algo == algo }) {
 		return fmt.Errorf("remembered choice: algorithm %d is not among the %d remembered", algo, len(timed))
 	}
@@ -441,7 +441,8 @@ func (cv *Conv) Restore(dir int, timed []AlgoTime, algo int) (err error) {
 		switch {
 		case a.Algo < 0 || a.Algo >= algoCounts[dir]:
 			return fmt.Errorf("remembered choice: algorithm %d out of range for %s", a.Algo, finders[dir])
-		case a.Math < MathDefault || a.Math > MathFMA || !cv.allowed(a.Math):
+		case a.Math < MathDefault || a.Math > MathFMA || !cv.allowed(a.Math) || (cv.math == MathFMA && a.Math == MathDefault):
+			// (Prepare writes MathDefault as MathFMA under strict FP32.)
 			return fmt.Errorf("remembered choice: algorithm %d in math type %d, not allowed here", a.Algo, a.Math)
 		case a.Memory < 0 || !(a.MS >= 0) || (i > 0 && a.MS < timed[i-1].MS):
 			return fmt.Errorf("remembered choice: algorithm %d has a malformed time or workspace", a.Algo)

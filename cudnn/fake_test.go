@@ -167,6 +167,9 @@ func restoreScenario(tf32 bool) int {
 			{{Algo: t[0].Algo, MS: t[0].MS, Memory: t[0].Memory + 1, Math: t[0].Math}}, // another workspace
 			{{Algo: 1, MS: 1, Memory: 1 << 20, Math: MathTensorOp}},                    // tensor cores
 			{{Algo: 9, MS: 1, Math: MathFMA}},                                          // out of range
+			// Last: set to strict FP32 before the refusal, which must
+			// put back the math type asked for (the search below).
+			{{Algo: 0, MS: 1, Math: MathFMA}, {Algo: 5, MS: 2, Math: MathFMA}},
 		}
 		for i, timed := range bad {
 			if tf32 && i == 2 {
@@ -178,8 +181,13 @@ func restoreScenario(tf32 bool) int {
 				return fmt.Errorf("offer %d: the direction is prepared after a refusal", i)
 			}
 		}
-		// Refused, the direction is searched as usual.
-		return z.Prepare(DirForward)
+		// Refused, the direction is searched as usual, in the math type
+		// asked for.
+		if err := z.Prepare(DirForward); err != nil {
+			return err
+		}
+		fmt.Printf("searched after the refusals: algorithm %d in math type %d\n", z.Algo(DirForward), z.Timings(DirForward)[0].Math)
+		return nil
 	})
 	if err != nil {
 		fmt.Println("error:", err)
@@ -204,7 +212,17 @@ func TestFakeRestore(t *testing.T) {
 		if want := warmRounds + findRounds; r.Finds != [3]int{2 * want, want, want} {
 			t.Errorf("%s: cudnnFind calls by direction %v, want %v", s, r.Finds, [3]int{2 * want, want, want})
 		}
-		for i, want := range []string{"CUDNN_STATUS_NOT_SUPPORTED", "workspace", "math type", "out of range"} {
+		// After the refusals the search runs in the math type asked for:
+		// with tensor cores allowed the fake times algorithm 1 in
+		// CUDNN_TENSOR_OP_MATH, in strict FP32 in CUDNN_FMA_MATH.
+		want := fmt.Sprintf("algorithm 1 in math type %d", MathFMA)
+		if s == "restore-tf32" {
+			want = fmt.Sprintf("algorithm 1 in math type %d", MathTensorOp)
+		}
+		if msg, _ := r.Line("searched after the refusals: "); msg != want {
+			t.Errorf("%s: searched after the refusals: %q, want %q", s, msg, want)
+		}
+		for i, want := range []string{"CUDNN_STATUS_NOT_SUPPORTED", "workspace", "math type", "out of range", "CUDNN_STATUS_NOT_SUPPORTED"} {
 			if s == "restore-tf32" && i == 2 {
 				continue // tensor cores are allowed there
 			}

@@ -200,12 +200,13 @@ if [ "${TUNE:-0}" = 1 ] && [ -d "$b/mnist" ]; then
 		left=$((${DEADLINE:-600} - SECONDS - 10))
 		[ $left -gt 30 ] || break
 		start=$SECONDS t0=$EPOCHREALTIME
-		timeout -s INT -k 10 "$left" "$b/cnngpu" tune --device 0 --jobs-per-device "$n" --data "$b/mnist" --out "$tmp/tune/jobs-$n" >>"$tmp/tune/tune.log" 2>&1
+		# A fresh cache folder each: every N pays cuDNN's searches alike.
+		timeout -s INT -k 10 "$left" env XDG_CACHE_HOME="$tmp/tune-cache-$n" "$b/cnngpu" tune --device 0 --jobs-per-device "$n" --data "$b/mnist" --out "$tmp/tune/jobs-$n" >>"$tmp/tune/tune.log" 2>&1
 		rc=$?
 		echo "tune-wall: jobs-per-device $n: $(python3 -c "print(f'{$EPOCHREALTIME - $t0:.1f}')") s rc=$rc" | tee -a "$tmp/tune/tune.log" >/dev/null
 		rows+=("$(printf '%-20s %-9s %4ss' "tune-jobs-$n" "rc=$rc" $((SECONDS - start)))")
 	done
-	tar -czf "$out/tune.tar.gz" -C "$tmp" tune
+	[ -n "$(ls -A "$tmp/tune")" ] && tar -czf "$out/tune.tar.gz" -C "$tmp" tune
 fi
 echo
 echo "device check ($(date -u +%Y-%m-%dT%H:%M:%SZ)):"
@@ -213,10 +214,14 @@ grep -m1 "^GPU" "$out/devices.log"
 tail -1 "$out/abi-check.log" 2>/dev/null
 grep -h -E "^(--- |ok|FAIL|panic)" "$out"/cuda-tests.log "$out"/engine-tests.log 2>/dev/null | head -40
 grep -h -E "largest relative|differ|drifts|did not learn" "$out"/engine-tests.log 2>/dev/null
-grep -h -E "^engine|test accuracy|rror" "$out"/train-10-epochs.log 2>/dev/null | tail -12
-# Where the last training run's wall time went (CNNGPU_TRACE=1), under
-# its engine line.
-awk '/^engine:/ { eng = $0 } /^cnngpu trace:/ { buf = eng "\n"; on = 1 } on { buf = buf $0 "\n" } /^wall:/ { on = 0 } END { printf "%s", buf }' \
+# The TRAIN runs (the STARTUP runs follow them in the log, from its first
+# "== startup" line).
+awk '/^== startup/ { exit } /^engine|test accuracy|rror/' "$out"/train-10-epochs.log 2>/dev/null | tail -12
+# Where the last TRAIN run's wall time went (CNNGPU_TRACE=1), under its
+# engine line; then the first warm STARTUP run's of this build.
+awk '/^== startup/ { exit } /^engine:/ { eng = $0 } /^cnngpu trace:/ { buf = eng "\n"; on = 1 } on { buf = buf $0 "\n" } /^wall:/ { on = 0 } END { printf "%s", buf }' \
+	"$out/train-10-epochs.log" 2>/dev/null
+awk '/^== startup warm-new/ { w = 1 } w && /^cnngpu trace:/ { print "startup, first warm run of this build:"; p = 1 } p { print } p && /^wall:/ { exit }' \
 	"$out/train-10-epochs.log" 2>/dev/null
 grep -h "^startup:" "$out/train-10-epochs.log" 2>/dev/null
 grep -v -E '^(bench-gpu:|\{"ab"|bench-ab)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
@@ -225,5 +230,5 @@ grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"
 grep -h "^seeds:" "$out/seeds.log" 2>/dev/null
-[ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log | grep "^tune-wall"
+[ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log 2>/dev/null | grep "^tune-wall"
 printf '%s\n' "${rows[@]}"

@@ -22,21 +22,29 @@ import (
 // command.
 func prepareArgs(app *cli.App, args []string) ([]string, error) {
 	if len(args) >= 3 && (args[1] == "help" || args[1] == "h") && !strings.HasPrefix(args[2], "-") {
-		// `cnngpu help COMMAND [SUBCOMMAND]`: an unknown one is a usage
-		// error, as for the command itself (urfave/cli exits 3).
+		// `cnngpu help COMMAND [SUBCOMMAND]` is `cnngpu COMMAND
+		// [SUBCOMMAND] --help` (urfave/cli would show the parent's help
+		// for a subcommand, and exit 3 for an unknown command): an
+		// unknown command, or a word past the last command, is a usage
+		// error as for the command itself.
 		cmds := app.Commands
 		var cmd *cli.Command
+		var path []string
 		for _, a := range args[2:] {
-			if strings.HasPrefix(a, "-") || (cmd != nil && len(cmds) == 0) {
-				break
+			switch {
+			case a == "help" || a == "h":
+				return args, nil // the help command's own help
+			case strings.HasPrefix(a, "-") || (cmd != nil && len(cmds) == 0):
+				return nil, usageErrorf("help %s: %q is not a command of it (see 'cnngpu %s --help')", strings.Join(path, " "), a, strings.Join(path, " "))
 			}
 			next := findCommand(cmds, a)
 			if next == nil {
 				return nil, unknownCommand(cmd, cmds, a)
 			}
 			cmd, cmds = next, next.Subcommands
+			path = append(path, a)
 		}
-		return args, nil
+		return append(append([]string{args[0]}, path...), "--help"), nil
 	}
 	if len(args) < 2 || strings.HasPrefix(args[1], "-") || args[1] == "help" || args[1] == "h" {
 		return args, nil

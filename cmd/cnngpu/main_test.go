@@ -132,6 +132,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "data", "frob"}, 2, `unknown command "data frob"; 'data' has the commands fetch, verify`},
+		{[]string{"help", "train", "nope"}, 2, `help train: "nope" is not a command of it`},
 		{[]string{"train", "--cpu", "--device", "1"}, 2, "--cpu and --device exclude each other"},
 		{[]string{"train", "--cpu", "--precision", "fp16"}, 2, `--precision "fp16": expected fp32 or tf32`},
 		{[]string{"bench", "--cpu", "--batch-size", "90000"}, 2, "--batch-size 90000: a batch of 90000 images is more than the reference architecture can run"},
@@ -609,5 +610,24 @@ func TestDevices(t *testing.T) {
 	}
 	if code != 0 || !strings.Contains(stdout, "GPU 0 ") || !strings.Contains(stdout, "compute capability") {
 		t.Errorf("devices with a driver: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestHelpCommand: 'cnngpu help COMMAND [SUBCOMMAND]' shows that command's
+// own help (a subcommand's, not its parent's), and the help command's.
+func TestHelpCommand(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help", "train"}, "cnngpu train - "},
+		{[]string{"help", "tune", "merge"}, "cnngpu tune merge - "},
+		{[]string{"help", "data", "fetch"}, "cnngpu data fetch - "},
+		{[]string{"help", "help"}, "help - "},
+	} {
+		stdout, stderr, code := cnngpu(t, nil, c.args...)
+		if code != 0 || !strings.Contains(stdout, c.want) {
+			t.Errorf("cnngpu %s: exit %d, want 0 and %q in:\n%s%s", strings.Join(c.args, " "), code, c.want, stdout, stderr)
+		}
 	}
 }

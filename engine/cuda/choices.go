@@ -91,7 +91,11 @@ type choiceStore struct {
 	path    string
 	mu      sync.Mutex
 	entries map[string]dirChoice
-	failed  bool // a write failed: stop trying (warned once)
+	// mine is the keys this process put: a write keeps the file's
+	// other entries as they are on disk now (another process may have
+	// written newer ones since this one read them).
+	mine   map[string]bool
+	failed bool // a write failed: stop trying (warned once)
 }
 
 var (
@@ -102,9 +106,9 @@ var (
 )
 
 // choicesFromEnv is the store for this process: nil with CNNGPU_NO_CACHE=1
-// or without a cache folder.
+// (or a value CheckEnv refuses) or without a cache folder.
 func choicesFromEnv() *choiceStore {
-	if os.Getenv(NoCacheEnv) == "1" {
+	if off, err := parseNoCache(); off || err != nil {
 		return nil
 	}
 	dir := os.Getenv("XDG_CACHE_HOME")
@@ -125,7 +129,7 @@ func openChoices(path string) *choiceStore {
 	if s := stores[path]; s != nil {
 		return s
 	}
-	s := &choiceStore{path: path, entries: readChoices(path)}
+	s := &choiceStore{path: path, entries: readChoices(path), mine: map[string]bool{}}
 	stores[path] = s
 	return s
 }
@@ -169,11 +173,16 @@ func (s *choiceStore) put(key string, c dirChoice) {
 		return // nothing new
 	}
 	s.entries[key] = c
+	s.mine[key] = true
 	if s.failed {
 		return
 	}
 	all := readChoices(s.path)
-	maps.Copy(all, s.entries)
+	for k := range s.mine {
+		all[k] = s.entries[k]
+	}
+	// What other processes wrote is this one's to use too.
+	s.entries = maps.Clone(all)
 	if len(all) > maxChoices {
 		keys := slices.Collect(maps.Keys(all))
 		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(all[b].Written, all[a].Written), cmp.Compare(a, b)) })
@@ -225,6 +234,9 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 	}
 	if err := cv.Restore(dir, c.Timed, c.Algo); err != nil {
 		e.choices.drop(key)
+		if os.Getenv("CNNGPU_DEBUG") == "1" {
+			warnf("remembered cuDNN choice refused, searching again: %s: %v", key, err)
+		}
 		return false
 	}
 	if c.Tuned {

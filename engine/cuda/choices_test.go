@@ -11,6 +11,7 @@ package cuda
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -214,5 +215,38 @@ func TestChoicesEnv(t *testing.T) {
 	}
 	if _, ok := w.get("b"); !ok {
 		t.Error("an entry not written is not kept in memory for this process")
+	}
+}
+
+// TestChoicesTwoProcesses: two stores on one file, as two processes: a
+// write keeps the entries the other wrote since this one read the file
+// (not its own stale copies of them), and the file keeps at most
+// maxChoices entries.
+func TestChoicesTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), choicesFile)
+	proc := func() *choiceStore {
+		return &choiceStore{path: path, entries: readChoices(path), mine: map[string]bool{}}
+	}
+	timed := []cudnn.AlgoTime{{Algo: 1, MS: 1, Math: cudnn.MathFMA}, {Algo: 0, MS: 1.1, Math: cudnn.MathFMA}}
+	first := proc()
+	first.put("k", dirChoice{Timed: timed, Algo: 1})
+	a, b := proc(), proc() // both read k, not tuned
+	b.put("k", dirChoice{Timed: timed, Algo: 0, Tuned: true})
+	a.put("other", dirChoice{Timed: timed, Algo: 1})
+	doc := readChoices(path)
+	if c := doc["k"]; !c.Tuned || c.Algo != 0 {
+		t.Errorf("after another process's write: k = %+v, want the tuned entry the other wrote", c)
+	}
+	if _, ok := doc["other"]; !ok {
+		t.Error("this process's own entry is not in the file")
+	}
+	if c, _ := a.get("k"); !c.Tuned {
+		t.Error("the other process's newer entry is not this one's to use after a write")
+	}
+	for i := range maxChoices + 20 {
+		a.put(fmt.Sprintf("key %04d", i), dirChoice{Timed: timed, Algo: 1})
+	}
+	if n := len(readChoices(path)); n != maxChoices {
+		t.Errorf("%d entries in the file, want at most %d", n, maxChoices)
 	}
 }

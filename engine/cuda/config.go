@@ -69,10 +69,25 @@ func parseStreams() (bool, error) {
 	}
 }
 
-// CheckEnv reports a bad value of KernelsEnv or StreamsEnv, so that a
-// command refuses it before choosing an engine.
+// parseNoCache reads NoCacheEnv: true for 1 (no remembered choices).
+func parseNoCache() (bool, error) {
+	switch v := os.Getenv(NoCacheEnv); v {
+	case "", "0":
+		return false, nil
+	case "1":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected 1 (search cuDNN's algorithms in every process, remembering nothing) or 0; unset it to remember them (the default)", NoCacheEnv, v)
+	}
+}
+
+// CheckEnv reports a bad value of KernelsEnv, StreamsEnv or NoCacheEnv,
+// so that a command refuses it before choosing an engine.
 func CheckEnv() error {
 	if _, err := parseKernels(); err != nil {
+		return err
+	}
+	if _, err := parseNoCache(); err != nil {
 		return err
 	}
 	_, err := parseStreams()

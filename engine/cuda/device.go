@@ -142,7 +142,8 @@ func (l *library) Info() cu.Device { return l.Device }
 // cuDNN's and cuBLAS's versions.
 func (l *library) Identity() string {
 	d := l.Device
-	id := fmt.Sprintf("%s sm_%d%d", d.Name, d.ComputeMajor, d.ComputeMinor)
+	// The multiprocessors tell a MIG slice from the whole GPU.
+	id := fmt.Sprintf("%s sm_%d%d, %d SMs", d.Name, d.ComputeMajor, d.ComputeMinor, d.Multiprocessors)
 	if v, err := cu.DriverVersion(); err == nil {
 		id += fmt.Sprintf(", driver CUDA %d.%d", v/1000, v%1000/10)
 	}
