@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -31,14 +32,11 @@ var Files = []File{
 // CacheDir is where fetched MNIST files are kept:
 // $XDG_CACHE_HOME/cnngpu/mnist, else ~/.cache/cnngpu/mnist.
 func CacheDir() (string, error) {
-	if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
-		return filepath.Join(x, "cnngpu", "mnist"), nil
-	}
-	home, err := os.UserHomeDir()
+	root, err := cachedir.Root()
 	if err != nil {
-		return "", fmt.Errorf("no cache folder: neither $XDG_CACHE_HOME nor a home folder is set (use --data DIR): %v", err)
+		return "", fmt.Errorf("%v (use --data DIR)", err)
 	}
-	return filepath.Join(home, ".cache", "cnngpu", "mnist"), nil
+	return filepath.Join(root, "mnist"), nil
 }
 
 // find returns the path of f in dir: the .gz name, or the name without .gz

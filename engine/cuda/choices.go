@@ -37,6 +37,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
@@ -111,15 +112,11 @@ func choicesFromEnv() *choiceStore {
 	if off, err := parseNoCache(); off || err != nil {
 		return nil
 	}
-	dir := os.Getenv("XDG_CACHE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil
-		}
-		dir = filepath.Join(home, ".cache")
+	root, err := cachedir.Root()
+	if err != nil {
+		return nil
 	}
-	return openChoices(filepath.Join(dir, "cnngpu", choicesFile))
+	return openChoices(filepath.Join(root, choicesFile))
 }
 
 // openChoices is the store of file path, read on first use.
