@@ -159,19 +159,27 @@ func (s *choiceStore) get(key string) (dirChoice, bool) {
 	return c, ok
 }
 
-// put remembers c as key's entry and writes the file: the entries on disk
-// (another process's since this one read it), then this process's.
-func (s *choiceStore) put(key string, c dirChoice) {
+// put remembers c as key's entry and writes the file (putAll).
+func (s *choiceStore) put(key string, c dirChoice) { s.putAll(map[string]dirChoice{key: c}) }
+
+// putAll remembers each entry of kv and, when one is new, writes the file
+// once: the entries on disk (another process's since this one read it),
+// then this process's.
+func (s *choiceStore) putAll(kv map[string]dirChoice) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.Written = time.Now().Unix()
-	c.Sum = c.sum(key)
-	if old, ok := s.entries[key]; ok && old.Algo == c.Algo && old.Tuned == c.Tuned && slices.Equal(old.Timed, c.Timed) {
-		return // nothing new
+	changed := false
+	for key, c := range kv {
+		c.Written = time.Now().Unix()
+		c.Sum = c.sum(key)
+		if old, ok := s.entries[key]; ok && old.Algo == c.Algo && old.Tuned == c.Tuned && slices.Equal(old.Timed, c.Timed) {
+			continue // nothing new
+		}
+		s.entries[key] = c
+		s.mine[key] = true
+		changed = true
 	}
-	s.entries[key] = c
-	s.mine[key] = true
-	if s.failed {
+	if !changed || s.failed {
 		return
 	}
 	all := readChoices(s.path)
@@ -242,15 +250,23 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 	return true
 }
 
-// remember stores direction dir of cv's choice; tuned says it was settled
-// by timing in place.
-func (e *Engine) remember(s engine.ConvShape, cv convPlan, dir int, tuned bool) {
+// remember stores the choices of dirs (their plans prepared); tuned says
+// they were settled by timing in place. One write of the file for all.
+func (e *Engine) remember(dirs []planDir, tuned bool) {
 	if e.choices == nil {
 		return
 	}
-	t := cv.Timings(dir)
-	if len(t) == 0 {
-		return
+	kv := map[string]dirChoice{}
+	for _, pd := range dirs {
+		cv := e.convs[pd.s]
+		if cv == nil || !cv.Prepared(pd.dir) {
+			continue
+		}
+		if t := cv.Timings(pd.dir); len(t) > 0 {
+			kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Timed: t, Algo: cv.Algo(pd.dir), Tuned: tuned}
+		}
 	}
-	e.choices.put(e.choiceKey(s, dir), dirChoice{Timed: t, Algo: cv.Algo(dir), Tuned: tuned})
+	if len(kv) > 0 {
+		e.choices.putAll(kv)
+	}
 }

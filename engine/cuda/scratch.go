@@ -112,7 +112,7 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 			e.fail(fmt.Errorf("choosing the %s algorithm of convolution %+v: %w", dirNames[dir], s, err))
 			return nil
 		}
-		e.remember(s, cv, dir, false)
+		e.remember([]planDir{{s, dir}}, false)
 	}
 	if _, ok := e.grow(ws, cv.Workspace(dir)); !ok {
 		return nil

@@ -99,20 +99,12 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 	}
 	if len(t.cands) == 1 {
 		// Nothing close to time: cuDNN's choices are settled.
-		e.rememberSettled(dirs)
+		e.remember(dirs, true)
 		return nil
 	}
 	return t
 }
 
-// rememberSettled stores the choices of dirs, settled (choices.go).
-func (e *Engine) rememberSettled(dirs []planDir) {
-	for _, pd := range dirs {
-		if cv := e.convs[pd.s]; cv != nil && cv.Prepared(pd.dir) {
-			e.remember(pd.s, cv, pd.dir, true)
-		}
-	}
-}
 
 // tuneStep runs one step of key's tuning: the next recording, timed;
 // after the last round the fastest becomes key's recording. The events
@@ -169,7 +161,7 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 	}
 	delete(e.tuners, key)
 	if err == nil {
-		e.rememberSettled(t.dirs)
+		e.remember(t.dirs, true)
 	}
 	return err
 }
