@@ -105,7 +105,6 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 	return t
 }
 
-
 // tuneStep runs one step of key's tuning: the next recording, timed;
 // after the last round the fastest becomes key's recording. The events
 // are the tuner's until it releases them, each once.
