@@ -110,7 +110,9 @@ type blas struct {
 
 func newBLAS(c *Context) (*blas, error) {
 	defer trace.Begin(trace.BLASHandle).End()
-	l, err := blasLibrary()
+	var l *Library
+	var err error
+	WaitPreloaded(func() { l, err = blasLibrary() })
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,26 @@ func versionString(v int) string {
 	return fmt.Sprintf("%d.%d.%d", v/1000, v/100%10, v%100)
 }
 
+// subLibraries are cuDNN 9's parts that its convolutions need, which the
+// dispatcher, libcudnn.so.9, loads from its own folder by soname when
+// first asked for them: the graph API and its engines and heuristics,
+// and the legacy ops and convolutions. (Left to cuDNN: the RNN and
+// attention library, and the runtime-compiled engines, which need NVRTC.)
+var subLibraries = []string{"libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
+	"libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9"}
+
+// Preload opens cuDNN and, for cuDNN 9, its sub-libraries (subLibraries)
+// from the folder of the file opened; for cuda.Preload, beside the
+// context's making. A failure is left for New to report, as without it.
+func Preload() {
+	l, err := library()
+	if err != nil || l.Found.Major != 9 {
+		return
+	}
+	defer trace.Begin(trace.LoadDNNParts).End()
+	l.OpenBeside(subLibraries...)
+}
+
 // Library loads cuDNN and says which file was loaded, its version, from
 // where, and the candidates tried before it.
 func Library() (*nvlib.Found, error) {

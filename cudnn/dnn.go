@@ -85,6 +85,7 @@ import (
 	"slices"
 	"unsafe"
 
+	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -139,7 +140,9 @@ func (h *Handle) check(fn string, st C.cudnnStatus_t) error {
 // current on this thread).
 func New(stream unsafe.Pointer) (*Handle, error) {
 	defer trace.Begin(trace.DNNHandle).End()
-	l, err := library()
+	var l *cuda.Library
+	var err error
+	cuda.WaitPreloaded(func() { l, err = library() })
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/kernels"
@@ -104,6 +105,13 @@ func New(device int, tf32 bool) (*Engine, error) {
 	streams, err := parseStreams()
 	if err != nil {
 		return nil, err
+	}
+	// Once the driver has started, cuBLAS and cuDNN open on another
+	// goroutine while this one makes the context and loads our kernels
+	// (cuda.Preload); a driver that does not start is openLibrary's to
+	// report.
+	if cu.Load() == nil {
+		cu.Preload(cudnn.Preload)
 	}
 	l, err := openLibrary(device, kernels.Fatbin, kernels.PTX, kernels.Names, tf32)
 	if err != nil {

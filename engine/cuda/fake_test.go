@@ -24,6 +24,7 @@ import (
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fakecuda"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/kernels"
 )
 
@@ -47,6 +48,8 @@ func fakeScenario(s string) int {
 		err = fakeEngineRun()
 	case "share":
 		err = fakeShare()
+	case "preload":
+		err = fakePreload()
 	default:
 		err = fmt.Errorf("unknown scenario %q", s)
 	}
@@ -133,6 +136,72 @@ func fakeEngineRun() (err error) {
 	engine.ResetGraphs(e)
 	_, err = m.Predict(make([]float32, 3*engine.ImagePixels))
 	return err
+}
+
+// fakePreload opens and closes the engine with the trace on, and prints
+// the trace's rows ("row: depth aside name") and the files of cuDNN's
+// sub-libraries this process mapped ("mapped: name").
+func fakePreload() error {
+	trace.Enable()
+	e, err := New(0, false)
+	if err != nil {
+		return err
+	}
+	if err := e.Close(); err != nil {
+		return err
+	}
+	cu.PreloadDone()
+	for _, r := range trace.Snapshot().Rows {
+		fmt.Printf("row: %d %v %s\n", r.Depth, r.Aside, r.Name)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return err
+	}
+	for _, n := range fakecuda.CUDNNParts {
+		if strings.Contains(string(maps), "/"+n+"\n") {
+			fmt.Println("mapped:", n)
+		}
+	}
+	return nil
+}
+
+// TestFakePreload: New opens cuBLAS and cuDNN (with cuDNN 9's
+// sub-libraries, from its folder) on another goroutine while it makes the
+// context: their loading is in the trace's rows beside the command's, and
+// the handles' making waits for them under their own row.
+func TestFakePreload(t *testing.T) {
+	r := fakecuda.Run(t, "preload", "")
+	r.Clean(t)
+	rows := map[string]string{}
+	for _, l := range strings.Split(r.Output, "\n") {
+		if f, ok := strings.CutPrefix(l, "row: "); ok {
+			p := strings.SplitN(f, " ", 3)
+			if len(p) == 3 {
+				rows[p[2]] += p[0] + " " + p[1] + ";"
+			}
+		}
+	}
+	for name, want := range map[string]string{
+		trace.LoadBLAS:     "0 true;",
+		trace.LoadDNN:      "0 true;",
+		trace.LoadDNNParts: "0 true;",
+		trace.BLASHandle:   "0 false;",
+		trace.DNNHandle:    "0 false;",
+		trace.LibWait:      "1 false;1 false;", // under each handle
+	} {
+		if rows[name] != want {
+			t.Errorf("trace row %q: depth and aside %q, want %q", name, rows[name], want)
+		}
+	}
+	for _, n := range fakecuda.CUDNNParts {
+		if !strings.Contains(r.Output, "mapped: "+n+"\n") {
+			t.Errorf("%s (beside the fake libcudnn.so.9) was not opened", n)
+		}
+	}
+	if t.Failed() {
+		t.Logf("child output:\n%s", r.Output)
+	}
 }
 
 // TestFakeCloseInItsContext: cudnnDestroy waits for the device of the

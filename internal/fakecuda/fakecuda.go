@@ -28,6 +28,12 @@ var source string
 // library search (internal/nvlib) takes from LD_LIBRARY_PATH first.
 var sonames = []string{"libcuda.so.1", "libcublas.so.12", "libcudnn.so.9"}
 
+// CUDNNParts are stand-ins for cuDNN 9's sub-libraries beside the fake
+// libcudnn.so.9: empty libraries, each its own file, that a preload of
+// them (cudnn.Preload) opens and /proc/self/maps then shows.
+var CUDNNParts = []string{"libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
+	"libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9"}
+
 var (
 	buildOnce sync.Once
 	buildDir  string
@@ -64,6 +70,18 @@ func dir(t testing.TB) string {
 		for _, n := range sonames {
 			if err := os.Symlink("libfakecuda.so", filepath.Join(d, n)); err != nil {
 				buildErr = err
+				return
+			}
+		}
+		part := filepath.Join(d, "part.c")
+		if err := os.WriteFile(part, []byte("int fakecuda_cudnn_part = 1;\n"), 0o644); err != nil {
+			buildErr = err
+			return
+		}
+		for _, n := range CUDNNParts {
+			out, err := exec.Command(cc, "-shared", "-fPIC", "-o", filepath.Join(d, n), part).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("building a stand-in for %s: %v\n%s", n, err, out)
 				return
 			}
 		}

@@ -16,9 +16,10 @@
 // the order of Begin and End calls, not by clock readings, so that equal
 // times nest right). Spans of other goroutines that overlap in time nest
 // the same way. Work a command starts beside its own on another goroutine
-// (reading MNIST while the GPU starts) calls Aside there first: its spans
-// nest among themselves only, and their rows follow the others' under a
-// line that says they overlap them.
+// (reading MNIST, loading cuBLAS and cuDNN while the GPU starts) calls
+// Aside there first: its spans nest among themselves only (each such
+// goroutine's apart from another's, which it overlaps too), and their rows
+// follow the others' under a line that says they overlap them.
 package trace
 
 import (
@@ -48,6 +49,8 @@ const (
 	LoadBLAS      = "loading cuBLAS"
 	DNNHandle     = "cuDNN handle"
 	LoadDNN       = "loading cuDNN"
+	LoadDNNParts  = "loading cuDNN's sub-libraries"
+	LibWait       = "waiting for the libraries loaded beside"
 	Upload        = "uploading the data"
 	ModelSetup    = "building the model"
 	Epoch         = "epoch"
@@ -85,6 +88,7 @@ type span struct {
 	begin, end uint64 // seq at Begin and End
 	d          time.Duration
 	aside      bool
+	g          uint64 // the goroutine of an aside span
 }
 
 // Span is a phase being timed; the zero Span (tracing off) does nothing.
@@ -93,6 +97,7 @@ type Span struct {
 	seq   uint64
 	start time.Time
 	aside bool
+	g     uint64
 }
 
 // Enable turns recording on.
@@ -124,7 +129,10 @@ func Begin(name string) Span {
 	}
 	sp := Span{name: name, seq: seq.Add(1), start: time.Now()}
 	if asideN.Load() > 0 {
-		_, sp.aside = asideGs.Load(goid())
+		g := goid()
+		if _, sp.aside = asideGs.Load(g); sp.aside {
+			sp.g = g
+		}
 	}
 	return sp
 }
@@ -170,7 +178,7 @@ func (s Span) End() {
 		dropped++
 		return
 	}
-	spans = append(spans, span{name: s.name, begin: s.seq, end: seq.Add(1), d: d, aside: s.aside})
+	spans = append(spans, span{name: s.name, begin: s.seq, end: seq.Add(1), d: d, aside: s.aside, g: s.g})
 }
 
 // Row is one line of the table: a phase at a place in the nesting, with
@@ -231,7 +239,20 @@ func Snapshot() Table {
 		}
 	}
 	walk(top, 0, false)
-	walk(build(beside), 0, true)
+	// Each aside goroutine's spans apart, in the order the goroutines
+	// began their first.
+	slices.SortStableFunc(beside, func(a, b span) int { return cmp.Compare(a.begin, b.begin) })
+	var gs []uint64
+	byG := map[uint64][]span{}
+	for _, s := range beside {
+		if _, ok := byG[s.g]; !ok {
+			gs = append(gs, s.g)
+		}
+		byG[s.g] = append(byG[s.g], s)
+	}
+	for _, g := range gs {
+		walk(build(byG[g]), 0, true)
+	}
 	for i := range t.Rows {
 		t.Rows[i].kids = nil
 	}
@@ -315,7 +336,7 @@ func (t Table) Write(w io.Writer) {
 	for _, r := range t.Rows {
 		if r.Aside && !asideShown {
 			asideShown = true
-			b.WriteString("beside the phases above, on another goroutine (overlapping them; not in their sum):\n")
+			b.WriteString("beside the phases above, on other goroutines (overlapping them; not in their sum):\n")
 		}
 		if r.Depth == 0 && !r.Aside {
 			top += r.Total

@@ -273,3 +273,44 @@ func TestAside(t *testing.T) {
 		t.Errorf("the aside rows are not last, indented under their line:\n%s", out)
 	}
 }
+
+// TestAsideApart: two goroutines' aside spans that overlap in time (the
+// data read beside, and the libraries loaded beside) do not nest in each
+// other: each goroutine's rows are its own, in the order the goroutines
+// began.
+func TestAsideApart(t *testing.T) {
+	Reset()
+	defer Reset()
+	Enable()
+	readBegun, libsDone, readDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer Aside()()
+		r := Begin(ReadData)
+		close(readBegun)
+		<-libsDone // the libraries load entirely within the read
+		r.End()
+	}()
+	go func() {
+		defer close(libsDone)
+		<-readBegun
+		defer Aside()()
+		b := Begin(LoadBLAS)
+		Begin(LoadDNN).End() // nested here: same goroutine, inside its span
+		b.End()
+	}()
+	<-readDone
+	got := ""
+	for _, r := range Snapshot().Rows {
+		if r.Name == StartToMain {
+			continue
+		}
+		got += strings.Repeat("  ", r.Depth) + r.Name + " " + strconv.FormatBool(r.Aside) + "\n"
+	}
+	want := ReadData + " true\n" +
+		LoadBLAS + " true\n" +
+		"  " + LoadDNN + " true\n"
+	if got != want {
+		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
+	}
+}
