@@ -6,7 +6,6 @@
 package tune
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
@@ -149,11 +147,7 @@ func savePanels(path string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Len
 			}
 		}
 	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return fmt.Errorf("drawing %s: %w", path, err)
-	}
-	return fileutil.WriteAtomic(path, buf.Bytes(), 0o644)
+	return writePNG(path, img.Image())
 }
 
 func fmtLR(lr float64) string { return strconv.FormatFloat(lr, 'g', -1, 64) }
@@ -838,11 +832,7 @@ func savePanelsHead(path string, head *plot.Plot, plots [][]*plot.Plot, leg *plo
 			}
 		}
 	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return fmt.Errorf("drawing %s: %w", path, err)
-	}
-	return fileutil.WriteAtomic(path, buf.Bytes(), 0o644)
+	return writePNG(path, img.Image())
 }
 
 func find(results []Result, lr float64, bs int, act string) (Result, bool) {

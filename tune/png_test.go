@@ -1,0 +1,126 @@
+// png_test.go: the figures' encoding: a chart of few colours is written
+// paletted, pixel for pixel where its colours are in the palette and to
+// the nearest elsewhere, smaller than RGBA; an image of many colours stays
+// RGBA, exact.
+
+package tune
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// chart draws a white image with a grey grid and four coloured diagonal
+// lines, anti-aliased by a blend at their edges (rare colours), plus
+// extra: that many pixels of distinct noise colours.
+func chart(w, h, extra int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	grey := color.RGBA{200, 200, 200, 255}
+	for x := 0; x < w; x += 40 {
+		for y := 0; y < h; y++ {
+			img.SetRGBA(x, y, grey)
+		}
+	}
+	cols := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}}
+	for k, c := range cols {
+		for x := 0; x < w; x++ {
+			y := (x*(k+1)/3 + 10*k) % h
+			img.SetRGBA(x, y, c)
+			// Edge: a blend whose shade depends on x (many rare colours).
+			f := uint8(x % 97)
+			img.SetRGBA(x, (y+1)%h, color.RGBA{c.R/2 + 127 - f/4, c.G/2 + 127 - f/4, c.B/2 + 127 - f/4, 255})
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range extra {
+		img.SetRGBA(r.IntN(w), r.IntN(h), color.RGBA{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255})
+	}
+	return img
+}
+
+func TestWritePNGPaletted(t *testing.T) {
+	src := chart(600, 300, 1000) // 0.6% of the pixels rare colours
+	path := filepath.Join(t.TempDir(), "chart.png")
+	if err := writePNG(path, src); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := got.(*image.Paletted)
+	if !ok {
+		t.Fatalf("a chart of few colours was written as %T, want paletted", got)
+	}
+	inPalette := map[color.RGBA]bool{}
+	for _, c := range p.Palette {
+		inPalette[color.RGBAModel.Convert(c).(color.RGBA)] = true
+	}
+	mapped := 0
+	for y := 0; y < 300; y++ {
+		for x := 0; x < 600; x++ {
+			want := src.RGBAAt(x, y)
+			g := color.RGBAModel.Convert(got.At(x, y)).(color.RGBA)
+			if inPalette[want] {
+				if g != want {
+					t.Fatalf("pixel (%d,%d): %v, want %v (a palette colour)", x, y, g, want)
+				}
+				continue
+			}
+			mapped++
+			if !inPalette[g] {
+				t.Fatalf("pixel (%d,%d): %v is not in the palette", x, y, g)
+			}
+		}
+	}
+	if mapped == 0 {
+		t.Error("no pixel was mapped to another colour: the chart does not exercise the mapping")
+	}
+	var rgba bytes.Buffer
+	if err := png.Encode(&rgba, src); err != nil {
+		t.Fatal(err)
+	}
+	if len(b) >= rgba.Len() {
+		t.Errorf("paletted file %d bytes, not smaller than the RGBA one's %d", len(b), rgba.Len())
+	}
+	t.Logf("%d pixels mapped to the nearest palette colour; %d bytes against %d RGBA", mapped, len(b), rgba.Len())
+}
+
+func TestWritePNGManyColoursStayRGBA(t *testing.T) {
+	src := chart(600, 300, 600*300/10) // a tenth of the pixels distinct colours
+	path := filepath.Join(t.TempDir(), "noisy.png")
+	if err := writePNG(path, src); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.(*image.Paletted); ok {
+		t.Fatal("an image whose 256 commonest colours cover 90% of it was paletted")
+	}
+	for y := 0; y < 300; y++ {
+		for x := 0; x < 600; x++ {
+			if g := color.RGBAModel.Convert(got.At(x, y)).(color.RGBA); g != src.RGBAAt(x, y) {
+				t.Fatalf("pixel (%d,%d): %v, want %v", x, y, g, src.RGBAAt(x, y))
+			}
+		}
+	}
+}
