@@ -108,6 +108,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -146,6 +147,35 @@ var contextFuncs = []string{
 	"cuGraphDestroy", "cuStreamWaitEvent",
 }
 
+var (
+	ctxSymOnce sync.Once
+	ctxSyms    map[string]unsafe.Pointer
+	ctxSymErr  error
+)
+
+// contextSyms looks up, once, the driver functions of a context
+// (contextFuncs, and the event timer's newest name: CUDA 12.8+ drivers
+// export a _v2 beside the original). The map is only read afterwards;
+// each Context holds it. Call after Load succeeded.
+func contextSyms() (map[string]unsafe.Pointer, error) {
+	ctxSymOnce.Do(func() {
+		if drv == nil {
+			ctxSymErr = errors.New("contextSyms before the driver was loaded") // Open and Preload call Load first
+			return
+		}
+		if ctxSyms, ctxSymErr = dlsym(drv.handle, "libcuda.so.1", contextFuncs...); ctxSymErr != nil {
+			return
+		}
+		for _, n := range []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"} {
+			if m, err := dlsym(drv.handle, "libcuda.so.1", n); err == nil {
+				ctxSyms[n] = m[n]
+				break
+			}
+		}
+	})
+	return ctxSyms, ctxSymErr
+}
+
 // Open makes a context on GPU index, with the module image loaded and the
 // kernels names resolved. image is what cuModuleLoadDataEx takes: a fatbin
 // (kernels.Fatbin: the driver loads the SASS for the GPU's architecture if
@@ -172,16 +202,9 @@ func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, er
 	if err := checkTarget(devs[index], ptx); err != nil {
 		return nil, err
 	}
-	fn, err := dlsym(drv.handle, "libcuda.so.1", contextFuncs...)
+	fn, err := contextSyms()
 	if err != nil {
 		return nil, err
-	}
-	// Event timing: CUDA 12.8+ drivers export a _v2 beside the original.
-	for _, n := range []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"} {
-		if m, err := dlsym(drv.handle, "libcuda.so.1", n); err == nil {
-			fn[n] = m[n]
-			break
-		}
 	}
 	c := &Context{Device: devs[index], fn: fn, funcs: map[string]C.CUfunction{}, debug: os.Getenv("CNNGPU_DEBUG") == "1"}
 	if _, ok := fn["cuEventElapsedTime_v2"]; ok {

@@ -49,19 +49,32 @@ import (
 )
 
 var (
-	blasOnce sync.Once
-	blasLib  *Library
-	blasErr  error
+	blasOnce  sync.Once
+	blasLib   *Library
+	blasErr   error
+	blasFn    map[string]unsafe.Pointer // the functions newBLAS uses
+	blasFnErr error
 )
 
 // blasLibrary opens cuBLAS once: the newest the driver can run, where
 // nvlib finds it (internal/nvlib: the system's search path,
 // CNNGPU_LIBRARY_PATH, Python environments with NVIDIA's wheels,
-// /usr/local/cuda/lib64).
+// /usr/local/cuda/lib64); and looks up the functions the handles use
+// (blasFn), so that no dlsym is left for newBLAS: on a preload
+// (preload.go) one would wait for the loader's lock while cuDNN opens.
 func blasLibrary() (*Library, error) {
 	blasOnce.Do(func() {
 		defer trace.Begin(trace.LoadBLAS).End()
-		blasLib, blasErr = OpenLibrary(nvlib.CUBLAS, describeBLAS)
+		if blasLib, blasErr = OpenLibrary(nvlib.CUBLAS, describeBLAS); blasErr != nil {
+			return
+		}
+		blasFn, blasFnErr = blasLib.Sym("cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode",
+			"cublasGetStatusString", "cublasSgemm_v2")
+		// cublasSetWorkspace is newer than some cuBLAS 11 releases:
+		// without it, handles use cuBLAS's own workspace pool.
+		if ws := blasLib.Lookup("cublasSetWorkspace_v2"); ws != nil && blasFnErr == nil {
+			blasFn["cublasSetWorkspace_v2"] = ws
+		}
 	})
 	return blasLib, blasErr
 }
@@ -112,20 +125,14 @@ func newBLAS(c *Context) (*blas, error) {
 	defer trace.Begin(trace.BLASHandle).End()
 	var l *Library
 	var err error
-	WaitPreloaded(func() { l, err = blasLibrary() })
+	WaitPreloaded(&blasBegun, func() { l, err = blasLibrary() })
 	if err != nil {
 		return nil, err
 	}
-	lib := l.Found.File()
-	fn, err := l.Sym("cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode", "cublasGetStatusString", "cublasSgemm_v2")
-	if err != nil {
-		return nil, err
+	if blasFnErr != nil {
+		return nil, blasFnErr
 	}
-	// cublasSetWorkspace is newer than some cuBLAS 11 releases: without
-	// it, handles use cuBLAS's own workspace pool.
-	if ws := l.Lookup("cublasSetWorkspace_v2"); ws != nil {
-		fn["cublasSetWorkspace_v2"] = ws
-	}
+	lib, fn := l.Found.File(), blasFn
 	if err := c.enter(); err != nil {
 		return nil, err
 	}

@@ -82,6 +82,7 @@ import "C"
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"unsafe"
 
@@ -142,22 +143,18 @@ func New(stream unsafe.Pointer) (*Handle, error) {
 	defer trace.Begin(trace.DNNHandle).End()
 	var l *cuda.Library
 	var err error
-	cuda.WaitPreloaded(func() { l, err = library() })
+	cuda.WaitPreloaded(&begun, func() {
+		if l, err = library(); err == nil && cuda.Preloading() && !cuda.Abandoned() {
+			loadParts(l) // before cudnnCreate loads any itself
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	lib := l.Found.File()
-	h := &Handle{fn: map[string]unsafe.Pointer{}, lib: lib}
-	for _, n := range append(dnnFuncs, opsFuncs...) {
-		p := l.Lookup(n)
-		if p == nil {
-			if slices.Contains(opsFuncs, n) {
-				continue // needed only by the op that calls it (ops.go)
-			}
-			return nil, fmt.Errorf("%s lacks %s: cuDNN 8 or 9 is needed", lib, n)
-		}
-		h.fn[n] = p
+	if fnErr != nil {
+		return nil, fnErr
 	}
+	h := &Handle{fn: maps.Clone(fns), lib: l.Found.File()}
 	if err := h.check("cudnnCreate", C.c_create(h.fn["cudnnCreate"], &h.h)); err != nil {
 		return nil, err
 	}

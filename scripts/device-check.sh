@@ -78,7 +78,9 @@ fi
 # --data): once with no remembered cuDNN choices (a fresh cache folder:
 # a machine's first run), then five times (the choices remembered), each
 # with CNNGPU_TRACE=1, into train-10-epochs.log; with AB=OLD_BINARY the
-# old build's five runs alternate with the new one's. Then PyTorch's
+# old build's five runs alternate with the new one's (and, with
+# PRELOAD_AB=1, the default, with the new one's with CNNGPU_PRELOAD=0).
+# Then PyTorch's
 # whole training step as a CUDA graph (scripts/pytorch_reference.py) over
 # 4,690 steps, 10 epochs at batch 128, as one process's wall time. The
 # summary has the first run, the median of the five and PyTorch's.
@@ -97,11 +99,17 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 		[ $side = old ] && bin=$AB
 		wall "first-$side" env XDG_CACHE_HOME="$tmp/cache-$side" CNNGPU_TRACE=1 "$bin" train --device 0 --data "$b/mnist" --out "$tmp/startup.safetensors"
 	done
+	# PRELOAD_AB=1 (the default) adds a third side: this build with
+	# CNNGPU_PRELOAD=0 (cuBLAS and cuDNN opened after the context, not
+	# beside it), on this build's warm cache folder.
+	pre=
+	[ "${PRELOAD_AB:-1}" = 1 ] && pre=nopre
 	for i in 1 2 3 4 5; do
-		for side in new ${AB:+old}; do
-			bin=$b/cnngpu
+		for side in new ${AB:+old} $pre; do
+			bin=$b/cnngpu cache=$side preload=1
 			[ $side = old ] && bin=$AB
-			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$side" CNNGPU_TRACE=1 "$bin" train --device 0 --data "$b/mnist" --out "$tmp/startup.safetensors"
+			[ $side = nopre ] && cache=new preload=0
+			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_TRACE=1 "$bin" train --device 0 --data "$b/mnist" --out "$tmp/startup.safetensors"
 		done
 	done
 	if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then

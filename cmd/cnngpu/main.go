@@ -41,7 +41,8 @@ func newApp() *cli.App {
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
 			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded\n" +
 			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)\n" +
-			"   CNNGPU_NO_CACHE=1  GPU engine neither reads nor writes its remembered cuDNN choices (gpu-choices.json in the cache folder)",
+			"   CNNGPU_NO_CACHE=1  GPU engine neither reads nor writes its remembered cuDNN choices (gpu-choices.json in the cache folder)\n" +
+			"   CNNGPU_PRELOAD=0   GPU engine opens cuBLAS and cuDNN after making the CUDA context, not beside it (default 1)",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),

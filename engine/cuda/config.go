@@ -69,6 +69,24 @@ func parseStreams() (bool, error) {
 	}
 }
 
+// PreloadEnv is the environment variable that turns off opening cuBLAS and
+// cuDNN beside the context's making (cuda.Preload): 1 (the default) or 0,
+// for measuring what the preload gains (scripts/device-check.sh) and as a
+// way out should a driver not bear it.
+const PreloadEnv = "CNNGPU_PRELOAD"
+
+// parsePreload reads PreloadEnv: true for 1.
+func parsePreload() (bool, error) {
+	switch v := os.Getenv(PreloadEnv); v {
+	case "", "1":
+		return true, nil
+	case "0":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected 1 (open cuBLAS and cuDNN while the GPU starts; the default) or 0 (open them after); unset it to use the default", PreloadEnv, v)
+	}
+}
+
 // parseNoCache reads NoCacheEnv: true for 1 (no remembered choices).
 func parseNoCache() (bool, error) {
 	switch v := os.Getenv(NoCacheEnv); v {
@@ -81,10 +99,13 @@ func parseNoCache() (bool, error) {
 	}
 }
 
-// CheckEnv reports a bad value of KernelsEnv, StreamsEnv or NoCacheEnv,
-// so that a command refuses it before choosing an engine.
+// CheckEnv reports a bad value of KernelsEnv, StreamsEnv, NoCacheEnv or
+// PreloadEnv, so that a command refuses it before choosing an engine.
 func CheckEnv() error {
 	if _, err := parseKernels(); err != nil {
+		return err
+	}
+	if _, err := parsePreload(); err != nil {
 		return err
 	}
 	if _, err := parseNoCache(); err != nil {

@@ -106,15 +106,22 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	preload, err := parsePreload()
+	if err != nil {
+		return nil, err
+	}
 	// Once the driver has started, cuBLAS and cuDNN open on another
 	// goroutine while this one makes the context and loads our kernels
 	// (cuda.Preload); a driver that does not start is openLibrary's to
 	// report.
-	if cu.Load() == nil {
+	if preload && cu.Load() == nil {
 		cu.Preload(cudnn.Preload)
 	}
 	l, err := openLibrary(device, kernels.Fatbin, kernels.PTX, kernels.Names, tf32)
 	if err != nil {
+		if preload {
+			cu.AbandonPreload() // a CPU fallback needs none of it
+		}
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, own)

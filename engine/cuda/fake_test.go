@@ -139,8 +139,8 @@ func fakeEngineRun() (err error) {
 }
 
 // fakePreload opens and closes the engine with the trace on, and prints
-// the trace's rows ("row: depth aside name") and the files of cuDNN's
-// sub-libraries this process mapped ("mapped: name").
+// the trace's rows ("row: depth aside name") and the files this process
+// mapped whose names are those of cuDNN's sub-libraries ("mapped: path").
 func fakePreload() error {
 	trace.Enable()
 	e, err := New(0, false)
@@ -158,49 +158,90 @@ func fakePreload() error {
 	if err != nil {
 		return err
 	}
-	for _, n := range fakecuda.CUDNNParts {
-		if strings.Contains(string(maps), "/"+n+"\n") {
-			fmt.Println("mapped:", n)
+	seen := map[string]bool{}
+	for _, l := range strings.Split(string(maps), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || seen[f[5]] {
+			continue
+		}
+		if strings.HasPrefix(filepath.Base(f[5]), "libcudnn_") {
+			seen[f[5]] = true
+			fmt.Println("mapped:", f[5])
 		}
 	}
 	return nil
 }
 
-// TestFakePreload: New opens cuBLAS and cuDNN (with cuDNN 9's
-// sub-libraries, from its folder) on another goroutine while it makes the
-// context: their loading is in the trace's rows beside the command's, and
-// the handles' making waits for them under their own row.
+// TestFakePreload: New opens cuBLAS and cuDNN, and cuDNN 9's
+// sub-libraries from the folder of the libcudnn.so.9 it chose, on another
+// goroutine while it makes the context: the opening is in the trace's
+// rows beside the command's (or, where the main goroutine got to a
+// library first, inside its handle's row: both are right), once each; the
+// sub-libraries mapped are the chosen folder's, not those of a folder
+// earlier on the loader's search path, and not the two a preload leaves
+// to cuDNN. With CNNGPU_PRELOAD=0 nothing opens beside, and no
+// sub-library is opened.
 func TestFakePreload(t *testing.T) {
-	r := fakecuda.Run(t, "preload", "")
-	r.Clean(t)
-	rows := map[string]string{}
-	for _, l := range strings.Split(r.Output, "\n") {
-		if f, ok := strings.CutPrefix(l, "row: "); ok {
-			p := strings.SplitN(f, " ", 3)
-			if len(p) == 3 {
-				rows[p[2]] += p[0] + " " + p[1] + ";"
+	decoy := t.TempDir()
+	fakecuda.StandIns(t, decoy)
+	fake := fakecuda.Dir(t)
+	path := "LD_LIBRARY_PATH=" + decoy + ":" + fake
+	for _, preload := range []bool{true, false} {
+		env := []string{path}
+		if !preload {
+			env = append(env, PreloadEnv+"=0")
+		}
+		r := fakecuda.Run(t, "preload", "", env...)
+		r.Clean(t)
+		rows := map[string][]string{}
+		var mapped []string
+		for _, l := range strings.Split(r.Output, "\n") {
+			if f, ok := strings.CutPrefix(l, "row: "); ok {
+				if p := strings.SplitN(f, " ", 3); len(p) == 3 {
+					rows[p[2]] = append(rows[p[2]], p[0]+" "+p[1])
+				}
+			}
+			if f, ok := strings.CutPrefix(l, "mapped: "); ok {
+				mapped = append(mapped, f)
 			}
 		}
-	}
-	for name, want := range map[string]string{
-		trace.LoadBLAS:     "0 true;",
-		trace.LoadDNN:      "0 true;",
-		trace.LoadDNNParts: "0 true;",
-		trace.BLASHandle:   "0 false;",
-		trace.DNNHandle:    "0 false;",
-		trace.LibWait:      "1 false;1 false;", // under each handle
-	} {
-		if rows[name] != want {
-			t.Errorf("trace row %q: depth and aside %q, want %q", name, rows[name], want)
+		where := func(name string, places ...string) {
+			t.Helper()
+			if len(rows[name]) != 1 || !slices.Contains(places, rows[name][0]) {
+				t.Errorf("preload %v: trace row %q at (depth, aside) %q, want once at one of %q", preload, name, rows[name], places)
+			}
 		}
-	}
-	for _, n := range fakecuda.CUDNNParts {
-		if !strings.Contains(r.Output, "mapped: "+n+"\n") {
-			t.Errorf("%s (beside the fake libcudnn.so.9) was not opened", n)
+		if preload {
+			where(trace.LoadBLAS, "0 true", "1 false")                // beside, or inside "cuBLAS handle"
+			where(trace.LoadDNN, "0 true", "1 false")                 // beside, or inside "cuDNN handle"
+			where(trace.LoadDNNParts, "0 true", "1 false", "2 false") // beside, or in the handle's wait
+			for _, n := range fakecuda.CUDNNParts {
+				if !slices.Contains(mapped, filepath.Join(fake, n)) {
+					t.Errorf("%s of the chosen folder %s was not opened (mapped: %q)", n, fake, mapped)
+				}
+			}
+		} else {
+			where(trace.LoadBLAS, "1 false")
+			where(trace.LoadDNN, "1 false")
+			if len(rows[trace.LoadDNNParts])+len(rows[trace.LibWait]) > 0 {
+				t.Errorf("CNNGPU_PRELOAD=0: rows %q, %q", rows[trace.LoadDNNParts], rows[trace.LibWait])
+			}
+			if len(mapped) > 0 {
+				t.Errorf("CNNGPU_PRELOAD=0: sub-libraries opened: %q", mapped)
+			}
 		}
-	}
-	if t.Failed() {
-		t.Logf("child output:\n%s", r.Output)
+		for _, m := range mapped {
+			if strings.HasPrefix(m, decoy) {
+				t.Errorf("preload %v: %s mapped, from the folder earlier on LD_LIBRARY_PATH, not the chosen one", preload, m)
+			}
+			if slices.Contains(fakecuda.CUDNNPartsLeft, filepath.Base(m)) {
+				t.Errorf("preload %v: %s mapped: a preload leaves it to cuDNN", preload, m)
+			}
+		}
+		if t.Failed() {
+			t.Logf("child output:\n%s", r.Output)
+			return
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,10 +30,47 @@ var source string
 var sonames = []string{"libcuda.so.1", "libcublas.so.12", "libcudnn.so.9"}
 
 // CUDNNParts are stand-ins for cuDNN 9's sub-libraries beside the fake
-// libcudnn.so.9: empty libraries, each its own file, that a preload of
-// them (cudnn.Preload) opens and /proc/self/maps then shows.
-var CUDNNParts = []string{"libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
-	"libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9"}
+// libcudnn.so.9: empty libraries with their sonames, each its own file,
+// that a preload of them (cudnn.Preload) opens and /proc/self/maps then
+// shows; CUDNNPartsLeft are two more that a preload leaves to cuDNN.
+var (
+	CUDNNParts = []string{"libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
+		"libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9"}
+	CUDNNPartsLeft = []string{"libcudnn_adv.so.9", "libcudnn_engines_runtime_compiled.so.9"}
+)
+
+// StandIns builds the stand-ins for cuDNN's sub-libraries (CUDNNParts and
+// CUDNNPartsLeft) into folder dir, with the C compiler the fake was built
+// with.
+func StandIns(t testing.TB, dir string) {
+	t.Helper()
+	if err := standIns(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func standIns(dir string) error {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	part := filepath.Join(dir, "part.c")
+	if err := os.WriteFile(part, []byte("int fakecuda_cudnn_part = 1;\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(part)
+	for _, n := range append(slices.Clone(CUDNNParts), CUDNNPartsLeft...) {
+		out, err := exec.Command(cc, "-shared", "-fPIC", "-Wl,-soname,"+n, "-o", filepath.Join(dir, n), part).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("building a stand-in for %s: %v\n%s", n, err, out)
+		}
+	}
+	return nil
+}
+
+// Dir is the folder of the fake libraries (built on first use), which
+// Run puts on the children's LD_LIBRARY_PATH.
+func Dir(t testing.TB) string { return dir(t) }
 
 var (
 	buildOnce sync.Once
@@ -73,17 +111,9 @@ func dir(t testing.TB) string {
 				return
 			}
 		}
-		part := filepath.Join(d, "part.c")
-		if err := os.WriteFile(part, []byte("int fakecuda_cudnn_part = 1;\n"), 0o644); err != nil {
+		if err := standIns(d); err != nil {
 			buildErr = err
 			return
-		}
-		for _, n := range CUDNNParts {
-			out, err := exec.Command(cc, "-shared", "-fPIC", "-o", filepath.Join(d, n), part).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("building a stand-in for %s: %v\n%s", n, err, out)
-				return
-			}
 		}
 		buildDir = d
 	})
