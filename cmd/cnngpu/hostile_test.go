@@ -350,6 +350,18 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"plot", f.folder, f.folder}, 2, []string{"plot takes one study folder, got 2"}},
 		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 1, []string{"nowhere"}},
 		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`, "train, eval"}},
+		// help forms: an unknown command after --help is a usage error (not
+		// urfave/cli's "No help topic", exit 1), as after 'help'
+		{[]string{"--help", "frobnicate"}, 2, []string{`unknown command "frobnicate"`, "train, eval"}},
+		{[]string{"-h", "tune", "frob"}, 2, []string{`unknown command "tune frob"`, "merge"}},
+		{[]string{"tune", "--help", "frob"}, 2, []string{`unknown command "tune frob"`, "merge"}},
+		{[]string{"data", "--help", "frob"}, 2, []string{`unknown command "data frob"`, "fetch, verify"}},
+		{[]string{"help", "-x"}, 2, []string{"help: unknown flag -x", "cnngpu help COMMAND"}},
+		// a flag where a value is due: not taken for the value (a
+		// checkpoint named --help, after a whole training)
+		{with(train, "--out", "--help"), 2, []string{"--out needs a value, but the flag --help follows it", "--out=VALUE"}},
+		{with(train, "--metrics", "--cpu"), 2, []string{"--metrics needs a value, but the flag --cpu follows it"}},
+		{[]string{"predict", "--cpu", "--model", "--json", f.png}, 2, []string{"--model needs a value, but the flag --json follows it"}},
 	}
 	before := snapshot(t, f.root)
 	for _, c := range cases {
