@@ -198,6 +198,13 @@ func LoadSpec(dir string) (*Spec, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, SpecFile), err)
 	}
+	// cnngpu writes only studies that pass Validate: one that does not was
+	// edited or damaged, and drawing or resuming it would describe runs
+	// that were never trained so.
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %v; cnngpu does not write such a study: the file was edited or damaged; restore it, or run the study again in a new folder",
+			filepath.Join(dir, SpecFile), err)
+	}
 	return &s, nil
 }
 
