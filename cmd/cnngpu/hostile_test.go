@@ -255,6 +255,13 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--out", filepath.Join(f.file, "m.safetensors")), 2, []string{"--out", f.file + " is a file, not a folder"}},
 		{with(train, "--out", "/proc/cnngpu-test/m.safetensors"), 2, []string{"--out /proc/cnngpu-test/m.safetensors", "cannot write in /proc"}},
 		{with(train, "--out", filepath.Join(f.data, "train-images-idx3-ubyte.gz")), 2, []string{"same file as --data", "train-images-idx3-ubyte.gz"}},
+		// a folder not made yet, by a trailing /: refused before training
+		// (it trained, then failed to save: "rename ... file exists"; with
+		// --seeds it wrote files named -seed1 in it)
+		{with(train, "--out", cwd("new")+"/"), 2, []string{"--out " + cwd("new") + "/: names a folder, not a file", filepath.Join(cwd("new"), "model.safetensors")}},
+		{with(train, "--seeds", "1", "--out", cwd("new")+"/"), 2, []string{"--out " + cwd("new") + "/: names a folder, not a file"}},
+		{with(train, "--out", cwd("new")+"/."), 2, []string{"names a folder, not a file"}},
+		{with(train, "--metrics", cwd("new")+"/"), 2, []string{"--metrics " + cwd("new") + "/: names a folder, not a file", "metrics.jsonl"}},
 		{with(train, "--metrics", ""), 2, []string{`--metrics ""`, "expected a file name"}},
 		{with(train, "--metrics", f.folder), 2, []string{"--metrics " + f.folder, "is a directory"}},
 		{with(train, "--metrics", "/proc/m.jsonl"), 2, []string{"--metrics /proc/m.jsonl", "cannot write in /proc"}},
@@ -296,6 +303,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"export", "--model", f.model, "--out", f.readonly}, 2, []string{f.readonly, "read-only", "--force"}},
 		{[]string{"export", "--model", f.model, "--out", filepath.Join(f.file, "m.onnx")}, 2, []string{f.file + " is a file, not a folder"}},
 		{[]string{"export", "--model", f.model, "--out", "/proc/m.onnx"}, 2, []string{"--out /proc/m.onnx", "cannot write in /proc"}},
+		{[]string{"export", "--model", f.model, "--out", cwd("new") + "/"}, 2, []string{"names a folder, not a file", "model.onnx"}},
 		{[]string{"export", "--model", f.model, "--format", "npy", "--out", f.file}, 2, []string{"--out " + f.file, "is a file, not a folder"}},
 		{[]string{"export", "--model", f.model, "--format", "zip", "--out", cwd("m.zip")}, 2, []string{`--format "zip"`, "onnx or npy"}},
 		{[]string{"export", "--model", f.nan, "--out", cwd("nan.onnx")}, 1, []string{f.nan, "non-finite"}},

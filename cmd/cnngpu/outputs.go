@@ -20,7 +20,8 @@ import (
 )
 
 // checkOutFile checks that path can be written as a file given by flag:
-// it is not a folder, and its folder exists (or the nearest folder above
+// it is not a folder (nor names one by a trailing separator, "." or ".."),
+// and its folder exists (or the nearest folder above
 // it that exists, since writers create the missing ones) and can be
 // written to. It returns a usage error (exit code 2); example is a file
 // name to suggest inside a folder given instead.
@@ -31,7 +32,19 @@ func checkOutFile(flag, path, example string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return usageErrorf("%s %s: is a directory; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
 	}
+	if namesFolder(path) {
+		// A folder not made yet: the write would fail after the work
+		// (or, with --seeds, make files named "-seed1" in it).
+		return usageErrorf("%s %s: names a folder, not a file; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
+	}
 	return checkParent(flag, path)
+}
+
+// namesFolder reports whether path can only name a folder: it ends with a
+// separator, or its last element is "." or "..".
+func namesFolder(path string) bool {
+	b := filepath.Base(path)
+	return strings.HasSuffix(path, string(filepath.Separator)) || b == "." || b == ".."
 }
 
 // checkOutDir checks that path can be used as an output folder: it is a
@@ -154,6 +167,10 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	}
 	if c.IsSet("metrics") && c.String("metrics") == "" {
 		return usageErrorf("--metrics \"\": expected a file name (leave --metrics out for no metrics file)")
+	}
+	if raw := c.String("out"); raw != "" && raw != out && namesFolder(raw) {
+		// --seeds: out is raw with -seedN added, a file name.
+		return checkOutFile("--out", raw, "model.safetensors")
 	}
 	if err := checkOutFile("--out", out, "model.safetensors"); err != nil {
 		return err
