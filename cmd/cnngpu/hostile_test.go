@@ -263,6 +263,11 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--out", cwd("new")+"/."), 2, []string{"names a folder, not a file"}},
 		{with(train, "--metrics", cwd("new")+"/"), 2, []string{"--metrics " + cwd("new") + "/: names a folder, not a file", "metrics.jsonl"}},
 		{with(train, "--metrics", ""), 2, []string{`--metrics ""`, "expected a file name"}},
+		// an existing file of another kind is not replaced (export refuses
+		// the same without --force); an earlier checkpoint or metrics file is
+		{with(train, "--out", f.notes), 2, []string{"--out " + f.notes, "exists and is not a cnngpu checkpoint", "choose another name"}},
+		{with(train, "--out", cwd("a.safetensors"), "--metrics", f.model), 2, []string{"--metrics " + f.model, "exists and is not a JSON-lines metrics file"}},
+		{with(train, "--seeds", "1,2", "--out", filepath.Join(f.root, "m.safetensors"), "--metrics", f.png), 2, []string{"--metrics " + f.png, "not a JSON-lines metrics file"}},
 		{with(train, "--metrics", f.folder), 2, []string{"--metrics " + f.folder, "is a directory"}},
 		{with(train, "--metrics", "/proc/m.jsonl"), 2, []string{"--metrics /proc/m.jsonl", "cannot write in /proc"}},
 		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file"}},

@@ -1,6 +1,7 @@
 // outputs.go: checking where a command will write before it does any
 // work, so that a bad --out or --metrics is reported at once (not after an
-// epoch of training), and so that no command writes over its own input.
+// epoch of training), and so that no command writes over its own input,
+// nor train over a file that is not its own checkpoint or metrics.
 // A check writes nothing that stays: whether a folder can be written is
 // tried by creating and removing a temporary file in it (permission bits
 // say nothing when running as root).
@@ -8,13 +9,17 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
@@ -178,6 +183,9 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if err := refuseSame("--out", out, dataInputs(c)...); err != nil {
 		return err
 	}
+	if err := refuseForeign("--out", out, "a cnngpu checkpoint", isCheckpoint); err != nil {
+		return err
+	}
 	m := c.String("metrics")
 	if m == "" {
 		return nil
@@ -188,5 +196,44 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if samePath(m, out) {
 		return usageErrorf("--metrics %s is the checkpoint file (--out %s); give the metrics their own file, e.g. %s", m, out, strings.TrimSuffix(out, filepath.Ext(out))+".jsonl")
 	}
-	return refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...)
+	if err := refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...); err != nil {
+		return err
+	}
+	return refuseForeign("--metrics", m, "a JSON-lines metrics file", isJSONLines)
+}
+
+// refuseForeign refuses an existing file at path (given by flag) that is
+// not what the command writes there (what; ours tells by the file's first
+// bytes): replacing an earlier checkpoint or metrics file is what a rerun
+// does, but a file of another kind would be lost. A missing or empty file
+// is fine.
+func refuseForeign(flag, path, what string, ours func(head []byte) bool) error {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return usageErrorf("%s %s: %v", flag, path, unwrapPath(err))
+	}
+	defer f.Close()
+	head := make([]byte, 64<<10)
+	n, _ := io.ReadFull(f, head)
+	if !ours(head[:n]) {
+		return usageErrorf("%s %s: exists and is not %s; writing there would destroy it: choose another name, or move that file away", flag, path, what)
+	}
+	return nil
+}
+
+// isCheckpoint tells a cnngpu checkpoint by its start: a safetensors
+// header whose metadata names the checkpoint format (cnngpu writes it
+// near the start: only the architecture and configuration come before).
+func isCheckpoint(head []byte) bool {
+	return len(head) > 8 && bytes.Contains(head[8:], []byte(`"format":"`+engine.CheckpointFormat+`"`))
+}
+
+// isJSONLines tells a metrics file: its first line is a JSON object.
+func isJSONLines(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	return len(line) > 0 && line[0] == '{' && json.Valid(line)
 }
