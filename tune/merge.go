@@ -187,7 +187,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			name := filepath.Base(RunPath(out, c, k, merged.Folds))
 			var from []int
 			for si, src := range res.Sources {
-				r, err := LoadRun(RunPath(src.Dir, c, k, merged.Folds))
+				r, err := LoadRunOf(src.Dir, &merged, c, k)
 				if err != nil {
 					return nil, err
 				}
@@ -204,7 +204,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 				continue
 			}
 			dst := RunPath(out, c, k, merged.Folds)
-			have, err := LoadRun(dst)
+			have, err := LoadRunOf(out, &merged, c, k)
 			if err != nil {
 				return nil, err
 			}

@@ -897,7 +897,7 @@ func foldCurvesFigure(path, dir string, spec *Spec, results []Result, chosen Con
 		}
 		var row []seriesRef
 		for k := 0; k < spec.Folds; k++ {
-			run, err := LoadRun(RunPath(dir, c, k, spec.Folds))
+			run, err := LoadRunOf(dir, spec, c, k)
 			if err != nil {
 				return err
 			}

@@ -127,6 +127,31 @@ func LoadRun(path string) (*Run, error) {
 	return r, sc.Err()
 }
 
+// LoadRunOf reads the run of c on fold k in the study folder dir and
+// checks that a finished one is a run of spec: its header names c and k,
+// and it has spec's epochs (fewer only when it diverged). A run file that
+// is not (edited, copied from another study, or a study.json edited to
+// other epochs) is an error rather than a result the study never trained.
+func LoadRunOf(dir string, spec *Spec, c Config, k int) (*Run, error) {
+	path := RunPath(dir, c, k, spec.Folds)
+	r, err := LoadRun(path)
+	if err != nil || r == nil || !r.Done {
+		return r, err
+	}
+	var why string
+	n := len(r.Epochs)
+	switch {
+	case r.Config != c || r.Fold != k:
+		why = fmt.Sprintf("it holds a run of %s%s, not of %s%s", r.Config.Label(), foldLabel(spec, r.Fold), c.Label(), foldLabel(spec, k))
+	case !r.Diverged && n != spec.Epochs || r.Diverged && n > spec.Epochs:
+		why = fmt.Sprintf("it holds a finished run of %s, but the study (%s) trains %s", plural(n, "epoch"), filepath.Join(dir, SpecFile), plural(spec.Epochs, "epoch"))
+	default:
+		return r, nil
+	}
+	return nil, fmt.Errorf("%s: %s; cnngpu does not write such a file: it or %s was edited, or the file comes from another study; "+
+		"restore it, or move it away to train that run again", path, why, SpecFile)
+}
+
 // Result summarises a configuration over its rounds (folds).
 type Result struct {
 	Config        Config
@@ -219,7 +244,7 @@ func Collect(dir string, spec *Spec) ([]Result, error) {
 	for _, c := range spec.Configs() {
 		var runs []*Run
 		for k := 0; k < spec.Rounds(); k++ {
-			r, err := LoadRun(RunPath(dir, c, k, spec.Folds))
+			r, err := LoadRunOf(dir, spec, c, k)
 			if err != nil {
 				return nil, err
 			}

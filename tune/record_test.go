@@ -1,11 +1,14 @@
 // record_test.go: a run file whose last line was cut off (a copy or a
-// write killed midway) still loads, without that line.
+// write killed midway) still loads, without that line; a study.json or a
+// finished run file edited into what cnngpu never writes is refused.
 
 package tune
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -30,5 +33,93 @@ func TestCutOffLastLineIsIgnored(t *testing.T) {
 	os.WriteFile(path, append([]byte("{oops\n"), b...), 0o644)
 	if _, err := LoadRun(path); err == nil {
 		t.Error("a damaged first line was accepted")
+	}
+}
+
+// TestEditedStudyRefused: a study.json that cnngpu would not write (edited
+// to no grid, to 0 epochs, to an impossible shard), or a finished run file
+// that does not belong to the study (study.json edited to other epochs, a
+// run of another configuration under this one's name, a finished run with
+// no epoch), is an error naming the file for plot (Render), merge and a
+// resumed study (Runner.Run), rather than a report of runs never trained
+// so.
+func TestEditedStudyRefused(t *testing.T) {
+	spec := tinySpec()
+	fresh := func() string {
+		dir := filepath.Join(t.TempDir(), "study")
+		fakeShard(t, spec, 0, 1, dir)
+		if err := Render(dir, "test"); err != nil {
+			t.Fatalf("an untouched study: %v", err)
+		}
+		return dir
+	}
+	edit := func(path string, f func(string) string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(f(string(b))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace := func(old, new string) func(string) string {
+		return func(s string) string {
+			if !strings.Contains(s, old) {
+				t.Fatalf("%q not found in %s", old, s)
+			}
+			return strings.Replace(s, old, new, 1)
+		}
+	}
+	run := func(dir string) string { return RunPath(dir, spec.Configs()[1], 0, 0) }
+	cases := []struct {
+		name   string
+		damage func(dir string)
+		want   []string
+	}{
+		{"null study", func(d string) { os.WriteFile(filepath.Join(d, SpecFile), []byte("null\n"), 0o644) }, []string{SpecFile, "empty grid", "edited or damaged"}},
+		{"epochs 0", func(d string) { edit(filepath.Join(d, SpecFile), replace(`"epochs": 2`, `"epochs": 0`)) }, []string{SpecFile, "epochs 0", "edited or damaged"}},
+		{"shard 5/2", func(d string) { edit(filepath.Join(d, SpecFile), replace(`"n": 1`, `"i": 5, "n": 2`)) }, []string{SpecFile, "shard 5/2"}},
+		{"epochs 2 to 3", func(d string) { edit(filepath.Join(d, SpecFile), replace(`"epochs": 2`, `"epochs": 3`)) },
+			[]string{"lr0.001_bs32_relu.jsonl", "finished run of 2 epochs", "trains 3 epochs", "move it away"}},
+		{"another config's run", func(d string) { edit(run(d), replace(`"lr":0.003`, `"lr":0.03`)) },
+			[]string{filepath.Base(run("")), "run of lr 0.03, batch 32, relu, not of lr 0.003, batch 32, relu"}},
+		{"no epochs", func(d string) {
+			edit(run(d), func(s string) string { l := strings.Split(s, "\n"); return l[0] + "\n" + l[3] + "\n" })
+		}, []string{filepath.Base(run("")), "finished run of 0 epochs", "trains 2 epochs"}},
+	}
+	for _, c := range cases {
+		dir := fresh()
+		c.damage(dir)
+		check := func(what string, err error) {
+			t.Helper()
+			if err == nil {
+				t.Errorf("%s: %s accepted", c.name, what)
+				return
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: %s: %q does not say %q", c.name, what, err, w)
+				}
+			}
+		}
+		check("Render", Render(dir, ""))
+		_, err := Merge(filepath.Join(t.TempDir(), "merged"), []string{dir}, MergeOptions{})
+		check("Merge", err)
+		check("LoadSpec+Collect", func() error {
+			s, err := LoadSpec(dir)
+			if err != nil {
+				return err
+			}
+			_, err = Collect(dir, s)
+			return err
+		}())
+		// Resuming it with the settings study.json now holds: refused
+		// before anything is trained.
+		if s, err := LoadSpec(dir); err == nil {
+			r := newRunner(t, s, dir, synthetic(200, 50), false)
+			name := c.name
+			r.OnRunStart = func(cfg Config, _ int) { t.Errorf("%s: the resumed study trained %s", name, cfg.Label()) }
+			check("Runner.Run", r.Run(context.Background()))
+		}
 	}
 }

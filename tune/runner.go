@@ -142,7 +142,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	done := 0
 	for _, c := range mine {
 		for k := 0; k < spec.Rounds(); k++ {
-			run, err := LoadRun(RunPath(r.Dir, c, k, spec.Folds))
+			run, err := LoadRunOf(r.Dir, spec, c, k)
 			if err != nil {
 				return err
 			}

@@ -74,7 +74,13 @@ func (r *Runner) upload(runs int) (*shareGroups, error) {
 		if len(g.groups) > 1 {
 			copies = fmt.Sprintf("%d copies", len(g.groups))
 		}
-		r.logf("%d runs at once, on %s of the training images", len(r.Engines), copies)
+		// No more at once than there are runs left (a resumed study, or
+		// --jobs-per-device above the grid's size).
+		idle := ""
+		if runs < len(r.Engines) {
+			idle = fmt.Sprintf(" (%d of the %d engines have no run to train)", len(r.Engines)-runs, len(r.Engines))
+		}
+		r.logf("%s at once, on %s of the training images%s", plural(min(runs, len(r.Engines)), "run"), copies, idle)
 	}
 	return g, nil
 }

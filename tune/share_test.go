@@ -11,6 +11,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,6 +152,28 @@ func TestRunsAtOnceGiveTheSameResults(t *testing.T) {
 	studyWith(t, spec2, apart, nil)
 	if n2.allocs != 2 || n2.frees != 2 {
 		t.Errorf("two engines that do not share: %d uploads, %d frees; want 2 and 2", n2.allocs, n2.frees)
+	}
+}
+
+// TestRunsAtOnceAtMostTheRunsLeft: with more engines than runs to train
+// (--jobs-per-device above the grid's size, or a resumed study), the log
+// says how many run at once, not how many engines there are.
+func TestRunsAtOnceAtMostTheRunsLeft(t *testing.T) {
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs = []float64{0.001}, []string{"relu"}, 1 // one run
+	var engines []engine.Engine
+	for range 3 {
+		e := cpu.New(1)
+		defer e.Close()
+		engines = append(engines, e)
+	}
+	var log strings.Builder
+	r := &Runner{Spec: spec, Dir: t.TempDir(), Data: synthetic(300, 50), Engines: engines, Log: &log}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := log.String(); strings.Contains(s, "3 runs at once") || !strings.Contains(s, "1 run at once, on one copy of the training images (2 of the 3 engines have no run to train)") {
+		t.Errorf("one run on three engines:\n%s", s)
 	}
 }
 

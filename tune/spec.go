@@ -198,6 +198,22 @@ func LoadSpec(dir string) (*Spec, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, SpecFile), err)
 	}
+	// cnngpu writes only studies that pass Validate: one that does not was
+	// edited or damaged, and drawing or resuming it would describe runs
+	// that were never trained so. A shard with no configuration (more
+	// shards than configurations, which earlier versions allowed) is
+	// still read: it adds nothing to a merge.
+	v := s
+	v.Shard = Shard{N: 1}
+	err = v.Validate()
+	if err == nil && s.Shard.N > 1 && (s.Shard.I < 0 || s.Shard.I >= s.Shard.N) {
+		err = fmt.Errorf("shard %d/%d: expected 0 <= I < N", s.Shard.I, s.Shard.N)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v; cnngpu does not write such a study: the file was edited or damaged; restore it, or run the study again in a new folder",
+			filepath.Join(dir, SpecFile), err)
+	}
+	s.Shard.N = max(s.Shard.N, 1)
 	return &s, nil
 }
 

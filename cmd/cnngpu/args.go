@@ -4,7 +4,9 @@
 // "--json" for a file name), so prepareArgs moves them before; "--" still
 // ends the flags. An unknown command is refused with the list of commands
 // and exit code 2, and a command that takes no arguments refuses extra
-// ones instead of ignoring them.
+// ones instead of ignoring them. --help anywhere in a command's flags
+// shows that command's help, and a flag given where a value is due is
+// refused rather than taken for the value.
 
 package main
 
@@ -21,6 +23,14 @@ import (
 // moved before its positional arguments, or a usage error for an unknown
 // command.
 func prepareArgs(app *cli.App, args []string) ([]string, error) {
+	if len(args) >= 3 && isHelpFlag(args[1]) && !strings.HasPrefix(args[2], "-") {
+		// `cnngpu --help COMMAND...` is `cnngpu help COMMAND...` (urfave/cli
+		// would show a shortened help, or exit 1 for an unknown command).
+		args = append([]string{args[0], "help"}, args[2:]...)
+	}
+	if len(args) >= 3 && (args[1] == "help" || args[1] == "h") && strings.HasPrefix(args[2], "-") && !isHelpFlag(args[2]) {
+		return nil, usageErrorf("help: unknown flag %s; 'cnngpu help COMMAND' shows a command's help (see 'cnngpu --help')", args[2])
+	}
 	if len(args) >= 3 && (args[1] == "help" || args[1] == "h") && !strings.HasPrefix(args[2], "-") {
 		// `cnngpu help COMMAND [SUBCOMMAND]` is `cnngpu COMMAND
 		// [SUBCOMMAND] --help` (urfave/cli would show the parent's help
@@ -66,8 +76,21 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 			break
 		}
 	}
+	if pos, ok := helpAsked(cmd.Flags, args[i:]); ok {
+		// `cnngpu COMMAND ARGS... --help` shows the command's help (urfave/cli
+		// would take ARGS for help topics and exit 1); a word that is not
+		// a subcommand of a command that has them is refused.
+		path := args[:i:i]
+		if len(pos) > 0 && len(cmd.Subcommands) > 0 {
+			if findCommand(cmd.Subcommands, pos[0]) == nil {
+				return nil, unknownCommand(cmd, cmd.Subcommands, pos[0])
+			}
+			path = append(path, pos[0])
+		}
+		return append(path, "--help"), nil
+	}
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
-		return args, nil // `cnngpu data` alone, or with --help
+		return args, nil // `cnngpu data` alone
 	}
 	rest, err := reorder(cmd.Flags, args[i:])
 	if err != nil {
@@ -101,11 +124,47 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 		parent.Name+" "+name, parent.Name, strings.Join(names, ", "), parent.Name)
 }
 
-// reorder puts the flags of rest (with the values of those that take one)
-// before its positional arguments. An unknown flag is kept as a flag, for
-// urfave/cli to refuse; a flag that takes a value but ends the line is
-// refused here (moved before the arguments, it would take one of them).
-func reorder(flags []cli.Flag, rest []string) ([]string, error) {
+// isHelpFlag reports whether a is the help flag, as the flag package reads it.
+func isHelpFlag(a string) bool {
+	return a == "--help" || a == "-help" || a == "-h" || a == "--h"
+}
+
+// helpAsked reports whether rest (a command's flags and arguments) holds
+// the help flag before any "--", and returns its positional arguments
+// (values of flags that take one are not).
+func helpAsked(flags []cli.Flag, rest []string) (pos []string, asked bool) {
+	takesValue := valueFlags(flags)
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		switch {
+		case a == "--":
+			return pos, asked
+		case len(a) < 2 || a[0] != '-':
+			pos = append(pos, a)
+		case isHelpFlag(a):
+			asked = true
+		default:
+			if name := strings.TrimLeft(a, "-"); !strings.Contains(name, "=") && takesValue[name] {
+				j++
+			}
+		}
+	}
+	return pos, asked
+}
+
+// isFlagOf reports whether a is one of the flags named in takesValue
+// (--name, -name, or either with =value); "-1" is not.
+func isFlagOf(takesValue map[string]bool, a string) bool {
+	if len(a) < 2 || a[0] != '-' {
+		return false
+	}
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	_, ok := takesValue[name]
+	return ok
+}
+
+// valueFlags says, for each name of flags, whether the flag takes a value.
+func valueFlags(flags []cli.Flag) map[string]bool {
 	takesValue := map[string]bool{}
 	for _, f := range flags {
 		tv := false
@@ -116,6 +175,15 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 			takesValue[n] = tv
 		}
 	}
+	return takesValue
+}
+
+// reorder puts the flags of rest (with the values of those that take one)
+// before its positional arguments. An unknown flag is kept as a flag, for
+// urfave/cli to refuse; a flag that takes a value but ends the line is
+// refused here (moved before the arguments, it would take one of them).
+func reorder(flags []cli.Flag, rest []string) ([]string, error) {
+	takesValue := valueFlags(flags)
 	var fl, pos []string
 	dashdash := false
 	for j := 0; j < len(rest); j++ {
@@ -133,6 +201,11 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 		if !strings.Contains(name, "=") && takesValue[name] {
 			if j+1 == len(rest) {
 				return nil, fmt.Errorf("%s needs a value", a)
+			}
+			if v := rest[j+1]; v == "--" || isHelpFlag(v) || isFlagOf(takesValue, v) {
+				// `--out --cpu`: a forgotten value; the flag package would
+				// take the next flag for it (and write a file named --cpu).
+				return nil, fmt.Errorf("%s needs a value, but the flag %s follows it; give the value (one that starts with - goes as %s=VALUE)", a, v, a)
 			}
 			fl = append(fl, rest[j+1])
 			j++

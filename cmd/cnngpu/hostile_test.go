@@ -255,7 +255,19 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--out", filepath.Join(f.file, "m.safetensors")), 2, []string{"--out", f.file + " is a file, not a folder"}},
 		{with(train, "--out", "/proc/cnngpu-test/m.safetensors"), 2, []string{"--out /proc/cnngpu-test/m.safetensors", "cannot write in /proc"}},
 		{with(train, "--out", filepath.Join(f.data, "train-images-idx3-ubyte.gz")), 2, []string{"same file as --data", "train-images-idx3-ubyte.gz"}},
+		// a folder not made yet, by a trailing /: refused before training
+		// (it trained, then failed to save: "rename ... file exists"; with
+		// --seeds it wrote files named -seed1 in it)
+		{with(train, "--out", cwd("new")+"/"), 2, []string{"--out " + cwd("new") + "/: names a folder, not a file", filepath.Join(cwd("new"), "model.safetensors")}},
+		{with(train, "--seeds", "1", "--out", cwd("new")+"/"), 2, []string{"--out " + cwd("new") + "/: names a folder, not a file"}},
+		{with(train, "--out", cwd("new")+"/."), 2, []string{"names a folder, not a file"}},
+		{with(train, "--metrics", cwd("new")+"/"), 2, []string{"--metrics " + cwd("new") + "/: names a folder, not a file", "metrics.jsonl"}},
 		{with(train, "--metrics", ""), 2, []string{`--metrics ""`, "expected a file name"}},
+		// an existing file of another kind is not replaced (export refuses
+		// the same without --force); an earlier checkpoint or metrics file is
+		{with(train, "--out", f.notes), 2, []string{"--out " + f.notes, "exists and is not a cnngpu checkpoint", "choose another name"}},
+		{with(train, "--out", cwd("a.safetensors"), "--metrics", f.model), 2, []string{"--metrics " + f.model, "exists and is not a JSON-lines metrics file"}},
+		{with(train, "--seeds", "1,2", "--out", filepath.Join(f.root, "m.safetensors"), "--metrics", f.png), 2, []string{"--metrics " + f.png, "not a JSON-lines metrics file"}},
 		{with(train, "--metrics", f.folder), 2, []string{"--metrics " + f.folder, "is a directory"}},
 		{with(train, "--metrics", "/proc/m.jsonl"), 2, []string{"--metrics /proc/m.jsonl", "cannot write in /proc"}},
 		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file"}},
@@ -296,6 +308,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"export", "--model", f.model, "--out", f.readonly}, 2, []string{f.readonly, "read-only", "--force"}},
 		{[]string{"export", "--model", f.model, "--out", filepath.Join(f.file, "m.onnx")}, 2, []string{f.file + " is a file, not a folder"}},
 		{[]string{"export", "--model", f.model, "--out", "/proc/m.onnx"}, 2, []string{"--out /proc/m.onnx", "cannot write in /proc"}},
+		{[]string{"export", "--model", f.model, "--out", cwd("new") + "/"}, 2, []string{"names a folder, not a file", "model.onnx"}},
 		{[]string{"export", "--model", f.model, "--format", "npy", "--out", f.file}, 2, []string{"--out " + f.file, "is a file, not a folder"}},
 		{[]string{"export", "--model", f.model, "--format", "zip", "--out", cwd("m.zip")}, 2, []string{`--format "zip"`, "onnx or npy"}},
 		{[]string{"export", "--model", f.nan, "--out", cwd("nan.onnx")}, 1, []string{f.nan, "non-finite"}},
@@ -350,6 +363,18 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"plot", f.folder, f.folder}, 2, []string{"plot takes one study folder, got 2"}},
 		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 1, []string{"nowhere"}},
 		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`, "train, eval"}},
+		// help forms: an unknown command after --help is a usage error (not
+		// urfave/cli's "No help topic", exit 1), as after 'help'
+		{[]string{"--help", "frobnicate"}, 2, []string{`unknown command "frobnicate"`, "train, eval"}},
+		{[]string{"-h", "tune", "frob"}, 2, []string{`unknown command "tune frob"`, "merge"}},
+		{[]string{"tune", "--help", "frob"}, 2, []string{`unknown command "tune frob"`, "merge"}},
+		{[]string{"data", "--help", "frob"}, 2, []string{`unknown command "data frob"`, "fetch, verify"}},
+		{[]string{"help", "-x"}, 2, []string{"help: unknown flag -x", "cnngpu help COMMAND"}},
+		// a flag where a value is due: not taken for the value (a
+		// checkpoint named --help, after a whole training)
+		{with(train, "--out", "--help"), 2, []string{"--out needs a value, but the flag --help follows it", "--out=VALUE"}},
+		{with(train, "--metrics", "--cpu"), 2, []string{"--metrics needs a value, but the flag --cpu follows it"}},
+		{[]string{"predict", "--cpu", "--model", "--json", f.png}, 2, []string{"--model needs a value, but the flag --json follows it"}},
 	}
 	before := snapshot(t, f.root)
 	for _, c := range cases {

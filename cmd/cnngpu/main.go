@@ -35,7 +35,7 @@ func newApp() *cli.App {
 		Description: "Trains the reference CNN (conv 3x3x32 → pool → conv 3x3x64 → pool → dense 1000 → dense 10)\n" +
 			"on MNIST and reports test accuracy. Data is fetched into a cache on first use.\n\n" +
 			"Environment:\n" +
-			"   XDG_CACHE_HOME     the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else ~/.cache/cnngpu/mnist)\n" +
+			"   XDG_CACHE_HOME     the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else, or when it is relative, ~/.cache/cnngpu/mnist)\n" +
 			"   CNNGPU_KERNELS     GPU engine kernel set: own (default: our kernels where they are faster) or library (cuDNN and cuBLAS only)\n" +
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +

@@ -624,6 +624,17 @@ func TestHelpCommand(t *testing.T) {
 		{[]string{"help", "tune", "merge"}, "cnngpu tune merge - "},
 		{[]string{"help", "data", "fetch"}, "cnngpu data fetch - "},
 		{[]string{"help", "help"}, "help - "},
+		// --help after a command's arguments, or before the command: that
+		// command's whole help (urfave/cli took the arguments for help
+		// topics and exited 1, and showed a shortened help for --help tune)
+		{[]string{"predict", "digit.png", "--help"}, "cnngpu predict - "},
+		{[]string{"train", "--help", "extra"}, "cnngpu train - "},
+		{[]string{"tune", "merge", "shard0", "shard1", "--help"}, "cnngpu tune merge - "},
+		{[]string{"tune", "--help", "merge"}, "cnngpu tune merge - "},
+		{[]string{"data", "--help", "fetch"}, "cnngpu data fetch - "},
+		{[]string{"--help", "tune"}, "--jobs-per-device N"},
+		{[]string{"--help", "tune", "merge"}, "cnngpu tune merge - "},
+		{[]string{"-h", "plot"}, "cnngpu plot - "},
 	} {
 		stdout, stderr, code := cnngpu(t, nil, c.args...)
 		if code != 0 || !strings.Contains(stdout, c.want) {

@@ -1,6 +1,7 @@
 // outputs.go: checking where a command will write before it does any
 // work, so that a bad --out or --metrics is reported at once (not after an
-// epoch of training), and so that no command writes over its own input.
+// epoch of training), and so that no command writes over its own input,
+// nor train over a file that is not its own checkpoint or metrics.
 // A check writes nothing that stays: whether a folder can be written is
 // tried by creating and removing a temporary file in it (permission bits
 // say nothing when running as root).
@@ -8,19 +9,24 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
 
 // checkOutFile checks that path can be written as a file given by flag:
-// it is not a folder, and its folder exists (or the nearest folder above
+// it is not a folder (nor names one by a trailing separator, "." or ".."),
+// and its folder exists (or the nearest folder above
 // it that exists, since writers create the missing ones) and can be
 // written to. It returns a usage error (exit code 2); example is a file
 // name to suggest inside a folder given instead.
@@ -31,7 +37,19 @@ func checkOutFile(flag, path, example string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return usageErrorf("%s %s: is a directory; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
 	}
+	if namesFolder(path) {
+		// A folder not made yet: the write would fail after the work
+		// (or, with --seeds, make files named "-seed1" in it).
+		return usageErrorf("%s %s: names a folder, not a file; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
+	}
 	return checkParent(flag, path)
+}
+
+// namesFolder reports whether path can only name a folder: it ends with a
+// separator, or its last element is "." or "..".
+func namesFolder(path string) bool {
+	b := filepath.Base(path)
+	return strings.HasSuffix(path, string(filepath.Separator)) || b == "." || b == ".."
 }
 
 // checkOutDir checks that path can be used as an output folder: it is a
@@ -155,10 +173,17 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if c.IsSet("metrics") && c.String("metrics") == "" {
 		return usageErrorf("--metrics \"\": expected a file name (leave --metrics out for no metrics file)")
 	}
+	if raw := c.String("out"); raw != "" && raw != out && namesFolder(raw) {
+		// --seeds: out is raw with -seedN added, a file name.
+		return checkOutFile("--out", raw, "model.safetensors")
+	}
 	if err := checkOutFile("--out", out, "model.safetensors"); err != nil {
 		return err
 	}
 	if err := refuseSame("--out", out, dataInputs(c)...); err != nil {
+		return err
+	}
+	if err := refuseForeign("--out", out, "a cnngpu checkpoint", isCheckpoint); err != nil {
 		return err
 	}
 	m := c.String("metrics")
@@ -171,5 +196,44 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if samePath(m, out) {
 		return usageErrorf("--metrics %s is the checkpoint file (--out %s); give the metrics their own file, e.g. %s", m, out, strings.TrimSuffix(out, filepath.Ext(out))+".jsonl")
 	}
-	return refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...)
+	if err := refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...); err != nil {
+		return err
+	}
+	return refuseForeign("--metrics", m, "a JSON-lines metrics file", isJSONLines)
+}
+
+// refuseForeign refuses an existing file at path (given by flag) that is
+// not what the command writes there (what; ours tells by the file's first
+// bytes): replacing an earlier checkpoint or metrics file is what a rerun
+// does, but a file of another kind would be lost. A missing or empty file
+// is fine.
+func refuseForeign(flag, path, what string, ours func(head []byte) bool) error {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return usageErrorf("%s %s: %v", flag, path, unwrapPath(err))
+	}
+	defer f.Close()
+	head := make([]byte, 64<<10)
+	n, _ := io.ReadFull(f, head)
+	if !ours(head[:n]) {
+		return usageErrorf("%s %s: exists and is not %s; writing there would destroy it: choose another name, or move that file away", flag, path, what)
+	}
+	return nil
+}
+
+// isCheckpoint tells a cnngpu checkpoint by its start: a safetensors
+// header whose metadata names the checkpoint format (cnngpu writes it
+// near the start: only the architecture and configuration come before).
+func isCheckpoint(head []byte) bool {
+	return len(head) > 8 && bytes.Contains(head[8:], []byte(`"format":"`+engine.CheckpointFormat+`"`))
+}
+
+// isJSONLines tells a metrics file: its first line is a JSON object.
+func isJSONLines(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	return len(line) > 0 && line[0] == '{' && json.Valid(line)
 }

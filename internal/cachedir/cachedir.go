@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 )
 
-// Root is cnngpu's cache folder.
+// Root is cnngpu's cache folder. A relative $XDG_CACHE_HOME is ignored, as
+// the XDG Base Directory Specification says: it would put the cache
+// under whatever folder cnngpu is started in, a new one for each.
 func Root() (string, error) {
-	if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
+	if x := os.Getenv("XDG_CACHE_HOME"); x != "" && filepath.IsAbs(x) {
 		return filepath.Join(x, "cnngpu"), nil
 	}
 	home, err := os.UserHomeDir()
