@@ -131,6 +131,13 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !opt.DryRun {
+		unlock, err := Lock(out)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	res := &MergeResult{}
 	var spec *Spec
 	for _, d := range dirs {

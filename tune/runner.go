@@ -124,6 +124,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
+	unlock, err := Lock(r.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := Prepare(r.Dir, spec); err != nil {
 		return err
 	}
