@@ -47,9 +47,10 @@ func chart(w, h, extra int) *image.RGBA {
 	return img
 }
 
-func TestWritePNGPaletted(t *testing.T) {
-	src := chart(600, 300, 1000) // 0.6% of the pixels rare colours
-	path := filepath.Join(t.TempDir(), "chart.png")
+// writeRead writes src with writePNG and returns the file and its image.
+func writeRead(t *testing.T, src image.Image) ([]byte, image.Image) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "figure.png")
 	if err := writePNG(path, src); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +62,12 @@ func TestWritePNGPaletted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b, got
+}
+
+func TestWritePNGPaletted(t *testing.T) {
+	src := chart(600, 300, 1000) // 0.6% of the pixels rare colours
+	b, got := writeRead(t, src)
 	p, ok := got.(*image.Paletted)
 	if !ok {
 		t.Fatalf("a chart of few colours was written as %T, want paletted", got)
@@ -101,18 +108,7 @@ func TestWritePNGPaletted(t *testing.T) {
 
 func TestWritePNGManyColoursStayRGBA(t *testing.T) {
 	src := chart(600, 300, 600*300/10) // a tenth of the pixels distinct colours
-	path := filepath.Join(t.TempDir(), "noisy.png")
-	if err := writePNG(path, src); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, got := writeRead(t, src)
 	if _, ok := got.(*image.Paletted); ok {
 		t.Fatal("an image whose 256 commonest colours cover 90% of it was paletted")
 	}

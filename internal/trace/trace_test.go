@@ -249,13 +249,7 @@ func TestAside(t *testing.T) {
 	Begin(LoadKernels).End()
 	ctx.End()
 	Begin(DataWait).End()
-	got := ""
-	for _, r := range Snapshot().Rows {
-		if r.Name == StartToMain {
-			continue
-		}
-		got += strings.Repeat("  ", r.Depth) + r.Name + " " + strconv.FormatBool(r.Aside) + "\n"
-	}
+	got := rowsText()
 	want := Context + " false\n" +
 		"  " + Upload + " false\n" +
 		"  " + LoadKernels + " false\n" +
@@ -272,6 +266,19 @@ func TestAside(t *testing.T) {
 	if i < 0 || !strings.Contains(out[i:], "    "+DataCache) || strings.Contains(out[:i], ReadData) {
 		t.Errorf("the aside rows are not last, indented under their line:\n%s", out)
 	}
+}
+
+// rowsText is the table's rows, one a line: indent, name, aside; the
+// process start's row left out.
+func rowsText() string {
+	got := ""
+	for _, r := range Snapshot().Rows {
+		if r.Name == StartToMain {
+			continue
+		}
+		got += strings.Repeat("  ", r.Depth) + r.Name + " " + strconv.FormatBool(r.Aside) + "\n"
+	}
+	return got
 }
 
 // TestAsideApart: two goroutines' aside spans that overlap in time (the
@@ -300,13 +307,7 @@ func TestAsideApart(t *testing.T) {
 		b.End()
 	}()
 	<-readDone
-	got := ""
-	for _, r := range Snapshot().Rows {
-		if r.Name == StartToMain {
-			continue
-		}
-		got += strings.Repeat("  ", r.Depth) + r.Name + " " + strconv.FormatBool(r.Aside) + "\n"
-	}
+	got := rowsText()
 	want := ReadData + " true\n" +
 		LoadBLAS + " true\n" +
 		"  " + LoadDNN + " true\n"
