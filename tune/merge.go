@@ -131,12 +131,25 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !opt.DryRun {
-		unlock, err := Lock(out)
-		if err != nil {
+	// The output folder is this process's while it reads and writes it
+	// (Lock); one not there yet is made, and locked, only once the merge
+	// is found possible: a refused merge writes nothing.
+	var unlock func()
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
+	lock := func() (err error) {
+		if unlock == nil && !opt.DryRun {
+			unlock, err = Lock(out)
+		}
+		return err
+	}
+	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+		if err := lock(); err != nil {
 			return nil, err
 		}
-		defer unlock()
 	}
 	res := &MergeResult{}
 	var spec *Spec
@@ -256,6 +269,9 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	if opt.DryRun {
 		res.Copied = len(copies)
 		return res, nil
+	}
+	if err := lock(); err != nil {
+		return nil, err
 	}
 	if err := Prepare(out, &merged); err != nil {
 		return nil, err
