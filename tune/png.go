@@ -44,6 +44,9 @@ func writePNG(path string, img image.Image) error {
 // less than paletteCover of the pixels.
 func paletted(img image.Image) *image.Paletted {
 	r := img.Bounds()
+	if r.Empty() {
+		return nil
+	}
 	rgba, ok := img.(*image.RGBA)
 	if !ok {
 		rgba = image.NewRGBA(r)

@@ -120,3 +120,11 @@ func TestWritePNGManyColoursStayRGBA(t *testing.T) {
 		}
 	}
 }
+
+// TestPalettedEmpty: an empty image gets no palette (the encoder refuses
+// an empty one).
+func TestPalettedEmpty(t *testing.T) {
+	if p := paletted(image.NewRGBA(image.Rect(0, 0, 0, 0))); p != nil {
+		t.Errorf("an empty image was given a palette of %d colours", len(p.Palette))
+	}
+}
