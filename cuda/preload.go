@@ -91,24 +91,19 @@ func WaitPreloaded(begun *atomic.Bool, open func()) {
 }
 
 // OpenBeside opens, binding every symbol now and for the rest of the
-// process, each of names that lies in the folder of the library's file
-// (nothing when the system did not say which file that is), and returns
-// those it opened. A library that later loads one of them by soname (cuDNN
-// 9 its sub-libraries) then gets that copy: the dynamic loader matches a
-// loaded object by its soname. One that does not open is skipped: the
-// library's own loading reports it.
-func (l *Library) OpenBeside(names ...string) []string {
-	if !filepath.IsAbs(l.Found.Info.File) {
-		return nil
+// process, each of names that lies in the library's Folder (nothing when
+// the system did not say which file it loaded). A library that later
+// loads one of them by soname (cuDNN 9 its sub-libraries) then gets that
+// copy: the dynamic loader matches a loaded object by its soname. One
+// that does not open is skipped: the library's own loading reports it.
+func (l *Library) OpenBeside(names ...string) {
+	dir := l.Folder()
+	if dir == "" {
+		return
 	}
-	dir := filepath.Dir(l.Found.Info.File)
-	var opened []string
 	for _, n := range names {
-		if _, err := dlopenOne(filepath.Join(dir, n), false); err == nil {
-			opened = append(opened, n)
-		}
+		dlopenOne(filepath.Join(dir, n), false)
 	}
-	return opened
 }
 
 // Folder is the folder of the library's file, or "" when the system did
