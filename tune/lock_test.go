@@ -3,7 +3,8 @@
 // lock_test.go: a study folder is one process's at a time: a second lock
 // (another open of the lock file, as another process would make) is
 // refused naming the folder and the holder's pid, the study's runner and
-// merge refuse a held folder, and a released lock can be taken again.
+// merge refuse a held folder, and a released lock can be taken again;
+// within one process the lock nests.
 
 package tune
 
@@ -21,10 +22,16 @@ func TestLockOneHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Lock(dir)
-	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) ||
+	// Another process's attempt: another open of the lock file.
+	if _, err = flockFolder(dir); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) ||
 		!strings.Contains(err.Error(), "another --out") {
 		t.Fatalf("second lock: %v; want an error naming the folder, the holder's pid and what to do", err)
+	}
+	release()
+	// Held elsewhere: the runner and merge refuse the folder.
+	other, err := flockFolder(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	r := &Runner{Spec: &Spec{LRs: []float64{0.001}, BatchSizes: []int{8}, Acts: []string{"relu"}, Epochs: 1, ValSplit: 0.5}, Dir: dir}
 	if err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "in use by") {
@@ -37,10 +44,97 @@ func TestLockOneHolder(t *testing.T) {
 	if _, err := Merge(dir, []string{shard}, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "in use by") {
 		t.Errorf("Merge into a held folder: %v; want the lock's error", err)
 	}
-	release()
+	other.Close()
 	again, err := Lock(dir)
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}
 	again()
+}
+
+// TestLockNests: a folder this process holds is taken again at once, under
+// another name too (a symbolic link), and stays held until the last
+// release; a release called twice counts once.
+func TestLockNests(t *testing.T) {
+	dir := t.TempDir() + "/study"
+	outer, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := t.TempDir() + "/link"
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	inner, err := Lock(link)
+	if err != nil {
+		t.Fatalf("nested lock through a link: %v", err)
+	}
+	inner()
+	inner()
+	if f, err := flockFolder(dir); err == nil {
+		f.Close()
+		t.Fatal("the folder was free after the inner release (twice) while the outer holder still held it")
+	}
+	outer()
+	f, err := flockFolder(dir)
+	if err != nil {
+		t.Fatalf("after the last release: %v", err)
+	}
+	f.Close()
+}
+
+// TestClaim: Claim refuses a folder held elsewhere or holding another
+// study before anything is read; after a failure it removes a folder it
+// made while no run is recorded there, and keeps a folder that existed or
+// holds a run.
+func TestClaim(t *testing.T) {
+	spec := &Spec{LRs: []float64{0.001}, BatchSizes: []int{8}, Acts: []string{"relu"}, Epochs: 1, ValSplit: 0.5}
+	dir := t.TempDir() + "/study"
+	release, err := Claim(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSpec(dir); err != nil {
+		t.Fatalf("claimed folder without its study: %v", err)
+	}
+	release(true)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a folder Claim made, after a failure with no run: %v; want it removed", err)
+	}
+
+	release, err = Claim(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/"+RunsDir+"/lr0.001_bs8_relu.jsonl", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	if _, err := LoadSpec(dir); err != nil {
+		t.Fatalf("a folder with a run, after a failure: %v; want it kept", err)
+	}
+
+	kept := t.TempDir()
+	release, err = Claim(kept, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatalf("a folder that existed before Claim: %v; want it kept", err)
+	}
+
+	other := *spec
+	other.Epochs = 2
+	if _, err := Claim(dir, &other); err == nil || !strings.Contains(err.Error(), "different study") {
+		t.Errorf("Claim of a folder holding another study: %v; want the difference named", err)
+	}
+	f, err := flockFolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Claim(dir, spec); err == nil || !strings.Contains(err.Error(), "in use by") {
+		t.Errorf("Claim of a folder held elsewhere: %v; want the lock's error", err)
+	}
 }

@@ -6,7 +6,10 @@
 // files; the second is refused instead. The lock is flock(2) on
 // .cnngpu-lock in the folder: the kernel drops it when the process ends,
 // however it ends (SIGKILL included), so a study interrupted any way
-// resumes without a stale lock to remove.
+// resumes without a stale lock to remove. Within one process the lock
+// nests: the command takes it before loading the data and starting its
+// engines (a second study on the folder is refused at once), and the
+// runner or merge inside takes it again without waiting for itself.
 
 package tune
 
@@ -16,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -27,11 +31,78 @@ const LockFile = ".cnngpu-lock"
 // naming it and that process. Where the file system has no flock (an NFS
 // server without its lock daemon, Lustre mounted noflock) the folder is
 // used unlocked, with a warning on stderr: one process per folder is then
-// the user's to keep.
+// the user's to keep. A folder this process holds already is taken again
+// at once (the lock nests): it stays held until every release is called.
 func Lock(dir string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	// The folder by device and inode, so that two names of one folder
+	// (a symbolic link, a relative path) are one lock.
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil, fmt.Errorf("locking the study folder %s: no inode", dir)
+	}
+	key := folderKey{uint64(st.Dev), uint64(st.Ino)}
+	held.Lock()
+	defer held.Unlock()
+	if h := held.m[key]; h != nil {
+		h.n++
+		return h.releaser(key), nil
+	}
+	f, err := flockFolder(dir)
+	if err != nil {
+		return nil, err
+	}
+	if held.m == nil {
+		held.m = map[folderKey]*holding{}
+	}
+	h := &holding{f: f, n: 1}
+	held.m[key] = h
+	return h.releaser(key), nil
+}
+
+// folderKey names a folder by its device and inode.
+type folderKey struct{ dev, ino uint64 }
+
+// holding is this process's lock on one folder: the locked file (nil where
+// the file system has no flock) and how many holders have yet to release.
+type holding struct {
+	f *os.File
+	n int
+}
+
+// held: the folders this process holds.
+var held struct {
+	sync.Mutex
+	m map[folderKey]*holding
+}
+
+// releaser returns a release for one holder: the last one closes the file,
+// which drops the flock. Calling it twice counts once.
+func (h *holding) releaser(key folderKey) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			held.Lock()
+			defer held.Unlock()
+			if h.n--; h.n == 0 {
+				delete(held.m, key)
+				if h.f != nil {
+					h.f.Close()
+				}
+			}
+		})
+	}
+}
+
+// flockFolder takes dir's lock file with flock(2): the open file holds the
+// lock (nil and no error where the file system has no flock).
+func flockFolder(dir string) (*os.File, error) {
 	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	writable := err == nil
@@ -54,7 +125,7 @@ func Lock(dir string) (release func(), err error) {
 			return nil, fmt.Errorf("%s is in use by %s running cnngpu tune on it: wait for it to finish (or stop it; the study resumes), or give this one another --out folder", dir, who)
 		case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EINVAL):
 			fmt.Fprintf(os.Stderr, "warning: %s cannot be locked here (%v): it is used unlocked; run one cnngpu tune at a time on it\n", dir, err)
-			return func() {}, nil
+			return nil, nil
 		}
 		return nil, fmt.Errorf("locking the study folder %s: %w", dir, err)
 	}
@@ -67,5 +138,5 @@ func Lock(dir string) (release func(), err error) {
 			f.WriteAt([]byte(fmt.Sprintf("pid %d on %s\n", os.Getpid(), host)), 0)
 		}
 	}
-	return func() { f.Close() }, nil
+	return f, nil
 }

@@ -24,6 +24,10 @@ type MergeOptions struct {
 	AllowMissing bool
 	// DryRun checks and reports without writing anything.
 	DryRun bool
+	// KeepLock leaves the merged folder locked after a merge that wrote
+	// it: MergeResult.Release releases it (for the final retraining that
+	// follows, so that no other process takes the folder in between).
+	KeepLock bool
 }
 
 // MergeSource is one study folder read by Merge.
@@ -39,6 +43,9 @@ type MergeResult struct {
 	Copied  int      // run files copied into the merged folder
 	Present int      // runs the merged folder already held
 	Missing []string // runs finished in no folder, with the shard that owns them
+	// Release releases the merged folder's lock, with KeepLock after a
+	// merge that wrote; nil otherwise.
+	Release func()
 }
 
 // maxListed bounds the lines of one kind in a merge error.
@@ -286,7 +293,16 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 		res.Copied++
 	}
-	return res, Render(out, opt.Machine)
+	if err := Render(out, opt.Machine); err != nil {
+		return res, err
+	}
+	if opt.KeepLock {
+		// Nested: the deferred release above leaves this holder's.
+		if res.Release, err = Lock(out); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // MissingShards lists the shards (as I/N) of the sharded study in dirs

@@ -58,8 +58,43 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Y.Label.TextStyle.Font.Size = 11
 	p.X.Tick.Label.Font.Size = 10
 	p.Y.Tick.Label.Font.Size = 10
+	p.Y.Tick.Marker = plainTicks{}
 	p.Add(plotter.NewGrid())
 	return p
+}
+
+// plainTicks label a linear axis at 3 to 6 round values (1, 2, 2.5 or 5
+// times a power of ten apart: "97.5 98 98.5 99", "60 80 100"), with an
+// unlabelled tick between each two; gonum's default picks values like
+// 97.2 and 98.1 on short ranges and writes "75.00" on some others.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	if !(max > min) || math.IsInf(max-min, 0) {
+		return nil
+	}
+	raw := (max - min) / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := 10 * mag
+	for _, m := range []float64{1, 2, 2.5, 5} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	var t []plot.Tick
+	for i := math.Ceil(min / step * 2); i/2*step <= max; i++ {
+		v := i / 2 * step
+		if v == 0 {
+			v = 0 // not -0
+		}
+		tk := plot.Tick{Value: v}
+		if math.Mod(i, 2) == 0 {
+			tk.Label = strconv.FormatFloat(v, 'g', 6, 64)
+		}
+		t = append(t, tk)
+	}
+	return t
 }
 
 // integerTicks puts ticks on whole epochs.

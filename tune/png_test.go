@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -126,5 +127,29 @@ func TestWritePNGManyColoursStayRGBA(t *testing.T) {
 func TestPalettedEmpty(t *testing.T) {
 	if p := paletted(image.NewRGBA(image.Rect(0, 0, 0, 0))); p != nil {
 		t.Errorf("an empty image was given a palette of %d colours", len(p.Palette))
+	}
+}
+
+// TestPlainTicks: linear axes are labelled at round values ("75", not
+// "75.00"; 97.5 and 98, not 97.2 and 98.1).
+func TestPlainTicks(t *testing.T) {
+	for _, c := range []struct {
+		min, max float64
+		want     []string
+	}{
+		{46.2, 100.5, []string{"60", "80", "100"}},
+		{97.1, 99.2, []string{"97.5", "98", "98.5", "99"}},
+		{-4, 104.5, []string{"0", "25", "50", "75", "100"}},
+		{0.3, 9.2, []string{"2", "4", "6", "8"}},
+	} {
+		var got []string
+		for _, tk := range (plainTicks{}).Ticks(c.min, c.max) {
+			if tk.Label != "" {
+				got = append(got, tk.Label)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("ticks on [%v, %v]: %q, want %q", c.min, c.max, got, c.want)
+		}
 	}
 }

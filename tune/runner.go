@@ -86,6 +86,38 @@ func Prepare(dir string, spec *Spec) error {
 	return spec.Save(dir)
 }
 
+// Claim takes the study folder dir for this process (Lock) and prepares it
+// (Prepare) before a command reads its data and starts its engines, so
+// that a folder in use or holding another study is refused at once.
+// release(failed) releases it; after a failure, a folder Claim made that
+// holds no run yet is removed again, so that a mistyped flag or a failed
+// data download leaves no empty study behind.
+func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
+	_, statErr := os.Stat(dir)
+	made := errors.Is(statErr, os.ErrNotExist)
+	unlock, err := Lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := Prepare(dir, spec); err != nil {
+		unlock()
+		return nil, err
+	}
+	return func(failed bool) {
+		defer unlock()
+		if !made || !failed {
+			return
+		}
+		// Removed only while empty of anything but what Claim wrote.
+		if os.Remove(filepath.Join(dir, RunsDir)) != nil {
+			return
+		}
+		os.Remove(filepath.Join(dir, SpecFile))
+		os.Remove(filepath.Join(dir, LockFile))
+		os.Remove(dir)
+	}, nil
+}
+
 // rounds returns (train, validation) indices for each round.
 func rounds(spec *Spec, labels []uint8) ([][2][]int32, error) {
 	var out [][2][]int32

@@ -28,6 +28,7 @@ import (
 	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/loader"
+	"github.com/cnngpu/cnngpu/tune"
 )
 
 var binary_ string
@@ -574,10 +575,31 @@ func TestTuneKilledAndRerun(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	// A different grid in the same folder is refused, naming the difference.
-	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", dir, "--out", out, "--lr", "0.1", "--batch-size", "16", "--activation", "relu", "--epochs", "3", "--val-split", "0.2")
+	// A different grid in the same folder is refused, naming the
+	// difference, before the data is read (here: there is none).
+	missing := filepath.Join(dir, "no-such-data")
+	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", missing, "--out", out, "--lr", "0.1", "--batch-size", "16", "--activation", "relu", "--epochs", "3", "--val-split", "0.2")
 	if code != 1 || !strings.Contains(stderr, "holds a different study (learning rates [0.001 0.002 0.003] (folder) vs [0.1] (now))") {
 		t.Errorf("changed grid: %d %s", code, stderr)
+	}
+	// So is a folder another process holds (the lock taken here).
+	lock, err := os.OpenFile(filepath.Join(out, tune.LockFile), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = cnngpu(t, nil, append(args[:3:3], append([]string{missing}, args[4:]...)...)...)
+	lock.Close()
+	if code != 1 || !strings.Contains(stderr, "is in use by") {
+		t.Errorf("folder held elsewhere: %d %s; want it refused before the data is read", code, stderr)
+	}
+	// A study that fails before its first run leaves no folder behind.
+	fresh := filepath.Join(dir, "fresh")
+	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", missing, "--out", fresh, "--epochs", "1")
+	if _, err := os.Stat(fresh); code == 0 || !os.IsNotExist(err) {
+		t.Errorf("tune with missing data: exit %d, folder %v; want a failure and no folder\n%s", code, err, stderr)
 	}
 	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", dir, "--shard", "3/3")
 	if code != 2 || !strings.Contains(stderr, "expected I/N with 0 <= I < N") {

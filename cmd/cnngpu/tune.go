@@ -194,7 +194,7 @@ func tuneOut(c *cli.Context, spec *tune.Spec) (string, error) {
 	return out, nil
 }
 
-func tuneAction(c *cli.Context) error {
+func tuneAction(c *cli.Context) (err error) {
 	if c.NArg() > 0 {
 		return usageErrorf("tune takes no arguments, got %q (did you mean 'cnngpu tune merge'?)", c.Args().First())
 	}
@@ -220,6 +220,14 @@ func tuneAction(c *cli.Context) error {
 	if err := checkOutDir("--out", out); err != nil {
 		return err
 	}
+	// The folder is this process's before the data is read and the
+	// engines start, so that a second study on it, or one of another grid,
+	// is refused at once (the runner takes the lock again inside).
+	release, err := tune.Claim(out, spec)
+	if err != nil {
+		return err
+	}
+	defer func() { release(err != nil) }()
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	data, err := loadMNIST(ctx, c, c.App.ErrWriter)
@@ -320,7 +328,13 @@ func mergeAction(c *cli.Context) error {
 		return err
 	}
 	w := c.App.Writer
+	// With --final the merged folder stays this process's until the best
+	// setting is retrained.
+	opt.KeepLock = c.Bool("final")
 	res, err := tune.Merge(out, dirs, opt)
+	if res != nil && res.Release != nil {
+		defer res.Release()
+	}
 	if res != nil && (err == nil || len(res.Missing) > 0) {
 		for _, src := range res.Sources {
 			fmt.Fprintf(w, "  %s: shard %s, %d finished runs\n", src.Dir, src.Shard, src.Runs)
