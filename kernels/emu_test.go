@@ -455,18 +455,25 @@ func TestEmuPoolBackAct(t *testing.T) {
 	}
 }
 
-// TestEmuFirstGradPool: first_grad_pool3's partial sums are
-// maxpool_back's scatter then first_grad3's (equal, a zero's sign aside),
-// with uneven slices and ties in the pooled windows.
+// TestEmuFirstGradPool: first_grad_pool3's partial sums, added by
+// sum_partials2, are conv1's filter and bias gradients from the pooled
+// gradient: maxpool_back's scatter into the unpooled gradient, then the
+// float64 reference (first_grad_pool3 adds in another order than
+// maxpool_back then first_grad3, so not to the bit). With uneven slices,
+// one image a slice, windows in odd numbers per row and column, pad 0 and
+// 1, ties in the pooled windows (ReLU's zeros), and nothing written past
+// the partial sums.
 func TestEmuFirstGradPool(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 14))
 	for _, c := range []struct {
 		s      engine.ConvShape
 		splits int
 	}{
-		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 5, R: 3, S: 3, Pad: 1}, Splits(5, 37, 132)},
-		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1}, 4},
-		{engine.ConvShape{N: 5, C: 1, H: 8, W: 6, K: 3, R: 3, S: 3, Pad: 0}, 1},
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 5, R: 3, S: 3, Pad: 1}, Splits(5, 37, 132)}, // one image a block
+		{engine.ConvShape{N: 37, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1}, 4},                 // uneven slices
+		{engine.ConvShape{N: 5, C: 1, H: 8, W: 6, K: 3, R: 3, S: 3, Pad: 0}, 1},                     // 3×2 windows: a thread's pairs span images
+		{engine.ConvShape{N: 10, C: 1, H: 12, W: 8, K: 2, R: 3, S: 3, Pad: 0}, 3},                   // 5×3 windows, slices of 3, 3, 4
+		{engine.ConvShape{N: 7, C: 1, H: 10, W: 18, K: 3, R: 3, S: 3, Pad: 1}, 2},                   // 5×9 windows, every edge tap
 	} {
 		s := c.s
 		P, Q := s.P(), s.Q()
@@ -486,23 +493,26 @@ func TestEmuFirstGradPool(t *testing.T) {
 			p, arg := make([]float32, outs), make([]int32, outs)
 			launch(t, "maxpool", grid(outs), block, yv, p, arg, int32(s.N*s.K), int32(P), int32(Q), int32(2))
 			dp := f32(randF(r, outs, 1))
-			dy := make([]float32, total)
-			launch(t, "maxpool_back", grid(outs), block, dp, arg, dy, int64(outs))
 			n := (s.K*9 + s.K) * c.splits
-			part, fpart := make([]float32, n), make([]float32, n+1)
-			fpart[n] = 7
-			launch(t, "first_grad3", s.K*c.splits, block, part, dy, yv, xv,
+			part := make([]float32, n+1)
+			part[n] = 7
+			launch(t, "first_grad_pool3", s.K*c.splits, block, part, dp, arg, yv, xv,
 				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(c.splits), int32(act))
-			launch(t, "first_grad_pool3", s.K*c.splits, block, fpart, dp, arg, yv, xv,
-				int32(s.N), int32(s.K), int32(s.H), int32(s.W), int32(s.Pad), int32(c.splits), int32(act))
-			for i := range part {
-				if fpart[i] != part[i] {
-					t.Fatalf("first_grad_pool3 %s: partial[%d] = %v, maxpool_back then first_grad3 give %v", name, i, fpart[i], part[i])
-				}
-			}
-			if fpart[n] != 7 {
+			if part[n] != 7 {
 				t.Errorf("first_grad_pool3 %s wrote past its partial sums", name)
 			}
+			dw, db := make([]float32, s.K*9), make([]float32, s.K)
+			launch(t, "sum_partials2", grid(s.K*9+s.K), block, dw, int32(s.K*9), db, part[:n], int32(s.K*9+s.K), int32(c.splits))
+			// The reference: dp scattered to its window's maximum, 0 at
+			// the window's other three pixels.
+			dy := make([]float64, total)
+			for o, m := range arg {
+				dy[m] += float64(dp[o])
+			}
+			_, rdw, rdb := enginetest.RefConvBackward(f64(xv), make([]float64, s.K*9), f64(yv), dy, s, act)
+			sc := math.Sqrt(float64(s.N * ps.OH() * ps.OW()))
+			enginetest.Close(t, "first_grad_pool3 dw "+name, dw, rdw, 1e-6*sc, 1e-5)
+			enginetest.Close(t, "first_grad_pool3 db "+name, db, rdb, 1e-6*sc, 1e-5)
 		}
 	}
 }

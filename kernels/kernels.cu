@@ -403,6 +403,27 @@ __global__ void pool_back_act(float *dz, float *partial, const float *dp, const 
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
+// first_grad_partials: the end of first_grad and first_grad_pool3: the
+// block's sums of each thread's T tap accumulators acc and bias sum sb (a
+// tree in part, (T+1)*blockDim floats), to partial's slots for channel c
+// and slice sp (see first_grad). Every thread of the block must call it.
+__device__ __forceinline__ void first_grad_partials(float *part, float *partial, const float *acc, float sb, int k,
+                                                    int c, int sp, int splits, const int T) {
+    int tid = threadIdx.x, bd = blockDim.x;
+    UNROLL for (int t = 0; t < T; t++) part[t * bd + tid] = acc[t];
+    part[T * bd + tid] = sb;
+    __syncthreads();
+    for (int wd = bd / 2; wd > 0; wd >>= 1) {
+        if (tid < wd)
+            for (int t = 0; t <= T; t++) part[t * bd + tid] += part[t * bd + tid + wd];
+        __syncthreads();
+    }
+    if (tid <= T) {
+        long long slot = tid < T ? (long long)c * T + tid : (long long)k * T + c;
+        partial[slot * splits + sp] = part[tid * bd];
+    }
+}
+
 // first_grad: every gradient a single-channel convolution (C = 1, stride
 // 1) needs when no input gradient is wanted (the first layer), in one pass
 // over dy and y: dz = dy * act'(y) stays in registers and adds to the
@@ -417,13 +438,7 @@ __global__ void pool_back_act(float *dz, float *partial, const float *dp, const 
 // R and S are constants of each kernel (first_grad3, first_grad5): the
 // R*S + 1 accumulators are registers. part: (R*S+1)*blockDim floats of
 // shared memory; blockDim a power of two, at most 256.
-//
-// With parg not null (first_grad_pool3: 3×3 only), dy is the gradient at
-// the output of a 2×2 max-pool over y (P and Q even) and parg its argmax:
-// the gradient at y is dy of the pixel's window where parg names the
-// pixel, 0 elsewhere, as maxpool_back would scatter it (so no pass writes
-// that tensor and none reads it back).
-__device__ __forceinline__ void first_grad(float *part, float *partial, const float *dy, const int *parg, const float *y,
+__device__ __forceinline__ void first_grad(float *part, float *partial, const float *dy, const float *y,
                                            const float *x, int nb, int k, int h, int w, int pad, int splits, int act,
                                            const int R, const int S) {
     const int T = R * S;
@@ -446,16 +461,9 @@ __device__ __forceinline__ void first_grad(float *part, float *partial, const fl
                 }
             }
             int base = (i - pad) * w + (j - pad); // x index of tap (0, 0)
-            int opq = (P / 2) * (Q / 2), q = (i / 2) * (Q / 2) + j / 2; // the pixel's window
             for (int n = n0; n < n1; n++) {
                 long long o = ((long long)n * k + c) * pq + p;
-                float g;
-                if (parg) {
-                    long long po = ((long long)n * k + c) * opq + q;
-                    g = parg[po] == o ? act_d(dy[po], y[o], act) : 0.0f;
-                } else {
-                    g = act_d(dy[o], y[o], act);
-                }
+                float g = act_d(dy[o], y[o], act);
                 sb += g;
                 const float *xn = x + (long long)n * h * w;
                 UNROLL for (int r = 0; r < R; r++) {
@@ -494,39 +502,64 @@ __device__ __forceinline__ void first_grad(float *part, float *partial, const fl
             }
         }
     }
-    int tid = threadIdx.x, bd = blockDim.x;
-    UNROLL for (int t = 0; t < T; t++) part[t * bd + tid] = acc[t];
-    part[T * bd + tid] = sb;
-    __syncthreads();
-    for (int wd = bd / 2; wd > 0; wd >>= 1) {
-        if (tid < wd)
-            for (int t = 0; t <= T; t++) part[t * bd + tid] += part[t * bd + tid + wd];
-        __syncthreads();
-    }
-    if (tid <= T) {
-        long long slot = tid < T ? (long long)c * T + tid : (long long)k * T + c;
-        partial[slot * splits + sp] = part[tid * bd];
-    }
+    first_grad_partials(part, partial, acc, sb, k, c, sp, splits, T);
 }
 __global__ void first_grad3(float *partial, const float *dy, const float *y, const float *x, int nb, int k, int h,
                             int w, int pad, int splits, int act) {
     __shared__ float part[10 * 256];
-    first_grad(part, partial, dy, 0, y, x, nb, k, h, w, pad, splits, act, 3, 3);
-}
-
-// first_grad_pool3: first_grad3 from the gradient at a 2×2 max-pool's
-// output: dp, parg: (nb,k,P/2,Q/2) (see first_grad). It writes what
-// maxpool_back then first_grad3 would, with one pass over the pooled
-// gradient instead of a write and a read of the unpooled one.
-__global__ void first_grad_pool3(float *partial, const float *dp, const int *parg, const float *y, const float *x,
-                                 int nb, int k, int h, int w, int pad, int splits, int act) {
-    __shared__ float part[10 * 256];
-    first_grad(part, partial, dp, parg, y, x, nb, k, h, w, pad, splits, act, 3, 3);
+    first_grad(part, partial, dy, y, x, nb, k, h, w, pad, splits, act, 3, 3);
 }
 __global__ void first_grad5(float *partial, const float *dy, const float *y, const float *x, int nb, int k, int h,
                             int w, int pad, int splits, int act) {
     __shared__ float part[26 * 256];
-    first_grad(part, partial, dy, 0, y, x, nb, k, h, w, pad, splits, act, 5, 5);
+    first_grad(part, partial, dy, y, x, nb, k, h, w, pad, splits, act, 5, 5);
+}
+
+// first_grad_pool3: first_grad3 from the gradient at a 2×2 max-pool's
+// output (P and Q even): dp, parg: (nb,k,P/2,Q/2), parg holding the index
+// in y of each window's maximum, (n*k + c)*P*Q + i*Q + j, as maxpool,
+// first_conv_pool3 and bias_act_pool write it. Only that pixel of a
+// window has a gradient (maxpool_back's scatter), so a thread takes one
+// window of one image at a time: g = act'(dp) at y[parg], then the 3×3
+// taps around the argmax pixel (i, j). Blocks, partial-sum slots and
+// shared memory as first_grad3's (sum_partials2 adds them); each block's
+// (image, window) pairs in order, windows the faster index, so that
+// consecutive threads read consecutive dp and parg. 32-bit indices: the
+// engine launches it only when nb*k*P*Q fits.
+__global__ void first_grad_pool3(float *partial, const float *dp, const int *parg, const float *y, const float *x,
+                                 int nb, int k, int h, int w, int pad, int splits, int act) {
+    __shared__ float part[10 * 256];
+    int P = h + 2 * pad - 2, Q = w + 2 * pad - 2, pq = P * Q, opq = (P / 2) * (Q / 2);
+    int c = blockIdx.x / splits, sp = blockIdx.x % splits;
+    int n0 = (int)((long long)sp * nb / splits), n1 = (int)((long long)(sp + 1) * nb / splits);
+    float acc[9], sb = 0.0f;
+    UNROLL for (int t = 0; t < 9; t++) acc[t] = 0.0f;
+    int count = (n1 - n0) * opq;
+    int n = n0 + (int)threadIdx.x / opq, q = (int)threadIdx.x % opq;
+    for (int e = threadIdx.x; e < count; e += blockDim.x) {
+        int plane = n * k + c, o = plane * opq + q;
+        int m = parg[o];
+        float g = act_d(dp[o], y[m], act);
+        sb += g;
+        int pix = m - plane * pq; // i*Q + j
+        int i = (int)((unsigned)pix / (unsigned)Q), j = pix - i * Q;
+        const float *xs = x + (long long)n * h * w + (i - pad) * w + (j - pad); // tap (0, 0)
+        UNROLL for (int r = 0; r < 3; r++) {
+            int xi = i + r - pad;
+            int row = xi >= 0 && xi < h;
+            UNROLL for (int s = 0; s < 3; s++) {
+                int xj = j + s - pad;
+                float xv = (row && xj >= 0 && xj < w) ? xs[r * w + s] : 0.0f;
+                acc[r * 3 + s] += g * xv;
+            }
+        }
+        q += blockDim.x;
+        while (q >= opq) {
+            q -= opq;
+            n++;
+        }
+    }
+    first_grad_partials(part, partial, acc, sb, k, c, sp, splits, 9);
 }
 
 // maxpool: square windows of size with equal stride; arg holds the index in
