@@ -114,14 +114,47 @@ func TestClaim(t *testing.T) {
 		t.Fatalf("a folder with a run, after a failure: %v; want it kept", err)
 	}
 
+	// A folder that existed: kept, with what the user put there, and
+	// without what Claim wrote (a corrected command is not refused as
+	// another study).
 	kept := t.TempDir()
+	if err := os.WriteFile(kept+"/notes.txt", []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	release, err = Claim(kept, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	release(true)
-	if _, err := os.Stat(kept); err != nil {
-		t.Fatalf("a folder that existed before Claim: %v; want it kept", err)
+	if entries, err := os.ReadDir(kept); err != nil || len(entries) != 1 || entries[0].Name() != "notes.txt" {
+		t.Fatalf("a folder that existed before Claim, after a failure: %v %v; want only notes.txt", entries, err)
+	}
+	// Interrupted (not failed): kept, to be continued.
+	release, err = Claim(kept, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(false)
+	if _, err := LoadSpec(kept); err != nil {
+		t.Fatalf("after release(false): %v; want the study kept", err)
+	}
+	// Parents Claim made go too, the folder above them stays.
+	top := t.TempDir()
+	release, err = Claim(top+"/a/b/study", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	if entries, _ := os.ReadDir(top); len(entries) != 0 {
+		t.Fatalf("after a failure in folders Claim made: %v left in %s", entries, top)
+	}
+	// A link to a missing folder is named as such.
+	link := top + "/dangling"
+	if err := os.Symlink(top+"/gone", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Claim(link, spec); err == nil || !strings.Contains(err.Error(), "symbolic link to "+top+"/gone, which is missing") {
+		t.Errorf("Claim of a dangling link: %v", err)
 	}
 
 	other := *spec

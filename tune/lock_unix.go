@@ -35,7 +35,7 @@ const LockFile = ".cnngpu-lock"
 // at once (the lock nests): it stays held until every release is called.
 func Lock(dir string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("making the study folder: %w", err)
 	}
 	// The folder by device and inode, so that two names of one folder
 	// (a symbolic link, a relative path) are one lock.
@@ -101,8 +101,32 @@ func (h *holding) releaser(key folderKey) func() {
 }
 
 // flockFolder takes dir's lock file with flock(2): the open file holds the
-// lock (nil and no error where the file system has no flock).
+// lock (nil and no error where the file system has no flock). A lock file
+// removed or replaced while it waited (Claim takes back a folder it made)
+// is not the folder's lock: it tries again on the file there now.
 func flockFolder(dir string) (*os.File, error) {
+	for try := 0; ; try++ {
+		f, err := flockOnce(dir)
+		if f == nil || err != nil {
+			return f, err
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(filepath.Join(dir, LockFile))
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return f, nil
+		}
+		f.Close()
+		if try == 3 {
+			return nil, fmt.Errorf("locking the study folder %s: its lock file %s keeps being removed or replaced; is another program cleaning the folder?", dir, LockFile)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("making the study folder: %w", err)
+		}
+	}
+}
+
+// flockOnce opens dir's lock file and takes its flock once.
+func flockOnce(dir string) (*os.File, error) {
 	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	writable := err == nil

@@ -63,17 +63,18 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
-// plainTicks label a linear axis at 3 to 6 round values (1, 2, 2.5 or 5
-// times a power of ten apart: "97.5 98 98.5 99", "60 80 100"), with an
-// unlabelled tick between each two; gonum's default picks values like
-// 97.2 and 98.1 on short ranges and writes "75.00" on some others.
+// plainTicks label a linear axis at 3 to 7 round values (1, 2, 2.5 or 5
+// times a power of ten apart: "97.5 98 98.5 99", "60 80 100"), written
+// with the decimals the step needs, with an unlabelled tick between each
+// two; gonum's default picks values like 97.2 and 98.1 on short ranges
+// and writes "75.00" on some others.
 type plainTicks struct{}
 
 func (plainTicks) Ticks(min, max float64) []plot.Tick {
 	if !(max > min) || math.IsInf(max-min, 0) {
 		return nil
 	}
-	raw := (max - min) / 5
+	raw := (max - min) / 6
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
 	step := 10 * mag
 	for _, m := range []float64{1, 2, 2.5, 5} {
@@ -82,15 +83,26 @@ func (plainTicks) Ticks(min, max float64) []plot.Tick {
 			break
 		}
 	}
+	first := math.Ceil(min / step * 2)
+	if math.Abs(first) > 1e12 {
+		return nil // a range too narrow for its values to tell apart
+	}
+	dec := 0
+	for f := step; math.Abs(f-math.Round(f)) > 1e-9*f && dec < 15; f *= 10 {
+		dec++
+	}
 	var t []plot.Tick
-	for i := math.Ceil(min / step * 2); i/2*step <= max; i++ {
-		v := i / 2 * step
+	for i := 0; i <= 16; i++ {
+		v := (first + float64(i)) / 2 * step
+		if v > max {
+			break
+		}
 		if v == 0 {
 			v = 0 // not -0
 		}
 		tk := plot.Tick{Value: v}
-		if math.Mod(i, 2) == 0 {
-			tk.Label = strconv.FormatFloat(v, 'g', 6, 64)
+		if math.Mod(first+float64(i), 2) == 0 {
+			tk.Label = strconv.FormatFloat(v, 'f', dec, 64)
 		}
 		t = append(t, tk)
 	}
@@ -585,7 +597,10 @@ func shareY(groups ...[]*plot.Plot) {
 				p.Y.Min, p.Y.Max = lo/1.25, hi*1.25
 				continue
 			}
-			pad := 0.04 * math.Max(hi-lo, 1e-3)
+			// At least one percentage point in view: runs all at 100%
+			// would otherwise get an axis of 1e-4.
+			lo := math.Min(lo, hi-1)
+			pad := 0.04 * (hi - lo)
 			p.Y.Min, p.Y.Max = lo-pad, math.Min(hi+pad, 100.5)
 		}
 	}

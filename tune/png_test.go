@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -131,25 +132,48 @@ func TestPalettedEmpty(t *testing.T) {
 }
 
 // TestPlainTicks: linear axes are labelled at round values ("75", not
-// "75.00"; 97.5 and 98, not 97.2 and 98.1).
+// "75.00"; 97.5 and 98, not 97.2 and 98.1), with the decimals the step
+// needs, 3 to 7 labels on any range, and none on a degenerate one.
 func TestPlainTicks(t *testing.T) {
-	for _, c := range []struct {
-		min, max float64
-		want     []string
-	}{
-		{46.2, 100.5, []string{"60", "80", "100"}},
-		{97.1, 99.2, []string{"97.5", "98", "98.5", "99"}},
-		{-4, 104.5, []string{"0", "25", "50", "75", "100"}},
-		{0.3, 9.2, []string{"2", "4", "6", "8"}},
-	} {
+	labels := func(min, max float64) []string {
 		var got []string
-		for _, tk := range (plainTicks{}).Ticks(c.min, c.max) {
+		for _, tk := range (plainTicks{}).Ticks(min, max) {
 			if tk.Label != "" {
 				got = append(got, tk.Label)
 			}
 		}
-		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+		return got
+	}
+	for _, c := range []struct {
+		min, max float64
+		want     string
+	}{
+		{46.2, 100.5, "50 60 70 80 90 100"},
+		{97.1, 99.2, "97.5 98.0 98.5 99.0"},
+		{-4, 104.5, "0 20 40 60 80 100"},
+		{0.3, 9.2, "2 4 6 8"},
+		{98.96, 100.04, "99.0 99.2 99.4 99.6 99.8 100.0"},
+		{5, 5, ""},
+		{98, math.Nextafter(98, 200), ""},
+		{math.NaN(), 1, ""},
+		{0, math.Inf(1), ""},
+	} {
+		if got := strings.Join(labels(c.min, c.max), " "); got != c.want {
 			t.Errorf("ticks on [%v, %v]: %q, want %q", c.min, c.max, got, c.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		min := rng.Float64()*200 - 100
+		max := min + math.Pow(10, rng.Float64()*6-3)
+		got := labels(min, max)
+		if len(got) < 3 || len(got) > 7 {
+			t.Fatalf("ticks on [%v, %v]: %q, want 3 to 7 labels", min, max, got)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i] == got[i-1] {
+				t.Fatalf("ticks on [%v, %v]: %q: a label repeated", min, max, got)
+			}
 		}
 	}
 }

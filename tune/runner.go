@@ -89,12 +89,30 @@ func Prepare(dir string, spec *Spec) error {
 // Claim takes the study folder dir for this process (Lock) and prepares it
 // (Prepare) before a command reads its data and starts its engines, so
 // that a folder in use or holding another study is refused at once.
-// release(failed) releases it; after a failure, a folder Claim made that
-// holds no run yet is removed again, so that a mistyped flag or a failed
-// data download leaves no empty study behind.
+// release(failed) releases it; after a failure, what Claim wrote is taken
+// back while the folder holds no run yet (the study's definition, the
+// runs folder, the lock file, and the folder and its parents where Claim
+// made them), so that a mistyped flag or a failed data download leaves no
+// empty study behind, nor one a corrected command would refuse as
+// different. An interrupted command is not a failure here: its folder is
+// kept, to be continued.
 func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
-	_, statErr := os.Stat(dir)
-	made := errors.Is(statErr, os.ErrNotExist)
+	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if _, err := os.Stat(dir); err != nil {
+			target, _ := os.Readlink(dir)
+			return nil, fmt.Errorf("%s is a symbolic link to %s, which is missing: make that folder, or give another --out", dir, target)
+		}
+	}
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	// The first folder up from dir that is missing: made by Claim.
+	made := ""
+	for d := filepath.Clean(dir); !exists(d); d = filepath.Dir(d) {
+		made = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	hadRuns, hadSpec, hadLock := exists(filepath.Join(dir, RunsDir)), exists(filepath.Join(dir, SpecFile)), exists(filepath.Join(dir, LockFile))
 	unlock, err := Lock(dir)
 	if err != nil {
 		return nil, err
@@ -105,16 +123,27 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 	}
 	return func(failed bool) {
 		defer unlock()
-		if !made || !failed {
+		if !failed {
 			return
 		}
-		// Removed only while empty of anything but what Claim wrote.
-		if os.Remove(filepath.Join(dir, RunsDir)) != nil {
+		if !hadRuns && os.Remove(filepath.Join(dir, RunsDir)) != nil {
+			return // a run was recorded (or started): keep everything
+		}
+		if !hadSpec {
+			os.Remove(filepath.Join(dir, SpecFile))
+		}
+		if made == "" {
+			if !hadLock {
+				os.Remove(filepath.Join(dir, LockFile))
+			}
 			return
 		}
-		os.Remove(filepath.Join(dir, SpecFile))
 		os.Remove(filepath.Join(dir, LockFile))
-		os.Remove(dir)
+		for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+			if os.Remove(d) != nil || d == made {
+				break
+			}
+		}
 	}, nil
 }
 

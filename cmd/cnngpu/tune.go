@@ -223,13 +223,14 @@ func tuneAction(c *cli.Context) (err error) {
 	// The folder is this process's before the data is read and the
 	// engines start, so that a second study on it, or one of another grid,
 	// is refused at once (the runner takes the lock again inside).
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	release, err := tune.Claim(out, spec)
 	if err != nil {
 		return err
 	}
-	defer func() { release(err != nil) }()
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// An interrupted study keeps its folder, to be continued.
+	defer func() { release(err != nil && ctx.Err() == nil) }()
 	data, err := loadMNIST(ctx, c, c.App.ErrWriter)
 	if err != nil {
 		return err
