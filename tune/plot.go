@@ -428,7 +428,8 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 				continue
 			}
 			pts = append(pts, plotter.XY{X: x, Y: 100 * r.FinalValAcc})
-			errs = append(errs, struct{ Low, High float64 }{100 * r.FinalValStd, 100 * r.FinalValStd})
+			low, high := foldBar(100*r.FinalValAcc, 100*r.FinalValStd)
+			errs = append(errs, struct{ Low, High float64 }{low, high})
 			for _, v := range r.RoundValAcc {
 				folds = append(folds, plotter.XY{X: x + 0.12, Y: 100 * v})
 			}
@@ -466,7 +467,7 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 	}
 	// Room above and below the error bars.
 	pad := 0.06 * math.Max(p.Y.Max-p.Y.Min, 0.1)
-	p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
+	p.Y.Min, p.Y.Max = math.Max(p.Y.Min-pad, -1), math.Min(p.Y.Max+pad, 101)
 	p.X.Tick.Marker = names
 	p.X.Tick.Label.Rotation = math.Pi / 3
 	p.X.Tick.Label.XAlign = draw.XRight
@@ -475,6 +476,13 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 	p.X.Label.Text = "configuration (lr / batch size)"
 	w := vg.Length(max(8, len(names)/3+4))*vg.Inch + legendWidth
 	return savePanels(path, [][]*plot.Plot{{p}}, leg, w, 5.5*vg.Inch)
+}
+
+// foldBar is the extent below and above mean of a ± std bar in percent,
+// kept within 0–100: folds split between learning and not (97%, 96%,
+// 11%) have a std of half the range, and no accuracy lies outside it.
+func foldBar(mean, std float64) (low, high float64) {
+	return math.Max(0, math.Min(std, mean)), math.Max(0, math.Min(std, 100-mean))
 }
 
 // Figure is one written plot, for the report.

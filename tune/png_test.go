@@ -177,3 +177,17 @@ func TestPlainTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldBar: a fold chart's ± std bar stays within 0–100%.
+func TestFoldBar(t *testing.T) {
+	for _, c := range []struct{ mean, std, low, high float64 }{
+		{98.83, 0.08, 0.08, 0.08},
+		{68.22, 49.36, 49.36, 31.78},
+		{39.05, 48.18, 39.05, 48.18},
+		{100, 0, 0, 0},
+	} {
+		if low, high := foldBar(c.mean, c.std); math.Abs(low-c.low) > 1e-9 || math.Abs(high-c.high) > 1e-9 {
+			t.Errorf("foldBar(%v, %v) = %v, %v; want %v, %v", c.mean, c.std, low, high, c.low, c.high)
+		}
+	}
+}
