@@ -132,13 +132,12 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 		if !hadSpec {
 			os.Remove(filepath.Join(dir, SpecFile))
 		}
+		if !hadLock { // always so in a folder Claim made
+			os.Remove(filepath.Join(dir, LockFile))
+		}
 		if made == "" {
-			if !hadLock {
-				os.Remove(filepath.Join(dir, LockFile))
-			}
 			return
 		}
-		os.Remove(filepath.Join(dir, LockFile))
 		for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 			if os.Remove(d) != nil || d == made {
 				break

@@ -220,11 +220,11 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := checkOutDir("--out", out); err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	// The folder is this process's before the data is read and the
 	// engines start, so that a second study on it, or one of another grid,
 	// is refused at once (the runner takes the lock again inside).
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	release, err := tune.Claim(out, spec)
 	if err != nil {
 		return err
