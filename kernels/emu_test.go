@@ -728,3 +728,148 @@ func TestEmuFill(t *testing.T) {
 		t.Errorf("fill wrote past n: %v %v %v", f[n], i[n], u[n])
 	}
 }
+
+// TestEmuConv3: conv3_pool against the float64 convolution with bias and
+// activation, its p and arg the same as maxpool's over the y it wrote, and
+// without the pooling (null p and arg) the same y;
+// conv3_data against the float64 data gradient. Every block size
+// Conv3Block can choose, input channels not a multiple of CONV3_CT, odd
+// window counts, planes at the shared memory's limit (14×14, 16×12).
+func TestEmuConv3(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 15))
+	for _, c := range []struct {
+		s  engine.ConvShape
+		kb int
+	}{
+		{engine.ConvShape{N: 3, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}, 32}, // the reference network's conv2
+		{engine.ConvShape{N: 2, C: 32, H: 14, W: 14, K: 32, R: 3, S: 3, Pad: 1}, 16},
+		{engine.ConvShape{N: 2, C: 13, H: 6, W: 10, K: 16, R: 3, S: 3, Pad: 1}, 8},  // 13 = 8 + 5 channels
+		{engine.ConvShape{N: 2, C: 3, H: 2, W: 2, K: 8, R: 3, S: 3, Pad: 1}, 8},     // one window
+		{engine.ConvShape{N: 1, C: 16, H: 14, W: 14, K: 24, R: 3, S: 3, Pad: 1}, 8}, // 24: only 8 divides it
+		{engine.ConvShape{N: 2, C: 8, H: 4, W: 12, K: 16, R: 3, S: 3, Pad: 1}, 16},
+		{engine.ConvShape{N: 2, C: 10, H: 16, W: 12, K: 32, R: 3, S: 3, Pad: 1}, 32}, // 18×16 = 288 floats a plane: the limit
+	} {
+		s := c.s
+		P, Q := s.P(), s.Q()
+		ps := engine.PoolShape{N: s.N, C: s.K, H: P, W: Q, Size: 2}
+		total, outs := s.N*s.K*P*Q, s.N*s.K*ps.OH()*ps.OW()
+		threads := ps.OH() * ps.OW() * c.kb / Conv3Thread
+		xv := f64(f32(randF(r, s.N*s.C*s.H*s.W, 1)))
+		wv := f64(f32(randF(r, s.K*s.C*9, 1/math.Sqrt(float64(s.C*9)))))
+		bv := f64(f32(randF(r, s.K, 0.1)))
+		for _, act := range acts {
+			name := fmt.Sprintf("%v %+v kb %d", act, s, c.kb)
+			fy, fp, farg := make([]float32, total+1), make([]float32, outs+1), make([]int32, outs+1)
+			fy[total], fp[outs], farg[outs] = 7, 7, 7
+			launch(t, "conv3_pool", s.N*s.K/c.kb, threads, fy, fp, farg, f32(xv), f32(wv), f32(bv),
+				int32(s.C), int32(s.K), int32(s.H), int32(s.W), int32(c.kb), int32(act))
+			enginetest.Close(t, "conv3_pool y "+name, fy[:total], enginetest.RefConv(xv, wv, bv, s, act), 1e-6, 1e-5)
+			p, arg := make([]float32, outs), make([]int32, outs)
+			launch(t, "maxpool", grid(outs), block, fy[:total], p, arg, int32(s.N*s.K), int32(P), int32(Q), int32(2))
+			samePooled(t, "conv3_pool "+name, fy, fp, farg, fy[:total], p, arg)
+			// Without the pooling (a convolution alone): the same y.
+			cy := make([]float32, total)
+			launch(t, "conv3_pool", s.N*s.K/c.kb, threads, cy, null{}, null{}, f32(xv), f32(wv), f32(bv),
+				int32(s.C), int32(s.K), int32(s.H), int32(s.W), int32(c.kb), int32(act))
+			sameBits(t, "conv3_pool without pooling "+name, cy, fy[:total])
+		}
+		// The data gradient: dz of the output's shape into dx of the
+		// input's; its blocks take the input's channels.
+		kb := Conv3Block(s.C, s.N, s.H, s.W, 1)
+		if kb == 0 {
+			continue // C not a multiple of Conv3Thread
+		}
+		dz := f64(f32(randF(r, total, 1)))
+		n := s.N * s.C * s.H * s.W
+		dx := make([]float32, n+1)
+		dx[n] = 7
+		launch(t, "conv3_data", s.N*s.C/kb, ps.OH()*ps.OW()*kb/Conv3Thread, dx, f32(dz), f32(wv),
+			int32(s.K), int32(s.C), int32(s.H), int32(s.W), int32(kb))
+		rdx, _, _ := enginetest.RefConvBackward(xv, wv, make([]float64, total), dz, s, engine.Identity)
+		enginetest.Close(t, fmt.Sprintf("conv3_data dx %+v kb %d", s, kb), dx[:n], rdx, 1e-6, 1e-5)
+		if dx[n] != 7 {
+			t.Errorf("conv3_data %+v wrote past dx", s)
+		}
+	}
+}
+
+// TestConv3Block: the block's channels as many as still fill the GPU, a
+// multiple of Conv3Thread dividing k; 0 for shapes the kernels refuse.
+func TestConv3Block(t *testing.T) {
+	for _, c := range []struct{ k, nb, h, w, mp, want int }{
+		{64, 128, 14, 14, 132, 32}, // conv2 at batch 128: 256 blocks
+		{64, 64, 14, 14, 132, 16},  // batch 64: 256 blocks, not 128
+		{32, 128, 14, 14, 132, 16}, // conv2's data gradient
+		{32, 1, 14, 14, 132, 8},    // too few images for any: the most blocks
+		{24, 4, 14, 14, 1, 8},      // 24: only 8 of 32, 16, 8 divides it
+		{64, 1, 12, 14, 1, 32},     // 14×18 = 252 floats a plane
+		{64, 1, 13, 14, 1, 0},      // odd height
+		{64, 1, 14, 16, 1, 0},      // 16×20 = 320 > 288 floats a plane
+		{64, 1, 16, 12, 1, 32},     // 18×16 = 288: 48 windows
+		{12, 8, 14, 14, 1, 0},      // 12 not a multiple of 8
+		{64, 8, 0, 0, 1, 0},
+	} {
+		if got := Conv3Block(c.k, c.nb, c.h, c.w, c.mp); got != c.want {
+			t.Errorf("Conv3Block(k %d, nb %d, %d×%d, mp %d) = %d, want %d", c.k, c.nb, c.h, c.w, c.mp, got, c.want)
+		}
+	}
+}
+
+// TestEmuConv3Filter: conv3_filter's partial sums, added by sum_slices,
+// against the float64 filter gradient, with slices of uneven row counts,
+// slices that span images, one slice, and as many slices as rows.
+func TestEmuConv3Filter(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 16))
+	for _, c := range []struct {
+		s      engine.ConvShape
+		splits int
+	}{
+		{engine.ConvShape{N: 3, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}, 5}, // the reference network's conv2
+		{engine.ConvShape{N: 2, C: 5, H: 6, W: 10, K: 16, R: 3, S: 3, Pad: 1}, 1},
+		{engine.ConvShape{N: 2, C: 3, H: 4, W: 3, K: 8, R: 3, S: 3, Pad: 1}, 8}, // a slice a row
+		{engine.ConvShape{N: 4, C: 32, H: 7, W: 14, K: 8, R: 3, S: 3, Pad: 1}, 3},
+	} {
+		s := c.s
+		name := fmt.Sprintf("%+v splits %d", s, c.splits)
+		if got := Conv3FilterSplits(s.C, s.K, s.N, s.H, s.W, c.splits); got != c.splits {
+			t.Fatalf("Conv3FilterSplits for %s = %d, want %d", name, got, c.splits)
+		}
+		xv := f64(f32(randF(r, s.N*s.C*s.H*s.W, 1)))
+		dz := f64(f32(randF(r, s.N*s.K*s.H*s.W, 1)))
+		nw := s.K * s.C * 9
+		part := make([]float32, c.splits*nw+1)
+		part[c.splits*nw] = 7
+		launch(t, "conv3_filter", c.splits, s.C*s.K/Conv3FilterThread, part, f32(dz), f32(xv),
+			int32(s.N), int32(s.C), int32(s.K), int32(s.H), int32(s.W), int32(c.splits))
+		if part[c.splits*nw] != 7 {
+			t.Errorf("conv3_filter %s wrote past its partial sums", name)
+		}
+		dw := make([]float32, nw+1)
+		dw[nw] = 7
+		launch(t, "sum_slices", grid(nw), block, dw, part[:c.splits*nw], int32(nw), int32(c.splits))
+		if dw[nw] != 7 {
+			t.Errorf("sum_slices %s wrote past dw", name)
+		}
+		_, rdw, _ := enginetest.RefConvBackward(xv, make([]float64, nw), make([]float64, len(dz)), dz, s, engine.Identity)
+		sc := math.Sqrt(float64(s.N * s.H * s.W))
+		enginetest.Close(t, "conv3_filter dw "+name, dw[:nw], rdw, 1e-6*sc, 1e-5)
+	}
+}
+
+// TestConv3FilterSplits: a slice a multiprocessor, at most a row each; 0
+// where the kernel's shared memory does not hold the shape.
+func TestConv3FilterSplits(t *testing.T) {
+	for _, c := range []struct{ cin, k, nb, h, w, mp, want int }{
+		{32, 64, 128, 14, 14, 132, 132}, // conv2 at batch 128
+		{32, 64, 2, 14, 14, 132, 28},    // 28 rows
+		{33, 64, 8, 14, 14, 132, 0},     // too many input channels
+		{32, 72, 8, 14, 14, 132, 0},     // too many output channels
+		{32, 12, 8, 14, 14, 132, 0},     // 12 not a multiple of 8
+		{32, 64, 8, 14, 16, 132, 0},     // rows too long
+		{1, 8, 1, 1, 1, 0, 1},
+	} {
+		if got := Conv3FilterSplits(c.cin, c.k, c.nb, c.h, c.w, c.mp); got != c.want {
+			t.Errorf("Conv3FilterSplits(%d, %d, %d, %d, %d, %d) = %d, want %d", c.cin, c.k, c.nb, c.h, c.w, c.mp, got, c.want)
+		}
+	}
+}

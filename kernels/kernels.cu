@@ -271,6 +271,251 @@ __global__ void bias_act_pool(float *y, float *pout, int *arg, const float *b, i
     pool2(v, base, Q, pout + o, arg + o);
 }
 
+// conv3: a 3×3 convolution with padding 1 (stride 1, so P = h, Q = w) as an
+// implicit GEMM of our own, for a layer after the first (many input
+// channels; cuDNN's kernels run the reference network's second layer at
+// 16–18 TFLOP/s). A block takes one image and kb output channels (kb a
+// multiple of CONV3_KT, at most CONV3_KB; the engine launches
+// (w/2)·(h/2)·kb/CONV3_KT threads a block, exactly); a thread takes one
+// 2×2 window of the output and CONV3_KT channels: 4·CONV3_KT sums in
+// registers. The input channels go through shared memory CONV3_CT at a
+// time: their planes with a zero border, (h+2)·(w+4) ≤ CONV3_PLANE floats
+// each (rows w+4 floats apart, not w+2: the threads of a warp, windows
+// of several rows, then load from fewer common banks), and the block's
+// weights for them. For each input channel a thread
+// reads its window's 4×4 input patch once (the 3×3 taps of four pixels)
+// and each tap's CONV3_KT weights (the same for the threads of a channel
+// group, which a warp mostly is). conv3_pool adds the bias, the activation
+// and a 2×2 max-pool; conv3_data is a convolution's data gradient (the
+// same product with the filters transposed and turned by 180°).
+// Sums in the order of the input channels, then taps (r, s).
+// 32-bit indices: the engine launches them only when every tensor fits.
+// STAGE: the global loads a thread has in flight while it stages shared
+// memory (each would otherwise wait for L2 before the next is issued,
+// with every warp of the block at the same point).
+#define STAGE 4
+#define CONV3_KT 8
+#define CONV3_KB 32
+#define CONV3_CT 8
+#define CONV3_PLANE 288
+// CONV3_WS: the weights' row stride in shared memory, a multiple of 4 (a
+// thread's CONV3_KT weights of a tap in two 16-byte loads) that spreads
+// the staging stores over the banks.
+#define CONV3_WS (CONV3_KB + 4)
+
+// conv3_tile: acc[j][q] += the window (oh, ow)'s pixel q (top-left,
+// top-right, bottom-left, bottom-right) of output channel k0 + g·CONV3_KT
+// + j, over cin input planes of x (one image: (cin,h,w)). The filter of
+// output channel o and input channel c, tap t = r·3 + s, is wt[o·so +
+// c·si + t] (flip: tap 8 − t). xs and ws are the block's shared memory
+// (CONV3_CT·CONV3_PLANE and CONV3_CT·9·CONV3_WS floats). Every thread of
+// the block must call it.
+__device__ __forceinline__ void conv3_tile(float acc[CONV3_KT][4], float *xs, float *ws, const float *x, const float *wt,
+                                           int cin, int h, int w, int k0, int kb, int so, int si, int flip, int g,
+                                           int oh, int ow) {
+    int tid = threadIdx.x, bd = blockDim.x;
+    int pw = w + 4, plane = (h + 2) * pw;
+    for (int c0 = 0; c0 < cin; c0 += CONV3_CT) {
+        int cn = cin - c0 < CONV3_CT ? cin - c0 : CONV3_CT;
+        __syncthreads(); // the previous channels are used up
+        for (int i0 = tid; i0 < cn * plane; i0 += STAGE * bd) {
+            float r[STAGE];
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                int i = i0 + u * bd, cc = i / plane, pos = i - cc * plane;
+                int xi = pos / pw - 1, xj = pos % pw - 1;
+                r[u] = (i < cn * plane && xi >= 0 && xi < h && xj >= 0 && xj < w) ? x[((c0 + cc) * h + xi) * w + xj] : 0.0f;
+            }
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                if (i0 + u * bd < cn * plane) xs[i0 + u * bd] = r[u];
+            }
+        }
+        // Consecutive threads read consecutive taps (the filters' own order).
+        for (int i0 = tid; i0 < kb * cn * 9; i0 += STAGE * bd) {
+            float r[STAGE];
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                int i = i0 + u * bd, t = i % 9, rest = i / 9, cc = rest % cn, o = rest / cn;
+                r[u] = i < kb * cn * 9 ? wt[(k0 + o) * so + (c0 + cc) * si + (flip ? 8 - t : t)] : 0.0f;
+            }
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                int i = i0 + u * bd, t = i % 9, rest = i / 9, cc = rest % cn, o = rest / cn;
+                if (i < kb * cn * 9) ws[(cc * 9 + t) * CONV3_WS + o] = r[u];
+            }
+        }
+        __syncthreads();
+        for (int cc = 0; cc < cn; cc++) {
+            const float *xp = xs + cc * plane + 2 * oh * pw + 2 * ow;
+            float v[4][4];
+            UNROLL for (int a = 0; a < 4; a++) {
+                UNROLL for (int b = 0; b < 4; b++) v[a][b] = xp[a * pw + b];
+            }
+            const float *wp = ws + cc * 9 * CONV3_WS + g * CONV3_KT;
+            UNROLL for (int r = 0; r < 3; r++) {
+                UNROLL for (int s = 0; s < 3; s++) {
+                    UNROLL for (int j = 0; j < CONV3_KT; j++) {
+                        float wv = wp[(r * 3 + s) * CONV3_WS + j];
+                        acc[j][0] += wv * v[r][s];
+                        acc[j][1] += wv * v[r][s + 1];
+                        acc[j][2] += wv * v[r + 1][s];
+                        acc[j][3] += wv * v[r + 1][s + 1];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// conv3_pool: y = act(conv3(x, w) + b), then, unless pout is null (a
+// convolution alone, with the same bits in y), maxpool with 2×2 windows
+// into p and arg, as bias_act_pool writes them after cuDNN's convolution.
+// x: (nb,cin,h,w), w: (k,cin,3,3), b: (k), y: (nb,k,h,w), p and arg:
+// (nb,k,h/2,w/2); h and w even, k a multiple of kb. Block b: image b /
+// (k/kb), channels (b % (k/kb))·kb on.
+__global__ void conv3_pool(float *y, float *pout, int *arg, const float *x, const float *wt, const float *b, int cin,
+                           int k, int h, int w, int kb, int act) {
+    __shared__ float xs[CONV3_CT * CONV3_PLANE];
+    __shared__ float ws[CONV3_CT * 9 * CONV3_WS];
+    int per = k / kb, n = blockIdx.x / per, k0 = (blockIdx.x - n * per) * kb;
+    int qw = w / 2, wins = (h / 2) * qw;
+    int g = threadIdx.x / wins, win = threadIdx.x - g * wins, oh = win / qw, ow = win - oh * qw;
+    float acc[CONV3_KT][4];
+    UNROLL for (int j = 0; j < CONV3_KT; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    conv3_tile(acc, xs, ws, x + n * cin * h * w, wt, cin, h, w, k0, kb, cin * 9, 9, 0, g, oh, ow);
+    UNROLL for (int j = 0; j < CONV3_KT; j++) {
+        int c = k0 + g * CONV3_KT + j, pl = n * k + c;
+        float bc = b[c], v[4];
+        UNROLL for (int q = 0; q < 4; q++) v[q] = act_f(acc[j][q] + bc, act);
+        int base = pl * h * w + 2 * oh * w + 2 * ow;
+        y[base] = v[0];
+        y[base + 1] = v[1];
+        y[base + w] = v[2];
+        y[base + w + 1] = v[3];
+        if (pout) pool2(v, base, w, pout + pl * wins + win, arg + pl * wins + win);
+    }
+}
+
+// conv3_data: a 3×3, padding-1 convolution's data gradient,
+//   dx[n,c,i,j] = sum over o, r, s of dz[n,o,i+r-1,j+s-1] · w[o,c,2-r,2-s],
+// which is conv3 of dz with the filters transposed and turned.
+// dz: (nb,kin,h,w), w: (kin,c,3,3), dx: (nb,c,h,w) (overwritten); h and w
+// even, c a multiple of kb. Block b: image b / (c/kb), channels
+// (b % (c/kb))·kb on.
+__global__ void conv3_data(float *dx, const float *dz, const float *wt, int kin, int c, int h, int w, int kb) {
+    __shared__ float xs[CONV3_CT * CONV3_PLANE];
+    __shared__ float ws[CONV3_CT * 9 * CONV3_WS];
+    int per = c / kb, n = blockIdx.x / per, c0 = (blockIdx.x - n * per) * kb;
+    int qw = w / 2, wins = (h / 2) * qw;
+    int g = threadIdx.x / wins, win = threadIdx.x - g * wins, oh = win / qw, ow = win - oh * qw;
+    float acc[CONV3_KT][4];
+    UNROLL for (int j = 0; j < CONV3_KT; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+    conv3_tile(acc, xs, ws, dz + n * kin * h * w, wt, kin, h, w, c0, kb, 9, c * 9, 1, g, oh, ow);
+    UNROLL for (int j = 0; j < CONV3_KT; j++) {
+        int base = (n * c + c0 + g * CONV3_KT + j) * h * w + 2 * oh * w + 2 * ow;
+        dx[base] = acc[j][0];
+        dx[base + 1] = acc[j][1];
+        dx[base + w] = acc[j][2];
+        dx[base + w + 1] = acc[j][3];
+    }
+}
+
+// conv3_filter: the filter gradient of a 3×3, padding-1 convolution,
+//   dw[o,c,r,s] = sum over n, i, j of dz[n,o,i,j] · x[n,c,i+r-1,j+s-1],
+// as partial sums over slices of the nb·h image rows: block b takes rows
+// [b·nb·h/splits, (b+1)·nb·h/splits) and writes its k·cin·9 sums to
+// partial[b·k·cin·9 ...] (sum_slices adds them). A thread takes one input
+// channel c and CONV3F_KT output channels: 9·CONV3F_KT sums in registers
+// (threads = cin · k/CONV3F_KT, the channel the faster index, so that a
+// warp's threads share their dz values). For each row, its dz (pixel-
+// major, CONV3F_K floats a pixel, so that a thread's CONV3F_KT values are
+// two 16-byte loads) and the three x rows around it of every channel (with a zero
+// border, CONV3F_XS floats a channel: odd, so that the channels of a warp
+// meet no common bank) go to shared memory; a thread then slides its 3×3
+// x window along the row, three new loads a pixel. dz, x: (nb,k,h,w),
+// (nb,cin,h,w); k a multiple of CONV3F_KT, at most CONV3F_K; cin at most
+// CONV3F_C; w at most CONV3F_W.
+#define CONV3F_KT 8
+#define CONV3F_K 64
+#define CONV3F_C 32
+#define CONV3F_W 14
+#define CONV3F_XS (3 * (CONV3F_W + 2) + 1)
+__global__ void conv3_filter(float *partial, const float *dz, const float *x, int nb, int cin, int k, int h, int w,
+                             int splits) {
+    __shared__ float dzs[CONV3F_W * CONV3F_K];
+    __shared__ float xs[CONV3F_C * CONV3F_XS];
+    int tid = threadIdx.x, bd = blockDim.x;
+    int c = tid % cin, k0 = (tid / cin) * CONV3F_KT;
+    int rows = nb * h, sp = blockIdx.x;
+    int r0 = (int)((long long)sp * rows / splits), r1 = (int)((long long)(sp + 1) * rows / splits);
+    int pw = w + 2;
+    float acc[CONV3F_KT][9];
+    UNROLL for (int j = 0; j < CONV3F_KT; j++) {
+        UNROLL for (int t = 0; t < 9; t++) acc[j][t] = 0.0f;
+    }
+    for (int row = r0; row < r1; row++) {
+        int n = row / h, i = row - n * h;
+        __syncthreads(); // the previous row is used up
+        for (int e0 = tid; e0 < k * w; e0 += STAGE * bd) {
+            float r[STAGE];
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                int e = e0 + u * bd, o = e / w, j = e - o * w;
+                r[u] = e < k * w ? dz[((n * k + o) * h + i) * w + j] : 0.0f;
+            }
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                int e = e0 + u * bd, o = e / w, j = e - o * w;
+                if (e < k * w) dzs[j * CONV3F_K + o] = r[u];
+            }
+        }
+        for (int e0 = tid; e0 < cin * 3 * pw; e0 += STAGE * bd) {
+            float r[STAGE];
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                int e = e0 + u * bd, ch = e / (3 * pw), rest = e - ch * 3 * pw, a = rest / pw, col = rest - a * pw;
+                int xi = i + a - 1, xj = col - 1;
+                r[u] = (e < cin * 3 * pw && xi >= 0 && xi < h && xj >= 0 && xj < w) ? x[((n * cin + ch) * h + xi) * w + xj] : 0.0f;
+            }
+            UNROLL for (int u = 0; u < STAGE; u++) {
+                int e = e0 + u * bd, ch = e / (3 * pw), rest = e - ch * 3 * pw, a = rest / pw, col = rest - a * pw;
+                if (e < cin * 3 * pw) xs[ch * CONV3F_XS + a * pw + col] = r[u];
+            }
+        }
+        __syncthreads();
+        const float *xc = xs + c * CONV3F_XS;
+        float v[3][3];
+        UNROLL for (int a = 0; a < 3; a++) {
+            v[a][0] = xc[a * pw];
+            v[a][1] = xc[a * pw + 1];
+        }
+        for (int j = 0; j < w; j++) {
+            UNROLL for (int a = 0; a < 3; a++) v[a][2] = xc[a * pw + j + 2];
+            const float *d = dzs + j * CONV3F_K + k0;
+            UNROLL for (int o = 0; o < CONV3F_KT; o++) {
+                float g = d[o];
+                UNROLL for (int a = 0; a < 3; a++) {
+                    UNROLL for (int b = 0; b < 3; b++) acc[o][a * 3 + b] += g * v[a][b];
+                }
+            }
+            UNROLL for (int a = 0; a < 3; a++) {
+                v[a][0] = v[a][1];
+                v[a][1] = v[a][2];
+            }
+        }
+    }
+    if (tid < cin * (k / CONV3F_KT)) {
+        float *out = partial + (long long)sp * k * cin * 9;
+        UNROLL for (int o = 0; o < CONV3F_KT; o++) {
+            UNROLL for (int t = 0; t < 9; t++) out[((k0 + o) * cin + c) * 9 + t] = acc[o][t];
+        }
+    }
+}
+
+// sum_slices: out[i] = the sum over sp of partial[sp·n + i], in the order
+// of sp (conv3_filter's slices).
+__global__ void sum_slices(float *out, const float *partial, int n, int splits) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float s = 0.0f;
+    for (int sp = 0; sp < splits; sp++) s += partial[(long long)sp * n + i];
+    out[i] = s;
+}
+
 // act_grad: dz = dy * act'(y), act' expressed through the output y.
 __global__ void act_grad(float *dz, const float *dy, const float *y, long long total, int act) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;

@@ -37,7 +37,7 @@ var Fatbin []byte
 var Names = []string{
 	"gather", "advance", "bias_act", "act_grad", "bias_grad", "maxpool", "maxpool_back",
 	"softmax_xent", "act_bias_grad", "sum_partials", "sum_partials2", "first_conv3", "first_conv5", "first_grad3", "first_grad5",
-	"first_conv_pool3", "bias_act_pool", "pool_back_act", "first_grad_pool3",
+	"first_conv_pool3", "bias_act_pool", "pool_back_act", "first_grad_pool3", "conv3_pool", "conv3_data", "conv3_filter", "sum_slices",
 	"dense_small", "dense_small_dw", "dense_small_dx", "adam", "adam4", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
 }
 
@@ -58,4 +58,63 @@ func Entries() []string {
 // most one per image.
 func Splits(k, nb, mp int) int {
 	return max(1, min(nb, (4*max(mp, 1)+k-1)/k))
+}
+
+// Conv3 limits (CONV3_* in kernels.cu): the output channels one thread
+// of conv3_pool and conv3_data computes, the most a block takes, and the
+// most floats of one input plane with its border, (h+2)·(w+4).
+const (
+	Conv3Thread   = 8
+	Conv3MaxBlock = 32
+	Conv3Plane    = 288
+)
+
+// Conv3Block is the output channels a block of conv3_pool or conv3_data
+// takes for an output of k channels of h×w pixels, nb images, on a GPU
+// with mp multiprocessors: the most (a multiple of Conv3Thread dividing k,
+// at most Conv3MaxBlock) that still gives every multiprocessor a block,
+// else the fewest; 0 when the kernels do not take the shape (h or w odd,
+// a plane with its border over Conv3Plane floats, k not a multiple of
+// Conv3Thread). A block has (h/2)·(w/2)·kb/Conv3Thread threads: at most
+// 196 (no more than 49 windows fit the plane).
+func Conv3Block(k, nb, h, w, mp int) int {
+	if h < 2 || w < 2 || h%2 != 0 || w%2 != 0 || (h+2)*(w+4) > Conv3Plane {
+		return 0
+	}
+	best := 0
+	for kb := Conv3MaxBlock; kb >= Conv3Thread; kb /= 2 {
+		if k%kb != 0 {
+			continue
+		}
+		best = kb
+		if nb*(k/kb) >= mp {
+			break
+		}
+	}
+	return best
+}
+
+// Conv3Filter limits (CONV3F_* in kernels.cu): the output channels one
+// thread of conv3_filter takes, and the most output channels, input
+// channels and row length it takes.
+const (
+	Conv3FilterThread = 8
+	Conv3FilterMaxK   = 64
+	Conv3FilterMaxC   = 32
+	Conv3FilterMaxW   = 14
+)
+
+// Conv3FilterSplits is how many blocks (slices of the nb·h image rows,
+// each writing its partial sums) conv3_filter takes for cin input and k
+// output channels of h×w images on a GPU with mp multiprocessors: one a
+// multiprocessor, at most one a row; 0 when the kernel does not take the
+// shape (more channels or a longer row than its shared memory holds, or k
+// not a multiple of Conv3FilterThread). A block has cin·k/Conv3FilterThread
+// threads.
+func Conv3FilterSplits(cin, k, nb, h, w, mp int) int {
+	if cin < 1 || cin > Conv3FilterMaxC || k < Conv3FilterThread || k > Conv3FilterMaxK || k%Conv3FilterThread != 0 ||
+		w < 1 || w > Conv3FilterMaxW || h < 1 || nb < 1 {
+		return 0
+	}
+	return min(max(mp, 1), nb*h)
 }

@@ -54,9 +54,10 @@ run cuda-tests 60 "$b/cuda.test" -test.v
 # unusable, and should cost only that variant's results.
 # VARIANTS ("|" between names): the variants whose conformance and golden
 # tests run (the first also runs the cross-check against cuDNN's own
-# calls); TRAIN: the kernels:streams variants trained for 10 epochs.
+# calls); TRAIN: the kernels:streams[:conv] variants trained for 10
+# epochs (conv: CNNGPU_CONV, default timed).
 # "none" in either skips that part.
-IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams}"
+IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams}"
 [ "${vs[*]}" = none ] && vs=()
 first=1
 for v in "${vs[@]}"; do
@@ -66,10 +67,11 @@ for v in "${vs[@]}"; do
 	LOG=engine-tests run "engine-${v//[ ,]/}" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=$v" "$b/enginecuda.test" -test.v -test.run "$tests" -test.skip Emulated -test.timeout 110s
 done
 if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
-	for v in ${TRAIN:-library:1 own:1 own:2}; do
-		ks=${v%:*} st=${v#*:}
-		if ! LOG=train-10-epochs run "train-$ks-$st" 120 env CNNGPU_TRACE=1 CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
-			LOG=train-10-epochs run "train-debug-$ks-$st" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
+	for v in ${TRAIN:-library:1 own:1 own:2 own:2:own}; do
+		IFS=: read -r ks st conv <<<"$v"
+		conv=${conv:-timed}
+		if ! LOG=train-10-epochs run "train-$ks-$st-$conv" 120 env CNNGPU_TRACE=1 CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
+			LOG=train-10-epochs run "train-debug-$ks-$st-$conv" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
 		fi
 	done
 fi
@@ -131,8 +133,13 @@ fi
 # clocks left as they are), when ncu is there.
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
-	for ks in ${NCU_SETS:-library own}; do
-		LOG=profile run "profile-$ks" 120 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=1 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
+	# NCU_SETS: kernel sets, and own-conv: the own set with our conv2
+	# kernels (CNNGPU_CONV=own; in the default, timed, a bench of this
+	# length keeps cuDNN's until its timing ends).
+	for set in ${NCU_SETS:-library own own-conv}; do
+		ks=${set%-conv} conv=timed
+		[ "$set" = own-conv ] && conv=own
+		LOG=profile run "profile-$set" 120 env CNNGPU_KERNELS=$ks CNNGPU_CONV=$conv CNNGPU_STREAMS=1 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
 			"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
 	done
 fi
@@ -170,16 +177,21 @@ PY
 fi
 [ "${BENCH:-1}" = 1 ] && run bench-gpu 200 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
 # AB=OLD_BINARY: an earlier build against this one, default variant,
-# alternating, 5 pairs of 1,000 steps at each batch size in AB_SIZES
-# (default 128): medians, in bench-gpu.log.
-if [ -n "${AB:-}" ] && [ -x "${AB:-}" ]; then
+# alternating, 5 rounds of 1,000 steps at each batch size in AB_SIZES
+# (default 128): medians, in bench-gpu.log. CONV_AB=1 (the default) adds
+# this build with CNNGPU_CONV=cudnn and =own to each round (the default,
+# "timed", picks between them in place), with or without AB.
+sides="${AB:+old} new"
+[ "${CONV_AB:-1}" = 1 ] && sides="$sides conv-cudnn conv-own"
+if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
 		for i in 1 2 3 4 5; do
-			for side in old new; do
-				bin=$b/cnngpu
+			for side in $sides; do
+				bin=$b/cnngpu conv=timed
 				[ $side = old ] && bin=$AB
-				timeout 60 "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
+				[ "${side#conv-}" != "$side" ] && conv=${side#conv-}
+				timeout 60 env CNNGPU_CONV=$conv "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done
 	done

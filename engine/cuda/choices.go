@@ -49,7 +49,8 @@ const NoCacheEnv = "CNNGPU_NO_CACHE"
 const choicesFile = "gpu-choices.json"
 
 // choicesFormat is the file's format; another is ignored (and rewritten).
-const choicesFormat = 1
+// 2: an entry says whether our conv3 kernel runs the direction (Own).
+const choicesFormat = 2
 
 // maxChoices bounds the entries kept: the least recently written go first.
 const maxChoices = 512
@@ -62,6 +63,9 @@ type dirChoice struct {
 	Timed []cudnn.AlgoTime `json:"timed"`
 	Algo  int              `json:"algo"`
 	Tuned bool             `json:"tuned"`
+	// Own: timing in place chose our conv3 kernel over Algo (ConvEnv
+	// "timed").
+	Own bool `json:"own,omitempty"`
 	// Written is when (Unix seconds), for dropping the oldest.
 	Written int64 `json:"written"`
 	// Sum is a checksum of the key and the fields above: an entry
@@ -75,8 +79,9 @@ func (c dirChoice) sum(key string) string {
 		T []cudnn.AlgoTime
 		A int
 		U bool
+		O bool
 		W int64
-	}{key, c.Timed, c.Algo, c.Tuned, c.Written})
+	}{key, c.Timed, c.Algo, c.Tuned, c.Own, c.Written})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:12])
 }
@@ -172,7 +177,7 @@ func (s *choiceStore) putAll(kv map[string]dirChoice) {
 	for key, c := range kv {
 		c.Written = time.Now().Unix()
 		c.Sum = c.sum(key)
-		if old, ok := s.entries[key]; ok && old.Algo == c.Algo && old.Tuned == c.Tuned && slices.Equal(old.Timed, c.Timed) {
+		if old, ok := s.entries[key]; ok && old.Algo == c.Algo && old.Tuned == c.Tuned && old.Own == c.Own && slices.Equal(old.Timed, c.Timed) {
 			continue // nothing new
 		}
 		s.entries[key] = c
@@ -247,6 +252,9 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 	if c.Tuned {
 		e.settled[planDir{s, dir}] = true
 	}
+	if c.Own && e.conv == convTimed && e.conv3Block(s, dir) > 0 {
+		e.convOwn[planDir{s, dir}] = true
+	}
 	return true
 }
 
@@ -263,7 +271,7 @@ func (e *Engine) remember(dirs []planDir, tuned bool) {
 			continue
 		}
 		if t := cv.Timings(pd.dir); len(t) > 0 {
-			kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Timed: t, Algo: cv.Algo(pd.dir), Tuned: tuned}
+			kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Timed: t, Algo: cv.Algo(pd.dir), Tuned: tuned, Own: e.convOwn[pd]}
 		}
 	}
 	if len(kv) > 0 {

@@ -17,8 +17,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 // rememberedRun trains steps steps of batch 8 in the plain library
@@ -66,8 +68,9 @@ func readDoc(t *testing.T, path string) choicesDoc {
 func TestRememberedChoices(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
-	// Enough steps for the in-place timing of every recording to end.
-	const steps = 20
+	// Enough steps for the in-place timing of every recording to end
+	// (2 + 3 + 2 + 3 recordings, in four directions, 2 rounds each).
+	const steps = 30
 	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 	t.Cleanup(forgetStores)
 
@@ -248,5 +251,96 @@ func TestChoicesTwoProcesses(t *testing.T) {
 	}
 	if n := len(readChoices(path)); n != maxChoices {
 		t.Errorf("%d entries in the file, want at most %d", n, maxChoices)
+	}
+}
+
+// ownConvKernels are our conv3 kernels, one a direction.
+var ownConvKernels = []string{"conv3_pool", "conv3_data", "conv3_filter"}
+
+// TestRememberedOwnConvolution: with ConvEnv "timed" the in-place timing
+// keeps our conv3 kernels for conv2's forward pass, data and filter
+// gradients where they are the faster (cuDNN's calls slowed on the emulated device)
+// and cuDNN's where they are the slower; the choice goes into the file
+// with cuDNN's, and a new process runs the same kernels with no search and
+// no timing.
+func TestRememberedOwnConvolution(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const bs, steps = 8, 30 // 2 warm-ups, then (3 + 2 + 4) recordings timed 2 steps each
+	conv2 := engine.ConvShape{N: bs, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
+	for _, c := range []struct {
+		name string
+		slow []string
+		own  bool
+	}{
+		{"ours faster", []string{"convolution forward", "convolution backward data", "convolution backward filter"}, true},
+		{"cuDNN faster", []string{"conv3_pool", "conv3_data", "conv3_filter"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+			t.Cleanup(forgetStores)
+			run := func() (*emuTraining, bool) {
+				tr := newEmuTraining(t, variants[2], bs, steps)
+				tr.g.delay = map[string]time.Duration{}
+				for _, k := range c.slow {
+					tr.g.delay[k] = 20 * time.Millisecond
+				}
+				tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
+				tuning := false
+				for i := range steps {
+					tr.step()
+					if i == 2 {
+						tuning = tr.e.Tuning()
+					}
+				}
+				if tr.e.Tuning() {
+					t.Fatalf("still timing recordings after %d steps", steps)
+				}
+				return tr, tuning
+			}
+			check := func(which string, tr *emuTraining) {
+				t.Helper()
+				for _, d := range []int{dirForward, dirData, dirFilter} {
+					if got := tr.e.conv3(conv2, d) > 0; got != c.own {
+						t.Errorf("%s: conv2's %s on our kernel: %v, want %v", which, dirNames[d], got, c.own)
+					}
+				}
+			}
+			forgetStores()
+			tr1, tuning1 := run()
+			if !tuning1 {
+				t.Fatal("first run: no in-place timing after the recording")
+			}
+			check("first run", tr1)
+			for _, k := range ownConvKernels {
+				if tr1.g.launched[k] == 0 {
+					t.Errorf("first run: %s never ran: never timed", k)
+				}
+			}
+			owns := 0
+			for k, e := range readDoc(t, path).Entries {
+				if e.Own {
+					owns++
+					if !strings.Contains(k, "8x32x14x14") {
+						t.Errorf("entry %q says our kernel runs it", k)
+					}
+				}
+			}
+			if want := map[bool]int{true: 3, false: 0}[c.own]; owns != want {
+				t.Errorf("%d entries say our kernel, want %d", owns, want)
+			}
+
+			forgetStores()
+			tr2, tuning2 := run()
+			if tuning2 || tr2.g.finds != [3]int{} {
+				t.Errorf("second run: timing in place %v, searches %v; want neither", tuning2, tr2.g.finds)
+			}
+			check("second run", tr2)
+			for _, k := range ownConvKernels {
+				if ran := tr2.g.launched[k] > 0; ran != c.own {
+					t.Errorf("second run: %s ran %d times; want it run: %v", k, tr2.g.launched[k], c.own)
+				}
+			}
+		})
 	}
 }

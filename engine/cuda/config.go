@@ -42,6 +42,43 @@ func parseKernels() (bool, error) {
 	}
 }
 
+// ConvEnv is the environment variable that says where a 3×3, padding-1
+// convolution after the first layer (the reference network's second)
+// runs its forward pass (with its bias, activation and 2×2 max-pool), its
+// data gradient and its filter gradient, with the own kernel set: "timed"
+// (the default) times our kernels (conv3_pool, conv3_data, conv3_filter:
+// checked on the CPU by kernels/emu_test.go and through the engine on an
+// emulated device) in place against cuDNN's choice, direction by
+// direction, as tune.go times cuDNN's close alternatives, and keeps the
+// faster (remembered with cuDNN's choices); "own" always runs ours where
+// the shape fits them (no search of cuDNN's algorithms for those
+// directions); "cudnn" never does. Other shapes, and the library kernel
+// set, run on cuDNN whatever it says.
+const ConvEnv = "CNNGPU_CONV"
+
+// convMode is ConvEnv's value.
+type convMode int
+
+const (
+	convTimed convMode = iota
+	convOwn
+	convCUDNN
+)
+
+// parseConv reads ConvEnv.
+func parseConv() (convMode, error) {
+	switch v := os.Getenv(ConvEnv); v {
+	case "", "timed":
+		return convTimed, nil
+	case "own":
+		return convOwn, nil
+	case "cudnn":
+		return convCUDNN, nil
+	default:
+		return 0, fmt.Errorf("%s=%q: expected \"timed\" (our convolution kernels where they time faster than cuDNN's; the default), \"own\" or \"cudnn\"; unset it to use the default", ConvEnv, v)
+	}
+}
+
 // StreamsEnv is the environment variable that sets how many streams the
 // engine uses: 2 (the default) or 1. With 2, a second stream takes a
 // convolution's filter gradient (with its own cuDNN handle and workspace)
@@ -99,10 +136,14 @@ func parseNoCache() (bool, error) {
 	}
 }
 
-// CheckEnv reports a bad value of KernelsEnv, StreamsEnv, NoCacheEnv or
-// PreloadEnv, so that a command refuses it before choosing an engine.
+// CheckEnv reports a bad value of KernelsEnv, ConvEnv, StreamsEnv,
+// NoCacheEnv or PreloadEnv, so that a command refuses it before choosing
+// an engine.
 func CheckEnv() error {
 	if _, err := parseKernels(); err != nil {
+		return err
+	}
+	if _, err := parseConv(); err != nil {
 		return err
 	}
 	if _, err := parsePreload(); err != nil {
@@ -120,6 +161,13 @@ func CheckEnv() error {
 func (e *Engine) SetOwnKernels(on bool) {
 	e.Reset()
 	e.own = on
+}
+
+// SetConv sets where the convolutions our kernels take run (ConvEnv) and
+// drops the recorded steps.
+func (e *Engine) SetConv(m convMode) {
+	e.Reset()
+	e.conv = m
 }
 
 // SetStreams switches the second stream (StreamsEnv) on or off and drops

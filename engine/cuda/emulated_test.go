@@ -26,7 +26,7 @@ import (
 // newEmulated is the engine on an emulated device, in variant v.
 func newEmulated(t testing.TB, v variant) *Engine {
 	e := newEngine(newEmuGPU(t), false, v.own)
-	e.streams, e.checkDeclared = v.streams, true
+	e.streams, e.conv, e.checkDeclared = v.streams, v.conv, true
 	return e
 }
 
@@ -187,7 +187,7 @@ type emuTraining struct {
 func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 	g := newEmuGPU(t)
 	e := newEngine(g, false, v.own)
-	e.streams, e.checkDeclared = v.streams, true
+	e.streams, e.conv, e.checkDeclared = v.streams, v.conv, true
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
 	if err != nil {
@@ -250,7 +250,7 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 					t.Errorf("replayed step %d: the main stream joined the lane %d times, want 1 (at the step's end)", step, got)
 				}
 			}
-			if got, want := e.ConvAlgorithms(), "32x14x14→64 3x3: the CPU engine's"; !strings.Contains(got, want) {
+			if got, want := e.ConvAlgorithms(), "32x14x14→64 3x3: the CPU engine's"; v.conv != convOwn && !strings.Contains(got, want) {
 				t.Errorf("ConvAlgorithms() = %q, want it to contain %q", got, want)
 			}
 			engine.ResetGraphs(e)
@@ -284,22 +284,28 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 	}
 }
 
-// TestEmulatedTuning checks the in-place timing of cuDNN's alternatives
-// (tune.go), with the emulated convolutions offering alternatives (one
-// forward, two filter-gradient algorithms a shape): the recording is
-// timed against one recording per alternative of each convolution it
-// uses, tuneRounds steps each, then the fastest is kept; every step runs
-// once (the cursor advances by one batch a call); a plan's directions are
-// tuned once; and Reset during the timing releases it.
+// TestEmulatedTuning checks the in-place timing of the convolutions'
+// alternatives (tune.go), with the emulated convolutions offering some
+// (one forward, two filter-gradient algorithms a shape) and our conv3
+// kernels for conv2's forward pass and data gradient: one direction at a
+// time, the recording is timed against one recording per alternative of
+// that direction, tuneRounds steps each, then the fastest is kept and the
+// next direction timed against it; every step runs once (the cursor
+// advances by one batch a call); a plan's directions are tuned once; and
+// Reset during the timing releases it.
 func TestEmulatedTuning(t *testing.T) {
 	const bs = 4
 	for _, c := range []struct {
-		v     variant
-		cands int // recordings timed: cuDNN's choices and each swap
+		v            variant
+		first, cands int // recordings timed in the first direction, and in all
 	}{
-		{variants[2], 1 + 1 + 2},   // own, 2 streams: conv2 on cuDNN
-		{variants[3], 1 + 2*(1+2)}, // library, 2 streams: conv1 too
-		{variants[0], 1 + 2*(1+2)}, // library
+		// own, 2 streams: conv2 on cuDNN; forward: cuDNN's choice, its
+		// alternative, ours; data gradient: cuDNN's, ours; filter
+		// gradient: cuDNN's, two alternatives, ours.
+		{variants[2], 3, 3 + 2 + 4},
+		{variants[4], 0, 0},             // own convolutions: conv2 all ours, nothing to time
+		{variants[3], 2, 2 + 3 + 2 + 3}, // library, 2 streams: conv1's forward and filter gradient, then conv2's
+		{variants[0], 2, 2 + 3 + 2 + 3}, // library
 	} {
 		t.Run(c.v.name, func(t *testing.T) {
 			// Warm-up runs until the first recording (the model's first
@@ -314,8 +320,14 @@ func TestEmulatedTuning(t *testing.T) {
 			}
 			tr.step() // recording, and the first timed step
 			tu := e.tuners[bs]
-			if tu == nil || len(tu.cands) != c.cands {
-				t.Fatalf("after the recording: tuner %v, want %d recordings to time", tu, c.cands)
+			if c.first == 0 {
+				if tu != nil || e.Tuning() {
+					t.Fatalf("after the recording: tuner %v, want none", tu)
+				}
+				return
+			}
+			if tu == nil || len(tu.cands) != c.first {
+				t.Fatalf("after the recording: tuner %v, want %d recordings to time first", tu, c.first)
 			}
 			for i := warm + 1; i < steps; i++ {
 				tr.step()
@@ -389,8 +401,8 @@ func TestEmulatedRecipeRecordsOnce(t *testing.T) {
 	if c1 == 0 || c1 != first {
 		t.Errorf("%d recordings in the first epoch, %d after the second: want some in the first, none added by the second", first, c1)
 	}
-	if c1 > 4 { // the step and the tuner's alternatives (TestEmulatedTuning)
-		t.Errorf("%d recordings for one batch size, want at most the step and its 3 timed alternatives", c1)
+	if c1 > 7 { // the step and the tuner's alternatives (TestEmulatedTuning)
+		t.Errorf("%d recordings for one batch size, want at most the step and its 6 timed alternatives", c1)
 	}
 }
 

@@ -12,8 +12,8 @@
 // real one; gate.go what stands between the ops and the device; ops.go
 // the ops; hazards.go the second stream's ordering; memory.go tensors;
 // scratch.go scratch and cuDNN's plans; graphs.go recordings and timers;
-// tune.go the in-place timing of cuDNN's alternatives; errors.go what the
-// errors say to do.
+// tune.go the in-place timing of cuDNN's alternatives and our convolution
+// kernels; errors.go what the errors say to do.
 package cuda
 
 import (
@@ -61,7 +61,12 @@ type Engine struct {
 	warm    map[int]bool
 	err     error // first failure of a queued op
 	tf32    bool
-	own     bool   // the own kernel set (KernelsEnv)
+	own     bool // the own kernel set (KernelsEnv)
+	conv    convMode
+	// convOwn is the convolution directions that run on our conv3
+	// kernels in ConvEnv's "timed" mode: timed faster in place
+	// (tune.go) or remembered so (choices.go).
+	convOwn map[planDir]bool
 	streams bool   // a second stream in the backward ops (StreamsEnv)
 	lane    lane   // that stream, made on first use
 	wsLane  devBuf // the lane's cuDNN workspace
@@ -106,6 +111,10 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	conv, err := parseConv()
+	if err != nil {
+		return nil, err
+	}
 	preload, err := parsePreload()
 	if err != nil {
 		return nil, err
@@ -125,7 +134,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, own)
-	e.streams = streams
+	e.streams, e.conv = streams, conv
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}
@@ -135,7 +144,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }
@@ -149,7 +158,8 @@ func (e *Engine) Name() string {
 	return fmt.Sprintf("cuda GPU %d (%s, sm_%d%d, %s)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, e.variant())
 }
 
-// variant is the precision, kernel set and streams, e.g. "fp32, own
+// variant is the precision, kernel set, where the convolutions our
+// kernels take run when not timed (ConvEnv) and streams, e.g. "fp32, own
 // kernels, 2 streams".
 func (e *Engine) variant() string {
 	p := "fp32"
@@ -158,6 +168,13 @@ func (e *Engine) variant() string {
 	}
 	if e.own {
 		p += ", own kernels"
+	}
+	switch {
+	case !e.own:
+	case e.conv == convOwn:
+		p += ", own convolutions"
+	case e.conv == convCUDNN:
+		p += ", cuDNN convolutions"
 	}
 	if e.streams {
 		p += ", 2 streams"

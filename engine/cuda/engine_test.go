@@ -33,16 +33,22 @@ func needGPU(t *testing.T) {
 	}
 }
 
-// variant is a configuration of the engine: its kernel set (KernelsEnv)
-// and whether it uses a second stream (StreamsEnv).
+// variant is a configuration of the engine: its kernel set (KernelsEnv),
+// whether it uses a second stream (StreamsEnv) and where the convolutions
+// our kernels take run (ConvEnv).
 type variant struct {
 	name         string
 	own, streams bool
+	conv         convMode
 }
 
-// variants are the configurations the GPU tests run: the default, the own
-// kernels, and the own kernels with two streams.
-var variants = []variant{{"library", false, false}, {"own", true, false}, {"own, 2 streams", true, true}, {"library, 2 streams", false, true}}
+// variants are the configurations the GPU tests run: both kernel sets on
+// one and two streams (the default, "own, 2 streams", times our
+// convolution kernels against cuDNN's in a recorded step, which the
+// conformance suite's ops are not: they run cuDNN's), and the own set
+// with our convolution kernels wherever they fit.
+var variants = []variant{{"library", false, false, convTimed}, {"own", true, false, convTimed}, {"own, 2 streams", true, true, convTimed},
+	{"library, 2 streams", false, true, convTimed}, {"own convolutions, 2 streams", true, true, convOwn}}
 
 // gpuVariants are the variants the tests on a GPU run: all, or those named
 // in $CNNGPU_TEST_VARIANTS (names separated by "|"). The device check runs
@@ -93,6 +99,7 @@ func TestSelectVariants(t *testing.T) {
 func (v variant) set(e *Engine) {
 	e.SetOwnKernels(v.own)
 	e.SetStreams(v.streams)
+	e.SetConv(v.conv)
 }
 
 func TestConformance(t *testing.T) {

@@ -74,7 +74,12 @@ func newWalkRun(t *testing.T, v variant, f emuFault, tuning bool) *walkRun {
 		g.alternatives = [3][]int{{1}, nil, nil}
 	}
 	e := newEngine(g, false, v.own)
-	e.streams, e.checkDeclared = v.streams, true
+	e.streams, e.conv, e.checkDeclared = v.streams, v.conv, true
+	if !tuning && e.conv == convTimed {
+		// Nothing to time: not our conv3 kernels either (the variant
+		// "own convolutions" walks those).
+		e.conv = convCUDNN
+	}
 	return &walkRun{v: v, g: g, e: e}
 }
 
@@ -118,12 +123,18 @@ var walkScenarios = []walkScenario{
 		return err
 	}},
 	// The recording timed against an alternative forward algorithm of
-	// conv2 (tune.go): 2 recordings × tuneRounds steps.
+	// conv2 (tune.go), and our conv3 kernels: tuneRounds steps a
+	// recording, the first of a direction's timed again for each
+	// direction.
 	{"train with tuning", []faultKind{faultGraph, faultEvent}, true, func(w *walkRun) error {
-		steps := 2 + 2*tuneRounds + 1
-		if !w.v.own {
-			steps += tuneRounds // conv1 on cuDNN too
+		var cands int
+		switch {
+		case !w.v.own:
+			cands = 2 + 2 // conv1's forward (on cuDNN), then conv2's
+		case w.v.conv == convTimed:
+			cands = 3 + 2 + 2 // conv2's forward with ours, then its data and filter gradients
 		}
+		steps := 2 + cands*tuneRounds + 1
 		idx := make([]int32, steps)
 		for i := range idx {
 			idx[i] = int32(i % w.d.N)

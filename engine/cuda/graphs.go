@@ -15,11 +15,11 @@ import (
 
 // Replay runs fn directly the first time for a key (warm-up: cuDNN picks
 // algorithms, buffers are allocated), records it as a CUDA graph the second
-// time, and replays the graph from then on. Where cuDNN's choice for a
-// convolution the recording uses has close alternatives, the second call
-// also records fn with each, and the first calls after it time the
-// recordings in turn, keeping the fastest (tune.go); every call runs fn's
-// work once.
+// time, and replays the graph from then on. Where a convolution direction
+// the recording uses has alternatives (cuDNN's close algorithms, our conv3
+// kernels), fn is also recorded with each, and the calls that follow time
+// the recordings in turn, one direction at a time, keeping the fastest
+// (tune.go); every call runs fn's work once.
 //
 // A failed warm-up or recording is not kept: the next call for the key
 // starts again with a warm-up (which sizes what a failure left unsized).

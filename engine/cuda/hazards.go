@@ -110,8 +110,14 @@ func (e *Engine) toLane(a access) lane {
 // conflicts with a, which the main stream is about to do: one of the two
 // writes bytes the other touches.
 func (e *Engine) use(a access) {
-	e.touch(a)
 	e.declared = e.declared[:0]
+	e.alsoUse(a)
+}
+
+// alsoUse is use for more memory of the op being queued: a is added to
+// what it declared.
+func (e *Engine) alsoUse(a access) {
+	e.touch(a)
 	a.each(func(r region, _ bool) bool {
 		e.declared = append(e.declared, r)
 		return true

@@ -11,6 +11,7 @@ package cuda
 import (
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/kernels"
 )
 
 // Gather assembles a batch on the device and advances the cursor.
@@ -78,7 +79,9 @@ func (e *Engine) sideFor(dx engine.Tensor, a access) lane {
 }
 
 // Conv: cuDNN convolution, then bias and activation in one kernel; with
-// own kernels, a first layer (firstLayer) in one kernel, first_conv.
+// own kernels, a first layer (firstLayer) in one kernel, first_conv, and
+// where ConvEnv says so (conv3) conv3_pool without its pooling, as
+// ConvPool runs it.
 // x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q).
 func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConv("Conv", s, x, w, b, y)
@@ -92,22 +95,38 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
 		return
 	}
-	cv := e.plan(s, dirForward, &e.ws)
-	if cv == nil {
-		return
+	var cv convPlan
+	if e.needsPlan(s, dirForward) {
+		if cv = e.plan(s, dirForward, &e.ws); cv == nil {
+			return
+		}
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y)})
+	if kb := e.conv3(s, dirForward); kb > 0 {
+		// ConvPool's kernel without the pooling: the same bits in y.
+		e.conv3Pool(x, w, b, y, nil, nil, s, act, kb)
+		return
+	}
 	e.uses(s, dirForward)
 	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	pq := s.P() * s.Q()
 	e.biasAct(y, b, s.N*s.K*pq, pq, s.K, act)
 }
 
+// conv3Pool queues conv3_pool for convolution s (3×3, padding 1) with kb
+// output channels a block: y = act(conv(x, w) + b) and, when p is not
+// nil, its 2×2 max-pool into p and idx.
+func (e *Engine) conv3Pool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, act engine.Activation, kb int) {
+	e.fail(e.c.LaunchBlocks("conv3_pool", s.N*s.K/kb, (s.H/2)*(s.W/2)*kb/kernels.Conv3Thread, arg(y), arg(p), arg(idx),
+		arg(x), arg(w), arg(b), cu.I(s.C), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(kb), cu.I(int(act))))
+}
+
 // ConvBackward: the bias gradient and dz = dy·act'(y) in one pass over
-// many blocks (act_bias_grad, then sum_partials), then cuDNN's filter and
-// data gradients (with two streams the filter gradient on the second,
-// beside the data gradient and what follows it); with own kernels, a
-// first layer (C = 1, 3×3 or 5×5, no dx) in firstGrad instead.
+// many blocks (act_bias_grad, then sum_partials), then the filter and
+// data gradients (convGrads: cuDNN's, or our conv3 kernels; with two
+// streams the filter gradient on the second, beside the data gradient and
+// what follows it); with own kernels, a first layer (C = 1, 3×3 or 5×5,
+// no dx) in firstGrad instead.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
 	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
 	pq := s.P() * s.Q()
@@ -151,9 +170,23 @@ func (e *Engine) gradScratch(s engine.ConvShape, dx engine.Tensor, splits int) (
 		}
 		ws = &e.wsLane
 	}
-	cv := e.plan(s, dirFilter, ws)
-	if cv == nil || dx != nil && e.plan(s, dirData, &e.ws) == nil {
-		return nil, region{}, false
+	var cv convPlan
+	if e.needsPlan(s, dirFilter) {
+		if cv = e.plan(s, dirFilter, ws); cv == nil {
+			return nil, region{}, false
+		}
+	}
+	// conv3_filter's partial sums go to the workspace: sized now, for
+	// the recordings that time it too.
+	if n := e.conv3Block(s, dirFilter); n > 0 {
+		if _, ok := e.grow(ws, 4*n*s.K*s.C*9); !ok {
+			return nil, region{}, false
+		}
+	}
+	if dx != nil && e.needsPlan(s, dirData) {
+		if cv = e.plan(s, dirData, &e.ws); cv == nil {
+			return nil, region{}, false
+		}
 	}
 	part, ok := e.partials(s.K * splits)
 	return cv, part, ok
@@ -161,21 +194,83 @@ func (e *Engine) gradScratch(s engine.ConvShape, dx engine.Tensor, splits int) (
 
 // convGrads: from dz (the gradient at the convolution's output before its
 // activation) and the bias's per-block partial sums, db (sum_partials),
-// then cuDNN's filter gradient and, when dx is not nil, data gradient.
+// then the filter gradient (cuDNN's, or conv3_filter's partial sums in
+// the workspace and sum_slices where ConvEnv says so: conv3) and, when dx
+// is not nil, the data gradient (cuDNN's, or conv3_data).
 // With two streams and a data gradient to compute, the filter gradient
 // goes to the second stream, with its own workspace (both read dz).
 func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, dz, part region, dx, dw, db engine.Tensor, splits int) {
 	e.fail(e.c.Launch("sum_partials", int64(s.K), block, arg(db), bufArg(part), cu.I(s.K), cu.I(splits)))
-	l, ws := e.sideFor(dx, access{r: []region{regionOf(x), dz}, w: regions(dw)}), &e.ws
-	if l != nil {
+	ws := &e.ws
+	if dx != nil && e.streams {
 		ws = &e.wsLane
 	}
-	e.uses(s, dirFilter)
-	e.fail(cv.BackwardFilter(l, ptr(x), dz.lo, ptr(dw), ws.p, ws.bytes))
-	if dx != nil {
-		e.uses(s, dirData)
-		e.fail(cv.BackwardData(ptr(w), dz.lo, ptr(dx), e.ws.p, e.ws.bytes))
+	nf := e.conv3(s, dirFilter)
+	a := access{r: []region{regionOf(x), dz}, w: regions(dw)}
+	if nf > 0 {
+		a.w = append(a.w, floats(ws.p, nf*s.K*s.C*9)) // the partial sums
 	}
+	l := e.sideFor(dx, a)
+	if nf > 0 && l == nil {
+		e.alsoUse(access{w: a.w[1:]}) // the partial sums, on the main stream
+	}
+	if nf > 0 {
+		n, threads := s.K*s.C*9, s.C*s.K/kernels.Conv3FilterThread
+		e.fail(e.c.LaunchOn(l, "conv3_filter", int64(nf)*int64(threads), threads, bufArg(a.w[1]), bufArg(dz), arg(x),
+			cu.I(s.N), cu.I(s.C), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(nf)))
+		e.fail(e.c.LaunchOn(l, "sum_slices", int64(n), block, arg(dw), bufArg(a.w[1]), cu.I(n), cu.I(nf)))
+	} else {
+		e.uses(s, dirFilter)
+		e.fail(cv.BackwardFilter(l, ptr(x), dz.lo, ptr(dw), ws.p, ws.bytes))
+	}
+	if dx == nil {
+		return
+	}
+	if kb := e.conv3(s, dirData); kb > 0 {
+		e.fail(e.c.LaunchBlocks("conv3_data", s.N*s.C/kb, (s.H/2)*(s.W/2)*kb/kernels.Conv3Thread, arg(dx), bufArg(dz), arg(w),
+			cu.I(s.K), cu.I(s.C), cu.I(s.H), cu.I(s.W), cu.I(kb)))
+		return
+	}
+	e.uses(s, dirData)
+	e.fail(cv.BackwardData(ptr(w), dz.lo, ptr(dx), e.ws.p, e.ws.bytes))
+}
+
+// conv3Block is, for convolution s, the output channels a block of
+// conv3_pool (dirForward) or conv3_data (dirData) takes
+// (kernels.Conv3Block), or the blocks of conv3_filter (dirFilter,
+// kernels.Conv3FilterSplits); 0 when our kernels do not take it: another
+// kernel set, ConvEnv "cudnn", not 3×3 with padding 1, a single input
+// channel (the first layer's own kernels take that), or a shape the
+// kernels refuse.
+func (e *Engine) conv3Block(s engine.ConvShape, dir int) int {
+	if !e.own || e.conv == convCUDNN || s.R != 3 || s.S != 3 || s.Pad != 1 || s.C < 2 ||
+		!fits32(s.N*s.C*s.H*s.W) || !fits32(s.N*s.K*s.H*s.W) {
+		return 0
+	}
+	mp := e.c.Info().Multiprocessors
+	switch dir {
+	case dirData:
+		return kernels.Conv3Block(s.C, s.N, s.H, s.W, mp)
+	case dirFilter:
+		return kernels.Conv3FilterSplits(s.C, s.K, s.N, s.H, s.W, mp)
+	}
+	return kernels.Conv3Block(s.K, s.N, s.H, s.W, mp)
+}
+
+// conv3 is conv3Block where direction dir of s runs on our kernel now:
+// always with ConvEnv "own", else where timing in place chose it
+// (convOwn); 0 where it runs on cuDNN.
+func (e *Engine) conv3(s engine.ConvShape, dir int) int {
+	if e.conv == convOwn || e.convOwn[planDir{s, dir}] {
+		return e.conv3Block(s, dir)
+	}
+	return 0
+}
+
+// needsPlan reports whether direction dir of s needs cuDNN's plan: not
+// where ConvEnv "own" runs it on our kernel.
+func (e *Engine) needsPlan(s engine.ConvShape, dir int) bool {
+	return e.conv != convOwn || e.conv3Block(s, dir) == 0
 }
 
 // ConvPoolBackward is MaxPoolBackward then ConvBackward
@@ -259,8 +354,9 @@ func (e *Engine) firstGrad(x, y, dy, dw, db engine.Tensor, s engine.ConvShape, a
 
 // ConvPool is Conv then MaxPool (engine.ConvPooler); with own kernels,
 // for 2×2 pooling of an even output, in one pass over the convolution's
-// output: first_conv_pool3 for a first layer with 3×3 filters, else
-// cuDNN's convolution and bias_act_pool (instead of bias_act and
+// output: first_conv_pool3 for a first layer with 3×3 filters; for a
+// 3×3, padding-1 layer after it conv3_pool where ConvEnv says so (conv3);
+// else cuDNN's convolution and bias_act_pool (instead of bias_act and
 // maxpool, each a pass over it).
 func (e *Engine) ConvPool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
 	engine.CheckConvPool(s, ps, x, w, b, y, p, idx)
@@ -278,11 +374,18 @@ func (e *Engine) ConvPool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, 
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
 		return
 	}
-	cv := e.plan(s, dirForward, &e.ws)
-	if cv == nil {
-		return
+	var cv convPlan
+	if e.needsPlan(s, dirForward) {
+		// (Restoring a remembered choice may choose our kernel.)
+		if cv = e.plan(s, dirForward, &e.ws); cv == nil {
+			return
+		}
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y, p, idx)})
+	if kb := e.conv3(s, dirForward); kb > 0 {
+		e.conv3Pool(x, w, b, y, p, idx, s, act, kb)
+		return
+	}
 	e.uses(s, dirForward)
 	e.fail(cv.Forward(ptr(x), ptr(w), ptr(y), e.ws.p, e.ws.bytes))
 	e.fail(e.c.Launch("bias_act_pool", int64(outs)*int64(s.K), block, arg(y), arg(p), arg(idx), arg(b),

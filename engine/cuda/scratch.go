@@ -121,12 +121,19 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 }
 
 // ConvAlgorithms describes, for each convolution shape prepared so far,
-// the cuDNN algorithms chosen for it (for benchmarks: the choice is timed
-// at start, so it can differ between processes).
+// the cuDNN algorithms chosen for it and the directions our conv3 kernels
+// run (for benchmarks: the choice is timed at start, so it can differ
+// between processes).
 func (e *Engine) ConvAlgorithms() string {
 	var out []string
 	for s, cv := range e.convs {
-		out = append(out, fmt.Sprintf("%dx%dx%d→%d %dx%d: %s", s.C, s.H, s.W, s.K, s.R, s.S, cv.Algorithms()))
+		ours := ""
+		for _, d := range []int{dirForward, dirData, dirFilter} {
+			if e.conv3(s, d) > 0 {
+				ours += "; ours: " + dirNames[d]
+			}
+		}
+		out = append(out, fmt.Sprintf("%dx%dx%d→%d %dx%d: %s%s", s.C, s.H, s.W, s.K, s.R, s.S, cv.Algorithms(), ours))
 	}
 	slices.Sort(out)
 	return strings.Join(out, " | ")

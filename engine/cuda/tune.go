@@ -1,19 +1,22 @@
 //go:build cgo
 
-// tune.go: cuDNN's algorithm choices timed where they are used. A plan
-// picks each direction's algorithm (convPlan.Prepare) by timing the
-// candidates alone (cudnnFind…), where close ones time alike; inside a
-// training step, beside the second stream's work, one of them can be the
-// faster by a tenth of the step (kernels/NOTES.md, "Measurements the code
-// cites"). So when a step is first recorded and a convolution it uses has
-// close alternatives (convPlan.Alternatives), the engine also records the
-// step with each alternative swapped in, one at a time, replays the
-// recordings in turn as the next real steps (each call of Replay runs one
-// step, so training is unchanged but for the rounding of those steps), times
-// each tuneRounds times with CUDA events, and keeps the fastest by median.
-// The tuner owns those events and releases each once. What it settles is
-// remembered for later processes (choices.go), which then neither search
-// nor time it again.
+// tune.go: cuDNN's algorithm choices, and our convolution kernels against
+// them (ConvEnv), timed where they are used. A plan picks each direction's
+// algorithm (convPlan.Prepare) by timing the candidates alone
+// (cudnnFind…), where close ones time alike; inside a training step,
+// beside the second stream's work, one of them can be the faster by a
+// tenth of the step (kernels/NOTES.md, "Measurements the code cites"). So
+// when a step is first recorded, the engine times, one plan direction at
+// a time, the step as recorded against the step recorded with each
+// alternative of that direction swapped in: cuDNN's close algorithms
+// (convPlan.Alternatives) and, for the directions our conv3 kernels take
+// (conv3Block), those. The recordings are replayed in turn as the next
+// real steps (each call of Replay runs one step, so training is unchanged
+// but for the rounding of those steps), each timed tuneRounds times with
+// CUDA events; the fastest by median is kept, and the next direction is
+// timed against it. The tuner owns those events and releases each once.
+// What it settles is remembered for later processes (choices.go), which
+// then neither search nor time it again.
 
 package cuda
 
@@ -41,28 +44,36 @@ func (e *Engine) uses(s engine.ConvShape, dir int) {
 	e.usedDirs[planDir{s, dir}] = true
 }
 
-// tuner times one key's recordings: the one with cuDNN's choices and one
-// per alternative.
+// tuner times one key's recordings, one plan direction at a time (a
+// phase): the step as kept so far, and one recording per alternative of
+// that direction. Each phase's fastest is kept and becomes the next
+// phase's first recording, so that what one direction settled holds
+// while the next is timed, and every process records and times the same
+// number of steps, whatever it finds.
 type tuner struct {
+	fn    func()
+	dirs  []planDir // the plan directions being settled, in a fixed order
+	phase int       // the index in dirs of the direction being timed
 	cands []*tuneCand
 	next  int
-	dirs  []planDir // the plan directions being settled
 }
 
 // tuneCand is one recording and its timings; at is the swap it was
-// recorded with (none for the first).
+// recorded with (none for the first): cuDNN's algorithm algo, or own, our
+// conv3 kernel.
 type tuneCand struct {
 	at    planDir
 	algo  int
 	swap  bool
+	own   bool
 	g     graph
 	start []event
 	end   []event
 }
 
-// newTuner records fn with each alternative of the plan directions the
-// recording g used that are not yet tuned, or returns nil when there are
-// none.
+// newTuner starts timing the alternatives of the plan directions the
+// recording g (of fn) used that are not yet settled, or returns nil when
+// none has any (they are settled then).
 func (e *Engine) newTuner(g graph, fn func()) *tuner {
 	var dirs []planDir
 	for pd := range e.usedDirs {
@@ -77,80 +88,78 @@ func (e *Engine) newTuner(g graph, fn func()) *tuner {
 		return cmp.Or(cmp.Compare(x.C, y.C), cmp.Compare(x.K, y.K), cmp.Compare(x.N, y.N), cmp.Compare(x.H, y.H),
 			cmp.Compare(x.W, y.W), cmp.Compare(x.R, y.R), cmp.Compare(x.S, y.S), cmp.Compare(x.Pad, y.Pad), cmp.Compare(a.dir, b.dir))
 	})
-	t := &tuner{cands: []*tuneCand{{g: g}}, dirs: dirs}
 	for _, pd := range dirs {
 		e.settled[pd] = true
-		cv := e.convs[pd.s]
-		if cv == nil {
-			continue
-		}
-		was := cv.Algo(pd.dir)
-		for _, a := range cv.Alternatives(pd.dir) {
-			if cv.Use(pd.dir, a) != nil {
-				continue // that one is not a candidate
-			}
-			ga, _, err := e.capture(fn)
-			e.fail(cv.Use(pd.dir, was))
-			if err != nil {
-				continue // nor that one
-			}
-			t.cands = append(t.cands, &tuneCand{at: pd, algo: a, swap: true, g: ga})
-		}
 	}
-	if len(t.cands) == 1 {
-		// Nothing close to time: cuDNN's choices are settled.
+	t := &tuner{fn: fn, dirs: dirs, phase: -1}
+	if !e.nextPhase(t, g) {
+		// Nothing to time: the choices are settled.
 		e.remember(dirs, true)
 		return nil
 	}
 	return t
 }
 
-// tuneStep runs one step of key's tuning: the next recording, timed;
-// after the last round the fastest becomes key's recording. The events
-// are the tuner's until it releases them, each once.
-func (e *Engine) tuneStep(key int, t *tuner) error {
-	defer trace.Begin(trace.InPlaceTiming).End()
-	c := t.cands[t.next]
-	a, err := e.c.Record()
-	if err != nil {
-		return err
+// nextPhase starts timing the next direction of t that has alternatives,
+// with g (the key's recording now) as the first of its recordings, and
+// reports whether there was one.
+func (e *Engine) nextPhase(t *tuner, g graph) bool {
+	for t.phase++; t.phase < len(t.dirs); t.phase++ {
+		if alts := e.recordAlternatives(t.dirs[t.phase], t.fn); len(alts) > 0 {
+			t.cands, t.next = append([]*tuneCand{{g: g}}, alts...), 0
+			return true
+		}
 	}
-	if err := e.c.Replay(c.g); err != nil {
-		e.c.DestroyEvent(a)
-		return err
-	}
-	b, err := e.c.Record()
-	if err != nil {
-		e.c.DestroyEvent(a)
-		return err
-	}
-	c.start, c.end = append(c.start, a), append(c.end, b)
-	t.next = (t.next + 1) % len(t.cands)
-	if last := t.cands[len(t.cands)-1]; len(last.end) < tuneRounds {
-		return nil
-	}
-	best, bestMS := 0, float32(0)
-	for i, c := range t.cands {
-		ms := make([]float32, len(c.end))
-		for j := range c.end {
-			if ms[j], err = e.c.Elapsed(c.start[j], c.end[j]); err != nil {
-				break
+	return false
+}
+
+// recordAlternatives records fn with each alternative of direction pd
+// swapped in, one at a time: cuDNN's close algorithms and, where ConvEnv
+// leaves it to timing, our conv3 kernel. One that cannot be used or
+// recorded is not a candidate.
+func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
+	var out []*tuneCand
+	if cv := e.convs[pd.s]; cv != nil {
+		was := cv.Algo(pd.dir)
+		for _, a := range cv.Alternatives(pd.dir) {
+			if cv.Use(pd.dir, a) != nil {
+				continue
+			}
+			ga, _, err := e.capture(fn)
+			e.fail(cv.Use(pd.dir, was))
+			if err == nil {
+				out = append(out, &tuneCand{at: pd, algo: a, swap: true, g: ga})
 			}
 		}
-		if err != nil {
-			// The timing is lost: keep cuDNN's choices.
-			best = 0
-			break
+	}
+	if e.conv == convTimed && !e.convOwn[pd] && e.conv3Block(pd.s, pd.dir) > 0 {
+		e.convOwn[pd] = true
+		ga, _, err := e.capture(fn)
+		delete(e.convOwn, pd)
+		if err == nil {
+			out = append(out, &tuneCand{at: pd, own: true, g: ga})
 		}
-		slices.Sort(ms)
-		if m := ms[len(ms)/2]; i == 0 || m < bestMS {
-			best, bestMS = i, m
-		}
+	}
+	return out
+}
+
+// tuneStep runs one step of key's tuning: the next recording of the
+// phase, timed; after the phase's last round its fastest becomes key's
+// recording, and the next phase begins (its recordings made), or the
+// tuning ends (its choices remembered). The events are the tuner's until
+// it releases them, each once.
+func (e *Engine) tuneStep(key int, t *tuner) error {
+	best, done, err := e.timeRound(t)
+	if !done {
+		return err
 	}
 	t.releaseEvents(e)
 	w := t.cands[best]
 	if w.swap {
 		e.fail(e.convs[w.at.s].Use(w.at.dir, w.algo))
+	}
+	if w.own {
+		e.convOwn[w.at] = true
 	}
 	e.graphs[key] = w.g
 	for i, c := range t.cands {
@@ -158,11 +167,55 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 			e.c.Destroy(c.g)
 		}
 	}
+	if err == nil && e.nextPhase(t, w.g) {
+		return nil
+	}
 	delete(e.tuners, key)
 	if err == nil {
 		e.remember(t.dirs, true)
 	}
 	return err
+}
+
+// timeRound replays the phase's next recording between two events; after
+// the last round (done) it reports the fastest recording by median, or
+// the first with the error that lost the timing.
+func (e *Engine) timeRound(t *tuner) (best int, done bool, err error) {
+	defer trace.Begin(trace.InPlaceTiming).End()
+	c := t.cands[t.next]
+	a, err := e.c.Record()
+	if err != nil {
+		return 0, false, err
+	}
+	if err := e.c.Replay(c.g); err != nil {
+		e.c.DestroyEvent(a)
+		return 0, false, err
+	}
+	b, err := e.c.Record()
+	if err != nil {
+		e.c.DestroyEvent(a)
+		return 0, false, err
+	}
+	c.start, c.end = append(c.start, a), append(c.end, b)
+	t.next = (t.next + 1) % len(t.cands)
+	if last := t.cands[len(t.cands)-1]; len(last.end) < tuneRounds {
+		return 0, false, nil
+	}
+	bestMS := float32(0)
+	for i, c := range t.cands {
+		ms := make([]float32, len(c.end))
+		for j := range c.end {
+			if ms[j], err = e.c.Elapsed(c.start[j], c.end[j]); err != nil {
+				// The timing is lost: keep the step as it was.
+				return 0, true, err
+			}
+		}
+		slices.Sort(ms)
+		if m := ms[len(ms)/2]; i == 0 || m < bestMS {
+			best, bestMS = i, m
+		}
+	}
+	return best, true, nil
 }
 
 // releaseEvents releases the events queued for the recordings, once.
