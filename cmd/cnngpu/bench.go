@@ -38,8 +38,9 @@ type benchResult struct {
 	TrainStepMS    float64 `json:"train_step_ms"`
 	InferImagesSec float64 `json:"inference_images_per_sec"`
 	EpochSeconds   float64 `json:"epoch_seconds_60000"`
-	// ConvAlgorithms: the GPU engine's cuDNN algorithm choices, timed at
-	// start (they can differ between processes, and so can the step).
+	// ConvAlgorithms: the GPU engine's cuDNN algorithm choices and the
+	// directions on our kernels, timed at start (they can differ between
+	// processes, and so can the step).
 	ConvAlgorithms string `json:"conv_algorithms,omitempty"`
 }
 
@@ -171,7 +172,7 @@ func benchAction(c *cli.Context) error {
 	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, res.EpochSeconds)
 	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
 	if res.ConvAlgorithms != "" {
-		fmt.Fprintf(out, "cuDNN       %s\n", res.ConvAlgorithms)
+		fmt.Fprintf(out, "convs       %s\n", res.ConvAlgorithms)
 	}
 	return nil
 }

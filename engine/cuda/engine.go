@@ -67,9 +67,11 @@ type Engine struct {
 	// kernels in ConvEnv's "timed" mode: timed faster in place
 	// (tune.go) or remembered so (choices.go).
 	convOwn map[planDir]bool
-	streams bool   // a second stream in the backward ops (StreamsEnv)
-	lane    lane   // that stream, made on first use
-	wsLane  devBuf // the lane's cuDNN workspace
+	// conv3Used is the shapes some conv3 kernel ran (ConvAlgorithms).
+	conv3Used map[engine.ConvShape]bool
+	streams   bool   // a second stream in the backward ops (StreamsEnv)
+	lane      lane   // that stream, made on first use
+	wsLane    devBuf // the lane's cuDNN workspace
 	// laneUse is what the work queued on the lane since its last join
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
@@ -144,7 +146,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }

@@ -117,6 +117,7 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 // output channels a block: y = act(conv(x, w) + b) and, when p is not
 // nil, its 2×2 max-pool into p and idx.
 func (e *Engine) conv3Pool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, act engine.Activation, kb int) {
+	e.conv3Used[s] = true
 	e.fail(e.c.LaunchBlocks("conv3_pool", s.N*s.K/kb, (s.H/2)*(s.W/2)*kb/kernels.Conv3Thread, arg(y), arg(p), arg(idx),
 		arg(x), arg(w), arg(b), cu.I(s.C), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(kb), cu.I(int(act))))
 }
@@ -215,6 +216,7 @@ func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, 
 		e.alsoUse(access{w: a.w[1:]}) // the partial sums, on the main stream
 	}
 	if nf > 0 {
+		e.conv3Used[s] = true
 		n, threads := s.K*s.C*9, s.C*s.K/kernels.Conv3FilterThread
 		e.fail(e.c.LaunchOn(l, "conv3_filter", int64(nf)*int64(threads), threads, bufArg(a.w[1]), bufArg(dz), arg(x),
 			cu.I(s.N), cu.I(s.C), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(nf)))
@@ -227,6 +229,7 @@ func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, 
 		return
 	}
 	if kb := e.conv3(s, dirData); kb > 0 {
+		e.conv3Used[s] = true
 		e.fail(e.c.LaunchBlocks("conv3_data", s.N*s.C/kb, (s.H/2)*(s.W/2)*kb/kernels.Conv3Thread, arg(dx), bufArg(dz), arg(w),
 			cu.I(s.K), cu.I(s.C), cu.I(s.H), cu.I(s.W), cu.I(kb)))
 		return

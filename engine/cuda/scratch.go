@@ -9,6 +9,7 @@ package cuda
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -120,20 +121,31 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 	return cv
 }
 
-// ConvAlgorithms describes, for each convolution shape prepared so far,
-// the cuDNN algorithms chosen for it and the directions our conv3 kernels
+// ConvAlgorithms describes, for each convolution shape used so far, the
+// cuDNN algorithms chosen for it and the directions our conv3 kernels
 // run (for benchmarks: the choice is timed at start, so it can differ
 // between processes).
 func (e *Engine) ConvAlgorithms() string {
+	shapes := maps.Clone(e.conv3Used)
+	for s := range e.convs {
+		shapes[s] = true
+	}
 	var out []string
-	for s, cv := range e.convs {
-		ours := ""
+	for s := range shapes {
+		var parts []string
+		if cv := e.convs[s]; cv != nil {
+			parts = append(parts, cv.Algorithms())
+		}
+		var ours []string
 		for _, d := range []int{dirForward, dirData, dirFilter} {
 			if e.conv3(s, d) > 0 {
-				ours += "; ours: " + dirNames[d]
+				ours = append(ours, dirNames[d])
 			}
 		}
-		out = append(out, fmt.Sprintf("%dx%dx%d→%d %dx%d: %s%s", s.C, s.H, s.W, s.K, s.R, s.S, cv.Algorithms(), ours))
+		if len(ours) > 0 {
+			parts = append(parts, "ours: "+strings.Join(ours, ", "))
+		}
+		out = append(out, fmt.Sprintf("%dx%dx%d→%d %dx%d: %s", s.C, s.H, s.W, s.K, s.R, s.S, strings.Join(parts, "; ")))
 	}
 	slices.Sort(out)
 	return strings.Join(out, " | ")
