@@ -257,7 +257,11 @@ type ConvPoolBackwarder interface {
 // fn once (per key) and replay the recording on later calls. Engines without
 // it run fn directly. A recording holds the tensors fn used: Reset drops
 // every recording, and must be called before any of those tensors is freed
-// or replaced (Model and Trainer do).
+// or replaced (Model and Trainer do). An engine may run the fn of an
+// earlier call again to record variants of the same step (the GPU
+// engine's in-place timing), so fn must queue the same ops on the same
+// tensors every time, and what it returns to its caller outside them
+// (an error variable it sets) may be set by a later call's recording.
 type Capturer interface {
 	Replay(key int, fn func()) error
 	Reset()

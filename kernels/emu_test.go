@@ -734,7 +734,7 @@ func TestEmuFill(t *testing.T) {
 // without the pooling (null p and arg) the same y;
 // conv3_data against the float64 data gradient. Every block size
 // Conv3Block can choose, input channels not a multiple of CONV3_CT, odd
-// window counts, planes at the shared memory's limit (14×14, 16×12).
+// window counts, planes at the shared memory's limit (14×14, 14×20).
 func TestEmuConv3(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 15))
 	for _, c := range []struct {
@@ -747,7 +747,7 @@ func TestEmuConv3(t *testing.T) {
 		{engine.ConvShape{N: 2, C: 3, H: 2, W: 2, K: 8, R: 3, S: 3, Pad: 1}, 8},     // one window
 		{engine.ConvShape{N: 1, C: 16, H: 14, W: 14, K: 24, R: 3, S: 3, Pad: 1}, 8}, // 24: only 8 divides it
 		{engine.ConvShape{N: 2, C: 8, H: 4, W: 12, K: 16, R: 3, S: 3, Pad: 1}, 16},
-		{engine.ConvShape{N: 2, C: 10, H: 16, W: 12, K: 32, R: 3, S: 3, Pad: 1}, 32}, // 18×16 = 288 floats a plane: the limit
+		{engine.ConvShape{N: 2, C: 16, H: 14, W: 20, K: 32, R: 3, S: 3, Pad: 1}, 32}, // 16×23 = 368 floats a plane: the limit; 280 threads
 	} {
 		s := c.s
 		P, Q := s.P(), s.Q()
@@ -802,10 +802,11 @@ func TestConv3Block(t *testing.T) {
 		{32, 128, 14, 14, 132, 16}, // conv2's data gradient
 		{32, 1, 14, 14, 132, 8},    // too few images for any: the most blocks
 		{24, 4, 14, 14, 1, 8},      // 24: only 8 of 32, 16, 8 divides it
-		{64, 1, 12, 14, 1, 32},     // 14×18 = 252 floats a plane
+		{64, 1, 12, 14, 1, 32},     // 14×23 = 322 floats a plane
 		{64, 1, 13, 14, 1, 0},      // odd height
-		{64, 1, 14, 16, 1, 0},      // 16×20 = 320 > 288 floats a plane
-		{64, 1, 16, 12, 1, 32},     // 18×16 = 288: 48 windows
+		{64, 1, 16, 14, 1, 0},      // 18×23 = 414 > 368 floats a plane
+		{64, 1, 14, 20, 1, 32},     // 16×23 = 368: 70 windows, 280 threads
+		{64, 1, 14, 22, 1, 0},      // 16×39 = 624 floats
 		{12, 8, 14, 14, 1, 0},      // 12 not a multiple of 8
 		{64, 8, 0, 0, 1, 0},
 	} {

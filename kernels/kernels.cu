@@ -279,10 +279,11 @@ __global__ void bias_act_pool(float *y, float *pout, int *arg, const float *b, i
 // (w/2)·(h/2)·kb/CONV3_KT threads a block, exactly); a thread takes one
 // 2×2 window of the output and CONV3_KT channels: 4·CONV3_KT sums in
 // registers. The input channels go through shared memory CONV3_CT at a
-// time: their planes with a zero border, (h+2)·(w+4) ≤ CONV3_PLANE floats
-// each (rows w+4 floats apart, not w+2: the threads of a warp, windows
-// of several rows, then load from fewer common banks), and the block's
-// weights for them. For each input channel a thread
+// time: their planes with a zero border, (h+2)·CONV3_PITCH(w) ≤
+// CONV3_PLANE floats each (rows CONV3_PITCH(w) floats apart, 7 more than
+// a multiple of 16, not w+2: a warp's windows, of several rows, then meet
+// 2.5 to a bank on average at 14×14, against 5 with rows 16 apart), and
+// the block's weights for them. For each input channel a thread
 // reads its window's 4×4 input patch once (the 3×3 taps of four pixels)
 // and each tap's CONV3_KT weights (the same for the threads of a channel
 // group, which a warp mostly is). conv3_pool adds the bias, the activation
@@ -294,10 +295,44 @@ __global__ void bias_act_pool(float *y, float *pout, int *arg, const float *b, i
 // memory (each would otherwise wait for L2 before the next is issued,
 // with every warp of the block at the same point).
 #define STAGE 4
+// CONV3_STAGE: conv3_tile's (its threads stage 15–42 elements a chunk).
+#define CONV3_STAGE 8
+
+// digits3: an element index i of a box of (any)×nb×nc as its digits
+// (a, b, c), i = (a·nb + b)·nc + c, so that the staging loops step a
+// thread's index by the block size with a few adds and two carries
+// instead of divisions by run-time sizes for every element.
+typedef struct {
+    int a, b, c;
+} digits3;
+__device__ __forceinline__ digits3 digits_of(int i, int nb, int nc) {
+    digits3 d;
+    int q = i / nc;
+    d.c = i - q * nc;
+    d.a = q / nb;
+    d.b = q - d.a * nb;
+    return d;
+}
+// digits_step: p += d (both digits of the same box; each digit below its
+// size, so that one carry a digit suffices).
+__device__ __forceinline__ void digits_step(digits3 *p, digits3 d, int nb, int nc) {
+    p->c += d.c;
+    if (p->c >= nc) {
+        p->c -= nc;
+        p->b++;
+    }
+    p->b += d.b;
+    if (p->b >= nb) {
+        p->b -= nb;
+        p->a++;
+    }
+    p->a += d.a;
+}
 #define CONV3_KT 8
 #define CONV3_KB 32
 #define CONV3_CT 8
-#define CONV3_PLANE 288
+#define CONV3_PLANE 368
+#define CONV3_PITCH(w) ((w) + 2 + ((7 - ((w) + 2)) & 15))
 // CONV3_WS: the weights' row stride in shared memory, a multiple of 4 (a
 // thread's CONV3_KT weights of a tap in two 16-byte loads) that spreads
 // the staging stores over the banks.
@@ -314,31 +349,36 @@ __device__ __forceinline__ void conv3_tile(float acc[CONV3_KT][4], float *xs, fl
                                            int cin, int h, int w, int k0, int kb, int so, int si, int flip, int g,
                                            int oh, int ow) {
     int tid = threadIdx.x, bd = blockDim.x;
-    int pw = w + 4, plane = (h + 2) * pw;
+    int pw = CONV3_PITCH(w), plane = (h + 2) * pw;
+    digits3 x0 = digits_of(tid, h + 2, pw), xd = digits_of(bd, h + 2, pw); // (channel, row, column)
     for (int c0 = 0; c0 < cin; c0 += CONV3_CT) {
         int cn = cin - c0 < CONV3_CT ? cin - c0 : CONV3_CT;
         __syncthreads(); // the previous channels are used up
-        for (int i0 = tid; i0 < cn * plane; i0 += STAGE * bd) {
-            float r[STAGE];
-            UNROLL for (int u = 0; u < STAGE; u++) {
-                int i = i0 + u * bd, cc = i / plane, pos = i - cc * plane;
-                int xi = pos / pw - 1, xj = pos % pw - 1;
-                r[u] = (i < cn * plane && xi >= 0 && xi < h && xj >= 0 && xj < w) ? x[((c0 + cc) * h + xi) * w + xj] : 0.0f;
+        digits3 p = x0;
+        for (int i0 = tid; i0 < cn * plane; i0 += CONV3_STAGE * bd) {
+            float r[CONV3_STAGE];
+            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
+                int xi = p.b - 1, xj = p.c - 1;
+                r[u] = (p.a < cn && xi >= 0 && xi < h && xj >= 0 && xj < w) ? x[((c0 + p.a) * h + xi) * w + xj] : 0.0f;
+                digits_step(&p, xd, h + 2, pw);
             }
-            UNROLL for (int u = 0; u < STAGE; u++) {
+            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
                 if (i0 + u * bd < cn * plane) xs[i0 + u * bd] = r[u];
             }
         }
-        // Consecutive threads read consecutive taps (the filters' own order).
-        for (int i0 = tid; i0 < kb * cn * 9; i0 += STAGE * bd) {
-            float r[STAGE];
-            UNROLL for (int u = 0; u < STAGE; u++) {
-                int i = i0 + u * bd, t = i % 9, rest = i / 9, cc = rest % cn, o = rest / cn;
-                r[u] = i < kb * cn * 9 ? wt[(k0 + o) * so + (c0 + cc) * si + (flip ? 8 - t : t)] : 0.0f;
+        // (output channel, input channel, tap): consecutive threads read
+        // consecutive taps (the filters' own order).
+        digits3 q = digits_of(tid, cn, 9), qd = digits_of(bd, cn, 9);
+        for (int i0 = tid; i0 < kb * cn * 9; i0 += CONV3_STAGE * bd) {
+            float r[CONV3_STAGE];
+            int at[CONV3_STAGE];
+            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
+                at[u] = q.a < kb ? (q.b * 9 + q.c) * CONV3_WS + q.a : -1;
+                r[u] = q.a < kb ? wt[(k0 + q.a) * so + (c0 + q.b) * si + (flip ? 8 - q.c : q.c)] : 0.0f;
+                digits_step(&q, qd, cn, 9);
             }
-            UNROLL for (int u = 0; u < STAGE; u++) {
-                int i = i0 + u * bd, t = i % 9, rest = i / 9, cc = rest % cn, o = rest / cn;
-                if (i < kb * cn * 9) ws[(cc * 9 + t) * CONV3_WS + o] = r[u];
+            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
+                if (at[u] >= 0) ws[at[u]] = r[u];
             }
         }
         __syncthreads();
@@ -425,7 +465,7 @@ __global__ void conv3_data(float *dx, const float *dz, const float *wt, int kin,
 // channel c and CONV3F_KT output channels: 9·CONV3F_KT sums in registers
 // (threads = cin · k/CONV3F_KT, the channel the faster index, so that a
 // warp's threads share their dz values). For each row, its dz (pixel-
-// major, CONV3F_K floats a pixel, so that a thread's CONV3F_KT values are
+// major, CONV3F_DS floats a pixel, so that a thread's CONV3F_KT values are
 // two 16-byte loads) and the three x rows around it of every channel (with a zero
 // border, CONV3F_XS floats a channel: odd, so that the channels of a warp
 // meet no common bank) go to shared memory; a thread then slides its 3×3
@@ -437,15 +477,21 @@ __global__ void conv3_data(float *dx, const float *dz, const float *wt, int kin,
 #define CONV3F_C 32
 #define CONV3F_W 14
 #define CONV3F_XS (3 * (CONV3F_W + 2) + 1)
+// CONV3F_DS: a pixel's dz in shared memory, a multiple of 4 (16-byte
+// loads) that spreads the staging stores of consecutive pixels over 8
+// banks.
+#define CONV3F_DS (CONV3F_K + 4)
 __global__ void conv3_filter(float *partial, const float *dz, const float *x, int nb, int cin, int k, int h, int w,
                              int splits) {
-    __shared__ float dzs[CONV3F_W * CONV3F_K];
+    __shared__ float dzs[CONV3F_W * CONV3F_DS];
     __shared__ float xs[CONV3F_C * CONV3F_XS];
     int tid = threadIdx.x, bd = blockDim.x;
     int c = tid % cin, k0 = (tid / cin) * CONV3F_KT;
     int rows = nb * h, sp = blockIdx.x;
     int r0 = (int)((long long)sp * rows / splits), r1 = (int)((long long)(sp + 1) * rows / splits);
     int pw = w + 2;
+    digits3 d0 = digits_of(tid, 1, w), dd = digits_of(bd, 1, w);
+    digits3 x0 = digits_of(tid, 3, pw), xd = digits_of(bd, 3, pw);
     float acc[CONV3F_KT][9];
     UNROLL for (int j = 0; j < CONV3F_KT; j++) {
         UNROLL for (int t = 0; t < 9; t++) acc[j][t] = 0.0f;
@@ -453,27 +499,31 @@ __global__ void conv3_filter(float *partial, const float *dz, const float *x, in
     for (int row = r0; row < r1; row++) {
         int n = row / h, i = row - n * h;
         __syncthreads(); // the previous row is used up
+        digits3 p = d0; // (output channel, 0, column)
         for (int e0 = tid; e0 < k * w; e0 += STAGE * bd) {
             float r[STAGE];
+            int at[STAGE];
             UNROLL for (int u = 0; u < STAGE; u++) {
-                int e = e0 + u * bd, o = e / w, j = e - o * w;
-                r[u] = e < k * w ? dz[((n * k + o) * h + i) * w + j] : 0.0f;
+                at[u] = p.a < k ? p.c * CONV3F_DS + p.a : -1;
+                r[u] = p.a < k ? dz[((n * k + p.a) * h + i) * w + p.c] : 0.0f;
+                digits_step(&p, dd, 1, w);
             }
             UNROLL for (int u = 0; u < STAGE; u++) {
-                int e = e0 + u * bd, o = e / w, j = e - o * w;
-                if (e < k * w) dzs[j * CONV3F_K + o] = r[u];
+                if (at[u] >= 0) dzs[at[u]] = r[u];
             }
         }
+        digits3 q = x0; // (channel, row around i, column)
         for (int e0 = tid; e0 < cin * 3 * pw; e0 += STAGE * bd) {
             float r[STAGE];
+            int at[STAGE];
             UNROLL for (int u = 0; u < STAGE; u++) {
-                int e = e0 + u * bd, ch = e / (3 * pw), rest = e - ch * 3 * pw, a = rest / pw, col = rest - a * pw;
-                int xi = i + a - 1, xj = col - 1;
-                r[u] = (e < cin * 3 * pw && xi >= 0 && xi < h && xj >= 0 && xj < w) ? x[((n * cin + ch) * h + xi) * w + xj] : 0.0f;
+                int xi = i + q.b - 1, xj = q.c - 1;
+                at[u] = q.a < cin ? q.a * CONV3F_XS + q.b * pw + q.c : -1;
+                r[u] = (q.a < cin && xi >= 0 && xi < h && xj >= 0 && xj < w) ? x[((n * cin + q.a) * h + xi) * w + xj] : 0.0f;
+                digits_step(&q, xd, 3, pw);
             }
             UNROLL for (int u = 0; u < STAGE; u++) {
-                int e = e0 + u * bd, ch = e / (3 * pw), rest = e - ch * 3 * pw, a = rest / pw, col = rest - a * pw;
-                if (e < cin * 3 * pw) xs[ch * CONV3F_XS + a * pw + col] = r[u];
+                if (at[u] >= 0) xs[at[u]] = r[u];
             }
         }
         __syncthreads();
@@ -485,7 +535,7 @@ __global__ void conv3_filter(float *partial, const float *dz, const float *x, in
         }
         for (int j = 0; j < w; j++) {
             UNROLL for (int a = 0; a < 3; a++) v[a][2] = xc[a * pw + j + 2];
-            const float *d = dzs + j * CONV3F_K + k0;
+            const float *d = dzs + j * CONV3F_DS + k0;
             UNROLL for (int o = 0; o < CONV3F_KT; o++) {
                 float g = d[o];
                 UNROLL for (int a = 0; a < 3; a++) {

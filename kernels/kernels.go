@@ -62,12 +62,18 @@ func Splits(k, nb, mp int) int {
 
 // Conv3 limits (CONV3_* in kernels.cu): the output channels one thread
 // of conv3_pool and conv3_data computes, the most a block takes, and the
-// most floats of one input plane with its border, (h+2)·(w+4).
+// most floats of one input plane with its border, (h+2)·Conv3Pitch(w).
 const (
 	Conv3Thread   = 8
 	Conv3MaxBlock = 32
-	Conv3Plane    = 288
+	Conv3Plane    = 368
 )
+
+// Conv3Pitch is CONV3_PITCH: the floats between the rows of an input
+// plane with its border in conv3's shared memory, w+2 or more, 7 more
+// than a multiple of 16 (the 32 windows of a warp then meet fewer at a
+// bank).
+func Conv3Pitch(w int) int { return w + 2 + (7-(w+2))&15 }
 
 // Conv3Block is the output channels a block of conv3_pool or conv3_data
 // takes for an output of k channels of h×w pixels, nb images, on a GPU
@@ -76,9 +82,9 @@ const (
 // else the fewest; 0 when the kernels do not take the shape (h or w odd,
 // a plane with its border over Conv3Plane floats, k not a multiple of
 // Conv3Thread). A block has (h/2)·(w/2)·kb/Conv3Thread threads: at most
-// 196 (no more than 49 windows fit the plane).
+// 280 (no more than 70 windows fit the plane, at 14×20).
 func Conv3Block(k, nb, h, w, mp int) int {
-	if h < 2 || w < 2 || h%2 != 0 || w%2 != 0 || (h+2)*(w+4) > Conv3Plane {
+	if h < 2 || w < 2 || h%2 != 0 || w%2 != 0 || (h+2)*Conv3Pitch(w) > Conv3Plane {
 		return 0
 	}
 	best := 0

@@ -17,10 +17,11 @@ import (
 
 // ownRegisterLimit is the register budget of kernels whose blocks are
 // not 256 threads, or that launch about one block an SM: conv3_pool and
-// conv3_data launch at most 196 threads a block (Conv3Block: 49 windows
-// × 4 channel groups) and hold 32 sums a thread; at 128 registers two
-// such blocks still fit an SM (65,536 registers), as many as a batch of
-// 128 gives each (256 blocks on 132 SMs). conv3_filter holds 72 sums a
+// conv3_data launch at most 280 threads a block (Conv3Block: 70 windows
+// × 4 channel groups; 196 for the reference network's 14×14) and hold 32
+// sums a thread; at 128 registers two blocks of 196 threads, or one of
+// 280, fit an SM (65,536 registers), as many as a batch of 128 gives each
+// (256 blocks on 132 SMs). conv3_filter holds 72 sums a
 // thread and launches one block an SM (Conv3FilterSplits), of at most 256
 // threads.
 var ownRegisterLimit = map[string]int{"conv3_pool": 128, "conv3_data": 128, "conv3_filter": 128}

@@ -9,7 +9,8 @@
 // folder ($XDG_CACHE_HOME/cnngpu or ~/.cache/cnngpu, choicesFile), one
 // entry per direction keyed by what decides the answer: the GPU, driver,
 // cuDNN and cuBLAS versions (gpu.Identity), the convolution's shape, the
-// precision and the engine's variant (own kernels, second stream). The
+// precision and the engine's variant (own kernels, with their build;
+// second stream). The
 // next process restores an entry instead of searching, after cuDNN has
 // confirmed that each remembered algorithm still runs this shape with the
 // remembered workspace (convPlan.Restore); an entry that fails that, or
@@ -39,6 +40,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/kernels"
 )
 
 // NoCacheEnv, set to 1, stops the engine from reading or writing the
@@ -227,8 +229,21 @@ func (s *choiceStore) drop(key string) {
 // choiceKey names direction dir of shape s on this engine's device, in
 // its precision and variant.
 func (e *Engine) choiceKey(s engine.ConvShape, dir int) string {
-	return fmt.Sprintf("%s | %dx%dx%dx%d * %dx%dx%dx%d pad %d | %s | %s", e.identity, s.N, s.C, s.H, s.W, s.K, s.C, s.R, s.S, s.Pad, e.variant(), dirNames[dir])
+	v := e.variant()
+	if e.own {
+		// Our kernels take part in the timing (conv3, and the step's
+		// others): another build of them times anew.
+		v += ", kernels " + kernelsID()
+	}
+	return fmt.Sprintf("%s | %dx%dx%dx%d * %dx%dx%dx%d pad %d | %s | %s", e.identity, s.N, s.C, s.H, s.W, s.K, s.C, s.R, s.S, s.Pad, v, dirNames[dir])
 }
+
+// kernelsID names this build of our kernels: the start of the fatbin's
+// SHA-256.
+var kernelsID = sync.OnceValue(func() string {
+	h := sha256.Sum256(kernels.Fatbin)
+	return hex.EncodeToString(h[:6])
+})
 
 // restore makes direction dir of cv (shape s) the remembered choice,
 // without a search, and reports whether it did. An entry cuDNN refuses

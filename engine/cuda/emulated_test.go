@@ -291,7 +291,7 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 // TestEmulatedTuning checks the in-place timing of the convolutions'
 // alternatives (tune.go), with the emulated convolutions offering some
 // (one forward, two filter-gradient algorithms a shape) and our conv3
-// kernels for conv2's forward pass and data gradient: one direction at a
+// kernels for each of conv2's directions: one direction at a
 // time, the recording is timed against one recording per alternative of
 // that direction, tuneRounds steps each, then the fastest is kept and the
 // next direction timed against it; every step runs once (the cursor
@@ -360,6 +360,39 @@ func TestEmulatedTuning(t *testing.T) {
 				t.Errorf("the same shapes recorded again: %d recordings, Tuning() %v; want one, not timed again", len(e.graphs), e.Tuning())
 			}
 		})
+	}
+}
+
+// TestEmulatedTuningResetMidway: a Reset while the second direction is
+// timed keeps the first direction settled and leaves the others to the
+// next recording, which times them, starting with the interrupted one.
+func TestEmulatedTuningResetMidway(t *testing.T) {
+	const bs, warm = 4, 2
+	tr := newEmuTraining(t, variants[2], bs, 40)
+	e := tr.e
+	for range warm + 1 { // warm-ups, then the recording and the first timed step
+		tr.step()
+	}
+	tu := e.tuners[bs]
+	if tu == nil || len(tu.dirs) != 3 {
+		t.Fatalf("after the recording: tuner %+v, want conv2's three directions to time", tu)
+	}
+	for range 3*tuneRounds - 1 { // the forward pass's three recordings, then into the second phase
+		tr.step()
+	}
+	if tu.phase != 1 || len(tu.cands) != 2 {
+		t.Fatalf("phase %d with %d recordings, want the data gradient's (1) with 2", tu.phase, len(tu.cands))
+	}
+	first, left := tu.dirs[0], tu.dirs[1:]
+	engine.ResetGraphs(e)
+	if !e.settled[first] || e.settled[left[0]] || e.settled[left[1]] {
+		t.Errorf("after the Reset: settled %v, %v, %v; want the first direction only", e.settled[first], e.settled[left[0]], e.settled[left[1]])
+	}
+	tr.step() // warm-up
+	tr.step() // the recording
+	nt := e.tuners[bs]
+	if nt == nil || len(nt.dirs) != 2 || nt.dirs[0] != left[0] || nt.dirs[1] != left[1] || len(nt.cands) != 2 {
+		t.Fatalf("the next recording: tuner %+v, want the two directions left, the data gradient first", nt)
 	}
 }
 

@@ -229,13 +229,20 @@ func (t *tuner) releaseEvents(e *Engine) {
 }
 
 // destroy releases the recordings being timed but key's own (in graphs)
-// and the events queued for them.
+// and the events queued for them, remembers the directions whose phases
+// ended, and leaves the others to be timed in a later recording.
 func (t *tuner) destroy(e *Engine) {
 	t.releaseEvents(e)
 	for i, c := range t.cands {
 		if i > 0 {
 			e.c.Destroy(c.g)
 		}
+	}
+	if t.phase >= 0 && t.phase < len(t.dirs) {
+		for _, pd := range t.dirs[t.phase:] {
+			delete(e.settled, pd)
+		}
+		e.remember(t.dirs[:t.phase], true)
 	}
 }
 
