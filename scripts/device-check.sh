@@ -197,13 +197,17 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	done
 	python3 - "$out/bench-gpu.log" >>"$out/bench-gpu.log" <<'PY'
 import json, statistics, sys
-runs = {}
+runs, ours = {}, {}
 for line in open(sys.argv[1]):
     if line.startswith('{"ab"'):
         r = json.loads(line)
         runs.setdefault((r["batch_size"], r["ab"]), []).append(r["train_step_ms"])
+        # The directions on our conv3 kernels, as the process chose them.
+        got = [a.split("ours: ", 1)[1] for a in r.get("conv_algorithms", "").split(" | ") if "ours: " in a]
+        ours.setdefault((r["batch_size"], r["ab"]), []).append("; ".join(got) or "none")
 for (bs, side), v in sorted(runs.items()):
-    print(f"bench-ab: batch {bs} {side}: median {statistics.median(v):.3f} ms a step ({', '.join(f'{x:.3f}' for x in v)})")
+    chose = " | ".join(f"{ours[(bs, side)].count(c)}× {c}" for c in sorted(set(ours[(bs, side)])))
+    print(f"bench-ab: batch {bs} {side}: median {statistics.median(v):.3f} ms a step ({', '.join(f'{x:.3f}' for x in v)}); ours: {chose}")
 PY
 	rows+=("$(printf '%-20s %-9s %4ss' ab ok $((SECONDS - start)))")
 fi
