@@ -404,6 +404,25 @@ __device__ __forceinline__ void conv3_tile(float acc[CONV3_KT][4], float *xs, fl
     }
 }
 
+// conv3_place: where a thread of conv3_pool or conv3_data works: its
+// image n, its block's first output channel k0 (of ch, kb a block), its
+// channel group g within the block, its window win (oh, ow) of wins.
+typedef struct {
+    int n, k0, g, win, wins, oh, ow;
+} conv3_place;
+__device__ __forceinline__ conv3_place conv3_where(int ch, int kb, int h, int w) {
+    conv3_place p;
+    int per = ch / kb, qw = w / 2;
+    p.n = blockIdx.x / per;
+    p.k0 = (blockIdx.x - p.n * per) * kb;
+    p.wins = (h / 2) * qw;
+    p.g = threadIdx.x / p.wins;
+    p.win = threadIdx.x - p.g * p.wins;
+    p.oh = p.win / qw;
+    p.ow = p.win - p.oh * qw;
+    return p;
+}
+
 // conv3_pool: y = act(conv3(x, w) + b), then, unless pout is null (a
 // convolution alone, with the same bits in y), maxpool with 2×2 windows
 // into p and arg, as bias_act_pool writes them after cuDNN's convolution.
@@ -414,22 +433,20 @@ __global__ void conv3_pool(float *y, float *pout, int *arg, const float *x, cons
                            int k, int h, int w, int kb, int act) {
     __shared__ float xs[CONV3_CT * CONV3_PLANE];
     __shared__ float ws[CONV3_CT * 9 * CONV3_WS];
-    int per = k / kb, n = blockIdx.x / per, k0 = (blockIdx.x - n * per) * kb;
-    int qw = w / 2, wins = (h / 2) * qw;
-    int g = threadIdx.x / wins, win = threadIdx.x - g * wins, oh = win / qw, ow = win - oh * qw;
+    conv3_place at = conv3_where(k, kb, h, w);
     float acc[CONV3_KT][4];
     UNROLL for (int j = 0; j < CONV3_KT; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-    conv3_tile(acc, xs, ws, x + n * cin * h * w, wt, cin, h, w, k0, kb, cin * 9, 9, 0, g, oh, ow);
+    conv3_tile(acc, xs, ws, x + at.n * cin * h * w, wt, cin, h, w, at.k0, kb, cin * 9, 9, 0, at.g, at.oh, at.ow);
     UNROLL for (int j = 0; j < CONV3_KT; j++) {
-        int c = k0 + g * CONV3_KT + j, pl = n * k + c;
+        int c = at.k0 + at.g * CONV3_KT + j, pl = at.n * k + c;
         float bc = b[c], v[4];
         UNROLL for (int q = 0; q < 4; q++) v[q] = act_f(acc[j][q] + bc, act);
-        int base = pl * h * w + 2 * oh * w + 2 * ow;
+        int base = pl * h * w + 2 * at.oh * w + 2 * at.ow;
         y[base] = v[0];
         y[base + 1] = v[1];
         y[base + w] = v[2];
         y[base + w + 1] = v[3];
-        if (pout) pool2(v, base, w, pout + pl * wins + win, arg + pl * wins + win);
+        if (pout) pool2(v, base, w, pout + pl * at.wins + at.win, arg + pl * at.wins + at.win);
     }
 }
 
@@ -442,14 +459,12 @@ __global__ void conv3_pool(float *y, float *pout, int *arg, const float *x, cons
 __global__ void conv3_data(float *dx, const float *dz, const float *wt, int kin, int c, int h, int w, int kb) {
     __shared__ float xs[CONV3_CT * CONV3_PLANE];
     __shared__ float ws[CONV3_CT * 9 * CONV3_WS];
-    int per = c / kb, n = blockIdx.x / per, c0 = (blockIdx.x - n * per) * kb;
-    int qw = w / 2, wins = (h / 2) * qw;
-    int g = threadIdx.x / wins, win = threadIdx.x - g * wins, oh = win / qw, ow = win - oh * qw;
+    conv3_place at = conv3_where(c, kb, h, w);
     float acc[CONV3_KT][4];
     UNROLL for (int j = 0; j < CONV3_KT; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-    conv3_tile(acc, xs, ws, dz + n * kin * h * w, wt, kin, h, w, c0, kb, 9, c * 9, 1, g, oh, ow);
+    conv3_tile(acc, xs, ws, dz + at.n * kin * h * w, wt, kin, h, w, at.k0, kb, 9, c * 9, 1, at.g, at.oh, at.ow);
     UNROLL for (int j = 0; j < CONV3_KT; j++) {
-        int base = (n * c + c0 + g * CONV3_KT + j) * h * w + 2 * oh * w + 2 * ow;
+        int base = (at.n * c + at.k0 + at.g * CONV3_KT + j) * h * w + 2 * at.oh * w + 2 * at.ow;
         dx[base] = acc[j][0];
         dx[base + 1] = acc[j][1];
         dx[base + w] = acc[j][2];

@@ -29,7 +29,22 @@ import (
 // recording step (the third: the model's first step allocates, which drops what the engine knew), and the model's parameters after training.
 func rememberedRun(t *testing.T, path string, steps int) (*emuGPU, bool, []float32) {
 	t.Helper()
-	tr := newEmuTraining(t, variants[0], 8, steps)
+	tr, tuning := trainRemembered(t, variants[0], 8, steps, path, nil)
+	params, err := tr.m.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.g, tuning, params
+}
+
+// trainRemembered trains steps steps of bs in variant v with the choices
+// in file path (delay, when not nil, slowing the emulated device's ops,
+// emuGPU.delay), and says whether the engine was timing recordings in
+// place after the recording step.
+func trainRemembered(t *testing.T, v variant, bs, steps int, path string, delay map[string]time.Duration) (*emuTraining, bool) {
+	t.Helper()
+	tr := newEmuTraining(t, v, bs, steps)
+	tr.g.delay = delay
 	tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
 	tuning := false
 	for i := range steps {
@@ -38,11 +53,7 @@ func rememberedRun(t *testing.T, path string, steps int) (*emuGPU, bool, []float
 			tuning = tr.e.Tuning()
 		}
 	}
-	params, err := tr.m.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.g, tuning, params
+	return tr, tuning
 }
 
 // forgetStores drops the process's stores, as a new process starts.
@@ -280,19 +291,11 @@ func TestRememberedOwnConvolution(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 			t.Cleanup(forgetStores)
 			run := func() (*emuTraining, bool) {
-				tr := newEmuTraining(t, variants[2], bs, steps)
-				tr.g.delay = map[string]time.Duration{}
+				delay := map[string]time.Duration{}
 				for _, k := range c.slow {
-					tr.g.delay[k] = 20 * time.Millisecond
+					delay[k] = 20 * time.Millisecond
 				}
-				tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
-				tuning := false
-				for i := range steps {
-					tr.step()
-					if i == 2 {
-						tuning = tr.e.Tuning()
-					}
-				}
+				tr, tuning := trainRemembered(t, variants[2], bs, steps, path, delay)
 				if tr.e.Tuning() {
 					t.Fatalf("still timing recordings after %d steps", steps)
 				}
