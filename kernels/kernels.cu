@@ -293,10 +293,11 @@ __global__ void bias_act_pool(float *y, float *pout, int *arg, const float *b, i
 // 32-bit indices: the engine launches them only when every tensor fits.
 // STAGE: the global loads a thread has in flight while it stages shared
 // memory (each would otherwise wait for L2 before the next is issued,
-// with every warp of the block at the same point).
+// with every warp of the block at the same point). With 8, ptxas (11.8,
+// sm_90) moved stores in between the loads of conv3_data's loops, each
+// waiting for its load: more round trips than with 4
+// (TestStagingLoadsInFlight).
 #define STAGE 4
-// CONV3_STAGE: conv3_tile's (its threads stage 15–42 elements a chunk).
-#define CONV3_STAGE 8
 
 // digits3: an element index i of a box of (any)×nb×nc as its digits
 // (a, b, c), i = (a·nb + b)·nc + c, so that the staging loops step a
@@ -355,29 +356,29 @@ __device__ __forceinline__ void conv3_tile(float acc[CONV3_KT][4], float *xs, fl
         int cn = cin - c0 < CONV3_CT ? cin - c0 : CONV3_CT;
         __syncthreads(); // the previous channels are used up
         digits3 p = x0;
-        for (int i0 = tid; i0 < cn * plane; i0 += CONV3_STAGE * bd) {
-            float r[CONV3_STAGE];
-            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
+        for (int i0 = tid; i0 < cn * plane; i0 += STAGE * bd) {
+            float r[STAGE];
+            UNROLL for (int u = 0; u < STAGE; u++) {
                 int xi = p.b - 1, xj = p.c - 1;
                 r[u] = (p.a < cn && xi >= 0 && xi < h && xj >= 0 && xj < w) ? x[((c0 + p.a) * h + xi) * w + xj] : 0.0f;
                 digits_step(&p, xd, h + 2, pw);
             }
-            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
+            UNROLL for (int u = 0; u < STAGE; u++) {
                 if (i0 + u * bd < cn * plane) xs[i0 + u * bd] = r[u];
             }
         }
         // (output channel, input channel, tap): consecutive threads read
         // consecutive taps (the filters' own order).
         digits3 q = digits_of(tid, cn, 9), qd = digits_of(bd, cn, 9);
-        for (int i0 = tid; i0 < kb * cn * 9; i0 += CONV3_STAGE * bd) {
-            float r[CONV3_STAGE];
-            int at[CONV3_STAGE];
-            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
+        for (int i0 = tid; i0 < kb * cn * 9; i0 += STAGE * bd) {
+            float r[STAGE];
+            int at[STAGE];
+            UNROLL for (int u = 0; u < STAGE; u++) {
                 at[u] = q.a < kb ? (q.b * 9 + q.c) * CONV3_WS + q.a : -1;
                 r[u] = q.a < kb ? wt[(k0 + q.a) * so + (c0 + q.b) * si + (flip ? 8 - q.c : q.c)] : 0.0f;
                 digits_step(&q, qd, cn, 9);
             }
-            UNROLL for (int u = 0; u < CONV3_STAGE; u++) {
+            UNROLL for (int u = 0; u < STAGE; u++) {
                 if (at[u] >= 0) ws[at[u]] = r[u];
             }
         }

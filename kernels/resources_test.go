@@ -68,3 +68,53 @@ func TestKernelResources(t *testing.T) {
 		}
 	}
 }
+
+// TestStagingLoadsInFlight: in the SASS of the kernels that stage shared
+// memory in batches of STAGE loads (conv3_pool, conv3_data,
+// conv3_filter), every run of global loads that a shared-memory store
+// follows is at least 4 long: ptxas has not moved a store, which waits
+// for its load, in between the batch's loads (with 8 a batch it did, in
+// conv3_data: more round trips to L2, not fewer).
+func TestStagingLoadsInFlight(t *testing.T) {
+	nvcc, err := exec.LookPath("nvcc")
+	if err != nil {
+		t.Skip("no nvcc on this machine: the staging's SASS not checked")
+	}
+	objdump, err := exec.LookPath("cuobjdump")
+	if err != nil {
+		t.Skip("no cuobjdump on this machine: the staging's SASS not checked")
+	}
+	cubin := t.TempDir() + "/k.cubin"
+	if out, err := exec.Command(nvcc, "-cubin", "-arch=sm_90", "-O3", "-o", cubin, "kernels.cu").CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "Unsupported gpu architecture") {
+			t.Skipf("this nvcc cannot compile for sm_90: %s", strings.TrimSpace(string(out)))
+		}
+		t.Fatalf("nvcc: %v\n%s", err, out)
+	}
+	op := regexp.MustCompile(`\b(LDG|STS|BAR)\b`)
+	for _, k := range []string{"conv3_pool", "conv3_data", "conv3_filter"} {
+		out, err := exec.Command(objdump, "-sass", "-fun", k, cubin).CombinedOutput()
+		if err != nil {
+			t.Fatalf("cuobjdump %s: %v\n%s", k, err, out)
+		}
+		var seq []string
+		for _, m := range op.FindAllString(string(out), -1) {
+			seq = append(seq, m)
+		}
+		if len(seq) == 0 {
+			t.Fatalf("%s: no loads or stores found in cuobjdump's output", k)
+		}
+		run := 0
+		for _, o := range seq {
+			if o == "STS" && run > 0 && run < 4 {
+				t.Errorf("%s: a shared store after only %d global loads in flight (load/store order %s)", k, run, strings.Join(seq, " "))
+				break
+			}
+			if o == "LDG" {
+				run++
+			} else {
+				run = 0
+			}
+		}
+	}
+}

@@ -195,12 +195,16 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 			done
 		done
 	done
-	python3 - "$out/bench-gpu.log" >>"$out/bench-gpu.log" <<'PY'
+	python3 - "$out/bench-gpu.log" $sides >>"$out/bench-gpu.log" <<'PY'
 import json, statistics, sys
-runs, ours = {}, {}
+runs, ours, bad = {}, {}, 0
 for line in open(sys.argv[1]):
     if line.startswith('{"ab"'):
-        r = json.loads(line)
+        try:
+            r = json.loads(line)
+        except ValueError:
+            bad += 1  # a bench cut short mid-line
+            continue
         runs.setdefault((r["batch_size"], r["ab"]), []).append(r["train_step_ms"])
         # The directions on our conv3 kernels, as the process chose them.
         got = [a.split("ours: ", 1)[1] for a in r.get("conv_algorithms", "").split(" | ") if "ours: " in a]
@@ -208,6 +212,11 @@ for line in open(sys.argv[1]):
 for (bs, side), v in sorted(runs.items()):
     chose = " | ".join(f"{ours[(bs, side)].count(c)}× {c}" for c in sorted(set(ours[(bs, side)])))
     print(f"bench-ab: batch {bs} {side}: median {statistics.median(v):.3f} ms a step ({', '.join(f'{x:.3f}' for x in v)}); ours: {chose}")
+for side in sys.argv[2:]:
+    if not any(s == side for _, s in runs):
+        print(f"bench-ab: {side}: 0 runs (see its errors above in this log)")
+if bad:
+    print(f"bench-ab: {bad} unreadable line(s), left out")
 PY
 	rows+=("$(printf '%-20s %-9s %4ss' ab ok $((SECONDS - start)))")
 fi

@@ -13,6 +13,7 @@ package cuda
 import (
 	"context"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -364,12 +365,17 @@ func TestEmulatedTuning(t *testing.T) {
 }
 
 // TestEmulatedTuningResetMidway: a Reset while the second direction is
-// timed keeps the first direction settled and leaves the others to the
-// next recording, which times them, starting with the interrupted one.
+// timed keeps the first direction settled, remembers it as timed (the
+// others as searched only), and leaves the others to the next recording,
+// which times them, starting with the interrupted one.
 func TestEmulatedTuningResetMidway(t *testing.T) {
 	const bs, warm = 4, 2
 	tr := newEmuTraining(t, variants[2], bs, 40)
 	e := tr.e
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	forgetStores()
+	e.choices, e.identity = openChoices(path), tr.g.Identity()
 	for range warm + 1 { // warm-ups, then the recording and the first timed step
 		tr.step()
 	}
@@ -387,6 +393,13 @@ func TestEmulatedTuningResetMidway(t *testing.T) {
 	engine.ResetGraphs(e)
 	if !e.settled[first] || e.settled[left[0]] || e.settled[left[1]] {
 		t.Errorf("after the Reset: settled %v, %v, %v; want the first direction only", e.settled[first], e.settled[left[0]], e.settled[left[1]])
+	}
+	doc := readDoc(t, path)
+	for i, pd := range tu.dirs {
+		c, ok := doc.Entries[e.choiceKey(pd.s, pd.dir)]
+		if !ok || c.Tuned != (i == 0) {
+			t.Errorf("after the Reset: the file's entry for the %s: %+v (found %v); want it timed: %v", dirNames[pd.dir], c, ok, i == 0)
+		}
 	}
 	tr.step() // warm-up
 	tr.step() // the recording
