@@ -798,8 +798,10 @@ func TestEmuConv3(t *testing.T) {
 func TestConv3Block(t *testing.T) {
 	for _, c := range []struct{ k, nb, h, w, mp, want int }{
 		{64, 128, 14, 14, 132, 32}, // conv2 at batch 128: 256 blocks
-		{64, 64, 14, 14, 132, 16},  // batch 64: 256 blocks, not 128
-		{32, 128, 14, 14, 132, 16}, // conv2's data gradient
+		{64, 64, 14, 14, 132, 32},  // batch 64: 128 blocks, 4 SMs idle
+		{64, 32, 14, 14, 132, 16},  // batch 32: 128 blocks, not 64
+		{32, 128, 14, 14, 132, 32}, // conv2's data gradient: a block an image
+		{32, 100, 14, 14, 132, 16}, // 100 blocks would leave 32 SMs idle
 		{32, 1, 14, 14, 132, 8},    // too few images for any: the most blocks
 		{24, 4, 14, 14, 1, 8},      // 24: only 8 of 32, 16, 8 divides it
 		{64, 1, 12, 14, 1, 32},     // 14×23 = 322 floats a plane

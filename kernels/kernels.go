@@ -78,8 +78,10 @@ func Conv3Pitch(w int) int { return w + 2 + (7-(w+2))&15 }
 // Conv3Block is the output channels a block of conv3_pool or conv3_data
 // takes for an output of k channels of h×w pixels, nb images, on a GPU
 // with mp multiprocessors: the most (a multiple of Conv3Thread dividing k,
-// at most Conv3MaxBlock) that still gives every multiprocessor a block,
-// else the fewest; 0 when the kernels do not take the shape (h or w odd,
+// at most Conv3MaxBlock) that still gives 7 multiprocessors in 8 a block
+// (each block stages its image's input once for its kb channels: fewer,
+// larger blocks stage less per product; kernels/NOTES.md), else the
+// fewest; 0 when the kernels do not take the shape (h or w odd,
 // a plane with its border over Conv3Plane floats, k not a multiple of
 // Conv3Thread). A block has (h/2)·(w/2)·kb/Conv3Thread threads: at most
 // 280 (no more than 70 windows fit the plane, at 14×20).
@@ -93,7 +95,7 @@ func Conv3Block(k, nb, h, w, mp int) int {
 			continue
 		}
 		best = kb
-		if nb*(k/kb) >= mp {
+		if 8*nb*(k/kb) >= 7*mp {
 			break
 		}
 	}
