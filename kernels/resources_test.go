@@ -97,10 +97,7 @@ func TestStagingLoadsInFlight(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cuobjdump %s: %v\n%s", k, err, out)
 		}
-		var seq []string
-		for _, m := range op.FindAllString(string(out), -1) {
-			seq = append(seq, m)
-		}
+		seq := op.FindAllString(string(out), -1)
 		if len(seq) == 0 {
 			t.Fatalf("%s: no loads or stores found in cuobjdump's output", k)
 		}
