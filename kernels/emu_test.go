@@ -310,7 +310,7 @@ func TestEmuActBiasGrad(t *testing.T) {
 			}
 			enginetest.Close(t, "act_bias_grad dz "+name, dz, ref, 1e-6, 1e-6)
 			db := make([]float32, sh.k)
-			launch(t, "sum_partials", grid(sh.k), block, db, part, int32(sh.k), int32(sh.splits))
+			launch(t, "sum_partials", grid(sh.k), block, db, part, int32(sh.k), int32(sh.splits), int32(sh.splits), int32(1))
 			enginetest.Close(t, "act_bias_grad db "+name, db, biasRef(ref, sh.nb, sh.k, sh.inner), 1e-5, 1e-5)
 
 			// Without dz (the engine passes null for identity).
@@ -818,9 +818,10 @@ func TestConv3Block(t *testing.T) {
 	}
 }
 
-// TestEmuConv3Filter: conv3_filter's partial sums, added by sum_slices,
-// against the float64 filter gradient, with slices of uneven row counts,
-// slices that span images, one slice, and as many slices as rows.
+// TestEmuConv3Filter: conv3_filter's partial sums, added by sum_partials
+// slice by slice, against the float64 filter gradient, with slices of
+// uneven row counts, slices that span images, one slice, and as many
+// slices as rows.
 func TestEmuConv3Filter(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 16))
 	for _, c := range []struct {
@@ -849,9 +850,9 @@ func TestEmuConv3Filter(t *testing.T) {
 		}
 		dw := make([]float32, nw+1)
 		dw[nw] = 7
-		launch(t, "sum_slices", grid(nw), block, dw, part[:c.splits*nw], int32(nw), int32(c.splits))
+		launch(t, "sum_partials", grid(nw), block, dw, part[:c.splits*nw], int32(nw), int32(c.splits), int32(1), int32(nw))
 		if dw[nw] != 7 {
-			t.Errorf("sum_slices %s wrote past dw", name)
+			t.Errorf("sum_partials %s wrote past dw", name)
 		}
 		_, rdw, _ := enginetest.RefConvBackward(xv, make([]float64, nw), make([]float64, len(dz)), dz, s, engine.Identity)
 		sc := math.Sqrt(float64(s.N * s.H * s.W))

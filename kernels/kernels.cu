@@ -477,7 +477,8 @@ __global__ void conv3_data(float *dx, const float *dz, const float *wt, int kin,
 //   dw[o,c,r,s] = sum over n, i, j of dz[n,o,i,j] · x[n,c,i+r-1,j+s-1],
 // as partial sums over slices of the nb·h image rows: block b takes rows
 // [b·nb·h/splits, (b+1)·nb·h/splits) and writes its k·cin·9 sums to
-// partial[b·k·cin·9 ...] (sum_slices adds them). A thread takes one input
+// partial[b·k·cin·9 ...] (sum_partials adds them, with strides 1 and
+// k·cin·9). A thread takes one input
 // channel c and CONV3F_KT output channels: 9·CONV3F_KT sums in registers
 // (threads = cin · k/CONV3F_KT, the channel the faster index, so that a
 // warp's threads share their dz values). For each row, its dz (pixel-
@@ -572,16 +573,6 @@ __global__ void conv3_filter(float *partial, const float *dz, const float *x, in
     }
 }
 
-// sum_slices: out[i] = the sum over sp of partial[sp·n + i], in the order
-// of sp (conv3_filter's slices).
-__global__ void sum_slices(float *out, const float *partial, int n, int splits) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    float s = 0.0f;
-    for (int sp = 0; sp < splits; sp++) s += partial[(long long)sp * n + i];
-    out[i] = s;
-}
-
 // act_grad: dz = dy * act'(y), act' expressed through the output y.
 __global__ void act_grad(float *dz, const float *dy, const float *y, long long total, int act) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -656,13 +647,15 @@ __global__ void act_bias_grad(float *dz, float *partial, const float *dy, const 
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
-// sum_partials: out[i] = sum over j < splits of partial[i*splits + j], in
-// order; one thread per output, n outputs.
-__global__ void sum_partials(float *out, const float *partial, int n, int splits) {
+// sum_partials: out[i] = sum over j < splits of partial[i*is + j*js], in
+// order; one thread per output, n outputs. The blocks' partial sums of
+// act_bias_grad and pool_back_act lie output by output (is = splits,
+// js = 1), conv3_filter's slice by slice (is = 1, js = n).
+__global__ void sum_partials(float *out, const float *partial, int n, int splits, int is, int js) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float s = 0.0f;
-    for (int j = 0; j < splits; j++) s += partial[(long long)i * splits + j];
+    for (int j = 0; j < splits; j++) s += partial[(long long)i * is + (long long)j * js];
     out[i] = s;
 }
 

@@ -37,7 +37,7 @@ var Fatbin []byte
 var Names = []string{
 	"gather", "advance", "bias_act", "act_grad", "bias_grad", "maxpool", "maxpool_back",
 	"softmax_xent", "act_bias_grad", "sum_partials", "sum_partials2", "first_conv3", "first_conv5", "first_grad3", "first_grad5",
-	"first_conv_pool3", "bias_act_pool", "pool_back_act", "first_grad_pool3", "conv3_pool", "conv3_data", "conv3_filter", "sum_slices",
+	"first_conv_pool3", "bias_act_pool", "pool_back_act", "first_grad_pool3", "conv3_pool", "conv3_data", "conv3_filter",
 	"dense_small", "dense_small_dw", "dense_small_dx", "adam", "adam4", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
 }
 

@@ -95,11 +95,9 @@ func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.A
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
 		return
 	}
-	var cv convPlan
-	if e.needsPlan(s, dirForward) {
-		if cv = e.plan(s, dirForward, &e.ws); cv == nil {
-			return
-		}
+	cv, ok := e.planIfUsed(s, dirForward, &e.ws)
+	if !ok {
+		return
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y)})
 	if kb := e.conv3(s, dirForward); kb > 0 {
@@ -164,63 +162,86 @@ func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.Co
 // directions, and the bias's partial sums. (Growing scratch waits for the
 // device.) False: one of them failed (the error recorded).
 func (e *Engine) gradScratch(s engine.ConvShape, dx engine.Tensor, splits int) (convPlan, region, bool) {
-	ws := &e.ws
-	if dx != nil && e.streams {
-		if e.laneFor() == nil {
-			return nil, region{}, false
-		}
-		ws = &e.wsLane
+	if dx != nil && e.streams && e.laneFor() == nil {
+		return nil, region{}, false
 	}
-	var cv convPlan
-	if e.needsPlan(s, dirFilter) {
-		if cv = e.plan(s, dirFilter, ws); cv == nil {
-			return nil, region{}, false
-		}
+	ws := e.filterWS(dx)
+	cv, ok := e.planIfUsed(s, dirFilter, ws)
+	if !ok {
+		return nil, region{}, false
 	}
 	// conv3_filter's partial sums go to the workspace: sized now, for
 	// the recordings that time it too.
 	if n := e.conv3Block(s, dirFilter); n > 0 {
-		if _, ok := e.grow(ws, 4*n*s.K*s.C*9); !ok {
+		if _, ok := e.grow(ws, 4*conv3FilterSums(s, n)); !ok {
 			return nil, region{}, false
 		}
 	}
-	if dx != nil && e.needsPlan(s, dirData) {
-		if cv = e.plan(s, dirData, &e.ws); cv == nil {
+	if dx != nil {
+		cd, ok := e.planIfUsed(s, dirData, &e.ws)
+		if !ok {
 			return nil, region{}, false
+		}
+		if cd != nil {
+			cv = cd // the same plan (one a shape), where the filter gradient needed none
 		}
 	}
 	part, ok := e.partials(s.K * splits)
 	return cv, part, ok
 }
 
+// filterWS is the workspace of a convolution's filter gradient: the
+// second stream's where it runs there (two streams and a data gradient
+// to compute beside it), else the main one's.
+func (e *Engine) filterWS(dx engine.Tensor) *devBuf {
+	if dx != nil && e.streams {
+		return &e.wsLane
+	}
+	return &e.ws
+}
+
+// planIfUsed returns, where cuDNN runs direction dir of s (needsPlan),
+// its plan with the direction prepared and ws grown for it (plan), else
+// nil; false where making it failed (the error recorded).
+func (e *Engine) planIfUsed(s engine.ConvShape, dir int, ws *devBuf) (convPlan, bool) {
+	if !e.needsPlan(s, dir) {
+		return nil, true
+	}
+	cv := e.plan(s, dir, ws)
+	return cv, cv != nil
+}
+
+// conv3FilterSums is the floats of conv3_filter's partial sums for
+// convolution s in splits slices.
+func conv3FilterSums(s engine.ConvShape, splits int) int { return splits * s.K * s.C * 9 }
+
 // convGrads: from dz (the gradient at the convolution's output before its
 // activation) and the bias's per-block partial sums, db (sum_partials),
-// then the filter gradient (cuDNN's, or conv3_filter's partial sums in
-// the workspace and sum_slices where ConvEnv says so: conv3) and, when dx
-// is not nil, the data gradient (cuDNN's, or conv3_data).
+// then the filter gradient (cuDNN's, or where ConvEnv says so, conv3,
+// conv3_filter's partial sums in the workspace, added by sum_partials)
+// and, when dx is not nil, the data gradient (cuDNN's, or conv3_data).
 // With two streams and a data gradient to compute, the filter gradient
 // goes to the second stream, with its own workspace (both read dz).
 func (e *Engine) convGrads(cv convPlan, s engine.ConvShape, x, w engine.Tensor, dz, part region, dx, dw, db engine.Tensor, splits int) {
-	e.fail(e.c.Launch("sum_partials", int64(s.K), block, arg(db), bufArg(part), cu.I(s.K), cu.I(splits)))
-	ws := &e.ws
-	if dx != nil && e.streams {
-		ws = &e.wsLane
-	}
+	e.fail(e.c.Launch("sum_partials", int64(s.K), block, arg(db), bufArg(part), cu.I(s.K), cu.I(splits), cu.I(splits), cu.I(1)))
+	ws := e.filterWS(dx)
 	nf := e.conv3(s, dirFilter)
 	a := access{r: []region{regionOf(x), dz}, w: regions(dw)}
+	var sums region // conv3_filter's partial sums
 	if nf > 0 {
-		a.w = append(a.w, floats(ws.p, nf*s.K*s.C*9)) // the partial sums
+		sums = floats(ws.p, conv3FilterSums(s, nf))
+		a.w = append(a.w, sums)
 	}
 	l := e.sideFor(dx, a)
-	if nf > 0 && l == nil {
-		e.alsoUse(access{w: a.w[1:]}) // the partial sums, on the main stream
-	}
 	if nf > 0 {
+		if l == nil {
+			e.alsoUse(access{w: []region{sums}}) // on the main stream
+		}
 		e.conv3Used[s] = true
 		n, threads := s.K*s.C*9, s.C*s.K/kernels.Conv3FilterThread
-		e.fail(e.c.LaunchOn(l, "conv3_filter", int64(nf)*int64(threads), threads, bufArg(a.w[1]), bufArg(dz), arg(x),
+		e.fail(e.c.LaunchOn(l, "conv3_filter", int64(nf)*int64(threads), threads, bufArg(sums), bufArg(dz), arg(x),
 			cu.I(s.N), cu.I(s.C), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(nf)))
-		e.fail(e.c.LaunchOn(l, "sum_slices", int64(n), block, arg(dw), bufArg(a.w[1]), cu.I(n), cu.I(nf)))
+		e.fail(e.c.LaunchOn(l, "sum_partials", int64(n), block, arg(dw), bufArg(sums), cu.I(n), cu.I(nf), cu.I(1), cu.I(n)))
 	} else {
 		e.uses(s, dirFilter)
 		e.fail(cv.BackwardFilter(l, ptr(x), dz.lo, ptr(dw), ws.p, ws.bytes))
@@ -377,12 +398,10 @@ func (e *Engine) ConvPool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, 
 			cu.I(s.N), cu.I(s.K), cu.I(s.H), cu.I(s.W), cu.I(s.Pad), cu.I(int(act))))
 		return
 	}
-	var cv convPlan
-	if e.needsPlan(s, dirForward) {
-		// (Restoring a remembered choice may choose our kernel.)
-		if cv = e.plan(s, dirForward, &e.ws); cv == nil {
-			return
-		}
+	// (Restoring a remembered choice may choose our kernel.)
+	cv, ok := e.planIfUsed(s, dirForward, &e.ws)
+	if !ok {
+		return
 	}
 	e.use(access{r: regions(x, w, b), w: regions(y, p, idx)})
 	if kb := e.conv3(s, dirForward); kb > 0 {

@@ -130,12 +130,11 @@ static uint64_t slot[32];
     X(conv3_pool, "PPPCCCIIIIII", 1, A(0, float *), A(1, float *), A(2, int *), A(3, float *), A(4, float *), A(5, float *), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int), A(11, int)) \
     X(conv3_data, "PCCIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, int), A(7, int)) \
     X(conv3_filter, "PCCIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int)) \
-    X(sum_slices, "PCII", 0, A(0, float *), A(1, float *), A(2, int), A(3, int)) \
     X(pool_back_act, "PPCCCIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int *), A(4, float *), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
     X(act_grad, "PCCLI", 0, A(0, float *), A(1, float *), A(2, float *), A(3, long long), A(4, int)) \
     X(bias_grad, "PCIII", 1, A(0, float *), A(1, float *), A(2, int), A(3, int), A(4, int)) \
     X(act_bias_grad, "PPCCIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int)) \
-    X(sum_partials, "PCII", 0, A(0, float *), A(1, float *), A(2, int), A(3, int)) \
+    X(sum_partials, "PCIIII", 0, A(0, float *), A(1, float *), A(2, int), A(3, int), A(4, int), A(5, int)) \
     X(sum_partials2, "PIPCII", 0, A(0, float *), A(1, int), A(2, float *), A(3, float *), A(4, int), A(5, int)) \
     X(first_grad3, "PCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int)) \
     X(first_grad_pool3, "PCCCCIIIIIII", 1, A(0, float *), A(1, float *), A(2, int *), A(3, float *), A(4, float *), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int), A(11, int)) \
