@@ -31,7 +31,14 @@
  * that could fail so far and of each function, the one made to fail, the
  * live objects by kind, cudnnFind calls by
  * direction, and the violations. internal/fakecuda reads it.
+ *
+ * Calls come from more than one thread (the engine opens cuBLAS and cuDNN
+ * on another goroutine while it makes the context): the counting, the
+ * object list, the violations and each write of the state hold one lock,
+ * so the file's last write is a snapshot taken after every change made
+ * before it, never an older one finishing late.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -74,6 +81,7 @@ static char choice[32]; /* what the module being loaded takes */
 static char violations[8192];
 static CUdeviceptr next_addr = 0x10000000;
 static int inited;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void init(void) {
 	if (inited)
@@ -115,6 +123,7 @@ static long name_calls(const char *name) {
 
 /* fail counts a call that can fail and reports whether it is the one to. */
 static int fail(const char *name) {
+	pthread_mutex_lock(&mu);
 	init();
 	calls++;
 	long n = name_calls(name);
@@ -123,10 +132,12 @@ static int fail(const char *name) {
 		snprintf(failed, sizeof failed, "%s", name);
 		failed_at = calls;
 	}
+	pthread_mutex_unlock(&mu);
 	return now;
 }
 
 static void violate(const char *fmt, ...) {
+	pthread_mutex_lock(&mu);
 	size_t len = strlen(violations);
 	va_list ap;
 	va_start(ap, fmt);
@@ -137,6 +148,7 @@ static void violate(const char *fmt, ...) {
 		violations[len] = '\n';
 		violations[len + 1] = 0;
 	}
+	pthread_mutex_unlock(&mu);
 }
 
 /* done writes the state to FAKECUDA_STATS, over what it wrote last (the
@@ -145,14 +157,17 @@ static void violate(const char *fmt, ...) {
 static int done(int r) {
 	static FILE *f;
 	static int opened;
+	pthread_mutex_lock(&mu);
 	if (!opened) {
 		opened = 1;
 		const char *path = getenv("FAKECUDA_STATS");
 		if (path && *path)
 			f = fopen(path, "w");
 	}
-	if (!f)
+	if (!f) {
+		pthread_mutex_unlock(&mu);
 		return r;
+	}
 	rewind(f);
 	fprintf(f, "calls %ld\n", calls);
 	if (failed[0])
@@ -174,7 +189,9 @@ static int done(int r) {
 		v = nl + 1;
 	}
 	fflush(f);
-	if (ftruncate(fileno(f), ftell(f)) != 0)
+	int truncated = ftruncate(fileno(f), ftell(f)) == 0;
+	pthread_mutex_unlock(&mu);
+	if (!truncated)
 		violate("fakecuda: truncating FAKECUDA_STATS failed");
 	return r;
 }
@@ -184,9 +201,11 @@ static obj *make(int kind) {
 	o->kind = kind;
 	o->alive = 1;
 	o->ctx = current;
+	pthread_mutex_lock(&mu);
 	o->next = objs;
 	objs = o;
 	live[kind]++;
+	pthread_mutex_unlock(&mu);
 	return o;
 }
 
