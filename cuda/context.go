@@ -130,6 +130,7 @@ type Context struct {
 	fn      map[string]unsafe.Pointer
 	params  unsafe.Pointer // C memory for kernel arguments: 32 values, then 32 pointers
 	blas    *blas
+	lt      unsafe.Pointer // cuBLASLt's handle (cublaslt.go), made by the first LtPlan
 	elapsed string
 	// debug (CNNGPU_DEBUG=1) waits after every launch and library call
 	// outside a recording, so errors name their cause.
@@ -382,6 +383,7 @@ func (c *Context) Close() error {
 			err = serr
 		}
 	}
+	err = cmp.Or(err, c.closeLt())
 	if c.blas != nil {
 		err = cmp.Or(err, c.blas.close())
 		c.blas = nil

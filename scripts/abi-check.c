@@ -11,6 +11,7 @@
  * int's, which is what makes passing an int correct.
  */
 #include <cuda.h>
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -39,6 +40,24 @@ EXPECT(sizeof(cublasMath_t) == sizeof(int));
 EXPECT(CUBLAS_OP_N == 0 && CUBLAS_OP_T == 1);
 EXPECT(CUBLAS_DEFAULT_MATH == 0 && CUBLAS_PEDANTIC_MATH == 2 && CUBLAS_TF32_TENSOR_OP_MATH == 3);
 EXPECT(MAJOR_VERSION == 0 && MINOR_VERSION == 1 && PATCH_LEVEL == 2);
+/* Package cuda, cublaslt.go. */
+EXPECT(sizeof(cublasComputeType_t) == sizeof(int) && sizeof(cudaDataType_t) == sizeof(int));
+EXPECT(sizeof(cublasLtMatmulDescAttributes_t) == sizeof(int) && sizeof(cublasLtMatmulPreferenceAttributes_t) == sizeof(int));
+EXPECT(CUBLAS_COMPUTE_32F == 68 && CUBLAS_COMPUTE_32F_FAST_TF32 == 77 && CUDA_R_32F == 0);
+EXPECT(CUBLAS_STATUS_NOT_SUPPORTED == 15);
+EXPECT(CUBLASLT_MATMUL_DESC_TRANSA == 3 && CUBLASLT_MATMUL_DESC_TRANSB == 4);
+EXPECT(CUBLASLT_MATMUL_DESC_EPILOGUE == 7 && CUBLASLT_MATMUL_DESC_BIAS_POINTER == 8);
+EXPECT(CUBLASLT_EPILOGUE_DEFAULT == 1 && CUBLASLT_EPILOGUE_BIAS == 4 && CUBLASLT_EPILOGUE_RELU_BIAS == 6 && CUBLASLT_EPILOGUE_BGRADB == 512);
+EXPECT(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES == 1);
+EXPECT(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES == 5 && CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES == 6);
+EXPECT(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES == 7 && CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES == 8);
+/* cublaslt.go's ltResult: algo (8 uint64s), workspaceSize, state,
+ * wavesCount, reserved[4]. */
+EXPECT(sizeof(cublasLtMatmulAlgo_t) == 64);
+EXPECT(sizeof(cublasLtMatmulHeuristicResult_t) == 96);
+EXPECT(offsetof(cublasLtMatmulHeuristicResult_t, workspaceSize) == 64);
+EXPECT(offsetof(cublasLtMatmulHeuristicResult_t, state) == 72);
+EXPECT(offsetof(cublasLtMatmulHeuristicResult_t, wavesCount) == 76);
 
 #if __has_include(<cudnn.h>)
 #include <cudnn.h>
@@ -115,6 +134,24 @@ int main(void) {
 	SIG(cublasSgemm_v2, cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const float *,
 	                       const float *, int, const float *, int, const float *, float *, int));
 
+	/* Package cuda, cublaslt.go. */
+	SIG(cublasLtCreate, cublasStatus_t (*)(cublasLtHandle_t *));
+	SIG(cublasLtDestroy, cublasStatus_t (*)(cublasLtHandle_t));
+	SIG(cublasLtGetStatusString, const char *(*)(cublasStatus_t));
+	SIG(cublasLtMatmulDescCreate, cublasStatus_t (*)(cublasLtMatmulDesc_t *, cublasComputeType_t, cudaDataType_t));
+	SIG(cublasLtMatmulDescDestroy, cublasStatus_t (*)(cublasLtMatmulDesc_t));
+	SIG(cublasLtMatmulDescSetAttribute, cublasStatus_t (*)(cublasLtMatmulDesc_t, cublasLtMatmulDescAttributes_t, const void *, size_t));
+	SIG(cublasLtMatrixLayoutCreate, cublasStatus_t (*)(cublasLtMatrixLayout_t *, cudaDataType, uint64_t, uint64_t, int64_t));
+	SIG(cublasLtMatrixLayoutDestroy, cublasStatus_t (*)(cublasLtMatrixLayout_t));
+	SIG(cublasLtMatmulPreferenceCreate, cublasStatus_t (*)(cublasLtMatmulPreference_t *));
+	SIG(cublasLtMatmulPreferenceDestroy, cublasStatus_t (*)(cublasLtMatmulPreference_t));
+	SIG(cublasLtMatmulPreferenceSetAttribute, cublasStatus_t (*)(cublasLtMatmulPreference_t, cublasLtMatmulPreferenceAttributes_t, const void *, size_t));
+	SIG(cublasLtMatmulAlgoGetHeuristic, cublasStatus_t (*)(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+	                      cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int, cublasLtMatmulHeuristicResult_t *, int *));
+	SIG(cublasLtMatmul, cublasStatus_t (*)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *, const void *, cublasLtMatrixLayout_t, const void *,
+	                      cublasLtMatrixLayout_t, const void *, const void *, cublasLtMatrixLayout_t, void *, cublasLtMatrixLayout_t,
+	                      const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t));
+
 #ifdef HAVE_CUDNN
 	/* Package cudnn. */
 	SIG(cudnnGetVersion, size_t (*)(void));
@@ -164,9 +201,9 @@ int main(void) {
 	                      const cudnnTensorDescriptor_t, void *));
 	SIG(cudnnAddTensor, cudnnStatus_t (*)(cudnnHandle_t, const void *, const cudnnTensorDescriptor_t, const void *, const void *,
 	                      const cudnnTensorDescriptor_t, void *));
-	puts("ABI check passed: CUDA driver, cuBLAS and cuDNN declarations match the headers");
+	puts("ABI check passed: CUDA driver, cuBLAS, cuBLASLt and cuDNN declarations match the headers");
 #else
-	puts("ABI check passed for the CUDA driver and cuBLAS (no cudnn.h here: cuDNN not checked)");
+	puts("ABI check passed for the CUDA driver, cuBLAS and cuBLASLt (no cudnn.h here: cuDNN not checked)");
 #endif
 	return 0;
 }

@@ -79,6 +79,32 @@ func parseConv() (convMode, error) {
 	}
 }
 
+// DenseEnv is the environment variable that says how a dense layer of
+// more than 32 outputs (the reference network's first) runs its product's
+// epilogues: "cublas" (the default) queues cuBLAS's SGEMM, then our
+// kernels for the bias and activation forward and for the bias gradient
+// backward; "cublaslt" fuses them into the products on cuBLASLt (bias and
+// ReLU into the forward product, the bias gradient into the weight
+// gradient's), checked on the CPU through the engine on an emulated device
+// and against the fake libraries; where cuBLASLt has no algorithm for a
+// product (a sigmoid or tanh layer, a release without the epilogue, a
+// buffer too little aligned) that product runs as with "cublas". The
+// default stays until a GPU measurement says cuBLASLt's fused products
+// are the faster (kernels/NOTES.md).
+const DenseEnv = "CNNGPU_DENSE"
+
+// parseDense reads DenseEnv: true for "cublaslt".
+func parseDense() (bool, error) {
+	switch v := os.Getenv(DenseEnv); v {
+	case "", "cublas":
+		return false, nil
+	case "cublaslt":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected \"cublas\" (the default) or \"cublaslt\" (bias, ReLU and bias gradient fused into cuBLASLt's products); unset it to use the default", DenseEnv, v)
+	}
+}
+
 // StreamsEnv is the environment variable that sets how many streams the
 // engine uses: 2 (the default) or 1. With 2, a second stream takes a
 // convolution's filter gradient (with its own cuDNN handle and workspace)
@@ -136,14 +162,17 @@ func parseNoCache() (bool, error) {
 	}
 }
 
-// CheckEnv reports a bad value of KernelsEnv, ConvEnv, StreamsEnv,
-// NoCacheEnv or PreloadEnv, so that a command refuses it before choosing
-// an engine.
+// CheckEnv reports a bad value of KernelsEnv, ConvEnv, DenseEnv,
+// StreamsEnv, NoCacheEnv or PreloadEnv, so that a command refuses it
+// before choosing an engine.
 func CheckEnv() error {
 	if _, err := parseKernels(); err != nil {
 		return err
 	}
 	if _, err := parseConv(); err != nil {
+		return err
+	}
+	if _, err := parseDense(); err != nil {
 		return err
 	}
 	if _, err := parsePreload(); err != nil {
@@ -168,6 +197,13 @@ func (e *Engine) SetOwnKernels(on bool) {
 func (e *Engine) SetConv(m convMode) {
 	e.Reset()
 	e.conv = m
+}
+
+// SetFusedDense switches cuBLASLt's fused products for dense layers
+// (DenseEnv) on or off and drops the recorded steps.
+func (e *Engine) SetFusedDense(on bool) {
+	e.Reset()
+	e.fusedDense = on
 }
 
 // SetStreams switches the second stream (StreamsEnv) on or off and drops

@@ -41,6 +41,12 @@ type gpu interface {
 	SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
 	// NewConv prepares the convolutions of one shape.
 	NewConv(s engine.ConvShape) (convPlan, error)
+	// NewGemm plans a product with a fused epilogue (cuBLASLt, as
+	// cu.Context.NewLtPlan); cu.ErrNoFusedAlgorithm when the library
+	// has no algorithm for it. Gemm queues it on lane l (nil: the main
+	// stream): out = op(a)·op(b) and the epilogue with vector bias.
+	NewGemm(s cu.GemmSpec) (gemmPlan, error)
+	Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error
 	// NewLane makes a second stream, with its own library handles, for
 	// work that may run beside the main stream's. Fork orders the lane's
 	// next work after the main stream's so far; Join the main stream's
@@ -188,6 +194,22 @@ func (l *library) Capture(fn func() error) (graph, error) {
 }
 func (l *library) Replay(g graph) error  { return l.Context.Replay(g.(*cu.Graph)) }
 func (l *library) Destroy(g graph) error { return l.Context.Destroy(g.(*cu.Graph)) }
+
+func (l *library) NewGemm(s cu.GemmSpec) (gemmPlan, error) {
+	p, err := l.Context.NewLtPlan(s)
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return p, nil
+}
+
+func (l *library) Gemm(x lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
+	var on *cu.Lane
+	if x != nil {
+		on = x.(*libraryLane).lane
+	}
+	return l.Context.LtMatmul(on, p.(*cu.LtPlan), a, b, out, bias)
+}
 
 func (l *library) NewConv(s engine.ConvShape) (convPlan, error) {
 	var cv *cudnn.Conv

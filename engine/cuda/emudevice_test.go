@@ -108,7 +108,12 @@ type emuGPU struct {
 	// Live objects: lanes open, events and graphs not released, plans
 	// not closed; and what Close found alive.
 	lanes, events, graphs, plans int
+	gemmPlans                    int // cuBLASLt plans not closed
 	leaks                        []string
+	// noFused: the epilogues emulated cuBLASLt has no algorithm for;
+	// fusedRan counts the fused products run, by epilogue.
+	noFused  map[cu.Epilogue]bool
+	fusedRan map[cu.Epilogue]int
 	finds                        [3]int // convolution searches by direction
 	restores                     [3]int // remembered choices adopted, by direction
 }
@@ -207,7 +212,7 @@ func (g *emuGPU) live() []string {
 	for _, c := range []struct {
 		n    int
 		what string
-	}{{g.mem.Live(), "allocations"}, {g.lanes, "lanes"}, {g.events, "events"}, {g.graphs, "graphs"}, {g.plans, "convolution plans"}} {
+	}{{g.mem.Live(), "allocations"}, {g.lanes, "lanes"}, {g.events, "events"}, {g.graphs, "graphs"}, {g.plans, "convolution plans"}, {g.gemmPlans, "cuBLASLt plans"}} {
 		if c.n != 0 {
 			out = append(out, fmt.Sprintf("%d %s", c.n, c.what))
 		}
@@ -556,6 +561,136 @@ func (g *emuGPU) sgemm(stream int, transA, transB bool, m, n, k int, alpha float
 			return err
 		}
 		g.host.SgemmRowMajor(transA, transB, m, n, k, alpha, av, lda, bv, ldb, beta, cv, ldc)
+		return nil
+	})
+}
+
+// emuGemm is a product with a fused epilogue (cuBLASLt) on the CPU.
+type emuGemm struct {
+	g      *emuGPU
+	s      cu.GemmSpec
+	closed bool
+}
+
+func (p *emuGemm) Close() {
+	if p.closed {
+		p.g.violate("a cuBLASLt plan closed twice")
+		return
+	}
+	p.closed = true
+	p.g.gemmPlans--
+}
+
+// NewGemm is cuBLASLt's heuristic: outside recordings, failing as the
+// fault asks, and finding nothing for the epilogues in noFused.
+func (g *emuGPU) NewGemm(s cu.GemmSpec) (gemmPlan, error) {
+	const call = "cublasLtMatmulAlgoGetHeuristic"
+	if g.rec != nil {
+		g.violate("%s during a graph recording", call)
+	}
+	if err := g.point(faultLibrary, call, func() error {
+		return &cu.BLASError{Func: call, Status: 3, Desc: "the resource allocation failed"}
+	}); err != nil {
+		return nil, err
+	}
+	if g.noFused[s.Epilogue] {
+		return nil, fmt.Errorf("%w (emulated)", cu.ErrNoFusedAlgorithm)
+	}
+	g.gemmPlans++
+	return &emuGemm{g: g, s: s}, nil
+}
+
+// Gemm checks the plan, the pointers' alignment and the matrices'
+// extents, and runs the product with the CPU engine's SGEMM and the
+// epilogue in float32.
+func (g *emuGPU) Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
+	const call = "cublasLtMatmul"
+	stream, err := g.laneID(l)
+	if err != nil {
+		return err
+	}
+	pl := p.(*emuGemm)
+	s := pl.s
+	if pl.closed {
+		g.violate("%s with a closed plan", call)
+	}
+	if cu.Alignment(a) < s.AlignA || cu.Alignment(b) < s.AlignB || cu.Alignment(out) < s.AlignC {
+		g.violate("%s on A %#x, B %#x, out %#x: less aligned than the plan's %d, %d, %d bytes", call, a, b, out, s.AlignA, s.AlignB, s.AlignC)
+	}
+	if err := g.point(faultLibrary, call, func() error {
+		return &cu.BLASError{Func: call, Status: 13, Desc: "the GPU program failed to execute"}
+	}); err != nil {
+		return err
+	}
+	ar, ac := s.M, s.K
+	if s.TransA {
+		ar, ac = s.K, s.M
+	}
+	br, bc := s.K, s.N
+	if s.TransB {
+		br, bc = s.N, s.K
+	}
+	reads := []span{matrixSpan(a, ar, ac, s.LDA), matrixSpan(b, br, bc, s.LDB)}
+	writes := []span{matrixSpan(out, s.M, s.N, s.LDC)}
+	switch s.Epilogue {
+	case cu.EpilogueBias, cu.EpilogueReLUBias:
+		reads = append(reads, bytesAt(bias, 4*s.N))
+	case cu.EpilogueBiasGradA:
+		writes = append(writes, bytesAt(bias, 4*s.M))
+	}
+	return g.queue(stream, call, reads, writes, func() error {
+		if g.stuck != nil {
+			return nil
+		}
+		av, err := g.matrix("A", a, ar, ac, s.LDA)
+		if err != nil {
+			return err
+		}
+		bv, err := g.matrix("B", b, br, bc, s.LDB)
+		if err != nil {
+			return err
+		}
+		cv, err := g.matrix("out", out, s.M, s.N, s.LDC)
+		if err != nil {
+			return err
+		}
+		g.host.SgemmRowMajor(s.TransA, s.TransB, s.M, s.N, s.K, 1, av, s.LDA, bv, s.LDB, 0, cv, s.LDC)
+		if g.fusedRan == nil {
+			g.fusedRan = map[cu.Epilogue]int{}
+		}
+		g.fusedRan[s.Epilogue]++
+		switch s.Epilogue {
+		case cu.EpilogueBias, cu.EpilogueReLUBias:
+			v, err := g.mem.Float32s(uint64(bias), s.N)
+			if err != nil {
+				return fmt.Errorf("emulated cuBLASLt: bias vector: %w", err)
+			}
+			for i := range s.M {
+				row := cv[i*s.LDC : i*s.LDC+s.N]
+				for j := range row {
+					row[j] += v[j]
+					if s.Epilogue == cu.EpilogueReLUBias {
+						row[j] = max(row[j], 0)
+					}
+				}
+			}
+		case cu.EpilogueBiasGradA:
+			v, err := g.mem.Float32s(uint64(bias), s.M)
+			if err != nil {
+				return fmt.Errorf("emulated cuBLASLt: bias gradient vector: %w", err)
+			}
+			for i := range v {
+				var sum float32
+				for k := range s.K {
+					if s.TransA {
+						sum += av[k*s.LDA+i]
+					} else {
+						sum += av[i*s.LDA+k]
+					}
+				}
+				v[i] = sum
+			}
+		}
 		return nil
 	})
 }

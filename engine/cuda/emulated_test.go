@@ -27,7 +27,7 @@ import (
 // newEmulated is the engine on an emulated device, in variant v.
 func newEmulated(t testing.TB, v variant) *Engine {
 	e := newEngine(newEmuGPU(t), false, v.own)
-	e.streams, e.conv, e.checkDeclared = v.streams, v.conv, true
+	v.configure(e)
 	return e
 }
 
@@ -188,7 +188,7 @@ type emuTraining struct {
 func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 	g := newEmuGPU(t)
 	e := newEngine(g, false, v.own)
-	e.streams, e.conv, e.checkDeclared = v.streams, v.conv, true
+	v.configure(e)
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
 	if err != nil {

@@ -69,6 +69,11 @@ type Engine struct {
 	convOwn map[planDir]bool
 	// conv3Used is the shapes some conv3 kernel ran (ConvAlgorithms).
 	conv3Used map[engine.ConvShape]bool
+	// fusedDense: dense layers' products with their epilogues fused on
+	// cuBLASLt (DenseEnv); gemms holds their plans, nil for a product
+	// cuBLASLt has no algorithm for (fused.go).
+	fusedDense bool
+	gemms      map[cu.GemmSpec]gemmPlan
 	streams   bool   // a second stream in the backward ops (StreamsEnv)
 	lane      lane   // that stream, made on first use
 	wsLane    devBuf // the lane's cuDNN workspace
@@ -117,6 +122,10 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	fused, err := parseDense()
+	if err != nil {
+		return nil, err
+	}
 	preload, err := parsePreload()
 	if err != nil {
 		return nil, err
@@ -136,7 +145,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, own)
-	e.streams, e.conv = streams, conv
+	e.streams, e.conv, e.fusedDense = streams, conv, fused
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}
@@ -146,7 +155,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }
@@ -161,8 +170,8 @@ func (e *Engine) Name() string {
 }
 
 // variant is the precision, kernel set, where the convolutions our
-// kernels take run when not timed (ConvEnv) and streams, e.g. "fp32, own
-// kernels, 2 streams".
+// kernels take run when not timed (ConvEnv), the dense layers' fused
+// products (DenseEnv) and streams, e.g. "fp32, own kernels, 2 streams".
 func (e *Engine) variant() string {
 	p := "fp32"
 	if e.tf32 {
@@ -177,6 +186,9 @@ func (e *Engine) variant() string {
 		p += ", own convolutions"
 	case e.conv == convCUDNN:
 		p += ", cuDNN convolutions"
+	}
+	if e.fusedDense {
+		p += ", cuBLASLt dense"
 	}
 	if e.streams {
 		p += ", 2 streams"
@@ -224,6 +236,7 @@ func (e *Engine) Close() error {
 		cv.Close()
 		delete(e.convs, s)
 	}
+	e.closeGemms()
 	if e.lane != nil {
 		if lerr := e.c.CloseLane(e.lane); err == nil {
 			err = explain(lerr)

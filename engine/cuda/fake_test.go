@@ -280,11 +280,21 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 	if clean.Module != "sass 90" {
 		t.Errorf("without a failure: the engine's module is %q, want \"sass 90\" (kernels.Fatbin's SASS)", clean.Module)
 	}
+	points := walkFakeEngine(t, clean, makers, slow, noOwn)
+	t.Logf("%d failure points walked", points)
+}
+
+// walkFakeEngine fails each call of names in turn (as many as the clean
+// run made) in the "engine" scenario with env, and checks that each
+// comes back as an error that names the call and says what to do, with
+// nothing left alive and no misuse; it returns the points walked.
+func walkFakeEngine(t *testing.T, clean fakecuda.Result, names []string, env ...string) int {
+	t.Helper()
 	points := 0
-	for _, name := range makers {
+	for _, name := range names {
 		for n := 1; n <= clean.Counts[name]; n++ {
 			points++
-			r := fakecuda.Run(t, "engine", fmt.Sprintf("%s:%d", name, n), slow, noOwn)
+			r := fakecuda.Run(t, "engine", fmt.Sprintf("%s:%d", name, n), env...)
 			what := fmt.Sprintf("failure of %s call %d", name, n)
 			if r.Err != nil {
 				t.Errorf("%s: the child failed (%v):\n%s", what, r.Err, r.Output)
@@ -307,7 +317,36 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d failure points walked", points)
+	return points
+}
+
+// TestFakeFusedDense: with DenseEnv "cublaslt" the engine trains through
+// the real cuBLASLt bindings (the fake checks each product's handle,
+// descriptors, workspace, matrices and bias vector), releases everything,
+// and fails cleanly at every cuBLASLt call; where cuBLASLt has no
+// algorithm (FAKECUDA_LT=none) it runs the split products instead.
+func TestFakeFusedDense(t *testing.T) {
+	env := []string{"FAKECUDA_ALT_MS=2", ConvEnv + "=cudnn", DenseEnv + "=cublaslt"}
+	clean := fakecuda.Run(t, "engine", "", env...)
+	clean.Clean(t)
+	// The warm-up step and the recording call it twice each (a forward
+	// and a weight gradient product; the replay calls nothing), then the
+	// prediction's forward.
+	if n := clean.Counts["cublasLtMatmul"]; n < 5 {
+		t.Errorf("cublasLtMatmul called %d times, want at least 5 (two products in each of the warm-up step and the recording, one for the prediction)", n)
+	}
+	lt := []string{"cublasLtCreate", "cublasLtMatmulDescCreate", "cublasLtMatmulDescSetAttribute", "cublasLtMatrixLayoutCreate",
+		"cublasLtMatmulPreferenceCreate", "cublasLtMatmulPreferenceSetAttribute", "cublasLtMatmulAlgoGetHeuristic", "cublasLtMatmul"}
+	t.Logf("%d failure points walked", walkFakeEngine(t, clean, lt, env...))
+
+	none := fakecuda.Run(t, "engine", "", append(env, "FAKECUDA_LT=none")...)
+	none.Clean(t)
+	if n := none.Counts["cublasLtMatmul"]; n != 0 {
+		t.Errorf("without a cuBLASLt algorithm: cublasLtMatmul called %d times, want 0", n)
+	}
+	if n := none.Counts["cublasSgemm_v2"]; n <= clean.Counts["cublasSgemm_v2"] {
+		t.Errorf("without a cuBLASLt algorithm: %d SGEMMs, not more than the fused run's %d", n, clean.Counts["cublasSgemm_v2"])
+	}
 }
 
 // TestFakeRemembersChoices: with the store on, a second process on the

@@ -74,7 +74,7 @@ func newWalkRun(t *testing.T, v variant, f emuFault, tuning bool) *walkRun {
 		g.alternatives = [3][]int{{1}, nil, nil}
 	}
 	e := newEngine(g, false, v.own)
-	e.streams, e.conv, e.checkDeclared = v.streams, v.conv, true
+	v.configure(e)
 	if !tuning && e.conv == convTimed {
 		// Nothing to time: not our conv3 kernels either (the variant
 		// "own convolutions" walks those).

@@ -88,6 +88,13 @@ func (g *gate) SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha f
 	return g.gpu.SgemmRowMajorOn(l, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
 }
 
+func (g *gate) Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
+	if !g.open() {
+		return nil
+	}
+	return g.gpu.Gemm(l, p, a, b, out, bias)
+}
+
 func (g *gate) NewConv(s engine.ConvShape) (convPlan, error) {
 	p, err := g.gpu.NewConv(s)
 	if err != nil {

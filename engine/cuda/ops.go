@@ -449,13 +449,17 @@ const (
 )
 
 // Dense: y = act(x·wᵀ + b) with cuBLAS and one bias/activation kernel, or
-// for a layer of at most smallOut outputs with own kernels, dense_small.
+// for a layer of at most smallOut outputs with own kernels, dense_small;
+// with DenseEnv "cublaslt", as one cuBLASLt product (fused.go).
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDense("Dense", s, x, w, b, y)
 	e.use(access{r: regions(x, w, b), w: regions(y)})
 	if e.own && s.Out <= smallOut {
 		e.fail(e.c.LaunchBlocks("dense_small", s.N*s.Out, smallBlock, arg(y), arg(x), arg(w), arg(b),
 			cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.I(int(act))))
+		return
+	}
+	if e.fusedDense && e.fusedForward(x, w, b, y, s, act) {
 		return
 	}
 	e.fail(e.c.SgemmRowMajor(false, true, s.N, s.Out, s.In, 1, ptr(x), s.In, ptr(w), s.In, 0, ptr(y), s.Out))
@@ -465,7 +469,8 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 // DenseBackward: dz = dy·act'(y); db = column sums of dz; dw = dzᵀ·x;
 // dx = dz·w (cuBLAS, with two streams dw on the second beside dx and what
 // follows it, or for a small layer with own kernels dense_small_dw and
-// dense_small_dx).
+// dense_small_dx). With DenseEnv "cublaslt", dw and db are one cuBLASLt
+// product (fused.go).
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
 	key := s
@@ -475,23 +480,38 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 	if !ok {
 		return
 	}
+	small := e.own && s.Out <= smallOut
+	// With DenseEnv "cublaslt", db comes with dw from one cuBLASLt
+	// product (nil: none for this layer).
+	var fused gemmPlan
+	if e.fusedDense && !small {
+		if fused, ok = e.weightGradPlan(dz, x, dw, db, s); !ok {
+			return
+		}
+	}
 	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz)})
 	if act != engine.Identity {
 		e.actGrad(dz, dy, y, total, act)
 	}
-	e.fail(e.c.LaunchBlocks("bias_grad", s.Out, block, arg(db), bufArg(dz), cu.I(s.N), cu.I(s.Out), cu.I(1)))
-	if e.own && s.Out <= smallOut {
-		e.fail(e.c.LaunchBlocks("dense_small_dw", s.Out*((s.In+31)/32), block, arg(dw), bufArg(dz), arg(x),
-			cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
-		if dx != nil {
-			e.fail(e.c.Launch("dense_small_dx", int64(s.N)*int64(s.In), block, arg(dx), bufArg(dz), arg(w),
+	if fused != nil {
+		// With two streams, dw and db on the second one (both read dz).
+		l := e.sideFor(dx, access{r: []region{regionOf(x), dz}, w: regions(dw, db)})
+		e.fail(e.c.Gemm(l, fused, dz.lo, ptr(x), ptr(dw), ptr(db)))
+	} else {
+		e.fail(e.c.LaunchBlocks("bias_grad", s.Out, block, arg(db), bufArg(dz), cu.I(s.N), cu.I(s.Out), cu.I(1)))
+		if small {
+			e.fail(e.c.LaunchBlocks("dense_small_dw", s.Out*((s.In+31)/32), block, arg(dw), bufArg(dz), arg(x),
 				cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
+			if dx != nil {
+				e.fail(e.c.Launch("dense_small_dx", int64(s.N)*int64(s.In), block, arg(dx), bufArg(dz), arg(w),
+					cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
+			}
+			return
 		}
-		return
+		// With two streams, dw on the second one (both read dz).
+		l := e.sideFor(dx, access{r: []region{regionOf(x), dz}, w: regions(dw)})
+		e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz.lo, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
 	}
-	// With two streams, dw on the second one (both read dz).
-	l := e.sideFor(dx, access{r: []region{regionOf(x), dz}, w: regions(dw)})
-	e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz.lo, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
 	if dx != nil {
 		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz.lo, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
 	}

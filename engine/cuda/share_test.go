@@ -42,7 +42,7 @@ func TestEmulatedSharedDataset(t *testing.T) {
 			g := newEmuGPU(t)
 			open := func(dev gpu) *Engine {
 				e := newEngine(dev, false, v.own)
-				e.streams, e.conv, e.checkDeclared = v.streams, v.conv, true
+				v.configure(e)
 				return e
 			}
 			a, b := open(borrowed{g}), open(borrowed{g})

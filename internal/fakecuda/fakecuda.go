@@ -24,10 +24,11 @@ import (
 //go:embed csrc/fakecuda.c
 var source string
 
-// The names the fake answers to: the driver, and the cuBLAS and cuDNN
-// that match the CUDA version it reports (12.8), which the bindings'
-// library search (internal/nvlib) takes from LD_LIBRARY_PATH first.
-var sonames = []string{"libcuda.so.1", "libcublas.so.12", "libcudnn.so.9"}
+// The names the fake answers to: the driver, and the cuBLAS (with its
+// cuBLASLt) and cuDNN that match the CUDA version it reports (12.8), which
+// the bindings' library search (internal/nvlib) takes from
+// LD_LIBRARY_PATH first.
+var sonames = []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12", "libcudnn.so.9"}
 
 // CUDNNParts are stand-ins for cuDNN 9's sub-libraries beside the fake
 // libcudnn.so.9: empty libraries with their sonames, each its own file,

@@ -18,6 +18,9 @@
  *     loaded as the driver chooses (see load_fatbin): SASS for the GPU's
  *     architecture, else its PTX through the JIT; the stats say which
  *     ("module sass 90", "module ptx 60").
+ *   - FAKECUDA_LT=none: cuBLASLt's heuristic finds no algorithm
+ *     (CUBLAS_STATUS_NOT_SUPPORTED), as for an epilogue a release lacks;
+ *     otherwise it offers one that asks for 4 KiB of workspace.
  *   - FAKECUDA_PTX_ISA=77: the newest PTX ISA (7.7) the fake's JIT
  *     compiles, as an older driver's (default: any); newer PTX fails with
  *     CUDA_ERROR_UNSUPPORTED_PTX_VERSION and the log ptxas writes.
@@ -25,7 +28,9 @@
  *     cuBLAS call while another context is current, an SGEMM on a handle
  *     with no workspace of ours (cublasSetStream resets it, as documented),
  *     a convolution run with an algorithm in a math type other than the one
- *     cudnnFind timed it with.
+ *     cudnnFind timed it with, a cuBLASLt product with a workspace or
+ *     matrix outside a live allocation, with a fused epilogue and no
+ *     vector, or on descriptors already destroyed.
  *
  * After every call the state goes to the file FAKECUDA_STATS: the calls
  * that could fail so far and of each function, the one made to fail, the
@@ -49,9 +54,11 @@
 typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 
-enum { K_STREAM, K_MODULE, K_EVENT, K_GRAPH, K_EXEC, K_BLAS, K_DNN, K_TENSOR, K_FILTER, K_CONV, K_MEM, K_KINDS };
+enum { K_STREAM, K_MODULE, K_EVENT, K_GRAPH, K_EXEC, K_BLAS, K_DNN, K_TENSOR, K_FILTER, K_CONV, K_MEM,
+       K_LT, K_LTDESC, K_LTLAYOUT, K_LTPREF, K_KINDS };
 static const char *kind_names[K_KINDS] = {"stream", "module", "event", "graph", "graphexec", "cublas", "cudnn",
-                                          "tensordesc", "filterdesc", "convdesc", "memory"};
+                                          "tensordesc", "filterdesc", "convdesc", "memory",
+                                          "cublaslt", "ltmatmuldesc", "ltlayout", "ltpreference"};
 
 #define MAXDEV 4
 typedef struct obj {
@@ -59,9 +66,10 @@ typedef struct obj {
 	int alive;
 	void *ctx; /* the context current when it was made */
 	int ws;    /* cuBLAS: a workspace of ours is set */
-	int math;  /* convolution descriptor: its math type */
+	int math;  /* convolution descriptor: its math type; cuBLASLt product descriptor: its epilogue */
 	int timed[3][8]; /* convolution descriptor: per direction, algorithm → math type Find timed it with + 1 */
-	size_t bytes;
+	size_t bytes; /* memory: its size; cuBLASLt preference: its workspace limit */
+	CUdeviceptr bias; /* cuBLASLt product descriptor: its bias pointer */
 	CUdeviceptr addr;
 	struct obj *next;
 } obj;
@@ -634,6 +642,134 @@ int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *al
 		if (!((obj *)h)->ws)
 			violate("cublasSgemm_v2 on a handle without a workspace of ours (cublasSetWorkspace after cublasSetStream): "
 			        "a graph capture would allocate one");
+	}
+	return done(0);
+}
+
+/* ---- cuBLASLt ---- */
+
+#define BLAS_NOT_SUPPORTED 15
+
+/* within reports whether bytes at p lie in one live allocation. */
+static int within(CUdeviceptr p, size_t bytes) {
+	for (obj *o = objs; o; o = o->next)
+		if (o->kind == K_MEM && o->alive && o->addr <= p && p + bytes <= o->addr + o->bytes)
+			return 1;
+	return 0;
+}
+const char *cublasLtGetStatusString(int st) {
+	return st == BLAS_ALLOC_FAILED ? "the resource allocation failed"
+	       : st == BLAS_NOT_SUPPORTED ? "the functionality requested is not supported"
+	                                  : "the GPU program failed to execute";
+}
+int cublasLtCreate(void **h) { return made("cublasLtCreate", K_LT, h, BLAS_ALLOC_FAILED); }
+int cublasLtDestroy(void *h) {
+	destroy("cublasLtDestroy", h, K_LT);
+	return done(0);
+}
+int cublasLtMatmulDescCreate(void **d, int compute, int scale) {
+	if (compute != 68 && compute != 77)
+		violate("cublasLtMatmulDescCreate with compute type %d, not 32F (68) or 32F_FAST_TF32 (77)", compute);
+	int r = made("cublasLtMatmulDescCreate", K_LTDESC, d, BLAS_ALLOC_FAILED);
+	if (r == 0)
+		((obj *)*d)->math = 1; /* CUBLASLT_EPILOGUE_DEFAULT */
+	return r;
+}
+int cublasLtMatmulDescDestroy(void *d) {
+	destroy("cublasLtMatmulDescDestroy", d, K_LTDESC);
+	return done(0);
+}
+int cublasLtMatmulDescSetAttribute(void *d, int attr, const void *buf, size_t n) {
+	if (fail("cublasLtMatmulDescSetAttribute"))
+		return done(BLAS_EXECUTION_FAILED);
+	if (alive("cublasLtMatmulDescSetAttribute", d, K_LTDESC)) {
+		if (attr == 7 && n == 4) /* CUBLASLT_MATMUL_DESC_EPILOGUE */
+			((obj *)d)->math = *(const int *)buf;
+		else if (attr == 8 && n == 8) /* CUBLASLT_MATMUL_DESC_BIAS_POINTER */
+			((obj *)d)->bias = (CUdeviceptr) * (void *const *)buf;
+		else if ((attr == 3 || attr == 4) && n != 4)
+			violate("cublasLtMatmulDescSetAttribute: TRANSA/TRANSB take 4 bytes, not %zu", n);
+	}
+	return done(0);
+}
+int cublasLtMatrixLayoutCreate(void **l, int type, unsigned long long rows, unsigned long long cols, long long ld) {
+	if (type != 0 || ld < (long long)rows || rows == 0 || cols == 0)
+		violate("cublasLtMatrixLayoutCreate: type %d, %llu×%llu with leading dimension %lld", type, rows, cols, ld);
+	return made("cublasLtMatrixLayoutCreate", K_LTLAYOUT, l, BLAS_ALLOC_FAILED);
+}
+int cublasLtMatrixLayoutDestroy(void *l) {
+	destroy("cublasLtMatrixLayoutDestroy", l, K_LTLAYOUT);
+	return done(0);
+}
+int cublasLtMatmulPreferenceCreate(void **p) { return made("cublasLtMatmulPreferenceCreate", K_LTPREF, p, BLAS_ALLOC_FAILED); }
+int cublasLtMatmulPreferenceDestroy(void *p) {
+	destroy("cublasLtMatmulPreferenceDestroy", p, K_LTPREF);
+	return done(0);
+}
+int cublasLtMatmulPreferenceSetAttribute(void *p, int attr, const void *buf, size_t n) {
+	if (fail("cublasLtMatmulPreferenceSetAttribute"))
+		return done(BLAS_EXECUTION_FAILED);
+	if (alive("cublasLtMatmulPreferenceSetAttribute", p, K_LTPREF) && attr == 1) { /* MAX_WORKSPACE_BYTES */
+		if (n != 8)
+			violate("cublasLtMatmulPreferenceSetAttribute: MAX_WORKSPACE_BYTES takes 8 bytes, not %zu", n);
+		else
+			((obj *)p)->bytes = *(const unsigned long long *)buf;
+	}
+	return done(0);
+}
+typedef struct {
+	unsigned long long data[8];
+	size_t workspaceSize;
+	int state;
+	float wavesCount;
+	int reserved[4];
+} lt_result;
+int cublasLtMatmulAlgoGetHeuristic(void *h, void *d, void *la, void *lb, void *lc, void *ld, void *pref, int want, lt_result *res,
+                                   int *n) {
+	if (fail("cublasLtMatmulAlgoGetHeuristic"))
+		return done(BLAS_EXECUTION_FAILED);
+	alive("cublasLtMatmulAlgoGetHeuristic", h, K_LT);
+	alive("cublasLtMatmulAlgoGetHeuristic", d, K_LTDESC);
+	alive("cublasLtMatmulAlgoGetHeuristic", la, K_LTLAYOUT);
+	alive("cublasLtMatmulAlgoGetHeuristic", lb, K_LTLAYOUT);
+	alive("cublasLtMatmulAlgoGetHeuristic", lc, K_LTLAYOUT);
+	alive("cublasLtMatmulAlgoGetHeuristic", ld, K_LTLAYOUT);
+	*n = 0;
+	const char *none = getenv("FAKECUDA_LT");
+	if (none && strcmp(none, "none") == 0)
+		return done(BLAS_NOT_SUPPORTED);
+	if (alive("cublasLtMatmulAlgoGetHeuristic", pref, K_LTPREF) && ((obj *)pref)->bytes < 4096)
+		return done(BLAS_NOT_SUPPORTED);
+	if (want >= 1) {
+		memset(res, 0, sizeof *res);
+		res->data[0] = 0xA160;
+		res->workspaceSize = 4096;
+		res->wavesCount = 1;
+		*n = 1;
+	}
+	return done(0);
+}
+int cublasLtMatmul(void *h, void *d, const void *alpha, const void *a, void *la, const void *b, void *lb, const void *beta,
+                   const void *c, void *lc, void *dd, void *ld, const lt_result *algo, void *ws, size_t wsBytes, void *stream) {
+	if (fail("cublasLtMatmul"))
+		return done(BLAS_EXECUTION_FAILED);
+	alive("cublasLtMatmul", h, K_LT);
+	alive("cublasLtMatmul", la, K_LTLAYOUT);
+	alive("cublasLtMatmul", lb, K_LTLAYOUT);
+	alive("cublasLtMatmul", lc, K_LTLAYOUT);
+	alive("cublasLtMatmul", ld, K_LTLAYOUT);
+	if (!current)
+		violate("cublasLtMatmul with no context current");
+	if (!algo || algo->data[0] != 0xA160)
+		violate("cublasLtMatmul with an algorithm the heuristic did not give");
+	if (wsBytes < 4096 || !within((CUdeviceptr)ws, wsBytes))
+		violate("cublasLtMatmul with %zu bytes of workspace at %p: not the 4096 its algorithm asks for in a live allocation", wsBytes, ws);
+	if (!within((CUdeviceptr)a, 4) || !within((CUdeviceptr)b, 4) || !within((CUdeviceptr)dd, 4) || c != dd)
+		violate("cublasLtMatmul on matrices outside live allocations (A %p, B %p, C %p, D %p)", a, b, c, dd);
+	if (alive("cublasLtMatmul", d, K_LTDESC)) {
+		obj *o = d;
+		if (o->math != 1 && !within(o->bias, 4))
+			violate("cublasLtMatmul with epilogue %d and bias vector %#llx outside live allocations", o->math, o->bias);
 	}
 	return done(0);
 }

@@ -1,0 +1,136 @@
+//go:build cgo
+
+// fused.go: dense layers' products with their epilogues fused on
+// cuBLASLt (DenseEnv "cublaslt"): the forward product with its bias and
+// ReLU, the weight gradient's with the bias gradient. A plan per product
+// shape, epilogue and alignment of its buffers, made on first use outside
+// recordings (a warm-up run comes first); where cuBLASLt has none, the
+// product runs apart from its epilogue as with "cublas".
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+// gemmPlan is one fused product's plan (gpu.NewGemm).
+type gemmPlan interface{ Close() }
+
+// fusedBiasAlign is the alignment in bytes a fused product's bias vector
+// must have (cuBLASLt reads and writes it as vectors).
+const fusedBiasAlign = 16
+
+// gemm returns the plan of the product spec whose epilogue's vector is
+// at bias, made on first use; nil when cuBLASLt has no algorithm for it
+// or bias is not aligned enough (run it apart), or when planning failed
+// (ok false, the error recorded).
+func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, ok bool) {
+	if cu.Alignment(bias) < fusedBiasAlign {
+		return nil, true
+	}
+	p, seen := e.gemms[spec]
+	if seen {
+		return p, true
+	}
+	if e.recording {
+		e.fail(bug("cuBLASLt product %+v planned during a graph recording (the warm-up run plans it)", spec))
+		return nil, false
+	}
+	p, err := e.c.NewGemm(spec)
+	if errors.Is(err, cu.ErrNoFusedAlgorithm) {
+		e.gemms[spec] = nil
+		return nil, true
+	}
+	if err != nil {
+		e.fail(fmt.Errorf("planning a dense layer's product on cuBLASLt: %w", err))
+		return nil, false
+	}
+	e.gemms[spec] = p
+	return p, true
+}
+
+// spec is the GemmSpec of the row-major product out = op(a)·op(b) with
+// epilogue epi, for a's, b's and out's alignments.
+func spec(transA, transB bool, m, n, k int, a cu.Ptr, lda int, b cu.Ptr, ldb int, out cu.Ptr, ldc int, epi cu.Epilogue) cu.GemmSpec {
+	return cu.GemmSpec{TransA: transA, TransB: transB, M: m, N: n, K: k, LDA: lda, LDB: ldb, LDC: ldc, Epilogue: epi,
+		AlignA: cu.Alignment(a), AlignB: cu.Alignment(b), AlignC: cu.Alignment(out)}
+}
+
+// fusedForward queues y = act(x·wᵀ + b) as one cuBLASLt product and
+// reports whether it did (false: run it apart). x: (N,In), w: (Out,In),
+// y: (N,Out).
+func (e *Engine) fusedForward(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) bool {
+	var epi cu.Epilogue
+	switch act {
+	case engine.Identity:
+		epi = cu.EpilogueBias
+	case engine.ReLU:
+		epi = cu.EpilogueReLUBias
+	default:
+		return false
+	}
+	p, ok := e.gemm(spec(false, true, s.N, s.Out, s.In, ptr(x), s.In, ptr(w), s.In, ptr(y), s.Out, epi), ptr(b))
+	if !ok {
+		return true // the error recorded
+	}
+	if p == nil {
+		return false
+	}
+	e.fail(e.c.Gemm(nil, p, ptr(x), ptr(w), ptr(y), ptr(b)))
+	return true
+}
+
+// weightGradPlan is the plan of dw = dzᵀ·x with db = dz's column sums
+// fused, or nil (ok false: the error recorded). dz: (N,Out), x: (N,In),
+// dw: (Out,In).
+func (e *Engine) weightGradPlan(dz region, x, dw, db engine.Tensor, s engine.DenseShape) (gemmPlan, bool) {
+	return e.gemm(spec(true, false, s.Out, s.In, s.N, dz.lo, s.Out, ptr(x), s.In, ptr(dw), s.In, cu.EpilogueBiasGradA), ptr(db))
+}
+
+// FusedDense describes the dense layers (inputs→outputs) whose products
+// run fused on cuBLASLt so far, and which, for benchmarks ("" when
+// none): e.g. "3136→1000: forward + bias + ReLU, weight + bias gradient".
+func (e *Engine) FusedDense() string {
+	layers := map[string][]string{}
+	for _, ep := range []cu.Epilogue{cu.EpilogueBias, cu.EpilogueReLUBias, cu.EpilogueBiasGradA} {
+		for s, p := range e.gemms {
+			if p == nil || s.Epilogue != ep {
+				continue
+			}
+			// The forward product is batch×outputs×inputs, the
+			// weight gradient's outputs×inputs×batch.
+			layer, what := fmt.Sprintf("%d→%d", s.K, s.N), "forward + bias"
+			switch ep {
+			case cu.EpilogueReLUBias:
+				what += " + ReLU"
+			case cu.EpilogueBiasGradA:
+				layer, what = fmt.Sprintf("%d→%d", s.N, s.M), "weight + bias gradient"
+			}
+			if !slices.Contains(layers[layer], what) {
+				layers[layer] = append(layers[layer], what)
+			}
+		}
+	}
+	var out []string
+	for l, whats := range layers {
+		out = append(out, l+": "+strings.Join(whats, ", "))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " | ")
+}
+
+// closeGemms releases the fused products' plans.
+func (e *Engine) closeGemms() {
+	for s, p := range e.gemms {
+		if p != nil {
+			p.Close()
+		}
+		delete(e.gemms, s)
+	}
+}
