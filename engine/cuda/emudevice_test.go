@@ -114,8 +114,8 @@ type emuGPU struct {
 	// fusedRan counts the fused products run, by epilogue.
 	noFused  map[cu.Epilogue]bool
 	fusedRan map[cu.Epilogue]int
-	finds                        [3]int // convolution searches by direction
-	restores                     [3]int // remembered choices adopted, by direction
+	finds    [3]int // convolution searches by direction
+	restores [3]int // remembered choices adopted, by direction
 }
 
 // faultKind is a kind of point where the emulated device can fail.

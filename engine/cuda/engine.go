@@ -74,9 +74,9 @@ type Engine struct {
 	// cuBLASLt has no algorithm for (fused.go).
 	fusedDense bool
 	gemms      map[cu.GemmSpec]gemmPlan
-	streams   bool   // a second stream in the backward ops (StreamsEnv)
-	lane      lane   // that stream, made on first use
-	wsLane    devBuf // the lane's cuDNN workspace
+	streams    bool   // a second stream in the backward ops (StreamsEnv)
+	lane       lane   // that stream, made on first use
+	wsLane     devBuf // the lane's cuDNN workspace
 	// laneUse is what the work queued on the lane since its last join
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
