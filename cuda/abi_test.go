@@ -1,5 +1,5 @@
 // abi_test.go: runs scripts/abi-check.sh (our own declarations of the CUDA
-// driver, cuBLAS and cuDNN functions, enums and structs against the real
+// driver, cuBLAS, cuBLASLt and cuDNN functions, enums and structs against the real
 // headers) where a C compiler and cuda.h are found; elsewhere it skips,
 // and the device check runs the same script on the GPU machine.
 

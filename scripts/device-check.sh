@@ -54,10 +54,11 @@ run cuda-tests 60 "$b/cuda.test" -test.v
 # unusable, and should cost only that variant's results.
 # VARIANTS ("|" between names): the variants whose conformance and golden
 # tests run (the first also runs the cross-check against cuDNN's own
-# calls); TRAIN: the kernels:streams[:conv] variants trained for 10
-# epochs (conv: CNNGPU_CONV, default timed).
+# calls); TRAIN: the kernels:streams[:conv[:dense]] variants trained for
+# 10 epochs (conv: CNNGPU_CONV, default timed; dense: CNNGPU_DENSE,
+# default cublas).
 # "none" in either skips that part.
-IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams}"
+IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams|cuBLASLt dense, 2 streams}"
 [ "${vs[*]}" = none ] && vs=()
 first=1
 for v in "${vs[@]}"; do
@@ -67,11 +68,13 @@ for v in "${vs[@]}"; do
 	LOG=engine-tests run "engine-${v//[ ,]/}" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=$v" "$b/enginecuda.test" -test.v -test.run "$tests" -test.skip Emulated -test.timeout 110s
 done
 if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
-	for v in ${TRAIN:-library:1 own:1 own:2 own:2:own}; do
-		IFS=: read -r ks st conv <<<"$v"
-		conv=${conv:-timed}
-		if ! LOG=train-10-epochs run "train-$ks-$st-$conv" 120 env CNNGPU_TRACE=1 CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
-			LOG=train-10-epochs run "train-debug-$ks-$st-$conv" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
+	for v in ${TRAIN:-library:1 own:1 own:2:timed:cublaslt own:2:own own:2}; do
+		IFS=: read -r ks st conv dense <<<"$v"
+		conv=${conv:-timed} dense=${dense:-cublas}
+		name=$ks-$st-$conv
+		[ "$dense" = cublas ] || name=$name-$dense
+		if ! LOG=train-10-epochs run "train-$name" 120 env CNNGPU_TRACE=1 CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
+			LOG=train-10-epochs run "train-debug-$name" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv CNNGPU_DENSE=$dense CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
 		fi
 	done
 fi
@@ -180,18 +183,21 @@ fi
 # alternating, 5 rounds of 1,000 steps at each batch size in AB_SIZES
 # (default 128): medians, in bench-gpu.log. CONV_AB=1 (the default) adds
 # this build with CNNGPU_CONV=cudnn and =own to each round (the default,
-# "timed", picks between them in place), with or without AB.
+# "timed", picks between them in place), DENSE_AB=1 (the default) with
+# CNNGPU_DENSE=cublaslt, with or without AB.
 sides="${AB:+old} new"
 [ "${CONV_AB:-1}" = 1 ] && sides="$sides conv-cudnn conv-own"
+[ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublaslt"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
 		for i in 1 2 3 4 5; do
 			for side in $sides; do
-				bin=$b/cnngpu conv=timed
+				bin=$b/cnngpu conv=timed dense=cublas
 				[ $side = old ] && bin=$AB
 				[ "${side#conv-}" != "$side" ] && conv=${side#conv-}
-				timeout 60 env CNNGPU_CONV=$conv "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
+				[ "${side#dense-}" != "$side" ] && dense=${side#dense-}
+				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done
 	done
@@ -208,6 +214,8 @@ for line in open(sys.argv[1]):
         runs.setdefault((r["batch_size"], r["ab"]), []).append(r["train_step_ms"])
         # The directions on our conv3 kernels, as the process chose them.
         got = [a.split("ours: ", 1)[1] for a in r.get("conv_algorithms", "").split(" | ") if "ours: " in a]
+        if r.get("fused_dense"):
+            got.append("cuBLASLt " + r["fused_dense"])
         ours.setdefault((r["batch_size"], r["ab"]), []).append("; ".join(got) or "none")
 for (bs, side), v in sorted(runs.items()):
     chose = " | ".join(f"{ours[(bs, side)].count(c)}× {c}" for c in sorted(set(ours[(bs, side)])))

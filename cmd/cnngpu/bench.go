@@ -42,6 +42,9 @@ type benchResult struct {
 	// directions on our kernels, timed at start (they can differ between
 	// processes, and so can the step).
 	ConvAlgorithms string `json:"conv_algorithms,omitempty"`
+	// FusedDense: the dense layers whose products run with their
+	// epilogues fused on cuBLASLt (CNNGPU_DENSE=cublaslt), and which.
+	FusedDense string `json:"fused_dense,omitempty"`
 }
 
 func benchAction(c *cli.Context) error {
@@ -163,6 +166,9 @@ func benchAction(c *cli.Context) error {
 	if a, ok := e.(interface{ ConvAlgorithms() string }); ok {
 		res.ConvAlgorithms = a.ConvAlgorithms()
 	}
+	if f, ok := e.(interface{ FusedDense() string }); ok {
+		res.FusedDense = f.FusedDense()
+	}
 	out := c.App.Writer
 	if c.Bool("json") {
 		return json.NewEncoder(out).Encode(res)
@@ -173,6 +179,9 @@ func benchAction(c *cli.Context) error {
 	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
 	if res.ConvAlgorithms != "" {
 		fmt.Fprintf(out, "convs       %s\n", res.ConvAlgorithms)
+	}
+	if res.FusedDense != "" {
+		fmt.Fprintf(out, "cuBLASLt    %s\n", res.FusedDense)
 	}
 	return nil
 }
