@@ -124,8 +124,9 @@ func Alignment(p Ptr) int {
 }
 
 // ErrNoFusedAlgorithm: cuBLASLt has no algorithm for a GemmSpec (its
-// heuristic found none, or the library or this precision lacks the
-// epilogue); the caller runs the product and its epilogue apart.
+// heuristic found none, the library or this precision lacks the
+// epilogue, or cuBLASLt's functions could not be found beside cuBLAS);
+// the caller runs the product and its epilogue apart.
 var ErrNoFusedAlgorithm = errors.New("cuBLASLt has no algorithm for this product and epilogue")
 
 // cuBLASLt's enum values (scripts/abi-check.c checks them).
@@ -138,8 +139,14 @@ const (
 	ltDescBias       = 8  // CUBLASLT_MATMUL_DESC_BIAS_POINTER
 	ltPrefWorkspace  = 1  // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
 	ltPrefAlignA     = 5  // CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES (B, C, D follow)
+	statInvalidValue = 7  // CUBLAS_STATUS_INVALID_VALUE
 	statNotSupported = 15 // CUBLAS_STATUS_NOT_SUPPORTED
 )
+
+// unsupported reports whether st is how cuBLASLt refuses what it lacks
+// (an epilogue value older releases do not know, a combination no
+// algorithm covers), as against a failure.
+func unsupported(st C.cublasStatus_t) bool { return st == statInvalidValue || st == statNotSupported }
 
 // ltResult's size is the header's (scripts/abi-check.c): a compile-time
 // check of our declaration.
@@ -209,7 +216,7 @@ type LtPlan struct {
 func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 	fn, err := ltLibrary()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrNoFusedAlgorithm, err)
 	}
 	if err := c.enter(); err != nil {
 		return nil, err
@@ -249,7 +256,11 @@ func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 		attr int
 		v    C.int32_t
 	}{{ltDescTransA, op(s.TransB)}, {ltDescTransB, op(s.TransA)}, {ltDescEpilogue, C.int32_t(s.Epilogue)}} {
-		if err := ltCheck("cublasLtMatmulDescSetAttribute", C.c_ltDescSetInt(set, p.desc, C.int(a.attr), a.v)); err != nil {
+		st := C.c_ltDescSetInt(set, p.desc, C.int(a.attr), a.v)
+		if a.attr == ltDescEpilogue && unsupported(st) {
+			return nil, fmt.Errorf("%w: epilogue %d refused (%v)", ErrNoFusedAlgorithm, s.Epilogue, ltCheck("cublasLtMatmulDescSetAttribute", st))
+		}
+		if err := ltCheck("cublasLtMatmulDescSetAttribute", st); err != nil {
 			return nil, err
 		}
 	}
@@ -294,7 +305,7 @@ func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 	var res C.ltResult
 	var n C.int
 	st := C.c_ltHeuristic(fn["cublasLtMatmulAlgoGetHeuristic"], C.ltHandle(c.lt), p.desc, p.la, p.lb, p.ld, pref, &res, &n)
-	if st == statNotSupported || st == 0 && (n < 1 || res.state != 0) {
+	if unsupported(st) || st == 0 && (n < 1 || res.state != 0) {
 		return nil, fmt.Errorf("%w (%+v)", ErrNoFusedAlgorithm, s)
 	}
 	if err := ltCheck("cublasLtMatmulAlgoGetHeuristic", st); err != nil {

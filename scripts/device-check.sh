@@ -56,7 +56,7 @@ run cuda-tests 60 "$b/cuda.test" -test.v
 # tests run (the first also runs the cross-check against cuDNN's own
 # calls); TRAIN: the kernels:streams[:conv[:dense]] variants trained for
 # 10 epochs (conv: CNNGPU_CONV, default timed; dense: CNNGPU_DENSE,
-# default cublas).
+# default timed).
 # "none" in either skips that part.
 IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams|cuBLASLt dense, 2 streams}"
 [ "${vs[*]}" = none ] && vs=()
@@ -70,9 +70,9 @@ done
 if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
 	for v in ${TRAIN:-library:1 own:1 own:2:timed:cublaslt own:2:own own:2}; do
 		IFS=: read -r ks st conv dense <<<"$v"
-		conv=${conv:-timed} dense=${dense:-cublas}
+		conv=${conv:-timed} dense=${dense:-timed}
 		name=$ks-$st-$conv
-		[ "$dense" = cublas ] || name=$name-$dense
+		[ "$dense" = timed ] || name=$name-$dense
 		if ! LOG=train-10-epochs run "train-$name" 120 env CNNGPU_TRACE=1 CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "$b/cnngpu" train --device 0 --data "$b/mnist" --out "$tmp/model.safetensors"; then
 			LOG=train-10-epochs run "train-debug-$name" 60 env CNNGPU_KERNELS=$ks CNNGPU_STREAMS=$st CNNGPU_CONV=$conv CNNGPU_DENSE=$dense CNNGPU_DEBUG=1 "$b/cnngpu" train --device 0 --data "$b/mnist" --epochs 1 --out "$tmp/debug.safetensors"
 		fi
@@ -184,16 +184,16 @@ fi
 # (default 128): medians, in bench-gpu.log. CONV_AB=1 (the default) adds
 # this build with CNNGPU_CONV=cudnn and =own to each round (the default,
 # "timed", picks between them in place), DENSE_AB=1 (the default) with
-# CNNGPU_DENSE=cublaslt, with or without AB.
+# CNNGPU_DENSE=cublas and =cublaslt (likewise), with or without AB.
 sides="${AB:+old} new"
 [ "${CONV_AB:-1}" = 1 ] && sides="$sides conv-cudnn conv-own"
-[ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublaslt"
+[ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublas dense-cublaslt"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
 		for i in 1 2 3 4 5; do
 			for side in $sides; do
-				bin=$b/cnngpu conv=timed dense=cublas
+				bin=$b/cnngpu conv=timed dense=timed
 				[ $side = old ] && bin=$AB
 				[ "${side#conv-}" != "$side" ] && conv=${side#conv-}
 				[ "${side#dense-}" != "$side" ] && dense=${side#dense-}

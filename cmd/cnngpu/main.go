@@ -39,8 +39,9 @@ func newApp() *cli.App {
 			"   CNNGPU_KERNELS     GPU engine kernel set: own (default: our kernels where they are faster) or library (cuDNN and cuBLAS only)\n" +
 			"   CNNGPU_CONV        GPU engine, own kernel set: the second convolution (forward, data and filter gradients) on our kernels\n" +
 			"                      where they time faster than cuDNN's in the training step (timed, the default), always (own) or never (cudnn)\n" +
-			"   CNNGPU_DENSE       GPU engine: the first dense layer's products on cuBLAS with our bias, ReLU and bias-gradient kernels\n" +
-			"                      (cublas, the default) or on cuBLASLt with those fused into the products (cublaslt)\n" +
+			"   CNNGPU_DENSE       GPU engine: the first dense layer's products on cuBLASLt with the bias, ReLU and bias gradient fused in\n" +
+			"                      where that times faster in the training step than cuBLAS and our kernels (timed, the default), always\n" +
+			"                      (cublaslt) or never (cublas)\n" +
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
 			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded\n" +

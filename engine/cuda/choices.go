@@ -66,7 +66,8 @@ type dirChoice struct {
 	Algo  int              `json:"algo"`
 	Tuned bool             `json:"tuned"`
 	// Own: timing in place chose our conv3 kernel over Algo (ConvEnv
-	// "timed").
+	// "timed"); for a dense direction (Timed and Algo unused), cuBLASLt's
+	// fused product over the split one (DenseEnv "timed").
 	Own bool `json:"own,omitempty"`
 	// Written is when (Unix seconds), for dropping the oldest.
 	Written int64 `json:"written"`
@@ -273,14 +274,39 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 	return true
 }
 
-// remember stores the choices of dirs (their plans prepared); tuned says
-// they were settled by timing in place. One write of the file for all.
+// restoreDense adopts a dense direction's choice remembered by an
+// earlier process's in-place timing (Own: fused on cuBLASLt), settling
+// it, and reports whether there was one.
+func (e *Engine) restoreDense(pd planDir) bool {
+	if e.choices == nil {
+		return false
+	}
+	c, ok := e.choices.get(e.choiceKey(pd.s, pd.dir))
+	if !ok || !c.Tuned {
+		return false
+	}
+	e.settled[pd] = true
+	if c.Own {
+		e.fusedOn[pd] = true
+	}
+	return true
+}
+
+// remember stores the choices of dirs (their plans prepared; a dense
+// direction's only once timed); tuned says they were settled by timing in
+// place. One write of the file for all.
 func (e *Engine) remember(dirs []planDir, tuned bool) {
 	if e.choices == nil {
 		return
 	}
 	kv := map[string]dirChoice{}
 	for _, pd := range dirs {
+		if isDense(pd.dir) {
+			if tuned {
+				kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Tuned: true, Own: e.fusedOn[pd]}
+			}
+			continue
+		}
 		cv := e.convs[pd.s]
 		if cv == nil || !cv.Prepared(pd.dir) {
 			continue

@@ -80,28 +80,40 @@ func parseConv() (convMode, error) {
 }
 
 // DenseEnv is the environment variable that says how a dense layer of
-// more than 32 outputs (the reference network's first) runs its product's
-// epilogues: "cublas" (the default) queues cuBLAS's SGEMM, then our
-// kernels for the bias and activation forward and for the bias gradient
-// backward; "cublaslt" fuses them into the products on cuBLASLt (bias and
-// ReLU into the forward product, the bias gradient into the weight
-// gradient's), checked on the CPU through the engine on an emulated device
-// and against the fake libraries; where cuBLASLt has no algorithm for a
-// product (a sigmoid or tanh layer, a release without the epilogue, a
-// buffer too little aligned) that product runs as with "cublas". The
-// default stays until a GPU measurement says cuBLASLt's fused products
-// are the faster (kernels/NOTES.md).
+// more than 32 outputs (the reference network's first; with the library
+// kernel set, every dense layer) runs its products' epilogues: apart, as
+// cuBLAS's SGEMM followed by our kernels for the bias and activation
+// forward and for the bias gradient backward ("cublas"), or fused into the
+// products on cuBLASLt (bias and ReLU into the forward product, the bias
+// gradient into the weight gradient's: "cublaslt"); "timed" (the default)
+// times, product by product, the training step recorded with each in
+// place, as tune.go times the convolutions' alternatives, and keeps the
+// faster (remembered with cuDNN's choices). Where cuBLASLt has no
+// algorithm for a product (a sigmoid or tanh layer, a release without the
+// epilogue, a bias vector less than 16-byte aligned), it runs apart
+// whatever this says.
 const DenseEnv = "CNNGPU_DENSE"
 
-// parseDense reads DenseEnv: true for "cublaslt".
-func parseDense() (bool, error) {
+// denseMode is DenseEnv's value.
+type denseMode int
+
+const (
+	denseTimed denseMode = iota
+	denseCUBLAS
+	denseLt
+)
+
+// parseDense reads DenseEnv.
+func parseDense() (denseMode, error) {
 	switch v := os.Getenv(DenseEnv); v {
-	case "", "cublas":
-		return false, nil
+	case "", "timed":
+		return denseTimed, nil
+	case "cublas":
+		return denseCUBLAS, nil
 	case "cublaslt":
-		return true, nil
+		return denseLt, nil
 	default:
-		return false, fmt.Errorf("%s=%q: expected \"cublas\" (the default) or \"cublaslt\" (bias, ReLU and bias gradient fused into cuBLASLt's products); unset it to use the default", DenseEnv, v)
+		return 0, fmt.Errorf("%s=%q: expected \"timed\" (cuBLASLt's fused products where they time faster in the training step; the default), \"cublas\" or \"cublaslt\"; unset it to use the default", DenseEnv, v)
 	}
 }
 
@@ -199,11 +211,11 @@ func (e *Engine) SetConv(m convMode) {
 	e.conv = m
 }
 
-// SetFusedDense switches cuBLASLt's fused products for dense layers
-// (DenseEnv) on or off and drops the recorded steps.
-func (e *Engine) SetFusedDense(on bool) {
+// SetDense sets how dense layers run their products' epilogues
+// (DenseEnv) and drops the recorded steps.
+func (e *Engine) SetDense(m denseMode) {
 	e.Reset()
-	e.fusedDense = on
+	e.dense = m
 }
 
 // SetStreams switches the second stream (StreamsEnv) on or off and drops

@@ -291,8 +291,9 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 
 // TestEmulatedTuning checks the in-place timing of the convolutions'
 // alternatives (tune.go), with the emulated convolutions offering some
-// (one forward, two filter-gradient algorithms a shape) and our conv3
-// kernels for each of conv2's directions: one direction at a
+// (one forward, two filter-gradient algorithms a shape), our conv3
+// kernels for each of conv2's directions and cuBLASLt's fused products
+// for each dense layer's forward and weight gradient: one direction at a
 // time, the recording is timed against one recording per alternative of
 // that direction, tuneRounds steps each, then the fastest is kept and the
 // next direction timed against it; every step runs once (the cursor
@@ -306,11 +307,18 @@ func TestEmulatedTuning(t *testing.T) {
 	}{
 		// own, 2 streams: conv2 on cuDNN; forward: cuDNN's choice, its
 		// alternative, ours; data gradient: cuDNN's, ours; filter
-		// gradient: cuDNN's, two alternatives, ours.
-		{variants[2], 3, 3 + 2 + 4},
-		{variants[4], 0, 0},             // own convolutions: conv2 all ours, nothing to time
-		{variants[3], 2, 2 + 3 + 2 + 3}, // library, 2 streams: conv1's forward and filter gradient, then conv2's
-		{variants[0], 2, 2 + 3 + 2 + 3}, // library
+		// gradient: cuDNN's, two alternatives, ours; then dense1's
+		// forward and weight gradient: split, fused.
+		{variants[2], 3, 3 + 2 + 4 + 2 + 2},
+		// own convolutions: conv2 all ours, only dense1's products to
+		// time.
+		{variants[4], 2, 2 + 2},
+		// library, 2 streams: conv1's forward and filter gradient, then
+		// conv2's, then dense2's and dense1's products (with the library
+		// set dense2 is a cuBLAS product too).
+		{variants[3], 2, 2 + 3 + 2 + 3 + 4*2},
+		{variants[0], 2, 2 + 3 + 2 + 3 + 4*2}, // library
+		{variants[5], 3, 3 + 2 + 4},           // cuBLASLt dense: fused, nothing of theirs to time
 	} {
 		t.Run(c.v.name, func(t *testing.T) {
 			// Warm-up runs until the first recording (the model's first

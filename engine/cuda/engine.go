@@ -69,14 +69,17 @@ type Engine struct {
 	convOwn map[planDir]bool
 	// conv3Used is the shapes some conv3 kernel ran (ConvAlgorithms).
 	conv3Used map[engine.ConvShape]bool
-	// fusedDense: dense layers' products with their epilogues fused on
-	// cuBLASLt (DenseEnv); gemms holds their plans, nil for a product
-	// cuBLASLt has no algorithm for (fused.go).
-	fusedDense bool
-	gemms      map[cu.GemmSpec]gemmPlan
-	streams    bool   // a second stream in the backward ops (StreamsEnv)
-	lane       lane   // that stream, made on first use
-	wsLane     devBuf // the lane's cuDNN workspace
+	// dense: how dense layers' products run their epilogues (DenseEnv);
+	// gemms holds the fused products' plans, nil for a product cuBLASLt
+	// has no algorithm for; fusedOn is the dense directions (denseDir)
+	// that run fused in DenseEnv's "timed" mode: timed faster in place
+	// (tune.go) or remembered so (fused.go).
+	dense   denseMode
+	gemms   map[cu.GemmSpec]gemmPlan
+	fusedOn map[planDir]bool
+	streams bool   // a second stream in the backward ops (StreamsEnv)
+	lane    lane   // that stream, made on first use
+	wsLane  devBuf // the lane's cuDNN workspace
 	// laneUse is what the work queued on the lane since its last join
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
@@ -122,7 +125,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	fused, err := parseDense()
+	dense, err := parseDense()
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +148,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, own)
-	e.streams, e.conv, e.fusedDense = streams, conv, fused
+	e.streams, e.conv, e.dense = streams, conv, dense
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}
@@ -155,7 +158,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }
@@ -170,8 +173,9 @@ func (e *Engine) Name() string {
 }
 
 // variant is the precision, kernel set, where the convolutions our
-// kernels take run when not timed (ConvEnv), the dense layers' fused
-// products (DenseEnv) and streams, e.g. "fp32, own kernels, 2 streams".
+// kernels take run when not timed (ConvEnv), the dense layers' products
+// when not timed (DenseEnv) and streams, e.g. "fp32, own kernels, 2
+// streams".
 func (e *Engine) variant() string {
 	p := "fp32"
 	if e.tf32 {
@@ -187,8 +191,11 @@ func (e *Engine) variant() string {
 	case e.conv == convCUDNN:
 		p += ", cuDNN convolutions"
 	}
-	if e.fusedDense {
+	switch e.dense {
+	case denseLt:
 		p += ", cuBLASLt dense"
+	case denseCUBLAS:
+		p += ", cuBLAS dense"
 	}
 	if e.streams {
 		p += ", 2 streams"

@@ -35,24 +35,25 @@ func needGPU(t *testing.T) {
 
 // variant is a configuration of the engine: its kernel set (KernelsEnv),
 // whether it uses a second stream (StreamsEnv), where the convolutions
-// our kernels take run (ConvEnv) and whether dense layers' products fuse
-// their epilogues on cuBLASLt (DenseEnv).
+// our kernels take run (ConvEnv) and how dense layers run their products'
+// epilogues (DenseEnv).
 type variant struct {
 	name         string
 	own, streams bool
 	conv         convMode
-	fused        bool
+	dense        denseMode
 }
 
 // variants are the configurations the GPU tests run: both kernel sets on
 // one and two streams (the default, "own, 2 streams", times our
-// convolution kernels against cuDNN's in a recorded step, which the
-// conformance suite's ops are not: they run cuDNN's), the own set with
-// our convolution kernels wherever they fit, and the default with
-// cuBLASLt's fused dense products.
-var variants = []variant{{"library", false, false, convTimed, false}, {"own", true, false, convTimed, false},
-	{"own, 2 streams", true, true, convTimed, false}, {"library, 2 streams", false, true, convTimed, false},
-	{"own convolutions, 2 streams", true, true, convOwn, false}, {"cuBLASLt dense, 2 streams", true, true, convTimed, true}}
+// convolution kernels against cuDNN's, and cuBLASLt's fused dense
+// products against the split ones, in a recorded step, which the
+// conformance suite's ops are not: they run cuDNN's and the split
+// products), the own set with our convolution kernels wherever they fit,
+// and the own set with cuBLASLt's fused dense products wherever they fit.
+var variants = []variant{{"library", false, false, convTimed, denseTimed}, {"own", true, false, convTimed, denseTimed},
+	{"own, 2 streams", true, true, convTimed, denseTimed}, {"library, 2 streams", false, true, convTimed, denseTimed},
+	{"own convolutions, 2 streams", true, true, convOwn, denseTimed}, {"cuBLASLt dense, 2 streams", true, true, convTimed, denseLt}}
 
 // gpuVariants are the variants the tests on a GPU run: all, or those named
 // in $CNNGPU_TEST_VARIANTS (names separated by "|"). The device check runs
@@ -104,13 +105,13 @@ func (v variant) set(e *Engine) {
 	e.SetOwnKernels(v.own)
 	e.SetStreams(v.streams)
 	e.SetConv(v.conv)
-	e.SetFusedDense(v.fused)
+	e.SetDense(v.dense)
 }
 
 // configure puts a new engine (its kernel set already v's) in variant v
 // and has it check what each kernel touches (checkDeclared).
 func (v variant) configure(e *Engine) {
-	e.streams, e.conv, e.fusedDense, e.checkDeclared = v.streams, v.conv, v.fused, true
+	e.streams, e.conv, e.dense, e.checkDeclared = v.streams, v.conv, v.dense, true
 }
 
 func TestConformance(t *testing.T) {

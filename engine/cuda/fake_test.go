@@ -263,12 +263,14 @@ var makers = []string{"cuStreamCreate", "cuEventCreate", "cuStreamEndCapture", "
 	"cudnnFindConvolutionBackwardFilterAlgorithm"}
 
 func TestFakeEngineReleasesEverything(t *testing.T) {
-	// The second algorithm 4× slower than the first, and our conv3
-	// kernels not timed against cuDNN's: no tuning (which the emulated
+	// The second algorithm 4× slower than the first, and neither our
+	// conv3 kernels timed against cuDNN's nor cuBLASLt's fused dense
+	// products against the split ones: no tuning (which the emulated
 	// device's walk covers).
 	const slow = "FAKECUDA_ALT_MS=2"
 	noOwn := ConvEnv + "=cudnn"
-	clean := fakecuda.Run(t, "engine", "", slow, noOwn)
+	split := DenseEnv + "=cublas"
+	clean := fakecuda.Run(t, "engine", "", slow, noOwn, split)
 	if clean.Err != nil || strings.Contains(clean.Output, "error:") {
 		t.Fatalf("without a failure: %v\n%s", clean.Err, clean.Output)
 	}
@@ -280,7 +282,7 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 	if clean.Module != "sass 90" {
 		t.Errorf("without a failure: the engine's module is %q, want \"sass 90\" (kernels.Fatbin's SASS)", clean.Module)
 	}
-	points := walkFakeEngine(t, clean, makers, slow, noOwn)
+	points := walkFakeEngine(t, clean, makers, slow, noOwn, split)
 	t.Logf("%d failure points walked", points)
 }
 
@@ -324,7 +326,9 @@ func walkFakeEngine(t *testing.T, clean fakecuda.Result, names []string, env ...
 // the real cuBLASLt bindings (the fake checks each product's handle,
 // descriptors, workspace, matrices and bias vector), releases everything,
 // and fails cleanly at every cuBLASLt call; where cuBLASLt has no
-// algorithm (FAKECUDA_LT=none) it runs the split products instead.
+// algorithm (FAKECUDA_LT=none) it runs the split products instead, and
+// where it refuses the bias-gradient epilogue (FAKECUDA_LT=old, as a
+// release without it) the weight gradient's alone.
 func TestFakeFusedDense(t *testing.T) {
 	env := []string{"FAKECUDA_ALT_MS=2", ConvEnv + "=cudnn", DenseEnv + "=cublaslt"}
 	clean := fakecuda.Run(t, "engine", "", env...)
@@ -344,8 +348,14 @@ func TestFakeFusedDense(t *testing.T) {
 	if n := none.Counts["cublasLtMatmul"]; n != 0 {
 		t.Errorf("without a cuBLASLt algorithm: cublasLtMatmul called %d times, want 0", n)
 	}
-	if n := none.Counts["cublasSgemm_v2"]; n <= clean.Counts["cublasSgemm_v2"] {
-		t.Errorf("without a cuBLASLt algorithm: %d SGEMMs, not more than the fused run's %d", n, clean.Counts["cublasSgemm_v2"])
+	old := fakecuda.Run(t, "engine", "", append(env, "FAKECUDA_LT=old")...)
+	old.Clean(t)
+	lts, sgemms := [3]int{clean.Counts["cublasLtMatmul"], old.Counts["cublasLtMatmul"], none.Counts["cublasLtMatmul"]},
+		[3]int{clean.Counts["cublasSgemm_v2"], old.Counts["cublasSgemm_v2"], none.Counts["cublasSgemm_v2"]}
+	// Fused, then without the bias-gradient epilogue, then without any:
+	// fewer cuBLASLt products each time, more SGEMMs.
+	if !(lts[0] > lts[1] && lts[1] > lts[2] && sgemms[0] < sgemms[1] && sgemms[1] < sgemms[2]) {
+		t.Errorf("cuBLASLt products %v and SGEMMs %v with every epilogue, without the bias gradient's, without any: want fewer and more each time", lts, sgemms)
 	}
 }
 

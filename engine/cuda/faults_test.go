@@ -80,6 +80,11 @@ func newWalkRun(t *testing.T, v variant, f emuFault, tuning bool) *walkRun {
 		// "own convolutions" walks those).
 		e.conv = convCUDNN
 	}
+	if !tuning && e.dense == denseTimed {
+		// Nor cuBLASLt's fused products (the variant "cuBLASLt dense"
+		// walks those).
+		e.dense = denseCUBLAS
+	}
 	return &walkRun{v: v, g: g, e: e}
 }
 

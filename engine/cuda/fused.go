@@ -1,11 +1,14 @@
 //go:build cgo
 
 // fused.go: dense layers' products with their epilogues fused on
-// cuBLASLt (DenseEnv "cublaslt"): the forward product with its bias and
-// ReLU, the weight gradient's with the bias gradient. A plan per product
-// shape, epilogue and alignment of its buffers, made on first use outside
-// recordings (a warm-up run comes first); where cuBLASLt has none, the
-// product runs apart from its epilogue as with "cublas".
+// cuBLASLt (DenseEnv): the forward product with its bias and ReLU, the
+// weight gradient's with the bias gradient. A plan per product shape,
+// epilogue and alignment of its buffers, made on first use outside
+// recordings (a warm-up run comes first, and plans them in every mode but
+// "cublas"); where cuBLASLt has none, the product runs apart from its
+// epilogue. In the "timed" mode each layer's two products are directions
+// of the in-place tuning (tune.go: denseDir), fused only once timed (or
+// remembered, choices.go) faster.
 
 package cuda
 
@@ -62,15 +65,41 @@ func spec(transA, transB bool, m, n, k int, a cu.Ptr, lda int, b cu.Ptr, ldb int
 		AlignA: cu.Alignment(a), AlignB: cu.Alignment(b), AlignC: cu.Alignment(out)}
 }
 
-// fusedForward queues y = act(x·wᵀ + b) as one cuBLASLt product and
-// reports whether it did (false: run it apart). x: (N,In), w: (Out,In),
-// y: (N,Out).
+// denseDir is the tuning's direction dir (dirDenseFwd, dirDenseWeight)
+// of dense layer s: a plan direction of the 1×1 convolution the layer is.
+func denseDir(s engine.DenseShape, dir int) planDir {
+	return planDir{engine.ConvShape{N: s.N, C: s.In, H: 1, W: 1, K: s.Out, R: 1, S: 1}, dir}
+}
+
+// fuses reports whether the product planned as p (nil: cuBLASLt has
+// none) of direction pd runs fused: always with DenseEnv "cublaslt";
+// with "timed" as the tuning settled it or an earlier process remembered
+// it (until then apart, and pd one of the directions the recording uses).
+func (e *Engine) fuses(p gemmPlan, pd planDir) bool {
+	if p == nil {
+		return false
+	}
+	if e.dense == denseLt {
+		return true
+	}
+	if !e.settled[pd] {
+		e.restoreDense(pd)
+	}
+	e.usedDirs[pd] = true
+	return e.fusedOn[pd]
+}
+
+// fusedForward queues y = act(x·wᵀ + b) as one cuBLASLt product where
+// DenseEnv has it so, and reports whether it did (false: run it apart).
+// x: (N,In), w: (Out,In), y: (N,Out).
 func (e *Engine) fusedForward(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) bool {
 	var epi cu.Epilogue
-	switch act {
-	case engine.Identity:
+	switch {
+	case e.dense == denseCUBLAS:
+		return false
+	case act == engine.Identity:
 		epi = cu.EpilogueBias
-	case engine.ReLU:
+	case act == engine.ReLU:
 		epi = cu.EpilogueReLUBias
 	default:
 		return false
@@ -79,28 +108,45 @@ func (e *Engine) fusedForward(x, w, b, y engine.Tensor, s engine.DenseShape, act
 	if !ok {
 		return true // the error recorded
 	}
-	if p == nil {
+	if !e.fuses(p, denseDir(s, dirDenseFwd)) {
 		return false
 	}
 	e.fail(e.c.Gemm(nil, p, ptr(x), ptr(w), ptr(y), ptr(b)))
 	return true
 }
 
-// weightGradPlan is the plan of dw = dzᵀ·x with db = dz's column sums
-// fused, or nil (ok false: the error recorded). dz: (N,Out), x: (N,In),
-// dw: (Out,In).
-func (e *Engine) weightGradPlan(dz region, x, dw, db engine.Tensor, s engine.DenseShape) (gemmPlan, bool) {
-	return e.gemm(spec(true, false, s.Out, s.In, s.N, dz.lo, s.Out, ptr(x), s.In, ptr(dw), s.In, cu.EpilogueBiasGradA), ptr(db))
+// fusedWeightGrad is the plan of dw = dzᵀ·x with db = dz's column sums
+// fused where DenseEnv has them so, else nil (ok false: the error
+// recorded). dz: (N,Out), x: (N,In), dw: (Out,In).
+func (e *Engine) fusedWeightGrad(dz region, x, dw, db engine.Tensor, s engine.DenseShape) (gemmPlan, bool) {
+	if e.dense == denseCUBLAS {
+		return nil, true
+	}
+	p, ok := e.gemm(spec(true, false, s.Out, s.In, s.N, dz.lo, s.Out, ptr(x), s.In, ptr(dw), s.In, cu.EpilogueBiasGradA), ptr(db))
+	if !ok || !e.fuses(p, denseDir(s, dirDenseWeight)) {
+		return nil, ok
+	}
+	return p, true
+}
+
+// dirOf is the dense direction a fused product's spec belongs to.
+func dirOf(s cu.GemmSpec) planDir {
+	if s.Epilogue == cu.EpilogueBiasGradA {
+		return denseDir(engine.DenseShape{N: s.K, In: s.N, Out: s.M}, dirDenseWeight)
+	}
+	return denseDir(engine.DenseShape{N: s.M, In: s.K, Out: s.N}, dirDenseFwd)
 }
 
 // FusedDense describes the dense layers (inputs→outputs) whose products
-// run fused on cuBLASLt so far, and which, for benchmarks ("" when
-// none): e.g. "3136→1000: forward + bias + ReLU, weight + bias gradient".
+// run fused on cuBLASLt now, and which, for benchmarks ("" when none; in
+// DenseEnv's "timed" mode the choice is timed at start, so it can differ
+// between processes): e.g. "3136→1000: forward + bias + ReLU, weight +
+// bias gradient".
 func (e *Engine) FusedDense() string {
 	layers := map[string][]string{}
 	for _, ep := range []cu.Epilogue{cu.EpilogueBias, cu.EpilogueReLUBias, cu.EpilogueBiasGradA} {
 		for s, p := range e.gemms {
-			if p == nil || s.Epilogue != ep {
+			if p == nil || s.Epilogue != ep || e.dense != denseLt && !e.fusedOn[dirOf(s)] {
 				continue
 			}
 			// The forward product is batch×outputs×inputs, the

@@ -7,10 +7,13 @@
 package cuda
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 // TestEmulatedFusedDense trains a few recorded steps of the reference
@@ -24,7 +27,7 @@ import (
 func TestEmulatedFusedDense(t *testing.T) {
 	const bs, steps = 8, 5
 	v := variants[5]
-	if !v.fused {
+	if v.dense != denseLt {
 		t.Fatalf("variants[5] is %q, not the cuBLASLt one", v.name)
 	}
 	split := newEmuTraining(t, variants[2], bs, steps)
@@ -70,6 +73,97 @@ func TestEmulatedFusedDense(t *testing.T) {
 			}
 			if !strings.Contains(tr.e.Name(), "cuBLASLt dense") {
 				t.Errorf("Name() = %q, want it to name cuBLASLt dense", tr.e.Name())
+			}
+		})
+	}
+}
+
+// TestRememberedFusedDense: in DenseEnv's default "timed" mode the first
+// process times dense1's forward and weight-gradient products, split
+// against fused, inside the recorded step (an emulated clock that only
+// the ops named advance decides which is faster), keeps the faster of
+// each, and remembers it; the second process adopts both and times
+// nothing.
+func TestRememberedFusedDense(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	// 2 warm-ups, then (3 + 2 + 4) recordings for conv2 and 2 + 2 for
+	// dense1, timed 2 steps each.
+	const bs, steps = 8, 30
+	v := variants[2]
+	if v.dense != denseTimed {
+		t.Fatalf("variants[2] is %q, not timed", v.name)
+	}
+	dirs := []planDir{denseDir(engine.DenseShape{N: bs, In: 3136, Out: 1000}, dirDenseFwd), denseDir(engine.DenseShape{N: bs, In: 3136, Out: 1000}, dirDenseWeight)}
+	for _, c := range []struct {
+		name  string
+		slow  []string
+		fused bool
+	}{
+		// The split products run bias_act and bias_grad beside their
+		// SGEMMs (bias_grad for dense2 in both).
+		{"fused faster", []string{"bias_act", "bias_grad"}, true},
+		{"split faster", []string{"cublasLtMatmul"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+			t.Cleanup(forgetStores)
+			run := func() (*emuTraining, bool) {
+				delay := map[string]time.Duration{}
+				for _, k := range c.slow {
+					delay[k] = 20 * time.Millisecond
+				}
+				tr, tuning := trainRemembered(t, v, bs, steps, path, delay)
+				if tr.e.Tuning() {
+					t.Fatalf("still timing recordings after %d steps", steps)
+				}
+				return tr, tuning
+			}
+			check := func(which string, tr *emuTraining) {
+				t.Helper()
+				for _, pd := range dirs {
+					if got := tr.e.fusedOn[pd]; got != c.fused {
+						t.Errorf("%s: dense1's %s: %v, want %v", which, dirNames[pd.dir], got, c.fused)
+					}
+				}
+				want := ""
+				if c.fused {
+					want = "3136→1000: forward + bias + ReLU, weight + bias gradient"
+				}
+				if got := tr.e.FusedDense(); got != want {
+					t.Errorf("%s: FusedDense() = %q, want %q", which, got, want)
+				}
+			}
+			forgetStores()
+			tr1, tuning1 := run()
+			if !tuning1 {
+				t.Fatal("first run: no in-place timing after the recording")
+			}
+			check("first run", tr1)
+			if tr1.g.fusedRan[cu.EpilogueReLUBias] == 0 || tr1.g.fusedRan[cu.EpilogueBiasGradA] == 0 {
+				t.Errorf("first run: fused products ran %v: never timed", tr1.g.fusedRan)
+			}
+			fused, dense := 0, 0
+			for k, e := range readDoc(t, path).Entries {
+				if strings.Contains(k, "fused on cuBLASLt") {
+					dense++
+					if e.Own {
+						fused++
+					}
+				}
+			}
+			if want := map[bool]int{true: 2, false: 0}[c.fused]; dense != 2 || fused != want {
+				t.Errorf("%d entries for dense directions, %d of them fused; want 2, %d", dense, fused, want)
+			}
+
+			forgetStores()
+			tr2, tuning2 := run()
+			if tuning2 {
+				t.Error("second run: timing in place; want none")
+			}
+			check("second run", tr2)
+			if ran := tr2.g.fusedRan[cu.EpilogueReLUBias] > 0 && tr2.g.fusedRan[cu.EpilogueBiasGradA] > 0; ran != c.fused {
+				t.Errorf("second run: fused products ran %v; want them run: %v", tr2.g.fusedRan, c.fused)
 			}
 		})
 	}

@@ -450,7 +450,7 @@ const (
 
 // Dense: y = act(x·wᵀ + b) with cuBLAS and one bias/activation kernel, or
 // for a layer of at most smallOut outputs with own kernels, dense_small;
-// with DenseEnv "cublaslt", as one cuBLASLt product (fused.go).
+// where DenseEnv has it so, as one cuBLASLt product (fused.go).
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDense("Dense", s, x, w, b, y)
 	e.use(access{r: regions(x, w, b), w: regions(y)})
@@ -459,7 +459,7 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 			cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.I(int(act))))
 		return
 	}
-	if e.fusedDense && e.fusedForward(x, w, b, y, s, act) {
+	if e.fusedForward(x, w, b, y, s, act) {
 		return
 	}
 	e.fail(e.c.SgemmRowMajor(false, true, s.N, s.Out, s.In, 1, ptr(x), s.In, ptr(w), s.In, 0, ptr(y), s.Out))
@@ -469,7 +469,7 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 // DenseBackward: dz = dy·act'(y); db = column sums of dz; dw = dzᵀ·x;
 // dx = dz·w (cuBLAS, with two streams dw on the second beside dx and what
 // follows it, or for a small layer with own kernels dense_small_dw and
-// dense_small_dx). With DenseEnv "cublaslt", dw and db are one cuBLASLt
+// dense_small_dx). Where DenseEnv has it so, dw and db are one cuBLASLt
 // product (fused.go).
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
@@ -481,11 +481,11 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 		return
 	}
 	small := e.own && s.Out <= smallOut
-	// With DenseEnv "cublaslt", db comes with dw from one cuBLASLt
-	// product (nil: none for this layer).
+	// db with dw from one cuBLASLt product where DenseEnv has it so
+	// (nil: apart).
 	var fused gemmPlan
-	if e.fusedDense && !small {
-		if fused, ok = e.weightGradPlan(dz, x, dw, db, s); !ok {
+	if !small {
+		if fused, ok = e.fusedWeightGrad(dz, x, dw, db, s); !ok {
 			return
 		}
 	}

@@ -74,14 +74,22 @@ func (e *Engine) partialFor(n int) (cu.Ptr, bool) { return e.grow(&e.partial, n*
 // splits is kernels.Splits on this GPU.
 func (e *Engine) splits(k, n int) int { return kernels.Splits(k, n, e.c.Info().Multiprocessors) }
 
-// The directions of a convolution plan.
+// The directions of a convolution plan, and (for the tuning, tune.go)
+// those of a dense layer whose products can fuse their epilogues on
+// cuBLASLt (denseDir).
 const (
-	dirForward = 0
-	dirData    = 1
-	dirFilter  = 2
+	dirForward     = 0
+	dirData        = 1
+	dirFilter      = 2
+	dirDenseFwd    = 3
+	dirDenseWeight = 4
 )
 
-var dirNames = [3]string{"forward", "data gradient", "filter gradient"}
+var dirNames = [5]string{"forward", "data gradient", "filter gradient",
+	"dense forward, bias and activation fused on cuBLASLt", "dense weight and bias gradients fused on cuBLASLt"}
+
+// isDense reports whether dir is a dense layer's direction.
+func isDense(dir int) bool { return dir >= dirDenseFwd }
 
 // plan returns the cuDNN plan for shape s with direction dir's algorithm
 // chosen and ws grown to its workspace, making the plan on first use and

@@ -1,7 +1,8 @@
 //go:build cgo
 
-// tune.go: cuDNN's algorithm choices, and our convolution kernels against
-// them (ConvEnv), timed where they are used. A plan picks each direction's
+// tune.go: cuDNN's algorithm choices, our convolution kernels against
+// them (ConvEnv), and cuBLASLt's fused dense products against the split
+// ones (DenseEnv), timed where they are used. A plan picks each direction's
 // algorithm (convPlan.Prepare) by timing the candidates alone
 // (cudnnFind…), where close ones time alike; inside a training step,
 // beside the second stream's work, one of them can be the faster by a
@@ -10,7 +11,8 @@
 // a time, the step as recorded against the step recorded with each
 // alternative of that direction swapped in: cuDNN's close algorithms
 // (convPlan.Alternatives) and, for the directions our conv3 kernels take
-// (conv3Block), those. The recordings are replayed in turn as the next
+// (conv3Block), those; for each dense layer's forward and weight-gradient
+// products (denseDir), cuBLASLt's fused product. The recordings are replayed in turn as the next
 // real steps (each call of Replay runs one step, so training is unchanged
 // but for the rounding of those steps), each timed tuneRounds times with
 // CUDA events; the fastest by median is kept, and the next direction is
@@ -33,7 +35,9 @@ import (
 var tuneRounds = 8
 
 // planDir is one direction (0 forward, 1 data gradient, 2 filter
-// gradient) of one convolution shape's plan.
+// gradient) of one convolution shape's plan, or a dense layer's product
+// that can fuse its epilogue on cuBLASLt (denseDir: 3 forward, 4 weight
+// gradient).
 type planDir struct {
 	s   engine.ConvShape
 	dir int
@@ -59,13 +63,14 @@ type tuner struct {
 }
 
 // tuneCand is one recording and its timings; at is the swap it was
-// recorded with (none for the first): cuDNN's algorithm algo, or own, our
-// conv3 kernel.
+// recorded with (none for the first): cuDNN's algorithm algo, own, our
+// conv3 kernel, or fused, cuBLASLt's fused product for a dense direction.
 type tuneCand struct {
 	at    planDir
 	algo  int
 	swap  bool
 	own   bool
+	fused bool
 	g     graph
 	start []event
 	end   []event
@@ -115,10 +120,22 @@ func (e *Engine) nextPhase(t *tuner, g graph) bool {
 
 // recordAlternatives records fn with each alternative of direction pd
 // swapped in, one at a time: cuDNN's close algorithms and, where ConvEnv
-// leaves it to timing, our conv3 kernel. One that cannot be used or
+// leaves it to timing, our conv3 kernel; for a dense direction
+// (denseDir), cuBLASLt's fused product. One that cannot be used or
 // recorded is not a candidate.
 func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 	var out []*tuneCand
+	if isDense(pd.dir) {
+		if e.dense == denseTimed && !e.fusedOn[pd] {
+			e.fusedOn[pd] = true
+			ga, _, err := e.capture(fn)
+			delete(e.fusedOn, pd)
+			if err == nil {
+				out = append(out, &tuneCand{at: pd, fused: true, g: ga})
+			}
+		}
+		return out
+	}
 	if cv := e.convs[pd.s]; cv != nil {
 		was := cv.Algo(pd.dir)
 		for _, a := range cv.Alternatives(pd.dir) {
@@ -160,6 +177,9 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 	}
 	if w.own {
 		e.convOwn[w.at] = true
+	}
+	if w.fused {
+		e.fusedOn[w.at] = true
 	}
 	e.graphs[key] = w.g
 	for i, c := range t.cands {

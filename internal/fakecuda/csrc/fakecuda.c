@@ -19,8 +19,10 @@
  *     architecture, else its PTX through the JIT; the stats say which
  *     ("module sass 90", "module ptx 60").
  *   - FAKECUDA_LT=none: cuBLASLt's heuristic finds no algorithm
- *     (CUBLAS_STATUS_NOT_SUPPORTED), as for an epilogue a release lacks;
- *     otherwise it offers one that asks for 4 KiB of workspace.
+ *     (CUBLAS_STATUS_NOT_SUPPORTED); FAKECUDA_LT=old: cuBLASLt refuses
+ *     the bias-gradient epilogue (BGRADB) as a release without it does
+ *     (CUBLAS_STATUS_INVALID_VALUE); otherwise the heuristic offers one
+ *     algorithm that asks for 4 KiB of workspace.
  *   - FAKECUDA_PTX_ISA=77: the newest PTX ISA (7.7) the fake's JIT
  *     compiles, as an older driver's (default: any); newer PTX fails with
  *     CUDA_ERROR_UNSUPPORTED_PTX_VERSION and the log ptxas writes.
@@ -648,6 +650,7 @@ int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *al
 
 /* ---- cuBLASLt ---- */
 
+#define BLAS_INVALID_VALUE 7
 #define BLAS_NOT_SUPPORTED 15
 
 /* within reports whether bytes at p lie in one live allocation. */
@@ -658,7 +661,8 @@ static int within(CUdeviceptr p, size_t bytes) {
 	return 0;
 }
 const char *cublasLtGetStatusString(int st) {
-	return st == BLAS_ALLOC_FAILED ? "the resource allocation failed"
+	return st == BLAS_ALLOC_FAILED    ? "the resource allocation failed"
+	       : st == BLAS_INVALID_VALUE ? "an invalid numeric value was used as an argument"
 	       : st == BLAS_NOT_SUPPORTED ? "the functionality requested is not supported"
 	                                  : "the GPU program failed to execute";
 }
@@ -683,6 +687,9 @@ int cublasLtMatmulDescSetAttribute(void *d, int attr, const void *buf, size_t n)
 	if (fail("cublasLtMatmulDescSetAttribute"))
 		return done(BLAS_EXECUTION_FAILED);
 	if (alive("cublasLtMatmulDescSetAttribute", d, K_LTDESC)) {
+		const char *lt = getenv("FAKECUDA_LT");
+		if (attr == 7 && n == 4 && *(const int *)buf == 512 && lt && strcmp(lt, "old") == 0)
+			return done(BLAS_INVALID_VALUE);
 		if (attr == 7 && n == 4) /* CUBLASLT_MATMUL_DESC_EPILOGUE */
 			((obj *)d)->math = *(const int *)buf;
 		else if (attr == 8 && n == 8) /* CUBLASLT_MATMUL_DESC_BIAS_POINTER */
