@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// TestGPUEnvRefused: a bad CNNGPU_KERNELS, CNNGPU_CONV, CNNGPU_STREAMS,
+// TestGPUEnvRefused: a bad CNNGPU_KERNELS, CNNGPU_CONV, CNNGPU_DENSE, CNNGPU_STREAMS,
 // CNNGPU_PRELOAD or CNNGPU_NO_CACHE is refused
 // with the variable, the value and what is expected, exit 2, whether or not
 // this machine has a GPU, and with or without --device (rather than
@@ -19,7 +19,7 @@ import (
 func TestGPUEnvRefused(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 64, 20)
-	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_STREAMS=3", "CNNGPU_NO_CACHE=yes", "CNNGPU_PRELOAD=no"} {
+	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=3", "CNNGPU_NO_CACHE=yes", "CNNGPU_PRELOAD=no"} {
 		for _, args := range [][]string{{"train", "--device", "0"}, {"train"}, {"bench", "--steps", "1"}} {
 			args = append(args, "--epochs", "1", "--data", dir)
 			if args[0] == "bench" {
@@ -41,7 +41,7 @@ func TestGPUEnvRefused(t *testing.T) {
 // commands read.
 func TestHelpListsEnvironment(t *testing.T) {
 	stdout, _, code := cnngpu(t, nil, "--help")
-	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_STREAMS", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD"} {
+	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_DENSE", "CNNGPU_STREAMS", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD"} {
 		if code != 0 || !strings.Contains(stdout, v) {
 			t.Errorf("cnngpu --help (exit %d) does not mention %s", code, v)
 		}
