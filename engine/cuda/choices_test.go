@@ -56,6 +56,22 @@ func trainRemembered(t *testing.T, v variant, bs, steps int, path string, delay 
 	return tr, tuning
 }
 
+// trainSlowed is trainRemembered with each op named in slow delayed 20 ms
+// on the emulated clock (the timing in place then finds it slower); it
+// fails t when recordings are still being timed at the end.
+func trainSlowed(t *testing.T, v variant, bs, steps int, path string, slow []string) (*emuTraining, bool) {
+	t.Helper()
+	delay := map[string]time.Duration{}
+	for _, k := range slow {
+		delay[k] = 20 * time.Millisecond
+	}
+	tr, tuning := trainRemembered(t, v, bs, steps, path, delay)
+	if tr.e.Tuning() {
+		t.Fatalf("still timing recordings after %d steps", steps)
+	}
+	return tr, tuning
+}
+
 // forgetStores drops the process's stores, as a new process starts.
 func forgetStores() {
 	storesMu.Lock()
@@ -290,17 +306,7 @@ func TestRememberedOwnConvolution(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 			t.Cleanup(forgetStores)
-			run := func() (*emuTraining, bool) {
-				delay := map[string]time.Duration{}
-				for _, k := range c.slow {
-					delay[k] = 20 * time.Millisecond
-				}
-				tr, tuning := trainRemembered(t, variants[2], bs, steps, path, delay)
-				if tr.e.Tuning() {
-					t.Fatalf("still timing recordings after %d steps", steps)
-				}
-				return tr, tuning
-			}
+			run := func() (*emuTraining, bool) { return trainSlowed(t, variants[2], bs, steps, path, c.slow) }
 			check := func(which string, tr *emuTraining) {
 				t.Helper()
 				for _, d := range []int{dirForward, dirData, dirFilter} {

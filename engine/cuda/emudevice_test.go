@@ -525,15 +525,18 @@ func (g *emuGPU) SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha
 
 // sgemm checks the matrices' extents and multiplies with the CPU engine's
 // product.
+// stored is the rows and columns of a row-major operand that is rows×cols
+// after op (transposed: stored cols×rows).
+func stored(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
+}
+
 func (g *emuGPU) sgemm(stream int, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
+	ar, ac := stored(transA, m, k)
+	br, bc := stored(transB, k, n)
 	if err := g.point(faultLibrary, "cublasSgemm_v2", func() error {
 		return &cu.BLASError{Func: "cublasSgemm_v2", Status: 13, Desc: "the GPU program failed to execute"}
 	}); err != nil {
@@ -572,13 +575,17 @@ type emuGemm struct {
 	closed bool
 }
 
-func (p *emuGemm) Close() {
-	if p.closed {
-		p.g.violate("a cuBLASLt plan closed twice")
+func (p *emuGemm) Close() { p.g.release(&p.closed, &p.g.gemmPlans, "a cuBLASLt plan") }
+
+// release marks a plan closed, once (what: the plan, for the violation),
+// counting it off live.
+func (g *emuGPU) release(closed *bool, live *int, what string) {
+	if *closed {
+		g.violate("%s closed twice", what)
 		return
 	}
-	p.closed = true
-	p.g.gemmPlans--
+	*closed = true
+	*live--
 }
 
 // NewGemm is cuBLASLt's heuristic: outside recordings, failing as the
@@ -622,14 +629,8 @@ func (g *emuGPU) Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
 	}); err != nil {
 		return err
 	}
-	ar, ac := s.M, s.K
-	if s.TransA {
-		ar, ac = s.K, s.M
-	}
-	br, bc := s.K, s.N
-	if s.TransB {
-		br, bc = s.N, s.K
-	}
+	ar, ac := stored(s.TransA, s.M, s.K)
+	br, bc := stored(s.TransB, s.K, s.N)
 	reads := []span{matrixSpan(a, ar, ac, s.LDA), matrixSpan(b, br, bc, s.LDB)}
 	writes := []span{matrixSpan(out, s.M, s.N, s.LDC)}
 	switch s.Epilogue {
@@ -962,14 +963,7 @@ func (c *emuConv) Prepare(dir int) error {
 	c.prepared[dir] = true
 	return nil
 }
-func (c *emuConv) Close() {
-	if c.closed {
-		c.g.violate("a convolution plan closed twice")
-		return
-	}
-	c.closed = true
-	c.g.plans--
-}
+func (c *emuConv) Close() { c.g.release(&c.closed, &c.g.plans, "a convolution plan") }
 func (c *emuConv) Algorithms() string {
 	return fmt.Sprintf("the CPU engine's (forward %d, data %d, filter %d)", c.algo[0], c.algo[1], c.algo[2])
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -108,17 +107,7 @@ func TestRememberedFusedDense(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 			t.Cleanup(forgetStores)
-			run := func() (*emuTraining, bool) {
-				delay := map[string]time.Duration{}
-				for _, k := range c.slow {
-					delay[k] = 20 * time.Millisecond
-				}
-				tr, tuning := trainRemembered(t, v, bs, steps, path, delay)
-				if tr.e.Tuning() {
-					t.Fatalf("still timing recordings after %d steps", steps)
-				}
-				return tr, tuning
-			}
+			run := func() (*emuTraining, bool) { return trainSlowed(t, v, bs, steps, path, c.slow) }
 			check := func(which string, tr *emuTraining) {
 				t.Helper()
 				for _, pd := range dirs {

@@ -127,12 +127,7 @@ func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 	var out []*tuneCand
 	if isDense(pd.dir) {
 		if e.dense == denseTimed && !e.fusedOn[pd] {
-			e.fusedOn[pd] = true
-			ga, _, err := e.capture(fn)
-			delete(e.fusedOn, pd)
-			if err == nil {
-				out = append(out, &tuneCand{at: pd, fused: true, g: ga})
-			}
+			out = append(out, e.recordSwapped(e.fusedOn, fn, tuneCand{at: pd, fused: true})...)
 		}
 		return out
 	}
@@ -150,14 +145,23 @@ func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 		}
 	}
 	if e.conv == convTimed && !e.convOwn[pd] && e.conv3Block(pd.s, pd.dir) > 0 {
-		e.convOwn[pd] = true
-		ga, _, err := e.capture(fn)
-		delete(e.convOwn, pd)
-		if err == nil {
-			out = append(out, &tuneCand{at: pd, own: true, g: ga})
-		}
+		out = append(out, e.recordSwapped(e.convOwn, fn, tuneCand{at: pd, own: true})...)
 	}
 	return out
+}
+
+// recordSwapped records fn with on[c.at] set (what the ops read to run
+// the alternative: convOwn, fusedOn) and returns c with that recording,
+// or nothing when it could not be recorded.
+func (e *Engine) recordSwapped(on map[planDir]bool, fn func(), c tuneCand) []*tuneCand {
+	on[c.at] = true
+	g, _, err := e.capture(fn)
+	delete(on, c.at)
+	if err != nil {
+		return nil
+	}
+	c.g = g
+	return []*tuneCand{&c}
 }
 
 // tuneStep runs one step of key's tuning: the next recording of the
