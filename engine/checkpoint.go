@@ -3,7 +3,9 @@
 // offsets plus a __metadata__ map of strings, then raw little-endian data),
 // so PyTorch (safetensors.torch.load_file) and NumPy users can read the
 // weights. cnngpu adds its architecture, optimizer state, training position
-// and a SHA-256 of the data to the metadata, and verifies all of it on load.
+// and a SHA-256 of the data to the metadata, and a SHA-256 of that metadata
+// (metaSum; files written before it have none, and are range-checked
+// alone), and verifies all of it on load.
 
 package engine
 
@@ -41,6 +43,11 @@ type TrainConfig struct {
 	Recipe string `json:"recipe,omitempty"`
 	// Augment is Gather's translation in pixels (0: none).
 	Augment int `json:"augment_shift,omitempty"`
+	// Data is the training set's fingerprint (loader.Set.Fingerprint)
+	// and DataDir the folder it was read from; empty in checkpoints older
+	// than them.
+	Data    string `json:"data,omitempty"`
+	DataDir string `json:"data_dir,omitempty"`
 }
 
 // Checkpoint is a model's full training state on the host.
@@ -150,7 +157,7 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: history: %w", err)
 	}
-	header["__metadata__"] = map[string]string{
+	meta := map[string]string{
 		"format":    CheckpointFormat,
 		"arch":      string(am),
 		"optimizer": string(om),
@@ -159,6 +166,8 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 		"history":   string(hm),
 		"sha256":    hex.EncodeToString(sum[:]),
 	}
+	meta["meta_sha256"] = metaSum(meta)
+	header["__metadata__"] = meta
 	hb, err := json.Marshal(header)
 	if err != nil {
 		return nil, err
@@ -192,10 +201,15 @@ func (c *Checkpoint) Save(path string) error {
 	return fileutil.WriteAtomic(path, b, 0o644)
 }
 
+// MaxCheckpointBytes bounds a checkpoint file (the reference model's,
+// with its optimizer state, is 151 MB): a larger file, or a device, is
+// refused before it is read.
+const MaxCheckpointBytes = 4 << 30
+
 // LoadCheckpoint reads and verifies a checkpoint file, refusing one that
 // holds NaN or infinite values.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadFile(path, MaxCheckpointBytes)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -207,6 +221,19 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%s: %w; the run that wrote it diverged and the model can only answer NaN: retrain with a smaller --lr", path, err)
 	}
 	return c, nil
+}
+
+// metaKeys are the metadata entries metaSum covers, in its order.
+var metaKeys = []string{"format", "arch", "optimizer", "config", "position", "history", "sha256"}
+
+// metaSum is the SHA-256 of the metadata entries in metaKeys, each as its
+// key, a NUL, its value and a NUL.
+func metaSum(meta map[string]string) string {
+	h := sha256.New()
+	for _, k := range metaKeys {
+		h.Write([]byte(k + "\x00" + meta[k] + "\x00"))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // DecodeCheckpoint parses and verifies checkpoint bytes.
@@ -269,9 +296,15 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if end != len(data) {
 		return nil, fmt.Errorf("corrupt: %d bytes of data after the last tensor", len(data)-end)
 	}
+	if meta["sha256"] == "" {
+		return nil, fmt.Errorf("corrupt: the metadata has no SHA-256 of the tensor data")
+	}
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); got != meta["sha256"] {
 		return nil, fmt.Errorf("checksum mismatch: data SHA-256 %s, metadata says %s: the file is corrupted", got, meta["sha256"])
+	}
+	if ms, ok := meta["meta_sha256"]; ok && ms != metaSum(meta) {
+		return nil, fmt.Errorf("checksum mismatch: the metadata (architecture, optimizer, run settings, position, history) was changed after it was written: the file is corrupted")
 	}
 	c := &Checkpoint{}
 	var am archMeta
@@ -323,6 +356,9 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 			return nil, fmt.Errorf("bad history metadata: %v", err)
 		}
 	}
+	if err := c.checkMeta(); err != nil {
+		return nil, err
+	}
 	read := func(name string, want []int) ([]float32, error) {
 		e, ok := entries[name]
 		if !ok {
@@ -361,6 +397,30 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		c.Step = st[0]
 	}
 	return c, nil
+}
+
+// checkMeta range-checks what the metadata says of the run (the checksum
+// covers it only in files written since metaSum): values no run writes
+// would divide by zero, index out of range or train on nonsense.
+func (c *Checkpoint) checkMeta() error {
+	cfg, o, p := c.Config, c.Opt, c.Position
+	inUnit := func(v float32) bool { return v >= 0 && v < 1 }
+	switch {
+	case cfg.BatchSize < 1 || cfg.BatchSize > c.Arch.MaxBatch():
+		return fmt.Errorf("config metadata: batch size %d: expected 1 to %d", cfg.BatchSize, c.Arch.MaxBatch())
+	case cfg.Epochs < 0 || cfg.TrainLimit < 0:
+		return fmt.Errorf("config metadata: %d epochs, train limit %d: expected neither negative", cfg.Epochs, cfg.TrainLimit)
+	case !(cfg.ValSplit >= 0 && cfg.ValSplit < 1):
+		return fmt.Errorf("config metadata: validation split %v: expected at least 0 and below 1", cfg.ValSplit)
+	case p.Epoch < 0 || p.Step < 0:
+		return fmt.Errorf("position metadata: epoch %d, step %d: expected neither negative", p.Epoch, p.Step)
+	case !(o.LR > 0) || math.IsInf(float64(o.LR), 0):
+		return fmt.Errorf("optimizer metadata: learning rate %v: expected a positive finite number", o.LR)
+	case !inUnit(o.Beta1) || !inUnit(o.Beta2) || !inUnit(o.Momentum) || !(o.Eps >= 0) || math.IsInf(float64(o.Eps), 0):
+		return fmt.Errorf("optimizer metadata: beta1 %v, beta2 %v, momentum %v, eps %v: expected the betas and momentum in [0, 1), eps finite and not negative",
+			o.Beta1, o.Beta2, o.Momentum, o.Eps)
+	}
+	return nil
 }
 
 // Weights returns the parameters as named host tensors with their shapes

@@ -8,6 +8,7 @@ package engine_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -258,6 +259,70 @@ func TestCheckpointRefusesDamage(t *testing.T) {
 	os.WriteFile(path, flip, 0o644)
 	if _, err := engine.LoadCheckpoint(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("LoadCheckpoint error does not name the file: %v", err)
+	}
+}
+
+// editMeta returns checkpoint b with its metadata changed by edit (the
+// tensors as they were), re-encoded as the file's writer would.
+func editMeta(t *testing.T, b []byte, edit func(meta map[string]string)) []byte {
+	t.Helper()
+	hl := binary.LittleEndian.Uint64(b)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+hl], &header); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
+		t.Fatal(err)
+	}
+	edit(meta)
+	mb, _ := json.Marshal(meta)
+	header["__metadata__"] = mb
+	hb, _ := json.Marshal(header)
+	for (8+len(hb))%8 != 0 {
+		hb = append(hb, ' ')
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hb)))
+	return append(append(out, hb...), b[8+hl:]...)
+}
+
+// TestCheckpointRefusesEditedMetadata: metadata changed after the file was
+// written fails its checksum; in a file from before that checksum, values
+// no run writes (a batch of 0, a negative position, a negative rate) are
+// refused by range, and the rest still loads.
+func TestCheckpointRefusesEditedMetadata(t *testing.T) {
+	_, b := testCheckpoint(t)
+	setJSON := func(meta map[string]string, key, field string, v any) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(meta[key]), &m); err != nil {
+			t.Fatal(err)
+		}
+		m[field] = v
+		nb, _ := json.Marshal(m)
+		meta[key] = string(nb)
+	}
+	old := func(edit func(map[string]string)) func(map[string]string) {
+		return func(meta map[string]string) {
+			delete(meta, "meta_sha256")
+			edit(meta)
+		}
+	}
+	for name, c := range map[string]struct {
+		edit func(map[string]string)
+		want string // "" loads
+	}{
+		"batch size edited":       {func(m map[string]string) { setJSON(m, "config", "batch_size", 0) }, "metadata (architecture"},
+		"old file as written":     {old(func(map[string]string) {}), ""},
+		"old file, batch 0":       {old(func(m map[string]string) { setJSON(m, "config", "batch_size", 0) }), "batch size 0"},
+		"old file, epoch -5":      {old(func(m map[string]string) { setJSON(m, "position", "epoch", -5) }), "position metadata"},
+		"old file, lr -1":         {old(func(m map[string]string) { setJSON(m, "optimizer", "lr", -1) }), "learning rate -1"},
+		"old file, val split 1.5": {old(func(m map[string]string) { setJSON(m, "config", "val_split", 1.5) }), "validation split 1.5"},
+		"no data checksum":        {old(func(m map[string]string) { delete(m, "sha256") }), "no SHA-256"},
+	} {
+		_, err := engine.DecodeCheckpoint(editMeta(t, b, c.edit))
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: error %v, want %q", name, err, c.want)
+		}
 	}
 }
 

@@ -95,7 +95,7 @@ func Verify(dir string) []Status {
 	for i, f := range Files {
 		p := filepath.Join(dir, f.Name)
 		out[i] = Status{File: f, Path: p}
-		b, err := os.ReadFile(p)
+		b, err := fileutil.ReadFile(p, MaxFileBytes)
 		if err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
@@ -252,7 +252,7 @@ func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error
 	var errs []string
 	for _, file := range need {
 		src := filepath.Join(info.Dir, "data", file.Name)
-		data, err := os.ReadFile(src)
+		data, err := fileutil.ReadFile(src, MaxFileBytes)
 		if err == nil {
 			err = f.store(file, data, src)
 		}

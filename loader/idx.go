@@ -10,9 +10,11 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
-	"os"
 	"path/filepath"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
 // IDX magic numbers: two zero bytes, the element type (0x08 = uint8) and
@@ -147,9 +149,18 @@ type Set struct {
 // N is the number of examples.
 func (s *Set) N() int { return len(s.Labels) }
 
+// Fingerprint names the set's contents: the count, the image size and a
+// CRC-32C (Castagnoli) of the pixels and labels; a checkpoint keeps its
+// training set's so that resuming on other data is refused.
+func (s *Set) Fingerprint() string {
+	t := crc32.MakeTable(crc32.Castagnoli)
+	sum := crc32.Update(crc32.Checksum(s.Images.Pixels, t), t, s.Labels)
+	return fmt.Sprintf("%d images of %dx%d, crc32c %08x", s.N(), s.Images.Rows, s.Images.Cols, sum)
+}
+
 // ReadSet reads and cross-checks an image file and a label file.
 func ReadSet(imagesPath, labelsPath string) (*Set, error) {
-	raw, err := os.ReadFile(imagesPath)
+	raw, err := fileutil.ReadFile(imagesPath, MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +168,7 @@ func ReadSet(imagesPath, labelsPath string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err = os.ReadFile(labelsPath)
+	raw, err = fileutil.ReadFile(labelsPath, MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}

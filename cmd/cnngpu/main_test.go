@@ -130,6 +130,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--data", dir}, 2, "eval needs --model FILE"},
 		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
+		{[]string{"eval", "--cpu", "--model", "/dev/zero", "--data", dir}, 1, "/dev/zero: is a device, not a regular file"},
+		{[]string{"eval", "--cpu", "--model", dir, "--data", dir}, 1, "is a folder, not a file"},
+		{[]string{"train", "--cpu", "--resume", "", "--data", dir}, 2, "--resume was given an empty path"},
+		{[]string{"predict", "--cpu", "--model", notCk, "--labels", notCk, notCk}, 2, "--labels gives the labels of an --idx image file: it needs --idx"},
+		{[]string{"predict", "--cpu", "--model", notCk, "-", "-"}, 2, "'-' (standard input) can be given once"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "data", "frob"}, 2, `unknown command "data frob"; 'data' has the commands fetch, verify`},
@@ -215,6 +220,14 @@ func TestTrainEvalResume(t *testing.T) {
 	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", "3", "--activation", "tanh")
 	if code != 2 || !strings.Contains(stderr, "trained with --activation relu") {
 		t.Errorf("resume with another activation: %d %s", code, stderr)
+	}
+	// Other data (another training set in --data) is refused: the
+	// checkpoint keeps its training set's fingerprint.
+	other := t.TempDir()
+	fakeMNIST(t, other, 301, 100)
+	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", other, "--resume", ck, "--epochs", "3")
+	if code != 2 || !strings.Contains(stderr, "that run trained on other data (300 images of 28x28") || !strings.Contains(stderr, "resume with --data "+dir) {
+		t.Errorf("resume on other data: %d %s", code, stderr)
 	}
 	stdout, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", "3", "--metrics", metrics)
 	if code != 0 || !strings.Contains(stdout, "epoch 3/3") || !strings.Contains(stdout, "resuming from epoch 3") {
@@ -503,8 +516,8 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted train: %v, want exit code 130\n%s", err, se.String())
 	}
-	if !strings.Contains(se.String(), "resume with: cnngpu train --resume "+ck) {
-		t.Errorf("interrupt message lacks the resume command:\n%s", se.String())
+	if !strings.Contains(se.String(), "resume with: cnngpu train --resume "+ck+" --data "+dir+" --cpu") {
+		t.Errorf("interrupt message lacks the resume command, with the flags the checkpoint does not keep:\n%s", se.String())
 	}
 	c, err := engine.LoadCheckpoint(ck)
 	if err != nil {

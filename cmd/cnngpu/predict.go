@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/server"
 	"github.com/urfave/cli/v2"
@@ -66,6 +67,23 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 }
 
 func predictAction(c *cli.Context) error {
+	idx := c.String("idx")
+	stdin := 0
+	for _, a := range c.Args().Slice() {
+		if a == "-" {
+			stdin++
+		}
+	}
+	switch {
+	case idx != "" && c.NArg() > 0:
+		return usageErrorf("give either --idx FILE or image files, not both")
+	case idx == "" && c.IsSet("labels"):
+		return usageErrorf("--labels gives the labels of an --idx image file: it needs --idx")
+	case idx == "" && c.NArg() == 0:
+		return usageErrorf("predict needs image files (or '-' for standard input, or --idx FILE)")
+	case stdin > 1:
+		return usageErrorf("'-' (standard input) can be given once: it is read to its end")
+	}
 	m, e, _, err := loadModel(c)
 	if err != nil {
 		return err
@@ -73,14 +91,8 @@ func predictAction(c *cli.Context) error {
 	defer e.Close()
 	out := c.App.Writer
 	enc := json.NewEncoder(out)
-	if idx := c.String("idx"); idx != "" {
-		if c.NArg() > 0 {
-			return usageErrorf("give either --idx FILE or image files, not both")
-		}
+	if idx != "" {
 		return predictIDX(c, m, idx, enc)
-	}
-	if c.NArg() == 0 {
-		return usageErrorf("predict needs image files (or '-' for standard input, or --idx FILE)")
 	}
 	files := c.Args().Slice()
 	inputs := make([][]float32, len(files))
@@ -151,7 +163,7 @@ func readDigit(name string) ([]float32, error) {
 }
 
 func predictIDX(c *cli.Context, m *engine.Model, path string, enc *json.Encoder) error {
-	raw, err := os.ReadFile(path)
+	raw, err := fileutil.ReadFile(path, loader.MaxFileBytes)
 	if err != nil {
 		return fmt.Errorf("--idx: %w", err)
 	}
@@ -161,7 +173,7 @@ func predictIDX(c *cli.Context, m *engine.Model, path string, enc *json.Encoder)
 	}
 	var labels []uint8
 	if lp := c.String("labels"); lp != "" {
-		raw, err := os.ReadFile(lp)
+		raw, err := fileutil.ReadFile(lp, loader.MaxFileBytes)
 		if err != nil {
 			return fmt.Errorf("--labels: %w", err)
 		}

@@ -66,6 +66,7 @@ type trainSetup struct {
 	sched  engine.ScheduleKind // planned over the run's steps once the data is known
 	pos    engine.Position
 	init   *engine.Checkpoint // when resuming
+	from   string             // the checkpoint resumed (--resume)
 	out    string
 	hist   []engine.EpochMetrics
 	quiet  bool
@@ -73,6 +74,10 @@ type trainSetup struct {
 	metric string
 	seeds  []uint64         // --seeds; nil for one run
 	saved  *engine.Position // what s.out holds from a resumed run's checkpoint
+	// again is the flags a resume must repeat, for the hint an
+	// interruption prints: those of the invocation that the checkpoint
+	// does not keep (--data, --metrics, the engine's).
+	again string
 }
 
 func parseOpt(c *cli.Context) (engine.OptConfig, error) {
@@ -134,6 +139,17 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		if s.seeds, err = parseSeeds(c.String("seeds")); err != nil {
 			return nil, err
 		}
+	}
+	if c.IsSet("resume") && c.String("resume") == "" {
+		return nil, usageErrorf("--resume was given an empty path: it needs the checkpoint of the run to continue")
+	}
+	for _, f := range []string{"data", "metrics", "device", "threads", "precision"} {
+		if c.IsSet(f) {
+			s.again += fmt.Sprintf(" --%s %s", f, shellQuote(fmt.Sprint(c.Value(f))))
+		}
+	}
+	if c.Bool("cpu") {
+		s.again += " --cpu"
 	}
 	if r := c.String("resume"); r != "" {
 		if err := s.resume(c, r); err != nil {
@@ -209,7 +225,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		}
 		s.cfg.Epochs = epochs
 	}
-	s.pos, s.init, s.hist = ck.Position, ck, ck.History
+	s.pos, s.init, s.hist, s.from = ck.Position, ck, ck.History, path
 	if s.pos.Epoch >= s.cfg.Epochs {
 		if s.opt.Sched.Kind != engine.ConstantLR {
 			return usageErrorf("--resume %s: that run already finished its %d epochs, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
@@ -291,6 +307,11 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	fp := data.Train.Fingerprint()
+	if ck := s.init; ck != nil && ck.Config.Data != "" && ck.Config.Data != fp {
+		return usageErrorf("--resume %s: that run trained on other data (%s, from %s), but %s holds %s: resume with --data %s, or start a new run",
+			s.from, ck.Config.Data, ck.Config.DataDir, data.Dir, fp, shellQuote(ck.Config.DataDir))
+	}
 	allIdx := engine.AllIndices(data.Train.N())
 	var valIdx []int32
 	if s.cfg.ValSplit > 0 {
@@ -307,7 +328,7 @@ func trainAction(c *cli.Context) error {
 		return err
 	}
 	say("engine: %s", e.Name())
-	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, say: say,
+	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, data: fp, say: say,
 		stdout: stdout, stderr: stderr, note: note}
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
@@ -333,6 +354,7 @@ type trainRun struct {
 	train, test    *engine.Dataset
 	allIdx, valIdx []int32
 	labels         []uint8 // the training labels on the host (subsets)
+	data           string  // the training set's fingerprint
 	// --metrics with --seeds: the lines of finished seeds, and the
 	// current seed's epochs.
 	metricsDone, metricsEpochs []byte
@@ -364,6 +386,13 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, err
 	}
 	steps := (len(trainIdx) + cfg.BatchSize - 1) / cfg.BatchSize
+	if s.init != nil && s.pos.Step >= steps {
+		return seedResult{}, usageErrorf("--resume %s: its position (epoch %d, step %d) lies past the %d steps of an epoch of this training set: the file is damaged, or the run trained on other data",
+			s.from, s.pos.Epoch+1, s.pos.Step, steps)
+	}
+	if cfg.Data == "" {
+		cfg.Data, cfg.DataDir = r.data, dataDir
+	}
 	opt := s.opt
 	if s.init == nil {
 		opt.Sched = engine.NewSchedule(s.sched, cfg.Epochs*steps)
@@ -425,8 +454,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if serr := save(pos); serr != nil {
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
-		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: cnngpu train --resume %s",
-			pos.Epoch+1, pos.Step, out, out))
+		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: cnngpu train --resume %s%s",
+			pos.Epoch+1, pos.Step, out, shellQuote(out), s.again))
 	}
 	if isDivergence(err) {
 		return seedResult{}, divergedError(err, opt, out, saved)

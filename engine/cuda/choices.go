@@ -57,6 +57,10 @@ const choicesFormat = 2
 // maxChoices bounds the entries kept: the least recently written go first.
 const maxChoices = 512
 
+// maxChoicesBytes bounds the file read (512 entries take about 300 KB):
+// a larger one, or a device, is ignored and rewritten.
+const maxChoicesBytes = 16 << 20
+
 // dirChoice is one convolution direction's remembered choice: the search's
 // result (the algorithms that worked, fastest first), the algorithm in
 // use, and whether that one was settled by timing in place (then no
@@ -143,7 +147,7 @@ func openChoices(path string) *choiceStore {
 // when it is missing, unreadable, of another format or does not parse.
 func readChoices(path string) map[string]dirChoice {
 	out := map[string]dirChoice{}
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadFile(path, maxChoicesBytes)
 	if err != nil {
 		return out
 	}

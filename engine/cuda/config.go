@@ -162,6 +162,23 @@ func parsePreload() (bool, error) {
 	}
 }
 
+// DebugEnv is the environment variable that makes the engine wait after
+// every kernel and library call (cuda.Context), so that an error names
+// the call that caused it: 1, or 0 (the default).
+const DebugEnv = "CNNGPU_DEBUG"
+
+// parseDebug reads DebugEnv: true for 1.
+func parseDebug() (bool, error) {
+	switch v := os.Getenv(DebugEnv); v {
+	case "", "0":
+		return false, nil
+	case "1":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: expected 1 (wait after every GPU call, so that an error names its cause) or 0; unset it to run at full speed (the default)", DebugEnv, v)
+	}
+}
+
 // parseNoCache reads NoCacheEnv: true for 1 (no remembered choices).
 func parseNoCache() (bool, error) {
 	switch v := os.Getenv(NoCacheEnv); v {
@@ -175,9 +192,12 @@ func parseNoCache() (bool, error) {
 }
 
 // CheckEnv reports a bad value of KernelsEnv, ConvEnv, DenseEnv,
-// StreamsEnv, NoCacheEnv or PreloadEnv, so that a command refuses it
-// before choosing an engine.
+// StreamsEnv, NoCacheEnv, PreloadEnv or DebugEnv, so that a command
+// refuses it before choosing an engine.
 func CheckEnv() error {
+	if _, err := parseDebug(); err != nil {
+		return err
+	}
 	if _, err := parseKernels(); err != nil {
 		return err
 	}
