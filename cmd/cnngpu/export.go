@@ -85,6 +85,9 @@ func exportAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 	if err := fileutil.WriteAtomic(out, b, fileutil.KeepMode(out, 0o644)); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}

@@ -570,6 +570,13 @@ func TestExportNeverOverwritesItsInput(t *testing.T) {
 	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", f.notes, "--force"); code != 0 {
 		t.Errorf("export --force over a text file: exit %d\n%s", code, stderr)
 	}
+	// A folder not made yet is made, as for npy and train --out.
+	deep := filepath.Join(filepath.Dir(f.model), "new", "a", "m.onnx")
+	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", deep); code != 0 {
+		t.Errorf("export into a folder not made yet: exit %d\n%s", code, stderr)
+	} else if _, err := os.Stat(deep); err != nil {
+		t.Errorf("export into a folder not made yet: %v", err)
+	}
 }
 
 // TestOutputsCheckedBeforeTraining (issue 18, item 5): a folder, a path

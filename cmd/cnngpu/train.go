@@ -424,6 +424,10 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			return err
 		}
 		if err := ck.Save(out); err != nil {
+			if saved != nil {
+				return fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: cnngpu train --resume %s%s",
+					err, saved.Epoch+1, saved.Step, shellQuote(out), s.again)
+			}
 			return fmt.Errorf("--out: %w", err)
 		}
 		saved = &pos

@@ -217,7 +217,8 @@ func (s *choiceStore) putAll(kv map[string]dirChoice) {
 	if err != nil {
 		s.failed = true
 		var pe *fs.PathError
-		if !errors.As(err, &pe) {
+		var we *fileutil.WriteError
+		if !errors.As(err, &pe) && !errors.As(err, &we) {
 			err = fmt.Errorf("%s: %w", s.path, err)
 		}
 		warnf("cannot remember cuDNN's algorithm choices (each run searches again): %v\nhint: make the folder writable, or set %s=1 to stop trying", err, NoCacheEnv)

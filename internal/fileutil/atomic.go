@@ -13,6 +13,7 @@ package fileutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,7 +40,7 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	removeStale(dir, base)
 	tmp, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return writeError(path, err)
 	}
 	name := tmp.Name()
 	_, werr := tmp.Write(data)
@@ -60,13 +61,47 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	if werr != nil {
 		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, werr)
+		return writeError(path, werr)
 	}
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("writing %s: the file is in place, but syncing its folder failed: %w", path, err)
 	}
 	return nil
 }
+
+// writeError is the error of a failed write of path: the cause without the
+// temporary file's name (the user never named it), and what to do where
+// that is plain. Whatever was at path is as it was.
+func writeError(path string, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	cause := err
+	switch {
+	case errors.As(err, &pe):
+		cause = pe.Err
+	case errors.As(err, &le):
+		cause = le.Err
+	}
+	hint := ""
+	switch {
+	case errors.Is(cause, syscall.ENOSPC), errors.Is(cause, syscall.EDQUOT):
+		hint = "; free some space there and run again"
+	case errors.Is(cause, fs.ErrNotExist):
+		hint = fmt.Sprintf(" (the folder %s does not exist)", filepath.Dir(path))
+	case errors.Is(cause, fs.ErrPermission):
+		hint = fmt.Sprintf(" (the folder %s is not writable)", filepath.Dir(path))
+	}
+	return &WriteError{Path: path, Err: fmt.Errorf("%w%s", cause, hint)}
+}
+
+// WriteError is a failed atomic write: the file at Path is as it was.
+type WriteError struct {
+	Path string
+	Err  error
+}
+
+func (e *WriteError) Error() string { return "writing " + e.Path + ": " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // syncDir makes a rename in dir durable. Filesystems that cannot sync a
 // folder (EINVAL, ENOTSUP), and Windows, where a folder cannot be opened

@@ -46,3 +46,15 @@ func TestReadFileRefuses(t *testing.T) {
 		t.Errorf("ReadFile(fifo): %v, want it refused as a named pipe", err)
 	}
 }
+
+// TestWriteErrorNamesTheTarget: a failed write names the file asked for,
+// never the temporary file, and says what is wrong with the folder.
+func TestWriteErrorNamesTheTarget(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "m.onnx")
+	err := WriteAtomic(path, []byte("x"), 0o644)
+	var we *WriteError
+	if !errors.As(err, &we) || we.Path != path || strings.Contains(err.Error(), ".tmp-") ||
+		!strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("WriteAtomic into a missing folder: %v; want a WriteError naming %s and the missing folder, not the temporary file", err, path)
+	}
+}
