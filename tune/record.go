@@ -27,6 +27,7 @@ type Run struct {
 	Config        Config
 	Fold          int
 	Recipe        string // Spec.RecipeLabel of the study that ran it
+	Study         string // Spec.RunKey of the study that ran it ("" in older files)
 	Epochs        []engine.EpochMetrics
 	Done          bool
 	Diverged      bool
@@ -38,6 +39,7 @@ type runHeader struct {
 	Config Config `json:"config"`
 	Fold   int    `json:"fold"`
 	Recipe string `json:"recipe,omitempty"`
+	Study  string `json:"study,omitempty"`
 }
 
 type runStatus struct {
@@ -63,7 +65,7 @@ func RunPath(dir string, c Config, fold, folds int) string {
 func (r *Run) Save(path string) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	if err := enc.Encode(runHeader{r.Config, r.Fold, r.Recipe}); err != nil {
+	if err := enc.Encode(runHeader{r.Config, r.Fold, r.Recipe, r.Study}); err != nil {
 		return err
 	}
 	for _, m := range r.Epochs {
@@ -109,7 +111,7 @@ func LoadRun(path string) (*Run, error) {
 			if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
 			}
-			r.Config, r.Fold, r.Recipe = h.Config, h.Fold, h.Recipe
+			r.Config, r.Fold, r.Recipe, r.Study = h.Config, h.Fold, h.Recipe, h.Study
 		case probe["done"] != nil:
 			var s runStatus
 			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
@@ -143,6 +145,10 @@ func LoadRunOf(dir string, spec *Spec, c Config, k int) (*Run, error) {
 	switch {
 	case r.Config != c || r.Fold != k:
 		why = fmt.Sprintf("it holds a run of %s%s, not of %s%s", r.Config.Label(), foldLabel(spec, r.Fold), c.Label(), foldLabel(spec, k))
+	case r.Study != "" && r.Study != spec.RunKey():
+		why = fmt.Sprintf("it holds a run of another study (%s), not of this one (%s)", r.Study, spec.RunKey())
+	case r.Recipe != "" && r.Recipe != spec.RecipeLabel():
+		why = fmt.Sprintf("it holds a run of recipe %s, but the study trains recipe %s", r.Recipe, spec.RecipeLabel())
 	case !r.Diverged && n != spec.Epochs || r.Diverged && n > spec.Epochs:
 		why = fmt.Sprintf("it holds a finished run of %s, but the study (%s) trains %s", plural(n, "epoch"), filepath.Join(dir, SpecFile), plural(spec.Epochs, "epoch"))
 	default:

@@ -69,7 +69,7 @@ func Prepare(dir string, spec *Spec) error {
 	old, err := LoadSpec(dir)
 	if err == nil {
 		if d := old.Diff(spec); d != "" {
-			return fmt.Errorf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", dir, d)
+			return &OtherStudyError{Dir: dir, Diff: d}
 		}
 		if old.Shard.N > 1 && old.Shard.Split != SplitCost {
 			return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
@@ -84,6 +84,42 @@ func Prepare(dir string, spec *Spec) error {
 		return err
 	}
 	return spec.Save(dir)
+}
+
+// OtherStudyError is a study folder that holds a study of other settings
+// than those asked for.
+type OtherStudyError struct{ Dir, Diff string }
+
+func (e *OtherStudyError) Error() string {
+	return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", e.Dir, e.Diff)
+}
+
+// CheckFolder reports, writing nothing, whether spec can be run in dir: an
+// error when dir holds another study (OtherStudyError), else the runs of
+// spec's shard already finished there (none in a new folder).
+func CheckFolder(dir string, spec *Spec) (finished int, err error) {
+	old, err := LoadSpec(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if d := old.Diff(spec); d != "" {
+		return 0, &OtherStudyError{Dir: dir, Diff: d}
+	}
+	for _, c := range spec.Mine() {
+		for k := range spec.Rounds() {
+			r, err := LoadRunOf(dir, spec, c, k)
+			if err != nil {
+				return 0, err
+			}
+			if r != nil && r.Done {
+				finished++
+			}
+		}
+	}
+	return finished, nil
 }
 
 // Claim takes the study folder dir for this process (Lock) and prepares it
@@ -371,7 +407,7 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	}
 	defer m.Release()
 	path := RunPath(r.Dir, j.c, j.fold, spec.Folds)
-	run := &Run{Config: j.c, Fold: j.fold, Recipe: spec.RecipeLabel()}
+	run := &Run{Config: j.c, Fold: j.fold, Recipe: spec.RecipeLabel(), Study: spec.RunKey()}
 	if err := run.Save(path); err != nil {
 		return nil, err
 	}

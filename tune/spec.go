@@ -136,8 +136,8 @@ func (s *Spec) Validate() error {
 	if s.Epochs < 1 {
 		return fmt.Errorf("epochs %d: expected at least 1", s.Epochs)
 	}
-	if s.Folds == 1 || s.Folds < 0 {
-		return fmt.Errorf("folds %d: expected 0 (hold-out) or at least 2", s.Folds)
+	if s.Folds == 1 || s.Folds < 0 || s.Folds > mnistTrain {
+		return fmt.Errorf("folds %d: expected 0 (hold-out) or 2 to %d", s.Folds, mnistTrain)
 	}
 	if s.Folds == 0 && !(s.ValSplit > 0 && s.ValSplit < 1) {
 		return fmt.Errorf("validation split %v: expected a fraction between 0 and 1", s.ValSplit)
@@ -159,6 +159,14 @@ func (s *Spec) Validate() error {
 		seen[c.Key()] = true
 	}
 	return s.Shard.check(len(s.Configs()))
+}
+
+// RunKey names what the study's settings make of each of its runs
+// (everything but the grid and the shard), as run files record it: a run
+// file from another study is refused rather than adopted.
+func (s *Spec) RunKey() string {
+	return fmt.Sprintf("%s, %s momentum %g, seed %d, arch %s, %s, train limit %d, recipe %s",
+		plural(s.Epochs, "epoch"), s.Optimizer, s.Momentum, s.Seed, s.Arch, s.Scheme(), s.TrainLimit, s.RecipeLabel())
 }
 
 // Diff describes how other differs from s, ignoring the shard; "" when

@@ -294,6 +294,28 @@ func TestChangedGridIsRefused(t *testing.T) {
 	}
 }
 
+// TestRunsOfAnotherStudyRefused: with study.json gone, run files left by
+// a study of other settings (another seed) are refused, not adopted and
+// relabelled as this study's.
+func TestRunsOfAnotherStudyRefused(t *testing.T) {
+	dir := t.TempDir()
+	data := synthetic(200, 20)
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs = spec.LRs[:1], spec.Acts[:1], 1
+	if err := newRunner(t, spec, dir, data, false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, SpecFile)); err != nil {
+		t.Fatal(err)
+	}
+	other := *spec
+	other.Seed = 9
+	err := newRunner(t, &other, dir, data, false).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "it holds a run of another study") || !strings.Contains(err.Error(), "seed 1") {
+		t.Errorf("a study of seed 9 over the runs of seed 1: %v, want the run files refused", err)
+	}
+}
+
 func TestFolds(t *testing.T) {
 	dir := t.TempDir()
 	spec := tinySpec()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
@@ -92,24 +93,40 @@ func (l *loading) wait() (*loader.MNIST, error) {
 // maxThreads is the most CPU engine threads --threads accepts.
 const maxThreads = 1024
 
+// checkEngineFlags checks the values and combinations of the engine flags
+// a command has (--threads, --cpu, --device, --precision, --devices), so
+// that a command, a dry run too, refuses them before any work.
+func checkEngineFlags(c *cli.Context) error {
+	if n := c.Int("threads"); n < 0 || n > maxThreads {
+		return usageErrorf("--threads %d: expected 0 (all cores) or a number of threads up to %d", n, maxThreads)
+	}
+	if c.Bool("cpu") && c.IsSet("device") {
+		return usageErrorf("--cpu and --device exclude each other")
+	}
+	switch p := c.String("precision"); p {
+	case "", "fp32", "tf32":
+	default:
+		return usageErrorf("--precision %q: expected fp32 or tf32", p)
+	}
+	if d := c.String("devices"); d != "" {
+		if c.Bool("cpu") || c.IsSet("device") {
+			return usageErrorf("--devices excludes --cpu and --device")
+		}
+		if _, err := parseList("devices", d, strconv.Atoi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // newEngine returns the engine the flags ask for: --cpu, --device N, or
 // with neither GPU 0 when it works and the CPU otherwise, saying which and
 // why on note (nil: silent).
 func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
-	if n := c.Int("threads"); n < 0 || n > maxThreads {
-		return nil, usageErrorf("--threads %d: expected 0 (all cores) or a number of threads up to %d", n, maxThreads)
+	if err := checkEngineFlags(c); err != nil {
+		return nil, err
 	}
-	if c.Bool("cpu") && c.IsSet("device") {
-		return nil, usageErrorf("--cpu and --device exclude each other")
-	}
-	tf32 := false
-	switch p := c.String("precision"); p {
-	case "", "fp32":
-	case "tf32":
-		tf32 = true
-	default:
-		return nil, usageErrorf("--precision %q: expected fp32 or tf32", p)
-	}
+	tf32 := c.String("precision") == "tf32"
 	if c.Bool("cpu") {
 		return cpu.New(c.Int("threads")), nil
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -615,5 +616,44 @@ func TestTrainLimitIsSaid(t *testing.T) {
 		"--out", filepath.Join(dir, "m.safetensors"))
 	if code != 0 || !strings.Contains(stderr, "note: --train-limit 100000000 is more than the 300 training images there are; training on all 300") {
 		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
+
+// TestTuneDryRunChecksLikeARun: --dry-run refuses what the study itself
+// would (engine flags that exclude each other, too many folds, a list
+// with an empty item or a word, a folder holding another study), with
+// exit code 2, and counts the runs a folder of the same study has
+// finished.
+func TestTuneDryRunChecksLikeARun(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other")
+	spec := &tune.Spec{Version: 1, LRs: []float64{0.001}, BatchSizes: []int{128}, Acts: []string{"relu"}, Epochs: 10, Optimizer: "adam",
+		Seed: 7, Arch: "reference", ValSplit: 0.1, Shard: tune.Shard{N: 1}}
+	if err := tune.Prepare(other, spec); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "study")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cpu", "--device", "0"}, "--cpu and --device exclude each other"},
+		{[]string{"--cpu", "--devices", "0"}, "--devices excludes --cpu and --device"},
+		{[]string{"--folds", "100000"}, "folds 100000: expected 0 (hold-out) or 2 to 60000"},
+		{[]string{"--lr", "0.001,,0.01"}, "an empty item"},
+		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
+		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 (folder) vs 1 (now)"},
+	} {
+		args := append([]string{"tune", "--dry-run"}, c.args...)
+		if !slices.Contains(c.args, "--out") {
+			args = append(args, "--out", out)
+		}
+		_, stderr, code := cnngpu(t, nil, args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("cnngpu %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(args, " "), code, stderr, c.want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a dry run made %s", out)
 	}
 }

@@ -43,7 +43,7 @@ func serveAction(c *cli.Context) error {
 	defer e.Close()
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
-		return usageErrorf("--addr %s: %v (is another server using the port? choose another, or 0 for any free one)", c.String("addr"), err)
+		return usageErrorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(err))
 	}
 	noteExposed(c.App.ErrWriter, ln)
 	s := server.New(m, map[string]string{"model": c.String("model"), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
@@ -69,4 +69,22 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	return nil
+}
+
+// listenHint says what to do about a failed listen: another port when it
+// is in use or reserved, another host when the address is not this
+// machine's or does not resolve.
+func listenHint(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "another server uses the port: choose another, or 0 for any free one"
+	case errors.Is(err, syscall.EACCES):
+		return "ports below 1024 need privileges: choose a port of 1024 or more, or 0 for any free one"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "that address is not one of this machine's: use localhost, 0.0.0.0 (all of them) or one 'ip addr' lists"
+	case errors.As(err, &dnsErr):
+		return "the host name does not resolve: use localhost, 0.0.0.0 or an address of this machine"
+	}
+	return "choose another address, or port 0 for any free one"
 }

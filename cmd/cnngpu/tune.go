@@ -97,10 +97,17 @@ func parseList[T any](flag, s string, parse func(string) (T, error)) ([]T, error
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
-			continue
+			if strings.TrimSpace(s) == "" {
+				break // "--lr ''": the empty list below
+			}
+			return nil, usageErrorf("--%s %q: an empty item (two commas in a row, or one at an end); expected values separated by commas", flag, s)
 		}
 		v, err := parse(f)
 		if err != nil {
+			var ne *strconv.NumError
+			if errors.As(err, &ne) {
+				err = fmt.Errorf("not a number (%v)", ne.Err)
+			}
 			return nil, usageErrorf("--%s: %q is not valid: %v", flag, f, err)
 		}
 		out = append(out, v)
@@ -213,8 +220,15 @@ func tuneAction(c *cli.Context) (err error) {
 	if shardFrom != "" {
 		fmt.Fprintf(c.App.Writer, "shard %s from %s\n", spec.Shard, shardFrom)
 	}
+	if err := checkEngineFlags(c); err != nil {
+		return err
+	}
 	if c.Bool("dry-run") {
-		printPlan(c.App.Writer, spec, out)
+		finished, err := tune.CheckFolder(out, spec)
+		if err != nil {
+			return studyError(err)
+		}
+		printPlan(c.App.Writer, spec, out, finished)
 		return nil
 	}
 	if err := checkOutDir("--out", out); err != nil {
@@ -227,7 +241,7 @@ func tuneAction(c *cli.Context) (err error) {
 	// is refused at once (the runner takes the lock again inside).
 	release, err := tune.Claim(out, spec)
 	if err != nil {
-		return err
+		return studyError(err)
 	}
 	// An interrupted study keeps its folder, to be continued.
 	defer func() { release(err != nil && ctx.Err() == nil) }()
@@ -267,9 +281,20 @@ func tuneAction(c *cli.Context) (err error) {
 	return nil
 }
 
+// studyError is err, with exit code 2 when the folder holds another
+// study (the flags or --out must change).
+func studyError(err error) error {
+	var oe *tune.OtherStudyError
+	if errors.As(err, &oe) {
+		return withCode(2, err)
+	}
+	return err
+}
+
 // printPlan writes what a dry run would train: the shard's configurations
-// with their share of the study's expected cost.
-func printPlan(w io.Writer, spec *tune.Spec, out string) {
+// with their share of the study's expected cost, less the runs finished
+// in out already.
+func printPlan(w io.Writer, spec *tune.Spec, out string, finished int) {
 	all := spec.Configs()
 	var total int64
 	for _, c := range all {
@@ -283,6 +308,9 @@ func printPlan(w io.Writer, spec *tune.Spec, out string) {
 	share := func(v int64) string { return fmt.Sprintf("%.1f%%", 100*float64(v)/float64(total)) }
 	fmt.Fprintf(w, "dry run: shard %s trains %d of %d configurations x %d round(s), %s of the study's expected cost, into %s\n",
 		spec.Shard, len(mine), len(all), spec.Rounds(), share(cost), out)
+	if finished > 0 {
+		fmt.Fprintf(w, "  %d of those %d runs finished in %s already: they are kept, not trained again\n", finished, len(mine)*spec.Rounds(), out)
+	}
 	if spec.Shard.N > 1 {
 		var shares []string
 		for _, v := range spec.ShardCost(spec.Shard.N) {

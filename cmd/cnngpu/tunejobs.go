@@ -49,10 +49,10 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 			engines, slots, final = nil, nil, nil
 		}
 	}()
+	if err := checkEngineFlags(c); err != nil {
+		return nil, nil, nil, err
+	}
 	if d := c.String("devices"); d != "" {
-		if c.Bool("cpu") || c.IsSet("device") {
-			return nil, nil, nil, usageErrorf("--devices excludes --cpu and --device")
-		}
 		ids, err := parseList("devices", d, strconv.Atoi)
 		if err != nil {
 			return nil, nil, nil, err

@@ -676,6 +676,18 @@ func (g *emuGPU) Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
 				}
 			}
 		case cu.EpilogueBiasGradA:
+			if s.TransA && s.LDA == s.M {
+				// A is dz (K×M, row-major), as the engine passes it:
+				// summed in the order of our bias_grad kernel, so that
+				// the fused product gives the split one's bits, as the
+				// emulated cuDNN's algorithms all give the CPU's.
+				args := []cu.Arg{cu.P(bias), cu.P(a), cu.I(s.K), cu.I(s.M), cu.I(1)}
+				ea := make([]emu.Arg, len(args))
+				for i, x := range args {
+					ea[i] = emu.Arg{Bits: x.Bits(), Size: x.Size()}
+				}
+				return g.mem.Launch("bias_grad", s.M, 256, ea)
+			}
 			v, err := g.mem.Float32s(uint64(bias), s.M)
 			if err != nil {
 				return fmt.Errorf("emulated cuBLASLt: bias gradient vector: %w", err)

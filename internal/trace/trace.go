@@ -57,7 +57,7 @@ const (
 	WarmUp        = "first step of a batch size (run directly)"
 	ConvAlgo      = "cuDNN algorithm choice (Find)"
 	GraphRecord   = "graph recording"
-	InPlaceTiming = "in-place timing of convolution alternatives"
+	InPlaceTiming = "in-place timing of alternatives"
 	Checkpoint    = "checkpoint write"
 	TestEval      = "test evaluation"
 	DataWait      = "waiting for the data read beside"
