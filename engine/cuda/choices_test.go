@@ -172,6 +172,9 @@ func TestRememberedChoices(t *testing.T) {
 	doc = readDoc(t, path)
 	var stale string
 	for k, c := range doc.Entries {
+		if len(c.Timed) == 0 {
+			continue // a dense product's: nothing for cuDNN to refuse
+		}
 		c.Timed = append(slices.Clone(c.Timed), cudnn.AlgoTime{Algo: 7, MS: 9, Memory: emuWorkspace, Math: cudnn.MathFMA})
 		c.Sum = c.sum(k)
 		doc.Entries[k], stale = c, k
