@@ -406,7 +406,9 @@ func (c *Checkpoint) checkMeta() error {
 	cfg, o, p := c.Config, c.Opt, c.Position
 	inUnit := func(v float32) bool { return v >= 0 && v < 1 }
 	switch {
-	case cfg.BatchSize < 1 || cfg.BatchSize > c.Arch.MaxBatch():
+	case cfg.BatchSize < 0 || cfg.BatchSize > c.Arch.MaxBatch():
+		// 0: weights with no run recorded (they can be evaluated, not
+		// resumed).
 		return fmt.Errorf("config metadata: batch size %d: expected 1 to %d", cfg.BatchSize, c.Arch.MaxBatch())
 	case cfg.Epochs < 0 || cfg.TrainLimit < 0:
 		return fmt.Errorf("config metadata: %d epochs, train limit %d: expected neither negative", cfg.Epochs, cfg.TrainLimit)

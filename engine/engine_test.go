@@ -313,7 +313,7 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 	}{
 		"batch size edited":       {func(m map[string]string) { setJSON(m, "config", "batch_size", 0) }, "metadata (architecture"},
 		"old file as written":     {old(func(map[string]string) {}), ""},
-		"old file, batch 0":       {old(func(m map[string]string) { setJSON(m, "config", "batch_size", 0) }), "batch size 0"},
+		"old file, batch -1":      {old(func(m map[string]string) { setJSON(m, "config", "batch_size", -1) }), "batch size -1"},
 		"old file, epoch -5":      {old(func(m map[string]string) { setJSON(m, "position", "epoch", -5) }), "position metadata"},
 		"old file, lr -1":         {old(func(m map[string]string) { setJSON(m, "optimizer", "lr", -1) }), "learning rate -1"},
 		"old file, val split 1.5": {old(func(m map[string]string) { setJSON(m, "config", "val_split", 1.5) }), "validation split 1.5"},

@@ -131,7 +131,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
 		{[]string{"eval", "--cpu", "--model", "/dev/zero", "--data", dir}, 1, "/dev/zero: is a device, not a regular file"},
-		{[]string{"eval", "--cpu", "--model", dir, "--data", dir}, 1, "is a folder, not a file"},
+		{[]string{"eval", "--cpu", "--model", dir, "--data", dir}, 1, "is a directory, not a file"},
 		{[]string{"train", "--cpu", "--resume", "", "--data", dir}, 2, "--resume was given an empty path"},
 		{[]string{"predict", "--cpu", "--model", notCk, "--labels", notCk, notCk}, 2, "--labels gives the labels of an --idx image file: it needs --idx"},
 		{[]string{"predict", "--cpu", "--model", notCk, "-", "-"}, 2, "'-' (standard input) can be given once"},
@@ -592,7 +592,7 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	// difference, before the data is read (here: there is none).
 	missing := filepath.Join(dir, "no-such-data")
 	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", missing, "--out", out, "--lr", "0.1", "--batch-size", "16", "--activation", "relu", "--epochs", "3", "--val-split", "0.2")
-	if code != 1 || !strings.Contains(stderr, "holds a different study (learning rates [0.001 0.002 0.003] (folder) vs [0.1] (now))") {
+	if code != 2 || !strings.Contains(stderr, "holds a different study (learning rates [0.001 0.002 0.003] (folder) vs [0.1] (now))") {
 		t.Errorf("changed grid: %d %s", code, stderr)
 	}
 	// So is a folder another process holds (the lock taken here).

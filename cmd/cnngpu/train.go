@@ -193,6 +193,10 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("--resume: %w", err)
 	}
+	if ck.Config.BatchSize < 1 || ck.Config.Epochs < 1 {
+		return usageErrorf("--resume %s: the checkpoint holds weights with no training run recorded (batch size %d, %d epochs): it can be evaluated, exported or served, not resumed; start a new run",
+			path, ck.Config.BatchSize, ck.Config.Epochs)
+	}
 	type check struct {
 		flag      string
 		want, got any

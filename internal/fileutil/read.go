@@ -38,7 +38,7 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		what := "not a regular file"
 		switch {
 		case m.IsDir():
-			what = "a folder, not a file"
+			what = "a directory, not a file"
 		case m&fs.ModeDevice != 0:
 			what = "a device, not a regular file"
 		case m&fs.ModeNamedPipe != 0:

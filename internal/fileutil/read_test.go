@@ -31,7 +31,7 @@ func TestReadFileRefuses(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]string{"/dev/zero": "a device", dir: "a folder"} {
+	for path, want := range map[string]string{"/dev/zero": "a device", dir: "a directory"} {
 		if _, err := ReadFile(path, 1<<20); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("ReadFile(%s): %v, want an error naming it %s", path, err, want)
 		}
