@@ -61,19 +61,9 @@ type MNIST struct {
 // checks but no checksum (so other datasets in the same IDX format work).
 func LoadDir(dir string) (*MNIST, error) {
 	defer trace.Begin(trace.ReadData).End()
-	paths := make([]string, len(Files))
-	var missing []string
-	for i, f := range Files {
-		paths[i] = find(dir, f)
-		if paths[i] == "" {
-			missing = append(missing, f.Name)
-		}
-	}
-	if len(missing) > 0 {
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("data folder %s does not exist: give the folder that holds the four MNIST IDX files, or leave --data out to use the cache (fetched and checksummed on first use)", dir)
-		}
-		return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)", dir, strings.Join(missing, ", "))
+	paths, err := findAll(dir, Files, "the four MNIST IDX files")
+	if err != nil {
+		return nil, err
 	}
 	train, err := ReadSet(paths[0], paths[1])
 	if err != nil {
@@ -84,4 +74,35 @@ func LoadDir(dir string) (*MNIST, error) {
 		return nil, err
 	}
 	return &MNIST{Train: train, Test: test, Dir: dir}, nil
+}
+
+// LoadTestDir reads only the test set's two files from dir (what
+// evaluating a model needs), as LoadDir does.
+func LoadTestDir(dir string) (*Set, error) {
+	defer trace.Begin(trace.ReadData).End()
+	paths, err := findAll(dir, Files[2:], "the MNIST test set's two IDX files")
+	if err != nil {
+		return nil, err
+	}
+	return ReadSet(paths[0], paths[1])
+}
+
+// findAll returns the paths of files in dir, or an error naming those
+// missing (what: what the folder should hold).
+func findAll(dir string, files []File, what string) ([]string, error) {
+	paths := make([]string, len(files))
+	var missing []string
+	for i, f := range files {
+		paths[i] = find(dir, f)
+		if paths[i] == "" {
+			missing = append(missing, f.Name)
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("data folder %s does not exist: give the folder that holds %s, or leave --data out to use the cache (fetched and checksummed on first use)", dir, what)
+		}
+		return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)", dir, strings.Join(missing, ", "))
+	}
+	return paths, nil
 }

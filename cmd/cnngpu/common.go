@@ -36,26 +36,39 @@ var threadsFlag = &cli.IntFlag{Name: "threads", Usage: "CPU engine worker thread
 // loadMNIST reads --data DIR as it is, or makes sure the cache holds
 // checksummed files (fetching them) and reads those.
 func loadMNIST(ctx context.Context, c *cli.Context, log io.Writer) (*loader.MNIST, error) {
+	return loadFrom(ctx, c, log, loader.LoadDir)
+}
+
+// loadTestSet is loadMNIST's test set alone (the training files in --data
+// are neither needed nor read).
+func loadTestSet(ctx context.Context, c *cli.Context, log io.Writer) (*loader.Set, error) {
+	return loadFrom(ctx, c, log, loader.LoadTestDir)
+}
+
+// loadFrom reads with load from --data, or from the cache (fetched and
+// checked first when needed).
+func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load func(dir string) (T, error)) (T, error) {
+	var none T
 	if dir := c.String("data"); dir != "" {
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-			return nil, usageErrorf("--data %s: is a file, not a folder; give the folder that holds the four MNIST IDX files", dir)
+			return none, usageErrorf("--data %s: is a file, not a folder; give the folder that holds the MNIST IDX files", dir)
 		}
-		m, err := loader.LoadDir(dir)
+		m, err := load(dir)
 		if err != nil {
-			return nil, fmt.Errorf("--data: %w", err)
+			return none, fmt.Errorf("--data: %w", err)
 		}
 		return m, nil
 	}
 	dir, err := loader.CacheDir()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	f := loader.NewFetcher(dir)
 	f.Log = log
 	if _, err := f.Ensure(ctx); err != nil {
-		return nil, err
+		return none, err
 	}
-	return loader.LoadDir(dir)
+	return load(dir)
 }
 
 // loading is MNIST being read on another goroutine (loadAside).

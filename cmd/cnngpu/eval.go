@@ -62,16 +62,16 @@ func evalAction(c *cli.Context) error {
 	}
 	defer e.Close()
 	path := c.String("model")
-	data, err := loadMNIST(c.Context, c, c.App.ErrWriter)
+	data, err := loadTestSet(c.Context, c, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
-	test, err := engine.UploadDataset(e, data.Test.Images.Pixels, data.Test.Labels)
+	test, err := engine.UploadDataset(e, data.Images.Pixels, data.Labels)
 	if err != nil {
 		return err
 	}
 	ev := trace.Begin(trace.TestEval)
-	res, err := engine.Evaluate(m, test, engine.AllIndices(data.Test.N()), 0, true)
+	res, err := engine.Evaluate(m, test, engine.AllIndices(data.N()), 0, true)
 	ev.End()
 	if err != nil {
 		return err

@@ -211,6 +211,19 @@ func TestTrainEvalResume(t *testing.T) {
 	if !strings.Contains(stdout, "confusion matrix") || !strings.Contains(stdout, "per-class accuracy") {
 		t.Errorf("eval table output:\n%s", stdout)
 	}
+	// eval reads the test set alone: a folder with only its two files
+	// will do.
+	testOnly := t.TempDir()
+	for _, f := range []string{"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(testOnly, f), b, 0o644)
+	}
+	if out, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--data", testOnly, "--model", ck, "--json"); code != 0 || !strings.Contains(out, `"images": 100`) {
+		t.Errorf("eval with the test files alone: %d\n%s\n%s", code, out, stderr)
+	}
 	// A finished run refuses to resume without more epochs, and a
 	// contradicting flag is refused.
 	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck)
