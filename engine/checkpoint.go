@@ -320,7 +320,7 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, err
 	}
 	if arch != (Arch{Preset: am.Preset, Kernel: am.Kernel, Pad: am.Pad, K1: am.K1, K2: am.K2, Hidden: am.Hidden, Act: act}) {
-		return nil, fmt.Errorf("architecture metadata %+v does not match preset %q", am.Arch, am.Preset)
+		return nil, fmt.Errorf("architecture metadata (%s) does not match preset %q (%s)", archFields(am.Arch), am.Preset, archFields(arch))
 	}
 	c.Arch = arch
 	var om optMeta
@@ -397,6 +397,11 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		c.Step = st[0]
 	}
 	return c, nil
+}
+
+// archFields describes an architecture's sizes for an error message.
+func archFields(a Arch) string {
+	return fmt.Sprintf("%d×%d filters, padding %d, %d and %d channels, %d hidden units", a.Kernel, a.Kernel, a.Pad, a.K1, a.K2, a.Hidden)
 }
 
 // checkMeta range-checks what the metadata says of the run (the checksum
