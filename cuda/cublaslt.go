@@ -105,13 +105,14 @@ const (
 // SgemmRowMajor's: out (m×n, row stride LDC) = op(A)·op(B), op(A) m×k,
 // op(B) k×n; TransA means A is stored k×m. Align* are the alignments in
 // bytes (powers of two up to 256, Alignment) the plan's algorithm may
-// assume of A, B and out; a pointer less aligned needs another plan.
+// assume of A, B, out and the epilogue's vector; a pointer less aligned
+// needs another plan.
 type GemmSpec struct {
-	TransA, TransB         bool
-	M, N, K                int
-	LDA, LDB, LDC          int
-	Epilogue               Epilogue
-	AlignA, AlignB, AlignC int
+	TransA, TransB                    bool
+	M, N, K                           int
+	LDA, LDB, LDC                     int
+	Epilogue                          Epilogue
+	AlignA, AlignB, AlignC, AlignBias int
 }
 
 // Alignment is the largest power of two, up to 256, that divides p.
@@ -302,6 +303,13 @@ func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 			return nil, err
 		}
 	}
+	// The heuristic reads no vector, but takes the alignment it may
+	// assume from the pointer set: one of the vector's alignment.
+	if s.Epilogue != EpilogueNone {
+		if err := ltCheck("cublasLtMatmulDescSetAttribute", C.c_ltDescSetPtr(set, p.desc, ltDescBias, C.ulonglong(cmp.Or(s.AlignBias, 256)))); err != nil {
+			return nil, err
+		}
+	}
 	var res C.ltResult
 	var n C.int
 	st := C.c_ltHeuristic(fn["cublasLtMatmulAlgoGetHeuristic"], C.ltHandle(c.lt), p.desc, p.la, p.lb, p.ld, pref, &res, &n)
@@ -343,7 +351,7 @@ func (c *Context) LtMatmul(l *Lane, p *LtPlan, a, b, out, bias Ptr) error {
 		panic("cuda: LtMatmul with a plan of another context, or closed")
 	}
 	s := p.Spec
-	if Alignment(a) < s.AlignA || Alignment(b) < s.AlignB || Alignment(out) < s.AlignC {
+	if Alignment(a) < s.AlignA || Alignment(b) < s.AlignB || Alignment(out) < s.AlignC || s.Epilogue != EpilogueNone && Alignment(bias) < s.AlignBias {
 		panic("cuda: LtMatmul with a pointer less aligned than its plan")
 	}
 	if err := c.enter(); err != nil {

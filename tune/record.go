@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -85,7 +84,7 @@ func (r *Run) Save(path string) error {
 // off before its end (a copy or a write killed midway; cnngpu itself
 // replaces run files whole) is ignored: the run then counts as unfinished.
 func LoadRun(path string) (*Run, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadFile(path, maxStudyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -170,7 +170,7 @@ func Render(dir, machine string) error {
 
 // previousMachine recovers the machine line of an existing report.
 func previousMachine(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	b, err := fileutil.ReadFile(filepath.Join(dir, ReportFile), maxStudyFile)
 	if err != nil {
 		return ""
 	}

@@ -584,7 +584,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 
 // LoadFinal reads dir/final.json.
 func LoadFinal(dir string) (*FinalResult, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FinalFile))
+	b, err := fileutil.ReadFile(filepath.Join(dir, FinalFile), maxStudyFile)
 	if err != nil {
 		return nil, err
 	}

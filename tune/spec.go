@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -193,12 +192,18 @@ func (s *Spec) Diff(other *Spec) string {
 	return strings.Join(d, "; ")
 }
 
+// maxStudyFile bounds each file of a study folder read whole (the
+// definition, a run's record, the report, the final result: kilobytes),
+// so that a device or a runaway file there is refused, not read until
+// memory runs out.
+const maxStudyFile = 64 << 20
+
 // SpecFile is the study definition's name in a study folder.
 const SpecFile = "study.json"
 
 // LoadSpec reads dir/study.json.
 func LoadSpec(dir string) (*Spec, error) {
-	b, err := os.ReadFile(filepath.Join(dir, SpecFile))
+	b, err := fileutil.ReadFile(filepath.Join(dir, SpecFile), maxStudyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,11 @@ import (
 
 // checkLR refuses a learning rate that is not a positive finite number.
 func checkLR(lr float64) (float64, error) {
-	if !(lr > 0) || math.IsInf(lr, 0) {
-		return 0, usageErrorf("--lr %v: expected a positive finite number, e.g. 0.001", lr)
+	// The optimizer and the checkpoint keep it as a float32: one that
+	// rounds to 0 or overflows there would train on nothing and write a
+	// checkpoint that no command loads.
+	if f := float32(lr); !(f > 0) || math.IsInf(float64(f), 0) {
+		return 0, usageErrorf("--lr %v: expected a positive finite number (as a 32-bit float: about 1e-38 to 3e38), e.g. 0.001", lr)
 	}
 	return lr, nil
 }

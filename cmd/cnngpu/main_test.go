@@ -118,6 +118,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--epochs", "0"}, 2, "--epochs 0: expected at least 1"},
 		{[]string{"train", "--cpu", "--batch-size", "-3"}, 2, "--batch-size -3"},
 		{[]string{"train", "--cpu", "--lr", "-1"}, 2, "--lr -1: expected a positive finite number"},
+		{[]string{"train", "--cpu", "--lr", "1e-50"}, 2, "--lr 1e-50: expected a positive finite number (as a 32-bit float"},
+		{[]string{"train", "--cpu", "--lr", "1e39"}, 2, "--lr 1e+39: expected a positive finite number"},
 		{[]string{"train", "--cpu", "--activation", "gelu"}, 2, `--activation "gelu": expected relu, sigmoid or tanh`},
 		{[]string{"train", "--cpu", "--optimizer", "rmsprop"}, 2, `--optimizer "rmsprop": expected adam or sgd`},
 		{[]string{"train", "--cpu", "--val-split", "1.5"}, 2, "--val-split 1.5"},

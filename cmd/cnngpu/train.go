@@ -395,7 +395,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			s.from, s.pos.Epoch+1, s.pos.Step, steps)
 	}
 	if cfg.Data == "" {
-		cfg.Data, cfg.DataDir = r.data, dataDir
+		// Absolute: the resume hint names it from any folder.
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			abs = dataDir
+		}
+		cfg.Data, cfg.DataDir = r.data, abs
 	}
 	opt := s.opt
 	if s.init == nil {

@@ -621,8 +621,8 @@ func (g *emuGPU) Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
 	if pl.closed {
 		g.violate("%s with a closed plan", call)
 	}
-	if cu.Alignment(a) < s.AlignA || cu.Alignment(b) < s.AlignB || cu.Alignment(out) < s.AlignC {
-		g.violate("%s on A %#x, B %#x, out %#x: less aligned than the plan's %d, %d, %d bytes", call, a, b, out, s.AlignA, s.AlignB, s.AlignC)
+	if cu.Alignment(a) < s.AlignA || cu.Alignment(b) < s.AlignB || cu.Alignment(out) < s.AlignC || cu.Alignment(bias) < s.AlignBias {
+		g.violate("%s on A %#x, B %#x, out %#x, vector %#x: less aligned than the plan's %d, %d, %d, %d bytes", call, a, b, out, bias, s.AlignA, s.AlignB, s.AlignC, s.AlignBias)
 	}
 	if err := g.point(faultLibrary, call, func() error {
 		return &cu.BLASError{Func: call, Status: 13, Desc: "the GPU program failed to execute"}

@@ -30,11 +30,11 @@ type gemmPlan interface{ Close() }
 const fusedBiasAlign = 16
 
 // gemm returns the plan of the product spec whose epilogue's vector is
-// at bias, made on first use; nil when cuBLASLt has no algorithm for it
-// or bias is not aligned enough (run it apart), or when planning failed
-// (ok false, the error recorded).
+// at bias (its alignment becomes the spec's), made on first use; nil when
+// cuBLASLt has no algorithm for it or bias is not aligned enough (run it
+// apart), or when planning failed (ok false, the error recorded).
 func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, ok bool) {
-	if cu.Alignment(bias) < fusedBiasAlign {
+	if spec.AlignBias = cu.Alignment(bias); spec.AlignBias < fusedBiasAlign {
 		return nil, true
 	}
 	p, seen := e.gemms[spec]
@@ -143,6 +143,9 @@ func dirOf(s cu.GemmSpec) planDir {
 // between processes): e.g. "3136→1000: forward + bias + ReLU, weight +
 // bias gradient".
 func (e *Engine) FusedDense() string {
+	if e.dense == denseCUBLAS {
+		return ""
+	}
 	layers := map[string][]string{}
 	for _, ep := range []cu.Epilogue{cu.EpilogueBias, cu.EpilogueReLUBias, cu.EpilogueBiasGradA} {
 		for s, p := range e.gemms {

@@ -21,9 +21,11 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%s: %d bytes, more than the %d a file of this kind can have", e.Path, e.Size, e.Max)
 }
 
-// ReadFile returns the bytes of path, which must be a regular file of at
-// most max bytes (it follows symbolic links); anything else is an error
-// naming the path and what it is.
+// ReadFile returns the bytes of path, a regular file of at most max bytes
+// or a pipe (a shell's `<(…)`, /dev/stdin fed by one) that ends within
+// max bytes (it follows symbolic links); a folder, a device or a file
+// over max is an error naming the path and what it is, and nothing past
+// max is read.
 func ReadFile(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -34,29 +36,66 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m := st.Mode(); !m.IsRegular() {
-		what := "not a regular file"
-		switch {
-		case m.IsDir():
-			what = "a directory, not a file"
-		case m&fs.ModeDevice != 0:
-			what = "a device, not a regular file"
-		case m&fs.ModeNamedPipe != 0:
-			what = "a named pipe, not a regular file"
-		case m&fs.ModeSocket != 0:
-			what = "a socket, not a regular file"
+	m := st.Mode()
+	switch {
+	case m.IsRegular():
+		if st.Size() > max {
+			return nil, &TooLargeError{Path: path, Size: st.Size(), Max: max}
 		}
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s", what)}
+		// Sized from Stat, one more byte to see the end (or growth).
+		b := make([]byte, st.Size()+1)
+		n, err := io.ReadFull(f, b)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if int64(n) <= st.Size() {
+			return b[:n], nil
+		}
+		// It grew while read: go on, bounded.
+		rest, rerr := readBounded(f, max-int64(n))
+		if rerr != nil {
+			return nil, rerr.wrap(path, max)
+		}
+		return append(b[:n], rest...), nil
+	case m&fs.ModeNamedPipe != 0, m&fs.ModeSocket != 0:
+		b, rerr := readBounded(f, max)
+		if rerr != nil {
+			return nil, rerr.wrap(path, max)
+		}
+		return b, nil
 	}
-	if st.Size() > max {
-		return nil, &TooLargeError{Path: path, Size: st.Size(), Max: max}
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory, not a file"
+	case m&fs.ModeDevice != 0:
+		what = "a device, not a regular file"
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s", what)}
+}
+
+// readError is readBounded's failure: an error reading, or more than its
+// bound to read (over).
+type readError struct {
+	err  error
+	over int64
+}
+
+func (e *readError) wrap(path string, max int64) error {
+	if e.err != nil {
+		return &fs.PathError{Op: "read", Path: path, Err: e.err}
+	}
+	return &TooLargeError{Path: path, Size: e.over, Max: max}
+}
+
+// readBounded reads r to its end, if that is within max bytes.
+func readBounded(r io.Reader, max int64) ([]byte, *readError) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		return nil, &readError{err: err}
 	}
-	if int64(len(b)) > max { // it grew while read
-		return nil, &TooLargeError{Path: path, Size: int64(len(b)), Max: max}
+	if int64(len(b)) > max {
+		return nil, &readError{over: int64(len(b))}
 	}
 	return b, nil
 }

@@ -41,7 +41,8 @@
  *
  * Calls come from more than one thread (the engine opens cuBLAS and cuDNN
  * on another goroutine while it makes the context): the counting, the
- * object list, the violations and each write of the state hold one lock,
+ * object list and the live counts, the contexts' references, the
+ * violations and each write of the state hold one lock,
  * so the file's last write is a snapshot taken after every change made
  * before it, never an older one finishing late.
  */
@@ -235,8 +236,10 @@ static int alive(const char *fn, void *p, int kind) {
 
 static void destroy(const char *fn, void *p, int kind) {
 	if (alive(fn, p, kind)) {
+		pthread_mutex_lock(&mu);
 		((obj *)p)->alive = 0;
 		live[kind]--;
+		pthread_mutex_unlock(&mu);
 	}
 }
 
@@ -341,15 +344,20 @@ CUresult cuGetErrorString(CUresult r, const char **s) {
 CUresult cuDevicePrimaryCtxRetain(void **c, int d) {
 	if (fail("cuDevicePrimaryCtxRetain"))
 		return done(OOM);
+	pthread_mutex_lock(&mu);
 	ctxref[d]++;
+	pthread_mutex_unlock(&mu);
 	*c = &ctxs[d];
 	return done(0);
 }
 CUresult cuDevicePrimaryCtxRelease_v2(int d) {
-	if (ctxref[d] == 0)
-		violate("cuDevicePrimaryCtxRelease_v2 of device %d, not retained", d);
-	else
+	pthread_mutex_lock(&mu);
+	int was = ctxref[d];
+	if (was > 0)
 		ctxref[d]--;
+	pthread_mutex_unlock(&mu);
+	if (was == 0)
+		violate("cuDevicePrimaryCtxRelease_v2 of device %d, not retained", d);
 	return done(0);
 }
 CUresult cuCtxSetCurrent(void *c) {
