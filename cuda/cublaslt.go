@@ -59,8 +59,9 @@ static cublasStatus_t c_ltPrefCreate(void *f, ltPref *p) { return ((f_ltPrefCrea
 static cublasStatus_t c_ltPrefDestroy(void *f, ltPref p) { return ((f_ltPrefDestroy)f)(p); }
 static cublasStatus_t c_ltPrefSet64(void *f, ltPref p, int attr, uint64_t v) { return ((f_ltPrefSet)f)(p, attr, &v, sizeof v); }
 static cublasStatus_t c_ltPrefSet32(void *f, ltPref p, int attr, uint32_t v) { return ((f_ltPrefSet)f)(p, attr, &v, sizeof v); }
-static cublasStatus_t c_ltHeuristic(void *f, ltHandle h, ltDesc d, ltLayout a, ltLayout b, ltLayout c, ltPref p, ltResult *r, int *n) {
-	return ((f_ltHeuristic)f)(h, d, a, b, c, c, p, 1, r, n);
+static cublasStatus_t c_ltHeuristic(void *f, ltHandle h, ltDesc d, ltLayout a, ltLayout b, ltLayout c, ltPref p, int want, ltResult *r,
+                                    int *n) {
+	return ((f_ltHeuristic)f)(h, d, a, b, c, c, p, want, r, n);
 }
 static cublasStatus_t c_ltMatmul(void *f, ltHandle h, ltDesc d, unsigned long long a, ltLayout la, unsigned long long b, ltLayout lb,
                                  unsigned long long out, ltLayout lc, const ltAlgo *algo, unsigned long long ws, size_t wsBytes, void *stream) {
@@ -199,21 +200,28 @@ func ltCheck(fn string, st C.cublasStatus_t) error {
 	return &BLASError{Func: fn, Status: int(st), Desc: desc}
 }
 
-// LtPlan is one GemmSpec's descriptors and algorithm, for LtMatmul on
-// the context that made it; Close releases it.
+// LtPlan is one GemmSpec's descriptors and the algorithms cuBLASLt's
+// heuristic offers for it, one of them in use (Use), for LtMatmul on the
+// context that made it; Close releases it.
 type LtPlan struct {
-	c              *Context
-	Spec           GemmSpec
-	desc           C.ltDesc
-	la, lb, ld     C.ltLayout
-	algo           C.ltAlgo
-	workspaceBytes int
+	c          *Context
+	Spec       GemmSpec
+	desc       C.ltDesc
+	la, lb, ld C.ltLayout
+	algos      []C.ltAlgo
+	workspace  []int // bytes each algorithm asks for
+	cur        int
 }
 
-// NewLtPlan plans s: its descriptors, and the algorithm cuBLASLt's
-// heuristic puts first for s's alignments, a workspace no larger than a
-// cuBLAS handle's, and the context's math mode (strict FP32, or TF32
-// tensor cores). ErrNoFusedAlgorithm when there is none.
+// LtAlgorithms is how many of the heuristic's algorithms a plan keeps,
+// best first, for timing in place.
+const LtAlgorithms = 4
+
+// NewLtPlan plans s: its descriptors, and up to LtAlgorithms of the
+// algorithms cuBLASLt's heuristic offers for s's alignments, a workspace
+// no larger than a cuBLAS handle's, and the context's math mode (strict
+// FP32, or TF32 tensor cores), the first in use. ErrNoFusedAlgorithm when
+// there is none.
 func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 	fn, err := ltLibrary()
 	if err != nil {
@@ -310,20 +318,35 @@ func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 			return nil, err
 		}
 	}
-	var res C.ltResult
+	var res [LtAlgorithms]C.ltResult
 	var n C.int
-	st := C.c_ltHeuristic(fn["cublasLtMatmulAlgoGetHeuristic"], C.ltHandle(c.lt), p.desc, p.la, p.lb, p.ld, pref, &res, &n)
-	if unsupported(st) || st == 0 && (n < 1 || res.state != 0) {
+	st := C.c_ltHeuristic(fn["cublasLtMatmulAlgoGetHeuristic"], C.ltHandle(c.lt), p.desc, p.la, p.lb, p.ld, pref, LtAlgorithms, &res[0], &n)
+	if unsupported(st) {
 		return nil, fmt.Errorf("%w (%+v)", ErrNoFusedAlgorithm, s)
 	}
 	if err := ltCheck("cublasLtMatmulAlgoGetHeuristic", st); err != nil {
 		return nil, err
 	}
-	if int(res.workspaceSize) > ws {
-		return nil, fmt.Errorf("%w: its algorithm asks for %d bytes of workspace, more than the %d asked for", ErrNoFusedAlgorithm, res.workspaceSize, ws)
+	for _, r := range res[:min(int(n), LtAlgorithms)] {
+		if r.state == 0 && int(r.workspaceSize) <= ws {
+			p.algos, p.workspace = append(p.algos, r.algo), append(p.workspace, int(r.workspaceSize))
+		}
 	}
-	p.algo, p.workspaceBytes = res.algo, int(res.workspaceSize)
+	if len(p.algos) == 0 {
+		return nil, fmt.Errorf("%w (%+v)", ErrNoFusedAlgorithm, s)
+	}
 	return p, nil
+}
+
+// Algos is how many algorithms p offers; Algo is the one in use, which
+// Use changes (for the products queued after it).
+func (p *LtPlan) Algos() int { return len(p.algos) }
+func (p *LtPlan) Algo() int  { return p.cur }
+func (p *LtPlan) Use(i int) {
+	if i < 0 || i >= len(p.algos) {
+		panic("cuda: LtPlan.Use of an algorithm the plan does not have")
+	}
+	p.cur = i
 }
 
 // Close releases the plan's descriptors (the context current or not:
@@ -368,11 +391,11 @@ func (c *Context) LtMatmul(l *Lane, p *LtPlan, a, b, out, bias Ptr) error {
 		}
 	}
 	ws := 0
-	if p.workspaceBytes > 0 {
+	if p.workspace[p.cur] > 0 {
 		ws = blasWorkspace(c.Device)
 	}
 	err := ltCheck("cublasLtMatmul", C.c_ltMatmul(ltFn["cublasLtMatmul"], C.ltHandle(c.lt), p.desc, C.ulonglong(b), p.la, C.ulonglong(a), p.lb,
-		C.ulonglong(out), p.ld, &p.algo, C.ulonglong(h.ws), C.size_t(ws), unsafe.Pointer(stream)))
+		C.ulonglong(out), p.ld, &p.algos[p.cur], C.ulonglong(h.ws), C.size_t(ws), unsafe.Pointer(stream)))
 	return c.checkedOn(stream, "cublasLtMatmul", err)
 }
 

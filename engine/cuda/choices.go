@@ -70,8 +70,8 @@ type dirChoice struct {
 	Algo  int              `json:"algo"`
 	Tuned bool             `json:"tuned"`
 	// Own: timing in place chose our conv3 kernel over Algo (ConvEnv
-	// "timed"); for a dense direction (Timed and Algo unused), cuBLASLt's
-	// fused product over the split one (DenseEnv "timed").
+	// "timed"); for a dense direction (Timed unused), cuBLASLt's fused
+	// product, with its heuristic's algorithm Algo, over the split one.
 	Own bool `json:"own,omitempty"`
 	// Written is when (Unix seconds), for dropping the oldest.
 	Written int64 `json:"written"`
@@ -280,19 +280,26 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 }
 
 // restoreDense adopts a dense direction's choice remembered by an
-// earlier process's in-place timing (Own: fused on cuBLASLt), settling
-// it, and reports whether there was one.
-func (e *Engine) restoreDense(pd planDir) bool {
+// earlier process's in-place timing (Own: fused on cuBLASLt, with plan
+// p's algorithm Algo), settling it, and reports whether there was one; an
+// algorithm p does not have (another cuBLASLt) is not adopted.
+func (e *Engine) restoreDense(pd planDir, p gemmPlan) bool {
 	if e.choices == nil {
 		return false
 	}
-	c, ok := e.choices.get(e.choiceKey(pd.s, pd.dir))
+	key := e.choiceKey(pd.s, pd.dir)
+	c, ok := e.choices.get(key)
 	if !ok || !c.Tuned {
+		return false
+	}
+	if c.Own && (c.Algo < 0 || c.Algo >= p.Algos()) {
+		e.choices.drop(key)
 		return false
 	}
 	e.settled[pd] = true
 	if c.Own {
 		e.fusedOn[pd] = true
+		p.Use(c.Algo)
 	}
 	return true
 }
@@ -307,8 +314,9 @@ func (e *Engine) remember(dirs []planDir, tuned bool) {
 	kv := map[string]dirChoice{}
 	for _, pd := range dirs {
 		if isDense(pd.dir) {
-			if tuned {
-				kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Tuned: true, Own: e.fusedOn[pd]}
+			if p := e.gemmDir[pd]; tuned && p != nil {
+				fused := e.dense == denseLt || e.fusedOn[pd]
+				kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Tuned: true, Own: fused, Algo: p.Algo()}
 			}
 			continue
 		}

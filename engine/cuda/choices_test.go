@@ -97,9 +97,9 @@ func TestRememberedChoices(t *testing.T) {
 	tuneRounds = 2
 	// Enough steps for the in-place timing of every recording to end
 	// (2 + 3 + 2 + 3 recordings for the convolutions' four directions,
-	// then 2 for each of the two dense layers' two products, 2 rounds
+	// then 3 for each of the two dense layers' two products, 2 rounds
 	// each).
-	const steps = 42
+	const steps = 50
 	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 	t.Cleanup(forgetStores)
 
@@ -304,7 +304,7 @@ var ownConvKernels = []string{"conv3_pool", "conv3_data", "conv3_filter"}
 func TestRememberedOwnConvolution(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
-	const bs, steps = 8, 30 // 2 warm-ups, then (3 + 2 + 4) recordings timed 2 steps each
+	const bs, steps = 8, 34 // 2 warm-ups, then (3 + 2 + 4) recordings and dense1's (3 + 3) timed 2 steps each
 	conv2 := engine.ConvShape{N: bs, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
 	for _, c := range []struct {
 		name string

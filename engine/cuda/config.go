@@ -87,8 +87,10 @@ func parseConv() (convMode, error) {
 // products on cuBLASLt (bias and ReLU into the forward product, the bias
 // gradient into the weight gradient's: "cublaslt"); "timed" (the default)
 // times, product by product, the training step recorded with each in
-// place, as tune.go times the convolutions' alternatives, and keeps the
-// faster (remembered with cuDNN's choices). Where cuBLASLt has no
+// place (fused with each of up to cuda.LtAlgorithms of the algorithms
+// cuBLASLt's heuristic offers), as tune.go times the convolutions'
+// alternatives, and keeps the fastest (remembered with cuDNN's choices);
+// "cublaslt" times the heuristic's algorithms alone. Where cuBLASLt has no
 // algorithm for a product (a sigmoid or tanh layer, a release without the
 // epilogue, a bias vector less than 16-byte aligned), it runs apart
 // whatever this says.

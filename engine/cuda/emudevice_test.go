@@ -568,11 +568,25 @@ func (g *emuGPU) sgemm(stream int, transA, transB bool, m, n, k int, alpha float
 	})
 }
 
-// emuGemm is a product with a fused epilogue (cuBLASLt) on the CPU.
+// emuGemm is a product with a fused epilogue (cuBLASLt) on the CPU, with
+// emuGemmAlgos algorithms that all compute the same bits (the emulated
+// clock can tell them apart: emuGPU.delay of "cublasLtMatmul algo N").
 type emuGemm struct {
 	g      *emuGPU
 	s      cu.GemmSpec
+	cur    int
 	closed bool
+}
+
+const emuGemmAlgos = 2
+
+func (p *emuGemm) Algos() int { return emuGemmAlgos }
+func (p *emuGemm) Algo() int  { return p.cur }
+func (p *emuGemm) Use(i int) {
+	if i < 0 || i >= emuGemmAlgos {
+		panic("emulated cuBLASLt: Use of an algorithm the plan does not have")
+	}
+	p.cur = i
 }
 
 func (p *emuGemm) Close() { p.g.release(&p.closed, &p.g.gemmPlans, "a cuBLASLt plan") }
@@ -639,7 +653,11 @@ func (g *emuGPU) Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
 	case cu.EpilogueBiasGradA:
 		writes = append(writes, bytesAt(bias, 4*s.M))
 	}
-	return g.queue(stream, call, reads, writes, func() error {
+	what := call
+	if pl.cur > 0 {
+		what = fmt.Sprintf("%s algo %d", call, pl.cur)
+	}
+	return g.queue(stream, what, reads, writes, func() error {
 		if g.stuck != nil {
 			return nil
 		}

@@ -309,17 +309,20 @@ func TestEmulatedTuning(t *testing.T) {
 		// own, 2 streams: conv2 on cuDNN; forward: cuDNN's choice, its
 		// alternative, ours; data gradient: cuDNN's, ours; filter
 		// gradient: cuDNN's, two alternatives, ours; then dense1's
-		// forward and weight gradient: split, fused.
-		{variants[2], 3, 3 + 2 + 4 + 2 + 2},
+		// forward and weight gradient: split, fused with either of the
+		// emulated cuBLASLt's two algorithms.
+		{variants[2], 3, 3 + 2 + 4 + 3 + 3},
 		// own convolutions: conv2 all ours, only dense1's products to
 		// time.
-		{variants[4], 2, 2 + 2},
+		{variants[4], 3, 3 + 3},
 		// library, 2 streams: conv1's forward and filter gradient, then
 		// conv2's, then dense2's and dense1's products (with the library
 		// set dense2 is a cuBLAS product too).
-		{variants[3], 2, 2 + 3 + 2 + 3 + 4*2},
-		{variants[0], 2, 2 + 3 + 2 + 3 + 4*2}, // library
-		{variants[5], 3, 3 + 2 + 4},           // cuBLASLt dense: fused, nothing of theirs to time
+		{variants[3], 2, 2 + 3 + 2 + 3 + 4*3},
+		{variants[0], 2, 2 + 3 + 2 + 3 + 4*3}, // library
+		// cuBLASLt dense: conv2 as in the default, then dense1's fused
+		// products, each with its first algorithm against its second.
+		{variants[5], 3, 3 + 2 + 4 + 2 + 2},
 	} {
 		t.Run(c.v.name, func(t *testing.T) {
 			// Warm-up runs until the first recording (the model's first
@@ -464,8 +467,8 @@ func TestEmulatedRecipeRecordsOnce(t *testing.T) {
 	if c1 == 0 || c1 != first {
 		t.Errorf("%d recordings in the first epoch, %d after the second: want some in the first, none added by the second", first, c1)
 	}
-	if c1 > 9 { // the step and the tuner's alternatives (TestEmulatedTuning)
-		t.Errorf("%d recordings for one batch size, want at most the step and its 8 timed alternatives", c1)
+	if c1 > 11 { // the step and the tuner's alternatives (TestEmulatedTuning)
+		t.Errorf("%d recordings for one batch size, want at most the step and its 10 timed alternatives", c1)
 	}
 }
 

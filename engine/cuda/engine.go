@@ -77,6 +77,8 @@ type Engine struct {
 	dense   denseMode
 	gemms   map[cu.GemmSpec]gemmPlan
 	fusedOn map[planDir]bool
+	// gemmDir is the plan each dense direction's product used last.
+	gemmDir map[planDir]gemmPlan
 	streams bool   // a second stream in the backward ops (StreamsEnv)
 	lane    lane   // that stream, made on first use
 	wsLane  devBuf // the lane's cuDNN workspace
@@ -158,7 +160,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }

@@ -330,7 +330,9 @@ func walkFakeEngine(t *testing.T, clean fakecuda.Result, names []string, env ...
 // where it refuses the bias-gradient epilogue (FAKECUDA_LT=old, as a
 // release without it) the weight gradient's alone.
 func TestFakeFusedDense(t *testing.T) {
-	env := []string{"FAKECUDA_ALT_MS=2", ConvEnv + "=cudnn", DenseEnv + "=cublaslt"}
+	// One cuBLASLt algorithm: nothing to time in place (a failure in a
+	// recording of an alternative drops that alternative, by design).
+	env := []string{"FAKECUDA_ALT_MS=2", "FAKECUDA_LT_ALGOS=1", ConvEnv + "=cudnn", DenseEnv + "=cublaslt"}
 	clean := fakecuda.Run(t, "engine", "", env...)
 	clean.Clean(t)
 	// The warm-up step and the recording call it twice each (a forward
@@ -343,6 +345,9 @@ func TestFakeFusedDense(t *testing.T) {
 		"cublasLtMatmulPreferenceCreate", "cublasLtMatmulPreferenceSetAttribute", "cublasLtMatmulAlgoGetHeuristic", "cublasLtMatmul"}
 	t.Logf("%d failure points walked", walkFakeEngine(t, clean, lt, env...))
 
+	// Two algorithms: timed in place against each other.
+	two := fakecuda.Run(t, "engine", "", "FAKECUDA_ALT_MS=2", ConvEnv+"=cudnn", DenseEnv+"=cublaslt")
+	two.Clean(t)
 	none := fakecuda.Run(t, "engine", "", append(env, "FAKECUDA_LT=none")...)
 	none.Clean(t)
 	if n := none.Counts["cublasLtMatmul"]; n != 0 {

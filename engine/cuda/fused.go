@@ -6,9 +6,11 @@
 // epilogue and alignment of its buffers, made on first use outside
 // recordings (a warm-up run comes first, and plans them in every mode but
 // "cublas"); where cuBLASLt has none, the product runs apart from its
-// epilogue. In the "timed" mode each layer's two products are directions
-// of the in-place tuning (tune.go: denseDir), fused only once timed (or
-// remembered, choices.go) faster.
+// epilogue. Each layer's two products are directions of the in-place
+// tuning (tune.go: denseDir): in the "timed" mode the split product
+// against the fused one with each of the heuristic's algorithms (fused
+// only once timed, or remembered, choices.go, faster), in "cublaslt" the
+// algorithms against each other.
 
 package cuda
 
@@ -22,8 +24,15 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 )
 
-// gemmPlan is one fused product's plan (gpu.NewGemm).
-type gemmPlan interface{ Close() }
+// gemmPlan is one fused product's plan (gpu.NewGemm): the algorithms
+// cuBLASLt's heuristic offers (Algos, best first), the one in use (Algo),
+// which Use changes for the products queued after it.
+type gemmPlan interface {
+	Close()
+	Algos() int
+	Algo() int
+	Use(i int)
+}
 
 // fusedBiasAlign is the alignment in bytes a fused product's bias vector
 // must have (cuBLASLt reads and writes it as vectors).
@@ -74,19 +83,19 @@ func denseDir(s engine.DenseShape, dir int) planDir {
 // fuses reports whether the product planned as p (nil: cuBLASLt has
 // none) of direction pd runs fused: always with DenseEnv "cublaslt";
 // with "timed" as the tuning settled it or an earlier process remembered
-// it (until then apart, and pd one of the directions the recording uses).
+// it (until then apart). Either way pd is one of the directions the
+// recording uses, whose alternatives (fused or not, and which of the
+// heuristic's algorithms) the tuning times.
 func (e *Engine) fuses(p gemmPlan, pd planDir) bool {
 	if p == nil {
 		return false
 	}
-	if e.dense == denseLt {
-		return true
-	}
+	e.gemmDir[pd] = p
 	if !e.settled[pd] {
-		e.restoreDense(pd)
+		e.restoreDense(pd, p)
 	}
 	e.usedDirs[pd] = true
-	return e.fusedOn[pd]
+	return e.dense == denseLt || e.fusedOn[pd]
 }
 
 // fusedForward queues y = act(x·wᵀ + b) as one cuBLASLt product where
@@ -182,4 +191,37 @@ func (e *Engine) closeGemms() {
 		}
 		delete(e.gemms, s)
 	}
+	clear(e.gemmDir)
+}
+
+// recordFused records fn with each of dense direction pd's alternatives
+// in place: the fused product with each of its plan's algorithms, where
+// pd runs apart now ("timed"); the plan's other algorithms, where it runs
+// fused. The plan's algorithm in use is left as it was.
+func (e *Engine) recordFused(pd planDir, fn func()) []*tuneCand {
+	p := e.gemmDir[pd]
+	if p == nil || e.dense == denseCUBLAS {
+		return nil
+	}
+	fused := e.dense == denseLt || e.fusedOn[pd]
+	was := p.Algo()
+	defer p.Use(was)
+	var out []*tuneCand
+	for i := range p.Algos() {
+		if fused && i == was {
+			continue // the recording being timed against
+		}
+		p.Use(i)
+		c := tuneCand{at: pd, fused: true, algo: i}
+		if fused {
+			g, _, err := e.capture(fn)
+			if err == nil {
+				c.g = g
+				out = append(out, &c)
+			}
+			continue
+		}
+		out = append(out, e.recordSwapped(e.fusedOn, fn, c)...)
+	}
+	return out
 }

@@ -79,16 +79,16 @@ func TestEmulatedFusedDense(t *testing.T) {
 
 // TestRememberedFusedDense: in DenseEnv's default "timed" mode the first
 // process times dense1's forward and weight-gradient products, split
-// against fused, inside the recorded step (an emulated clock that only
-// the ops named advance decides which is faster), keeps the faster of
-// each, and remembers it; the second process adopts both and times
-// nothing.
+// against fused with each of the plan's two algorithms, inside the
+// recorded step (an emulated clock that only the ops named advance
+// decides which is faster), keeps the faster of each, and remembers it;
+// the second process adopts both, algorithm included, and times nothing.
 func TestRememberedFusedDense(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
-	// 2 warm-ups, then (3 + 2 + 4) recordings for conv2 and 2 + 2 for
+	// 2 warm-ups, then (3 + 2 + 4) recordings for conv2 and 3 + 3 for
 	// dense1, timed 2 steps each.
-	const bs, steps = 8, 30
+	const bs, steps = 8, 34
 	v := variants[2]
 	if v.dense != denseTimed {
 		t.Fatalf("variants[2] is %q, not timed", v.name)
@@ -98,11 +98,13 @@ func TestRememberedFusedDense(t *testing.T) {
 		name  string
 		slow  []string
 		fused bool
+		algo  int
 	}{
 		// The split products run bias_act and bias_grad beside their
 		// SGEMMs (bias_grad for dense2 in both).
-		{"fused faster", []string{"bias_act", "bias_grad"}, true},
-		{"split faster", []string{"cublasLtMatmul"}, false},
+		{"fused faster", []string{"bias_act", "bias_grad"}, true, 0},
+		{"fused, second algorithm faster", []string{"bias_act", "bias_grad", "cublasLtMatmul"}, true, 1},
+		{"split faster", []string{"cublasLtMatmul", "cublasLtMatmul algo 1"}, false, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
@@ -113,6 +115,9 @@ func TestRememberedFusedDense(t *testing.T) {
 				for _, pd := range dirs {
 					if got := tr.e.fusedOn[pd]; got != c.fused {
 						t.Errorf("%s: dense1's %s: %v, want %v", which, dirNames[pd.dir], got, c.fused)
+					}
+					if p := tr.e.gemmDir[pd]; p == nil || p.Algo() != c.algo {
+						t.Errorf("%s: dense1's %s: plan %v, want one with algorithm %d in use", which, dirNames[pd.dir], p, c.algo)
 					}
 				}
 				want := ""

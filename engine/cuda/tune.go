@@ -64,7 +64,8 @@ type tuner struct {
 
 // tuneCand is one recording and its timings; at is the swap it was
 // recorded with (none for the first): cuDNN's algorithm algo, own, our
-// conv3 kernel, or fused, cuBLASLt's fused product for a dense direction.
+// conv3 kernel, or fused, cuBLASLt's fused product for a dense direction
+// with its plan's algorithm algo.
 type tuneCand struct {
 	at    planDir
 	algo  int
@@ -126,10 +127,7 @@ func (e *Engine) nextPhase(t *tuner, g graph) bool {
 func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 	var out []*tuneCand
 	if isDense(pd.dir) {
-		if e.dense == denseTimed && !e.fusedOn[pd] {
-			out = append(out, e.recordSwapped(e.fusedOn, fn, tuneCand{at: pd, fused: true})...)
-		}
-		return out
+		return e.recordFused(pd, fn)
 	}
 	if cv := e.convs[pd.s]; cv != nil {
 		was := cv.Algo(pd.dir)
@@ -184,6 +182,9 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 	}
 	if w.fused {
 		e.fusedOn[w.at] = true
+		if p := e.gemmDir[w.at]; p != nil {
+			p.Use(w.algo)
+		}
 	}
 	e.graphs[key] = w.g
 	for i, c := range t.cands {

@@ -21,8 +21,9 @@
  *   - FAKECUDA_LT=none: cuBLASLt's heuristic finds no algorithm
  *     (CUBLAS_STATUS_NOT_SUPPORTED); FAKECUDA_LT=old: cuBLASLt refuses
  *     the bias-gradient epilogue (BGRADB) as a release without it does
- *     (CUBLAS_STATUS_INVALID_VALUE); otherwise the heuristic offers one
- *     algorithm that asks for 4 KiB of workspace.
+ *     (CUBLAS_STATUS_INVALID_VALUE); otherwise the heuristic offers two
+ *     algorithms (FAKECUDA_LT_ALGOS=1: the first alone), the first asking
+ *     for 4 KiB of workspace, the second for none.
  *   - FAKECUDA_PTX_ISA=77: the newest PTX ISA (7.7) the fake's JIT
  *     compiles, as an older driver's (default: any); newer PTX fails with
  *     CUDA_ERROR_UNSUPPORTED_PTX_VERSION and the log ptxas writes.
@@ -755,12 +756,16 @@ int cublasLtMatmulAlgoGetHeuristic(void *h, void *d, void *la, void *lb, void *l
 		return done(BLAS_NOT_SUPPORTED);
 	if (alive("cublasLtMatmulAlgoGetHeuristic", pref, K_LTPREF) && ((obj *)pref)->bytes < 4096)
 		return done(BLAS_NOT_SUPPORTED);
-	if (want >= 1) {
-		memset(res, 0, sizeof *res);
-		res->data[0] = 0xA160;
-		res->workspaceSize = 4096;
-		res->wavesCount = 1;
-		*n = 1;
+	/* Two algorithms (FAKECUDA_LT_ALGOS=1: one): the first asks for 4 KiB
+	 * of workspace, the second for none. */
+	const char *na = getenv("FAKECUDA_LT_ALGOS");
+	int algos = na && *na ? atoi(na) : 2;
+	for (int i = 0; i < want && i < algos && i < 2; i++) {
+		memset(&res[i], 0, sizeof res[i]);
+		res[i].data[0] = 0xA160 + i;
+		res[i].workspaceSize = i == 0 ? 4096 : 0;
+		res[i].wavesCount = 1;
+		*n = i + 1;
 	}
 	return done(0);
 }
@@ -775,10 +780,11 @@ int cublasLtMatmul(void *h, void *d, const void *alpha, const void *a, void *la,
 	alive("cublasLtMatmul", ld, K_LTLAYOUT);
 	if (!current)
 		violate("cublasLtMatmul with no context current");
-	if (!algo || algo->data[0] != 0xA160)
+	if (!algo || (algo->data[0] != 0xA160 && algo->data[0] != 0xA161))
 		violate("cublasLtMatmul with an algorithm the heuristic did not give");
-	if (wsBytes < 4096 || !within((CUdeviceptr)ws, wsBytes))
-		violate("cublasLtMatmul with %zu bytes of workspace at %p: not the 4096 its algorithm asks for in a live allocation", wsBytes, ws);
+	size_t need = algo && algo->data[0] == 0xA160 ? 4096 : 0;
+	if (wsBytes < need || (need > 0 && !within((CUdeviceptr)ws, wsBytes)))
+		violate("cublasLtMatmul with %zu bytes of workspace at %p: not the %zu its algorithm asks for in a live allocation", wsBytes, ws, need);
 	if (!within((CUdeviceptr)a, 4) || !within((CUdeviceptr)b, 4) || !within((CUdeviceptr)dd, 4) || c != dd)
 		violate("cublasLtMatmul on matrices outside live allocations (A %p, B %p, C %p, D %p)", a, b, c, dd);
 	if (alive("cublasLtMatmul", d, K_LTDESC)) {
