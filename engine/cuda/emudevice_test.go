@@ -114,6 +114,8 @@ type emuGPU struct {
 	// fusedRan counts the fused products run, by epilogue.
 	noFused  map[cu.Epilogue]bool
 	fusedRan map[cu.Epilogue]int
+	// gemmAlgos is how many algorithms each cuBLASLt plan offers (2).
+	gemmAlgos int
 	finds    [3]int // convolution searches by direction
 	restores [3]int // remembered choices adopted, by direction
 }
@@ -225,7 +227,7 @@ func newEmuGPU(t testing.TB) *emuGPU {
 		t.Skip("this build has no cgo, so no kernel emulator: emulated GPU test skipped")
 	}
 	return &emuGPU{mem: emu.NewMemory(), host: cpu.New(0), clock: [][]uint64{{0}}, forked: map[int]bool{},
-		alternatives: [3][]int{{1}, nil, {1, 2}}}
+		alternatives: [3][]int{{1}, nil, {1, 2}}, gemmAlgos: 2}
 }
 
 func (g *emuGPU) Identity() string { return "emulated GPU" }
@@ -569,21 +571,21 @@ func (g *emuGPU) sgemm(stream int, transA, transB bool, m, n, k int, alpha float
 }
 
 // emuGemm is a product with a fused epilogue (cuBLASLt) on the CPU, with
-// emuGemmAlgos algorithms that all compute the same bits (the emulated
-// clock can tell them apart: emuGPU.delay of "cublasLtMatmul algo N").
+// emuGPU.gemmAlgos algorithms that all compute the same bits (the
+// emulated clock can tell them apart: emuGPU.delay of "cublasLtMatmul
+// algo N").
 type emuGemm struct {
 	g      *emuGPU
 	s      cu.GemmSpec
+	algos  int
 	cur    int
 	closed bool
 }
 
-const emuGemmAlgos = 2
-
-func (p *emuGemm) Algos() int { return emuGemmAlgos }
+func (p *emuGemm) Algos() int { return p.algos }
 func (p *emuGemm) Algo() int  { return p.cur }
 func (p *emuGemm) Use(i int) {
-	if i < 0 || i >= emuGemmAlgos {
+	if i < 0 || i >= p.algos {
 		panic("emulated cuBLASLt: Use of an algorithm the plan does not have")
 	}
 	p.cur = i
@@ -618,7 +620,7 @@ func (g *emuGPU) NewGemm(s cu.GemmSpec) (gemmPlan, error) {
 		return nil, fmt.Errorf("%w (emulated)", cu.ErrNoFusedAlgorithm)
 	}
 	g.gemmPlans++
-	return &emuGemm{g: g, s: s}, nil
+	return &emuGemm{g: g, s: s, algos: g.gemmAlgos}, nil
 }
 
 // Gemm checks the plan, the pointers' alignment and the matrices'
