@@ -116,8 +116,8 @@ type emuGPU struct {
 	fusedRan map[cu.Epilogue]int
 	// gemmAlgos is how many algorithms each cuBLASLt plan offers (2).
 	gemmAlgos int
-	finds    [3]int // convolution searches by direction
-	restores [3]int // remembered choices adopted, by direction
+	finds     [3]int // convolution searches by direction
+	restores  [3]int // remembered choices adopted, by direction
 }
 
 // faultKind is a kind of point where the emulated device can fail.
