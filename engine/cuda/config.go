@@ -32,14 +32,7 @@ const KernelsEnv = "CNNGPU_KERNELS"
 
 // parseKernels reads KernelsEnv: true for "own".
 func parseKernels() (bool, error) {
-	switch v := os.Getenv(KernelsEnv); v {
-	case "", "own":
-		return true, nil
-	case "library":
-		return false, nil
-	default:
-		return false, fmt.Errorf("%s=%q: expected \"own\" (the default) or \"library\"; unset it to use the default", KernelsEnv, v)
-	}
+	return parseEnv(KernelsEnv, `"own" (the default) or "library"; unset it to use the default`, map[string]bool{"": true, "own": true, "library": false})
 }
 
 // ConvEnv is the environment variable that says where a 3×3, padding-1
@@ -67,16 +60,8 @@ const (
 
 // parseConv reads ConvEnv.
 func parseConv() (convMode, error) {
-	switch v := os.Getenv(ConvEnv); v {
-	case "", "timed":
-		return convTimed, nil
-	case "own":
-		return convOwn, nil
-	case "cudnn":
-		return convCUDNN, nil
-	default:
-		return 0, fmt.Errorf("%s=%q: expected \"timed\" (our convolution kernels where they time faster than cuDNN's; the default), \"own\" or \"cudnn\"; unset it to use the default", ConvEnv, v)
-	}
+	return parseEnv(ConvEnv, `"timed" (our convolution kernels where they time faster than cuDNN's; the default), "own" or "cudnn"; unset it to use the default`,
+		map[string]convMode{"": convTimed, "timed": convTimed, "own": convOwn, "cudnn": convCUDNN})
 }
 
 // DenseEnv is the environment variable that says how a dense layer of
@@ -107,16 +92,8 @@ const (
 
 // parseDense reads DenseEnv.
 func parseDense() (denseMode, error) {
-	switch v := os.Getenv(DenseEnv); v {
-	case "", "timed":
-		return denseTimed, nil
-	case "cublas":
-		return denseCUBLAS, nil
-	case "cublaslt":
-		return denseLt, nil
-	default:
-		return 0, fmt.Errorf("%s=%q: expected \"timed\" (cuBLASLt's fused products where they time faster in the training step; the default), \"cublas\" or \"cublaslt\"; unset it to use the default", DenseEnv, v)
-	}
+	return parseEnv(DenseEnv, `"timed" (cuBLASLt's fused products where they time faster in the training step; the default), "cublas" or "cublaslt"; unset it to use the default`,
+		map[string]denseMode{"": denseTimed, "timed": denseTimed, "cublas": denseCUBLAS, "cublaslt": denseLt})
 }
 
 // StreamsEnv is the environment variable that sets how many streams the
@@ -136,14 +113,7 @@ const StreamsEnv = "CNNGPU_STREAMS"
 
 // parseStreams reads StreamsEnv: true for 2.
 func parseStreams() (bool, error) {
-	switch v := os.Getenv(StreamsEnv); v {
-	case "", "2":
-		return true, nil
-	case "1":
-		return false, nil
-	default:
-		return false, fmt.Errorf("%s=%q: expected 2 (the default) or 1 streams; unset it to use the default", StreamsEnv, v)
-	}
+	return parseEnv(StreamsEnv, "2 (the default) or 1 streams; unset it to use the default", map[string]bool{"": true, "2": true, "1": false})
 }
 
 // PreloadEnv is the environment variable that turns off opening cuBLAS and
@@ -154,14 +124,8 @@ const PreloadEnv = "CNNGPU_PRELOAD"
 
 // parsePreload reads PreloadEnv: true for 1.
 func parsePreload() (bool, error) {
-	switch v := os.Getenv(PreloadEnv); v {
-	case "", "1":
-		return true, nil
-	case "0":
-		return false, nil
-	default:
-		return false, fmt.Errorf("%s=%q: expected 1 (open cuBLAS and cuDNN while the GPU starts; the default) or 0 (open them after); unset it to use the default", PreloadEnv, v)
-	}
+	return parseEnv(PreloadEnv, "1 (open cuBLAS and cuDNN while the GPU starts; the default) or 0 (open them after); unset it to use the default",
+		map[string]bool{"": true, "1": true, "0": false})
 }
 
 // DebugEnv is the environment variable that makes the engine wait after
@@ -171,26 +135,25 @@ const DebugEnv = "CNNGPU_DEBUG"
 
 // parseDebug reads DebugEnv: true for 1.
 func parseDebug() (bool, error) {
-	switch v := os.Getenv(DebugEnv); v {
-	case "", "0":
-		return false, nil
-	case "1":
-		return true, nil
-	default:
-		return false, fmt.Errorf("%s=%q: expected 1 (wait after every GPU call, so that an error names its cause) or 0; unset it to run at full speed (the default)", DebugEnv, v)
-	}
+	return parseEnv(DebugEnv, "1 (wait after every GPU call, so that an error names its cause) or 0; unset it to run at full speed (the default)",
+		map[string]bool{"": false, "0": false, "1": true})
 }
 
 // parseNoCache reads NoCacheEnv: true for 1 (no remembered choices).
 func parseNoCache() (bool, error) {
-	switch v := os.Getenv(NoCacheEnv); v {
-	case "", "0":
-		return false, nil
-	case "1":
-		return true, nil
-	default:
-		return false, fmt.Errorf("%s=%q: expected 1 (search cuDNN's algorithms in every process, remembering nothing) or 0; unset it to remember them (the default)", NoCacheEnv, v)
+	return parseEnv(NoCacheEnv, "1 (search cuDNN's algorithms in every process, remembering nothing) or 0; unset it to remember them (the default)",
+		map[string]bool{"": false, "0": false, "1": true})
+}
+
+// parseEnv reads environment variable name: its value in values ("" for
+// unset), or an error naming the variable and its value, then expected.
+func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
+	v := os.Getenv(name)
+	if t, ok := values[v]; ok {
+		return t, nil
 	}
+	var zero T
+	return zero, fmt.Errorf("%s=%q: expected %s", name, v, expected)
 }
 
 // CheckEnv reports a bad value of KernelsEnv, ConvEnv, DenseEnv,
