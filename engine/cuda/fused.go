@@ -38,11 +38,15 @@ type gemmPlan interface {
 // must have (cuBLASLt reads and writes it as vectors).
 const fusedBiasAlign = 16
 
-// gemm returns the plan of the product spec whose epilogue's vector is
-// at bias (its alignment becomes the spec's), made on first use; nil when
-// cuBLASLt has no algorithm for it or bias is not aligned enough (run it
-// apart), or when planning failed (ok false, the error recorded).
-func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, ok bool) {
+// gemm returns the plan of the product spec of a, b and out whose
+// epilogue's vector is at bias (their alignments become the spec's), made
+// on first use; nil when cuBLASLt has no algorithm for it or bias is not
+// aligned enough (run it apart), or when planning failed (ok false, the
+// error recorded). A new plan runs each of its algorithms once on the
+// main stream (what it writes, the op writes again), so that cuBLASLt
+// loads their kernels now and not inside the recording that first times
+// them; the op has declared what the product touches (use).
+func (e *Engine) gemm(spec cu.GemmSpec, a, b, out, bias cu.Ptr) (p gemmPlan, ok bool) {
 	if spec.AlignBias = cu.Alignment(bias); spec.AlignBias < fusedBiasAlign {
 		return nil, true
 	}
@@ -50,6 +54,15 @@ func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, ok bool) {
 	if seen {
 		return p, true
 	}
+	defer func() {
+		if p != nil && ok {
+			for i := range p.Algos() {
+				p.Use(i)
+				e.fail(e.c.Gemm(nil, p, a, b, out, bias))
+			}
+			p.Use(0)
+		}
+	}()
 	if e.recording {
 		e.fail(bug("cuBLASLt product %+v planned during a graph recording (the warm-up run plans it)", spec))
 		return nil, false
@@ -113,7 +126,7 @@ func (e *Engine) fusedForward(x, w, b, y engine.Tensor, s engine.DenseShape, act
 	default:
 		return false
 	}
-	p, ok := e.gemm(spec(false, true, s.N, s.Out, s.In, ptr(x), s.In, ptr(w), s.In, ptr(y), s.Out, epi), ptr(b))
+	p, ok := e.gemm(spec(false, true, s.N, s.Out, s.In, ptr(x), s.In, ptr(w), s.In, ptr(y), s.Out, epi), ptr(x), ptr(w), ptr(y), ptr(b))
 	if !ok {
 		return true // the error recorded
 	}
@@ -131,7 +144,7 @@ func (e *Engine) fusedWeightGrad(dz region, x, dw, db engine.Tensor, s engine.De
 	if e.dense == denseCUBLAS {
 		return nil, true
 	}
-	p, ok := e.gemm(spec(true, false, s.Out, s.In, s.N, dz.lo, s.Out, ptr(x), s.In, ptr(dw), s.In, cu.EpilogueBiasGradA), ptr(db))
+	p, ok := e.gemm(spec(true, false, s.Out, s.In, s.N, dz.lo, s.Out, ptr(x), s.In, ptr(dw), s.In, cu.EpilogueBiasGradA), dz.lo, ptr(x), ptr(dw), ptr(db))
 	if !ok || !e.fuses(p, denseDir(s, dirDenseWeight)) {
 		return nil, ok
 	}

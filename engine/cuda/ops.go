@@ -480,6 +480,7 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 	if !ok {
 		return
 	}
+	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz)})
 	small := e.own && s.Out <= smallOut
 	// db with dw from one cuBLASLt product where DenseEnv has it so
 	// (nil: apart).
@@ -489,7 +490,6 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 			return
 		}
 	}
-	e.use(access{r: regions(x, w, y, dy), w: append(regions(dx, dw, db), dz)})
 	if act != engine.Identity {
 		e.actGrad(dz, dy, y, total, act)
 	}
