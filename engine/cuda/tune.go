@@ -12,7 +12,8 @@
 // alternative of that direction swapped in: cuDNN's close algorithms
 // (convPlan.Alternatives) and, for the directions our conv3 kernels take
 // (conv3Block), those; for each dense layer's forward and weight-gradient
-// products (denseDir), cuBLASLt's fused product. The recordings are replayed in turn as the next
+// products (denseDir), cuBLASLt's fused product with each of its
+// algorithms (fused.go). The recordings are replayed in turn as the next
 // real steps (each call of Replay runs one step, so training is unchanged
 // but for the rounding of those steps), each timed tuneRounds times with
 // CUDA events; the fastest by median is kept, and the next direction is
