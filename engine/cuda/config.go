@@ -156,29 +156,42 @@ func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
 	return zero, fmt.Errorf("%s=%q: expected %s", name, v, expected)
 }
 
-// CheckEnv reports a bad value of KernelsEnv, ConvEnv, DenseEnv,
-// StreamsEnv, NoCacheEnv, PreloadEnv or DebugEnv, so that a command
-// refuses it before choosing an engine.
+// envConfig is the engine's configuration from the environment (New).
+type envConfig struct {
+	own, streams, preload bool
+	conv                  convMode
+	dense                 denseMode
+}
+
+// readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv and StreamsEnv;
+// the error is the first bad value's.
+func readEnv() (c envConfig, err error) {
+	if c.own, err = parseKernels(); err != nil {
+		return c, err
+	}
+	if c.conv, err = parseConv(); err != nil {
+		return c, err
+	}
+	if c.dense, err = parseDense(); err != nil {
+		return c, err
+	}
+	if c.preload, err = parsePreload(); err != nil {
+		return c, err
+	}
+	c.streams, err = parseStreams()
+	return c, err
+}
+
+// CheckEnv reports a bad value of DebugEnv, of those readEnv reads, or of
+// NoCacheEnv, so that a command refuses it before choosing an engine.
 func CheckEnv() error {
 	if _, err := parseDebug(); err != nil {
 		return err
 	}
-	if _, err := parseKernels(); err != nil {
+	if _, err := readEnv(); err != nil {
 		return err
 	}
-	if _, err := parseConv(); err != nil {
-		return err
-	}
-	if _, err := parseDense(); err != nil {
-		return err
-	}
-	if _, err := parsePreload(); err != nil {
-		return err
-	}
-	if _, err := parseNoCache(); err != nil {
-		return err
-	}
-	_, err := parseStreams()
+	_, err := parseNoCache()
 	return err
 }
 

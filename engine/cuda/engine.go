@@ -115,23 +115,7 @@ type Engine struct {
 // New opens GPU device with strict FP32 math, or TF32 tensor cores when
 // tf32 is set.
 func New(device int, tf32 bool) (*Engine, error) {
-	own, err := parseKernels()
-	if err != nil {
-		return nil, err
-	}
-	streams, err := parseStreams()
-	if err != nil {
-		return nil, err
-	}
-	conv, err := parseConv()
-	if err != nil {
-		return nil, err
-	}
-	dense, err := parseDense()
-	if err != nil {
-		return nil, err
-	}
-	preload, err := parsePreload()
+	env, err := readEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -139,18 +123,18 @@ func New(device int, tf32 bool) (*Engine, error) {
 	// goroutine while this one makes the context and loads our kernels
 	// (cuda.Preload); a driver that does not start is openLibrary's to
 	// report.
-	if preload && cu.Load() == nil {
+	if env.preload && cu.Load() == nil {
 		cu.Preload(cudnn.Preload)
 	}
 	l, err := openLibrary(device, kernels.Fatbin, kernels.PTX, kernels.Names, tf32)
 	if err != nil {
-		if preload {
+		if env.preload {
 			cu.AbandonPreload() // a CPU fallback needs none of it
 		}
 		return nil, explain(err)
 	}
-	e := newEngine(l, tf32, own)
-	e.streams, e.conv, e.dense = streams, conv, dense
+	e := newEngine(l, tf32, env.own)
+	e.streams, e.conv, e.dense = env.streams, env.conv, env.dense
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}

@@ -38,46 +38,56 @@ type gemmPlan interface {
 // must have (cuBLASLt reads and writes it as vectors).
 const fusedBiasAlign = 16
 
-// gemm returns the plan of the product spec of a, b and out whose
-// epilogue's vector is at bias (their alignments become the spec's), made
-// on first use; nil when cuBLASLt has no algorithm for it or bias is not
-// aligned enough (run it apart), or when planning failed (ok false, the
-// error recorded). A new plan runs each of its algorithms once on the
-// main stream (what it writes, the op writes again), so that cuBLASLt
-// loads their kernels now and not inside the recording that first times
-// them; the op has declared what the product touches (use).
-func (e *Engine) gemm(spec cu.GemmSpec, a, b, out, bias cu.Ptr) (p gemmPlan, ok bool) {
+// gemm returns the plan of the product spec whose epilogue's vector is
+// at bias (its alignment becomes the spec's), made on first use (fresh);
+// nil when cuBLASLt has no algorithm for it or bias is not aligned enough
+// (run it apart), or when planning failed (ok false, the error recorded).
+func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, fresh, ok bool) {
 	if spec.AlignBias = cu.Alignment(bias); spec.AlignBias < fusedBiasAlign {
-		return nil, true
+		return nil, false, true
 	}
 	p, seen := e.gemms[spec]
 	if seen {
-		return p, true
+		return p, false, true
 	}
-	defer func() {
-		if p != nil && ok {
-			for i := range p.Algos() {
-				p.Use(i)
-				e.fail(e.c.Gemm(nil, p, a, b, out, bias))
-			}
-			p.Use(0)
-		}
-	}()
 	if e.recording {
 		e.fail(bug("cuBLASLt product %+v planned during a graph recording (the warm-up run plans it)", spec))
-		return nil, false
+		return nil, false, false
 	}
 	p, err := e.c.NewGemm(spec)
 	if errors.Is(err, cu.ErrNoFusedAlgorithm) {
 		e.gemms[spec] = nil
-		return nil, true
+		return nil, false, true
 	}
 	if err != nil {
 		e.fail(fmt.Errorf("planning a dense layer's product on cuBLASLt: %w", err))
-		return nil, false
+		return nil, false, false
 	}
 	e.gemms[spec] = p
-	return p, true
+	return p, true, true
+}
+
+// planFused returns the plan of direction pd's product of a, b and out
+// with its vector at bias (gemm), and whether it runs fused (fuses). A
+// new plan of a direction still to be timed runs each of its algorithms
+// once on the main stream (what it writes, the op writes again), so that
+// cuBLASLt loads their kernels now and not inside the recording that
+// first times them; the op has declared what the product touches (use).
+// ok false: planning failed, the error recorded.
+func (e *Engine) planFused(spec cu.GemmSpec, pd planDir, a, b, out, bias cu.Ptr) (p gemmPlan, fused, ok bool) {
+	p, fresh, ok := e.gemm(spec, bias)
+	if !ok {
+		return nil, false, false
+	}
+	fused = e.fuses(p, pd)
+	if fresh && p != nil && !e.settled[pd] {
+		for i := range p.Algos() {
+			p.Use(i)
+			e.fail(e.c.Gemm(nil, p, a, b, out, bias))
+		}
+		p.Use(0)
+	}
+	return p, fused, true
 }
 
 // spec is the GemmSpec of the row-major product out = op(a)·op(b) with
@@ -126,11 +136,12 @@ func (e *Engine) fusedForward(x, w, b, y engine.Tensor, s engine.DenseShape, act
 	default:
 		return false
 	}
-	p, ok := e.gemm(spec(false, true, s.N, s.Out, s.In, ptr(x), s.In, ptr(w), s.In, ptr(y), s.Out, epi), ptr(x), ptr(w), ptr(y), ptr(b))
+	p, fused, ok := e.planFused(spec(false, true, s.N, s.Out, s.In, ptr(x), s.In, ptr(w), s.In, ptr(y), s.Out, epi),
+		denseDir(s, dirDenseFwd), ptr(x), ptr(w), ptr(y), ptr(b))
 	if !ok {
 		return true // the error recorded
 	}
-	if !e.fuses(p, denseDir(s, dirDenseFwd)) {
+	if !fused {
 		return false
 	}
 	e.fail(e.c.Gemm(nil, p, ptr(x), ptr(w), ptr(y), ptr(b)))
@@ -144,8 +155,9 @@ func (e *Engine) fusedWeightGrad(dz region, x, dw, db engine.Tensor, s engine.De
 	if e.dense == denseCUBLAS {
 		return nil, true
 	}
-	p, ok := e.gemm(spec(true, false, s.Out, s.In, s.N, dz.lo, s.Out, ptr(x), s.In, ptr(dw), s.In, cu.EpilogueBiasGradA), dz.lo, ptr(x), ptr(dw), ptr(db))
-	if !ok || !e.fuses(p, denseDir(s, dirDenseWeight)) {
+	p, fused, ok := e.planFused(spec(true, false, s.Out, s.In, s.N, dz.lo, s.Out, ptr(x), s.In, ptr(dw), s.In, cu.EpilogueBiasGradA),
+		denseDir(s, dirDenseWeight), dz.lo, ptr(x), ptr(dw), ptr(db))
+	if !ok || !fused {
 		return nil, ok
 	}
 	return p, true
