@@ -75,6 +75,8 @@ import "C"
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -321,7 +323,10 @@ func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 	var res [LtAlgorithms]C.ltResult
 	var n C.int
 	st := C.c_ltHeuristic(fn["cublasLtMatmulAlgoGetHeuristic"], C.ltHandle(c.lt), p.desc, p.la, p.lb, p.ld, pref, LtAlgorithms, &res[0], &n)
-	if unsupported(st) {
+	// NOT_SUPPORTED: no algorithm for this product. INVALID_VALUE here
+	// would be a descriptor or layout of ours that cuBLASLt refuses: an
+	// error, not a quiet fallback.
+	if st == statNotSupported {
 		return nil, fmt.Errorf("%w (%+v)", ErrNoFusedAlgorithm, s)
 	}
 	if err := ltCheck("cublasLtMatmulAlgoGetHeuristic", st); err != nil {
@@ -342,6 +347,16 @@ func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 // Use changes (for the products queued after it).
 func (p *LtPlan) Algos() int { return len(p.algos) }
 func (p *LtPlan) Algo() int  { return p.cur }
+
+// AlgoID names algorithm i of p by its configuration (the start of the
+// SHA-256 of cuBLASLt's opaque cublasLtMatmulAlgo_t: algorithm, tile,
+// stages, split-K and the like), the same in every process that gets it
+// from the heuristic, unlike its place in the heuristic's list.
+func (p *LtPlan) AlgoID(i int) string {
+	b := C.GoBytes(unsafe.Pointer(&p.algos[i]), C.int(unsafe.Sizeof(p.algos[i])))
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
 func (p *LtPlan) Use(i int) {
 	if i < 0 || i >= len(p.algos) {
 		panic("cuda: LtPlan.Use of an algorithm the plan does not have")

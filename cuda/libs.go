@@ -142,3 +142,16 @@ func DriverFile() (string, error) {
 	}
 	return "libcuda.so.1", nil
 }
+
+// LtLibrary loads cuBLASLt (the copy beside the cuBLAS loaded, for the
+// dense layers' fused products) and returns the file the system loaded.
+func LtLibrary() (string, error) {
+	fns, err := ltLibrary()
+	if err != nil {
+		return "", err
+	}
+	if f := C.c_dlfile(fns["cublasLtCreate"]); f != nil {
+		return C.GoString(f), nil
+	}
+	return "", errors.New("cuBLASLt: loaded, but the system does not say from which file")
+}

@@ -28,5 +28,8 @@ func Devices() ([]Device, error) { return nil, errNoCgo }
 // BLASLibrary reports that GPU support is not built in.
 func BLASLibrary() (*nvlib.Found, error) { return nil, errNoCgo }
 
+// LtLibrary reports that GPU support is not built in.
+func LtLibrary() (string, error) { return "", errNoCgo }
+
 // DriverFile reports that GPU support is not built in.
 func DriverFile() (string, error) { return "", errNoCgo }

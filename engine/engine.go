@@ -26,6 +26,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -305,3 +306,9 @@ func Must(op, name string, t Tensor, dt DType, n int) {
 		panic(fmt.Sprintf("engine: %s: %s has %d elements, shape needs %d", op, name, t.Len(), n))
 	}
 }
+
+// ErrDeviceLost matches (errors.Is) an engine's error after which the
+// engine cannot be used again in this process (a GPU's sticky fault):
+// a long-running user (serve) stops rather than answer every request
+// with the same error.
+var ErrDeviceLost = errors.New("the engine's device can no longer be used")

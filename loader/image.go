@@ -147,9 +147,11 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		ink[i] = math.Max(0, math.Min(1, v))
 	}
 	// The noise floor is what remains on the border after removing the
-	// background (its 95th percentile, so a digit touching the edge does not
-	// count): zero for a clean image, a few percent for a photo or JPEG.
-	// Anything at or below it is background; the rest is ink.
+	// background: the 95th percentile of the border's pixels that are less
+	// than half ink (those at half or more are a digit touching the edge,
+	// however much of the border it covers: a tightly cropped photo, a
+	// large drawing); zero for a clean image, a few percent for a photo
+	// or JPEG. Anything at or below it is background; the rest is ink.
 	var edge []float64
 	for x := 0; x < w; x++ {
 		edge = append(edge, ink[x], ink[(h-1)*w+x])
@@ -157,8 +159,12 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	for y := 0; y < h; y++ {
 		edge = append(edge, ink[y*w], ink[y*w+w-1])
 	}
+	edge = slices.DeleteFunc(edge, func(v float64) bool { return v >= 0.5 })
 	slices.Sort(edge)
-	thresh := edge[len(edge)*95/100]
+	thresh := 0.0
+	if len(edge) > 0 {
+		thresh = edge[len(edge)*95/100]
+	}
 	for i, v := range ink {
 		if v <= thresh {
 			ink[i] = 0

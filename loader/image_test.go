@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -174,6 +175,38 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		_, err := DecodeDigit(c.data)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestPrepareDigitTouchingTheEdges: a digit that covers more than a few
+// percent of the image's border (a tight crop of a "1", a large "0"
+// drawn across the drawing page's edges) is ink, not noise: it was
+// reported as a blank image.
+func TestPrepareDigitTouchingTheEdges(t *testing.T) {
+	one := image.NewRGBA(image.Rect(0, 0, 100, 100))
+	draw.Draw(one, one.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(one, image.Rect(38, 0, 63, 100), image.NewUniform(color.Black), image.Point{}, draw.Src)
+	ring := image.NewRGBA(image.Rect(0, 0, 280, 280))
+	draw.Draw(ring, ring.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	for y := range 280 {
+		for x := range 280 {
+			// An ellipse of radii 150 and 170 about the centre, 24 wide:
+			// it leaves the canvas on all four sides.
+			dx, dy := float64(x-140)/150, float64(y-140)/170
+			if r := math.Hypot(dx, dy); r > 0.93 && r < 1.07 {
+				ring.Set(x, y, color.Black)
+			}
+		}
+	}
+	for name, img := range map[string]image.Image{"a bar from top to bottom": one, "a ring across every edge": ring} {
+		x, err := DecodeDigit(enc(t, img, "png"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if bw, bh, _, _ := stats(x); max(bw, bh) < 19 {
+			t.Errorf("%s: ink box %dx%d, want the longer side 20", name, bw, bh)
 		}
 	}
 }

@@ -4,8 +4,9 @@
 # the default in TF32) at batch 64, 128, 256 and 512,
 # the CPU engine at 128, and, when python3 has CUDA PyTorch, the same model
 # in PyTorch on the same GPU and batch sizes, eager and with the whole step
-# captured as a CUDA graph (capturable Adam); one table with the
-# ratios. CNNGPU=path selects the binary (default bin/cnngpu); STEPS the
+# captured as a CUDA graph (capturable Adam), each with PyTorch's default
+# settings, strict FP32, TF32 and bf16 autocast; one table with the
+# ratios (each cnngpu row against PyTorch at its own precision). CNNGPU=path selects the binary (default bin/cnngpu); STEPS the
 # timed steps; PYTORCH_LOG a file for PyTorch's messages (default: none).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ fi
 sizes="64 128 256 512"
 {
 	if [ $torch_cuda = 1 ]; then
-		"$PY" scripts/pytorch_reference.py --device cuda --batch-sizes "${sizes// /,}" --modes eager,graph --steps "$STEPS" --warmup 10 2>>"$plog"
+		"$PY" scripts/pytorch_reference.py --device cuda --batch-sizes "${sizes// /,}" --modes eager,graph --precisions default,fp32,tf32,bf16 --steps "$STEPS" --warmup 10 2>>"$plog"
 	fi
 	for bs in $sizes; do
 		CNNGPU_KERNELS=library CNNGPU_STREAMS=1 "$bin" bench --device 0 --batch-size "$bs" --steps "$STEPS" --warmup 10 --json

@@ -178,7 +178,7 @@ for k, v in acc.items():
 PY
 	rows+=("$(printf '%-20s %-9s %4ss' seeds ok $((SECONDS - start)))")
 fi
-[ "${BENCH:-1}" = 1 ] && run bench-gpu 200 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
+[ "${BENCH:-1}" = 1 ] && run bench-gpu 300 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
 # AB=OLD_BINARY: an earlier build against this one, default variant,
 # alternating, 5 rounds of 1,000 steps at each batch size in AB_SIZES
 # (default 128): medians, in bench-gpu.log. CONV_AB=1 (the default) adds

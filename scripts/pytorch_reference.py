@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -44,13 +45,41 @@ def main():
                     help="CUDA only: capture the whole training step (capturable Adam) as a CUDA graph and replay it")
     ap.add_argument("--modes", default="",
                     help="CUDA only: comma-separated eager,graph: each mode at each batch size (overrides --graph)")
+    ap.add_argument("--precisions", default="default",
+                    help="CUDA only: comma-separated, each a run at each batch size and mode: "
+                         "default (PyTorch's own settings: the JSON line's tf32 field says where they allow TF32), "
+                         "fp32 (strict: no TF32 anywhere, as cnngpu --precision fp32), "
+                         "tf32 (TF32 in products and convolutions, as cnngpu --precision tf32), "
+                         "bf16 (autocast: bf16 products and convolutions, FP32 weights and accumulation)")
     a = ap.parse_args()
     sizes = [int(b) for b in a.batch_sizes.split(",")] if a.batch_sizes else [a.batch_size]
     modes = a.modes.split(",") if a.modes else (["graph"] if a.graph else ["eager"])
+    precisions = a.precisions.split(",")
+    for p in precisions:
+        if p not in ("default", "fp32", "tf32", "bf16"):
+            ap.error(f"--precisions: {p!r} is not one of default, fp32, tf32, bf16")
+    defaults = tf32_settings()
     for bs in sizes:
         for mode in modes:
-            a.batch_size, a.graph = bs, mode == "graph"
-            run(a)
+            for p in precisions:
+                a.batch_size, a.graph, a.precision = bs, mode == "graph", p
+                set_tf32(defaults if p in ("default", "bf16") else (p == "tf32", p == "tf32"))
+                run(a)
+
+
+def tf32_settings():
+    """(products, convolutions): whether each may use TF32 now (the
+    allow_tf32 flags, which PyTorch 2.x still honours; the newer
+    fp32_precision settings are left alone, not to mix the two)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bool(torch.backends.cuda.matmul.allow_tf32), bool(torch.backends.cudnn.allow_tf32)
+
+
+def set_tf32(s):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = s
 
 
 def run(a):
@@ -70,19 +99,36 @@ def run(a):
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
+    precision = getattr(a, "precision", "default")
+    bf16 = precision == "bf16" and dev.type == "cuda"
+
+    def forward_loss(x, y):
+        # bf16: the products and convolutions in bf16 under autocast, the
+        # weights FP32 (the optimizer's) and the loss FP32; no cast cache,
+        # so that a captured graph casts the weights each replay.
+        if bf16:
+            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+                return lossf(net(x), y)
+        return lossf(net(x), y)
+
     def train_step(i):
         lo = (i % 4) * a.batch_size
         x = images[lo:lo + a.batch_size].float() / 255
         y = labels[lo:lo + a.batch_size]
         opt.zero_grad(set_to_none=True)
-        loss = lossf(net(x), y)
+        loss = forward_loss(x, y)
         loss.backward()
         opt.step()
 
     @torch.no_grad()
     def infer_step(i):
         lo = (i % 4) * a.batch_size
-        net(images[lo:lo + a.batch_size].float() / 255)
+        x = images[lo:lo + a.batch_size].float() / 255
+        if bf16:
+            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+                net(x)
+        else:
+            net(x)
 
     def timed(step):
         for i in range(a.warmup):
@@ -101,7 +147,7 @@ def run(a):
 
         def body():
             opt.zero_grad(set_to_none=False)
-            loss = lossf(net(sx), sy)
+            loss = forward_loss(sx, sy)
             loss.backward()
             opt.step()
 
@@ -130,7 +176,11 @@ def run(a):
     n = a.batch_size * a.steps
     print(json.dumps({
         "engine": f"pytorch {torch.__version__} {a.device}" + (f" ({torch.get_num_threads()} threads)" if a.device == "cpu" else "")
-                  + (" cuda-graph" if graph else (" eager" if dev.type == "cuda" else "")),
+                  + (" cuda-graph" if graph else (" eager" if dev.type == "cuda" else ""))
+                  + (f" {precision}" if dev.type == "cuda" and precision != "default" else ""),
+        "precision": precision if dev.type == "cuda" else "fp32",
+        # Whether products and convolutions could use TF32 in this run.
+        "tf32": list(tf32_settings()) if dev.type == "cuda" else [False, False],
         "batch_size": a.batch_size,
         "steps": a.steps,
         "train_images_per_sec": n / dt,

@@ -17,6 +17,8 @@ import (
 	"mime"
 	"net/http"
 	"sort"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -28,6 +30,9 @@ var page []byte
 
 // MaxBatch is the most requests classified together.
 const MaxBatch = 64
+
+// MaxJSONBody is the largest JSON request body (the pixels as numbers).
+const MaxJSONBody = 256 << 10
 
 // Result is the answer to one prediction request.
 type Result struct {
@@ -74,18 +79,51 @@ type Server struct {
 	// MaxBody is the request body limit in bytes.
 	MaxBody int64
 	mux     *http.ServeMux
+	// lost is closed once the engine's device fails for good
+	// (engine.ErrDeviceLost); lostErr is that failure.
+	lost     chan struct{}
+	lostOnce sync.Once
+	lostErr  error
 }
 
 // New returns a server for model; info is reported by /healthz.
 func New(model *engine.Model, info map[string]string) *Server {
 	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}),
-		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux()}
+		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{})}
 	s.mux.HandleFunc("/", s.handlePage)
 	s.mux.HandleFunc("/healthz", s.handleHealth)
 	s.mux.HandleFunc("/v1/predict", s.handlePredict)
 	go s.batcher()
 	return s
 }
+
+// Lost is closed when the model's device has failed for good (a GPU's
+// sticky fault: engine.ErrDeviceLost); Err then says how. From then on
+// /healthz answers 503 and predictions are refused at once: the server
+// is to be stopped (cnngpu serve exits) and started again.
+func (s *Server) Lost() <-chan struct{} { return s.lost }
+
+// Err is the failure that closed Lost, or nil.
+func (s *Server) Err() error {
+	select {
+	case <-s.lost:
+		return s.lostErr
+	default:
+		return nil
+	}
+}
+
+func (s *Server) loseDevice(err error) {
+	s.lostOnce.Do(func() {
+		s.lostErr = err
+		close(s.lost)
+	})
+}
+
+// errDeviceLost is what a client is told once the device has failed (the
+// engine's own message, with its hints for the command line, goes to the
+// server's log).
+const errDeviceLost = "the server's device has failed and cannot classify any more; the server is shutting down: retry once it has been restarted"
 
 // Close stops the batcher; requests still queued get an error.
 func (s *Server) Close() {
@@ -114,6 +152,9 @@ func (s *Server) batcher() {
 			x = append(x, j.x...)
 		}
 		probs, err := s.model.Predict(x)
+		if errors.Is(err, engine.ErrDeviceLost) {
+			s.loseDevice(err)
+		}
 		if err == nil {
 			// A model whose outputs are not finite answers with an error,
 			// never with NaN.
@@ -179,9 +220,19 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
 	out := map[string]string{"status": "ok"}
 	for k, v := range s.info {
 		out[k] = v
+	}
+	if s.Err() != nil {
+		out["status"], out["error"] = "failed", errDeviceLost
+		writeJSON(w, http.StatusServiceUnavailable, out)
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -200,11 +251,18 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ct = ""
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	limit, what := s.MaxBody, "body"
+	if ct == "application/json" && limit > MaxJSONBody {
+		// 784 numbers take about 20 KB; a body of megabytes would be
+		// decoded whole (hundreds of MB of numbers) before its length
+		// is checked.
+		limit, what = MaxJSONBody, "JSON body (784 numbers take about 20 KB)"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than the %d-byte limit", s.MaxBody))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than the %d-byte limit", what, limit))
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
@@ -233,7 +291,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error()+` (expected {"pixels": [784 numbers in 0..1]})`)
+			writeError(w, http.StatusBadRequest, "bad JSON: "+jsonProblem(err)+` (expected {"pixels": [784 numbers in 0..1]})`)
 			return
 		}
 		if _, err := dec.Token(); err != io.EOF {
@@ -256,9 +314,17 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json", r.Header.Get("Content-Type")))
 		return
 	}
+	if s.Err() != nil {
+		writeError(w, http.StatusServiceUnavailable, errDeviceLost)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	probs, err := s.classify(ctx, x)
+	if errors.Is(err, engine.ErrDeviceLost) {
+		writeError(w, http.StatusServiceUnavailable, errDeviceLost)
+		return
+	}
 	if errors.Is(err, engine.ErrNonFinite) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -268,4 +334,18 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, NewResult(probs))
+}
+
+// jsonProblem says what is wrong with a request's JSON in its terms, not
+// the decoder's (which names Go types).
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		where := "the body"
+		if te.Field != "" {
+			where = strconv.Quote(te.Field)
+		}
+		return fmt.Sprintf("%s is a JSON %s", where, te.Value)
+	}
+	return err.Error()
 }

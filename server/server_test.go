@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -27,7 +28,11 @@ import (
 )
 
 func newTestServer(t *testing.T) (*httptest.Server, *Server, *engine.Model) {
-	e := cpu.New(0)
+	return newTestServerOn(t, cpu.New(0))
+}
+
+// newTestServerOn is newTestServer on engine e (closed with the server).
+func newTestServerOn(t *testing.T, e engine.Engine) (*httptest.Server, *Server, *engine.Model) {
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam}, arch.GlorotInit(1))
 	if err != nil {
@@ -131,6 +136,8 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"bad json", "application/json", []byte("{pixels: oops"), 400, "bad JSON"},
 		{"unknown field", "application/json", []byte(`{"pixel": []}`), 400, "bad JSON"},
+		{"an array", "application/json", []byte(`[0.5]`), 400, `bad JSON: the body is a JSON array (expected {"pixels"`},
+		{"pixels a string", "application/json", []byte(`{"pixels": "0.5"}`), 400, `bad JSON: "pixels" is a JSON string`},
 		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
 		{"wrong type", "text/plain", []byte("7"), 400, "unsupported content type"},
@@ -150,6 +157,9 @@ func TestRefusals(t *testing.T) {
 	resp, _ := http.Get(ts.URL + "/v1/predict")
 	if resp.StatusCode != 405 {
 		t.Errorf("GET /v1/predict: %d", resp.StatusCode)
+	}
+	if resp, err := http.Post(ts.URL+"/healthz", "application/json", nil); err != nil || resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /healthz: %v %v, want 405 allowing GET and HEAD", resp, err)
 	}
 	// Still serving after all that.
 	if code, _ := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(make([]float32, 784))); code != 200 {
@@ -248,5 +258,100 @@ func TestConcurrentRequestsGetTheirOwnAnswers(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// lostEngine is the CPU engine whose reads fail as a GPU's do after a
+// sticky fault (engine.ErrDeviceLost), from the fail-th read on.
+type lostEngine struct {
+	*cpu.Engine
+	reads, fail int
+}
+
+func (e *lostEngine) Read(t engine.Tensor, off int, dst any) error {
+	if e.reads++; e.reads >= e.fail {
+		return fmt.Errorf("cuMemcpyDtoH: CUDA_ERROR_ILLEGAL_ADDRESS: %w", engine.ErrDeviceLost)
+	}
+	return e.Engine.Read(t, off, dst)
+}
+
+// TestDeviceLost: once the model's device fails for good, the request
+// that met it and every later one get 503 with a message for a client
+// (not the command line's hints), /healthz says "failed" with 503, and
+// Lost is closed with the engine's error, for cnngpu serve to stop.
+func TestDeviceLost(t *testing.T) {
+	e := &lostEngine{Engine: cpu.New(1), fail: 2}
+	ts, s, _ := newTestServerOn(t, e)
+	health := func() (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	x := pixelsJSON(make([]float32, 784))
+	if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 200 {
+		t.Fatalf("first request: %d %v, want 200", code, out)
+	}
+	if code, out := health(); code != 200 || out["status"] != "ok" {
+		t.Fatalf("healthz before the fault: %d %v", code, out)
+	}
+	select {
+	case <-s.Lost():
+		t.Fatal("Lost closed before any fault")
+	default:
+	}
+	for i := range 2 {
+		code, out := post(t, ts.URL+"/v1/predict", "application/json", x)
+		msg := fmt.Sprint(out["error"])
+		if code != 503 || !strings.Contains(msg, "device has failed") || strings.Contains(msg, "CUDA_ERROR") {
+			t.Errorf("request %d after the fault: %d %q, want 503 saying the device failed, without the engine's internals", i+1, code, msg)
+		}
+	}
+	if e.reads != 2 {
+		t.Errorf("the engine was read %d times, want 2: a request after the fault must not reach it", e.reads)
+	}
+	select {
+	case <-s.Lost():
+		if !errors.Is(s.Err(), engine.ErrDeviceLost) || !strings.Contains(s.Err().Error(), "ILLEGAL_ADDRESS") {
+			t.Errorf("Err() = %v, want the engine's error", s.Err())
+		}
+	default:
+		t.Fatal("Lost not closed after the fault")
+	}
+	if code, out := health(); code != 503 || out["status"] != "failed" || out["model"] != "test" {
+		t.Errorf("healthz after the fault: %d %v, want 503 with status failed", code, out)
+	}
+}
+
+// TestJSONBodyLimit: a JSON body is held to MaxJSONBody (a 20 MB list of
+// numbers took hundreds of MB to decode before its length was checked),
+// while 784 numbers written out at full length, indented, pass.
+func TestJSONBodyLimit(t *testing.T) {
+	ts, s, _ := newTestServer(t)
+	if s.MaxBody <= MaxJSONBody {
+		t.Fatalf("MaxBody %d: the default should exceed MaxJSONBody %d", s.MaxBody, MaxJSONBody)
+	}
+	var b strings.Builder
+	b.WriteString("{\n  \"pixels\": [\n")
+	for i := range 784 {
+		sep := ",\n"
+		if i == 783 {
+			sep = "\n"
+		}
+		fmt.Fprintf(&b, "    %.20f%s", 0.12345678901234567890, sep)
+	}
+	b.WriteString("  ]\n}\n")
+	if code, out := post(t, ts.URL+"/v1/predict", "application/json", []byte(b.String())); code != 200 {
+		t.Errorf("784 long numbers, indented (%d bytes): %d %v", b.Len(), code, out)
+	}
+	big := append([]byte(`{"pixels": [`), bytes.Repeat([]byte("0,"), MaxJSONBody/2)...)
+	code, out := post(t, ts.URL+"/v1/predict", "application/json", append(big, []byte("0]}")...))
+	if code != 413 || !strings.Contains(fmt.Sprint(out["error"]), fmt.Sprintf("JSON body (784 numbers take about 20 KB) larger than the %d-byte limit", MaxJSONBody)) {
+		t.Errorf("a %d-byte JSON body: %d %v, want 413 naming the JSON limit", len(big)+3, code, out)
 	}
 }

@@ -16,11 +16,13 @@ package tune
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
 // LockFile is the lock's file name inside a study folder.
@@ -100,67 +102,33 @@ func (h *holding) releaser(key folderKey) func() {
 	}
 }
 
-// flockFolder takes dir's lock file with flock(2): the open file holds the
-// lock (nil and no error where the file system has no flock). A lock file
-// removed or replaced while it waited (Claim takes back a folder it made)
-// is not the folder's lock: it tries again on the file there now.
+// flockFolder takes dir's lock file with flock(2) (fileutil.TryLock): the
+// open file holds the lock (nil and no error where the file system has no
+// flock, with a warning). A lock file removed or replaced while it waited
+// (Claim takes back a folder it made) is not the folder's lock: it tries
+// again on the file there now (the folder made again if it went with it).
 func flockFolder(dir string) (*os.File, error) {
-	for try := 0; ; try++ {
-		f, err := flockOnce(dir)
-		if f == nil || err != nil {
-			return f, err
-		}
-		held, err1 := f.Stat()
-		now, err2 := os.Stat(filepath.Join(dir, LockFile))
-		if err1 == nil && err2 == nil && os.SameFile(held, now) {
-			return f, nil
-		}
-		f.Close()
-		if try == 3 {
-			return nil, fmt.Errorf("locking the study folder %s: its lock file %s keeps being removed or replaced; is another program cleaning the folder?", dir, LockFile)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("making the study folder: %w", err)
-		}
-	}
-}
-
-// flockOnce opens dir's lock file and takes its flock once.
-func flockOnce(dir string) (*os.File, error) {
 	path := filepath.Join(dir, LockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	writable := err == nil
-	if err != nil {
-		// Another user's lock file in a shared folder: flock works on a
-		// file opened for reading too.
-		if f, err = os.Open(path); err != nil {
-			return nil, fmt.Errorf("locking the study folder: %w", err)
-		}
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path)
-		f.Close()
+	for try := 0; ; try++ {
+		f, holder, err := fileutil.TryLock(path)
 		switch {
-		case errors.Is(err, syscall.EWOULDBLOCK):
+		case err == nil:
+			return f, nil
+		case errors.Is(err, fileutil.ErrLocked):
 			who := "another process"
-			if h := strings.TrimSpace(string(b)); h != "" {
-				who += " (" + h + ")"
+			if holder != "" {
+				who += " (" + holder + ")"
 			}
 			return nil, fmt.Errorf("%s is in use by %s running cnngpu tune on it: wait for it to finish (or stop it; the study resumes), or give this one another --out folder", dir, who)
-		case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EINVAL):
+		case errors.Is(err, fileutil.ErrNoLocks):
 			fmt.Fprintf(os.Stderr, "warning: %s cannot be locked here (%v): it is used unlocked; run one cnngpu tune at a time on it\n", dir, err)
 			return nil, nil
+		case errors.Is(err, fs.ErrNotExist) && try < 3:
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("making the study folder: %w", err)
+			}
+			continue
 		}
 		return nil, fmt.Errorf("locking the study folder %s: %w", dir, err)
 	}
-	// Who holds it, for the message above (the lock is the flock, not
-	// this content): the host too, as the holder may be another machine's
-	// process on a shared folder.
-	if writable {
-		host, _ := os.Hostname()
-		if err := f.Truncate(0); err == nil {
-			f.WriteAt([]byte(fmt.Sprintf("pid %d on %s\n", os.Getpid(), host)), 0)
-		}
-	}
-	return f, nil
 }

@@ -357,11 +357,21 @@ func (r *Runner) Run(ctx context.Context) error {
 			fe = r.Engines[0]
 		}
 		if err := r.final(ctx, fe); err != nil {
+			if errors.Is(err, ErrAllDiverged) {
+				// The report shows what diverged where.
+				if rerr := Render(r.Dir, r.Machine); rerr != nil {
+					return rerr
+				}
+			}
 			return err
 		}
 	}
 	return Render(r.Dir, r.Machine)
 }
+
+// ErrAllDiverged matches (errors.Is) the error of a study whose every
+// configuration diverged: there is no final model to retrain.
+var ErrAllDiverged = errors.New("every configuration of the study diverged")
 
 func foldLabel(spec *Spec, fold int) string {
 	if spec.Folds > 0 {
@@ -506,8 +516,10 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	}
 	best, ok := Best(res)
 	if !ok {
-		r.logf("no configuration finished without diverging: nothing to retrain")
-		return nil
+		// The study asked for a final model (the runs' results are
+		// kept, with the report): say so, with a failing exit.
+		return fmt.Errorf("%w (%d runs; see %s), so there is no best one to retrain and test: try smaller --lr values",
+			ErrAllDiverged, len(res), filepath.Join(r.Dir, ReportFile))
 	}
 	if old, err := LoadFinal(r.Dir); err == nil && old.Config == best.Config {
 		r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)

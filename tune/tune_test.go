@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"image/png"
 	"math/rand/v2"
 	"os"
@@ -278,6 +279,21 @@ func TestDivergedRunIsRecordedAndNeverChosen(t *testing.T) {
 		t.Error("report does not show the diverged run")
 	}
 	checkPNG(t, filepath.Join(dir, PlotsDir, "curves_relu_bs32.png"), 1200, 500)
+
+	// Every configuration diverged: the study ends with an error (no final
+	// model for the retraining the study asked for), the report written.
+	all := t.TempDir()
+	spec.LRs = []float64{1e6}
+	err = newRunner(t, spec, all, synthetic(300, 50), true).Run(context.Background())
+	if !errors.Is(err, ErrAllDiverged) || !strings.Contains(err.Error(), "--lr") {
+		t.Errorf("a study whose every run diverged: %v; want ErrAllDiverged with a hint", err)
+	}
+	if rep, _ := os.ReadFile(filepath.Join(all, ReportFile)); !strings.Contains(string(rep), "diverged (epoch") {
+		t.Error("every run diverged: the report is missing or does not show it")
+	}
+	if _, err := LoadFinal(all); err == nil {
+		t.Error("every run diverged: a final model was recorded")
+	}
 }
 
 func TestChangedGridIsRefused(t *testing.T) {

@@ -19,12 +19,13 @@ import (
 func devicesCommand() *cli.Command {
 	return &cli.Command{
 		Name:         "devices",
-		Usage:        "list the GPUs, and which driver, cuBLAS and cuDNN files were loaded from where (exit 1 when there is no GPU)",
+		Usage:        "list the GPUs, and which driver, cuBLAS, cuBLASLt and cuDNN files were loaded from where (exit 1 when there is no GPU)",
 		OnUsageError: onUsage,
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
 			gpuErr := listGPUs(out)
 			listLibrary(out, "cuBLAS", cuda.BLASLibrary)
+			listLt(out)
 			listLibrary(out, "cuDNN", cudnn.Library)
 			return gpuErr
 		},
@@ -55,6 +56,20 @@ func listGPUs(out io.Writer) error {
 		return fmt.Errorf("the driver sees no GPU; train with --cpu")
 	}
 	return nil
+}
+
+// listLt prints which cuBLASLt file was loaded, or why none: without it
+// the dense layers' products run on cuBLAS alone (nothing else is lost).
+func listLt(out io.Writer) {
+	if _, err := cuda.BLASLibrary(); err != nil {
+		return // said under cuBLAS
+	}
+	f, err := cuda.LtLibrary()
+	if err != nil {
+		fmt.Fprintf(out, "%v\n  the dense layers' products run on cuBLAS alone, without fused epilogues\n", err)
+		return
+	}
+	fmt.Fprintf(out, "cuBLASLt  %s  (beside cuBLAS: the dense layers' fused products)\n", f)
 }
 
 // listLibrary prints which file of a library was loaded and from where,

@@ -29,6 +29,14 @@ func TestDevicesShowsLibraries(t *testing.T) {
 			t.Errorf("cnngpu devices does not show %q:\n%s%s", w, stdout, stderr)
 		}
 	}
+	// The stand-in cuBLAS's cuBLASLt has no functions: devices names the
+	// file, and says what runs without it.
+	for _, w := range []string{filepath.Join(dir, "libcublasLt.so.12") + " lacks cublasLtCreate",
+		"the dense layers' products run on cuBLAS alone"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("cnngpu devices does not show %q:\n%s%s", w, stdout, stderr)
+		}
+	}
 	if gpu := cuda.Load() == nil; gpu != (code == 0) {
 		t.Errorf("exit %d with a GPU %v", code, gpu)
 	}

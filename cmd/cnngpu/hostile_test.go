@@ -31,6 +31,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/export"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/tune"
 )
 
@@ -157,7 +158,7 @@ func digitPNG(t *testing.T) []byte {
 // fixtures are the files the hostile cases point at.
 type fixtures struct {
 	root, cwd, data, model, nan, png, empty, notes, folder, file, link, hard, ours, readonly string
-	shard0, shard0b                                                                          string
+	shard0, shard0b, fifo, zeroIdx                                                           string
 }
 
 func newFixtures(t *testing.T) *fixtures {
@@ -168,7 +169,7 @@ func newFixtures(t *testing.T) *fixtures {
 		png: filepath.Join(root, "digit.png"), empty: filepath.Join(root, "empty.png"), notes: filepath.Join(root, "notes.txt"),
 		folder: filepath.Join(root, "folder"), file: filepath.Join(root, "plain"), link: filepath.Join(root, "link.safetensors"),
 		hard: filepath.Join(root, "hard.safetensors"), ours: filepath.Join(root, "ours.onnx"), readonly: filepath.Join(root, "readonly.onnx"),
-		shard0: filepath.Join(root, "shard0"), shard0b: filepath.Join(root, "shard0-again")}
+		shard0: filepath.Join(root, "shard0"), shard0b: filepath.Join(root, "shard0-again"), fifo: filepath.Join(root, "pipe"), zeroIdx: filepath.Join(root, "zero.idx")}
 	for _, d := range []string{f.cwd, f.data, f.folder} {
 		os.MkdirAll(d, 0o755)
 	}
@@ -185,6 +186,11 @@ func newFixtures(t *testing.T) *fixtures {
 	if err := os.Link(f.model, f.hard); err != nil {
 		t.Fatal(err)
 	}
+	if err := syscall.Mkfifo(f.fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A valid IDX image file of no images: the header alone.
+	os.WriteFile(f.zeroIdx, []byte{0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28}, 0o644)
 	ck, err := engine.LoadCheckpoint(f.model)
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +258,11 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--no-such-flag"), 2, []string{"unknown flag --no-such-flag"}},
 		// train: outputs and inputs
 		{with(train, "--out", ""), 2, []string{`--out ""`, "expected a file name"}},
+		// A device or a pipe (also through a link) would be replaced by
+		// the rename that puts the new file in place.
+		{with(train, "--out", "/dev/null"), 2, []string{"--out /dev/null", "not a regular file", "a character device"}},
+		{with(train, "--metrics", "/dev/null"), 2, []string{"--metrics /dev/null", "not a regular file"}},
+		{with(train, "--out", f.fifo), 2, []string{"--out " + f.fifo, "a named pipe"}},
 		{with(train, "--out", f.folder), 2, []string{"--out " + f.folder, "is a directory"}},
 		{with(train, "--out", filepath.Join(f.file, "m.safetensors")), 2, []string{"--out", f.file + " is a file, not a folder"}},
 		{with(train, "--out", "/proc/cnngpu-test/m.safetensors"), 2, []string{"--out /proc/cnngpu-test/m.safetensors", "cannot write in /proc"}},
@@ -298,6 +309,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", "--model", f.nan, f.png}, 1, []string{f.nan, "non-finite"}},
 		{[]string{"predict", "--cpu", "--model", f.nan, "--json", f.png}, 1, []string{f.nan, "non-finite"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes}, 1, []string{"--idx", "notes.txt"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.zeroIdx}, 1, []string{"--idx " + f.zeroIdx, "holds no images"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes, f.png}, 2, []string{"either --idx FILE or image files"}},
 		{[]string{"predict", "--cpu", f.png, "--model"}, 2, []string{"--model needs a value"}},
 		// export
@@ -643,6 +655,7 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		{[]string{"--lr", "0.001,,0.01"}, "an empty item"},
 		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
 		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 (folder) vs 1 (now)"},
+		{[]string{"--out", filepath.Join(other, tune.SpecFile)}, "is a file, not a folder"},
 	} {
 		args := append([]string{"tune", "--dry-run"}, c.args...)
 		if !slices.Contains(c.args, "--out") {
@@ -655,5 +668,41 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a dry run made %s", out)
+	}
+}
+
+// TestTrainOutputLocked: a training whose --out or --metrics another
+// process is writing (its lock held) is refused at once, naming the file
+// and the holder, and writes nothing; once the lock is released the same
+// command trains, and leaves no lock file behind.
+func TestTrainOutputLocked(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	fakeMNIST(t, data, 300, 100)
+	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
+	args := []string{"train", "--cpu", "--data", data, "--epochs", "1", "--train-limit", "100", "--quiet", "--out", out, "--metrics", metrics}
+	for _, c := range []struct{ flag, file string }{{"--out", out}, {"--metrics", metrics}} {
+		lock := filepath.Join(dir, "."+filepath.Base(c.file)+".lock")
+		f, _, err := fileutil.TryLock(lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := cnngpu(t, nil, args...)
+		fileutil.Unlock(lock, f)
+		if code != 2 || !strings.Contains(stderr, c.flag+" "+c.file) || !strings.Contains(stderr, fmt.Sprintf("pid %d", os.Getpid())) ||
+			!strings.Contains(stderr, "is training into that file now") {
+			t.Errorf("%s held: exit %d, %q; want 2 naming the file and the holder", c.flag, code, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("%s held: a checkpoint was written", c.flag)
+		}
+	}
+	if _, stderr, code := cnngpu(t, nil, args...); code != 0 {
+		t.Fatalf("unlocked: exit %d: %s", code, stderr)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*.lock"))
+	if len(left) > 0 {
+		t.Errorf("lock files left behind: %v", left)
 	}
 }

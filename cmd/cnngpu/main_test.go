@@ -619,9 +619,16 @@ func TestTuneKilledAndRerun(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stderr, code = cnngpu(t, nil, append(args[:3:3], append([]string{missing}, args[4:]...)...)...)
+	_, pstderr, pcode := cnngpu(t, nil, "plot", out)
 	lock.Close()
 	if code != 1 || !strings.Contains(stderr, "is in use by") {
 		t.Errorf("folder held elsewhere: %d %s; want it refused before the data is read", code, stderr)
+	}
+	if pcode != 1 || !strings.Contains(pstderr, "is in use by") {
+		t.Errorf("plot on a folder held elsewhere: %d %s; want it refused", pcode, pstderr)
+	}
+	if _, pstderr, pcode := cnngpu(t, nil, "plot", out); pcode != 0 {
+		t.Errorf("plot once the folder is free: %d %s", pcode, pstderr)
 	}
 	// A study that fails before its first run leaves no folder behind.
 	fresh := filepath.Join(dir, "fresh")

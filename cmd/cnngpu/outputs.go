@@ -36,6 +36,11 @@ func checkOutFile(flag, path, example string) error {
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return usageErrorf("%s %s: is a directory; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
+	} else if err == nil && !st.Mode().IsRegular() {
+		// A device, a pipe or a socket (also through a link): the
+		// file is written whole and renamed into place, which would
+		// replace it (as root, /dev/null or /dev/stdout included).
+		return usageErrorf("%s %s: exists and is not a regular file (%s); cnngpu writes a new file there and renames it into place, which would replace it: give the name of a file", flag, path, fileKind(st.Mode()))
 	}
 	if namesFolder(path) {
 		// A folder not made yet: the write would fail after the work
@@ -43,6 +48,21 @@ func checkOutFile(flag, path, example string) error {
 		return usageErrorf("%s %s: names a folder, not a file; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
 	}
 	return checkParent(flag, path)
+}
+
+// fileKind names what a non-regular file is, for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a plain file: " + m.String()
 }
 
 // namesFolder reports whether path can only name a folder: it ends with a

@@ -171,6 +171,9 @@ func predictIDX(c *cli.Context, m *engine.Model, path string, enc *json.Encoder)
 	if err != nil {
 		return fmt.Errorf("--idx: %w", err)
 	}
+	if im.N == 0 {
+		return fmt.Errorf("--idx %s: the file holds no images (its header counts 0): nothing to classify", path)
+	}
 	var labels []uint8
 	if lp := c.String("labels"); lp != "" {
 		raw, err := fileutil.ReadFile(lp, loader.MaxFileBytes)

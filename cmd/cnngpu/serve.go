@@ -32,6 +32,9 @@ func serveCommand() *cli.Command {
 	}
 }
 
+// shutdownWait is how long a shutdown waits for the requests in flight.
+const shutdownWait = 10 * time.Second
+
 func serveAction(c *cli.Context) error {
 	if err := checkAddr(c.String("addr")); err != nil {
 		return err
@@ -58,13 +61,27 @@ func serveAction(c *cli.Context) error {
 	case err := <-errc:
 		s.Close()
 		return err
+	case <-s.Lost():
+		// The device failed for good: every later request would fail
+		// alike, so stop (exit 1) for a supervisor to start it again.
+		fmt.Fprintf(c.App.ErrWriter, "cnngpu: serve: %v\nshutting down: this process cannot use the device again\n", s.Err())
 	case <-ctx.Done():
+		fmt.Fprintln(c.App.Writer, "shutting down: finishing requests in flight")
 	}
-	fmt.Fprintln(c.App.Writer, "shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A client still sending its body (or reading the answer) after
+		// the wait: cut it off; stopping is what was asked for.
+		srv.Close()
+		fmt.Fprintf(c.App.ErrWriter, "cnngpu: serve: gave up after %s on the requests still in flight (a client still sending or reading); they were cut off\n", shutdownWait)
+		err = nil
+	}
 	s.Close()
+	if lost := s.Err(); lost != nil {
+		return fmt.Errorf("serving %s stopped: %w\nhint: start cnngpu serve again (a supervisor can restart it on a non-zero exit), or serve with --cpu", c.String("model"), lost)
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

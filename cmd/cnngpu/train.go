@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,6 +69,7 @@ type trainSetup struct {
 	init   *engine.Checkpoint // when resuming
 	from   string             // the checkpoint resumed (--resume)
 	out    string
+	outs   []string // the checkpoints written: out, or one per seed
 	hist   []engine.EpochMetrics
 	quiet  bool
 	json   bool
@@ -182,7 +184,65 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			return nil, err
 		}
 	}
+	s.outs = outs
 	return s, nil
+}
+
+// lockOutputs takes, for the whole run, a lock on each checkpoint path in
+// outs and on --metrics (a hidden ".NAME.lock" beside each, removed when
+// released), so that a second training writing the same file is refused
+// at once instead of each replacing the other's file every epoch. Where
+// the file system has no locks, it says so and goes on unlocked.
+func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(), err error) {
+	type held struct {
+		path string
+		f    *os.File
+	}
+	var hs []held
+	release = func() {
+		for _, h := range hs {
+			fileutil.Unlock(h.path, h.f)
+		}
+	}
+	paths := slices.Clone(outs)
+	if m := c.String("metrics"); m != "" {
+		paths = append(paths, m)
+	}
+	warned := false
+	for i, p := range paths {
+		flag := "--out"
+		if i == len(outs) {
+			flag = "--metrics"
+		}
+		dir := filepath.Dir(p)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			release()
+			return nil, fmt.Errorf("%s %s: making its folder: %w", flag, p, err)
+		}
+		lock := filepath.Join(dir, "."+filepath.Base(p)+".lock")
+		f, holder, err := fileutil.TryLock(lock)
+		switch {
+		case err == nil:
+			hs = append(hs, held{lock, f})
+			continue
+		case errors.Is(err, fileutil.ErrLocked):
+			who := "another process"
+			if holder != "" {
+				who += " (" + holder + ")"
+			}
+			release()
+			return nil, usageErrorf("%s %s: %s is training into that file now; wait for it to finish, or give this run another %s", flag, p, who, flag)
+		case errors.Is(err, fileutil.ErrNoLocks):
+			if !warned {
+				fmt.Fprintf(stderr, "warning: %s cannot be locked here (%v): run one training at a time on it\n", p, err)
+				warned = true
+			}
+			continue
+		}
+		release()
+		return nil, fmt.Errorf("%s %s: %w", flag, p, err)
+	}
+	return release, nil
 }
 
 // resume loads the checkpoint and takes its settings; a flag given
@@ -331,6 +391,13 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// The outputs are this run's from here (the checks that could refuse
+	// the run, made: nothing is created for a run that does not start).
+	release, err := lockOutputs(c, s.outs, stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	say("engine: %s", e.Name())
 	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, data: fp, say: say,
 		stdout: stdout, stderr: stderr, note: note}
@@ -449,16 +516,20 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		tr.ProgressEvery = 200 * time.Millisecond
 		tr.OnProgress = bar.update
 	}
+	hookFailed := false // OnEpoch's own error, which says what to do
 	tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
 		bar.clear()
 		r.say("%s", epochLine(em, cfg.Epochs))
 		hist = append(hist, em)
 		if s.metric != "" {
 			if err := r.writeMetrics(seed, hist); err != nil {
+				hookFailed = true
 				return fmt.Errorf("--metrics: %w", err)
 			}
 		}
-		return save(pos)
+		err := save(pos)
+		hookFailed = err != nil
+		return err
 	}
 	start := time.Now()
 	pos, err := tr.Run(ctx, s.pos)
@@ -474,17 +545,38 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, divergedError(err, opt, out, saved)
 	}
 	if err != nil {
-		return seedResult{}, err
+		if hookFailed {
+			return seedResult{}, err
+		}
+		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, s.again)
 	}
 	elapsed := time.Since(start)
 	ev := trace.Begin(trace.TestEval)
 	res, err := engine.Evaluate(m, r.test, engine.AllIndices(r.test.N), 0, false)
 	ev.End()
 	if err != nil {
-		return seedResult{}, err
+		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
 	}
 	if !engine.IsFinite(res.Loss) {
 		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), opt, out, saved)
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
+}
+
+// keptCheckpoint adds to err, a failure of the engine during training or
+// the test that follows it, what the run has kept: the checkpoint of its
+// last finished epoch at out (saved; nil when none was written), and how
+// to go on from it: resume it (with the same flags; a resumed run keeps
+// its batch size), or, when every one of the epochs was trained, evaluate
+// it.
+func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, again string) error {
+	if saved == nil {
+		return fmt.Errorf("%w\nno checkpoint was written to %s", err, out)
+	}
+	if saved.Epoch >= epochs {
+		return fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: cnngpu eval --model %s",
+			err, out, plural(epochs, "epoch"), shellQuote(out))
+	}
+	return fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: cnngpu train --resume %s%s (a resumed run keeps its --batch-size)",
+		err, out, saved.Epoch+1, saved.Step, shellQuote(out), again)
 }

@@ -83,6 +83,16 @@ func plotCommand() *cli.Command {
 				return usageErrorf("plot takes one study folder, got %d arguments", c.NArg())
 			}
 			dir := c.Args().First()
+			if st, err := os.Stat(dir); err == nil && st.IsDir() {
+				// Not beside a tune writing the same folder (the
+				// study's lock; it would redraw half-written runs and
+				// race the study's own report).
+				release, err := tune.Lock(dir)
+				if err != nil {
+					return err
+				}
+				defer release()
+			}
 			if err := tune.Render(dir, ""); err != nil {
 				return err
 			}
@@ -223,6 +233,10 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := checkEngineFlags(c); err != nil {
 		return err
 	}
+	// --dry-run checks what the run would check first: the folder.
+	if err := checkOutDir("--out", out); err != nil {
+		return err
+	}
 	if c.Bool("dry-run") {
 		finished, err := tune.CheckFolder(out, spec)
 		if err != nil {
@@ -230,9 +244,6 @@ func tuneAction(c *cli.Context) (err error) {
 		}
 		printPlan(c.App.Writer, spec, out, finished)
 		return nil
-	}
-	if err := checkOutDir("--out", out); err != nil {
-		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

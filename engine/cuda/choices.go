@@ -73,6 +73,9 @@ type dirChoice struct {
 	// "timed"); for a dense direction (Timed unused), cuBLASLt's fused
 	// product, with its heuristic's algorithm Algo, over the split one.
 	Own bool `json:"own,omitempty"`
+	// AlgoID names a fused dense product's algorithm (gemmPlan.AlgoID):
+	// adopted only where the plan offers that very one.
+	AlgoID string `json:"algo_id,omitempty"`
 	// Written is when (Unix seconds), for dropping the oldest.
 	Written int64 `json:"written"`
 	// Sum is a checksum of the key and the fields above: an entry
@@ -88,7 +91,8 @@ func (c dirChoice) sum(key string) string {
 		U bool
 		O bool
 		W int64
-	}{key, c.Timed, c.Algo, c.Tuned, c.Own, c.Written})
+		I string `json:",omitempty"` // (entries without it keep their sums)
+	}{key, c.Timed, c.Algo, c.Tuned, c.Own, c.Written, c.AlgoID})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:12])
 }
@@ -184,7 +188,7 @@ func (s *choiceStore) putAll(kv map[string]dirChoice) {
 	for key, c := range kv {
 		c.Written = time.Now().Unix()
 		c.Sum = c.sum(key)
-		if old, ok := s.entries[key]; ok && old.Algo == c.Algo && old.Tuned == c.Tuned && old.Own == c.Own && slices.Equal(old.Timed, c.Timed) {
+		if old, ok := s.entries[key]; ok && old.Algo == c.Algo && old.Tuned == c.Tuned && old.Own == c.Own && old.AlgoID == c.AlgoID && slices.Equal(old.Timed, c.Timed) {
 			continue // nothing new
 		}
 		s.entries[key] = c
@@ -280,9 +284,10 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 }
 
 // restoreDense adopts a dense direction's choice remembered by an
-// earlier process's in-place timing (Own: fused on cuBLASLt, with plan
-// p's algorithm Algo), settling it, and reports whether there was one; an
-// algorithm p does not have (another cuBLASLt) is not adopted.
+// earlier process's in-place timing (Own: fused on cuBLASLt, with the
+// algorithm named AlgoID), settling it, and reports whether there was
+// one; an algorithm p does not offer (another cuBLASLt, another layer's
+// epilogue or alignment) is not adopted, and the direction is timed again.
 func (e *Engine) restoreDense(pd planDir, p gemmPlan) bool {
 	if e.choices == nil {
 		return false
@@ -292,14 +297,21 @@ func (e *Engine) restoreDense(pd planDir, p gemmPlan) bool {
 	if !ok || !c.Tuned {
 		return false
 	}
-	if c.Own && (c.Algo < 0 || c.Algo >= p.Algos()) {
+	algo := -1
+	for i := range p.Algos() {
+		if p.AlgoID(i) == c.AlgoID {
+			algo = i
+			break
+		}
+	}
+	if c.Own && algo < 0 {
 		e.choices.drop(key)
 		return false
 	}
 	e.settled[pd] = true
 	if c.Own {
 		e.fusedOn[pd] = true
-		p.Use(c.Algo)
+		p.Use(algo)
 	}
 	return true
 }
@@ -313,10 +325,13 @@ func (e *Engine) remember(dirs []planDir, tuned bool) {
 	}
 	kv := map[string]dirChoice{}
 	for _, pd := range dirs {
+		// Settled without an alternative that failed to record
+		// (tune.go): its search's result, not the timing's.
+		tuned := tuned && !e.lost[pd]
 		if isDense(pd.dir) {
 			if p := e.gemmDir[pd]; tuned && p != nil {
 				fused := e.dense == denseLt || e.fusedOn[pd]
-				kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Tuned: true, Own: fused, Algo: p.Algo()}
+				kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Tuned: true, Own: fused, Algo: p.Algo(), AlgoID: p.AlgoID(p.Algo())}
 			}
 			continue
 		}

@@ -78,7 +78,8 @@ func parseConv() (convMode, error) {
 // "cublaslt" times the heuristic's algorithms alone. Where cuBLASLt has no
 // algorithm for a product (a sigmoid or tanh layer, a release without the
 // epilogue, a bias vector less than 16-byte aligned), it runs apart
-// whatever this says.
+// whatever this says; so it does in "timed" mode where cuBLASLt fails to
+// plan it or to run an algorithm the first time (fused.go: warnFused).
 const DenseEnv = "CNNGPU_DENSE"
 
 // denseMode is DenseEnv's value.

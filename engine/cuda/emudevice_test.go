@@ -116,8 +116,10 @@ type emuGPU struct {
 	fusedRan map[cu.Epilogue]int
 	// gemmAlgos is how many algorithms each cuBLASLt plan offers (2).
 	gemmAlgos int
-	finds     [3]int // convolution searches by direction
-	restores  [3]int // remembered choices adopted, by direction
+	// calls counts the fault points reached, by call name.
+	calls    map[string]int
+	finds    [3]int // convolution searches by direction
+	restores [3]int // remembered choices adopted, by direction
 }
 
 // faultKind is a kind of point where the emulated device can fail.
@@ -139,10 +141,12 @@ var faultNames = [faultKinds]string{"none", "allocation", "launch", "copy", "lib
 
 func (k faultKind) String() string { return faultNames[k] }
 
-// emuFault is the fault to inject: the at-th point of kind (1 first).
+// emuFault is the fault to inject: the at-th point of kind (1 first), or
+// where call is set, the at-th call of that name.
 type emuFault struct {
 	kind faultKind
 	at   int
+	call string
 }
 
 // violate records something a real device would punish silently.
@@ -162,8 +166,19 @@ func (g *emuGPU) point(kind faultKind, call string, injected func() error) error
 		return g.sticky(call)
 	}
 	g.points[kind]++
-	if g.fault.kind == kind && g.points[kind] == g.fault.at && g.fired == nil {
-		g.fired = &emuFault{kind, g.points[kind]}
+	if g.calls == nil {
+		g.calls = map[string]int{}
+	}
+	g.calls[call]++
+	n := g.points[kind]
+	if g.fault.call != "" {
+		n = -1
+		if call == g.fault.call {
+			n = g.calls[call]
+		}
+	}
+	if g.fault.kind == kind && n == g.fault.at && g.fired == nil {
+		g.fired = &emuFault{kind, n, g.fault.call}
 		g.firedErr = injected()
 		if g.rec != nil || kind == faultGraph && call == "cuGraphInstantiateWithFlags" {
 			g.firedIn = g.captures
@@ -187,7 +202,7 @@ func (g *emuGPU) ran(name string) {
 	g.launched[name]++
 	if g.fault.kind == faultSticky && g.executed == g.fault.at && g.stuck == nil {
 		g.points[faultSticky] = g.executed
-		g.fired = &emuFault{faultSticky, g.executed}
+		g.fired = &emuFault{faultSticky, g.executed, ""}
 		g.stuck = g.sticky(name)
 		g.firedErr = g.stuck
 	}
@@ -584,6 +599,14 @@ type emuGemm struct {
 
 func (p *emuGemm) Algos() int { return p.algos }
 func (p *emuGemm) Algo() int  { return p.cur }
+
+// AlgoID: algorithm i is "emu-<emuGemmIDs+i>".
+func (p *emuGemm) AlgoID(i int) string { return fmt.Sprintf("emu-%d", emuGemmIDs+i) }
+
+// emuGemmIDs shifts the emulated heuristic's list of algorithms, as
+// another cuBLASLt's heuristic could (tests set it).
+var emuGemmIDs = 0
+
 func (p *emuGemm) Use(i int) {
 	if i < 0 || i >= p.algos {
 		panic("emulated cuBLASLt: Use of an algorithm the plan does not have")

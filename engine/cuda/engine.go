@@ -79,9 +79,12 @@ type Engine struct {
 	fusedOn map[planDir]bool
 	// gemmDir is the plan each dense direction's product used last.
 	gemmDir map[planDir]gemmPlan
-	streams bool   // a second stream in the backward ops (StreamsEnv)
-	lane    lane   // that stream, made on first use
-	wsLane  devBuf // the lane's cuDNN workspace
+	// fusedDrops counts the products that run apart because cuBLASLt
+	// failed at them in DenseEnv's "timed" mode (warnFused).
+	fusedDrops int
+	streams    bool   // a second stream in the backward ops (StreamsEnv)
+	lane       lane   // that stream, made on first use
+	wsLane     devBuf // the lane's cuDNN workspace
 	// laneUse is what the work queued on the lane since its last join
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
@@ -91,7 +94,10 @@ type Engine struct {
 	// the recordings being timed.
 	usedDirs map[planDir]bool
 	settled  map[planDir]bool
-	tuners   map[int]*tuner
+	// lost is the directions an alternative of which could not be
+	// recorded for timing: not remembered as timed.
+	lost   map[planDir]bool
+	tuners map[int]*tuner
 	// choices remembers searches and in-place timings between processes
 	// (choices.go; nil: off), under keys that start with identity.
 	choices  *choiceStore
@@ -144,7 +150,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, lost: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }

@@ -16,6 +16,7 @@ import (
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 // bugError is a rule of the engine's broken: its own bug, not the device's.
@@ -34,6 +35,10 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Err.Error() + "; " + e.Hint }
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches engine.ErrDeviceLost for a device fault (the context is
+// unusable from then on).
+func (e *Error) Is(target error) bool { return target == engine.ErrDeviceLost && deviceFault(e.Err) }
 
 // The hints, by kind of failure.
 const (

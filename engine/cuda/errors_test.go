@@ -13,6 +13,7 @@ import (
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 func TestExplain(t *testing.T) {
@@ -39,6 +40,11 @@ func TestExplain(t *testing.T) {
 		}
 		if again := explain(fmt.Errorf("context: %w", got)); strings.Count(again.Error(), c.hint) != 1 {
 			t.Errorf("explained twice: %v", again)
+		}
+		// A device fault, and only that, is the device lost (serve
+		// stops on it), also under added context.
+		if lost := errors.Is(fmt.Errorf("classifying: %w", got), engine.ErrDeviceLost); lost != (c.hint == hintFault) {
+			t.Errorf("explain(%v) matches engine.ErrDeviceLost: %v, want %v", c.err, lost, c.hint == hintFault)
 		}
 	}
 	if explain(nil) != nil {

@@ -348,6 +348,16 @@ func TestFakeFusedDense(t *testing.T) {
 	// Two algorithms: timed in place against each other.
 	two := fakecuda.Run(t, "engine", "", "FAKECUDA_ALT_MS=2", ConvEnv+"=cudnn", DenseEnv+"=cublaslt")
 	two.Clean(t)
+	// In the default "timed" mode the fused product is an alternative:
+	// where cuBLASLt fails to plan one, or to run an algorithm the first
+	// time, that product runs apart, and the run says so once.
+	for _, at := range []string{"cublasLtMatmulAlgoGetHeuristic:1", "cublasLtMatmul:1"} {
+		timed := fakecuda.Run(t, "engine", at, "FAKECUDA_ALT_MS=2", ConvEnv+"=cudnn")
+		timed.Clean(t)
+		if n := strings.Count(timed.Output, "runs on cuBLAS instead"); n != 1 || !strings.Contains(timed.Output, strings.SplitN(at, ":", 2)[0]) {
+			t.Errorf("%s failed in the timed mode: %d warnings, want one naming the call:\n%s", at, n, timed.Output)
+		}
+	}
 	none := fakecuda.Run(t, "engine", "", append(env, "FAKECUDA_LT=none")...)
 	none.Clean(t)
 	if n := none.Counts["cublasLtMatmul"]; n != 0 {

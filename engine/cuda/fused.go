@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -31,6 +32,8 @@ type gemmPlan interface {
 	Close()
 	Algos() int
 	Algo() int
+	// AlgoID names algorithm i by what it is, for remembering it.
+	AlgoID(i int) string
 	Use(i int)
 }
 
@@ -60,12 +63,39 @@ func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, fresh, ok bool
 		return nil, false, true
 	}
 	if err != nil {
-		e.fail(fmt.Errorf("planning a dense layer's product on cuBLASLt: %w", err))
+		err = fmt.Errorf("planning a dense layer's product on cuBLASLt: %w", err)
+		if e.dense == denseTimed {
+			// An alternative to time, not what the user asked for:
+			// the split product runs instead.
+			e.gemms[spec] = nil
+			e.warnFused(spec, err)
+			return nil, false, true
+		}
+		e.fail(err)
 		return nil, false, false
 	}
 	e.gemms[spec] = p
 	return p, true, true
 }
+
+// warnFused says once a process that a dense layer's product runs apart
+// because cuBLASLt failed at it (DenseEnv "timed": the fused product is
+// an alternative the tuning would have timed, so the step goes on).
+func (e *Engine) warnFused(s cu.GemmSpec, err error) {
+	e.fusedDrops++
+	if fusedWarned.Swap(true) {
+		return
+	}
+	layer := fmt.Sprintf("%d→%d", s.K, s.N)
+	if s.Epilogue == cu.EpilogueBiasGradA {
+		layer = fmt.Sprintf("%d→%d", s.N, s.M)
+	}
+	warnf("dense layer %s: %v\nthe product runs on cuBLAS instead, as with %s=cublas, and the run goes on\nhint: set %s=cublas to skip cuBLASLt; if it should work here, `cnngpu devices` shows the libraries found",
+		layer, err, DenseEnv, DenseEnv)
+}
+
+// fusedWarned: warnFused has spoken in this process.
+var fusedWarned atomic.Bool
 
 // planFused returns the plan of direction pd's product of a, b and out
 // with its vector at bias (gemm), and whether it runs fused (fuses). A
@@ -83,11 +113,34 @@ func (e *Engine) planFused(spec cu.GemmSpec, pd planDir, a, b, out, bias cu.Ptr)
 	if fresh && p != nil && !e.settled[pd] {
 		for i := range p.Algos() {
 			p.Use(i)
-			e.fail(e.c.Gemm(nil, p, a, b, out, bias))
+			err := e.c.Gemm(nil, p, a, b, out, bias)
+			var blas *cu.BLASError
+			if err != nil && e.dense == denseTimed && errors.As(err, &blas) {
+				// cuBLASLt refused one of its own algorithms:
+				// the split product instead (the op writes
+				// out again). A CUDA error is the context's,
+				// and fails the step as any other.
+				e.dropGemm(spec, pd, p, fmt.Errorf("a dense layer's product on cuBLASLt, algorithm %d of %d: %w", i, p.Algos(), err))
+				return nil, false, true
+			}
+			e.fail(err)
 		}
 		p.Use(0)
 	}
 	return p, fused, true
+}
+
+// dropGemm forgets the plan p of spec (direction pd) after err, so that
+// the product runs apart from now on (DenseEnv "timed").
+func (e *Engine) dropGemm(spec cu.GemmSpec, pd planDir, p gemmPlan, err error) {
+	p.Close()
+	e.gemms[spec] = nil
+	if e.gemmDir[pd] == p {
+		delete(e.gemmDir, pd)
+		delete(e.usedDirs, pd)
+	}
+	delete(e.fusedOn, pd)
+	e.warnFused(spec, err)
 }
 
 // spec is the GemmSpec of the row-major product out = op(a)·op(b) with
@@ -240,10 +293,12 @@ func (e *Engine) recordFused(pd planDir, fn func()) []*tuneCand {
 		c := tuneCand{at: pd, fused: true, algo: i}
 		if fused {
 			g, _, err := e.capture(fn)
-			if err == nil {
-				c.g = g
-				out = append(out, &c)
+			if err != nil {
+				e.lost[pd] = true
+				continue
 			}
+			c.g = g
+			out = append(out, &c)
 			continue
 		}
 		out = append(out, e.recordSwapped(e.fusedOn, fn, c)...)

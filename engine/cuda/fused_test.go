@@ -7,9 +7,11 @@
 package cuda
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -165,6 +167,149 @@ func TestRememberedFusedDense(t *testing.T) {
 			if ran := tr2.g.fusedRan[cu.EpilogueReLUBias] > 2 && tr2.g.fusedRan[cu.EpilogueBiasGradA] > 2; ran != c.fused {
 				t.Errorf("second run: fused products ran %v; want them run: %v", tr2.g.fusedRan, c.fused)
 			}
+			if c.algo != 1 {
+				return
+			}
+			// A heuristic that lists the algorithms otherwise (another
+			// cuBLASLt): the remembered one is found by what it is, at its
+			// new place; where it is not offered, the timing runs again.
+			defer func() { emuGemmIDs = 0 }()
+			emuGemmIDs = 1
+			forgetStores()
+			tr3, tuning3 := run()
+			if tuning3 {
+				t.Error("third run (the algorithm listed first now): timing in place; want none")
+			}
+			for _, pd := range dirs {
+				if p := tr3.e.gemmDir[pd]; !tr3.e.fusedOn[pd] || p == nil || p.AlgoID(p.Algo()) != "emu-1" {
+					t.Errorf("third run: dense1's %s: fused %v, plan %v; want fused with emu-1 (now its algorithm 0)", dirNames[pd.dir], tr3.e.fusedOn[pd], p)
+				}
+			}
+			emuGemmIDs = 2
+			forgetStores()
+			if _, tuning4 := run(); !tuning4 {
+				t.Error("fourth run (the remembered algorithm not offered): no timing in place")
+			}
 		})
+	}
+}
+
+// TestEmulatedFusedDenseFailure: in DenseEnv's default "timed" mode a
+// fused product is an alternative, so where cuBLASLt fails to plan it or
+// to run one of its algorithms the first time, the product runs apart:
+// the training goes on to the same parameters as with the split products,
+// the plan is released, and the user is told once.
+func TestEmulatedFusedDenseFailure(t *testing.T) {
+	const bs, steps = 8, 4
+	v := variants[2]
+	if v.dense != denseTimed {
+		t.Fatalf("variants[2] is %q, not one in the timed dense mode", v.name)
+	}
+	params := func(tr *emuTraining) []float32 {
+		t.Helper()
+		p := make([]float32, tr.m.P.Len())
+		if err := tr.e.Read(tr.m.P, 0, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	split := newEmuTraining(t, v, bs, steps)
+	split.g.noFused = map[cu.Epilogue]bool{cu.EpilogueBias: true, cu.EpilogueReLUBias: true, cu.EpilogueBiasGradA: true}
+	for range steps {
+		split.step()
+	}
+	want := params(split)
+	defer func(f func(string, ...any)) { warnf = f }(warnf)
+	for _, c := range []struct {
+		call string
+		at   int
+	}{
+		{"cublasLtMatmulAlgoGetHeuristic", 1}, // dense1's forward product
+		{"cublasLtMatmulAlgoGetHeuristic", 2}, // its weight gradient's
+		{"cublasLtMatmul", 1},                 // the forward's first algorithm, first run
+		{"cublasLtMatmul", 2},                 // its second algorithm
+	} {
+		t.Run(fmt.Sprintf("%s %d", c.call, c.at), func(t *testing.T) {
+			var warned []string
+			warnf = func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }
+			fusedWarned.Store(false)
+			tr := newEmuTraining(t, v, bs, steps)
+			tr.g.fault = emuFault{faultLibrary, c.at, c.call}
+			for range steps {
+				tr.step()
+			}
+			if tr.g.fired == nil {
+				t.Fatalf("the fault at %s call %d was not reached", c.call, c.at)
+			}
+			if tr.e.fusedDrops != 1 {
+				t.Errorf("%d products dropped, want 1", tr.e.fusedDrops)
+			}
+			if len(warned) != 1 || !strings.Contains(warned[0], c.call) || !strings.Contains(warned[0], "runs on cuBLAS instead") || !strings.Contains(warned[0], "hint: ") {
+				t.Errorf("warnings %q: want one naming %s, what runs instead, and a hint", warned, c.call)
+			}
+			// The other products still fuse where they timed faster;
+			// whichever way, the emulated products compute the same bits.
+			got := params(tr)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("parameter %d after %d steps: %g, the split products' %g", i, steps, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestLostAlternativeNotRemembered: where one alternative of a direction
+// fails to record (here an out-of-memory error instantiating the first
+// alternative's graph), the process settles that direction without it and
+// does not remember it as timed; the next process times it again (and,
+// the fused products being the faster here, fuses it), and remembers it.
+func TestLostAlternativeNotRemembered(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const bs, steps = 8, 30
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	run := func(f emuFault) *emuTraining {
+		forgetStores()
+		tr := newEmuTraining(t, variants[0], bs, steps)
+		tr.g.alternatives = [3][]int{}
+		tr.g.gemmAlgos = 1
+		tr.g.fault = f
+		// The split products slower: fused wins wherever it is timed.
+		tr.g.delay = map[string]time.Duration{"bias_act": 20 * time.Millisecond, "bias_grad": 20 * time.Millisecond}
+		tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
+		for range steps {
+			tr.step()
+		}
+		if tr.e.Tuning() {
+			t.Fatal("still timing after all the steps")
+		}
+		return tr
+	}
+	fusedEntries := func() (tuned int, keys []string) {
+		for k, c := range readDoc(t, path).Entries {
+			if strings.Contains(k, "fused on cuBLASLt") {
+				keys = append(keys, k)
+				if c.Tuned && c.Own {
+					tuned++
+				}
+			}
+		}
+		return tuned, keys
+	}
+	first := run(emuFault{kind: faultGraph, at: 2})
+	if first.g.fired == nil || first.g.firedIn != 2 {
+		t.Fatalf("the fault fired at %v in recording %d, want the first alternative's (recording 2)", first.g.fired, first.g.firedIn)
+	}
+	if n, keys := fusedEntries(); n != 3 || len(keys) != 3 {
+		t.Fatalf("after the lost alternative: %d of %d dense entries remembered fused, want 3 of 3 (the lost direction not remembered):\n%s", n, len(keys), strings.Join(keys, "\n"))
+	}
+	second := run(emuFault{})
+	if n, keys := fusedEntries(); n != 4 {
+		t.Errorf("after a clean process: %d of %d dense entries remembered fused, want 4 (the lost one timed again):\n%s", n, len(keys), strings.Join(keys, "\n"))
+	}
+	if len(second.e.fusedOn) != 4 {
+		t.Errorf("the clean process fuses %d dense directions, want 4", len(second.e.fusedOn))
 	}
 }

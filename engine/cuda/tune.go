@@ -124,9 +124,13 @@ func (e *Engine) nextPhase(t *tuner, g graph) bool {
 // swapped in, one at a time: cuDNN's close algorithms and, where ConvEnv
 // leaves it to timing, our conv3 kernel; for a dense direction
 // (denseDir), cuBLASLt's fused product. One that cannot be used or
-// recorded is not a candidate.
+// recorded is not a candidate, and pd is then lost: what this process
+// settles for it is not remembered as timed (an out-of-memory moment
+// would otherwise fix a choice made without that alternative for every
+// later process), so a later one times it again.
 func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 	var out []*tuneCand
+	delete(e.lost, pd)
 	if isDense(pd.dir) {
 		return e.recordFused(pd, fn)
 	}
@@ -134,13 +138,16 @@ func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 		was := cv.Algo(pd.dir)
 		for _, a := range cv.Alternatives(pd.dir) {
 			if cv.Use(pd.dir, a) != nil {
+				e.lost[pd] = true
 				continue
 			}
 			ga, _, err := e.capture(fn)
 			e.fail(cv.Use(pd.dir, was))
-			if err == nil {
-				out = append(out, &tuneCand{at: pd, algo: a, swap: true, g: ga})
+			if err != nil {
+				e.lost[pd] = true
+				continue
 			}
+			out = append(out, &tuneCand{at: pd, algo: a, swap: true, g: ga})
 		}
 	}
 	if e.conv == convTimed && !e.convOwn[pd] && e.conv3Block(pd.s, pd.dir) > 0 {
@@ -157,6 +164,7 @@ func (e *Engine) recordSwapped(on map[planDir]bool, fn func(), c tuneCand) []*tu
 	g, _, err := e.capture(fn)
 	delete(on, c.at)
 	if err != nil {
+		e.lost[c.at] = true
 		return nil
 	}
 	c.g = g
@@ -199,6 +207,14 @@ func (e *Engine) tuneStep(key int, t *tuner) error {
 	delete(e.tuners, key)
 	if err == nil {
 		e.remember(t.dirs, true)
+	} else {
+		// The timing is lost: this phase and those not reached are for
+		// a later recording to time (those done are remembered), as
+		// when the tuner is destroyed.
+		for _, pd := range t.dirs[t.phase:] {
+			delete(e.settled, pd)
+		}
+		e.remember(t.dirs[:t.phase], true)
 	}
 	return err
 }

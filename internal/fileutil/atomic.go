@@ -32,39 +32,88 @@ func tempPrefix(base string) string { return "." + base + ".tmp-" }
 // WriteAtomic writes data to path through a temporary file and a rename,
 // then syncs the folder so the rename itself survives a crash. It first
 // removes the temporary files that killed writers of path left behind.
+//
+// A symbolic link at path is followed: the file it leads to is replaced,
+// and the link stays. Anything at path but a regular file (a device, a
+// named pipe, a socket, a folder) is refused, as a rename would replace
+// it.
 func WriteAtomic(path string, data []byte, perm os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+	return WriteAtomicSet([]File{{path, data, perm}})
+}
+
+// File is one file of WriteAtomicSet.
+type File struct {
+	Path string
+	Data []byte
+	Perm os.FileMode
+}
+
+// WriteAtomicSet writes files as WriteAtomic does, all or none as far
+// as a failure to write goes: each is written to its temporary file
+// first, and only when all are written are they renamed into place (a
+// failed rename, rare on one file system, leaves those before it
+// replaced). Whatever a failed write was to replace is as it was.
+func WriteAtomicSet(files []File) error {
+	type staged struct{ path, tmp, dir string }
+	var done []staged
+	abort := func() {
+		for _, s := range done {
+			os.Remove(s.tmp)
+		}
 	}
-	removeStale(dir, base)
-	tmp, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
-	if err != nil {
-		return writeError(path, err)
+	for _, f := range files {
+		path, err := writeTarget(f.Path)
+		if err != nil {
+			abort()
+			return err
+		}
+		dir, base := filepath.Split(path)
+		if dir == "" {
+			dir = "."
+		}
+		removeStale(dir, base)
+		tmp, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
+		if err != nil {
+			abort()
+			return writeError(path, err)
+		}
+		name := tmp.Name()
+		_, werr := tmp.Write(f.Data)
+		if werr == nil {
+			werr = tmp.Sync()
+		}
+		if cerr := tmp.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = os.Chmod(name, f.Perm)
+		}
+		if werr != nil {
+			os.Remove(name)
+			abort()
+			return writeError(path, werr)
+		}
+		done = append(done, staged{path, name, dir})
 	}
-	name := tmp.Name()
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
+	for i, s := range done {
+		if beforeRename != nil {
+			beforeRename(s.tmp)
+		}
+		if err := os.Rename(s.tmp, s.path); err != nil {
+			abort()
+			return writeError(s.path, err)
+		}
+		done[i].tmp = "" // in place: nothing to remove
 	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(name, perm)
-	}
-	if werr == nil && beforeRename != nil {
-		beforeRename(name)
-	}
-	if werr == nil {
-		werr = os.Rename(name, path)
-	}
-	if werr != nil {
-		os.Remove(name)
-		return writeError(path, werr)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("writing %s: the file is in place, but syncing its folder failed: %w", path, err)
+	synced := map[string]bool{}
+	for _, s := range done {
+		if synced[s.dir] {
+			continue
+		}
+		synced[s.dir] = true
+		if err := syncDir(s.dir); err != nil {
+			return fmt.Errorf("writing %s: the file is in place, but syncing its folder failed: %w", s.path, err)
+		}
 	}
 	return nil
 }
@@ -152,4 +201,35 @@ func KeepMode(path string, def os.FileMode) os.FileMode {
 		return st.Mode().Perm()
 	}
 	return def
+}
+
+// writeTarget is the file a write of path replaces: path, or where its
+// symbolic links lead (a link to a missing file: that file, made). It
+// refuses anything there but a regular file.
+func writeTarget(path string) (string, error) {
+	for range 40 {
+		st, err := os.Lstat(path)
+		if err != nil {
+			return path, nil // missing: made; other errors show on writing
+		}
+		m := st.Mode()
+		switch {
+		case m&os.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return "", writeError(path, err)
+			}
+			if !filepath.IsAbs(link) {
+				link = filepath.Join(filepath.Dir(path), link)
+			}
+			path = link
+			continue
+		case m.IsDir():
+			return "", &WriteError{Path: path, Err: errors.New("is a folder; give the name of a file")}
+		case !m.IsRegular():
+			return "", &WriteError{Path: path, Err: fmt.Errorf("exists and is not a regular file (%v); writing replaces the file whole, which would replace it: give the name of a file", m.Type())}
+		}
+		return path, nil
+	}
+	return "", &WriteError{Path: path, Err: errors.New("too many levels of symbolic links")}
 }

@@ -5,10 +5,13 @@
 package fileutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -70,6 +73,96 @@ func TestStaleTemporaries(t *testing.T) {
 	for _, n := range keep {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
 			t.Errorf("%s was removed: %v", n, err)
+		}
+	}
+}
+
+// TestWriteAtomicTargets: a link is followed (the file it leads to is
+// replaced, the link stays; a link to a missing file makes that file);
+// a named pipe, a device or a folder at the path is refused and left as
+// it was.
+func TestWriteAtomicTargets(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.txt")
+	if err := os.WriteFile(real, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "latest.txt")
+	if err := os.Symlink("real.txt", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAtomic(link, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", st.Mode(), err)
+	}
+	if b, _ := os.ReadFile(real); string(b) != "new" {
+		t.Errorf("the link's file holds %q, want %q", b, "new")
+	}
+	dangling := filepath.Join(dir, "next.txt")
+	if err := os.Symlink(filepath.Join(dir, "made.txt"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAtomic(dangling, []byte("made"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "made.txt")); string(b) != "made" {
+		t.Errorf("a link to a missing file: that file holds %q, want %q", b, "made")
+	}
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	toPipe := filepath.Join(dir, "to-pipe")
+	if err := os.Symlink("pipe", toPipe); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{fifo, "not a regular file"}, {toPipe, "not a regular file"}, {sub, "is a folder"}, {"/dev/null", "not a regular file"},
+	} {
+		before, _ := os.Lstat(c.path)
+		err := WriteAtomic(c.path, []byte("x"), 0o644)
+		var we *WriteError
+		if !errors.As(err, &we) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("WriteAtomic(%s) = %v, want a WriteError saying %q", c.path, err, c.want)
+		}
+		if after, _ := os.Lstat(c.path); before == nil || after == nil || after.Mode() != before.Mode() {
+			t.Errorf("%s changed: %v → %v", c.path, before, after)
+		}
+	}
+}
+
+// TestWriteAtomicSet: where one file of a set cannot be written, none is
+// replaced and no temporary file is left; otherwise all are.
+func TestWriteAtomicSet(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.npy"), filepath.Join(dir, "b.npy")
+	os.WriteFile(a, []byte("old a"), 0o644)
+	err := WriteAtomicSet([]File{{a, []byte("new a"), 0o644}, {b, []byte("new b"), 0o644}, {filepath.Join(dir, "missing", "c.npy"), []byte("c"), 0o644}})
+	var we *WriteError
+	if !errors.As(err, &we) || !strings.Contains(we.Path, "c.npy") {
+		t.Fatalf("a set with an unwritable file: %v, want a WriteError naming it", err)
+	}
+	if got, _ := os.ReadFile(a); string(got) != "old a" {
+		t.Errorf("a.npy holds %q after the failed set, want it as it was", got)
+	}
+	if _, err := os.Stat(b); err == nil {
+		t.Error("b.npy was written by the failed set")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	if err := WriteAtomicSet([]File{{a, []byte("new a"), 0o644}, {b, []byte("new b"), 0o600}}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{a: "new a", b: "new b"} {
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("%s holds %q, want %q", p, got, want)
 		}
 	}
 }

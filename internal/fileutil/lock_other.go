@@ -1,0 +1,23 @@
+//go:build !unix
+
+// lock_other.go: where flock(2) is missing, nothing is locked
+// (lock_unix.go).
+
+package fileutil
+
+import (
+	"errors"
+	"os"
+)
+
+// ErrLocked is what TryLock returns when another process holds the lock.
+var ErrLocked = errors.New("locked by another process")
+
+// ErrNoLocks is what TryLock returns here: no file locks.
+var ErrNoLocks = errors.New("this system cannot lock files")
+
+// TryLock reports ErrNoLocks.
+func TryLock(path string) (*os.File, string, error) { return nil, "", ErrNoLocks }
+
+// Unlock does nothing here.
+func Unlock(path string, f *os.File) {}

@@ -1,0 +1,87 @@
+//go:build unix
+
+// lock_unix.go: one process at a time on a file or folder, by flock(2) on
+// a lock file: the kernel drops the lock when the process ends, however
+// it ends (SIGKILL included), so nothing stale is left to remove by hand.
+// The lock file says who holds it (pid and host), for the message another
+// process gets.
+
+package fileutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// ErrLocked is what TryLock returns when another process holds the lock.
+var ErrLocked = errors.New("locked by another process")
+
+// ErrNoLocks is what TryLock returns where the file system has no flock
+// (an NFS server without its lock daemon, Lustre mounted noflock).
+var ErrNoLocks = errors.New("this file system cannot lock files")
+
+// TryLock takes the flock of the lock file at path (made if missing)
+// without waiting, and returns the open file that holds it (closing it
+// drops the lock). Held by another process: ErrLocked, with holder what
+// its lock file says ("pid N on HOST"). A lock file removed or replaced
+// while this one was opened is not the lock: it tries again on the file
+// there now.
+func TryLock(path string) (f *os.File, holder string, err error) {
+	for range 4 {
+		f, holder, err := tryLockOnce(path)
+		if err != nil {
+			return nil, holder, err
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return f, "", nil
+		}
+		f.Close()
+	}
+	return nil, "", fmt.Errorf("locking %s: the lock file keeps being removed or replaced; is another program cleaning its folder?", path)
+}
+
+func tryLockOnce(path string) (*os.File, string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	writable := err == nil
+	if err != nil {
+		// Another user's lock file in a shared folder: flock works on a
+		// file opened for reading too.
+		if f, err = os.Open(path); err != nil {
+			return nil, "", fmt.Errorf("locking: %w", err)
+		}
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		switch {
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			return nil, strings.TrimSpace(string(b)), ErrLocked
+		case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EINVAL):
+			return nil, "", fmt.Errorf("%w (%v)", ErrNoLocks, err)
+		}
+		return nil, "", fmt.Errorf("locking %s: %w", path, err)
+	}
+	// Who holds it, for another process's message (the lock is the
+	// flock, not this content): the host too, as the holder may be
+	// another machine's process on a shared folder.
+	if writable {
+		host, _ := os.Hostname()
+		if err := f.Truncate(0); err == nil {
+			f.WriteAt([]byte(fmt.Sprintf("pid %d on %s\n", os.Getpid(), host)), 0)
+		}
+	}
+	return f, "", nil
+}
+
+// Unlock removes the lock file at path and drops the lock f holds (the
+// removal first, while held: a process that opened the old file then
+// finds it replaced, and tries again).
+func Unlock(path string, f *os.File) {
+	os.Remove(path)
+	f.Close()
+}
