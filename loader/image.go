@@ -147,11 +147,14 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		ink[i] = math.Max(0, math.Min(1, v))
 	}
 	// The noise floor is what remains on the border after removing the
-	// background: the 95th percentile of the border's pixels that are less
-	// than half ink (those at half or more are a digit touching the edge,
-	// however much of the border it covers: a tightly cropped photo, a
-	// large drawing); zero for a clean image, a few percent for a photo
-	// or JPEG. Anything at or below it is background; the rest is ink.
+	// background: its 95th percentile (so that a digit touching the edge
+	// does not count, nor does a dark band along one side, such as a
+	// scanner's margin, which it erases): zero for a clean image, a few
+	// percent for a photo or JPEG. Anything at or below it is background;
+	// the rest is ink. Where that leaves no ink at all (a digit covering
+	// more than 5% of the border: a tight crop of a "1", a large "0"
+	// drawn across the page's edges), the floor is taken from the
+	// border's pixels that are less than half ink instead.
 	var edge []float64
 	for x := 0; x < w; x++ {
 		edge = append(edge, ink[x], ink[(h-1)*w+x])
@@ -159,11 +162,19 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	for y := 0; y < h; y++ {
 		edge = append(edge, ink[y*w], ink[y*w+w-1])
 	}
-	edge = slices.DeleteFunc(edge, func(v float64) bool { return v >= 0.5 })
 	slices.Sort(edge)
-	thresh := 0.0
-	if len(edge) > 0 {
-		thresh = edge[len(edge)*95/100]
+	thresh := edge[len(edge)*95/100]
+	if !slices.ContainsFunc(ink, func(v float64) bool { return v > thresh }) {
+		light := edge[:0]
+		for _, v := range edge {
+			if v < 0.5 {
+				light = append(light, v)
+			}
+		}
+		thresh = 0
+		if len(light) > 0 {
+			thresh = light[len(light)*95/100]
+		}
 	}
 	for i, v := range ink {
 		if v <= thresh {

@@ -199,6 +199,18 @@ func TestPrepareDigitTouchingTheEdges(t *testing.T) {
 			}
 		}
 	}
+	// A "1" beside a dark grey band along the left side (the desk beside
+	// a photographed page, a scanner's margin): the band is erased, as it
+	// was before, and the digit alone is cropped.
+	band := image.NewRGBA(image.Rect(0, 0, 200, 200))
+	draw.Draw(band, band.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(band, image.Rect(0, 0, 24, 200), image.NewUniform(color.Gray{60}), image.Point{}, draw.Src)
+	draw.Draw(band, image.Rect(110, 40, 122, 160), image.NewUniform(color.Black), image.Point{}, draw.Src)
+	if x, err := DecodeDigit(enc(t, band, "png")); err != nil {
+		t.Errorf("a digit beside a dark band: %v", err)
+	} else if bw, bh, _, _ := stats(x); bh < 19 || bw > 4 {
+		t.Errorf("a digit beside a dark band: ink box %dx%d, want the bar alone (about 2x20)", bw, bh)
+	}
 	for name, img := range map[string]image.Image{"a bar from top to bottom": one, "a ring across every edge": ring} {
 		x, err := DecodeDigit(enc(t, img, "png"))
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -341,11 +342,13 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		where := "the body"
-		if te.Field != "" {
-			where = strconv.Quote(te.Field)
+		switch {
+		case te.Field == "":
+			return "the body is a JSON " + te.Value
+		case te.Value == "array" || te.Value == "object" || te.Value == "bool" || strings.HasPrefix(te.Type.String(), "[]"):
+			return fmt.Sprintf("%s is a JSON %s", strconv.Quote(te.Field), te.Value)
 		}
-		return fmt.Sprintf("%s is a JSON %s", where, te.Value)
+		return fmt.Sprintf("a value in %s is a JSON %s", strconv.Quote(te.Field), te.Value)
 	}
 	return err.Error()
 }

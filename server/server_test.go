@@ -138,6 +138,7 @@ func TestRefusals(t *testing.T) {
 		{"unknown field", "application/json", []byte(`{"pixel": []}`), 400, "bad JSON"},
 		{"an array", "application/json", []byte(`[0.5]`), 400, `bad JSON: the body is a JSON array (expected {"pixels"`},
 		{"pixels a string", "application/json", []byte(`{"pixels": "0.5"}`), 400, `bad JSON: "pixels" is a JSON string`},
+		{"a pixel a string", "application/json", []byte(`{"pixels": [0.1, "x"]}`), 400, `bad JSON: a value in "pixels" is a JSON string`},
 		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
 		{"wrong type", "text/plain", []byte("7"), 400, "unsupported content type"},

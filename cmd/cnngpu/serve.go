@@ -64,7 +64,7 @@ func serveAction(c *cli.Context) error {
 	case <-s.Lost():
 		// The device failed for good: every later request would fail
 		// alike, so stop (exit 1) for a supervisor to start it again.
-		fmt.Fprintf(c.App.ErrWriter, "cnngpu: serve: %v\nshutting down: this process cannot use the device again\n", s.Err())
+		fmt.Fprintln(c.App.ErrWriter, "cnngpu: serve: the device failed; shutting down: this process cannot use it again")
 	case <-ctx.Done():
 		fmt.Fprintln(c.App.Writer, "shutting down: finishing requests in flight")
 	}

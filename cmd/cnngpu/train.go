@@ -219,6 +219,12 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 			release()
 			return nil, fmt.Errorf("%s %s: making its folder: %w", flag, p, err)
 		}
+		// Beside the file written (a link's target): two names of
+		// one file are one lock.
+		if t, err := fileutil.WriteTarget(p); err == nil {
+			p = t
+		}
+		dir = filepath.Dir(p)
 		lock := filepath.Join(dir, "."+filepath.Base(p)+".lock")
 		f, holder, err := fileutil.TryLock(lock)
 		switch {
@@ -493,13 +499,17 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	hist := append([]engine.EpochMetrics(nil), s.hist...)
 	saved := s.saved // what out holds from this run, when anything
+	// hookFailed: writing --out or --metrics failed, with its own message
+	// of what is kept (an engine error is the run's, below).
+	hookFailed := false
 	save := func(pos engine.Position) error {
 		defer trace.Begin(trace.Checkpoint).End()
 		ck, err := engine.Snapshot(m, cfg, pos, hist)
 		if err != nil {
-			return err
+			return err // the engine's: the run's error path says what is kept
 		}
 		if err := ck.Save(out); err != nil {
+			hookFailed = true
 			if saved != nil {
 				return fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: cnngpu train --resume %s%s",
 					err, saved.Epoch+1, saved.Step, shellQuote(out), s.again)
@@ -516,7 +526,6 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		tr.ProgressEvery = 200 * time.Millisecond
 		tr.OnProgress = bar.update
 	}
-	hookFailed := false // OnEpoch's own error, which says what to do
 	tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
 		bar.clear()
 		r.say("%s", epochLine(em, cfg.Epochs))
@@ -527,9 +536,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 				return fmt.Errorf("--metrics: %w", err)
 			}
 		}
-		err := save(pos)
-		hookFailed = err != nil
-		return err
+		return save(pos)
 	}
 	start := time.Now()
 	pos, err := tr.Run(ctx, s.pos)

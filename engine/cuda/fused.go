@@ -64,9 +64,11 @@ func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, fresh, ok bool
 	}
 	if err != nil {
 		err = fmt.Errorf("planning a dense layer's product on cuBLASLt: %w", err)
-		if e.dense == denseTimed {
+		var blas *cu.BLASError
+		if e.dense == denseTimed && errors.As(err, &blas) {
 			// An alternative to time, not what the user asked for:
-			// the split product runs instead.
+			// the split product runs instead (a CUDA error is the
+			// context's, and fails the step as any other).
 			e.gemms[spec] = nil
 			e.warnFused(spec, err)
 			return nil, false, true
@@ -294,7 +296,7 @@ func (e *Engine) recordFused(pd planDir, fn func()) []*tuneCand {
 		if fused {
 			g, _, err := e.capture(fn)
 			if err != nil {
-				e.lost[pd] = true
+				e.loseIfOOM(pd, err)
 				continue
 			}
 			c.g = g

@@ -124,10 +124,10 @@ func (e *Engine) nextPhase(t *tuner, g graph) bool {
 // swapped in, one at a time: cuDNN's close algorithms and, where ConvEnv
 // leaves it to timing, our conv3 kernel; for a dense direction
 // (denseDir), cuBLASLt's fused product. One that cannot be used or
-// recorded is not a candidate, and pd is then lost: what this process
-// settles for it is not remembered as timed (an out-of-memory moment
-// would otherwise fix a choice made without that alternative for every
-// later process), so a later one times it again.
+// recorded is not a candidate; where it failed for want of memory, pd is
+// then lost: what this process settles for it is not remembered as timed
+// (an out-of-memory moment would otherwise fix a choice made without that
+// alternative for every later process), so a later one times it again.
 func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 	var out []*tuneCand
 	delete(e.lost, pd)
@@ -137,14 +137,14 @@ func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 	if cv := e.convs[pd.s]; cv != nil {
 		was := cv.Algo(pd.dir)
 		for _, a := range cv.Alternatives(pd.dir) {
-			if cv.Use(pd.dir, a) != nil {
-				e.lost[pd] = true
+			if err := cv.Use(pd.dir, a); err != nil {
+				e.loseIfOOM(pd, err)
 				continue
 			}
 			ga, _, err := e.capture(fn)
 			e.fail(cv.Use(pd.dir, was))
 			if err != nil {
-				e.lost[pd] = true
+				e.loseIfOOM(pd, err)
 				continue
 			}
 			out = append(out, &tuneCand{at: pd, algo: a, swap: true, g: ga})
@@ -156,6 +156,16 @@ func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 	return out
 }
 
+// loseIfOOM marks pd lost where an alternative of it failed for want of
+// memory, which another process may have: that process times it again.
+// An alternative that cannot be recorded for any other reason would fail
+// alike every time; pd is remembered as timed without it.
+func (e *Engine) loseIfOOM(pd planDir, err error) {
+	if outOfMemory(err) {
+		e.lost[pd] = true
+	}
+}
+
 // recordSwapped records fn with on[c.at] set (what the ops read to run
 // the alternative: convOwn, fusedOn) and returns c with that recording,
 // or nothing when it could not be recorded.
@@ -164,7 +174,7 @@ func (e *Engine) recordSwapped(on map[planDir]bool, fn func(), c tuneCand) []*tu
 	g, _, err := e.capture(fn)
 	delete(on, c.at)
 	if err != nil {
-		e.lost[c.at] = true
+		e.loseIfOOM(c.at, err)
 		return nil
 	}
 	c.g = g

@@ -203,9 +203,13 @@ func KeepMode(path string, def os.FileMode) os.FileMode {
 	return def
 }
 
-// writeTarget is the file a write of path replaces: path, or where its
+// WriteTarget is the file a write of path replaces: path, or where its
 // symbolic links lead (a link to a missing file: that file, made). It
-// refuses anything there but a regular file.
+// refuses anything there but a regular file, and a link the system would
+// not follow either (another user's in a sticky, world-writable folder:
+// fs.protected_symlinks).
+func WriteTarget(path string) (string, error) { return writeTarget(path) }
+
 func writeTarget(path string) (string, error) {
 	for range 40 {
 		st, err := os.Lstat(path)
@@ -215,12 +219,22 @@ func writeTarget(path string) (string, error) {
 		m := st.Mode()
 		switch {
 		case m&os.ModeSymlink != 0:
+			if refusesLink(path, st) {
+				return "", &WriteError{Path: path, Err: errors.New("is a symbolic link of another user's in a shared folder (such as /tmp), which the system does not follow either; give another name")}
+			}
 			link, err := os.Readlink(path)
 			if err != nil {
 				return "", writeError(path, err)
 			}
 			if !filepath.IsAbs(link) {
-				link = filepath.Join(filepath.Dir(path), link)
+				// ".." in the link is taken from the folder the link
+				// really is in, as the system does: its own links
+				// resolved first.
+				dir := filepath.Dir(path)
+				if real, err := filepath.EvalSymlinks(dir); err == nil {
+					dir = real
+				}
+				link = filepath.Join(dir, link)
 			}
 			path = link
 			continue

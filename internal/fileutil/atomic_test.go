@@ -110,6 +110,42 @@ func TestWriteAtomicTargets(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "made.txt")); string(b) != "made" {
 		t.Errorf("a link to a missing file: that file holds %q, want %q", b, "made")
 	}
+	// A relative link's ".." is taken from the folder the link really is
+	// in (home/models is a link to real/models), as the system does.
+	os.MkdirAll(filepath.Join(dir, "real", "models"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "real", "archive"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "home"), 0o755)
+	if err := os.Symlink(filepath.Join(dir, "real", "models"), filepath.Join(dir, "home", "models")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../archive/run.txt", filepath.Join(dir, "real", "models", "latest")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAtomic(filepath.Join(dir, "home", "models", "latest"), []byte("run"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "real", "archive", "run.txt")); string(b) != "run" {
+		t.Errorf("through a linked folder: real/archive/run.txt holds %q, want %q", b, "run")
+	}
+	// Another user's link in a sticky, world-writable folder (as in
+	// /tmp) is not followed, as the system would not (as root: the link
+	// can be given to another user).
+	if os.Geteuid() == 0 {
+		shared := filepath.Join(dir, "shared")
+		os.Mkdir(shared, 0o777)
+		os.Chmod(shared, 0o777|os.ModeSticky)
+		trap := filepath.Join(shared, "m.jsonl")
+		os.Symlink(filepath.Join(dir, "victim.txt"), trap)
+		if err := os.Lchown(trap, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteAtomic(trap, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), "another user's") {
+			t.Errorf("another user's link in a sticky folder: %v, want it refused", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "victim.txt")); err == nil {
+			t.Error("another user's link in a sticky folder was followed")
+		}
+	}
 	fifo := filepath.Join(dir, "pipe")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func tryLockOnce(path string) (*os.File, string, error) {
 		// Another user's lock file in a shared folder: flock works on a
 		// file opened for reading too.
 		if f, err = os.Open(path); err != nil {
-			return nil, "", fmt.Errorf("locking: %w", err)
+			return nil, "", err
 		}
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
