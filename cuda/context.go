@@ -195,10 +195,11 @@ func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, er
 		for _, d := range devs {
 			list += fmt.Sprintf("\n  GPU %d: %s", d.Index, d.Name)
 		}
+		what := "give --device one of these, or use --cpu"
 		if list == "" {
-			list = " none"
+			list, what = " none", "use --cpu"
 		}
-		return nil, fmt.Errorf("--device %d: no such GPU; this machine has:%s", index, list)
+		return nil, setup(fmt.Errorf("--device %d: no such GPU; this machine has:%s\n%s", index, list, what))
 	}
 	if err := checkTarget(devs[index], ptx); err != nil {
 		return nil, err
@@ -283,11 +284,11 @@ func loadError(err error, d Device, ptx, log string) error {
 			if m := ptxVersion.FindStringSubmatch(ptx); m != nil {
 				isa = m[1]
 			}
-			err = fmt.Errorf("%w\nthe NVIDIA driver is too old to compile our kernels' PTX (ISA %s), and they have no SASS for compute capability %d.%d: "+
-				"update the driver (the README names the version), or use --cpu", err, isa, d.ComputeMajor, d.ComputeMinor)
+			err = setup(fmt.Errorf("%w\nthe NVIDIA driver is too old to compile our kernels' PTX (ISA %s), and they have no SASS for compute capability %d.%d: "+
+				"update the driver (the README names the version), or use --cpu", err, isa, d.ComputeMajor, d.ComputeMinor))
 		case 209: // CUDA_ERROR_NO_BINARY_FOR_GPU
-			err = fmt.Errorf("%w\nour kernels have neither SASS for compute capability %d.%d nor PTX this driver can compile for it: use --cpu, "+
-				"or another GPU with --device (cnngpu devices lists them)", err, d.ComputeMajor, d.ComputeMinor)
+			err = setup(fmt.Errorf("%w\nour kernels have neither SASS for compute capability %d.%d nor PTX this driver can compile for it: use --cpu, "+
+				"or another GPU with --device (cnngpu devices lists them)", err, d.ComputeMajor, d.ComputeMinor))
 		}
 	}
 	if log = strings.TrimSpace(log); log != "" {
@@ -313,8 +314,8 @@ func checkTarget(d Device, ptx string) error {
 	if d.ComputeMajor > major || d.ComputeMajor == major && d.ComputeMinor >= minor {
 		return nil
 	}
-	return fmt.Errorf("GPU %d (%s) is too old for cnngpu's kernels: it has compute capability %d.%d and they need %d.%d or newer; "+
-		"use --cpu, or another GPU with --device (cnngpu devices lists them)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, major, minor)
+	return setup(fmt.Errorf("GPU %d (%s) is too old for cnngpu's kernels: it has compute capability %d.%d and they need %d.%d or newer; "+
+		"use --cpu, or another GPU with --device (cnngpu devices lists them)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, major, minor))
 }
 
 // Do runs fn on one OS thread with the context current there, for calls

@@ -107,7 +107,7 @@ func Load() error {
 		ld := trace.Begin(trace.LoadDriver) // dlopen and dlsym; ended before cuInit
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
-			loadErr = fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v); on this machine use --cpu", err)
+			loadErr = setup(fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v); on this machine use --cpu", err))
 			return
 		}
 		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",
@@ -122,7 +122,7 @@ func Load() error {
 		err = d.check("cuInit", C.call_cuInit(fn["cuInit"], 0))
 		in.End()
 		if err != nil {
-			loadErr = fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)? Without one, use --cpu", err)
+			loadErr = setup(fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)? Without one, use --cpu", err))
 			return
 		}
 		drv = d

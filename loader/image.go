@@ -70,8 +70,8 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 }
 
 // grey returns the image as luminance in [0,1], transparent parts
-// composited over white: the one plane (8 bytes a pixel) PrepareDigit
-// works on in place.
+// composited over the backdrop (see backdrop): the one plane (8 bytes a
+// pixel) PrepareDigit works on in place.
 func grey(img image.Image) (g []float64, w, h int) {
 	b := img.Bounds()
 	w, h = b.Dx(), b.Dy()
@@ -87,18 +87,21 @@ func grey(img image.Image) (g []float64, w, h int) {
 		}
 		return g, w, h
 	case *image.NRGBA:
+		px := func(x, y int) (lum, a float64) {
+			p := m.Pix[y*m.Stride+4*x:]
+			return (0.299*float64(p[0]) + 0.587*float64(p[1]) + 0.114*float64(p[2])) / 255, float64(p[3]) / 255
+		}
+		bd := backdrop(w, h, px)
 		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
 			for x := 0; x < w; x++ {
-				r, gg, bb, a := float64(row[4*x]), float64(row[4*x+1]), float64(row[4*x+2]), float64(row[4*x+3])/255
-				lum := (0.299*r + 0.587*gg + 0.114*bb) / 255
-				g[y*w+x] = lum*a + (1 - a)
+				lum, a := px(x, y)
+				g[y*w+x] = lum*a + (1-a)*bd
 			}
 		}
 		return g, w, h
 	}
 	// Every standard image type has RGBA64At, which (unlike At) does not
-	// allocate per pixel.
+	// allocate per pixel. Its colours are premultiplied.
 	at := func(x, y int) (r, gg, bb, a uint32) { return img.At(x, y).RGBA() }
 	if m, ok := img.(image.RGBA64Image); ok {
 		at = func(x, y int) (r, gg, bb, a uint32) {
@@ -106,15 +109,77 @@ func grey(img image.Image) (g []float64, w, h int) {
 			return uint32(c.R), uint32(c.G), uint32(c.B), uint32(c.A)
 		}
 	}
+	px := func(x, y int) (lum, a float64) {
+		r, gg, bb, aa := at(b.Min.X+x, b.Min.Y+y)
+		if aa == 0 {
+			return 0, 0
+		}
+		return (0.299*float64(r) + 0.587*float64(gg) + 0.114*float64(bb)) / float64(aa), float64(aa) / 65535
+	}
+	bd := backdrop(w, h, px)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			r, gg, bb, a := at(b.Min.X+x, b.Min.Y+y)
-			// Premultiplied: composite over white.
-			lum := (0.299*float64(r) + 0.587*float64(gg) + 0.114*float64(bb) + (65535 - float64(a))) / 65535
-			g[y*w+x] = math.Min(1, math.Max(0, lum))
+			lum, a := px(x, y)
+			g[y*w+x] = math.Min(1, math.Max(0, lum*a+(1-a)*bd))
 		}
 	}
 	return g, w, h
+}
+
+// backdrop returns the level (0 black, 1 white) that an image's
+// transparent parts are composited over, given each pixel's luminance (not
+// premultiplied) and opacity: white, as a viewer shows them, unless most
+// of the border is transparent, so that the transparent part is the
+// background and what is opaque was put on it. Then, where the opaque
+// part covers at most half the image, it is a drawing, and the backdrop
+// contrasts with most of it: black under light ink (white strokes on
+// nothing, as a dark-themed drawing tool saves them), white under dark.
+// Where it covers more, it is a sheet with a digit on it inside a
+// transparent margin, and the backdrop is the shade of most of it, its
+// paper.
+func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
+	var border, clear int
+	edge := func(x, y int) {
+		border++
+		if _, a := px(x, y); a < 0.5 {
+			clear++
+		}
+	}
+	for x := 0; x < w; x++ {
+		edge(x, 0)
+		if h > 1 {
+			edge(x, h-1)
+		}
+	}
+	for y := 1; y < h-1; y++ {
+		edge(0, y)
+		if w > 1 {
+			edge(w-1, y)
+		}
+	}
+	if 2*clear <= border {
+		return 1
+	}
+	// The opaque part's share of light, and its share of the image,
+	// weighted by opacity.
+	var light, all float64
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			lum, a := px(x, y)
+			all += a
+			if lum > 0.5 {
+				light += a
+			}
+		}
+	}
+	if all == 0 {
+		return 1
+	}
+	lightMost := light > all/2
+	if sheet := all > float64(w)*float64(h)/2; sheet == lightMost {
+		return 1
+	}
+	return 0
 }
 
 // PrepareDigit turns an image into an MNIST-style 28x28 input.
@@ -175,6 +240,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		if len(light) > 0 {
 			thresh = light[len(light)*95/100]
 		}
+		clearBands(ink, w, h, thresh)
 	}
 	for i, v := range ink {
 		if v <= thresh {
@@ -238,6 +304,59 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// clearBands clears solid bands of ink along the sides, a black margin
+// that a scanner or a photo's surroundings leave (a band as dark as the
+// digit survives the noise floor): on each side, the lines (rows or
+// columns) that are ink from end to end, up to a quarter of the image,
+// unless that would leave no ink above thresh. A digit crossing the
+// image does not fill a whole line at its edge unless it fills the image.
+func clearBands(ink []float64, w, h int, thresh float64) {
+	full := func(x0, y0, dx, dy, n int) bool {
+		for i := range n {
+			if ink[(y0+i*dy)*w+x0+i*dx] < 0.5 {
+				return false
+			}
+		}
+		return true
+	}
+	var left, right, top, bottom int
+	for left < w/4 && full(left, 0, 0, 1, h) {
+		left++
+	}
+	for right < w/4 && full(w-1-right, 0, 0, 1, h) {
+		right++
+	}
+	for top < h/4 && full(0, top, 1, 0, w) {
+		top++
+	}
+	for bottom < h/4 && full(0, h-1-bottom, 1, 0, w) {
+		bottom++
+	}
+	if left+right+top+bottom == 0 {
+		return
+	}
+	inside := func(x, y int) bool { return x >= left && x < w-right && y >= top && y < h-bottom }
+	rest := false
+	for y := 0; y < h && !rest; y++ {
+		for x := 0; x < w; x++ {
+			if inside(x, y) && ink[y*w+x] > thresh {
+				rest = true
+				break
+			}
+		}
+	}
+	if !rest {
+		return
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if !inside(x, y) {
+				ink[y*w+x] = 0
+			}
+		}
+	}
 }
 
 // resample scales the cw x ch region at (x0,y0) of src (width w) to sw x sh

@@ -128,6 +128,42 @@ func TestPrepareDigitPolarityAndAlpha(t *testing.T) {
 			t.Fatalf("pixel %d differs between polarities/transparency: %v %v %v", i, a[i], b[i], c[i])
 		}
 	}
+	// Ink of any shade drawn on nothing, and a sheet of either polarity
+	// inside a transparent margin, give the same digit.
+	framed := func(ink, paper color.Color) image.Image {
+		img := image.NewNRGBA(image.Rect(0, 0, 120, 120))
+		draw.Draw(img, image.Rect(10, 10, 110, 110), drawSeven(100, 100, ink, paper), image.Point{}, draw.Src)
+		return img
+	}
+	deep := func(img image.Image) image.Image { // 16-bit PNG: the generic path
+		out := image.NewNRGBA64(img.Bounds())
+		draw.Draw(out, out.Bounds(), img, img.Bounds().Min, draw.Src)
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		img  image.Image
+	}{
+		{"white ink on transparent", drawSeven(100, 100, color.White, color.Transparent)},
+		{"white ink on transparent, 16-bit", deep(drawSeven(100, 100, color.White, color.Transparent))},
+		{"red ink on transparent", drawSeven(100, 100, color.RGBA{255, 0, 0, 255}, color.Transparent)},
+		{"yellow ink on transparent", drawSeven(100, 100, color.RGBA{255, 255, 0, 255}, color.Transparent)},
+		{"a white sheet in a transparent margin", framed(color.Black, color.White)},
+		{"a black sheet in a transparent margin", framed(color.White, color.Black)},
+		{"a black sheet in a transparent margin, 16-bit", deep(framed(color.White, color.Black))},
+	} {
+		got, err := DecodeDigit(enc(t, c.img, "png"))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		for i := range a {
+			if math.Abs(float64(a[i]-got[i])) > 1e-3 {
+				t.Errorf("%s: pixel %d is %v, black ink on white gives %v", c.name, i, got[i], a[i])
+				break
+			}
+		}
+	}
 }
 
 func TestPrepareDigitKeepsMNISTDigits(t *testing.T) {
@@ -210,6 +246,29 @@ func TestPrepareDigitTouchingTheEdges(t *testing.T) {
 		t.Errorf("a digit beside a dark band: %v", err)
 	} else if bw, bh, _, _ := stats(x); bh < 19 || bw > 4 {
 		t.Errorf("a digit beside a dark band: ink box %dx%d, want the bar alone (about 2x20)", bw, bh)
+	}
+	// The same with the band and digit both black, the band on the left
+	// or along the bottom: it is cleared, not cropped with the digit.
+	for _, r := range [][]image.Rectangle{{image.Rect(0, 0, 24, 200)}, {image.Rect(0, 170, 200, 200)}} {
+		draw.Draw(band, band.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+		for _, b := range r {
+			draw.Draw(band, b, image.NewUniform(color.Black), image.Point{}, draw.Src)
+		}
+		draw.Draw(band, image.Rect(110, 40, 122, 160), image.NewUniform(color.Black), image.Point{}, draw.Src)
+		if x, err := DecodeDigit(enc(t, band, "png")); err != nil {
+			t.Errorf("a digit beside black bands %v: %v", r, err)
+		} else if bw, bh, _, _ := stats(x); bh < 19 || bw > 4 {
+			t.Errorf("a digit beside black bands %v: ink box %dx%d, want the bar alone (about 2x20)", r, bw, bh)
+		}
+	}
+	// A bar along the left edge, the whole of the drawing, is kept.
+	edge := image.NewRGBA(image.Rect(0, 0, 100, 100))
+	draw.Draw(edge, edge.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(edge, image.Rect(0, 0, 20, 100), image.NewUniform(color.Black), image.Point{}, draw.Src)
+	if x, err := DecodeDigit(enc(t, edge, "png")); err != nil {
+		t.Errorf("a bar along the edge: %v", err)
+	} else if _, bh, _, _ := stats(x); bh < 19 {
+		t.Errorf("a bar along the edge: ink box height %d, want 20", bh)
 	}
 	for name, img := range map[string]image.Image{"a bar from top to bottom": one, "a ring across every edge": ring} {
 		x, err := DecodeDigit(enc(t, img, "png"))

@@ -77,6 +77,12 @@ type Server struct {
 	info    map[string]string
 	jobs    chan job
 	stopped chan struct{}
+	// quit is closed by Close: the batcher stops, and a request still
+	// running (one the HTTP server cut off, or one queued) gets
+	// ErrClosed; jobs itself is never closed, so that a late handler's
+	// send cannot panic.
+	quit      chan struct{}
+	closeOnce sync.Once
 	// MaxBody is the request body limit in bytes.
 	MaxBody int64
 	mux     *http.ServeMux
@@ -89,7 +95,7 @@ type Server struct {
 
 // New returns a server for model; info is reported by /healthz.
 func New(model *engine.Model, info map[string]string) *Server {
-	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}),
+	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}), quit: make(chan struct{}),
 		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{})}
 	s.mux.HandleFunc("/", s.handlePage)
 	s.mux.HandleFunc("/healthz", s.handleHealth)
@@ -126,23 +132,31 @@ func (s *Server) loseDevice(err error) {
 // server's log).
 const errDeviceLost = "the server's device has failed and cannot classify any more; the server is shutting down: retry once it has been restarted"
 
-// Close stops the batcher; requests still queued get an error.
+// ErrClosed is a request's error once the server was closed.
+var ErrClosed = errors.New("the server is shutting down")
+
+// Close stops the batcher and waits for it (the model is then no longer
+// used); requests still queued, or made later by handlers the HTTP server
+// cut off, get ErrClosed. A second Close does nothing.
 func (s *Server) Close() {
-	close(s.jobs)
+	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.stopped
 }
 
 func (s *Server) batcher() {
 	defer close(s.stopped)
-	for first := range s.jobs {
+	for {
+		var first job
+		select {
+		case first = <-s.jobs:
+		case <-s.quit:
+			return
+		}
 		batch := []job{first}
 	more:
 		for len(batch) < MaxBatch {
 			select {
-			case j, ok := <-s.jobs:
-				if !ok {
-					break more
-				}
+			case j := <-s.jobs:
 				batch = append(batch, j)
 			default:
 				break more
@@ -175,15 +189,31 @@ func (s *Server) batcher() {
 func (s *Server) classify(ctx context.Context, x []float32) ([]float32, error) {
 	j := job{x: x, done: make(chan jobResult, 1)}
 	select {
+	case <-s.quit:
+		return nil, ErrClosed
+	default:
+	}
+	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.quit:
+		return nil, ErrClosed
 	}
 	select {
 	case r := <-j.done:
 		return r.probs, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.stopped:
+		// The batcher has stopped: it answered this job before, or
+		// never will.
+		select {
+		case r := <-j.done:
+			return r.probs, r.err
+		default:
+			return nil, ErrClosed
+		}
 	}
 }
 

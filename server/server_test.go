@@ -356,3 +356,46 @@ func TestJSONBodyLimit(t *testing.T) {
 		t.Errorf("a %d-byte JSON body: %d %v, want 413 naming the JSON limit", len(big)+3, code, out)
 	}
 }
+
+// TestCloseUnderRequests: requests that reach the handler while and after
+// the server closes (as a forced HTTP shutdown leaves them) are answered
+// 503 "shutting down" or classified, never a recovered panic (500); a
+// second Close does nothing.
+func TestCloseUnderRequests(t *testing.T) {
+	_, s, _ := newTestServer(t)
+	body, _ := json.Marshal(map[string]any{"pixels": make([]float64, engine.ImagePixels)})
+	ask := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/v1/predict", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		s.ServeHTTP(w, r)
+		return w
+	}
+	if w := ask(); w.Code != http.StatusOK {
+		t.Fatalf("before Close: %d %s", w.Code, w.Body)
+	}
+	var wg sync.WaitGroup
+	codes := make(chan string, 64*8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 64 {
+				w := ask()
+				if w.Code != http.StatusOK && (w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "shutting down")) {
+					codes <- fmt.Sprintf("%d %s", w.Code, strings.TrimSpace(w.Body.String()))
+				}
+			}
+		}()
+	}
+	s.Close()
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		t.Errorf("a request around Close: %s; want 200, or 503 shutting down", c)
+	}
+	if w := ask(); w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "shutting down") {
+		t.Errorf("after Close: %d %s; want 503 shutting down", w.Code, w.Body)
+	}
+	s.Close()
+}

@@ -12,6 +12,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -263,6 +264,10 @@ var (
 func flagError(c *cli.Context, err error) error {
 	msg := err.Error()
 	if m := undefinedRE.FindStringSubmatch(msg); m != nil {
+		if arg := "-" + m[1]; strings.ContainsAny(m[1], "./") && slices.Contains(os.Args, arg) {
+			// Most likely a file whose name begins with "-".
+			return fmt.Errorf("unknown flag %s: if it is a file, write ./%s, or put -- before the file names (what follows -- is never a flag)", arg, arg)
+		}
 		return fmt.Errorf("unknown flag --%s", m[1])
 	}
 	if m := noValueRE.FindStringSubmatch(msg); m != nil {

@@ -311,6 +311,11 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes}, 1, []string{"--idx", "notes.txt"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.zeroIdx}, 1, []string{"--idx " + f.zeroIdx, "holds no images"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes, f.png}, 2, []string{"either --idx FILE or image files"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"), "--labels", f.notes}, 1, []string{"--labels", "notes.txt"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"), "--labels", filepath.Join(f.data, "train-labels-idx1-ubyte.gz")}, 1,
+			[]string{"--labels " + filepath.Join(f.data, "train-labels-idx1-ubyte.gz"), "labels for the", "images of --idx " + filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"), "give the label file that goes with"}},
+		// The files are checked before the model is loaded.
+		{[]string{"predict", "--cpu", "--model", f.notes, "--idx", f.zeroIdx}, 1, []string{"--idx " + f.zeroIdx, "holds no images"}},
 		{[]string{"predict", "--cpu", f.png, "--model"}, 2, []string{"--model needs a value"}},
 		// export
 		{[]string{"export", "--model", f.model, "--out", f.model}, 2, []string{"--out " + f.model, "same file as --model"}},
@@ -434,6 +439,11 @@ func TestFlagsAfterArguments(t *testing.T) {
 	_, stderr, code = runIn(t, f.cwd, time.Minute, "predict", "--cpu", "--model", f.model, "--", "--json")
 	if code != 1 || !strings.Contains(stderr, "--json: open --json: no such file") {
 		t.Errorf("predict -- --json: exit %d\n%s", code, stderr)
+	}
+	// A file named like a flag: the error says how to name it.
+	_, stderr, code = runIn(t, f.cwd, time.Minute, "predict", "--cpu", "--model", f.model, "-x.png")
+	if code != 2 || !strings.Contains(stderr, "unknown flag -x.png: if it is a file, write ./-x.png, or put -- before the file names") {
+		t.Errorf("predict -x.png: exit %d\n%s", code, stderr)
 	}
 	shard := filepath.Join(f.root, "shard1")
 	spec := &tune.Spec{Version: 1, LRs: []float64{0.001, 0.002}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
@@ -704,5 +714,48 @@ func TestTrainOutputLocked(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(dir, ".*.lock"))
 	if len(left) > 0 {
 		t.Errorf("lock files left behind: %v", left)
+	}
+}
+
+// TestResumeUnchanged: a checkpoint replaced between the resume's read and
+// the output lock (another training's atomic write, or an edit in place)
+// is refused, naming the file and what to do; one left alone is not.
+func TestResumeUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m.safetensors")
+	if err := os.WriteFile(p, []byte("epoch 3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	was, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unchanged(p, was); err != nil {
+		t.Fatalf("an untouched checkpoint: %v", err)
+	}
+	for name, change := range map[string]func() error{
+		"replaced": func() error { return fileutil.WriteAtomic(p, []byte("epoch 4"), 0o644) },
+		"grown": func() error {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteString("!")
+			return err
+		},
+		"removed": func() error { return os.Remove(p) },
+	} {
+		if err := os.WriteFile(p, []byte("epoch 3"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		was, _ := os.Stat(p)
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		err := unchanged(p, was)
+		if err == nil || !strings.Contains(err.Error(), "--resume "+p) || !strings.Contains(err.Error(), "run the command again") {
+			t.Errorf("%s: %v; want an error naming --resume %s and what to do", name, err, p)
+		}
 	}
 }

@@ -84,6 +84,14 @@ func predictAction(c *cli.Context) error {
 	case stdin > 1:
 		return usageErrorf("'-' (standard input) can be given once: it is read to its end")
 	}
+	var set *idxSet
+	if idx != "" {
+		// The files first: a wrong one is named before the model loads.
+		var err error
+		if set, err = readIDXSet(idx, c.String("labels")); err != nil {
+			return err
+		}
+	}
 	m, e, _, err := loadModel(c)
 	if err != nil {
 		return err
@@ -91,8 +99,8 @@ func predictAction(c *cli.Context) error {
 	defer e.Close()
 	out := c.App.Writer
 	enc := json.NewEncoder(out)
-	if idx != "" {
-		return predictIDX(c, m, idx, enc)
+	if set != nil {
+		return predictIDX(c, m, set, enc)
 	}
 	files := c.Args().Slice()
 	inputs := make([][]float32, len(files))
@@ -162,33 +170,46 @@ func readDigit(name string) ([]float32, error) {
 	return loader.DecodeDigit(data)
 }
 
-func predictIDX(c *cli.Context, m *engine.Model, path string, enc *json.Encoder) error {
+// idxSet is an IDX image file to classify, with its labels where given.
+type idxSet struct {
+	im     *loader.Images
+	labels []uint8 // nil without --labels
+}
+
+// readIDXSet reads and checks --idx and --labels (labelsPath "": none).
+func readIDXSet(path, labelsPath string) (*idxSet, error) {
 	raw, err := fileutil.ReadFile(path, loader.MaxFileBytes)
 	if err != nil {
-		return fmt.Errorf("--idx: %w", err)
+		return nil, fmt.Errorf("--idx: %w", err)
 	}
 	im, err := loader.ParseImages(filepath.Base(path), raw)
 	if err != nil {
-		return fmt.Errorf("--idx: %w", err)
+		return nil, fmt.Errorf("--idx: %w", err)
 	}
 	if im.N == 0 {
-		return fmt.Errorf("--idx %s: the file holds no images (its header counts 0): nothing to classify", path)
+		return nil, fmt.Errorf("--idx %s: the file holds no images (its header counts 0): nothing to classify", path)
 	}
-	var labels []uint8
-	if lp := c.String("labels"); lp != "" {
-		raw, err := fileutil.ReadFile(lp, loader.MaxFileBytes)
+	set := &idxSet{im: im}
+	if labelsPath != "" {
+		raw, err := fileutil.ReadFile(labelsPath, loader.MaxFileBytes)
 		if err != nil {
-			return fmt.Errorf("--labels: %w", err)
+			return nil, fmt.Errorf("--labels: %w", err)
 		}
-		lb, err := loader.ParseLabels(filepath.Base(lp), raw)
+		lb, err := loader.ParseLabels(filepath.Base(labelsPath), raw)
 		if err != nil {
-			return fmt.Errorf("--labels: %w", err)
+			return nil, fmt.Errorf("--labels: %w", err)
 		}
 		if lb.N != im.N {
-			return usageErrorf("--labels has %d labels for %d images", lb.N, im.N)
+			return nil, fmt.Errorf("--labels %s has %d labels for the %d images of --idx %s: give the label file that goes with those images (MNIST's test images go with t10k-labels-idx1-ubyte)",
+				labelsPath, lb.N, im.N, path)
 		}
-		labels = lb.Values
+		set.labels = lb.Values
 	}
+	return set, nil
+}
+
+func predictIDX(c *cli.Context, m *engine.Model, set *idxSet, enc *json.Encoder) error {
+	im, labels := set.im, set.labels
 	x := make([]float32, len(im.Pixels))
 	for i, v := range im.Pixels {
 		x[i] = float32(v) / 255

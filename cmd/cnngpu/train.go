@@ -61,21 +61,24 @@ func trainCommand() *cli.Command {
 
 // trainSetup is the validated form of train's flags.
 type trainSetup struct {
-	arch   engine.Arch
-	opt    engine.OptConfig
-	cfg    engine.TrainConfig
-	sched  engine.ScheduleKind // planned over the run's steps once the data is known
-	pos    engine.Position
-	init   *engine.Checkpoint // when resuming
-	from   string             // the checkpoint resumed (--resume)
-	out    string
-	outs   []string // the checkpoints written: out, or one per seed
-	hist   []engine.EpochMetrics
-	quiet  bool
-	json   bool
-	metric string
-	seeds  []uint64         // --seeds; nil for one run
-	saved  *engine.Position // what s.out holds from a resumed run's checkpoint
+	arch  engine.Arch
+	opt   engine.OptConfig
+	cfg   engine.TrainConfig
+	sched engine.ScheduleKind // planned over the run's steps once the data is known
+	pos   engine.Position
+	init  *engine.Checkpoint // when resuming
+	from  string             // the checkpoint resumed (--resume)
+	// fromFile is that file as it was before it was read (unchanged
+	// checks it once the outputs are locked).
+	fromFile os.FileInfo
+	out      string
+	outs     []string // the checkpoints written: out, or one per seed
+	hist     []engine.EpochMetrics
+	quiet    bool
+	json     bool
+	metric   string
+	seeds    []uint64         // --seeds; nil for one run
+	saved    *engine.Position // what s.out holds from a resumed run's checkpoint
 	// again is the flags a resume must repeat, for the hint an
 	// interruption prints: those of the invocation that the checkpoint
 	// does not keep (--data, --metrics, the engine's).
@@ -251,10 +254,23 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 	return release, nil
 }
 
+// unchanged checks that the checkpoint resumed is still the file read
+// (was, its state before): another training may have written it between
+// the read and the lock that now keeps others out, and resuming from the
+// older state would then write over a later one.
+func unchanged(path string, was os.FileInfo) error {
+	now, err := os.Stat(path)
+	if err == nil && was != nil && os.SameFile(was, now) && now.Size() == was.Size() && now.ModTime().Equal(was.ModTime()) {
+		return nil
+	}
+	return fmt.Errorf("--resume %s: the checkpoint changed while this run was starting (another training wrote it, or it was replaced); nothing was written: run the command again to resume from what it holds now", path)
+}
+
 // resume loads the checkpoint and takes its settings; a flag given
 // explicitly that contradicts it is refused (except --epochs, which may
 // extend the run).
 func (s *trainSetup) resume(c *cli.Context, path string) error {
+	s.fromFile, _ = os.Stat(path) // LoadCheckpoint names a missing file
 	ck, err := engine.LoadCheckpoint(path)
 	if err != nil {
 		return fmt.Errorf("--resume: %w", err)
@@ -404,6 +420,11 @@ func trainAction(c *cli.Context) error {
 		return err
 	}
 	defer release()
+	if s.from != "" {
+		if err := unchanged(s.from, s.fromFile); err != nil {
+			return err
+		}
+	}
 	say("engine: %s", e.Name())
 	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, data: fp, say: say,
 		stdout: stdout, stderr: stderr, note: note}

@@ -142,11 +142,14 @@ var faultNames = [faultKinds]string{"none", "allocation", "launch", "copy", "lib
 func (k faultKind) String() string { return faultNames[k] }
 
 // emuFault is the fault to inject: the at-th point of kind (1 first), or
-// where call is set, the at-th call of that name.
+// where call is set, the at-th call of that name; with stick, the device
+// also faults there (a kernel's fault that the call is the first to see,
+// as cuBLAS's EXECUTION_FAILED can be).
 type emuFault struct {
-	kind faultKind
-	at   int
-	call string
+	kind  faultKind
+	at    int
+	call  string
+	stick bool
 }
 
 // violate records something a real device would punish silently.
@@ -178,8 +181,11 @@ func (g *emuGPU) point(kind faultKind, call string, injected func() error) error
 		}
 	}
 	if g.fault.kind == kind && n == g.fault.at && g.fired == nil {
-		g.fired = &emuFault{kind, n, g.fault.call}
+		g.fired = &emuFault{kind, n, g.fault.call, g.fault.stick}
 		g.firedErr = injected()
+		if g.fault.stick {
+			g.stuck = g.sticky(call)
+		}
 		if g.rec != nil || kind == faultGraph && call == "cuGraphInstantiateWithFlags" {
 			g.firedIn = g.captures
 		}
@@ -202,7 +208,7 @@ func (g *emuGPU) ran(name string) {
 	g.launched[name]++
 	if g.fault.kind == faultSticky && g.executed == g.fault.at && g.stuck == nil {
 		g.points[faultSticky] = g.executed
-		g.fired = &emuFault{faultSticky, g.executed, ""}
+		g.fired = &emuFault{faultSticky, g.executed, "", false}
 		g.stuck = g.sticky(name)
 		g.firedErr = g.stuck
 	}

@@ -198,14 +198,16 @@ func (e *Engine) variant() string {
 // fail records the first error of a queued op, with its hint.
 func (e *Engine) fail(err error) {
 	if err != nil && e.err == nil {
-		e.err = explain(err)
+		e.err = e.explain(err)
 	}
 }
 
+// takeErr returns the recorded error and clears it; one recorded during a
+// recording is explained again now (Engine.explain asks the device).
 func (e *Engine) takeErr() error {
 	err := e.err
 	e.err = nil
-	return err
+	return e.explain(err)
 }
 
 // Sync waits for the stream and returns the first error.
@@ -214,7 +216,7 @@ func (e *Engine) Sync() error {
 	if err := e.takeErr(); err != nil {
 		return err
 	}
-	return explain(e.c.Sync())
+	return e.explain(e.c.Sync())
 }
 
 // Close releases everything, whatever a failure left (a second Close does

@@ -17,6 +17,7 @@ import (
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/nvlib"
 )
 
 // bugError is a rule of the engine's broken: its own bug, not the device's.
@@ -31,14 +32,29 @@ func bug(format string, args ...any) error { return &bugError{fmt.Sprintf(format
 type Error struct {
 	Err  error
 	Hint string
+	// Fault is the driver's sticky error the engine found when it asked
+	// the device after Err, a library's failure that a device fault can
+	// cause (ambiguous): Err was that fault, seen through the library.
+	Fault error
 }
 
-func (e *Error) Error() string { return e.Err.Error() + "; " + e.Hint }
+func (e *Error) Error() string {
+	if e.Hint == "" {
+		return e.Err.Error() // it says what to do itself
+	}
+	if e.Fault != nil {
+		return e.Err.Error() + "; the device then reported " + e.Fault.Error() + "; " + e.Hint
+	}
+	return e.Err.Error() + "; " + e.Hint
+}
+
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches engine.ErrDeviceLost for a device fault (the context is
-// unusable from then on).
-func (e *Error) Is(target error) bool { return target == engine.ErrDeviceLost && deviceFault(e.Err) }
+// unusable from then on), also one seen first through a library.
+func (e *Error) Is(target error) bool {
+	return target == engine.ErrDeviceLost && (e.Fault != nil || deviceFault(e.Err))
+}
 
 // The hints, by kind of failure.
 const (
@@ -75,9 +91,13 @@ func explain(err error) error {
 	}
 	hint := hintOther
 	var b *bugError
+	var se *cu.SetupError
+	var nf *nvlib.NotFoundError
 	switch {
 	case errors.As(err, &b):
 		hint = hintBug
+	case errors.As(err, &se), errors.As(err, &nf):
+		hint = "" // no driver, no such GPU, a library not found: the message says what to do
 	case outOfMemory(err):
 		hint = hintOutOfMemory
 	case deviceFault(err):
@@ -103,6 +123,51 @@ func outOfMemory(err error) bool {
 		return strings.Contains(ne.Desc, "ALLOC")
 	}
 	return false
+}
+
+// ambiguous reports whether err is a failure that a device fault can
+// cause as well as something else: cuBLAS's EXECUTION_FAILED or
+// INTERNAL_ERROR, cuDNN's EXECUTION_FAILED or INTERNAL_ERROR (any of
+// cuDNN 9's sub-codes), the driver's CUDA_ERROR_UNKNOWN. Only asking the
+// device tells which (Engine.explain).
+func ambiguous(err error) bool {
+	var de *cu.Error
+	var be *cu.BLASError
+	var ne *cudnn.Error
+	switch {
+	case errors.As(err, &be):
+		return be.Status == 13 || be.Status == 14
+	case errors.As(err, &ne):
+		return strings.Contains(ne.Desc, "EXECUTION_FAILED") || strings.Contains(ne.Desc, "INTERNAL_ERROR")
+	case errors.As(err, &de):
+		return de.Status == 999
+	}
+	return false
+}
+
+// explain is explain(err), and where that is an ambiguous failure, the
+// device asked (outside a recording, where a wait would end it): a sticky
+// error then makes it a device fault, so that the hint says so and serve
+// stops (engine.ErrDeviceLost).
+func (e *Engine) explain(err error) error {
+	err = explain(err)
+	var x *Error
+	if err == nil || e.recording || !errors.As(err, &x) || x.Fault != nil || deviceFault(x.Err) || !ambiguous(x.Err) {
+		return err
+	}
+	if f := e.faulted(); f != nil {
+		x.Fault, x.Hint = f, hintFault
+	}
+	return err
+}
+
+// faulted asks the device whether it has faulted: the sticky error every
+// call then returns, else nil. Not during a recording.
+func (e *Engine) faulted() error {
+	if err := e.c.Sync(); deviceFault(err) {
+		return err
+	}
+	return nil
 }
 
 // deviceFault reports whether err is a sticky driver error.

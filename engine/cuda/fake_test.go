@@ -308,7 +308,7 @@ func walkFakeEngine(t *testing.T, clean fakecuda.Result, names []string, env ...
 				t.Errorf("%s: no error came back:\n%s", what, r.Output)
 			case !strings.Contains(msg, name):
 				t.Errorf("%s: the error does not name the failing call: %s", what, msg)
-			case !slices.ContainsFunc([]string{hintOutOfMemory, hintFault, hintOther}, func(h string) bool { return strings.Contains(msg, h) }):
+			case !slices.ContainsFunc([]string{hintOutOfMemory, hintFault, hintOther, "use --cpu"}, func(h string) bool { return strings.Contains(msg, h) }):
 				t.Errorf("%s: the error says nothing of what to do: %s", what, msg)
 			}
 			if l := r.Leaks(); len(l) > 0 {

@@ -356,7 +356,7 @@ func TestFaultInjectionWalk(t *testing.T) {
 				for _, k := range sc.kinds {
 					for n := 1; n <= clean.points[k]; n++ {
 						points++
-						f := emuFault{k, n, ""}
+						f := emuFault{k, n, "", false}
 						r := walkOnce(t, v, sc, f)
 						checkWalk(&p, f, r)
 					}
@@ -433,5 +433,71 @@ func checkWalk(p *walkProblems, f emuFault, r walkResult) {
 	}
 	if r.closeErr != nil && r.err == nil && f.kind != faultSticky {
 		p.add("Close failed", fmt.Sprintf("%s: %v", at, r.closeErr))
+	}
+}
+
+// TestFaultBehindALibrary: a kernel's fault that a library call is the
+// first to see (cuBLAS's or cuDNN's EXECUTION_FAILED, then the driver's
+// sticky error for every call) is the device lost, with the fault's hint
+// and the device's own error in the message; the same status with the
+// device still well is not. In the timed dense mode such a fault in a
+// cuBLASLt product fails the step rather than falling back to cuBLAS.
+func TestFaultBehindALibrary(t *testing.T) {
+	const bs = 8
+	for _, c := range []struct {
+		v     variant
+		call  string
+		lt    bool // the timed dense mode's cuBLASLt priming run
+		stick bool
+	}{
+		{variants[0], "cudnnConvolutionForward", false, true},
+		{variants[0], "cudnnConvolutionForward", false, false},
+		{variants[0], "cublasSgemm_v2", false, true},
+		{variants[0], "cublasSgemm_v2", false, false},
+		{variants[2], "cublasLtMatmul", true, true},
+	} {
+		t.Run(fmt.Sprintf("%s/%s/stick=%v", c.v.name, c.call, c.stick), func(t *testing.T) {
+			defer func(f func(string, ...any)) { warnf = f }(warnf)
+			var warned []string
+			warnf = func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }
+			tr := newEmuTraining(t, c.v, bs, 2)
+			tr.g.fault = emuFault{faultLibrary, 1, c.call, c.stick}
+			var err error
+			for range 2 {
+				if err = tr.try(); err != nil {
+					break
+				}
+			}
+			if tr.g.fired == nil {
+				t.Fatalf("the fault at %s was not reached", c.call)
+			}
+			if err == nil {
+				t.Fatalf("a failed %s: the steps returned no error", c.call)
+			}
+			var x *Error
+			if !errors.As(err, &x) || !strings.Contains(err.Error(), c.call) {
+				t.Fatalf("error %v: not an engine Error naming %s", err, c.call)
+			}
+			lost := errors.Is(fmt.Errorf("serving: %w", err), engine.ErrDeviceLost)
+			if lost != c.stick {
+				t.Errorf("error %v matches engine.ErrDeviceLost: %v, want %v", err, lost, c.stick)
+			}
+			wantHint := hintOther
+			if c.stick {
+				wantHint = hintFault
+				if !strings.Contains(err.Error(), "the device then reported") || !strings.Contains(err.Error(), "CUDA_ERROR_ILLEGAL_ADDRESS") {
+					t.Errorf("error %v: does not give the device's own error", err)
+				}
+			}
+			if x.Hint != wantHint {
+				t.Errorf("error %v: hint %q, want %q", err, x.Hint, wantHint)
+			}
+			if c.lt && (tr.e.fusedDrops != 0 || len(warned) != 0) {
+				t.Errorf("a device fault behind cuBLASLt fell back to cuBLAS (%d drops, warnings %q)", tr.e.fusedDrops, warned)
+			}
+			if len(tr.g.violations) != 0 {
+				t.Errorf("violations: %q", tr.g.violations)
+			}
+		})
 	}
 }

@@ -65,10 +65,11 @@ func (e *Engine) gemm(spec cu.GemmSpec, bias cu.Ptr) (p gemmPlan, fresh, ok bool
 	if err != nil {
 		err = fmt.Errorf("planning a dense layer's product on cuBLASLt: %w", err)
 		var blas *cu.BLASError
-		if e.dense == denseTimed && errors.As(err, &blas) {
+		if e.dense == denseTimed && errors.As(err, &blas) && e.faulted() == nil {
 			// An alternative to time, not what the user asked for:
-			// the split product runs instead (a CUDA error is the
-			// context's, and fails the step as any other).
+			// the split product runs instead (a CUDA error, or a
+			// device fault behind cuBLASLt's, is the context's, and
+			// fails the step as any other).
 			e.gemms[spec] = nil
 			e.warnFused(spec, err)
 			return nil, false, true
@@ -117,11 +118,12 @@ func (e *Engine) planFused(spec cu.GemmSpec, pd planDir, a, b, out, bias cu.Ptr)
 			p.Use(i)
 			err := e.c.Gemm(nil, p, a, b, out, bias)
 			var blas *cu.BLASError
-			if err != nil && e.dense == denseTimed && errors.As(err, &blas) {
+			if err != nil && e.dense == denseTimed && errors.As(err, &blas) && e.faulted() == nil {
 				// cuBLASLt refused one of its own algorithms:
 				// the split product instead (the op writes
-				// out again). A CUDA error is the context's,
-				// and fails the step as any other.
+				// out again). A CUDA error, or a device fault
+				// behind cuBLASLt's, is the context's, and
+				// fails the step as any other.
 				e.dropGemm(spec, pd, p, fmt.Errorf("a dense layer's product on cuBLASLt, algorithm %d of %d: %w", i, p.Algos(), err))
 				return nil, false, true
 			}

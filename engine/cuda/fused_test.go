@@ -234,7 +234,7 @@ func TestEmulatedFusedDenseFailure(t *testing.T) {
 			warnf = func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }
 			fusedWarned.Store(false)
 			tr := newEmuTraining(t, v, bs, steps)
-			tr.g.fault = emuFault{faultLibrary, c.at, c.call}
+			tr.g.fault = emuFault{faultLibrary, c.at, c.call, false}
 			for range steps {
 				tr.step()
 			}

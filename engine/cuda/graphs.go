@@ -28,10 +28,10 @@ func (e *Engine) Replay(key int, fn func()) error {
 		return err // of an op queued before
 	}
 	if t := e.tuners[key]; t != nil {
-		return explain(e.tuneStep(key, t))
+		return e.explain(e.tuneStep(key, t))
 	}
 	if g, ok := e.graphs[key]; ok {
-		return explain(e.c.Replay(g))
+		return e.explain(e.c.Replay(g))
 	}
 	if !e.warm[key] {
 		defer trace.Begin(trace.WarmUp).End()
@@ -54,9 +54,9 @@ func (e *Engine) Replay(key int, fn func()) error {
 	e.graphs[key], e.touched[key] = g, touched
 	if t := e.newTuner(g, fn); t != nil {
 		e.tuners[key] = t
-		return explain(e.tuneStep(key, t))
+		return e.explain(e.tuneStep(key, t))
 	}
-	return explain(e.c.Replay(g))
+	return e.explain(e.c.Replay(g))
 }
 
 // capture records fn as a graph, with the memory its ops declare.
@@ -70,7 +70,8 @@ func (e *Engine) capture(fn func()) (graph, []region, error) {
 		e.settle() // a recording must end with every stream joined
 		return e.takeErr()
 	})
-	return g, touched, explain(err)
+	e.recording, e.touching = false, nil // before explain asks the device
+	return g, touched, e.explain(err)
 }
 
 // Reset drops every recorded graph.
@@ -106,7 +107,7 @@ func (e *Engine) StartTimer() error {
 	e.settle()
 	ev, err := e.c.Record()
 	if err != nil {
-		return explain(err)
+		return e.explain(err)
 	}
 	e.timer = ev
 	return nil
@@ -124,12 +125,12 @@ func (e *Engine) StopTimer() (time.Duration, error) {
 	e.settle()
 	b, err := e.c.Record()
 	if err != nil {
-		return 0, explain(err)
+		return 0, e.explain(err)
 	}
 	defer e.c.DestroyEvent(b)
 	ms, err := e.c.Elapsed(a, b)
 	if err != nil {
-		return 0, explain(err)
+		return 0, e.explain(err)
 	}
 	if err := e.Sync(); err != nil {
 		return 0, err

@@ -26,12 +26,12 @@ func ptr(t engine.Tensor) cu.Ptr {
 func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 	p, err := e.c.Alloc(n * dt.Size())
 	if err != nil {
-		return nil, explain(err)
+		return nil, e.explain(err)
 	}
 	// Zeroed whatever error is pending (past the gate).
 	if err := e.device().Zero(p, n*dt.Size()); err != nil {
 		e.c.Free(p)
-		return nil, explain(err)
+		return nil, e.explain(err)
 	}
 	return &tensor{p: p, n: n, dt: dt, owner: true}, nil
 }
@@ -101,7 +101,7 @@ func (e *Engine) Write(dst engine.Tensor, off int, src any) error {
 		return fmt.Errorf("cuda: write of %d elements at %d into a tensor of %d", n, off, d.n)
 	}
 	e.settle()
-	return explain(e.c.CopyIn(d.p+cu.Ptr(off*dt.Size()), p, n*dt.Size()))
+	return e.explain(e.c.CopyIn(d.p+cu.Ptr(off*dt.Size()), p, n*dt.Size()))
 }
 
 // Read waits for queued work and copies tensor data to the host.
@@ -121,7 +121,7 @@ func (e *Engine) Read(src engine.Tensor, off int, dst any) error {
 	if err := e.takeErr(); err != nil {
 		return err
 	}
-	return explain(e.c.CopyOut(p, s.p+cu.Ptr(off*dt.Size()), n*dt.Size()))
+	return e.explain(e.c.CopyOut(p, s.p+cu.Ptr(off*dt.Size()), n*dt.Size()))
 }
 
 // Fill sets every element to v.

@@ -1,0 +1,20 @@
+// setup.go: the failures to start on a GPU that say in their own words
+// what to do (no driver, no such GPU, a GPU older than our kernels): the
+// engine passes them on without a hint of its own.
+
+package cuda
+
+// SetupError is a failure to start on a GPU whose message already says
+// what to do.
+type SetupError struct{ Err error }
+
+func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// setup marks err (nil stays nil) as a SetupError.
+func setup(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &SetupError{err}
+}
