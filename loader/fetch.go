@@ -121,10 +121,12 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("creating the data cache %s: %w (use --data DIR to point at the files instead)", f.Dir, err)
 	}
 	var need []File
+	damaged := map[string]error{} // in the cache, but not what was published
 	for _, st := range Verify(f.Dir) {
 		if !st.OK {
 			if !errors.Is(st.Err, os.ErrNotExist) {
 				f.logf("cached %s is damaged: %v", st.File.Name, st.Err)
+				damaged[st.File.Name] = st.Err
 			}
 			need = append(need, st.File)
 		}
@@ -173,6 +175,10 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	names := make([]string, len(need))
 	for i, n := range need {
 		names[i] = n.Name
+		if err := damaged[n.Name]; err != nil {
+			// Said here too: the log is silent under --quiet.
+			names[i] += fmt.Sprintf(" (the cached copy is damaged: %v)", err)
+		}
 	}
 	return "", fmt.Errorf("could not obtain %s; tried:\n  %s\nTo place the files by hand, download the four MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into %s, or pass --data DIR with them",
 		strings.Join(names, ", "), strings.Join(tried, "\n  "), f.Dir)

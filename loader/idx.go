@@ -51,7 +51,7 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		}
 		data, err := io.ReadAll(io.LimitReader(zr, MaxFileBytes+1))
 		if err != nil {
-			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged; delete it and fetch it again)", name, err)
+			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)
 		}
 		if len(data) > MaxFileBytes {
 			return nil, fmt.Errorf("%s: decompresses to more than %d bytes, not an MNIST file", name, MaxFileBytes)

@@ -26,7 +26,7 @@ const (
 )
 
 // ErrNoInk is returned for an image with nothing drawn on it.
-var ErrNoInk = errors.New("no ink found: the image is blank")
+var ErrNoInk = errors.New("no ink found: the image is blank (a digit must be darker or lighter than its background)")
 
 // DecodeDigit decodes an image file's bytes and returns 784 values in
 // [0,1], MNIST layout (row-major, ink bright), waiting as long as it takes
@@ -42,10 +42,13 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, errors.New("empty file")
 	}
 	if len(data) > MaxImageBytes {
-		return nil, fmt.Errorf("file larger than the %d MB limit (%d bytes)", MaxImageBytes>>20, MaxImageBytes)
+		return nil, fmt.Errorf("file larger than the %d MB limit (%d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)", MaxImageBytes>>20, MaxImageBytes)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
+		if f := sniff(data); f != "" {
+			return nil, fmt.Errorf("damaged %s image: %v", f, err)
+		}
 		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
 	}
 	if cfg.Width > MaxImagePixels || cfg.Height > MaxImagePixels || cfg.Width < 1 || cfg.Height < 1 {
@@ -67,6 +70,19 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		}
 		return PrepareDigit(img)
 	})
+}
+
+// sniff names the format whose signature data starts with ("" for none).
+func sniff(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return "png"
+	case bytes.HasPrefix(data, []byte("\xff\xd8")):
+		return "jpeg"
+	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
+		return "gif"
+	}
+	return ""
 }
 
 // grey returns the image as luminance in [0,1], transparent parts

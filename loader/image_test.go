@@ -207,6 +207,9 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		{"too wide", enc(t, wide, "png"), "10001x1 pixels"},
 		{"too large", append([]byte{0x89, 'P', 'N', 'G'}, make([]byte, MaxImageBytes)...), "larger than the 20 MB limit"},
 		{"truncated png", enc(t, drawSeven(50, 50, color.Black, color.White), "png")[:60], "image"},
+		{"png cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "png")[:12], "damaged png image"},
+		{"jpeg cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "jpeg")[:4], "damaged jpeg image"},
+		{"gif cut in its header", []byte("GIF89a\x01"), "damaged gif image"},
 	} {
 		_, err := DecodeDigit(c.data)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -221,6 +221,12 @@ func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
 	if st := Verify(dir); st[1].OK || !strings.Contains(st[1].Err.Error(), "SHA-256") {
 		t.Errorf("verify missed a damaged file: %+v", st[1])
 	}
+	// With no source reachable and no log (--quiet), the error itself
+	// says that the cached copy is damaged.
+	quiet := &Fetcher{Dir: dir, Mirrors: []string{down.URL}, GoCmd: "-"}
+	if _, err := quiet.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), Files[1].Name+" (the cached copy is damaged: SHA-256") {
+		t.Errorf("a damaged cache file with no source: %v; want the damage named", err)
+	}
 	if _, err := f.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}

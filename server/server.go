@@ -268,8 +268,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// pixelsRequest is a JSON request: pointers, so that a missing "pixels"
+// and a null among them are told from zeros.
 type pixelsRequest struct {
-	Pixels []float64 `json:"pixels"`
+	Pixels *[]*float64 `json:"pixels"`
 }
 
 func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
@@ -288,6 +290,12 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		// decoded whole (hundreds of MB of numbers) before its length
 		// is checked.
 		limit, what = MaxJSONBody, "JSON body (784 numbers take about 20 KB)"
+	}
+	if r.ContentLength > limit {
+		// Refused before a byte is read (and before a client that
+		// asked "Expect: 100-continue" is invited to send it).
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than the %d-byte limit (%d bytes announced)", what, limit, r.ContentLength))
+		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -329,12 +337,21 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, `bad JSON: data after the object (expected one {"pixels": [784 numbers in 0..1]})`)
 			return
 		}
-		if len(req.Pixels) != engine.ImagePixels {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("pixels has %d values, expected %d (28x28, row-major, ink bright)", len(req.Pixels), engine.ImagePixels))
+		if req.Pixels == nil {
+			writeError(w, http.StatusBadRequest, `bad JSON: no "pixels" (expected {"pixels": [784 numbers in 0..1]})`)
+			return
+		}
+		if px := *req.Pixels; len(px) != engine.ImagePixels {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("pixels has %d values, expected %d (28x28, row-major, ink bright)", len(px), engine.ImagePixels))
 			return
 		}
 		x = make([]float32, engine.ImagePixels)
-		for i, v := range req.Pixels {
+		for i, p := range *req.Pixels {
+			if p == nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("pixel %d is null, expected a number in 0..1", i))
+				return
+			}
+			v := *p
 			if math.IsNaN(v) || v < 0 || v > 1 {
 				writeError(w, http.StatusBadRequest, fmt.Sprintf("pixel %d is %v, expected a number in 0..1", i, v))
 				return
@@ -372,13 +389,15 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		switch {
+		// The type that was to receive the value: the list itself, or
+		// one of its numbers.
+		switch t := strings.TrimLeft(te.Type.String(), "*"); {
 		case te.Field == "":
 			return "the body is a JSON " + te.Value
-		case te.Value == "array" || te.Value == "object" || te.Value == "bool" || strings.HasPrefix(te.Type.String(), "[]"):
-			return fmt.Sprintf("%s is a JSON %s", strconv.Quote(te.Field), te.Value)
+		case strings.HasPrefix(t, "[]"):
+			return fmt.Sprintf("%s is a JSON %s, not a list", strconv.Quote(te.Field), te.Value)
 		}
-		return fmt.Sprintf("a value in %s is a JSON %s", strconv.Quote(te.Field), te.Value)
+		return fmt.Sprintf("a value in %s is a JSON %s, not a number", strconv.Quote(te.Field), te.Value)
 	}
 	return err.Error()
 }

@@ -6,6 +6,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -17,11 +18,13 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
@@ -138,7 +141,13 @@ func TestRefusals(t *testing.T) {
 		{"unknown field", "application/json", []byte(`{"pixel": []}`), 400, "bad JSON"},
 		{"an array", "application/json", []byte(`[0.5]`), 400, `bad JSON: the body is a JSON array (expected {"pixels"`},
 		{"pixels a string", "application/json", []byte(`{"pixels": "0.5"}`), 400, `bad JSON: "pixels" is a JSON string`},
-		{"a pixel a string", "application/json", []byte(`{"pixels": [0.1, "x"]}`), 400, `bad JSON: a value in "pixels" is a JSON string`},
+		{"a pixel a string", "application/json", []byte(`{"pixels": [0.1, "x"]}`), 400, `bad JSON: a value in "pixels" is a JSON string, not a number`},
+		{"a pixel a list", "application/json", []byte(`{"pixels": [[0.5]]}`), 400, `bad JSON: a value in "pixels" is a JSON array, not a number`},
+		{"pixels an object", "application/json", []byte(`{"pixels": {}}`), 400, `bad JSON: "pixels" is a JSON object, not a list`},
+		{"no pixels", "application/json", []byte(`{}`), 400, `bad JSON: no "pixels"`},
+		{"pixels null", "application/json", []byte(`{"pixels": null}`), 400, `bad JSON: no "pixels"`},
+		{"a null", "application/json", []byte(`null`), 400, `bad JSON: no "pixels"`},
+		{"a pixel null", "application/json", bytes.Replace(pixelsJSON(make([]float32, 784)), []byte("0,"), []byte("null,"), 1), 400, "pixel 0 is null, expected a number in 0..1"},
 		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
 		{"wrong type", "text/plain", []byte("7"), 400, "unsupported content type"},
@@ -398,4 +407,22 @@ func TestCloseUnderRequests(t *testing.T) {
 		t.Errorf("after Close: %d %s; want 503 shutting down", w.Code, w.Body)
 	}
 	s.Close()
+}
+
+// TestLargeBodyRefusedAtOnce: a body announced larger than the limit gets
+// 413 before it is read; a client that asks "Expect: 100-continue" is
+// answered 413, not invited to send it.
+func TestLargeBodyRefusedAtOnce(t *testing.T) {
+	ts, _, _ := newTestServer(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 50000000\r\nExpect: 100-continue\r\n\r\n")
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 413 ") {
+		t.Errorf("a 50 MB body announced with Expect: 100-continue: %q %v, want 413 at once", status, err)
+	}
 }

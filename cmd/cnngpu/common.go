@@ -117,7 +117,13 @@ func checkEngineFlags(c *cli.Context) error {
 		return usageErrorf("--cpu and --device exclude each other")
 	}
 	switch p := c.String("precision"); p {
-	case "", "fp32", "tf32":
+	case "", "fp32":
+	case "tf32":
+		if c.Bool("cpu") {
+			// The CPU engine has no tensor cores: the run would be
+			// fp32 while the flags say otherwise.
+			return usageErrorf("--precision tf32 is the GPU's tensor-core arithmetic; the CPU engine (--cpu) computes in fp32: drop one of the two")
+		}
 	default:
 		return usageErrorf("--precision %q: expected fp32 or tf32", p)
 	}

@@ -40,6 +40,10 @@ func listGPUs(out io.Writer) error {
 	if err != nil {
 		if ferr == nil {
 			fmt.Fprintf(out, "NVIDIA driver: %s (did not start)\n", file)
+		} else {
+			// First, so that what follows reads as what a GPU run
+			// would use once there is one.
+			fmt.Fprintln(out, "NVIDIA driver: none (it could not be loaded: see below): no GPU can be used; the libraries below are those a GPU run would use")
 		}
 		return err
 	}

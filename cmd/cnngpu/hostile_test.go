@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -20,6 +21,7 @@ import (
 	"image/png"
 	"io/fs"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +34,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/export"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/tune"
 )
 
@@ -254,6 +257,7 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--threads", "-1"), 2, []string{"--threads -1", "0 (all cores)"}},
 		{with(train, "--threads", "1000000"), 2, []string{"--threads 1000000", "up to 1024"}},
 		{with(train, "--precision", "fp16"), 2, []string{`--precision "fp16"`, "fp32 or tf32"}},
+		{with(train, "--precision", "tf32"), 2, []string{"--precision tf32 is the GPU's tensor-core arithmetic", "--cpu"}},
 		{with(train, "--activation", ""), 2, []string{`--activation ""`, "relu, sigmoid or tanh"}},
 		{with(train, "--no-such-flag"), 2, []string{"unknown flag --no-such-flag"}},
 		// train: outputs and inputs
@@ -305,6 +309,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", "--model", f.model}, 2, []string{"predict needs image files"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.folder}, 1, []string{f.folder, "is a folder"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.notes}, 1, []string{f.notes, "not a PNG, JPEG or GIF"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "missing.png"}, 1, []string{"cnngpu: missing.png: no such file or directory\n"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.empty}, 1, []string{f.empty, "empty file"}},
 		{[]string{"predict", "--cpu", "--model", f.nan, f.png}, 1, []string{f.nan, "non-finite"}},
 		{[]string{"predict", "--cpu", "--model", f.nan, "--json", f.png}, 1, []string{f.nan, "non-finite"}},
@@ -319,6 +324,8 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", f.png, "--model"}, 2, []string{"--model needs a value"}},
 		// export
 		{[]string{"export", "--model", f.model, "--out", f.model}, 2, []string{"--out " + f.model, "same file as --model"}},
+		{[]string{"export", "--model", f.model, "--out", "-"}, 2, []string{"--out -: cnngpu writes its outputs to files, not to standard output"}},
+		{with(train, "--out", "-"), 2, []string{"--out -: cnngpu writes its outputs to files"}},
 		{[]string{"export", "--model", f.model, "--out", f.link}, 2, []string{"--out " + f.link, "same file as --model"}},
 		{[]string{"export", "--model", f.model, "--out", f.hard, "--force"}, 2, []string{"--out " + f.hard, "same file as --model"}},
 		{[]string{"export", "--model", f.model, "--out", f.folder}, 2, []string{"--out " + f.folder, "is a directory"}},
@@ -437,7 +444,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 		t.Errorf("predict IMG --model M --json: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	_, stderr, code = runIn(t, f.cwd, time.Minute, "predict", "--cpu", "--model", f.model, "--", "--json")
-	if code != 1 || !strings.Contains(stderr, "--json: open --json: no such file") {
+	if code != 1 || !strings.Contains(stderr, "cnngpu: --json: no such file or directory") {
 		t.Errorf("predict -- --json: exit %d\n%s", code, stderr)
 	}
 	// A file named like a flag: the error says how to name it.
@@ -607,7 +614,17 @@ func TestExportNeverOverwritesItsInput(t *testing.T) {
 // at once, before any data is loaded or epoch trained, with exit code 2.
 func TestOutputsCheckedBeforeTraining(t *testing.T) {
 	f := newFixtures(t)
+	// Links that cannot be written through: a loop, and one into a
+	// folder that does not exist.
+	links := t.TempDir()
+	loop, dangling := filepath.Join(links, "loop1"), filepath.Join(links, "dangling")
+	os.Symlink("loop2", loop)
+	os.Symlink("loop1", filepath.Join(links, "loop2"))
+	os.Symlink("missing/target.safetensors", dangling)
 	for _, c := range []struct{ flag, path, want string }{
+		{"--out", loop, "too many levels of symbolic links"},
+		{"--metrics", loop, "too many levels of symbolic links"},
+		{"--out", dangling, "is a symbolic link to " + filepath.Join(links, "missing", "target.safetensors") + ", in a folder that does not exist"},
 		{"--out", f.folder, "is a directory"},
 		{"--out", filepath.Join(f.file, "m.safetensors"), "is a file, not a folder"},
 		{"--out", "/proc/cnngpu-test.safetensors", "cannot write in /proc"},
@@ -757,5 +774,84 @@ func TestResumeUnchanged(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--resume "+p) || !strings.Contains(err.Error(), "run the command again") {
 			t.Errorf("%s: %v; want an error naming --resume %s and what to do", name, err, p)
 		}
+	}
+}
+
+// TestServeSecondSignal: a stop waits for the requests in flight (here one
+// whose client stalls mid-body), and a second Ctrl-C stops the process at
+// once rather than after the wait.
+func TestServeSecondSignal(t *testing.T) {
+	f := newFixtures(t)
+	url, cmd, out := startServe(t, f.model)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nstall")
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	for start := time.Now(); !strings.Contains(out.String(), "shutting down"); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("no shutdown after SIGTERM:\n%s", out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "Ctrl-C again stops at once") {
+		t.Errorf("the shutdown does not say how to stop at once:\n%s", out.String())
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Errorf("serve after a second signal: %v, want it stopped by the signal", err)
+		}
+		if d := time.Since(start); d > shutdownWait/2 {
+			t.Errorf("serve stopped %s after the second signal", d)
+		}
+	case <-time.After(shutdownWait / 2):
+		t.Errorf("serve still waiting %s after a second signal:\n%s", shutdownWait/2, out.String())
+	}
+}
+
+// TestPredictIDXLabelsJSON: with --labels, each JSON line carries its
+// image's label beside the prediction, and the accuracy line agrees.
+func TestPredictIDXLabelsJSON(t *testing.T) {
+	f := newFixtures(t)
+	images, labels := filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"), filepath.Join(f.data, "t10k-labels-idx1-ubyte.gz")
+	raw, err := os.ReadFile(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := loader.ParseLabels("labels", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := cnngpu(t, nil, "predict", "--cpu", "--model", f.model, "--json", "--idx", images, "--labels", labels)
+	if code != 0 {
+		t.Fatalf("predict --idx --labels --json: %d %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != want.N {
+		t.Fatalf("%d lines for %d images", len(lines), want.N)
+	}
+	right := 0
+	for i, line := range lines {
+		var p struct{ Index, Label, Digit *int }
+		if err := json.Unmarshal([]byte(line), &p); err != nil || p.Index == nil || p.Label == nil || p.Digit == nil {
+			t.Fatalf("line %d %q: %v; want index, label and digit", i, line, err)
+		}
+		if *p.Index != i || *p.Label != int(want.Values[i]) {
+			t.Fatalf("line %d: index %d label %d, want %d and %d", i, *p.Index, *p.Label, i, want.Values[i])
+		}
+		if *p.Digit == *p.Label {
+			right++
+		}
+	}
+	if acc := fmt.Sprintf("(%d of %d)", right, want.N); !strings.Contains(stderr, acc) {
+		t.Errorf("accuracy line %q, want %s", stderr, acc)
 	}
 }

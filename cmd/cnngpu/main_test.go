@@ -545,6 +545,9 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("epoch %d/%d", c.Position.Epoch+1, c.Position.Epoch+1)) {
 		t.Errorf("resume after interrupt: %d\n%s\n%s", code, stdout, stderr)
 	}
+	if strings.Contains(stderr, "holds an earlier run") {
+		t.Errorf("a resumed run warns that it replaces its own checkpoint:\n%s", stderr)
+	}
 }
 
 // TestTuneKilledAndRerun kills a study with SIGKILL in the middle of a run
@@ -697,5 +700,60 @@ func TestHelpCommand(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, c.want) {
 			t.Errorf("cnngpu %s: exit %d, want 0 and %q in:\n%s%s", strings.Join(c.args, " "), code, c.want, stdout, stderr)
 		}
+	}
+}
+
+// TestInterruptBeforeTheFirstStep: a training stopped before it has taken
+// a step leaves --out as it was (an earlier run's model is not replaced
+// by an untrained one) and says so; one stopped later saves as ever.
+// The signal is sent when the run takes its output lock, just before the
+// model is made; should the run be quicker than the signal, the test
+// checks the other branch instead and says so.
+func TestInterruptBeforeTheFirstStep(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 2000, 50)
+	ck := filepath.Join(dir, "earlier.safetensors")
+	if _, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100", "--quiet", "--out", ck); code != 0 {
+		t.Fatalf("the earlier run: %s", stderr)
+	}
+	before := readFile(t, ck)
+	cmd := exec.Command(binary_, "train", "--cpu", "--data", dir, "--epochs", "50", "--batch-size", "16", "--out", ck)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, ".earlier.safetensors.lock")
+	for start := time.Now(); ; time.Sleep(200 * time.Microsecond) {
+		if _, err := os.Stat(lock); err == nil {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			cmd.Process.Kill()
+			t.Fatalf("the run never took its lock:\n%s\n%s", so.String(), se.String())
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted train: %v, want exit code 130\n%s", err, se.String())
+	}
+	if !strings.Contains(se.String(), "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends") {
+		t.Errorf("a run about to replace an earlier checkpoint does not say so:\n%s", se.String())
+	}
+	switch {
+	case strings.Contains(se.String(), "interrupted before the first step: nothing was trained or written ("+ck+" is as it was)"):
+		if readFile(t, ck) != before {
+			t.Error("interrupted before the first step, yet --out was rewritten")
+		}
+	case strings.Contains(se.String(), "checkpoint saved to "+ck):
+		t.Log("the run took a step before the signal: checked that it saved instead")
+		c, err := engine.LoadCheckpoint(ck)
+		if err != nil || c.Position == (engine.Position{}) {
+			t.Errorf("checkpoint after an interrupt past the first step: %v, position %+v", err, c.Position)
+		}
+	default:
+		t.Errorf("interrupt message:\n%s", se.String())
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
@@ -34,6 +35,9 @@ func checkOutFile(flag, path, example string) error {
 	if path == "" {
 		return usageErrorf("%s \"\": expected a file name", flag)
 	}
+	if path == "-" {
+		return usageErrorf("%s -: cnngpu writes its outputs to files, not to standard output: give a file name (./- for a file named \"-\")", flag)
+	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return usageErrorf("%s %s: is a directory; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
 	} else if err == nil && !st.Mode().IsRegular() {
@@ -46,6 +50,22 @@ func checkOutFile(flag, path, example string) error {
 		// A folder not made yet: the write would fail after the work
 		// (or, with --seeds, make files named "-seed1" in it).
 		return usageErrorf("%s %s: names a folder, not a file; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
+	}
+	// A symbolic link is followed (the file it leads to is written): a
+	// loop, or a link into a folder that does not exist, fails now.
+	target, err := fileutil.WriteTarget(path)
+	var we *fileutil.WriteError
+	if errors.As(err, &we) {
+		return usageErrorf("%s %s: %v", flag, path, we.Err)
+	} else if err != nil {
+		return usageErrorf("%s %s: %v", flag, path, err)
+	}
+	if target != path {
+		dir := filepath.Dir(target)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return usageErrorf("%s %s: is a symbolic link to %s, in a folder that does not exist; make %s, or give another name", flag, path, target, dir)
+		}
+		return checkWritable(flag, path, dir)
 	}
 	return checkParent(flag, path)
 }

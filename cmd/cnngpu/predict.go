@@ -39,6 +39,8 @@ func predictCommand() *cli.Command {
 type prediction struct {
 	File  string `json:"file,omitempty"`
 	Index *int   `json:"index,omitempty"`
+	// Label is the image's label, with --idx and --labels.
+	Label *int `json:"label,omitempty"`
 	server.Result
 }
 
@@ -155,7 +157,7 @@ func readDigit(name string) ([]float32, error) {
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, err
+			return nil, unwrapPath(err) // the line names the file
 		}
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.IsDir() {
@@ -230,6 +232,10 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet, enc *json.Encoder)
 		if c.Bool("json") {
 			idx := i
 			p.Index = &idx
+			if labels != nil {
+				l := int(labels[i])
+				p.Label = &l
+			}
 			enc.Encode(p)
 		} else {
 			fmt.Fprintf(c.App.Writer, "%d %d %.4f\n", i, p.Digit, p.Probability)

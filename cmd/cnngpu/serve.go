@@ -66,7 +66,10 @@ func serveAction(c *cli.Context) error {
 		// alike, so stop (exit 1) for a supervisor to start it again.
 		fmt.Fprintln(c.App.ErrWriter, "cnngpu: serve: the device failed; shutting down: this process cannot use it again")
 	case <-ctx.Done():
-		fmt.Fprintln(c.App.Writer, "shutting down: finishing requests in flight")
+		// A second Ctrl-C or SIGTERM stops the process at once (the
+		// signals' default action again): serve writes nothing.
+		stop()
+		fmt.Fprintf(c.App.Writer, "shutting down: finishing requests in flight (for up to %s; Ctrl-C again stops at once)\n", shutdownWait)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()

@@ -254,6 +254,25 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 	return release, nil
 }
 
+// warnReplaced says which files of an earlier run this one will replace
+// (the checks let an earlier checkpoint or metrics file be replaced, as a
+// rerun does): each --out holding a checkpoint not resumed here, and
+// --metrics holding lines of a run not resumed. Said even with --quiet.
+func warnReplaced(w io.Writer, s *trainSetup) {
+	held := func(p string) bool {
+		st, err := os.Stat(p)
+		return err == nil && st.Mode().IsRegular() && st.Size() > 0
+	}
+	for _, out := range s.outs {
+		if held(out) && (s.from == "" || !samePath(out, s.from)) {
+			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends (stop now, or give --out another name, to keep it)\n", out)
+		}
+	}
+	if m := s.metric; m != "" && held(m) && s.from == "" {
+		fmt.Fprintf(w, "note: %s holds an earlier run's metrics; this run writes its own there when its first epoch ends\n", m)
+	}
+}
+
 // unchanged checks that the checkpoint resumed is still the file read
 // (was, its state before): another training may have written it between
 // the read and the lock that now keeps others out, and resuming from the
@@ -425,6 +444,7 @@ func trainAction(c *cli.Context) error {
 			return err
 		}
 	}
+	warnReplaced(stderr, s)
 	say("engine: %s", e.Name())
 	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, data: fp, say: say,
 		stdout: stdout, stderr: stderr, note: note}
@@ -563,6 +583,15 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	pos, err := tr.Run(ctx, s.pos)
 	bar.clear()
 	if errors.Is(err, engine.ErrInterrupted) {
+		if pos == s.pos {
+			// Nothing trained: a checkpoint would only replace what
+			// --out holds (an earlier run's model) with the start.
+			if s.from != "" {
+				return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written\nresume with: cnngpu train --resume %s%s",
+					shellQuote(s.from), s.again))
+			}
+			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
+		}
 		if serr := save(pos); serr != nil {
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
