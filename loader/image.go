@@ -146,13 +146,15 @@ func grey(img image.Image) (g []float64, w, h int) {
 // transparent parts are composited over, given each pixel's luminance (not
 // premultiplied) and opacity: white, as a viewer shows them, unless most
 // of the border is transparent, so that the transparent part is the
-// background and what is opaque was put on it. Then, where the opaque
-// part covers at most half the image, it is a drawing, and the backdrop
-// contrasts with most of it: black under light ink (white strokes on
-// nothing, as a dark-themed drawing tool saves them), white under dark.
-// Where it covers more, it is a sheet with a digit on it inside a
-// transparent margin, and the backdrop is the shade of most of it, its
-// paper.
+// background and what is opaque was put on it. Then the backdrop is the
+// one under which the opaque part shows the least ink, where it shows any:
+// a pixel is ink under a backdrop where it differs from it by at least
+// 0.4 (opacity times the difference in shade). So white ink drawn on
+// nothing (as a dark-themed drawing tool saves it) gets black, dark ink
+// white, a white sheet with a digit on it inside a transparent margin
+// white (its digit is the smaller ink) and a black sheet black; a bold
+// drawing that covers most of the image is still ink, since under the
+// other backdrop it would show none.
 func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 	var border, clear int
 	edge := func(x, y int) {
@@ -176,26 +178,24 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 	if 2*clear <= border {
 		return 1
 	}
-	// The opaque part's share of light, and its share of the image,
-	// weighted by opacity.
-	var light, all float64
+	// The ink the opaque part shows under each backdrop.
+	const differs = 0.4
+	var onWhite, onBlack int
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			lum, a := px(x, y)
-			all += a
-			if lum > 0.5 {
-				light += a
+			if a*(1-lum) >= differs {
+				onWhite++
+			}
+			if a*lum >= differs {
+				onBlack++
 			}
 		}
 	}
-	if all == 0 {
-		return 1
+	if onBlack > 0 && (onWhite == 0 || onBlack < onWhite) {
+		return 0
 	}
-	lightMost := light > all/2
-	if sheet := all > float64(w)*float64(h)/2; sheet == lightMost {
-		return 1
-	}
-	return 0
+	return 1
 }
 
 // PrepareDigit turns an image into an MNIST-style 28x28 input.
@@ -325,13 +325,24 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 // clearBands clears solid bands of ink along the sides, a black margin
 // that a scanner or a photo's surroundings leave (a band as dark as the
 // digit survives the noise floor): on each side, the lines (rows or
-// columns) that are ink from end to end, up to a quarter of the image,
-// unless that would leave no ink above thresh. A digit crossing the
-// image does not fill a whole line at its edge unless it fills the image.
+// columns) that are ink from end to end, less than a quarter of the image
+// and followed by a line without ink (the paper beside the margin; the
+// bar of a tightly cropped 7 is followed by its stroke), unless that
+// would leave no ink above thresh.
 func clearBands(ink []float64, w, h int, thresh float64) {
 	full := func(x0, y0, dx, dy, n int) bool {
 		for i := range n {
 			if ink[(y0+i*dy)*w+x0+i*dx] < 0.5 {
+				return false
+			}
+		}
+		return true
+	}
+	// gap: the line holds no ink of half strength (the paper beside a
+	// margin; a digit's bar along the edge is followed by its strokes).
+	gap := func(x0, y0, dx, dy, n int) bool {
+		for i := range n {
+			if ink[(y0+i*dy)*w+x0+i*dx] >= 0.5 {
 				return false
 			}
 		}
@@ -349,6 +360,18 @@ func clearBands(ink []float64, w, h int, thresh float64) {
 	}
 	for bottom < h/4 && full(0, h-1-bottom, 1, 0, w) {
 		bottom++
+	}
+	if left > 0 && !gap(left, 0, 0, 1, h) {
+		left = 0
+	}
+	if right > 0 && !gap(w-1-right, 0, 0, 1, h) {
+		right = 0
+	}
+	if top > 0 && !gap(0, top, 1, 0, w) {
+		top = 0
+	}
+	if bottom > 0 && !gap(0, h-1-bottom, 1, 0, w) {
+		bottom = 0
 	}
 	if left+right+top+bottom == 0 {
 		return

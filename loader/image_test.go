@@ -130,6 +130,32 @@ func TestPrepareDigitPolarityAndAlpha(t *testing.T) {
 	}
 	// Ink of any shade drawn on nothing, and a sheet of either polarity
 	// inside a transparent margin, give the same digit.
+	outlined := func() image.Image {
+		img := image.NewNRGBA(image.Rect(0, 0, 100, 100))
+		inner := drawSeven(100, 100, color.Black, color.Transparent)
+		for y := range 100 {
+			for x := range 100 {
+				if _, _, _, a := inner.At(x, y).RGBA(); a == 0 {
+					continue
+				}
+				for dy := -3; dy <= 3; dy++ {
+					for dx := -3; dx <= 3; dx++ {
+						if _, _, _, a := img.At(x+dx, y+dy).RGBA(); a == 0 {
+							img.Set(x+dx, y+dy, color.White)
+						}
+					}
+				}
+			}
+		}
+		for y := range 100 {
+			for x := range 100 {
+				if _, _, _, a := inner.At(x, y).RGBA(); a != 0 {
+					img.Set(x, y, color.Black)
+				}
+			}
+		}
+		return img
+	}
 	framed := func(ink, paper color.Color) image.Image {
 		img := image.NewNRGBA(image.Rect(0, 0, 120, 120))
 		draw.Draw(img, image.Rect(10, 10, 110, 110), drawSeven(100, 100, ink, paper), image.Point{}, draw.Src)
@@ -151,6 +177,8 @@ func TestPrepareDigitPolarityAndAlpha(t *testing.T) {
 		{"a white sheet in a transparent margin", framed(color.Black, color.White)},
 		{"a black sheet in a transparent margin", framed(color.White, color.Black)},
 		{"a black sheet in a transparent margin, 16-bit", deep(framed(color.White, color.Black))},
+		// A black 7 with a white outline, as a sticker: the 7 is the ink.
+		{"a black 7 outlined in white on transparent", outlined()},
 	} {
 		got, err := DecodeDigit(enc(t, c.img, "png"))
 		if err != nil {
@@ -264,6 +292,16 @@ func TestPrepareDigitTouchingTheEdges(t *testing.T) {
 			t.Errorf("a digit beside black bands %v: ink box %dx%d, want the bar alone (about 2x20)", r, bw, bh)
 		}
 	}
+	// A 7 cropped to its ink: its bar is the top row, full of ink, but
+	// followed by the stroke, not by paper; it is kept.
+	seven := drawSeven(200, 200, color.Black, color.White)
+	tight := image.NewRGBA(image.Rect(0, 0, 80, 120))
+	draw.Draw(tight, tight.Bounds(), seven, image.Point{X: 60, Y: 50}, draw.Src)
+	if x, err := DecodeDigit(enc(t, tight, "png")); err != nil {
+		t.Errorf("a tightly cropped 7: %v", err)
+	} else if bw, bh, _, _ := stats(x); bh < 19 || bw < 10 {
+		t.Errorf("a tightly cropped 7: ink box %dx%d, want its bar kept (about 13x20)", bw, bh)
+	}
 	// A bar along the left edge, the whole of the drawing, is kept.
 	edge := image.NewRGBA(image.Rect(0, 0, 100, 100))
 	draw.Draw(edge, edge.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
@@ -282,5 +320,25 @@ func TestPrepareDigitTouchingTheEdges(t *testing.T) {
 		if bw, bh, _, _ := stats(x); max(bw, bh) < 19 {
 			t.Errorf("%s: ink box %dx%d, want the longer side 20", name, bw, bh)
 		}
+	}
+}
+
+// TestPrepareDigitBoldOnTransparent: a bold dark ring that covers most of
+// a transparent canvas is a 0, not a sheet of paper (it was "blank").
+func TestPrepareDigitBoldOnTransparent(t *testing.T) {
+	ring := image.NewNRGBA(image.Rect(0, 0, 100, 100))
+	for y := range 100 {
+		for x := range 100 {
+			if r := math.Hypot(float64(x)-49.5, float64(y)-49.5); r > 12 && r < 49 {
+				ring.Set(x, y, color.Black)
+			}
+		}
+	}
+	x, err := DecodeDigit(enc(t, ring, "png"))
+	if err != nil {
+		t.Fatalf("a bold ring on transparent: %v", err)
+	}
+	if bw, bh, _, _ := stats(x); bw < 19 || bh < 19 || x[14*28+14] != 0 {
+		t.Errorf("a bold ring on transparent: ink box %dx%d, centre %v; want a 20x20 ring with a hole", bw, bh, x[14*28+14])
 	}
 }

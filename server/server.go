@@ -394,6 +394,9 @@ func jsonProblem(err error) string {
 		switch t := strings.TrimLeft(te.Type.String(), "*"); {
 		case te.Field == "":
 			return "the body is a JSON " + te.Value
+		case strings.HasPrefix(te.Value, "number "):
+			// A number float64 cannot hold (1e400).
+			return fmt.Sprintf("a value in %s, %s, is out of range (expected a number in 0..1)", strconv.Quote(te.Field), strings.TrimPrefix(te.Value, "number "))
 		case strings.HasPrefix(t, "[]"):
 			return fmt.Sprintf("%s is a JSON %s, not a list", strconv.Quote(te.Field), te.Value)
 		}

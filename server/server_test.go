@@ -145,6 +145,7 @@ func TestRefusals(t *testing.T) {
 		{"a pixel a list", "application/json", []byte(`{"pixels": [[0.5]]}`), 400, `bad JSON: a value in "pixels" is a JSON array, not a number`},
 		{"pixels an object", "application/json", []byte(`{"pixels": {}}`), 400, `bad JSON: "pixels" is a JSON object, not a list`},
 		{"no pixels", "application/json", []byte(`{}`), 400, `bad JSON: no "pixels"`},
+		{"a pixel out of float range", "application/json", []byte(`{"pixels": [1e400]}`), 400, `a value in "pixels", 1e400, is out of range`},
 		{"pixels null", "application/json", []byte(`{"pixels": null}`), 400, `bad JSON: no "pixels"`},
 		{"a null", "application/json", []byte(`null`), 400, `bad JSON: no "pixels"`},
 		{"a pixel null", "application/json", bytes.Replace(pixelsJSON(make([]float32, 784)), []byte("0,"), []byte("null,"), 1), 400, "pixel 0 is null, expected a number in 0..1"},

@@ -739,7 +739,7 @@ func TestInterruptBeforeTheFirstStep(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted train: %v, want exit code 130\n%s", err, se.String())
 	}
-	if !strings.Contains(se.String(), "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends") {
+	if !strings.Contains(se.String(), "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step") {
 		t.Errorf("a run about to replace an earlier checkpoint does not say so:\n%s", se.String())
 	}
 	switch {

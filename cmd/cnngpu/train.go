@@ -265,7 +265,7 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 	}
 	for _, out := range s.outs {
 		if held(out) && (s.from == "" || !samePath(out, s.from)) {
-			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends (stop now, or give --out another name, to keep it)\n", out)
+			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
 		}
 	}
 	if m := s.metric; m != "" && held(m) && s.from == "" {
@@ -587,8 +587,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			// Nothing trained: a checkpoint would only replace what
 			// --out holds (an earlier run's model) with the start.
 			if s.from != "" {
-				return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written\nresume with: cnngpu train --resume %s%s",
-					shellQuote(s.from), s.again))
+				return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was); run the same command again to resume it", s.from))
 			}
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
 		}

@@ -449,27 +449,47 @@ func TestFaultBehindALibrary(t *testing.T) {
 		call  string
 		lt    bool // the timed dense mode's cuBLASLt priming run
 		stick bool
+		rec   bool // the call's first in the graph recording, not in the warm-up
 	}{
-		{variants[0], "cudnnConvolutionForward", false, true},
-		{variants[0], "cudnnConvolutionForward", false, false},
-		{variants[0], "cublasSgemm_v2", false, true},
-		{variants[0], "cublasSgemm_v2", false, false},
-		{variants[2], "cublasLtMatmul", true, true},
+		{variants[0], "cudnnConvolutionForward", false, true, false},
+		{variants[0], "cudnnConvolutionForward", false, false, false},
+		{variants[0], "cudnnConvolutionForward", false, true, true},
+		{variants[0], "cublasSgemm_v2", false, true, false},
+		{variants[0], "cublasSgemm_v2", false, false, false},
+		{variants[0], "cublasSgemm_v2", false, true, true},
+		{variants[2], "cublasLtMatmul", true, true, false},
 	} {
-		t.Run(fmt.Sprintf("%s/%s/stick=%v", c.v.name, c.call, c.stick), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s/stick=%v/recording=%v", c.v.name, c.call, c.stick, c.rec), func(t *testing.T) {
 			defer func(f func(string, ...any)) { warnf = f }(warnf)
 			var warned []string
 			warnf = func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }
-			tr := newEmuTraining(t, c.v, bs, 2)
-			tr.g.fault = emuFault{faultLibrary, 1, c.call, c.stick}
+			const steps = 4
+			at := 1
+			if c.rec {
+				// The calls before the step that records, counted on
+				// a clean run.
+				clean := newEmuTraining(t, c.v, bs, steps)
+				for range steps {
+					before := clean.g.calls[c.call]
+					if clean.step(); clean.g.captures > 0 {
+						at = before + 1
+						break
+					}
+				}
+			}
+			tr := newEmuTraining(t, c.v, bs, steps)
+			tr.g.fault = emuFault{faultLibrary, at, c.call, c.stick}
 			var err error
-			for range 2 {
+			for range steps {
 				if err = tr.try(); err != nil {
 					break
 				}
 			}
 			if tr.g.fired == nil {
 				t.Fatalf("the fault at %s was not reached", c.call)
+			}
+			if inRec := tr.g.firedIn > 0; inRec != c.rec {
+				t.Fatalf("the fault at %s call %d fired in a recording: %v, want %v", c.call, at, inRec, c.rec)
 			}
 			if err == nil {
 				t.Fatalf("a failed %s: the steps returned no error", c.call)
