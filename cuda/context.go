@@ -199,7 +199,7 @@ func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, er
 		if list == "" {
 			list, what = " none", "use --cpu"
 		}
-		return nil, setup(fmt.Errorf("--device %d: no such GPU; this machine has:%s\n%s", index, list, what))
+		return nil, setup(&NoSuchDeviceError{index, fmt.Sprintf("--device %d: no such GPU; this machine has:%s\n%s", index, list, what)})
 	}
 	if err := checkTarget(devs[index], ptx); err != nil {
 		return nil, err

@@ -11,6 +11,15 @@ type SetupError struct{ Err error }
 func (e *SetupError) Error() string { return e.Err.Error() }
 func (e *SetupError) Unwrap() error { return e.Err }
 
+// NoSuchDeviceError is --device naming a GPU this machine does not have
+// (a SetupError: its message lists those it has).
+type NoSuchDeviceError struct {
+	Index int
+	msg   string
+}
+
+func (e *NoSuchDeviceError) Error() string { return e.msg }
+
 // setup marks err (nil stays nil) as a SetupError.
 func setup(err error) error {
 	if err == nil {

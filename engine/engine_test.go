@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
@@ -354,5 +356,58 @@ func TestCheckConvPoolShapes(t *testing.T) {
 				call()
 			}()
 		}
+	}
+}
+
+// TestEvaluateContextStops: an evaluation whose context is cancelled
+// stops between batches with ErrInterrupted; one not cancelled gives what
+// Evaluate gives.
+func TestEvaluateContextStops(t *testing.T) {
+	e := cpu.New(0)
+	defer e.Close()
+	tr, m := newTrainer(t, e, engine.ReLU, 1, 1, 200)
+	idx := engine.AllIndices(200)
+	want, err := engine.Evaluate(m, tr.Data, idx, 50, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := engine.EvaluateContext(context.Background(), m, tr.Data, idx, 50, false)
+	if err != nil || got != want {
+		t.Fatalf("EvaluateContext: %+v %v, Evaluate %+v", got, err, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := engine.EvaluateContext(ctx, m, tr.Data, idx, 50, false); !errors.Is(err, engine.ErrInterrupted) {
+		t.Errorf("a cancelled evaluation: %v, want ErrInterrupted", err)
+	}
+}
+
+// TestValidationInterruptible: a context cancelled at an epoch's last step
+// stops its validation with ErrInterrupted when the trainer allows it (the
+// study), and otherwise lets it finish and report the epoch.
+func TestValidationInterruptible(t *testing.T) {
+	for _, stop := range []bool{true, false} {
+		e := cpu.New(0)
+		tr, _ := newTrainer(t, e, engine.ReLU, 1, 1, 100)
+		tr.ValIdx = engine.AllIndices(100)[:40]
+		tr.ValInterruptible = stop
+		ctx, cancel := context.WithCancel(context.Background())
+		tr.ProgressEvery = time.Nanosecond
+		tr.OnProgress = func(p engine.Progress) {
+			if p.Step == p.Steps {
+				cancel()
+			}
+		}
+		epochs := 0
+		tr.OnEpoch = func(engine.EpochMetrics, engine.Position) error { epochs++; return nil }
+		_, err := tr.Run(ctx, engine.Position{})
+		if stop && (!errors.Is(err, engine.ErrInterrupted) || epochs != 0) {
+			t.Errorf("interruptible validation: %v, %d epochs reported; want ErrInterrupted and none", err, epochs)
+		}
+		if !stop && (err != nil || epochs != 1) {
+			t.Errorf("validation left to finish: %v, %d epochs reported; want the epoch", err, epochs)
+		}
+		cancel()
+		e.Close()
 	}
 }

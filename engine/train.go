@@ -180,6 +180,12 @@ type Trainer struct {
 	// OnEpoch is called after each epoch with its metrics and the position
 	// of the next step; an error stops training.
 	OnEpoch func(EpochMetrics, Position) error
+	// ValInterruptible: a cancelled context also stops the validation
+	// after an epoch, between its batches, returning ErrInterrupted with
+	// a position no run can resume from (the epoch's steps done, its
+	// validation not): for callers that discard an interrupted run, as
+	// the study does. Otherwise the validation finishes first.
+	ValInterruptible bool
 }
 
 // Steps is the number of steps in one epoch (the last batch may be short).
@@ -309,7 +315,11 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
 			ImagesPerSec: float64(seen) / el.Seconds(), Images: seen, Partial: partial, ValLoss: math.NaN(), ValAcc: math.NaN()}
 		if len(t.ValIdx) > 0 {
-			r, err := Evaluate(t.M, t.Data, t.ValIdx, 0, false)
+			vctx := context.Background()
+			if t.ValInterruptible {
+				vctx = ctx
+			}
+			r, err := EvaluateContext(vctx, t.M, t.Data, t.ValIdx, 0, false)
 			if err != nil {
 				return pos, err
 			}
@@ -343,6 +353,12 @@ const DefaultEvalBatch = 500
 // Evaluate runs the model over the dataset images idx in order and returns
 // mean loss and accuracy, and the confusion matrix when confusion is set.
 func Evaluate(m *Model, d *Dataset, idx []int32, batch int, confusion bool) (EvalResult, error) {
+	return EvaluateContext(context.Background(), m, d, idx, batch, confusion)
+}
+
+// EvaluateContext is Evaluate, stopping between batches with
+// ErrInterrupted once ctx is cancelled.
+func EvaluateContext(ctx context.Context, m *Model, d *Dataset, idx []int32, batch int, confusion bool) (EvalResult, error) {
 	var r EvalResult
 	if len(idx) == 0 {
 		return r, errors.New("evaluate: no images")
@@ -371,6 +387,12 @@ func Evaluate(m *Model, d *Dataset, idx []int32, batch int, confusion bool) (Eva
 		labels = make([]int32, batch)
 	}
 	for lo := 0; lo < len(idx); lo += batch {
+		if ctx.Err() != nil {
+			if err := e.Sync(); err != nil {
+				return r, err
+			}
+			return r, ErrInterrupted
+		}
 		n := min(batch, len(idx)-lo)
 		if err := m.EvalStep(b, n, stats, probs, labels); err != nil {
 			return r, err

@@ -42,7 +42,9 @@ type MergeResult struct {
 	Sources []MergeSource
 	Copied  int      // run files copied into the merged folder
 	Present int      // runs the merged folder already held
-	Missing []string // runs finished in no folder, with the shard that owns them
+	Missing []string // runs finished in no folder, with the shard that owns them (first the shards not given)
+	// MissingRuns is how many runs are finished in no folder.
+	MissingRuns int
 	// Release releases the merged folder's lock, with KeepLock after a
 	// merge that wrote; nil otherwise.
 	Release func()
@@ -267,6 +269,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			shards = append(shards, fmt.Sprintf("shard %d/%d: no folder given", i, n))
 		}
 	}
+	res.MissingRuns = len(missing)
 	missing = append(shards, missing...)
 	res.Missing = missing
 	if len(missing) > 0 && !opt.AllowMissing {

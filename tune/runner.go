@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,7 @@ func (r *Runner) logf(format string, args ...any) {
 // Prepare creates the folder, or checks that an existing one holds the
 // same study.
 func Prepare(dir string, spec *Spec) error {
+	foreign := foreignOutputs(dir) // before the runs folder is made
 	if err := os.MkdirAll(filepath.Join(dir, RunsDir), 0o755); err != nil {
 		return err
 	}
@@ -83,7 +85,32 @@ func Prepare(dir string, spec *Spec) error {
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	if foreign != nil {
+		return foreign
+	}
 	return spec.Save(dir)
+}
+
+// foreignOutputs refuses a folder that holds no study but files a study
+// writes (its results, report, plots or final model): they would be
+// replaced without the study's own record that they are its. A folder
+// with a runs folder is a study's that lost its definition: its run
+// files are checked one by one as the runs start.
+func foreignOutputs(dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, RunsDir)); err == nil {
+		return nil
+	}
+	var found []string
+	for _, n := range []string{ResultsFile, ReportFile, PlotsDir, FinalFile, FinalModel} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			found = append(found, n)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return &OtherStudyError{Dir: dir, Diff: "no study's definition, but " + strings.Join(found, ", ") +
+		", which a study writes: they would be replaced"}
 }
 
 // OtherStudyError is a study folder that holds a study of other settings
@@ -100,13 +127,17 @@ func (e *OtherStudyError) Error() string {
 func CheckFolder(dir string, spec *Spec) (finished int, err error) {
 	old, err := LoadSpec(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return 0, foreignOutputs(dir)
 	}
 	if err != nil {
 		return 0, err
 	}
 	if d := old.Diff(spec); d != "" {
 		return 0, &OtherStudyError{Dir: dir, Diff: d}
+	}
+	if old.Shard != spec.Shard {
+		// As Prepare refuses it.
+		return 0, fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
 	}
 	for _, c := range spec.Mine() {
 		for k := range spec.Rounds() {
@@ -426,8 +457,9 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	runStart := time.Now()
 	diverged := false
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: split[0], ValIdx: split[1], Epochs: spec.Epochs, BatchSize: j.c.BatchSize, Seed: spec.Seed,
-		Augment:       spec.Augment,
-		ProgressEvery: time.Second,
+		Augment:          spec.Augment,
+		ValInterruptible: true, // an interrupted run is run again whole
+		ProgressEvery:    time.Second,
 		OnProgress: func(p engine.Progress) {
 			// Stop within a second of the loss turning NaN or infinite.
 			if !finite(p.Loss) {
@@ -571,7 +603,10 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return err
 	}
 	defer test.Release(e)
-	ev, err := engine.Evaluate(m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
+	ev, err := engine.EvaluateContext(ctx, m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
+	if errors.Is(err, engine.ErrInterrupted) {
+		return ErrInterrupted // the final model is trained again next time
+	}
 	if err != nil {
 		return err
 	}

@@ -265,6 +265,10 @@ func TestMergeCoverage(t *testing.T) {
 	if err != nil || len(res.Missing) == 0 || res.Copied == 0 {
 		t.Errorf("allow missing: %+v, %v", res, err)
 	}
+	// The count is of runs: the line for the shard not given is not one.
+	if total := len(spec.Configs()) * spec.Rounds(); res.MissingRuns != total-res.Copied || len(res.Missing) != res.MissingRuns+1 {
+		t.Errorf("allow missing: %d runs missing of %d, %d copied; problems %q", res.MissingRuns, total, res.Copied, res.Missing)
+	}
 	// A folder sharded by an earlier version (grid order) is not continued.
 	old := filepath.Join(root, "old")
 	sp := *spec

@@ -353,3 +353,37 @@ func TestFolds(t *testing.T) {
 	checkPNG(t, filepath.Join(dir, PlotsDir, "folds_curves.png"), 1400, 500)
 	checkPNG(t, filepath.Join(dir, PlotsDir, "heatmap.png"), 1000, 400)
 }
+
+// TestForeignOutputsRefused: a folder holding no study but a file a study
+// writes (a results.csv of the user's) is refused, by the run and by the
+// dry run alike, and the file is kept; the dry run also refuses another
+// shard of the study, as the run does.
+func TestForeignOutputsRefused(t *testing.T) {
+	for _, name := range []string{ResultsFile, ReportFile, PlotsDir} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("mine\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := CheckFolder(dir, tinySpec()); err == nil || !strings.Contains(err.Error(), name+", which a study writes") {
+			t.Errorf("dry run on a folder with %s: %v", name, err)
+		}
+		if err := Prepare(dir, tinySpec()); err == nil || !strings.Contains(err.Error(), name+", which a study writes") {
+			t.Errorf("a study in a folder with %s: %v", name, err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "mine\n" {
+			t.Errorf("%s was replaced", name)
+		}
+	}
+	dir := t.TempDir()
+	s0 := tinySpec()
+	s0.Shard = newShard(0, 2)
+	if err := Prepare(dir, s0); err != nil {
+		t.Fatal(err)
+	}
+	s1 := tinySpec()
+	s1.Shard = newShard(1, 2)
+	if _, err := CheckFolder(dir, s1); err == nil || !strings.Contains(err.Error(), "holds shard 0/2 of this study, not 1/2") {
+		t.Errorf("dry run of shard 1/2 on shard 0/2's folder: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -180,6 +181,10 @@ func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
 // openGPU opens the GPU engine on device d.
 func openGPU(d int, tf32 bool) (engine.Engine, error) {
 	e, err := enginecuda.New(d, tf32)
+	var nd *gpucuda.NoSuchDeviceError
+	if errors.As(err, &nd) {
+		return nil, withCode(2, err) // the flag's value, as --device -1
+	}
 	if err != nil {
 		return nil, err
 	}

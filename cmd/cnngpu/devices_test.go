@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/internal/fakecuda"
 	"github.com/cnngpu/cnngpu/internal/nvlib/nvlibtest"
 )
 
@@ -56,5 +57,20 @@ func TestDevicesShowsLibraries(t *testing.T) {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("the missing cuDNN's message lacks %q:\n%s", w, stdout)
 		}
+	}
+}
+
+func init() { atExit = append(atExit, fakecuda.Cleanup) }
+
+// TestNoSuchGPU: --device naming a GPU the machine lacks (two fake GPUs
+// here) is a bad flag value, exit 2 as --device -1, listing the GPUs there
+// are and what to do, with no generic hint after it.
+func TestNoSuchGPU(t *testing.T) {
+	f := newFixtures(t)
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t)}
+	_, stderr, code := cnngpu(t, env, "eval", "--device", "5", "--data", f.data, "--model", f.model)
+	if code != 2 || !strings.Contains(stderr, "--device 5: no such GPU; this machine has:\n  GPU 0: ") ||
+		!strings.Contains(stderr, "give --device one of these, or use --cpu") || strings.Contains(stderr, "CNNGPU_DEBUG") {
+		t.Errorf("eval --device 5 on two GPUs: exit %d\n%s", code, stderr)
 	}
 }

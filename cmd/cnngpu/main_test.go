@@ -33,6 +33,9 @@ import (
 
 var binary_ string
 
+// atExit is run after the tests (cgo-only files add to it).
+var atExit []func()
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cnngpu-cli-")
 	if err != nil {
@@ -45,6 +48,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	for _, f := range atExit {
+		f()
+	}
 	os.Exit(code)
 }
 

@@ -608,8 +608,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	elapsed := time.Since(start)
 	ev := trace.Begin(trace.TestEval)
-	res, err := engine.Evaluate(m, r.test, engine.AllIndices(r.test.N), 0, false)
+	res, err := engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
 	ev.End()
+	if errors.Is(err, engine.ErrInterrupted) {
+		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: cnngpu eval --model %s",
+			out, shellQuote(out)))
+	}
 	if err != nil {
 		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
 	}

@@ -392,9 +392,13 @@ func mergeAction(c *cli.Context) error {
 		fmt.Fprintf(w, " (%d there already)", res.Present)
 	}
 	fmt.Fprintln(w)
-	if len(res.Missing) > 0 {
-		fmt.Fprintf(w, "%d runs are finished in no folder (%s); --final, or 'cnngpu tune' with the same grid and --out %s, trains them\n",
-			len(res.Missing), res.Missing[0], out)
+	if res.MissingRuns > 0 {
+		are := "runs are"
+		if res.MissingRuns == 1 {
+			are = "run is"
+		}
+		fmt.Fprintf(w, "%d %s finished in no folder (%s); --final, or 'cnngpu tune' with the same grid and --out %s, trains them\n",
+			res.MissingRuns, are, res.Missing[0], out)
 	}
 	if opt.DryRun {
 		return nil
