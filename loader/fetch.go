@@ -118,7 +118,7 @@ func Verify(dir string) []Status {
 func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	defer trace.Begin(trace.DataCache).End()
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating the data cache %s: %w (use --data DIR to point at the files instead)", f.Dir, err)
+		return "", fmt.Errorf("creating the data folder %s: %w (give a folder that can be made there; train, eval and tune also take --data DIR with the files)", f.Dir, err)
 	}
 	var need []File
 	damaged := map[string]error{} // in the cache, but not what was published

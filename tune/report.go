@@ -94,7 +94,11 @@ func Render(dir, machine string) error {
 	if machine != "" {
 		fmt.Fprintf(&b, "- Machine: <!--machine-->%s<!--/machine-->\n", machine)
 	}
-	fmt.Fprintf(&b, "- Time: %.1f s of training over %d finished configurations", total, len(results))
+	configs := "configurations"
+	if len(results) == 1 {
+		configs = "configuration"
+	}
+	fmt.Fprintf(&b, "- Time: %.1f s of training over %d finished %s", total, len(results), configs)
 	if final != nil {
 		fmt.Fprintf(&b, ", plus %.1f s for the final model", final.Seconds)
 	}

@@ -151,11 +151,21 @@ func (s *Spec) Validate() error {
 		s.Shard.N = 1
 	}
 	seen := map[string]bool{}
+	// Rates are kept as float32 (the optimizer's): two that round to one
+	// would train the same run twice.
+	same := map[Config]float64{}
 	for _, c := range s.Configs() {
 		if seen[c.Key()] {
 			return fmt.Errorf("the grid lists %s twice", c.Label())
 		}
 		seen[c.Key()] = true
+		k := c
+		k.LR = float64(float32(c.LR))
+		if lr, ok := same[k]; ok {
+			return fmt.Errorf("the grid lists lr %s and lr %s, the same rate as a 32-bit float (which training uses): give one of them",
+				strconv.FormatFloat(lr, 'g', -1, 64), strconv.FormatFloat(c.LR, 'g', -1, 64))
+		}
+		same[k] = c.LR
 	}
 	return s.Shard.check(len(s.Configs()))
 }

@@ -387,3 +387,18 @@ func TestForeignOutputsRefused(t *testing.T) {
 		t.Errorf("dry run of shard 1/2 on shard 0/2's folder: %v", err)
 	}
 }
+
+// TestRatesEqualAsFloat32: two rates that differ as typed but are one
+// float32 (the optimizer's) are refused, not trained twice; rates that
+// differ as float32 pass.
+func TestRatesEqualAsFloat32(t *testing.T) {
+	s := tinySpec()
+	s.LRs = []float64{0.1, 0.100000001}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "lr 0.1 and lr 0.100000001, the same rate as a 32-bit float") {
+		t.Errorf("0.1 and 0.100000001: %v", err)
+	}
+	s.LRs = []float64{0.1, 0.1000001}
+	if err := s.Validate(); err != nil {
+		t.Errorf("0.1 and 0.1000001 (two float32 values): %v", err)
+	}
+}

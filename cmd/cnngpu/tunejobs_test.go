@@ -38,7 +38,7 @@ func TestTuneJobsPerDevice(t *testing.T) {
 	}
 	one, _ := study("1")
 	two, stdout := study("2")
-	for _, s := range []string{"engine: cpu (1 threads, ", " ×2", "2 runs at once, on one copy of the training images", "s on cpu #"} {
+	for _, s := range []string{"engine: cpu (1 thread, ", " ×2", "2 runs at once, on one copy of the training images", "s on cpu #"} {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("--jobs-per-device 2: output lacks %q:\n%s", s, stdout)
 		}

@@ -85,7 +85,11 @@ func New(workers int) *Engine {
 
 // Name describes the engine.
 func (e *Engine) Name() string {
-	return fmt.Sprintf("cpu (%d threads, %s)", e.workers, e.accelMsg)
+	threads := "threads"
+	if e.workers == 1 {
+		threads = "thread"
+	}
+	return fmt.Sprintf("cpu (%d %s, %s)", e.workers, threads, e.accelMsg)
 }
 
 func t32(t engine.Tensor) []float32 {
