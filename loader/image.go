@@ -330,49 +330,48 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 // bar of a tightly cropped 7 is followed by its stroke), unless that
 // would leave no ink above thresh.
 func clearBands(ink []float64, w, h int, thresh float64) {
-	full := func(x0, y0, dx, dy, n int) bool {
-		for i := range n {
-			if ink[(y0+i*dy)*w+x0+i*dx] < 0.5 {
-				return false
+	// inked counts the pixels of half strength or more in line i from
+	// side s (0 left, 1 right: columns; 2 top, 3 bottom: rows), of n.
+	inked := func(s, i int) (k, n int) {
+		x, y, dx, dy, n := i, 0, 0, 1, h
+		switch s {
+		case 1:
+			x = w - 1 - i
+		case 2, 3:
+			x, y, dx, dy, n = 0, i, 1, 0, w
+			if s == 3 {
+				y = h - 1 - i
 			}
 		}
-		return true
-	}
-	// gap: the line holds no ink of half strength (the paper beside a
-	// margin; a digit's bar along the edge is followed by its strokes).
-	gap := func(x0, y0, dx, dy, n int) bool {
-		for i := range n {
-			if ink[(y0+i*dy)*w+x0+i*dx] >= 0.5 {
-				return false
+		for j := range n {
+			if ink[(y+j*dy)*w+x+j*dx] >= 0.5 {
+				k++
 			}
 		}
-		return true
+		return k, n
 	}
-	var left, right, top, bottom int
-	for left < w/4 && full(left, 0, 0, 1, h) {
-		left++
+	// depth[s]: side s's band, the full lines there when a line without
+	// ink follows them (the paper beside a margin; a digit's bar along the
+	// edge is followed by its strokes).
+	var depth [4]int
+	for s := range depth {
+		limit := w / 4
+		if s >= 2 {
+			limit = h / 4
+		}
+		for depth[s] < limit {
+			if k, n := inked(s, depth[s]); k < n {
+				break
+			}
+			depth[s]++
+		}
+		if depth[s] > 0 {
+			if k, _ := inked(s, depth[s]); k > 0 {
+				depth[s] = 0
+			}
+		}
 	}
-	for right < w/4 && full(w-1-right, 0, 0, 1, h) {
-		right++
-	}
-	for top < h/4 && full(0, top, 1, 0, w) {
-		top++
-	}
-	for bottom < h/4 && full(0, h-1-bottom, 1, 0, w) {
-		bottom++
-	}
-	if left > 0 && !gap(left, 0, 0, 1, h) {
-		left = 0
-	}
-	if right > 0 && !gap(w-1-right, 0, 0, 1, h) {
-		right = 0
-	}
-	if top > 0 && !gap(0, top, 1, 0, w) {
-		top = 0
-	}
-	if bottom > 0 && !gap(0, h-1-bottom, 1, 0, w) {
-		bottom = 0
-	}
+	left, right, top, bottom := depth[0], depth[1], depth[2], depth[3]
 	if left+right+top+bottom == 0 {
 		return
 	}

@@ -70,17 +70,7 @@ func Prepare(dir string, spec *Spec) error {
 	}
 	old, err := LoadSpec(dir)
 	if err == nil {
-		if d := old.Diff(spec); d != "" {
-			return &OtherStudyError{Dir: dir, Diff: d}
-		}
-		if old.Shard.N > 1 && old.Shard.Split != SplitCost {
-			return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
-				"give the shards new --out folders ('cnngpu tune merge' still takes the finished runs of the old ones)", dir, old.Shard)
-		}
-		if old.Shard != spec.Shard {
-			return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
-		}
-		return nil
+		return continues(dir, old, spec)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -89,6 +79,22 @@ func Prepare(dir string, spec *Spec) error {
 		return foreign
 	}
 	return spec.Save(dir)
+}
+
+// continues checks that spec can continue the study old that dir holds:
+// the same settings, and the same shard of the same split.
+func continues(dir string, old, spec *Spec) error {
+	if d := old.Diff(spec); d != "" {
+		return &OtherStudyError{Dir: dir, Diff: d}
+	}
+	if old.Shard.N > 1 && old.Shard.Split != SplitCost {
+		return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
+			"give the shards new --out folders ('cnngpu tune merge' still takes the finished runs of the old ones)", dir, old.Shard)
+	}
+	if old.Shard != spec.Shard {
+		return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
+	}
+	return nil
 }
 
 // foreignOutputs refuses a folder that holds no study but files a study
@@ -132,12 +138,8 @@ func CheckFolder(dir string, spec *Spec) (finished int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if d := old.Diff(spec); d != "" {
-		return 0, &OtherStudyError{Dir: dir, Diff: d}
-	}
-	if old.Shard != spec.Shard {
-		// As Prepare refuses it.
-		return 0, fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
+	if err := continues(dir, old, spec); err != nil {
+		return 0, err // as Prepare refuses it
 	}
 	for _, c := range spec.Mine() {
 		for k := range spec.Rounds() {

@@ -54,10 +54,11 @@ func checkOutFile(flag, path, example string) error {
 	// A symbolic link is followed (the file it leads to is written): a
 	// loop, or a link into a folder that does not exist, fails now.
 	target, err := fileutil.WriteTarget(path)
-	var we *fileutil.WriteError
-	if errors.As(err, &we) {
-		return usageErrorf("%s %s: %v", flag, path, we.Err)
-	} else if err != nil {
+	if err != nil {
+		var we *fileutil.WriteError
+		if errors.As(err, &we) {
+			err = we.Err // the message names path itself
+		}
 		return usageErrorf("%s %s: %v", flag, path, err)
 	}
 	if target != path {

@@ -202,12 +202,13 @@ func (e *Engine) fail(err error) {
 	}
 }
 
-// takeErr returns the recorded error and clears it; one recorded during a
-// recording is explained again now (Engine.explain asks the device).
+// takeErr returns the recorded error and clears it. One recorded during a
+// recording, which fail could not ask the device about, leaves through
+// capture, which asks once the recording has ended.
 func (e *Engine) takeErr() error {
 	err := e.err
 	e.err = nil
-	return e.explain(err)
+	return err
 }
 
 // Sync waits for the stream and returns the first error.

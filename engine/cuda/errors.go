@@ -152,7 +152,9 @@ func ambiguous(err error) bool {
 func (e *Engine) explain(err error) error {
 	err = explain(err)
 	var x *Error
-	if err == nil || e.recording || !errors.As(err, &x) || x.Fault != nil || deviceFault(x.Err) || !ambiguous(x.Err) {
+	// Only a failure with no kind of its own yet (a fault, out of
+	// memory, start-up, a bug) can be a fault in disguise.
+	if err == nil || e.recording || !errors.As(err, &x) || x.Hint != hintOther || !ambiguous(x.Err) {
 		return err
 	}
 	if f := e.faulted(); f != nil {
