@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -379,6 +380,37 @@ func TestEvaluateContextStops(t *testing.T) {
 	cancel()
 	if _, err := engine.EvaluateContext(ctx, m, tr.Data, idx, 50, false); !errors.Is(err, engine.ErrInterrupted) {
 		t.Errorf("a cancelled evaluation: %v, want ErrInterrupted", err)
+	}
+}
+
+// TestValidatingReported: with a validation set, each epoch reports once,
+// after its last step and before the epoch is done, that its validation
+// runs; without one, never.
+func TestValidatingReported(t *testing.T) {
+	for _, val := range []int{40, 0} {
+		e := cpu.New(0)
+		tr, _ := newTrainer(t, e, engine.ReLU, 1, 2, 100)
+		tr.ValIdx = engine.AllIndices(100)[:val]
+		tr.ProgressEvery = time.Hour // only the validation's report
+		var got []string
+		tr.OnProgress = func(p engine.Progress) {
+			got = append(got, fmt.Sprintf("validating=%v epoch %d step %d/%d", p.Validating, p.Epoch, p.Step, p.Steps))
+		}
+		tr.OnEpoch = func(m engine.EpochMetrics, _ engine.Position) error {
+			got = append(got, fmt.Sprintf("epoch %d done", m.Epoch))
+			return nil
+		}
+		if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+			t.Fatal(err)
+		}
+		want := "epoch 1 done, epoch 2 done"
+		if val > 0 {
+			want = "validating=true epoch 0 step 4/4, epoch 1 done, validating=true epoch 1 step 4/4, epoch 2 done"
+		}
+		if g := strings.Join(got, ", "); g != want {
+			t.Errorf("%d validation images: %s; want %s", val, g, want)
+		}
+		e.Close()
 	}
 }
 

@@ -158,6 +158,10 @@ type Progress struct {
 	Loss, Acc     float64
 	ImagesPerSec  float64
 	Elapsed       time.Duration
+	// Validating: the epoch's steps are done and its validation has
+	// begun (Loss and Acc are the epoch's training figures); reported
+	// once, as the validation starts.
+	Validating bool
 }
 
 // Trainer runs the training loop.
@@ -315,6 +319,10 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
 			ImagesPerSec: float64(seen) / el.Seconds(), Images: seen, Partial: partial, ValLoss: math.NaN(), ValAcc: math.NaN()}
 		if len(t.ValIdx) > 0 {
+			if t.OnProgress != nil {
+				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: steps, Steps: steps,
+					Loss: loss, Acc: acc, ImagesPerSec: m.ImagesPerSec, Elapsed: el, Validating: true})
+			}
 			vctx := context.Background()
 			if t.ValInterruptible {
 				vctx = ctx

@@ -134,6 +134,11 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	if len(need) == 0 {
 		return f.Dir, nil
 	}
+	// A folder that cannot take the files is said before anything is
+	// downloaded, not after every mirror has been tried.
+	if err := writable(f.Dir); err != nil {
+		return "", fmt.Errorf("the data folder %s cannot be written (%v), so the missing MNIST files cannot be cached there: make it writable, point XDG_CACHE_HOME elsewhere, or pass --data DIR with the four files", f.Dir, err)
+	}
 	var tried []string
 	for _, m := range f.Mirrors {
 		var failed []File
@@ -182,6 +187,22 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	}
 	return "", fmt.Errorf("could not obtain %s; tried:\n  %s\nTo place the files by hand, download the four MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into %s, or pass --data DIR with them",
 		strings.Join(names, ", "), strings.Join(tried, "\n  "), f.Dir)
+}
+
+// writable reports whether a file can be made in dir, by making and
+// removing one.
+func writable(dir string) error {
+	t, err := os.CreateTemp(dir, ".cnngpu-probe-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the folder is named by the caller
+		}
+		return err
+	}
+	name := t.Name()
+	t.Close()
+	return os.Remove(name)
 }
 
 // store checks data against the file's SHA-256 and caches it.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -237,6 +238,35 @@ func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 4 {
 		t.Errorf("cache holds %d entries, want 4", len(ents))
+	}
+}
+
+// A cache folder that cannot be written is refused before anything is
+// downloaded.
+func TestFetchIntoUnwritableFolder(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Error(w, "gone", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	dir := filepath.Join(t.TempDir(), "ro")
+	os.Mkdir(dir, 0o555)
+	if writable(dir) == nil {
+		// As root a mode does not stop writes; a folder of the kernel's
+		// does.
+		dir = "/sys/fs"
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() || writable(dir) == nil {
+			t.Skip("no folder here refuses writes to this user")
+		}
+	}
+	f := &Fetcher{Dir: dir, Mirrors: []string{srv.URL}, GoCmd: "-"}
+	_, err := f.Ensure(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "the data folder "+dir+" cannot be written") || !strings.Contains(err.Error(), "--data DIR") {
+		t.Errorf("an unwritable cache folder: %v; want it named as unwritable, with the --data hint", err)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("%d downloads were tried into a folder that cannot take them", n)
 	}
 }
 

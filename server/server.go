@@ -337,6 +337,12 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, `bad JSON: data after the object (expected one {"pixels": [784 numbers in 0..1]})`)
 			return
 		}
+		if problem := keyProblem(body); problem != "" {
+			// Go's decoder matches keys regardless of case and keeps the
+			// last of a repeated one; the API takes one "pixels".
+			writeError(w, http.StatusBadRequest, "bad JSON: "+problem+` (expected {"pixels": [784 numbers in 0..1]})`)
+			return
+		}
 		if req.Pixels == nil {
 			writeError(w, http.StatusBadRequest, `bad JSON: no "pixels" (expected {"pixels": [784 numbers in 0..1]})`)
 			return
@@ -382,6 +388,36 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, NewResult(probs))
+}
+
+// keyProblem checks the keys of body, a JSON value that decoded into a
+// pixelsRequest: "" when it is null or an object whose keys are "pixels"
+// at most once, spelled so; else what is wrong.
+func keyProblem(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := false
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := t.(string)
+		switch {
+		case k != "pixels":
+			return fmt.Sprintf("key %s: keys are case-sensitive, write \"pixels\"", strconv.Quote(k))
+		case seen:
+			return `"pixels" given twice`
+		}
+		seen = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // jsonProblem says what is wrong with a request's JSON in its terms, not

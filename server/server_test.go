@@ -148,6 +148,8 @@ func TestRefusals(t *testing.T) {
 		{"a pixel out of float range", "application/json", []byte(`{"pixels": [1e400]}`), 400, `a value in "pixels", 1e400, is out of range`},
 		{"pixels null", "application/json", []byte(`{"pixels": null}`), 400, `bad JSON: no "pixels"`},
 		{"a null", "application/json", []byte(`null`), 400, `bad JSON: no "pixels"`},
+		{"pixels capitalised", "application/json", bytes.Replace(pixelsJSON(make([]float32, 784)), []byte(`"pixels"`), []byte(`"Pixels"`), 1), 400, `bad JSON: key "Pixels": keys are case-sensitive, write "pixels"`},
+		{"pixels twice", "application/json", []byte(`{"pixels": [1], "pixels": ` + string(pixelsJSON(make([]float32, 784))[len(`{"pixels":`):])), 400, `bad JSON: "pixels" given twice`},
 		{"a pixel null", "application/json", bytes.Replace(pixelsJSON(make([]float32, 784)), []byte("0,"), []byte("null,"), 1), 400, "pixel 0 is null, expected a number in 0..1"},
 		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},

@@ -32,9 +32,10 @@ type MergeOptions struct {
 
 // MergeSource is one study folder read by Merge.
 type MergeSource struct {
-	Dir   string
-	Shard Shard
-	Runs  int // finished runs taken from it
+	Dir      string
+	Shard    Shard
+	Finished int // finished runs it holds
+	Runs     int // of those, the runs taken from it (not in the merged folder yet)
 }
 
 // MergeResult says what Merge did (or, with DryRun, would do).
@@ -169,7 +170,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 		if spec == nil {
 			spec = s
-		} else if diff := spec.Diff(s); diff != "" {
+		} else if diff := spec.Diff(s, "in "+dirs[0], "in "+d); diff != "" {
 			return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
 		}
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
@@ -222,6 +223,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 				}
 				if r != nil && r.Done {
 					from = append(from, si)
+					res.Sources[si].Finished++
 				}
 			}
 			if len(from) > 1 {

@@ -315,9 +315,11 @@ func (n namedTicks) Ticks(min, max float64) []plot.Tick {
 	return t
 }
 
-// heatmapFigure: one heat-map panel per activation on a shared colour scale.
-func heatmapFigure(path string, spec *Spec, results []Result) error {
-	lo, hi := math.Inf(1), math.Inf(-1)
+// heatScale is the heat map's colour scale for results: from the lowest
+// to the highest final validation accuracy of the runs that did not
+// diverge.
+func heatScale(results []Result) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
 	for _, r := range results {
 		if !r.Diverged && !math.IsNaN(r.FinalValAcc) {
 			lo, hi = math.Min(lo, r.FinalValAcc), math.Max(hi, r.FinalValAcc)
@@ -326,10 +328,25 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 	if math.IsInf(lo, 1) {
 		lo, hi = 0, 1
 	}
-	if hi-lo < 1e-4 {
-		lo -= 5e-5
-		hi += 5e-5
+	// The scale spans at least half a point, so that one value (or a few
+	// nearly equal) gets a bar with distinct ticks and a middle colour,
+	// not a full red-to-blue range over differences of a few images.
+	if minSpan := 0.005; hi-lo < minSpan {
+		mid := (lo + hi) / 2
+		lo, hi = mid-minSpan/2, mid+minSpan/2
+		if lo < 0 {
+			lo, hi = 0, minSpan
+		}
+		if hi > 1 {
+			lo, hi = 1-minSpan, 1
+		}
 	}
+	return lo, hi
+}
+
+// heatmapFigure: one heat-map panel per activation on a shared colour scale.
+func heatmapFigure(path string, spec *Spec, results []Result) error {
+	lo, hi := heatScale(results)
 	cm := moreland.SmoothBlueRed()
 	cm.SetMin(lo)
 	cm.SetMax(hi)
@@ -401,6 +418,7 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 	bar.Add(cb)
 	bar.HideX()
 	bar.Y.Tick.Label.Font.Size = 10
+	bar.Y.Tick.Marker = plainTicks{}
 	bar.Y.Min, bar.Y.Max = lo*100, hi*100
 	row = append(row, bar)
 	w := vg.Length(len(spec.Acts))*5*vg.Inch + 1.5*vg.Inch

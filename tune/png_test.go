@@ -191,3 +191,38 @@ func TestFoldBar(t *testing.T) {
 		}
 	}
 }
+
+// TestHeatScale: the heat map's scale runs from the lowest to the highest
+// accuracy of the runs that did not diverge, and spans at least half a
+// point (one value, or values a few images apart), within 0–100%.
+func TestHeatScale(t *testing.T) {
+	res := func(accs ...float64) []Result {
+		var rs []Result
+		for _, a := range accs {
+			rs = append(rs, Result{FinalValAcc: a})
+		}
+		return rs
+	}
+	diverged := Result{FinalValAcc: 0.05, Diverged: true}
+	for _, c := range []struct {
+		name    string
+		results []Result
+		lo, hi  float64
+	}{
+		{"a wide range", res(0.0991, 0.9892, 0.5), 0.0991, 0.9892},
+		{"one value", res(0.527323), 0.524823, 0.529823},
+		{"two a few images apart", res(0.9883, 0.9884), 0.98585, 0.99085},
+		{"at the top", res(0.999, 1), 0.995, 1},
+		{"at the bottom", res(0, 0.001), 0, 0.005},
+		{"a diverged run is left out", append(res(0.2, 0.9), diverged), 0.2, 0.9},
+		{"nothing", nil, 0, 1},
+	} {
+		lo, hi := heatScale(c.results)
+		if math.Abs(lo-c.lo) > 1e-12 || math.Abs(hi-c.hi) > 1e-12 {
+			t.Errorf("%s: scale %v to %v, want %v to %v", c.name, lo, hi, c.lo, c.hi)
+		}
+		if labels := (plainTicks{}).Ticks(lo*100, hi*100); len(labels) < 3 {
+			t.Errorf("%s: the colour bar from %v to %v gets %d ticks", c.name, lo*100, hi*100, len(labels))
+		}
+	}
+}

@@ -17,23 +17,28 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 // Active is a run in flight.
 type Active struct {
-	Config  Config
-	Fold    int    // fold (0 for the hold-out)
-	Folds   int    // spec's folds (0: hold-out)
-	Worker  int    // which engine runs it (Runner.Engines' index)
-	Slot    string // that engine's name for the progress (Runner.Slots); "" with one engine
-	Engine  string
-	Epoch   int // epochs finished
-	Epochs  int
-	Step    int // steps done in the current epoch
-	Steps   int // steps per epoch (0 until the first report)
-	Loss    float64
-	Acc     float64 // running training accuracy of the current epoch
-	Started time.Time
+	Config Config
+	Fold   int    // fold (0 for the hold-out)
+	Folds  int    // spec's folds (0: hold-out)
+	Worker int    // which engine runs it (Runner.Engines' index)
+	Slot   string // that engine's name for the progress (Runner.Slots); "" with one engine
+	Engine string
+	Epoch  int // epochs finished
+	Epochs int
+	Step   int // steps done in the current epoch
+	Steps  int // steps per epoch (0 until the first report)
+	Loss   float64
+	Acc    float64 // running training accuracy of the current epoch
+	// Validating: the current epoch's steps are done and its validation
+	// runs.
+	Validating bool
+	Started    time.Time
 }
 
 // Fraction is how much of the run is done, 0 to 1.
@@ -122,14 +127,15 @@ func (t *tracker) begin(worker int, engineName string, j job) {
 
 // progress records a run's position: epochs finished, and within the
 // current epoch step of steps with the running loss and accuracy.
-func (t *tracker) progress(worker, epochsDone, step, steps int, loss, acc float64) {
+func (t *tracker) progress(worker int, p engine.Progress) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a := t.active[worker]
 	if a == nil {
 		return
 	}
-	a.Epoch, a.Step, a.Loss, a.Acc = epochsDone, step, loss, acc
+	a.Epoch, a.Step, a.Loss, a.Acc, a.Validating = p.Epoch, p.Step, p.Loss, p.Acc, p.Validating
+	steps := p.Steps
 	if steps > 0 {
 		a.Steps = steps
 	}

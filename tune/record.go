@@ -94,6 +94,9 @@ func LoadRun(path string) (*Run, error) {
 	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 && !json.Valid(b[i+1:]) {
 		b = b[:i+1]
 	}
+	damaged := func(line int, err error) error {
+		return fmt.Errorf("%s:%d: %v; the run file is damaged: restore it, or move it away and rerun the same command to train that run again", path, line, err)
+	}
 	r := &Run{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
@@ -102,30 +105,33 @@ func LoadRun(path string) (*Run, error) {
 		line++
 		var probe map[string]json.RawMessage
 		if err := json.Unmarshal(sc.Bytes(), &probe); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+			return nil, damaged(line, err)
 		}
 		switch {
 		case probe["config"] != nil:
 			var h runHeader
 			if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+				return nil, damaged(line, err)
 			}
 			r.Config, r.Fold, r.Recipe, r.Study = h.Config, h.Fold, h.Recipe, h.Study
 		case probe["done"] != nil:
 			var s runStatus
 			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+				return nil, damaged(line, err)
 			}
 			r.Done, r.Diverged, r.DivergedEpoch, r.Seconds = s.Done, s.Diverged, s.DivergedEpoch, s.Seconds
 		default:
 			var m engine.EpochMetrics
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+				return nil, damaged(line, err)
 			}
 			r.Epochs = append(r.Epochs, m)
 		}
 	}
-	return r, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, damaged(line+1, err)
+	}
+	return r, nil
 }
 
 // LoadRunOf reads the run of c on fold k in the study folder dir and

@@ -31,8 +31,8 @@ func TestCutOffLastLineIsIgnored(t *testing.T) {
 	}
 	// A damaged line that is not the last is still an error.
 	os.WriteFile(path, append([]byte("{oops\n"), b...), 0o644)
-	if _, err := LoadRun(path); err == nil {
-		t.Error("a damaged first line was accepted")
+	if _, err := LoadRun(path); err == nil || !strings.Contains(err.Error(), path+":1: ") || !strings.Contains(err.Error(), "move it away and rerun") {
+		t.Errorf("a damaged first line: %v; want it refused, naming the file and line, with what to do", err)
 	}
 }
 

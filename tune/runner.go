@@ -84,7 +84,7 @@ func Prepare(dir string, spec *Spec) error {
 // continues checks that spec can continue the study old that dir holds:
 // the same settings, and the same shard of the same split.
 func continues(dir string, old, spec *Spec) error {
-	if d := old.Diff(spec); d != "" {
+	if d := old.Diff(spec, "in the folder", "given now"); d != "" {
 		return &OtherStudyError{Dir: dir, Diff: d}
 	}
 	if old.Shard.N > 1 && old.Shard.Split != SplitCost {
@@ -326,8 +326,8 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 				track.begin(wi, e.Name(), j)
 				var run *Run
-				run, err = r.train(ctx, e, ds, j, rs[j.fold], func(epochs, step, steps int, loss, acc float64) {
-					track.progress(wi, epochs, step, steps, loss, acc)
+				run, err = r.train(ctx, e, ds, j, rs[j.fold], func(p engine.Progress) {
+					track.progress(wi, p)
 				})
 				if err != nil {
 					track.drop(wi)
@@ -432,9 +432,10 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // train runs one configuration on one round, saving the run file after
 // every epoch and at the end.
 // tick, when not nil, is told the run's position: epochs finished, and the
-// step of steps in the current one with its running loss and accuracy.
+// step of steps in the current one with its running loss and accuracy, or
+// that its validation runs (Steps is 0 when an epoch has just finished).
 func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset, j job, split [2][]int32,
-	tick func(epochs, step, steps int, loss, acc float64)) (*Run, error) {
+	tick func(engine.Progress)) (*Run, error) {
 	spec := r.Spec
 	act, err := engine.ParseActivation(j.c.Act)
 	if err != nil {
@@ -469,7 +470,7 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 				stop()
 			}
 			if tick != nil {
-				tick(p.Epoch, p.Step, p.Steps, p.Loss, p.Acc)
+				tick(p)
 			}
 		},
 		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
@@ -479,7 +480,7 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 				return errDiverged
 			}
 			if tick != nil {
-				tick(len(run.Epochs), 0, 0, em.TrainLoss, em.TrainAcc)
+				tick(engine.Progress{Epoch: len(run.Epochs), Epochs: spec.Epochs, Loss: em.TrainLoss, Acc: em.TrainAcc})
 			}
 			return run.Save(path)
 		},

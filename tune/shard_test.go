@@ -220,9 +220,26 @@ func TestMergeCoverage(t *testing.T) {
 	if rows := readCSV(t, filepath.Join(out, ResultsFile)); len(rows) != 9 {
 		t.Errorf("merged results.csv has %d rows, want 9", len(rows))
 	}
-	// Merging again into the same folder is idempotent.
-	if res, err := Merge(out, []string{shards}, MergeOptions{}); err != nil || res.Copied != 0 || res.Present != 8 {
-		t.Errorf("second merge: %+v, %v", res, err)
+	finished := 0
+	for _, s := range res.Sources {
+		if s.Runs != s.Finished {
+			t.Errorf("first merge: %s took %d of its %d runs, want all", s.Dir, s.Runs, s.Finished)
+		}
+		finished += s.Finished
+	}
+	if finished != 8 {
+		t.Errorf("first merge: the sources hold %d finished runs, want 8", finished)
+	}
+	// Merging again into the same folder is idempotent: the sources still
+	// hold their finished runs, none of them new.
+	res2, err := Merge(out, []string{shards}, MergeOptions{})
+	if err != nil || res2.Copied != 0 || res2.Present != 8 {
+		t.Errorf("second merge: %+v, %v", res2, err)
+	}
+	for i, s := range res2.Sources {
+		if s.Runs != 0 || s.Finished != res.Sources[i].Finished {
+			t.Errorf("second merge: %s holds %d finished runs, %d new; want %d, none new", s.Dir, s.Finished, s.Runs, res.Sources[i].Finished)
+		}
 	}
 
 	// A shard given twice.
@@ -293,10 +310,20 @@ func TestTrackerETA(t *testing.T) {
 	tr.start = time.Now().Add(-10 * time.Second)
 	tr.begin(0, "cpu", jobs[0])
 	tr.begin(1, "cpu", jobs[1])
-	tr.progress(1, 1, 0, 0, 0.5, 0.9) // half of a 2-epoch run
+	tr.progress(1, engine.Progress{Epoch: 1, Loss: 0.5, Acc: 0.9}) // half of a 2-epoch run
 	if len(last.Running) != 2 || last.Running[1].Fraction() != 0.5 || last.Running[0].Name() != jobs[0].c.Label() {
 		t.Fatalf("status %+v", last)
 	}
+	// A validation in flight is shown, and ends with its epoch.
+	tr.progress(1, engine.Progress{Epoch: 1, Step: 7, Steps: 7, Loss: 0.4, Acc: 0.95, Validating: true})
+	if a := last.Running[1]; !a.Validating || a.Steps != 7 || a.Acc != 0.95 {
+		t.Errorf("validating: %+v", a)
+	}
+	tr.progress(1, engine.Progress{Epoch: 2, Loss: 0.4, Acc: 0.95})
+	if a := last.Running[1]; a.Validating || a.Epoch != 2 || a.Steps != 7 {
+		t.Errorf("after the epoch: %+v", a)
+	}
+	tr.progress(1, engine.Progress{Epoch: 1, Loss: 0.5, Acc: 0.9})
 	tr.active[1].Started = time.Now().Add(-5 * time.Second)
 	n, eta := tr.finish(0, jobs[0], 10)
 	// A run takes 10 s; on two engines, the one in flight for 5 s has 5 s

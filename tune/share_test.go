@@ -250,7 +250,7 @@ func TestTrackerETAConcurrent(t *testing.T) {
 	for w := range 2 {
 		tr.begin(w, "cpu", jobs[w])
 		tr.active[w].Started = tr.start
-		tr.progress(w, 1, 0, 0, 0.5, 0.9) // 1 of 2 epochs
+		tr.progress(w, engine.Progress{Epoch: 1, Loss: 0.5, Acc: 0.9}) // 1 of 2 epochs
 	}
 	// 5 s for the ones in flight, then 10 s for the next two at once.
 	if eta := tr.eta(); eta < 14*time.Second || eta > 16*time.Second {

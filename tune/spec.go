@@ -179,12 +179,13 @@ func (s *Spec) RunKey() string {
 }
 
 // Diff describes how other differs from s, ignoring the shard; "" when
-// they define the same study.
-func (s *Spec) Diff(other *Spec) string {
+// they define the same study. mine and theirs name where s and other come
+// from ("in the folder", "given now").
+func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 	var d []string
 	add := func(name string, a, b any) {
 		if fmt.Sprint(a) != fmt.Sprint(b) {
-			d = append(d, fmt.Sprintf("%s %v (folder) vs %v (now)", name, a, b))
+			d = append(d, fmt.Sprintf("%s %v %s, %v %s", name, a, mine, b, theirs))
 		}
 	}
 	add("learning rates", s.LRs, other.LRs)

@@ -251,7 +251,7 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	if err := Prepare(od, other); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Merge(filepath.Join(t.TempDir(), "m2"), []string{shards[0], od}, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "epochs 2 (folder) vs 3") {
+	if _, err := Merge(filepath.Join(t.TempDir(), "m2"), []string{shards[0], od}, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "epochs 2 in "+shards[0]+", 3 in "+od) {
 		t.Errorf("merging different studies: %v", err)
 	}
 }
@@ -305,7 +305,7 @@ func TestChangedGridIsRefused(t *testing.T) {
 	s.LRs = []float64{0.1}
 	s.ValSplit = 0.2
 	err := Prepare(dir, s)
-	if err == nil || !strings.Contains(err.Error(), "learning rates [0.001 0.003] (folder) vs [0.1] (now)") || !strings.Contains(err.Error(), "validation split") {
+	if err == nil || !strings.Contains(err.Error(), "learning rates [0.001 0.003] in the folder, [0.1] given now") || !strings.Contains(err.Error(), "validation split") {
 		t.Errorf("changed grid: %v", err)
 	}
 }

@@ -264,8 +264,9 @@ var (
 func flagError(c *cli.Context, err error) error {
 	msg := err.Error()
 	if m := undefinedRE.FindStringSubmatch(msg); m != nil {
-		if arg := "-" + m[1]; strings.ContainsAny(m[1], "./") && slices.Contains(os.Args, arg) {
-			// Most likely a file whose name begins with "-".
+		if arg := "-" + m[1]; (strings.ContainsAny(m[1], "./") || fileExists(arg)) && slices.Contains(os.Args, arg) {
+			// Most likely a file whose name begins with "-" (a name
+			// with no dot is one where such a file is there).
 			return fmt.Errorf("unknown flag %s: if it is a file, write ./%s, or put -- before the file names (what follows -- is never a flag)", arg, arg)
 		}
 		return fmt.Errorf("unknown flag --%s", m[1])

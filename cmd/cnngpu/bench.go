@@ -32,8 +32,10 @@ func benchCommand() *cli.Command {
 
 type benchResult struct {
 	Engine         string  `json:"engine"`
+	Activation     string  `json:"activation"`
 	BatchSize      int     `json:"batch_size"`
 	Steps          int     `json:"steps"`
+	Warmup         int     `json:"warmup_steps"`
 	TrainImagesSec float64 `json:"train_images_per_sec"`
 	TrainStepMS    float64 `json:"train_step_ms"`
 	InferImagesSec float64 `json:"inference_images_per_sec"`
@@ -159,7 +161,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res := benchResult{Engine: e.Name(), BatchSize: bs, Steps: steps,
+	res := benchResult{Engine: e.Name(), Activation: act.String(), BatchSize: bs, Steps: steps, Warmup: warm,
 		TrainImagesSec: float64(bs*steps) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(steps),
 		InferImagesSec: float64(bs*steps) / di.Seconds()}
 	res.EpochSeconds = 60000 / res.TrainImagesSec

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -207,4 +209,24 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// self is this program as the user can run it again, for the commands in
+// hints: "cnngpu" where that name on the PATH is this very program, else
+// the name it was run by (./bin/cnngpu), which works again from the same
+// folder.
+func self() string {
+	arg0 := os.Args[0]
+	if p, err := exec.LookPath("cnngpu"); err == nil {
+		me, err1 := os.Executable()
+		a, err2 := os.Stat(p)
+		b, err3 := os.Stat(me)
+		if err1 == nil && err2 == nil && err3 == nil && os.SameFile(a, b) {
+			return "cnngpu"
+		}
+	}
+	if arg0 == "" || filepath.Base(arg0) == arg0 && arg0 == "cnngpu" {
+		return "cnngpu"
+	}
+	return shellQuote(arg0)
 }

@@ -91,9 +91,9 @@ func verifyAction(c *cli.Context) error {
 		}
 	}
 	if bad > 0 {
-		fix := "cnngpu data fetch"
+		fix := self() + " data fetch"
 		if c.IsSet("dir") {
-			fix += " --dir " + dir
+			fix += " --dir " + shellQuote(dir)
 		}
 		return fmt.Errorf("%d of %d files failed verification; run '%s' to fetch them again", bad, len(loader.Files), fix)
 	}

@@ -421,8 +421,13 @@ func TestIndexedJobOnOneMachine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("merge: %s", stderr)
 	}
-	if !strings.Contains(stdout, "merged 8 runs from 3 folders") {
+	if !strings.Contains(stdout, "merged 8 runs from 3 folders") || strings.Contains(stdout, " new to ") {
 		t.Errorf("merge output:\n%s", stdout)
+	}
+	// Merged again: each folder's finished runs, none of them new.
+	stdout, stderr, code = cnngpu(t, nil, "tune", "merge", "--out", merged, filepath.Join(shared, "shards"))
+	if code != 0 || !strings.Contains(stdout, "merged 0 runs from 3 folders into "+merged+" (8 there already)") || !regexp.MustCompile(`shard 0/3, [1-9] finished runs?, 0 new to `).MatchString(stdout) {
+		t.Errorf("merging again: exit %d\n%s%s", code, stdout, stderr)
 	}
 	a := readFile(t, filepath.Join(whole, "results.csv"))
 	b := readFile(t, filepath.Join(merged, "results.csv"))

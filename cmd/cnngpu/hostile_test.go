@@ -452,6 +452,17 @@ func TestFlagsAfterArguments(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "unknown flag -x.png: if it is a file, write ./-x.png, or put -- before the file names") {
 		t.Errorf("predict -x.png: exit %d\n%s", code, stderr)
 	}
+	// A name with no dot gets the hint where such a file is there, and the
+	// plain message where none is.
+	_, stderr, code = runIn(t, f.cwd, time.Minute, "predict", "--cpu", "--model", f.model, "-7")
+	if code != 2 || !strings.Contains(stderr, "unknown flag --7") || strings.Contains(stderr, "if it is a file") {
+		t.Errorf("predict -7 with no such file: exit %d\n%s", code, stderr)
+	}
+	os.WriteFile(filepath.Join(f.cwd, "-7"), nil, 0o644)
+	_, stderr, code = runIn(t, f.cwd, time.Minute, "predict", "--cpu", "--model", f.model, "-7")
+	if code != 2 || !strings.Contains(stderr, "unknown flag -7: if it is a file, write ./-7, or put -- before the file names") {
+		t.Errorf("predict -7 with a file -7 there: exit %d\n%s", code, stderr)
+	}
 	shard := filepath.Join(f.root, "shard1")
 	spec := &tune.Spec{Version: 1, LRs: []float64{0.001, 0.002}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
 		Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.2, Shard: tune.Shard{I: 1, N: 3}}
@@ -681,7 +692,7 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		{[]string{"--folds", "100000"}, "folds 100000: expected 0 (hold-out) or 2 to 60000"},
 		{[]string{"--lr", "0.001,,0.01"}, "an empty item"},
 		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
-		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 (folder) vs 1 (now)"},
+		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 in the folder, 1 given now"},
 		{[]string{"--out", filepath.Join(other, tune.SpecFile)}, "is a file, not a folder"},
 	} {
 		args := append([]string{"tune", "--dry-run"}, c.args...)

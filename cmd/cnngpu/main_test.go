@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -537,7 +538,7 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted train: %v, want exit code 130\n%s", err, se.String())
 	}
-	if !strings.Contains(se.String(), "resume with: cnngpu train --resume "+ck+" --data "+dir+" --cpu") {
+	if !strings.Contains(se.String(), "resume with: "+binary_+" train --resume "+ck+" --data "+dir+" --cpu") {
 		t.Errorf("interrupt message lacks the resume command, with the flags the checkpoint does not keep:\n%s", se.String())
 	}
 	c, err := engine.LoadCheckpoint(ck)
@@ -591,6 +592,14 @@ func TestTuneKilledAndRerun(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := os.Stat(first)
+	// The dry run counts what is left and marks what is finished.
+	plan, stderr, code := cnngpu(t, nil, append(args, "--dry-run")...)
+	if code != 0 || !strings.Contains(plan, "dry run: 3 configurations x 1 round into "+out+": 2 runs to train") ||
+		!strings.Contains(plan, "1 of its 3 runs finished in "+out+" already") ||
+		!regexp.MustCompile(`(?m)^  lr 0\.001, batch 16, relu .*%  finished$`).MatchString(plan) ||
+		regexp.MustCompile(`(?m)^  lr 0\.002.*finished$`).MatchString(plan) {
+		t.Errorf("dry run after one finished run: exit %d\n%s%s", code, plan, stderr)
+	}
 	stdout, stderr, code := cnngpu(t, nil, args...)
 	if code != 0 {
 		t.Fatalf("rerun failed: %s", stderr)
@@ -616,7 +625,7 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	// difference, before the data is read (here: there is none).
 	missing := filepath.Join(dir, "no-such-data")
 	_, stderr, code = cnngpu(t, nil, "tune", "--cpu", "--data", missing, "--out", out, "--lr", "0.1", "--batch-size", "16", "--activation", "relu", "--epochs", "3", "--val-split", "0.2")
-	if code != 2 || !strings.Contains(stderr, "holds a different study (learning rates [0.001 0.002 0.003] (folder) vs [0.1] (now))") {
+	if code != 2 || !strings.Contains(stderr, "holds a different study (learning rates [0.001 0.002 0.003] in the folder, [0.1] given now)") {
 		t.Errorf("changed grid: %d %s", code, stderr)
 	}
 	// So is a folder another process holds (the lock taken here).

@@ -32,6 +32,12 @@ func (b *progressBar) update(p engine.Progress) {
 	if p.Step > 0 {
 		eta = time.Duration(float64(p.Elapsed) * float64(p.Steps-p.Step) / float64(p.Step)).Round(time.Second)
 	}
+	if p.Validating {
+		fmt.Fprintf(b.w, "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  acc %.2f%%  validating...",
+			p.Epoch+1, p.Epochs, bar, p.Step, p.Steps, p.Loss, 100*p.Acc)
+		b.drawn = true
+		return
+	}
 	fmt.Fprintf(b.w, "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
 		p.Epoch+1, p.Epochs, bar, p.Step, p.Steps, p.Loss, 100*p.Acc, p.ImagesPerSec, eta)
 	b.drawn = true

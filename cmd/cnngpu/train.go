@@ -460,7 +460,7 @@ func trainAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs)\n",
 		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds)
-	say("checkpoint: %s  (evaluate with: cnngpu eval --model %s)", r.Checkpoint, r.Checkpoint)
+	say("checkpoint: %s  (evaluate with: %s eval --model %s)", r.Checkpoint, self(), shellQuote(r.Checkpoint))
 	return nil
 }
 
@@ -552,8 +552,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if err := ck.Save(out); err != nil {
 			hookFailed = true
 			if saved != nil {
-				return fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: cnngpu train --resume %s%s",
-					err, saved.Epoch+1, saved.Step, shellQuote(out), s.again)
+				return fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s train --resume %s%s",
+					err, saved.Epoch+1, saved.Step, self(), shellQuote(out), s.again)
 			}
 			return fmt.Errorf("--out: %w", err)
 		}
@@ -594,8 +594,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if serr := save(pos); serr != nil {
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
-		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: cnngpu train --resume %s%s",
-			pos.Epoch+1, pos.Step, out, shellQuote(out), s.again))
+		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: %s train --resume %s%s",
+			pos.Epoch+1, pos.Step, out, self(), shellQuote(out), s.again))
 	}
 	if isDivergence(err) {
 		return seedResult{}, divergedError(err, opt, out, saved)
@@ -611,8 +611,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	res, err := engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
 	ev.End()
 	if errors.Is(err, engine.ErrInterrupted) {
-		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: cnngpu eval --model %s",
-			out, shellQuote(out)))
+		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: %s eval --model %s",
+			out, self(), shellQuote(out)))
 	}
 	if err != nil {
 		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
@@ -634,9 +634,9 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 		return fmt.Errorf("%w\nno checkpoint was written to %s", err, out)
 	}
 	if saved.Epoch >= epochs {
-		return fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: cnngpu eval --model %s",
-			err, out, plural(epochs, "epoch"), shellQuote(out))
+		return fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
+			err, out, plural(epochs, "epoch"), self(), shellQuote(out))
 	}
-	return fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: cnngpu train --resume %s%s (a resumed run keeps its --batch-size)",
-		err, out, saved.Epoch+1, saved.Step, shellQuote(out), again)
+	return fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s train --resume %s%s (a resumed run keeps its --batch-size)",
+		err, out, saved.Epoch+1, saved.Step, self(), shellQuote(out), again)
 }

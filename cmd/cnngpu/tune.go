@@ -317,10 +317,26 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int) {
 		cost += spec.Cost(c)
 	}
 	share := func(v int64) string { return fmt.Sprintf("%.1f%%", 100*float64(v)/float64(total)) }
-	fmt.Fprintf(w, "dry run: shard %s trains %d of %d configurations x %d round(s), %s of the study's expected cost, into %s\n",
-		spec.Shard, len(mine), len(all), spec.Rounds(), share(cost), out)
+	runs := len(mine) * spec.Rounds()
+	if spec.Shard.N > 1 {
+		fmt.Fprintf(w, "dry run: shard %s holds %d of %d configurations x %s (%s of the study's expected cost), into %s: %s to train\n",
+			spec.Shard, len(mine), len(all), plural(spec.Rounds(), "round"), share(cost), out, plural(runs-finished, "run"))
+	} else {
+		fmt.Fprintf(w, "dry run: %s x %s into %s: %s to train\n",
+			plural(len(all), "configuration"), plural(spec.Rounds(), "round"), out, plural(runs-finished, "run"))
+	}
 	if finished > 0 {
-		fmt.Fprintf(w, "  %d of those %d runs finished in %s already: they are kept, not trained again\n", finished, len(mine)*spec.Rounds(), out)
+		fmt.Fprintf(w, "  %d of its %d runs finished in %s already: they are kept, not trained again\n", finished, runs, out)
+	}
+	// done[i]: the rounds of mine[i] finished in out (CheckFolder has
+	// checked the runs there).
+	done := make([]int, len(mine))
+	for i, c := range mine {
+		for k := 0; finished > 0 && k < spec.Rounds(); k++ {
+			if r, err := tune.LoadRunOf(out, spec, c, k); err == nil && r != nil && r.Done {
+				done[i]++
+			}
+		}
 	}
 	if spec.Shard.N > 1 {
 		var shares []string
@@ -330,8 +346,15 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int) {
 		fmt.Fprintf(w, "  shares of the %d shards: %s\n", spec.Shard.N, strings.Join(shares, ", "))
 	}
 	n := spec.TrainImages()
-	for _, c := range mine {
-		fmt.Fprintf(w, "  %-28s %4d steps/epoch  %s\n", c.Label(), (n+c.BatchSize-1)/c.BatchSize, share(spec.Cost(c)))
+	for i, c := range mine {
+		state := ""
+		switch {
+		case done[i] == spec.Rounds():
+			state = "  finished"
+		case done[i] > 0:
+			state = fmt.Sprintf("  %d of %d rounds finished", done[i], spec.Rounds())
+		}
+		fmt.Fprintf(w, "  %-28s %4d steps/epoch  %5s%s\n", c.Label(), (n+c.BatchSize-1)/c.BatchSize, share(spec.Cost(c)), state)
 	}
 	fmt.Fprintf(w, "nothing trained (--dry-run)\n")
 }
@@ -377,7 +400,11 @@ func mergeAction(c *cli.Context) error {
 	}
 	if res != nil && (err == nil || len(res.Missing) > 0) {
 		for _, src := range res.Sources {
-			fmt.Fprintf(w, "  %s: shard %s, %d finished runs\n", src.Dir, src.Shard, src.Runs)
+			fmt.Fprintf(w, "  %s: shard %s, %s", src.Dir, src.Shard, plural(src.Finished, "finished run"))
+			if src.Runs != src.Finished {
+				fmt.Fprintf(w, ", %d new to %s", src.Runs, out)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if err != nil {

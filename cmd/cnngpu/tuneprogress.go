@@ -128,6 +128,9 @@ func liveLines(s tune.Status, width int) []string {
 		if a.Steps > 0 {
 			l += fmt.Sprintf("  loss %.4f  acc %.2f%%", a.Loss, 100*a.Acc)
 		}
+		if a.Validating {
+			l += "  validating"
+		}
 		l += fmt.Sprintf("  %s", tune.FormatDuration(time.Since(a.Started)))
 		lines = append(lines, l)
 	}

@@ -61,6 +61,17 @@ func TestStudyView(t *testing.T) {
 		t.Errorf("runs at once:\n%s", strings.Join(lines, "\n"))
 	}
 
+	// A run whose epoch is validating says so.
+	st3 := st
+	st3.Running = []tune.Active{{Config: c, Epoch: 3, Epochs: 10, Step: 315, Steps: 315, Loss: 0.1, Acc: 0.97, Validating: true, Started: time.Now()}}
+	if lines := liveLines(st3, 200); len(lines) != 2 || !strings.Contains(lines[1], "epoch  4/10") || !strings.Contains(lines[1], "acc 97.00%  validating") {
+		t.Errorf("a run validating:\n%s", strings.Join(lines, "\n"))
+	}
+	st3.Running[0].Validating = false
+	if lines := liveLines(st3, 200); strings.Contains(lines[1], "validating") {
+		t.Errorf("a run training:\n%s", strings.Join(lines, "\n"))
+	}
+
 	// Not a terminal: log lines only, no escape codes.
 	out.Reset()
 	plain := newStudyView(&out, nil, false)
