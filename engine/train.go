@@ -319,7 +319,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
 			ImagesPerSec: float64(seen) / el.Seconds(), Images: seen, Partial: partial, ValLoss: math.NaN(), ValAcc: math.NaN()}
 		if len(t.ValIdx) > 0 {
-			if t.OnProgress != nil {
+			if t.OnProgress != nil && t.ProgressEvery > 0 {
 				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: steps, Steps: steps,
 					Loss: loss, Acc: acc, ImagesPerSec: m.ImagesPerSec, Elapsed: el, Validating: true})
 			}

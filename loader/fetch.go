@@ -137,7 +137,7 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	// A folder that cannot take the files is said before anything is
 	// downloaded, not after every mirror has been tried.
 	if err := writable(f.Dir); err != nil {
-		return "", fmt.Errorf("the data folder %s cannot be written (%v), so the missing MNIST files cannot be cached there: make it writable, point XDG_CACHE_HOME elsewhere, or pass --data DIR with the four files", f.Dir, err)
+		return "", fmt.Errorf("the data folder %s cannot be written (%v), so the missing MNIST files cannot be cached there: make it writable or choose another (data fetch --dir DIR; XDG_CACHE_HOME moves the default cache); train, eval and tune also take --data DIR with the four files", f.Dir, err)
 	}
 	var tried []string
 	for _, m := range f.Mirrors {

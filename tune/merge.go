@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cnngpu/cnngpu/internal/shell"
 )
 
 // MergeOptions control Merge.
@@ -276,7 +278,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	res.Missing = missing
 	if len(missing) > 0 && !opt.AllowMissing {
 		return res, errors.New(listProblems(fmt.Sprintf("merge: the folders do not cover the grid (%d of %d runs there):", res.Present+len(copies), len(merged.Configs())*merged.Rounds()), missing) +
-			"\nrerun the missing shards (each resumes in its folder) and merge again, or merge with --allow-missing and finish the rest with 'cnngpu tune' on the merged folder")
+			"\nrerun the missing shards (each resumes in its folder) and merge again, or merge with --allow-missing and finish the rest with " + shell.Command("tune") + " on the merged folder")
 	}
 	if opt.DryRun {
 		res.Copied = len(copies)

@@ -95,7 +95,7 @@ func LoadRun(path string) (*Run, error) {
 		b = b[:i+1]
 	}
 	damaged := func(line int, err error) error {
-		return fmt.Errorf("%s:%d: %v; the run file is damaged: restore it, or move it away and rerun the same command to train that run again", path, line, err)
+		return fmt.Errorf("%s:%d: %v; the run file is damaged: restore it, or move it away (cnngpu tune on the study's folder then trains that run again)", path, line, err)
 	}
 	r := &Run{}
 	sc := bufio.NewScanner(bytes.NewReader(b))

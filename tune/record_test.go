@@ -31,7 +31,7 @@ func TestCutOffLastLineIsIgnored(t *testing.T) {
 	}
 	// A damaged line that is not the last is still an error.
 	os.WriteFile(path, append([]byte("{oops\n"), b...), 0o644)
-	if _, err := LoadRun(path); err == nil || !strings.Contains(err.Error(), path+":1: ") || !strings.Contains(err.Error(), "move it away and rerun") {
+	if _, err := LoadRun(path); err == nil || !strings.Contains(err.Error(), path+":1: ") || !strings.Contains(err.Error(), "move it away (cnngpu tune on the study's folder then trains that run again)") {
 		t.Errorf("a damaged first line: %v; want it refused, naming the file and line, with what to do", err)
 	}
 }

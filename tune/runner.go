@@ -20,6 +20,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
 )
 
@@ -89,7 +90,7 @@ func continues(dir string, old, spec *Spec) error {
 	}
 	if old.Shard.N > 1 && old.Shard.Split != SplitCost {
 		return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
-			"give the shards new --out folders ('cnngpu tune merge' still takes the finished runs of the old ones)", dir, old.Shard)
+			"give the shards new --out folders (%s still takes the finished runs of the old ones)", dir, old.Shard, shell.Command("tune merge"))
 	}
 	if old.Shard != spec.Shard {
 		return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
@@ -377,7 +378,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.logf("all runs of this shard finished (%.1fs this time)", time.Since(start).Seconds())
 	if spec.Shard.N > 1 {
-		r.logf("shard %s done: when every shard is, combine their folders with 'cnngpu tune merge --out DIR SHARD_DIR...' (or the folder that holds them)", spec.Shard)
+		r.logf("shard %s done: when every shard is, combine their folders with %s (or the folder that holds them)", spec.Shard, shell.Command("tune merge --out DIR SHARD_DIR..."))
 		res, err := Collect(r.Dir, spec)
 		if err != nil {
 			return err

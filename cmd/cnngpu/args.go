@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,7 +31,7 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 		args = append([]string{args[0], "help"}, args[2:]...)
 	}
 	if len(args) >= 3 && (args[1] == "help" || args[1] == "h") && strings.HasPrefix(args[2], "-") && !isHelpFlag(args[2]) {
-		return nil, usageErrorf("help: unknown flag %s; 'cnngpu help COMMAND' shows a command's help (see 'cnngpu --help')", args[2])
+		return nil, usageErrorf("help: unknown flag %s; %s shows a command's help (see %s)", args[2], shell.Command("help COMMAND"), shell.Command("--help"))
 	}
 	if len(args) >= 3 && (args[1] == "help" || args[1] == "h") && !strings.HasPrefix(args[2], "-") {
 		// `cnngpu help COMMAND [SUBCOMMAND]` is `cnngpu COMMAND
@@ -46,7 +47,7 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 			case a == "help" || a == "h":
 				return args, nil // the help command's own help
 			case strings.HasPrefix(a, "-") || (cmd != nil && len(cmds) == 0):
-				return nil, usageErrorf("help %s: %q is not a command of it (see 'cnngpu %s --help')", strings.Join(path, " "), a, strings.Join(path, " "))
+				return nil, usageErrorf("help %s: %q is not a command of it (see %s)", strings.Join(path, " "), a, shell.Command(strings.Join(path, " ")+" --help"))
 			}
 			next := findCommand(cmds, a)
 			if next == nil {
@@ -96,7 +97,7 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 	rest, err := reorder(cmd.Flags, args[i:])
 	if err != nil {
 		path := strings.Join(args[1:i], " ")
-		return nil, usageErrorf("%s: %v (see 'cnngpu %s --help')", path, err, path)
+		return nil, usageErrorf("%s: %v (see %s)", path, err, shell.Command(path+" --help"))
 	}
 	return append(append([]string(nil), args[:i]...), rest...), nil
 }
@@ -119,10 +120,10 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 		}
 	}
 	if parent == nil {
-		return usageErrorf("unknown command %q; the commands are %s (see 'cnngpu --help')", name, strings.Join(names, ", "))
+		return usageErrorf("unknown command %q; the commands are %s (see %s)", name, strings.Join(names, ", "), shell.Command("--help"))
 	}
-	return usageErrorf("unknown command %q; '%s' has the commands %s (see 'cnngpu %s --help')",
-		parent.Name+" "+name, parent.Name, strings.Join(names, ", "), parent.Name)
+	return usageErrorf("unknown command %q; '%s' has the commands %s (see %s)",
+		parent.Name+" "+name, parent.Name, strings.Join(names, ", "), shell.Command(parent.Name+" --help"))
 }
 
 // isHelpFlag reports whether a is the help flag, as the flag package reads it.
@@ -221,8 +222,8 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 // refuseArgs is the Before of commands that take no positional arguments.
 func refuseArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return usageErrorf("%s takes no arguments, got %q (flags start with --; see 'cnngpu %s --help')",
-			cmdPath(c), c.Args().First(), cmdPath(c))
+		return usageErrorf("%s takes no arguments, got %q (flags start with --; see %s)",
+			cmdPath(c), c.Args().First(), shell.Command(cmdPath(c)+" --help"))
 	}
 	return nil
 }

@@ -35,7 +35,9 @@ type benchResult struct {
 	Activation     string  `json:"activation"`
 	BatchSize      int     `json:"batch_size"`
 	Steps          int     `json:"steps"`
-	Warmup         int     `json:"warmup_steps"`
+	// Warmup: the untimed training steps before the timed ones, --warmup
+	// and those the GPU engine still spent timing alternatives in place.
+	Warmup int `json:"warmup_steps"`
 	TrainImagesSec float64 `json:"train_images_per_sec"`
 	TrainStepMS    float64 `json:"train_step_ms"`
 	InferImagesSec float64 `json:"inference_images_per_sec"`
@@ -136,32 +138,34 @@ func benchAction(c *cli.Context) error {
 	// batch size, engine/cuda/tune.go), so that the timed steps are those
 	// of training after it.
 	tu, _ := e.(interface{ Tuning() bool })
-	warmUp := func(n int, step func() error) error {
+	warmUp := func(n int, step func() error) (int, error) {
 		if _, err := timeSteps(n, step); err != nil {
-			return err
+			return n, err
 		}
 		for i := 0; i < 1000 && tu != nil && tu.Tuning(); i++ {
 			if _, err := timeSteps(1, step); err != nil {
-				return err
+				return n, err
 			}
+			n++
 		}
-		return nil
+		return n, nil
 	}
-	if err := warmUp(warm, train); err != nil {
+	trainWarm, err := warmUp(warm, train)
+	if err != nil {
 		return err
 	}
 	tt, err := timeSteps(steps, train)
 	if err != nil {
 		return err
 	}
-	if err := warmUp(warm, infer); err != nil {
+	if _, err := warmUp(warm, infer); err != nil {
 		return err
 	}
 	di, err := timeSteps(steps, infer)
 	if err != nil {
 		return err
 	}
-	res := benchResult{Engine: e.Name(), Activation: act.String(), BatchSize: bs, Steps: steps, Warmup: warm,
+	res := benchResult{Engine: e.Name(), Activation: act.String(), BatchSize: bs, Steps: steps, Warmup: trainWarm,
 		TrainImagesSec: float64(bs*steps) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(steps),
 		InferImagesSec: float64(bs*steps) / di.Seconds()}
 	res.EpochSeconds = 60000 / res.TrainImagesSec
@@ -176,7 +180,7 @@ func benchAction(c *cli.Context) error {
 		return json.NewEncoder(out).Encode(res)
 	}
 	fmt.Fprintf(out, "engine      %s\n", res.Engine)
-	fmt.Fprintf(out, "batch size  %d (%s, %d timed steps after %d warm-up)\n", bs, act, steps, warm)
+	fmt.Fprintf(out, "batch size  %d (%s, %d timed steps after %d warm-up)\n", bs, act, steps, res.Warmup)
 	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, res.EpochSeconds)
 	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
 	if res.ConvAlgorithms != "" {

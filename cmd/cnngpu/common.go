@@ -9,15 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	enginecuda "github.com/cnngpu/cnngpu/engine/cuda"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
@@ -202,31 +200,6 @@ func isTerminal(f *os.File) bool {
 
 func percent(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
 
-// shellQuote is s as one word for a POSIX shell: as it is when it holds
-// only characters no shell treats specially, else in single quotes.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// self is this program as the user can run it again, for the commands in
-// hints: "cnngpu" where that name on the PATH is this very program, else
-// the name it was run by (./bin/cnngpu), which works again from the same
-// folder.
-func self() string {
-	arg0 := os.Args[0]
-	if p, err := exec.LookPath("cnngpu"); err == nil {
-		me, err1 := os.Executable()
-		a, err2 := os.Stat(p)
-		b, err3 := os.Stat(me)
-		if err1 == nil && err2 == nil && err3 == nil && os.SameFile(a, b) {
-			return "cnngpu"
-		}
-	}
-	if arg0 == "" || filepath.Base(arg0) == arg0 && arg0 == "cnngpu" {
-		return "cnngpu"
-	}
-	return shellQuote(arg0)
-}
+// self is this program as a shell word, for the commands in hints (see
+// shell.Program).
+func self() string { return shell.Quote(shell.Program()) }

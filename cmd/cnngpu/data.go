@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
@@ -93,9 +94,9 @@ func verifyAction(c *cli.Context) error {
 	if bad > 0 {
 		fix := self() + " data fetch"
 		if c.IsSet("dir") {
-			fix += " --dir " + shellQuote(dir)
+			fix += " --dir " + shell.Quote(dir)
 		}
-		return fmt.Errorf("%d of %d files failed verification; run '%s' to fetch them again", bad, len(loader.Files), fix)
+		return fmt.Errorf("%d of %d files failed verification; to fetch them again, run: %s", bad, len(loader.Files), fix)
 	}
 	return nil
 }

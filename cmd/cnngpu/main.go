@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"
 )
@@ -65,7 +66,7 @@ func newApp() *cli.App {
 		Before:      traceBefore,
 		Action:      rootAction,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return withCode(2, fmt.Errorf("%v (see 'cnngpu --help')", err))
+			return withCode(2, fmt.Errorf("%v (see %s)", err, shell.Command("--help")))
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
@@ -103,5 +104,5 @@ func run(args []string) int {
 
 // onUsage turns urfave/cli's flag parse errors into exit code 2.
 func onUsage(c *cli.Context, err error, _ bool) error {
-	return withCode(2, fmt.Errorf("%s: %v (see 'cnngpu %s --help')", cmdPath(c), flagError(c, err), cmdPath(c)))
+	return withCode(2, fmt.Errorf("%s: %v (see %s)", cmdPath(c), flagError(c, err), shell.Command(cmdPath(c)+" --help")))
 }

@@ -595,7 +595,8 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	// The dry run counts what is left and marks what is finished.
 	plan, stderr, code := cnngpu(t, nil, append(args, "--dry-run")...)
 	if code != 0 || !strings.Contains(plan, "dry run: 3 configurations x 1 round into "+out+": 2 runs to train") ||
-		!strings.Contains(plan, "1 of its 3 runs finished in "+out+" already") ||
+		!strings.Contains(plan, "1 of its 3 runs finished in "+out+" already: kept") ||
+		!strings.Contains(plan, "then the best setting is retrained on all training images and tested (--final=false skips this)") ||
 		!regexp.MustCompile(`(?m)^  lr 0\.001, batch 16, relu .*%  finished$`).MatchString(plan) ||
 		regexp.MustCompile(`(?m)^  lr 0\.002.*finished$`).MatchString(plan) {
 		t.Errorf("dry run after one finished run: exit %d\n%s%s", code, plan, stderr)
@@ -611,6 +612,12 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	st2, _ := os.Stat(first)
 	if !bytes.Equal(before, after) || !st.ModTime().Equal(st2.ModTime()) {
 		t.Error("the run finished before the kill was rewritten")
+	}
+	// Once finished, the dry run has nothing to train and names the final
+	// model it would keep.
+	plan, stderr, code = cnngpu(t, nil, append(args, "--dry-run")...)
+	if code != 0 || !strings.Contains(plan, ": 0 runs to train") || !strings.Contains(plan, "then the final model: the one trained for lr 0.00") {
+		t.Errorf("dry run of a finished study: exit %d\n%s%s", code, plan, stderr)
 	}
 	rows := strings.Split(strings.TrimSpace(readFile(t, filepath.Join(out, "results.csv"))), "\n")
 	if len(rows) != 4 {

@@ -4,7 +4,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,19 +43,41 @@ func TestBenchJSON(t *testing.T) {
 
 // The commands in hints run this program as the user can run it again:
 // "cnngpu" where the PATH finds this binary under that name, else the
-// path it was run by.
+// path it was run by, quoted where it needs to be.
 func TestHintsNameThisProgram(t *testing.T) {
 	dir := t.TempDir()
+	spaced := filepath.Join(t.TempDir(), "a b", "cnngpu")
+	os.Mkdir(filepath.Dir(spaced), 0o755)
+	if err := os.Symlink(binary_, spaced); err != nil {
+		t.Fatal(err)
+	}
+	onPath := []string{"PATH=" + filepath.Dir(binary_) + ":" + os.Getenv("PATH")}
 	for _, c := range []struct {
-		env  []string
-		want string
+		bin        string
+		env        []string
+		fetch, see string
 	}{
-		{nil, "run '" + binary_ + " data fetch --dir " + dir + "'"},
-		{[]string{"PATH=" + filepath.Dir(binary_) + ":" + os.Getenv("PATH")}, "run 'cnngpu data fetch --dir " + dir + "'"},
+		{binary_, nil, "run: " + binary_ + " data fetch --dir " + dir, "(see '" + binary_ + " train --help')"},
+		{binary_, onPath, "run: cnngpu data fetch --dir " + dir, "(see 'cnngpu train --help')"},
+		{spaced, nil, "run: '" + spaced + "' data fetch --dir " + dir, "(see '" + spaced + "' train --help)"},
 	} {
-		_, errOut, code := cnngpu(t, c.env, "data", "verify", "--dir", dir)
-		if code != 1 || !strings.Contains(errOut, c.want) {
-			t.Errorf("data verify of an empty folder (env %q): exit %d\n%s\nwant %q", c.env, code, errOut, c.want)
+		run := func(args ...string) (string, int) {
+			cmd := exec.Command(c.bin, args...)
+			cmd.Env = append(os.Environ(), c.env...)
+			var se strings.Builder
+			cmd.Stderr = &se
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("%s %v: %v", c.bin, args, err)
+			}
+			return se.String(), ee.ExitCode()
+		}
+		if errOut, code := run("data", "verify", "--dir", dir); code != 1 || !strings.HasSuffix(strings.TrimSpace(errOut), c.fetch) {
+			t.Errorf("data verify of an empty folder, run as %s (env %q): exit %d\n%s\nwant it to end %q", c.bin, c.env, code, errOut, c.fetch)
+		}
+		if errOut, code := run("train", "--epochz", "1"); code != 2 || !strings.Contains(errOut, c.see) {
+			t.Errorf("an unknown flag, run as %s (env %q): exit %d\n%s\nwant %q", c.bin, c.env, code, errOut, c.see)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func serveAction(c *cli.Context) error {
 	}
 	s.Close()
 	if lost := s.Err(); lost != nil {
-		return fmt.Errorf("serving %s stopped: %w\nhint: start cnngpu serve again (a supervisor can restart it on a non-zero exit), or serve with --cpu", c.String("model"), lost)
+		return fmt.Errorf("serving %s stopped: %w\nhint: start %s serve again (a supervisor can restart it on a non-zero exit), or serve with --cpu", c.String("model"), lost, self())
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
@@ -150,7 +151,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	}
 	for _, f := range []string{"data", "metrics", "device", "threads", "precision"} {
 		if c.IsSet(f) {
-			s.again += fmt.Sprintf(" --%s %s", f, shellQuote(fmt.Sprint(c.Value(f))))
+			s.again += fmt.Sprintf(" --%s %s", f, shell.Quote(fmt.Sprint(c.Value(f))))
 		}
 	}
 	if c.Bool("cpu") {
@@ -415,7 +416,7 @@ func trainAction(c *cli.Context) error {
 	fp := data.Train.Fingerprint()
 	if ck := s.init; ck != nil && ck.Config.Data != "" && ck.Config.Data != fp {
 		return usageErrorf("--resume %s: that run trained on other data (%s, from %s), but %s holds %s: resume with --data %s, or start a new run",
-			s.from, ck.Config.Data, ck.Config.DataDir, data.Dir, fp, shellQuote(ck.Config.DataDir))
+			s.from, ck.Config.Data, ck.Config.DataDir, data.Dir, fp, shell.Quote(ck.Config.DataDir))
 	}
 	allIdx := engine.AllIndices(data.Train.N())
 	var valIdx []int32
@@ -460,7 +461,7 @@ func trainAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs)\n",
 		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds)
-	say("checkpoint: %s  (evaluate with: %s eval --model %s)", r.Checkpoint, self(), shellQuote(r.Checkpoint))
+	say("checkpoint: %s  (evaluate with: %s eval --model %s)", r.Checkpoint, self(), shell.Quote(r.Checkpoint))
 	return nil
 }
 
@@ -553,7 +554,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			hookFailed = true
 			if saved != nil {
 				return fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s train --resume %s%s",
-					err, saved.Epoch+1, saved.Step, self(), shellQuote(out), s.again)
+					err, saved.Epoch+1, saved.Step, self(), shell.Quote(out), s.again)
 			}
 			return fmt.Errorf("--out: %w", err)
 		}
@@ -595,7 +596,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
 		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: %s train --resume %s%s",
-			pos.Epoch+1, pos.Step, out, self(), shellQuote(out), s.again))
+			pos.Epoch+1, pos.Step, out, self(), shell.Quote(out), s.again))
 	}
 	if isDivergence(err) {
 		return seedResult{}, divergedError(err, opt, out, saved)
@@ -612,7 +613,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	ev.End()
 	if errors.Is(err, engine.ErrInterrupted) {
 		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: %s eval --model %s",
-			out, self(), shellQuote(out)))
+			out, self(), shell.Quote(out)))
 	}
 	if err != nil {
 		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
@@ -635,8 +636,8 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 	}
 	if saved.Epoch >= epochs {
 		return fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
-			err, out, plural(epochs, "epoch"), self(), shellQuote(out))
+			err, out, plural(epochs, "epoch"), self(), shell.Quote(out))
 	}
 	return fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s train --resume %s%s (a resumed run keeps its --batch-size)",
-		err, out, saved.Epoch+1, saved.Step, self(), shellQuote(out), again)
+		err, out, saved.Epoch+1, saved.Step, self(), shell.Quote(out), again)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
 )
@@ -204,7 +205,7 @@ func tuneOut(c *cli.Context, spec *tune.Spec) (string, error) {
 	}
 	if out == "" {
 		if spec.Shard.N > 1 {
-			return "", usageErrorf("--shard needs --out DIR: give each shard its own folder (e.g. study/shards/%d) and merge them with 'cnngpu tune merge'", spec.Shard.I)
+			return "", usageErrorf("--shard needs --out DIR: give each shard its own folder (e.g. study/shards/%d) and merge them with %s", spec.Shard.I, shell.Command("tune merge"))
 		}
 		out = filepath.Join("runs", "tune-"+time.Now().Format("20060102-150405"))
 	}
@@ -213,7 +214,7 @@ func tuneOut(c *cli.Context, spec *tune.Spec) (string, error) {
 
 func tuneAction(c *cli.Context) (err error) {
 	if c.NArg() > 0 {
-		return usageErrorf("tune takes no arguments, got %q (did you mean 'cnngpu tune merge'?)", c.Args().First())
+		return usageErrorf("tune takes no arguments, got %q (did you mean %s?)", c.Args().First(), shell.Command("tune merge"))
 	}
 	spec, shardFrom, err := tuneSpec(c)
 	if err != nil {
@@ -242,7 +243,7 @@ func tuneAction(c *cli.Context) (err error) {
 		if err != nil {
 			return studyError(err)
 		}
-		printPlan(c.App.Writer, spec, out, finished)
+		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1)
 		return nil
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
@@ -304,8 +305,8 @@ func studyError(err error) error {
 
 // printPlan writes what a dry run would train: the shard's configurations
 // with their share of the study's expected cost, less the runs finished
-// in out already.
-func printPlan(w io.Writer, spec *tune.Spec, out string, finished int) {
+// in out already, and (final) the retraining of the best setting.
+func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final bool) {
 	all := spec.Configs()
 	var total int64
 	for _, c := range all {
@@ -326,7 +327,7 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int) {
 			plural(len(all), "configuration"), plural(spec.Rounds(), "round"), out, plural(runs-finished, "run"))
 	}
 	if finished > 0 {
-		fmt.Fprintf(w, "  %d of its %d runs finished in %s already: they are kept, not trained again\n", finished, runs, out)
+		fmt.Fprintf(w, "  %d of its %d runs finished in %s already: kept, not trained again\n", finished, runs, out)
 	}
 	// done[i]: the rounds of mine[i] finished in out (CheckFolder has
 	// checked the runs there).
@@ -355,6 +356,17 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int) {
 			state = fmt.Sprintf("  %d of %d rounds finished", done[i], spec.Rounds())
 		}
 		fmt.Fprintf(w, "  %-28s %4d steps/epoch  %5s%s\n", c.Label(), (n+c.BatchSize-1)/c.BatchSize, share(spec.Cost(c)), state)
+	}
+	if final {
+		images := "all training images"
+		if spec.TrainLimit > 0 {
+			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
+		}
+		if old, err := tune.LoadFinal(out); err == nil {
+			fmt.Fprintf(w, "then the final model: the one trained for %s is kept if that is still the best setting, else the best is retrained and tested (--final=false skips this)\n", old.Config.Label())
+		} else {
+			fmt.Fprintf(w, "then the best setting is retrained on %s and tested (--final=false skips this)\n", images)
+		}
 	}
 	fmt.Fprintf(w, "nothing trained (--dry-run)\n")
 }
@@ -424,15 +436,15 @@ func mergeAction(c *cli.Context) error {
 		if res.MissingRuns == 1 {
 			are = "run is"
 		}
-		fmt.Fprintf(w, "%d %s finished in no folder (%s); --final, or 'cnngpu tune' with the same grid and --out %s, trains them\n",
-			res.MissingRuns, are, res.Missing[0], out)
+		fmt.Fprintf(w, "%d %s finished in no folder (%s); --final, or %s with the same grid and --out %s, trains them\n",
+			res.MissingRuns, are, res.Missing[0], shell.Command("tune"), shell.Quote(out))
 	}
 	if opt.DryRun {
 		return nil
 	}
 	if !c.Bool("final") {
-		fmt.Fprintf(w, "report: %s (add --final, or run 'cnngpu tune' with the same grid and --out %s, to retrain and test the best setting)\n",
-			filepath.Join(out, tune.ReportFile), out)
+		fmt.Fprintf(w, "report: %s (add --final, or run %s with the same grid and --out %s, to retrain and test the best setting)\n",
+			filepath.Join(out, tune.ReportFile), shell.Command("tune"), shell.Quote(out))
 		return nil
 	}
 	return finishMerged(c, out)

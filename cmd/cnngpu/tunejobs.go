@@ -16,6 +16,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/urfave/cli/v2"
 )
 
@@ -59,7 +60,7 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 		}
 		for _, id := range ids {
 			if id < 0 {
-				return nil, nil, nil, usageErrorf("--devices: %d is not a GPU index (0, 1, ...; 'cnngpu devices' lists them)", id)
+				return nil, nil, nil, usageErrorf("--devices: %d is not a GPU index (0, 1, ...; %s lists them)", id, shell.Command("devices"))
 			}
 			for k := range jobs {
 				e, err := openGPU(id, c.String("precision") == "tf32")

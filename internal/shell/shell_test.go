@@ -1,0 +1,62 @@
+// Tests of the quoting and of the program's name in hints.
+package shell
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"runs/model.safetensors": "runs/model.safetensors",
+		"a b":                    "'a b'",
+		"it's":                   `'it'\''s'`,
+		"":                       "''",
+		"$HOME":                  "'$HOME'",
+	} {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestProgramOf: "cnngpu" where the PATH finds this very binary under
+// that name, else the path the program was run by.
+func TestProgramOf(t *testing.T) {
+	me, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(me, filepath.Join(dir, "cnngpu")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	if got := programOf("./bin/cnngpu"); got != "cnngpu" {
+		t.Errorf("with a link to this binary on the PATH: %q, want cnngpu", got)
+	}
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "cnngpu"), []byte("#!/bin/sh\n"), 0o755)
+	t.Setenv("PATH", other)
+	for arg0, want := range map[string]string{"./bin/cnngpu": "./bin/cnngpu", "/a b/cnngpu": "/a b/cnngpu", "cnngpu": "cnngpu", "": "cnngpu"} {
+		if got := programOf(arg0); got != want {
+			t.Errorf("run as %q with another cnngpu on the PATH: %q, want %q", arg0, got, want)
+		}
+	}
+}
+
+func TestCommand(t *testing.T) {
+	programOnce.Do(func() {})
+	defer func(p string) { program = p }(program)
+	for prog, want := range map[string]string{
+		"cnngpu":       "'cnngpu tune merge --out DIR'",
+		"./bin/cnngpu": "'./bin/cnngpu tune merge --out DIR'",
+		"/a b/cnngpu":  "'/a b/cnngpu' tune merge --out DIR",
+	} {
+		program = prog
+		if got := Command("tune merge --out DIR"); got != want {
+			t.Errorf("program %q: %s, want %s", prog, got, want)
+		}
+	}
+}
