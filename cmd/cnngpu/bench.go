@@ -31,13 +31,13 @@ func benchCommand() *cli.Command {
 }
 
 type benchResult struct {
-	Engine         string  `json:"engine"`
-	Activation     string  `json:"activation"`
-	BatchSize      int     `json:"batch_size"`
-	Steps          int     `json:"steps"`
+	Engine     string `json:"engine"`
+	Activation string `json:"activation"`
+	BatchSize  int    `json:"batch_size"`
+	Steps      int    `json:"steps"`
 	// Warmup: the untimed training steps before the timed ones, --warmup
 	// and those the GPU engine still spent timing alternatives in place.
-	Warmup int `json:"warmup_steps"`
+	Warmup         int     `json:"warmup_steps"`
 	TrainImagesSec float64 `json:"train_images_per_sec"`
 	TrainStepMS    float64 `json:"train_step_ms"`
 	InferImagesSec float64 `json:"inference_images_per_sec"`
