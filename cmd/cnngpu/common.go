@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -146,6 +147,9 @@ func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
 	if err := checkEngineFlags(c); err != nil {
 		return nil, err
 	}
+	if err := cpu.CheckEnv(); err != nil {
+		return nil, withCode(2, err)
+	}
 	tf32 := c.String("precision") == "tf32"
 	if c.Bool("cpu") {
 		return cpu.New(c.Int("threads")), nil
@@ -203,3 +207,13 @@ func percent(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
 // self is this program as a shell word, for the commands in hints (see
 // shell.Program).
 func self() string { return shell.Quote(shell.Program()) }
+
+// gpuNaNHint is added to a non-finite result on a GPU engine (the empty
+// string on the CPU): there it can also be the engine's fault, not the
+// model's, and the CPU engine tells the two apart.
+func gpuNaNHint(e engine.Engine) string {
+	if !strings.HasPrefix(e.Name(), "cuda") {
+		return ""
+	}
+	return "\nhint: on a GPU this can also be a fault of the GPU engine: if the same command with --cpu gives finite numbers, run it again with CNNGPU_DEBUG=1 and report what it prints"
+}

@@ -16,8 +16,9 @@ import (
 
 func dataCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "data",
-		Usage: "fetch or verify the MNIST files in the cache",
+		Name:         "data",
+		Usage:        "fetch or verify the MNIST files in the cache",
+		OnUsageError: onUsage,
 		Subcommands: []*cli.Command{
 			{
 				Name:         "fetch",

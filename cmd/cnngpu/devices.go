@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/cudnn"
@@ -19,15 +20,28 @@ import (
 func devicesCommand() *cli.Command {
 	return &cli.Command{
 		Name:         "devices",
-		Usage:        "list the GPUs, and which driver, cuBLAS, cuBLASLt and cuDNN files were loaded from where (exit 1 when there is no GPU)",
+		Usage:        "list the GPUs, and which driver, cuBLAS, cuBLASLt and cuDNN files were loaded from where (exit 1 when no GPU can be used: none, or cuBLAS or cuDNN missing)",
 		OnUsageError: onUsage,
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
 			gpuErr := listGPUs(out)
-			listLibrary(out, "cuBLAS", cuda.BLASLibrary)
+			blasErr := listLibrary(out, "cuBLAS", cuda.BLASLibrary)
 			listLt(out)
-			listLibrary(out, "cuDNN", cudnn.Library)
-			return gpuErr
+			dnnErr := listLibrary(out, "cuDNN", cudnn.Library)
+			if gpuErr != nil {
+				return gpuErr
+			}
+			var missing []string
+			if blasErr != nil {
+				missing = append(missing, "cuBLAS")
+			}
+			if dnnErr != nil {
+				missing = append(missing, "cuDNN")
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("the GPU engine cannot start without %s (above: where they were looked for and how to install them); until then train and the other commands run on the CPU", strings.Join(missing, " and "))
+			}
+			return nil
 		},
 	}
 }
@@ -78,14 +92,15 @@ func listLt(out io.Writer) {
 
 // listLibrary prints which file of a library was loaded and from where,
 // the candidates passed over, or the search's error.
-func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error)) {
+func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error)) error {
 	f, err := load()
 	if err != nil {
 		fmt.Fprintf(out, "%s: %v\n", name, err)
-		return
+		return err
 	}
 	fmt.Fprintln(out, f.String())
 	for _, line := range f.Report() {
 		fmt.Fprintf(out, "  %s\n", line)
 	}
+	return nil
 }

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,5 +73,39 @@ func TestNoSuchGPU(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "--device 5: no such GPU; this machine has:\n  GPU 0: ") ||
 		!strings.Contains(stderr, "give --device one of these, or use --cpu") || strings.Contains(stderr, "CNNGPU_DEBUG") {
 		t.Errorf("eval --device 5 on two GPUs: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestNaNOnAGPU: a non-finite result on a GPU engine (the fake GPU
+// computes no real numbers) carries the hint that tells an engine fault
+// from the model's own overflow; the CPU engine's results do not need it.
+func TestNaNOnAGPU(t *testing.T) {
+	f := newFixtures(t)
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir()}
+	_, stderr, code := cnngpu(t, env, "eval", "--device", "1", "--data", f.data, "--model", f.model)
+	if code == 0 {
+		t.Skip("the fake GPU gave finite numbers")
+	}
+	if !strings.Contains(stderr, "the test loss is") || !strings.Contains(stderr, "hint: on a GPU this can also be a fault of the GPU engine: if the same command with --cpu gives finite numbers") {
+		t.Errorf("eval on the fake GPU: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--data", f.data, "--model", f.model); code != 0 || strings.Contains(stderr, "hint: on a GPU") {
+		t.Errorf("eval on the CPU: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestDevicesWithoutLibraries: a driver with GPUs but no cuBLAS or cuDNN
+// is no GPU that can be used: devices says so and exits 1.
+func TestDevicesWithoutLibraries(t *testing.T) {
+	only := t.TempDir()
+	if err := os.Symlink(filepath.Join(fakecuda.Dir(t), "libcuda.so.1"), filepath.Join(only, "libcuda.so.1")); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := cnngpu(t, []string{"LD_LIBRARY_PATH=" + only}, "devices")
+	if !strings.Contains(stdout, "cuBLAS not found") && !strings.Contains(stdout, "cuDNN not found") {
+		t.Skip("cuBLAS and cuDNN are installed here")
+	}
+	if code != 1 || !strings.Contains(stdout, "GPU 1  Fake GPU 1") || !strings.Contains(stderr, "the GPU engine cannot start without cu") {
+		t.Errorf("devices with the driver alone: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -77,7 +77,7 @@ func evalAction(c *cli.Context) error {
 		return err
 	}
 	if !engine.IsFinite(res.Loss) {
-		return fmt.Errorf("%s: the test loss is %v: %w (its weights overflow; retrain it with a smaller --lr)", path, res.Loss, engine.ErrNonFinite)
+		return fmt.Errorf("%s: the test loss is %v: %w (its weights are too large for the arithmetic; retrain it with a smaller --lr)%s", path, res.Loss, engine.ErrNonFinite, gpuNaNHint(e))
 	}
 	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion}
 	for i := range r.ClassAccuracy {

@@ -69,7 +69,7 @@ func exportAction(c *cli.Context) error {
 	}
 	ck, err := engine.LoadCheckpoint(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("--model: %w", err)
 	}
 	if c.String("format") == "npy" {
 		paths, err := export.NPY(ck, out)

@@ -47,3 +47,17 @@ func TestHelpListsEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAsmEnv: CNNGPU_NOASM takes 1 or 0 (and the other spellings of a
+// boolean); anything else is refused with exit 2, naming it.
+func TestNoAsmEnv(t *testing.T) {
+	_, stderr, code := cnngpu(t, []string{"CNNGPU_NOASM=banana"}, "bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1", "--warmup", "0")
+	if code != 2 || !strings.Contains(stderr, `CNNGPU_NOASM="banana": expected 1`) {
+		t.Errorf("CNNGPU_NOASM=banana: exit %d\n%s", code, stderr)
+	}
+	for _, v := range []string{"0", "1"} {
+		if _, stderr, code := cnngpu(t, []string{"CNNGPU_NOASM=" + v}, "bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1", "--warmup", "0"); code != 0 {
+			t.Errorf("CNNGPU_NOASM=%s: exit %d\n%s", v, code, stderr)
+		}
+	}
+}

@@ -279,6 +279,7 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--out", cwd("new")+"/."), 2, []string{"names a folder, not a file"}},
 		{with(train, "--metrics", cwd("new")+"/"), 2, []string{"--metrics " + cwd("new") + "/: names a folder, not a file", "metrics.jsonl"}},
 		{with(train, "--metrics", ""), 2, []string{`--metrics ""`, "expected a file name"}},
+		{with(train, "--metrics", cwd("m{seed}.jsonl")), 2, []string{"--metrics " + cwd("m{seed}.jsonl") + `: "{seed}" is replaced in --out only`}},
 		// an existing file of another kind is not replaced (export refuses
 		// the same without --force); an earlier checkpoint or metrics file is
 		{with(train, "--out", f.notes), 2, []string{"--out " + f.notes, "exists and is not a cnngpu checkpoint", "choose another name"}},
@@ -310,6 +311,8 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", "--model", f.model, f.folder}, 1, []string{f.folder, "is a folder"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.notes}, 1, []string{f.notes, "not a PNG, JPEG or GIF"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "missing.png"}, 1, []string{"cnngpu: missing.png: no such file or directory\n"}},
+		{[]string{"eval", "--cpu", "--model", cwd("gone.safetensors")}, 1, []string{"cnngpu: --model: checkpoint: open " + cwd("gone.safetensors") + ": no such file or directory"}},
+		{[]string{"export", "--model", cwd("gone.safetensors"), "--out", cwd("gone.onnx")}, 1, []string{"cnngpu: --model: checkpoint: open " + cwd("gone.safetensors")}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.empty}, 1, []string{f.empty, "empty file"}},
 		{[]string{"predict", "--cpu", "--model", f.nan, f.png}, 1, []string{f.nan, "non-finite"}},
 		{[]string{"predict", "--cpu", "--model", f.nan, "--json", f.png}, 1, []string{f.nan, "non-finite"}},
@@ -357,6 +360,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"data", "frob"}, 2, []string{`unknown command "data frob"`, "fetch, verify"}},
 		{[]string{"data", "fetch", "junk"}, 2, []string{`data fetch takes no arguments, got "junk"`}},
 		{[]string{"data", "fetch", "junk", "--foo"}, 2, []string{"data fetch: unknown flag --foo", "cnngpu data fetch --help"}},
+		{[]string{"data", "--verify"}, 2, []string{"data: unknown flag --verify", "cnngpu data --help"}},
 		{[]string{"data", "verify", "extra"}, 2, []string{`data verify takes no arguments, got "extra"`}},
 		{[]string{"data", "verify", "--dir", f.folder}, 1, []string{f.folder, "failed verification", "data fetch --dir " + f.folder}},
 		// tune

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -218,14 +219,22 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 		// --seeds: out is raw with -seedN added, a file name.
 		return checkOutFile("--out", raw, "model.safetensors")
 	}
-	if err := checkOutFile("--out", out, "model.safetensors"); err != nil {
-		return err
+	label := "--out"
+	if !c.IsSet("out") && c.String("resume") != "" {
+		// No --out: the resumed run writes back into its checkpoint.
+		label = "--resume"
 	}
-	if err := refuseSame("--out", out, dataInputs(c)...); err != nil {
-		return err
-	}
-	if err := refuseForeign("--out", out, "a cnngpu checkpoint", isCheckpoint); err != nil {
-		return err
+	for _, check := range []func() error{
+		func() error { return checkOutFile(label, out, "model.safetensors") },
+		func() error { return refuseSame(label, out, dataInputs(c)...) },
+		func() error { return refuseForeign(label, out, "a cnngpu checkpoint", isCheckpoint) },
+	} {
+		if err := check(); err != nil {
+			if label == "--resume" {
+				return fmt.Errorf("%w\n(a resumed run writes back into its checkpoint; give --out to write the continued run elsewhere)", err)
+			}
+			return err
+		}
 	}
 	m := c.String("metrics")
 	if m == "" {

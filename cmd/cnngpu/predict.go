@@ -54,7 +54,7 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 	}
 	ck, err := engine.LoadCheckpoint(path)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, fmt.Errorf("--model: %w", err)
 	}
 	e, err := newEngine(c, c.App.ErrWriter)
 	if err != nil {
@@ -120,7 +120,7 @@ func predictAction(c *cli.Context) error {
 			return err
 		}
 		if err := engine.CheckOutputs(probs); err != nil {
-			return fmt.Errorf("%s: %w", c.String("model"), err)
+			return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
 		}
 	}
 	failed, k := 0, 0
@@ -221,7 +221,7 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet, enc *json.Encoder)
 		return err
 	}
 	if err := engine.CheckOutputs(probs); err != nil {
-		return fmt.Errorf("%s: %w", c.String("model"), err)
+		return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
 	}
 	correct := 0
 	for i := 0; i < im.N; i++ {

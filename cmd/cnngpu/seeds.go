@@ -113,7 +113,23 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 			if len(results) > 0 {
 				fmt.Fprintf(r.stderr, "finished seeds before the failure: %s\n", summaryLine(summarise(results)))
 			}
-			return fmt.Errorf("seed %d: %w", seed, err)
+			more := ""
+			if rest := s.seeds[i+1:]; len(rest) > 0 {
+				list := make([]string, len(rest))
+				for k, v := range rest {
+					list[k] = strconv.FormatUint(v, 10)
+				}
+				what, them := "seeds", "them"
+				if len(rest) == 1 {
+					what, them = "seed", "it"
+				}
+				more += fmt.Sprintf("\nnot started: %s %s (train %s with --seeds %s and this run's other flags)",
+					what, strings.Join(list, ", "), them, strings.Join(list, ","))
+			}
+			if s.metric != "" {
+				more += fmt.Sprintf("\n%s keeps the finished seeds' results; a resume of seed %d leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, seed)
+			}
+			return fmt.Errorf("seed %d: %w%s", seed, err, more)
 		}
 		results = append(results, res)
 		if !s.json {

@@ -146,11 +146,17 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			return nil, err
 		}
 	}
+	if m := c.String("metrics"); strings.Contains(m, "{seed}") {
+		return nil, usageErrorf("--metrics %s: \"{seed}\" is replaced in --out only; one metrics file takes all the seeds of a --seeds run (each line names its seed): give a plain file name", m)
+	}
 	if c.IsSet("resume") && c.String("resume") == "" {
 		return nil, usageErrorf("--resume was given an empty path: it needs the checkpoint of the run to continue")
 	}
 	for _, f := range []string{"data", "metrics", "device", "threads", "precision"} {
-		if c.IsSet(f) {
+		// A seed of a --seeds run resumes on its own: the --metrics file
+		// holds the finished seeds' results, which its resumed run would
+		// replace with its own epochs.
+		if c.IsSet(f) && (f != "metrics" || s.seeds == nil) {
 			s.again += fmt.Sprintf(" --%s %s", f, shell.Quote(fmt.Sprint(c.Value(f))))
 		}
 	}
@@ -214,9 +220,11 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 	}
 	warned := false
 	for i, p := range paths {
-		flag := "--out"
+		flag, another := "--out", "another --out"
 		if i == len(outs) {
-			flag = "--metrics"
+			flag, another = "--metrics", "another --metrics"
+		} else if !c.IsSet("out") && c.String("resume") != "" {
+			flag, another = "--resume", "an --out of its own (a resumed run writes back into its checkpoint unless --out names another file)"
 		}
 		dir := filepath.Dir(p)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -241,7 +249,7 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 				who += " (" + holder + ")"
 			}
 			release()
-			return nil, usageErrorf("%s %s: %s is training into that file now; wait for it to finish, or give this run another %s", flag, p, who, flag)
+			return nil, usageErrorf("%s %s: %s is training into that file now; wait for it to finish, or give this run %s", flag, p, who, another)
 		case errors.Is(err, fileutil.ErrNoLocks):
 			if !warned {
 				fmt.Fprintf(stderr, "warning: %s cannot be locked here (%v): run one training at a time on it\n", p, err)
@@ -271,7 +279,25 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 	}
 	if m := s.metric; m != "" && held(m) && s.from == "" {
 		fmt.Fprintf(w, "note: %s holds an earlier run's metrics; this run writes its own there when its first epoch ends\n", m)
+	} else if m != "" && s.from != "" && seedsMetrics(m) {
+		fmt.Fprintf(w, "note: %s holds the metrics of a --seeds run; this resumed run replaces them with its own epochs when its first epoch ends (give --metrics another name to keep them)\n", m)
 	}
+}
+
+// seedsMetrics reports whether the metrics file p holds lines of a
+// --seeds run (a seed's epochs, results or the summary), which a resumed
+// run, rewriting the file with its own history, would replace.
+func seedsMetrics(p string) bool {
+	b, err := fileutil.ReadFile(p, 16<<20)
+	if err != nil {
+		return false
+	}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte(`{"seed":`)) || bytes.HasPrefix(l, []byte(`{"result":`)) || bytes.HasPrefix(l, []byte(`{"summary":`)) {
+			return true
+		}
+	}
+	return false
 }
 
 // unchanged checks that the checkpoint resumed is still the file read
@@ -316,6 +342,13 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		{"schedule", ck.Opt.Sched.Kind, s.sched},
 		{"augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment)},
 	}
+	if c.IsSet("momentum") {
+		if ck.Opt.Kind != engine.SGD {
+			return usageErrorf("--resume %s: the checkpoint trains with %s, which takes no --momentum; drop the flag to continue that run",
+				path, engine.OptName(ck.Opt.Kind))
+		}
+		checks = append(checks, check{"momentum", fmtLR(ck.Opt.Momentum), fmtLR(float32(c.Float64("momentum")))})
+	}
 	for _, ch := range checks {
 		if c.IsSet(ch.flag) && fmt.Sprint(ch.want) != fmt.Sprint(ch.got) {
 			return usageErrorf("--resume %s: the checkpoint was trained with --%s %v, but --%s %v was given; drop the flag to continue that run, or start a new one without --resume",
@@ -326,8 +359,8 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	s.arch, s.opt, s.cfg, s.sched = ck.Arch, ck.Opt, ck.Config, ck.Opt.Sched.Kind
 	if c.IsSet("epochs") && epochs != s.cfg.Epochs {
 		if s.opt.Sched.Kind != engine.ConstantLR {
-			return usageErrorf("--resume %s: that run's %s schedule was planned for %d epochs; --epochs %d cannot change it: train a new run with --epochs %d instead (a run with --schedule constant can be extended later)",
-				path, s.opt.Sched.Kind, s.cfg.Epochs, epochs, epochs)
+			return usageErrorf("--resume %s: that run's %s schedule was planned for %s; --epochs %d cannot change it: train a new run with --epochs %d instead (a run with --schedule constant can be extended later)",
+				path, s.opt.Sched.Kind, plural(s.cfg.Epochs, "epoch"), epochs, epochs)
 		}
 		s.cfg.Epochs = epochs
 	}
@@ -337,8 +370,12 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 			return usageErrorf("--resume %s: that run already finished its %d epochs, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
 				path, s.cfg.Epochs, s.opt.Sched.Kind)
 		}
-		return usageErrorf("--resume %s: that run already finished %d of %d epochs; pass --epochs N with N > %d to train further",
-			path, s.pos.Epoch, s.cfg.Epochs, s.pos.Epoch)
+		if c.IsSet("epochs") {
+			return usageErrorf("--resume %s: that run has trained %s; --epochs %d is not more than that: give a larger --epochs to train further",
+				path, plural(s.pos.Epoch, "epoch"), s.cfg.Epochs)
+		}
+		return usageErrorf("--resume %s: that run already finished its %s; give --epochs N with N larger than %d to train further",
+			path, plural(s.pos.Epoch, "epoch"), s.pos.Epoch)
 	}
 	return nil
 }
@@ -572,13 +609,18 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		bar.clear()
 		r.say("%s", epochLine(em, cfg.Epochs))
 		hist = append(hist, em)
+		// The checkpoint first: a metrics file that cannot be written
+		// does not cost the epoch.
+		if err := save(pos); err != nil {
+			return err
+		}
 		if s.metric != "" {
 			if err := r.writeMetrics(seed, hist); err != nil {
 				hookFailed = true
-				return fmt.Errorf("--metrics: %w", err)
+				return keptCheckpoint(fmt.Errorf("--metrics: %w", err), out, saved, cfg.Epochs, s.again)
 			}
 		}
-		return save(pos)
+		return nil
 	}
 	start := time.Now()
 	pos, err := tr.Run(ctx, s.pos)
@@ -599,7 +641,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			pos.Epoch+1, pos.Step, out, self(), shell.Quote(out), s.again))
 	}
 	if isDivergence(err) {
-		return seedResult{}, divergedError(err, opt, out, saved)
+		return seedResult{}, divergedError(err, e, opt, out, saved)
 	}
 	if err != nil {
 		if hookFailed {
@@ -619,7 +661,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
 	}
 	if !engine.IsFinite(res.Loss) {
-		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), opt, out, saved)
+		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved)
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
 }

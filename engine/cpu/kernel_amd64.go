@@ -4,8 +4,6 @@
 package cpu
 
 import (
-	"os"
-
 	"github.com/cnngpu/cnngpu/engine"
 	"golang.org/x/sys/cpu"
 )
@@ -177,7 +175,8 @@ func conv3x3Asm(x []float32, ldx int, w, y []float32, p, q int) {
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 func init() {
-	useAsm = haveAVX2 && os.Getenv("CNNGPU_NOASM") == ""
+	off, _ := noAsm() // a bad value is refused by the command line (CheckEnv)
+	useAsm = haveAVX2 && !off
 	if haveAVX2 {
 		asmKernel = kernel6x16AVX2
 		asmAdam = adamAVX2

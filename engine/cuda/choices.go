@@ -119,7 +119,7 @@ var (
 	storesMu sync.Mutex
 	stores   = map[string]*choiceStore{}
 	// warnf reports a store that cannot be written (once a process).
-	warnf = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "cnngpu: "+format+"\n", a...) }
+	warnf = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "cnngpu: warning: "+format+"\n", a...) }
 )
 
 // choicesFromEnv is the store for this process: nil with CNNGPU_NO_CACHE=1
@@ -225,7 +225,7 @@ func (s *choiceStore) putAll(kv map[string]dirChoice) {
 		if !errors.As(err, &pe) && !errors.As(err, &we) {
 			err = fmt.Errorf("%s: %w", s.path, err)
 		}
-		warnf("cannot remember cuDNN's algorithm choices (each run searches again): %v\nhint: make the folder writable, or set %s=1 to stop trying", err, NoCacheEnv)
+		warnf("cannot remember cuDNN's algorithm choices (each run searches again): %v\nhint: fix what that names (a folder that can be written, a name free for the file), or set %s=1 to stop trying", err, NoCacheEnv)
 	}
 }
 

@@ -3,7 +3,9 @@
 package cachedir
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +28,23 @@ func TestRoot(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("XDG_CACHE_HOME=%q: %q, %v; want %q", c.xdg, got, err, c.want)
 		}
+	}
+}
+
+// TestRootRefused: a $XDG_CACHE_HOME that is a file, and a relative $HOME
+// with no usable $XDG_CACHE_HOME, are errors that say which is wrong.
+func TestRootRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o644)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_CACHE_HOME", file)
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), "$XDG_CACHE_HOME ("+file+") is a file, not a folder") {
+		t.Errorf("XDG_CACHE_HOME a file: %v", err)
+	}
+	t.Setenv("HOME", "rel")
+	t.Setenv("XDG_CACHE_HOME", "also-rel")
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), `$XDG_CACHE_HOME is "also-rel", not an absolute path (ignored)`) ||
+		!strings.Contains(err.Error(), `$HOME is "rel", not an absolute path`) {
+		t.Errorf("both relative: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
+	"time"
 )
 
 // TooLargeError is a file larger than what its reader accepts.
@@ -27,7 +29,7 @@ func (e *TooLargeError) Error() string {
 // over max is an error naming the path and what it is, and nothing past
 // max is read.
 func ReadFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRead(path)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +74,45 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		what = "a device, not a regular file"
 	}
 	return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("is %s", what)}
+}
+
+// FIFOWait is how long ReadFile waits for a writer to open a named pipe
+// (a shell's `<(…)` has one already; mkfifo's may come a moment later).
+var FIFOWait = 10 * time.Second
+
+// openRead opens path for reading; a named pipe that no writer opens
+// within FIFOWait is an error, not a wait without end.
+func openRead(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode()&fs.ModeNamedPipe == 0 {
+		return os.Open(path) // names a missing file itself
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		ch <- opened{f, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.f, o.err
+	case <-time.After(FIFOWait):
+	}
+	// Release the open still waiting: be the pipe's writer for a moment.
+	if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		w.Close()
+	}
+	select {
+	case o := <-ch:
+		if o.f != nil {
+			o.f.Close()
+		}
+	case <-time.After(time.Second):
+	}
+	return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
 }
 
 // readError is readBounded's failure: an error reading, or more than its

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestReadFileRefuses: a device, a folder and a file over the bound are
@@ -66,5 +67,36 @@ func TestWriteErrorNamesTheTarget(t *testing.T) {
 	if !errors.As(err, &we) || we.Path != path || strings.Contains(err.Error(), ".tmp-") ||
 		!strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("WriteAtomic into a missing folder: %v; want a WriteError naming %s and the missing folder, not the temporary file", err, path)
+	}
+}
+
+// TestReadFileNamedPipe: a named pipe is read from a writer that opens it
+// within FIFOWait, and is an error, not a wait without end, when none does.
+func TestReadFileNamedPipe(t *testing.T) {
+	defer func(w time.Duration) { FIFOWait = w }(FIFOWait)
+	FIFOWait = 200 * time.Millisecond
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Skip(err)
+	}
+	start := time.Now()
+	_, err := ReadFile(p, 1<<20)
+	if err == nil || !strings.Contains(err.Error(), p+": is a named pipe, and nothing opened it for writing within 200ms") {
+		t.Errorf("a named pipe with no writer: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a named pipe with no writer took %v", d)
+	}
+	// A writer that comes a moment later.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		if w, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+			w.Write([]byte("hello"))
+			w.Close()
+		}
+	}()
+	FIFOWait = 10 * time.Second
+	if b, err := ReadFile(p, 1<<20); err != nil || string(b) != "hello" {
+		t.Errorf("a named pipe with a writer: %q, %v", b, err)
 	}
 }

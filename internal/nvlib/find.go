@@ -40,6 +40,9 @@ type Found struct {
 	Candidate
 	Info
 	Skipped []Attempt
+	// Explicit is CNNGPU_LIBRARY_PATH's place where it was set and the
+	// library was found elsewhere (nil otherwise).
+	Explicit *Place
 }
 
 // File is the loaded file's path (the candidate's where the system did not
@@ -80,7 +83,11 @@ func Find[H any](l Lib, env Env, driver int, open func(Candidate) (H, Info, erro
 		h, info, err := open(c)
 		if err == nil {
 			if err = CheckDriver(info.CUDAMajor, driver); err == nil {
-				return h, &Found{Lib: l, Candidate: c, Info: info, Skipped: tried}, nil
+				f := &Found{Lib: l, Candidate: c, Info: info, Skipped: tried}
+				if ps := l.Places(env); len(ps) > 0 && ps[0].Explicit && len(ps[0].Folders) > 0 && c.Place != ps[0].What {
+					f.Explicit = &ps[0]
+				}
+				return h, f, nil
 			}
 			release(h)
 		}
@@ -158,6 +165,9 @@ func (f *Found) Report() []string {
 			what += " (" + a.Info.Version + ")"
 		}
 		out = append(out, fmt.Sprintf("not used: %s: %s", what, shortReason(a)))
+	}
+	if p := f.Explicit; p != nil {
+		out = append(out, fmt.Sprintf("%s is set, but no usable %s is there: %s", p.What, f.Lib.Name, p.Shown))
 	}
 	return out
 }

@@ -176,13 +176,28 @@ func (l Lib) wheelPlace(what string, sites []string, extra ...string) Place {
 func (l Lib) Places(env Env) []Place {
 	var ps []Place
 	if v := env.Getenv(LibraryPathEnv); v != "" {
-		var dirs []string
+		var dirs, shown []string
 		for _, d := range filepath.SplitList(v) {
-			if d != "" {
-				dirs = append(dirs, d)
+			if d == "" {
+				continue
+			}
+			dirs = append(dirs, d)
+			// A folder that cannot hold the library is named as such:
+			// the variable was set for a reason.
+			switch st, err := os.Stat(d); {
+			case err != nil:
+				shown = append(shown, d+" (no such folder)")
+			case !st.IsDir():
+				shown = append(shown, d+" (a file: the variable takes folders)")
+			default:
+				shown = append(shown, d)
 			}
 		}
-		ps = append(ps, Place{What: LibraryPathEnv, Folders: dirs, Explicit: true})
+		p := Place{What: LibraryPathEnv, Folders: dirs, Explicit: true, Shown: strings.Join(shown, ", ")}
+		if len(dirs) == 0 {
+			p.Note = fmt.Sprintf("%q names no folder", v)
+		}
+		ps = append(ps, p)
 	} else {
 		ps = append(ps, Place{What: LibraryPathEnv, Note: "not set", Explicit: true})
 	}

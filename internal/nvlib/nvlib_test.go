@@ -256,3 +256,31 @@ func TestCheckDriver(t *testing.T) {
 		}
 	}
 }
+
+// TestLibraryPathUnusable: CNNGPU_LIBRARY_PATH folders that cannot hold
+// the library are named as such, where the library is found elsewhere
+// (in the report) and where it is found nowhere (in the error).
+func TestLibraryPathUnusable(t *testing.T) {
+	m := newMachine(t)
+	file := m.lib("opt/libcublas.so.12", "12.8.4", 12)
+	empty := filepath.Join(m.root, "empty")
+	os.Mkdir(empty, 0o755)
+	m.env[LibraryPathEnv] = "garbage:" + file + ":" + empty
+	want := "garbage (no such folder), " + file + " (a file: the variable takes folders), " + empty
+	if _, _, err := m.find(CUBLAS, 0); err == nil || !strings.Contains(err.Error(), LibraryPathEnv+": "+want) {
+		t.Errorf("found nowhere: %v; want the folders named with what is wrong", err)
+	}
+	m.system["libcublas.so.12"] = Info{Version: "12.8.4", CUDAMajor: 12}
+	_, f, err := m.find(CUBLAS, 0)
+	if err != nil || !strings.Contains(strings.Join(f.Report(), "\n"), LibraryPathEnv+" is set, but no usable cuBLAS is there: "+want) {
+		t.Errorf("found on the system's path: %v, report %q", err, f.Report())
+	}
+	m.env[LibraryPathEnv] = filepath.Dir(file)
+	if _, f, err := m.find(CUBLAS, 0); err != nil || f.Explicit != nil {
+		t.Errorf("found in its folder: %v, explicit %+v; want nothing said", err, f.Explicit)
+	}
+	m.env[LibraryPathEnv] = "::"
+	if ps := CUBLAS.Places(m.Env()); ps[0].Note != `"::" names no folder` {
+		t.Errorf("CNNGPU_LIBRARY_PATH=:: shown as %+v", ps[0])
+	}
+}

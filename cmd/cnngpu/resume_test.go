@@ -1,0 +1,157 @@
+// Tests of what a run keeps and says around --resume: a --seeds run
+// interrupted mid-seed, a metrics file that cannot be written, and the
+// settings a resumed run must not change.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+// waitFor polls until cond holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cmd *exec.Cmd, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > time.Minute {
+			cmd.Process.Kill()
+			t.Fatalf("waited a minute for %s", what)
+		}
+	}
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestSeedsInterrupted: the resume hint of a seed interrupted in a --seeds
+// run leaves out --metrics (the file of the finished seeds' results, which
+// the resumed run would replace), names the seeds not started, and a
+// resume given that file anyway says what it replaces.
+func TestSeedsInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "3", "--batch-size", "16",
+		"--seeds", "1-3", "--out", out, "--metrics", metrics)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seed2 := filepath.Join(dir, "m-seed2.safetensors")
+	waitFor(t, "seed 2's first epoch", cmd, func() bool { return exists(seed2) })
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	msg := se.String()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("interrupted --seeds run: exit %d\n%s", code, msg)
+	}
+	if !strings.Contains(msg, "resume with: "+binary_+" train --resume "+seed2+" --data "+dir+" --threads 1 --cpu\n") {
+		t.Errorf("the resume hint of a --seeds run should leave out --metrics:\n%s", msg)
+	}
+	for _, want := range []string{
+		"not started: seed 3 (train it with --seeds 3 and this run's other flags)",
+		metrics + " keeps the finished seeds' results; a resume of seed 2 leaves it as it is",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("interrupted --seeds run: no %q in\n%s", want, msg)
+		}
+	}
+	if b := readFile(t, metrics); !strings.Contains(b, `{"result":{"seed":1,`) {
+		t.Fatalf("the metrics file lost seed 1's result:\n%s", b)
+	}
+	// Resumed into that file all the same: said.
+	_, errOut, code := cnngpu(t, nil, "train", "--resume", seed2, "--data", dir, "--threads", "1", "--cpu", "--metrics", metrics, "--quiet")
+	if code != 0 || !strings.Contains(errOut, "note: "+metrics+" holds the metrics of a --seeds run; this resumed run replaces them") {
+		t.Errorf("resume into a --seeds metrics file: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestMetricsFailureKeepsTheEpoch: when the metrics file cannot be
+// written after an epoch, the checkpoint of that epoch is saved anyway
+// and the error says how to go on from it.
+func TestMetricsFailureKeepsTheEpoch(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 2000, 50)
+	out, metrics := filepath.Join(dir, "c.safetensors"), filepath.Join(dir, "c.jsonl")
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "4", "--batch-size", "16",
+		"--recipe", "reference", "--out", out, "--metrics", metrics)
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first epoch's metrics", cmd, func() bool { return exists(metrics) })
+	// The next epoch's metrics cannot replace a folder.
+	os.Remove(metrics)
+	os.Mkdir(metrics, 0o755)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("metrics unwritable: %v, want exit 1\n%s", err, se.String())
+	}
+	ck, lerr := engine.LoadCheckpoint(out)
+	if lerr != nil || ck.Position != (engine.Position{Epoch: 2}) {
+		t.Fatalf("checkpoint after the second epoch's metrics failed: %v, position %+v; want the second epoch kept", lerr, ck.Position)
+	}
+	if msg := se.String(); !strings.Contains(msg, "--metrics: ") ||
+		!strings.Contains(msg, "the checkpoint "+out+" is intact (it resumes at epoch 3, step 0): once that is fixed, resume with: "+binary_+" train --resume "+out) {
+		t.Errorf("metrics unwritable:\n%s", msg)
+	}
+}
+
+// TestResumeRefusals: settings a resumed run must not change, and the
+// words for a run that has already trained its epochs.
+func TestResumeRefusals(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	sgd, adam := filepath.Join(dir, "sgd.safetensors"), filepath.Join(dir, "adam.safetensors")
+	for _, c := range [][]string{
+		{"--optimizer", "sgd", "--momentum", "0.9", "--out", sgd, "--recipe", "reference"},
+		{"--out", adam, "--recipe", "reference"},
+	} {
+		args := append([]string{"train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "2", "--quiet"}, c...)
+		if _, errOut, code := cnngpu(t, nil, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--resume", sgd, "--momentum", "0.5", "--epochs", "3"}, "--resume " + sgd + ": the checkpoint was trained with --momentum 0.9, but --momentum 0.5 was given"},
+		{[]string{"--resume", adam, "--momentum", "0.5", "--epochs", "3"}, "--resume " + adam + ": the checkpoint trains with adam, which takes no --momentum"},
+		{[]string{"--resume", adam, "--epochs", "1"}, "--resume " + adam + ": that run has trained 2 epochs; --epochs 1 is not more than that"},
+		{[]string{"--resume", adam}, "--resume " + adam + ": that run already finished its 2 epochs; give --epochs N with N larger than 2"},
+	} {
+		args := append([]string{"train", "--cpu", "--threads", "1", "--data", dir}, c.args...)
+		if _, errOut, code := cnngpu(t, nil, args...); code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d\n%s\nwant exit 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+	// A checkpoint another training holds is named as --resume, the flag
+	// given, with how to write elsewhere.
+	lock, err := os.OpenFile(filepath.Join(dir, ".sgd.safetensors.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", sgd, "--epochs", "3")
+	lock.Close()
+	if code != 2 || !strings.Contains(errOut, "--resume "+sgd+": another process") || !strings.Contains(errOut, "give this run an --out of its own") {
+		t.Errorf("resume of a checkpoint in use: exit %d\n%s", code, errOut)
+	}
+	// The same momentum, as given before, continues.
+	if _, errOut, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", sgd, "--momentum", "0.9", "--epochs", "3", "--quiet"); code != 0 {
+		t.Errorf("resume with the checkpoint's own momentum: exit %d\n%s", code, errOut)
+	}
+}

@@ -1,0 +1,31 @@
+// env.go: the CPU engine's environment variable, CNNGPU_NOASM, read once
+// at start-up and checked by the command line before an engine is made.
+
+package cpu
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// noAsm reads CNNGPU_NOASM: 1 (or true) makes the engine use its portable
+// Go kernels instead of the AVX2/FMA assembly; unset, 0 or false leaves
+// the assembly where the processor has it.
+func noAsm() (bool, error) {
+	v := os.Getenv("CNNGPU_NOASM")
+	if v == "" {
+		return false, nil
+	}
+	off, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("CNNGPU_NOASM=%q: expected 1 (the portable Go kernels instead of the AVX2/FMA assembly) or 0 (the default)", v)
+	}
+	return off, nil
+}
+
+// CheckEnv reports a CNNGPU_NOASM that is neither on nor off.
+func CheckEnv() error {
+	_, err := noAsm()
+	return err
+}
