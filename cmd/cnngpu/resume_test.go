@@ -30,6 +30,19 @@ func waitFor(t *testing.T, what string, cmd *exec.Cmd, cond func() bool) {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
+// startTrain starts a training on the CPU, one thread, batch 16, on the
+// data in dir, with args; its stderr is collected.
+func startTrain(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary_, append([]string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16"}, args...)...)
+	se := &bytes.Buffer{}
+	cmd.Stderr = se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, se
+}
+
 // TestSeedsInterrupted: the resume hint of a seed interrupted in a --seeds
 // run leaves out --metrics (the file of the finished seeds' results, which
 // the resumed run would replace), names the seeds not started, and a
@@ -38,13 +51,7 @@ func TestSeedsInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 600, 50)
 	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
-	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "3", "--batch-size", "16",
-		"--seeds", "1-3", "--out", out, "--metrics", metrics)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, se := startTrain(t, dir, "--epochs", "3", "--seeds", "1-3", "--out", out, "--metrics", metrics)
 	seed2 := filepath.Join(dir, "m-seed2.safetensors")
 	waitFor(t, "seed 2's first epoch", cmd, func() bool { return exists(seed2) })
 	cmd.Process.Signal(os.Interrupt)
@@ -81,13 +88,7 @@ func TestMetricsFailureKeepsTheEpoch(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 2000, 50)
 	out, metrics := filepath.Join(dir, "c.safetensors"), filepath.Join(dir, "c.jsonl")
-	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "4", "--batch-size", "16",
-		"--recipe", "reference", "--out", out, "--metrics", metrics)
-	var se bytes.Buffer
-	cmd.Stderr = &se
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, se := startTrain(t, dir, "--epochs", "4", "--recipe", "reference", "--out", out, "--metrics", metrics)
 	waitFor(t, "the first epoch's metrics", cmd, func() bool { return exists(metrics) })
 	// The next epoch's metrics cannot replace a folder.
 	os.Remove(metrics)
