@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"gorgonia.org/tensor"
@@ -425,8 +424,6 @@ func (c *Checkpoint) checkMeta() error {
 		return fmt.Errorf("config metadata: %d epochs, train limit %d: expected neither negative", cfg.Epochs, cfg.TrainLimit)
 	case !(cfg.ValSplit >= 0 && cfg.ValSplit < 1):
 		return fmt.Errorf("config metadata: validation split %v: expected at least 0 and below 1", cfg.ValSplit)
-	case cfg.Recipe != "" && !slices.Contains(RecipeNames, cfg.Recipe):
-		return fmt.Errorf("config metadata: recipe %q: expected one of %s", cfg.Recipe, strings.Join(RecipeNames, ", "))
 	case p.Epoch < 0 || p.Step < 0:
 		return fmt.Errorf("position metadata: epoch %d, step %d: expected neither negative", p.Epoch, p.Step)
 	case !(o.LR > 0) || math.IsInf(float64(o.LR), 0):

@@ -123,10 +123,14 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				if len(rest) == 1 {
 					what, them = "seed", "it"
 				}
-				more += fmt.Sprintf("\nnot started: %s %s (train %s with --seeds %s and this run's other flags)",
-					what, strings.Join(list, ", "), them, strings.Join(list, ","))
+				metrics := ""
+				if s.metric != "" {
+					metrics = ", another --metrics (this one would be rewritten)"
+				}
+				more += fmt.Sprintf("\nnot started: %s %s (train %s with --seeds %s%s and this run's other flags)",
+					what, strings.Join(list, ", "), them, strings.Join(list, ","), metrics)
 			}
-			if s.metric != "" {
+			if s.metric != "" && strings.Contains(err.Error(), "resume with: ") {
 				more += fmt.Sprintf("\n%s keeps the finished seeds' results; a resume of seed %d leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, seed)
 			}
 			return fmt.Errorf("seed %d: %w%s", seed, err, more)

@@ -288,16 +288,15 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 // --seeds run (a seed's epochs, results or the summary), which a resumed
 // run, rewriting the file with its own history, would replace.
 func seedsMetrics(p string) bool {
-	b, err := fileutil.ReadFile(p, 16<<20)
+	// Such a file starts with its first seed's first epoch: {"seed":N,...
+	f, err := os.Open(p)
 	if err != nil {
 		return false
 	}
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if bytes.HasPrefix(l, []byte(`{"seed":`)) || bytes.HasPrefix(l, []byte(`{"result":`)) || bytes.HasPrefix(l, []byte(`{"summary":`)) {
-			return true
-		}
-	}
-	return false
+	defer f.Close()
+	head := make([]byte, len(`{"seed":`))
+	_, err = io.ReadFull(f, head)
+	return err == nil && string(head) == `{"seed":`
 }
 
 // unchanged checks that the checkpoint resumed is still the file read
@@ -342,11 +341,9 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		{"schedule", ck.Opt.Sched.Kind, s.sched},
 		{"augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment)},
 	}
-	if c.IsSet("momentum") {
-		if ck.Opt.Kind != engine.SGD {
-			return usageErrorf("--resume %s: the checkpoint trains with %s, which takes no --momentum; drop the flag to continue that run",
-				path, engine.OptName(ck.Opt.Kind))
-		}
+	if ck.Opt.Kind == engine.SGD {
+		// Adam takes no momentum: with it the flag is ignored, as in a
+		// new run. After the optimizer's own check.
 		checks = append(checks, check{"momentum", fmtLR(ck.Opt.Momentum), fmtLR(float32(c.Float64("momentum")))})
 	}
 	for _, ch := range checks {
@@ -367,8 +364,8 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	s.pos, s.init, s.hist, s.from = ck.Position, ck, ck.History, path
 	if s.pos.Epoch >= s.cfg.Epochs {
 		if s.opt.Sched.Kind != engine.ConstantLR {
-			return usageErrorf("--resume %s: that run already finished its %d epochs, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
-				path, s.cfg.Epochs, s.opt.Sched.Kind)
+			return usageErrorf("--resume %s: that run already finished its %s, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
+				path, plural(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind)
 		}
 		if c.IsSet("epochs") {
 			return usageErrorf("--resume %s: that run has trained %s; --epochs %d is not more than that: give a larger --epochs to train further",

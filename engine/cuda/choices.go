@@ -130,10 +130,16 @@ func choicesFromEnv() *choiceStore {
 	}
 	root, err := cachedir.Root()
 	if err != nil {
+		rootWarned.Do(func() {
+			warnf("cannot remember cuDNN's algorithm choices (each run searches again): %v\nhint: set %s=1 to stop trying", err, NoCacheEnv)
+		})
 		return nil
 	}
 	return openChoices(filepath.Join(root, choicesFile))
 }
+
+// rootWarned: a cache folder that cannot be found is said once a process.
+var rootWarned sync.Once
 
 // openChoices is the store of file path, read on first use.
 func openChoices(path string) *choiceStore {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -362,5 +363,27 @@ func TestRememberedOwnConvolution(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChoicesNoCacheFolder: a cache folder that cannot be found (here
+// $XDG_CACHE_HOME names a file) is said once, and the engine goes on
+// without remembering.
+func TestChoicesNoCacheFolder(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o644)
+	t.Setenv("XDG_CACHE_HOME", file)
+	t.Setenv(NoCacheEnv, "")
+	var warned []string
+	defer func(f func(string, ...any)) { warnf = f }(warnf)
+	warnf = func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }
+	rootWarned = sync.Once{}
+	for range 2 {
+		if s := choicesFromEnv(); s != nil {
+			t.Fatalf("a store at %s", s.path)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "$XDG_CACHE_HOME ("+file+") is a file") {
+		t.Errorf("warnings %q, want one naming $XDG_CACHE_HOME", warned)
 	}
 }

@@ -58,7 +58,7 @@ func (e *Error) Is(target error) bool {
 
 // The hints, by kind of failure.
 const (
-	hintOutOfMemory = "the GPU is out of memory: other processes may hold it (nvidia-smi lists them), and a smaller --batch-size needs less"
+	hintOutOfMemory = "the GPU is out of memory: other processes may hold it (nvidia-smi lists them), and training at a smaller --batch-size needs less"
 	hintFault       = "the GPU reported a fault, after which this process cannot use it: run the command again; " +
 		"CNNGPU_DEBUG=1 makes the error name the call that caused it, and --cpu runs without the GPU"
 	hintOther = "CNNGPU_DEBUG=1 makes every GPU call wait for the device, so that the error names its cause; --cpu runs without the GPU"

@@ -29,7 +29,7 @@ func (e *TooLargeError) Error() string {
 // over max is an error naming the path and what it is, and nothing past
 // max is read.
 func ReadFile(path string, max int64) ([]byte, error) {
-	f, err := openRead(path)
+	f, waited, err := openRead(path)
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +64,9 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		if rerr != nil {
 			return nil, rerr.wrap(path, max)
 		}
+		if waited && len(b) == 0 {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
+		}
 		return b, nil
 	}
 	what := "not a regular file"
@@ -80,12 +83,15 @@ func ReadFile(path string, max int64) ([]byte, error) {
 // (a shell's `<(…)` has one already; mkfifo's may come a moment later).
 var FIFOWait = 10 * time.Second
 
-// openRead opens path for reading; a named pipe that no writer opens
-// within FIFOWait is an error, not a wait without end.
-func openRead(path string) (*os.File, error) {
+// openRead opens path for reading. Where path is a named pipe that no
+// writer opens within FIFOWait, the open is released by a writer of its
+// own that writes nothing (waited): a real writer that came at that very
+// moment is still read, and an empty read then means there was none.
+func openRead(path string) (f *os.File, waited bool, err error) {
 	st, err := os.Stat(path)
 	if err != nil || st.Mode()&fs.ModeNamedPipe == 0 {
-		return os.Open(path) // names a missing file itself
+		f, err := os.Open(path) // names a missing file itself
+		return f, false, err
 	}
 	type opened struct {
 		f   *os.File
@@ -98,7 +104,7 @@ func openRead(path string) (*os.File, error) {
 	}()
 	select {
 	case o := <-ch:
-		return o.f, o.err
+		return o.f, false, o.err
 	case <-time.After(FIFOWait):
 	}
 	// Release the open still waiting: be the pipe's writer for a moment.
@@ -107,12 +113,12 @@ func openRead(path string) (*os.File, error) {
 	}
 	select {
 	case o := <-ch:
-		if o.f != nil {
-			o.f.Close()
-		}
+		return o.f, true, o.err
 	case <-time.After(time.Second):
+		// Not released (the pipe cannot be opened for writing here):
+		// the open stays blocked on its goroutine until a writer comes.
+		return nil, true, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
 	}
-	return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
 }
 
 // readError is readBounded's failure: an error reading, or more than its
