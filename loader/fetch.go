@@ -136,7 +136,7 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	}
 	// A folder that cannot take the files is said before anything is
 	// downloaded, not after every mirror has been tried.
-	if err := writable(f.Dir); err != nil {
+	if err := fileutil.CanWrite(f.Dir); err != nil {
 		return "", fmt.Errorf("the data folder %s cannot be written (%v), so the missing MNIST files cannot be cached there: make it writable or choose another (data fetch --dir DIR; XDG_CACHE_HOME moves the default cache); train, eval and tune also take --data DIR with the four files", f.Dir, err)
 	}
 	var tried []string
@@ -187,22 +187,6 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	}
 	return "", fmt.Errorf("could not obtain %s; tried:\n  %s\nTo place the files by hand, download the four MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into %s, or pass --data DIR with them",
 		strings.Join(names, ", "), strings.Join(tried, "\n  "), f.Dir)
-}
-
-// writable reports whether a file can be made in dir, by making and
-// removing one.
-func writable(dir string) error {
-	t, err := os.CreateTemp(dir, ".cnngpu-probe-*")
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the folder is named by the caller
-		}
-		return err
-	}
-	name := t.Name()
-	t.Close()
-	return os.Remove(name)
 }
 
 // store checks data against the file's SHA-256 and caches it.

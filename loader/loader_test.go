@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
 func idxImages(n, rows, cols int, fill func(i int) byte) []byte {
@@ -252,11 +254,11 @@ func TestFetchIntoUnwritableFolder(t *testing.T) {
 	defer srv.Close()
 	dir := filepath.Join(t.TempDir(), "ro")
 	os.Mkdir(dir, 0o555)
-	if writable(dir) == nil {
+	if fileutil.CanWrite(dir) == nil {
 		// As root a mode does not stop writes; a folder of the kernel's
 		// does.
 		dir = "/sys/fs"
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() || writable(dir) == nil {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() || fileutil.CanWrite(dir) == nil {
 			t.Skip("no folder here refuses writes to this user")
 		}
 	}

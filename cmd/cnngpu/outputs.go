@@ -134,12 +134,9 @@ func checkParent(flag, path string) error {
 
 // checkWritable tries to create (and removes) a file in dir.
 func checkWritable(flag, path, dir string) error {
-	f, err := os.CreateTemp(dir, ".cnngpu-check-*")
-	if err != nil {
-		return usageErrorf("%s %s: cannot write in %s (%v); choose a folder you can write to", flag, path, dir, unwrapPath(err))
+	if err := fileutil.CanWrite(dir); err != nil {
+		return usageErrorf("%s %s: cannot write in %s (%v); choose a folder you can write to", flag, path, dir, err)
 	}
-	f.Close()
-	os.Remove(f.Name())
 	return nil
 }
 
@@ -206,6 +203,13 @@ func samePath(a, b string) bool {
 	return err1 == nil && err2 == nil && aa == bb || sameFile(a, b)
 }
 
+// resumesInPlace reports whether the run resumes a checkpoint with no
+// --out: it then writes back into the --resume file, and the errors about
+// that file name --resume, the flag given.
+func resumesInPlace(c *cli.Context) bool {
+	return !c.IsSet("out") && c.String("resume") != ""
+}
+
 // checkTrainOutputs checks train's --out (out, the default filled in) and
 // --metrics before anything is loaded or trained.
 func checkTrainOutputs(c *cli.Context, out string) error {
@@ -220,8 +224,7 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 		return checkOutFile("--out", raw, "model.safetensors")
 	}
 	label := "--out"
-	if !c.IsSet("out") && c.String("resume") != "" {
-		// No --out: the resumed run writes back into its checkpoint.
+	if resumesInPlace(c) {
 		label = "--resume"
 	}
 	for _, check := range []func() error{

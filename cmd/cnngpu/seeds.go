@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -130,7 +131,7 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				more += fmt.Sprintf("\nnot started: %s %s (train %s with --seeds %s%s and this run's other flags)",
 					what, strings.Join(list, ", "), them, strings.Join(list, ","), metrics)
 			}
-			if s.metric != "" && strings.Contains(err.Error(), "resume with: ") {
+			if s.metric != "" && errors.As(err, new(resumable)) {
 				more += fmt.Sprintf("\n%s keeps the finished seeds' results; a resume of seed %d leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, seed)
 			}
 			return fmt.Errorf("seed %d: %w%s", seed, err, more)

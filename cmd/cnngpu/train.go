@@ -223,7 +223,7 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		flag, another := "--out", "another --out"
 		if i == len(outs) {
 			flag, another = "--metrics", "another --metrics"
-		} else if !c.IsSet("out") && c.String("resume") != "" {
+		} else if resumesInPlace(c) {
 			flag, another = "--resume", "an --out of its own (a resumed run writes back into its checkpoint unless --out names another file)"
 		}
 		dir := filepath.Dir(p)
@@ -587,8 +587,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if err := ck.Save(out); err != nil {
 			hookFailed = true
 			if saved != nil {
-				return fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s train --resume %s%s",
-					err, saved.Epoch+1, saved.Step, self(), shell.Quote(out), s.again)
+				return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",
+					err, saved.Epoch+1, saved.Step, resumeCommand(out, s.again))}
 			}
 			return fmt.Errorf("--out: %w", err)
 		}
@@ -634,8 +634,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if serr := save(pos); serr != nil {
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
-		return seedResult{}, withCode(130, fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: %s train --resume %s%s",
-			pos.Epoch+1, pos.Step, out, self(), shell.Quote(out), s.again))
+		return seedResult{}, withCode(130, resumable{fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: %s",
+			pos.Epoch+1, pos.Step, out, resumeCommand(out, s.again))})
 	}
 	if isDivergence(err) {
 		return seedResult{}, divergedError(err, e, opt, out, saved)
@@ -677,6 +677,18 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 		return fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
 			err, out, plural(epochs, "epoch"), self(), shell.Quote(out))
 	}
-	return fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s train --resume %s%s (a resumed run keeps its --batch-size)",
-		err, out, saved.Epoch+1, saved.Step, self(), shell.Quote(out), again)
+	return resumable{fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s (a resumed run keeps its --batch-size)",
+		err, out, saved.Epoch+1, saved.Step, resumeCommand(out, again))}
 }
+
+// resumeCommand is the command that resumes the checkpoint at out, with
+// the flags a resume must repeat (again).
+func resumeCommand(out, again string) string {
+	return self() + " train --resume " + shell.Quote(out) + again
+}
+
+// resumable marks an error whose message says how to resume the run from
+// its checkpoint (resumeCommand).
+type resumable struct{ error }
+
+func (r resumable) Unwrap() error { return r.error }

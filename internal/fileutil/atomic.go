@@ -247,3 +247,19 @@ func writeTarget(path string) (string, error) {
 	}
 	return "", &WriteError{Path: path, Err: errors.New("too many levels of symbolic links")}
 }
+
+// CanWrite reports whether a file can be made in dir, by making and
+// removing one; the error is the cause alone (the caller names dir).
+func CanWrite(dir string) error {
+	f, err := os.CreateTemp(dir, ".cnngpu-check-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return err
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}

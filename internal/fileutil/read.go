@@ -65,7 +65,7 @@ func ReadFile(path string, max int64) ([]byte, error) {
 			return nil, rerr.wrap(path, max)
 		}
 		if waited && len(b) == 0 {
-			return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
+			return nil, noWriter(path)
 		}
 		return b, nil
 	}
@@ -117,8 +117,14 @@ func openRead(path string) (f *os.File, waited bool, err error) {
 	case <-time.After(time.Second):
 		// Not released (the pipe cannot be opened for writing here):
 		// the open stays blocked on its goroutine until a writer comes.
-		return nil, true, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
+		return nil, true, noWriter(path)
 	}
+}
+
+// noWriter is the error for a named pipe that no writer opened within
+// FIFOWait.
+func noWriter(path string) error {
+	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
 }
 
 // readError is readBounded's failure: an error reading, or more than its

@@ -79,12 +79,13 @@ func CheckDriver(cudaMajor, driver int) error {
 // usable the error is a *NotFoundError.
 func Find[H any](l Lib, env Env, driver int, open func(Candidate) (H, Info, error), release func(H)) (H, *Found, error) {
 	var tried []Attempt
-	for _, c := range l.Candidates(env) {
+	ps := l.Places(env) // once: it looks at the folders CNNGPU_LIBRARY_PATH names
+	for _, c := range l.candidates(ps, env) {
 		h, info, err := open(c)
 		if err == nil {
 			if err = CheckDriver(info.CUDAMajor, driver); err == nil {
 				f := &Found{Lib: l, Candidate: c, Info: info, Skipped: tried}
-				if ps := l.Places(env); len(ps) > 0 && ps[0].Explicit && len(ps[0].Folders) > 0 && c.Place != ps[0].What {
+				if len(ps) > 0 && ps[0].Explicit && len(ps[0].Folders) > 0 && c.Place != ps[0].What {
 					f.Explicit = &ps[0]
 				}
 				return h, f, nil
@@ -94,7 +95,7 @@ func Find[H any](l Lib, env Env, driver int, open func(Candidate) (H, Info, erro
 		tried = append(tried, Attempt{Candidate: c, Info: info, Err: err})
 	}
 	var zero H
-	return zero, nil, &NotFoundError{Lib: l, Places: l.Places(env), Tried: tried, Driver: driver}
+	return zero, nil, &NotFoundError{Lib: l, Places: ps, Tried: tried, Driver: driver}
 }
 
 // NotFoundError says that no usable file of a library was found: where we

@@ -235,8 +235,10 @@ func (l Lib) Places(env Env) []Place {
 }
 
 // Candidates returns the files to try, in order (see the package comment).
-func (l Lib) Candidates(env Env) []Candidate {
-	ps := l.Places(env)
+func (l Lib) Candidates(env Env) []Candidate { return l.candidates(l.Places(env), env) }
+
+// candidates is Candidates over the places ps (l.Places(env)).
+func (l Lib) candidates(ps []Place, env Env) []Candidate {
 	var out []Candidate
 	seen := map[string]bool{}
 	add := func(p Place, m int) {
