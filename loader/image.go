@@ -51,6 +51,11 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		}
 		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
 	}
+	if end, ok := imageEnd(format, data); ok {
+		if next := sniff(data[end:]); next != "" {
+			return nil, fmt.Errorf("holds more than one image (a %s image, then a %s image from byte %d): give each image as a file of its own", format, next, end)
+		}
+	}
 	if cfg.Width > MaxImagePixels || cfg.Height > MaxImagePixels || cfg.Width < 1 || cfg.Height < 1 {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: expected 1 to %d pixels per side", format, cfg.Width, cfg.Height, MaxImagePixels)
 	}
@@ -263,6 +268,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 			ink[i] = 0
 		}
 	}
+	dropSpecks(ink, w, h)
 	x0, y0, x1, y1 := w, h, -1, -1
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -393,6 +399,128 @@ func clearBands(ink []float64, w, h int, thresh float64) {
 			if !inside(x, y) {
 				ink[y*w+x] = 0
 			}
+		}
+	}
+}
+
+// dropSpecks clears specks of ink away from the digit: dust on a scan,
+// a stray tap on the drawing page, a dot of JPEG noise in a corner. The
+// digit is fitted to its ink's bounding box, so one such dot far away
+// shrank the digit to a fraction of its size. The ink's 8-connected
+// parts are weighed (ink summed); those of at least a twentieth of the
+// heaviest make the digit's box (a "5" whose bar is detached, a "7"'s
+// crossbar, a stroke broken by a light pen), and a lighter part is kept
+// where it touches that box grown by an eighth of its longer side
+// (a broken stroke's end) and cleared where it lies farther out.
+//
+// An image larger than speckSide on a side is searched at a coarser
+// scale, each cell the strongest ink of a square of pixels (parts less
+// than a cell apart count as one), so that the search's memory stays
+// small beside the decode's (budget.go).
+func dropSpecks(ink []float64, w, h int) {
+	f := (max(w, h) + speckSide - 1) / speckSide
+	if f == 1 {
+		clearSpecks(ink, w, h)
+		return
+	}
+	cw, ch := (w+f-1)/f, (h+f-1)/f
+	coarse := make([]float64, cw*ch)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := &coarse[y/f*cw+x/f]
+			*c = max(*c, ink[y*w+x])
+		}
+	}
+	clearSpecks(coarse, cw, ch)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if coarse[y/f*cw+x/f] == 0 {
+				ink[y*w+x] = 0
+			}
+		}
+	}
+}
+
+// speckSide is the largest side searched for specks pixel by pixel.
+const speckSide = 256
+
+// clearSpecks is dropSpecks on a plane of w x h. Visited pixels are marked
+// by negating them, so the only memory it takes is the stack of pixels to
+// visit (at most one int32 a pixel).
+func clearSpecks(ink []float64, w, h int) {
+	type part struct {
+		seed           int
+		mass           float64
+		x0, y0, x1, y1 int
+	}
+	var parts []part
+	var stack []int32
+	// fill visits the part holding pixel p, negating its ink (or, with
+	// clear, zeroing the negated ink), and returns its weight and box.
+	fill := func(p int, clear bool) part {
+		pt := part{seed: p, x0: w, y0: h, x1: -1, y1: -1}
+		mark := func(q int) {
+			if clear {
+				ink[q] = 0
+			} else {
+				ink[q] = -ink[q]
+			}
+		}
+		mark(p)
+		stack = append(stack[:0], int32(p))
+		for len(stack) > 0 {
+			q := int(stack[len(stack)-1])
+			stack = stack[:len(stack)-1]
+			x, y := q%w, q/w
+			if !clear {
+				pt.mass -= ink[q]
+				pt.x0, pt.y0 = min(pt.x0, x), min(pt.y0, y)
+				pt.x1, pt.y1 = max(pt.x1, x), max(pt.y1, y)
+			}
+			for dy := -1; dy <= 1; dy++ {
+				for dx := -1; dx <= 1; dx++ {
+					nx, ny := x+dx, y+dy
+					if nx < 0 || nx >= w || ny < 0 || ny >= h {
+						continue
+					}
+					n := ny*w + nx
+					// Unvisited ink is positive; visited, negative.
+					if (!clear && ink[n] > 0) || (clear && ink[n] < 0) {
+						mark(n)
+						stack = append(stack, int32(n))
+					}
+				}
+			}
+		}
+		return pt
+	}
+	heaviest := 0.0
+	for p, v := range ink {
+		if v > 0 {
+			pt := fill(p, false)
+			parts = append(parts, pt)
+			heaviest = max(heaviest, pt.mass)
+		}
+	}
+	if len(parts) > 1 {
+		bx0, by0, bx1, by1 := w, h, -1, -1
+		for _, pt := range parts {
+			if pt.mass >= heaviest/20 {
+				bx0, by0 = min(bx0, pt.x0), min(by0, pt.y0)
+				bx1, by1 = max(bx1, pt.x1), max(by1, pt.y1)
+			}
+		}
+		grow := max(bx1-bx0+1, by1-by0+1) / 8
+		bx0, by0, bx1, by1 = bx0-grow, by0-grow, bx1+grow, by1+grow
+		for _, pt := range parts {
+			if pt.mass < heaviest/20 && (pt.x1 < bx0 || pt.x0 > bx1 || pt.y1 < by0 || pt.y0 > by1) {
+				fill(pt.seed, true)
+			}
+		}
+	}
+	for p, v := range ink {
+		if v < 0 {
+			ink[p] = -v
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -340,5 +341,52 @@ func TestPrepareDigitBoldOnTransparent(t *testing.T) {
 	}
 	if bw, bh, _, _ := stats(x); bw < 19 || bh < 19 || x[14*28+14] != 0 {
 		t.Errorf("a bold ring on transparent: ink box %dx%d, centre %v; want a 20x20 ring with a hole", bw, bh, x[14*28+14])
+	}
+}
+
+// TestPrepareDigitIgnoresSpecks: a speck of dust or a stray tap far from
+// the digit made the digit's box span the image, so the digit came out
+// shrunk into a corner; it is now cleared, at every image size (large
+// images are searched at a coarser scale). Ink near the digit (a broken
+// stroke's end) and parts as heavy as the digit's own are kept.
+func TestPrepareDigitIgnoresSpecks(t *testing.T) {
+	black, white := color.RGBA{0, 0, 0, 255}, color.RGBA{255, 255, 255, 255}
+	prep := func(img image.Image) []float32 {
+		x, err := PrepareDigit(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	same := func(a, b []float32) bool { return slices.Equal(a, b) }
+	dot := func(img *image.RGBA, x, y, r int) *image.RGBA {
+		c := image.NewRGBA(img.Bounds())
+		copy(c.Pix, img.Pix)
+		draw.Draw(c, image.Rect(x, y, x+r, y+r), image.NewUniform(black), image.Point{}, draw.Src)
+		return c
+	}
+	for _, size := range []int{60, 100, 1200} {
+		seven := drawSeven(size, size, black, white)
+		clean := prep(seven)
+		r := max(1, size/50)
+		// Far from the digit: in a corner, and beside it.
+		for _, at := range [][2]int{{size / 20, size * 9 / 10}, {size * 9 / 10, size / 2}} {
+			if got := prep(dot(seven, at[0], at[1], r)); !same(got, clean) {
+				bw, bh, _, _ := stats(got)
+				t.Errorf("%dx%d, a speck of %d px at %v: the digit changed (ink box %dx%d)", size, size, r, at, bw, bh)
+			}
+		}
+		// Just past the end of the diagonal (a broken stroke): kept.
+		end := size * 85 / 100
+		if got := prep(dot(seven, size*4/10, end+r, r)); same(got, clean) {
+			t.Errorf("%dx%d: ink just past the stroke's end was cleared", size, size)
+		}
+		// A second part as heavy as the seven, far from it, is part of
+		// the drawing: the box spans both.
+		two := dot(seven, 0, 0, 0)
+		draw.Draw(two, image.Rect(size/20, size/20, size/20+size/10, size/20+size/10), image.NewUniform(black), image.Point{}, draw.Src)
+		if bw, bh, _, _ := stats(prep(two)); max(bw, bh) < 19 || (bw < 15 && bh < 15) {
+			t.Errorf("%dx%d: a heavy second part was cleared (ink box %dx%d)", size, size, bw, bh)
+		}
 	}
 }

@@ -64,7 +64,7 @@ func benchAction(c *cli.Context) error {
 	if err := arch.CheckBatch(bs); err != nil {
 		return usageErrorf("--batch-size %d: %v", bs, err)
 	}
-	e, err := newEngine(c, c.App.ErrWriter)
+	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
 		return err
 	}

@@ -142,8 +142,9 @@ func checkEngineFlags(c *cli.Context) error {
 
 // newEngine returns the engine the flags ask for: --cpu, --device N, or
 // with neither GPU 0 when it works and the CPU otherwise, saying which and
-// why on note (nil: silent).
-func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
+// why on note. With quiet, only a fall-back to the CPU is said (it makes
+// the run many times slower: a --quiet run is not to hide that).
+func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error) {
 	if err := checkEngineFlags(c); err != nil {
 		return nil, err
 	}
@@ -164,19 +165,15 @@ func newEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
 		return openGPU(c.Int("device"), tf32)
 	}
 	if err := gpucuda.Load(); err != nil {
-		if note != nil {
-			fmt.Fprintf(note, "note: using the CPU engine: %v\n", err)
-		}
+		fmt.Fprintf(note, "note: using the CPU engine: %v\n", err)
 		return cpu.New(c.Int("threads")), nil
 	}
 	e, err := openGPU(0, tf32)
 	if err != nil {
-		if note != nil {
-			fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v\n", err)
-		}
+		fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v\n", err)
 		return cpu.New(c.Int("threads")), nil
 	}
-	if note != nil {
+	if !quiet {
 		fmt.Fprintf(note, "note: using GPU 0 (--cpu for the CPU engine)\n")
 	}
 	return e, nil

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/tune"
@@ -688,10 +689,23 @@ func TestDevices(t *testing.T) {
 		if code != 0 || !strings.Contains(stderr, "note: using the CPU engine") {
 			t.Errorf("train without --cpu on a machine without a GPU: exit %d, stderr %q", code, stderr)
 		}
+		// --quiet does not hide the fall-back: the run is many times
+		// slower than the user may expect.
+		_, stderr, code = cnngpu(t, nil, "train", "--epochs", "1", "--quiet", "--data", dir, "--out", filepath.Join(dir, "q.safetensors"))
+		if code != 0 || !strings.Contains(stderr, "note: using the CPU engine") {
+			t.Errorf("train --quiet without --cpu on a machine without a GPU: exit %d, stderr %q", code, stderr)
+		}
 		return
 	}
-	if code != 0 || !strings.Contains(stdout, "GPU 0 ") || !strings.Contains(stdout, "compute capability") {
+	if !strings.Contains(stdout, "GPU 0 ") || !strings.Contains(stdout, "compute capability") {
 		t.Errorf("devices with a driver: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// With a driver, the exit status says whether cuBLAS and cuDNN were
+	// found too (TestDevicesWithoutLibraries covers their absence).
+	_, blasErr := cuda.BLASLibrary()
+	_, dnnErr := cudnn.Library()
+	if usable := blasErr == nil && dnnErr == nil; usable != (code == 0) {
+		t.Errorf("devices with a driver, cuBLAS %v, cuDNN %v: exit %d\n%s\n%s", blasErr, dnnErr, code, stdout, stderr)
 	}
 }
 

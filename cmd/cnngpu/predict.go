@@ -56,7 +56,7 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--model: %w", err)
 	}
-	e, err := newEngine(c, c.App.ErrWriter)
+	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -438,7 +438,7 @@ func trainAction(c *cli.Context) error {
 	}
 	reading := loadAside(ctx, c, fetchLog)
 	defer reading.cancel()
-	e, err := newEngine(c, note)
+	e, err := newEngine(c, stderr, s.quiet)
 	if err != nil {
 		return err
 	}

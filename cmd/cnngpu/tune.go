@@ -463,7 +463,7 @@ func finishMerged(c *cli.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	e, err := newEngine(c, c.App.ErrWriter)
+	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
 		return err
 	}

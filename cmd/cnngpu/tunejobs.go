@@ -73,7 +73,7 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 		}
 		return engines, slots, nil, nil
 	}
-	e, err := newEngine(c, note)
+	e, err := newEngine(c, note, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}

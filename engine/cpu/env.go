@@ -11,7 +11,11 @@ import (
 
 // noAsm reads CNNGPU_NOASM: 1 (or true) makes the engine use its portable
 // Go kernels instead of the AVX2/FMA assembly; unset, 0 or false leaves
-// the assembly where the processor has it.
+// the assembly where the processor has it. Any other value is an error
+// (the command line refuses it, CheckEnv) and turns the assembly off
+// where nothing refuses it (a test binary, a program using this
+// package): whoever set the variable asked for something other than the
+// default, and the portable kernels compute the same, only slower.
 func noAsm() (bool, error) {
 	v := os.Getenv("CNNGPU_NOASM")
 	if v == "" {
@@ -19,7 +23,7 @@ func noAsm() (bool, error) {
 	}
 	off, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, fmt.Errorf("CNNGPU_NOASM=%q: expected 1 (the portable Go kernels instead of the AVX2/FMA assembly) or 0 (the default)", v)
+		return true, fmt.Errorf("CNNGPU_NOASM=%q: expected 1 (the portable Go kernels instead of the AVX2/FMA assembly) or 0 (the default)", v)
 	}
 	return off, nil
 }

@@ -11,7 +11,7 @@ func TestNoAsm(t *testing.T) {
 		}
 	}
 	t.Setenv("CNNGPU_NOASM", "yes please")
-	if _, err := noAsm(); err == nil || CheckEnv() == nil {
-		t.Error("CNNGPU_NOASM=\"yes please\" was accepted")
+	if off, err := noAsm(); err == nil || CheckEnv() == nil || !off {
+		t.Errorf("CNNGPU_NOASM=\"yes please\": off %v, error %v; want an error, and the assembly off where nothing refuses it", off, err)
 	}
 }

@@ -175,7 +175,7 @@ func conv3x3Asm(x []float32, ldx int, w, y []float32, p, q int) {
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 func init() {
-	off, _ := noAsm() // a bad value is refused by the command line (CheckEnv)
+	off, _ := noAsm() // a bad value: off here, refused by the command line (CheckEnv)
 	useAsm = haveAVX2 && !off
 	if haveAVX2 {
 		asmKernel = kernel6x16AVX2

@@ -1,0 +1,133 @@
+// imageend.go: where the image at the start of a file ends, so that a
+// second image after it (two files concatenated: `cat a.png b.png |
+// cnngpu predict -`) is refused instead of silently ignored: the
+// decoders stop at the first image's end and never look further.
+
+package loader
+
+import "encoding/binary"
+
+// imageEnd returns the offset just past the first image of data in the
+// given format ("png", "jpeg", "gif"), walking its chunks, segments or
+// blocks; ok is false where data is not well formed enough to tell (the
+// decoder then reports what is wrong).
+func imageEnd(format string, data []byte) (end int, ok bool) {
+	switch format {
+	case "png":
+		return pngEnd(data)
+	case "jpeg":
+		return jpegEnd(data)
+	case "gif":
+		return gifEnd(data)
+	}
+	return 0, false
+}
+
+// pngEnd: the signature, then chunks (length, type, data, CRC) up to and
+// including IEND.
+func pngEnd(data []byte) (int, bool) {
+	pos := 8
+	for pos+8 <= len(data) {
+		n := int(binary.BigEndian.Uint32(data[pos:]))
+		typ := string(data[pos+4 : pos+8])
+		if n < 0 || n > len(data) {
+			return 0, false
+		}
+		pos += 12 + n
+		if pos > len(data) {
+			return 0, false
+		}
+		if typ == "IEND" {
+			return pos, true
+		}
+	}
+	return 0, false
+}
+
+// jpegEnd: SOI, then marker segments; after each start of scan, the
+// entropy-coded data runs to the next marker that is not a stuffed byte
+// (FF 00) or a restart (FF D0–D7); EOI (FF D9) ends the image. Segments
+// are skipped by their length, so a thumbnail inside an APP1 segment
+// (EXIF) does not end the image early.
+func jpegEnd(data []byte) (int, bool) {
+	pos := 2
+	for pos+1 < len(data) {
+		if data[pos] != 0xff {
+			return 0, false
+		}
+		m := data[pos+1]
+		switch {
+		case m == 0xff: // fill byte before a marker
+			pos++
+			continue
+		case m == 0xd9:
+			return pos + 2, true
+		case m == 0x01 || (m >= 0xd0 && m <= 0xd7):
+			pos += 2
+			continue
+		}
+		if pos+4 > len(data) {
+			return 0, false
+		}
+		pos += 2 + int(binary.BigEndian.Uint16(data[pos+2:]))
+		if m != 0xda {
+			continue
+		}
+		for pos+1 < len(data) {
+			if data[pos] == 0xff {
+				if n := data[pos+1]; n != 0 && n != 0xff && (n < 0xd0 || n > 0xd7) {
+					break
+				}
+			}
+			pos++
+		}
+	}
+	return 0, false
+}
+
+// gifEnd: header, logical screen descriptor and global colour table, then
+// extensions (21) and images (2C), each ending in data sub-blocks, up to
+// the trailer (3B).
+func gifEnd(data []byte) (int, bool) {
+	if len(data) < 13 {
+		return 0, false
+	}
+	pos := 13
+	if p := data[10]; p&0x80 != 0 {
+		pos += 3 << ((p & 7) + 1)
+	}
+	subBlocks := func() bool {
+		for pos < len(data) {
+			n := int(data[pos])
+			pos += 1 + n
+			if n == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for pos < len(data) {
+		switch data[pos] {
+		case 0x3b:
+			return pos + 1, true
+		case 0x21:
+			pos += 2
+		case 0x2c:
+			if pos+10 > len(data) {
+				return 0, false
+			}
+			p := data[pos+9]
+			pos += 10
+			if p&0x80 != 0 {
+				pos += 3 << ((p & 7) + 1)
+			}
+			pos++ // the LZW minimum code size
+		default:
+			return 0, false
+		}
+		if !subBlocks() {
+			return 0, false
+		}
+	}
+	return 0, false
+}
