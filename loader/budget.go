@@ -3,7 +3,8 @@
 // bomb": a 1 MB PNG of 10000x10000 16-bit pixels decodes to 800 MB), so
 // DecodeDigit reads the header first (image.DecodeConfig), refuses more
 // than MaxImageArea pixels, estimates the bytes the decode will hold from
-// the format and colour model, and takes that many bytes from one budget
+// the format and colour model, and takes that many bytes (with the
+// search for specks' few hundred kilobytes, speckMemory) from one budget
 // shared by every decode in the process (DecodeBudget) before decoding.
 // Decodes that do not fit wait, in arrival order, so a burst of large
 // images is decoded a few at a time; small ones (up to smallDecode: a

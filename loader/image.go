@@ -16,6 +16,7 @@ import (
 	_ "image/png"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // Limits on an input image (see also MaxImageArea and DecodeBudget in
@@ -52,7 +53,7 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
 	}
 	if end, ok := imageEnd(format, data); ok {
-		if next := sniff(data[end:]); next != "" {
+		if next := secondImage(data[end:]); next != "" {
 			return nil, fmt.Errorf("holds more than one image (a %s image, then a %s image from byte %d): give each image as a file of its own", format, next, end)
 		}
 	}
@@ -68,7 +69,11 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, fmt.Errorf("%s image of %dx%d pixels needs about %d MB to decode, more than the %d MB limit; scale it down",
 			format, cfg.Width, cfg.Height, cost>>20, DecodeBudget>>20)
 	}
-	return withBudget(ctx, cost, func() ([]float32, error) {
+	// The speck search's memory (under a megabyte) is taken from the
+	// budget too, as far as the budget goes: the largest accepted images
+	// need all of it for their decode alone.
+	reserve := min(cost+speckMemory(cfg.Width, cfg.Height), DecodeBudget)
+	return withBudget(ctx, reserve, func() ([]float32, error) {
 		img, _, err := image.Decode(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("damaged %s image: %v", format, err)
@@ -408,15 +413,17 @@ func clearBands(ink []float64, w, h int, thresh float64) {
 // digit is fitted to its ink's bounding box, so one such dot far away
 // shrank the digit to a fraction of its size. The ink's 8-connected
 // parts are weighed (ink summed); those of at least a twentieth of the
-// heaviest make the digit's box (a "5" whose bar is detached, a "7"'s
-// crossbar, a stroke broken by a light pen), and a lighter part is kept
-// where it touches that box grown by an eighth of its longer side
-// (a broken stroke's end) and cleared where it lies farther out.
+// heaviest are the digit's (a "5" whose bar is detached, a "7"'s
+// crossbar), and so is every lighter part within an eighth of the
+// digit's size (its box's longer side) of a part kept, step by step: a
+// stroke broken into dashes by a skipping pen or a light pencil is kept
+// to its end. What lies farther out is cleared.
 //
 // An image larger than speckSide on a side is searched at a coarser
 // scale, each cell the strongest ink of a square of pixels (parts less
-// than a cell apart count as one), so that the search's memory stays
-// small beside the decode's (budget.go).
+// than a cell apart count as one). An image of more than maxSpeckParts
+// parts (a texture, not specks) is left as it is. Both bound the memory
+// the search takes (speckMemory, counted with the decode's in budget.go).
 func dropSpecks(ink []float64, w, h int) {
 	f := (max(w, h) + speckSide - 1) / speckSide
 	if f == 1 {
@@ -441,24 +448,47 @@ func dropSpecks(ink []float64, w, h int) {
 	}
 }
 
-// speckSide is the largest side searched for specks pixel by pixel.
-const speckSide = 256
+const (
+	// speckSide is the largest side searched for specks pixel by pixel.
+	speckSide = 256
+	// maxSpeckParts is the most parts an image may have for its specks
+	// to be cleared.
+	maxSpeckParts = 4096
+)
+
+// speckPart is one 8-connected part of the ink: a pixel of it, its
+// weight and its box.
+type speckPart struct {
+	seed           int32
+	x0, y0, x1, y1 int32
+	mass           float64
+}
+
+// speckMemory bounds the bytes dropSpecks takes beyond the ink plane for
+// an image of w x h: the coarse plane (8 bytes a cell), the stack of
+// pixels to visit (4 bytes each) and the parts.
+func speckMemory(w, h int) int64 {
+	cells, coarse := int64(w)*int64(h), int64(0)
+	if max(w, h) > speckSide {
+		cells = speckSide * speckSide
+		coarse = 8 * cells
+	}
+	// The parts: their list (up to twice its length while it grows), a
+	// flag and a place on the list of those to look around, each.
+	parts := maxSpeckParts * (2*int64(unsafe.Sizeof(speckPart{})) + 1 + 8)
+	return coarse + 4*cells + parts
+}
 
 // clearSpecks is dropSpecks on a plane of w x h. Visited pixels are marked
-// by negating them, so the only memory it takes is the stack of pixels to
-// visit (at most one int32 a pixel).
+// by negating them, so the search needs only its stack (at most one int32
+// a pixel, allocated once) and the parts.
 func clearSpecks(ink []float64, w, h int) {
-	type part struct {
-		seed           int
-		mass           float64
-		x0, y0, x1, y1 int
-	}
-	var parts []part
-	var stack []int32
+	parts := make([]speckPart, 0, 16)
+	stack := make([]int32, 0, w*h)
 	// fill visits the part holding pixel p, negating its ink (or, with
 	// clear, zeroing the negated ink), and returns its weight and box.
-	fill := func(p int, clear bool) part {
-		pt := part{seed: p, x0: w, y0: h, x1: -1, y1: -1}
+	fill := func(p int, clear bool) speckPart {
+		pt := speckPart{seed: int32(p), x0: int32(w), y0: int32(h), x1: -1, y1: -1}
 		mark := func(q int) {
 			if clear {
 				ink[q] = 0
@@ -474,8 +504,8 @@ func clearSpecks(ink []float64, w, h int) {
 			x, y := q%w, q/w
 			if !clear {
 				pt.mass -= ink[q]
-				pt.x0, pt.y0 = min(pt.x0, x), min(pt.y0, y)
-				pt.x1, pt.y1 = max(pt.x1, x), max(pt.y1, y)
+				pt.x0, pt.y0 = min(pt.x0, int32(x)), min(pt.y0, int32(y))
+				pt.x1, pt.y1 = max(pt.x1, int32(x)), max(pt.y1, int32(y))
 			}
 			for dy := -1; dy <= 1; dy++ {
 				for dx := -1; dx <= 1; dx++ {
@@ -497,24 +527,42 @@ func clearSpecks(ink []float64, w, h int) {
 	heaviest := 0.0
 	for p, v := range ink {
 		if v > 0 {
+			if len(parts) == maxSpeckParts {
+				parts = parts[:0] // a texture: left as it is
+				break
+			}
 			pt := fill(p, false)
 			parts = append(parts, pt)
 			heaviest = max(heaviest, pt.mass)
 		}
 	}
 	if len(parts) > 1 {
-		bx0, by0, bx1, by1 := w, h, -1, -1
-		for _, pt := range parts {
+		keep := make([]bool, len(parts))
+		var todo []int
+		bx0, by0, bx1, by1 := int32(w), int32(h), int32(-1), int32(-1)
+		for i, pt := range parts {
 			if pt.mass >= heaviest/20 {
+				keep[i] = true
+				todo = append(todo, i)
 				bx0, by0 = min(bx0, pt.x0), min(by0, pt.y0)
 				bx1, by1 = max(bx1, pt.x1), max(by1, pt.y1)
 			}
 		}
-		grow := max(bx1-bx0+1, by1-by0+1) / 8
-		bx0, by0, bx1, by1 = bx0-grow, by0-grow, bx1+grow, by1+grow
-		for _, pt := range parts {
-			if pt.mass < heaviest/20 && (pt.x1 < bx0 || pt.x0 > bx1 || pt.y1 < by0 || pt.y0 > by1) {
-				fill(pt.seed, true)
+		near := max(bx1-bx0+1, by1-by0+1) / 8
+		for len(todo) > 0 {
+			a := parts[todo[len(todo)-1]]
+			todo = todo[:len(todo)-1]
+			for j, b := range parts {
+				// The gap between the boxes, along the wider axis.
+				if !keep[j] && max(a.x0-b.x1, b.x0-a.x1, a.y0-b.y1, b.y0-a.y1) <= near {
+					keep[j] = true
+					todo = append(todo, j)
+				}
+			}
+		}
+		for i, pt := range parts {
+			if !keep[i] {
+				fill(int(pt.seed), true)
 			}
 		}
 	}

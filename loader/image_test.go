@@ -381,6 +381,25 @@ func TestPrepareDigitIgnoresSpecks(t *testing.T) {
 		if got := prep(dot(seven, size*4/10, end+r, r)); same(got, clean) {
 			t.Errorf("%dx%d: ink just past the stroke's end was cleared", size, size)
 		}
+		// A stem broken into dashes (a skipping pen): every dash is
+		// lighter than a twentieth of the bar, and most lie farther
+		// than an eighth of the bar's width from it, but each is near
+		// the next: all are kept.
+		dashed := drawSeven(size, size, black, white)
+		gap := max(2, size/40)
+		for y := size / 4; y < size*85/100; y++ {
+			if y > size/4+max(2, size/25) && (y/gap)%2 == 1 {
+				for x := range size {
+					dashed.Set(x, y, white)
+				}
+			}
+		}
+		// (The seven is 20 high and its bar 13 wide; the bar alone would
+		// be scaled to 20 wide. The bottom of a dashed stem may fall
+		// off the 28x28 frame: it is placed by its centre of mass.)
+		if bw, bh, _, _ := stats(prep(dashed)); bw > 15 {
+			t.Errorf("%dx%d: a dashed stem was cleared (ink box %dx%d, want the seven's, its bar 13 wide)", size, size, bw, bh)
+		}
 		// A second part as heavy as the seven, far from it, is part of
 		// the drawing: the box spans both.
 		two := dot(seven, 0, 0, 0)

@@ -5,7 +5,21 @@
 
 package loader
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// secondImage names the format of the image that rest starts with, by
+// a signature stricter than sniff's for JPEG (its start marker and the
+// next marker's first byte): "" where rest is not an image.
+func secondImage(rest []byte) string {
+	f := sniff(rest)
+	if f == "jpeg" && (len(rest) < 3 || rest[2] != 0xff) {
+		return ""
+	}
+	return f
+}
 
 // imageEnd returns the offset just past the first image of data in the
 // given format ("png", "jpeg", "gif"), walking its chunks, segments or
@@ -44,7 +58,8 @@ func pngEnd(data []byte) (int, bool) {
 	return 0, false
 }
 
-// jpegEnd: SOI, then marker segments; after each start of scan, the
+// jpegEnd: SOI, then marker segments (a multi-picture file, whose APP2
+// segment starts "MPF", cannot be told from two files: not ok); after each start of scan, the
 // entropy-coded data runs to the next marker that is not a stuffed byte
 // (FF 00) or a restart (FF D0–D7); EOI (FF D9) ends the image. Segments
 // are skipped by their length, so a thumbnail inside an APP1 segment
@@ -67,6 +82,11 @@ func jpegEnd(data []byte) (int, bool) {
 			continue
 		}
 		if pos+4 > len(data) {
+			return 0, false
+		}
+		if m == 0xe2 && bytes.HasPrefix(data[pos+4:], []byte("MPF\x00")) {
+			// A multi-picture file (a camera's preview, a phone's HDR
+			// gain map): the images after the first are its own.
 			return 0, false
 		}
 		pos += 2 + int(binary.BigEndian.Uint16(data[pos+2:]))

@@ -7,6 +7,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"strings"
 	"testing"
 )
@@ -22,6 +25,21 @@ func withThumbnail(jpg, thumb []byte) []byte {
 	binary.Write(&out, binary.BigEndian, uint16(len(seg)+2))
 	out.Write(seg)
 	out.Write(jpg[2:])
+	return out.Bytes()
+}
+
+// multiPicture returns a JPEG marked as a multi-picture file (an APP2
+// segment starting "MPF") followed by a second JPEG, as cameras write a
+// preview and phones an HDR gain map.
+func multiPicture(first, second []byte) []byte {
+	seg := []byte("MPF\x00MM\x00\x2a")
+	var out bytes.Buffer
+	out.Write(first[:2])
+	out.Write([]byte{0xff, 0xe2})
+	binary.Write(&out, binary.BigEndian, uint16(len(seg)+2))
+	out.Write(seg)
+	out.Write(first[2:])
+	out.Write(second)
 	return out.Bytes()
 }
 
@@ -56,6 +74,10 @@ func TestImageEnd(t *testing.T) {
 		if _, err := DecodeDigit(append(bytes.Clone(c.data), "trailing bytes, not an image"...)); err != nil {
 			t.Errorf("%s with trailing bytes: %v", c.name, err)
 		}
+		// Two bytes that only look like a JPEG's start are no image.
+		if _, err := DecodeDigit(append(bytes.Clone(c.data), 0xff, 0xd8, 'x', 'y')); err != nil {
+			t.Errorf("%s with trailing FF D8: %v", c.name, err)
+		}
 		for _, second := range []string{"png", "jpeg", "gif"} {
 			two := append(bytes.Clone(c.data), enc(t, small, second)...)
 			_, err := DecodeDigit(two)
@@ -65,4 +87,33 @@ func TestImageEnd(t *testing.T) {
 			}
 		}
 	}
+	// A multi-picture JPEG is one file: not refused.
+	if _, err := DecodeDigit(multiPicture(jpg, enc(t, small, "jpeg"))); err != nil {
+		t.Errorf("a multi-picture JPEG: %v", err)
+	}
+}
+
+// FuzzImageEnd: imageEnd neither panics nor returns an end outside the
+// data, whatever the bytes and the format they are taken for.
+func FuzzImageEnd(f *testing.F) {
+	img := drawSeven(30, 20, color.Black, color.White)
+	for _, format := range []string{"png", "jpeg", "gif"} {
+		var b bytes.Buffer
+		switch format {
+		case "png":
+			png.Encode(&b, img)
+		case "jpeg":
+			jpeg.Encode(&b, img, nil)
+		case "gif":
+			gif.Encode(&b, img, nil)
+		}
+		f.Add(format, b.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, format string, data []byte) {
+		for _, as := range []string{"png", "jpeg", "gif", format} {
+			if end, ok := imageEnd(as, data); ok && (end < 0 || end > len(data)) {
+				t.Fatalf("as %s: end %d of %d bytes", as, end, len(data))
+			}
+		}
+	})
 }

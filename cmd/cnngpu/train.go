@@ -53,7 +53,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "checkpoint path, written after every epoch (default: runs/model-<time>.safetensors); \"{seed}\" in it is replaced by the seed, and with --seeds a path without it gets -seedN before its extension"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
 			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to this file (with --seeds: each epoch with its seed, each seed's result and the summary)"},
-			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result (with --seeds: a line per seed and the summary)"},
+			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result (with --seeds: a line per seed and the summary), and a fall-back to the CPU engine on standard error"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result (each seed's with --seeds, and the summary) as JSON on standard output"},
 		},
 		Action: trainAction,
