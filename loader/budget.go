@@ -4,7 +4,7 @@
 // DecodeDigit reads the header first (image.DecodeConfig), refuses more
 // than MaxImageArea pixels, estimates the bytes the decode will hold from
 // the format and colour model, and takes that many bytes (with the
-// search for specks' few hundred kilobytes, speckMemory) from one budget
+// search for specks' memory, speckMemory: about a megabyte at most) from one budget
 // shared by every decode in the process (DecodeBudget) before decoding.
 // Decodes that do not fit wait, in arrival order, so a burst of large
 // images is decoded a few at a time; small ones (up to smallDecode: a
@@ -38,8 +38,8 @@ const (
 	// before its bytes go back to the budget.
 	gcAfter = 16 << 20
 	// smallDecode is the decode size that does not queue behind larger
-	// ones (a 500x500 RGBA PNG).
-	smallDecode = 4 << 20
+	// ones (a 500x500 RGBA PNG, with its search for specks).
+	smallDecode = 5 << 20
 )
 
 // decodeCost estimates the bytes a decode of a w x h image holds at its

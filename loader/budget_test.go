@@ -66,6 +66,18 @@ func TestDecodeCost(t *testing.T) {
 	}
 }
 
+// TestSmallDecodesPassTheQueue: a drawing-sized image, with the memory
+// its search for specks takes, is still a small decode that passes the
+// queue of large ones; a 28x28 one reserves little for that search.
+func TestSmallDecodesPassTheQueue(t *testing.T) {
+	if n := decodeCost("png", color.RGBAModel, 500, 500) + speckMemory(500, 500); n > smallDecode {
+		t.Errorf("a 500x500 RGBA PNG reserves %d bytes, more than a small decode's %d", n, smallDecode)
+	}
+	if n := speckMemory(28, 28); n > 64<<10 {
+		t.Errorf("the search for specks in a 28x28 image reserves %d bytes, want at most 64 KiB", n)
+	}
+}
+
 func TestBudgetBoundsConcurrentDecodes(t *testing.T) {
 	b := &budget{free: 100}
 	waiting := func() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiters) }

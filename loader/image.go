@@ -69,9 +69,9 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, fmt.Errorf("%s image of %dx%d pixels needs about %d MB to decode, more than the %d MB limit; scale it down",
 			format, cfg.Width, cfg.Height, cost>>20, DecodeBudget>>20)
 	}
-	// The speck search's memory (under a megabyte) is taken from the
-	// budget too, as far as the budget goes: the largest accepted images
-	// need all of it for their decode alone.
+	// The speck search's memory (about a megabyte at most) is taken from
+	// the budget too, as far as the budget goes: the largest accepted
+	// images need all of it for their decode alone.
 	reserve := min(cost+speckMemory(cfg.Width, cfg.Height), DecodeBudget)
 	return withBudget(ctx, reserve, func() ([]float32, error) {
 		img, _, err := image.Decode(bytes.NewReader(data))
@@ -211,6 +211,9 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 // PrepareDigit turns an image into an MNIST-style 28x28 input.
 func PrepareDigit(img image.Image) ([]float32, error) {
 	g, w, h := grey(img)
+	if w == 0 || h == 0 {
+		return nil, ErrNoInk
+	}
 	// The background is the border's median level: light backgrounds are
 	// inverted so that ink is bright.
 	var border []float64
@@ -468,15 +471,17 @@ type speckPart struct {
 // an image of w x h: the coarse plane (8 bytes a cell), the stack of
 // pixels to visit (4 bytes each) and the parts.
 func speckMemory(w, h int) int64 {
-	cells, coarse := int64(w)*int64(h), int64(0)
-	if max(w, h) > speckSide {
-		cells = speckSide * speckSide
-		coarse = 8 * cells
+	coarse := int64(0)
+	if f := (max(w, h) + speckSide - 1) / speckSide; f > 1 {
+		w, h = (w+f-1)/f, (h+f-1)/f
+		coarse = 8 * int64(w) * int64(h)
 	}
-	// The parts: their list (up to twice its length while it grows), a
-	// flag and a place on the list of those to look around, each.
-	parts := maxSpeckParts * (2*int64(unsafe.Sizeof(speckPart{})) + 1 + 8)
-	return coarse + 4*cells + parts
+	cells := int64(w) * int64(h)
+	// The parts (no more than one in four cells: 8-connected parts are
+	// a cell apart): their list (up to twice its length while it grows),
+	// a flag and a place on the list of those to look around, each.
+	parts := min(maxSpeckParts, int64((w+1)/2)*int64((h+1)/2))
+	return coarse + 4*cells + parts*(2*int64(unsafe.Sizeof(speckPart{}))+1+2*8)
 }
 
 // clearSpecks is dropSpecks on a plane of w x h. Visited pixels are marked
@@ -549,14 +554,20 @@ func clearSpecks(ink []float64, w, h int) {
 			}
 		}
 		near := max(bx1-bx0+1, by1-by0+1) / 8
-		for len(todo) > 0 {
-			a := parts[todo[len(todo)-1]]
+		left := len(parts) - len(todo) // parts not kept yet
+		for len(todo) > 0 && left > 0 {
+			a := &parts[todo[len(todo)-1]]
 			todo = todo[:len(todo)-1]
-			for j, b := range parts {
+			for j := range parts {
+				if keep[j] {
+					continue
+				}
 				// The gap between the boxes, along the wider axis.
-				if !keep[j] && max(a.x0-b.x1, b.x0-a.x1, a.y0-b.y1, b.y0-a.y1) <= near {
+				b := &parts[j]
+				if max(a.x0-b.x1, b.x0-a.x1, a.y0-b.y1, b.y0-a.y1) <= near {
 					keep[j] = true
 					todo = append(todo, j)
+					left--
 				}
 			}
 		}

@@ -84,12 +84,13 @@ func jpegEnd(data []byte) (int, bool) {
 		if pos+4 > len(data) {
 			return 0, false
 		}
-		if m == 0xe2 && bytes.HasPrefix(data[pos+4:], []byte("MPF\x00")) {
+		n := int(binary.BigEndian.Uint16(data[pos+2:]))
+		if m == 0xe2 && n >= 6 && bytes.HasPrefix(data[pos+4:], []byte("MPF\x00")) {
 			// A multi-picture file (a camera's preview, a phone's HDR
 			// gain map): the images after the first are its own.
 			return 0, false
 		}
-		pos += 2 + int(binary.BigEndian.Uint16(data[pos+2:]))
+		pos += 2 + n
 		if m != 0xda {
 			continue
 		}

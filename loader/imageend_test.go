@@ -28,11 +28,11 @@ func withThumbnail(jpg, thumb []byte) []byte {
 	return out.Bytes()
 }
 
-// multiPicture returns a JPEG marked as a multi-picture file (an APP2
-// segment starting "MPF") followed by a second JPEG, as cameras write a
-// preview and phones an HDR gain map.
-func multiPicture(first, second []byte) []byte {
-	seg := []byte("MPF\x00MM\x00\x2a")
+// multiPicture returns a JPEG with an APP2 segment holding app2 (one
+// starting "MPF" marks a multi-picture file, as cameras write with a
+// preview and phones with an HDR gain map) followed by a second JPEG.
+func multiPicture(first, second []byte, app2 string) []byte {
+	seg := []byte(app2)
 	var out bytes.Buffer
 	out.Write(first[:2])
 	out.Write([]byte{0xff, 0xe2})
@@ -87,9 +87,13 @@ func TestImageEnd(t *testing.T) {
 			}
 		}
 	}
-	// A multi-picture JPEG is one file: not refused.
-	if _, err := DecodeDigit(multiPicture(jpg, enc(t, small, "jpeg"))); err != nil {
+	// A multi-picture JPEG is one file: not refused. Another APP2
+	// segment (a colour profile) does not make it one.
+	if _, err := DecodeDigit(multiPicture(jpg, enc(t, small, "jpeg"), "MPF\x00MM\x00\x2a")); err != nil {
 		t.Errorf("a multi-picture JPEG: %v", err)
+	}
+	if _, err := DecodeDigit(multiPicture(jpg, enc(t, small, "jpeg"), "ICC_PROFILE\x00\x01\x01")); err == nil {
+		t.Error("a JPEG with a colour profile, then another JPEG: accepted")
 	}
 }
 
