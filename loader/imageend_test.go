@@ -14,32 +14,19 @@ import (
 	"testing"
 )
 
-// withThumbnail returns a JPEG with an APP1 segment after its SOI that
-// holds a whole JPEG (as EXIF thumbnails do: its EOI must not be taken
-// for the image's).
-func withThumbnail(jpg, thumb []byte) []byte {
-	seg := append([]byte("Exif\x00\x00"), thumb...)
+// withSegment returns jpg with a segment of the given marker (E1: APP1,
+// E2: APP2) holding payload inserted after its SOI. An APP1 segment
+// holding "Exif" and a whole JPEG is an EXIF thumbnail (its EOI must not
+// be taken for the image's); an APP2 segment starting "MPF" marks a
+// multi-picture file, as cameras write with a preview and phones with an
+// HDR gain map after the photo.
+func withSegment(jpg []byte, marker byte, payload []byte) []byte {
 	var out bytes.Buffer
 	out.Write(jpg[:2])
-	out.Write([]byte{0xff, 0xe1})
-	binary.Write(&out, binary.BigEndian, uint16(len(seg)+2))
-	out.Write(seg)
+	out.Write([]byte{0xff, marker})
+	binary.Write(&out, binary.BigEndian, uint16(len(payload)+2))
+	out.Write(payload)
 	out.Write(jpg[2:])
-	return out.Bytes()
-}
-
-// multiPicture returns a JPEG with an APP2 segment holding app2 (one
-// starting "MPF" marks a multi-picture file, as cameras write with a
-// preview and phones with an HDR gain map) followed by a second JPEG.
-func multiPicture(first, second []byte, app2 string) []byte {
-	seg := []byte(app2)
-	var out bytes.Buffer
-	out.Write(first[:2])
-	out.Write([]byte{0xff, 0xe2})
-	binary.Write(&out, binary.BigEndian, uint16(len(seg)+2))
-	out.Write(seg)
-	out.Write(first[2:])
-	out.Write(second)
 	return out.Bytes()
 }
 
@@ -54,7 +41,7 @@ func TestImageEnd(t *testing.T) {
 	}{
 		{"png", "png", enc(t, large, "png")},
 		{"jpeg", "jpeg", jpg},
-		{"jpeg with a thumbnail", "jpeg", withThumbnail(jpg, enc(t, small, "jpeg"))},
+		{"jpeg with a thumbnail", "jpeg", withSegment(jpg, 0xe1, append([]byte("Exif\x00\x00"), enc(t, small, "jpeg")...))},
 		{"gif", "gif", enc(t, large, "gif")},
 	} {
 		end, ok := imageEnd(c.format, c.data)
@@ -89,10 +76,10 @@ func TestImageEnd(t *testing.T) {
 	}
 	// A multi-picture JPEG is one file: not refused. Another APP2
 	// segment (a colour profile) does not make it one.
-	if _, err := DecodeDigit(multiPicture(jpg, enc(t, small, "jpeg"), "MPF\x00MM\x00\x2a")); err != nil {
+	if _, err := DecodeDigit(append(withSegment(jpg, 0xe2, []byte("MPF\x00MM\x00\x2a")), enc(t, small, "jpeg")...)); err != nil {
 		t.Errorf("a multi-picture JPEG: %v", err)
 	}
-	if _, err := DecodeDigit(multiPicture(jpg, enc(t, small, "jpeg"), "ICC_PROFILE\x00\x01\x01")); err == nil {
+	if _, err := DecodeDigit(append(withSegment(jpg, 0xe2, []byte("ICC_PROFILE\x00\x01\x01")), enc(t, small, "jpeg")...)); err == nil {
 		t.Error("a JPEG with a colour profile, then another JPEG: accepted")
 	}
 }
