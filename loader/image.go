@@ -428,12 +428,11 @@ func clearBands(ink []float64, w, h int, thresh float64) {
 // parts (a texture, not specks) is left as it is. Both bound the memory
 // the search takes (speckMemory, counted with the decode's in budget.go).
 func dropSpecks(ink []float64, w, h int) {
-	f := (max(w, h) + speckSide - 1) / speckSide
+	f, cw, ch := speckScale(w, h)
 	if f == 1 {
 		clearSpecks(ink, w, h)
 		return
 	}
-	cw, ch := (w+f-1)/f, (h+f-1)/f
 	coarse := make([]float64, cw*ch)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -459,6 +458,14 @@ const (
 	maxSpeckParts = 4096
 )
 
+// speckScale returns the side f of the square of pixels one cell of the
+// search for specks covers in an image of w x h (1: pixel by pixel), and
+// the plane of cells it searches, cw x ch.
+func speckScale(w, h int) (f, cw, ch int) {
+	f = max(1, (max(w, h)+speckSide-1)/speckSide) // 1 for an image of no pixels too
+	return f, (w + f - 1) / f, (h + f - 1) / f
+}
+
 // speckPart is one 8-connected part of the ink: a pixel of it, its
 // weight and its box.
 type speckPart struct {
@@ -472,8 +479,8 @@ type speckPart struct {
 // pixels to visit (4 bytes each) and the parts.
 func speckMemory(w, h int) int64 {
 	coarse := int64(0)
-	if f := (max(w, h) + speckSide - 1) / speckSide; f > 1 {
-		w, h = (w+f-1)/f, (h+f-1)/f
+	f, w, h := speckScale(w, h)
+	if f > 1 {
 		coarse = 8 * int64(w) * int64(h)
 	}
 	cells := int64(w) * int64(h)
