@@ -59,7 +59,9 @@ func pngEnd(data []byte) (int, bool) {
 }
 
 // jpegEnd: SOI, then marker segments (a multi-picture file, whose APP2
-// segment starts "MPF", cannot be told from two files: not ok); after each start of scan, the
+// segment starts "MPF", and a container photo, whose XMP lists the items
+// appended to it, cannot be told from two files: not ok); after each
+// start of scan, the
 // entropy-coded data runs to the next marker that is not a stuffed byte
 // (FF 00) or a restart (FF D0–D7); EOI (FF D9) ends the image. Segments
 // are skipped by their length, so a thumbnail inside an APP1 segment
@@ -90,6 +92,11 @@ func jpegEnd(data []byte) (int, bool) {
 			// gain map): the images after the first are its own.
 			return 0, false
 		}
+		if m == 0xe1 && pos+2+n <= len(data) && declaresContainer(data[pos+4:pos+2+n]) {
+			// A container photo (a phone's portrait or motion photo:
+			// depth map, gain map or video appended, listed in its XMP).
+			return 0, false
+		}
 		pos += 2 + n
 		if m != 0xda {
 			continue
@@ -104,6 +111,15 @@ func jpegEnd(data []byte) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// declaresContainer tells whether an APP1 segment's payload is an XMP
+// packet that lists items appended after the primary image: Google's
+// container format (Pixel portrait and motion photos, Android's Ultra
+// HDR), whose Container:Directory names each item's type and length.
+func declaresContainer(payload []byte) bool {
+	return bytes.HasPrefix(payload, []byte("http://ns.adobe.com/xap/1.0/\x00")) &&
+		bytes.Contains(payload, []byte("http://ns.google.com/photos/1.0/container/"))
 }
 
 // gifEnd: header, logical screen descriptor and global colour table, then

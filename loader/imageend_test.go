@@ -82,6 +82,19 @@ func TestImageEnd(t *testing.T) {
 	if _, err := DecodeDigit(append(withSegment(jpg, 0xe2, []byte("ICC_PROFILE\x00\x01\x01")), enc(t, small, "jpeg")...)); err == nil {
 		t.Error("a JPEG with a colour profile, then another JPEG: accepted")
 	}
+	// A container photo (a phone's portrait photo: its depth map
+	// appended, listed in its XMP) is one file too; XMP that lists no
+	// container does not make it one.
+	xmp := func(body string) []byte {
+		return []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF><rdf:Description " + body + "/></rdf:RDF></x:xmpmeta>")
+	}
+	container := xmp(`xmlns:Container="http://ns.google.com/photos/1.0/container/" xmlns:Item="http://ns.google.com/photos/1.0/container/item/"`)
+	if _, err := DecodeDigit(append(withSegment(jpg, 0xe1, container), enc(t, small, "jpeg")...)); err != nil {
+		t.Errorf("a container JPEG with its depth map: %v", err)
+	}
+	if _, err := DecodeDigit(append(withSegment(jpg, 0xe1, xmp(`xmlns:dc="http://purl.org/dc/elements/1.1/"`)), enc(t, small, "jpeg")...)); err == nil {
+		t.Error("a JPEG with XMP listing no container, then another JPEG: accepted")
+	}
 }
 
 // FuzzImageEnd: imageEnd neither panics nor returns an end outside the
