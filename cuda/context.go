@@ -427,8 +427,12 @@ func (c *Context) Alloc(bytes int) (Ptr, error) {
 	if err := drv.check("cuMemAlloc_v2", C.c_memAlloc(c.fn["cuMemAlloc_v2"], &p, C.size_t(max(bytes, 4)))); err != nil {
 		var free, total C.size_t
 		C.c_memGetInfo(c.fn["cuMemGetInfo_v2"], &free, &total)
-		return 0, fmt.Errorf("allocating %.1f MiB on GPU %d (%.1f MiB free of %.1f MiB): %w",
-			float64(bytes)/(1<<20), c.Device.Index, float64(free)/(1<<20), float64(total)/(1<<20), err)
+		size := fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20))
+		if bytes < 1<<20 {
+			size = fmt.Sprintf("%d bytes", bytes)
+		}
+		return 0, fmt.Errorf("allocating %s on GPU %d (%.1f MiB free of %.1f MiB): %w",
+			size, c.Device.Index, float64(free)/(1<<20), float64(total)/(1<<20), err)
 	}
 	return Ptr(p), nil
 }

@@ -88,9 +88,19 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	perm, _ := e.Alloc(engine.Int32, pool)
-	cursor, _ := e.Alloc(engine.Int32, 1)
-	stats, _ := e.Alloc(engine.Float32, 3)
+	// The engine's Close frees these with the rest on every return.
+	perm, err := e.Alloc(engine.Int32, pool)
+	if err != nil {
+		return err
+	}
+	cursor, err := e.Alloc(engine.Int32, 1)
+	if err != nil {
+		return err
+	}
+	stats, err := e.Alloc(engine.Float32, 3)
+	if err != nil {
+		return err
+	}
 	if err := e.Write(perm, 0, engine.AllIndices(pool)); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,5 +108,28 @@ func TestDevicesWithoutLibraries(t *testing.T) {
 	}
 	if code != 1 || !strings.Contains(stdout, "GPU 1  Fake GPU 1") || !strings.Contains(stderr, "the GPU engine cannot start without cu") {
 		t.Errorf("devices with the driver alone: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestBenchOutOfMemory: bench on a GPU that runs out of memory at each of
+// its allocations in turn (the fake driver's cuMemAlloc failing at the
+// Nth call) ends with the allocation's error, exit 1, never a panic; the
+// size asked is named, a small one in bytes rather than "0.0 MiB".
+func TestBenchOutOfMemory(t *testing.T) {
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1"}
+	for n := 1; ; n++ {
+		if n > 500 {
+			t.Fatal("bench still fails after 500 allocations failed in turn")
+		}
+		stdout, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAIL=cuMemAlloc_v2:%d", n)), "bench", "--device", "0", "--steps", "1")
+		if code == 0 {
+			if n < 10 {
+				t.Fatalf("bench ran with its allocation %d failing:\n%s", n, stdout)
+			}
+			break
+		}
+		if code != 1 || strings.Contains(stderr, "panic") || !strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "allocating 0.0 MiB") {
+			t.Fatalf("bench with its allocation %d failing: exit %d\n%s", n, code, stderr)
+		}
 	}
 }
