@@ -215,12 +215,51 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	c, err := DecodeCheckpoint(b)
 	if err != nil {
+		if kind := otherFileKind(b); kind != "" {
+			return nil, fmt.Errorf("%s: %s, not a cnngpu checkpoint (the .safetensors file 'cnngpu train' writes): give the checkpoint itself", path, kind)
+		}
 		return nil, fmt.Errorf("%s: %w (is it a cnngpu checkpoint? a damaged file must be re-created by training)", path, err)
 	}
 	if err := c.CheckFinite(); err != nil {
 		return nil, fmt.Errorf("%s: %w; the run that wrote it diverged and the model can only answer NaN: retrain with a smaller --lr", path, err)
 	}
 	return c, nil
+}
+
+// LooksLikeCheckpoint tells whether b starts as a cnngpu checkpoint does
+// (a safetensors header length, then the header's JSON with cnngpu's
+// metadata near its start), for a checkpoint given where an image was
+// expected; b may be the file's first part only.
+func LooksLikeCheckpoint(b []byte) bool {
+	if len(b) < 10 || b[8] != '{' {
+		return false
+	}
+	head := b[8:min(len(b), 8+1<<16)]
+	return bytes.Contains(head, []byte(`"__metadata__"`)) && bytes.Contains(head, []byte(CheckpointFormat))
+}
+
+// otherFileKind names the kind of file b is, by its first bytes, where
+// it is one a user may give for a checkpoint by mistake (an export, an
+// image, MNIST's data, a PyTorch file); "" where it is none of them (then
+// it may be a damaged checkpoint).
+func otherFileKind(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("\x93NUMPY")):
+		return "is a NumPy .npy file (an export)"
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")), bytes.HasPrefix(b, []byte("\xff\xd8\xff")), bytes.HasPrefix(b, []byte("GIF8")):
+		return "is an image (to classify it: cnngpu predict --model CHECKPOINT IMAGE)"
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		return "is a gzip file"
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		return "is a zip archive (a PyTorch .pt/.pth file is one)"
+	case len(b) >= 4 && (binary.BigEndian.Uint32(b) == 0x801 || binary.BigEndian.Uint32(b) == 0x803):
+		return "is an MNIST IDX file"
+	case len(b) >= 2 && b[0] == 0x08 && b[1] < 0x80 && bytes.Contains(b[:min(len(b), 64)], []byte("cnngpu")):
+		return "is an ONNX model (an export)"
+	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
+		return "is a JSON file"
+	}
+	return ""
 }
 
 // metaKeys are the metadata entries metaSum covers, in its order.

@@ -102,7 +102,11 @@ func (s Schedule) String() string {
 	if s.Kind != CosineLR {
 		return "constant"
 	}
-	return fmt.Sprintf("cosine (warm-up %d steps, to %g×lr at step %d)", s.Warmup, s.Final, s.Total)
+	steps := "steps"
+	if s.Warmup == 1 {
+		steps = "step"
+	}
+	return fmt.Sprintf("cosine (warm-up %d %s, to %g×lr at step %d)", s.Warmup, steps, s.Final, s.Total)
 }
 
 // Factor is the multiplier of the peak rate at update t (1-based: the

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"path/filepath"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
@@ -69,9 +68,12 @@ func header(name string, data []byte, wantMagic uint32, dims int) ([]int, []byte
 	}
 	magic := binary.BigEndian.Uint32(data)
 	if magic != wantMagic {
-		what := "images"
+		what, other := "image", "label"
 		if wantMagic == MagicLabels {
-			what = "labels"
+			what, other = "label", "image"
+		}
+		if magic == MagicLabels || magic == MagicImages {
+			return nil, nil, fmt.Errorf("%s: an IDX %s file where an IDX %s file was expected (its magic number 0x%08x; %s files start with 0x%08x)", name, other, what, magic, what, wantMagic)
 		}
 		return nil, nil, fmt.Errorf("%s: wrong magic number 0x%08x: IDX %s files start with 0x%08x", name, magic, what, wantMagic)
 	}
@@ -164,20 +166,28 @@ func ReadSet(imagesPath, labelsPath string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	im, err := ParseImages(filepath.Base(imagesPath), raw)
+	im, err := ParseImages(imagesPath, raw)
 	if err != nil {
-		return nil, err
+		return nil, &ParseError{err}
 	}
 	raw, err = fileutil.ReadFile(labelsPath, MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}
-	lb, err := ParseLabels(filepath.Base(labelsPath), raw)
+	lb, err := ParseLabels(labelsPath, raw)
 	if err != nil {
-		return nil, err
+		return nil, &ParseError{err}
 	}
 	if im.N != lb.N {
-		return nil, fmt.Errorf("%s has %d images but %s has %d labels: the counts must match", filepath.Base(imagesPath), im.N, filepath.Base(labelsPath), lb.N)
+		return nil, &ParseError{fmt.Errorf("%s has %d images but %s has %d labels: the counts must match", imagesPath, im.N, labelsPath, lb.N)}
 	}
 	return &Set{Images: im, Labels: lb.Values}, nil
 }
+
+// ParseError is ReadSet's error for files that were read but are not a
+// well-formed MNIST set (damaged, cut short, of another kind); it names
+// the file.
+type ParseError struct{ Err error }
+
+func (e *ParseError) Error() string { return e.Err.Error() }
+func (e *ParseError) Unwrap() error { return e.Err }

@@ -119,11 +119,59 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 			names = append(names, c.Name)
 		}
 	}
-	if parent == nil {
-		return usageErrorf("unknown command %q; the commands are %s (see %s)", name, strings.Join(names, ", "), shell.Command("--help"))
+	guess := ""
+	if g := nearest(names, name); g != "" {
+		guess = fmt.Sprintf(" (did you mean %s?)", g)
 	}
-	return usageErrorf("unknown command %q; '%s' has the commands %s (see %s)",
-		parent.Name+" "+name, parent.Name, strings.Join(names, ", "), shell.Command(parent.Name+" --help"))
+	if parent == nil {
+		return usageErrorf("unknown command %q%s; the commands are %s (see %s)", name, guess, strings.Join(names, ", "), shell.Command("--help"))
+	}
+	return usageErrorf("unknown command %q%s; '%s' has the commands %s (see %s)",
+		parent.Name+" "+name, guess, parent.Name, strings.Join(names, ", "), shell.Command(parent.Name+" --help"))
+}
+
+// nearest returns the one name of names that word is a slip of (the same
+// but for case, or one or two letters changed, added, removed or swapped
+// where the name is longer than three letters), "" where none or several are.
+func nearest(names []string, word string) string {
+	found := ""
+	for _, n := range names {
+		d := editDistance(strings.ToLower(n), strings.ToLower(word))
+		if d == 0 || (d == 1 && len(n) > 2) || (d == 2 && len(n) > 3) {
+			if found != "" {
+				return ""
+			}
+			found = n
+		}
+	}
+	return found
+}
+
+// editDistance counts the letters to change, add, remove or swap with
+// the next to turn a into b (optimal string alignment distance).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 // isHelpFlag reports whether a is the help flag, as the flag package reads it.

@@ -27,9 +27,9 @@ var dataFlag = &cli.StringFlag{
 	Usage: "folder with the four MNIST IDX files (raw or .gz), used as they are; default: the cache, fetched and checksummed on first use",
 }
 
-var cpuFlag = &cli.BoolFlag{Name: "cpu", Usage: "run on the CPU engine (default: GPU 0 when one works, else the CPU)"}
+var cpuFlag = &cli.BoolFlag{Name: "cpu", Usage: "run on the CPU engine", DefaultText: "GPU 0 when one works, else the CPU"}
 
-var deviceFlag = &cli.IntFlag{Name: "device", Usage: "run on GPU `N` (see 'cnngpu devices')"}
+var deviceFlag = &cli.IntFlag{Name: "device", Usage: "run on GPU `N` (see 'cnngpu devices')", DefaultText: "GPU 0 when one works, else the CPU"}
 
 var precisionFlag = &cli.StringFlag{Name: "precision", Value: "fp32", Usage: "GPU arithmetic: fp32 (strict, no tensor cores) or tf32 (tensor cores)"}
 
@@ -57,6 +57,10 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		}
 		m, err := load(dir)
 		if err != nil {
+			var pe *loader.ParseError
+			if errors.As(err, &pe) {
+				return none, fmt.Errorf("--data: %w; fetch checked copies with %s, or leave --data out to use the cache", err, shell.Command("data fetch --dir "+shell.Quote(dir)))
+			}
 			return none, fmt.Errorf("--data: %w", err)
 		}
 		return m, nil

@@ -303,6 +303,12 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.folder}, 1, []string{f.folder, "is a directory"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.notes}, 1, []string{f.notes, "not safetensors", "cnngpu checkpoint"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.nan}, 1, []string{f.nan, "non-finite", "diverged", "--lr"}},
+		// a file of another kind given as the checkpoint is named for what it is
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.png}, 1, []string{f.png + ": is an image (to classify it: cnngpu predict", "not a cnngpu checkpoint"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.ours}, 1, []string{f.ours + ": is an ONNX model (an export), not a cnngpu checkpoint"}},
+		{with(train, "--resume", filepath.Join(f.data, "t10k-labels-idx1-ubyte.gz")), 1, []string{"t10k-labels-idx1-ubyte.gz: is a gzip file, not a cnngpu checkpoint"}},
+		{[]string{"predict", "--cpu", "--model", f.model, f.model, f.png}, 1, []string{f.model + ": is a cnngpu checkpoint, not an image: give it as --model"}},
+		{[]string{"predict", "--cpu", f.model, f.png}, 2, []string{"predict needs --model FILE", f.model + " is one: give it as --model"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.model, "extra"}, 2, []string{`eval takes no arguments, got "extra"`}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.model, "--threads", "-2"}, 2, []string{"--threads -2"}},
 		{[]string{"eval", "--model", f.model, "--device", "-1"}, 2, []string{"--device -1", "GPU index"}},
@@ -391,7 +397,14 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"plot"}, 2, []string{"plot takes one study folder"}},
 		{[]string{"plot", f.folder, f.folder}, 2, []string{"plot takes one study folder, got 2"}},
 		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 1, []string{"nowhere"}},
-		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`, "train, eval"}},
+		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"; the commands are train, eval`}},
+		// slips: a command mistyped, a command's flag before the command
+		{[]string{"trian"}, 2, []string{`unknown command "trian" (did you mean train?)`}},
+		{[]string{"Tune"}, 2, []string{`unknown command "Tune" (did you mean tune?)`}},
+		{[]string{"data", "fetc"}, 2, []string{`unknown command "data fetc" (did you mean fetch?)`}},
+		{[]string{"--cpu", "train"}, 2, []string{"--cpu before the command: it is a flag of train, eval", "cnngpu train --cpu'"}},
+		{[]string{"--epochs", "3", "train"}, 2, []string{"--epochs before the command: it is a flag of train, tune;", "cnngpu train --epochs …'"}},
+		{[]string{"--frob", "train"}, 2, []string{"unknown flag --frob (see"}},
 		// help forms: an unknown command after --help is a usage error (not
 		// urfave/cli's "No help topic", exit 1), as after 'help'
 		{[]string{"--help", "frobnicate"}, 2, []string{`unknown command "frobnicate"`, "train, eval"}},

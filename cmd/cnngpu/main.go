@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -66,8 +68,8 @@ func newApp() *cli.App {
 		Flags:       []cli.Flag{versionFlag(), traceFlag},
 		Before:      traceBefore,
 		Action:      rootAction,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return withCode(2, fmt.Errorf("%v (see %s)", err, shell.Command("--help")))
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return withCode(2, fmt.Errorf("%s (see %s)", rootFlagError(c.App.Commands, err), shell.Command("--help")))
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
@@ -101,6 +103,38 @@ func run(args []string) int {
 		return ee.code
 	}
 	return 1
+}
+
+// rootFlagError words a flag error before the command: an unknown flag
+// is named as the user wrote it, and one that is a command's flag (`cnngpu
+// --cpu train`) is said to go after the command.
+func rootFlagError(cmds []*cli.Command, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return err.Error()
+	}
+	name = strings.TrimPrefix(name, "-")
+	var of []string
+	value := ""
+	for _, cmd := range cmds {
+		for _, f := range cmd.Flags {
+			if slices.Contains(f.Names(), name) {
+				of = append(of, cmd.Name)
+				if _, ok := f.(*cli.BoolFlag); !ok {
+					value = " …"
+				}
+				break
+			}
+		}
+	}
+	if len(of) == 0 {
+		if len(name) == 1 {
+			return fmt.Sprintf("unknown flag -%s", name)
+		}
+		return fmt.Sprintf("unknown flag --%s", name)
+	}
+	return fmt.Sprintf("--%s before the command: it is a flag of %s; give it after the command, as in %s",
+		name, strings.Join(of, ", "), shell.Command(of[0]+" --"+name+value))
 }
 
 // onUsage turns urfave/cli's flag parse errors into exit code 2.

@@ -5,13 +5,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/server"
 	"github.com/urfave/cli/v2"
@@ -50,6 +51,11 @@ func makePrediction(p []float32) prediction { return prediction{Result: server.N
 func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint, error) {
 	path := c.String("model")
 	if path == "" {
+		for _, a := range c.Args().Slice() {
+			if isCheckpointFile(a) {
+				return nil, nil, nil, usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train'); %s is one: give it as --model %s", c.Command.Name, a, shell.Quote(a))
+			}
+		}
 		return nil, nil, nil, usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train')", c.Command.Name)
 	}
 	ck, err := engine.LoadCheckpoint(path)
@@ -149,6 +155,22 @@ func predictAction(c *cli.Context) error {
 	return nil
 }
 
+// isCheckpointFile tells whether the file at path starts as a cnngpu
+// checkpoint (for a checkpoint given among the images).
+func isCheckpointFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	head := make([]byte, 1<<16)
+	n, _ := io.ReadFull(f, head)
+	return engine.LooksLikeCheckpoint(head[:n])
+}
+
 // readDigit reads one image file ("-" for standard input) and prepares it.
 func readDigit(name string) ([]float32, error) {
 	var r io.Reader
@@ -169,6 +191,12 @@ func readDigit(name string) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	if name == "-" && len(data) == 0 {
+		return nil, errors.New("standard input is empty: give an image on it (cnngpu predict --model FILE - < digit.png)")
+	}
+	if engine.LooksLikeCheckpoint(data) {
+		return nil, fmt.Errorf("is a cnngpu checkpoint, not an image: give it as --model %s", shell.Quote(name))
+	}
 	return loader.DecodeDigit(data)
 }
 
@@ -184,7 +212,7 @@ func readIDXSet(path, labelsPath string) (*idxSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--idx: %w", err)
 	}
-	im, err := loader.ParseImages(filepath.Base(path), raw)
+	im, err := loader.ParseImages(path, raw)
 	if err != nil {
 		return nil, fmt.Errorf("--idx: %w", err)
 	}
@@ -197,7 +225,7 @@ func readIDXSet(path, labelsPath string) (*idxSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--labels: %w", err)
 		}
-		lb, err := loader.ParseLabels(filepath.Base(labelsPath), raw)
+		lb, err := loader.ParseLabels(labelsPath, raw)
 		if err != nil {
 			return nil, fmt.Errorf("--labels: %w", err)
 		}
