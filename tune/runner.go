@@ -128,6 +128,13 @@ func (e *OtherStudyError) Error() string {
 	return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", e.Dir, e.Diff)
 }
 
+// InUseError is a study folder that another process holds (its lock
+// taken).
+type InUseError struct{ Err error }
+
+func (e *InUseError) Error() string { return e.Err.Error() }
+func (e *InUseError) Unwrap() error { return e.Err }
+
 // CheckFolder reports, writing nothing, whether spec can be run in dir: an
 // error when dir holds another study (OtherStudyError), else the runs of
 // spec's shard already finished there (none in a new folder).

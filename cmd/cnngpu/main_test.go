@@ -647,10 +647,10 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	_, stderr, code = cnngpu(t, nil, append(args[:3:3], append([]string{missing}, args[4:]...)...)...)
 	_, pstderr, pcode := cnngpu(t, nil, "plot", out)
 	lock.Close()
-	if code != 1 || !strings.Contains(stderr, "is in use by") {
-		t.Errorf("folder held elsewhere: %d %s; want it refused before the data is read", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "is in use by") {
+		t.Errorf("folder held elsewhere: %d %s; want it refused before the data is read, exit 2 as a busy train --out", code, stderr)
 	}
-	if pcode != 1 || !strings.Contains(pstderr, "is in use by") {
+	if pcode != 2 || !strings.Contains(pstderr, "is in use by") {
 		t.Errorf("plot on a folder held elsewhere: %d %s; want it refused", pcode, pstderr)
 	}
 	if _, pstderr, pcode := cnngpu(t, nil, "plot", out); pcode != 0 {
@@ -791,5 +791,25 @@ func TestInterruptBeforeTheFirstStep(t *testing.T) {
 		}
 	default:
 		t.Errorf("interrupt message:\n%s", se.String())
+	}
+}
+
+// TestQuietNamesAMadeUpCheckpoint: with --quiet, a checkpoint whose name
+// train made up (no --out) is still named, on standard error; one the
+// user named is not repeated.
+func TestQuietNamesAMadeUpCheckpoint(t *testing.T) {
+	cwd, data := t.TempDir(), t.TempDir()
+	fakeMNIST(t, data, 64, 20)
+	_, stderr, code := runIn(t, cwd, time.Minute, "train", "--cpu", "--epochs", "1", "--quiet", "--data", data)
+	name, ok := strings.CutPrefix(strings.TrimSpace(stderr), "checkpoint: ")
+	if code != 0 || !ok || !strings.HasPrefix(name, filepath.Join("runs", "model-")) {
+		t.Fatalf("train --quiet without --out: exit %d, stderr %q; want the checkpoint's name", code, stderr)
+	}
+	if _, err := engine.LoadCheckpoint(filepath.Join(cwd, name)); err != nil {
+		t.Errorf("the checkpoint named: %v", err)
+	}
+	_, stderr, code = runIn(t, cwd, time.Minute, "train", "--cpu", "--epochs", "1", "--quiet", "--data", data, "--out", "m.safetensors")
+	if code != 0 || stderr != "" {
+		t.Errorf("train --quiet --out m.safetensors: exit %d, stderr %q; want nothing", code, stderr)
 	}
 }

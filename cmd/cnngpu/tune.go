@@ -90,7 +90,7 @@ func plotCommand() *cli.Command {
 				// race the study's own report).
 				release, err := tune.Lock(dir)
 				if err != nil {
-					return err
+					return studyError(err)
 				}
 				defer release()
 			}
@@ -297,7 +297,8 @@ func tuneAction(c *cli.Context) (err error) {
 // study (the flags or --out must change).
 func studyError(err error) error {
 	var oe *tune.OtherStudyError
-	if errors.As(err, &oe) {
+	var ue *tune.InUseError
+	if errors.As(err, &oe) || errors.As(err, &ue) {
 		return withCode(2, err)
 	}
 	return err
@@ -420,7 +421,7 @@ func mergeAction(c *cli.Context) error {
 		}
 	}
 	if err != nil {
-		return err
+		return studyError(err)
 	}
 	verb := "merged"
 	if opt.DryRun {

@@ -23,7 +23,7 @@ func noAsm() (bool, error) {
 	}
 	off, err := strconv.ParseBool(v)
 	if err != nil {
-		return true, fmt.Errorf("CNNGPU_NOASM=%q: expected 1 (the portable Go kernels instead of the AVX2/FMA assembly) or 0 (the default)", v)
+		return true, fmt.Errorf("CNNGPU_NOASM=%q: expected 1 or true (the portable Go kernels instead of the AVX2/FMA assembly), or 0 or false (the default)", v)
 	}
 	return off, nil
 }
