@@ -309,6 +309,10 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--resume", filepath.Join(f.data, "t10k-labels-idx1-ubyte.gz")), 1, []string{"t10k-labels-idx1-ubyte.gz: is a gzip file, not a cnngpu checkpoint"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.model, f.png}, 1, []string{f.model + ": is a cnngpu checkpoint, not an image: give it as --model"}},
 		{[]string{"predict", "--cpu", f.model, f.png}, 2, []string{"predict needs --model FILE", f.model + " is one: give it as --model"}},
+		// an output named as another kind of file
+		{with(train, "--out", cwd("m.onnx")), 2, []string{"--out " + cwd("m.onnx") + ": train writes a checkpoint (safetensors), not an ONNX model", "export --model CHECKPOINT --out model.onnx"}},
+		{with(train, "--out", cwd("w.npy")), 2, []string{"not NumPy files", "--format npy --out FOLDER"}},
+		{[]string{"export", "--model", f.model, "--out", cwd("w.npy")}, 2, []string{"--out " + cwd("w.npy") + ": a NumPy file name for an ONNX model; without --format, export writes ONNX; --format npy writes one .npy file per tensor into a folder"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.model, "extra"}, 2, []string{`eval takes no arguments, got "extra"`}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.model, "--threads", "-2"}, 2, []string{"--threads -2"}},
 		{[]string{"eval", "--model", f.model, "--device", "-1"}, 2, []string{"--device -1", "GPU index"}},

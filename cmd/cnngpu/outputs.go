@@ -22,6 +22,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
 )
@@ -210,6 +211,22 @@ func resumesInPlace(c *cli.Context) bool {
 	return !c.IsSet("out") && c.String("resume") != ""
 }
 
+// refuseExportName refuses a checkpoint --out named as an export is
+// (model.onnx, w.npy): a file of another kind under that name misleads
+// whoever opens it.
+func refuseExportName(out string) error {
+	what, export := "", ""
+	switch strings.ToLower(filepath.Ext(out)) {
+	case ".onnx":
+		what, export = "an ONNX model", "export --model CHECKPOINT --out model.onnx"
+	case ".npy":
+		what, export = "NumPy files", "export --model CHECKPOINT --format npy --out FOLDER"
+	default:
+		return nil
+	}
+	return usageErrorf("--out %s: train writes a checkpoint (safetensors), not %s: name it .safetensors, and make %s from it with %s", out, what, what, shell.Command(export))
+}
+
 // checkTrainOutputs checks train's --out (out, the default filled in) and
 // --metrics before anything is loaded or trained.
 func checkTrainOutputs(c *cli.Context, out string) error {
@@ -222,6 +239,9 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if raw := c.String("out"); raw != "" && raw != out && namesFolder(raw) {
 		// --seeds: out is raw with -seedN added, a file name.
 		return checkOutFile("--out", raw, "model.safetensors")
+	}
+	if err := refuseExportName(c.String("out")); err != nil {
+		return err
 	}
 	label := "--out"
 	if resumesInPlace(c) {
