@@ -307,6 +307,15 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
+	switch ct {
+	case "", "application/x-www-form-urlencoded", "application/octet-stream":
+		// No type, curl's default for --data-binary, or "some bytes":
+		// an image is taken for what its first bytes say it is.
+		switch sniffed := http.DetectContentType(body); sniffed {
+		case "image/png", "image/jpeg", "image/gif":
+			ct = sniffed
+		}
+	}
 	var x []float32
 	switch ct {
 	case "image/png", "image/jpeg", "image/gif":

@@ -123,6 +123,13 @@ func TestEndpoints(t *testing.T) {
 	if code, out := post(t, ts.URL+"/v1/predict", "image/png", b.Bytes()); code != 200 {
 		t.Errorf("png: %d %v", code, out)
 	}
+	// An image sent without its type (curl --data-binary sends a form's;
+	// some clients none or "bytes") is taken for what it is.
+	for _, ctype := range []string{"application/x-www-form-urlencoded", "", "application/octet-stream"} {
+		if code, out := post(t, ts.URL+"/v1/predict", ctype, b.Bytes()); code != 200 {
+			t.Errorf("png sent as %q: %d %v", ctype, code, out)
+		}
+	}
 }
 
 func TestRefusals(t *testing.T) {
@@ -155,6 +162,7 @@ func TestRefusals(t *testing.T) {
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
 		{"wrong type", "text/plain", []byte("7"), 400, "unsupported content type"},
 		{"no type", "", []byte("7"), 400, "unsupported content type"},
+		{"a form", "application/x-www-form-urlencoded", []byte("digit=7"), 400, "unsupported content type"},
 		{"not an image", "image/png", []byte("not a png"), 400, "not a PNG, JPEG or GIF"},
 		{"blank image", "image/png", blankPNG(), 400, "no ink"},
 		{"too large", "image/png", make([]byte, 10001), 413, "larger than the 10000-byte limit"},
