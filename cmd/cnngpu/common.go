@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -217,4 +219,18 @@ func gpuNaNHint(e engine.Engine) string {
 		return ""
 	}
 	return "\nhint: on a GPU this can also be a fault of the GPU engine: if the same command with --cpu gives finite numbers, run it again with CNNGPU_DEBUG=1 and report what it prints"
+}
+
+// interruptContext is the context of a command that stops cleanly on
+// Ctrl-C or SIGTERM (finishing its step, saving what it finished). Once
+// one has come, the signals are the system's again: a second Ctrl-C ends
+// the process at once, should the clean stop hang (a GPU that no longer
+// answers).
+func interruptContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }

@@ -6,8 +6,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -39,6 +41,15 @@ var binary_ string
 var atExit []func()
 
 func TestMain(m *testing.M) {
+	if os.Getenv("CNNGPU_TEST_HANG_AFTER_INTERRUPT") == "1" {
+		// TestSecondInterruptEndsAHungStop's child: a command whose clean
+		// stop never ends.
+		ctx, _ := interruptContext(context.Background())
+		fmt.Println("ready")
+		<-ctx.Done()
+		fmt.Println("stopping")
+		select {}
+	}
 	dir, err := os.MkdirTemp("", "cnngpu-cli-")
 	if err != nil {
 		panic(err)
@@ -811,5 +822,47 @@ func TestQuietNamesAMadeUpCheckpoint(t *testing.T) {
 	_, stderr, code = runIn(t, cwd, time.Minute, "train", "--cpu", "--epochs", "1", "--quiet", "--data", data, "--out", "m.safetensors")
 	if code != 0 || stderr != "" {
 		t.Errorf("train --quiet --out m.safetensors: exit %d, stderr %q; want nothing", code, stderr)
+	}
+}
+
+// TestSecondInterruptEndsAHungStop: after a first Ctrl-C, whose clean stop
+// hangs here (as on a GPU that no longer answers), a second ends the
+// process at once.
+func TestSecondInterruptEndsAHungStop(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CNNGPU_TEST_HANG_AFTER_INTERRUPT=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(out)
+	expect := func(want string) {
+		if !lines.Scan() || lines.Text() != want {
+			t.Fatalf("child printed %q, want %q", lines.Text(), want)
+		}
+	}
+	expect("ready")
+	cmd.Process.Signal(os.Interrupt)
+	expect("stopping")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("the first interrupt ended the process: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+			t.Errorf("after the second interrupt: %v, want the process ended by SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second interrupt did not end the process")
 	}
 }

@@ -12,12 +12,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -425,7 +423,7 @@ func trainAction(c *cli.Context) error {
 			fmt.Fprintf(stdout, format+"\n", args...)
 		}
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(c.Context)
 	defer stop()
 
 	var note io.Writer = stderr

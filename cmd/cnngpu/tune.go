@@ -10,11 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -246,7 +244,7 @@ func tuneAction(c *cli.Context) (err error) {
 		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1)
 		return nil
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(c.Context)
 	defer stop()
 	// The folder is this process's before the data is read and the
 	// engines start, so that a second study on it, or one of another grid,
@@ -458,7 +456,7 @@ func finishMerged(c *cli.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(c.Context)
 	defer stop()
 	data, err := loadMNIST(ctx, c, c.App.ErrWriter)
 	if err != nil {
