@@ -58,17 +58,23 @@ func (l *Library) Lookup(name string) unsafe.Pointer {
 type Describe func(sym func(name string) unsafe.Pointer) (nvlib.Info, error)
 
 // OpenLibrary finds and opens lib where nvlib searches, choosing by the
-// driver's CUDA version (none when the driver does not load).
+// driver's CUDA version and the GPUs' compute capability (neither when the
+// driver does not load).
 func OpenLibrary(lib nvlib.Lib, describe Describe) (*Library, error) {
-	driver := 0
+	var m nvlib.Machine
 	if Load() == nil {
-		driver, _ = DriverVersion()
+		m.Driver, _ = DriverVersion()
+		if devs, err := Devices(); err == nil {
+			for _, d := range devs {
+				m.NewestCC = max(m.NewestCC, 10*d.ComputeMajor+d.ComputeMinor)
+			}
+		}
 	}
-	return openLibrary(lib, nvlib.OSEnv(), driver, describe)
+	return openLibrary(lib, nvlib.OSEnv(), m, describe)
 }
 
-func openLibrary(lib nvlib.Lib, env nvlib.Env, driver int, describe Describe) (*Library, error) {
-	h, found, err := nvlib.Find(lib, env, driver, func(c nvlib.Candidate) (unsafe.Pointer, nvlib.Info, error) {
+func openLibrary(lib nvlib.Lib, env nvlib.Env, m nvlib.Machine, describe Describe) (*Library, error) {
+	h, found, err := nvlib.Find(lib, env, m, func(c nvlib.Candidate) (unsafe.Pointer, nvlib.Info, error) {
 		return openCandidate(lib, c, describe)
 	}, func(h unsafe.Pointer) { C.dlclose(h) })
 	if err != nil {

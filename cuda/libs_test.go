@@ -45,7 +45,7 @@ func TestOpenLibraryFakeCUBLAS(t *testing.T) {
 	// which the loader would take by its soname.)
 	maps, _ := os.ReadFile("/proc/self/maps")
 	if !strings.Contains(string(maps), "/libcublasLt.so.12") {
-		if _, err := openLibrary(nvlib.CUBLAS, envLone, 12040, describeBLAS); err == nil || !strings.Contains(err.Error(), "libcublasLt.so.12") {
+		if _, err := openLibrary(nvlib.CUBLAS, envLone, nvlib.Machine{Driver: 12040}, describeBLAS); err == nil || !strings.Contains(err.Error(), "libcublasLt.so.12") {
 			t.Fatalf("libcublas.so.12 without its libcublasLt: %v; want an error naming libcublasLt.so.12", err)
 		}
 	}
@@ -55,7 +55,7 @@ func TestOpenLibraryFakeCUBLAS(t *testing.T) {
 
 	// A CUDA 12.4 driver: cuBLAS 13 is skipped, cuBLAS 12 loads from the
 	// wheel folder, its libcublasLt found through the companion preload.
-	l, err := openLibrary(nvlib.CUBLAS, env, 12040, describeBLAS)
+	l, err := openLibrary(nvlib.CUBLAS, env, nvlib.Machine{Driver: 12040}, describeBLAS)
 	if err != nil {
 		t.Fatalf("CUDA 12.4 driver: %v", err)
 	}
@@ -70,7 +70,7 @@ func TestOpenLibraryFakeCUBLAS(t *testing.T) {
 	}
 
 	// A CUDA 13 driver takes the newest.
-	l, err = openLibrary(nvlib.CUBLAS, env, 13000, describeBLAS)
+	l, err = openLibrary(nvlib.CUBLAS, env, nvlib.Machine{Driver: 13000}, describeBLAS)
 	if err != nil || l.Found.File() != p13 || l.Found.Version != "13.1.0" || len(l.Found.Skipped) != 0 {
 		t.Errorf("CUDA 13 driver: %v, %v; want %s first", l, err, p13)
 	}
@@ -88,7 +88,7 @@ func TestOpenLibraryFakeCUBLAS(t *testing.T) {
 		}
 		return ""
 	}
-	l, err = openLibrary(nvlib.CUBLAS, envBogus, 13000, describeBLAS)
+	l, err = openLibrary(nvlib.CUBLAS, envBogus, nvlib.Machine{Driver: 13000}, describeBLAS)
 	if err != nil || l.Found.File() != p13 || len(l.Found.Skipped) != 1 || !strings.Contains(l.Found.Report()[0], "lacks cublasGetProperty") {
 		t.Errorf("with a bogus libcublas.so.13 first: %v, %v", l, err)
 	}

@@ -72,18 +72,44 @@ func CheckDriver(cudaMajor, driver int) error {
 		cudaMajor, driver/1000, driver%1000/10, driver/1000)
 }
 
+// MinCCForCUDA13 is the oldest compute capability (×10) CUDA 13's
+// libraries run on: 13.0 removed Maxwell, Pascal and Volta (5.x–7.2).
+const MinCCForCUDA13 = 75
+
+// CheckArch tells whether a library built for CUDA major cudaMajor runs
+// on any of this machine's GPUs, the newest of which has compute
+// capability newestCC (×10: 70 for 7.0). Either being 0 (unknown) passes.
+func CheckArch(cudaMajor, newestCC int) error {
+	if cudaMajor < 13 || newestCC == 0 || newestCC >= MinCCForCUDA13 {
+		return nil
+	}
+	return fmt.Errorf("built for CUDA %d, which runs on compute capability %d.%d (Turing) and newer, but this machine's GPUs are %d.%d at most (install the library for CUDA 12)",
+		cudaMajor, MinCCForCUDA13/10, MinCCForCUDA13%10, newestCC/10, newestCC%10)
+}
+
+// Machine is what decides whether a library that opens can be used: the
+// driver's cuDriverGetVersion and the newest compute capability (×10)
+// among the GPUs; 0 where unknown.
+type Machine struct {
+	Driver, NewestCC int
+}
+
 // Find tries the library's candidates in order. open opens one and says
-// what it is; the first that opens and whose CUDA major version the driver
-// supports (driver: cuDriverGetVersion, 0 when unknown) is returned with
-// its handle; every other opened handle is passed to release. When none is
+// what it is; the first that opens, whose CUDA major version the driver
+// supports and which runs on the machine's GPUs is returned with its
+// handle; every other opened handle is passed to release. When none is
 // usable the error is a *NotFoundError.
-func Find[H any](l Lib, env Env, driver int, open func(Candidate) (H, Info, error), release func(H)) (H, *Found, error) {
+func Find[H any](l Lib, env Env, m Machine, open func(Candidate) (H, Info, error), release func(H)) (H, *Found, error) {
+	driver := m.Driver
 	var tried []Attempt
 	ps := l.Places(env) // once: it looks at the folders CNNGPU_LIBRARY_PATH names
 	for _, c := range l.candidates(ps, env) {
 		h, info, err := open(c)
 		if err == nil {
 			if err = CheckDriver(info.CUDAMajor, driver); err == nil {
+				err = CheckArch(info.CUDAMajor, m.NewestCC)
+			}
+			if err == nil {
 				f := &Found{Lib: l, Candidate: c, Info: info, Skipped: tried}
 				if len(ps) > 0 && ps[0].Explicit && len(ps[0].Folders) > 0 && c.Place != ps[0].What {
 					f.Explicit = &ps[0]

@@ -71,7 +71,7 @@ func (m *machine) open(c Candidate) (string, Info, error) {
 func (m *machine) release(h string) { m.closed = append(m.closed, h) }
 
 func (m *machine) find(l Lib, driver int) (string, *Found, error) {
-	return Find(l, m.Env(), driver, m.open, m.release)
+	return Find(l, m.Env(), Machine{Driver: driver}, m.open, m.release)
 }
 
 func rel(m *machine, paths []string) []string {
@@ -243,6 +243,35 @@ func TestNotThere(t *testing.T) {
 		if len(m.opened) != len(c.lib.Majors) {
 			t.Errorf("%s: opened %v, want only the bare sonames", c.lib.Name, m.opened)
 		}
+	}
+}
+
+// TestOldGPU: on a machine whose GPUs predate Turing (a V100: 7.0), CUDA
+// 13's libraries, which dropped those GPUs, are passed over for CUDA 12's,
+// saying why; with CUDA 13's alone, the error says it; on a Turing or
+// newer GPU, or with the GPUs unknown, CUDA 13's are used.
+func TestOldGPU(t *testing.T) {
+	m := newMachine(t)
+	m.env["VIRTUAL_ENV"] = filepath.Join(m.root, "venv")
+	m.system["libcublas.so.13"] = Info{Version: "13.1.0", CUDAMajor: 13, File: "/usr/lib/x86_64-linux-gnu/libcublas.so.13"}
+	p12 := m.lib("venv/lib/python3.12/site-packages/nvidia/cublas/lib/libcublas.so.12", "12.8.4", 12)
+	h, f, err := Find(CUBLAS, m.Env(), Machine{Driver: 13000, NewestCC: 70}, m.open, m.release)
+	if err != nil || h != p12 {
+		t.Fatalf("a 7.0 GPU: loaded %q (%v), want %s", h, err, p12)
+	}
+	if rep := strings.Join(f.Report(), "\n"); !strings.Contains(rep, "libcublas.so.13 (13.1.0): built for CUDA 13, which runs on compute capability 7.5 (Turing) and newer, but this machine's GPUs are 7.0 at most") {
+		t.Errorf("report does not say why cuBLAS 13 was not used: %q", rep)
+	}
+	for _, cc := range []int{75, 90, 0} {
+		if h, _, err := Find(CUBLAS, m.Env(), Machine{Driver: 13000, NewestCC: cc}, m.open, m.release); err != nil || h != "libcublas.so.13" {
+			t.Errorf("compute capability %d: loaded %q (%v), want libcublas.so.13", cc, h, err)
+		}
+	}
+	m2 := newMachine(t)
+	m2.system["libcublas.so.13"] = m.system["libcublas.so.13"]
+	_, _, err = Find(CUBLAS, m2.Env(), Machine{Driver: 13000, NewestCC: 61}, m2.open, m2.release)
+	if err == nil || !strings.Contains(err.Error(), "this machine's GPUs are 6.1 at most (install the library for CUDA 12)") {
+		t.Errorf("CUDA 13's cuBLAS alone on a 6.1 GPU: error %v", err)
 	}
 }
 
