@@ -167,11 +167,16 @@ func contextSyms() (map[string]unsafe.Pointer, error) {
 		if ctxSyms, ctxSymErr = dlsym(drv.handle, "libcuda.so.1", contextFuncs...); ctxSymErr != nil {
 			return
 		}
+		var err error
 		for _, n := range []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"} {
-			if m, err := dlsym(drv.handle, "libcuda.so.1", n); err == nil {
+			var m map[string]unsafe.Pointer
+			if m, err = dlsym(drv.handle, "libcuda.so.1", n); err == nil {
 				ctxSyms[n] = m[n]
 				break
 			}
+		}
+		if err != nil {
+			ctxSyms, ctxSymErr = nil, err // neither: not a libcuda this engine can time with
 		}
 	})
 	return ctxSyms, ctxSymErr
@@ -262,7 +267,9 @@ func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, er
 		c.funcs[k] = f
 	}
 	mod.End()
-	c.params = C.calloc(64, 8)
+	if c.params = C.calloc(64, 8); c.params == nil {
+		return nil, errors.New("allocating 512 bytes of host memory for kernel arguments failed")
+	}
 	if c.blas, err = newBLAS(c); err != nil {
 		return nil, err
 	}

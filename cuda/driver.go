@@ -43,6 +43,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -173,11 +174,23 @@ func DriverVersion() (int, error) {
 	return int(v), nil
 }
 
-// Devices lists the GPUs the driver sees.
+// Devices lists the GPUs the driver sees, asked once a process (the
+// engine's start and the choice of libraries beside it both need them).
 func Devices() ([]Device, error) {
 	if err := Load(); err != nil {
 		return nil, err
 	}
+	devicesOnce.Do(func() { devicesList, devicesErr = listDevices() })
+	return slices.Clone(devicesList), devicesErr
+}
+
+var (
+	devicesOnce sync.Once
+	devicesList []Device
+	devicesErr  error
+)
+
+func listDevices() ([]Device, error) {
 	var n C.int
 	if err := drv.check("cuDeviceGetCount", C.call_cuDeviceGetCount(drv.fn["cuDeviceGetCount"], &n)); err != nil {
 		return nil, err

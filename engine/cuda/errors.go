@@ -59,7 +59,7 @@ func (e *Error) Is(target error) bool {
 // The hints, by kind of failure.
 const (
 	hintOutOfMemory = "the GPU is out of memory: other processes may hold it (nvidia-smi lists them), and training at a smaller --batch-size needs less"
-	hintFault       = "the GPU reported a fault, after which this process cannot use it: run the command again; " +
+	hintFault       = "the GPU reported a fault, after which this process cannot use it: a new process can (a training continues from its checkpoint with --resume); " +
 		"CNNGPU_DEBUG=1 makes the error name the call that caused it, and --cpu runs without the GPU"
 	hintOther = "CNNGPU_DEBUG=1 makes every GPU call wait for the device, so that the error names its cause; --cpu runs without the GPU"
 	hintBug   = "this is a bug in cnngpu's GPU engine: please report it with the command that showed it; --cpu runs without the GPU"
@@ -70,7 +70,9 @@ const (
 var stickyStatus = map[int]bool{
 	214: true, // CUDA_ERROR_ECC_UNCORRECTABLE
 	700: true, // CUDA_ERROR_ILLEGAL_ADDRESS
+	220: true, // CUDA_ERROR_NVLINK_UNCORRECTABLE
 	702: true, // CUDA_ERROR_LAUNCH_TIMEOUT
+	710: true, // CUDA_ERROR_ASSERT: the context must be destroyed
 	714: true, // CUDA_ERROR_HARDWARE_STACK_ERROR
 	715: true, // CUDA_ERROR_ILLEGAL_INSTRUCTION
 	716: true, // CUDA_ERROR_MISALIGNED_ADDRESS

@@ -27,6 +27,8 @@ func TestExplain(t *testing.T) {
 		{&cu.BLASError{Func: "cublasCreate_v2", Status: 3}, hintOutOfMemory},
 		{&cudnn.Error{Func: "cudnnFindConvolutionForwardAlgorithm", Status: 4001, Desc: "CUDNN_STATUS_ALLOC_FAILED"}, hintOutOfMemory},
 		{&cu.Error{Func: "cuStreamSynchronize", Status: 700, Name: "CUDA_ERROR_ILLEGAL_ADDRESS"}, hintFault},
+		{&cu.Error{Func: "cuStreamSynchronize", Status: 710, Name: "CUDA_ERROR_ASSERT"}, hintFault},
+		{&cu.Error{Func: "cuStreamSynchronize", Status: 220, Name: "CUDA_ERROR_NVLINK_UNCORRECTABLE"}, hintFault},
 		{&cu.Error{Func: "cuLaunchKernel(adam)", Status: 701}, hintOther},
 		{&cudnn.Error{Func: "cudnnConvolutionForward", Status: 5000, Desc: "CUDNN_STATUS_EXECUTION_FAILED"}, hintOther},
 		{bug("a rule broken"), hintBug},
