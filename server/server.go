@@ -91,7 +91,25 @@ type Server struct {
 	lost     chan struct{}
 	lostOnce sync.Once
 	lostErr  error
+	// health is what /healthz reads of the batcher besides lost: how
+	// many batches in a row failed (and the last failure), and since when
+	// the batch in progress runs (zero between batches).
+	health struct {
+		sync.Mutex
+		failed  int
+		lastErr error
+		busy    time.Time
+	}
 }
+
+// Unhealthy thresholds: /healthz answers 503 once this many batches in a
+// row have failed (a device that fails without a sticky fault), or while
+// one batch has run longer than StuckAfter (a device that no longer
+// answers); a batch that succeeds makes it healthy again.
+const (
+	FailedBatches = 5
+	StuckAfter    = 30 * time.Second
+)
 
 // New returns a server for model; info is reported by /healthz.
 func New(model *engine.Model, info map[string]string) *Server {
@@ -166,10 +184,22 @@ func (s *Server) batcher() {
 		for _, j := range batch {
 			x = append(x, j.x...)
 		}
+		s.health.Lock()
+		s.health.busy = time.Now()
+		s.health.Unlock()
 		probs, err := s.model.Predict(x)
 		if errors.Is(err, engine.ErrDeviceLost) {
 			s.loseDevice(err)
 		}
+		s.health.Lock()
+		s.health.busy = time.Time{}
+		if err != nil {
+			s.health.failed++
+			s.health.lastErr = err
+		} else {
+			s.health.failed, s.health.lastErr = 0, nil
+		}
+		s.health.Unlock()
 		if err == nil {
 			// A model whose outputs are not finite answers with an error,
 			// never with NaN.
@@ -265,7 +295,25 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, out)
 		return
 	}
+	if problem := s.unhealthy(time.Now()); problem != "" {
+		out["status"], out["error"] = "failing", problem
+		writeJSON(w, http.StatusServiceUnavailable, out)
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// unhealthy says what is wrong with the batcher at now, "" when nothing.
+func (s *Server) unhealthy(now time.Time) string {
+	s.health.Lock()
+	defer s.health.Unlock()
+	switch {
+	case !s.health.busy.IsZero() && now.Sub(s.health.busy) > StuckAfter:
+		return fmt.Sprintf("a batch has been classifying for %.0f s: the device may no longer answer; restart the server", now.Sub(s.health.busy).Seconds())
+	case s.health.failed >= FailedBatches:
+		return fmt.Sprintf("the last %d batches failed (the last: %v); restart the server if this persists", s.health.failed, s.health.lastErr)
+	}
+	return ""
 }
 
 // pixelsRequest is a JSON request: pointers, so that a missing "pixels"

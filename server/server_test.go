@@ -23,6 +23,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -347,6 +348,89 @@ func TestDeviceLost(t *testing.T) {
 	if code, out := health(); code != 503 || out["status"] != "failed" || out["model"] != "test" {
 		t.Errorf("healthz after the fault: %d %v, want 503 with status failed", code, out)
 	}
+}
+
+// failingEngine is the CPU engine whose reads fail, without the device
+// being lost (an error the engine cannot place), while failing is set,
+// and block until release is closed while hang is set.
+type failingEngine struct {
+	*cpu.Engine
+	failing, hang atomic.Bool
+	release       chan struct{}
+}
+
+func (e *failingEngine) Read(t engine.Tensor, off int, dst any) error {
+	if e.hang.Load() {
+		<-e.release
+	}
+	if e.failing.Load() {
+		return errors.New("cuMemcpyDtoH: CUDA_ERROR_UNKNOWN")
+	}
+	return e.Engine.Read(t, off, dst)
+}
+
+// TestHealthFollowsTheBatches: /healthz answers 503 "failing" once
+// FailedBatches batches in a row have failed and 200 again after one
+// succeeds, and 503 while a batch runs longer than StuckAfter.
+func TestHealthFollowsTheBatches(t *testing.T) {
+	e := &failingEngine{Engine: cpu.New(1), release: make(chan struct{})}
+	ts, s, _ := newTestServerOn(t, e)
+	health := func() (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	x := pixelsJSON(make([]float32, 784))
+	e.failing.Store(true)
+	for i := 1; i <= FailedBatches; i++ {
+		if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 503 {
+			t.Fatalf("request %d on a failing engine: %d %v, want 503", i, code, out)
+		}
+		code, out := health()
+		if want := i >= FailedBatches; (code == 503) != want || want && (out["status"] != "failing" || !strings.Contains(fmt.Sprint(out["error"]), "CUDA_ERROR_UNKNOWN")) {
+			t.Errorf("healthz after %d failed batches: %d %v", i, code, out)
+		}
+	}
+	e.failing.Store(false)
+	if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 200 {
+		t.Fatalf("request once the engine works again: %d %v", code, out)
+	}
+	if code, out := health(); code != 200 || out["status"] != "ok" {
+		t.Errorf("healthz after a batch succeeded again: %d %v", code, out)
+	}
+	// A batch that does not end.
+	e.hang.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		post(t, ts.URL+"/v1/predict", "application/json", x)
+	}()
+	for start := time.Now(); ; time.Sleep(time.Millisecond) {
+		s.health.Lock()
+		busy := !s.health.busy.IsZero()
+		s.health.Unlock()
+		if busy {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the batch never started")
+		}
+	}
+	if p := s.unhealthy(time.Now()); p != "" {
+		t.Errorf("a batch just started: unhealthy %q", p)
+	}
+	if p := s.unhealthy(time.Now().Add(StuckAfter + time.Second)); !strings.Contains(p, "the device may no longer answer") {
+		t.Errorf("a batch running past StuckAfter: unhealthy %q", p)
+	}
+	e.hang.Store(false)
+	close(e.release)
+	<-done
 }
 
 // TestJSONBodyLimit: a JSON body is held to MaxJSONBody (a 20 MB list of
