@@ -72,7 +72,7 @@ func WriteAtomicSet(files []File) error {
 			dir = "."
 		}
 		removeStale(dir, base)
-		tmp, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
+		tmp, err := os.CreateTemp(dir, tempPrefix(base)+writerTag()+"-*")
 		if err != nil {
 			abort()
 			return writeError(path, err)
@@ -171,23 +171,50 @@ func syncDir(dir string) error {
 	return err
 }
 
+// writerTag names this process in its temporary files: its PID and its
+// machine's name ("1234@node7"), so that a folder shared between machines
+// (NFS) or containers (each its own PIDs and host name) is cleaned only
+// of the files of this machine's dead writers.
+func writerTag() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r == '/' || r == os.PathSeparator || r < ' ' || r == '*' {
+			return '_'
+		}
+		return r
+	}, host)
+	return strconv.Itoa(os.Getpid()) + "@" + host
+}
+
 // removeStale removes dir's temporary files of target base whose writing
-// process no longer runs. Failures are ignored: the file is then removed
-// by a later write.
+// process, on this machine, no longer runs. Failures are ignored: the
+// file is then removed by a later write.
 func removeStale(dir, base string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	prefix := tempPrefix(base)
+	_, myHost, _ := strings.Cut(writerTag(), "@")
 	for _, e := range ents {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		if !ok || e.IsDir() {
 			continue
 		}
-		pidText, _, ok := strings.Cut(rest, "-")
+		var pidText string
+		if p, tagged, found := strings.Cut(rest, "@"); found {
+			// pid@host-random: another machine's writer is not ours
+			// to judge.
+			i := strings.LastIndex(tagged, "-")
+			if i < 0 || tagged[:i] != myHost {
+				continue
+			}
+			pidText = p
+		} else if pidText, _, ok = strings.Cut(rest, "-"); !ok {
+			continue // pid-random: an earlier build's, taken as this machine's
+		}
 		pid, err := strconv.Atoi(pidText)
-		if !ok || err != nil || pid <= 0 || pid == os.Getpid() || processRuns(pid) {
+		if err != nil || pid <= 0 || pid == os.Getpid() || processRuns(pid) {
 			continue
 		}
 		os.Remove(filepath.Join(dir, e.Name()))

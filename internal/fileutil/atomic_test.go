@@ -53,13 +53,19 @@ func TestStaleTemporaries(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := filepath.Join(dir, "f.txt")
-	gone := fmt.Sprintf(".f.txt.tmp-%d-1", dead.Process.Pid)
+	_, host, _ := strings.Cut(writerTag(), "@")
+	gones := []string{
+		fmt.Sprintf(".f.txt.tmp-%d@%s-1", dead.Process.Pid, host),
+		fmt.Sprintf(".f.txt.tmp-%d-4", dead.Process.Pid), // an earlier build's name
+	}
 	keep := []string{
-		fmt.Sprintf(".f.txt.tmp-%d-2", os.Getppid()),     // a running writer
-		fmt.Sprintf(".g.txt.tmp-%d-3", dead.Process.Pid), // another target
+		fmt.Sprintf(".f.txt.tmp-%d@%s-2", os.Getppid(), host),           // a running writer
+		fmt.Sprintf(".g.txt.tmp-%d@%s-3", dead.Process.Pid, host),       // another target
+		fmt.Sprintf(".f.txt.tmp-%d@%s-other-5", dead.Process.Pid, host), // another machine's (its name longer)
+		fmt.Sprintf(".f.txt.tmp-%d@node-7-6", dead.Process.Pid),         // another machine's: its PIDs are not ours
 		"notes.txt",
 	}
-	for _, n := range append([]string{gone}, keep...) {
+	for _, n := range append(gones, keep...) {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -67,8 +73,10 @@ func TestStaleTemporaries(t *testing.T) {
 	if err := WriteAtomic(p, []byte("data"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
-		t.Errorf("%s (its writer is gone) was not removed: %v", gone, err)
+	for _, gone := range gones {
+		if _, err := os.Stat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s (its writer is gone) was not removed: %v", gone, err)
+		}
 	}
 	for _, n := range keep {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {

@@ -86,7 +86,7 @@ func TestKilledCheckpointWrite(t *testing.T) {
 	if tmp == "" {
 		t.Fatal("the child process ended before its write reached the rename")
 	}
-	if !strings.Contains(filepath.Base(tmp), ".tmp-"+strconv.Itoa(cmd.Process.Pid)+"-") {
+	if !strings.Contains(filepath.Base(tmp), ".tmp-"+strconv.Itoa(cmd.Process.Pid)+"@") {
 		t.Errorf("temporary file %s does not name its writer (pid %d)", tmp, cmd.Process.Pid)
 	}
 	if _, err := os.Stat(tmp); err != nil {
