@@ -114,7 +114,8 @@ func Load() error {
 		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",
 			"cuDeviceGetName", "cuDeviceTotalMem_v2", "cuDeviceGetAttribute", "cuGetErrorName", "cuGetErrorString")
 		if err != nil {
-			loadErr = err
+			C.dlclose(h)
+			loadErr = setup(fmt.Errorf("%w (a driver older than CUDA 11, or a libcuda.so.1 that is not NVIDIA's: nvidia-smi shows the driver); on this machine use --cpu", err))
 			return
 		}
 		d := &driver{handle: h, fn: fn}

@@ -74,17 +74,37 @@ func OpenLibrary(lib nvlib.Lib, describe Describe) (*Library, error) {
 }
 
 func openLibrary(lib nvlib.Lib, env nvlib.Env, m nvlib.Machine, describe Describe) (*Library, error) {
-	h, found, err := nvlib.Find(lib, env, m, func(c nvlib.Candidate) (unsafe.Pointer, nvlib.Info, error) {
+	o, found, err := nvlib.Find(lib, env, m, func(c nvlib.Candidate) (opened, nvlib.Info, error) {
 		return openCandidate(lib, c, describe)
-	}, func(h unsafe.Pointer) { C.dlclose(h) })
+	}, opened.close)
 	if err != nil {
 		return nil, err
 	}
-	return &Library{handle: h, Found: found}, nil
+	return &Library{handle: o.h, Found: found}, nil
+}
+
+// opened is a candidate's handle and those of the companions opened for
+// it (kept open while it is: the dynamic loader resolved it against them).
+type opened struct {
+	h     unsafe.Pointer
+	comps []unsafe.Pointer
+}
+
+// close releases a candidate passed over, its companions with it, so that
+// the next candidate's loading does not find them by soname (another
+// folder's libcublasLt beside this folder's libcublas).
+func (o opened) close() {
+	if o.h != nil {
+		C.dlclose(o.h)
+	}
+	for _, c := range o.comps {
+		C.dlclose(c)
+	}
 }
 
 // openCandidate opens one candidate file and describes it.
-func openCandidate(lib nvlib.Lib, c nvlib.Candidate, describe Describe) (unsafe.Pointer, nvlib.Info, error) {
+func openCandidate(lib nvlib.Lib, c nvlib.Candidate, describe Describe) (opened, nvlib.Info, error) {
+	var o opened
 	if c.InFolder() {
 		// A folder off the system's search path: what the library needs
 		// from it is opened first, so the dynamic loader finds it by
@@ -92,15 +112,17 @@ func openCandidate(lib nvlib.Lib, c nvlib.Candidate, describe Describe) (unsafe.
 		// report.
 		for _, comp := range lib.Companions(c.Major) {
 			p := filepath.Join(filepath.Dir(c.Path), comp)
-			if _, err := dlopenOne(p, true); err != nil {
-				continue
+			if h, err := dlopenOne(p, true); err == nil {
+				o.comps = append(o.comps, h)
 			}
 		}
 	}
 	h, err := dlopenOne(c.Path, false)
 	if err != nil {
-		return nil, nvlib.Info{}, err
+		o.close()
+		return opened{}, nvlib.Info{}, err
 	}
+	o.h = h
 	sym := func(name string) unsafe.Pointer {
 		cn := C.CString(name)
 		defer C.free(unsafe.Pointer(cn))
@@ -108,14 +130,14 @@ func openCandidate(lib nvlib.Lib, c nvlib.Candidate, describe Describe) (unsafe.
 	}
 	info, err := describe(sym)
 	if err != nil {
-		C.dlclose(h)
-		return nil, info, err
+		o.close()
+		return opened{}, info, err
 	}
 	// Which file the system loaded (a bare soname resolves to a path).
 	if f := C.c_dlfile(sym(lib.Probe)); f != nil {
 		info.File = C.GoString(f)
 	}
-	return h, info, nil
+	return o, info, nil
 }
 
 // dlopenOne opens one file or soname, lazily or not; the error is dlerror.
