@@ -243,6 +243,9 @@ func LooksLikeCheckpoint(b []byte) bool {
 // image, MNIST's data, a PyTorch file); "" where it is none of them (then
 // it may be a damaged checkpoint).
 func otherFileKind(b []byte) string {
+	if LooksLikeCheckpoint(b) {
+		return "" // a checkpoint damaged in its first bytes
+	}
 	switch {
 	case bytes.HasPrefix(b, []byte("\x93NUMPY")):
 		return "is a NumPy .npy file (an export)"

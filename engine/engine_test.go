@@ -263,6 +263,16 @@ func TestCheckpointRefusesDamage(t *testing.T) {
 	if _, err := engine.LoadCheckpoint(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("LoadCheckpoint error does not name the file: %v", err)
 	}
+	// Damage to the length field that makes it look like another kind of
+	// file ('{': JSON, 1f 8b: gzip) is still a damaged checkpoint.
+	for _, start := range [][]byte{{'{'}, {0x1f, 0x8b}} {
+		bad := slices.Clone(b)
+		copy(bad, start)
+		os.WriteFile(path, bad, 0o644)
+		if _, err := engine.LoadCheckpoint(path); err == nil || strings.Contains(err.Error(), "not a cnngpu checkpoint") || !strings.Contains(err.Error(), "damaged") {
+			t.Errorf("a checkpoint starting %x: %v; want it called damaged", start, err)
+		}
+	}
 }
 
 // editMeta returns checkpoint b with its metadata changed by edit (the

@@ -92,7 +92,7 @@ func jpegEnd(data []byte) (int, bool) {
 			// gain map): the images after the first are its own.
 			return 0, false
 		}
-		if m == 0xe1 && pos+2+n <= len(data) && declaresContainer(data[pos+4:pos+2+n]) {
+		if m == 0xe1 && n >= 2 && pos+2+n <= len(data) && declaresContainer(data[pos+4:pos+2+n]) {
 			// A container photo (a phone's portrait or motion photo:
 			// depth map, gain map or video appended, listed in its XMP).
 			return 0, false

@@ -95,6 +95,12 @@ func TestImageEnd(t *testing.T) {
 	if _, err := DecodeDigit(append(withSegment(jpg, 0xe1, xmp(`xmlns:dc="http://purl.org/dc/elements/1.1/"`)), enc(t, small, "jpeg")...)); err == nil {
 		t.Error("a JPEG with XMP listing no container, then another JPEG: accepted")
 	}
+	// A segment length too short for its own field is no end, and no panic.
+	for _, n := range []byte{0, 1} {
+		if end, ok := imageEnd("jpeg", []byte{0xff, 0xd8, 0xff, 0xe1, 0, n, 0xff, 0xd9}); ok && end != 8 {
+			t.Errorf("APP1 of length %d: end %d", n, end)
+		}
+	}
 }
 
 // FuzzImageEnd: imageEnd neither panics nor returns an end outside the
@@ -113,6 +119,9 @@ func FuzzImageEnd(f *testing.F) {
 		}
 		f.Add(format, b.Bytes())
 	}
+	// APP1 segments whose length is shorter than the length field itself.
+	f.Add("jpeg", []byte{0xff, 0xd8, 0xff, 0xe1, 0, 0, 0xff, 0xd9})
+	f.Add("jpeg", []byte{0xff, 0xd8, 0xff, 0xe1, 0, 1, 0xff, 0xd9})
 	f.Fuzz(func(t *testing.T, format string, data []byte) {
 		for _, as := range []string{"png", "jpeg", "gif", format} {
 			if end, ok := imageEnd(as, data); ok && (end < 0 || end > len(data)) {

@@ -120,7 +120,24 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 		}
 	}
 	guess := ""
-	if g := nearest(names, name); g != "" {
+	g := nearest(names, name)
+	if parent == nil {
+		// A subcommand given alone (`cnngpu fetch`): its command first.
+		var subs []string
+		for _, c := range cmds {
+			for _, sc := range c.Subcommands {
+				if !sc.Hidden {
+					subs = append(subs, c.Name+" "+sc.Name)
+				}
+			}
+		}
+		for _, sub := range subs {
+			if strings.EqualFold(sub[strings.Index(sub, " ")+1:], name) {
+				g = sub
+			}
+		}
+	}
+	if g != "" {
 		guess = fmt.Sprintf(" (did you mean %s?)", g)
 	}
 	if parent == nil {
@@ -131,13 +148,15 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 }
 
 // nearest returns the one name of names that word is a slip of (the same
-// but for case, or one or two letters changed, added, removed or swapped
-// where the name is longer than three letters), "" where none or several are.
+// but for case, one letter changed, added, removed or swapped where both
+// are longer than two letters, or two where both are longer than four),
+// "" where none or several are.
 func nearest(names []string, word string) string {
 	found := ""
 	for _, n := range names {
 		d := editDistance(strings.ToLower(n), strings.ToLower(word))
-		if d == 0 || (d == 1 && len(n) > 2) || (d == 2 && len(n) > 3) {
+		short := min(len(n), len(word))
+		if d == 0 || (d == 1 && short > 2) || (d == 2 && short > 4) {
 			if found != "" {
 				return ""
 			}

@@ -127,6 +127,17 @@ func rootFlagError(cmds []*cli.Command, err error) string {
 			}
 		}
 	}
+	// The example is the command given after the flag, where it has it.
+	example := ""
+	for _, a := range os.Args[1:] {
+		if slices.Contains(of, a) {
+			example = a
+			break
+		}
+	}
+	if len(of) > 0 && example == "" {
+		example = of[0]
+	}
 	if len(of) == 0 {
 		if len(name) == 1 {
 			return fmt.Sprintf("unknown flag -%s", name)
@@ -134,7 +145,7 @@ func rootFlagError(cmds []*cli.Command, err error) string {
 		return fmt.Sprintf("unknown flag --%s", name)
 	}
 	return fmt.Sprintf("--%s before the command: it is a flag of %s; give it after the command, as in %s",
-		name, strings.Join(of, ", "), shell.Command(of[0]+" --"+name+value))
+		name, strings.Join(of, ", "), shell.Command(example+" --"+name+value))
 }
 
 // onUsage turns urfave/cli's flag parse errors into exit code 2.

@@ -823,6 +823,10 @@ func TestQuietNamesAMadeUpCheckpoint(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Errorf("train --quiet --out m.safetensors: exit %d, stderr %q; want nothing", code, stderr)
 	}
+	_, stderr, code = runIn(t, cwd, time.Minute, "train", "--cpu", "--epochs", "2", "--quiet", "--data", data, "--resume", "m.safetensors")
+	if code != 0 || stderr != "" {
+		t.Errorf("train --quiet --resume m.safetensors: exit %d, stderr %q; want nothing", code, stderr)
+	}
 }
 
 // TestSecondInterruptEndsAHungStop: after a first Ctrl-C, whose clean stop

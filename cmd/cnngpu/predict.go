@@ -195,6 +195,9 @@ func readDigit(name string) ([]float32, error) {
 		return nil, errors.New("standard input is empty: give an image on it (cnngpu predict --model FILE - < digit.png)")
 	}
 	if engine.LooksLikeCheckpoint(data) {
+		if name == "-" {
+			return nil, errors.New("standard input holds a cnngpu checkpoint, not an image: give the checkpoint's file as --model FILE")
+		}
 		return nil, fmt.Errorf("is a cnngpu checkpoint, not an image: give it as --model %s", shell.Quote(name))
 	}
 	return loader.DecodeDigit(data)

@@ -51,7 +51,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "checkpoint path, written after every epoch (default: runs/model-<time>.safetensors); \"{seed}\" in it is replaced by the seed, and with --seeds a path without it gets -seedN before its extension"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
 			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to this file (with --seeds: each epoch with its seed, each seed's result and the summary)"},
-			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result (with --seeds: a line per seed and the summary), and on standard error a fall-back to the CPU engine and, without --out, the checkpoint's name"},
+			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result (with --seeds: a line per seed and the summary), and on standard error a fall-back to the CPU engine and, without --out or --resume, the checkpoint's name"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result (each seed's with --seeds, and the summary) as JSON on standard output"},
 		},
 		Action: trainAction,
@@ -493,7 +493,7 @@ func trainAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs)\n",
 		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds)
-	if s.quiet && !c.IsSet("out") {
+	if s.quiet && !c.IsSet("out") && c.String("resume") == "" {
 		// The name was made up here: say it even when quiet.
 		fmt.Fprintf(stderr, "checkpoint: %s\n", r.Checkpoint)
 	}

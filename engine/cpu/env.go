@@ -6,7 +6,7 @@ package cpu
 import (
 	"fmt"
 	"os"
-	"strconv"
+	"strings"
 )
 
 // noAsm reads CNNGPU_NOASM: 1 (or true) makes the engine use its portable
@@ -21,8 +21,12 @@ func noAsm() (bool, error) {
 	if v == "" {
 		return false, nil
 	}
-	off, err := strconv.ParseBool(v)
-	if err != nil {
+	var off bool
+	switch strings.ToLower(v) {
+	case "1", "true":
+		off = true
+	case "0", "false":
+	default:
 		return true, fmt.Errorf("CNNGPU_NOASM=%q: expected 1 or true (the portable Go kernels instead of the AVX2/FMA assembly), or 0 or false (the default)", v)
 	}
 	return off, nil
