@@ -230,6 +230,19 @@ func (cv *Conv) Alternatives(dir int) []int {
 	return out
 }
 
+// Required is the workspace direction dir's algorithm in use needs (its
+// alternatives left out: Workspace covers them).
+func (cv *Conv) Required(dir int) int { return cv.ws[dir] }
+
+// KeepWithin leaves out of direction dir's alternatives those that need
+// more workspace than bytes (the algorithm in use stays, whatever it
+// needs): where memory is short, they are not worth it.
+func (cv *Conv) KeepWithin(dir, bytes int) {
+	cv.Timed[dir] = slices.DeleteFunc(cv.Timed[dir], func(a AlgoTime) bool {
+		return a.Memory > bytes && a.Algo != cv.Algo(dir)
+	})
+}
+
 // Algo is direction dir's algorithm in use.
 func (cv *Conv) Algo(dir int) int { return cv.algo[dir] }
 

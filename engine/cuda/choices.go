@@ -342,8 +342,8 @@ func (e *Engine) remember(dirs []planDir, tuned bool) {
 			continue
 		}
 		cv := e.convs[pd.s]
-		if cv == nil || !cv.Prepared(pd.dir) {
-			continue
+		if cv == nil || !cv.Prepared(pd.dir) || e.trimmed[pd] {
+			continue // trimmed: the search's full result stays on disk
 		}
 		if t := cv.Timings(pd.dir); len(t) > 0 {
 			kv[e.choiceKey(pd.s, pd.dir)] = dirChoice{Timed: t, Algo: cv.Algo(pd.dir), Tuned: tuned, Own: e.convOwn[pd]}

@@ -100,6 +100,10 @@ type convPlan interface {
 	// place against the one in use, Algo; Use switches to one.
 	// Workspace covers them all.
 	Alternatives(dir int) []int
+	// Required is the workspace of the algorithm in use alone;
+	// KeepWithin drops the alternatives that need more than bytes.
+	Required(dir int) int
+	KeepWithin(dir, bytes int)
 	Algo(dir int) int
 	Use(dir, algo int) error
 	// Timings is direction dir's search result (nil before Prepare or
@@ -234,6 +238,8 @@ func (p *libraryConv) Workspace(dir int) int      { return p.cv.Workspace(dir) }
 func (p *libraryConv) Prepared(dir int) bool      { return p.cv.Prepared(dir) }
 func (p *libraryConv) Alternatives(dir int) []int { return p.cv.Alternatives(dir) }
 func (p *libraryConv) Algo(dir int) int           { return p.cv.Algo(dir) }
+func (p *libraryConv) Required(dir int) int       { return p.cv.Required(dir) }
+func (p *libraryConv) KeepWithin(dir, bytes int)  { p.cv.KeepWithin(dir, bytes) }
 func (p *libraryConv) Use(dir, algo int) error    { return p.cv.Use(dir, algo) }
 func (p *libraryConv) Timings(dir int) []cudnn.AlgoTime {
 	return p.cv.Timings(dir)

@@ -86,6 +86,10 @@ type emuGPU struct {
 	// alternatives each convolution offers per direction (emuConv): the
 	// engine's tuning times them in place.
 	alternatives [3][]int
+	// altMemory, when set, is the workspace each alternative algorithm
+	// needs (algorithm 0 needs emuWorkspace); maxAlloc, when set, fails
+	// every allocation larger (out of memory).
+	altMemory, maxAlloc int
 	// delay, when set, makes the events' clock a virtual one that only
 	// the ops named in it advance (a kernel's name, or "convolution
 	// forward" and the like), each by its delay when it runs: a test
@@ -347,6 +351,9 @@ func (g *emuGPU) Alloc(bytes int) (cu.Ptr, error) {
 		return fmt.Errorf("allocating %.1f MiB on GPU 0 (0.0 MiB free of 4096.0 MiB): %w", float64(bytes)/(1<<20), oom("cuMemAlloc_v2"))
 	}); err != nil {
 		return 0, err
+	}
+	if g.maxAlloc > 0 && bytes > g.maxAlloc {
+		return 0, fmt.Errorf("allocating %d bytes on GPU 0 (at most %d free in one piece): %w", bytes, g.maxAlloc, oom("cuMemAlloc_v2"))
 	}
 	p, err := g.mem.Alloc(bytes)
 	return cu.Ptr(p), err
@@ -997,12 +1004,30 @@ type emuConv struct {
 
 const emuWorkspace = 4096
 
-// Workspace is the same for every prepared direction.
+// Workspace covers the algorithm in use and the alternatives.
 func (c *emuConv) Workspace(dir int) int {
 	if !c.prepared[dir] {
 		return 0
 	}
-	return emuWorkspace
+	n := c.memOf(c.algo[dir])
+	for _, a := range c.alts[dir] {
+		n = max(n, c.memOf(a))
+	}
+	return n
+}
+
+// memOf is the workspace algorithm a needs.
+func (c *emuConv) memOf(a int) int {
+	if a == 0 || c.g.altMemory == 0 {
+		return emuWorkspace
+	}
+	return c.g.altMemory
+}
+
+func (c *emuConv) Required(dir int) int { return c.memOf(c.algo[dir]) }
+
+func (c *emuConv) KeepWithin(dir, bytes int) {
+	c.alts[dir] = slices.DeleteFunc(slices.Clone(c.alts[dir]), func(a int) bool { return a != c.algo[dir] && c.memOf(a) > bytes })
 }
 
 func (c *emuConv) Prepared(dir int) bool { return c.prepared[dir] }
@@ -1041,7 +1066,7 @@ func (c *emuConv) Timings(dir int) []cudnn.AlgoTime {
 	}
 	var out []cudnn.AlgoTime
 	for i, a := range append([]int{0}, c.alts[dir]...) {
-		out = append(out, cudnn.AlgoTime{Algo: a, MS: 0.5 + 0.1*float32(i), Memory: emuWorkspace, Math: cudnn.MathFMA})
+		out = append(out, cudnn.AlgoTime{Algo: a, MS: 0.5 + 0.1*float32(i), Memory: c.memOf(a), Math: cudnn.MathFMA})
 	}
 	return out
 }
@@ -1058,7 +1083,7 @@ func (c *emuConv) Restore(dir int, timed []cudnn.AlgoTime, algo int) error {
 	}
 	ok := slices.ContainsFunc(timed, func(a cudnn.AlgoTime) bool { return a.Algo == algo })
 	for _, a := range timed {
-		if (a.Algo != 0 && !slices.Contains(c.alts[dir], a.Algo)) || a.Memory != emuWorkspace {
+		if (a.Algo != 0 && !slices.Contains(c.alts[dir], a.Algo)) || a.Memory != c.memOf(a.Algo) {
 			ok = false
 		}
 	}
@@ -1112,8 +1137,8 @@ func (c *emuConv) run(s int, what string, ws cu.Ptr, wsBytes int, in, out []cu.P
 		if c.g.stuck != nil {
 			return nil
 		}
-		if wsBytes < emuWorkspace {
-			return fmt.Errorf("emulated cuDNN: %s with %d bytes of workspace, %d needed", what, wsBytes, emuWorkspace)
+		if need := c.memOf(c.algo[map[string]int{"convolution forward": 0, "convolution backward data": 1, "convolution backward filter": 2}[what]]); wsBytes < need {
+			return fmt.Errorf("emulated cuDNN: %s with %d bytes of workspace, %d needed", what, wsBytes, need)
 		}
 		if _, err := c.g.mem.Bytes(uint64(ws), wsBytes); err != nil {
 			return fmt.Errorf("emulated cuDNN: %s workspace: %w", what, err)

@@ -59,10 +59,14 @@ type Engine struct {
 	partial devBuf          // per-block partial sums of the gradient reductions
 	graphs  map[int]graph
 	warm    map[int]bool
-	err     error // first failure of a queued op
-	tf32    bool
-	own     bool // the own kernel set (KernelsEnv)
-	conv    convMode
+	// eager is the keys whose recording failed for a reason of its own
+	// (not memory, not the device): their steps run without a graph
+	// (Replay, warnEager).
+	eager map[int]bool
+	err   error // first failure of a queued op
+	tf32  bool
+	own   bool // the own kernel set (KernelsEnv)
+	conv  convMode
 	// convOwn is the convolution directions that run on our conv3
 	// kernels in ConvEnv's "timed" mode: timed faster in place
 	// (tune.go) or remembered so (choices.go).
@@ -82,9 +86,12 @@ type Engine struct {
 	// fusedDrops counts the products that run apart because cuBLASLt
 	// failed at them in DenseEnv's "timed" mode (warnFused).
 	fusedDrops int
-	streams    bool   // a second stream in the backward ops (StreamsEnv)
-	lane       lane   // that stream, made on first use
-	wsLane     devBuf // the lane's cuDNN workspace
+	// eagerRuns counts the recordings that failed on their own, after
+	// which their steps run without a graph (warnEager).
+	eagerRuns int
+	streams   bool   // a second stream in the backward ops (StreamsEnv)
+	lane      lane   // that stream, made on first use
+	wsLane    devBuf // the lane's cuDNN workspace
 	// laneUse is what the work queued on the lane since its last join
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
@@ -96,8 +103,12 @@ type Engine struct {
 	settled  map[planDir]bool
 	// lost is the directions an alternative of which could not be
 	// recorded for timing: not remembered as timed.
-	lost   map[planDir]bool
-	tuners map[int]*tuner
+	lost map[planDir]bool
+	// trimmed is the directions whose alternatives needing more workspace
+	// than could be had were left out (plan): neither timed nor
+	// remembered by this process.
+	trimmed map[planDir]bool
+	tuners  map[int]*tuner
 	// choices remembers searches and in-place timings between processes
 	// (choices.go; nil: off), under keys that start with identity.
 	choices  *choiceStore
@@ -149,8 +160,8 @@ func New(device int, tf32 bool) (*Engine, error) {
 
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
-	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, lost: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{}, eager: map[int]bool{},
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, lost: map[planDir]bool{}, trimmed: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -177,7 +178,9 @@ type walkResult struct {
 	// algorithm (the recordings after the first), which the engine
 	// leaves out of the timing (tune.go) without an error; or it failed
 	// planning or first running a fused product of cuBLASLt's in
-	// DenseEnv's "timed" mode, which then runs apart (fused.go).
+	// DenseEnv's "timed" mode, which then runs apart (fused.go); or it
+	// failed the step's recording for a reason of its own, after which
+	// the step runs without a graph (graphs.go).
 	absorbed   bool
 	points     [faultKinds]int
 	violations []string
@@ -206,7 +209,7 @@ func walkOnce(t *testing.T, v variant, sc walkScenario, f emuFault) walkResult {
 		return sc.run(w)
 	})
 	r.fired, r.firedErr = w.g.fired, w.g.firedErr
-	r.absorbed = sc.tuning && w.g.firedIn > 1 || w.e != nil && w.e.fusedDrops > 0
+	r.absorbed = sc.tuning && w.g.firedIn > 1 || w.e != nil && (w.e.fusedDrops > 0 || w.e.eagerRuns > 0)
 	r.points = w.g.points
 	r.points[faultSticky] = w.g.executed
 	if r.fired != nil && w.g.stuck == nil && outOfMemory(r.firedErr) {
@@ -519,5 +522,105 @@ func TestFaultBehindALibrary(t *testing.T) {
 				t.Errorf("violations: %q", tr.g.violations)
 			}
 		})
+	}
+}
+
+// TestRecordingFailureRunsWithoutAGraph: a library call that fails while
+// the step is recorded, but not when it runs (a call CUDA cannot record),
+// does not end the run: the step runs without a graph from then on,
+// warned once, and trains as the recorded step does.
+func TestRecordingFailureRunsWithoutAGraph(t *testing.T) {
+	const bs, steps = 8, 5
+	for _, c := range []struct {
+		v    variant
+		call string
+	}{{variants[0], "cudnnConvolutionForward"}, {variants[0], "cublasSgemm_v2"}, {variants[2], "cudnnConvolutionBackwardFilter"}} {
+		t.Run(c.v.name+"/"+c.call, func(t *testing.T) {
+			defer func(f func(string, ...any)) { warnf = f }(warnf)
+			var warned []string
+			warnf = func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }
+			eagerWarned.Store(false)
+			clean := newEmuTraining(t, c.v, bs, steps)
+			at := 0
+			for range steps {
+				before := clean.g.calls[c.call]
+				if clean.step(); clean.g.captures > 0 && at == 0 {
+					at = before + 1
+				}
+			}
+			if at == 0 || clean.g.calls[c.call] < at {
+				t.Fatalf("%s is not called in the recording", c.call)
+			}
+			tr := newEmuTraining(t, c.v, bs, steps)
+			tr.g.fault = emuFault{faultLibrary, at, c.call, false}
+			for i := range steps {
+				if err := tr.try(); err != nil {
+					t.Fatalf("step %d, after %s failed in the recording: %v", i+1, c.call, err)
+				}
+			}
+			if tr.g.fired == nil || tr.g.firedIn == 0 {
+				t.Fatalf("the fault at %s call %d did not fire in a recording", c.call, at)
+			}
+			if tr.e.eagerRuns != 1 || tr.g.captures != 1 {
+				t.Errorf("%d recordings failed, %d made; want 1 failed and no more tried", tr.e.eagerRuns, tr.g.captures)
+			}
+			if len(warned) != 1 || !strings.Contains(warned[0], c.call) || !strings.Contains(warned[0], "runs without a graph") {
+				t.Errorf("warnings %q; want one naming %s", warned, c.call)
+			}
+			got, err := tr.m.Params()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := clean.m.Params()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Exactly, but where the recorded step's timing moved a
+			// convolution onto our conv3 kernels (their own order of
+			// summation), which the steps without a graph do not time.
+			atol, rtol := 0.0, 0.0
+			if c.v.own {
+				atol, rtol = 1e-5, 1e-3
+			}
+			for i := range got {
+				if d := math.Abs(float64(got[i] - want[i])); d > atol+rtol*math.Abs(float64(want[i])) {
+					t.Errorf("the steps run without a graph train otherwise than the recorded ones: parameter %d is %g, want %g", i, got[i], want[i])
+					break
+				}
+			}
+			if len(tr.g.violations) != 0 {
+				t.Errorf("violations: %q", tr.g.violations)
+			}
+		})
+	}
+}
+
+// TestAlternativesNeedingTooMuchMemory: where cuDNN's alternatives to time
+// in place need more workspace than can be had, the run goes on with the
+// algorithm in use alone, its own workspace allocated, and the directions
+// neither timed nor remembered (trimmed: a process with the memory times
+// them).
+func TestAlternativesNeedingTooMuchMemory(t *testing.T) {
+	const bs, steps = 8, 24
+	tr := newEmuTraining(t, variants[0], bs, steps)
+	tr.g.altMemory, tr.g.maxAlloc = 256<<20, 64<<20
+	for i := range steps {
+		if err := tr.try(); err != nil {
+			t.Fatalf("step %d, with the alternatives' workspace out of reach: %v", i+1, err)
+		}
+	}
+	var trimmed []string
+	for pd := range tr.e.trimmed {
+		trimmed = append(trimmed, dirNames[pd.dir])
+	}
+	slices.Sort(trimmed)
+	if want := []string{dirNames[dirFilter], dirNames[dirForward]}; !slices.Equal(slices.Compact(trimmed), want) {
+		t.Errorf("directions trimmed %q, want %q (those with alternatives)", trimmed, want)
+	}
+	if tr.e.ws.bytes >= tr.g.altMemory {
+		t.Errorf("workspace %d bytes: the alternatives' %d was allocated", tr.e.ws.bytes, tr.g.altMemory)
+	}
+	if len(tr.g.violations) != 0 {
+		t.Errorf("violations: %q", tr.g.violations)
 	}
 }

@@ -8,7 +8,11 @@
 package cuda
 
 import (
+	"errors"
+	"sync/atomic"
 	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
 
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
@@ -21,11 +25,18 @@ import (
 // the recordings in turn, one direction at a time, keeping the fastest
 // (tune.go); every call runs fn's work once.
 //
-// A failed warm-up or recording is not kept: the next call for the key
-// starts again with a warm-up (which sizes what a failure left unsized).
+// A failed warm-up is not kept: the next call for the key starts again
+// with a warm-up (which sizes what a failure left unsized). So is a
+// recording that failed for want of memory or with the device; one that
+// failed otherwise (a call CUDA cannot record, a graph it will not
+// instantiate) makes the key's steps run without a graph from then on,
+// that step included, with a warning once a process.
 func (e *Engine) Replay(key int, fn func()) error {
 	if err := e.takeErr(); err != nil {
 		return err // of an op queued before
+	}
+	if e.eager[key] {
+		return e.runEager(fn)
 	}
 	if t := e.tuners[key]; t != nil {
 		return e.explain(e.tuneStep(key, t))
@@ -49,7 +60,14 @@ func (e *Engine) Replay(key int, fn func()) error {
 	g, touched, err := e.capture(fn)
 	if err != nil {
 		delete(e.warm, key)
-		return err
+		if !recordingOnly(err) {
+			return err
+		}
+		// The warm-up ran this work: what failed is the recording.
+		// The step runs without a graph from here, slower.
+		e.eager[key] = true
+		e.warnEager(err)
+		return e.runEager(fn)
 	}
 	e.graphs[key], e.touched[key] = g, touched
 	if t := e.newTuner(g, fn); t != nil {
@@ -58,6 +76,34 @@ func (e *Engine) Replay(key int, fn func()) error {
 	}
 	return e.explain(e.c.Replay(g))
 }
+
+// runEager runs fn's work as it is queued, without a recording.
+func (e *Engine) runEager(fn func()) error {
+	fn()
+	e.settle()
+	return e.explain(e.takeErr())
+}
+
+// recordingOnly tells whether err, a recording's failure, may be the
+// recording's alone (a call CUDA cannot record, a graph it will not
+// instantiate), so that the same work run without one may succeed: not
+// out of memory, not a device fault, not the engine's own bug.
+func recordingOnly(err error) bool {
+	var x *Error
+	return errors.As(err, &x) && x.Hint == hintOther && !errors.Is(err, engine.ErrDeviceLost)
+}
+
+// warnEager says once a process that a step runs without its graph.
+func (e *Engine) warnEager(err error) {
+	e.eagerRuns++
+	if eagerWarned.Swap(true) {
+		return
+	}
+	warnf("recording the step as a CUDA graph failed: %v\nthe step runs without a graph from here (slower), and the run goes on\nhint: if it should work here, CNNGPU_DEBUG=1 names the call that broke the recording", err)
+}
+
+// eagerWarned: warnEager has spoken in this process.
+var eagerWarned atomic.Bool
 
 // capture records fn as a graph, with the memory its ops declare.
 func (e *Engine) capture(fn func()) (graph, []region, error) {

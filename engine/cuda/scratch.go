@@ -31,12 +31,22 @@ type devBuf struct {
 // old memory, and so never happens during a recording (a warm-up run
 // sizes everything first): that is refused as the engine's bug.
 func (e *Engine) grow(b *devBuf, bytes int) (cu.Ptr, bool) {
+	if !e.resize(b, bytes, false) {
+		return 0, false
+	}
+	return b.p, true
+}
+
+// resize is grow; optional: the memory is wanted, not needed, so that
+// running out of it returns false with b empty and the engine unfailed
+// (any other failure fails it all the same).
+func (e *Engine) resize(b *devBuf, bytes int, optional bool) bool {
 	if bytes <= b.bytes {
-		return b.p, true
+		return true
 	}
 	if e.recording {
 		e.fail(bug("scratch grown during a graph recording (the warm-up run sizes it)"))
-		return 0, false
+		return false
 	}
 	e.settle()
 	e.Reset()
@@ -47,11 +57,13 @@ func (e *Engine) grow(b *devBuf, bytes int) (cu.Ptr, bool) {
 	}
 	p, err := e.c.Alloc(bytes)
 	if err != nil {
-		e.fail(err)
-		return 0, false
+		if !optional || !outOfMemory(err) {
+			e.fail(err)
+		}
+		return false
 	}
 	b.p, b.bytes = p, bytes
-	return p, true
+	return true
 }
 
 // dzFor returns device scratch of at least n floats for the activation
@@ -122,6 +134,15 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 			return nil
 		}
 		e.remember([]planDir{{s, dir}}, false)
+	}
+	if need := cv.Workspace(dir); need > ws.bytes && need > cv.Required(dir) {
+		// The alternatives to time in place ask for more workspace than
+		// the algorithm in use: worth it only where memory allows.
+		had := ws.bytes
+		if !e.resize(ws, need, true) {
+			cv.KeepWithin(dir, max(had, cv.Required(dir)))
+			e.trimmed[planDir{s, dir}] = true // timed by a process with the memory
+		}
 	}
 	if _, ok := e.grow(ws, cv.Workspace(dir)); !ok {
 		return nil
