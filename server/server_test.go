@@ -283,6 +283,20 @@ func TestConcurrentRequestsGetTheirOwnAnswers(t *testing.T) {
 	}
 }
 
+// getHealth is GET /healthz of the server at url: the status code and
+// the JSON answer.
+func getHealth(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 // lostEngine is the CPU engine whose reads fail as a GPU's do after a
 // sticky fault (engine.ErrDeviceLost), from the fail-th read on.
 type lostEngine struct {
@@ -304,17 +318,7 @@ func (e *lostEngine) Read(t engine.Tensor, off int, dst any) error {
 func TestDeviceLost(t *testing.T) {
 	e := &lostEngine{Engine: cpu.New(1), fail: 2}
 	ts, s, _ := newTestServerOn(t, e)
-	health := func() (int, map[string]any) {
-		t.Helper()
-		resp, err := http.Get(ts.URL + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
+	health := func() (int, map[string]any) { t.Helper(); return getHealth(t, ts.URL) }
 	x := pixelsJSON(make([]float32, 784))
 	if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 200 {
 		t.Fatalf("first request: %d %v, want 200", code, out)
@@ -375,17 +379,7 @@ func (e *failingEngine) Read(t engine.Tensor, off int, dst any) error {
 func TestHealthFollowsTheBatches(t *testing.T) {
 	e := &failingEngine{Engine: cpu.New(1), release: make(chan struct{})}
 	ts, s, _ := newTestServerOn(t, e)
-	health := func() (int, map[string]any) {
-		t.Helper()
-		resp, err := http.Get(ts.URL + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
+	health := func() (int, map[string]any) { t.Helper(); return getHealth(t, ts.URL) }
 	x := pixelsJSON(make([]float32, 784))
 	e.failing.Store(true)
 	for i := 1; i <= FailedBatches; i++ {
