@@ -86,10 +86,14 @@ type emuGPU struct {
 	// alternatives each convolution offers per direction (emuConv): the
 	// engine's tuning times them in place.
 	alternatives [3][]int
-	// altMemory, when set, is the workspace each alternative algorithm
-	// needs (algorithm 0 needs emuWorkspace); maxAlloc, when set, fails
-	// every allocation larger (out of memory).
-	altMemory, maxAlloc int
+	// altMemory[dir], when set, is the workspace each alternative
+	// algorithm of direction dir needs (algorithm 0 needs emuWorkspace);
+	// maxAlloc, when set, fails every allocation larger (out of memory).
+	altMemory [3]int
+	maxAlloc  int
+	// baseMemory[dir], when set, is what algorithm 0 of direction dir
+	// needs instead of emuWorkspace.
+	baseMemory [3]int
 	// delay, when set, makes the events' clock a virtual one that only
 	// the ops named in it advance (a kernel's name, or "convolution
 	// forward" and the like), each by its delay when it runs: a test
@@ -1009,25 +1013,28 @@ func (c *emuConv) Workspace(dir int) int {
 	if !c.prepared[dir] {
 		return 0
 	}
-	n := c.memOf(c.algo[dir])
+	n := c.memOf(dir, c.algo[dir])
 	for _, a := range c.alts[dir] {
-		n = max(n, c.memOf(a))
+		n = max(n, c.memOf(dir, a))
 	}
 	return n
 }
 
-// memOf is the workspace algorithm a needs.
-func (c *emuConv) memOf(a int) int {
-	if a == 0 || c.g.altMemory == 0 {
+// memOf is the workspace algorithm a of direction dir needs.
+func (c *emuConv) memOf(dir, a int) int {
+	switch {
+	case a == 0 && c.g.baseMemory[dir] > 0:
+		return c.g.baseMemory[dir]
+	case a == 0 || c.g.altMemory[dir] == 0:
 		return emuWorkspace
 	}
-	return c.g.altMemory
+	return c.g.altMemory[dir]
 }
 
-func (c *emuConv) Required(dir int) int { return c.memOf(c.algo[dir]) }
+func (c *emuConv) Required(dir int) int { return c.memOf(dir, c.algo[dir]) }
 
 func (c *emuConv) KeepWithin(dir, bytes int) {
-	c.alts[dir] = slices.DeleteFunc(slices.Clone(c.alts[dir]), func(a int) bool { return a != c.algo[dir] && c.memOf(a) > bytes })
+	c.alts[dir] = slices.DeleteFunc(slices.Clone(c.alts[dir]), func(a int) bool { return a != c.algo[dir] && c.memOf(dir, a) > bytes })
 }
 
 func (c *emuConv) Prepared(dir int) bool { return c.prepared[dir] }
@@ -1066,7 +1073,7 @@ func (c *emuConv) Timings(dir int) []cudnn.AlgoTime {
 	}
 	var out []cudnn.AlgoTime
 	for i, a := range append([]int{0}, c.alts[dir]...) {
-		out = append(out, cudnn.AlgoTime{Algo: a, MS: 0.5 + 0.1*float32(i), Memory: c.memOf(a), Math: cudnn.MathFMA})
+		out = append(out, cudnn.AlgoTime{Algo: a, MS: 0.5 + 0.1*float32(i), Memory: c.memOf(dir, a), Math: cudnn.MathFMA})
 	}
 	return out
 }
@@ -1083,7 +1090,7 @@ func (c *emuConv) Restore(dir int, timed []cudnn.AlgoTime, algo int) error {
 	}
 	ok := slices.ContainsFunc(timed, func(a cudnn.AlgoTime) bool { return a.Algo == algo })
 	for _, a := range timed {
-		if (a.Algo != 0 && !slices.Contains(c.alts[dir], a.Algo)) || a.Memory != c.memOf(a.Algo) {
+		if (a.Algo != 0 && !slices.Contains(c.alts[dir], a.Algo)) || a.Memory != c.memOf(dir, a.Algo) {
 			ok = false
 		}
 	}
@@ -1137,7 +1144,8 @@ func (c *emuConv) run(s int, what string, ws cu.Ptr, wsBytes int, in, out []cu.P
 		if c.g.stuck != nil {
 			return nil
 		}
-		if need := c.memOf(c.algo[map[string]int{"convolution forward": 0, "convolution backward data": 1, "convolution backward filter": 2}[what]]); wsBytes < need {
+		dir := map[string]int{"convolution forward": 0, "convolution backward data": 1, "convolution backward filter": 2}[what]
+		if need := c.memOf(dir, c.algo[dir]); wsBytes < need {
 			return fmt.Errorf("emulated cuDNN: %s with %d bytes of workspace, %d needed", what, wsBytes, need)
 		}
 		if _, err := c.g.mem.Bytes(uint64(ws), wsBytes); err != nil {

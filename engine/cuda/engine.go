@@ -105,8 +105,8 @@ type Engine struct {
 	// recorded for timing: not remembered as timed.
 	lost map[planDir]bool
 	// trimmed is the directions whose alternatives needing more workspace
-	// than could be had were left out (plan): neither timed nor
-	// remembered by this process.
+	// than could be had were left out (plan): the rest are timed, but
+	// the choice is not remembered by this process.
 	trimmed map[planDir]bool
 	tuners  map[int]*tuner
 	// choices remembers searches and in-place timings between processes

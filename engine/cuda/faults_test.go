@@ -597,30 +597,47 @@ func TestRecordingFailureRunsWithoutAGraph(t *testing.T) {
 
 // TestAlternativesNeedingTooMuchMemory: where cuDNN's alternatives to time
 // in place need more workspace than can be had, the run goes on with the
-// algorithm in use alone, its own workspace allocated, and the directions
-// neither timed nor remembered (trimmed: a process with the memory times
-// them).
+// algorithm in use, its own workspace allocated; those alternatives are
+// left out, and the direction is not remembered (trimmed: a process with
+// the memory times them all). The workspace the op's other direction
+// sized is kept (one stream: the filter and data gradients share it).
 func TestAlternativesNeedingTooMuchMemory(t *testing.T) {
 	const bs, steps = 8, 24
-	tr := newEmuTraining(t, variants[0], bs, steps)
-	tr.g.altMemory, tr.g.maxAlloc = 256<<20, 64<<20
-	for i := range steps {
-		if err := tr.try(); err != nil {
-			t.Fatalf("step %d, with the alternatives' workspace out of reach: %v", i+1, err)
-		}
-	}
-	var trimmed []string
-	for pd := range tr.e.trimmed {
-		trimmed = append(trimmed, dirNames[pd.dir])
-	}
-	slices.Sort(trimmed)
-	if want := []string{dirNames[dirFilter], dirNames[dirForward]}; !slices.Equal(slices.Compact(trimmed), want) {
-		t.Errorf("directions trimmed %q, want %q (those with alternatives)", trimmed, want)
-	}
-	if tr.e.ws.bytes >= tr.g.altMemory {
-		t.Errorf("workspace %d bytes: the alternatives' %d was allocated", tr.e.ws.bytes, tr.g.altMemory)
-	}
-	if len(tr.g.violations) != 0 {
-		t.Errorf("violations: %q", tr.g.violations)
+	for _, c := range []struct {
+		name      string
+		alts      [3][]int
+		mem, base [3]int
+		trimmed   []string
+		keptWork  int // the workspace must stay at least this
+	}{
+		{"every direction's alternatives too large", [3][]int{{1}, nil, {1, 2}}, [3]int{256 << 20, 256 << 20, 256 << 20}, [3]int{}, []string{dirNames[dirFilter], dirNames[dirForward]}, 0},
+		// The filter gradient's algorithm needs 32 MB, sized first in
+		// the op; the data gradient's alternatives, trimmed after it,
+		// must not shrink the workspace under it.
+		{"the data gradient's alone", [3][]int{{1}, {1}, nil}, [3]int{0, 256 << 20, 0}, [3]int{0, 0, 32 << 20}, []string{dirNames[dirData]}, 32 << 20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr := newEmuTraining(t, variants[0], bs, steps)
+			tr.g.alternatives, tr.g.altMemory, tr.g.baseMemory, tr.g.maxAlloc = c.alts, c.mem, c.base, 64<<20
+			for i := range steps {
+				if err := tr.try(); err != nil {
+					t.Fatalf("step %d, with an alternatives' workspace out of reach: %v", i+1, err)
+				}
+			}
+			var trimmed []string
+			for pd := range tr.e.trimmed {
+				trimmed = append(trimmed, dirNames[pd.dir])
+			}
+			slices.Sort(trimmed)
+			if trimmed = slices.Compact(trimmed); !slices.Equal(trimmed, c.trimmed) {
+				t.Errorf("directions trimmed %q, want %q", trimmed, c.trimmed)
+			}
+			if tr.e.ws.bytes >= 256<<20 || tr.e.ws.bytes < c.keptWork {
+				t.Errorf("workspace %d bytes: want under the alternatives' %d and at least %d", tr.e.ws.bytes, 256<<20, c.keptWork)
+			}
+			if len(tr.g.violations) != 0 {
+				t.Errorf("violations: %q", tr.g.violations)
+			}
+		})
 	}
 }

@@ -135,13 +135,21 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		}
 		e.remember([]planDir{{s, dir}}, false)
 	}
-	if need := cv.Workspace(dir); need > ws.bytes && need > cv.Required(dir) {
+	if need := cv.Workspace(dir); need > ws.bytes && need > cv.Required(dir) && !e.recording {
 		// The alternatives to time in place ask for more workspace than
 		// the algorithm in use: worth it only where memory allows.
 		had := ws.bytes
 		if !e.resize(ws, need, true) {
+			if e.err != nil {
+				return nil // failed otherwise than for memory
+			}
+			// Those that fit in what the buffer held stay (another
+			// direction of the op may have sized it: it is kept).
 			cv.KeepWithin(dir, max(had, cv.Required(dir)))
-			e.trimmed[planDir{s, dir}] = true // timed by a process with the memory
+			e.trimmed[planDir{s, dir}] = true // remembered by a process with the memory
+			if _, ok := e.grow(ws, max(had, cv.Workspace(dir))); !ok {
+				return nil
+			}
 		}
 	}
 	if _, ok := e.grow(ws, cv.Workspace(dir)); !ok {

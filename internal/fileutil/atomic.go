@@ -171,19 +171,27 @@ func syncDir(dir string) error {
 	return err
 }
 
-// writerTag names this process in its temporary files: its PID and its
-// machine's name ("1234@node7"), so that a folder shared between machines
-// (NFS) or containers (each its own PIDs and host name) is cleaned only
-// of the files of this machine's dead writers.
+// writerTag names this process in its temporary files: its PID, its
+// machine's name and, where the system has them, its PID namespace
+// ("1234@node7~4026531836"), so that a folder shared between machines
+// (NFS) or containers (each its own PIDs, often its own host name) is
+// cleaned only of the files of dead writers whose PIDs are this
+// process's to judge.
 func writerTag() string {
-	host, _ := os.Hostname()
-	host = strings.Map(func(r rune) rune {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil {
+		// "pid:[4026531836]"
+		host += "~" + strings.TrimSuffix(strings.TrimPrefix(ns, "pid:["), "]")
+	}
+	return strconv.Itoa(os.Getpid()) + "@" + strings.Map(func(r rune) rune {
 		if r == '/' || r == os.PathSeparator || r < ' ' || r == '*' {
 			return '_'
 		}
 		return r
 	}, host)
-	return strconv.Itoa(os.Getpid()) + "@" + host
 }
 
 // removeStale removes dir's temporary files of target base whose writing
