@@ -58,7 +58,7 @@ func TestRecipeInModelLineAndCheckpoint(t *testing.T) {
 		recipe    string
 		recipeTag string
 	}{
-		{nil, "cosine (warm-up 1 steps, to 0×lr at step 6) schedule, augment shift:2", engine.CosineLR, 2, "default", "(recipe default)"},
+		{nil, "cosine (warm-up 1 step, to 0×lr at step 6) schedule, augment shift:2", engine.CosineLR, 2, "default", "(recipe default)"},
 		{[]string{"--recipe", "reference"}, "constant schedule, augment none", engine.ConstantLR, 0, "reference", "(recipe reference)"},
 		{[]string{"--augment", "shift:3"}, "augment shift:3", engine.CosineLR, 3, "default", "(recipe default with --augment shift:3)"},
 		{[]string{"--recipe", "reference", "--schedule", "cosine"}, "cosine (warm-up", engine.CosineLR, 0, "reference", "(recipe reference with --schedule cosine)"},
