@@ -150,7 +150,7 @@ func TestLoadDir(t *testing.T) {
 	dir := t.TempDir()
 	writeSet(t, dir, 30, 20, false)
 	os.WriteFile(filepath.Join(dir, "t10k-labels-idx1-ubyte"), idxLabels(make([]byte, 19)), 0o644)
-	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "t10k-images-idx3-ubyte has 20 images but t10k-labels-idx1-ubyte has 19 labels") {
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "t10k-images-idx3-ubyte")+" has 20 images but "+filepath.Join(dir, "t10k-labels-idx1-ubyte")+" has 19 labels") {
 		t.Errorf("count mismatch: %v", err)
 	}
 	// Missing file.

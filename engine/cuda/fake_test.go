@@ -288,8 +288,10 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 
 // walkFakeEngine fails each call of names in turn (as many as the clean
 // run made) in the "engine" scenario with env, and checks that each
-// comes back as an error that names the call and says what to do, with
-// nothing left alive and no misuse; it returns the points walked.
+// comes back as an error that names the call and says what to do (or, in
+// the step's recording, as the warning that the step runs without a
+// graph, naming it), with nothing left alive and no misuse; it returns
+// the points walked.
 func walkFakeEngine(t *testing.T, clean fakecuda.Result, names []string, env ...string) int {
 	t.Helper()
 	points := 0
@@ -303,7 +305,11 @@ func walkFakeEngine(t *testing.T, clean fakecuda.Result, names []string, env ...
 				continue
 			}
 			msg, ok := r.Line("error: ")
+			// A failure in the step's recording alone is survived: the
+			// step runs without a graph, warned with the call named.
+			absorbed := !ok && strings.Contains(r.Output, "recording the step as a CUDA graph failed: "+name)
 			switch {
+			case absorbed:
 			case !ok:
 				t.Errorf("%s: no error came back:\n%s", what, r.Output)
 			case !strings.Contains(msg, name):
