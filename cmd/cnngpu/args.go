@@ -119,24 +119,18 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 			names = append(names, c.Name)
 		}
 	}
-	guess := ""
 	g := nearest(names, name)
 	if parent == nil {
 		// A subcommand given alone (`cnngpu fetch`): its command first.
-		var subs []string
 		for _, c := range cmds {
 			for _, sc := range c.Subcommands {
-				if !sc.Hidden {
-					subs = append(subs, c.Name+" "+sc.Name)
+				if !sc.Hidden && strings.EqualFold(sc.Name, name) {
+					g = c.Name + " " + sc.Name
 				}
 			}
 		}
-		for _, sub := range subs {
-			if strings.EqualFold(sub[strings.Index(sub, " ")+1:], name) {
-				g = sub
-			}
-		}
 	}
+	guess := ""
 	if g != "" {
 		guess = fmt.Sprintf(" (did you mean %s?)", g)
 	}

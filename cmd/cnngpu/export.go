@@ -43,15 +43,15 @@ func exportAction(c *cli.Context) error {
 	}
 	force := c.Bool("force")
 	var targets []string // the files export will write
-	if ext := strings.ToLower(filepath.Ext(out)); ext == ".npy" && c.String("format") == "onnx" {
-		how := "--format npy writes one .npy file per tensor into a folder: give --format npy --out FOLDER"
-		if !c.IsSet("format") {
-			how = "without --format, export writes ONNX; " + how
-		}
-		return usageErrorf("--out %s: a NumPy file name for an ONNX model; %s", out, how)
-	}
 	switch c.String("format") {
 	case "onnx":
+		if strings.EqualFold(filepath.Ext(out), ".npy") {
+			how := "--format npy writes one .npy file per tensor into a folder: give --format npy --out FOLDER"
+			if !c.IsSet("format") {
+				how = "without --format, export writes ONNX; " + how
+			}
+			return usageErrorf("--out %s: a NumPy file name for an ONNX model; %s", out, how)
+		}
 		if err := checkOutFile("--out", out, "model.onnx"); err != nil {
 			return err
 		}

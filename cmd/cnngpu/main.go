@@ -109,11 +109,11 @@ func run(args []string) int {
 // is named as the user wrote it, and one that is a command's flag (`cnngpu
 // --cpu train`) is said to go after the command.
 func rootFlagError(cmds []*cli.Command, err error) string {
-	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
-	if !ok {
+	m := undefinedRE.FindStringSubmatch(err.Error())
+	if m == nil {
 		return err.Error()
 	}
-	name = strings.TrimPrefix(name, "-")
+	name := m[1]
 	var of []string
 	value := ""
 	for _, cmd := range cmds {
@@ -127,22 +127,19 @@ func rootFlagError(cmds []*cli.Command, err error) string {
 			}
 		}
 	}
-	// The example is the command given after the flag, where it has it.
-	example := ""
-	for _, a := range os.Args[1:] {
-		if slices.Contains(of, a) {
-			example = a
-			break
-		}
-	}
-	if len(of) > 0 && example == "" {
-		example = of[0]
-	}
 	if len(of) == 0 {
 		if len(name) == 1 {
 			return fmt.Sprintf("unknown flag -%s", name)
 		}
 		return fmt.Sprintf("unknown flag --%s", name)
+	}
+	// The example is the command given after the flag, where it has it.
+	example := of[0]
+	for _, a := range os.Args[1:] {
+		if slices.Contains(of, a) {
+			example = a
+			break
+		}
 	}
 	return fmt.Sprintf("--%s before the command: it is a flag of %s; give it after the command, as in %s",
 		name, strings.Join(of, ", "), shell.Command(example+" --"+name+value))

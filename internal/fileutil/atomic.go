@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -171,13 +172,13 @@ func syncDir(dir string) error {
 	return err
 }
 
-// writerTag names this process in its temporary files: its PID, its
+// writerTag names this process in its temporary files (worked out once): its PID, its
 // machine's name and, where the system has them, its PID namespace
 // ("1234@node7~4026531836"), so that a folder shared between machines
 // (NFS) or containers (each its own PIDs, often its own host name) is
 // cleaned only of the files of dead writers whose PIDs are this
 // process's to judge.
-func writerTag() string {
+var writerTag = sync.OnceValue(func() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown"
@@ -192,7 +193,7 @@ func writerTag() string {
 		}
 		return r
 	}, host)
-}
+})
 
 // removeStale removes dir's temporary files of target base whose writing
 // process, on this machine, no longer runs. Failures are ignored: the
