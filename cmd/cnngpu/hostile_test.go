@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -889,5 +891,61 @@ func TestPredictIDXLabelsJSON(t *testing.T) {
 	}
 	if acc := fmt.Sprintf("(%d of %d)", right, want.N); !strings.Contains(stderr, acc) {
 		t.Errorf("accuracy line %q, want %s", stderr, acc)
+	}
+}
+
+// TestPredictIDXChunks: an IDX file larger than one chunk is classified
+// chunk by chunk with every line in its place (image j is a copy of
+// image j mod 100, so its line must match that image's), and a write that
+// fails (a full disk) is an error, not an exit 0 with lines missing.
+func TestPredictIDXChunks(t *testing.T) {
+	f := newFixtures(t)
+	raw, err := os.ReadFile(filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := loader.ParseImages("test", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 2*predictChunk + 7
+	var b bytes.Buffer
+	binary.Write(&b, binary.BigEndian, []uint32{loader.MagicImages, uint32(n), 28, 28})
+	for j := 0; j < n; j++ {
+		k := j % im.N
+		b.Write(im.Pixels[k*784 : (k+1)*784])
+	}
+	big := filepath.Join(f.root, "big.idx")
+	os.WriteFile(big, b.Bytes(), 0o644)
+	stdout, stderr, code := cnngpu(t, nil, "predict", "--cpu", "--threads", "1", "--model", f.model, "--idx", big)
+	if code != 0 {
+		t.Fatalf("predict --idx %d images: %d %s", n, code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d lines for %d images", len(lines), n)
+	}
+	for j, line := range lines {
+		k := j % im.N
+		idx, rest, _ := strings.Cut(line, " ")
+		_, want, _ := strings.Cut(lines[k], " ")
+		if idx != strconv.Itoa(j) || rest != want {
+			t.Fatalf("line %d %q: want index %d and %q (image %d's)", j, line, j, want, k)
+		}
+	}
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full to test a failing write: %v", err)
+	}
+	defer full.Close()
+	for _, args := range [][]string{{"--idx", big}, {f.png}} {
+		cmd := exec.Command(binary_, append([]string{"predict", "--cpu", "--threads", "1", "--model", f.model}, args...)...)
+		var se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &se
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(se.String(), "writing the predictions") {
+			t.Errorf("predict %v > /dev/full: %v, stderr %q; want exit 1 naming the failed write", args, err, se.String())
+		}
 	}
 }

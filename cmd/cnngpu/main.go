@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -86,6 +87,8 @@ func main() {
 // flags or arguments, 130 when interrupted, 1 for every other failure.
 func run(args []string) int {
 	app := newApp()
+	stdout := &checkedWriter{w: os.Stdout}
+	app.Writer = stdout
 	args, err := traceArgs(args)
 	if err == nil {
 		args, err = prepareArgs(app, args)
@@ -94,6 +97,11 @@ func run(args []string) int {
 		err = app.Run(args)
 	}
 	trace.Report(os.Stderr)
+	if err == nil && stdout.err != nil {
+		// A full disk or a closed file behind standard output: what the
+		// command printed is not all there.
+		err = fmt.Errorf("writing standard output: %v: what was printed is incomplete", stdout.err)
+	}
 	if err == nil {
 		return 0
 	}
@@ -103,6 +111,21 @@ func run(args []string) int {
 		return ee.code
 	}
 	return 1
+}
+
+// checkedWriter is standard output remembering its first write error,
+// so that a command whose output could not be written does not exit 0.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // rootFlagError words a flag error before the command: an unknown flag

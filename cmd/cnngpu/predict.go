@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,11 +106,11 @@ func predictAction(c *cli.Context) error {
 		return err
 	}
 	defer e.Close()
-	out := c.App.Writer
-	enc := json.NewEncoder(out)
 	if set != nil {
-		return predictIDX(c, m, set, enc)
+		return predictIDX(c, m, set)
 	}
+	out := bufio.NewWriter(c.App.Writer)
+	enc := json.NewEncoder(out)
 	files := c.Args().Slice()
 	inputs := make([][]float32, len(files))
 	errs := make([]error, len(files))
@@ -133,6 +134,7 @@ func predictAction(c *cli.Context) error {
 	for i, f := range files {
 		if errs[i] != nil {
 			failed++
+			out.Flush() // the lines before it first, on a terminal
 			fmt.Fprintf(c.App.ErrWriter, "cnngpu: %s: %v\n", f, errs[i])
 			if c.Bool("json") {
 				enc.Encode(map[string]string{"file": f, "error": errs[i].Error()})
@@ -148,6 +150,9 @@ func predictAction(c *cli.Context) error {
 		}
 		fmt.Fprintf(out, "%s: %d (%.1f%%)  top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%\n", f, p.Digit, 100*p.Probability,
 			p.Top3[0].Digit, 100*p.Top3[0].Probability, p.Top3[1].Digit, 100*p.Top3[1].Probability, p.Top3[2].Digit, 100*p.Top3[2].Probability)
+	}
+	if err := out.Flush(); err != nil {
+		return fmt.Errorf("writing the predictions: %w", err)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d images could not be classified", failed, len(files))
@@ -241,36 +246,57 @@ func readIDXSet(path, labelsPath string) (*idxSet, error) {
 	return set, nil
 }
 
-func predictIDX(c *cli.Context, m *engine.Model, set *idxSet, enc *json.Encoder) error {
+// predictChunk is how many images of an IDX file are classified before
+// their lines are printed: output starts at once, and a progress line
+// (stderr a terminal, stdout not) shows how far a large file has got.
+const predictChunk = 2048
+
+func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 	im, labels := set.im, set.labels
-	x := make([]float32, len(im.Pixels))
-	for i, v := range im.Pixels {
-		x[i] = float32(v) / 255
-	}
-	probs, err := m.Predict(x)
-	if err != nil {
-		return err
-	}
-	if err := engine.CheckOutputs(probs); err != nil {
-		return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
-	}
+	out := bufio.NewWriter(c.App.Writer)
+	enc := json.NewEncoder(out)
+	showProgress := !isTerminal(os.Stdout) && isTerminal(os.Stderr)
+	x := make([]float32, min(predictChunk, im.N)*engine.ImagePixels)
 	correct := 0
-	for i := 0; i < im.N; i++ {
-		p := makePrediction(probs[i*engine.Classes : (i+1)*engine.Classes])
-		if labels != nil && p.Digit == int(labels[i]) {
-			correct++
+	for lo := 0; lo < im.N; lo += predictChunk {
+		k := min(predictChunk, im.N-lo)
+		for i, v := range im.Pixels[lo*engine.ImagePixels : (lo+k)*engine.ImagePixels] {
+			x[i] = float32(v) / 255
 		}
-		if c.Bool("json") {
-			idx := i
-			p.Index = &idx
-			if labels != nil {
-				l := int(labels[i])
-				p.Label = &l
+		probs, err := m.Predict(x[:k*engine.ImagePixels])
+		if err != nil {
+			return err
+		}
+		if err := engine.CheckOutputs(probs); err != nil {
+			return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
+		}
+		for j := 0; j < k; j++ {
+			i := lo + j
+			p := makePrediction(probs[j*engine.Classes : (j+1)*engine.Classes])
+			if labels != nil && p.Digit == int(labels[i]) {
+				correct++
 			}
-			enc.Encode(p)
-		} else {
-			fmt.Fprintf(c.App.Writer, "%d %d %.4f\n", i, p.Digit, p.Probability)
+			if c.Bool("json") {
+				idx := i
+				p.Index = &idx
+				if labels != nil {
+					l := int(labels[i])
+					p.Label = &l
+				}
+				enc.Encode(p)
+			} else {
+				fmt.Fprintf(out, "%d %d %.4f\n", i, p.Digit, p.Probability)
+			}
 		}
+		if err := out.Flush(); err != nil {
+			return fmt.Errorf("writing the predictions: %w", err)
+		}
+		if showProgress {
+			fmt.Fprintf(c.App.ErrWriter, "\r\033[Kclassified %d of %d images", lo+k, im.N)
+		}
+	}
+	if showProgress {
+		fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 	}
 	if labels != nil {
 		fmt.Fprintf(c.App.ErrWriter, "accuracy %.2f%% (%d of %d)\n", 100*float64(correct)/float64(im.N), correct, im.N)
