@@ -429,19 +429,47 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		}
 		copy(c.Params[s.Off:], v)
 	}
+	// No checksum covers the header's tensor list, so the names are
+	// checked against what Encode writes: a name damaged in the file would
+	// otherwise drop a tensor unnoticed (and with it, on --resume, the
+	// optimizer's state or step count).
+	known := map[string]bool{"optimizer.s1": true, "optimizer.s2": true, "optimizer.step": true}
+	for _, s := range arch.Params() {
+		known[s.Name] = true
+	}
+	for name := range entries {
+		if !known[name] {
+			return nil, fmt.Errorf("corrupt: tensor %q is not one a checkpoint of the %s architecture holds", name, arch.Preset)
+		}
+	}
 	np := arch.NumParams()
-	if _, ok := entries["optimizer.s1"]; ok {
+	_, has1 := entries["optimizer.s1"]
+	_, has2 := entries["optimizer.s2"]
+	switch {
+	case has2 && !has1:
+		return nil, fmt.Errorf("corrupt: optimizer.s2 without optimizer.s1")
+	case has1 && c.Opt.Kind == Adam && !has2:
+		return nil, fmt.Errorf("corrupt: Adam's first moment (optimizer.s1) without its second (optimizer.s2)")
+	case has2 && c.Opt.Kind != Adam:
+		return nil, fmt.Errorf("corrupt: optimizer.s2 in a checkpoint of an %s run (only Adam keeps a second moment)", OptName(c.Opt.Kind))
+	}
+	if has1 {
 		if c.S1, err = read("optimizer.s1", []int{np}); err != nil {
 			return nil, err
 		}
 	}
-	if _, ok := entries["optimizer.s2"]; ok {
+	if has2 {
 		if c.S2, err = read("optimizer.s2", []int{np}); err != nil {
 			return nil, err
 		}
 	}
-	if st, err := read("optimizer.step", []int{1}); err == nil {
-		c.Step = st[0]
+	st, err := read("optimizer.step", []int{1})
+	if err != nil {
+		return nil, fmt.Errorf("corrupt: %w", err)
+	}
+	c.Step = st[0]
+	if !(c.Step >= 0) || c.Step != float32(math.Trunc(float64(c.Step))) {
+		return nil, fmt.Errorf("corrupt: optimizer step count %v: expected a whole number, not negative", c.Step)
 	}
 	return c, nil
 }
@@ -496,6 +524,7 @@ func NewModelFrom(e Engine, c *Checkpoint) (*Model, error) {
 	}
 	if c.S1 != nil {
 		if err := m.SetOptState(c.S1, c.S2, c.Step); err != nil {
+			m.Release()
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -272,6 +273,39 @@ func TestCheckpointRefusesDamage(t *testing.T) {
 		if _, err := engine.LoadCheckpoint(path); err == nil || strings.Contains(err.Error(), "not a cnngpu checkpoint") || !strings.Contains(err.Error(), "damaged") {
 			t.Errorf("a checkpoint starting %x: %v; want it called damaged", start, err)
 		}
+	}
+}
+
+// TestCheckpointRefusesDamagedNames: no checksum covers the header's
+// tensor names, so a name damaged in the file (one bit: "optimizer.s2"
+// read as "optimizer.s3") must be refused, not the tensor dropped: a
+// resume would restart Adam's moments or its step count unnoticed.
+func TestCheckpointRefusesDamagedNames(t *testing.T) {
+	_, b := testCheckpoint(t)
+	hl := int(binary.LittleEndian.Uint64(b))
+	for _, name := range []string{"optimizer.s1", "optimizer.s2", "optimizer.step", "fc1.weight"} {
+		i := bytes.Index(b[8:8+hl], []byte(`"`+name+`"`))
+		if i < 0 {
+			t.Fatalf("no %q in the header", name)
+		}
+		bad := slices.Clone(b)
+		bad[8+i+len(name)] ^= 0x02 // the name's last character
+		c, err := engine.DecodeCheckpoint(bad)
+		if err == nil {
+			t.Errorf("%s damaged: loaded (step %v, s1 %d values, s2 %d values); want it refused", name, c.Step, len(c.S1), len(c.S2))
+		} else if !strings.Contains(err.Error(), "corrupt") && !strings.Contains(err.Error(), "missing") {
+			t.Errorf("%s damaged: %v; want it called corrupt", name, err)
+		}
+	}
+	// A step count that is not a whole number is no run's.
+	c, _ := testCheckpoint(t)
+	c.Step = 2.5
+	half, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.DecodeCheckpoint(half); err == nil || !strings.Contains(err.Error(), "step count 2.5") {
+		t.Errorf("step 2.5: %v; want it refused", err)
 	}
 }
 

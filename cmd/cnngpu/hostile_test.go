@@ -123,7 +123,8 @@ func writeModel(t *testing.T, path string, edit func(*engine.Checkpoint)) {
 	t.Helper()
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	ck := &engine.Checkpoint{Arch: arch, Opt: engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
-		Config: engine.TrainConfig{Epochs: 1, BatchSize: 32, Seed: 1}, Position: engine.Position{Epoch: 1}, Params: arch.GlorotInit(1)}
+		Config: engine.TrainConfig{Epochs: 1, BatchSize: 32, Seed: 1}, Position: engine.Position{Epoch: 1}, Params: arch.GlorotInit(1),
+		S1: make([]float32, arch.NumParams()), S2: make([]float32, arch.NumParams()), Step: 10}
 	if edit != nil {
 		edit(ck)
 	}
@@ -163,7 +164,7 @@ func digitPNG(t *testing.T) []byte {
 // fixtures are the files the hostile cases point at.
 type fixtures struct {
 	root, cwd, data, model, nan, png, empty, notes, folder, file, link, hard, ours, readonly string
-	shard0, shard0b, fifo, zeroIdx                                                           string
+	shard0, shard0b, fifo, zeroIdx, weights                                                  string
 }
 
 func newFixtures(t *testing.T) *fixtures {
@@ -174,13 +175,15 @@ func newFixtures(t *testing.T) *fixtures {
 		png: filepath.Join(root, "digit.png"), empty: filepath.Join(root, "empty.png"), notes: filepath.Join(root, "notes.txt"),
 		folder: filepath.Join(root, "folder"), file: filepath.Join(root, "plain"), link: filepath.Join(root, "link.safetensors"),
 		hard: filepath.Join(root, "hard.safetensors"), ours: filepath.Join(root, "ours.onnx"), readonly: filepath.Join(root, "readonly.onnx"),
-		shard0: filepath.Join(root, "shard0"), shard0b: filepath.Join(root, "shard0-again"), fifo: filepath.Join(root, "pipe"), zeroIdx: filepath.Join(root, "zero.idx")}
+		shard0: filepath.Join(root, "shard0"), shard0b: filepath.Join(root, "shard0-again"), fifo: filepath.Join(root, "pipe"), zeroIdx: filepath.Join(root, "zero.idx"),
+		weights: filepath.Join(root, "weights.safetensors")}
 	for _, d := range []string{f.cwd, f.data, f.folder} {
 		os.MkdirAll(d, 0o755)
 	}
 	fakeMNIST(t, f.data, 300, 100)
 	writeModel(t, f.model, nil)
 	writeModel(t, f.nan, nanModel)
+	writeModel(t, f.weights, func(ck *engine.Checkpoint) { ck.S1, ck.S2 = nil, nil })
 	os.WriteFile(f.png, digitPNG(t), 0o644)
 	os.WriteFile(f.empty, nil, 0o644)
 	os.WriteFile(f.notes, []byte("notes, not a model\n"), 0o644)
@@ -294,6 +297,7 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--resume", f.nan), 1, []string{f.nan, "non-finite", "diverged"}},
 		{with(train, "--resume", f.folder), 1, []string{"--resume", f.folder, "is a directory"}},
 		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.model, "--lr", "0.01"}, 2, []string{"trained with --lr 0.001, but --lr 0.01 was given"}},
+		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.weights}, 2, []string{"--resume " + f.weights, "without the optimizer's state", "not resumed"}},
 		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.model, "--epochs", "3", "--metrics", f.model}, 2, []string{"--metrics " + f.model, "is the checkpoint file"}},
 		{with(train, "--data", f.folder), 1, []string{f.folder, "lacks train-images-idx3-ubyte.gz"}},
 		{with(train, "--data", f.file), 2, []string{"--data " + f.file, "is a file, not a folder"}},

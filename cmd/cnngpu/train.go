@@ -322,6 +322,10 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		return usageErrorf("--resume %s: the checkpoint holds weights with no training run recorded (batch size %d, %d epochs): it can be evaluated, exported or served, not resumed; start a new run",
 			path, ck.Config.BatchSize, ck.Config.Epochs)
 	}
+	if ck.S1 == nil {
+		return usageErrorf("--resume %s: the checkpoint holds weights without the optimizer's state: it can be evaluated, exported or served, not resumed; start a new run",
+			path)
+	}
 	type check struct {
 		flag      string
 		want, got any
