@@ -11,6 +11,8 @@
 package fileutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 )
 
 // beforeRename, when set (by tests), is called with the temporary file's
@@ -28,7 +31,49 @@ import (
 var beforeRename func(tmp string)
 
 // tempPrefix is the start of every temporary file name for target base.
-func tempPrefix(base string) string { return "." + base + ".tmp-" }
+// A long base is cut and given a hash of its whole, so that the
+// temporary name (the prefix, the writer's tag of up to some 90 bytes and
+// a random part) stays within the 255 bytes a file name may have where
+// the target's own name does.
+func tempPrefix(base string) string {
+	const keep = 80
+	if len(base) > 120 {
+		cut := keep
+		for cut > 0 && !utf8.RuneStart(base[cut]) {
+			cut--
+		}
+		sum := sha256.Sum256([]byte(base))
+		base = base[:cut] + "~" + hex.EncodeToString(sum[:6])
+	}
+	return "." + base + ".tmp-"
+}
+
+// umask is the process's file-creation mask (Linux: from /proc, which
+// reads it without changing it; elsewhere the usual 022).
+var umask = sync.OnceValue(func() os.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return os.FileMode(m) & os.ModePerm
+				}
+			}
+		}
+	}
+	return 0o022
+})
+
+// fileMode is the mode a write of path gives the file: that of the file it
+// replaces, so a checkpoint made private stays so when the next epoch
+// rewrites it, or perm less the umask for a new file, as os.WriteFile
+// would give it.
+func fileMode(path string, perm os.FileMode) os.FileMode {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return st.Mode().Perm()
+	}
+	return perm &^ umask()
+}
 
 // WriteAtomic writes data to path through a temporary file and a rename,
 // then syncs the folder so the rename itself survives a crash. It first
@@ -87,7 +132,7 @@ func WriteAtomicSet(files []File) error {
 			werr = cerr
 		}
 		if werr == nil {
-			werr = os.Chmod(name, f.Perm)
+			werr = os.Chmod(name, fileMode(path, f.Perm))
 		}
 		if werr != nil {
 			os.Remove(name)
@@ -161,6 +206,12 @@ func syncDir(dir string) error {
 		return nil
 	}
 	d, err := os.Open(dir)
+	if errors.Is(err, fs.ErrPermission) {
+		// A folder one may write in but not read (mode 0300): the file
+		// is in place; its rename is as durable as the system makes it
+		// without a sync.
+		return nil
+	}
 	if err != nil {
 		return err
 	}

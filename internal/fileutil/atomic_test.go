@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestWriteAtomic(t *testing.T) {
@@ -26,8 +27,8 @@ func TestWriteAtomic(t *testing.T) {
 	}
 	b, _ := os.ReadFile(p)
 	st, _ := os.Stat(p)
-	if string(b) != "second, longer" || st.Mode().Perm() != 0o644 {
-		t.Errorf("content %q mode %v", b, st.Mode())
+	if string(b) != "second, longer" || st.Mode().Perm() != 0o600 {
+		t.Errorf("content %q mode %v; want the new content, the file's mode kept (-rw-------)", b, st.Mode())
 	}
 	// A target that is a folder fails, and leaves nothing behind.
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
@@ -207,6 +208,45 @@ func TestWriteAtomicSet(t *testing.T) {
 	for p, want := range map[string]string{a: "new a", b: "new b"} {
 		if got, _ := os.ReadFile(p); string(got) != want {
 			t.Errorf("%s holds %q, want %q", p, got, want)
+		}
+	}
+}
+
+// TestWriteAtomicModeAndLongNames: a new file gets its mode less the
+// umask, as os.WriteFile gives it; a name as long as the system allows
+// less a few bytes is written (its temporary name is shortened), and a
+// killed writer's temporary file of it is still cleaned.
+func TestWriteAtomicModeAndLongNames(t *testing.T) {
+	dir := t.TempDir()
+	old := syscall.Umask(0o077)
+	umaskOnce := umask
+	umask = func() os.FileMode { return 0o077 }
+	defer func() { syscall.Umask(old); umask = umaskOnce }()
+	p := filepath.Join(dir, "private")
+	if err := WriteAtomic(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Errorf("new file under umask 077: mode %v, want -rw-------", st.Mode())
+	}
+	for _, n := range []int{121, 200, 249} {
+		base := strings.Repeat("é", n/2) + strings.Repeat("m", n%2) // cut inside a character
+		long := filepath.Join(dir, base)
+		stale := filepath.Join(dir, tempPrefix(base)+"999999999-1")
+		if err := os.WriteFile(stale, nil, 0o600); err != nil {
+			t.Fatalf("a %d-byte name's temporary name: %v", len(base), err)
+		}
+		if err := WriteAtomic(long, []byte("long"), 0o644); err != nil {
+			t.Errorf("a %d-byte name: %v", len(base), err)
+		}
+		if b, _ := os.ReadFile(long); string(b) != "long" {
+			t.Errorf("a %d-byte name holds %q", len(base), b)
+		}
+		if _, err := os.Stat(stale); !os.IsNotExist(err) {
+			t.Errorf("a %d-byte name: a dead writer's temporary file left: %v", len(base), err)
+		}
+		if pre := tempPrefix(base); !utf8.ValidString(pre) || len(pre) > 120 {
+			t.Errorf("temporary prefix %q: %d bytes, valid UTF-8 %v", pre, len(pre), utf8.ValidString(pre))
 		}
 	}
 }
