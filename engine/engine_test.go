@@ -488,3 +488,29 @@ func TestValidationInterruptible(t *testing.T) {
 		e.Close()
 	}
 }
+
+// TestTooManySteps: a run of more optimizer steps than the float32 step
+// count holds exactly is refused before its first step, not trained with
+// a step count (and schedule) that stops advancing.
+func TestTooManySteps(t *testing.T) {
+	e := cpu.New(1)
+	defer e.Close()
+	tr, _ := newTrainer(t, e, engine.ReLU, 1, 1, 100)
+	tr.BatchSize = 1
+	tr.Epochs = engine.MaxSteps/100 + 1
+	tr.OnEpoch = func(engine.EpochMetrics, engine.Position) error {
+		t.Fatal("an epoch ran")
+		return nil
+	}
+	_, err := tr.Run(context.Background(), engine.Position{})
+	if err == nil || !strings.Contains(err.Error(), "optimizer steps, more than the 16777216") {
+		t.Errorf("%d epochs of 100 steps: %v; want it refused", tr.Epochs, err)
+	}
+	tr.Epochs = engine.MaxSteps / 100
+	tr.TrainIdx = tr.TrainIdx[:1] // 167,772 one-step epochs: allowed (stopped at once)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tr.Run(ctx, engine.Position{}); !errors.Is(err, engine.ErrInterrupted) {
+		t.Errorf("%d steps: %v; want it allowed (here: interrupted)", tr.Epochs, err)
+	}
+}

@@ -37,8 +37,8 @@ type Dataset struct {
 func UploadDataset(e Engine, images, labels []uint8) (*Dataset, error) {
 	defer trace.Begin(trace.Upload).End()
 	n := len(labels)
-	if len(images) != n*ImagePixels {
-		return nil, fmt.Errorf("dataset: %d image bytes for %d labels (want %d)", len(images), n, n*ImagePixels)
+	if len(images)%ImagePixels != 0 || len(images)/ImagePixels != n { // no n*ImagePixels: it can overflow a 32-bit int
+		return nil, fmt.Errorf("dataset: %d image bytes for %d labels (want %d per image)", len(images), n, ImagePixels)
 	}
 	img, err := e.Alloc(Uint8, len(images))
 	if err != nil {
@@ -155,9 +155,12 @@ func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
 type Progress struct {
 	Epoch, Epochs int
 	Step, Steps   int
-	Loss, Acc     float64
-	ImagesPerSec  float64
-	Elapsed       time.Duration
+	// FromStep is the step Elapsed counts from: 0, or where a run
+	// resumed in the middle of the epoch.
+	FromStep     int
+	Loss, Acc    float64
+	ImagesPerSec float64
+	Elapsed      time.Duration
 	// Validating: the epoch's steps are done and its validation has
 	// begun (Loss and Acc are the epoch's training figures); reported
 	// once, as the validation starts.
@@ -230,6 +233,11 @@ func readStats(e Engine, stats Tensor) (loss, acc float64, n int, err error) {
 	return float64(s[0]) / float64(s[2]), float64(s[1]) / float64(s[2]), n, nil
 }
 
+// MaxSteps bounds a run's optimizer steps: the step count (Adam's bias
+// correction, the schedule's position) is a float32 on the device, exact
+// up to 2^24.
+const MaxSteps = 1 << 24
+
 // Run trains from position from until t.Epochs epochs are done or ctx is
 // cancelled (then it finishes the current step and returns ErrInterrupted
 // with the position to resume from), or until the loss is no longer finite
@@ -241,6 +249,10 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	}
 	if len(t.TrainIdx) == 0 {
 		return from, errors.New("no training images")
+	}
+	if total := t.Epochs * t.Steps(); total > MaxSteps {
+		return from, fmt.Errorf("%d epochs of %d steps are %d optimizer steps, more than the %d the optimizer counts exactly (in float32): use a larger batch size or fewer epochs",
+			t.Epochs, t.Steps(), total, MaxSteps)
 	}
 	e := t.M.E
 	perm, cursor, stats, err := t.alloc()
@@ -275,6 +287,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		start := time.Now()
 		lastReport := start
 		partial := pos.Step > 0
+		fromStep := pos.Step
 		for pos.Step < steps {
 			if ctx.Err() != nil {
 				if err := e.Sync(); err != nil {
@@ -304,7 +317,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				}
 				lastReport = time.Now()
 				el := lastReport.Sub(start)
-				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: pos.Step, Steps: steps,
+				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: pos.Step, Steps: steps, FromStep: fromStep,
 					Loss: loss, Acc: acc, ImagesPerSec: float64(seen) / el.Seconds(), Elapsed: el})
 			}
 		}
@@ -412,6 +425,16 @@ func EvaluateContext(ctx context.Context, m *Model, d *Dataset, idx []int32, bat
 		}
 	}
 	r.Loss, r.Acc, r.N, err = readStats(e, stats)
+	if confusion && err == nil {
+		// The accuracy from the matrix's diagonal, so the two agree
+		// even where two probabilities round to one float32 and the
+		// device's argmax (of the logits) picked the other.
+		right := 0
+		for i := range Classes {
+			right += r.Confusion[i][i]
+		}
+		r.Acc = float64(right) / float64(r.N)
+	}
 	return r, err
 }
 

@@ -107,11 +107,13 @@ func ParseImages(name string, raw []byte) (*Images, error) {
 		return nil, fmt.Errorf("%s: images are %dx%d, expected 28x28", name, rows, cols)
 	}
 	per := rows * cols
-	if want := n * per; len(body) != want {
-		if len(body) < want {
-			return nil, fmt.Errorf("%s: truncated: header says %d images of %d bytes, file holds %d images", name, n, per, len(body)/per)
-		}
-		return nil, fmt.Errorf("%s: %d bytes of trailing data after %d images of %d bytes", name, len(body)-want, n, per)
+	// n against what the body holds, not n*per against its length: the
+	// product of a hostile count can overflow a 32-bit int.
+	if n > len(body)/per {
+		return nil, fmt.Errorf("%s: truncated: header says %d images of %d bytes, file holds %d images", name, n, per, len(body)/per)
+	}
+	if extra := len(body) - n*per; extra != 0 {
+		return nil, fmt.Errorf("%s: %d bytes of trailing data after %d images of %d bytes", name, extra, n, per)
 	}
 	return &Images{N: n, Rows: rows, Cols: cols, Pixels: body}, nil
 }

@@ -95,7 +95,12 @@ func evalAction(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, plural(ck.Position.Epoch, "epoch"), e.Name())
+	trained := plural(ck.Position.Epoch, "epoch")
+	if ck.Position.Step > 0 {
+		// Saved in the middle of an epoch (an interrupted run).
+		trained += fmt.Sprintf(" and %d steps of epoch %d", ck.Position.Step, ck.Position.Epoch+1)
+	}
+	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))
 	fmt.Fprintf(out, "test accuracy %s  loss %.4f  (%d images)\n\n", percent(r.Accuracy), r.Loss, r.Images)
 	fmt.Fprintln(out, "per-class accuracy:")

@@ -953,3 +953,15 @@ func TestPredictIDXChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalSaysAPartEpoch: a checkpoint saved in the middle of an epoch
+// (an interrupted run) is said to be trained that far, not whole epochs.
+func TestEvalSaysAPartEpoch(t *testing.T) {
+	f := newFixtures(t)
+	mid := filepath.Join(f.root, "mid.safetensors")
+	writeModel(t, mid, func(ck *engine.Checkpoint) { ck.Config.Epochs, ck.Position = 3, engine.Position{Epoch: 2, Step: 5} })
+	stdout, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--threads", "1", "--data", f.data, "--model", mid)
+	if code != 0 || !strings.Contains(stdout, "trained 2 epochs and 5 steps of epoch 3)") {
+		t.Errorf("eval of a checkpoint saved at step 5 of epoch 3: %d %q %q", code, stdout, stderr)
+	}
+}

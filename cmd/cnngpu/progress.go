@@ -29,8 +29,8 @@ func (b *progressBar) update(p engine.Progress) {
 	done := width * p.Step / max(1, p.Steps)
 	bar := strings.Repeat("=", done) + strings.Repeat(" ", width-done)
 	eta := time.Duration(0)
-	if p.Step > 0 {
-		eta = time.Duration(float64(p.Elapsed) * float64(p.Steps-p.Step) / float64(p.Step)).Round(time.Second)
+	if run := p.Step - p.FromStep; run > 0 {
+		eta = time.Duration(float64(p.Elapsed) * float64(p.Steps-p.Step) / float64(run)).Round(time.Second)
 	}
 	if p.Validating {
 		fmt.Fprintf(b.w, "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  acc %.2f%%  validating...",
