@@ -174,6 +174,8 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			spec = s
 		} else if diff := spec.Diff(s, "in "+dirs[0], "in "+d); diff != "" {
 			return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
+		} else if spec.Data == "" {
+			spec.Data = s.Data // a shard that trained nothing records none
 		}
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
 	}
@@ -289,6 +291,11 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	if err := Prepare(out, &merged); err != nil {
 		return nil, err
+	}
+	if merged.Data != "" {
+		if err := recordData(out, merged.Data, "in the shards"); err != nil {
+			return nil, err
+		}
 	}
 	for _, cj := range copies {
 		r, err := LoadRun(cj.src)

@@ -82,6 +82,37 @@ func Prepare(dir string, spec *Spec) error {
 	return spec.Save(dir)
 }
 
+// checkData records the training set's fingerprint in the study's
+// definition on its first training, and refuses to continue a study that
+// trained on other data (its results would mix the two). A study made
+// before fingerprints were recorded adopts the data given.
+func (r *Runner) checkData() error {
+	fp := r.Data.Train.Fingerprint()
+	if err := recordData(r.Dir, fp, "given now: check --data"); err != nil {
+		return err
+	}
+	r.Spec.Data = fp
+	return nil
+}
+
+// recordData records fp as the training data of the study in dir where
+// it records none, and refuses other data where it records some (theirs
+// says where fp comes from).
+func recordData(dir, fp, theirs string) error {
+	old, err := LoadSpec(dir)
+	if err != nil {
+		return err
+	}
+	switch {
+	case old.Data == fp:
+		return nil
+	case old.Data != "":
+		return &OtherStudyError{Dir: dir, Diff: fmt.Sprintf("training data %s in the folder, %s %s", old.Data, fp, theirs)}
+	}
+	old.Data = fp
+	return old.Save(dir)
+}
+
 // continues checks that spec can continue the study old that dir holds:
 // the same settings, and the same shard of the same split.
 func continues(dir string, old, spec *Spec) error {
@@ -267,6 +298,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer unlock()
 	if err := Prepare(r.Dir, spec); err != nil {
+		return err
+	}
+	if err := r.checkData(); err != nil {
 		return err
 	}
 	if len(r.Engines) == 0 {

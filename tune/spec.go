@@ -40,7 +40,11 @@ type Spec struct {
 	Recipe   string `json:"recipe,omitempty"`
 	Schedule string `json:"schedule,omitempty"`      // "" is constant
 	Augment  int    `json:"augment_shift,omitempty"` // pixels; 0 is none
-	Shard    Shard  `json:"shard"`
+	// Data is the training set's fingerprint (loader.Set.Fingerprint),
+	// recorded when the study first trains; "" until then, and in studies
+	// made before it was recorded.
+	Data  string `json:"data,omitempty"`
+	Shard Shard  `json:"shard"`
 }
 
 // RecipeLabel describes the study's training recipe, e.g.
@@ -200,6 +204,9 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 	add("folds", s.Folds, other.Folds)
 	add("train limit", s.TrainLimit, other.TrainLimit)
 	add("recipe", s.RecipeLabel(), other.RecipeLabel())
+	if s.Data != "" && other.Data != "" {
+		add("training data", s.Data, other.Data)
+	}
 	return strings.Join(d, "; ")
 }
 

@@ -402,3 +402,65 @@ func TestRatesEqualAsFloat32(t *testing.T) {
 		t.Errorf("0.1 and 0.1000001 (two float32 values): %v", err)
 	}
 }
+
+// TestOtherDataRefused: a study records its training data's fingerprint
+// when it first trains; continuing it on other data (another --data) is
+// refused, not mixed into its results, and so is merging shards trained
+// on different data. A study from before fingerprints adopts the data.
+func TestOtherDataRefused(t *testing.T) {
+	data := synthetic(200, 20)
+	other := synthetic(200, 20)
+	other.Train.Labels[0] = (other.Train.Labels[0] + 1) % 10
+	spec := func() *Spec {
+		s := tinySpec()
+		s.LRs, s.Epochs = s.LRs[:1], 1
+		return s
+	}
+	dir := t.TempDir()
+	r := newRunner(t, spec(), dir, data, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.OnRunStart = func(Config, int) { cancel() }
+	if err := r.Run(ctx); err != ErrInterrupted {
+		t.Fatalf("interrupted study: %v", err)
+	}
+	saved, err := LoadSpec(dir)
+	if err != nil || saved.Data != data.Train.Fingerprint() {
+		t.Fatalf("study.json after the first run started: %+v %v; want the data's fingerprint", saved, err)
+	}
+	var oe *OtherStudyError
+	err = newRunner(t, spec(), dir, other, false).Run(context.Background())
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "training data "+data.Train.Fingerprint()+" in the folder, "+other.Train.Fingerprint()+" given now") {
+		t.Fatalf("continuing on other data: %v; want it refused naming both", err)
+	}
+	if err := newRunner(t, spec(), dir, data, false).Run(context.Background()); err != nil {
+		t.Fatalf("continuing on the same data: %v", err)
+	}
+
+	// A study folder from before fingerprints (none recorded) adopts the
+	// data it continues with.
+	legacy := t.TempDir()
+	if err := Prepare(legacy, spec()); err != nil {
+		t.Fatal(err)
+	}
+	if err := newRunner(t, spec(), legacy, other, false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := LoadSpec(legacy); s.Data != other.Train.Fingerprint() {
+		t.Errorf("a study without a fingerprint: %q recorded, want the data's", s.Data)
+	}
+
+	// Shards trained on different data do not merge.
+	var shards []string
+	for i, d := range []*loader.MNIST{data, other} {
+		s := spec()
+		s.Shard = newShard(i, 2)
+		sd := t.TempDir()
+		if err := newRunner(t, s, sd, d, false).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, sd)
+	}
+	if _, err := Merge(filepath.Join(t.TempDir(), "m"), shards, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "training data") {
+		t.Errorf("merging shards trained on different data: %v; want it refused", err)
+	}
+}

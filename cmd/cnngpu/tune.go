@@ -283,7 +283,7 @@ func tuneAction(c *cli.Context) (err error) {
 		return withCode(130, fmt.Errorf("study interrupted; finished runs are kept in %s\ncontinue with the same command and --out %s", out, out))
 	}
 	if err != nil {
-		return err
+		return studyError(err) // exit 2 for a folder that trained on other data
 	}
 	if spec.Shard.N == 1 {
 		fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
