@@ -12,7 +12,9 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -225,12 +227,37 @@ func gpuNaNHint(e engine.Engine) string {
 // Ctrl-C or SIGTERM (finishing its step, saving what it finished). Once
 // one has come, the signals are the system's again: a second Ctrl-C ends
 // the process at once, should the clean stop hang (a GPU that no longer
-// answers).
+// answers). A repeat within repeatWindow of the first is the same
+// request, not a second one: `timeout -s INT` and supervisors signal the
+// process and then its group, so it arrives twice at once.
 func interruptContext(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var once sync.Once
+	release := func() { once.Do(func() { signal.Stop(ch) }) }
 	go func() {
-		<-ctx.Done()
-		stop()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			release()
+			return
+		}
+		cancel()
+		window := time.After(repeatWindow)
+		for {
+			select {
+			case <-ch: // the same request, sent twice
+			case <-window:
+				release()
+				return
+			}
+		}
 	}()
-	return ctx, stop
+	return ctx, func() { cancel(); release() }
 }
+
+// repeatWindow is how long after an interrupt a repeat is taken for the
+// same one (see interruptContext): far longer than a signal sent twice
+// takes to arrive, shorter than a person's second Ctrl-C.
+const repeatWindow = 500 * time.Millisecond
