@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -568,6 +569,11 @@ type FinalResult struct {
 const (
 	FinalFile  = "final.json"
 	FinalModel = "final.safetensors"
+	// FinalPartial is the final retraining's checkpoint while it runs
+	// (after each epoch, and where it was interrupted), so that an
+	// interrupted study resumes the retraining, not restarts it; removed
+	// once the final model is tested and saved.
+	FinalPartial = "final.partial.safetensors"
 )
 
 // Best returns the best finished, non-diverged configuration.
@@ -599,8 +605,13 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 			ErrAllDiverged, len(res), filepath.Join(r.Dir, ReportFile))
 	}
 	if old, err := LoadFinal(r.Dir); err == nil && old.Config == best.Config {
-		r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
-		return nil
+		// The model file too: final.json alone does not make a model.
+		_, err := engine.LoadCheckpoint(filepath.Join(r.Dir, FinalModel))
+		if err == nil {
+			r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
+			return nil
+		}
+		r.logf("final model for %s: %v; training it again", best.Config.Label(), err)
 	}
 	images := "all training images"
 	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
@@ -617,27 +628,63 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
 	}
 	opt := optConfig(spec, best.Config.LR, best.Config.BatchSize, len(idx))
-	m, err := engine.NewModel(e, arch, opt, arch.GlorotInit(spec.Seed))
-	if err != nil {
-		return err
+	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
+		Recipe: spec.Recipe, Augment: spec.Augment}
+	partial := filepath.Join(r.Dir, FinalPartial)
+	var from engine.Position
+	var hist []engine.EpochMetrics
+	var m *engine.Model
+	if ck, err := engine.LoadCheckpoint(partial); err == nil && ck.Arch == arch && ck.Opt == opt && ck.Config == cfg && ck.S1 != nil {
+		if m, err = engine.NewModelFrom(e, ck); err != nil {
+			return err
+		}
+		from, hist = ck.Position, ck.History
+		r.logf("resuming the final retraining at epoch %d, step %d (%s)", from.Epoch+1, from.Step, partial)
+	} else {
+		if err == nil {
+			r.logf("%s is the retraining of another setting: starting over", partial)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			r.logf("the final retraining's checkpoint: %v; starting over", err)
+		}
+		if m, err = engine.NewModel(e, arch, opt, arch.GlorotInit(spec.Seed)); err != nil {
+			return err
+		}
 	}
 	defer m.Release()
+	// save checkpoints the retraining at pos, where it has trained past
+	// from (what the file holds already).
+	save := func(pos engine.Position) error {
+		if pos == from {
+			return nil
+		}
+		ck, err := engine.Snapshot(m, cfg, pos, hist)
+		if err != nil {
+			return err
+		}
+		if err := ck.Save(partial); err != nil {
+			return err
+		}
+		from = pos
+		return nil
+	}
 	ds, err := engine.UploadDataset(e, r.Data.Train.Images.Pixels, r.Data.Train.Labels)
 	if err != nil {
 		return err
 	}
 	defer ds.Release(e)
-	var hist []engine.EpochMetrics
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: idx, Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed,
 		Augment: spec.Augment,
-		OnEpoch: func(em engine.EpochMetrics, _ engine.Position) error {
+		OnEpoch: func(em engine.EpochMetrics, pos engine.Position) error {
 			hist = append(hist, em)
 			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
-			return nil
+			return save(pos)
 		}}
 	start := time.Now()
-	pos, err := tr.Run(ctx, engine.Position{})
+	pos, err := tr.Run(ctx, from)
 	if errors.Is(err, engine.ErrInterrupted) {
+		if err := save(pos); err != nil {
+			return fmt.Errorf("saving the interrupted final retraining: %w", err)
+		}
 		return ErrInterrupted
 	}
 	if err != nil {
@@ -650,13 +697,11 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	defer test.Release(e)
 	ev, err := engine.EvaluateContext(ctx, m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
 	if errors.Is(err, engine.ErrInterrupted) {
-		return ErrInterrupted // the final model is trained again next time
+		return ErrInterrupted // trained and saved: only the test is run again
 	}
 	if err != nil {
 		return err
 	}
-	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
-		Recipe: spec.Recipe, Augment: spec.Augment}
 	ck, err := engine.Snapshot(m, cfg, pos, hist)
 	if err != nil {
 		return err
@@ -670,6 +715,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err := fileutil.WriteAtomic(filepath.Join(r.Dir, FinalFile), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
+	os.Remove(partial)
 	r.logf("final: %s, test accuracy %.2f%%, loss %.4f; model in %s", best.Config.Label(), 100*ev.Acc, ev.Loss, filepath.Join(r.Dir, FinalModel))
 	return nil
 }

@@ -464,3 +464,84 @@ func TestOtherDataRefused(t *testing.T) {
 		t.Errorf("merging shards trained on different data: %v; want it refused", err)
 	}
 }
+
+// logFunc is a Runner.Log that calls f with each line.
+type logFunc func(line string)
+
+func (f logFunc) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		f(l)
+	}
+	return len(p), nil
+}
+
+// TestFinalRetrainingResumes: a study interrupted in its final
+// retraining resumes it where it stopped (not from its first epoch), to
+// the model an uninterrupted study gives; a final model whose file is gone
+// or damaged is trained again, not reported as there.
+func TestFinalRetrainingResumes(t *testing.T) {
+	data := synthetic(200, 50)
+	spec := func() *Spec {
+		s := tinySpec()
+		s.LRs, s.Acts, s.Epochs = s.LRs[:1], s.Acts[:1], 3
+		return s
+	}
+	whole := t.TempDir()
+	if err := newRunner(t, spec(), whole, data, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want, err := engine.LoadCheckpoint(filepath.Join(whole, FinalModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newRunner(t, spec(), dir, data, true)
+	r.Log = logFunc(func(l string) {
+		if strings.Contains(l, "final epoch 2/3") {
+			cancel()
+		}
+	})
+	if err := r.Run(ctx); err != ErrInterrupted {
+		t.Fatalf("interrupted in the final retraining: %v", err)
+	}
+	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalPartial))
+	if err != nil || ck.Position.Epoch < 2 {
+		t.Fatalf("the interrupted retraining's checkpoint: %+v %v; want one past epoch 2", ck, err)
+	}
+	var lines []string
+	r = newRunner(t, spec(), dir, data, true)
+	r.Log = logFunc(func(l string) { lines = append(lines, l) })
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	log := strings.Join(lines, "\n")
+	if !strings.Contains(log, "resuming the final retraining at epoch") || strings.Contains(log, "final epoch 1/3") {
+		t.Errorf("the resumed study's log:\n%s\nwant the retraining resumed, epoch 1 not trained again", log)
+	}
+	got, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
+	if err != nil || !slices.Equal(got.Params, want.Params) {
+		t.Errorf("the resumed final model differs from the uninterrupted study's (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FinalPartial)); !os.IsNotExist(err) {
+		t.Errorf("the retraining's checkpoint is left after the final model was saved: %v", err)
+	}
+
+	// The model file gone, or damaged: trained again.
+	for _, damage := range []func(string) error{os.Remove, func(p string) error { return os.WriteFile(p, []byte("junk"), 0o644) }} {
+		if err := damage(filepath.Join(dir, FinalModel)); err != nil {
+			t.Fatal(err)
+		}
+		lines = nil
+		if err := r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if log := strings.Join(lines, "\n"); !strings.Contains(log, "training it again") || strings.Contains(log, "already trained") {
+			t.Errorf("final model damaged or gone; the study's log:\n%s", log)
+		}
+		if got, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel)); err != nil || !slices.Equal(got.Params, want.Params) {
+			t.Errorf("the final model trained again: %v", err)
+		}
+	}
+}
