@@ -241,12 +241,46 @@ func valueFlags(flags []cli.Flag) map[string]bool {
 	return takesValue
 }
 
+// wholeFlags names the flags that take a whole number.
+func wholeFlags(flags []cli.Flag) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range flags {
+		switch f.(type) {
+		case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *cli.Uint64Flag:
+			for _, n := range f.Names() {
+				out[n] = true
+			}
+		}
+	}
+	return out
+}
+
+// checkDecimal refuses a whole-number flag's value that is not plain
+// decimal: the flag package reads 064 as octal (52), 0x100 as hex and
+// 1_000 as 1000, and tune's lists read decimal, so `--batch-size 064`
+// would train another batch size than the one written.
+func checkDecimal(flag, v string) error {
+	d := strings.TrimPrefix(v, "-")
+	ok := d != "" && (d == "0" || d[0] != '0')
+	for _, r := range d {
+		ok = ok && r >= '0' && r <= '9'
+	}
+	if ok || strings.HasPrefix(v, "--") {
+		return nil // a forgotten value (the next flag): refused below
+	}
+	if t := strings.TrimLeft(d, "0"); t != "" && strings.Trim(t, "0123456789") == "" {
+		return fmt.Errorf("%s %q: write it without the leading zero (%s%s); the flag package would read it as octal", flag, v, strings.TrimSuffix(v, d), t)
+	}
+	return fmt.Errorf("%s %q: expected a whole number in decimal digits", flag, v)
+}
+
 // reorder puts the flags of rest (with the values of those that take one)
 // before its positional arguments. An unknown flag is kept as a flag, for
 // urfave/cli to refuse; a flag that takes a value but ends the line is
 // refused here (moved before the arguments, it would take one of them).
 func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 	takesValue := valueFlags(flags)
+	whole := wholeFlags(flags)
 	var fl, pos []string
 	dashdash := false
 	for j := 0; j < len(rest); j++ {
@@ -261,6 +295,15 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 		}
 		fl = append(fl, a)
 		name := strings.TrimLeft(a, "-")
+		if n, v, ok := strings.Cut(name, "="); ok && whole[n] {
+			if err := checkDecimal("--"+n, v); err != nil {
+				return nil, err
+			}
+		} else if whole[name] && j+1 < len(rest) {
+			if err := checkDecimal(a, rest[j+1]); err != nil {
+				return nil, err
+			}
+		}
 		if !strings.Contains(name, "=") && takesValue[name] {
 			if j+1 == len(rest) {
 				return nil, fmt.Errorf("%s needs a value", a)
