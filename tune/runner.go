@@ -67,18 +67,21 @@ func (r *Runner) logf(format string, args ...any) {
 // same study.
 func Prepare(dir string, spec *Spec) error {
 	foreign := foreignOutputs(dir) // before the runs folder is made
+	old, err := LoadSpec(dir)
+	switch {
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return err
+	case old == nil && foreign != nil:
+		return foreign
+	}
+	if err := blockedOutputs(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, RunsDir), 0o755); err != nil {
 		return err
 	}
-	old, err := LoadSpec(dir)
-	if err == nil {
+	if old != nil {
 		return continues(dir, old, spec)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if foreign != nil {
-		return foreign
 	}
 	return spec.Save(dir)
 }
@@ -130,6 +133,27 @@ func continues(dir string, old, spec *Spec) error {
 	return nil
 }
 
+// blockedOutputs refuses a study folder where something the study writes
+// could not be written (a file where its plots folder goes, a folder where
+// a file goes), before any training rather than after all of it.
+func blockedOutputs(dir string) error {
+	for _, n := range []string{RunsDir, PlotsDir, ResultsFile, ReportFile, FinalFile, FinalModel, FinalPartial, SpecFile} {
+		p := filepath.Join(dir, n)
+		st, err := os.Stat(p)
+		if err != nil {
+			continue // missing: made; a link to nothing is replaced
+		}
+		wantDir := n == RunsDir || n == PlotsDir
+		switch {
+		case wantDir && !st.IsDir():
+			return &BlockedError{fmt.Errorf("%s is not a folder, and the study writes its %s there: move it away, or give another --out", p, map[bool]string{true: "run records", false: "plots"}[n == RunsDir])}
+		case !wantDir && !st.Mode().IsRegular():
+			return &BlockedError{fmt.Errorf("%s is not a regular file, and the study writes that file: move it away, or give another --out", p)}
+		}
+	}
+	return nil
+}
+
 // foreignOutputs refuses a folder that holds no study but files a study
 // writes (its results, report, plots or final model): they would be
 // replaced without the study's own record that they are its. A folder
@@ -160,6 +184,13 @@ func (e *OtherStudyError) Error() string {
 	return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", e.Dir, e.Diff)
 }
 
+// BlockedError is a study folder where something stands in the way of a
+// file or folder the study writes.
+type BlockedError struct{ Err error }
+
+func (e *BlockedError) Error() string { return e.Err.Error() }
+func (e *BlockedError) Unwrap() error { return e.Err }
+
 // InUseError is a study folder that another process holds (its lock
 // taken).
 type InUseError struct{ Err error }
@@ -173,9 +204,15 @@ func (e *InUseError) Unwrap() error { return e.Err }
 func CheckFolder(dir string, spec *Spec) (finished int, err error) {
 	old, err := LoadSpec(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, foreignOutputs(dir)
+		if err := foreignOutputs(dir); err != nil {
+			return 0, err
+		}
+		return 0, blockedOutputs(dir)
 	}
 	if err != nil {
+		return 0, err
+	}
+	if err := blockedOutputs(dir); err != nil {
 		return 0, err
 	}
 	if err := continues(dir, old, spec); err != nil {

@@ -545,3 +545,35 @@ func TestFinalRetrainingResumes(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockedOutputsRefusedFirst: in a study's folder, a file where its
+// plots folder goes, or a folder where one of its files goes, is refused
+// before any training (it would fail after all of it), by a run and a dry
+// run alike.
+func TestBlockedOutputsRefusedFirst(t *testing.T) {
+	for _, block := range []struct {
+		name string
+		dir  bool
+	}{{PlotsDir, false}, {RunsDir, false}, {ResultsFile, true}, {ReportFile, true}, {FinalModel, true}} {
+		dir := t.TempDir()
+		if err := Prepare(dir, tinySpec()); err != nil { // a study's folder
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, block.name)
+		os.Remove(p)
+		if block.dir {
+			os.Mkdir(p, 0o755)
+		} else {
+			os.WriteFile(p, nil, 0o644)
+		}
+		var be *BlockedError
+		if _, err := CheckFolder(dir, tinySpec()); !errors.As(err, &be) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s in the way, dry run: %v; want a BlockedError naming it", block.name, err)
+		}
+		r := newRunner(t, tinySpec(), dir, synthetic(100, 10), true)
+		r.OnRunStart = func(Config, int) { t.Errorf("%s in the way: a run started", block.name) }
+		if err := r.Run(context.Background()); !errors.As(err, &be) {
+			t.Errorf("%s in the way: %v; want a BlockedError", block.name, err)
+		}
+	}
+}

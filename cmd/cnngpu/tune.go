@@ -292,11 +292,13 @@ func tuneAction(c *cli.Context) (err error) {
 }
 
 // studyError is err, with exit code 2 when the folder holds another
-// study (the flags or --out must change).
+// study, is in use or has something in the way of the study's outputs
+// (the flags or --out must change).
 func studyError(err error) error {
 	var oe *tune.OtherStudyError
 	var ue *tune.InUseError
-	if errors.As(err, &oe) || errors.As(err, &ue) {
+	var be *tune.BlockedError
+	if errors.As(err, &oe) || errors.As(err, &ue) || errors.As(err, &be) {
 		return withCode(2, err)
 	}
 	return err
