@@ -99,7 +99,7 @@ func Render(dir, machine string) error {
 		configs = "configuration"
 	}
 	fmt.Fprintf(&b, "- Time: %.1f s of training over %d finished %s", total, len(results), configs)
-	if final != nil {
+	if final != nil && found && final.Config == best.Config {
 		fmt.Fprintf(&b, ", plus %.1f s for the final model", final.Seconds)
 	}
 	b.WriteString("\n\n")
@@ -112,7 +112,7 @@ func Render(dir, machine string) error {
 	if found {
 		fmt.Fprintf(&b, "Chosen setting: **%s**, final validation accuracy %s", best.Config.Label(), pct(best.FinalValAcc))
 		if spec.Folds > 0 {
-			fmt.Fprintf(&b, " ± %s over %d folds", pct(best.FinalValStd), spec.Folds)
+			fmt.Fprintf(&b, " ± %s (sample standard deviation) over %d folds", pct(best.FinalValStd), spec.Folds)
 		}
 		b.WriteString(".\n\n")
 		if final != nil && final.Config == best.Config {
@@ -122,7 +122,20 @@ func Render(dir, machine string) error {
 			b.WriteString("The chosen setting has not been retrained and tested yet (run `cnngpu tune` with `--final`).\n\n")
 		}
 	} else {
-		b.WriteString("No configuration has finished without diverging.\n\n")
+		diverged := 0
+		for _, r := range results {
+			if r.Diverged {
+				diverged++
+			}
+		}
+		switch {
+		case len(results) == 0:
+			b.WriteString("No configuration has finished yet.\n\n")
+		case diverged == len(results):
+			fmt.Fprintf(&b, "Every finished configuration diverged (%d of %d).\n\n", diverged, len(results))
+		default:
+			b.WriteString("No finished configuration has a validation accuracy to rank it by.\n\n")
+		}
 	}
 
 	b.WriteString("## All configurations, by validation accuracy\n\n")

@@ -288,8 +288,19 @@ func TestDivergedRunIsRecordedAndNeverChosen(t *testing.T) {
 	if !errors.Is(err, ErrAllDiverged) || !strings.Contains(err.Error(), "--lr") {
 		t.Errorf("a study whose every run diverged: %v; want ErrAllDiverged with a hint", err)
 	}
-	if rep, _ := os.ReadFile(filepath.Join(all, ReportFile)); !strings.Contains(string(rep), "diverged (epoch") {
-		t.Error("every run diverged: the report is missing or does not show it")
+	if rep, _ := os.ReadFile(filepath.Join(all, ReportFile)); !strings.Contains(string(rep), "diverged (epoch") || !strings.Contains(string(rep), "Every finished configuration diverged (1 of 1)") {
+		t.Errorf("every run diverged: the report is missing or does not say so:\n%s", rep)
+	}
+	// A study with no finished run does not call its runs diverged.
+	none := t.TempDir()
+	if err := Prepare(none, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := Render(none, ""); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := os.ReadFile(filepath.Join(none, ReportFile)); !strings.Contains(string(rep), "No configuration has finished yet.") {
+		t.Errorf("no run finished: the report says:\n%s", rep)
 	}
 	if _, err := LoadFinal(all); err == nil {
 		t.Error("every run diverged: a final model was recorded")
