@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrLocked is what TryLock returns when another process holds the lock.
@@ -32,6 +33,13 @@ var ErrNoLocks = errors.New("this file system cannot lock files")
 func TryLock(path string) (f *os.File, holder string, err error) {
 	for range 4 {
 		f, holder, err := tryLockOnce(path)
+		// A holder killed a moment ago (`timeout -s KILL …; cnngpu …`)
+		// keeps the lock until the system has ended it, a fraction of a
+		// second: waited for, not reported as a process in the way.
+		for deadline := time.Now().Add(LockGrace); errors.Is(err, ErrLocked) && time.Now().Before(deadline); {
+			time.Sleep(25 * time.Millisecond)
+			f, holder, err = tryLockOnce(path)
+		}
 		if err != nil {
 			return nil, holder, err
 		}
@@ -44,6 +52,10 @@ func TryLock(path string) (f *os.File, holder string, err error) {
 	}
 	return nil, "", fmt.Errorf("locking %s: the lock file keeps being removed or replaced; is another program cleaning its folder?", path)
 }
+
+// LockGrace is how long TryLock waits for a lock held by another
+// process to be dropped before it reports ErrLocked.
+var LockGrace = time.Second
 
 func tryLockOnce(path string) (*os.File, string, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)

@@ -1,0 +1,43 @@
+//go:build unix
+
+// lock_test.go: TryLock waits a moment for a holder that is ending.
+
+package fileutil
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestTryLockWaitsForAnEndingHolder: a lock dropped within LockGrace (a
+// holder killed a moment ago) is taken; one held longer is ErrLocked,
+// with its holder named. (flock locks belong to open files, so a second
+// open in this process stands for another process.)
+func TestTryLockWaitsForAnEndingHolder(t *testing.T) {
+	defer func(g time.Duration) { LockGrace = g }(LockGrace)
+	LockGrace = 400 * time.Millisecond
+	path := filepath.Join(t.TempDir(), ".lock")
+	first, _, err := TryLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		first.Close()
+	}()
+	second, _, err := TryLock(path)
+	if err != nil {
+		t.Fatalf("a lock dropped 0.1 s later: %v; want it taken", err)
+	}
+	start := time.Now()
+	_, holder, err := TryLock(path)
+	if !errors.Is(err, ErrLocked) || holder == "" {
+		t.Errorf("a lock held on: %v (holder %q); want ErrLocked naming the holder", err, holder)
+	}
+	if d := time.Since(start); d < LockGrace {
+		t.Errorf("reported held after %v, before the %v grace", d, LockGrace)
+	}
+	second.Close()
+}
