@@ -157,7 +157,10 @@ func (s Shard) check(configs int) error {
 const StepOverhead = 128
 
 // mnistTrain is the number of MNIST training images the split is made from.
-const mnistTrain = 60000
+const mnistTrain = MNISTTrain
+
+// MNISTTrain is the number of MNIST's training images.
+const MNISTTrain = 60000
 
 // TrainImages is the expected number of images a run trains on per epoch.
 func (s *Spec) TrainImages() int {

@@ -145,6 +145,12 @@ func (s *Spec) Validate() error {
 	if s.Folds == 0 && !(s.ValSplit > 0 && s.ValSplit < 1) {
 		return fmt.Errorf("validation split %v: expected a fraction between 0 and 1", s.ValSplit)
 	}
+	// The hold-out rounds each digit's share (loader.Holdout): below
+	// lo every digit's rounds to none, from hi on every digit's to all
+	// (6742 is MNIST's largest digit class, the 1s).
+	if lo, hi := 0.5/6742, 1-0.5/6742; s.Folds == 0 && (s.ValSplit < lo || s.ValSplit >= hi) {
+		return fmt.Errorf("validation split %v leaves MNIST's validation or training set empty (each digit's share is rounded): expected at least %.3g and below %.7g", s.ValSplit, lo, hi)
+	}
 	if _, err := s.schedule(); err != nil {
 		return err
 	}

@@ -721,6 +721,8 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		{[]string{"--cpu", "--device", "0"}, "--cpu and --device exclude each other"},
 		{[]string{"--cpu", "--devices", "0"}, "--devices excludes --cpu and --device"},
 		{[]string{"--folds", "100000"}, "folds 100000: expected 0 (hold-out) or 2 to 60000"},
+		{[]string{"--val-split", "0.99999999"}, "validation split 0.99999999 leaves MNIST's validation or training set empty"},
+		{[]string{"--val-split", "0.00001"}, "validation split 1e-05 leaves MNIST's validation or training set empty"},
 		{[]string{"--lr", "0.001,,0.01"}, "an empty item"},
 		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
 		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 in the folder, 1 given now"},

@@ -360,7 +360,7 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final boo
 	}
 	if final {
 		images := "all training images"
-		if spec.TrainLimit > 0 {
+		if spec.TrainLimit > 0 && spec.TrainLimit < tune.MNISTTrain {
 			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
 		}
 		if old, err := tune.LoadFinal(out); err == nil {
