@@ -6,6 +6,7 @@
 package tune
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -120,6 +122,12 @@ func recordData(dir, fp, theirs string) error {
 // continues checks that spec can continue the study old that dir holds:
 // the same settings, and the same shard of the same split.
 func continues(dir string, old, spec *Spec) error {
+	if old.Shard.N <= 1 && spec.Shard.N <= 1 && sameSet(old.LRs, spec.LRs) && sameSet(old.BatchSizes, spec.BatchSizes) && sameSet(old.Acts, spec.Acts) {
+		// The same grid, its values listed in another order: the study
+		// continues in the folder's order. (Not for a shard: which runs
+		// are its own follows the order.)
+		spec.LRs, spec.BatchSizes, spec.Acts = old.LRs, old.BatchSizes, old.Acts
+	}
 	if d := old.Diff(spec, "in the folder", "given now"); d != "" {
 		return &OtherStudyError{Dir: dir, Diff: d}
 	}
@@ -131,6 +139,11 @@ func continues(dir string, old, spec *Spec) error {
 		return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
 	}
 	return nil
+}
+
+// sameSet reports whether a and b hold the same values, in any order.
+func sameSet[T cmp.Ordered](a, b []T) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // blockedOutputs refuses a study folder where something the study writes

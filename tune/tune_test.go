@@ -588,3 +588,34 @@ func TestBlockedOutputsRefusedFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestGridInAnotherOrderContinues: the same grid with its values listed in
+// another order is the same study (it continues, in the folder's order);
+// a shard's is not, as its runs follow the order.
+func TestGridInAnotherOrderContinues(t *testing.T) {
+	dir := t.TempDir()
+	if err := Prepare(dir, tinySpec()); err != nil {
+		t.Fatal(err)
+	}
+	s := tinySpec()
+	s.LRs = []float64{0.003, 0.001}
+	s.Acts = []string{"tanh", "relu"}
+	if err := Prepare(dir, s); err != nil {
+		t.Fatalf("the same grid in another order: %v", err)
+	}
+	if want := tinySpec(); !slices.Equal(s.LRs, want.LRs) || !slices.Equal(s.Acts, want.Acts) {
+		t.Errorf("continued with lrs %v, activations %v; want the folder's order %v, %v", s.LRs, s.Acts, want.LRs, want.Acts)
+	}
+	shard := t.TempDir()
+	s0 := tinySpec()
+	s0.Shard = newShard(0, 2)
+	if err := Prepare(shard, s0); err != nil {
+		t.Fatal(err)
+	}
+	s1 := tinySpec()
+	s1.Shard = newShard(0, 2)
+	s1.LRs = []float64{0.003, 0.001}
+	if err := Prepare(shard, s1); err == nil || !strings.Contains(err.Error(), "learning rates") {
+		t.Errorf("a shard's grid in another order: %v; want it refused", err)
+	}
+}
