@@ -939,20 +939,8 @@ func TestPredictIDXChunks(t *testing.T) {
 			t.Fatalf("line %d %q: want index %d and %q (image %d's)", j, line, j, want, k)
 		}
 	}
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skipf("no /dev/full to test a failing write: %v", err)
-	}
-	defer full.Close()
 	for _, args := range [][]string{{"--idx", big}, {f.png}} {
-		cmd := exec.Command(binary_, append([]string{"predict", "--cpu", "--threads", "1", "--model", f.model}, args...)...)
-		var se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = full, &se
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(se.String(), "writing the predictions") {
-			t.Errorf("predict %v > /dev/full: %v, stderr %q; want exit 1 naming the failed write", args, err, se.String())
-		}
+		expectFullDiskFailure(t, "writing the predictions", append([]string{"predict", "--cpu", "--threads", "1", "--model", f.model}, args...)...)
 	}
 }
 

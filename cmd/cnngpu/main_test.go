@@ -881,19 +881,26 @@ func TestSecondInterruptEndsAHungStop(t *testing.T) {
 // TestStdoutWriteFailure: output that cannot be written (standard output
 // on a full disk) fails the command instead of exiting 0.
 func TestStdoutWriteFailure(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"--help"}, {"train", "--help"}} {
+		expectFullDiskFailure(t, "writing standard output", args...)
+	}
+}
+
+// expectFullDiskFailure runs cnngpu with standard output on /dev/full (a
+// full disk) and expects exit 1 with want on standard error.
+func expectFullDiskFailure(t *testing.T, want string, args ...string) {
+	t.Helper()
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
 		t.Skipf("no /dev/full to test a failing write: %v", err)
 	}
 	defer full.Close()
-	for _, args := range [][]string{{"--version"}, {"--help"}, {"train", "--help"}} {
-		cmd := exec.Command(binary_, args...)
-		var se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = full, &se
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(se.String(), "writing standard output") {
-			t.Errorf("cnngpu %v > /dev/full: %v, stderr %q; want exit 1 naming standard output", args, err, se.String())
-		}
+	cmd := exec.Command(binary_, args...)
+	var se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = full, &se
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(se.String(), want) {
+		t.Errorf("cnngpu %v > /dev/full: %v, stderr %q; want exit 1 and %q", args, err, se.String(), want)
 	}
 }
