@@ -130,6 +130,8 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	}
 	// Uninterrupted.
 	tr, m := recipe(newTrainer(t, e, engine.Tanh, 9, 2, 200))
+	var wantEpoch engine.EpochMetrics
+	tr.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { wantEpoch = em; return nil }
 	if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +151,8 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	if err != engine.ErrInterrupted {
 		t.Fatalf("interrupted run returned %v", err)
 	}
-	if pos != (engine.Position{Epoch: 1, Step: 3}) {
-		t.Fatalf("interrupted at %+v, want epoch 1 step 3", pos)
+	if pos.Epoch != 1 || pos.Step != 3 || pos.Sums.Seen != 96 {
+		t.Fatalf("interrupted at %+v, want epoch 1 step 3 with the sums of 96 images", pos)
 	}
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
 	ck, err := engine.Snapshot(m2, engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9, Augment: shift}, pos, nil)
@@ -173,12 +175,38 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	}
 	tr3, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
 	tr3.M, tr3.Augment = m3, back.Config.Augment
+	var gotEpoch engine.EpochMetrics
+	tr3.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { gotEpoch = em; return nil }
 	if _, err := tr3.Run(context.Background(), back.Position); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := m3.Params()
 	if !slices.Equal(got, want) {
 		t.Error("resumed run differs from the uninterrupted one")
+	}
+	// The resumed epoch reports the whole epoch's figures, as the
+	// uninterrupted run does (only its time is the part run now).
+	if gotEpoch.TrainLoss != wantEpoch.TrainLoss || gotEpoch.TrainAcc != wantEpoch.TrainAcc || gotEpoch.Images != wantEpoch.Images ||
+		!gotEpoch.Resumed || gotEpoch.Partial {
+		t.Errorf("resumed epoch: loss %v acc %v images %d (resumed %v, partial %v); want %v %v %d as uninterrupted, resumed, not partial",
+			gotEpoch.TrainLoss, gotEpoch.TrainAcc, gotEpoch.Images, gotEpoch.Resumed, gotEpoch.Partial, wantEpoch.TrainLoss, wantEpoch.TrainAcc, wantEpoch.Images)
+	}
+	// A checkpoint without the sums (from before they were kept): the
+	// epoch's figures cover the part run now, and say so.
+	old := back.Position
+	old.Sums = engine.EpochSums{}
+	m5, err := engine.NewModelFrom(e, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr5, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+	tr5.M, tr5.Augment = m5, back.Config.Augment
+	tr5.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { gotEpoch = em; return nil }
+	if _, err := tr5.Run(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	if !gotEpoch.Partial || gotEpoch.Images != 200-96 {
+		t.Errorf("resumed without the sums: partial %v, %d images; want partial, 104 images", gotEpoch.Partial, gotEpoch.Images)
 	}
 	// The recipe changes the training: without it the parameters differ.
 	if sched != engine.ConstantLR {

@@ -88,6 +88,20 @@ func EpochOrder(seed uint64, epoch int, idx []int32) []int32 {
 type Position struct {
 	Epoch int `json:"epoch"`
 	Step  int `json:"step"`
+	// Sums are the epoch's running training statistics at Step (zero at
+	// an epoch's start, and in checkpoints from before they were kept),
+	// so that an epoch resumed in its middle reports the same loss and
+	// accuracy as the run that was not interrupted.
+	Sums EpochSums `json:"sums,omitzero"`
+}
+
+// EpochSums are an epoch's running training statistics, as the engine
+// accumulates them (float32, restored exactly): the loss summed over the
+// images seen, the images classified right, the images seen.
+type EpochSums struct {
+	Loss    float32 `json:"loss"`
+	Correct float32 `json:"correct"`
+	Seen    float32 `json:"seen"`
 }
 
 // EpochMetrics summarises one epoch. Val fields are NaN when there is no
@@ -101,7 +115,13 @@ type EpochMetrics struct {
 	Seconds      float64 `json:"seconds"`
 	ImagesPerSec float64 `json:"images_per_sec"`
 	Images       int     `json:"images"`
-	Partial      bool    `json:"partial,omitempty"`
+	// Partial: the epoch was resumed in its middle from a checkpoint
+	// without its running statistics (an older one), so the loss,
+	// accuracy and Images cover the part run now. Resumed: resumed in
+	// its middle with them, so only Seconds and ImagesPerSec cover the
+	// part run now.
+	Partial bool `json:"partial,omitempty"`
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 type epochMetricsJSON struct {
@@ -114,6 +134,7 @@ type epochMetricsJSON struct {
 	ImagesPerSec float64  `json:"images_per_sec"`
 	Images       int      `json:"images"`
 	Partial      bool     `json:"partial,omitempty"`
+	Resumed      bool     `json:"resumed,omitempty"`
 	Diverged     bool     `json:"diverged,omitempty"`
 }
 
@@ -137,7 +158,7 @@ func orNaN(p *float64) float64 {
 func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 	return json.Marshal(epochMetricsJSON{Epoch: m.Epoch, TrainLoss: finite(m.TrainLoss), TrainAcc: finite(m.TrainAcc),
 		ValLoss: finite(m.ValLoss), ValAcc: finite(m.ValAcc), Seconds: m.Seconds, ImagesPerSec: m.ImagesPerSec,
-		Images: m.Images, Partial: m.Partial, Diverged: math.IsNaN(m.TrainLoss) || math.IsInf(m.TrainLoss, 0)})
+		Images: m.Images, Partial: m.Partial, Resumed: m.Resumed, Diverged: math.IsNaN(m.TrainLoss) || math.IsInf(m.TrainLoss, 0)})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; missing values become NaN.
@@ -147,7 +168,7 @@ func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*m = EpochMetrics{Epoch: j.Epoch, TrainLoss: orNaN(j.TrainLoss), TrainAcc: orNaN(j.TrainAcc), ValLoss: orNaN(j.ValLoss),
-		ValAcc: orNaN(j.ValAcc), Seconds: j.Seconds, ImagesPerSec: j.ImagesPerSec, Images: j.Images, Partial: j.Partial}
+		ValAcc: orNaN(j.ValAcc), Seconds: j.Seconds, ImagesPerSec: j.ImagesPerSec, Images: j.Images, Partial: j.Partial, Resumed: j.Resumed}
 	return nil
 }
 
@@ -284,16 +305,35 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 			return pos, err
 		}
 		e.Fill(stats, 0)
+		resumed := pos.Step > 0
+		partial := resumed && pos.Sums == (EpochSums{})
+		if resumed && !partial {
+			if err := e.Write(stats, 0, []float32{pos.Sums.Loss, pos.Sums.Correct, pos.Sums.Seen}); err != nil {
+				return pos, err
+			}
+		}
+		fromSeen := int(pos.Sums.Seen)
 		start := time.Now()
 		lastReport := start
-		partial := pos.Step > 0
 		fromStep := pos.Step
-		for pos.Step < steps {
-			if ctx.Err() != nil {
-				if err := e.Sync(); err != nil {
+		// interrupted is pos with the epoch's running statistics, for a
+		// checkpoint to resume from.
+		interrupted := func() (Position, error) {
+			if err := e.Sync(); err != nil {
+				return pos, err
+			}
+			if pos.Step > 0 {
+				st := make([]float32, 3)
+				if err := e.Read(stats, 0, st); err != nil {
 					return pos, err
 				}
-				return pos, ErrInterrupted
+				pos.Sums = EpochSums{Loss: st[0], Correct: st[1], Seen: st[2]}
+			}
+			return pos, ErrInterrupted
+		}
+		for pos.Step < steps {
+			if ctx.Err() != nil {
+				return interrupted()
 			}
 			n := min(t.BatchSize, len(order)-pos.Step*t.BatchSize)
 			var stepErr error
@@ -318,7 +358,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				lastReport = time.Now()
 				el := lastReport.Sub(start)
 				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: pos.Step, Steps: steps, FromStep: fromStep,
-					Loss: loss, Acc: acc, ImagesPerSec: float64(seen) / el.Seconds(), Elapsed: el})
+					Loss: loss, Acc: acc, ImagesPerSec: float64(seen-fromSeen) / el.Seconds(), Elapsed: el})
 			}
 		}
 		loss, acc, seen, err := readStats(e, stats)
@@ -330,7 +370,8 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		}
 		el := time.Since(start)
 		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
-			ImagesPerSec: float64(seen) / el.Seconds(), Images: seen, Partial: partial, ValLoss: math.NaN(), ValAcc: math.NaN()}
+			ImagesPerSec: float64(seen-fromSeen) / el.Seconds(), Images: seen, Partial: partial, Resumed: resumed && !partial,
+			ValLoss: math.NaN(), ValAcc: math.NaN()}
 		if len(t.ValIdx) > 0 {
 			if t.OnProgress != nil && t.ProgressEvery > 0 {
 				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: steps, Steps: steps,

@@ -407,8 +407,11 @@ func epochLine(m engine.EpochMetrics, epochs int) string {
 		s += fmt.Sprintf("  val loss %.4f  val acc %s", m.ValLoss, percent(m.ValAcc))
 	}
 	s += fmt.Sprintf("  %.1fs  %.0f img/s", m.Seconds, m.ImagesPerSec)
-	if m.Partial {
+	switch {
+	case m.Partial:
 		s += "  (resumed mid-epoch: figures cover the part run now)"
+	case m.Resumed:
+		s += "  (resumed mid-epoch: time covers the part run now)"
 	}
 	return s
 }
