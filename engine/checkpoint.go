@@ -421,14 +421,6 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		}
 		return v, nil
 	}
-	c.Params = make([]float32, arch.NumParams())
-	for _, s := range arch.Params() {
-		v, err := read(s.Name, s.Shape)
-		if err != nil {
-			return nil, err
-		}
-		copy(c.Params[s.Off:], v)
-	}
 	// No checksum covers the header's tensor list, so the names are
 	// checked against what Encode writes: a name damaged in the file would
 	// otherwise drop a tensor unnoticed (and with it, on --resume, the
@@ -441,6 +433,14 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		if !known[name] {
 			return nil, fmt.Errorf("corrupt: tensor %q is not one a checkpoint of the %s architecture holds", name, arch.Preset)
 		}
+	}
+	c.Params = make([]float32, arch.NumParams())
+	for _, s := range arch.Params() {
+		v, err := read(s.Name, s.Shape)
+		if err != nil {
+			return nil, err
+		}
+		copy(c.Params[s.Off:], v)
 	}
 	np := arch.NumParams()
 	_, has1 := entries["optimizer.s1"]
@@ -468,7 +468,7 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, fmt.Errorf("corrupt: %w", err)
 	}
 	c.Step = st[0]
-	if !(c.Step >= 0) || c.Step != float32(math.Trunc(float64(c.Step))) {
+	if !(c.Step >= 0) || math.IsInf(float64(c.Step), 0) || c.Step != float32(math.Trunc(float64(c.Step))) {
 		return nil, fmt.Errorf("corrupt: optimizer step count %v: expected a whole number, not negative", c.Step)
 	}
 	return c, nil

@@ -466,16 +466,6 @@ func EvaluateContext(ctx context.Context, m *Model, d *Dataset, idx []int32, bat
 		}
 	}
 	r.Loss, r.Acc, r.N, err = readStats(e, stats)
-	if confusion && err == nil {
-		// The accuracy from the matrix's diagonal, so the two agree
-		// even where two probabilities round to one float32 and the
-		// device's argmax (of the logits) picked the other.
-		right := 0
-		for i := range Classes {
-			right += r.Confusion[i][i]
-		}
-		r.Acc = float64(right) / float64(r.N)
-	}
 	return r, err
 }
 

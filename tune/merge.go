@@ -165,6 +165,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	res := &MergeResult{}
 	var spec *Spec
+	dataFrom := "" // the first folder that records the training data
 	for _, d := range dirs {
 		s, err := LoadSpec(d)
 		if err != nil {
@@ -172,10 +173,22 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 		if spec == nil {
 			spec = s
-		} else if diff := spec.Diff(s, "in "+dirs[0], "in "+d); diff != "" {
-			return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
-		} else if spec.Data == "" {
-			spec.Data = s.Data // a shard that trained nothing records none
+		} else {
+			// The settings against the first folder's; the data (which a
+			// shard that trained nothing does not record) against the
+			// first folder that records it.
+			a, b := *spec, *s
+			a.Data, b.Data = "", ""
+			if diff := a.Diff(&b, "in "+dirs[0], "in "+d); diff != "" {
+				return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
+			}
+		}
+		switch {
+		case s.Data == "":
+		case dataFrom == "":
+			spec.Data, dataFrom = s.Data, d
+		case s.Data != spec.Data:
+			return nil, fmt.Errorf("%s holds a study trained on other data than %s: training data %s in %s, %s in %s", d, dataFrom, spec.Data, dataFrom, s.Data, d)
 		}
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
 	}

@@ -94,7 +94,7 @@ func Prepare(dir string, spec *Spec) error {
 // before fingerprints were recorded adopts the data given.
 func (r *Runner) checkData() error {
 	fp := r.Data.Train.Fingerprint()
-	if err := recordData(r.Dir, fp, "given now: check --data"); err != nil {
+	if err := recordData(r.Dir, fp, "given now"); err != nil {
 		return err
 	}
 	r.Spec.Data = fp
@@ -113,7 +113,7 @@ func recordData(dir, fp, theirs string) error {
 	case old.Data == fp:
 		return nil
 	case old.Data != "":
-		return &OtherStudyError{Dir: dir, Diff: fmt.Sprintf("training data %s in the folder, %s %s", old.Data, fp, theirs)}
+		return &OtherStudyError{Dir: dir, Diff: fmt.Sprintf("training data %s in the folder, %s %s", old.Data, fp, theirs), Data: true}
 	}
 	old.Data = fp
 	return old.Save(dir)
@@ -191,14 +191,21 @@ func foreignOutputs(dir string) error {
 
 // OtherStudyError is a study folder that holds a study of other settings
 // than those asked for.
-type OtherStudyError struct{ Dir, Diff string }
+type OtherStudyError struct {
+	Dir, Diff string
+	Data      bool // the same settings, other training data
+}
 
 func (e *OtherStudyError) Error() string {
+	if e.Data {
+		return fmt.Sprintf("%s holds a study trained on other data (%s); give the --data it trained on to resume it, or another --out folder", e.Dir, e.Diff)
+	}
 	return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", e.Dir, e.Diff)
 }
 
-// BlockedError is a study folder where something stands in the way of a
-// file or folder the study writes.
+// BlockedError is a study that cannot run as asked, found before its
+// first run: something in the folder in the way of a file or folder the
+// study writes, or a hold-out that leaves a set empty.
 type BlockedError struct{ Err error }
 
 func (e *BlockedError) Error() string { return e.Err.Error() }
@@ -319,7 +326,7 @@ func rounds(spec *Spec, labels []uint8) ([][2][]int32, error) {
 	} else {
 		tr, va, err := loader.Holdout(labels, spec.ValSplit, SplitSeed)
 		if err != nil {
-			return nil, err
+			return nil, &BlockedError{fmt.Errorf("--val-split: %w: give a fraction that leaves images on both sides", err)}
 		}
 		out = append(out, [2][]int32{tr, va})
 	}
@@ -658,6 +665,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		// The model file too: final.json alone does not make a model.
 		_, err := engine.LoadCheckpoint(filepath.Join(r.Dir, FinalModel))
 		if err == nil {
+			os.Remove(filepath.Join(r.Dir, FinalPartial)) // left by a process killed as it finished
 			r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
 			return nil
 		}
@@ -729,6 +737,12 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
 			return save(pos)
 		}}
+	// The time of the epochs an earlier process trained, for the
+	// retraining's total.
+	earlier := 0.0
+	for _, em := range hist {
+		earlier += em.Seconds
+	}
 	start := time.Now()
 	pos, err := tr.Run(ctx, from)
 	if errors.Is(err, engine.ErrInterrupted) {
@@ -760,7 +774,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return err
 	}
 	fr := FinalResult{Config: best.Config, Images: len(idx), TestAcc: ev.Acc, TestLoss: ev.Loss,
-		Seconds: time.Since(start).Seconds(), Engine: e.Name(), Model: FinalModel}
+		Seconds: earlier + time.Since(start).Seconds(), Engine: e.Name(), Model: FinalModel}
 	b, _ := json.MarshalIndent(fr, "", "  ")
 	if err := fileutil.WriteAtomic(filepath.Join(r.Dir, FinalFile), append(b, '\n'), 0o644); err != nil {
 		return err

@@ -139,17 +139,26 @@ func (s *Spec) Validate() error {
 	if s.Epochs < 1 {
 		return fmt.Errorf("epochs %d: expected at least 1", s.Epochs)
 	}
+	// The final retraining's steps, the most of any run (all training
+	// images, or --train-limit of them).
+	images := mnistTrain
+	if s.TrainLimit > 0 && s.TrainLimit < images {
+		images = s.TrainLimit
+	}
+	for _, b := range s.BatchSizes {
+		if b < 1 {
+			continue // refused below
+		}
+		if total := s.Epochs * ((images + b - 1) / b); total > engine.MaxSteps {
+			return fmt.Errorf("%d epochs of batch %d over %d images are %d optimizer steps, more than the %d the optimizer counts exactly: use larger batch sizes or fewer epochs",
+				s.Epochs, b, images, total, engine.MaxSteps)
+		}
+	}
 	if s.Folds == 1 || s.Folds < 0 || s.Folds > mnistTrain {
 		return fmt.Errorf("folds %d: expected 0 (hold-out) or 2 to %d", s.Folds, mnistTrain)
 	}
 	if s.Folds == 0 && !(s.ValSplit > 0 && s.ValSplit < 1) {
 		return fmt.Errorf("validation split %v: expected a fraction between 0 and 1", s.ValSplit)
-	}
-	// The hold-out rounds each digit's share (loader.Holdout): below
-	// lo every digit's rounds to none, from hi on every digit's to all
-	// (6742 is MNIST's largest digit class, the 1s).
-	if lo, hi := 0.5/6742, 1-0.5/6742; s.Folds == 0 && (s.ValSplit < lo || s.ValSplit >= hi) {
-		return fmt.Errorf("validation split %v leaves MNIST's validation or training set empty (each digit's share is rounded): expected at least %.3g and below %.7g", s.ValSplit, lo, hi)
 	}
 	if _, err := s.schedule(); err != nil {
 		return err
@@ -178,6 +187,18 @@ func (s *Spec) Validate() error {
 		same[k] = c.LR
 	}
 	return s.Shard.check(len(s.Configs()))
+}
+
+// CheckMNISTSplit refuses a hold-out that leaves MNIST's training or
+// validation set empty, for a plan made without the data (a dry run; a
+// run refuses it on the data it has). The hold-out rounds each digit's
+// share (loader.Holdout): below lo every digit's rounds to none, from hi
+// on every digit's to all (6742 is MNIST's largest digit class, the 1s).
+func (s *Spec) CheckMNISTSplit() error {
+	if lo, hi := 0.5/6742, 1-0.5/6742; s.Folds == 0 && (s.ValSplit < lo || s.ValSplit >= hi) {
+		return fmt.Errorf("--val-split %v leaves MNIST's validation or training set empty (each digit's share is rounded): expected at least %.3g and below %.7g", s.ValSplit, lo, hi)
+	}
+	return nil
 }
 
 // RunKey names what the study's settings make of each of its runs

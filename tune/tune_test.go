@@ -474,6 +474,18 @@ func TestOtherDataRefused(t *testing.T) {
 	if _, err := Merge(filepath.Join(t.TempDir(), "m"), shards, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "training data") {
 		t.Errorf("merging shards trained on different data: %v; want it refused", err)
 	}
+	// A first shard that records no data (it trained nothing) takes the
+	// data of the first that does, and the message names that one.
+	none := t.TempDir()
+	s := spec()
+	s.Shard = newShard(0, 2)
+	if err := Prepare(none, s); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Merge(filepath.Join(t.TempDir(), "m2"), []string{none, shards[0], shards[1]}, MergeOptions{})
+	if want := "training data " + data.Train.Fingerprint() + " in " + shards[0] + ", " + other.Train.Fingerprint() + " in " + shards[1]; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("merging a shard with no data and shards on different data: %v; want %q", err, want)
+	}
 }
 
 // logFunc is a Runner.Log that calls f with each line.

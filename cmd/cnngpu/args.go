@@ -260,15 +260,19 @@ func wholeFlags(flags []cli.Flag) map[string]bool {
 // 1_000 as 1000, and tune's lists read decimal, so `--batch-size 064`
 // would train another batch size than the one written.
 func checkDecimal(flag, v string) error {
-	d := strings.TrimPrefix(v, "-")
-	ok := d != "" && (d == "0" || d[0] != '0')
-	for _, r := range d {
-		ok = ok && r >= '0' && r <= '9'
+	d := strings.TrimLeft(v, "+-")
+	if len(v)-len(d) > 1 {
+		d = "x" // two signs
 	}
-	if ok || strings.HasPrefix(v, "--") {
-		return nil // a forgotten value (the next flag): refused below
-	}
-	if t := strings.TrimLeft(d, "0"); t != "" && strings.Trim(t, "0123456789") == "" {
+	digits := d != "" && strings.Trim(d, "0123456789") == ""
+	switch {
+	case digits && (d == "0" || d[0] != '0'):
+		return nil
+	case digits:
+		t := strings.TrimLeft(d, "0")
+		if t == "" {
+			t = "0"
+		}
 		return fmt.Errorf("%s %q: write it without the leading zero (%s%s); the flag package would read it as octal", flag, v, strings.TrimSuffix(v, d), t)
 	}
 	return fmt.Errorf("%s %q: expected a whole number in decimal digits", flag, v)
@@ -299,9 +303,11 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 			if err := checkDecimal("--"+n, v); err != nil {
 				return nil, err
 			}
-		} else if whole[name] && j+1 < len(rest) {
-			if err := checkDecimal(a, rest[j+1]); err != nil {
-				return nil, err
+		} else if v := ""; whole[name] && j+1 < len(rest) {
+			if v = rest[j+1]; v != "--" && !isHelpFlag(v) && !isFlagOf(takesValue, v) { // else a forgotten value, refused below
+				if err := checkDecimal(a, v); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if !strings.Contains(name, "=") && takesValue[name] {

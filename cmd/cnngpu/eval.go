@@ -98,7 +98,7 @@ func evalAction(c *cli.Context) error {
 	trained := plural(ck.Position.Epoch, "epoch")
 	if ck.Position.Step > 0 {
 		// Saved in the middle of an epoch (an interrupted run).
-		trained += fmt.Sprintf(" and %d steps of epoch %d", ck.Position.Step, ck.Position.Epoch+1)
+		trained += fmt.Sprintf(" and %s of epoch %d", plural(ck.Position.Step, "step"), ck.Position.Epoch+1)
 	}
 	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))

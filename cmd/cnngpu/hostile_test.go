@@ -721,8 +721,9 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		{[]string{"--cpu", "--device", "0"}, "--cpu and --device exclude each other"},
 		{[]string{"--cpu", "--devices", "0"}, "--devices excludes --cpu and --device"},
 		{[]string{"--folds", "100000"}, "folds 100000: expected 0 (hold-out) or 2 to 60000"},
-		{[]string{"--val-split", "0.99999999"}, "validation split 0.99999999 leaves MNIST's validation or training set empty"},
-		{[]string{"--val-split", "0.00001"}, "validation split 1e-05 leaves MNIST's validation or training set empty"},
+		{[]string{"--batch-size", "1,128", "--epochs", "300"}, "300 epochs of batch 1 over 60000 images are 18000000 optimizer steps, more than the 16777216"},
+		{[]string{"--val-split", "0.99999999"}, "--val-split 0.99999999 leaves MNIST's validation or training set empty"},
+		{[]string{"--val-split", "0.00001"}, "--val-split 1e-05 leaves MNIST's validation or training set empty"},
 		{[]string{"--lr", "0.001,,0.01"}, "an empty item"},
 		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
 		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 in the folder, 1 given now"},
@@ -743,7 +744,7 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 }
 
 // TestTrainOutputLocked: a training whose --out or --metrics another
-// process is writing (its lock held) is refused at once, naming the file
+// process is writing (its lock held) is refused, naming the file
 // and the holder, and writes nothing; once the lock is released the same
 // command trains, and leaves no lock file behind.
 func TestTrainOutputLocked(t *testing.T) {
@@ -953,5 +954,23 @@ func TestEvalSaysAPartEpoch(t *testing.T) {
 	stdout, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--threads", "1", "--data", f.data, "--model", mid)
 	if code != 0 || !strings.Contains(stdout, "trained 2 epochs and 5 steps of epoch 3)") {
 		t.Errorf("eval of a checkpoint saved at step 5 of epoch 3: %d %q %q", code, stdout, stderr)
+	}
+}
+
+// TestLongOutName: an --out name as long as the system allows (255
+// bytes) trains and is written: the files kept beside it (its lock, its
+// temporary file) have shortened names of their own.
+func TestLongOutName(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	fakeMNIST(t, data, 300, 100)
+	out := filepath.Join(dir, strings.Repeat("m", 255-len(".safetensors"))+".safetensors")
+	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", data, "--epochs", "1", "--train-limit", "100", "--quiet", "--out", out)
+	if code != 0 {
+		t.Fatalf("train --out of a 255-byte name: exit %d, %s", code, stderr)
+	}
+	if _, err := engine.LoadCheckpoint(out); err != nil {
+		t.Error(err)
 	}
 }

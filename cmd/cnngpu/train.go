@@ -235,7 +235,7 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 			p = t
 		}
 		dir = filepath.Dir(p)
-		lock := filepath.Join(dir, "."+filepath.Base(p)+".lock")
+		lock := filepath.Join(dir, "."+fileutil.ShortName(filepath.Base(p))+".lock")
 		f, holder, err := fileutil.TryLock(lock)
 		switch {
 		case err == nil:
@@ -548,6 +548,10 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, err
 	}
 	steps := (len(trainIdx) + cfg.BatchSize - 1) / cfg.BatchSize
+	if total := cfg.Epochs * steps; total > engine.MaxSteps {
+		return seedResult{}, usageErrorf("--epochs %d of %d steps (%d images, --batch-size %d) are %d optimizer steps, more than the %d its step count holds exactly: use a larger --batch-size or fewer --epochs",
+			cfg.Epochs, steps, len(trainIdx), cfg.BatchSize, total, engine.MaxSteps)
+	}
 	if s.init != nil && s.pos.Step >= steps {
 		return seedResult{}, usageErrorf("--resume %s: its position (epoch %d, step %d) lies past the %d steps of an epoch of this training set: the file is damaged, or the run trained on other data",
 			s.from, s.pos.Epoch+1, s.pos.Step, steps)

@@ -237,6 +237,9 @@ func tuneAction(c *cli.Context) (err error) {
 		return err
 	}
 	if c.Bool("dry-run") {
+		if err := spec.CheckMNISTSplit(); err != nil {
+			return usageErrorf("%v", err)
+		}
 		finished, err := tune.CheckFolder(out, spec)
 		if err != nil {
 			return studyError(err)
@@ -363,9 +366,17 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final boo
 		if spec.TrainLimit > 0 && spec.TrainLimit < tune.MNISTTrain {
 			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
 		}
-		if old, err := tune.LoadFinal(out); err == nil {
+		old, err := tune.LoadFinal(out)
+		if err == nil {
+			// As the run decides: the model file must load too.
+			_, err = engine.LoadCheckpoint(filepath.Join(out, tune.FinalModel))
+		}
+		switch {
+		case err == nil:
 			fmt.Fprintf(w, "then the final model: the one trained for %s is kept if that is still the best setting, else the best is retrained and tested (--final=false skips this)\n", old.Config.Label())
-		} else {
+		case fileExists(filepath.Join(out, tune.FinalPartial)):
+			fmt.Fprintf(w, "then the best setting is retrained on %s and tested, resuming the retraining in %s where it is that setting's (--final=false skips this)\n", images, tune.FinalPartial)
+		default:
 			fmt.Fprintf(w, "then the best setting is retrained on %s and tested (--final=false skips this)\n", images)
 		}
 	}
@@ -480,7 +491,7 @@ func finishMerged(c *cli.Context, out string) error {
 		return withCode(130, fmt.Errorf("interrupted; the merged runs are kept in %s\ncontinue with the same command", out))
 	}
 	if err != nil {
-		return err
+		return studyError(err)
 	}
 	fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	return nil

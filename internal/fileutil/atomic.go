@@ -31,21 +31,24 @@ import (
 var beforeRename func(tmp string)
 
 // tempPrefix is the start of every temporary file name for target base.
-// A long base is cut and given a hash of its whole, so that the
-// temporary name (the prefix, the writer's tag of up to some 90 bytes and
-// a random part) stays within the 255 bytes a file name may have where
-// the target's own name does.
-func tempPrefix(base string) string {
+func tempPrefix(base string) string { return "." + ShortName(base) + ".tmp-" }
+
+// ShortName is base for the names of files kept beside it (a temporary
+// file, a lock): a long base (over 120 bytes) is cut and given a hash of
+// its whole, so that a side file's name (base and up to some 130 bytes:
+// a writer's tag, a random part) stays within the 255 bytes a file name
+// may have where the target's own name does.
+func ShortName(base string) string {
 	const keep = 80
-	if len(base) > 120 {
-		cut := keep
-		for cut > 0 && !utf8.RuneStart(base[cut]) {
-			cut--
-		}
-		sum := sha256.Sum256([]byte(base))
-		base = base[:cut] + "~" + hex.EncodeToString(sum[:6])
+	if len(base) <= 120 {
+		return base
 	}
-	return "." + base + ".tmp-"
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(base[cut]) {
+		cut--
+	}
+	sum := sha256.Sum256([]byte(base))
+	return base[:cut] + "~" + hex.EncodeToString(sum[:6])
 }
 
 // umask is the process's file-creation mask (Linux: from /proc, which

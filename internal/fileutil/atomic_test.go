@@ -229,7 +229,7 @@ func TestWriteAtomicModeAndLongNames(t *testing.T) {
 	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
 		t.Errorf("new file under umask 077: mode %v, want -rw-------", st.Mode())
 	}
-	for _, n := range []int{121, 200, 249} {
+	for _, n := range []int{121, 200, 249, 255} {
 		base := strings.Repeat("é", n/2) + strings.Repeat("m", n%2) // cut inside a character
 		long := filepath.Join(dir, base)
 		stale := filepath.Join(dir, tempPrefix(base)+"999999999-1")
