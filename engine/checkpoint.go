@@ -152,7 +152,10 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	}
 	om, _ := json.Marshal(omv)
 	cm, _ := json.Marshal(c.Config)
-	pm, _ := json.Marshal(c.Position)
+	pm, err := json.Marshal(c.Position)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: position: %w", err)
+	}
 	hm, err := json.Marshal(c.History)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: history: %w", err)
@@ -496,6 +499,9 @@ func (c *Checkpoint) checkMeta() error {
 		return fmt.Errorf("config metadata: validation split %v: expected at least 0 and below 1", cfg.ValSplit)
 	case p.Epoch < 0 || p.Step < 0:
 		return fmt.Errorf("position metadata: epoch %d, step %d: expected neither negative", p.Epoch, p.Step)
+	case p.Sums != (EpochSums{}) && (p.Step == 0 || !(p.Sums.Loss >= 0) || !(p.Sums.Correct >= 0) || p.Sums.Correct > p.Sums.Seen ||
+		p.Sums.Seen != float32(math.Trunc(float64(p.Sums.Seen))) || p.Sums.Seen > float32(p.Step*max(cfg.BatchSize, 1))):
+		return fmt.Errorf("position metadata: the epoch's running sums (loss %v, right %v, seen %v at step %d) are no run's", p.Sums.Loss, p.Sums.Correct, p.Sums.Seen, p.Step)
 	case !(o.LR > 0) || math.IsInf(float64(o.LR), 0):
 		return fmt.Errorf("optimizer metadata: learning rate %v: expected a positive finite number", o.LR)
 	case !inUnit(o.Beta1) || !inUnit(o.Beta2) || !inUnit(o.Momentum) || !(o.Eps >= 0) || math.IsInf(float64(o.Eps), 0):

@@ -208,6 +208,29 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	if !gotEpoch.Partial || gotEpoch.Images != 200-96 {
 		t.Errorf("resumed without the sums: partial %v, %d images; want partial, 104 images", gotEpoch.Partial, gotEpoch.Images)
 	}
+	// Sums that do not count the epoch's first steps (saved by a run that
+	// resumed without them: they start at its resume) are not restored.
+	short := back.Position
+	short.Sums.Seen = 32
+	m6, err := engine.NewModelFrom(e, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr6, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+	tr6.M, tr6.Augment = m6, back.Config.Augment
+	tr6.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { gotEpoch = em; return nil }
+	if _, err := tr6.Run(context.Background(), short); err != nil {
+		t.Fatal(err)
+	}
+	if !gotEpoch.Partial || gotEpoch.Resumed || gotEpoch.Images != 200-96 {
+		t.Errorf("resumed with the sums of a part: partial %v, resumed %v, %d images; want partial, 104 images", gotEpoch.Partial, gotEpoch.Resumed, gotEpoch.Images)
+	}
+	// Non-finite sums are never saved (JSON cannot hold them: the file
+	// would not load).
+	ck.Position.Sums.Loss = float32(math.Inf(1))
+	if err := ck.Save(path); !errors.Is(err, engine.ErrNonFinite) {
+		t.Errorf("saving infinite sums: %v; want ErrNonFinite", err)
+	}
 	// The recipe changes the training: without it the parameters differ.
 	if sched != engine.ConstantLR {
 		tr4, m4 := newTrainer(t, e, engine.Tanh, 9, 2, 200)
@@ -394,6 +417,16 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 		"old file, val split 1.5": {old(func(m map[string]string) { setJSON(m, "config", "val_split", 1.5) }), "validation split 1.5"},
 		"no data checksum":        {old(func(m map[string]string) { delete(m, "sha256") }), "no SHA-256"},
 		"old file, identity":      {old(func(m map[string]string) { setJSON(m, "arch", "activation", "identity") }), `activation "identity" in the architecture metadata: expected relu, sigmoid or tanh`},
+		"old file, sums at step 0": {old(func(m map[string]string) {
+			setJSON(m, "position", "step", 0)
+			setJSON(m, "position", "sums", map[string]float32{"loss": 1, "correct": 1, "seen": 128})
+		}), "running sums"},
+		"old file, more right than seen": {old(func(m map[string]string) {
+			setJSON(m, "position", "sums", map[string]float32{"loss": 1, "correct": 200, "seen": 128})
+		}), "running sums"},
+		"old file, sums as written": {old(func(m map[string]string) {
+			setJSON(m, "position", "sums", map[string]float32{"loss": 30.5, "correct": 100, "seen": 128})
+		}), ""},
 	} {
 		_, err := engine.DecodeCheckpoint(editMeta(t, b, c.edit))
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
@@ -531,8 +564,12 @@ func TestTooManySteps(t *testing.T) {
 		return nil
 	}
 	_, err := tr.Run(context.Background(), engine.Position{})
-	if err == nil || !strings.Contains(err.Error(), "optimizer steps, more than the 16777216") {
+	if err == nil || !strings.Contains(err.Error(), "are more than the 16777216 optimizer steps") {
 		t.Errorf("%d epochs of 100 steps: %v; want it refused", tr.Epochs, err)
+	}
+	// A count whose product with the steps overflows is still too many.
+	if !engine.TooManySteps(2305843009213693952, 469) || engine.TooManySteps(engine.MaxSteps/469, 469) {
+		t.Error("TooManySteps: wrong where epochs × steps overflows, or at the bound")
 	}
 	tr.Epochs = engine.MaxSteps / 100
 	tr.TrainIdx = tr.TrainIdx[:1] // 167,772 one-step epochs: allowed (stopped at once)

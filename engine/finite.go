@@ -106,6 +106,9 @@ func divergedAt(loss float64, val bool, pos Position, steps int) error {
 // CheckFinite returns an error (matching ErrNonFinite) naming the first
 // tensor that holds a NaN or infinite value.
 func (c *Checkpoint) CheckFinite() error {
+	if s := c.Position.Sums; !IsFinite(float64(s.Loss)) || !IsFinite(float64(s.Correct)) || !IsFinite(float64(s.Seen)) {
+		return fmt.Errorf("%w: the epoch's running sums (loss %v, right %v, seen %v)", ErrNonFinite, s.Loss, s.Correct, s.Seen)
+	}
 	for _, t := range c.tensors() {
 		if i := FirstNonFinite(t.data); i >= 0 {
 			return fmt.Errorf("%w: tensor %s holds %v at element %d", ErrNonFinite, t.name, t.data[i], i)

@@ -259,6 +259,10 @@ func readStats(e Engine, stats Tensor) (loss, acc float64, n int, err error) {
 // up to 2^24.
 const MaxSteps = 1 << 24
 
+// TooManySteps reports whether epochs of steps each exceed MaxSteps
+// (without multiplying them: a huge --epochs would overflow).
+func TooManySteps(epochs, steps int) bool { return steps > 0 && epochs > MaxSteps/steps }
+
 // Run trains from position from until t.Epochs epochs are done or ctx is
 // cancelled (then it finishes the current step and returns ErrInterrupted
 // with the position to resume from), or until the loss is no longer finite
@@ -271,9 +275,9 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	if len(t.TrainIdx) == 0 {
 		return from, errors.New("no training images")
 	}
-	if total := t.Epochs * t.Steps(); total > MaxSteps {
-		return from, fmt.Errorf("%d epochs of %d steps are %d optimizer steps, more than the %d the optimizer counts exactly (in float32): use a larger batch size or fewer epochs",
-			t.Epochs, t.Steps(), total, MaxSteps)
+	if TooManySteps(t.Epochs, t.Steps()) {
+		return from, fmt.Errorf("%d epochs of %d steps are more than the %d optimizer steps the optimizer counts exactly (in float32): use a larger batch size or fewer epochs",
+			t.Epochs, t.Steps(), MaxSteps)
 	}
 	e := t.M.E
 	perm, cursor, stats, err := t.alloc()
@@ -306,13 +310,19 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		}
 		e.Fill(stats, 0)
 		resumed := pos.Step > 0
-		partial := resumed && pos.Sums == (EpochSums{})
+		// The sums are the epoch's so far only where they count every
+		// image of its first Step steps (all full batches): not in a
+		// checkpoint from before sums were kept, nor in one saved by a run
+		// that resumed from such a checkpoint (its sums start at the
+		// resume). Then the figures cover the part run now (partial).
+		partial := resumed && pos.Sums.Seen != float32(pos.Step*t.BatchSize)
+		fromSeen := 0
 		if resumed && !partial {
 			if err := e.Write(stats, 0, []float32{pos.Sums.Loss, pos.Sums.Correct, pos.Sums.Seen}); err != nil {
 				return pos, err
 			}
+			fromSeen = int(pos.Sums.Seen)
 		}
-		fromSeen := int(pos.Sums.Seen)
 		start := time.Now()
 		lastReport := start
 		fromStep := pos.Step
@@ -325,6 +335,12 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 			if pos.Step > 0 {
 				st := make([]float32, 3)
 				if err := e.Read(stats, 0, st); err != nil {
+					return pos, err
+				}
+				// A loss gone non-finite since the last check (a GPU
+				// checks every 32 steps) is a divergence, not a position
+				// to resume from.
+				if err := divergedAt(float64(st[0]), false, pos, steps); err != nil {
 					return pos, err
 				}
 				pos.Sums = EpochSums{Loss: st[0], Correct: st[1], Seen: st[2]}

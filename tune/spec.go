@@ -149,9 +149,9 @@ func (s *Spec) Validate() error {
 		if b < 1 {
 			continue // refused below
 		}
-		if total := s.Epochs * ((images + b - 1) / b); total > engine.MaxSteps {
-			return fmt.Errorf("%d epochs of batch %d over %d images are %d optimizer steps, more than the %d the optimizer counts exactly: use larger batch sizes or fewer epochs",
-				s.Epochs, b, images, total, engine.MaxSteps)
+		if engine.TooManySteps(s.Epochs, (images+b-1)/b) {
+			return fmt.Errorf("%d epochs of batch %d over %d images are more than the %d optimizer steps the optimizer counts exactly: use larger batch sizes or fewer epochs",
+				s.Epochs, b, images, engine.MaxSteps)
 		}
 	}
 	if s.Folds == 1 || s.Folds < 0 || s.Folds > mnistTrain {

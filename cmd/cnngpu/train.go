@@ -411,7 +411,7 @@ func epochLine(m engine.EpochMetrics, epochs int) string {
 	case m.Partial:
 		s += "  (resumed mid-epoch: figures cover the part run now)"
 	case m.Resumed:
-		s += "  (resumed mid-epoch: time covers the part run now)"
+		s += "  (resumed mid-epoch: time and img/s cover the part run now)"
 	}
 	return s
 }
@@ -548,9 +548,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, err
 	}
 	steps := (len(trainIdx) + cfg.BatchSize - 1) / cfg.BatchSize
-	if total := cfg.Epochs * steps; total > engine.MaxSteps {
-		return seedResult{}, usageErrorf("--epochs %d of %d steps (%d images, --batch-size %d) are %d optimizer steps, more than the %d its step count holds exactly: use a larger --batch-size or fewer --epochs",
-			cfg.Epochs, steps, len(trainIdx), cfg.BatchSize, total, engine.MaxSteps)
+	if engine.TooManySteps(cfg.Epochs, steps) {
+		return seedResult{}, usageErrorf("--epochs %d of %d steps (%d images, --batch-size %d) are more than the %d optimizer steps its step count holds exactly: use a larger --batch-size or fewer --epochs",
+			cfg.Epochs, steps, len(trainIdx), cfg.BatchSize, engine.MaxSteps)
 	}
 	if s.init != nil && s.pos.Step >= steps {
 		return seedResult{}, usageErrorf("--resume %s: its position (epoch %d, step %d) lies past the %d steps of an epoch of this training set: the file is damaged, or the run trained on other data",

@@ -247,6 +247,13 @@ func tuneAction(c *cli.Context) (err error) {
 		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1)
 		return nil
 	}
+	if !c.IsSet("data") {
+		// The default data is MNIST: a hold-out it leaves empty is
+		// refused now, not once the data is read and the engines run.
+		if err := spec.CheckMNISTSplit(); err != nil {
+			return usageErrorf("%v", err)
+		}
+	}
 	ctx, stop := interruptContext(c.Context)
 	defer stop()
 	// The folder is this process's before the data is read and the
