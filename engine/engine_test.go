@@ -169,17 +169,23 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	if back.Opt.Sched != opt.Sched || back.Config.Augment != shift {
 		t.Fatalf("checkpoint kept schedule %+v and augmentation %d, want %+v and %d", back.Opt.Sched, back.Config.Augment, opt.Sched, shift)
 	}
-	m3, err := engine.NewModelFrom(e, back)
-	if err != nil {
-		t.Fatal(err)
+	// resume trains from p on a model restored from the checkpoint, and
+	// returns the last epoch's figures and the model.
+	resume := func(p engine.Position) (engine.EpochMetrics, *engine.Model) {
+		m, err := engine.NewModelFrom(e, back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+		tr.M, tr.Augment = m, back.Config.Augment
+		var last engine.EpochMetrics
+		tr.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { last = em; return nil }
+		if _, err := tr.Run(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		return last, m
 	}
-	tr3, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-	tr3.M, tr3.Augment = m3, back.Config.Augment
-	var gotEpoch engine.EpochMetrics
-	tr3.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { gotEpoch = em; return nil }
-	if _, err := tr3.Run(context.Background(), back.Position); err != nil {
-		t.Fatal(err)
-	}
+	gotEpoch, m3 := resume(back.Position)
 	got, _ := m3.Params()
 	if !slices.Equal(got, want) {
 		t.Error("resumed run differs from the uninterrupted one")
@@ -191,39 +197,18 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 		t.Errorf("resumed epoch: loss %v acc %v images %d (resumed %v, partial %v); want %v %v %d as uninterrupted, resumed, not partial",
 			gotEpoch.TrainLoss, gotEpoch.TrainAcc, gotEpoch.Images, gotEpoch.Resumed, gotEpoch.Partial, wantEpoch.TrainLoss, wantEpoch.TrainAcc, wantEpoch.Images)
 	}
-	// A checkpoint without the sums (from before they were kept): the
-	// epoch's figures cover the part run now, and say so.
+	// A checkpoint without the sums (from before they were kept), or with
+	// sums that do not count the epoch's first steps (saved by a run that
+	// resumed without them: they start at its resume): the epoch's figures
+	// cover the part run now, and say so.
 	old := back.Position
 	old.Sums = engine.EpochSums{}
-	m5, err := engine.NewModelFrom(e, back)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr5, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-	tr5.M, tr5.Augment = m5, back.Config.Augment
-	tr5.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { gotEpoch = em; return nil }
-	if _, err := tr5.Run(context.Background(), old); err != nil {
-		t.Fatal(err)
-	}
-	if !gotEpoch.Partial || gotEpoch.Images != 200-96 {
-		t.Errorf("resumed without the sums: partial %v, %d images; want partial, 104 images", gotEpoch.Partial, gotEpoch.Images)
-	}
-	// Sums that do not count the epoch's first steps (saved by a run that
-	// resumed without them: they start at its resume) are not restored.
 	short := back.Position
 	short.Sums.Seen = 32
-	m6, err := engine.NewModelFrom(e, back)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr6, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-	tr6.M, tr6.Augment = m6, back.Config.Augment
-	tr6.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { gotEpoch = em; return nil }
-	if _, err := tr6.Run(context.Background(), short); err != nil {
-		t.Fatal(err)
-	}
-	if !gotEpoch.Partial || gotEpoch.Resumed || gotEpoch.Images != 200-96 {
-		t.Errorf("resumed with the sums of a part: partial %v, resumed %v, %d images; want partial, 104 images", gotEpoch.Partial, gotEpoch.Resumed, gotEpoch.Images)
+	for _, p := range []engine.Position{old, short} {
+		if em, _ := resume(p); !em.Partial || em.Resumed || em.Images != 200-96 {
+			t.Errorf("resumed from %+v: partial %v, resumed %v, %d images; want partial, 104 images", p, em.Partial, em.Resumed, em.Images)
+		}
 	}
 	// Non-finite sums are never saved (JSON cannot hold them: the file
 	// would not load).
