@@ -471,10 +471,17 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, fmt.Errorf("corrupt: %w", err)
 	}
 	c.Step = st[0]
-	if !(c.Step >= 0) || math.IsInf(float64(c.Step), 0) || c.Step != float32(math.Trunc(float64(c.Step))) {
+	if !isCount(c.Step) {
 		return nil, fmt.Errorf("corrupt: optimizer step count %v: expected a whole number, not negative", c.Step)
 	}
 	return c, nil
+}
+
+// isCount reports whether v, a count kept as a float32 (the optimizer's
+// steps, the images an epoch has seen), is one: whole, finite, not
+// negative.
+func isCount(v float32) bool {
+	return v >= 0 && !math.IsInf(float64(v), 0) && float64(v) == math.Trunc(float64(v))
 }
 
 // archFields describes an architecture's sizes for an error message.
@@ -500,7 +507,7 @@ func (c *Checkpoint) checkMeta() error {
 	case p.Epoch < 0 || p.Step < 0:
 		return fmt.Errorf("position metadata: epoch %d, step %d: expected neither negative", p.Epoch, p.Step)
 	case p.Sums != (EpochSums{}) && (p.Step == 0 || !(p.Sums.Loss >= 0) || !(p.Sums.Correct >= 0) || p.Sums.Correct > p.Sums.Seen ||
-		p.Sums.Seen != float32(math.Trunc(float64(p.Sums.Seen))) || p.Sums.Seen > float32(p.Step*max(cfg.BatchSize, 1))):
+		!isCount(p.Sums.Seen) || p.Sums.Seen > float32(p.Step*max(cfg.BatchSize, 1))):
 		return fmt.Errorf("position metadata: the epoch's running sums (loss %v, right %v, seen %v at step %d) are no run's", p.Sums.Loss, p.Sums.Correct, p.Sums.Seen, p.Step)
 	case !(o.LR > 0) || math.IsInf(float64(o.LR), 0):
 		return fmt.Errorf("optimizer metadata: learning rate %v: expected a positive finite number", o.LR)

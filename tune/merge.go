@@ -173,16 +173,11 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 		if spec == nil {
 			spec = s
-		} else {
-			// The settings against the first folder's; the data (which a
-			// shard that trained nothing does not record) against the
-			// first folder that records it.
-			a, b := *spec, *s
-			a.Data, b.Data = "", ""
-			if diff := a.Diff(&b, "in "+dirs[0], "in "+d); diff != "" {
-				return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
-			}
+		} else if diff := spec.Diff(s, "in "+dirs[0], "in "+d); diff != "" {
+			return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
 		}
+		// The data (which a shard that trained nothing does not record)
+		// against the first folder that records it.
 		switch {
 		case s.Data == "":
 		case dataFrom == "":

@@ -156,11 +156,11 @@ func blockedOutputs(dir string) error {
 		if err != nil {
 			continue // missing: made; a link to nothing is replaced
 		}
-		wantDir := n == RunsDir || n == PlotsDir
+		what := map[string]string{RunsDir: "run records", PlotsDir: "plots"}[n] // "" for a file
 		switch {
-		case wantDir && !st.IsDir():
-			return &BlockedError{fmt.Errorf("%s is not a folder, and the study writes its %s there: move it away, or give another --out", p, map[bool]string{true: "run records", false: "plots"}[n == RunsDir])}
-		case !wantDir && !st.Mode().IsRegular():
+		case what != "" && !st.IsDir():
+			return &BlockedError{fmt.Errorf("%s is not a folder, and the study writes its %s there: move it away, or give another --out", p, what)}
+		case what == "" && !st.Mode().IsRegular():
 			return &BlockedError{fmt.Errorf("%s is not a regular file, and the study writes that file: move it away, or give another --out", p)}
 		}
 	}
@@ -661,9 +661,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return fmt.Errorf("%w (%d runs; see %s), so there is no best one to retrain and test: try smaller --lr values",
 			ErrAllDiverged, len(res), filepath.Join(r.Dir, ReportFile))
 	}
-	if old, err := LoadFinal(r.Dir); err == nil && old.Config == best.Config {
-		// The model file too: final.json alone does not make a model.
-		_, err := engine.LoadCheckpoint(filepath.Join(r.Dir, FinalModel))
+	if old, err := LoadFinalModel(r.Dir); old != nil && old.Config == best.Config {
 		if err == nil {
 			os.Remove(filepath.Join(r.Dir, FinalPartial)) // left by a process killed as it finished
 			r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
@@ -795,6 +793,18 @@ func LoadFinal(dir string) (*FinalResult, error) {
 		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, FinalFile), err)
 	}
 	return &f, nil
+}
+
+// LoadFinalModel reads dir/final.json and checks that the model file
+// loads too (final.json alone does not make a model): the result is nil
+// where final.json cannot be read, and err says why the final model is
+// not there to keep.
+func LoadFinalModel(dir string) (*FinalResult, error) {
+	f, err := LoadFinal(dir)
+	if err == nil {
+		_, err = engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
+	}
+	return f, err
 }
 
 // plural writes n and the noun, with an s unless n is 1.

@@ -156,17 +156,24 @@ func (s Shard) check(configs int) error {
 // even. Activations are taken to cost the same.
 const StepOverhead = 128
 
-// mnistTrain is the number of MNIST training images the split is made from.
-const mnistTrain = MNISTTrain
-
-// MNISTTrain is the number of MNIST's training images.
+// MNISTTrain is the number of MNIST training images the split is made from.
 const MNISTTrain = 60000
+
+// FinalImages is the expected number of images the final retraining
+// trains on per epoch, the most of any run: all of MNIST's training
+// images, or --train-limit of them.
+func (s *Spec) FinalImages() int {
+	if s.TrainLimit > 0 && s.TrainLimit < MNISTTrain {
+		return s.TrainLimit
+	}
+	return MNISTTrain
+}
 
 // TrainImages is the expected number of images a run trains on per epoch.
 func (s *Spec) TrainImages() int {
-	n := mnistTrain - int(math.Round(s.ValSplit*mnistTrain))
+	n := MNISTTrain - int(math.Round(s.ValSplit*MNISTTrain))
 	if s.Folds > 0 {
-		n = mnistTrain - mnistTrain/s.Folds
+		n = MNISTTrain - MNISTTrain/s.Folds
 	}
 	if s.TrainLimit > 0 && s.TrainLimit < n {
 		n = s.TrainLimit

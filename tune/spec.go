@@ -139,12 +139,8 @@ func (s *Spec) Validate() error {
 	if s.Epochs < 1 {
 		return fmt.Errorf("epochs %d: expected at least 1", s.Epochs)
 	}
-	// The final retraining's steps, the most of any run (all training
-	// images, or --train-limit of them).
-	images := mnistTrain
-	if s.TrainLimit > 0 && s.TrainLimit < images {
-		images = s.TrainLimit
-	}
+	// The final retraining's steps, the most of any run.
+	images := s.FinalImages()
 	for _, b := range s.BatchSizes {
 		if b < 1 {
 			continue // refused below
@@ -154,8 +150,8 @@ func (s *Spec) Validate() error {
 				s.Epochs, b, images, engine.MaxSteps)
 		}
 	}
-	if s.Folds == 1 || s.Folds < 0 || s.Folds > mnistTrain {
-		return fmt.Errorf("folds %d: expected 0 (hold-out) or 2 to %d", s.Folds, mnistTrain)
+	if s.Folds == 1 || s.Folds < 0 || s.Folds > MNISTTrain {
+		return fmt.Errorf("folds %d: expected 0 (hold-out) or 2 to %d", s.Folds, MNISTTrain)
 	}
 	if s.Folds == 0 && !(s.ValSplit > 0 && s.ValSplit < 1) {
 		return fmt.Errorf("validation split %v: expected a fraction between 0 and 1", s.ValSplit)
@@ -209,7 +205,8 @@ func (s *Spec) RunKey() string {
 		plural(s.Epochs, "epoch"), s.Optimizer, s.Momentum, s.Seed, s.Arch, s.Scheme(), s.TrainLimit, s.RecipeLabel())
 }
 
-// Diff describes how other differs from s, ignoring the shard; "" when
+// Diff describes how other differs from s, ignoring the shard and the
+// training data (which recordData checks once the data is known); "" when
 // they define the same study. mine and theirs name where s and other come
 // from ("in the folder", "given now").
 func (s *Spec) Diff(other *Spec, mine, theirs string) string {
@@ -231,9 +228,6 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 	add("folds", s.Folds, other.Folds)
 	add("train limit", s.TrainLimit, other.TrainLimit)
 	add("recipe", s.RecipeLabel(), other.RecipeLabel())
-	if s.Data != "" && other.Data != "" {
-		add("training data", s.Data, other.Data)
-	}
 	return strings.Join(d, "; ")
 }
 

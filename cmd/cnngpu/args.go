@@ -303,12 +303,6 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 			if err := checkDecimal("--"+n, v); err != nil {
 				return nil, err
 			}
-		} else if v := ""; whole[name] && j+1 < len(rest) {
-			if v = rest[j+1]; v != "--" && !isHelpFlag(v) && !isFlagOf(takesValue, v) { // else a forgotten value, refused below
-				if err := checkDecimal(a, v); err != nil {
-					return nil, err
-				}
-			}
 		}
 		if !strings.Contains(name, "=") && takesValue[name] {
 			if j+1 == len(rest) {
@@ -318,6 +312,11 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 				// `--out --cpu`: a forgotten value; the flag package would
 				// take the next flag for it (and write a file named --cpu).
 				return nil, fmt.Errorf("%s needs a value, but the flag %s follows it; give the value (one that starts with - goes as %s=VALUE)", a, v, a)
+			}
+			if whole[name] {
+				if err := checkDecimal(a, rest[j+1]); err != nil {
+					return nil, err
+				}
 			}
 			fl = append(fl, rest[j+1])
 			j++

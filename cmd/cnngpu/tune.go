@@ -236,23 +236,21 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := checkOutDir("--out", out); err != nil {
 		return err
 	}
-	if c.Bool("dry-run") {
+	if c.Bool("dry-run") || !c.IsSet("data") {
+		// The dry run plans for MNIST, and the default data is MNIST: a
+		// hold-out that leaves one of its sets empty is refused now, not
+		// once the data is read and the engines run.
 		if err := spec.CheckMNISTSplit(); err != nil {
 			return usageErrorf("%v", err)
 		}
+	}
+	if c.Bool("dry-run") {
 		finished, err := tune.CheckFolder(out, spec)
 		if err != nil {
 			return studyError(err)
 		}
 		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1)
 		return nil
-	}
-	if !c.IsSet("data") {
-		// The default data is MNIST: a hold-out it leaves empty is
-		// refused now, not once the data is read and the engines run.
-		if err := spec.CheckMNISTSplit(); err != nil {
-			return usageErrorf("%v", err)
-		}
 	}
 	ctx, stop := interruptContext(c.Context)
 	defer stop()
@@ -370,14 +368,10 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final boo
 	}
 	if final {
 		images := "all training images"
-		if spec.TrainLimit > 0 && spec.TrainLimit < tune.MNISTTrain {
-			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
+		if n := spec.FinalImages(); n < tune.MNISTTrain {
+			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", n)
 		}
-		old, err := tune.LoadFinal(out)
-		if err == nil {
-			// As the run decides: the model file must load too.
-			_, err = engine.LoadCheckpoint(filepath.Join(out, tune.FinalModel))
-		}
+		old, err := tune.LoadFinalModel(out) // as the run decides
 		switch {
 		case err == nil:
 			fmt.Fprintf(w, "then the final model: the one trained for %s is kept if that is still the best setting, else the best is retrained and tested (--final=false skips this)\n", old.Config.Label())

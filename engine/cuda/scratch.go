@@ -135,7 +135,8 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		}
 		e.remember([]planDir{{s, dir}}, false)
 	}
-	if need := cv.Workspace(dir); need > ws.bytes && need > cv.Required(dir) && !e.recording {
+	need := cv.Workspace(dir)
+	if need > ws.bytes && need > cv.Required(dir) && !e.recording {
 		// The alternatives to time in place ask for more workspace than
 		// the algorithm in use: worth it only where memory allows.
 		had := ws.bytes
@@ -147,12 +148,10 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 			// direction of the op may have sized it: it is kept).
 			cv.KeepWithin(dir, max(had, cv.Required(dir)))
 			e.trimmed[planDir{s, dir}] = true // remembered by a process with the memory
-			if _, ok := e.grow(ws, max(had, cv.Workspace(dir))); !ok {
-				return nil
-			}
+			need = max(had, cv.Workspace(dir))
 		}
 	}
-	if _, ok := e.grow(ws, cv.Workspace(dir)); !ok {
+	if _, ok := e.grow(ws, need); !ok {
 		return nil
 	}
 	return cv
