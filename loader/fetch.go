@@ -91,11 +91,25 @@ type Status struct {
 
 // Verify checks each cached file's SHA-256 (the .gz originals).
 func Verify(dir string) []Status {
+	return verify(dir, func(f File) (string, string) { return f.Name, f.SHA256 })
+}
+
+// VerifyRaw checks the files' uncompressed copies (RawName) against the
+// SHA-256 of the published files' contents; a missing one's Err is
+// fs.ErrNotExist.
+func VerifyRaw(dir string) []Status {
+	return verify(dir, func(f File) (string, string) { return f.RawName(), f.RawSHA256 })
+}
+
+// verify checks the file of each of Files that which names against the
+// SHA-256 it gives.
+func verify(dir string, which func(File) (name, sha string)) []Status {
 	out := make([]Status, len(Files))
 	for i, f := range Files {
-		p := filepath.Join(dir, f.Name)
+		name, want := which(f)
+		p := filepath.Join(dir, name)
 		out[i] = Status{File: f, Path: p}
-		b, err := fileutil.ReadFile(p, MaxFileBytes)
+		b, err := readRegular(p)
 		if err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
@@ -104,8 +118,8 @@ func Verify(dir string) []Status {
 			out[i].Err = err
 			continue
 		}
-		if got := sha256Hex(b); got != f.SHA256 {
-			out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: the file is damaged or not the published one", got, f.SHA256)
+		if got := sha256Hex(b); got != want {
+			out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: the file is damaged or not the published one", got, want)
 			continue
 		}
 		out[i].OK = true

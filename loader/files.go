@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -18,15 +19,22 @@ import (
 // File is one of the four MNIST files as distributed.
 type File struct {
 	Name   string // e.g. train-images-idx3-ubyte.gz
-	SHA256 string
+	SHA256 string // of the .gz file as published
+	// RawSHA256 is the SHA-256 of the .gz file's contents, uncompressed:
+	// what the cache's uncompressed copy (RawName) must hold.
+	RawSHA256 string
 }
 
-// Files lists the MNIST files with the SHA-256 of the original .gz files.
+// RawName is the file's name uncompressed (without .gz).
+func (f File) RawName() string { return strings.TrimSuffix(f.Name, ".gz") }
+
+// Files lists the MNIST files with the SHA-256 of the original .gz files
+// and of their contents.
 var Files = []File{
-	{"train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"},
-	{"train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"},
-	{"t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"},
-	{"t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
+	{"train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"},
+	{"train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"},
+	{"t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"},
+	{"t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
 }
 
 // CacheDir is where fetched MNIST files are kept:
@@ -42,7 +50,7 @@ func CacheDir() (string, error) {
 // find returns the path of f in dir: the .gz name, or the name without .gz
 // (raw IDX), or "" when neither exists.
 func find(dir string, f File) string {
-	for _, n := range []string{f.Name, strings.TrimSuffix(f.Name, ".gz")} {
+	for _, n := range []string{f.Name, f.RawName()} {
 		p := filepath.Join(dir, n)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			return p
@@ -65,15 +73,11 @@ func LoadDir(dir string) (*MNIST, error) {
 	if err != nil {
 		return nil, err
 	}
-	train, err := ReadSet(paths[0], paths[1])
+	sets, err := readSets(paths)
 	if err != nil {
 		return nil, err
 	}
-	test, err := ReadSet(paths[2], paths[3])
-	if err != nil {
-		return nil, err
-	}
-	return &MNIST{Train: train, Test: test, Dir: dir}, nil
+	return &MNIST{Train: sets[0], Test: sets[1], Dir: dir}, nil
 }
 
 // LoadTestDir reads only the test set's two files from dir (what
@@ -85,6 +89,34 @@ func LoadTestDir(dir string) (*Set, error) {
 		return nil, err
 	}
 	return ReadSet(paths[0], paths[1])
+}
+
+// readSets reads the sets of paths (image file, label file, image file,
+// ...) at once, each on its own goroutine (decompressing the training
+// images is most of the time, the test set's beside it); an error is the
+// first set's in paths' order.
+func readSets(paths []string) ([]*Set, error) {
+	return eachOf(len(paths)/2, func(i int) (*Set, error) {
+		return ReadSet(paths[2*i], paths[2*i+1])
+	})
+}
+
+// eachOf runs do(0), ..., do(n-1) on goroutines of their own and returns
+// their results in order, or the error of the lowest i that failed.
+func eachOf[T any](n int, do func(i int) (T, error)) ([]T, error) {
+	out := make([]T, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { out[i], errs[i] = do(i) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // findAll returns the paths of files in dir, or an error naming those

@@ -169,7 +169,11 @@ func withTestChecksums(t *testing.T, contents map[string][]byte) {
 	saved := slices.Clone(Files)
 	t.Cleanup(func() { copy(Files, saved) })
 	for i := range Files {
-		Files[i].SHA256 = sha256Hex(contents[Files[i].Name])
+		c := contents[Files[i].Name]
+		Files[i].SHA256 = sha256Hex(c)
+		if raw, err := readAll("", c); err == nil {
+			Files[i].RawSHA256 = sha256Hex(raw)
+		}
 	}
 }
 

@@ -79,8 +79,10 @@ if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
 	done
 fi
 # STARTUP=1 (the default): what a user waits for, process start to the
-# final line, of the default run (data in .device/mnist, fed through
-# --data): once with no remembered cuDNN choices (a fresh cache folder:
+# final line, of the default run (data from the cache, as a user's: each
+# side's cache folder starts with .device/mnist's .gz files, so that the
+# first run makes the uncompressed copies and the later ones read them):
+# once with no remembered cuDNN choices (a fresh cache folder:
 # a machine's first run), then five times (the choices remembered), each
 # with CNNGPU_TRACE=1, into train-10-epochs.log; with AB=OLD_BINARY the
 # old build's five runs alternate with the new one's (and, with
@@ -102,7 +104,8 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	for side in new ${AB:+old}; do
 		bin=$b/cnngpu
 		[ $side = old ] && bin=$AB
-		wall "first-$side" env XDG_CACHE_HOME="$tmp/cache-$side" CNNGPU_TRACE=1 "$bin" train --device 0 --data "$b/mnist" --out "$tmp/startup.safetensors"
+		mkdir -p "$tmp/cache-$side/cnngpu/mnist" && cp "$b"/mnist/*.gz "$tmp/cache-$side/cnngpu/mnist/"
+		wall "first-$side" env XDG_CACHE_HOME="$tmp/cache-$side" CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 	done
 	# PRELOAD_AB=1 (the default) adds a third side: this build with
 	# CNNGPU_PRELOAD=0 (cuBLAS and cuDNN opened after the context, not
@@ -114,7 +117,7 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 			bin=$b/cnngpu cache=$side preload=1
 			[ $side = old ] && bin=$AB
 			[ $side = nopre ] && cache=new preload=0
-			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_TRACE=1 "$bin" train --device 0 --data "$b/mnist" --out "$tmp/startup.safetensors"
+			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done
 	done
 	if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then

@@ -39,21 +39,21 @@ var precisionFlag = &cli.StringFlag{Name: "precision", Value: "fp32", Usage: "GP
 
 var threadsFlag = &cli.IntFlag{Name: "threads", Usage: "CPU engine worker threads (0 = all cores)", Value: 0}
 
-// loadMNIST reads --data DIR as it is, or makes sure the cache holds
-// checksummed files (fetching them) and reads those.
+// loadMNIST reads --data DIR as it is, or the cache's checksummed files
+// (fetching them when missing).
 func loadMNIST(ctx context.Context, c *cli.Context, log io.Writer) (*loader.MNIST, error) {
-	return loadFrom(ctx, c, log, loader.LoadDir)
+	return loadFrom(ctx, c, log, loader.LoadDir, (*loader.Fetcher).LoadMNIST)
 }
 
 // loadTestSet is loadMNIST's test set alone (the training files in --data
 // are neither needed nor read).
 func loadTestSet(ctx context.Context, c *cli.Context, log io.Writer) (*loader.Set, error) {
-	return loadFrom(ctx, c, log, loader.LoadTestDir)
+	return loadFrom(ctx, c, log, loader.LoadTestDir, (*loader.Fetcher).LoadTest)
 }
 
-// loadFrom reads with load from --data, or from the cache (fetched and
-// checked first when needed).
-func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load func(dir string) (T, error)) (T, error) {
+// loadFrom reads with load from --data, or with cached from the cache
+// (fetched and checked first when needed).
+func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load func(dir string) (T, error), cached func(*loader.Fetcher, context.Context) (T, error)) (T, error) {
 	var none T
 	if dir := c.String("data"); dir != "" {
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
@@ -75,10 +75,7 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 	}
 	f := loader.NewFetcher(dir)
 	f.Log = log
-	if _, err := f.Ensure(ctx); err != nil {
-		return none, err
-	}
-	return load(dir)
+	return cached(f, ctx)
 }
 
 // loading is MNIST being read on another goroutine (loadAside).
