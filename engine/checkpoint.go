@@ -507,8 +507,8 @@ func (c *Checkpoint) checkMeta() error {
 	case p.Epoch < 0 || p.Step < 0:
 		return fmt.Errorf("position metadata: epoch %d, step %d: expected neither negative", p.Epoch, p.Step)
 	case p.Sums != (EpochSums{}) && (p.Step == 0 || !(p.Sums.Loss >= 0) || !(p.Sums.Correct >= 0) || p.Sums.Correct > p.Sums.Seen ||
-		!isCount(p.Sums.Seen) || p.Sums.Seen > float32(p.Step*max(cfg.BatchSize, 1))):
-		return fmt.Errorf("position metadata: the epoch's running sums (loss %v, right %v, seen %v at step %d) are no run's", p.Sums.Loss, p.Sums.Correct, p.Sums.Seen, p.Step)
+		!isCount(p.Sums.Seen) || p.Sums.Seen > float32(p.Step*max(cfg.BatchSize, 1)) || !(p.Sums.Seconds >= 0) || math.IsInf(p.Sums.Seconds, 0)):
+		return fmt.Errorf("position metadata: the epoch's running sums (loss %v, right %v, seen %v, %v s at step %d) are no run's", p.Sums.Loss, p.Sums.Correct, p.Sums.Seen, p.Sums.Seconds, p.Step)
 	case !(o.LR > 0) || math.IsInf(float64(o.LR), 0):
 		return fmt.Errorf("optimizer metadata: learning rate %v: expected a positive finite number", o.LR)
 	case !inUnit(o.Beta1) || !inUnit(o.Beta2) || !inUnit(o.Momentum) || !(o.Eps >= 0) || math.IsInf(float64(o.Eps), 0):

@@ -151,8 +151,8 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	if err != engine.ErrInterrupted {
 		t.Fatalf("interrupted run returned %v", err)
 	}
-	if pos.Epoch != 1 || pos.Step != 3 || pos.Sums.Seen != 96 {
-		t.Fatalf("interrupted at %+v, want epoch 1 step 3 with the sums of 96 images", pos)
+	if pos.Epoch != 1 || pos.Step != 3 || pos.Sums.Seen != 96 || !(pos.Sums.Seconds > 0) {
+		t.Fatalf("interrupted at %+v, want epoch 1 step 3 with the sums of 96 images and the time they took", pos)
 	}
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
 	ck, err := engine.Snapshot(m2, engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9, Augment: shift}, pos, nil)
@@ -191,11 +191,22 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 		t.Error("resumed run differs from the uninterrupted one")
 	}
 	// The resumed epoch reports the whole epoch's figures, as the
-	// uninterrupted run does (only its time is the part run now).
+	// uninterrupted run does, its time included (the time before the
+	// interruption, and this run's).
 	if gotEpoch.TrainLoss != wantEpoch.TrainLoss || gotEpoch.TrainAcc != wantEpoch.TrainAcc || gotEpoch.Images != wantEpoch.Images ||
-		!gotEpoch.Resumed || gotEpoch.Partial {
-		t.Errorf("resumed epoch: loss %v acc %v images %d (resumed %v, partial %v); want %v %v %d as uninterrupted, resumed, not partial",
+		gotEpoch.Resumed || gotEpoch.Partial {
+		t.Errorf("resumed epoch: loss %v acc %v images %d (resumed %v, partial %v); want %v %v %d as uninterrupted, the whole epoch's",
 			gotEpoch.TrainLoss, gotEpoch.TrainAcc, gotEpoch.Images, gotEpoch.Resumed, gotEpoch.Partial, wantEpoch.TrainLoss, wantEpoch.TrainAcc, wantEpoch.Images)
+	}
+	if sec := back.Position.Sums.Seconds; !(gotEpoch.Seconds > sec) || gotEpoch.ImagesPerSec != float64(gotEpoch.Images)/gotEpoch.Seconds {
+		t.Errorf("resumed epoch: %v s, %v img/s; want more than the %v s before the interruption, and the whole epoch's rate", gotEpoch.Seconds, gotEpoch.ImagesPerSec, sec)
+	}
+	// A checkpoint with the sums but not the time before (from before it
+	// was kept): the figures are the epoch's, the time the part run now.
+	noTime := back.Position
+	noTime.Sums.Seconds = 0
+	if em, _ := resume(noTime); !em.Resumed || em.Partial || em.Images != wantEpoch.Images {
+		t.Errorf("resumed without the time before: resumed %v, partial %v, %d images; want resumed (time of the part run now), %d images", em.Resumed, em.Partial, em.Images, wantEpoch.Images)
 	}
 	// A checkpoint without the sums (from before they were kept), or with
 	// sums that do not count the epoch's first steps (saved by a run that
@@ -412,6 +423,12 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 		"old file, sums as written": {old(func(m map[string]string) {
 			setJSON(m, "position", "sums", map[string]float32{"loss": 30.5, "correct": 100, "seen": 128})
 		}), ""},
+		"old file, sums with their time": {old(func(m map[string]string) {
+			setJSON(m, "position", "sums", map[string]float64{"loss": 30.5, "correct": 100, "seen": 128, "seconds": 2.5})
+		}), ""},
+		"old file, negative time": {old(func(m map[string]string) {
+			setJSON(m, "position", "sums", map[string]float64{"loss": 30.5, "correct": 100, "seen": 128, "seconds": -1})
+		}), "-1 s at step"},
 	} {
 		_, err := engine.DecodeCheckpoint(editMeta(t, b, c.edit))
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {

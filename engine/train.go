@@ -102,6 +102,11 @@ type EpochSums struct {
 	Loss    float32 `json:"loss"`
 	Correct float32 `json:"correct"`
 	Seen    float32 `json:"seen"`
+	// Seconds is the wall time the epoch has trained up to Step, over
+	// every process that trained part of it (zero in checkpoints from
+	// before it was kept), so that a resumed epoch's time and img/s are
+	// the whole epoch's.
+	Seconds float64 `json:"seconds,omitzero"`
 }
 
 // EpochMetrics summarises one epoch. Val fields are NaN when there is no
@@ -118,8 +123,10 @@ type EpochMetrics struct {
 	// Partial: the epoch was resumed in its middle from a checkpoint
 	// without its running statistics (an older one), so the loss,
 	// accuracy and Images cover the part run now. Resumed: resumed in
-	// its middle with them, so only Seconds and ImagesPerSec cover the
-	// part run now.
+	// its middle with them but without the time trained before (a
+	// checkpoint from before EpochSums.Seconds was kept), so only Seconds
+	// and ImagesPerSec cover the part run now. Neither: the figures are
+	// the whole epoch's, resumed or not.
 	Partial bool `json:"partial,omitempty"`
 	Resumed bool `json:"resumed,omitempty"`
 }
@@ -317,12 +324,17 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		// resume). Then the figures cover the part run now (partial).
 		partial := resumed && pos.Sums.Seen != float32(pos.Step*t.BatchSize)
 		fromSeen := 0
+		before := 0.0 // the epoch's seconds before this run, where known
 		if resumed && !partial {
 			if err := e.Write(stats, 0, []float32{pos.Sums.Loss, pos.Sums.Correct, pos.Sums.Seen}); err != nil {
 				return pos, err
 			}
 			fromSeen = int(pos.Sums.Seen)
+			before = pos.Sums.Seconds
 		}
+		// wholeTime: the epoch's time is known from its start (it starts
+		// here, or the checkpoint kept the time before).
+		wholeTime := !resumed || before > 0
 		start := time.Now()
 		lastReport := start
 		fromStep := pos.Step
@@ -343,7 +355,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				if err := divergedAt(float64(st[0]), false, pos, steps); err != nil {
 					return pos, err
 				}
-				pos.Sums = EpochSums{Loss: st[0], Correct: st[1], Seen: st[2]}
+				pos.Sums = EpochSums{Loss: st[0], Correct: st[1], Seen: st[2], Seconds: before + time.Since(start).Seconds()}
 			}
 			return pos, ErrInterrupted
 		}
@@ -386,8 +398,12 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		}
 		el := time.Since(start)
 		m := EpochMetrics{Epoch: pos.Epoch + 1, TrainLoss: loss, TrainAcc: acc, Seconds: el.Seconds(),
-			ImagesPerSec: float64(seen-fromSeen) / el.Seconds(), Images: seen, Partial: partial, Resumed: resumed && !partial,
+			ImagesPerSec: float64(seen-fromSeen) / el.Seconds(), Images: seen, Partial: partial, Resumed: resumed && !partial && !wholeTime,
 			ValLoss: math.NaN(), ValAcc: math.NaN()}
+		if wholeTime {
+			m.Seconds = before + el.Seconds()
+			m.ImagesPerSec = float64(seen) / m.Seconds
+		}
 		if len(t.ValIdx) > 0 {
 			if t.OnProgress != nil && t.ProgressEvery > 0 {
 				t.OnProgress(Progress{Epoch: pos.Epoch, Epochs: t.Epochs, Step: steps, Steps: steps,

@@ -735,9 +735,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
 			return save(pos)
 		}}
-	// The time of the epochs an earlier process trained, for the
-	// retraining's total.
-	earlier := 0.0
+	// The time earlier processes trained, for the retraining's total:
+	// their epochs, and the part of the epoch resumed in its middle.
+	earlier := from.Sums.Seconds
 	for _, em := range hist {
 		earlier += em.Seconds
 	}
