@@ -65,7 +65,7 @@ func (f *Fetcher) rawPath(file File) string { return filepath.Join(f.Dir, file.R
 
 // contents returns the uncompressed contents of files: each one's
 // uncompressed copy where its SHA-256 is right, else its .gz file
-// decompressed (fetched first when missing or damaged: Ensure), after
+// decompressed (fetched first when missing or damaged: ensure), after
 // which the copy is kept for the next command.
 func (f *Fetcher) contents(ctx context.Context, files []File) ([][]byte, error) {
 	data, _ := eachOf(len(files), func(i int) ([]byte, error) { return f.readCopy(files[i]), nil })
@@ -78,7 +78,7 @@ func (f *Fetcher) contents(ctx context.Context, files []File) ([][]byte, error) 
 	if len(need) == 0 {
 		return data, nil
 	}
-	if _, err := f.Ensure(ctx); err != nil {
+	if err := f.ensure(ctx, files); err != nil {
 		return nil, err
 	}
 	made, err := eachOf(len(need), func(k int) ([]byte, error) { return f.makeCopy(files[need[k]]) })

@@ -228,3 +228,17 @@ func TestGzipSizeHint(t *testing.T) {
 		t.Errorf("two members: %d bytes, %v", len(got), err)
 	}
 }
+
+// Reading the test set needs its two files alone: a training file damaged
+// (and no source to fetch it from) does not stop it.
+func TestLoadTestNeedsTheTestFilesAlone(t *testing.T) {
+	f, _ := cacheWithSet(t)
+	os.Truncate(filepath.Join(f.Dir, Files[0].Name), 100)
+	ts, err := f.LoadTest(context.Background())
+	if err != nil || ts.N() != 20 {
+		t.Fatalf("LoadTest with a damaged training file: %v", err)
+	}
+	if _, err := f.LoadMNIST(context.Background()); err == nil || !strings.Contains(err.Error(), "could not obtain "+Files[0].Name) {
+		t.Errorf("LoadMNIST with a damaged training file and no source: %v", err)
+	}
+}

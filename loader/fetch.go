@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +77,24 @@ func (f *Fetcher) client() *http.Client {
 	}
 }
 
+// otherIDX reports whether b, in the place of file, is another dataset's
+// IDX file: well-formed, and not MNIST's contents (a .gz file whose
+// container alone is damaged holds those).
+func otherIDX(file File, b []byte) bool {
+	if !IsIDX(b) {
+		return false
+	}
+	data, err := readAll("", b)
+	return err != nil || sha256Hex(data) != file.RawSHA256
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
@@ -87,23 +106,28 @@ type Status struct {
 	Path string
 	OK   bool
 	Err  error
+	// Other: the file is not the published one but is not damaged
+	// either: a well-formed IDX file (another dataset under MNIST's
+	// names, such as Fashion-MNIST's), which fetching must not replace.
+	Other bool
 }
 
 // Verify checks each cached file's SHA-256 (the .gz originals).
 func Verify(dir string) []Status {
-	return verify(dir, func(f File) (string, string) { return f.Name, f.SHA256 })
+	return verify(dir, true, func(f File) (string, string) { return f.Name, f.SHA256 })
 }
 
 // VerifyRaw checks the files' uncompressed copies (RawName) against the
 // SHA-256 of the published files' contents; a missing one's Err is
 // fs.ErrNotExist.
 func VerifyRaw(dir string) []Status {
-	return verify(dir, func(f File) (string, string) { return f.RawName(), f.RawSHA256 })
+	return verify(dir, false, func(f File) (string, string) { return f.RawName(), f.RawSHA256 })
 }
 
 // verify checks the file of each of Files that which names against the
-// SHA-256 it gives.
-func verify(dir string, which func(File) (name, sha string)) []Status {
+// SHA-256 it gives; with other, a mismatch is told apart as another
+// dataset's file (Status.Other).
+func verify(dir string, other bool, which func(File) (name, sha string)) []Status {
 	out := make([]Status, len(Files))
 	for i, f := range Files {
 		name, want := which(f)
@@ -119,7 +143,11 @@ func verify(dir string, which func(File) (name, sha string)) []Status {
 			continue
 		}
 		if got := sha256Hex(b); got != want {
-			out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: the file is damaged or not the published one", got, want)
+			if out[i].Other = other && otherIDX(f, b); out[i].Other {
+				out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: a well-formed IDX file, but not the published MNIST one (another dataset under MNIST's file names?)", got, want)
+			} else {
+				out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: the file is damaged or not the published one", got, want)
+			}
 			continue
 		}
 		out[i].OK = true
@@ -130,13 +158,26 @@ func verify(dir string, which func(File) (name, sha string)) []Status {
 // Ensure makes sure all four files are in f.Dir with correct checksums,
 // fetching the missing or damaged ones. It returns the folder.
 func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
+	return f.Dir, f.ensure(ctx, Files)
+}
+
+// ensure is Ensure of some of Files (those a command reads: eval needs the
+// test set's alone).
+func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	defer trace.Begin(trace.DataCache).End()
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating the data folder %s: %w (give a folder that can be made there; train, eval and tune also take --data DIR with the files)", f.Dir, err)
+		return fmt.Errorf("creating the data folder %s: %w (give a folder that can be made there; train, eval and tune also take --data DIR with the files)", f.Dir, err)
 	}
 	var need []File
 	damaged := map[string]error{} // in the cache, but not what was published
+	var others []string
 	for _, st := range Verify(f.Dir) {
+		if !slices.Contains(files, st.File) {
+			continue
+		}
+		if st.Other {
+			others = append(others, st.Path)
+		}
 		if !st.OK {
 			if !errors.Is(st.Err, os.ErrNotExist) {
 				f.logf("cached %s is damaged: %v", st.File.Name, st.Err)
@@ -146,12 +187,16 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 		}
 	}
 	if len(need) == 0 {
-		return f.Dir, nil
+		return nil
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("%s: well-formed IDX %s, but not the published MNIST (another dataset under MNIST's file names?): not replaced, so that nothing is lost; fetch MNIST into another folder (data fetch --dir DIR), or move %s away first; a dataset of its own is read as it is with --data %s",
+			strings.Join(others, ", "), plural(len(others), "file", "files"), plural(len(others), "it", "them"), f.Dir)
 	}
 	// A folder that cannot take the files is said before anything is
 	// downloaded, not after every mirror has been tried.
 	if err := fileutil.CanWrite(f.Dir); err != nil {
-		return "", fmt.Errorf("the data folder %s cannot be written (%v), so the missing MNIST files cannot be cached there: make it writable or choose another (data fetch --dir DIR; XDG_CACHE_HOME moves the default cache); train, eval and tune also take --data DIR with the four files", f.Dir, err)
+		return fmt.Errorf("the data folder %s cannot be written (%v), so the missing MNIST files cannot be cached there: make it writable or choose another (data fetch --dir DIR; XDG_CACHE_HOME moves the default cache); train, eval and tune also take --data DIR with the four files", f.Dir, err)
 	}
 	var tried []string
 	for _, m := range f.Mirrors {
@@ -177,7 +222,7 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 		}
 		need = failed
 		if len(need) == 0 {
-			return f.Dir, nil
+			return nil
 		}
 	}
 	if f.GoCmd != "-" {
@@ -188,7 +233,7 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 		}
 		need = failed
 		if len(need) == 0 {
-			return f.Dir, nil
+			return nil
 		}
 	}
 	names := make([]string, len(need))
@@ -199,7 +244,7 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 			names[i] += fmt.Sprintf(" (the cached copy is damaged: %v)", err)
 		}
 	}
-	return "", fmt.Errorf("could not obtain %s; tried:\n  %s\nTo place the files by hand, download the four MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into %s, or pass --data DIR with them",
+	return fmt.Errorf("could not obtain %s; tried:\n  %s\nTo place the files by hand, download the four MNIST .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into %s, or pass --data DIR with them",
 		strings.Join(names, ", "), strings.Join(tried, "\n  "), f.Dir)
 }
 

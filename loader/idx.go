@@ -68,6 +68,30 @@ func readAll(name string, raw []byte) ([]byte, error) {
 	return raw, nil
 }
 
+// IsIDX reports whether data (raw or gzip) is a well-formed IDX file of any
+// element type and shape: a magic number of two zero bytes, a known type
+// code and 1 to 4 dimensions, and a body of exactly the elements the
+// dimensions count.
+func IsIDX(data []byte) bool {
+	data, err := readAll("", data)
+	if err != nil || len(data) < 4 || data[0] != 0 || data[1] != 0 {
+		return false
+	}
+	size := map[byte]int{0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8}[data[2]]
+	dims := int(data[3])
+	if size == 0 || dims < 1 || dims > 4 || len(data) < 4+4*dims {
+		return false
+	}
+	n := uint64(size)
+	for i := range dims {
+		n *= uint64(binary.BigEndian.Uint32(data[4+4*i:]))
+		if n > uint64(len(data)) {
+			return false
+		}
+	}
+	return n == uint64(len(data)-4-4*dims)
+}
+
 // header reads the magic number and dimensions.
 func header(name string, data []byte, wantMagic uint32, dims int) ([]int, []byte, error) {
 	hlen := 4 + 4*dims

@@ -407,3 +407,86 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Files of another dataset under MNIST's names (Fashion-MNIST's and
+// KMNIST's are) are well-formed IDX files: fetching does not replace them
+// (they would be lost), while damaged ones are replaced.
+func TestFetchKeepsAnotherDatasetsFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeSet(t, dir, 30, 20, true) // "MNIST": the files the checksums name
+	mnist := map[string][]byte{}
+	for _, f := range Files {
+		mnist[f.Name], _ = os.ReadFile(filepath.Join(dir, f.Name))
+	}
+	withTestChecksums(t, mnist)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(mnist[strings.TrimPrefix(r.URL.Path, "/")])
+	}))
+	defer srv.Close()
+
+	other := t.TempDir()
+	writeSet(t, other, 40, 10, true) // another dataset, MNIST's names
+	imgs := filepath.Join(other, Files[0].Name)
+	mine, _ := os.ReadFile(imgs)
+	f := &Fetcher{Dir: other, Mirrors: []string{srv.URL}, GoCmd: "-"}
+	_, err := f.Ensure(context.Background())
+	if err == nil || !strings.Contains(err.Error(), imgs) || !strings.Contains(err.Error(), "well-formed IDX files, but not the published MNIST") ||
+		!strings.Contains(err.Error(), "not replaced") || !strings.Contains(err.Error(), "--data "+other) {
+		t.Errorf("fetch into another dataset's folder: %v; want it refused, the files named", err)
+	}
+	if b, _ := os.ReadFile(imgs); !bytes.Equal(b, mine) {
+		t.Error("another dataset's file was replaced")
+	}
+	if st := Verify(other); !st[0].Other || !strings.Contains(st[0].Err.Error(), "another dataset") {
+		t.Errorf("verify of another dataset's file: %+v", st[0])
+	}
+
+	// Damaged files (cut short; the gzip header's time changed, the
+	// contents MNIST's) are not another dataset's: replaced.
+	cut := mnist[Files[0].Name][:len(mnist[Files[0].Name])/2]
+	os.WriteFile(imgs, cut, 0o644)
+	stamped := slices.Clone(mnist[Files[2].Name])
+	stamped[4] ^= 0xff // MTIME
+	os.WriteFile(filepath.Join(other, Files[2].Name), stamped, 0o644)
+	for _, st := range Verify(other) {
+		if (st.File == Files[0] || st.File == Files[2]) && st.Other {
+			t.Errorf("%s taken for another dataset's: %v", st.Path, st.Err)
+		}
+	}
+	os.Remove(filepath.Join(other, Files[1].Name))
+	os.Remove(filepath.Join(other, Files[3].Name))
+	if _, err := f.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range Verify(other) {
+		if !st.OK {
+			t.Errorf("after fetching over damaged files: %v", st.Err)
+		}
+	}
+}
+
+func TestIsIDX(t *testing.T) {
+	good := idxImages(3, 28, 28, func(i int) byte { return byte(i) })
+	f32 := []byte{0, 0, 0x0d, 2, 0, 0, 0, 2, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"images", good, true},
+		{"images gzip", gz(good), true},
+		{"labels", idxLabels([]byte{1, 2, 3}), true},
+		{"float32 2x1", f32, true},
+		{"cut short", good[:len(good)-1], false},
+		{"one byte more", append(slices.Clone(good), 0), false},
+		{"bad type", append([]byte{0, 0, 0x07, 1}, 0, 0, 0, 0), false},
+		{"no dims", []byte{0, 0, 8, 0}, false},
+		{"text", []byte("hello, world"), false},
+		{"huge count", []byte{0, 0, 8, 1, 0xff, 0xff, 0xff, 0xff}, false},
+		{"gzip cut", gz(good)[:40], false},
+	} {
+		if got := IsIDX(c.data); got != c.want {
+			t.Errorf("%s: IsIDX %v, want %v", c.name, got, c.want)
+		}
+	}
+}

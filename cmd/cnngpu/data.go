@@ -23,7 +23,7 @@ func dataCommand() *cli.Command {
 				Name:         "fetch",
 				Usage:        "download the four MNIST files into the cache, checking their SHA-256",
 				OnUsageError: onUsage,
-				Flags:        []cli.Flag{&cli.StringFlag{Name: "dir", Usage: "folder to fetch into (default: $XDG_CACHE_HOME/cnngpu/mnist or ~/.cache/cnngpu/mnist)"}},
+				Flags:        []cli.Flag{&cli.StringFlag{Name: "dir", Aliases: []string{"data"}, Usage: "folder to fetch into (default: $XDG_CACHE_HOME/cnngpu/mnist or ~/.cache/cnngpu/mnist); --data is the same"}},
 				Action: func(c *cli.Context) error {
 					dir, err := dataDir(c)
 					if err != nil {
@@ -34,7 +34,15 @@ func dataCommand() *cli.Command {
 					if _, err := f.Ensure(c.Context); err != nil {
 						return err
 					}
-					m, err := f.LoadMNIST(c.Context)
+					// The cache also keeps the files uncompressed (made
+					// here, not at the first training); another folder
+					// is left with the four files alone.
+					var m *loader.MNIST
+					if cache, cerr := loader.CacheDir(); cerr == nil && samePath(dir, cache) {
+						m, err = f.LoadMNIST(c.Context)
+					} else {
+						m, err = loader.LoadDir(dir)
+					}
 					if err != nil {
 						return err
 					}
@@ -71,8 +79,21 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		switch {
+		case c.IsSet("dir") && err == nil:
+			return usageErrorf("--dir %s: is a file, not a folder; give the folder that holds the MNIST files", dir)
+		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
+			return usageErrorf("--dir %s: does not exist; give the folder that holds the MNIST files, or leave --dir out to check the cache", dir)
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("the MNIST cache %s does not exist yet: run %s to fill it (train, eval and tune also fill it at their first run)", dir, shell.Command("data fetch"))
+		case err == nil:
+			return fmt.Errorf("the MNIST cache %s is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", dir)
+		}
+		return err
+	}
 	out := c.App.Writer
-	bad := 0
+	bad, others := 0, 0
 	raws := loader.VerifyRaw(dir)
 	for i, st := range loader.Verify(dir) {
 		raw := raws[i]
@@ -94,8 +115,14 @@ func verifyAction(c *cli.Context) error {
 			fmt.Fprintf(out, "BAD   %s: %v\n", raw.Path, raw.Err)
 		default:
 			bad++
+			if st.Other {
+				others++
+			}
 			fmt.Fprintf(out, "BAD   %s: %v\n", st.Path, st.Err)
 		}
+	}
+	if others > 0 {
+		return fmt.Errorf("%d of %d files failed verification, %d of them well-formed IDX files of another dataset, which data fetch does not replace: fetch MNIST into another folder (%s), or move them away first; train and eval read another dataset as it is with --data", bad, len(loader.Files), others, shell.Command("data fetch --dir DIR"))
 	}
 	if bad > 0 {
 		fix := self() + " data fetch"

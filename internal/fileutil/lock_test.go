@@ -6,6 +6,8 @@ package fileutil
 
 import (
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -40,4 +42,18 @@ func TestTryLockWaitsForAnEndingHolder(t *testing.T) {
 		t.Errorf("reported held after %v, before the %v grace", d, LockGrace)
 	}
 	second.Close()
+}
+
+// TestTryLockNamesWhyItCannotMakeTheFile: a lock file that cannot be made
+// is refused with the reason (permission), not with the "no such file" of
+// the fall-back that opens an existing one for reading.
+func TestTryLockNamesWhyItCannotMakeTheFile(t *testing.T) {
+	dir := "/sys/fs" // refuses new files even to root
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() || CanWrite(dir) == nil {
+		t.Skip("no folder here refuses new files to this user")
+	}
+	_, _, err := TryLock(filepath.Join(dir, "cnngpu-test.lock"))
+	if err == nil || errors.Is(err, fs.ErrNotExist) || !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("locking in %s: %v; want the permission refused named", dir, err)
+	}
 }

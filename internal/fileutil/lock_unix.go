@@ -11,6 +11,7 @@ package fileutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"syscall"
@@ -62,9 +63,14 @@ func tryLockOnce(path string) (*os.File, string, error) {
 	writable := err == nil
 	if err != nil {
 		// Another user's lock file in a shared folder: flock works on a
-		// file opened for reading too.
-		if f, err = os.Open(path); err != nil {
-			return nil, "", err
+		// file opened for reading too. With none there, the error is
+		// why it could not be made (a folder that cannot be written).
+		var oerr error
+		if f, oerr = os.Open(path); oerr != nil {
+			if errors.Is(oerr, fs.ErrNotExist) {
+				return nil, "", err
+			}
+			return nil, "", oerr
 		}
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
