@@ -6,7 +6,6 @@ package export
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -18,8 +17,8 @@ import (
 // write none (what was there before is as it was, and a folder made for
 // them is removed).
 func NPY(ck *engine.Checkpoint, dir string) ([]string, error) {
-	_, statErr := os.Stat(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	undo, err := fileutil.MkdirAll(dir, 0o755)
+	if err != nil {
 		return nil, err
 	}
 	w := ck.Weights()
@@ -35,9 +34,7 @@ func NPY(ck *engine.Checkpoint, dir string) ([]string, error) {
 		paths = append(paths, p)
 	}
 	if err := fileutil.WriteAtomicSet(files); err != nil {
-		if os.IsNotExist(statErr) {
-			os.Remove(dir) // made here, and empty again
-		}
+		undo() // the folders made for them, empty again
 		return nil, err
 	}
 	return paths, nil

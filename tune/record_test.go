@@ -5,6 +5,7 @@
 package tune
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -121,5 +122,55 @@ func TestEditedStudyRefused(t *testing.T) {
 			r.OnRunStart = func(cfg Config, _ int) { t.Errorf("%s: the resumed study trained %s", name, cfg.Label()) }
 			check("Runner.Run", r.Run(context.Background()))
 		}
+	}
+}
+
+// TestRenderKeepsRecordOfLostRuns: plot on a study whose run files are
+// gone (runs/ deleted or moved, a run file removed) does not rewrite
+// results.csv and report.md without them, the only record left; with the
+// table moved away it redraws from the runs there are.
+func TestRenderKeepsRecordOfLostRuns(t *testing.T) {
+	spec := tinySpec()
+	dir := filepath.Join(t.TempDir(), "study")
+	fakeShard(t, spec, 0, 1, dir)
+	if err := Render(dir, "test"); err != nil {
+		t.Fatal(err)
+	}
+	table, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+	report, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	kept := func(what string) {
+		t.Helper()
+		if b, _ := os.ReadFile(filepath.Join(dir, ResultsFile)); !bytes.Equal(b, table) {
+			t.Errorf("%s: results.csv rewritten", what)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, ReportFile)); !bytes.Equal(b, report) {
+			t.Errorf("%s: report.md rewritten", what)
+		}
+	}
+	runs := filepath.Join(dir, RunsDir)
+	os.Rename(runs, runs+".away")
+	err := Render(dir, "")
+	if err == nil || !strings.Contains(err.Error(), "lists 4 finished configurations whose run files are missing from "+runs) || !strings.Contains(err.Error(), "nothing redrawn") {
+		t.Errorf("runs/ gone: %v; want it refused", err)
+	}
+	kept("runs/ gone")
+	os.Rename(runs+".away", runs)
+	c := spec.Configs()[1]
+	ents, _ := os.ReadDir(runs)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), c.Key()) {
+			os.Rename(filepath.Join(runs, e.Name()), filepath.Join(dir, e.Name()))
+		}
+	}
+	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), "lists 1 finished configurations") || !strings.Contains(err.Error(), c.Label()) {
+		t.Errorf("a run file gone: %v; want it refused, naming %s", err, c.Label())
+	}
+	kept("a run file gone")
+	os.Rename(filepath.Join(dir, ResultsFile), filepath.Join(dir, "old-results.csv"))
+	if err := Render(dir, ""); err != nil {
+		t.Errorf("with results.csv moved away: %v", err)
+	}
+	if rows := readCSV(t, filepath.Join(dir, ResultsFile)); len(rows) != 4 {
+		t.Errorf("redrawn from 3 configurations' runs: %d rows, want a header and 3", len(rows))
 	}
 }

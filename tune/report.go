@@ -6,6 +6,8 @@ package tune
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -37,6 +40,34 @@ func MachineInfo() string {
 	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
 }
 
+// lostResults lists the configurations results.csv in dir records as
+// finished that results (collected from the run files) lacks: rewriting
+// the table and report would drop them. A table that is missing or cannot
+// be read loses nothing.
+func lostResults(dir string, results []Result) []string {
+	b, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+	if err != nil {
+		return nil
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(rows) < 1 || len(rows[0]) < 3 || rows[0][0] != "lr" || rows[0][1] != "batch_size" || rows[0][2] != "activation" {
+		return nil
+	}
+	have := map[Config]bool{}
+	for _, r := range results {
+		have[r.Config] = true
+	}
+	var lost []string
+	for _, row := range rows[1:] {
+		lr, err1 := strconv.ParseFloat(row[0], 64)
+		bs, err2 := strconv.Atoi(row[1])
+		if c := (Config{LR: lr, BatchSize: bs, Act: row[2]}); err1 == nil && err2 == nil && !have[c] {
+			lost = append(lost, c.Label())
+		}
+	}
+	return lost
+}
+
 func pct(v float64) string {
 	if math.IsNaN(v) {
 		return "–"
@@ -55,6 +86,14 @@ func Render(dir, machine string) error {
 	results, err := Collect(dir, spec)
 	if err != nil {
 		return err
+	}
+	if lost := lostResults(dir, results); len(lost) > 0 {
+		n := len(lost)
+		if n > 3 {
+			lost = append(lost[:3], fmt.Sprintf("and %d more", n-3))
+		}
+		return fmt.Errorf("%s lists %d finished configurations whose run files are missing from %s (%s): nothing redrawn, so that %s and %s, the only record of them left, are kept; restore those run files, or move %s away to redraw from the runs there are",
+			filepath.Join(dir, ResultsFile), n, filepath.Join(dir, RunsDir), strings.Join(lost, "; "), ResultsFile, ReportFile, ResultsFile)
 	}
 	if err := WriteResults(dir, spec.RecipeLabel(), results); err != nil {
 		return err

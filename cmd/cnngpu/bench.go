@@ -190,7 +190,7 @@ func benchAction(c *cli.Context) error {
 		return json.NewEncoder(out).Encode(res)
 	}
 	fmt.Fprintf(out, "engine      %s\n", res.Engine)
-	fmt.Fprintf(out, "batch size  %d (%s, %d timed steps after %d warm-up)\n", bs, act, steps, res.Warmup)
+	fmt.Fprintf(out, "batch size  %d (%s, %s timed after %d warm-up)\n", bs, act, plural(steps, "step"), res.Warmup)
 	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, res.EpochSeconds)
 	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
 	if res.ConvAlgorithms != "" {

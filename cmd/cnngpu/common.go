@@ -67,6 +67,9 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 			}
 			return none, fmt.Errorf("--data: %w", err)
 		}
+		if err := checkSets(dir, m); err != nil {
+			return none, err
+		}
 		return m, nil
 	}
 	dir, err := loader.CacheDir()
@@ -76,6 +79,29 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 	f := loader.NewFetcher(dir)
 	f.Log = log
 	return cached(f, ctx)
+}
+
+// checkSets refuses sets read from --data dir that hold no images (a
+// well-formed IDX file may count none): a command would train or test on
+// nothing, and find out only at the end.
+func checkSets(dir string, sets any) error {
+	var train, test *loader.Set
+	switch s := sets.(type) {
+	case *loader.MNIST:
+		train, test = s.Train, s.Test
+	case *loader.Set:
+		test = s
+	}
+	for _, c := range []struct {
+		s    *loader.Set
+		file string
+		what string
+	}{{train, loader.Files[0].RawName(), "training"}, {test, loader.Files[2].RawName(), "test"}} {
+		if c.s != nil && c.s.N() == 0 {
+			return usageErrorf("--data %s: its %s set (%s) holds no images; give a folder whose %s files hold some", dir, c.what, c.file, c.what)
+		}
+	}
+	return nil
 }
 
 // loading is MNIST being read on another goroutine (loadAside).

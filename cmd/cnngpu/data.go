@@ -29,9 +29,17 @@ func dataCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					// Ctrl-C stops the download and the go command's
+					// (its temporary folder removed); what was cached
+					// before it stays.
+					ctx, stop := interruptContext(c.Context)
+					defer stop()
 					f := loader.NewFetcher(dir)
 					f.Log = c.App.ErrWriter
-					if _, err := f.Ensure(c.Context); err != nil {
+					if _, err := f.Ensure(ctx); err != nil {
+						if ctx.Err() != nil {
+							return withCode(130, fmt.Errorf("interrupted: the files checked and cached before are kept in %s, nothing half-written; run the same command again to fetch the rest", dir))
+						}
 						return err
 					}
 					// The cache also keeps the files uncompressed (made
@@ -39,7 +47,7 @@ func dataCommand() *cli.Command {
 					// is left with the four files alone.
 					var m *loader.MNIST
 					if cache, cerr := loader.CacheDir(); cerr == nil && samePath(dir, cache) {
-						m, err = f.LoadMNIST(c.Context)
+						m, err = f.LoadMNIST(ctx)
 					} else {
 						m, err = loader.LoadDir(dir)
 					}

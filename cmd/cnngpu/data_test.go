@@ -6,10 +6,14 @@
 package main
 
 import (
+	"encoding/json"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/loader"
 )
@@ -134,5 +138,99 @@ func TestDataVerifyFolders(t *testing.T) {
 				t.Errorf("data verify %q: output lacks %q:\n%s%s", c.args, w, stdout, stderr)
 			}
 		}
+	}
+}
+
+// A --data folder whose test set is empty is refused before any training
+// (it was found after the whole run); eval on a test set that lacks some
+// digits says so for them instead of 0%.
+func TestTestSetEmptyOrMissingDigits(t *testing.T) {
+	tmp := t.TempDir()
+	empty, one := filepath.Join(tmp, "empty"), filepath.Join(tmp, "one")
+	os.Mkdir(empty, 0o755)
+	os.Mkdir(one, 0o755)
+	fakeMNIST(t, empty, 64, 0)
+	fakeMNIST(t, one, 64, 1)
+	model := filepath.Join(tmp, "m.safetensors")
+	train := []string{"train", "--cpu", "--threads", "1", "--epochs", "1", "--out", model, "--data"}
+	stdout, stderr, code := cnngpu(t, nil, append(train, empty)...)
+	if code != 2 || !strings.Contains(stderr, "--data "+empty+": its test set (t10k-images-idx3-ubyte) holds no images") || strings.Contains(stdout, "epoch 1/1") {
+		t.Errorf("train on an empty test set: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(model); err == nil {
+		t.Error("train on an empty test set wrote a checkpoint")
+	}
+	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--model", model, "--data", empty)
+	if code == 0 || (!strings.Contains(stderr, "holds no images") && !strings.Contains(stderr, model)) {
+		t.Errorf("eval on an empty test set: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, stderr, code := cnngpu(t, nil, append(train, one)...); code != 0 {
+		t.Fatalf("train: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--model", model, "--data", one)
+	if code != 0 || strings.Count(stdout, "–  (no test image of this digit)") != 9 || !strings.Contains(stdout, "(1 image)") {
+		t.Errorf("eval on one test image: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--json", "--model", model, "--data", one)
+	var r struct {
+		ClassAccuracy []*float64 `json:"class_accuracy"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); code != 0 || err != nil || len(r.ClassAccuracy) != 10 {
+		t.Fatalf("eval --json: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+	nulls := 0
+	for _, a := range r.ClassAccuracy {
+		if a == nil {
+			nulls++
+		}
+	}
+	if nulls != 9 {
+		t.Errorf("eval --json on one test image: %d digits null, want 9:\n%s", nulls, stdout)
+	}
+}
+
+// Ctrl-C during data fetch ends it at once with exit 130, saying what is
+// kept (it was killed by the signal, leaving the go command's temporary
+// folder and the go command itself behind).
+func TestDataFetchInterrupted(t *testing.T) {
+	// A proxy that takes the connection and never answers: the download
+	// hangs until it is interrupted.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	cmd := exec.Command(binary_, "data", "fetch", "--dir", dir)
+	cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://"+ln.Addr().String(), "https_proxy=http://"+ln.Addr().String(), "NO_PROXY=", "no_proxy=")
+	var se strings.Builder
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("data fetch went on after Ctrl-C:\n%s", se.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(se.String(), "interrupted: the files checked and cached before are kept in "+dir) {
+		t.Errorf("data fetch interrupted: exit %d\n%s", code, se.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("interrupted data fetch left %d entries in %s", len(ents), dir)
 	}
 }

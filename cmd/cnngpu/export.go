@@ -57,6 +57,12 @@ func exportAction(c *cli.Context) error {
 		}
 		targets = []string{out}
 	case "npy":
+		switch ext := strings.ToLower(filepath.Ext(out)); ext {
+		case ".npy", ".onnx", ".safetensors":
+			if _, err := os.Stat(out); err != nil {
+				return usageErrorf("--out %s: a file name (%s) for the folder that --format npy writes one .npy file per tensor into; give a folder name such as weights", out, ext)
+			}
+		}
 		if err := checkOutDir("--out", out); err != nil {
 			return err
 		}
@@ -70,6 +76,9 @@ func exportAction(c *cli.Context) error {
 	for _, t := range targets {
 		if err := refuseSame("--out", t, "--model", path); err != nil {
 			return err
+		}
+		if c.String("format") == "onnx" && strings.EqualFold(filepath.Ext(out), ".safetensors") {
+			return usageErrorf("--out %s: a checkpoint's file name for an ONNX model (other commands would take it for a checkpoint); give a name such as model.onnx", out)
 		}
 		if err := checkReplace(t, c.String("format"), force); err != nil {
 			return err
@@ -93,10 +102,12 @@ func exportAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	undo, err := fileutil.MkdirAll(filepath.Dir(out), 0o755)
+	if err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	if err := fileutil.WriteAtomic(out, b, fileutil.KeepMode(out, 0o644)); err != nil {
+		undo() // the folders made for it
 		return fmt.Errorf("--out: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s (%d bytes): input %q float32 [N,1,28,28] in [0,1], output %q [N,10]\n",

@@ -36,7 +36,7 @@ func TestBenchJSON(t *testing.T) {
 		t.Errorf("engine = %q, want the CPU engine", r["engine"])
 	}
 	out, _, code = cnngpu(t, nil, "bench", "--cpu", "--threads", "1", "--activation", "sigmoid", "--batch-size", "8", "--steps", "2", "--warmup", "0")
-	if code != 0 || !strings.Contains(out, "batch size  8 (sigmoid, 2 timed steps after 0 warm-up)") {
+	if code != 0 || !strings.Contains(out, "batch size  8 (sigmoid, 2 steps timed after 0 warm-up)") {
 		t.Errorf("bench's text (exit %d):\n%s", code, out)
 	}
 }

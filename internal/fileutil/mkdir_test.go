@@ -1,0 +1,45 @@
+package fileutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestMkdirAllUndo: undo removes the folders MkdirAll made and no others,
+// and keeps one that was filled meanwhile.
+func TestMkdirAllUndo(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "a"), 0o755)
+	deep := filepath.Join(root, "a", "b", "c", "d")
+	undo, err := MkdirAll(deep, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(deep); err != nil || !st.IsDir() {
+		t.Fatalf("not made: %v", err)
+	}
+	undo()
+	if _, err := os.Stat(filepath.Join(root, "a", "b")); !os.IsNotExist(err) {
+		t.Errorf("undo left a/b: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "a")); err != nil {
+		t.Errorf("undo removed a, which was there before: %v", err)
+	}
+	// A folder filled meanwhile stays, and so do those above it.
+	undo, _ = MkdirAll(deep, 0o755)
+	os.WriteFile(filepath.Join(root, "a", "b", "keep"), nil, 0o644)
+	undo()
+	if _, err := os.Stat(filepath.Join(root, "a", "b", "keep")); err != nil {
+		t.Errorf("undo removed a filled folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "a", "b", "c")); !os.IsNotExist(err) {
+		t.Errorf("undo left the empty a/b/c: %v", err)
+	}
+	// Below a file: an error, nothing made.
+	f := filepath.Join(root, "file")
+	os.WriteFile(f, nil, 0o644)
+	if _, err := MkdirAll(filepath.Join(f, "x", "y"), 0o755); err == nil {
+		t.Error("made folders below a file")
+	}
+}
