@@ -98,7 +98,7 @@ func checkSets(dir string, sets any) error {
 		what string
 	}{{train, loader.Files[0].RawName(), "training"}, {test, loader.Files[2].RawName(), "test"}} {
 		if c.s != nil && c.s.N() == 0 {
-			return usageErrorf("--data %s: its %s set (%s) holds no images; give a folder whose %s files hold some", dir, c.what, c.file, c.what)
+			return fmt.Errorf("--data %s: its %s set (%s) holds no images; give a folder whose %s files hold some", dir, c.what, c.file, c.what)
 		}
 	}
 	return nil

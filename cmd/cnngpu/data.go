@@ -90,9 +90,9 @@ func verifyAction(c *cli.Context) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		switch {
 		case c.IsSet("dir") && err == nil:
-			return usageErrorf("--dir %s: is a file, not a folder; give the folder that holds the MNIST files", dir)
+			return fmt.Errorf("--dir %s: is a file, not a folder; give the folder that holds the MNIST files", dir)
 		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
-			return usageErrorf("--dir %s: does not exist; give the folder that holds the MNIST files, or leave --dir out to check the cache", dir)
+			return fmt.Errorf("--dir %s: does not exist; give the folder that holds the MNIST files, or leave --dir out to check the cache", dir)
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("the MNIST cache %s does not exist yet: run %s to fill it (train, eval and tune also fill it at their first run)", dir, shell.Command("data fetch"))
 		case err == nil:

@@ -119,20 +119,33 @@ func exportAction(c *cli.Context) error {
 // path that is read-only or is not an earlier export in format (an ONNX
 // model with cnngpu as its producer, or a .npy file).
 func checkReplace(path, format string, force bool) error {
+	target := path
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil // nothing to replace (a bad folder was reported before)
 	}
+	// The name to change: the file's, or for npy the folder's (the
+	// files' names are the tensors'); a link is followed, so its target
+	// is what would be replaced, and is named.
+	other := "choose another name"
+	if format == "npy" {
+		other = "choose another --out folder"
+	}
+	if to, err := filepath.EvalSymlinks(path); err == nil && to != filepath.Clean(path) {
+		if abs, err := filepath.Abs(path); err != nil || filepath.Clean(abs) != to {
+			path = fmt.Sprintf("%s (a link to %s)", path, to)
+		}
+	}
 	if !st.Mode().IsRegular() {
-		return usageErrorf("--out: %s exists and is not a regular file; choose another name", path)
+		return usageErrorf("--out: %s exists and is not a regular file; %s", path, other)
 	}
 	if force {
 		return nil
 	}
 	if st.Mode().Perm()&0o222 == 0 {
-		return usageErrorf("--out: %s is read-only (mode %04o); pass --force to replace it, or choose another name", path, st.Mode().Perm())
+		return usageErrorf("--out: %s is read-only (mode %04o); pass --force to replace it, or %s", path, st.Mode().Perm(), other)
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(target)
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
@@ -149,7 +162,7 @@ func checkReplace(path, format string, force bool) error {
 		ours, what = bytes.HasPrefix(head, []byte("\x93NUMPY")), "a NumPy .npy file"
 	}
 	if !ours {
-		return usageErrorf("--out: %s exists and is not %s; pass --force to replace it, or choose another name", path, what)
+		return usageErrorf("--out: %s exists and is not %s; pass --force to replace it, or %s", path, what, other)
 	}
 	return nil
 }

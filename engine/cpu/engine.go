@@ -57,6 +57,11 @@ type Engine struct {
 	wpk      []float32
 	closed   bool
 	accelMsg string
+
+	// live is the bytes of the tensors Alloc made and Free has not
+	// dropped; avail the memory there was when the engine was made
+	// (0: unknown, nothing refused). memory.go.
+	live, avail int64
 }
 
 // workerWS is one worker's scratch for convolutions.
@@ -74,7 +79,7 @@ func New(workers int) *Engine {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	e := &Engine{workers: workers, pool: newPool(workers), ws: make([]workerWS, workers)}
+	e := &Engine{workers: workers, pool: newPool(workers), ws: make([]workerWS, workers), avail: availableMemory()}
 	e.gemm.ws = make([]gemmWS, workers)
 	e.accelMsg = "portable Go kernel"
 	if useAsm {
@@ -107,6 +112,13 @@ func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 		return nil, fmt.Errorf("cpu: alloc of %d elements", n)
 	}
 	t := &tensor{dt: dt}
+	size := map[engine.DType]int64{engine.Float32: 4, engine.Int32: 4, engine.Uint8: 1}[dt]
+	if size == 0 {
+		return nil, fmt.Errorf("cpu: alloc: unknown dtype %v", dt)
+	}
+	if err := e.reserve(size * int64(n)); err != nil {
+		return nil, err
+	}
 	switch dt {
 	case engine.Float32:
 		t.f = make([]float32, n)
@@ -123,6 +135,7 @@ func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 // Free drops the engine's hold on t; the garbage collector reclaims it.
 func (e *Engine) Free(t engine.Tensor) {
 	if d, ok := t.(*tensor); ok {
+		e.live -= 4*int64(len(d.f)+len(d.i)) + int64(len(d.b))
 		d.f, d.i, d.b = nil, nil, nil
 	}
 }
