@@ -381,6 +381,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"data", "fetch", "junk", "--foo"}, 2, []string{"data fetch: unknown flag --foo", "cnngpu data fetch --help"}},
 		{[]string{"data", "--verify"}, 2, []string{"data: unknown flag --verify", "cnngpu data --help"}},
 		{[]string{"data", "verify", "extra"}, 2, []string{`data verify takes no arguments, got "extra"`}},
+		{[]string{"eval", "--cpu", f.model}, 2, []string{"eval takes no arguments", "give the checkpoint as --model " + f.model}},
 		{[]string{"data", "verify", "--dir", f.folder}, 1, []string{f.folder, "failed verification", "data fetch --dir " + f.folder}},
 		// tune
 		{with(tuneArgs, "--lr", ""), 2, []string{"--lr: empty list"}},
