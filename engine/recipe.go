@@ -1,6 +1,6 @@
 // recipe.go: training recipes: named sets of the choices that shape a
-// run beyond the architecture and the optimizer's rate. "reference" is the
-// reference study's (constant rate, no augmentation): a run with it is the
+// run beyond the architecture. "reference" is the reference study's
+// (learning rate 0.001, constant, no augmentation): a run with it is the
 // training cnngpu did before recipes existed, bit for bit. "default" is
 // cnngpu's own, chosen by mean test accuracy over seeds (docs and README
 // give the measurements).
@@ -15,14 +15,15 @@ import (
 // Recipe is a named set of training choices; single flags override parts.
 type Recipe struct {
 	Name     string
+	LR       float64 // the learning rate (its peak, with a schedule)
 	Schedule ScheduleKind
 	Augment  int // Gather's translation in pixels
 }
 
 // The recipes.
 var (
-	ReferenceRecipe = Recipe{Name: "reference", Schedule: ConstantLR, Augment: 0}
-	DefaultRecipe   = Recipe{Name: "default", Schedule: CosineLR, Augment: 2}
+	ReferenceRecipe = Recipe{Name: "reference", LR: 0.001, Schedule: ConstantLR, Augment: 0}
+	DefaultRecipe   = Recipe{Name: "default", LR: 0.003, Schedule: CosineLR, Augment: 2}
 )
 
 // RecipeNames lists the recipes as --recipe spells them.
@@ -40,7 +41,7 @@ func ParseRecipe(s string) (Recipe, error) {
 }
 
 // Describe is the recipe's parts in flag spelling, e.g.
-// "default: --schedule cosine --augment shift:2".
+// "default: --lr 0.003 --schedule cosine --augment shift:2".
 func (r Recipe) Describe() string {
-	return fmt.Sprintf("%s: --schedule %v --augment %s", r.Name, r.Schedule, AugmentName(r.Augment))
+	return fmt.Sprintf("%s: --lr %g --schedule %v --augment %s", r.Name, r.LR, r.Schedule, AugmentName(r.Augment))
 }

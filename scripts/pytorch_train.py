@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """pytorch_train.py: trains the reference CNN in PyTorch on the MNIST IDX
-files with cnngpu's defaults (Glorot-uniform weights, zero biases, Adam lr
-0.001 eps 1e-7, batch 128, 10 epochs, per-epoch shuffle) and prints the test
+files with cnngpu's defaults (Glorot-uniform weights, zero biases, Adam eps
+1e-7, batch 128, 10 epochs, per-epoch shuffle) and prints the test
 accuracy, as a peer for `cnngpu train`'s accuracy.
 
---recipe default (cnngpu's default) adds what cnngpu's does: the cosine
+--recipe default (cnngpu's default) adds what cnngpu's does: Adam's rate
+0.003 (the reference's 0.001), the cosine
 schedule (linear warm-up over the first 2% of updates to the peak rate, then
 a half cosine to 0 at the last update) and each training image translated
 by up to ±2 pixels with zero fill, the offsets drawn exactly as cnngpu draws
 them (Philox4x32-10 keyed by the seed, counter (image index, epoch)), so the
 two see the same shifted images; --recipe reference is the constant rate
-without augmentation. --schedule and --augment override a recipe's parts.
+without augmentation at 0.001. --lr, --schedule and --augment override a
+recipe's parts.
 
     python3 scripts/pytorch_train.py --data ~/.cache/cnngpu/mnist --seed 1
 """
@@ -92,9 +94,11 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
     ap.add_argument("--recipe", choices=["default", "reference"], default="default")
+    ap.add_argument("--lr", type=float, help="Adam's (peak) learning rate, overriding the recipe's")
     ap.add_argument("--schedule", choices=["constant", "cosine"], help="overrides the recipe's")
     ap.add_argument("--augment", type=int, help="translation in pixels (0: none), overrides the recipe's")
     a = ap.parse_args()
+    lr = a.lr or (0.003 if a.recipe == "default" else 0.001)
     sched = a.schedule or ("cosine" if a.recipe == "default" else "constant")
     shift = a.augment if a.augment is not None else (2 if a.recipe == "default" else 0)
     torch.manual_seed(a.seed)
@@ -114,7 +118,7 @@ def main():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
-    opt = torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, eps=1e-7)
     total = a.epochs * ((len(ytr) + 127) // 128)
     # LambdaLR's k counts the updates done, so update k+1 uses factor(k+1).
     lrs = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(sched, k + 1, total))

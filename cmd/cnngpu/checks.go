@@ -48,7 +48,7 @@ func isDivergence(err error) bool {
 // divergedError is train's message for a diverged run (exit code 1): what
 // happened, the likely cause, and what is kept on disk.
 func divergedError(err error, e engine.Engine, opt engine.OptConfig, out string, saved *engine.Position) error {
-	msg := err.Error() + fmt.Sprintf("\nthe learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default is 0.001)",
+	msg := err.Error() + fmt.Sprintf("\nthe learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)",
 		fmtLR(opt.LR), engine.OptName(opt.Kind)) + gpuNaNHint(e)
 	if p := saved; p != nil && p.Step > 0 {
 		msg += fmt.Sprintf("\nthe last finite checkpoint, at epoch %d, step %d, is kept in %s", p.Epoch+1, p.Step, out)

@@ -13,7 +13,7 @@ import (
 
 var recipeFlag = &cli.StringFlag{Name: "recipe", Value: engine.DefaultRecipe.Name,
 	Usage: "training recipe: default (" + strings.TrimPrefix(engine.DefaultRecipe.Describe(), "default: ") +
-		") or reference (the reference study's: constant rate, no augmentation); --schedule and --augment override its parts"}
+		") or reference (the reference study's: --lr 0.001, constant rate, no augmentation); --lr, --schedule and --augment override its parts"}
 
 var scheduleFlag = &cli.StringFlag{Name: "schedule",
 	Usage: "learning-rate schedule, overriding the recipe's: constant (--lr throughout) or cosine (linear warm-up over the first 2% of steps to --lr, then a half cosine to 0 at the last step)"}
@@ -22,7 +22,7 @@ var augmentFlag = &cli.StringFlag{Name: "augment",
 	Usage: "training-image augmentation, overriding the recipe's: none, shift (random translation by up to ±2 pixels each way, zero fill) or shift:N (±N, 1 to 7)"}
 
 // parseRecipe returns the recipe --recipe names with the parts that
-// --schedule and --augment override.
+// --schedule and --augment override (train's --lr overrides its rate).
 func parseRecipe(c *cli.Context) (engine.Recipe, error) {
 	r, err := engine.ParseRecipe(c.String("recipe"))
 	if err != nil {

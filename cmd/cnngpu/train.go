@@ -38,7 +38,7 @@ func trainCommand() *cli.Command {
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
 			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "passes over the training set"},
 			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "images per training step"},
-			&cli.Float64Flag{Name: "lr", Value: 0.001, Usage: "learning rate"},
+			&cli.Float64Flag{Name: "lr", Usage: "learning rate (its peak, with a schedule), overriding the recipe's", DefaultText: "0.003 with --recipe default, 0.001 with --recipe reference"},
 			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam (β1 0.9, β2 0.999, ε 1e-7) or sgd (with --momentum)"},
 			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
 			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation: relu, sigmoid or tanh"},
@@ -84,8 +84,10 @@ type trainSetup struct {
 	again string
 }
 
-func parseOpt(c *cli.Context) (engine.OptConfig, error) {
-	lr, err := checkLR(c.Float64("lr"))
+// parseOpt returns the optimizer the flags ask for, at the learning rate
+// lr (--lr, else the recipe's).
+func parseOpt(c *cli.Context, lr float64) (engine.OptConfig, error) {
+	lr, err := checkLR(lr)
 	if err != nil {
 		return engine.OptConfig{}, err
 	}
@@ -114,7 +116,15 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if s.arch, err = engine.NewArch(c.String("arch"), act); err != nil {
 		return nil, usageErrorf("--arch: %v", err)
 	}
-	if s.opt, err = parseOpt(c); err != nil {
+	r, err := parseRecipe(c)
+	if err != nil {
+		return nil, err
+	}
+	lr := r.LR
+	if c.IsSet("lr") {
+		lr = c.Float64("lr")
+	}
+	if s.opt, err = parseOpt(c, lr); err != nil {
 		return nil, err
 	}
 	s.cfg = engine.TrainConfig{Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), Seed: c.Uint64("seed"),
@@ -129,10 +139,6 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		return nil, usageErrorf("--val-split %v: expected a fraction in [0, 1)", v)
 	}
 	if err := checkTrainLimit(s.cfg.TrainLimit); err != nil {
-		return nil, err
-	}
-	r, err := parseRecipe(c)
-	if err != nil {
 		return nil, err
 	}
 	s.cfg.Recipe, s.cfg.Augment, s.sched = r.Name, r.Augment, r.Schedule
