@@ -208,6 +208,23 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	if em, _ := resume(noTime); !em.Resumed || em.Partial || em.Images != wantEpoch.Images {
 		t.Errorf("resumed without the time before: resumed %v, partial %v, %d images; want resumed (time of the part run now), %d images", em.Resumed, em.Partial, em.Images, wantEpoch.Images)
 	}
+	// Interrupted again in that epoch, it does not claim to know the
+	// epoch's time: the next checkpoint keeps it unknown.
+	{
+		m, err := engine.NewModelFrom(e, back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
+		tr.M, tr.Augment = m, back.Config.Augment
+		ctx, cancel := context.WithCancel(context.Background())
+		tr.ProgressEvery = 1
+		tr.OnProgress = func(engine.Progress) { cancel() }
+		p, err := tr.Run(ctx, noTime)
+		if err != engine.ErrInterrupted || p.Step <= noTime.Step || p.Sums.Seconds != 0 {
+			t.Errorf("interrupted again without the time before: %v at %+v; want interrupted further on, no time kept", err, p)
+		}
+	}
 	// A checkpoint without the sums (from before they were kept), or with
 	// sums that do not count the epoch's first steps (saved by a run that
 	// resumed without them: they start at its resume): the epoch's figures

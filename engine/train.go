@@ -355,7 +355,10 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				if err := divergedAt(float64(st[0]), false, pos, steps); err != nil {
 					return pos, err
 				}
-				pos.Sums = EpochSums{Loss: st[0], Correct: st[1], Seen: st[2], Seconds: before + time.Since(start).Seconds()}
+				pos.Sums = EpochSums{Loss: st[0], Correct: st[1], Seen: st[2]}
+				if wholeTime { // else the time before stays unknown
+					pos.Sums.Seconds = before + time.Since(start).Seconds()
+				}
 			}
 			return pos, ErrInterrupted
 		}

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -66,22 +67,36 @@ func (f *Fetcher) rawPath(file File) string { return filepath.Join(f.Dir, file.R
 // contents returns the uncompressed contents of files: each one's
 // uncompressed copy where its SHA-256 is right, else its .gz file
 // decompressed (fetched first when missing or damaged: ensure), after
-// which the copy is kept for the next command.
+// which the copy is kept for the next command where that loses nothing.
 func (f *Fetcher) contents(ctx context.Context, files []File) ([][]byte, error) {
-	data, _ := eachOf(len(files), func(i int) ([]byte, error) { return f.readCopy(files[i]), nil })
+	type read struct {
+		data  []byte
+		state copyState
+	}
+	reads, _ := eachOf(len(files), func(i int) (read, error) {
+		d, st := f.readCopy(files[i])
+		return read{d, st}, nil
+	})
+	data := make([][]byte, len(files))
 	var need []int
-	for i, d := range data {
-		if d == nil {
+	var needFiles []File
+	for i, r := range reads {
+		data[i] = r.data
+		if r.state != copyGood {
 			need = append(need, i)
+			needFiles = append(needFiles, files[i])
 		}
 	}
 	if len(need) == 0 {
 		return data, nil
 	}
-	if err := f.ensure(ctx, files); err != nil {
+	if err := f.ensure(ctx, needFiles); err != nil {
 		return nil, err
 	}
-	made, err := eachOf(len(need), func(k int) ([]byte, error) { return f.makeCopy(files[need[k]]) })
+	made, err := eachOf(len(need), func(k int) ([]byte, error) {
+		i := need[k]
+		return f.makeCopy(files[i], reads[i].state)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -91,29 +106,69 @@ func (f *Fetcher) contents(ctx context.Context, files []File) ([][]byte, error) 
 	return data, nil
 }
 
-// readCopy returns file's uncompressed copy when it is there and its
-// SHA-256 is right, else nil (saying why on the log unless it is missing).
-func (f *Fetcher) readCopy(file File) []byte {
+// copyState is what a file's uncompressed copy's place in the cache holds.
+type copyState int
+
+const (
+	copyMissing copyState = iota // nothing: the copy is made
+	copyGood                     // MNIST's contents (a link to them too): read
+	// copyDamaged: a regular file that is not an IDX file (cut short,
+	// garbage): of no use to anyone, so made again.
+	copyDamaged
+	// copyOther: a well-formed IDX file of other contents (a damaged copy
+	// cannot be told from another dataset's file), a link to something
+	// else, a folder, a named pipe: left as it is, the .gz file read
+	// instead, so that nothing a user put there is lost.
+	copyOther
+)
+
+// readCopy returns file's uncompressed copy when it holds MNIST's contents,
+// and what its place holds (saying on the log what is wrong with it).
+func (f *Fetcher) readCopy(file File) ([]byte, copyState) {
 	p := f.rawPath(file)
+	st, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, copyMissing
+	}
+	leave := func(why string) ([]byte, copyState) {
+		f.logf("the uncompressed %s %s: left as it is, and %s read instead; remove it to have the cache make its copy again", p, why, file.Name)
+		return nil, copyOther
+	}
+	if err != nil {
+		return leave(fmt.Sprintf("cannot be examined (%v)", err))
+	}
+	link := st.Mode()&fs.ModeSymlink != 0
 	b, err := readRegular(p)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			f.logf("the cached uncompressed %s cannot be read (%v): made again from %s", p, err, file.Name)
+		why := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			why = pe.Err.Error()
 		}
-		return nil
+		if !strings.HasPrefix(why, "is ") { // "is a folder, not a file"
+			why = "cannot be read (" + why + ")"
+		}
+		return leave(why)
 	}
-	if got := sha256Hex(b); got != file.RawSHA256 {
-		f.logf("the cached uncompressed %s is damaged (SHA-256 %s, expected %s): made again from %s", p, got, file.RawSHA256, file.Name)
-		return nil
+	got := sha256Hex(b)
+	switch {
+	case got == file.RawSHA256:
+		return b, copyGood
+	case link:
+		return leave(fmt.Sprintf("is a link to a file that is not MNIST's contents (SHA-256 %s, expected %s)", got, file.RawSHA256))
+	case IsIDX(b):
+		return leave(fmt.Sprintf("is a well-formed IDX file, but not MNIST's contents (SHA-256 %s, expected %s): a damaged copy, or another dataset's file", got, file.RawSHA256))
 	}
-	return b
+	f.logf("the cached uncompressed %s is damaged (SHA-256 %s, expected %s, and not an IDX file): made again from %s", p, got, file.RawSHA256, file.Name)
+	return nil, copyDamaged
 }
 
-// makeCopy decompresses file's .gz file (checked by Ensure), checks the
-// contents' SHA-256 and keeps them as the uncompressed copy. A copy that
-// cannot be written (a full disk, a read-only cache) costs only time: the
-// next command decompresses again.
-func (f *Fetcher) makeCopy(file File) ([]byte, error) {
+// makeCopy decompresses file's .gz file (checked by ensure), checks the
+// contents' SHA-256 and, where the copy's place is empty or holds a damaged
+// copy (state), keeps them as the uncompressed copy. A copy that cannot be
+// written (a full disk, a read-only cache) costs only time: the next
+// command decompresses again.
+func (f *Fetcher) makeCopy(file File, state copyState) ([]byte, error) {
 	gzPath := filepath.Join(f.Dir, file.Name)
 	raw, err := fileutil.ReadFile(gzPath, MaxFileBytes)
 	if err != nil {
@@ -125,6 +180,9 @@ func (f *Fetcher) makeCopy(file File) ([]byte, error) {
 	}
 	if got := sha256Hex(data); got != file.RawSHA256 {
 		return nil, &ParseError{fmt.Errorf("%s: its contents have SHA-256 %s, expected %s, though the file itself checked out: it changed while being read, or this build's checksums are wrong; run the command again, and report it if it repeats", gzPath, got, file.RawSHA256)}
+	}
+	if state != copyMissing && state != copyDamaged {
+		return data, nil
 	}
 	if err := fileutil.WriteAtomic(f.rawPath(file), data, 0o644); err != nil {
 		f.logf("could not keep an uncompressed copy of %s (%v): the next command decompresses it again", gzPath, err)
@@ -154,7 +212,16 @@ func readRegular(path string) ([]byte, error) {
 		case t&fs.ModeSocket != 0:
 			what = "a socket, not a file"
 		}
-		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("is " + what)}
+		return nil, &fs.PathError{Op: "read", Path: path, Err: notFileError("is " + what)}
 	}
 	return fileutil.ReadFile(path, MaxFileBytes)
 }
+
+// notFileError is readRegular's error for what is not a file; it matches
+// errNotFile.
+type notFileError string
+
+func (e notFileError) Error() string        { return string(e) }
+func (e notFileError) Is(target error) bool { return target == errNotFile }
+
+var errNotFile = errors.New("not a file")

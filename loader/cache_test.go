@@ -11,7 +11,6 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,22 +87,26 @@ func TestCacheKeepsUncompressedCopies(t *testing.T) {
 		t.Errorf("LoadTest from the copies: %v, %v", ts, err)
 	}
 
-	// A copy damaged, with no .gz file to make it again from: the error
-	// says what to do, and nothing is taken from the damaged copy.
+	// A copy changed, with no .gz file to read instead: nothing is taken
+	// from it, and nothing is fetched over it (it may be a file of the
+	// user's); the error says to move it away.
 	p := filepath.Join(f.Dir, Files[2].RawName())
 	b, _ := os.ReadFile(p)
 	b[len(b)-1] ^= 1
 	os.WriteFile(p, b, 0o644)
-	if _, err := f.LoadTest(context.Background()); err == nil || !strings.Contains(err.Error(), "could not obtain") {
-		t.Errorf("a damaged copy and no .gz file: %v; want the fetch's error", err)
+	if _, err := f.LoadTest(context.Background()); err == nil || !strings.Contains(err.Error(), p+": well-formed IDX file") || !strings.Contains(err.Error(), "move it away first") {
+		t.Errorf("a changed copy and no .gz file: %v; want it refused, named", err)
 	}
-	if !strings.Contains(log.String(), p+" is damaged (SHA-256") {
+	if !strings.Contains(log.String(), p+" is a well-formed IDX file, but not MNIST's contents") {
 		t.Errorf("the log does not name the damaged copy:\n%s", log)
 	}
 }
 
-// A copy damaged or in the way is replaced from its .gz file; one that
-// cannot be replaced is passed over, the command going on.
+// A copy cut short or garbled (not an IDX file) is replaced from its .gz
+// file; anything else in a copy's place (an IDX file of other contents, a
+// link to another file, a named pipe, a folder) is left as it is, the .gz
+// file read instead: the cache cannot tell a damaged copy from a file a
+// user put there, and must not lose the latter.
 func TestCacheCopyDamagedOrInTheWay(t *testing.T) {
 	f, log := cacheWithSet(t)
 	ctx := context.Background()
@@ -112,7 +115,7 @@ func TestCacheCopyDamagedOrInTheWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := m.Train.Fingerprint() + m.Test.Fingerprint()
-	read := func(what string) {
+	read := func(what string, wantLog ...string) {
 		t.Helper()
 		log.Reset()
 		m, err := f.LoadMNIST(ctx)
@@ -122,28 +125,49 @@ func TestCacheCopyDamagedOrInTheWay(t *testing.T) {
 		if got := m.Train.Fingerprint() + m.Test.Fingerprint(); got != want {
 			t.Errorf("%s: read %s, want %s", what, got, want)
 		}
-	}
-
-	// Damaged: one byte changed, and cut short.
-	imgs := filepath.Join(f.Dir, Files[0].RawName())
-	b, _ := os.ReadFile(imgs)
-	good := slices.Clone(b)
-	b[100] ^= 0x40
-	os.WriteFile(imgs, b, 0o644)
-	os.Truncate(filepath.Join(f.Dir, Files[3].RawName()), 9)
-	read("damaged copies")
-	for _, want := range []string{imgs + " is damaged (SHA-256", "made again from train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte is damaged"} {
-		if !strings.Contains(log.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, log)
+		for _, w := range wantLog {
+			if !strings.Contains(log.String(), w) {
+				t.Errorf("%s: log lacks %q:\n%s", what, w, log)
+			}
 		}
 	}
-	checkCopies(t, f.Dir)
-	if b, _ := os.ReadFile(imgs); !bytes.Equal(b, good) {
-		t.Error("the damaged copy was not made again")
+	imgs := filepath.Join(f.Dir, Files[0].RawName())
+	labels := filepath.Join(f.Dir, Files[3].RawName())
+	good, _ := os.ReadFile(labels)
+
+	// Cut short: not an IDX file, made again.
+	os.Truncate(labels, 9)
+	read("a copy cut short", labels+" is damaged (SHA-256", "not an IDX file): made again from t10k-labels-idx1-ubyte.gz")
+	if b, _ := os.ReadFile(labels); !bytes.Equal(b, good) {
+		t.Error("the copy cut short was not made again")
 	}
 
-	// A named pipe in a copy's place is neither waited on (it would wait
-	// for a writer) nor replaced (writes replace files only).
+	// One byte changed: a well-formed IDX file of other contents, kept.
+	b, _ := os.ReadFile(imgs)
+	b[100] ^= 0x40
+	os.WriteFile(imgs, b, 0o644)
+	read("an IDX file of other contents", imgs+" is a well-formed IDX file, but not MNIST's contents", "left as it is, and train-images-idx3-ubyte.gz read instead", "remove it")
+	if got, _ := os.ReadFile(imgs); !bytes.Equal(got, b) {
+		t.Error("an IDX file of other contents was replaced")
+	}
+
+	// A link to a file of the user's: neither replaced nor written through.
+	mine := filepath.Join(t.TempDir(), "mine")
+	os.WriteFile(mine, []byte("my notes"), 0o644)
+	os.Remove(imgs)
+	if err := os.Symlink(mine, imgs); err != nil {
+		t.Fatal(err)
+	}
+	read("a link to another file", imgs+" is a link to a file that is not MNIST's contents")
+	if got, _ := os.ReadFile(mine); string(got) != "my notes" {
+		t.Errorf("the linked file was written: %q", got)
+	}
+	if st, err := os.Lstat(imgs); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Error("the link was replaced")
+	}
+
+	// A named pipe in a copy's place is not waited on (it would wait for
+	// a writer), nor replaced.
 	os.Remove(imgs)
 	if err := syscall.Mkfifo(imgs, 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
@@ -152,25 +176,20 @@ func TestCacheCopyDamagedOrInTheWay(t *testing.T) {
 	fileutil.FIFOWait = 5 * time.Second
 	t.Cleanup(func() { fileutil.FIFOWait = saved })
 	start := time.Now()
-	read("a named pipe in a copy's place")
+	read("a named pipe in a copy's place", imgs+" is a named pipe, not a file: left as it is")
 	if d := time.Since(start); d >= fileutil.FIFOWait {
 		t.Errorf("a named pipe in a copy's place: the read took %v, waiting on it", d)
-	}
-	for _, want := range []string{imgs + " cannot be read", "is a named pipe, not a file", "could not keep an uncompressed copy of " + filepath.Join(f.Dir, Files[0].Name), "the next command decompresses it again"} {
-		if !strings.Contains(log.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, log)
-		}
 	}
 
 	// A folder in its place: the same.
 	os.Remove(imgs)
 	os.Mkdir(imgs, 0o755)
-	read("a folder in a copy's place")
-	if !strings.Contains(log.String(), "is a folder, not a file") || !strings.Contains(log.String(), "could not keep") {
-		t.Errorf("a folder in a copy's place:\n%s", log)
+	read("a folder in a copy's place", imgs+" is a folder, not a file: left as it is")
+	if st, err := os.Stat(imgs); err != nil || !st.IsDir() {
+		t.Error("the folder was replaced")
 	}
 	os.Remove(imgs)
-	read("the folder gone")
+	read("the folder gone", "kept train-images-idx3-ubyte.gz uncompressed")
 	checkCopies(t, f.Dir)
 }
 

@@ -110,6 +110,9 @@ type Status struct {
 	// either: a well-formed IDX file (another dataset under MNIST's
 	// names, such as Fashion-MNIST's), which fetching must not replace.
 	Other bool
+	// NotFile: something other than a file is in the file's place (a
+	// folder, a named pipe).
+	NotFile bool
 }
 
 // Verify checks each cached file's SHA-256 (the .gz originals).
@@ -121,7 +124,7 @@ func Verify(dir string) []Status {
 // SHA-256 of the published files' contents; a missing one's Err is
 // fs.ErrNotExist.
 func VerifyRaw(dir string) []Status {
-	return verify(dir, false, func(f File) (string, string) { return f.RawName(), f.RawSHA256 })
+	return verify(dir, true, func(f File) (string, string) { return f.RawName(), f.RawSHA256 })
 }
 
 // verify checks the file of each of Files that which names against the
@@ -135,6 +138,7 @@ func verify(dir string, other bool, which func(File) (name, sha string)) []Statu
 		out[i] = Status{File: f, Path: p}
 		b, err := readRegular(p)
 		if err != nil {
+			out[i].NotFile = errors.Is(err, errNotFile)
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err // Path names the file
@@ -171,12 +175,19 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	var need []File
 	damaged := map[string]error{} // in the cache, but not what was published
 	var others []string
-	for _, st := range Verify(f.Dir) {
+	raws := VerifyRaw(f.Dir)
+	for i, st := range Verify(f.Dir) {
 		if !slices.Contains(files, st.File) {
 			continue
 		}
 		if st.Other {
 			others = append(others, st.Path)
+		}
+		// Another dataset's uncompressed file with no .gz beside it: a
+		// .gz fetched there would be read in its place (--data reads a
+		// .gz first).
+		if errors.Is(st.Err, fs.ErrNotExist) && raws[i].Other {
+			others = append(others, raws[i].Path)
 		}
 		if !st.OK {
 			if !errors.Is(st.Err, os.ErrNotExist) {

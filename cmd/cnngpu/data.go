@@ -109,9 +109,13 @@ func verifyAction(c *cli.Context) error {
 		switch {
 		case st.OK:
 			fmt.Fprintf(out, "ok    %s\n", st.Path)
-			if raw.OK {
+			switch {
+			case raw.OK:
 				fmt.Fprintf(out, "ok    %s (uncompressed copy)\n", raw.Path)
-			} else if rawThere {
+			case raw.Other || raw.NotFile:
+				// Perhaps a file of the user's: the cache leaves it.
+				fmt.Fprintf(out, "other %s: %v; left as it is, the .gz file read in its place (remove it to have a command make the uncompressed copy)\n", raw.Path, raw.Err)
+			case rawThere:
 				fmt.Fprintf(out, "stale %s: %v; the .gz file is read in its place (from the cache, a command makes the copy again)\n", raw.Path, raw.Err)
 			}
 		case errors.Is(st.Err, fs.ErrNotExist) && rawThere:
@@ -120,6 +124,9 @@ func verifyAction(c *cli.Context) error {
 				continue
 			}
 			bad++
+			if raw.Other {
+				others++
+			}
 			fmt.Fprintf(out, "BAD   %s: %v\n", raw.Path, raw.Err)
 		default:
 			bad++

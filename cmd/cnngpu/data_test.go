@@ -82,16 +82,26 @@ func TestDataUncompressedCopies(t *testing.T) {
 	imgs := filepath.Join(dir, "t10k-images-idx3-ubyte")
 	verify("after fetch", 0, "ok    "+imgs+".gz\n", "ok    "+imgs+" (uncompressed copy)\n")
 
-	// A damaged copy beside its good .gz file: reported, not failed.
+	// A copy changed in one byte beside its good .gz file (a damaged copy
+	// or a file of the user's: they cannot be told apart): reported, not
+	// failed, and left as it is by a command that reads the cache.
 	b, _ := os.ReadFile(imgs)
 	b[5000] ^= 1
 	os.WriteFile(imgs, b, 0o644)
-	verify("a damaged copy", 0, "stale "+imgs+": SHA-256 ", "the .gz file is read in its place")
-
-	// Reading the folder as the cache makes the copy again.
+	verify("a changed copy", 0, "other "+imgs+": SHA-256 ", "left as it is, the .gz file read in its place")
 	stdout, stderr, code = cnngpu(t, env, "data", "fetch")
-	if code != 0 || !strings.Contains(stderr, imgs+" is damaged (SHA-256") || !strings.Contains(stderr, "kept t10k-images-idx3-ubyte.gz uncompressed") {
-		t.Errorf("data fetch with a damaged copy: exit %d\n%s%s", code, stdout, stderr)
+	if got, _ := os.ReadFile(imgs); code != 0 || !strings.Contains(stderr, imgs+" is a well-formed IDX file, but not MNIST's contents") || string(got) != string(b) {
+		t.Errorf("data fetch with a changed copy: exit %d, copy kept %v\n%s%s", code, string(got) == string(b), stdout, stderr)
+	}
+	// Removed, it is made again; cut short (not an IDX file), too.
+	os.Remove(imgs)
+	if _, stderr, code := cnngpu(t, env, "data", "fetch"); code != 0 || !strings.Contains(stderr, "kept t10k-images-idx3-ubyte.gz uncompressed") {
+		t.Errorf("data fetch after the copy was removed: exit %d\n%s", code, stderr)
+	}
+	os.Truncate(imgs, 1000)
+	verify("a copy cut short", 0, "stale "+imgs+": SHA-256 ", "a command makes the copy again")
+	if _, stderr, code := cnngpu(t, env, "data", "fetch"); code != 0 || !strings.Contains(stderr, imgs+" is damaged (SHA-256") || !strings.Contains(stderr, "kept t10k-images-idx3-ubyte.gz uncompressed") {
+		t.Errorf("data fetch with a copy cut short: exit %d\n%s", code, stderr)
 	}
 	verify("the copy made again", 0, "ok    "+imgs+" (uncompressed copy)\n")
 
@@ -100,9 +110,7 @@ func TestDataUncompressedCopies(t *testing.T) {
 		os.Remove(filepath.Join(dir, f.Name))
 	}
 	verify("copies alone", 0, "ok    "+imgs+" (uncompressed)\n")
-	b, _ = os.ReadFile(imgs)
-	b[len(b)-1] ^= 1
-	os.WriteFile(imgs, b, 0o644)
+	os.Truncate(imgs, 1000)
 	verify("a damaged copy alone", 1, "BAD   "+imgs+": SHA-256 ", "1 of 4 files failed verification", "data fetch --dir "+dir)
 }
 
@@ -114,9 +122,12 @@ func TestDataVerifyFolders(t *testing.T) {
 	os.WriteFile(file, []byte("notes"), 0o644)
 	other := filepath.Join(tmp, "fashion")
 	os.Mkdir(other, 0o755)
+	otherRaw := filepath.Join(tmp, "fashion-raw")
+	os.Mkdir(otherRaw, 0o755)
 	for i, f := range loader.Files {
 		// Well-formed IDX (labels-shaped) files: not MNIST's.
 		os.WriteFile(filepath.Join(other, f.Name), []byte{0, 0, 8, 1, 0, 0, 0, 2, byte(i), 1}, 0o644)
+		os.WriteFile(filepath.Join(otherRaw, f.RawName()), []byte{0, 0, 8, 1, 0, 0, 0, 2, byte(i), 1}, 0o644)
 	}
 	for _, c := range []struct {
 		args []string
@@ -128,6 +139,7 @@ func TestDataVerifyFolders(t *testing.T) {
 		{[]string{"--dir", filepath.Join(tmp, "nope")}, nil, 1, []string{"--dir " + filepath.Join(tmp, "nope") + ": does not exist"}},
 		{nil, []string{"XDG_CACHE_HOME=" + filepath.Join(tmp, "fresh")}, 1, []string{"the MNIST cache " + filepath.Join(tmp, "fresh", "cnngpu", "mnist") + " does not exist yet", "data fetch"}},
 		{[]string{"--dir", other}, nil, 1, []string{"a well-formed IDX file, but not the published MNIST one", "4 of 4 files failed verification, 4 of them well-formed IDX files of another dataset", "data fetch does not replace"}},
+		{[]string{"--dir", otherRaw}, nil, 1, []string{"4 of 4 files failed verification, 4 of them well-formed IDX files of another dataset", "data fetch does not replace"}},
 	} {
 		stdout, stderr, code := cnngpu(t, c.env, append([]string{"data", "verify"}, c.args...)...)
 		if code != c.code {
@@ -138,6 +150,14 @@ func TestDataVerifyFolders(t *testing.T) {
 				t.Errorf("data verify %q: output lacks %q:\n%s%s", c.args, w, stdout, stderr)
 			}
 		}
+	}
+	// data fetch into the folder of another dataset's raw files would put
+	// .gz files there that --data reads first: refused.
+	if _, stderr, code := cnngpu(t, nil, "data", "fetch", "--dir", otherRaw); code != 1 || !strings.Contains(stderr, "not replaced") {
+		t.Errorf("data fetch into another dataset's raw folder: exit %d\n%s", code, stderr)
+	}
+	if ents, _ := os.ReadDir(otherRaw); len(ents) != 4 {
+		t.Errorf("data fetch wrote into another dataset's raw folder: %d entries", len(ents))
 	}
 }
 
@@ -160,12 +180,12 @@ func TestTestSetEmptyOrMissingDigits(t *testing.T) {
 	if _, err := os.Stat(model); err == nil {
 		t.Error("train on an empty test set wrote a checkpoint")
 	}
-	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--model", model, "--data", empty)
-	if code == 0 || (!strings.Contains(stderr, "holds no images") && !strings.Contains(stderr, model)) {
-		t.Errorf("eval on an empty test set: exit %d\n%s%s", code, stdout, stderr)
-	}
 	if _, stderr, code := cnngpu(t, nil, append(train, one)...); code != 0 {
 		t.Fatalf("train: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--model", model, "--data", empty)
+	if code != 1 || !strings.Contains(stderr, "--data "+empty+": its test set (t10k-images-idx3-ubyte) holds no images") {
+		t.Errorf("eval on an empty test set: exit %d\n%s%s", code, stdout, stderr)
 	}
 	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--model", model, "--data", one)
 	if code != 0 || strings.Count(stdout, "–  (no test image of this digit)") != 9 || !strings.Contains(stdout, "(1 image)") {

@@ -131,8 +131,8 @@ func checkReplace(path, format string, force bool) error {
 	if format == "npy" {
 		other = "choose another --out folder"
 	}
-	if to, err := filepath.EvalSymlinks(path); err == nil && to != filepath.Clean(path) {
-		if abs, err := filepath.Abs(path); err != nil || filepath.Clean(abs) != to {
+	if lst, err := os.Lstat(path); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+		if to, err := filepath.EvalSymlinks(path); err == nil {
 			path = fmt.Sprintf("%s (a link to %s)", path, to)
 		}
 	}

@@ -57,11 +57,6 @@ type Engine struct {
 	wpk      []float32
 	closed   bool
 	accelMsg string
-
-	// live is the bytes of the tensors Alloc made and Free has not
-	// dropped; avail the memory there was when the engine was made
-	// (0: unknown, nothing refused). memory.go.
-	live, avail int64
 }
 
 // workerWS is one worker's scratch for convolutions.
@@ -79,7 +74,8 @@ func New(workers int) *Engine {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	e := &Engine{workers: workers, pool: newPool(workers), ws: make([]workerWS, workers), avail: availableMemory()}
+	startBudget() // memory.go
+	e := &Engine{workers: workers, pool: newPool(workers), ws: make([]workerWS, workers)}
 	e.gemm.ws = make([]gemmWS, workers)
 	e.accelMsg = "portable Go kernel"
 	if useAsm {
@@ -116,7 +112,7 @@ func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 	if size == 0 {
 		return nil, fmt.Errorf("cpu: alloc: unknown dtype %v", dt)
 	}
-	if err := e.reserve(size * int64(n)); err != nil {
+	if err := reserve(size * int64(n)); err != nil {
 		return nil, err
 	}
 	switch dt {
@@ -135,7 +131,7 @@ func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 // Free drops the engine's hold on t; the garbage collector reclaims it.
 func (e *Engine) Free(t engine.Tensor) {
 	if d, ok := t.(*tensor); ok {
-		e.live -= 4*int64(len(d.f)+len(d.i)) + int64(len(d.b))
+		release(4*int64(len(d.f)+len(d.i)) + int64(len(d.b)))
 		d.f, d.i, d.b = nil, nil, nil
 	}
 }

@@ -1,11 +1,15 @@
-// memory.go: the CPU engine's tensors against the memory there is. Go
+// memory.go: the CPU engines' tensors against the memory there is. Go
 // cannot recover from running out of memory (the runtime ends the process
-// with a crash dump, or the kernel's OOM killer does), so the engine counts
-// the bytes of its live tensors and refuses an allocation that would take
-// them past what was available when it was made: `--batch-size 20000`
-// gets an error naming the sizes instead of a crash. The bound is the
-// system's MemAvailable and, inside a cgroup v2 container, what its
-// memory.max leaves; where neither can be read, nothing is refused.
+// with a crash dump, or the kernel's OOM killer does), so the engines count
+// the bytes of their live tensors, all of a process's engines together
+// (`tune --jobs-per-device N` runs several), and refuse an allocation that
+// would take them past what was available when the first engine was made:
+// `--batch-size 20000` gets an error naming the sizes instead of a crash.
+// The bound is the system's MemAvailable or, inside a memory cgroup (v2, or
+// v1's memory controller) that leaves less, its limit less what the group
+// uses beyond reclaimable page cache; where neither can be read, nothing
+// is refused. Memory the kernel would give back that MemAvailable does not
+// count (a ZFS ARC) makes the bound cautious.
 
 package cpu
 
@@ -14,20 +18,34 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrOutOfMemory is the error of an allocation refused for want of memory
 // (errors.Is matches it).
 var ErrOutOfMemory = errors.New("out of memory")
 
+// budget is the process's: every CPU engine's tensors count against it.
+var budget struct {
+	sync.Mutex
+	once  sync.Once
+	live  int64  // bytes of the tensors Alloc made and Free has not dropped
+	avail int64  // the bound (0: unknown, nothing refused)
+	from  string // where the bound came from
+}
+
 // memoryError is an allocation refused: what it needed and what there was.
-type memoryError struct{ need, live, avail int64 }
+type memoryError struct {
+	need, live, avail int64
+	from              string
+}
 
 func (e *memoryError) Error() string {
-	return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors it has made would pass the %s available (the system's, when the engine started); training at a smaller --batch-size needs less",
-		bytesText(e.need), bytesText(e.live), bytesText(e.avail))
+	return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors already made would pass the %s available (%s, when the first engine started); training at a smaller --batch-size needs less",
+		bytesText(e.need), bytesText(e.live), bytesText(e.avail), e.from)
 }
 
 func (e *memoryError) Is(target error) bool { return target == ErrOutOfMemory }
@@ -42,47 +60,112 @@ func bytesText(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// startBudget reads the bound, once per process.
+func startBudget() {
+	budget.once.Do(func() {
+		a, from := availableMemory()
+		budget.Lock()
+		budget.avail, budget.from = a, from
+		budget.Unlock()
+	})
+}
+
 // reserve counts bytes for a new tensor, or refuses them.
-func (e *Engine) reserve(bytes int64) error {
-	if e.avail > 0 && e.live+bytes > e.avail {
-		return &memoryError{need: bytes, live: e.live, avail: e.avail}
+func reserve(bytes int64) error {
+	budget.Lock()
+	defer budget.Unlock()
+	if budget.avail > 0 && budget.live+bytes > budget.avail {
+		return &memoryError{need: bytes, live: budget.live, avail: budget.avail, from: budget.from}
 	}
-	e.live += bytes
+	budget.live += bytes
 	return nil
 }
 
-// availableMemory is the memory this process may still take, in bytes:
-// MemAvailable from /proc/meminfo, less where a cgroup v2 limit leaves
-// less; 0 where neither is known.
-func availableMemory() int64 {
-	avail := int64(0)
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
-				if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
-					avail = kb << 10
-				}
-				break
-			}
-		}
-		f.Close()
-	}
-	max, err1 := os.ReadFile("/sys/fs/cgroup/memory.max")
-	cur, err2 := os.ReadFile("/sys/fs/cgroup/memory.current")
-	if err1 == nil && err2 == nil {
-		m, errm := strconv.ParseInt(strings.TrimSpace(string(max)), 10, 64) // "max": no limit
-		c, errc := strconv.ParseInt(strings.TrimSpace(string(cur)), 10, 64)
-		if errm == nil && errc == nil && (avail == 0 || m-c < avail) {
-			avail = max64(m-c, 1)
-		}
-	}
-	return avail
+// release uncounts a freed tensor's bytes.
+func release(bytes int64) {
+	budget.Lock()
+	budget.live -= bytes
+	budget.Unlock()
 }
 
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
+// availableMemory is the memory this process may still take, in bytes,
+// and where the figure comes from; 0 where it is not known.
+func availableMemory() (int64, string) {
+	avail, from := int64(0), ""
+	if kb, ok := meminfo("MemAvailable"); ok {
+		avail, from = kb<<10, "the system's MemAvailable"
 	}
-	return b
+	if left, ok := cgroupLeft(); ok && left > 0 && (avail == 0 || left < avail) {
+		avail, from = left, "the memory cgroup's limit less its use"
+	}
+	return avail, from
+}
+
+// meminfo reads a /proc/meminfo field in kB.
+func meminfo(field string) (int64, bool) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb, err == nil
+		}
+	}
+	return 0, false
+}
+
+// cgroupLeft is what this process's memory cgroup leaves: its limit less
+// what it uses beyond inactive page cache (which the kernel reclaims before
+// it kills). ok is false with no limit or nothing readable.
+func cgroupLeft() (left int64, ok bool) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return 0, false
+	}
+	// v2: "0::/path"; v1: "N:memory:/path" (or "N:...,memory,...:/path").
+	var dir, max, cur, inactive string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "" && dir == "":
+			dir = filepath.Join("/sys/fs/cgroup", parts[2])
+			max, cur, inactive = "memory.max", "memory.current", "inactive_file"
+		case strings.Contains(","+parts[1]+",", ",memory,"):
+			dir = filepath.Join("/sys/fs/cgroup/memory", parts[2])
+			max, cur, inactive = "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"
+		}
+	}
+	if dir == "" {
+		return 0, false
+	}
+	read := func(name string) (int64, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64) // "max": no limit
+		return v, err == nil
+	}
+	limit, ok1 := read(max)
+	used, ok2 := read(cur)
+	if !ok1 || !ok2 || limit >= 1<<60 { // v1 writes "no limit" as a huge number
+		return 0, false
+	}
+	if st, err := os.ReadFile(filepath.Join(dir, "memory.stat")); err == nil {
+		for _, line := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(line, inactive+" "); ok {
+				if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n <= used {
+					used -= n
+				}
+			}
+		}
+	}
+	return limit - used, true
 }

@@ -9,33 +9,47 @@ import (
 )
 
 // TestAllocRefusedPastAvailableMemory: tensors past the memory there was
-// are refused with ErrOutOfMemory (not a crash of the Go runtime), and
-// freed tensors make room again.
+// are refused with ErrOutOfMemory (not a crash of the Go runtime), all of
+// a process's engines counted together, and freed tensors make room again.
 func TestAllocRefusedPastAvailableMemory(t *testing.T) {
-	e := New(1)
+	e, e2 := New(1), New(1)
 	defer e.Close()
-	if e.avail <= 0 {
-		t.Logf("available memory unknown here (%d): checking with a set bound", e.avail)
+	defer e2.Close()
+	if budget.avail <= 0 {
+		t.Logf("available memory unknown here: checking with a set bound")
+	} else {
+		t.Logf("bound here: %s (%s)", bytesText(budget.avail), budget.from)
 	}
-	e.avail, e.live = 10<<20, 0
+	budget.Lock()
+	saved := budget.avail
+	budget.avail = budget.live + 10<<20
+	budget.Unlock()
+	defer func() { budget.Lock(); budget.avail = saved; budget.Unlock() }()
 	a, err := e.Alloc(engine.Float32, 2<<20) // 8 MiB
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.Alloc(engine.Uint8, 3<<20) // 3 MiB more: past 10
+	_, err = e2.Alloc(engine.Uint8, 3<<20) // 3 MiB more, on another engine: past 10
 	if !errors.Is(err, ErrOutOfMemory) || !strings.Contains(err.Error(), "a tensor of 3.0 MiB on top of the 8.0 MiB") || !strings.Contains(err.Error(), "--batch-size") {
 		t.Fatalf("past the bound: %v; want ErrOutOfMemory naming the sizes", err)
 	}
 	e.Free(a)
-	if e.live != 0 {
-		t.Errorf("after Free: %d bytes counted, want 0", e.live)
-	}
-	if _, err := e.Alloc(engine.Uint8, 3<<20); err != nil {
+	b, err := e2.Alloc(engine.Uint8, 3<<20)
+	if err != nil {
 		t.Errorf("after Free: %v", err)
 	}
-	// A real bound where the system gives one: the machine's memory is
-	// not refused for a small tensor.
-	if avail := availableMemory(); avail < 0 {
-		t.Errorf("availableMemory = %d", avail)
+	e2.Free(b)
+}
+
+// TestAvailableMemory: where the system says, the bound is positive and
+// names its source.
+func TestAvailableMemory(t *testing.T) {
+	a, from := availableMemory()
+	if a < 0 || (a > 0) != (from != "") {
+		t.Errorf("availableMemory = %d, %q", a, from)
 	}
+	if _, ok := meminfo("MemAvailable"); ok && a == 0 {
+		t.Error("MemAvailable is there, but no bound")
+	}
+	t.Logf("%s (%s)", bytesText(a), from)
 }

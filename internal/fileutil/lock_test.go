@@ -48,12 +48,28 @@ func TestTryLockWaitsForAnEndingHolder(t *testing.T) {
 // is refused with the reason (permission), not with the "no such file" of
 // the fall-back that opens an existing one for reading.
 func TestTryLockNamesWhyItCannotMakeTheFile(t *testing.T) {
-	dir := "/sys/fs" // refuses new files even to root
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() || CanWrite(dir) == nil {
-		t.Skip("no folder here refuses new files to this user")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o555)
+	defer os.Chmod(dir, 0o755)
+	if !refusesPermission(dir) {
+		dir = "/sys/fs" // refuses new files even to root, where mounted writable
+	}
+	if !refusesPermission(dir) {
+		t.Skip("no folder here refuses new files to this user for want of permission")
 	}
 	_, _, err := TryLock(filepath.Join(dir, "cnngpu-test.lock"))
 	if err == nil || errors.Is(err, fs.ErrNotExist) || !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("locking in %s: %v; want the permission refused named", dir, err)
 	}
+}
+
+// refusesPermission reports whether making a file in dir fails for want of
+// permission (EACCES, EPERM; not a read-only file system).
+func refusesPermission(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, "probe"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err == nil {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return errors.Is(err, fs.ErrPermission)
 }

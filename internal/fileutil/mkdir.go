@@ -28,6 +28,11 @@ func MkdirAll(dir string, perm os.FileMode) (undo func(), err error) {
 	}
 	undo = func() {
 		for _, d := range made {
+			// One never made (MkdirAll failed at or above it) is
+			// passed over; one that is not empty stops the walk up.
+			if _, err := os.Lstat(d); err != nil {
+				continue
+			}
 			if os.Remove(d) != nil {
 				return
 			}

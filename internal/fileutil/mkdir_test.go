@@ -3,6 +3,7 @@ package fileutil
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,15 @@ func TestMkdirAllUndo(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "a", "b", "c")); !os.IsNotExist(err) {
 		t.Errorf("undo left the empty a/b/c: %v", err)
+	}
+	// Failing partway (a name too long for the file system, below new
+	// folders): those made are taken back.
+	long := filepath.Join(root, "n1", "n2", strings.Repeat("x", 300), "m")
+	if _, err := MkdirAll(long, 0o755); err == nil {
+		t.Fatal("made a folder with a 300-byte name")
+	}
+	if _, err := os.Stat(filepath.Join(root, "n1")); !os.IsNotExist(err) {
+		t.Errorf("a failed MkdirAll left n1: %v", err)
 	}
 	// Below a file: an error, nothing made.
 	f := filepath.Join(root, "file")
