@@ -114,8 +114,15 @@ func checkPNG(t *testing.T, path string, minW, minH int) {
 func TestTinyStudy(t *testing.T) {
 	dir := t.TempDir()
 	data := synthetic(400, 100)
+	live := cpu.LiveBytes()
 	if err := newRunner(t, tinySpec(), dir, data, true).Run(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// Every run, the final retraining and the test free what they
+	// allocate: a long study's tensors do not pile up against the CPU
+	// engine's memory bound.
+	if got := cpu.LiveBytes(); got != live {
+		t.Errorf("the study left %d bytes of tensors allocated (%d before it)", got-live, live)
 	}
 	rows := readCSV(t, filepath.Join(dir, ResultsFile))
 	if len(rows) != 5 {

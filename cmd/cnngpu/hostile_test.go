@@ -382,6 +382,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"data", "--verify"}, 2, []string{"data: unknown flag --verify", "cnngpu data --help"}},
 		{[]string{"data", "verify", "extra"}, 2, []string{`data verify takes no arguments, got "extra"`}},
 		{[]string{"eval", "--cpu", f.model}, 2, []string{"eval takes no arguments", "give the checkpoint as --model " + f.model}},
+		{[]string{"eval", "--model", filepath.Join(f.root, "missing.safetensors"), "--threads", "-5"}, 2, []string{"--threads -5"}},
 		{[]string{"data", "verify", "--dir", f.folder}, 1, []string{f.folder, "failed verification", "data fetch --dir " + f.folder}},
 		// tune
 		{with(tuneArgs, "--lr", ""), 2, []string{"--lr: empty list"}},

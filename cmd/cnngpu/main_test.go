@@ -293,15 +293,11 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-// TestRealMNIST trains one epoch on real MNIST and requires 97% test
-// accuracy, then uses that model: predicting test images written as PNG
-// files agrees with eval, the drawing page works in headless Chromium, and
-// the server survives a load test. It needs the files in the cache ('make
-// data'); in CI (CI set) their absence is a failure, elsewhere a skip.
-func TestRealMNIST(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped with -short: trains one full epoch")
-	}
+// needRealMNIST returns the cache's folder when it holds real MNIST's .gz
+// files; without them the test fails in CI (CI set: .ci/run fetches them)
+// and is skipped elsewhere.
+func needRealMNIST(t *testing.T) string {
+	t.Helper()
 	dir, err := loader.CacheDir()
 	if err != nil {
 		t.Fatal(err)
@@ -314,6 +310,19 @@ func TestRealMNIST(t *testing.T) {
 			t.Skipf("real MNIST is not in the cache (%v); run 'make data' to enable this test", st.Err)
 		}
 	}
+	return dir
+}
+
+// TestRealMNIST trains one epoch on real MNIST and requires 97% test
+// accuracy, then uses that model: predicting test images written as PNG
+// files agrees with eval, the drawing page works in headless Chromium, and
+// the server survives a load test. It needs the files in the cache ('make
+// data'); in CI (CI set) their absence is a failure, elsewhere a skip.
+func TestRealMNIST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: trains one full epoch")
+	}
+	dir := needRealMNIST(t)
 	model := filepath.Join(t.TempDir(), "m.safetensors")
 	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--epochs", "1", "--out", model)
 	if code != 0 {
@@ -321,6 +330,7 @@ func TestRealMNIST(t *testing.T) {
 	}
 	t.Log(stdout)
 	acc := -1.0
+	var err error
 	for _, line := range strings.Split(stdout, "\n") {
 		if strings.HasPrefix(line, "test accuracy ") {
 			if acc, err = parsePercent(strings.Fields(line)[2]); err != nil {

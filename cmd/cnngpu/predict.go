@@ -59,6 +59,10 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 		}
 		return nil, nil, nil, usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train')", c.Command.Name)
 	}
+	// The flags first (exit 2), then the file (1), as train does.
+	if err := checkEngineFlags(c); err != nil {
+		return nil, nil, nil, err
+	}
 	ck, err := engine.LoadCheckpoint(path)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--model: %w", err)

@@ -81,6 +81,15 @@ func reserve(bytes int64) error {
 	return nil
 }
 
+// LiveBytes is the bytes of the tensors the process's CPU engines hold
+// (made by Alloc, not yet freed): what their memory bound counts. A test
+// checks with it that a command frees what it allocates.
+func LiveBytes() int64 {
+	budget.Lock()
+	defer budget.Unlock()
+	return budget.live
+}
+
 // release uncounts a freed tensor's bytes.
 func release(bytes int64) {
 	budget.Lock()

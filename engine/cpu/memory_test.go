@@ -20,11 +20,16 @@ func TestAllocRefusedPastAvailableMemory(t *testing.T) {
 	} else {
 		t.Logf("bound here: %s (%s)", bytesText(budget.avail), budget.from)
 	}
+	// What other tests left allocated is set aside for this one.
 	budget.Lock()
-	saved := budget.avail
-	budget.avail = budget.live + 10<<20
+	savedAvail, savedLive := budget.avail, budget.live
+	budget.avail, budget.live = 10<<20, 0
 	budget.Unlock()
-	defer func() { budget.Lock(); budget.avail = saved; budget.Unlock() }()
+	defer func() {
+		budget.Lock()
+		budget.avail, budget.live = savedAvail, budget.live+savedLive
+		budget.Unlock()
+	}()
 	a, err := e.Alloc(engine.Float32, 2<<20) // 8 MiB
 	if err != nil {
 		t.Fatal(err)
