@@ -166,6 +166,16 @@ func TestRenderKeepsRecordOfLostRuns(t *testing.T) {
 		t.Errorf("a run file gone: %v; want it refused, naming %s", err, c.Label())
 	}
 	kept("a run file gone")
+	// An output in the way (a file where the plots go) is found before
+	// anything is rewritten.
+	os.Rename(filepath.Join(dir, PlotsDir), filepath.Join(dir, "plots.away"))
+	os.WriteFile(filepath.Join(dir, PlotsDir), []byte("x"), 0o644)
+	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), "is not a folder") {
+		t.Errorf("a file where the plots go: %v; want it refused first", err)
+	}
+	kept("a file where the plots go")
+	os.Remove(filepath.Join(dir, PlotsDir))
+	os.Rename(filepath.Join(dir, "plots.away"), filepath.Join(dir, PlotsDir))
 	os.Rename(filepath.Join(dir, ResultsFile), filepath.Join(dir, "old-results.csv"))
 	if err := Render(dir, ""); err != nil {
 		t.Errorf("with results.csv moved away: %v", err)

@@ -83,6 +83,10 @@ func Render(dir, machine string) error {
 	if err != nil {
 		return fmt.Errorf("%s is not a study folder: %w", dir, err)
 	}
+	// Outputs in the way are found before anything is rewritten.
+	if err := blockedOutputs(dir); err != nil {
+		return err
+	}
 	results, err := Collect(dir, spec)
 	if err != nil {
 		return err
