@@ -4,8 +4,9 @@
 // decompressing the .gz files again, which is most of reading the data
 // (docs/performance.md). An uncompressed copy is trusted only when its
 // SHA-256 is that of the published file's contents (File.RawSHA256),
-// checked at every read as the .gz files are; one that is missing,
-// unreadable or damaged is made again from its .gz file.
+// checked at every read as the .gz files are; one that is missing, cut
+// short or garbled is made again from its .gz file, anything else in its
+// place left as it is (readCopy).
 
 package loader
 

@@ -98,7 +98,7 @@ def main():
     ap.add_argument("--schedule", choices=["constant", "cosine"], help="overrides the recipe's")
     ap.add_argument("--augment", type=int, help="translation in pixels (0: none), overrides the recipe's")
     a = ap.parse_args()
-    lr = a.lr or (0.003 if a.recipe == "default" else 0.001)
+    lr = a.lr if a.lr is not None else (0.003 if a.recipe == "default" else 0.001)
     sched = a.schedule or ("cosine" if a.recipe == "default" else "constant")
     shift = a.augment if a.augment is not None else (2 if a.recipe == "default" else 0)
     torch.manual_seed(a.seed)

@@ -84,7 +84,7 @@ func Render(dir, machine string) error {
 		return fmt.Errorf("%s is not a study folder: %w", dir, err)
 	}
 	// Outputs in the way are found before anything is rewritten.
-	if err := blockedOutputs(dir); err != nil {
+	if err := blockedOutputs(dir, ResultsFile, ReportFile, PlotsDir); err != nil {
 		return err
 	}
 	results, err := Collect(dir, spec)

@@ -149,8 +149,12 @@ func sameSet[T cmp.Ordered](a, b []T) bool {
 // blockedOutputs refuses a study folder where something the study writes
 // could not be written (a file where its plots folder goes, a folder where
 // a file goes), before any training rather than after all of it.
-func blockedOutputs(dir string) error {
-	for _, n := range []string{RunsDir, PlotsDir, ResultsFile, ReportFile, FinalFile, FinalModel, FinalPartial, SpecFile} {
+// With names, only those outputs are checked (plot writes three).
+func blockedOutputs(dir string, names ...string) error {
+	if len(names) == 0 {
+		names = []string{RunsDir, PlotsDir, ResultsFile, ReportFile, FinalFile, FinalModel, FinalPartial, SpecFile}
+	}
+	for _, n := range names {
 		p := filepath.Join(dir, n)
 		st, err := os.Stat(p)
 		if err != nil {

@@ -300,7 +300,7 @@ func needRealMNIST(t *testing.T) string {
 	t.Helper()
 	dir, err := loader.CacheDir()
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("no cache folder here (%v)", err)
 	}
 	for _, st := range loader.Verify(dir) {
 		if !st.OK {

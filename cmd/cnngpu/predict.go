@@ -97,6 +97,10 @@ func predictAction(c *cli.Context) error {
 	case stdin > 1:
 		return usageErrorf("'-' (standard input) can be given once: it is read to its end")
 	}
+	// The flags first (exit 2), then the files (1).
+	if err := checkEngineFlags(c); err != nil {
+		return err
+	}
 	var set *idxSet
 	if idx != "" {
 		// The files first: a wrong one is named before the model loads.

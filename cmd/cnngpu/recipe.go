@@ -13,7 +13,7 @@ import (
 
 var recipeFlag = &cli.StringFlag{Name: "recipe", Value: engine.DefaultRecipe.Name,
 	Usage: "training recipe: default (" + strings.TrimPrefix(engine.DefaultRecipe.Describe(), "default: ") +
-		") or reference (the reference study's: --lr 0.001, constant rate, no augmentation); --lr, --schedule and --augment override its parts"}
+		") or reference (the reference study's: --lr 0.001, constant rate, no augmentation); --schedule and --augment override its parts, and train's --lr its rate (tune's --lr is the grid's rates)"}
 
 var scheduleFlag = &cli.StringFlag{Name: "schedule",
 	Usage: "learning-rate schedule, overriding the recipe's: constant (--lr throughout) or cosine (linear warm-up over the first 2% of steps to --lr, then a half cosine to 0 at the last step)"}
@@ -43,7 +43,7 @@ func parseRecipe(c *cli.Context) (engine.Recipe, error) {
 
 // recipeLabel names a run's recipe, with "+ changes" when flags overrode
 // its parts.
-func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind) string {
+func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind, lr float32) string {
 	name := cfg.Recipe
 	if name == "" {
 		name = engine.ReferenceRecipe.Name
@@ -53,6 +53,9 @@ func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind) string {
 		return name
 	}
 	var diff []string
+	if float32(base.LR) != lr {
+		diff = append(diff, "--lr "+fmtLR(lr))
+	}
 	if base.Schedule != sched {
 		diff = append(diff, "--schedule "+sched.String())
 	}

@@ -57,11 +57,13 @@ func TestRecipeInModelLineAndCheckpoint(t *testing.T) {
 		shift     int
 		recipe    string
 		recipeTag string
+		lr        float32 // the recipe's rate, or --lr
 	}{
-		{nil, "cosine (warm-up 1 step, to 0×lr at step 6) schedule, augment shift:2", engine.CosineLR, 2, "default", "(recipe default)"},
-		{[]string{"--recipe", "reference"}, "constant schedule, augment none", engine.ConstantLR, 0, "reference", "(recipe reference)"},
-		{[]string{"--augment", "shift:3"}, "augment shift:3", engine.CosineLR, 3, "default", "(recipe default with --augment shift:3)"},
-		{[]string{"--recipe", "reference", "--schedule", "cosine"}, "cosine (warm-up", engine.CosineLR, 0, "reference", "(recipe reference with --schedule cosine)"},
+		{nil, "adam lr 0.003, cosine (warm-up 1 step, to 0×lr at step 6) schedule, augment shift:2", engine.CosineLR, 2, "default", "(recipe default)", 0.003},
+		{[]string{"--recipe", "reference"}, "adam lr 0.001, constant schedule, augment none", engine.ConstantLR, 0, "reference", "(recipe reference)", 0.001},
+		{[]string{"--augment", "shift:3"}, "augment shift:3", engine.CosineLR, 3, "default", "(recipe default with --augment shift:3)", 0.003},
+		{[]string{"--recipe", "reference", "--schedule", "cosine"}, "cosine (warm-up", engine.CosineLR, 0, "reference", "(recipe reference with --schedule cosine)", 0.001},
+		{[]string{"--lr", "0.001"}, "adam lr 0.001, cosine", engine.CosineLR, 2, "default", "(recipe default with --lr 0.001)", 0.001},
 	} {
 		ck := filepath.Join(t.TempDir(), "m.safetensors")
 		args := append([]string{"train", "--cpu", "--data", dir, "--epochs", "2", "--batch-size", "32", "--out", ck}, c.args...)
@@ -75,6 +77,9 @@ func TestRecipeInModelLineAndCheckpoint(t *testing.T) {
 		m, err := engine.LoadCheckpoint(ck)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if m.Opt.LR != c.lr {
+			t.Errorf("%v: checkpoint trained at lr %v, want %v", c.args, m.Opt.LR, c.lr)
 		}
 		if m.Opt.Sched.Kind != c.sched || m.Config.Augment != c.shift || m.Config.Recipe != c.recipe {
 			t.Errorf("%v: checkpoint has schedule %+v, augment %d, recipe %q; want %v, %d, %q",

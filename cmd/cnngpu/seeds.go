@@ -148,7 +148,7 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 		}
 	}
 	sum := summarise(results)
-	sum.Recipe = recipeLabel(s.cfg, s.sched)
+	sum.Recipe = recipeLabel(s.cfg, s.sched, s.opt.LR)
 	if s.metric != "" {
 		if err := r.writeMetricsLine(map[string]any{"summary": sum}); err != nil {
 			return fmt.Errorf("--metrics: %w", err)

@@ -588,7 +588,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	r.say("data: %s (%d training images, %d validation, %d test)", dataDir, len(trainIdx), len(r.valIdx), r.test.N)
 	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s, batch %d, %s, seed %d (recipe %s)",
 		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augment),
-		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched))
+		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
 	if s.init != nil {
 		r.say("resuming from epoch %d, step %d", s.pos.Epoch+1, s.pos.Step)
 	}
