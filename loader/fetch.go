@@ -175,7 +175,7 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	var need []File
 	damaged := map[string]error{} // in the cache, but not what was published
 	var others []string
-	raws := VerifyRaw(f.Dir)
+	var raws []Status // the uncompressed files, read only where a .gz is missing
 	for i, st := range Verify(f.Dir) {
 		if !slices.Contains(files, st.File) {
 			continue
@@ -186,6 +186,9 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		// Another dataset's uncompressed file with no .gz beside it: a
 		// .gz fetched there would be read in its place (--data reads a
 		// .gz first).
+		if errors.Is(st.Err, fs.ErrNotExist) && raws == nil {
+			raws = VerifyRaw(f.Dir)
+		}
 		if errors.Is(st.Err, fs.ErrNotExist) && raws[i].Other {
 			others = append(others, raws[i].Path)
 		}
