@@ -72,7 +72,7 @@ func (f *Fetcher) rawPath(file File) string { return filepath.Join(f.Dir, file.R
 func (f *Fetcher) contents(ctx context.Context, files []File) ([][]byte, error) {
 	type read struct {
 		data  []byte
-		state copyState
+		state CopyState
 	}
 	reads, _ := eachOf(len(files), func(i int) (read, error) {
 		d, st := f.readCopy(files[i])
@@ -83,7 +83,7 @@ func (f *Fetcher) contents(ctx context.Context, files []File) ([][]byte, error) 
 	var needFiles []File
 	for i, r := range reads {
 		data[i] = r.data
-		if r.state != copyGood {
+		if r.state != CopyGood {
 			need = append(need, i)
 			needFiles = append(needFiles, files[i])
 		}
@@ -107,61 +107,86 @@ func (f *Fetcher) contents(ctx context.Context, files []File) ([][]byte, error) 
 	return data, nil
 }
 
-// copyState is what a file's uncompressed copy's place in the cache holds.
-type copyState int
+// CopyState is what a file's uncompressed copy's place in the cache holds,
+// as the cache treats it (readCopy; data verify reports it from
+// VerifyRaw's Status.Copy).
+type CopyState int
 
 const (
-	copyMissing copyState = iota // nothing: the copy is made
-	copyGood                     // MNIST's contents (a link to them too): read
-	// copyDamaged: a regular file that is not an IDX file (cut short,
+	CopyMissing CopyState = iota // nothing: the copy is made
+	CopyGood                     // MNIST's contents (a link to them too): read
+	// CopyDamaged: a regular file that is not an IDX file (cut short,
 	// garbage): of no use to anyone, so made again.
-	copyDamaged
-	// copyOther: a well-formed IDX file of other contents (a damaged copy
+	CopyDamaged
+	// CopyOther: a well-formed IDX file of other contents (a damaged copy
 	// cannot be told from another dataset's file), a link to something
-	// else, a folder, a named pipe: left as it is, the .gz file read
-	// instead, so that nothing a user put there is lost.
-	copyOther
+	// else, a folder, a named pipe, something that cannot be read: left
+	// as it is, the .gz file read instead, so that nothing a user put
+	// there is lost.
+	CopyOther
 )
+
+// copyStateOf is the cache's one decision on a copy's place, from what was
+// found there: lerr, os.Lstat's error; link, whether it is a symbolic
+// link; readErr, readRegular's error; good, whether the contents have
+// MNIST's SHA-256; idx, whether they are a well-formed IDX file.
+func copyStateOf(lerr error, link bool, readErr error, good, idx bool) CopyState {
+	switch {
+	case errors.Is(lerr, fs.ErrNotExist):
+		return CopyMissing
+	case lerr != nil, readErr != nil:
+		return CopyOther
+	case good:
+		return CopyGood
+	case link, idx:
+		return CopyOther
+	}
+	return CopyDamaged
+}
 
 // readCopy returns file's uncompressed copy when it holds MNIST's contents,
 // and what its place holds (saying on the log what is wrong with it).
-func (f *Fetcher) readCopy(file File) ([]byte, copyState) {
+func (f *Fetcher) readCopy(file File) ([]byte, CopyState) {
 	p := f.rawPath(file)
-	st, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, copyMissing
+	st, lerr := os.Lstat(p)
+	link := lerr == nil && st.Mode()&fs.ModeSymlink != 0
+	var b []byte
+	var readErr error
+	if lerr == nil {
+		b, readErr = readRegular(p)
 	}
-	leave := func(why string) ([]byte, copyState) {
-		f.logf("the uncompressed %s %s: left as it is, and %s read instead; remove it to have the cache make its copy again", p, why, file.Name)
-		return nil, copyOther
+	got := ""
+	if lerr == nil && readErr == nil {
+		got = sha256Hex(b)
 	}
-	if err != nil {
-		return leave(fmt.Sprintf("cannot be examined (%v)", err))
-	}
-	link := st.Mode()&fs.ModeSymlink != 0
-	b, err := readRegular(p)
-	if err != nil {
-		why := err.Error()
+	state := copyStateOf(lerr, link, readErr, got == file.RawSHA256, got != "" && IsIDX(b))
+	var why string
+	switch {
+	case state == CopyMissing:
+		return nil, state
+	case state == CopyGood:
+		return b, state
+	case state == CopyDamaged:
+		f.logf("the cached uncompressed %s is damaged (SHA-256 %s, expected %s, and not an IDX file): made again from %s", p, got, file.RawSHA256, file.Name)
+		return nil, state
+	case lerr != nil:
+		why = fmt.Sprintf("cannot be examined (%v)", lerr)
+	case readErr != nil:
+		why = readErr.Error()
 		var pe *fs.PathError
-		if errors.As(err, &pe) {
+		if errors.As(readErr, &pe) {
 			why = pe.Err.Error()
 		}
 		if !strings.HasPrefix(why, "is ") { // "is a folder, not a file"
 			why = "cannot be read (" + why + ")"
 		}
-		return leave(why)
-	}
-	got := sha256Hex(b)
-	switch {
-	case got == file.RawSHA256:
-		return b, copyGood
 	case link:
-		return leave(fmt.Sprintf("is a link to a file that is not MNIST's contents (SHA-256 %s, expected %s)", got, file.RawSHA256))
-	case IsIDX(b):
-		return leave(fmt.Sprintf("is a well-formed IDX file, but not MNIST's contents (SHA-256 %s, expected %s): a damaged copy, or another dataset's file", got, file.RawSHA256))
+		why = fmt.Sprintf("is a link to a file that is not MNIST's contents (SHA-256 %s, expected %s)", got, file.RawSHA256)
+	default:
+		why = fmt.Sprintf("is a well-formed IDX file, but not MNIST's contents (SHA-256 %s, expected %s): a damaged copy, or another dataset's file", got, file.RawSHA256)
 	}
-	f.logf("the cached uncompressed %s is damaged (SHA-256 %s, expected %s, and not an IDX file): made again from %s", p, got, file.RawSHA256, file.Name)
-	return nil, copyDamaged
+	f.logf("the uncompressed %s %s: left as it is, and %s read instead; remove it to have the cache make its copy again", p, why, file.Name)
+	return nil, state
 }
 
 // makeCopy decompresses file's .gz file (checked by ensure), checks the
@@ -169,7 +194,7 @@ func (f *Fetcher) readCopy(file File) ([]byte, copyState) {
 // copy (state), keeps them as the uncompressed copy. A copy that cannot be
 // written (a full disk, a read-only cache) costs only time: the next
 // command decompresses again.
-func (f *Fetcher) makeCopy(file File, state copyState) ([]byte, error) {
+func (f *Fetcher) makeCopy(file File, state CopyState) ([]byte, error) {
 	gzPath := filepath.Join(f.Dir, file.Name)
 	raw, err := fileutil.ReadFile(gzPath, MaxFileBytes)
 	if err != nil {
@@ -182,7 +207,7 @@ func (f *Fetcher) makeCopy(file File, state copyState) ([]byte, error) {
 	if got := sha256Hex(data); got != file.RawSHA256 {
 		return nil, &ParseError{fmt.Errorf("%s: its contents have SHA-256 %s, expected %s, though the file itself checked out: it changed while being read, or this build's checksums are wrong; run the command again, and report it if it repeats", gzPath, got, file.RawSHA256)}
 	}
-	if state != copyMissing && state != copyDamaged {
+	if state != CopyMissing && state != CopyDamaged {
 		return data, nil
 	}
 	if err := fileutil.WriteAtomic(f.rawPath(file), data, 0o644); err != nil {

@@ -261,3 +261,44 @@ func TestLoadTestNeedsTheTestFilesAlone(t *testing.T) {
 		t.Errorf("LoadMNIST with a damaged training file and no source: %v", err)
 	}
 }
+
+// TestVerifyRawJudgesAsTheCache: VerifyRaw's Copy, which data verify
+// reports, is what readCopy decides for each thing in a copy's place.
+func TestVerifyRawJudgesAsTheCache(t *testing.T) {
+	f, _ := cacheWithSet(t)
+	if _, err := f.LoadMNIST(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	imgs := filepath.Join(f.Dir, Files[0].RawName())
+	good, _ := os.ReadFile(imgs)
+	other := bytes.Clone(good)
+	other[100] ^= 0x40
+	goodElsewhere := filepath.Join(t.TempDir(), "good")
+	os.WriteFile(goodElsewhere, good, 0o644)
+	mine := filepath.Join(t.TempDir(), "mine")
+	os.WriteFile(mine, []byte("my notes"), 0o644)
+	for _, c := range []struct {
+		what  string
+		place func()
+		want  CopyState
+	}{
+		{"missing", func() {}, CopyMissing},
+		{"good", func() { os.WriteFile(imgs, good, 0o644) }, CopyGood},
+		{"a link to good contents", func() { os.Symlink(goodElsewhere, imgs) }, CopyGood},
+		{"cut short", func() { os.WriteFile(imgs, good[:9], 0o644) }, CopyDamaged},
+		{"an IDX file of other contents", func() { os.WriteFile(imgs, other, 0o644) }, CopyOther},
+		{"a link to another file", func() { os.Symlink(mine, imgs) }, CopyOther},
+		{"a link to nothing", func() { os.Symlink(filepath.Join(t.TempDir(), "gone"), imgs) }, CopyOther},
+		{"a folder", func() { os.Mkdir(imgs, 0o755) }, CopyOther},
+	} {
+		if err := os.RemoveAll(imgs); err != nil {
+			t.Fatal(err)
+		}
+		c.place()
+		_, cache := f.readCopy(Files[0])
+		verify := VerifyRaw(f.Dir)[0].Copy
+		if cache != c.want || verify != c.want {
+			t.Errorf("%s: the cache decides %d, VerifyRaw says %d; want %d", c.what, cache, verify, c.want)
+		}
+	}
+}

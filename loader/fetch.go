@@ -113,30 +113,43 @@ type Status struct {
 	// NotFile: something other than a file is in the file's place (a
 	// folder, a named pipe).
 	NotFile bool
+	// Copy (VerifyRaw's alone): what the cache makes of the file as its
+	// uncompressed copy of the .gz file.
+	Copy CopyState
 }
 
 // Verify checks each cached file's SHA-256 (the .gz originals).
 func Verify(dir string) []Status {
-	return verify(dir, true, func(f File) (string, string) { return f.Name, f.SHA256 })
+	return verify(dir, false, func(f File) (string, string) { return f.Name, f.SHA256 })
 }
 
 // VerifyRaw checks the files' uncompressed copies (RawName) against the
-// SHA-256 of the published files' contents; a missing one's Err is
-// fs.ErrNotExist.
+// SHA-256 of the published files' contents, and says what the cache makes
+// of each (Status.Copy); a missing one's Err is fs.ErrNotExist.
 func VerifyRaw(dir string) []Status {
 	return verify(dir, true, func(f File) (string, string) { return f.RawName(), f.RawSHA256 })
 }
 
 // verify checks the file of each of Files that which names against the
-// SHA-256 it gives; with other, a mismatch is told apart as another
-// dataset's file (Status.Other).
-func verify(dir string, other bool, which func(File) (name, sha string)) []Status {
+// SHA-256 it gives, telling a mismatch apart as another dataset's file
+// (Status.Other); with raw, it also judges the file as the cache's
+// uncompressed copy (Status.Copy).
+func verify(dir string, raw bool, which func(File) (name, sha string)) []Status {
 	out := make([]Status, len(Files))
 	for i, f := range Files {
 		name, want := which(f)
 		p := filepath.Join(dir, name)
 		out[i] = Status{File: f, Path: p}
 		b, err := readRegular(p)
+		got := ""
+		if err == nil {
+			got = sha256Hex(b)
+		}
+		if raw {
+			lst, lerr := os.Lstat(p)
+			link := lerr == nil && lst.Mode()&fs.ModeSymlink != 0
+			out[i].Copy = copyStateOf(lerr, link, err, got == want, got != "" && got != want && IsIDX(b))
+		}
 		if err != nil {
 			out[i].NotFile = errors.Is(err, errNotFile)
 			var pe *fs.PathError
@@ -146,8 +159,8 @@ func verify(dir string, other bool, which func(File) (name, sha string)) []Statu
 			out[i].Err = err
 			continue
 		}
-		if got := sha256Hex(b); got != want {
-			if out[i].Other = other && otherIDX(f, b); out[i].Other {
+		if got != want {
+			if out[i].Other = otherIDX(f, b); out[i].Other {
 				out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: a well-formed IDX file, but not the published MNIST one (another dataset under MNIST's file names?)", got, want)
 			} else {
 				out[i].Err = fmt.Errorf("SHA-256 %s, expected %s: the file is damaged or not the published one", got, want)

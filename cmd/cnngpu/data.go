@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
@@ -106,29 +105,28 @@ func verifyAction(c *cli.Context) error {
 	raws := loader.VerifyRaw(dir)
 	for i, st := range loader.Verify(dir) {
 		raw := raws[i]
-		// As the cache decides (loader's readCopy): a regular file, not a
-		// link, that is no IDX file is made again; anything else there
-		// is left as it is.
-		lst, lerr := os.Lstat(raw.Path)
-		rawThere := lerr == nil
-		garbled := rawThere && lst.Mode().IsRegular() && !raw.OK && !raw.Other && raw.Err != nil && strings.HasPrefix(raw.Err.Error(), "SHA-256")
+		// As the cache decides (loader's CopyState): a damaged copy is made
+		// again; anything else there, perhaps a file of the user's, is
+		// left as it is.
 		switch {
 		case st.OK:
 			fmt.Fprintf(out, "ok    %s\n", st.Path)
-			switch {
-			case raw.OK:
+			switch raw.Copy {
+			case loader.CopyGood:
 				fmt.Fprintf(out, "ok    %s (uncompressed copy)\n", raw.Path)
-			case garbled:
+			case loader.CopyDamaged:
 				fmt.Fprintf(out, "stale %s: %v; the .gz file is read in its place (from the cache, a command makes the copy again)\n", raw.Path, raw.Err)
-			case rawThere:
-				// Perhaps a file of the user's: the cache leaves it.
-				why := "a link to nothing"
-				if raw.Err != nil && lst.Mode()&fs.ModeSymlink == 0 || raw.Err != nil && !errors.Is(raw.Err, fs.ErrNotExist) {
+			case loader.CopyOther:
+				why := "not MNIST's contents"
+				switch {
+				case errors.Is(raw.Err, fs.ErrNotExist):
+					why = "a link to nothing"
+				case raw.Err != nil:
 					why = raw.Err.Error()
 				}
 				fmt.Fprintf(out, "other %s: %s; left as it is, the .gz file read in its place (in the cache, removing it lets a command make the uncompressed copy)\n", raw.Path, why)
 			}
-		case errors.Is(st.Err, fs.ErrNotExist) && rawThere:
+		case errors.Is(st.Err, fs.ErrNotExist) && raw.Copy != loader.CopyMissing:
 			if raw.OK {
 				fmt.Fprintf(out, "ok    %s (uncompressed)\n", raw.Path)
 				continue

@@ -41,23 +41,31 @@ func TestGPUEnvRefused(t *testing.T) {
 // commands read.
 func TestHelpListsEnvironment(t *testing.T) {
 	stdout, _, code := cnngpu(t, nil, "--help")
-	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_DENSE", "CNNGPU_STREAMS", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD"} {
+	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_DENSE", "CNNGPU_STREAMS", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD", "CNNGPU_NOASM", "CNNGPU_NOAVX512"} {
 		if code != 0 || !strings.Contains(stdout, v) {
 			t.Errorf("cnngpu --help (exit %d) does not mention %s", code, v)
 		}
 	}
 }
 
-// TestNoAsmEnv: CNNGPU_NOASM takes 1 or 0 (and the other spellings of a
-// boolean); anything else is refused with exit 2, naming it.
+// TestNoAsmEnv: CNNGPU_NOASM and CNNGPU_NOAVX512 take 1 or 0 (and the
+// other spellings of a boolean); anything else is refused with exit 2,
+// naming it. With CNNGPU_NOAVX512=1 the engine names the AVX2 kernel.
 func TestNoAsmEnv(t *testing.T) {
-	_, stderr, code := cnngpu(t, []string{"CNNGPU_NOASM=banana"}, "bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1", "--warmup", "0")
-	if code != 2 || !strings.Contains(stderr, `CNNGPU_NOASM="banana": expected 1`) {
-		t.Errorf("CNNGPU_NOASM=banana: exit %d\n%s", code, stderr)
-	}
-	for _, v := range []string{"0", "1"} {
-		if _, stderr, code := cnngpu(t, []string{"CNNGPU_NOASM=" + v}, "bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1", "--warmup", "0"); code != 0 {
-			t.Errorf("CNNGPU_NOASM=%s: exit %d\n%s", v, code, stderr)
+	bench := []string{"bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1", "--warmup", "0"}
+	for _, name := range []string{"CNNGPU_NOASM", "CNNGPU_NOAVX512"} {
+		_, stderr, code := cnngpu(t, []string{name + "=banana"}, bench...)
+		if code != 2 || !strings.Contains(stderr, name+`="banana": expected 1`) {
+			t.Errorf("%s=banana: exit %d\n%s", name, code, stderr)
+		}
+		for _, v := range []string{"0", "1"} {
+			stdout, stderr, code := cnngpu(t, []string{name + "=" + v}, bench...)
+			if code != 0 {
+				t.Errorf("%s=%s: exit %d\n%s", name, v, code, stderr)
+			}
+			if name == "CNNGPU_NOAVX512" && v == "1" && strings.Contains(stdout+stderr, "AVX-512") {
+				t.Errorf("%s=1: the engine still says AVX-512:\n%s%s", name, stdout, stderr)
+			}
 		}
 	}
 }

@@ -1,5 +1,6 @@
 // conformance_test.go: runs the engine conformance suite on the CPU engine,
-// with the AVX2 kernel and with the portable one, and with 1 and 3 workers.
+// with each micro-kernel set (AVX-512, AVX2, portable) this processor can
+// run, and with 1 and 3 workers.
 
 package cpu
 
@@ -12,16 +13,12 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	saved := useAsm
-	defer func() { useAsm = saved }()
-	for _, asm := range []bool{true, false} {
-		if asm && !haveAVX2 {
-			t.Log("skipping the AVX2 variant: this processor lacks AVX2/FMA")
-			continue
-		}
+	for _, set := range kernelSets {
 		for _, workers := range []int{1, 3} {
-			t.Run(fmt.Sprintf("asm=%v/workers=%d", asm, workers), func(t *testing.T) {
-				useAsm = asm
+			t.Run(fmt.Sprintf("%s/workers=%d", set, workers), func(t *testing.T) {
+				if !useKernels(t, set) {
+					t.SkipNow()
+				}
 				enginetest.Run(t, func(t *testing.T) engine.Engine { return New(workers) })
 			})
 		}

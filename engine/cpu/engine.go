@@ -78,7 +78,10 @@ func New(workers int) *Engine {
 	e := &Engine{workers: workers, pool: newPool(workers), ws: make([]workerWS, workers)}
 	e.gemm.ws = make([]gemmWS, workers)
 	e.accelMsg = "portable Go kernel"
-	if useAsm {
+	switch {
+	case useAsm && useWide:
+		e.accelMsg = "AVX-512 kernel"
+	case useAsm:
 		e.accelMsg = "AVX2/FMA kernel"
 	}
 	return e

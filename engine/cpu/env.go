@@ -1,5 +1,6 @@
-// env.go: the CPU engine's environment variable, CNNGPU_NOASM, read once
-// at start-up and checked by the command line before an engine is made.
+// env.go: the CPU engine's environment variables, CNNGPU_NOASM and
+// CNNGPU_NOAVX512, read once at start-up and checked by the command line
+// before an engine is made.
 
 package cpu
 
@@ -10,30 +11,47 @@ import (
 )
 
 // noAsm reads CNNGPU_NOASM: 1 (or true) makes the engine use its portable
-// Go kernels instead of the AVX2/FMA assembly; unset, 0 or false leaves
-// the assembly where the processor has it. Any other value is an error
-// (the command line refuses it, CheckEnv) and turns the assembly off
-// where nothing refuses it (a test binary, a program using this
-// package): whoever set the variable asked for something other than the
-// default, and the portable kernels compute the same, only slower.
+// Go kernels instead of the AVX2/FMA and AVX-512 assembly; unset, 0 or
+// false leaves the assembly where the processor has it. Any other value
+// is an error (the command line refuses it, CheckEnv) and turns the
+// assembly off where nothing refuses it (a test binary, a program using
+// this package): whoever set the variable asked for something other than
+// the default, and the portable kernels compute the same, only slower.
 func noAsm() (bool, error) {
-	v := os.Getenv("CNNGPU_NOASM")
+	return offSwitch("CNNGPU_NOASM", "the portable Go kernels instead of the AVX2/FMA and AVX-512 assembly")
+}
+
+// noAVX512 reads CNNGPU_NOAVX512: 1 (or true) keeps the engine on its
+// AVX2/FMA micro-kernel where the processor also has AVX-512 (for
+// comparing the two, or on a processor whose AVX-512 runs slower); the
+// bits computed are the same. Values as for CNNGPU_NOASM.
+func noAVX512() (bool, error) {
+	return offSwitch("CNNGPU_NOAVX512", "the AVX2/FMA micro-kernel where the processor also has AVX-512")
+}
+
+// offSwitch reads a variable that turns something off: 1 or true (any
+// case) is on, unset, 0 or false off; any other value is an error, and
+// reads as on.
+func offSwitch(name, what string) (bool, error) {
+	v := os.Getenv(name)
 	if v == "" {
 		return false, nil
 	}
-	var off bool
 	switch strings.ToLower(v) {
 	case "1", "true":
-		off = true
+		return true, nil
 	case "0", "false":
-	default:
-		return true, fmt.Errorf("CNNGPU_NOASM=%q: expected 1 or true (the portable Go kernels instead of the AVX2/FMA assembly), or 0 or false (the default)", v)
+		return false, nil
 	}
-	return off, nil
+	return true, fmt.Errorf("%s=%q: expected 1 or true (%s), or 0 or false (the default)", name, v, what)
 }
 
-// CheckEnv reports a CNNGPU_NOASM that is neither on nor off.
+// CheckEnv reports a CNNGPU_NOASM or CNNGPU_NOAVX512 that is neither on
+// nor off.
 func CheckEnv() error {
-	_, err := noAsm()
+	if _, err := noAsm(); err != nil {
+		return err
+	}
+	_, err := noAVX512()
 	return err
 }

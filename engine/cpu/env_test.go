@@ -1,17 +1,20 @@
-// Tests of CNNGPU_NOASM's reading.
+// Tests of CNNGPU_NOASM's and CNNGPU_NOAVX512's reading.
 package cpu
 
 import "testing"
 
-func TestNoAsm(t *testing.T) {
-	for v, want := range map[string]bool{"": false, "0": false, "false": false, "1": true, "true": true, "TRUE": true} {
-		t.Setenv("CNNGPU_NOASM", v)
-		if got, err := noAsm(); err != nil || got != want {
-			t.Errorf("CNNGPU_NOASM=%q: %v, %v; want %v", v, got, err, want)
+func TestOffSwitches(t *testing.T) {
+	for name, read := range map[string]func() (bool, error){"CNNGPU_NOASM": noAsm, "CNNGPU_NOAVX512": noAVX512} {
+		for v, want := range map[string]bool{"": false, "0": false, "false": false, "1": true, "true": true, "TRUE": true} {
+			t.Setenv(name, v)
+			if got, err := read(); err != nil || got != want {
+				t.Errorf("%s=%q: %v, %v; want %v", name, v, got, err, want)
+			}
 		}
-	}
-	t.Setenv("CNNGPU_NOASM", "yes please")
-	if off, err := noAsm(); err == nil || CheckEnv() == nil || !off {
-		t.Errorf("CNNGPU_NOASM=\"yes please\": off %v, error %v; want an error, and the assembly off where nothing refuses it", off, err)
+		t.Setenv(name, "yes please")
+		if off, err := read(); err == nil || CheckEnv() == nil || !off {
+			t.Errorf("%s=\"yes please\": off %v, error %v; want an error, and the kernels off where nothing refuses it", name, off, err)
+		}
+		t.Setenv(name, "")
 	}
 }

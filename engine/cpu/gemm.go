@@ -2,8 +2,10 @@
 // Goto/BLIS way: B is packed into 16-column panels (kc x nc, kept in L2/L3),
 // A into 6-row panels (mc x kc, kept in L2), and a 6x16 register-tiled
 // micro-kernel (AVX2/FMA assembly where the processor has it, portable Go
-// otherwise) runs over the tiles. Transposed operands are handled by packing,
-// so every layout the network needs takes the same fast path.
+// otherwise) runs over the tiles; where the processor has AVX-512, a 6x32
+// kernel does two B panels at once, with the same bits. Transposed
+// operands are handled by packing, so every layout the network needs takes
+// the same fast path.
 
 package cpu
 
@@ -22,6 +24,16 @@ var useAsm bool
 
 // asmKernel is the assembly micro-kernel where one exists for this processor.
 var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// useWide selects wideKernel, the AVX-512 micro-kernel that does two
+// 16-column panels at once, where the processor has it (set at start-up
+// with useAsm). It gives the same bits as the 6x16 kernel.
+var useWide bool
+
+// wideKernel: c (rows rows, stride ldc; the columns set in mask) =
+// alpha * a (kc x 6 packed) times b (kc x 16 packed, then the next
+// 16-column panel bstep floats on) + beta*c; when beta is 0, c is not read.
+var wideKernel func(kc int, a, b *float32, bstep int, c *float32, ldc int, alpha, beta float32, rows int, mask uint32)
 
 // mat is a strided view of a matrix: element (i, j) is d[i*rs+j*cs].
 type mat struct {
@@ -251,31 +263,64 @@ func sgemmPacked(ws *gemmWS, m, n, k int, alpha float32, a mat, apk []float32, b
 					apanels = ws.a
 				}
 				for jr := 0; jr < nc; jr += nr {
+					if useWide && useAsm && c.cs == 1 && nc-jr > nr {
+						// Two panels at once: columns jr .. jr+31 (fewer at the edge).
+						wideTiles(ws, kc, apanels, ws.b[jr*kc:(jr+2*nr)*kc], c, ic, mc, jc+jr, min(2*nr, nc-jr), alpha, bet)
+						jr += nr
+						continue
+					}
 					bp := ws.b[jr*kc : jr*kc+nr*kc]
 					cols := min(nr, nc-jr)
 					for ir := 0; ir < mc; ir += mr {
-						ap := apanels[ir*kc : ir*kc+mr*kc]
-						rows := min(mr, mc-ir)
-						if rows == mr && cols == nr && c.cs == 1 {
-							off := (ic+ir)*c.rs + jc + jr
-							kernel(kc, ap, bp, c.d[off:], c.rs, alpha, bet)
-							continue
-						}
-						kernel(kc, ap, bp, ws.tile[:], nr, alpha, 0)
-						for i := 0; i < rows; i++ {
-							for j := 0; j < cols; j++ {
-								p := &c.d[(ic+ir+i)*c.rs+(jc+jr+j)*c.cs]
-								v := ws.tile[i*nr+j]
-								if bet != 0 {
-									v += bet * *p
-								}
-								*p = v
-							}
-						}
+						tile16(ws, kc, apanels[ir*kc:ir*kc+mr*kc], bp, c, ic+ir, jc+jr, min(mr, mc-ir), cols, alpha, bet)
 					}
 				}
 			}
 		}
+	}
+}
+
+// tile16 computes one tile of C, rows x cols at (i0, j0), from a 6-row
+// panel of A and a 16-column panel of B: straight into C when the tile is
+// whole, else through ws.tile.
+func tile16(ws *gemmWS, kc int, ap, bp []float32, c mat, i0, j0, rows, cols int, alpha, bet float32) {
+	if rows == mr && cols == nr && c.cs == 1 {
+		kernel(kc, ap, bp, c.d[i0*c.rs+j0:], c.rs, alpha, bet)
+		return
+	}
+	kernel(kc, ap, bp, ws.tile[:], nr, alpha, 0)
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			p := &c.d[(i0+i)*c.rs+(j0+j)*c.cs]
+			v := ws.tile[i*nr+j]
+			if bet != 0 {
+				v += bet * *p
+			}
+			*p = v
+		}
+	}
+}
+
+// wideTiles computes the tiles of C in columns [j0, j0+cols) (17 to 32
+// of them, two packed panels of B in bp2) for each 6-row panel of A, with
+// the AVX-512 kernel. C must be stored by rows. The kernel writes partial
+// tiles itself, through masks, where that gives the bits tile16 would:
+// beta 0 or 1, where its fused C*beta + acc rounds once as tile16's
+// separate multiply and add do; other partial tiles go through tile16.
+func wideTiles(ws *gemmWS, kc int, apanels, bp2 []float32, c mat, i0, mc, j0, cols int, alpha, bet float32) {
+	_ = bp2[2*nr*kc-1]
+	mask := ^uint32(0) >> (2*nr - cols)
+	for ir := 0; ir < mc; ir += mr {
+		ap := apanels[ir*kc : ir*kc+mr*kc]
+		rows := min(mr, mc-ir)
+		if (rows == mr && cols == 2*nr) || bet == 0 || bet == 1 {
+			off := (i0+ir)*c.rs + j0
+			_ = c.d[off+(rows-1)*c.rs+cols-1]
+			wideKernel(kc, &ap[0], &bp2[0], nr*kc, &c.d[off], c.rs, alpha, bet, rows, mask)
+			continue
+		}
+		tile16(ws, kc, ap, bp2[:nr*kc], c, i0+ir, j0, rows, nr, alpha, bet)
+		tile16(ws, kc, ap, bp2[nr*kc:], c, i0+ir, j0+nr, rows, cols-nr, alpha, bet)
 	}
 }
 

@@ -76,26 +76,42 @@ func checkClose(t *testing.T, what string, got []float32, ref []float64, atol, r
 	t.Error(msg)
 }
 
+// kernelSets names the micro-kernel choices: the portable Go kernel, the
+// AVX2 6x16 kernel alone, and the AVX-512 6x32 kernel (with the AVX2 one
+// for single panels).
+var kernelSets = []string{"go", "avx2", "avx512"}
+
+// useKernels selects one of kernelSets until the test ends; it reports
+// false, having logged why, when this processor cannot run it.
+func useKernels(t testing.TB, set string) bool {
+	t.Helper()
+	switch {
+	case set == "avx2" && !haveAVX2:
+		t.Logf("skipping the AVX2 kernels: this processor lacks AVX2/FMA")
+		return false
+	case set == "avx512" && !haveAVX512:
+		t.Logf("skipping the AVX-512 kernel: this processor (or its operating system) lacks AVX-512F")
+		return false
+	}
+	asm, wide := useAsm, useWide
+	t.Cleanup(func() { useAsm, useWide = asm, wide })
+	useAsm, useWide = set != "go", set == "avx512"
+	return true
+}
+
 func TestSgemmMatchesReference(t *testing.T) {
-	kernels := []struct {
-		name string
-		asm  bool
-	}{{"go", false}, {"avx2", true}}
-	saved := useAsm
-	defer func() { useAsm = saved }()
 	r := rand.New(rand.NewPCG(1, 2))
-	shapes := [][3]int{{1, 1, 1}, {6, 16, 5}, {7, 17, 3}, {64, 196, 288}, {13, 40, 800}, {128, 100, 3136 / 4}, {5, 3, 0}, {100, 33, 1}}
-	for _, kn := range kernels {
-		if kn.asm && !haveAVX2 {
-			t.Logf("skipping the AVX2 kernel: this processor lacks AVX2/FMA")
+	shapes := [][3]int{{1, 1, 1}, {6, 16, 5}, {7, 17, 3}, {64, 196, 288}, {13, 40, 800}, {128, 100, 3136 / 4}, {5, 3, 0}, {100, 33, 1},
+		{6, 32, 9}, {12, 64, 7}, {11, 31, 13}, {64, 121, 288}, {288, 121, 64}}
+	for _, set := range kernelSets {
+		if !useKernels(t, set) {
 			continue
 		}
-		useAsm = kn.asm
 		for _, s := range shapes {
 			m, n, k := s[0], s[1], s[2]
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
-					for _, beta := range []float32{0, 0.5} {
+					for _, beta := range []float32{0, 0.5, 1} {
 						a := view(randSlice(r, m*k), m, k, ta)
 						b := view(randSlice(r, k*n), k, n, tb)
 						c := randSlice(r, m*n)
@@ -106,7 +122,62 @@ func TestSgemmMatchesReference(t *testing.T) {
 						refGemm(m, n, k, 1.5, a, b, float64(beta), ref)
 						var ws gemmWS
 						sgemm(&ws, m, n, k, 1.5, a, b, beta, rowMajor(c, n))
-						checkClose(t, fmt.Sprintf("%s m=%d n=%d k=%d ta=%v tb=%v beta=%g", kn.name, m, n, k, ta, tb, beta), c, ref, 1e-4, 1e-4*math.Sqrt(float64(k)+1))
+						checkClose(t, fmt.Sprintf("%s m=%d n=%d k=%d ta=%v tb=%v beta=%g", set, m, n, k, ta, tb, beta), c, ref, 1e-4, 1e-4*math.Sqrt(float64(k)+1))
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestWideKernelSameBits: sgemm with the AVX-512 kernel gives the AVX2
+// kernel's bits exactly, so which of them a processor has never changes a
+// result (a run, a checkpoint, a golden loss). The shapes cover whole and
+// partial pairs of panels, a single panel left over, partial rows, k
+// blocks (beta 1 inside), every beta path, strided and transposed C; C
+// sits in a wider buffer whose padding, filled with NaN, must stay as it
+// was (the kernel's masked loads and stores touch nothing else).
+func TestWideKernelSameBits(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("this processor (or its operating system) lacks AVX-512F: only the AVX2 kernel runs here")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	shapes := [][3]int{{6, 32, 1}, {6, 17, 4}, {7, 33, 9}, {12, 48, 40}, {5, 31, 3}, {64, 121, 288}, {288, 121, 64},
+		{64, 288, 121}, {128, 1000, 1600}, {13, 100, 800}, {1, 20, 5}}
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		for _, beta := range []float32{0, 1, 0.5, -2} {
+			for _, ct := range []bool{false, true} {
+				a, b := randSlice(r, m*k), randSlice(r, k*n)
+				const pad = 5
+				ldc := n + pad
+				c0 := randSlice(r, m*ldc)
+				for i := 0; i < m; i++ {
+					for j := n; j < ldc; j++ {
+						c0[i*ldc+j] = float32(math.NaN())
+					}
+				}
+				cv := mat{d: nil, rs: ldc, cs: 1}
+				if ct { // C stored by columns: element (i, j) at j*ldc'+i
+					cv = mat{rs: 1, cs: m + pad}
+					c0 = randSlice(r, n*(m+pad))
+				}
+				run := func(set string) []float32 {
+					if !useKernels(t, set) {
+						t.FailNow()
+					}
+					c := slices.Clone(c0)
+					v := cv
+					v.d = c
+					var ws gemmWS
+					sgemm(&ws, m, n, k, 1.5, rowMajor(a, k), rowMajor(b, n), beta, v)
+					return c
+				}
+				want, got := run("avx2"), run("avx512")
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("m=%d n=%d k=%d beta=%g C by columns %v: element %d is %v with AVX-512, %v with AVX2 (bits %08x, %08x)",
+							m, n, k, beta, ct, i, got[i], want[i], math.Float32bits(got[i]), math.Float32bits(want[i]))
 					}
 				}
 			}
@@ -147,13 +218,10 @@ func TestGemmParallelMatchesSerialBitForBit(t *testing.T) {
 	}
 }
 
-func benchGemm(bm *testing.B, m, n, k int, asm bool, workers int) {
-	if asm && !haveAVX2 {
-		bm.Skip("no AVX2/FMA on this processor")
+func benchGemm(bm *testing.B, m, n, k int, set string, workers int) {
+	if !useKernels(bm, set) {
+		bm.SkipNow()
 	}
-	saved := useAsm
-	useAsm = asm
-	defer func() { useAsm = saved }()
 	r := rand.New(rand.NewPCG(1, 1))
 	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 	p := newPool(workers)
@@ -167,11 +235,11 @@ func benchGemm(bm *testing.B, m, n, k int, asm bool, workers int) {
 }
 
 func BenchmarkSgemm(b *testing.B) {
-	for _, s := range [][3]int{{128, 1000, 3136}, {512, 512, 512}, {64, 196, 288}} {
-		for _, asm := range []bool{false, true} {
+	for _, s := range [][3]int{{128, 1000, 3136}, {512, 512, 512}, {64, 196, 288}, {64, 121, 288}, {128, 1000, 1600}} {
+		for _, set := range kernelSets {
 			for _, w := range []int{1, 2} {
-				name := fmt.Sprintf("%dx%dx%d/asm=%v/workers=%d", s[0], s[1], s[2], asm, w)
-				b.Run(name, func(b *testing.B) { benchGemm(b, s[0], s[1], s[2], asm, w) })
+				name := fmt.Sprintf("%dx%dx%d/%s/workers=%d", s[0], s[1], s[2], set, w)
+				b.Run(name, func(b *testing.B) { benchGemm(b, s[0], s[1], s[2], set, w) })
 			}
 		}
 	}

@@ -1,5 +1,5 @@
-// kernel_amd64.go: selects the AVX2/FMA micro-kernel at run time on amd64
-// processors that have both extensions.
+// kernel_amd64.go: selects the AVX2/FMA micro-kernel (and the AVX-512 one,
+// kernel512_amd64.go) at run time on amd64 processors that have them.
 
 package cpu
 
@@ -181,4 +181,9 @@ func init() {
 		asmKernel = kernel6x16AVX2
 		asmAdam = adamAVX2
 	}
+	if haveAVX512 {
+		wideKernel = kernel6x32AVX512
+	}
+	offWide, _ := noAVX512()
+	useWide = useAsm && haveAVX512 && !offWide
 }

@@ -7,7 +7,10 @@ package cpu
 
 import "github.com/cnngpu/cnngpu/engine"
 
-const haveAVX2 = false
+const (
+	haveAVX2   = false
+	haveAVX512 = false
+)
 
 // pool2Asm is never called here: useAsm is false without AVX2.
 func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
