@@ -48,19 +48,22 @@ func benchModel(tb testing.TB, act engine.Activation, n int) (*Engine, *engine.M
 
 func BenchmarkTrainStep128(b *testing.B) {
 	for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid, engine.Tanh} {
-		b.Run(act.String(), func(b *testing.B) {
-			e, m, batch, stats := benchModel(b, act, 128)
-			defer e.Close()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				e.Fill(batch.Cursor, 0)
-				if err := m.TrainStep(batch, 128, stats); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
-		})
+		b.Run(act.String(), func(b *testing.B) { benchStep(b, act) })
 	}
+}
+
+// benchStep times training steps at batch 128 with act.
+func benchStep(b *testing.B, act engine.Activation) {
+	e, m, batch, stats := benchModel(b, act, 128)
+	defer e.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.Fill(batch.Cursor, 0)
+		if err := m.TrainStep(batch, 128, stats); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
 }
 
 // BenchmarkTrainStepKernels times the ReLU step at batch 128 with each
@@ -72,16 +75,7 @@ func BenchmarkTrainStepKernels(b *testing.B) {
 			if !useKernels(b, set) {
 				b.SkipNow()
 			}
-			e, m, batch, stats := benchModel(b, engine.ReLU, 128)
-			defer e.Close()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				e.Fill(batch.Cursor, 0)
-				if err := m.TrainStep(batch, 128, stats); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+			benchStep(b, engine.ReLU)
 		})
 	}
 }
