@@ -764,6 +764,43 @@ func TestHelpCommand(t *testing.T) {
 	}
 }
 
+// TestReadOnlyOutputKept: a read-only checkpoint or metrics file at --out
+// or --metrics is refused (exit 2, naming it and the way out), not
+// replaced by the rename that writes a new one; a writable one is replaced
+// as a rerun does.
+func TestReadOnlyOutputKept(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 200, 20)
+	ck := filepath.Join(dir, "kept.safetensors")
+	metrics := filepath.Join(dir, "kept.jsonl")
+	train := func(args ...string) (string, int) {
+		_, stderr, code := cnngpu(t, nil, append([]string{"train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--train-limit", "100", "--quiet"}, args...)...)
+		return stderr, code
+	}
+	if stderr, code := train("--out", ck, "--metrics", metrics); code != 0 {
+		t.Fatalf("the first run: exit %d\n%s", code, stderr)
+	}
+	for _, p := range []string{ck, metrics} {
+		if err := os.Chmod(p, 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := readFile(t, ck)
+	if stderr, code := train("--out", ck, "--seed", "2"); code != 2 || !strings.Contains(stderr, "--out "+ck+": is read-only (mode 0444)") || !strings.Contains(stderr, "chmod u+w") {
+		t.Errorf("a read-only --out: exit %d, want 2 naming it\n%s", code, stderr)
+	}
+	if readFile(t, ck) != before {
+		t.Error("the read-only checkpoint was replaced")
+	}
+	if stderr, code := train("--out", filepath.Join(dir, "new.safetensors"), "--metrics", metrics); code != 2 || !strings.Contains(stderr, "--metrics "+metrics+": is read-only") {
+		t.Errorf("a read-only --metrics: exit %d, want 2 naming it\n%s", code, stderr)
+	}
+	os.Chmod(ck, 0o644)
+	if stderr, code := train("--out", ck, "--seed", "2"); code != 0 {
+		t.Errorf("a writable earlier checkpoint: exit %d, want it replaced\n%s", code, stderr)
+	}
+}
+
 // TestInterruptBeforeTheFirstStep: a training stopped before it has taken
 // a step leaves --out as it was (an earlier run's model is not replaced
 // by an untrained one) and says so; one stopped later saves as ever.

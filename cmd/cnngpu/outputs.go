@@ -251,6 +251,7 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 		func() error { return checkOutFile(label, out, "model.safetensors") },
 		func() error { return refuseSame(label, out, dataInputs(c)...) },
 		func() error { return refuseForeign(label, out, "a cnngpu checkpoint", isCheckpoint) },
+		func() error { return refuseReadOnly(label, out) },
 	} {
 		if err := check(); err != nil {
 			if label == "--resume" {
@@ -272,7 +273,22 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if err := refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...); err != nil {
 		return err
 	}
-	return refuseForeign("--metrics", m, "a JSON-lines metrics file", isJSONLines)
+	if err := refuseForeign("--metrics", m, "a JSON-lines metrics file", isJSONLines); err != nil {
+		return err
+	}
+	return refuseReadOnly("--metrics", m)
+}
+
+// refuseReadOnly refuses an existing file at path (given by flag) that
+// its permission bits keep from being written: replacing it is what a
+// rerun does, but whoever made it read-only asked for it to be kept (the
+// rename that replaces a file would not ask; export has --force for this).
+func refuseReadOnly(flag, path string) error {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o222 != 0 {
+		return nil
+	}
+	return usageErrorf("%s %s: is read-only (mode %04o), and this run would replace it; give %s another name to keep it, or make it writable (chmod u+w %s) to replace it", flag, path, st.Mode().Perm(), flag, shell.Quote(path))
 }
 
 // refuseForeign refuses an existing file at path (given by flag) that is

@@ -38,7 +38,7 @@ func tuneCommand() *cli.Command {
 			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam or sgd"},
 			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
 			&cli.StringFlag{Name: "arch", Value: "reference", Usage: "architecture preset: reference or original"},
-			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the initial weights and shuffling (the same for every configuration)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the initial weights, shuffling and augmentation (the same for every configuration)"},
 			&cli.Float64Flag{Name: "val-split", Value: 0.33, Usage: "hold-out fraction for validation (stratified, seed 42), when --folds is 0"},
 			&cli.IntFlag{Name: "folds", Value: 0, Usage: "K for stratified K-fold cross-validation (0 = hold-out)"},
 			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train each run on a stratified subset of this many images (0 = all), for quick trials"},
