@@ -765,9 +765,9 @@ func TestHelpCommand(t *testing.T) {
 }
 
 // TestReadOnlyOutputKept: a read-only checkpoint or metrics file at --out
-// or --metrics is refused (exit 2, naming it and the way out), not
-// replaced by the rename that writes a new one; a writable one is replaced
-// as a rerun does.
+// or --metrics, or a read-only checkpoint resumed in place, is refused
+// (exit 2, naming it and the ways out), not replaced by the rename that
+// writes a new one; a writable one is replaced as a rerun does.
 func TestReadOnlyOutputKept(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 200, 20)
@@ -777,7 +777,7 @@ func TestReadOnlyOutputKept(t *testing.T) {
 		_, stderr, code := cnngpu(t, nil, append([]string{"train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--train-limit", "100", "--quiet"}, args...)...)
 		return stderr, code
 	}
-	if stderr, code := train("--out", ck, "--metrics", metrics); code != 0 {
+	if stderr, code := train("--out", ck, "--metrics", metrics, "--schedule", "constant"); code != 0 {
 		t.Fatalf("the first run: exit %d\n%s", code, stderr)
 	}
 	for _, p := range []string{ck, metrics} {
@@ -791,6 +791,12 @@ func TestReadOnlyOutputKept(t *testing.T) {
 	}
 	if readFile(t, ck) != before {
 		t.Error("the read-only checkpoint was replaced")
+	}
+	if _, stderr, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "2", "--resume", ck); code != 2 || !strings.Contains(stderr, "--resume "+ck+": is read-only (mode 0444); make it writable") || !strings.Contains(stderr, "give --out") {
+		t.Errorf("resuming a read-only checkpoint in place: exit %d, want 2 naming it\n%s", code, stderr)
+	}
+	if readFile(t, ck) != before {
+		t.Error("the read-only checkpoint was replaced by a resumed run")
 	}
 	if stderr, code := train("--out", filepath.Join(dir, "new.safetensors"), "--metrics", metrics); code != 2 || !strings.Contains(stderr, "--metrics "+metrics+": is read-only") {
 		t.Errorf("a read-only --metrics: exit %d, want 2 naming it\n%s", code, stderr)

@@ -288,6 +288,9 @@ func refuseReadOnly(flag, path string) error {
 	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o222 != 0 {
 		return nil
 	}
+	if flag == "--resume" { // the caller adds the other way: --out
+		return usageErrorf("%s %s: is read-only (mode %04o); make it writable (chmod u+w %s) to continue the run in it", flag, path, st.Mode().Perm(), shell.Quote(path))
+	}
 	return usageErrorf("%s %s: is read-only (mode %04o), and this run would replace it; give %s another name to keep it, or make it writable (chmod u+w %s) to replace it", flag, path, st.Mode().Perm(), flag, shell.Quote(path))
 }
 
