@@ -829,10 +829,24 @@ func TestResumeUnchanged(t *testing.T) {
 
 // TestServeSecondSignal: a stop waits for the requests in flight (here one
 // whose client stalls mid-body), and a second Ctrl-C stops the process at
-// once rather than after the wait.
+// once rather than after the wait, also where serve was started with
+// SIGINT ignored (a background job of a script), then with exit code 130.
 func TestServeSecondSignal(t *testing.T) {
 	f := newFixtures(t)
-	url, cmd, out := startServe(t, f.model)
+	for _, ignored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("started ignoring SIGINT %v", ignored), func(t *testing.T) {
+			args := []string{"serve", "--cpu", "--model", f.model, "--addr", "127.0.0.1:0"}
+			cmd := exec.Command(binary_, args...)
+			if ignored {
+				cmd = exec.Command("sh", append([]string{"-c", `trap "" INT; exec "$0" "$@"`, binary_}, args...)...)
+			}
+			url, cmd, out := startServeCmd(t, cmd)
+			serveSecondSignal(t, url, cmd, out, ignored)
+		})
+	}
+}
+
+func serveSecondSignal(t *testing.T, url string, cmd *exec.Cmd, out *lockedBuffer, ignored bool) {
 	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -856,8 +870,8 @@ func TestServeSecondSignal(t *testing.T) {
 	select {
 	case err := <-done:
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
-			t.Errorf("serve after a second signal: %v, want it stopped by the signal", err)
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 || ignored && ee.ExitCode() != 130 {
+			t.Errorf("serve after a second signal: %v, want it stopped by the signal (exit code 130 where it was started ignoring SIGINT)", err)
 		}
 		if d := time.Since(start); d > shutdownWait/2 {
 			t.Errorf("serve stopped %s after the second signal", d)

@@ -419,7 +419,12 @@ func digits(t *testing.T, jsonl string) []int {
 // base URL and the running command.
 func startServe(t *testing.T, model string) (string, *exec.Cmd, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(binary_, "serve", "--cpu", "--model", model, "--addr", "127.0.0.1:0")
+	return startServeCmd(t, exec.Command(binary_, "serve", "--cpu", "--model", model, "--addr", "127.0.0.1:0"))
+}
+
+// startServeCmd is startServe of a command given whole.
+func startServeCmd(t *testing.T, cmd *exec.Cmd) (string, *exec.Cmd, *lockedBuffer) {
+	t.Helper()
 	out := &lockedBuffer{}
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(out, pw)
@@ -888,10 +893,23 @@ func TestQuietNamesAMadeUpCheckpoint(t *testing.T) {
 
 // TestSecondInterruptEndsAHungStop: after a first Ctrl-C, whose clean stop
 // hangs here (as on a GPU that no longer answers), a second ends the
-// process at once.
+// process at once: by the signal, or, for a process started with SIGINT
+// ignored (a background job of a script), which letting the signal go
+// would ignore again, with exit code 130.
 func TestSecondInterruptEndsAHungStop(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CNNGPU_TEST_HANG_AFTER_INTERRUPT=1")
+	for _, ignored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("started ignoring SIGINT %v", ignored), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			if ignored {
+				cmd = exec.Command("sh", "-c", `trap "" INT; exec "$0" -test.run='^$'`, os.Args[0])
+			}
+			cmd.Env = append(os.Environ(), "CNNGPU_TEST_HANG_AFTER_INTERRUPT=1")
+			secondInterrupt(t, cmd, ignored)
+		})
+	}
+}
+
+func secondInterrupt(t *testing.T, cmd *exec.Cmd, ignored bool) {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -924,7 +942,12 @@ func TestSecondInterruptEndsAHungStop(t *testing.T) {
 	select {
 	case err := <-done:
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+		switch {
+		case !errors.As(err, &ee):
+			t.Errorf("after the second interrupt: %v, want the process ended", err)
+		case ignored && ee.ExitCode() != 130:
+			t.Errorf("after the second interrupt: %v, want exit code 130", err)
+		case !ignored && ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT:
 			t.Errorf("after the second interrupt: %v, want the process ended by SIGINT", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -64,11 +64,13 @@ func serveAction(c *cli.Context) error {
 	case <-s.Lost():
 		// The device failed for good: every later request would fail
 		// alike, so stop (exit 1) for a supervisor to start it again.
+		stopOnNextSignal()
 		stop() // a Ctrl-C during the wait below stops at once
 		fmt.Fprintln(c.App.ErrWriter, "cnngpu: serve: the device failed; shutting down: this process cannot use it again")
 	case <-ctx.Done():
 		// A second Ctrl-C or SIGTERM stops the process at once (the
 		// signals' default action again): serve writes nothing.
+		stopOnNextSignal()
 		stop()
 		fmt.Fprintf(c.App.Writer, "shutting down: finishing requests in flight (for up to %s; Ctrl-C again stops at once)\n", shutdownWait)
 	}
