@@ -769,6 +769,21 @@ func TestHelpCommand(t *testing.T) {
 	}
 }
 
+// TestOneStepRunSaysItsRateIsConstant: a cosine schedule over a run of one
+// step is no schedule: the run keeps a constant rate and says why.
+func TestOneStepRunSaysItsRateIsConstant(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 200, 20)
+	stdout, stderr, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--train-limit", "100", "--out", filepath.Join(dir, "m.safetensors"))
+	if code != 0 || !strings.Contains(stdout, "constant schedule") || !strings.Contains(stdout, "note: this run takes one step, so it keeps a constant rate") {
+		t.Errorf("a one-step run of the default (cosine) recipe: exit %d, want its constant rate explained:\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, _ = cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "2", "--train-limit", "100", "--out", filepath.Join(dir, "m2.safetensors"))
+	if strings.Contains(stdout, "takes one step") || !strings.Contains(stdout, "cosine (warm-up") {
+		t.Errorf("a two-step run: want a cosine schedule and no note:\n%s", stdout)
+	}
+}
+
 // TestReadOnlyOutputKept: a read-only checkpoint or metrics file at --out
 // or --metrics, or a read-only checkpoint resumed in place, is refused
 // (exit 2, naming it and the ways out), not replaced by the rename that
