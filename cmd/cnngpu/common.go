@@ -281,38 +281,28 @@ func interruptContext(parent context.Context) (context.Context, context.CancelFu
 	return ctx, func() { cancel(); release() }
 }
 
-// ignoredAtStart holds the stop signals this process was started with
-// ignored (a background job of a non-interactive shell, `cnngpu serve &`
-// in a script, ignores SIGINT). Read before anything asks for them: after
-// signal.Notify, signal.Ignored says false.
-var ignoredAtStart = func() []os.Signal {
-	var sigs []os.Signal
-	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
-		if signal.Ignored(s) {
-			sigs = append(sigs, s)
-		}
-	}
-	return sigs
-}()
+// intIgnoredAtStart: this process was started with SIGINT ignored (a
+// background job of a non-interactive shell, `cnngpu serve &` in a
+// script). Read before anything asks for the signal: after signal.Notify,
+// signal.Ignored says false. (Go keeps an inherited "ignored" for SIGHUP
+// and SIGINT alone; SIGTERM always has its default action.)
+var intIgnoredAtStart = signal.Ignored(os.Interrupt)
 
-// stopOnNextSignal makes the next Ctrl-C or SIGTERM end the process at
-// once; called when a first one has begun a clean stop, just before the
-// signals are let go (signal.Stop). A signal with its default action
-// already does that; one the process was started with ignored, which
-// letting go would restore, is taken here instead and ends the process
-// with the shell's code for it (130, 143).
+// stopOnNextSignal makes the next Ctrl-C end the process at once; called
+// when a first signal has begun a clean stop, just before the signals are
+// let go (signal.Stop). With SIGINT's default action that is so already;
+// for a process started with it ignored, which letting go would restore,
+// it is taken here instead and ends the process with the shell's code for
+// it, 130.
 func stopOnNextSignal() {
-	if len(ignoredAtStart) == 0 {
+	if !intIgnoredAtStart {
 		return
 	}
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, ignoredAtStart...)
+	signal.Notify(ch, os.Interrupt)
 	go func() {
-		code := 130
-		if <-ch == syscall.SIGTERM {
-			code = 143
-		}
-		os.Exit(code)
+		<-ch
+		os.Exit(130)
 	}()
 }
 

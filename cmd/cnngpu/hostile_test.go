@@ -828,9 +828,10 @@ func TestResumeUnchanged(t *testing.T) {
 }
 
 // TestServeSecondSignal: a stop waits for the requests in flight (here one
-// whose client stalls mid-body), and a second Ctrl-C stops the process at
-// once rather than after the wait, also where serve was started with
-// SIGINT ignored (a background job of a script), then with exit code 130.
+// whose client stalls mid-body), a repeat of the first signal at once is
+// the same request, and a second Ctrl-C stops the process at once rather
+// than after the wait, also where serve was started with SIGINT ignored
+// (a background job of a script), then with exit code 130.
 func TestServeSecondSignal(t *testing.T) {
 	f := newFixtures(t)
 	for _, ignored := range []bool{false, true} {
@@ -863,10 +864,18 @@ func serveSecondSignal(t *testing.T, url string, cmd *exec.Cmd, out *lockedBuffe
 	if !strings.Contains(out.String(), "Ctrl-C again stops at once") {
 		t.Errorf("the shutdown does not say how to stop at once:\n%s", out.String())
 	}
-	start := time.Now()
+	// A repeat at once is the same request (as `timeout -s INT` sends it,
+	// to the process and its group): the shutdown goes on.
 	cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("a repeat of the first signal ended serve: %v\n%s", err, out.String())
+	case <-time.After(repeatWindow + 300*time.Millisecond):
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-done:
 		var ee *exec.ExitError

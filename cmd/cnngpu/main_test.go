@@ -769,6 +769,42 @@ func TestHelpCommand(t *testing.T) {
 	}
 }
 
+// TestOtherUsersCheckpointKept: a checkpoint another user owns and this
+// one may not write (0644, in a shared sticky folder such as /tmp) is
+// refused up front, not replaced (nor failed on after an epoch). Run as
+// nobody through runuser, so only where the tests run as root.
+func TestOtherUsersCheckpointKept(t *testing.T) {
+	runuser, err := exec.LookPath("runuser")
+	if os.Geteuid() != 0 || err != nil {
+		t.Skip("needs root and runuser to act as another user")
+	}
+	shared, err := os.MkdirTemp("", "cnngpu-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(shared)
+	bin := filepath.Join(shared, "cnngpu")
+	model := readFile(t, newFixtures(t).model)
+	for _, f := range []func() error{
+		func() error { return os.Chmod(shared, 0o1777) },
+		func() error { return os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755) },
+		func() error { return os.WriteFile(filepath.Join(shared, "root.safetensors"), []byte(model), 0o644) },
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ck := filepath.Join(shared, "root.safetensors")
+	out, err := exec.Command(runuser, "-u", "nobody", "--", bin, "train", "--cpu", "--threads", "1", "--epochs", "1", "--out", ck).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--out "+ck+": cannot be written by this user (mode 0644)") {
+		t.Errorf("nobody training into root's checkpoint: %v, want exit 2 naming it\n%s", err, out)
+	}
+	if readFile(t, ck) != model {
+		t.Error("root's checkpoint was replaced")
+	}
+}
+
 // TestOneStepRunSaysItsRateIsConstant: a cosine schedule over a run of one
 // step is no schedule: the run keeps a constant rate and says why.
 func TestOneStepRunSaysItsRateIsConstant(t *testing.T) {

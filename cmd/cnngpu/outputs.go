@@ -25,6 +25,7 @@ import (
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 )
 
 // checkOutFile checks that path can be written as a file given by flag:
@@ -279,19 +280,38 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	return refuseReadOnly("--metrics", m)
 }
 
-// refuseReadOnly refuses an existing file at path (given by flag) that
-// its permission bits keep from being written: replacing it is what a
-// rerun does, but whoever made it read-only asked for it to be kept (the
-// rename that replaces a file would not ask; export has --force for this).
+// refuseReadOnly refuses an existing file at path (given by flag) that is
+// read-only by its permission bits, or that this user may not write (a
+// file of another user's in a shared folder): replacing it is what a
+// rerun does, but whoever made it read-only asked for it to be kept, and
+// the rename that replaces it would not ask (in a sticky folder, such as
+// /tmp, it would fail only after the first epoch). export has --force for
+// this; train has another name.
 func refuseReadOnly(flag, path string) error {
 	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o222 != 0 {
+	if err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
-	if flag == "--resume" { // the caller adds the other way: --out
-		return usageErrorf("%s %s: is read-only (mode %04o); make it writable (chmod u+w %s) to continue the run in it", flag, path, st.Mode().Perm(), shell.Quote(path))
+	readOnly := st.Mode().Perm()&0o222 == 0
+	if !readOnly && unix.Access(path, unix.W_OK) == nil {
+		return nil
 	}
-	return usageErrorf("%s %s: is read-only (mode %04o), and this run would replace it; give %s another name to keep it, or make it writable (chmod u+w %s) to replace it", flag, path, st.Mode().Perm(), flag, shell.Quote(path))
+	name := path
+	if lst, err := os.Lstat(path); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+		if to, err := filepath.EvalSymlinks(path); err == nil {
+			name = fmt.Sprintf("%s (a link to %s)", path, to)
+		}
+	}
+	what := fmt.Sprintf("is read-only (mode %04o)", st.Mode().Perm())
+	fix := fmt.Sprintf("make it writable (chmod u+w %s)", shell.Quote(path))
+	if !readOnly {
+		what = fmt.Sprintf("cannot be written by this user (mode %04o)", st.Mode().Perm())
+		fix = "have its owner make it writable"
+	}
+	if flag == "--resume" { // the caller adds the other way: --out
+		return usageErrorf("%s %s: %s; %s to continue the run in it", flag, name, what, fix)
+	}
+	return usageErrorf("%s %s: %s, and this run would replace it; give %s another name to keep it, or %s to replace it", flag, name, what, flag, fix)
 }
 
 // refuseForeign refuses an existing file at path (given by flag) that is

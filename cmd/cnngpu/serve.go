@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -52,7 +50,10 @@ func serveAction(c *cli.Context) error {
 	s := server.New(m, map[string]string{"model": c.String("model"), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C or SIGTERM: finish the requests in flight, then stop; a
+	// repeat within repeatWindow is the same request (interruptContext),
+	// a later one stops at once.
+	ctx, stop := interruptContext(c.Context)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -68,10 +69,8 @@ func serveAction(c *cli.Context) error {
 		stop() // a Ctrl-C during the wait below stops at once
 		fmt.Fprintln(c.App.ErrWriter, "cnngpu: serve: the device failed; shutting down: this process cannot use it again")
 	case <-ctx.Done():
-		// A second Ctrl-C or SIGTERM stops the process at once (the
-		// signals' default action again): serve writes nothing.
-		stopOnNextSignal()
-		stop()
+		// A second Ctrl-C or SIGTERM, after the repeat window, stops the
+		// process at once: serve writes nothing.
 		fmt.Fprintf(c.App.Writer, "shutting down: finishing requests in flight (for up to %s; Ctrl-C again stops at once)\n", shutdownWait)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
