@@ -673,6 +673,13 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		}
 		r.logf("final model for %s: %v; training it again", best.Config.Label(), err)
 	}
+	// A final model someone made read-only is kept: the retraining would
+	// replace it by a rename that does not ask.
+	finalPath := filepath.Join(r.Dir, FinalModel)
+	if st, err := os.Stat(finalPath); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o222 == 0 {
+		return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and retraining the best setting (%s) would replace it: move it away, or make it writable (chmod u+w %s), and run the study again (its runs are kept: it goes on from here)",
+			finalPath, st.Mode().Perm(), best.Config.Label(), finalPath)}
+	}
 	images := "all training images"
 	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
 		images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)

@@ -638,3 +638,37 @@ func TestGridInAnotherOrderContinues(t *testing.T) {
 		t.Errorf("a shard's grid in another order: %v; want it refused", err)
 	}
 }
+
+// TestReadOnlyFinalModelKept: a final model made read-only is not replaced
+// when the study would retrain it (its record gone): the study stops,
+// naming it, and goes on once it is writable.
+func TestReadOnlyFinalModelKept(t *testing.T) {
+	dir := t.TempDir()
+	data := synthetic(400, 100)
+	spec := tinySpec()
+	spec.Epochs = 1
+	if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, FinalModel)
+	if err := os.Chmod(model, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, FinalFile))
+	before, _ := os.ReadFile(model)
+	err := newRunner(t, spec, dir, data, true).Run(context.Background())
+	var blocked *BlockedError
+	if !errors.As(err, &blocked) || !strings.Contains(err.Error(), model+" is read-only (mode 0444)") {
+		t.Fatalf("retraining over a read-only final model: %v, want it refused, naming it", err)
+	}
+	if after, _ := os.ReadFile(model); !bytes.Equal(after, before) {
+		t.Error("the read-only final model was replaced")
+	}
+	os.Chmod(model, 0o644)
+	if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
+		t.Fatalf("once writable: %v", err)
+	}
+	if _, err := LoadFinalModel(dir); err != nil {
+		t.Errorf("once writable, no final model: %v", err)
+	}
+}
