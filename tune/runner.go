@@ -207,9 +207,10 @@ func (e *OtherStudyError) Error() string {
 	return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", e.Dir, e.Diff)
 }
 
-// BlockedError is a study that cannot run as asked, found before its
-// first run: something in the folder in the way of a file or folder the
-// study writes, or a hold-out that leaves a set empty.
+// BlockedError is a study that cannot run as asked: something in the
+// folder in the way of a file or folder the study writes, or a hold-out
+// that leaves a set empty (found before its first run), or a read-only
+// final model that the final retraining would replace (found then).
 type BlockedError struct{ Err error }
 
 func (e *BlockedError) Error() string { return e.Err.Error() }

@@ -20,8 +20,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -769,39 +771,64 @@ func TestHelpCommand(t *testing.T) {
 	}
 }
 
-// TestOtherUsersCheckpointKept: a checkpoint another user owns and this
-// one may not write (0644, in a shared sticky folder such as /tmp) is
-// refused up front, not replaced (nor failed on after an epoch). Run as
-// nobody through runuser, so only where the tests run as root.
+// TestOtherUsersCheckpointKept: as another user, a checkpoint that user
+// cannot replace (root's, in a shared folder with the sticky bit such as
+// /tmp, whatever its mode) is refused up front rather than failed on after
+// an epoch; root's file in a folder of that user's (left by a sudo run)
+// is replaced, as a rerun does. Run as nobody through runuser, so only
+// where the tests run as root.
 func TestOtherUsersCheckpointKept(t *testing.T) {
 	runuser, err := exec.LookPath("runuser")
-	if os.Geteuid() != 0 || err != nil {
-		t.Skip("needs root and runuser to act as another user")
+	nobody, uerr := user.Lookup("nobody")
+	if os.Geteuid() != 0 || err != nil || uerr != nil {
+		t.Skip("needs root, runuser and a user nobody to act as another user")
 	}
+	uid, _ := strconv.Atoi(nobody.Uid)
 	shared, err := os.MkdirTemp("", "cnngpu-shared-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(shared)
-	bin := filepath.Join(shared, "cnngpu")
+	bin, data, own := filepath.Join(shared, "cnngpu"), filepath.Join(shared, "data"), filepath.Join(shared, "own")
 	model := readFile(t, newFixtures(t).model)
 	for _, f := range []func() error{
-		func() error { return os.Chmod(shared, 0o1777) },
+		func() error { return os.Chmod(shared, 0o777|os.ModeSticky) },
 		func() error { return os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755) },
 		func() error { return os.WriteFile(filepath.Join(shared, "root.safetensors"), []byte(model), 0o644) },
+		func() error { return os.WriteFile(filepath.Join(shared, "root666.safetensors"), []byte(model), 0o666) },
+		func() error { return os.Chmod(filepath.Join(shared, "root666.safetensors"), 0o666) },
+		func() error { return os.Mkdir(data, 0o755) },
+		func() error { return os.Mkdir(own, 0o755) },
+		func() error { return os.Chown(own, uid, -1) },
+		func() error { return os.WriteFile(filepath.Join(own, "m.safetensors"), []byte(model), 0o644) },
 	} {
 		if err := f(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ck := filepath.Join(shared, "root.safetensors")
-	out, err := exec.Command(runuser, "-u", "nobody", "--", bin, "train", "--cpu", "--threads", "1", "--epochs", "1", "--out", ck).CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--out "+ck+": cannot be written by this user (mode 0644)") {
-		t.Errorf("nobody training into root's checkpoint: %v, want exit 2 naming it\n%s", err, out)
+	fakeMNIST(t, data, 200, 20)
+	train := func(out string) (string, error) {
+		b, err := exec.Command(runuser, "-u", "nobody", "--", "env", "HOME="+shared, "XDG_CACHE_HOME="+shared,
+			bin, "train", "--cpu", "--threads", "1", "--epochs", "1", "--train-limit", "100", "--data", data, "--out", out).CombinedOutput()
+		return string(b), err
 	}
-	if readFile(t, ck) != model {
-		t.Error("root's checkpoint was replaced")
+	for _, name := range []string{"root.safetensors", "root666.safetensors"} {
+		ck := filepath.Join(shared, name)
+		out, err := train(ck)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "--out "+ck+": belongs to another user, in a folder with the sticky bit") {
+			t.Errorf("nobody training into root's %s in a sticky folder: %v, want exit 2 naming it\n%s", name, err, out)
+		}
+		if readFile(t, ck) != model {
+			t.Errorf("root's %s was replaced", name)
+		}
+	}
+	ck := filepath.Join(own, "m.safetensors")
+	if out, err := train(ck); err != nil {
+		t.Errorf("nobody training into root's file in nobody's folder: %v, want it replaced\n%s", err, out)
+	}
+	if readFile(t, ck) == model {
+		t.Error("root's file in nobody's folder was not replaced")
 	}
 }
 

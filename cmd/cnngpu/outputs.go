@@ -281,37 +281,63 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 }
 
 // refuseReadOnly refuses an existing file at path (given by flag) that is
-// read-only by its permission bits, or that this user may not write (a
-// file of another user's in a shared folder): replacing it is what a
-// rerun does, but whoever made it read-only asked for it to be kept, and
-// the rename that replaces it would not ask (in a sticky folder, such as
-// /tmp, it would fail only after the first epoch). export has --force for
-// this; train has another name.
+// read-only by its permission bits, on a read-only file system, or that
+// this user cannot replace: replacing it is what a rerun does, but whoever
+// made it read-only asked for it to be kept (the rename that replaces it
+// would not ask; export has --force for this, train another name), and
+// the others would fail only after the first epoch. A rename can replace
+// a file when its folder can be written (checkOutFile), except in a
+// folder with the sticky bit (such as /tmp) where neither the file nor
+// the folder is this user's.
 func refuseReadOnly(flag, path string) error {
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
-	readOnly := st.Mode().Perm()&0o222 == 0
-	if !readOnly && unix.Access(path, unix.W_OK) == nil {
-		return nil
-	}
 	name := path
 	if lst, err := os.Lstat(path); err == nil && lst.Mode()&os.ModeSymlink != 0 {
 		if to, err := filepath.EvalSymlinks(path); err == nil {
-			name = fmt.Sprintf("%s (a link to %s)", path, to)
+			name, path = fmt.Sprintf("%s (a link to %s)", path, to), to
 		}
 	}
-	what := fmt.Sprintf("is read-only (mode %04o)", st.Mode().Perm())
-	fix := fmt.Sprintf("make it writable (chmod u+w %s)", shell.Quote(path))
-	if !readOnly {
-		what = fmt.Sprintf("cannot be written by this user (mode %04o)", st.Mode().Perm())
-		fix = "have its owner make it writable"
+	var what, fix string
+	switch {
+	case st.Mode().Perm()&0o222 == 0:
+		what = fmt.Sprintf("is read-only (mode %04o)", st.Mode().Perm())
+		fix = fmt.Sprintf("make it writable (chmod u+w %s)", shell.Quote(path))
+	case errors.Is(unix.Access(path, unix.W_OK), unix.EROFS):
+		what, fix = "is on a read-only file system", "mount it writable"
+	case othersInSticky(path, st):
+		other := flag // --resume in place: the continued run goes to --out
+		if flag == "--resume" {
+			other = "--out"
+		}
+		return usageErrorf("%s %s: belongs to another user, in a folder with the sticky bit (such as /tmp), so this run could not replace it (it would fail after its first epoch); give %s another name, or have the file's owner move it away", flag, name, other)
+	default:
+		return nil
 	}
 	if flag == "--resume" { // the caller adds the other way: --out
 		return usageErrorf("%s %s: %s; %s to continue the run in it", flag, name, what, fix)
 	}
 	return usageErrorf("%s %s: %s, and this run would replace it; give %s another name to keep it, or %s to replace it", flag, name, what, flag, fix)
+}
+
+// othersInSticky reports whether the file at path (st) is another user's
+// in a folder with the sticky bit that is not this user's either, where
+// only root may replace or remove it.
+func othersInSticky(path string, st os.FileInfo) bool {
+	uid := os.Geteuid()
+	dir, err := os.Stat(filepath.Dir(path))
+	if uid == 0 || err != nil || dir.Mode()&os.ModeSticky == 0 {
+		return false
+	}
+	owner := func(fi os.FileInfo) int {
+		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return int(s.Uid)
+		}
+		return uid
+	}
+	return owner(st) != uid && owner(dir) != uid
 }
 
 // refuseForeign refuses an existing file at path (given by flag) that is
