@@ -783,6 +783,9 @@ func TestOtherUsersCheckpointKept(t *testing.T) {
 	if os.Geteuid() != 0 || err != nil || uerr != nil {
 		t.Skip("needs root, runuser and a user nobody to act as another user")
 	}
+	if out, err := exec.Command(runuser, "-u", "nobody", "--", "true").CombinedOutput(); err != nil {
+		t.Skipf("runuser cannot act as nobody here (%v: %s)", err, out)
+	}
 	uid, _ := strconv.Atoi(nobody.Uid)
 	shared, err := os.MkdirTemp("", "cnngpu-shared-")
 	if err != nil {
