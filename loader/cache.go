@@ -126,19 +126,40 @@ const (
 	CopyOther
 )
 
-// copyStateOf is the cache's one decision on a copy's place, from what was
-// found there: lerr, os.Lstat's error; link, whether it is a symbolic
-// link; readErr, readRegular's error; good, whether the contents have
-// MNIST's SHA-256; idx, whether they are a well-formed IDX file.
-func copyStateOf(lerr error, link bool, readErr error, good, idx bool) CopyState {
+// looked is what lookAt found at a path: os.Lstat's error, whether it is
+// a symbolic link, and readRegular's contents or error with the contents'
+// SHA-256.
+type looked struct {
+	lerr, readErr error
+	link          bool
+	data          []byte
+	sum           string // "" when not read
+}
+
+// lookAt examines the file at path for verify and readCopy alike.
+func lookAt(path string) looked {
+	st, lerr := os.Lstat(path)
+	l := looked{lerr: lerr, link: lerr == nil && st.Mode()&fs.ModeSymlink != 0}
+	l.data, l.readErr = readRegular(path)
+	if l.readErr == nil {
+		l.sum = sha256Hex(l.data)
+	}
+	return l
+}
+
+// copyState is the cache's one decision on an uncompressed copy's place
+// (want: the SHA-256 of MNIST's contents): a link or a well-formed IDX
+// file of other contents, or something that cannot be examined or read,
+// is left as it is; only a regular file that is no IDX file is damaged.
+func (l looked) copyState(want string) CopyState {
 	switch {
-	case errors.Is(lerr, fs.ErrNotExist):
+	case errors.Is(l.lerr, fs.ErrNotExist):
 		return CopyMissing
-	case lerr != nil, readErr != nil:
+	case l.lerr != nil, l.readErr != nil:
 		return CopyOther
-	case good:
+	case l.sum == want:
 		return CopyGood
-	case link, idx:
+	case l.link, IsIDX(l.data):
 		return CopyOther
 	}
 	return CopyDamaged
@@ -148,42 +169,32 @@ func copyStateOf(lerr error, link bool, readErr error, good, idx bool) CopyState
 // and what its place holds (saying on the log what is wrong with it).
 func (f *Fetcher) readCopy(file File) ([]byte, CopyState) {
 	p := f.rawPath(file)
-	st, lerr := os.Lstat(p)
-	link := lerr == nil && st.Mode()&fs.ModeSymlink != 0
-	var b []byte
-	var readErr error
-	if lerr == nil {
-		b, readErr = readRegular(p)
-	}
-	got := ""
-	if lerr == nil && readErr == nil {
-		got = sha256Hex(b)
-	}
-	state := copyStateOf(lerr, link, readErr, got == file.RawSHA256, got != "" && IsIDX(b))
+	l := lookAt(p)
+	state := l.copyState(file.RawSHA256)
 	var why string
 	switch {
 	case state == CopyMissing:
 		return nil, state
 	case state == CopyGood:
-		return b, state
+		return l.data, state
 	case state == CopyDamaged:
-		f.logf("the cached uncompressed %s is damaged (SHA-256 %s, expected %s, and not an IDX file): made again from %s", p, got, file.RawSHA256, file.Name)
+		f.logf("the cached uncompressed %s is damaged (SHA-256 %s, expected %s, and not an IDX file): made again from %s", p, l.sum, file.RawSHA256, file.Name)
 		return nil, state
-	case lerr != nil:
-		why = fmt.Sprintf("cannot be examined (%v)", lerr)
-	case readErr != nil:
-		why = readErr.Error()
+	case l.lerr != nil:
+		why = fmt.Sprintf("cannot be examined (%v)", l.lerr)
+	case l.readErr != nil:
+		why = l.readErr.Error()
 		var pe *fs.PathError
-		if errors.As(readErr, &pe) {
+		if errors.As(l.readErr, &pe) {
 			why = pe.Err.Error()
 		}
 		if !strings.HasPrefix(why, "is ") { // "is a folder, not a file"
 			why = "cannot be read (" + why + ")"
 		}
-	case link:
-		why = fmt.Sprintf("is a link to a file that is not MNIST's contents (SHA-256 %s, expected %s)", got, file.RawSHA256)
+	case l.link:
+		why = fmt.Sprintf("is a link to a file that is not MNIST's contents (SHA-256 %s, expected %s)", l.sum, file.RawSHA256)
 	default:
-		why = fmt.Sprintf("is a well-formed IDX file, but not MNIST's contents (SHA-256 %s, expected %s): a damaged copy, or another dataset's file", got, file.RawSHA256)
+		why = fmt.Sprintf("is a well-formed IDX file, but not MNIST's contents (SHA-256 %s, expected %s): a damaged copy, or another dataset's file", l.sum, file.RawSHA256)
 	}
 	f.logf("the uncompressed %s %s: left as it is, and %s read instead; remove it to have the cache make its copy again", p, why, file.Name)
 	return nil, state

@@ -140,16 +140,11 @@ func verify(dir string, raw bool, which func(File) (name, sha string)) []Status 
 		name, want := which(f)
 		p := filepath.Join(dir, name)
 		out[i] = Status{File: f, Path: p}
-		b, err := readRegular(p)
-		got := ""
-		if err == nil {
-			got = sha256Hex(b)
-		}
+		l := lookAt(p)
 		if raw {
-			lst, lerr := os.Lstat(p)
-			link := lerr == nil && lst.Mode()&fs.ModeSymlink != 0
-			out[i].Copy = copyStateOf(lerr, link, err, got == want, got != "" && got != want && IsIDX(b))
+			out[i].Copy = l.copyState(want)
 		}
+		b, err, got := l.data, l.readErr, l.sum
 		if err != nil {
 			out[i].NotFile = errors.Is(err, errNotFile)
 			var pe *fs.PathError
