@@ -131,11 +131,7 @@ func checkReplace(path, format string, force bool) error {
 	if format == "npy" {
 		other = "choose another --out folder"
 	}
-	if lst, err := os.Lstat(path); err == nil && lst.Mode()&os.ModeSymlink != 0 {
-		if to, err := filepath.EvalSymlinks(path); err == nil {
-			path = fmt.Sprintf("%s (a link to %s)", path, to)
-		}
-	}
+	path, _ = linkName(path)
 	if !st.Mode().IsRegular() {
 		return usageErrorf("--out: %s exists and is not a regular file; %s", path, other)
 	}

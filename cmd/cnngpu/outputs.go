@@ -294,12 +294,7 @@ func refuseReadOnly(flag, path string) error {
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
-	name := path
-	if lst, err := os.Lstat(path); err == nil && lst.Mode()&os.ModeSymlink != 0 {
-		if to, err := filepath.EvalSymlinks(path); err == nil {
-			name, path = fmt.Sprintf("%s (a link to %s)", path, to), to
-		}
-	}
+	name, path := linkName(path)
 	var what, fix string
 	switch {
 	case st.Mode().Perm()&0o222 == 0:
@@ -320,6 +315,18 @@ func refuseReadOnly(flag, path string) error {
 		return usageErrorf("%s %s: %s; %s to continue the run in it", flag, name, what, fix)
 	}
 	return usageErrorf("%s %s: %s, and this run would replace it; give %s another name to keep it, or %s to replace it", flag, name, what, flag, fix)
+}
+
+// linkName names path for a message: with its target when it is a
+// symbolic link, "P (a link to T)", since the target is what a rename
+// through it replaces; and returns that target (path itself otherwise).
+func linkName(path string) (name, target string) {
+	if lst, err := os.Lstat(path); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+		if to, err := filepath.EvalSymlinks(path); err == nil {
+			return fmt.Sprintf("%s (a link to %s)", path, to), to
+		}
+	}
+	return path, path
 }
 
 // othersInSticky reports whether the file at path (st) is another user's
