@@ -16,6 +16,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -420,6 +421,12 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			x[i] = float32(v)
+		}
+		if !slices.ContainsFunc(x, func(v float32) bool { return v > 0 }) {
+			// As a blank image is refused: the network has no answer
+			// for nothing, only a guess from its biases.
+			writeError(w, http.StatusBadRequest, "no ink: every pixel is 0, expected a digit (ink is bright: 1 is full ink, 0 the background)")
+			return
 		}
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json", r.Header.Get("Content-Type")))

@@ -72,6 +72,15 @@ func pixelsJSON(x []float32) []byte {
 	return b
 }
 
+// aStroke is a "1": a vertical stroke of full ink down the middle.
+func aStroke() []float32 {
+	x := make([]float32, 784)
+	for y := 4; y < 24; y++ {
+		x[y*28+13], x[y*28+14] = 1, 1
+	}
+	return x
+}
+
 func randomDigit(r *rand.Rand) []float32 {
 	x := make([]float32, 784)
 	for i := range x {
@@ -166,6 +175,7 @@ func TestRefusals(t *testing.T) {
 		{"a form", "application/x-www-form-urlencoded", []byte("digit=7"), 400, "unsupported content type"},
 		{"not an image", "image/png", []byte("not a png"), 400, "not a PNG, JPEG or GIF"},
 		{"blank image", "image/png", blankPNG(), 400, "no ink"},
+		{"blank pixels", "application/json", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
 		{"too large", "image/png", make([]byte, 10001), 413, "larger than the 10000-byte limit"},
 		{"junk after the JSON", "application/json", append(pixelsJSON(make([]float32, 784)), []byte(` {"pixels": []}`)...), 400, "data after the object"},
 		{"decompression bomb", "image/png", pngHeader(10000, 10000), 400, "expected at most 16777216"},
@@ -184,7 +194,7 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("POST /healthz: %v %v, want 405 allowing GET and HEAD", resp, err)
 	}
 	// Still serving after all that.
-	if code, _ := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(make([]float32, 784))); code != 200 {
+	if code, _ := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(aStroke())); code != 200 {
 		t.Errorf("after bad requests: %d", code)
 	}
 }
@@ -222,7 +232,7 @@ func TestNonFiniteModelAnswersAnError(t *testing.T) {
 	s := New(m, nil)
 	ts := httptest.NewServer(s)
 	defer func() { ts.Close(); s.Close(); e.Close() }()
-	code, out := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(make([]float32, 784)))
+	code, out := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(aStroke()))
 	if code != 500 || !strings.Contains(fmt.Sprint(out["error"]), "not a probability") {
 		t.Errorf("NaN model: %d %v, want 500 with an error", code, out)
 	}
@@ -319,7 +329,7 @@ func TestDeviceLost(t *testing.T) {
 	e := &lostEngine{Engine: cpu.New(1), fail: 2}
 	ts, s, _ := newTestServerOn(t, e)
 	health := func() (int, map[string]any) { t.Helper(); return getHealth(t, ts.URL) }
-	x := pixelsJSON(make([]float32, 784))
+	x := pixelsJSON(aStroke())
 	if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 200 {
 		t.Fatalf("first request: %d %v, want 200", code, out)
 	}
@@ -380,7 +390,7 @@ func TestHealthFollowsTheBatches(t *testing.T) {
 	e := &failingEngine{Engine: cpu.New(1), release: make(chan struct{})}
 	ts, s, _ := newTestServerOn(t, e)
 	health := func() (int, map[string]any) { t.Helper(); return getHealth(t, ts.URL) }
-	x := pixelsJSON(make([]float32, 784))
+	x := pixelsJSON(aStroke())
 	e.failing.Store(true)
 	for i := 1; i <= FailedBatches; i++ {
 		if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 503 {
@@ -461,7 +471,7 @@ func TestJSONBodyLimit(t *testing.T) {
 // second Close does nothing.
 func TestCloseUnderRequests(t *testing.T) {
 	_, s, _ := newTestServer(t)
-	body, _ := json.Marshal(map[string]any{"pixels": make([]float64, engine.ImagePixels)})
+	body := pixelsJSON(aStroke())
 	ask := func() *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/v1/predict", bytes.NewReader(body))
