@@ -16,6 +16,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -351,6 +352,21 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than the %d-byte limit", what, limit))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The server's read deadline passed with the body short of
+			// what it announced. The write deadline passes about then
+			// too: move it, so that the client hears why, and close the
+			// connection, whose stream is now out of step.
+			rc := http.NewResponseController(w)
+			rc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			w.Header().Set("Connection", "close")
+			got := fmt.Sprintf("%d bytes", len(body))
+			if r.ContentLength > 0 {
+				got = fmt.Sprintf("%d of the %d bytes announced", len(body), r.ContentLength)
+			}
+			writeError(w, http.StatusRequestTimeout, "the body stopped arriving: "+got+" came before the server's read timeout; send the whole body at once (Content-Length must be its length)")
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())

@@ -525,3 +525,41 @@ func TestLargeBodyRefusedAtOnce(t *testing.T) {
 		t.Errorf("a 50 MB body announced with Expect: 100-continue: %q %v, want 413 at once", status, err)
 	}
 }
+
+// TestStalledBodyGets408: a body that stops short of its Content-Length
+// (or a chunked one that stops) is answered 408 with what arrived when the
+// read deadline passes, although the write deadline (as long as the read
+// one in cnngpu serve) has passed too, and the connection is closed.
+func TestStalledBodyGets408(t *testing.T) {
+	_, s, _ := newTestServer(t)
+	ts := httptest.NewUnstartedServer(s)
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	for _, c := range []struct{ name, head, body, want string }{
+		{"short of its length", "Content-Length: 1000\r\n", "stall", "5 of the 1000 bytes announced came"},
+		{"chunked", "Transfer-Encoding: chunked\r\n", "5\r\nstall\r\n", "5 bytes came"},
+	} {
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n%s\r\n%s", c.head, c.body)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s: no answer: %v", c.name, err)
+			conn.Close()
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), c.want) || !resp.Close {
+			t.Errorf("%s: %d %s (closing: %v), want 408 saying %q and the connection closed", c.name, resp.StatusCode, b, resp.Close, c.want)
+		}
+		conn.Close()
+	}
+	// Still serving.
+	if code, out := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(aStroke())); code != 200 {
+		t.Errorf("after stalled bodies: %d %v", code, out)
+	}
+}
