@@ -166,9 +166,37 @@ func blockedOutputs(dir string, names ...string) error {
 			return &BlockedError{fmt.Errorf("%s is not a folder, and the study writes its %s there: move it away, or give another --out", p, what)}
 		case what == "" && !st.Mode().IsRegular():
 			return &BlockedError{fmt.Errorf("%s is not a regular file, and the study writes that file: move it away, or give another --out", p)}
+		case n == ResultsFile || n == ReportFile:
+			if err := readOnly(p, st); err != nil {
+				return err
+			}
+		case n == PlotsDir:
+			// The figures are rewritten by name; others there are left.
+			ents, _ := os.ReadDir(p)
+			for _, e := range ents {
+				if !strings.HasSuffix(e.Name(), ".png") {
+					continue
+				}
+				if st, err := os.Stat(filepath.Join(p, e.Name())); err == nil {
+					if err := readOnly(filepath.Join(p, e.Name()), st); err != nil {
+						return err
+					}
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// readOnly refuses p, a file the study rewrites from its runs whatever it
+// holds, when its mode says no one may write it: the atomic rename would
+// replace it without asking.
+func readOnly(p string, st os.FileInfo) error {
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o222 != 0 {
+		return nil
+	}
+	return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and the study rewrites it from its runs: make it writable (chmod u+w %s) or move it away, and run again (the runs are kept)",
+		p, st.Mode().Perm(), p)}
 }
 
 // foreignOutputs refuses a folder that holds no study but files a study

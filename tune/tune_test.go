@@ -672,3 +672,54 @@ func TestReadOnlyFinalModelKept(t *testing.T) {
 		t.Errorf("once writable, no final model: %v", err)
 	}
 }
+
+// TestReadOnlyOutputsKept: results.csv, report.md or a figure made
+// read-only is not replaced by a study run or a redraw: both stop before
+// writing anything, naming the file, and go on once it is writable.
+func TestReadOnlyOutputsKept(t *testing.T) {
+	dir := t.TempDir()
+	data := synthetic(400, 100)
+	spec := tinySpec()
+	spec.Epochs = 1
+	if err := newRunner(t, spec, dir, data, false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	plots, _ := filepath.Glob(filepath.Join(dir, PlotsDir, "*.png"))
+	if len(plots) == 0 {
+		t.Fatal("no figures drawn")
+	}
+	for _, p := range []string{filepath.Join(dir, ResultsFile), filepath.Join(dir, ReportFile), plots[0]} {
+		if err := os.Chmod(p, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.ReadFile(p)
+		report, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+		os.Remove(filepath.Join(dir, ReportFile)) // a run would redraw it
+		if p == filepath.Join(dir, ReportFile) {
+			os.WriteFile(p, before, 0o444)
+		}
+		for name, run := range map[string]func() error{
+			"a study run": func() error { return newRunner(t, spec, dir, data, false).Run(context.Background()) },
+			"a redraw":    func() error { return Render(dir, "") },
+		} {
+			err := run()
+			var blocked *BlockedError
+			if !errors.As(err, &blocked) || !strings.Contains(err.Error(), p+" is read-only (mode 0444)") || !strings.Contains(err.Error(), "chmod u+w") {
+				t.Errorf("%s over a read-only %s: %v, want it refused, naming it", name, filepath.Base(p), err)
+			}
+			if after, _ := os.ReadFile(p); !bytes.Equal(after, before) {
+				t.Errorf("%s replaced the read-only %s", name, filepath.Base(p))
+			}
+			if _, err := os.Stat(filepath.Join(dir, ReportFile)); p != filepath.Join(dir, ReportFile) && err == nil {
+				t.Errorf("%s wrote report.md before refusing", name)
+			}
+		}
+		os.Chmod(p, 0o644)
+		if p != filepath.Join(dir, ReportFile) {
+			os.WriteFile(filepath.Join(dir, ReportFile), report, 0o644)
+		}
+		if err := Render(dir, ""); err != nil {
+			t.Fatalf("once %s is writable: %v", filepath.Base(p), err)
+		}
+	}
+}

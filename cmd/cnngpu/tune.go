@@ -93,7 +93,7 @@ func plotCommand() *cli.Command {
 				defer release()
 			}
 			if err := tune.Render(dir, ""); err != nil {
-				return err
+				return studyError(err) // exit 2 when an output is in the way
 			}
 			fmt.Fprintf(c.App.Writer, "redrew %s\n", filepath.Join(dir, tune.ReportFile))
 			return nil
