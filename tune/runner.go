@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -423,6 +424,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	total := done + len(jobs)
 	r.logf("study %s: %s x %s in this shard (%s); %s finished earlier, %d to run",
 		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), spec.Shard, plural(done, "run"), len(jobs))
+	var single []string // batch sizes whose runs take one step
+	for _, c := range mine {
+		one := false
+		for _, split := range rs {
+			one = one || oneStep(spec, c.BatchSize, len(split[0]))
+		}
+		if s := strconv.Itoa(c.BatchSize); one && !slices.Contains(single, s) {
+			single = append(single, s)
+		}
+	}
+	if len(single) > 0 && len(jobs) > 0 {
+		r.logf("note: the runs at batch size %s take one step, so they keep a constant rate: a cosine schedule would give that step its final rate (more training images or epochs make a schedule)", strings.Join(single, ", "))
+	}
 
 	start := time.Now()
 	groups, err := r.upload(len(jobs))
@@ -555,6 +569,14 @@ func optConfig(spec *Spec, lr float64, batch, n int) engine.OptConfig {
 		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(spec.Momentum), Sched: sched}
 	}
 	return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7, Sched: sched}
+}
+
+// oneStep reports whether a run of n images at batch size batch takes a
+// single step under spec's cosine schedule, which then keeps a constant
+// rate (engine.NewSchedule).
+func oneStep(spec *Spec, batch, n int) bool {
+	kind, _ := spec.schedule()
+	return kind == engine.CosineLR && spec.Epochs*((n+batch-1)/batch) < 2
 }
 
 // errDiverged stops a run whose loss is no longer finite.
@@ -724,6 +746,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
 	}
 	opt := optConfig(spec, best.Config.LR, best.Config.BatchSize, len(idx))
+	if oneStep(spec, best.Config.BatchSize, len(idx)) {
+		r.logf("note: the retraining takes one step, so it keeps a constant rate: a cosine schedule would give that step its final rate (more training images or epochs make a schedule)")
+	}
 	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
 		Recipe: spec.Recipe, Augment: spec.Augment}
 	partial := filepath.Join(r.Dir, FinalPartial)

@@ -723,3 +723,25 @@ func TestReadOnlyOutputsKept(t *testing.T) {
 		}
 	}
 }
+
+// TestOneStepRunsSayTheirRateIsConstant: under a cosine schedule the runs
+// that take a single step (a batch as large as their training images, one
+// epoch) keep a constant rate, and the study says which they are; with a
+// second epoch they have a schedule and nothing is said.
+func TestOneStepRunsSayTheirRateIsConstant(t *testing.T) {
+	data := synthetic(400, 100)
+	for _, epochs := range []int{1, 2} {
+		spec := tinySpec()
+		spec.LRs, spec.BatchSizes, spec.Acts, spec.Epochs, spec.Schedule = []float64{0.001}, []int{64, 512}, []string{"relu"}, epochs, "cosine"
+		var log bytes.Buffer
+		r := newRunner(t, spec, t.TempDir(), data, false)
+		r.Log = &log
+		if err := r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		said := strings.Contains(log.String(), "note: the runs at batch size 512 take one step, so they keep a constant rate")
+		if said != (epochs == 1) || strings.Contains(log.String(), "batch size 64,") {
+			t.Errorf("%d epochs, batch sizes 64 and 512 on 300 images: the note said %v, want %v:\n%s", epochs, said, epochs == 1, log.String())
+		}
+	}
+}
