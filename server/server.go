@@ -381,13 +381,18 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			ct = sniffed
 		}
 	}
+	// The request's context ends when its client half-closes the
+	// connection after sending (HTTP/1.0 clients, nc -N), which is no
+	// reason to leave a whole request unanswered: the work is bounded by
+	// its own timeouts instead.
+	base := context.WithoutCancel(r.Context())
 	var x []float32
 	switch ct {
 	case "image/png", "image/jpeg", "image/gif":
 		// Decoding waits for its share of the decode memory budget
 		// (loader.DecodeBudget), so concurrent large images cannot exhaust
 		// memory; one that waits past the timeout gets 503.
-		dctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		dctx, cancel := context.WithTimeout(base, 10*time.Second)
 		x, err = loader.DecodeDigitContext(dctx, body)
 		cancel()
 		if err != nil {
@@ -452,7 +457,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errDeviceLost)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(base, 10*time.Second)
 	defer cancel()
 	probs, err := s.classify(ctx, x)
 	if errors.Is(err, engine.ErrDeviceLost) {

@@ -563,3 +563,29 @@ func TestStalledBodyGets408(t *testing.T) {
 		t.Errorf("after stalled bodies: %d %v", code, out)
 	}
 }
+
+// TestHalfClosedClientIsAnswered: a client that shuts its side of the
+// connection once its request is sent (an HTTP/1.0 client, nc -N) gets
+// its answer, not a 503 from the request's context ending at that EOF.
+func TestHalfClosedClientIsAnswered(t *testing.T) {
+	ts, _, _ := newTestServer(t)
+	body := pixelsJSON(aStroke())
+	for i := 0; i < 20; i++ {
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		conn.(*net.TCPConn).CloseWrite()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("request %d: no answer: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d from a half-closed client: %d %s, want 200", i, resp.StatusCode, b)
+		}
+	}
+}
