@@ -26,8 +26,28 @@ const (
 	MaxImagePixels = 10000 // per side
 )
 
-// ErrNoInk is returned for an image with nothing drawn on it.
+// ErrNoInk is returned for an image with nothing drawn on it; a
+// NoDigitError matches it too (errors.Is).
 var ErrNoInk = errors.New("no ink found: the image is blank (a digit must be darker or lighter than its background)")
+
+// NoDigitError is an image whose marks are too faint or too small to be a
+// digit.
+type NoDigitError struct{ Why string }
+
+func (e *NoDigitError) Error() string {
+	return "no digit found: the image is blank but for marks too faint or small (" + e.Why + ")"
+}
+
+// Is makes errors.Is(err, ErrNoInk) true.
+func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
+
+// MinInkContrast is the least difference from the background, as a
+// fraction of black to white, that the strongest mark of a digit has.
+const MinInkContrast = 0.1
+
+// minDigitSide is the fewest pixels a digit spans along its longer side
+// (more in images over 300 pixels: a hundredth of their longer side).
+const minDigitSide = 3
 
 // DecodeDigit decodes an image file's bytes and returns 784 values in
 // [0,1], MNIST layout (row-major, ink bright), waiting as long as it takes
@@ -290,6 +310,21 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		return nil, ErrNoInk
 	}
 	cw, ch := x1-x0+1, y1-y0+1
+	// What is left may still be no digit: a mark fainter than any pen's
+	// (a level or two off the background, JPEG noise on blank paper), or
+	// a dot, which the crop below would blow up to a digit's size.
+	strongest := 0.0
+	for _, v := range ink {
+		strongest = math.Max(strongest, v)
+	}
+	if strongest < MinInkContrast {
+		return nil, &NoDigitError{fmt.Sprintf("its strongest mark differs from the background by %.0f of 255 grey levels; a digit needs %.0f or more",
+			math.Round(255*strongest), math.Ceil(255*MinInkContrast))}
+	}
+	if side := max(minDigitSide, max(w, h)/100); max(cw, ch) < side {
+		return nil, &NoDigitError{fmt.Sprintf("its only mark is a dot of %dx%d pixels in %dx%d; a digit needs to be %d pixels or more across",
+			cw, ch, w, h, side)}
+	}
 	// Scale the longer side to 20 pixels.
 	scale := 20 / float64(max(cw, ch))
 	sw := max(1, int(math.Round(float64(cw)*scale)))

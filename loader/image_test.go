@@ -6,6 +6,7 @@ package loader
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/draw"
@@ -13,6 +14,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -229,6 +231,22 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		t.Errorf("an image 0 pixels wide: %v, want ErrNoInk", err)
 	}
 	wide := image.NewGray(image.Rect(0, 0, MaxImagePixels+1, 1))
+	dot := image.NewGray(image.Rect(0, 0, 50, 50))
+	copy(dot.Pix, blank.Pix)
+	dot.Pix[25*50+25] = 0
+	bigDot := image.NewGray(image.Rect(0, 0, 800, 600))
+	for i := range bigDot.Pix {
+		bigDot.Pix[i] = 255
+	}
+	for _, p := range []int{300*800 + 400, 300*800 + 401, 301*800 + 400, 301*800 + 401} {
+		bigDot.Pix[p] = 0
+	}
+	// Paper: a light grey with a few levels of noise.
+	paper := image.NewGray(image.Rect(0, 0, 120, 90))
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range paper.Pix {
+		paper.Pix[i] = uint8(232 + r.IntN(7))
+	}
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -243,11 +261,26 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		{"png cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "png")[:12], "damaged png image"},
 		{"jpeg cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "jpeg")[:4], "damaged jpeg image"},
 		{"gif cut in its header", []byte("GIF89a\x01"), "damaged gif image"},
+		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "differs from the background by 1 of 255 grey levels; a digit needs 26 or more"},
+		{"a dot", enc(t, dot, "png"), "its only mark is a dot of 1x1 pixels in 50x50"},
+		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 8 pixels or more across"},
+		{"blank paper as a JPEG", enc(t, paper, "jpeg"), "no digit found"},
 	} {
 		_, err := DecodeDigit(c.data)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
+		if strings.HasPrefix(c.want, "no ") && !errors.Is(err, ErrNoInk) {
+			t.Errorf("%s: %v is not ErrNoInk", c.name, err)
+		}
+	}
+	// Faint and small, but digits: a seven 30 levels off the paper, and
+	// one 4 pixels tall.
+	if _, err := DecodeDigit(enc(t, drawSeven(50, 50, color.Gray{220}, color.Gray{250}), "png")); err != nil {
+		t.Errorf("a seven 30 grey levels darker than its paper: %v", err)
+	}
+	if _, err := DecodeDigit(enc(t, drawSeven(6, 6, color.Black, color.White), "png")); err != nil {
+		t.Errorf("a seven in 6x6 pixels: %v", err)
 	}
 }
 
