@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"gorgonia.org/tensor"
@@ -95,11 +96,41 @@ type stEntry struct {
 
 // Snapshot reads a model's state into a Checkpoint.
 func Snapshot(m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (*Checkpoint, error) {
-	p, err := m.Params()
-	if err != nil {
+	return SnapshotInto(nil, m, cfg, pos, history)
+}
+
+// SnapshotInto is Snapshot reading the model's tensors into old's, where
+// old (a checkpoint of the same model that nothing uses any longer) has
+// them of the right lengths: a training's checkpoint after every epoch
+// then allocates, and the system maps, no new memory. old may be nil.
+func SnapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (*Checkpoint, error) {
+	reuse := func(b []float32, n int) []float32 {
+		if len(b) == n {
+			return b
+		}
+		return make([]float32, n)
+	}
+	var p, s1, s2 []float32
+	if old != nil {
+		p, s1, s2 = old.Params, old.S1, old.S2
+	}
+	p = reuse(p, m.P.Len())
+	if err := m.E.Read(m.P, 0, p); err != nil {
 		return nil, err
 	}
-	s1, s2, step, err := m.OptState()
+	s1 = reuse(s1, m.S1.Len())
+	if err := m.E.Read(m.S1, 0, s1); err != nil {
+		return nil, err
+	}
+	if m.S2 != nil {
+		s2 = reuse(s2, m.S2.Len())
+		if err := m.E.Read(m.S2, 0, s2); err != nil {
+			return nil, err
+		}
+	} else {
+		s2 = nil
+	}
+	step, err := m.step()
 	if err != nil {
 		return nil, err
 	}
@@ -129,22 +160,41 @@ func (c *Checkpoint) tensors() []namedData {
 
 // Encode returns the checkpoint file's bytes.
 func (c *Checkpoint) Encode() ([]byte, error) {
+	head, parts, err := c.encode()
+	if err != nil {
+		return nil, err
+	}
+	n := len(head)
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, head...)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// encode returns the checkpoint file in pieces: the header (its length
+// and JSON) and the tensors' data, one piece per tensor, which on a
+// little-endian machine are the checkpoint's own tensors seen as bytes
+// (not copied: they must not change until the pieces are written).
+func (c *Checkpoint) encode() (head []byte, parts [][]byte, err error) {
 	if len(c.Params) != c.Arch.NumParams() {
-		return nil, fmt.Errorf("checkpoint: %d parameters for an architecture of %d", len(c.Params), c.Arch.NumParams())
+		return nil, nil, fmt.Errorf("checkpoint: %d parameters for an architecture of %d", len(c.Params), c.Arch.NumParams())
 	}
 	ts := c.tensors()
-	var data bytes.Buffer
 	header := map[string]any{}
+	h := sha256.New()
+	size := 0
 	for _, t := range ts {
-		start := data.Len()
-		buf := make([]byte, 4*len(t.data))
-		for i, v := range t.data {
-			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
-		}
-		data.Write(buf)
-		header[t.name] = stEntry{Dtype: "F32", Shape: t.shape, DataOffsets: [2]int{start, data.Len()}}
+		b := floatBytes(t.data)
+		h.Write(b)
+		parts = append(parts, b)
+		header[t.name] = stEntry{Dtype: "F32", Shape: t.shape, DataOffsets: [2]int{size, size + len(b)}}
+		size += len(b)
 	}
-	sum := sha256.Sum256(data.Bytes())
 	am, _ := json.Marshal(archMeta{c.Arch, c.Arch.Act.String()})
 	omv := optMeta{Kind: OptName(c.Opt.Kind), LR: c.Opt.LR, Beta1: c.Opt.Beta1, Beta2: c.Opt.Beta2, Eps: c.Opt.Eps, Momentum: c.Opt.Momentum}
 	if c.Opt.Sched.Kind != ConstantLR {
@@ -154,11 +204,11 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	cm, _ := json.Marshal(c.Config)
 	pm, err := json.Marshal(c.Position)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: position: %w", err)
+		return nil, nil, fmt.Errorf("checkpoint: position: %w", err)
 	}
 	hm, err := json.Marshal(c.History)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: history: %w", err)
+		return nil, nil, fmt.Errorf("checkpoint: history: %w", err)
 	}
 	meta := map[string]string{
 		"format":    CheckpointFormat,
@@ -167,23 +217,41 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 		"config":    string(cm),
 		"position":  string(pm),
 		"history":   string(hm),
-		"sha256":    hex.EncodeToString(sum[:]),
+		"sha256":    hex.EncodeToString(h.Sum(nil)),
 	}
 	meta["meta_sha256"] = metaSum(meta)
 	header["__metadata__"] = meta
 	hb, err := json.Marshal(header)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Pad the header with spaces so the data starts 8-byte aligned.
 	for (8+len(hb))%8 != 0 {
 		hb = append(hb, ' ')
 	}
-	out := make([]byte, 8, 8+len(hb)+data.Len())
-	binary.LittleEndian.PutUint64(out, uint64(len(hb)))
-	out = append(out, hb...)
-	return append(out, data.Bytes()...), nil
+	head = make([]byte, 8, 8+len(hb))
+	binary.LittleEndian.PutUint64(head, uint64(len(hb)))
+	return append(head, hb...), parts, nil
 }
+
+// floatBytes is v as little-endian float32 bytes: v's own memory where
+// the machine is little-endian, else a converted copy.
+func floatBytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	if littleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	}
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
+
+// littleEndian reports whether this machine stores numbers little-endian.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // Save writes the checkpoint atomically (temporary file and rename). It
 // refuses one holding NaN or infinite values (see finite.go), leaving the
@@ -192,7 +260,7 @@ func (c *Checkpoint) Save(path string) error {
 	if err := c.CheckFinite(); err != nil {
 		return fmt.Errorf("checkpoint not saved: %w", err)
 	}
-	b, err := c.Encode()
+	head, parts, err := c.encode()
 	if err != nil {
 		return err
 	}
@@ -201,7 +269,7 @@ func (c *Checkpoint) Save(path string) error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	return fileutil.WriteAtomic(path, b, 0o644)
+	return fileutil.WriteAtomicSet([]fileutil.File{{Path: path, Data: head, Perm: 0o644, Parts: parts}})
 }
 
 // MaxCheckpointBytes bounds a checkpoint file (the reference model's,

@@ -465,16 +465,25 @@ func (m *Model) OptState() (s1, s2 []float32, step float32, err error) {
 			return
 		}
 	}
+	step, err = m.step()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return s1, s2, step, nil
+}
+
+// step reads the optimizer's step count back (one per layer, all equal).
+func (m *Model) step() (float32, error) {
 	st := make([]float32, m.Step.Len())
-	if err = m.E.Read(m.Step, 0, st); err != nil {
-		return
+	if err := m.E.Read(m.Step, 0, st); err != nil {
+		return 0, err
 	}
 	for _, v := range st[1:] {
 		if v != st[0] {
-			return nil, nil, 0, fmt.Errorf("model: the layers' optimizer step counts differ (%v)", st)
+			return 0, fmt.Errorf("model: the layers' optimizer step counts differ (%v)", st)
 		}
 	}
-	return s1, s2, st[0], nil
+	return st[0], nil
 }
 
 // SetOptState restores the optimizer state.

@@ -559,6 +559,24 @@ func TestDivergedTrainingFailsLoudly(t *testing.T) {
 	}
 }
 
+// TestDivergedCheckpointSaysItIsUnusable: a rate so large that one
+// epoch's last update leaves finite weights no forward pass survives (a
+// step an epoch, --lr 1e30): the run diverges in the next epoch, or fails
+// its test after the last, and says that the checkpoint it kept gives
+// non-finite outputs too, not that it is a finite one to go on from.
+func TestDivergedCheckpointSaysItIsUnusable(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 200, 50)
+	for _, epochs := range []string{"2", "1"} {
+		out := filepath.Join(dir, "m"+epochs+".safetensors")
+		_, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--threads", "1", "--data", dir, "--train-limit", "100", "--epochs", epochs,
+			"--lr", "1e30", "--out", out)
+		if code != 1 || !strings.Contains(stderr, "the checkpoint after epoch 1 in "+out+" cannot be used either") || strings.Contains(stderr, "last finite checkpoint") {
+			t.Errorf("--epochs %s at --lr 1e30: exit %d, want 1 and the checkpoint called unusable\n%s", epochs, code, stderr)
+		}
+	}
+}
+
 // TestNonFiniteModelIsRefused (issue 18, item 1): a checkpoint holding NaN
 // weights is refused by eval, predict, export and serve, which print no
 // answer; export writes nothing and serve does not start listening.

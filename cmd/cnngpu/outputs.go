@@ -382,3 +382,56 @@ func isJSONLines(head []byte) bool {
 	line, _, _ := bytes.Cut(head, []byte("\n"))
 	return len(line) > 0 && line[0] == '{' && json.Valid(line)
 }
+
+// checkSpace refuses a run whose checkpoints (outs, size bytes each) do
+// not fit in the free space of their folders' file systems, before any
+// training: a full disk would otherwise fail the first checkpoint after
+// its epoch had trained. Each write needs its full size while the file it
+// replaces is still there. Where the free space cannot be read, nothing
+// is refused.
+func checkSpace(outs []string, size int64) error {
+	need := map[string]int64{}
+	var dirs []string
+	for _, out := range outs {
+		dir := existingFolder(filepath.Dir(out))
+		if _, ok := need[dir]; !ok {
+			dirs = append(dirs, dir)
+		}
+		need[dir] += size
+	}
+	for _, dir := range dirs {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			continue
+		}
+		free := int64(st.Bavail) * int64(st.Bsize)
+		if free >= need[dir] {
+			continue
+		}
+		what := fmt.Sprintf("a checkpoint takes %s", megabytes(size))
+		if n := need[dir] / size; n > 1 {
+			what = fmt.Sprintf("the %d checkpoints take %s", n, megabytes(need[dir]))
+		}
+		return usageErrorf("--out %s: the file system of %s has %s free, and %s (the weights and the optimizer's state): free some space there, or give --out a folder on another disk",
+			outs[0], dir, megabytes(free), what)
+	}
+	return nil
+}
+
+// existingFolder is dir, or the nearest folder above it that exists (the
+// one a new folder for --out would be made in).
+func existingFolder(dir string) string {
+	for {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return dir
+		}
+		dir = up
+	}
+}
+
+// megabytes is n bytes in MB (10^6), to one decimal.
+func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

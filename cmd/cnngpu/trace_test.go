@@ -80,8 +80,9 @@ func parseTrace(t *testing.T, stderr string) ([]traceRow, time.Duration) {
 // TestTraceCPUTrain: a CPU training of two epochs on generated data with
 // CNNGPU_TRACE=1 lists the wait for the data (read on another goroutine
 // while the engine starts: its row comes last, beside the others), the
-// two uploads, the model, both epochs with their checkpoint writes nested,
-// and the test evaluation; the command's own top-level phases sum to no
+// two uploads, the model, both epochs with their checkpoints' reading back
+// nested, the test evaluation, the waits for the checkpoints' writes and
+// the writes themselves (on the writer's goroutine, beside the rest); the command's own top-level phases sum to no
 // more than the wall time the
 // table states, and that to no more than the process's wall time as
 // measured from outside (plus the tick the process start is rounded to).
@@ -109,8 +110,11 @@ func TestTraceCPUTrain(t *testing.T) {
 		{trace.ModelSetup, 0, 1, false},
 		{trace.Epoch, 0, 2, false},
 		{trace.Checkpoint, 1, 2, false},
+		{trace.CheckpointWait, 1, 1, false}, // epoch 2's save waits for epoch 1's write
 		{trace.TestEval, 0, 1, false},
+		{trace.CheckpointWait, 0, 1, false}, // the last write, beside the test
 		{trace.ReadData, 0, 1, true},
+		{trace.CheckpointWrite, 0, 2, true},
 	}
 	if runtime.GOOS == "linux" {
 		wants = append([]want{{trace.StartToMain, 0, 1, false}}, wants...)
@@ -122,8 +126,8 @@ func TestTraceCPUTrain(t *testing.T) {
 		if r.depth == 0 && !r.aside {
 			top += r.total
 		}
-		// (The wait may round to 0: the read can end first.)
-		if r.total <= 0 && r.name != trace.StartToMain && r.name != trace.DataWait {
+		// (A wait may round to 0: the read or the write can end first.)
+		if r.total <= 0 && r.name != trace.StartToMain && r.name != trace.DataWait && r.name != trace.CheckpointWait {
 			t.Errorf("%s: %v", r.name, r.total)
 		}
 	}

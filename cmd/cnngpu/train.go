@@ -198,8 +198,22 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			return nil, err
 		}
 	}
+	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt)); err != nil {
+		return nil, err
+	}
 	s.outs = outs
 	return s, nil
+}
+
+// checkpointBytes is about the size of a checkpoint of arch trained with
+// opt: the weights and the optimizer's state (one moment for SGD, two for
+// Adam) as float32s, and a header of at most a few tens of KB.
+func checkpointBytes(arch engine.Arch, opt engine.OptConfig) int64 {
+	tensors := int64(2)
+	if opt.Kind == engine.Adam {
+		tensors = 3
+	}
+	return tensors*4*int64(arch.NumParams()) + 64<<10
 }
 
 // lockOutputs takes, for the whole run, a lock on each checkpoint path in
@@ -600,21 +614,43 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// hookFailed: writing --out or --metrics failed, with its own message
 	// of what is kept (an engine error is the run's, below).
 	hookFailed := false
+	// An epoch's checkpoint is read back from the engine at once, and
+	// encoded and written on the writer's goroutine while the next epoch
+	// trains; the next save waits for it first, and reports its failure as
+	// a failed save. Until a write is done, saved names the checkpoint
+	// before it, which is what out holds.
+	writer := engine.NewCheckpointWriter(out)
+	defer writer.Close() // no write outlives the run
+	wait := func() error {
+		ck, err := writer.Wait()
+		if ck != nil && err == nil {
+			saved = &ck.Position
+		}
+		return err
+	}
+	// failed is a save that failed with err: what out holds, and how to go on.
+	failed := func(err error) error {
+		hookFailed = true
+		if saved != nil {
+			return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",
+				err, saved.Epoch+1, saved.Step, resumeCommand(out, s.again))}
+		}
+		return fmt.Errorf("--out: %w", err)
+	}
 	save := func(pos engine.Position) error {
-		defer trace.Begin(trace.Checkpoint).End()
-		ck, err := engine.Snapshot(m, cfg, pos, hist)
+		if err := wait(); err != nil {
+			return failed(err)
+		}
+		sp := trace.Begin(trace.Checkpoint)
+		ck, err := engine.SnapshotInto(writer.Spare(), m, cfg, pos, slices.Clone(hist))
+		sp.End()
 		if err != nil {
 			return err // the engine's: the run's error path says what is kept
 		}
-		if err := ck.Save(out); err != nil {
-			hookFailed = true
-			if saved != nil {
-				return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",
-					err, saved.Epoch+1, saved.Step, resumeCommand(out, s.again))}
-			}
-			return fmt.Errorf("--out: %w", err)
+		if err := ck.CheckFinite(); err != nil {
+			return failed(fmt.Errorf("checkpoint not saved: %w", err))
 		}
-		saved = &pos
+		writer.Start(ck)
 		return nil
 	}
 	tr := &engine.Trainer{M: m, Data: r.train, TrainIdx: trainIdx, ValIdx: r.valIdx, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize,
@@ -635,6 +671,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		if s.metric != "" {
 			if err := r.writeMetrics(seed, hist); err != nil {
+				if werr := wait(); werr != nil {
+					return failed(werr)
+				}
 				hookFailed = true
 				return keptCheckpoint(fmt.Errorf("--metrics: %w", err), out, saved, cfg.Epochs, s.again)
 			}
@@ -653,14 +692,27 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			}
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
 		}
-		if serr := save(pos); serr != nil {
+		serr := save(pos)
+		if serr == nil {
+			if serr = wait(); serr != nil {
+				serr = failed(serr)
+			}
+		}
+		if serr != nil {
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
 		return seedResult{}, withCode(130, resumable{fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: %s",
 			pos.Epoch+1, pos.Step, out, resumeCommand(out, s.again))})
 	}
+	if err != nil && !hookFailed {
+		// The last finished epoch's checkpoint lands (or fails) before
+		// the error says what out holds.
+		if werr := wait(); werr != nil {
+			fmt.Fprintf(r.stderr, "cnngpu: train: writing the last checkpoint: %v\n", werr)
+		}
+	}
 	if isDivergence(err) {
-		return seedResult{}, divergedError(err, e, opt, out, saved)
+		return seedResult{}, divergedError(err, e, opt, out, saved, saved != nil && r.unusable(out, trainIdx))
 	}
 	if err != nil {
 		if hookFailed {
@@ -672,6 +724,10 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	ev := trace.Begin(trace.TestEval)
 	res, err := engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
 	ev.End()
+	// The last epoch's checkpoint was written beside the test.
+	if werr := wait(); werr != nil {
+		return seedResult{}, failed(werr)
+	}
 	if errors.Is(err, engine.ErrInterrupted) {
 		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: %s eval --model %s",
 			out, self(), shell.Quote(out)))
@@ -680,9 +736,28 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
 	}
 	if !engine.IsFinite(res.Loss) {
-		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved)
+		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved, true)
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
+}
+
+// unusable reports whether the checkpoint at out, that of a run which has
+// since diverged, gives non-finite outputs itself: the updates that ended
+// its epoch can leave finite weights too large for any forward pass (an
+// extreme --lr). It is judged on the first training images; false where
+// that cannot be done.
+func (r *trainRun) unusable(out string, trainIdx []int32) bool {
+	ck, err := engine.LoadCheckpoint(out)
+	if err != nil {
+		return false
+	}
+	m, err := engine.NewModelFrom(r.e, ck)
+	if err != nil {
+		return false
+	}
+	defer m.Release()
+	res, err := engine.EvaluateContext(context.Background(), m, r.train, trainIdx[:min(len(trainIdx), engine.DefaultEvalBatch)], 0, false)
+	return err == nil && !engine.IsFinite(res.Loss)
 }
 
 // keptCheckpoint adds to err, a failure of the engine during training or

@@ -87,7 +87,7 @@ func fileMode(path string, perm os.FileMode) os.FileMode {
 // named pipe, a socket, a folder) is refused, as a rename would replace
 // it.
 func WriteAtomic(path string, data []byte, perm os.FileMode) error {
-	return WriteAtomicSet([]File{{path, data, perm}})
+	return WriteAtomicSet([]File{{Path: path, Data: data, Perm: perm}})
 }
 
 // File is one file of WriteAtomicSet.
@@ -95,6 +95,9 @@ type File struct {
 	Path string
 	Data []byte
 	Perm os.FileMode
+	// Parts are written after Data, in order: a large file's pieces
+	// need not be joined into one buffer first.
+	Parts [][]byte
 }
 
 // WriteAtomicSet writes files as WriteAtomic does, all or none as far
@@ -128,6 +131,11 @@ func WriteAtomicSet(files []File) error {
 		}
 		name := tmp.Name()
 		_, werr := tmp.Write(f.Data)
+		for _, p := range f.Parts {
+			if werr == nil {
+				_, werr = tmp.Write(p)
+			}
+		}
 		if werr == nil {
 			werr = tmp.Sync()
 		}

@@ -188,7 +188,8 @@ func TestWriteAtomicSet(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.npy"), filepath.Join(dir, "b.npy")
 	os.WriteFile(a, []byte("old a"), 0o644)
-	err := WriteAtomicSet([]File{{a, []byte("new a"), 0o644}, {b, []byte("new b"), 0o644}, {filepath.Join(dir, "missing", "c.npy"), []byte("c"), 0o644}})
+	err := WriteAtomicSet([]File{{Path: a, Data: []byte("new a"), Perm: 0o644}, {Path: b, Data: []byte("new b"), Perm: 0o644},
+		{Path: filepath.Join(dir, "missing", "c.npy"), Data: []byte("c"), Perm: 0o644}})
 	var we *WriteError
 	if !errors.As(err, &we) || !strings.Contains(we.Path, "c.npy") {
 		t.Fatalf("a set with an unwritable file: %v, want a WriteError naming it", err)
@@ -202,7 +203,8 @@ func TestWriteAtomicSet(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
-	if err := WriteAtomicSet([]File{{a, []byte("new a"), 0o644}, {b, []byte("new b"), 0o600}}); err != nil {
+	// b in pieces: Data, then Parts in order.
+	if err := WriteAtomicSet([]File{{Path: a, Data: []byte("new a"), Perm: 0o644}, {Path: b, Data: []byte("ne"), Parts: [][]byte{[]byte("w "), nil, []byte("b")}, Perm: 0o600}}); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]string{a: "new a", b: "new b"} {

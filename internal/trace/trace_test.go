@@ -95,13 +95,13 @@ func TestFormat(t *testing.T) {
 	var b strings.Builder
 	tb.Write(&b)
 	want := `cnngpu trace: wall time by phase (milliseconds; nested phases indented under theirs and included in them)
-phase                               count       total       first   share
-process start to main                   1        12.0                0.6%  (/proc/self/stat start time: to a clock tick, 10 ms)
-reading and decompressing the data      1       480.2               24.0%
-epoch                                   2      1500.0      1000.0   75.0%
-  checkpoint write                      2         6.0         4.0    0.3%
-(in no phase above)                               7.8                0.4%
-wall: process start to this table              2000.0
+phase                                 count       total       first   share
+process start to main                     1        12.0                0.6%  (/proc/self/stat start time: to a clock tick, 10 ms)
+reading and decompressing the data        1       480.2               24.0%
+epoch                                     2      1500.0      1000.0   75.0%
+  checkpoint: reading the model back      2         6.0         4.0    0.3%
+(in no phase above)                                 7.8                0.4%
+wall: process start to this table                2000.0
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)

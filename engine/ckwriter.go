@@ -1,0 +1,84 @@
+// ckwriter.go: a training's checkpoints written beside it. Encoding a
+// checkpoint (its SHA-256 over the 38 MB of the reference model with
+// Adam's moments) and writing, syncing and renaming its file take tens to
+// hundreds of milliseconds, as long as a GPU's epoch: CheckpointWriter
+// does that on a goroutine of its own while the next epoch trains, one
+// checkpoint at a time. The model's state is read back before (Snapshot,
+// at the epoch's end), so training on does not change what is written.
+
+package engine
+
+import "github.com/cnngpu/cnngpu/internal/trace"
+
+// CheckpointWriter writes checkpoints to one path on its own goroutine.
+// Its methods are for one goroutine (the training's).
+type CheckpointWriter struct {
+	path    string
+	jobs    chan *Checkpoint
+	done    chan error
+	pending *Checkpoint // being written; nil: none
+	spare   *Checkpoint // the last one written, no longer used
+}
+
+// NewCheckpointWriter starts a writer of checkpoints to path; Close stops it.
+func NewCheckpointWriter(path string) *CheckpointWriter {
+	w := &CheckpointWriter{path: path, jobs: make(chan *Checkpoint), done: make(chan error, 1)}
+	go func() {
+		defer trace.Aside()()
+		for ck := range w.jobs {
+			sp := trace.Begin(trace.CheckpointWrite)
+			err := ck.Save(path)
+			sp.End()
+			w.done <- err
+		}
+	}()
+	return w
+}
+
+// Start begins writing ck, whose tensors must not change until the write
+// is done. The write before must have been waited for.
+func (w *CheckpointWriter) Start(ck *Checkpoint) {
+	if w.pending != nil {
+		panic("engine: CheckpointWriter.Start with a write in flight")
+	}
+	w.pending = ck
+	w.jobs <- ck
+}
+
+// Wait waits for the write in flight and returns its checkpoint (nil when
+// none was in flight) and its error: the file at the path is then the new
+// checkpoint, or, on an error, as it was.
+func (w *CheckpointWriter) Wait() (*Checkpoint, error) {
+	ck := w.pending
+	if ck == nil {
+		return nil, nil
+	}
+	sp := trace.Begin(trace.CheckpointWait)
+	err := <-w.done
+	sp.End()
+	w.pending = nil
+	if err != nil {
+		return ck, err
+	}
+	w.spare = ck
+	return ck, nil
+}
+
+// Spare hands over the last checkpoint written, for SnapshotInto to reuse
+// its tensors (nil when there is none, or a write is in flight); the
+// writer keeps no hold on it.
+func (w *CheckpointWriter) Spare() *Checkpoint {
+	if w.pending != nil {
+		return nil
+	}
+	ck := w.spare
+	w.spare = nil
+	return ck
+}
+
+// Close waits for the write in flight (its error is Wait's to report;
+// Close drops it) and stops the writer's goroutine.
+func (w *CheckpointWriter) Close() {
+	w.Wait()
+	close(w.jobs)
+}
