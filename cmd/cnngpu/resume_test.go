@@ -108,6 +108,31 @@ func TestMetricsFailureKeepsTheEpoch(t *testing.T) {
 	}
 }
 
+// TestCheckpointFailureKeepsTheOneBefore: a checkpoint whose write fails
+// (written beside the next epoch) stops the run at the next save or at
+// its end, with exit 1, no result, and the message naming the checkpoint
+// before it as the one to resume.
+func TestCheckpointFailureKeepsTheOneBefore(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 4000, 50)
+	out := filepath.Join(dir, "c.safetensors")
+	cmd, se := startTrain(t, dir, "--epochs", "3", "--recipe", "reference", "--out", out)
+	waitFor(t, "the first epoch's checkpoint", cmd, func() bool { return exists(out) })
+	// The next checkpoint cannot replace a folder.
+	os.Remove(out)
+	os.Mkdir(out, 0o755)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("checkpoint unwritable: %v, want exit 1\n%s", err, se.String())
+	}
+	msg := se.String()
+	if !strings.Contains(msg, "--out: writing "+out) || !strings.Contains(msg, "the checkpoint there is intact (it resumes at epoch ") ||
+		strings.Contains(msg, "test accuracy") {
+		t.Errorf("checkpoint unwritable:\n%s", msg)
+	}
+}
+
 // TestResumeRefusals: settings a resumed run must not change, and the
 // words for a run that has already trained its epochs.
 func TestResumeRefusals(t *testing.T) {
