@@ -142,7 +142,11 @@ func ParseImages(name string, raw []byte) (*Images, error) {
 	// n against what the body holds, not n*per against its length: the
 	// product of a hostile count can overflow a 32-bit int.
 	if n > len(body)/per {
-		return nil, fmt.Errorf("%s: truncated: header says %d images of %d bytes, file holds %d images", name, n, per, len(body)/per)
+		held := fmt.Sprintf("%d images", len(body)/per)
+		if len(body)/per == 1 {
+			held = "1 image"
+		}
+		return nil, fmt.Errorf("%s: truncated: header says %d images of %d bytes, file holds %s", name, n, per, held)
 	}
 	if extra := len(body) - n*per; extra != 0 {
 		return nil, fmt.Errorf("%s: %d bytes of trailing data after %d images of %d bytes", name, extra, n, per)

@@ -70,6 +70,9 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		if f := sniff(data); f != "" {
 			return nil, fmt.Errorf("damaged %s image: %v", f, err)
 		}
+		if kind := otherKind(data); kind != nil {
+			return nil, kind
+		}
 		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
 	}
 	if end, ok := imageEnd(format, data); ok {
@@ -113,6 +116,52 @@ func sniff(data []byte) string {
 		return "gif"
 	}
 	return ""
+}
+
+// OtherKindError is a file of a kind known not to be a PNG, JPEG or GIF
+// image: another image format, an IDX file, an archive.
+type OtherKindError struct {
+	Kind string // "a WebP image", "an IDX image file", ...
+	Hint string // what to do
+	IDX  bool   // an IDX image file (predict --idx reads those)
+}
+
+func (e *OtherKindError) Error() string {
+	return e.Kind + ", not a PNG, JPEG or GIF image: " + e.Hint
+}
+
+// otherKind names the kind of data where its first bytes say it is one
+// that cnngpu does not read as an image (nil where they do not tell).
+func otherKind(data []byte) *OtherKindError {
+	convert := "convert it to PNG or JPEG first (for example: magick FILE digit.png)"
+	has := func(at int, sig string) bool {
+		return len(data) >= at+len(sig) && string(data[at:at+len(sig)]) == sig
+	}
+	switch {
+	case has(0, "\x00\x00\x08\x03"):
+		return &OtherKindError{Kind: "an IDX image file (MNIST's format)", Hint: "classify all of its images with --idx FILE", IDX: true}
+	case has(0, "\x00\x00\x08\x01"):
+		return &OtherKindError{Kind: "an IDX label file (MNIST's format)", Hint: "give it as --labels beside --idx IMAGES"}
+	case has(0, "\x1f\x8b"):
+		return &OtherKindError{Kind: "a gzip file", Hint: "an IDX file compressed (MNIST's .gz) is read by --idx FILE; an image must be given as it is"}
+	case has(0, "RIFF") && has(8, "WEBP"):
+		return &OtherKindError{Kind: "a WebP image", Hint: convert}
+	case has(4, "ftyp") && (has(8, "heic") || has(8, "heix") || has(8, "mif1") || has(8, "msf1") || has(8, "hevc")):
+		return &OtherKindError{Kind: "a HEIC image (an iPhone's photo format)", Hint: convert + ", or set the camera to save JPEG ('Most Compatible')"}
+	case has(4, "ftyp") && (has(8, "avif") || has(8, "avis")):
+		return &OtherKindError{Kind: "an AVIF image", Hint: convert}
+	case has(0, "BM"):
+		return &OtherKindError{Kind: "a BMP image", Hint: convert}
+	case has(0, "II*\x00"), has(0, "MM\x00*"):
+		return &OtherKindError{Kind: "a TIFF image", Hint: convert}
+	case has(0, "%PDF-"):
+		return &OtherKindError{Kind: "a PDF document", Hint: "export the page with the digit as PNG first (for example: pdftoppm -png -r 100 FILE digit)"}
+	}
+	text := bytes.TrimLeft(data[:min(len(data), 512)], "\xef\xbb\xbf \t\r\n")
+	if bytes.HasPrefix(text, []byte("<svg")) || bytes.HasPrefix(text, []byte("<?xml")) && bytes.Contains(data[:min(len(data), 4096)], []byte("<svg")) {
+		return &OtherKindError{Kind: "an SVG drawing", Hint: "render it to PNG first (for example: rsvg-convert -o digit.png FILE)"}
+	}
+	return nil
 }
 
 // grey returns the image as luminance in [0,1], transparent parts

@@ -265,6 +265,12 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		{"a dot", enc(t, dot, "png"), "its only mark is a dot of 1x1 pixels in 50x50"},
 		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 8 pixels or more across"},
 		{"blank paper as a JPEG", enc(t, paper, "jpeg"), "no digit found"},
+		{"an IDX image file", []byte("\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x1c\x00\x00\x00\x1c"), "an IDX image file (MNIST's format), not a PNG, JPEG or GIF image: classify all of its images with --idx FILE"},
+		{"a gzip file", []byte("\x1f\x8b\x08\x00rest"), "a gzip file, not a PNG"},
+		{"a WebP image", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), "a WebP image, not a PNG, JPEG or GIF image: convert it to PNG or JPEG first"},
+		{"a HEIC image", []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00"), "a HEIC image"},
+		{"an SVG drawing", []byte("\xef\xbb\xbf<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>"), "an SVG drawing, not a PNG"},
+		{"a PDF", []byte("%PDF-1.7\n"), "a PDF document"},
 	} {
 		_, err := DecodeDigit(c.data)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -372,13 +372,28 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
+	if len(body) == 0 {
+		writeError(w, http.StatusBadRequest, `empty body: send an image (image/png, image/jpeg, image/gif) or JSON {"pixels": [784 numbers in 0..1]}`)
+		return
+	}
+	sent := ct
 	switch ct {
 	case "", "application/x-www-form-urlencoded", "application/octet-stream":
-		// No type, curl's default for --data-binary, or "some bytes":
-		// an image is taken for what its first bytes say it is.
-		switch sniffed := http.DetectContentType(body); sniffed {
-		case "image/png", "image/jpeg", "image/gif":
+		// No type, curl's default for --data and --data-binary, or "some
+		// bytes": an image is taken for what its first bytes say it is,
+		// and an object for JSON.
+		switch sniffed := http.DetectContentType(body); {
+		case sniffed == "image/png", sniffed == "image/jpeg", sniffed == "image/gif":
 			ct = sniffed
+		case bytes.HasPrefix(bytes.TrimLeft(bytes.TrimPrefix(body, utf8BOM), " \t\r\n"), []byte("{")):
+			ct = "application/json"
+			if int64(len(body)) > MaxJSONBody {
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("JSON body (784 numbers take about 20 KB) larger than the %d-byte limit", MaxJSONBody))
+				return
+			}
+		default:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf(`the body (sent as %q) is neither a PNG, JPEG or GIF image nor JSON {"pixels": [784 numbers in 0..1]}`, sent))
+			return
 		}
 	}
 	// The request's context ends when its client half-closes the
@@ -405,6 +420,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "application/json":
+		// A byte-order mark, which some editors and Windows tools put
+		// first, is not JSON but says nothing against it.
+		body = bytes.TrimPrefix(body, utf8BOM)
 		var req pixelsRequest
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
@@ -474,6 +492,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, NewResult(probs))
 }
+
+// utf8BOM is UTF-8's byte-order mark.
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // keyProblem checks the keys of body, a JSON value that decoded into a
 // pixelsRequest: "" when it is null or an object whose keys are "pixels"

@@ -171,8 +171,11 @@ func TestRefusals(t *testing.T) {
 		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
 		{"wrong type", "text/plain", []byte("7"), 400, "unsupported content type"},
-		{"no type", "", []byte("7"), 400, "unsupported content type"},
-		{"a form", "application/x-www-form-urlencoded", []byte("digit=7"), 400, "unsupported content type"},
+		{"no type", "", []byte("7"), 400, `the body (sent as "") is neither a PNG, JPEG or GIF image nor JSON`},
+		{"a form", "application/x-www-form-urlencoded", []byte("digit=7"), 400, `the body (sent as "application/x-www-form-urlencoded") is neither`},
+		{"bytes", "application/octet-stream", []byte("\x00\x01garbage"), 400, "is neither a PNG, JPEG or GIF image nor JSON"},
+		{"an empty body", "image/png", nil, 400, "empty body: send an image"},
+		{"blank pixels with no type", "", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
 		{"not an image", "image/png", []byte("not a png"), 400, "not a PNG, JPEG or GIF"},
 		{"blank image", "image/png", blankPNG(), 400, "no ink"},
 		{"blank pixels", "application/json", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
@@ -192,6 +195,17 @@ func TestRefusals(t *testing.T) {
 	}
 	if resp, err := http.Post(ts.URL+"/healthz", "application/json", nil); err != nil || resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST /healthz: %v %v, want 405 allowing GET and HEAD", resp, err)
+	}
+	// JSON sent with no type, as curl --data's form type, or after a
+	// byte-order mark is read as JSON.
+	for _, c := range []struct{ ctype, body string }{
+		{"", string(pixelsJSON(aStroke()))},
+		{"application/x-www-form-urlencoded", " \n" + string(pixelsJSON(aStroke()))},
+		{"application/json", "\xef\xbb\xbf" + string(pixelsJSON(aStroke()))},
+	} {
+		if code, out := post(t, ts.URL+"/v1/predict", c.ctype, []byte(c.body)); code != 200 {
+			t.Errorf("JSON sent as %q (%.12q...): %d %v, want 200", c.ctype, c.body, code, out)
+		}
 	}
 	// Still serving after all that.
 	if code, _ := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(aStroke())); code != 200 {

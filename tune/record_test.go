@@ -162,7 +162,7 @@ func TestRenderKeepsRecordOfLostRuns(t *testing.T) {
 			os.Rename(filepath.Join(runs, e.Name()), filepath.Join(dir, e.Name()))
 		}
 	}
-	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), "lists 1 finished configurations") || !strings.Contains(err.Error(), c.Label()) {
+	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), "lists 1 finished configuration whose run files are missing") || !strings.Contains(err.Error(), c.Label()) {
 		t.Errorf("a run file gone: %v; want it refused, naming %s", err, c.Label())
 	}
 	kept("a run file gone")

@@ -96,8 +96,8 @@ func Render(dir, machine string) error {
 		if n > 3 {
 			lost = append(lost[:3], fmt.Sprintf("and %d more", n-3))
 		}
-		return fmt.Errorf("%s lists %d finished configurations whose run files are missing from %s (%s): nothing redrawn, so that %s and %s, the only record of them left, are kept; restore those run files, or move %s away to redraw from the runs there are",
-			filepath.Join(dir, ResultsFile), n, filepath.Join(dir, RunsDir), strings.Join(lost, "; "), ResultsFile, ReportFile, ResultsFile)
+		return fmt.Errorf("%s lists %s whose run files are missing from %s (%s): nothing redrawn, so that %s and %s, the only record of them left, are kept; restore those run files, or move %s away to redraw from the runs there are",
+			filepath.Join(dir, ResultsFile), plural(n, "finished configuration"), filepath.Join(dir, RunsDir), strings.Join(lost, "; "), ResultsFile, ReportFile, ResultsFile)
 	}
 	if err := WriteResults(dir, spec.RecipeLabel(), results); err != nil {
 		return err

@@ -20,7 +20,7 @@ func checkLR(lr float64) (float64, error) {
 	// rounds to 0 or overflows there would train on nothing and write a
 	// checkpoint that no command loads.
 	if f := float32(lr); !(f > 0) || math.IsInf(float64(f), 0) {
-		return 0, usageErrorf("--lr %v: expected a positive finite number (as a 32-bit float: about 1e-38 to 3e38), e.g. 0.001", lr)
+		return 0, usageErrorf("--lr %v: expected a positive finite number (as a 32-bit float: about 1.4e-45 to 3.4e38), e.g. 0.001", lr)
 	}
 	return lr, nil
 }

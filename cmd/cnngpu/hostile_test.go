@@ -251,6 +251,8 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--optimizer", "sgd", "--momentum", "nan"), 2, []string{"--momentum NaN", "[0, 1)"}},
 		{with(train, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
 		{with(train, "--momentum", "1"), 2, []string{"--momentum 1", "[0, 1)"}},
+		{with(train, "--momentum", "0.5"), 2, []string{"--momentum 0.5 is SGD's", "--optimizer sgd"}},
+		{with(train, "--lr", "1e-46"), 2, []string{"--lr 1e-46", "about 1.4e-45 to 3.4e38"}},
 		{with(train, "--optimizer", "sgd", "--momentum", "inf"), 2, []string{"--momentum +Inf", "[0, 1)"}},
 		{with(train, "--val-split", "-0.1"), 2, []string{"--val-split -0.1", "[0, 1)"}},
 		{with(train, "--val-split", "1"), 2, []string{"--val-split 1", "[0, 1)"}},

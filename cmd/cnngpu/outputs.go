@@ -106,7 +106,11 @@ func checkOutDir(flag, path string) error {
 	st, err := os.Stat(path)
 	if err == nil {
 		if !st.IsDir() {
-			return usageErrorf("%s %s: is a file, not a folder; give a folder (it is created when missing)", flag, path)
+			what := "a file"
+			if !st.Mode().IsRegular() {
+				what = fileKind(st.Mode()) // /dev/full, a pipe
+			}
+			return usageErrorf("%s %s: is %s, not a folder; give a folder (it is created when missing)", flag, path, what)
 		}
 		return checkWritable(flag, path, path)
 	}

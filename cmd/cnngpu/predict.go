@@ -96,6 +96,8 @@ func predictAction(c *cli.Context) error {
 		return usageErrorf("predict needs image files (or '-' for standard input, or --idx FILE)")
 	case stdin > 1:
 		return usageErrorf("'-' (standard input) can be given once: it is read to its end")
+	case idx == "-" || c.String("labels") == "-":
+		return usageErrorf("--idx and --labels read files, not standard input ('-'): give the IDX file's name (raw or .gz), e.g. --idx ~/.cache/cnngpu/mnist/t10k-images-idx3-ubyte.gz")
 	}
 	// The flags first (exit 2), then the files (1).
 	if err := checkEngineFlags(c); err != nil {

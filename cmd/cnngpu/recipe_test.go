@@ -31,6 +31,8 @@ func TestRecipeFlagsRefused(t *testing.T) {
 		{[]string{"--seeds", "3-1"}, `"3-1" is not a range from a smaller seed to a larger one`},
 		{[]string{"--seeds", "1,2,1"}, "seed 1 is listed twice"},
 		{[]string{"--seeds", "one"}, `"one" is not a seed`},
+		{[]string{"--seeds", "18446744073709551616"}, "18446744073709551616 is larger than the largest seed, 18446744073709551615"},
+		{[]string{"--seeds", "1-18446744073709551616"}, "18446744073709551616 is larger than the largest seed"},
 		{[]string{"--seeds", "1-5000"}, "more than 1000 seeds"},
 		{[]string{"--seeds", "1-3", "--seed", "4"}, "--seeds runs one training per seed: it excludes --seed and --resume"},
 	} {

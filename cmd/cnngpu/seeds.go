@@ -36,12 +36,19 @@ func parseSeeds(s string) ([]uint64, error) {
 		part = strings.TrimSpace(part)
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.ParseUint(lo, 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, bad(fmt.Sprintf("%s is larger than the largest seed, %d", lo, uint64(math.MaxUint64)))
+		}
 		if err != nil {
 			return nil, bad(fmt.Sprintf("%q is not a seed (a whole number ≥ 0)", part))
 		}
 		b := a
 		if isRange {
-			if b, err = strconv.ParseUint(hi, 10, 64); err != nil || b < a {
+			b, err = strconv.ParseUint(hi, 10, 64)
+			if errors.Is(err, strconv.ErrRange) {
+				return nil, bad(fmt.Sprintf("%s is larger than the largest seed, %d", hi, uint64(math.MaxUint64)))
+			}
+			if err != nil || b < a {
 				return nil, bad(fmt.Sprintf("%q is not a range from a smaller seed to a larger one", part))
 			}
 		}
@@ -112,7 +119,11 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 		res, err := r.one(ctx, dataDir, seed, seedPath(s.out, seed))
 		if err != nil {
 			if len(results) > 0 {
-				fmt.Fprintf(r.stderr, "finished seeds before the failure: %s\n", summaryLine(summarise(results)))
+				what := "failure"
+				if ee := (*exitError)(nil); errors.As(err, &ee) && ee.code == 130 {
+					what = "interruption"
+				}
+				fmt.Fprintf(r.stderr, "finished seeds before the %s: %s\n", what, summaryLine(summarise(results)))
 			}
 			more := ""
 			if rest := s.seeds[i+1:]; len(rest) > 0 {

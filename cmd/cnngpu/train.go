@@ -97,6 +97,9 @@ func parseOpt(c *cli.Context, lr float64) (engine.OptConfig, error) {
 	}
 	switch c.String("optimizer") {
 	case "adam":
+		if c.IsSet("momentum") && c.String("resume") == "" { // a resume compares it with its checkpoint's
+			return engine.OptConfig{}, usageErrorf("--momentum %v is SGD's: Adam keeps moments of its own (β1 0.9, β2 0.999); give --optimizer sgd with it, or leave it out", m)
+		}
 		return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, nil
 	case "sgd":
 		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(m)}, nil
