@@ -773,18 +773,26 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	}
 	defer m.Release()
 	// save checkpoints the retraining at pos, where it has trained past
-	// from (what the file holds already).
+	// from (what the file holds already, or is being written): read back
+	// at once, written beside the next epoch (engine.CheckpointWriter),
+	// the write before waited for first.
+	writer := engine.NewCheckpointWriter(partial)
+	defer writer.Close()
 	save := func(pos engine.Position) error {
 		if pos == from {
 			return nil
 		}
-		ck, err := engine.Snapshot(m, cfg, pos, hist)
+		if _, err := writer.Wait(); err != nil {
+			return err
+		}
+		ck, err := engine.SnapshotInto(writer.Spare(), m, cfg, pos, slices.Clone(hist))
 		if err != nil {
 			return err
 		}
-		if err := ck.Save(partial); err != nil {
-			return err
+		if err := ck.CheckFinite(); err != nil {
+			return fmt.Errorf("checkpoint not saved: %w", err)
 		}
+		writer.Start(ck)
 		from = pos
 		return nil
 	}
@@ -812,7 +820,13 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		if err := save(pos); err != nil {
 			return fmt.Errorf("saving the interrupted final retraining: %w", err)
 		}
+		if _, err := writer.Wait(); err != nil {
+			return fmt.Errorf("saving the interrupted final retraining: %w", err)
+		}
 		return ErrInterrupted
+	}
+	if _, werr := writer.Wait(); err == nil && werr != nil {
+		return werr
 	}
 	if err != nil {
 		return err
