@@ -23,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"gorgonia.org/tensor"
 )
 
@@ -280,6 +281,7 @@ const MaxCheckpointBytes = 4 << 30
 // LoadCheckpoint reads and verifies a checkpoint file, refusing one that
 // holds NaN or infinite values.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
+	defer trace.Begin(trace.ReadCheckpoint).End()
 	b, err := fileutil.ReadFile(path, MaxCheckpointBytes)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
@@ -477,7 +479,9 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if err := c.checkMeta(); err != nil {
 		return nil, err
 	}
-	read := func(name string, want []int) ([]float32, error) {
+	// readInto decodes tensor name, of shape want, into dst (nil: a new
+	// slice), and returns it.
+	readInto := func(dst []float32, name string, want []int) ([]float32, error) {
 		e, ok := entries[name]
 		if !ok {
 			return nil, fmt.Errorf("tensor %s is missing", name)
@@ -486,12 +490,22 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 			return nil, fmt.Errorf("tensor %s has shape %v, the %s architecture needs %v", name, e.Shape, arch.Preset, want)
 		}
 		seg := data[e.DataOffsets[0]:e.DataOffsets[1]]
-		v := make([]float32, len(seg)/4)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(seg[4*i:]))
+		if dst == nil {
+			dst = make([]float32, len(seg)/4)
 		}
-		return v, nil
+		if len(dst) != len(seg)/4 {
+			return nil, fmt.Errorf("tensor %s holds %d values, expected %d", name, len(seg)/4, len(dst))
+		}
+		if littleEndian {
+			copy(floatBytes(dst), seg)
+			return dst, nil
+		}
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(seg[4*i:]))
+		}
+		return dst, nil
 	}
+	read := func(name string, want []int) ([]float32, error) { return readInto(nil, name, want) }
 	// No checksum covers the header's tensor list, so the names are
 	// checked against what Encode writes: a name damaged in the file would
 	// otherwise drop a tensor unnoticed (and with it, on --resume, the
@@ -507,11 +521,9 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	}
 	c.Params = make([]float32, arch.NumParams())
 	for _, s := range arch.Params() {
-		v, err := read(s.Name, s.Shape)
-		if err != nil {
+		if _, err := readInto(c.Params[s.Off:s.Off+s.Len()], s.Name, s.Shape); err != nil {
 			return nil, err
 		}
-		copy(c.Params[s.Off:], v)
 	}
 	np := arch.NumParams()
 	_, has1 := entries["optimizer.s1"]

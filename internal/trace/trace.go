@@ -62,6 +62,7 @@ const (
 	CheckpointWrite = "checkpoint: encoding and writing the file"
 	CheckpointWait  = "waiting for the checkpoint written beside"
 	TestEval        = "test evaluation"
+	ReadCheckpoint  = "reading and checking the checkpoint"
 	DataWait        = "waiting for the data read beside"
 	EngineClose     = "closing the engine"
 )
