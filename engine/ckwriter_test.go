@@ -1,0 +1,108 @@
+// ckwriter_test.go: CheckpointWriter writes each checkpoint whole and in
+// order, reports a failed write at Wait with the file before it kept,
+// hands back the last one written for reuse, and SnapshotInto reuses its
+// buffers.
+
+package engine_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/cpu"
+)
+
+func TestCheckpointWriter(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	w := engine.NewCheckpointWriter(path)
+	defer w.Close()
+	if ck, err := w.Wait(); ck != nil || err != nil {
+		t.Fatalf("Wait with nothing in flight: %v, %v", ck, err)
+	}
+	c, _ := testCheckpoint(t)
+	for epoch := 1; epoch <= 3; epoch++ {
+		next := *c
+		next.Position = engine.Position{Epoch: epoch}
+		w.Start(&next)
+		if w.Spare() != nil {
+			t.Error("Spare handed over a checkpoint while a write is in flight")
+		}
+		got, err := w.Wait()
+		if err != nil || got != &next {
+			t.Fatalf("epoch %d: Wait: %v, %v", epoch, got, err)
+		}
+		back, err := engine.LoadCheckpoint(path)
+		if err != nil || back.Position.Epoch != epoch || !slices.Equal(back.Params, c.Params) {
+			t.Fatalf("epoch %d: the file holds %+v, %v", epoch, back, err)
+		}
+	}
+	if w.Spare() == nil || w.Spare() != nil {
+		t.Error("Spare: want the last checkpoint written once, then nil")
+	}
+	// A write that cannot be done: the error at Wait, the file before it kept.
+	before, _ := os.ReadFile(path)
+	bad := engine.NewCheckpointWriter(filepath.Join(dir, "m.safetensors", "below"))
+	defer bad.Close()
+	bad.Start(c)
+	if _, err := bad.Wait(); err == nil || !strings.Contains(err.Error(), "m.safetensors") {
+		t.Errorf("a write below a file: %v, want an error naming the path", err)
+	}
+	if bad.Spare() != nil {
+		t.Error("a failed write was handed over as written")
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("the file changed")
+	}
+	// Start with a write in flight is a programmer's error.
+	w.Start(c)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a second Start with a write in flight did not panic")
+			}
+		}()
+		w.Start(c)
+	}()
+	w.Wait()
+}
+
+// TestSnapshotIntoReuses: SnapshotInto reads into the buffers of a
+// checkpoint of the same model, and into new ones where their lengths
+// differ.
+func TestSnapshotIntoReuses(t *testing.T) {
+	e := cpu.New(1)
+	defer e.Close()
+	arch, _ := engine.NewArch("original", engine.ReLU)
+	m, err := engine.NewModel(e, arch, adam, arch.GlorotInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	first, err := engine.SnapshotInto(nil, m, engine.TrainConfig{}, engine.Position{Epoch: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(first.Params)
+	first.Params[0], first.S1[0] = 42, 42 // scribbled over: read again
+	second, err := engine.SnapshotInto(first, m, engine.TrainConfig{}, engine.Position{Epoch: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &second.Params[0] != &first.Params[0] || &second.S1[0] != &first.S1[0] || &second.S2[0] != &first.S2[0] {
+		t.Error("the buffers were not reused")
+	}
+	if !slices.Equal(second.Params, want) || second.S1[0] != 0 || second.Position.Epoch != 2 || first.Position.Epoch != 1 {
+		t.Errorf("snapshot into reused buffers: params equal %v, s1[0] %v, positions %v %v",
+			slices.Equal(second.Params, want), second.S1[0], second.Position, first.Position)
+	}
+	short := &engine.Checkpoint{Params: make([]float32, 3)}
+	third, err := engine.SnapshotInto(short, m, engine.TrainConfig{}, engine.Position{}, nil)
+	if err != nil || len(third.Params) != arch.NumParams() || !slices.Equal(third.Params, want) {
+		t.Errorf("snapshot into buffers of other lengths: %v", err)
+	}
+}
