@@ -41,12 +41,15 @@ func (e *NoDigitError) Error() string {
 // Is makes errors.Is(err, ErrNoInk) true.
 func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
 
-// MinInkContrast is the least difference from the background, as a
-// fraction of black to white, that the strongest mark of a digit has.
+// MinInkContrast is how far of the way from the background's shade to
+// black (to white, on a dark background) the strongest mark of a digit
+// lies at least: relative to the background, so that a dim photo's
+// digit, whose paper is grey, counts as a bright one's does.
 const MinInkContrast = 0.1
 
 // minDigitSide is the fewest pixels a digit spans along its longer side
-// (more in images over 300 pixels: a hundredth of their longer side).
+// (more in images whose shorter side is over 300 pixels: a hundredth of
+// it).
 const minDigitSide = 3
 
 // DecodeDigit decodes an image file's bytes and returns 784 values in
@@ -367,10 +370,14 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		strongest = math.Max(strongest, v)
 	}
 	if strongest < MinInkContrast {
-		return nil, &NoDigitError{fmt.Sprintf("its strongest mark differs from the background by %.0f of 255 grey levels; a digit needs %.0f or more",
-			math.Round(255*strongest), math.Ceil(255*MinInkContrast))}
+		toward := "its darkest mark is only %.0f%% of the way from the paper's shade to black; a digit's is %.0f%% or more"
+		if bg <= 0.5 {
+			toward = "its brightest mark is only %.0f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
+		}
+		return nil, &NoDigitError{fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)}
 	}
-	if side := max(minDigitSide, max(w, h)/100); max(cw, ch) < side {
+	// A digit's height is bounded by the image's shorter side.
+	if side := max(minDigitSide, min(w, h)/100); max(cw, ch) < side {
 		return nil, &NoDigitError{fmt.Sprintf("its only mark is a dot of %dx%d pixels in %dx%d; a digit needs to be %d pixels or more across",
 			cw, ch, w, h, side)}
 	}

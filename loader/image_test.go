@@ -261,9 +261,10 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		{"png cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "png")[:12], "damaged png image"},
 		{"jpeg cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "jpeg")[:4], "damaged jpeg image"},
 		{"gif cut in its header", []byte("GIF89a\x01"), "damaged gif image"},
-		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "differs from the background by 1 of 255 grey levels; a digit needs 26 or more"},
+		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "its darkest mark is only 0% of the way from the paper's shade to black; a digit's is 10% or more"},
+		{"a white seven barely off the black", enc(t, drawSeven(50, 50, color.Gray{12}, color.Gray{10}), "png"), "its brightest mark is only 1% of the way from the background's shade to white"},
 		{"a dot", enc(t, dot, "png"), "its only mark is a dot of 1x1 pixels in 50x50"},
-		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 8 pixels or more across"},
+		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 6 pixels or more across"},
 		{"blank paper as a JPEG", enc(t, paper, "jpeg"), "no digit found"},
 		{"an IDX image file", []byte("\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x1c\x00\x00\x00\x1c"), "an IDX image file (MNIST's format), not a PNG, JPEG or GIF image: classify all of its images with --idx FILE"},
 		{"a gzip file", []byte("\x1f\x8b\x08\x00rest"), "a gzip file, not a PNG"},
@@ -287,6 +288,16 @@ func TestDecodeDigitRefuses(t *testing.T) {
 	}
 	if _, err := DecodeDigit(enc(t, drawSeven(6, 6, color.Black, color.White), "png")); err != nil {
 		t.Errorf("a seven in 6x6 pixels: %v", err)
+	}
+	// A strip as tall as its digit, however wide; a dim photo's digit.
+	strip := image.NewRGBA(image.Rect(0, 0, 3000, 30))
+	draw.Draw(strip, strip.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(strip, image.Rect(1500, 0, 1520, 30), drawSeven(20, 30, color.Black, color.White), image.Point{}, draw.Src)
+	if _, err := DecodeDigit(enc(t, strip, "png")); err != nil {
+		t.Errorf("a seven filling the height of a 3000x30 strip: %v", err)
+	}
+	if _, err := DecodeDigit(enc(t, drawSeven(50, 50, color.Gray{115}, color.Gray{140}), "png")); err != nil {
+		t.Errorf("a seven 25 levels darker than a dim photo's grey paper: %v", err)
 	}
 }
 
