@@ -388,36 +388,55 @@ func isJSONLines(head []byte) bool {
 }
 
 // checkSpace refuses a run whose checkpoints (outs, size bytes each) do
-// not fit in the free space of their folders' file systems, before any
-// training: a full disk would otherwise fail the first checkpoint after
-// its epoch had trained. Each write needs its full size while the file it
-// replaces is still there. Where the free space cannot be read, nothing
-// is refused.
-func checkSpace(outs []string, size int64) error {
-	need := map[string]int64{}
-	var dirs []string
-	for _, out := range outs {
-		dir := existingFolder(filepath.Dir(out))
-		if _, ok := need[dir]; !ok {
-			dirs = append(dirs, dir)
-		}
-		need[dir] += size
+// not fit in the free space of their file systems, before any training: a
+// full disk would otherwise fail the first checkpoint after its epoch had
+// trained. The checkpoints are written one at a time, each beside the file
+// it replaces until the rename: a file system needs room for the new
+// files, what each outgrows the file it replaces by, and one checkpoint
+// more where a file is replaced (rewrites: the run writes a file more
+// than once, as every run of two epochs or more does). Where the free
+// space cannot be read, nothing is refused.
+func checkSpace(outs []string, size int64, rewrites bool) error {
+	type fsNeed struct {
+		dir        string
+		free, need uint64
+		replaces   bool
 	}
-	for _, dir := range dirs {
-		var st unix.Statfs_t
-		if err := unix.Statfs(dir, &st); err != nil {
+	var order []uint64
+	byDev := map[uint64]*fsNeed{}
+	for _, out := range outs {
+		if t, err := fileutil.WriteTarget(out); err == nil {
+			out = t // where a link leads: its folder is written
+		}
+		dir := existingFolder(filepath.Dir(out))
+		free, dev, ok := freeSpace(dir)
+		if !ok {
 			continue
 		}
-		free := int64(st.Bavail) * int64(st.Bsize)
-		if free >= need[dir] {
+		n := byDev[dev]
+		if n == nil {
+			n = &fsNeed{dir: dir, free: free, replaces: rewrites}
+			byDev[dev] = n
+			order = append(order, dev)
+		}
+		grows := size
+		if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+			grows = max(0, size-st.Size())
+			n.replaces = true
+		}
+		n.need += uint64(grows)
+	}
+	for _, dev := range order {
+		n := byDev[dev]
+		need := n.need
+		if n.replaces {
+			need += uint64(size)
+		}
+		if n.free >= need {
 			continue
 		}
-		what := fmt.Sprintf("a checkpoint takes %s", megabytes(size))
-		if n := need[dir] / size; n > 1 {
-			what = fmt.Sprintf("the %d checkpoints take %s", n, megabytes(need[dir]))
-		}
-		return usageErrorf("--out %s: the file system of %s has %s free, and %s (the weights and the optimizer's state): free some space there, or give --out a folder on another disk",
-			outs[0], dir, megabytes(free), what)
+		return usageErrorf("--out %s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s: the weights and the optimizer's state, each written beside the file it replaces): free some space there, or give --out a folder on another disk",
+			outs[0], n.dir, megabytes(n.free), megabytes(need), megabytes(uint64(size)))
 	}
 	return nil
 }
@@ -438,4 +457,4 @@ func existingFolder(dir string) string {
 }
 
 // megabytes is n bytes in MB (10^6), to one decimal.
-func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+func megabytes(n uint64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -201,7 +201,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			return nil, err
 		}
 	}
-	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt)); err != nil {
+	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt), s.cfg.Epochs-s.pos.Epoch > 1); err != nil {
 		return nil, err
 	}
 	s.outs = outs

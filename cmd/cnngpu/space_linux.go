@@ -1,0 +1,36 @@
+// space_linux.go: the free space of a file system, for checkSpace.
+
+package main
+
+import (
+	"math"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// freeSpace returns the bytes this process may still write on the file
+// system of dir (root may use the blocks kept for it), and the file
+// system's device; ok is false where they cannot be read.
+func freeSpace(dir string) (free, dev uint64, ok bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, 0, false
+	}
+	var fi unix.Stat_t
+	if err := unix.Stat(dir, &fi); err != nil {
+		return 0, 0, false
+	}
+	blocks := st.Bavail
+	if os.Geteuid() == 0 {
+		blocks = st.Bfree
+	}
+	unit := uint64(st.Frsize)
+	if unit == 0 {
+		unit = uint64(st.Bsize)
+	}
+	if unit != 0 && blocks > math.MaxUint64/unit {
+		return math.MaxUint64, uint64(fi.Dev), true
+	}
+	return blocks * unit, uint64(fi.Dev), true
+}
