@@ -10,24 +10,28 @@ package engine
 
 import "github.com/cnngpu/cnngpu/internal/trace"
 
-// CheckpointWriter writes checkpoints to one path on its own goroutine.
-// Its methods are for one goroutine (the training's).
+// CheckpointWriter writes checkpoints on its own goroutine, one at a
+// time. Its methods are for one goroutine (the training's).
 type CheckpointWriter struct {
-	path    string
-	jobs    chan *Checkpoint
+	jobs    chan ckJob
 	done    chan error
 	pending *Checkpoint // being written; nil: none
 	spare   *Checkpoint // the last one written, no longer used
 }
 
-// NewCheckpointWriter starts a writer of checkpoints to path; Close stops it.
-func NewCheckpointWriter(path string) *CheckpointWriter {
-	w := &CheckpointWriter{path: path, jobs: make(chan *Checkpoint), done: make(chan error, 1)}
+type ckJob struct {
+	ck   *Checkpoint
+	path string
+}
+
+// NewCheckpointWriter starts a writer of checkpoints; Close stops it.
+func NewCheckpointWriter() *CheckpointWriter {
+	w := &CheckpointWriter{jobs: make(chan ckJob), done: make(chan error, 1)}
 	go func() {
 		defer trace.Aside()()
-		for ck := range w.jobs {
+		for j := range w.jobs {
 			sp := trace.Begin(trace.CheckpointWrite)
-			err := ck.Save(path)
+			err := j.ck.Save(j.path)
 			sp.End()
 			w.done <- err
 		}
@@ -35,14 +39,14 @@ func NewCheckpointWriter(path string) *CheckpointWriter {
 	return w
 }
 
-// Start begins writing ck, whose tensors must not change until the write
-// is done. The write before must have been waited for.
-func (w *CheckpointWriter) Start(ck *Checkpoint) {
+// Start begins writing ck to path; ck's tensors must not change until the
+// write is done. The write before must have been waited for.
+func (w *CheckpointWriter) Start(ck *Checkpoint, path string) {
 	if w.pending != nil {
 		panic("engine: CheckpointWriter.Start with a write in flight")
 	}
 	w.pending = ck
-	w.jobs <- ck
+	w.jobs <- ckJob{ck, path}
 }
 
 // Wait waits for the write in flight and returns its checkpoint (nil when

@@ -19,7 +19,7 @@ import (
 func TestCheckpointWriter(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.safetensors")
-	w := engine.NewCheckpointWriter(path)
+	w := engine.NewCheckpointWriter()
 	defer w.Close()
 	if ck, err := w.Wait(); ck != nil || err != nil {
 		t.Fatalf("Wait with nothing in flight: %v, %v", ck, err)
@@ -28,7 +28,7 @@ func TestCheckpointWriter(t *testing.T) {
 	for epoch := 1; epoch <= 3; epoch++ {
 		next := *c
 		next.Position = engine.Position{Epoch: epoch}
-		w.Start(&next)
+		w.Start(&next, path)
 		if w.Spare() != nil {
 			t.Error("Spare handed over a checkpoint while a write is in flight")
 		}
@@ -46,9 +46,9 @@ func TestCheckpointWriter(t *testing.T) {
 	}
 	// A write that cannot be done: the error at Wait, the file before it kept.
 	before, _ := os.ReadFile(path)
-	bad := engine.NewCheckpointWriter(filepath.Join(dir, "m.safetensors", "below"))
+	bad := engine.NewCheckpointWriter()
 	defer bad.Close()
-	bad.Start(c)
+	bad.Start(c, filepath.Join(dir, "m.safetensors", "below"))
 	if _, err := bad.Wait(); err == nil || !strings.Contains(err.Error(), "m.safetensors") {
 		t.Errorf("a write below a file: %v, want an error naming the path", err)
 	}
@@ -59,14 +59,14 @@ func TestCheckpointWriter(t *testing.T) {
 		t.Error("the file changed")
 	}
 	// Start with a write in flight is a programmer's error.
-	w.Start(c)
+	w.Start(c, path)
 	func() {
 		defer func() {
 			if recover() == nil {
 				t.Error("a second Start with a write in flight did not panic")
 			}
 		}()
-		w.Start(c)
+		w.Start(c, path)
 	}()
 	w.Wait()
 }

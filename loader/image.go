@@ -73,7 +73,7 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		if f := sniff(data); f != "" {
 			return nil, fmt.Errorf("damaged %s image: %v", f, err)
 		}
-		if kind := otherKind(data); kind != nil {
+		if kind := OtherKind(data); kind != nil {
 			return nil, kind
 		}
 		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
@@ -133,9 +133,9 @@ func (e *OtherKindError) Error() string {
 	return e.Kind + ", not a PNG, JPEG or GIF image: " + e.Hint
 }
 
-// otherKind names the kind of data where its first bytes say it is one
+// OtherKind names the kind of data where its first bytes say it is one
 // that cnngpu does not read as an image (nil where they do not tell).
-func otherKind(data []byte) *OtherKindError {
+func OtherKind(data []byte) *OtherKindError {
 	convert := "convert it to PNG or JPEG first (for example: magick FILE digit.png)"
 	has := func(at int, sig string) bool {
 		return len(data) >= at+len(sig) && string(data[at:at+len(sig)]) == sig
@@ -149,11 +149,13 @@ func otherKind(data []byte) *OtherKindError {
 		return &OtherKindError{Kind: "a gzip file", Hint: "an IDX file compressed (MNIST's .gz) is read by --idx FILE; an image must be given as it is"}
 	case has(0, "RIFF") && has(8, "WEBP"):
 		return &OtherKindError{Kind: "a WebP image", Hint: convert}
+	case has(4, "ftyp") && (has(8, "avif") || has(8, "avis") || bytes.Contains(data[:min(len(data), 64)], []byte("avif"))):
+		return &OtherKindError{Kind: "an AVIF image", Hint: convert}
 	case has(4, "ftyp") && (has(8, "heic") || has(8, "heix") || has(8, "mif1") || has(8, "msf1") || has(8, "hevc")):
 		return &OtherKindError{Kind: "a HEIC image (an iPhone's photo format)", Hint: convert + ", or set the camera to save JPEG ('Most Compatible')"}
-	case has(4, "ftyp") && (has(8, "avif") || has(8, "avis")):
-		return &OtherKindError{Kind: "an AVIF image", Hint: convert}
-	case has(0, "BM"):
+	case has(0, "BM") && len(data) >= 18 && slices.Contains([]byte{12, 40, 52, 56, 64, 108, 124}, data[14]) && data[15] == 0 && data[16] == 0 && data[17] == 0:
+		// "BM", then the file's header, then the size of the bitmap's
+		// own header: one of the sizes its versions have.
 		return &OtherKindError{Kind: "a BMP image", Hint: convert}
 	case has(0, "II*\x00"), has(0, "MM\x00*"):
 		return &OtherKindError{Kind: "a TIFF image", Hint: convert}

@@ -366,7 +366,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > 0 {
 				got = fmt.Sprintf("%d of the %d bytes announced", len(body), r.ContentLength)
 			}
-			writeError(w, http.StatusRequestTimeout, "the body stopped arriving: "+got+" came before the server's read timeout; send the whole body at once (Content-Length must be its length)")
+			writeError(w, http.StatusRequestTimeout, "the body stopped arriving: "+got+" came before the server's read timeout (30 s for a whole request in cnngpu serve); send the whole body without pausing, and give its length as Content-Length")
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
@@ -392,9 +392,17 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		default:
+			if kind := loader.OtherKind(body); kind != nil {
+				writeError(w, http.StatusBadRequest, kind.Error())
+				return
+			}
 			writeError(w, http.StatusBadRequest, fmt.Sprintf(`the body (sent as %q) is neither a PNG, JPEG or GIF image nor JSON {"pixels": [784 numbers in 0..1]}`, sent))
 			return
 		}
+	}
+	if strings.HasPrefix(ct, "image/") && ct != "image/png" && ct != "image/jpeg" && ct != "image/gif" {
+		// image/webp, image/heic, ...: the decoder says what it is and what to do.
+		ct = "image/png"
 	}
 	// The request's context ends when its client half-closes the
 	// connection after sending (HTTP/1.0 clients, nc -N), which is no

@@ -175,6 +175,8 @@ func TestRefusals(t *testing.T) {
 		{"a form", "application/x-www-form-urlencoded", []byte("digit=7"), 400, `the body (sent as "application/x-www-form-urlencoded") is neither`},
 		{"bytes", "application/octet-stream", []byte("\x00\x01garbage"), 400, "is neither a PNG, JPEG or GIF image nor JSON"},
 		{"an empty body", "image/png", nil, 400, "empty body: send an image"},
+		{"a WebP image", "image/webp", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), 400, "a WebP image, not a PNG, JPEG or GIF image: convert it"},
+		{"a HEIC image as bytes", "application/octet-stream", []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00"), 400, "a HEIC image"},
 		{"blank pixels with no type", "", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
 		{"not an image", "image/png", []byte("not a png"), 400, "not a PNG, JPEG or GIF"},
 		{"blank image", "image/png", blankPNG(), 400, "no ink"},

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 
@@ -507,6 +508,10 @@ func foldBar(mean, std float64) (low, high float64) {
 type Figure struct {
 	File, Caption string
 }
+
+// figureName matches the names of the figures drawPlots writes (in
+// PlotsDir), and no other file's.
+var figureName = regexp.MustCompile(`^((heatmap|folds|activations|folds_curves)|(lr|act)_bs[0-9]+|curves_[a-z]+_bs[0-9]+)\.png$`)
 
 // drawPlots writes every figure into dir/plots and returns them in report
 // order. chosen is the selected configuration, if any.

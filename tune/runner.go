@@ -172,10 +172,11 @@ func blockedOutputs(dir string, names ...string) error {
 				return err
 			}
 		case n == PlotsDir:
-			// The figures are rewritten by name; others there are left.
+			// The figures are rewritten by name; other files there
+			// (the user's own) are left, and not looked at.
 			ents, _ := os.ReadDir(p)
 			for _, e := range ents {
-				if !strings.HasSuffix(e.Name(), ".png") {
+				if !figureName.MatchString(e.Name()) {
 					continue
 				}
 				if st, err := os.Stat(filepath.Join(p, e.Name())); err == nil {
@@ -424,8 +425,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	total := done + len(jobs)
 	r.logf("study %s: %s x %s in this shard (%s); %s finished earlier, %d to run",
 		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), spec.Shard, plural(done, "run"), len(jobs))
-	var single []string // batch sizes whose runs take one step
-	for _, c := range mine {
+	var single []string // batch sizes whose runs, still to train, take one step
+	for _, j := range jobs {
+		c := j.c
 		one := false
 		for _, split := range rs {
 			one = one || oneStep(spec, c.BatchSize, len(split[0]))
@@ -776,7 +778,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	// from (what the file holds already, or is being written): read back
 	// at once, written beside the next epoch (engine.CheckpointWriter),
 	// the write before waited for first.
-	writer := engine.NewCheckpointWriter(partial)
+	writer := engine.NewCheckpointWriter()
 	defer writer.Close()
 	save := func(pos engine.Position) error {
 		if pos == from {
@@ -792,7 +794,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		if err := ck.CheckFinite(); err != nil {
 			return fmt.Errorf("checkpoint not saved: %w", err)
 		}
-		writer.Start(ck)
+		writer.Start(ck, partial)
 		from = pos
 		return nil
 	}

@@ -745,3 +745,28 @@ func TestOneStepRunsSayTheirRateIsConstant(t *testing.T) {
 		}
 	}
 }
+
+// TestFigureNames: figureName matches every figure a study of the
+// default grid draws, with folds, and nothing else.
+func TestFigureNames(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	spec.Epochs, spec.Folds, spec.ValSplit = 1, 2, 0
+	if err := newRunner(t, spec, dir, synthetic(400, 100), false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	figs, _ := filepath.Glob(filepath.Join(dir, PlotsDir, "*"))
+	if len(figs) < 5 {
+		t.Fatalf("only %d figures drawn: %v", len(figs), figs)
+	}
+	for _, f := range figs {
+		if !figureName.MatchString(filepath.Base(f)) {
+			t.Errorf("figure %s is not matched by figureName", filepath.Base(f))
+		}
+	}
+	for _, n := range []string{"mine.png", "heatmap.png.bak", "notes.txt", "lr_bs.png"} {
+		if figureName.MatchString(n) {
+			t.Errorf("figureName matches %s", n)
+		}
+	}
+}

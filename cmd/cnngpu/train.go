@@ -510,7 +510,8 @@ func trainAction(c *cli.Context) error {
 	warnReplaced(stderr, s)
 	say("engine: %s", e.Name())
 	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, data: fp, say: say,
-		stdout: stdout, stderr: stderr, note: note}
+		stdout: stdout, stderr: stderr, note: note, writer: engine.NewCheckpointWriter()}
+	defer run.writer.Close()
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
 	}
@@ -546,6 +547,9 @@ type trainRun struct {
 	say                        func(string, ...any)
 	stdout, stderr             io.Writer
 	note                       io.Writer // notes on stderr; nil with --quiet
+	// writer writes each epoch's checkpoint beside the next epoch, for
+	// all seeds (one row of writes in the trace).
+	writer *engine.CheckpointWriter
 }
 
 // seedResult is one training's outcome, as --json prints it.
@@ -622,8 +626,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// trains; the next save waits for it first, and reports its failure as
 	// a failed save. Until a write is done, saved names the checkpoint
 	// before it, which is what out holds.
-	writer := engine.NewCheckpointWriter(out)
-	defer writer.Close() // no write outlives the run
+	writer := r.writer
+	defer writer.Wait() // no write outlives the run (one() waits on every way out)
 	wait := func() error {
 		ck, err := writer.Wait()
 		if ck != nil && err == nil {
@@ -653,7 +657,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if err := ck.CheckFinite(); err != nil {
 			return failed(fmt.Errorf("checkpoint not saved: %w", err))
 		}
-		writer.Start(ck)
+		writer.Start(ck, out)
 		return nil
 	}
 	tr := &engine.Trainer{M: m, Data: r.train, TrainIdx: trainIdx, ValIdx: r.valIdx, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize,
@@ -695,10 +699,14 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			}
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
 		}
-		serr := save(pos)
-		if serr == nil {
-			if serr = wait(); serr != nil {
-				serr = failed(serr)
+		serr := wait()
+		if serr != nil {
+			serr = failed(serr)
+		} else if saved == nil || *saved != pos { // stopped at an epoch's end: saved already
+			if serr = save(pos); serr == nil {
+				if serr = wait(); serr != nil {
+					serr = failed(serr)
+				}
 			}
 		}
 		if serr != nil {
