@@ -11,10 +11,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/shell"
@@ -255,6 +257,37 @@ func wholeFlags(flags []cli.Flag) map[string]bool {
 	return out
 }
 
+// floatFlags names the flags that take a number that may have a fraction.
+func floatFlags(flags []cli.Flag) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range flags {
+		if _, ok := f.(*cli.Float64Flag); ok {
+			for _, n := range f.Names() {
+				out[n] = true
+			}
+		}
+	}
+	return out
+}
+
+// checkFloat refuses a number written with underscores or in hexadecimal,
+// which Go's parser reads (1_0 as 10, 0x1p-3 as 0.125) but which nobody
+// means for a learning rate or a fraction.
+func checkFloat(flag, v string) error {
+	if strings.Contains(v, "_") || strings.Contains(strings.ToLower(v), "0x") {
+		return fmt.Errorf("%s %q: expected a decimal number such as 0.001 or 1e-3", flag, v)
+	}
+	return nil
+}
+
+// parseDecimal reads a number as checkFloat allows it.
+func parseDecimal(v string) (float64, error) {
+	if err := checkFloat("", v); err != nil {
+		return 0, errors.New("expected a decimal number such as 0.001 or 1e-3")
+	}
+	return strconv.ParseFloat(v, 64)
+}
+
 // checkDecimal refuses a whole-number flag's value that is not plain
 // decimal: the flag package reads 064 as octal (52), 0x100 as hex and
 // 1_000 as 1000, and tune's lists read decimal, so `--batch-size 064`
@@ -284,7 +317,7 @@ func checkDecimal(flag, v string) error {
 // refused here (moved before the arguments, it would take one of them).
 func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 	takesValue := valueFlags(flags)
-	whole := wholeFlags(flags)
+	whole, float := wholeFlags(flags), floatFlags(flags)
 	var fl, pos []string
 	dashdash := false
 	for j := 0; j < len(rest); j++ {
@@ -303,6 +336,10 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 			if err := checkDecimal("--"+n, v); err != nil {
 				return nil, err
 			}
+		} else if ok && float[n] {
+			if err := checkFloat("--"+n, v); err != nil {
+				return nil, err
+			}
 		}
 		if !strings.Contains(name, "=") && takesValue[name] {
 			if j+1 == len(rest) {
@@ -315,6 +352,11 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 			}
 			if whole[name] {
 				if err := checkDecimal(a, rest[j+1]); err != nil {
+					return nil, err
+				}
+			}
+			if float[name] {
+				if err := checkFloat(a, rest[j+1]); err != nil {
 					return nil, err
 				}
 			}

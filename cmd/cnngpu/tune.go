@@ -130,7 +130,7 @@ func parseList[T any](flag, s string, parse func(string) (T, error)) ([]T, error
 // tuneSpec reads the study's flags; shardFrom says where --shard auto/N
 // found its index.
 func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
-	lrs, err := parseList("lr", c.String("lr"), func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	lrs, err := parseList("lr", c.String("lr"), parseDecimal)
 	if err != nil {
 		return nil, "", err
 	}
