@@ -428,8 +428,15 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 		"old file, epoch -5":      {old(func(m map[string]string) { setJSON(m, "position", "epoch", -5) }), "position metadata"},
 		"old file, lr -1":         {old(func(m map[string]string) { setJSON(m, "optimizer", "lr", -1) }), "learning rate -1"},
 		"old file, val split 1.5": {old(func(m map[string]string) { setJSON(m, "config", "val_split", 1.5) }), "validation split 1.5"},
-		"no data checksum":        {old(func(m map[string]string) { delete(m, "sha256") }), "no SHA-256"},
-		"old file, identity":      {old(func(m map[string]string) { setJSON(m, "arch", "activation", "identity") }), `activation "identity" in the architecture metadata: expected relu, sigmoid or tanh`},
+		"no data checksum":        {old(func(m map[string]string) { delete(m, "sha256"); delete(m, "crc32c") }), "no checksum (SHA-256 or CRC-32C)"},
+		"CRC-32C edited":          {func(m map[string]string) { m["crc32c"] = "00000000" }, "checksum mismatch"},
+		"old file, CRC-32C wrong": {old(func(m map[string]string) { m["crc32c"] = "00000000" }), "checksum mismatch: data CRC-32C"},
+		"old file, SHA-256 only":  {old(func(m map[string]string) { delete(m, "crc32c") }), ""},
+		"old file, SHA-256 only and wrong": {old(func(m map[string]string) {
+			delete(m, "crc32c")
+			m["sha256"] = strings.Repeat("0", 64)
+		}), "checksum mismatch: data SHA-256"},
+		"old file, identity": {old(func(m map[string]string) { setJSON(m, "arch", "activation", "identity") }), `activation "identity" in the architecture metadata: expected relu, sigmoid or tanh`},
 		"old file, sums at step 0": {old(func(m map[string]string) {
 			setJSON(m, "position", "step", 0)
 			setJSON(m, "position", "sums", map[string]float32{"loss": 1, "correct": 1, "seen": 128})

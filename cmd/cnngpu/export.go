@@ -84,7 +84,7 @@ func exportAction(c *cli.Context) error {
 			return err
 		}
 	}
-	ck, err := engine.LoadCheckpoint(path)
+	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}

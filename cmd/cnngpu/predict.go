@@ -63,7 +63,7 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 	if err := checkEngineFlags(c); err != nil {
 		return nil, nil, nil, err
 	}
-	ck, err := engine.LoadCheckpoint(path)
+	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--model: %w", err)
 	}
