@@ -364,15 +364,13 @@ func otherFileKind(b []byte) string {
 var metaKeys = []string{"format", "arch", "optimizer", "config", "position", "history", "sha256"}
 
 // metaSum is the SHA-256 of the metadata entries in metaKeys, each as its
-// key, a NUL, its value and a NUL, then of "crc32c" the same way where the
-// metadata has it (files written before it have not, and keep their sum).
+// key, a NUL, its value and a NUL. It leaves out "crc32c", so that builds
+// from before it load the files written since: a CRC-32C damaged in the
+// file fails against the data all the same.
 func metaSum(meta map[string]string) string {
 	h := sha256.New()
 	for _, k := range metaKeys {
 		h.Write([]byte(k + "\x00" + meta[k] + "\x00"))
-	}
-	if v, ok := meta["crc32c"]; ok {
-		h.Write([]byte("crc32c\x00" + v + "\x00"))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -448,8 +446,7 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 		return nil, fmt.Errorf("corrupt: %d bytes of data after the last tensor", len(data)-end)
 	}
 	// The data's CRC-32C where the file has one (written since
-	// 2026-12-04), else its SHA-256: either catches a damaged file; the
-	// metadata's own sum (below) covers both values.
+	// 2026-12-04), else its SHA-256: either catches a damaged file.
 	switch want, ok := meta["crc32c"]; {
 	case ok:
 		if got := fmt.Sprintf("%08x", crc32.Checksum(data, castagnoli)); got != want {

@@ -1,6 +1,6 @@
 // checkpoint_internal_test.go: a checkpoint written before the data's
-// CRC-32C (SHA-256 only, its metadata sum without the CRC) still loads, and
-// the metadata sum of one with the CRC covers it.
+// CRC-32C (SHA-256 only) still loads, and one that lost its CRC is checked
+// by its SHA-256.
 
 package engine
 
@@ -42,8 +42,14 @@ func TestCheckpointBeforeCRC32C(t *testing.T) {
 	if _, err := DecodeCheckpoint(before); err != nil {
 		t.Errorf("a checkpoint from before the CRC-32C: %v", err)
 	}
+	// The metadata's sum leaves the CRC out (builds from before it
+	// check that sum): a file without its CRC is checked by its SHA-256.
 	dropped := rewrite(func(meta map[string]string) { delete(meta, "crc32c") })
-	if _, err := DecodeCheckpoint(dropped); err == nil {
-		t.Error("a checkpoint whose CRC-32C was removed after it was written loaded")
+	if _, err := DecodeCheckpoint(dropped); err != nil {
+		t.Errorf("a checkpoint whose CRC-32C was removed: %v, want it checked by its SHA-256", err)
+	}
+	damaged := rewrite(func(meta map[string]string) { delete(meta, "crc32c"); meta["sha256"] = meta["sha256"][1:] + "0" })
+	if _, err := DecodeCheckpoint(damaged); err == nil {
+		t.Error("a checkpoint without its CRC-32C and a wrong SHA-256 loaded")
 	}
 }

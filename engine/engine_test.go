@@ -429,7 +429,7 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 		"old file, lr -1":         {old(func(m map[string]string) { setJSON(m, "optimizer", "lr", -1) }), "learning rate -1"},
 		"old file, val split 1.5": {old(func(m map[string]string) { setJSON(m, "config", "val_split", 1.5) }), "validation split 1.5"},
 		"no data checksum":        {old(func(m map[string]string) { delete(m, "sha256"); delete(m, "crc32c") }), "no checksum (SHA-256 or CRC-32C)"},
-		"CRC-32C edited":          {func(m map[string]string) { m["crc32c"] = "00000000" }, "checksum mismatch"},
+		"CRC-32C edited":          {func(m map[string]string) { m["crc32c"] = "00000000" }, "checksum mismatch: data CRC-32C"},
 		"old file, CRC-32C wrong": {old(func(m map[string]string) { m["crc32c"] = "00000000" }), "checksum mismatch: data CRC-32C"},
 		"old file, SHA-256 only":  {old(func(m map[string]string) { delete(m, "crc32c") }), ""},
 		"old file, SHA-256 only and wrong": {old(func(m map[string]string) {
