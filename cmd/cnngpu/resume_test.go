@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,8 +116,8 @@ func TestMetricsFailureKeepsTheEpoch(t *testing.T) {
 func TestCheckpointFailureKeepsTheOneBefore(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 4000, 50)
-	out := filepath.Join(dir, "c.safetensors")
-	cmd, se := startTrain(t, dir, "--epochs", "3", "--recipe", "reference", "--out", out)
+	out, metrics := filepath.Join(dir, "c.safetensors"), filepath.Join(dir, "c.jsonl")
+	cmd, se := startTrain(t, dir, "--epochs", "3", "--recipe", "reference", "--out", out, "--metrics", metrics)
 	waitFor(t, "the first epoch's checkpoint", cmd, func() bool { return exists(out) })
 	// The next checkpoint cannot replace a folder.
 	os.Remove(out)
@@ -130,6 +131,13 @@ func TestCheckpointFailureKeepsTheOneBefore(t *testing.T) {
 	if !strings.Contains(msg, "--out: writing "+out) || !strings.Contains(msg, "the checkpoint there is intact (it resumes at epoch ") ||
 		strings.Contains(msg, "test accuracy") {
 		t.Errorf("checkpoint unwritable:\n%s", msg)
+	}
+	// The metrics hold the epochs the checkpoint kept, no more.
+	at := strings.Index(msg, "resumes at epoch ")
+	var resumes int
+	fmt.Sscanf(msg[at+len("resumes at epoch "):], "%d", &resumes)
+	if lines := strings.Count(readFile(t, metrics), "\n"); resumes < 2 || lines != resumes-1 {
+		t.Errorf("the metrics hold %d epochs, the checkpoint %d:\n%s", lines, resumes-1, readFile(t, metrics))
 	}
 }
 

@@ -638,6 +638,11 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// failed is a save that failed with err: what out holds, and how to go on.
 	failed := func(err error) error {
 		hookFailed = true
+		if done := savedEpochs(saved); s.metric != "" && done < len(hist) {
+			// The metrics of an epoch are written as its checkpoint
+			// is: back to the epochs the checkpoint kept.
+			r.writeMetrics(seed, hist[:done])
+		}
 		if saved != nil {
 			return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",
 				err, saved.Epoch+1, saved.Step, resumeCommand(out, s.again))}
@@ -769,6 +774,15 @@ func (r *trainRun) unusable(out string, trainIdx []int32) bool {
 	defer m.Release()
 	res, err := engine.EvaluateContext(context.Background(), m, r.train, trainIdx[:min(len(trainIdx), engine.DefaultEvalBatch)], 0, false)
 	return err == nil && !engine.IsFinite(res.Loss)
+}
+
+// savedEpochs is how many whole epochs the checkpoint at saved holds (0
+// for none).
+func savedEpochs(saved *engine.Position) int {
+	if saved == nil {
+		return 0
+	}
+	return saved.Epoch
 }
 
 // keptCheckpoint adds to err, a failure of the engine during training or
