@@ -883,7 +883,7 @@ func LoadFinal(dir string) (*FinalResult, error) {
 func LoadFinalModel(dir string) (*FinalResult, error) {
 	f, err := LoadFinal(dir)
 	if err == nil {
-		_, err = engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
+		_, err = engine.LoadWeights(filepath.Join(dir, FinalModel)) // checked whole, its weights decoded
 	}
 	return f, err
 }
