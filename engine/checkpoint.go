@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -445,20 +446,8 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if end != len(data) {
 		return nil, fmt.Errorf("corrupt: %d bytes of data after the last tensor", len(data)-end)
 	}
-	// The data's CRC-32C where the file has one (written since
-	// 2026-12-04), else its SHA-256: either catches a damaged file.
-	switch want, ok := meta["crc32c"]; {
-	case ok:
-		if got := fmt.Sprintf("%08x", crc32.Checksum(data, castagnoli)); got != want {
-			return nil, fmt.Errorf("checksum mismatch: data CRC-32C %s, metadata says %s: the file is corrupted", got, want)
-		}
-	case meta["sha256"] == "":
+	if _, ok := meta["crc32c"]; !ok && meta["sha256"] == "" {
 		return nil, fmt.Errorf("corrupt: the metadata has no checksum (SHA-256 or CRC-32C) of the tensor data")
-	default:
-		sum := sha256.Sum256(data)
-		if got := hex.EncodeToString(sum[:]); got != meta["sha256"] {
-			return nil, fmt.Errorf("checksum mismatch: data SHA-256 %s, metadata says %s: the file is corrupted", got, meta["sha256"])
-		}
 	}
 	if ms, ok := meta["meta_sha256"]; ok && ms != metaSum(meta) {
 		return nil, fmt.Errorf("checksum mismatch: the metadata (architecture, optimizer, run settings, position, history) was changed after it was written: the file is corrupted")
@@ -521,6 +510,10 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if err := c.checkMeta(); err != nil {
 		return nil, err
 	}
+	// decoded holds the tensors decoded, by name: the data's checksum is
+	// taken over them, not over b again, so that what is checked is what
+	// was decoded even where b (a mapped file) changes meanwhile.
+	decoded := map[string][]float32{}
 	// readInto decodes tensor name, of shape want, into dst (nil: a new
 	// slice), and returns it.
 	readInto := func(dst []float32, name string, want []int) ([]float32, error) {
@@ -538,6 +531,7 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 		if len(dst) != len(seg)/4 {
 			return nil, fmt.Errorf("tensor %s holds %d values, expected %d", name, len(seg)/4, len(dst))
 		}
+		decoded[name] = dst
 		if littleEndian {
 			copy(floatBytes(dst), seg)
 			return dst, nil
@@ -598,6 +592,32 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	st, err := read("optimizer.step", []int{1})
 	if err != nil {
 		return nil, fmt.Errorf("corrupt: %w", err)
+	}
+	// The data's CRC-32C where the file has one (written since
+	// 2026-12-04), else its SHA-256: either catches a damaged file. Taken
+	// over the tensors as decoded, in the file's order (those not decoded,
+	// the moments of a model only used, straight from b).
+	names := slices.SortedFunc(maps.Keys(entries), func(x, y string) int { return entries[x].DataOffsets[0] - entries[y].DataOffsets[0] })
+	h := sha256.New()
+	var crc uint32
+	want, useCRC := meta["crc32c"]
+	for _, name := range names {
+		seg := data[entries[name].DataOffsets[0]:entries[name].DataOffsets[1]]
+		if v, ok := decoded[name]; ok {
+			seg = floatBytes(v)
+		}
+		if useCRC {
+			crc = crc32.Update(crc, castagnoli, seg)
+		} else {
+			h.Write(seg)
+		}
+	}
+	if useCRC {
+		if got := fmt.Sprintf("%08x", crc); got != want {
+			return nil, fmt.Errorf("checksum mismatch: data CRC-32C %s, metadata says %s: the file is corrupted (or was written while it was read)", got, want)
+		}
+	} else if got := hex.EncodeToString(h.Sum(nil)); got != meta["sha256"] {
+		return nil, fmt.Errorf("checksum mismatch: data SHA-256 %s, metadata says %s: the file is corrupted (or was written while it was read)", got, meta["sha256"])
 	}
 	c.Step = st[0]
 	if !isCount(c.Step) {

@@ -48,8 +48,8 @@ func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
 const MinInkContrast = 0.1
 
 // minDigitSide is the fewest pixels a digit spans along its longer side
-// (more in images whose shorter side is over 300 pixels: a hundredth of
-// it).
+// (more in images whose shorter side is over 800 pixels: a two-hundredth
+// of it, 15 pixels in a phone's 4032x3024 photo).
 const minDigitSide = 3
 
 // DecodeDigit decodes an image file's bytes and returns 784 values in
@@ -379,7 +379,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		return nil, &NoDigitError{fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)}
 	}
 	// A digit's height is bounded by the image's shorter side.
-	if side := max(minDigitSide, min(w, h)/100); max(cw, ch) < side {
+	if side := max(minDigitSide, min(w, h)/200); max(cw, ch) < side {
 		return nil, &NoDigitError{fmt.Sprintf("its only mark is a dot of %dx%d pixels in %dx%d; a digit needs to be %d pixels or more across",
 			cw, ch, w, h, side)}
 	}

@@ -264,7 +264,7 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "its darkest mark is only 0% of the way from the paper's shade to black; a digit's is 10% or more"},
 		{"a white seven barely off the black", enc(t, drawSeven(50, 50, color.Gray{12}, color.Gray{10}), "png"), "its brightest mark is only 1% of the way from the background's shade to white"},
 		{"a dot", enc(t, dot, "png"), "its only mark is a dot of 1x1 pixels in 50x50"},
-		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 6 pixels or more across"},
+		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 3 pixels or more across"},
 		{"blank paper as a JPEG", enc(t, paper, "jpeg"), "no digit found"},
 		{"an IDX image file", []byte("\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x1c\x00\x00\x00\x1c"), "an IDX image file (MNIST's format), not a PNG, JPEG or GIF image: classify all of its images with --idx FILE"},
 		{"a gzip file", []byte("\x1f\x8b\x08\x00rest"), "a gzip file, not a PNG"},
@@ -288,6 +288,14 @@ func TestDecodeDigitRefuses(t *testing.T) {
 	}
 	if _, err := DecodeDigit(enc(t, drawSeven(6, 6, color.Black, color.White), "png")); err != nil {
 		t.Errorf("a seven in 6x6 pixels: %v", err)
+	}
+	// A small digit in a large scan (17x21 pixels in 2480x2480, an A4
+	// page at 300 dpi).
+	page := image.NewRGBA(image.Rect(0, 0, 2480, 2480))
+	draw.Draw(page, page.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(page, image.Rect(1200, 1200, 1217, 1221), drawSeven(17, 21, color.Black, color.White), image.Point{}, draw.Src)
+	if _, err := DecodeDigit(enc(t, page, "png")); err != nil {
+		t.Errorf("a seven of 17x21 pixels in a 2480x2480 scan: %v", err)
 	}
 	// A strip as tall as its digit, however wide; a dim photo's digit.
 	strip := image.NewRGBA(image.Rect(0, 0, 3000, 30))

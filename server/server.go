@@ -476,7 +476,11 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json", r.Header.Get("Content-Type")))
+		hint := ""
+		if ct == "multipart/form-data" {
+			hint = " (a form upload, as curl -F sends: send the file itself, curl --data-binary @digit.png)"
+		}
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json%s", r.Header.Get("Content-Type"), hint))
 		return
 	}
 	if s.Err() != nil {

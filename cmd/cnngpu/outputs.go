@@ -435,8 +435,12 @@ func checkSpace(outs []string, size int64, rewrites bool) error {
 		if n.free >= need {
 			continue
 		}
-		return usageErrorf("--out %s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s: the weights and the optimizer's state, each written beside the file it replaces): free some space there, or give --out a folder on another disk",
-			outs[0], n.dir, megabytes(n.free), megabytes(need), megabytes(uint64(size)))
+		free, needed := megabytes(n.free), megabytes(need)
+		if free == needed {
+			free, needed = fmt.Sprintf("%d bytes", n.free), fmt.Sprintf("%d bytes", need)
+		}
+		return usageErrorf("--out %s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s, and one that replaces a file is written beside it first): free some space there, or give --out a folder on another disk",
+			outs[0], n.dir, free, needed, megabytes(uint64(size)))
 	}
 	return nil
 }
@@ -456,5 +460,12 @@ func existingFolder(dir string) string {
 	}
 }
 
-// megabytes is n bytes in MB (10^6), to one decimal.
-func megabytes(n uint64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+// megabytes is n bytes in MB (10^6), to one decimal (to the byte where
+// that is less than 0.1 MB, so that two figures that differ do not read
+// alike).
+func megabytes(n uint64) string {
+	if n < 100000 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}

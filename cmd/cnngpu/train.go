@@ -185,6 +185,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		} else {
 			s.out = filepath.Join("runs", "model-"+time.Now().Format("20060102-150405")+".safetensors")
 		}
+	} else if r := c.String("resume"); r != "" && s.init != nil && samePath(s.out, r) {
+		s.saved = &s.init.Position // --out is the checkpoint resumed
 	}
 	if s.seeds == nil {
 		s.out = strings.ReplaceAll(s.out, "{seed}", strconv.FormatUint(s.cfg.Seed, 10))
@@ -201,7 +203,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			return nil, err
 		}
 	}
-	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt), s.cfg.Epochs-s.pos.Epoch > 1); err != nil {
+	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt, s.cfg.Epochs), s.cfg.Epochs-s.pos.Epoch > 1); err != nil {
 		return nil, err
 	}
 	s.outs = outs
@@ -209,14 +211,15 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 }
 
 // checkpointBytes is about the size of a checkpoint of arch trained with
-// opt: the weights and the optimizer's state (one moment for SGD, two for
-// Adam) as float32s, and a header of at most a few tens of KB.
-func checkpointBytes(arch engine.Arch, opt engine.OptConfig) int64 {
+// opt for epochs: the weights and the optimizer's state (one moment for
+// SGD, two for Adam) as float32s, and a header of about 2 KB and 200
+// bytes an epoch of history (allowed 4 KB and 512).
+func checkpointBytes(arch engine.Arch, opt engine.OptConfig, epochs int) int64 {
 	tensors := int64(2)
 	if opt.Kind == engine.Adam {
 		tensors = 3
 	}
-	return tensors*4*int64(arch.NumParams()) + 64<<10
+	return tensors*4*int64(arch.NumParams()) + 4<<10 + 512*int64(epochs)
 }
 
 // lockOutputs takes, for the whole run, a lock on each checkpoint path in
@@ -638,7 +641,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// failed is a save that failed with err: what out holds, and how to go on.
 	failed := func(err error) error {
 		hookFailed = true
-		if done := savedEpochs(saved); s.metric != "" && done < len(hist) {
+		// (A resumed run's metrics held its checkpoint's epochs before.)
+		if done := max(savedEpochs(saved), len(s.hist)); s.metric != "" && done < len(hist) {
 			// The metrics of an epoch are written as its checkpoint
 			// is: back to the epochs the checkpoint kept.
 			r.writeMetrics(seed, hist[:done])
