@@ -11,7 +11,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,9 +48,6 @@ func TestUseFile(t *testing.T) {
 	if err := UseFile(p, 1<<20, func([]byte) error { return sentinel }); err != sentinel {
 		t.Errorf("use's error: %v", err)
 	}
-	if runtime.GOOS == "windows" {
-		return
-	}
 	// Cut short while mapped: reading past the new end faults.
 	err := UseFile(p, 1<<20, func(b []byte) error {
 		if err := os.Truncate(p, 0); err != nil {
@@ -72,9 +68,6 @@ func TestUseFile(t *testing.T) {
 // TestUseFileNamedPipe: a named pipe is read from its writer, as ReadFile
 // reads it, not opened and mapped.
 func TestUseFileNamedPipe(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no named pipes")
-	}
 	p := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(p, 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
