@@ -107,31 +107,22 @@ func Snapshot(m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (
 // them of the right lengths: a training's checkpoint after every epoch
 // then allocates, and the system maps, no new memory. old may be nil.
 func SnapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (*Checkpoint, error) {
-	reuse := func(b []float32, n int) []float32 {
-		if len(b) == n {
-			return b
-		}
-		return make([]float32, n)
+	if old == nil {
+		old = &Checkpoint{}
 	}
-	var p, s1, s2 []float32
-	if old != nil {
-		p, s1, s2 = old.Params, old.S1, old.S2
-	}
-	p = reuse(p, m.P.Len())
-	if err := m.E.Read(m.P, 0, p); err != nil {
+	p, err := m.read(m.P, old.Params)
+	if err != nil {
 		return nil, err
 	}
-	s1 = reuse(s1, m.S1.Len())
-	if err := m.E.Read(m.S1, 0, s1); err != nil {
+	s1, err := m.read(m.S1, old.S1)
+	if err != nil {
 		return nil, err
 	}
+	var s2 []float32
 	if m.S2 != nil {
-		s2 = reuse(s2, m.S2.Len())
-		if err := m.E.Read(m.S2, 0, s2); err != nil {
+		if s2, err = m.read(m.S2, old.S2); err != nil {
 			return nil, err
 		}
-	} else {
-		s2 = nil
 	}
 	step, err := m.step()
 	if err != nil {
@@ -516,13 +507,21 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	decoded := map[string][]float32{}
 	// readInto decodes tensor name, of shape want, into dst (nil: a new
 	// slice), and returns it.
-	readInto := func(dst []float32, name string, want []int) ([]float32, error) {
+	// entry is tensor name's entry, where it is there with shape want.
+	entry := func(name string, want []int) (stEntry, error) {
 		e, ok := entries[name]
 		if !ok {
-			return nil, fmt.Errorf("tensor %s is missing", name)
+			return e, fmt.Errorf("tensor %s is missing", name)
 		}
 		if want != nil && !slices.Equal(e.Shape, want) {
-			return nil, fmt.Errorf("tensor %s has shape %v, the %s architecture needs %v", name, e.Shape, arch.Preset, want)
+			return e, fmt.Errorf("tensor %s has shape %v, the %s architecture needs %v", name, e.Shape, arch.Preset, want)
+		}
+		return e, nil
+	}
+	readInto := func(dst []float32, name string, want []int) ([]float32, error) {
+		e, err := entry(name, want)
+		if err != nil {
+			return nil, err
 		}
 		seg := data[e.DataOffsets[0]:e.DataOffsets[1]]
 		if dst == nil {
@@ -580,8 +579,8 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 		switch {
 		case !m.has:
 		case weights:
-			if e := entries[m.name]; !slices.Equal(e.Shape, []int{np}) {
-				return nil, fmt.Errorf("tensor %s has shape %v, the %s architecture needs %v", m.name, e.Shape, arch.Preset, []int{np})
+			if _, err := entry(m.name, []int{np}); err != nil {
+				return nil, err
 			}
 		default:
 			if *m.dst, err = read(m.name, []int{np}); err != nil {

@@ -447,29 +447,15 @@ func (m *Model) Release() {
 }
 
 // Params reads the parameters back to the host.
-func (m *Model) Params() ([]float32, error) {
-	p := make([]float32, m.P.Len())
-	return p, m.E.Read(m.P, 0, p)
-}
+func (m *Model) Params() ([]float32, error) { return m.read(m.P, nil) }
 
-// OptState reads the optimizer state back: s1, s2 (nil for SGD) and the
-// step count.
-func (m *Model) OptState() (s1, s2 []float32, step float32, err error) {
-	s1 = make([]float32, m.S1.Len())
-	if err = m.E.Read(m.S1, 0, s1); err != nil {
-		return
+// read reads t back into buf where it has t's length, else into a new
+// slice, and returns it.
+func (m *Model) read(t Tensor, buf []float32) ([]float32, error) {
+	if len(buf) != t.Len() {
+		buf = make([]float32, t.Len())
 	}
-	if m.S2 != nil {
-		s2 = make([]float32, m.S2.Len())
-		if err = m.E.Read(m.S2, 0, s2); err != nil {
-			return
-		}
-	}
-	step, err = m.step()
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	return s1, s2, step, nil
+	return buf, m.E.Read(t, 0, buf)
 }
 
 // step reads the optimizer's step count back (one per layer, all equal).
