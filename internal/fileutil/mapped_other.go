@@ -6,9 +6,5 @@ package fileutil
 
 // UseFile calls use with the bytes of path as ReadFile returns them.
 func UseFile(path string, max int64, use func([]byte) error) error {
-	b, err := ReadFile(path, max)
-	if err != nil {
-		return err
-	}
-	return use(b)
+	return readAndUse(path, max, use)
 }

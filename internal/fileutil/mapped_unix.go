@@ -23,13 +23,7 @@ import (
 // others' as ReadFile returns them. Where the map cannot be made, the file
 // is read.
 func UseFile(path string, max int64, use func([]byte) error) (err error) {
-	read := func() error {
-		b, err := ReadFile(path, max) // its checks, its waits and messages
-		if err != nil {
-			return err
-		}
-		return use(b)
-	}
+	read := func() error { return readAndUse(path, max, use) } // ReadFile's checks, waits and messages
 	mappable := func(st os.FileInfo) bool {
 		return st.Mode().IsRegular() && st.Size() > 0 && st.Size() <= max && int64(int(st.Size())) == st.Size()
 	}
@@ -62,8 +56,5 @@ func UseFile(path string, max int64, use func([]byte) error) (err error) {
 			panic(r)
 		}
 	}()
-	if err := use(data); err != nil {
-		return err
-	}
-	return nil
+	return use(data)
 }

@@ -152,3 +152,13 @@ func readBounded(r io.Reader, max int64) ([]byte, *readError) {
 	}
 	return b, nil
 }
+
+// readAndUse calls use with the bytes ReadFile returns for path: UseFile
+// where the file is not mapped.
+func readAndUse(path string, max int64, use func([]byte) error) error {
+	b, err := ReadFile(path, max)
+	if err != nil {
+		return err
+	}
+	return use(b)
+}
