@@ -245,10 +245,20 @@ func valueFlags(flags []cli.Flag) map[string]bool {
 
 // wholeFlags names the flags that take a whole number.
 func wholeFlags(flags []cli.Flag) map[string]bool {
-	out := map[string]bool{}
-	for _, f := range flags {
+	return flagNames(flags, func(f cli.Flag) bool {
 		switch f.(type) {
 		case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *cli.Uint64Flag:
+			return true
+		}
+		return false
+	})
+}
+
+// flagNames names the flags (every name of each) that kind says yes to.
+func flagNames(flags []cli.Flag, kind func(cli.Flag) bool) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range flags {
+		if kind(f) {
 			for _, n := range f.Names() {
 				out[n] = true
 			}
@@ -259,31 +269,26 @@ func wholeFlags(flags []cli.Flag) map[string]bool {
 
 // floatFlags names the flags that take a number that may have a fraction.
 func floatFlags(flags []cli.Flag) map[string]bool {
-	out := map[string]bool{}
-	for _, f := range flags {
-		if _, ok := f.(*cli.Float64Flag); ok {
-			for _, n := range f.Names() {
-				out[n] = true
-			}
-		}
-	}
-	return out
+	return flagNames(flags, func(f cli.Flag) bool { _, ok := f.(*cli.Float64Flag); return ok })
 }
 
-// checkFloat refuses a number written with underscores or in hexadecimal,
+// errNotDecimal is a number written with underscores or in hexadecimal,
 // which Go's parser reads (1_0 as 10, 0x1p-3 as 0.125) but which nobody
 // means for a learning rate or a fraction.
+var errNotDecimal = errors.New("expected a decimal number such as 0.001 or 1e-3")
+
+// checkFloat refuses flag's value v where it is not decimal.
 func checkFloat(flag, v string) error {
 	if strings.Contains(v, "_") || strings.Contains(strings.ToLower(v), "0x") {
-		return fmt.Errorf("%s %q: expected a decimal number such as 0.001 or 1e-3", flag, v)
+		return fmt.Errorf("%s %q: %w", flag, v, errNotDecimal)
 	}
 	return nil
 }
 
 // parseDecimal reads a number as checkFloat allows it.
 func parseDecimal(v string) (float64, error) {
-	if err := checkFloat("", v); err != nil {
-		return 0, errors.New("expected a decimal number such as 0.001 or 1e-3")
+	if checkFloat("", v) != nil {
+		return 0, errNotDecimal
 	}
 	return strconv.ParseFloat(v, 64)
 }

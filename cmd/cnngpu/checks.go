@@ -53,18 +53,18 @@ func isDivergence(err error) bool {
 func divergedError(err error, e engine.Engine, opt engine.OptConfig, out string, saved *engine.Position, poisoned bool) error {
 	msg := err.Error() + fmt.Sprintf("\nthe learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)",
 		fmtLR(opt.LR), engine.OptName(opt.Kind)) + gpuNaNHint(e)
-	if p := saved; p != nil && poisoned {
-		at := fmt.Sprintf("after epoch %d", p.Epoch)
-		if p.Step > 0 {
-			at = fmt.Sprintf("at epoch %d, step %d", p.Epoch+1, p.Step)
-		}
-		msg += fmt.Sprintf("\nthe checkpoint %s in %s cannot be used either: its weights, finite but too large, already give non-finite outputs (the steps before it diverged); train again from the start with a smaller --lr", at, out)
-	} else if p := saved; p != nil && p.Step > 0 {
-		msg += fmt.Sprintf("\nthe last finite checkpoint, at epoch %d, step %d, is kept in %s", p.Epoch+1, p.Step, out)
-	} else if p != nil {
-		msg += fmt.Sprintf("\nthe last finite checkpoint, after epoch %d, is kept in %s", p.Epoch, out)
-	} else {
+	if saved == nil {
 		msg += fmt.Sprintf("\nno checkpoint was written to %s", out)
+		return withCode(1, errors.New(msg))
+	}
+	at := fmt.Sprintf("after epoch %d", saved.Epoch)
+	if saved.Step > 0 {
+		at = fmt.Sprintf("at epoch %d, step %d", saved.Epoch+1, saved.Step)
+	}
+	if poisoned {
+		msg += fmt.Sprintf("\nthe checkpoint %s in %s cannot be used either: its weights, finite but too large, already give non-finite outputs (the steps before it diverged); train again from the start with a smaller --lr", at, out)
+	} else {
+		msg += fmt.Sprintf("\nthe last finite checkpoint, %s, is kept in %s", at, out)
 	}
 	return withCode(1, errors.New(msg))
 }

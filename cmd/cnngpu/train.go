@@ -653,9 +653,16 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		return fmt.Errorf("--out: %w", err)
 	}
-	save := func(pos engine.Position) error {
+	// flush waits for the write in flight; its failure is a failed save.
+	flush := func() error {
 		if err := wait(); err != nil {
 			return failed(err)
+		}
+		return nil
+	}
+	save := func(pos engine.Position) error {
+		if err := flush(); err != nil {
+			return err
 		}
 		sp := trace.Begin(trace.Checkpoint)
 		ck, err := engine.SnapshotInto(writer.Spare(), m, cfg, pos, slices.Clone(hist))
@@ -687,8 +694,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		if s.metric != "" {
 			if err := r.writeMetrics(seed, hist); err != nil {
-				if werr := wait(); werr != nil {
-					return failed(werr)
+				if werr := flush(); werr != nil {
+					return werr
 				}
 				hookFailed = true
 				return keptCheckpoint(fmt.Errorf("--metrics: %w", err), out, saved, cfg.Epochs, s.again)
@@ -708,14 +715,10 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			}
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
 		}
-		serr := wait()
-		if serr != nil {
-			serr = failed(serr)
-		} else if saved == nil || *saved != pos { // stopped at an epoch's end: saved already
+		serr := flush()
+		if serr == nil && (saved == nil || *saved != pos) { // else stopped at an epoch's end: saved already
 			if serr = save(pos); serr == nil {
-				if serr = wait(); serr != nil {
-					serr = failed(serr)
-				}
+				serr = flush()
 			}
 		}
 		if serr != nil {
@@ -745,8 +748,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	res, err := engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
 	ev.End()
 	// The last epoch's checkpoint was written beside the test.
-	if werr := wait(); werr != nil {
-		return seedResult{}, failed(werr)
+	if werr := flush(); werr != nil {
+		return seedResult{}, werr
 	}
 	if errors.Is(err, engine.ErrInterrupted) {
 		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: %s eval --model %s",
@@ -767,7 +770,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 // extreme --lr). It is judged on the first training images; false where
 // that cannot be done.
 func (r *trainRun) unusable(out string, trainIdx []int32) bool {
-	ck, err := engine.LoadCheckpoint(out)
+	ck, err := engine.LoadWeights(out) // only evaluated
 	if err != nil {
 		return false
 	}
