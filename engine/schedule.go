@@ -71,6 +71,10 @@ type Schedule struct {
 // spends warming up.
 const WarmupFraction = 0.02
 
+// OneStepWhy says why a run of one step keeps a constant rate, for the
+// note the commands print about such a run.
+const OneStepWhy = "a cosine schedule would give that step its final rate (more training images or epochs make a schedule)"
+
 // NewSchedule returns the schedule kind for a run of total steps. A run
 // of one step keeps the constant rate: there is nothing to schedule, and a
 // cosine would give its one update the final rate.

@@ -437,7 +437,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	if len(single) > 0 && len(jobs) > 0 {
-		r.logf("note: the runs at batch size %s take one step, so they keep a constant rate: a cosine schedule would give that step its final rate (more training images or epochs make a schedule)", strings.Join(single, ", "))
+		r.logf("note: the runs at batch size %s take one step, so they keep a constant rate: %s", strings.Join(single, ", "), engine.OneStepWhy)
 	}
 
 	start := time.Now()
@@ -573,12 +573,12 @@ func optConfig(spec *Spec, lr float64, batch, n int) engine.OptConfig {
 	return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7, Sched: sched}
 }
 
-// oneStep reports whether a run of n images at batch size batch takes a
-// single step under spec's cosine schedule, which then keeps a constant
-// rate (engine.NewSchedule).
+// oneStep reports whether a run of n images at batch size batch asks for
+// a cosine schedule and keeps a constant rate, as a run of one step does
+// (engine.NewSchedule).
 func oneStep(spec *Spec, batch, n int) bool {
 	kind, _ := spec.schedule()
-	return kind == engine.CosineLR && spec.Epochs*((n+batch-1)/batch) < 2
+	return kind == engine.CosineLR && optConfig(spec, 0, batch, n).Sched.Kind != engine.CosineLR
 }
 
 // errDiverged stops a run whose loss is no longer finite.
@@ -749,7 +749,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	}
 	opt := optConfig(spec, best.Config.LR, best.Config.BatchSize, len(idx))
 	if oneStep(spec, best.Config.BatchSize, len(idx)) {
-		r.logf("note: the retraining takes one step, so it keeps a constant rate: a cosine schedule would give that step its final rate (more training images or epochs make a schedule)")
+		r.logf("note: the retraining takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
 	}
 	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
 		Recipe: spec.Recipe, Augment: spec.Augment}

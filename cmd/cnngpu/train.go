@@ -614,7 +614,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augment),
 		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
 	if s.init == nil && s.sched == engine.CosineLR && opt.Sched.Kind != engine.CosineLR {
-		r.say("note: this run takes one step, so it keeps a constant rate: a cosine schedule would give that step its final rate (more training images or epochs make a schedule)")
+		r.say("note: this run takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
 	}
 	if s.init != nil {
 		r.say("resuming from epoch %d, step %d", s.pos.Epoch+1, s.pos.Step)
