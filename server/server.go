@@ -400,18 +400,16 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if strings.HasPrefix(ct, "image/") && ct != "image/png" && ct != "image/jpeg" && ct != "image/gif" {
-		// image/webp, image/heic, ...: the decoder says what it is and what to do.
-		ct = "image/png"
-	}
 	// The request's context ends when its client half-closes the
 	// connection after sending (HTTP/1.0 clients, nc -N), which is no
 	// reason to leave a whole request unanswered: the work is bounded by
 	// its own timeouts instead.
 	base := context.WithoutCancel(r.Context())
 	var x []float32
-	switch ct {
-	case "image/png", "image/jpeg", "image/gif":
+	switch {
+	case strings.HasPrefix(ct, "image/"):
+		// PNG, JPEG and GIF are decoded; of another type (image/webp,
+		// image/heic) the decoder says what it is and what to do.
 		// Decoding waits for its share of the decode memory budget
 		// (loader.DecodeBudget), so concurrent large images cannot exhaust
 		// memory; one that waits past the timeout gets 503.
@@ -427,7 +425,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-	case "application/json":
+	case ct == "application/json":
 		// A byte-order mark, which some editors and Windows tools put
 		// first, is not JSON but says nothing against it.
 		body = bytes.TrimPrefix(body, utf8BOM)
