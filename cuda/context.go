@@ -137,6 +137,9 @@ type Context struct {
 	debug     bool
 	capturing bool
 	mathMode  int // cuBLAS math mode, for lanes' handles
+	// launched: the kernels launched so far, while tracing (a kernel's
+	// first launch is where the driver loads it: trace.FirstLaunch).
+	launched map[string]bool
 }
 
 var contextFuncs = []string{
@@ -541,6 +544,13 @@ func (c *Context) launch(stream C.CUstream, name string, n int64, block int, arg
 		return err
 	}
 	defer c.leave()
+	if trace.Enabled() && !c.launched[name] {
+		if c.launched == nil {
+			c.launched = map[string]bool{}
+		}
+		c.launched[name] = true
+		defer trace.Begin(trace.FirstLaunch).End()
+	}
 	vals := unsafe.Slice((*uint64)(c.params), 32)
 	ptrs := unsafe.Slice((*unsafe.Pointer)(unsafe.Add(c.params, 32*8)), 32)
 	for i, a := range args {

@@ -42,6 +42,7 @@ import (
 	"cmp"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/nvlib"
@@ -234,6 +235,9 @@ func (b *blas) another(stream unsafe.Pointer, math int) (_ *blas, err error) {
 // matrices: C is m×n with row stride ldc, op(A) m×k, op(B) k×n; transA
 // means A is stored k×m (row stride lda), likewise transB. It runs as the
 // column-major product Cᵀ = op(B)ᵀ·op(A)ᵀ.
+// firstSgemm: the process has queued a cuBLAS product (trace.First).
+var firstSgemm atomic.Bool
+
 func (c *Context) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int) error {
 	return c.sgemm(c.blas, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc, func(what string, err error) error { return c.Checked(what, err) })
 }
@@ -248,6 +252,7 @@ func (c *Context) sgemm(h *blas, transA, transB bool, m, n, k int, alpha float32
 		return err
 	}
 	defer c.leave()
+	defer trace.First(&firstSgemm, trace.FirstBLAS).End()
 	op := func(t bool) C.int {
 		if t {
 			return 1

@@ -81,7 +81,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
 // Epilogue is what a fused product does to its result, in the row-major
@@ -380,6 +383,9 @@ func (p *LtPlan) Close() {
 	}
 }
 
+// firstLt: the process has queued a cuBLASLt product (trace.First).
+var firstLt atomic.Bool
+
 // LtMatmul queues plan p on lane l (nil: the context's stream): out =
 // op(a)·op(b) with p's epilogue, bias its vector (read for a bias, written
 // for a bias gradient; 0 for EpilogueNone). Each pointer must be as
@@ -396,6 +402,7 @@ func (c *Context) LtMatmul(l *Lane, p *LtPlan, a, b, out, bias Ptr) error {
 		return err
 	}
 	defer c.leave()
+	defer trace.First(&firstLt, trace.FirstBLASLt).End()
 	stream, h := c.stream, c.blas
 	if l != nil {
 		stream, h = l.stream, l.blas

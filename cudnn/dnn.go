@@ -84,6 +84,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/cuda"
@@ -213,17 +214,23 @@ const (
 // algorithm may be and still be an alternative worth timing where the
 // convolution is used (Alternatives): run alone, close algorithms time
 // alike, but in a training step beside other work one can be the faster
-// by 10% of the step (kernels/NOTES.md, "Measurements the code cites").
-const closeTo = 1.25
+// by 10% of the step; and cudnnFind's own times of an algorithm with a
+// large workspace (FFT) can be twice its usual in one process, all five
+// rounds (kernels/NOTES.md, "Measurements the code cites").
+const closeTo = 2
+
+// maxAlternatives bounds Alternatives: each costs a recording and
+// tuneRounds timed steps in the first process that uses the shape.
+const maxAlternatives = 3
 
 // Alternatives returns direction dir's algorithms other than the one in
 // use whose best time was within closeTo of the fastest, fastest first,
-// at most two (none before Prepare). Workspace covers them.
+// at most maxAlternatives (none before Prepare). Workspace covers them.
 func (cv *Conv) Alternatives(dir int) []int {
 	var out []int
 	t := cv.Timed[dir]
 	for _, a := range t {
-		if a.MS <= t[0].MS*closeTo && a.Algo != cv.Algo(dir) && len(out) < 2 {
+		if a.MS <= t[0].MS*closeTo && a.Algo != cv.Algo(dir) && len(out) < maxAlternatives {
 			out = append(out, a.Algo)
 		}
 	}
@@ -490,9 +497,9 @@ func (cv *Conv) Timings(dir int) []AlgoTime { return slices.Clone(cv.Timed[dir])
 // alternatives need (0 before Prepare).
 func (cv *Conv) Workspace(dir int) int {
 	n := cv.ws[dir]
-	t := cv.Timed[dir]
-	for _, a := range t {
-		if a.MS <= t[0].MS*closeTo || a.Algo == cv.Algo(dir) {
+	alts := cv.Alternatives(dir)
+	for _, a := range cv.Timed[dir] {
+		if slices.Contains(alts, a.Algo) {
 			n = max(n, a.Memory)
 		}
 	}
@@ -508,11 +515,16 @@ func (cv *Conv) unprepared(dir int) error {
 	return fmt.Errorf("cudnn: %s run before Prepare(%d)", [3]string{"cudnnConvolutionForward", "cudnnConvolutionBackwardData", "cudnnConvolutionBackwardFilter"}[dir], dir)
 }
 
+// firstConv: the process has queued a convolution of that direction
+// (trace.First: where cuDNN loads the kernels it runs).
+var firstConv [3]atomic.Bool
+
 // Forward queues y = conv(x, w).
 func (cv *Conv) Forward(x, w, y, ws uint64, wsBytes int) error {
 	if err := cv.unprepared(DirForward); err != nil {
 		return err
 	}
+	defer trace.First(&firstConv[DirForward], trace.FirstDNN).End()
 	return cv.h.check("cudnnConvolutionForward", C.c_conv(cv.h.fn["cudnnConvolutionForward"], cv.h.h, cv.x, C.ulonglong(x), cv.w, C.ulonglong(w),
 		cv.conv[DirForward], C.int(cv.algo[DirForward]), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.y, C.ulonglong(y)))
 }
@@ -522,6 +534,7 @@ func (cv *Conv) BackwardData(w, dy, dx, ws uint64, wsBytes int) error {
 	if err := cv.unprepared(DirData); err != nil {
 		return err
 	}
+	defer trace.First(&firstConv[DirData], trace.FirstDNN).End()
 	return cv.h.check("cudnnConvolutionBackwardData", C.c_conv(cv.h.fn["cudnnConvolutionBackwardData"], cv.h.h, cv.w, C.ulonglong(w), cv.y, C.ulonglong(dy),
 		cv.conv[DirData], C.int(cv.algo[DirData]), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.x, C.ulonglong(dx)))
 }
@@ -537,6 +550,7 @@ func (cv *Conv) BackwardFilterOn(h *Handle, x, dy, dw, ws uint64, wsBytes int) e
 	if err := cv.unprepared(DirFilter); err != nil {
 		return err
 	}
+	defer trace.First(&firstConv[DirFilter], trace.FirstDNN).End()
 	return h.check("cudnnConvolutionBackwardFilter", C.c_conv(h.fn["cudnnConvolutionBackwardFilter"], h.h, cv.x, C.ulonglong(x), cv.y, C.ulonglong(dy),
 		cv.conv[DirFilter], C.int(cv.algo[DirFilter]), C.ulonglong(ws), C.size_t(wsBytes), 0, cv.w, C.ulonglong(dw)))
 }

@@ -106,3 +106,41 @@ func TestSnapshotIntoReuses(t *testing.T) {
 		t.Errorf("snapshot into buffers of other lengths: %v", err)
 	}
 }
+
+// TestCheckpointWriterPrepare: Prepare's buffers are the first Spare,
+// of the model's lengths, and the first snapshot reads into them; with a
+// checkpoint written before, the writer keeps handing that over instead.
+func TestCheckpointWriterPrepare(t *testing.T) {
+	e := cpu.New(1)
+	defer e.Close()
+	arch, _ := engine.NewArch("original", engine.ReLU)
+	m, err := engine.NewModel(e, arch, adam, arch.GlorotInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	w := engine.NewCheckpointWriter()
+	defer w.Close()
+	w.Prepare(m)
+	w.Prepare(m) // once
+	sp := w.Spare()
+	if sp == nil || len(sp.Params) != arch.NumParams() || len(sp.S1) != arch.NumParams() || len(sp.S2) != arch.NumParams() {
+		t.Fatalf("Spare after Prepare: %+v", sp)
+	}
+	if w.Spare() != nil {
+		t.Error("Prepare's buffers handed over twice")
+	}
+	ck, err := engine.SnapshotInto(sp, m, engine.TrainConfig{}, engine.Position{Epoch: 1}, nil)
+	if err != nil || &ck.Params[0] != &sp.Params[0] || &ck.S2[0] != &sp.S2[0] {
+		t.Fatalf("the first snapshot did not read into Prepare's buffers: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	w.Start(ck, path)
+	if _, err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	w.Prepare(m) // a checkpoint written before is the spare: nothing new
+	if got := w.Spare(); got != ck {
+		t.Errorf("Spare after a write and Prepare: %p, want the checkpoint written (%p)", got, ck)
+	}
+}

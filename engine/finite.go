@@ -24,6 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"unsafe"
 )
 
 // ErrDiverged matches (errors.Is) a *DivergedError.
@@ -61,8 +64,15 @@ func (e *DivergedError) Is(target error) bool { return target == ErrDiverged }
 func IsFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // FirstNonFinite returns the index of the first NaN or infinite value in
-// v, or -1 when all are finite.
+// v, or -1 when all are finite. A checkpoint's 9.5 M values are checked
+// after every epoch, on the training's path: they are scanned for an
+// exponent of all ones two at a time, on up to four goroutines (3.3 ms
+// → under 1 on the 2-core VM of docs/performance.md), and only a scan
+// that finds one looks for where.
 func FirstNonFinite(v []float32) int {
+	if allFinite(v) {
+		return -1
+	}
 	for i, x := range v {
 		// x-x is 0 for finite x, NaN for NaN and ±Inf.
 		if x-x != 0 {
@@ -70,6 +80,63 @@ func FirstNonFinite(v []float32) int {
 		}
 	}
 	return -1
+}
+
+// finiteChunk is the least a goroutine of allFinite scans.
+const finiteChunk = 1 << 20
+
+// allFinite reports whether no value of v is NaN or infinite, on up to
+// four goroutines (the scan is bound by memory bandwidth: more do not
+// help) where v is long.
+func allFinite(v []float32) bool {
+	n := min(4, runtime.GOMAXPROCS(0), len(v)/finiteChunk)
+	if n < 2 {
+		return finiteScan(v)
+	}
+	bad := make([]bool, n)
+	var wg sync.WaitGroup
+	per := (len(v) + n - 1) / n
+	for i := range n {
+		wg.Go(func() { bad[i] = !finiteScan(v[i*per : min(len(v), (i+1)*per)]) })
+	}
+	wg.Wait()
+	for _, b := range bad {
+		if b {
+			return false
+		}
+	}
+	return true
+}
+
+// finiteScan is allFinite on one goroutine. A float32 is NaN or infinite
+// exactly when its exponent bits (0x7f800000) are all ones; adding
+// 0x00800000 to them then carries into bit 31, and into no other place
+// (the sum is at most 0x80000000), so one OR of the sums over all values,
+// two values to a 64-bit word, holds bit 31 or 63 exactly when some
+// value is not finite. The words are read where v's data is 8-byte
+// aligned (its first value apart where it is not).
+func finiteScan(v []float32) bool {
+	var acc0, acc1 uint64
+	if len(v) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(v)))%8 != 0 {
+		acc0 = uint64(math.Float32bits(v[0])&0x7f800000 + 0x00800000)
+		v = v[1:]
+	}
+	if len(v) >= 2 {
+		w := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)/2)
+		const exp, one = 0x7f8000007f800000, 0x0080000000800000
+		i := 0
+		for ; i+1 < len(w); i += 2 {
+			acc0 |= w[i]&exp + one
+			acc1 |= w[i+1]&exp + one
+		}
+		if i < len(w) {
+			acc0 |= w[i]&exp + one
+		}
+	}
+	if len(v)%2 == 1 {
+		acc0 |= uint64(math.Float32bits(v[len(v)-1])&0x7f800000 + 0x00800000)
+	}
+	return (acc0|acc1)&0x8000000080000000 == 0
 }
 
 // checkEvery is how many steps apart Run reads the running loss on e.

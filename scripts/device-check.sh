@@ -54,7 +54,7 @@ run cuda-tests 60 "$b/cuda.test" -test.v
 # unusable, and should cost only that variant's results.
 # VARIANTS ("|" between names): the variants whose conformance and golden
 # tests run (the first also runs the cross-check against cuDNN's own
-# calls); TRAIN: the kernels:streams[:conv[:dense]] variants trained for
+# calls and the dataset shared between engines); TRAIN: the kernels:streams[:conv[:dense]] variants trained for
 # 10 epochs (conv: CNNGPU_CONV, default timed; dense: CNNGPU_DENSE,
 # default timed).
 # "none" in either skips that part.
@@ -63,7 +63,9 @@ IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 stre
 first=1
 for v in "${vs[@]}"; do
 	tests='Conformance|Golden'
-	[ $first = 1 ] && tests='.'
+	# The tests that need a real GPU (the rest run on the emulated device
+	# or the fake libraries, in CI, and take minutes).
+	[ $first = 1 ] && tests='CuDNNAgrees|Conformance|Golden|GPUSharedDataset'
 	first=0
 	LOG=engine-tests run "engine-${v//[ ,]/}" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=$v" "$b/enginecuda.test" -test.v -test.run "$tests" -test.skip Emulated -test.timeout 110s
 done
@@ -93,13 +95,18 @@ fi
 # summary has the first run, the median of the five and PyTorch's.
 if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	start=$SECONDS
-	wall() { # label, command...: the command's wall time, from fork to exit
+	wall() { # label, command...: the command's wall time, from fork to exit, and to its final line
 		local label=$1 t0=$EPOCHREALTIME
 		shift
 		echo "== startup $label: $*" >>"$out/train-10-epochs.log"
-		timeout 120 "$@" >>"$out/train-10-epochs.log" 2>&1
-		local rc=$?
-		echo "startup-wall: $label $(python3 -c "print(f'{$EPOCHREALTIME - $t0:.3f}')") rc=$rc" >>"$out/train-10-epochs.log"
+		# Each line with the time it arrived; the final line is the last
+		# one before the trace's table (or the last one).
+		timeout 120 "$@" 2>&1 | while IFS= read -r l; do printf '%s\t%s\n' "$EPOCHREALTIME" "$l"; done >"$tmp/lines"
+		local rc=${PIPESTATUS[0]} t1=$EPOCHREALTIME
+		cut -f2- "$tmp/lines" >>"$out/train-10-epochs.log"
+		local tf
+		tf=$(awk -F '\t' '$2 ~ /^cnngpu trace:/ { exit } { t = $1 } END { print t }' "$tmp/lines")
+		python3 -c "print(f'startup-wall: $label {$t1 - $t0:.3f} rc=$rc'); print(f'startup-final: $label {${tf:-$t1} - $t0:.3f} rc=$rc')" >>"$out/train-10-epochs.log"
 	}
 	for side in new ${AB:+old}; do
 		bin=$b/cnngpu
@@ -127,11 +134,12 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 import re, statistics, sys
 w = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"startup-wall: (\S+) ([0-9.]+) rc=(\d+)", line)
-    if m and m.group(3) == "0":
-        w.setdefault(m.group(1), []).append(float(m.group(2)))
-for k, v in w.items():
-    print(f"startup: {k}: {len(v)} run(s), median {statistics.median(v):.2f} s ({', '.join(f'{x:.2f}' for x in v)})")
+    m = re.match(r"startup-(wall|final): (\S+) ([0-9.]+) rc=(\d+)", line)
+    if m and m.group(4) == "0":
+        w.setdefault((m.group(2), m.group(1)), []).append(float(m.group(3)))
+for (k, kind), v in w.items():
+    what = "to exit" if kind == "wall" else "to the final line"
+    print(f"startup: {k}: {len(v)} run(s), {what}: median {statistics.median(v):.2f} s ({', '.join(f'{x:.2f}' for x in v)})")
 PY
 	rows+=("$(printf '%-20s %-9s %4ss' startup ok $((SECONDS - start)))")
 fi
@@ -151,8 +159,9 @@ if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
 fi
 # SEEDS="1 2 …": the default 10-epoch run once per seed, then PyTorch's
 # (scripts/pytorch_train.py, same recipe, its own initial draw) for the
-# same seeds, for the spread of test accuracy (seeds.log; a summary line
-# for each, "seeds:"). BENCH=0 skips the benchmark table.
+# same seeds (PYTORCH_SEEDS, default SEEDS; "none" skips PyTorch's), for
+# the spread of test accuracy (seeds.log; a summary line for each,
+# "seeds:"). BENCH=0 skips the benchmark table.
 if [ -n "${SEEDS:-}" ] && [ -d "$b/mnist" ]; then
 	start=$SECONDS
 	for s in $SEEDS; do
@@ -160,7 +169,9 @@ if [ -n "${SEEDS:-}" ] && [ -d "$b/mnist" ]; then
 			grep -E "^test accuracy|rror" | sed "s/^/cnngpu seed $s: /" >>"$out/seeds.log"
 	done
 	if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-		for s in $SEEDS; do
+		ps=${PYTORCH_SEEDS:-$SEEDS}
+		[ "$ps" = none ] && ps=
+		for s in $ps; do
 			timeout 120 python3 scripts/pytorch_train.py --data "$b/mnist" --device cuda --seed "$s" 2>&1 | sed "s/^/pytorch seed $s: /" >>"$out/seeds.log"
 		done
 	fi

@@ -631,6 +631,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// before it, which is what out holds.
 	writer := r.writer
 	defer writer.Wait() // no write outlives the run (one() waits on every way out)
+	writer.Prepare(m)   // the first checkpoint's buffers, beside the first epoch
 	wait := func() error {
 		ck, err := writer.Wait()
 		if ck != nil && err == nil {

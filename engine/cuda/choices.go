@@ -40,6 +40,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/kernels"
 )
 
@@ -52,7 +53,11 @@ const choicesFile = "gpu-choices.json"
 
 // choicesFormat is the file's format; another is ignored (and rewritten).
 // 2: an entry says whether our conv3 kernel runs the direction (Own).
-const choicesFormat = 2
+// 3: up to three of cuDNN's alternatives within twice the fastest are
+// timed in place (cudnn closeTo), where format 2's entries timed those
+// within a quarter only, and could keep a choice that made the step 10%
+// slower: they are searched and timed again.
+const choicesFormat = 3
 
 // maxChoices bounds the entries kept: the least recently written go first.
 const maxChoices = 512
@@ -273,7 +278,10 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 	if !ok {
 		return false
 	}
-	if err := cv.Restore(dir, c.Timed, c.Algo); err != nil {
+	sp := trace.Begin(trace.ConvRestore)
+	err := cv.Restore(dir, c.Timed, c.Algo)
+	sp.End()
+	if err != nil {
 		e.choices.drop(key)
 		if os.Getenv("CNNGPU_DEBUG") == "1" {
 			warnf("remembered cuDNN choice refused, searching again: %s: %v", key, err)

@@ -120,7 +120,9 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		defer trace.Begin(trace.ConvAlgo).End()
 	}
 	if !ok {
+		sp := trace.Begin(trace.ConvDescs)
 		p, err := e.c.NewConv(s)
+		sp.End()
 		if err != nil {
 			e.fail(fmt.Errorf("preparing convolution %+v: %w", s, err))
 			return nil
@@ -129,7 +131,10 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		e.convs[s] = cv
 	}
 	if !cv.Prepared(dir) && !e.restore(s, cv, dir) {
-		if err := cv.Prepare(dir); err != nil {
+		sp := trace.Begin(trace.ConvSearch)
+		err := cv.Prepare(dir)
+		sp.End()
+		if err != nil {
 			e.fail(fmt.Errorf("choosing the %s algorithm of convolution %+v: %w", dirNames[dir], s, err))
 			return nil
 		}

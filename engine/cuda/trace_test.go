@@ -60,6 +60,8 @@ func TestEmulatedTrace(t *testing.T) {
 		{trace.Epoch, 0, 2, 2},
 		{trace.WarmUp, 1, 1, 2},        // the model's first step allocates, which drops what the engine knew of the key
 		{trace.ConvAlgo, 2, 3, 3},      // conv2's three directions, each searched on its first use, in the first step
+		{trace.ConvDescs, 3, 1, 1},     // conv2's descriptors, made once
+		{trace.ConvSearch, 3, 3, 3},    // nothing remembered: each direction searched
 		{trace.GraphRecord, 1, 11, 11}, // the step and its 10 alternatives
 		{trace.InPlaceTiming, 1, 15 * tuneRounds, 15 * tuneRounds},
 		{trace.EngineClose, 0, 1, 1},

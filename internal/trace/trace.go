@@ -55,7 +55,14 @@ const (
 	ModelSetup      = "building the model"
 	Epoch           = "epoch"
 	WarmUp          = "first step of a batch size (run directly)"
-	ConvAlgo        = "cuDNN algorithm choice (Find)"
+	ConvAlgo        = "cuDNN plan and algorithm choice"
+	ConvDescs       = "cuDNN convolution descriptors"
+	ConvRestore     = "cuDNN remembered choice checked"
+	ConvSearch      = "cuDNN algorithm search (Find)"
+	FirstDNN        = "first cuDNN convolution queued"
+	FirstBLAS       = "first cuBLAS product queued"
+	FirstBLASLt     = "first cuBLASLt product queued"
+	FirstLaunch     = "first launch of our kernels"
 	GraphRecord     = "graph recording"
 	InPlaceTiming   = "in-place timing of alternatives"
 	Checkpoint      = "checkpoint: reading the model back"
@@ -138,6 +145,16 @@ func Begin(name string) Span {
 		}
 	}
 	return sp
+}
+
+// First begins timing phase name if first is not yet set, and sets it:
+// a process's first call of a library (where its lazy loading lands), not
+// the calls after. With tracing off it returns a zero Span at once.
+func First(first *atomic.Bool, name string) Span {
+	if !on.Load() || first.Swap(true) {
+		return Span{}
+	}
+	return Begin(name)
 }
 
 // Aside marks the calling goroutine's spans, until the returned function
