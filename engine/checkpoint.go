@@ -64,6 +64,10 @@ type Checkpoint struct {
 	S1, S2   []float32 // optimizer state; nil when not saved
 	Step     float32   // optimizer step count
 	History  []EpochMetrics
+	// moments: the optimizer state's buffers of the checkpoint a
+	// weights-only snapshot read into (SnapshotWeightsInto), kept for
+	// the next SnapshotInto to reuse.
+	moments [2][]float32
 }
 
 type archMeta struct {
@@ -107,28 +111,46 @@ func Snapshot(m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (
 // them of the right lengths: a training's checkpoint after every epoch
 // then allocates, and the system maps, no new memory. old may be nil.
 func SnapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (*Checkpoint, error) {
+	return snapshotInto(old, m, cfg, pos, history, true)
+}
+
+// SnapshotWeightsInto is SnapshotInto without the optimizer's state (S1
+// and S2 nil), for a run's last checkpoint where no training can go on
+// from it: a third of the bytes to read back and write. The state's
+// buffers of old stay with the result, for the next SnapshotInto.
+func SnapshotWeightsInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (*Checkpoint, error) {
+	return snapshotInto(old, m, cfg, pos, history, false)
+}
+
+func snapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, error) {
 	if old == nil {
 		old = &Checkpoint{}
 	}
-	p, err := m.read(m.P, old.Params)
-	if err != nil {
+	ck := &Checkpoint{Arch: m.Arch, Opt: m.Opt, Config: cfg, Position: pos, History: history}
+	var err error
+	if ck.Params, err = m.read(m.P, old.Params); err != nil {
 		return nil, err
 	}
-	s1, err := m.read(m.S1, old.S1)
-	if err != nil {
-		return nil, err
+	b1, b2 := old.S1, old.S2
+	if b1 == nil {
+		b1, b2 = old.moments[0], old.moments[1]
 	}
-	var s2 []float32
-	if m.S2 != nil {
-		if s2, err = m.read(m.S2, old.S2); err != nil {
+	if !state {
+		ck.moments = [2][]float32{b1, b2}
+	} else {
+		if ck.S1, err = m.read(m.S1, b1); err != nil {
 			return nil, err
 		}
+		if m.S2 != nil {
+			if ck.S2, err = m.read(m.S2, b2); err != nil {
+				return nil, err
+			}
+		}
 	}
-	step, err := m.step()
-	if err != nil {
+	if ck.Step, err = m.step(); err != nil {
 		return nil, err
 	}
-	return &Checkpoint{Arch: m.Arch, Opt: m.Opt, Config: cfg, Position: pos, Params: p, S1: s1, S2: s2, Step: step, History: history}, nil
+	return ck, nil
 }
 
 type namedData struct {

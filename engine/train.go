@@ -308,6 +308,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 			return pos, ErrInterrupted
 		}
 		ep := trace.Begin(trace.Epoch) // ended with the epoch, after OnEpoch
+		ord := trace.Begin(trace.EpochOrder)
 		order := EpochOrder(t.Seed, pos.Epoch, t.TrainIdx)
 		if err := e.Write(perm, 0, order); err != nil {
 			return pos, err
@@ -316,6 +317,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 			return pos, err
 		}
 		e.Fill(stats, 0)
+		ord.End()
 		resumed := pos.Step > 0
 		// The sums are the epoch's so far only where they count every
 		// image of its first Step steps (all full batches): not in a
@@ -392,7 +394,9 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 					Loss: loss, Acc: acc, ImagesPerSec: float64(seen-fromSeen) / el.Seconds(), Elapsed: el})
 			}
 		}
+		rs := trace.Begin(trace.EpochStats)
 		loss, acc, seen, err := readStats(e, stats)
+		rs.End()
 		if err != nil {
 			return pos, err
 		}

@@ -127,7 +127,8 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done
 	done
-	if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+	# STARTUP_PYTORCH=0 leaves PyTorch's run out (about 18 s).
+	if [ "${STARTUP_PYTORCH:-1}" = 1 ] && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
 		wall pytorch-graph python3 scripts/pytorch_reference.py --device cuda --graph --steps 4690 --warmup 10
 	fi
 	python3 - "$out/train-10-epochs.log" >>"$out/train-10-epochs.log" <<'PY'

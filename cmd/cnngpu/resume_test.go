@@ -188,3 +188,56 @@ func TestResumeRefusals(t *testing.T) {
 		t.Errorf("resume with the checkpoint's own momentum: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestFinishedRunKeepsTheWeights: a finished run's last checkpoint keeps
+// Adam's moments only where --resume can extend the run (a constant
+// rate); with the default cosine schedule it holds the weights alone,
+// which eval reads, and --resume says the run is finished, as before.
+func TestFinishedRunKeepsTheWeights(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	cosine, constant := filepath.Join(dir, "cosine.safetensors"), filepath.Join(dir, "constant.safetensors")
+	for _, c := range [][]string{{"--out", cosine}, {"--out", constant, "--schedule", "constant"}} {
+		args := append([]string{"train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "2", "--quiet"}, c...)
+		if _, errOut, code := cnngpu(t, nil, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	ck, err := engine.LoadCheckpoint(cosine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.S1 != nil || ck.S2 != nil || ck.Position.Epoch != 2 || len(ck.History) != 2 {
+		t.Errorf("cosine run's last checkpoint: moments kept %v %v, position %+v, %d epochs of history; want the weights alone at epoch 2 with both epochs",
+			ck.S1 != nil, ck.S2 != nil, ck.Position, len(ck.History))
+	}
+	kept, err := engine.LoadCheckpoint(constant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.S1 == nil || kept.S2 == nil {
+		t.Error("constant-rate run's last checkpoint lost Adam's moments, which --resume --epochs 3 needs")
+	}
+	if a, b := fileSize(t, cosine), fileSize(t, constant); a*2 > b {
+		t.Errorf("the weights-only file is %d bytes, the full one %d: want about a third", a, b)
+	}
+	if out, errOut, code := cnngpu(t, nil, "eval", "--cpu", "--threads", "1", "--data", dir, "--model", cosine); code != 0 || !strings.Contains(out, "test accuracy") {
+		t.Errorf("eval of the weights-only checkpoint: exit %d\n%s%s", code, out, errOut)
+	}
+	want := "--resume " + cosine + ": that run already finished its 2 epochs, and its cosine schedule has brought the rate to its end"
+	if _, errOut, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", cosine); code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("--resume of the finished cosine run: exit %d\n%s\nwant exit 2 and %q", code, errOut, want)
+	}
+	if _, errOut, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", constant, "--epochs", "3", "--quiet"); code != 0 {
+		t.Errorf("--resume --epochs 3 of the constant-rate run: exit %d\n%s", code, errOut)
+	}
+}
+
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}

@@ -54,6 +54,8 @@ const (
 	Upload          = "uploading the data"
 	ModelSetup      = "building the model"
 	Epoch           = "epoch"
+	EpochOrder      = "shuffling and uploading the epoch's order"
+	EpochStats      = "reading the epoch's statistics (waits for its steps)"
 	WarmUp          = "first step of a batch size (run directly)"
 	ConvAlgo        = "cuDNN plan and algorithm choice"
 	ConvDescs       = "cuDNN convolution descriptors"
