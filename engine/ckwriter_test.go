@@ -75,14 +75,7 @@ func TestCheckpointWriter(t *testing.T) {
 // checkpoint of the same model, and into new ones where their lengths
 // differ.
 func TestSnapshotIntoReuses(t *testing.T) {
-	e := cpu.New(1)
-	defer e.Close()
-	arch, _ := engine.NewArch("original", engine.ReLU)
-	m, err := engine.NewModel(e, arch, adam, arch.GlorotInit(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release()
+	m, arch := cpuModel(t)
 	first, err := engine.SnapshotInto(nil, m, engine.TrainConfig{}, engine.Position{Epoch: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -111,14 +104,7 @@ func TestSnapshotIntoReuses(t *testing.T) {
 // of the model's lengths, and the first snapshot reads into them; with a
 // checkpoint written before, the writer keeps handing that over instead.
 func TestCheckpointWriterPrepare(t *testing.T) {
-	e := cpu.New(1)
-	defer e.Close()
-	arch, _ := engine.NewArch("original", engine.ReLU)
-	m, err := engine.NewModel(e, arch, adam, arch.GlorotInit(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Release()
+	m, arch := cpuModel(t)
 	w := engine.NewCheckpointWriter()
 	defer w.Close()
 	w.Prepare(m)
@@ -143,4 +129,19 @@ func TestCheckpointWriterPrepare(t *testing.T) {
 	if got := w.Spare(); got != ck {
 		t.Errorf("Spare after a write and Prepare: %p, want the checkpoint written (%p)", got, ck)
 	}
+}
+
+// cpuModel is the original model with Adam on a one-thread CPU engine,
+// released when the test ends.
+func cpuModel(t *testing.T) (*engine.Model, engine.Arch) {
+	t.Helper()
+	e := cpu.New(1)
+	t.Cleanup(func() { e.Close() })
+	arch, _ := engine.NewArch("original", engine.ReLU)
+	m, err := engine.NewModel(e, arch, adam, arch.GlorotInit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Release)
+	return m, arch
 }

@@ -394,8 +394,10 @@ func isJSONLines(head []byte) bool {
 // it replaces until the rename: a file system needs room for the new
 // files, what each outgrows the file it replaces by, and one checkpoint
 // more where a file is replaced (rewrites: the run writes a file more
-// than once, as every run of two epochs or more does). Where the free
-// space cannot be read, nothing is refused.
+// than once, as every run of two epochs or more does). The temporary
+// files of a target left by a writer that was killed are removed first
+// (its first write would remove them): their space is free. Where the
+// free space cannot be read, nothing is refused.
 func checkSpace(outs []string, size int64, rewrites bool) error {
 	type fsNeed struct {
 		dir        string
@@ -408,6 +410,7 @@ func checkSpace(outs []string, size int64, rewrites bool) error {
 		if t, err := fileutil.WriteTarget(out); err == nil {
 			out = t // where a link leads: its folder is written
 		}
+		fileutil.RemoveStale(out)
 		dir := existingFolder(filepath.Dir(out))
 		free, dev, ok := freeSpace(dir)
 		if !ok {

@@ -4,7 +4,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,5 +61,35 @@ func TestCheckSpace(t *testing.T) {
 	}
 	if err := checkSpace(outs, size, true); err != nil {
 		t.Errorf("two checkpoints replacing files of their size: %v", err)
+	}
+}
+
+// TestCheckSpaceRemovesStaleTemporaries: a checkpoint's temporary file
+// left by a writer that was killed is removed before the free space is
+// read (it would be counted as used), and a running writer's is kept.
+func TestCheckSpaceRemovesStaleTemporaries(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skipf("cannot run a short-lived process: %v", err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.safetensors")
+	// (Named as an earlier build named them, without the machine's tag:
+	// the writer is judged by its PID on this machine all the same.)
+	stale := filepath.Join(dir, fmt.Sprintf(".m.safetensors.tmp-%d-1", dead.Process.Pid))
+	running := filepath.Join(dir, fmt.Sprintf(".m.safetensors.tmp-%d-2", os.Getpid()))
+	for _, p := range []string{stale, running} {
+		if err := os.WriteFile(p, make([]byte, 4096), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := checkSpace([]string{out}, 1<<20, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the killed writer's temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(running); err != nil {
+		t.Errorf("a running writer's temporary file was removed: %v", err)
 	}
 }

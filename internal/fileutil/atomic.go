@@ -257,6 +257,11 @@ var writerTag = sync.OnceValue(func() string {
 	}, host)
 })
 
+// RemoveStale removes the temporary files of path left by writers that
+// are gone (as every write of path does first): for a check of the free
+// space before a long run, which would otherwise count them as used.
+func RemoveStale(path string) { removeStale(filepath.Dir(path), filepath.Base(path)) }
+
 // removeStale removes dir's temporary files of target base whose writing
 // process, on this machine, no longer runs. Failures are ignored: the
 // file is then removed by a later write.
