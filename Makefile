@@ -95,8 +95,9 @@ device-bundle: data
 	# Compressed to fit the device tool's 64 MiB carry limit with room for
 	# an earlier build (AB=); scripts/device-check.sh unpacks them.
 	cd .device && for f in cnngpu cuda.test enginecuda.test; do gzip -f -9 $$f; done
-	# A dry run of the script here leaves unpacked copies, which would not fit.
-	rm -f .device/cnngpu-old
+	# A dry run of the script here leaves unpacked copies, which would not
+	# fit: an earlier build's is removed where its .gz is beside it.
+	[ ! -e .device/cnngpu-old.gz ] || rm -f .device/cnngpu-old
 	du -sh .device
 
 # gofmt, go vet, staticcheck, and go.mod/go.sum as `go mod tidy` leaves

@@ -231,13 +231,13 @@ func (b *blas) another(stream unsafe.Pointer, math int) (_ *blas, err error) {
 	return o, nil
 }
 
+// firstSgemm: the process has queued a cuBLAS product (trace.First).
+var firstSgemm atomic.Bool
+
 // SgemmRowMajor queues C = alpha·op(A)·op(B) + beta·C for row-major
 // matrices: C is m×n with row stride ldc, op(A) m×k, op(B) k×n; transA
 // means A is stored k×m (row stride lda), likewise transB. It runs as the
 // column-major product Cᵀ = op(B)ᵀ·op(A)ᵀ.
-// firstSgemm: the process has queued a cuBLAS product (trace.First).
-var firstSgemm atomic.Bool
-
 func (c *Context) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int) error {
 	return c.sgemm(c.blas, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc, func(what string, err error) error { return c.Checked(what, err) })
 }

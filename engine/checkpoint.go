@@ -116,7 +116,8 @@ func SnapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, hist
 
 // SnapshotWeightsInto is SnapshotInto without the optimizer's state (S1
 // and S2 nil), for a run's last checkpoint where no training can go on
-// from it: a third of the bytes to read back and write. The state's
+// from it: a third of the bytes to read back and write with Adam, half
+// with SGD. The state's
 // buffers of old stay with the result, for the next SnapshotInto.
 func SnapshotWeightsInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics) (*Checkpoint, error) {
 	return snapshotInto(old, m, cfg, pos, history, false)

@@ -76,18 +76,25 @@ func (w *CheckpointWriter) Wait() (*Checkpoint, error) {
 // over yet, and touches every page of them: a snapshot then copies into
 // memory the system has already mapped (the first epoch's read-back took
 // 24 ms on an H200 machine, the next ones 3) while the first epoch
-// trains. Spare hands them over.
-func (w *CheckpointWriter) Prepare(m *Model) {
+// trains. Spare hands them over. moments: the optimizer's state too
+// (false where the only snapshot to come is SnapshotWeightsInto's).
+func (w *CheckpointWriter) Prepare(m *Model, moments bool) {
 	if w.spare != nil || w.pending != nil || w.preparing != nil {
 		return
 	}
-	np, ns1, ns2 := m.P.Len(), m.S1.Len(), 0
-	if m.S2 != nil {
-		ns2 = m.S2.Len()
+	np, ns1, ns2 := m.P.Len(), 0, 0
+	if moments {
+		ns1 = m.S1.Len()
+		if m.S2 != nil {
+			ns2 = m.S2.Len()
+		}
 	}
 	w.preparing = make(chan *Checkpoint, 1)
 	go func(c chan<- *Checkpoint) {
-		ck := &Checkpoint{Params: touched(np), S1: touched(ns1)}
+		ck := &Checkpoint{Params: touched(np)}
+		if ns1 > 0 {
+			ck.S1 = touched(ns1)
+		}
 		if ns2 > 0 {
 			ck.S2 = touched(ns2)
 		}

@@ -107,8 +107,8 @@ func TestCheckpointWriterPrepare(t *testing.T) {
 	m, arch := cpuModel(t)
 	w := engine.NewCheckpointWriter()
 	defer w.Close()
-	w.Prepare(m)
-	w.Prepare(m) // once
+	w.Prepare(m, true)
+	w.Prepare(m, true) // once
 	sp := w.Spare()
 	if sp == nil || len(sp.Params) != arch.NumParams() || len(sp.S1) != arch.NumParams() || len(sp.S2) != arch.NumParams() {
 		t.Fatalf("Spare after Prepare: %+v", sp)
@@ -125,7 +125,7 @@ func TestCheckpointWriterPrepare(t *testing.T) {
 	if _, err := w.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	w.Prepare(m) // a checkpoint written before is the spare: nothing new
+	w.Prepare(m, true) // a checkpoint written before is the spare: nothing new
 	if got := w.Spare(); got != ck {
 		t.Errorf("Spare after a write and Prepare: %p, want the checkpoint written (%p)", got, ck)
 	}
@@ -144,4 +144,42 @@ func cpuModel(t *testing.T) (*engine.Model, engine.Arch) {
 	}
 	t.Cleanup(m.Release)
 	return m, arch
+}
+
+// TestWeightsOnlySnapshotKeepsItsBuffers: a weights-only snapshot holds
+// no moments, keeps those of the checkpoint it read into, and the next
+// full snapshot reads into them; Prepare without moments makes the
+// weights' buffers alone.
+func TestWeightsOnlySnapshotKeepsItsBuffers(t *testing.T) {
+	m, arch := cpuModel(t)
+	full, err := engine.SnapshotInto(nil, m, engine.TrainConfig{}, engine.Position{Epoch: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(full.S1)
+	weights, err := engine.SnapshotWeightsInto(full, m, engine.TrainConfig{}, engine.Position{Epoch: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if weights.S1 != nil || weights.S2 != nil || &weights.Params[0] != &full.Params[0] {
+		t.Fatalf("weights-only snapshot: moments %v %v, params reused %v", weights.S1 != nil, weights.S2 != nil, &weights.Params[0] == &full.Params[0])
+	}
+	again, err := engine.SnapshotWeightsInto(weights, m, engine.TrainConfig{}, engine.Position{Epoch: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := engine.SnapshotInto(again, m, engine.TrainConfig{}, engine.Position{Epoch: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &next.S1[0] != &full.S1[0] || &next.S2[0] != &full.S2[0] || !slices.Equal(next.S1, want) {
+		t.Error("the full snapshot after two weights-only ones did not read the moments into the first one's buffers")
+	}
+	w := engine.NewCheckpointWriter()
+	defer w.Close()
+	w.Prepare(m, false)
+	sp := w.Spare()
+	if sp == nil || len(sp.Params) != arch.NumParams() || sp.S1 != nil || sp.S2 != nil {
+		t.Fatalf("Prepare without moments: %+v", sp)
+	}
 }

@@ -638,7 +638,17 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// before it, which is what out holds.
 	writer := r.writer
 	defer writer.Wait() // no write outlives the run (one() waits on every way out)
-	writer.Prepare(m)   // the first checkpoint's buffers, beside the first epoch
+	// weightsOnly: the checkpoint at pos is the run's last, where its
+	// schedule has ended (any but the constant rate, which --resume can
+	// extend): it holds the weights without the optimizer's moments, for
+	// no training can go on from it (--resume refuses a finished run),
+	// eval, predict, export and serve read the weights alone, and it is
+	// the fewer bytes to write while the user waits (a third with Adam).
+	weightsOnly := func(pos engine.Position) bool {
+		return pos.Epoch == cfg.Epochs && pos.Step == 0 && opt.Sched.Kind != engine.ConstantLR
+	}
+	// The first checkpoint's buffers, made beside the first epoch.
+	writer.Prepare(m, !weightsOnly(engine.Position{Epoch: s.pos.Epoch + 1}))
 	wait := func() error {
 		ck, err := writer.Wait()
 		if ck != nil && err == nil {
@@ -672,14 +682,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if err := flush(); err != nil {
 			return err
 		}
-		// The run's last checkpoint, where its schedule has ended (any
-		// but the constant rate, which --resume can extend), holds the
-		// weights without Adam's moments: no training can go on from it
-		// (--resume refuses a finished run), eval, predict, export and
-		// serve read the weights alone, and it is a third of the bytes
-		// to write while the user waits.
 		snapshot := engine.SnapshotInto
-		if pos.Epoch == cfg.Epochs && pos.Step == 0 && opt.Sched.Kind != engine.ConstantLR {
+		if weightsOnly(pos) {
 			snapshot = engine.SnapshotWeightsInto
 		}
 		sp := trace.Begin(trace.Checkpoint)

@@ -290,6 +290,7 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 	}
 	if c.Tuned {
 		e.settled[planDir{s, dir}] = true
+		e.restored[planDir{s, dir}] = true
 	}
 	if c.Own && e.conv == convTimed && e.conv3Block(s, dir) > 0 {
 		e.convOwn[planDir{s, dir}] = true

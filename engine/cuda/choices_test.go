@@ -387,3 +387,56 @@ func TestChoicesNoCacheFolder(t *testing.T) {
 		t.Errorf("warnings %q, want one naming $XDG_CACHE_HOME", warned)
 	}
 }
+
+// TestRestoredChoiceSizesItsOwnWorkspace: a process that restores
+// directions settled by an earlier one's timing sizes the workspace for
+// the algorithms kept, not for alternatives it will never time (which
+// the first process needed room for).
+func TestRestoredChoiceSizesItsOwnWorkspace(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const bs, steps, altMem = 8, 50, 8 << 20
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	run := func() *emuTraining {
+		tr := newEmuTraining(t, variants[0], bs, steps)
+		// The alternatives the slower: the timing keeps algorithm 0,
+		// which needs the emulated cuDNN's 4 KB.
+		tr.g.alternatives = [3][]int{{1}, {1}, {1}}
+		tr.g.altMemory = [3]int{altMem, altMem, altMem}
+		tr.g.delay = map[string]time.Duration{"convolution forward algorithm 1": 20 * time.Millisecond,
+			"convolution backward data algorithm 1": 20 * time.Millisecond, "convolution backward filter algorithm 1": 20 * time.Millisecond}
+		tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
+		for range steps {
+			tr.step()
+		}
+		if tr.e.Tuning() {
+			t.Fatalf("still timing recordings after %d steps", steps)
+		}
+		return tr
+	}
+	forgetStores()
+	first := run()
+	if ws := max(first.e.ws.bytes, first.e.wsLane.bytes); ws < altMem {
+		t.Fatalf("first process: workspace %d bytes, want room for the alternatives' %d", ws, altMem)
+	}
+	forgetStores()
+	second := run()
+	if len(second.e.restored) == 0 {
+		t.Fatal("second process: nothing restored as settled")
+	}
+	need := 0
+	for _, cv := range second.e.convs {
+		for _, d := range []int{dirForward, dirData, dirFilter} {
+			if cv.Prepared(d) {
+				need = max(need, cv.Required(d))
+			}
+		}
+	}
+	if need >= altMem {
+		t.Fatalf("a direction kept an alternative (%d bytes): the test cannot tell the workspaces apart", need)
+	}
+	if ws := max(second.e.ws.bytes, second.e.wsLane.bytes); ws > need {
+		t.Errorf("second process: workspace %d bytes, want the kept algorithms' %d (the alternatives need %d)", ws, need, altMem)
+	}
+}

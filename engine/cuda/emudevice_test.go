@@ -98,7 +98,8 @@ type emuGPU struct {
 	// the ops named in it advance (a kernel's name, or "convolution
 	// forward" and the like), each by its delay when it runs: a test
 	// decides what the in-place timing finds faster, whatever the
-	// emulation of each op costs.
+	// emulation of each op costs. A convolution's "WHAT algorithm N"
+	// (cuDNN's algorithm N of that direction) adds to its WHAT.
 	delay  map[string]time.Duration
 	vclock time.Duration
 
@@ -1140,11 +1141,15 @@ func (c *emuConv) run(s int, what string, ws cu.Ptr, wsBytes int, in, out []cu.P
 		writes = append(writes, bytesAt(p, 4*lens[p]))
 	}
 	writes = append(writes, bytesAt(ws, wsBytes))
+	dir := map[string]int{"convolution forward": 0, "convolution backward data": 1, "convolution backward filter": 2}[what]
+	// The algorithm as queued (a recording keeps it), for emuGPU.delay's
+	// "WHAT algorithm N" entries.
+	slow := c.g.delay[fmt.Sprintf("%s algorithm %d", what, c.algo[dir])]
 	return c.g.queue(s, what, reads, writes, func() error {
 		if c.g.stuck != nil {
 			return nil
 		}
-		dir := map[string]int{"convolution forward": 0, "convolution backward data": 1, "convolution backward filter": 2}[what]
+		c.g.vclock += slow
 		if need := c.memOf(dir, c.algo[dir]); wsBytes < need {
 			return fmt.Errorf("emulated cuDNN: %s with %d bytes of workspace, %d needed", what, wsBytes, need)
 		}

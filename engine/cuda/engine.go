@@ -101,6 +101,10 @@ type Engine struct {
 	// the recordings being timed.
 	usedDirs map[planDir]bool
 	settled  map[planDir]bool
+	// restored is the directions settled by an earlier process's timing
+	// (choices.go): never timed in this one, so their workspace is the
+	// algorithm's own, not their alternatives' (plan).
+	restored map[planDir]bool
 	// lost is the directions an alternative of which could not be
 	// recorded for timing: not remembered as timed.
 	lost map[planDir]bool
@@ -161,7 +165,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{}, eager: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, lost: map[planDir]bool{}, trimmed: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, restored: map[planDir]bool{}, lost: map[planDir]bool{}, trimmed: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }

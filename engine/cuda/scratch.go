@@ -141,6 +141,10 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		e.remember([]planDir{{s, dir}}, false)
 	}
 	need := cv.Workspace(dir)
+	if e.restored[planDir{s, dir}] {
+		// Settled by an earlier process: no alternative is timed here.
+		need = cv.Required(dir)
+	}
 	if need > ws.bytes && need > cv.Required(dir) && !e.recording {
 		// The alternatives to time in place ask for more workspace than
 		// the algorithm in use: worth it only where memory allows.

@@ -151,7 +151,8 @@ func Begin(name string) Span {
 
 // First begins timing phase name if first is not yet set, and sets it:
 // a process's first call of a library (where its lazy loading lands), not
-// the calls after. With tracing off it returns a zero Span at once.
+// the calls after. With tracing off it returns a zero Span at once, and
+// leaves first clear. first is the caller's: Reset does not clear it.
 func First(first *atomic.Bool, name string) Span {
 	if !on.Load() || first.Swap(true) {
 		return Span{}

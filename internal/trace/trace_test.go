@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -313,5 +314,24 @@ func TestAsideApart(t *testing.T) {
 		"  " + LoadDNN + " true\n"
 	if got != want {
 		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestFirst: First times the first call only (its flag set then), nothing
+// when tracing is off, and leaves the flag alone then.
+func TestFirst(t *testing.T) {
+	Reset()
+	defer Reset()
+	var flag atomic.Bool
+	First(&flag, FirstBLAS).End() // off: nothing, and the flag stays clear
+	if flag.Load() || len(Snapshot().Rows) != 0 {
+		t.Fatal("First while tracing is off recorded a span or set its flag")
+	}
+	Enable()
+	for range 3 {
+		First(&flag, FirstBLAS).End()
+	}
+	if got := rowsOf(Snapshot().Rows); !strings.HasPrefix(got, FirstBLAS+" 1 ") {
+		t.Errorf("three calls, rows:\n%s\nwant one span of %q", got, FirstBLAS)
 	}
 }
