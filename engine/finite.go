@@ -67,7 +67,7 @@ func IsFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // v, or -1 when all are finite. A checkpoint's 9.5 M values are checked
 // after every epoch, on the training's path: they are scanned for an
 // exponent of all ones two at a time, on up to four goroutines (3.3 ms
-// → under 1 on the 2-core VM of docs/performance.md), and only a scan
+// → 1.1 on the 2-core VM of docs/performance.md), and only a scan
 // that finds one looks for where.
 func FirstNonFinite(v []float32) int {
 	if allFinite(v) {

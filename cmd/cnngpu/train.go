@@ -350,7 +350,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	}
 	// A finished run's last checkpoint keeps no optimizer state where its
 	// schedule has ended: that is said below, as for one that keeps it.
-	if ck.S1 == nil && (ck.Position.Epoch < ck.Config.Epochs || ck.Opt.Sched.Kind == engine.ConstantLR) {
+	if ck.S1 == nil && !scheduleEnded(ck.Position, ck.Config.Epochs, ck.Opt.Sched.Kind) {
 		return usageErrorf("--resume %s: the checkpoint holds weights without the optimizer's state: it can be evaluated, exported or served, not resumed; start a new run",
 			path)
 	}
@@ -393,7 +393,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	}
 	s.pos, s.init, s.hist, s.from = ck.Position, ck, ck.History, path
 	if s.pos.Epoch >= s.cfg.Epochs {
-		if s.opt.Sched.Kind != engine.ConstantLR {
+		if scheduleEnded(s.pos, s.cfg.Epochs, s.opt.Sched.Kind) {
 			return usageErrorf("--resume %s: that run already finished its %s, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
 				path, plural(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind)
 		}
@@ -405,6 +405,14 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 			path, plural(s.pos.Epoch, "epoch"), s.pos.Epoch)
 	}
 	return nil
+}
+
+// scheduleEnded reports whether a run of epochs, at pos, can train no
+// further: it has trained them all, and its schedule (any but the
+// constant rate, which --resume can extend) has brought the rate to its
+// end. Its last checkpoint holds the weights alone.
+func scheduleEnded(pos engine.Position, epochs int, kind engine.ScheduleKind) bool {
+	return pos.Epoch >= epochs && kind != engine.ConstantLR
 }
 
 // writeMetrics rewrites the JSON-lines metrics file atomically.
@@ -645,7 +653,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// eval, predict, export and serve read the weights alone, and it is
 	// the fewer bytes to write while the user waits (a third with Adam).
 	weightsOnly := func(pos engine.Position) bool {
-		return pos.Epoch == cfg.Epochs && pos.Step == 0 && opt.Sched.Kind != engine.ConstantLR
+		return pos.Step == 0 && scheduleEnded(pos, cfg.Epochs, opt.Sched.Kind)
 	}
 	// The first checkpoint's buffers, made beside the first epoch.
 	writer.Prepare(m, !weightsOnly(engine.Position{Epoch: s.pos.Epoch + 1}))
