@@ -716,6 +716,15 @@ func (c *Context) NewLane() (*Lane, error) {
 // Stream is the lane's stream as an opaque pointer (for cuDNN).
 func (l *Lane) Stream() unsafe.Pointer { return unsafe.Pointer(l.stream) }
 
+// Sync waits for the work queued on the lane.
+func (l *Lane) Sync() error {
+	if err := l.c.enter(); err != nil {
+		return err
+	}
+	defer l.c.leave()
+	return drv.check("cuStreamSynchronize", C.c_streamSync(l.c.fn["cuStreamSynchronize"], l.stream))
+}
+
 // Close waits for the lane and releases it (also when the wait fails).
 func (l *Lane) Close() error {
 	err := l.c.enter()

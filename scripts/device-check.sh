@@ -88,7 +88,8 @@ fi
 # a machine's first run), then five times (the choices remembered), each
 # with CNNGPU_TRACE=1, into train-10-epochs.log; with AB=OLD_BINARY the
 # old build's five runs alternate with the new one's (and, with
-# PRELOAD_AB=1, the default, with the new one's with CNNGPU_PRELOAD=0).
+# PRELOAD_AB=1, the default, with the new one's with CNNGPU_PRELOAD=0;
+# with BESIDE_AB=1, the default, with CNNGPU_CUDNN_BESIDE=0).
 # Then PyTorch's
 # whole training step as a CUDA graph (scripts/pytorch_reference.py) over
 # 4,690 steps, 10 epochs at batch 128, as one process's wall time. The
@@ -117,14 +118,19 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	# PRELOAD_AB=1 (the default) adds a third side: this build with
 	# CNNGPU_PRELOAD=0 (cuBLAS and cuDNN opened after the context, not
 	# beside it), on this build's warm cache folder.
-	pre=
+	# BESIDE_AB=1 (the default) adds another: CNNGPU_CUDNN_BESIDE=0
+	# (cuDNN's first call waited for, not made beside the first steps on
+	# our convolution kernels).
+	pre= nob=
 	[ "${PRELOAD_AB:-1}" = 1 ] && pre=nopre
+	[ "${BESIDE_AB:-1}" = 1 ] && nob=nobeside
 	for i in 1 2 3 4 5; do
-		for side in new ${AB:+old} $pre; do
-			bin=$b/cnngpu cache=$side preload=1
+		for side in new ${AB:+old} $pre $nob; do
+			bin=$b/cnngpu cache=$side preload=1 beside=1
 			[ $side = old ] && bin=$AB
 			[ $side = nopre ] && cache=new preload=0
-			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
+			[ $side = nobeside ] && cache=new beside=0
+			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done
 	done
 	# STARTUP_PYTORCH=0 leaves PyTorch's run out (about 18 s).

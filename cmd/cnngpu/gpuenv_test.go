@@ -12,14 +12,14 @@ import (
 )
 
 // TestGPUEnvRefused: a bad CNNGPU_KERNELS, CNNGPU_CONV, CNNGPU_DENSE, CNNGPU_STREAMS,
-// CNNGPU_PRELOAD, CNNGPU_NO_CACHE or CNNGPU_DEBUG is refused
+// CNNGPU_PRELOAD, CNNGPU_CUDNN_BESIDE, CNNGPU_NO_CACHE or CNNGPU_DEBUG is refused
 // with the variable, the value and what is expected, exit 2, whether or not
 // this machine has a GPU, and with or without --device (rather than
 // falling back to the CPU engine); --cpu ignores them.
 func TestGPUEnvRefused(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 64, 20)
-	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=3", "CNNGPU_NO_CACHE=yes", "CNNGPU_PRELOAD=no", "CNNGPU_DEBUG=x"} {
+	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=3", "CNNGPU_NO_CACHE=yes", "CNNGPU_PRELOAD=no", "CNNGPU_CUDNN_BESIDE=on", "CNNGPU_DEBUG=x"} {
 		for _, args := range [][]string{{"train", "--device", "0"}, {"train"}, {"bench", "--steps", "1"}} {
 			args = append(args, "--epochs", "1", "--data", dir)
 			if args[0] == "bench" {
@@ -41,7 +41,7 @@ func TestGPUEnvRefused(t *testing.T) {
 // commands read.
 func TestHelpListsEnvironment(t *testing.T) {
 	stdout, _, code := cnngpu(t, nil, "--help")
-	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_DENSE", "CNNGPU_STREAMS", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD", "CNNGPU_NOASM", "CNNGPU_NOAVX512"} {
+	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_DENSE", "CNNGPU_STREAMS", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD", "CNNGPU_CUDNN_BESIDE", "CNNGPU_NOASM", "CNNGPU_NOAVX512"} {
 		if code != 0 || !strings.Contains(stdout, v) {
 			t.Errorf("cnngpu --help (exit %d) does not mention %s", code, v)
 		}

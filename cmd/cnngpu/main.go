@@ -52,6 +52,8 @@ func newApp() *cli.App {
 			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)\n" +
 			"   CNNGPU_NO_CACHE=1  GPU engine neither reads nor writes its remembered cuDNN choices (gpu-choices.json in the cache folder)\n" +
 			"   CNNGPU_PRELOAD=0   GPU engine opens cuBLAS and cuDNN after making the CUDA context, not beside it (default 1)\n" +
+			"   CNNGPU_CUDNN_BESIDE=0  GPU engine waits for cuDNN's first call before training, instead of running the first steps'\n" +
+			"                      convolutions on our kernels while another thread makes it (default 1, where the choices are remembered)\n" +
 			"   CNNGPU_NOASM=1     CPU engine uses its portable Go kernels instead of the AVX2/FMA and AVX-512 assembly (some 30 times slower; for comparison)\n" +
 			"   CNNGPU_NOAVX512=1  CPU engine keeps to its AVX2/FMA kernel where the processor also has AVX-512 (the same results; for comparison)",
 		Commands: []*cli.Command{

@@ -129,6 +129,18 @@ func parsePreload() (bool, error) {
 		map[string]bool{"": true, "1": true, "0": false})
 }
 
+// BesideEnv is the environment variable that turns off loading cuDNN
+// beside the first steps (beside.go): 1 (the default) or 0, for measuring
+// what it gains (scripts/device-check.sh) and as a way out should a driver
+// not bear it.
+const BesideEnv = "CNNGPU_CUDNN_BESIDE"
+
+// parseBeside reads BesideEnv: true for 1.
+func parseBeside() (bool, error) {
+	return parseEnv(BesideEnv, "1 (where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread; the default) or 0 (wait for cuDNN); unset it to use the default",
+		map[string]bool{"": true, "1": true, "0": false})
+}
+
 // DebugEnv is the environment variable that makes the engine wait after
 // every kernel and library call (cuda.Context), so that an error names
 // the call that caused it: 1, or 0 (the default).
@@ -159,13 +171,13 @@ func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
 
 // envConfig is the engine's configuration from the environment (New).
 type envConfig struct {
-	own, streams, preload bool
-	conv                  convMode
-	dense                 denseMode
+	own, streams, preload, beside bool
+	conv                          convMode
+	dense                         denseMode
 }
 
-// readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv and StreamsEnv;
-// the error is the first bad value's.
+// readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, BesideEnv and
+// StreamsEnv; the error is the first bad value's.
 func readEnv() (c envConfig, err error) {
 	if c.own, err = parseKernels(); err != nil {
 		return c, err
@@ -177,6 +189,9 @@ func readEnv() (c envConfig, err error) {
 		return c, err
 	}
 	if c.preload, err = parsePreload(); err != nil {
+		return c, err
+	}
+	if c.beside, err = parseBeside(); err != nil {
 		return c, err
 	}
 	c.streams, err = parseStreams()

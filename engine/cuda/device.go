@@ -8,6 +8,7 @@
 package cuda
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"unsafe"
@@ -41,6 +42,17 @@ type gpu interface {
 	SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
 	// NewConv prepares the convolutions of one shape.
 	NewConv(s engine.ConvShape) (convPlan, error)
+	// WarmDNN makes, for shape s, the calls that restoring picks (choices
+	// remembered by an earlier process) makes, and runs each direction
+	// picked once, on a cuDNN handle, a plan, buffers and a stream of its
+	// own, so that cuDNN's first calls, which load its kernels into the
+	// context, are made: the engine calls it on another goroutine while
+	// the ops run on our kernels (beside.go), and it touches nothing the
+	// ops use. release (never nil) frees what it made; the engine calls
+	// it on its own goroutine, outside recordings (it may wait for the
+	// device). The error is only reported in debug mode: the ops' own
+	// restoring reports what matters.
+	WarmDNN(s engine.ConvShape, picks []dnnPick) (release func(), err error)
 	// NewGemm plans a product with a fused epilogue (cuBLASLt, as
 	// cu.Context.NewLtPlan); cu.ErrNoFusedAlgorithm when the library
 	// has no algorithm for it. Gemm queues it on lane l (nil: the main
@@ -225,6 +237,99 @@ func (l *library) NewConv(s engine.ConvShape) (convPlan, error) {
 		return nil, err
 	}
 	return &libraryConv{l, cv}, nil
+}
+
+// WarmDNN restores picks on a plan of a cuDNN handle of its own, with
+// the context current on this goroutine's thread: the workspace queries
+// the engine's restore makes, the first of which loads cuDNN's kernels
+// (kernels/NOTES.md, "cuDNN's first call is module loading"); then runs
+// each direction restored once, on a stream of its own with buffers of
+// its own (their contents never read), which loads the kernels those
+// algorithms launch (the first of each was 10 ms on the training's path
+// in run 16). Destroying a handle and freeing memory may wait for the
+// device: that is release's, on the engine's goroutine.
+func (l *library) WarmDNN(s engine.ConvShape, picks []dnnPick) (func(), error) {
+	w := &dnnWarm{l: l}
+	err := l.Do(func() error { return w.run(s, picks) })
+	return func() { l.Do(func() error { w.close(); return nil }) }, err
+}
+
+// dnnWarm is what WarmDNN made.
+type dnnWarm struct {
+	l    *library
+	lane *cu.Lane
+	h    *cudnn.Handle
+	cv   *cudnn.Conv
+	bufs []cu.Ptr
+}
+
+func (w *dnnWarm) run(s engine.ConvShape, picks []dnnPick) error {
+	var err error
+	if w.lane, err = w.l.Context.NewLane(); err != nil {
+		return err
+	}
+	if w.h, err = cudnn.New(w.lane.Stream()); err != nil {
+		return err
+	}
+	if w.cv, err = w.h.NewConv(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.Pad, w.l.math); err != nil {
+		return err
+	}
+	var first error
+	wsBytes := 0
+	for _, p := range picks {
+		if err := w.cv.Restore(p.dir, p.timed, p.algo); err != nil {
+			first = cmp.Or(first, fmt.Errorf("the %s's remembered choice: %w", dirNames[p.dir], err))
+			continue
+		}
+		wsBytes = max(wsBytes, w.cv.Required(p.dir))
+	}
+	// x and dx, w and dw, y and dy: one buffer each.
+	x, wt, y, ws, err := w.alloc(4*s.N*s.C*s.H*s.W, 4*s.K*s.C*s.R*s.S, 4*s.N*s.K*s.P()*s.Q(), wsBytes)
+	if err != nil {
+		return cmp.Or(first, err)
+	}
+	for dir, run := range [3]func() error{
+		func() error { return w.cv.Forward(uint64(x), uint64(wt), uint64(y), uint64(ws), wsBytes) },
+		func() error { return w.cv.BackwardData(uint64(wt), uint64(y), uint64(x), uint64(ws), wsBytes) },
+		func() error { return w.cv.BackwardFilter(uint64(x), uint64(y), uint64(wt), uint64(ws), wsBytes) },
+	} {
+		if w.cv.Prepared(dir) {
+			if err := run(); err != nil {
+				return cmp.Or(first, fmt.Errorf("running the %s: %w", dirNames[dir], err))
+			}
+		}
+	}
+	return cmp.Or(first, w.lane.Sync())
+}
+
+// alloc allocates buffers of each size in bytes (at least 4), kept in
+// bufs for close.
+func (w *dnnWarm) alloc(sizes ...int) (x, wt, y, ws cu.Ptr, err error) {
+	for _, n := range sizes {
+		p, err := w.l.Context.Alloc(max(n, 4))
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		w.bufs = append(w.bufs, p)
+	}
+	return w.bufs[0], w.bufs[1], w.bufs[2], w.bufs[3], nil
+}
+
+// close releases what run made, with the context current.
+func (w *dnnWarm) close() {
+	if w.cv != nil {
+		w.cv.Close()
+	}
+	if w.h != nil {
+		w.h.Close()
+	}
+	if w.lane != nil {
+		w.lane.Close()
+	}
+	for _, p := range w.bufs {
+		w.l.Context.Free(p)
+	}
+	*w = dnnWarm{l: w.l}
 }
 
 // libraryConv is cuDNN's plan, each call made with the context current

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -129,6 +130,19 @@ type emuGPU struct {
 	calls    map[string]int
 	finds    [3]int // convolution searches by direction
 	restores [3]int // remembered choices adopted, by direction
+	dnnRan   [3]int // convolutions run (replays included), by direction
+	// WarmDNN, which the engine calls on another goroutine: under
+	// warmMu, the shapes it was called for and the error it returns;
+	// warmGate, set by a test before the engine runs, holds it until
+	// closed (cuDNN's kernels loading).
+	warmMu   sync.Mutex
+	warmed   []engine.ConvShape
+	warmErr  error
+	warmGate chan struct{}
+	// warmAt, when set, closes warmGate once that many kernels have run.
+	warmAt int
+	// warmReleased counts WarmDNN's releases (on the engine's goroutine).
+	warmReleased int
 }
 
 // faultKind is a kind of point where the emulated device can fail.
@@ -211,6 +225,9 @@ func (g *emuGPU) sticky(call string) error {
 // ran counts a kernel run; after the fault's, the device is faulted.
 func (g *emuGPU) ran(name string) {
 	g.executed++
+	if g.warmAt > 0 && g.executed == g.warmAt {
+		close(g.warmGate)
+	}
 	if g.launched == nil {
 		g.launched = map[string]int{}
 	}
@@ -780,6 +797,41 @@ func (g *emuGPU) NewConv(s engine.ConvShape) (convPlan, error) {
 	return &emuConv{g: g, s: s, alts: g.alternatives}, nil
 }
 
+// WarmDNN is cuDNN's first calls beside the steps (beside.go): it checks
+// that each pick is a remembered choice restore could adopt (the algorithm
+// in use among those timed), records the call and waits for warmGate. It
+// runs on another goroutine than the engine's, so it touches nothing
+// else of the device.
+func (g *emuGPU) WarmDNN(s engine.ConvShape, picks []dnnPick) (func(), error) {
+	g.warmMu.Lock()
+	g.warmed = append(g.warmed, s)
+	gate, err := g.warmGate, g.warmErr
+	g.warmMu.Unlock()
+	release := func() {
+		// On the engine's goroutine, as a real release would free.
+		if g.closed {
+			g.violate("WarmDNN's release after Close")
+		}
+		g.warmReleased++
+	}
+	for _, p := range picks {
+		if !slices.ContainsFunc(p.timed, func(a cudnn.AlgoTime) bool { return a.Algo == p.algo }) {
+			return release, fmt.Errorf("emulated cuDNN: WarmDNN: the %s's algorithm %d is not among those remembered", dirNames[p.dir], p.algo)
+		}
+	}
+	if gate != nil {
+		<-gate
+	}
+	return release, err
+}
+
+// warmCalls is the shapes WarmDNN was called for so far.
+func (g *emuGPU) warmCalls() []engine.ConvShape {
+	g.warmMu.Lock()
+	defer g.warmMu.Unlock()
+	return slices.Clone(g.warmed)
+}
+
 // laneID is lane l's stream, 0 (the main stream) for nil.
 func (g *emuGPU) laneID(l lane) (int, error) {
 	if l == nil {
@@ -1150,6 +1202,7 @@ func (c *emuConv) run(s int, what string, ws cu.Ptr, wsBytes int, in, out []cu.P
 			return nil
 		}
 		c.g.vclock += slow
+		c.g.dnnRan[dir]++
 		if need := c.memOf(dir, c.algo[dir]); wsBytes < need {
 			return fmt.Errorf("emulated cuDNN: %s with %d bytes of workspace, %d needed", what, wsBytes, need)
 		}

@@ -113,6 +113,16 @@ type Engine struct {
 	// the choice is not remembered by this process.
 	trimmed map[planDir]bool
 	tuners  map[int]*tuner
+	// besideOn: cuDNN's first calls may be made beside the first steps
+	// (BesideEnv); beside is those calls in flight, whose convolutions
+	// run on our kernels meanwhile (beside.go); dnnLoaded: cuDNN's
+	// first calls have been made, by a plan or beside.
+	besideOn  bool
+	beside    *besideJob
+	dnnLoaded bool
+	// besideRelease frees what the calls beside made, where their
+	// adoption left that to Close.
+	besideRelease func()
 	// choices remembers searches and in-place timings between processes
 	// (choices.go; nil: off), under keys that start with identity.
 	choices  *choiceStore
@@ -155,7 +165,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, env.own)
-	e.streams, e.conv, e.dense = env.streams, env.conv, env.dense
+	e.streams, e.conv, e.dense, e.besideOn = env.streams, env.conv, env.dense, env.beside
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}
@@ -244,6 +254,7 @@ func (e *Engine) Close() error {
 	e.closed = true
 	defer trace.Begin(trace.EngineClose).End()
 	err := e.Sync()
+	e.waitBeside()
 	e.Reset()
 	if e.timer != nil {
 		e.c.DestroyEvent(e.timer)

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -78,8 +79,8 @@ func closeOtherContext() error {
 	return l.Close()
 }
 
-// fakeEngineRun trains three steps (warm-up, recording, replay) and
-// predicts, on GPU 0 in the default configuration, and releases it all.
+// fakeEngineRun trains three steps (warm-up, recording, replay; or
+// $FAKE_ENGINE_STEPS, with conv2's input channels 8) and predicts, on GPU 0 in the default configuration, and releases it all.
 func fakeEngineRun() (err error) {
 	e, err := New(0, false)
 	if err != nil {
@@ -90,7 +91,14 @@ func fakeEngineRun() (err error) {
 			err = cerr
 		}
 	}()
-	m, err := engine.NewModel(e, walkArch, goldenOpts[0], walkArch.GlorotInit(1))
+	steps, arch := 3, walkArch // warm-up, recording, replay
+	if n, err := strconv.Atoi(os.Getenv("FAKE_ENGINE_STEPS")); err == nil {
+		// Enough steps for the in-place timing to settle, and a
+		// second layer whose three directions our conv3 kernels take
+		// (8 input channels: beside.go's case).
+		steps, arch.K1 = n, 8
+	}
+	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
 	if err != nil {
 		return err
 	}
@@ -121,7 +129,7 @@ func fakeEngineRun() (err error) {
 		ts = append(ts, x)
 	}
 	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: ts[0], Cursor: ts[1]}
-	for range 3 { // warm-up, recording, replay
+	for range steps {
 		var serr error
 		if err := engine.Run(e, walkBatch, func() { serr = m.TrainStep(b, walkBatch, ts[2]) }); err != nil {
 			return err
@@ -377,6 +385,71 @@ func TestFakeFusedDense(t *testing.T) {
 	// fewer cuBLASLt products each time, more SGEMMs.
 	if !(lts[0] > lts[1] && lts[1] > lts[2] && sgemms[0] < sgemms[1] && sgemms[1] < sgemms[2]) {
 		t.Errorf("cuBLASLt products %v and SGEMMs %v with every epilogue, without the bias gradient's, without any: want fewer and more each time", lts, sgemms)
+	}
+}
+
+// TestFakeBeside: a process that has every choice remembered as settled
+// makes cuDNN's first calls beside its first steps through the real
+// bindings (gpu.WarmDNN: a handle of its own, a plan, each remembered
+// algorithm's workspace query, each direction run once), searches
+// nothing, and leaves nothing alive, also where one of those calls
+// fails; with CNNGPU_CUDNN_BESIDE=0 it makes no such call.
+func TestFakeBeside(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{NoCacheEnv + "=", "XDG_CACHE_HOME=" + dir, "FAKE_ENGINE_STEPS=120"}
+	first := fakecuda.Run(t, "engine", "", env...)
+	if msg, ok := first.Line("error: "); ok {
+		t.Fatal(msg)
+	}
+	doc := readDoc(t, filepath.Join(dir, "cnngpu", choicesFile))
+	settled := 0
+	for k, c := range doc.Entries {
+		if c.Tuned && strings.Contains(k, fmt.Sprintf(" | %dx", walkBatch)) && len(c.Timed) > 0 {
+			settled++
+		}
+	}
+	if settled != 3 {
+		t.Fatalf("first process: %d of the training convolution's directions settled by the in-place timing in 120 steps, want 3", settled)
+	}
+	for _, beside := range []bool{true, false} {
+		r := fakecuda.Run(t, "engine", "", append(env, fmt.Sprintf("%s=%d", BesideEnv, map[bool]int{true: 1, false: 0}[beside]))...)
+		if msg, ok := r.Line("error: "); ok {
+			t.Fatal(msg)
+		}
+		name := fmt.Sprintf("%s=%v", BesideEnv, map[bool]int{true: 1, false: 0}[beside])
+		if r.Finds != [3]int{} {
+			t.Errorf("%s: searches %v, want none", name, r.Finds)
+		}
+		if len(r.Violations) > 0 || len(r.Leaks()) > 0 {
+			t.Errorf("%s: misuse %q, left alive %v", name, r.Violations, r.Leaks())
+		}
+		// cuDNN's handles: the engine's, its second stream's, and
+		// WarmDNN's; its workspace queries: restore's and WarmDNN's.
+		handles, queries := r.Counts["cudnnCreate"], r.Counts["cudnnGetConvolutionForwardWorkspaceSize"]
+		want, wantQ := first.Counts["cudnnCreate"], 1
+		if beside {
+			want, wantQ = want+1, 2
+		}
+		if handles != want || queries < wantQ {
+			t.Errorf("%s: %d cuDNN handles, %d forward workspace queries; want %d, at least %d", name, handles, queries, want, wantQ)
+		}
+		t.Logf("%s: %d cuDNN handles, %d forward workspace queries", name, handles, queries)
+	}
+	// A failure beside (the first of these calls is WarmDNN's: the
+	// engine makes none of them before the switch) costs nothing but
+	// the head start: the run goes on, restores as it would have,
+	// searches nothing and leaves nothing alive.
+	for _, fault := range []string{"cudnnGetConvolutionForwardWorkspaceSize:1", "cudnnConvolutionForward:1", "cudnnConvolutionBackwardFilter:1"} {
+		r := fakecuda.Run(t, "engine", fault, env...)
+		if msg, ok := r.Line("error: "); ok {
+			t.Errorf("%s failing beside: the run failed: %s", fault, msg)
+		}
+		if r.Failed == "" {
+			t.Errorf("%s: the fault never fired", fault)
+		}
+		if r.Finds != [3]int{} || len(r.Violations) > 0 || len(r.Leaks()) > 0 {
+			t.Errorf("%s failing beside: searches %v, misuse %q, left alive %v; want none", fault, r.Finds, r.Violations, r.Leaks())
+		}
 	}
 }
 

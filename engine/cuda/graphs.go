@@ -35,6 +35,11 @@ func (e *Engine) Replay(key int, fn func()) error {
 	if err := e.takeErr(); err != nil {
 		return err // of an op queued before
 	}
+	if e.beside != nil {
+		if e.adoptBeside(); e.beside != nil {
+			defer trace.Begin(trace.BesideSteps).End()
+		}
+	}
 	if e.eager[key] {
 		return e.runEager(fn)
 	}

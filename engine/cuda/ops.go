@@ -283,18 +283,23 @@ func (e *Engine) conv3Block(s engine.ConvShape, dir int) int {
 
 // conv3 is conv3Block where direction dir of s runs on our kernel now:
 // always with ConvEnv "own", else where timing in place chose it
-// (convOwn); 0 where it runs on cuDNN.
+// (convOwn) and while cuDNN loads beside (aside); 0 where it runs on
+// cuDNN.
 func (e *Engine) conv3(s engine.ConvShape, dir int) int {
-	if e.conv == convOwn || e.convOwn[planDir{s, dir}] {
+	if e.conv == convOwn || e.convOwn[planDir{s, dir}] || e.aside(s) {
 		return e.conv3Block(s, dir)
 	}
 	return 0
 }
 
 // needsPlan reports whether direction dir of s needs cuDNN's plan: not
-// where ConvEnv "own" runs it on our kernel.
+// where ConvEnv "own" runs it on our kernel, nor while cuDNN loads beside
+// (goAside, which starts that at s's first use).
 func (e *Engine) needsPlan(s engine.ConvShape, dir int) bool {
-	return e.conv != convOwn || e.conv3Block(s, dir) == 0
+	if e.conv == convOwn && e.conv3Block(s, dir) > 0 {
+		return false
+	}
+	return !e.goAside(s)
 }
 
 // ConvPoolBackward is MaxPoolBackward then ConvBackward

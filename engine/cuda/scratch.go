@@ -120,6 +120,7 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		defer trace.Begin(trace.ConvAlgo).End()
 	}
 	if !ok {
+		e.dnnLoaded = true // (its first call, if not made beside)
 		sp := trace.Begin(trace.ConvDescs)
 		p, err := e.c.NewConv(s)
 		sp.End()

@@ -1,0 +1,184 @@
+//go:build cgo
+
+// beside.go: cuDNN's first calls made beside the first training steps.
+// cuDNN's first call that needs its kernels loads them into the context:
+// 146–203 ms in every process on an H200 (kernels/NOTES.md, "cuDNN's
+// first call is module loading"), a tenth of the default run, spent
+// before the first step could run. Where our conv3 kernels can run every
+// direction of a convolution (conv3Block) and an earlier process's
+// choices for all three are remembered (choices.go), the engine instead
+// starts, at the shape's first use, a goroutine that makes the calls
+// restoring those choices makes (gpu.WarmDNN, on a cuDNN handle of its
+// own), and runs the shape on our kernels meanwhile (aside). At the first
+// step that begins once that goroutine is done (Replay), it switches:
+// the recordings are dropped, and the next warm-up run restores the
+// choices as without this (fast now) and records the step with cuDNN
+// where the choices say so. A step's ops all see one state: the switch
+// happens only between steps.
+//
+// A first run (nothing remembered) searches as before, which loads cuDNN
+// in the search; BesideEnv=0 turns this off.
+
+package cuda
+
+import (
+	"os"
+	"slices"
+
+	"github.com/cnngpu/cnngpu/cudnn"
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/trace"
+)
+
+// dnnPick is one direction's remembered choice for gpu.WarmDNN: the
+// search's result and the algorithm in use, as restore passes them to
+// convPlan.Restore.
+type dnnPick struct {
+	dir   int
+	timed []cudnn.AlgoTime
+	algo  int
+}
+
+// besideJob is cuDNN's first calls in flight on another goroutine. Only
+// that goroutine writes err, before it closes done.
+type besideJob struct {
+	done    chan struct{}
+	err     error
+	release func() // frees what WarmDNN made (nil before done)
+	// shapes is the convolutions that ran on our kernels meanwhile
+	// (aside; the engine's goroutine's alone).
+	shapes map[engine.ConvShape]bool
+}
+
+// finished reports, without waiting, whether the job is done.
+func (j *besideJob) finished() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// aside reports whether convolution s runs on our kernels because cuDNN
+// is being loaded beside. Between two steps its answer changes only at
+// adoptBeside.
+func (e *Engine) aside(s engine.ConvShape) bool {
+	if e.beside == nil || !e.ownAll(s) {
+		return false
+	}
+	e.beside.shapes[s] = true
+	return true
+}
+
+// goAside is aside, first starting the loading beside at s's first use
+// where it applies (startBeside): the ops call it where they would make
+// s's plan (needsPlan).
+func (e *Engine) goAside(s engine.ConvShape) bool {
+	if e.beside != nil || !e.besideOn || e.dnnLoaded || e.recording || e.choices == nil || !e.ownAll(s) {
+		return e.aside(s)
+	}
+	if _, ok := e.convs[s]; ok {
+		return false
+	}
+	return e.startBeside(s)
+}
+
+// ownAll reports whether our conv3 kernels can run all three directions
+// of s (in ConvEnv's "timed" mode: "own" needs no cuDNN, "cudnn" no
+// kernel of ours).
+func (e *Engine) ownAll(s engine.ConvShape) bool {
+	if e.conv != convTimed {
+		return false
+	}
+	for dir := range 3 {
+		if e.conv3Block(s, dir) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// startBeside starts the goroutine that makes cuDNN's first calls for s
+// with the choices remembered for its three directions, and reports
+// whether it did: not where one of them is not remembered as settled by
+// timing in place (that process searches, or times, in this one).
+func (e *Engine) startBeside(s engine.ConvShape) bool {
+	j := &besideJob{done: make(chan struct{}), shapes: map[engine.ConvShape]bool{}}
+	var picks []dnnPick
+	for dir := range 3 {
+		c, ok := e.choices.get(e.choiceKey(s, dir))
+		if !ok || !c.Tuned {
+			return false
+		}
+		picks = append(picks, dnnPick{dir, slices.Clone(c.Timed), c.Algo})
+	}
+	dev := e.device()
+	go func() {
+		defer close(j.done)
+		defer trace.Aside()()
+		defer trace.Begin(trace.DNNBeside).End()
+		j.release, j.err = dev.WarmDNN(s, picks)
+	}()
+	e.beside = j
+	return true
+}
+
+// adoptBeside ends the steps on our kernels once cuDNN's first calls are
+// done (Replay, before a step): from here cuDNN is used as without the
+// loading beside. The recordings made meanwhile are dropped, unless the
+// choices remembered for every shape that ran aside are all our kernels:
+// then they are already the ones to keep, and those directions are ours
+// as restoring would make them (keepAside).
+func (e *Engine) adoptBeside() {
+	j := e.beside
+	if j == nil || !j.finished() {
+		return
+	}
+	defer trace.Begin(trace.BesideAdopt).End()
+	e.beside, e.dnnLoaded = nil, true
+	if j.err != nil && os.Getenv(DebugEnv) == "1" {
+		warnf("cuDNN's first calls beside the first steps: %v (the steps go on; restoring the choices reports what matters)", j.err)
+	}
+	if e.keepAside(j.shapes) {
+		// Freeing may wait for the device, which the steps queued
+		// since keep busy: that is for Close.
+		e.besideRelease = j.release
+		return
+	}
+	e.Reset()
+	j.release()
+}
+
+// keepAside reports whether the choices remembered for every direction of
+// shapes are our kernels, and then marks them so (convOwn).
+func (e *Engine) keepAside(shapes map[engine.ConvShape]bool) bool {
+	for s := range shapes {
+		for dir := range 3 {
+			if c, ok := e.choices.get(e.choiceKey(s, dir)); !ok || !c.Tuned || !c.Own {
+				return false
+			}
+		}
+	}
+	for s := range shapes {
+		for dir := range 3 {
+			e.convOwn[planDir{s, dir}] = true
+		}
+	}
+	return true
+}
+
+// waitBeside waits for cuDNN's first calls in flight (the goroutine uses
+// the context) and frees what they made (Close).
+func (e *Engine) waitBeside() {
+	if j := e.beside; j != nil {
+		sp := trace.Begin(trace.BesideWait)
+		<-j.done
+		sp.End()
+		e.beside, e.besideRelease = nil, j.release
+	}
+	if e.besideRelease != nil {
+		e.besideRelease()
+		e.besideRelease = nil
+	}
+}

@@ -1,0 +1,297 @@
+//go:build cgo
+
+// beside_test.go: cuDNN's first calls made beside the first steps
+// (beside.go), on the emulated device, whose WarmDNN a test can hold (its
+// kernels loading): while held, conv2 runs on our kernels and cuDNN is
+// neither asked nor run; once done, the next step switches to what the
+// remembered choices say, as a process without it runs; a first process
+// (nothing remembered) and BesideEnv=0 make no call beside; Close waits
+// for one in flight.
+
+package cuda
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/cpu"
+	"github.com/cnngpu/cnngpu/internal/trace"
+)
+
+// besideRun is an emulated training of steps steps at batch 8 in the own,
+// two-stream variant with the choices in path and each op named in slow
+// delayed 20 ms on the emulated clock, cuDNN loaded beside when beside
+// is set.
+func besideRun(t *testing.T, path string, steps int, slow []string, beside bool) *emuTraining {
+	t.Helper()
+	tr := newEmuTraining(t, variants[2], 8, steps)
+	tr.g.delay = map[string]time.Duration{}
+	for _, k := range slow {
+		tr.g.delay[k] = 20 * time.Millisecond
+	}
+	tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
+	tr.e.besideOn = beside
+	return tr
+}
+
+// launchedOwn is how many times each of our conv3 kernels ran.
+func launchedOwn(g *emuGPU) []int {
+	var n []int
+	for _, k := range ownConvKernels {
+		n = append(n, g.launched[k])
+	}
+	return n
+}
+
+func TestBesideFirstSteps(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const steps, held = 34, 5
+	conv2 := engine.ConvShape{N: 8, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
+	for _, c := range []struct {
+		name string
+		slow []string
+		own  bool
+	}{
+		{"ours faster", []string{"convolution forward", "convolution backward data", "convolution backward filter"}, true},
+		{"cuDNN faster", ownConvKernels, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+			t.Cleanup(forgetStores)
+
+			// A first process: nothing remembered, so cuDNN is searched
+			// on the ops' own path and nothing is called beside.
+			forgetStores()
+			first := besideRun(t, path, steps, c.slow, true)
+			for range steps {
+				first.step()
+			}
+			if first.e.Tuning() {
+				t.Fatalf("first process: still timing after %d steps", steps)
+			}
+			if w := first.g.warmCalls(); len(w) > 0 || first.g.finds == [3]int{} {
+				t.Fatalf("first process: WarmDNN called for %v, searches %v; want no call and searches", w, first.g.finds)
+			}
+
+			// The process to compare with: the choices restored on the
+			// ops' path (BesideEnv=0).
+			forgetStores()
+			plain := besideRun(t, path, steps, c.slow, false)
+			for range steps {
+				plain.step()
+			}
+			if w := plain.g.warmCalls(); len(w) > 0 {
+				t.Errorf("%s=0: WarmDNN called for %v", BesideEnv, w)
+			}
+			if plain.g.restores != [3]int{1, 1, 1} {
+				t.Fatalf("%s=0: restores %v, want one a direction", BesideEnv, plain.g.restores)
+			}
+
+			// cuDNN loaded beside, held for the first steps.
+			forgetStores()
+			trace.Reset()
+			defer trace.Reset()
+			trace.Enable()
+			var tr *emuTraining
+			// Registered before the training's cleanup, which closes
+			// the engine: runs after it.
+			t.Cleanup(func() {
+				if tr.g.warmReleased != 1 {
+					t.Errorf("after Close WarmDNN's release called %d times, want once", tr.g.warmReleased)
+				}
+			})
+			tr = besideRun(t, path, steps, c.slow, true)
+			tr.g.warmGate = make(chan struct{})
+			for range held {
+				tr.step()
+			}
+			if w := tr.g.warmCalls(); !slices.Equal(w, []engine.ConvShape{conv2}) {
+				t.Fatalf("WarmDNN called for %v, want conv2's shape %+v once", w, conv2)
+			}
+			if tr.e.beside == nil || !tr.e.Tuning() {
+				t.Fatal("cuDNN's loading held, yet the engine does not say the steps are not yet the final ones (Tuning)")
+			}
+			for i, n := range launchedOwn(tr.g) {
+				if n == 0 {
+					t.Errorf("while cuDNN loads: %s never ran", ownConvKernels[i])
+				}
+			}
+			if tr.g.dnnRan != [3]int{} || tr.g.restores != [3]int{} || tr.g.finds != [3]int{} || len(tr.e.convs) > 0 {
+				t.Errorf("while cuDNN loads: cuDNN convolutions run %v, restores %v, searches %v, plans %d; want none",
+					tr.g.dnnRan, tr.g.restores, tr.g.finds, len(tr.e.convs))
+			}
+			captures, own := tr.g.captures, launchedOwn(tr.g)
+
+			close(tr.g.warmGate)
+			<-tr.e.beside.done
+			for range steps - held {
+				tr.step()
+			}
+			if tr.e.beside != nil || tr.e.Tuning() {
+				t.Fatal("cuDNN's loading done, yet the engine is still aside or timing")
+			}
+			if tr.g.finds != [3]int{} {
+				t.Errorf("after the switch: searches %v, want none", tr.g.finds)
+			}
+			rows := map[string]trace.Row{}
+			for _, r := range trace.Snapshot().Rows {
+				rows[r.Name] = r
+			}
+			// The first step starts the loading inside it; the next
+			// ones up to the switch ran aside.
+			for _, w := range []struct {
+				name  string
+				count int
+				aside bool
+			}{{trace.DNNBeside, 1, true}, {trace.BesideSteps, held - 1, false}, {trace.BesideAdopt, 1, false}} {
+				if r := rows[w.name]; r.Count != w.count || r.Aside != w.aside {
+					t.Errorf("trace row %q: %d spans (aside %v), want %d (aside %v)", w.name, r.Count, r.Aside, w.count, w.aside)
+				}
+			}
+			// What WarmDNN made is freed at the switch where the step
+			// is recorded again (the device is waited for then
+			// anyway), else by Close.
+			if want := map[bool]int{true: 0, false: 1}[c.own]; tr.g.warmReleased != want {
+				t.Errorf("after the switch WarmDNN's release called %d times, want %d", tr.g.warmReleased, want)
+			}
+			if c.own {
+				// Every choice is our kernel: the recordings made
+				// meanwhile are the ones to keep.
+				if tr.g.captures != captures || tr.g.dnnRan != [3]int{} || tr.g.restores != [3]int{} {
+					t.Errorf("all ours: recordings %d → %d, cuDNN run %v, restores %v; want the recordings kept and cuDNN untouched",
+						captures, tr.g.captures, tr.g.dnnRan, tr.g.restores)
+				}
+			} else {
+				if tr.g.restores != [3]int{1, 1, 1} || tr.g.captures == captures {
+					t.Errorf("after the switch: restores %v, recordings %d → %d; want one restore a direction and new recordings",
+						tr.g.restores, captures, tr.g.captures)
+				}
+				if !slices.Equal(launchedOwn(tr.g), own) {
+					t.Errorf("after the switch our conv3 kernels ran %v → %v times; want no more", own, launchedOwn(tr.g))
+				}
+				for d, n := range tr.g.dnnRan {
+					// Each step after the switch runs each direction once.
+					if n != steps-held {
+						t.Errorf("cuDNN's %s ran %d times, want %d", dirNames[d], n, steps-held)
+					}
+				}
+			}
+			for _, d := range []int{dirForward, dirData, dirFilter} {
+				if got, want := tr.e.conv3(conv2, d) > 0, plain.e.conv3(conv2, d) > 0; got != want {
+					t.Errorf("conv2's %s on our kernel at the end: %v, without the loading beside %v", dirNames[d], got, want)
+				}
+			}
+
+			if c.own {
+				// The same kernels all along: the same bits.
+				p, err := tr.m.Params()
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, err := plain.m.Params()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(p, q) {
+					t.Error("all ours: the trained parameters differ from the process's without the loading beside")
+				}
+			}
+		})
+	}
+}
+
+// TestBesideTraining trains as TestEmulatedTraining does (Adam, 40 steps
+// at batch 16), in the own two-stream variant with cuDNN the faster, in
+// a second process whose cuDNN loads beside until 100 kernels have run
+// (a few steps): the losses agree with the CPU's within its own drift, as
+// the golden test's, across the switch from our kernels to cuDNN's.
+func TestBesideTraining(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const steps, bs, every = 40, 16, 10
+	tk := trainingTask(t)
+	c := cpu.New(0)
+	defer c.Close()
+	opt := goldenOpts[0]
+	lc, wn := cpuDrift(t, c, tk, opt, steps, bs, every)
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	run := func(beside bool) (*Engine, *emuGPU, []float64) {
+		g := newEmuGPU(t)
+		e := newEngine(g, false, true)
+		variants[2].configure(e)
+		g.delay = map[string]time.Duration{}
+		for _, k := range ownConvKernels {
+			g.delay[k] = 20 * time.Millisecond
+		}
+		e.choices, e.identity, e.besideOn = openChoices(path), g.Identity(), beside
+		if beside {
+			g.warmGate = make(chan struct{})
+			g.warmAt = 100
+		}
+		l := losses(t, e, tk, opt, steps, bs, false)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return e, g, l
+	}
+	forgetStores()
+	if _, g, _ := run(true); len(g.warmCalls()) > 0 {
+		t.Fatal("first process: WarmDNN called with nothing remembered")
+	}
+	forgetStores()
+	e, g, lg := run(true)
+	conv2 := engine.ConvShape{N: bs, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
+	if w := g.warmCalls(); !slices.Equal(w, []engine.ConvShape{conv2}) {
+		t.Fatalf("WarmDNN called for %v, want conv2's %+v once", w, conv2)
+	}
+	if g.warmReleased != 1 {
+		t.Errorf("WarmDNN's release called %d times, want once", g.warmReleased)
+	}
+	if e.dnnLoaded != true || g.restores != [3]int{1, 1, 1} || g.dnnRan[dirForward] == 0 || g.launched["conv3_pool"] == 0 {
+		t.Fatalf("no switch: cuDNN loaded %v, restores %v, cuDNN run %v, conv3_pool run %d times; want both kernels run, one restore a direction",
+			e.dnnLoaded, g.restores, g.dnnRan, g.launched["conv3_pool"])
+	}
+	t.Logf("steps on our kernels before the switch: %d of %d", steps-g.dnnRan[dirForward], steps)
+	agrees(t, "cuDNN loaded beside, on an emulated GPU", lg, lc, wn, every, 0.9)
+}
+
+// TestBesideCloseWaits: Close with cuDNN's first calls still in flight
+// waits for them (their goroutine uses the context) and reports no error.
+func TestBesideCloseWaits(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const steps = 34
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	forgetStores()
+	first := besideRun(t, path, steps, nil, true)
+	for range steps {
+		first.step()
+	}
+	forgetStores()
+	var j *besideJob
+	var tr *emuTraining
+	// Registered before the training's own cleanup, which closes the
+	// engine: runs after it.
+	t.Cleanup(func() {
+		if j != nil && (!j.finished() || tr.e.beside != nil || tr.g.warmReleased != 1) {
+			t.Errorf("Close returned with cuDNN's first calls in flight %v, their release called %d times; want done, once",
+				!j.finished() || tr.e.beside != nil, tr.g.warmReleased)
+		}
+	})
+	tr = besideRun(t, path, steps, nil, true)
+	tr.g.warmGate = make(chan struct{})
+	tr.step()
+	if j = tr.e.beside; j == nil {
+		t.Fatal("nothing loading beside after the first step")
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		close(tr.g.warmGate)
+	}()
+}
