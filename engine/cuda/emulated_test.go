@@ -185,6 +185,8 @@ type emuTraining struct {
 	cursor engine.Tensor
 	step   func()
 	try    func() error
+	// tryN is try with a batch of n (at most bs) images.
+	tryN func(n int) error
 }
 
 // newEmuTraining makes an emuTraining in variant v over random images,
@@ -211,12 +213,13 @@ func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 	}
 	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
 	tr := &emuTraining{e: e, g: g, m: m, cursor: cursor}
-	tr.try = func() error {
-		if err := engine.Run(e, bs, func() { m.TrainStep(b, bs, stats) }); err != nil {
+	tr.tryN = func(n int) error {
+		if err := engine.Run(e, n, func() { m.TrainStep(b, n, stats) }); err != nil {
 			return err
 		}
 		return e.Sync()
 	}
+	tr.try = func() error { return tr.tryN(bs) }
 	tr.step = func() {
 		t.Helper()
 		if err := tr.try(); err != nil {

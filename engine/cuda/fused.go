@@ -162,8 +162,9 @@ func denseDir(s engine.DenseShape, dir int) planDir {
 
 // fuses reports whether the product planned as p (nil: cuBLASLt has
 // none) of direction pd runs fused: always with DenseEnv "cublaslt";
-// with "timed" as the tuning settled it or an earlier process remembered
-// it (until then apart). Either way pd is one of the directions the
+// with "timed" as the tuning settled it, an earlier process remembered
+// it, or the same layer's product at another batch size settled it
+// (adoptDense; until then apart). Either way pd is one of the directions the
 // recording uses, whose alternatives (fused or not, and which of the
 // heuristic's algorithms) the tuning times.
 func (e *Engine) fuses(p gemmPlan, pd planDir) bool {
@@ -171,8 +172,8 @@ func (e *Engine) fuses(p gemmPlan, pd planDir) bool {
 		return false
 	}
 	e.gemmDir[pd] = p
-	if !e.settled[pd] {
-		e.restoreDense(pd, p)
+	if !e.settled[pd] && !e.restoreDense(pd, p) && !e.recording {
+		e.adoptDense(pd, p)
 	}
 	e.usedDirs[pd] = true
 	return e.dense == denseLt || e.fusedOn[pd]

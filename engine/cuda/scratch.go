@@ -141,6 +141,9 @@ func (e *Engine) plan(s engine.ConvShape, dir int, ws *devBuf) convPlan {
 		}
 		e.remember([]planDir{{s, dir}}, false)
 	}
+	if pd := (planDir{s, dir}); !e.settled[pd] && !e.recording {
+		e.adoptConv(pd, cv)
+	}
 	need := cv.Workspace(dir)
 	if e.restored[planDir{s, dir}] {
 		// Settled by an earlier process: no alternative is timed here.

@@ -1,0 +1,103 @@
+//go:build cgo
+
+// sibling_test.go: a smaller batch (an epoch's last) takes the choices
+// the training's batch settled by timing in place (sibling.go) instead
+// of timing its own, which it never finished: one recording, no
+// alternatives, the same cuDNN algorithms, our kernels and cuBLASLt
+// algorithms as the full batch; remembered as settled, so that a second
+// process restores them.
+
+package cuda
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
+)
+
+func TestSiblingBatchAdopts(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const bs, part, steps = 8, 4, 60
+	conv2 := func(n int) engine.ConvShape {
+		return engine.ConvShape{N: n, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
+	}
+	dense1 := func(n, dir int) planDir { return denseDir(engine.DenseShape{N: n, In: 64 * 7 * 7, Out: 1000}, dir) }
+	// Each direction's winner differs from its first candidate: conv2's
+	// forward on cuDNN's algorithm 1, its data gradient on our kernel,
+	// its filter gradient on cuDNN's algorithm 2; dense1's products fused
+	// with cuBLASLt's algorithm 1.
+	slow := map[string]time.Duration{}
+	for _, k := range []string{"convolution forward algorithm 0", "conv3_pool", "convolution backward data",
+		"convolution backward filter algorithm 0", "convolution backward filter algorithm 1", "conv3_filter", "cublasSgemm"} {
+		slow[k] = 20 * time.Millisecond
+	}
+	slow["cublasLtMatmul"] = 10 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	process := func(which string) *emuTraining {
+		t.Helper()
+		forgetStores()
+		tr := newEmuTraining(t, variants[2], bs, steps+3)
+		tr.g.delay = slow
+		tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
+		for i := 0; i < steps && (i < 3 || tr.e.Tuning()); i++ {
+			tr.step()
+		}
+		if tr.e.Tuning() {
+			t.Fatalf("%s: the full batch still timing after %d steps", which, steps)
+		}
+		captures := tr.g.captures
+		for range 3 { // warm-up, recording, replay
+			if err := tr.tryN(part); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tr.e.Tuning() || tr.g.captures != captures+1 {
+			t.Errorf("%s: the batch of %d: timing %v, %d recordings; want no timing and one recording", which, part, tr.e.Tuning(), tr.g.captures-captures)
+		}
+		e := tr.e
+		for d := range 3 {
+			full, small := planDir{conv2(bs), d}, planDir{conv2(part), d}
+			if !e.settled[small] {
+				t.Errorf("%s: conv2's %s at batch %d not settled", which, dirNames[d], part)
+			}
+			if a, b := e.conv3(full.s, d) > 0, e.conv3(small.s, d) > 0; a != b || a != (d == dirData) {
+				t.Errorf("%s: conv2's %s on our kernel: batch %d %v, batch %d %v; want both %v", which, dirNames[d], bs, a, part, b, d == dirData)
+			}
+			if want := [3]int{1, 0, 2}[d]; d != dirData && (e.convs[full.s].Algo(d) != want || e.convs[small.s].Algo(d) != want) {
+				t.Errorf("%s: conv2's %s algorithm: batch %d %d, batch %d %d; want both %d", which, dirNames[d], bs, e.convs[full.s].Algo(d), part, e.convs[small.s].Algo(d), want)
+			}
+		}
+		for _, d := range []int{dirDenseFwd, dirDenseWeight} {
+			full, small := dense1(bs, d), dense1(part, d)
+			if !e.fusedOn[full] || !e.fusedOn[small] || e.gemmDir[full].Algo() != 1 || e.gemmDir[small].Algo() != 1 {
+				t.Errorf("%s: dense1's %s: batch %d fused %v, batch %d fused %v; want both fused with algorithm 1", which, dirNames[d], bs, e.fusedOn[full], part, e.fusedOn[small])
+			}
+		}
+		return tr
+	}
+	first := process("first process")
+	if first.g.finds == [3]int{} {
+		t.Fatal("first process: nothing searched")
+	}
+	small := 0
+	for k, c := range readDoc(t, path).Entries {
+		if strings.Contains(k, " | 4x") {
+			if !c.Tuned {
+				t.Errorf("entry %q not remembered as settled", k)
+			}
+			small++
+		}
+	}
+	if small != 5 {
+		t.Errorf("%d entries for the batch of %d, want 5 (conv2's three directions, dense1's two products)", small, part)
+	}
+	second := process("second process")
+	if second.g.finds != [3]int{} {
+		t.Errorf("second process: searches %v, want none", second.g.finds)
+	}
+}
