@@ -268,6 +268,16 @@ type Capturer interface {
 	Reset()
 }
 
+// OccasionalSteps is implemented by engines that time a recorded step's
+// alternatives in place (the GPU engine): the keys given (batch sizes)
+// are of steps that come rarely, such as an epoch's last, partial batch,
+// which take the choices settled for another batch size of the same
+// layers instead of timing their own (which they would not finish).
+// Trainer.Run sets its run's and clears them at its end.
+type OccasionalSteps interface {
+	SetOccasional(keys ...int)
+}
+
 // DeviceTimer is implemented by engines that time queued work on the
 // device itself (CUDA events): StartTimer marks the stream, StopTimer waits
 // for the work queued since and returns the device time it took.

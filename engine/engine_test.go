@@ -605,3 +605,34 @@ func TestTooManySteps(t *testing.T) {
 		t.Errorf("%d steps: %v; want it allowed (here: interrupted)", tr.Epochs, err)
 	}
 }
+
+// occasionalEngine records the keys an engine.OccasionalSteps is given.
+type occasionalEngine struct {
+	engine.Engine
+	set [][]int
+}
+
+func (o *occasionalEngine) SetOccasional(keys ...int) { o.set = append(o.set, keys) }
+
+// TestTrainerMarksOccasionalBatch: Trainer.Run tells an engine that
+// times steps in place that an epoch's last, partial batch comes rarely,
+// and clears it when the run ends; with no partial batch it says
+// nothing.
+func TestTrainerMarksOccasionalBatch(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want [][]int
+	}{{100, [][]int{{4}, nil}}, {96, nil}} { // batches of 32
+		o := &occasionalEngine{Engine: cpu.New(1)}
+		tr, m := newTrainer(t, o, engine.ReLU, 1, 1, c.n)
+		if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+		tr.Data.Release(o)
+		if !slices.EqualFunc(o.set, c.want, slices.Equal) {
+			t.Errorf("%d images in batches of 32: SetOccasional calls %v, want %v", c.n, o.set, c.want)
+		}
+		o.Close()
+	}
+}

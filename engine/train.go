@@ -302,6 +302,14 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor,
 		Aug: Augment{Shift: t.Augment, Seed: t.Seed}}
 	steps := t.Steps()
+	if o, ok := e.(OccasionalSteps); ok {
+		// The last batch of an epoch, where it is partial, runs once
+		// an epoch.
+		if n := len(t.TrainIdx) % t.BatchSize; n != 0 {
+			o.SetOccasional(n)
+			defer o.SetOccasional()
+		}
+	}
 	pos := from
 	for pos.Epoch < t.Epochs {
 		if ctx.Err() != nil {

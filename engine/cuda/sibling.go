@@ -1,30 +1,44 @@
 //go:build cgo
 
-// sibling.go: a batch size that takes the choices another batch size of
-// the same layers settled, instead of timing its own. A training's last
-// batch of an epoch is usually smaller (96 images at the default batch
-// of 128): its recording is replayed once an epoch, ten times a default
-// run, while timing its alternatives in place takes about eight replays
+// sibling.go: a batch size whose steps come rarely (an epoch's last,
+// partial batch: engine.OccasionalSteps) takes the choices the training's
+// batch settled instead of timing its own. Its recording is replayed once
+// an epoch (96 images at the default batch of 128: ten times a default
+// run), while timing its alternatives in place takes about eight replays
 // of each, so its timing never ended, no process remembered it as
 // settled, and every process recorded and timed its alternatives again
-// (kernels/NOTES.md, runs 14–16). Now a direction whose choice is not
-// settled, outside recordings, takes the choice of the same direction of
-// the same shape at another batch size (the most images) once that one
-// is final: our conv3 kernel, or the same cuDNN algorithm where this
+// (kernels/NOTES.md, runs 14–16). Now, outside recordings, a direction of
+// such a batch whose choice is not settled takes the final choice of the
+// same direction of the same shape at another batch size (the most
+// images): our conv3 kernel, or the same cuDNN algorithm where this
 // shape's plan offers it as an alternative, or the same cuBLASLt
 // algorithm; it is then settled and remembered as such, and a later
-// process restores it. Where the other's choice is not on offer here, the
-// direction is timed as before. The test evaluation's batch takes the
-// training's forward choices the same way.
+// process restores it. Where the other's choice is not on offer here, or
+// no other is final yet, the direction is timed as before. Batch sizes
+// not marked occasional (another configuration's on the same engine, an
+// evaluation's) time their own.
 
 package cuda
 
 import "slices"
 
-// sibling returns the direction pd of the same shape at another batch
-// size whose choice is final (settled, and not being timed now), the one
-// with the most images, or false where there is none.
+// SetOccasional sets the keys (batch sizes) whose steps come rarely
+// (engine.OccasionalSteps), replacing those set before.
+func (e *Engine) SetOccasional(keys ...int) {
+	clear(e.occasional)
+	for _, k := range keys {
+		e.occasional[k] = true
+	}
+}
+
+// sibling returns, where pd's batch size is occasional, the direction pd
+// of the same shape at another batch size whose choice is final (settled,
+// and not being timed now), the one with the most images, or false where
+// there is none.
 func (e *Engine) sibling(pd planDir) (planDir, bool) {
+	if !e.occasional[pd.s.N] {
+		return planDir{}, false
+	}
 	var best planDir
 	found := false
 	for q := range e.settled {

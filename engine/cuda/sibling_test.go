@@ -1,11 +1,12 @@
 //go:build cgo
 
-// sibling_test.go: a smaller batch (an epoch's last) takes the choices
-// the training's batch settled by timing in place (sibling.go) instead
-// of timing its own, which it never finished: one recording, no
+// sibling_test.go: an occasional batch (an epoch's last) takes the
+// choices the training's batch settled by timing in place (sibling.go)
+// instead of timing its own, which it never finished: one recording, no
 // alternatives, the same cuDNN algorithms, our kernels and cuBLASLt
 // algorithms as the full batch; remembered as settled, so that a second
-// process restores them.
+// process restores them. A batch size not marked occasional times its
+// own.
 
 package cuda
 
@@ -51,6 +52,7 @@ func TestSiblingBatchAdopts(t *testing.T) {
 			t.Fatalf("%s: the full batch still timing after %d steps", which, steps)
 		}
 		captures := tr.g.captures
+		tr.e.SetOccasional(part) // as Trainer.Run does for its last batch
 		for range 3 { // warm-up, recording, replay
 			if err := tr.tryN(part); err != nil {
 				t.Fatal(err)
@@ -99,5 +101,23 @@ func TestSiblingBatchAdopts(t *testing.T) {
 	second := process("second process")
 	if second.g.finds != [3]int{} {
 		t.Errorf("second process: searches %v, want none", second.g.finds)
+	}
+
+	// Not marked occasional (another configuration's batch on the same
+	// engine): timed as its own.
+	forgetStores()
+	tr := newEmuTraining(t, variants[2], bs, steps+3)
+	tr.g.delay = slow
+	tr.e.choices, tr.e.identity = openChoices(filepath.Join(t.TempDir(), "cnngpu", choicesFile)), tr.g.Identity()
+	for i := 0; i < steps && (i < 3 || tr.e.Tuning()); i++ {
+		tr.step()
+	}
+	for range 2 {
+		if err := tr.tryN(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tr.e.tuners[part] == nil {
+		t.Error("a batch size not marked occasional: not timed in place")
 	}
 }
