@@ -685,7 +685,13 @@ type Lane struct {
 }
 
 // NewLane makes a lane, its cuBLAS handle in the context's math mode.
-func (c *Context) NewLane() (*Lane, error) {
+func (c *Context) NewLane() (*Lane, error) { return c.newLane(true) }
+
+// NewBareLane makes a lane without a cuBLAS handle (its products cannot
+// run on it), for other libraries' work.
+func (c *Context) NewBareLane() (*Lane, error) { return c.newLane(false) }
+
+func (c *Context) newLane(withBLAS bool) (*Lane, error) {
 	if err := c.enter(); err != nil {
 		return nil, err
 	}
@@ -704,6 +710,9 @@ func (c *Context) NewLane() (*Lane, error) {
 		}
 		*e = ev
 	}
+	if !withBLAS {
+		return l, nil
+	}
 	b, err := c.blas.another(unsafe.Pointer(l.stream), c.mathMode)
 	if err != nil {
 		l.close()
@@ -711,6 +720,14 @@ func (c *Context) NewLane() (*Lane, error) {
 	}
 	l.blas = b
 	return l, nil
+}
+
+// mustBLAS panics where a product is queued on a lane made without a
+// cuBLAS handle (NewBareLane): the caller's bug.
+func (l *Lane) mustBLAS() {
+	if l.blas == nil {
+		panic("cuda: a cuBLAS product queued on a lane made without a cuBLAS handle (NewBareLane)")
+	}
 }
 
 // Stream is the lane's stream as an opaque pointer (for cuDNN).

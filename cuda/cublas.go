@@ -244,6 +244,7 @@ func (c *Context) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32,
 
 // SgemmRowMajorOn is SgemmRowMajor queued on lane l.
 func (c *Context) SgemmRowMajorOn(l *Lane, transA, transB bool, m, n, k int, alpha float32, a Ptr, lda int, b Ptr, ldb int, beta float32, out Ptr, ldc int) error {
+	l.mustBLAS()
 	return c.sgemm(l.blas, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc, func(what string, err error) error { return c.CheckedOn(l, what, err) })
 }
 

@@ -405,6 +405,7 @@ func (c *Context) LtMatmul(l *Lane, p *LtPlan, a, b, out, bias Ptr) error {
 	defer trace.First(&firstLt, trace.FirstBLASLt).End()
 	stream, h := c.stream, c.blas
 	if l != nil {
+		l.mustBLAS()
 		stream, h = l.stream, l.blas
 	}
 	if s.Epilogue != EpilogueNone {

@@ -8,13 +8,17 @@
 // direction of a convolution (conv3Block) and an earlier process's
 // choices for all three are remembered (choices.go), the engine instead
 // starts, at the shape's first use, a goroutine that makes the calls
-// restoring those choices makes (gpu.WarmDNN, on a cuDNN handle of its
-// own), and runs the shape on our kernels meanwhile (aside). At the first
-// step that begins once that goroutine is done (Replay), it switches:
-// the recordings are dropped, and the next warm-up run restores the
-// choices as without this (fast now) and records the step with cuDNN
-// where the choices say so. A step's ops all see one state: the switch
-// happens only between steps.
+// restoring those choices makes and runs each direction once (gpu.WarmDNN,
+// on a cuDNN handle, buffers and stream of its own), and runs the shape on
+// our kernels meanwhile (aside). At the first step that begins once that
+// goroutine is done (Replay), it switches: the recordings are dropped, and
+// each key's next warm-up run restores the choices as without this (fast
+// now) and records the step with cuDNN or our kernels as the choices say.
+// A step's ops all see one state: the switch happens only between steps.
+// A recording that fails meanwhile (the other thread's loading could
+// spoil it) runs that key's steps without one only until the switch.
+// Processes that never replay a step (evaluation, prediction) stay on
+// our kernels, and Close waits for the goroutine.
 //
 // A first run (nothing remembered) searches as before, which loads cuDNN
 // in the search; BesideEnv=0 turns this off.
@@ -45,9 +49,6 @@ type besideJob struct {
 	done    chan struct{}
 	err     error
 	release func() // frees what WarmDNN made (nil before done)
-	// shapes is the convolutions that ran on our kernels meanwhile
-	// (aside; the engine's goroutine's alone).
-	shapes map[engine.ConvShape]bool
 }
 
 // finished reports, without waiting, whether the job is done.
@@ -63,13 +64,7 @@ func (j *besideJob) finished() bool {
 // aside reports whether convolution s runs on our kernels because cuDNN
 // is being loaded beside. Between two steps its answer changes only at
 // adoptBeside.
-func (e *Engine) aside(s engine.ConvShape) bool {
-	if e.beside == nil || !e.ownAll(s) {
-		return false
-	}
-	e.beside.shapes[s] = true
-	return true
-}
+func (e *Engine) aside(s engine.ConvShape) bool { return e.beside != nil && e.ownAll(s) }
 
 // goAside is aside, first starting the loading beside at s's first use
 // where it applies (startBeside): the ops call it where they would make
@@ -104,7 +99,7 @@ func (e *Engine) ownAll(s engine.ConvShape) bool {
 // whether it did: not where one of them is not remembered as settled by
 // timing in place (that process searches, or times, in this one).
 func (e *Engine) startBeside(s engine.ConvShape) bool {
-	j := &besideJob{done: make(chan struct{}), shapes: map[engine.ConvShape]bool{}}
+	j := &besideJob{done: make(chan struct{})}
 	var picks []dnnPick
 	for dir := range 3 {
 		c, ok := e.choices.get(e.choiceKey(s, dir))
@@ -125,60 +120,35 @@ func (e *Engine) startBeside(s engine.ConvShape) bool {
 }
 
 // adoptBeside ends the steps on our kernels once cuDNN's first calls are
-// done (Replay, before a step): from here cuDNN is used as without the
-// loading beside. The recordings made meanwhile are dropped, unless the
-// choices remembered for every shape that ran aside are all our kernels:
-// then they are already the ones to keep, and those directions are ours
-// as restoring would make them (keepAside).
+// done (Replay, before a step): the recordings made meanwhile are
+// dropped (every key warms up and records again, making its plans as
+// without the loading beside, fast now) and what WarmDNN made is freed;
+// Tuning stays true until a step is recorded again.
 func (e *Engine) adoptBeside() {
 	j := e.beside
 	if j == nil || !j.finished() {
 		return
 	}
 	defer trace.Begin(trace.BesideAdopt).End()
-	e.beside, e.dnnLoaded = nil, true
+	e.beside, e.dnnLoaded, e.rerecord = nil, true, true
+	clear(e.besideEager)
 	if j.err != nil && os.Getenv(DebugEnv) == "1" {
 		warnf("cuDNN's first calls beside the first steps: %v (the steps go on; restoring the choices reports what matters)", j.err)
-	}
-	if e.keepAside(j.shapes) {
-		// Freeing may wait for the device, which the steps queued
-		// since keep busy: that is for Close.
-		e.besideRelease = j.release
-		return
 	}
 	e.Reset()
 	j.release()
 }
 
-// keepAside reports whether the choices remembered for every direction of
-// shapes are our kernels, and then marks them so (convOwn).
-func (e *Engine) keepAside(shapes map[engine.ConvShape]bool) bool {
-	for s := range shapes {
-		for dir := range 3 {
-			if c, ok := e.choices.get(e.choiceKey(s, dir)); !ok || !c.Tuned || !c.Own {
-				return false
-			}
-		}
-	}
-	for s := range shapes {
-		for dir := range 3 {
-			e.convOwn[planDir{s, dir}] = true
-		}
-	}
-	return true
-}
-
 // waitBeside waits for cuDNN's first calls in flight (the goroutine uses
 // the context) and frees what they made (Close).
 func (e *Engine) waitBeside() {
-	if j := e.beside; j != nil {
-		sp := trace.Begin(trace.BesideWait)
-		<-j.done
-		sp.End()
-		e.beside, e.besideRelease = nil, j.release
+	j := e.beside
+	if j == nil {
+		return
 	}
-	if e.besideRelease != nil {
-		e.besideRelease()
-		e.besideRelease = nil
-	}
+	sp := trace.Begin(trace.BesideWait)
+	<-j.done
+	sp.End()
+	e.beside = nil
+	j.release()
 }

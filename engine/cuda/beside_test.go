@@ -6,11 +6,14 @@
 // neither asked nor run; once done, the next step switches to what the
 // remembered choices say, as a process without it runs; a first process
 // (nothing remembered) and BesideEnv=0 make no call beside; Close waits
-// for one in flight.
+// for one in flight; the switch may come at any step, with a second,
+// occasional batch size in play, and after a failed WarmDNN.
 
 package cuda
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -34,6 +37,13 @@ func besideRun(t *testing.T, path string, steps int, slow []string, beside bool)
 	}
 	tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
 	tr.e.besideOn = beside
+	// Before the training's cleanup, which closes the engine and so
+	// waits for WarmDNN: a test that failed holding it lets it go.
+	t.Cleanup(func() {
+		if t.Failed() && tr.g.warmGate != nil {
+			tr.g.releaseWarm()
+		}
+	})
 	return tr
 }
 
@@ -96,15 +106,7 @@ func TestBesideFirstSteps(t *testing.T) {
 			trace.Reset()
 			defer trace.Reset()
 			trace.Enable()
-			var tr *emuTraining
-			// Registered before the training's cleanup, which closes
-			// the engine: runs after it.
-			t.Cleanup(func() {
-				if tr.g.warmReleased != 1 {
-					t.Errorf("after Close WarmDNN's release called %d times, want once", tr.g.warmReleased)
-				}
-			})
-			tr = besideRun(t, path, steps, c.slow, true)
+			tr := besideRun(t, path, steps, c.slow, true)
 			tr.g.warmGate = make(chan struct{})
 			for range held {
 				tr.step()
@@ -126,7 +128,7 @@ func TestBesideFirstSteps(t *testing.T) {
 			}
 			captures, own := tr.g.captures, launchedOwn(tr.g)
 
-			close(tr.g.warmGate)
+			tr.g.releaseWarm()
 			<-tr.e.beside.done
 			for range steps - held {
 				tr.step()
@@ -152,24 +154,18 @@ func TestBesideFirstSteps(t *testing.T) {
 					t.Errorf("trace row %q: %d spans (aside %v), want %d (aside %v)", w.name, r.Count, r.Aside, w.count, w.aside)
 				}
 			}
-			// What WarmDNN made is freed at the switch where the step
-			// is recorded again (the device is waited for then
-			// anyway), else by Close.
-			if want := map[bool]int{true: 0, false: 1}[c.own]; tr.g.warmReleased != want {
-				t.Errorf("after the switch WarmDNN's release called %d times, want %d", tr.g.warmReleased, want)
+			// What WarmDNN made is freed at the switch, which records
+			// every step again, restoring each direction once.
+			if tr.g.warmReleased != 1 || tr.g.restores != [3]int{1, 1, 1} || tr.g.captures == captures {
+				t.Errorf("after the switch: WarmDNN's release called %d times, restores %v, recordings %d → %d; want once, one a direction, new recordings",
+					tr.g.warmReleased, tr.g.restores, captures, tr.g.captures)
 			}
 			if c.own {
-				// Every choice is our kernel: the recordings made
-				// meanwhile are the ones to keep.
-				if tr.g.captures != captures || tr.g.dnnRan != [3]int{} || tr.g.restores != [3]int{} {
-					t.Errorf("all ours: recordings %d → %d, cuDNN run %v, restores %v; want the recordings kept and cuDNN untouched",
-						captures, tr.g.captures, tr.g.dnnRan, tr.g.restores)
+				// Every choice is our kernel: cuDNN is never run.
+				if tr.g.dnnRan != [3]int{} {
+					t.Errorf("all ours: cuDNN run %v, want never", tr.g.dnnRan)
 				}
 			} else {
-				if tr.g.restores != [3]int{1, 1, 1} || tr.g.captures == captures {
-					t.Errorf("after the switch: restores %v, recordings %d → %d; want one restore a direction and new recordings",
-						tr.g.restores, captures, tr.g.captures)
-				}
 				if !slices.Equal(launchedOwn(tr.g), own) {
 					t.Errorf("after the switch our conv3 kernels ran %v → %v times; want no more", own, launchedOwn(tr.g))
 				}
@@ -292,6 +288,148 @@ func TestBesideCloseWaits(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		close(tr.g.warmGate)
+		tr.g.releaseWarm()
 	}()
+}
+
+// TestBesideSwitchAnyStep: the loading beside may end at any step: after
+// the first warm-up, between a key's warm-up and its recording (the
+// model's first step drops what it made, so its second is a warm-up
+// too), in the middle of the in-place timing; with an epoch's partial
+// batch (occasional) in play too, and where WarmDNN failed. Each time
+// the training goes on without an error and ends switched, settled, and
+// with every direction where the remembered choices put it.
+func TestBesideSwitchAnyStep(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const steps, part = 34, 4
+	conv2 := engine.ConvShape{N: 8, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
+	for _, c := range []struct {
+		name string
+		slow []string
+		own  bool
+	}{
+		{"ours faster", []string{"convolution forward", "convolution backward data", "convolution backward filter"}, true},
+		{"cuDNN faster", ownConvKernels, false},
+	} {
+		path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+		t.Cleanup(forgetStores)
+		forgetStores()
+		first := besideRun(t, path, steps+3, c.slow, true)
+		for range steps {
+			first.step()
+		}
+		// The partial batch's choices too, taken from the full one's.
+		first.e.SetOccasional(part)
+		for range 3 {
+			if err := first.tryN(part); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, held := range []int{1, 2, 3, 4, 7} {
+			for _, failed := range []bool{false, true} {
+				if failed && held != 2 {
+					continue
+				}
+				name := fmt.Sprintf("%s, switch after step %d", c.name, held)
+				if failed {
+					name += ", WarmDNN failed"
+				}
+				t.Run(name, func(t *testing.T) {
+					forgetStores()
+					tr := besideRun(t, path, steps, c.slow, true)
+					tr.e.SetOccasional(part)
+					tr.g.warmGate = make(chan struct{})
+					if failed {
+						tr.g.warmErr = errors.New("emulated cuDNN: cudnnCreate: CUDNN_STATUS_ALLOC_FAILED")
+					}
+					for i := 1; i <= steps-3; i++ {
+						n := 8
+						if i%5 == 0 {
+							n = part // an epoch's last batch, now and then
+						}
+						if err := tr.tryN(n); err != nil {
+							t.Fatalf("step %d: %v", i, err)
+						}
+						if i == held {
+							if tr.e.beside == nil {
+								t.Fatalf("nothing loading beside at step %d", i)
+							}
+							tr.g.releaseWarm()
+							<-tr.e.beside.done
+						}
+					}
+					if tr.e.beside != nil || tr.e.Tuning() || len(tr.e.eager) > 0 {
+						t.Fatalf("at the end: loading beside %v, timing %v, keys without a graph %v; want none", tr.e.beside != nil, tr.e.Tuning(), tr.e.eager)
+					}
+					if tr.g.finds != [3]int{} || tr.g.warmReleased != 1 {
+						t.Errorf("searches %v, WarmDNN's release called %d times; want none, once", tr.g.finds, tr.g.warmReleased)
+					}
+					for _, d := range []int{dirForward, dirData, dirFilter} {
+						if got := tr.e.conv3(conv2, d) > 0; got != c.own {
+							t.Errorf("conv2's %s on our kernel: %v, want %v", dirNames[d], got, c.own)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestBesideRecordingFailure: a recording that fails while cuDNN loads
+// beside (the other thread's loading could spoil one) runs that key's
+// steps without a graph only until the switch, which records them again:
+// no warning, and no key left without a graph.
+func TestBesideRecordingFailure(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const steps, held = 34, 6
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	forgetStores()
+	first := besideRun(t, path, steps, ownConvKernels, true)
+	for range steps {
+		first.step()
+	}
+	// Where the first recording's product is: cuBLAS's, dense1's data
+	// gradient, in every step.
+	forgetStores()
+	clean := besideRun(t, path, steps, ownConvKernels, true)
+	clean.g.warmGate = make(chan struct{})
+	at := 0
+	for range held {
+		before := clean.g.calls["cublasSgemm_v2"]
+		if clean.step(); clean.g.captures > 0 && at == 0 {
+			at = before + 1
+		}
+	}
+	clean.g.releaseWarm()
+	if at == 0 {
+		t.Fatal("no recording while cuDNN loads beside")
+	}
+
+	defer func(f func(string, ...any)) { warnf = f }(warnf)
+	var warned []string
+	warnf = func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }
+	eagerWarned.Store(false)
+	forgetStores()
+	tr := besideRun(t, path, steps, ownConvKernels, true)
+	tr.g.warmGate = make(chan struct{})
+	tr.g.fault = emuFault{faultLibrary, at, "cublasSgemm_v2", false}
+	for i := 1; i <= steps; i++ {
+		if err := tr.try(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if i == held {
+			if tr.g.fired == nil || tr.g.firedIn == 0 || !tr.e.besideEager[8] {
+				t.Fatalf("the fault did not fail the recording made while cuDNN loads (fired %v)", tr.g.fired)
+			}
+			tr.g.releaseWarm()
+			<-tr.e.beside.done
+		}
+	}
+	if len(tr.e.eager) > 0 || tr.e.eagerRuns > 0 || len(warned) > 0 || tr.e.graphs[8] == nil || tr.e.Tuning() {
+		t.Errorf("after the switch: keys without a graph %v, %d recordings given up, warnings %q, recorded %v, timing %v; want none, none, none, true, false",
+			tr.e.eager, tr.e.eagerRuns, warned, tr.e.graphs[8] != nil, tr.e.Tuning())
+	}
 }

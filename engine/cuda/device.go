@@ -47,11 +47,12 @@ type gpu interface {
 	// picked once, on a cuDNN handle, a plan, buffers and a stream of its
 	// own, so that cuDNN's first calls, which load its kernels into the
 	// context, are made: the engine calls it on another goroutine while
-	// the ops run on our kernels (beside.go), and it touches nothing the
-	// ops use. release (never nil) frees what it made; the engine calls
-	// it on its own goroutine, outside recordings (it may wait for the
-	// device). The error is only reported in debug mode: the ops' own
-	// restoring reports what matters.
+	// the ops run on our kernels (beside.go). It touches no state of the
+	// engine's (it shares the context, the driver's module loading and
+	// the device's memory). release (never nil) frees what it made; the
+	// engine calls it on its own goroutine, outside recordings (it may
+	// wait for the device). The error is only reported in debug mode:
+	// the ops' own restoring reports what matters.
 	WarmDNN(s engine.ConvShape, picks []dnnPick) (release func(), err error)
 	// NewGemm plans a product with a fused epilogue (cuBLASLt, as
 	// cu.Context.NewLtPlan); cu.ErrNoFusedAlgorithm when the library
@@ -265,7 +266,7 @@ type dnnWarm struct {
 
 func (w *dnnWarm) run(s engine.ConvShape, picks []dnnPick) error {
 	var err error
-	if w.lane, err = w.l.Context.NewLane(); err != nil {
+	if w.lane, err = w.l.Context.NewBareLane(); err != nil {
 		return err
 	}
 	if w.h, err = cudnn.New(w.lane.Stream()); err != nil {

@@ -140,7 +140,9 @@ type emuGPU struct {
 	warmErr  error
 	warmGate chan struct{}
 	// warmAt, when set, closes warmGate once that many kernels have run.
-	warmAt int
+	// releaseWarm closes it, once.
+	warmAt   int
+	warmOnce sync.Once
 	// warmReleased counts WarmDNN's releases (on the engine's goroutine).
 	warmReleased int
 }
@@ -226,7 +228,7 @@ func (g *emuGPU) sticky(call string) error {
 func (g *emuGPU) ran(name string) {
 	g.executed++
 	if g.warmAt > 0 && g.executed == g.warmAt {
-		close(g.warmGate)
+		g.releaseWarm()
 	}
 	if g.launched == nil {
 		g.launched = map[string]int{}
@@ -824,6 +826,9 @@ func (g *emuGPU) WarmDNN(s engine.ConvShape, picks []dnnPick) (func(), error) {
 	}
 	return release, err
 }
+
+// releaseWarm lets WarmDNN go on (closes warmGate), once.
+func (g *emuGPU) releaseWarm() { g.warmOnce.Do(func() { close(g.warmGate) }) }
 
 // warmCalls is the shapes WarmDNN was called for so far.
 func (g *emuGPU) warmCalls() []engine.ConvShape {

@@ -121,12 +121,15 @@ type Engine struct {
 	besideOn  bool
 	beside    *besideJob
 	dnnLoaded bool
+	// besideEager is the keys whose recording failed while cuDNN loaded
+	// beside: their steps run without a graph until the switch, which
+	// records them again; rerecord: since the switch no step has been
+	// recorded yet (Tuning).
+	besideEager map[int]bool
+	rerecord    bool
 	// occasional is the keys whose steps come rarely (SetOccasional,
 	// sibling.go).
 	occasional map[int]bool
-	// besideRelease frees what the calls beside made, where their
-	// adoption left that to Close.
-	besideRelease func()
 	// choices remembers searches and in-place timings between processes
 	// (choices.go; nil: off), under keys that start with identity.
 	choices  *choiceStore
@@ -179,7 +182,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{}, eager: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, restored: map[planDir]bool{}, lost: map[planDir]bool{}, trimmed: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, occasional: map[int]bool{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, restored: map[planDir]bool{}, lost: map[planDir]bool{}, trimmed: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, occasional: map[int]bool{}, besideEager: map[int]bool{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }

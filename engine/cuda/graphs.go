@@ -40,7 +40,10 @@ func (e *Engine) Replay(key int, fn func()) error {
 			defer trace.Begin(trace.BesideSteps).End()
 		}
 	}
-	if e.eager[key] {
+	if e.eager[key] || e.besideEager[key] {
+		if e.eager[key] {
+			e.rerecord = false // never recorded again
+		}
 		return e.runEager(fn)
 	}
 	if t := e.tuners[key]; t != nil {
@@ -69,12 +72,20 @@ func (e *Engine) Replay(key int, fn func()) error {
 			return err
 		}
 		// The warm-up ran this work: what failed is the recording.
+		if e.beside != nil {
+			// Perhaps spoiled by cuDNN's loading beside: without a
+			// graph only until the switch, which records it again.
+			e.besideEager[key] = true
+			return e.runEager(fn)
+		}
 		// The step runs without a graph from here, slower.
 		e.eager[key] = true
+		e.rerecord = false
 		e.warnEager(err)
 		return e.runEager(fn)
 	}
 	e.graphs[key], e.touched[key] = g, touched
+	e.rerecord = false
 	if t := e.newTuner(g, fn); t != nil {
 		e.tuners[key] = t
 		return e.explain(e.tuneStep(key, t))

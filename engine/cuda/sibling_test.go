@@ -52,8 +52,10 @@ func TestSiblingBatchAdopts(t *testing.T) {
 			t.Fatalf("%s: the full batch still timing after %d steps", which, steps)
 		}
 		captures := tr.g.captures
-		tr.e.SetOccasional(part) // as Trainer.Run does for its last batch
-		for range 3 { // warm-up, recording, replay
+		// As Trainer.Run marks its last batch; then its warm-up,
+		// recording and a replay.
+		tr.e.SetOccasional(part)
+		for range 3 {
 			if err := tr.tryN(part); err != nil {
 				t.Fatal(err)
 			}

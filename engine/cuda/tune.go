@@ -300,5 +300,6 @@ func (t *tuner) destroy(e *Engine) {
 
 // Tuning reports whether some recording is still being timed against its
 // alternatives, or the steps run on our convolution kernels while cuDNN
-// loads beside (beside.go): benchmarks run steps until it is not.
-func (e *Engine) Tuning() bool { return len(e.tuners) > 0 || e.beside != nil }
+// loads beside, or have not been recorded again since (beside.go):
+// benchmarks run steps until it is not.
+func (e *Engine) Tuning() bool { return len(e.tuners) > 0 || e.beside != nil || e.rerecord }
