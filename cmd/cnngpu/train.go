@@ -700,12 +700,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if err != nil {
 			return err // the engine's: the run's error path says what is kept
 		}
-		// Save refuses a checkpoint holding NaN or infinite values on
-		// the writer's goroutine (the scan, 1.1 ms on the 2-core VM,
-		// off the training's path), leaving out as it was; the next
-		// save or the run's end reports it, and weights gone
-		// non-finite have stopped the training by then at the next
-		// loss check (Trainer.Run: 32 steps on a GPU).
+		if err := ck.CheckFinite(); err != nil {
+			return failed(fmt.Errorf("checkpoint not saved: %w", err))
+		}
 		writer.Start(ck, out)
 		return nil
 	}
