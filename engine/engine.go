@@ -271,11 +271,12 @@ type Capturer interface {
 // OccasionalSteps is implemented by engines that time a recorded step's
 // alternatives in place (the GPU engine): the keys given (batch sizes)
 // are of steps that come rarely, such as an epoch's last, partial batch,
-// which take the choices settled for another batch size of the same
-// layers instead of timing their own (which they would not finish).
-// Trainer.Run sets its run's and clears them at its end.
+// which take the choices settled for batch size from (the training's) of
+// the same layers instead of timing their own (which they would not
+// finish). Trainer.Run sets its run's and clears them at its end
+// (SetOccasional(0)).
 type OccasionalSteps interface {
-	SetOccasional(keys ...int)
+	SetOccasional(from int, keys ...int)
 }
 
 // DeviceTimer is implemented by engines that time queued work on the

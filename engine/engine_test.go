@@ -612,17 +612,19 @@ type occasionalEngine struct {
 	set [][]int
 }
 
-func (o *occasionalEngine) SetOccasional(keys ...int) { o.set = append(o.set, keys) }
+func (o *occasionalEngine) SetOccasional(from int, keys ...int) {
+	o.set = append(o.set, append([]int{from}, keys...))
+}
 
 // TestTrainerMarksOccasionalBatch: Trainer.Run tells an engine that
-// times steps in place that an epoch's last, partial batch comes rarely,
-// and clears it when the run ends; with no partial batch it says
-// nothing.
+// times steps in place that an epoch's last, partial batch comes rarely
+// and takes the training batch's choices, and clears it when the run
+// ends; with no partial batch it says nothing.
 func TestTrainerMarksOccasionalBatch(t *testing.T) {
 	for _, c := range []struct {
 		n    int
 		want [][]int
-	}{{100, [][]int{{4}, nil}}, {96, nil}} { // batches of 32
+	}{{100, [][]int{{32, 4}, {0}}}, {96, nil}} { // batches of 32
 		o := &occasionalEngine{Engine: cpu.New(1)}
 		tr, m := newTrainer(t, o, engine.ReLU, 1, 1, c.n)
 		if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {

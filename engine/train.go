@@ -306,8 +306,8 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		// The last batch of an epoch, where it is partial, runs once
 		// an epoch.
 		if n := len(t.TrainIdx) % t.BatchSize; n != 0 {
-			o.SetOccasional(n)
-			defer o.SetOccasional()
+			o.SetOccasional(t.BatchSize, n)
+			defer o.SetOccasional(0)
 		}
 	}
 	pos := from

@@ -320,7 +320,7 @@ func TestBesideSwitchAnyStep(t *testing.T) {
 			first.step()
 		}
 		// The partial batch's choices too, taken from the full one's.
-		first.e.SetOccasional(part)
+		first.e.SetOccasional(8, part)
 		for range 3 {
 			if err := first.tryN(part); err != nil {
 				t.Fatal(err)
@@ -338,7 +338,7 @@ func TestBesideSwitchAnyStep(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					forgetStores()
 					tr := besideRun(t, path, steps, c.slow, true)
-					tr.e.SetOccasional(part)
+					tr.e.SetOccasional(8, part)
 					tr.g.warmGate = make(chan struct{})
 					if failed {
 						tr.g.warmErr = errors.New("emulated cuDNN: cudnnCreate: CUDNN_STATUS_ALLOC_FAILED")

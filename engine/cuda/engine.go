@@ -127,9 +127,12 @@ type Engine struct {
 	// recorded yet (Tuning).
 	besideEager map[int]bool
 	rerecord    bool
-	// occasional is the keys whose steps come rarely (SetOccasional,
-	// sibling.go).
-	occasional map[int]bool
+	// occasional is the keys whose steps come rarely, occasionalFrom
+	// the batch size whose choices they take (SetOccasional), adopted
+	// the directions that took them (sibling.go).
+	occasional     map[int]bool
+	occasionalFrom int
+	adopted        map[planDir]bool
 	// choices remembers searches and in-place timings between processes
 	// (choices.go; nil: off), under keys that start with identity.
 	choices  *choiceStore
@@ -182,7 +185,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 // newEngine is the engine on device c.
 func newEngine(c gpu, tf32, own bool) *Engine {
 	e := &Engine{convs: map[engine.ConvShape]convPlan{}, dzs: map[any]*devBuf{}, graphs: map[int]graph{}, warm: map[int]bool{}, eager: map[int]bool{},
-		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, restored: map[planDir]bool{}, lost: map[planDir]bool{}, trimmed: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, occasional: map[int]bool{}, besideEager: map[int]bool{}, tf32: tf32, own: own}
+		usedDirs: map[planDir]bool{}, settled: map[planDir]bool{}, restored: map[planDir]bool{}, lost: map[planDir]bool{}, trimmed: map[planDir]bool{}, convOwn: map[planDir]bool{}, conv3Used: map[engine.ConvShape]bool{}, gemms: map[cu.GemmSpec]gemmPlan{}, fusedOn: map[planDir]bool{}, gemmDir: map[planDir]gemmPlan{}, tuners: map[int]*tuner{}, touched: map[int][]region{}, occasional: map[int]bool{}, adopted: map[planDir]bool{}, besideEager: map[int]bool{}, tf32: tf32, own: own}
 	e.c = &gate{gpu: c, e: e}
 	return e
 }

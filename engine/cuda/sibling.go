@@ -9,52 +9,58 @@
 // settled, and every process recorded and timed its alternatives again
 // (kernels/NOTES.md, runs 14–16). Now, outside recordings, a direction of
 // such a batch whose choice is not settled takes the final choice of the
-// same direction of the same shape at another batch size (the most
-// images): our conv3 kernel, or the same cuDNN algorithm where this
-// shape's plan offers it as an alternative, or the same cuBLASLt
-// algorithm; it is then settled and remembered as such, and a later
-// process restores it. Where the other's choice is not on offer here, or
-// no other is final yet, the direction is timed as before. Batch sizes
-// not marked occasional (another configuration's on the same engine, an
-// evaluation's) time their own.
+// same direction of the same shape at the training's batch size: our
+// conv3 kernel, or the same cuDNN algorithm where this shape's plan
+// offers it as an alternative, or the same cuBLASLt algorithm; it is then
+// settled in this process (adopted), not remembered as settled: a later
+// process takes it again where the batch is occasional there too. Where
+// the training batch's choice is not on offer here, or not final yet,
+// the direction is timed as before. Batch sizes not marked occasional
+// (another configuration of a study on the same engine, an evaluation's)
+// time their own, also after an occasional run took choices for them.
 
 package cuda
 
 import "slices"
 
-// SetOccasional sets the keys (batch sizes) whose steps come rarely
-// (engine.OccasionalSteps), replacing those set before.
-func (e *Engine) SetOccasional(keys ...int) {
+// SetOccasional sets the keys (batch sizes) whose steps come rarely and
+// the batch size whose choices they take (engine.OccasionalSteps),
+// replacing those set before. Directions that took another batch size's
+// choices under the marks replaced are no longer settled, and their keys'
+// recordings are dropped: a batch size that is no longer occasional (the
+// next configuration of a study on this engine) times its own.
+func (e *Engine) SetOccasional(from int, keys ...int) {
 	clear(e.occasional)
 	for _, k := range keys {
 		e.occasional[k] = true
 	}
+	e.occasionalFrom = from
+	for pd := range e.adopted {
+		if e.occasional[pd.s.N] {
+			continue
+		}
+		delete(e.adopted, pd)
+		delete(e.settled, pd)
+		delete(e.restored, pd)
+		delete(e.convOwn, pd)
+		delete(e.fusedOn, pd)
+		e.drop(pd.s.N)
+	}
 }
 
 // sibling returns, where pd's batch size is occasional, the direction pd
-// of the same shape at another batch size whose choice is final (settled,
-// and not being timed now), the one with the most images, or false where
-// there is none.
+// of the same shape at the batch size its choices come from (SetOccasional)
+// where that choice is final (settled, and not being timed now), or false.
 func (e *Engine) sibling(pd planDir) (planDir, bool) {
-	if !e.occasional[pd.s.N] {
+	if !e.occasional[pd.s.N] || e.occasionalFrom <= 0 || e.occasionalFrom == pd.s.N {
 		return planDir{}, false
 	}
-	var best planDir
-	found := false
-	for q := range e.settled {
-		if q.dir != pd.dir || q.s.N == pd.s.N {
-			continue
-		}
-		r := q.s
-		r.N = pd.s.N
-		if r != pd.s || e.timing(q) {
-			continue
-		}
-		if !found || q.s.N > best.s.N {
-			best, found = q, true
-		}
+	q := pd
+	q.s.N = e.occasionalFrom
+	if !e.settled[q] || e.adopted[q] || e.timing(q) {
+		return planDir{}, false
 	}
-	return best, found
+	return q, true
 }
 
 // timing reports whether pd is one of the directions a tuner has still to
@@ -95,9 +101,11 @@ func (e *Engine) adoptConv(pd planDir, cv convPlan) {
 		}
 	}
 	// No alternative is timed: the workspace is the algorithm's own
-	// (plan), as for a choice an earlier process settled.
-	e.settled[pd], e.restored[pd] = true, true
-	e.remember([]planDir{pd}, true)
+	// (plan), as for a choice an earlier process settled. Not
+	// remembered as settled (the search's result is): a later process
+	// takes it again where the batch size is occasional there too, and
+	// times it where it is not.
+	e.settled[pd], e.restored[pd], e.adopted[pd] = true, true, true
 }
 
 // adoptDense settles dense direction pd, of plan p, with its sibling's
@@ -128,6 +136,5 @@ func (e *Engine) adoptDense(pd planDir, p gemmPlan) {
 			e.fusedOn[pd] = true
 		}
 	}
-	e.settled[pd] = true
-	e.remember([]planDir{pd}, true)
+	e.settled[pd], e.adopted[pd] = true, true
 }

@@ -4,9 +4,10 @@
 // choices the training's batch settled by timing in place (sibling.go)
 // instead of timing its own, which it never finished: one recording, no
 // alternatives, the same cuDNN algorithms, our kernels and cuBLASLt
-// algorithms as the full batch; remembered as settled, so that a second
-// process restores them. A batch size not marked occasional times its
-// own.
+// algorithms as the full batch; not remembered as settled (a second
+// process takes them again, searching nothing). A batch size not marked
+// occasional, no longer marked, or whose training batch is still being
+// timed, times its own.
 
 package cuda
 
@@ -54,7 +55,7 @@ func TestSiblingBatchAdopts(t *testing.T) {
 		captures := tr.g.captures
 		// As Trainer.Run marks its last batch; then its warm-up,
 		// recording and a replay.
-		tr.e.SetOccasional(part)
+		tr.e.SetOccasional(bs, part)
 		for range 3 {
 			if err := tr.tryN(part); err != nil {
 				t.Fatal(err)
@@ -91,22 +92,39 @@ func TestSiblingBatchAdopts(t *testing.T) {
 	small := 0
 	for k, c := range readDoc(t, path).Entries {
 		if strings.Contains(k, " | 4x") {
-			if !c.Tuned {
-				t.Errorf("entry %q not remembered as settled", k)
+			// The search's result, not a choice a later process
+			// would take as settled whatever its batch sizes.
+			if c.Tuned {
+				t.Errorf("entry %q remembered as settled", k)
 			}
 			small++
 		}
 	}
-	if small != 5 {
-		t.Errorf("%d entries for the batch of %d, want 5 (conv2's three directions, dense1's two products)", small, part)
+	if small != 3 {
+		t.Errorf("%d entries for the batch of %d, want conv2's three directions' search results", small, part)
 	}
 	second := process("second process")
 	if second.g.finds != [3]int{} {
 		t.Errorf("second process: searches %v, want none", second.g.finds)
 	}
 
-	// Not marked occasional (another configuration's batch on the same
-	// engine): timed as its own.
+	// The run ends (Trainer.Run clears the marks): the same engine then
+	// training at that batch size (another configuration of a study)
+	// times its own.
+	second.e.SetOccasional(0)
+	if len(second.e.adopted) > 0 {
+		t.Errorf("after the marks are cleared: %d directions still take another batch size's choices", len(second.e.adopted))
+	}
+	for range 2 {
+		if err := second.tryN(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if second.e.tuners[part] == nil {
+		t.Error("a batch size no longer occasional: not timed in place")
+	}
+
+	// Not marked occasional from the start: timed as its own.
 	forgetStores()
 	tr := newEmuTraining(t, variants[2], bs, steps+3)
 	tr.g.delay = slow
@@ -121,5 +139,28 @@ func TestSiblingBatchAdopts(t *testing.T) {
 	}
 	if tr.e.tuners[part] == nil {
 		t.Error("a batch size not marked occasional: not timed in place")
+	}
+
+	// Occasional, but the training batch still being timed: nothing
+	// final to take, so it times its own, with one set of choices from
+	// its warm-up to its recording.
+	forgetStores()
+	mid := newEmuTraining(t, variants[2], bs, steps+3)
+	mid.g.delay = slow
+	mid.e.choices, mid.e.identity = openChoices(filepath.Join(t.TempDir(), "cnngpu", choicesFile)), mid.g.Identity()
+	for range 4 {
+		mid.step()
+	}
+	if !mid.e.Tuning() {
+		t.Fatal("the training batch is not being timed after 4 steps")
+	}
+	mid.e.SetOccasional(bs, part)
+	for range 2 {
+		if err := mid.tryN(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(mid.e.adopted) > 0 || mid.e.tuners[part] == nil {
+		t.Errorf("taken from a batch still being timed: %d directions, timed in place %v; want none, true", len(mid.e.adopted), mid.e.tuners[part] != nil)
 	}
 }
