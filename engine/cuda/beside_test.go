@@ -47,6 +47,21 @@ func besideRun(t *testing.T, path string, steps int, slow []string, beside bool)
 	return tr
 }
 
+// rememberFirst runs a first process of steps steps (besideRun, slow
+// slowed) with a new store, whose choices it remembers, and returns the
+// store's path.
+func rememberFirst(t *testing.T, steps int, slow []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
+	t.Cleanup(forgetStores)
+	forgetStores()
+	first := besideRun(t, path, steps, slow, true)
+	for range steps {
+		first.step()
+	}
+	return path
+}
+
 // launchedOwn is how many times each of our conv3 kernels ran.
 func launchedOwn(g *emuGPU) []int {
 	var n []int
@@ -56,19 +71,26 @@ func launchedOwn(g *emuGPU) []int {
 	return n
 }
 
+// besideCases: remembered choices all ours (cuDNN's convolutions slowed
+// on the emulated device when they were timed), or all cuDNN's.
+var besideCases = []struct {
+	name string
+	slow []string
+	own  bool
+}{
+	{"ours faster", []string{"convolution forward", "convolution backward data", "convolution backward filter"}, true},
+	{"cuDNN faster", ownConvKernels, false},
+}
+
+// besideConv2 is conv2's shape at besideRun's batch of 8.
+var besideConv2 = engine.ConvShape{N: 8, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
+
 func TestBesideFirstSteps(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
 	const steps, held = 34, 5
-	conv2 := engine.ConvShape{N: 8, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
-	for _, c := range []struct {
-		name string
-		slow []string
-		own  bool
-	}{
-		{"ours faster", []string{"convolution forward", "convolution backward data", "convolution backward filter"}, true},
-		{"cuDNN faster", ownConvKernels, false},
-	} {
+	conv2 := besideConv2
+	for _, c := range besideCases {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 			t.Cleanup(forgetStores)
@@ -262,13 +284,7 @@ func TestBesideCloseWaits(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
 	const steps = 34
-	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
-	t.Cleanup(forgetStores)
-	forgetStores()
-	first := besideRun(t, path, steps, nil, true)
-	for range steps {
-		first.step()
-	}
+	path := rememberFirst(t, steps, nil)
 	forgetStores()
 	var j *besideJob
 	var tr *emuTraining
@@ -303,15 +319,8 @@ func TestBesideSwitchAnyStep(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
 	const steps, part = 34, 4
-	conv2 := engine.ConvShape{N: 8, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
-	for _, c := range []struct {
-		name string
-		slow []string
-		own  bool
-	}{
-		{"ours faster", []string{"convolution forward", "convolution backward data", "convolution backward filter"}, true},
-		{"cuDNN faster", ownConvKernels, false},
-	} {
+	conv2 := besideConv2
+	for _, c := range besideCases {
 		path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 		t.Cleanup(forgetStores)
 		forgetStores()
@@ -384,13 +393,7 @@ func TestBesideRecordingFailure(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
 	const steps, held = 34, 6
-	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
-	t.Cleanup(forgetStores)
-	forgetStores()
-	first := besideRun(t, path, steps, ownConvKernels, true)
-	for range steps {
-		first.step()
-	}
+	path := rememberFirst(t, steps, ownConvKernels)
 	// Where the first recording's product is: cuBLAS's, dense1's data
 	// gradient, in every step.
 	forgetStores()

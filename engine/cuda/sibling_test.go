@@ -124,43 +124,36 @@ func TestSiblingBatchAdopts(t *testing.T) {
 		t.Error("a batch size no longer occasional: not timed in place")
 	}
 
-	// Not marked occasional from the start: timed as its own.
-	forgetStores()
-	tr := newEmuTraining(t, variants[2], bs, steps+3)
-	tr.g.delay = slow
-	tr.e.choices, tr.e.identity = openChoices(filepath.Join(t.TempDir(), "cnngpu", choicesFile)), tr.g.Identity()
-	for i := 0; i < steps && (i < 3 || tr.e.Tuning()); i++ {
-		tr.step()
-	}
-	for range 2 {
-		if err := tr.tryN(part); err != nil {
-			t.Fatal(err)
+	// fresh is a process with its own empty store whose training batch
+	// trains the given steps (while timing, with until), then its batch
+	// of part warms up and is recorded: whether that one is timed.
+	fresh := func(n int, until bool, occasional bool) (*emuTraining, bool) {
+		forgetStores()
+		tr := newEmuTraining(t, variants[2], bs, steps+3)
+		tr.g.delay = slow
+		tr.e.choices, tr.e.identity = openChoices(filepath.Join(t.TempDir(), "cnngpu", choicesFile)), tr.g.Identity()
+		for i := 0; i < n || until && i < steps && tr.e.Tuning(); i++ {
+			tr.step()
 		}
-	}
-	if tr.e.tuners[part] == nil {
-		t.Error("a batch size not marked occasional: not timed in place")
+		if occasional {
+			tr.e.SetOccasional(bs, part)
+		}
+		for range 2 {
+			if err := tr.tryN(part); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tr, tr.e.tuners[part] != nil
 	}
 
+	// Not marked occasional: timed as its own.
+	if _, timed := fresh(3, true, false); !timed {
+		t.Error("a batch size not marked occasional: not timed in place")
+	}
 	// Occasional, but the training batch still being timed: nothing
 	// final to take, so it times its own, with one set of choices from
 	// its warm-up to its recording.
-	forgetStores()
-	mid := newEmuTraining(t, variants[2], bs, steps+3)
-	mid.g.delay = slow
-	mid.e.choices, mid.e.identity = openChoices(filepath.Join(t.TempDir(), "cnngpu", choicesFile)), mid.g.Identity()
-	for range 4 {
-		mid.step()
-	}
-	if !mid.e.Tuning() {
-		t.Fatal("the training batch is not being timed after 4 steps")
-	}
-	mid.e.SetOccasional(bs, part)
-	for range 2 {
-		if err := mid.tryN(part); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(mid.e.adopted) > 0 || mid.e.tuners[part] == nil {
-		t.Errorf("taken from a batch still being timed: %d directions, timed in place %v; want none, true", len(mid.e.adopted), mid.e.tuners[part] != nil)
+	if mid, timed := fresh(4, false, true); len(mid.e.adopted) > 0 || !timed {
+		t.Errorf("taken from a batch still being timed: %d directions, timed in place %v; want none, true", len(mid.e.adopted), timed)
 	}
 }
