@@ -70,11 +70,10 @@ func (e *Engine) aside(s engine.ConvShape) bool { return e.beside != nil && e.ow
 // where it applies (startBeside): the ops call it where they would make
 // s's plan (needsPlan).
 func (e *Engine) goAside(s engine.ConvShape) bool {
+	// (A plan made for any shape has made cuDNN's first calls:
+	// dnnLoaded.)
 	if e.beside != nil || !e.besideOn || e.dnnLoaded || e.recording || e.choices == nil || !e.ownAll(s) {
 		return e.aside(s)
-	}
-	if _, ok := e.convs[s]; ok {
-		return false
 	}
 	return e.startBeside(s)
 }

@@ -312,13 +312,7 @@ func (e *Engine) restoreDense(pd planDir, p gemmPlan) bool {
 	if !ok || !c.Tuned {
 		return false
 	}
-	algo := -1
-	for i := range p.Algos() {
-		if p.AlgoID(i) == c.AlgoID {
-			algo = i
-			break
-		}
-	}
+	algo := algoIndex(p, c.AlgoID)
 	if c.Own && algo < 0 {
 		e.choices.drop(key)
 		return false

@@ -37,6 +37,17 @@ type gemmPlan interface {
 	Use(i int)
 }
 
+// algoIndex is the index in p's list of the algorithm named id
+// (AlgoID), or -1 where p does not offer it.
+func algoIndex(p gemmPlan, id string) int {
+	for i := range p.Algos() {
+		if p.AlgoID(i) == id {
+			return i
+		}
+	}
+	return -1
+}
+
 // fusedBiasAlign is the alignment in bytes a fused product's bias vector
 // must have (cuBLASLt reads and writes it as vectors).
 const fusedBiasAlign = 16

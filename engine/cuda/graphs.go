@@ -35,10 +35,8 @@ func (e *Engine) Replay(key int, fn func()) error {
 	if err := e.takeErr(); err != nil {
 		return err // of an op queued before
 	}
-	if e.beside != nil {
-		if e.adoptBeside(); e.beside != nil {
-			defer trace.Begin(trace.BesideSteps).End()
-		}
+	if e.adoptBeside(); e.beside != nil {
+		defer trace.Begin(trace.BesideSteps).End()
 	}
 	if e.eager[key] || e.besideEager[key] {
 		if e.eager[key] {

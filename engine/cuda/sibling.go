@@ -121,13 +121,7 @@ func (e *Engine) adoptDense(pd planDir, p gemmPlan) {
 		if sp == nil {
 			return
 		}
-		id, i := sp.AlgoID(sp.Algo()), -1
-		for j := range p.Algos() {
-			if p.AlgoID(j) == id {
-				i = j
-				break
-			}
-		}
+		i := algoIndex(p, sp.AlgoID(sp.Algo()))
 		if i < 0 {
 			return // not on offer here: timed as before
 		}
