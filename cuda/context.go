@@ -36,6 +36,7 @@ typedef CUresult (*f_memFree)(CUdeviceptr);
 typedef CUresult (*f_memGetInfo)(size_t *, size_t *);
 typedef CUresult (*f_htod)(CUdeviceptr, const void *, size_t, CUstream);
 typedef CUresult (*f_dtoh)(void *, CUdeviceptr, size_t, CUstream);
+typedef CUresult (*f_dtod)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
 typedef CUresult (*f_memsetD8)(CUdeviceptr, unsigned char, size_t, CUstream);
 typedef CUresult (*f_moduleLoad)(CUmodule *, const void *, unsigned int, int *, void **);
 typedef CUresult (*f_moduleUnload)(CUmodule);
@@ -68,6 +69,7 @@ static CUresult c_memFree(void *f, CUdeviceptr p) { return ((f_memFree)f)(p); }
 static CUresult c_memGetInfo(void *f, size_t *fr, size_t *tot) { return ((f_memGetInfo)f)(fr, tot); }
 static CUresult c_htod(void *f, CUdeviceptr d, const void *s, size_t n, CUstream st) { return ((f_htod)f)(d, s, n, st); }
 static CUresult c_dtoh(void *f, void *d, CUdeviceptr s, size_t n, CUstream st) { return ((f_dtoh)f)(d, s, n, st); }
+static CUresult c_dtod(void *f, CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { return ((f_dtod)f)(d, s, n, st); }
 static CUresult c_memsetD8(void *f, CUdeviceptr d, unsigned char v, size_t n, CUstream st) { return ((f_memsetD8)f)(d, v, n, st); }
 static CUresult c_moduleUnload(void *f, CUmodule m) { return ((f_moduleUnload)f)(m); }
 static CUresult c_getFunction(void *f, CUfunction *fn, CUmodule m, const char *name) { return ((f_getFunction)f)(fn, m, name); }
@@ -145,7 +147,7 @@ type Context struct {
 var contextFuncs = []string{
 	"cuDevicePrimaryCtxRetain", "cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuCtxSynchronize",
 	"cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemGetInfo_v2",
-	"cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemsetD8Async", "cuModuleLoadDataEx", "cuModuleUnload",
+	"cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2", "cuMemsetD8Async", "cuModuleLoadDataEx", "cuModuleUnload",
 	"cuModuleGetFunction", "cuLaunchKernel", "cuEventCreate", "cuEventDestroy_v2", "cuEventRecord", "cuEventSynchronize",
 	"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags", "cuGraphLaunch", "cuGraphExecDestroy",
 	"cuGraphDestroy", "cuStreamWaitEvent",
@@ -483,6 +485,37 @@ func (c *Context) CopyOut(dst unsafe.Pointer, src Ptr, bytes int) error {
 		return err
 	}
 	return c.Sync()
+}
+
+// CopyDevice queues a copy of bytes from device memory src to dst.
+func (c *Context) CopyDevice(dst, src Ptr, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	if err := c.enter(); err != nil {
+		return err
+	}
+	defer c.leave()
+	return drv.check("cuMemcpyDtoDAsync_v2", C.c_dtod(c.fn["cuMemcpyDtoDAsync_v2"], C.CUdeviceptr(dst), C.CUdeviceptr(src), C.size_t(bytes), c.stream))
+}
+
+// CopyOutOn copies bytes from src to host memory dst on lane l, after
+// the work queued on it so far, and waits for the lane. It may be called
+// from another goroutine than the one queuing on the main stream (a
+// graph recording there is made in relaxed mode, which allows it); it
+// does not wait for the main stream's work queued after the lane's.
+func (c *Context) CopyOutOn(l *Lane, dst unsafe.Pointer, src Ptr, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	if err := c.enter(); err != nil {
+		return err
+	}
+	defer c.leave()
+	if err := drv.check("cuMemcpyDtoHAsync_v2", C.c_dtoh(c.fn["cuMemcpyDtoHAsync_v2"], dst, C.CUdeviceptr(src), C.size_t(bytes), l.stream)); err != nil {
+		return err
+	}
+	return drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], l.stream))
 }
 
 // Zero queues setting bytes at p to zero.

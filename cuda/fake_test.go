@@ -135,7 +135,21 @@ func useContext() (err error) {
 		return err
 	}
 	v := make([]float32, n*n)
-	return c.CopyOut(unsafe.Pointer(&v[0]), p, n*n*4)
+	if err := c.CopyOut(unsafe.Pointer(&v[0]), p, n*n*4); err != nil {
+		return err
+	}
+	// A snapshot read beside (engine/cuda's ReadLater): a device copy on
+	// the main stream, the lane ordered after it, the read to the host on
+	// the lane from another goroutine.
+	if err := c.CopyDevice(p+n*4, p, n*4); err != nil {
+		return err
+	}
+	if err := c.Fork(l); err != nil {
+		return err
+	}
+	done := make(chan error)
+	go func() { done <- c.CopyOutOn(l, unsafe.Pointer(&v[0]), p+n*4, n*4) }()
+	return <-done
 }
 
 // TestFakeContextReleasesEverything walks a failure over every call of

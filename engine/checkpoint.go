@@ -68,6 +68,21 @@ type Checkpoint struct {
 	// weights-only snapshot read into (SnapshotWeightsInto), kept for
 	// the next SnapshotInto to reuse.
 	moments [2][]float32
+	// land waits for the tensors of a checkpoint SnapshotBeside queued
+	// (LaterReader) and returns the copies' error; nil: they are there.
+	land func() error
+}
+
+// Landed waits until the checkpoint's tensors are on the host (at once,
+// but for one SnapshotBeside made on an engine that queues its work) and
+// returns the read-back's error. CheckFinite, Encode and Save call it
+// first; other reads of the tensors must. Safe to call more than once,
+// from one goroutine at a time.
+func (c *Checkpoint) Landed() error {
+	if c.land == nil {
+		return nil
+	}
+	return c.land()
 }
 
 type archMeta struct {
@@ -123,33 +138,97 @@ func SnapshotWeightsInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Positio
 	return snapshotInto(old, m, cfg, pos, history, false)
 }
 
-func snapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, error) {
+// SnapshotBeside is SnapshotInto (state: with the optimizer's state) or
+// SnapshotWeightsInto (!state), except on an engine that queues its work
+// (LaterReader: a GPU), where it only queues the read-back of the tensors
+// and returns: they land while the work queued after runs (a training's
+// next epoch), and the checkpoint's methods (CheckFinite, Encode, Save:
+// on a CheckpointWriter's goroutine) wait for them first; Landed waits
+// and reports a failed copy. Nothing else may read its tensors before.
+func SnapshotBeside(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, error) {
+	r, ok := m.E.(LaterReader)
+	if !ok {
+		return snapshotInto(old, m, cfg, pos, history, state)
+	}
+	ck, srcs, err := snapshotPlan(old, m, cfg, pos, history, state)
+	if err != nil {
+		return nil, err
+	}
+	dsts := make([][]float32, len(srcs))
+	for i, s := range srcs {
+		dsts[i] = *s.dst
+	}
+	if ck.land, err = r.ReadLater(tensorsOf(srcs), dsts); err != nil {
+		return nil, err
+	}
+	return ck, nil
+}
+
+// snapRead is one tensor of a snapshot: the engine's, and where its
+// host copy goes (a field of the checkpoint, its buffer set).
+type snapRead struct {
+	src Tensor
+	dst *[]float32
+}
+
+func tensorsOf(rs []snapRead) []Tensor {
+	ts := make([]Tensor, len(rs))
+	for i, r := range rs {
+		ts[i] = r.src
+	}
+	return ts
+}
+
+// snapshotPlan makes the checkpoint a snapshot fills (the step count read
+// already) and lists what it reads into it, each destination of its
+// tensor's length, old's buffers where they fit.
+func snapshotPlan(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, []snapRead, error) {
 	if old == nil {
 		old = &Checkpoint{}
 	}
 	ck := &Checkpoint{Arch: m.Arch, Opt: m.Opt, Config: cfg, Position: pos, History: history}
 	var err error
-	if ck.Params, err = m.read(m.P, old.Params); err != nil {
-		return nil, err
+	// The step count first: a read of the engine's that waits for its
+	// queue, before the copies queued after it.
+	if ck.Step, err = m.step(); err != nil {
+		return nil, nil, err
 	}
+	ck.Params = sized(old.Params, m.P.Len())
+	rs := []snapRead{{m.P, &ck.Params}}
 	b1, b2 := old.S1, old.S2
 	if b1 == nil {
 		b1, b2 = old.moments[0], old.moments[1]
 	}
 	if !state {
 		ck.moments = [2][]float32{b1, b2}
-	} else {
-		if ck.S1, err = m.read(m.S1, b1); err != nil {
+		return ck, rs, nil
+	}
+	ck.S1 = sized(b1, m.S1.Len())
+	rs = append(rs, snapRead{m.S1, &ck.S1})
+	if m.S2 != nil {
+		ck.S2 = sized(b2, m.S2.Len())
+		rs = append(rs, snapRead{m.S2, &ck.S2})
+	}
+	return ck, rs, nil
+}
+
+// sized is buf where it holds n floats, else a new slice of n.
+func sized(buf []float32, n int) []float32 {
+	if len(buf) != n {
+		return make([]float32, n)
+	}
+	return buf
+}
+
+func snapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, error) {
+	ck, rs, err := snapshotPlan(old, m, cfg, pos, history, state)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if err := m.E.Read(r.src, 0, *r.dst); err != nil {
 			return nil, err
 		}
-		if m.S2 != nil {
-			if ck.S2, err = m.read(m.S2, b2); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if ck.Step, err = m.step(); err != nil {
-		return nil, err
 	}
 	return ck, nil
 }
@@ -198,6 +277,9 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 // little-endian machine are the checkpoint's own tensors seen as bytes
 // (not copied: they must not change until the pieces are written).
 func (c *Checkpoint) encode() (head []byte, parts [][]byte, err error) {
+	if err := c.Landed(); err != nil {
+		return nil, nil, err
+	}
 	if len(c.Params) != c.Arch.NumParams() {
 		return nil, nil, fmt.Errorf("checkpoint: %d parameters for an architecture of %d", len(c.Params), c.Arch.NumParams())
 	}

@@ -4,7 +4,10 @@
 // hundreds of milliseconds, as long as a GPU's epoch: CheckpointWriter
 // does that on a goroutine of its own while the next epoch trains, one
 // checkpoint at a time. The model's state is read back before (Snapshot,
-// at the epoch's end), so training on does not change what is written.
+// at the epoch's end), so training on does not change what is written;
+// on a GPU that read-back is only queued there (SnapshotBeside), and its
+// copies land on this goroutine, as do the checks Save makes (the values
+// finite), while the next epoch trains.
 
 package engine
 
@@ -33,9 +36,16 @@ func NewCheckpointWriter() *CheckpointWriter {
 	go func() {
 		defer trace.Aside()()
 		for j := range w.jobs {
-			sp := trace.Begin(trace.CheckpointWrite)
-			err := j.ck.Save(j.path)
-			sp.End()
+			// A snapshot queued on a GPU (SnapshotBeside) lands
+			// here, while the next epoch's steps run.
+			ls := trace.Begin(trace.CheckpointLand)
+			err := j.ck.Landed()
+			ls.End()
+			if err == nil {
+				sp := trace.Begin(trace.CheckpointWrite)
+				err = j.ck.Save(j.path)
+				sp.End()
+			}
 			w.done <- err
 		}
 	}()

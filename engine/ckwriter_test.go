@@ -6,11 +6,15 @@
 package engine_test
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
@@ -181,5 +185,128 @@ func TestWeightsOnlySnapshotKeepsItsBuffers(t *testing.T) {
 	sp := w.Spare()
 	if sp == nil || len(sp.Params) != arch.NumParams() || sp.S1 != nil || sp.S2 != nil {
 		t.Fatalf("Prepare without moments: %+v", sp)
+	}
+}
+
+// gatedReader is the CPU engine with engine.LaterReader: ReadLater copies
+// at once into buffers of its own, and wait delivers them once release is
+// closed (a GPU's copies, landing later), or fails with err.
+type gatedReader struct {
+	*cpu.Engine
+	release chan struct{}
+	err     error
+	calls   int
+}
+
+func (g *gatedReader) ReadLater(srcs []engine.Tensor, dsts [][]float32) (func() error, error) {
+	g.calls++
+	held := make([][]float32, len(srcs))
+	for i, s := range srcs {
+		held[i] = make([]float32, s.Len())
+		if err := g.Read(s, 0, held[i]); err != nil {
+			return nil, err
+		}
+	}
+	return func() error {
+		<-g.release
+		if g.err != nil {
+			return g.err
+		}
+		for i := range held {
+			copy(dsts[i], held[i])
+		}
+		return nil
+	}, nil
+}
+
+// TestSnapshotBeside: on an engine that queues its work (LaterReader), a
+// SnapshotBeside's checkpoint holds the step count and position at once,
+// and its tensors only once they land: Encode (and so Save and a
+// CheckpointWriter) waits for them, and the file is SnapshotInto's, with
+// the weights only where asked; a copy that fails fails the write with
+// its error, leaving the file before. On the CPU engine it is
+// SnapshotInto.
+func TestSnapshotBeside(t *testing.T) {
+	g := &gatedReader{Engine: cpu.New(1), release: make(chan struct{})}
+	defer g.Close()
+	tr, m := newTrainer(t, g, engine.ReLU, 1, 1, 64)
+	if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.TrainConfig{Epochs: 1, BatchSize: 32}
+	pos := engine.Position{Epoch: 1}
+	want, err := engine.Snapshot(m, cfg, pos, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBytes, _ := want.Encode()
+	for _, state := range []bool{true, false} {
+		ck, err := engine.SnapshotBeside(nil, m, cfg, pos, nil, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ck.Step != want.Step || ck.Position != pos || (ck.S1 != nil) != state {
+			t.Errorf("state %v: step %v, position %+v, moments %v; want %v, %+v, %v", state, ck.Step, ck.Position, ck.S1 != nil, want.Step, pos, state)
+		}
+		encoded := make(chan []byte)
+		go func() {
+			b, err := ck.Encode()
+			if err != nil {
+				t.Error(err)
+			}
+			encoded <- b
+		}()
+		var got []byte
+		if state {
+			select {
+			case <-encoded:
+				t.Fatal("Encode returned before the copies landed")
+			case <-time.After(50 * time.Millisecond):
+			}
+			close(g.release)
+		}
+		got = <-encoded
+		if state && !bytes.Equal(got, wantBytes) {
+			t.Error("SnapshotBeside's file differs from Snapshot's")
+		}
+		if !state {
+			w, _ := engine.Snapshot(m, cfg, pos, nil)
+			w.S1, w.S2 = nil, nil
+			if wb, _ := w.Encode(); !bytes.Equal(got, wb) {
+				t.Error("SnapshotBeside without the state differs from Snapshot's weights")
+			}
+		}
+	}
+	// A copy that fails: the writer's error, the file before kept.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	if err := want.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	g.err = errors.New("the copy failed")
+	w := engine.NewCheckpointWriter()
+	defer w.Close()
+	ck, err := engine.SnapshotBeside(nil, m, cfg, engine.Position{Epoch: 2}, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(ck, path)
+	if _, err := w.Wait(); !errors.Is(err, g.err) {
+		t.Errorf("the write of a checkpoint whose copy failed: %v, want the copy's error", err)
+	}
+	if back, err := engine.LoadCheckpoint(path); err != nil || back.Position.Epoch != 1 {
+		t.Errorf("the file after a failed copy: %+v, %v; want the one before", back, err)
+	}
+	if g.calls != 3 {
+		t.Errorf("ReadLater called %d times, want 3", g.calls)
+	}
+	// The CPU engine queues nothing: SnapshotBeside reads at once.
+	e := cpu.New(1)
+	defer e.Close()
+	m2, _ := engine.NewModel(e, m.Arch, m.Opt, m.Arch.GlorotInit(1))
+	defer m2.Release()
+	ck, err = engine.SnapshotBeside(nil, m2, cfg, pos, nil, true)
+	if err != nil || ck.Landed() != nil || !slices.Equal(ck.Params, m.Arch.GlorotInit(1)) {
+		t.Errorf("SnapshotBeside on the CPU engine: %v; the weights not read", err)
 	}
 }

@@ -279,6 +279,18 @@ type OccasionalSteps interface {
 	SetOccasional(from int, keys ...int)
 }
 
+// LaterReader is implemented by engines that queue their work (the GPU
+// engine): ReadLater queues copies of srcs (Float32 tensors) as the work
+// queued so far leaves them, and returns at once; the work queued after
+// neither waits for the copies nor changes what they copy. wait, which
+// may be called from any goroutine and more than once, blocks until dsts
+// (each of its src's length) hold the copies, and returns their error.
+// dsts must not be touched before wait returns. A later ReadLater, and
+// Close, wait for the copies before it first.
+type LaterReader interface {
+	ReadLater(srcs []Tensor, dsts [][]float32) (wait func() error, err error)
+}
+
 // DeviceTimer is implemented by engines that time queued work on the
 // device itself (CUDA events): StartTimer marks the stream, StopTimer waits
 // for the work queued since and returns the device time it took.

@@ -171,8 +171,11 @@ func divergedAt(loss float64, val bool, pos Position, steps int) error {
 }
 
 // CheckFinite returns an error (matching ErrNonFinite) naming the first
-// tensor that holds a NaN or infinite value.
+// tensor that holds a NaN or infinite value, or Landed's error.
 func (c *Checkpoint) CheckFinite() error {
+	if err := c.Landed(); err != nil {
+		return err
+	}
 	if s := c.Position.Sums; !IsFinite(float64(s.Loss)) || !IsFinite(float64(s.Correct)) || !IsFinite(float64(s.Seen)) {
 		return fmt.Errorf("%w: the epoch's running sums (loss %v, right %v, seen %v)", ErrNonFinite, s.Loss, s.Correct, s.Seen)
 	}

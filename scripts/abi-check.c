@@ -104,6 +104,7 @@ int main(void) {
 	SIG(cuMemGetInfo_v2, CUresult (*)(size_t *, size_t *));
 	SIG(cuMemcpyHtoDAsync_v2, CUresult (*)(CUdeviceptr, const void *, size_t, CUstream));
 	SIG(cuMemcpyDtoHAsync_v2, CUresult (*)(void *, CUdeviceptr, size_t, CUstream));
+	SIG(cuMemcpyDtoDAsync_v2, CUresult (*)(CUdeviceptr, CUdeviceptr, size_t, CUstream));
 	SIG(cuMemsetD8Async, CUresult (*)(CUdeviceptr, unsigned char, size_t, CUstream));
 	SIG(cuModuleLoadDataEx, CUresult (*)(CUmodule *, const void *, unsigned int, CUjit_option *, void **));
 	SIG(cuModuleUnload, CUresult (*)(CUmodule));

@@ -582,6 +582,48 @@ func TestDivergedCheckpointSaysItIsUnusable(t *testing.T) {
 	}
 }
 
+// TestNonFiniteCheckpointIsADivergence: an epoch whose last update takes
+// the weights past float32's range while its loss was still finite (a
+// resumed Adam run whose first moments are near the largest float32 and
+// its second moments zero: the first update divides one by the other and
+// overflows) is a divergence: its checkpoint
+// is refused (it is checked where it is written, beside the next epoch),
+// and whether it was the run's last epoch (found after the test) or not
+// (the next epoch's loss), train exits 1 with the divergence's message,
+// naming the finite checkpoint it kept: the one resumed from, unchanged;
+// --metrics holds no epoch that checkpoint does not.
+func TestNonFiniteCheckpointIsADivergence(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 200, 50)
+	for _, epochs := range []int{2, 3} {
+		ck := filepath.Join(dir, fmt.Sprintf("resume%d.safetensors", epochs))
+		metrics := filepath.Join(dir, fmt.Sprintf("m%d.jsonl", epochs))
+		writeModel(t, ck, func(c *engine.Checkpoint) {
+			c.Config = engine.TrainConfig{Epochs: epochs, BatchSize: 16, Seed: 1, TrainLimit: 16}
+			for i := range c.S1 {
+				c.S1[i] = 3e38
+			}
+		})
+		before, _ := os.ReadFile(ck)
+		stdout, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", ck, "--metrics", metrics)
+		t.Logf("--epochs %d:\n%s%s", epochs, stdout, stderr)
+		if code != 1 || !strings.Contains(stderr, "the learning rate is likely too high") ||
+			!strings.Contains(stderr, "the last finite checkpoint, after epoch 1, is kept in "+ck) || strings.Contains(stdout, "test accuracy") ||
+			strings.Contains(stderr, "resume with") {
+			t.Errorf("a non-finite checkpoint at epoch 2 of %d: exit %d, want 1 and the divergence's message\n%s", epochs, code, stderr)
+		}
+		if epochs == 2 && !strings.Contains(stderr, "non-finite values: tensor conv1.weight holds") {
+			t.Errorf("the last epoch's non-finite checkpoint is not named:\n%s", stderr)
+		}
+		if after, _ := os.ReadFile(ck); !bytes.Equal(before, after) {
+			t.Errorf("--epochs %d: the checkpoint resumed from was changed", epochs)
+		}
+		if m, err := os.ReadFile(metrics); err == nil && strings.Contains(string(m), `"epoch":2`) {
+			t.Errorf("--epochs %d: --metrics holds epoch 2, which no checkpoint holds:\n%s", epochs, m)
+		}
+	}
+}
+
 // TestNonFiniteModelIsRefused (issue 18, item 1): a checkpoint holding NaN
 // weights is refused by eval, predict, export and serve, which print no
 // answer; export writes nothing and serve does not start listening.

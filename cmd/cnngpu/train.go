@@ -664,14 +664,27 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		return err
 	}
-	// failed is a save that failed with err: what out holds, and how to go on.
+	// unsaved: a write failed; the metrics go back to the epochs out
+	// holds (the metrics of an epoch are written as its checkpoint is).
+	unsaved := func() {
+		// (A resumed run's metrics held its checkpoint's epochs before;
+		// a checkpoint may hold fewer epochs' metrics than it trained.)
+		done := 0
+		for done < len(hist) && hist[done].Epoch <= savedEpochs(saved) {
+			done++
+		}
+		if s.metric != "" && done < len(hist) {
+			r.writeMetrics(seed, hist[:done])
+		}
+	}
+	// failed is a save that failed with err: what out holds, and how to go
+	// on. A checkpoint refused for values gone non-finite is a divergence,
+	// whose message (divergedError) says what out holds.
 	failed := func(err error) error {
 		hookFailed = true
-		// (A resumed run's metrics held its checkpoint's epochs before.)
-		if done := max(savedEpochs(saved), len(s.hist)); s.metric != "" && done < len(hist) {
-			// The metrics of an epoch are written as its checkpoint
-			// is: back to the epochs the checkpoint kept.
-			r.writeMetrics(seed, hist[:done])
+		unsaved()
+		if isDivergence(err) {
+			return err
 		}
 		if saved != nil {
 			return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",
@@ -690,18 +703,16 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if err := flush(); err != nil {
 			return err
 		}
-		snapshot := engine.SnapshotInto
-		if weightsOnly(pos) {
-			snapshot = engine.SnapshotWeightsInto
-		}
+		// On a GPU the read-back is only queued here: its copies land on
+		// the writer's goroutine while the next epoch trains, and Save
+		// checks them there (finite values), reporting at the next save
+		// or the run's end; weights gone non-finite stop the training
+		// before that at the next loss check (every 32 steps on a GPU).
 		sp := trace.Begin(trace.Checkpoint)
-		ck, err := snapshot(writer.Spare(), m, cfg, pos, slices.Clone(hist))
+		ck, err := engine.SnapshotBeside(writer.Spare(), m, cfg, pos, slices.Clone(hist), !weightsOnly(pos))
 		sp.End()
 		if err != nil {
 			return err // the engine's: the run's error path says what is kept
-		}
-		if err := ck.CheckFinite(); err != nil {
-			return failed(fmt.Errorf("checkpoint not saved: %w", err))
 		}
 		writer.Start(ck, out)
 		return nil
@@ -759,9 +770,13 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	if err != nil && !hookFailed {
 		// The last finished epoch's checkpoint lands (or fails) before
-		// the error says what out holds.
+		// the error says what out holds. One refused as non-finite when
+		// the training diverged is that divergence, which says so.
 		if werr := wait(); werr != nil {
-			fmt.Fprintf(r.stderr, "cnngpu: train: writing the last checkpoint: %v\n", werr)
+			unsaved()
+			if !isDivergence(err) || !isDivergence(werr) {
+				fmt.Fprintf(r.stderr, "cnngpu: train: writing the last checkpoint: %v\n", werr)
+			}
 		}
 	}
 	if isDivergence(err) {
@@ -779,6 +794,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	ev.End()
 	// The last epoch's checkpoint was written beside the test.
 	if werr := flush(); werr != nil {
+		if isDivergence(werr) {
+			return seedResult{}, divergedError(werr, e, opt, out, saved, saved != nil && r.unusable(out, trainIdx))
+		}
 		return seedResult{}, werr
 	}
 	if errors.Is(err, engine.ErrInterrupted) {

@@ -73,6 +73,16 @@ type gpu interface {
 	// stream).
 	SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
 	Sync() error
+	// CopyDevice queues, on the main stream, a copy of bytes from device
+	// memory src to dst. NewCopyLane makes a lane without library
+	// handles, for copies. ReadOn queues, on lane l, a read of bytes at
+	// src to the host; fetch, called once, from any goroutine, copies
+	// them into dst (host memory of bytes), waiting for the lane (and so
+	// for what it was ordered after), but not for the main stream's work
+	// queued since: it is engine.LaterReader's wait (memory.go).
+	CopyDevice(dst, src cu.Ptr, bytes int) error
+	NewCopyLane() (lane, error)
+	ReadOn(l lane, src cu.Ptr, bytes int) (fetch func(dst unsafe.Pointer) error, err error)
 	// Record queues an event; Elapsed waits for b and returns the
 	// milliseconds from a to b; DestroyEvent releases an event (once,
 	// whatever Elapsed returned).
@@ -431,6 +441,28 @@ func (l *library) NewLane() (lane, error) {
 		return nil, err
 	}
 	return ln, nil
+}
+
+// NewCopyLane is a lane without cuBLAS and cuDNN handles.
+func (l *library) NewCopyLane() (lane, error) {
+	cl, err := l.Context.NewBareLane()
+	if err != nil {
+		return nil, err
+	}
+	return &libraryLane{lane: cl}, nil
+}
+
+func (l *library) CopyDevice(dst, src cu.Ptr, bytes int) error {
+	return l.Checked("cuMemcpyDtoDAsync_v2", l.Context.CopyDevice(dst, src, bytes))
+}
+
+// ReadOn's fetch is the copy itself, on the caller's goroutine: host
+// memory the driver has not pinned is copied through its own staging,
+// which blocks the calling thread until the copy is done, so it is made
+// there (the checkpoint writer's), not where the steps are queued.
+func (l *library) ReadOn(x lane, src cu.Ptr, bytes int) (func(unsafe.Pointer) error, error) {
+	ln := x.(*libraryLane).lane
+	return func(dst unsafe.Pointer) error { return l.Context.CopyOutOn(ln, dst, src, bytes) }, nil
 }
 
 func (l *library) Fork(x lane) error { return l.Context.Fork(x.(*libraryLane).lane) }

@@ -145,6 +145,10 @@ type emuGPU struct {
 	warmOnce sync.Once
 	// warmReleased counts WarmDNN's releases (on the engine's goroutine).
 	warmReleased int
+	// copyLanes counts the copy lanes made (NewCopyLane); fetchErr, set
+	// by a test, is what ReadOn's fetches return (a copy that failed).
+	copyLanes int
+	fetchErr  error
 }
 
 // faultKind is a kind of point where the emulated device can fail.
@@ -866,6 +870,79 @@ func (g *emuGPU) NewLane() (lane, error) {
 	}
 	g.clock = append(g.clock, make([]uint64, id+1))
 	return &emuLane{id: id}, nil
+}
+
+// NewCopyLane is NewLane without library handles: it fails where making
+// a stream does.
+func (g *emuGPU) NewCopyLane() (lane, error) {
+	if err := g.refuse("NewCopyLane"); err != nil {
+		g.violate("%v", err)
+		return nil, err
+	}
+	if err := g.point(faultLibrary, "cuStreamCreate", func() error { return unknown("cuStreamCreate") }); err != nil {
+		return nil, err
+	}
+	g.lanes++
+	g.copyLanes++
+	id := len(g.clock)
+	for i := range g.clock {
+		g.clock[i] = append(g.clock[i], 0)
+	}
+	g.clock = append(g.clock, make([]uint64, id+1))
+	return &emuLane{id: id}, nil
+}
+
+func (g *emuGPU) CopyDevice(dst, src cu.Ptr, bytes int) error {
+	if err := g.point(faultCopy, "cuMemcpyDtoDAsync_v2", func() error { return unknown("cuMemcpyDtoDAsync_v2") }); err != nil {
+		return err
+	}
+	return g.queue(0, "copy on the device", []span{bytesAt(src, bytes)}, []span{bytesAt(dst, bytes)}, func() error {
+		from, err := g.mem.Bytes(uint64(src), bytes)
+		if err != nil {
+			return err
+		}
+		to, err := g.mem.Bytes(uint64(dst), bytes)
+		if err == nil {
+			copy(to, from)
+		}
+		return err
+	})
+}
+
+// ReadOn reads src on lane l at once (the emulated device runs what it
+// queues as it is queued: the lane's order is checked then), into a host
+// buffer of its own; fetch, on any goroutine, touches no state of the
+// device's: it copies that buffer out, or returns fetchErr (a test's: a
+// copy that failed where it was waited for).
+func (g *emuGPU) ReadOn(l lane, src cu.Ptr, bytes int) (func(unsafe.Pointer) error, error) {
+	s, err := g.laneID(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.refuse("ReadOn"); err != nil {
+		g.violate("%v", err)
+		return nil, err
+	}
+	if err := g.point(faultCopy, "cuMemcpyDtoHAsync_v2", func() error { return unknown("cuMemcpyDtoHAsync_v2") }); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, bytes)
+	err = g.queue(s, "copy to the host beside", []span{bytesAt(src, bytes)}, nil, func() error {
+		b, err := g.mem.Bytes(uint64(src), bytes)
+		copy(buf, b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	fetchErr := g.fetchErr
+	return func(dst unsafe.Pointer) error {
+		if fetchErr != nil {
+			return fetchErr
+		}
+		copy(unsafe.Slice((*byte)(dst), bytes), buf)
+		return nil
+	}, nil
 }
 
 // merge orders stream to's next ops after stream from's ops so far.

@@ -90,9 +90,15 @@ type Engine struct {
 	// eagerRuns counts the recordings that failed on their own, after
 	// which their steps run without a graph (warnEager).
 	eagerRuns int
-	streams   bool   // a second stream in the backward ops (StreamsEnv)
-	lane      lane   // that stream, made on first use
-	wsLane    devBuf // the lane's cuDNN workspace
+	// snap is the device copy of the tensors a ReadLater reads back,
+	// copyLane the lane that reads it to the host, later the wait of the
+	// last ReadLater (nil: none; once it returned, snap is free again).
+	snap     devBuf
+	copyLane lane
+	later    func() error
+	streams  bool   // a second stream in the backward ops (StreamsEnv)
+	lane     lane   // that stream, made on first use
+	wsLane   devBuf // the lane's cuDNN workspace
 	// laneUse is what the work queued on the lane since its last join
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
@@ -265,6 +271,7 @@ func (e *Engine) Close() error {
 	defer trace.Begin(trace.EngineClose).End()
 	err := e.Sync()
 	e.waitBeside()
+	e.awaitLater()
 	e.Reset()
 	if e.timer != nil {
 		e.c.DestroyEvent(e.timer)
@@ -275,13 +282,15 @@ func (e *Engine) Close() error {
 		delete(e.convs, s)
 	}
 	e.closeGemms()
-	if e.lane != nil {
-		if lerr := e.c.CloseLane(e.lane); err == nil {
-			err = explain(lerr)
+	for _, l := range []*lane{&e.lane, &e.copyLane} {
+		if *l != nil {
+			if lerr := e.c.CloseLane(*l); err == nil {
+				err = explain(lerr)
+			}
+			*l = nil
 		}
-		e.lane = nil
 	}
-	bufs := []*devBuf{&e.ws, &e.wsLane, &e.partial}
+	bufs := []*devBuf{&e.ws, &e.wsLane, &e.partial, &e.snap}
 	for _, b := range e.dzs {
 		bufs = append(bufs, b)
 	}

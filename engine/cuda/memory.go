@@ -9,6 +9,7 @@ package cuda
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"unsafe"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
@@ -122,6 +123,105 @@ func (e *Engine) Read(src engine.Tensor, off int, dst any) error {
 		return err
 	}
 	return e.explain(e.c.CopyOut(p, s.p+cu.Ptr(off*dt.Size()), n*dt.Size()))
+}
+
+var _ engine.LaterReader = (*Engine)(nil)
+
+// ReadLater queues, on the main stream, copies of srcs into one device
+// buffer of the engine's (snap: 38 MB for the reference model with Adam's
+// moments, copied in tens of microseconds), orders a lane of its own
+// after them, and returns: the steps queued next run while wait, on its
+// caller's goroutine (a checkpoint writer's), reads snap to dsts through
+// that lane (about 3 ms for 38 MB on the training's path before, the
+// GPU idle meanwhile). A ReadLater waits for the one before (its copies
+// out of snap) before it writes snap again, and Close for the last.
+func (e *Engine) ReadLater(srcs []engine.Tensor, dsts [][]float32) (func() error, error) {
+	if len(srcs) != len(dsts) {
+		panic("cuda: ReadLater with as many destinations as tensors")
+	}
+	total := 0
+	for i, s := range srcs {
+		engine.Must("ReadLater", "src", s, engine.Float32, len(dsts[i]))
+		if s.Len() != len(dsts[i]) {
+			panic("cuda: ReadLater into a destination of another length than its tensor")
+		}
+		total += 4 * s.Len()
+	}
+	if e.recording {
+		panic("cuda: ReadLater during a graph recording")
+	}
+	e.awaitLater()
+	e.settle()
+	if err := e.takeErr(); err != nil {
+		return nil, err
+	}
+	if e.copyLane != nil {
+		// The lane's reads of snap are done (awaitLater); the emulated
+		// device also sees them ordered before snap is written again.
+		if err := e.c.Join(e.copyLane); err != nil {
+			return nil, e.explain(err)
+		}
+	} else {
+		l, err := e.c.NewCopyLane()
+		if err != nil {
+			return nil, e.explain(err)
+		}
+		e.copyLane = l
+	}
+	if e.snap.bytes < total {
+		if e.snap.p != 0 {
+			e.fail(e.c.Free(e.snap.p))
+			e.snap = devBuf{}
+		}
+		p, err := e.c.Alloc(total)
+		if err != nil {
+			return nil, e.explain(err)
+		}
+		e.snap = devBuf{p, total}
+	}
+	at := make([]cu.Ptr, len(srcs))
+	off := 0
+	for i, s := range srcs {
+		at[i] = e.snap.p + cu.Ptr(off)
+		if err := e.c.CopyDevice(at[i], ptr(s), 4*s.Len()); err != nil {
+			return nil, e.explain(err)
+		}
+		off += 4 * s.Len()
+	}
+	if err := e.c.Fork(e.copyLane); err != nil {
+		return nil, e.explain(err)
+	}
+	fetches := make([]func(unsafe.Pointer) error, len(srcs))
+	for i, s := range srcs {
+		f, err := e.c.ReadOn(e.copyLane, at[i], 4*s.Len())
+		if err != nil {
+			return nil, e.explain(err)
+		}
+		fetches[i] = f
+	}
+	// On the caller's goroutine: explain, not e.explain (which reads the
+	// engine's state).
+	e.later = sync.OnceValue(func() error {
+		for i, f := range fetches {
+			if len(dsts[i]) == 0 {
+				continue
+			}
+			if err := f(unsafe.Pointer(&dsts[i][0])); err != nil {
+				return explain(err)
+			}
+		}
+		return nil
+	})
+	return e.later, nil
+}
+
+// awaitLater waits for the last ReadLater's copies, calling its wait
+// where nobody has (its error is the wait's owner's to report).
+func (e *Engine) awaitLater() {
+	if e.later != nil {
+		e.later()
+		e.later = nil
+	}
 }
 
 // Fill sets every element to v.

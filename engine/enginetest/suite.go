@@ -165,6 +165,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 		fn   func(*harness)
 	}{
 		{"Memory", testMemory},
+		{"ReadLater", testReadLater},
 		{"Gather", testGather},
 		{"GatherAugment", testGatherAugment},
 		{"Conv", testConv},
@@ -244,6 +245,80 @@ func testMemory(h *harness) {
 	if !slices.Equal(got, []uint8{0, 0, 255, 7, 0}) {
 		t.Errorf("uint8 round trip: %v", got)
 	}
+}
+
+// testReadLater (engines that implement engine.LaterReader): the copies
+// hold the tensors as the work queued before ReadLater left them, not as
+// the work queued after changes them, also when wait is called on
+// another goroutine; wait returns the same again; the sources are left as
+// they are; a second ReadLater (of fewer tensors, into the same buffers)
+// reads the tensors as they are then, whether or not the first's wait was
+// called (the engine waits for it); and Close waits for the last.
+func testReadLater(h *harness) {
+	r, ok := h.e.(engine.LaterReader)
+	if !ok {
+		h.t.Skipf("%s queues no work (no engine.LaterReader)", h.e.Name())
+	}
+	e, t := h.e, h.t
+	a, b := h.zeros(engine.Float32, 1000), h.zeros(engine.Float32, 7)
+	va, vb := toF32(h.rand(1000, 1)), toF32(h.rand(7, 1))
+	if err := e.Write(a, 0, va); err != nil {
+		t.Fatal(err)
+	}
+	e.Fill(b, 3) // queued work before ReadLater
+	if err := e.Write(b, 0, vb[:4]); err != nil {
+		t.Fatal(err)
+	}
+	wantB := append(slices.Clone(vb[:4]), 3, 3, 3)
+	da, db := make([]float32, 1000), make([]float32, 7)
+	wait, err := r.ReadLater([]engine.Tensor{a, b}, [][]float32{da, db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Fill(a, -1) // queued after: not in the copies
+	e.Fill(b, -2)
+	done := make(chan error)
+	go func() { done <- wait() }()
+	if err := <-done; err != nil {
+		t.Fatalf("ReadLater's wait: %v", err)
+	}
+	if !slices.Equal(da, va) || !slices.Equal(db, wantB) {
+		t.Errorf("ReadLater's copies: %v… and %v; want %v… and %v (before the Fills queued after it)", da[:4], db, va[:4], wantB)
+	}
+	if err := wait(); err != nil {
+		t.Errorf("a second call of wait: %v", err)
+	}
+	if got := h.read(a); got[0] != -1 || got[999] != -1 {
+		t.Errorf("a after ReadLater and Fill(-1): %v…", got[:4])
+	}
+	// Again, into the same buffers; this wait is left to the next
+	// ReadLater, the one after to Close.
+	e.Fill(a, 5)
+	if _, err := r.ReadLater([]engine.Tensor{a}, [][]float32{da}); err != nil {
+		t.Fatal(err)
+	}
+	e.Fill(a, 6)
+	wait, err = r.ReadLater([]engine.Tensor{b}, [][]float32{db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if da[0] != 5 || da[999] != 5 {
+		t.Errorf("a ReadLater whose wait nobody called: %v… after the next ReadLater, want 5", da[:4])
+	}
+	if err := wait(); err != nil || db[0] != -2 {
+		t.Errorf("the third ReadLater: %v, %v; want -2", err, db)
+	}
+	if _, err := r.ReadLater([]engine.Tensor{a}, [][]float32{da}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func toF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
 }
 
 func testGather(h *harness) {

@@ -72,6 +72,7 @@ const (
 	GraphRecord     = "graph recording"
 	InPlaceTiming   = "in-place timing of alternatives"
 	Checkpoint      = "checkpoint: reading the model back"
+	CheckpointLand  = "checkpoint: its copy to the host, landing beside"
 	CheckpointWrite = "checkpoint: encoding and writing the file"
 	CheckpointWait  = "waiting for the checkpoint written beside"
 	TestEval        = "test evaluation"

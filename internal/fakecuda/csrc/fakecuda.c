@@ -417,6 +417,7 @@ CUresult cuMemGetInfo_v2(size_t *fr, size_t *tot) {
 }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { return done(fail("cuMemcpyHtoDAsync_v2") ? UNKNOWN : 0); }
 CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { return done(fail("cuMemcpyDtoHAsync_v2") ? UNKNOWN : 0); }
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void *st) { return done(fail("cuMemcpyDtoDAsync_v2") ? UNKNOWN : 0); }
 CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void *st) { return done(fail("cuMemsetD8Async") ? UNKNOWN : 0); }
 
 /* jit_log writes msg to the caller's JIT error log, if it gave one
