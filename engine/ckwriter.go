@@ -38,9 +38,12 @@ func NewCheckpointWriter() *CheckpointWriter {
 		for j := range w.jobs {
 			// A snapshot queued on a GPU (SnapshotBeside) lands
 			// here, while the next epoch's steps run.
-			ls := trace.Begin(trace.CheckpointLand)
-			err := j.ck.Landed()
-			ls.End()
+			var err error
+			if j.ck.land != nil {
+				ls := trace.Begin(trace.CheckpointLand)
+				err = j.ck.Landed()
+				ls.End()
+			}
 			if err == nil {
 				sp := trace.Begin(trace.CheckpointWrite)
 				err = j.ck.Save(j.path)
