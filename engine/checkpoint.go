@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"maps"
@@ -82,8 +83,15 @@ func (c *Checkpoint) Landed() error {
 	if c.land == nil {
 		return nil
 	}
-	return c.land()
+	if err := c.land(); err != nil {
+		return fmt.Errorf("%w: %w", ErrReadBack, err)
+	}
+	return nil
 }
+
+// ErrReadBack matches (errors.Is) Landed's error: the engine failed to
+// copy the model back, which says nothing of the file it was to go to.
+var ErrReadBack = errors.New("reading the model back from the engine")
 
 type archMeta struct {
 	Arch

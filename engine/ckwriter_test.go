@@ -291,8 +291,8 @@ func TestSnapshotBeside(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Start(ck, path)
-	if _, err := w.Wait(); !errors.Is(err, g.err) {
-		t.Errorf("the write of a checkpoint whose copy failed: %v, want the copy's error", err)
+	if _, err := w.Wait(); !errors.Is(err, g.err) || !errors.Is(err, engine.ErrReadBack) {
+		t.Errorf("the write of a checkpoint whose copy failed: %v, want the copy's error as ErrReadBack", err)
 	}
 	if back, err := engine.LoadCheckpoint(path); err != nil || back.Position.Epoch != 1 {
 		t.Errorf("the file after a failed copy: %+v, %v; want the one before", back, err)

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -586,42 +587,97 @@ func TestDivergedCheckpointSaysItIsUnusable(t *testing.T) {
 // the weights past float32's range while its loss was still finite (a
 // resumed Adam run whose first moments are near the largest float32 and
 // its second moments zero: the first update divides one by the other and
-// overflows) is a divergence: its checkpoint
-// is refused (it is checked where it is written, beside the next epoch),
-// and whether it was the run's last epoch (found after the test) or not
-// (the next epoch's loss), train exits 1 with the divergence's message,
-// naming the finite checkpoint it kept: the one resumed from, unchanged;
-// --metrics holds no epoch that checkpoint does not.
+// overflows) is a divergence: its checkpoint is refused (it is checked
+// where it is written, beside the next epoch), and whether it was the
+// run's last epoch (found after the test), an earlier one (found by the
+// next epoch's loss, or at its end), or the one an interrupt came at,
+// train exits 1 with the divergence's message, naming the finite
+// checkpoint it kept: the one resumed from, unchanged (or none, where
+// --out is another file); --metrics holds the resumed checkpoint's
+// epochs and no other.
 func TestNonFiniteCheckpointIsADivergence(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 200, 50)
-	for _, epochs := range []int{2, 3} {
-		ck := filepath.Join(dir, fmt.Sprintf("resume%d.safetensors", epochs))
-		metrics := filepath.Join(dir, fmt.Sprintf("m%d.jsonl", epochs))
-		writeModel(t, ck, func(c *engine.Checkpoint) {
-			c.Config = engine.TrainConfig{Epochs: epochs, BatchSize: 16, Seed: 1, TrainLimit: 16}
-			for i := range c.S1 {
-				c.S1[i] = 3e38
+	for i, c := range []struct {
+		epochs    int
+		other     bool // --out another file than the one resumed
+		interrupt bool // SIGINT as epoch 2 ends
+	}{{2, false, false}, {3, false, false}, {2, true, false}, {3, false, true}} {
+		what := fmt.Sprintf("--epochs %d, --out another file %v, interrupted %v", c.epochs, c.other, c.interrupt)
+		ck := filepath.Join(dir, fmt.Sprintf("resume%d.safetensors", i))
+		metrics := filepath.Join(dir, fmt.Sprintf("m%d.jsonl", i))
+		writeModel(t, ck, func(ckp *engine.Checkpoint) {
+			ckp.Config = engine.TrainConfig{Epochs: c.epochs, BatchSize: 16, Seed: 1, TrainLimit: 16}
+			ckp.History = []engine.EpochMetrics{{Epoch: 1, TrainLoss: 2.3, TrainAcc: 0.1, ValLoss: math.NaN(), ValAcc: math.NaN(), Images: 16}}
+			for i := range ckp.S1 {
+				ckp.S1[i] = 3e38
 			}
 		})
 		before, _ := os.ReadFile(ck)
-		stdout, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", ck, "--metrics", metrics)
-		t.Logf("--epochs %d:\n%s%s", epochs, stdout, stderr)
-		if code != 1 || !strings.Contains(stderr, "the learning rate is likely too high") ||
-			!strings.Contains(stderr, "the last finite checkpoint, after epoch 1, is kept in "+ck) || strings.Contains(stdout, "test accuracy") ||
-			strings.Contains(stderr, "resume with") {
-			t.Errorf("a non-finite checkpoint at epoch 2 of %d: exit %d, want 1 and the divergence's message\n%s", epochs, code, stderr)
+		args := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--resume", ck, "--metrics", metrics}
+		kept := "the last finite checkpoint, after epoch 1, is kept in " + ck
+		if c.other {
+			out := filepath.Join(dir, fmt.Sprintf("other%d.safetensors", i))
+			args = append(args, "--out", out)
+			kept = "no checkpoint was written to " + out
 		}
-		if epochs == 2 && !strings.Contains(stderr, "non-finite values: tensor conv1.weight holds") {
-			t.Errorf("the last epoch's non-finite checkpoint is not named:\n%s", stderr)
+		var stdout, stderr string
+		code := 0
+		if c.interrupt {
+			stdout, stderr, code = interruptAt(t, dir, "epoch 2/3", args...)
+		} else {
+			stdout, stderr, code = runIn(t, dir, 2*time.Minute, args...)
+		}
+		t.Logf("%s:\n%s%s", what, stdout, stderr)
+		if code != 1 || !strings.Contains(stderr, "the learning rate is likely too high") || !strings.Contains(stderr, kept) ||
+			strings.Contains(stdout, "test accuracy") || strings.Contains(stderr, "resume with") {
+			t.Errorf("%s: exit %d, want 1 and the divergence's message, saying %q\n%s", what, code, kept, stderr)
+		}
+		if c.epochs == 2 && !strings.Contains(stderr, "non-finite values: tensor conv1.weight holds") {
+			t.Errorf("%s: the last epoch's non-finite checkpoint is not named:\n%s", what, stderr)
 		}
 		if after, _ := os.ReadFile(ck); !bytes.Equal(before, after) {
-			t.Errorf("--epochs %d: the checkpoint resumed from was changed", epochs)
+			t.Errorf("%s: the checkpoint resumed from was changed", what)
 		}
-		if m, err := os.ReadFile(metrics); err == nil && strings.Contains(string(m), `"epoch":2`) {
-			t.Errorf("--epochs %d: --metrics holds epoch 2, which no checkpoint holds:\n%s", epochs, m)
+		if m, err := os.ReadFile(metrics); err != nil || strings.Contains(string(m), `"epoch":2`) || !strings.Contains(string(m), `"epoch":1`) {
+			t.Errorf("%s: --metrics holds %q (%v); want the resumed checkpoint's epoch 1 alone", what, m, err)
 		}
 	}
+}
+
+// interruptAt runs the binary in dir and sends it SIGINT as it prints a
+// line holding line to stdout.
+func interruptAt(t *testing.T, dir, line string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary_, args...)
+	cmd.Dir = dir
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	var so strings.Builder
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		so.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), line) {
+			cmd.Process.Signal(syscall.SIGINT)
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return so.String(), se.String(), code
 }
 
 // TestNonFiniteModelIsRefused (issue 18, item 1): a checkpoint holding NaN

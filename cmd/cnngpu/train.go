@@ -670,7 +670,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		// (A resumed run's metrics held its checkpoint's epochs before;
 		// a checkpoint may hold fewer epochs' metrics than it trained.)
 		done := 0
-		for done < len(hist) && hist[done].Epoch <= savedEpochs(saved) {
+		for done < len(hist) && (done < len(s.hist) || hist[done].Epoch <= savedEpochs(saved)) {
 			done++
 		}
 		if s.metric != "" && done < len(hist) {
@@ -681,8 +681,11 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// on. A checkpoint refused for values gone non-finite is a divergence,
 	// whose message (divergedError) says what out holds.
 	failed := func(err error) error {
-		hookFailed = true
 		unsaved()
+		if errors.Is(err, engine.ErrReadBack) {
+			return err // the engine's: the run's error path says what is kept
+		}
+		hookFailed = true
 		if isDivergence(err) {
 			return err
 		}
@@ -762,6 +765,11 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 				serr = flush()
 			}
 		}
+		if isDivergence(serr) {
+			// The epoch that ended as the interrupt came left weights
+			// gone non-finite: a divergence, as without the interrupt.
+			return seedResult{}, divergedError(serr, e, opt, out, saved, saved != nil && r.unusable(out, trainIdx))
+		}
 		if serr != nil {
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
@@ -796,6 +804,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	if werr := flush(); werr != nil {
 		if isDivergence(werr) {
 			return seedResult{}, divergedError(werr, e, opt, out, saved, saved != nil && r.unusable(out, trainIdx))
+		}
+		if errors.Is(werr, engine.ErrReadBack) {
+			return seedResult{}, keptCheckpoint(werr, out, saved, cfg.Epochs, s.again)
 		}
 		return seedResult{}, werr
 	}

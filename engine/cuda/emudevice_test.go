@@ -36,6 +36,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -149,6 +150,30 @@ type emuGPU struct {
 	// by a test, is what ReadOn's fetches return (a copy that failed).
 	copyLanes int
 	fetchErr  error
+	// reading is the copies to the host ReadOn queued whose fetch has not
+	// returned: the real device reads its source when fetch runs, so
+	// until then nothing may write or free it (touch, Free), nor Close.
+	reading []*emuRead
+}
+
+// emuRead is a copy to the host queued on a lane (ReadOn); done is set by
+// its fetch, on another goroutine.
+type emuRead struct {
+	span
+	lane int
+	done atomic.Bool
+}
+
+// stillRead is the first copy to the host not yet fetched that reads a
+// byte of sp, or nil; it forgets those fetched.
+func (g *emuGPU) stillRead(sp span) *emuRead {
+	g.reading = slices.DeleteFunc(g.reading, func(r *emuRead) bool { return r.done.Load() })
+	for _, r := range g.reading {
+		if r.lo < sp.hi && sp.lo < r.hi {
+			return r
+		}
+	}
+	return nil
 }
 
 // faultKind is a kind of point where the emulated device can fail.
@@ -302,6 +327,12 @@ func streamName(s int) string {
 // after checking each against the accesses of other streams it is not
 // ordered after.
 func (g *emuGPU) touch(s int, what string, reads, writes []span) error {
+	for _, sp := range writes {
+		if r := g.stillRead(sp); r != nil && sp.hi > sp.lo {
+			return fmt.Errorf("emulated GPU: %s on %s writes bytes %#x–%#x, which a copy to the host queued on %s still reads (its fetch has not returned)",
+				what, streamName(s), max(sp.lo, r.lo), min(sp.hi, r.hi), streamName(r.lane))
+		}
+	}
 	c := g.clock[s]
 	c[s]++
 	t := c[s]
@@ -398,6 +429,10 @@ func (g *emuGPU) Free(p cu.Ptr) error {
 	}
 	// The memory's accesses go with it (Free waits for the device).
 	if end, ok := g.mem.End(uint64(p)); ok {
+		if r := g.stillRead(span{uint64(p), end}); r != nil {
+			g.violate("Free of %#x, which a copy to the host queued on %s still reads (its fetch has not returned)", uint64(p), streamName(r.lane))
+			return fmt.Errorf("emulated GPU: Free of memory a copy to the host still reads")
+		}
 		g.access = slices.DeleteFunc(g.access, func(a emuAccess) bool { return a.lo >= uint64(p) && a.lo < end })
 	}
 	if err := g.mem.Free(uint64(p)); err != nil {
@@ -935,8 +970,11 @@ func (g *emuGPU) ReadOn(l lane, src cu.Ptr, bytes int) (func(unsafe.Pointer) err
 	if err != nil {
 		return nil, err
 	}
+	r := &emuRead{span: bytesAt(src, bytes), lane: s}
+	g.reading = append(g.reading, r)
 	fetchErr := g.fetchErr
 	return func(dst unsafe.Pointer) error {
+		defer r.done.Store(true)
 		if fetchErr != nil {
 			return fetchErr
 		}
@@ -1122,6 +1160,13 @@ func (g *emuGPU) Close() error {
 		return errors.New("emulated GPU: Close twice")
 	}
 	g.leaks = g.live()
+	if g.stillRead(span{0, math.MaxUint64}) != nil {
+		g.violate("Close with a copy to the host not fetched")
+		g.closed = true
+		g.mem.Close()
+		g.host.Close()
+		return errors.New("emulated GPU: Close with a copy to the host queued (ReadOn) whose fetch has not returned")
+	}
 	g.closed = true
 	g.mem.Close()
 	return g.host.Close()

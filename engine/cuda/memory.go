@@ -200,17 +200,16 @@ func (e *Engine) ReadLater(srcs []engine.Tensor, dsts [][]float32) (func() error
 		fetches[i] = f
 	}
 	// On the caller's goroutine: explain, not e.explain (which reads the
-	// engine's state).
+	// engine's state). Every read is fetched, also after one failed, so
+	// that none is left to read snap later; the first error is the wait's.
 	e.later = sync.OnceValue(func() error {
+		var first error
 		for i, f := range fetches {
-			if len(dsts[i]) == 0 {
-				continue
-			}
-			if err := f(unsafe.Pointer(&dsts[i][0])); err != nil {
-				return explain(err)
+			if err := f(unsafe.Pointer(unsafe.SliceData(dsts[i]))); err != nil && first == nil {
+				first = explain(err)
 			}
 		}
-		return nil
+		return first
 	})
 	return e.later, nil
 }
