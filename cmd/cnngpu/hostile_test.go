@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -624,7 +623,7 @@ func TestNonFiniteCheckpointIsADivergence(t *testing.T) {
 		var stdout, stderr string
 		code := 0
 		if c.interrupt {
-			stdout, stderr, code = interruptAt(t, dir, "epoch 2/3", args...)
+			stdout, stderr, code = interruptAt(t, dir, "epoch 2/3", 0, args...)
 		} else {
 			stdout, stderr, code = runIn(t, dir, 2*time.Minute, args...)
 		}
@@ -643,41 +642,6 @@ func TestNonFiniteCheckpointIsADivergence(t *testing.T) {
 			t.Errorf("%s: --metrics holds %q (%v); want the resumed checkpoint's epoch 1 alone", what, m, err)
 		}
 	}
-}
-
-// interruptAt runs the binary in dir and sends it SIGINT as it prints a
-// line holding line to stdout.
-func interruptAt(t *testing.T, dir, line string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(binary_, args...)
-	cmd.Dir = dir
-	var se bytes.Buffer
-	cmd.Stderr = &se
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	var so strings.Builder
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		so.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), line) {
-			cmd.Process.Signal(syscall.SIGINT)
-		}
-	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return so.String(), se.String(), code
 }
 
 // TestNonFiniteModelIsRefused (issue 18, item 1): a checkpoint holding NaN

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -543,36 +544,14 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 2000, 50)
 	ck := filepath.Join(dir, "int.safetensors")
-	cmd := exec.Command(binary_, "train", "--cpu", "--data", dir, "--recipe", "reference", "--epochs", "50", "--batch-size", "16", "--out", ck)
-	var se bytes.Buffer
-	cmd.Stderr = &se
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	// Interrupt mid-epoch, after the first epoch's line.
+	_, stderr, code := interruptAt(t, dir, "epoch 1/50", 100*time.Millisecond,
+		"train", "--cpu", "--data", dir, "--recipe", "reference", "--epochs", "50", "--batch-size", "16", "--out", ck)
+	if code != 130 {
+		t.Fatalf("interrupted train: exit %d, want 130\n%s", code, stderr)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait for the first epoch line, then interrupt mid-epoch.
-	buf := make([]byte, 4096)
-	var out strings.Builder
-	for !strings.Contains(out.String(), "epoch 1/50") {
-		n, err := pipe.Read(buf)
-		if err != nil {
-			t.Fatalf("training ended before its first epoch: %v\n%s\n%s", err, out.String(), se.String())
-		}
-		out.Write(buf[:n])
-	}
-	time.Sleep(100 * time.Millisecond)
-	cmd.Process.Signal(os.Interrupt)
-	io.Copy(io.Discard, pipe)
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("interrupted train: %v, want exit code 130\n%s", err, se.String())
-	}
-	if !strings.Contains(se.String(), "resume with: "+binary_+" train --resume "+ck+" --data "+dir+" --cpu") {
-		t.Errorf("interrupt message lacks the resume command, with the flags the checkpoint does not keep:\n%s", se.String())
+	if !strings.Contains(stderr, "resume with: "+binary_+" train --resume "+ck+" --data "+dir+" --cpu") {
+		t.Errorf("interrupt message lacks the resume command, with the flags the checkpoint does not keep:\n%s", stderr)
 	}
 	c, err := engine.LoadCheckpoint(ck)
 	if err != nil {
@@ -1061,4 +1040,43 @@ func expectFullDiskFailure(t *testing.T, want string, args ...string) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(se.String(), want) {
 		t.Errorf("cnngpu %v > /dev/full: %v, stderr %q; want exit 1 and %q", args, err, se.String(), want)
 	}
+}
+
+// interruptAt runs the binary in dir and sends it SIGINT delay after it
+// prints a line holding line to stdout (code -1: killed after 2 minutes).
+func interruptAt(t *testing.T, dir, line string, delay time.Duration, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary_, args...)
+	cmd.Dir = dir
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var killed atomic.Bool
+	timer := time.AfterFunc(2*time.Minute, func() { killed.Store(true); cmd.Process.Kill() })
+	defer timer.Stop()
+	var so strings.Builder
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		so.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), line) {
+			time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGINT) })
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case killed.Load():
+		code = -1
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return so.String(), se.String(), code
 }

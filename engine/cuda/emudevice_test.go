@@ -898,13 +898,18 @@ func (g *emuGPU) NewLane() (lane, error) {
 	}); err != nil {
 		return nil, err
 	}
+	return g.addLane(), nil
+}
+
+// addLane makes a stream, ordered after nothing yet.
+func (g *emuGPU) addLane() *emuLane {
 	g.lanes++
 	id := len(g.clock)
 	for i := range g.clock {
 		g.clock[i] = append(g.clock[i], 0)
 	}
 	g.clock = append(g.clock, make([]uint64, id+1))
-	return &emuLane{id: id}, nil
+	return &emuLane{id: id}
 }
 
 // NewCopyLane is NewLane without library handles: it fails where making
@@ -917,14 +922,8 @@ func (g *emuGPU) NewCopyLane() (lane, error) {
 	if err := g.point(faultLibrary, "cuStreamCreate", func() error { return unknown("cuStreamCreate") }); err != nil {
 		return nil, err
 	}
-	g.lanes++
 	g.copyLanes++
-	id := len(g.clock)
-	for i := range g.clock {
-		g.clock[i] = append(g.clock[i], 0)
-	}
-	g.clock = append(g.clock, make([]uint64, id+1))
-	return &emuLane{id: id}, nil
+	return g.addLane(), nil
 }
 
 func (g *emuGPU) CopyDevice(dst, src cu.Ptr, bytes int) error {
