@@ -158,39 +158,20 @@ func SnapshotBeside(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, hi
 	if !ok {
 		return snapshotInto(old, m, cfg, pos, history, state)
 	}
-	ck, srcs, err := snapshotPlan(old, m, cfg, pos, history, state)
+	ck, srcs, dsts, err := snapshotPlan(old, m, cfg, pos, history, state)
 	if err != nil {
 		return nil, err
 	}
-	dsts := make([][]float32, len(srcs))
-	for i, s := range srcs {
-		dsts[i] = *s.dst
-	}
-	if ck.land, err = r.ReadLater(tensorsOf(srcs), dsts); err != nil {
+	if ck.land, err = r.ReadLater(srcs, dsts); err != nil {
 		return nil, err
 	}
 	return ck, nil
 }
 
-// snapRead is one tensor of a snapshot: the engine's, and where its
-// host copy goes (a field of the checkpoint, its buffer set).
-type snapRead struct {
-	src Tensor
-	dst *[]float32
-}
-
-func tensorsOf(rs []snapRead) []Tensor {
-	ts := make([]Tensor, len(rs))
-	for i, r := range rs {
-		ts[i] = r.src
-	}
-	return ts
-}
-
 // snapshotPlan makes the checkpoint a snapshot fills (the step count read
-// already) and lists what it reads into it, each destination of its
-// tensor's length, old's buffers where they fit.
-func snapshotPlan(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, []snapRead, error) {
+// already) and lists the tensors it reads and where each goes: the
+// checkpoint's own buffers, of its tensor's length, old's where they fit.
+func snapshotPlan(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, []Tensor, [][]float32, error) {
 	if old == nil {
 		old = &Checkpoint{}
 	}
@@ -199,25 +180,25 @@ func snapshotPlan(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, hist
 	// The step count first: a read of the engine's that waits for its
 	// queue, before the copies queued after it.
 	if ck.Step, err = m.step(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ck.Params = sized(old.Params, m.P.Len())
-	rs := []snapRead{{m.P, &ck.Params}}
+	srcs, dsts := []Tensor{m.P}, [][]float32{ck.Params}
 	b1, b2 := old.S1, old.S2
 	if b1 == nil {
 		b1, b2 = old.moments[0], old.moments[1]
 	}
 	if !state {
 		ck.moments = [2][]float32{b1, b2}
-		return ck, rs, nil
+		return ck, srcs, dsts, nil
 	}
 	ck.S1 = sized(b1, m.S1.Len())
-	rs = append(rs, snapRead{m.S1, &ck.S1})
+	srcs, dsts = append(srcs, m.S1), append(dsts, ck.S1)
 	if m.S2 != nil {
 		ck.S2 = sized(b2, m.S2.Len())
-		rs = append(rs, snapRead{m.S2, &ck.S2})
+		srcs, dsts = append(srcs, m.S2), append(dsts, ck.S2)
 	}
-	return ck, rs, nil
+	return ck, srcs, dsts, nil
 }
 
 // sized is buf where it holds n floats, else a new slice of n.
@@ -229,12 +210,12 @@ func sized(buf []float32, n int) []float32 {
 }
 
 func snapshotInto(old *Checkpoint, m *Model, cfg TrainConfig, pos Position, history []EpochMetrics, state bool) (*Checkpoint, error) {
-	ck, rs, err := snapshotPlan(old, m, cfg, pos, history, state)
+	ck, srcs, dsts, err := snapshotPlan(old, m, cfg, pos, history, state)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rs {
-		if err := m.E.Read(r.src, 0, *r.dst); err != nil {
+	for i, t := range srcs {
+		if err := m.E.Read(t, 0, dsts[i]); err != nil {
 			return nil, err
 		}
 	}

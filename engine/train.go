@@ -313,12 +313,12 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	// Each epoch's order is shuffled on another goroutine while the
 	// epoch before trains (60,000 indices: about half a millisecond
 	// between a GPU's epochs otherwise, the GPU idle).
-	var next <-chan []int32
 	shuffle := func(epoch int) <-chan []int32 {
 		c := make(chan []int32, 1)
 		go func() { c <- EpochOrder(t.Seed, epoch, t.TrainIdx) }()
 		return c
 	}
+	next := shuffle(from.Epoch)
 	pos := from
 	for pos.Epoch < t.Epochs {
 		if ctx.Err() != nil {
@@ -326,13 +326,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		}
 		ep := trace.Begin(trace.Epoch) // ended with the epoch, after OnEpoch
 		ord := trace.Begin(trace.EpochOrder)
-		var order []int32
-		if next != nil {
-			order = <-next // this epoch's: epochs follow one another
-		} else {
-			order = EpochOrder(t.Seed, pos.Epoch, t.TrainIdx)
-		}
-		next = nil
+		order := <-next // this epoch's: epochs follow one another
 		if pos.Epoch+1 < t.Epochs {
 			next = shuffle(pos.Epoch + 1)
 		}

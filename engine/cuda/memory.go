@@ -137,7 +137,7 @@ var _ engine.LaterReader = (*Engine)(nil)
 // out of snap) before it writes snap again, and Close for the last.
 func (e *Engine) ReadLater(srcs []engine.Tensor, dsts [][]float32) (func() error, error) {
 	if len(srcs) != len(dsts) {
-		panic("cuda: ReadLater with as many destinations as tensors")
+		panic("cuda: ReadLater with a different number of destinations than tensors")
 	}
 	total := 0
 	for i, s := range srcs {
