@@ -29,6 +29,8 @@ typedef CUresult (*f_ctxRelease)(CUdevice);
 typedef CUresult (*f_ctxSet)(CUcontext);
 typedef CUresult (*f_ctxSync)(void);
 typedef CUresult (*f_streamCreate)(CUstream *, unsigned int);
+typedef CUresult (*f_streamCreatePrio)(CUstream *, unsigned int, int);
+typedef CUresult (*f_prioRange)(int *, int *);
 typedef CUresult (*f_streamDestroy)(CUstream);
 typedef CUresult (*f_streamSync)(CUstream);
 typedef CUresult (*f_memAlloc)(CUdeviceptr *, size_t);
@@ -62,6 +64,8 @@ static CUresult c_ctxRelease(void *f, CUdevice d) { return ((f_ctxRelease)f)(d);
 static CUresult c_ctxSet(void *f, CUcontext c) { return ((f_ctxSet)f)(c); }
 static CUresult c_ctxSync(void *f) { return ((f_ctxSync)f)(); }
 static CUresult c_streamCreate(void *f, CUstream *s, unsigned int fl) { return ((f_streamCreate)f)(s, fl); }
+static CUresult c_streamCreatePrio(void *f, CUstream *s, unsigned int fl, int prio) { return ((f_streamCreatePrio)f)(s, fl, prio); }
+static CUresult c_prioRange(void *f, int *least, int *greatest) { return ((f_prioRange)f)(least, greatest); }
 static CUresult c_streamDestroy(void *f, CUstream s) { return ((f_streamDestroy)f)(s); }
 static CUresult c_streamSync(void *f, CUstream s) { return ((f_streamSync)f)(s); }
 static CUresult c_memAlloc(void *f, CUdeviceptr *p, size_t n) { return ((f_memAlloc)f)(p, n); }
@@ -86,7 +90,7 @@ static CUresult c_eventSync(void *f, CUevent e) { return ((f_eventSync)f)(e); }
 static CUresult c_eventElapsed(void *f, float *ms, CUevent a, CUevent b) { return ((f_eventElapsed)f)(ms, a, b); }
 static CUresult c_beginCapture(void *f, CUstream s, int mode) { return ((f_beginCapture)f)(s, mode); }
 static CUresult c_endCapture(void *f, CUstream s, CUgraph *g) { return ((f_endCapture)f)(s, g); }
-static CUresult c_instantiate(void *f, CUgraphExec *e, CUgraph g) { return ((f_instantiate)f)(e, g, 0); }
+static CUresult c_instantiate(void *f, CUgraphExec *e, CUgraph g, unsigned long long fl) { return ((f_instantiate)f)(e, g, fl); }
 static CUresult c_graphLaunch(void *f, CUgraphExec e, CUstream s) { return ((f_graphLaunch)f)(e, s); }
 static CUresult c_graphExecDestroy(void *f, CUgraphExec e) { return ((f_graphExecDestroy)f)(e); }
 static CUresult c_graphDestroy(void *f, CUgraph g) { return ((f_graphDestroy)f)(g); }
@@ -142,11 +146,25 @@ type Context struct {
 	// launched: the kernels launched so far, while tracing (a kernel's
 	// first launch is where the driver loads it: trace.FirstLaunch).
 	launched map[string]bool
+	// prio: Options.Priorities; least is the lanes' stream priority.
+	prio  bool
+	least C.int
+}
+
+// Options are OpenWith's choices.
+type Options struct {
+	// Priorities makes the main stream's work go first where it and a
+	// lane's (NewLane, NewBareLane) wait for the same multiprocessors:
+	// the main stream gets the device's greatest stream priority, lanes
+	// the least, and graphs keep their kernels' priorities
+	// (CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY: a recording copies
+	// each kernel's from its stream).
+	Priorities bool
 }
 
 var contextFuncs = []string{
 	"cuDevicePrimaryCtxRetain", "cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuCtxSynchronize",
-	"cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemGetInfo_v2",
+	"cuStreamCreate", "cuStreamCreateWithPriority", "cuCtxGetStreamPriorityRange", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemGetInfo_v2",
 	"cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2", "cuMemsetD8Async", "cuModuleLoadDataEx", "cuModuleUnload",
 	"cuModuleGetFunction", "cuLaunchKernel", "cuEventCreate", "cuEventDestroy_v2", "cuEventRecord", "cuEventSynchronize",
 	"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags", "cuGraphLaunch", "cuGraphExecDestroy",
@@ -195,7 +213,12 @@ func contextSyms() (map[string]unsafe.Pointer, error) {
 // message that lists the GPUs when index does not exist, and in plain
 // words, before making a context, when the GPU is older than that target.
 // On any failure it releases what it made.
-func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, err error) {
+func Open(index int, image []byte, ptx string, kernels []string) (*Context, error) {
+	return OpenWith(index, image, ptx, kernels, Options{})
+}
+
+// OpenWith is Open with opt's choices.
+func OpenWith(index int, image []byte, ptx string, kernels []string, opt Options) (_ *Context, err error) {
 	devs, err := Devices()
 	if err != nil {
 		return nil, err
@@ -243,7 +266,7 @@ func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, er
 		return nil, err
 	}
 	defer c.leave()
-	if err := drv.check("cuStreamCreate", C.c_streamCreate(fn["cuStreamCreate"], &c.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
+	if err := c.mainStream(opt.Priorities); err != nil {
 		return nil, err
 	}
 	cx.End()
@@ -279,6 +302,34 @@ func Open(index int, image []byte, ptx string, kernels []string) (_ *Context, er
 		return nil, err
 	}
 	return c, nil
+}
+
+// mainStream makes the context's stream, with the greatest priority
+// where prio asks for priorities.
+func (c *Context) mainStream(prio bool) error {
+	if !prio {
+		return drv.check("cuStreamCreate", C.c_streamCreate(c.fn["cuStreamCreate"], &c.stream, 1 /* CU_STREAM_NON_BLOCKING */))
+	}
+	var greatest C.int
+	if err := drv.check("cuCtxGetStreamPriorityRange", C.c_prioRange(c.fn["cuCtxGetStreamPriorityRange"], &c.least, &greatest)); err != nil {
+		return err
+	}
+	c.prio = true
+	return drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &c.stream, 1, greatest))
+}
+
+// newStream makes a lane's stream: the least priority where the
+// context has priorities.
+func (c *Context) newStream(s *C.CUstream) error {
+	var made C.CUstream
+	var err error
+	if c.prio {
+		err = drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &made, 1, c.least))
+	} else {
+		err = drv.check("cuStreamCreate", C.c_streamCreate(c.fn["cuStreamCreate"], &made, 1 /* CU_STREAM_NON_BLOCKING */))
+	}
+	*s = made
+	return err
 }
 
 // loadError is the error of cuModuleLoadDataEx for our kernels on GPU d,
@@ -679,7 +730,11 @@ func (c *Context) Capture(fn func() error) (*Graph, error) {
 		return nil, ferr
 	}
 	gr := &Graph{}
-	if err := drv.check("cuGraphInstantiateWithFlags", C.c_instantiate(c.fn["cuGraphInstantiateWithFlags"], &gr.exec, g)); err != nil {
+	var flags C.ulonglong
+	if c.prio {
+		flags = 8 // CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY
+	}
+	if err := drv.check("cuGraphInstantiateWithFlags", C.c_instantiate(c.fn["cuGraphInstantiateWithFlags"], &gr.exec, g, flags)); err != nil {
 		return nil, err
 	}
 	return gr, nil
@@ -730,9 +785,11 @@ func (c *Context) newLane(withBLAS bool) (*Lane, error) {
 	}
 	defer c.leave()
 	l := &Lane{c: c}
-	if err := drv.check("cuStreamCreate", C.c_streamCreate(c.fn["cuStreamCreate"], &l.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
+	var st C.CUstream
+	if err := c.newStream(&st); err != nil {
 		return nil, err
 	}
+	l.stream = st
 	for _, e := range []*C.CUevent{&l.fork, &l.join} {
 		// Through a local: cgo refuses a pointer into l (which holds Go
 		// pointers) unless it is written as &l.field in the call itself.

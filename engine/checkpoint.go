@@ -348,13 +348,19 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // refuses one holding NaN or infinite values (see finite.go), leaving the
 // file at path as it was.
 func (c *Checkpoint) Save(path string) error {
-	if err := c.CheckFinite(); err != nil {
+	sp := trace.Begin(trace.CheckpointCheck)
+	err := c.CheckFinite()
+	sp.End()
+	if err != nil {
 		return fmt.Errorf("checkpoint not saved: %w", err)
 	}
+	sp = trace.Begin(trace.CheckpointSums)
 	head, parts, err := c.encode()
+	sp.End()
 	if err != nil {
 		return err
 	}
+	defer trace.Begin(trace.CheckpointFile).End()
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)

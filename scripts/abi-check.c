@@ -33,6 +33,7 @@ EXPECT(CUDA_ERROR_NO_BINARY_FOR_GPU == 209 && CUDA_ERROR_UNSUPPORTED_PTX_VERSION
 EXPECT(CU_STREAM_NON_BLOCKING == 1);
 EXPECT(CU_EVENT_DISABLE_TIMING == 2);
 EXPECT(CU_STREAM_CAPTURE_MODE_RELAXED == 2);
+EXPECT(CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY == 8);
 EXPECT(sizeof(CUstreamCaptureMode) == sizeof(int));
 EXPECT(sizeof(cublasStatus_t) == sizeof(int));
 EXPECT(sizeof(cublasOperation_t) == sizeof(int));
@@ -97,6 +98,8 @@ int main(void) {
 	SIG(cuDevicePrimaryCtxRelease_v2, CUresult (*)(CUdevice));
 	SIG(cuCtxSetCurrent, CUresult (*)(CUcontext));
 	SIG(cuStreamCreate, CUresult (*)(CUstream *, unsigned int));
+	SIG(cuStreamCreateWithPriority, CUresult (*)(CUstream *, unsigned int, int));
+	SIG(cuCtxGetStreamPriorityRange, CUresult (*)(int *, int *));
 	SIG(cuStreamDestroy_v2, CUresult (*)(CUstream));
 	SIG(cuStreamSynchronize, CUresult (*)(CUstream));
 	SIG(cuMemAlloc_v2, CUresult (*)(CUdeviceptr *, size_t));

@@ -21,7 +21,7 @@
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, STARTUP, NCU, SEEDS, BENCH, AB, TUNE).
+# VARIANTS, TRAIN, STARTUP, NCU, SEEDS, BENCH, AB, PRIORITY_AB, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -69,6 +69,12 @@ for v in "${vs[@]}"; do
 	first=0
 	LOG=engine-tests run "engine-${v//[ ,]/}" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=$v" "$b/enginecuda.test" -test.v -test.run "$tests" -test.skip Emulated -test.timeout 110s
 done
+# PRIORITY_AB=1 (the default): the default variant's conformance and
+# golden tests again with CNNGPU_PRIORITY=1 (the main stream's work
+# first), which the "prio" side of the alternating runs below times.
+if [ "${PRIORITY_AB:-1}" = 1 ]; then
+	LOG=engine-tests run "engine-priority" 120 env CNNGPU_PRIORITY=1 CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
+fi
 if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
 	for v in ${TRAIN:-library:1 own:1 own:2:timed:cublaslt own:2:own own:2}; do
 		IFS=: read -r ks st conv dense <<<"$v"
@@ -209,11 +215,13 @@ fi
 [ "${BENCH:-1}" = 1 ] && run bench-gpu 300 env CNNGPU="$b/cnngpu" PYTORCH_LOG=/dev/stderr scripts/bench-gpu.sh
 # AB=OLD_BINARY: an earlier build against this one, default variant,
 # alternating, 5 rounds of 1,000 steps at each batch size in AB_SIZES
-# (default 128): medians, in bench-gpu.log. CONV_AB=1 (the default) adds
+# (default 128): medians, in bench-gpu.log. PRIORITY_AB=1 (the default)
+# adds this build with CNNGPU_PRIORITY=1 ("prio"). CONV_AB=1 (the default) adds
 # this build with CNNGPU_CONV=cudnn and =own to each round (the default,
 # "timed", picks between them in place), DENSE_AB=1 (the default) with
 # CNNGPU_DENSE=cublas and =cublaslt (likewise), with or without AB.
 sides="${AB:+old} new"
+[ "${PRIORITY_AB:-1}" = 1 ] && sides="$sides prio"
 [ "${CONV_AB:-1}" = 1 ] && sides="$sides conv-cudnn conv-own"
 [ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublas dense-cublaslt"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
@@ -221,11 +229,12 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	for bs in ${AB_SIZES:-128}; do
 		for i in 1 2 3 4 5; do
 			for side in $sides; do
-				bin=$b/cnngpu conv=timed dense=timed
+				bin=$b/cnngpu conv=timed dense=timed prio=0
 				[ $side = old ] && bin=$AB
+				[ $side = prio ] && prio=1
 				[ "${side#conv-}" != "$side" ] && conv=${side#conv-}
 				[ "${side#dense-}" != "$side" ] && dense=${side#dense-}
-				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
+				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense CNNGPU_PRIORITY=$prio "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done
 	done

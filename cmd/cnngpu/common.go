@@ -108,13 +108,15 @@ func checkSets(dir string, sets any) error {
 type loading struct {
 	done   chan struct{}
 	m      *loader.MNIST
+	fp     string // the training set's Fingerprint
 	err    error
 	cancel context.CancelFunc
 }
 
 // loadAside starts loadMNIST on another goroutine, so that reading and
-// decompressing the data overlaps what does not need it: loading the
-// NVIDIA libraries, cuInit and the context take most of a GPU command's
+// decompressing the data, and the training set's fingerprint (a CRC-32C
+// of 47 MB), overlap what does not need them: loading the NVIDIA
+// libraries, cuInit and the context take most of a GPU command's
 // start-up and wait on the driver. wait returns the data.
 func loadAside(ctx context.Context, c *cli.Context, log io.Writer) *loading {
 	ctx, cancel := context.WithCancel(ctx)
@@ -122,18 +124,22 @@ func loadAside(ctx context.Context, c *cli.Context, log io.Writer) *loading {
 	go func() {
 		defer close(l.done)
 		defer trace.Aside()()
-		l.m, l.err = loadMNIST(ctx, c, log)
+		if l.m, l.err = loadMNIST(ctx, c, log); l.err == nil {
+			sp := trace.Begin(trace.Fingerprint)
+			l.fp = l.m.Train.Fingerprint()
+			sp.End()
+		}
 	}()
 	return l
 }
 
-// wait returns the data, once read; the time it waits is the DataWait
-// phase of the trace.
-func (l *loading) wait() (*loader.MNIST, error) {
+// wait returns the data and its training set's fingerprint, once read;
+// the time it waits is the DataWait phase of the trace.
+func (l *loading) wait() (*loader.MNIST, string, error) {
 	defer trace.Begin(trace.DataWait).End()
 	<-l.done
 	l.cancel()
-	return l.m, l.err
+	return l.m, l.fp, l.err
 }
 
 // maxThreads is the most CPU engine threads --threads accepts.

@@ -484,16 +484,23 @@ func trainAction(c *cli.Context) error {
 	}
 	reading := loadAside(ctx, c, fetchLog)
 	defer reading.cancel()
+	var initial *weightsAside
+	if s.init == nil {
+		first := s.cfg.Seed
+		if s.seeds != nil {
+			first = s.seeds[0]
+		}
+		initial = drawAside(s.arch, first)
+	}
 	e, err := newEngine(c, stderr, s.quiet)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	data, err := reading.wait()
+	data, fp, err := reading.wait()
 	if err != nil {
 		return err
 	}
-	fp := data.Train.Fingerprint()
 	if ck := s.init; ck != nil && ck.Config.Data != "" && ck.Config.Data != fp {
 		return usageErrorf("--resume %s: that run trained on other data (%s, from %s), but %s holds %s: resume with --data %s, or start a new run",
 			s.from, ck.Config.Data, ck.Config.DataDir, data.Dir, fp, shell.Quote(ck.Config.DataDir))
@@ -528,7 +535,7 @@ func trainAction(c *cli.Context) error {
 	warnReplaced(stderr, s)
 	say("engine: %s", e.Name())
 	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, data: fp, say: say,
-		stdout: stdout, stderr: stderr, note: note, writer: engine.NewCheckpointWriter()}
+		stdout: stdout, stderr: stderr, note: note, writer: engine.NewCheckpointWriter(), initial: initial}
 	defer run.writer.Close()
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
@@ -568,6 +575,45 @@ type trainRun struct {
 	// writer writes each epoch's checkpoint beside the next epoch, for
 	// all seeds (one row of writes in the trace).
 	writer *engine.CheckpointWriter
+	// initial: the first seed's initial weights, drawn while the engine
+	// started (nil for a resumed run).
+	initial *weightsAside
+}
+
+// weightsAside is a seed's initial weights drawn on another goroutine
+// (drawAside): the reference model's 3.2 M draws take 10–20 ms, which
+// overlap the engine's start instead of following it.
+type weightsAside struct {
+	seed uint64
+	done chan struct{}
+	w    []float32 // set before done is closed
+	used bool      // taken (by the one goroutine that takes)
+}
+
+// drawAside starts drawing arch's initial weights for seed.
+func drawAside(arch engine.Arch, seed uint64) *weightsAside {
+	d := &weightsAside{seed: seed, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		defer trace.Aside()()
+		defer trace.Begin(trace.InitWeights).End()
+		d.w = arch.GlorotInit(seed)
+	}()
+	return d
+}
+
+// take returns seed's initial weights for arch: those drawn beside
+// (waiting for them) the first time they are asked for, else drawn
+// here. Only one goroutine calls it.
+func (d *weightsAside) take(arch engine.Arch, seed uint64) []float32 {
+	if d == nil || d.used || d.seed != seed {
+		return arch.GlorotInit(seed)
+	}
+	d.used = true
+	sp := trace.Begin(trace.InitWait)
+	<-d.done
+	sp.End()
+	return d.w
 }
 
 // seedResult is one training's outcome, as --json prints it.
@@ -618,7 +664,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	if s.init != nil {
 		m, err = engine.NewModelFrom(e, s.init)
 	} else {
-		m, err = engine.NewModel(e, s.arch, opt, s.arch.GlorotInit(seed))
+		m, err = engine.NewModel(e, s.arch, opt, r.initial.take(s.arch, seed))
 	}
 	if err != nil {
 		return seedResult{}, err

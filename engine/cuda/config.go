@@ -141,6 +141,22 @@ func parseBeside() (bool, error) {
 		map[string]bool{"": true, "1": true, "0": false})
 }
 
+// PriorityEnv is the environment variable that gives the main stream's
+// work (the forward pass and the input gradients, the step's longest
+// chain) the first claim on the multiprocessors where the second
+// stream's (weight gradients, updates) waits for them too: 1, or 0 (the
+// default: both streams alike). With 1 the main stream has the device's
+// greatest stream priority, the lanes the least, and the recorded steps
+// keep them (cuda.Options.Priorities). Measured against 0 by
+// scripts/device-check.sh (PRIORITY_AB) before it becomes a default.
+const PriorityEnv = "CNNGPU_PRIORITY"
+
+// parsePriority reads PriorityEnv: true for 1.
+func parsePriority() (bool, error) {
+	return parseEnv(PriorityEnv, "1 (the main stream's work first) or 0 (both streams alike; the default); unset it to use the default",
+		map[string]bool{"": false, "0": false, "1": true})
+}
+
 // DebugEnv is the environment variable that makes the engine wait after
 // every kernel and library call (cuda.Context), so that an error names
 // the call that caused it: 1, or 0 (the default).
@@ -171,13 +187,13 @@ func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
 
 // envConfig is the engine's configuration from the environment (New).
 type envConfig struct {
-	own, streams, preload, beside bool
-	conv                          convMode
-	dense                         denseMode
+	own, streams, preload, beside, priority bool
+	conv                                    convMode
+	dense                                   denseMode
 }
 
-// readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, BesideEnv and
-// StreamsEnv; the error is the first bad value's.
+// readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, BesideEnv,
+// PriorityEnv and StreamsEnv; the error is the first bad value's.
 func readEnv() (c envConfig, err error) {
 	if c.own, err = parseKernels(); err != nil {
 		return c, err
@@ -192,6 +208,9 @@ func readEnv() (c envConfig, err error) {
 		return c, err
 	}
 	if c.beside, err = parseBeside(); err != nil {
+		return c, err
+	}
+	if c.priority, err = parsePriority(); err != nil {
 		return c, err
 	}
 	c.streams, err = parseStreams()

@@ -149,8 +149,8 @@ type library struct {
 // openLibrary opens GPU device with strict FP32 math, or TF32 tensor cores
 // when tf32 is set, loading the kernels names from image (kernels.Fatbin),
 // whose PTX is ptx (cu.Open).
-func openLibrary(device int, image []byte, ptx string, names []string, tf32 bool) (*library, error) {
-	c, err := cu.Open(device, image, ptx, names)
+func openLibrary(device int, image []byte, ptx string, names []string, tf32, priority bool) (*library, error) {
+	c, err := cu.OpenWith(device, image, ptx, names, cu.Options{Priorities: priority})
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,9 @@ type Engine struct {
 	// (BesideEnv); beside is those calls in flight, whose convolutions
 	// run on our kernels meanwhile (beside.go); dnnLoaded: cuDNN's
 	// first calls have been made, by a plan or beside.
-	besideOn  bool
+	besideOn bool
+	// priority: the main stream has the greater priority (PriorityEnv).
+	priority  bool
 	beside    *besideJob
 	dnnLoaded bool
 	// besideEager is the keys whose recording failed while cuDNN loaded
@@ -173,7 +175,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 	if env.preload && cu.Load() == nil {
 		cu.Preload(cudnn.Preload)
 	}
-	l, err := openLibrary(device, kernels.Fatbin, kernels.PTX, kernels.Names, tf32)
+	l, err := openLibrary(device, kernels.Fatbin, kernels.PTX, kernels.Names, tf32, env.priority)
 	if err != nil {
 		if env.preload {
 			cu.AbandonPreload() // a CPU fallback needs none of it
@@ -181,7 +183,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, env.own)
-	e.streams, e.conv, e.dense, e.besideOn = env.streams, env.conv, env.dense, env.beside
+	e.streams, e.conv, e.dense, e.besideOn, e.priority = env.streams, env.conv, env.dense, env.beside, env.priority
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}
@@ -232,6 +234,9 @@ func (e *Engine) variant() string {
 	}
 	if e.streams {
 		p += ", 2 streams"
+	}
+	if e.priority {
+		p += ", main stream first"
 	}
 	return p
 }

@@ -66,7 +66,7 @@ func fakeScenario(s string) int {
 func closeOtherContext() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	l, err := openLibrary(1, kernels.Fatbin, kernels.PTX, kernels.Names, false)
+	l, err := openLibrary(1, kernels.Fatbin, kernels.PTX, kernels.Names, false, false)
 	if err != nil {
 		return err
 	}
@@ -291,6 +291,31 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 		t.Errorf("without a failure: the engine's module is %q, want \"sass 90\" (kernels.Fatbin's SASS)", clean.Module)
 	}
 	points := walkFakeEngine(t, clean, makers, slow, noOwn, split)
+	t.Logf("%d failure points walked", points)
+}
+
+// TestFakePriorities: with PriorityEnv=1 every stream is made with a
+// priority (the main stream the device's greatest, the lanes the
+// least, in its range: the fake checks), each graph is instantiated
+// keeping its kernels' priorities (the fake records a violation
+// otherwise), nothing is left alive, and a failure of either new call
+// comes back as an error naming it.
+func TestFakePriorities(t *testing.T) {
+	env := []string{"FAKECUDA_ALT_MS=2", ConvEnv + "=cudnn", DenseEnv + "=cublas", PriorityEnv + "=1"}
+	clean := fakecuda.Run(t, "engine", "", env...)
+	if clean.Err != nil || strings.Contains(clean.Output, "error:") {
+		t.Fatalf("without a failure: %v\n%s", clean.Err, clean.Output)
+	}
+	if l := clean.Leaks(); len(l) > 0 || len(clean.Violations) > 0 {
+		t.Errorf("left alive %v, misuse %q", l, clean.Violations)
+	}
+	if n := clean.Counts["cuStreamCreate"]; n != 0 {
+		t.Errorf("%d streams made without a priority", n)
+	}
+	if clean.Counts["cuStreamCreateWithPriority"] < 2 || clean.Counts["cuCtxGetStreamPriorityRange"] != 1 || clean.Counts["cuGraphInstantiateWithFlags"] == 0 {
+		t.Errorf("calls %v: want the range asked once, two streams or more made with a priority and a graph instantiated", clean.Counts)
+	}
+	points := walkFakeEngine(t, clean, []string{"cuCtxGetStreamPriorityRange", "cuStreamCreateWithPriority"}, env...)
 	t.Logf("%d failure points walked", points)
 }
 

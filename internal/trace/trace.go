@@ -78,6 +78,12 @@ const (
 	TestEval        = "test evaluation"
 	ReadCheckpoint  = "reading and checking the checkpoint"
 	DataWait        = "waiting for the data read beside"
+	Fingerprint     = "fingerprinting the training set (CRC-32C)"
+	InitWeights     = "drawing the initial weights"
+	InitWait        = "waiting for the initial weights drawn beside"
+	CheckpointCheck = "checking the values are finite"
+	CheckpointSums  = "checksums of the data (SHA-256, CRC-32C)"
+	CheckpointFile  = "writing, syncing and renaming the file"
 	EngineClose     = "closing the engine"
 )
 

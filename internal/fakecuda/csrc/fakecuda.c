@@ -380,6 +380,36 @@ static CUresult made(const char *fn, int kind, void **out, CUresult err) {
 }
 
 CUresult cuStreamCreate(void **s, unsigned int fl) { return made("cuStreamCreate", K_STREAM, s, OOM); }
+
+/* Stream priorities: the fake's range is 0 (least) to -5 (greatest), as an
+ * H200's. prio_streams counts streams made with a priority above the least:
+ * a graph recorded while one exists must be instantiated with
+ * CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY, or its kernels run at the
+ * launch stream's priority and the lanes' ordering is lost. */
+enum { PRIO_LEAST = 0, PRIO_GREATEST = -5 };
+static int prio_streams;
+CUresult cuCtxGetStreamPriorityRange(int *least, int *greatest) {
+	if (fail("cuCtxGetStreamPriorityRange"))
+		return done(UNKNOWN);
+	if (!current)
+		return done(INVALID_CONTEXT);
+	if (least)
+		*least = PRIO_LEAST;
+	if (greatest)
+		*greatest = PRIO_GREATEST;
+	return done(0);
+}
+CUresult cuStreamCreateWithPriority(void **s, unsigned int fl, int prio) {
+	if (prio > PRIO_LEAST || prio < PRIO_GREATEST)
+		violate("cuStreamCreateWithPriority: priority outside the device's range");
+	CUresult r = made("cuStreamCreateWithPriority", K_STREAM, s, OOM);
+	if (r == 0 && prio != PRIO_LEAST) {
+		pthread_mutex_lock(&mu);
+		prio_streams++;
+		pthread_mutex_unlock(&mu);
+	}
+	return r;
+}
 CUresult cuStreamDestroy_v2(void *s) {
 	destroy("cuStreamDestroy_v2", s, K_STREAM);
 	return done(0);
@@ -585,6 +615,11 @@ CUresult cuStreamWaitEvent(void *s, void *e, unsigned int fl) { return done(fail
 CUresult cuStreamBeginCapture_v2(void *s, int mode) { return done(fail("cuStreamBeginCapture_v2") ? UNKNOWN : 0); }
 CUresult cuStreamEndCapture(void *s, void **g) { return made("cuStreamEndCapture", K_GRAPH, g, UNKNOWN); }
 CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long fl) {
+	pthread_mutex_lock(&mu);
+	int prio = prio_streams;
+	pthread_mutex_unlock(&mu);
+	if (prio && !(fl & 8))
+		violate("cuGraphInstantiateWithFlags: a graph recorded with stream priorities instantiated without CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY");
 	return made("cuGraphInstantiateWithFlags", K_EXEC, e, OOM);
 }
 CUresult cuGraphLaunch(void *e, void *s) {
