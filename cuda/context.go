@@ -146,21 +146,31 @@ type Context struct {
 	// launched: the kernels launched so far, while tracing (a kernel's
 	// first launch is where the driver loads it: trace.FirstLaunch).
 	launched map[string]bool
-	// prio: Options.Priorities; least is the lanes' stream priority.
-	prio  bool
-	least C.int
+	// prio: streams have priorities (Options.Priorities); lanePrio is
+	// the lanes'.
+	prio     bool
+	lanePrio C.int
 }
 
 // Options are OpenWith's choices.
 type Options struct {
-	// Priorities makes the main stream's work go first where it and a
-	// lane's (NewLane, NewBareLane) wait for the same multiprocessors:
-	// the main stream gets the device's greatest stream priority, lanes
-	// the least, and graphs keep their kernels' priorities
-	// (CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY: a recording copies
-	// each kernel's from its stream).
-	Priorities bool
+	// Priorities makes one side's work go first where the main stream's
+	// and a lane's (NewLane, NewBareLane) wait for the same
+	// multiprocessors: that side's streams get the device's greatest
+	// stream priority, the other's the least, and graphs keep their
+	// kernels' priorities (CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY:
+	// a recording copies each kernel's from its stream).
+	Priorities Priority
 }
+
+// Priority is which streams' work goes first (Options).
+type Priority int
+
+const (
+	SamePriority Priority = iota // every stream alike (CUDA's default)
+	MainFirst                    // the main stream's
+	LanesFirst                   // the lanes'
+)
 
 var contextFuncs = []string{
 	"cuDevicePrimaryCtxRetain", "cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuCtxSynchronize",
@@ -304,27 +314,31 @@ func OpenWith(index int, image []byte, ptx string, kernels []string, opt Options
 	return c, nil
 }
 
-// mainStream makes the context's stream, with the greatest priority
-// where prio asks for priorities.
-func (c *Context) mainStream(prio bool) error {
-	if !prio {
+// mainStream makes the context's stream, with its priority where p
+// gives the streams priorities.
+func (c *Context) mainStream(p Priority) error {
+	if p == SamePriority {
 		return drv.check("cuStreamCreate", C.c_streamCreate(c.fn["cuStreamCreate"], &c.stream, 1 /* CU_STREAM_NON_BLOCKING */))
 	}
-	var greatest C.int
-	if err := drv.check("cuCtxGetStreamPriorityRange", C.c_prioRange(c.fn["cuCtxGetStreamPriorityRange"], &c.least, &greatest)); err != nil {
+	var least, greatest C.int
+	if err := drv.check("cuCtxGetStreamPriorityRange", C.c_prioRange(c.fn["cuCtxGetStreamPriorityRange"], &least, &greatest)); err != nil {
 		return err
 	}
-	c.prio = true
-	return drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &c.stream, 1, greatest))
+	main := greatest
+	c.prio, c.lanePrio = true, least
+	if p == LanesFirst {
+		main, c.lanePrio = least, greatest
+	}
+	return drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &c.stream, 1, main))
 }
 
-// newStream makes a lane's stream: the least priority where the
-// context has priorities.
+// newStream makes a lane's stream, with the lanes' priority where the
+// context's streams have priorities.
 func (c *Context) newStream(s *C.CUstream) error {
 	var made C.CUstream
 	var err error
 	if c.prio {
-		err = drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &made, 1, c.least))
+		err = drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &made, 1, c.lanePrio))
 	} else {
 		err = drv.check("cuStreamCreate", C.c_streamCreate(c.fn["cuStreamCreate"], &made, 1 /* CU_STREAM_NON_BLOCKING */))
 	}
@@ -487,7 +501,10 @@ func (c *Context) Alloc(bytes int) (Ptr, error) {
 	}
 	defer c.leave()
 	var p C.CUdeviceptr
-	if err := drv.check("cuMemAlloc_v2", C.c_memAlloc(c.fn["cuMemAlloc_v2"], &p, C.size_t(max(bytes, 4)))); err != nil {
+	sp := trace.Begin(trace.DeviceAlloc)
+	st := C.c_memAlloc(c.fn["cuMemAlloc_v2"], &p, C.size_t(max(bytes, 4)))
+	sp.End()
+	if err := drv.check("cuMemAlloc_v2", st); err != nil {
 		var free, total C.size_t
 		C.c_memGetInfo(c.fn["cuMemGetInfo_v2"], &free, &total)
 		size := fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20))
@@ -507,7 +524,10 @@ func (c *Context) Free(p Ptr) error {
 	if err == nil {
 		defer c.leave()
 	}
-	return cmp.Or(err, drv.check("cuMemFree_v2", C.c_memFree(c.fn["cuMemFree_v2"], C.CUdeviceptr(p))))
+	sp := trace.Begin(trace.DeviceFree)
+	ferr := drv.check("cuMemFree_v2", C.c_memFree(c.fn["cuMemFree_v2"], C.CUdeviceptr(p)))
+	sp.End()
+	return cmp.Or(err, ferr)
 }
 
 // CopyIn queues a copy of bytes from host memory src to dst. The host

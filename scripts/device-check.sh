@@ -70,10 +70,14 @@ for v in "${vs[@]}"; do
 	LOG=engine-tests run "engine-${v//[ ,]/}" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=$v" "$b/enginecuda.test" -test.v -test.run "$tests" -test.skip Emulated -test.timeout 110s
 done
 # PRIORITY_AB=1 (the default): the default variant's conformance and
-# golden tests again with CNNGPU_PRIORITY=1 (the main stream's work
-# first), which the "prio" side of the alternating runs below times.
+# golden tests again with CNNGPU_PRIORITY set to each of PRIORITY_TESTS
+# (default "lanes"; "main" passed in run 18), whose steps the "prio-MODE"
+# sides of the alternating runs below time, one for each of
+# PRIORITY_MODES (default "main lanes").
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
-	LOG=engine-tests run "engine-priority" 120 env CNNGPU_PRIORITY=1 CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
+	for m in ${PRIORITY_TESTS-lanes}; do
+		LOG=engine-tests run "engine-priority-$m" 120 env CNNGPU_PRIORITY=$m CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
+	done
 fi
 if [ -d "$b/mnist" ] && [ "${TRAIN:-}" != none ]; then
 	for v in ${TRAIN:-library:1 own:1 own:2:timed:cublaslt own:2:own own:2}; do
@@ -127,16 +131,19 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	# BESIDE_AB=1 (the default) adds another: CNNGPU_CUDNN_BESIDE=0
 	# (cuDNN's first call waited for, not made beside the first steps on
 	# our convolution kernels).
-	pre= nob=
+	# STARTUP_PRIORITY=MODE adds another: CNNGPU_PRIORITY=MODE.
+	pre= nob= pri=
 	[ "${PRELOAD_AB:-1}" = 1 ] && pre=nopre
 	[ "${BESIDE_AB:-1}" = 1 ] && nob=nobeside
+	[ -n "${STARTUP_PRIORITY:-}" ] && pri=prio-$STARTUP_PRIORITY
 	for i in 1 2 3 4 5; do
-		for side in new ${AB:+old} $pre $nob; do
-			bin=$b/cnngpu cache=$side preload=1 beside=1
+		for side in new ${AB:+old} $pre $nob $pri; do
+			bin=$b/cnngpu cache=$side preload=1 beside=1 prio=same
 			[ $side = old ] && bin=$AB
 			[ $side = nopre ] && cache=new preload=0
 			[ $side = nobeside ] && cache=new beside=0
-			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
+			[ "${side#prio-}" != "$side" ] && cache=new prio=${side#prio-}
+			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside CNNGPU_PRIORITY=$prio CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done
 	done
 	# STARTUP_PYTORCH=0 leaves PyTorch's run out (about 18 s).
@@ -216,12 +223,15 @@ fi
 # AB=OLD_BINARY: an earlier build against this one, default variant,
 # alternating, 5 rounds of 1,000 steps at each batch size in AB_SIZES
 # (default 128): medians, in bench-gpu.log. PRIORITY_AB=1 (the default)
-# adds this build with CNNGPU_PRIORITY=1 ("prio"). CONV_AB=1 (the default) adds
+# adds this build with CNNGPU_PRIORITY=MODE for each of PRIORITY_MODES
+# ("prio-MODE"). CONV_AB=1 (the default) adds
 # this build with CNNGPU_CONV=cudnn and =own to each round (the default,
 # "timed", picks between them in place), DENSE_AB=1 (the default) with
 # CNNGPU_DENSE=cublas and =cublaslt (likewise), with or without AB.
 sides="${AB:+old} new"
-[ "${PRIORITY_AB:-1}" = 1 ] && sides="$sides prio"
+if [ "${PRIORITY_AB:-1}" = 1 ]; then
+	for m in ${PRIORITY_MODES:-main lanes}; do sides="$sides prio-$m"; done
+fi
 [ "${CONV_AB:-1}" = 1 ] && sides="$sides conv-cudnn conv-own"
 [ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublas dense-cublaslt"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
@@ -229,9 +239,9 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	for bs in ${AB_SIZES:-128}; do
 		for i in 1 2 3 4 5; do
 			for side in $sides; do
-				bin=$b/cnngpu conv=timed dense=timed prio=0
+				bin=$b/cnngpu conv=timed dense=timed prio=same
 				[ $side = old ] && bin=$AB
-				[ $side = prio ] && prio=1
+				[ "${side#prio-}" != "$side" ] && prio=${side#prio-}
 				[ "${side#conv-}" != "$side" ] && conv=${side#conv-}
 				[ "${side#dense-}" != "$side" ] && dense=${side#dense-}
 				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense CNNGPU_PRIORITY=$prio "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"

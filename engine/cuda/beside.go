@@ -7,10 +7,15 @@
 // before the first step could run. Where our conv3 kernels can run every
 // direction of a convolution (conv3Block) and an earlier process's
 // choices for all three are remembered (choices.go), the engine instead
-// starts, at the shape's first use, a goroutine that makes the calls
-// restoring those choices makes and runs each direction once (gpu.WarmDNN,
-// on a cuDNN handle, buffers and stream of its own), and runs the shape on
-// our kernels meanwhile (aside). At the first step that begins once that
+// runs the shape on our kernels from its first use (aside), and once the
+// step is recorded (the first replay of a graph) starts a goroutine that
+// makes the calls restoring those choices makes and runs each direction
+// once (gpu.WarmDNN, on a cuDNN handle, buffers and stream of its own).
+// Not sooner: the driver's loading of cuDNN's kernels held back the first
+// step's own calls on this thread (its allocations, its kernels' first
+// launches: 91–120 ms for that step on an H200 with the goroutine started
+// at the shape's first use, against about 30 without cuDNN;
+// kernels/NOTES.md, run 17), where graph replays went on beside it. At the first step that begins once that
 // goroutine is done (Replay), it switches: the recordings are dropped, and
 // each key's next warm-up run restores the choices as without this (fast
 // now) and records the step with cuDNN or our kernels as the choices say.
@@ -18,7 +23,7 @@
 // A recording that fails meanwhile (the other thread's loading could
 // spoil it) runs that key's steps without one only until the switch.
 // Processes that never replay a step (evaluation, prediction) stay on
-// our kernels, and Close waits for the goroutine.
+// our kernels and never start it; Close waits for one started.
 //
 // A first run (nothing remembered) searches as before, which loads cuDNN
 // in the search; BesideEnv=0 turns this off.
@@ -43,12 +48,14 @@ type dnnPick struct {
 	algo  int
 }
 
-// besideJob is cuDNN's first calls in flight on another goroutine. Only
-// that goroutine writes err, before it closes done.
+// besideJob is cuDNN's first calls, to be made (start) or in flight on
+// another goroutine. Only that goroutine writes err and release, before
+// it closes done.
 type besideJob struct {
 	done    chan struct{}
 	err     error
 	release func() // frees what WarmDNN made (nil before done)
+	start   func() // starts the goroutine (kickBeside); nil once started
 }
 
 // finished reports, without waiting, whether the job is done.
@@ -93,9 +100,9 @@ func (e *Engine) ownAll(s engine.ConvShape) bool {
 	return true
 }
 
-// startBeside starts the goroutine that makes cuDNN's first calls for s
-// with the choices remembered for its three directions, and reports
-// whether it did: not where one of them is not remembered as settled by
+// startBeside readies the goroutine that makes cuDNN's first calls for s
+// with the choices remembered for its three directions (kickBeside starts
+// it), and reports whether it did: not where one of them is not remembered as settled by
 // timing in place (that process searches, or times, in this one).
 func (e *Engine) startBeside(s engine.ConvShape) bool {
 	j := &besideJob{done: make(chan struct{})}
@@ -108,14 +115,27 @@ func (e *Engine) startBeside(s engine.ConvShape) bool {
 		picks = append(picks, dnnPick{dir, slices.Clone(c.Timed), c.Algo})
 	}
 	dev := e.device()
-	go func() {
-		defer close(j.done)
-		defer trace.Aside()()
-		defer trace.Begin(trace.DNNBeside).End()
-		j.release, j.err = dev.WarmDNN(s, picks)
-	}()
+	j.start = func() {
+		go func() {
+			defer close(j.done)
+			defer trace.Aside()()
+			defer trace.Begin(trace.DNNBeside).End()
+			j.release, j.err = dev.WarmDNN(s, picks)
+		}()
+	}
 	e.beside = j
 	return true
+}
+
+// kickBeside starts cuDNN's first calls where they wait to be started
+// (Replay, as it replays a recorded step or runs one that could not be
+// recorded).
+func (e *Engine) kickBeside() {
+	if j := e.beside; j != nil && j.start != nil {
+		start := j.start
+		j.start = nil
+		start()
+	}
 }
 
 // adoptBeside ends the steps on our kernels once cuDNN's first calls are
@@ -139,10 +159,15 @@ func (e *Engine) adoptBeside() {
 }
 
 // waitBeside waits for cuDNN's first calls in flight (the goroutine uses
-// the context) and frees what they made (Close).
+// the context) and frees what they made (Close); calls never started
+// are dropped.
 func (e *Engine) waitBeside() {
 	j := e.beside
 	if j == nil {
+		return
+	}
+	if j.start != nil {
+		e.beside = nil
 		return
 	}
 	sp := trace.Begin(trace.BesideWait)

@@ -130,8 +130,15 @@ func TestBesideFirstSteps(t *testing.T) {
 			trace.Enable()
 			tr := besideRun(t, path, steps, c.slow, true)
 			tr.g.warmGate = make(chan struct{})
-			for range held {
+			for i := range held {
 				tr.step()
+				// Not during the first step's run, nor before its
+				// recording: the driver's loading of cuDNN held back
+				// the first step's own calls (beside.go).
+				if j := tr.e.beside; i == 0 && (j == nil || j.start == nil || len(tr.g.warmCalls()) > 0 || tr.g.captures > 0) {
+					t.Fatalf("after the first step: loading beside readied %v, started %v (WarmDNN called for %v), recordings %d; want readied, not started, none",
+						j != nil, j != nil && j.start == nil, tr.g.warmCalls(), tr.g.captures)
+				}
 			}
 			if w := tr.g.warmCalls(); !slices.Equal(w, []engine.ConvShape{conv2}) {
 				t.Fatalf("WarmDNN called for %v, want conv2's shape %+v once", w, conv2)
@@ -298,14 +305,40 @@ func TestBesideCloseWaits(t *testing.T) {
 	})
 	tr = besideRun(t, path, steps, nil, true)
 	tr.g.warmGate = make(chan struct{})
-	tr.step()
-	if j = tr.e.beside; j == nil {
-		t.Fatal("nothing loading beside after the first step")
+	for i := 0; tr.e.beside == nil || tr.e.beside.start != nil; i++ {
+		if i == 5 {
+			t.Fatal("cuDNN's loading beside not started after 5 steps")
+		}
+		tr.step()
 	}
+	j = tr.e.beside
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		tr.g.releaseWarm()
 	}()
+}
+
+// TestBesideCloseNeverStarted: a process that ends after the first step
+// (its warm-up), before any replay, never starts cuDNN's calls beside:
+// Close drops them, WarmDNN is never called and nothing is released.
+func TestBesideCloseNeverStarted(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	path := rememberFirst(t, 34, nil)
+	forgetStores()
+	var tr *emuTraining
+	// Registered before the training's own cleanup, which closes the
+	// engine: runs after it.
+	t.Cleanup(func() {
+		if w := tr.g.warmCalls(); len(w) > 0 || tr.g.warmReleased != 0 || tr.e.beside != nil {
+			t.Errorf("after Close: WarmDNN called for %v, released %d times, job kept %v; want none", w, tr.g.warmReleased, tr.e.beside != nil)
+		}
+	})
+	tr = besideRun(t, path, 34, nil, true)
+	tr.step()
+	if j := tr.e.beside; j == nil || j.start == nil {
+		t.Fatalf("after the first step: loading beside readied %v, started %v; want readied, not started", j != nil, j != nil && j.start == nil)
+	}
 }
 
 // TestBesideSwitchAnyStep: the loading beside may end at any step: after
@@ -361,11 +394,14 @@ func TestBesideSwitchAnyStep(t *testing.T) {
 							t.Fatalf("step %d: %v", i, err)
 						}
 						if i == held {
-							if tr.e.beside == nil {
+							j := tr.e.beside
+							if j == nil {
 								t.Fatalf("nothing loading beside at step %d", i)
 							}
 							tr.g.releaseWarm()
-							<-tr.e.beside.done
+							if j.start == nil {
+								<-j.done
+							} // else it ends as soon as a replay starts it
 						}
 					}
 					if tr.e.beside != nil || tr.e.Tuning() || len(tr.e.eager) > 0 {

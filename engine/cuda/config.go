@@ -9,6 +9,8 @@ package cuda
 import (
 	"fmt"
 	"os"
+
+	cu "github.com/cnngpu/cnngpu/cuda"
 )
 
 // KernelsEnv is the environment variable that picks the engine's kernel
@@ -141,20 +143,21 @@ func parseBeside() (bool, error) {
 		map[string]bool{"": true, "1": true, "0": false})
 }
 
-// PriorityEnv is the environment variable that gives the main stream's
-// work (the forward pass and the input gradients, the step's longest
-// chain) the first claim on the multiprocessors where the second
-// stream's (weight gradients, updates) waits for them too: 1, or 0 (the
-// default: both streams alike). With 1 the main stream has the device's
-// greatest stream priority, the lanes the least, and the recorded steps
-// keep them (cuda.Options.Priorities). Measured against 0 by
-// scripts/device-check.sh (PRIORITY_AB) before it becomes a default.
+// PriorityEnv is the environment variable that gives one stream's work
+// the first claim on the multiprocessors where both streams' kernels wait
+// for them: "main" (the forward pass and the input gradients), "lanes"
+// (the second stream's weight gradients and updates), or "same" (the
+// default: both alike). The chosen side's streams get the device's
+// greatest stream priority, the other's the least, and the recorded
+// steps keep them (cuda.Options.Priorities). Measured against "same" by
+// scripts/device-check.sh (PRIORITY_AB) before either becomes a default:
+// "main" made the step 4% slower on an H200 (kernels/NOTES.md, run 18).
 const PriorityEnv = "CNNGPU_PRIORITY"
 
-// parsePriority reads PriorityEnv: true for 1.
-func parsePriority() (bool, error) {
-	return parseEnv(PriorityEnv, "1 (the main stream's work first) or 0 (both streams alike; the default); unset it to use the default",
-		map[string]bool{"": false, "0": false, "1": true})
+// parsePriority reads PriorityEnv.
+func parsePriority() (cu.Priority, error) {
+	return parseEnv(PriorityEnv, `"main" (the main stream's work first), "lanes" (the second stream's first) or "same" (both alike; the default); unset it to use the default`,
+		map[string]cu.Priority{"": cu.SamePriority, "same": cu.SamePriority, "main": cu.MainFirst, "lanes": cu.LanesFirst})
 }
 
 // DebugEnv is the environment variable that makes the engine wait after
@@ -187,9 +190,10 @@ func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
 
 // envConfig is the engine's configuration from the environment (New).
 type envConfig struct {
-	own, streams, preload, beside, priority bool
-	conv                                    convMode
-	dense                                   denseMode
+	own, streams, preload, beside bool
+	priority                      cu.Priority
+	conv                          convMode
+	dense                         denseMode
 }
 
 // readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, BesideEnv,

@@ -149,7 +149,7 @@ type library struct {
 // openLibrary opens GPU device with strict FP32 math, or TF32 tensor cores
 // when tf32 is set, loading the kernels names from image (kernels.Fatbin),
 // whose PTX is ptx (cu.Open).
-func openLibrary(device int, image []byte, ptx string, names []string, tf32, priority bool) (*library, error) {
+func openLibrary(device int, image []byte, ptx string, names []string, tf32 bool, priority cu.Priority) (*library, error) {
 	c, err := cu.OpenWith(device, image, ptx, names, cu.Options{Priorities: priority})
 	if err != nil {
 		return nil, err

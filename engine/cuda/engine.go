@@ -125,8 +125,8 @@ type Engine struct {
 	// run on our kernels meanwhile (beside.go); dnnLoaded: cuDNN's
 	// first calls have been made, by a plan or beside.
 	besideOn bool
-	// priority: the main stream has the greater priority (PriorityEnv).
-	priority  bool
+	// priority: which streams' work goes first (PriorityEnv).
+	priority  cu.Priority
 	beside    *besideJob
 	dnnLoaded bool
 	// besideEager is the keys whose recording failed while cuDNN loaded
@@ -235,8 +235,11 @@ func (e *Engine) variant() string {
 	if e.streams {
 		p += ", 2 streams"
 	}
-	if e.priority {
+	switch e.priority {
+	case cu.MainFirst:
 		p += ", main stream first"
+	case cu.LanesFirst:
+		p += ", second stream first"
 	}
 	return p
 }

@@ -355,3 +355,25 @@ func TestEnvVars(t *testing.T) {
 		t.Setenv(v.name, "")
 	}
 }
+
+// TestPriorityEnv: PriorityEnv's values, and a bad one refused by
+// CheckEnv and New naming the variable, the value and what is expected.
+func TestPriorityEnv(t *testing.T) {
+	for val, want := range map[string]cu.Priority{"": cu.SamePriority, "same": cu.SamePriority, "main": cu.MainFirst, "lanes": cu.LanesFirst} {
+		t.Setenv(PriorityEnv, val)
+		if got, err := parsePriority(); err != nil || got != want {
+			t.Errorf("%s=%q: %v, %v; want %v", PriorityEnv, val, got, err, want)
+		}
+	}
+	for _, val := range []string{"1", "Main", "lane"} {
+		t.Setenv(PriorityEnv, val)
+		for what, err := range map[string]error{"CheckEnv": CheckEnv(), "parse": func() error { _, err := parsePriority(); return err }()} {
+			if err == nil || !strings.Contains(err.Error(), PriorityEnv+`="`+val+`"`) || !strings.Contains(err.Error(), `"lanes"`) {
+				t.Errorf("%s with %s=%q: %v, want the variable's error", what, PriorityEnv, val, err)
+			}
+		}
+		if _, err := New(0, false); err == nil || !strings.Contains(err.Error(), PriorityEnv) {
+			t.Errorf("New with %s=%q: %v, want the variable's error", PriorityEnv, val, err)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func fakeScenario(s string) int {
 func closeOtherContext() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	l, err := openLibrary(1, kernels.Fatbin, kernels.PTX, kernels.Names, false, false)
+	l, err := openLibrary(1, kernels.Fatbin, kernels.PTX, kernels.Names, false, cu.SamePriority)
 	if err != nil {
 		return err
 	}
@@ -301,22 +301,26 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 // otherwise), nothing is left alive, and a failure of either new call
 // comes back as an error naming it.
 func TestFakePriorities(t *testing.T) {
-	env := []string{"FAKECUDA_ALT_MS=2", ConvEnv + "=cudnn", DenseEnv + "=cublas", PriorityEnv + "=1"}
-	clean := fakecuda.Run(t, "engine", "", env...)
-	if clean.Err != nil || strings.Contains(clean.Output, "error:") {
-		t.Fatalf("without a failure: %v\n%s", clean.Err, clean.Output)
+	for _, mode := range []string{"main", "lanes"} {
+		t.Run(mode, func(t *testing.T) {
+			env := []string{"FAKECUDA_ALT_MS=2", ConvEnv + "=cudnn", DenseEnv + "=cublas", PriorityEnv + "=" + mode}
+			clean := fakecuda.Run(t, "engine", "", env...)
+			if clean.Err != nil || strings.Contains(clean.Output, "error:") {
+				t.Fatalf("without a failure: %v\n%s", clean.Err, clean.Output)
+			}
+			if l := clean.Leaks(); len(l) > 0 || len(clean.Violations) > 0 {
+				t.Errorf("left alive %v, misuse %q", l, clean.Violations)
+			}
+			if n := clean.Counts["cuStreamCreate"]; n != 0 {
+				t.Errorf("%d streams made without a priority", n)
+			}
+			if clean.Counts["cuStreamCreateWithPriority"] < 2 || clean.Counts["cuCtxGetStreamPriorityRange"] != 1 || clean.Counts["cuGraphInstantiateWithFlags"] == 0 {
+				t.Errorf("calls %v: want the range asked once, two streams or more made with a priority and a graph instantiated", clean.Counts)
+			}
+			points := walkFakeEngine(t, clean, []string{"cuCtxGetStreamPriorityRange", "cuStreamCreateWithPriority"}, env...)
+			t.Logf("%d failure points walked", points)
+		})
 	}
-	if l := clean.Leaks(); len(l) > 0 || len(clean.Violations) > 0 {
-		t.Errorf("left alive %v, misuse %q", l, clean.Violations)
-	}
-	if n := clean.Counts["cuStreamCreate"]; n != 0 {
-		t.Errorf("%d streams made without a priority", n)
-	}
-	if clean.Counts["cuStreamCreateWithPriority"] < 2 || clean.Counts["cuCtxGetStreamPriorityRange"] != 1 || clean.Counts["cuGraphInstantiateWithFlags"] == 0 {
-		t.Errorf("calls %v: want the range asked once, two streams or more made with a priority and a graph instantiated", clean.Counts)
-	}
-	points := walkFakeEngine(t, clean, []string{"cuCtxGetStreamPriorityRange", "cuStreamCreateWithPriority"}, env...)
-	t.Logf("%d failure points walked", points)
 }
 
 // walkFakeEngine fails each call of names in turn (as many as the clean

@@ -42,12 +42,15 @@ func (e *Engine) Replay(key int, fn func()) error {
 		if e.eager[key] {
 			e.rerecord = false // never recorded again
 		}
+		e.kickBeside()
 		return e.runEager(fn)
 	}
 	if t := e.tuners[key]; t != nil {
+		e.kickBeside()
 		return e.explain(e.tuneStep(key, t))
 	}
 	if g, ok := e.graphs[key]; ok {
+		e.kickBeside()
 		return e.explain(e.c.Replay(g))
 	}
 	if !e.warm[key] {
@@ -84,6 +87,9 @@ func (e *Engine) Replay(key int, fn func()) error {
 	}
 	e.graphs[key], e.touched[key] = g, touched
 	e.rerecord = false
+	// The step is recorded: cuDNN's loading beside can start (beside.go:
+	// not during the warm-up or the recording).
+	e.kickBeside()
 	if t := e.newTuner(g, fn); t != nil {
 		e.tuners[key] = t
 		return e.explain(e.tuneStep(key, t))

@@ -85,6 +85,8 @@ const (
 	CheckpointSums  = "checksums of the data (SHA-256, CRC-32C)"
 	CheckpointFile  = "writing, syncing and renaming the file"
 	EngineClose     = "closing the engine"
+	DeviceAlloc     = "device memory allocated (cuMemAlloc)"
+	DeviceFree      = "device memory freed (cuMemFree)"
 )
 
 // maxSpans bounds what a long command keeps (a span is about 64 bytes);
