@@ -23,6 +23,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -266,23 +268,58 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 // little-endian machine are the checkpoint's own tensors seen as bytes
 // (not copied: they must not change until the pieces are written).
 func (c *Checkpoint) encode() (head []byte, parts [][]byte, err error) {
-	if err := c.Landed(); err != nil {
+	l, err := c.layout()
+	if err != nil {
 		return nil, nil, err
 	}
-	if len(c.Params) != c.Arch.NumParams() {
-		return nil, nil, fmt.Errorf("checkpoint: %d parameters for an architecture of %d", len(c.Params), c.Arch.NumParams())
-	}
-	ts := c.tensors()
-	header := map[string]any{}
+	head, err = l.header(sumData(l.parts))
+	return head, l.parts, err
+}
+
+// fileLayout is a checkpoint file but for its header's checksums of the
+// data: the tensors' bytes and the rest of the header.
+type fileLayout struct {
+	parts  [][]byte
+	header func(dataSums) ([]byte, error) // the header (its length and JSON) holding sums
+}
+
+// dataSums are the checksums of a checkpoint's data the header holds: a
+// SHA-256 (for builds from before 2026-12-04) and a CRC-32C (what this
+// build checks), in hex.
+type dataSums struct{ sha256, crc32c string }
+
+// placeholderSums are checksums of the lengths real ones have: the header
+// holding them is exactly as long as the header holding the real ones.
+var placeholderSums = dataSums{strings.Repeat("0", 64), strings.Repeat("0", 8)}
+
+// sumData is the checksums of the data parts, in order.
+func sumData(parts [][]byte) dataSums {
 	h := sha256.New()
 	var crc uint32
+	for _, b := range parts {
+		h.Write(b)
+		crc = crc32.Update(crc, castagnoli, b)
+	}
+	return dataSums{hex.EncodeToString(h.Sum(nil)), fmt.Sprintf("%08x", crc)}
+}
+
+// layout is the checkpoint's file but for the checksums (encode), waiting
+// for the tensors read back beside to land.
+func (c *Checkpoint) layout() (*fileLayout, error) {
+	if err := c.Landed(); err != nil {
+		return nil, err
+	}
+	if len(c.Params) != c.Arch.NumParams() {
+		return nil, fmt.Errorf("checkpoint: %d parameters for an architecture of %d", len(c.Params), c.Arch.NumParams())
+	}
+	ts := c.tensors()
+	entries := map[string]any{}
+	var parts [][]byte
 	size := 0
 	for _, t := range ts {
 		b := floatBytes(t.data)
-		h.Write(b)
-		crc = crc32.Update(crc, castagnoli, b)
 		parts = append(parts, b)
-		header[t.name] = stEntry{Dtype: "F32", Shape: t.shape, DataOffsets: [2]int{size, size + len(b)}}
+		entries[t.name] = stEntry{Dtype: "F32", Shape: t.shape, DataOffsets: [2]int{size, size + len(b)}}
 		size += len(b)
 	}
 	am, _ := json.Marshal(archMeta{c.Arch, c.Arch.Act.String()})
@@ -294,35 +331,39 @@ func (c *Checkpoint) encode() (head []byte, parts [][]byte, err error) {
 	cm, _ := json.Marshal(c.Config)
 	pm, err := json.Marshal(c.Position)
 	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: position: %w", err)
+		return nil, fmt.Errorf("checkpoint: position: %w", err)
 	}
 	hm, err := json.Marshal(c.History)
 	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: history: %w", err)
+		return nil, fmt.Errorf("checkpoint: history: %w", err)
 	}
-	meta := map[string]string{
-		"format":    CheckpointFormat,
-		"arch":      string(am),
-		"optimizer": string(om),
-		"config":    string(cm),
-		"position":  string(pm),
-		"history":   string(hm),
-		"sha256":    hex.EncodeToString(h.Sum(nil)),
-		"crc32c":    fmt.Sprintf("%08x", crc),
+	header := func(sums dataSums) ([]byte, error) {
+		meta := map[string]string{
+			"format":    CheckpointFormat,
+			"arch":      string(am),
+			"optimizer": string(om),
+			"config":    string(cm),
+			"position":  string(pm),
+			"history":   string(hm),
+			"sha256":    sums.sha256,
+			"crc32c":    sums.crc32c,
+		}
+		meta["meta_sha256"] = metaSum(meta)
+		header := maps.Clone(entries)
+		header["__metadata__"] = meta
+		hb, err := json.Marshal(header)
+		if err != nil {
+			return nil, err
+		}
+		// Pad the header with spaces so the data starts 8-byte aligned.
+		for (8+len(hb))%8 != 0 {
+			hb = append(hb, ' ')
+		}
+		head := make([]byte, 8, 8+len(hb))
+		binary.LittleEndian.PutUint64(head, uint64(len(hb)))
+		return append(head, hb...), nil
 	}
-	meta["meta_sha256"] = metaSum(meta)
-	header["__metadata__"] = meta
-	hb, err := json.Marshal(header)
-	if err != nil {
-		return nil, nil, err
-	}
-	// Pad the header with spaces so the data starts 8-byte aligned.
-	for (8+len(hb))%8 != 0 {
-		hb = append(hb, ' ')
-	}
-	head = make([]byte, 8, 8+len(hb))
-	binary.LittleEndian.PutUint64(head, uint64(len(hb)))
-	return append(head, hb...), parts, nil
+	return &fileLayout{parts: parts, header: header}, nil
 }
 
 // floatBytes is v as little-endian float32 bytes: v's own memory where
@@ -354,11 +395,35 @@ func (c *Checkpoint) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint not saved: %w", err)
 	}
-	sp = trace.Begin(trace.CheckpointSums)
-	head, parts, err := c.encode()
-	sp.End()
+	l, err := c.layout()
 	if err != nil {
 		return err
+	}
+	// The header holds the data's checksums, but its length does not
+	// depend on them: the file is written with placeholder sums while the
+	// real ones are computed beside (a SHA-256 of the 12.7 MB of a
+	// finished run's weights takes about 10 ms, the write about as long),
+	// and the header is rewritten in place before the file is synced.
+	head, err := l.header(placeholderSums)
+	if err != nil {
+		return err
+	}
+	ch := make(chan dataSums, 1)
+	go func() {
+		defer trace.Aside()()
+		defer trace.Begin(trace.CheckpointSums).End()
+		ch <- sumData(l.parts)
+	}()
+	// That goroutine reads the tensors: it is done before Save returns,
+	// whatever fails.
+	sums := sync.OnceValue(func() dataSums { return <-ch })
+	defer sums()
+	final := func() ([]byte, error) {
+		h, err := l.header(sums())
+		if err == nil && len(h) != len(head) {
+			panic("checkpoint: the header's length depends on its checksums") // placeholderSums is wrong
+		}
+		return h, err
 	}
 	defer trace.Begin(trace.CheckpointFile).End()
 	if dir := filepath.Dir(path); dir != "" {
@@ -366,7 +431,7 @@ func (c *Checkpoint) Save(path string) error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	return fileutil.WriteAtomicSet([]fileutil.File{{Path: path, Data: head, Perm: 0o644, Parts: parts}})
+	return fileutil.WriteAtomicSet([]fileutil.File{{Path: path, Data: head, Perm: 0o644, Parts: l.parts, Final: final}})
 }
 
 // MaxCheckpointBytes bounds a checkpoint file (the reference model's,

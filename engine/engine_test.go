@@ -274,6 +274,40 @@ func testCheckpoint(t *testing.T) (*engine.Checkpoint, []byte) {
 	return c, b
 }
 
+// TestCheckpointSaveEqualsEncode: Save writes the header with placeholder
+// checksums while it computes the real ones beside, then rewrites it in
+// place: the file is byte for byte what Encode returns, for a checkpoint
+// with the moments and for one with the weights alone.
+func TestCheckpointSaveEqualsEncode(t *testing.T) {
+	c, want := testCheckpoint(t)
+	weights := *c
+	weights.S1, weights.S2 = nil, nil
+	wantWeights, err := weights.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, x := range map[string]struct {
+		c    *engine.Checkpoint
+		want []byte
+	}{"with moments": {c, want}, "weights alone": {&weights, wantWeights}} {
+		p := filepath.Join(t.TempDir(), "m.safetensors")
+		if err := x.c.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, x.want) {
+			n := 0
+			for n < min(len(got), len(x.want)) && got[n] == x.want[n] {
+				n++
+			}
+			t.Errorf("%s: Save wrote %d bytes, Encode gives %d; first difference at byte %d", name, len(got), len(x.want), n)
+		}
+	}
+}
+
 func TestCheckpointRoundTrip(t *testing.T) {
 	c, b := testCheckpoint(t)
 	got, err := engine.DecodeCheckpoint(b)

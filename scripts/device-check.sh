@@ -99,7 +99,7 @@ fi
 # with CNNGPU_TRACE=1, into train-10-epochs.log; with AB=OLD_BINARY the
 # old build's five runs alternate with the new one's (and, with
 # PRELOAD_AB=1, the default, with the new one's with CNNGPU_PRELOAD=0;
-# with BESIDE_AB=1, the default, with CNNGPU_CUDNN_BESIDE=0).
+# with BESIDE_AB=1, the default, with CNNGPU_CUDNN_BESIDE=0 and =early).
 # Then PyTorch's
 # whole training step as a CUDA graph (scripts/pytorch_reference.py) over
 # 4,690 steps, 10 epochs at batch 128, as one process's wall time. The
@@ -128,13 +128,14 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	# PRELOAD_AB=1 (the default) adds a third side: this build with
 	# CNNGPU_PRELOAD=0 (cuBLAS and cuDNN opened after the context, not
 	# beside it), on this build's warm cache folder.
-	# BESIDE_AB=1 (the default) adds another: CNNGPU_CUDNN_BESIDE=0
+	# BESIDE_AB=1 (the default) adds two more: CNNGPU_CUDNN_BESIDE=0
 	# (cuDNN's first call waited for, not made beside the first steps on
-	# our convolution kernels).
+	# our convolution kernels) and =early (made beside from the
+	# convolution's first use, inside the first step, as run 17 did).
 	# STARTUP_PRIORITY=MODE adds another: CNNGPU_PRIORITY=MODE.
 	pre= nob= pri=
 	[ "${PRELOAD_AB:-1}" = 1 ] && pre=nopre
-	[ "${BESIDE_AB:-1}" = 1 ] && nob=nobeside
+	[ "${BESIDE_AB:-1}" = 1 ] && nob="nobeside early"
 	[ -n "${STARTUP_PRIORITY:-}" ] && pri=prio-$STARTUP_PRIORITY
 	for i in 1 2 3 4 5; do
 		for side in new ${AB:+old} $pre $nob $pri; do
@@ -142,6 +143,7 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 			[ $side = old ] && bin=$AB
 			[ $side = nopre ] && cache=new preload=0
 			[ $side = nobeside ] && cache=new beside=0
+			[ $side = early ] && cache=new beside=early
 			[ "${side#prio-}" != "$side" ] && cache=new prio=${side#prio-}
 			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside CNNGPU_PRIORITY=$prio CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done

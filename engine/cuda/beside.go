@@ -124,6 +124,9 @@ func (e *Engine) startBeside(s engine.ConvShape) bool {
 		}()
 	}
 	e.beside = j
+	if e.besideEarly {
+		e.kickBeside()
+	}
 	return true
 }
 

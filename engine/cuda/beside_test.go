@@ -341,6 +341,35 @@ func TestBesideCloseNeverStarted(t *testing.T) {
 	}
 }
 
+// TestBesideEarly: with BesideEnv "early" the goroutine starts at the
+// convolution's first use, inside the first step (run 17's way), and
+// the training goes on across the switch as with the default.
+func TestBesideEarly(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const steps = 34
+	path := rememberFirst(t, steps, nil)
+	forgetStores()
+	tr := besideRun(t, path, steps, nil, true)
+	tr.e.besideEarly = true
+	tr.g.warmGate = make(chan struct{})
+	tr.step()
+	j := tr.e.beside
+	if j == nil || j.start != nil || !slices.Equal(tr.g.warmCalls(), []engine.ConvShape{besideConv2}) || tr.g.captures > 0 {
+		t.Fatalf("after the first step: loading beside %v, started %v, WarmDNN called for %v, recordings %d; want started in it, before any recording",
+			j != nil, j != nil && j.start == nil, tr.g.warmCalls(), tr.g.captures)
+	}
+	tr.g.releaseWarm()
+	<-j.done
+	for range steps - 1 {
+		tr.step()
+	}
+	if tr.e.beside != nil || tr.e.Tuning() || tr.g.finds != [3]int{} || tr.g.warmReleased != 1 {
+		t.Errorf("at the end: loading beside %v, timing %v, searches %v, WarmDNN's release called %d times; want none, none, none, once",
+			tr.e.beside != nil, tr.e.Tuning(), tr.g.finds, tr.g.warmReleased)
+	}
+}
+
 // TestBesideSwitchAnyStep: the loading beside may end at any step: after
 // the first warm-up, between a key's warm-up and its recording (the
 // model's first step drops what it made, so its second is a warm-up

@@ -131,16 +131,28 @@ func parsePreload() (bool, error) {
 		map[string]bool{"": true, "1": true, "0": false})
 }
 
-// BesideEnv is the environment variable that turns off loading cuDNN
-// beside the first steps (beside.go): 1 (the default) or 0, for measuring
-// what it gains (scripts/device-check.sh) and as a way out should a driver
-// not bear it.
+// BesideEnv is the environment variable that says when cuDNN is loaded
+// beside the first steps (beside.go): "1" (the default: once the first
+// training step is recorded), "early" (at the convolution's first use,
+// inside the first step, as run 17 measured it: the driver then held
+// that step's own calls) or "0" (not beside: the first step waits for
+// cuDNN), for measuring what each gains (scripts/device-check.sh) and as
+// a way out should a driver not bear it.
 const BesideEnv = "CNNGPU_CUDNN_BESIDE"
 
-// parseBeside reads BesideEnv: true for 1.
-func parseBeside() (bool, error) {
-	return parseEnv(BesideEnv, "1 (where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread; the default) or 0 (wait for cuDNN); unset it to use the default",
-		map[string]bool{"": true, "1": true, "0": false})
+// besideMode is BesideEnv's value.
+type besideMode int
+
+const (
+	besideAfterRecording besideMode = iota
+	besideEarly
+	besideOff
+)
+
+// parseBeside reads BesideEnv.
+func parseBeside() (besideMode, error) {
+	return parseEnv(BesideEnv, `1 (where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread, started once the step is recorded; the default), "early" (that thread started at the convolution's first use) or 0 (wait for cuDNN); unset it to use the default`,
+		map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "early": besideEarly, "0": besideOff})
 }
 
 // PriorityEnv is the environment variable that gives one stream's work
@@ -190,10 +202,11 @@ func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
 
 // envConfig is the engine's configuration from the environment (New).
 type envConfig struct {
-	own, streams, preload, beside bool
-	priority                      cu.Priority
-	conv                          convMode
-	dense                         denseMode
+	own, streams, preload bool
+	beside                besideMode
+	priority              cu.Priority
+	conv                  convMode
+	dense                 denseMode
 }
 
 // readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, BesideEnv,

@@ -125,6 +125,9 @@ type Engine struct {
 	// run on our kernels meanwhile (beside.go); dnnLoaded: cuDNN's
 	// first calls have been made, by a plan or beside.
 	besideOn bool
+	// besideEarly: start them at the convolution's first use, not once
+	// the step is recorded (BesideEnv "early").
+	besideEarly bool
 	// priority: which streams' work goes first (PriorityEnv).
 	priority  cu.Priority
 	beside    *besideJob
@@ -183,7 +186,8 @@ func New(device int, tf32 bool) (*Engine, error) {
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, env.own)
-	e.streams, e.conv, e.dense, e.besideOn, e.priority = env.streams, env.conv, env.dense, env.beside, env.priority
+	e.streams, e.conv, e.dense, e.priority = env.streams, env.conv, env.dense, env.priority
+	e.besideOn, e.besideEarly = env.beside != besideOff, env.beside == besideEarly
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}

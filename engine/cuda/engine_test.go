@@ -377,3 +377,20 @@ func TestPriorityEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestBesideEnv: BesideEnv's values, and a bad one refused naming the
+// variable, the value and what is expected.
+func TestBesideEnv(t *testing.T) {
+	for val, want := range map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "early": besideEarly, "0": besideOff} {
+		t.Setenv(BesideEnv, val)
+		if got, err := parseBeside(); err != nil || got != want {
+			t.Errorf("%s=%q: %v, %v; want %v", BesideEnv, val, got, err, want)
+		}
+	}
+	for _, val := range []string{"2", "Early", "late"} {
+		t.Setenv(BesideEnv, val)
+		if err := CheckEnv(); err == nil || !strings.Contains(err.Error(), BesideEnv+`="`+val+`"`) || !strings.Contains(err.Error(), `"early"`) {
+			t.Errorf("CheckEnv with %s=%q: %v, want the variable's error", BesideEnv, val, err)
+		}
+	}
+}

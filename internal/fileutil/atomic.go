@@ -98,6 +98,12 @@ type File struct {
 	// Parts are written after Data, in order: a large file's pieces
 	// need not be joined into one buffer first.
 	Parts [][]byte
+	// Final, where set, is called once Data and Parts are written, before
+	// the file is synced; what it returns, as long as Data, takes Data's
+	// place at the file's start: a header that depends on what follows it
+	// (checksums worked out while the rest is written). Its error fails
+	// the write as a failed write would.
+	Final func() ([]byte, error)
 }
 
 // WriteAtomicSet writes files as WriteAtomic does, all or none as far
@@ -134,6 +140,16 @@ func WriteAtomicSet(files []File) error {
 		for _, p := range f.Parts {
 			if werr == nil {
 				_, werr = tmp.Write(p)
+			}
+		}
+		if werr == nil && f.Final != nil {
+			var head []byte
+			if head, werr = f.Final(); werr == nil {
+				if len(head) != len(f.Data) {
+					werr = fmt.Errorf("the final header is %d bytes where %d were written", len(head), len(f.Data))
+				} else {
+					_, werr = tmp.WriteAt(head, 0)
+				}
 			}
 		}
 		if werr == nil {

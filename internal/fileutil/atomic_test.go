@@ -252,3 +252,35 @@ func TestWriteAtomicModeAndLongNames(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteAtomicFinal: Final's header takes Data's place once the rest is
+// written; a Final that fails, or returns a header of another length,
+// fails the write and leaves the file as it was, with no temporary file.
+func TestWriteAtomicFinal(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m.bin")
+	calls := 0
+	final := func() ([]byte, error) { calls++; return []byte("HEAD"), nil }
+	if err := WriteAtomicSet([]File{{Path: p, Data: []byte("0000"), Parts: [][]byte{[]byte("body")}, Perm: 0o644, Final: final}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "HEADbody" || calls != 1 {
+		t.Fatalf("the file holds %q after %d calls of Final, want \"HEADbody\" after one", got, calls)
+	}
+	for name, f := range map[string]func() ([]byte, error){
+		"failing":      func() ([]byte, error) { return nil, errors.New("sums failed") },
+		"other length": func() ([]byte, error) { return []byte("HEADER"), nil },
+	} {
+		err := WriteAtomicSet([]File{{Path: p, Data: []byte("0000"), Parts: [][]byte{[]byte("next")}, Perm: 0o644, Final: f}})
+		var we *WriteError
+		if !errors.As(err, &we) || we.Path != p {
+			t.Errorf("%s Final: %v, want a WriteError naming %s", name, err, p)
+		}
+		if got, _ := os.ReadFile(p); string(got) != "HEADbody" {
+			t.Errorf("%s Final: the file holds %q, want it as it was", name, got)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+			t.Errorf("%s Final: temporary files left: %v", name, left)
+		}
+	}
+}

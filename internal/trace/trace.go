@@ -275,8 +275,10 @@ func Snapshot() Table {
 		}
 	}
 	walk(top, 0, false)
-	// Each aside goroutine's spans apart, in the order the goroutines
-	// began their first.
+	// Each aside goroutine's spans nested apart, in the order the
+	// goroutines began their first; the top-level phases of the same name
+	// (goroutines started for the same work, one after another) summed
+	// into one row.
 	slices.SortStableFunc(beside, func(a, b span) int { return cmp.Compare(a.begin, b.begin) })
 	var gs []uint64
 	byG := map[uint64][]span{}
@@ -286,13 +288,35 @@ func Snapshot() Table {
 		}
 		byG[s.g] = append(byG[s.g], s)
 	}
+	var asideTop []*Row
 	for _, g := range gs {
-		walk(build(byG[g]), 0, true)
+		for _, r := range build(byG[g]) {
+			if i := slices.IndexFunc(asideTop, func(x *Row) bool { return x.Name == r.Name }); i >= 0 {
+				merge(asideTop[i], r)
+			} else {
+				asideTop = append(asideTop, r)
+			}
+		}
 	}
+	walk(asideTop, 0, true)
 	for i := range t.Rows {
 		t.Rows[i].kids = nil
 	}
 	return t
+}
+
+// merge adds src's spans, and its nested rows', to dst, a row of the
+// same phase at the same place (First stays dst's: the earlier).
+func merge(dst, src *Row) {
+	dst.Count += src.Count
+	dst.Total += src.Total
+	for _, k := range src.kids {
+		if i := slices.IndexFunc(dst.kids, func(x *Row) bool { return x.Name == k.Name }); i >= 0 {
+			merge(dst.kids[i], k)
+		} else {
+			dst.kids = append(dst.kids, k)
+		}
+	}
 }
 
 // build nests the spans and sums those of one phase at one place.

@@ -4,7 +4,9 @@
 package trace
 
 import (
+	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,6 +316,41 @@ func TestAsideApart(t *testing.T) {
 		"  " + LoadDNN + " true\n"
 	if got != want {
 		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestAsideSameWorkSummed: goroutines started one after another for the
+// same work (a checkpoint's checksums, each save's own goroutine) make
+// one row, counted and summed, with their nested phases summed under it;
+// another goroutine's phase keeps its own row.
+func TestAsideSameWorkSummed(t *testing.T) {
+	Reset()
+	defer Reset()
+	Enable()
+	run := func(name string, nested bool) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer Aside()()
+			sp := Begin(name)
+			if nested {
+				Begin(CheckpointCheck).End()
+			}
+			sp.End()
+		}()
+		<-done
+	}
+	run(CheckpointSums, true)
+	run(ReadData, false)
+	run(CheckpointSums, false)
+	run(CheckpointSums, true)
+	var got []string
+	for _, r := range Snapshot().Rows {
+		got = append(got, fmt.Sprintf("%s %d %d %v", r.Name, r.Depth, r.Count, r.Aside))
+	}
+	want := []string{CheckpointSums + " 0 3 true", CheckpointCheck + " 1 2 true", ReadData + " 0 1 true"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
 	}
 }
 
