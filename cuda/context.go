@@ -147,19 +147,21 @@ type Context struct {
 	// first launch is where the driver loads it: trace.FirstLaunch).
 	launched map[string]bool
 	// prio: streams have priorities (Options.Priorities); lanePrio is
-	// the lanes'.
-	prio     bool
-	lanePrio C.int
+	// the compute lanes', least the bare lanes'.
+	prio            bool
+	lanePrio, least C.int
 }
 
 // Options are OpenWith's choices.
 type Options struct {
 	// Priorities makes one side's work go first where the main stream's
-	// and a lane's (NewLane, NewBareLane) wait for the same
-	// multiprocessors: that side's streams get the device's greatest
-	// stream priority, the other's the least, and graphs keep their
-	// kernels' priorities (CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY:
-	// a recording copies each kernel's from its stream).
+	// and a compute lane's (NewLane) wait for the same multiprocessors:
+	// that side's streams get the device's greatest stream priority, the
+	// other's the least, and graphs keep their kernels' priorities
+	// (CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY: a recording copies
+	// each kernel's from its stream). Bare lanes (NewBareLane: copies,
+	// other libraries' work beside the training) get the least either
+	// way.
 	Priorities Priority
 }
 
@@ -325,20 +327,25 @@ func (c *Context) mainStream(p Priority) error {
 		return err
 	}
 	main := greatest
-	c.prio, c.lanePrio = true, least
+	c.prio, c.lanePrio, c.least = true, least, least
 	if p == LanesFirst {
 		main, c.lanePrio = least, greatest
 	}
 	return drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &c.stream, 1, main))
 }
 
-// newStream makes a lane's stream, with the lanes' priority where the
-// context's streams have priorities.
-func (c *Context) newStream(s *C.CUstream) error {
+// newStream makes a lane's stream where the context's streams have
+// priorities: a compute lane's (NewLane) with the lanes' priority, a bare
+// lane's with the least.
+func (c *Context) newStream(s *C.CUstream, compute bool) error {
 	var made C.CUstream
 	var err error
 	if c.prio {
-		err = drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &made, 1, c.lanePrio))
+		p := c.least
+		if compute {
+			p = c.lanePrio
+		}
+		err = drv.check("cuStreamCreateWithPriority", C.c_streamCreatePrio(c.fn["cuStreamCreateWithPriority"], &made, 1, p))
 	} else {
 		err = drv.check("cuStreamCreate", C.c_streamCreate(c.fn["cuStreamCreate"], &made, 1 /* CU_STREAM_NON_BLOCKING */))
 	}
@@ -806,7 +813,7 @@ func (c *Context) newLane(withBLAS bool) (*Lane, error) {
 	defer c.leave()
 	l := &Lane{c: c}
 	var st C.CUstream
-	if err := c.newStream(&st); err != nil {
+	if err := c.newStream(&st, withBLAS); err != nil {
 		return nil, err
 	}
 	l.stream = st

@@ -71,9 +71,9 @@ for v in "${vs[@]}"; do
 done
 # PRIORITY_AB=1 (the default): the default variant's conformance and
 # golden tests again with CNNGPU_PRIORITY set to each of PRIORITY_TESTS
-# (default "lanes"; "main" passed in run 18), whose steps the "prio-MODE"
-# sides of the alternating runs below time, one for each of
-# PRIORITY_MODES (default "main lanes").
+# (unset: "lanes"; "main" passed in run 18; set empty: none), whose steps
+# the "prio-MODE" sides of the alternating runs below time, one for each
+# of PRIORITY_MODES (unset or empty: "main lanes").
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_TESTS-lanes}; do
 		LOG=engine-tests run "engine-priority-$m" 120 env CNNGPU_PRIORITY=$m CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
@@ -145,7 +145,11 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 			[ $side = nobeside ] && cache=new beside=0
 			[ $side = early ] && cache=new beside=early
 			[ "${side#prio-}" != "$side" ] && cache=new prio=${side#prio-}
-			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside CNNGPU_PRIORITY=$prio CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
+			# Only where set: an earlier build may not know the value
+			# (3455834 refuses CNNGPU_PRIORITY=same).
+			extra=()
+			[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
+			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside "${extra[@]}" CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done
 	done
 	# STARTUP_PYTORCH=0 leaves PyTorch's run out (about 18 s).
@@ -246,7 +250,9 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 				[ "${side#prio-}" != "$side" ] && prio=${side#prio-}
 				[ "${side#conv-}" != "$side" ] && conv=${side#conv-}
 				[ "${side#dense-}" != "$side" ] && dense=${side#dense-}
-				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense CNNGPU_PRIORITY=$prio "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
+				extra=()
+				[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
+				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "${extra[@]}" "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done
 	done

@@ -613,7 +613,9 @@ func (d *weightsAside) take(arch engine.Arch, seed uint64) []float32 {
 	sp := trace.Begin(trace.InitWait)
 	<-d.done
 	sp.End()
-	return d.w
+	w := d.w
+	d.w = nil // the run keeps d: not the weights too
+	return w
 }
 
 // seedResult is one training's outcome, as --json prints it.

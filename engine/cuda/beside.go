@@ -13,9 +13,10 @@
 // once (gpu.WarmDNN, on a cuDNN handle, buffers and stream of its own).
 // Not sooner: the driver's loading of cuDNN's kernels held back the first
 // step's own calls on this thread (its allocations, its kernels' first
-// launches: 91–120 ms for that step on an H200 with the goroutine started
-// at the shape's first use, against about 30 without cuDNN;
-// kernels/NOTES.md, run 17), where graph replays went on beside it. At the first step that begins once that
+// launches): that step took 91–120 ms on an H200 with the goroutine
+// started at the shape's first use, where without the loading beside it
+// took about 30 ms besides cuDNN's own calls (kernels/NOTES.md, runs 17
+// and 18); the graph replays after it went on beside the loading. At the first step that begins once that
 // goroutine is done (Replay), it switches: the recordings are dropped, and
 // each key's next warm-up run restores the choices as without this (fast
 // now) and records the step with cuDNN or our kernels as the choices say.

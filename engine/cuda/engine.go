@@ -239,10 +239,11 @@ func (e *Engine) variant() string {
 	if e.streams {
 		p += ", 2 streams"
 	}
-	switch e.priority {
-	case cu.MainFirst:
+	switch {
+	case !e.streams: // one stream: nothing to put first
+	case e.priority == cu.MainFirst:
 		p += ", main stream first"
-	case cu.LanesFirst:
+	case e.priority == cu.LanesFirst:
 		p += ", second stream first"
 	}
 	return p

@@ -294,12 +294,14 @@ func TestFakeEngineReleasesEverything(t *testing.T) {
 	t.Logf("%d failure points walked", points)
 }
 
-// TestFakePriorities: with PriorityEnv=1 every stream is made with a
-// priority (the main stream the device's greatest, the lanes the
-// least, in its range: the fake checks), each graph is instantiated
-// keeping its kernels' priorities (the fake records a violation
-// otherwise), nothing is left alive, and a failure of either new call
-// comes back as an error naming it.
+// TestFakePriorities: with PriorityEnv "main" or "lanes" every stream is
+// made with a priority in the device's range (the fake checks): with
+// "main" the main stream alone at the greatest and every lane at the
+// least, with "lanes" the main stream and the bare lanes (here cuDNN's
+// beside the training) at the least and the compute lane at the
+// greatest; each graph is instantiated keeping its kernels' priorities
+// (the fake records a violation otherwise), nothing is left alive, and a
+// failure of either new call comes back as an error naming it.
 func TestFakePriorities(t *testing.T) {
 	for _, mode := range []string{"main", "lanes"} {
 		t.Run(mode, func(t *testing.T) {
@@ -316,6 +318,13 @@ func TestFakePriorities(t *testing.T) {
 			}
 			if clean.Counts["cuStreamCreateWithPriority"] < 2 || clean.Counts["cuCtxGetStreamPriorityRange"] != 1 || clean.Counts["cuGraphInstantiateWithFlags"] == 0 {
 				t.Errorf("calls %v: want the range asked once, two streams or more made with a priority and a graph instantiated", clean.Counts)
+			}
+			// The fake's range: 0 the least, -5 the greatest.
+			greatest, least := clean.Priorities[-5], clean.Priorities[0]
+			wantMain := map[string]int{"main": -5, "lanes": 0}[mode]
+			if clean.FirstPriority != wantMain || greatest != 1 || least == 0 || greatest+least != clean.Counts["cuStreamCreateWithPriority"] {
+				t.Errorf("the main stream at %d, the streams by priority %v (of %d): want the main stream at %d, one stream at the greatest (%s), the others at the least",
+					clean.FirstPriority, clean.Priorities, clean.Counts["cuStreamCreateWithPriority"], wantMain, map[string]string{"main": "the main stream", "lanes": "the compute lane"}[mode])
 			}
 			points := walkFakeEngine(t, clean, []string{"cuCtxGetStreamPriorityRange", "cuStreamCreateWithPriority"}, env...)
 			t.Logf("%d failure points walked", points)

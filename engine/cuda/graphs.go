@@ -87,10 +87,11 @@ func (e *Engine) Replay(key int, fn func()) error {
 	}
 	e.graphs[key], e.touched[key] = g, touched
 	e.rerecord = false
+	t := e.newTuner(g, fn) // may record the alternatives
 	// The step is recorded: cuDNN's loading beside can start (beside.go:
-	// not during the warm-up or the recording).
+	// not during the warm-up or the recordings).
 	e.kickBeside()
-	if t := e.newTuner(g, fn); t != nil {
+	if t != nil {
 		e.tuners[key] = t
 		return e.explain(e.tuneStep(key, t))
 	}

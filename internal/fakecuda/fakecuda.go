@@ -157,6 +157,12 @@ type Result struct {
 	Counts map[string]int
 	// Violations are the misuses the fake recorded.
 	Violations []string
+	// Priorities counts the streams made with a priority, by priority
+	// (0 the least, -5 the greatest, as an H200's range).
+	Priorities map[int]int
+	// FirstPriority is the first stream's priority (the main stream's;
+	// 1 where no stream was made with one).
+	FirstPriority int
 	// Module is what the last module load took from its image: "sass 90"
 	// (SASS for sm_90, no JIT) or "ptx 60" (PTX for compute_60 through the
 	// JIT); "" when none loaded.
@@ -220,7 +226,7 @@ func Run(t testing.TB, scenario, fault string, env ...string) Result {
 		"CNNGPU_NO_CACHE=1", "XDG_CACHE_HOME="+d)
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
-	r := Result{Output: string(out), Err: err, Live: map[string]int{}, Counts: map[string]int{}}
+	r := Result{Output: string(out), Err: err, Live: map[string]int{}, Counts: map[string]int{}, Priorities: map[int]int{}, FirstPriority: 1}
 	b, rerr := os.ReadFile(stats.Name())
 	if rerr != nil {
 		t.Fatal(rerr)
@@ -239,6 +245,11 @@ func Run(t testing.TB, scenario, fault string, env ...string) Result {
 			for i := range r.Finds {
 				r.Finds[i], _ = strconv.Atoi(f[i+1])
 			}
+		case len(f) == 2 && f[0] == "first-priority":
+			r.FirstPriority, _ = strconv.Atoi(f[1])
+		case len(f) == 3 && f[0] == "priority":
+			p, _ := strconv.Atoi(f[1])
+			r.Priorities[p], _ = strconv.Atoi(f[2])
 		case len(f) == 3 && f[0] == "module":
 			r.Module = f[1] + " " + f[2]
 		case len(f) == 3 && f[0] == "count":

@@ -89,6 +89,13 @@ static long failed_at;
 static int cc = 90, ndev = 2, finds[3];
 static int ptx_isa = 1000;
 static char loaded[32]; /* the last module loaded: "sass 90" or "ptx 60" */
+/* Stream priorities (cuStreamCreateWithPriority below): the range, the
+ * streams made above the least, and those made at each priority. */
+enum { PRIO_LEAST = 0, PRIO_GREATEST = -5 };
+static int prio_streams;
+static int prio_made[1 - PRIO_GREATEST]; /* streams made at each priority, by -priority */
+static int prio_first = 1; /* the first stream's priority (a context's main stream); 1: none yet */
+
 static char choice[32]; /* what the module being loaded takes */
 static char violations[8192];
 static CUdeviceptr next_addr = 0x10000000;
@@ -193,6 +200,11 @@ static int done(int r) {
 	fprintf(f, "finds %d %d %d\n", finds[0], finds[1], finds[2]);
 	if (loaded[0])
 		fprintf(f, "module %s\n", loaded);
+	for (int i = 0; i <= -PRIO_GREATEST; i++)
+		if (prio_made[i])
+			fprintf(f, "priority %d %d\n", -i, prio_made[i]);
+	if (prio_first != 1)
+		fprintf(f, "first-priority %d\n", prio_first);
 	for (int i = 0; i < 128 && counts[i].name[0]; i++)
 		fprintf(f, "count %s %ld\n", counts[i].name, counts[i].n);
 	for (char *v = violations; *v;) {
@@ -386,8 +398,6 @@ CUresult cuStreamCreate(void **s, unsigned int fl) { return made("cuStreamCreate
  * a graph recorded while one exists must be instantiated with
  * CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY, or its kernels run at the
  * launch stream's priority and the lanes' ordering is lost. */
-enum { PRIO_LEAST = 0, PRIO_GREATEST = -5 };
-static int prio_streams;
 CUresult cuCtxGetStreamPriorityRange(int *least, int *greatest) {
 	if (fail("cuCtxGetStreamPriorityRange"))
 		return done(UNKNOWN);
@@ -403,9 +413,13 @@ CUresult cuStreamCreateWithPriority(void **s, unsigned int fl, int prio) {
 	if (prio > PRIO_LEAST || prio < PRIO_GREATEST)
 		violate("cuStreamCreateWithPriority: priority outside the device's range");
 	CUresult r = made("cuStreamCreateWithPriority", K_STREAM, s, OOM);
-	if (r == 0 && prio != PRIO_LEAST) {
+	if (r == 0 && prio <= PRIO_LEAST && prio >= PRIO_GREATEST) {
 		pthread_mutex_lock(&mu);
-		prio_streams++;
+		if (prio != PRIO_LEAST)
+			prio_streams++;
+		prio_made[-prio]++;
+		if (prio_first == 1)
+			prio_first = prio;
 		pthread_mutex_unlock(&mu);
 	}
 	return r;
