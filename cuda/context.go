@@ -555,14 +555,7 @@ func (c *Context) CopyOut(dst unsafe.Pointer, src Ptr, bytes int) error {
 	if bytes == 0 {
 		return nil
 	}
-	if err := c.enter(); err != nil {
-		return err
-	}
-	defer c.leave()
-	if err := drv.check("cuMemcpyDtoHAsync_v2", C.c_dtoh(c.fn["cuMemcpyDtoHAsync_v2"], dst, C.CUdeviceptr(src), C.size_t(bytes), c.stream)); err != nil {
-		return err
-	}
-	return c.Sync()
+	return c.copyOut(c.stream, dst, src, bytes)
 }
 
 // CopyDevice queues a copy of bytes from device memory src to dst.
@@ -586,14 +579,20 @@ func (c *Context) CopyOutOn(l *Lane, dst unsafe.Pointer, src Ptr, bytes int) err
 	if bytes == 0 {
 		return nil
 	}
+	return c.copyOut(l.stream, dst, src, bytes)
+}
+
+// copyOut copies bytes from src to host memory dst on stream st and
+// waits for st (CopyOut, CopyOutOn).
+func (c *Context) copyOut(st C.CUstream, dst unsafe.Pointer, src Ptr, bytes int) error {
 	if err := c.enter(); err != nil {
 		return err
 	}
 	defer c.leave()
-	if err := drv.check("cuMemcpyDtoHAsync_v2", C.c_dtoh(c.fn["cuMemcpyDtoHAsync_v2"], dst, C.CUdeviceptr(src), C.size_t(bytes), l.stream)); err != nil {
+	if err := drv.check("cuMemcpyDtoHAsync_v2", C.c_dtoh(c.fn["cuMemcpyDtoHAsync_v2"], dst, C.CUdeviceptr(src), C.size_t(bytes), st)); err != nil {
 		return err
 	}
-	return drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], l.stream))
+	return drv.check("cuStreamSynchronize", C.c_streamSync(c.fn["cuStreamSynchronize"], st))
 }
 
 // Zero queues setting bytes at p to zero.

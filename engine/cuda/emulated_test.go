@@ -189,9 +189,9 @@ type emuTraining struct {
 	tryN func(n int) error
 }
 
-// newEmuTraining makes an emuTraining in variant v over random images,
-// enough for steps steps of bs; t's cleanup releases it.
-func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
+// newEmuModel is the reference model (Adam, seed 1) on an engine in
+// variant v on a new emulated device.
+func newEmuModel(t *testing.T, v variant) (*emuGPU, *Engine, *engine.Model) {
 	g := newEmuGPU(t)
 	e := newEngine(g, false, v.own)
 	v.configure(e)
@@ -200,6 +200,13 @@ func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g, e, m
+}
+
+// newEmuTraining makes an emuTraining in variant v over random images,
+// enough for steps steps of bs; t's cleanup releases it.
+func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
+	g, e, m := newEmuModel(t, v)
 	d := randomDataset(t, e, steps*bs, 1, 2)
 	perm, _ := e.Alloc(engine.Int32, d.N)
 	order := make([]int32, d.N)

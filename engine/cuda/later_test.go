@@ -28,14 +28,7 @@ import (
 func TestEmulatedCheckpointsBeside(t *testing.T) {
 	for _, v := range []variant{variants[0], variants[2]} {
 		t.Run(v.name, func(t *testing.T) {
-			g := newEmuGPU(t)
-			e := newEngine(g, false, v.own)
-			v.configure(e)
-			arch, _ := engine.NewArch("reference", engine.ReLU)
-			m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
-			if err != nil {
-				t.Fatal(err)
-			}
+			g, e, m := newEmuModel(t, v)
 			d := randomDataset(t, e, 40, 3, 4) // 3 steps of 16 an epoch, the last of 8
 			tr := &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(d.N), Epochs: 3, BatchSize: 16, Seed: 1}
 			w := engine.NewCheckpointWriter()
