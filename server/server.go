@@ -393,7 +393,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			}
 		default:
 			if kind := loader.OtherKind(body); kind != nil {
-				writeError(w, http.StatusBadRequest, kind.Error())
+				writeError(w, http.StatusBadRequest, apiKindError(kind))
 				return
 			}
 			writeError(w, http.StatusBadRequest, fmt.Sprintf(`the body (sent as %q) is neither a PNG, JPEG or GIF image nor JSON {"pixels": [784 numbers in 0..1]}`, sent))
@@ -420,6 +420,11 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				w.Header().Set("Retry-After", "1")
 				writeError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			var kind *loader.OtherKindError
+			if errors.As(err, &kind) {
+				writeError(w, http.StatusBadRequest, apiKindError(kind))
 				return
 			}
 			writeError(w, http.StatusBadRequest, err.Error())
@@ -555,4 +560,16 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("a value in %s is a JSON %s, not a number", strconv.Quote(te.Field), te.Value)
 	}
 	return err.Error()
+}
+
+// apiKindError says what a body of another kind is, with the API's way on:
+// IDX files and compressed bodies (the loader's hints name predict's
+// flags) are not for this API, which takes one image a request, sent as
+// it is.
+func apiKindError(kind *loader.OtherKindError) string {
+	if kind.IDX || strings.HasPrefix(kind.Kind, "an IDX") || kind.Kind == "a gzip file" {
+		return kind.Kind + ", not a PNG, JPEG or GIF image: this API classifies one image a request, sent as it is (no Content-Encoding); " +
+			"a whole IDX file is classified by cnngpu predict --idx FILE"
+	}
+	return kind.Error()
 }

@@ -184,10 +184,14 @@ func TestRefusals(t *testing.T) {
 		{"too large", "image/png", make([]byte, 10001), 413, "larger than the 10000-byte limit"},
 		{"junk after the JSON", "application/json", append(pixelsJSON(make([]float32, 784)), []byte(` {"pixels": []}`)...), 400, "data after the object"},
 		{"decompression bomb", "image/png", pngHeader(10000, 10000), 400, "expected at most 16777216"},
+		// The API's way on, not predict's flags.
+		{"a gzip body", "image/png", []byte("\x1f\x8b\x08\x00rest"), 400, "a gzip file, not a PNG, JPEG or GIF image: this API classifies one image a request, sent as it is (no Content-Encoding)"},
+		{"an IDX file", "", []byte("\x00\x00\x08\x03\x00\x00\x00\x01"), 400, "an IDX image file (MNIST's format), not a PNG, JPEG or GIF image: this API classifies one image a request"},
+		{"an IDX label file", "application/octet-stream", []byte("\x00\x00\x08\x01\x00\x00\x00\x01"), 400, "cnngpu predict --idx FILE"},
 	}
 	for _, c := range cases {
 		code, out := post(t, ts.URL+"/v1/predict", c.ctype, c.body)
-		if code != c.code || !strings.Contains(fmt.Sprint(out["error"]), c.want) {
+		if code != c.code || !strings.Contains(fmt.Sprint(out["error"]), c.want) || strings.Contains(fmt.Sprint(out["error"]), "--labels") {
 			t.Errorf("%s: %d %v, want %d with %q", c.name, code, out, c.code, c.want)
 		}
 	}

@@ -150,7 +150,8 @@ func TestRenderKeepsRecordOfLostRuns(t *testing.T) {
 	runs := filepath.Join(dir, RunsDir)
 	os.Rename(runs, runs+".away")
 	err := Render(dir, "")
-	if err == nil || !strings.Contains(err.Error(), "lists 4 finished configurations whose run files are missing from "+runs) || !strings.Contains(err.Error(), "nothing redrawn") {
+	if err == nil || !strings.Contains(err.Error(), "lists 4 finished configurations whose run files are missing or unfinished in "+runs) || !strings.Contains(err.Error(), "nothing redrawn") ||
+		!strings.Contains(err.Error(), ", missing;") {
 		t.Errorf("runs/ gone: %v; want it refused", err)
 	}
 	kept("runs/ gone")
@@ -162,10 +163,22 @@ func TestRenderKeepsRecordOfLostRuns(t *testing.T) {
 			os.Rename(filepath.Join(runs, e.Name()), filepath.Join(dir, e.Name()))
 		}
 	}
-	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), "lists 1 finished configuration whose run files are missing") || !strings.Contains(err.Error(), c.Label()) {
+	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), "lists 1 finished configuration whose run files are missing") || !strings.Contains(err.Error(), c.Label()+", missing") {
 		t.Errorf("a run file gone: %v; want it refused, naming %s", err, c.Label())
 	}
 	kept("a run file gone")
+	// Back, but cut short: said to be unfinished, not missing.
+	for _, e := range ents {
+		if strings.Contains(e.Name(), c.Key()) {
+			os.Rename(filepath.Join(dir, e.Name()), filepath.Join(runs, e.Name()))
+			b, _ := os.ReadFile(filepath.Join(runs, e.Name()))
+			os.WriteFile(filepath.Join(runs, e.Name()), b[:len(b)-20], 0o644)
+		}
+	}
+	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), c.Label()+", unfinished: cut short or damaged") || !strings.Contains(err.Error(), "continue the study") {
+		t.Errorf("a run file cut short: %v; want it refused, saying %s's run is unfinished", err, c.Label())
+	}
+	kept("a run file cut short")
 	// An output in the way (a file where the plots go) is found before
 	// anything is rewritten.
 	os.Rename(filepath.Join(dir, PlotsDir), filepath.Join(dir, "plots.away"))

@@ -43,8 +43,9 @@ func MachineInfo() string {
 // lostResults lists the configurations results.csv in dir records as
 // finished that results (collected from the run files) lacks: rewriting
 // the table and report would drop them. A table that is missing or cannot
-// be read loses nothing.
-func lostResults(dir string, results []Result) []string {
+// be read loses nothing. Each is labelled with what became of its run
+// files: missing, or there but unfinished (cut short or damaged).
+func lostResults(dir string, spec *Spec, results []Result) []string {
 	b, err := os.ReadFile(filepath.Join(dir, ResultsFile))
 	if err != nil {
 		return nil
@@ -62,7 +63,13 @@ func lostResults(dir string, results []Result) []string {
 		lr, err1 := strconv.ParseFloat(row[0], 64)
 		bs, err2 := strconv.Atoi(row[1])
 		if c := (Config{LR: lr, BatchSize: bs, Act: row[2]}); err1 == nil && err2 == nil && !have[c] {
-			lost = append(lost, c.Label())
+			what := "unfinished: cut short or damaged"
+			for k := range spec.Rounds() {
+				if _, err := os.Stat(RunPath(dir, c, k, spec.Folds)); err != nil {
+					what = "missing"
+				}
+			}
+			lost = append(lost, c.Label()+", "+what)
 		}
 	}
 	return lost
@@ -91,13 +98,14 @@ func Render(dir, machine string) error {
 	if err != nil {
 		return err
 	}
-	if lost := lostResults(dir, results); len(lost) > 0 {
+	if lost := lostResults(dir, spec, results); len(lost) > 0 {
 		n := len(lost)
 		if n > 3 {
 			lost = append(lost[:3], fmt.Sprintf("and %d more", n-3))
 		}
-		return fmt.Errorf("%s lists %s whose run files are missing from %s (%s): nothing redrawn, so that %s and %s, the only record of them left, are kept; restore those run files, or move %s away to redraw from the runs there are",
-			filepath.Join(dir, ResultsFile), plural(n, "finished configuration"), filepath.Join(dir, RunsDir), strings.Join(lost, "; "), ResultsFile, ReportFile, ResultsFile)
+		return fmt.Errorf("%s lists %s whose run files are missing or unfinished in %s (%s): nothing redrawn, so that %s and %s, the only record of them left, are kept; "+
+			"restore those run files, continue the study (the same tune command, --out %s) to train them again, or move %s away to redraw from the runs there are",
+			filepath.Join(dir, ResultsFile), plural(n, "finished configuration"), filepath.Join(dir, RunsDir), strings.Join(lost, "; "), ResultsFile, ReportFile, dir, ResultsFile)
 	}
 	if err := WriteResults(dir, spec.RecipeLabel(), results); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
 )
 
@@ -125,8 +126,8 @@ func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
 	if n := c.Int("epochs"); n < 1 {
 		return usageErrorf("--epochs %d: expected at least 1", n)
 	}
-	if k := c.Int("folds"); k < 0 || k == 1 {
-		return usageErrorf("--folds %d: expected 0 (a hold-out) or at least 2", k)
+	if k := c.Int("folds"); k < 0 || k == 1 || k > tune.MNISTTrain {
+		return usageErrorf("--folds %d: expected 0 (a hold-out) or 2 to %d", k, tune.MNISTTrain)
 	}
 	if v := c.Float64("val-split"); c.Int("folds") == 0 && !(v > 0 && v < 1) {
 		return usageErrorf("--val-split %v: expected a fraction between 0 and 1 (exclusive)", v)

@@ -201,13 +201,19 @@ func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error
 		}
 		return openGPU(c.Int("device"), tf32)
 	}
+	// A fall-back to the CPU leaves --precision tf32 (the GPU's) out:
+	// said, since the flag was given for it.
+	noTF32 := ""
+	if tf32 {
+		noTF32 = "\nnote: --precision tf32 is the GPU's; the CPU engine computes in strict FP32"
+	}
 	if err := gpucuda.Load(); err != nil {
-		fmt.Fprintf(note, "note: using the CPU engine: %v\n", err)
+		fmt.Fprintf(note, "note: using the CPU engine: %v%s\n", err, noTF32)
 		return cpu.New(c.Int("threads")), nil
 	}
 	e, err := openGPU(0, tf32)
 	if err != nil {
-		fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v\n", err)
+		fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v%s\n", err, noTF32)
 		return cpu.New(c.Int("threads")), nil
 	}
 	if !quiet {

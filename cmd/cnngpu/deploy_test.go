@@ -61,7 +61,7 @@ func parseOnly(t *testing.T, args []string, env map[string]string) (*parsed, err
 					if err != nil {
 						return err
 					}
-					out, err := tuneOut(c, spec)
+					out, _, err := tuneOut(c, spec)
 					got = &parsed{cmd: name, spec: spec, out: out, final: c.Bool("final")}
 					return err
 				}

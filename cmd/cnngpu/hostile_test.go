@@ -399,7 +399,8 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "nan"), 2, []string{"--momentum NaN", "[0, 1)"}},
 		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
 		{with(tuneArgs, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
-		{with(tuneArgs, "--folds", "1"), 2, []string{"--folds 1", "at least 2"}},
+		{with(tuneArgs, "--folds", "1"), 2, []string{"--folds 1", "or 2 to 60000"}},
+		{with(tuneArgs, "--folds", "100000"), 2, []string{"--folds 100000", "or 2 to 60000"}},
 		{with(tuneArgs, "--val-split", "1"), 2, []string{"--val-split 1", "between 0 and 1"}},
 		{with(tuneArgs, "--train-limit", "5"), 2, []string{"--train-limit 5", "at least 10"}},
 		{with(tuneArgs, "--shard", "50/100"), 2, []string{"--shard 50/100", "only 1 configuration", "run nothing"}},
@@ -408,6 +409,9 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--out", ""), 2, []string{`--out ""`, "expected a folder name"}},
 		{with(tuneArgs, "--out", "/proc/cnngpu-study"), 2, []string{"--out /proc/cnngpu-study", "cannot write in /proc"}},
 		{with(tuneArgs, "extra"), 2, []string{`tune takes no arguments, got "extra"`}},
+		// --devices checked by a dry run too.
+		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "-1"}, 2, []string{"--devices: -1 is not a GPU index"}},
+		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "0,1,0"}, 2, []string{"--devices 0,1,0: GPU 0 is named twice", "--jobs-per-device"}},
 		{[]string{"tune", "merge"}, 2, []string{"tune merge needs --out DIR"}},
 		{[]string{"tune", "merge", "--out", cwd("merged")}, 2, []string{"tune merge needs the shard folders"}},
 		{[]string{"tune", "merge", f.shard0, f.shard0b, "--out", cwd("merged")}, 1, []string{f.shard0, f.shard0b, "shard 0/2 twice"}},
@@ -810,7 +814,7 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 	}{
 		{[]string{"--cpu", "--device", "0"}, "--cpu and --device exclude each other"},
 		{[]string{"--cpu", "--devices", "0"}, "--devices excludes --cpu and --device"},
-		{[]string{"--folds", "100000"}, "folds 100000: expected 0 (hold-out) or 2 to 60000"},
+		{[]string{"--folds", "100000"}, "--folds 100000: expected 0 (a hold-out) or 2 to 60000"},
 		{[]string{"--batch-size", "1,128", "--epochs", "300"}, "300 epochs of batch 1 over 60000 images are more than the 16777216 optimizer steps"},
 		{[]string{"--val-split", "0.99999999"}, "--val-split 0.99999999 leaves MNIST's validation or training set empty"},
 		{[]string{"--val-split", "0.00001"}, "--val-split 1e-05 leaves MNIST's validation or training set empty"},

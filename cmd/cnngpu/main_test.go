@@ -706,6 +706,11 @@ func TestDevices(t *testing.T) {
 		if code != 0 || !strings.Contains(stderr, "note: using the CPU engine") {
 			t.Errorf("train --quiet without --cpu on a machine without a GPU: exit %d, stderr %q", code, stderr)
 		}
+		// --precision tf32, the GPU's, is said to be left out.
+		_, stderr, code = cnngpu(t, nil, "bench", "--precision", "tf32", "--steps", "1", "--warmup", "0", "--batch-size", "4")
+		if code != 0 || !strings.Contains(stderr, "note: --precision tf32 is the GPU's; the CPU engine computes in strict FP32") {
+			t.Errorf("bench --precision tf32 without a GPU: exit %d, stderr %q; want the fall-back to say tf32 is left out", code, stderr)
+		}
 		return
 	}
 	if !strings.Contains(stdout, "GPU 0 ") || !strings.Contains(stdout, "compute capability") {

@@ -1,4 +1,5 @@
-// outputs_test.go: the free-space check of train's checkpoints.
+// outputs_test.go: the free-space check of train's checkpoints, and the
+// default study folder.
 
 package main
 
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCheckSpace: checkpoints that do not fit in their file system's free
@@ -91,5 +93,25 @@ func TestCheckSpaceRemovesStaleTemporaries(t *testing.T) {
 	}
 	if _, err := os.Stat(running); err != nil {
 		t.Errorf("a running writer's temporary file was removed: %v", err)
+	}
+}
+
+// TestDefaultStudyTakesAFreeFolder: a study without --out does not take
+// the default folder of a study started in the same second (which it
+// would otherwise continue as its own): the next free name.
+func TestDefaultStudyTakesAFreeFolder(t *testing.T) {
+	t.Chdir(t.TempDir())
+	at := time.Date(2026, 12, 4, 20, 42, 41, 0, time.UTC)
+	first := filepath.Join("runs", "tune-20261204-204241")
+	if got := defaultStudy(at, 1); got != first {
+		t.Fatalf("default study folder %q, want %q", got, first)
+	}
+	for _, d := range []string{first, first + "-2"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := defaultStudy(at, 1); got != first+"-3" {
+		t.Errorf("with %s and -2 made: %q, want %s-3", first, got, first)
 	}
 }

@@ -6,16 +6,21 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/urfave/cli/v2"
 )
 
 // waitFor polls until cond holds, failing the test after a minute.
@@ -141,6 +146,45 @@ func TestCheckpointFailureKeepsTheOneBefore(t *testing.T) {
 	}
 }
 
+// TestFirstCheckpointFailureKeepsEarlierMetrics: a run whose first
+// checkpoint cannot be written leaves --metrics as it found it (an earlier
+// run's lines), not emptied of the epoch it had written there; where there
+// was no file, none is left.
+func TestFirstCheckpointFailureKeepsEarlierMetrics(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 4000, 50)
+	out, metrics := filepath.Join(dir, "c.safetensors"), filepath.Join(dir, "c.jsonl")
+	fresh := filepath.Join(dir, "fresh.jsonl")
+	earlier := "{\"epoch\":1,\"an earlier run's\":true}\n"
+	if err := os.WriteFile(metrics, []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{metrics, fresh} {
+		os.RemoveAll(out)
+		cmd, se := startTrain(t, dir, "--epochs", "3", "--recipe", "reference", "--out", out, "--metrics", m)
+		// The first checkpoint cannot be written: a folder where it goes,
+		// made once the run has passed its checks and locked its outputs,
+		// before the first epoch ends (4000 images on one thread).
+		lock := filepath.Join(dir, ".c.safetensors.lock")
+		waitFor(t, "the run's lock on --out", cmd, func() bool { return exists(lock) })
+		if err := os.Mkdir(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(se.String(), "--out: ") {
+			t.Fatalf("--metrics %s: first checkpoint unwritable: %v, want exit 1 naming --out\n%s", m, err, se.String())
+		}
+		if m == fresh {
+			if exists(fresh) {
+				t.Errorf("no metrics file before the run, and %s left after its first checkpoint failed:\n%s", fresh, readFile(t, fresh))
+			}
+		} else if got := readFile(t, metrics); got != earlier {
+			t.Errorf("the earlier run's metrics were not kept after the first checkpoint failed: %q, want %q", got, earlier)
+		}
+	}
+}
+
 // TestResumeRefusals: settings a resumed run must not change, and the
 // words for a run that has already trained its epochs.
 func TestResumeRefusals(t *testing.T) {
@@ -240,4 +284,61 @@ func fileSize(t *testing.T, p string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// TestDefaultOutTakesAFreeName: a run without --out whose default name
+// (the time to the second) another run has written, or is training into
+// now, takes the next free name (…-2, …-3) instead of failing or
+// replacing it; with --seeds, a name any seed's file has is taken.
+func TestDefaultOutTakesAFreeName(t *testing.T) {
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	at := time.Date(2026, 12, 4, 20, 42, 41, 0, time.UTC)
+	first := defaultOut(at, 1)
+	if first != filepath.Join("runs", "model-20261204-204241.safetensors") || defaultOut(at, 3) != filepath.Join("runs", "model-20261204-204241-3.safetensors") {
+		t.Fatalf("default names %q, %q", first, defaultOut(at, 3))
+	}
+	os.MkdirAll("runs", 0o755)
+	// The first name is being trained into (its lock held), the second
+	// written by a run that ended.
+	lock := filepath.Join("runs", "."+filepath.Base(first)+".lock")
+	f, _, err := fileutil.TryLock(lock)
+	if err != nil {
+		t.Skipf("no locks here: %v", err)
+	}
+	defer fileutil.Unlock(lock, f)
+	if err := os.WriteFile(defaultOut(at, 2), []byte("an earlier run's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set := flag.NewFlagSet("train", flag.ContinueOnError)
+	set.String("metrics", "", "")
+	set.String("resume", "", "")
+	set.String("out", "", "")
+	c := cli.NewContext(cli.NewApp(), set, nil)
+	s := &trainSetup{outAt: at, outN: 1, out: first}
+	s.outs = s.outsOf(s.out)
+	release, err := lockDefaultOut(c, s, io.Discard)
+	if err != nil {
+		t.Fatalf("a default name locked by another run: %v; want the next free one", err)
+	}
+	release()
+	if want := defaultOut(at, 3); s.out != want || !slices.Equal(s.outs, []string{want}) {
+		t.Errorf("took %q (outs %q), want %q", s.out, s.outs, want)
+	}
+	if b, _ := os.ReadFile(defaultOut(at, 2)); string(b) != "an earlier run's" {
+		t.Error("the ended run's file was touched")
+	}
+	// A name the user gave is never changed: the lock refuses it.
+	named := &trainSetup{out: first, outs: []string{first}}
+	if _, err := lockDefaultOut(c, named, io.Discard); err == nil || !strings.Contains(err.Error(), "is training into that file now") || named.out != first {
+		t.Errorf("--out %s locked by another run: %v, out %q; want the refusal", first, err, named.out)
+	}
+	// With --seeds, every seed's file counts.
+	seeds := &trainSetup{seeds: []uint64{1, 2}, outAt: at, outN: 3, out: defaultOut(at, 3)}
+	if err := os.WriteFile(seedPath(defaultOut(at, 3), 2), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if seeds.skipTakenOut(); seeds.out != defaultOut(at, 4) {
+		t.Errorf("--seeds 1,2 with seed 2's file at the third name: took %q, want the fourth", seeds.out)
+	}
 }

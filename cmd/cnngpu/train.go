@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -76,8 +77,13 @@ type trainSetup struct {
 	quiet    bool
 	json     bool
 	metric   string
-	seeds    []uint64         // --seeds; nil for one run
-	saved    *engine.Position // what s.out holds from a resumed run's checkpoint
+	// outAt and outN: where --out is the default, the time in its name
+	// and which of that time's names it is (defaultOut); outN is 0 where
+	// the user named --out.
+	outAt time.Time
+	outN  int
+	seeds []uint64         // --seeds; nil for one run
+	saved *engine.Position // what s.out holds from a resumed run's checkpoint
 	// again is the flags a resume must repeat, for the hint an
 	// interruption prints: those of the invocation that the checkpoint
 	// does not keep (--data, --metrics, the engine's).
@@ -183,7 +189,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 				s.saved = &s.init.Position
 			}
 		} else {
-			s.out = filepath.Join("runs", "model-"+time.Now().Format("20060102-150405")+".safetensors")
+			s.outAt, s.outN = time.Now(), 1
+			s.out = defaultOut(s.outAt, s.outN)
 		}
 	} else if r := c.String("resume"); r != "" && s.init != nil && samePath(s.out, r) {
 		s.saved = &s.init.Position // --out is the checkpoint resumed
@@ -191,13 +198,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if s.seeds == nil {
 		s.out = strings.ReplaceAll(s.out, "{seed}", strconv.FormatUint(s.cfg.Seed, 10))
 	}
-	outs := []string{s.out}
-	if s.seeds != nil {
-		outs = outs[:0]
-		for _, seed := range s.seeds {
-			outs = append(outs, seedPath(s.out, seed))
-		}
-	}
+	s.skipTakenOut()
+	outs := s.outsOf(s.out)
 	for _, out := range outs {
 		if err := checkTrainOutputs(c, out); err != nil {
 			return nil, err
@@ -209,6 +211,69 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	s.outs = outs
 	return s, nil
 }
+
+// defaultOut is the nth default --out for a run started at t:
+// runs/model-<time>.safetensors, then …-2.safetensors, ….
+func defaultOut(t time.Time, n int) string {
+	name := "model-" + t.Format("20060102-150405")
+	if n > 1 {
+		name += "-" + strconv.Itoa(n)
+	}
+	return filepath.Join("runs", name+".safetensors")
+}
+
+// outsOf is the checkpoints written for --out out: out, or one per seed.
+func (s *trainSetup) outsOf(out string) []string {
+	if s.seeds == nil {
+		return []string{out}
+	}
+	var outs []string
+	for _, seed := range s.seeds {
+		outs = append(outs, seedPath(out, seed))
+	}
+	return outs
+}
+
+// skipTakenOut moves a default --out past the names another run has
+// written (in the same second), any seed's file counting; a name the
+// user gave (outN 0) stays.
+func (s *trainSetup) skipTakenOut() {
+	for s.outN > 0 && slices.ContainsFunc(s.outsOf(s.out), pathTaken) {
+		s.outN++
+		s.out = defaultOut(s.outAt, s.outN)
+	}
+}
+
+// pathTaken reports whether anything is at path p.
+func pathTaken(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// lockDefaultOut takes lockOutputs' locks where --out is the default
+// name: a name another run started in the same second holds now is
+// passed for the next one (the user gave none), up to 100 tries.
+func lockDefaultOut(c *cli.Context, s *trainSetup, stderr io.Writer) (func(), error) {
+	for {
+		release, err := lockOutputs(c, s.outs, stderr)
+		if !errors.Is(err, errOutLocked) || s.outN == 0 || s.outN >= 100 {
+			return release, err
+		}
+		s.outN++
+		s.out = defaultOut(s.outAt, s.outN)
+		s.skipTakenOut()
+		s.outs = s.outsOf(s.out)
+	}
+}
+
+// errOutLocked: another process is training into an output (lockOutputs's
+// lockedError is one).
+var errOutLocked = errors.New("locked by another training")
+
+type lockedError struct{ error }
+
+func (e *lockedError) Unwrap() error        { return e.error }
+func (e *lockedError) Is(target error) bool { return target == errOutLocked }
 
 // checkpointBytes is about the size of a checkpoint of arch trained with
 // opt for epochs: the weights and the optimizer's state (one moment for
@@ -273,7 +338,7 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 				who += " (" + holder + ")"
 			}
 			release()
-			return nil, usageErrorf("%s %s: %s is training into that file now; wait for it to finish, or give this run %s", flag, p, who, another)
+			return nil, withCode(2, &lockedError{fmt.Errorf("%s %s: %s is training into that file now; wait for it to finish, or give this run %s", flag, p, who, another)})
 		case errors.Is(err, fileutil.ErrNoLocks):
 			if !warned {
 				fmt.Fprintf(stderr, "warning: %s cannot be locked here (%v): run one training at a time on it\n", p, err)
@@ -415,6 +480,16 @@ func scheduleEnded(pos engine.Position, epochs int, kind engine.ScheduleKind) bo
 	return pos.Epoch >= epochs && kind != engine.ConstantLR
 }
 
+// restoreMetrics puts --metrics back as the command found it: its earlier
+// contents, or no file.
+func (r *trainRun) restoreMetrics() {
+	if r.metricsBefore != nil {
+		writeFile(r.s.metric, r.metricsBefore)
+		return
+	}
+	os.Remove(r.s.metric)
+}
+
 // writeMetrics rewrites the JSON-lines metrics file atomically.
 func writeMetrics(path string, hist []engine.EpochMetrics) error {
 	var b bytes.Buffer
@@ -522,7 +597,7 @@ func trainAction(c *cli.Context) error {
 	}
 	// The outputs are this run's from here (the checks that could refuse
 	// the run, made: nothing is created for a run that does not start).
-	release, err := lockOutputs(c, s.outs, stderr)
+	release, err := lockDefaultOut(c, s, stderr)
 	if err != nil {
 		return err
 	}
@@ -537,6 +612,10 @@ func trainAction(c *cli.Context) error {
 	run := &trainRun{s: s, e: e, train: ds, test: test, allIdx: allIdx, valIdx: valIdx, labels: data.Train.Labels, data: fp, say: say,
 		stdout: stdout, stderr: stderr, note: note, writer: engine.NewCheckpointWriter(), initial: initial}
 	defer run.writer.Close()
+	if s.metric != "" {
+		b, err := os.ReadFile(s.metric)
+		run.metricsBefore, run.metricsUnread = b, err != nil && !errors.Is(err, fs.ErrNotExist)
+	}
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
 	}
@@ -569,9 +648,15 @@ type trainRun struct {
 	// --metrics with --seeds: the lines of finished seeds, and the
 	// current seed's epochs.
 	metricsDone, metricsEpochs []byte
-	say                        func(string, ...any)
-	stdout, stderr             io.Writer
-	note                       io.Writer // notes on stderr; nil with --quiet
+	// metricsBefore: what --metrics held before this command wrote it
+	// (nil: no file), put back where the run's first checkpoint fails
+	// and --out keeps the earlier run's; metricsUnread: it could not be
+	// read then.
+	metricsBefore  []byte
+	metricsUnread  bool
+	say            func(string, ...any)
+	stdout, stderr io.Writer
+	note           io.Writer // notes on stderr; nil with --quiet
 	// writer writes each epoch's checkpoint beside the next epoch, for
 	// all seeds (one row of writes in the trace).
 	writer *engine.CheckpointWriter
@@ -721,7 +806,14 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		for done < len(hist) && (done < len(s.hist) || hist[done].Epoch <= savedEpochs(saved)) {
 			done++
 		}
-		if s.metric != "" && done < len(hist) {
+		switch {
+		case s.metric == "" || done == len(hist):
+		case done == 0 && len(r.metricsDone) == 0 && !r.metricsUnread:
+			// Nothing of this command is kept: the file goes back to
+			// what it held (an earlier run's metrics, beside the
+			// checkpoint --out still holds), or away.
+			r.restoreMetrics()
+		default:
 			r.writeMetrics(seed, hist[:done])
 		}
 	}

@@ -195,19 +195,35 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 }
 
 // tuneOut is the study folder: --out, which a shard must give, or a new
-// runs/tune-<time>.
-func tuneOut(c *cli.Context, spec *tune.Spec) (string, error) {
-	out := c.String("out")
+// runs/tune-<time> (defaultStudy; at is then its time, else zero).
+func tuneOut(c *cli.Context, spec *tune.Spec) (out string, at time.Time, err error) {
+	out = c.String("out")
 	if c.IsSet("out") && out == "" {
-		return "", usageErrorf("--out \"\": expected a folder name (leave --out out for the default, runs/tune-<time>)")
+		return "", at, usageErrorf("--out \"\": expected a folder name (leave --out out for the default, runs/tune-<time>)")
 	}
 	if out == "" {
 		if spec.Shard.N > 1 {
-			return "", usageErrorf("--shard needs --out DIR: give each shard its own folder (e.g. study/shards/%d) and merge them with %s", spec.Shard.I, shell.Command("tune merge"))
+			return "", at, usageErrorf("--shard needs --out DIR: give each shard its own folder (e.g. study/shards/%d) and merge them with %s", spec.Shard.I, shell.Command("tune merge"))
 		}
-		out = filepath.Join("runs", "tune-"+time.Now().Format("20060102-150405"))
+		at = time.Now()
+		out = defaultStudy(at, 1)
 	}
-	return out, nil
+	return out, at, nil
+}
+
+// defaultStudy is the first free default study folder for a study started
+// at t from the nth name on: runs/tune-<time>, then …-2, …: a folder
+// another study made in the same second is not continued as this one's.
+func defaultStudy(t time.Time, n int) string {
+	for ; ; n++ {
+		out := filepath.Join("runs", "tune-"+t.Format("20060102-150405"))
+		if n > 1 {
+			out += "-" + strconv.Itoa(n)
+		}
+		if !pathTaken(out) {
+			return out
+		}
+	}
 }
 
 func tuneAction(c *cli.Context) (err error) {
@@ -218,13 +234,16 @@ func tuneAction(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	out, err := tuneOut(c, spec)
+	out, at, err := tuneOut(c, spec)
 	if err != nil {
 		return err
 	}
 	jobs, err := jobsPerDevice(c)
 	if err != nil {
 		return err
+	}
+	if _, err := tuneDevices(c); err != nil {
+		return err // before --dry-run, which checks the flags
 	}
 	if shardFrom != "" {
 		fmt.Fprintf(c.App.Writer, "shard %s from %s\n", spec.Shard, shardFrom)
@@ -258,6 +277,14 @@ func tuneAction(c *cli.Context) (err error) {
 	// engines start, so that a second study on it, or one of another grid,
 	// is refused at once (the runner takes the lock again inside).
 	release, err := tune.Claim(out, spec)
+	var inUse *tune.InUseError
+	var other *tune.OtherStudyError
+	for n := 2; err != nil && !at.IsZero() && (errors.As(err, &inUse) || errors.As(err, &other)) && n <= 100; n++ {
+		// The default folder, made by another study started in the same
+		// second: the next free name is this one's.
+		out = defaultStudy(at, n)
+		release, err = tune.Claim(out, spec)
+	}
 	if err != nil {
 		return studyError(err)
 	}
@@ -439,7 +466,7 @@ func mergeAction(c *cli.Context) error {
 	if opt.DryRun {
 		verb = "would merge"
 	}
-	fmt.Fprintf(w, "%s %d runs from %d folders into %s", verb, res.Copied, len(res.Sources), out)
+	fmt.Fprintf(w, "%s %s from %s into %s", verb, plural(res.Copied, "run"), plural(len(res.Sources), "folder"), out)
 	if res.Present > 0 {
 		fmt.Fprintf(w, " (%d there already)", res.Present)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,28 @@ func jobsPerDevice(c *cli.Context) (int, error) {
 	return n, nil
 }
 
+// tuneDevices reads --devices: GPU indices, each once (nil when not
+// given).
+func tuneDevices(c *cli.Context) ([]int, error) {
+	d := c.String("devices")
+	if d == "" {
+		return nil, nil
+	}
+	ids, err := parseList("devices", d, strconv.Atoi)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		if id < 0 {
+			return nil, usageErrorf("--devices: %d is not a GPU index (0, 1, ...; %s lists them)", id, shell.Command("devices"))
+		}
+		if slices.Contains(ids[:i], id) {
+			return nil, usageErrorf("--devices %s: GPU %d is named twice; to run more trainings at once on one GPU, use --jobs-per-device N", d, id)
+		}
+	}
+	return ids, nil
+}
+
 // tuneEngines opens the study's engines, with their names for the
 // progress; final, when not nil, is the engine for the final retraining.
 // On failure it closes what it opened.
@@ -53,15 +76,12 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 	if err := checkEngineFlags(c); err != nil {
 		return nil, nil, nil, err
 	}
-	if d := c.String("devices"); d != "" {
-		ids, err := parseList("devices", d, strconv.Atoi)
-		if err != nil {
-			return nil, nil, nil, err
-		}
+	ids, err := tuneDevices(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ids != nil {
 		for _, id := range ids {
-			if id < 0 {
-				return nil, nil, nil, usageErrorf("--devices: %d is not a GPU index (0, 1, ...; %s lists them)", id, shell.Command("devices"))
-			}
 			for k := range jobs {
 				e, err := openGPU(id, c.String("precision") == "tf32")
 				if err != nil {

@@ -88,6 +88,10 @@ type emuGPU struct {
 	// alternatives each convolution offers per direction (emuConv): the
 	// engine's tuning times them in place.
 	alternatives [3][]int
+	// alternativesAt, when it has a convolution's batch size, replaces
+	// alternatives for that batch size (cuDNN's close algorithms differ
+	// between batch sizes on a real GPU).
+	alternativesAt map[int][3][]int
 	// altMemory[dir], when set, is the workspace each alternative
 	// algorithm of direction dir needs (algorithm 0 needs emuWorkspace);
 	// maxAlloc, when set, fails every allocation larger (out of memory).
@@ -127,6 +131,10 @@ type emuGPU struct {
 	fusedRan map[cu.Epilogue]int
 	// gemmAlgos is how many algorithms each cuBLASLt plan offers (2).
 	gemmAlgos int
+	// gemmIDsAt, when set, shifts the algorithms' IDs of a product with
+	// a dimension of that size (cuBLASLt's heuristic offers other
+	// algorithms at another batch size on a real GPU).
+	gemmIDsAt map[int]int
 	// calls counts the fault points reached, by call name.
 	calls    map[string]int
 	finds    [3]int // convolution searches by direction
@@ -670,14 +678,15 @@ type emuGemm struct {
 	s      cu.GemmSpec
 	algos  int
 	cur    int
+	ids    int // emuGPU.gemmIDsAt's shift of this product's
 	closed bool
 }
 
 func (p *emuGemm) Algos() int { return p.algos }
 func (p *emuGemm) Algo() int  { return p.cur }
 
-// AlgoID: algorithm i is "emu-<emuGemmIDs+i>".
-func (p *emuGemm) AlgoID(i int) string { return fmt.Sprintf("emu-%d", emuGemmIDs+i) }
+// AlgoID: algorithm i is "emu-<emuGemmIDs+ids+i>".
+func (p *emuGemm) AlgoID(i int) string { return fmt.Sprintf("emu-%d", emuGemmIDs+p.ids+i) }
 
 // emuGemmIDs shifts the emulated heuristic's list of algorithms, as
 // another cuBLASLt's heuristic could (tests set it).
@@ -719,7 +728,11 @@ func (g *emuGPU) NewGemm(s cu.GemmSpec) (gemmPlan, error) {
 		return nil, fmt.Errorf("%w (emulated)", cu.ErrNoFusedAlgorithm)
 	}
 	g.gemmPlans++
-	return &emuGemm{g: g, s: s, algos: g.gemmAlgos}, nil
+	ids := 0
+	for _, d := range []int{s.M, s.N, s.K} {
+		ids += g.gemmIDsAt[d]
+	}
+	return &emuGemm{g: g, s: s, algos: g.gemmAlgos, ids: ids}, nil
 }
 
 // Gemm checks the plan, the pointers' alignment and the matrices'
@@ -835,7 +848,11 @@ func (g *emuGPU) NewConv(s engine.ConvShape) (convPlan, error) {
 		return nil, err
 	}
 	g.plans++
-	return &emuConv{g: g, s: s, alts: g.alternatives}, nil
+	alts := g.alternatives
+	if a, ok := g.alternativesAt[s.N]; ok {
+		alts = a
+	}
+	return &emuConv{g: g, s: s, alts: alts}, nil
 }
 
 // WarmDNN is cuDNN's first calls beside the steps (beside.go): it checks

@@ -5,7 +5,8 @@
 // instead of timing its own, which it never finished: one recording, no
 // alternatives, the same cuDNN algorithms, our kernels and cuBLASLt
 // algorithms as the full batch; not remembered as settled (a second
-// process takes them again, searching nothing). A batch size not marked
+// process takes them again, searching nothing); where its plans do not
+// offer them, its own plans' first choices, still untimed. A batch size not marked
 // occasional, no longer marked, or whose training batch is still being
 // timed, times its own.
 
@@ -20,24 +21,34 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 )
 
-func TestSiblingBatchAdopts(t *testing.T) {
-	defer func(n int) { tuneRounds = n }(tuneRounds)
-	tuneRounds = 2
-	const bs, part, steps = 8, 4, 60
-	conv2 := func(n int) engine.ConvShape {
-		return engine.ConvShape{N: n, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
-	}
-	dense1 := func(n, dir int) planDir { return denseDir(engine.DenseShape{N: n, In: 64 * 7 * 7, Out: 1000}, dir) }
-	// Each direction's winner differs from its first candidate: conv2's
-	// forward on cuDNN's algorithm 1, its data gradient on our kernel,
-	// its filter gradient on cuDNN's algorithm 2; dense1's products fused
-	// with cuBLASLt's algorithm 1.
+func siblingConv2(n int) engine.ConvShape {
+	return engine.ConvShape{N: n, C: 32, H: 14, W: 14, K: 64, R: 3, S: 3, Pad: 1}
+}
+
+func siblingDense1(n, dir int) planDir {
+	return denseDir(engine.DenseShape{N: n, In: 64 * 7 * 7, Out: 1000}, dir)
+}
+
+// siblingSlow slows the emulated ops so that each direction's winner at
+// the full batch differs from its first candidate: conv2's forward on
+// cuDNN's algorithm 1, its data gradient on our kernel, its filter
+// gradient on cuDNN's algorithm 2; dense1's products fused with
+// cuBLASLt's algorithm 1.
+func siblingSlow() map[string]time.Duration {
 	slow := map[string]time.Duration{}
 	for _, k := range []string{"convolution forward algorithm 0", "conv3_pool", "convolution backward data",
 		"convolution backward filter algorithm 0", "convolution backward filter algorithm 1", "conv3_filter", "cublasSgemm"} {
 		slow[k] = 20 * time.Millisecond
 	}
 	slow["cublasLtMatmul"] = 10 * time.Millisecond
+	return slow
+}
+
+func TestSiblingBatchAdopts(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const bs, part, steps = 8, 4, 60
+	conv2, dense1, slow := siblingConv2, siblingDense1, siblingSlow()
 	path := filepath.Join(t.TempDir(), "cnngpu", choicesFile)
 	t.Cleanup(forgetStores)
 	process := func(which string) *emuTraining {
@@ -155,5 +166,67 @@ func TestSiblingBatchAdopts(t *testing.T) {
 	// its warm-up to its recording.
 	if mid, timed := fresh(4, false, true); len(mid.e.adopted) > 0 || !timed {
 		t.Errorf("taken from a batch still being timed: %d directions, timed in place %v; want none, true", len(mid.e.adopted), timed)
+	}
+}
+
+// TestSiblingChoiceNotOnOffer: where the occasional batch's plans do not
+// offer the training batch's choices (cuDNN's close algorithms and
+// cuBLASLt's heuristic differ between batch sizes on a real GPU), the
+// occasional batch takes its own plans' first choices, still without
+// timing them (runs 17–18: every warm run recorded five alternatives of
+// the batch of 96 and timed eight of its steps, never finishing), and our
+// kernel where the training batch's is ours.
+func TestSiblingChoiceNotOnOffer(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	const bs, part, steps = 8, 4, 60
+	t.Cleanup(forgetStores)
+	forgetStores()
+	tr := newEmuTraining(t, variants[2], bs, steps+3)
+	tr.g.delay = siblingSlow()
+	// At the batch of 4: other close algorithms (3, not 1 or 2), other
+	// cuBLASLt algorithm IDs.
+	tr.g.alternativesAt = map[int][3][]int{part: {{3}, nil, {3}}}
+	tr.g.gemmIDsAt = map[int]int{part: 10}
+	tr.e.choices, tr.e.identity = openChoices(filepath.Join(t.TempDir(), "cnngpu", choicesFile)), tr.g.Identity()
+	for i := 0; i < steps && (i < 3 || tr.e.Tuning()); i++ {
+		tr.step()
+	}
+	if tr.e.Tuning() {
+		t.Fatalf("the full batch still timing after %d steps", steps)
+	}
+	e := tr.e
+	if a := e.convs[siblingConv2(bs)].Algo(dirForward); a != 1 {
+		t.Fatalf("the full batch's conv2 forward settled on algorithm %d; the test wants 1, which the batch of %d does not offer", a, part)
+	}
+	captures := tr.g.captures
+	e.SetOccasional(bs, part)
+	for range 3 {
+		if err := tr.tryN(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.Tuning() || tr.g.captures != captures+1 {
+		t.Errorf("the batch of %d: timing %v, %d recordings; want no timing and one recording", part, e.Tuning(), tr.g.captures-captures)
+	}
+	for d := range 3 {
+		pd := planDir{siblingConv2(part), d}
+		if !e.settled[pd] || !e.adopted[pd] {
+			t.Errorf("conv2's %s at batch %d: settled %v, adopted %v; want both", dirNames[d], part, e.settled[pd], e.adopted[pd])
+		}
+		if got := e.conv3(pd.s, d) > 0; got != (d == dirData) {
+			t.Errorf("conv2's %s at batch %d on our kernel: %v, want %v", dirNames[d], part, got, d == dirData)
+		}
+		if d != dirData {
+			if a := e.convs[pd.s].Algo(d); a != 0 {
+				t.Errorf("conv2's %s at batch %d: algorithm %d, want its own search's first, 0", dirNames[d], part, a)
+			}
+		}
+	}
+	for _, d := range []int{dirDenseFwd, dirDenseWeight} {
+		pd := siblingDense1(part, d)
+		if !e.settled[pd] || !e.fusedOn[pd] || e.gemmDir[pd].Algo() != 0 {
+			t.Errorf("dense1's %s at batch %d: settled %v, fused %v; want both, with the heuristic's first algorithm", dirNames[d], part, e.settled[pd], e.fusedOn[pd])
+		}
 	}
 }
