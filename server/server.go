@@ -569,7 +569,7 @@ func jsonProblem(err error) string {
 func apiKindError(kind *loader.OtherKindError) string {
 	if kind.IDX || strings.HasPrefix(kind.Kind, "an IDX") || kind.Kind == "a gzip file" {
 		return kind.Kind + ", not a PNG, JPEG or GIF image: this API classifies one image a request, sent as it is (no Content-Encoding); " +
-			"a whole IDX file is classified by cnngpu predict --idx FILE"
+			"a whole IDX image file is classified by cnngpu predict --idx IMAGES (with --labels LABELS, scored)"
 	}
 	return kind.Error()
 }

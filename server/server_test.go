@@ -187,11 +187,11 @@ func TestRefusals(t *testing.T) {
 		// The API's way on, not predict's flags.
 		{"a gzip body", "image/png", []byte("\x1f\x8b\x08\x00rest"), 400, "a gzip file, not a PNG, JPEG or GIF image: this API classifies one image a request, sent as it is (no Content-Encoding)"},
 		{"an IDX file", "", []byte("\x00\x00\x08\x03\x00\x00\x00\x01"), 400, "an IDX image file (MNIST's format), not a PNG, JPEG or GIF image: this API classifies one image a request"},
-		{"an IDX label file", "application/octet-stream", []byte("\x00\x00\x08\x01\x00\x00\x00\x01"), 400, "cnngpu predict --idx FILE"},
+		{"an IDX label file", "application/octet-stream", []byte("\x00\x00\x08\x01\x00\x00\x00\x01"), 400, "cnngpu predict --idx IMAGES (with --labels LABELS, scored)"},
 	}
 	for _, c := range cases {
 		code, out := post(t, ts.URL+"/v1/predict", c.ctype, c.body)
-		if code != c.code || !strings.Contains(fmt.Sprint(out["error"]), c.want) || strings.Contains(fmt.Sprint(out["error"]), "--labels") {
+		if code != c.code || !strings.Contains(fmt.Sprint(out["error"]), c.want) || strings.Contains(fmt.Sprint(out["error"]), "give it as --labels") {
 			t.Errorf("%s: %d %v, want %d with %q", c.name, code, out, c.code, c.want)
 		}
 	}

@@ -44,7 +44,8 @@ func MachineInfo() string {
 // finished that results (collected from the run files) lacks: rewriting
 // the table and report would drop them. A table that is missing or cannot
 // be read loses nothing. Each is labelled with what became of its run
-// files: missing, or there but unfinished (cut short or damaged).
+// files: missing, or there but unfinished (cut short: one damaged
+// elsewhere fails Collect first).
 func lostResults(dir string, spec *Spec, results []Result) []string {
 	b, err := os.ReadFile(filepath.Join(dir, ResultsFile))
 	if err != nil {
@@ -63,7 +64,7 @@ func lostResults(dir string, spec *Spec, results []Result) []string {
 		lr, err1 := strconv.ParseFloat(row[0], 64)
 		bs, err2 := strconv.Atoi(row[1])
 		if c := (Config{LR: lr, BatchSize: bs, Act: row[2]}); err1 == nil && err2 == nil && !have[c] {
-			what := "unfinished: cut short or damaged"
+			what := "unfinished: cut short"
 			for k := range spec.Rounds() {
 				if _, err := os.Stat(RunPath(dir, c, k, spec.Folds)); err != nil {
 					what = "missing"

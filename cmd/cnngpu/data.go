@@ -29,6 +29,9 @@ func dataCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					if st, err := os.Stat(dir); err == nil && !st.IsDir() && c.IsSet("dir") {
+						return usageErrorf("--dir %s: is a file, not a folder; give the folder to fetch MNIST into (made if missing), or leave --dir out for the cache", dir)
+					}
 					// Ctrl-C stops the download and the go command's
 					// (its temporary folder removed); what was cached
 					// before it stays.

@@ -409,6 +409,7 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--out", ""), 2, []string{`--out ""`, "expected a folder name"}},
 		{with(tuneArgs, "--out", "/proc/cnngpu-study"), 2, []string{"--out /proc/cnngpu-study", "cannot write in /proc"}},
 		{with(tuneArgs, "extra"), 2, []string{`tune takes no arguments, got "extra"`}},
+		{[]string{"data", "fetch", "--dir", f.file}, 2, []string{"--dir " + f.file + ": is a file, not a folder"}},
 		// --devices checked by a dry run too.
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "-1"}, 2, []string{"--devices: -1 is not a GPU index"}},
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "0,1,0"}, 2, []string{"--devices 0,1,0: GPU 0 is named twice", "--jobs-per-device"}},

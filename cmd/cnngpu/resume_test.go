@@ -1,6 +1,8 @@
 // Tests of what a run keeps and says around --resume: a --seeds run
-// interrupted mid-seed, a metrics file that cannot be written, and the
-// settings a resumed run must not change.
+// interrupted mid-seed, a metrics file that cannot be written, a first
+// checkpoint that cannot be (--metrics put back as it was), the settings
+// a resumed run must not change, and the default --out name passed for
+// the next where another run has taken it.
 package main
 
 import (
@@ -328,6 +330,38 @@ func TestDefaultOutTakesAFreeName(t *testing.T) {
 	if b, _ := os.ReadFile(defaultOut(at, 2)); string(b) != "an earlier run's" {
 		t.Error("the ended run's file was touched")
 	}
+	// A name written since the flags were checked (a run that ended in
+	// between) is passed too, after its lock is taken.
+	late := time.Date(2026, 12, 4, 20, 42, 42, 0, time.UTC)
+	lateRun := &trainSetup{outAt: late, outN: 1, out: defaultOut(late, 1)}
+	lateRun.outs = lateRun.outsOf(lateRun.out)
+	if err := os.WriteFile(defaultOut(late, 1), []byte("written meanwhile"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	release, err = lockDefaultOut(c, lateRun, io.Discard)
+	if err != nil || lateRun.out != defaultOut(late, 2) {
+		t.Errorf("a default name written after the checks: %v, took %q; want %q", err, lateRun.out, defaultOut(late, 2))
+	}
+	if err == nil {
+		release()
+	}
+	if exists(filepath.Join("runs", "."+filepath.Base(defaultOut(late, 1))+".lock")) {
+		t.Error("the lock of the name passed is left behind")
+	}
+	// --metrics another run holds is refused at once, whatever --out.
+	mlock := filepath.Join(cwd, ".m.jsonl.lock")
+	mf, _, err := fileutil.TryLock(mlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fileutil.Unlock(mlock, mf)
+	set.Set("metrics", filepath.Join(cwd, "m.jsonl"))
+	withMetrics := &trainSetup{outAt: late, outN: 3, out: defaultOut(late, 3)}
+	withMetrics.outs = withMetrics.outsOf(withMetrics.out)
+	if _, err := lockDefaultOut(c, withMetrics, io.Discard); err == nil || !strings.Contains(err.Error(), "--metrics ") || withMetrics.outN != 3 {
+		t.Errorf("--metrics held by another run: %v, default name %d; want the refusal naming --metrics, the name unchanged", err, withMetrics.outN)
+	}
+	set.Set("metrics", "")
 	// A name the user gave is never changed: the lock refuses it.
 	named := &trainSetup{out: first, outs: []string{first}}
 	if _, err := lockDefaultOut(c, named, io.Discard); err == nil || !strings.Contains(err.Error(), "is training into that file now") || named.out != first {

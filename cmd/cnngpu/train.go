@@ -251,12 +251,22 @@ func pathTaken(p string) bool {
 }
 
 // lockDefaultOut takes lockOutputs' locks where --out is the default
-// name: a name another run started in the same second holds now is
-// passed for the next one (the user gave none), up to 100 tries.
+// name: a name another run started in the same second holds now, or has
+// written since the flags were checked (a run that ended meanwhile), is
+// passed for the next one (the user gave none), up to 100 names. A
+// --metrics file another run holds is refused at once, as without it.
 func lockDefaultOut(c *cli.Context, s *trainSetup, stderr io.Writer) (func(), error) {
 	for {
 		release, err := lockOutputs(c, s.outs, stderr)
-		if !errors.Is(err, errOutLocked) || s.outN == 0 || s.outN >= 100 {
+		if s.outN == 0 || s.outN >= 100 {
+			return release, err
+		}
+		if err == nil && !slices.ContainsFunc(s.outs, pathTaken) {
+			return release, nil
+		}
+		if err == nil {
+			release()
+		} else if !errors.Is(err, errOutLocked) {
 			return release, err
 		}
 		s.outN++
@@ -266,10 +276,11 @@ func lockDefaultOut(c *cli.Context, s *trainSetup, stderr io.Writer) (func(), er
 	}
 }
 
-// errOutLocked: another process is training into an output (lockOutputs's
-// lockedError is one).
+// errOutLocked: another process is training into a checkpoint of --out
+// (lockOutputs's lockedError for one is; for --metrics it is not).
 var errOutLocked = errors.New("locked by another training")
 
+// lockedError is a checkpoint path another process holds (errOutLocked).
 type lockedError struct{ error }
 
 func (e *lockedError) Unwrap() error        { return e.error }
@@ -338,7 +349,11 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 				who += " (" + holder + ")"
 			}
 			release()
-			return nil, withCode(2, &lockedError{fmt.Errorf("%s %s: %s is training into that file now; wait for it to finish, or give this run %s", flag, p, who, another)})
+			err := fmt.Errorf("%s %s: %s is training into that file now; wait for it to finish, or give this run %s", flag, p, who, another)
+			if i < len(outs) {
+				err = &lockedError{err}
+			}
+			return nil, withCode(2, err)
 		case errors.Is(err, fileutil.ErrNoLocks):
 			if !warned {
 				fmt.Fprintf(stderr, "warning: %s cannot be locked here (%v): run one training at a time on it\n", p, err)
@@ -480,14 +495,29 @@ func scheduleEnded(pos engine.Position, epochs int, kind engine.ScheduleKind) bo
 	return pos.Epoch >= epochs && kind != engine.ConstantLR
 }
 
+// maxMetricsKept is the largest --metrics file restoreMetrics can put
+// back (a run of 10 epochs writes about 2 KB).
+const maxMetricsKept = 64 << 20
+
 // restoreMetrics puts --metrics back as the command found it: its earlier
-// contents, or no file.
+// contents, or no file (where it is a link, the file it leads to is
+// removed, not the link); a failure is said on stderr.
 func (r *trainRun) restoreMetrics() {
-	if r.metricsBefore != nil {
-		writeFile(r.s.metric, r.metricsBefore)
-		return
+	m := r.s.metric
+	var err error
+	if r.metricsHad {
+		err = writeFile(m, r.metricsBefore)
+	} else {
+		if t, terr := fileutil.WriteTarget(m); terr == nil {
+			m = t
+		}
+		if err = os.Remove(m); errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
 	}
-	os.Remove(r.s.metric)
+	if err != nil {
+		fmt.Fprintf(r.stderr, "warning: --metrics %s: putting back what it held before this run failed (%v): its last lines may name epochs of a checkpoint that was not written\n", r.s.metric, err)
+	}
 }
 
 // writeMetrics rewrites the JSON-lines metrics file atomically.
@@ -613,8 +643,12 @@ func trainAction(c *cli.Context) error {
 		stdout: stdout, stderr: stderr, note: note, writer: engine.NewCheckpointWriter(), initial: initial}
 	defer run.writer.Close()
 	if s.metric != "" {
-		b, err := os.ReadFile(s.metric)
-		run.metricsBefore, run.metricsUnread = b, err != nil && !errors.Is(err, fs.ErrNotExist)
+		// Written by this build, one line an epoch: a file larger is
+		// not kept to be put back (a failed first checkpoint then
+		// leaves the file emptied, as before).
+		b, err := fileutil.ReadFile(s.metric, maxMetricsKept)
+		run.metricsBefore, run.metricsHad = b, err == nil
+		run.metricsUnread = err != nil && !errors.Is(err, fs.ErrNotExist)
 	}
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
@@ -649,10 +683,11 @@ type trainRun struct {
 	// current seed's epochs.
 	metricsDone, metricsEpochs []byte
 	// metricsBefore: what --metrics held before this command wrote it
-	// (nil: no file), put back where the run's first checkpoint fails
-	// and --out keeps the earlier run's; metricsUnread: it could not be
-	// read then.
+	// (metricsHad: there was a file), put back where the run's first
+	// checkpoint fails and --out keeps the earlier run's; metricsUnread:
+	// it could not be read then.
 	metricsBefore  []byte
+	metricsHad     bool
 	metricsUnread  bool
 	say            func(string, ...any)
 	stdout, stderr io.Writer

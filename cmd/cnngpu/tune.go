@@ -242,14 +242,14 @@ func tuneAction(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := tuneDevices(c); err != nil {
-		return err // before --dry-run, which checks the flags
-	}
 	if shardFrom != "" {
 		fmt.Fprintf(c.App.Writer, "shard %s from %s\n", spec.Shard, shardFrom)
 	}
 	if err := checkEngineFlags(c); err != nil {
 		return err
+	}
+	if _, err := tuneDevices(c); err != nil {
+		return err // before --dry-run, which checks the flags
 	}
 	// --dry-run checks what the run would check first: the folder.
 	if err := checkOutDir("--out", out); err != nil {

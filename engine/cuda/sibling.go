@@ -40,9 +40,12 @@ func (e *Engine) SetOccasional(from int, keys ...int) {
 	for _, k := range keys {
 		e.occasional[k] = true
 	}
+	// Another batch size to take from (a study's next configuration,
+	// whose partial batch may be the same size) replaces every mark.
+	same := from == e.occasionalFrom
 	e.occasionalFrom = from
 	for pd := range e.adopted {
-		if e.occasional[pd.s.N] {
+		if same && e.occasional[pd.s.N] {
 			continue
 		}
 		delete(e.adopted, pd)
@@ -82,25 +85,23 @@ func (e *Engine) timing(pd planDir) bool {
 
 // adoptConv settles convolution direction pd, of plan cv (prepared), where
 // it has a sibling: with the sibling's choice where cv can take it, else
-// with cv's own first choice.
+// with cv's own.
 func (e *Engine) adoptConv(pd planDir, cv convPlan) {
 	sib, ok := e.sibling(pd)
 	if !ok {
 		return
 	}
+	// Where the sibling's choice cannot be taken, cv keeps its own (its
+	// search's fastest, or what an earlier process's search restored).
 	switch sc := e.convs[sib.s]; {
 	case e.convOwn[sib]:
 		if e.conv == convTimed && e.conv3Block(pd.s, pd.dir) > 0 {
 			e.convOwn[pd] = true
-		} // else: our kernel cannot take this shape; cuDNN's first choice
+		} // else: our kernel cannot take this shape
 	case sc != nil && sc.Prepared(pd.dir):
 		if a := sc.Algo(pd.dir); a != cv.Algo(pd.dir) && slices.Contains(cv.Alternatives(pd.dir), a) {
-			if err := cv.Use(pd.dir, a); err != nil {
-				return
-			}
-		} // else: not on offer here; this plan's first choice
-	default:
-		return
+			e.fail(cv.Use(pd.dir, a)) // cuDNN refusing its own algorithm's math type: the run's error
+		} // else: not on offer here
 	}
 	// No alternative is timed: the workspace is the algorithm's own
 	// (plan), as for a choice an earlier process settled. Not
@@ -112,20 +113,19 @@ func (e *Engine) adoptConv(pd planDir, cv convPlan) {
 
 // adoptDense settles dense direction pd, of plan p, with its sibling's
 // choice where there is one: fused, with the sibling's algorithm where p
-// offers it and else with p's first (the heuristic's), or apart.
+// offers it and else with p's own (the heuristic's first for a new plan),
+// or apart.
 func (e *Engine) adoptDense(pd planDir, p gemmPlan) {
 	sib, ok := e.sibling(pd)
 	if !ok {
 		return
 	}
 	if e.dense == denseLt || e.fusedOn[sib] {
-		sp := e.gemmDir[sib]
-		if sp == nil {
-			return
+		if sp := e.gemmDir[sib]; sp != nil {
+			if i := algoIndex(p, sp.AlgoID(sp.Algo())); i >= 0 {
+				p.Use(i)
+			} // else: not on offer here
 		}
-		if i := algoIndex(p, sp.AlgoID(sp.Algo())); i >= 0 {
-			p.Use(i)
-		} // else: not on offer here; the heuristic's first
 		if e.dense == denseTimed {
 			e.fusedOn[pd] = true
 		}

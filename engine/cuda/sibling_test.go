@@ -211,8 +211,8 @@ func TestSiblingChoiceNotOnOffer(t *testing.T) {
 	}
 	for d := range 3 {
 		pd := planDir{siblingConv2(part), d}
-		if !e.settled[pd] || !e.adopted[pd] {
-			t.Errorf("conv2's %s at batch %d: settled %v, adopted %v; want both", dirNames[d], part, e.settled[pd], e.adopted[pd])
+		if !e.settled[pd] || !e.adopted[pd] || !e.restored[pd] {
+			t.Errorf("conv2's %s at batch %d: settled %v, adopted %v, its workspace the choice's alone %v; want all", dirNames[d], part, e.settled[pd], e.adopted[pd], e.restored[pd])
 		}
 		if got := e.conv3(pd.s, d) > 0; got != (d == dirData) {
 			t.Errorf("conv2's %s at batch %d on our kernel: %v, want %v", dirNames[d], part, got, d == dirData)
@@ -225,8 +225,14 @@ func TestSiblingChoiceNotOnOffer(t *testing.T) {
 	}
 	for _, d := range []int{dirDenseFwd, dirDenseWeight} {
 		pd := siblingDense1(part, d)
-		if !e.settled[pd] || !e.fusedOn[pd] || e.gemmDir[pd].Algo() != 0 {
-			t.Errorf("dense1's %s at batch %d: settled %v, fused %v; want both, with the heuristic's first algorithm", dirNames[d], part, e.settled[pd], e.fusedOn[pd])
+		if p := e.gemmDir[pd]; !e.settled[pd] || !e.fusedOn[pd] || p == nil || p.Algo() != 0 {
+			t.Errorf("dense1's %s at batch %d: settled %v, fused %v, plan %v; want both, with the heuristic's first algorithm", dirNames[d], part, e.settled[pd], e.fusedOn[pd], p)
 		}
+	}
+	// Another batch size to take from, the same partial batch: what was
+	// taken from the first is dropped (a study's next configuration).
+	e.SetOccasional(2*bs, part)
+	if len(e.adopted) > 0 {
+		t.Errorf("marks replaced by another batch size to take from: %d directions still adopted", len(e.adopted))
 	}
 }
