@@ -103,7 +103,7 @@ func TestDefaultStudyTakesAFreeFolder(t *testing.T) {
 	t.Chdir(t.TempDir())
 	at := time.Date(2026, 12, 4, 20, 42, 41, 0, time.UTC)
 	first := filepath.Join("runs", "tune-20261204-204241")
-	if got := defaultStudy(at, 1); got != first {
+	if got := defaultStudy(at); got != first {
 		t.Fatalf("default study folder %q, want %q", got, first)
 	}
 	for _, d := range []string{first, first + "-2"} {
@@ -111,7 +111,7 @@ func TestDefaultStudyTakesAFreeFolder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := defaultStudy(at, 1); got != first+"-3" {
+	if got := defaultStudy(at); got != first+"-3" {
 		t.Errorf("with %s and -2 made: %q, want %s-3", first, got, first)
 	}
 }

@@ -212,15 +212,19 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	return s, nil
 }
 
-// defaultOut is the nth default --out for a run started at t:
-// runs/model-<time>.safetensors, then …-2.safetensors, ….
-func defaultOut(t time.Time, n int) string {
-	name := "model-" + t.Format("20060102-150405")
+// timedName is the nth (from 1) default output of kind for a run started
+// at t: runs/<kind>-<time>, then runs/<kind>-<time>-2, ….
+func timedName(kind string, t time.Time, n int) string {
+	name := filepath.Join("runs", kind+"-"+t.Format("20060102-150405"))
 	if n > 1 {
 		name += "-" + strconv.Itoa(n)
 	}
-	return filepath.Join("runs", name+".safetensors")
+	return name
 }
+
+// defaultOut is the nth default --out for a run started at t:
+// runs/model-<time>.safetensors, then …-2.safetensors, ….
+func defaultOut(t time.Time, n int) string { return timedName("model", t, n) + ".safetensors" }
 
 // outsOf is the checkpoints written for --out out: out, or one per seed.
 func (s *trainSetup) outsOf(out string) []string {
@@ -258,16 +262,13 @@ func pathTaken(p string) bool {
 func lockDefaultOut(c *cli.Context, s *trainSetup, stderr io.Writer) (func(), error) {
 	for {
 		release, err := lockOutputs(c, s.outs, stderr)
-		if s.outN == 0 || s.outN >= 100 {
+		switch {
+		case s.outN == 0 || s.outN >= 100, err != nil && !errors.Is(err, errOutLocked):
 			return release, err
-		}
-		if err == nil && !slices.ContainsFunc(s.outs, pathTaken) {
+		case err == nil && !slices.ContainsFunc(s.outs, pathTaken):
 			return release, nil
-		}
-		if err == nil {
-			release()
-		} else if !errors.Is(err, errOutLocked) {
-			return release, err
+		case err == nil:
+			release() // a run that ended meanwhile wrote it
 		}
 		s.outN++
 		s.out = defaultOut(s.outAt, s.outN)
@@ -505,7 +506,7 @@ const maxMetricsKept = 64 << 20
 func (r *trainRun) restoreMetrics() {
 	m := r.s.metric
 	var err error
-	if r.metricsHad {
+	if r.metricsRead == nil {
 		err = writeFile(m, r.metricsBefore)
 	} else {
 		if t, terr := fileutil.WriteTarget(m); terr == nil {
@@ -646,9 +647,7 @@ func trainAction(c *cli.Context) error {
 		// Written by this build, one line an epoch: a file larger is
 		// not kept to be put back (a failed first checkpoint then
 		// leaves the file emptied, as before).
-		b, err := fileutil.ReadFile(s.metric, maxMetricsKept)
-		run.metricsBefore, run.metricsHad = b, err == nil
-		run.metricsUnread = err != nil && !errors.Is(err, fs.ErrNotExist)
+		run.metricsBefore, run.metricsRead = fileutil.ReadFile(s.metric, maxMetricsKept)
 	}
 	if s.seeds != nil {
 		return run.seeds(ctx, data.Dir)
@@ -682,13 +681,12 @@ type trainRun struct {
 	// --metrics with --seeds: the lines of finished seeds, and the
 	// current seed's epochs.
 	metricsDone, metricsEpochs []byte
-	// metricsBefore: what --metrics held before this command wrote it
-	// (metricsHad: there was a file), put back where the run's first
-	// checkpoint fails and --out keeps the earlier run's; metricsUnread:
-	// it could not be read then.
+	// metricsBefore: what --metrics held before this command wrote it,
+	// put back where the run's first checkpoint fails and --out keeps the
+	// earlier run's; metricsRead: reading it then failed (fs.ErrNotExist:
+	// there was no file, none is left; another error: not put back).
 	metricsBefore  []byte
-	metricsHad     bool
-	metricsUnread  bool
+	metricsRead    error
 	say            func(string, ...any)
 	stdout, stderr io.Writer
 	note           io.Writer // notes on stderr; nil with --quiet
@@ -843,7 +841,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		switch {
 		case s.metric == "" || done == len(hist):
-		case done == 0 && len(r.metricsDone) == 0 && !r.metricsUnread:
+		case done == 0 && len(r.metricsDone) == 0 && (r.metricsRead == nil || errors.Is(r.metricsRead, fs.ErrNotExist)):
 			// Nothing of this command is kept: the file goes back to
 			// what it held (an earlier run's metrics, beside the
 			// checkpoint --out still holds), or away.

@@ -206,21 +206,17 @@ func tuneOut(c *cli.Context, spec *tune.Spec) (out string, at time.Time, err err
 			return "", at, usageErrorf("--shard needs --out DIR: give each shard its own folder (e.g. study/shards/%d) and merge them with %s", spec.Shard.I, shell.Command("tune merge"))
 		}
 		at = time.Now()
-		out = defaultStudy(at, 1)
+		out = defaultStudy(at)
 	}
 	return out, at, nil
 }
 
 // defaultStudy is the first free default study folder for a study started
-// at t from the nth name on: runs/tune-<time>, then …-2, …: a folder
-// another study made in the same second is not continued as this one's.
-func defaultStudy(t time.Time, n int) string {
-	for ; ; n++ {
-		out := filepath.Join("runs", "tune-"+t.Format("20060102-150405"))
-		if n > 1 {
-			out += "-" + strconv.Itoa(n)
-		}
-		if !pathTaken(out) {
+// at t: runs/tune-<time>, then …-2, …: a folder another study made in the
+// same second is not continued as this one's.
+func defaultStudy(t time.Time) string {
+	for n := 1; ; n++ {
+		if out := timedName("tune", t, n); !pathTaken(out) {
 			return out
 		}
 	}
@@ -279,10 +275,10 @@ func tuneAction(c *cli.Context) (err error) {
 	release, err := tune.Claim(out, spec)
 	var inUse *tune.InUseError
 	var other *tune.OtherStudyError
-	for n := 2; err != nil && !at.IsZero() && (errors.As(err, &inUse) || errors.As(err, &other)) && n <= 100; n++ {
+	for tries := 1; err != nil && !at.IsZero() && (errors.As(err, &inUse) || errors.As(err, &other)) && tries < 100; tries++ {
 		// The default folder, made by another study started in the same
-		// second: the next free name is this one's.
-		out = defaultStudy(at, n)
+		// second (so there now: passed): the next free name is this one's.
+		out = defaultStudy(at)
 		release, err = tune.Claim(out, spec)
 	}
 	if err != nil {
