@@ -110,6 +110,19 @@ func CheckSoftmaxXent(logits, labels, probs, dlogits, stats Tensor, n, classes i
 	}
 }
 
+// CheckHeadStep checks HeadStep's tensors.
+func CheckHeadStep(s DenseShape, x, w, b, logits, labels, dlogits, stats, dx, dw, db Tensor) {
+	CheckDense("HeadStep", s, x, w, b, logits)
+	Must("HeadStep", "labels", labels, Int32, s.N)
+	Must("HeadStep", "dlogits", dlogits, Float32, s.N*s.Out)
+	Must("HeadStep", "stats", stats, Float32, 3)
+	Must("HeadStep", "dw", dw, Float32, s.Out*s.In)
+	Must("HeadStep", "db", db, Float32, s.Out)
+	if dx != nil {
+		Must("HeadStep", "dx", dx, Float32, s.N*s.In)
+	}
+}
+
 // CheckUpdate checks Update's tensors.
 func CheckUpdate(c OptConfig, p, g, s1, s2, step Tensor) {
 	n := p.Len()

@@ -254,6 +254,17 @@ type ConvPoolBackwarder interface {
 	ConvPoolBackward(x, w, y, dp, arg, dy, dx, dw, db Tensor, s ConvShape, ps PoolShape, act Activation)
 }
 
+// HeadStepper is implemented by engines that can run a training step's
+// output layer, its loss and the output layer's backward pass as one op,
+// with the results of Dense(x, w, b, logits, s, Identity), then
+// SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out), then
+// DenseBackward(x, w, logits, dlogits, dx, dw, db, s, Identity) (dx may
+// be nil). The model uses it for its training steps where an engine has
+// it.
+type HeadStepper interface {
+	HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db Tensor, s DenseShape)
+}
+
 // Capturer is implemented by engines that can record the op sequence of
 // fn once (per key) and replay the recording on later calls. Engines without
 // it run fn directly. A recording holds the tensors fn used: Reset drops

@@ -299,11 +299,30 @@ func (m *Model) allocActs(n int) (*acts, error) {
 
 // forward runs the network on a.x, leaving logits in a.logits.
 func (m *Model) forward(a *acts) {
-	e, act := m.E, m.Arch.Act
+	m.hidden(a)
+	m.E.Dense(a.h, m.pv[6], m.pv[7], a.logits, a.d2, Identity)
+}
+
+// hidden runs the network on a.x up to the last hidden layer, leaving its
+// output in a.h.
+func (m *Model) hidden(a *acts) {
 	m.convPool(a.x, m.pv[0], m.pv[1], a.a1, a.p1, a.arg1, a.c1, a.ps1)
 	m.convPool(a.p1, m.pv[2], m.pv[3], a.a2, a.p2, a.arg2, a.c2, a.ps2)
-	e.Dense(a.p2, m.pv[4], m.pv[5], a.h, a.d1, act)
+	m.E.Dense(a.p2, m.pv[4], m.pv[5], a.h, a.d1, m.Arch.Act)
+}
+
+// head queues a training step's output layer on a.h, its loss (added to
+// stats) and the output layer's gradients (into G, and a.dh), as one op
+// where the engine has one (HeadStepper).
+func (m *Model) head(a *acts, stats Tensor) {
+	if hs, ok := m.E.(HeadStepper); ok {
+		hs.HeadStep(a.h, m.pv[6], m.pv[7], a.logits, a.y, a.dlogits, stats, a.dh, m.gv[6], m.gv[7], a.d2)
+		return
+	}
+	e := m.E
 	e.Dense(a.h, m.pv[6], m.pv[7], a.logits, a.d2, Identity)
+	e.SoftmaxXent(a.logits, a.y, nil, a.dlogits, stats, a.d2.N, a.d2.Out)
+	e.DenseBackward(a.h, m.pv[6], a.logits, a.dlogits, a.dh, m.gv[6], m.gv[7], a.d2, Identity)
 }
 
 // convPool runs a convolution and the max-pool after it, as one op where
@@ -317,16 +336,16 @@ func (m *Model) convPool(x, w, b, y, p, arg Tensor, s ConvShape, ps PoolShape) {
 	m.E.MaxPool(y, p, arg, ps)
 }
 
-// backwardUpdate computes every gradient into G from a.dlogits and
+// backwardUpdate computes the gradients of the layers below the output
+// layer into G from a.dh (head wrote it, and the output layer's) and
 // updates each layer's parameters as soon as the layer's backward op has
-// queued (its weights are no longer needed then), last layer first. The
-// update of a layer is the same arithmetic as one update over all
+// queued (its weights are no longer needed then), the output layer first.
+// The update of a layer is the same arithmetic as one update over all
 // parameters; queued this way, a device engine can run it beside the
 // backward ops of the layers below (engine/cuda does, on its second
 // stream).
 func (m *Model) backwardUpdate(a *acts) {
 	e, act := m.E, m.Arch.Act
-	e.DenseBackward(a.h, m.pv[6], a.logits, a.dlogits, a.dh, m.gv[6], m.gv[7], a.d2, Identity)
 	m.update(3)
 	e.DenseBackward(a.p2, m.pv[4], a.h, a.dh, a.dp2, m.gv[4], m.gv[5], a.d1, act)
 	m.update(2)
@@ -366,8 +385,8 @@ func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
 		return err
 	}
 	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels, b.Aug)
-	m.forward(a)
-	m.E.SoftmaxXent(a.logits, a.y, nil, a.dlogits, stats, n, Classes)
+	m.hidden(a)
+	m.head(a, stats)
 	m.backwardUpdate(a)
 	return nil
 }

@@ -140,7 +140,7 @@ func TestEmuHandlesEveryKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defs := regexp.MustCompile(`__global__ void (\w+)\(([^)]*)\)`).FindAllStringSubmatch(string(src), -1)
+	defs := regexp.MustCompile(`__global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\(([^)]*)\)`).FindAllStringSubmatch(string(src), -1)
 	if len(defs) == 0 {
 		t.Fatal("no kernels found in kernels.cu")
 	}
@@ -616,6 +616,79 @@ func TestEmuDenseSmall(t *testing.T) {
 	}
 }
 
+// TestEmuDenseXent: dense_xent gives the bits of dense_small (blocks of
+// 128, no activation), softmax_xent and dense_small_dx in turn, and
+// head_grads those of dense_small_dw and bias_grad on its dz, and over its
+// rows the statistics softmax_xent adds (two blocks of rows at n = 300);
+// the float64 reference agrees; nothing is written past an output, and a
+// null dx is skipped.
+func TestEmuDenseXent(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 10))
+	for _, s := range []engine.DenseShape{{N: 128, In: 1000, Out: 10}, {N: 300, In: 130, Out: 16}, {N: 3, In: 7, Out: 1}, {N: 5, In: 300, Out: 13}} {
+		name := fmt.Sprintf("dense_xent %+v", s)
+		xv := f64(f32(randF(r, s.N*s.In, 1)))
+		wv := f64(f32(randF(r, s.Out*s.In, 2/math.Sqrt(float64(s.In)))))
+		bv := f64(f32(randF(r, s.Out, 0.1)))
+		labels := make([]int32, s.N)
+		for i := range labels {
+			labels[i] = int32(r.IntN(s.Out))
+		}
+		dwBlocks := s.Out * ((s.In + 31) / 32)
+		// The kernels the engine ran before.
+		z1 := make([]float32, s.N*s.Out)
+		launch(t, "dense_small", s.N*s.Out, 128, z1, f32(xv), f32(wv), f32(bv), int32(s.N), int32(s.In), int32(s.Out), int32(engine.Identity))
+		dz1 := make([]float32, s.N*s.Out)
+		st1 := []float32{1, 2, 3}
+		launch(t, "softmax_xent", grid(s.N), block, z1, labels, null{}, dz1, st1, int32(s.N), int32(s.Out))
+		dx1, dw1, db1 := make([]float32, s.N*s.In), make([]float32, s.Out*s.In), make([]float32, s.Out)
+		launch(t, "dense_small_dx", grid(s.N*s.In), block, dx1, dz1, f32(wv), int32(s.N), int32(s.In), int32(s.Out))
+		launch(t, "dense_small_dw", dwBlocks, block, dw1, dz1, f32(xv), int32(s.N), int32(s.In), int32(s.Out))
+		launch(t, "bias_grad", s.Out, block, db1, dz1, int32(s.N), int32(s.Out), int32(1))
+
+		z2, dz2 := make([]float32, s.N*s.Out+1), make([]float32, s.N*s.Out+1)
+		dx2, rows := make([]float32, s.N*s.In+1), make([]float32, 2*s.N+1)
+		z2[s.N*s.Out], dz2[s.N*s.Out], dx2[s.N*s.In], rows[2*s.N] = 7, 7, 7, 7
+		launch(t, "dense_xent", s.N, 128, z2, dz2, dx2, rows, f32(xv), f32(wv), f32(bv), labels, int32(s.N), int32(s.In), int32(s.Out))
+		st2 := []float32{1, 2, 3}
+		dw2, db2 := make([]float32, s.Out*s.In+1), make([]float32, s.Out+1)
+		dw2[s.Out*s.In], db2[s.Out] = 7, 7
+		launch(t, "head_grads", dwBlocks+s.Out+grid(s.N), block, dw2, db2, st2, dz2[:s.N*s.Out], f32(xv), rows[:2*s.N],
+			int32(s.N), int32(s.In), int32(s.Out))
+		if z2[s.N*s.Out] != 7 || dz2[s.N*s.Out] != 7 || dx2[s.N*s.In] != 7 || rows[2*s.N] != 7 || dw2[s.Out*s.In] != 7 || db2[s.Out] != 7 {
+			t.Errorf("%s: wrote past an output", name)
+		}
+		for _, c := range []struct {
+			what      string
+			got, want []float32
+		}{{"logits", z2[:s.N*s.Out], z1}, {"dlogits", dz2[:s.N*s.Out], dz1}, {"dx", dx2[:s.N*s.In], dx1},
+			{"dw", dw2[:s.Out*s.In], dw1}, {"db", db2[:s.Out], db1}, {"stats", st2, st1}} {
+			for i := range c.want {
+				if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+					t.Errorf("%s: %s[%d] = %v, the kernels before give %v", name, c.what, i, c.got[i], c.want[i])
+					break
+				}
+			}
+		}
+		rz := enginetest.RefDense(xv, wv, bv, s, engine.Identity)
+		enginetest.Close(t, name+" logits", z2[:s.N*s.Out], rz, 1e-6, 1e-5)
+		loss, correct, _, rdz := enginetest.RefSoftmaxXent(f64(z2[:s.N*s.Out]), labels, s.N, s.Out)
+		enginetest.Close(t, name+" dlogits", dz2[:s.N*s.Out], rdz, 1e-7, 1e-5)
+		enginetest.Close(t, name+" stats", st2, []float64{1 + loss, 2 + float64(correct), 3 + float64(s.N)}, 1e-3, 1e-5)
+		rdx, rdw, rdb := enginetest.RefDenseBackward(xv, wv, make([]float64, len(rdz)), f64(dz2[:s.N*s.Out]), s, engine.Identity)
+		sc := math.Sqrt(float64(max(s.N, s.Out)))
+		enginetest.Close(t, name+" dx", dx2[:s.N*s.In], rdx, 1e-6*sc, 1e-5)
+		enginetest.Close(t, name+" dw", dw2[:s.Out*s.In], rdw, 1e-6*sc, 1e-5)
+		enginetest.Close(t, name+" db", db2[:s.Out], rdb, 1e-6*sc, 1e-5)
+
+		// Without dx: the rest as before.
+		z3, dz3, rows3 := make([]float32, s.N*s.Out), make([]float32, s.N*s.Out), make([]float32, 2*s.N)
+		launch(t, "dense_xent", s.N, 128, z3, dz3, null{}, rows3, f32(xv), f32(wv), f32(bv), labels, int32(s.N), int32(s.In), int32(s.Out))
+		if !slices.Equal(dz3, dz2[:s.N*s.Out]) || !slices.Equal(rows3, rows[:2*s.N]) {
+			t.Errorf("%s: without dx, dlogits or the rows differ", name)
+		}
+	}
+}
+
 func TestEmuMaxPool(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	for _, s := range []engine.PoolShape{{N: 2, C: 3, H: 28, W: 28, Size: 2}, {N: 1, C: 2, H: 7, W: 9, Size: 2}, {N: 1, C: 1, H: 6, W: 6, Size: 3}} {
@@ -696,7 +769,7 @@ func TestEmuUpdate(t *testing.T) {
 				case "adam4":
 					launch(t, k, grid((n+3)/4), block, append([]any{p, g, s1, s2, step, int64(n), c.LR, c.Beta1, c.Beta2, c.Eps}, sched...)...)
 				}
-				launch(t, "step_inc", 1, 1, step)
+				launch(t, "step_inc", 1, 1, step, int32(1))
 				enginetest.RefUpdate(c, pv, gv, r1, r2, it)
 			}
 			enginetest.Close(t, name+" p", p, pv, 1e-6, 1e-5)
@@ -708,6 +781,16 @@ func TestEmuUpdate(t *testing.T) {
 				t.Errorf("%s: step %v, want 3", name, step[0])
 			}
 		}
+	}
+}
+
+// TestEmuStepInc: step_inc adds 1 to each of its n counts, and to
+// nothing past them.
+func TestEmuStepInc(t *testing.T) {
+	step := []float32{0, 5, 9, 2, 7}
+	launch(t, "step_inc", 1, 256, step, int32(4))
+	if want := []float32{1, 6, 10, 3, 7}; !slices.Equal(step, want) {
+		t.Errorf("step_inc over 4 counts: %v, want %v", step, want)
 	}
 }
 

@@ -602,9 +602,8 @@ __device__ __forceinline__ float block_sum(float *part, float s) {
 
 // bias_grad: db[c] = sum over n < nb and p < inner of dz[(n*k + c)*inner + p].
 // One block per channel; a fixed summation order, so results repeat.
-__global__ void bias_grad(float *db, const float *dz, int nb, int k, int inner) {
+__device__ __forceinline__ void bias_grad_block(int c, float *db, const float *dz, int nb, int k, int inner) {
     __shared__ float part[256];
-    int c = blockIdx.x;
     float s = 0.0f;
     long long count = (long long)nb * inner;
     for (long long e = threadIdx.x; e < count; e += blockDim.x) {
@@ -613,6 +612,9 @@ __global__ void bias_grad(float *db, const float *dz, int nb, int k, int inner) 
     }
     s = block_sum(part, s);
     if (threadIdx.x == 0) db[c] = s;
+}
+__global__ void bias_grad(float *db, const float *dz, int nb, int k, int inner) {
+    bias_grad_block(blockIdx.x, db, dz, nb, k, inner);
 }
 
 __device__ __forceinline__ float act_d(float g, float v, int act) {
@@ -922,10 +924,11 @@ __global__ void dense_small(float *y, const float *x, const float *w, const floa
 // x: (nb,in), dw: (out,in). Block (o, 32 columns from i0): 32 columns ×
 // blockDim/32 groups of images, each group summing every G-th image,
 // then a tree over the groups. Grid: out * ceil(in/32) blocks.
-__global__ void dense_small_dw(float *dw, const float *dz, const float *x, int nb, int in, int out) {
+__device__ __forceinline__ void dense_small_dw_block(int blk, float *dw, const float *dz, const float *x, int nb, int in,
+                                                    int out) {
     __shared__ float part[256];
     int cols = (in + 31) / 32;
-    int o = blockIdx.x / cols, i = (blockIdx.x - o * cols) * 32 + (int)threadIdx.x % 32;
+    int o = blk / cols, i = (blk - o * cols) * 32 + (int)threadIdx.x % 32;
     int g = threadIdx.x / 32, groups = blockDim.x / 32;
     float s = 0.0f;
     if (i < in)
@@ -937,6 +940,9 @@ __global__ void dense_small_dw(float *dw, const float *dz, const float *x, int n
         __syncthreads();
     }
     if (g == 0 && i < in) dw[(long long)o * in + i] = part[threadIdx.x];
+}
+__global__ void dense_small_dw(float *dw, const float *dz, const float *x, int nb, int in, int out) {
+    dense_small_dw_block(blockIdx.x, dw, dz, x, nb, in, out);
 }
 
 // dense_small_dx: dx = dz·w for a layer with few outputs, one thread per
@@ -952,32 +958,34 @@ __global__ void dense_small_dx(float *dx, const float *dz, const float *w, int n
     dx[e] = s;
 }
 
-// softmax_xent: one thread per row of logits (n, classes <= 32). Adds the
-// summed loss, the correct count and n to stats[0..2]; writes probs and
-// dlogits = (softmax - onehot)/n when they are not null.
-__global__ void softmax_xent(const float *z, const int *labels, float *probs, float *dz, float *stats, int n, int classes) {
+// xent_row: softmax_xent's work on one row of logits z (classes of them)
+// with label l: its loss, whether its argmax is l (1 or 0), and, where
+// they are not null, the probabilities and dz = (softmax - onehot)·inv.
+__device__ __forceinline__ void xent_row(const float *row, int l, int classes, float inv, float *probs, float *dz,
+                                         float *loss, float *correct) {
+    float m = row[0];
+    int arg = 0;
+    for (int j = 1; j < classes; j++)
+        if (row[j] > m) { m = row[j]; arg = j; }
+    float sum = 0.0f;
+    for (int j = 0; j < classes; j++) sum += expf(row[j] - m);
+    *loss = logf(sum) - (row[l] - m);
+    *correct = (arg == l) ? 1.0f : 0.0f;
+    for (int j = 0; j < classes; j++) {
+        float p = expf(row[j] - m) / sum;
+        if (probs) probs[j] = p;
+        if (dz) dz[j] = (p - (j == l ? 1.0f : 0.0f)) * inv;
+    }
+}
+
+// xent_stats_add: adds the block's rows' loss and correct (a thread's
+// row each, zero for a thread past the rows) to stats[0] and stats[1] (a
+// tree over the block in shared memory, then one atomic add a block), and
+// from the first block (first) n to stats[2]. blockDim a power of two of
+// at most 256.
+__device__ __forceinline__ void xent_stats_add(float loss, float correct, float *stats, int n, int first) {
     __shared__ float sl[256];
     __shared__ float sc[256];
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    float loss = 0.0f, correct = 0.0f;
-    if (i < n) {
-        const float *row = z + (long long)i * classes;
-        float m = row[0];
-        int arg = 0;
-        for (int j = 1; j < classes; j++)
-            if (row[j] > m) { m = row[j]; arg = j; }
-        float sum = 0.0f;
-        for (int j = 0; j < classes; j++) sum += expf(row[j] - m);
-        int l = labels[i];
-        loss = logf(sum) - (row[l] - m);
-        correct = (arg == l) ? 1.0f : 0.0f;
-        float inv = 1.0f / (float)n;
-        for (int j = 0; j < classes; j++) {
-            float p = expf(row[j] - m) / sum;
-            if (probs) probs[(long long)i * classes + j] = p;
-            if (dz) dz[(long long)i * classes + j] = (p - (j == l ? 1.0f : 0.0f)) * inv;
-        }
-    }
     sl[threadIdx.x] = loss;
     sc[threadIdx.x] = correct;
     __syncthreads();
@@ -991,8 +999,109 @@ __global__ void softmax_xent(const float *z, const int *labels, float *probs, fl
     if (threadIdx.x == 0) {
         atomicAdd(&stats[0], sl[0]);
         atomicAdd(&stats[1], sc[0]);
-        if (blockIdx.x == 0) atomicAdd(&stats[2], (float)n);
+        if (first) atomicAdd(&stats[2], (float)n);
     }
+}
+
+// softmax_xent: one thread per row of logits (n, classes <= 32). Adds the
+// summed loss, the correct count and n to stats[0..2]; writes probs and
+// dlogits = (softmax - onehot)/n when they are not null.
+__global__ void softmax_xent(const float *z, const int *labels, float *probs, float *dz, float *stats, int n, int classes) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    float loss = 0.0f, correct = 0.0f;
+    if (i < n) {
+        long long r = (long long)i * classes;
+        xent_row(z + r, labels[i], classes, 1.0f / (float)n, probs ? probs + r : 0, dz ? dz + r : 0, &loss, &correct);
+    }
+    xent_stats_add(loss, correct, stats, n, blockIdx.x == 0);
+}
+
+// dense_xent: a training step's output layer and loss in one kernel, on
+// the main stream's path from the last hidden layer to its gradient,
+// where dense_small, softmax_xent and dense_small_dx took three: the
+// logits z = x·wᵀ + b (dense_small's sums with blocks of 128 threads, so
+// the same bits), softmax_xent's row (dz; the row's loss and correct into
+// rows[n] and rows[nb + n], which head_grads adds to the statistics in
+// softmax_xent's order), then, unless dx is null, dx = dz·w as
+// dense_small_dx sums it. The weight and bias gradients (head_grads) read
+// dz beside it. x: (nb,in), w: (out,in), b: (out),
+// labels: (nb), z, dz: (nb,out), dx: (nb,in), rows: (2·nb). One block a
+// row, blockDim a power of two of at most 256; out at most DENSE_XENT_OUT.
+// Its launch bounds hold it to 64 registers (72 without: the product's 16
+// loads in flight), as TestKernelResources asks of every small kernel.
+#define DENSE_XENT_OUT 16
+__global__ void __launch_bounds__(256, 4) dense_xent(float *z, float *dz, float *dx, float *rows, const float *x, const float *w, const float *b,
+                           const int *labels, int nb, int in, int out) {
+    __shared__ float part[DENSE_XENT_OUT * 256];
+    __shared__ float zs[DENSE_XENT_OUT], gs[DENSE_XENT_OUT];
+    int n = blockIdx.x, tid = threadIdx.x, bd = blockDim.x;
+    const float *xr = x + (long long)n * in;
+    float s[DENSE_XENT_OUT];
+    UNROLL for (int o = 0; o < DENSE_XENT_OUT; o++) s[o] = 0.0f;
+    for (int i = tid; i < in; i += bd) {
+        float v = xr[i];
+        const float *wo = w + i;
+        UNROLL for (int o = 0; o < DENSE_XENT_OUT; o++) {
+            if (o < out) s[o] += v * wo[0];
+            wo += in;
+        }
+    }
+    UNROLL for (int o = 0; o < DENSE_XENT_OUT; o++) {
+        if (o < out) part[o * bd + tid] = s[o];
+    }
+    __syncthreads();
+    for (int wd = bd / 2; wd > 0; wd >>= 1) {
+        if (tid < wd)
+            for (int o = 0; o < out; o++) part[o * bd + tid] += part[o * bd + tid + wd];
+        __syncthreads();
+    }
+    if (tid == 0) {
+        for (int o = 0; o < out; o++) zs[o] = part[o * bd] + b[o];
+        float loss, correct;
+        xent_row(zs, labels[n], out, 1.0f / (float)nb, 0, gs, &loss, &correct);
+        rows[n] = loss;
+        rows[nb + n] = correct;
+        for (int o = 0; o < out; o++) {
+            z[(long long)n * out + o] = zs[o];
+            dz[(long long)n * out + o] = gs[o];
+        }
+    }
+    __syncthreads();
+    if (!dx) return;
+    for (int i = tid; i < in; i += bd) {
+        float v = 0.0f;
+        for (int o = 0; o < out; o++) v += gs[o] * w[(long long)o * in + i];
+        dx[(long long)n * in + i] = v;
+    }
+}
+
+// head_grads: what follows dense_xent's dz, in one launch: blocks [0, D)
+// do dense_small_dw's work (dw = dzᵀ·x, D = out·⌈in/32⌉), the next out
+// bias_grad's (db), and the last ⌈nb/blockDim⌉ add the rows (loss
+// rows[i], correct rows[nb + i]) to stats[0..2] as softmax_xent adds its
+// own; each part as its own kernel sums, so the same bits. dz: (nb,out),
+// x: (nb,in), dw: (out,in), db: (out), rows: (2·nb). blockDim 256 (as the
+// three kernels are launched), grid D + out + ⌈nb/256⌉.
+__global__ void head_grads(float *dw, float *db, float *stats, const float *dz, const float *x, const float *rows, int nb,
+                           int in, int out) {
+    int blk = blockIdx.x, d = out * ((in + 31) / 32);
+    if (blk < d) {
+        dense_small_dw_block(blk, dw, dz, x, nb, in, out);
+        return;
+    }
+    blk -= d;
+    if (blk < out) {
+        bias_grad_block(blk, db, dz, nb, out, 1);
+        return;
+    }
+    blk -= out;
+    int i = blk * blockDim.x + threadIdx.x;
+    float loss = 0.0f, correct = 0.0f;
+    if (i < nb) {
+        loss = rows[i];
+        correct = rows[nb + i];
+    }
+    xent_stats_add(loss, correct, stats, nb, blk == 0);
 }
 
 // lr_factor: the learning-rate schedule's multiplier of the peak rate at
@@ -1069,9 +1178,12 @@ __global__ void sgd(float *p, const float *g, float *vel, const float *step, lon
     p[i] += v;
 }
 
-// step_inc: step[0] += 1, after the update.
-__global__ void step_inc(float *step) {
-    if (blockIdx.x == 0 && threadIdx.x == 0) step[0] += 1.0f;
+// step_inc: step[i] += 1 for i < n: the step counts of the updates queued
+// since the last (the engine adds them up in one launch where they lie
+// side by side, as a model's layers' do).
+__global__ void step_inc(float *step, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) step[i] += 1.0f;
 }
 
 // fill_f32 / fill_i32 / fill_u8: every element set to v.

@@ -38,7 +38,7 @@ var Names = []string{
 	"gather", "advance", "bias_act", "act_grad", "bias_grad", "maxpool", "maxpool_back",
 	"softmax_xent", "act_bias_grad", "sum_partials", "sum_partials2", "first_conv3", "first_conv5", "first_grad3", "first_grad5",
 	"first_conv_pool3", "bias_act_pool", "pool_back_act", "first_grad_pool3", "conv3_pool", "conv3_data", "conv3_filter",
-	"dense_small", "dense_small_dw", "dense_small_dx", "adam", "adam4", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
+	"dense_small", "dense_small_dw", "dense_small_dx", "dense_xent", "head_grads", "adam", "adam4", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
 }
 
 var entry = regexp.MustCompile(`\.visible \.entry (\w+)\(`)
@@ -59,6 +59,10 @@ func Entries() []string {
 func Splits(k, nb, mp int) int {
 	return max(1, min(nb, (4*max(mp, 1)+k-1)/k))
 }
+
+// DenseXentOut is DENSE_XENT_OUT in kernels.cu: the most outputs of a
+// layer whose training step's output layer and loss dense_xent runs.
+const DenseXentOut = 16
 
 // Conv3 limits (CONV3_* in kernels.cu): the output channels one thread
 // of conv3_pool and conv3_data computes, the most a block takes, and the

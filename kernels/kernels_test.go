@@ -42,7 +42,7 @@ func TestPTXHasEveryKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	var defined []string
-	for _, m := range regexp.MustCompile(`__global__ void (\w+)\(`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`__global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\(`).FindAllStringSubmatch(string(src), -1) {
 		defined = append(defined, m[1])
 	}
 	slices.Sort(defined)
@@ -110,5 +110,21 @@ func TestGeneratedCurrent(t *testing.T) {
 			!strings.Contains(err.Error(), "run 'make kernels'") {
 			t.Errorf("%s changed: %v, want an error naming it and asking for make kernels", name, err)
 		}
+	}
+}
+
+// TestDenseXentOutMatches: the engine's limit for dense_xent is the
+// kernel's own (its registers and shared memory are sized by it).
+func TestDenseXentOutMatches(t *testing.T) {
+	src, err := os.ReadFile("kernels.cu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^#define DENSE_XENT_OUT (\d+)$`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("kernels.cu has no #define DENSE_XENT_OUT")
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n != DenseXentOut {
+		t.Errorf("kernels.cu's DENSE_XENT_OUT is %d, kernels.DenseXentOut %d", n, DenseXentOut)
 	}
 }

@@ -12,6 +12,7 @@ package cuda
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -301,6 +302,48 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 			}
 			for _, x := range ts {
 				e.Free(x)
+			}
+		})
+	}
+}
+
+// TestEmulatedStepLaunches checks, in every variant, what a training
+// step queues for its output layer and its step counts: with own kernels
+// dense_xent and head_grads once a step, not dense_small, softmax_xent or
+// dense_small_dx (the library set: softmax_xent, with cuBLAS's products);
+// and one step_inc a step for the four layers' counts (each update leaves
+// its increment pending), which still count every step.
+func TestEmulatedStepLaunches(t *testing.T) {
+	const bs, steps = 8, 5
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			tr := newEmuTraining(t, v, bs, steps)
+			// The warm-up runs each op as it is queued, and the first
+			// sizes the scratch, which joins the streams (and queues the
+			// increments so far) more than once: the steps after it.
+			tr.step()
+			before := maps.Clone(tr.g.launched)
+			for range steps - 1 { // recording (and tuning), replays
+				tr.step()
+			}
+			head, xent := 0, steps-1
+			if v.own {
+				head, xent = steps-1, 0
+			}
+			for name, want := range map[string]int{"dense_xent": head, "head_grads": head, "dense_small": 0,
+				"softmax_xent": xent, "dense_small_dx": 0, "step_inc": steps - 1} {
+				if got := tr.g.launched[name] - before[name]; got != want {
+					t.Errorf("%d steps after the warm-up ran %s %d times, want %d", steps-1, name, got, want)
+				}
+			}
+			counts := make([]float32, tr.m.Arch.Layers())
+			if err := tr.e.Read(tr.m.Step, 0, counts); err != nil {
+				t.Fatal(err)
+			}
+			for l, c := range counts {
+				if c != steps {
+					t.Errorf("layer %d's step count is %v after %d steps", l, c, steps)
+				}
 			}
 		})
 	}

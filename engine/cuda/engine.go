@@ -32,6 +32,7 @@ var (
 	_ engine.DeviceTimer        = (*Engine)(nil)
 	_ engine.ConvPooler         = (*Engine)(nil)
 	_ engine.ConvPoolBackwarder = (*Engine)(nil)
+	_ engine.HeadStepper        = (*Engine)(nil)
 	_ engine.OccasionalSteps    = (*Engine)(nil)
 )
 
@@ -103,6 +104,9 @@ type Engine struct {
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
 	laneUse []laneAccess
+	// pendingSteps are the step counts whose increments Update left for
+	// flushSteps (steps.go).
+	pendingSteps []region
 	// In-place tuning of cuDNN's algorithm choices (tune.go): the
 	// directions of each plan a recording used, those already tuned, and
 	// the recordings being timed.

@@ -86,6 +86,9 @@ type laneAccess struct {
 // host waits, copies or ends a recording (settle); until then the main
 // stream goes on with other work.
 func (e *Engine) toLane(a access) lane {
+	if e.stepsTouched(a) {
+		e.flushSteps()
+	}
 	l := e.laneFor()
 	if l == nil {
 		return nil
@@ -117,6 +120,9 @@ func (e *Engine) use(a access) {
 // alsoUse is use for more memory of the op being queued: a is added to
 // what it declared.
 func (e *Engine) alsoUse(a access) {
+	if e.stepsTouched(a) {
+		e.flushSteps()
+	}
 	e.touch(a)
 	a.each(func(r region, _ bool) bool {
 		e.declared = append(e.declared, r)
@@ -146,9 +152,11 @@ func (e *Engine) touch(a access) {
 	}
 }
 
-// settle joins the lane into the main stream if work was queued on it
-// since the last join.
+// settle queues the pending step counts' increments (steps.go), then
+// joins the lane into the main stream if work was queued on it since the
+// last join.
 func (e *Engine) settle() {
+	e.flushSteps()
 	if e.laneUse != nil {
 		e.laneUse = nil
 		e.fail(e.c.Join(e.lane))

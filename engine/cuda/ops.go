@@ -531,8 +531,47 @@ func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor
 		arg(stats), cu.I(n), cu.I(classes)))
 }
 
-// Update: one fused kernel over the parameters p, then the step count;
-// with two streams both on the second, so that the main stream goes on
+// headRows is dzFor's key of HeadStep's rows scratch (each row's loss and
+// correct), apart from the layer's dz.
+type headRows struct{ in, out int }
+
+// HeadStep is Dense (no activation), SoftmaxXent and DenseBackward of a
+// training step's output layer (engine.HeadStepper). With own kernels and
+// an output layer of at most kernels.DenseXentOut outputs, dense_xent
+// queues the logits, dlogits and dx on the main stream in one kernel, with
+// the bits of dense_small, softmax_xent and dense_small_dx; the weight
+// and bias gradients and the loss statistics follow from dlogits in one
+// more, head_grads (the bits of dense_small_dw, bias_grad and
+// softmax_xent's statistics), with two streams on the second, beside dx
+// and the layers below. Otherwise the three ops as they are.
+func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db engine.Tensor, s engine.DenseShape) {
+	if !e.own || s.Out > kernels.DenseXentOut {
+		e.Dense(x, w, b, logits, s, engine.Identity)
+		e.SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out)
+		e.DenseBackward(x, w, logits, dlogits, dx, dw, db, s, engine.Identity)
+		return
+	}
+	engine.CheckHeadStep(s, x, w, b, logits, labels, dlogits, stats, dx, dw, db)
+	p, ok := e.dzFor(headRows{s.In, s.Out}, 2*s.N)
+	if !ok {
+		return
+	}
+	rows := floats(p, 2*s.N)
+	e.use(access{r: regions(x, w, b, labels), w: append(regions(logits, dlogits, dx), rows)})
+	e.fail(e.c.LaunchBlocks("dense_xent", s.N, smallBlock, arg(logits), arg(dlogits), arg(dx), bufArg(rows),
+		arg(x), arg(w), arg(b), arg(labels), cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
+	a := access{r: []region{regionOf(x), regionOf(dlogits), rows}, w: regions(dw, db, stats)}
+	l := e.toLane(a)
+	if l == nil {
+		e.use(a)
+	}
+	blocks := s.Out*((s.In+31)/32) + s.Out + (s.N+block-1)/block
+	e.fail(e.c.LaunchOn(l, "head_grads", int64(blocks)*block, block, arg(dw), arg(db), arg(stats), arg(dlogits), arg(x),
+		bufArg(rows), cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
+}
+
+// Update: one fused kernel over the parameters p, the step count's
+// increment left pending (steps.go); with two streams on the second, so that the main stream goes on
 // with the backward ops of the layers below p's (engine.Model updates a
 // layer as soon as its gradients are queued).
 func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
@@ -556,7 +595,7 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 		e.fail(e.c.LaunchOn(l, "adam", int64(n), block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
 			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps), kind, warm, total, final))
 	}
-	e.fail(e.c.LaunchOn(l, "step_inc", 1, 1, arg(step)))
+	e.pendStep(step) // its increment, with the other layers' (steps.go)
 }
 
 // aligned16 reports whether every tensor starts on a 16-byte boundary

@@ -174,6 +174,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 		{"ConvPoolBackward", testConvPoolBackward},
 		{"Dense", testDense},
 		{"SoftmaxXent", testSoftmaxXent},
+		{"HeadStep", testHeadStep},
 		{"Update", testUpdate},
 		{"ModelGradient", testModelGradient},
 	}
@@ -779,6 +780,90 @@ func testSoftmaxXent(h *harness) {
 	// Stats accumulate; probs and dlogits are optional.
 	e.SoftmaxXent(z, labels, nil, nil, stats, n, classes)
 	Close(t, "stats after two calls", h.read(stats), []float64{2 * loss, 2 * float64(correct), 2 * float64(n)}, 1e-4, 1e-5)
+}
+
+// testHeadStep: an engine's HeadStep (engine.HeadStepper), where it has
+// one, gives the bits of its Dense (no activation), SoftmaxXent and
+// DenseBackward (the statistics within rounding: their sums may be added
+// in another order), and what the reference gives, with and without dx;
+// it overwrites the gradients, adds to the statistics, and leaves its
+// inputs as they were. Shapes an engine may fuse and ones it may not (19
+// outputs).
+func testHeadStep(h *harness) {
+	hs, ok := h.e.(engine.HeadStepper)
+	if !ok {
+		h.t.Skip("the engine has no HeadStep (engine.HeadStepper); the model runs Dense, SoftmaxXent and DenseBackward")
+	}
+	e, t := h.e, h.t
+	for _, s := range []engine.DenseShape{{N: 128, In: 1000, Out: 10}, {N: 300, In: 130, Out: 16}, {N: 3, In: 7, Out: 1}, {N: 37, In: 50, Out: 19}} {
+		name := fmt.Sprintf("head step %+v", s)
+		xv := h.rand(s.N*s.In, 1)
+		wv := h.rand(s.Out*s.In, 2/math.Sqrt(float64(s.In)))
+		bv := h.rand(s.Out, 0.1)
+		x, w, b := h.f32(xv), h.f32(wv), h.f32(bv)
+		lab := make([]int32, s.N)
+		for i := range lab {
+			lab[i] = int32(h.r.IntN(s.Out))
+		}
+		labels := h.zeros(engine.Int32, s.N)
+		if err := e.Write(labels, 0, lab); err != nil {
+			t.Fatal(err)
+		}
+		type outs struct{ z, dz, dx, dw, db, st engine.Tensor }
+		mk := func(withDx bool) outs {
+			o := outs{z: h.zeros(engine.Float32, s.N*s.Out), dz: h.zeros(engine.Float32, s.N*s.Out),
+				dw: h.zeros(engine.Float32, s.Out*s.In), db: h.zeros(engine.Float32, s.Out), st: h.f32([]float64{1, 2, 3})}
+			if withDx {
+				o.dx = h.zeros(engine.Float32, s.N*s.In)
+				e.Fill(o.dx, 7)
+			}
+			e.Fill(o.dw, 7) // must be overwritten, not accumulated
+			e.Fill(o.db, 7)
+			return o
+		}
+		u := mk(true)
+		e.Dense(x, w, b, u.z, s, engine.Identity)
+		e.SoftmaxXent(u.z, labels, nil, u.dz, u.st, s.N, s.Out)
+		e.DenseBackward(x, w, u.z, u.dz, u.dx, u.dw, u.db, s, engine.Identity)
+		want := map[string][]float32{"logits": h.read(u.z), "dlogits": h.read(u.dz), "dx": h.read(u.dx), "dw": h.read(u.dw), "db": h.read(u.db)}
+		wantSt := toF64(h.read(u.st))
+		zv := toF64(want["logits"])
+		loss, correct, _, rdz := RefSoftmaxXent(zv, lab, s.N, s.Out)
+		rdx, rdw, rdb := RefDenseBackward(xv, wv, zv, toF64(want["dlogits"]), s, engine.Identity)
+		sc := math.Sqrt(float64(max(s.N, s.Out)))
+		for _, withDx := range []bool{true, false} {
+			f := mk(withDx)
+			check := h.unchanged("HeadStep", []string{"x", "w", "b"}, x, w, b)
+			hs.HeadStep(x, w, b, f.z, labels, f.dz, f.st, f.dx, f.dw, f.db, s)
+			check()
+			if got := h.readI(labels); !slices.Equal(got, lab) {
+				t.Errorf("%s: HeadStep modified labels", name)
+			}
+			got := map[string]engine.Tensor{"logits": f.z, "dlogits": f.dz, "dx": f.dx, "dw": f.dw, "db": f.db}
+			for _, what := range []string{"logits", "dlogits", "dx", "dw", "db"} {
+				if got[what] == nil {
+					continue
+				}
+				g, wnt := h.read(got[what]), want[what]
+				for i := range wnt {
+					if math.Float32bits(g[i]) != math.Float32bits(wnt[i]) {
+						t.Errorf("%s (dx %v): %s[%d] = %v, Dense, SoftmaxXent and DenseBackward give %v", name, withDx, what, i, g[i], wnt[i])
+						break
+					}
+				}
+			}
+			st := h.read(f.st)
+			Close(t, fmt.Sprintf("%s (dx %v) stats against the three ops", name, withDx), st, wantSt, 1e-4, 1e-6)
+			Close(t, fmt.Sprintf("%s (dx %v) stats", name, withDx), st, []float64{1 + loss, 2 + float64(correct), 3 + float64(s.N)}, 1e-3, 1e-5)
+			Close(t, name+" logits", h.read(f.z), RefDense(xv, wv, bv, s, engine.Identity), ATol, RTol)
+			Close(t, name+" dlogits", h.read(f.dz), rdz, 1e-8, 1e-5)
+			if withDx {
+				Close(t, name+" dx", h.read(f.dx), rdx, ATol*sc, RTol*10)
+			}
+			Close(t, name+" dw", h.read(f.dw), rdw, ATol*sc, RTol*10)
+			Close(t, name+" db", h.read(f.db), rdb, ATol*sc, RTol*10)
+		}
+	}
 }
 
 func testUpdate(h *harness) {

@@ -145,10 +145,12 @@ static uint64_t slot[32];
     X(dense_small_dw, "PCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
     X(dense_small_dx, "PCCIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
     X(softmax_xent, "CCPPPII", 1, A(0, float *), A(1, int *), A(2, float *), A(3, float *), A(4, float *), A(5, int), A(6, int)) \
+    X(dense_xent, "PPPPCCCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, float *), A(6, float *), A(7, int *), A(8, int), A(9, int), A(10, int)) \
+    X(head_grads, "PPPCCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, float *), A(6, int), A(7, int), A(8, int)) \
     X(adam, "PCPPCLFFFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float), A(10, int), A(11, int), A(12, int), A(13, float)) \
     X(adam4, "PCPPCLFFFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float), A(10, int), A(11, int), A(12, int), A(13, float)) \
     X(sgd, "PCPCLFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, long long), A(5, float), A(6, float), A(7, int), A(8, int), A(9, int), A(10, float)) \
-    X(step_inc, "P", 0, A(0, float *)) \
+    X(step_inc, "PI", 0, A(0, float *), A(1, int)) \
     X(fill_f32, "PFL", 0, A(0, float *), A(1, float), A(2, long long)) \
     X(fill_i32, "PIL", 0, A(0, int *), A(1, int), A(2, long long)) \
     X(fill_u8, "PIL", 0, A(0, unsigned char *), A(1, unsigned char), A(2, long long))

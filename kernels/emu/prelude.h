@@ -16,6 +16,7 @@ void __syncthreads(void);
 float atomicAdd(float *addr, float v);
 
 #define __global__ static
+#define __launch_bounds__(...)
 #define __device__ static
 #define __forceinline__ inline
 #define __shared__ static _Thread_local
