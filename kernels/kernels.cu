@@ -1026,13 +1026,14 @@ __global__ void softmax_xent(const float *z, const int *labels, float *probs, fl
 // dense_small_dx sums it. The weight and bias gradients (head_grads) read
 // dz beside it. x: (nb,in), w: (out,in), b: (out),
 // labels: (nb), z, dz: (nb,out), dx: (nb,in), rows: (2·nb). One block a
-// row, blockDim a power of two of at most 256; out at most DENSE_XENT_OUT.
+// row, blockDim a power of two of at most 128 (the engine launches 128:
+// dense_small's); out at most DENSE_XENT_OUT.
 // Its launch bounds hold it to 64 registers (72 without: the product's 16
 // loads in flight), as TestKernelResources asks of every small kernel.
 #define DENSE_XENT_OUT 16
-__global__ void __launch_bounds__(256, 4) dense_xent(float *z, float *dz, float *dx, float *rows, const float *x, const float *w, const float *b,
+__global__ void __launch_bounds__(128, 8) dense_xent(float *z, float *dz, float *dx, float *rows, const float *x, const float *w, const float *b,
                            const int *labels, int nb, int in, int out) {
-    __shared__ float part[DENSE_XENT_OUT * 256];
+    __shared__ float part[DENSE_XENT_OUT * 128];
     __shared__ float zs[DENSE_XENT_OUT], gs[DENSE_XENT_OUT];
     int n = blockIdx.x, tid = threadIdx.x, bd = blockDim.x;
     const float *xr = x + (long long)n * in;

@@ -12,6 +12,7 @@ package cuda
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
@@ -548,4 +549,43 @@ func randomDataset(t *testing.T, e engine.Engine, n int, s1, s2 uint64) *engine.
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestEmulatedStepCountAfterError: an update queued before an op fails
+// has its step count's increment queued all the same (steps.go: past the
+// gate), so that the count matches the parameters the update changed; an
+// update queued after the failure changes neither.
+func TestEmulatedStepCountAfterError(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			e := newEmulated(t, v)
+			const n = 100
+			c := engine.OptConfig{Kind: engine.SGD, LR: 0.1}
+			ts := make([]engine.Tensor, 4)
+			for i := range ts {
+				ts[i], _ = e.Alloc(engine.Float32, n)
+			}
+			p, g, s1, step := ts[0], ts[1], ts[2], e.Slice(ts[3], 0, 2)
+			e.Fill(g, 1)
+			e.Update(c, p, g, s1, nil, e.Slice(step, 0, 1))
+			e.fail(errors.New("a later op failed")) // as a launch failure would
+			e.Update(c, p, g, s1, nil, e.Slice(step, 1, 1))
+			if err := e.Sync(); err == nil {
+				t.Fatal("Sync after a failure: no error")
+			}
+			pv, sv := make([]float32, 1), make([]float32, 2)
+			if err := e.Read(p, 0, pv); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Read(step, 0, sv); err != nil {
+				t.Fatal(err)
+			}
+			if pv[0] != -0.1 || sv[0] != 1 || sv[1] != 0 {
+				t.Errorf("p[0] = %v (one update: -0.1), step counts %v, want [1 0]", pv[0], sv)
+			}
+			for _, x := range ts {
+				e.Free(x)
+			}
+		})
+	}
 }

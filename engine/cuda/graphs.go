@@ -129,6 +129,9 @@ var eagerWarned atomic.Bool
 // capture records fn as a graph, with the memory its ops declare.
 func (e *Engine) capture(fn func()) (graph, []region, error) {
 	defer trace.Begin(trace.GraphRecord).End()
+	// Nothing queued before may end up in the recording (a step count's
+	// increment left pending would then count every replay).
+	e.settle()
 	var touched []region
 	e.recording, e.touching = true, &touched
 	defer func() { e.recording, e.touching = false, nil }()

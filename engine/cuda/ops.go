@@ -561,6 +561,7 @@ func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db en
 	e.fail(e.c.LaunchBlocks("dense_xent", s.N, smallBlock, arg(logits), arg(dlogits), arg(dx), bufArg(rows),
 		arg(x), arg(w), arg(b), arg(labels), cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
 	a := access{r: []region{regionOf(x), regionOf(dlogits), rows}, w: regions(dw, db, stats)}
+	e.declared = e.declared[:0] // head_grads' own, checked apart from dense_xent's
 	l := e.toLane(a)
 	if l == nil {
 		e.use(a)
@@ -595,7 +596,9 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 		e.fail(e.c.LaunchOn(l, "adam", int64(n), block, arg(p), arg(g), arg(s1), arg(s2), arg(step),
 			cu.L(int64(n)), cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps), kind, warm, total, final))
 	}
-	e.pendStep(step) // its increment, with the other layers' (steps.go)
+	if e.err == nil { // the update was queued: its count's increment, with the other layers' (steps.go)
+		e.pendStep(step)
+	}
 }
 
 // aligned16 reports whether every tensor starts on a 16-byte boundary

@@ -44,7 +44,10 @@ func (e *Engine) stepsTouched(a access) bool {
 // flushSteps queues the pending increments, one step_inc for each run of
 // counts that lie side by side, where the updates went (the lane with two
 // streams, forked there after the main stream's work so far), and
-// declares them as part of the op being queued, if any.
+// declares them as part of the op being queued, if any. With an error
+// pending (which shuts the gate) they are queued all the same, past the
+// gate, so that the counts of the updates queued before it still match
+// them; inside a recording, which that error discards, they are dropped.
 func (e *Engine) flushSteps() {
 	if len(e.pendingSteps) == 0 {
 		return
@@ -67,6 +70,13 @@ func (e *Engine) flushSteps() {
 	}
 	for _, r := range runs {
 		n := int(r.hi-r.lo) / 4
-		e.fail(e.c.LaunchOn(l, "step_inc", int64(n), block, bufArg(r), cu.I(n)))
+		switch {
+		case e.err == nil:
+			e.fail(e.c.LaunchOn(l, "step_inc", int64(n), block, bufArg(r), cu.I(n)))
+		case !e.recording:
+			// The error is already the one reported; a device that
+			// fails this as well has nothing left to count.
+			_ = e.device().LaunchOn(l, "step_inc", int64(n), block, bufArg(r), cu.I(n))
+		}
 	}
 }

@@ -901,6 +901,23 @@ func testUpdate(h *harness) {
 		}
 		Close(h.t, name+" step", h.read(step), []float64{3}, 0, 0)
 	}
+	// Two updates in a row with nothing read or written between: the
+	// second must see the first's step count (an engine that defers the
+	// counts' increments must still order them).
+	{
+		c := engine.OptConfig{Kind: engine.Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7,
+			Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 1, Total: 4}}
+		pv, g1v, g2v := h.rand(n, 0.1), h.rand(n, 1), h.rand(n, 1)
+		p, g1, g2 := h.f32(pv), h.f32(g1v), h.f32(g2v)
+		s1, s2, step := h.zeros(engine.Float32, n), h.zeros(engine.Float32, n), h.zeros(engine.Float32, 1)
+		r1, r2 := make([]float64, n), make([]float64, n)
+		e.Update(c, p, g1, s1, s2, step)
+		e.Update(c, p, g2, s1, s2, step)
+		RefUpdate(c, pv, g1v, r1, r2, 1)
+		RefUpdate(c, pv, g2v, r1, r2, 2)
+		Close(h.t, "two updates in a row p", h.read(p), pv, 1e-6, 1e-5)
+		Close(h.t, "two updates in a row step", h.read(step), []float64{2}, 0, 0)
+	}
 	// Views that start one element into their buffers (a GPU engine's
 	// vectorised path needs aligned starts; this takes the other one).
 	c := engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
