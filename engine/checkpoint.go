@@ -429,10 +429,30 @@ func (c *Checkpoint) Save(path string) error {
 	return fileutil.WriteAtomicSet([]fileutil.File{{Path: path, Data: head, Perm: 0o644, Parts: l.parts, Final: final}})
 }
 
-// MaxCheckpointBytes bounds a checkpoint file (the reference model's,
-// with its optimizer state, is 151 MB): a larger file, or a device, is
-// refused before it is read.
-const MaxCheckpointBytes = 4 << 30
+// MaxCheckpointBytes bounds a checkpoint file: the largest preset's
+// parameters with both of Adam's moments (38 MB for the reference
+// architecture) and MaxCheckpointHeader for the header. A larger file,
+// or a device, is refused before it is read, and a pipe is read no
+// further (the bound was 4 GiB, which a pipe of zeros filled in memory).
+var MaxCheckpointBytes = checkpointBound()
+
+// MaxCheckpointHeader is what MaxCheckpointBytes allows for a checkpoint's
+// header: a 10-epoch run's is under 2 KB, its history about 130 bytes an
+// epoch, so this holds some 500,000 epochs'.
+const MaxCheckpointHeader = 64 << 20
+
+// checkpointBound is the largest checkpoint any preset can write.
+func checkpointBound() int64 {
+	most := 0
+	for _, p := range Presets {
+		a, err := NewArch(p, ReLU)
+		if err != nil {
+			panic("engine: preset " + p + " does not build")
+		}
+		most = max(most, a.NumParams())
+	}
+	return 8 + MaxCheckpointHeader + 3*4*int64(most)
+}
 
 // LoadCheckpoint reads and verifies a checkpoint file, refusing one that
 // holds NaN or infinite values.

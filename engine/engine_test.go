@@ -23,6 +23,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
 var adam = engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
@@ -670,5 +671,39 @@ func TestTrainerMarksOccasionalBatch(t *testing.T) {
 			t.Errorf("%d images in batches of 32: SetOccasional calls %v, want %v", c.n, o.set, c.want)
 		}
 		o.Close()
+	}
+}
+
+// TestCheckpointBoundFromPipe: a pipe that streams on without end (a
+// checkpoint read from /dev/stdin, a named pipe) is refused once it passes
+// MaxCheckpointBytes, the most a preset's checkpoint holds: not read on to
+// gigabytes. The bound holds a full reference checkpoint with its moments.
+func TestCheckpointBoundFromPipe(t *testing.T) {
+	a, _ := engine.NewArch("reference", engine.ReLU)
+	if full := int64(12 * a.NumParams()); engine.MaxCheckpointBytes < full+1<<20 || engine.MaxCheckpointBytes > 256<<20 {
+		t.Fatalf("MaxCheckpointBytes %d: want a full reference checkpoint (%d bytes) and a header, and under 256 MiB", engine.MaxCheckpointBytes, full)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		defer w.Close()
+		zeros := make([]byte, 1<<20)
+		for sent := int64(0); sent < 2*engine.MaxCheckpointBytes; sent += int64(len(zeros)) {
+			if _, err := w.Write(zeros); err != nil {
+				return // the reader stopped
+			}
+		}
+	}()
+	path := fmt.Sprintf("/proc/self/fd/%d", r.Fd())
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no %s on this system: %v", path, err)
+	}
+	_, err = engine.LoadCheckpoint(path)
+	var tl *fileutil.TooLargeError
+	if !errors.As(err, &tl) || tl.Max != engine.MaxCheckpointBytes {
+		t.Errorf("LoadCheckpoint of a pipe of zeros without end: %v, want a TooLargeError at %d bytes", err, engine.MaxCheckpointBytes)
 	}
 }

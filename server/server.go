@@ -318,6 +318,10 @@ func (s *Server) unhealthy(now time.Time) string {
 	return ""
 }
 
+// minInk is the faintest ink a JSON request's pixels may hold: 1/255, an
+// 8-bit image's faintest.
+const minInk = 1.0 / 255
+
 // pixelsRequest is a JSON request: pointers, so that a missing "pixels"
 // and a null among them are told from zeros.
 type pixelsRequest struct {
@@ -328,6 +332,11 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, "use POST with an image (image/png, image/jpeg, image/gif) or JSON {\"pixels\": [784 numbers in 0..1]}")
+		return
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// The body would be read as it came, compressed or not.
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported: send the image or JSON as it is, without a Content-Encoding", ce))
 		return
 	}
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -472,10 +481,19 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			}
 			x[i] = float32(v)
 		}
-		if !slices.ContainsFunc(x, func(v float32) bool { return v > 0 }) {
+		if !slices.ContainsFunc(x, func(v float32) bool { return v >= minInk }) {
 			// As a blank image is refused: the network has no answer
 			// for nothing, only a guess from its biases.
-			writeError(w, http.StatusBadRequest, "no ink: every pixel is 0, expected a digit (ink is bright: 1 is full ink, 0 the background)")
+			what := "0"
+			if slices.ContainsFunc(x, func(v float32) bool { return v > 0 }) {
+				what = fmt.Sprintf("below %.4g (1/255, the faintest ink of an 8-bit image)", minInk)
+			}
+			writeError(w, http.StatusBadRequest, "no ink: every pixel is "+what+", expected a digit (ink is bright: 1 is full ink, 0 the background)")
+			return
+		}
+		if !slices.ContainsFunc(x, func(v float32) bool { return v != x[0] }) {
+			// As an image of one colour is refused ("no ink found").
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("no digit: every pixel is %v, expected a digit on a background (ink is bright: 1 is full ink, 0 the background)", x[0]))
 			return
 		}
 	default:

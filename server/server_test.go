@@ -148,6 +148,10 @@ func TestRefusals(t *testing.T) {
 	long := make([]float32, 785)
 	bad := make([]float32, 784)
 	bad[3] = 2
+	faint, grey := make([]float32, 784), make([]float32, 784)
+	for i := range grey {
+		faint[i], grey[i] = 1e-29*float32(i%3), 0.5
+	}
 	cases := []struct {
 		name, ctype string
 		body        []byte
@@ -181,6 +185,8 @@ func TestRefusals(t *testing.T) {
 		{"not an image", "image/png", []byte("not a png"), 400, "not a PNG, JPEG or GIF"},
 		{"blank image", "image/png", blankPNG(), 400, "no ink"},
 		{"blank pixels", "application/json", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
+		{"faint pixels", "application/json", pixelsJSON(faint), 400, "no ink: every pixel is below 0.003922 (1/255"},
+		{"one grey", "application/json", pixelsJSON(grey), 400, "no digit: every pixel is 0.5"},
 		{"too large", "image/png", make([]byte, 10001), 413, "larger than the 10000-byte limit"},
 		{"junk after the JSON", "application/json", append(pixelsJSON(make([]float32, 784)), []byte(` {"pixels": []}`)...), 400, "data after the object"},
 		{"decompression bomb", "image/png", pngHeader(10000, 10000), 400, "expected at most 16777216"},
@@ -193,6 +199,22 @@ func TestRefusals(t *testing.T) {
 		code, out := post(t, ts.URL+"/v1/predict", c.ctype, c.body)
 		if code != c.code || !strings.Contains(fmt.Sprint(out["error"]), c.want) || strings.Contains(fmt.Sprint(out["error"]), "give it as --labels") {
 			t.Errorf("%s: %d %v, want %d with %q", c.name, code, out, c.code, c.want)
+		}
+	}
+	// A body in a Content-Encoding would be read as it came: refused.
+	for _, ce := range []string{"gzip", "br"} {
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/predict", bytes.NewReader(blankPNG()))
+		req.Header.Set("Content-Type", "image/png")
+		req.Header.Set("Content-Encoding", ce)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 415 || !strings.Contains(fmt.Sprint(out["error"]), fmt.Sprintf("Content-Encoding %q is not supported", ce)) {
+			t.Errorf("a PNG sent with Content-Encoding %s: %d %v, want 415 naming it", ce, resp.StatusCode, out)
 		}
 	}
 	resp, _ := http.Get(ts.URL + "/v1/predict")
@@ -472,7 +494,7 @@ func TestJSONBodyLimit(t *testing.T) {
 		if i == 783 {
 			sep = "\n"
 		}
-		fmt.Fprintf(&b, "    %.20f%s", 0.12345678901234567890, sep)
+		fmt.Fprintf(&b, "    %.20f%s", 0.12345678901234567890+float64(i%2)*0.5, sep)
 	}
 	b.WriteString("  ]\n}\n")
 	if code, out := post(t, ts.URL+"/v1/predict", "application/json", []byte(b.String())); code != 200 {

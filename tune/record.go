@@ -119,10 +119,16 @@ func LoadRun(path string) (*Run, error) {
 			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
 				return nil, damaged(line, err)
 			}
+			if s.Seconds < 0 || s.DivergedEpoch < 0 {
+				return nil, damaged(line, fmt.Errorf("seconds %g, diverged_epoch %d: expected neither below 0", s.Seconds, s.DivergedEpoch))
+			}
 			r.Done, r.Diverged, r.DivergedEpoch, r.Seconds = s.Done, s.Diverged, s.DivergedEpoch, s.Seconds
 		default:
 			var m engine.EpochMetrics
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				return nil, damaged(line, err)
+			}
+			if err := checkEpoch(m, len(r.Epochs)+1); err != nil {
 				return nil, damaged(line, err)
 			}
 			r.Epochs = append(r.Epochs, m)
@@ -132,6 +138,33 @@ func LoadRun(path string) (*Run, error) {
 		return nil, damaged(line+1, err)
 	}
 	return r, nil
+}
+
+// checkEpoch returns what is wrong with epoch line m, the want-th of its
+// run file, as cnngpu never writes it: epochs numbered from 1 in order,
+// accuracies from 0 to 1, losses, times and counts not below 0 (a value
+// left out, NaN, is a diverged run's).
+func checkEpoch(m engine.EpochMetrics, want int) error {
+	if m.Epoch != want {
+		return fmt.Errorf("epoch %d where epoch %d comes next", m.Epoch, want)
+	}
+	for _, v := range []struct {
+		name string
+		v    float64
+		most float64
+	}{{"train_acc", m.TrainAcc, 1}, {"val_acc", m.ValAcc, 1}, {"train_loss", m.TrainLoss, math.Inf(1)}, {"val_loss", m.ValLoss, math.Inf(1)},
+		{"seconds", m.Seconds, math.Inf(1)}, {"images_per_sec", m.ImagesPerSec, math.Inf(1)}} {
+		if v.v < 0 || v.v > v.most {
+			if v.most == 1 {
+				return fmt.Errorf("epoch %d's %s is %g: expected 0 to 1", m.Epoch, v.name, v.v)
+			}
+			return fmt.Errorf("epoch %d's %s is %g: expected 0 or more", m.Epoch, v.name, v.v)
+		}
+	}
+	if m.Images < 0 {
+		return fmt.Errorf("epoch %d's images is %d: expected 0 or more", m.Epoch, m.Images)
+	}
+	return nil
 }
 
 // LoadRunOf reads the run of c on fold k in the study folder dir and

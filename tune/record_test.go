@@ -7,6 +7,7 @@ package tune
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,43 @@ func TestCutOffLastLineIsIgnored(t *testing.T) {
 	os.WriteFile(path, append([]byte("{oops\n"), b...), 0o644)
 	if _, err := LoadRun(path); err == nil || !strings.Contains(err.Error(), path+":1: ") || !strings.Contains(err.Error(), "move it away (cnngpu tune on the study's folder then trains that run again)") {
 		t.Errorf("a damaged first line: %v; want it refused, naming the file and line, with what to do", err)
+	}
+}
+
+// TestImpossibleEpochRefused: a run file's epoch line with a value cnngpu
+// never writes (an accuracy outside 0 to 1, a negative loss or time,
+// epochs out of order) is refused, naming the file, line and value,
+// rather than ranked; a diverged epoch's left-out values are fine.
+func TestImpossibleEpochRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	r := &Run{Config: Config{LR: 0.001, BatchSize: 32, Act: "relu"},
+		Epochs: []engine.EpochMetrics{{Epoch: 1, TrainLoss: 0.5, TrainAcc: 0.8, ValLoss: 0.4, ValAcc: 0.85, Seconds: 2},
+			{Epoch: 2, TrainLoss: math.NaN(), TrainAcc: math.NaN(), ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 2}},
+		Done: true, Diverged: true, DivergedEpoch: 2, Seconds: 4}
+	if err := r.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	if got, err := LoadRun(path); err != nil || len(got.Epochs) != 2 {
+		t.Fatalf("a diverged run: %+v %v", got, err)
+	}
+	for _, c := range []struct{ from, to, want string }{
+		{`"val_acc":0.85`, `"val_acc":7.5`, "val_acc is 7.5: expected 0 to 1"},
+		{`"train_acc":0.8`, `"train_acc":-3`, "train_acc is -3: expected 0 to 1"},
+		{`"val_loss":0.4`, `"val_loss":-0.4`, "val_loss is -0.4: expected 0 or more"},
+		{`"epoch":1,`, `"epoch":5,`, "epoch 5 where epoch 1 comes next"},
+		{`"epoch":2,`, `"epoch":1,`, "epoch 1 where epoch 2 comes next"},
+		{`"seconds":2,`, `"seconds":-1e300,`, "seconds is -1e+300: expected 0 or more"},
+		{`"seconds":4}`, `"seconds":-4}`, "seconds -4"},
+	} {
+		b := bytes.Replace(good, []byte(c.from), []byte(c.to), 1)
+		if bytes.Equal(b, good) {
+			t.Fatalf("%s not in the run file:\n%s", c.from, good)
+		}
+		os.WriteFile(path, b, 0o644)
+		if _, err := LoadRun(path); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path+":") {
+			t.Errorf("%s edited to %s: %v; want it refused with %q and the file's line", c.from, c.to, err, c.want)
+		}
 	}
 }
 

@@ -871,7 +871,7 @@ func LoadFinal(dir string) (*FinalResult, error) {
 	}
 	var f FinalResult
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, FinalFile), err)
+		return nil, fmt.Errorf("%s: %v; the file is damaged: restore it, or move it away (cnngpu tune on the study's folder trains the final model again)", filepath.Join(dir, FinalFile), err)
 	}
 	return &f, nil
 }

@@ -84,10 +84,14 @@ func exportAction(c *cli.Context) error {
 			return err
 		}
 	}
+	if err := checkModelPath(c, path); err != nil {
+		return err
+	}
 	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
+	noteUnfinished(c.App.ErrWriter, path, ck)
 	if c.String("format") == "npy" {
 		paths, err := export.NPY(ck, out)
 		if err != nil {

@@ -569,6 +569,24 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	}
 }
 
+// TestTuneInterruptedSaysWhatIsKept: a study interrupted after its first
+// run says how many of its runs finished and are kept, and that the run
+// cut short trains again from its start.
+func TestTuneInterruptedSaysWhatIsKept(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out := filepath.Join(dir, "study")
+	_, stderr, code := interruptAt(t, dir, "[1/3]", 0, "tune", "--cpu", "--data", dir, "--out", out, "--lr", "0.001,0.002,0.003",
+		"--batch-size", "16", "--activation", "relu", "--epochs", "3", "--val-split", "0.2")
+	if code != 130 {
+		t.Fatalf("interrupted study: exit %d, want 130\n%s", code, stderr)
+	}
+	m := regexp.MustCompile(`study interrupted; ([0-9]) of 3 runs finished, kept in ` + regexp.QuoteMeta(out) + ` \(a run cut short trains again from its start\)`).FindStringSubmatch(stderr)
+	if m == nil || m[1] == "0" || m[1] == "3" {
+		t.Errorf("interrupted after its first run:\n%s\nwant it to say how many of its 3 runs finished (1 or 2) and are kept", stderr)
+	}
+}
+
 // TestTuneKilledAndRerun kills a study with SIGKILL in the middle of a run
 // and reruns the same command: it must finish, leave the runs finished
 // before the kill untouched, and produce results, plots and report.

@@ -1,5 +1,5 @@
-// outputs_test.go: the free-space check of train's checkpoints, and the
-// default study folder.
+// outputs_test.go: the free-space check of train's checkpoints, the
+// default study folder, and the note on a model of a run cut short.
 
 package main
 
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 // TestCheckSpace: checkpoints that do not fit in their file system's free
@@ -113,5 +115,26 @@ func TestDefaultStudyTakesAFreeFolder(t *testing.T) {
 	}
 	if got := defaultStudy(at); got != first+"-3" {
 		t.Errorf("with %s and -2 made: %q, want %s-3", first, got, first)
+	}
+}
+
+// TestNoteUnfinished: predict, export and serve say when their model is a
+// run cut short (between epochs, or in one), and nothing for a finished one.
+func TestNoteUnfinished(t *testing.T) {
+	for _, c := range []struct {
+		pos    engine.Position
+		epochs int
+		want   string
+	}{
+		{engine.Position{Epoch: 10}, 10, ""},
+		{engine.Position{Epoch: 1}, 2, "note: m.safetensors holds a run cut short after 1 epoch of 2: its answers are below what the whole run gives (continue it with "},
+		{engine.Position{Epoch: 1}, 2, " train --resume m.safetensors')\n"},
+		{engine.Position{Epoch: 0, Step: 12}, 2, "cut short after 0 epochs and 12 steps of epoch 1 of 2"},
+	} {
+		var b strings.Builder
+		noteUnfinished(&b, "m.safetensors", &engine.Checkpoint{Position: c.pos, Config: engine.TrainConfig{Epochs: c.epochs}})
+		if got := b.String(); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("position %+v of %d epochs: %q, want %q", c.pos, c.epochs, got, c.want)
+		}
 	}
 }

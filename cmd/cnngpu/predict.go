@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -59,6 +60,9 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 		}
 		return nil, nil, nil, usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train')", c.Command.Name)
 	}
+	if err := checkModelPath(c, path); err != nil {
+		return nil, nil, nil, err
+	}
 	// The flags first (exit 2), then the file (1), as train does.
 	if err := checkEngineFlags(c); err != nil {
 		return nil, nil, nil, err
@@ -66,6 +70,9 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--model: %w", err)
+	}
+	if c.Command.Name != "eval" { // eval says how far it trained in its report
+		noteUnfinished(c.App.ErrWriter, path, ck)
 	}
 	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
@@ -77,6 +84,37 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 		return nil, nil, nil, err
 	}
 	return m, e, ck, nil
+}
+
+// checkModelPath refuses a --model that is standard input: '-' (a
+// checkpoint is read from a file), or /dev/stdin where an image is to be
+// read from standard input too ('-').
+func checkModelPath(c *cli.Context, path string) error {
+	if path == "-" {
+		return usageErrorf("--model -: a checkpoint is read from a file, not standard input ('-'): give the file 'cnngpu train' wrote (--out)")
+	}
+	if path == "/dev/stdin" || path == "/proc/self/fd/0" || path == "/dev/fd/0" {
+		if slices.Contains(c.Args().Slice(), "-") {
+			return usageErrorf("--model %s and the image '-' both read standard input: give the checkpoint's file name", path)
+		}
+	}
+	return nil
+}
+
+// noteUnfinished says on w when the checkpoint at path holds a run cut
+// short (fewer epochs than it was to train, or in the middle of one): its
+// model answers, but below what the whole run would give.
+func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
+	p, total := ck.Position, ck.Config.Epochs
+	if p.Epoch >= total || total < 1 {
+		return
+	}
+	at := plural(p.Epoch, "epoch")
+	if p.Step > 0 {
+		at += fmt.Sprintf(" and %s of epoch %d", plural(p.Step, "step"), p.Epoch+1)
+	}
+	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (continue it with %s)\n",
+		path, at, total, shell.Command("train --resume "+shell.Quote(path)))
 }
 
 func predictAction(c *cli.Context) error {

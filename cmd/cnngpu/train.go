@@ -453,8 +453,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		{"augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment)},
 	}
 	if ck.Opt.Kind == engine.SGD {
-		// Adam takes no momentum: with it the flag is ignored, as in a
-		// new run. After the optimizer's own check.
+		// After the optimizer's own check.
 		checks = append(checks, check{"momentum", fmtLR(ck.Opt.Momentum), fmtLR(float32(c.Float64("momentum")))})
 	}
 	for _, ch := range checks {
@@ -462,6 +461,10 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 			return usageErrorf("--resume %s: the checkpoint was trained with --%s %v, but --%s %v was given; drop the flag to continue that run, or start a new one without --resume",
 				path, ch.flag, ch.want, ch.flag, ch.got)
 		}
+	}
+	if ck.Opt.Kind == engine.Adam && c.IsSet("momentum") && (!c.IsSet("optimizer") || c.String("optimizer") == "adam") {
+		// Refused as in a new Adam run (an --optimizer sgd was refused above).
+		return usageErrorf("--resume %s: the checkpoint was trained with Adam, which takes no --momentum (it keeps moments of its own); drop --momentum to continue that run", path)
 	}
 	epochs := s.cfg.Epochs
 	s.arch, s.opt, s.cfg, s.sched = ck.Arch, ck.Opt, ck.Config, ck.Opt.Sched.Kind
@@ -929,6 +932,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			// --out holds (an earlier run's model) with the start.
 			if s.from != "" {
 				return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was); run the same command again to resume it", s.from))
+			}
+			if _, err := os.Lstat(out); err != nil {
+				return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (no %s was made)", out))
 			}
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
 		}

@@ -311,7 +311,11 @@ func tuneAction(c *cli.Context) (err error) {
 	err = r.Run(ctx)
 	view.close()
 	if errors.Is(err, tune.ErrInterrupted) {
-		return withCode(130, fmt.Errorf("study interrupted; finished runs are kept in %s\ncontinue with the same command and --out %s", out, out))
+		kept := "finished runs are kept"
+		if n, cerr := tune.CheckFolder(out, spec); cerr == nil {
+			kept = fmt.Sprintf("%d of %d runs finished, kept", n, len(spec.Mine())*spec.Rounds())
+		}
+		return withCode(130, fmt.Errorf("study interrupted; %s in %s (a run cut short trains again from its start)\ncontinue with the same command and --out %s", kept, out, out))
 	}
 	if err != nil {
 		return studyError(err) // exit 2 for a folder that trained on other data

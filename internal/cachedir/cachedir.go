@@ -16,8 +16,10 @@ import (
 func Root() (string, error) {
 	x := os.Getenv("XDG_CACHE_HOME")
 	if x != "" && filepath.IsAbs(x) {
-		if st, err := os.Stat(x); err == nil && !st.IsDir() {
+		if f := fileOnPath(x); f == x {
 			return "", fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is a file, not a folder: set it to a folder, or unset it for ~/.cache", x)
+		} else if f != "" {
+			return "", fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, a file, not a folder: set it to a folder, or unset it for ~/.cache", x, f)
 		}
 		return filepath.Join(x, "cnngpu"), nil
 	}
@@ -32,5 +34,26 @@ func Root() (string, error) {
 		}
 		return "", fmt.Errorf("no cache folder: %s, and there is no home folder to use instead (%v)", why, err)
 	}
-	return filepath.Join(home, ".cache", "cnngpu"), nil
+	root := filepath.Join(home, ".cache", "cnngpu")
+	if f := fileOnPath(root); f != "" {
+		return "", fmt.Errorf("no cache folder: %s, which would hold it (under $HOME), is a file, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f)
+	}
+	return root, nil
+}
+
+// fileOnPath returns the nearest of path and the folders above it that
+// exists, when that is not a folder (so that nothing can be made at
+// path), else "".
+func fileOnPath(path string) string {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if st, err := os.Stat(p); err == nil {
+			if st.IsDir() {
+				return ""
+			}
+			return p
+		}
+		if p == filepath.Dir(p) {
+			return ""
+		}
+	}
 }

@@ -31,8 +31,9 @@ func TestRoot(t *testing.T) {
 	}
 }
 
-// TestRootRefused: a $XDG_CACHE_HOME that is a file, and a relative $HOME
-// with no usable $XDG_CACHE_HOME, are errors that say which is wrong.
+// TestRootRefused: a $XDG_CACHE_HOME that is a file or lies under one, a
+// ~/.cache that is a file, and a relative $HOME with no usable
+// $XDG_CACHE_HOME, are errors that say which is wrong.
 func TestRootRefused(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(file, nil, 0o644)
@@ -40,6 +41,19 @@ func TestRootRefused(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", file)
 	if _, err := Root(); err == nil || !strings.Contains(err.Error(), "$XDG_CACHE_HOME ("+file+") is a file, not a folder") {
 		t.Errorf("XDG_CACHE_HOME a file: %v", err)
+	}
+	// Under a file: nothing can be made there.
+	under := filepath.Join(file, "sub", "dir")
+	t.Setenv("XDG_CACHE_HOME", under)
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), "$XDG_CACHE_HOME ("+under+") lies under "+file+", a file, not a folder") {
+		t.Errorf("XDG_CACHE_HOME under a file: %v", err)
+	}
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, ".cache"), nil, 0o644)
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", "")
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), filepath.Join(home, ".cache")+", which would hold it (under $HOME), is a file") {
+		t.Errorf("~/.cache a file: %v", err)
 	}
 	t.Setenv("HOME", "rel")
 	t.Setenv("XDG_CACHE_HOME", "also-rel")
