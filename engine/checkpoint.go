@@ -359,6 +359,11 @@ func (c *Checkpoint) layout() (*fileLayout, error) {
 		for (8+len(hb))%8 != 0 {
 			hb = append(hb, ' ')
 		}
+		if len(hb) > MaxCheckpointHeader {
+			// Its reader would refuse it: not written.
+			return nil, fmt.Errorf("checkpoint: a header of %d bytes (the history of %d epochs), more than the %d a checkpoint may have: train fewer epochs a run",
+				len(hb), len(c.History), MaxCheckpointHeader)
+		}
 		head := make([]byte, 8, 8+len(hb))
 		binary.LittleEndian.PutUint64(head, uint64(len(hb)))
 		return append(head, hb...), nil
@@ -431,15 +436,15 @@ func (c *Checkpoint) Save(path string) error {
 
 // MaxCheckpointBytes bounds a checkpoint file: the largest preset's
 // parameters with both of Adam's moments (38 MB for the reference
-// architecture) and MaxCheckpointHeader for the header. A larger file,
+// architecture) and MaxCheckpointHeader for the header: 143 MB. A larger file,
 // or a device, is refused before it is read, and a pipe is read no
 // further (the bound was 4 GiB, which a pipe of zeros filled in memory).
 var MaxCheckpointBytes = checkpointBound()
 
-// MaxCheckpointHeader is what MaxCheckpointBytes allows for a checkpoint's
-// header: a 10-epoch run's is under 2 KB, its history about 130 bytes an
-// epoch, so this holds some 500,000 epochs'.
-const MaxCheckpointHeader = 64 << 20
+// MaxCheckpointHeader is the most a checkpoint's header may hold, written
+// or read: a 10-epoch run's is under 3 KB, its history about 220 bytes an
+// epoch (JSON inside a JSON string), so this holds some 450,000 epochs'.
+const MaxCheckpointHeader = 100 << 20
 
 // checkpointBound is the largest checkpoint any preset can write.
 func checkpointBound() int64 {
@@ -563,7 +568,7 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 		return nil, fmt.Errorf("truncated: %d bytes, a safetensors file starts with an 8-byte header length", len(b))
 	}
 	hlen := binary.LittleEndian.Uint64(b)
-	if hlen > uint64(len(b)-8) || hlen > 100<<20 {
+	if hlen > uint64(len(b)-8) || hlen > MaxCheckpointHeader {
 		return nil, fmt.Errorf("truncated or not safetensors: header length %d, file has %d bytes after it", hlen, len(b)-8)
 	}
 	hb := b[8 : 8+hlen]

@@ -334,10 +334,14 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "use POST with an image (image/png, image/jpeg, image/gif) or JSON {\"pixels\": [784 numbers in 0..1]}")
 		return
 	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		// The body would be read as it came, compressed or not.
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported: send the image or JSON as it is, without a Content-Encoding", ce))
-		return
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for _, ce := range strings.Split(v, ",") {
+			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+				// The body would be read as it came, compressed or not.
+				writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported: send the image or JSON as it is, without a Content-Encoding", ce))
+				return
+			}
+		}
 	}
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {

@@ -201,11 +201,25 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d with %q", c.name, code, out, c.code, c.want)
 		}
 	}
-	// A body in a Content-Encoding would be read as it came: refused.
-	for _, ce := range []string{"gzip", "br"} {
+	// A body in a Content-Encoding would be read as it came: refused, in
+	// any of its header lines; "identity" (any case) is no encoding.
+	for _, c := range []struct {
+		ce   []string
+		code int
+		want string
+	}{
+		{[]string{"gzip"}, 415, `Content-Encoding "gzip" is not supported`},
+		{[]string{"br"}, 415, `Content-Encoding "br" is not supported`},
+		{[]string{"identity, gzip"}, 415, `Content-Encoding "gzip" is not supported`},
+		{[]string{"identity", "gzip"}, 415, `Content-Encoding "gzip" is not supported`},
+		{[]string{"Identity"}, 400, "no ink"},
+		{[]string{" IDENTITY "}, 400, "no ink"},
+	} {
 		req, _ := http.NewRequest("POST", ts.URL+"/v1/predict", bytes.NewReader(blankPNG()))
 		req.Header.Set("Content-Type", "image/png")
-		req.Header.Set("Content-Encoding", ce)
+		for _, v := range c.ce {
+			req.Header.Add("Content-Encoding", v)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -213,8 +227,8 @@ func TestRefusals(t *testing.T) {
 		var out map[string]any
 		json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
-		if resp.StatusCode != 415 || !strings.Contains(fmt.Sprint(out["error"]), fmt.Sprintf("Content-Encoding %q is not supported", ce)) {
-			t.Errorf("a PNG sent with Content-Encoding %s: %d %v, want 415 naming it", ce, resp.StatusCode, out)
+		if resp.StatusCode != c.code || !strings.Contains(fmt.Sprint(out["error"]), c.want) {
+			t.Errorf("a blank PNG sent with Content-Encoding %q: %d %v, want %d with %q", c.ce, resp.StatusCode, out, c.code, c.want)
 		}
 	}
 	resp, _ := http.Get(ts.URL + "/v1/predict")

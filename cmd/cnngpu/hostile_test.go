@@ -332,6 +332,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", "--model", "-", f.png}, 2, []string{"--model -: a checkpoint is read from a file, not standard input"}},
 		{[]string{"export", "--model", "-", "--out", cwd("m.onnx")}, 2, []string{"--model -: a checkpoint is read from a file, not standard input"}},
 		{[]string{"predict", "--cpu", "--model", "/dev/stdin", "-"}, 2, []string{"--model /dev/stdin and the image '-' both read standard input"}},
+		{[]string{"predict", "--cpu", "--model", "-", "--idx", "missing.gz"}, 2, []string{"--model -: a checkpoint is read from a file, not standard input"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.folder}, 1, []string{f.folder, "is a folder"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.notes}, 1, []string{f.notes, "not a PNG, JPEG or GIF"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "missing.png"}, 1, []string{"cnngpu: missing.png: no such file or directory\n"}},

@@ -127,7 +127,7 @@ func TestNoteUnfinished(t *testing.T) {
 		want   string
 	}{
 		{engine.Position{Epoch: 10}, 10, ""},
-		{engine.Position{Epoch: 1}, 2, "note: m.safetensors holds a run cut short after 1 epoch of 2: its answers are below what the whole run gives (continue it with "},
+		{engine.Position{Epoch: 1}, 2, "note: m.safetensors holds a run cut short after 1 epoch of 2: its answers are below what the whole run gives (an interrupted run continues with "},
 		{engine.Position{Epoch: 1}, 2, " train --resume m.safetensors')\n"},
 		{engine.Position{Epoch: 0, Step: 12}, 2, "cut short after 0 epochs and 12 steps of epoch 1 of 2"},
 	} {

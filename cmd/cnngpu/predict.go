@@ -102,8 +102,9 @@ func checkModelPath(c *cli.Context, path string) error {
 }
 
 // noteUnfinished says on w when the checkpoint at path holds a run cut
-// short (fewer epochs than it was to train, or in the middle of one): its
-// model answers, but below what the whole run would give.
+// short (fewer epochs than it was to train, or in the middle of one:
+// interrupted, or diverged and kept at its last finite epoch): its model
+// answers, but below what the whole run would give.
 func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
 	p, total := ck.Position, ck.Config.Epochs
 	if p.Epoch >= total || total < 1 {
@@ -113,7 +114,7 @@ func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
 	if p.Step > 0 {
 		at += fmt.Sprintf(" and %s of epoch %d", plural(p.Step, "step"), p.Epoch+1)
 	}
-	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (continue it with %s)\n",
+	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (an interrupted run continues with %s)\n",
 		path, at, total, shell.Command("train --resume "+shell.Quote(path)))
 }
 
@@ -134,6 +135,8 @@ func predictAction(c *cli.Context) error {
 		return usageErrorf("predict needs image files (or '-' for standard input, or --idx FILE)")
 	case stdin > 1:
 		return usageErrorf("'-' (standard input) can be given once: it is read to its end")
+	case c.String("model") != "" && checkModelPath(c, c.String("model")) != nil:
+		return checkModelPath(c, c.String("model"))
 	case idx == "-" || c.String("labels") == "-":
 		return usageErrorf("--idx and --labels read files, not standard input ('-'): give the IDX file's name (raw or .gz), e.g. --idx ~/.cache/cnngpu/mnist/t10k-images-idx3-ubyte.gz")
 	}

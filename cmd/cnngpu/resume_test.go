@@ -208,6 +208,7 @@ func TestResumeRefusals(t *testing.T) {
 	}{
 		{[]string{"--resume", sgd, "--momentum", "0.5", "--epochs", "3"}, "--resume " + sgd + ": the checkpoint was trained with --momentum 0.9, but --momentum 0.5 was given"},
 		{[]string{"--resume", adam, "--momentum", "0.5", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with Adam, which takes no --momentum"},
+		{[]string{"--resume", adam, "--optimizer", "adam", "--momentum", "0.5", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with Adam, which takes no --momentum"},
 		{[]string{"--resume", adam, "--epochs", "1"}, "--resume " + adam + ": that run has trained 2 epochs; --epochs 1 is not more than that"},
 		{[]string{"--resume", adam}, "--resume " + adam + ": that run already finished its 2 epochs; give --epochs N with N larger than 2"},
 	} {

@@ -315,7 +315,7 @@ func tuneAction(c *cli.Context) (err error) {
 		if n, cerr := tune.CheckFolder(out, spec); cerr == nil {
 			kept = fmt.Sprintf("%d of %d runs finished, kept", n, len(spec.Mine())*spec.Rounds())
 		}
-		return withCode(130, fmt.Errorf("study interrupted; %s in %s (a run cut short trains again from its start)\ncontinue with the same command and --out %s", kept, out, out))
+		return withCode(130, fmt.Errorf("study interrupted; %s in %s (a run cut short trains again from its start, the final model from its last epoch)\ncontinue with the same command and --out %s", kept, out, out))
 	}
 	if err != nil {
 		return studyError(err) // exit 2 for a folder that trained on other data

@@ -16,12 +16,16 @@ import (
 func Root() (string, error) {
 	x := os.Getenv("XDG_CACHE_HOME")
 	if x != "" && filepath.IsAbs(x) {
-		if f := fileOnPath(x); f == x {
+		root := filepath.Join(x, "cnngpu")
+		switch f := fileOnPath(root); {
+		case f == filepath.Clean(x):
 			return "", fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is a file, not a folder: set it to a folder, or unset it for ~/.cache", x)
-		} else if f != "" {
+		case f == root:
+			return "", fmt.Errorf("no cache folder: %s, where it goes, is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root)
+		case f != "":
 			return "", fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, a file, not a folder: set it to a folder, or unset it for ~/.cache", x, f)
 		}
-		return filepath.Join(x, "cnngpu"), nil
+		return root, nil
 	}
 	home, err := os.UserHomeDir()
 	if err == nil && !filepath.IsAbs(home) {
@@ -35,10 +39,16 @@ func Root() (string, error) {
 		return "", fmt.Errorf("no cache folder: %s, and there is no home folder to use instead (%v)", why, err)
 	}
 	root := filepath.Join(home, ".cache", "cnngpu")
-	if f := fileOnPath(root); f != "" {
-		return "", fmt.Errorf("no cache folder: %s, which would hold it (under $HOME), is a file, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f)
+	switch f := fileOnPath(root); {
+	case f == "":
+		return root, nil
+	case f == root:
+		return "", fmt.Errorf("no cache folder: %s, where it goes, is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root)
+	case f == filepath.Join(home, ".cache"):
+		return "", fmt.Errorf("no cache folder: %s, which would hold it, is a file, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f)
+	default:
+		return "", fmt.Errorf("no cache folder: $HOME (%s) is not a folder (%s is a file): set XDG_CACHE_HOME to a folder", home, f)
 	}
-	return root, nil
 }
 
 // fileOnPath returns the nearest of path and the folders above it that

@@ -52,8 +52,31 @@ func TestRootRefused(t *testing.T) {
 	os.WriteFile(filepath.Join(home, ".cache"), nil, 0o644)
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_CACHE_HOME", "")
-	if _, err := Root(); err == nil || !strings.Contains(err.Error(), filepath.Join(home, ".cache")+", which would hold it (under $HOME), is a file") {
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), filepath.Join(home, ".cache")+", which would hold it, is a file") {
 		t.Errorf("~/.cache a file: %v", err)
+	}
+	// $HOME itself a file (HOME=/dev/null for a service): not "move it".
+	t.Setenv("HOME", file)
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), "$HOME ("+file+") is not a folder") || strings.Contains(err.Error(), "move") {
+		t.Errorf("$HOME a file: %v", err)
+	}
+	// The cache folder itself a file, under either.
+	xdg := t.TempDir()
+	os.WriteFile(filepath.Join(xdg, "cnngpu"), nil, 0o644)
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), filepath.Join(xdg, "cnngpu")+", where it goes, is a file") {
+		t.Errorf("$XDG_CACHE_HOME/cnngpu a file: %v", err)
+	}
+	// A link to a folder, and a dangling one (made when the cache is
+	// filled), are fine.
+	link, dangling := filepath.Join(t.TempDir(), "link"), filepath.Join(t.TempDir(), "dangling")
+	os.Symlink(t.TempDir(), link)
+	os.Symlink(filepath.Join(t.TempDir(), "nowhere"), dangling)
+	for _, x := range []string{link, dangling} {
+		t.Setenv("XDG_CACHE_HOME", x)
+		if got, err := Root(); err != nil || got != filepath.Join(x, "cnngpu") {
+			t.Errorf("XDG_CACHE_HOME=%s: %q, %v", x, got, err)
+		}
 	}
 	t.Setenv("HOME", "rel")
 	t.Setenv("XDG_CACHE_HOME", "also-rel")
