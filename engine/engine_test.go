@@ -707,3 +707,46 @@ func TestCheckpointBoundFromPipe(t *testing.T) {
 		t.Errorf("LoadCheckpoint of a pipe of zeros without end: %v, want a TooLargeError at %d bytes", err, engine.MaxCheckpointBytes)
 	}
 }
+
+// TestNoUpdateLeavesTheModel: with NoUpdate (bench --no-update) a training
+// step computes the gradients and the loss but changes no parameter, moment
+// or step count.
+func TestNoUpdateLeavesTheModel(t *testing.T) {
+	e := cpu.New(1)
+	defer e.Close()
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	init := arch.GlorotInit(1)
+	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Release()
+	m.NoUpdate = true
+	const n = 4
+	img := make([]uint8, n*engine.ImagePixels)
+	for i := range img {
+		img[i] = uint8(i * 7)
+	}
+	d, err := engine.UploadDataset(e, img, []uint8{1, 2, 3, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm, _ := e.Alloc(engine.Int32, n)
+	e.Write(perm, 0, []int32{0, 1, 2, 3})
+	cursor, _ := e.Alloc(engine.Int32, 1)
+	stats, _ := e.Alloc(engine.Float32, 3)
+	if err := m.TrainStep(engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}, n, stats); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := m.Params()
+	g, st, steps := make([]float32, arch.NumParams()), make([]float32, 3), make([]float32, arch.Layers())
+	e.Read(m.G, 0, g)
+	e.Read(stats, 0, st)
+	e.Read(m.Step, 0, steps)
+	if !slices.Equal(p, init) || slices.ContainsFunc(steps, func(v float32) bool { return v != 0 }) {
+		t.Errorf("a step with NoUpdate changed the parameters or the step counts %v", steps)
+	}
+	if !slices.ContainsFunc(g, func(v float32) bool { return v != 0 }) || st[2] != n {
+		t.Errorf("a step with NoUpdate: gradients all zero or statistics %v: the passes did not run", st)
+	}
+}

@@ -147,9 +147,13 @@ type Model struct {
 	P, G, S1, S2 Tensor
 	// Step holds one optimizer step count per layer (all equal): each
 	// layer is updated as soon as its gradients are ready (backwardUpdate).
-	Step   Tensor
-	pv, gv []Tensor // per-parameter views of P and G
-	layers []layerViews
+	Step Tensor
+	// NoUpdate is for measuring only (cnngpu bench --no-update): training
+	// steps queue no optimizer update, so that a step is its forward and
+	// backward passes alone; P, S1, S2 and Step stay as they are.
+	NoUpdate bool
+	pv, gv   []Tensor // per-parameter views of P and G
+	layers   []layerViews
 
 	capN  int   // batch capacity of the activation buffers
 	acts  *acts // at capacity
@@ -227,6 +231,9 @@ type layerViews struct{ p, g, s1, s2, step Tensor }
 
 // update queues the optimizer step of layer l.
 func (m *Model) update(l int) {
+	if m.NoUpdate {
+		return
+	}
 	v := m.layers[l]
 	m.E.Update(m.Opt, v.p, v.g, v.s1, v.s2, v.step)
 }

@@ -234,12 +234,17 @@ fi
 # this build with CNNGPU_CONV=cudnn and =own to each round (the default,
 # "timed", picks between them in place), DENSE_AB=1 (the default) with
 # CNNGPU_DENSE=cublas and =cublaslt (likewise), with or without AB.
+# NOUPD_AB=1 (the default) adds this build with bench --no-update
+# ("noupd": the step without its optimizer updates, which run on the
+# second stream beside the backward pass: if the step loses about their
+# 35 µs, the second stream bounds it; if little, the main stream does).
 sides="${AB:+old} new"
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_MODES:-main lanes}; do sides="$sides prio-$m"; done
 fi
 [ "${CONV_AB:-1}" = 1 ] && sides="$sides conv-cudnn conv-own"
 [ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublas dense-cublaslt"
+[ "${NOUPD_AB:-1}" = 1 ] && sides="$sides noupd"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
@@ -250,9 +255,10 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 				[ "${side#prio-}" != "$side" ] && prio=${side#prio-}
 				[ "${side#conv-}" != "$side" ] && conv=${side#conv-}
 				[ "${side#dense-}" != "$side" ] && dense=${side#dense-}
-				extra=()
+				extra=() flags=()
 				[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
-				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "${extra[@]}" "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
+				[ $side = noupd ] && flags+=(--no-update)
+				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "${extra[@]}" "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json "${flags[@]}" 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done
 	done

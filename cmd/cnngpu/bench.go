@@ -25,6 +25,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first (on a GPU, more while it times cuDNN's algorithms in place)"},
 			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			&cli.BoolFlag{Name: "no-update", Usage: "time the training step without its optimizer updates (the model does not learn): with the full step's time, how much of it the updates take (on a GPU, beside the backward pass)"},
 		},
 		Action: benchAction,
 	}
@@ -49,6 +50,9 @@ type benchResult struct {
 	// FusedDense: the dense layers whose products run with their
 	// epilogues fused on cuBLASLt (CNNGPU_DENSE=cublaslt), and which.
 	FusedDense string `json:"fused_dense,omitempty"`
+	// NoUpdate: the training steps ran without their optimizer updates
+	// (--no-update).
+	NoUpdate bool `json:"no_update,omitempty"`
 }
 
 func benchAction(c *cli.Context) error {
@@ -73,6 +77,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	m.NoUpdate = c.Bool("no-update")
 	// Random images: the work per step does not depend on pixel values.
 	pool := bs * 4
 	r := rand.New(rand.NewPCG(1, 2))
@@ -177,7 +182,7 @@ func benchAction(c *cli.Context) error {
 	}
 	res := benchResult{Engine: e.Name(), Activation: act.String(), BatchSize: bs, Steps: steps, Warmup: trainWarm,
 		TrainImagesSec: float64(bs*steps) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(steps),
-		InferImagesSec: float64(bs*steps) / di.Seconds()}
+		InferImagesSec: float64(bs*steps) / di.Seconds(), NoUpdate: m.NoUpdate}
 	res.EpochSeconds = 60000 / res.TrainImagesSec
 	if a, ok := e.(interface{ ConvAlgorithms() string }); ok {
 		res.ConvAlgorithms = a.ConvAlgorithms()
@@ -191,7 +196,11 @@ func benchAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "engine      %s\n", res.Engine)
 	fmt.Fprintf(out, "batch size  %d (%s, %s timed after %d warm-up)\n", bs, act, plural(steps, "step"), res.Warmup)
-	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, res.EpochSeconds)
+	noUpd := ""
+	if res.NoUpdate {
+		noUpd = ", without the optimizer's updates"
+	}
+	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step%s; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, noUpd, res.EpochSeconds)
 	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
 	if res.ConvAlgorithms != "" {
 		fmt.Fprintf(out, "convs       %s\n", res.ConvAlgorithms)

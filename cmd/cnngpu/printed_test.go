@@ -35,9 +35,21 @@ func TestBenchJSON(t *testing.T) {
 	if e, _ := r["engine"].(string); !strings.HasPrefix(e, "cpu") {
 		t.Errorf("engine = %q, want the CPU engine", r["engine"])
 	}
+	if _, ok := r["no_update"]; ok {
+		t.Errorf("no_update in a bench without --no-update: %s", out)
+	}
 	out, _, code = cnngpu(t, nil, "bench", "--cpu", "--threads", "1", "--activation", "sigmoid", "--batch-size", "8", "--steps", "2", "--warmup", "0")
 	if code != 0 || !strings.Contains(out, "batch size  8 (sigmoid, 2 steps timed after 0 warm-up)") {
 		t.Errorf("bench's text (exit %d):\n%s", code, out)
+	}
+	// Without the updates: said in both forms.
+	out, _, code = cnngpu(t, nil, "bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--no-update", "--json")
+	if code != 0 || !strings.Contains(out, `"no_update":true`) {
+		t.Errorf("bench --no-update --json (exit %d): %s", code, out)
+	}
+	out, _, code = cnngpu(t, nil, "bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--no-update")
+	if code != 0 || !strings.Contains(out, "ms/step, without the optimizer's updates;") {
+		t.Errorf("bench --no-update's text (exit %d):\n%s", code, out)
 	}
 }
 
