@@ -614,8 +614,11 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	slices.SortFunc(spans, func(x, y span) int { return x.a - y.a })
 	end := 0
 	for _, s := range spans {
-		if s.a != end {
-			return nil, fmt.Errorf("corrupt: tensor data overlaps or leaves gaps at byte %d", s.a)
+		switch {
+		case s.a > end:
+			return nil, fmt.Errorf("corrupt: bytes %d to %d of the tensor data are no tensor's (one left out of the header?)", end, s.a)
+		case s.a < end:
+			return nil, fmt.Errorf("corrupt: two tensors' data overlap at byte %d", s.a)
 		}
 		end = s.b
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -405,6 +406,36 @@ func TestCheckpointRefusesDamagedNames(t *testing.T) {
 	}
 	if _, err := engine.DecodeCheckpoint(half); err == nil || !strings.Contains(err.Error(), "step count 2.5") {
 		t.Errorf("step 2.5: %v; want it refused", err)
+	}
+}
+
+// TestCheckpointRefusesMissingTensor: a tensor's entry taken out of the
+// header leaves its bytes no tensor's, and the error says which bytes and
+// that an entry may be missing; two entries over the same bytes are said
+// to overlap.
+func TestCheckpointRefusesMissingTensor(t *testing.T) {
+	_, b := testCheckpoint(t)
+	hl := binary.LittleEndian.Uint64(b)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+hl], &header); err != nil {
+		t.Fatal(err)
+	}
+	rewrite := func(h map[string]json.RawMessage) []byte {
+		hb, _ := json.Marshal(h)
+		for (8+len(hb))%8 != 0 {
+			hb = append(hb, ' ')
+		}
+		return append(append(binary.LittleEndian.AppendUint64(nil, uint64(len(hb))), hb...), b[8+hl:]...)
+	}
+	missing := maps.Clone(header)
+	delete(missing, "conv2.bias")
+	if _, err := engine.DecodeCheckpoint(rewrite(missing)); err == nil || !strings.Contains(err.Error(), "of the tensor data are no tensor's (one left out of the header?)") {
+		t.Errorf("conv2.bias left out of the header: %v", err)
+	}
+	twice := maps.Clone(header)
+	twice["conv2.copy"] = header["conv2.bias"]
+	if _, err := engine.DecodeCheckpoint(rewrite(twice)); err == nil || !strings.Contains(err.Error(), "two tensors' data overlap at byte") {
+		t.Errorf("conv2.bias's bytes given twice: %v", err)
 	}
 }
 
