@@ -108,14 +108,14 @@ func Load() error {
 		ld := trace.Begin(trace.LoadDriver) // dlopen and dlsym; ended before cuInit
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
-			loadErr = setup(fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v); on this machine use --cpu", err))
+			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v)", err), Hint: useCPU}
 			return
 		}
 		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",
 			"cuDeviceGetName", "cuDeviceTotalMem_v2", "cuDeviceGetAttribute", "cuGetErrorName", "cuGetErrorString")
 		if err != nil {
 			C.dlclose(h)
-			loadErr = setup(fmt.Errorf("%w (a driver older than CUDA 11, or a libcuda.so.1 that is not NVIDIA's: nvidia-smi shows the driver); on this machine use --cpu", err))
+			loadErr = &SetupError{Err: fmt.Errorf("%w (a driver older than CUDA 11, or a libcuda.so.1 that is not NVIDIA's: nvidia-smi shows the driver)", err), Hint: useCPU}
 			return
 		}
 		d := &driver{handle: h, fn: fn}
@@ -124,7 +124,8 @@ func Load() error {
 		err = d.check("cuInit", C.call_cuInit(fn["cuInit"], 0))
 		in.End()
 		if err != nil {
-			loadErr = setup(fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)? Without one, use --cpu", err))
+			loadErr = &SetupError{Err: fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)?", err),
+				Hint: " Without one, use --cpu"}
 			return
 		}
 		drv = d

@@ -5,10 +5,14 @@
 package cuda
 
 // SetupError is a failure to start on a GPU whose message already says
-// what to do.
-type SetupError struct{ Err error }
+// what to do: in Err's own words, or in Hint, added to them (so that a
+// caller that has done it already, the CPU fall-back, can leave it out).
+type SetupError struct {
+	Err  error
+	Hint string
+}
 
-func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Error() string { return e.Err.Error() + e.Hint }
 func (e *SetupError) Unwrap() error { return e.Err }
 
 // NoSuchDeviceError is --device naming a GPU this machine does not have
@@ -25,5 +29,9 @@ func setup(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &SetupError{err}
+	return &SetupError{Err: err}
 }
+
+// useCPU is the hint of the driver's failures to start: the machine has
+// no GPU this program can use.
+const useCPU = "; on this machine use --cpu"

@@ -208,10 +208,13 @@ func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error
 		noTF32 = "\nnote: --precision tf32 is the GPU's; the CPU engine computes in strict FP32"
 	}
 	if err := gpucuda.Load(); err != nil {
-		// The driver's error ends in a hint to use --cpu, which this
-		// fall-back has taken already.
-		why := strings.TrimSuffix(strings.TrimSuffix(err.Error(), " Without one, use --cpu"), "; on this machine use --cpu")
-		fmt.Fprintf(note, "note: using the CPU engine: %s (--cpu skips looking for a GPU)%s\n", why, noTF32)
+		// The driver's hint is to use --cpu, which this fall-back has
+		// taken already.
+		var se *gpucuda.SetupError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+		fmt.Fprintf(note, "note: using the CPU engine: %v (--cpu skips looking for a GPU)%s\n", err, noTF32)
 		return cpu.New(c.Int("threads")), nil
 	}
 	e, err := openGPU(0, tf32)

@@ -126,6 +126,7 @@ func predictAction(c *cli.Context) error {
 			stdin++
 		}
 	}
+	modelErr := checkModelPath(c, c.String("model")) // before --idx is read
 	switch {
 	case idx != "" && c.NArg() > 0:
 		return usageErrorf("give either --idx FILE or image files, not both")
@@ -135,8 +136,8 @@ func predictAction(c *cli.Context) error {
 		return usageErrorf("predict needs image files (or '-' for standard input, or --idx FILE)")
 	case stdin > 1:
 		return usageErrorf("'-' (standard input) can be given once: it is read to its end")
-	case c.String("model") != "" && checkModelPath(c, c.String("model")) != nil:
-		return checkModelPath(c, c.String("model"))
+	case modelErr != nil:
+		return modelErr
 	case idx == "-" || c.String("labels") == "-":
 		return usageErrorf("--idx and --labels read files, not standard input ('-'): give the IDX file's name (raw or .gz), e.g. --idx ~/.cache/cnngpu/mnist/t10k-images-idx3-ubyte.gz")
 	}

@@ -462,8 +462,9 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 				path, ch.flag, ch.want, ch.flag, ch.got)
 		}
 	}
-	if ck.Opt.Kind == engine.Adam && c.IsSet("momentum") && (!c.IsSet("optimizer") || c.String("optimizer") == "adam") {
-		// Refused as in a new Adam run (an --optimizer sgd was refused above).
+	if ck.Opt.Kind == engine.Adam && c.IsSet("momentum") {
+		// Refused as in a new Adam run (an --optimizer sgd was refused
+		// above).
 		return usageErrorf("--resume %s: the checkpoint was trained with Adam, which takes no --momentum (it keeps moments of its own); drop --momentum to continue that run", path)
 	}
 	epochs := s.cfg.Epochs

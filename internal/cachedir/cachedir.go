@@ -16,16 +16,12 @@ import (
 func Root() (string, error) {
 	x := os.Getenv("XDG_CACHE_HOME")
 	if x != "" && filepath.IsAbs(x) {
-		root := filepath.Join(x, "cnngpu")
-		switch f := fileOnPath(root); {
-		case f == filepath.Clean(x):
-			return "", fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is a file, not a folder: set it to a folder, or unset it for ~/.cache", x)
-		case f == root:
-			return "", fmt.Errorf("no cache folder: %s, where it goes, is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root)
-		case f != "":
-			return "", fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, a file, not a folder: set it to a folder, or unset it for ~/.cache", x, f)
-		}
-		return root, nil
+		return usable(filepath.Join(x, "cnngpu"), func(f string) error {
+			if f == filepath.Clean(x) {
+				return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is a file, not a folder: set it to a folder, or unset it for ~/.cache", x)
+			}
+			return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, a file, not a folder: set it to a folder, or unset it for ~/.cache", x, f)
+		})
 	}
 	home, err := os.UserHomeDir()
 	if err == nil && !filepath.IsAbs(home) {
@@ -38,16 +34,25 @@ func Root() (string, error) {
 		}
 		return "", fmt.Errorf("no cache folder: %s, and there is no home folder to use instead (%v)", why, err)
 	}
-	root := filepath.Join(home, ".cache", "cnngpu")
-	switch f := fileOnPath(root); {
-	case f == "":
+	return usable(filepath.Join(home, ".cache", "cnngpu"), func(f string) error {
+		if f == filepath.Join(home, ".cache") {
+			return fmt.Errorf("no cache folder: %s, which would hold it, is a file, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f)
+		}
+		return fmt.Errorf("no cache folder: $HOME (%s) is not a folder (%s is a file): set XDG_CACHE_HOME to a folder", home, f)
+	})
+}
+
+// usable returns root where it is a folder or can be made, else the error
+// for the file in the way: root itself, or (above, which words it for
+// where root came from) one of the folders above it.
+func usable(root string, above func(file string) error) (string, error) {
+	switch f := fileOnPath(root); f {
+	case "":
 		return root, nil
-	case f == root:
+	case root:
 		return "", fmt.Errorf("no cache folder: %s, where it goes, is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root)
-	case f == filepath.Join(home, ".cache"):
-		return "", fmt.Errorf("no cache folder: %s, which would hold it, is a file, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f)
 	default:
-		return "", fmt.Errorf("no cache folder: $HOME (%s) is not a folder (%s is a file): set XDG_CACHE_HOME to a folder", home, f)
+		return "", above(f)
 	}
 }
 
