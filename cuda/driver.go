@@ -43,6 +43,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +74,8 @@ var (
 // dlopen opens the first library of names that loads, returning its
 // handle and name, or an error listing why each failed.
 func dlopen(names ...string) (unsafe.Pointer, string, error) {
+	runtime.LockOSThread() // dlerror is the calling thread's (dlopenOne)
+	defer runtime.UnlockOSThread()
 	var reasons []string
 	for _, n := range names {
 		cn := C.CString(n)

@@ -29,6 +29,7 @@ import "C"
 import (
 	"errors"
 	"path/filepath"
+	"runtime"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/nvlib"
@@ -142,6 +143,11 @@ func openCandidate(lib nvlib.Lib, c nvlib.Candidate, describe Describe) (opened,
 
 // dlopenOne opens one file or soname, lazily or not; the error is dlerror.
 func dlopenOne(name string, lazy bool) (unsafe.Pointer, error) {
+	// dlerror is the calling thread's: the goroutine stays on the thread
+	// that called dlopen until it has read it (else it may read another
+	// thread's, or none: an empty reason, seen in parallel tests).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cn := C.CString(name)
 	defer C.free(unsafe.Pointer(cn))
 	l := C.int(0)
