@@ -799,20 +799,25 @@ type Lane struct {
 }
 
 // NewLane makes a lane, its cuBLAS handle in the context's math mode.
-func (c *Context) NewLane() (*Lane, error) { return c.newLane(true) }
+func (c *Context) NewLane() (*Lane, error) { return c.newLane(true, true) }
 
 // NewBareLane makes a lane without a cuBLAS handle (its products cannot
-// run on it), for other libraries' work.
-func (c *Context) NewBareLane() (*Lane, error) { return c.newLane(false) }
+// run on it), for other libraries' work, at the least priority (copies
+// behind the compute streams' work).
+func (c *Context) NewBareLane() (*Lane, error) { return c.newLane(false, false) }
 
-func (c *Context) newLane(withBLAS bool) (*Lane, error) {
+// NewKernelLane makes a lane without a cuBLAS handle for our kernels, at
+// the compute lanes' priority (Options.Priorities).
+func (c *Context) NewKernelLane() (*Lane, error) { return c.newLane(false, true) }
+
+func (c *Context) newLane(withBLAS, compute bool) (*Lane, error) {
 	if err := c.enter(); err != nil {
 		return nil, err
 	}
 	defer c.leave()
 	l := &Lane{c: c}
 	var st C.CUstream
-	if err := c.newStream(&st, withBLAS); err != nil {
+	if err := c.newStream(&st, compute); err != nil {
 		return nil, err
 	}
 	l.stream = st
@@ -909,6 +914,20 @@ func (c *Context) Join(l *Lane) error {
 		return err
 	}
 	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], c.stream, l.join))
+}
+
+// After orders lane l's next work after lane src's work so far (neither
+// the main stream: Fork and Join are that). Inside a recording both must
+// have been forked into it.
+func (c *Context) After(l, src *Lane) error {
+	if err := c.enter(); err != nil {
+		return err
+	}
+	defer c.leave()
+	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], src.join, src.stream)); err != nil {
+		return err
+	}
+	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], l.stream, src.join))
 }
 
 // CheckedOn is Checked for work queued on lane l: in debug mode outside a

@@ -55,7 +55,8 @@ func TestDevicesOnGPU(t *testing.T) {
 // TestLaneOnGPU: work on a lane, forked from and joined to the main stream,
 // directly and recorded as a graph (which fails to record if the lane is
 // not joined back), sees the main stream's writes before it and is seen by
-// the main stream after.
+// the main stream after; a kernel lane ordered after it (After) writes
+// what the lane's product read only once the product is done.
 func TestLaneOnGPU(t *testing.T) {
 	if err := Load(); err != nil {
 		t.Skipf("no GPU on this machine: %v", err)
@@ -81,7 +82,13 @@ func TestLaneOnGPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	// b = a·a on the lane, a filled with v on the main stream just before.
+	k, err := c.NewKernelLane()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	// b = a·a on the lane, a filled with v on the main stream just before;
+	// then a zeroed on the kernel lane, after the product.
 	step := func(v float32) error {
 		if err := c.Launch("fill_f32", n*n, 256, P(a), F(v), L(n*n)); err != nil {
 			return err
@@ -92,24 +99,37 @@ func TestLaneOnGPU(t *testing.T) {
 		if err := c.SgemmRowMajorOn(l, false, false, n, n, n, 1, a, n, a, n, 0, b, n); err != nil {
 			return err
 		}
-		return c.Join(l)
+		if err := c.Fork(k); err != nil {
+			return err
+		}
+		if err := c.After(k, l); err != nil {
+			return err
+		}
+		if err := c.LaunchOn(k, "fill_f32", n*n, 256, P(a), F(0), L(n*n)); err != nil {
+			return err
+		}
+		if err := c.Join(l); err != nil {
+			return err
+		}
+		return c.Join(k)
 	}
-	check := func(what string, want float32) {
+	check := func(what string, p Ptr, want float32) {
 		t.Helper()
 		got := make([]float32, n*n)
-		if err := c.CopyOut(unsafe.Pointer(&got[0]), b, n*n*4); err != nil {
+		if err := c.CopyOut(unsafe.Pointer(&got[0]), p, n*n*4); err != nil {
 			t.Fatal(err)
 		}
 		for i, v := range got {
 			if v != want {
-				t.Fatalf("%s: b[%d] = %v, want %v", what, i, v, want)
+				t.Fatalf("%s: element %d = %v, want %v", what, i, v, want)
 			}
 		}
 	}
 	if err := step(1); err != nil {
 		t.Fatal(err)
 	}
-	check("direct", n)
+	check("direct", b, n)
+	check("direct, the kernel lane's fill", a, 0)
 	g, err := c.Capture(func() error { return step(2) })
 	if err != nil {
 		t.Fatalf("recording a step with a lane: %v", err)
@@ -120,5 +140,6 @@ func TestLaneOnGPU(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check("replayed graph", 4*n)
+	check("replayed graph", b, 4*n)
+	check("replayed graph, the kernel lane's fill", a, 0)
 }

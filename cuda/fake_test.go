@@ -86,6 +86,11 @@ func useContext() (err error) {
 		return err
 	}
 	defer func() { release(l.Close()) }()
+	k, err := c.NewKernelLane()
+	if err != nil {
+		return err
+	}
+	defer func() { release(k.Close()) }()
 	const n = 16
 	p, err := c.Alloc(n * n * 4)
 	if err != nil {
@@ -113,7 +118,20 @@ func useContext() (err error) {
 		if err := c.SgemmRowMajorOn(l, false, false, n, n, n, 1, p, n, p, n, 0, p, n); err != nil {
 			return err
 		}
-		return c.Join(l)
+		// A third stream after both (engine/cuda's updates lane).
+		if err := c.Fork(k); err != nil {
+			return err
+		}
+		if err := c.After(k, l); err != nil {
+			return err
+		}
+		if err := c.LaunchOn(k, "fill_f32", n, 256, P(p), F(1), L(n)); err != nil {
+			return err
+		}
+		if err := c.Join(l); err != nil {
+			return err
+		}
+		return c.Join(k)
 	}
 	if err := step(); err != nil {
 		return err

@@ -14,7 +14,9 @@ import (
 // BindingsCompiled tells whether this build has the GPU bindings (cgo).
 const BindingsCompiled = false
 
-var errNoCgo = errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo, or use --cpu")
+// errNoCgo says so; its hint to use --cpu is apart (SetupError.Hint), so
+// that the CPU fall-back, which has taken it, leaves it out.
+var errNoCgo error = &SetupError{Err: errors.New("this cnngpu was built without cgo (CGO_ENABLED=0), so it cannot load the NVIDIA driver; rebuild with cgo to use a GPU"), Hint: useCPU}
 
 // Load reports that GPU support is not built in.
 func Load() error { return errNoCgo }

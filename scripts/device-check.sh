@@ -58,7 +58,7 @@ run cuda-tests 60 "$b/cuda.test" -test.v
 # 10 epochs (conv: CNNGPU_CONV, default timed; dense: CNNGPU_DENSE,
 # default timed).
 # "none" in either skips that part.
-IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams|cuBLASLt dense, 2 streams}"
+IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams|cuBLASLt dense, 2 streams|own, 3 streams}"
 [ "${vs[*]}" = none ] && vs=()
 first=1
 for v in "${vs[@]}"; do
@@ -133,22 +133,29 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	# our convolution kernels) and =early (made beside from the
 	# convolution's first use, inside the first step, as run 17 did).
 	# STARTUP_PRIORITY=MODE adds another: CNNGPU_PRIORITY=MODE.
-	pre= nob= pri=
+	# STREAMS3_AB=1 (the default) another: CNNGPU_STREAMS=3.
+	pre= nob= pri= s3=
 	[ "${PRELOAD_AB:-1}" = 1 ] && pre=nopre
 	[ "${BESIDE_AB:-1}" = 1 ] && nob="nobeside early"
 	[ -n "${STARTUP_PRIORITY:-}" ] && pri=prio-$STARTUP_PRIORITY
+	[ "${STREAMS3_AB:-1}" = 1 ] && s3=streams3
+	# Its choices are remembered under its own variant: its first run
+	# apart, as each side's above.
+	[ -n "$s3" ] && wall "first-streams3" env XDG_CACHE_HOME="$tmp/cache-new" CNNGPU_STREAMS=3 CNNGPU_TRACE=1 "$b/cnngpu" train --device 0 --out "$tmp/startup.safetensors"
 	for i in 1 2 3 4 5; do
-		for side in new ${AB:+old} $pre $nob $pri; do
+		for side in new ${AB:+old} $pre $nob $pri $s3; do
 			bin=$b/cnngpu cache=$side preload=1 beside=1 prio=same
 			[ $side = old ] && bin=$AB
 			[ $side = nopre ] && cache=new preload=0
 			[ $side = nobeside ] && cache=new beside=0
 			[ $side = early ] && cache=new beside=early
 			[ "${side#prio-}" != "$side" ] && cache=new prio=${side#prio-}
+			[ $side = streams3 ] && cache=new
 			# Only where set: an earlier build may not know the value
 			# (3455834 refuses CNNGPU_PRIORITY=same).
 			extra=()
 			[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
+			[ $side = streams3 ] && extra+=("CNNGPU_STREAMS=3")
 			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside "${extra[@]}" CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done
 	done
@@ -238,6 +245,9 @@ fi
 # ("noupd": the step without its optimizer updates, which run on the
 # second stream beside the backward pass: if the step loses about their
 # 35 µs, the second stream bounds it; if little, the main stream does).
+# STREAMS3_AB=1 (the default) adds this build with CNNGPU_STREAMS=3
+# ("streams3": the updates on a third stream, beside the second stream's
+# weight gradients).
 sides="${AB:+old} new"
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_MODES:-main lanes}; do sides="$sides prio-$m"; done
@@ -245,6 +255,7 @@ fi
 [ "${CONV_AB:-1}" = 1 ] && sides="$sides conv-cudnn conv-own"
 [ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublas dense-cublaslt"
 [ "${NOUPD_AB:-1}" = 1 ] && sides="$sides noupd"
+[ "${STREAMS3_AB:-1}" = 1 ] && sides="$sides streams3"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
@@ -258,6 +269,7 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 				extra=() flags=()
 				[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
 				[ $side = noupd ] && flags+=(--no-update)
+				[ $side = streams3 ] && extra+=("CNNGPU_STREAMS=3")
 				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "${extra[@]}" "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json "${flags[@]}" 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done

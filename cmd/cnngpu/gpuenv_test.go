@@ -19,7 +19,7 @@ import (
 func TestGPUEnvRefused(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 64, 20)
-	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=3", "CNNGPU_NO_CACHE=yes", "CNNGPU_PRELOAD=no", "CNNGPU_CUDNN_BESIDE=on", "CNNGPU_DEBUG=x"} {
+	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=4", "CNNGPU_NO_CACHE=yes", "CNNGPU_PRELOAD=no", "CNNGPU_CUDNN_BESIDE=on", "CNNGPU_DEBUG=x"} {
 		for _, args := range [][]string{{"train", "--device", "0"}, {"train"}, {"bench", "--steps", "1"}} {
 			args = append(args, "--epochs", "1", "--data", dir)
 			if args[0] == "bench" {

@@ -46,7 +46,8 @@ func newApp() *cli.App {
 			"   CNNGPU_DENSE       GPU engine: the first dense layer's products on cuBLASLt with the bias, ReLU and bias gradient fused in\n" +
 			"                      where that times faster in the training step than cuBLAS and our kernels (timed, the default), always\n" +
 			"                      (cublaslt) or never (cublas)\n" +
-			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass) or 1\n" +
+			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass), 1, or 3\n" +
+			"                      (the optimizer's updates on a third stream, beside the weight gradients; not yet timed on a GPU)\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
 			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded\n" +
 			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)\n" +

@@ -100,7 +100,7 @@ func parseDense() (denseMode, error) {
 }
 
 // StreamsEnv is the environment variable that sets how many streams the
-// engine uses: 2 (the default) or 1. With 2, a second stream takes a
+// engine uses: 2 (the default), 1 or 3. With 2, a second stream takes a
 // convolution's filter gradient (with its own cuDNN handle and workspace)
 // and a dense layer's weight gradient (with a second cuBLAS handle) beside
 // the input gradient, and every optimizer update (engine.Model updates
@@ -111,12 +111,17 @@ func parseDense() (denseMode, error) {
 // which also checks that no two streams touch the same memory unordered,
 // and that a training step joins once) and on an H200; what the second
 // stream gained, first joined at each op's end and then left to run on,
-// is in kernels/NOTES.md (runs 7 and 10).
+// is in kernels/NOTES.md (runs 7 and 10). With 3, the updates and the
+// step counts' increments go to a third stream (toUpdates), so that the
+// second stream's weight gradients no longer wait behind them: not the
+// default until a GPU has timed it (kernels/NOTES.md, "The updates on a
+// third stream").
 const StreamsEnv = "CNNGPU_STREAMS"
 
-// parseStreams reads StreamsEnv: true for 2.
-func parseStreams() (bool, error) {
-	return parseEnv(StreamsEnv, "2 (the default) or 1 streams; unset it to use the default", map[string]bool{"": true, "2": true, "1": false})
+// parseStreams reads StreamsEnv: 1, 2 or 3.
+func parseStreams() (int, error) {
+	return parseEnv(StreamsEnv, "2 (the default), 1, or 3 (the optimizer's updates on a third stream) streams; unset it to use the default",
+		map[string]int{"": 2, "2": 2, "1": 1, "3": 3})
 }
 
 // PreloadEnv is the environment variable that turns off opening cuBLAS and
@@ -202,11 +207,12 @@ func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
 
 // envConfig is the engine's configuration from the environment (New).
 type envConfig struct {
-	own, streams, preload bool
-	beside                besideMode
-	priority              cu.Priority
-	conv                  convMode
-	dense                 denseMode
+	own, preload bool
+	streams      int
+	beside       besideMode
+	priority     cu.Priority
+	conv         convMode
+	dense        denseMode
 }
 
 // readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, BesideEnv,
@@ -268,9 +274,15 @@ func (e *Engine) SetDense(m denseMode) {
 	e.dense = m
 }
 
-// SetStreams switches the second stream (StreamsEnv) on or off and drops
-// the recorded steps.
-func (e *Engine) SetStreams(on bool) {
+// SetStreams sets how many streams the engine uses (StreamsEnv: 1, 2 or
+// 3) and drops the recorded steps.
+func (e *Engine) SetStreams(n int) {
 	e.Reset()
-	e.streams = on
+	e.setStreams(n)
+}
+
+// setStreams is SetStreams without the Reset, for an engine with nothing
+// recorded yet.
+func (e *Engine) setStreams(n int) {
+	e.streams, e.updates = n >= 2, n >= 3
 }

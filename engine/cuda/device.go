@@ -69,6 +69,13 @@ type gpu interface {
 	Fork(l lane) error
 	Join(l lane) error
 	CloseLane(l lane) error
+	// NewKernelLane makes a stream without library handles for our
+	// kernels (the optimizer's updates with three streams), at the
+	// second stream's priority; After orders lane l's next work after
+	// lane src's so far (neither is the main stream). Inside a recording
+	// both must have been forked into it.
+	NewKernelLane() (lane, error)
+	After(l, src lane) error
 	// SgemmRowMajorOn is SgemmRowMajor queued on lane l (nil: the main
 	// stream).
 	SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error
@@ -463,6 +470,20 @@ func (l *library) CopyDevice(dst, src cu.Ptr, bytes int) error {
 func (l *library) ReadOn(x lane, src cu.Ptr, bytes int) (func(unsafe.Pointer) error, error) {
 	ln := x.(*libraryLane).lane
 	return func(dst unsafe.Pointer) error { return l.Context.CopyOutOn(ln, dst, src, bytes) }, nil
+}
+
+// NewKernelLane is a lane without cuBLAS and cuDNN handles, at the
+// compute lanes' priority.
+func (l *library) NewKernelLane() (lane, error) {
+	cl, err := l.Context.NewKernelLane()
+	if err != nil {
+		return nil, err
+	}
+	return &libraryLane{lane: cl}, nil
+}
+
+func (l *library) After(x, src lane) error {
+	return l.Context.After(x.(*libraryLane).lane, src.(*libraryLane).lane)
 }
 
 func (l *library) Fork(x lane) error { return l.Context.Fork(x.(*libraryLane).lane) }

@@ -113,8 +113,12 @@ type emuGPU struct {
 	points   [faultKinds]int // fault points met so far, by kind
 	executed int             // kernels run (replays included)
 	launched map[string]int  // kernels run, by name
-	stuck    error           // the sticky error, once the device faulted
-	fired    *emuFault       // the fault injected, once it was
+	// queuedOn is the streams each kernel was queued on (0: the main
+	// stream), afters the After calls by (lane, src).
+	queuedOn map[string]map[int]bool
+	afters   map[[2]int]int
+	stuck    error     // the sticky error, once the device faulted
+	fired    *emuFault // the fault injected, once it was
 	firedErr error
 	// firedIn is the recording (captures) the fault fired in (0:
 	// outside any).
@@ -157,7 +161,9 @@ type emuGPU struct {
 	// copyLanes counts the copy lanes made (NewCopyLane); fetchErr, set
 	// by a test, is what ReadOn's fetches return (a copy that failed).
 	copyLanes int
-	fetchErr  error
+	// kernelLanes counts the kernel lanes made (NewKernelLane).
+	kernelLanes int
+	fetchErr    error
 	// reading is the copies to the host ReadOn queued whose fetch has not
 	// returned: the real device reads its source when fetch runs, so
 	// until then nothing may write or free it (touch, Free), nor Close.
@@ -514,6 +520,13 @@ func (g *emuGPU) LaunchOn(l lane, name string, n int64, block int, args ...cu.Ar
 	if !slices.Contains(kernels.Names, name) {
 		return fmt.Errorf("emulated GPU: launch of %s, which is not in kernels.Names (the module's loaded kernels)", name)
 	}
+	if g.queuedOn == nil {
+		g.queuedOn = map[string]map[int]bool{}
+	}
+	if g.queuedOn[name] == nil {
+		g.queuedOn[name] = map[int]bool{}
+	}
+	g.queuedOn[name][s] = true
 	if n <= 0 {
 		return nil
 	}
@@ -943,6 +956,19 @@ func (g *emuGPU) NewCopyLane() (lane, error) {
 	return g.addLane(), nil
 }
 
+// NewKernelLane is NewCopyLane for our kernels (the updates' stream).
+func (g *emuGPU) NewKernelLane() (lane, error) {
+	if err := g.refuse("NewKernelLane"); err != nil {
+		g.violate("%v", err)
+		return nil, err
+	}
+	if err := g.point(faultLibrary, "cuStreamCreate", func() error { return unknown("cuStreamCreate") }); err != nil {
+		return nil, err
+	}
+	g.kernelLanes++
+	return g.addLane(), nil
+}
+
 func (g *emuGPU) CopyDevice(dst, src cu.Ptr, bytes int) error {
 	if err := g.point(faultCopy, "cuMemcpyDtoDAsync_v2", func() error { return unknown("cuMemcpyDtoDAsync_v2") }); err != nil {
 		return err
@@ -1035,6 +1061,34 @@ func (g *emuGPU) Join(l lane) error {
 		delete(g.forked, s)
 	}
 	return g.queue(0, "join", nil, nil, func() error { g.merge(0, s); g.joins++; return nil })
+}
+
+// After orders lane l's next ops after lane src's so far: queued on src,
+// so that it takes src's clock where src has got to.
+func (g *emuGPU) After(l, src lane) error {
+	if l == nil || src == nil {
+		g.violate("After with the main stream (Fork or Join orders it)")
+		return errors.New("emulated GPU: After with the main stream")
+	}
+	s, err := g.laneID(l)
+	if err != nil {
+		return err
+	}
+	from, err := g.laneID(src)
+	if err != nil {
+		return err
+	}
+	if err := g.point(faultEvent, "cuEventRecord", func() error { return unknown("cuEventRecord") }); err != nil {
+		return err
+	}
+	if g.rec != nil && !g.forked[s] {
+		return fmt.Errorf("emulated GPU: After on %s during a recording it was not forked into", streamName(s))
+	}
+	if g.afters == nil {
+		g.afters = map[[2]int]int{}
+	}
+	g.afters[[2]int{s, from}]++
+	return g.queue(from, "after", nil, nil, func() error { g.merge(s, from); return nil })
 }
 
 func (g *emuGPU) CloseLane(l lane) error {

@@ -253,11 +253,14 @@ func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 // for the lane once, at the step's end (each layer's weight gradient and
 // update run beside the backward ops of the layers below); and the main
 // stream joins the lane before it touches memory that work queued there
-// touches, and not otherwise.
+// touches, and not otherwise. With three streams, the same of the
+// updates' stream, which takes every update and step count's increment
+// and waits for the lane where an update reads its gradient, while the
+// lane never waits for it within a step.
 func TestEmulatedLaneOverlap(t *testing.T) {
 	const bs = 8
 	for _, v := range variants {
-		if !v.streams {
+		if v.streams < 2 {
 			continue
 		}
 		t.Run(v.name, func(t *testing.T) {
@@ -266,8 +269,25 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 			for step := range 4 { // warm-up, recording (and tuning), replays
 				before := g.joins
 				tr.step()
-				if got := g.joins - before; step >= 2 && got != 1 {
-					t.Errorf("replayed step %d: the main stream joined the lane %d times, want 1 (at the step's end)", step, got)
+				if got := g.joins - before; step >= 2 && got != v.streams-1 {
+					t.Errorf("replayed step %d: the main stream joined the other streams %d times, want %d (each once, at the step's end)", step, got, v.streams-1)
+				}
+			}
+			if v.streams == 3 {
+				u, l := e.upd.(*emuLane).id, e.lane.(*emuLane).id
+				for _, k := range []string{"adam4", "step_inc"} {
+					if on := g.queuedOn[k]; len(on) != 1 || !on[u] {
+						t.Errorf("%s queued on streams %v, want only the updates' stream (%d)", k, on, u)
+					}
+				}
+				if on := g.queuedOn["head_grads"]; len(on) != 1 || !on[l] {
+					t.Errorf("head_grads queued on streams %v, want only the second stream (%d)", on, l)
+				}
+				if n := g.afters[[2]int{l, u}]; n != 0 {
+					t.Errorf("the second stream waited for the updates' stream %d times in 4 steps, want none", n)
+				}
+				if n := g.afters[[2]int{u, l}]; n == 0 {
+					t.Errorf("the updates' stream never waited for the second stream, whose gradients its updates read")
 				}
 			}
 			want := "32x14x14→64 3x3: the CPU engine's"
@@ -291,12 +311,16 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 			joins := g.joins
 			e.Update(opt, p, gr, s1, s2, st)
 			e.Fill(other, 1)
-			if e.laneUse == nil || g.joins != joins {
-				t.Errorf("Update then Fill of other memory: %d joins, lane pending %v; want the update left on the lane", g.joins-joins, e.laneUse != nil)
+			pending := func() bool { return e.laneUse != nil }
+			if v.streams == 3 {
+				pending = func() bool { return e.updUse != nil }
+			}
+			if !pending() || g.joins != joins {
+				t.Errorf("Update then Fill of other memory: %d joins, update pending %v; want the update left on its stream", g.joins-joins, pending())
 			}
 			e.Fill(e.Slice(p, 10, 4), 2)
-			if g.joins != joins+1 {
-				t.Errorf("Fill of updated parameters: %d joins, want 1", g.joins-joins)
+			if g.joins != joins+1 || pending() {
+				t.Errorf("Fill of updated parameters: %d joins, update pending %v; want 1 join", g.joins-joins, pending())
 			}
 			if err := e.Sync(); err != nil {
 				t.Fatal(err)
@@ -495,7 +519,7 @@ func TestEmulatedRecipeRecordsOnce(t *testing.T) {
 	run := func() (captures, afterFirst int) {
 		g := newEmuGPU(t)
 		e := newEngine(g, false, variants[2].own)
-		e.streams = variants[2].streams
+		e.setStreams(variants[2].streams)
 		defer func() {
 			if err := e.Close(); err != nil {
 				t.Errorf("Close: %v", err)

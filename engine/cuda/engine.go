@@ -104,6 +104,14 @@ type Engine struct {
 	// touches; the main stream joins the lane before it touches any of it
 	// (use) and before a wait, copy or recording's end (settle).
 	laneUse []laneAccess
+	// updates: with the second stream, a third (upd, made on first use)
+	// takes the optimizer's updates and the step counts' increments
+	// (StreamsEnv 3, toUpdates); updUse is what its work since its last
+	// join touches, which the main stream and the lane wait for before
+	// touching (use, toLane).
+	updates bool
+	upd     lane
+	updUse  []laneAccess
 	// pendingSteps are the step counts whose increments Update left for
 	// flushSteps (steps.go).
 	pendingSteps []region
@@ -190,7 +198,8 @@ func New(device int, tf32 bool) (*Engine, error) {
 		return nil, explain(err)
 	}
 	e := newEngine(l, tf32, env.own)
-	e.streams, e.conv, e.dense, e.priority = env.streams, env.conv, env.dense, env.priority
+	e.setStreams(env.streams)
+	e.conv, e.dense, e.priority = env.conv, env.dense, env.priority
 	e.besideOn, e.besideEarly = env.beside != besideOff, env.beside == besideEarly
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
@@ -240,7 +249,10 @@ func (e *Engine) variant() string {
 	case denseCUBLAS:
 		p += ", cuBLAS dense"
 	}
-	if e.streams {
+	switch {
+	case e.updates:
+		p += ", 3 streams"
+	case e.streams:
 		p += ", 2 streams"
 	}
 	switch {
@@ -299,7 +311,7 @@ func (e *Engine) Close() error {
 		delete(e.convs, s)
 	}
 	e.closeGemms()
-	for _, l := range []*lane{&e.lane, &e.copyLane} {
+	for _, l := range []*lane{&e.lane, &e.upd, &e.copyLane} {
 		if *l != nil {
 			if lerr := e.c.CloseLane(*l); err == nil {
 				err = explain(lerr)

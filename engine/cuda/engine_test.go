@@ -38,10 +38,11 @@ func needGPU(t *testing.T) {
 // our kernels take run (ConvEnv) and how dense layers run their products'
 // epilogues (DenseEnv).
 type variant struct {
-	name         string
-	own, streams bool
-	conv         convMode
-	dense        denseMode
+	name    string
+	own     bool
+	streams int
+	conv    convMode
+	dense   denseMode
 }
 
 // variants are the configurations the GPU tests run: both kernel sets on
@@ -50,10 +51,12 @@ type variant struct {
 // products against the split ones, in a recorded step, which the
 // conformance suite's ops are not: they run cuDNN's and the split
 // products), the own set with our convolution kernels wherever they fit,
-// and the own set with cuBLASLt's fused dense products wherever they fit.
-var variants = []variant{{"library", false, false, convTimed, denseTimed}, {"own", true, false, convTimed, denseTimed},
-	{"own, 2 streams", true, true, convTimed, denseTimed}, {"library, 2 streams", false, true, convTimed, denseTimed},
-	{"own convolutions, 2 streams", true, true, convOwn, denseTimed}, {"cuBLASLt dense, 2 streams", true, true, convTimed, denseLt}}
+// the own set with cuBLASLt's fused dense products wherever they fit, and
+// the default with the optimizer's updates on a third stream.
+var variants = []variant{{"library", false, 1, convTimed, denseTimed}, {"own", true, 1, convTimed, denseTimed},
+	{"own, 2 streams", true, 2, convTimed, denseTimed}, {"library, 2 streams", false, 2, convTimed, denseTimed},
+	{"own convolutions, 2 streams", true, 2, convOwn, denseTimed}, {"cuBLASLt dense, 2 streams", true, 2, convTimed, denseLt},
+	{"own, 3 streams", true, 3, convTimed, denseTimed}}
 
 // gpuVariants are the variants the tests on a GPU run: all, or those named
 // in $CNNGPU_TEST_VARIANTS (names separated by "|"). The device check runs
@@ -111,7 +114,8 @@ func (v variant) set(e *Engine) {
 // configure puts a new engine (its kernel set already v's) in variant v
 // and has it check what each kernel touches (checkDeclared).
 func (v variant) configure(e *Engine) {
-	e.streams, e.conv, e.dense, e.checkDeclared = v.streams, v.conv, v.dense, true
+	e.setStreams(v.streams)
+	e.conv, e.dense, e.checkDeclared = v.conv, v.dense, true
 }
 
 func TestConformance(t *testing.T) {
@@ -331,7 +335,7 @@ func TestEnvVars(t *testing.T) {
 		want  string // in the error
 	}{
 		{KernelsEnv, parseKernels, []string{"", "own"}, []string{"library"}, []string{"fast", "Own"}, `"library"`},
-		{StreamsEnv, parseStreams, []string{"", "2"}, []string{"1"}, []string{"3", "two"}, "2 (the default) or 1"},
+		{StreamsEnv, func() (bool, error) { n, err := parseStreams(); return n >= 2, err }, []string{"", "2", "3"}, []string{"1"}, []string{"4", "two", "0"}, "2 (the default), 1, or 3"},
 	} {
 		for _, val := range append(append(slices.Clone(v.on), v.off...), v.bad...) {
 			t.Setenv(v.name, val)
@@ -353,6 +357,23 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 		t.Setenv(v.name, "")
+	}
+}
+
+// TestStreamsEnv: StreamsEnv's three counts, and what each sets.
+func TestStreamsEnv(t *testing.T) {
+	for val, want := range map[string]int{"": 2, "1": 1, "2": 2, "3": 3} {
+		t.Setenv(StreamsEnv, val)
+		n, err := parseStreams()
+		if err != nil || n != want {
+			t.Errorf("%s=%q: %d, %v; want %d", StreamsEnv, val, n, err, want)
+			continue
+		}
+		var e Engine
+		e.setStreams(n)
+		if e.streams != (n >= 2) || e.updates != (n == 3) {
+			t.Errorf("%s=%q: second stream %v, updates' stream %v", StreamsEnv, val, e.streams, e.updates)
+		}
 	}
 }
 

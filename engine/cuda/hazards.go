@@ -1,10 +1,12 @@
 //go:build cgo
 
-// hazards.go: the two-stream hazard tracking. Each op declares the device
+// hazards.go: the streams' hazard tracking. Each op declares the device
 // memory it reads and writes (access, from tensors' regions); work sent to
-// the second stream (toLane) is remembered by what it touches, and the main
-// stream joins the lane before it touches any of that (use), and before a
-// wait, copy or recording's end (settle).
+// the second stream (toLane), or with three streams to the updates' stream
+// (toUpdates), is remembered by what it touches, and the main stream joins
+// that stream before it touches any of that (use), and before a wait, copy
+// or recording's end (settle); the second stream and the updates' wait for
+// each other where one's work touches what the other's touches.
 
 package cuda
 
@@ -22,19 +24,32 @@ func (e *Engine) laneFor() lane {
 	if !e.streams {
 		return nil
 	}
-	if e.lane == nil {
+	return e.made(&e.lane, "the second stream", "1 to use one", e.c.NewLane)
+}
+
+// updLaneFor returns the updates' stream, making it on first use (outside
+// a recording, as laneFor).
+func (e *Engine) updLaneFor() lane {
+	return e.made(&e.upd, "the optimizer updates' stream", "2 or unset it to use two", e.c.NewKernelLane)
+}
+
+// made returns *l, making it with mk first where it is nil; nil (the
+// error recorded) where that fails or would happen inside a recording.
+// what names the stream, fewer how to do without it (StreamsEnv's value).
+func (e *Engine) made(l *lane, what, fewer string, mk func() (lane, error)) lane {
+	if *l == nil {
 		if e.recording {
-			e.fail(bug("the second stream made during a graph recording (the warm-up run makes it)"))
+			e.fail(bug("%s made during a graph recording (the warm-up run makes it)", what))
 			return nil
 		}
-		l, err := e.c.NewLane()
+		n, err := mk()
 		if err != nil {
-			e.fail(fmt.Errorf("making the second stream (%s=2; unset it to use one): %w", StreamsEnv, err))
+			e.fail(fmt.Errorf("making %s (set %s=%s): %w", what, StreamsEnv, fewer, err))
 			return nil
 		}
-		e.lane = l
+		*l = n
 	}
-	return e.lane
+	return *l
 }
 
 // region is the device bytes [lo, hi).
@@ -84,7 +99,8 @@ type laneAccess struct {
 // The lane is joined back when the main stream next touches what that
 // work writes, or writes what it reads (use), and at the latest when the
 // host waits, copies or ends a recording (settle); until then the main
-// stream goes on with other work.
+// stream goes on with other work. Where a conflicts with work queued on
+// the updates' stream since its last join, the lane waits for that too.
 func (e *Engine) toLane(a access) lane {
 	if e.stepsTouched(a) {
 		e.flushSteps()
@@ -94,24 +110,73 @@ func (e *Engine) toLane(a access) lane {
 		return nil
 	}
 	e.fail(e.c.Fork(l))
+	if conflicts(a, e.updUse) {
+		e.fail(e.c.After(l, e.upd))
+	}
+	e.noteOn(&e.laneUse, a)
+	return l
+}
+
+// toUpdates is where an optimizer's update with access a goes: with three
+// streams (StreamsEnv), the updates' stream, ordered after the main
+// stream's work so far and, where a conflicts with it (the gradient the
+// update reads), the second stream's; else toLane's choice. The stream is
+// joined back as the lane is (use, settle).
+func (e *Engine) toUpdates(a access) lane {
+	if !e.updates || !e.streams {
+		return e.toLane(a)
+	}
+	if e.stepsTouched(a) {
+		e.flushSteps()
+	}
+	u := e.updLaneFor()
+	if u == nil {
+		return nil
+	}
+	e.fail(e.c.Fork(u))
+	if conflicts(a, e.laneUse) {
+		e.fail(e.c.After(u, e.lane))
+	}
+	e.noteOn(&e.updUse, a)
+	return u
+}
+
+// noteOn declares a as the op's (as use does) and adds it to use, what
+// the work queued on a stream since its last join touches (non-nil from
+// then on, so that settle joins the stream even where a is empty).
+func (e *Engine) noteOn(use *[]laneAccess, a access) {
 	e.touch(a)
 	a.each(func(r region, _ bool) bool {
 		e.declared = append(e.declared, r)
 		return true
 	})
-	if e.laneUse == nil {
-		e.laneUse = []laneAccess{}
+	if *use == nil {
+		*use = []laneAccess{}
 	}
 	a.each(func(r region, write bool) bool {
-		e.laneUse = append(e.laneUse, laneAccess{r, write})
+		*use = append(*use, laneAccess{r, write})
 		return true
 	})
-	return l
 }
 
-// use joins the lane into the main stream when work queued on the lane
-// conflicts with a, which the main stream is about to do: one of the two
-// writes bytes the other touches.
+// conflicts reports whether a and work that touches use touch the same
+// bytes, one of the two writing.
+func conflicts(a access, use []laneAccess) bool {
+	conflict := false
+	a.each(func(r region, write bool) bool {
+		for _, u := range use {
+			if (u.write || write) && r.lo < u.hi && u.lo < r.hi {
+				conflict = true
+			}
+		}
+		return !conflict
+	})
+	return conflict
+}
+
+// use joins the lane (and the updates' stream) into the main stream when
+// work queued there conflicts with a, which the main stream is about to
+// do: one of the two writes bytes the other touches.
 func (e *Engine) use(a access) {
 	e.declared = e.declared[:0]
 	e.alsoUse(a)
@@ -128,16 +193,7 @@ func (e *Engine) alsoUse(a access) {
 		e.declared = append(e.declared, r)
 		return true
 	})
-	conflict := false
-	a.each(func(r region, write bool) bool {
-		for _, u := range e.laneUse {
-			if (u.write || write) && r.lo < u.hi && u.lo < r.hi {
-				conflict = true
-			}
-		}
-		return !conflict
-	})
-	if conflict {
+	if conflicts(a, e.laneUse) || conflicts(a, e.updUse) {
 		e.settle()
 	}
 }
@@ -153,12 +209,16 @@ func (e *Engine) touch(a access) {
 }
 
 // settle queues the pending step counts' increments (steps.go), then
-// joins the lane into the main stream if work was queued on it since the
-// last join.
+// joins the lane and the updates' stream into the main stream where work
+// was queued on them since the last join.
 func (e *Engine) settle() {
 	e.flushSteps()
 	if e.laneUse != nil {
 		e.laneUse = nil
 		e.fail(e.c.Join(e.lane))
+	}
+	if e.updUse != nil {
+		e.updUse = nil
+		e.fail(e.c.Join(e.upd))
 	}
 }

@@ -505,7 +505,7 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 	} else {
 		e.fail(e.c.LaunchBlocks("bias_grad", s.Out, block, arg(db), bufArg(dz), cu.I(s.N), cu.I(s.Out), cu.I(1)))
 		if small {
-			e.fail(e.c.LaunchBlocks("dense_small_dw", s.Out*((s.In+31)/32), block, arg(dw), bufArg(dz), arg(x),
+			e.fail(e.c.LaunchBlocks("dense_small_dw", smallDWBlocks(s), block, arg(dw), bufArg(dz), arg(x),
 				cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
 			if dx != nil {
 				e.fail(e.c.Launch("dense_small_dx", int64(s.N)*int64(s.In), block, arg(dx), bufArg(dz), arg(w),
@@ -566,20 +566,25 @@ func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db en
 	if l == nil {
 		e.use(a)
 	}
-	blocks := s.Out*((s.In+31)/32) + s.Out + (s.N+block-1)/block
+	blocks := smallDWBlocks(s) + s.Out + (s.N+block-1)/block
 	e.fail(e.c.LaunchOn(l, "head_grads", int64(blocks)*block, block, arg(dw), arg(db), arg(stats), arg(dlogits), arg(x),
 		bufArg(rows), cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
 }
 
+// smallDWBlocks is dense_small_dw's grid for layer s, as head_grads
+// starts with it: a block an output and 32 inputs.
+func smallDWBlocks(s engine.DenseShape) int { return s.Out * ((s.In + 31) / 32) }
+
 // Update: one fused kernel over the parameters p, the step count's
-// increment left pending (steps.go); with two streams on the second, so that the main stream goes on
+// increment left pending (steps.go); with two streams on the second (with
+// three on the updates' own: toUpdates), so that the main stream goes on
 // with the backward ops of the layers below p's (engine.Model updates a
 // layer as soon as its gradients are queued).
 func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	engine.CheckUpdate(c, p, g, s1, s2, step)
 	n := p.Len()
 	a := access{r: regions(g), w: regions(p, s1, s2, step)}
-	l := e.toLane(a)
+	l := e.toUpdates(a)
 	if l == nil {
 		e.use(a)
 	}

@@ -42,8 +42,9 @@ func (e *Engine) stepsTouched(a access) bool {
 }
 
 // flushSteps queues the pending increments, one step_inc for each run of
-// counts that lie side by side, where the updates went (the lane with two
-// streams, forked there after the main stream's work so far), and
+// counts that lie side by side, where the updates went (toUpdates: the
+// lane with two streams, the updates' stream with three, forked there
+// after the main stream's work so far), and
 // declares them as part of the op being queued, if any. With an error
 // pending (which shuts the gate) they are queued all the same, past the
 // gate, so that the counts of the updates queued before it still match
@@ -64,7 +65,7 @@ func (e *Engine) flushSteps() {
 		}
 	}
 	a := access{w: runs}
-	l := e.toLane(a)
+	l := e.toUpdates(a)
 	if l == nil {
 		e.alsoUse(a)
 	}

@@ -26,7 +26,7 @@ func TestEmulatedTrace(t *testing.T) {
 	v := variants[2]     // own kernels, 2 streams: conv2 on cuDNN, dense1 split, 1 + 6 + 4 alternatives (TestEmulatedTuning)
 	g := newEmuGPU(t)
 	e := newEngine(g, false, v.own)
-	e.streams = v.streams
+	e.setStreams(v.streams)
 	arch, _ := engine.NewArch("reference", engine.ReLU)
 	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
 	if err != nil {
