@@ -66,7 +66,9 @@ func TestLaneOnGPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	const n = 256
+	// Large enough that the kernel lane's fill, were it not ordered after
+	// the product, would overwrite a while the product still reads it.
+	const n = 1024
 	a, err := c.Alloc(n * n * 4)
 	if err != nil {
 		t.Fatal(err)

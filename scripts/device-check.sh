@@ -13,8 +13,9 @@
 # conformance suite and the CPU-vs-GPU golden test (enginecuda.test; its
 # emulated-device tests are skipped here, CI runs them), each
 # with both kernel sets (CNNGPU_KERNELS=library|own) and with the own set on
-# two streams (CNNGPU_STREAMS=2), a process for each; one 10-epoch training run on real MNIST
-# (.device/mnist) in each of those three variants, with the phase table
+# two streams (CNNGPU_STREAMS=2) and three (=3), and the other variants
+# VARIANTS names, a process for each; 10-epoch training runs on real MNIST
+# (.device/mnist) in the variants TRAIN names, each with the phase table
 # of CNNGPU_TRACE=1 (in train-10-epochs.log; the summary shows the last,
 # the default variant's), rerun in debug mode
 # (CNNGPU_DEBUG=1) if it fails; the benchmark table against
@@ -175,11 +176,17 @@ for (k, kind), v in w.items():
     print(f"startup: {k}: {len(v)} run(s), {what}: median {statistics.median(v):.2f} s ({', '.join(f'{x:.2f}' for x in v)})")
 PY
 	# A step that fell back to running without a graph (its recording
-	# failed) is a slower run: a failure of the startup row.
+	# failed) is a slower run, and a run that failed is left out of the
+	# medians above: either is a failure of the startup row.
 	st=ok
 	if grep -q "recording the step as a CUDA graph failed" "$out/train-10-epochs.log"; then
 		st=FAIL
 		echo "startup: a run's recording failed (see train-10-epochs.log)" >>"$out/train-10-epochs.log"
+	fi
+	if failed=$(grep -E '^startup-final: .* rc=[1-9]' "$out/train-10-epochs.log"); then
+		st=FAIL
+		echo "startup: runs that failed, left out of the medians:" >>"$out/train-10-epochs.log"
+		echo "$failed" >>"$out/train-10-epochs.log"
 	fi
 	rows+=("$(printf '%-20s %-9s %4ss' startup $st $((SECONDS - start)))")
 fi

@@ -120,7 +120,7 @@ const StreamsEnv = "CNNGPU_STREAMS"
 
 // parseStreams reads StreamsEnv: 1, 2 or 3.
 func parseStreams() (int, error) {
-	return parseEnv(StreamsEnv, "2 (the default), 1, or 3 (the optimizer's updates on a third stream) streams; unset it to use the default",
+	return parseEnv(StreamsEnv, "the number of streams: 2 (the default), 1, or 3 (the optimizer's updates on a third stream); unset it to use the default",
 		map[string]int{"": 2, "2": 2, "1": 1, "3": 3})
 }
 

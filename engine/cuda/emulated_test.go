@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -611,5 +612,102 @@ func TestEmulatedStepCountAfterError(t *testing.T) {
 				e.Free(x)
 			}
 		})
+	}
+}
+
+// TestEmulatedLaneAfterUpdates: with three streams, second-stream work
+// that writes what a pending update reads (a second head's HeadStep
+// into the dw the update of the first head's w read) waits for the
+// updates' stream (After), run directly, recorded and replayed; the
+// weights come out bit for bit as with two streams. Without that wait the emulated device refuses the
+// write (head_grads on the lane writing what adam4 read, unordered).
+func TestEmulatedLaneAfterUpdates(t *testing.T) {
+	s := engine.DenseShape{N: 6, In: 40, Out: 3}
+	opt := goldenOpts[0]
+	run := func(v variant) ([]float32, map[[2]int]int, [2]int) {
+		e := newEmulated(t, v)
+		defer e.Close()
+		g := e.device().(*emuGPU)
+		f32 := func(n int, seed float32) engine.Tensor {
+			x, err := e.Alloc(engine.Float32, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals := make([]float32, n)
+			for i := range vals {
+				vals[i] = float32(math.Sin(float64(seed) + float64(i)*0.37))
+			}
+			if err := e.Write(x, 0, vals); err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		x, w, b := f32(s.N*s.In, 1), f32(s.Out*s.In, 2), f32(s.Out, 3)
+		logits, dlogits, dx, dw, db := f32(s.N*s.Out, 0), f32(s.N*s.Out, 0), f32(s.N*s.In, 0), f32(s.Out*s.In, 0), f32(s.Out, 0)
+		stats, m1, m2 := f32(3, 0), f32(s.Out*s.In, 0), f32(s.Out*s.In, 0)
+		e.Fill(m1, 0)
+		e.Fill(m2, 0)
+		e.Fill(stats, 0)
+		step := f32(1, 0)
+		e.Fill(step, 0)
+		labels, err := e.Alloc(engine.Int32, s.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Write(labels, 0, []int32{0, 1, 2, 2, 1, 0}); err != nil {
+			t.Fatal(err)
+		}
+		// A second head of two outputs (w2, b2) whose gradients go to
+		// the start of dw and db: its dense_xent touches nothing the
+		// update of w or the first head_grads does (its own logits,
+		// dlogits and rows), so the main stream joins neither; its
+		// head_grads on the lane writes the dw that update reads.
+		s2 := engine.DenseShape{N: s.N, In: s.In, Out: 2}
+		w2, b2, n1, n2, step2 := f32(s2.Out*s.In, 4), f32(s2.Out, 5), f32(s2.Out*s.In, 0), f32(s2.Out*s.In, 0), f32(1, 0)
+		logits2, dlogits2 := f32(s.N*s2.Out, 0), f32(s.N*s2.Out, 0)
+		dw2, db2 := e.Slice(dw, 0, s2.Out*s.In), e.Slice(db, 0, s2.Out)
+		e.Fill(n1, 0)
+		e.Fill(n2, 0)
+		e.Fill(step2, 0)
+		fn := func() {
+			e.HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db, s)
+			e.Update(opt, w, dw, m1, m2, step)
+			e.HeadStep(x, w2, b2, logits2, labels, dlogits2, stats, dx, dw2, db2, s2)
+			e.Update(opt, w2, dw2, n1, n2, step2)
+		}
+		for range 4 { // directly, recorded, replayed
+			if err := e.Replay(7, fn); err != nil {
+				t.Fatalf("%s: %v", v.name, err)
+			}
+		}
+		if err := e.Sync(); err != nil {
+			t.Fatalf("%s: %v", v.name, err)
+		}
+		if len(g.violations) > 0 {
+			t.Errorf("%s: misuse %q", v.name, g.violations)
+		}
+		got := make([]float32, (s.Out+s2.Out)*s.In)
+		if err := e.Read(w, 0, got[:s.Out*s.In]); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Read(w2, 0, got[s.Out*s.In:]); err != nil {
+			t.Fatal(err)
+		}
+		var ids [2]int
+		if e.upd != nil {
+			ids = [2]int{e.lane.(*emuLane).id, e.upd.(*emuLane).id}
+		}
+		e.Reset()
+		return got, g.afters, ids
+	}
+	want, _, _ := run(variants[2])
+	got, afters, ids := run(variants[6])
+	if n := afters[ids]; n != 2 {
+		t.Errorf("the second stream was made to wait for the updates' stream %d times, want 2 (the direct run and the recording, whose replays wait as recorded)", n)
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("weight %d (of w, then w2) = %v with three streams, %v with two", i, got[i], want[i])
+		}
 	}
 }

@@ -335,7 +335,7 @@ func TestEnvVars(t *testing.T) {
 		want  string // in the error
 	}{
 		{KernelsEnv, parseKernels, []string{"", "own"}, []string{"library"}, []string{"fast", "Own"}, `"library"`},
-		{StreamsEnv, func() (bool, error) { n, err := parseStreams(); return n >= 2, err }, []string{"", "2", "3"}, []string{"1"}, []string{"4", "two", "0"}, "2 (the default), 1, or 3"},
+		{StreamsEnv, func() (bool, error) { n, err := parseStreams(); return n >= 2, err }, []string{"", "2", "3"}, []string{"1"}, []string{"4", "two", "0"}, "the number of streams: 2 (the default), 1, or 3"},
 	} {
 		for _, val := range append(append(slices.Clone(v.on), v.off...), v.bad...) {
 			t.Setenv(v.name, val)

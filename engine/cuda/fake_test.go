@@ -332,6 +332,30 @@ func TestFakePriorities(t *testing.T) {
 	}
 }
 
+// TestFakeThreeStreams: with StreamsEnv 3 and PriorityEnv "lanes" the
+// engine on the fake driver makes the updates' stream (NewKernelLane) at
+// the compute lanes' priority beside the second stream, leaves nothing
+// alive and no misuse, and a failure of any stream's making, or of any
+// event recorded or waited for (Fork, Join, After), comes back as an
+// error naming the call (or, in the recording, as its warning).
+func TestFakeThreeStreams(t *testing.T) {
+	env := []string{"FAKECUDA_ALT_MS=2", ConvEnv + "=cudnn", DenseEnv + "=cublas", StreamsEnv + "=3", PriorityEnv + "=lanes"}
+	clean := fakecuda.Run(t, "engine", "", env...)
+	if clean.Err != nil || strings.Contains(clean.Output, "error:") {
+		t.Fatalf("without a failure: %v\n%s", clean.Err, clean.Output)
+	}
+	if l := clean.Leaks(); len(l) > 0 || len(clean.Violations) > 0 {
+		t.Errorf("left alive %v, misuse %q", l, clean.Violations)
+	}
+	// The fake's range: -5 the greatest. The second stream and the
+	// updates' at it; the main stream and the bare lanes at the least.
+	if g := clean.Priorities[-5]; g != 2 || clean.FirstPriority != 0 {
+		t.Errorf("%d streams at the greatest priority, the main stream at %d: want the two compute lanes at the greatest, the main stream at the least (%v)", g, clean.FirstPriority, clean.Priorities)
+	}
+	points := walkFakeEngine(t, clean, []string{"cuStreamCreateWithPriority", "cuEventRecord", "cuStreamWaitEvent"}, env...)
+	t.Logf("%d failure points walked", points)
+}
+
 // walkFakeEngine fails each call of names in turn (as many as the clean
 // run made) in the "engine" scenario with env, and checks that each
 // comes back as an error that names the call and says what to do (or, in

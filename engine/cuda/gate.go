@@ -39,7 +39,7 @@ func (g *gate) launching(name string, args []cu.Arg) bool {
 		}
 		r := region{cu.Ptr(a.Bits()), cu.Ptr(a.Bits()) + cu.Ptr(a.Extent())}
 		if !slices.ContainsFunc(g.e.declared, func(d region) bool { return d.lo <= r.lo && r.hi <= d.hi }) {
-			g.e.fail(bug("%s's argument %d, bytes %#x–%#x, is not in what its op declared it touches (use or toLane misses it)", name, i, r.lo, r.hi))
+			g.e.fail(bug("%s's argument %d, bytes %#x–%#x, is not in what its op declared it touches (use, toLane or toUpdates misses it)", name, i, r.lo, r.hi))
 			return false
 		}
 	}

@@ -24,18 +24,19 @@ func (e *Engine) laneFor() lane {
 	if !e.streams {
 		return nil
 	}
-	return e.made(&e.lane, "the second stream", "1 to use one", e.c.NewLane)
+	return e.made(&e.lane, "the second stream", "set %s=1 to use one stream", e.c.NewLane)
 }
 
 // updLaneFor returns the updates' stream, making it on first use (outside
 // a recording, as laneFor).
 func (e *Engine) updLaneFor() lane {
-	return e.made(&e.upd, "the optimizer updates' stream", "2 or unset it to use two", e.c.NewKernelLane)
+	return e.made(&e.upd, "the optimizer updates' stream", "set %s=2, or unset it, to use two streams", e.c.NewKernelLane)
 }
 
 // made returns *l, making it with mk first where it is nil; nil (the
 // error recorded) where that fails or would happen inside a recording.
-// what names the stream, fewer how to do without it (StreamsEnv's value).
+// what names the stream, fewer how to do without it (with %s for
+// StreamsEnv).
 func (e *Engine) made(l *lane, what, fewer string, mk func() (lane, error)) lane {
 	if *l == nil {
 		if e.recording {
@@ -44,7 +45,7 @@ func (e *Engine) made(l *lane, what, fewer string, mk func() (lane, error)) lane
 		}
 		n, err := mk()
 		if err != nil {
-			e.fail(fmt.Errorf("making %s (set %s=%s): %w", what, StreamsEnv, fewer, err))
+			e.fail(fmt.Errorf("making %s (%s): %w", what, fmt.Sprintf(fewer, StreamsEnv), err))
 			return nil
 		}
 		*l = n

@@ -584,6 +584,7 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	engine.CheckUpdate(c, p, g, s1, s2, step)
 	n := p.Len()
 	a := access{r: regions(g), w: regions(p, s1, s2, step)}
+	e.declared = e.declared[:0] // the update's own (toUpdates adds to it)
 	l := e.toUpdates(a)
 	if l == nil {
 		e.use(a)
