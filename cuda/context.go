@@ -49,6 +49,7 @@ typedef CUresult (*f_eventCreate)(CUevent *, unsigned int);
 typedef CUresult (*f_streamWaitEvent)(CUstream, CUevent, unsigned int);
 typedef CUresult (*f_eventDestroy)(CUevent);
 typedef CUresult (*f_eventRecord)(CUevent, CUstream);
+typedef CUresult (*f_eventRecordFlags)(CUevent, CUstream, unsigned int);
 typedef CUresult (*f_eventSync)(CUevent);
 typedef CUresult (*f_eventElapsed)(float *, CUevent, CUevent);
 typedef CUresult (*f_beginCapture)(CUstream, int);
@@ -86,6 +87,9 @@ static CUresult c_eventCreateOrder(void *f, CUevent *e) { return ((f_eventCreate
 static CUresult c_streamWaitEvent(void *f, CUstream s, CUevent e) { return ((f_streamWaitEvent)f)(s, e, 0); }
 static CUresult c_eventDestroy(void *f, CUevent e) { return ((f_eventDestroy)f)(e); }
 static CUresult c_eventRecord(void *f, CUevent e, CUstream s) { return ((f_eventRecord)f)(e, s); }
+// CU_EVENT_RECORD_EXTERNAL (1): in a stream capture, an event record node
+// the host can wait on and time with, instead of an ordering edge.
+static CUresult c_eventRecordExternal(void *f, CUevent e, CUstream s) { return ((f_eventRecordFlags)f)(e, s, 1); }
 static CUresult c_eventSync(void *f, CUevent e) { return ((f_eventSync)f)(e); }
 static CUresult c_eventElapsed(void *f, float *ms, CUevent a, CUevent b) { return ((f_eventElapsed)f)(ms, a, b); }
 static CUresult c_beginCapture(void *f, CUstream s, int mode) { return ((f_beginCapture)f)(s, mode); }
@@ -212,6 +216,11 @@ func contextSyms() (map[string]unsafe.Pointer, error) {
 		}
 		if err != nil {
 			ctxSyms, ctxSymErr = nil, err // neither: not a libcuda this engine can time with
+			return
+		}
+		// Optional (CUDA 11.1 and later): only Mark needs it.
+		if m, err := dlsym(drv.handle, "libcuda.so.1", "cuEventRecordWithFlags"); err == nil {
+			ctxSyms["cuEventRecordWithFlags"] = m["cuEventRecordWithFlags"]
 		}
 	})
 	return ctxSyms, ctxSymErr
@@ -691,6 +700,40 @@ func (c *Context) Record() (*Event, error) {
 		return nil, err
 	}
 	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], ev.e, c.stream)); err != nil {
+		C.c_eventDestroy(c.fn["cuEventDestroy_v2"], ev.e)
+		return nil, err
+	}
+	return ev, nil
+}
+
+// Mark records, inside a graph recording (Capture), a timing event on
+// lane l (nil: the main stream) as a node of the graph, after the work
+// queued there so far: each replay records it again, and Elapsed between
+// two marks (or a mark and Record's event) times the replay's work
+// between them, stream by stream. Outside a recording the driver refuses
+// it, and so does Mark. DestroyEvent releases it, once the graph is
+// destroyed.
+func (c *Context) Mark(l *Lane) (*Event, error) {
+	if !c.capturing {
+		return nil, errors.New("cuda: Mark outside a graph recording (Capture)")
+	}
+	f, ok := c.fn["cuEventRecordWithFlags"]
+	if !ok {
+		return nil, errors.New("cuEventRecordWithFlags: this NVIDIA driver has none (CUDA 11.1 and later have it): update the driver to time a step's streams")
+	}
+	if err := c.enter(); err != nil {
+		return nil, err
+	}
+	defer c.leave()
+	s := c.stream
+	if l != nil {
+		s = l.stream
+	}
+	ev := &Event{}
+	if err := drv.check("cuEventCreate", C.c_eventCreate(c.fn["cuEventCreate"], &ev.e)); err != nil {
+		return nil, err
+	}
+	if err := drv.check("cuEventRecordWithFlags", C.c_eventRecordExternal(f, ev.e, s)); err != nil {
 		C.c_eventDestroy(c.fn["cuEventDestroy_v2"], ev.e)
 		return nil, err
 	}

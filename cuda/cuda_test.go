@@ -52,12 +52,10 @@ func TestDevicesOnGPU(t *testing.T) {
 	}
 }
 
-// TestLaneOnGPU: work on a lane, forked from and joined to the main stream,
-// directly and recorded as a graph (which fails to record if the lane is
-// not joined back), sees the main stream's writes before it and is seen by
-// the main stream after; a kernel lane ordered after it (After) writes
-// what the lane's product read only once the product is done.
-func TestLaneOnGPU(t *testing.T) {
+// laneOnGPU opens GPU 0 with fill_f32, two n×n float buffers and a lane,
+// all released at t's end; it skips t without a GPU.
+func laneOnGPU(t *testing.T, n int) (c *Context, a, b Ptr, l *Lane) {
+	t.Helper()
 	if err := Load(); err != nil {
 		t.Skipf("no GPU on this machine: %v", err)
 	}
@@ -65,25 +63,31 @@ func TestLaneOnGPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	for _, p := range []*Ptr{&a, &b} {
+		if *p, err = c.Alloc(n * n * 4); err != nil {
+			t.Fatal(err)
+		}
+		q := *p
+		t.Cleanup(func() { c.Free(q) })
+	}
+	if l, err = c.NewLane(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return c, a, b, l
+}
+
+// TestLaneOnGPU: work on a lane, forked from and joined to the main stream,
+// directly and recorded as a graph (which fails to record if the lane is
+// not joined back), sees the main stream's writes before it and is seen by
+// the main stream after; a kernel lane ordered after it (After) writes
+// what the lane's product read only once the product is done.
+func TestLaneOnGPU(t *testing.T) {
 	// Large enough that the kernel lane's fill, were it not ordered after
 	// the product, would overwrite a while the product still reads it.
 	const n = 1024
-	a, err := c.Alloc(n * n * 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Free(a)
-	b, err := c.Alloc(n * n * 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Free(b)
-	l, err := c.NewLane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	c, a, b, l := laneOnGPU(t, n)
 	k, err := c.NewKernelLane()
 	if err != nil {
 		t.Fatal(err)
@@ -144,4 +148,64 @@ func TestLaneOnGPU(t *testing.T) {
 	}
 	check("replayed graph", b, 4*n)
 	check("replayed graph, the kernel lane's fill", a, 0)
+}
+
+// TestMarkOnGPU: marks recorded in a graph on the main stream and on a
+// lane are recorded again by each replay: the lane's product ends after
+// the main stream's start mark and before the mark after the join, and
+// a mark outside a recording is refused.
+func TestMarkOnGPU(t *testing.T) {
+	const n = 1024
+	c, a, b, l := laneOnGPU(t, n)
+	if ev, err := c.Mark(nil); err == nil {
+		c.DestroyEvent(ev)
+		t.Errorf("Mark outside a recording: no error")
+	}
+	var start, prod, end *Event
+	g, err := c.Capture(func() (err error) {
+		if start, err = c.Mark(nil); err != nil {
+			return err
+		}
+		if err := c.Launch("fill_f32", n*n, 256, P(a), F(1), L(n*n)); err != nil {
+			return err
+		}
+		if err := c.Fork(l); err != nil {
+			return err
+		}
+		if err := c.SgemmRowMajorOn(l, false, false, n, n, n, 1, a, n, a, n, 0, b, n); err != nil {
+			return err
+		}
+		if prod, err = c.Mark(l); err != nil {
+			return err
+		}
+		if err := c.Join(l); err != nil {
+			return err
+		}
+		end, err = c.Mark(nil)
+		return err
+	})
+	for _, ev := range []*Event{start, prod, end} {
+		defer c.DestroyEvent(ev)
+	}
+	if err != nil {
+		t.Fatalf("recording with marks: %v", err)
+	}
+	defer c.Destroy(g)
+	for i := range 3 {
+		if err := c.Replay(g); err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Elapsed(start, prod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := c.Elapsed(start, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("replay %d: the lane's product ends at %.3f ms, the step at %.3f", i, p, e)
+		if !(p > 0 && p <= e) {
+			t.Errorf("replay %d: the product's mark at %v ms, the end's at %v: want 0 < product ≤ end", i, p, e)
+		}
+	}
 }

@@ -310,6 +310,25 @@ type DeviceTimer interface {
 	StopTimer() (time.Duration, error)
 }
 
+// StepTimeline is implemented by engines that run a step's work on
+// several streams (the GPU engine): Timeline records step, whose buffers
+// and choices must be settled already (it has run as a Replay step until
+// the timing in place ended), with a timing point after each kernel or
+// library call on the stream that ran it, replays it replays times
+// (before queued ahead of each, outside the recording: say, the batch
+// cursor reset) and returns each point's median time from the step's
+// start, in the order queued: which stream ends last, and after what.
+type StepTimeline interface {
+	Timeline(step, before func(), replays int) ([]TimelineMark, error)
+}
+
+// TimelineMark is one point of a step's timeline: the end of Op on Stream,
+// At after the step's start.
+type TimelineMark struct {
+	Stream, Op string
+	At         time.Duration
+}
+
 // ResetGraphs drops the engine's recordings, if it makes any.
 func ResetGraphs(e Engine) {
 	if c, ok := e.(Capturer); ok {

@@ -32,6 +32,7 @@ EXPECT(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES == 6);
 EXPECT(CUDA_ERROR_NO_BINARY_FOR_GPU == 209 && CUDA_ERROR_UNSUPPORTED_PTX_VERSION == 222);
 EXPECT(CU_STREAM_NON_BLOCKING == 1);
 EXPECT(CU_EVENT_DISABLE_TIMING == 2);
+EXPECT(CU_EVENT_RECORD_EXTERNAL == 1);
 EXPECT(CU_STREAM_CAPTURE_MODE_RELAXED == 2);
 EXPECT(CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY == 8);
 EXPECT(sizeof(CUstreamCaptureMode) == sizeof(int));
@@ -117,6 +118,7 @@ int main(void) {
 	SIG(cuEventCreate, CUresult (*)(CUevent *, unsigned int));
 	SIG(cuEventDestroy_v2, CUresult (*)(CUevent));
 	SIG(cuEventRecord, CUresult (*)(CUevent, CUstream));
+	SIG(cuEventRecordWithFlags, CUresult (*)(CUevent, CUstream, unsigned int));
 	SIG(cuEventSynchronize, CUresult (*)(CUevent));
 	SIG(cuEventElapsedTime, CUresult (*)(float *, CUevent, CUevent));
 	SIG(cuStreamWaitEvent, CUresult (*)(CUstream, CUevent, unsigned int));

@@ -308,6 +308,19 @@ if bad:
 PY
 	rows+=("$(printf '%-20s %-9s %4ss' ab ok $((SECONDS - start)))")
 fi
+# TIMELINE=1 (the default): the step's timeline at batch 128 (bench
+# --timeline: the step recorded with a timing point after each kernel and
+# library call on the stream that ran it, median of 100 replays), with
+# each of TIMELINE_STREAMS (default "2 3"), into bench-gpu.log as
+# "timeline-N:" lines: which stream ends last, after what.
+if [ "${TIMELINE:-1}" = 1 ]; then
+	start=$SECONDS st=ok
+	for s in ${TIMELINE_STREAMS:-2 3}; do
+		timeout 60 env CNNGPU_STREAMS="$s" "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline 2>&1 | sed "s/^/timeline-$s: /" >>"$out/bench-gpu.log"
+		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
+	done
+	rows+=("$(printf '%-20s %-9s %4ss' timeline $st $((SECONDS - start)))")
+fi
 # TUNE=1: then the study of issue 4 (the default 36-configuration grid)
 # on GPU 0 for what time is left before DEADLINE seconds (default 600);
 # interrupted, it keeps the finished runs. Study folder and log go to
@@ -345,8 +358,9 @@ awk '/^== startup/ { exit } /^engine:/ { eng = $0 } /^cnngpu trace:/ { buf = eng
 awk '/^== startup warm-new/ { w = 1 } w && /^cnngpu trace:/ { print "startup, first warm run of this build:"; p = 1 } p { print } p && /^wall:/ { exit }' \
 	"$out/train-10-epochs.log" 2>/dev/null
 grep -h "^startup:" "$out/train-10-epochs.log" 2>/dev/null
-grep -v -E '^(bench-gpu:|\{"ab"|bench-ab)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
+grep -v -E '^(bench-gpu:|\{"ab"|bench-ab|timeline-)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
 grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
+grep -h -E "^timeline-[0-9]+: (training|timeline|  last op|cnngpu)" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"

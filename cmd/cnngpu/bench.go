@@ -6,7 +6,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -26,6 +28,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.BoolFlag{Name: "no-update", Usage: "time the training step without its optimizer updates (the model does not learn): with the full step's time, how much of it the updates take (on a GPU, beside the backward pass)"},
+			&cli.BoolFlag{Name: "timeline", Usage: "GPU only: after the timed steps, record the step once more with a timing point after each kernel and library call on the stream that ran it, and print when each ends (median of 100 replays): which stream ends last, after what"},
 		},
 		Action: benchAction,
 	}
@@ -53,7 +56,23 @@ type benchResult struct {
 	// NoUpdate: the training steps ran without their optimizer updates
 	// (--no-update).
 	NoUpdate bool `json:"no_update,omitempty"`
+	// Timeline: with --timeline, the step's ops in the order queued, each
+	// with its stream and when it ends (median microseconds from the
+	// step's start over timelineReplays replays); TimelineStepMS is that
+	// step's end, longer than TrainStepMS by its timing points.
+	Timeline       []timelineRow `json:"timeline,omitempty"`
+	TimelineStepMS float64       `json:"timeline_step_ms,omitempty"`
 }
+
+// timelineRow is one op of --timeline's step.
+type timelineRow struct {
+	Stream string  `json:"stream"`
+	Op     string  `json:"op"`
+	EndUS  float64 `json:"end_us"`
+}
+
+// timelineReplays is how many replays --timeline takes the median of.
+const timelineReplays = 100
 
 func benchAction(c *cli.Context) error {
 	bs, steps, warm := c.Int("batch-size"), c.Int("steps"), c.Int("warmup")
@@ -73,6 +92,10 @@ func benchAction(c *cli.Context) error {
 		return err
 	}
 	defer e.Close()
+	tl, timeline := e.(engine.StepTimeline)
+	if c.Bool("timeline") && !timeline {
+		return usageErrorf("--timeline: %s runs its steps on one stream, as they come; it times a GPU step's streams (give --device, on a machine with an NVIDIA GPU)", e.Name())
+	}
 	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, arch.GlorotInit(1))
 	if err != nil {
 		return err
@@ -184,6 +207,20 @@ func benchAction(c *cli.Context) error {
 		TrainImagesSec: float64(bs*steps) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(steps),
 		InferImagesSec: float64(bs*steps) / di.Seconds(), NoUpdate: m.NoUpdate}
 	res.EpochSeconds = 60000 / res.TrainImagesSec
+	if c.Bool("timeline") {
+		var serr error
+		marks, err := tl.Timeline(func() { serr = m.TrainStep(b, bs, stats) }, func() { e.Fill(cursor, 0) }, timelineReplays)
+		if err != nil {
+			return fmt.Errorf("--timeline: %w", err)
+		}
+		if serr != nil {
+			return fmt.Errorf("--timeline: %w", serr)
+		}
+		for _, mk := range marks {
+			res.Timeline = append(res.Timeline, timelineRow{mk.Stream, mk.Op, float64(mk.At.Nanoseconds()) / 1000})
+		}
+		res.TimelineStepMS = float64(marks[len(marks)-1].At.Nanoseconds()) / 1e6
+	}
 	if a, ok := e.(interface{ ConvAlgorithms() string }); ok {
 		res.ConvAlgorithms = a.ConvAlgorithms()
 	}
@@ -208,5 +245,35 @@ func benchAction(c *cli.Context) error {
 	if res.FusedDense != "" {
 		fmt.Fprintf(out, "cuBLASLt    %s\n", res.FusedDense)
 	}
+	if len(res.Timeline) > 0 {
+		printTimeline(out, res)
+	}
 	return nil
+}
+
+// printTimeline prints --timeline's table: each op's end, the time since
+// the previous op on the same stream (its own time, with any wait for
+// another stream), and each stream's last op.
+func printTimeline(out io.Writer, res benchResult) {
+	fmt.Fprintf(out, "timeline    the step recorded with a timing point after each op, median of %d replays: %.3f ms (the points lengthen it: %.3f without them, above)\n",
+		timelineReplays, res.TimelineStepMS, res.TrainStepMS)
+	fmt.Fprintf(out, "  %9s  %9s  %-8s %s\n", "ends (µs)", "since (µs)", "stream", "op")
+	prev := map[string]float64{}
+	var order []string
+	for i, r := range res.Timeline {
+		p, seen := prev[r.Stream]
+		fmt.Fprintf(out, "  %9.1f  %9.1f  %-8s %s\n", r.EndUS, r.EndUS-p, r.Stream, r.Op)
+		if i == len(res.Timeline)-1 {
+			break // the step's end, after the joins: no stream's op
+		}
+		if !seen {
+			order = append(order, r.Stream)
+		}
+		prev[r.Stream] = r.EndUS
+	}
+	var ends []string
+	for _, s := range order {
+		ends = append(ends, fmt.Sprintf("%s %.1f µs", s, prev[s]))
+	}
+	fmt.Fprintf(out, "  last op of each stream: %s\n", strings.Join(ends, ", "))
 }

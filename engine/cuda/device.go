@@ -96,6 +96,11 @@ type gpu interface {
 	Record() (event, error)
 	Elapsed(a, b event) (float32, error)
 	DestroyEvent(ev event) error
+	// Mark records, inside a recording only, a timing event on lane l
+	// (nil: the main stream) as a node of the graph, after the work
+	// queued there so far, which every replay records again (a step's
+	// timeline, timeline.go).
+	Mark(l lane) (event, error)
 	// Capture records the work fn queues, without running it, as a graph
 	// that Replay queues again.
 	Capture(fn func() error) (graph, error)
@@ -218,6 +223,18 @@ func (l *library) Elapsed(a, b event) (float32, error) {
 }
 
 func (l *library) DestroyEvent(ev event) error { return l.Context.DestroyEvent(ev.(*cu.Event)) }
+
+func (l *library) Mark(x lane) (event, error) {
+	var cl *cu.Lane
+	if x != nil {
+		cl = x.(*libraryLane).lane
+	}
+	ev, err := l.Context.Mark(cl)
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
 
 func (l *library) Capture(fn func() error) (graph, error) {
 	g, err := l.Context.Capture(fn)

@@ -1140,6 +1140,34 @@ func (g *emuGPU) Record() (event, error) {
 	return &emuEvent{t: time.Now()}, nil
 }
 
+// Mark is Record queued on stream l inside a recording, its time taken
+// when it runs (at each replay).
+func (g *emuGPU) Mark(l lane) (event, error) {
+	s, err := g.laneID(l)
+	if err != nil {
+		return nil, err
+	}
+	if g.rec == nil {
+		return nil, errors.New("emulated GPU: Mark outside a recording")
+	}
+	if err := g.point(faultEvent, "cuEventRecordWithFlags", func() error { return unknown("cuEventRecordWithFlags") }); err != nil {
+		return nil, err
+	}
+	ev := &emuEvent{}
+	if err := g.queue(s, "mark", nil, nil, func() error {
+		if g.delay != nil {
+			ev.t = time.Unix(0, 0).Add(g.vclock)
+		} else {
+			ev.t = time.Now()
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	g.events++
+	return ev, nil
+}
+
 func (g *emuGPU) Elapsed(a, b event) (float32, error) {
 	ea, eb := a.(*emuEvent), b.(*emuEvent)
 	if ea.destroyed || eb.destroyed {

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
@@ -187,7 +188,9 @@ type emuTraining struct {
 	m      *engine.Model
 	cursor engine.Tensor
 	step   func()
-	try    func() error
+	// raw is one training step's work, for Replay or Timeline to run.
+	raw func()
+	try func() error
 	// tryN is try with a batch of n (at most bs) images.
 	tryN func(n int) error
 }
@@ -222,7 +225,7 @@ func newEmuTraining(t *testing.T, v variant, bs, steps int) *emuTraining {
 		t.Fatal(err)
 	}
 	b := engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}
-	tr := &emuTraining{e: e, g: g, m: m, cursor: cursor}
+	tr := &emuTraining{e: e, g: g, m: m, cursor: cursor, raw: func() { m.TrainStep(b, bs, stats) }}
 	tr.tryN = func(n int) error {
 		if err := engine.Run(e, n, func() { m.TrainStep(b, n, stats) }); err != nil {
 			return err
@@ -709,5 +712,62 @@ func TestEmulatedLaneAfterUpdates(t *testing.T) {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 			t.Fatalf("weight %d (of w, then w2) = %v with three streams, %v with two", i, got[i], want[i])
 		}
+	}
+}
+
+// TestEmulatedTimeline: a three-stream training step's timeline (with the
+// emulated clock advanced only by head_grads, 2 ms, and each adam4, 1
+// ms): it starts on the main stream at 0 and ends there after the joins;
+// each op is marked on the stream it ran on (dense_xent on the main one,
+// head_grads on the second, the updates and the step counts' increment on
+// the updates' stream); the times add up to the delays of the ops before
+// them; and every event is released (the emulated device's Close counts
+// them).
+func TestEmulatedTimeline(t *testing.T) {
+	const bs = 8
+	tr := newEmuTraining(t, variants[6], bs, 40)
+	for i := 0; i < 3 || tr.e.Tuning(); i++ {
+		if i%8 == 0 {
+			tr.e.Fill(tr.cursor, 0) // the dataset holds 40 batches
+		}
+		tr.step()
+	}
+	tr.g.delay = map[string]time.Duration{"head_grads": 2 * time.Millisecond, "adam4": time.Millisecond}
+	marks, err := tr.e.Timeline(tr.raw, func() { tr.e.Fill(tr.cursor, 0) }, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range marks {
+		t.Logf("%-8s %-28s %v", m.Stream, m.Op, m.At)
+	}
+	first, last := marks[0], marks[len(marks)-1]
+	if first != (engine.TimelineMark{Stream: "main", Op: "start"}) || last.Stream != "main" || last.Op != "end" {
+		t.Fatalf("timeline from %+v to %+v, want from the main stream's start at 0 to its end", first, last)
+	}
+	on := map[string]string{}
+	adams := 0
+	for i, m := range marks {
+		on[m.Op] = m.Stream
+		if i == 0 {
+			continue
+		}
+		want := marks[i-1].At + tr.g.delay[m.Op]
+		if m.At != want {
+			t.Errorf("mark %d (%s on %s) at %v, want %v (the one before plus its delay)", i, m.Op, m.Stream, m.At, want)
+		}
+		if m.Op == "adam4" {
+			adams++
+		}
+	}
+	for op, want := range map[string]string{"dense_xent": "main", "head_grads": "second", "adam4": "updates", "step_inc": "updates"} {
+		if on[op] != want {
+			t.Errorf("%s marked on %q, want %q", op, on[op], want)
+		}
+	}
+	if want := 2*time.Millisecond + time.Duration(adams)*time.Millisecond; adams != 4 || last.At != want {
+		t.Errorf("%d adam4 in the step and its end at %v, want 4 and %v", adams, last.At, want)
+	}
+	if tr.g.events != 0 {
+		t.Errorf("%d events alive after the timeline", tr.g.events)
 	}
 }

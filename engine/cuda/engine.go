@@ -174,6 +174,9 @@ type Engine struct {
 	// launched on must lie in it.
 	declared      []region
 	checkDeclared bool
+	// marks, while a timeline's step is recorded (timeline.go), collects
+	// the events the gate records after each op.
+	marks *[]markPoint
 }
 
 // New opens GPU device with strict FP32 math, or TF32 tensor cores when

@@ -1,12 +1,14 @@
 //go:build cgo
 
 // gate.go: the device as the ops see it (gate): nothing is queued while
-// an error is pending, and in the tests every kernel's buffers are checked
-// against what its op declared it touches.
+// an error is pending, in the tests every kernel's buffers are checked
+// against what its op declared it touches, and while a timeline's step is
+// recorded each op's end is marked (timeline.go).
 
 package cuda
 
 import (
+	"fmt"
 	"slices"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
@@ -50,49 +52,68 @@ func (g *gate) Zero(p cu.Ptr, bytes int) error {
 	if !g.open() {
 		return nil
 	}
-	return g.gpu.Zero(p, bytes)
+	return g.marked(nil, "memset", g.gpu.Zero(p, bytes))
+}
+
+// sgemmOp names an SGEMM of m×n outputs and depth k in a timeline (only
+// while one is recorded: otherwise the name is not used).
+func (g *gate) sgemmOp(m, n, k int) string {
+	if g.e.marks == nil {
+		return ""
+	}
+	return fmt.Sprintf("cuBLAS SGEMM %d×%d×%d", m, n, k)
+}
+
+// marked, while a timeline's step is recorded, marks the end of op on
+// lane l (nil: the main stream) where queuing it (err) succeeded, and
+// returns err.
+func (g *gate) marked(l lane, op string, err error) error {
+	if err == nil {
+		g.e.markAfter(l, op)
+	}
+	return err
 }
 
 func (g *gate) Launch(name string, n int64, block int, args ...cu.Arg) error {
 	if !g.open() || !g.launching(name, args) {
 		return nil
 	}
-	return g.gpu.Launch(name, n, block, args...)
+	return g.marked(nil, name, g.gpu.Launch(name, n, block, args...))
 }
 
 func (g *gate) LaunchBlocks(name string, grid, block int, args ...cu.Arg) error {
 	if !g.open() || !g.launching(name, args) {
 		return nil
 	}
-	return g.gpu.LaunchBlocks(name, grid, block, args...)
+	return g.marked(nil, name, g.gpu.LaunchBlocks(name, grid, block, args...))
 }
 
 func (g *gate) LaunchOn(l lane, name string, n int64, block int, args ...cu.Arg) error {
 	if !g.open() || !g.launching(name, args) {
 		return nil
 	}
-	return g.gpu.LaunchOn(l, name, n, block, args...)
+	return g.marked(l, name, g.gpu.LaunchOn(l, name, n, block, args...))
 }
 
 func (g *gate) SgemmRowMajor(transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
 	if !g.open() {
 		return nil
 	}
-	return g.gpu.SgemmRowMajor(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
+	return g.marked(nil, g.sgemmOp(m, n, k), g.gpu.SgemmRowMajor(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc))
 }
 
 func (g *gate) SgemmRowMajorOn(l lane, transA, transB bool, m, n, k int, alpha float32, a cu.Ptr, lda int, b cu.Ptr, ldb int, beta float32, out cu.Ptr, ldc int) error {
 	if !g.open() {
 		return nil
 	}
-	return g.gpu.SgemmRowMajorOn(l, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc)
+	return g.marked(l, g.sgemmOp(m, n, k), g.gpu.SgemmRowMajorOn(l, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, out, ldc))
 }
 
 func (g *gate) Gemm(l lane, p gemmPlan, a, b, out, bias cu.Ptr) error {
 	if !g.open() {
 		return nil
 	}
-	return g.gpu.Gemm(l, p, a, b, out, bias)
+	return g.marked(l, "cuBLASLt fused product", g.gpu.Gemm(l, p, a, b, out, bias))
 }
 
 func (g *gate) NewConv(s engine.ConvShape) (convPlan, error) {
@@ -113,19 +134,19 @@ func (p *gatedPlan) Forward(x, w, y, ws cu.Ptr, wsBytes int) error {
 	if !p.g.open() {
 		return nil
 	}
-	return p.convPlan.Forward(x, w, y, ws, wsBytes)
+	return p.g.marked(nil, "cuDNN forward", p.convPlan.Forward(x, w, y, ws, wsBytes))
 }
 
 func (p *gatedPlan) BackwardData(w, dy, dx, ws cu.Ptr, wsBytes int) error {
 	if !p.g.open() {
 		return nil
 	}
-	return p.convPlan.BackwardData(w, dy, dx, ws, wsBytes)
+	return p.g.marked(nil, "cuDNN data gradient", p.convPlan.BackwardData(w, dy, dx, ws, wsBytes))
 }
 
 func (p *gatedPlan) BackwardFilter(l lane, x, dy, dw, ws cu.Ptr, wsBytes int) error {
 	if !p.g.open() {
 		return nil
 	}
-	return p.convPlan.BackwardFilter(l, x, dy, dw, ws, wsBytes)
+	return p.g.marked(l, "cuDNN filter gradient", p.convPlan.BackwardFilter(l, x, dy, dw, ws, wsBytes))
 }
