@@ -719,7 +719,7 @@ func (c *Context) Mark(l *Lane) (*Event, error) {
 	}
 	f, ok := c.fn["cuEventRecordWithFlags"]
 	if !ok {
-		return nil, errors.New("cuEventRecordWithFlags: this NVIDIA driver has none (CUDA 11.1 and later have it): update the driver to time a step's streams")
+		return nil, setup(errors.New("cuEventRecordWithFlags: this NVIDIA driver has none (CUDA 11.1 and later have it): update the driver to time a step's streams"))
 	}
 	if err := c.enter(); err != nil {
 		return nil, err

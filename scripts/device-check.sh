@@ -22,7 +22,7 @@
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, STARTUP, NCU, SEEDS, BENCH, AB, PRIORITY_AB, TUNE).
+# VARIANTS, TRAIN, STARTUP, NCU, SEEDS, BENCH, AB, PRIORITY_AB, TIMELINE, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -316,7 +316,7 @@ fi
 if [ "${TIMELINE:-1}" = 1 ]; then
 	start=$SECONDS st=ok
 	for s in ${TIMELINE_STREAMS:-2 3}; do
-		timeout 60 env CNNGPU_STREAMS="$s" "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline 2>&1 | sed "s/^/timeline-$s: /" >>"$out/bench-gpu.log"
+		timeout -k 5 60 env CNNGPU_STREAMS="$s" "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline 2>&1 | sed "s/^/timeline-$s: /" >>"$out/bench-gpu.log"
 		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
 	done
 	rows+=("$(printf '%-20s %-9s %4ss' timeline $st $((SECONDS - start)))")

@@ -208,6 +208,9 @@ func benchAction(c *cli.Context) error {
 		InferImagesSec: float64(bs*steps) / di.Seconds(), NoUpdate: m.NoUpdate}
 	res.EpochSeconds = 60000 / res.TrainImagesSec
 	if c.Bool("timeline") {
+		if tu != nil && tu.Tuning() {
+			return fmt.Errorf("--timeline: the step's choices were still being timed in place after %d warm-up steps, so the timeline could time another step than the one kept: give a larger --warmup", trainWarm)
+		}
 		var serr error
 		marks, err := tl.Timeline(func() { serr = m.TrainStep(b, bs, stats) }, func() { e.Fill(cursor, 0) }, timelineReplays)
 		if err != nil {
@@ -252,28 +255,44 @@ func benchAction(c *cli.Context) error {
 }
 
 // printTimeline prints --timeline's table: each op's end, the time since
-// the previous op on the same stream (its own time, with any wait for
-// another stream), and each stream's last op.
+// the previous op on the same stream (for a stream's first op, since the
+// step's start): its own time, with any wait for another stream; then
+// each stream's last op, with how many timing points its chain carries
+// (each adds a little to it).
 func printTimeline(out io.Writer, res benchResult) {
-	fmt.Fprintf(out, "timeline    the step recorded with a timing point after each op, median of %d replays: %.3f ms (the points lengthen it: %.3f without them, above)\n",
-		timelineReplays, res.TimelineStepMS, res.TrainStepMS)
-	fmt.Fprintf(out, "  %9s  %9s  %-8s %s\n", "ends (µs)", "since (µs)", "stream", "op")
-	prev := map[string]float64{}
+	fmt.Fprintf(out, "timeline    the step recorded with a timing point after each op, median of %d replays: %.3f ms from its start to its end\n",
+		timelineReplays, res.TimelineStepMS)
+	fmt.Fprintf(out, "            (the points are graph nodes, a little time each on their stream; the timed steps above: %.3f ms a step, launches included)\n", res.TrainStepMS)
+	fmt.Fprintf(out, "  %10s  %10s  %-8s %s\n", "ends (µs)", "since (µs)", "stream", "op")
+	type last struct {
+		at     float64
+		op     string
+		points int
+	}
+	prev := map[string]*last{}
 	var order []string
 	for i, r := range res.Timeline {
-		p, seen := prev[r.Stream]
-		fmt.Fprintf(out, "  %9.1f  %9.1f  %-8s %s\n", r.EndUS, r.EndUS-p, r.Stream, r.Op)
-		if i == len(res.Timeline)-1 {
-			break // the step's end, after the joins: no stream's op
+		p := prev[r.Stream]
+		since := r.EndUS
+		if p != nil {
+			since -= p.at
 		}
-		if !seen {
+		fmt.Fprintf(out, "  %10.1f  %10.1f  %-8s %s\n", r.EndUS, since, r.Stream, r.Op)
+		if i == 0 || i == len(res.Timeline)-1 {
+			continue // the step's start and end, no stream's op
+		}
+		if p == nil {
+			p = &last{}
+			prev[r.Stream] = p
 			order = append(order, r.Stream)
 		}
-		prev[r.Stream] = r.EndUS
+		p.at, p.op = r.EndUS, r.Op
+		p.points++
 	}
 	var ends []string
 	for _, s := range order {
-		ends = append(ends, fmt.Sprintf("%s %.1f µs", s, prev[s]))
+		p := prev[s]
+		ends = append(ends, fmt.Sprintf("%s %.1f µs (%s; %s)", s, p.at, p.op, plural(p.points, "point")))
 	}
 	fmt.Fprintf(out, "  last op of each stream: %s\n", strings.Join(ends, ", "))
 }

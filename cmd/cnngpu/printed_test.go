@@ -59,17 +59,18 @@ func TestBenchJSON(t *testing.T) {
 }
 
 // TestPrintTimeline: --timeline's table, each op's end and its time since
-// the previous op on its stream, and each stream's last op (not the
-// step's end, after the joins).
+// the previous op on its stream (the first, since the start), and each
+// stream's last op (not the step's start or end) with its points.
 func TestPrintTimeline(t *testing.T) {
 	var b strings.Builder
 	printTimeline(&b, benchResult{TrainStepMS: 0.25, TimelineStepMS: 0.262, Timeline: []timelineRow{
 		{"main", "start", 0}, {"main", "gather", 4}, {"main", "dense_xent", 100}, {"second", "head_grads", 112.5},
 		{"updates", "adam4", 130}, {"main", "act_grad", 103}, {"second", "cuBLAS SGEMM 1000×3136×128", 140}, {"main", "end", 262}}})
 	out := b.String()
-	for _, want := range []string{"median of 100 replays: 0.262 ms (the points lengthen it: 0.250 without them",
-		"      112.5      112.5  second   head_grads\n", "      140.0       27.5  second   cuBLAS SGEMM", "      103.0        3.0  main     act_grad\n",
-		"      262.0      159.0  main     end\n", "last op of each stream: main 103.0 µs, second 140.0 µs, updates 130.0 µs\n"} {
+	for _, want := range []string{"median of 100 replays: 0.262 ms from its start to its end", "the timed steps above: 0.250 ms a step",
+		"       112.5       112.5  second   head_grads\n", "       140.0        27.5  second   cuBLAS SGEMM", "       103.0         3.0  main     act_grad\n",
+		"       262.0       159.0  main     end\n",
+		"last op of each stream: main 103.0 µs (act_grad; 3 points), second 140.0 µs (cuBLAS SGEMM 1000×3136×128; 2 points), updates 130.0 µs (adam4; 1 point)\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
 		}

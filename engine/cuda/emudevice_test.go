@@ -73,10 +73,12 @@ type emuLane struct {
 
 // emuGPU is gpu on the CPU.
 type emuGPU struct {
-	mem    *emu.Memory
-	host   *cpu.Engine     // cuDNN's convolutions
-	rec    *[]func() error // the graph being recorded, or nil
-	closed bool
+	mem  *emu.Memory
+	host *cpu.Engine     // cuDNN's convolutions
+	rec  *[]func() error // the graph being recorded, or nil
+	// recMarks is the events Mark made in the recording being made.
+	recMarks []*emuEvent
+	closed   bool
 	// clock[s][u] is the time of stream u's last op ordered before stream
 	// s's next one; stream 0 is the main stream, 1… the lanes.
 	clock  [][]uint64
@@ -1127,6 +1129,9 @@ func (g *emuGPU) Sync() error {
 type emuEvent struct {
 	t         time.Time
 	destroyed bool
+	// in is the graph a Mark records it in (nil: none yet, or Record's):
+	// it may not be destroyed before that graph.
+	in *emuGraph
 }
 
 func (g *emuGPU) Record() (event, error) {
@@ -1154,6 +1159,7 @@ func (g *emuGPU) Mark(l lane) (event, error) {
 		return nil, err
 	}
 	ev := &emuEvent{}
+	g.recMarks = append(g.recMarks, ev)
 	if err := g.queue(s, "mark", nil, nil, func() error {
 		if g.delay != nil {
 			ev.t = time.Unix(0, 0).Add(g.vclock)
@@ -1185,6 +1191,9 @@ func (g *emuGPU) DestroyEvent(ev event) error {
 		g.violate("an event destroyed twice")
 		return nil
 	}
+	if e.in != nil && !e.in.destroyed {
+		g.violate("an event destroyed before the graph that records it (a Mark's)")
+	}
 	e.destroyed = true
 	g.events--
 	return nil
@@ -1208,8 +1217,11 @@ func (g *emuGPU) Capture(fn func() error) (graph, error) {
 	g.rec = &ops
 	g.captures++
 	clear(g.forked)
+	g.recMarks = nil
 	err := fn()
 	g.rec = nil
+	marks := g.recMarks
+	g.recMarks = nil
 	if err != nil {
 		return nil, err
 	}
@@ -1221,7 +1233,11 @@ func (g *emuGPU) Capture(fn func() error) (graph, error) {
 		return nil, err
 	}
 	g.graphs++
-	return &emuGraph{ops: ops}, nil
+	eg := &emuGraph{ops: ops}
+	for _, ev := range marks {
+		ev.in = eg
+	}
+	return eg, nil
 }
 
 func (g *emuGPU) Replay(gr graph) error {

@@ -767,7 +767,7 @@ func TestEmulatedTimeline(t *testing.T) {
 	if want := 2*time.Millisecond + time.Duration(adams)*time.Millisecond; adams != 4 || last.At != want {
 		t.Errorf("%d adam4 in the step and its end at %v, want 4 and %v", adams, last.At, want)
 	}
-	if tr.g.events != 0 {
-		t.Errorf("%d events alive after the timeline", tr.g.events)
+	if tr.g.events != 0 || len(tr.g.violations) > 0 {
+		t.Errorf("%d events alive after the timeline, misuse %q", tr.g.events, tr.g.violations)
 	}
 }
