@@ -255,7 +255,7 @@ fi
 # STREAMS3_AB=1 (the default) adds this build with CNNGPU_STREAMS=3
 # ("streams3": the updates on a third stream, beside the second stream's
 # weight gradients).
-sides="${AB:+old} new"
+sides="${AB:+old }new"
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_MODES:-main lanes}; do sides="$sides prio-$m"; done
 fi
@@ -306,7 +306,9 @@ for side in sys.argv[2:]:
 if bad:
     print(f"bench-ab: {bad} unreadable line(s), left out")
 PY
-	rows+=("$(printf '%-20s %-9s %4ss' ab ok $((SECONDS - start)))")
+	st=ok
+	grep -q "^bench-ab: .*: 0 runs" "$out/bench-gpu.log" && st=FAIL
+	rows+=("$(printf '%-20s %-9s %4ss' ab $st $((SECONDS - start)))")
 fi
 # TIMELINE=1 (the default): the step's timeline at batch 128 (bench
 # --timeline: the step recorded with a timing point after each kernel and
