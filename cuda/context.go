@@ -936,41 +936,27 @@ func (l *Lane) close() (err error) {
 }
 
 // Fork orders the lane's next work after the main stream's work so far.
-func (c *Context) Fork(l *Lane) error {
-	if err := c.enter(); err != nil {
-		return err
-	}
-	defer c.leave()
-	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], l.fork, c.stream)); err != nil {
-		return err
-	}
-	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], l.stream, l.fork))
-}
+func (c *Context) Fork(l *Lane) error { return c.order(l.fork, c.stream, l.stream) }
 
 // Join orders the main stream's next work after the lane's work so far.
-func (c *Context) Join(l *Lane) error {
-	if err := c.enter(); err != nil {
-		return err
-	}
-	defer c.leave()
-	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], l.join, l.stream)); err != nil {
-		return err
-	}
-	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], c.stream, l.join))
-}
+func (c *Context) Join(l *Lane) error { return c.order(l.join, l.stream, c.stream) }
 
 // After orders lane l's next work after lane src's work so far (neither
 // the main stream: Fork and Join are that). Inside a recording both must
 // have been forked into it.
-func (c *Context) After(l, src *Lane) error {
+func (c *Context) After(l, src *Lane) error { return c.order(src.join, src.stream, l.stream) }
+
+// order records ev on stream from and has stream to wait for it: to's
+// next work after from's so far.
+func (c *Context) order(ev C.CUevent, from, to C.CUstream) error {
 	if err := c.enter(); err != nil {
 		return err
 	}
 	defer c.leave()
-	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], src.join, src.stream)); err != nil {
+	if err := drv.check("cuEventRecord", C.c_eventRecord(c.fn["cuEventRecord"], ev, from)); err != nil {
 		return err
 	}
-	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], l.stream, src.join))
+	return drv.check("cuStreamWaitEvent", C.c_streamWaitEvent(c.fn["cuStreamWaitEvent"], to, ev))
 }
 
 // CheckedOn is Checked for work queued on lane l: in debug mode outside a

@@ -59,7 +59,8 @@ type benchResult struct {
 	// Timeline: with --timeline, the step's ops in the order queued, each
 	// with its stream and when it ends (median microseconds from the
 	// step's start over timelineReplays replays); TimelineStepMS is that
-	// step's end, longer than TrainStepMS by its timing points.
+	// step's end (its timing points lengthen it; TrainStepMS, timed over
+	// steps in a row, includes the gaps between their launches).
 	Timeline       []timelineRow `json:"timeline,omitempty"`
 	TimelineStepMS float64       `json:"timeline_step_ms,omitempty"`
 }

@@ -946,30 +946,24 @@ func (g *emuGPU) addLane() *emuLane {
 
 // NewCopyLane is NewLane without library handles: it fails where making
 // a stream does.
-func (g *emuGPU) NewCopyLane() (lane, error) {
-	if err := g.refuse("NewCopyLane"); err != nil {
+func (g *emuGPU) NewCopyLane() (lane, error) { return g.bareLane("NewCopyLane", &g.copyLanes) }
+
+// bareLane is a lane without library handles, made by call (counted in
+// made): it fails where making a stream does.
+func (g *emuGPU) bareLane(call string, made *int) (lane, error) {
+	if err := g.refuse(call); err != nil {
 		g.violate("%v", err)
 		return nil, err
 	}
 	if err := g.point(faultLibrary, "cuStreamCreate", func() error { return unknown("cuStreamCreate") }); err != nil {
 		return nil, err
 	}
-	g.copyLanes++
+	*made++
 	return g.addLane(), nil
 }
 
 // NewKernelLane is NewCopyLane for our kernels (the updates' stream).
-func (g *emuGPU) NewKernelLane() (lane, error) {
-	if err := g.refuse("NewKernelLane"); err != nil {
-		g.violate("%v", err)
-		return nil, err
-	}
-	if err := g.point(faultLibrary, "cuStreamCreate", func() error { return unknown("cuStreamCreate") }); err != nil {
-		return nil, err
-	}
-	g.kernelLanes++
-	return g.addLane(), nil
-}
+func (g *emuGPU) NewKernelLane() (lane, error) { return g.bareLane("NewKernelLane", &g.kernelLanes) }
 
 func (g *emuGPU) CopyDevice(dst, src cu.Ptr, bytes int) error {
 	if err := g.point(faultCopy, "cuMemcpyDtoDAsync_v2", func() error { return unknown("cuMemcpyDtoDAsync_v2") }); err != nil {
@@ -1139,10 +1133,16 @@ func (g *emuGPU) Record() (event, error) {
 		return nil, err
 	}
 	g.events++
+	return &emuEvent{t: g.now()}, nil
+}
+
+// now is the events' clock: the virtual one where delay is set, else the
+// host's.
+func (g *emuGPU) now() time.Time {
 	if g.delay != nil {
-		return &emuEvent{t: time.Unix(0, 0).Add(g.vclock)}, nil
+		return time.Unix(0, 0).Add(g.vclock)
 	}
-	return &emuEvent{t: time.Now()}, nil
+	return time.Now()
 }
 
 // Mark is Record queued on stream l inside a recording, its time taken
@@ -1160,14 +1160,7 @@ func (g *emuGPU) Mark(l lane) (event, error) {
 	}
 	ev := &emuEvent{}
 	g.recMarks = append(g.recMarks, ev)
-	if err := g.queue(s, "mark", nil, nil, func() error {
-		if g.delay != nil {
-			ev.t = time.Unix(0, 0).Add(g.vclock)
-		} else {
-			ev.t = time.Now()
-		}
-		return nil
-	}); err != nil {
+	if err := g.queue(s, "mark", nil, nil, func() error { ev.t = g.now(); return nil }); err != nil {
 		return nil, err
 	}
 	g.events++

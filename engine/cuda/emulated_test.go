@@ -293,6 +293,9 @@ func TestEmulatedLaneOverlap(t *testing.T) {
 				if n := g.afters[[2]int{u, l}]; n == 0 {
 					t.Errorf("the updates' stream never waited for the second stream, whose gradients its updates read")
 				}
+				if g.kernelLanes != 1 {
+					t.Errorf("%d updates' streams made in 4 steps, want 1 (made once, on first use)", g.kernelLanes)
+				}
 			}
 			want := "32x14x14→64 3x3: the CPU engine's"
 			if v.conv == convOwn {

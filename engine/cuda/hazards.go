@@ -110,12 +110,7 @@ func (e *Engine) toLane(a access) lane {
 	if l == nil {
 		return nil
 	}
-	e.fail(e.c.Fork(l))
-	if conflicts(a, e.updUse) {
-		e.fail(e.c.After(l, e.upd))
-	}
-	e.noteOn(&e.laneUse, a)
-	return l
+	return e.forkTo(l, &e.laneUse, e.upd, e.updUse, a)
 }
 
 // toUpdates is where an optimizer's update with access a goes: with three
@@ -134,12 +129,20 @@ func (e *Engine) toUpdates(a access) lane {
 	if u == nil {
 		return nil
 	}
-	e.fail(e.c.Fork(u))
-	if conflicts(a, e.laneUse) {
-		e.fail(e.c.After(u, e.lane))
+	return e.forkTo(u, &e.updUse, e.lane, e.laneUse, a)
+}
+
+// forkTo orders stream l, for work with access a, after the main
+// stream's work so far and, where a conflicts with the work queued on
+// the other side stream since its last join (otherUse), after that
+// stream's too; adds a to l's use, and returns l.
+func (e *Engine) forkTo(l lane, use *[]laneAccess, other lane, otherUse []laneAccess, a access) lane {
+	e.fail(e.c.Fork(l))
+	if conflicts(a, otherUse) {
+		e.fail(e.c.After(l, other))
 	}
-	e.noteOn(&e.updUse, a)
-	return u
+	e.noteOn(use, a)
+	return l
 }
 
 // noteOn declares a as the op's (as use does) and adds it to use, what

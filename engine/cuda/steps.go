@@ -5,10 +5,10 @@
 // its step count pending; the pending increments are queued together
 // (step_inc over the counts that lie side by side: a model's four layers'
 // in one launch, not one a layer, each a node on the path of the stream
-// the updates run on) when the streams are joined (settle: a step's or recording's end,
-// any wait or copy), and before any op touches a pending count (an update
-// of the same count, a Fill), so that nothing reads a count before its
-// increment.
+// the updates run on) when the streams are joined (settle: a step's or
+// recording's end, any wait or copy), and before any op touches a pending
+// count (an update of the same count, a Fill), so that nothing reads a
+// count before its increment.
 
 package cuda
 

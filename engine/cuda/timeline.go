@@ -55,7 +55,7 @@ func (e *Engine) streamName(l lane) string {
 // replays it, and returns the events' median times from the step's start
 // ("start", the first, on the main stream) to its end ("end", the last,
 // after the streams are joined).
-func (e *Engine) Timeline(step, before func(), replays int) (_ []engine.TimelineMark, err error) {
+func (e *Engine) Timeline(step, before func(), replays int) ([]engine.TimelineMark, error) {
 	if replays < 1 {
 		panic("cuda: Timeline with no replays")
 	}
