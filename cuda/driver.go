@@ -43,7 +43,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -74,17 +73,13 @@ var (
 // dlopen opens the first library of names that loads, returning its
 // handle and name, or an error listing why each failed.
 func dlopen(names ...string) (unsafe.Pointer, string, error) {
-	runtime.LockOSThread() // dlerror is the calling thread's (dlopenOne)
-	defer runtime.UnlockOSThread()
 	var reasons []string
 	for _, n := range names {
-		cn := C.CString(n)
-		h := C.dlopen(cn, C.RTLD_NOW|C.RTLD_LOCAL)
-		C.free(unsafe.Pointer(cn))
-		if h != nil {
+		h, err := dlopenOne(n, false)
+		if err == nil {
 			return h, n, nil
 		}
-		reasons = append(reasons, C.GoString(C.dlerror()))
+		reasons = append(reasons, err.Error())
 	}
 	return nil, "", errors.New(strings.Join(reasons, "; "))
 }
