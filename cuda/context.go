@@ -113,7 +113,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -121,6 +120,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/cnngpu/cnngpu/internal/envflag"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -262,7 +262,7 @@ func OpenWith(index int, image []byte, ptx string, kernels []string, opt Options
 	if err != nil {
 		return nil, err
 	}
-	c := &Context{Device: devs[index], fn: fn, funcs: map[string]C.CUfunction{}, debug: os.Getenv("CNNGPU_DEBUG") == "1"}
+	c := &Context{Device: devs[index], fn: fn, funcs: map[string]C.CUfunction{}, debug: envflag.On("CNNGPU_DEBUG")}
 	if _, ok := fn["cuEventElapsedTime_v2"]; ok {
 		c.elapsed = "cuEventElapsedTime_v2"
 	} else {

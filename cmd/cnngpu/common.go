@@ -188,12 +188,16 @@ func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error
 	if err := cpu.CheckEnv(); err != nil {
 		return nil, withCode(2, err)
 	}
+	// The GPU engine's variables are checked under --cpu too: a value
+	// that would be refused with a GPU is a mistake there as well, and
+	// the same command line with the same environment should not work on
+	// one machine and fail on the next.
+	if err := enginecuda.CheckEnv(); err != nil {
+		return nil, withCode(2, err)
+	}
 	tf32 := c.String("precision") == "tf32"
 	if c.Bool("cpu") {
 		return cpu.New(c.Int("threads")), nil
-	}
-	if err := enginecuda.CheckEnv(); err != nil {
-		return nil, withCode(2, err)
 	}
 	if c.IsSet("device") {
 		if d := c.Int("device"); d < 0 {

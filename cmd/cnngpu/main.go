@@ -48,6 +48,8 @@ func newApp() *cli.App {
 			"                      (cublaslt) or never (cublas)\n" +
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass), 1, or 3\n" +
 			"                      (the optimizer's updates on a third stream, beside the weight gradients; not yet timed on a GPU)\n" +
+			"   CNNGPU_PRIORITY    GPU engine: which stream's work claims the multiprocessors first where both wait: same (the default),\n" +
+			"                      main (the forward pass and input gradients) or lanes (the weight gradients and updates); for measuring\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
 			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded\n" +
 			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)\n" +
@@ -56,7 +58,9 @@ func newApp() *cli.App {
 			"   CNNGPU_CUDNN_BESIDE=0  GPU engine waits for cuDNN's first call before training, instead of running the first steps'\n" +
 			"                      convolutions on our kernels while another thread makes it (default 1, where the choices are remembered)\n" +
 			"   CNNGPU_NOASM=1     CPU engine uses its portable Go kernels instead of the AVX2/FMA and AVX-512 assembly (some 30 times slower; for comparison)\n" +
-			"   CNNGPU_NOAVX512=1  CPU engine keeps to its AVX2/FMA kernel where the processor also has AVX-512 (the same results; for comparison)",
+			"   CNNGPU_NOAVX512=1  CPU engine keeps to its AVX2/FMA kernel where the processor also has AVX-512 (the same results; for comparison)\n" +
+			"   Switches shown as =1 or =0 also take true, yes or on, and false, no or off. A value that is not understood is refused\n" +
+			"   (exit 2) by every command that makes an engine, --cpu included.",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),

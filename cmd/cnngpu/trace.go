@@ -5,8 +5,7 @@
 package main
 
 import (
-	"os"
-
+	"github.com/cnngpu/cnngpu/internal/envflag"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"
 )
@@ -37,15 +36,15 @@ func traceArgs(args []string) ([]string, error) {
 	return out, nil
 }
 
-// traceFromEnv turns the trace on for CNNGPU_TRACE=1; 0 or unset leave it
-// off, anything else is refused.
+// traceFromEnv turns the trace on for CNNGPU_TRACE=1 (or true, yes, on);
+// 0 or unset leave it off, anything else is refused.
 func traceFromEnv() error {
-	switch v := os.Getenv(traceEnv); v {
-	case "", "0":
-	case "1":
+	on, err := envflag.Bool(traceEnv, false, "print the phase timing at the end", "no timing")
+	if err != nil {
+		return withCode(2, err)
+	}
+	if on {
 		trace.Enable()
-	default:
-		return usageErrorf("%s=%q: expected 1 (print the phase timing at the end) or 0; unset it to leave the timing off", traceEnv, v)
 	}
 	return nil
 }

@@ -166,7 +166,8 @@ func TestTraceCPUTrain(t *testing.T) {
 // TestTraceOffAndFlag: without CNNGPU_TRACE nothing is printed; --trace,
 // before the command or after it, prints the table, also for a command
 // that fails;
-// CNNGPU_TRACE=0 is off; another value is refused naming the variable.
+// CNNGPU_TRACE=0 is off, =yes on; another value is refused naming the
+// variable.
 func TestTraceOffAndFlag(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 200, 32)
@@ -186,8 +187,12 @@ func TestTraceOffAndFlag(t *testing.T) {
 		t.Errorf("a failing eval with --trace after it: exit %d, stderr:\n%s\nwant exit 1, the error and the table", code, stderr)
 	}
 	_, stderr, code = cnngpu(t, []string{"CNNGPU_TRACE=yes"}, args...)
-	if code != 2 || !strings.Contains(stderr, `CNNGPU_TRACE="yes": expected 1`) {
-		t.Errorf("CNNGPU_TRACE=yes: exit %d, stderr %q; want exit 2 naming the variable", code, stderr)
+	if rows, _ := parseTrace(t, stderr); code != 0 || len(rows) < 5 {
+		t.Errorf("CNNGPU_TRACE=yes: exit %d, %d rows:\n%s", code, len(rows), stderr)
+	}
+	_, stderr, code = cnngpu(t, []string{"CNNGPU_TRACE=sometimes"}, args...)
+	if code != 2 || !strings.Contains(stderr, `CNNGPU_TRACE="sometimes": expected 1`) {
+		t.Errorf("CNNGPU_TRACE=sometimes: exit %d, stderr %q; want exit 2 naming the variable", code, stderr)
 	}
 	stdout, _, _ := cnngpu(t, nil, "--help")
 	for _, s := range []string{"CNNGPU_TRACE=1", "--trace"} {

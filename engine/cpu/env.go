@@ -4,13 +4,9 @@
 
 package cpu
 
-import (
-	"fmt"
-	"os"
-	"strings"
-)
+import "github.com/cnngpu/cnngpu/internal/envflag"
 
-// noAsm reads CNNGPU_NOASM: 1 (or true) makes the engine use its portable
+// noAsm reads CNNGPU_NOASM: 1 (or true, yes, on) makes the engine use its portable
 // Go kernels instead of the AVX2/FMA and AVX-512 assembly; unset, 0 or
 // false leaves the assembly where the processor has it. Any other value
 // is an error (the command line refuses it, CheckEnv) and turns the
@@ -29,21 +25,15 @@ func noAVX512() (bool, error) {
 	return offSwitch("CNNGPU_NOAVX512", "the AVX2/FMA micro-kernel where the processor also has AVX-512")
 }
 
-// offSwitch reads a variable that turns something off: 1 or true (any
-// case) is on, unset, 0 or false off; any other value is an error, and
-// reads as on.
+// offSwitch reads a variable that turns something off (internal/envflag:
+// 1, true, yes or on in any case is on; unset, 0, false, no or off off);
+// any other value is an error, and reads as on.
 func offSwitch(name, what string) (bool, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return false, nil
+	on, err := envflag.Bool(name, false, what, "the default")
+	if err != nil {
+		return true, err
 	}
-	switch strings.ToLower(v) {
-	case "1", "true":
-		return true, nil
-	case "0", "false":
-		return false, nil
-	}
-	return true, fmt.Errorf("%s=%q: expected 1 or true (%s), or 0 or false (the default)", name, v, what)
+	return on, nil
 }
 
 // CheckEnv reports a CNNGPU_NOASM or CNNGPU_NOAVX512 that is neither on

@@ -32,11 +32,11 @@
 package cuda
 
 import (
-	"os"
 	"slices"
 
 	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/envflag"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -155,7 +155,7 @@ func (e *Engine) adoptBeside() {
 	defer trace.Begin(trace.BesideAdopt).End()
 	e.beside, e.dnnLoaded, e.rerecord = nil, true, true
 	clear(e.besideEager)
-	if j.err != nil && os.Getenv(DebugEnv) == "1" {
+	if j.err != nil && envflag.On(DebugEnv) {
 		warnf("cuDNN's first calls beside the first steps: %v (the steps go on; restoring the choices reports what matters)", j.err)
 	}
 	e.Reset()

@@ -39,6 +39,7 @@ import (
 	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/cachedir"
+	"github.com/cnngpu/cnngpu/internal/envflag"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/kernels"
@@ -283,7 +284,7 @@ func (e *Engine) restore(s engine.ConvShape, cv convPlan, dir int) bool {
 	sp.End()
 	if err != nil {
 		e.choices.drop(key)
-		if os.Getenv("CNNGPU_DEBUG") == "1" {
+		if envflag.On(DebugEnv) {
 			warnf("remembered cuDNN choice refused, searching again: %s: %v", key, err)
 		}
 		return false

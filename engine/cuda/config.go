@@ -11,6 +11,7 @@ import (
 	"os"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/internal/envflag"
 )
 
 // KernelsEnv is the environment variable that picks the engine's kernel
@@ -132,8 +133,7 @@ const PreloadEnv = "CNNGPU_PRELOAD"
 
 // parsePreload reads PreloadEnv: true for 1.
 func parsePreload() (bool, error) {
-	return parseEnv(PreloadEnv, "1 (open cuBLAS and cuDNN while the GPU starts; the default) or 0 (open them after); unset it to use the default",
-		map[string]bool{"": true, "1": true, "0": false})
+	return envflag.Bool(PreloadEnv, true, "open cuBLAS and cuDNN while the GPU starts", "open them after")
 }
 
 // BesideEnv is the environment variable that says when cuDNN is loaded
@@ -156,8 +156,17 @@ const (
 
 // parseBeside reads BesideEnv.
 func parseBeside() (besideMode, error) {
-	return parseEnv(BesideEnv, `1 (where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread, started once the step is recorded; the default), "early" (that thread started at the convolution's first use) or 0 (wait for cuDNN); unset it to use the default`,
-		map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "early": besideEarly, "0": besideOff})
+	v := os.Getenv(BesideEnv)
+	if v == "early" {
+		return besideEarly, nil
+	}
+	if on, ok := envflag.Parse(v, true); ok {
+		if on {
+			return besideAfterRecording, nil
+		}
+		return besideOff, nil
+	}
+	return besideAfterRecording, fmt.Errorf(`%s=%q: expected 1 (or true, yes, on: where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread, started once the step is recorded; the default), "early" (that thread started at the convolution's first use) or 0 (or false, no, off: wait for cuDNN)`+"\nhint: set it to one of those, or unset it for the default", BesideEnv, v)
 }
 
 // PriorityEnv is the environment variable that gives one stream's work
@@ -184,14 +193,12 @@ const DebugEnv = "CNNGPU_DEBUG"
 
 // parseDebug reads DebugEnv: true for 1.
 func parseDebug() (bool, error) {
-	return parseEnv(DebugEnv, "1 (wait after every GPU call, so that an error names its cause) or 0; unset it to run at full speed (the default)",
-		map[string]bool{"": false, "0": false, "1": true})
+	return envflag.Bool(DebugEnv, false, "wait after every GPU call, so that an error names its cause", "run at full speed")
 }
 
 // parseNoCache reads NoCacheEnv: true for 1 (no remembered choices).
 func parseNoCache() (bool, error) {
-	return parseEnv(NoCacheEnv, "1 (search cuDNN's algorithms in every process, remembering nothing) or 0; unset it to remember them (the default)",
-		map[string]bool{"": false, "0": false, "1": true})
+	return envflag.Bool(NoCacheEnv, false, "search cuDNN's algorithms in every process, remembering nothing", "remember them in the cache folder")
 }
 
 // parseEnv reads environment variable name: its value in values ("" for

@@ -402,7 +402,7 @@ func TestPriorityEnv(t *testing.T) {
 // TestBesideEnv: BesideEnv's values, and a bad one refused naming the
 // variable, the value and what is expected.
 func TestBesideEnv(t *testing.T) {
-	for val, want := range map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "early": besideEarly, "0": besideOff} {
+	for val, want := range map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "True": besideAfterRecording, "early": besideEarly, "0": besideOff, "off": besideOff} {
 		t.Setenv(BesideEnv, val)
 		if got, err := parseBeside(); err != nil || got != want {
 			t.Errorf("%s=%q: %v, %v; want %v", BesideEnv, val, got, err, want)
