@@ -48,6 +48,12 @@ func (f *Fetcher) LoadTest(ctx context.Context) (*Set, error) {
 // Files) from the cache.
 func (f *Fetcher) loadSets(ctx context.Context, files []File) ([]*Set, error) {
 	defer trace.Begin(trace.ReadData).End()
+	// Said at once, not as each file in it "cannot be examined".
+	if st, err := os.Stat(f.Dir); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("the MNIST cache %s is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", f.Dir)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the MNIST cache %s cannot be used (%v): a folder above it may be a file; fix that, or set XDG_CACHE_HOME to another folder", f.Dir, err)
+	}
 	data, err := f.contents(ctx, files)
 	if err != nil {
 		return nil, err

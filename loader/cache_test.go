@@ -302,3 +302,21 @@ func TestVerifyRawJudgesAsTheCache(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheThatIsAFile: a cache path that is a file, or lies below one,
+// is said at once with what to do, and nothing is fetched or written.
+func TestCacheThatIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mnist")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]string{file: "the MNIST cache " + file + " is a file, not a folder: move it away", filepath.Join(file, "below"): "cannot be used (stat " + filepath.Join(file, "below") + ": not a directory): a folder above it may be a file"} {
+		f := &Fetcher{Dir: dir, GoCmd: "-", Log: &strings.Builder{}}
+		if _, err := f.LoadMNIST(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("cache %s: %v; want %q", dir, err, want)
+		}
+	}
+	if b, _ := os.ReadFile(file); string(b) != "x" {
+		t.Error("the file in the cache's place was changed")
+	}
+}

@@ -134,6 +134,15 @@ func findAll(dir string, files []File, what string) ([]string, error) {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("data folder %s does not exist: give the folder that holds %s, or leave --data out to use the cache (fetched and checksummed on first use)", dir, what)
 		}
+		if _, err := os.ReadDir(dir); err != nil {
+			// A folder this user cannot list (or one above it cannot be
+			// entered): the files may well be there.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("data folder %s cannot be read (%v): give a folder you can read, or ask its owner for access (chmod a+rx %s)", dir, err, dir)
+		}
 		return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)", dir, strings.Join(missing, ", "))
 	}
 	return paths, nil

@@ -55,17 +55,61 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		// times the file), and the buffer grows when it is short.
 		hint := min(int64(binary.LittleEndian.Uint32(raw[len(raw)-4:])), 64*int64(len(raw)), MaxFileBytes)
 		buf := bytes.NewBuffer(make([]byte, 0, hint+bytes.MinRead))
-		_, err = buf.ReadFrom(io.LimitReader(zr, MaxFileBytes+1))
+		// The IDX header, decompressed first, says how long the file is:
+		// a file that goes on well past that (a gzip bomb under an MNIST
+		// name) is stopped there, not at MaxFileBytes. A little more is
+		// read, for the parser's count of trailing bytes.
+		limit := int64(MaxFileBytes)
+		_, err = buf.ReadFrom(io.LimitReader(zr, idxHeaderMax))
+		if n, ok := idxLength(buf.Bytes()); ok && err == nil {
+			limit = min(limit, n+idxSlack)
+		}
+		if err == nil {
+			_, err = buf.ReadFrom(io.LimitReader(zr, limit+1-int64(buf.Len())))
+		}
 		data := buf.Bytes()
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)
 		}
-		if len(data) > MaxFileBytes {
+		if int64(len(data)) > limit {
+			if limit < MaxFileBytes {
+				return nil, fmt.Errorf("%s: decompresses to more than the %d bytes its IDX header announces (and %d more): the file is damaged, or not an MNIST file; fetch it again", name, limit-idxSlack, idxSlack)
+			}
 			return nil, fmt.Errorf("%s: decompresses to more than %d bytes, not an MNIST file", name, MaxFileBytes)
 		}
 		return data, nil
 	}
 	return raw, nil
+}
+
+// idxHeaderMax is the longest IDX header (4 dimensions); idxSlack is how
+// far past the length its header announces a compressed IDX file is
+// decompressed, for an error that counts its trailing bytes.
+const (
+	idxHeaderMax = 4 + 4*4
+	idxSlack     = 1 << 20
+)
+
+// idxLength is the length of the IDX file whose first bytes are head, as
+// its header says: the header and the elements its dimensions count; ok
+// is false where head is not an IDX header.
+func idxLength(head []byte) (n int64, ok bool) {
+	if len(head) < 4 || head[0] != 0 || head[1] != 0 {
+		return 0, false
+	}
+	size := map[byte]int64{0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8}[head[2]]
+	dims := int(head[3])
+	if size == 0 || dims < 1 || dims > 4 || len(head) < 4+4*dims {
+		return 0, false
+	}
+	n = size
+	for i := range dims {
+		n *= int64(binary.BigEndian.Uint32(head[4+4*i:]))
+		if n > MaxFileBytes {
+			return 0, false // more than is read anyway
+		}
+	}
+	return int64(4+4*dims) + n, true
 }
 
 // IsIDX reports whether data (raw or gzip) is a well-formed IDX file of any

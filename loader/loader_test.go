@@ -490,3 +490,58 @@ func TestIsIDX(t *testing.T) {
 		}
 	}
 }
+
+// TestGzipBombStopsAtItsHeader: a compressed image file that decompresses
+// far past the length its IDX header announces is refused once it is past
+// that (and a megabyte), not after MaxFileBytes; a little trailing data is
+// still counted by the parser.
+func TestGzipBombStopsAtItsHeader(t *testing.T) {
+	idx := func(n, body int) []byte {
+		var raw bytes.Buffer
+		binary.Write(&raw, binary.BigEndian, []uint32{MagicImages, uint32(n), 28, 28})
+		raw.Write(make([]byte, body))
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(raw.Bytes())
+		zw.Close()
+		return gz.Bytes()
+	}
+	bomb := idx(10, 64<<20) // 10 images announced, 64 MB of zeros
+	_, err := ParseImages("bomb.gz", bomb)
+	if err == nil || !strings.Contains(err.Error(), "bomb.gz: decompresses to more than the 7856 bytes its IDX header announces") {
+		t.Errorf("a bomb: %v", err)
+	}
+	_, err = ParseImages("tail.gz", idx(10, 7840+5))
+	if err == nil || !strings.Contains(err.Error(), "5 bytes of trailing data after 10 images") {
+		t.Errorf("5 bytes too many: %v", err)
+	}
+	if im, err := ParseImages("ok.gz", idx(10, 7840)); err != nil || im.N != 10 {
+		t.Errorf("10 images: %v, %v", im, err)
+	}
+}
+
+// TestHoldoutSaysWhichSetIsEmpty: a fraction that rounds every digit's
+// share to none, or to all, names the set left empty and a bound that
+// works; the bounds themselves split.
+func TestHoldoutSaysWhichSetIsEmpty(t *testing.T) {
+	labels := make([]uint8, 1000) // 100 of each digit
+	for i := range labels {
+		labels[i] = uint8(i % 10)
+	}
+	for _, c := range []struct {
+		frac float64
+		want string
+	}{
+		{0.004, "leaves the validation set empty (each digit's share is rounded, here to none): expected at least 0.005"},
+		{0.996, "leaves the training set empty (each digit's share is rounded, here to all of it): expected below 0.995"},
+	} {
+		if _, _, err := Holdout(labels, c.frac, 42); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Holdout(%v): %v; want %q", c.frac, err, c.want)
+		}
+	}
+	for _, frac := range []float64{0.005, 0.994} {
+		if tr, va, err := Holdout(labels, frac, 42); err != nil || len(tr) == 0 || len(va) == 0 {
+			t.Errorf("Holdout(%v) at the bound: %d, %d, %v", frac, len(tr), len(va), err)
+		}
+	}
+}

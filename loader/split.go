@@ -5,8 +5,10 @@ package loader
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 )
 
 // byClass returns the indices of each label, each list shuffled by seed.
@@ -41,9 +43,28 @@ func Holdout(labels []uint8, frac float64, seed uint64) (train, val []int32, err
 	slices.Sort(train)
 	slices.Sort(val)
 	if len(train) == 0 || len(val) == 0 {
-		return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves an empty set", frac, len(labels))
+		// Each digit's share is rounded: below 0.5/n (n the largest
+		// digit's count) every share rounds to none, from 1-0.5/n on to
+		// all of it.
+		most := 0
+		for _, c := range byClass(labels, seed) {
+			most = max(most, len(c))
+		}
+		if len(val) == 0 {
+			return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the validation set empty (each digit's share is rounded, here to none): expected at least %s",
+				frac, len(labels), strconv.FormatFloat(roundSig(0.5/float64(most), 3, math.Ceil), 'g', -1, 64))
+		}
+		return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the training set empty (each digit's share is rounded, here to all of it): expected below %s",
+			frac, len(labels), strconv.FormatFloat(roundSig(1-0.5/float64(most), 6, math.Ceil), 'g', -1, 64))
 	}
 	return train, val, nil
+}
+
+// roundSig rounds v > 0 to d significant digits by round (math.Ceil), for
+// a bound that stays on its side.
+func roundSig(v float64, d int, round func(float64) float64) float64 {
+	scale := math.Pow(10, float64(d-1)-math.Floor(math.Log10(v)))
+	return round(v*scale) / scale
 }
 
 // KFold splits into k folds with each label spread evenly over them; fold i

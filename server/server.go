@@ -93,6 +93,11 @@ type Server struct {
 	lost     chan struct{}
 	lostOnce sync.Once
 	lostErr  error
+	// draining ends when Drain is called.
+	draining context.Context
+	drain    context.CancelFunc
+	// decode is loader.DecodeDigitContext (a test's stand-in otherwise).
+	decode func(context.Context, []byte) ([]float32, error)
 	// health is what /healthz reads of the batcher besides lost: how
 	// many batches in a row failed (and the last failure), and since when
 	// the batch in progress runs (zero between batches).
@@ -116,7 +121,8 @@ const (
 // New returns a server for model; info is reported by /healthz.
 func New(model *engine.Model, info map[string]string) *Server {
 	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}), quit: make(chan struct{}),
-		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{})}
+		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{}), decode: loader.DecodeDigitContext}
+	s.draining, s.drain = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", s.handlePage)
 	s.mux.HandleFunc("/healthz", s.handleHealth)
 	s.mux.HandleFunc("/v1/predict", s.handlePredict)
@@ -154,6 +160,13 @@ const errDeviceLost = "the server's device has failed and cannot classify any mo
 
 // ErrClosed is a request's error once the server was closed.
 var ErrClosed = errors.New("the server is shutting down")
+
+// Drain begins a shutdown: requests whose image still waits for its share
+// of the decode memory budget (loader.DecodeBudget) give up and are
+// answered 503, so that the shutdown does not wait out their timeouts for
+// clients that may be gone; decodes running and classifications queued
+// finish. Called before http.Server.Shutdown; a second call does nothing.
+func (s *Server) Drain() { s.drain() }
 
 // Close stops the batcher and waits for it (the model is then no longer
 // used); requests still queued, or made later by handlers the HTTP server
@@ -427,12 +440,18 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		// (loader.DecodeBudget), so concurrent large images cannot exhaust
 		// memory; one that waits past the timeout gets 503.
 		dctx, cancel := context.WithTimeout(base, 10*time.Second)
-		x, err = loader.DecodeDigitContext(dctx, body)
+		undrain := context.AfterFunc(s.draining, cancel)
+		x, err = s.decode(dctx, body)
+		undrain()
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				msg := err.Error()
+				if s.draining.Err() != nil {
+					msg = ErrClosed.Error() + ": the image waited for its turn to be decoded; send it again once the server is back"
+				}
 				w.Header().Set("Retry-After", "1")
-				writeError(w, http.StatusServiceUnavailable, err.Error())
+				writeError(w, http.StatusServiceUnavailable, msg)
 				return
 			}
 			var kind *loader.OtherKindError

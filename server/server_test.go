@@ -8,6 +8,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -644,4 +645,47 @@ func TestHalfClosedClientIsAnswered(t *testing.T) {
 			t.Fatalf("request %d from a half-closed client: %d %s, want 200", i, resp.StatusCode, b)
 		}
 	}
+}
+
+// TestDrainEndsWaitingDecodes: an image still waiting for its share of
+// the decode budget when the server begins to shut down (Drain) is
+// answered 503 at once, saying so, not after the decode's timeout.
+func TestDrainEndsWaitingDecodes(t *testing.T) {
+	ts, s, _ := newTestServer(t)
+	entered := make(chan struct{})
+	s.decode = func(ctx context.Context, _ []byte) ([]float32, error) {
+		close(entered)
+		<-ctx.Done() // as a decode waiting for the budget
+		return nil, ctx.Err()
+	}
+	type answer struct {
+		code int
+		body string
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(ts.URL+"/v1/predict", "image/png", bytes.NewReader(blankPNG()))
+		if err != nil {
+			got <- answer{0, err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- answer{resp.StatusCode, string(b)}
+	}()
+	<-entered
+	start := time.Now()
+	s.Drain()
+	select {
+	case a := <-got:
+		if a.code != http.StatusServiceUnavailable || !strings.Contains(a.body, "shutting down") {
+			t.Errorf("a decode waiting at Drain: %d %v; want 503 saying the server is shutting down", a.code, a.body)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("answered %v after Drain; want at once", d)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("no answer 8 s after Drain (the decode's own timeout is 10 s)")
+	}
+	s.Drain() // again: nothing
 }

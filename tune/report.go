@@ -152,7 +152,11 @@ func Render(dir, machine string) error {
 	}
 	fmt.Fprintf(&b, "- Time: %.1f s of training over %d finished %s", total, len(results), configs)
 	if final != nil && found && final.Config == best.Config {
-		fmt.Fprintf(&b, ", plus %.1f s for the final model", final.Seconds)
+		what := "the final model"
+		if final.Diverged {
+			what = "the final retraining, which diverged"
+		}
+		fmt.Fprintf(&b, ", plus %.1f s for %s", final.Seconds, what)
 	}
 	b.WriteString("\n\n")
 
@@ -167,7 +171,10 @@ func Render(dir, machine string) error {
 			fmt.Fprintf(&b, " ± %s (sample standard deviation) over %d folds", pct(best.FinalValStd), spec.Folds)
 		}
 		b.WriteString(".\n\n")
-		if final != nil && final.Config == best.Config {
+		if final != nil && final.Config == best.Config && final.Diverged {
+			fmt.Fprintf(&b, "Retrained on %d training images, it **diverged** in epoch %d (%s): there is no final model. Finish the study without one (`--final=false`), or move `%s` away and run `cnngpu tune` again to retry the retraining.\n\n",
+				final.Images, final.DivergedEpoch, final.Why, FinalFile)
+		} else if final != nil && final.Config == best.Config {
 			fmt.Fprintf(&b, "Retrained on %d training images: **test accuracy %s**, test loss %.4f (%s, %.1f s). Model: `%s`.\n\n",
 				final.Images, pct(final.TestAcc), final.TestLoss, final.Engine, final.Seconds, final.Model)
 		} else {

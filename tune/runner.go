@@ -8,6 +8,8 @@ package tune
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,12 +205,27 @@ func readOnly(p string, st os.FileInfo) error {
 
 // foreignOutputs refuses a folder that holds no study but files a study
 // writes (its results, report, plots or final model): they would be
-// replaced without the study's own record that they are its. A folder
-// with a runs folder is a study's that lost its definition: its run
-// files are checked one by one as the runs start.
+// replaced without the study's own record that they are its; and one
+// whose runs folder holds run files (a study that lost its definition:
+// BlockedError).
 func foreignOutputs(dir string) error {
 	if _, err := os.Lstat(filepath.Join(dir, RunsDir)); err == nil {
-		return nil
+		// An empty runs folder is a study's whose definition was never
+		// written (a process stopped between the two); run files without
+		// one would be adopted by whatever study is asked for now, with no
+		// check of the settings' every part, nor of the data they trained on.
+		ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
+		n := 0
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".jsonl") {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		return &BlockedError{fmt.Errorf("%s has %s in %s but no study definition (%s), which says what trained them and on which data: restore %s (from a backup, or from the shards' folders this was merged from), or use another --out folder",
+			dir, plural(n, "run file"), RunsDir, SpecFile, filepath.Join(dir, SpecFile))}
 	}
 	var found []string
 	for _, n := range []string{ResultsFile, ReportFile, PlotsDir, FinalFile, FinalModel} {
@@ -419,6 +436,16 @@ func (r *Runner) Run(ctx context.Context) error {
 				done++
 				continue
 			}
+			if run != nil {
+				// Said, since its epochs are not kept: a run trains again
+				// from its start (the same initial weights and order).
+				path := RunPath(r.Dir, c, k, spec.Folds)
+				if run.Config == (Config{}) {
+					r.logf("note: %s holds no run (empty or damaged): training %s%s again", path, c.Label(), foldLabel(spec, k))
+				} else {
+					r.logf("note: %s: a run cut short after %s of %d: training it again from its start", path, plural(len(run.Epochs), "epoch"), spec.Epochs)
+				}
+			}
 			jobs = append(jobs, job{c, k})
 		}
 	}
@@ -539,7 +566,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			fe = r.Engines[0]
 		}
 		if err := r.final(ctx, fe); err != nil {
-			if errors.Is(err, ErrAllDiverged) {
+			if errors.Is(err, ErrAllDiverged) || errors.Is(err, ErrFinalDiverged) {
 				// The report shows what diverged where.
 				if rerr := Render(r.Dir, r.Machine); rerr != nil {
 					return rerr
@@ -554,6 +581,19 @@ func (r *Runner) Run(ctx context.Context) error {
 // ErrAllDiverged matches (errors.Is) the error of a study whose every
 // configuration diverged: there is no final model to retrain.
 var ErrAllDiverged = errors.New("every configuration of the study diverged")
+
+// ErrFinalDiverged matches (errors.Is) the error of a study whose best
+// setting diverged when retrained on all training images: final.json
+// records it (FinalResult.Diverged), so that a rerun says so again rather
+// than retraining what will diverge again.
+var ErrFinalDiverged = errors.New("the final retraining diverged")
+
+// finalDivergedError is ErrFinalDiverged's error for setting c of dir,
+// with how it diverged (why) and what to do.
+func finalDivergedError(dir string, c Config, images, why string) error {
+	return fmt.Errorf("%w: the best setting on validation, %s, diverged when retrained on %s (%s); the runs and the report (%s) are kept, and %s records the divergence, so a rerun does not retrain it again\nhint: finish the study without a final model with --final=false, or move %s away to try the retraining again (a GPU's sums differ from the CPU's: it may not diverge there)",
+		ErrFinalDiverged, c.Label(), images, why, filepath.Join(dir, ReportFile), filepath.Join(dir, FinalFile), filepath.Join(dir, FinalFile))
+}
 
 func foldLabel(spec *Spec, fold int) string {
 	if spec.Folds > 0 {
@@ -677,6 +717,16 @@ type FinalResult struct {
 	Seconds  float64 `json:"seconds"`
 	Engine   string  `json:"engine"`
 	Model    string  `json:"model"`
+	// ModelSHA256 is the SHA-256 of the model file as written (hex), so
+	// that another file in its place is not taken for it; empty in the
+	// final.json of studies written before it was kept.
+	ModelSHA256 string `json:"model_sha256,omitempty"`
+	// Diverged: the retraining's loss became NaN or infinite (in epoch
+	// DivergedEpoch); there is no model, TestAcc and TestLoss are 0, and
+	// Why says how it was found.
+	Diverged      bool   `json:"diverged,omitempty"`
+	DivergedEpoch int    `json:"diverged_epoch,omitempty"`
+	Why           string `json:"why,omitempty"`
 }
 
 // FinalFile and FinalModel are the final retraining's outputs.
@@ -718,8 +768,20 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return fmt.Errorf("%w (%d runs; see %s), so there is no best one to retrain and test: try smaller --lr values",
 			ErrAllDiverged, len(res), filepath.Join(r.Dir, ReportFile))
 	}
-	if old, err := LoadFinalModel(r.Dir); old != nil && old.Config == best.Config {
-		if err == nil {
+	images := "all training images"
+	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
+		images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
+	}
+	idx := engine.AllIndices(r.Data.Train.N())
+	if spec.TrainLimit > 0 {
+		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
+	}
+	if old, err := LoadFinalModel(r.Dir, spec); old != nil && old.Config == best.Config && old.Images == len(idx) {
+		switch {
+		case err == nil && old.Diverged:
+			os.Remove(filepath.Join(r.Dir, FinalPartial))
+			return finalDivergedError(r.Dir, best.Config, images, old.Why)
+		case err == nil:
 			os.Remove(filepath.Join(r.Dir, FinalPartial)) // left by a process killed as it finished
 			r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
 			return nil
@@ -733,26 +795,14 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and retraining the best setting (%s) would replace it: move it away, or make it writable (chmod u+w %s), and run the study again (its runs are kept: it goes on from here)",
 			finalPath, st.Mode().Perm(), best.Config.Label(), finalPath)}
 	}
-	images := "all training images"
-	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
-		images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
-	}
 	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, plural(spec.Epochs, "epoch"))
-	act, _ := engine.ParseActivation(best.Config.Act)
-	arch, err := engine.NewArch(spec.Arch, act)
+	arch, opt, cfg, err := finalPlan(spec, best.Config, len(idx))
 	if err != nil {
 		return err
 	}
-	idx := engine.AllIndices(r.Data.Train.N())
-	if spec.TrainLimit > 0 {
-		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
-	}
-	opt := optConfig(spec, best.Config.LR, best.Config.BatchSize, len(idx))
 	if oneStep(spec, best.Config.BatchSize, len(idx)) {
 		r.logf("note: the retraining takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
 	}
-	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
-		Recipe: spec.Recipe, Augment: spec.Augment}
 	partial := filepath.Join(r.Dir, FinalPartial)
 	var from engine.Position
 	var hist []engine.EpochMetrics
@@ -830,6 +880,17 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if _, werr := writer.Wait(); err == nil && werr != nil {
 		return werr
 	}
+	if de := (*engine.DivergedError)(nil); errors.As(err, &de) {
+		// Recorded, so that a rerun says so rather than retraining it
+		// to the same end; the partial checkpoint would only lead there.
+		fr := FinalResult{Config: best.Config, Images: len(idx), Seconds: earlier + time.Since(start).Seconds(), Engine: e.Name(),
+			Diverged: true, DivergedEpoch: de.Epoch, Why: de.Error()}
+		if werr := writeFinal(r.Dir, fr); werr != nil {
+			return werr
+		}
+		os.Remove(partial)
+		return finalDivergedError(r.Dir, best.Config, images, de.Error())
+	}
 	if err != nil {
 		return err
 	}
@@ -852,10 +913,13 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err := ck.Save(filepath.Join(r.Dir, FinalModel)); err != nil {
 		return err
 	}
+	sum, err := fileSHA256(filepath.Join(r.Dir, FinalModel))
+	if err != nil {
+		return err
+	}
 	fr := FinalResult{Config: best.Config, Images: len(idx), TestAcc: ev.Acc, TestLoss: ev.Loss,
-		Seconds: earlier + time.Since(start).Seconds(), Engine: e.Name(), Model: FinalModel}
-	b, _ := json.MarshalIndent(fr, "", "  ")
-	if err := fileutil.WriteAtomic(filepath.Join(r.Dir, FinalFile), append(b, '\n'), 0o644); err != nil {
+		Seconds: earlier + time.Since(start).Seconds(), Engine: e.Name(), Model: FinalModel, ModelSHA256: sum}
+	if err := writeFinal(r.Dir, fr); err != nil {
 		return err
 	}
 	os.Remove(partial)
@@ -876,16 +940,77 @@ func LoadFinal(dir string) (*FinalResult, error) {
 	return &f, nil
 }
 
-// LoadFinalModel reads dir/final.json and checks that the model file
-// loads too (final.json alone does not make a model): the result is nil
-// where final.json cannot be read, and err says why the final model is
-// not there to keep.
-func LoadFinalModel(dir string) (*FinalResult, error) {
-	f, err := LoadFinal(dir)
-	if err == nil {
-		_, err = engine.LoadWeights(filepath.Join(dir, FinalModel)) // checked whole, its weights decoded
+// writeFinal writes dir/final.json.
+func writeFinal(dir string, fr FinalResult) error {
+	b, _ := json.MarshalIndent(fr, "", "  ")
+	return fileutil.WriteAtomic(filepath.Join(dir, FinalFile), append(b, '\n'), 0o644)
+}
+
+// fileSHA256 is the SHA-256 of the file at path, in hex.
+func fileSHA256(path string) (string, error) {
+	h := sha256.New()
+	if err := fileutil.UseFile(path, engine.MaxCheckpointBytes, func(b []byte) error {
+		h.Write(b)
+		return nil
+	}); err != nil {
+		return "", err
 	}
-	return f, err
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// finalPlan is the final retraining of setting c on n training images:
+// its architecture, optimizer and training configuration, which its
+// checkpoints record.
+func finalPlan(spec *Spec, c Config, n int) (engine.Arch, engine.OptConfig, engine.TrainConfig, error) {
+	act, err := engine.ParseActivation(c.Act)
+	if err != nil {
+		return engine.Arch{}, engine.OptConfig{}, engine.TrainConfig{}, err
+	}
+	arch, err := engine.NewArch(spec.Arch, act)
+	if err != nil {
+		return engine.Arch{}, engine.OptConfig{}, engine.TrainConfig{}, err
+	}
+	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: c.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
+		Recipe: spec.Recipe, Augment: spec.Augment}
+	return arch, optConfig(spec, c.LR, c.BatchSize, n), cfg, nil
+}
+
+// LoadFinalModel reads dir/final.json and checks that the model file it
+// names is there and is the retraining it describes (final.json alone
+// does not make a model): the file's SHA-256 as recorded, and the
+// checkpoint's architecture, optimizer and training configuration those
+// of final.json's setting in study spec, trained to its last epoch. The
+// result is nil where final.json cannot be read, and err says why the
+// final model is not there to keep. A recorded divergence has no model
+// to check: the result says Diverged, with a nil error.
+func LoadFinalModel(dir string, spec *Spec) (*FinalResult, error) {
+	f, err := LoadFinal(dir)
+	if err != nil || f.Diverged {
+		return f, err
+	}
+	path := filepath.Join(dir, FinalModel)
+	if f.ModelSHA256 != "" {
+		sum, err := fileSHA256(path)
+		if err != nil {
+			return f, err
+		}
+		if sum != f.ModelSHA256 {
+			return f, fmt.Errorf("%s is not the model %s describes (its SHA-256 is %.12s…, recorded %.12s…)", path, FinalFile, sum, f.ModelSHA256)
+		}
+	}
+	ck, err := engine.LoadWeights(path) // checked whole, its weights decoded
+	if err != nil {
+		return f, err
+	}
+	arch, opt, cfg, err := finalPlan(spec, f.Config, f.Images)
+	if err != nil {
+		return f, err
+	}
+	if ck.Arch != arch || ck.Opt != opt || ck.Config != cfg || len(ck.History) != spec.Epochs {
+		return f, fmt.Errorf("%s is not the retraining of %s on %d images that %s describes (it holds a %s model trained at batch %d, lr %g, for %d of %d epochs)",
+			path, f.Config.Label(), f.Images, FinalFile, ck.Arch.Act, ck.Config.BatchSize, ck.Opt.LR, len(ck.History), spec.Epochs)
+	}
+	return f, nil
 }
 
 // plural writes n and the noun, with an s unless n is 1.

@@ -248,7 +248,8 @@ func LoadSpec(dir string) (*Spec, error) {
 	}
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, SpecFile), err)
+		return nil, fmt.Errorf("%s: %v; the study's definition is damaged (cnngpu writes it whole, by a rename): restore it (from a backup, or a shard's folder this was merged from), or run the study again in a new folder",
+			filepath.Join(dir, SpecFile), err)
 	}
 	// cnngpu writes only studies that pass Validate: one that does not was
 	// edited or damaged, and drawing or resuming it would describe runs

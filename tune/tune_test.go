@@ -12,9 +12,11 @@ import (
 	"encoding/csv"
 	"errors"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -328,9 +330,10 @@ func TestChangedGridIsRefused(t *testing.T) {
 	}
 }
 
-// TestRunsOfAnotherStudyRefused: with study.json gone, run files left by
-// a study of other settings (another seed) are refused, not adopted and
-// relabelled as this study's.
+// TestRunsOfAnotherStudyRefused: with study.json gone, the folder's run
+// files are refused; with another study's study.json in its place, run
+// files left by a study of other settings (another seed) are refused, not
+// adopted and relabelled as this study's.
 func TestRunsOfAnotherStudyRefused(t *testing.T) {
 	dir := t.TempDir()
 	data := synthetic(200, 20)
@@ -344,7 +347,16 @@ func TestRunsOfAnotherStudyRefused(t *testing.T) {
 	}
 	other := *spec
 	other.Seed = 9
+	var be *BlockedError
 	err := newRunner(t, &other, dir, data, false).Run(context.Background())
+	if !errors.As(err, &be) || !strings.Contains(err.Error(), "no study definition") {
+		t.Errorf("a study of seed 9 over the runs of seed 1, study.json gone: %v, want the folder refused", err)
+	}
+	// With a study.json of seed 9 put there, each run file is checked.
+	if err := other.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	err = newRunner(t, &other, dir, data, false).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "it holds a run of another study") || !strings.Contains(err.Error(), "seed 1") {
 		t.Errorf("a study of seed 9 over the runs of seed 1: %v, want the run files refused", err)
 	}
@@ -668,7 +680,7 @@ func TestReadOnlyFinalModelKept(t *testing.T) {
 	if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
 		t.Fatalf("once writable: %v", err)
 	}
-	if _, err := LoadFinalModel(dir); err != nil {
+	if _, err := LoadFinalModel(dir, spec); err != nil {
 		t.Errorf("once writable, no final model: %v", err)
 	}
 }
@@ -769,4 +781,172 @@ func TestFigureNames(t *testing.T) {
 			t.Errorf("figureName matches %s", n)
 		}
 	}
+}
+
+// nanLoss is an engine whose training loss turns NaN: the final
+// retraining's, where a study's runs trained on another engine.
+type nanLoss struct{ engine.Engine }
+
+func (n nanLoss) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, batch, classes int) {
+	n.Engine.SoftmaxXent(logits, labels, probs, dlogits, stats, batch, classes)
+	if dlogits != nil {
+		if err := n.Engine.Write(stats, 0, []float32{float32(math.NaN())}); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// TestFinalDiverged: a final retraining that diverges is recorded in
+// final.json with the report written, the study ending with
+// ErrFinalDiverged and a hint; a rerun says so again without retraining;
+// with final.json moved away it retrains. The final model is then kept
+// only while it is the one final.json describes: its SHA-256, or (a
+// final.json without one) its configuration.
+func TestFinalDiverged(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	spec.LRs, spec.Acts = []float64{0.003}, []string{"relu"}
+	data := synthetic(200, 40)
+	r := newRunner(t, spec, dir, data, true)
+	bad := nanLoss{cpu.New(1)}
+	defer bad.Close()
+	r.FinalEngine = bad
+	err := r.Run(context.Background())
+	if !errors.Is(err, ErrFinalDiverged) || !strings.Contains(err.Error(), "lr 0.003") || !strings.Contains(err.Error(), "--final=false") {
+		t.Fatalf("a diverging final retraining: %v; want ErrFinalDiverged naming the setting, with a hint", err)
+	}
+	fin, ferr := LoadFinal(dir)
+	if ferr != nil || !fin.Diverged || fin.DivergedEpoch != 1 || !strings.Contains(fin.Why, "NaN") {
+		t.Errorf("final.json after the divergence: %+v, %v", fin, ferr)
+	}
+	rep, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	if !strings.Contains(string(rep), "it **diverged** in epoch 1") {
+		t.Errorf("the report does not say the final retraining diverged:\n%s", rep)
+	}
+	for _, f := range []string{FinalModel, FinalPartial} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s left after the divergence", f)
+		}
+	}
+
+	var log strings.Builder
+	r = newRunner(t, spec, dir, data, true)
+	r.Log = &log
+	if err := r.Run(context.Background()); !errors.Is(err, ErrFinalDiverged) || strings.Contains(log.String(), "retraining") {
+		t.Errorf("rerun after the divergence: %v, log:\n%s\nwant ErrFinalDiverged again without retraining", err, log.String())
+	}
+
+	os.Remove(filepath.Join(dir, FinalFile))
+	if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
+		t.Fatalf("final.json moved away: %v", err)
+	}
+	fin, err = LoadFinalModel(dir, spec)
+	if err != nil || fin.Diverged || len(fin.ModelSHA256) != 64 {
+		t.Fatalf("the retrained final model: %+v, %v", fin, err)
+	}
+
+	// Another checkpoint in the final model's place: refused by its
+	// SHA-256, and without one recorded, by its configuration.
+	model := filepath.Join(dir, FinalModel)
+	ck, err := engine.LoadCheckpoint(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Config.BatchSize = 64
+	if err := ck.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFinalModel(dir, spec); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("another model in final.safetensors' place: %v; want its SHA-256 refused", err)
+	}
+	fin.ModelSHA256 = ""
+	if err := writeFinal(dir, *fin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFinalModel(dir, spec); err == nil || !strings.Contains(err.Error(), "trained at batch 64") {
+		t.Errorf("another model, no SHA-256 recorded: %v; want its configuration refused", err)
+	}
+	log.Reset()
+	r = newRunner(t, spec, dir, data, true)
+	r.Log = &log
+	if err := r.Run(context.Background()); err != nil || !strings.Contains(log.String(), "training it again") {
+		t.Errorf("rerun with another model in place: %v, log:\n%s\nwant it retrained", err, log.String())
+	}
+	if _, err := LoadFinalModel(dir, spec); err != nil {
+		t.Errorf("after the retraining: %v", err)
+	}
+}
+
+// TestLostDefinitionRefused: a folder whose runs folder holds run files
+// but whose study.json is gone is refused, by Prepare and CheckFolder
+// alike (the dry run counts as the run would), naming the file to
+// restore; an empty runs folder (a process stopped before it wrote
+// study.json) is taken.
+func TestLostDefinitionRefused(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs = []float64{0.003}, []string{"relu"}, 1
+	if err := newRunner(t, spec, dir, synthetic(100, 20), false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, SpecFile))
+	var be *BlockedError
+	for what, err := range map[string]error{"Prepare": Prepare(dir, tinySpec()), "CheckFolder": func() error { _, err := CheckFolder(dir, tinySpec()); return err }()} {
+		if !errors.As(err, &be) || !strings.Contains(err.Error(), "1 run file in runs but no study definition") || !strings.Contains(err.Error(), filepath.Join(dir, SpecFile)) {
+			t.Errorf("%s on a folder of runs without study.json: %v; want it refused naming study.json", what, err)
+		}
+	}
+	empty := t.TempDir()
+	if err := os.Mkdir(filepath.Join(empty, RunsDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Prepare(empty, tinySpec()); err != nil {
+		t.Errorf("an empty runs folder without study.json: %v", err)
+	}
+}
+
+// TestDamagedRunSaid: a run file that holds no finished run is trained
+// again with a note naming it: empty, or cut short (its closing line
+// gone).
+func TestDamagedRunSaid(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	spec.LRs, spec.Acts = []float64{0.003}, []string{"relu"}
+	data := synthetic(100, 20)
+	if err := newRunner(t, spec, dir, data, false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	path := RunPath(dir, spec.Configs()[0], 0, 0)
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(whole, []byte("\n"))
+	for _, c := range []struct {
+		content []byte
+		want    string
+	}{
+		{nil, path + " holds no run (empty or damaged): training lr 0.003, batch 32, relu again"},
+		{[]byte{0, 0, 0}, path + " holds no run (empty or damaged)"},
+		{bytes.Join(lines[:2], nil), path + ": a run cut short after 1 epoch of 2: training it again from its start"},
+	} {
+		if err := os.WriteFile(path, c.content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		r := newRunner(t, spec, dir, data, false)
+		r.Log = &log
+		if err := r.Run(context.Background()); err != nil || !strings.Contains(log.String(), c.want) {
+			t.Errorf("run file %q: %v, log:\n%s\nwant %q", c.content, err, log.String(), c.want)
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(withoutSeconds(got), withoutSeconds(whole)) {
+			t.Errorf("run file %q: retrained to\n%s\nwant\n%s", c.content, got, whole)
+		}
+	}
+}
+
+// withoutSeconds drops a run file's time fields, the one thing two runs
+// of the same configuration differ in.
+func withoutSeconds(b []byte) []byte {
+	return regexp.MustCompile(`"(seconds|images_per_sec)":[0-9.e+-]+`).ReplaceAll(b, nil)
 }

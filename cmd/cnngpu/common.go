@@ -269,7 +269,7 @@ func gpuNaNHint(e engine.Engine) string {
 }
 
 // interruptContext is the context of a command that stops cleanly on
-// Ctrl-C or SIGTERM (finishing its step, saving what it finished). Once
+// Ctrl-C, SIGTERM or SIGHUP (stopSignals; finishing its step, saving what it finished). Once
 // one has come, the signals are the system's again: a second Ctrl-C ends
 // the process at once, should the clean stop hang (a GPU that no longer
 // answers). A repeat within repeatWindow of the first is the same
@@ -278,7 +278,7 @@ func gpuNaNHint(e engine.Engine) string {
 func interruptContext(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, stopSignals()...)
 	var once sync.Once
 	release := func() { once.Do(func() { signal.Stop(ch) }) }
 	go func() {
@@ -302,6 +302,21 @@ func interruptContext(parent context.Context) (context.Context, context.CancelFu
 	}()
 	return ctx, func() { cancel(); release() }
 }
+
+// stopSignals are the signals interruptContext turns into a clean stop:
+// Ctrl-C, SIGTERM, and SIGHUP (the terminal closed: what the run finished
+// is kept) unless this process was started with SIGHUP ignored (nohup),
+// which asking for it would undo.
+func stopSignals() []os.Signal {
+	if hupIgnoredAtStart {
+		return []os.Signal{os.Interrupt, syscall.SIGTERM}
+	}
+	return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+}
+
+// hupIgnoredAtStart: this process was started with SIGHUP ignored (nohup);
+// read before anything asks for the signal, as intIgnoredAtStart.
+var hupIgnoredAtStart = signal.Ignored(syscall.SIGHUP)
 
 // intIgnoredAtStart: this process was started with SIGINT ignored (a
 // background job of a non-interactive shell, `cnngpu serve &` in a

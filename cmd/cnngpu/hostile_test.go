@@ -194,6 +194,9 @@ func newFixtures(t *testing.T) *fixtures {
 	if err := os.Link(f.model, f.hard); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(filepath.Join(root, "nowhere"), filepath.Join(root, "dangling")); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Mkfifo(f.fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +263,11 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--val-split", "-0.1"), 2, []string{"--val-split -0.1", "[0, 1)"}},
 		{with(train, "--val-split", "1"), 2, []string{"--val-split 1", "[0, 1)"}},
 		{with(train, "--val-split", "nan"), 2, []string{"--val-split NaN", "[0, 1)"}},
-		{with(train, "--val-split", "0.99"), 2, []string{"--val-split", "empty set"}},
+		{with(train, "--val-split", "0.99"), 2, []string{"--val-split", "leaves the training set empty", "expected below"}},
+		{with(train, "--val-split", "0.00001"), 2, []string{"--val-split", "leaves the validation set empty", "expected at least"}},
+		{with(train, "--out", cwd(strings.Repeat("b", 256))), 2, []string{"is 256 bytes long, more than the 255 a file or folder name may have"}},
+		{with(train, "--metrics", cwd(strings.Repeat("m", 300)+"/m.jsonl")), 2, []string{"--metrics", "is 300 bytes long"}},
+		{with(train, "--out", filepath.Join(f.root, "dangling", "m.safetensors")), 2, []string{"dangling is a symbolic link to", "which does not exist"}},
 		{with(train, "--train-limit", "-1"), 2, []string{"--train-limit -1", "at least 10"}},
 		{with(train, "--train-limit", "5"), 2, []string{"--train-limit 5", "at least 10", "each digit"}},
 		{with(train, "--seed", "-1"), 2, []string{`--seed "-1"`, "whole number from 0"}},

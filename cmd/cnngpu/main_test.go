@@ -130,6 +130,8 @@ func fakeMNIST(t *testing.T, dir string, nTrain, nTest int) {
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 64, 32)
+	dir100 := t.TempDir()
+	fakeMNIST(t, dir100, 100, 10)
 	notCk := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notCk, []byte("hello"), 0o644)
 	cases := []struct {
@@ -148,7 +150,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--arch", "vgg"}, 2, `unknown architecture "vgg"`},
 		{[]string{"train", "--cpu", "--epochs", "ten"}, 2, `--epochs "ten": expected a whole number`},
 		{[]string{"train", "--cpu", "--batch-size", "064"}, 2, `--batch-size "064": write it without the leading zero (64)`},
-		{[]string{"train", "--cpu", "--data", dir, "--batch-size", "1", "--epochs", "300000"}, 2, "--epochs 300000 of 64 steps (64 images, --batch-size 1) are more than the 16777216 optimizer steps"},
+		{[]string{"train", "--cpu", "--data", dir100, "--batch-size", "1", "--epochs", "200000"}, 2, "--epochs 200000 of 100 steps (100 images, --batch-size 1) are more than the 16777216 optimizer steps"},
+		{[]string{"train", "--cpu", "--data", dir, "--batch-size", "1", "--epochs", "1000000000", "--out", filepath.Join(dir, "big.safetensors")}, 2, "--epochs 1000000000: expected at most 204800 (a checkpoint records every epoch's metrics"},
 		{[]string{"train", "--cpu", "--train-limit=0x100"}, 2, `--train-limit "0x100": expected a whole number in decimal digits`},
 		{[]string{"tune", "--cpu", "--seed", "1_000"}, 2, `--seed "1_000": expected a whole number in decimal digits`},
 		{[]string{"train", "--cpu", "--no-such-flag"}, 2, "unknown flag --no-such-flag"},

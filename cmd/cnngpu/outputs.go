@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -49,6 +50,9 @@ func checkOutFile(flag, path, example string) error {
 		// replace it (as root, /dev/null or /dev/stdout included).
 		return usageErrorf("%s %s: exists and is not a regular file (%s); cnngpu writes a new file there and renames it into place, which would replace it: give the name of a file", flag, path, fileKind(st.Mode()))
 	}
+	if err := checkNameLengths(flag, path); err != nil {
+		return err
+	}
 	if namesFolder(path) {
 		// A folder not made yet: the write would fail after the work
 		// (or, with --seeds, make files named "-seed1" in it).
@@ -72,6 +76,26 @@ func checkOutFile(flag, path, example string) error {
 		return checkWritable(flag, path, dir)
 	}
 	return checkParent(flag, path)
+}
+
+// maxNameBytes is the most bytes one name in a path may have on Linux's
+// file systems (NAME_MAX).
+const maxNameBytes = 255
+
+// checkNameLengths refuses a path (given by flag) with a file or folder
+// name longer than maxNameBytes: creating it would fail only when it is
+// written, after the work.
+func checkNameLengths(flag, path string) error {
+	for _, name := range strings.Split(filepath.ToSlash(path), "/") {
+		if len(name) > maxNameBytes {
+			short := name[:40]
+			for !utf8.ValidString(short) {
+				short = short[:len(short)-1]
+			}
+			return usageErrorf("%s %s: the name %s… is %d bytes long, more than the %d a file or folder name may have; give a shorter one", flag, path, short, len(name), maxNameBytes)
+		}
+	}
+	return nil
 }
 
 // fileKind names what a non-regular file is, for messages.
@@ -103,6 +127,9 @@ func checkOutDir(flag, path string) error {
 	if path == "" {
 		return usageErrorf("%s \"\": expected a folder name", flag)
 	}
+	if err := checkNameLengths(flag, path); err != nil {
+		return err
+	}
 	st, err := os.Stat(path)
 	if err == nil {
 		if !st.IsDir() {
@@ -128,6 +155,12 @@ func checkParent(flag, path string) error {
 				return usageErrorf("%s %s: %s is a file, not a folder", flag, path, dir)
 			}
 			return checkWritable(flag, path, dir)
+		}
+		if lst, lerr := os.Lstat(dir); lerr == nil && lst.Mode()&os.ModeSymlink != 0 {
+			// A link to nothing (or through one): the folder cannot be
+			// made where it points.
+			target, _ := os.Readlink(dir)
+			return usageErrorf("%s %s: %s is a symbolic link to %s, which does not exist; make that folder, or give another path", flag, path, dir, target)
 		}
 		// Missing, or below a file (ENOTDIR): look further up.
 		if up := filepath.Dir(dir); up != dir && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {

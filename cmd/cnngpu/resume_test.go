@@ -378,3 +378,79 @@ func TestDefaultOutTakesAFreeName(t *testing.T) {
 		t.Errorf("--seeds 1,2 with seed 2's file at the third name: took %q, want the fourth", seeds.out)
 	}
 }
+
+// TestResumeKeepsItsPathAndSaysWhatItReplaces: a --resume path with
+// "{seed}" in its name is written back as given (the braces are --out's
+// template only), and a resumed run's --metrics holding another run's
+// lines is said before they are replaced, while its own are not.
+func TestResumeKeepsItsPathAndSaysWhatItReplaces(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	base := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--recipe", "reference", "--quiet"}
+	braces, other := filepath.Join(dir, "q{seed}.safetensors"), filepath.Join(dir, "q1.safetensors")
+	mine, theirs := filepath.Join(dir, "mine.jsonl"), filepath.Join(dir, "theirs.jsonl")
+	for _, args := range [][]string{
+		{"--epochs", "1", "--out", other, "--seed", "9", "--metrics", theirs},
+		{"--epochs", "1", "--out", filepath.Join(dir, "q{seed}x.safetensors"), "--metrics", mine},
+	} {
+		if _, errOut, code := cnngpu(t, nil, append(base, args...)...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	if err := os.Rename(filepath.Join(dir, "q1x.safetensors"), braces); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(other)
+	_, errOut, code := cnngpu(t, nil, append(base, "--resume", braces, "--epochs", "2", "--metrics", mine)...)
+	if code != 0 || strings.Contains(errOut, "note:") {
+		t.Fatalf("resume of %s with its own metrics: exit %d\n%s\nwant no note", braces, code, errOut)
+	}
+	if after, _ := os.ReadFile(other); !bytes.Equal(after, before) {
+		t.Errorf("resuming %s wrote %s", braces, other)
+	}
+	ck, err := engine.LoadCheckpoint(braces)
+	if err != nil || ck.Position.Epoch != 2 {
+		t.Errorf("%s after the resumed run: %v, %v; want epoch 2", braces, ck, err)
+	}
+	_, errOut, code = cnngpu(t, nil, append(base, "--resume", braces, "--epochs", "3", "--metrics", theirs)...)
+	if code != 0 || !strings.Contains(errOut, "note: "+theirs+" holds metrics that are not the epochs of "+braces) {
+		t.Errorf("resume with another run's metrics: exit %d\n%s\nwant a note naming them", code, errOut)
+	}
+}
+
+// TestHangupKeepsTheRun: SIGHUP (the terminal closed) stops a training as
+// Ctrl-C does: the epoch in progress is saved, exit 130, no lock left;
+// started under nohup (SIGHUP ignored), the run goes on.
+func TestHangupKeepsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out := filepath.Join(dir, "m.safetensors")
+	cmd, se := startTrain(t, dir, "--epochs", "50", "--out", out)
+	waitFor(t, "the first epoch", cmd, func() bool { return exists(out) })
+	cmd.Process.Signal(syscall.SIGHUP)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(se.String(), "resume with:") {
+		t.Fatalf("SIGHUP: exit %d\n%s\nwant 130 and the resume hint", code, se.String())
+	}
+	if ck, err := engine.LoadCheckpoint(out); err != nil || ck.Position.Epoch < 1 {
+		t.Errorf("after SIGHUP: %v, %v", ck, err)
+	}
+	if exists(filepath.Join(dir, ".m.safetensors.lock")) {
+		t.Error("SIGHUP left the lock file")
+	}
+	// Under nohup: SIGHUP ignored, and still ignored.
+	out2 := filepath.Join(dir, "n.safetensors")
+	cmd = exec.Command("nohup", binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--epochs", "2", "--out", out2, "--quiet")
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Skipf("nohup: %v", err)
+	}
+	waitFor(t, "the first epoch under nohup", cmd, func() bool { return exists(out2) })
+	cmd.Process.Signal(syscall.SIGHUP)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("under nohup, SIGHUP stopped the run: %v", err)
+	}
+	if ck, err := engine.LoadCheckpoint(out2); err != nil || ck.Position.Epoch != 2 {
+		t.Errorf("under nohup: %v, %v; want both epochs", ck, err)
+	}
+}

@@ -75,12 +75,13 @@ func serveAction(c *cli.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
+	s.Drain() // images still waiting to be decoded are answered 503 at once
 	err = srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		// A client still sending its body (or reading the answer) after
 		// the wait: cut it off; stopping is what was asked for.
 		srv.Close()
-		fmt.Fprintf(c.App.ErrWriter, "cnngpu: serve: gave up after %s on the requests still in flight (a client still sending or reading); they were cut off\n", shutdownWait)
+		fmt.Fprintf(c.App.ErrWriter, "cnngpu: serve: gave up after %s on the requests still in flight (a client still sending or reading, or a decode or batch still running); they were cut off\n", shutdownWait)
 		err = nil
 	}
 	s.Close()

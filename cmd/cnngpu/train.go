@@ -141,6 +141,11 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if s.cfg.Epochs < 1 {
 		return nil, usageErrorf("--epochs %d: expected at least 1", s.cfg.Epochs)
 	}
+	if s.cfg.Epochs > maxEpochs {
+		// Each epoch takes a step at least, and adds its metrics to every
+		// checkpoint's header: refused before the space check counts them.
+		return nil, usageErrorf("--epochs %d: expected at most %d (a checkpoint records every epoch's metrics, in a header of at most %d MB)", s.cfg.Epochs, maxEpochs, engine.MaxCheckpointHeader>>20)
+	}
 	if s.cfg.BatchSize < 1 || s.cfg.BatchSize > 60000 {
 		return nil, usageErrorf("--batch-size %d: expected 1 to 60000", s.cfg.BatchSize)
 	}
@@ -195,7 +200,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	} else if r := c.String("resume"); r != "" && s.init != nil && samePath(s.out, r) {
 		s.saved = &s.init.Position // --out is the checkpoint resumed
 	}
-	if s.seeds == nil {
+	if s.seeds == nil && c.String("out") != "" {
+		// In --out only: a --resume path is the file given, braces and all.
 		s.out = strings.ReplaceAll(s.out, "{seed}", strconv.FormatUint(s.cfg.Seed, 10))
 	}
 	s.skipTakenOut()
@@ -286,6 +292,11 @@ type lockedError struct{ error }
 
 func (e *lockedError) Unwrap() error        { return e.error }
 func (e *lockedError) Is(target error) bool { return target == errOutLocked }
+
+// maxEpochs is the most epochs a run may ask for: checkpointBytes allows
+// each 512 bytes of a checkpoint's header (an epoch's metrics take about
+// 220), and the header holds at most engine.MaxCheckpointHeader.
+const maxEpochs = engine.MaxCheckpointHeader / 512
 
 // checkpointBytes is about the size of a checkpoint of arch trained with
 // opt for epochs: the weights and the optimizer's state (one moment for
@@ -382,11 +393,33 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
 		}
 	}
-	if m := s.metric; m != "" && held(m) && s.from == "" {
+	switch m := s.metric; {
+	case m == "" || !held(m):
+	case s.from == "":
 		fmt.Fprintf(w, "note: %s holds an earlier run's metrics; this run writes its own there when its first epoch ends\n", m)
-	} else if m != "" && s.from != "" && seedsMetrics(m) {
+	case seedsMetrics(m):
 		fmt.Fprintf(w, "note: %s holds the metrics of a --seeds run; this resumed run replaces them with its own epochs when its first epoch ends (give --metrics another name to keep them)\n", m)
+	case !metricsOf(m, s.hist):
+		fmt.Fprintf(w, "note: %s holds metrics that are not the epochs of %s; this resumed run replaces them with its own when its first epoch ends (give --metrics another name to keep them)\n", m, s.from)
 	}
+}
+
+// metricsOf reports whether the metrics file p begins with the lines a run
+// with history hist wrote (writeMetrics): the metrics of the run resumed,
+// perhaps with epochs past its checkpoint's, which it trains again.
+func metricsOf(p string, hist []engine.EpochMetrics) bool {
+	if len(hist) == 0 {
+		return false
+	}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	for _, m := range hist {
+		if enc.Encode(m) != nil {
+			return false
+		}
+	}
+	got, err := fileutil.ReadFile(p, maxMetricsKept)
+	return err == nil && bytes.HasPrefix(got, want.Bytes())
 }
 
 // seedsMetrics reports whether the metrics file p holds lines of a

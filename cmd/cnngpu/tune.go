@@ -398,8 +398,10 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final boo
 		if n := spec.FinalImages(); n < tune.MNISTTrain {
 			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", n)
 		}
-		old, err := tune.LoadFinalModel(out) // as the run decides
+		old, err := tune.LoadFinalModel(out, spec) // as the run decides
 		switch {
+		case err == nil && old.Diverged:
+			fmt.Fprintf(w, "then the final model: the retraining of %s diverged (%s records it): not tried again while that is still the best setting (move %s away to retry, or --final=false)\n", old.Config.Label(), tune.FinalFile, tune.FinalFile)
 		case err == nil:
 			fmt.Fprintf(w, "then the final model: the one trained for %s is kept if that is still the best setting, else the best is retrained and tested (--final=false skips this)\n", old.Config.Label())
 		case fileExists(filepath.Join(out, tune.FinalPartial)):
