@@ -591,7 +591,7 @@ var ErrFinalDiverged = errors.New("the final retraining diverged")
 // finalDivergedError is ErrFinalDiverged's error for setting c of dir,
 // with how it diverged (why) and what to do.
 func finalDivergedError(dir string, c Config, images, why string) error {
-	return fmt.Errorf("%w: the best setting on validation, %s, diverged when retrained on %s (%s); the runs and the report (%s) are kept, and %s records the divergence, so a rerun does not retrain it again\nhint: finish the study without a final model with --final=false, or move %s away to try the retraining again (a GPU's sums differ from the CPU's: it may not diverge there)",
+	return fmt.Errorf("%w: the best setting on validation, %s, retrained on %s: %s; the runs and the report (%s) are kept, and %s records the divergence, so a rerun does not retrain it again\nhint: finish the study without a final model with --final=false, or move %s away to try the retraining again (a GPU's sums differ from the CPU's: it may not diverge there)",
 		ErrFinalDiverged, c.Label(), images, why, filepath.Join(dir, ReportFile), filepath.Join(dir, FinalFile), filepath.Join(dir, FinalFile))
 }
 
@@ -884,12 +884,12 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		// Recorded, so that a rerun says so rather than retraining it
 		// to the same end; the partial checkpoint would only lead there.
 		fr := FinalResult{Config: best.Config, Images: len(idx), Seconds: earlier + time.Since(start).Seconds(), Engine: e.Name(),
-			Diverged: true, DivergedEpoch: de.Epoch, Why: de.Error()}
+			Diverged: true, DivergedEpoch: de.Epoch, Why: strings.TrimPrefix(de.Error(), engine.ErrDiverged.Error()+": ")}
 		if werr := writeFinal(r.Dir, fr); werr != nil {
 			return werr
 		}
 		os.Remove(partial)
-		return finalDivergedError(r.Dir, best.Config, images, de.Error())
+		return finalDivergedError(r.Dir, best.Config, images, fr.Why)
 	}
 	if err != nil {
 		return err
