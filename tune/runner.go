@@ -420,6 +420,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n := len(rs[0][0]); spec.TrainLimit > n {
+		// As train says it: the limit is not an error, but not what it
+		// asked for either.
+		r.logf("note: --train-limit %d is more than the %d training images each run has; each trains on all of them", spec.TrainLimit, n)
+	}
 	mine := spec.Mine()
 	if len(mine) == 0 {
 		return fmt.Errorf("shard %s gets no configuration of this grid: use fewer shards", spec.Shard)

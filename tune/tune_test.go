@@ -950,3 +950,16 @@ func TestDamagedRunSaid(t *testing.T) {
 func withoutSeconds(b []byte) []byte {
 	return regexp.MustCompile(`"(seconds|images_per_sec)":[0-9.e+-]+`).ReplaceAll(b, nil)
 }
+
+// TestTrainLimitAboveTheImagesSaid: a --train-limit above the images a run
+// has is said, as train says it, and the runs train on all of them.
+func TestTrainLimitAboveTheImagesSaid(t *testing.T) {
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs, spec.TrainLimit = []float64{0.003}, []string{"relu"}, 1, 1000
+	var log strings.Builder
+	r := newRunner(t, spec, t.TempDir(), synthetic(100, 20), false)
+	r.Log = &log
+	if err := r.Run(context.Background()); err != nil || !strings.Contains(log.String(), "note: --train-limit 1000 is more than the 70 training images each run has") {
+		t.Errorf("--train-limit 1000 over 70 images: %v, log:\n%s", err, log.String())
+	}
+}
