@@ -266,6 +266,11 @@ func readStats(e Engine, stats Tensor) (loss, acc float64, n int, err error) {
 // up to 2^24.
 const MaxSteps = 1 << 24
 
+// MaxEpochs bounds a run's epochs: every checkpoint records each epoch's
+// metrics (about 220 bytes; 512 allowed) in a header of at most
+// MaxCheckpointHeader.
+const MaxEpochs = MaxCheckpointHeader / 512
+
 // TooManySteps reports whether epochs of steps each exceed MaxSteps
 // (without multiplying them: a huge --epochs would overflow).
 func TooManySteps(epochs, steps int) bool { return steps > 0 && epochs > MaxSteps/steps }

@@ -544,4 +544,29 @@ func TestHoldoutSaysWhichSetIsEmpty(t *testing.T) {
 			t.Errorf("Holdout(%v) at the bound: %d, %d, %v", frac, len(tr), len(va), err)
 		}
 	}
+	// MNIST's counts (6742 of the largest digit): the bounds printed are
+	// on their sides of the rounding, to their last digit.
+	mnist := make([]uint8, 0, 6742*10)
+	for d := range 10 {
+		for range 6742 - 100*d {
+			mnist = append(mnist, uint8(d))
+		}
+	}
+	for _, c := range []struct {
+		frac  float64
+		empty bool
+	}{{7.41e-05, true}, {7.42e-05, false}, {0.999925, false}, {0.9999259, true}, {0.999926, true}} {
+		_, _, err := Holdout(mnist, c.frac, 42)
+		if (err != nil) != c.empty {
+			t.Errorf("Holdout(%v) of MNIST's counts: %v; want an empty set %v", c.frac, err, c.empty)
+		}
+	}
+	_, _, err := Holdout(mnist, 0.9999259, 42)
+	if err == nil || !strings.Contains(err.Error(), "expected below 0.999925") {
+		t.Errorf("the training-side bound of MNIST's counts: %v", err)
+	}
+	_, _, err = Holdout(mnist, 7.41e-05, 42)
+	if err == nil || !strings.Contains(err.Error(), "expected at least 7.42e-05") {
+		t.Errorf("the validation-side bound of MNIST's counts: %v", err)
+	}
 }

@@ -52,19 +52,24 @@ func Holdout(labels []uint8, frac float64, seed uint64) (train, val []int32, err
 		}
 		if len(val) == 0 {
 			return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the validation set empty (each digit's share is rounded, here to none): expected at least %s",
-				frac, len(labels), strconv.FormatFloat(roundSig(0.5/float64(most), 3, math.Ceil), 'g', -1, 64))
+				frac, len(labels), strconv.FormatFloat(roundSig(0.5/float64(most), 3, true), 'g', -1, 64))
 		}
 		return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the training set empty (each digit's share is rounded, here to all of it): expected below %s",
-			frac, len(labels), strconv.FormatFloat(roundSig(1-0.5/float64(most), 6, math.Ceil), 'g', -1, 64))
+			frac, len(labels), strconv.FormatFloat(roundSig(1-0.5/float64(most), 6, false), 'g', -1, 64))
 	}
 	return train, val, nil
 }
 
-// roundSig rounds v > 0 to d significant digits by round (math.Ceil), for
-// a bound that stays on its side.
-func roundSig(v float64, d int, round func(float64) float64) float64 {
+// roundSig rounds v > 0 to d significant digits, up or down, for a bound
+// that stays on its side; v's digits are nudged by a part in 1e12 the
+// same way first, so that a v whose digits end there (0.995) is not taken
+// for the float just short of it.
+func roundSig(v float64, d int, up bool) float64 {
 	scale := math.Pow(10, float64(d-1)-math.Floor(math.Log10(v)))
-	return round(v*scale) / scale
+	if up {
+		return math.Ceil(v*scale*(1-1e-12)) / scale
+	}
+	return math.Floor(v*scale*(1+1e-12)) / scale
 }
 
 // KFold splits into k folds with each label spread evenly over them; fold i

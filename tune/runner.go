@@ -18,6 +18,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -214,13 +215,7 @@ func foreignOutputs(dir string) error {
 		// written (a process stopped between the two); run files without
 		// one would be adopted by whatever study is asked for now, with no
 		// check of the settings' every part, nor of the data they trained on.
-		ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
-		n := 0
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".jsonl") {
-				n++
-			}
-		}
+		n := runFiles(dir)
 		if n == 0 {
 			return nil
 		}
@@ -239,6 +234,20 @@ func foreignOutputs(dir string) error {
 	return &OtherStudyError{Dir: dir, Diff: "no study's definition, but " + strings.Join(found, ", ") +
 		", which a study writes: they would be replaced"}
 }
+
+// runFiles counts the run files in dir's runs folder.
+func runFiles(dir string) int {
+	ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
+	n := 0
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".jsonl") {
+			n++
+		}
+	}
+	return n
+}
+
+func hasRunFiles(dir string) bool { return runFiles(dir) > 0 }
 
 // OtherStudyError is a study folder that holds a study of other settings
 // than those asked for.
@@ -344,8 +353,11 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 		if !failed {
 			return
 		}
-		if !hadRuns && os.Remove(filepath.Join(dir, RunsDir)) != nil {
-			return // a run was recorded (or started): keep everything
+		if !hadRuns && os.Remove(filepath.Join(dir, RunsDir)) != nil || hasRunFiles(dir) {
+			// A run was recorded (or started): keep everything, above all
+			// the definition that says what trained it (foreignOutputs
+			// refuses run files without it).
+			return
 		}
 		if !hadSpec {
 			os.Remove(filepath.Join(dir, SpecFile))
@@ -812,7 +824,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	var from engine.Position
 	var hist []engine.EpochMetrics
 	var m *engine.Model
-	if ck, err := engine.LoadCheckpoint(partial); err == nil && ck.Arch == arch && ck.Opt == opt && ck.Config == cfg && ck.S1 != nil {
+	if ck, err := engine.LoadCheckpoint(partial); err == nil && planDiff(ck, arch, opt, cfg) == "" && ck.S1 != nil {
 		if m, err = engine.NewModelFrom(e, ck); err != nil {
 			return err
 		}
@@ -893,6 +905,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		if werr := writeFinal(r.Dir, fr); werr != nil {
 			return werr
 		}
+		// A final model of another setting (or one that failed its
+		// check) would sit beside a record that says there is none.
+		os.Remove(filepath.Join(r.Dir, FinalModel))
 		os.Remove(partial)
 		return finalDivergedError(r.Dir, best.Config, images, fr.Why)
 	}
@@ -1011,11 +1026,40 @@ func LoadFinalModel(dir string, spec *Spec) (*FinalResult, error) {
 	if err != nil {
 		return f, err
 	}
-	if ck.Arch != arch || ck.Opt != opt || ck.Config != cfg || len(ck.History) != spec.Epochs {
-		return f, fmt.Errorf("%s is not the retraining of %s on %d images that %s describes (it holds a %s model trained at batch %d, lr %g, for %d of %d epochs)",
-			path, f.Config.Label(), f.Images, FinalFile, ck.Arch.Act, ck.Config.BatchSize, ck.Opt.LR, len(ck.History), spec.Epochs)
+	d := planDiff(ck, arch, opt, cfg)
+	if d == "" && len(ck.History) != spec.Epochs {
+		d = fmt.Sprintf("%d epochs trained in it, %d in the study", len(ck.History), spec.Epochs)
+	}
+	if d != "" {
+		return f, fmt.Errorf("%s is not the retraining of %s on %d images that %s describes (%s)", path, f.Config.Label(), f.Images, FinalFile, d)
 	}
 	return f, nil
+}
+
+// planDiff says how checkpoint ck differs from the retraining arch, opt
+// and cfg describe ("" where it is theirs). A recipe recorded as "" (a
+// study or checkpoint made before recipes) is the reference recipe, as
+// RecipeLabel reads it.
+func planDiff(ck *engine.Checkpoint, arch engine.Arch, opt engine.OptConfig, cfg engine.TrainConfig) string {
+	recipe := func(c engine.TrainConfig) engine.TrainConfig {
+		if c.Recipe == "" {
+			c.Recipe = engine.ReferenceRecipe.Name
+		}
+		return c
+	}
+	var d []string
+	add := func(got, want any) {
+		g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+		for i := range g.NumField() {
+			if a, b := g.Field(i).Interface(), w.Field(i).Interface(); a != b {
+				d = append(d, fmt.Sprintf("%s %+v in it, %+v in the study", g.Type().Field(i).Name, a, b))
+			}
+		}
+	}
+	add(ck.Arch, arch)
+	add(ck.Opt, opt)
+	add(recipe(ck.Config), recipe(cfg))
+	return strings.Join(d, "; ")
 }
 
 // plural writes n and the noun, with an s unless n is 1.

@@ -136,6 +136,9 @@ func (s *Spec) Validate() error {
 			return fmt.Errorf("activation %q: expected relu, sigmoid or tanh", a)
 		}
 	}
+	if s.Epochs > engine.MaxEpochs {
+		return fmt.Errorf("epochs %d: expected at most %d (the final model's checkpoint records every epoch's metrics, in a header of at most %d MB)", s.Epochs, engine.MaxEpochs, engine.MaxCheckpointHeader>>20)
+	}
 	if s.Epochs < 1 {
 		return fmt.Errorf("epochs %d: expected at least 1", s.Epochs)
 	}

@@ -798,25 +798,38 @@ func (n nanLoss) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor
 
 // TestFinalDiverged: a final retraining that diverges is recorded in
 // final.json with the report written, the study ending with
-// ErrFinalDiverged and a hint; a rerun says so again without retraining;
-// with final.json moved away it retrains. The final model is then kept
-// only while it is the one final.json describes: its SHA-256, or (a
-// final.json without one) its configuration.
+// ErrFinalDiverged and a hint, and the final model it was to replace
+// removed; a rerun says so again without retraining; with final.json
+// moved away it retrains. The final model is then kept only while it is
+// the one final.json describes: its SHA-256, or (a final.json without
+// one) its configuration, a recipe recorded as "" being the reference's.
 func TestFinalDiverged(t *testing.T) {
 	dir := t.TempDir()
 	spec := tinySpec()
 	spec.LRs, spec.Acts = []float64{0.003}, []string{"relu"}
 	data := synthetic(200, 40)
+	if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fin, err := LoadFinalModel(dir, spec)
+	if err != nil || fin.Diverged || len(fin.ModelSHA256) != 64 {
+		t.Fatalf("the final model: %+v, %v", fin, err)
+	}
+	// Its record damaged: retrained, on an engine whose loss turns NaN.
+	fin.ModelSHA256 = strings.Repeat("0", 64)
+	if err := writeFinal(dir, *fin); err != nil {
+		t.Fatal(err)
+	}
 	r := newRunner(t, spec, dir, data, true)
 	bad := nanLoss{cpu.New(1)}
 	defer bad.Close()
 	r.FinalEngine = bad
-	err := r.Run(context.Background())
+	err = r.Run(context.Background())
 	if !errors.Is(err, ErrFinalDiverged) || !strings.Contains(err.Error(), "lr 0.003") || !strings.Contains(err.Error(), "--final=false") {
 		t.Fatalf("a diverging final retraining: %v; want ErrFinalDiverged naming the setting, with a hint", err)
 	}
 	fin, ferr := LoadFinal(dir)
-	if ferr != nil || !fin.Diverged || fin.DivergedEpoch != 1 || !strings.Contains(fin.Why, "NaN") {
+	if ferr != nil || !fin.Diverged || fin.DivergedEpoch != 1 || !strings.HasPrefix(fin.Why, "the training loss became NaN") {
 		t.Errorf("final.json after the divergence: %+v, %v", fin, ferr)
 	}
 	rep, _ := os.ReadFile(filepath.Join(dir, ReportFile))
@@ -844,6 +857,13 @@ func TestFinalDiverged(t *testing.T) {
 	if err != nil || fin.Diverged || len(fin.ModelSHA256) != 64 {
 		t.Fatalf("the retrained final model: %+v, %v", fin, err)
 	}
+	// A study made before recipes (Recipe "") continued by today's
+	// command line (Recipe "reference") keeps it.
+	ref := *spec
+	ref.Recipe = engine.ReferenceRecipe.Name
+	if _, err := LoadFinalModel(dir, &ref); err != nil {
+		t.Errorf("recipe \"\" read as the reference's: %v", err)
+	}
 
 	// Another checkpoint in the final model's place: refused by its
 	// SHA-256, and without one recorded, by its configuration.
@@ -863,7 +883,7 @@ func TestFinalDiverged(t *testing.T) {
 	if err := writeFinal(dir, *fin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadFinalModel(dir, spec); err == nil || !strings.Contains(err.Error(), "trained at batch 64") {
+	if _, err := LoadFinalModel(dir, spec); err == nil || !strings.Contains(err.Error(), "(BatchSize 64 in it, 32 in the study)") {
 		t.Errorf("another model, no SHA-256 recorded: %v; want its configuration refused", err)
 	}
 	log.Reset()
@@ -902,6 +922,21 @@ func TestLostDefinitionRefused(t *testing.T) {
 	}
 	if err := Prepare(empty, tinySpec()); err != nil {
 		t.Errorf("an empty runs folder without study.json: %v", err)
+	}
+	// A study claimed there fails after a run was recorded: Claim's
+	// cleanup keeps the study.json it wrote, or the folder would be
+	// refused from then on.
+	os.Remove(filepath.Join(empty, SpecFile))
+	release, err := Claim(empty, tinySpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(RunPath(empty, tinySpec().Configs()[0], 0, 0), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	if _, err := LoadSpec(empty); err != nil {
+		t.Errorf("a failed study with a run file, in a runs folder it found: %v; want its study.json kept", err)
 	}
 }
 

@@ -264,6 +264,7 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--val-split", "1"), 2, []string{"--val-split 1", "[0, 1)"}},
 		{with(train, "--val-split", "nan"), 2, []string{"--val-split NaN", "[0, 1)"}},
 		{with(train, "--val-split", "0.99"), 2, []string{"--val-split", "leaves the training set empty", "expected below"}},
+		{with(tuneArgs, "--epochs", "300000"), 2, []string{"epochs 300000: expected at most 204800"}},
 		{with(train, "--val-split", "0.00001"), 2, []string{"--val-split", "leaves the validation set empty", "expected at least"}},
 		{with(train, "--out", cwd(strings.Repeat("b", 256))), 2, []string{"is 256 bytes long, more than the 255 a file or folder name may have"}},
 		{with(train, "--metrics", cwd(strings.Repeat("m", 300)+"/m.jsonl")), 2, []string{"--metrics", "is 300 bytes long"}},

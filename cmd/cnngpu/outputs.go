@@ -156,10 +156,13 @@ func checkParent(flag, path string) error {
 			}
 			return checkWritable(flag, path, dir)
 		}
-		if lst, lerr := os.Lstat(dir); lerr == nil && lst.Mode()&os.ModeSymlink != 0 {
-			// A link to nothing (or through one): the folder cannot be
-			// made where it points.
+		if lst, lerr := os.Lstat(dir); lerr == nil && lst.Mode()&os.ModeSymlink != 0 && errors.Is(err, fs.ErrNotExist) {
+			// A link to nothing: the folder cannot be made where it
+			// points (a loop or a link not to be followed is said below).
 			target, _ := os.Readlink(dir)
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(dir), target)
+			}
 			return usageErrorf("%s %s: %s is a symbolic link to %s, which does not exist; make that folder, or give another path", flag, path, dir, target)
 		}
 		// Missing, or below a file (ENOTDIR): look further up.

@@ -141,10 +141,10 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if s.cfg.Epochs < 1 {
 		return nil, usageErrorf("--epochs %d: expected at least 1", s.cfg.Epochs)
 	}
-	if s.cfg.Epochs > maxEpochs {
+	if s.cfg.Epochs > engine.MaxEpochs {
 		// Each epoch takes a step at least, and adds its metrics to every
 		// checkpoint's header: refused before the space check counts them.
-		return nil, usageErrorf("--epochs %d: expected at most %d (a checkpoint records every epoch's metrics, in a header of at most %d MB)", s.cfg.Epochs, maxEpochs, engine.MaxCheckpointHeader>>20)
+		return nil, usageErrorf("--epochs %d: expected at most %d (a checkpoint records every epoch's metrics, in a header of at most %d MB)", s.cfg.Epochs, engine.MaxEpochs, engine.MaxCheckpointHeader>>20)
 	}
 	if s.cfg.BatchSize < 1 || s.cfg.BatchSize > 60000 {
 		return nil, usageErrorf("--batch-size %d: expected 1 to 60000", s.cfg.BatchSize)
@@ -292,11 +292,6 @@ type lockedError struct{ error }
 
 func (e *lockedError) Unwrap() error        { return e.error }
 func (e *lockedError) Is(target error) bool { return target == errOutLocked }
-
-// maxEpochs is the most epochs a run may ask for: checkpointBytes allows
-// each 512 bytes of a checkpoint's header (an epoch's metrics take about
-// 220), and the header holds at most engine.MaxCheckpointHeader.
-const maxEpochs = engine.MaxCheckpointHeader / 512
 
 // checkpointBytes is about the size of a checkpoint of arch trained with
 // opt for epochs: the weights and the optimizer's state (one moment for
