@@ -563,6 +563,19 @@ func TestDivergedTrainingFailsLoudly(t *testing.T) {
 			t.Errorf("a diverged run wrote %s", p)
 		}
 	}
+	// Into folders it had to make: they go with it, a folder that was
+	// there stays.
+	nested := filepath.Join(dir, "new", "deeper", "m.safetensors")
+	if _, _, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--recipe", "reference", "--lr", "1e9", "--epochs", "2",
+		"--batch-size", "16", "--out", nested); code != 1 {
+		t.Errorf("a diverging run into new folders: exit %d, want 1", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
+		t.Error("a diverged run left the empty folders it made for --out")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("the folder that was there: %v", err)
+	}
 	// Resuming a checkpoint whose learning rate is 1e9 (the file itself
 	// finite): epoch 2 diverges, the checkpoint after epoch 1 is kept.
 	ck := filepath.Join(dir, "resume.safetensors")

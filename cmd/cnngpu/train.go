@@ -316,9 +316,16 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		f    *os.File
 	}
 	var hs []held
+	// made: the folders made here for the outputs, deepest first; those
+	// still empty once the locks are gone (a run that wrote nothing:
+	// refused, interrupted before its first step, diverged) are removed.
+	var made []string
 	release = func() {
 		for _, h := range hs {
 			fileutil.Unlock(h.path, h.f)
+		}
+		for _, d := range made {
+			os.Remove(d) // only where empty
 		}
 	}
 	paths := slices.Clone(outs)
@@ -334,10 +341,18 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 			flag, another = "--resume", "an --out of its own (a resumed run writes back into its checkpoint unless --out names another file)"
 		}
 		dir := filepath.Dir(p)
+		var missing []string
+		for d := dir; ; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
+				break
+			}
+			missing = append(missing, d)
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			release()
 			return nil, fmt.Errorf("%s %s: making its folder: %w", flag, p, err)
 		}
+		made = append(made, missing...)
 		// Beside the file written (a link's target): two names of
 		// one file are one lock.
 		if t, err := fileutil.WriteTarget(p); err == nil {
