@@ -563,11 +563,11 @@ func TestDivergedTrainingFailsLoudly(t *testing.T) {
 			t.Errorf("a diverged run wrote %s", p)
 		}
 	}
-	// Into folders it had to make: they go with it, a folder that was
-	// there stays.
+	// Into folders it had to make (the metrics' below the checkpoint's):
+	// they go with it, a folder that was there stays.
 	nested := filepath.Join(dir, "new", "deeper", "m.safetensors")
 	if _, _, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--recipe", "reference", "--lr", "1e9", "--epochs", "2",
-		"--batch-size", "16", "--out", nested); code != 1 {
+		"--batch-size", "16", "--out", nested, "--metrics", filepath.Join(dir, "new", "deeper", "more", "m.jsonl")); code != 1 {
 		t.Errorf("a diverging run into new folders: exit %d, want 1", code)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {

@@ -316,16 +316,17 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		f    *os.File
 	}
 	var hs []held
-	// made: the folders made here for the outputs, deepest first; those
-	// still empty once the locks are gone (a run that wrote nothing:
-	// refused, interrupted before its first step, diverged) are removed.
-	var made []string
+	// undos take back the folders made here for the outputs, the last
+	// made first; those still empty once the locks are gone (a run that
+	// wrote nothing: refused, interrupted before its first step,
+	// diverged) are removed.
+	var undos []func()
 	release = func() {
 		for _, h := range hs {
 			fileutil.Unlock(h.path, h.f)
 		}
-		for _, d := range made {
-			os.Remove(d) // only where empty
+		for _, undo := range slices.Backward(undos) {
+			undo()
 		}
 	}
 	paths := slices.Clone(outs)
@@ -340,25 +341,18 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		} else if resumesInPlace(c) {
 			flag, another = "--resume", "an --out of its own (a resumed run writes back into its checkpoint unless --out names another file)"
 		}
-		dir := filepath.Dir(p)
-		var missing []string
-		for d := dir; ; d = filepath.Dir(d) {
-			if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
-				break
-			}
-			missing = append(missing, d)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		undo, err := fileutil.MkdirAll(filepath.Dir(p), 0o755)
+		if err != nil {
 			release()
 			return nil, fmt.Errorf("%s %s: making its folder: %w", flag, p, err)
 		}
-		made = append(made, missing...)
+		undos = append(undos, undo)
 		// Beside the file written (a link's target): two names of
 		// one file are one lock.
 		if t, err := fileutil.WriteTarget(p); err == nil {
 			p = t
 		}
-		dir = filepath.Dir(p)
+		dir := filepath.Dir(p)
 		lock := filepath.Join(dir, "."+fileutil.ShortName(filepath.Base(p))+".lock")
 		f, holder, err := fileutil.TryLock(lock)
 		switch {
@@ -418,18 +412,12 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 // with history hist wrote (writeMetrics): the metrics of the run resumed,
 // perhaps with epochs past its checkpoint's, which it trains again.
 func metricsOf(p string, hist []engine.EpochMetrics) bool {
-	if len(hist) == 0 {
+	want, err := encodeMetrics(hist)
+	if err != nil || len(want) == 0 {
 		return false
 	}
-	var want bytes.Buffer
-	enc := json.NewEncoder(&want)
-	for _, m := range hist {
-		if enc.Encode(m) != nil {
-			return false
-		}
-	}
 	got, err := fileutil.ReadFile(p, maxMetricsKept)
-	return err == nil && bytes.HasPrefix(got, want.Bytes())
+	return err == nil && bytes.HasPrefix(got, want)
 }
 
 // seedsMetrics reports whether the metrics file p holds lines of a
@@ -570,14 +558,24 @@ func (r *trainRun) restoreMetrics() {
 
 // writeMetrics rewrites the JSON-lines metrics file atomically.
 func writeMetrics(path string, hist []engine.EpochMetrics) error {
+	b, err := encodeMetrics(hist)
+	if err != nil {
+		return err
+	}
+	return writeFile(path, b)
+}
+
+// encodeMetrics is the metrics file of a run with history hist: one JSON
+// line per epoch.
+func encodeMetrics(hist []engine.EpochMetrics) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	for _, m := range hist {
 		if err := enc.Encode(m); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return writeFile(path, b.Bytes())
+	return b.Bytes(), nil
 }
 
 // writeFile writes b to path atomically, making its folder.
