@@ -50,7 +50,7 @@ func (f *Fetcher) loadSets(ctx context.Context, files []File) ([]*Set, error) {
 	defer trace.Begin(trace.ReadData).End()
 	// Said at once, not as each file in it "cannot be examined".
 	if st, err := os.Stat(f.Dir); err == nil && !st.IsDir() {
-		return nil, fmt.Errorf("the MNIST cache %s is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", f.Dir)
+		return nil, CacheIsFileError(f.Dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("the MNIST cache %s cannot be used (%v): a folder above it may be a file; fix that, or set XDG_CACHE_HOME to another folder", f.Dir, err)
 	}
@@ -67,6 +67,11 @@ func (f *Fetcher) loadSets(ctx context.Context, files []File) ([]*Set, error) {
 		}
 	}
 	return sets, nil
+}
+
+// CacheIsFileError is the error for a cache folder dir that is a file.
+func CacheIsFileError(dir string) error {
+	return fmt.Errorf("the MNIST cache %s is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", dir)
 }
 
 func (f *Fetcher) rawPath(file File) string { return filepath.Join(f.Dir, file.RawName()) }

@@ -88,6 +88,9 @@ func readAll(name string, raw []byte) ([]byte, error) {
 const (
 	idxHeaderMax = 4 + 4*4
 	idxSlack     = 1 << 20
+	// maxIDXLength bounds idxLength's product: far past any file read
+	// whole here, so that IsIDX's answer is the length's comparison alone.
+	maxIDXLength = 1 << 40
 )
 
 // idxLength is the length of the IDX file whose first bytes are head, as
@@ -104,10 +107,11 @@ func idxLength(head []byte) (n int64, ok bool) {
 	}
 	n = size
 	for i := range dims {
-		n *= int64(binary.BigEndian.Uint32(head[4+4*i:]))
-		if n > MaxFileBytes {
-			return 0, false // more than is read anyway
+		d := int64(binary.BigEndian.Uint32(head[4+4*i:]))
+		if d > 0 && n > maxIDXLength/d {
+			return 0, false // more than any file read here (and no overflow)
 		}
+		n *= d
 	}
 	return int64(4+4*dims) + n, true
 }
@@ -118,22 +122,11 @@ func idxLength(head []byte) (n int64, ok bool) {
 // dimensions count.
 func IsIDX(data []byte) bool {
 	data, err := readAll("", data)
-	if err != nil || len(data) < 4 || data[0] != 0 || data[1] != 0 {
+	if err != nil {
 		return false
 	}
-	size := map[byte]int{0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8}[data[2]]
-	dims := int(data[3])
-	if size == 0 || dims < 1 || dims > 4 || len(data) < 4+4*dims {
-		return false
-	}
-	n := uint64(size)
-	for i := range dims {
-		n *= uint64(binary.BigEndian.Uint32(data[4+4*i:]))
-		if n > uint64(len(data)) {
-			return false
-		}
-	}
-	return n == uint64(len(data)-4-4*dims)
+	n, ok := idxLength(data)
+	return ok && n == int64(len(data))
 }
 
 // header reads the magic number and dimensions.

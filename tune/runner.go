@@ -247,8 +247,6 @@ func runFiles(dir string) int {
 	return n
 }
 
-func hasRunFiles(dir string) bool { return runFiles(dir) > 0 }
-
 // OtherStudyError is a study folder that holds a study of other settings
 // than those asked for.
 type OtherStudyError struct {
@@ -353,7 +351,7 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 		if !failed {
 			return
 		}
-		if !hadRuns && os.Remove(filepath.Join(dir, RunsDir)) != nil || hasRunFiles(dir) {
+		if !hadRuns && os.Remove(filepath.Join(dir, RunsDir)) != nil || runFiles(dir) > 0 {
 			// A run was recorded (or started): keep everything, above all
 			// the definition that says what trained it (foreignOutputs
 			// refuses run files without it).

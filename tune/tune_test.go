@@ -59,6 +59,16 @@ func newRunner(t *testing.T, spec *Spec, dir string, data *loader.MNIST, final b
 	return &Runner{Spec: spec, Dir: dir, Data: data, Engines: []engine.Engine{e}, Final: final, Machine: "test machine"}
 }
 
+// runLogged runs a study as newRunner makes it and returns its log with
+// Run's error.
+func runLogged(t *testing.T, spec *Spec, dir string, data *loader.MNIST, final bool) (string, error) {
+	var log strings.Builder
+	r := newRunner(t, spec, dir, data, final)
+	r.Log = &log
+	err := r.Run(context.Background())
+	return log.String(), err
+}
+
 func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
 	f, err := os.Open(path)
@@ -842,11 +852,8 @@ func TestFinalDiverged(t *testing.T) {
 		}
 	}
 
-	var log strings.Builder
-	r = newRunner(t, spec, dir, data, true)
-	r.Log = &log
-	if err := r.Run(context.Background()); !errors.Is(err, ErrFinalDiverged) || strings.Contains(log.String(), "retraining") {
-		t.Errorf("rerun after the divergence: %v, log:\n%s\nwant ErrFinalDiverged again without retraining", err, log.String())
+	if log, err := runLogged(t, spec, dir, data, true); !errors.Is(err, ErrFinalDiverged) || strings.Contains(log, "retraining") {
+		t.Errorf("rerun after the divergence: %v, log:\n%s\nwant ErrFinalDiverged again without retraining", err, log)
 	}
 
 	os.Remove(filepath.Join(dir, FinalFile))
@@ -886,11 +893,8 @@ func TestFinalDiverged(t *testing.T) {
 	if _, err := LoadFinalModel(dir, spec); err == nil || !strings.Contains(err.Error(), "(BatchSize 64 in it, 32 in the study)") {
 		t.Errorf("another model, no SHA-256 recorded: %v; want its configuration refused", err)
 	}
-	log.Reset()
-	r = newRunner(t, spec, dir, data, true)
-	r.Log = &log
-	if err := r.Run(context.Background()); err != nil || !strings.Contains(log.String(), "training it again") {
-		t.Errorf("rerun with another model in place: %v, log:\n%s\nwant it retrained", err, log.String())
+	if log, err := runLogged(t, spec, dir, data, true); err != nil || !strings.Contains(log, "training it again") {
+		t.Errorf("rerun with another model in place: %v, log:\n%s\nwant it retrained", err, log)
 	}
 	if _, err := LoadFinalModel(dir, spec); err != nil {
 		t.Errorf("after the retraining: %v", err)
@@ -968,11 +972,8 @@ func TestDamagedRunSaid(t *testing.T) {
 		if err := os.WriteFile(path, c.content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var log strings.Builder
-		r := newRunner(t, spec, dir, data, false)
-		r.Log = &log
-		if err := r.Run(context.Background()); err != nil || !strings.Contains(log.String(), c.want) {
-			t.Errorf("run file %q: %v, log:\n%s\nwant %q", c.content, err, log.String(), c.want)
+		if log, err := runLogged(t, spec, dir, data, false); err != nil || !strings.Contains(log, c.want) {
+			t.Errorf("run file %q: %v, log:\n%s\nwant %q", c.content, err, log, c.want)
 		}
 		if got, _ := os.ReadFile(path); !bytes.Equal(withoutSeconds(got), withoutSeconds(whole)) {
 			t.Errorf("run file %q: retrained to\n%s\nwant\n%s", c.content, got, whole)
@@ -991,10 +992,7 @@ func withoutSeconds(b []byte) []byte {
 func TestTrainLimitAboveTheImagesSaid(t *testing.T) {
 	spec := tinySpec()
 	spec.LRs, spec.Acts, spec.Epochs, spec.TrainLimit = []float64{0.003}, []string{"relu"}, 1, 1000
-	var log strings.Builder
-	r := newRunner(t, spec, t.TempDir(), synthetic(100, 20), false)
-	r.Log = &log
-	if err := r.Run(context.Background()); err != nil || !strings.Contains(log.String(), "note: --train-limit 1000 is more than the 70 training images each run has") {
-		t.Errorf("--train-limit 1000 over 70 images: %v, log:\n%s", err, log.String())
+	if log, err := runLogged(t, spec, t.TempDir(), synthetic(100, 20), false); err != nil || !strings.Contains(log, "note: --train-limit 1000 is more than the 70 training images each run has") {
+		t.Errorf("--train-limit 1000 over 70 images: %v, log:\n%s", err, log)
 	}
 }

@@ -99,7 +99,7 @@ func verifyAction(c *cli.Context) error {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("the MNIST cache %s does not exist yet: run %s to fill it (train, eval and tune also fill it at their first run)", dir, shell.Command("data fetch"))
 		case err == nil:
-			return fmt.Errorf("the MNIST cache %s is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", dir)
+			return loader.CacheIsFileError(dir)
 		}
 		return err
 	}
