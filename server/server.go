@@ -524,7 +524,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		if ct == "multipart/form-data" {
 			hint = " (a form upload, as curl -F sends: send the file itself, curl --data-binary @digit.png)"
 		}
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json%s", r.Header.Get("Content-Type"), hint))
+		// 415, as for a Content-Encoding: the body is refused for how it
+		// is labelled, not for what it holds.
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json%s", r.Header.Get("Content-Type"), hint))
 		return
 	}
 	if s.Err() != nil {

@@ -175,7 +175,7 @@ func TestRefusals(t *testing.T) {
 		{"a pixel null", "application/json", bytes.Replace(pixelsJSON(make([]float32, 784)), []byte("0,"), []byte("null,"), 1), 400, "pixel 0 is null, expected a number in 0..1"},
 		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
-		{"wrong type", "text/plain", []byte("7"), 400, "unsupported content type"},
+		{"wrong type", "text/plain", []byte("7"), 415, "unsupported content type"},
 		{"no type", "", []byte("7"), 400, `the body (sent as "") is neither a PNG, JPEG or GIF image nor JSON`},
 		{"a form", "application/x-www-form-urlencoded", []byte("digit=7"), 400, `the body (sent as "application/x-www-form-urlencoded") is neither`},
 		{"bytes", "application/octet-stream", []byte("\x00\x01garbage"), 400, "is neither a PNG, JPEG or GIF image nor JSON"},

@@ -89,6 +89,13 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 		if i < 0 || i >= n {
 			return Shard{}, "", fmt.Errorf("shard %s: %s=%d is out of range 0..%d: the Indexed Job's completions must equal N (%d)", s, EnvK8sIndex, i, n-1, n)
 		}
+		// Both schedulers' indices set (a Slurm job started from a pod, or
+		// the other way round) and disagreeing: which one numbers this
+		// shard cannot be told, and a guess would run one shard twice.
+		if sv, ok := get(EnvSlurmID); ok && sv != strconv.Itoa(i) {
+			return Shard{}, "", fmt.Errorf("shard %s: both %s=%d (Kubernetes Indexed Job) and %s=%q (Slurm array) are set and differ, so this shard's index is ambiguous: "+
+				"unset the one that does not number the shards, or give the index yourself, e.g. --shard %d/%d", s, EnvK8sIndex, i, EnvSlurmID, sv, i, n)
+		}
 		return newShard(i, n), fmt.Sprintf("%s=%d (Kubernetes Indexed Job)", EnvK8sIndex, i), nil
 	}
 	v, ok := get(EnvSlurmID)
