@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,8 +73,8 @@ func TestSeedsInterrupted(t *testing.T) {
 		t.Errorf("the resume hint of a --seeds run should leave out --metrics:\n%s", msg)
 	}
 	for _, want := range []string{
-		"not started: seed 3 (train it with --seeds 3, another --metrics (this one would be rewritten) and this run's other flags)",
-		metrics + " keeps the finished seeds' results; a resume of seed 2 leaves it as it is",
+		"not started: seed 3\ncontinue all 3 seeds with: ",
+		metrics + " keeps the finished seeds' results; a resume of seed 2 alone leaves it as it is",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("interrupted --seeds run: no %q in\n%s", want, msg)
@@ -452,5 +453,125 @@ func TestHangupKeepsTheRun(t *testing.T) {
 	}
 	if ck, err := engine.LoadCheckpoint(out2); err != nil || ck.Position.Epoch != 2 {
 		t.Errorf("under nohup: %v, %v; want both epochs", ck, err)
+	}
+}
+
+// TestSeedsContinue: a --seeds run interrupted in its second seed names
+// the command that continues it; that command (--continue) tests the
+// finished seed again without training it, resumes the interrupted one
+// and trains the last, each to the accuracy of the run never interrupted
+// (the CPU engine repeats a run bit for bit, resumed or not), and writes
+// the metrics file whole. A checkpoint of other settings, or a file that
+// is not one, is refused before anything trains.
+func TestSeedsContinue(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	common := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--epochs", "3"}
+	type runs struct {
+		Runs    []seedResult `json:"runs"`
+		Summary seedSummary  `json:"summary"`
+	}
+	decode := func(what, stdout, stderr string, code int) runs {
+		t.Helper()
+		var r runs
+		if code != 0 || json.Unmarshal([]byte(stdout), &r) != nil || len(r.Runs) != 3 {
+			t.Fatalf("%s: exit %d, %q\n%s", what, code, stdout, stderr)
+		}
+		return r
+	}
+	so, se, code := cnngpu(t, nil, append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "u.safetensors"), "--json")...)
+	whole := decode("the run never interrupted", so, se, code)
+
+	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
+	cmd, stderr := startTrain(t, dir, "--epochs", "3", "--seeds", "1-3", "--out", out, "--metrics", metrics)
+	seed2 := filepath.Join(dir, "m-seed2.safetensors")
+	waitFor(t, "seed 2's first epoch", cmd, func() bool { return exists(seed2) })
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	msg := stderr.String()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("interrupted --seeds run: exit %d\n%s", code, msg)
+	}
+	want := "continue all 3 seeds with: " + binary_ + " train --cpu --threads 1 --data " + dir + " --epochs 3 --batch-size 16 --seeds 1-3 --metrics " + metrics +
+		" --out " + out + " --continue (the finished ones are tested again, not retrained)"
+	if !strings.Contains(msg, want) {
+		t.Fatalf("interrupted --seeds run: no %q in\n%s", want, msg)
+	}
+	ck, err := engine.LoadCheckpoint(seed2)
+	if err != nil || ck.Position.Epoch >= 3 {
+		t.Fatalf("seed 2's checkpoint: %v, position %+v: want one stopped before its last epoch", err, ck.Position)
+	}
+	seed1, _ := os.Stat(filepath.Join(dir, "m-seed1.safetensors"))
+
+	cont := append(common, "--seeds", "1-3", "--metrics", metrics, "--out", out, "--continue")
+	so, se, code = cnngpu(t, nil, append(cont, "--json")...)
+	got := decode("--continue", so, se, code)
+	for i, how := range []string{"tested", "resumed", ""} {
+		g, w := got.Runs[i], whole.Runs[i]
+		if g.Continued != how || g.Seed != w.Seed || g.TestAcc != w.TestAcc || g.TestLoss != w.TestLoss || g.Checkpoint != seedPath(out, w.Seed) {
+			t.Errorf("--continue, seed %d: %+v; want continued %q and the accuracy of the run never interrupted, %+v", w.Seed, g, how, w)
+		}
+	}
+	if got.Summary.Mean != whole.Summary.Mean || got.Summary.Std != whole.Summary.Std {
+		t.Errorf("--continue's summary %+v, the run never interrupted %+v", got.Summary, whole.Summary)
+	}
+	if now, err := os.Stat(filepath.Join(dir, "m-seed1.safetensors")); err != nil || !now.ModTime().Equal(seed1.ModTime()) {
+		t.Errorf("the finished seed 1 was written again (%v): it should only be tested", err)
+	}
+	lines := strings.Split(strings.TrimSpace(readFile(t, metrics)), "\n")
+	var shape []string
+	for _, l := range lines {
+		shape = append(shape, l[:min(len(l), 18)])
+	}
+	wantShape := []string{}
+	for seed := 1; seed <= 3; seed++ {
+		for range 3 {
+			wantShape = append(wantShape, fmt.Sprintf(`{"seed":%d,"epoch":`, seed)[:18])
+		}
+		wantShape = append(wantShape, `{"result":{"seed":`)
+	}
+	wantShape = append(wantShape, `{"summary":{"seeds`)
+	if !slices.Equal(shape, wantShape) {
+		t.Errorf("--metrics after --continue:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// Again: every seed finished, none trained.
+	so, se, code = cnngpu(t, nil, cont...)
+	if code != 0 || strings.Contains(so, "epoch 1/3") || strings.Count(so, "(trained earlier, tested again now)") != 3 {
+		t.Errorf("--continue with every seed finished: exit %d\n%s\n%s", code, so, se)
+	}
+
+	// Refused before anything is written: a checkpoint damaged (a byte
+	// of its weights changed), one of other settings, flags that cannot
+	// continue anything.
+	b, err := os.ReadFile(filepath.Join(dir, "m-seed1.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-100] ^= 1
+	damaged := filepath.Join(dir, "d-seed1.safetensors")
+	if err := os.WriteFile(damaged, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{append(common, "--seed", "1", "--out", out, "--continue"), 2, "--continue continues a --seeds run; a single run continues with --resume CHECKPOINT"},
+		{append(common, "--seeds", "1-3", "--continue"), 2, "--continue finds the seeds' checkpoints through --out"},
+		{append(slices.Clone(cont[:len(cont)-5]), "--epochs", "4", "--seeds", "1-3", "--out", out, "--continue"), 2,
+			"--continue: " + filepath.Join(dir, "m-seed1.safetensors") + " holds a run of other settings than this command's seed 1 (--epochs 3 there, 4 here)"},
+		{append(common, "--seeds", "1-3", "--lr", "0.01", "--out", out, "--continue"), 2, "(--lr 0.003 there, 0.01 here)"},
+		{append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "d.safetensors"), "--continue"), 1, "--continue: seed 1: " + damaged + ": "},
+		{append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "d.safetensors"), "--continue"), 1, "move it away to train seed 1 anew, or leave out --continue to train every seed anew"},
+	} {
+		_, se, code := cnngpu(t, nil, c.args...)
+		if code != c.code || !strings.Contains(se, c.want) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s", c.args[len(common)-2:], code, c.code, c.want, se)
+		}
+	}
+	if now, _ := os.ReadFile(damaged); !bytes.Equal(now, b) || exists(filepath.Join(dir, "d-seed2.safetensors")) {
+		t.Errorf("a refused --continue changed %s, or trained another seed", damaged)
 	}
 }

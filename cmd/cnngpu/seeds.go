@@ -12,12 +12,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/trace"
+	"github.com/urfave/cli/v2"
 )
 
 // maxSeeds bounds --seeds, so that a typo such as 1-1000000 is refused
@@ -111,16 +116,33 @@ func summarise(rs []seedResult) seedSummary {
 // seeds trains once per seed and prints a line per seed and the summary.
 func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 	s := r.s
+	if err := r.checkEarlier(dataDir); err != nil {
+		return err
+	}
 	var results []seedResult
 	for i, seed := range s.seeds {
 		if !s.quiet {
 			fmt.Fprintf(r.stdout, "— seed %d (%d of %d)\n", seed, i+1, len(s.seeds))
 		}
-		res, err := r.one(ctx, dataDir, seed, seedPath(s.out, seed))
+		out := seedPath(s.out, seed)
+		var res seedResult
+		var err error
+		switch e := s.earlierAt(i); {
+		case e != nil && e.finished:
+			res, err = r.tested(ctx, seed, out)
+		case e != nil:
+			res, err = r.resumed(ctx, dataDir, seed, out)
+		default:
+			res, err = r.one(ctx, dataDir, seed, out)
+		}
 		if err != nil {
+			interrupted := false
+			if ee := (*exitError)(nil); errors.As(err, &ee) && ee.code == 130 {
+				interrupted = true
+			}
 			if len(results) > 0 {
 				what := "failure"
-				if ee := (*exitError)(nil); errors.As(err, &ee) && ee.code == 130 {
+				if interrupted {
 					what = "interruption"
 				}
 				fmt.Fprintf(r.stderr, "finished seeds before the %s: %s\n", what, summaryLine(summarise(results)))
@@ -131,26 +153,34 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				for k, v := range rest {
 					list[k] = strconv.FormatUint(v, 10)
 				}
-				what, them := "seeds", "them"
+				what := "seeds"
 				if len(rest) == 1 {
-					what, them = "seed", "it"
+					what = "seed"
 				}
-				metrics := ""
-				if s.metric != "" {
-					metrics = ", another --metrics (this one would be rewritten)"
-				}
-				more += fmt.Sprintf("\nnot started: %s %s (train %s with --seeds %s%s and this run's other flags)",
-					what, strings.Join(list, ", "), them, strings.Join(list, ","), metrics)
+				more += fmt.Sprintf("\nnot started: %s %s", what, strings.Join(list, ", "))
 			}
-			if s.metric != "" && errors.As(err, new(resumable)) {
-				more += fmt.Sprintf("\n%s keeps the finished seeds' results; a resume of seed %d leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, seed)
+			if resume := errors.As(err, new(resumable)); resume || interrupted {
+				// The checkpoints kept are the run's own: continuing
+				// tests the finished seeds again, resumes this one and
+				// trains the rest.
+				more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
+				if s.metric != "" && resume {
+					more += fmt.Sprintf("\n%s keeps the finished seeds' results; a resume of seed %d alone leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, seed)
+				}
 			}
 			return fmt.Errorf("seed %d: %w%s", seed, err, more)
 		}
 		results = append(results, res)
 		if !s.json {
-			fmt.Fprintf(r.stdout, "seed %d: test accuracy %s  test loss %.4f  %.1fs  %s\n",
-				seed, percent(res.TestAcc), res.TestLoss, res.Seconds, res.Checkpoint)
+			how := ""
+			switch res.Continued {
+			case "tested":
+				how = "  (trained earlier, tested again now)"
+			case "resumed":
+				how = "  (resumed)"
+			}
+			fmt.Fprintf(r.stdout, "seed %d: test accuracy %s  test loss %.4f  %.1fs  %s%s\n",
+				seed, percent(res.TestAcc), res.TestLoss, res.Seconds, res.Checkpoint, how)
 		}
 		if s.metric != "" {
 			if err := r.writeMetricsLine(map[string]any{"seed": seed, "result": res}); err != nil {
@@ -173,6 +203,210 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 	}
 	fmt.Fprintln(r.stdout, summaryLine(sum))
 	return nil
+}
+
+// continueCommand is the command that continues this --seeds run
+// (--continue) after it stopped.
+func (s *trainSetup) continueCommand() string {
+	return self() + " train" + s.seedFlags + " --out " + shell.Quote(s.out) + " --continue"
+}
+
+// seedFlags is the flags given to train but --out and --continue, as the
+// shell would read them back: those continueCommand repeats.
+func seedFlags(c *cli.Context) string {
+	var b strings.Builder
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if name == "out" || name == "continue" || !c.IsSet(name) {
+			continue
+		}
+		if _, ok := f.(*cli.BoolFlag); ok {
+			if c.Bool(name) {
+				b.WriteString(" --" + name)
+			} else {
+				b.WriteString(" --" + name + "=false")
+			}
+			continue
+		}
+		fmt.Fprintf(&b, " --%s %s", name, shell.Quote(fmt.Sprint(c.Value(name))))
+	}
+	return b.String()
+}
+
+// earlierSeed is what --continue found at a seed's checkpoint path: a run
+// of this command's settings with that seed, trained by an earlier one.
+type earlierSeed struct {
+	file     os.FileInfo // as read; it must be the same once the outputs are locked
+	finished bool        // every epoch trained: tested again, not retrained
+	sched    engine.Schedule
+	// data and dataDir: the training set's fingerprint and folder (""
+	// in checkpoints older than them).
+	data, dataDir string
+}
+
+// earlierAt is what --continue found for the ith seed (nil: nothing, or
+// no --continue).
+func (s *trainSetup) earlierAt(i int) *earlierSeed {
+	if s.earlier == nil {
+		return nil
+	}
+	return s.earlier[i]
+}
+
+// findEarlier reads, for --continue, each seed's checkpoint at --out's
+// names. A file that is not a readable checkpoint, or one of another
+// run's settings, is refused before anything is trained: continuing
+// would replace it.
+func (s *trainSetup) findEarlier() error {
+	s.earlier = make([]*earlierSeed, len(s.seeds))
+	for i, seed := range s.seeds {
+		p := s.outs[i]
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		anew := fmt.Sprintf("move it away to train seed %d anew, or leave out --continue to train every seed anew", seed)
+		ck, err := engine.LoadWeights(p)
+		if err != nil {
+			return fmt.Errorf("--continue: seed %d: %w\n%s", seed, err, anew)
+		}
+		if d := s.differs(ck, seed); d != "" {
+			return usageErrorf("--continue: %s holds a run of other settings than this command's seed %d (%s): give the flags of the run to continue, or another --out", p, seed, d)
+		}
+		e := &earlierSeed{file: fi, finished: ck.Position.Epoch >= ck.Config.Epochs, sched: ck.Opt.Sched, data: ck.Config.Data, dataDir: ck.Config.DataDir}
+		if !e.finished {
+			full, err := engine.LoadCheckpoint(p)
+			if err != nil {
+				return fmt.Errorf("--continue: seed %d: %w\n%s", seed, err, anew)
+			}
+			if full.S1 == nil {
+				return usageErrorf("--continue: %s (seed %d) stopped at epoch %d, step %d but holds its weights without the optimizer's state, so it cannot resume: %s",
+					p, seed, ck.Position.Epoch+1, ck.Position.Step, anew)
+			}
+		}
+		s.earlier[i] = e
+	}
+	return nil
+}
+
+// differs lists the settings in which the checkpoint ck is not the run
+// this command trains with seed ("" where it is; the schedule, which
+// depends on the training set's size, is checked by checkEarlier).
+func (s *trainSetup) differs(ck *engine.Checkpoint, seed uint64) string {
+	var d []string
+	add := func(flag string, there, here any) {
+		if t, h := fmt.Sprint(there), fmt.Sprint(here); t != h {
+			d = append(d, fmt.Sprintf("--%s %s there, %s here", flag, t, h))
+		}
+	}
+	add("arch", ck.Arch.Preset, s.arch.Preset)
+	add("activation", ck.Arch.Act, s.arch.Act)
+	add("seed", ck.Config.Seed, seed)
+	add("epochs", ck.Config.Epochs, s.cfg.Epochs)
+	add("batch-size", ck.Config.BatchSize, s.cfg.BatchSize)
+	add("val-split", ck.Config.ValSplit, s.cfg.ValSplit)
+	add("train-limit", ck.Config.TrainLimit, s.cfg.TrainLimit)
+	add("recipe", ckRecipe(ck), s.cfg.Recipe)
+	add("augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment))
+	add("optimizer", engine.OptName(ck.Opt.Kind), engine.OptName(s.opt.Kind))
+	add("lr", fmtLR(ck.Opt.LR), fmtLR(s.opt.LR))
+	if ck.Opt.Kind == engine.SGD && s.opt.Kind == engine.SGD {
+		add("momentum", fmtLR(ck.Opt.Momentum), fmtLR(s.opt.Momentum))
+	}
+	return strings.Join(d, ", ")
+}
+
+// checkEarlier checks, once the data is read and the outputs locked, what
+// findEarlier found: each checkpoint trained on this training set with
+// the schedule this command plans for its seed, and still the file read.
+func (r *trainRun) checkEarlier(dataDir string) error {
+	s := r.s
+	for i, e := range s.earlier {
+		if e == nil {
+			continue
+		}
+		p, seed := s.outs[i], s.seeds[i]
+		if now, err := os.Stat(p); err != nil || !os.SameFile(e.file, now) || now.Size() != e.file.Size() || !now.ModTime().Equal(e.file.ModTime()) {
+			return fmt.Errorf("--continue: %s changed while this run was starting (another training wrote it, or it was replaced); nothing was written: run the command again to continue from what it holds now", p)
+		}
+		if e.data != "" && e.data != r.data {
+			return usageErrorf("--continue: %s (seed %d) trained on other data (%s, from %s), but %s holds %s: continue with --data %s",
+				p, seed, e.data, e.dataDir, dataDir, r.data, shell.Quote(e.dataDir))
+		}
+		steps := (len(r.trainIdx(s.cfg.TrainLimit, seed)) + s.cfg.BatchSize - 1) / s.cfg.BatchSize
+		if want := engine.NewSchedule(s.sched, s.cfg.Epochs*steps); e.sched != want {
+			return usageErrorf("--continue: %s (seed %d) was trained with the schedule %+v, where this command plans %+v: give the flags of the run to continue, or another --out",
+				p, seed, e.sched, want)
+		}
+	}
+	return nil
+}
+
+// tested is a seed that --continue found finished at out: its checkpoint
+// tested again as after its training, and its epochs put back into
+// --metrics.
+func (r *trainRun) tested(ctx context.Context, seed uint64, out string) (seedResult, error) {
+	ck, err := engine.LoadWeights(out)
+	if err != nil {
+		return seedResult{}, fmt.Errorf("--continue: %w", err)
+	}
+	m, err := engine.NewModelFrom(r.e, ck)
+	if err != nil {
+		return seedResult{}, err
+	}
+	defer m.Release()
+	ev := trace.Begin(trace.TestEval)
+	res, err := engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
+	ev.End()
+	if errors.Is(err, engine.ErrInterrupted) {
+		return seedResult{}, withCode(130, fmt.Errorf("interrupted while testing its checkpoint again (%s is as it was)", out))
+	}
+	if err != nil {
+		return seedResult{}, fmt.Errorf("testing %s: %w", out, err)
+	}
+	if !engine.IsFinite(res.Loss) {
+		return seedResult{}, fmt.Errorf("testing %s: the test loss is %v%s", out, res.Loss, gpuNaNHint(r.e))
+	}
+	if r.s.metric != "" {
+		if err := r.writeMetrics(seed, ck.History); err != nil {
+			return seedResult{}, fmt.Errorf("--metrics: %w", err)
+		}
+	}
+	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: historySeconds(ck.History),
+		Checkpoint: out, Continued: "tested"}, nil
+}
+
+// resumed is a seed that --continue found stopped at out: resumed there,
+// as --resume would.
+func (r *trainRun) resumed(ctx context.Context, dataDir string, seed uint64, out string) (seedResult, error) {
+	ck, err := engine.LoadCheckpoint(out)
+	if err != nil {
+		return seedResult{}, fmt.Errorf("--continue: %w", err)
+	}
+	base := r.s
+	s := *base
+	s.arch, s.opt, s.cfg, s.sched = ck.Arch, ck.Opt, ck.Config, ck.Opt.Sched.Kind
+	s.pos, s.init, s.hist, s.from, s.saved = ck.Position, ck, ck.History, out, &ck.Position
+	r.s = &s
+	defer func() { r.s = base }()
+	res, err := r.one(ctx, dataDir, seed, out)
+	if err != nil {
+		return res, err
+	}
+	// The epochs trained before the stop (an epoch it stopped in counts
+	// from the resume).
+	res.Seconds += historySeconds(ck.History)
+	res.Continued = "resumed"
+	return res, nil
+}
+
+// historySeconds is the training time of the epochs in hist.
+func historySeconds(hist []engine.EpochMetrics) float64 {
+	var t float64
+	for _, h := range hist {
+		t += h.Seconds
+	}
+	return t
 }
 
 func summaryLine(s seedSummary) string {

@@ -54,6 +54,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to this file (with --seeds: each epoch with its seed, each seed's result and the summary)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result (with --seeds: a line per seed and the summary), and on standard error a fall-back to the CPU engine and, without --out or --resume, the checkpoint's name"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result (each seed's with --seeds, and the summary) as JSON on standard output"},
+			&cli.BoolFlag{Name: "continue", Usage: "with --seeds and the --out of a --seeds run that stopped: each seed whose checkpoint there is a finished run of these settings is tested again, not retrained; one stopped mid-run resumes; the others train"},
 		},
 		Action: trainAction,
 	}
@@ -82,8 +83,13 @@ type trainSetup struct {
 	// the user named --out.
 	outAt time.Time
 	outN  int
-	seeds []uint64         // --seeds; nil for one run
-	saved *engine.Position // what s.out holds from a resumed run's checkpoint
+	seeds []uint64 // --seeds; nil for one run
+	// earlier (--continue): per seed, the run its checkpoint at --out
+	// holds (nil: none there); seedFlags: the command's flags but --out
+	// and --continue, for the hint that continues the seeds.
+	earlier   []*earlierSeed
+	seedFlags string
+	saved     *engine.Position // what s.out holds from a resumed run's checkpoint
 	// again is the flags a resume must repeat, for the hint an
 	// interruption prints: those of the invocation that the checkpoint
 	// does not keep (--data, --metrics, the engine's).
@@ -164,6 +170,17 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			return nil, err
 		}
 	}
+	if c.Bool("continue") {
+		switch {
+		case s.seeds == nil:
+			return nil, usageErrorf("--continue continues a --seeds run; a single run continues with --resume CHECKPOINT")
+		case !c.IsSet("out"):
+			return nil, usageErrorf("--continue finds the seeds' checkpoints through --out: give the --out of the --seeds run to continue (its interruption message names it)")
+		}
+	}
+	if s.seeds != nil {
+		s.seedFlags = seedFlags(c)
+	}
 	if m := c.String("metrics"); strings.Contains(m, "{seed}") {
 		return nil, usageErrorf("--metrics %s: \"{seed}\" is replaced in --out only; one metrics file takes all the seeds of a --seeds run (each line names its seed): give a plain file name", m)
 	}
@@ -215,6 +232,11 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		return nil, err
 	}
 	s.outs = outs
+	if c.Bool("continue") {
+		if err := s.findEarlier(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -392,13 +414,18 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 		st, err := os.Stat(p)
 		return err == nil && st.Mode().IsRegular() && st.Size() > 0
 	}
-	for _, out := range s.outs {
+	for i, out := range s.outs {
+		if s.earlier != nil && s.earlier[i] != nil {
+			continue // continued, not replaced
+		}
 		if held(out) && (s.from == "" || !samePath(out, s.from)) {
 			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
 		}
 	}
 	switch m := s.metric; {
 	case m == "" || !held(m):
+	case s.earlier != nil:
+		fmt.Fprintf(w, "note: --continue writes %s anew: each continued seed's epochs and result from its checkpoint, then the seeds trained now\n", m)
 	case s.from == "":
 		fmt.Fprintf(w, "note: %s holds an earlier run's metrics; this run writes its own there when its first epoch ends\n", m)
 	case seedsMetrics(m):
@@ -789,6 +816,10 @@ type seedResult struct {
 	TestImages int     `json:"test_images"`
 	Seconds    float64 `json:"seconds"`
 	Checkpoint string  `json:"checkpoint"`
+	// Continued (--continue): "tested", a seed an earlier command
+	// trained, tested again now; "resumed", one it stopped, finished
+	// now. Seconds then add the earlier command's epochs.
+	Continued string `json:"continued,omitempty"`
 }
 
 // one trains the setup with seed, saving to out, and tests the result.
@@ -796,10 +827,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	s, e := r.s, r.e
 	cfg := s.cfg
 	cfg.Seed = seed
-	trainIdx := r.allIdx
-	if cfg.TrainLimit > 0 {
-		trainIdx = loader.Subset(r.labels, trainIdx, cfg.TrainLimit, seed)
-	}
+	trainIdx := r.trainIdx(cfg.TrainLimit, seed)
 	if err := checkTrainSet(cfg.TrainLimit, len(r.allIdx), r.labels, trainIdx, r.note); err != nil {
 		return seedResult{}, err
 	}
@@ -1042,6 +1070,15 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved, true)
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
+}
+
+// trainIdx is the training images of a run with seed: all of them, or
+// a stratified subset of limit (--train-limit).
+func (r *trainRun) trainIdx(limit int, seed uint64) []int32 {
+	if limit > 0 {
+		return loader.Subset(r.labels, r.allIdx, limit, seed)
+	}
+	return r.allIdx
 }
 
 // unusable reports whether the checkpoint at out, that of a run which has
