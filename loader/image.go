@@ -16,6 +16,7 @@ import (
 	_ "image/png"
 	"math"
 	"slices"
+	"strings"
 	"unsafe"
 )
 
@@ -66,7 +67,7 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, errors.New("empty file")
 	}
 	if len(data) > MaxImageBytes {
-		return nil, fmt.Errorf("file larger than the %d MB limit (%d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)", MaxImageBytes>>20, MaxImageBytes)
+		return nil, fmt.Errorf("file larger than the %d MB limit (at most %d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)", MaxImageBytes>>20, MaxImageBytes)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -77,6 +78,15 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 			return nil, kind
 		}
 		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
+	}
+	if format != "png" && format != "jpeg" && format != "gif" {
+		// A decoder another package registered (the plots' libraries
+		// bring TIFF's): its memory is not what decodeCost counts (a
+		// TIFF's strips expand without a bound the header gives).
+		if kind := OtherKind(data); kind != nil {
+			return nil, kind
+		}
+		return nil, &OtherKindError{Kind: "a " + strings.ToUpper(format) + " image", Hint: "convert it to PNG or JPEG first (for example: magick FILE digit.png)"}
 	}
 	if end, ok := imageEnd(format, data); ok {
 		if next := secondImage(data[end:]); next != "" {

@@ -241,6 +241,9 @@ func readDigit(name string) ([]float32, error) {
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.IsDir() {
 			return nil, fmt.Errorf("is a folder, not an image")
+		} else if err == nil && st.Mode().IsRegular() && st.Size() > loader.MaxImageBytes {
+			return nil, fmt.Errorf("file of %d bytes, larger than the %d MB limit (at most %d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)",
+				st.Size(), loader.MaxImageBytes>>20, loader.MaxImageBytes)
 		}
 		r = f
 	}
