@@ -87,6 +87,13 @@ type Server struct {
 	closeOnce sync.Once
 	// MaxBody is the request body limit in bytes.
 	MaxBody int64
+	// bodies is the memory that request bodies being read and held may
+	// take together (BodyBudget): each request takes its announced
+	// length (its limit where it announces none) before reading, and
+	// gives it back once answered. bodyWait is how long it waits for
+	// its share before a 503.
+	bodies   *byteBudget
+	bodyWait time.Duration
 	mux     *http.ServeMux
 	// lost is closed once the engine's device fails for good
 	// (engine.ErrDeviceLost); lostErr is that failure.
@@ -109,6 +116,53 @@ type Server struct {
 	}
 }
 
+// BodyBudget is the memory, in bytes, that the bodies of the requests in
+// flight may hold together: ten of the largest images (20 MB) at once.
+// Bodies are read whole before their decode, whose memory has a budget
+// of its own (loader.DecodeBudget); without this one, each client
+// sending a large body added its size to the process (40 clients with 19
+// MB bodies: 857 MB).
+const BodyBudget = 10 * loader.MaxImageBytes
+
+// byteBudget hands out bytes of a fixed total: take waits until n are
+// free (or ctx ends), give returns them.
+type byteBudget struct {
+	mu          sync.Mutex
+	total, free int64
+	more chan struct{} // closed, and replaced, whenever bytes come back
+}
+
+func newByteBudget(n int64) *byteBudget { return &byteBudget{total: n, free: n, more: make(chan struct{})} }
+
+// take takes n bytes, or all of them where n is more; it returns how many
+// it took, which give must return.
+func (b *byteBudget) take(ctx context.Context, n int64) (int64, error) {
+	n = min(n, b.total)
+	for {
+		b.mu.Lock()
+		if b.free >= n {
+			b.free -= n
+			b.mu.Unlock()
+			return n, nil
+		}
+		more := b.more
+		b.mu.Unlock()
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+func (b *byteBudget) give(n int64) {
+	b.mu.Lock()
+	b.free += n
+	close(b.more)
+	b.more = make(chan struct{})
+	b.mu.Unlock()
+}
+
 // Unhealthy thresholds: /healthz answers 503 once this many batches in a
 // row have failed (a device that fails without a sticky fault), or while
 // one batch has run longer than StuckAfter (a device that no longer
@@ -121,7 +175,8 @@ const (
 // New returns a server for model; info is reported by /healthz.
 func New(model *engine.Model, info map[string]string) *Server {
 	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}), quit: make(chan struct{}),
-		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{}), decode: loader.DecodeDigitContext}
+		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{}), decode: loader.DecodeDigitContext,
+		bodies: newByteBudget(BodyBudget), bodyWait: 10 * time.Second}
 	s.draining, s.drain = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", s.handlePage)
 	s.mux.HandleFunc("/healthz", s.handleHealth)
@@ -373,6 +428,27 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than the %d-byte limit (%d bytes announced)", what, limit, r.ContentLength))
 		return
 	}
+	// The body's memory, taken before a byte is read: a client whose
+	// share is not free within bodyWait is told to come back.
+	need := limit
+	if r.ContentLength > 0 {
+		need = r.ContentLength
+	}
+	wctx, cancel := context.WithTimeout(r.Context(), s.bodyWait)
+	undrain := context.AfterFunc(s.draining, cancel)
+	need, err = s.bodies.take(wctx, need)
+	undrain()
+	cancel()
+	if err != nil {
+		msg := fmt.Sprintf("the server is reading as many large bodies as its memory for them allows (%d MB); send it again in a moment", BodyBudget>>20)
+		if s.draining.Err() != nil {
+			msg = ErrClosed.Error()
+		}
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, msg)
+		return
+	}
+	defer s.bodies.give(need)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError

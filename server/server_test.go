@@ -689,3 +689,38 @@ func TestDrainEndsWaitingDecodes(t *testing.T) {
 	}
 	s.Drain() // again: nothing
 }
+
+// TestBodiesShareABudget: a request whose body's share of the bodies'
+// memory is not free (others hold it, reading theirs) waits, then gets 503
+// with Retry-After; once the others are answered it is served.
+func TestBodiesShareABudget(t *testing.T) {
+	ts, s, _ := newTestServer(t)
+	body := pixelsJSON(aStroke())
+	s.bodies, s.bodyWait = newByteBudget(int64(2*len(body))), 300*time.Millisecond
+	// A body announced at three quarters of the budget, sent in part.
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\nstall", 3*len(body)/2)
+	time.Sleep(200 * time.Millisecond) // its share taken
+	resp, err := http.Post(ts.URL+"/v1/predict", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "as many large bodies as its memory for them allows") {
+		t.Errorf("a body whose share is held: %d %s (Retry-After %q); want 503 with Retry-After", resp.StatusCode, b, resp.Header.Get("Retry-After"))
+	}
+	conn.Close() // the first request ends, its share back
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		code, out := post(t, ts.URL+"/v1/predict", "application/json", body)
+		if code == 200 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("5 s after the other body's request ended: %d %v; want 200", code, out)
+		}
+	}
+}
