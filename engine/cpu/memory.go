@@ -7,7 +7,8 @@
 // `--batch-size 20000` gets an error naming the sizes instead of a crash.
 // The bound is the system's MemAvailable or, inside a memory cgroup (v2, or
 // v1's memory controller) that leaves less, its limit less what the group
-// uses beyond reclaimable page cache; where neither can be read, nothing
+// uses beyond reclaimable page cache, or, where the process's own limits
+// (ulimit -v, ulimit -d) leave less, that; where none can be read, nothing
 // is refused. Memory the kernel would give back that MemAvailable does not
 // count (a ZFS ARC) makes the bound cautious.
 
@@ -107,12 +108,25 @@ func availableMemory() (int64, string) {
 	if left, ok := cgroupLeft(); ok && left > 0 && (avail == 0 || left < avail) {
 		avail, from = left, "the memory cgroup's limit less its use"
 	}
+	if left, why, ok := rlimitLeft(); ok && (avail == 0 || left < avail) {
+		avail, from = left, why
+	}
 	return avail, from
+}
+
+// procStatus reads a /proc/self/status field in kB.
+func procStatus(field string) (int64, bool) {
+	return kbField("/proc/self/status", field)
 }
 
 // meminfo reads a /proc/meminfo field in kB.
 func meminfo(field string) (int64, bool) {
-	f, err := os.Open("/proc/meminfo")
+	return kbField("/proc/meminfo", field)
+}
+
+// kbField reads a "Field:   N kB" line of a /proc file.
+func kbField(path, field string) (int64, bool) {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, false
 	}
