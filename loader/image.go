@@ -240,15 +240,15 @@ func grey(img image.Image) (g []float64, w, h int) {
 // transparent parts are composited over, given each pixel's luminance (not
 // premultiplied) and opacity: white, as a viewer shows them, unless most
 // of the border is transparent, so that the transparent part is the
-// background and what is opaque was put on it. Then the backdrop is the
-// one under which the opaque part shows the least ink, where it shows any:
-// a pixel is ink under a backdrop where it differs from it by at least
-// 0.4 (opacity times the difference in shade). So white ink drawn on
-// nothing (as a dark-themed drawing tool saves it) gets black, dark ink
-// white, a white sheet with a digit on it inside a transparent margin
-// white (its digit is the smaller ink) and a black sheet black; a bold
-// drawing that covers most of the image is still ink, since under the
-// other backdrop it would show none.
+// background and what is opaque was put on it. Then, where the opaque
+// part shows ink under one backdrop only (a pixel is ink under a backdrop
+// where it differs from it by at least 0.4, opacity times the difference
+// in shade), the backdrop is the other: white ink drawn on nothing (as a
+// dark-themed drawing tool saves it) gets black, dark ink white, however
+// bold. Where it shows both shades, the backdrop is the shade of its outer
+// layer, which encloses the ink: a white sheet with a digit on it inside
+// a transparent margin gets white and a black sheet black, a black figure
+// outlined in white white.
 func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 	var border, clear int
 	edge := func(x, y int) {
@@ -272,7 +272,8 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 	if 2*clear <= border {
 		return 1
 	}
-	// The ink the opaque part shows under each backdrop.
+	// The ink the opaque part shows under each backdrop: where it shows
+	// only one shade (ink drawn on nothing), the backdrop is the other.
 	const differs = 0.4
 	var onWhite, onBlack int
 	for y := 0; y < h; y++ {
@@ -286,7 +287,51 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 			}
 		}
 	}
-	if onBlack > 0 && (onWhite == 0 || onBlack < onWhite) {
+	switch {
+	case onBlack == 0:
+		return 1
+	case onWhite == 0:
+		return 0
+	}
+	// Both shades: the one of the opaque part's outer layer (its pixels
+	// beside a transparent one, or on the image's edge) is the
+	// background's, and what it encloses is the ink: a sheet's paper
+	// around its digit, a sticker's outline around its figure, or the
+	// rim of light greys that a dark digit anti-aliased on white keeps
+	// around its strokes once its pure white is made transparent (magick
+	// -transparent white; counting which backdrop shows the least ink
+	// took that rim for the digit).
+	var light, dark int
+	opaque := func(row []bool, y int) {
+		for x := range row {
+			_, a := px(x, y)
+			row[x] = a >= 0.5
+		}
+	}
+	prev, cur, next := make([]bool, w), make([]bool, w), make([]bool, w)
+	opaque(cur, 0)
+	for y := 0; y < h; y++ {
+		if y+1 < h {
+			opaque(next, y+1)
+		}
+		for x := 0; x < w; x++ {
+			if !cur[x] {
+				continue
+			}
+			outer := y == 0 || y+1 == h || x == 0 || x+1 == w ||
+				!(prev[x-1] && prev[x] && prev[x+1] && cur[x-1] && cur[x+1] && next[x-1] && next[x] && next[x+1])
+			if !outer {
+				continue
+			}
+			if lum, _ := px(x, y); lum >= 0.5 {
+				light++
+			} else {
+				dark++
+			}
+		}
+		prev, cur, next = cur, next, prev
+	}
+	if dark > light {
 		return 0
 	}
 	return 1

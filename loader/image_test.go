@@ -518,3 +518,62 @@ func TestSpecksOnMNIST(t *testing.T) {
 		t.Errorf("%d of %d MNIST test images lose ink (at most %d pixels each): want at most 1%%, a few pixels each", changed, test.N(), most)
 	}
 }
+
+// TestPrepareDigitFringeOnTransparent: a dark digit anti-aliased on white
+// whose pure white was then made transparent (magick -transparent white)
+// keeps a rim of light grey around its strokes. The strokes are the ink,
+// as on the white it was drawn on: the rim is not (it read as a 1, the
+// strokes erased, under the black backdrop whose "least ink" the rim was).
+func TestPrepareDigitFringeOnTransparent(t *testing.T) {
+	for _, rims := range [][]uint8{{200}, {170, 230}, {120, 254}, {250}} {
+		src := drawSeven(100, 100, color.Black, color.White)
+		onWhite := image.NewNRGBA(src.Bounds())
+		draw.Draw(onWhite, onWhite.Bounds(), src, image.Point{}, draw.Src)
+		dark := func(img *image.NRGBA, x, y int) bool {
+			if !(image.Point{x, y}.In(img.Bounds())) {
+				return false
+			}
+			c := img.NRGBAAt(x, y)
+			return c.A == 255 && c.R < 255
+		}
+		for _, g := range rims {
+			var rim []image.Point
+			for y := range 100 {
+				for x := range 100 {
+					if dark(onWhite, x, y) {
+						continue
+					}
+					for _, d := range []image.Point{{-1, 0}, {1, 0}, {0, -1}, {0, 1}, {-1, -1}, {1, 1}, {-1, 1}, {1, -1}} {
+						if dark(onWhite, x+d.X, y+d.Y) {
+							rim = append(rim, image.Point{x, y})
+							break
+						}
+					}
+				}
+			}
+			for _, p := range rim {
+				onWhite.SetNRGBA(p.X, p.Y, color.NRGBA{g, g, g, 255})
+			}
+		}
+		cut := image.NewNRGBA(onWhite.Bounds())
+		for i := 0; i < len(onWhite.Pix); i += 4 {
+			if onWhite.Pix[i] != 255 {
+				copy(cut.Pix[i:i+4], onWhite.Pix[i:i+4])
+			}
+		}
+		want, err := DecodeDigit(enc(t, onWhite, "png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeDigit(enc(t, cut, "png"))
+		if err != nil {
+			t.Fatalf("rims %v, white made transparent: %v", rims, err)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("rims %v, white made transparent: pixel %d is %v, on the white it was drawn on %v", rims, i, got[i], want[i])
+				break
+			}
+		}
+	}
+}
