@@ -343,6 +343,7 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, "use GET")
 		return
 	}
@@ -672,7 +673,7 @@ func jsonProblem(err error) string {
 			return "the body is a JSON " + te.Value
 		case strings.HasPrefix(te.Value, "number "):
 			// A number float64 cannot hold (1e400).
-			return fmt.Sprintf("a value in %s, %s, is out of range (expected a number in 0..1)", strconv.Quote(te.Field), strings.TrimPrefix(te.Value, "number "))
+			return fmt.Sprintf("a value in %s, %s, is out of range", strconv.Quote(te.Field), strings.TrimPrefix(te.Value, "number "))
 		case strings.HasPrefix(t, "[]"):
 			return fmt.Sprintf("%s is a JSON %s, not a list", strconv.Quote(te.Field), te.Value)
 		}

@@ -239,6 +239,9 @@ func TestRefusals(t *testing.T) {
 	if resp, err := http.Post(ts.URL+"/healthz", "application/json", nil); err != nil || resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST /healthz: %v %v, want 405 allowing GET and HEAD", resp, err)
 	}
+	if resp, err := http.Post(ts.URL+"/", "text/plain", nil); err != nil || resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /: %v %v, want 405 allowing GET and HEAD", resp, err)
+	}
 	// JSON sent with no type, as curl --data's form type, or after a
 	// byte-order mark is read as JSON.
 	for _, c := range []struct{ ctype, body string }{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
@@ -29,8 +30,12 @@ func dataCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if st, err := os.Stat(dir); err == nil && !st.IsDir() && c.IsSet("dir") {
-						return usageErrorf("--dir %s: is a file, not a folder; give the folder to fetch MNIST into (made if missing), or leave --dir out for the cache", dir)
+					if c.IsSet("dir") {
+						// A file, a link to nothing, a folder that cannot
+						// be made or written: said before any download.
+						if err := checkOutDir(dirFlag(), dir); err != nil {
+							return err
+						}
 					}
 					// Ctrl-C stops the download and the go command's
 					// (its temporary folder removed); what was cached
@@ -72,6 +77,20 @@ func dataCommand() *cli.Command {
 	}
 }
 
+// dirFlag is the name the user gave data fetch's and verify's folder
+// flag: --dir, or its alias --data.
+func dirFlag() string {
+	for _, a := range os.Args[1:] {
+		if a == "--" {
+			break
+		}
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "data" {
+			return "--data"
+		}
+	}
+	return "--dir"
+}
+
 func dataDir(c *cli.Context) (string, error) {
 	if d := c.String("dir"); d != "" {
 		return d, nil
@@ -93,9 +112,13 @@ func verifyAction(c *cli.Context) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		switch {
 		case c.IsSet("dir") && err == nil:
-			return fmt.Errorf("--dir %s: is a file, not a folder; give the folder that holds the MNIST files", dir)
+			what := "a file"
+			if !st.Mode().IsRegular() {
+				what = fileKind(st.Mode()) // /dev/null
+			}
+			return fmt.Errorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, what)
 		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("--dir %s: does not exist; give the folder that holds the MNIST files, or leave --dir out to check the cache", dir)
+			return fmt.Errorf("%s %s: does not exist; give the folder that holds the MNIST files, or leave %s out to check the cache", dirFlag(), dir, dirFlag())
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("the MNIST cache %s does not exist yet: run %s to fill it (train, eval and tune also fill it at their first run)", dir, shell.Command("data fetch"))
 		case err == nil:

@@ -422,6 +422,12 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--out", "/proc/cnngpu-study"), 2, []string{"--out /proc/cnngpu-study", "cannot write in /proc"}},
 		{with(tuneArgs, "extra"), 2, []string{`tune takes no arguments, got "extra"`}},
 		{[]string{"data", "fetch", "--dir", f.file}, 2, []string{"--dir " + f.file + ": is a file, not a folder"}},
+		// An output folder that is itself a link to nothing ("mkdir: file
+		// exists" before), and the alias named as given.
+		{[]string{"data", "fetch", "--data", filepath.Join(f.root, "dangling")}, 2, []string{"--data " + filepath.Join(f.root, "dangling") + ": " + filepath.Join(f.root, "dangling") + " is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
+		{[]string{"export", "--model", f.model, "--format", "npy", "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
+		{[]string{"tune", "merge", f.shard0, "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
+		{[]string{"data", "verify", "--data", filepath.Join(f.root, "nowhere")}, 1, []string{"--data " + filepath.Join(f.root, "nowhere") + ": does not exist", "leave --data out"}},
 		// --devices checked by a dry run too.
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "-1"}, 2, []string{"--devices: -1 is not a GPU index"}},
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "0,1,0"}, 2, []string{"--devices 0,1,0: GPU 0 is named twice", "--jobs-per-device"}},

@@ -141,7 +141,26 @@ func checkOutDir(flag, path string) error {
 		}
 		return checkWritable(flag, path, path)
 	}
+	if err := danglingLink(flag, path, path, err); err != nil {
+		return err // the folder itself a link to nothing: mkdir would say "file exists"
+	}
 	return checkParent(flag, path)
+}
+
+// danglingLink is the error for link, path or a folder above it, whose
+// Stat failed with statErr, where it is a symbolic link to nothing: the
+// folder cannot be made where it points. nil where it is not one (a
+// loop, or a link not to be followed, is said by the caller).
+func danglingLink(flag, path, link string, statErr error) error {
+	lst, err := os.Lstat(link)
+	if err != nil || lst.Mode()&os.ModeSymlink == 0 || !errors.Is(statErr, fs.ErrNotExist) {
+		return nil
+	}
+	target, _ := os.Readlink(link)
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(link), target)
+	}
+	return usageErrorf("%s %s: %s is a symbolic link to %s, which does not exist; make that folder, or give another path", flag, path, link, target)
 }
 
 // checkParent checks that the nearest existing folder above path is a
@@ -156,14 +175,8 @@ func checkParent(flag, path string) error {
 			}
 			return checkWritable(flag, path, dir)
 		}
-		if lst, lerr := os.Lstat(dir); lerr == nil && lst.Mode()&os.ModeSymlink != 0 && errors.Is(err, fs.ErrNotExist) {
-			// A link to nothing: the folder cannot be made where it
-			// points (a loop or a link not to be followed is said below).
-			target, _ := os.Readlink(dir)
-			if !filepath.IsAbs(target) {
-				target = filepath.Join(filepath.Dir(dir), target)
-			}
-			return usageErrorf("%s %s: %s is a symbolic link to %s, which does not exist; make that folder, or give another path", flag, path, dir, target)
+		if err := danglingLink(flag, path, dir, err); err != nil {
+			return err
 		}
 		// Missing, or below a file (ENOTDIR): look further up.
 		if up := filepath.Dir(dir); up != dir && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {

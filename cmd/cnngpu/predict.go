@@ -231,6 +231,7 @@ func isCheckpointFile(path string) bool {
 // readDigit reads one image file ("-" for standard input) and prepares it.
 func readDigit(name string) ([]float32, error) {
 	var r io.Reader
+	size := int64(-1) // a plain file's size
 	if name == "-" {
 		r = os.Stdin
 	} else {
@@ -239,11 +240,12 @@ func readDigit(name string) ([]float32, error) {
 			return nil, unwrapPath(err) // the line names the file
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
+		st, err := f.Stat()
+		if err == nil && st.IsDir() {
 			return nil, fmt.Errorf("is a folder, not an image")
-		} else if err == nil && st.Mode().IsRegular() && st.Size() > loader.MaxImageBytes {
-			return nil, fmt.Errorf("file of %d bytes, larger than the %d MB limit (at most %d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)",
-				st.Size(), loader.MaxImageBytes>>20, loader.MaxImageBytes)
+		}
+		if err == nil && st.Mode().IsRegular() {
+			size = st.Size()
 		}
 		r = f
 	}
@@ -259,6 +261,10 @@ func readDigit(name string) ([]float32, error) {
 			return nil, errors.New("standard input holds a cnngpu checkpoint, not an image: give the checkpoint's file as --model FILE")
 		}
 		return nil, fmt.Errorf("is a cnngpu checkpoint, not an image: give it as --model %s", shell.Quote(name))
+	}
+	if size > loader.MaxImageBytes {
+		return nil, fmt.Errorf("file of %d bytes, larger than the %d MB limit (at most %d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)",
+			size, loader.MaxImageBytes>>20, loader.MaxImageBytes)
 	}
 	return loader.DecodeDigit(data)
 }
