@@ -94,7 +94,7 @@ type Server struct {
 	// its share before a 503.
 	bodies   *byteBudget
 	bodyWait time.Duration
-	mux     *http.ServeMux
+	mux      *http.ServeMux
 	// lost is closed once the engine's device fails for good
 	// (engine.ErrDeviceLost); lostErr is that failure.
 	lost     chan struct{}
@@ -129,10 +129,12 @@ const BodyBudget = 10 * loader.MaxImageBytes
 type byteBudget struct {
 	mu          sync.Mutex
 	total, free int64
-	more chan struct{} // closed, and replaced, whenever bytes come back
+	more        chan struct{} // closed, and replaced, whenever bytes come back
 }
 
-func newByteBudget(n int64) *byteBudget { return &byteBudget{total: n, free: n, more: make(chan struct{})} }
+func newByteBudget(n int64) *byteBudget {
+	return &byteBudget{total: n, free: n, more: make(chan struct{})}
+}
 
 // take takes n bytes, or all of them where n is more; it returns how many
 // it took, which give must return.
