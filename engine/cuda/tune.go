@@ -142,7 +142,16 @@ func (e *Engine) recordAlternatives(pd planDir, fn func()) []*tuneCand {
 				continue
 			}
 			ga, _, err := e.capture(fn)
-			e.fail(cv.Use(pd.dir, was))
+			if uerr := cv.Use(pd.dir, was); uerr != nil {
+				// The plan left on the alternative: stop here, the error
+				// recorded for the caller (the next capture would take it
+				// as that alternative's failure and go on).
+				if err == nil {
+					e.c.Destroy(ga)
+				}
+				e.fail(uerr)
+				return out
+			}
 			if err != nil {
 				e.loseIfOOM(pd, err)
 				continue
