@@ -92,7 +92,10 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 		// Both schedulers' indices set (a Slurm job started from a pod, or
 		// the other way round) and disagreeing: which one numbers this
 		// shard cannot be told, and a guess would run one shard twice.
-		if sv, ok := get(EnvSlurmID); ok && sv != strconv.Itoa(i) {
+		if sv, ok := get(EnvSlurmID); ok {
+			if sn, err := strconv.Atoi(sv); err == nil && sn == i {
+				return newShard(i, n), fmt.Sprintf("%s=%d (Kubernetes Indexed Job)", EnvK8sIndex, i), nil
+			}
 			return Shard{}, "", fmt.Errorf("shard %s: both %s=%d (Kubernetes Indexed Job) and %s=%q (Slurm array) are set and differ, so this shard's index is ambiguous: "+
 				"unset the one that does not number the shards, or give the index yourself, e.g. --shard %d/%d", s, EnvK8sIndex, i, EnvSlurmID, sv, i, n)
 		}

@@ -34,6 +34,7 @@ func TestResolveShard(t *testing.T) {
 		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "3"}, Shard{3, 4, SplitCost}, ""},
 		// Both set: taken where they agree, refused where they differ.
 		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "1", "SLURM_ARRAY_TASK_ID": "1"}, Shard{1, 4, SplitCost}, ""},
+		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "1", "SLURM_ARRAY_TASK_ID": "01"}, Shard{1, 4, SplitCost}, ""},
 		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "1", "SLURM_ARRAY_TASK_ID": "2"}, Shard{}, `both JOB_COMPLETION_INDEX=1 (Kubernetes Indexed Job) and SLURM_ARRAY_TASK_ID="2" (Slurm array) are set and differ`},
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "3"}, Shard{2, 4, SplitCost}, ""},
 		{"auto/4", nil, Shard{}, "neither is set; outside those give the index yourself, e.g. --shard 0/4"},

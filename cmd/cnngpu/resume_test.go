@@ -541,6 +541,22 @@ func TestSeedsContinue(t *testing.T) {
 		t.Errorf("--continue with every seed finished: exit %d\n%s\n%s", code, so, se)
 	}
 
+	// A finished seed's checkpoint replaced while the seeds before it
+	// train (by a copy: the locks keep only trainings out) is not taken.
+	cmd, stderr = startTrain(t, dir, "--epochs", "3", "--seeds", "4,1", "--out", out, "--continue")
+	waitFor(t, "seed 4's first epoch", cmd, func() bool { return exists(seedPath(out, 4)) })
+	other, err := os.ReadFile(seedPath(filepath.Join(dir, "u.safetensors"), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seedPath(out, 1), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "--continue: "+seedPath(out, 1)+" changed while the seeds before it trained") {
+		t.Errorf("a checkpoint replaced during the run: exit %d, want 1 saying so:\n%s", code, stderr)
+	}
+
 	// Refused before anything is written: a checkpoint damaged (a byte
 	// of its weights changed), one of other settings, flags that cannot
 	// continue anything.
@@ -573,5 +589,36 @@ func TestSeedsContinue(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(damaged); !bytes.Equal(now, b) || exists(filepath.Join(dir, "d-seed2.safetensors")) {
 		t.Errorf("a refused --continue changed %s, or trained another seed", damaged)
+	}
+}
+
+// TestSeedsContinueOtherSteps: a stopped seed's checkpoint from before the
+// data's fingerprint, of a constant rate (whose schedule does not tell
+// the steps of an epoch), whose position lies past this training set's
+// epoch, is refused before any seed trains, not after the seeds before it.
+func TestSeedsContinueOtherSteps(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out := filepath.Join(dir, "m.safetensors")
+	common := []string{"train", "--cpu", "--threads", "1", "--batch-size", "16", "--epochs", "2", "--schedule", "constant"}
+	if _, se, code := cnngpu(t, nil, append(common, "--data", dir, "--seed", "2", "--out", seedPath(out, 2))...); code != 0 {
+		t.Fatalf("seed 2: exit %d\n%s", code, se)
+	}
+	ck, err := engine.LoadCheckpoint(seedPath(out, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Config.Data, ck.Config.DataDir = "", "" // as written before fingerprints
+	ck.Position = engine.Position{Epoch: 1, Step: 30}
+	ck.History = ck.History[:1]
+	if err := ck.Save(seedPath(out, 2)); err != nil {
+		t.Fatal(err)
+	}
+	small := t.TempDir()
+	fakeMNIST(t, small, 200, 50) // 13 steps an epoch
+	args := append(slices.Clone(common), "--data", small, "--seeds", "1,2", "--out", out, "--continue")
+	_, se, code := cnngpu(t, nil, args...)
+	if code != 2 || !strings.Contains(se, "stopped at epoch 2, step 30, past the 13 steps of an epoch of this training set") || exists(seedPath(out, 1)) {
+		t.Errorf("a stopped seed past this data's epoch: exit %d (seed 1 trained: %v), want 2 before any training:\n%s", code, exists(seedPath(out, 1)), se)
 	}
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,9 +130,9 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 		var err error
 		switch e := s.earlierAt(i); {
 		case e != nil && e.finished:
-			res, err = r.tested(ctx, seed, out)
+			res, err = r.tested(ctx, i, seed, out)
 		case e != nil:
-			res, err = r.resumed(ctx, dataDir, seed, out)
+			res, err = r.resumed(ctx, i, dataDir, seed, out)
 		default:
 			res, err = r.one(ctx, dataDir, seed, out)
 		}
@@ -236,8 +237,9 @@ func seedFlags(c *cli.Context) string {
 // earlierSeed is what --continue found at a seed's checkpoint path: a run
 // of this command's settings with that seed, trained by an earlier one.
 type earlierSeed struct {
-	file     os.FileInfo // as read; it must be the same once the outputs are locked
+	file     os.FileInfo // as read; it must be the same when its seed's turn comes
 	finished bool        // every epoch trained: tested again, not retrained
+	pos      engine.Position
 	sched    engine.Schedule
 	// data and dataDir: the training set's fingerprint and folder (""
 	// in checkpoints older than them).
@@ -273,7 +275,7 @@ func (s *trainSetup) findEarlier() error {
 		if d := s.differs(ck, seed); d != "" {
 			return usageErrorf("--continue: %s holds a run of other settings than this command's seed %d (%s): give the flags of the run to continue, or another --out", p, seed, d)
 		}
-		e := &earlierSeed{file: fi, finished: ck.Position.Epoch >= ck.Config.Epochs, sched: ck.Opt.Sched, data: ck.Config.Data, dataDir: ck.Config.DataDir}
+		e := &earlierSeed{file: fi, finished: ck.Position.Epoch >= ck.Config.Epochs, pos: ck.Position, sched: ck.Opt.Sched, data: ck.Config.Data, dataDir: ck.Config.DataDir}
 		if !e.finished {
 			full, err := engine.LoadCheckpoint(p)
 			if err != nil {
@@ -326,8 +328,8 @@ func (r *trainRun) checkEarlier(dataDir string) error {
 			continue
 		}
 		p, seed := s.outs[i], s.seeds[i]
-		if now, err := os.Stat(p); err != nil || !os.SameFile(e.file, now) || now.Size() != e.file.Size() || !now.ModTime().Equal(e.file.ModTime()) {
-			return fmt.Errorf("--continue: %s changed while this run was starting (another training wrote it, or it was replaced); nothing was written: run the command again to continue from what it holds now", p)
+		if err := e.unchanged(p, "while this run was starting"); err != nil {
+			return err
 		}
 		if e.data != "" && e.data != r.data {
 			return usageErrorf("--continue: %s (seed %d) trained on other data (%s, from %s), but %s holds %s: continue with --data %s",
@@ -338,17 +340,55 @@ func (r *trainRun) checkEarlier(dataDir string) error {
 			return usageErrorf("--continue: %s (seed %d) was trained with the schedule %+v, where this command plans %+v: give the flags of the run to continue, or another --out",
 				p, seed, e.sched, want)
 		}
+		if !e.finished && e.pos.Step >= steps {
+			// (A checkpoint older than the data's fingerprint, of a
+			// constant rate, shows it here first.)
+			return usageErrorf("--continue: %s (seed %d) stopped at epoch %d, step %d, past the %d steps of an epoch of this training set: it trained on other data (give the --data it trained on), or the file is damaged",
+				p, seed, e.pos.Epoch+1, e.pos.Step, steps)
+		}
 	}
 	return nil
 }
 
-// tested is a seed that --continue found finished at out: its checkpoint
-// tested again as after its training, and its epochs put back into
-// --metrics.
-func (r *trainRun) tested(ctx context.Context, seed uint64, out string) (seedResult, error) {
-	ck, err := engine.LoadWeights(out)
+// unchanged checks that the checkpoint at p is still the file findEarlier
+// read (when: what was going on). The locks keep other trainings out, not
+// a copy or a sync tool.
+func (e *earlierSeed) unchanged(p, when string) error {
+	if now, err := os.Stat(p); err != nil || !os.SameFile(e.file, now) || now.Size() != e.file.Size() || !now.ModTime().Equal(e.file.ModTime()) {
+		return fmt.Errorf("--continue: %s changed %s (written or replaced by something else); it is not taken: run the command again to continue from what it holds now", p, when)
+	}
+	return nil
+}
+
+// earlierCheckpoint loads the ith seed's checkpoint at out (its optimizer
+// state too where full), checking that it is still the run findEarlier
+// found: the same file, the same settings, as far along.
+func (r *trainRun) earlierCheckpoint(i int, out string, full bool) (*engine.Checkpoint, error) {
+	e, seed := r.s.earlier[i], r.s.seeds[i]
+	if err := e.unchanged(out, "while the seeds before it trained"); err != nil {
+		return nil, err
+	}
+	load := engine.LoadWeights
+	if full {
+		load = engine.LoadCheckpoint
+	}
+	ck, err := load(out)
 	if err != nil {
-		return seedResult{}, fmt.Errorf("--continue: %w", err)
+		return nil, fmt.Errorf("--continue: %w", err)
+	}
+	if d := r.s.differs(ck, seed); d != "" || ck.Position != e.pos || ck.Opt.Sched != e.sched {
+		return nil, fmt.Errorf("--continue: %s is no longer the checkpoint read at the start (%s): run the command again", out, cmp.Or(d, "another position or schedule"))
+	}
+	return ck, nil
+}
+
+// tested is the ith seed, which --continue found finished at out: its
+// checkpoint tested again as after its training, and its epochs put back
+// into --metrics.
+func (r *trainRun) tested(ctx context.Context, i int, seed uint64, out string) (seedResult, error) {
+	ck, err := r.earlierCheckpoint(i, out, false)
+	if err != nil {
+		return seedResult{}, err
 	}
 	m, err := engine.NewModelFrom(r.e, ck)
 	if err != nil {
@@ -376,12 +416,12 @@ func (r *trainRun) tested(ctx context.Context, seed uint64, out string) (seedRes
 		Checkpoint: out, Continued: "tested"}, nil
 }
 
-// resumed is a seed that --continue found stopped at out: resumed there,
-// as --resume would.
-func (r *trainRun) resumed(ctx context.Context, dataDir string, seed uint64, out string) (seedResult, error) {
-	ck, err := engine.LoadCheckpoint(out)
+// resumed is the ith seed, which --continue found stopped at out: resumed
+// there, as --resume would.
+func (r *trainRun) resumed(ctx context.Context, i int, dataDir string, seed uint64, out string) (seedResult, error) {
+	ck, err := r.earlierCheckpoint(i, out, true)
 	if err != nil {
-		return seedResult{}, fmt.Errorf("--continue: %w", err)
+		return seedResult{}, err
 	}
 	base := r.s
 	s := *base
