@@ -165,6 +165,65 @@ func (b *byteBudget) give(n int64) {
 	b.mu.Unlock()
 }
 
+// unsupportedType answers a request whose Content-Type (ct, parsed) the
+// API does not take: 415, as for a Content-Encoding, since the body is
+// refused for how it is labelled, not for what it holds.
+func unsupportedType(w http.ResponseWriter, r *http.Request, ct string) {
+	hint := ""
+	if ct == "multipart/form-data" {
+		hint = " (a form upload, as curl -F sends: send the file itself, curl --data-binary @digit.png)"
+	}
+	writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json%s", r.Header.Get("Content-Type"), hint))
+}
+
+// smallBody is the body size that takes nothing from the bodies' budget:
+// a drawing, a digit's photo, a JSON request. Larger bodies take their
+// size before they are read, so that a few clients announcing large
+// bodies and sending them slowly (or not at all) can hold back only the
+// large uploads, not the API.
+const smallBody = 1 << 20
+
+// errBodyBudget: a body found no room in the bodies' budget in time (or
+// the server began to shut down while it waited).
+var errBodyBudget = errors.New("no room for the body in the bodies' memory budget")
+
+// budgetReader reads a request's body, taking room in the server's
+// bodies' budget for it first: for the announced length where it is over
+// smallBody, all at once, before a byte is read; for a body of unknown
+// length (chunked), the rest of the limit once it passes smallBody. One
+// acquisition a request, so that requests holding part of the budget
+// never wait for one another. held is what it took, given back once the
+// request is answered.
+type budgetReader struct {
+	r     io.Reader
+	s     *Server
+	need  int64 // what to take once read passes after
+	after int64
+	held  int64
+	read  int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.need > 0 && b.held == 0 && b.read+int64(len(p)) > b.after {
+		if b.read < b.after {
+			p = p[:b.after-b.read] // up to the free part first
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), b.s.bodyWait)
+			undrain := context.AfterFunc(b.s.draining, cancel)
+			n, err := b.s.bodies.take(ctx, b.need)
+			undrain()
+			cancel()
+			if err != nil {
+				return 0, errBodyBudget
+			}
+			b.held = n
+		}
+	}
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	return n, err
+}
+
 // Unhealthy thresholds: /healthz answers 503 once this many batches in a
 // row have failed (a device that fails without a sticky fault), or while
 // one batch has run longer than StuckAfter (a device that no longer
@@ -431,29 +490,37 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than the %d-byte limit (%d bytes announced)", what, limit, r.ContentLength))
 		return
 	}
-	// The body's memory, taken before a byte is read: a client whose
-	// share is not free within bodyWait is told to come back.
-	need := limit
-	if r.ContentLength > 0 {
-		need = r.ContentLength
-	}
-	wctx, cancel := context.WithTimeout(r.Context(), s.bodyWait)
-	undrain := context.AfterFunc(s.draining, cancel)
-	need, err = s.bodies.take(wctx, need)
-	undrain()
-	cancel()
-	if err != nil {
-		msg := fmt.Sprintf("the server is reading as many large bodies as its memory for them allows (%d MB); send it again in a moment", BodyBudget>>20)
-		if s.draining.Err() != nil {
-			msg = ErrClosed.Error()
-		}
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, msg)
+	switch {
+	case ct == "", ct == "application/x-www-form-urlencoded", ct == "application/octet-stream", ct == "application/json", strings.HasPrefix(ct, "image/"):
+	default:
+		// Refused before its body is read.
+		unsupportedType(w, r, ct)
 		return
 	}
-	defer s.bodies.give(need)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	// The body's memory (over smallBody) is taken from the bodies' budget
+	// before it is read; a request that finds no room within bodyWait is
+	// told to come back.
+	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), s: s}
+	switch {
+	case r.ContentLength > smallBody:
+		br.need = r.ContentLength
+	case r.ContentLength < 0 && limit > smallBody:
+		br.need, br.after = limit, smallBody
+	}
+	defer func() { s.bodies.give(br.held) }()
+	body, err := io.ReadAll(br)
 	if err != nil {
+		if errors.Is(err, errBodyBudget) {
+			// The stream is left mid-body: closed after the answer.
+			msg := fmt.Sprintf("the server is reading as many large bodies as its memory for them allows (%d MB); send it again in a moment", BodyBudget>>20)
+			if s.draining.Err() != nil {
+				msg = ErrClosed.Error()
+			}
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, msg)
+			return
+		}
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than the %d-byte limit", what, limit))
@@ -599,13 +666,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
-		hint := ""
-		if ct == "multipart/form-data" {
-			hint = " (a form upload, as curl -F sends: send the file itself, curl --data-binary @digit.png)"
-		}
-		// 415, as for a Content-Encoding: the body is refused for how it
-		// is labelled, not for what it holds.
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json%s", r.Header.Get("Content-Type"), hint))
+		unsupportedType(w, r, ct)
 		return
 	}
 	if s.Err() != nil {
