@@ -32,10 +32,7 @@ func rlimitLeft() (left int64, from string, ok bool) {
 		// Three quarters: the rest for the heap that is not tensors
 		// (the data, buffers, garbage not yet collected); past the limit
 		// the runtime cannot map more, and ends the process with a
-		// crash dump. Under ulimit -v 3 GiB, training on 4,000 images at
-		// batch sizes from 2,000 to 60,000: 10 of 10 runs trained or
-		// got this error, where the whole of what is left let 4 of 5 end
-		// in the crash (2-core EPYC VM, 2026-12-05).
+		// crash dump (docs/usage.md, "Memory").
 		if n := (int64(rl.Cur) - used<<10) * 3 / 4; !ok || n < left {
 			left, from, ok = max(n, 1), l.name, true
 		}
