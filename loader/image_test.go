@@ -577,3 +577,109 @@ func TestPrepareDigitFringeOnTransparent(t *testing.T) {
 		}
 	}
 }
+
+// TestBackdropLayers: images whose opaque part, on a transparent
+// background, shows both shades are read as they look over the backdrop
+// they were made on (each against that composition, made opaque): a
+// badge (a dark digit on a white disc in a dark ring), a white sheet in a
+// thin dark frame, a bold white digit in a thin dark outline, a bold dark
+// digit in the rim of light grey that anti-aliasing on white leaves.
+func TestBackdropLayers(t *testing.T) {
+	const n = 100
+	seven := func(x, y int, bold int) bool { // a bar and a stroke down from its end
+		if y >= 20 && y < 20+bold && x >= 20 && x < 80 {
+			return true
+		}
+		if y >= 20 && y < 86 {
+			cx := 80 - (y-20)*35/66 // from (80,20) to (45,86)
+			return x >= cx-bold && x < cx
+		}
+		return false
+	}
+	clear := color.NRGBA{}
+	white, black := color.NRGBA{255, 255, 255, 255}, color.NRGBA{0, 0, 0, 255}
+	grey := color.NRGBA{200, 200, 200, 255}
+	near := func(f func(x, y int) bool, x, y, r int) bool { // f within r (chessboard), not at (x, y)
+		for dy := -r; dy <= r; dy++ {
+			for dx := -r; dx <= r; dx++ {
+				if f(x+dx, y+dy) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, c := range []struct {
+		name     string
+		backdrop color.NRGBA
+		at       func(x, y int) color.NRGBA
+	}{
+		{"a badge", white, func(x, y int) color.NRGBA {
+			r := math.Hypot(float64(x)-49.5, float64(y)-49.5)
+			switch {
+			case r >= 46:
+				return clear
+			case r >= 43:
+				return black
+			case seven((x-30)*3/2, (y-30)*3/2, 6): // the digit well inside the disc
+				return black
+			}
+			return white
+		}},
+		{"a white sheet in a thin dark frame", white, func(x, y int) color.NRGBA {
+			switch {
+			case x < 5 || y < 5 || x >= n-5 || y >= n-5:
+				return clear
+			case x == 5 || y == 5 || x == n-6 || y == n-6:
+				return black
+			case seven(x, y, 6):
+				return black
+			}
+			return white
+		}},
+		{"a bold white digit in a thin dark outline", black, func(x, y int) color.NRGBA {
+			in := func(x, y int) bool { return seven(x, y, 10) }
+			switch {
+			case in(x, y):
+				return white
+			case near(in, x, y, 1):
+				return black
+			}
+			return clear
+		}},
+		{"a bold dark digit in a light rim", white, func(x, y int) color.NRGBA {
+			in := func(x, y int) bool { return seven(x, y, 10) }
+			switch {
+			case in(x, y):
+				return black
+			case near(in, x, y, 1):
+				return grey
+			}
+			return clear
+		}},
+	} {
+		cut, ref := image.NewNRGBA(image.Rect(0, 0, n, n)), image.NewNRGBA(image.Rect(0, 0, n, n))
+		for y := range n {
+			for x := range n {
+				v := c.at(x, y)
+				cut.SetNRGBA(x, y, v)
+				if v.A == 0 {
+					v = c.backdrop
+				}
+				ref.SetNRGBA(x, y, v)
+			}
+		}
+		want, err := DecodeDigit(enc(t, ref, "png"))
+		if err != nil {
+			t.Fatalf("%s, made opaque: %v", c.name, err)
+		}
+		got, err := DecodeDigit(enc(t, cut, "png"))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s on transparent: read otherwise than over the backdrop it was made on (%v)", c.name, c.backdrop)
+		}
+	}
+}
