@@ -106,8 +106,9 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 			format, cfg.Width, cfg.Height, cost>>20, DecodeBudget>>20)
 	}
 	// The speck search's memory (about a megabyte at most) and
-	// layerShade's (about 5 MB at most) are taken from the budget too, as far as the budget goes: the largest accepted
-	// images need all of it for their decode alone.
+	// layerShade's (about 5 MB at most) are taken from the budget too, as
+	// far as the budget goes: the largest accepted images need all of it
+	// for their decode alone.
 	reserve := min(cost+speckMemory(cfg.Width, cfg.Height)+layerMemory(cfg.Width, cfg.Height), DecodeBudget)
 	return withBudget(ctx, reserve, func() ([]float32, error) {
 		img, _, err := image.Decode(bytes.NewReader(data))
