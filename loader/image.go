@@ -105,11 +105,10 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, fmt.Errorf("%s image of %dx%d pixels needs about %d MB to decode, more than the %d MB limit; scale it down",
 			format, cfg.Width, cfg.Height, cost>>20, DecodeBudget>>20)
 	}
-	// The speck search's memory (about a megabyte at most) and
-	// layerShade's (about 5 MB at most) are taken from the budget too, as
-	// far as the budget goes: the largest accepted images need all of it
-	// for their decode alone.
-	reserve := min(cost+speckMemory(cfg.Width, cfg.Height)+layerMemory(cfg.Width, cfg.Height), DecodeBudget)
+	// The speck search's memory (about a megabyte at most) is taken from
+	// the budget too, as far as the budget goes: the largest accepted
+	// images need all of it for their decode alone.
+	reserve := min(cost+speckMemory(cfg.Width, cfg.Height), DecodeBudget)
 	return withBudget(ctx, reserve, func() ([]float32, error) {
 		img, _, err := image.Decode(bytes.NewReader(data))
 		if err != nil {
@@ -241,12 +240,15 @@ func grey(img image.Image) (g []float64, w, h int) {
 // transparent parts are composited over, given each pixel's luminance (not
 // premultiplied) and opacity: white, as a viewer shows them, unless most
 // of the border is transparent, so that the transparent part is the
-// background and what is opaque was put on it. Then, where the opaque
-// part shows ink under one backdrop only (a pixel is ink under a backdrop
-// where it differs from it by at least 0.4, opacity times the difference
-// in shade), the backdrop is the other: white ink drawn on nothing (as a
-// dark-themed drawing tool saves it) gets black, dark ink white, however
-// bold. Where it shows both, layerShade says.
+// background and what is opaque was put on it. Then the backdrop is the
+// one under which the opaque part shows the least ink, where it shows any:
+// a pixel is ink under a backdrop where it differs from it by at least
+// 0.4 (opacity times the difference in shade). So white ink drawn on
+// nothing (as a dark-themed drawing tool saves it) gets black, dark ink
+// white, a white sheet with a digit on it inside a transparent margin
+// white (its digit is the smaller ink) and a black sheet black; a bold
+// drawing that covers most of the image is still ink, since under the
+// other backdrop it would show none.
 func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 	var border, clear int
 	edge := func(x, y int) {
@@ -270,8 +272,7 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 	if 2*clear <= border {
 		return 1
 	}
-	// The ink the opaque part shows under each backdrop: where it shows
-	// only one shade (ink drawn on nothing), the backdrop is the other.
+	// The ink the opaque part shows under each backdrop.
 	const differs = 0.4
 	var onWhite, onBlack int
 	for y := 0; y < h; y++ {
@@ -285,134 +286,10 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 			}
 		}
 	}
-	switch {
-	case onBlack == 0:
-		return 1
-	case onWhite == 0:
+	if onBlack > 0 && (onWhite == 0 || onBlack < onWhite) {
 		return 0
 	}
-	return layerShade(w, h, px)
-}
-
-// Shades of layerShade's map.
-const (
-	clearCell uint8 = iota
-	lightCell
-	darkCell
-)
-
-// layerMapSide is the most cells a side of layerShade's map has: larger
-// images are sampled on a grid (1 MB of map, 4 MB of stack at most).
-const layerMapSide = 1024
-
-// layerMemory is the most layerShade holds for a w x h image: its map,
-// a byte a cell, and its stack, four bytes a cell at most.
-func layerMemory(w, h int) int64 {
-	st := (max(w, h) + layerMapSide - 1) / layerMapSide
-	return 5 * int64((w+st-1)/st) * int64((h+st-1)/st)
-}
-
-// layerShade is backdrop's answer for an opaque part that shows both
-// shades: the shade of its outer layer (its pixels beside a transparent
-// one or on the image's edge), which encloses the ink, unless that
-// layer's shade shows again inside the other one, cut off from the layer
-// (a frame, or a badge's ring: then the other shade is the paper the ink
-// lies on). So a white sheet with a digit on it inside a transparent
-// margin gets white, framed or not, a black sheet black, a figure in an
-// outline (a sticker) and a dark digit in the rim of light greys that
-// anti-aliasing on white leaves once the white is made transparent
-// (magick -transparent white) the outline's or the rim's shade, a badge
-// (a dark digit on a white disc in a dark ring) white.
-func layerShade(w, h int, px func(x, y int) (lum, a float64)) float64 {
-	st := (max(w, h) + layerMapSide - 1) / layerMapSide
-	gw, gh := (w+st-1)/st, (h+st-1)/st
-	cells := make([]uint8, gw*gh)
-	for j := 0; j < gh; j++ {
-		for i := 0; i < gw; i++ {
-			lum, a := px(i*st, j*st)
-			switch {
-			case a < 0.5:
-				cells[j*gw+i] = clearCell
-			case lum >= 0.5:
-				cells[j*gw+i] = lightCell
-			default:
-				cells[j*gw+i] = darkCell
-			}
-		}
-	}
-	at := func(i, j int) uint8 {
-		if i < 0 || j < 0 || i >= gw || j >= gh {
-			return clearCell
-		}
-		return cells[j*gw+i]
-	}
-	outer := func(i, j int) bool {
-		for dj := -1; dj <= 1; dj++ {
-			for di := -1; di <= 1; di++ {
-				if at(i+di, j+dj) == clearCell {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	// The outer layer's shade, by its cells.
-	var light, dark int
-	for j := 0; j < gh; j++ {
-		for i := 0; i < gw; i++ {
-			if c := at(i, j); c != clearCell && outer(i, j) {
-				if c == lightCell {
-					light++
-				} else {
-					dark++
-				}
-			}
-		}
-	}
-	layer, other, level := lightCell, darkCell, 1.0
-	if dark > light {
-		layer, other, level = darkCell, lightCell, 0
-	}
-	// The cells of the layer's shade that the layer reaches through cells
-	// of its shade (8-connected); those it does not reach are cut off.
-	const reachedBit = 4
-	var stack []int32
-	total := 0
-	for j := 0; j < gh; j++ {
-		for i := 0; i < gw; i++ {
-			if cells[j*gw+i] == layer {
-				total++
-				if outer(i, j) {
-					cells[j*gw+i] |= reachedBit
-					stack = append(stack, int32(j*gw+i))
-				}
-			}
-		}
-	}
-	reached := len(stack)
-	for len(stack) > 0 {
-		c := int(stack[len(stack)-1])
-		stack = stack[:len(stack)-1]
-		i, j := c%gw, c/gw
-		for dj := -1; dj <= 1; dj++ {
-			for di := -1; di <= 1; di++ {
-				if ni, nj := i+di, j+dj; ni >= 0 && nj >= 0 && ni < gw && nj < gh && cells[nj*gw+ni] == layer {
-					cells[nj*gw+ni] |= reachedBit
-					reached++
-					stack = append(stack, int32(nj*gw+ni))
-				}
-			}
-		}
-	}
-	// Cut off: a tenth or more of that shade (less is a rim's speck, a
-	// small loop's inside filled by anti-aliasing).
-	if cut := total - reached; cut > 0 && 10*cut >= total {
-		if other == darkCell {
-			return 0
-		}
-		return 1
-	}
-	return level
+	return 1
 }
 
 // PrepareDigit turns an image into an MNIST-style 28x28 input.

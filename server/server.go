@@ -507,7 +507,11 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	case r.ContentLength < 0 && limit > smallBody:
 		br.need, br.after = limit, smallBody
 	}
-	defer func() { s.bodies.give(br.held) }()
+	defer func() {
+		if br.held > 0 {
+			s.bodies.give(br.held)
+		}
+	}()
 	body, err := io.ReadAll(br)
 	if err != nil {
 		if errors.Is(err, errBodyBudget) {

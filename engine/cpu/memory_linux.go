@@ -29,13 +29,20 @@ func rlimitLeft() (left int64, from string, ok bool) {
 		if !okUsed {
 			continue
 		}
-		// Three quarters: the rest for the heap that is not tensors
-		// (the data, buffers, garbage not yet collected); past the limit
-		// the runtime cannot map more, and ends the process with a
-		// crash dump (docs/usage.md, "Memory").
-		if n := (int64(rl.Cur) - used<<10) * 3 / 4; !ok || n < left {
+		if n := limitLeft(rl.Cur, used); !ok || n < left {
 			left, from, ok = max(n, 1), l.name, true
 		}
 	}
 	return left, from, ok
+}
+
+// limitLeft is the bound a resource limit of limit bytes gives a process
+// that uses usedKB kB of what it counts: three quarters of what it leaves,
+// the rest for the heap that is not tensors (the data, buffers, garbage
+// not yet collected); past the limit the runtime cannot map more, and ends
+// the process with a crash dump (docs/usage.md, "Memory"). limit is below
+// 2^62 (larger ones are not read as limits), so nothing overflows.
+func limitLeft(limit uint64, usedKB int64) int64 {
+	d := int64(limit) - usedKB<<10
+	return d - d/4
 }

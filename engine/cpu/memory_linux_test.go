@@ -43,3 +43,22 @@ func TestAvailableMemoryUnderUlimit(t *testing.T) {
 		t.Errorf("under ulimit -v %d: bound %d (%q); want one under %d bytes naming the limit\n%s", limitKB, a, from, int64(limitKB)<<10, out)
 	}
 }
+
+// TestLimitLeft: three quarters of what a limit leaves, for limits up to
+// 2^62 bytes (a product of the whole first overflowed: every training
+// refused under ulimit -v 3906250000000000).
+func TestLimitLeft(t *testing.T) {
+	for _, c := range []struct {
+		limit uint64
+		used  int64
+		want  int64
+	}{
+		{3 << 30, 1 << 20, 3 << 29},
+		{4_000_000_000_000_000_000, 0, 3_000_000_000_000_000_000},
+		{1<<62 - 1, 4, (1<<62 - 1 - 4<<10) - (1<<62-1-4<<10)/4},
+	} {
+		if got := limitLeft(c.limit, c.used); got != c.want {
+			t.Errorf("limitLeft(%d, %d kB) = %d, want %d", c.limit, c.used, got, c.want)
+		}
+	}
+}
