@@ -89,11 +89,16 @@ func bytesPerPixel(m color.Model) int64 {
 	return 8
 }
 
-// budget is a weighted semaphore over bytes whose waiters are served in
-// arrival order and may give up when their context ends.
-type budget struct {
+// Budget is a weighted semaphore over bytes whose waiters are served in
+// arrival order and may give up when their context ends; a request of at
+// most small bytes passes the queue whenever it fits. The decodes share
+// one (DecodeBudget); serve's request bodies another.
+type Budget struct {
 	mu      sync.Mutex
+	size    int64
 	free    int64
+	small   int64
+	waiting string // what a waiter that gives up was waiting to do, for its error
 	waiters []*waiter
 }
 
@@ -102,13 +107,22 @@ type waiter struct {
 	ready chan struct{}
 }
 
-var decodeBudget = &budget{free: DecodeBudget}
+// NewBudget returns a budget of size bytes; waiting completes "waiting for
+// memory to …" in the error of a waiter that gives up.
+func NewBudget(size, small int64, waiting string) *Budget {
+	return &Budget{size: size, free: size, small: small, waiting: waiting}
+}
 
-// acquire takes n bytes (n <= the budget's size), waiting while others
+// Size is the budget's size in bytes.
+func (b *Budget) Size() int64 { return b.size }
+
+var decodeBudget = NewBudget(DecodeBudget, smallDecode, "decode the image (other large images are being decoded)")
+
+// Acquire takes n bytes (n <= the budget's size), waiting while others
 // hold them, or returns ctx's error.
-func (b *budget) acquire(ctx context.Context, n int64) error {
+func (b *Budget) Acquire(ctx context.Context, n int64) error {
 	b.mu.Lock()
-	if b.free >= n && (len(b.waiters) == 0 || n <= smallDecode) {
+	if b.free >= n && (len(b.waiters) == 0 || n <= b.small) {
 		b.free -= n
 		b.mu.Unlock()
 		return nil
@@ -136,11 +150,11 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 		}
 	}
 	b.grant()
-	return fmt.Errorf("waiting for memory to decode the image (other large images are being decoded): %w", ctx.Err())
+	return fmt.Errorf("waiting for memory to %s: %w", b.waiting, ctx.Err())
 }
 
-// release returns n bytes.
-func (b *budget) release(n int64) {
+// Release returns n bytes.
+func (b *Budget) Release(n int64) {
 	b.mu.Lock()
 	b.free += n
 	b.grant()
@@ -148,7 +162,7 @@ func (b *budget) release(n int64) {
 }
 
 // grant wakes the waiters at the head of the queue that now fit.
-func (b *budget) grant() {
+func (b *Budget) grant() {
 	for len(b.waiters) > 0 && b.free >= b.waiters[0].n {
 		w := b.waiters[0]
 		b.free -= w.n
@@ -160,10 +174,10 @@ func (b *budget) grant() {
 // withBudget runs decode holding cost bytes of the decode budget.
 func withBudget[T any](ctx context.Context, cost int64, decode func() (T, error)) (T, error) {
 	var zero T
-	if err := decodeBudget.acquire(ctx, cost); err != nil {
+	if err := decodeBudget.Acquire(ctx, cost); err != nil {
 		return zero, err
 	}
-	defer decodeBudget.release(cost)
+	defer decodeBudget.Release(cost)
 	v, err := decode()
 	if cost > gcAfter {
 		// decode's image is garbage now: collect it before the next

@@ -79,7 +79,7 @@ func TestSmallDecodesPassTheQueue(t *testing.T) {
 }
 
 func TestBudgetBoundsConcurrentDecodes(t *testing.T) {
-	b := &budget{free: 100}
+	b := NewBudget(100, smallDecode, "decode the image (other large images are being decoded)")
 	waiting := func() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiters) }
 	var mu sync.Mutex
 	held, most := int64(0), int64(0)
@@ -91,7 +91,7 @@ func TestBudgetBoundsConcurrentDecodes(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := b.acquire(context.Background(), 60); err != nil {
+			if err := b.Acquire(context.Background(), 60); err != nil {
 				t.Error(err)
 				return
 			}
@@ -104,7 +104,7 @@ func TestBudgetBoundsConcurrentDecodes(t *testing.T) {
 			mu.Lock()
 			held -= 60
 			mu.Unlock()
-			b.release(60)
+			b.Release(60)
 		}(i)
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			mu.Lock()
@@ -122,10 +122,10 @@ func TestBudgetBoundsConcurrentDecodes(t *testing.T) {
 	// A small one passes the queue while a large one holds the budget.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := b.acquire(ctx, 10); err != nil {
+	if err := b.Acquire(ctx, 10); err != nil {
 		t.Errorf("a small decode waited behind large ones: %v", err)
 	} else {
-		b.release(10)
+		b.Release(10)
 	}
 	close(proceed)
 	wg.Wait()
@@ -144,17 +144,17 @@ func TestBudgetBoundsConcurrentDecodes(t *testing.T) {
 }
 
 func TestBudgetWaitGivesUp(t *testing.T) {
-	b := &budget{free: 100}
-	if err := b.acquire(context.Background(), 80); err != nil {
+	b := NewBudget(100, smallDecode, "decode the image (other large images are being decoded)")
+	if err := b.Acquire(context.Background(), 80); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	err := b.acquire(ctx, 50)
+	err := b.Acquire(ctx, 50)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for memory to decode") {
 		t.Errorf("acquire past its deadline: %v", err)
 	}
-	b.release(80)
+	b.Release(80)
 	if b.free != 100 || len(b.waiters) != 0 {
 		t.Errorf("after a waiter gave up: free %d, %d waiting", b.free, len(b.waiters))
 	}

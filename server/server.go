@@ -88,11 +88,10 @@ type Server struct {
 	// MaxBody is the request body limit in bytes.
 	MaxBody int64
 	// bodies is the memory that request bodies being read and held may
-	// take together (BodyBudget): each request takes its announced
-	// length (its limit where it announces none) before reading, and
-	// gives it back once answered. bodyWait is how long it waits for
-	// its share before a 503.
-	bodies   *byteBudget
+	// take together (BodyBudget; budgetReader says what a body takes),
+	// given back once the request is answered. bodyWait is how long a
+	// request waits for its share before a 503.
+	bodies   *loader.Budget
 	bodyWait time.Duration
 	mux      *http.ServeMux
 	// lost is closed once the engine's device fails for good
@@ -120,50 +119,8 @@ type Server struct {
 // flight may hold together: ten of the largest images (20 MB) at once.
 // Bodies are read whole before their decode, whose memory has a budget
 // of its own (loader.DecodeBudget); without this one, each client
-// sending a large body added its size to the process (40 clients with 19
-// MB bodies: 857 MB).
+// sending a large body added its size to the process (docs/usage.md).
 const BodyBudget = 10 * loader.MaxImageBytes
-
-// byteBudget hands out bytes of a fixed total: take waits until n are
-// free (or ctx ends), give returns them.
-type byteBudget struct {
-	mu          sync.Mutex
-	total, free int64
-	more        chan struct{} // closed, and replaced, whenever bytes come back
-}
-
-func newByteBudget(n int64) *byteBudget {
-	return &byteBudget{total: n, free: n, more: make(chan struct{})}
-}
-
-// take takes n bytes, or all of them where n is more; it returns how many
-// it took, which give must return.
-func (b *byteBudget) take(ctx context.Context, n int64) (int64, error) {
-	n = min(n, b.total)
-	for {
-		b.mu.Lock()
-		if b.free >= n {
-			b.free -= n
-			b.mu.Unlock()
-			return n, nil
-		}
-		more := b.more
-		b.mu.Unlock()
-		select {
-		case <-more:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-}
-
-func (b *byteBudget) give(n int64) {
-	b.mu.Lock()
-	b.free += n
-	close(b.more)
-	b.more = make(chan struct{})
-	b.mu.Unlock()
-}
 
 // unsupportedType answers a request whose Content-Type (ct, parsed) the
 // API does not take: 415, as for a Content-Encoding, since the body is
@@ -210,7 +167,8 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), b.s.bodyWait)
 			undrain := context.AfterFunc(b.s.draining, cancel)
-			n, err := b.s.bodies.take(ctx, b.need)
+			n := min(b.need, b.s.bodies.Size())
+			err := b.s.bodies.Acquire(ctx, n)
 			undrain()
 			cancel()
 			if err != nil {
@@ -223,6 +181,10 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	b.read += int64(n)
 	return n, err
 }
+
+// newBodies is a bodies' budget of size bytes: a share of it is taken
+// only for a body over smallBody, and none passes the queue.
+func newBodies(size int64) *loader.Budget { return loader.NewBudget(size, 0, "read the body") }
 
 // Unhealthy thresholds: /healthz answers 503 once this many batches in a
 // row have failed (a device that fails without a sticky fault), or while
@@ -237,7 +199,7 @@ const (
 func New(model *engine.Model, info map[string]string) *Server {
 	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}), quit: make(chan struct{}),
 		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{}), decode: loader.DecodeDigitContext,
-		bodies: newByteBudget(BodyBudget), bodyWait: 10 * time.Second}
+		bodies: newBodies(BodyBudget), bodyWait: 10 * time.Second}
 	s.draining, s.drain = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", s.handlePage)
 	s.mux.HandleFunc("/healthz", s.handleHealth)
@@ -509,7 +471,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() {
 		if br.held > 0 {
-			s.bodies.give(br.held)
+			s.bodies.Release(br.held)
 		}
 	}()
 	body, err := io.ReadAll(br)

@@ -700,7 +700,7 @@ func TestDrainEndsWaitingDecodes(t *testing.T) {
 // the budget with large bodies they do not send hold back only large ones.
 func TestBodiesShareABudget(t *testing.T) {
 	ts, s, _ := newTestServer(t)
-	s.bodies, s.bodyWait = newByteBudget(5*smallBody), 300*time.Millisecond
+	s.bodies, s.bodyWait = newBodies(5*smallBody), 300*time.Millisecond
 	var conns []net.Conn
 	stall := func() { // a client announcing 2 MB, sending a few bytes
 		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
