@@ -22,7 +22,6 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/shell"
-	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"
 )
 
@@ -229,9 +228,15 @@ func seedFlags(c *cli.Context) string {
 			}
 			continue
 		}
-		fmt.Fprintf(&b, " --%s %s", name, shell.Quote(fmt.Sprint(c.Value(name))))
+		b.WriteString(valueArg(c, name))
 	}
 	return b.String()
+}
+
+// valueArg is the flag name with the value c has for it, as the shell
+// would read it back: " --name value".
+func valueArg(c *cli.Context, name string) string {
+	return fmt.Sprintf(" --%s %s", name, shell.Quote(fmt.Sprint(c.Value(name))))
 }
 
 // earlierSeed is what --continue found at a seed's checkpoint path: a run
@@ -268,7 +273,7 @@ func (s *trainSetup) findEarlier() error {
 			continue
 		}
 		anew := fmt.Sprintf("move it away to train seed %d anew, or leave out --continue to train every seed anew", seed)
-		ck, err := engine.LoadWeights(p)
+		ck, err := engine.LoadCheckpoint(p) // a finished run's holds its weights alone
 		if err != nil {
 			return fmt.Errorf("--continue: seed %d: %w\n%s", seed, err, anew)
 		}
@@ -276,15 +281,9 @@ func (s *trainSetup) findEarlier() error {
 			return usageErrorf("--continue: %s holds a run of other settings than this command's seed %d (%s): give the flags of the run to continue, or another --out", p, seed, d)
 		}
 		e := &earlierSeed{file: fi, finished: ck.Position.Epoch >= ck.Config.Epochs, pos: ck.Position, sched: ck.Opt.Sched, data: ck.Config.Data, dataDir: ck.Config.DataDir}
-		if !e.finished {
-			full, err := engine.LoadCheckpoint(p)
-			if err != nil {
-				return fmt.Errorf("--continue: seed %d: %w\n%s", seed, err, anew)
-			}
-			if full.S1 == nil {
-				return usageErrorf("--continue: %s (seed %d) stopped at epoch %d, step %d but holds its weights without the optimizer's state, so it cannot resume: %s",
-					p, seed, ck.Position.Epoch+1, ck.Position.Step, anew)
-			}
+		if !e.finished && ck.S1 == nil {
+			return usageErrorf("--continue: %s (seed %d) stopped at epoch %d, step %d but holds its weights without the optimizer's state, so it cannot resume: %s",
+				p, seed, ck.Position.Epoch+1, ck.Position.Step, anew)
 		}
 		s.earlier[i] = e
 	}
@@ -354,7 +353,7 @@ func (r *trainRun) checkEarlier(dataDir string) error {
 // read (when: what was going on). The locks keep other trainings out, not
 // a copy or a sync tool.
 func (e *earlierSeed) unchanged(p, when string) error {
-	if now, err := os.Stat(p); err != nil || !os.SameFile(e.file, now) || now.Size() != e.file.Size() || !now.ModTime().Equal(e.file.ModTime()) {
+	if !stillFile(p, e.file) {
 		return fmt.Errorf("--continue: %s changed %s (written or replaced by something else); it is not taken: run the command again to continue from what it holds now", p, when)
 	}
 	return nil
@@ -395,9 +394,7 @@ func (r *trainRun) tested(ctx context.Context, i int, seed uint64, out string) (
 		return seedResult{}, err
 	}
 	defer m.Release()
-	ev := trace.Begin(trace.TestEval)
-	res, err := engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
-	ev.End()
+	res, err := r.testModel(ctx, m)
 	if errors.Is(err, engine.ErrInterrupted) {
 		return seedResult{}, withCode(130, fmt.Errorf("interrupted while testing its checkpoint again (%s is as it was)", out))
 	}

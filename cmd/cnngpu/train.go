@@ -192,7 +192,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		// holds the finished seeds' results, which its resumed run would
 		// replace with its own epochs.
 		if c.IsSet(f) && (f != "metrics" || s.seeds == nil) {
-			s.again += fmt.Sprintf(" --%s %s", f, shell.Quote(fmt.Sprint(c.Value(f))))
+			s.again += valueArg(c, f)
 		}
 	}
 	if c.Bool("cpu") {
@@ -467,11 +467,17 @@ func seedsMetrics(p string) bool {
 // the read and the lock that now keeps others out, and resuming from the
 // older state would then write over a later one.
 func unchanged(path string, was os.FileInfo) error {
-	now, err := os.Stat(path)
-	if err == nil && was != nil && os.SameFile(was, now) && now.Size() == was.Size() && now.ModTime().Equal(was.ModTime()) {
+	if stillFile(path, was) {
 		return nil
 	}
 	return fmt.Errorf("--resume %s: the checkpoint changed while this run was starting (another training wrote it, or it was replaced); nothing was written: run the command again to resume from what it holds now", path)
+}
+
+// stillFile reports whether path is still the file was described when it
+// was read: the same file, size and modification time.
+func stillFile(path string, was os.FileInfo) bool {
+	now, err := os.Stat(path)
+	return err == nil && was != nil && os.SameFile(was, now) && now.Size() == was.Size() && now.ModTime().Equal(was.ModTime())
 }
 
 // resume loads the checkpoint and takes its settings; a flag given
@@ -1046,9 +1052,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, s.again)
 	}
 	elapsed := time.Since(start)
-	ev := trace.Begin(trace.TestEval)
-	res, err := engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
-	ev.End()
+	res, err := r.testModel(ctx, m)
 	// The last epoch's checkpoint was written beside the test.
 	if werr := flush(); werr != nil {
 		if isDivergence(werr) {
@@ -1070,6 +1074,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved, true)
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
+}
+
+// testModel evaluates m on the test set (a row of the trace).
+func (r *trainRun) testModel(ctx context.Context, m *engine.Model) (engine.EvalResult, error) {
+	defer trace.Begin(trace.TestEval).End()
+	return engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
 }
 
 // trainIdx is the training images of a run with seed: all of them, or
