@@ -52,6 +52,22 @@ func startTrain(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buf
 	return cmd, se
 }
 
+// interruptSeeds runs --seeds 1-3 (3 epochs, on the data in dir) into out
+// and metrics, interrupts it in seed 2's second epoch and wants exit 130;
+// it returns seed 2's checkpoint and the run's stderr.
+func interruptSeeds(t *testing.T, dir, out, metrics string) (seed2, stderr string) {
+	t.Helper()
+	cmd, se := startTrain(t, dir, "--epochs", "3", "--seeds", "1-3", "--out", out, "--metrics", metrics)
+	seed2 = seedPath(out, 2)
+	waitFor(t, "seed 2's first epoch", cmd, func() bool { return exists(seed2) })
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("interrupted --seeds run: exit %d\n%s", code, se)
+	}
+	return seed2, se.String()
+}
+
 // TestSeedsInterrupted: the resume hint of a seed interrupted in a --seeds
 // run leaves out --metrics (the file of the finished seeds' results, which
 // the resumed run would replace), names the seeds not started, and a
@@ -60,15 +76,7 @@ func TestSeedsInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 600, 50)
 	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
-	cmd, se := startTrain(t, dir, "--epochs", "3", "--seeds", "1-3", "--out", out, "--metrics", metrics)
-	seed2 := filepath.Join(dir, "m-seed2.safetensors")
-	waitFor(t, "seed 2's first epoch", cmd, func() bool { return exists(seed2) })
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
-	msg := se.String()
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Fatalf("interrupted --seeds run: exit %d\n%s", code, msg)
-	}
+	seed2, msg := interruptSeeds(t, dir, out, metrics)
 	if !strings.Contains(msg, "resume with: "+binary_+" train --resume "+seed2+" --data "+dir+" --threads 1 --cpu\n") {
 		t.Errorf("the resume hint of a --seeds run should leave out --metrics:\n%s", msg)
 	}
@@ -483,15 +491,7 @@ func TestSeedsContinue(t *testing.T) {
 	whole := decode("the run never interrupted", so, se, code)
 
 	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
-	cmd, stderr := startTrain(t, dir, "--epochs", "3", "--seeds", "1-3", "--out", out, "--metrics", metrics)
-	seed2 := filepath.Join(dir, "m-seed2.safetensors")
-	waitFor(t, "seed 2's first epoch", cmd, func() bool { return exists(seed2) })
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
-	msg := stderr.String()
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Fatalf("interrupted --seeds run: exit %d\n%s", code, msg)
-	}
+	seed2, msg := interruptSeeds(t, dir, out, metrics)
 	want := "continue all 3 seeds with: " + binary_ + " train --cpu --threads 1 --data " + dir + " --epochs 3 --batch-size 16 --seeds 1-3 --metrics " + metrics +
 		" --out " + out + " --continue (the finished ones are tested again, not retrained)"
 	if !strings.Contains(msg, want) {
@@ -543,7 +543,7 @@ func TestSeedsContinue(t *testing.T) {
 
 	// A finished seed's checkpoint replaced while the seeds before it
 	// train (by a copy: the locks keep only trainings out) is not taken.
-	cmd, stderr = startTrain(t, dir, "--epochs", "3", "--seeds", "4,1", "--out", out, "--continue")
+	cmd, stderr := startTrain(t, dir, "--epochs", "3", "--seeds", "4,1", "--out", out, "--continue")
 	waitFor(t, "seed 4's first epoch", cmd, func() bool { return exists(seedPath(out, 4)) })
 	other, err := os.ReadFile(seedPath(filepath.Join(dir, "u.safetensors"), 1))
 	if err != nil {
