@@ -67,7 +67,7 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, errors.New("empty file")
 	}
 	if len(data) > MaxImageBytes {
-		return nil, fmt.Errorf("file larger than the %d MB limit (at most %d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)", MaxImageBytes>>20, MaxImageBytes)
+		return nil, TooLargeError(-1)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -116,6 +116,16 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		}
 		return PrepareDigit(img)
 	})
+}
+
+// TooLargeError is the error for an image file past MaxImageBytes, of
+// size bytes (size < 0: not known, the data read stopping past the limit).
+func TooLargeError(size int64) error {
+	of := ""
+	if size >= 0 {
+		of = fmt.Sprintf(" of %d bytes,", size)
+	}
+	return fmt.Errorf("file%s larger than the %d MB limit (at most %d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)", of, MaxImageBytes>>20, MaxImageBytes)
 }
 
 // sniff names the format whose signature data starts with ("" for none).

@@ -112,11 +112,7 @@ func verifyAction(c *cli.Context) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		switch {
 		case c.IsSet("dir") && err == nil:
-			what := "a file"
-			if !st.Mode().IsRegular() {
-				what = fileKind(st.Mode()) // /dev/null
-			}
-			return fmt.Errorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, what)
+			return fmt.Errorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, fileKind(st.Mode()))
 		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("%s %s: does not exist; give the folder that holds the MNIST files, or leave %s out to check the cache", dirFlag(), dir, dirFlag())
 		case errors.Is(err, fs.ErrNotExist):

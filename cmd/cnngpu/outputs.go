@@ -98,9 +98,11 @@ func checkNameLengths(flag, path string) error {
 	return nil
 }
 
-// fileKind names what a non-regular file is, for messages.
+// fileKind names what a file that is not a folder is, for messages.
 func fileKind(m os.FileMode) string {
 	switch {
+	case m.IsRegular():
+		return "a file"
 	case m&os.ModeCharDevice != 0:
 		return "a character device"
 	case m&os.ModeDevice != 0:
@@ -133,11 +135,8 @@ func checkOutDir(flag, path string) error {
 	st, err := os.Stat(path)
 	if err == nil {
 		if !st.IsDir() {
-			what := "a file"
-			if !st.Mode().IsRegular() {
-				what = fileKind(st.Mode()) // /dev/full, a pipe
-			}
-			return usageErrorf("%s %s: is %s, not a folder; give a folder (it is created when missing)", flag, path, what)
+			// A file, /dev/full, a pipe.
+			return usageErrorf("%s %s: is %s, not a folder; give a folder (it is created when missing)", flag, path, fileKind(st.Mode()))
 		}
 		return checkWritable(flag, path, path)
 	}

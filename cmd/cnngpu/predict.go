@@ -263,8 +263,7 @@ func readDigit(name string) ([]float32, error) {
 		return nil, fmt.Errorf("is a cnngpu checkpoint, not an image: give it as --model %s", shell.Quote(name))
 	}
 	if size > loader.MaxImageBytes {
-		return nil, fmt.Errorf("file of %d bytes, larger than the %d MB limit (at most %d bytes): scale the image down or save it compressed (a digit needs only 28x28 pixels)",
-			size, loader.MaxImageBytes>>20, loader.MaxImageBytes)
+		return nil, loader.TooLargeError(size)
 	}
 	return loader.DecodeDigit(data)
 }
