@@ -165,12 +165,10 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 		if b.read < b.after {
 			p = p[:b.after-b.read] // up to the free part first
 		} else {
-			ctx, cancel := context.WithTimeout(context.Background(), b.s.bodyWait)
-			undrain := context.AfterFunc(b.s.draining, cancel)
+			ctx, done := b.s.waiting(context.Background(), b.s.bodyWait)
 			n := min(b.need, b.s.bodies.Size())
 			err := b.s.bodies.Acquire(ctx, n)
-			undrain()
-			cancel()
+			done()
 			if err != nil {
 				return 0, errBodyBudget
 			}
@@ -238,6 +236,15 @@ const errDeviceLost = "the server's device has failed and cannot classify any mo
 
 // ErrClosed is a request's error once the server was closed.
 var ErrClosed = errors.New("the server is shutting down")
+
+// waiting is the context of a wait for memory (a body's share of the
+// bodies' budget, an image's of the decode budget): it ends after d, or
+// when Drain is called; done releases it.
+func (s *Server) waiting(parent context.Context, d time.Duration) (ctx context.Context, done func()) {
+	ctx, cancel := context.WithTimeout(parent, d)
+	undrain := context.AfterFunc(s.draining, cancel)
+	return ctx, func() { undrain(); cancel() }
+}
 
 // Drain begins a shutdown: requests whose image still waits for its share
 // of the decode memory budget (loader.DecodeBudget) give up and are
@@ -551,11 +558,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		// Decoding waits for its share of the decode memory budget
 		// (loader.DecodeBudget), so concurrent large images cannot exhaust
 		// memory; one that waits past the timeout gets 503.
-		dctx, cancel := context.WithTimeout(base, 10*time.Second)
-		undrain := context.AfterFunc(s.draining, cancel)
+		dctx, done := s.waiting(base, 10*time.Second)
 		x, err = s.decode(dctx, body)
-		undrain()
-		cancel()
+		done()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				msg := err.Error()
@@ -574,7 +579,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-	case ct == "application/json":
+	default: // application/json: the one other type let through above
 		// A byte-order mark, which some editors and Windows tools put
 		// first, is not JSON but says nothing against it.
 		body = bytes.TrimPrefix(body, utf8BOM)
@@ -631,9 +636,6 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("no digit: every pixel is %v, expected a digit on a background (ink is bright: 1 is full ink, 0 the background)", x[0]))
 			return
 		}
-	default:
-		unsupportedType(w, r, ct)
-		return
 	}
 	if s.Err() != nil {
 		writeError(w, http.StatusServiceUnavailable, errDeviceLost)
