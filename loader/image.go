@@ -211,7 +211,7 @@ func grey(img image.Image) (g []float64, w, h int) {
 			p := m.Pix[y*m.Stride+4*x:]
 			return (0.299*float64(p[0]) + 0.587*float64(p[1]) + 0.114*float64(p[2])) / 255, float64(p[3]) / 255
 		}
-		bd := backdrop(w, h, px)
+		bd := backdrop(w, h, px, g)
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				lum, a := px(x, y)
@@ -236,7 +236,7 @@ func grey(img image.Image) (g []float64, w, h int) {
 		}
 		return (0.299*float64(r) + 0.587*float64(gg) + 0.114*float64(bb)) / float64(aa), float64(aa) / 65535
 	}
-	bd := backdrop(w, h, px)
+	bd := backdrop(w, h, px, g)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			lum, a := px(x, y)
@@ -250,16 +250,27 @@ func grey(img image.Image) (g []float64, w, h int) {
 // transparent parts are composited over, given each pixel's luminance (not
 // premultiplied) and opacity: white, as a viewer shows them, unless most
 // of the border is transparent, so that the transparent part is the
-// background and what is opaque was put on it. Then the backdrop is the
-// one under which the opaque part shows the least ink, where it shows any:
-// a pixel is ink under a backdrop where it differs from it by at least
-// 0.4 (opacity times the difference in shade). So white ink drawn on
-// nothing (as a dark-themed drawing tool saves it) gets black, dark ink
-// white, a white sheet with a digit on it inside a transparent margin
-// white (its digit is the smaller ink) and a black sheet black; a bold
-// drawing that covers most of the image is still ink, since under the
-// other backdrop it would show none.
-func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
+// background and what is opaque was put on it. Then, a pixel being ink
+// under a backdrop where it differs from it by at least 0.4 (opacity
+// times the difference in shade):
+//   - where one shade's ink is only a rim around the other's (see rim),
+//     the rim's shade: the paper a digit was anti-aliased on, before the
+//     paper was made transparent;
+//   - where all the ink is thin strokes and one pure shade (black or
+//     white) is missing from the opaque part, that shade: the paper of a
+//     small digit made transparent, whose strokes are too thin for rim;
+//   - else the one under which the opaque part shows the least ink, where
+//     it shows any. So white ink drawn on nothing (as a dark-themed
+//     drawing tool saves it) gets black, dark ink white, a white sheet
+//     with a digit on it inside a transparent margin white (its digit is
+//     the smaller ink) and a black sheet black; a bold drawing that covers
+//     most of the image is still ink, since under the other backdrop it
+//     would show none.
+//
+// scratch (w*h values) is working memory, overwritten: the grey plane
+// before it is filled, so that no more memory is taken than decodeCost
+// counts.
+func backdrop(w, h int, px func(x, y int) (lum, a float64), scratch []float64) float64 {
 	var border, clear int
 	edge := func(x, y int) {
 		border++
@@ -282,24 +293,122 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64)) float64 {
 	if 2*clear <= border {
 		return 1
 	}
-	// The ink the opaque part shows under each backdrop.
+	// The ink the opaque part shows under each backdrop, counted by its
+	// depth inside the opaque part (see rim).
 	const differs = 0.4
-	var onWhite, onBlack int
+	depth := opaqueDepth(w, h, px, scratch)
+	var onWhite, onBlack [maxDepth + 1]int
+	var black, white bool // an opaque pixel of pure black, of pure white
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			lum, a := px(x, y)
+			d := int(depth[y*w+x])
 			if a*(1-lum) >= differs {
-				onWhite++
+				onWhite[d]++
 			}
 			if a*lum >= differs {
-				onBlack++
+				onBlack[d]++
+			}
+			if a >= 0.99 {
+				black = black || lum < 0.5/255
+				white = white || lum > 1-0.5/255
 			}
 		}
 	}
-	if onBlack > 0 && (onWhite == 0 || onBlack < onWhite) {
+	switch {
+	case rim(onBlack, onWhite):
+		return 1
+	case rim(onWhite, onBlack):
+		return 0
+	}
+	// Strokes (nine tenths of the ink within two pixels of the transparent
+	// part: no sheet) too thin to tell a rim from a core by depth, as a
+	// small digit's: where one pure shade is missing, it was made
+	// transparent, and it is the backdrop (the other is ink, as ink drawn
+	// on nothing is).
+	thin := func(c [maxDepth + 1]int) bool { return 10*(c[0]+c[1]+c[2]) >= 9*sum(c[:]) }
+	if black != white && thin(onWhite) && thin(onBlack) {
+		if black {
+			return 1
+		}
+		return 0
+	}
+	if nw, nb := sum(onWhite[:]), sum(onBlack[:]); nb > 0 && (nw == 0 || nb < nw) {
 		return 0
 	}
 	return 1
+}
+
+// maxDepth is the depth (pixels from the transparent part) at which
+// opaqueDepth stops counting.
+const maxDepth = 3
+
+// rim reports whether one shade's ink (counted by depth: 1 touches the
+// transparent part) is only a rim around the other's: nine tenths of it
+// or more within two pixels of the transparent part, and on average a
+// quarter of a pixel or more shallower than the other's. That is the
+// edge of what was cut out, not the drawing: a dark digit anti-aliased
+// on white keeps light greys around its strokes once the white is made
+// transparent (one pixel of them, two if the image was then scaled up);
+// white lettering may be outlined in black. Then the backdrop is the
+// rim's shade. A frame, a ring or a sheet's margin is not a rim where
+// the same shade is also drawn inside (a badge's digit, a sheet's ink).
+func rim(layer, other [maxDepth + 1]int) bool {
+	n, m := sum(layer[:]), sum(other[:])
+	if n == 0 || m == 0 || 10*(layer[1]+layer[2]) < 9*n {
+		return false
+	}
+	mean := func(c [maxDepth + 1]int, n int) float64 {
+		s := 0
+		for d, k := range c {
+			s += d * k
+		}
+		return float64(s) / float64(n)
+	}
+	return mean(other, m) >= mean(layer, n)+0.25
+}
+
+func sum(c []int) int {
+	s := 0
+	for _, k := range c {
+		s += k
+	}
+	return s
+}
+
+// opaqueDepth sets d (w*h values, row-major) to each pixel's chessboard
+// distance from the nearest transparent pixel (opacity under one half;
+// outside the image counts as transparent), and returns it: 0 for a
+// transparent pixel, 1 for an opaque one touching one, up to maxDepth for
+// any deeper.
+func opaqueDepth(w, h int, px func(x, y int) (lum, a float64), d []float64) []float64 {
+	const deep = maxDepth
+	d = d[:w*h]
+	at := func(x, y int) float64 {
+		if x < 0 || y < 0 || x >= w || y >= h {
+			return 0
+		}
+		return d[y*w+x]
+	}
+	// Two passes of a chamfer transform (forward, then backward), each
+	// cell the least of its already-visited neighbours plus one.
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if _, a := px(x, y); a < 0.5 {
+				d[y*w+x] = 0
+				continue
+			}
+			d[y*w+x] = min(deep, 1+min(at(x-1, y), at(x-1, y-1), at(x, y-1), at(x+1, y-1)))
+		}
+	}
+	for y := h - 1; y >= 0; y-- {
+		for x := w - 1; x >= 0; x-- {
+			if v := d[y*w+x]; v > 1 {
+				d[y*w+x] = min(v, 1+min(at(x+1, y), at(x+1, y+1), at(x, y+1), at(x-1, y+1)))
+			}
+		}
+	}
+	return d
 }
 
 // PrepareDigit turns an image into an MNIST-style 28x28 input.
