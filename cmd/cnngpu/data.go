@@ -112,7 +112,8 @@ func verifyAction(c *cli.Context) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		switch {
 		case c.IsSet("dir") && err == nil:
-			return fmt.Errorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, fileKind(st.Mode()))
+			// Exit 2, as train's --data FILE: a flag's value of the wrong kind.
+			return usageErrorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, fileKind(st.Mode()))
 		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("%s %s: does not exist; give the folder that holds the MNIST files, or leave %s out to check the cache", dirFlag(), dir, dirFlag())
 		case errors.Is(err, fs.ErrNotExist):
