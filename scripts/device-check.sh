@@ -22,7 +22,7 @@
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, STARTUP, NCU, SEEDS, BENCH, AB, PRIORITY_AB, TIMELINE, TUNE).
+# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, BENCH, AB, PRIORITY_AB, TIMELINE, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -160,6 +160,23 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside "${extra[@]}" CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
 		done
 	done
+	# PREDICT_AB=1 (the default): what `predict` of one image waits for,
+	# five alternating pairs: the default (the CPU engine, for up to
+	# 1,000 image files) against --device 0, with the model the runs
+	# above wrote; the image is MNIST's first test digit as a PNG.
+	if [ "${PREDICT_AB:-1}" = 1 ] && [ -f "$tmp/startup.safetensors" ]; then
+		python3 - "$b/mnist/t10k-images-idx3-ubyte.gz" "$tmp/digit.png" <<'PY'
+import gzip, struct, sys, zlib
+px = gzip.open(sys.argv[1]).read()[16:16 + 784]
+rows = b"".join(b"\0" + bytes(255 - v for v in px[r * 28:(r + 1) * 28]) for r in range(28))
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PY
+		for i in 1 2 3 4 5; do
+			wall predict-default "$b/cnngpu" predict --model "$tmp/startup.safetensors" "$tmp/digit.png"
+			wall predict-device0 "$b/cnngpu" predict --device 0 --model "$tmp/startup.safetensors" "$tmp/digit.png"
+		done
+	fi
 	# STARTUP_PYTORCH=0 leaves PyTorch's run out (about 18 s).
 	if [ "${STARTUP_PYTORCH:-1}" = 1 ] && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
 		wall pytorch-graph python3 scripts/pytorch_reference.py --device cuda --graph --steps 4690 --warmup 10

@@ -182,6 +182,14 @@ func checkEngineFlags(c *cli.Context) error {
 // why on note. With quiet, only a fall-back to the CPU is said (it makes
 // the run many times slower: a --quiet run is not to hide that).
 func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error) {
+	return engineFor(c, note, quiet, "")
+}
+
+// engineFor is newEngine, except that where cpuFirst is not "" and no
+// engine is asked for (neither --cpu, --device nor --precision tf32), it
+// is the CPU engine without looking for a GPU, noted with cpuFirst as the
+// reason: work smaller than a GPU's start.
+func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (engine.Engine, error) {
 	if err := checkEngineFlags(c); err != nil {
 		return nil, err
 	}
@@ -204,6 +212,10 @@ func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error
 			return nil, usageErrorf("--device %d: expected a GPU index (0, 1, ...)", d)
 		}
 		return openGPU(c.Int("device"), tf32)
+	}
+	if cpuFirst != "" && !tf32 {
+		fmt.Fprintf(note, "note: using the CPU engine: %s (--device 0 for the GPU)\n", cpuFirst)
+		return cpu.New(c.Int("threads")), nil
 	}
 	// A fall-back to the CPU leaves --precision tf32 (the GPU's) out:
 	// said, since the flag was given for it.

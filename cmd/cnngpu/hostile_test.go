@@ -1123,3 +1123,56 @@ func TestLongOutName(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPredictEngineDefault: image files, up to cpuPredictMax of them, are
+// classified on the CPU engine when no engine is asked for, without
+// looking for a GPU (whose start takes longer than they do), and in the
+// order given though read several at once (a file that fails keeps its
+// place); more files, or --precision tf32, look for GPU 0 as the other
+// commands do.
+func TestPredictEngineDefault(t *testing.T) {
+	f := newFixtures(t)
+	stdout, stderr, code := runIn(t, f.cwd, time.Minute, "predict", "--model", f.model, f.png)
+	if code != 0 || !strings.Contains(stderr, "note: using the CPU engine: one image takes less time on it than a GPU takes to start (--device 0 for the GPU)") ||
+		strings.Contains(stderr, "libcuda") || strings.Contains(stderr, "GPU 0") || !strings.HasPrefix(stdout, f.png+": ") {
+		t.Errorf("predict IMG with no engine flag: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// In order, with a missing file among them.
+	img, err := os.ReadFile(f.png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files, want []string
+	for i := range cpuPredictMax + 1 {
+		name := filepath.Join(f.root, fmt.Sprintf("d%04d.png", i))
+		if i != 7 {
+			os.WriteFile(name, img, 0o644)
+		}
+		files = append(files, name)
+		want = append(want, name)
+	}
+	stdout, stderr, code = runIn(t, f.cwd, 2*time.Minute, append([]string{"predict", "--json", "--model", f.model}, files[:cpuPredictMax]...)...)
+	if code != 1 || !strings.Contains(stderr, "1000 images take less time on it than a GPU takes to start") ||
+		!strings.Contains(stderr, "1 of 1000 images could not be classified") {
+		t.Errorf("predict of %d files with no engine flag: exit %d\n%s", cpuPredictMax, code, stderr)
+	}
+	var got []string
+	for line := range strings.Lines(stdout) {
+		var r struct{ File string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("predict --json: line %q: %v", line, err)
+		}
+		got = append(got, r.File)
+	}
+	if !slices.Equal(got, want[:cpuPredictMax]) {
+		t.Errorf("predict --json of %d files: the lines name other files or another order than given", cpuPredictMax)
+	}
+	// More files, or tf32: GPU 0 is looked for (without one here, the
+	// fall-back's note).
+	for _, args := range [][]string{append([]string{"--model", f.model}, files...), {"--precision", "tf32", "--model", f.model, f.png}} {
+		_, stderr, _ = runIn(t, f.cwd, 2*time.Minute, append([]string{"predict"}, args...)...)
+		if strings.Contains(stderr, "take less time on it") || strings.Contains(stderr, "takes less time on it") {
+			t.Errorf("predict %s: the CPU taken without looking for a GPU\n%s", args[0], stderr)
+		}
+	}
+}
