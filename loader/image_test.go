@@ -703,3 +703,42 @@ func TestBackdropKeyedMNIST(t *testing.T) {
 		t.Errorf("%d and %d of %d read over the wrong backdrop: want at most %d each", wrong[0], wrong[1], test.N(), limit)
 	}
 }
+
+// TestBackdropFramedSheet: a white sheet in a thin dark frame (two
+// pixels) inside a transparent margin, with a small thin digit far inside
+// it: the frame touches the transparent part and is most of the dark ink,
+// as a rim would be, but dark ink lies deep inside the sheet too (the
+// digit), so the frame is not a rim and the sheet is paper, as over white.
+// (Read as a black block before the depth of that ink counted.)
+func TestBackdropFramedSheet(t *testing.T) {
+	const n = 600
+	cut, ref := image.NewNRGBA(image.Rect(0, 0, n, n)), image.NewNRGBA(image.Rect(0, 0, n, n))
+	for y := range n {
+		for x := range n {
+			v := color.NRGBA{}
+			switch {
+			case x < 10 || y < 10 || x >= n-10 || y >= n-10:
+			case x < 12 || y < 12 || x >= n-12 || y >= n-12:
+				v = color.NRGBA{0, 0, 0, 255}
+			case y >= 280 && y < 282 && x >= 280 && x < 320, // a thin 7, 40 by 60
+				y >= 280 && y < 340 && x == 319-(y-280)/3:
+				v = color.NRGBA{0, 0, 0, 255}
+			default:
+				v = color.NRGBA{255, 255, 255, 255}
+			}
+			cut.SetNRGBA(x, y, v)
+			if v.A == 0 {
+				v = color.NRGBA{255, 255, 255, 255}
+			}
+			ref.SetNRGBA(x, y, v)
+		}
+	}
+	want, err := DecodeDigit(enc(t, ref, "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeDigit(enc(t, cut, "png"))
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("a framed white sheet with a small digit, on transparent: read otherwise than over white (%v)", err)
+	}
+}
