@@ -385,29 +385,29 @@ func sum(c []int) int {
 // transparent pixel, 1 for an opaque one touching one, up to maxDepth for
 // any deeper.
 func opaqueDepth(w, h int, px func(x, y int) (lum, a float64), d []float64) []float64 {
-	const deep = maxDepth
 	d = d[:w*h]
-	at := func(x, y int) float64 {
-		if x < 0 || y < 0 || x >= w || y >= h {
-			return 0
-		}
-		return d[y*w+x]
-	}
 	// Two passes of a chamfer transform (forward, then backward), each
-	// cell the least of its already-visited neighbours plus one.
+	// cell the least of its already-visited neighbours plus one; a pixel
+	// on the image's edge touches the outside, so it is 1 when opaque.
 	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			if _, a := px(x, y); a < 0.5 {
-				d[y*w+x] = 0
-				continue
+		row := d[y*w : (y+1)*w]
+		for x := range row {
+			switch _, a := px(x, y); {
+			case a < 0.5:
+				row[x] = 0
+			case x == 0 || y == 0 || x == w-1 || y == h-1:
+				row[x] = 1
+			default:
+				up := d[(y-1)*w : y*w]
+				row[x] = min(maxDepth, 1+min(row[x-1], up[x-1], up[x], up[x+1]))
 			}
-			d[y*w+x] = min(deep, 1+min(at(x-1, y), at(x-1, y-1), at(x, y-1), at(x+1, y-1)))
 		}
 	}
-	for y := h - 1; y >= 0; y-- {
-		for x := w - 1; x >= 0; x-- {
-			if v := d[y*w+x]; v > 1 {
-				d[y*w+x] = min(v, 1+min(at(x+1, y), at(x+1, y+1), at(x, y+1), at(x-1, y+1)))
+	for y := h - 2; y > 0; y-- {
+		row, down := d[y*w:(y+1)*w], d[(y+1)*w:(y+2)*w]
+		for x := w - 2; x > 0; x-- {
+			if v := row[x]; v > 1 {
+				row[x] = min(v, 1+min(row[x+1], down[x+1], down[x], down[x-1]))
 			}
 		}
 	}

@@ -742,3 +742,42 @@ func TestBackdropFramedSheet(t *testing.T) {
 		t.Errorf("a framed white sheet with a small digit, on transparent: read otherwise than over white (%v)", err)
 	}
 }
+
+// TestOpaqueDepth: opaqueDepth against the plain definition (each opaque
+// pixel's least chessboard distance to a transparent pixel or the outside,
+// capped at maxDepth) on random masks of every shape up to 24x24.
+func TestOpaqueDepth(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 2000 {
+		w, h := 1+r.IntN(24), 1+r.IntN(24)
+		clear := r.Float64() * 0.3
+		a := make([]float64, w*h)
+		for i := range a {
+			if r.Float64() >= clear {
+				a[i] = 1
+			}
+		}
+		px := func(x, y int) (float64, float64) { return 0, a[y*w+x] }
+		got := opaqueDepth(w, h, px, make([]float64, w*h))
+		for y := range h {
+			for x := range w {
+				want := 0
+				if a[y*w+x] >= 0.5 {
+					want = min(maxDepth, x+1, y+1, w-x, h-y)
+					for v := range h {
+						for u := range w {
+							if a[v*w+u] < 0.5 {
+								want = min(want, max(abs(u-x), abs(v-y)))
+							}
+						}
+					}
+				}
+				if got[y*w+x] != float64(want) {
+					t.Fatalf("trial %d, %dx%d: pixel (%d,%d) at depth %v, want %d", trial, w, h, x, y, got[y*w+x], want)
+				}
+			}
+		}
+	}
+}
+
+func abs(v int) int { return max(v, -v) }
