@@ -18,6 +18,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/server"
 	"github.com/urfave/cli/v2"
@@ -43,9 +44,11 @@ func predictCommand() *cli.Command {
 // cpuPredictMax is the most image files that predict classifies on the
 // CPU engine when no engine is asked for: a GPU takes longer to start
 // than the CPU takes for them (on the H200 machine, cuInit and the
-// context alone took 0.21 s in run 18, cuDNN's first calls 0.1 s more; on
-// the 2-core VM the CPU engine's forward pass takes 0.12 to 0.2 ms an
-// image, and decoding the files is the same work on either engine).
+// context alone took 0.21 s in run 18; on the 2-core VM, shared with other
+// work, the CPU engine's forward pass took 0.12 to 0.26 ms an image,
+// CNNGPU_TRACE's "classifying" row for 500 and 10,000 images; reading and
+// preparing the files is the same work on either engine, 1.1 ms for a
+// 200x200 PNG there).
 const cpuPredictMax = 1000
 
 // predict's --cpu and --device say its own default.
@@ -195,7 +198,9 @@ func predictAction(c *cli.Context) error {
 	}
 	out := bufio.NewWriter(c.App.Writer)
 	enc := json.NewEncoder(out)
+	rd := trace.Begin(trace.ReadImages)
 	inputs, errs := readDigits(files)
+	rd.End()
 	var batch []float32
 	for i := range files {
 		if errs[i] == nil {
@@ -204,7 +209,10 @@ func predictAction(c *cli.Context) error {
 	}
 	var probs []float32
 	if len(batch) > 0 {
-		if probs, err = m.Predict(batch); err != nil {
+		cl := trace.Begin(trace.Classify)
+		probs, err = m.Predict(batch)
+		cl.End()
+		if err != nil {
 			return err
 		}
 		if err := engine.CheckOutputs(probs); err != nil {
@@ -371,7 +379,9 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 		for i, v := range im.Pixels[lo*engine.ImagePixels : (lo+k)*engine.ImagePixels] {
 			x[i] = float32(v) / 255
 		}
+		cl := trace.Begin(trace.Classify)
 		probs, err := m.Predict(x[:k*engine.ImagePixels])
+		cl.End()
 		if err != nil {
 			return err
 		}

@@ -76,6 +76,8 @@ const (
 	CheckpointWrite = "checkpoint: encoding and writing the file"
 	CheckpointWait  = "waiting for the checkpoint written beside"
 	TestEval        = "test evaluation"
+	ReadImages      = "reading and preparing the image files"
+	Classify        = "classifying (the model's forward pass)"
 	ReadCheckpoint  = "reading and checking the checkpoint"
 	DataWait        = "waiting for the data read beside"
 	Fingerprint     = "fingerprinting the training set (CRC-32C)"
