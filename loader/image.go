@@ -240,7 +240,7 @@ func grey(img image.Image) (g []float64, w, h int) {
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			lum, a := px(x, y)
-			g[y*w+x] = math.Min(1, math.Max(0, lum*a+(1-a)*bd))
+			g[y*w+x] = min(1, max(0, lum*a+(1-a)*bd))
 		}
 	}
 	return g, w, h
@@ -444,7 +444,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		if ref < 1 {
 			v = (v - ref) / (1 - ref)
 		}
-		ink[i] = math.Max(0, math.Min(1, v))
+		ink[i] = max(0, min(1, v))
 	}
 	// The noise floor is what remains on the border after removing the
 	// background: its 95th percentile (so that a digit touching the edge
@@ -501,7 +501,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// a dot, which the crop below would blow up to a digit's size.
 	strongest := 0.0
 	for _, v := range ink {
-		strongest = math.Max(strongest, v)
+		strongest = max(strongest, v)
 	}
 	if strongest < MinInkContrast {
 		toward := "its darkest mark is only %.0f%% of the way from the paper's shade to black; a digit's is %.0f%% or more"
@@ -525,7 +525,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// A digit already 20 pixels tall (an MNIST image) is left as it is.
 	peak := 0.0
 	for _, v := range small {
-		peak = math.Max(peak, v)
+		peak = max(peak, v)
 	}
 	if (sw != cw || sh != ch) && peak > 0 && peak < 1 {
 		for i := range small {
@@ -836,9 +836,9 @@ func resample(src []float64, w, x0, y0, cw, ch, sw, sh int) []float64 {
 			sx0, sx1 := float64(ox)*fx, float64(ox+1)*fx
 			var sum, area float64
 			for y := int(sy0); y < ch && float64(y) < sy1; y++ {
-				hy := math.Min(sy1, float64(y+1)) - math.Max(sy0, float64(y))
+				hy := min(sy1, float64(y+1)) - max(sy0, float64(y))
 				for x := int(sx0); x < cw && float64(x) < sx1; x++ {
-					hx := math.Min(sx1, float64(x+1)) - math.Max(sx0, float64(x))
+					hx := min(sx1, float64(x+1)) - max(sx0, float64(x))
 					a := hx * hy
 					sum += a * src[(y0+y)*w+x0+x]
 					area += a
