@@ -53,6 +53,10 @@ type MergeResult struct {
 	Release func()
 }
 
+// MissingList is Missing as lines under head, as a merge that refuses
+// lists them (up to maxListed, then how many more).
+func (r *MergeResult) MissingList(head string) string { return listProblems(head, r.Missing) }
+
 // maxListed bounds the lines of one kind in a merge error.
 const maxListed = 12
 

@@ -126,11 +126,20 @@ func recordData(dir, fp, theirs string) error {
 // continues checks that spec can continue the study old that dir holds:
 // the same settings, and the same shard of the same split.
 func continues(dir string, old, spec *Spec) error {
-	if old.Shard.N <= 1 && spec.Shard.N <= 1 && sameSet(old.LRs, spec.LRs) && sameSet(old.BatchSizes, spec.BatchSizes) && sameSet(old.Acts, spec.Acts) {
-		// The same grid, its values listed in another order: the study
-		// continues in the folder's order. (Not for a shard: which runs
-		// are its own follows the order.)
-		spec.LRs, spec.BatchSizes, spec.Acts = old.LRs, old.BatchSizes, old.Acts
+	if old.Shard.N <= 1 && spec.Shard.N <= 1 {
+		// A list of the grid's values given in another order is the same
+		// list: the study continues in the folder's order, and a study
+		// refused for another list is not said to differ in this one.
+		// (Not for a shard: which runs are its own follows the order.)
+		if sameSet(old.LRs, spec.LRs) {
+			spec.LRs = old.LRs
+		}
+		if sameSet(old.BatchSizes, spec.BatchSizes) {
+			spec.BatchSizes = old.BatchSizes
+		}
+		if sameSet(old.Acts, spec.Acts) {
+			spec.Acts = old.Acts
+		}
 	}
 	if d := old.Diff(spec, "in the folder", "given now"); d != "" {
 		return &OtherStudyError{Dir: dir, Diff: d}

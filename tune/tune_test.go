@@ -647,6 +647,14 @@ func TestGridInAnotherOrderContinues(t *testing.T) {
 	if want := tinySpec(); !slices.Equal(s.LRs, want.LRs) || !slices.Equal(s.Acts, want.Acts) {
 		t.Errorf("continued with lrs %v, activations %v; want the folder's order %v, %v", s.LRs, s.Acts, want.LRs, want.Acts)
 	}
+	// Another learning rate and the activations reordered: refused for
+	// the rate alone.
+	s = tinySpec()
+	s.LRs = []float64{0.003, 0.01}
+	s.Acts = []string{"tanh", "relu"}
+	if err := Prepare(dir, s); err == nil || !strings.Contains(err.Error(), "learning rates") || strings.Contains(err.Error(), "activations") {
+		t.Errorf("another rate, the activations reordered: %v; want it refused for the rates only", err)
+	}
 	shard := t.TempDir()
 	s0 := tinySpec()
 	s0.Shard = newShard(0, 2)

@@ -452,6 +452,16 @@ func TestIndexedJobOnOneMachine(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "shard 2/3: no folder given") {
 		t.Errorf("merge without shard 2: exit %d, %s", code, stderr)
 	}
+	// With --allow-missing, merged, and every run missing named (only the
+	// first was).
+	stdout, stderr, code = cnngpu(t, nil, "tune", "merge", "--allow-missing", "--out", filepath.Join(dir, "m3"), filepath.Join(shared, "shards"))
+	m := regexp.MustCompile(`(\d+) runs? (is|are) finished in no folder`).FindStringSubmatch(stdout)
+	if code != 0 || m == nil {
+		t.Fatalf("merge --allow-missing without shard 2: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if k, _ := strconv.Atoi(m[1]); k < 2 || strings.Count(stdout, ".jsonl (") != k {
+		t.Errorf("merge --allow-missing: %s runs missing, %d named:\n%s", m[1], strings.Count(stdout, ".jsonl ("), stdout)
+	}
 }
 
 func dropLastColumn(csv string) string {

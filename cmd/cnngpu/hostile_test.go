@@ -409,6 +409,7 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--batch-size", "0"), 2, []string{"--batch-size 0", "expected 1 to 60000"}},
 		{with(tuneArgs, "--activation", "gelu"), 2, []string{`--activation "gelu"`, "relu, sigmoid or tanh"}},
 		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "nan"), 2, []string{"--momentum NaN", "[0, 1)"}},
+		{with(tuneArgs, "--momentum", "0.5"), 2, []string{"--momentum 0.5 is SGD's", "--optimizer sgd"}},
 		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
 		{with(tuneArgs, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
 		{with(tuneArgs, "--folds", "1"), 2, []string{"--folds 1", "or 2 to 60000"}},

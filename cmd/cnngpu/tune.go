@@ -154,8 +154,12 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	}
 	switch spec.Optimizer {
 	case "adam":
-		if _, err := checkMomentum(c); err != nil {
+		m, err := checkMomentum(c)
+		if err != nil {
 			return nil, "", err
+		}
+		if c.IsSet("momentum") { // as train refuses it
+			return nil, "", usageErrorf("--momentum %v is SGD's: Adam keeps moments of its own (β1 0.9, β2 0.999); give --optimizer sgd with it, or leave it out", m)
 		}
 	case "sgd":
 		if spec.Momentum, err = checkMomentum(c); err != nil {
@@ -478,8 +482,8 @@ func mergeAction(c *cli.Context) error {
 		if res.MissingRuns == 1 {
 			are = "run is"
 		}
-		fmt.Fprintf(w, "%d %s finished in no folder (%s); --final, or %s with the same grid and --out %s, trains them\n",
-			res.MissingRuns, are, res.Missing[0], shell.Command("tune"), shell.Quote(out))
+		fmt.Fprintln(w, res.MissingList(fmt.Sprintf("%d %s finished in no folder; --final, or %s with the same grid and --out %s, trains them:",
+			res.MissingRuns, are, shell.Command("tune"), shell.Quote(out))))
 	}
 	if opt.DryRun {
 		return nil
