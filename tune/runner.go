@@ -836,7 +836,11 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 			return err
 		}
 		from, hist = ck.Position, ck.History
-		r.logf("resuming the final retraining at epoch %d, step %d (%s)", from.Epoch+1, from.Step, partial)
+		if from.Epoch >= spec.Epochs {
+			r.logf("the final retraining trained its %d epochs before it stopped (%s): testing it", spec.Epochs, partial)
+		} else {
+			r.logf("resuming the final retraining at epoch %d, step %d (%s)", from.Epoch+1, from.Step, partial)
+		}
 	} else {
 		if err == nil {
 			r.logf("%s is the retraining of another setting: starting over", partial)
@@ -933,7 +937,15 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	ck, err := engine.Snapshot(m, cfg, pos, hist)
+	// The weights alone where the schedule has ended (any but the
+	// constant rate), as train's last checkpoint: no training goes on
+	// from it, eval, predict, export and serve read the weights alone,
+	// and it is a third of the bytes with Adam (12.7 MB, not 38).
+	snap := engine.SnapshotInto
+	if opt.Sched.Kind != engine.ConstantLR {
+		snap = engine.SnapshotWeightsInto
+	}
+	ck, err := snap(nil, m, cfg, pos, hist)
 	if err != nil {
 		return err
 	}

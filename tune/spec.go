@@ -240,6 +240,10 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 // memory runs out.
 const maxStudyFile = 64 << 20
 
+// SpecVersion is the version of the study definition this cnngpu writes
+// (Spec.Version; 0 in no file a release wrote, and read as 1).
+const SpecVersion = 1
+
 // SpecFile is the study definition's name in a study folder.
 const SpecFile = "study.json"
 
@@ -259,6 +263,9 @@ func LoadSpec(dir string) (*Spec, error) {
 	// that were never trained so. A shard with no configuration (more
 	// shards than configurations, which earlier versions allowed) is
 	// still read: it adds nothing to a merge.
+	if s.Version > SpecVersion {
+		return nil, fmt.Errorf("%s: a study of version %d; this cnngpu reads versions up to %d: a newer cnngpu made it, and continues it", filepath.Join(dir, SpecFile), s.Version, SpecVersion)
+	}
 	v := s
 	v.Shard = Shard{N: 1}
 	err = v.Validate()

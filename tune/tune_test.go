@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -596,6 +597,29 @@ func TestFinalRetrainingResumes(t *testing.T) {
 			t.Errorf("the final model trained again: %v", err)
 		}
 	}
+
+	// Interrupted in its test, every epoch trained: the rerun says so and
+	// tests it, training nothing (it said "resuming at epoch 4" of 3).
+	late := t.TempDir()
+	ctx, cancel = context.WithCancel(context.Background())
+	r = newRunner(t, spec(), late, data, true)
+	r.Log = logFunc(func(l string) {
+		if strings.Contains(l, "final epoch 3/3") {
+			cancel()
+		}
+	})
+	if err := r.Run(ctx); err != ErrInterrupted {
+		t.Fatalf("interrupted in the final test: %v", err)
+	}
+	lines = nil
+	r = newRunner(t, spec(), late, data, true)
+	r.Log = logFunc(func(l string) { lines = append(lines, l) })
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if log := strings.Join(lines, "\n"); !strings.Contains(log, "the final retraining trained its 3 epochs before it stopped") || strings.Contains(log, "final epoch") || strings.Contains(log, "resuming") {
+		t.Errorf("interrupted in the final test, rerun; the study's log:\n%s", log)
+	}
 }
 
 // TestBlockedOutputsRefusedFirst: in a study's folder, a file where its
@@ -1002,5 +1026,53 @@ func TestTrainLimitAboveTheImagesSaid(t *testing.T) {
 	spec.LRs, spec.Acts, spec.Epochs, spec.TrainLimit = []float64{0.003}, []string{"relu"}, 1, 1000
 	if log, err := runLogged(t, spec, t.TempDir(), synthetic(100, 20), false); err != nil || !strings.Contains(log, "note: --train-limit 1000 is more than the 70 training images each run has") {
 		t.Errorf("--train-limit 1000 over 70 images: %v, log:\n%s", err, log)
+	}
+}
+
+// TestFinalModelWeightsOnly: the final model of a study whose schedule
+// ends (cosine) holds the weights alone, as train's last checkpoint does
+// (a third of the bytes with Adam), and is kept by a rerun; under a
+// constant rate, which a resume may extend, it keeps the optimizer's
+// state.
+func TestFinalModelWeightsOnly(t *testing.T) {
+	data := synthetic(400, 100)
+	for _, sched := range []string{"cosine", "constant"} {
+		dir := t.TempDir()
+		spec := tinySpec()
+		spec.LRs, spec.Acts, spec.Schedule = []float64{0.001}, []string{"relu"}, sched
+		if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (ck.S1 == nil) != (sched == "cosine") {
+			t.Errorf("%s schedule: the final model holds the optimizer's state: %v; want %v", sched, ck.S1 != nil, sched != "cosine")
+		}
+		var log bytes.Buffer
+		r := newRunner(t, spec, dir, data, true)
+		r.Log = &log
+		if err := r.Run(context.Background()); err != nil || strings.Contains(log.String(), "final epoch") {
+			t.Errorf("%s schedule, rerun: %v; the final model retrained: %v\n%s", sched, err, strings.Contains(log.String(), "final epoch"), log.String())
+		}
+	}
+}
+
+// TestNewerStudyVersionRefused: a study.json of a version this cnngpu does
+// not know (a newer cnngpu's) is refused, naming the version.
+func TestNewerStudyVersionRefused(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	if err := Prepare(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	later := *spec
+	later.Version = SpecVersion + 6
+	if err := later.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSpec(dir); err == nil || !strings.Contains(err.Error(), "a study of version "+strconv.Itoa(SpecVersion+6)) {
+		t.Errorf("a study of a later version: %v; want it refused, naming the version", err)
 	}
 }

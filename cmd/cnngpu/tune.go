@@ -142,7 +142,7 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	spec = &tune.Spec{Version: 1, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
+	spec = &tune.Spec{Version: tune.SpecVersion, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
 		Seed: c.Uint64("seed"), Arch: c.String("arch"), Folds: c.Int("folds"), TrainLimit: c.Int("train-limit"), Shard: tune.Shard{N: 1}}
 	for _, lr := range lrs {
 		if _, err := checkLR(lr); err != nil {
@@ -319,7 +319,11 @@ func tuneAction(c *cli.Context) (err error) {
 		if n, cerr := tune.CheckFolder(out, spec); cerr == nil {
 			kept = fmt.Sprintf("%d of %d runs finished, kept", n, len(spec.Mine())*spec.Rounds())
 		}
-		return withCode(130, fmt.Errorf("study interrupted; %s in %s (a run cut short trains again from its start, the final model from its last epoch)\ncontinue with the same command and --out %s", kept, out, out))
+		again := "a run cut short trains again from its start"
+		if r.Final {
+			again += ", the final model from its last epoch"
+		}
+		return withCode(130, fmt.Errorf("study interrupted; %s in %s (%s)\ncontinue with the same command and --out %s", kept, out, again, out))
 	}
 	if err != nil {
 		return studyError(err) // exit 2 for a folder that trained on other data
