@@ -341,24 +341,28 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64), scratch []float64) f
 }
 
 // maxDepth is the depth (pixels from the transparent part) at which
-// opaqueDepth stops counting.
-const maxDepth = 8
+// opaqueDepth stops counting; rimDepth, the deepest a rim reaches (see
+// rim).
+const (
+	maxDepth = 8
+	rimDepth = 4
+)
 
 // rim reports whether one shade's ink (counted by depth: 1 touches the
 // transparent part, 0 is ink on a pixel itself more than half clear) is
-// only a rim around the other's: nine tenths of it or more within two
-// pixels of the transparent part, under a hundredth of it maxDepth pixels
-// deep or more, and on average a quarter of a pixel or more shallower
-// than the other's. That is the edge of what was cut out, not the
-// drawing: a dark digit anti-aliased on white keeps light greys around
-// its strokes once the white is made transparent (one pixel of them, two
-// if the image was then scaled up); white lettering may be outlined in
-// black. Then the backdrop is the rim's shade. A frame, a ring or a
+// only a rim around the other's: nine tenths of it or more within
+// rimDepth pixels of the transparent part, under a hundredth of it
+// maxDepth pixels deep or more, and on average a quarter of a pixel or
+// more shallower than the other's. That is the edge of what was cut out,
+// not the drawing: a dark digit anti-aliased on white keeps light greys
+// around its strokes once the white is made transparent (one pixel of
+// them, up to four if the image was then scaled up); white lettering may
+// be outlined in black. Then the backdrop is the rim's shade. A frame, a ring or a
 // sheet's margin is not a rim where the same shade is also drawn deep
 // inside (a badge's digit, a sheet's ink).
 func rim(layer, other [maxDepth + 1]int) bool {
 	n, m := sum(layer[:]), sum(other[:])
-	if n == 0 || m == 0 || 10*(layer[0]+layer[1]+layer[2]) < 9*n || 100*layer[maxDepth] > n {
+	if n == 0 || m == 0 || 10*sum(layer[:rimDepth+1]) < 9*n || 100*layer[maxDepth] > n {
 		return false
 	}
 	mean := func(c [maxDepth + 1]int, n int) float64 {
