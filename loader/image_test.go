@@ -486,14 +486,7 @@ func TestPrepareDigitIgnoresSpecks(t *testing.T) {
 // Counted on the thresholded ink plane PrepareDigit works on (MNIST's
 // background is 0, so every lit pixel is ink).
 func TestSpecksOnMNIST(t *testing.T) {
-	dir, err := CacheDir()
-	if err != nil {
-		t.Skip(err)
-	}
-	test, err := LoadTestDir(dir)
-	if err != nil {
-		t.Skipf("no MNIST here (make data fetches it): %v", err)
-	}
+	test := cachedTestSet(t)
 	changed, most := 0, 0
 	for i := range test.N() {
 		ink := make([]float64, 784)
@@ -669,14 +662,7 @@ func TestBackdropLayers(t *testing.T) {
 // has it, or white once inverted), keep their anti-aliased greys around
 // the strokes, and are read over the paper they were made on.
 func TestBackdropKeyedMNIST(t *testing.T) {
-	dir, err := CacheDir()
-	if err != nil {
-		t.Skip(err)
-	}
-	test, err := LoadTestDir(dir)
-	if err != nil {
-		t.Skipf("no MNIST here (make data fetches it): %v", err)
-	}
+	test := cachedTestSet(t)
 	var wrong [2]int
 	for i := range test.N() {
 		img := test.Images.Pixels[i*784 : (i+1)*784]
@@ -782,3 +768,17 @@ func TestOpaqueDepth(t *testing.T) {
 }
 
 func abs(v int) int { return max(v, -v) }
+
+// cachedTestSet is MNIST's test set from the cache, where `make test` (or
+// `make data`) has fetched it; the test is skipped where it has not.
+func cachedTestSet(t *testing.T) *Set {
+	dir, err := CacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	test, err := LoadTestDir(dir)
+	if err != nil {
+		t.Skipf("no MNIST here (make data fetches it): %v", err)
+	}
+	return test
+}
