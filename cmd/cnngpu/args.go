@@ -136,6 +136,9 @@ func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error
 	if g != "" {
 		guess = fmt.Sprintf(" (did you mean %s?)", g)
 	}
+	if parent == nil && name == "version" {
+		guess = fmt.Sprintf(" (did you mean %s?)", shell.Command("--"+name))
+	}
 	if parent == nil {
 		return usageErrorf("unknown command %q%s; the commands are %s (see %s)", name, guess, strings.Join(names, ", "), shell.Command("--help"))
 	}

@@ -294,6 +294,7 @@ func TestHostileInput(t *testing.T) {
 		// --seeds it wrote files named -seed1 in it)
 		{with(train, "--out", cwd("new")+"/"), 2, []string{"--out " + cwd("new") + "/: names a folder, not a file", filepath.Join(cwd("new"), "model.safetensors")}},
 		{with(train, "--seeds", "1", "--out", cwd("new")+"/"), 2, []string{"--out " + cwd("new") + "/: names a folder, not a file"}},
+		{with(train, "--seeds", "1,2", "--out", cwd("a")+"/{seed}/../m.st"), 2, []string{"seeds 1 and 2 would both write " + cwd("a/m.st"), "put {seed} in the file's name"}},
 		{with(train, "--out", cwd("new")+"/."), 2, []string{"names a folder, not a file"}},
 		{with(train, "--metrics", cwd("new")+"/"), 2, []string{"--metrics " + cwd("new") + "/: names a folder, not a file", "metrics.jsonl"}},
 		{with(train, "--metrics", ""), 2, []string{`--metrics ""`, "expected a file name"}},

@@ -75,7 +75,7 @@ func newApp() *cli.App {
 		},
 		HideVersion: true, // our own --version (version.go)
 		Flags:       []cli.Flag{versionFlag(), traceFlag},
-		Before:      traceBefore,
+		Before:      rootBefore,
 		Action:      rootAction,
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return withCode(2, fmt.Errorf("%s (see %s)", rootFlagError(c.App.Commands, err), shell.Command("--help")))

@@ -622,3 +622,21 @@ func TestSeedsContinueOtherSteps(t *testing.T) {
 		t.Errorf("a stopped seed past this data's epoch: exit %d (seed 1 trained: %v), want 2 before any training:\n%s", code, exists(seedPath(out, 1)), se)
 	}
 }
+
+// TestSeedPath: each seed's checkpoint name, "{seed}" replaced or -seedN
+// put before the extension; a name whose only dot starts it (.hidden) has
+// no extension (it became "-seed1.hidden", a name read as an option).
+func TestSeedPath(t *testing.T) {
+	for _, c := range []struct{ out, want string }{
+		{"m.safetensors", "m-seed7.safetensors"},
+		{"runs/m", "runs/m-seed7"},
+		{"runs/m-{seed}.st", "runs/m-7.st"},
+		{".hidden", ".hidden-seed7"},
+		{"d.x/.hidden", "d.x/.hidden-seed7"},
+		{".m.safetensors", ".m-seed7.safetensors"},
+	} {
+		if got := seedPath(c.out, 7); got != c.want {
+			t.Errorf("seedPath(%q, 7) = %q, want %q", c.out, got, c.want)
+		}
+	}
+}

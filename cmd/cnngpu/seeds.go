@@ -75,13 +75,17 @@ func parseSeeds(s string) ([]uint64, error) {
 }
 
 // seedPath is where seed's checkpoint goes: out with "{seed}" replaced, or
-// with "-seedN" before its extension.
+// with "-seedN" before its extension (after a name without one, as
+// .hidden).
 func seedPath(out string, seed uint64) string {
 	n := strconv.FormatUint(seed, 10)
 	if strings.Contains(out, "{seed}") {
 		return strings.ReplaceAll(out, "{seed}", n)
 	}
 	ext := filepath.Ext(out)
+	if ext == filepath.Base(out) {
+		ext = "" // a name that starts with its only dot (.hidden) has none
+	}
 	return strings.TrimSuffix(out, ext) + "-seed" + n + ext
 }
 

@@ -223,6 +223,18 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	}
 	s.skipTakenOut()
 	outs := s.outsOf(s.out)
+	// Two seeds writing one file (a "{seed}" in a folder that ".." leaves)
+	// would find the file locked by this very run.
+	seen := map[string]int{}
+	for i, out := range outs {
+		if a, err := filepath.Abs(out); err == nil {
+			if j, ok := seen[a]; ok {
+				return nil, usageErrorf("--out %s: seeds %d and %d would both write %s: put {seed} in the file's name (e.g. %s)",
+					c.String("out"), s.seeds[j], s.seeds[i], filepath.Clean(out), filepath.Join(filepath.Dir(out), "m-{seed}.safetensors"))
+			}
+			seen[a] = i
+		}
+	}
 	for _, out := range outs {
 		if err := checkTrainOutputs(c, out); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -22,6 +23,16 @@ var vcsRevision string
 
 func versionFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "version", Usage: "print the version, VCS revision, Go version and whether GPU support is built in"}
+}
+
+// rootBefore runs before any command: --trace, and --version refused
+// before a command (which would run, the flag ignored: a whole training
+// for "cnngpu --version train").
+func rootBefore(c *cli.Context) error {
+	if c.Bool("version") && c.Args().Present() {
+		return usageErrorf("--version takes no command: %s prints the version, and %s runs without it", shell.Command("--version"), shell.Command(c.Args().First()))
+	}
+	return traceBefore(c)
 }
 
 // rootAction runs when no command is given: --version, else the help.

@@ -7,8 +7,10 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/cuda"
 )
@@ -59,5 +61,17 @@ func TestVersionFlag(t *testing.T) {
 	}
 	if _, stderr, code := cnngpu(t, nil, "tran"); code != 2 || !strings.Contains(stderr, `"tran"`) {
 		t.Errorf("cnngpu tran: exit %d, stderr %q; want exit 2 naming the command", code, stderr)
+	}
+	// "version" as a command points to the flag; the flag before a
+	// command is refused, not ignored (the command ran: a whole training).
+	if _, stderr, code := cnngpu(t, nil, "version"); code != 2 || !strings.Contains(stderr, "--version") {
+		t.Errorf("cnngpu version: exit %d, stderr %q; want exit 2 pointing to --version", code, stderr)
+	}
+	dir := t.TempDir()
+	if _, stderr, code := runIn(t, dir, time.Minute, "--version", "train", "--cpu", "--data", dir); code != 2 || !strings.Contains(stderr, "--version takes no command") {
+		t.Errorf("cnngpu --version train: exit %d\n%s; want exit 2, refused", code, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("cnngpu --version train left %d entries in its folder", len(entries))
 	}
 }
