@@ -5,9 +5,9 @@
 package main
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
-	"os"
 	"strings"
 	"testing"
 	"time"
