@@ -164,8 +164,10 @@ func sameSet[T cmp.Ordered](a, b []T) bool {
 // a file goes), before any training rather than after all of it.
 // With names, only those outputs are checked (plot writes three).
 func blockedOutputs(dir string, names ...string) error {
+	elsewhere := "" // plot redraws this folder: it has no other
 	if len(names) == 0 {
 		names = []string{RunsDir, PlotsDir, ResultsFile, ReportFile, FinalFile, FinalModel, FinalPartial, SpecFile}
+		elsewhere = ", or give another --out"
 	}
 	for _, n := range names {
 		p := filepath.Join(dir, n)
@@ -176,9 +178,9 @@ func blockedOutputs(dir string, names ...string) error {
 		what := map[string]string{RunsDir: "run records", PlotsDir: "plots"}[n] // "" for a file
 		switch {
 		case what != "" && !st.IsDir():
-			return &BlockedError{fmt.Errorf("%s is not a folder, and the study writes its %s there: move it away, or give another --out", p, what)}
+			return &BlockedError{fmt.Errorf("%s is not a folder, and the study writes its %s there: move it away%s", p, what, elsewhere)}
 		case what == "" && !st.Mode().IsRegular():
-			return &BlockedError{fmt.Errorf("%s is not a regular file, and the study writes that file: move it away, or give another --out", p)}
+			return &BlockedError{fmt.Errorf("%s is not a regular file, and the study writes that file: move it away%s", p, elsewhere)}
 		case n == ResultsFile || n == ReportFile:
 			if err := readOnly(p, st); err != nil {
 				return err

@@ -441,7 +441,9 @@ func TestHostileInput(t *testing.T) {
 		// plot, and an unknown command
 		{[]string{"plot"}, 2, []string{"plot takes one study folder"}},
 		{[]string{"plot", f.folder, f.folder}, 2, []string{"plot takes one study folder, got 2"}},
-		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 1, []string{"nowhere"}},
+		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 1, []string{"nowhere: does not exist"}},
+		{[]string{"plot", f.folder}, 1, []string{f.folder + ": not a study folder: it has no study.json"}},
+		{[]string{"plot", f.file}, 2, []string{f.file + ": is a file, not a study folder"}},
 		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"; the commands are train, eval`}},
 		// slips: a command mistyped, a command's flag before the command
 		{[]string{"trian"}, 2, []string{`unknown command "trian" (did you mean train?)`}},

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,6 +83,19 @@ func plotCommand() *cli.Command {
 				return usageErrorf("plot takes one study folder, got %d arguments", c.NArg())
 			}
 			dir := c.Args().First()
+			// A study folder first: nothing (not even the lock) is
+			// written into one that is not.
+			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+				return usageErrorf("plot %s: is %s, not a study folder (the --out folder of a 'cnngpu tune')", dir, fileKind(st.Mode()))
+			} else if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("plot %s: does not exist; give the --out folder of a 'cnngpu tune'", dir)
+			}
+			if _, err := tune.LoadSpec(dir); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("plot %s: not a study folder: it has no %s (a 'cnngpu tune --out DIR' makes one)", dir, tune.SpecFile)
+				}
+				return fmt.Errorf("plot %s: %w", dir, err)
+			}
 			if st, err := os.Stat(dir); err == nil && st.IsDir() {
 				// Not beside a tune writing the same folder (the
 				// study's lock; it would redraw half-written runs and

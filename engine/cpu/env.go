@@ -14,7 +14,7 @@ import "github.com/cnngpu/cnngpu/internal/envflag"
 // this package): whoever set the variable asked for something other than
 // the default, and the portable kernels compute the same, only slower.
 func noAsm() (bool, error) {
-	return offSwitch("CNNGPU_NOASM", "the portable Go kernels instead of the AVX2/FMA and AVX-512 assembly")
+	return offSwitch("CNNGPU_NOASM", "the portable Go kernels instead of the AVX2/FMA and AVX-512 assembly", "the assembly where the processor has it")
 }
 
 // noAVX512 reads CNNGPU_NOAVX512: 1 (or true) keeps the engine on its
@@ -22,14 +22,15 @@ func noAsm() (bool, error) {
 // comparing the two, or on a processor whose AVX-512 runs slower); the
 // bits computed are the same. Values as for CNNGPU_NOASM.
 func noAVX512() (bool, error) {
-	return offSwitch("CNNGPU_NOAVX512", "the AVX2/FMA micro-kernel where the processor also has AVX-512")
+	return offSwitch("CNNGPU_NOAVX512", "the AVX2/FMA micro-kernel where the processor also has AVX-512", "the AVX-512 micro-kernel where the processor has it")
 }
 
 // offSwitch reads a variable that turns something off (internal/envflag:
-// 1, true, yes or on in any case is on; unset, 0, false, no or off off);
-// any other value is an error, and reads as on.
-func offSwitch(name, what string) (bool, error) {
-	on, err := envflag.Bool(name, false, what, "the default")
+// 1, true, yes or on in any case is on, meaning what; unset, 0, false, no
+// or off off, meaning otherwise, the default); any other value is an
+// error, and reads as on.
+func offSwitch(name, what, otherwise string) (bool, error) {
+	on, err := envflag.Bool(name, false, what, otherwise)
 	if err != nil {
 		return true, err
 	}

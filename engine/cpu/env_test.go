@@ -1,7 +1,10 @@
 // Tests of CNNGPU_NOASM's and CNNGPU_NOAVX512's reading.
 package cpu
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestOffSwitches(t *testing.T) {
 	for name, read := range map[string]func() (bool, error){"CNNGPU_NOASM": noAsm, "CNNGPU_NOAVX512": noAVX512} {
@@ -14,6 +17,8 @@ func TestOffSwitches(t *testing.T) {
 		t.Setenv(name, "yes please")
 		if off, err := read(); err == nil || CheckEnv() == nil || !off {
 			t.Errorf("%s=\"yes please\": off %v, error %v; want an error, and the kernels off where nothing refuses it", name, off, err)
+		} else if strings.Contains(err.Error(), "the default; the default") {
+			t.Errorf("%s=\"yes please\": %v; want the default named once, with what it means", name, err)
 		}
 		t.Setenv(name, "")
 	}

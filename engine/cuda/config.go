@@ -9,6 +9,7 @@ package cuda
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	cu "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/internal/envflag"
@@ -157,7 +158,7 @@ const (
 // parseBeside reads BesideEnv.
 func parseBeside() (besideMode, error) {
 	v := os.Getenv(BesideEnv)
-	if v == "early" {
+	if envValue(v) == "early" {
 		return besideEarly, nil
 	}
 	if on, ok := envflag.Parse(v, true); ok {
@@ -202,15 +203,20 @@ func parseNoCache() (bool, error) {
 }
 
 // parseEnv reads environment variable name: its value in values ("" for
-// unset), or an error naming the variable and its value, then expected.
+// unset; any case, spaces around it ignored, as the switches take them),
+// or an error naming the variable and its value, then expected.
 func parseEnv[T any](name, expected string, values map[string]T) (T, error) {
 	v := os.Getenv(name)
-	if t, ok := values[v]; ok {
+	if t, ok := values[envValue(v)]; ok {
 		return t, nil
 	}
 	var zero T
 	return zero, fmt.Errorf("%s=%q: expected %s", name, v, expected)
 }
+
+// envValue is a variable's value as compared: lower case, without the
+// spaces around it.
+func envValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
 
 // envConfig is the engine's configuration from the environment (New).
 type envConfig struct {

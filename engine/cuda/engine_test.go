@@ -323,7 +323,7 @@ func TestGoldenCPUvsGPU(t *testing.T) {
 }
 
 // TestEnvVars: each of the engine's environment variables takes its
-// values and refuses others with an error naming the variable, the value
+// values (in any case, spaces around them ignored) and refuses others with an error naming the variable, the value
 // and what is expected; New refuses a bad value before it looks for a GPU.
 func TestEnvVars(t *testing.T) {
 	for _, v := range []struct {
@@ -334,8 +334,9 @@ func TestEnvVars(t *testing.T) {
 		bad   []string
 		want  string // in the error
 	}{
-		{KernelsEnv, parseKernels, []string{"", "own"}, []string{"library"}, []string{"fast", "Own"}, `"library"`},
-		{StreamsEnv, func() (bool, error) { n, err := parseStreams(); return n >= 2, err }, []string{"", "2", "3"}, []string{"1"}, []string{"4", "two", "0"}, "the number of streams: 2 (the default), 1, or 3"},
+		// Any case, spaces around ignored, as the on/off switches take them.
+		{KernelsEnv, parseKernels, []string{"", "own", "Own", " OWN "}, []string{"library", "Library"}, []string{"fast", "ow n"}, `"library"`},
+		{StreamsEnv, func() (bool, error) { n, err := parseStreams(); return n >= 2, err }, []string{"", "2", "3", " 2"}, []string{"1"}, []string{"4", "two", "0"}, "the number of streams: 2 (the default), 1, or 3"},
 	} {
 		for _, val := range append(append(slices.Clone(v.on), v.off...), v.bad...) {
 			t.Setenv(v.name, val)
@@ -380,13 +381,13 @@ func TestStreamsEnv(t *testing.T) {
 // TestPriorityEnv: PriorityEnv's values, and a bad one refused by
 // CheckEnv and New naming the variable, the value and what is expected.
 func TestPriorityEnv(t *testing.T) {
-	for val, want := range map[string]cu.Priority{"": cu.SamePriority, "same": cu.SamePriority, "main": cu.MainFirst, "lanes": cu.LanesFirst} {
+	for val, want := range map[string]cu.Priority{"": cu.SamePriority, "same": cu.SamePriority, "main": cu.MainFirst, "Main": cu.MainFirst, "lanes ": cu.LanesFirst} {
 		t.Setenv(PriorityEnv, val)
 		if got, err := parsePriority(); err != nil || got != want {
 			t.Errorf("%s=%q: %v, %v; want %v", PriorityEnv, val, got, err, want)
 		}
 	}
-	for _, val := range []string{"1", "Main", "lane"} {
+	for _, val := range []string{"1", "mainly", "lane"} {
 		t.Setenv(PriorityEnv, val)
 		for what, err := range map[string]error{"CheckEnv": CheckEnv(), "parse": func() error { _, err := parsePriority(); return err }()} {
 			if err == nil || !strings.Contains(err.Error(), PriorityEnv+`="`+val+`"`) || !strings.Contains(err.Error(), `"lanes"`) {
@@ -402,13 +403,13 @@ func TestPriorityEnv(t *testing.T) {
 // TestBesideEnv: BesideEnv's values, and a bad one refused naming the
 // variable, the value and what is expected.
 func TestBesideEnv(t *testing.T) {
-	for val, want := range map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "True": besideAfterRecording, "early": besideEarly, "0": besideOff, "off": besideOff} {
+	for val, want := range map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "True": besideAfterRecording, "early": besideEarly, "Early": besideEarly, " EARLY": besideEarly, "0": besideOff, "off": besideOff} {
 		t.Setenv(BesideEnv, val)
 		if got, err := parseBeside(); err != nil || got != want {
 			t.Errorf("%s=%q: %v, %v; want %v", BesideEnv, val, got, err, want)
 		}
 	}
-	for _, val := range []string{"2", "Early", "late"} {
+	for _, val := range []string{"2", "earlier", "late"} {
 		t.Setenv(BesideEnv, val)
 		if err := CheckEnv(); err == nil || !strings.Contains(err.Error(), BesideEnv+`="`+val+`"`) || !strings.Contains(err.Error(), `"early"`) {
 			t.Errorf("CheckEnv with %s=%q: %v, want the variable's error", BesideEnv, val, err)
