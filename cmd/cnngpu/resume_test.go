@@ -640,3 +640,20 @@ func TestSeedPath(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedRanges: the seeds not started, as --seeds takes them.
+func TestSeedRanges(t *testing.T) {
+	for _, c := range []struct {
+		seeds []uint64
+		want  string
+	}{
+		{[]uint64{5}, "5"},
+		{[]uint64{5, 6}, "5, 6"},
+		{[]uint64{5, 6, 7, 9, 12, 13, 14, 15}, "5-7, 9, 12-15"},
+		{[]uint64{3, 1, 2}, "3, 1, 2"},
+	} {
+		if got := seedRanges(c.seeds); got != c.want {
+			t.Errorf("seedRanges(%v) = %q, want %q", c.seeds, got, c.want)
+		}
+	}
+}

@@ -74,6 +74,28 @@ func parseSeeds(s string) ([]uint64, error) {
 	return out, nil
 }
 
+// seedRanges lists seeds as --seeds takes them, runs of three or more
+// consecutive seeds as ranges: 5-300, not 296 numbers.
+func seedRanges(seeds []uint64) string {
+	var parts []string
+	for i := 0; i < len(seeds); {
+		j := i
+		for j+1 < len(seeds) && seeds[j+1] == seeds[j]+1 {
+			j++
+		}
+		switch {
+		case j-i >= 2:
+			parts = append(parts, fmt.Sprintf("%d-%d", seeds[i], seeds[j]))
+		case j > i:
+			parts = append(parts, strconv.FormatUint(seeds[i], 10), strconv.FormatUint(seeds[j], 10))
+		default:
+			parts = append(parts, strconv.FormatUint(seeds[i], 10))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
+}
+
 // seedPath is where seed's checkpoint goes: out with "{seed}" replaced, or
 // with "-seedN" before its extension (after a name without one, as
 // .hidden).
@@ -153,15 +175,11 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 			}
 			more := ""
 			if rest := s.seeds[i+1:]; len(rest) > 0 {
-				list := make([]string, len(rest))
-				for k, v := range rest {
-					list[k] = strconv.FormatUint(v, 10)
-				}
 				what := "seeds"
 				if len(rest) == 1 {
 					what = "seed"
 				}
-				more += fmt.Sprintf("\nnot started: %s %s", what, strings.Join(list, ", "))
+				more += fmt.Sprintf("\nnot started: %s %s", what, seedRanges(rest))
 			}
 			if resume := errors.As(err, new(resumable)); resume || interrupted {
 				// The checkpoints kept are the run's own: continuing
