@@ -6,8 +6,10 @@
 package tune
 
 import (
+	"errors"
 	"fmt"
 	"image/color"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -523,6 +525,12 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 	var figs []Figure
 	add := func(name, caption string, draw func(string) error) error {
 		p := filepath.Join(pd, name)
+		// An earlier drawing goes first: a figure with nothing to show
+		// now (its runs gone) is not drawn, and must not be listed as
+		// the old one.
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 		if err := draw(p); err != nil {
 			return err
 		}

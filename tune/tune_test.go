@@ -1076,3 +1076,30 @@ func TestNewerStudyVersionRefused(t *testing.T) {
 		t.Errorf("a study of a later version: %v; want it refused, naming the version", err)
 	}
 }
+
+// TestRedrawDropsStaleFigures: redrawn after its runs are gone, a study
+// lists no figure drawn from them, and none is left in plots/ to be taken
+// for a current one (the curves were kept, and the report linked them).
+func TestRedrawDropsStaleFigures(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	spec.Epochs = 1
+	if err := newRunner(t, spec, dir, synthetic(400, 100), false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	curves := filepath.Join(dir, PlotsDir, "lr_bs32.png")
+	if _, err := os.Stat(curves); err != nil {
+		t.Fatalf("the study drew no curves: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, RunsDir)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, ResultsFile))
+	if err := Render(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	if _, err := os.Stat(curves); err == nil || strings.Contains(string(rep), "lr_bs32.png") {
+		t.Errorf("redrawn without runs: the curves kept (%v) or linked in the report:\n%s", err, rep)
+	}
+}
