@@ -13,6 +13,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -453,6 +454,10 @@ func flagError(c *cli.Context, err error) error {
 		switch f.(type) {
 		case *cli.IntFlag:
 			want = "a whole number"
+			if checkDecimal("", m[1]) == nil {
+				// Digits alone, but past what an int holds.
+				want = fmt.Sprintf("a whole number up to %d", math.MaxInt)
+			}
 		case *cli.Uint64Flag:
 			want = "a whole number from 0 to 18446744073709551615"
 		case *cli.Float64Flag:

@@ -149,6 +149,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--val-split", "1.5"}, 2, "--val-split 1.5"},
 		{[]string{"train", "--cpu", "--arch", "vgg"}, 2, `unknown architecture "vgg"`},
 		{[]string{"train", "--cpu", "--epochs", "ten"}, 2, `--epochs "ten": expected a whole number`},
+		{[]string{"train", "--cpu", "--batch-size", "99999999999999999999"}, 2, `--batch-size "99999999999999999999": expected a whole number up to 9223372036854775807`},
 		{[]string{"train", "--cpu", "--batch-size", "064"}, 2, `--batch-size "064": write it without the leading zero (64)`},
 		{[]string{"train", "--cpu", "--data", dir100, "--batch-size", "1", "--epochs", "200000"}, 2, "--epochs 200000 of 100 steps (100 images, --batch-size 1) are more than the 16777216 optimizer steps"},
 		{[]string{"train", "--cpu", "--data", dir, "--batch-size", "1", "--epochs", "1000000000", "--out", filepath.Join(dir, "big.safetensors")}, 2, "--epochs 1000000000: expected at most 204800 (a checkpoint records every epoch's metrics"},
