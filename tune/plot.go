@@ -523,14 +523,23 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figu
 		return nil, err
 	}
 	var figs []Figure
+	// The earlier drawings go first: a figure with nothing to show now
+	// (its runs gone, no setting chosen) is not drawn, and must be neither
+	// kept nor listed as if current. Only the figures' own names: the
+	// user's other files there stay.
+	ents, err := os.ReadDir(pd)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if figureName.MatchString(e.Name()) {
+			if err := os.Remove(filepath.Join(pd, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
 	add := func(name, caption string, draw func(string) error) error {
 		p := filepath.Join(pd, name)
-		// An earlier drawing goes first: a figure with nothing to show
-		// now (its runs gone) is not drawn, and must not be listed as
-		// the old one.
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
 		if err := draw(p); err != nil {
 			return err
 		}

@@ -1087,10 +1087,13 @@ func TestRedrawDropsStaleFigures(t *testing.T) {
 	if err := newRunner(t, spec, dir, synthetic(400, 100), false).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	curves := filepath.Join(dir, PlotsDir, "lr_bs32.png")
-	if _, err := os.Stat(curves); err != nil {
-		t.Fatalf("the study drew no curves: %v", err)
+	for _, name := range []string{"lr_bs32.png", "activations.png"} {
+		if _, err := os.Stat(filepath.Join(dir, PlotsDir, name)); err != nil {
+			t.Fatalf("the study drew no %s: %v", name, err)
+		}
 	}
+	mine := filepath.Join(dir, PlotsDir, "notes.txt") // the user's, kept
+	os.WriteFile(mine, []byte("mine"), 0o644)
 	if err := os.RemoveAll(filepath.Join(dir, RunsDir)); err != nil {
 		t.Fatal(err)
 	}
@@ -1099,7 +1102,12 @@ func TestRedrawDropsStaleFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, _ := os.ReadFile(filepath.Join(dir, ReportFile))
-	if _, err := os.Stat(curves); err == nil || strings.Contains(string(rep), "lr_bs32.png") {
-		t.Errorf("redrawn without runs: the curves kept (%v) or linked in the report:\n%s", err, rep)
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("a file of the user's in plots/ was removed: %v", err)
+	}
+	for _, name := range []string{"lr_bs32.png", "activations.png"} {
+		if _, err := os.Stat(filepath.Join(dir, PlotsDir, name)); err == nil || strings.Contains(string(rep), name) {
+			t.Errorf("redrawn without runs: %s kept (%v) or linked in the report:\n%s", name, err, rep)
+		}
 	}
 }

@@ -214,7 +214,11 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 		return openGPU(c.Int("device"), tf32)
 	}
 	if cpuFirst != "" && !tf32 {
-		fmt.Fprintf(note, "note: using the CPU engine: %s (--device 0 for the GPU)\n", cpuFirst)
+		gpu := " (--device 0 for the GPU)"
+		if !gpucuda.BindingsCompiled {
+			gpu = "" // a build without cgo has no GPU engine to offer
+		}
+		fmt.Fprintf(note, "note: using the CPU engine: %s%s\n", cpuFirst, gpu)
 		return cpu.New(c.Int("threads")), nil
 	}
 	// A fall-back to the CPU leaves --precision tf32 (the GPU's) out:

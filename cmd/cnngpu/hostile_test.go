@@ -1141,34 +1141,51 @@ func TestPredictEngineDefault(t *testing.T) {
 		strings.Contains(stderr, "libcuda") || strings.Contains(stderr, "GPU 0") || !strings.HasPrefix(stdout, f.png+": ") {
 		t.Errorf("predict IMG with no engine flag: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	// In order, with a missing file among them.
+	// In order, each file's result its own: every third file a blank
+	// image (refused: no ink), one file missing; a result given to another
+	// file moves those errors.
 	img, err := os.ReadFile(f.png)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var files, want []string
+	blank := image.NewGray(image.Rect(0, 0, 28, 28))
+	for i := range blank.Pix {
+		blank.Pix[i] = 255
+	}
+	var bb bytes.Buffer
+	png.Encode(&bb, blank)
+	var files []string
+	failing := map[string]bool{}
 	for i := range cpuPredictMax + 1 {
 		name := filepath.Join(f.root, fmt.Sprintf("d%04d.png", i))
-		if i != 7 {
+		switch {
+		case i == 7:
+			failing[name] = true // missing
+		case i%3 == 2:
+			os.WriteFile(name, bb.Bytes(), 0o644)
+			failing[name] = true
+		default:
 			os.WriteFile(name, img, 0o644)
 		}
 		files = append(files, name)
-		want = append(want, name)
 	}
 	stdout, stderr, code = runIn(t, f.cwd, 2*time.Minute, append([]string{"predict", "--json", "--model", f.model}, files[:cpuPredictMax]...)...)
 	if code != 1 || !strings.Contains(stderr, "1000 images take less time on it than a GPU takes to start") ||
-		!strings.Contains(stderr, "1 of 1000 images could not be classified") {
+		!strings.Contains(stderr, fmt.Sprintf("%d of 1000 images could not be classified", 1+cpuPredictMax/3)) {
 		t.Errorf("predict of %d files with no engine flag: exit %d\n%s", cpuPredictMax, code, stderr)
 	}
 	var got []string
 	for line := range strings.Lines(stdout) {
-		var r struct{ File string }
+		var r struct{ File, Error string }
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("predict --json: line %q: %v", line, err)
 		}
+		if (r.Error != "") != failing[r.File] {
+			t.Errorf("predict --json: %s: error %q; want one: %v (its result is another file's)", r.File, r.Error, failing[r.File])
+		}
 		got = append(got, r.File)
 	}
-	if !slices.Equal(got, want[:cpuPredictMax]) {
+	if !slices.Equal(got, files[:cpuPredictMax]) {
 		t.Errorf("predict --json of %d files: the lines name other files or another order than given", cpuPredictMax)
 	}
 	// More files, or tf32: GPU 0 is looked for (without one here, the

@@ -59,8 +59,8 @@ func newApp() *cli.App {
 			"                      convolutions on our kernels while another thread makes it (default 1, where the choices are remembered)\n" +
 			"   CNNGPU_NOASM=1     CPU engine uses its portable Go kernels instead of the AVX2/FMA and AVX-512 assembly (some 30 times slower; for comparison)\n" +
 			"   CNNGPU_NOAVX512=1  CPU engine keeps to its AVX2/FMA kernel where the processor also has AVX-512 (the same results; for comparison)\n" +
-			"   Switches shown as =1 or =0 also take true, yes or on, and false, no or off; every value is read in any case, spaces\n" +
-			"   around it ignored. A value that is not understood is refused\n" +
+			"   Switches shown as =1 or =0 also take true, yes or on, and false, no or off; the switches' and the GPU engine's\n" +
+			"   values are read in any case, spaces around them ignored (not the paths). A value that is not understood is refused\n" +
 			"   (exit 2) by every command that makes an engine, --cpu included (the GPU engine's, in a build that has it).",
 		Commands: []*cli.Command{
 			trainCommand(),

@@ -265,17 +265,29 @@ func isCheckpointFile(path string) bool {
 	return engine.LooksLikeCheckpoint(head[:n])
 }
 
-// readDigits reads and prepares image files (see readDigit), several at
-// once: up to one a core, at most 8 (a file is read whole, up to 20 MB,
-// before its decode takes its memory from the loader's budget).
+// readDigits reads and prepares image files (see readDigit): standard
+// input and anything else that is not a regular file (a pipe, a device)
+// first, one at a time in order, as a stream is read; then the regular
+// files several at once, up to one a core, at most 8 (a file is read
+// whole, up to 20 MB, before its decode takes its memory from the
+// loader's budget).
 func readDigits(files []string) ([][]float32, []error) {
 	inputs := make([][]float32, len(files))
 	errs := make([]error, len(files))
+	var regular []int
+	for i, f := range files {
+		if st, err := os.Stat(f); f != "-" && (err != nil || st.Mode().IsRegular()) {
+			regular = append(regular, i) // a file that fails to open fails there
+			continue
+		}
+		inputs[i], errs[i] = readDigit(f)
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), 8, len(files)) {
+	for range min(runtime.GOMAXPROCS(0), 8, len(regular)) {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
+			for k := int(next.Add(1) - 1); k < len(regular); k = int(next.Add(1) - 1) {
+				i := regular[k]
 				inputs[i], errs[i] = readDigit(files[i])
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -651,6 +652,7 @@ func TestSeedRanges(t *testing.T) {
 		{[]uint64{5, 6}, "5, 6"},
 		{[]uint64{5, 6, 7, 9, 12, 13, 14, 15}, "5-7, 9, 12-15"},
 		{[]uint64{3, 1, 2}, "3, 1, 2"},
+		{[]uint64{math.MaxUint64 - 1, math.MaxUint64, 0, 1, 2}, "18446744073709551614, 18446744073709551615, 0-2"},
 	} {
 		if got := seedRanges(c.seeds); got != c.want {
 			t.Errorf("seedRanges(%v) = %q, want %q", c.seeds, got, c.want)

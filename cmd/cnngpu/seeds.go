@@ -80,7 +80,7 @@ func seedRanges(seeds []uint64) string {
 	var parts []string
 	for i := 0; i < len(seeds); {
 		j := i
-		for j+1 < len(seeds) && seeds[j+1] == seeds[j]+1 {
+		for j+1 < len(seeds) && seeds[j] != math.MaxUint64 && seeds[j+1] == seeds[j]+1 {
 			j++
 		}
 		switch {

@@ -6,12 +6,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/cnngpu/cnngpu/internal/shell"
 	"runtime"
 	"runtime/debug"
 	"strings"
 
 	"github.com/cnngpu/cnngpu/cuda"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/urfave/cli/v2"
 )
 
