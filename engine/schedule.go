@@ -44,6 +44,15 @@ func (k *ScheduleKind) UnmarshalText(b []byte) error {
 	return err
 }
 
+// ScheduleEnded reports whether a run of epochs, at pos, can train no
+// further: it has trained them all, and its schedule (any but the
+// constant rate, which a resume can extend) has brought the rate to its
+// end. Its last checkpoint then holds the weights alone (train's, and the
+// study's final model).
+func ScheduleEnded(pos Position, epochs int, kind ScheduleKind) bool {
+	return pos.Epoch >= epochs && kind != ConstantLR
+}
+
 // ParseSchedule maps a --schedule value to its kind.
 func ParseSchedule(s string) (ScheduleKind, error) {
 	for i, n := range Schedules {

@@ -224,7 +224,11 @@ type Trainer struct {
 }
 
 // Steps is the number of steps in one epoch (the last batch may be short).
-func (t *Trainer) Steps() int { return (len(t.TrainIdx) + t.BatchSize - 1) / t.BatchSize }
+func (t *Trainer) Steps() int { return StepsPerEpoch(len(t.TrainIdx), t.BatchSize) }
+
+// StepsPerEpoch is the number of steps an epoch of n training images takes
+// at batch size batch: the last batch may be short.
+func StepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }
 
 func (t *Trainer) alloc() (perm, cursor, stats Tensor, err error) {
 	// The cursor and, after it, the epoch (augmentation's key).

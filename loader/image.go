@@ -327,7 +327,7 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64), scratch []float64) f
 	// small digit's: where one pure shade is missing, it was made
 	// transparent, and it is the backdrop (the other is ink, as ink drawn
 	// on nothing is).
-	thin := func(c [maxDepth + 1]int) bool { return 10*(c[0]+c[1]+c[2]) >= 9*sum(c[:]) }
+	thin := func(c [maxDepth + 1]int) bool { return 10*sum(c[:3]) >= 9*sum(c[:]) }
 	if black != white && thin(onWhite) && thin(onBlack) {
 		if black {
 			return 1
@@ -357,9 +357,9 @@ const (
 // not the drawing: a dark digit anti-aliased on white keeps light greys
 // around its strokes once the white is made transparent (one pixel of
 // them, up to four if the image was then scaled up); white lettering may
-// be outlined in black. Then the backdrop is the rim's shade. A frame, a ring or a
-// sheet's margin is not a rim where the same shade is also drawn deep
-// inside (a badge's digit, a sheet's ink).
+// be outlined in black. Then the backdrop is the rim's shade. A frame, a
+// ring or a sheet's margin is not a rim where the same shade is also
+// drawn deep inside (a badge's digit, a sheet's ink).
 func rim(layer, other [maxDepth + 1]int) bool {
 	n, m := sum(layer[:]), sum(other[:])
 	if n == 0 || m == 0 || 10*sum(layer[:rimDepth+1]) < 9*n || 100*layer[maxDepth] > n {

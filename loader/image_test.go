@@ -569,6 +569,19 @@ func TestBackdropLayers(t *testing.T) {
 	}
 	clear := color.NRGBA{}
 	white, black := color.NRGBA{255, 255, 255, 255}, color.NRGBA{0, 0, 0, 255}
+	// sheetWithZero is a sheet of paper with a 0 of ink on it, inside a
+	// transparent margin.
+	sheetWithZero := func(ink, paper color.NRGBA) func(x, y int) color.NRGBA {
+		return func(x, y int) color.NRGBA {
+			switch {
+			case x < 5 || y < 5 || x >= n-5 || y >= n-5:
+				return clear
+			case zero(x, y):
+				return ink
+			}
+			return paper
+		}
+	}
 	for _, c := range []struct {
 		name     string
 		backdrop color.NRGBA
@@ -597,24 +610,8 @@ func TestBackdropLayers(t *testing.T) {
 			}
 			return white
 		}},
-		{"a white sheet with a dark 0", white, func(x, y int) color.NRGBA {
-			switch {
-			case x < 5 || y < 5 || x >= n-5 || y >= n-5:
-				return clear
-			case zero(x, y):
-				return black
-			}
-			return white
-		}},
-		{"a black sheet with a white 0", black, func(x, y int) color.NRGBA {
-			switch {
-			case x < 5 || y < 5 || x >= n-5 || y >= n-5:
-				return clear
-			case zero(x, y):
-				return white
-			}
-			return black
-		}},
+		{"a white sheet with a dark 0", white, sheetWithZero(black, white)},
+		{"a black sheet with a white 0", black, sheetWithZero(white, black)},
 		{"a bold dark 7 anti-aliased on white, the white made transparent", white, keyed(0, 255, 12, 1)},
 		{"a thin dark 7 anti-aliased on white, the white made transparent", white, keyed(0, 255, 2.5, 1)},
 		{"a bold dark 7 anti-aliased on white, scaled up twice, the white made transparent", white, keyed(0, 255, 6, 2)},

@@ -939,12 +939,12 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	// The weights alone where the schedule has ended (any but the
-	// constant rate), as train's last checkpoint: no training goes on
-	// from it, eval, predict, export and serve read the weights alone,
-	// and it is a third of the bytes with Adam (12.7 MB, not 38).
+	// The weights alone where the schedule has ended, as train's last
+	// checkpoint: no training goes on from it, eval, predict, export and
+	// serve read the weights alone, and it is a third of the bytes with
+	// Adam (12.7 MB, not 38).
 	snap := engine.SnapshotInto
-	if opt.Sched.Kind != engine.ConstantLR {
+	if engine.ScheduleEnded(pos, spec.Epochs, opt.Sched.Kind) {
 		snap = engine.SnapshotWeightsInto
 	}
 	ck, err := snap(nil, m, cfg, pos, hist)

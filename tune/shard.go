@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 // Shard selects the I-th (0-based) of N disjoint slices of the grid.
@@ -93,11 +95,10 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 		// the other way round) and disagreeing: which one numbers this
 		// shard cannot be told, and a guess would run one shard twice.
 		if sv, ok := get(EnvSlurmID); ok {
-			if sn, err := strconv.Atoi(sv); err == nil && sn == i {
-				return newShard(i, n), fmt.Sprintf("%s=%d (Kubernetes Indexed Job)", EnvK8sIndex, i), nil
+			if sn, err := strconv.Atoi(sv); err != nil || sn != i {
+				return Shard{}, "", fmt.Errorf("shard %s: both %s=%d (Kubernetes Indexed Job) and %s=%q (Slurm array) are set and differ, so this shard's index is ambiguous: "+
+					"unset the one that does not number the shards, or give the index yourself, e.g. --shard %d/%d", s, EnvK8sIndex, i, EnvSlurmID, sv, i, n)
 			}
-			return Shard{}, "", fmt.Errorf("shard %s: both %s=%d (Kubernetes Indexed Job) and %s=%q (Slurm array) are set and differ, so this shard's index is ambiguous: "+
-				"unset the one that does not number the shards, or give the index yourself, e.g. --shard %d/%d", s, EnvK8sIndex, i, EnvSlurmID, sv, i, n)
 		}
 		return newShard(i, n), fmt.Sprintf("%s=%d (Kubernetes Indexed Job)", EnvK8sIndex, i), nil
 	}
@@ -195,7 +196,7 @@ func (s *Spec) TrainImages() int {
 // and epochs, in image units (see StepOverhead).
 func (s *Spec) Cost(c Config) int64 {
 	n := s.TrainImages()
-	steps := (n + c.BatchSize - 1) / c.BatchSize
+	steps := engine.StepsPerEpoch(n, c.BatchSize)
 	return int64(s.Epochs) * int64(s.Rounds()) * int64(steps) * int64(StepOverhead+c.BatchSize)
 }
 

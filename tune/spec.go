@@ -241,7 +241,8 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 const maxStudyFile = 64 << 20
 
 // SpecVersion is the version of the study definition this cnngpu writes
-// (Spec.Version; 0 in no file a release wrote, and read as 1).
+// (Spec.Version) and the latest it reads (a 0, which no cnngpu wrote, is
+// read too).
 const SpecVersion = 1
 
 // SpecFile is the study definition's name in a study folder.

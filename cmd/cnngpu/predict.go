@@ -57,7 +57,7 @@ var (
 	predictDeviceFlag = &cli.IntFlag{Name: "device", Usage: deviceFlag.Usage, DefaultText: predictEngineDefault}
 )
 
-const predictEngineDefault = "the CPU for up to 1000 image files, sooner than a GPU starts; else GPU 0 when one works, else the CPU"
+var predictEngineDefault = fmt.Sprintf("the CPU for up to %d image files, sooner than a GPU starts; else GPU 0 when one works, else the CPU", cpuPredictMax)
 
 // prediction is one image's result: the file or index it is for, and the
 // ranked probabilities (the same JSON as the server's answer).

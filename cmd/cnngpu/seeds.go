@@ -356,7 +356,7 @@ func (r *trainRun) checkEarlier(dataDir string) error {
 			return usageErrorf("--continue: %s (seed %d) trained on other data (%s, from %s), but %s holds %s: continue with --data %s",
 				p, seed, e.data, e.dataDir, dataDir, r.data, shell.Quote(e.dataDir))
 		}
-		steps := (len(r.trainIdx(s.cfg.TrainLimit, seed)) + s.cfg.BatchSize - 1) / s.cfg.BatchSize
+		steps := engine.StepsPerEpoch(len(r.trainIdx(s.cfg.TrainLimit, seed)), s.cfg.BatchSize)
 		if want := engine.NewSchedule(s.sched, s.cfg.Epochs*steps); e.sched != want {
 			return usageErrorf("--continue: %s (seed %d) was trained with the schedule %+v, where this command plans %+v: give the flags of the run to continue, or another --out",
 				p, seed, e.sched, want)

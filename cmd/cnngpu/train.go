@@ -110,13 +110,19 @@ func parseOpt(c *cli.Context, lr float64) (engine.OptConfig, error) {
 	switch c.String("optimizer") {
 	case "adam":
 		if c.IsSet("momentum") && c.String("resume") == "" { // a resume compares it with its checkpoint's
-			return engine.OptConfig{}, usageErrorf("--momentum %v is SGD's: Adam keeps moments of its own (β1 0.9, β2 0.999); give --optimizer sgd with it, or leave it out", m)
+			return engine.OptConfig{}, adamMomentumError(m)
 		}
 		return engine.OptConfig{Kind: engine.Adam, LR: float32(lr), Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, nil
 	case "sgd":
 		return engine.OptConfig{Kind: engine.SGD, LR: float32(lr), Momentum: float32(m)}, nil
 	}
 	return engine.OptConfig{}, usageErrorf("--optimizer %q: expected adam or sgd", c.String("optimizer"))
+}
+
+// adamMomentumError refuses --momentum m given with Adam (train's and
+// tune's).
+func adamMomentumError(m float64) error {
+	return usageErrorf("--momentum %v is SGD's: Adam keeps moments of its own (β1 0.9, β2 0.999); give --optimizer sgd with it, or leave it out", m)
 }
 
 func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
@@ -507,7 +513,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	}
 	// A finished run's last checkpoint keeps no optimizer state where its
 	// schedule has ended: that is said below, as for one that keeps it.
-	if ck.S1 == nil && !scheduleEnded(ck.Position, ck.Config.Epochs, ck.Opt.Sched.Kind) {
+	if ck.S1 == nil && !engine.ScheduleEnded(ck.Position, ck.Config.Epochs, ck.Opt.Sched.Kind) {
 		return usageErrorf("--resume %s: the checkpoint holds weights without the optimizer's state: it can be evaluated, exported or served, not resumed; start a new run",
 			path)
 	}
@@ -554,7 +560,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	}
 	s.pos, s.init, s.hist, s.from = ck.Position, ck, ck.History, path
 	if s.pos.Epoch >= s.cfg.Epochs {
-		if scheduleEnded(s.pos, s.cfg.Epochs, s.opt.Sched.Kind) {
+		if engine.ScheduleEnded(s.pos, s.cfg.Epochs, s.opt.Sched.Kind) {
 			return usageErrorf("--resume %s: that run already finished its %s, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
 				path, plural(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind)
 		}
@@ -566,14 +572,6 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 			path, plural(s.pos.Epoch, "epoch"), s.pos.Epoch)
 	}
 	return nil
-}
-
-// scheduleEnded reports whether a run of epochs, at pos, can train no
-// further: it has trained them all, and its schedule (any but the
-// constant rate, which --resume can extend) has brought the rate to its
-// end. Its last checkpoint holds the weights alone.
-func scheduleEnded(pos engine.Position, epochs int, kind engine.ScheduleKind) bool {
-	return pos.Epoch >= epochs && kind != engine.ConstantLR
 }
 
 // maxMetricsKept is the largest --metrics file restoreMetrics can put
@@ -849,7 +847,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	if err := checkTrainSet(cfg.TrainLimit, len(r.allIdx), r.labels, trainIdx, r.note); err != nil {
 		return seedResult{}, err
 	}
-	steps := (len(trainIdx) + cfg.BatchSize - 1) / cfg.BatchSize
+	steps := engine.StepsPerEpoch(len(trainIdx), cfg.BatchSize)
 	if engine.TooManySteps(cfg.Epochs, steps) {
 		return seedResult{}, usageErrorf("--epochs %d of %d steps (%d images, --batch-size %d) are more than the %d optimizer steps its step count holds exactly: use a larger --batch-size or fewer --epochs",
 			cfg.Epochs, steps, len(trainIdx), cfg.BatchSize, engine.MaxSteps)
@@ -910,7 +908,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// eval, predict, export and serve read the weights alone, and it is
 	// the fewer bytes to write while the user waits (a third with Adam).
 	weightsOnly := func(pos engine.Position) bool {
-		return pos.Step == 0 && scheduleEnded(pos, cfg.Epochs, opt.Sched.Kind)
+		return pos.Step == 0 && engine.ScheduleEnded(pos, cfg.Epochs, opt.Sched.Kind)
 	}
 	// The first checkpoint's buffers, made beside the first epoch.
 	writer.Prepare(m, !weightsOnly(engine.Position{Epoch: s.pos.Epoch + 1}))

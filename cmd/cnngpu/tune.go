@@ -96,16 +96,14 @@ func plotCommand() *cli.Command {
 				}
 				return fmt.Errorf("plot %s: %w", dir, err)
 			}
-			if st, err := os.Stat(dir); err == nil && st.IsDir() {
-				// Not beside a tune writing the same folder (the
-				// study's lock; it would redraw half-written runs and
-				// race the study's own report).
-				release, err := tune.Lock(dir)
-				if err != nil {
-					return studyError(err)
-				}
-				defer release()
+			// Not beside a tune writing the same folder (the study's
+			// lock; it would redraw half-written runs and race the
+			// study's own report).
+			release, err := tune.Lock(dir)
+			if err != nil {
+				return studyError(err)
 			}
+			defer release()
 			if err := tune.Render(dir, ""); err != nil {
 				return studyError(err) // exit 2 when an output is in the way
 			}
@@ -172,8 +170,8 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if c.IsSet("momentum") { // as train refuses it
-			return nil, "", usageErrorf("--momentum %v is SGD's: Adam keeps moments of its own (β1 0.9, β2 0.999); give --optimizer sgd with it, or leave it out", m)
+		if c.IsSet("momentum") {
+			return nil, "", adamMomentumError(m)
 		}
 	case "sgd":
 		if spec.Momentum, err = checkMomentum(c); err != nil {
@@ -413,7 +411,7 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final boo
 		case done[i] > 0:
 			state = fmt.Sprintf("  %d of %d rounds finished", done[i], spec.Rounds())
 		}
-		fmt.Fprintf(w, "  %-28s %4d steps/epoch  %5s%s\n", c.Label(), (n+c.BatchSize-1)/c.BatchSize, share(spec.Cost(c)), state)
+		fmt.Fprintf(w, "  %-28s %4d steps/epoch  %5s%s\n", c.Label(), engine.StepsPerEpoch(n, c.BatchSize), share(spec.Cost(c)), state)
 	}
 	if final {
 		images := "all training images"
