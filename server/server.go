@@ -93,7 +93,11 @@ type Server struct {
 	// request waits for its share before a 503.
 	bodies   *loader.Budget
 	bodyWait time.Duration
-	mux      *http.ServeMux
+	// smalls is the memory that bodies of at most smallBody being read
+	// and held take together (SmallBodyBudget), apart from bodies so
+	// that neither kind holds the other back.
+	smalls *loader.Budget
+	mux    *http.ServeMux
 	// lost is closed once the engine's device fails for good
 	// (engine.ErrDeviceLost); lostErr is that failure.
 	lost     chan struct{}
@@ -133,46 +137,55 @@ func unsupportedType(w http.ResponseWriter, r *http.Request, ct string) {
 	writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content type %q: send image/png, image/jpeg, image/gif or application/json%s", r.Header.Get("Content-Type"), hint))
 }
 
-// smallBody is the body size that takes nothing from the bodies' budget:
-// a drawing, a digit's photo, a JSON request. Larger bodies take their
-// size before they are read, so that a few clients announcing large
-// bodies and sending them slowly (or not at all) can hold back only the
-// large uploads, not the API.
+// smallBody is the largest body taken from the small bodies' budget (a
+// drawing, a digit's photo, a JSON request); larger ones take their size
+// from the bodies' budget. Each kind of body waits only for its own kind,
+// so that clients announcing large bodies and sending them slowly (or not
+// at all) hold back only the large uploads, and many clients doing so
+// with small ones hold back only the small ones, not the server's memory.
 const smallBody = 1 << 20
 
-// errBodyBudget: a body found no room in the bodies' budget in time (or
-// the server began to shut down while it waited).
+// SmallBodyBudget is the memory, in bytes, that the request bodies of at
+// most 1 MB (smallBody) in flight may hold together: 64 of the largest,
+// some 3,000 drawings.
+const SmallBodyBudget = 64 << 20
+
+// errBodyBudget: a body found no room in its budget in time (or the
+// server began to shut down while it waited).
 var errBodyBudget = errors.New("no room for the body in the bodies' memory budget")
 
-// budgetReader reads a request's body, taking room in the server's
-// bodies' budget for it first: for the announced length where it is over
-// smallBody, all at once, before a byte is read; for a body of unknown
-// length (chunked), the rest of the limit once it passes smallBody. One
-// acquisition a request, so that requests holding part of the budget
-// never wait for one another. held is what it took, given back once the
-// request is answered.
+// budgetReader reads a request's body, taking room for it in one of the
+// server's budgets first: small from the small bodies', before a byte is
+// read (the announced length, or smallBody for a body of unknown length);
+// need from the bodies' once the body passes after (its announced length
+// where that is over smallBody, before a byte is read; for a body of
+// unknown length, the rest of the limit once it passes smallBody). One
+// acquisition a budget, the small one first, so that requests holding a
+// part of one never wait for one another there. held and heldSmall are
+// what it took, given back once the request is answered; full is the
+// budget that had no room.
 type budgetReader struct {
-	r     io.Reader
-	s     *Server
-	need  int64 // what to take once read passes after
-	after int64
-	held  int64
-	read  int64
+	r           io.Reader
+	s           *Server
+	small       int64
+	need, after int64
+	heldSmall   int64
+	held        int64
+	read        int64
+	full        *loader.Budget
 }
 
 func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.small > 0 && b.heldSmall == 0 {
+		if err := b.take(b.s.smalls, b.small, &b.heldSmall); err != nil {
+			return 0, err
+		}
+	}
 	if b.need > 0 && b.held == 0 && b.read+int64(len(p)) > b.after {
 		if b.read < b.after {
 			p = p[:b.after-b.read] // up to the free part first
-		} else {
-			ctx, done := b.s.waiting(context.Background(), b.s.bodyWait)
-			n := min(b.need, b.s.bodies.Size())
-			err := b.s.bodies.Acquire(ctx, n)
-			done()
-			if err != nil {
-				return 0, errBodyBudget
-			}
-			b.held = n
+		} else if err := b.take(b.s.bodies, b.need, &b.held); err != nil {
+			return 0, err
 		}
 	}
 	n, err := b.r.Read(p)
@@ -180,8 +193,33 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// newBodies is a bodies' budget of size bytes: a share of it is taken
-// only for a body over smallBody, and none passes the queue.
+// take acquires n bytes of budget (at most its size) within the server's
+// wait for bodies, and records them in held.
+func (b *budgetReader) take(budget *loader.Budget, n int64, held *int64) error {
+	ctx, done := b.s.waiting(context.Background(), b.s.bodyWait)
+	defer done()
+	n = min(n, budget.Size())
+	if err := budget.Acquire(ctx, n); err != nil {
+		b.full = budget
+		return errBodyBudget
+	}
+	*held = n
+	return nil
+}
+
+// release gives back what the body took.
+func (b *budgetReader) release() {
+	if b.held > 0 {
+		b.s.bodies.Release(b.held)
+	}
+	if b.heldSmall > 0 {
+		b.s.smalls.Release(b.heldSmall)
+	}
+	b.held, b.heldSmall = 0, 0
+}
+
+// newBodies is a bodies' budget of size bytes (the bodies' or the small
+// bodies'), in which none passes the queue.
 func newBodies(size int64) *loader.Budget { return loader.NewBudget(size, 0, "read the body") }
 
 // Unhealthy thresholds: /healthz answers 503 once this many batches in a
@@ -197,7 +235,7 @@ const (
 func New(model *engine.Model, info map[string]string) *Server {
 	s := &Server{model: model, info: info, jobs: make(chan job, 4*MaxBatch), stopped: make(chan struct{}), quit: make(chan struct{}),
 		MaxBody: loader.MaxImageBytes, mux: http.NewServeMux(), lost: make(chan struct{}), decode: loader.DecodeDigitContext,
-		bodies: newBodies(BodyBudget), bodyWait: 10 * time.Second}
+		bodies: newBodies(BodyBudget), smalls: newBodies(SmallBodyBudget), bodyWait: 10 * time.Second}
 	s.draining, s.drain = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", s.handlePage)
 	s.mux.HandleFunc("/healthz", s.handleHealth)
@@ -466,26 +504,40 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		unsupportedType(w, r, ct)
 		return
 	}
-	// The body's memory (over smallBody) is taken from the bodies' budget
-	// before it is read; a request that finds no room within bodyWait is
-	// told to come back.
+	// The body's memory is taken from its budget before it is read; a
+	// request that finds no room within bodyWait is told to come back.
 	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), s: s}
 	switch {
 	case r.ContentLength > smallBody:
 		br.need = r.ContentLength
-	case r.ContentLength < 0 && limit > smallBody:
-		br.need, br.after = limit, smallBody
-	}
-	defer func() {
-		if br.held > 0 {
-			s.bodies.Release(br.held)
+	case r.ContentLength > 0:
+		br.small = r.ContentLength
+	case r.ContentLength < 0:
+		br.small = min(limit, smallBody)
+		if limit > smallBody {
+			br.need, br.after = limit, smallBody
 		}
-	}()
-	body, err := io.ReadAll(br)
+	}
+	defer br.release()
+	var body []byte
+	if r.ContentLength > 0 {
+		// Read into a buffer of the announced length (and the room
+		// bytes.Buffer wants to see the end): io.ReadAll's doubling
+		// would hold up to twice the body at its peak.
+		buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+bytes.MinRead))
+		_, err = buf.ReadFrom(br)
+		body = buf.Bytes()
+	} else {
+		body, err = io.ReadAll(br)
+	}
 	if err != nil {
 		if errors.Is(err, errBodyBudget) {
 			// The stream is left mid-body: closed after the answer.
-			msg := fmt.Sprintf("the server is reading as many large bodies as its memory for them allows (%d MB); send it again in a moment", BodyBudget>>20)
+			kind := "large bodies"
+			if br.full == s.smalls {
+				kind = "bodies of up to 1 MB"
+			}
+			msg := fmt.Sprintf("the server is reading as many %s as its memory for them allows (%d MB); send it again in a moment", kind, br.full.Size()>>20)
 			if s.draining.Err() != nil {
 				msg = ErrClosed.Error()
 			}

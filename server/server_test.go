@@ -693,11 +693,70 @@ func TestDrainEndsWaitingDecodes(t *testing.T) {
 	s.Drain() // again: nothing
 }
 
+// TestSmallBodiesShareABudget: bodies of at most smallBody take their
+// announced length (chunked ones smallBody, or the JSON limit) from the
+// small bodies' budget before they are read: many clients announcing such
+// bodies and sending them slowly held a megabyte each (800 of them about
+// 1 GB); now one that finds no room gets 503 with Retry-After, is served
+// once room is made, and large bodies are not held back by them.
+func TestSmallBodiesShareABudget(t *testing.T) {
+	ts, s, _ := newTestServer(t)
+	s.smalls, s.bodyWait = newBodies(3*smallBody/2), 300*time.Millisecond
+	var conns []net.Conn
+	stall := func(n int) { // a client announcing n bytes, sending a few
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\nstall", n)
+		conns = append(conns, conn)
+		time.Sleep(100 * time.Millisecond) // its room taken
+	}
+	ask := func(r io.Reader, ctype string) (int, string, string) {
+		resp, err := http.Post(ts.URL+"/v1/predict", ctype, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b), resp.Header.Get("Retry-After")
+	}
+	drawing := pixelsJSON(aStroke())
+	stall(smallBody)
+	if code, b, _ := ask(bytes.NewReader(drawing), "application/json"); code != 200 {
+		t.Errorf("a drawing with room left: %d %s; want 200", code, b)
+	}
+	stall(smallBody / 2)
+	if code, b, retry := ask(bytes.NewReader(drawing), "application/json"); code != http.StatusServiceUnavailable || retry == "" || !strings.Contains(b, "as many bodies of up to 1 MB as its memory for them allows (1 MB)") {
+		t.Errorf("a drawing with no room: %d %s (Retry-After %q); want 503 with Retry-After", code, b, retry)
+	}
+	if code, b, _ := ask(io.MultiReader(bytes.NewReader(drawing)), "application/json"); code != http.StatusServiceUnavailable {
+		t.Errorf("a chunked drawing with no room: %d %s; want 503", code, b)
+	}
+	// A large body takes from the other budget: read and answered (a
+	// blank image: 400).
+	if code, b, _ := ask(bytes.NewReader(append(blankPNG(), make([]byte, 2*smallBody)...)), "image/png"); code != http.StatusBadRequest {
+		t.Errorf("a large body with the small bodies' budget held: %d %s; want it read (400 for a blank image)", code, b)
+	}
+	conns[1].Close() // its room back
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		code, b, _ := ask(bytes.NewReader(drawing), "application/json")
+		if code == 200 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("5 s after a stalled client left: %d %s; want the drawing served", code, b)
+		}
+	}
+}
+
 // TestBodiesShareABudget: a body over smallBody takes its announced
 // length from the bodies' memory budget before it is read; one that finds
 // no room within the wait gets 503 with Retry-After, and is served once
-// room is made. Small bodies, chunked too, take nothing: clients holding
-// the budget with large bodies they do not send hold back only large ones.
+// room is made. Small bodies, chunked too, take theirs from the small
+// bodies' budget: clients holding the budget with large bodies they do not
+// send hold back only large ones.
 func TestBodiesShareABudget(t *testing.T) {
 	ts, s, _ := newTestServer(t)
 	s.bodies, s.bodyWait = newBodies(5*smallBody), 300*time.Millisecond
@@ -727,7 +786,7 @@ func TestBodiesShareABudget(t *testing.T) {
 	if code, b, retry := ask(bytes.NewReader(large), "image/png"); code != http.StatusServiceUnavailable || retry == "" || !strings.Contains(b, "as many large bodies as its memory for them allows") {
 		t.Errorf("a large body with no room: %d %s (Retry-After %q); want 503 with Retry-After", code, b, retry)
 	}
-	// A small body, of unknown length (chunked), needs no room.
+	// A small body, of unknown length (chunked), needs no room there.
 	if code, b, _ := ask(io.MultiReader(bytes.NewReader(pixelsJSON(aStroke()))), "application/json"); code != 200 {
 		t.Errorf("a small chunked body with the budget held: %d %s; want 200", code, b)
 	}
