@@ -628,7 +628,13 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if _, ok := meta["crc32c"]; !ok && meta["sha256"] == "" {
 		return nil, fmt.Errorf("corrupt: the metadata has no checksum (SHA-256 or CRC-32C) of the tensor data")
 	}
-	if ms, ok := meta["meta_sha256"]; ok && ms != metaSum(meta) {
+	ms, ok := meta["meta_sha256"]
+	if _, crc := meta["crc32c"]; crc && !ok {
+		// Files have held the metadata's sum since 2026-12-02, before
+		// the CRC-32C (2026-12-04): only files from before then lack it.
+		return nil, fmt.Errorf("corrupt: the metadata has no checksum of its own (meta_sha256), which every file with a CRC-32C of its data was written with: the file was edited or damaged")
+	}
+	if ok && ms != metaSum(meta) {
 		return nil, fmt.Errorf("checksum mismatch: the metadata (architecture, optimizer, run settings, position, history) was changed after it was written: the file is corrupted")
 	}
 	c := &Checkpoint{}

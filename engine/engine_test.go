@@ -464,9 +464,11 @@ func editMeta(t *testing.T, b []byte, edit func(meta map[string]string)) []byte 
 }
 
 // TestCheckpointRefusesEditedMetadata: metadata changed after the file was
-// written fails its checksum; in a file from before that checksum, values
-// no run writes (a batch of 0, a negative position, a negative rate) are
-// refused by range, and the rest still loads.
+// written fails its checksum, and a file written with a CRC-32C whose
+// metadata checksum was removed is refused; in a file from before that
+// checksum (SHA-256 only), values no run writes (a batch of 0, a negative
+// position, a negative rate) are refused by range, and the rest still
+// loads.
 func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 	_, b := testCheckpoint(t)
 	setJSON := func(meta map[string]string, key, field string, v any) {
@@ -481,6 +483,7 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 	old := func(edit func(map[string]string)) func(map[string]string) {
 		return func(meta map[string]string) {
 			delete(meta, "meta_sha256")
+			delete(meta, "crc32c") // added after the metadata's sum
 			edit(meta)
 		}
 	}
@@ -494,15 +497,15 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 		"old file, epoch -5":      {old(func(m map[string]string) { setJSON(m, "position", "epoch", -5) }), "position metadata"},
 		"old file, lr -1":         {old(func(m map[string]string) { setJSON(m, "optimizer", "lr", -1) }), "learning rate -1"},
 		"old file, val split 1.5": {old(func(m map[string]string) { setJSON(m, "config", "val_split", 1.5) }), "validation split 1.5"},
-		"no data checksum":        {old(func(m map[string]string) { delete(m, "sha256"); delete(m, "crc32c") }), "no checksum (SHA-256 or CRC-32C)"},
+		"no data checksum":        {old(func(m map[string]string) { delete(m, "sha256") }), "no checksum (SHA-256 or CRC-32C)"},
 		"CRC-32C edited":          {func(m map[string]string) { m["crc32c"] = "00000000" }, "checksum mismatch: data CRC-32C"},
-		"old file, CRC-32C wrong": {old(func(m map[string]string) { m["crc32c"] = "00000000" }), "checksum mismatch: data CRC-32C"},
-		"old file, SHA-256 only":  {old(func(m map[string]string) { delete(m, "crc32c") }), ""},
-		"old file, SHA-256 only and wrong": {old(func(m map[string]string) {
-			delete(m, "crc32c")
-			m["sha256"] = strings.Repeat("0", 64)
-		}), "checksum mismatch: data SHA-256"},
-		"old file, identity": {old(func(m map[string]string) { setJSON(m, "arch", "activation", "identity") }), `activation "identity" in the architecture metadata: expected relu, sigmoid or tanh`},
+		"metadata's sum removed":  {func(m map[string]string) { delete(m, "meta_sha256") }, "no checksum of its own (meta_sha256)"},
+		"metadata's sum removed, batch edited": {func(m map[string]string) {
+			delete(m, "meta_sha256")
+			setJSON(m, "config", "batch_size", 64)
+		}, "no checksum of its own (meta_sha256)"},
+		"old file, SHA-256 wrong": {old(func(m map[string]string) { m["sha256"] = strings.Repeat("0", 64) }), "checksum mismatch: data SHA-256"},
+		"old file, identity":      {old(func(m map[string]string) { setJSON(m, "arch", "activation", "identity") }), `activation "identity" in the architecture metadata: expected relu, sigmoid or tanh`},
 		"old file, sums at step 0": {old(func(m map[string]string) {
 			setJSON(m, "position", "step", 0)
 			setJSON(m, "position", "sums", map[string]float32{"loss": 1, "correct": 1, "seen": 128})
