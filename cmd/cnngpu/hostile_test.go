@@ -26,9 +26,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -1194,6 +1196,39 @@ func TestPredictEngineDefault(t *testing.T) {
 		_, stderr, _ = runIn(t, f.cwd, 2*time.Minute, append([]string{"predict"}, args...)...)
 		if strings.Contains(stderr, "take less time on it") || strings.Contains(stderr, "takes less time on it") {
 			t.Errorf("predict %s: the CPU taken without looking for a GPU\n%s", args[0], stderr)
+		}
+	}
+}
+
+// TestReadDigitsThreads: predict's image files are read one a core, at
+// most 8, or --threads at a time where it is given (it read on every
+// core whatever --threads said).
+func TestReadDigitsThreads(t *testing.T) {
+	defer func(r func(string) ([]float32, error)) { readImage = r }(readImage)
+	var now, most atomic.Int64
+	readImage = func(string) ([]float32, error) {
+		n := now.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		now.Add(-1)
+		return nil, nil
+	}
+	dir := t.TempDir()
+	var files []string
+	for i := range 12 {
+		f := filepath.Join(dir, fmt.Sprintf("%d.png", i))
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	for _, c := range []struct{ threads, want int64 }{{1, 1}, {3, 3}, {0, 4}, {20, 8}} {
+		most.Store(0)
+		readDigits(files, int(c.threads))
+		if got := most.Load(); got != c.want {
+			t.Errorf("--threads %d on 4 cores: %d files read at once, want %d", c.threads, got, c.want)
 		}
 	}
 }
