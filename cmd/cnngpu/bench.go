@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -38,7 +39,10 @@ type benchResult struct {
 	Engine     string `json:"engine"`
 	Activation string `json:"activation"`
 	BatchSize  int    `json:"batch_size"`
-	Steps      int    `json:"steps"`
+	// Steps: the training steps timed (fewer than --steps when
+	// interrupted); InferSteps: the inference steps timed.
+	Steps      int `json:"steps"`
+	InferSteps int `json:"inference_steps"`
 	// Warmup: the untimed training steps before the timed ones, --warmup
 	// and those the GPU engine still spent timing alternatives in place.
 	Warmup         int     `json:"warmup_steps"`
@@ -56,6 +60,9 @@ type benchResult struct {
 	// NoUpdate: the training steps ran without their optimizer updates
 	// (--no-update).
 	NoUpdate bool `json:"no_update,omitempty"`
+	// Interrupted: a signal (Ctrl-C) stopped the run before all the steps
+	// were timed; the figures are over the steps timed.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Timeline: with --timeline, the step's ops in the order queued, each
 	// with its stream and when it ends (median microseconds from the
 	// step's start over timelineReplays replays); TimelineStepMS is that
@@ -75,11 +82,21 @@ type timelineRow struct {
 // timelineReplays is how many replays --timeline takes the median of.
 const timelineReplays = 100
 
+// maxBenchSteps is the most steps --steps and --warmup take: a million
+// steps of 128 images on the CPU engine are some days.
+const maxBenchSteps = 1_000_000
+
 func benchAction(c *cli.Context) error {
 	bs, steps, warm := c.Int("batch-size"), c.Int("steps"), c.Int("warmup")
 	if bs < 1 || steps < 1 || warm < 0 {
 		return usageErrorf("--batch-size and --steps must be positive and --warmup not negative (got %d, %d, %d)", bs, steps, warm)
 	}
+	if steps > maxBenchSteps || warm > maxBenchSteps {
+		return usageErrorf("--steps %d, --warmup %d: at most %d each", steps, warm, maxBenchSteps)
+	}
+	// Ctrl-C stops at the next step, and what was timed is printed.
+	ctx, stop := interruptContext(c.Context)
+	defer stop()
 	act, err := engine.ParseActivation(c.String("activation"))
 	if err != nil {
 		return usageErrorf("--activation: %v", err)
@@ -134,35 +151,37 @@ func benchAction(c *cli.Context) error {
 		return err
 	}
 	b := engine.Batch{Images: ds.Images, Labels: ds.Labels, Perm: perm, Cursor: cursor}
-	// timeSteps runs n steps and returns their time: device time between
-	// two CUDA events on a GPU, else the host clock after waiting for the
-	// work to finish.
+	// timeSteps runs n steps, fewer if interrupted, and returns their
+	// time and how many ran: device time between two CUDA events on a
+	// GPU, else the host clock after waiting for the work to finish.
 	dt, _ := e.(engine.DeviceTimer)
-	timeSteps := func(n int, step func() error) (time.Duration, error) {
+	timeSteps := func(n int, step func() error) (time.Duration, int, error) {
 		if err := e.Sync(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		start := time.Now()
 		if dt != nil {
 			if err := dt.StartTimer(); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
-		for i := 0; i < n; i++ {
-			if i%4 == 0 {
+		done := 0
+		for ; done < n && ctx.Err() == nil; done++ {
+			if done%4 == 0 {
 				e.Fill(cursor, 0)
 			}
 			if err := step(); err != nil {
-				return 0, err
+				return 0, done, err
 			}
 		}
 		if dt != nil {
-			return dt.StopTimer()
+			d, err := dt.StopTimer()
+			return d, done, err
 		}
 		if err := e.Sync(); err != nil {
-			return 0, err
+			return 0, done, err
 		}
-		return time.Since(start), nil
+		return time.Since(start), done, nil
 	}
 	train := func() error {
 		var serr error
@@ -178,11 +197,11 @@ func benchAction(c *cli.Context) error {
 	// of training after it.
 	tu, _ := e.(interface{ Tuning() bool })
 	warmUp := func(n int, step func() error) (int, error) {
-		if _, err := timeSteps(n, step); err != nil {
+		if _, _, err := timeSteps(n, step); err != nil {
 			return n, err
 		}
-		for i := 0; i < 1000 && tu != nil && tu.Tuning(); i++ {
-			if _, err := timeSteps(1, step); err != nil {
+		for i := 0; i < 1000 && tu != nil && tu.Tuning() && ctx.Err() == nil; i++ {
+			if _, _, err := timeSteps(1, step); err != nil {
 				return n, err
 			}
 			n++
@@ -193,22 +212,30 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tt, err := timeSteps(steps, train)
+	tt, tn, err := timeSteps(steps, train)
 	if err != nil {
 		return err
 	}
-	if _, err := warmUp(warm, infer); err != nil {
-		return err
+	if tn == 0 {
+		return withCode(130, errors.New("interrupted before a training step was timed: nothing to report"))
 	}
-	di, err := timeSteps(steps, infer)
-	if err != nil {
-		return err
-	}
-	res := benchResult{Engine: e.Name(), Activation: act.String(), BatchSize: bs, Steps: steps, Warmup: trainWarm,
-		TrainImagesSec: float64(bs*steps) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(steps),
-		InferImagesSec: float64(bs*steps) / di.Seconds(), NoUpdate: m.NoUpdate}
+	res := benchResult{Engine: e.Name(), Activation: act.String(), BatchSize: bs, Steps: tn, Warmup: trainWarm,
+		TrainImagesSec: float64(bs*tn) / tt.Seconds(), TrainStepMS: tt.Seconds() * 1000 / float64(tn), NoUpdate: m.NoUpdate}
 	res.EpochSeconds = 60000 / res.TrainImagesSec
-	if c.Bool("timeline") {
+	if ctx.Err() == nil {
+		if _, err := warmUp(warm, infer); err != nil {
+			return err
+		}
+		di, in, err := timeSteps(steps, infer)
+		if err != nil {
+			return err
+		}
+		if in > 0 {
+			res.InferSteps, res.InferImagesSec = in, float64(bs*in)/di.Seconds()
+		}
+	}
+	res.Interrupted = ctx.Err() != nil
+	if c.Bool("timeline") && !res.Interrupted {
 		if tu != nil && tu.Tuning() {
 			return fmt.Errorf("--timeline: the step's choices were still being timed in place after %d warm-up steps, so the timeline could time another step than the one kept: give a larger --warmup", trainWarm)
 		}
@@ -233,16 +260,30 @@ func benchAction(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	if c.Bool("json") {
-		return json.NewEncoder(out).Encode(res)
+		if err := json.NewEncoder(out).Encode(res); err != nil {
+			return err
+		}
+		return benchInterrupted(res, steps)
 	}
 	fmt.Fprintf(out, "engine      %s\n", res.Engine)
-	fmt.Fprintf(out, "batch size  %d (%s, %s timed after %d warm-up)\n", bs, act, plural(steps, "step"), res.Warmup)
+	timed := plural(steps, "step")
+	if res.Steps < steps {
+		timed = fmt.Sprintf("%d of %d steps", res.Steps, steps)
+	}
+	fmt.Fprintf(out, "batch size  %d (%s, %s timed after %d warm-up)\n", bs, act, timed, res.Warmup)
 	noUpd := ""
 	if res.NoUpdate {
 		noUpd = ", without the optimizer's updates"
 	}
 	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step%s; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, noUpd, res.EpochSeconds)
-	fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
+	switch {
+	case res.InferSteps == 0:
+		fmt.Fprintf(out, "inference   not timed (interrupted)\n")
+	case res.InferSteps < steps:
+		fmt.Fprintf(out, "inference   %8.0f images/s  (%d of %d steps)\n", res.InferImagesSec, res.InferSteps, steps)
+	default:
+		fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
+	}
 	if res.ConvAlgorithms != "" {
 		fmt.Fprintf(out, "convs       %s\n", res.ConvAlgorithms)
 	}
@@ -252,7 +293,20 @@ func benchAction(c *cli.Context) error {
 	if len(res.Timeline) > 0 {
 		printTimeline(out, res)
 	}
-	return nil
+	return benchInterrupted(res, steps)
+}
+
+// benchInterrupted is the error (exit 130) of a run a signal stopped
+// before all its steps were timed, once what was timed is printed.
+func benchInterrupted(res benchResult, steps int) error {
+	if !res.Interrupted {
+		return nil
+	}
+	what := fmt.Sprintf("%d of %d training steps timed", res.Steps, steps)
+	if res.Steps == steps {
+		what = fmt.Sprintf("the training steps timed, %d of %d inference steps", res.InferSteps, steps)
+	}
+	return withCode(130, fmt.Errorf("interrupted: %s; the figures printed are over those", what))
 }
 
 // printTimeline prints --timeline's table: each op's end, the time since

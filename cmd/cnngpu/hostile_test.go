@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -392,6 +393,8 @@ func TestHostileInput(t *testing.T) {
 		// bench, devices
 		{[]string{"bench", "--cpu", "--batch-size", "0"}, 2, []string{"--batch-size", "positive"}},
 		{[]string{"bench", "--cpu", "--steps", "-1"}, 2, []string{"--steps", "positive"}},
+		{[]string{"bench", "--cpu", "--steps", "1000001"}, 2, []string{"--steps 1000001, --warmup 3: at most 1000000 each"}},
+		{[]string{"bench", "--cpu", "--warmup", "9999999999"}, 2, []string{"--warmup 9999999999: at most 1000000 each"}},
 		{[]string{"bench", "--cpu", "--activation", "gelu"}, 2, []string{"--activation", "gelu"}},
 		{[]string{"bench", "--cpu", "extra"}, 2, []string{`bench takes no arguments, got "extra"`}},
 		{[]string{"devices", "extra"}, 2, []string{`devices takes no arguments, got "extra"`}},
@@ -1229,6 +1232,52 @@ func TestReadDigitsThreads(t *testing.T) {
 		readDigits(files, int(c.threads))
 		if got := most.Load(); got != c.want {
 			t.Errorf("--threads %d on 4 cores: %d files read at once, want %d", c.threads, got, c.want)
+		}
+	}
+}
+
+// TestBenchInterrupted: Ctrl-C during bench's timed steps prints what was
+// timed (it printed nothing), says how many steps that is, and exits 130.
+func TestBenchInterrupted(t *testing.T) {
+	for _, json_ := range []bool{false, true} {
+		args := []string{"bench", "--cpu", "--threads", "1", "--batch-size", "8", "--steps", "1000000", "--warmup", "0"}
+		if json_ {
+			args = append(args, "--json")
+		}
+		var stdout, stderr string
+		// The signal must come once bench is timing (its handler
+		// installed): a slow start is given longer.
+		for delay := 2 * time.Second; ; delay *= 2 {
+			cmd := exec.Command(binary_, args...)
+			var so, se bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &so, &se
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.AfterFunc(delay, func() { cmd.Process.Signal(os.Interrupt) })
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() == -1 && delay < 16*time.Second {
+				continue // ended by the signal itself: sent too early
+			}
+			if ee.ExitCode() != 130 {
+				t.Fatalf("bench interrupted: %v, want exit 130\n%s%s", err, so.String(), se.String())
+			}
+			stdout, stderr = so.String(), se.String()
+			break
+		}
+		if !regexp.MustCompile(`interrupted: \d+ of 1000000 training steps timed; the figures printed are over those`).MatchString(stderr) {
+			t.Errorf("stderr: %q; want how many steps were timed", stderr)
+		}
+		if json_ {
+			var r benchResult
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil || !r.Interrupted || r.Steps < 1 || r.Steps >= 1000000 || r.InferSteps != 0 || r.TrainImagesSec <= 0 {
+				t.Errorf("--json interrupted: %v %+v; want the training steps timed, interrupted, no inference", err, r)
+			}
+			continue
+		}
+		if !regexp.MustCompile(`(?s)\d+ of 1000000 steps timed after 0 warm-up.*training +\d+ images/s.*inference   not timed \(interrupted\)`).MatchString(stdout) {
+			t.Errorf("stdout:\n%s\nwant the training steps timed and no inference", stdout)
 		}
 	}
 }
