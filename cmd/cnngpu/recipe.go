@@ -67,12 +67,3 @@ func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind, lr float32) 
 	}
 	return name
 }
-
-// ckRecipe is a checkpoint's recipe name; checkpoints from before recipes
-// ran the reference recipe.
-func ckRecipe(ck *engine.Checkpoint) string {
-	if ck.Config.Recipe == "" {
-		return engine.ReferenceRecipe.Name
-	}
-	return ck.Config.Recipe
-}

@@ -316,27 +316,62 @@ func (s *trainSetup) findEarlier() error {
 // this command trains with seed ("" where it is; the schedule, which
 // depends on the training set's size, is checked by checkEarlier).
 func (s *trainSetup) differs(ck *engine.Checkpoint, seed uint64) string {
+	cfg := s.cfg
+	cfg.Seed = seed
+	here := append(runSettings(s.arch, cfg, s.opt), setting{"epochs", fmt.Sprint(cfg.Epochs)})
+	there := append(runSettings(ck.Arch, ck.Config, ck.Opt), setting{"epochs", fmt.Sprint(ck.Config.Epochs)})
 	var d []string
-	add := func(flag string, there, here any) {
-		if t, h := fmt.Sprint(there), fmt.Sprint(here); t != h {
-			d = append(d, fmt.Sprintf("--%s %s there, %s here", flag, t, h))
+	for _, t := range there {
+		if h, ok := here.lookup(t.flag); ok && h != t.value {
+			d = append(d, fmt.Sprintf("--%s %s there, %s here", t.flag, t.value, h))
 		}
 	}
-	add("arch", ck.Arch.Preset, s.arch.Preset)
-	add("activation", ck.Arch.Act, s.arch.Act)
-	add("seed", ck.Config.Seed, seed)
-	add("epochs", ck.Config.Epochs, s.cfg.Epochs)
-	add("batch-size", ck.Config.BatchSize, s.cfg.BatchSize)
-	add("val-split", ck.Config.ValSplit, s.cfg.ValSplit)
-	add("train-limit", ck.Config.TrainLimit, s.cfg.TrainLimit)
-	add("recipe", ckRecipe(ck), s.cfg.Recipe)
-	add("augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment))
-	add("optimizer", engine.OptName(ck.Opt.Kind), engine.OptName(s.opt.Kind))
-	add("lr", fmtLR(ck.Opt.LR), fmtLR(s.opt.LR))
-	if ck.Opt.Kind == engine.SGD && s.opt.Kind == engine.SGD {
-		add("momentum", fmtLR(ck.Opt.Momentum), fmtLR(s.opt.Momentum))
-	}
 	return strings.Join(d, ", ")
+}
+
+// setting is one of a run's settings, as its flag gives it.
+type setting struct{ flag, value string }
+
+// settings are a run's settings, in the order they are compared.
+type settings []setting
+
+// lookup is the value of flag's setting, if the run has it.
+func (ss settings) lookup(flag string) (string, bool) {
+	for _, s := range ss {
+		if s.flag == flag {
+			return s.value, true
+		}
+	}
+	return "", false
+}
+
+// runSettings are the settings by which a checkpoint's run and a command's
+// are told apart (--resume, --continue), each as its flag gives it; the
+// momentum is SGD's alone. The epochs and the schedule are the callers':
+// --resume may extend a constant rate's run, and --continue checks the
+// whole schedule once the training set's size is known.
+func runSettings(arch engine.Arch, cfg engine.TrainConfig, opt engine.OptConfig) settings {
+	recipe := cfg.Recipe
+	if recipe == "" { // a checkpoint from before recipes
+		recipe = engine.ReferenceRecipe.Name
+	}
+	ss := settings{
+		{"activation", arch.Act.String()},
+		{"arch", arch.Preset},
+		{"seed", fmt.Sprint(cfg.Seed)},
+		{"batch-size", fmt.Sprint(cfg.BatchSize)},
+		{"val-split", fmt.Sprint(cfg.ValSplit)},
+		{"train-limit", fmt.Sprint(cfg.TrainLimit)},
+		{"optimizer", engine.OptName(opt.Kind)},
+		{"lr", fmtLR(opt.LR)},
+		{"recipe", recipe},
+		{"augment", engine.AugmentName(cfg.Augment)},
+	}
+	if opt.Kind == engine.SGD {
+		// After the optimizer's own setting.
+		ss = append(ss, setting{"momentum", fmtLR(opt.Momentum)})
+	}
+	return ss
 }
 
 // checkEarlier checks, once the data is read and the outputs locked, what

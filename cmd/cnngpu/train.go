@@ -517,31 +517,18 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		return usageErrorf("--resume %s: the checkpoint holds weights without the optimizer's state: it can be evaluated, exported or served, not resumed; start a new run",
 			path)
 	}
-	type check struct {
-		flag      string
-		want, got any
+	// The flags given that contradict the checkpoint; the schedule by
+	// its kind here (the rest of it is the checkpoint's).
+	here := append(runSettings(s.arch, s.cfg, s.opt), setting{"schedule", fmt.Sprint(s.sched)})
+	if c.IsSet("momentum") {
+		// Compared with an SGD run's without --optimizer sgd too (this
+		// command's optimizer is then Adam's default, which has none).
+		here = append(here, setting{"momentum", fmtLR(float32(c.Float64("momentum")))})
 	}
-	checks := []check{
-		{"activation", ck.Arch.Act.String(), s.arch.Act.String()},
-		{"arch", ck.Arch.Preset, s.arch.Preset},
-		{"batch-size", ck.Config.BatchSize, s.cfg.BatchSize},
-		{"seed", ck.Config.Seed, s.cfg.Seed},
-		{"val-split", ck.Config.ValSplit, s.cfg.ValSplit},
-		{"train-limit", ck.Config.TrainLimit, s.cfg.TrainLimit},
-		{"optimizer", engine.OptName(ck.Opt.Kind), engine.OptName(s.opt.Kind)},
-		{"lr", fmtLR(ck.Opt.LR), fmtLR(float32(c.Float64("lr")))},
-		{"recipe", ckRecipe(ck), s.cfg.Recipe},
-		{"schedule", ck.Opt.Sched.Kind, s.sched},
-		{"augment", engine.AugmentName(ck.Config.Augment), engine.AugmentName(s.cfg.Augment)},
-	}
-	if ck.Opt.Kind == engine.SGD {
-		// After the optimizer's own check.
-		checks = append(checks, check{"momentum", fmtLR(ck.Opt.Momentum), fmtLR(float32(c.Float64("momentum")))})
-	}
-	for _, ch := range checks {
-		if c.IsSet(ch.flag) && fmt.Sprint(ch.want) != fmt.Sprint(ch.got) {
+	for _, t := range append(runSettings(ck.Arch, ck.Config, ck.Opt), setting{"schedule", fmt.Sprint(ck.Opt.Sched.Kind)}) {
+		if h, ok := here.lookup(t.flag); ok && c.IsSet(t.flag) && h != t.value {
 			return usageErrorf("--resume %s: the checkpoint was trained with --%s %v, but --%s %v was given; drop the flag to continue that run, or start a new one without --resume",
-				path, ch.flag, ch.want, ch.flag, ch.got)
+				path, t.flag, t.value, t.flag, h)
 		}
 	}
 	if ck.Opt.Kind == engine.Adam && c.IsSet("momentum") {
