@@ -300,6 +300,10 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64), scratch []float64) f
 	depth := opaqueDepth(w, h, px, scratch)
 	var onWhite, onBlack [maxDepth + 1]int
 	var black, white bool // an opaque pixel of pure black, of pure white
+	// The opaque pixels touching the transparent part, and those deeper:
+	// how many, and their luminances' sum.
+	var edgeN, coreN int
+	var edgeLum, coreLum float64
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			lum, a := px(x, y)
@@ -313,6 +317,14 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64), scratch []float64) f
 			if a >= 0.99 {
 				black = black || lum < 0.5/255
 				white = white || lum > 1-0.5/255
+			}
+			switch {
+			case d == 1:
+				edgeN++
+				edgeLum += lum
+			case d > 1:
+				coreN++
+				coreLum += lum
 			}
 		}
 	}
@@ -333,6 +345,20 @@ func backdrop(w, h int, px func(x, y int) (lum, a float64), scratch []float64) f
 			return 1
 		}
 		return 0
+	}
+	// Thin strokes in neither pure shade (a scanned digit's ink, which
+	// MNIST's digits seldom take to the end of the scale): where their
+	// edge is clearly nearer one shade than their core is, the edge is
+	// what anti-aliasing left of the paper made transparent, and the
+	// paper is that shade.
+	const edgeContrast = 0.2
+	if !black && !white && thin(onWhite) && thin(onBlack) && 20*coreN >= edgeN+coreN {
+		switch e, c := edgeLum/float64(edgeN), coreLum/float64(coreN); {
+		case e <= c-edgeContrast:
+			return 0
+		case e >= c+edgeContrast:
+			return 1
+		}
 	}
 	if nw, nb := sum(onWhite[:]), sum(onBlack[:]); nb > 0 && (nw == 0 || nb < nw) {
 		return 0

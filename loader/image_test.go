@@ -680,10 +680,11 @@ func TestBackdropKeyedMNIST(t *testing.T) {
 		}
 	}
 	t.Logf("MNIST's test digits, paper made transparent: %d of %d read over the wrong backdrop on black paper, %d on white", wrong[0], test.N(), wrong[1])
-	// 64 and 63 when written (a few thin digits whose ink never reaches
-	// either pure shade); 155 and 154 with rims of up to two pixels; 9,928
-	// and 9,914 before the rim was told from the core.
-	if limit := test.N() / 100; wrong[0] > limit || wrong[1] > limit {
+	// 11 and 10 when written; 64 and 63 before thin strokes whose ink
+	// never reaches either pure shade were told by their edge; 155 and
+	// 154 with rims of up to two pixels; 9,928 and 9,914 before the rim
+	// was told from the core.
+	if limit := test.N() / 400; wrong[0] > limit || wrong[1] > limit {
 		t.Errorf("%d and %d of %d read over the wrong backdrop: want at most %d each", wrong[0], wrong[1], test.N(), limit)
 	}
 }
