@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -72,4 +74,69 @@ func refusesPermission(dir string) bool {
 		os.Remove(f.Name())
 	}
 	return errors.Is(err, fs.ErrPermission)
+}
+
+// TestTryLockWritesNoOtherFile: a symbolic link planted where the lock
+// file goes (to a file, or dangling) is refused, and neither the file it
+// leads to is written nor the one it names made (it was truncated to the
+// holder's line, and a dangling link's target created); a hard link to
+// another file is locked but not written; a folder or a named pipe there
+// is refused without waiting.
+func TestTryLockWritesNoOtherFile(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim.txt")
+	if err := os.WriteFile(victim, []byte("important data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kept := func(what string) {
+		t.Helper()
+		if b, _ := os.ReadFile(victim); string(b) != "important data\n" {
+			t.Errorf("%s: the other file now holds %q", what, b)
+		}
+	}
+	link := filepath.Join(dir, ".m.lock")
+	os.Symlink(victim, link)
+	if f, _, err := TryLock(link); err == nil || !strings.Contains(err.Error(), "is a symbolic link") {
+		t.Errorf("a link to a file: %v, want it refused as a link", err)
+		if f != nil {
+			f.Close()
+		}
+	}
+	kept("a link to it")
+	dangling, target := filepath.Join(dir, ".d.lock"), filepath.Join(dir, "made-by-lock")
+	os.Symlink(target, dangling)
+	if _, _, err := TryLock(dangling); err == nil {
+		t.Error("a dangling link: locked")
+	}
+	if _, err := os.Lstat(target); err == nil {
+		t.Error("a dangling link: its target was made")
+	}
+	hard := filepath.Join(dir, ".h.lock")
+	if err := os.Link(victim, hard); err == nil {
+		f, _, err := TryLock(hard)
+		if err != nil {
+			t.Errorf("a hard link: %v", err)
+		} else {
+			f.Close()
+		}
+		kept("a hard link to it")
+	}
+	sub := filepath.Join(dir, ".f.lock")
+	os.Mkdir(sub, 0o755)
+	if _, _, err := TryLock(sub); err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Errorf("a folder: %v", err)
+	}
+	fifo := filepath.Join(dir, ".p.lock")
+	if err := syscall.Mkfifo(fifo, 0o644); err == nil {
+		done := make(chan error, 1)
+		go func() { _, _, err := TryLock(fifo); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "is a named pipe") {
+				t.Errorf("a named pipe: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("a named pipe: still waiting after 5 s")
+		}
+	}
 }

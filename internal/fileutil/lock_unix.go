@@ -59,19 +59,43 @@ func TryLock(path string) (f *os.File, holder string, err error) {
 var LockGrace = time.Second
 
 func tryLockOnce(path string) (*os.File, string, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// Never through a symbolic link, and never a pipe's or device's
+	// open waiting: the lock file is written, and a link planted in
+	// its place (a shared folder) would have another file overwritten.
+	const flags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|flags, 0o644)
 	writable := err == nil
-	if err != nil {
+	if err != nil && !errors.Is(err, syscall.ELOOP) {
 		// Another user's lock file in a shared folder: flock works on a
 		// file opened for reading too. With none there, the error is
 		// why it could not be made (a folder that cannot be written).
 		var oerr error
-		if f, oerr = os.Open(path); oerr != nil {
+		if f, oerr = os.OpenFile(path, os.O_RDONLY|flags, 0); oerr != nil {
 			if errors.Is(oerr, fs.ErrNotExist) {
 				return nil, "", err
 			}
-			return nil, "", oerr
+			err = oerr
+		} else {
+			err = nil
 		}
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, "", fmt.Errorf("locking %s: it is a symbolic link, where cnngpu keeps a plain lock file: remove the link (nothing it leads to is touched)", path)
+		}
+		return nil, "", err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("locking %s: it is %s, where cnngpu keeps a plain lock file: move it away", path, describeMode(st.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Nlink != 1 {
+		// A hard link to another file: locked, but not written.
+		writable = false
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		b, _ := os.ReadFile(path)
@@ -102,4 +126,20 @@ func tryLockOnce(path string) (*os.File, string, error) {
 func Unlock(path string, f *os.File) {
 	os.Remove(path)
 	f.Close()
+}
+
+// describeMode names what a file of mode m is, where a regular file was
+// expected.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }
