@@ -48,34 +48,35 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad gzip data: %v", name, err)
 		}
-		// Sized from the gzip trailer's length of the contents (ISIZE, the
-		// last member's, modulo 2^32), so that the 47 MB of training
-		// images are not copied at each doubling of a growing buffer. It
-		// is a hint only, bounded (a damaged trailer costs no more than 64
-		// times the file), and the buffer grows when it is short.
-		hint := min(int64(binary.LittleEndian.Uint32(raw[len(raw)-4:])), 64*int64(len(raw)), MaxFileBytes)
-		buf := bytes.NewBuffer(make([]byte, 0, hint+bytes.MinRead))
 		// The IDX header, decompressed first, says how long the file is:
-		// a file that goes on well past that (a gzip bomb under an MNIST
-		// name) is stopped there, not at MaxFileBytes. A little more is
-		// read, for the parser's count of trailing bytes.
-		limit := int64(MaxFileBytes)
-		_, err = buf.ReadFrom(io.LimitReader(zr, idxHeaderMax))
-		if n, ok := idxLength(buf.Bytes()); ok && err == nil {
-			limit = min(limit, n+idxSlack)
+		// the buffer is made that long (the 47 MB of training images are
+		// not copied at each doubling of a growing buffer), and a file
+		// that goes on well past it (a gzip bomb under an MNIST name) is
+		// stopped there. A little more is read, for the parser's count of
+		// trailing bytes. A header announcing more than MaxFileBytes is
+		// refused at once; contents that start with no IDX header are
+		// not decompressed further, and the parser says what they are.
+		head := bytes.NewBuffer(make([]byte, 0, idxHeaderMax+bytes.MinRead))
+		if _, err := head.ReadFrom(io.LimitReader(zr, idxHeaderMax)); err != nil {
+			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)
 		}
-		if err == nil {
-			_, err = buf.ReadFrom(io.LimitReader(zr, limit+1-int64(buf.Len())))
+		n, ok := idxLength(head.Bytes())
+		switch {
+		case !ok:
+			return head.Bytes(), nil
+		case n > MaxFileBytes:
+			return nil, fmt.Errorf("%s: its IDX header announces %d bytes, more than the %d-byte limit: not an MNIST file (MNIST's largest is 47 MB)", name, n, int64(MaxFileBytes))
 		}
+		limit := n + idxSlack
+		buf := bytes.NewBuffer(make([]byte, 0, limit+bytes.MinRead))
+		buf.Write(head.Bytes())
+		_, err = buf.ReadFrom(io.LimitReader(zr, limit+1-int64(buf.Len())))
 		data := buf.Bytes()
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)
 		}
 		if int64(len(data)) > limit {
-			if limit < MaxFileBytes {
-				return nil, fmt.Errorf("%s: decompresses to more than the %d bytes its IDX header announces (and %d more): the file is damaged, or not an MNIST file; fetch it again", name, limit-idxSlack, idxSlack)
-			}
-			return nil, fmt.Errorf("%s: decompresses to more than %d bytes, not an MNIST file", name, MaxFileBytes)
+			return nil, fmt.Errorf("%s: decompresses to more than the %d bytes its IDX header announces (and %d more): the file is damaged, or not an MNIST file; fetch it again", name, n, idxSlack)
 		}
 		return data, nil
 	}

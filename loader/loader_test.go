@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -510,6 +511,20 @@ func TestGzipBombStopsAtItsHeader(t *testing.T) {
 	_, err := ParseImages("bomb.gz", bomb)
 	if err == nil || !strings.Contains(err.Error(), "bomb.gz: decompresses to more than the 7856 bytes its IDX header announces") {
 		t.Errorf("a bomb: %v", err)
+	}
+	// A header announcing more than MaxFileBytes (10^9 images) is refused
+	// before anything past it is decompressed (the rest was, up to
+	// MaxFileBytes, in a buffer doubling as it grew: gigabytes).
+	huge := idx(1e9, 32<<20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = ParseImages("huge.gz", huge)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "huge.gz: its IDX header announces 784000000016 bytes, more than the 1073741824-byte limit") {
+		t.Errorf("a header announcing 10^9 images: %v", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("a header announcing 10^9 images: %d bytes allocated before it was refused", got)
 	}
 	_, err = ParseImages("tail.gz", idx(10, 7840+5))
 	if err == nil || !strings.Contains(err.Error(), "5 bytes of trailing data after 10 images") {
