@@ -154,68 +154,98 @@ const SmallBodyBudget = 64 << 20
 // server began to shut down while it waited).
 var errBodyBudget = errors.New("no room for the body in the bodies' memory budget")
 
-// budgetReader reads a request's body, taking room for it in one of the
-// server's budgets first: small from the small bodies', before a byte is
-// read (the announced length, or smallBody for a body of unknown length);
-// need from the bodies' once the body passes after (its announced length
-// where that is over smallBody, before a byte is read; for a body of
-// unknown length, the rest of the limit once it passes smallBody). One
-// acquisition a budget, the small one first, so that requests holding a
-// part of one never wait for one another there. held and heldSmall are
-// what it took, given back once the request is answered; full is the
-// budget that had no room.
+// budgetReader reads a request's body, taking room for it in the server's
+// budgets as it goes (takes, in order: each before the bytes it covers
+// are read, and before the memory for them is made). full is the budget
+// that had no room.
 type budgetReader struct {
-	r           io.Reader
-	s           *Server
-	small       int64
-	need, after int64
-	heldSmall   int64
-	held        int64
-	read        int64
-	full        *loader.Budget
+	r     io.Reader
+	s     *Server
+	takes []bodyTake
+	full  *loader.Budget
 }
 
-func (b *budgetReader) Read(p []byte) (int, error) {
-	if b.small > 0 && b.heldSmall == 0 {
-		if err := b.take(b.s.smalls, b.small, &b.heldSmall); err != nil {
-			return 0, err
-		}
-	}
-	if b.need > 0 && b.held == 0 && b.read+int64(len(p)) > b.after {
-		if b.read < b.after {
-			p = p[:b.after-b.read] // up to the free part first
-		} else if err := b.take(b.s.bodies, b.need, &b.held); err != nil {
-			return 0, err
-		}
-	}
-	n, err := b.r.Read(p)
-	b.read += int64(n)
-	return n, err
+// bodyTake is n bytes of a budget, covering the body's bytes from after
+// on; held is what was taken.
+type bodyTake struct {
+	budget   *loader.Budget
+	n, after int64
+	held     int64
 }
 
-// take acquires n bytes of budget (at most its size) within the server's
-// wait for bodies, and records them in held.
-func (b *budgetReader) take(budget *loader.Budget, n int64, held *int64) error {
-	ctx, done := b.s.waiting(context.Background(), b.s.bodyWait)
-	defer done()
-	n = min(n, budget.Size())
-	if err := budget.Acquire(ctx, n); err != nil {
-		b.full = budget
-		return errBodyBudget
+// bodyTakes are what a body of announced length cl (-1: unknown) under
+// limit takes: one of at most smallBody its length (or, of unknown
+// length, up to smallBody) from the small bodies' budget before it is
+// read. A larger one takes its first smallBody from the bodies' budget
+// before it is read, and the rest once that much has come: a client
+// announcing a large body and sending nothing holds a megabyte of the
+// budget, not the twenty it announced. Of unknown length, the rest of the
+// limit once it passes smallBody.
+func (s *Server) bodyTakes(cl, limit int64) []bodyTake {
+	switch {
+	case cl > smallBody:
+		return []bodyTake{{budget: s.bodies, n: smallBody}, {budget: s.bodies, n: cl - smallBody, after: smallBody}}
+	case cl > 0:
+		return []bodyTake{{budget: s.smalls, n: cl}}
+	case cl < 0 && limit > smallBody:
+		return []bodyTake{{budget: s.smalls, n: smallBody}, {budget: s.bodies, n: limit - smallBody, after: smallBody}}
+	case cl < 0:
+		return []bodyTake{{budget: s.smalls, n: limit}}
 	}
-	*held = n
 	return nil
+}
+
+// readAll reads the body: for each take, its room taken within the
+// server's wait for bodies, then the buffer made as long as the takes so
+// far cover (for a body of announced length, that length once it is all
+// held: io.ReadAll's doubling would hold up to twice the body, and a
+// buffer made before its room was taken, memory no budget counts), then
+// the bytes they cover read. What was read comes back with an error too.
+func (b *budgetReader) readAll() ([]byte, error) {
+	var buf []byte
+	for i := range b.takes {
+		t := &b.takes[i]
+		ctx, done := b.s.waiting(context.Background(), b.s.bodyWait)
+		n := min(t.n, t.budget.Size())
+		err := t.budget.Acquire(ctx, n)
+		done()
+		if err != nil {
+			b.full = t.budget
+			return buf, errBodyBudget
+		}
+		t.held = n
+		// The last take's end and a byte: the reader's end of the body
+		// (or its limit's error) comes before the buffer is full.
+		end := t.after + t.n + 1
+		if i+1 < len(b.takes) {
+			end = b.takes[i+1].after
+		}
+		buf = slices.Grow(buf, int(end)-len(buf))
+		for int64(len(buf)) < end {
+			n, err := b.r.Read(buf[len(buf):end])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				return buf, nil
+			}
+			if err != nil {
+				return buf, err
+			}
+		}
+	}
+	if len(b.takes) == 0 {
+		return nil, nil // announced empty
+	}
+	return buf, fmt.Errorf("the body went on past the %d bytes its room was taken for", len(buf)-1)
 }
 
 // release gives back what the body took.
 func (b *budgetReader) release() {
-	if b.held > 0 {
-		b.s.bodies.Release(b.held)
+	for i := range b.takes {
+		if t := &b.takes[i]; t.held > 0 {
+			t.budget.Release(t.held)
+			t.held = 0
+		}
 	}
-	if b.heldSmall > 0 {
-		b.s.smalls.Release(b.heldSmall)
-	}
-	b.held, b.heldSmall = 0, 0
 }
 
 // newBodies is a bodies' budget of size bytes (the bodies' or the small
@@ -504,32 +534,12 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		unsupportedType(w, r, ct)
 		return
 	}
-	// The body's memory is taken from its budget before it is read; a
-	// request that finds no room within bodyWait is told to come back.
-	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), s: s}
-	switch {
-	case r.ContentLength > smallBody:
-		br.need = r.ContentLength
-	case r.ContentLength > 0:
-		br.small = r.ContentLength
-	case r.ContentLength < 0:
-		br.small = min(limit, smallBody)
-		if limit > smallBody {
-			br.need, br.after = limit, smallBody
-		}
-	}
+	// The body's memory is taken from its budgets as it is read
+	// (bodyTakes); a request that finds no room within bodyWait is told
+	// to come back.
+	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), s: s, takes: s.bodyTakes(r.ContentLength, limit)}
 	defer br.release()
-	var body []byte
-	if r.ContentLength > 0 {
-		// Read into a buffer of the announced length (and the room
-		// bytes.Buffer wants to see the end): io.ReadAll's doubling
-		// would hold up to twice the body at its peak.
-		buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+bytes.MinRead))
-		_, err = buf.ReadFrom(br)
-		body = buf.Bytes()
-	} else {
-		body, err = io.ReadAll(br)
-	}
+	body, err := br.readAll()
 	if err != nil {
 		if errors.Is(err, errBodyBudget) {
 			// The stream is left mid-body: closed after the answer.

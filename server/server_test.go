@@ -751,25 +751,52 @@ func TestSmallBodiesShareABudget(t *testing.T) {
 	}
 }
 
+// TestIdleLargeBodiesHoldAMegabyte: clients announcing large bodies and
+// sending nothing take a megabyte each of the bodies' budget, not what
+// they announce: ten of them held back every upload over 1 MB for the
+// read timeout (the hostile pass), now a large body is still read.
+func TestIdleLargeBodiesHoldAMegabyte(t *testing.T) {
+	ts, s, _ := newTestServer(t)
+	s.bodies, s.bodyWait = newBodies(8*smallBody), 300*time.Millisecond
+	for range 3 { // each announcing 4 MB: 12 of the budget's 8 if taken at once
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", 4*smallBody)
+	}
+	time.Sleep(200 * time.Millisecond)
+	resp, err := http.Post(ts.URL+"/v1/predict", "image/png", bytes.NewReader(append(blankPNG(), make([]byte, 2*smallBody)...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a large body beside three idle ones: %d %s; want it read (400 for a blank image)", resp.StatusCode, b)
+	}
+}
+
 // TestBodiesShareABudget: a body over smallBody takes its announced
-// length from the bodies' memory budget before it is read; one that finds
-// no room within the wait gets 503 with Retry-After, and is served once
-// room is made. Small bodies, chunked too, take theirs from the small
+// length from the bodies' memory budget, a megabyte before it is read and
+// the rest once that has come; one that finds no room within the wait
+// gets 503 with Retry-After, and is served once room is made. Small bodies, chunked too, take theirs from the small
 // bodies' budget: clients holding the budget with large bodies they do not
 // send hold back only large ones.
 func TestBodiesShareABudget(t *testing.T) {
 	ts, s, _ := newTestServer(t)
 	s.bodies, s.bodyWait = newBodies(5*smallBody), 300*time.Millisecond
 	var conns []net.Conn
-	stall := func() { // a client announcing 2 MB, sending a few bytes
+	stall := func() { // a client announcing 2 MB, sending a megabyte and a few bytes
 		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\nstall", 2*smallBody)
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n%sstall", 2*smallBody, make([]byte, smallBody))
 		conns = append(conns, conn)
-		time.Sleep(100 * time.Millisecond) // its room taken
+		time.Sleep(200 * time.Millisecond) // its room taken
 	}
 	large := append(blankPNG(), make([]byte, 2*smallBody)...)
 	ask := func(r io.Reader, ctype string) (int, string, string) {
