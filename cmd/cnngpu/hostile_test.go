@@ -332,6 +332,10 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--resume", filepath.Join(f.data, "t10k-labels-idx1-ubyte.gz")), 1, []string{"t10k-labels-idx1-ubyte.gz: is a gzip file, not a cnngpu checkpoint"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.model, f.png}, 1, []string{f.model + ": is a cnngpu checkpoint, not an image: give it as --model"}},
 		{[]string{"predict", "--cpu", f.model, f.png}, 2, []string{"predict needs --model FILE", f.model + " is one: give it as --model"}},
+		// A named pipe no writer opens is given up (it was waited on for
+		// ever), and a device is named as one (it was "larger than the
+		// 20 MB limit: scale the image down").
+		{[]string{"predict", "--cpu", "--model", f.model, f.fifo, "/dev/zero", f.png}, 1, []string{f.fifo + ": is a named pipe, and nothing opened it for writing within 10s", "/dev/zero: is a device, not an image file", "2 of 3 images could not be classified"}},
 		// an output named as another kind of file
 		{with(train, "--out", cwd("m.onnx")), 2, []string{"--out " + cwd("m.onnx") + ": train writes a checkpoint (safetensors), not an ONNX model", "export --model CHECKPOINT --out model.onnx"}},
 		{with(train, "--out", cwd("w.npy")), 2, []string{"not NumPy files", "--format npy --out FOLDER"}},

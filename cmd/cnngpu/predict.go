@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"slices"
@@ -306,31 +307,37 @@ var readImage = readDigit
 
 // readDigit reads one image file ("-" for standard input) and prepares it.
 func readDigit(name string) ([]float32, error) {
-	var r io.Reader
+	r := io.Reader(os.Stdin)
 	size := int64(-1) // a plain file's size
-	if name == "-" {
-		r = os.Stdin
-	} else {
-		f, err := os.Open(name)
+	waited := false   // a named pipe's open waited for a writer
+	if name != "-" {
+		// A named pipe that no writer opens is given up after a while.
+		f, w, err := fileutil.OpenRead(name)
 		if err != nil {
 			return nil, unwrapPath(err) // the line names the file
 		}
 		defer f.Close()
 		st, err := f.Stat()
-		if err == nil && st.IsDir() {
-			return nil, fmt.Errorf("is a folder, not an image")
-		}
-		if err == nil && st.Mode().IsRegular() {
+		switch {
+		case err != nil:
+		case st.IsDir():
+			return nil, errors.New("is a folder, not an image")
+		case st.Mode()&fs.ModeDevice != 0:
+			return nil, errors.New("is a device, not an image file")
+		case st.Mode().IsRegular():
 			size = st.Size()
 		}
-		r = f
+		r, waited = f, w
 	}
 	data, err := io.ReadAll(io.LimitReader(r, loader.MaxImageBytes+1))
 	if err != nil {
 		return nil, err
 	}
-	if name == "-" && len(data) == 0 {
+	switch {
+	case name == "-" && len(data) == 0:
 		return nil, errors.New("standard input is empty: give an image on it (cnngpu predict --model FILE - < digit.png)")
+	case waited && len(data) == 0:
+		return nil, unwrapPath(fileutil.NoWriter(name))
 	}
 	if engine.LooksLikeCheckpoint(data) {
 		if name == "-" {

@@ -29,7 +29,7 @@ func (e *TooLargeError) Error() string {
 // over max is an error naming the path and what it is, and nothing past
 // max is read.
 func ReadFile(path string, max int64) ([]byte, error) {
-	f, waited, err := openRead(path)
+	f, waited, err := OpenRead(path)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func ReadFile(path string, max int64) ([]byte, error) {
 			return nil, rerr.wrap(path, max)
 		}
 		if waited && len(b) == 0 {
-			return nil, noWriter(path)
+			return nil, NoWriter(path)
 		}
 		return b, nil
 	}
@@ -83,11 +83,12 @@ func ReadFile(path string, max int64) ([]byte, error) {
 // (a shell's `<(…)` has one already; mkfifo's may come a moment later).
 var FIFOWait = 10 * time.Second
 
-// openRead opens path for reading. Where path is a named pipe that no
+// OpenRead opens path for reading. Where path is a named pipe that no
 // writer opens within FIFOWait, the open is released by a writer of its
 // own that writes nothing (waited): a real writer that came at that very
-// moment is still read, and an empty read then means there was none.
-func openRead(path string) (f *os.File, waited bool, err error) {
+// moment is still read, and an empty read then means there was none
+// (NoWriter).
+func OpenRead(path string) (f *os.File, waited bool, err error) {
 	st, err := os.Stat(path)
 	if err != nil || st.Mode()&fs.ModeNamedPipe == 0 {
 		f, err := os.Open(path) // names a missing file itself
@@ -117,13 +118,13 @@ func openRead(path string) (f *os.File, waited bool, err error) {
 	case <-time.After(time.Second):
 		// Not released (the pipe cannot be opened for writing here):
 		// the open stays blocked on its goroutine until a writer comes.
-		return nil, true, noWriter(path)
+		return nil, true, NoWriter(path)
 	}
 }
 
-// noWriter is the error for a named pipe that no writer opened within
+// NoWriter is the error for a named pipe that no writer opened within
 // FIFOWait.
-func noWriter(path string) error {
+func NoWriter(path string) error {
 	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("is a named pipe, and nothing opened it for writing within %v: give the file itself, or start the writer first", FIFOWait)}
 }
 
