@@ -167,7 +167,7 @@ func digitPNG(t *testing.T) []byte {
 // fixtures are the files the hostile cases point at.
 type fixtures struct {
 	root, cwd, data, model, nan, png, empty, notes, folder, file, link, hard, ours, readonly string
-	shard0, shard0b, fifo, zeroIdx, weights                                                  string
+	shard0, shard0b, fifo, zeroIdx, weights, huge                                            string
 }
 
 func newFixtures(t *testing.T) *fixtures {
@@ -179,7 +179,7 @@ func newFixtures(t *testing.T) *fixtures {
 		folder: filepath.Join(root, "folder"), file: filepath.Join(root, "plain"), link: filepath.Join(root, "link.safetensors"),
 		hard: filepath.Join(root, "hard.safetensors"), ours: filepath.Join(root, "ours.onnx"), readonly: filepath.Join(root, "readonly.onnx"),
 		shard0: filepath.Join(root, "shard0"), shard0b: filepath.Join(root, "shard0-again"), fifo: filepath.Join(root, "pipe"), zeroIdx: filepath.Join(root, "zero.idx"),
-		weights: filepath.Join(root, "weights.safetensors")}
+		weights: filepath.Join(root, "weights.safetensors"), huge: filepath.Join(root, "huge.safetensors")}
 	for _, d := range []string{f.cwd, f.data, f.folder} {
 		os.MkdirAll(d, 0o755)
 	}
@@ -187,6 +187,11 @@ func newFixtures(t *testing.T) *fixtures {
 	writeModel(t, f.model, nil)
 	writeModel(t, f.nan, nanModel)
 	writeModel(t, f.weights, func(ck *engine.Checkpoint) { ck.S1, ck.S2 = nil, nil })
+	writeModel(t, f.huge, func(ck *engine.Checkpoint) { // finite, but every output overflows
+		for i := range ck.Params {
+			ck.Params[i] = 1e38
+		}
+	})
 	os.WriteFile(f.png, digitPNG(t), 0o644)
 	os.WriteFile(f.empty, nil, 0o644)
 	os.WriteFile(f.notes, []byte("notes, not a model\n"), 0o644)
@@ -392,6 +397,9 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"serve", "--cpu", "--model", f.model, "--addr", "127.0.0.1"}, 2, []string{"--addr 127.0.0.1", "HOST:PORT"}},
 		{[]string{"serve", "--cpu", "--model", f.model, "--addr", "127.0.0.1:70000"}, 2, []string{"--addr 127.0.0.1:70000", "0 to 65535"}},
 		{[]string{"serve", "--cpu", "--model", f.nan, "--addr", "127.0.0.1:0"}, 1, []string{f.nan, "non-finite"}},
+		// It answered every request 500 while /healthz said ok.
+		{[]string{"serve", "--cpu", "--model", f.huge, "--addr", "127.0.0.1:0"}, 1, []string{f.huge + ": ", "not a probability (its weights overflow"}},
+		{[]string{"predict", "--cpu", "--model", f.huge, f.png}, 1, []string{f.huge + ": ", "not a probability (its weights overflow"}},
 		{[]string{"serve", "--cpu"}, 2, []string{"serve needs --model FILE"}},
 		{[]string{"serve", "--cpu", "--model", f.model, "extra"}, 2, []string{`serve takes no arguments, got "extra"`}},
 		// bench, devices
