@@ -123,11 +123,17 @@ func eachOf[T any](n int, do func(i int) (T, error)) ([]T, error) {
 // missing (what: what the folder should hold).
 func findAll(dir string, files []File, what string) ([]string, error) {
 	paths := make([]string, len(files))
-	var missing []string
+	var missing, odd []string
 	for i, f := range files {
 		paths[i] = find(dir, f)
-		if paths[i] == "" {
-			missing = append(missing, f.Name)
+		if paths[i] != "" {
+			continue
+		}
+		missing = append(missing, f.Name)
+		for _, n := range []string{f.Name, f.RawName()} {
+			if st, err := os.Stat(filepath.Join(dir, n)); err == nil {
+				odd = append(odd, n+" there is "+notAFile(st.Mode()))
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -143,7 +149,27 @@ func findAll(dir string, files []File, what string) ([]string, error) {
 			}
 			return nil, fmt.Errorf("data folder %s cannot be read (%v): give a folder you can read, or ask its owner for access (chmod a+rx %s)", dir, err, dir)
 		}
-		return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)", dir, strings.Join(missing, ", "))
+		also := ""
+		if len(odd) > 0 {
+			also = "; " + strings.Join(odd, ", ") + ": give the files themselves"
+		}
+		return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)%s", dir, strings.Join(missing, ", "), also)
 	}
 	return paths, nil
+}
+
+// notAFile says what a file of mode m is, where a regular file was
+// looked for.
+func notAFile(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"sync/atomic"
 	"testing"
 
@@ -158,6 +159,15 @@ func TestLoadDir(t *testing.T) {
 	os.Remove(filepath.Join(dir, "train-labels-idx1-ubyte"))
 	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "lacks train-labels-idx1-ubyte.gz") {
 		t.Errorf("missing file: %v", err)
+	}
+	// A folder or a named pipe under a file's name is said to be one (the
+	// folder was said to lack the file, and no more).
+	os.Mkdir(filepath.Join(dir, "train-labels-idx1-ubyte"), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(dir, "train-labels-idx1-ubyte.gz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "lacks train-labels-idx1-ubyte.gz (each may be gzip-compressed or raw, with or without .gz); train-labels-idx1-ubyte.gz there is a named pipe, train-labels-idx1-ubyte there is a folder: give the files themselves") {
+		t.Errorf("a folder and a pipe for a file: %v", err)
 	}
 	if _, err := LoadDir(filepath.Join(dir, "nope")); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing folder: %v", err)

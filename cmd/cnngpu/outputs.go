@@ -303,7 +303,7 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	for _, check := range []func() error{
 		func() error { return checkOutFile(label, out, "model.safetensors") },
 		func() error { return refuseSame(label, out, dataInputs(c)...) },
-		func() error { return refuseForeign(label, out, "a cnngpu checkpoint", isCheckpoint) },
+		func() error { return refuseForeign(label, out, "a cnngpu checkpoint", engine.LooksLikeCheckpoint) },
 		func() error { return refuseReadOnly(label, out) },
 	} {
 		if err := check(); err != nil {
@@ -420,13 +420,6 @@ func refuseForeign(flag, path, what string, ours func(head []byte) bool) error {
 		return usageErrorf("%s %s: exists and is not %s; writing there would destroy it: choose another name, or move that file away", flag, path, what)
 	}
 	return nil
-}
-
-// isCheckpoint tells a cnngpu checkpoint by its start: a safetensors
-// header whose metadata names the checkpoint format (cnngpu writes it
-// near the start: only the architecture and configuration come before).
-func isCheckpoint(head []byte) bool {
-	return len(head) > 8 && bytes.Contains(head[8:], []byte(`"format":"`+engine.CheckpointFormat+`"`))
 }
 
 // isJSONLines tells a metrics file: its first line is a JSON object.

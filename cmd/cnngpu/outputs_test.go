@@ -4,6 +4,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -136,5 +139,33 @@ func TestNoteUnfinished(t *testing.T) {
 		if got := b.String(); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
 			t.Errorf("position %+v of %d epochs: %q, want %q", c.pos, c.epochs, got, c.want)
 		}
+	}
+}
+
+// TestRespacedCheckpointIsOurs: a checkpoint whose header was saved again
+// with other spacing (Python's json.dumps puts a space after each colon)
+// is still taken for a cnngpu checkpoint where an existing --out is
+// checked (it was refused as "not a cnngpu checkpoint"), and a file that
+// is not one is still refused.
+func TestRespacedCheckpointIsOurs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m.safetensors")
+	writeModel(t, p, nil)
+	b, _ := os.ReadFile(p)
+	hl := binary.LittleEndian.Uint64(b)
+	var spaced bytes.Buffer
+	if err := json.Indent(&spaced, b[8:8+hl], "", " "); err != nil {
+		t.Fatal(err)
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(spaced.Len()))
+	out = append(append(out, spaced.Bytes()...), b[8+hl:]...)
+	os.WriteFile(p, out, 0o644)
+	if err := refuseForeign("--out", p, "a cnngpu checkpoint", engine.LooksLikeCheckpoint); err != nil {
+		t.Errorf("a checkpoint with a re-spaced header: %v", err)
+	}
+	other := filepath.Join(dir, "notes.safetensors")
+	os.WriteFile(other, []byte("notes\n"), 0o644)
+	if err := refuseForeign("--out", other, "a cnngpu checkpoint", engine.LooksLikeCheckpoint); err == nil {
+		t.Error("a text file taken for a checkpoint")
 	}
 }
