@@ -1293,3 +1293,26 @@ func TestBenchInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictQuotesControlCharacters: a file name with a newline is
+// quoted in predict's lines (it printed a line that read as another
+// file's result), on stdout and stderr; others are shown as given.
+func TestPredictQuotesControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.safetensors")
+	writeModel(t, model, nil)
+	forged := filepath.Join(dir, "a\nb.png: 1 (99.0%)  top 3: 1 99.0%, 2 0.5%, 3 0.5%\nc.png")
+	plain := filepath.Join(dir, "plain.png")
+	for _, f := range []string{forged, plain} {
+		if err := os.WriteFile(f, digitPNG(t), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "no\nsuch.png")
+	stdout, stderr, code := cnngpu(t, nil, "predict", "--cpu", "--model", model, forged, plain, missing)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], strconv.Quote(forged)+": ") || !strings.HasPrefix(lines[1], plain+": ") ||
+		!strings.Contains(stderr, strconv.Quote(missing)+": no such file") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant two lines, the first file's name quoted, and the missing one's", code, stdout, stderr)
+	}
+}

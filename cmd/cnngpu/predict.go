@@ -13,8 +13,11 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -225,7 +228,7 @@ func predictAction(c *cli.Context) error {
 		if errs[i] != nil {
 			failed++
 			out.Flush() // the lines before it first, on a terminal
-			fmt.Fprintf(c.App.ErrWriter, "cnngpu: %s: %v\n", f, errs[i])
+			fmt.Fprintf(c.App.ErrWriter, "cnngpu: %s: %v\n", lineName(f), errs[i])
 			if c.Bool("json") {
 				enc.Encode(map[string]string{"file": f, "error": errs[i].Error()})
 			}
@@ -238,7 +241,7 @@ func predictAction(c *cli.Context) error {
 			enc.Encode(p)
 			continue
 		}
-		fmt.Fprintf(out, "%s: %d (%.1f%%)  top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%\n", f, p.Digit, 100*p.Probability,
+		fmt.Fprintf(out, "%s: %d (%.1f%%)  top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%\n", lineName(f), p.Digit, 100*p.Probability,
 			p.Top3[0].Digit, 100*p.Top3[0].Probability, p.Top3[1].Digit, 100*p.Top3[1].Probability, p.Top3[2].Digit, 100*p.Top3[2].Probability)
 	}
 	if err := out.Flush(); err != nil {
@@ -248,6 +251,16 @@ func predictAction(c *cli.Context) error {
 		return fmt.Errorf("%d of %d images could not be classified", failed, len(files))
 	}
 	return nil
+}
+
+// lineName is a file name as predict's lines show it: quoted as Go
+// quotes a string where it holds a control character (a newline in a
+// name would start a line of its own, as if another file's result).
+func lineName(f string) string {
+	if strings.ContainsFunc(f, unicode.IsControl) {
+		return strconv.Quote(f)
+	}
+	return f
 }
 
 // isCheckpointFile tells whether the file at path starts as a cnngpu
