@@ -816,6 +816,11 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if !isCount(c.Step) {
 		return nil, fmt.Errorf("corrupt: optimizer step count %v: expected a whole number, not negative", c.Step)
 	}
+	if i := slices.IndexFunc(c.S2, func(v float32) bool { return v < 0 }); i >= 0 {
+		// A mean of squares: a value below 0 is no run's (Adam's square
+		// root of it would be NaN, and the run said to have diverged).
+		return nil, fmt.Errorf("corrupt: Adam's second moment (optimizer.s2) is %v at %d: expected none negative", c.S2[i], i)
+	}
 	return c, nil
 }
 
@@ -844,6 +849,10 @@ func (c *Checkpoint) checkMeta() error {
 		return fmt.Errorf("config metadata: batch size %d: expected 1 to %d", cfg.BatchSize, c.Arch.MaxBatch())
 	case cfg.Epochs < 0 || cfg.TrainLimit < 0:
 		return fmt.Errorf("config metadata: %d epochs, train limit %d: expected neither negative", cfg.Epochs, cfg.TrainLimit)
+	case cfg.Epochs > MaxEpochs:
+		return fmt.Errorf("config metadata: %d epochs: expected at most %d", cfg.Epochs, MaxEpochs)
+	case cfg.Recipe != "" && !slices.Contains(RecipeNames, cfg.Recipe):
+		return fmt.Errorf("config metadata: recipe %q: expected one of %s", cfg.Recipe, strings.Join(RecipeNames, ", "))
 	case !(cfg.ValSplit >= 0 && cfg.ValSplit < 1):
 		return fmt.Errorf("config metadata: validation split %v: expected at least 0 and below 1", cfg.ValSplit)
 	case p.Epoch < 0 || p.Step < 0:

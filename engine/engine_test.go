@@ -519,6 +519,8 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 		"old file, sums with their time": {old(func(m map[string]string) {
 			setJSON(m, "position", "sums", map[string]float64{"loss": 30.5, "correct": 100, "seen": 128, "seconds": 2.5})
 		}), ""},
+		"old file, recipe bogus": {old(func(m map[string]string) { setJSON(m, "config", "recipe", "bogus") }), `recipe "bogus": expected one of default, reference`},
+		"old file, 10^9 epochs":  {old(func(m map[string]string) { setJSON(m, "config", "epochs", 1e9) }), "1000000000 epochs: expected at most"},
 		"old file, negative time": {old(func(m map[string]string) {
 			setJSON(m, "position", "sums", map[string]float64{"loss": 30.5, "correct": 100, "seen": 128, "seconds": -1})
 		}), "-1 s at step"},
@@ -527,6 +529,27 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: error %v, want %q", name, err, c.want)
 		}
+	}
+}
+
+// TestCheckpointRefusesNegativeSecondMoment: Adam's second moment is a
+// mean of squares; a file holding a negative one, checksums and all, is
+// refused where the moments are read (it was taken, and the resumed run
+// said to have diverged at too high a rate), and its weights still load.
+func TestCheckpointRefusesNegativeSecondMoment(t *testing.T) {
+	c, _ := testCheckpoint(t)
+	c.S2[5] = -1
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.DecodeCheckpoint(b); err == nil || !strings.Contains(err.Error(), "second moment (optimizer.s2) is -1 at 5: expected none negative") {
+		t.Errorf("a negative second moment: %v", err)
+	}
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	os.WriteFile(p, b, 0o644)
+	if _, err := engine.LoadWeights(p); err != nil {
+		t.Errorf("its weights: %v", err)
 	}
 }
 
