@@ -284,6 +284,22 @@ func gpuNaNHint(e engine.Engine) string {
 	return "\nhint: on a GPU this can also be a fault of the GPU engine: if the same command with --cpu gives finite numbers, run it again with CNNGPU_DEBUG=1 and report what it prints"
 }
 
+// probeOutputs checks that model m's outputs are finite for two inputs
+// (blank, and mid-grey throughout): weights finite but so large that the
+// outputs overflow are refused where a model is served or exported, as
+// eval and predict refuse them on their images.
+func probeOutputs(m *engine.Model) error {
+	probe := make([]float32, 2*engine.ImagePixels)
+	for i := engine.ImagePixels; i < len(probe); i++ {
+		probe[i] = 0.5
+	}
+	probs, err := m.Predict(probe)
+	if err != nil {
+		return err
+	}
+	return engine.CheckOutputs(probs)
+}
+
 // interruptContext is the context of a command that stops cleanly on
 // Ctrl-C, SIGTERM or SIGHUP (stopSignals; finishing its step, saving what it finished). Once
 // one has come, the signals are the system's again: a second Ctrl-C ends

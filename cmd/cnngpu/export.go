@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/engine/cpu"
 	"github.com/cnngpu/cnngpu/export"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/urfave/cli/v2"
@@ -101,6 +102,17 @@ func exportAction(c *cli.Context) error {
 			fmt.Fprintln(c.App.Writer, "wrote", p)
 		}
 		return nil
+	}
+	// An ONNX model whose outputs overflow would answer NaN in every
+	// runtime: its forward pass tried first, on the CPU engine.
+	e := cpu.New(1)
+	defer e.Close()
+	m, err := engine.NewModel(e, ck.Arch, ck.Opt, ck.Params)
+	if err == nil {
+		err = probeOutputs(m)
+	}
+	if err != nil {
+		return fmt.Errorf("--model %s: %w", path, err)
 	}
 	b, err := export.ONNX(ck, version)
 	if err != nil {

@@ -400,6 +400,7 @@ func TestHostileInput(t *testing.T) {
 		// It answered every request 500 while /healthz said ok.
 		{[]string{"serve", "--cpu", "--model", f.huge, "--addr", "127.0.0.1:0"}, 1, []string{f.huge + ": ", "not a probability (its weights overflow"}},
 		{[]string{"predict", "--cpu", "--model", f.huge, f.png}, 1, []string{f.huge + ": ", "not a probability (its weights overflow"}},
+		{[]string{"export", "--model", f.huge, "--out", cwd("huge.onnx")}, 1, []string{"--model " + f.huge + ": ", "not a probability (its weights overflow"}},
 		{[]string{"serve", "--cpu"}, 2, []string{"serve needs --model FILE"}},
 		{[]string{"serve", "--cpu", "--model", f.model, "extra"}, 2, []string{`serve takes no arguments, got "extra"`}},
 		// bench, devices

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/server"
 	"github.com/urfave/cli/v2"
 )
@@ -44,18 +43,8 @@ func serveAction(c *cli.Context) error {
 	}
 	defer e.Close()
 	// Weights finite but so large that the outputs overflow would answer
-	// every request with an error while /healthz said ok: refused here,
-	// as eval and predict refuse them, by two inputs (blank, and mid-grey
-	// throughout).
-	probe := make([]float32, 2*engine.ImagePixels)
-	for i := engine.ImagePixels; i < len(probe); i++ {
-		probe[i] = 0.5
-	}
-	probs, err := m.Predict(probe)
-	if err == nil {
-		err = engine.CheckOutputs(probs)
-	}
-	if err != nil {
+	// every request with an error while /healthz said ok.
+	if err := probeOutputs(m); err != nil {
 		return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
 	}
 	ln, err := net.Listen("tcp", c.String("addr"))
