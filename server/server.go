@@ -154,71 +154,62 @@ const SmallBodyBudget = 64 << 20
 // server began to shut down while it waited).
 var errBodyBudget = errors.New("no room for the body in the bodies' memory budget")
 
-// budgetReader reads a request's body, taking room for it in the server's
-// budgets as it goes (takes, in order: each before the bytes it covers
-// are read, and before the memory for them is made). full is the budget
-// that had no room.
+// firstRoom is the room a body takes before its first byte is read; it
+// takes more as it comes (budgetReader.readAll).
+const firstRoom = 64 << 10
+
+// budgetReader reads a request's body of announced length cl (-1:
+// unknown), at most limit, taking room for it in the server's budgets as
+// it comes (readAll). heldSmall and held are what it took of the small
+// bodies' budget and of the bodies'; full is the budget that had no room.
 type budgetReader struct {
-	r     io.Reader
-	s     *Server
-	takes []bodyTake
-	full  *loader.Budget
+	r               io.Reader
+	s               *Server
+	cl, limit       int64
+	heldSmall, held int64
+	full            *loader.Budget
 }
 
-// bodyTake is n bytes of a budget, covering the body's bytes from after
-// on; held is what was taken.
-type bodyTake struct {
-	budget   *loader.Budget
-	n, after int64
-	held     int64
-}
-
-// bodyTakes are what a body of announced length cl (-1: unknown) under
-// limit takes: one of at most smallBody its length (or, of unknown
-// length, up to smallBody) from the small bodies' budget before it is
-// read. A larger one takes its first smallBody from the bodies' budget
-// before it is read, and the rest once that much has come: a client
-// announcing a large body and sending nothing holds a megabyte of the
-// budget, not the twenty it announced. Of unknown length, the rest of the
-// limit once it passes smallBody.
-func (s *Server) bodyTakes(cl, limit int64) []bodyTake {
-	switch {
-	case cl > smallBody:
-		return []bodyTake{{budget: s.bodies, n: smallBody}, {budget: s.bodies, n: cl - smallBody, after: smallBody}}
-	case cl > 0:
-		return []bodyTake{{budget: s.smalls, n: cl}}
-	case cl < 0 && limit > smallBody:
-		return []bodyTake{{budget: s.smalls, n: smallBody}, {budget: s.bodies, n: limit - smallBody, after: smallBody}}
-	case cl < 0:
-		return []bodyTake{{budget: s.smalls, n: limit}}
-	}
-	return nil
-}
-
-// readAll reads the body: for each take, its room taken within the
-// server's wait for bodies, then the buffer made as long as the takes so
-// far cover (for a body of announced length, that length once it is all
-// held: io.ReadAll's doubling would hold up to twice the body, and a
-// buffer made before its room was taken, memory no budget counts), then
-// the bytes they cover read. What was read comes back with an error too.
+// readAll reads the body, taking room for it as it comes: its buffer
+// grows by doubling from firstRoom, each growth taking its room first,
+// until smallBody has come, and then to the announced length (or the
+// limit) at once. A body of at most smallBody (or of unknown length, its
+// first smallBody) takes its room from the small bodies' budget, the rest
+// from the bodies'. So a client holds about as much room as it has sent
+// (64 KB for sending nothing, not the length it announced), and a large
+// body, once a megabyte of it has come, takes the rest in one go. The
+// room covers each buffer made (a growth's copy holds the old one too
+// for a moment). What was read comes back with an error too.
 func (b *budgetReader) readAll() ([]byte, error) {
+	total := b.cl // the most the body can be
+	if total < 0 {
+		total = b.limit
+	}
 	var buf []byte
-	for i := range b.takes {
-		t := &b.takes[i]
+	for covered := int64(0); total > 0; {
+		next := total
+		if covered < smallBody {
+			next = min(max(2*covered, firstRoom), smallBody, total)
+		}
+		budget, held := b.s.bodies, &b.held
+		if b.cl <= smallBody && next <= smallBody {
+			budget, held = b.s.smalls, &b.heldSmall
+		}
 		ctx, done := b.s.waiting(context.Background(), b.s.bodyWait)
-		n := min(t.n, t.budget.Size())
-		err := t.budget.Acquire(ctx, n)
+		n := min(next-covered, budget.Size())
+		err := budget.Acquire(ctx, n)
 		done()
 		if err != nil {
-			b.full = t.budget
+			b.full = budget
 			return buf, errBodyBudget
 		}
-		t.held = n
-		// The last take's end and a byte: the reader's end of the body
-		// (or its limit's error) comes before the buffer is full.
-		end := t.after + t.n + 1
-		if i+1 < len(b.takes) {
-			end = b.takes[i+1].after
+		*held += n
+		covered = next
+		// All of it covered: a byte more, so that the reader's end of
+		// the body (or its limit's error) comes before the buffer is full.
+		end := covered
+		if covered == total {
+			end++
 		}
 		buf = slices.Grow(buf, int(end)-len(buf))
 		for int64(len(buf)) < end {
@@ -231,21 +222,18 @@ func (b *budgetReader) readAll() ([]byte, error) {
 				return buf, err
 			}
 		}
+		if covered == total {
+			return buf, fmt.Errorf("the body went on past the %d bytes its room was taken for", total)
+		}
 	}
-	if len(b.takes) == 0 {
-		return nil, nil // announced empty
-	}
-	return buf, fmt.Errorf("the body went on past the %d bytes its room was taken for", len(buf)-1)
+	return nil, nil // announced empty
 }
 
 // release gives back what the body took.
 func (b *budgetReader) release() {
-	for i := range b.takes {
-		if t := &b.takes[i]; t.held > 0 {
-			t.budget.Release(t.held)
-			t.held = 0
-		}
-	}
+	b.s.bodies.Release(b.held)
+	b.s.smalls.Release(b.heldSmall)
+	b.held, b.heldSmall = 0, 0
 }
 
 // newBodies is a bodies' budget of size bytes (the bodies' or the small
@@ -535,9 +523,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The body's memory is taken from its budgets as it is read
-	// (bodyTakes); a request that finds no room within bodyWait is told
-	// to come back.
-	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), s: s, takes: s.bodyTakes(r.ContentLength, limit)}
+	// (readAll); a request that finds no room within bodyWait is told to
+	// come back.
+	br := &budgetReader{r: http.MaxBytesReader(w, r.Body, limit), s: s, cl: r.ContentLength, limit: limit}
 	defer br.release()
 	body, err := br.readAll()
 	if err != nil {

@@ -693,25 +693,25 @@ func TestDrainEndsWaitingDecodes(t *testing.T) {
 	s.Drain() // again: nothing
 }
 
-// TestSmallBodiesShareABudget: bodies of at most smallBody take their
-// announced length (chunked ones smallBody, or the JSON limit) from the
-// small bodies' budget before they are read: many clients announcing such
-// bodies and sending them slowly held a megabyte each (800 of them about
-// 1 GB); now one that finds no room gets 503 with Retry-After, is served
-// once room is made, and large bodies are not held back by them.
+// TestSmallBodiesShareABudget: bodies of at most smallBody take room for
+// what has come of them (chunked ones too, up to smallBody) from the small
+// bodies' budget: many clients sending most of such bodies and stalling
+// held a megabyte each (800 of them about 1 GB); now one that finds no
+// room gets 503 with Retry-After, is served once room is made, and large
+// bodies are not held back by them.
 func TestSmallBodiesShareABudget(t *testing.T) {
 	ts, s, _ := newTestServer(t)
 	s.smalls, s.bodyWait = newBodies(3*smallBody/2), 300*time.Millisecond
 	var conns []net.Conn
-	stall := func(n int) { // a client announcing n bytes, sending a few
+	stall := func(n int) { // a client announcing n bytes, sending all but a few
 		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\nstall", n)
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n%s", n, make([]byte, n-5))
 		conns = append(conns, conn)
-		time.Sleep(100 * time.Millisecond) // its room taken
+		time.Sleep(200 * time.Millisecond) // its room taken
 	}
 	ask := func(r io.Reader, ctype string) (int, string, string) {
 		resp, err := http.Post(ts.URL+"/v1/predict", ctype, r)
@@ -751,30 +751,42 @@ func TestSmallBodiesShareABudget(t *testing.T) {
 	}
 }
 
-// TestIdleLargeBodiesHoldAMegabyte: clients announcing large bodies and
-// sending nothing take a megabyte each of the bodies' budget, not what
-// they announce: ten of them held back every upload over 1 MB for the
-// read timeout (the hostile pass), now a large body is still read.
-func TestIdleLargeBodiesHoldAMegabyte(t *testing.T) {
+// TestIdleBodiesHoldLittle: clients announcing bodies and sending
+// nothing take firstRoom each of a budget, not what they announce: ten
+// announcing 20 MB held back every upload over 1 MB for the read timeout
+// (the hostile pass), and ten announcing 1 MB would have held back every
+// drawing; now a large body and a drawing beside them are still read.
+func TestIdleBodiesHoldLittle(t *testing.T) {
 	ts, s, _ := newTestServer(t)
-	s.bodies, s.bodyWait = newBodies(8*smallBody), 300*time.Millisecond
-	for range 3 { // each announcing 4 MB: 12 of the budget's 8 if taken at once
+	s.bodies, s.smalls, s.bodyWait = newBodies(8*smallBody), newBodies(smallBody), 300*time.Millisecond
+	for _, n := range []int{4 * smallBody, 4 * smallBody, 4 * smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody} {
+		// 12 MB announced for the 8 of the bodies' budget, 10 MB for the
+		// 1 of the small ones'.
 		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", 4*smallBody)
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", n)
 	}
 	time.Sleep(200 * time.Millisecond)
-	resp, err := http.Post(ts.URL+"/v1/predict", "image/png", bytes.NewReader(append(blankPNG(), make([]byte, 2*smallBody)...)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a large body beside three idle ones: %d %s; want it read (400 for a blank image)", resp.StatusCode, b)
+	for _, c := range []struct {
+		what, ctype string
+		body        []byte
+		want        int
+	}{
+		{"a large body (a blank image: 400)", "image/png", append(blankPNG(), make([]byte, 2*smallBody)...), http.StatusBadRequest},
+		{"a drawing", "application/json", pixelsJSON(aStroke()), http.StatusOK},
+	} {
+		resp, err := http.Post(ts.URL+"/v1/predict", c.ctype, bytes.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s beside idle clients: %d %s; want %d", c.what, resp.StatusCode, b, c.want)
+		}
 	}
 }
 
