@@ -50,7 +50,8 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		}
 		// The IDX header, decompressed first, says how long the file is:
 		// the buffer is made that long (the 47 MB of training images are
-		// not copied at each doubling of a growing buffer), and a file
+		// not copied at each doubling of a growing buffer), within the
+		// bound below, and a file
 		// that goes on well past it (a gzip bomb under an MNIST name) is
 		// stopped there. A little more is read, for the parser's count of
 		// trailing bytes. A header announcing more than MaxFileBytes is
@@ -67,8 +68,11 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		case n > MaxFileBytes:
 			return nil, fmt.Errorf("%s: its IDX header announces %d bytes, more than the %d-byte limit: not an MNIST file (MNIST's largest is 47 MB)", name, n, int64(MaxFileBytes))
 		}
+		// The buffer at most 64 times the compressed file (it grows past
+		// that where the file holds more): a header alone, in a file of
+		// 40 bytes, announcing a gigabyte took a gigabyte.
 		limit := n + idxSlack
-		buf := bytes.NewBuffer(make([]byte, 0, limit+bytes.MinRead))
+		buf := bytes.NewBuffer(make([]byte, 0, min(limit, 64*int64(len(raw)))+bytes.MinRead))
 		buf.Write(head.Bytes())
 		_, err = buf.ReadFrom(io.LimitReader(zr, limit+1-int64(buf.Len())))
 		data := buf.Bytes()

@@ -16,8 +16,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -535,6 +535,18 @@ func TestGzipBombStopsAtItsHeader(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
 		t.Errorf("a header announcing 10^9 images: %d bytes allocated before it was refused", got)
+	}
+	// One announcing just under the limit in a file of a few bytes is
+	// not given a buffer of what it announces (a gigabyte, for a file
+	// cut short after its header).
+	runtime.ReadMemStats(&before)
+	_, err = ParseImages("under.gz", idx(1369000, 0))
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("a header announcing 1,369,000 images, none there: %v", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("a header announcing 1,369,000 images, none there: %d bytes allocated", got)
 	}
 	_, err = ParseImages("tail.gz", idx(10, 7840+5))
 	if err == nil || !strings.Contains(err.Error(), "5 bytes of trailing data after 10 images") {

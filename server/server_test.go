@@ -825,9 +825,15 @@ func TestBodiesShareABudget(t *testing.T) {
 	if code, b, retry := ask(bytes.NewReader(large), "image/png"); code != http.StatusServiceUnavailable || retry == "" || !strings.Contains(b, "as many large bodies as its memory for them allows") {
 		t.Errorf("a large body with no room: %d %s (Retry-After %q); want 503 with Retry-After", code, b, retry)
 	}
-	// A small body, of unknown length (chunked), needs no room there.
+	// A small body, of unknown length (chunked), needs no room there;
+	// nor one of exactly a megabyte (it took the rest of the limit to
+	// read its end, and got 503).
 	if code, b, _ := ask(io.MultiReader(bytes.NewReader(pixelsJSON(aStroke()))), "application/json"); code != 200 {
 		t.Errorf("a small chunked body with the budget held: %d %s; want 200", code, b)
+	}
+	mb := append(blankPNG(), make([]byte, smallBody-len(blankPNG()))...)
+	if code, b, _ := ask(io.MultiReader(bytes.NewReader(mb)), "image/png"); code != http.StatusBadRequest {
+		t.Errorf("a chunked body of exactly 1 MB with the budget held: %d %s; want it read (400 for a blank image)", code, b)
 	}
 	conns[0].Close() // its room back
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {

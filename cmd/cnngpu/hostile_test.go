@@ -1270,7 +1270,10 @@ func TestBenchInterrupted(t *testing.T) {
 			time.AfterFunc(delay, func() { cmd.Process.Signal(os.Interrupt) })
 			err := cmd.Wait()
 			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() == -1 && delay < 16*time.Second {
+			if !errors.As(err, &ee) {
+				t.Fatalf("bench interrupted: %v, want exit 130\n%s%s", err, so.String(), se.String())
+			}
+			if ee.ExitCode() == -1 && delay < 16*time.Second {
 				continue // ended by the signal itself: sent too early
 			}
 			if ee.ExitCode() != 130 {
@@ -1295,9 +1298,10 @@ func TestBenchInterrupted(t *testing.T) {
 	}
 }
 
-// TestPredictQuotesControlCharacters: a file name with a newline is
-// quoted in predict's lines (it printed a line that read as another
-// file's result), on stdout and stderr; others are shown as given.
+// TestPredictQuotesControlCharacters: a file name with a newline, a
+// right-to-left override or bytes that are not UTF-8 is quoted in
+// predict's lines (a newline printed a line that read as another file's
+// result), on stdout and stderr; others are shown as given.
 func TestPredictQuotesControlCharacters(t *testing.T) {
 	dir := t.TempDir()
 	model := filepath.Join(dir, "m.safetensors")
@@ -1309,11 +1313,18 @@ func TestPredictQuotesControlCharacters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	reversed, bytes_ := filepath.Join(dir, "a\u202egnp.png"), filepath.Join(dir, "\xff.png") // a right-to-left override; not UTF-8
+	for _, f := range []string{reversed, bytes_} {
+		if err := os.WriteFile(f, digitPNG(t), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	missing := filepath.Join(dir, "no\nsuch.png")
-	stdout, stderr, code := cnngpu(t, nil, "predict", "--cpu", "--model", model, forged, plain, missing)
+	stdout, stderr, code := cnngpu(t, nil, "predict", "--cpu", "--model", model, forged, plain, reversed, bytes_, missing)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if code != 1 || len(lines) != 2 || !strings.HasPrefix(lines[0], strconv.Quote(forged)+": ") || !strings.HasPrefix(lines[1], plain+": ") ||
+	if code != 1 || len(lines) != 4 || !strings.HasPrefix(lines[0], strconv.Quote(forged)+": ") || !strings.HasPrefix(lines[1], plain+": ") ||
+		!strings.HasPrefix(lines[2], strconv.Quote(reversed)+": ") || !strings.HasPrefix(lines[3], strconv.Quote(bytes_)+": ") ||
 		!strings.Contains(stderr, strconv.Quote(missing)+": no such file") {
-		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant two lines, the first file's name quoted, and the missing one's", code, stdout, stderr)
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant four lines, the plain file's name alone as given, and the missing one's quoted", code, stdout, stderr)
 	}
 }

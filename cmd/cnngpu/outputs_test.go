@@ -144,11 +144,12 @@ func TestNoteUnfinished(t *testing.T) {
 
 // TestRespacedCheckpointIsOurs: a checkpoint whose header was saved again
 // with other spacing (Python's json.dumps puts a space after each colon)
-// is still taken for a cnngpu checkpoint where an existing --out is
-// checked (it was refused as "not a cnngpu checkpoint"), and a file that
-// is not one is still refused.
+// is still taken for a cnngpu checkpoint where train checks an existing
+// --out (it was refused as "not a cnngpu checkpoint"), and a file that is
+// not one is still refused.
 func TestRespacedCheckpointIsOurs(t *testing.T) {
 	dir := t.TempDir()
+	fakeMNIST(t, dir, 64, 32)
 	p := filepath.Join(dir, "m.safetensors")
 	writeModel(t, p, nil)
 	b, _ := os.ReadFile(p)
@@ -160,12 +161,13 @@ func TestRespacedCheckpointIsOurs(t *testing.T) {
 	out := binary.LittleEndian.AppendUint64(nil, uint64(spaced.Len()))
 	out = append(append(out, spaced.Bytes()...), b[8+hl:]...)
 	os.WriteFile(p, out, 0o644)
-	if err := refuseForeign("--out", p, "a cnngpu checkpoint", engine.LooksLikeCheckpoint); err != nil {
-		t.Errorf("a checkpoint with a re-spaced header: %v", err)
-	}
 	other := filepath.Join(dir, "notes.safetensors")
 	os.WriteFile(other, []byte("notes\n"), 0o644)
-	if err := refuseForeign("--out", other, "a cnngpu checkpoint", engine.LooksLikeCheckpoint); err == nil {
-		t.Error("a text file taken for a checkpoint")
+	train := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--batch-size", "16", "--train-limit", "32", "--quiet"}
+	if _, stderr, code := cnngpu(t, nil, append(train, "--out", p)...); code != 0 {
+		t.Errorf("--out a checkpoint with a re-spaced header: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := cnngpu(t, nil, append(train, "--out", other)...); code != 2 || !strings.Contains(stderr, "exists and is not a cnngpu checkpoint") {
+		t.Errorf("--out a text file: exit %d\n%s", code, stderr)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -255,9 +256,11 @@ func predictAction(c *cli.Context) error {
 
 // lineName is a file name as predict's lines show it: quoted as Go
 // quotes a string where it holds a control character (a newline in a
-// name would start a line of its own, as if another file's result).
+// name would start a line of its own, as if another file's result), a
+// bidirectional override (which reorders what follows it on a terminal)
+// or bytes that are not UTF-8.
 func lineName(f string) string {
-	if strings.ContainsFunc(f, unicode.IsControl) {
+	if !utf8.ValidString(f) || strings.ContainsFunc(f, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) {
 		return strconv.Quote(f)
 	}
 	return f

@@ -220,6 +220,9 @@ func TestResumeRefusals(t *testing.T) {
 		{[]string{"--resume", adam, "--momentum", "0.5", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with Adam, which takes no --momentum"},
 		{[]string{"--resume", adam, "--optimizer", "adam", "--momentum", "0.5", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with Adam, which takes no --momentum"},
 		{[]string{"--resume", adam, "--epochs", "1"}, "--resume " + adam + ": that run has trained 2 epochs; --epochs 1 is not more than that"},
+		// Two contradictions: the first in --resume's order is named.
+		{[]string{"--resume", adam, "--seed", "99", "--batch-size", "7", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --batch-size 128, but --batch-size 7 was given"},
+		{[]string{"--resume", adam, "--augment", "shift", "--schedule", "cosine", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --schedule constant, but --schedule cosine was given"},
 		{[]string{"--resume", adam}, "--resume " + adam + ": that run already finished its 2 epochs; give --epochs N with N larger than 2"},
 	} {
 		args := append([]string{"train", "--cpu", "--threads", "1", "--data", dir}, c.args...)

@@ -318,11 +318,11 @@ func (s *trainSetup) findEarlier() error {
 func (s *trainSetup) differs(ck *engine.Checkpoint, seed uint64) string {
 	cfg := s.cfg
 	cfg.Seed = seed
-	here := append(runSettings(s.arch, cfg, s.opt), setting{"epochs", fmt.Sprint(cfg.Epochs)})
-	there := append(runSettings(ck.Arch, ck.Config, ck.Opt), setting{"epochs", fmt.Sprint(ck.Config.Epochs)})
+	here := append(runSettings(s.arch, cfg, s.opt, s.sched), setting{"epochs", fmt.Sprint(cfg.Epochs)})
+	there := append(runSettings(ck.Arch, ck.Config, ck.Opt, ck.Opt.Sched.Kind), setting{"epochs", fmt.Sprint(ck.Config.Epochs)})
 	var d []string
 	for _, t := range there {
-		if h, ok := here.lookup(t.flag); ok && h != t.value {
+		if h, ok := here.lookup(t.flag); ok && h != t.value && t.flag != "schedule" {
 			d = append(d, fmt.Sprintf("--%s %s there, %s here", t.flag, t.value, h))
 		}
 	}
@@ -346,11 +346,12 @@ func (ss settings) lookup(flag string) (string, bool) {
 }
 
 // runSettings are the settings by which a checkpoint's run and a command's
-// are told apart (--resume, --continue), each as its flag gives it; the
-// momentum is SGD's alone. The epochs and the schedule are the callers':
-// --resume may extend a constant rate's run, and --continue checks the
-// whole schedule once the training set's size is known.
-func runSettings(arch engine.Arch, cfg engine.TrainConfig, opt engine.OptConfig) settings {
+// are told apart (--resume, --continue), each as its flag gives it, in
+// the order --resume checks them; the schedule by its kind, and the
+// momentum SGD's alone. The epochs are the callers': --resume may extend
+// a constant rate's run, and --continue checks the whole schedule once
+// the training set's size is known.
+func runSettings(arch engine.Arch, cfg engine.TrainConfig, opt engine.OptConfig, sched engine.ScheduleKind) settings {
 	recipe := cfg.Recipe
 	if recipe == "" { // a checkpoint from before recipes
 		recipe = engine.ReferenceRecipe.Name
@@ -358,13 +359,14 @@ func runSettings(arch engine.Arch, cfg engine.TrainConfig, opt engine.OptConfig)
 	ss := settings{
 		{"activation", arch.Act.String()},
 		{"arch", arch.Preset},
-		{"seed", fmt.Sprint(cfg.Seed)},
 		{"batch-size", fmt.Sprint(cfg.BatchSize)},
+		{"seed", fmt.Sprint(cfg.Seed)},
 		{"val-split", fmt.Sprint(cfg.ValSplit)},
 		{"train-limit", fmt.Sprint(cfg.TrainLimit)},
 		{"optimizer", engine.OptName(opt.Kind)},
 		{"lr", fmtLR(opt.LR)},
 		{"recipe", recipe},
+		{"schedule", sched.String()},
 		{"augment", engine.AugmentName(cfg.Augment)},
 	}
 	if opt.Kind == engine.SGD {

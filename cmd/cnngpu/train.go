@@ -517,15 +517,15 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 		return usageErrorf("--resume %s: the checkpoint holds weights without the optimizer's state: it can be evaluated, exported or served, not resumed; start a new run",
 			path)
 	}
-	// The flags given that contradict the checkpoint; the schedule by
-	// its kind here (the rest of it is the checkpoint's).
-	here := append(runSettings(s.arch, s.cfg, s.opt), setting{"schedule", fmt.Sprint(s.sched)})
+	// The flags given that contradict the checkpoint (the schedule by
+	// its kind: the rest of it is the checkpoint's).
+	here := runSettings(s.arch, s.cfg, s.opt, s.sched)
 	if c.IsSet("momentum") {
 		// Compared with an SGD run's without --optimizer sgd too (this
 		// command's optimizer is then Adam's default, which has none).
 		here = append(here, setting{"momentum", fmtLR(float32(c.Float64("momentum")))})
 	}
-	for _, t := range append(runSettings(ck.Arch, ck.Config, ck.Opt), setting{"schedule", fmt.Sprint(ck.Opt.Sched.Kind)}) {
+	for _, t := range runSettings(ck.Arch, ck.Config, ck.Opt, ck.Opt.Sched.Kind) {
 		if h, ok := here.lookup(t.flag); ok && c.IsSet(t.flag) && h != t.value {
 			return usageErrorf("--resume %s: the checkpoint was trained with --%s %v, but --%s %v was given; drop the flag to continue that run, or start a new one without --resume",
 				path, t.flag, t.value, t.flag, h)

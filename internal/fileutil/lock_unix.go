@@ -65,7 +65,7 @@ func tryLockOnce(path string) (*os.File, string, error) {
 	const flags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|flags, 0o644)
 	writable := err == nil
-	if err != nil && !errors.Is(err, syscall.ELOOP) {
+	if err != nil && !errors.Is(err, syscall.ELOOP) && !errors.Is(err, syscall.EMLINK) {
 		// Another user's lock file in a shared folder: flock works on a
 		// file opened for reading too. With none there, the error is
 		// why it could not be made (a folder that cannot be written).
@@ -80,7 +80,7 @@ func tryLockOnce(path string) (*os.File, string, error) {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
+		if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EMLINK) { // EMLINK: FreeBSD's O_NOFOLLOW
 			return nil, "", fmt.Errorf("locking %s: it is a symbolic link, where cnngpu keeps a plain lock file: remove the link (nothing it leads to is touched)", path)
 		}
 		return nil, "", err
@@ -98,7 +98,11 @@ func tryLockOnce(path string) (*os.File, string, error) {
 		writable = false
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path)
+		// Who holds it, from the file opened (not again by its name,
+		// which something may have replaced meanwhile).
+		b := make([]byte, 256)
+		n, _ := f.ReadAt(b, 0)
+		b = b[:n]
 		f.Close()
 		switch {
 		case errors.Is(err, syscall.EWOULDBLOCK):
