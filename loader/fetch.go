@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -45,8 +46,11 @@ type Fetcher struct {
 	// GoCmd is the go command for the module-proxy source; "" looks up
 	// "go" on PATH, "-" disables that source.
 	GoCmd string
-	// Log receives one line per action; nil discards.
-	Log io.Writer
+	// Log receives one line per action; nil discards. The files are
+	// read on goroutines of their own: logMu keeps each line whole and
+	// Log written by one at a time.
+	Log   io.Writer
+	logMu sync.Mutex
 }
 
 // NewFetcher returns a Fetcher for the cache folder with the default
@@ -57,6 +61,8 @@ func NewFetcher(dir string) *Fetcher {
 
 func (f *Fetcher) logf(format string, args ...any) {
 	if f.Log != nil {
+		f.logMu.Lock()
+		defer f.logMu.Unlock()
 		fmt.Fprintf(f.Log, format+"\n", args...)
 	}
 }
