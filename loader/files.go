@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/cnngpu/cnngpu/internal/cachedir"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -132,7 +133,7 @@ func findAll(dir string, files []File, what string) ([]string, error) {
 		missing = append(missing, f.Name)
 		for _, n := range []string{f.Name, f.RawName()} {
 			if st, err := os.Stat(filepath.Join(dir, n)); err == nil {
-				odd = append(odd, n+" there is "+notAFile(st.Mode()))
+				odd = append(odd, n+" there is "+fileutil.Kind(st.Mode()))
 			}
 		}
 	}
@@ -156,20 +157,4 @@ func findAll(dir string, files []File, what string) ([]string, error) {
 		return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)%s", dir, strings.Join(missing, ", "), also)
 	}
 	return paths, nil
-}
-
-// notAFile says what a file of mode m is, where a regular file was
-// looked for.
-func notAFile(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a regular file"
 }

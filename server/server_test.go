@@ -703,25 +703,8 @@ func TestSmallBodiesShareABudget(t *testing.T) {
 	ts, s, _ := newTestServer(t)
 	s.smalls, s.bodyWait = newBodies(3*smallBody/2), 300*time.Millisecond
 	var conns []net.Conn
-	stall := func(n int) { // a client announcing n bytes, sending all but a few
-		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n%s", n, make([]byte, n-5))
-		conns = append(conns, conn)
-		time.Sleep(200 * time.Millisecond) // its room taken
-	}
-	ask := func(r io.Reader, ctype string) (int, string, string) {
-		resp, err := http.Post(ts.URL+"/v1/predict", ctype, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, string(b), resp.Header.Get("Retry-After")
-	}
+	stall := func(n int) { conns = append(conns, stallBody(t, ts, n, n-5)) } // all but a few bytes
+	ask := func(r io.Reader, ctype string) (int, string, string) { return postRaw(t, ts, r, ctype) }
 	drawing := pixelsJSON(aStroke())
 	stall(smallBody)
 	if code, b, _ := ask(bytes.NewReader(drawing), "application/json"); code != 200 {
@@ -759,17 +742,14 @@ func TestSmallBodiesShareABudget(t *testing.T) {
 func TestIdleBodiesHoldLittle(t *testing.T) {
 	ts, s, _ := newTestServer(t)
 	s.bodies, s.smalls, s.bodyWait = newBodies(8*smallBody), newBodies(smallBody), 300*time.Millisecond
-	for _, n := range []int{4 * smallBody, 4 * smallBody, 4 * smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody, smallBody} {
-		// 12 MB announced for the 8 of the bodies' budget, 10 MB for the
-		// 1 of the small ones'.
-		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", n)
+	// 12 MB announced for the 8 of the bodies' budget, 10 MB for the 1
+	// of the small ones'.
+	for range 3 {
+		stallBody(t, ts, 4*smallBody, 0)
 	}
-	time.Sleep(200 * time.Millisecond)
+	for range 10 {
+		stallBody(t, ts, smallBody, 0)
+	}
 	for _, c := range []struct {
 		what, ctype string
 		body        []byte
@@ -778,16 +758,38 @@ func TestIdleBodiesHoldLittle(t *testing.T) {
 		{"a large body (a blank image: 400)", "image/png", append(blankPNG(), make([]byte, 2*smallBody)...), http.StatusBadRequest},
 		{"a drawing", "application/json", pixelsJSON(aStroke()), http.StatusOK},
 	} {
-		resp, err := http.Post(ts.URL+"/v1/predict", c.ctype, bytes.NewReader(c.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != c.want {
-			t.Errorf("%s beside idle clients: %d %s; want %d", c.what, resp.StatusCode, b, c.want)
+		if code, b, _ := postRaw(t, ts, bytes.NewReader(c.body), c.ctype); code != c.want {
+			t.Errorf("%s beside idle clients: %d %s; want %d", c.what, code, b, c.want)
 		}
 	}
+}
+
+// stallBody is a client of ts that announces a PNG body of n bytes, sends
+// the first sent of them and stalls (until the test ends), once its room
+// is taken.
+func stallBody(t *testing.T, ts *httptest.Server, n, sent int) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n%s", n, make([]byte, sent))
+	time.Sleep(200 * time.Millisecond) // its room taken
+	return conn
+}
+
+// postRaw sends body r of type ctype to ts's /v1/predict and returns the
+// status, the body and Retry-After.
+func postRaw(t *testing.T, ts *httptest.Server, r io.Reader, ctype string) (int, string, string) {
+	t.Helper()
+	resp, err := http.Post(ts.URL+"/v1/predict", ctype, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b), resp.Header.Get("Retry-After")
 }
 
 // TestBodiesShareABudget: a body over smallBody takes its announced
@@ -800,26 +802,9 @@ func TestBodiesShareABudget(t *testing.T) {
 	ts, s, _ := newTestServer(t)
 	s.bodies, s.bodyWait = newBodies(5*smallBody), 300*time.Millisecond
 	var conns []net.Conn
-	stall := func() { // a client announcing 2 MB, sending a megabyte and a few bytes
-		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n%sstall", 2*smallBody, make([]byte, smallBody))
-		conns = append(conns, conn)
-		time.Sleep(200 * time.Millisecond) // its room taken
-	}
+	stall := func() { conns = append(conns, stallBody(t, ts, 2*smallBody, smallBody+5)) }
 	large := append(blankPNG(), make([]byte, 2*smallBody)...)
-	ask := func(r io.Reader, ctype string) (int, string, string) {
-		resp, err := http.Post(ts.URL+"/v1/predict", ctype, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, string(b), resp.Header.Get("Retry-After")
-	}
+	ask := func(r io.Reader, ctype string) (int, string, string) { return postRaw(t, ts, r, ctype) }
 	stall()
 	stall()
 	if code, b, retry := ask(bytes.NewReader(large), "image/png"); code != http.StatusServiceUnavailable || retry == "" || !strings.Contains(b, "as many large bodies as its memory for them allows") {

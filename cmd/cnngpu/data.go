@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
@@ -113,7 +114,7 @@ func verifyAction(c *cli.Context) error {
 		switch {
 		case c.IsSet("dir") && err == nil:
 			// Exit 2, as train's --data FILE: a flag's value of the wrong kind.
-			return usageErrorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, fileKind(st.Mode()))
+			return usageErrorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, fileutil.Kind(st.Mode()))
 		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("%s %s: does not exist; give the folder that holds the MNIST files, or leave %s out to check the cache", dirFlag(), dir, dirFlag())
 		case errors.Is(err, fs.ErrNotExist):

@@ -48,7 +48,7 @@ func checkOutFile(flag, path, example string) error {
 		// A device, a pipe or a socket (also through a link): the
 		// file is written whole and renamed into place, which would
 		// replace it (as root, /dev/null or /dev/stdout included).
-		return usageErrorf("%s %s: exists and is not a regular file (%s); cnngpu writes a new file there and renames it into place, which would replace it: give the name of a file", flag, path, fileKind(st.Mode()))
+		return usageErrorf("%s %s: exists and is not a regular file (%s); cnngpu writes a new file there and renames it into place, which would replace it: give the name of a file", flag, path, fileutil.Kind(st.Mode()))
 	}
 	if err := checkNameLengths(flag, path); err != nil {
 		return err
@@ -98,23 +98,6 @@ func checkNameLengths(flag, path string) error {
 	return nil
 }
 
-// fileKind names what a file that is not a folder is, for messages.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "a file"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a block device"
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a plain file: " + m.String()
-}
-
 // namesFolder reports whether path can only name a folder: it ends with a
 // separator, or its last element is "." or "..".
 func namesFolder(path string) bool {
@@ -136,7 +119,7 @@ func checkOutDir(flag, path string) error {
 	if err == nil {
 		if !st.IsDir() {
 			// A file, /dev/full, a pipe.
-			return usageErrorf("%s %s: is %s, not a folder; give a folder (it is created when missing)", flag, path, fileKind(st.Mode()))
+			return usageErrorf("%s %s: is %s, not a folder; give a folder (it is created when missing)", flag, path, fileutil.Kind(st.Mode()))
 		}
 		return checkWritable(flag, path, path)
 	}

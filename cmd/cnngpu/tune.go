@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
@@ -86,7 +87,7 @@ func plotCommand() *cli.Command {
 			// A study folder first: nothing (not even the lock) is
 			// written into one that is not.
 			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-				return usageErrorf("plot %s: is %s, not a study folder (the --out folder of a 'cnngpu tune')", dir, fileKind(st.Mode()))
+				return usageErrorf("plot %s: is %s, not a study folder (the --out folder of a 'cnngpu tune')", dir, fileutil.Kind(st.Mode()))
 			} else if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("plot %s: does not exist; give the --out folder of a 'cnngpu tune'", dir)
 			}

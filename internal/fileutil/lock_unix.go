@@ -87,7 +87,7 @@ func tryLockOnce(path string) (*os.File, string, error) {
 	}
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("locking %s: it is %s, where cnngpu keeps a plain lock file: move it away", path, describeMode(st.Mode()))
+		err = fmt.Errorf("locking %s: it is %s, where cnngpu keeps a plain lock file: move it away", path, Kind(st.Mode()))
 	}
 	if err != nil {
 		f.Close()
@@ -130,20 +130,4 @@ func tryLockOnce(path string) (*os.File, string, error) {
 func Unlock(path string, f *os.File) {
 	os.Remove(path)
 	f.Close()
-}
-
-// describeMode names what a file of mode m is, where a regular file was
-// expected.
-func describeMode(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "not a regular file"
 }
