@@ -222,16 +222,17 @@ func readOnly(p string, st os.FileInfo) error {
 // BlockedError).
 func foreignOutputs(dir string) error {
 	if _, err := os.Lstat(filepath.Join(dir, RunsDir)); err == nil {
-		// An empty runs folder is a study's whose definition was never
-		// written (a process stopped between the two); run files without
-		// one would be adopted by whatever study is asked for now, with no
-		// check of the settings' every part, nor of the data they trained on.
-		n := runFiles(dir)
-		if n == 0 {
-			return nil
+		// A runs folder with no run files may be a study's whose
+		// definition was never written (a process stopped between the
+		// two), or the one train's default --out makes: the files a study
+		// writes are looked for below as without one. Run files without
+		// a definition would be adopted by whatever study is asked for
+		// now, with no check of the settings' every part, nor of the data
+		// they trained on.
+		if n := runFiles(dir); n > 0 {
+			return &BlockedError{fmt.Errorf("%s has %s in %s but no study definition (%s), which says what trained them and on which data: restore %s (from a backup, or from the shards' folders this was merged from), or use another --out folder",
+				dir, plural(n, "run file"), RunsDir, SpecFile, filepath.Join(dir, SpecFile))}
 		}
-		return &BlockedError{fmt.Errorf("%s has %s in %s but no study definition (%s), which says what trained them and on which data: restore %s (from a backup, or from the shards' folders this was merged from), or use another --out folder",
-			dir, plural(n, "run file"), RunsDir, SpecFile, filepath.Join(dir, SpecFile))}
 	}
 	var found []string
 	for _, n := range []string{ResultsFile, ReportFile, PlotsDir, FinalFile, FinalModel} {

@@ -397,11 +397,19 @@ func TestFolds(t *testing.T) {
 
 // TestForeignOutputsRefused: a folder holding no study but a file a study
 // writes (a results.csv of the user's) is refused, by the run and by the
-// dry run alike, and the file is kept; the dry run also refuses another
-// shard of the study, as the run does.
+// dry run alike, and the file is kept, also beside a runs folder with no
+// run files (train's default --out makes one: the files were replaced);
+// the dry run also refuses another shard of the study, as the run does.
 func TestForeignOutputsRefused(t *testing.T) {
-	for _, name := range []string{ResultsFile, ReportFile, PlotsDir} {
-		dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		runs bool
+	}{{ResultsFile, false}, {ReportFile, false}, {PlotsDir, false}, {ResultsFile, true}, {ReportFile, true}} {
+		name, dir := c.name, t.TempDir()
+		if c.runs {
+			os.MkdirAll(filepath.Join(dir, RunsDir), 0o755)
+			os.WriteFile(filepath.Join(dir, RunsDir, "model-20261205-100000.safetensors"), []byte("a model"), 0o644)
+		}
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte("mine\n"), 0o644); err != nil {
 			t.Fatal(err)
