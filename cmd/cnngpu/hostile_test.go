@@ -317,7 +317,7 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file"}},
 		{with(train, "--resume", f.notes), 1, []string{"--resume", f.notes, "cnngpu checkpoint"}},
 		{with(train, "--resume", f.nan), 1, []string{f.nan, "non-finite", "diverged"}},
-		{with(train, "--resume", f.folder), 1, []string{"--resume", f.folder, "is a directory"}},
+		{with(train, "--resume", f.folder), 2, []string{"--resume " + f.folder + ": is a folder"}},
 		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.model, "--lr", "0.01"}, 2, []string{"trained with --lr 0.001, but --lr 0.01 was given"}},
 		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.weights}, 2, []string{"--resume " + f.weights, "without the optimizer's state", "not resumed"}},
 		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.model, "--epochs", "3", "--metrics", f.model}, 2, []string{"--metrics " + f.model, "is the checkpoint file"}},
@@ -328,7 +328,7 @@ func TestHostileInput(t *testing.T) {
 		// eval
 		{[]string{"eval", "--cpu", "--data", f.data}, 2, []string{"eval needs --model FILE"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", ""}, 2, []string{"eval needs --model FILE"}},
-		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.folder}, 1, []string{f.folder, "is a directory"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.folder}, 2, []string{"--model " + f.folder + ": is a folder; give the checkpoint file"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.notes}, 1, []string{f.notes, "not safetensors", "cnngpu checkpoint"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.nan}, 1, []string{f.nan, "non-finite", "diverged", "--lr"}},
 		// a file of another kind given as the checkpoint is named for what it is
@@ -337,6 +337,10 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--resume", filepath.Join(f.data, "t10k-labels-idx1-ubyte.gz")), 1, []string{"t10k-labels-idx1-ubyte.gz: is a gzip file, not a cnngpu checkpoint"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.model, f.png}, 1, []string{f.model + ": is a cnngpu checkpoint, not an image: give it as --model"}},
 		{[]string{"predict", "--cpu", f.model, f.png}, 2, []string{"predict needs --model FILE", f.model + " is one: give it as --model"}},
+		// A folder as the checkpoint is a flag of the wrong kind, as
+		// --data FILE is (exit 1 before).
+		{[]string{"predict", "--cpu", "--model", f.folder, f.png}, 2, []string{"--model " + f.folder + ": is a folder"}},
+		{[]string{"export", "--model", f.folder, "--out", cwd("f.onnx")}, 2, []string{"--model " + f.folder + ": is a folder"}},
 		// A named pipe no writer opens is given up (it was waited on for
 		// ever), and a device is named as one (it was "larger than the
 		// 20 MB limit: scale the image down").

@@ -130,6 +130,15 @@ func checkModelPath(c *cli.Context, path string) error {
 			return usageErrorf("--model %s and the image '-' both read standard input: give the checkpoint's file name", path)
 		}
 	}
+	return checkpointNotFolder("--model", path)
+}
+
+// checkpointNotFolder refuses a folder given as a checkpoint (flag), as a
+// flag's value of the wrong kind: exit 2.
+func checkpointNotFolder(flag, path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usageErrorf("%s %s: is a folder; give the checkpoint file 'cnngpu train' wrote (its --out)", flag, path)
+	}
 	return nil
 }
 

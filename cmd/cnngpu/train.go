@@ -502,6 +502,9 @@ func stillFile(path string, was os.FileInfo) bool {
 // explicitly that contradicts it is refused (except --epochs, which may
 // extend the run).
 func (s *trainSetup) resume(c *cli.Context, path string) error {
+	if err := checkpointNotFolder("--resume", path); err != nil {
+		return err
+	}
 	s.fromFile, _ = os.Stat(path) // LoadCheckpoint names a missing file
 	ck, err := engine.LoadCheckpoint(path)
 	if err != nil {
