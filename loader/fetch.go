@@ -71,9 +71,10 @@ func (f *Fetcher) client() *http.Client {
 	if f.Client != nil {
 		return f.Client
 	}
+	// No limit on the whole request: a slow connection that keeps
+	// sending gets the file (fetchURL gives up on one that stops).
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{
-		Timeout: 2 * time.Minute,
 		Transport: &http.Transport{
 			DialContext:           d.DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
@@ -197,6 +198,11 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		if st.Other {
 			others = append(others, st.Path)
 		}
+		if st.NotFile {
+			// Said before anything is downloaded: the download could not
+			// be put there.
+			return fmt.Errorf("%s: %v, where the cache keeps that file: move it away, then fetch again", st.Path, st.Err)
+		}
 		// Another dataset's uncompressed file with no .gz beside it: a
 		// .gz fetched there would be read in its place (--data reads a
 		// .gz first).
@@ -230,11 +236,20 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	for _, m := range f.Mirrors {
 		var failed []File
 		for i, file := range need {
+			if err := ctx.Err(); err != nil {
+				return err // interrupted: no more sources tried
+			}
 			url := strings.TrimSuffix(m, "/") + "/" + file.Name
 			f.logf("fetching %s", url)
 			err := f.fetchURL(ctx, url, file)
 			if err == nil {
 				continue
+			}
+			if le := (*localError)(nil); errors.As(err, &le) {
+				return fmt.Errorf("writing %s into the data folder %s: %v (it was downloaded and checked; no other source would do better: make room there, or choose another folder with data fetch --dir DIR)", file.Name, f.Dir, le.err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			f.logf("  failed: %v", err)
 			tried = append(tried, fmt.Sprintf("%s: %v", url, err))
@@ -252,6 +267,9 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		if len(need) == 0 {
 			return nil
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if f.GoCmd != "-" {
 		f.logf("fetching %s through the Go module proxy", GoModule)
@@ -276,19 +294,38 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		strings.Join(names, ", "), strings.Join(tried, "\n  "), f.Dir)
 }
 
+// localError is a failure to write a file fetched into the cache: the
+// source was fine, and no other source would do better.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
 // store checks data against the file's SHA-256 and caches it.
 func (f *Fetcher) store(file File, data []byte, from string) error {
 	if got := sha256Hex(data); got != file.SHA256 {
 		return fmt.Errorf("checksum mismatch for %s from %s: SHA-256 %s, expected %s; discarded", file.Name, from, got, file.SHA256)
 	}
 	if err := fileutil.WriteAtomic(filepath.Join(f.Dir, file.Name), data, 0o644); err != nil {
-		return err
+		return &localError{err}
 	}
 	f.logf("  cached %s (%d bytes, SHA-256 ok)", file.Name, len(data))
 	return nil
 }
 
+// StallTimeout is how long a download may bring no byte before it is
+// given up; maxDownload, the most read of one (MNIST's largest file is
+// 9.9 MB: a mirror sending without end is stopped there).
+var StallTimeout = 30 * time.Second
+
+const maxDownload = 16 << 20
+
+// errStalled is the cause of a download given up for StallTimeout.
+var errStalled = errors.New("stalled")
+
 func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -301,11 +338,30 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %s", resp.Status)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	stall := time.AfterFunc(StallTimeout, func() { cancel(errStalled) })
+	defer stall.Stop()
+	data, err := io.ReadAll(&progressReader{io.LimitReader(resp.Body, maxDownload), func() { stall.Reset(StallTimeout) }})
 	if err != nil {
+		if context.Cause(ctx) == errStalled {
+			return fmt.Errorf("no data for %v after %d bytes: the mirror stopped sending", StallTimeout, len(data))
+		}
 		return err
 	}
 	return f.store(file, data, url)
+}
+
+// progressReader calls moved after each read that brought bytes.
+type progressReader struct {
+	r     io.Reader
+	moved func()
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.moved()
+	}
+	return n, err
 }
 
 // fetchGoModule asks the go command for the module's folder and copies the
@@ -326,6 +382,7 @@ func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error
 	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, gocmd, "mod", "download", "-json", GoModule)
 	cmd.Dir = tmp // outside any module
+	endWithUs(cmd)
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
 	out, err := cmd.Output()
 	var info struct {

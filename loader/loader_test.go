@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
@@ -256,6 +258,86 @@ func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 4 {
 		t.Errorf("cache holds %d entries, want 4", len(ents))
+	}
+}
+
+// TestFetchStallsAndFolders: a mirror that stops sending is given up after
+// StallTimeout, not after a limit on the whole download (a slow one that
+// kept sending never got its file: 2 minutes for everything), and its
+// other files are still asked for; a mirror sending without end is read
+// no further than maxDownload; a folder where a file goes is named before
+// anything is downloaded; an interrupted fetch tries no more sources.
+func TestFetchStallsAndFolders(t *testing.T) {
+	contents := map[string][]byte{}
+	for _, f := range Files {
+		contents[f.Name] = gz([]byte("content of " + f.Name))
+	}
+	withTestChecksums(t, contents)
+	defer func(d time.Duration) { StallTimeout = d }(StallTimeout)
+	StallTimeout = 300 * time.Millisecond
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		switch {
+		case name == Files[0].Name: // half, then nothing
+			c := contents[name]
+			w.Write(c[:len(c)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case strings.HasPrefix(name, "endless/"):
+			for chunk := make([]byte, 1<<20); r.Context().Err() == nil; {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		default: // slowly, a few bytes at a time, never pausing long
+			for c := contents[name]; len(c) > 0; c = c[min(8, len(c)):] {
+				w.Write(c[:min(8, len(c))])
+				w.(http.Flusher).Flush()
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	f := &Fetcher{Dir: dir, Mirrors: []string{srv.URL}, GoCmd: "-"}
+	_, err := f.Ensure(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no data for 300ms after") || !strings.Contains(err.Error(), Files[0].Name) {
+		t.Errorf("a stalled download: %v", err)
+	}
+	if n := asked.Load(); n != 4 {
+		t.Errorf("%d files asked of the mirror, want all 4 (a stalled one is no reason to skip the rest)", n)
+	}
+	for _, st := range Verify(dir)[1:] {
+		if !st.OK {
+			t.Errorf("%s, sent slowly: %v", st.File.Name, st.Err)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = f.fetchURL(context.Background(), srv.URL+"/endless/x", Files[0])
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Errorf("an endless body: %v", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4*maxDownload {
+		t.Errorf("an endless body: %d MB allocated", got>>20)
+	}
+	// A folder where the first file goes: named, nothing downloaded.
+	os.Remove(filepath.Join(dir, Files[0].Name))
+	os.Mkdir(filepath.Join(dir, Files[0].Name), 0o755)
+	asked.Store(0)
+	if _, err := f.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), "where the cache keeps that file: move it away") || asked.Load() != 0 {
+		t.Errorf("a folder in a file's place: %v, %d downloads", err, asked.Load())
+	}
+	// Interrupted: no source tried.
+	os.Remove(filepath.Join(dir, Files[0].Name))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	asked.Store(0)
+	if _, err := f.Ensure(ctx); !errors.Is(err, context.Canceled) || asked.Load() != 0 {
+		t.Errorf("an interrupted fetch: %v, %d downloads", err, asked.Load())
 	}
 }
 
