@@ -167,7 +167,7 @@ func digitPNG(t *testing.T) []byte {
 // fixtures are the files the hostile cases point at.
 type fixtures struct {
 	root, cwd, data, model, nan, png, empty, notes, folder, file, link, hard, ours, readonly string
-	shard0, shard0b, fifo, zeroIdx, weights, huge                                            string
+	shard0, shard0b, fifo, zeroIdx, weights, huge, jsonLog                                   string
 }
 
 func newFixtures(t *testing.T) *fixtures {
@@ -179,7 +179,7 @@ func newFixtures(t *testing.T) *fixtures {
 		folder: filepath.Join(root, "folder"), file: filepath.Join(root, "plain"), link: filepath.Join(root, "link.safetensors"),
 		hard: filepath.Join(root, "hard.safetensors"), ours: filepath.Join(root, "ours.onnx"), readonly: filepath.Join(root, "readonly.onnx"),
 		shard0: filepath.Join(root, "shard0"), shard0b: filepath.Join(root, "shard0-again"), fifo: filepath.Join(root, "pipe"), zeroIdx: filepath.Join(root, "zero.idx"),
-		weights: filepath.Join(root, "weights.safetensors"), huge: filepath.Join(root, "huge.safetensors")}
+		weights: filepath.Join(root, "weights.safetensors"), huge: filepath.Join(root, "huge.safetensors"), jsonLog: filepath.Join(root, "audit.jsonl")}
 	for _, d := range []string{f.cwd, f.data, f.folder} {
 		os.MkdirAll(d, 0o755)
 	}
@@ -195,6 +195,7 @@ func newFixtures(t *testing.T) *fixtures {
 	os.WriteFile(f.png, digitPNG(t), 0o644)
 	os.WriteFile(f.empty, nil, 0o644)
 	os.WriteFile(f.notes, []byte("notes, not a model\n"), 0o644)
+	os.WriteFile(f.jsonLog, []byte(`{"ts":"2026-01-01","event":"deploy"}`+"\n"), 0o644)
 	os.WriteFile(f.file, []byte("a plain file\n"), 0o644)
 	if err := os.Symlink(f.model, f.link); err != nil {
 		t.Fatal(err)
@@ -310,8 +311,10 @@ func TestHostileInput(t *testing.T) {
 		// an existing file of another kind is not replaced (export refuses
 		// the same without --force); an earlier checkpoint or metrics file is
 		{with(train, "--out", f.notes), 2, []string{"--out " + f.notes, "exists and is not a cnngpu checkpoint", "choose another name"}},
-		{with(train, "--out", cwd("a.safetensors"), "--metrics", f.model), 2, []string{"--metrics " + f.model, "exists and is not a JSON-lines metrics file"}},
-		{with(train, "--seeds", "1,2", "--out", filepath.Join(f.root, "m.safetensors"), "--metrics", f.png), 2, []string{"--metrics " + f.png, "not a JSON-lines metrics file"}},
+		{with(train, "--out", cwd("a.safetensors"), "--metrics", f.model), 2, []string{"--metrics " + f.model, "exists and is not a metrics file of cnngpu's"}},
+		{with(train, "--seeds", "1,2", "--out", filepath.Join(f.root, "m.safetensors"), "--metrics", f.png), 2, []string{"--metrics " + f.png, "not a metrics file of cnngpu's"}},
+		// A log of JSON lines is not a metrics file (it was replaced).
+		{with(train, "--out", cwd("b.safetensors"), "--metrics", f.jsonLog), 2, []string{"--metrics " + f.jsonLog, "exists and is not a metrics file of cnngpu's"}},
 		{with(train, "--metrics", f.folder), 2, []string{"--metrics " + f.folder, "is a directory"}},
 		{with(train, "--metrics", "/proc/m.jsonl"), 2, []string{"--metrics /proc/m.jsonl", "cannot write in /proc"}},
 		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file"}},

@@ -309,7 +309,7 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if err := refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...); err != nil {
 		return err
 	}
-	if err := refuseForeign("--metrics", m, "a JSON-lines metrics file", isJSONLines); err != nil {
+	if err := refuseForeign("--metrics", m, "a metrics file of cnngpu's", isMetrics); err != nil {
 		return err
 	}
 	return refuseReadOnly("--metrics", m)
@@ -405,10 +405,21 @@ func refuseForeign(flag, path, what string, ours func(head []byte) bool) error {
 	return nil
 }
 
-// isJSONLines tells a metrics file: its first line is a JSON object.
-func isJSONLines(head []byte) bool {
+// isMetrics tells a metrics file train wrote: its first line is a JSON
+// object with an epoch's number (a run's epochs, a --seeds run's with the
+// seed), or a --seeds run's result of a seed or summary. Other JSON lines
+// (a log, a study's run record) are not taken for one.
+func isMetrics(head []byte) bool {
 	line, _, _ := bytes.Cut(head, []byte("\n"))
-	return len(line) > 0 && line[0] == '{' && json.Valid(line)
+	var m map[string]json.RawMessage
+	if json.Unmarshal(line, &m) != nil {
+		return false
+	}
+	var epoch int
+	_, result := m["result"]
+	_, summary := m["summary"]
+	_, seed := m["seed"]
+	return json.Unmarshal(m["epoch"], &epoch) == nil && m["epoch"] != nil || seed && result || summary
 }
 
 // checkSpace refuses a run whose checkpoints (outs, size bytes each) do
