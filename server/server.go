@@ -170,26 +170,43 @@ type budgetReader struct {
 	full            *loader.Budget
 }
 
-// readAll reads the body, taking room for it as it comes: its buffer
-// grows by doubling from firstRoom, each growth taking its room first,
-// until smallBody has come, and then to the announced length (or the
-// limit) at once. A body of at most smallBody (or of unknown length, its
+// readAll reads the body, taking room for it as it comes, in at most
+// three takes: firstRoom before its first byte, up to smallBody once that
+// much has come, then the rest of its announced length (or the limit) once
+// smallBody has come; each only once a byte past the room held shows the
+// body goes on. A body of at most smallBody (or of unknown length, its
 // first smallBody) takes its room from the small bodies' budget, the rest
-// from the bodies'. So a client holds about as much room as it has sent
-// (64 KB for sending nothing, not the length it announced), and a large
-// body, once a megabyte of it has come, takes the rest in one go. The
-// room covers each buffer made (a growth's copy holds the old one too
-// for a moment). What was read comes back with an error too.
+// from the bodies'. So a client announcing a body and sending nothing
+// holds 64 KB, not the length it announced. Few takes, each for all the
+// body can need up to its next stop: a body holding room and waiting for
+// more holds it while it waits, and bodies that each took a little and
+// wait for more could fill a budget and hold one another back until
+// their waits end (with a take per doubling, a few hundred pausing
+// uploads did); here that needs a thousand bodies waiting at once on the
+// small bodies' budget, two hundred on the bodies'. The buffer is made as
+// long as the room held. What was read comes back with an error too.
 func (b *budgetReader) readAll() ([]byte, error) {
 	total := b.cl // the most the body can be
 	if total < 0 {
 		total = b.limit
 	}
-	var buf, pending []byte // pending: the byte read past what was covered
-	for covered := int64(0); total > 0; {
-		next := total
-		if covered < smallBody {
-			next = min(max(2*covered, firstRoom), smallBody, total)
+	var buf []byte
+	covered := int64(0)
+	for _, stop := range []int64{firstRoom, smallBody, total} {
+		next := min(stop, total)
+		if next <= covered {
+			continue
+		}
+		var pending []byte // the byte read past the room held
+		if covered > 0 {
+			var one [1]byte
+			if n, err := io.ReadFull(b.r, one[:]); n == 0 {
+				if err == io.EOF {
+					return buf, nil
+				}
+				return buf, err
+			}
+			pending = one[:]
 		}
 		budget, held := b.s.bodies, &b.held
 		if b.cl <= smallBody && next <= smallBody {
@@ -211,8 +228,9 @@ func (b *budgetReader) readAll() ([]byte, error) {
 		if covered == total {
 			end++
 		}
-		buf = append(slices.Grow(buf, int(end)-len(buf)), pending...)
-		pending = nil
+		grown := make([]byte, len(buf), end) // exactly: append would round up
+		copy(grown, buf)
+		buf = append(grown, pending...)
 		for int64(len(buf)) < end {
 			n, err := b.r.Read(buf[len(buf):end])
 			buf = buf[:len(buf)+n]
@@ -223,20 +241,9 @@ func (b *budgetReader) readAll() ([]byte, error) {
 				return buf, err
 			}
 		}
-		if covered == total {
-			return buf, fmt.Errorf("the body went on past the %d bytes its room was taken for", total)
-		}
-		// More room only for a body that goes on: its next byte first (a
-		// chunked body of exactly a megabyte took the rest of the limit,
-		// and a buffer of it, to read its end).
-		var one [1]byte
-		if n, err := io.ReadFull(b.r, one[:]); n == 0 {
-			if err == io.EOF {
-				return buf, nil
-			}
-			return buf, err
-		}
-		pending = one[:]
+	}
+	if total > 0 {
+		return buf, fmt.Errorf("the body went on past the %d bytes its room was taken for", total)
 	}
 	return nil, nil // announced empty
 }

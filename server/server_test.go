@@ -764,6 +764,55 @@ func TestIdleBodiesHoldLittle(t *testing.T) {
 	}
 }
 
+// TestPausingUploadsDoNotHoldEachOtherBack: eight clients each sending a
+// 1 MB body in two parts (300 KB, a pause, the rest) into a small bodies'
+// budget of 2 MB are all read. With a take of room per doubling of the
+// buffer, each held part of the budget while waiting for more, and six of
+// the eight got 503 once their waits ended (the second review; 33 of 160
+// with the real budgets).
+func TestPausingUploadsDoNotHoldEachOtherBack(t *testing.T) {
+	ts, s, _ := newTestServer(t)
+	s.smalls, s.bodyWait = newBodies(2*smallBody), 2*time.Second
+	const clients = 8
+	body := append(blankPNG(), make([]byte, smallBody-len(blankPNG()))...)
+	var wg, sent sync.WaitGroup
+	codes := make([]int, clients)
+	sent.Add(clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+			if err != nil {
+				t.Error(err)
+				sent.Done()
+				return
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", len(body))
+			conn.Write(body[:300<<10])
+			sent.Done()
+			sent.Wait()
+			time.Sleep(300 * time.Millisecond)
+			conn.Write(body[300<<10:])
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			codes[i] = resp.StatusCode
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	for _, c := range codes {
+		if c != http.StatusBadRequest { // read, then refused: a blank image
+			t.Errorf("1 MB bodies sent in two parts: %v; want each read (400 for a blank image)", codes)
+			break
+		}
+	}
+}
+
 // stallBody is a client of ts that announces a PNG body of n bytes, sends
 // the first sent of them and stalls (until the test ends), once its room
 // is taken.
