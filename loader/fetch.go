@@ -313,12 +313,17 @@ func (f *Fetcher) store(file File, data []byte, from string) error {
 	return nil
 }
 
-// StallTimeout is how long a download may bring no byte before it is
-// given up; maxDownload, the most read of one (MNIST's largest file is
-// 9.9 MB: a mirror sending without end is stopped there).
+// StallTimeout is how long a download may bring less than stallBytes
+// before it is given up (a mirror trickling a byte now and then is given
+// up as one sending nothing is); maxDownload, the most read of one
+// (MNIST's largest file is 9.9 MB: a mirror sending without end is
+// stopped there).
 var StallTimeout = 30 * time.Second
 
-const maxDownload = 16 << 20
+const (
+	stallBytes  = 1 << 10
+	maxDownload = 16 << 20
+)
 
 // errStalled is the cause of a download given up for StallTimeout.
 var errStalled = errors.New("stalled")
@@ -340,25 +345,27 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 	}
 	stall := time.AfterFunc(StallTimeout, func() { cancel(errStalled) })
 	defer stall.Stop()
-	data, err := io.ReadAll(&progressReader{io.LimitReader(resp.Body, maxDownload), func() { stall.Reset(StallTimeout) }})
+	data, err := io.ReadAll(&progressReader{r: io.LimitReader(resp.Body, maxDownload), moved: func() { stall.Reset(StallTimeout) }})
 	if err != nil {
 		if context.Cause(ctx) == errStalled {
-			return fmt.Errorf("no data for %v after %d bytes: the mirror stopped sending", StallTimeout, len(data))
+			return fmt.Errorf("less than %d bytes came in %v, after %d bytes: the mirror stopped sending", stallBytes, StallTimeout, len(data))
 		}
 		return err
 	}
 	return f.store(file, data, url)
 }
 
-// progressReader calls moved after each read that brought bytes.
+// progressReader calls moved each time stallBytes more have been read.
 type progressReader struct {
 	r     io.Reader
 	moved func()
+	since int // bytes read since moved was last called
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
-	if n > 0 {
+	if p.since += n; p.since >= stallBytes {
+		p.since = 0
 		p.moved()
 	}
 	return n, err

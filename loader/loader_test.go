@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -269,8 +270,13 @@ func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
 // anything is downloaded; an interrupted fetch tries no more sources.
 func TestFetchStallsAndFolders(t *testing.T) {
 	contents := map[string][]byte{}
+	r := rand.New(rand.NewPCG(1, 2))
 	for _, f := range Files {
-		contents[f.Name] = gz([]byte("content of " + f.Name))
+		noise := make([]byte, 8<<10) // 8 KB that do not compress
+		for i := range noise {
+			noise[i] = byte(r.IntN(256))
+		}
+		contents[f.Name] = gz(noise)
 	}
 	withTestChecksums(t, contents)
 	defer func(d time.Duration) { StallTimeout = d }(StallTimeout)
@@ -291,11 +297,17 @@ func TestFetchStallsAndFolders(t *testing.T) {
 					return
 				}
 			}
-		default: // slowly, a few bytes at a time, never pausing long
-			for c := contents[name]; len(c) > 0; c = c[min(8, len(c)):] {
-				w.Write(c[:min(8, len(c))])
+		case name == Files[1].Name: // a byte now and then
+			for c := contents[name]; len(c) > 0 && r.Context().Err() == nil; c = c[1:] {
+				w.Write(c[:1])
 				w.(http.Flusher).Flush()
-				time.Sleep(20 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond)
+			}
+		default: // slowly, 2 KB every 100 ms: longer in all than StallTimeout
+			for c := contents[name]; len(c) > 0; c = c[min(2<<10, len(c)):] {
+				w.Write(c[:min(2<<10, len(c))])
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
 			}
 		}
 	}))
@@ -303,13 +315,16 @@ func TestFetchStallsAndFolders(t *testing.T) {
 	dir := t.TempDir()
 	f := &Fetcher{Dir: dir, Mirrors: []string{srv.URL}, GoCmd: "-"}
 	_, err := f.Ensure(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "no data for 300ms after") || !strings.Contains(err.Error(), Files[0].Name) {
+	if err == nil || !strings.Contains(err.Error(), "less than 1024 bytes came in 300ms, after") || !strings.Contains(err.Error(), Files[0].Name) {
 		t.Errorf("a stalled download: %v", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), Files[1].Name) {
+		t.Errorf("a download trickling a byte every 50 ms: %v", err)
 	}
 	if n := asked.Load(); n != 4 {
 		t.Errorf("%d files asked of the mirror, want all 4 (a stalled one is no reason to skip the rest)", n)
 	}
-	for _, st := range Verify(dir)[1:] {
+	for _, st := range Verify(dir)[2:] {
 		if !st.OK {
 			t.Errorf("%s, sent slowly: %v", st.File.Name, st.Err)
 		}
@@ -338,6 +353,56 @@ func TestFetchStallsAndFolders(t *testing.T) {
 	asked.Store(0)
 	if _, err := f.Ensure(ctx); !errors.Is(err, context.Canceled) || asked.Load() != 0 {
 		t.Errorf("an interrupted fetch: %v, %d downloads", err, asked.Load())
+	}
+}
+
+// TestFetchInterruptedOrUnwritable: a fetch interrupted during a download
+// tries no more files or sources, and logs no failure for each (it logged
+// one a file left); a download that cannot be written into the cache is
+// said at once, not tried again from the next source.
+func TestFetchInterruptedOrUnwritable(t *testing.T) {
+	contents := map[string][]byte{}
+	for _, f := range Files {
+		contents[f.Name] = gz([]byte("content of " + f.Name))
+	}
+	withTestChecksums(t, contents)
+	dir := t.TempDir()
+	arrived := make(chan struct{}, 8)
+	var asked atomic.Int32
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	var log bytes.Buffer
+	f := &Fetcher{Dir: dir, Mirrors: []string{hang.URL, hang.URL}, GoCmd: "-", Log: &log}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-arrived; cancel() }()
+	if _, err := f.Ensure(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("interrupted: %v", err)
+	}
+	if n, failed := asked.Load(), strings.Count(log.String(), "failed"); n != 1 || failed != 0 {
+		t.Errorf("interrupted during the first download: %d downloads, %d failures logged, want 1 and 0:\n%s", n, failed, log.String())
+	}
+	// The cache's file becomes a named pipe while it downloads: the write
+	// fails, and the second mirror is not asked.
+	asked.Store(0)
+	pipe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		syscall.Mkfifo(filepath.Join(dir, name), 0o644)
+		w.Write(contents[name])
+	}))
+	defer pipe.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(100)
+		http.Error(w, "gone", http.StatusNotFound)
+	}))
+	defer other.Close()
+	f = &Fetcher{Dir: dir, Mirrors: []string{pipe.URL, other.URL}, GoCmd: "-"}
+	if _, err := f.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), "writing "+Files[0].Name+" into the data folder "+dir) || !strings.Contains(err.Error(), "no other source would do better") || asked.Load() != 1 {
+		t.Errorf("a download that cannot be written: %v (%d asked; want 1)", err, asked.Load())
 	}
 }
 
