@@ -405,21 +405,33 @@ func refuseForeign(flag, path, what string, ours func(head []byte) bool) error {
 	return nil
 }
 
-// isMetrics tells a metrics file train wrote: its first line is a JSON
-// object with an epoch's number (a run's epochs, a --seeds run's with the
-// seed), or a --seeds run's result of a seed or summary. Other JSON lines
-// (a log, a study's run record) are not taken for one.
+// isMetrics tells a metrics file train wrote: its first line is an
+// epoch's (its number, seconds, images/s and images, which every epoch's
+// line has), a --seeds run's result of a seed (the seed and its test
+// accuracy) or its summary (seeds and mean). Other JSON lines (a log, a
+// study's run record) are not taken for one: they would be replaced.
 func isMetrics(head []byte) bool {
 	line, _, _ := bytes.Cut(head, []byte("\n"))
-	var m map[string]json.RawMessage
-	if json.Unmarshal(line, &m) != nil {
+	var l struct {
+		Epoch        *float64 `json:"epoch"`
+		Seconds      *float64 `json:"seconds"`
+		ImagesPerSec *float64 `json:"images_per_sec"`
+		Images       *float64 `json:"images"`
+		Seed         *float64 `json:"seed"`
+		Result       *struct {
+			TestAcc *float64 `json:"test_acc"`
+		} `json:"result"`
+		Summary *struct {
+			Seeds *float64 `json:"seeds"`
+			Mean  *float64 `json:"mean_test_acc"`
+		} `json:"summary"`
+	}
+	if json.Unmarshal(bytes.TrimPrefix(line, []byte("\ufeff")), &l) != nil {
 		return false
 	}
-	var epoch int
-	_, result := m["result"]
-	_, summary := m["summary"]
-	_, seed := m["seed"]
-	return json.Unmarshal(m["epoch"], &epoch) == nil && m["epoch"] != nil || seed && result || summary
+	return l.Epoch != nil && l.Seconds != nil && l.ImagesPerSec != nil && l.Images != nil ||
+		l.Seed != nil && l.Result != nil && l.Result.TestAcc != nil ||
+		l.Summary != nil && l.Summary.Seeds != nil && l.Summary.Mean != nil
 }
 
 // checkSpace refuses a run whose checkpoints (outs, size bytes each) do

@@ -171,3 +171,30 @@ func TestRespacedCheckpointIsOurs(t *testing.T) {
 		t.Errorf("--out a text file: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestIsMetrics: an existing --metrics file is replaced only where its
+// first line is one train writes; other JSON lines are not (a log line
+// with an "epoch", a "summary" string, a study's run record were).
+func TestIsMetrics(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want bool
+	}{
+		{`{"epoch":1,"train_loss":0.3,"train_acc":0.9,"seconds":1.5,"images_per_sec":4000,"images":6000}`, true},
+		{`{"epoch":1,"seconds":1.5,"images_per_sec":4000,"images":6000,"diverged":true}`, true}, // its loss not finite: left out
+		{`{"seed":2,"epoch":1,"seconds":1.5,"images_per_sec":4000,"images":6000}`, true},
+		{`{"result":{"seed":2,"test_acc":0.99,"test_loss":0.03},"seed":2}`, true},
+		{`{"summary":{"seeds":3,"mean_test_acc":0.99}}`, true},
+		{`{"ts":"x","event":"deploy"}`, false},
+		{`{"epoch":null}`, false},
+		{`{"epoch":"3","seconds":1,"images_per_sec":1,"images":1}`, false},
+		{`{"summary":"deploy done","level":"info"}`, false},
+		{`{"epoch":3,"event":"keras-log"}`, false},
+		{`{"seed":7,"result":"ok","job":"ci"}`, false},
+		{`{"config":{"lr":0.003,"batch_size":64,"act":"relu"},"fold":0}`, false}, // a study's run record
+	} {
+		if got := isMetrics([]byte(c.line + "\n")); got != c.want {
+			t.Errorf("isMetrics(%s) = %v, want %v", c.line, got, c.want)
+		}
+	}
+}

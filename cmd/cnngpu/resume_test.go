@@ -167,7 +167,7 @@ func TestFirstCheckpointFailureKeepsEarlierMetrics(t *testing.T) {
 	fakeMNIST(t, dir, 4000, 50)
 	out, metrics := filepath.Join(dir, "c.safetensors"), filepath.Join(dir, "c.jsonl")
 	fresh := filepath.Join(dir, "fresh.jsonl")
-	earlier := "{\"epoch\":1,\"an earlier run's\":true}\n"
+	earlier := "{\"epoch\":1,\"seconds\":2,\"images_per_sec\":100,\"images\":200,\"an earlier run's\":true}\n"
 	if err := os.WriteFile(metrics, []byte(earlier), 0o644); err != nil {
 		t.Fatal(err)
 	}
