@@ -248,19 +248,8 @@ func readRegular(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t := st.Mode().Type(); t != 0 {
-		what := "not a regular file"
-		switch {
-		case t&fs.ModeDir != 0:
-			what = "a folder, not a file"
-		case t&fs.ModeNamedPipe != 0:
-			what = "a named pipe, not a file"
-		case t&fs.ModeDevice != 0:
-			what = "a device, not a file"
-		case t&fs.ModeSocket != 0:
-			what = "a socket, not a file"
-		}
-		return nil, &fs.PathError{Op: "read", Path: path, Err: notFileError("is " + what)}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: notFileError("is " + fileutil.Kind(st.Mode()) + ", not a file")}
 	}
 	return fileutil.ReadFile(path, MaxFileBytes)
 }
