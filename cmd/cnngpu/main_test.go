@@ -163,7 +163,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
 		{[]string{"eval", "--cpu", "--model", "/dev/zero", "--data", dir}, 1, "/dev/zero: is a device, not a regular file"},
-		{[]string{"eval", "--cpu", "--model", dir, "--data", dir}, 1, "is a directory, not a file"},
+		{[]string{"eval", "--cpu", "--model", dir, "--data", dir}, 2, "--model " + dir + ": is a folder; give the checkpoint file"},
 		{[]string{"train", "--cpu", "--resume", "", "--data", dir}, 2, "--resume was given an empty path"},
 		{[]string{"predict", "--cpu", "--model", notCk, "--labels", notCk, notCk}, 2, "--labels gives the labels of an --idx image file: it needs --idx"},
 		{[]string{"predict", "--cpu", "--model", notCk, "-", "-"}, 2, "'-' (standard input) can be given once"},
