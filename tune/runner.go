@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -247,17 +248,23 @@ func foreignOutputs(dir string) error {
 		", which a study writes: they would be replaced"}
 }
 
-// runFiles counts the run files in dir's runs folder.
+// runFiles counts the run files in dir's runs folder: files named as
+// RunPath names them (a user's own metrics.jsonl there, train's --metrics,
+// is not one).
 func runFiles(dir string) int {
 	ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
 	n := 0
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".jsonl") {
+		if runFileName.MatchString(e.Name()) {
 			n++
 		}
 	}
 	return n
 }
+
+// runFileName matches the names RunPath gives run files (Config.Key, a
+// fold where there are folds, .jsonl).
+var runFileName = regexp.MustCompile(`^lr[0-9.e+-]+_bs[0-9]+_[a-z]+(_fold[0-9]+)?\.jsonl$`)
 
 // OtherStudyError is a study folder that holds a study of other settings
 // than those asked for.

@@ -424,6 +424,25 @@ func TestForeignOutputsRefused(t *testing.T) {
 			t.Errorf("%s was replaced", name)
 		}
 	}
+	// A runs folder holding a user's own JSON lines (train --metrics),
+	// with none of a study's files beside: the study starts (it was
+	// refused as run files without their study's definition).
+	own := t.TempDir()
+	os.MkdirAll(filepath.Join(own, RunsDir), 0o755)
+	os.WriteFile(filepath.Join(own, RunsDir, "metrics.jsonl"), []byte(`{"epoch":1}`+"\n"), 0o644)
+	if err := Prepare(own, tinySpec()); err != nil {
+		t.Errorf("a runs folder with a user's metrics.jsonl: %v", err)
+	}
+	if n := runFiles(own); n != 0 {
+		t.Errorf("metrics.jsonl counted as %d run files", n)
+	}
+	for _, c := range []Config{{LR: 0.001, BatchSize: 64, Act: "relu"}, {LR: 3e-05, BatchSize: 8, Act: "tanh"}} {
+		for _, folds := range []int{0, 3} {
+			if name := filepath.Base(RunPath(own, c, 1, folds)); !runFileName.MatchString(name) {
+				t.Errorf("run file %s not taken for one", name)
+			}
+		}
+	}
 	dir := t.TempDir()
 	s0 := tinySpec()
 	s0.Shard = newShard(0, 2)
