@@ -51,12 +51,12 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		// The IDX header, decompressed first, says how long the file is:
 		// the buffer is made that long (the 47 MB of training images are
 		// not copied at each doubling of a growing buffer), within the
-		// bound below, and a file
-		// that goes on well past it (a gzip bomb under an MNIST name) is
-		// stopped there. A little more is read, for the parser's count of
-		// trailing bytes. A header announcing more than MaxFileBytes is
-		// refused at once; contents that start with no IDX header are
-		// not decompressed further, and the parser says what they are.
+		// bound below, and a file that goes on well past it (a gzip bomb
+		// under an MNIST name) is stopped there. A little more is read,
+		// for the parser's count of trailing bytes. A header announcing
+		// more than MaxFileBytes is refused at once; contents that start
+		// with no IDX header are not decompressed further, and the parser
+		// says what they are.
 		head := bytes.NewBuffer(make([]byte, 0, idxHeaderMax+bytes.MinRead))
 		if _, err := head.ReadFrom(io.LimitReader(zr, idxHeaderMax)); err != nil {
 			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)

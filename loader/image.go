@@ -260,6 +260,10 @@ func grey(img image.Image) (g []float64, w, h int) {
 //     two pixels of the transparent part) and one pure shade (black or
 //     white) is missing from the opaque part, that shade: the paper of a
 //     small digit made transparent, whose strokes are too thin for rim;
+//   - where the strokes are thin and neither pure shade is there, the
+//     shade their edge (the opaque pixels touching the transparent part)
+//     is 0.2 or more nearer to than their core is: what anti-aliasing
+//     left of the paper;
 //   - else the one under which the opaque part shows the least ink, where
 //     it shows any. So white ink drawn on nothing (as a dark-themed
 //     drawing tool saves it) gets black, dark ink white, a white sheet

@@ -43,9 +43,9 @@ func MachineInfo() string {
 // lostResults lists the configurations results.csv in dir records as
 // finished that results (collected from the run files) lacks: rewriting
 // the table and report would drop them. A table that is missing or cannot
-// be read (or is over maxStudyFile: no study's) loses nothing. Each is labelled with what became of its run
-// files: missing, or there but unfinished (cut short: one damaged
-// elsewhere fails Collect first).
+// be read (or is over maxStudyFile: no study's) loses nothing. Each is
+// labelled with what became of its run files: missing, or there but
+// unfinished (cut short: one damaged elsewhere fails Collect first).
 func lostResults(dir string, spec *Spec, results []Result) []string {
 	b, err := fileutil.ReadFile(filepath.Join(dir, ResultsFile), maxStudyFile)
 	if err != nil {
