@@ -6,6 +6,9 @@ package enginetest
 
 import (
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cnngpu/cnngpu/engine"
 )
@@ -40,22 +43,30 @@ func ActGradFromOutput(a engine.Activation, y float64) float64 {
 }
 
 // RefConv returns y = act(conv(x, w) + b). x: (N,C,H,W), w: (K,C,R,S).
+// Each output is b[k] plus its products summed over c, then r, then t,
+// the taps outside the image skipped: the loops of refConvPlain
+// (ref_test.go), which the test requires bit for bit, with the bounds
+// checked once a row and the images shared among the cores (the suite
+// spent most of its time here).
 func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []float64 {
 	P, Q := s.P(), s.Q()
 	y := make([]float64, s.N*s.K*P*Q)
-	for n := 0; n < s.N; n++ {
+	forEach(s.N, func(n int) {
 		for k := 0; k < s.K; k++ {
 			for p := 0; p < P; p++ {
 				for q := 0; q < Q; q++ {
+					t0, t1 := taps(q, s.Pad, s.S, s.W)
 					sum := b[k]
 					for c := 0; c < s.C; c++ {
 						for r := 0; r < s.R; r++ {
-							for t := 0; t < s.S; t++ {
-								ih, iw := p-s.Pad+r, q-s.Pad+t
-								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
-									continue
-								}
-								sum += x[((n*s.C+c)*s.H+ih)*s.W+iw] * w[((k*s.C+c)*s.R+r)*s.S+t]
+							ih := p - s.Pad + r
+							if ih < 0 || ih >= s.H {
+								continue
+							}
+							xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad // x[xo+t]: column q-Pad+t
+							wo := ((k*s.C+c)*s.R + r) * s.S
+							for t := t0; t < t1; t++ {
+								sum += x[xo+t] * w[wo+t]
 							}
 						}
 					}
@@ -63,42 +74,100 @@ func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []flo
 				}
 			}
 		}
-	}
+	})
 	return y
 }
 
 // RefConvBackward returns dx, dw, db from dy at the activated output y.
+// Every sum takes its terms in refConvBackwardPlain's order (n, k, p, q,
+// c, r, t; ref_test.go requires the same bits): dw and db an output
+// channel at a time, dx an image at a time, each shared among the cores.
 func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activation) (dx, dw, db []float64) {
 	P, Q := s.P(), s.Q()
 	dx = make([]float64, len(x))
 	dw = make([]float64, len(w))
 	db = make([]float64, s.K)
-	for n := 0; n < s.N; n++ {
-		for k := 0; k < s.K; k++ {
-			for p := 0; p < P; p++ {
-				for q := 0; q < Q; q++ {
-					o := ((n*s.K+k)*P+p)*Q + q
-					dz := dy[o] * ActGradFromOutput(act, y[o])
-					db[k] += dz
-					for c := 0; c < s.C; c++ {
-						for r := 0; r < s.R; r++ {
-							for t := 0; t < s.S; t++ {
-								ih, iw := p-s.Pad+r, q-s.Pad+t
-								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
-									continue
-								}
-								xi := ((n*s.C+c)*s.H+ih)*s.W + iw
-								wi := ((k*s.C+c)*s.R+r)*s.S + t
-								dw[wi] += dz * x[xi]
-								dx[xi] += dz * w[wi]
-							}
-						}
-					}
+	dz := make([]float64, len(dy))
+	for o := range dz {
+		dz[o] = dy[o] * ActGradFromOutput(act, y[o])
+	}
+	// rows calls f(c, r, ih, t0, t1) for each tap row of output (p, q)
+	// that lies in the image.
+	rows := func(p, q int, f func(c, r, ih, t0, t1 int)) {
+		t0, t1 := taps(q, s.Pad, s.S, s.W)
+		for c := 0; c < s.C; c++ {
+			for r := 0; r < s.R; r++ {
+				if ih := p - s.Pad + r; ih >= 0 && ih < s.H {
+					f(c, r, ih, t0, t1)
 				}
 			}
 		}
 	}
+	forEach(s.K, func(k int) {
+		for n := 0; n < s.N; n++ {
+			for p := 0; p < P; p++ {
+				for q := 0; q < Q; q++ {
+					g := dz[((n*s.K+k)*P+p)*Q+q]
+					db[k] += g
+					rows(p, q, func(c, r, ih, t0, t1 int) {
+						xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad
+						wo := ((k*s.C+c)*s.R + r) * s.S
+						for t := t0; t < t1; t++ {
+							dw[wo+t] += g * x[xo+t]
+						}
+					})
+				}
+			}
+		}
+	})
+	forEach(s.N, func(n int) {
+		for k := 0; k < s.K; k++ {
+			for p := 0; p < P; p++ {
+				for q := 0; q < Q; q++ {
+					g := dz[((n*s.K+k)*P+p)*Q+q]
+					rows(p, q, func(c, r, ih, t0, t1 int) {
+						xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad
+						wo := ((k*s.C+c)*s.R + r) * s.S
+						for t := t0; t < t1; t++ {
+							dx[xo+t] += g * w[wo+t]
+						}
+					})
+				}
+			}
+		}
+	})
 	return dx, dw, db
+}
+
+// taps returns the filter columns [t0, t1) that output column q, with
+// padding pad and a filter s wide, reads inside an image w wide.
+func taps(q, pad, s, w int) (t0, t1 int) {
+	t0, t1 = max(0, pad-q), min(s, w+pad-q)
+	return t0, max(t0, t1)
+}
+
+// forEach calls f(i) for i in [0, n), sharing them among GOMAXPROCS
+// goroutines; each i is done whole by one of them.
+func forEach(n int, f func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // RefMaxPool returns y and the index in x of each (first) maximum.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -182,6 +183,118 @@ func TestRefModelGradient(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// refConvPlain is RefConv as first written: the specification RefConv's
+// faster loops must meet bit for bit.
+func refConvPlain(x, w, b []float64, s engine.ConvShape, act engine.Activation) []float64 {
+	P, Q := s.P(), s.Q()
+	y := make([]float64, s.N*s.K*P*Q)
+	for n := 0; n < s.N; n++ {
+		for k := 0; k < s.K; k++ {
+			for p := 0; p < P; p++ {
+				for q := 0; q < Q; q++ {
+					sum := b[k]
+					for c := 0; c < s.C; c++ {
+						for r := 0; r < s.R; r++ {
+							for t := 0; t < s.S; t++ {
+								ih, iw := p-s.Pad+r, q-s.Pad+t
+								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+									continue
+								}
+								sum += x[((n*s.C+c)*s.H+ih)*s.W+iw] * w[((k*s.C+c)*s.R+r)*s.S+t]
+							}
+						}
+					}
+					y[((n*s.K+k)*P+p)*Q+q] = Act(act, sum)
+				}
+			}
+		}
+	}
+	return y
+}
+
+// refConvBackwardPlain is RefConvBackward as first written.
+func refConvBackwardPlain(x, w, y, dy []float64, s engine.ConvShape, act engine.Activation) (dx, dw, db []float64) {
+	P, Q := s.P(), s.Q()
+	dx = make([]float64, len(x))
+	dw = make([]float64, len(w))
+	db = make([]float64, s.K)
+	for n := 0; n < s.N; n++ {
+		for k := 0; k < s.K; k++ {
+			for p := 0; p < P; p++ {
+				for q := 0; q < Q; q++ {
+					o := ((n*s.K+k)*P+p)*Q + q
+					dz := dy[o] * ActGradFromOutput(act, y[o])
+					db[k] += dz
+					for c := 0; c < s.C; c++ {
+						for r := 0; r < s.R; r++ {
+							for t := 0; t < s.S; t++ {
+								ih, iw := p-s.Pad+r, q-s.Pad+t
+								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
+									continue
+								}
+								xi := ((n*s.C+c)*s.H+ih)*s.W + iw
+								wi := ((k*s.C+c)*s.R+r)*s.S + t
+								dw[wi] += dz * x[xi]
+								dx[xi] += dz * w[wi]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx, dw, db
+}
+
+// TestRefConvMatchesPlain: RefConv and RefConvBackward give refConvPlain's
+// and refConvBackwardPlain's bits, over paddings wider than the filter's
+// reach, filters wider than the image, one-pixel planes and several
+// worker counts.
+func TestRefConvMatchesPlain(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	shapes := []engine.ConvShape{
+		{N: 3, C: 2, H: 5, W: 4, K: 3, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 3, H: 6, W: 7, K: 2, R: 5, S: 5, Pad: 0},
+		{N: 2, C: 1, H: 2, W: 3, K: 2, R: 5, S: 5, Pad: 2},
+		{N: 1, C: 2, H: 4, W: 1, K: 3, R: 3, S: 1, Pad: 1},
+		{N: 5, C: 2, H: 3, W: 4, K: 1, R: 1, S: 3, Pad: 2},
+		{N: 4, C: 3, H: 7, W: 5, K: 4, R: 3, S: 2, Pad: 0},
+	}
+	for _, procs := range []int{1, 2, 3} {
+		old := runtime.GOMAXPROCS(procs)
+		for _, s := range shapes {
+			for _, act := range acts {
+				x := randF64(r, s.N*s.C*s.H*s.W, 1)
+				w := randF64(r, s.K*s.C*s.R*s.S, 0.5)
+				b := randF64(r, s.K, 0.5)
+				dy := randF64(r, s.N*s.K*s.P()*s.Q(), 1)
+				name := fmt.Sprintf("GOMAXPROCS %d conv %+v %v", procs, s, act)
+				y := RefConv(x, w, b, s, act)
+				sameBits(t, name+" y", y, refConvPlain(x, w, b, s, act))
+				dx, dw, db := RefConvBackward(x, w, y, dy, s, act)
+				px, pw, pb := refConvBackwardPlain(x, w, y, dy, s, act)
+				sameBits(t, name+" dx", dx, px)
+				sameBits(t, name+" dw", dw, pw)
+				sameBits(t, name+" db", db, pb)
+			}
+		}
+		runtime.GOMAXPROCS(old)
+	}
+}
+
+func sameBits(t *testing.T, name string, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
+	}
+	for i := range got {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Errorf("%s[%d] = %v, want %v (the same bits)", name, i, got[i], want[i])
+			return
 		}
 	}
 }
