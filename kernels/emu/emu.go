@@ -16,6 +16,7 @@ package emu
 #cgo CFLAGS: -O2 -std=gnu11 -Wall -Werror -pthread
 #cgo LDFLAGS: -pthread -lm
 #include <stdlib.h>
+#include <string.h>
 #include "emu.h"
 */
 import "C"
@@ -81,15 +82,11 @@ func (m *Memory) Alloc(bytes int) (uint64, error) {
 	if base == nil {
 		return 0, fmt.Errorf("emu: out of memory allocating %d bytes", bytes)
 	}
-	all := unsafe.Slice((*byte)(base), total)
-	for i := range all {
-		all[i] = guardByte
-	}
+	// memset, not a loop over the bytes: a loop storing a byte at a time
+	// was 4% of engine/cuda's test time.
+	C.memset(base, guardByte, C.size_t(total))
+	C.memset(unsafe.Add(base, guard), freshByte, C.size_t(bytes))
 	b := &block{base: base, addr: uint64(uintptr(base)) + guard, size: bytes}
-	data := all[guard : guard+bytes]
-	for i := range data {
-		data[i] = freshByte
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i, _ := slices.BinarySearchFunc(m.blocks, b.addr, func(x *block, a uint64) int {
