@@ -47,7 +47,9 @@ func ActGradFromOutput(a engine.Activation, y float64) float64 {
 // the taps outside the image skipped: the loops of refConvPlain
 // (ref_test.go), which the test requires bit for bit, with the bounds
 // checked once a row and the images shared among the cores (the suite
-// spent most of its time here).
+// spent most of its time here). Each product is rounded before it is
+// added (float64(a*b)): Go may otherwise fuse a multiply and add into one
+// FMA in one loop and not in another (GOAMD64=v3, arm64).
 func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []float64 {
 	P, Q := s.P(), s.Q()
 	y := make([]float64, s.N*s.K*P*Q)
@@ -66,7 +68,7 @@ func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []flo
 							xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad // x[xo+t]: column q-Pad+t
 							wo := ((k*s.C+c)*s.R + r) * s.S
 							for t := t0; t < t1; t++ {
-								sum += x[xo+t] * w[wo+t]
+								sum += float64(x[xo+t] * w[wo+t])
 							}
 						}
 					}
@@ -104,21 +106,23 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 		}
 	}
 	forEach(s.K, func(k int) {
+		var sb float64 // db[k], summed here: neighbours' writes share a cache line
 		for n := 0; n < s.N; n++ {
 			for p := 0; p < P; p++ {
 				for q := 0; q < Q; q++ {
 					g := dz[((n*s.K+k)*P+p)*Q+q]
-					db[k] += g
+					sb += g
 					rows(p, q, func(c, r, ih, t0, t1 int) {
 						xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad
 						wo := ((k*s.C+c)*s.R + r) * s.S
 						for t := t0; t < t1; t++ {
-							dw[wo+t] += g * x[xo+t]
+							dw[wo+t] += float64(g * x[xo+t])
 						}
 					})
 				}
 			}
 		}
+		db[k] = sb
 	})
 	forEach(s.N, func(n int) {
 		for k := 0; k < s.K; k++ {
@@ -129,7 +133,7 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 						xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad
 						wo := ((k*s.C+c)*s.R + r) * s.S
 						for t := t0; t < t1; t++ {
-							dx[xo+t] += g * w[wo+t]
+							dx[xo+t] += float64(g * w[wo+t])
 						}
 					})
 				}

@@ -187,8 +187,9 @@ func TestRefModelGradient(t *testing.T) {
 	}
 }
 
-// refConvPlain is RefConv as first written: the specification RefConv's
-// faster loops must meet bit for bit.
+// refConvPlain is RefConv as first written (with each product rounded
+// before it is added, as there): the specification RefConv's faster loops
+// must meet bit for bit.
 func refConvPlain(x, w, b []float64, s engine.ConvShape, act engine.Activation) []float64 {
 	P, Q := s.P(), s.Q()
 	y := make([]float64, s.N*s.K*P*Q)
@@ -204,7 +205,7 @@ func refConvPlain(x, w, b []float64, s engine.ConvShape, act engine.Activation) 
 								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
 									continue
 								}
-								sum += x[((n*s.C+c)*s.H+ih)*s.W+iw] * w[((k*s.C+c)*s.R+r)*s.S+t]
+								sum += float64(x[((n*s.C+c)*s.H+ih)*s.W+iw] * w[((k*s.C+c)*s.R+r)*s.S+t])
 							}
 						}
 					}
@@ -238,8 +239,8 @@ func refConvBackwardPlain(x, w, y, dy []float64, s engine.ConvShape, act engine.
 								}
 								xi := ((n*s.C+c)*s.H+ih)*s.W + iw
 								wi := ((k*s.C+c)*s.R+r)*s.S + t
-								dw[wi] += dz * x[xi]
-								dx[xi] += dz * w[wi]
+								dw[wi] += float64(dz * x[xi])
+								dx[xi] += float64(dz * w[wi])
 							}
 						}
 					}
@@ -252,8 +253,8 @@ func refConvBackwardPlain(x, w, y, dy []float64, s engine.ConvShape, act engine.
 
 // TestRefConvMatchesPlain: RefConv and RefConvBackward give refConvPlain's
 // and refConvBackwardPlain's bits, over paddings wider than the filter's
-// reach, filters wider than the image, one-pixel planes and several
-// worker counts.
+// reach (and wider than the filter), filters wider than the image,
+// one-pixel planes and several worker counts.
 func TestRefConvMatchesPlain(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	shapes := []engine.ConvShape{
@@ -263,9 +264,13 @@ func TestRefConvMatchesPlain(t *testing.T) {
 		{N: 1, C: 2, H: 4, W: 1, K: 3, R: 3, S: 1, Pad: 1},
 		{N: 5, C: 2, H: 3, W: 4, K: 1, R: 1, S: 3, Pad: 2},
 		{N: 4, C: 3, H: 7, W: 5, K: 4, R: 3, S: 2, Pad: 0},
+		{N: 2, C: 2, H: 3, W: 3, K: 2, R: 1, S: 1, Pad: 2},
+		{N: 3, C: 1, H: 1, W: 1, K: 2, R: 3, S: 3, Pad: 1},
+		{N: 2, C: 2, H: 2, W: 2, K: 3, R: 3, S: 3, Pad: 3},
 	}
-	for _, procs := range []int{1, 2, 3} {
-		old := runtime.GOMAXPROCS(procs)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 3, 16} {
+		runtime.GOMAXPROCS(procs)
 		for _, s := range shapes {
 			for _, act := range acts {
 				x := randF64(r, s.N*s.C*s.H*s.W, 1)
@@ -282,7 +287,6 @@ func TestRefConvMatchesPlain(t *testing.T) {
 				sameBits(t, name+" db", db, pb)
 			}
 		}
-		runtime.GOMAXPROCS(old)
 	}
 }
 

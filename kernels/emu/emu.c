@@ -43,7 +43,10 @@ static void fiber_entry(void);
  * label 1 that ends the statement), stores the stack pointer in *save,
  * then takes to as the stack pointer, pops that fiber's two words and
  * jumps to its label. Every other register is declared clobbered, so the
- * compiler keeps nothing in them across the switch. Written in line, with
+ * compiler keeps nothing in them across the switch, and rdi and rsi, which
+ * hold save and to, as written: they come back holding the other fiber's
+ * (as inputs only, gcc -fno-pic kept &sched_sp in rdi across the loop of
+ * resumes, and fibers were lost). Written in line, with
  * a jump rather than a call and a return: a call's return to another
  * stack is mispredicted, and so is every return after it, while the
  * processor's return stack is out of step with the stack (a switch pair
@@ -61,6 +64,8 @@ static void fiber_entry(void);
 #define EMU_LANDING
 #endif
 #define EMU_SWITCH(save, to)                                                                                  \
+	do {                                                                                                  \
+	void **save_ = (save), *to_ = (to);                                                                   \
 	__asm__ volatile("subq $128, %%rsp\n\t"                                                              \
 	                 "pushq %%rbp\n\t"                                                                   \
 	                 "leaq 1f(%%rip), %%rax\n\t"                                                         \
@@ -72,11 +77,12 @@ static void fiber_entry(void);
 	                 "addq $128, %%rsp\n\t"                                                              \
 	                 "jmpq *%%rax\n"                                                                      \
 	                 "1:\n\t" EMU_LANDING                                                                \
+	                 : "+D"(save_), "+S"(to_)                                                            \
 	                 :                                                                                   \
-	                 : "D"(save), "S"(to)                                                                \
 	                 : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",  \
 	                   "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",   \
-	                   "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc" EMU_CLOBBER_AVX512)
+	                   "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc" EMU_CLOBBER_AVX512); \
+	} while (0)
 
 static _Thread_local void *sched_sp, **fiber_sp;
 
