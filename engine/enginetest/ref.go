@@ -44,35 +44,41 @@ func ActGradFromOutput(a engine.Activation, y float64) float64 {
 
 // RefConv returns y = act(conv(x, w) + b). x: (N,C,H,W), w: (K,C,R,S).
 // Each output is b[k] plus its products summed over c, then r, then t,
-// the taps outside the image skipped: the loops of refConvPlain
-// (ref_test.go), which the test requires bit for bit, with the bounds
-// checked once a row and the images shared among the cores (the suite
-// spent most of its time here). Each product is rounded before it is
-// added (float64(a*b)): Go may otherwise fuse a multiply and add into one
-// FMA in one loop and not in another (GOAMD64=v3, arm64).
+// the taps outside the image skipped: the order of refConvPlain
+// (ref_test.go), which the test requires bit for bit. The loops run over
+// an output row at a time (q innermost, each output's sum still taking its
+// terms in (c, r, t) order) and share the images among the cores: the
+// conformance suite spent most of its time here. Each product is rounded
+// before it is added (float64(a*b)): Go may otherwise fuse a multiply and
+// add into one FMA in one loop and not in another (GOAMD64=v3, arm64).
 func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []float64 {
 	P, Q := s.P(), s.Q()
 	y := make([]float64, s.N*s.K*P*Q)
 	forEach(s.N, func(n int) {
 		for k := 0; k < s.K; k++ {
 			for p := 0; p < P; p++ {
-				for q := 0; q < Q; q++ {
-					t0, t1 := taps(q, s.Pad, s.S, s.W)
-					sum := b[k]
-					for c := 0; c < s.C; c++ {
-						for r := 0; r < s.R; r++ {
-							ih := p - s.Pad + r
-							if ih < 0 || ih >= s.H {
-								continue
-							}
-							xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad // x[xo+t]: column q-Pad+t
-							wo := ((k*s.C+c)*s.R + r) * s.S
-							for t := t0; t < t1; t++ {
-								sum += float64(x[xo+t] * w[wo+t])
+				row := y[((n*s.K+k)*P+p)*Q:][:Q]
+				for q := range row {
+					row[q] = b[k]
+				}
+				for c := 0; c < s.C; c++ {
+					for r := 0; r < s.R; r++ {
+						ih := p - s.Pad + r
+						if ih < 0 || ih >= s.H {
+							continue
+						}
+						xrow := x[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
+						for t := 0; t < s.S; t++ {
+							wv := w[((k*s.C+c)*s.R+r)*s.S+t]
+							q0, q1 := cols(t, s.Pad, s.W, Q)
+							for q := q0; q < q1; q++ {
+								row[q] += float64(xrow[q-s.Pad+t] * wv)
 							}
 						}
 					}
-					y[((n*s.K+k)*P+p)*Q+q] = Act(act, sum)
+				}
+				for q := range row {
+					row[q] = Act(act, row[q])
 				}
 			}
 		}
@@ -81,9 +87,11 @@ func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []flo
 }
 
 // RefConvBackward returns dx, dw, db from dy at the activated output y.
-// Every sum takes its terms in refConvBackwardPlain's order (n, k, p, q,
-// c, r, t; ref_test.go requires the same bits): dw and db an output
-// channel at a time, dx an image at a time, each shared among the cores.
+// Every sum takes its terms in refConvBackwardPlain's order (ref_test.go
+// requires the same bits): db[k] and each weight's over (n, p, q), an
+// output channel at a time; each input's over (k, p, q), an image at a
+// time (within one (k, p), the filter columns t from the last, so that q
+// ascends), each shared among the cores.
 func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activation) (dx, dw, db []float64) {
 	P, Q := s.P(), s.Q()
 	dx = make([]float64, len(x))
@@ -93,32 +101,31 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 	for o := range dz {
 		dz[o] = dy[o] * ActGradFromOutput(act, y[o])
 	}
-	// rows calls f(c, r, ih, t0, t1) for each tap row of output (p, q)
-	// that lies in the image.
-	rows := func(p, q int, f func(c, r, ih, t0, t1 int)) {
-		t0, t1 := taps(q, s.Pad, s.S, s.W)
-		for c := 0; c < s.C; c++ {
-			for r := 0; r < s.R; r++ {
-				if ih := p - s.Pad + r; ih >= 0 && ih < s.H {
-					f(c, r, ih, t0, t1)
-				}
-			}
-		}
-	}
 	forEach(s.K, func(k int) {
 		var sb float64 // db[k], summed here: neighbours' writes share a cache line
 		for n := 0; n < s.N; n++ {
 			for p := 0; p < P; p++ {
-				for q := 0; q < Q; q++ {
-					g := dz[((n*s.K+k)*P+p)*Q+q]
-					sb += g
-					rows(p, q, func(c, r, ih, t0, t1 int) {
-						xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad
-						wo := ((k*s.C+c)*s.R + r) * s.S
-						for t := t0; t < t1; t++ {
-							dw[wo+t] += float64(g * x[xo+t])
+				g := dz[((n*s.K+k)*P+p)*Q:][:Q]
+				for _, v := range g {
+					sb += v
+				}
+				for c := 0; c < s.C; c++ {
+					for r := 0; r < s.R; r++ {
+						ih := p - s.Pad + r
+						if ih < 0 || ih >= s.H {
+							continue
 						}
-					})
+						xrow := x[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
+						for t := 0; t < s.S; t++ {
+							wi := ((k*s.C+c)*s.R+r)*s.S + t
+							q0, q1 := cols(t, s.Pad, s.W, Q)
+							acc := dw[wi]
+							for q := q0; q < q1; q++ {
+								acc += float64(g[q] * xrow[q-s.Pad+t])
+							}
+							dw[wi] = acc
+						}
+					}
 				}
 			}
 		}
@@ -127,15 +134,22 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 	forEach(s.N, func(n int) {
 		for k := 0; k < s.K; k++ {
 			for p := 0; p < P; p++ {
-				for q := 0; q < Q; q++ {
-					g := dz[((n*s.K+k)*P+p)*Q+q]
-					rows(p, q, func(c, r, ih, t0, t1 int) {
-						xo := ((n*s.C+c)*s.H+ih)*s.W + q - s.Pad
-						wo := ((k*s.C+c)*s.R + r) * s.S
-						for t := t0; t < t1; t++ {
-							dx[xo+t] += float64(g * w[wo+t])
+				g := dz[((n*s.K+k)*P+p)*Q:][:Q]
+				for c := 0; c < s.C; c++ {
+					for r := 0; r < s.R; r++ {
+						ih := p - s.Pad + r
+						if ih < 0 || ih >= s.H {
+							continue
 						}
-					})
+						dxrow := dx[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
+						for t := s.S - 1; t >= 0; t-- {
+							wv := w[((k*s.C+c)*s.R+r)*s.S+t]
+							q0, q1 := cols(t, s.Pad, s.W, Q)
+							for q := q0; q < q1; q++ {
+								dxrow[q-s.Pad+t] += float64(g[q] * wv)
+							}
+						}
+					}
 				}
 			}
 		}
@@ -143,11 +157,11 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 	return dx, dw, db
 }
 
-// taps returns the filter columns [t0, t1) that output column q, with
-// padding pad and a filter s wide, reads inside an image w wide.
-func taps(q, pad, s, w int) (t0, t1 int) {
-	t0, t1 = max(0, pad-q), min(s, w+pad-q)
-	return t0, max(t0, t1)
+// cols returns the output columns [q0, q1) whose filter column t reads
+// inside an image w wide (padding pad, Q output columns).
+func cols(t, pad, w, Q int) (q0, q1 int) {
+	q0, q1 = max(0, pad-t), min(Q, w+pad-t)
+	return q0, max(q0, q1)
 }
 
 // forEach calls f(i) for i in [0, n), sharing them among GOMAXPROCS
