@@ -99,7 +99,7 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 	db = make([]float64, s.K)
 	dz := make([]float64, len(dy))
 	for o := range dz {
-		dz[o] = dy[o] * ActGradFromOutput(act, y[o])
+		dz[o] = float64(dy[o] * ActGradFromOutput(act, y[o])) // rounded: arm64 fused it into the plain loop's db sum
 	}
 	forEach(s.K, func(k int) {
 		var sb float64 // db[k], summed here: neighbours' writes share a cache line

@@ -228,7 +228,7 @@ func refConvBackwardPlain(x, w, y, dy []float64, s engine.ConvShape, act engine.
 			for p := 0; p < P; p++ {
 				for q := 0; q < Q; q++ {
 					o := ((n*s.K+k)*P+p)*Q + q
-					dz := dy[o] * ActGradFromOutput(act, y[o])
+					dz := float64(dy[o] * ActGradFromOutput(act, y[o]))
 					db[k] += dz
 					for c := 0; c < s.C; c++ {
 						for r := 0; r < s.R; r++ {

@@ -31,6 +31,9 @@ static const char *running; /* this launch's kernel */
  * have finished, and which runs. */
 enum { STACK = 128 << 10 };
 static const uint64_t stack_mark = 0x5354414b4d41524bULL; /* the bottom word of every fiber stack */
+/* stack_bytes is the stack thread t has: below its staggered top on
+ * x86-64 (fiber_init), the whole slot with ucontext. */
+static int stack_bytes(int t);
 static _Thread_local char *stacks;
 static _Thread_local int *finished, current;
 
@@ -101,15 +104,17 @@ static void fiber_init(int t) {
 	 * threads take 1,024 offsets), so that the threads' frames spread over
 	 * every set of a 1 MB L2 rather than falling into the same few (a
 	 * stagger of t % 64 lines: a tenth slower in TestEmulatedTraining).
-	 * Each thread keeps at least STACK - 64 KB; STACK_MARK at its bottom
-	 * tells an overrun (run_fibers). */
-	void **sp = (void **)(stacks + (size_t)(t + 1) * STACK - (size_t)(t * 37 % 1024) * 64);
+	 * Each thread keeps at least STACK - 64 KB (the deepest use measured,
+	 * softmax_xent's, is 3.4 KB); stack_mark at its bottom tells an overrun
+	 * (run_fibers). */
+	void **sp = (void **)(stacks + (size_t)t * STACK + stack_bytes(t));
 	*--sp = NULL;
 	sp -= 128 / sizeof *sp;
 	*--sp = NULL;
 	*--sp = (void *)fiber_entry;
 	fiber_sp[t] = sp;
 }
+static int stack_bytes(int t) { return STACK - t * 37 % 1024 * 64; }
 static void fiber_resume(int t) { EMU_SWITCH(&sched_sp, fiber_sp[t]); }
 static void fiber_yield(void) { EMU_SWITCH(&fiber_sp[current], sched_sp); }
 #else
@@ -126,6 +131,10 @@ static void fiber_init(int t) {
 	fiber[t].uc_stack.ss_size = STACK;
 	fiber[t].uc_link = &sched;
 	makecontext(&fiber[t], fiber_entry, 0);
+}
+static int stack_bytes(int t) {
+	(void)t;
+	return STACK;
 }
 static void fiber_resume(int t) { swapcontext(&sched, &fiber[t]); }
 static void fiber_yield(void) { swapcontext(&fiber[current], &sched); }
@@ -262,8 +271,8 @@ static int run_fibers(char *err, size_t errlen) {
 		if (!waiting) {
 			for (int t = 0; t < n; t++)
 				if (memcmp(stacks + (size_t)t * STACK, &stack_mark, sizeof stack_mark)) {
-					snprintf(err, errlen, "emu: %s block %u thread %d overran its %d KB fiber stack (STACK in kernels/emu/emu.c)",
-					         running, blockIdx.x, t, STACK >> 10);
+					snprintf(err, errlen, "emu: %s block %u thread %d overran its fiber stack of %d bytes (STACK in kernels/emu/emu.c)",
+					         running, blockIdx.x, t, stack_bytes(t));
 					return 1;
 				}
 			return 0;
