@@ -50,12 +50,11 @@ static void fiber_entry(void);
  * compiler keeps nothing in them across the switch, and rdi and rsi, which
  * hold save and to, as written: they come back holding the other fiber's
  * (as inputs only, gcc -fno-pic kept &sched_sp in rdi across the loop of
- * resumes, and fibers were lost). Written in line, with
- * a jump rather than a call and a return: a call's return to another
- * stack is mispredicted, and so is every return after it, while the
- * processor's return stack is out of step with the stack (a switch pair
- * took 36 ns as a called function, 9 in line, timed with 256 fibers of
- * 128 KB). */
+ * resumes, and fibers were lost). Written in line, with a jump rather
+ * than a call and a return: a call's return to another stack is
+ * mispredicted, and so is every return after it, while the processor's
+ * return stack is out of step with the stack (docs/testing.md has the
+ * times). */
 #ifdef __AVX512F__
 #define EMU_CLOBBER_AVX512 , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", \
 	"xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
@@ -102,9 +101,8 @@ static void fibers_free(void) {
 static void fiber_init(int t) {
 	/* Stack tops staggered by cache lines over 64 KB (37 is odd: 1,024
 	 * threads take 1,024 offsets), so that the threads' frames spread over
-	 * every set of a 1 MB L2 rather than falling into the same few (a
-	 * stagger of t % 64 lines: a tenth slower in TestEmulatedTraining).
-	 * Each thread keeps at least STACK - 64 KB (the deepest use measured,
+	 * every set of a 1 MB L2 rather than falling into the same few. Each
+	 * thread keeps at least STACK - 64 KB (the deepest use measured,
 	 * softmax_xent's, is 3.4 KB); stack_mark at its bottom tells an overrun
 	 * (run_fibers). */
 	void **sp = (void **)(stacks + (size_t)t * STACK + stack_bytes(t));
