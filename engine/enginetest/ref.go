@@ -1,5 +1,7 @@
 // ref.go: plain float64 reference implementations of every engine op,
-// written for clarity, not speed. The conformance suite compares engines
+// written for clarity, not speed, but for the convolution's (most of the
+// conformance suite's time), whose plain loops ref_test.go keeps and
+// requires the same bits of. The conformance suite compares engines
 // against them, and ref_test.go checks their gradients by finite differences.
 
 package enginetest
