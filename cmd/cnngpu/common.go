@@ -185,6 +185,15 @@ func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error
 	return engineFor(c, note, quiet, "")
 }
 
+// nvidiaDriverPresent reports whether the NVIDIA kernel driver's control
+// device is there (a stat, where looking for a GPU takes a tenth of a
+// second or more): without it no GPU can work, and a hint to use one
+// would only send the user to an error.
+func nvidiaDriverPresent() bool {
+	_, err := os.Stat("/dev/nvidiactl")
+	return err == nil
+}
+
 // engineFor is newEngine, except that where cpuFirst is not "" and no
 // engine is asked for (neither --cpu, --device nor --precision tf32), it
 // is the CPU engine without looking for a GPU, noted with cpuFirst as the
@@ -215,8 +224,8 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 	}
 	if cpuFirst != "" && !tf32 {
 		gpu := " (--device 0 for the GPU)"
-		if !gpucuda.BindingsCompiled {
-			gpu = "" // a build without cgo has no GPU engine to offer
+		if !gpucuda.BindingsCompiled || !nvidiaDriverPresent() {
+			gpu = "" // no GPU engine, or no NVIDIA driver, to offer
 		}
 		fmt.Fprintf(note, "note: using the CPU engine: %s%s\n", cpuFirst, gpu)
 		return cpu.New(c.Int("threads")), nil
