@@ -185,12 +185,13 @@ func newEngine(c *cli.Context, note io.Writer, quiet bool) (engine.Engine, error
 	return engineFor(c, note, quiet, "")
 }
 
-// nvidiaDriverPresent reports whether the NVIDIA kernel driver's control
-// device is there (a stat, where looking for a GPU takes a tenth of a
-// second or more): without it no GPU can work, and a hint to use one
-// would only send the user to an error.
+// nvidiaDriverPresent reports whether the NVIDIA kernel driver is loaded
+// (its /proc/driver/nvidia, seen from containers too; a stat, where
+// looking for a GPU takes a tenth of a second or more): without it no GPU
+// can work, and a hint to use one would only send the user to an error.
+// (A /dev/nvidiactl node can be there without the driver.)
 func nvidiaDriverPresent() bool {
-	_, err := os.Stat("/dev/nvidiactl")
+	_, err := os.Stat("/proc/driver/nvidia")
 	return err == nil
 }
 
