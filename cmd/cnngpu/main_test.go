@@ -354,6 +354,18 @@ func TestRealMNIST(t *testing.T) {
 	}
 	t.Run("predict PNG files agrees with eval", func(t *testing.T) { testPredictAgrees(t, model, data) })
 	t.Run("serve", func(t *testing.T) { testServe(t, model) })
+	// The README's example image, a 3 drawn for it, read as a 3 by the
+	// README's first model.
+	t.Run("the README's digit", func(t *testing.T) {
+		img, err := filepath.Abs(filepath.Join("..", "..", "docs", "digit.png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := cnngpu(t, nil, "predict", "--model", model, img)
+		if code != 0 || !strings.HasPrefix(stdout, img+": 3 (") {
+			t.Errorf("predict docs/digit.png: exit %d, want it read as a 3\n%s%s", code, stdout, stderr)
+		}
+	})
 }
 
 // testPredictAgrees writes 300 test images as PNG files (dark ink on white,
