@@ -63,22 +63,16 @@ func RefConv(x, w, b []float64, s engine.ConvShape, act engine.Activation) []flo
 				for q := range row {
 					row[q] = b[k]
 				}
-				for c := 0; c < s.C; c++ {
-					for r := 0; r < s.R; r++ {
-						ih := p - s.Pad + r
-						if ih < 0 || ih >= s.H {
-							continue
-						}
-						xrow := x[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
-						for t := 0; t < s.S; t++ {
-							wv := w[((k*s.C+c)*s.R+r)*s.S+t]
-							q0, q1 := cols(t, s.Pad, s.W, Q)
-							for q := q0; q < q1; q++ {
-								row[q] += float64(xrow[q-s.Pad+t] * wv)
-							}
+				inRows(s, p, func(c, r, ih int) {
+					xrow := x[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
+					for t := 0; t < s.S; t++ {
+						wv := w[((k*s.C+c)*s.R+r)*s.S+t]
+						q0, q1 := cols(t, s.Pad, s.W, Q)
+						for q := q0; q < q1; q++ {
+							row[q] += float64(xrow[q-s.Pad+t] * wv)
 						}
 					}
-				}
+				})
 				for q := range row {
 					row[q] = Act(act, row[q])
 				}
@@ -111,24 +105,18 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 				for _, v := range g {
 					sb += v
 				}
-				for c := 0; c < s.C; c++ {
-					for r := 0; r < s.R; r++ {
-						ih := p - s.Pad + r
-						if ih < 0 || ih >= s.H {
-							continue
+				inRows(s, p, func(c, r, ih int) {
+					xrow := x[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
+					for t := 0; t < s.S; t++ {
+						wi := ((k*s.C+c)*s.R+r)*s.S + t
+						q0, q1 := cols(t, s.Pad, s.W, Q)
+						acc := dw[wi]
+						for q := q0; q < q1; q++ {
+							acc += float64(g[q] * xrow[q-s.Pad+t])
 						}
-						xrow := x[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
-						for t := 0; t < s.S; t++ {
-							wi := ((k*s.C+c)*s.R+r)*s.S + t
-							q0, q1 := cols(t, s.Pad, s.W, Q)
-							acc := dw[wi]
-							for q := q0; q < q1; q++ {
-								acc += float64(g[q] * xrow[q-s.Pad+t])
-							}
-							dw[wi] = acc
-						}
+						dw[wi] = acc
 					}
-				}
+				})
 			}
 		}
 		db[k] = sb
@@ -137,26 +125,33 @@ func RefConvBackward(x, w, y, dy []float64, s engine.ConvShape, act engine.Activ
 		for k := 0; k < s.K; k++ {
 			for p := 0; p < P; p++ {
 				g := dz[((n*s.K+k)*P+p)*Q:][:Q]
-				for c := 0; c < s.C; c++ {
-					for r := 0; r < s.R; r++ {
-						ih := p - s.Pad + r
-						if ih < 0 || ih >= s.H {
-							continue
-						}
-						dxrow := dx[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
-						for t := s.S - 1; t >= 0; t-- {
-							wv := w[((k*s.C+c)*s.R+r)*s.S+t]
-							q0, q1 := cols(t, s.Pad, s.W, Q)
-							for q := q0; q < q1; q++ {
-								dxrow[q-s.Pad+t] += float64(g[q] * wv)
-							}
+				inRows(s, p, func(c, r, ih int) {
+					dxrow := dx[((n*s.C+c)*s.H+ih)*s.W:][:s.W]
+					for t := s.S - 1; t >= 0; t-- {
+						wv := w[((k*s.C+c)*s.R+r)*s.S+t]
+						q0, q1 := cols(t, s.Pad, s.W, Q)
+						for q := q0; q < q1; q++ {
+							dxrow[q-s.Pad+t] += float64(g[q] * wv)
 						}
 					}
-				}
+				})
 			}
 		}
 	})
 	return dx, dw, db
+}
+
+// inRows calls f(c, r, ih) for each input channel c, then each filter row
+// r, whose input row ih = p-Pad+r for output row p lies in the image: the
+// (c, r) order every sum of the convolution's reference keeps.
+func inRows(s engine.ConvShape, p int, f func(c, r, ih int)) {
+	for c := 0; c < s.C; c++ {
+		for r := 0; r < s.R; r++ {
+			if ih := p - s.Pad + r; ih >= 0 && ih < s.H {
+				f(c, r, ih)
+			}
+		}
+	}
 }
 
 // cols returns the output columns [q0, q1) whose filter column t reads
