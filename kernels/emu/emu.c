@@ -9,6 +9,15 @@
  * block reaches the barrier before any passes it. Threads of one block
  * that leave at different barriers are reported (CUDA leaves that
  * undefined). Launches are serialised by the caller (emu.go). */
+/* The kernels' sums in the order written, a multiply and an add rounded
+ * each, whatever the C flags: with CGO_CFLAGS=-march=native gcc would fuse
+ * some into FMAs, where the kernels that must give each other's bits
+ * (TestEmuDenseXent) are written differently. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
