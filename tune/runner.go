@@ -393,30 +393,61 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 	}, nil
 }
 
-// rounds returns (train, validation) indices for each round.
-func rounds(spec *Spec, labels []uint8) ([][2][]int32, error) {
-	var out [][2][]int32
+// splits gives each round's training and validation indices. A fold's
+// training indices are made when its run starts, not all at once: K sets
+// of nearly every image would take K·N·4 bytes (14 GB at --folds 60000,
+// held before the first run began).
+type splits struct {
+	spec   *Spec
+	labels []uint8
+	folds  [][]int32  // K-fold: each fold's images, its round's validation
+	hold   [2][]int32 // hold-out: the one round's (train, validation)
+}
+
+// newSplits makes the study's rounds over a training set of these labels.
+func newSplits(spec *Spec, labels []uint8) (*splits, error) {
+	s := &splits{spec: spec, labels: labels}
 	if spec.Folds > 0 {
 		folds, err := loader.KFold(labels, spec.Folds, SplitSeed)
 		if err != nil {
 			return nil, err
 		}
-		for k := range folds {
-			out = append(out, [2][]int32{loader.FoldTrain(folds, k), folds[k]})
-		}
-	} else {
-		tr, va, err := loader.Holdout(labels, spec.ValSplit, SplitSeed)
-		if err != nil {
-			return nil, &BlockedError{fmt.Errorf("--val-split: %w: give a fraction that leaves images on both sides", err)}
-		}
-		out = append(out, [2][]int32{tr, va})
+		s.folds = folds
+		return s, nil
+	}
+	tr, va, err := loader.Holdout(labels, spec.ValSplit, SplitSeed)
+	if err != nil {
+		return nil, &BlockedError{fmt.Errorf("--val-split: %w: give a fraction that leaves images on both sides", err)}
 	}
 	if spec.TrainLimit > 0 {
-		for i := range out {
-			out[i][0] = loader.Subset(labels, out[i][0], spec.TrainLimit, spec.Seed)
-		}
+		tr = loader.Subset(labels, tr, spec.TrainLimit, spec.Seed)
 	}
-	return out, nil
+	s.hold = [2][]int32{tr, va}
+	return s, nil
+}
+
+// round returns round k's (train, validation) indices.
+func (s *splits) round(k int) [2][]int32 {
+	if s.folds == nil {
+		return s.hold
+	}
+	tr := loader.FoldTrain(s.folds, k)
+	if s.spec.TrainLimit > 0 {
+		tr = loader.Subset(s.labels, tr, s.spec.TrainLimit, s.spec.Seed)
+	}
+	return [2][]int32{tr, s.folds[k]}
+}
+
+// trainLen is the number of training images of round k: len(round(k)[0]).
+func (s *splits) trainLen(k int) int {
+	if s.folds == nil {
+		return len(s.hold[0])
+	}
+	n := len(s.labels) - len(s.folds[k])
+	if s.spec.TrainLimit > 0 {
+		n = min(n, s.spec.TrainLimit)
+	}
+	return n
 }
 
 type job struct {
@@ -445,11 +476,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(r.Engines) == 0 {
 		return errors.New("tune: no engine")
 	}
-	rs, err := rounds(spec, r.Data.Train.Labels)
+	rs, err := newSplits(spec, r.Data.Train.Labels)
 	if err != nil {
 		return err
 	}
-	if n := len(rs[0][0]); spec.TrainLimit > n {
+	if n := rs.trainLen(0); spec.TrainLimit > n {
 		// As train says it: the limit is not an error, but not what it
 		// asked for either.
 		r.logf("note: --train-limit %d is more than the %d training images each run has; each trains on all of them", spec.TrainLimit, n)
@@ -486,12 +517,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	total := done + len(jobs)
 	r.logf("study %s: %s x %s in this shard (%s); %s finished earlier, %d to run",
 		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), spec.Shard, plural(done, "run"), len(jobs))
+	var sizes []int // the rounds' numbers of training images, each once
+	for k := 0; k < spec.Rounds(); k++ {
+		if n := rs.trainLen(k); !slices.Contains(sizes, n) {
+			sizes = append(sizes, n)
+		}
+	}
 	var single []string // batch sizes whose runs, still to train, take one step
 	for _, j := range jobs {
 		c := j.c
 		one := false
-		for _, split := range rs {
-			one = one || oneStep(spec, c.BatchSize, len(split[0]))
+		for _, n := range sizes {
+			one = one || oneStep(spec, c.BatchSize, n)
 		}
 		if s := strconv.Itoa(c.BatchSize); one && !slices.Contains(single, s) {
 			single = append(single, s)
@@ -536,7 +573,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 				track.begin(wi, e.Name(), j)
 				var run *Run
-				run, err = r.train(ctx, e, ds, j, rs[j.fold], func(p engine.Progress) {
+				run, err = r.train(ctx, e, ds, j, rs.round(j.fold), func(p engine.Progress) {
 					track.progress(wi, p)
 				})
 				if err != nil {
