@@ -317,7 +317,9 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--out", cwd("b.safetensors"), "--metrics", f.jsonLog), 2, []string{"--metrics " + f.jsonLog, "exists and is not a metrics file of cnngpu's"}},
 		{with(train, "--metrics", f.folder), 2, []string{"--metrics " + f.folder, "is a directory"}},
 		{with(train, "--metrics", "/proc/m.jsonl"), 2, []string{"--metrics /proc/m.jsonl", "cannot write in /proc"}},
-		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file"}},
+		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file", "e.g. " + cwd("a.jsonl")}},
+		// its hint named the file refused
+		{with(train, "--out", cwd("a.jsonl"), "--metrics", cwd("a.jsonl")), 2, []string{"--metrics", "is the checkpoint file", "e.g. " + cwd("a.metrics.jsonl")}},
 		{with(train, "--resume", f.notes), 1, []string{"--resume", f.notes, "cnngpu checkpoint"}},
 		{with(train, "--resume", f.nan), 1, []string{f.nan, "non-finite", "diverged"}},
 		{with(train, "--resume", f.folder), 2, []string{"--resume " + f.folder + ": is a folder"}},

@@ -304,7 +304,11 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 		return err
 	}
 	if samePath(m, out) {
-		return usageErrorf("--metrics %s is the checkpoint file (--out %s); give the metrics their own file, e.g. %s", m, out, strings.TrimSuffix(out, filepath.Ext(out))+".jsonl")
+		e := strings.TrimSuffix(out, filepath.Ext(out)) + ".jsonl"
+		if samePath(e, out) { // --out m.jsonl
+			e = strings.TrimSuffix(out, filepath.Ext(out)) + ".metrics.jsonl"
+		}
+		return usageErrorf("--metrics %s is the checkpoint file (--out %s); give the metrics their own file, e.g. %s", m, out, e)
 	}
 	if err := refuseSame("--metrics", m, append([]string{"--resume", c.String("resume")}, dataInputs(c)...)...); err != nil {
 		return err

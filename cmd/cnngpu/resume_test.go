@@ -99,6 +99,39 @@ func TestSeedsInterrupted(t *testing.T) {
 	}
 }
 
+// TestSeedsInterruptedInTheFirstSeed: stopped before any seed finished,
+// the message does not say the metrics file keeps finished seeds'
+// results (there are none), nor names a file that was never written.
+func TestSeedsInterruptedInTheFirstSeed(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 6000, 50)
+	metrics := filepath.Join(dir, "m.jsonl")
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--epochs", "2", "--seeds", "1-2",
+		"--out", filepath.Join(dir, "m.safetensors"), "--metrics", metrics)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "seed 1's training to start", cmd, func() bool { return strings.Contains(out.String(), "model: ") })
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	msg := out.String()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(msg, "seed 1: interrupted at epoch") {
+		t.Fatalf("interrupted in seed 1: exit %d\n%s", code, msg)
+	}
+	if strings.Contains(msg, "finished seeds' results") {
+		t.Errorf("no seed finished, but the message says the metrics file keeps their results:\n%s", msg)
+	}
+	if !exists(metrics) && strings.Contains(msg, metrics+" keeps") {
+		t.Errorf("the message says %s keeps something, but it was never written:\n%s", metrics, msg)
+	}
+	if exists(metrics) && !strings.Contains(msg, metrics+" keeps seed 1's finished epochs") {
+		t.Errorf("the message should say what %s keeps:\n%s", metrics, msg)
+	}
+}
+
 // TestMetricsFailureKeepsTheEpoch: when the metrics file cannot be
 // written after an epoch, the checkpoint of that epoch is saved anyway
 // and the error says how to go on from it.

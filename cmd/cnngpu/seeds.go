@@ -187,7 +187,16 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				// trains the rest.
 				more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
 				if s.metric != "" && resume {
-					more += fmt.Sprintf("\n%s keeps the finished seeds' results; a resume of seed %d alone leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, seed)
+					// What the file holds: the finished seeds' results, or
+					// only this seed's first epochs, or (stopped in its
+					// first epoch) nothing yet.
+					kept := "the finished seeds' results"
+					if len(results) == 0 {
+						kept = fmt.Sprintf("seed %d's finished epochs", seed)
+					}
+					if _, serr := os.Stat(s.metric); len(results) > 0 || serr == nil {
+						more += fmt.Sprintf("\n%s keeps %s; a resume of seed %d alone leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, kept, seed)
+					}
 				}
 			}
 			return fmt.Errorf("seed %d: %w%s", seed, err, more)
