@@ -241,11 +241,30 @@ func foreignOutputs(dir string) error {
 			found = append(found, n)
 		}
 	}
-	if len(found) == 0 {
+	if len(found) > 0 {
+		return &OtherStudyError{Dir: dir, Diff: "no study's definition, but " + strings.Join(found, ", ") +
+			", which a study writes: they would be replaced", NoStudy: true}
+	}
+	return nil
+}
+
+// OtherFiles lists what a folder without a study holds beside what a
+// study writes there (the current folder, a home, one of checkpoints):
+// a new study's files would go among them. Hidden entries (.git, the
+// lock, a stopped write's temporary file) and a runs folder (train's
+// default --out makes one) are left out; so is a folder with a study.
+func OtherFiles(dir string) []string {
+	if _, err := os.Lstat(filepath.Join(dir, SpecFile)); err == nil {
 		return nil
 	}
-	return &OtherStudyError{Dir: dir, Diff: "no study's definition, but " + strings.Join(found, ", ") +
-		", which a study writes: they would be replaced"}
+	ents, _ := os.ReadDir(dir)
+	var other []string
+	for _, e := range ents {
+		if n := e.Name(); n != RunsDir && !strings.HasPrefix(n, ".") {
+			other = append(other, n)
+		}
+	}
+	return other
 }
 
 // runFiles counts the run files in dir's runs folder: files named as
@@ -271,9 +290,13 @@ var runFileName = regexp.MustCompile(`^lr[0-9.e+-]+_bs[0-9]+_[a-z]+(_fold[0-9]+)
 type OtherStudyError struct {
 	Dir, Diff string
 	Data      bool // the same settings, other training data
+	NoStudy   bool // a study's outputs without its definition
 }
 
 func (e *OtherStudyError) Error() string {
+	if e.NoStudy {
+		return fmt.Sprintf("%s holds %s; use another --out folder", e.Dir, e.Diff)
+	}
 	if e.Data {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); give the --data it trained on to resume it, or another --out folder", e.Dir, e.Diff)
 	}

@@ -898,6 +898,27 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a dry run made %s", out)
 	}
+	// A folder of the user's own files (--out . mistyped): said, and
+	// the study goes on; one with a results.csv but no study is refused
+	// without the hint to resume a study that is not there.
+	mine := filepath.Join(dir, "mine")
+	os.MkdirAll(filepath.Join(mine, ".git"), 0o755)
+	for _, f := range []string{"a.txt", "b.png", "c.go", "d.md"} {
+		os.WriteFile(filepath.Join(mine, f), []byte("x"), 0o644)
+	}
+	_, stderr, code := cnngpu(t, nil, "tune", "--dry-run", "--out", mine)
+	if code != 0 || !strings.Contains(stderr, "note: --out "+mine+" already holds other files (a.txt, b.png, c.go and 1 more): the study's study.json, runs/") {
+		t.Errorf("a dry run into a folder of other files: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = cnngpu(t, nil, "tune", "--dry-run", "--out", out)
+	if code != 0 || strings.Contains(stderr, "note:") {
+		t.Errorf("a dry run into a new folder: exit %d\n%s", code, stderr)
+	}
+	os.WriteFile(filepath.Join(mine, tune.ResultsFile), []byte("a,b\n"), 0o644)
+	_, stderr, code = cnngpu(t, nil, "tune", "--dry-run", "--out", mine)
+	if code != 2 || !strings.Contains(stderr, "which a study writes: they would be replaced; use another --out folder") || strings.Contains(stderr, "resume") {
+		t.Errorf("a dry run into a folder with a results.csv of its own: exit %d\n%s", code, stderr)
+	}
 }
 
 // TestTrainOutputLocked: a training whose --out or --metrics another

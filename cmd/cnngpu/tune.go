@@ -276,11 +276,13 @@ func tuneAction(c *cli.Context) (err error) {
 			return usageErrorf("%v", err)
 		}
 	}
+	others := tune.OtherFiles(out)
 	if c.Bool("dry-run") {
 		finished, err := tune.CheckFolder(out, spec)
 		if err != nil {
 			return studyError(err)
 		}
+		otherFilesNote(c.App.ErrWriter, out, others)
 		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1)
 		return nil
 	}
@@ -300,6 +302,9 @@ func tuneAction(c *cli.Context) (err error) {
 	}
 	if err != nil {
 		return studyError(err)
+	}
+	if at.IsZero() {
+		otherFilesNote(c.App.ErrWriter, out, others)
 	}
 	// An interrupted study keeps its folder, to be continued.
 	defer func() { release(err != nil && ctx.Err() == nil) }()
@@ -460,6 +465,21 @@ func mergeFlags(c *cli.Context) (out string, dirs []string, opt tune.MergeOption
 	return out, c.Args().Slice(), opt, nil
 }
 
+// otherFilesNote says that a new study's folder, out, holds other files
+// (tune.OtherFiles), among which its own go: where --out was mistyped (.,
+// a home, a folder of checkpoints) the user can stop it at once.
+func otherFilesNote(w io.Writer, out string, others []string) {
+	if len(others) == 0 {
+		return
+	}
+	some := strings.Join(others[:min(3, len(others))], ", ")
+	if len(others) > 3 {
+		some += fmt.Sprintf(" and %d more", len(others)-3)
+	}
+	fmt.Fprintf(w, "note: --out %s already holds other files (%s): the study's %s, %s/, %s, %s and %s/ go among them (a new folder keeps them apart)\n",
+		out, some, tune.SpecFile, tune.RunsDir, tune.ResultsFile, tune.ReportFile, tune.PlotsDir)
+}
+
 func mergeAction(c *cli.Context) error {
 	out, dirs, opt, err := mergeFlags(c)
 	if err != nil {
@@ -469,7 +489,11 @@ func mergeAction(c *cli.Context) error {
 	// With --final the merged folder stays this process's until the best
 	// setting is retrained.
 	opt.KeepLock = c.Bool("final")
+	others := tune.OtherFiles(out)
 	res, err := tune.Merge(out, dirs, opt)
+	if err == nil {
+		otherFilesNote(c.App.ErrWriter, out, others)
+	}
 	if res != nil && res.Release != nil {
 		defer res.Release()
 	}
