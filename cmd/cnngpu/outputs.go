@@ -264,8 +264,9 @@ func refuseExportName(out string) error {
 }
 
 // checkTrainOutputs checks train's --out (out, the default filled in) and
-// --metrics before anything is loaded or trained.
-func checkTrainOutputs(c *cli.Context, out string) error {
+// --metrics before anything is loaded or trained; out only where the run
+// writes it (written: not a finished seed that --continue tests again).
+func checkTrainOutputs(c *cli.Context, out string, written bool) error {
 	if c.IsSet("out") && c.String("out") == "" {
 		return usageErrorf("--out \"\": expected a file name (leave --out out for the default, runs/model-<time>.safetensors)")
 	}
@@ -283,12 +284,16 @@ func checkTrainOutputs(c *cli.Context, out string) error {
 	if resumesInPlace(c) {
 		label = "--resume"
 	}
-	for _, check := range []func() error{
+	checks := []func() error{
 		func() error { return checkOutFile(label, out, "model.safetensors") },
 		func() error { return refuseSame(label, out, dataInputs(c)...) },
 		func() error { return refuseForeign(label, out, "a cnngpu checkpoint", engine.LooksLikeCheckpoint) },
 		func() error { return refuseReadOnly(label, out) },
-	} {
+	}
+	if !written {
+		checks = nil
+	}
+	for _, check := range checks {
 		if err := check(); err != nil {
 			if label == "--resume" {
 				return fmt.Errorf("%w\n(a resumed run writes back into its checkpoint; give --out to write the continued run elsewhere)", err)

@@ -577,6 +577,18 @@ func TestSeedsContinue(t *testing.T) {
 	if code != 0 || strings.Contains(so, "epoch 1/3") || strings.Count(so, "(trained earlier, tested again now)") != 3 {
 		t.Errorf("--continue with every seed finished: exit %d\n%s\n%s", code, so, se)
 	}
+	// Made read-only to keep them: tested again all the same (they were
+	// refused as outputs this run would replace).
+	for seed := 1; seed <= 3; seed++ {
+		os.Chmod(seedPath(out, uint64(seed)), 0o444)
+	}
+	so, se, code = cnngpu(t, nil, cont...)
+	if code != 0 || strings.Count(so, "(trained earlier, tested again now)") != 3 {
+		t.Errorf("--continue with every seed finished and read-only: exit %d\n%s\n%s", code, so, se)
+	}
+	for seed := 1; seed <= 3; seed++ {
+		os.Chmod(seedPath(out, uint64(seed)), 0o644)
+	}
 
 	// A finished seed's checkpoint replaced while the seeds before it
 	// train (by a copy: the locks keep only trainings out) is not taken.

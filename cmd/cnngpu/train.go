@@ -241,19 +241,22 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			seen[a] = i
 		}
 	}
-	for _, out := range outs {
-		if err := checkTrainOutputs(c, out); err != nil {
-			return nil, err
-		}
-	}
-	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt, s.cfg.Epochs), s.cfg.Epochs-s.pos.Epoch > 1); err != nil {
-		return nil, err
-	}
 	s.outs = outs
 	if c.Bool("continue") {
 		if err := s.findEarlier(); err != nil {
 			return nil, err
 		}
+	}
+	for i, out := range outs {
+		// A finished seed's checkpoint is tested again, not written: one
+		// made read-only to keep it is no reason to refuse.
+		e := s.earlierAt(i)
+		if err := checkTrainOutputs(c, out, e == nil || !e.finished); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt, s.cfg.Epochs), s.cfg.Epochs-s.pos.Epoch > 1); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
