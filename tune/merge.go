@@ -5,6 +5,7 @@
 package tune
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,8 +44,12 @@ type MergeSource struct {
 // MergeResult says what Merge did (or, with DryRun, would do).
 type MergeResult struct {
 	Sources []MergeSource
-	Copied  int      // run files copied into the merged folder
-	Present int      // runs the merged folder already held
+	Copied  int // run files copied into the merged folder
+	Present int // runs the merged folder already held
+	// Differ lists the runs the merged folder already held that a given
+	// folder holds otherwise (a shard run again since): the merged
+	// folder's are kept.
+	Differ  []string
 	Missing []string // runs finished in no folder, with the shard that owns them (first the shards not given)
 	// MissingRuns is how many runs are finished in no folder.
 	MissingRuns int
@@ -56,6 +61,9 @@ type MergeResult struct {
 // MissingList is Missing as lines under head, as a merge that refuses
 // lists them (up to maxListed, then how many more).
 func (r *MergeResult) MissingList(head string) string { return listProblems(head, r.Missing) }
+
+// DifferList is Differ as lines under head, as MissingList.
+func (r *MergeResult) DifferList(head string) string { return listProblems(head, r.Differ) }
 
 // maxListed bounds the lines of one kind in a merge error.
 const maxListed = 12
@@ -257,6 +265,14 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			}
 			if have != nil && have.Done {
 				res.Present++
+				if len(from) == 1 {
+					src := RunPath(res.Sources[from[0]].Dir, c, k, merged.Folds)
+					a, aerr := os.ReadFile(src)
+					b, berr := os.ReadFile(dst)
+					if aerr == nil && berr == nil && !bytes.Equal(a, b) {
+						res.Differ = append(res.Differ, fmt.Sprintf("%s (%s%s) in %s", name, c.Label(), foldLabel(&merged, k), res.Sources[from[0]].Dir))
+					}
+				}
 				continue
 			}
 			if len(from) == 1 {

@@ -6,6 +6,7 @@
 package tune
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
@@ -242,6 +243,33 @@ func TestMergeCoverage(t *testing.T) {
 		if s.Runs != 0 || s.Finished != res.Sources[i].Finished {
 			t.Errorf("second merge: %s holds %d finished runs, %d new; want %d, none new", s.Dir, s.Finished, s.Runs, res.Sources[i].Finished)
 		}
+	}
+	if len(res2.Differ) != 0 {
+		t.Errorf("second merge: runs said to differ: %q", res2.Differ)
+	}
+	// A shard's run trained again since (here: its last epoch's
+	// validation accuracy changed): kept as merged before, and said.
+	var changed string
+	for _, c := range spec.Configs() {
+		r, err := LoadRunOf(dirs[1], spec, c, 0)
+		if err != nil || r == nil || !r.Done {
+			continue
+		}
+		r.Epochs[len(r.Epochs)-1].ValAcc += 0.01
+		changed = RunPath(dirs[1], c, 0, spec.Folds)
+		if err := r.Save(changed); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	before, _ := os.ReadFile(filepath.Join(out, RunsDir, filepath.Base(changed)))
+	res3, err := Merge(out, []string{shards}, MergeOptions{})
+	if err != nil || res3.Copied != 0 || res3.Present != 8 || len(res3.Differ) != 1 ||
+		!strings.HasPrefix(res3.Differ[0], filepath.Base(changed)+" (") || !strings.HasSuffix(res3.Differ[0], " in "+dirs[1]) {
+		t.Errorf("merge after a shard's run changed: %+v, %v; want it kept, and listed in Differ", res3, err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, RunsDir, filepath.Base(changed))); !bytes.Equal(after, before) || len(before) == 0 {
+		t.Error("the merged run was replaced by the shard's changed one")
 	}
 
 	// A shard given twice.

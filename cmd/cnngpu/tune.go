@@ -518,6 +518,12 @@ func mergeAction(c *cli.Context) error {
 		fmt.Fprintf(w, " (%d there already)", res.Present)
 	}
 	fmt.Fprintln(w)
+	if len(res.Differ) > 0 {
+		// A shard run again since the last merge: its new runs are not
+		// taken over the ones merged before, and not without a word.
+		fmt.Fprintln(c.App.ErrWriter, res.DifferList(fmt.Sprintf("note: %s already held %s that a folder given holds otherwise (run again since?); %s kept its own, as merged before (move them out of %s, and merge again, to take the new ones):",
+			out, plural(len(res.Differ), "finished run"), out, filepath.Join(out, tune.RunsDir))))
+	}
 	if res.MissingRuns > 0 {
 		are := "runs are"
 		if res.MissingRuns == 1 {
