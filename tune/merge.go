@@ -6,6 +6,7 @@ package tune
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
 )
 
@@ -46,6 +48,10 @@ type MergeResult struct {
 	Sources []MergeSource
 	Copied  int // run files copied into the merged folder
 	Present int // runs the merged folder already held
+	// InUse lists the folders given that another process holds (a study
+	// still running there), with the holder: what it finishes from now
+	// on is not in this merge.
+	InUse []string
 	// Differ lists the runs the merged folder already held that a given
 	// folder holds otherwise (a shard run again since): the merged
 	// folder's are kept.
@@ -198,6 +204,9 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			return nil, fmt.Errorf("%s holds a study trained on other data than %s: training data %s in %s, %s in %s", d, dataFrom, spec.Data, dataFrom, s.Data, d)
 		}
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
+		if who, ok := fileutil.HeldBy(filepath.Join(d, LockFile)); ok {
+			res.InUse = append(res.InUse, fmt.Sprintf("%s (by %s)", d, cmp.Or(who, "another process")))
+		}
 	}
 
 	// The shards: one N, one split, each index at most once.

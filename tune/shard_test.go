@@ -272,6 +272,20 @@ func TestMergeCoverage(t *testing.T) {
 		t.Error("the merged run was replaced by the shard's changed one")
 	}
 
+	// A shard still held by a study (its lock taken): said.
+	unlock, err := Lock(dirs[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res4, err := Merge(filepath.Join(t.TempDir(), "m4"), dirs, MergeOptions{})
+	unlock()
+	if err != nil || len(res4.InUse) != 1 || !strings.HasPrefix(res4.InUse[0], dirs[2]+" (by pid ") {
+		t.Errorf("merge of a shard in use: %+v, %v; want it listed in InUse", res4, err)
+	}
+	if len(res2.InUse) != 0 {
+		t.Errorf("merge of shards none of which is in use: InUse %q", res2.InUse)
+	}
+
 	// A shard given twice.
 	dup := filepath.Join(root, "dup")
 	fakeShard(t, spec, 1, 3, dup)

@@ -497,6 +497,11 @@ func mergeAction(c *cli.Context) error {
 	if res != nil && res.Release != nil {
 		defer res.Release()
 	}
+	if res != nil {
+		for _, d := range res.InUse {
+			fmt.Fprintf(c.App.ErrWriter, "note: %s is in use (a study still running there?): the runs it finishes from now on are not in this merge; merge again once it ends\n", d)
+		}
+	}
 	if res != nil && (err == nil || len(res.Missing) > 0) {
 		for _, src := range res.Sources {
 			fmt.Fprintf(w, "  %s: shard %s, %s", src.Dir, src.Shard, plural(src.Finished, "finished run"))

@@ -19,5 +19,8 @@ var ErrNoLocks = errors.New("this system cannot lock files")
 // TryLock reports ErrNoLocks.
 func TryLock(path string) (*os.File, string, error) { return nil, "", ErrNoLocks }
 
+// HeldBy finds no lock here.
+func HeldBy(path string) (holder string, held bool) { return "", false }
+
 // Unlock does nothing here.
 func Unlock(path string, f *os.File) {}

@@ -6,6 +6,7 @@ package fileutil
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -139,4 +140,31 @@ func TestTryLockWritesNoOtherFile(t *testing.T) {
 			t.Error("a named pipe: still waiting after 5 s")
 		}
 	}
+}
+
+// TestHeldBy: a lock another holder took is seen, with its holder's
+// words; a free one, a missing file and a released lock are not, and
+// looking takes nothing (TryLock then succeeds at once).
+func TestHeldBy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	if _, held := HeldBy(path); held {
+		t.Error("a missing lock file is held")
+	}
+	f, _, err := TryLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, held := HeldBy(path)
+	if !held || !strings.HasPrefix(who, fmt.Sprintf("pid %d on ", os.Getpid())) {
+		t.Errorf("a lock taken: held %v by %q", held, who)
+	}
+	f.Close()
+	if _, held := HeldBy(path); held {
+		t.Error("a released lock is held")
+	}
+	g, _, err := TryLock(path)
+	if err != nil {
+		t.Fatalf("after HeldBy looked: %v", err)
+	}
+	g.Close()
 }

@@ -124,6 +124,27 @@ func tryLockOnce(path string) (*os.File, string, error) {
 	return f, "", nil
 }
 
+// HeldBy reports whether another process holds the lock at path (one
+// TryLock took), and who by the file's own words, taking nothing and
+// writing nothing: a reader of a folder (tune merge of a shard) learns a
+// study still runs there. No lock file, or one not held, is false.
+func HeldBy(path string) (holder string, held bool) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return "", false
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+		return "", false // free (the shared lock goes with the close), or no flock here
+	}
+	b := make([]byte, 256)
+	n, _ := f.ReadAt(b, 0)
+	return strings.TrimSpace(string(b[:n])), true
+}
+
 // Unlock removes the lock file at path and drops the lock f holds (the
 // removal first, while held: a process that opened the old file then
 // finds it replaced, and tries again).
