@@ -462,6 +462,9 @@ func flagError(c *cli.Context, err error) error {
 			want = "a whole number from 0 to 18446744073709551615"
 		case *cli.Float64Flag:
 			want = "a number"
+			if _, perr := strconv.ParseFloat(m[1], 64); errors.Is(perr, strconv.ErrRange) {
+				want = "a number, and this one is out of range (too large to hold)"
+			}
 		case *cli.BoolFlag:
 			want = "true or false"
 		}

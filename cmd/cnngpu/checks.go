@@ -125,6 +125,8 @@ func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
 	}
 	if n := c.Int("epochs"); n < 1 {
 		return usageErrorf("--epochs %d: expected at least 1", n)
+	} else if n > engine.MaxEpochs {
+		return usageErrorf("--epochs %d: expected at most %d (the final model's checkpoint records every epoch's metrics, in a header of at most %d MB)", n, engine.MaxEpochs, engine.MaxCheckpointHeader>>20)
 	}
 	if k := c.Int("folds"); k < 0 || k == 1 || k > tune.MNISTTrain {
 		return usageErrorf("--folds %d: expected 0 (a hold-out) or 2 to %d", k, tune.MNISTTrain)

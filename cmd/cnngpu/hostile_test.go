@@ -459,6 +459,11 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"data", "verify", "--data", filepath.Join(f.root, "nowhere")}, 1, []string{"--data " + filepath.Join(f.root, "nowhere") + ": does not exist", "leave --data out"}},
 		// --devices checked by a dry run too.
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "-1"}, 2, []string{"--devices: -1 is not a GPU index"}},
+		// named by its flag, as train names it (it read "epochs 1000000000")
+		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--epochs", "1000000000"}, 2, []string{"--epochs 1000000000: expected at most 204800"}},
+		// a number too large to hold is not "not a number"
+		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--lr", "1e400"}, 2, []string{`--lr: "1e400" is not valid: out of range: too large a number`}},
+		{with(train, "--lr", "1e400"), 2, []string{`--lr "1e400": expected a number, and this one is out of range`}},
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "0,1,0"}, 2, []string{"--devices 0,1,0: GPU 0 is named twice", "--jobs-per-device"}},
 		{[]string{"tune", "merge"}, 2, []string{"tune merge needs --out DIR"}},
 		{[]string{"tune", "merge", "--out", cwd("merged")}, 2, []string{"tune merge needs the shard folders"}},

@@ -129,6 +129,9 @@ func parseList[T any](flag, s string, parse func(string) (T, error)) ([]T, error
 			var ne *strconv.NumError
 			if errors.As(err, &ne) {
 				err = fmt.Errorf("not a number (%v)", ne.Err)
+				if errors.Is(ne.Err, strconv.ErrRange) {
+					err = errors.New("out of range: too large a number")
+				}
 			}
 			return nil, usageErrorf("--%s: %q is not valid: %v", flag, f, err)
 		}

@@ -5,6 +5,7 @@
 package fileutil
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -48,6 +49,9 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		b := make([]byte, st.Size()+1)
 		n, err := io.ReadFull(f, b)
 		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				return nil, err // the file's own error names it already
+			}
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
 		if int64(n) <= st.Size() {

@@ -100,3 +100,16 @@ func TestReadFileNamedPipe(t *testing.T) {
 		t.Errorf("a named pipe with a writer: %q, %v", b, err)
 	}
 }
+
+// TestReadFileErrorNamesThePathOnce: a read that fails (/proc/self/mem
+// answers EIO at offset 0) names the file once, not "read P: read P: …".
+func TestReadFileErrorNamesThePathOnce(t *testing.T) {
+	const p = "/proc/self/mem"
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("no %s here", p)
+	}
+	_, err := ReadFile(p, 1<<20)
+	if err == nil || strings.Count(err.Error(), p) != 1 {
+		t.Errorf("ReadFile(%s): %v; want an error naming it once", p, err)
+	}
+}
