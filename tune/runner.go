@@ -149,10 +149,15 @@ func continues(dir string, old, spec *Spec) error {
 		return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
 			"give the shards new --out folders (%s still takes the finished runs of the old ones)", dir, old.Shard, shell.Command("tune merge"))
 	}
-	if old.Shard != spec.Shard {
-		return fmt.Errorf("%s holds shard %v of this study, not %v; give each shard its own --out folder", dir, old.Shard, spec.Shard)
+	switch {
+	case old.Shard == spec.Shard:
+		return nil
+	case old.Shard.N <= 1:
+		return &BlockedError{fmt.Errorf("%s holds the whole of this study, not a shard of it: give shard %v its own --out folder, or leave out --shard to continue the whole", dir, spec.Shard)}
+	case spec.Shard.N <= 1:
+		return &BlockedError{fmt.Errorf("%s holds shard %v of this study, not the whole of it: continue it with --shard %v, or merge the shards' folders into a new one with %s", dir, old.Shard, old.Shard, shell.Command("tune merge --out NEW_DIR SHARD_DIR..."))}
 	}
-	return nil
+	return &BlockedError{fmt.Errorf("%s holds shard %v of this study, not %v: give each shard its own --out folder", dir, old.Shard, spec.Shard)}
 }
 
 // sameSet reports whether a and b hold the same values, in any order.

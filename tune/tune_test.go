@@ -454,6 +454,20 @@ func TestForeignOutputsRefused(t *testing.T) {
 	if _, err := CheckFolder(dir, s1); err == nil || !strings.Contains(err.Error(), "holds shard 0/2 of this study, not 1/2") {
 		t.Errorf("dry run of shard 1/2 on shard 0/2's folder: %v", err)
 	}
+	// The whole study on a shard's folder (tune merge --out SHARD_DIR
+	// too), and a shard on the whole study's: what to do instead, with
+	// the folder's shard named as a shard (it read "shard all").
+	var be *BlockedError
+	if _, err := CheckFolder(dir, tinySpec()); !errors.As(err, &be) || !strings.Contains(err.Error(), "holds shard 0/2 of this study, not the whole of it: continue it with --shard 0/2, or merge") {
+		t.Errorf("dry run of the whole study on shard 0/2's folder: %v", err)
+	}
+	whole := t.TempDir()
+	if err := Prepare(whole, tinySpec()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckFolder(whole, s1); !errors.As(err, &be) || !strings.Contains(err.Error(), "holds the whole of this study, not a shard of it: give shard 1/2 its own --out folder") {
+		t.Errorf("dry run of shard 1/2 on the whole study's folder: %v", err)
+	}
 }
 
 // TestRatesEqualAsFloat32: two rates that differ as typed but are one
