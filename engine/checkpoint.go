@@ -50,6 +50,9 @@ type TrainConfig struct {
 	Recipe string `json:"recipe,omitempty"`
 	// Augment is Gather's translation in pixels (0: none).
 	Augment int `json:"augment_shift,omitempty"`
+	// LabelSmoothing is the training steps' label smoothing (0: one-hot
+	// targets, and absent in checkpoints older than it).
+	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
 	// Data is the training set's fingerprint (loader.Set.Fingerprint)
 	// and DataDir the folder it was read from; empty in checkpoints older
 	// than them.
@@ -683,6 +686,9 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	}
 	if a := c.Config.Augment; a < 0 || a > MaxShift {
 		return nil, fmt.Errorf("config metadata: augmentation shift %d: expected 0 to %d", a, MaxShift)
+	}
+	if err := CheckLabelSmoothing("config metadata: label smoothing", c.Config.LabelSmoothing); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal([]byte(meta["position"]), &c.Position); err != nil {
 		return nil, fmt.Errorf("bad position metadata: %v", err)

@@ -219,8 +219,11 @@ type Engine interface {
 	// the summed cross-entropy loss, the number of correct argmax
 	// predictions and n to stats[0..2] (float32), writes the softmax
 	// probabilities to probs when probs is not nil, and when dlogits is not
-	// nil writes the gradient of the mean loss, (softmax - onehot)/n.
-	SoftmaxXent(logits, labels, probs, dlogits, stats Tensor, n, classes int)
+	// nil writes the gradient of the mean loss against the targets that
+	// label smoothing ls (0 ≤ ls < 1) makes, (softmax - target)/n, each
+	// value as SmoothedGrad forms it; 0 is one-hot, softmax - onehot. The
+	// loss added to stats is against the labels themselves.
+	SoftmaxXent(logits, labels, probs, dlogits, stats Tensor, n, classes int, ls float64)
 
 	// Update applies one optimizer step to the flat parameters p with
 	// gradients g. s1 and s2 are the optimizer state (Adam: first and
@@ -257,12 +260,44 @@ type ConvPoolBackwarder interface {
 // HeadStepper is implemented by engines that can run a training step's
 // output layer, its loss and the output layer's backward pass as one op,
 // with the results of Dense(x, w, b, logits, s, Identity), then
-// SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out), then
+// SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out, ls), then
 // DenseBackward(x, w, logits, dlogits, dx, dw, db, s, Identity) (dx may
 // be nil). The model uses it for its training steps where an engine has
 // it.
 type HeadStepper interface {
-	HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db Tensor, s DenseShape)
+	HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db Tensor, s DenseShape, ls float64)
+}
+
+// SmoothTargets returns what SmoothedGrad takes from each probability for
+// label smoothing ls over classes: off, ls/classes, from every class's,
+// and on, 1 - ls, from the label's besides (its target is on + off). ls
+// 0 gives 0 and 1, softmax - onehot bit for bit. Every engine forms the
+// gradient from these two float32 values, in this order.
+func SmoothTargets(ls float64, classes int) (off, on float32) {
+	return float32(ls / float64(classes)), float32(1 - ls)
+}
+
+// SmoothedGrad is one value of SoftmaxXent's gradient before the 1/n:
+// p - off, less on where the class is the label (SmoothTargets).
+func SmoothedGrad(p, off, on float32, label bool) float32 {
+	d := p - off
+	if label {
+		d -= on
+	}
+	return d
+}
+
+// MaxLabelSmoothing bounds --label-smoothing: at 1 every target is
+// uniform, and nothing is learnt from the labels.
+const MaxLabelSmoothing = 0.5
+
+// CheckLabelSmoothing refuses a label smoothing outside [0,
+// MaxLabelSmoothing] (what is named: the flag, or a checkpoint's field).
+func CheckLabelSmoothing(what string, ls float64) error {
+	if !(ls >= 0 && ls <= MaxLabelSmoothing) {
+		return fmt.Errorf("%s %v: expected 0 (one-hot targets) to %g, e.g. 0.1", what, ls, MaxLabelSmoothing)
+	}
+	return nil
 }
 
 // Capturer is implemented by engines that can record the op sequence of

@@ -319,16 +319,17 @@ func (m *Model) hidden(a *acts) {
 }
 
 // head queues a training step's output layer on a.h, its loss (added to
-// stats) and the output layer's gradients (into G, and a.dh), as one op
-// where the engine has one (HeadStepper).
-func (m *Model) head(a *acts, stats Tensor) {
+// stats) and the output layer's gradients (into G, and a.dh) against
+// targets of label smoothing ls, as one op where the engine has one
+// (HeadStepper).
+func (m *Model) head(a *acts, stats Tensor, ls float64) {
 	if hs, ok := m.E.(HeadStepper); ok {
-		hs.HeadStep(a.h, m.pv[6], m.pv[7], a.logits, a.y, a.dlogits, stats, a.dh, m.gv[6], m.gv[7], a.d2)
+		hs.HeadStep(a.h, m.pv[6], m.pv[7], a.logits, a.y, a.dlogits, stats, a.dh, m.gv[6], m.gv[7], a.d2, ls)
 		return
 	}
 	e := m.E
 	e.Dense(a.h, m.pv[6], m.pv[7], a.logits, a.d2, Identity)
-	e.SoftmaxXent(a.logits, a.y, nil, a.dlogits, stats, a.d2.N, a.d2.Out)
+	e.SoftmaxXent(a.logits, a.y, nil, a.dlogits, stats, a.d2.N, a.d2.Out, ls)
 	e.DenseBackward(a.h, m.pv[6], a.logits, a.dlogits, a.dh, m.gv[6], m.gv[7], a.d2, Identity)
 }
 
@@ -382,6 +383,9 @@ type Batch struct {
 	// Aug is the training steps' augmentation (Cursor holds the epoch
 	// when it is on); evaluation never augments.
 	Aug Augment
+	// LabelSmoothing is the training steps' (SoftmaxXent's ls; 0: one-hot
+	// targets).
+	LabelSmoothing float64
 }
 
 // TrainStep queues one full step on a batch of n from b: gather, forward,
@@ -393,7 +397,7 @@ func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
 	}
 	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels, b.Aug)
 	m.hidden(a)
-	m.head(a, stats)
+	m.head(a, stats, b.LabelSmoothing)
 	m.backwardUpdate(a)
 	return nil
 }
@@ -412,7 +416,7 @@ func (m *Model) EvalStep(b Batch, n int, stats Tensor, probs []float32, labels [
 	if probs != nil {
 		pt = a.probs
 	}
-	m.E.SoftmaxXent(a.logits, a.y, pt, nil, stats, n, Classes)
+	m.E.SoftmaxXent(a.logits, a.y, pt, nil, stats, n, Classes, 0)
 	if probs != nil {
 		if err := m.E.Read(a.probs, 0, probs[:n*Classes]); err != nil {
 			return err
@@ -452,7 +456,7 @@ func (m *Model) Predict(x []float32) ([]float32, error) {
 				return nil, err
 			}
 		}
-		m.E.SoftmaxXent(a.logits, a.y, a.probs, nil, m.pstats, k, Classes)
+		m.E.SoftmaxXent(a.logits, a.y, a.probs, nil, m.pstats, k, Classes, 0)
 		if err := m.E.Read(a.probs, 0, out[lo*Classes:(lo+k)*Classes]); err != nil {
 			return nil, err
 		}

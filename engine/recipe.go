@@ -18,6 +18,9 @@ type Recipe struct {
 	LR       float64 // the learning rate (its peak, with a schedule)
 	Schedule ScheduleKind
 	Augment  int // Gather's translation in pixels
+	// LabelSmoothing is the training targets' (0, one-hot, in both
+	// recipes; --label-smoothing sets it).
+	LabelSmoothing float64
 }
 
 // The recipes.

@@ -624,8 +624,10 @@ func TestEmuDenseSmall(t *testing.T) {
 // null dx is skipped.
 func TestEmuDenseXent(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 10))
-	for _, s := range []engine.DenseShape{{N: 128, In: 1000, Out: 10}, {N: 300, In: 130, Out: 16}, {N: 3, In: 7, Out: 1}, {N: 5, In: 300, Out: 13}} {
-		name := fmt.Sprintf("dense_xent %+v", s)
+	for si, s := range []engine.DenseShape{{N: 128, In: 1000, Out: 10}, {N: 300, In: 130, Out: 16}, {N: 3, In: 7, Out: 1}, {N: 5, In: 300, Out: 13}} {
+		ls := []float64{0.1, 0, 0.25, 0.1}[si]
+		off, on := engine.SmoothTargets(ls, s.Out)
+		name := fmt.Sprintf("dense_xent %+v, label smoothing %v", s, ls)
 		xv := f64(f32(randF(r, s.N*s.In, 1)))
 		wv := f64(f32(randF(r, s.Out*s.In, 2/math.Sqrt(float64(s.In)))))
 		bv := f64(f32(randF(r, s.Out, 0.1)))
@@ -639,7 +641,7 @@ func TestEmuDenseXent(t *testing.T) {
 		launch(t, "dense_small", s.N*s.Out, 128, z1, f32(xv), f32(wv), f32(bv), int32(s.N), int32(s.In), int32(s.Out), int32(engine.Identity))
 		dz1 := make([]float32, s.N*s.Out)
 		st1 := []float32{1, 2, 3}
-		launch(t, "softmax_xent", grid(s.N), block, z1, labels, null{}, dz1, st1, int32(s.N), int32(s.Out))
+		launch(t, "softmax_xent", grid(s.N), block, z1, labels, null{}, dz1, st1, int32(s.N), int32(s.Out), off, on)
 		dx1, dw1, db1 := make([]float32, s.N*s.In), make([]float32, s.Out*s.In), make([]float32, s.Out)
 		launch(t, "dense_small_dx", grid(s.N*s.In), block, dx1, dz1, f32(wv), int32(s.N), int32(s.In), int32(s.Out))
 		launch(t, "dense_small_dw", dwBlocks, block, dw1, dz1, f32(xv), int32(s.N), int32(s.In), int32(s.Out))
@@ -648,7 +650,7 @@ func TestEmuDenseXent(t *testing.T) {
 		z2, dz2 := make([]float32, s.N*s.Out+1), make([]float32, s.N*s.Out+1)
 		dx2, rows := make([]float32, s.N*s.In+1), make([]float32, 2*s.N+1)
 		z2[s.N*s.Out], dz2[s.N*s.Out], dx2[s.N*s.In], rows[2*s.N] = 7, 7, 7, 7
-		launch(t, "dense_xent", s.N, 128, z2, dz2, dx2, rows, f32(xv), f32(wv), f32(bv), labels, int32(s.N), int32(s.In), int32(s.Out))
+		launch(t, "dense_xent", s.N, 128, z2, dz2, dx2, rows, f32(xv), f32(wv), f32(bv), labels, int32(s.N), int32(s.In), int32(s.Out), off, on)
 		st2 := []float32{1, 2, 3}
 		dw2, db2 := make([]float32, s.Out*s.In+1), make([]float32, s.Out+1)
 		dw2[s.Out*s.In], db2[s.Out] = 7, 7
@@ -671,7 +673,7 @@ func TestEmuDenseXent(t *testing.T) {
 		}
 		rz := enginetest.RefDense(xv, wv, bv, s, engine.Identity)
 		enginetest.Close(t, name+" logits", z2[:s.N*s.Out], rz, 1e-6, 1e-5)
-		loss, correct, _, rdz := enginetest.RefSoftmaxXent(f64(z2[:s.N*s.Out]), labels, s.N, s.Out)
+		loss, correct, _, rdz := enginetest.RefSoftmaxXent(f64(z2[:s.N*s.Out]), labels, s.N, s.Out, ls)
 		enginetest.Close(t, name+" dlogits", dz2[:s.N*s.Out], rdz, 1e-7, 1e-5)
 		enginetest.Close(t, name+" stats", st2, []float64{1 + loss, 2 + float64(correct), 3 + float64(s.N)}, 1e-3, 1e-5)
 		rdx, rdw, rdb := enginetest.RefDenseBackward(xv, wv, make([]float64, len(rdz)), f64(dz2[:s.N*s.Out]), s, engine.Identity)
@@ -682,7 +684,7 @@ func TestEmuDenseXent(t *testing.T) {
 
 		// Without dx: the rest as before.
 		z3, dz3, rows3 := make([]float32, s.N*s.Out), make([]float32, s.N*s.Out), make([]float32, 2*s.N)
-		launch(t, "dense_xent", s.N, 128, z3, dz3, null{}, rows3, f32(xv), f32(wv), f32(bv), labels, int32(s.N), int32(s.In), int32(s.Out))
+		launch(t, "dense_xent", s.N, 128, z3, dz3, null{}, rows3, f32(xv), f32(wv), f32(bv), labels, int32(s.N), int32(s.In), int32(s.Out), off, on)
 		if !slices.Equal(dz3, dz2[:s.N*s.Out]) || !slices.Equal(rows3, rows[:2*s.N]) {
 			t.Errorf("%s: without dx, dlogits or the rows differ", name)
 		}
@@ -721,18 +723,28 @@ func TestEmuSoftmaxXent(t *testing.T) {
 	for i := range labels {
 		labels[i] = int32(r.IntN(classes))
 	}
-	probs := make([]float32, n*classes)
-	dz := make([]float32, n*classes)
-	stats := []float32{1, 2, 3} // added to, not overwritten
-	launch(t, "softmax_xent", grid(n), block, f32(zv), labels, probs, dz, stats, int32(n), int32(classes))
-	loss, correct, rp, rdz := enginetest.RefSoftmaxXent(zv, labels, n, classes)
-	enginetest.Close(t, "softmax_xent probs", probs, rp, 1e-6, 1e-5)
-	enginetest.Close(t, "softmax_xent dz", dz, rdz, 1e-7, 1e-5)
-	enginetest.Close(t, "softmax_xent stats", stats, []float64{1 + loss, 2 + float64(correct), 3 + n}, 1e-3, 1e-5)
-	// Without probs and dz (evaluation, training).
-	stats = []float32{0, 0, 0}
-	launch(t, "softmax_xent", grid(n), block, f32(zv), labels, null{}, null{}, stats, int32(n), int32(classes))
-	enginetest.Close(t, "softmax_xent stats only", stats, []float64{loss, float64(correct), n}, 1e-3, 1e-5)
+	for _, ls := range []float64{0, 0.1} {
+		name := fmt.Sprintf("softmax_xent (label smoothing %v)", ls)
+		off, on := engine.SmoothTargets(ls, classes)
+		probs := make([]float32, n*classes)
+		dz := make([]float32, n*classes)
+		stats := []float32{1, 2, 3} // added to, not overwritten
+		launch(t, "softmax_xent", grid(n), block, f32(zv), labels, probs, dz, stats, int32(n), int32(classes), off, on)
+		loss, correct, rp, rdz := enginetest.RefSoftmaxXent(zv, labels, n, classes, ls)
+		enginetest.Close(t, name+" probs", probs, rp, 1e-6, 1e-5)
+		enginetest.Close(t, name+" dz", dz, rdz, 1e-7, 1e-5)
+		enginetest.Close(t, name+" stats", stats, []float64{1 + loss, 2 + float64(correct), 3 + n}, 1e-3, 1e-5)
+		for i := range dz { // the CPU engine's arithmetic, bit for bit
+			if want := engine.SmoothedGrad(probs[i], off, on, int32(i%classes) == labels[i/classes]) * (1 / float32(n)); math.Float32bits(dz[i]) != math.Float32bits(want) {
+				t.Errorf("%s: dz[%d] = %v, engine.SmoothedGrad gives %v", name, i, dz[i], want)
+				break
+			}
+		}
+		// Without probs and dz (evaluation, training).
+		stats = []float32{0, 0, 0}
+		launch(t, "softmax_xent", grid(n), block, f32(zv), labels, null{}, null{}, stats, int32(n), int32(classes), off, on)
+		enginetest.Close(t, name+" stats only", stats, []float64{loss, float64(correct), n}, 1e-3, 1e-5)
+	}
 }
 
 func TestEmuUpdate(t *testing.T) {

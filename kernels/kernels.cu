@@ -960,9 +960,12 @@ __global__ void dense_small_dx(float *dx, const float *dz, const float *w, int n
 
 // xent_row: softmax_xent's work on one row of logits z (classes of them)
 // with label l: its loss, whether its argmax is l (1 or 0), and, where
-// they are not null, the probabilities and dz = (softmax - onehot)·inv.
-__device__ __forceinline__ void xent_row(const float *row, int l, int classes, float inv, float *probs, float *dz,
-                                         float *loss, float *correct) {
+// they are not null, the probabilities and dz = (softmax - target)·inv,
+// the targets of label smoothing ls: each value p - off, less on where it
+// is the label's (off = ls/classes, on = 1 - ls, as
+// engine.SmoothTargets rounds them; 0 and 1: softmax - onehot).
+__device__ __forceinline__ void xent_row(const float *row, int l, int classes, float inv, float off, float on, float *probs,
+                                         float *dz, float *loss, float *correct) {
     float m = row[0];
     int arg = 0;
     for (int j = 1; j < classes; j++)
@@ -974,7 +977,11 @@ __device__ __forceinline__ void xent_row(const float *row, int l, int classes, f
     for (int j = 0; j < classes; j++) {
         float p = expf(row[j] - m) / sum;
         if (probs) probs[j] = p;
-        if (dz) dz[j] = (p - (j == l ? 1.0f : 0.0f)) * inv;
+        if (dz) {
+            float d = p - off;
+            if (j == l) d -= on;
+            dz[j] = d * inv;
+        }
     }
 }
 
@@ -1005,13 +1012,15 @@ __device__ __forceinline__ void xent_stats_add(float loss, float correct, float 
 
 // softmax_xent: one thread per row of logits (n, classes <= 32). Adds the
 // summed loss, the correct count and n to stats[0..2]; writes probs and
-// dlogits = (softmax - onehot)/n when they are not null.
-__global__ void softmax_xent(const float *z, const int *labels, float *probs, float *dz, float *stats, int n, int classes) {
+// dlogits = (softmax - target)/n (xent_row's off and on) when they are
+// not null.
+__global__ void softmax_xent(const float *z, const int *labels, float *probs, float *dz, float *stats, int n, int classes,
+                             float off, float on) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     float loss = 0.0f, correct = 0.0f;
     if (i < n) {
         long long r = (long long)i * classes;
-        xent_row(z + r, labels[i], classes, 1.0f / (float)n, probs ? probs + r : 0, dz ? dz + r : 0, &loss, &correct);
+        xent_row(z + r, labels[i], classes, 1.0f / (float)n, off, on, probs ? probs + r : 0, dz ? dz + r : 0, &loss, &correct);
     }
     xent_stats_add(loss, correct, stats, n, blockIdx.x == 0);
 }
@@ -1025,14 +1034,15 @@ __global__ void softmax_xent(const float *z, const int *labels, float *probs, fl
 // softmax_xent's order), then, unless dx is null, dx = dz·w as
 // dense_small_dx sums it. The weight and bias gradients (head_grads) read
 // dz beside it. x: (nb,in), w: (out,in), b: (out),
-// labels: (nb), z, dz: (nb,out), dx: (nb,in), rows: (2·nb). One block a
+// labels: (nb), z, dz: (nb,out), dx: (nb,in), rows: (2·nb); off and on:
+// xent_row's, for label smoothing. One block a
 // row, blockDim a power of two of at most 128 (the engine launches 128:
 // dense_small's); out at most DENSE_XENT_OUT.
 // Its launch bounds hold it to 64 registers (72 without: the product's 16
 // loads in flight), as TestKernelResources asks of every small kernel.
 #define DENSE_XENT_OUT 16
 __global__ void __launch_bounds__(128, 8) dense_xent(float *z, float *dz, float *dx, float *rows, const float *x, const float *w, const float *b,
-                           const int *labels, int nb, int in, int out) {
+                           const int *labels, int nb, int in, int out, float off, float on) {
     __shared__ float part[DENSE_XENT_OUT * 128];
     __shared__ float zs[DENSE_XENT_OUT], gs[DENSE_XENT_OUT];
     int n = blockIdx.x, tid = threadIdx.x, bd = blockDim.x;
@@ -1059,7 +1069,7 @@ __global__ void __launch_bounds__(128, 8) dense_xent(float *z, float *dz, float 
     if (tid == 0) {
         for (int o = 0; o < out; o++) zs[o] = part[o * bd] + b[o];
         float loss, correct;
-        xent_row(zs, labels[n], out, 1.0f / (float)nb, 0, gs, &loss, &correct);
+        xent_row(zs, labels[n], out, 1.0f / (float)nb, off, on, 0, gs, &loss, &correct);
         rows[n] = loss;
         rows[nb + n] = correct;
         for (int o = 0; o < out; o++) {

@@ -870,8 +870,8 @@ func TestFigureNames(t *testing.T) {
 // retraining's, where a study's runs trained on another engine.
 type nanLoss struct{ engine.Engine }
 
-func (n nanLoss) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, batch, classes int) {
-	n.Engine.SoftmaxXent(logits, labels, probs, dlogits, stats, batch, classes)
+func (n nanLoss) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, batch, classes int, ls float64) {
+	n.Engine.SoftmaxXent(logits, labels, probs, dlogits, stats, batch, classes, ls)
 	if dlogits != nil {
 		if err := n.Engine.Write(stats, 0, []float32{float32(math.NaN())}); err != nil {
 			panic(err)

@@ -18,6 +18,9 @@ var recipeFlag = &cli.StringFlag{Name: "recipe", Value: engine.DefaultRecipe.Nam
 var scheduleFlag = &cli.StringFlag{Name: "schedule",
 	Usage: "learning-rate schedule, overriding the recipe's: constant (--lr throughout) or cosine (linear warm-up over the first 2% of steps to --lr, then a half cosine to 0 at the last step)"}
 
+var labelSmoothingFlag = &cli.Float64Flag{Name: "label-smoothing",
+	Usage: "train towards targets of 1-ε+ε/10 for the label and ε/10 for each other class instead of one-hot ones (ε is this value, 0 to 0.5; 0.1 is usual), overriding the recipe's 0; the loss printed stays against the labels themselves"}
+
 var augmentFlag = &cli.StringFlag{Name: "augment",
 	Usage: "training-image augmentation, overriding the recipe's: none, shift (random translation by up to ±2 pixels each way, zero fill) or shift:N (±N, 1 to 7)"}
 
@@ -36,6 +39,12 @@ func parseRecipe(c *cli.Context) (engine.Recipe, error) {
 	if c.IsSet("augment") {
 		if r.Augment, err = engine.ParseAugment(c.String("augment")); err != nil {
 			return r, usageErrorf("--augment: %v", err)
+		}
+	}
+	if c.IsSet("label-smoothing") {
+		r.LabelSmoothing = c.Float64("label-smoothing")
+		if err := engine.CheckLabelSmoothing("--label-smoothing", r.LabelSmoothing); err != nil {
+			return r, usageErrorf("%v", err)
 		}
 	}
 	return r, nil
@@ -61,6 +70,9 @@ func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind, lr float32) 
 	}
 	if base.Augment != cfg.Augment {
 		diff = append(diff, "--augment "+engine.AugmentName(cfg.Augment))
+	}
+	if base.LabelSmoothing != cfg.LabelSmoothing {
+		diff = append(diff, fmt.Sprintf("--label-smoothing %g", cfg.LabelSmoothing))
 	}
 	if len(diff) > 0 {
 		return fmt.Sprintf("%s with %s", name, strings.Join(diff, ", "))

@@ -257,6 +257,7 @@ func TestResumeRefusals(t *testing.T) {
 		{[]string{"--resume", adam, "--seed", "99", "--batch-size", "7", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --batch-size 128, but --batch-size 7 was given"},
 		{[]string{"--resume", adam, "--augment", "shift", "--schedule", "cosine", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --schedule constant, but --schedule cosine was given"},
 		{[]string{"--resume", adam}, "--resume " + adam + ": that run already finished its 2 epochs; give --epochs N with N larger than 2"},
+		{[]string{"--resume", adam, "--label-smoothing", "0.1", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --label-smoothing 0, but --label-smoothing 0.1 was given"},
 	} {
 		args := append([]string{"train", "--cpu", "--threads", "1", "--data", dir}, c.args...)
 		if _, errOut, code := cnngpu(t, nil, args...); code != 2 || !strings.Contains(errOut, c.want) {
@@ -280,6 +281,43 @@ func TestResumeRefusals(t *testing.T) {
 	// The same momentum, as given before, continues.
 	if _, errOut, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", sgd, "--momentum", "0.9", "--epochs", "3", "--quiet"); code != 0 {
 		t.Errorf("resume with the checkpoint's own momentum: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestLabelSmoothingResumes: --label-smoothing is said in the model's
+// line, recorded in the checkpoint and kept by --resume, which continues
+// the run as if it had not stopped (the CPU engine's bits); and it
+// trains otherwise than one-hot targets.
+func TestLabelSmoothingResumes(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	common := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--schedule", "constant", "--json"}
+	run := func(args ...string) seedResult {
+		t.Helper()
+		so, se, code := cnngpu(t, nil, append(slices.Clone(common), args...)...)
+		var r seedResult
+		if code != 0 || json.Unmarshal([]byte(so), &r) != nil {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, so, se)
+		}
+		return r
+	}
+	whole := run("--epochs", "2", "--label-smoothing", "0.1", "--out", filepath.Join(dir, "w.safetensors"))
+	part := filepath.Join(dir, "p.safetensors")
+	run("--epochs", "1", "--label-smoothing", "0.1", "--out", part)
+	ck, err := engine.LoadCheckpoint(part)
+	if err != nil || ck.Config.LabelSmoothing != 0.1 {
+		t.Fatalf("the checkpoint's label smoothing: %v, %+v", err, ck.Config)
+	}
+	resumed := run("--resume", part, "--epochs", "2")
+	if resumed.TestLoss != whole.TestLoss || resumed.TestAcc != whole.TestAcc {
+		t.Errorf("resumed: test loss %v, accuracy %v; the run never stopped: %v, %v", resumed.TestLoss, resumed.TestAcc, whole.TestLoss, whole.TestAcc)
+	}
+	if plain := run("--epochs", "2", "--out", filepath.Join(dir, "o.safetensors")); plain.TestLoss == whole.TestLoss {
+		t.Errorf("one-hot targets gave the test loss of label smoothing 0.1, %v", plain.TestLoss)
+	}
+	so, _, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--label-smoothing", "0.1", "--out", filepath.Join(dir, "q.safetensors"))
+	if code != 0 || !strings.Contains(so, "augment shift:2, label smoothing 0.1, batch 128") || !strings.Contains(so, "(recipe default with --label-smoothing 0.1)") {
+		t.Errorf("the model's line with --label-smoothing 0.1: exit %d\n%s", code, so)
 	}
 }
 

@@ -377,6 +377,7 @@ func runSettings(arch engine.Arch, cfg engine.TrainConfig, opt engine.OptConfig,
 		{"recipe", recipe},
 		{"schedule", sched.String()},
 		{"augment", engine.AugmentName(cfg.Augment)},
+		{"label-smoothing", fmt.Sprint(cfg.LabelSmoothing)},
 	}
 	if opt.Kind == engine.SGD {
 		// After the optimizer's own setting.

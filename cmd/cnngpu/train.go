@@ -46,7 +46,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "arch", Value: "reference", Usage: "architecture: reference (3x3 same-padded convolutions) or original (5x5 valid, as in the reference's first script)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for initial weights, shuffling and augmentation; the same seed repeats a CPU run bit for bit"},
 			&cli.StringFlag{Name: "seeds", Usage: "train once per seed of `LIST` (a range 1-10, a comma list 1,4,7, or both) and summarise test accuracy: mean ± std, min, max"},
-			recipeFlag, scheduleFlag, augmentFlag,
+			recipeFlag, scheduleFlag, augmentFlag, labelSmoothingFlag,
 			&cli.Float64Flag{Name: "val-split", Value: 0, Usage: "fraction of the training set held out (stratified, seed 42) for validation; 0 trains on all 60,000"},
 			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train on a stratified subset of this many images (0 = all), for quick trials"},
 			&cli.StringFlag{Name: "out", Usage: "checkpoint path, written after every epoch (default: runs/model-<time>.safetensors); \"{seed}\" in it is replaced by the seed, and with --seeds a path without it gets -seedN before its extension"},
@@ -167,7 +167,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if err := checkTrainLimit(s.cfg.TrainLimit); err != nil {
 		return nil, err
 	}
-	s.cfg.Recipe, s.cfg.Augment, s.sched = r.Name, r.Augment, r.Schedule
+	s.cfg.Recipe, s.cfg.Augment, s.cfg.LabelSmoothing, s.sched = r.Name, r.Augment, r.LabelSmoothing, r.Schedule
 	if c.IsSet("seeds") {
 		if c.IsSet("seed") || c.IsSet("resume") {
 			return nil, usageErrorf("--seeds runs one training per seed: it excludes --seed and --resume")
@@ -873,8 +873,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	defer m.Release()
 	r.say("data: %s (%d training images, %d validation, %d test)", dataDir, len(trainIdx), len(r.valIdx), r.test.N)
-	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s, batch %d, %s, seed %d (recipe %s)",
-		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augment),
+	smoothing := ""
+	if cfg.LabelSmoothing > 0 {
+		smoothing = fmt.Sprintf(", label smoothing %g", cfg.LabelSmoothing)
+	}
+	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s%s, batch %d, %s, seed %d (recipe %s)",
+		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augment), smoothing,
 		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
 	if s.init == nil && s.sched == engine.CosineLR && opt.Sched.Kind != engine.CosineLR {
 		r.say("note: this run takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
@@ -976,7 +980,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return nil
 	}
 	tr := &engine.Trainer{M: m, Data: r.train, TrainIdx: trainIdx, ValIdx: r.valIdx, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize,
-		Seed: seed, Augment: cfg.Augment}
+		Seed: seed, Augment: cfg.Augment, LabelSmoothing: cfg.LabelSmoothing}
 	bar := newProgressBar(r.stderr, !s.quiet && isTerminal(os.Stderr))
 	if bar.enabled {
 		tr.ProgressEvery = 200 * time.Millisecond

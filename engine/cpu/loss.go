@@ -10,10 +10,12 @@ import (
 )
 
 // SoftmaxXent adds loss sum, correct count and n to stats, and writes probs
-// and dlogits = (softmax - onehot)/n when they are not nil.
+// and dlogits = (softmax - target)/n (label smoothing ls; 0: one-hot)
+// when they are not nil.
 // logits: (n,classes), labels: (n) int32.
-func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, n, classes int) {
+func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, n, classes int, ls float64) {
 	engine.CheckSoftmaxXent(logits, labels, probs, dlogits, stats, n, classes)
+	off, on := engine.SmoothTargets(ls, classes)
 	z := t32(logits)
 	lab := ti32(labels)
 	pr, dl := t32(probs), t32(dlogits)
@@ -47,10 +49,7 @@ func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor
 				pr[i*classes+j] = p
 			}
 			if dl != nil {
-				if j == label {
-					p--
-				}
-				dl[i*classes+j] = p * inv
+				dl[i*classes+j] = engine.SmoothedGrad(p, off, on, j == label) * inv
 			}
 		}
 	}

@@ -676,9 +676,9 @@ func TestEmulatedLaneAfterUpdates(t *testing.T) {
 		e.Fill(n2, 0)
 		e.Fill(step2, 0)
 		fn := func() {
-			e.HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db, s)
+			e.HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db, s, 0)
 			e.Update(opt, w, dw, m1, m2, step)
-			e.HeadStep(x, w2, b2, logits2, labels, dlogits2, stats, dx, dw2, db2, s2)
+			e.HeadStep(x, w2, b2, logits2, labels, dlogits2, stats, dx, dw2, db2, s2, 0)
 			e.Update(opt, w2, dw2, n1, n2, step2)
 		}
 		for range 4 { // directly, recorded, replayed

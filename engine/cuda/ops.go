@@ -524,11 +524,12 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 
 // SoftmaxXent: loss, accuracy and gradient in one kernel; statistics stay
 // on the device.
-func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, n, classes int) {
+func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, n, classes int, ls float64) {
 	engine.CheckSoftmaxXent(logits, labels, probs, dlogits, stats, n, classes)
 	e.use(access{r: regions(logits, labels), w: regions(probs, dlogits, stats)})
+	off, on := engine.SmoothTargets(ls, classes)
 	e.fail(e.c.Launch("softmax_xent", int64(n), block, arg(logits), arg(labels), arg(probs), arg(dlogits),
-		arg(stats), cu.I(n), cu.I(classes)))
+		arg(stats), cu.I(n), cu.I(classes), cu.F(off), cu.F(on)))
 }
 
 // headRows is dzFor's key of HeadStep's rows scratch (each row's loss and
@@ -544,10 +545,10 @@ type headRows struct{ in, out int }
 // more, head_grads (the bits of dense_small_dw, bias_grad and
 // softmax_xent's statistics), with two streams on the second, beside dx
 // and the layers below. Otherwise the three ops as they are.
-func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db engine.Tensor, s engine.DenseShape) {
+func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db engine.Tensor, s engine.DenseShape, ls float64) {
 	if !e.own || s.Out > kernels.DenseXentOut {
 		e.Dense(x, w, b, logits, s, engine.Identity)
-		e.SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out)
+		e.SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out, ls)
 		e.DenseBackward(x, w, logits, dlogits, dx, dw, db, s, engine.Identity)
 		return
 	}
@@ -558,8 +559,9 @@ func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db en
 	}
 	rows := floats(p, 2*s.N)
 	e.use(access{r: regions(x, w, b, labels), w: append(regions(logits, dlogits, dx), rows)})
+	off, on := engine.SmoothTargets(ls, s.Out)
 	e.fail(e.c.LaunchBlocks("dense_xent", s.N, smallBlock, arg(logits), arg(dlogits), arg(dx), bufArg(rows),
-		arg(x), arg(w), arg(b), arg(labels), cu.I(s.N), cu.I(s.In), cu.I(s.Out)))
+		arg(x), arg(w), arg(b), arg(labels), cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.F(off), cu.F(on)))
 	a := access{r: []region{regionOf(x), regionOf(dlogits), rows}, w: regions(dw, db, stats)}
 	e.declared = e.declared[:0] // head_grads' own, checked apart from dense_xent's
 	l := e.toLane(a)

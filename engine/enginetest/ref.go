@@ -252,9 +252,11 @@ func RefDenseBackward(x, w, y, dy []float64, s engine.DenseShape, act engine.Act
 	return dx, dw, db
 }
 
-// RefSoftmaxXent returns the summed loss, the number of correct argmax
-// predictions, the probabilities and the gradient of the mean loss.
-func RefSoftmaxXent(z []float64, labels []int32, n, classes int) (loss float64, correct int, probs, dz []float64) {
+// RefSoftmaxXent returns the summed loss (against the labels), the number
+// of correct argmax predictions, the probabilities and the gradient of the
+// mean loss against the targets of label smoothing ls: (1-ls)·onehot +
+// ls/classes.
+func RefSoftmaxXent(z []float64, labels []int32, n, classes int, ls float64) (loss float64, correct int, probs, dz []float64) {
 	probs = make([]float64, n*classes)
 	dz = make([]float64, n*classes)
 	for i := 0; i < n; i++ {
@@ -277,10 +279,11 @@ func RefSoftmaxXent(z []float64, labels []int32, n, classes int) (loss float64, 
 		for j, v := range row {
 			p := math.Exp(v-m) / sum
 			probs[i*classes+j] = p
+			target := ls / float64(classes)
 			if j == l {
-				p--
+				target += 1 - ls
 			}
-			dz[i*classes+j] = p / float64(n)
+			dz[i*classes+j] = (p - target) / float64(n)
 		}
 	}
 	return loss, correct, probs, dz

@@ -119,11 +119,31 @@ func TestRefSoftmaxXentGradient(t *testing.T) {
 	n, classes := 4, 10
 	z := randF64(r, n*classes, 2)
 	labels := []int32{3, 0, 9, 3}
-	_, _, probs, dz := RefSoftmaxXent(z, labels, n, classes)
+	_, _, probs, dz := RefSoftmaxXent(z, labels, n, classes, 0)
 	gradCheck(t, "softmax-xent dlogits", z, dz, func() float64 {
-		l, _, _, _ := RefSoftmaxXent(z, labels, n, classes)
+		l, _, _, _ := RefSoftmaxXent(z, labels, n, classes, 0)
 		return l / float64(n)
 	})
+	// With label smoothing: the gradient of the mean cross-entropy
+	// against the targets (1-ls)·onehot + ls/classes, written out here
+	// from the probabilities.
+	for _, ls := range []float64{0.1, 0.5} {
+		_, _, _, dz := RefSoftmaxXent(z, labels, n, classes, ls)
+		gradCheck(t, fmt.Sprintf("softmax-xent dlogits, label smoothing %v", ls), z, dz, func() float64 {
+			_, _, p, _ := RefSoftmaxXent(z, labels, n, classes, ls)
+			var l float64
+			for i := 0; i < n; i++ {
+				for j := 0; j < classes; j++ {
+					target := ls / float64(classes)
+					if int32(j) == labels[i] {
+						target += 1 - ls
+					}
+					l -= target * math.Log(p[i*classes+j])
+				}
+			}
+			return l / float64(n)
+		})
+	}
 	for i := 0; i < n; i++ {
 		var s float64
 		for j := 0; j < classes; j++ {

@@ -21,7 +21,7 @@ func RefModel(arch engine.Arch, p, x []float64, labels []int32) (float64, []floa
 	q2, arg2 := RefMaxPool(a2, p2)
 	h := RefDense(q2, w(4), w(5), d1, act)
 	z := RefDense(h, w(6), w(7), d2, engine.Identity)
-	loss, _, _, dz := RefSoftmaxXent(z, labels, n, engine.Classes)
+	loss, _, _, dz := RefSoftmaxXent(z, labels, n, engine.Classes, 0)
 
 	g := make([]float64, len(p))
 	put := func(i int, v []float64) { copy(g[ps[i].Off:], v) }

@@ -770,16 +770,37 @@ func testSoftmaxXent(h *harness) {
 	dz := h.zeros(engine.Float32, n*classes)
 	stats := h.zeros(engine.Float32, 3)
 	check := h.unchanged("SoftmaxXent", []string{"logits"}, z)
-	e.SoftmaxXent(z, labels, probs, dz, stats, n, classes)
+	e.SoftmaxXent(z, labels, probs, dz, stats, n, classes, 0)
 	check()
-	loss, correct, rp, rdz := RefSoftmaxXent(zv, lab, n, classes)
+	loss, correct, rp, rdz := RefSoftmaxXent(zv, lab, n, classes, 0)
 	Close(t, "probs", h.read(probs), rp, 1e-7, 1e-5)
 	Close(t, "dlogits", h.read(dz), rdz, 1e-8, 1e-5)
 	st := h.read(stats)
 	Close(t, "stats after one call", st, []float64{loss, float64(correct), float64(n)}, 1e-4, 1e-5)
 	// Stats accumulate; probs and dlogits are optional.
-	e.SoftmaxXent(z, labels, nil, nil, stats, n, classes)
+	e.SoftmaxXent(z, labels, nil, nil, stats, n, classes, 0)
 	Close(t, "stats after two calls", h.read(stats), []float64{2 * loss, 2 * float64(correct), 2 * float64(n)}, 1e-4, 1e-5)
+	// Label smoothing changes the gradient alone (the loss and the
+	// probabilities stay against the labels), each value formed as
+	// engine.SmoothedGrad forms it.
+	for _, ls := range []float64{0.1, 0.5} {
+		st2 := h.zeros(engine.Float32, 3)
+		e.SoftmaxXent(z, labels, probs, dz, st2, n, classes, ls)
+		_, _, _, rdz := RefSoftmaxXent(zv, lab, n, classes, ls)
+		name := fmt.Sprintf("label smoothing %v", ls)
+		Close(t, name+" dlogits", h.read(dz), rdz, 1e-8, 1e-5)
+		Close(t, name+" probs", h.read(probs), rp, 1e-7, 1e-5)
+		Close(t, name+" stats", h.read(st2), []float64{loss, float64(correct), float64(n)}, 1e-4, 1e-5)
+		off, on := engine.SmoothTargets(ls, classes)
+		p, g := h.read(probs), h.read(dz)
+		for i := range p {
+			want := engine.SmoothedGrad(p[i], off, on, int32(i%classes) == lab[i/classes]) * (1 / float32(n))
+			if math.Float32bits(g[i]) != math.Float32bits(want) {
+				t.Errorf("%s: dlogits[%d] = %v, engine.SmoothedGrad on its probability gives %v", name, i, g[i], want)
+				break
+			}
+		}
+	}
 }
 
 // testHeadStep: an engine's HeadStep (engine.HeadStepper), where it has
@@ -795,8 +816,10 @@ func testHeadStep(h *harness) {
 		h.t.Skip("the engine has no HeadStep (engine.HeadStepper); the model runs Dense, SoftmaxXent and DenseBackward")
 	}
 	e, t := h.e, h.t
-	for _, s := range []engine.DenseShape{{N: 128, In: 1000, Out: 10}, {N: 300, In: 130, Out: 16}, {N: 3, In: 7, Out: 1}, {N: 37, In: 50, Out: 19}} {
-		name := fmt.Sprintf("head step %+v", s)
+	// Label smoothing on all but one shape (one fused, one not).
+	for si, s := range []engine.DenseShape{{N: 128, In: 1000, Out: 10}, {N: 300, In: 130, Out: 16}, {N: 3, In: 7, Out: 1}, {N: 37, In: 50, Out: 19}} {
+		ls := []float64{0.1, 0, 0.25, 0.1}[si]
+		name := fmt.Sprintf("head step %+v, label smoothing %v", s, ls)
 		xv := h.rand(s.N*s.In, 1)
 		wv := h.rand(s.Out*s.In, 2/math.Sqrt(float64(s.In)))
 		bv := h.rand(s.Out, 0.1)
@@ -823,18 +846,18 @@ func testHeadStep(h *harness) {
 		}
 		u := mk(true)
 		e.Dense(x, w, b, u.z, s, engine.Identity)
-		e.SoftmaxXent(u.z, labels, nil, u.dz, u.st, s.N, s.Out)
+		e.SoftmaxXent(u.z, labels, nil, u.dz, u.st, s.N, s.Out, ls)
 		e.DenseBackward(x, w, u.z, u.dz, u.dx, u.dw, u.db, s, engine.Identity)
 		want := map[string][]float32{"logits": h.read(u.z), "dlogits": h.read(u.dz), "dx": h.read(u.dx), "dw": h.read(u.dw), "db": h.read(u.db)}
 		wantSt := toF64(h.read(u.st))
 		zv := toF64(want["logits"])
-		loss, correct, _, rdz := RefSoftmaxXent(zv, lab, s.N, s.Out)
+		loss, correct, _, rdz := RefSoftmaxXent(zv, lab, s.N, s.Out, ls)
 		rdx, rdw, rdb := RefDenseBackward(xv, wv, zv, toF64(want["dlogits"]), s, engine.Identity)
 		sc := math.Sqrt(float64(max(s.N, s.Out)))
 		for _, withDx := range []bool{true, false} {
 			f := mk(withDx)
 			check := h.unchanged("HeadStep", []string{"x", "w", "b"}, x, w, b)
-			hs.HeadStep(x, w, b, f.z, labels, f.dz, f.st, f.dx, f.dw, f.db, s)
+			hs.HeadStep(x, w, b, f.z, labels, f.dz, f.st, f.dx, f.dw, f.db, s, ls)
 			check()
 			if got := h.readI(labels); !slices.Equal(got, lab) {
 				t.Errorf("%s: HeadStep modified labels", name)

@@ -195,8 +195,8 @@ static uint64_t slot[32];
     X(dense_small, "PCCCIIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int)) \
     X(dense_small_dw, "PCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
     X(dense_small_dx, "PCCIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, int), A(4, int), A(5, int)) \
-    X(softmax_xent, "CCPPPII", 1, A(0, float *), A(1, int *), A(2, float *), A(3, float *), A(4, float *), A(5, int), A(6, int)) \
-    X(dense_xent, "PPPPCCCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, float *), A(6, float *), A(7, int *), A(8, int), A(9, int), A(10, int)) \
+    X(softmax_xent, "CCPPPIIFF", 1, A(0, float *), A(1, int *), A(2, float *), A(3, float *), A(4, float *), A(5, int), A(6, int), A(7, float), A(8, float)) \
+    X(dense_xent, "PPPPCCCCIIIFF", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, float *), A(6, float *), A(7, int *), A(8, int), A(9, int), A(10, int), A(11, float), A(12, float)) \
     X(head_grads, "PPPCCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, float *), A(6, int), A(7, int), A(8, int)) \
     X(adam, "PCPPCLFFFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float), A(10, int), A(11, int), A(12, int), A(13, float)) \
     X(adam4, "PCPPCLFFFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float), A(10, int), A(11, int), A(12, int), A(13, float)) \
