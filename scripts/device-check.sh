@@ -22,7 +22,7 @@
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, BENCH, AB, PRIORITY_AB, TIMELINE, TUNE).
+# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, SEED_FLAGS, BENCH, AB, PRIORITY_AB, TIMELINE, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -231,13 +231,23 @@ fi
 # (scripts/pytorch_train.py, same recipe, its own initial draw) for the
 # same seeds (PYTORCH_SEEDS, default SEEDS; "none" skips PyTorch's), for
 # the spread of test accuracy (seeds.log; a summary line for each,
-# "seeds:"). BENCH=0 skips the benchmark table.
+# "seeds:"). SEED_FLAGS="--label-smoothing 0.1" (say) trains the same
+# seeds once more with those flags after the default runs ("cnngpu+flags"
+# lines and summary). BENCH=0 skips the benchmark table.
 if [ -n "${SEEDS:-}" ] && [ -d "$b/mnist" ]; then
 	start=$SECONDS
 	for s in $SEEDS; do
 		timeout 60 "$b/cnngpu" train --device 0 --data "$b/mnist" --seed "$s" --quiet --out "$tmp/seed.safetensors" 2>&1 |
 			grep -E "^test accuracy|rror" | sed "s/^/cnngpu seed $s: /" >>"$out/seeds.log"
 	done
+	if [ -n "${SEED_FLAGS:-}" ]; then
+		echo "cnngpu+flags: $SEED_FLAGS" >>"$out/seeds.log"
+		for s in $SEEDS; do
+			# shellcheck disable=SC2086 # the flags, split as written
+			timeout 60 "$b/cnngpu" train --device 0 --data "$b/mnist" --seed "$s" --quiet --out "$tmp/seed.safetensors" $SEED_FLAGS 2>&1 |
+				grep -E "^test accuracy|rror" | sed "s/^/cnngpu+flags seed $s: /" >>"$out/seeds.log"
+		done
+	fi
 	if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
 		ps=${PYTORCH_SEEDS:-$SEEDS}
 		[ "$ps" = none ] && ps=
@@ -249,9 +259,9 @@ if [ -n "${SEEDS:-}" ] && [ -d "$b/mnist" ]; then
 import json, re, statistics, sys
 acc = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"cnngpu seed (\d+): test accuracy ([0-9.]+)%", line)
+    m = re.match(r"(cnngpu(?:\+flags)?) seed (\d+): test accuracy ([0-9.]+)%", line)
     if m:
-        acc.setdefault("cnngpu", []).append(float(m.group(2)))
+        acc.setdefault(m.group(1), []).append(float(m.group(3)))
     m = re.match(r"pytorch seed (\d+): (\{.*\})", line)
     if m:
         acc.setdefault("pytorch", []).append(100 * json.loads(m.group(2))["test_acc"])

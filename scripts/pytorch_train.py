@@ -97,6 +97,8 @@ def main():
     ap.add_argument("--lr", type=float, help="Adam's (peak) learning rate, overriding the recipe's")
     ap.add_argument("--schedule", choices=["constant", "cosine"], help="overrides the recipe's")
     ap.add_argument("--augment", type=int, help="translation in pixels (0: none), overrides the recipe's")
+    ap.add_argument("--label-smoothing", type=float, default=0.0,
+                    help="targets 1-e+e/10 and e/10 (cnngpu train --label-smoothing e; PyTorch's own, the same targets)")
     a = ap.parse_args()
     lr = a.lr if a.lr is not None else (0.003 if a.recipe == "default" else 0.001)
     sched = a.schedule or ("cosine" if a.recipe == "default" else "constant")
@@ -122,7 +124,7 @@ def main():
     total = a.epochs * ((len(ytr) + 127) // 128)
     # LambdaLR's k counts the updates done, so update k+1 uses factor(k+1).
     lrs = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(sched, k + 1, total))
-    lossf = nn.CrossEntropyLoss()
+    lossf = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
     start = time.time()
     for epoch in range(a.epochs):
         perm = torch.randperm(len(ytr), device=dev)
@@ -139,7 +141,7 @@ def main():
     with torch.no_grad():
         correct = sum((net(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum().item() for i in range(0, len(yte), 1000))
     print(json.dumps({"engine": f"pytorch {torch.__version__} {a.device}", "seed": a.seed, "epochs": a.epochs,
-                      "schedule": sched, "augment_shift": shift,
+                      "schedule": sched, "augment_shift": shift, "label_smoothing": a.label_smoothing,
                       "test_acc": correct / len(yte), "seconds": time.time() - start}))
 
 

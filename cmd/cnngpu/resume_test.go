@@ -118,7 +118,7 @@ func TestSeedsInterruptedInTheFirstSeed(t *testing.T) {
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 	msg := out.String()
-	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(msg, "seed 1: interrupted at epoch") {
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(msg, "seed 1: interrupted ") {
 		t.Fatalf("interrupted in seed 1: exit %d\n%s", code, msg)
 	}
 	if strings.Contains(msg, "finished seeds' results") {
@@ -742,6 +742,21 @@ func TestSeedRanges(t *testing.T) {
 	} {
 		if got := seedRanges(c.seeds); got != c.want {
 			t.Errorf("seedRanges(%v) = %q, want %q", c.seeds, got, c.want)
+		}
+	}
+}
+
+func TestStoppedWhere(t *testing.T) {
+	for _, c := range []struct {
+		pos  engine.Position
+		want string
+	}{
+		{engine.Position{Epoch: 1, Step: 17}, "at epoch 2, step 17"},
+		{engine.Position{Epoch: 2}, "after epoch 2"},
+		{engine.Position{}, "before its first step"},
+	} {
+		if got := stoppedWhere(c.pos); got != c.want {
+			t.Errorf("stoppedWhere(%+v) = %q, want %q", c.pos, got, c.want)
 		}
 	}
 }

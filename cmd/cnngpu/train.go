@@ -1035,8 +1035,8 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if serr != nil {
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
-		return seedResult{}, withCode(130, resumable{fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s\nresume with: %s",
-			pos.Epoch+1, pos.Step, out, resumeCommand(out, s.again))})
+		return seedResult{}, withCode(130, resumable{fmt.Errorf("interrupted %s; checkpoint saved to %s\nresume with: %s",
+			stoppedWhere(pos), out, resumeCommand(out, s.again))})
 	}
 	if err != nil && !hookFailed {
 		// The last finished epoch's checkpoint lands (or fails) before
@@ -1155,3 +1155,15 @@ func resumeCommand(out, again string) string {
 type resumable struct{ error }
 
 func (r resumable) Unwrap() error { return r.error }
+
+// stoppedWhere says where a run stopped at pos: in an epoch, between two
+// (not "at epoch 3, step 0"), or before it took a step.
+func stoppedWhere(pos engine.Position) string {
+	switch {
+	case pos.Step > 0:
+		return fmt.Sprintf("at epoch %d, step %d", pos.Epoch+1, pos.Step)
+	case pos.Epoch > 0:
+		return fmt.Sprintf("after epoch %d", pos.Epoch)
+	}
+	return "before its first step"
+}
