@@ -218,6 +218,16 @@ func TestRenderKeepsRecordOfLostRuns(t *testing.T) {
 		t.Errorf("a run file cut short: %v; want it refused, saying %s's run is unfinished", err, c.Label())
 	}
 	kept("a run file cut short")
+	// Emptied: said so (it was called cut short).
+	for _, e := range ents {
+		if strings.Contains(e.Name(), c.Key()) {
+			os.WriteFile(filepath.Join(runs, e.Name()), nil, 0o644)
+		}
+	}
+	if err := Render(dir, ""); err == nil || !strings.Contains(err.Error(), c.Label()+", its run file is empty") {
+		t.Errorf("a run file emptied: %v; want it refused, saying %s's run file is empty", err, c.Label())
+	}
+	kept("a run file emptied")
 	// An output in the way (a file where the plots go) is found before
 	// anything is rewritten.
 	os.Rename(filepath.Join(dir, PlotsDir), filepath.Join(dir, "plots.away"))

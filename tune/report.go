@@ -66,8 +66,10 @@ func lostResults(dir string, spec *Spec, results []Result) []string {
 		if c := (Config{LR: lr, BatchSize: bs, Act: row[2]}); err1 == nil && err2 == nil && !have[c] {
 			what := "unfinished: cut short"
 			for k := range spec.Rounds() {
-				if _, err := os.Stat(RunPath(dir, c, k, spec.Folds)); err != nil {
+				if st, err := os.Stat(RunPath(dir, c, k, spec.Folds)); err != nil {
 					what = "missing"
+				} else if st.Size() == 0 && what != "missing" {
+					what = "its run file is empty"
 				}
 			}
 			lost = append(lost, c.Label()+", "+what)
