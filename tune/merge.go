@@ -5,7 +5,6 @@
 package tune
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -275,10 +274,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			if have != nil && have.Done {
 				res.Present++
 				if len(from) == 1 {
-					src := RunPath(res.Sources[from[0]].Dir, c, k, merged.Folds)
-					a, aerr := os.ReadFile(src)
-					b, berr := os.ReadFile(dst)
-					if aerr == nil && berr == nil && !bytes.Equal(a, b) {
+					if r, err := LoadRunOf(res.Sources[from[0]].Dir, &merged, c, k); err == nil && r != nil && !sameResults(r, have) {
 						res.Differ = append(res.Differ, fmt.Sprintf("%s (%s%s) in %s", name, c.Label(), foldLabel(&merged, k), res.Sources[from[0]].Dir))
 					}
 				}
@@ -376,4 +372,20 @@ func MissingShards(dirs []string) []string {
 		}
 	}
 	return out
+}
+
+// sameResults reports whether two runs of one setting give the same
+// results: each epoch's losses and accuracies, and where they diverged
+// (not their times, which differ between two trainings of the same bits).
+func sameResults(a, b *Run) bool {
+	if len(a.Epochs) != len(b.Epochs) || a.Diverged != b.Diverged || a.DivergedEpoch != b.DivergedEpoch {
+		return false
+	}
+	for i, x := range a.Epochs {
+		y := b.Epochs[i]
+		if x.TrainLoss != y.TrainLoss || x.TrainAcc != y.TrainAcc || x.ValLoss != y.ValLoss || x.ValAcc != y.ValAcc {
+			return false
+		}
+	}
+	return true
 }

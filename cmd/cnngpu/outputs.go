@@ -264,9 +264,10 @@ func refuseExportName(out string) error {
 }
 
 // checkTrainOutputs checks train's --out (out, the default filled in) and
-// --metrics before anything is loaded or trained; out only where the run
-// writes it (written: not a finished seed that --continue tests again).
-func checkTrainOutputs(c *cli.Context, out string, written bool) error {
+// --metrics before anything is loaded or trained; whether out is
+// read-only only with readOnly (--continue checks it once it knows which
+// seeds it writes).
+func checkTrainOutputs(c *cli.Context, out string, readOnly bool) error {
 	if c.IsSet("out") && c.String("out") == "" {
 		return usageErrorf("--out \"\": expected a file name (leave --out out for the default, runs/model-<time>.safetensors)")
 	}
@@ -288,10 +289,9 @@ func checkTrainOutputs(c *cli.Context, out string, written bool) error {
 		func() error { return checkOutFile(label, out, "model.safetensors") },
 		func() error { return refuseSame(label, out, dataInputs(c)...) },
 		func() error { return refuseForeign(label, out, "a cnngpu checkpoint", engine.LooksLikeCheckpoint) },
-		func() error { return refuseReadOnly(label, out) },
 	}
-	if !written {
-		checks = nil
+	if readOnly {
+		checks = append(checks, func() error { return refuseReadOnly(label, out) })
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -46,6 +46,9 @@ func parseRecipe(c *cli.Context) (engine.Recipe, error) {
 		if err := engine.CheckLabelSmoothing("--label-smoothing", r.LabelSmoothing); err != nil {
 			return r, usageErrorf("%v", err)
 		}
+		if r.LabelSmoothing == 0 {
+			r.LabelSmoothing = 0 // -0 as 0, which the checkpoint records
+		}
 	}
 	return r, nil
 }

@@ -101,11 +101,16 @@ func TestSeedsInterrupted(t *testing.T) {
 
 // TestSeedsInterruptedInTheFirstSeed: stopped before any seed finished,
 // the message does not say the metrics file keeps finished seeds'
-// results (there are none), nor names a file that was never written.
+// results (there are none), nor that it keeps seed 1's epochs unless it
+// does (the file an earlier command wrote, for seed 5, is not this one's).
 func TestSeedsInterruptedInTheFirstSeed(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 6000, 50)
 	metrics := filepath.Join(dir, "m.jsonl")
+	if _, se, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--train-limit", "100", "--seeds", "5",
+		"--out", filepath.Join(dir, "five.safetensors"), "--metrics", metrics, "--quiet"); code != 0 {
+		t.Fatalf("the earlier run: exit %d\n%s", code, se)
+	}
 	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--epochs", "2", "--seeds", "1-2",
 		"--out", filepath.Join(dir, "m.safetensors"), "--metrics", metrics)
 	out := &lockedBuffer{}
@@ -124,10 +129,11 @@ func TestSeedsInterruptedInTheFirstSeed(t *testing.T) {
 	if strings.Contains(msg, "finished seeds' results") {
 		t.Errorf("no seed finished, but the message says the metrics file keeps their results:\n%s", msg)
 	}
-	if !exists(metrics) && strings.Contains(msg, metrics+" keeps") {
-		t.Errorf("the message says %s keeps something, but it was never written:\n%s", metrics, msg)
+	wrote := strings.Contains(readFile(t, metrics), `{"seed":1,`)
+	if !wrote && strings.Contains(msg, metrics+" keeps") {
+		t.Errorf("the message says %s keeps something of this run, which wrote nothing there:\n%s", metrics, msg)
 	}
-	if exists(metrics) && !strings.Contains(msg, metrics+" keeps seed 1's finished epochs") {
+	if wrote && !strings.Contains(msg, metrics+" keeps seed 1's finished epochs") {
 		t.Errorf("the message should say what %s keeps:\n%s", metrics, msg)
 	}
 }
@@ -258,6 +264,8 @@ func TestResumeRefusals(t *testing.T) {
 		{[]string{"--resume", adam, "--augment", "shift", "--schedule", "cosine", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --schedule constant, but --schedule cosine was given"},
 		{[]string{"--resume", adam}, "--resume " + adam + ": that run already finished its 2 epochs; give --epochs N with N larger than 2"},
 		{[]string{"--resume", adam, "--label-smoothing", "0.1", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --label-smoothing 0, but --label-smoothing 0.1 was given"},
+		// -0 is 0 (it was refused as another setting than the checkpoint's 0)
+		{[]string{"--resume", adam, "--label-smoothing", "-0"}, "--resume " + adam + ": that run already finished its 2 epochs"},
 	} {
 		args := append([]string{"train", "--cpu", "--threads", "1", "--data", dir}, c.args...)
 		if _, errOut, code := cnngpu(t, nil, args...); code != 2 || !strings.Contains(errOut, c.want) {
@@ -656,11 +664,17 @@ func TestSeedsContinue(t *testing.T) {
 	if err := os.WriteFile(damaged, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A folder where a seed's checkpoint goes: refused as an output,
+	// before it is read as a checkpoint.
+	if err := os.Mkdir(filepath.Join(dir, "f-seed1.safetensors"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		code int
 		want string
 	}{
+		{append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "f.safetensors"), "--continue"), 2, "--out " + filepath.Join(dir, "f-seed1.safetensors") + ": is a directory"},
 		{append(common, "--seed", "1", "--out", out, "--continue"), 2, "--continue continues a --seeds run; a single run continues with --resume CHECKPOINT"},
 		{append(common, "--seeds", "1-3", "--continue"), 2, "--continue finds the seeds' checkpoints through --out"},
 		{append(slices.Clone(cont[:len(cont)-5]), "--epochs", "4", "--seeds", "1-3", "--out", out, "--continue"), 2,

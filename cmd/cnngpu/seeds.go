@@ -194,7 +194,7 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 					if len(results) == 0 {
 						kept = fmt.Sprintf("seed %d's finished epochs", seed)
 					}
-					if _, serr := os.Stat(s.metric); len(results) > 0 || serr == nil {
+					if len(r.metricsDone)+len(r.metricsEpochs) > 0 { // what this command wrote there
 						more += fmt.Sprintf("\n%s keeps %s; a resume of seed %d alone leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, kept, seed)
 					}
 				}

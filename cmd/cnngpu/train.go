@@ -241,6 +241,16 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			seen[a] = i
 		}
 	}
+	// With --continue, a finished seed's checkpoint is tested again, not
+	// written: one made read-only to keep it is no reason to refuse. Which
+	// seeds those are is read (findEarlier) once the outputs are found
+	// fit to read (not a pipe, a folder or a file of another kind).
+	cont := c.Bool("continue") && s.seeds != nil
+	for _, out := range outs {
+		if err := checkTrainOutputs(c, out, !cont); err != nil {
+			return nil, err
+		}
+	}
 	s.outs = outs
 	if c.Bool("continue") {
 		if err := s.findEarlier(); err != nil {
@@ -248,11 +258,10 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		}
 	}
 	for i, out := range outs {
-		// A finished seed's checkpoint is tested again, not written: one
-		// made read-only to keep it is no reason to refuse.
-		e := s.earlierAt(i)
-		if err := checkTrainOutputs(c, out, e == nil || !e.finished); err != nil {
-			return nil, err
+		if e := s.earlierAt(i); cont && (e == nil || !e.finished) {
+			if err := refuseReadOnly("--out", out); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt, s.cfg.Epochs), s.cfg.Epochs-s.pos.Epoch > 1); err != nil {

@@ -529,7 +529,7 @@ func mergeAction(c *cli.Context) error {
 	if len(res.Differ) > 0 {
 		// A shard run again since the last merge: its new runs are not
 		// taken over the ones merged before, and not without a word.
-		fmt.Fprintln(c.App.ErrWriter, res.DifferList(fmt.Sprintf("note: %s already held %s that a folder given holds otherwise (run again since?); %s kept its own, as merged before (move them out of %s, and merge again, to take the new ones):",
+		fmt.Fprintln(c.App.ErrWriter, res.DifferList(fmt.Sprintf("note: %s already held %s that a folder given holds with other results (trained again since, or elsewhere); %s kept its own, as merged before (move them out of %s, and merge again, to take the new ones):",
 			out, plural(len(res.Differ), "finished run"), out, filepath.Join(out, tune.RunsDir))))
 	}
 	if res.MissingRuns > 0 {

@@ -178,7 +178,7 @@ func TestRefModelGradient(t *testing.T) {
 				x[i] = r.Float64()
 			}
 			labels := []int32{3, 8}
-			_, g := RefModel(arch, p, x, labels)
+			_, g := RefModel(arch, p, x, labels, 0)
 			for _, s := range arch.Params() {
 				idx := make([]int, 0, 6)
 				for k := 0; k < 6; k++ {
@@ -190,9 +190,9 @@ func TestRefModelGradient(t *testing.T) {
 				for k, i := range idx {
 					old := p[i]
 					p[i] = old + h
-					lp, _ := RefModel(arch, p, x, labels)
+					lp, _ := RefModel(arch, p, x, labels, 0)
 					p[i] = old - h
-					lm, _ := RefModel(arch, p, x, labels)
+					lm, _ := RefModel(arch, p, x, labels, 0)
 					p[i] = old
 					num[k] = (lp - lm) / (2 * h)
 					ana[k] = g[i]

@@ -8,8 +8,9 @@ package enginetest
 import "github.com/cnngpu/cnngpu/engine"
 
 // RefModel returns the mean cross-entropy loss of images x (n×784, scaled)
-// with labels, and the gradient of that loss for the flat parameters p.
-func RefModel(arch engine.Arch, p, x []float64, labels []int32) (float64, []float64) {
+// with labels, and the gradient for the flat parameters p of that loss
+// against the targets of label smoothing ls (0: the labels' one-hot).
+func RefModel(arch engine.Arch, p, x []float64, labels []int32, ls float64) (float64, []float64) {
 	n := len(labels)
 	c1, p1, c2, p2, d1, d2 := arch.Shapes(n)
 	ps := arch.Params()
@@ -21,7 +22,7 @@ func RefModel(arch engine.Arch, p, x []float64, labels []int32) (float64, []floa
 	q2, arg2 := RefMaxPool(a2, p2)
 	h := RefDense(q2, w(4), w(5), d1, act)
 	z := RefDense(h, w(6), w(7), d2, engine.Identity)
-	loss, _, _, dz := RefSoftmaxXent(z, labels, n, engine.Classes, 0)
+	loss, _, _, dz := RefSoftmaxXent(z, labels, n, engine.Classes, ls)
 
 	g := make([]float64, len(p))
 	put := func(i int, v []float64) { copy(g[ps[i].Off:], v) }

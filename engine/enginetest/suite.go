@@ -960,7 +960,9 @@ func testUpdate(h *harness) {
 
 // testModelGradient runs one training step of the whole network with a
 // zero learning rate and compares the engine's gradients and loss with the
-// float64 reference model (refmodel.go), for both presets, full size.
+// float64 reference model (refmodel.go), for both presets, full size; with
+// sigmoid, with label smoothing 0.1 (the model passes it to the head's op,
+// fused or not).
 func testModelGradient(h *harness) {
 	e, t := h.e, h.t
 	for _, preset := range engine.Presets {
@@ -969,7 +971,11 @@ func testModelGradient(h *harness) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			name := fmt.Sprintf("%s %v", preset, act)
+			ls := 0.0
+			if act == engine.Sigmoid {
+				ls = 0.1
+			}
+			name := fmt.Sprintf("%s %v, label smoothing %v", preset, act, ls)
 			init := arch.GlorotInit(3)
 			for _, s := range arch.Params() {
 				if s.Bias {
@@ -998,7 +1004,7 @@ func testModelGradient(h *harness) {
 			}
 			cursor := h.zeros(engine.Int32, 1)
 			stats := h.zeros(engine.Float32, 3)
-			if err := m.TrainStep(engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}, n, stats); err != nil {
+			if err := m.TrainStep(engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor, LabelSmoothing: ls}, n, stats); err != nil {
 				t.Fatal(err)
 			}
 			g := h.read(m.G)
@@ -1018,7 +1024,7 @@ func testModelGradient(h *harness) {
 				}
 				labels[k] = int32(lab[idx])
 			}
-			loss, rg := RefModel(arch, toF64(init), x, labels)
+			loss, rg := RefModel(arch, toF64(init), x, labels, ls)
 			st := h.read(stats)
 			Close(t, name+" loss", []float32{st[0] / n}, []float64{loss}, 1e-5, 1e-4)
 			for _, s := range arch.Params() {
