@@ -40,6 +40,9 @@ type Spec struct {
 	Recipe   string `json:"recipe,omitempty"`
 	Schedule string `json:"schedule,omitempty"`      // "" is constant
 	Augment  int    `json:"augment_shift,omitempty"` // pixels; 0 is none
+	// LabelSmoothing is --label-smoothing's (0, one-hot targets, in
+	// studies made before it).
+	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
 	// Data is the training set's fingerprint (loader.Set.Fingerprint),
 	// recorded when the study first trains; "" until then, and in studies
 	// made before it was recorded.
@@ -48,7 +51,9 @@ type Spec struct {
 }
 
 // RecipeLabel describes the study's training recipe, e.g.
-// "default (cosine schedule, augment shift:2)".
+// "default (cosine schedule, augment shift:2)", and ", label smoothing
+// 0.1" where it has one (so that the runs of a study without it keep the
+// label, and the key, they were recorded with).
 func (s *Spec) RecipeLabel() string {
 	name, sched := s.Recipe, s.Schedule
 	if name == "" {
@@ -57,7 +62,11 @@ func (s *Spec) RecipeLabel() string {
 	if sched == "" {
 		sched = "constant"
 	}
-	return fmt.Sprintf("%s (%s schedule, augment %s)", name, sched, engine.AugmentName(s.Augment))
+	ls := ""
+	if s.LabelSmoothing != 0 {
+		ls = fmt.Sprintf(", label smoothing %g", s.LabelSmoothing)
+	}
+	return fmt.Sprintf("%s (%s schedule, augment %s%s)", name, sched, engine.AugmentName(s.Augment), ls)
 }
 
 // schedule is the study's schedule kind.
@@ -164,6 +173,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.Augment < 0 || s.Augment > engine.MaxShift {
 		return fmt.Errorf("augmentation shift %d: expected 0 to %d pixels", s.Augment, engine.MaxShift)
+	}
+	if err := engine.CheckLabelSmoothing("label smoothing", s.LabelSmoothing); err != nil {
+		return err
 	}
 	if s.Shard.N < 1 {
 		s.Shard.N = 1

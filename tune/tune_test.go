@@ -1152,3 +1152,51 @@ func TestRedrawDropsStaleFigures(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelSmoothingStudy: a study with label smoothing trains its runs
+// and its final model with it (other validation losses than one-hot
+// targets give, the same seed and data otherwise), names it in its
+// recipe, records it in the final model's checkpoint, and is another
+// study than one without it; a study without it keeps the recipe label
+// (and so the run key) of studies made before it.
+func TestLabelSmoothingStudy(t *testing.T) {
+	data := synthetic(300, 50)
+	spec := func(ls float64) *Spec {
+		s := tinySpec()
+		s.LRs, s.Acts, s.Epochs = []float64{0.003}, []string{"relu"}, 1
+		s.Recipe, s.Schedule, s.Augment, s.LabelSmoothing = "default", "cosine", 2, ls
+		return s
+	}
+	if got := spec(0).RecipeLabel(); got != "default (cosine schedule, augment shift:2)" {
+		t.Errorf("without label smoothing the recipe label is %q", got)
+	}
+	if got := spec(0.1).RecipeLabel(); got != "default (cosine schedule, augment shift:2, label smoothing 0.1)" {
+		t.Errorf("with label smoothing 0.1 the recipe label is %q", got)
+	}
+	if err := spec(0.7).Validate(); err == nil || !strings.Contains(err.Error(), "label smoothing 0.7: expected 0") {
+		t.Errorf("label smoothing 0.7: %v", err)
+	}
+	valLoss := func(ls float64) (float64, string) {
+		dir := t.TempDir()
+		if _, err := runLogged(t, spec(ls), dir, data, true); err != nil {
+			t.Fatal(err)
+		}
+		r, err := LoadRunOf(dir, spec(ls), spec(ls).Configs()[0], 0)
+		if err != nil || r == nil || !r.Done {
+			t.Fatalf("label smoothing %v: run %+v, %v", ls, r, err)
+		}
+		return r.Epochs[0].ValLoss, dir
+	}
+	plain, _ := valLoss(0)
+	smoothed, dir := valLoss(0.1)
+	if plain == smoothed {
+		t.Errorf("label smoothing 0.1 gave the validation loss of one-hot targets, %v", plain)
+	}
+	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
+	if err != nil || ck.Config.LabelSmoothing != 0.1 {
+		t.Errorf("the final model's label smoothing: %+v, %v", ck.Config, err)
+	}
+	if err := Prepare(dir, spec(0)); err == nil || !strings.Contains(err.Error(), "label smoothing 0.1") {
+		t.Errorf("the study without label smoothing in its folder: %v", err)
+	}
+}

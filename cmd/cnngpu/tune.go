@@ -32,7 +32,7 @@ func tuneCommand() *cli.Command {
 			"Rerunning the same command with the same --out continues an interrupted study.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag, recipeFlag, scheduleFlag, augmentFlag,
+			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag, recipeFlag, scheduleFlag, augmentFlag, labelSmoothingFlag,
 			&cli.StringFlag{Name: "lr", Value: "0.001,0.003,0.01,0.03", Usage: "learning rates, comma-separated"},
 			&cli.StringFlag{Name: "batch-size", Value: "64,128,256", Usage: "batch sizes, comma-separated"},
 			&cli.StringFlag{Name: "activation", Value: "relu,sigmoid,tanh", Usage: "hidden-layer activations, comma-separated"},
@@ -191,7 +191,7 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	spec.Recipe, spec.Augment = r.Name, r.Augment
+	spec.Recipe, spec.Augment, spec.LabelSmoothing = r.Name, r.Augment, r.LabelSmoothing
 	if r.Schedule != engine.ConstantLR {
 		spec.Schedule = r.Schedule.String()
 	}
