@@ -248,6 +248,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		for k := 0; k < merged.Rounds(); k++ {
 			name := filepath.Base(RunPath(out, c, k, merged.Folds))
 			var from []int
+			var found *Run // the finished run of from's last folder
 			for si, src := range res.Sources {
 				r, err := LoadRunOf(src.Dir, &merged, c, k)
 				if err != nil {
@@ -255,6 +256,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 				}
 				if r != nil && r.Done {
 					from = append(from, si)
+					found = r
 					res.Sources[si].Finished++
 				}
 			}
@@ -273,10 +275,8 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			}
 			if have != nil && have.Done {
 				res.Present++
-				if len(from) == 1 {
-					if r, err := LoadRunOf(res.Sources[from[0]].Dir, &merged, c, k); err == nil && r != nil && !sameResults(r, have) {
-						res.Differ = append(res.Differ, fmt.Sprintf("%s (%s%s) in %s", name, c.Label(), foldLabel(&merged, k), res.Sources[from[0]].Dir))
-					}
+				if len(from) == 1 && !sameResults(found, have) {
+					res.Differ = append(res.Differ, fmt.Sprintf("%s (%s%s) in %s", name, c.Label(), foldLabel(&merged, k), res.Sources[from[0]].Dir))
 				}
 				continue
 			}

@@ -111,6 +111,19 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
+// checkEpochs checks --epochs n: each epoch takes a step at least, and
+// adds its metrics to the header of every checkpoint the run writes (what
+// names it: "a checkpoint", "the final model's checkpoint").
+func checkEpochs(n int, what string) error {
+	if n < 1 {
+		return usageErrorf("--epochs %d: expected at least 1", n)
+	}
+	if n > engine.MaxEpochs {
+		return usageErrorf("--epochs %d: expected at most %d (%s records every epoch's metrics, in a header of at most %d MB)", n, engine.MaxEpochs, what, engine.MaxCheckpointHeader>>20)
+	}
+	return nil
+}
+
 // checkTuneValues checks tune's grid and counts, naming the flag.
 func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
 	for _, b := range batchSizes {
@@ -123,10 +136,8 @@ func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
 			return usageErrorf("--activation %q: expected relu, sigmoid or tanh", a)
 		}
 	}
-	if n := c.Int("epochs"); n < 1 {
-		return usageErrorf("--epochs %d: expected at least 1", n)
-	} else if n > engine.MaxEpochs {
-		return usageErrorf("--epochs %d: expected at most %d (the final model's checkpoint records every epoch's metrics, in a header of at most %d MB)", n, engine.MaxEpochs, engine.MaxCheckpointHeader>>20)
+	if err := checkEpochs(c.Int("epochs"), "the final model's checkpoint"); err != nil {
+		return err
 	}
 	if k := c.Int("folds"); k < 0 || k == 1 || k > tune.MNISTTrain {
 		return usageErrorf("--folds %d: expected 0 (a hold-out) or 2 to %d", k, tune.MNISTTrain)

@@ -150,13 +150,9 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	}
 	s.cfg = engine.TrainConfig{Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), Seed: c.Uint64("seed"),
 		ValSplit: c.Float64("val-split"), TrainLimit: c.Int("train-limit")}
-	if s.cfg.Epochs < 1 {
-		return nil, usageErrorf("--epochs %d: expected at least 1", s.cfg.Epochs)
-	}
-	if s.cfg.Epochs > engine.MaxEpochs {
-		// Each epoch takes a step at least, and adds its metrics to every
-		// checkpoint's header: refused before the space check counts them.
-		return nil, usageErrorf("--epochs %d: expected at most %d (a checkpoint records every epoch's metrics, in a header of at most %d MB)", s.cfg.Epochs, engine.MaxEpochs, engine.MaxCheckpointHeader>>20)
+	// Refused before the space check counts the epochs.
+	if err := checkEpochs(s.cfg.Epochs, "a checkpoint"); err != nil {
+		return nil, err
 	}
 	if s.cfg.BatchSize < 1 || s.cfg.BatchSize > 60000 {
 		return nil, usageErrorf("--batch-size %d: expected 1 to 60000", s.cfg.BatchSize)
