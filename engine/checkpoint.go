@@ -32,8 +32,28 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// CheckpointFormat identifies the metadata layout.
-const CheckpointFormat = "cnngpu-checkpoint/1"
+// The metadata layouts. A checkpoint whose training settings a build
+// before format 2 would ignore on --resume (and so train otherwise)
+// names format 2, which those builds refuse; every other checkpoint
+// names format 1, which every build reads. This build reads both.
+const (
+	checkpointFormatPrefix = "cnngpu-checkpoint/"
+	CheckpointFormat       = checkpointFormatPrefix + "1"
+	// CheckpointFormat2 is format 1 whose config holds label smoothing.
+	CheckpointFormat2 = checkpointFormatPrefix + "2"
+)
+
+// errLaterFormat marks a checkpoint of a format a later cnngpu writes.
+var errLaterFormat = errors.New("written by a later cnngpu")
+
+// format is the metadata layout c is written in: format 1 unless its
+// config holds what builds reading format 1 alone do not know.
+func (c *Checkpoint) format() string {
+	if c.Config.LabelSmoothing != 0 {
+		return CheckpointFormat2
+	}
+	return CheckpointFormat
+}
 
 // TrainConfig is what a run was asked to do; a checkpoint keeps it so that
 // --resume continues the same run.
@@ -342,7 +362,7 @@ func (c *Checkpoint) layout() (*fileLayout, error) {
 	}
 	header := func(sums dataSums) ([]byte, error) {
 		meta := map[string]string{
-			"format":    CheckpointFormat,
+			"format":    c.format(),
 			"arch":      string(am),
 			"optimizer": string(om),
 			"config":    string(cm),
@@ -483,6 +503,8 @@ func load(path string, weights bool) (*Checkpoint, error) {
 		if c, err = decodeCheckpoint(b, weights); err != nil {
 			if kind := otherFileKind(b); kind != "" {
 				bad = fmt.Errorf("%s: %s, not a cnngpu checkpoint (the .safetensors file 'cnngpu train' writes): give the checkpoint itself", path, kind)
+			} else if errors.Is(err, errLaterFormat) {
+				bad = fmt.Errorf("%s: %w", path, err)
 			} else {
 				bad = fmt.Errorf("%s: %w (is it a cnngpu checkpoint? a damaged file must be re-created by training)", path, err)
 			}
@@ -510,7 +532,7 @@ func LooksLikeCheckpoint(b []byte) bool {
 		return false
 	}
 	head := b[8:min(len(b), 8+1<<16)]
-	return bytes.Contains(head, []byte(`"__metadata__"`)) && bytes.Contains(head, []byte(CheckpointFormat))
+	return bytes.Contains(head, []byte(`"__metadata__"`)) && bytes.Contains(head, []byte(checkpointFormatPrefix))
 }
 
 // otherFileKind names the kind of file b is, by its first bytes, where
@@ -584,8 +606,12 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if err := json.Unmarshal(raw["__metadata__"], &meta); err != nil || meta == nil {
 		return nil, fmt.Errorf("no cnngpu metadata in the safetensors header")
 	}
-	if meta["format"] != CheckpointFormat {
-		return nil, fmt.Errorf("metadata format %q, expected %q", meta["format"], CheckpointFormat)
+	switch f := meta["format"]; {
+	case f == CheckpointFormat, f == CheckpointFormat2:
+	case strings.HasPrefix(f, checkpointFormatPrefix):
+		return nil, fmt.Errorf("metadata format %q: %w: this build reads %q and %q (use the cnngpu that wrote it, or a later one)", f, errLaterFormat, CheckpointFormat, CheckpointFormat2)
+	default:
+		return nil, fmt.Errorf("metadata format %q, expected %q or %q", f, CheckpointFormat, CheckpointFormat2)
 	}
 	entries := map[string]stEntry{}
 	type span struct{ a, b int }

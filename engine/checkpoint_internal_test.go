@@ -1,14 +1,101 @@
 // checkpoint_internal_test.go: a checkpoint written before the data's
 // CRC-32C (SHA-256 only) still loads, and one that lost its CRC is checked
-// by its SHA-256.
+// by its SHA-256; the metadata formats written and read.
 
 package engine
 
 import (
 	"encoding/binary"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
+
+// rewriteMeta returns checkpoint bytes b with their metadata edited (the
+// header padded to 8 bytes again, the data as it was).
+func rewriteMeta(t *testing.T, b []byte, edit func(meta map[string]string)) []byte {
+	t.Helper()
+	hl := binary.LittleEndian.Uint64(b)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+hl], &header); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
+		t.Fatal(err)
+	}
+	edit(meta)
+	header["__metadata__"], _ = json.Marshal(meta)
+	hb, _ := json.Marshal(header)
+	for (8+len(hb))%8 != 0 {
+		hb = append(hb, ' ')
+	}
+	return append(append(binary.LittleEndian.AppendUint64(nil, uint64(len(hb))), hb...), b[8+hl:]...)
+}
+
+// metaOf returns the metadata of checkpoint bytes b.
+func metaOf(t *testing.T, b []byte) (meta map[string]string) {
+	t.Helper()
+	rewriteMeta(t, b, func(m map[string]string) { meta = m })
+	return meta
+}
+
+// Label smoothing, which builds before it would ignore on --resume (and
+// train with one-hot targets), makes a checkpoint name format 2, which
+// those builds refuse; every other checkpoint stays format 1, which every
+// build reads. This build reads both, and names a later format as one.
+func TestCheckpointFormats(t *testing.T) {
+	arch, _ := NewArch("original", ReLU)
+	p := arch.GlorotInit(1)
+	mk := func(ls float64) []byte {
+		c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: Adam, LR: 0.003, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			Config:   TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1, Recipe: "default", Augment: 2, LabelSmoothing: ls},
+			Position: Position{Epoch: 1}, Params: p, S1: make([]float32, len(p)), S2: make([]float32, len(p)), Step: 10}
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain, smoothed := mk(0), mk(0.1)
+	if f := metaOf(t, plain)["format"]; f != "cnngpu-checkpoint/1" {
+		t.Errorf("a checkpoint without label smoothing names format %q, want cnngpu-checkpoint/1 (every build reads it)", f)
+	}
+	if f := metaOf(t, smoothed)["format"]; f != "cnngpu-checkpoint/2" {
+		t.Errorf("a checkpoint with label smoothing names format %q, want cnngpu-checkpoint/2 (builds that would ignore it refuse it)", f)
+	}
+	for _, b := range [][]byte{plain, smoothed} {
+		if !LooksLikeCheckpoint(b) {
+			t.Errorf("LooksLikeCheckpoint: false for a checkpoint of format %s", metaOf(t, b)["format"])
+		}
+	}
+	c, err := DecodeCheckpoint(smoothed)
+	if err != nil || c.Config.LabelSmoothing != 0.1 {
+		t.Fatalf("format 2: %v, label smoothing %v", err, c.Config.LabelSmoothing)
+	}
+	// The fourteenth session's builds wrote label smoothing under format 1.
+	old := rewriteMeta(t, smoothed, func(m map[string]string) { m["format"] = CheckpointFormat; m["meta_sha256"] = metaSum(m) })
+	if c, err := DecodeCheckpoint(old); err != nil || c.Config.LabelSmoothing != 0.1 {
+		t.Errorf("label smoothing under format 1: %v, label smoothing %v", err, c.Config.LabelSmoothing)
+	}
+	later := rewriteMeta(t, plain, func(m map[string]string) { m["format"] = "cnngpu-checkpoint/3"; m["meta_sha256"] = metaSum(m) })
+	if _, err := DecodeCheckpoint(later); err == nil || !strings.Contains(err.Error(), "written by a later cnngpu") {
+		t.Errorf("format 3: %v, want it named a later cnngpu's", err)
+	}
+	path := filepath.Join(t.TempDir(), "later.safetensors")
+	if err := os.WriteFile(path, later, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(path); err == nil || strings.Contains(err.Error(), "damaged") {
+		t.Errorf("loading format 3: %v, want it refused as a later cnngpu's, not called damaged", err)
+	}
+	other := rewriteMeta(t, plain, func(m map[string]string) { m["format"] = "keras/1"; m["meta_sha256"] = metaSum(m) })
+	if _, err := DecodeCheckpoint(other); err == nil || !strings.Contains(err.Error(), `"keras/1"`) {
+		t.Errorf("format keras/1: %v, want it refused by name", err)
+	}
+}
 
 func TestCheckpointBeforeCRC32C(t *testing.T) {
 	arch, _ := NewArch("original", ReLU)
@@ -19,22 +106,7 @@ func TestCheckpointBeforeCRC32C(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rewrite := func(edit func(meta map[string]string)) []byte {
-		hl := binary.LittleEndian.Uint64(b)
-		var header map[string]json.RawMessage
-		if err := json.Unmarshal(b[8:8+hl], &header); err != nil {
-			t.Fatal(err)
-		}
-		var meta map[string]string
-		json.Unmarshal(header["__metadata__"], &meta)
-		edit(meta)
-		header["__metadata__"], _ = json.Marshal(meta)
-		hb, _ := json.Marshal(header)
-		for (8+len(hb))%8 != 0 {
-			hb = append(hb, ' ')
-		}
-		return append(append(binary.LittleEndian.AppendUint64(nil, uint64(len(hb))), hb...), b[8+hl:]...)
-	}
+	rewrite := func(edit func(meta map[string]string)) []byte { return rewriteMeta(t, b, edit) }
 	before := rewrite(func(meta map[string]string) {
 		delete(meta, "crc32c")
 		meta["meta_sha256"] = metaSum(meta)
