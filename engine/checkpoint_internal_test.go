@@ -13,9 +13,10 @@ import (
 	"testing"
 )
 
-// rewriteMeta returns checkpoint bytes b with their metadata edited (the
-// header padded to 8 bytes again, the data as it was).
-func rewriteMeta(t *testing.T, b []byte, edit func(meta map[string]string)) []byte {
+// EditMeta returns checkpoint bytes b with their metadata changed by edit
+// (the tensors as they were), re-encoded as the file's writer would; the
+// external tests use it too.
+func EditMeta(t *testing.T, b []byte, edit func(meta map[string]string)) []byte {
 	t.Helper()
 	hl := binary.LittleEndian.Uint64(b)
 	var header map[string]json.RawMessage
@@ -38,7 +39,7 @@ func rewriteMeta(t *testing.T, b []byte, edit func(meta map[string]string)) []by
 // metaOf returns the metadata of checkpoint bytes b.
 func metaOf(t *testing.T, b []byte) (meta map[string]string) {
 	t.Helper()
-	rewriteMeta(t, b, func(m map[string]string) { meta = m })
+	EditMeta(t, b, func(m map[string]string) { meta = m })
 	return meta
 }
 
@@ -76,11 +77,11 @@ func TestCheckpointFormats(t *testing.T) {
 		t.Fatalf("format 2: %v, label smoothing %v", err, c.Config.LabelSmoothing)
 	}
 	// The fourteenth session's builds wrote label smoothing under format 1.
-	old := rewriteMeta(t, smoothed, func(m map[string]string) { m["format"] = CheckpointFormat; m["meta_sha256"] = metaSum(m) })
+	old := EditMeta(t, smoothed, func(m map[string]string) { m["format"] = CheckpointFormat; m["meta_sha256"] = metaSum(m) })
 	if c, err := DecodeCheckpoint(old); err != nil || c.Config.LabelSmoothing != 0.1 {
 		t.Errorf("label smoothing under format 1: %v, label smoothing %v", err, c.Config.LabelSmoothing)
 	}
-	later := rewriteMeta(t, plain, func(m map[string]string) { m["format"] = "cnngpu-checkpoint/3"; m["meta_sha256"] = metaSum(m) })
+	later := EditMeta(t, plain, func(m map[string]string) { m["format"] = "cnngpu-checkpoint/3"; m["meta_sha256"] = metaSum(m) })
 	if _, err := DecodeCheckpoint(later); err == nil || !strings.Contains(err.Error(), "written by a later cnngpu") {
 		t.Errorf("format 3: %v, want it named a later cnngpu's", err)
 	}
@@ -91,7 +92,7 @@ func TestCheckpointFormats(t *testing.T) {
 	if _, err := LoadCheckpoint(path); err == nil || strings.Contains(err.Error(), "damaged") {
 		t.Errorf("loading format 3: %v, want it refused as a later cnngpu's, not called damaged", err)
 	}
-	other := rewriteMeta(t, plain, func(m map[string]string) { m["format"] = "keras/1"; m["meta_sha256"] = metaSum(m) })
+	other := EditMeta(t, plain, func(m map[string]string) { m["format"] = "keras/1"; m["meta_sha256"] = metaSum(m) })
 	if _, err := DecodeCheckpoint(other); err == nil || !strings.Contains(err.Error(), `"keras/1"`) {
 		t.Errorf("format keras/1: %v, want it refused by name", err)
 	}
@@ -106,7 +107,7 @@ func TestCheckpointBeforeCRC32C(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rewrite := func(edit func(meta map[string]string)) []byte { return rewriteMeta(t, b, edit) }
+	rewrite := func(edit func(meta map[string]string)) []byte { return EditMeta(t, b, edit) }
 	before := rewrite(func(meta map[string]string) {
 		delete(meta, "crc32c")
 		meta["meta_sha256"] = metaSum(meta)

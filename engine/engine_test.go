@@ -439,30 +439,6 @@ func TestCheckpointRefusesMissingTensor(t *testing.T) {
 	}
 }
 
-// editMeta returns checkpoint b with its metadata changed by edit (the
-// tensors as they were), re-encoded as the file's writer would.
-func editMeta(t *testing.T, b []byte, edit func(meta map[string]string)) []byte {
-	t.Helper()
-	hl := binary.LittleEndian.Uint64(b)
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(b[8:8+hl], &header); err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]string
-	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
-		t.Fatal(err)
-	}
-	edit(meta)
-	mb, _ := json.Marshal(meta)
-	header["__metadata__"] = mb
-	hb, _ := json.Marshal(header)
-	for (8+len(hb))%8 != 0 {
-		hb = append(hb, ' ')
-	}
-	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hb)))
-	return append(append(out, hb...), b[8+hl:]...)
-}
-
 // TestCheckpointRefusesEditedMetadata: metadata changed after the file was
 // written fails its checksum, and a file written with a CRC-32C whose
 // metadata checksum was removed is refused; in a file from before that
@@ -525,7 +501,7 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 			setJSON(m, "position", "sums", map[string]float64{"loss": 30.5, "correct": 100, "seen": 128, "seconds": -1})
 		}), "-1 s at step"},
 	} {
-		_, err := engine.DecodeCheckpoint(editMeta(t, b, c.edit))
+		_, err := engine.DecodeCheckpoint(engine.EditMeta(t, b, c.edit))
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: error %v, want %q", name, err, c.want)
 		}
