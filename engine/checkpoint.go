@@ -29,7 +29,6 @@ import (
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/trace"
-	"gorgonia.org/tensor"
 )
 
 // The metadata layouts. A checkpoint whose training settings a build
@@ -899,16 +898,6 @@ func (c *Checkpoint) checkMeta() error {
 			o.Beta1, o.Beta2, o.Momentum, o.Eps)
 	}
 	return nil
-}
-
-// Weights returns the parameters as named host tensors with their shapes
-// (gorgonia.org/tensor), sharing the checkpoint's memory.
-func (c *Checkpoint) Weights() map[string]*tensor.Dense {
-	out := map[string]*tensor.Dense{}
-	for _, s := range c.Arch.Params() {
-		out[s.Name] = tensor.New(tensor.WithShape(s.Shape...), tensor.WithBacking(c.Params[s.Off:s.Off+s.Len()]))
-	}
-	return out
 }
 
 // NewModelFrom builds a model on e from a checkpoint, with its optimizer

@@ -325,8 +325,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if len(got.History) != 1 || got.History[0].TrainLoss != 0.5 {
 		t.Errorf("history: %+v", got.History)
 	}
-	w := got.Weights()
-	if s := w["fc1.weight"].Shape(); s[0] != 1000 || s[1] != 1024 {
+	if s := got.Arch.Params()[4]; s.Name != "fc1.weight" || len(s.Shape) != 2 || s.Shape[0] != 1000 || s.Shape[1] != 1024 {
 		t.Errorf("fc1.weight shape %v, want (1000, 1024) for the original preset", s)
 	}
 	// The data section starts 8-byte aligned, as safetensors readers expect.

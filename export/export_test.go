@@ -134,6 +134,37 @@ func TestONNXStructure(t *testing.T) {
 	}
 }
 
+// The headers numpy.save (NumPy 1.24.2) wrote for float32 arrays of these
+// shapes, byte for byte: the .npy files are what NumPy itself would write.
+func TestNPYHeaderAsNumPy(t *testing.T) {
+	pad := func(n int) string { return strings.Repeat(" ", n) }
+	for _, c := range []struct {
+		shape []int
+		want  string
+	}{
+		{[]int{32}, "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (32,), }" + pad(59) + "\n"},
+		{[]int{32, 1, 3, 3}, "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (32, 1, 3, 3), }" + pad(51) + "\n"},
+		{[]int{1000, 3136}, "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 3136), }" + pad(52) + "\n"},
+	} {
+		n := 1
+		for _, d := range c.shape {
+			n *= d
+		}
+		data := make([]float32, n)
+		data[n-1] = -1.5
+		b := npyFloat32(c.shape, data)
+		if len(c.want) != 128 {
+			t.Fatalf("test's own header for %v is %d bytes, numpy.save's are 128", c.shape, len(c.want))
+		}
+		if got := string(b[:min(len(b), len(c.want))]); got != c.want {
+			t.Errorf("shape %v: header\n%q\nwant numpy.save's\n%q", c.shape, got, c.want)
+		}
+		if len(b) != 128+4*n || binary.LittleEndian.Uint32(b[len(b)-4:]) != math.Float32bits(-1.5) {
+			t.Errorf("shape %v: %d bytes, last value %#x: want %d bytes ending in -1.5 little-endian", c.shape, len(b), b[len(b)-4:], 128+4*n)
+		}
+	}
+}
+
 func TestNPY(t *testing.T) {
 	ck := checkpoint(t, "reference", engine.Sigmoid)
 	dir := t.TempDir()

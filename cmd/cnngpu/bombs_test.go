@@ -186,7 +186,7 @@ func rssNow(t testing.TB, pid int) int64 {
 }
 
 // bombBound is the most a bomb may add to a process's peak memory: the
-// documented target (README, "Limits on images").
+// documented target (docs/usage.md, "Limits on images").
 const bombBound = 512 << 20
 
 // bomb is a test image file and what cnngpu must answer to it.

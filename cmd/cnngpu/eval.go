@@ -40,17 +40,15 @@ type evalReport struct {
 // paramSummary lists the checkpoint's tensors with their shapes, e.g.
 // "conv1.weight 32x1x3x3, conv1.bias 32, ... (3165826 in all)".
 func paramSummary(ck *engine.Checkpoint) string {
-	w := ck.Weights()
 	var parts []string
 	total := 0
 	for _, p := range ck.Arch.Params() {
-		t := w[p.Name]
-		dims := make([]string, len(t.Shape()))
-		for i, d := range t.Shape() {
+		dims := make([]string, len(p.Shape))
+		for i, d := range p.Shape {
 			dims[i] = fmt.Sprint(d)
 		}
 		parts = append(parts, p.Name+" "+strings.Join(dims, "x"))
-		total += t.Size()
+		total += p.Len()
 	}
 	return fmt.Sprintf("%s (%d in all)", strings.Join(parts, ", "), total)
 }
