@@ -25,7 +25,7 @@ import (
 	"sync"
 )
 
-// Decode limits (README, "Limits on images").
+// Decode limits (docs/usage.md, "Limits on images").
 const (
 	// MaxImageArea is the most pixels an image may have, checked from
 	// its header before decoding: 4096x4096 (16,777,216), e.g. a 4896x3264
