@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -42,8 +43,9 @@ const (
 	CheckpointFormat2 = checkpointFormatPrefix + "2"
 )
 
-// errLaterFormat marks a checkpoint of a format a later cnngpu writes.
-var errLaterFormat = errors.New("written by a later cnngpu")
+// ErrLaterFormat marks a checkpoint in a format that only a later cnngpu
+// reads: it is to be kept, not replaced by training it again.
+var ErrLaterFormat = errors.New("written by a later cnngpu")
 
 // format is the metadata layout c is written in: format 1 unless its
 // config holds what builds reading format 1 alone do not know.
@@ -502,7 +504,7 @@ func load(path string, weights bool) (*Checkpoint, error) {
 		if c, err = decodeCheckpoint(b, weights); err != nil {
 			if kind := otherFileKind(b); kind != "" {
 				bad = fmt.Errorf("%s: %s, not a cnngpu checkpoint (the .safetensors file 'cnngpu train' writes): give the checkpoint itself", path, kind)
-			} else if errors.Is(err, errLaterFormat) {
+			} else if errors.Is(err, ErrLaterFormat) {
 				bad = fmt.Errorf("%s: %w", path, err)
 			} else {
 				bad = fmt.Errorf("%s: %w (is it a cnngpu checkpoint? a damaged file must be re-created by training)", path, err)
@@ -561,6 +563,14 @@ func otherFileKind(b []byte) string {
 	return ""
 }
 
+// laterFormat tells whether format f is a later cnngpu's: the prefix
+// and a version above 2, in metadata whose own checksum holds (a format
+// damaged into another version, or edited, is not one).
+func laterFormat(f string, meta map[string]string) bool {
+	n, err := strconv.Atoi(strings.TrimPrefix(f, checkpointFormatPrefix))
+	return strings.HasPrefix(f, checkpointFormatPrefix) && err == nil && n > 2 && meta["meta_sha256"] == metaSum(meta)
+}
+
 // metaKeys are the metadata entries metaSum covers, in its order.
 var metaKeys = []string{"format", "arch", "optimizer", "config", "position", "history", "sha256"}
 
@@ -607,8 +617,8 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	}
 	switch f := meta["format"]; {
 	case f == CheckpointFormat, f == CheckpointFormat2:
-	case strings.HasPrefix(f, checkpointFormatPrefix):
-		return nil, fmt.Errorf("metadata format %q: %w: this build reads %q and %q (use the cnngpu that wrote it, or a later one)", f, errLaterFormat, CheckpointFormat, CheckpointFormat2)
+	case laterFormat(f, meta):
+		return nil, fmt.Errorf("metadata format %q: %w: this build reads %q and %q (use the cnngpu that wrote it, or a later one)", f, ErrLaterFormat, CheckpointFormat, CheckpointFormat2)
 	default:
 		return nil, fmt.Errorf("metadata format %q, expected %q or %q", f, CheckpointFormat, CheckpointFormat2)
 	}

@@ -7,6 +7,7 @@ package engine
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,17 +74,41 @@ func TestCheckpointFormats(t *testing.T) {
 		}
 	}
 	c, err := DecodeCheckpoint(smoothed)
-	if err != nil || c.Config.LabelSmoothing != 0.1 {
-		t.Fatalf("format 2: %v, label smoothing %v", err, c.Config.LabelSmoothing)
+	if err != nil {
+		t.Fatalf("format 2: %v", err)
 	}
-	// The fourteenth session's builds wrote label smoothing under format 1.
+	if c.Config.LabelSmoothing != 0.1 {
+		t.Errorf("format 2: label smoothing %v, want 0.1", c.Config.LabelSmoothing)
+	}
+	// Every writer lays the file out with layout(): Save too, and a
+	// checkpoint of label smoothing read from format 1 (the first builds
+	// with the flag wrote it so) is written again as format 2.
 	old := EditMeta(t, smoothed, func(m map[string]string) { m["format"] = CheckpointFormat; m["meta_sha256"] = metaSum(m) })
-	if c, err := DecodeCheckpoint(old); err != nil || c.Config.LabelSmoothing != 0.1 {
-		t.Errorf("label smoothing under format 1: %v, label smoothing %v", err, c.Config.LabelSmoothing)
+	c, err = DecodeCheckpoint(old)
+	if err != nil {
+		t.Fatalf("label smoothing under format 1: %v", err)
+	}
+	if c.Config.LabelSmoothing != 0.1 {
+		t.Errorf("label smoothing under format 1: %v, want 0.1", c.Config.LabelSmoothing)
+	}
+	saved := filepath.Join(t.TempDir(), "saved.safetensors")
+	if err := c.Save(saved); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(saved); err != nil || metaOf(t, b)["format"] != CheckpointFormat2 {
+		t.Errorf("a format-1 checkpoint of label smoothing saved again: %v, format %q, want cnngpu-checkpoint/2", err, metaOf(t, b)["format"])
 	}
 	later := EditMeta(t, plain, func(m map[string]string) { m["format"] = "cnngpu-checkpoint/3"; m["meta_sha256"] = metaSum(m) })
-	if _, err := DecodeCheckpoint(later); err == nil || !strings.Contains(err.Error(), "written by a later cnngpu") {
+	if _, err := DecodeCheckpoint(later); !errors.Is(err, ErrLaterFormat) {
 		t.Errorf("format 3: %v, want it named a later cnngpu's", err)
+	}
+	// A format damaged, or edited without the metadata's checksum, into
+	// what no build writes is not a later cnngpu's.
+	for _, f := range []string{"cnngpu-checkpoint/3", "cnngpu-checkpoint/1x", "cnngpu-checkpoint/-3"} {
+		damaged := EditMeta(t, plain, func(m map[string]string) { m["format"] = f })
+		if _, err := DecodeCheckpoint(damaged); err == nil || errors.Is(err, ErrLaterFormat) {
+			t.Errorf("format %q under the checksum of format 1: %v, want it refused, not as a later cnngpu's", f, err)
+		}
 	}
 	path := filepath.Join(t.TempDir(), "later.safetensors")
 	if err := os.WriteFile(path, later, 0o644); err != nil {

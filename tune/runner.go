@@ -878,6 +878,8 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	}
 	if old, err := LoadFinalModel(r.Dir, spec); old != nil && old.Config == best.Config && old.Images == len(idx) {
 		switch {
+		case errors.Is(err, engine.ErrLaterFormat):
+			return laterFormatError(err)
 		case err == nil && old.Diverged:
 			os.Remove(filepath.Join(r.Dir, FinalPartial))
 			return finalDivergedError(r.Dir, best.Config, images, old.Why)
@@ -917,6 +919,8 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		} else {
 			r.logf("resuming the final retraining at epoch %d, step %d (%s)", from.Epoch+1, from.Step, partial)
 		}
+	} else if errors.Is(err, engine.ErrLaterFormat) {
+		return laterFormatError(err)
 	} else {
 		if err == nil {
 			r.logf("%s is the retraining of another setting: starting over", partial)
@@ -1088,6 +1092,13 @@ func finalPlan(spec *Spec, c Config, n int) (engine.Arch, engine.OptConfig, engi
 	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: c.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
 		Recipe: spec.Recipe, Augment: spec.Augment, LabelSmoothing: spec.LabelSmoothing}
 	return arch, optConfig(spec, c.LR, c.BatchSize, n), cfg, nil
+}
+
+// laterFormatError stops a study at a final model (or its retraining's
+// checkpoint) that a later cnngpu wrote: training it again would replace
+// it.
+func laterFormatError(err error) error {
+	return &BlockedError{fmt.Errorf("%w; this study's final retraining would replace it: finish the study with that cnngpu, or move the file away to retrain the best setting with this one", err)}
 }
 
 // LoadFinalModel reads dir/final.json and checks that the model file it

@@ -9,7 +9,11 @@ package tune
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"image/png"
 	"math"
@@ -731,6 +735,90 @@ func TestGridInAnotherOrderContinues(t *testing.T) {
 	s1.LRs = []float64{0.003, 0.001}
 	if err := Prepare(shard, s1); err == nil || !strings.Contains(err.Error(), "learning rates") {
 		t.Errorf("a shard's grid in another order: %v; want it refused", err)
+	}
+}
+
+// laterFormat rewrites checkpoint path as a later cnngpu's would be: its
+// metadata names format 3, under the metadata's checksum made again as
+// the checkpoint format defines it (the SHA-256 of each entry's key, a
+// NUL, its value and a NUL).
+func laterFormat(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl := binary.LittleEndian.Uint64(b)
+	var header map[string]json.RawMessage
+	var meta map[string]string
+	if err := json.Unmarshal(b[8:8+hl], &header); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
+		t.Fatal(err)
+	}
+	meta["format"] = "cnngpu-checkpoint/3"
+	h := sha256.New()
+	for _, k := range []string{"format", "arch", "optimizer", "config", "position", "history", "sha256"} {
+		h.Write([]byte(k + "\x00" + meta[k] + "\x00"))
+	}
+	meta["meta_sha256"] = hex.EncodeToString(h.Sum(nil))
+	header["__metadata__"], _ = json.Marshal(meta)
+	hb, _ := json.Marshal(header)
+	for (8+len(hb))%8 != 0 {
+		hb = append(hb, ' ')
+	}
+	out := append(append(binary.LittleEndian.AppendUint64(nil, uint64(len(hb))), hb...), b[8+hl:]...)
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.LoadCheckpoint(path); !errors.Is(err, engine.ErrLaterFormat) {
+		t.Fatalf("the test's format-3 file: %v, want it read as a later cnngpu's", err)
+	}
+}
+
+// TestLaterFormatFinalModelKept: a final model, or a final retraining's
+// checkpoint, that a later cnngpu wrote is not replaced by training it
+// again: the study stops, naming it.
+func TestLaterFormatFinalModelKept(t *testing.T) {
+	dir := t.TempDir()
+	data := synthetic(400, 100)
+	spec := tinySpec()
+	spec.Epochs = 1
+	if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, FinalModel)
+	laterFormat(t, model)
+	fin, err := LoadFinal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fin.ModelSHA256, err = fileSHA256(model); err != nil { // as the later cnngpu recorded it
+		t.Fatal(err)
+	}
+	if err := writeFinal(dir, *fin); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{FinalModel, FinalPartial} {
+		path := filepath.Join(dir, f)
+		if f == FinalPartial {
+			// A retraining stopped by the later cnngpu: its checkpoint
+			// left, no final model yet.
+			if err := os.Rename(model, path); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(dir, FinalFile))
+		}
+		before, _ := os.ReadFile(path)
+		err := newRunner(t, spec, dir, data, true).Run(context.Background())
+		var blocked *BlockedError
+		if !errors.As(err, &blocked) || !errors.Is(err, engine.ErrLaterFormat) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "move the file away") {
+			t.Errorf("%s of a later cnngpu: %v, want the study stopped, naming it", f, err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+			t.Errorf("%s of a later cnngpu was replaced", f)
+		}
 	}
 }
 

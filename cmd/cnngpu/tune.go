@@ -429,6 +429,8 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final boo
 		}
 		old, err := tune.LoadFinalModel(out, spec) // as the run decides
 		switch {
+		case errors.Is(err, engine.ErrLaterFormat):
+			fmt.Fprintf(w, "then the final model: %v; a run stops there, since the retraining would replace it\n", err)
 		case err == nil && old.Diverged:
 			fmt.Fprintf(w, "then the final model: the retraining of %s diverged (%s records it): not tried again while that is still the best setting (move %s away to retry, or --final=false)\n", old.Config.Label(), tune.FinalFile, tune.FinalFile)
 		case err == nil:
