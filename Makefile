@@ -63,7 +63,7 @@ loadtest:
 # line. The PTX is ISA 7.8, which drivers 520 and newer compile; a newer
 # nvcc writes a newer ISA and silently raises the driver every user needs,
 # so another version is refused (NVCC_VERSION=x.y to choose one knowingly,
-# and update the README's requirements). compute_60 PTX runs on every GPU of
+# and update docs/gpu.md's requirements). compute_60 PTX runs on every GPU of
 # compute capability 6.0 (Pascal) or newer: nothing in kernels.cu needs
 # more, and cuda.Open refuses an older GPU in plain words. kernels.sum holds
 # the SHA-256 of kernels.cu and of both outputs: the kernels tests fail,

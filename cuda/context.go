@@ -378,7 +378,7 @@ func loadError(err error, d Device, ptx, log string) error {
 				isa = m[1]
 			}
 			err = setup(fmt.Errorf("%w\nthe NVIDIA driver is too old to compile our kernels' PTX (ISA %s), and they have no SASS for compute capability %d.%d: "+
-				"update the driver (the README names the version), or use --cpu", err, isa, d.ComputeMajor, d.ComputeMinor))
+				"update the driver (520 or newer compiles it; docs/gpu.md says what each CUDA version needs), or use --cpu", err, isa, d.ComputeMajor, d.ComputeMinor))
 		case 209: // CUDA_ERROR_NO_BINARY_FOR_GPU
 			err = setup(fmt.Errorf("%w\nour kernels have neither SASS for compute capability %d.%d nor PTX this driver can compile for it: use --cpu, "+
 				"or another GPU with --device (cnngpu devices lists them)", err, d.ComputeMajor, d.ComputeMinor))

@@ -354,8 +354,8 @@ func TestRealMNIST(t *testing.T) {
 	}
 	t.Run("predict PNG files agrees with eval", func(t *testing.T) { testPredictAgrees(t, model, data) })
 	t.Run("serve", func(t *testing.T) { testServe(t, model) })
-	// The README's example image, a 3 drawn for it, read as a 3 by the
-	// README's first model.
+	// The README's example image, a 3 drawn for it, read as a 3 by a
+	// model of one epoch.
 	t.Run("the README's digit", func(t *testing.T) {
 		img, err := filepath.Abs(filepath.Join("..", "..", "docs", "digit.png"))
 		if err != nil {
