@@ -13,6 +13,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -22,12 +23,28 @@ type Augment struct {
 	// Shift is the largest translation in pixels along each axis: dx and
 	// dy are drawn uniformly from [-Shift, Shift]. 0 disables it.
 	Shift int
+	// Rotate is the largest rotation about the image's centre, in degrees
+	// either way (0 to MaxRotate), and Scale the largest change of size,
+	// a fraction either way (0 to MaxScale): each image is warped by
+	// both (Warp), bilinearly, before its translation. 0 and 0 disable
+	// the warp, and Gather is the translation alone, as before either.
+	Rotate, Scale float64
 	// Seed keys the generator (the run's seed).
 	Seed uint64
 }
 
 // On reports whether Gather augments.
-func (a Augment) On() bool { return a.Shift > 0 }
+func (a Augment) On() bool { return a.Shift > 0 || a.Warps() }
+
+// Warps reports whether Gather rotates or scales the images.
+func (a Augment) Warps() bool { return a.Rotate > 0 || a.Scale > 0 }
+
+// The bounds of Augment's warp: a digit turned by more than 45° or
+// resized by more than a quarter is a digit MNIST's writers did not write.
+const (
+	MaxRotate = 45
+	MaxScale  = 0.25
+)
 
 // MaxShift is the largest --augment shift accepted: beyond a quarter of
 // the image, a digit is mostly cut off.
@@ -117,4 +134,90 @@ func ImageSideOf(pixels int) int {
 		}
 	}
 	return 0
+}
+
+// Warp is one image's draw of the augmentation: the translation (DX, DY)
+// and the rotation and scaling, as the cosine and sine of the angle and
+// the inverse of the scale. Gather's output pixel (r, c) is the bilinear
+// sample of the source image at
+//
+//	(sy, sx) = R(−θ)·(r−DY−ctr, c−DX−ctr) / scale + (ctr, ctr),
+//
+// ctr = (side−1)/2: the image turned by θ and scaled about its centre,
+// then translated (WarpImage).
+type Warp struct {
+	DX, DY        int
+	Cos, Sin, Inv float32
+}
+
+// WarpBounds are the float32 bounds the engines draw a warp within: the
+// largest tan(θ/2) (the rotation is drawn as its half-angle tangent, so
+// that its cosine and sine need no trigonometry on the device: cos θ =
+// (1−t²)/(1+t²), sin θ = 2t/(1+t²)) and the largest change of scale.
+func (a Augment) WarpBounds() (tmax, smax float32) {
+	return float32(math.Tan(a.Rotate * math.Pi / 360)), float32(a.Scale)
+}
+
+// The float32 operations of the warp, each rounded on its own: no
+// multiply-add is fused (the explicit conversions forbid it), so the
+// CPU engine, the GPU kernel (__fmul_rn and its kin) and the emulator
+// (fp-contract off) give the same bits.
+func mul32(a, b float32) float32 { return float32(a * b) }
+func add32(a, b float32) float32 { return float32(a + b) }
+func sub32(a, b float32) float32 { return float32(a - b) }
+func div32(a, b float32) float32 { return float32(a / b) }
+
+// unit32 is a Philox word's top 24 bits as a float32 in [0, 1), exactly.
+func unit32(w uint32) float32 { return float32(w>>8) * 0x1p-24 }
+
+// DrawWarp returns the warp of dataset image idx in epoch epoch: counter
+// (idx, epoch, 0, 0) under the seed, as ShiftOffsets; the first two
+// words give the translation (as ShiftOffsets, none without Shift), the
+// third the rotation, t = tmax·(2u−1), and the fourth the scale, s =
+// 1 + smax·(2u−1), u each word's unit32. kernels.cu's gather draws the
+// same.
+func DrawWarp(a Augment, epoch, idx int32) Warp {
+	o := Philox4x32([4]uint32{uint32(idx), uint32(epoch), 0, 0}, [2]uint32{uint32(a.Seed), uint32(a.Seed >> 32)})
+	var w Warp
+	if a.Shift > 0 {
+		m := uint32(2*a.Shift + 1)
+		w.DX, w.DY = int(o[0]%m)-a.Shift, int(o[1]%m)-a.Shift
+	}
+	tmax, smax := a.WarpBounds()
+	t := mul32(tmax, sub32(2*unit32(o[2]), 1))
+	t2 := mul32(t, t)
+	den := add32(1, t2)
+	w.Cos, w.Sin = div32(sub32(1, t2), den), div32(2*t, den)
+	w.Inv = div32(1, add32(1, mul32(smax, sub32(2*unit32(o[3]), 1))))
+	return w
+}
+
+// WarpImage writes to dst (side×side) the image src warped by w (see
+// Warp), scaled to [0, 1]: each pixel the bilinear sample of the source's
+// four nearest pixels (0 outside it), in float32 operations each rounded
+// on its own. It is the reference the engines' Gather is tested against.
+// dst: (side,side) f32, src: (side,side) u8.
+func WarpImage(dst []float32, src []uint8, side int, w Warp) {
+	ctr := float32(side-1) / 2
+	at := func(r, c int) float32 {
+		if r < 0 || r >= side || c < 0 || c >= side {
+			return 0
+		}
+		return float32(src[r*side+c])
+	}
+	for r := 0; r < side; r++ {
+		py := float32(r-w.DY) - ctr
+		for c := 0; c < side; c++ {
+			px := float32(c-w.DX) - ctr
+			sy := add32(mul32(sub32(mul32(w.Cos, py), mul32(w.Sin, px)), w.Inv), ctr)
+			sx := add32(mul32(add32(mul32(w.Sin, py), mul32(w.Cos, px)), w.Inv), ctr)
+			y0, x0 := float32(math.Floor(float64(sy))), float32(math.Floor(float64(sx)))
+			fy, fx := sub32(sy, y0), sub32(sx, x0)
+			iy, ix := int(y0), int(x0)
+			gy, gx := sub32(1, fy), sub32(1, fx)
+			top := add32(mul32(gx, at(iy, ix)), mul32(fx, at(iy, ix+1)))
+			bot := add32(mul32(gx, at(iy+1, ix)), mul32(fx, at(iy+1, ix+1)))
+			dst[r*side+c] = div32(add32(mul32(gy, top), mul32(fy, bot)), 255)
+		}
+	}
 }

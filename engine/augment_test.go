@@ -7,6 +7,7 @@ package engine_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -151,5 +152,74 @@ func TestScheduleFactor(t *testing.T) {
 		if bad.Validate() == nil {
 			t.Errorf("Validate accepted %+v", bad)
 		}
+	}
+}
+
+// TestWarpImageGeometry: the warp with no turn and no scaling is the
+// translation (ShiftImage, bit for bit); a quarter turn (cos 0, sin 1)
+// puts source pixel (27−c, r) at (r, c); a scale of 2 about the centre
+// samples halfway between pixels.
+func TestWarpImageGeometry(t *testing.T) {
+	const side = engine.ImageSide
+	src := make([]uint8, side*side)
+	for i := range src {
+		src[i] = uint8(i*37 + i/side)
+	}
+	got, want := make([]float32, side*side), make([]float32, side*side)
+	for _, d := range [][2]int{{0, 0}, {2, -1}, {-7, 7}} {
+		engine.WarpImage(got, src, side, engine.Warp{DX: d[0], DY: d[1], Cos: 1, Inv: 1})
+		engine.ShiftImage(want, src, side, d[0], d[1])
+		if !slices.Equal(got, want) {
+			t.Errorf("the warp of no turn, offset %v: not ShiftImage's", d)
+		}
+	}
+	engine.WarpImage(got, src, side, engine.Warp{Cos: 0, Sin: 1, Inv: 1})
+	for r := 0; r < side; r++ {
+		for c := 0; c < side; c++ {
+			if w := float32(src[(side-1-c)*side+r]) / 255; got[r*side+c] != w {
+				t.Fatalf("quarter turn: pixel (%d,%d) = %v, want source (%d,%d) = %v", r, c, got[r*side+c], side-1-c, r, w)
+			}
+		}
+	}
+	// Scale 2 (Inv ½): output (r, c) samples (ctr + (r−ctr)/2, ...);
+	// at r = c = 0 that is (6.75, 6.75), three quarters of the way from
+	// pixel 6 to pixel 7 each way.
+	engine.WarpImage(got, src, side, engine.Warp{Cos: 1, Inv: 0.5})
+	at := func(r, c int) float64 { return float64(src[r*side+c]) }
+	w := (0.25*(0.25*at(6, 6)+0.75*at(6, 7)) + 0.75*(0.25*at(7, 6)+0.75*at(7, 7))) / 255
+	if math.Abs(float64(got[0])-w) > 1e-6 {
+		t.Errorf("scale 2: pixel (0,0) = %v, want %v (bilinear at (6.75, 6.75))", got[0], w)
+	}
+}
+
+// TestDrawWarp: no rotation and no scale draw the identity; otherwise the
+// angles and scales drawn stay within the bounds and reach near them,
+// the same for every call, and the translation is ShiftOffsets'.
+func TestDrawWarp(t *testing.T) {
+	if w := engine.DrawWarp(engine.Augment{Shift: 2, Seed: 9}, 3, 11); w.Cos != 1 || w.Sin != 0 || w.Inv != 1 {
+		t.Errorf("no rotation or scale: %+v, want the identity", w)
+	}
+	a := engine.Augment{Shift: 2, Rotate: 10, Scale: 0.1, Seed: 0x9e3779b97f4a7c15}
+	lo, hi, slo, shi := 0.0, 0.0, 2.0, 0.0
+	for idx := int32(0); idx < 2000; idx++ {
+		w := engine.DrawWarp(a, 5, idx)
+		if w != engine.DrawWarp(a, 5, idx) {
+			t.Fatal("DrawWarp differs between two calls")
+		}
+		if dx, dy := engine.ShiftOffsets(a.Seed, 5, idx, a.Shift); dx != w.DX || dy != w.DY {
+			t.Fatalf("image %d: offset (%d,%d), ShiftOffsets' (%d,%d)", idx, w.DX, w.DY, dx, dy)
+		}
+		deg := math.Atan2(float64(w.Sin), float64(w.Cos)) * 180 / math.Pi
+		s := 1 / float64(w.Inv)
+		if r := math.Hypot(float64(w.Sin), float64(w.Cos)); math.Abs(r-1) > 1e-6 {
+			t.Fatalf("image %d: cos %v, sin %v: not a rotation (norm %v)", idx, w.Cos, w.Sin, r)
+		}
+		lo, hi, slo, shi = min(lo, deg), max(hi, deg), min(slo, s), max(shi, s)
+	}
+	if lo < -10.0001 || hi > 10.0001 || lo > -9.8 || hi < 9.8 {
+		t.Errorf("angles drawn from %.3f° to %.3f°, want within ±10° and reaching near both ends", lo, hi)
+	}
+	if slo < 0.89999 || shi > 1.10001 || slo > 0.905 || shi < 1.095 {
+		t.Errorf("scales drawn from %.4f to %.4f, want within 0.9 to 1.1 and reaching near both ends", slo, shi)
 	}
 }

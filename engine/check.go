@@ -11,6 +11,9 @@ func CheckGather(images, labels, cursor, x, y Tensor, n, pixels int, aug Augment
 		if side := ImageSideOf(pixels); side == 0 || aug.Shift >= side {
 			panic("engine: Gather: augmentation needs square images larger than the shift")
 		}
+		if !(aug.Rotate >= 0 && aug.Rotate <= MaxRotate && aug.Scale >= 0 && aug.Scale <= MaxScale) {
+			panic("engine: Gather: rotation or scale out of range")
+		}
 	} else {
 		Must("Gather", "cursor", cursor, Int32, 1)
 	}

@@ -202,7 +202,7 @@ func TestEmuGather(t *testing.T) {
 	x := make([]float32, n*pixels)
 	y := make([]int32, n)
 	launch(t, "gather", grid(n*pixels), block, images, labels, perm, cursor, x, y, int32(n), int32(pixels),
-		int32(0), int32(28), int32(0), int32(0))
+		int32(0), int32(28), int32(0), int32(0), float32(0), float32(0))
 	for k := 0; k < n; k++ {
 		idx := int(perm[13+k])
 		if y[k] != labels[idx] {
@@ -227,13 +227,30 @@ func TestEmuGather(t *testing.T) {
 	for _, shift := range []int{1, 2, engine.MaxShift} {
 		cur := []int32{4, 11} // position 4, epoch 11
 		launch(t, "gather", grid(n*pixels), block, images, labels, perm, cur, x, y, int32(n), int32(pixels),
-			int32(shift), int32(28), int32(uint32(seed)), int32(uint32(seed>>32)))
+			int32(shift), int32(28), int32(uint32(seed)), int32(uint32(seed>>32)), float32(0), float32(0))
 		for k := 0; k < n; k++ {
 			idx := perm[4+k]
 			dx, dy := engine.ShiftOffsets(seed, 11, idx, shift)
 			engine.ShiftImage(want, images[int(idx)*pixels:int(idx+1)*pixels], 28, dx, dy)
 			if !slices.Equal(x[k*pixels:(k+1)*pixels], want) {
 				t.Fatalf("augmented gather, shift %d: image %d (offset %+d,%+d) differs from engine.ShiftImage", shift, idx, dx, dy)
+			}
+		}
+	}
+	// Warped: the C rotation and scaling give engine.DrawWarp and
+	// engine.WarpImage's images, bit for bit, with and without a shift.
+	for _, a := range []engine.Augment{{Shift: 2, Rotate: 10, Scale: 0.1}, {Rotate: engine.MaxRotate}, {Scale: engine.MaxScale}} {
+		a.Seed = seed
+		tmax, smax := a.WarpBounds()
+		cur := []int32{4, 11}
+		launch(t, "gather", grid(n*pixels), block, images, labels, perm, cur, x, y, int32(n), int32(pixels),
+			int32(a.Shift), int32(28), int32(uint32(seed)), int32(uint32(seed>>32)), tmax, smax)
+		for k := 0; k < n; k++ {
+			idx := perm[4+k]
+			w := engine.DrawWarp(a, 11, idx)
+			engine.WarpImage(want, images[int(idx)*pixels:int(idx+1)*pixels], 28, w)
+			if !slices.Equal(x[k*pixels:(k+1)*pixels], want) {
+				t.Fatalf("warped gather %+v: image %d (warp %+v) differs from engine.WarpImage", a, idx, w)
 			}
 		}
 	}

@@ -65,14 +65,30 @@ __device__ __forceinline__ void philox4x32_10(unsigned *c, unsigned k0, unsigned
     }
 }
 
+// unit24: a Philox word's top 24 bits as a float in [0, 1), exactly
+// (engine's unit32).
+__device__ __forceinline__ float unit24(unsigned w) { return (float)(w >> 8) * 5.9604644775390625e-8f; }
+
+// pixel_at: image img's pixel (r, c) as a float, 0 outside side×side.
+__device__ __forceinline__ float pixel_at(const unsigned char *img, int side, int r, int c) {
+    return (r >= 0 && r < side && c >= 0 && c < side) ? (float)img[r * side + c] : 0.0f;
+}
+
 // gather: x[k,j] = images[perm[cursor+k], j] / 255, y[k] = labels[...].
 // x: (n,pixels) f32, y: (n) i32; one thread per pixel. With shift > 0
 // (augmentation), image idx is translated by (dx, dy) drawn from
 // Philox4x32-10 of counter (idx, epoch = cursor[1], 0, 0) under the key
 // (seed_lo, seed_hi), each word modulo 2*shift+1, minus shift; pixels
 // that come from outside the side×side image are 0 (engine.ShiftImage).
+// With tmax > 0 or smax > 0 the image is also turned and scaled about its
+// centre before the translation, its pixel the bilinear sample of the
+// source there (engine.DrawWarp and engine.WarpImage: the third word
+// draws the rotation's half-angle tangent, the fourth the scale; every
+// operation rounded on its own, __fmul_rn and its kin, so that the bits
+// are the CPU engine's).
 __global__ void gather(const unsigned char *images, const int *labels, const int *perm, const int *cursor,
-                       float *x, int *y, int n, int pixels, int shift, int side, int seed_lo, int seed_hi) {
+                       float *x, int *y, int n, int pixels, int shift, int side, int seed_lo, int seed_hi,
+                       float tmax, float smax) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     long long total = (long long)n * pixels;
     if (i >= total) return;
@@ -81,7 +97,33 @@ __global__ void gather(const unsigned char *images, const int *labels, const int
     int idx = perm[cursor[0] + k];
     const unsigned char *img = images + (long long)idx * pixels;
     float v;
-    if (shift > 0) {
+    if (tmax > 0.0f || smax > 0.0f) {
+        unsigned c[4] = {(unsigned)idx, (unsigned)cursor[1], 0u, 0u};
+        philox4x32_10(c, (unsigned)seed_lo, (unsigned)seed_hi);
+        int dx = 0, dy = 0;
+        if (shift > 0) {
+            unsigned m = 2u * (unsigned)shift + 1u;
+            dx = (int)(c[0] % m) - shift;
+            dy = (int)(c[1] % m) - shift;
+        }
+        float t = __fmul_rn(tmax, __fsub_rn(2.0f * unit24(c[2]), 1.0f));
+        float t2 = __fmul_rn(t, t);
+        float den = __fadd_rn(1.0f, t2);
+        float cs = __fdiv_rn(__fsub_rn(1.0f, t2), den), sn = __fdiv_rn(2.0f * t, den);
+        float inv = __fdiv_rn(1.0f, __fadd_rn(1.0f, __fmul_rn(smax, __fsub_rn(2.0f * unit24(c[3]), 1.0f))));
+        int r = j / side, col = j - r * side;
+        float ctr = (float)(side - 1) * 0.5f;
+        float py = __fsub_rn((float)(r - dy), ctr), px = __fsub_rn((float)(col - dx), ctr);
+        float sy = __fadd_rn(__fmul_rn(__fsub_rn(__fmul_rn(cs, py), __fmul_rn(sn, px)), inv), ctr);
+        float sx = __fadd_rn(__fmul_rn(__fadd_rn(__fmul_rn(sn, py), __fmul_rn(cs, px)), inv), ctr);
+        float y0 = floorf(sy), x0 = floorf(sx);
+        float fy = __fsub_rn(sy, y0), fx = __fsub_rn(sx, x0);
+        float gy = __fsub_rn(1.0f, fy), gx = __fsub_rn(1.0f, fx);
+        int iy = (int)y0, ix = (int)x0;
+        float top = __fadd_rn(__fmul_rn(gx, pixel_at(img, side, iy, ix)), __fmul_rn(fx, pixel_at(img, side, iy, ix + 1)));
+        float bot = __fadd_rn(__fmul_rn(gx, pixel_at(img, side, iy + 1, ix)), __fmul_rn(fx, pixel_at(img, side, iy + 1, ix + 1)));
+        v = __fdiv_rn(__fadd_rn(__fmul_rn(gy, top), __fmul_rn(fy, bot)), 255.0f);
+    } else if (shift > 0) {
         unsigned c[4] = {(unsigned)idx, (unsigned)cursor[1], 0u, 0u};
         philox4x32_10(c, (unsigned)seed_lo, (unsigned)seed_hi);
         unsigned m = 2u * (unsigned)shift + 1u;

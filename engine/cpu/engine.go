@@ -287,7 +287,9 @@ func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pix
 		idx := int(p[c+k])
 		src := img[idx*pixels : idx*pixels+pixels]
 		dst := xs[k*pixels : k*pixels+pixels]
-		if aug.On() {
+		if aug.Warps() {
+			engine.WarpImage(dst, src, side, engine.DrawWarp(aug, cur[1], int32(idx)))
+		} else if aug.On() {
 			dx, dy := engine.ShiftOffsets(aug.Seed, cur[1], int32(idx), aug.Shift)
 			shiftScale(dst, src, side, dx, dy)
 		} else {

@@ -15,14 +15,16 @@ import (
 )
 
 // Gather assembles a batch on the device and advances the cursor.
-// With aug on, the kernel draws each image's translation from the seed,
-// the epoch in cursor[1] and the image's index (engine.ShiftOffsets).
+// With aug on, the kernel draws each image's translation (and warp) from
+// the seed, the epoch in cursor[1] and the image's index
+// (engine.ShiftOffsets, engine.DrawWarp).
 func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int, aug engine.Augment) {
 	engine.CheckGather(images, labels, cursor, x, y, n, pixels, aug)
 	e.use(access{r: regions(images, labels, perm), w: regions(cursor, x, y)})
+	tmax, smax := aug.WarpBounds()
 	e.fail(e.c.Launch("gather", int64(n)*int64(pixels), block, arg(images), arg(labels), arg(perm),
 		arg(cursor), arg(x), arg(y), cu.I(n), cu.I(pixels), cu.I(aug.Shift), cu.I(engine.ImageSideOf(pixels)),
-		cu.I(int(int32(uint32(aug.Seed)))), cu.I(int(int32(uint32(aug.Seed>>32))))))
+		cu.I(int(int32(uint32(aug.Seed)))), cu.I(int(int32(uint32(aug.Seed>>32)))), cu.F(tmax), cu.F(smax)))
 	e.fail(e.c.LaunchBlocks("advance", 1, 1, arg(cursor), cu.I(n)))
 }
 

@@ -384,7 +384,9 @@ func testGather(h *harness) {
 // testGatherAugment: with augmentation on, each image of a batch is the
 // zero-filled translation of its dataset image by the offsets
 // engine.ShiftOffsets draws for (seed, epoch in cursor[1], index), as
-// engine.ShiftImage makes it; the same for every engine, bit for bit.
+// engine.ShiftImage makes it, and with a rotation or scale, its warp as
+// engine.DrawWarp draws it and engine.WarpImage makes it; the same for
+// every engine, bit for bit.
 func testGatherAugment(h *harness) {
 	e, t := h.e, h.t
 	const m, n = 7, 5
@@ -407,13 +409,18 @@ func testGatherAugment(h *harness) {
 	}
 	x, y := h.zeros(engine.Float32, n*pixels), h.zeros(engine.Int32, n)
 	want := make([]float32, pixels)
-	// A seed with both 32-bit halves set; shifts 1 to the largest.
+	// A seed with both 32-bit halves set; shifts 1 to the largest;
+	// warps with and without a shift, rotation or scale alone, and the
+	// largest of both.
 	for _, c := range []struct {
-		shift int
-		seed  uint64
-		epoch int32
-	}{{2, 0x9e3779b97f4a7c15, 0}, {2, 0x9e3779b97f4a7c15, 7}, {1, 3, 1}, {engine.MaxShift, 42, 2}} {
-		aug := engine.Augment{Shift: c.shift, Seed: c.seed}
+		shift         int
+		rotate, scale float64
+		seed          uint64
+		epoch         int32
+	}{{2, 0, 0, 0x9e3779b97f4a7c15, 0}, {2, 0, 0, 0x9e3779b97f4a7c15, 7}, {1, 0, 0, 3, 1}, {engine.MaxShift, 0, 0, 42, 2},
+		{2, 10, 0.1, 0x9e3779b97f4a7c15, 3}, {0, 10, 0.1, 5, 0}, {0, 15, 0, 6, 1}, {2, 0, 0.2, 7, 2},
+		{engine.MaxShift, engine.MaxRotate, engine.MaxScale, 8, 4}} {
+		aug := engine.Augment{Shift: c.shift, Rotate: c.rotate, Scale: c.scale, Seed: c.seed}
 		if err := e.Write(cursor, 0, []int32{0, c.epoch}); err != nil {
 			t.Fatal(err)
 		}
@@ -423,27 +430,37 @@ func testGatherAugment(h *harness) {
 			gx, gy := h.read(x), h.readI(y)
 			for k := 0; k < n; k++ {
 				idx := p[step*n+k]
+				src := img[int(idx)*pixels : int(idx+1)*pixels]
 				dx, dy := engine.ShiftOffsets(c.seed, c.epoch, idx, c.shift)
-				if dx != 0 || dy != 0 {
-					shifted++
+				if aug.Warps() {
+					w := engine.DrawWarp(aug, c.epoch, idx)
+					dx, dy = w.DX, w.DY
+					engine.WarpImage(want, src, engine.ImageSide, w)
+				} else {
+					engine.ShiftImage(want, src, engine.ImageSide, dx, dy)
 				}
-				engine.ShiftImage(want, img[int(idx)*pixels:int(idx+1)*pixels], engine.ImageSide, dx, dy)
+				for j := range want {
+					if want[j] != float32(src[j])/255 {
+						shifted++ // moved
+						break
+					}
+				}
 				got := gx[k*pixels : (k+1)*pixels]
 				if !slices.Equal(got, want) {
 					j := 0
 					for got[j] == want[j] {
 						j++
 					}
-					t.Errorf("shift %d seed %#x epoch %d step %d: image %d (offset %+d,%+d) differs first at pixel (%d,%d): got %v, want %v",
-						c.shift, c.seed, c.epoch, step, idx, dx, dy, j/engine.ImageSide, j%engine.ImageSide, got[j], want[j])
+					t.Errorf("shift %d rotate %g scale %g seed %#x epoch %d step %d: image %d (offset %+d,%+d) differs first at pixel (%d,%d): got %v, want %v",
+						c.shift, c.rotate, c.scale, c.seed, c.epoch, step, idx, dx, dy, j/engine.ImageSide, j%engine.ImageSide, got[j], want[j])
 				}
 				if gy[k] != lab[idx] {
 					t.Errorf("shift %d step %d: y[%d] = %d, want %d", c.shift, step, k, gy[k], lab[idx])
 				}
 			}
 		}
-		if shifted == 0 {
-			t.Errorf("shift %d seed %#x epoch %d: no image of ten was moved", c.shift, c.seed, c.epoch)
+		if shifted < 2*n/2 {
+			t.Errorf("shift %d rotate %g scale %g seed %#x epoch %d: %d images of ten were moved, want most", c.shift, c.rotate, c.scale, c.seed, c.epoch, shifted)
 		}
 		if cur := h.readI(cursor); cur[0] != 2*n || cur[1] != c.epoch {
 			t.Errorf("cursor after two augmented batches: %v, want [%d %d]", cur, 2*n, c.epoch)

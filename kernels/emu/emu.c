@@ -171,7 +171,7 @@ static uint64_t slot[32];
 /* KERNELS lists every kernel: name, argument kinds, whether it
  * synchronises, and its call from the argument slots. */
 #define KERNELS(X) \
-    X(gather, "CCCCPPIIIIII", 0, A(0, unsigned char *), A(1, int *), A(2, int *), A(3, int *), A(4, float *), A(5, int *), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int), A(11, int)) \
+    X(gather, "CCCCPPIIIIIIFF", 0, A(0, unsigned char *), A(1, int *), A(2, int *), A(3, int *), A(4, float *), A(5, int *), A(6, int), A(7, int), A(8, int), A(9, int), A(10, int), A(11, int), A(12, float), A(13, float)) \
     X(advance, "PI", 0, A(0, int *), A(1, int)) \
     X(bias_act, "PCLIII", 0, A(0, float *), A(1, float *), A(2, long long), A(3, int), A(4, int), A(5, int)) \
     X(first_conv3, "PCCCIIIIII", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int), A(9, int)) \

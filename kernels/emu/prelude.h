@@ -20,3 +20,10 @@ float atomicAdd(float *addr, float v);
 #define __device__ static
 #define __forceinline__ inline
 #define __shared__ static _Thread_local
+
+/* CUDA's correctly rounded single operations, which nvcc never fuses into
+ * a multiply-add: plain operations here, where emu.c turns contraction off. */
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fdiv_rn(float a, float b) { return a / b; }
