@@ -50,30 +50,106 @@ const (
 // the image, a digit is mostly cut off.
 const MaxShift = ImageSide / 4
 
-// ParseAugment reads an --augment value: "none" or "shift:N" (N pixels,
-// 1 to MaxShift); a bare "shift" means ±2 pixels.
-func ParseAugment(s string) (shift int, err error) {
-	switch {
-	case s == "none":
-		return 0, nil
-	case s == "shift":
-		return 2, nil
-	case strings.HasPrefix(s, "shift:"):
-		n, err := strconv.Atoi(strings.TrimPrefix(s, "shift:"))
-		if err != nil || n < 1 || n > MaxShift {
-			return 0, fmt.Errorf("augmentation %q: the shift must be a whole number of pixels from 1 to %d", s, MaxShift)
-		}
-		return n, nil
-	}
-	return 0, fmt.Errorf("augmentation %q: expected none, shift (±2 pixels) or shift:N (±N pixels, N from 1 to %d)", s, MaxShift)
+// Augmentation is what a run's --augment asks for: Augment without the
+// seed (the zero value: none). It is comparable, as recipes compare it.
+type Augmentation struct {
+	Shift         int     // pixels each way, 0 to MaxShift
+	Rotate, Scale float64 // degrees and fraction either way, 0 to MaxRotate and MaxScale
 }
 
-// AugmentName is the flag spelling of a shift (the inverse of ParseAugment).
-func AugmentName(shift int) string {
-	if shift <= 0 {
+// With is a, keyed by seed: Gather's Augment.
+func (a Augmentation) With(seed uint64) Augment {
+	return Augment{Shift: a.Shift, Rotate: a.Rotate, Scale: a.Scale, Seed: seed}
+}
+
+// Check tells whether a is within the bounds Gather takes.
+func (a Augmentation) Check() error {
+	switch {
+	case a.Shift < 0 || a.Shift > MaxShift:
+		return fmt.Errorf("shift %d: expected 0 to %d pixels", a.Shift, MaxShift)
+	case !(a.Rotate >= 0 && a.Rotate <= MaxRotate):
+		return fmt.Errorf("rotation %v: expected 0 to %d degrees", a.Rotate, MaxRotate)
+	case !(a.Scale >= 0 && a.Scale <= MaxScale):
+		return fmt.Errorf("scale %v: expected 0 to %g", a.Scale, MaxScale)
+	}
+	return nil
+}
+
+// augmentForms is ParseAugment's list of what it takes, for its messages.
+var augmentForms = fmt.Sprintf("none, or parts joined by commas: shift (±2 pixels) or shift:N (±N pixels, 1 to %d), rotate:D (turned by up to ±D degrees, D up to %d), scale:F (resized by up to ±F, a fraction up to %g); e.g. shift:2,rotate:10,scale:0.1",
+	MaxShift, MaxRotate, MaxScale)
+
+// ParseAugment reads an --augment value: "none", or parts joined by
+// commas, each at most once: "shift:N" (N pixels, 1 to MaxShift; a bare
+// "shift" means ±2), "rotate:D" (degrees, above 0 and up to MaxRotate)
+// and "scale:F" (a fraction, above 0 and up to MaxScale).
+func ParseAugment(s string) (Augmentation, error) {
+	var a Augmentation
+	if s == "none" {
+		return a, nil
+	}
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		name, val, hasVal := strings.Cut(part, ":")
+		if seen[name] {
+			return Augmentation{}, fmt.Errorf("augmentation %q: %s given twice", s, name)
+		}
+		seen[name] = true
+		bad := func(what string) (Augmentation, error) {
+			return Augmentation{}, fmt.Errorf("augmentation %q: %s", s, what)
+		}
+		switch name {
+		case "shift":
+			if !hasVal {
+				a.Shift = 2
+				continue
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > MaxShift {
+				return bad(fmt.Sprintf("the shift must be a whole number of pixels from 1 to %d", MaxShift))
+			}
+			a.Shift = n
+		case "rotate", "scale":
+			f, err := strconv.ParseFloat(val, 64)
+			limit := float64(MaxRotate)
+			if name == "scale" {
+				limit = MaxScale
+			}
+			if !hasVal || err != nil || !(f > 0 && f <= limit) {
+				if name == "rotate" {
+					return bad(fmt.Sprintf("the rotation must be a number of degrees above 0 and up to %d (rotate:10)", MaxRotate))
+				}
+				return bad(fmt.Sprintf("the scale must be a fraction above 0 and up to %g (scale:0.1 resizes by up to ±10%%)", MaxScale))
+			}
+			if name == "rotate" {
+				a.Rotate = f
+			} else {
+				a.Scale = f
+			}
+		default:
+			return bad("expected " + augmentForms)
+		}
+	}
+	return a, nil
+}
+
+// AugmentName is the flag spelling of a (the inverse of ParseAugment):
+// "none", or its parts in the order shift, rotate, scale.
+func AugmentName(a Augmentation) string {
+	var parts []string
+	if a.Shift > 0 {
+		parts = append(parts, fmt.Sprintf("shift:%d", a.Shift))
+	}
+	if a.Rotate > 0 {
+		parts = append(parts, fmt.Sprintf("rotate:%g", a.Rotate))
+	}
+	if a.Scale > 0 {
+		parts = append(parts, fmt.Sprintf("scale:%g", a.Scale))
+	}
+	if len(parts) == 0 {
 		return "none"
 	}
-	return fmt.Sprintf("shift:%d", shift)
+	return strings.Join(parts, ",")
 }
 
 // Philox4x32-10's multipliers and Weyl key increments.

@@ -100,17 +100,35 @@ func TestShiftImage(t *testing.T) {
 }
 
 func TestParseAugment(t *testing.T) {
-	for in, want := range map[string]int{"none": 0, "shift": 2, "shift:1": 1, "shift:3": 3} {
+	type A = engine.Augmentation
+	for in, want := range map[string]A{"none": {}, "shift": {Shift: 2}, "shift:1": {Shift: 1}, "shift:3": {Shift: 3},
+		"rotate:10": {Rotate: 10}, "scale:0.1": {Scale: 0.1}, "shift:2,rotate:10,scale:0.1": {2, 10, 0.1},
+		"rotate:7.5,shift:1": {1, 7.5, 0}, "rotate:45,scale:0.25": {0, 45, 0.25}} {
 		if got, err := engine.ParseAugment(in); err != nil || got != want {
-			t.Errorf("ParseAugment(%q) = %d, %v; want %d", in, got, err, want)
+			t.Errorf("ParseAugment(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
-		if in != "shift" && engine.AugmentName(want) != in {
-			t.Errorf("AugmentName(%d) = %q, want %q", want, engine.AugmentName(want), in)
+		if err := want.Check(); err != nil {
+			t.Errorf("%+v: %v", want, err)
+		}
+		// Its name reads back as itself.
+		if back, err := engine.ParseAugment(engine.AugmentName(want)); err != nil || back != want {
+			t.Errorf("AugmentName(%+v) = %q, read back as %+v, %v", want, engine.AugmentName(want), back, err)
 		}
 	}
-	for _, in := range []string{"", "shift:0", "shift:-1", "shift:8", "shift:x", "rotate", "shift:2.5"} {
-		if _, err := engine.ParseAugment(in); err == nil {
-			t.Errorf("ParseAugment(%q) accepted", in)
+	for in, want := range map[string]string{"shift:2": "shift:2", "shift": "shift:2", "rotate:7.5,shift:1": "shift:1,rotate:7.5", "none": "none"} {
+		if a, _ := engine.ParseAugment(in); engine.AugmentName(a) != want {
+			t.Errorf("AugmentName of %q: %q, want %q", in, engine.AugmentName(a), want)
+		}
+	}
+	for _, in := range []string{"", "shift:0", "shift:-1", "shift:8", "shift:x", "rotate", "shift:2.5", "rotate:0", "rotate:46", "rotate:-5",
+		"rotate:NaN", "scale:0.3", "scale", "scale:0", "shift:2,shift:3", "shift:2,", "none,shift", "shear:5"} {
+		if a, err := engine.ParseAugment(in); err == nil {
+			t.Errorf("ParseAugment(%q) accepted: %+v", in, a)
+		}
+	}
+	for _, a := range []A{{Shift: -1}, {Shift: engine.MaxShift + 1}, {Rotate: -1}, {Rotate: 46}, {Scale: 0.26}, {Scale: math.NaN()}} {
+		if a.Check() == nil {
+			t.Errorf("%+v: Check accepted it", a)
 		}
 	}
 }

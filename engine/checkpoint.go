@@ -39,7 +39,8 @@ import (
 const (
 	checkpointFormatPrefix = "cnngpu-checkpoint/"
 	CheckpointFormat       = checkpointFormatPrefix + "1"
-	// CheckpointFormat2 is format 1 whose config holds label smoothing.
+	// CheckpointFormat2 is format 1 whose config holds label smoothing
+	// or a warp (rotation, scale) of the training images.
 	CheckpointFormat2 = checkpointFormatPrefix + "2"
 )
 
@@ -50,7 +51,7 @@ var ErrLaterFormat = errors.New("written by a later cnngpu")
 // format is the metadata layout c is written in: format 1 unless its
 // config holds what builds reading format 1 alone do not know.
 func (c *Checkpoint) format() string {
-	if c.Config.LabelSmoothing != 0 {
+	if c.Config.LabelSmoothing != 0 || c.Config.AugmentRotate != 0 || c.Config.AugmentScale != 0 {
 		return CheckpointFormat2
 	}
 	return CheckpointFormat
@@ -69,8 +70,12 @@ type TrainConfig struct {
 	// flag overrode a part. Empty in checkpoints older than recipes: those
 	// ran the reference recipe.
 	Recipe string `json:"recipe,omitempty"`
-	// Augment is Gather's translation in pixels (0: none).
-	Augment int `json:"augment_shift,omitempty"`
+	// Augment is Gather's translation in pixels (0: none), and
+	// AugmentRotate and AugmentScale its warp (Augmentation; 0: none, and
+	// absent in checkpoints older than them).
+	Augment       int     `json:"augment_shift,omitempty"`
+	AugmentRotate float64 `json:"augment_rotate,omitempty"`
+	AugmentScale  float64 `json:"augment_scale,omitempty"`
 	// LabelSmoothing is the training steps' label smoothing (0: one-hot
 	// targets, and absent in checkpoints older than it).
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
@@ -79,6 +84,16 @@ type TrainConfig struct {
 	// than them.
 	Data    string `json:"data,omitempty"`
 	DataDir string `json:"data_dir,omitempty"`
+}
+
+// Augmentation is the run's --augment.
+func (c TrainConfig) Augmentation() Augmentation {
+	return Augmentation{Shift: c.Augment, Rotate: c.AugmentRotate, Scale: c.AugmentScale}
+}
+
+// SetAugmentation records a as the run's --augment.
+func (c *TrainConfig) SetAugmentation(a Augmentation) {
+	c.Augment, c.AugmentRotate, c.AugmentScale = a.Shift, a.Rotate, a.Scale
 }
 
 // Checkpoint is a model's full training state on the host.
@@ -719,8 +734,8 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if err := json.Unmarshal([]byte(meta["config"]), &c.Config); err != nil {
 		return nil, fmt.Errorf("bad config metadata: %v", err)
 	}
-	if a := c.Config.Augment; a < 0 || a > MaxShift {
-		return nil, fmt.Errorf("config metadata: augmentation shift %d: expected 0 to %d", a, MaxShift)
+	if err := c.Config.Augmentation().Check(); err != nil {
+		return nil, fmt.Errorf("config metadata: augmentation: %w", err)
 	}
 	if err := CheckLabelSmoothing("config metadata: label smoothing", c.Config.LabelSmoothing); err != nil {
 		return nil, err

@@ -104,26 +104,28 @@ func TestTrainingLearnsAndRepeats(t *testing.T) {
 // TestInterruptAndResumeIsExact: a run interrupted mid-epoch, saved and
 // resumed from its checkpoint ends with the uninterrupted run's parameters
 // bit for bit: with the reference recipe, and with the cosine schedule and
-// augmentation (whose rate and translations depend on the step count and
-// the epoch, both restored).
+// augmentation (whose rate, translations and warps depend on the step
+// count and the epoch, both restored, and the warp on the checkpoint's
+// record of it).
 func TestInterruptAndResumeIsExact(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		sched engine.ScheduleKind
-		shift int
-	}{{"reference", engine.ConstantLR, 0}, {"cosine + shift:2", engine.CosineLR, 2}} {
-		t.Run(c.name, func(t *testing.T) { testResumeExact(t, c.sched, c.shift) })
+		name string
+		sch  engine.ScheduleKind
+		aug  engine.Augmentation
+	}{{"reference", engine.ConstantLR, engine.Augmentation{}}, {"cosine + shift:2", engine.CosineLR, engine.Augmentation{Shift: 2}},
+		{"cosine + shift:2,rotate:10,scale:0.1", engine.CosineLR, engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}}} {
+		t.Run(c.name, func(t *testing.T) { testResumeExact(t, c.sch, c.aug) })
 	}
 }
 
-func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
+func testResumeExact(t *testing.T, sched engine.ScheduleKind, aug engine.Augmentation) {
 	e := cpu.New(0)
 	defer e.Close()
 	// 2 epochs of 7 steps (200 images, batch 32).
 	opt := adam
 	opt.Sched = engine.NewSchedule(sched, 14)
 	recipe := func(tr *engine.Trainer, m *engine.Model) (*engine.Trainer, *engine.Model) {
-		tr.Augment = shift
+		tr.Augment = aug
 		if err := e.Write(m.P, 0, m.Arch.GlorotInit(9)); err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +159,9 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 		t.Fatalf("interrupted at %+v, want epoch 1 step 3 with the sums of 96 images and the time they took", pos)
 	}
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
-	ck, err := engine.Snapshot(m2, engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9, Augment: shift}, pos, nil)
+	cfg := engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9}
+	cfg.SetAugmentation(aug)
+	ck, err := engine.Snapshot(m2, cfg, pos, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,8 +172,8 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Opt.Sched != opt.Sched || back.Config.Augment != shift {
-		t.Fatalf("checkpoint kept schedule %+v and augmentation %d, want %+v and %d", back.Opt.Sched, back.Config.Augment, opt.Sched, shift)
+	if back.Opt.Sched != opt.Sched || back.Config.Augmentation() != aug {
+		t.Fatalf("checkpoint kept schedule %+v and augmentation %+v, want %+v and %+v", back.Opt.Sched, back.Config.Augmentation(), opt.Sched, aug)
 	}
 	// resume trains from p on a model restored from the checkpoint, and
 	// returns the last epoch's figures and the model.
@@ -179,7 +183,7 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 			t.Fatal(err)
 		}
 		tr, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-		tr.M, tr.Augment = m, back.Config.Augment
+		tr.M, tr.Augment = m, back.Config.Augmentation()
 		var last engine.EpochMetrics
 		tr.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { last = em; return nil }
 		if _, err := tr.Run(context.Background(), p); err != nil {
@@ -218,7 +222,7 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, shift int) {
 			t.Fatal(err)
 		}
 		tr, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-		tr.M, tr.Augment = m, back.Config.Augment
+		tr.M, tr.Augment = m, back.Config.Augmentation()
 		ctx, cancel := context.WithCancel(context.Background())
 		tr.ProgressEvery = 1
 		tr.OnProgress = func(engine.Progress) { cancel() }

@@ -17,7 +17,7 @@ type Recipe struct {
 	Name     string
 	LR       float64 // the learning rate (its peak, with a schedule)
 	Schedule ScheduleKind
-	Augment  int // Gather's translation in pixels
+	Augment  Augmentation // Gather's
 	// LabelSmoothing is the training targets' (0, one-hot, in both
 	// recipes; --label-smoothing sets it).
 	LabelSmoothing float64
@@ -25,8 +25,8 @@ type Recipe struct {
 
 // The recipes.
 var (
-	ReferenceRecipe = Recipe{Name: "reference", LR: 0.001, Schedule: ConstantLR, Augment: 0}
-	DefaultRecipe   = Recipe{Name: "default", LR: 0.003, Schedule: CosineLR, Augment: 2}
+	ReferenceRecipe = Recipe{Name: "reference", LR: 0.001, Schedule: ConstantLR}
+	DefaultRecipe   = Recipe{Name: "default", LR: 0.003, Schedule: CosineLR, Augment: Augmentation{Shift: 2}}
 )
 
 // RecipeNames lists the recipes as --recipe spells them.

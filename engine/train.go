@@ -204,9 +204,9 @@ type Trainer struct {
 	Epochs    int
 	BatchSize int
 	Seed      uint64
-	// Augment is the training batches' translation in pixels (0: none),
-	// drawn from Seed, the epoch and each image's index.
-	Augment int
+	// Augment is the training batches' augmentation (the zero value:
+	// none), drawn from Seed, the epoch and each image's index.
+	Augment Augmentation
 	// LabelSmoothing is the training steps' label smoothing (0: one-hot
 	// targets; Batch.LabelSmoothing).
 	LabelSmoothing float64
@@ -312,7 +312,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		e.Free(stats)
 	}()
 	b := Batch{Images: t.Data.Images, Labels: t.Data.Labels, Perm: perm, Cursor: cursor,
-		Aug: Augment{Shift: t.Augment, Seed: t.Seed}, LabelSmoothing: t.LabelSmoothing}
+		Aug: t.Augment.With(t.Seed), LabelSmoothing: t.LabelSmoothing}
 	steps := t.Steps()
 	if o, ok := e.(OccasionalSteps); ok {
 		// The last batch of an epoch, where it is partial, runs once

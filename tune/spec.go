@@ -40,6 +40,10 @@ type Spec struct {
 	Recipe   string `json:"recipe,omitempty"`
 	Schedule string `json:"schedule,omitempty"`      // "" is constant
 	Augment  int    `json:"augment_shift,omitempty"` // pixels; 0 is none
+	// AugmentRotate and AugmentScale are --augment's warp (0: none, and
+	// absent in studies made before it).
+	AugmentRotate float64 `json:"augment_rotate,omitempty"`
+	AugmentScale  float64 `json:"augment_scale,omitempty"`
 	// LabelSmoothing is --label-smoothing's (0, one-hot targets, in
 	// studies made before it).
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
@@ -48,6 +52,16 @@ type Spec struct {
 	// made before it was recorded.
 	Data  string `json:"data,omitempty"`
 	Shard Shard  `json:"shard"`
+}
+
+// Augmentation is the study's --augment.
+func (s *Spec) Augmentation() engine.Augmentation {
+	return engine.Augmentation{Shift: s.Augment, Rotate: s.AugmentRotate, Scale: s.AugmentScale}
+}
+
+// SetAugmentation records a as the study's --augment.
+func (s *Spec) SetAugmentation(a engine.Augmentation) {
+	s.Augment, s.AugmentRotate, s.AugmentScale = a.Shift, a.Rotate, a.Scale
 }
 
 // RecipeLabel describes the study's training recipe, e.g.
@@ -66,7 +80,7 @@ func (s *Spec) RecipeLabel() string {
 	if s.LabelSmoothing != 0 {
 		ls = fmt.Sprintf(", label smoothing %g", s.LabelSmoothing)
 	}
-	return fmt.Sprintf("%s (%s schedule, augment %s%s)", name, sched, engine.AugmentName(s.Augment), ls)
+	return fmt.Sprintf("%s (%s schedule, augment %s%s)", name, sched, engine.AugmentName(s.Augmentation()), ls)
 }
 
 // schedule is the study's schedule kind.
@@ -171,8 +185,8 @@ func (s *Spec) Validate() error {
 	if _, err := s.schedule(); err != nil {
 		return err
 	}
-	if s.Augment < 0 || s.Augment > engine.MaxShift {
-		return fmt.Errorf("augmentation shift %d: expected 0 to %d pixels", s.Augment, engine.MaxShift)
+	if err := s.Augmentation().Check(); err != nil {
+		return fmt.Errorf("augmentation %w", err)
 	}
 	if err := engine.CheckLabelSmoothing("label smoothing", s.LabelSmoothing); err != nil {
 		return err

@@ -1294,3 +1294,51 @@ func TestLabelSmoothingStudy(t *testing.T) {
 		t.Errorf("the study without label smoothing in its folder: %v", err)
 	}
 }
+
+// TestWarpStudy: a study with --augment's rotation and scale names them
+// in its recipe (so a study without them is another), records them in
+// study.json, trains its runs and final model with them, and refuses
+// bounds no engine takes.
+func TestWarpStudy(t *testing.T) {
+	data := synthetic(300, 50)
+	spec := func(a engine.Augmentation) *Spec {
+		s := tinySpec()
+		s.LRs, s.Acts, s.Epochs = []float64{0.003}, []string{"relu"}, 1
+		s.Recipe, s.Schedule = "default", "cosine"
+		s.SetAugmentation(a)
+		return s
+	}
+	warp := engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}
+	if got := spec(warp).RecipeLabel(); got != "default (cosine schedule, augment shift:2,rotate:10,scale:0.1)" {
+		t.Errorf("with a warp the recipe label is %q", got)
+	}
+	if err := spec(engine.Augmentation{Shift: 2, Rotate: 60}).Validate(); err == nil || !strings.Contains(err.Error(), "rotation 60") {
+		t.Errorf("rotation 60: %v", err)
+	}
+	valLoss := func(a engine.Augmentation) (float64, string) {
+		dir := t.TempDir()
+		if _, err := runLogged(t, spec(a), dir, data, true); err != nil {
+			t.Fatal(err)
+		}
+		r, err := LoadRunOf(dir, spec(a), spec(a).Configs()[0], 0)
+		if err != nil || r == nil || !r.Done {
+			t.Fatalf("%+v: run %+v, %v", a, r, err)
+		}
+		return r.Epochs[0].ValLoss, dir
+	}
+	plain, _ := valLoss(engine.Augmentation{Shift: 2})
+	warped, dir := valLoss(warp)
+	if plain == warped {
+		t.Errorf("the warp gave the validation loss of the translation alone, %v", plain)
+	}
+	if back, err := LoadSpec(dir); err != nil || back.Augmentation() != warp {
+		t.Errorf("study.json's augmentation: %+v, %v", back, err)
+	}
+	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
+	if err != nil || ck.Config.Augmentation() != warp {
+		t.Errorf("the final model's augmentation: %+v, %v", ck.Config, err)
+	}
+	if err := Prepare(dir, spec(engine.Augmentation{Shift: 2})); err == nil || !strings.Contains(err.Error(), "rotate:10") {
+		t.Errorf("the study without the warp in its folder: %v", err)
+	}
+}

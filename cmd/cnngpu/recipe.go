@@ -22,7 +22,7 @@ var labelSmoothingFlag = &cli.Float64Flag{Name: "label-smoothing",
 	Usage: "train towards targets of 1-ε+ε/10 for the label and ε/10 for each other class instead of one-hot ones (ε is this value, 0 to 0.5; 0.1 is usual), overriding the recipe's 0; the loss printed stays against the labels themselves"}
 
 var augmentFlag = &cli.StringFlag{Name: "augment",
-	Usage: "training-image augmentation, overriding the recipe's: none, shift (random translation by up to ±2 pixels each way, zero fill) or shift:N (±N, 1 to 7)"}
+	Usage: "training-image augmentation, overriding the recipe's: none, or parts joined by commas: shift (random translation by up to ±2 pixels each way, zero fill) or shift:N (±N, 1 to 7), rotate:D (turned by up to ±D degrees, up to 45), scale:F (resized by up to ±F, up to 0.25); e.g. shift:2,rotate:10,scale:0.1"}
 
 // parseRecipe returns the recipe --recipe names with the parts that
 // --schedule and --augment override (train's --lr overrides its rate).
@@ -71,8 +71,8 @@ func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind, lr float32) 
 	if base.Schedule != sched {
 		diff = append(diff, "--schedule "+sched.String())
 	}
-	if base.Augment != cfg.Augment {
-		diff = append(diff, "--augment "+engine.AugmentName(cfg.Augment))
+	if base.Augment != cfg.Augmentation() {
+		diff = append(diff, "--augment "+engine.AugmentName(cfg.Augmentation()))
 	}
 	if base.LabelSmoothing != cfg.LabelSmoothing {
 		diff = append(diff, fmt.Sprintf("--label-smoothing %g", cfg.LabelSmoothing))

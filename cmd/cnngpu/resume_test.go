@@ -329,6 +329,43 @@ func TestLabelSmoothingResumes(t *testing.T) {
 	}
 }
 
+// TestWarpResumes: a run with --augment's rotation and scale records them
+// (format 2), a resumed run equals the run never stopped, another
+// --augment on --resume is refused, and the warp trains otherwise than
+// the translation alone.
+func TestWarpResumes(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	const warp = "shift:2,rotate:10,scale:0.1"
+	common := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--schedule", "constant", "--json"}
+	run := func(args ...string) seedResult {
+		t.Helper()
+		so, se, code := cnngpu(t, nil, append(slices.Clone(common), args...)...)
+		var r seedResult
+		if code != 0 || json.Unmarshal([]byte(so), &r) != nil {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, so, se)
+		}
+		return r
+	}
+	whole := run("--epochs", "2", "--augment", warp, "--out", filepath.Join(dir, "w.safetensors"))
+	part := filepath.Join(dir, "p.safetensors")
+	run("--epochs", "1", "--augment", warp, "--out", part)
+	ck, err := engine.LoadCheckpoint(part)
+	if err != nil || ck.Config.Augmentation() != (engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}) {
+		t.Fatalf("the checkpoint's augmentation: %v, %+v", err, ck.Config)
+	}
+	if _, se, code := cnngpu(t, nil, append(slices.Clone(common), "--resume", part, "--epochs", "2", "--augment", "shift:2")...); code != 2 || !strings.Contains(se, "trained with --augment "+warp) {
+		t.Errorf("--resume with another --augment: exit %d, %s", code, se)
+	}
+	resumed := run("--resume", part, "--epochs", "2")
+	if resumed.TestLoss != whole.TestLoss || resumed.TestAcc != whole.TestAcc {
+		t.Errorf("resumed: test loss %v, accuracy %v; the run never stopped: %v, %v", resumed.TestLoss, resumed.TestAcc, whole.TestLoss, whole.TestAcc)
+	}
+	if plain := run("--epochs", "2", "--augment", "shift:2", "--out", filepath.Join(dir, "o.safetensors")); plain.TestLoss == whole.TestLoss {
+		t.Errorf("the translation alone gave the test loss of the warp, %v", plain.TestLoss)
+	}
+}
+
 // TestFinishedRunKeepsTheWeights: a finished run's last checkpoint keeps
 // Adam's moments only where --resume can extend the run (a constant
 // rate); with the default cosine schedule it holds the weights alone,

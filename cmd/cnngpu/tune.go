@@ -191,7 +191,8 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	spec.Recipe, spec.Augment, spec.LabelSmoothing = r.Name, r.Augment, r.LabelSmoothing
+	spec.Recipe, spec.LabelSmoothing = r.Name, r.LabelSmoothing
+	spec.SetAugmentation(r.Augment)
 	if r.Schedule != engine.ConstantLR {
 		spec.Schedule = r.Schedule.String()
 	}

@@ -542,7 +542,7 @@ func TestEmulatedRecipeRecordsOnce(t *testing.T) {
 		defer m.Release()
 		d := randomDataset(t, e, n, 3, 3)
 		defer d.Release(e)
-		tr := &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(n), Epochs: 2, BatchSize: bs, Seed: 5, Augment: 2}
+		tr := &engine.Trainer{M: m, Data: d, TrainIdx: engine.AllIndices(n), Epochs: 2, BatchSize: bs, Seed: 5, Augment: engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}}
 		tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
 			if pos.Epoch == 1 {
 				afterFirst = g.captures
