@@ -50,6 +50,7 @@ type Engine struct {
 	convB    convBwdTask
 	poolF    poolFwdTask
 	denseE   denseEpilogueTask
+	warp     warpTask
 	adam     adamTask
 	chunkDW  [][]float32
 	chunkDB  [][]float32
@@ -283,12 +284,18 @@ func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pix
 	lab := ti32(labels)
 	xs, ys := t32(x), ti32(y)
 	side := engine.ImageSideOf(pixels)
+	if aug.Warps() {
+		// Each image's warp is its own: the workers share the batch.
+		e.warp = warpTask{img: img, perm: p[c : c+n], x: xs, pixels: pixels, side: side, aug: aug, epoch: cur[1]}
+		e.pool.parallelFor(n, 4, &e.warp)
+		e.warp = warpTask{}
+	}
 	for k := 0; k < n; k++ {
 		idx := int(p[c+k])
 		src := img[idx*pixels : idx*pixels+pixels]
 		dst := xs[k*pixels : k*pixels+pixels]
 		if aug.Warps() {
-			engine.WarpImage(dst, src, side, engine.DrawWarp(aug, cur[1], int32(idx)))
+			// warped above
 		} else if aug.On() {
 			dx, dy := engine.ShiftOffsets(aug.Seed, cur[1], int32(idx), aug.Shift)
 			shiftScale(dst, src, side, dx, dy)
@@ -300,6 +307,24 @@ func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pix
 		ys[k] = lab[idx]
 	}
 	cur[0] += int32(n)
+}
+
+// warpTask warps batch images [lo, hi) into x (engine.WarpImage of each
+// image's engine.DrawWarp). x: (n,pixels) f32.
+type warpTask struct {
+	img          []uint8
+	perm         []int32 // the batch's dataset indices
+	x            []float32
+	pixels, side int
+	aug          engine.Augment
+	epoch        int32
+}
+
+func (t *warpTask) run(_, lo, hi int) {
+	for k := lo; k < hi; k++ {
+		idx := int(t.perm[k])
+		engine.WarpImage(t.x[k*t.pixels:(k+1)*t.pixels], t.img[idx*t.pixels:(idx+1)*t.pixels], t.side, engine.DrawWarp(t.aug, t.epoch, int32(idx)))
+	}
 }
 
 // shiftScale is engine.ShiftImage by rows: dst (side×side) is src
