@@ -14,6 +14,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -36,8 +37,12 @@ type Augment struct {
 // On reports whether Gather augments.
 func (a Augment) On() bool { return a.Shift > 0 || a.Warps() }
 
-// Warps reports whether Gather rotates or scales the images.
-func (a Augment) Warps() bool { return a.Rotate > 0 || a.Scale > 0 }
+// Warps reports whether Gather rotates or scales the images: whether
+// either of the bounds the engines draw within (WarpBounds) is above 0.
+func (a Augment) Warps() bool {
+	tmax, smax := a.WarpBounds()
+	return tmax > 0 || smax > 0
+}
 
 // The bounds of Augment's warp: a digit turned by more than 45° or
 // resized by more than a quarter is a digit MNIST's writers did not write.
@@ -72,12 +77,19 @@ func (a Augmentation) Check() error {
 	case !(a.Scale >= 0 && a.Scale <= MaxScale):
 		return fmt.Errorf("scale %v: expected 0 to %g", a.Scale, MaxScale)
 	}
+	if tmax, smax := a.With(0).WarpBounds(); (a.Rotate > 0 && tmax == 0) || (a.Scale > 0 && smax == 0) {
+		return fmt.Errorf("rotation %v, scale %v: too small to turn or resize anything", a.Rotate, a.Scale)
+	}
 	return nil
 }
 
 // augmentForms is ParseAugment's list of what it takes, for its messages.
 var augmentForms = fmt.Sprintf("none, or parts joined by commas: shift (±2 pixels) or shift:N (±N pixels, 1 to %d), rotate:D (turned by up to ±D degrees, D up to %d), scale:F (resized by up to ±F, a fraction up to %g); e.g. shift:2,rotate:10,scale:0.1",
 	MaxShift, MaxRotate, MaxScale)
+
+// plainDecimal is a number as --augment takes it: digits with an optional
+// fraction, no sign, exponent or underscores.
+var plainDecimal = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
 // ParseAugment reads an --augment value: "none", or parts joined by
 // commas, each at most once: "shift:N" (N pixels, 1 to MaxShift; a bare
@@ -111,11 +123,14 @@ func ParseAugment(s string) (Augmentation, error) {
 			a.Shift = n
 		case "rotate", "scale":
 			f, err := strconv.ParseFloat(val, 64)
+			if !plainDecimal.MatchString(val) {
+				err = strconv.ErrSyntax // 0x1p3, 1_0, +5, inf: Go's syntax, not a number a user writes
+			}
 			limit := float64(MaxRotate)
 			if name == "scale" {
 				limit = MaxScale
 			}
-			if !hasVal || err != nil || !(f > 0 && f <= limit) {
+			if !hasVal || err != nil || !(f > 0 && f <= limit) || (Augmentation{Rotate: f}).Check() != nil && name == "rotate" || (Augmentation{Scale: f}).Check() != nil && name == "scale" {
 				if name == "rotate" {
 					return bad(fmt.Sprintf("the rotation must be a number of degrees above 0 and up to %d (rotate:10)", MaxRotate))
 				}
@@ -243,15 +258,16 @@ func add32(a, b float32) float32 { return float32(a + b) }
 func sub32(a, b float32) float32 { return float32(a - b) }
 func div32(a, b float32) float32 { return float32(a / b) }
 
-// unit32 is a Philox word's top 24 bits as a float32 in [0, 1), exactly.
-func unit32(w uint32) float32 { return float32(w>>8) * 0x1p-24 }
+// twoUnit32 is twice a Philox word's top 24 bits as a float32 in [0, 1):
+// a float32 in [0, 2), exactly.
+func twoUnit32(w uint32) float32 { return float32(w>>8) * 0x1p-23 }
 
 // DrawWarp returns the warp of dataset image idx in epoch epoch: counter
 // (idx, epoch, 0, 0) under the seed, as ShiftOffsets; the first two
 // words give the translation (as ShiftOffsets, none without Shift), the
 // third the rotation, t = tmax·(2u−1), and the fourth the scale, s =
-// 1 + smax·(2u−1), u each word's unit32. kernels.cu's gather draws the
-// same.
+// 1 + smax·(2u−1), u each word's top 24 bits over 2^24 (2u is
+// twoUnit32). kernels.cu's gather draws the same.
 func DrawWarp(a Augment, epoch, idx int32) Warp {
 	o := Philox4x32([4]uint32{uint32(idx), uint32(epoch), 0, 0}, [2]uint32{uint32(a.Seed), uint32(a.Seed >> 32)})
 	var w Warp
@@ -260,11 +276,11 @@ func DrawWarp(a Augment, epoch, idx int32) Warp {
 		w.DX, w.DY = int(o[0]%m)-a.Shift, int(o[1]%m)-a.Shift
 	}
 	tmax, smax := a.WarpBounds()
-	t := mul32(tmax, sub32(2*unit32(o[2]), 1))
+	t := mul32(tmax, sub32(twoUnit32(o[2]), 1))
 	t2 := mul32(t, t)
 	den := add32(1, t2)
 	w.Cos, w.Sin = div32(sub32(1, t2), den), div32(2*t, den)
-	w.Inv = div32(1, add32(1, mul32(smax, sub32(2*unit32(o[3]), 1))))
+	w.Inv = div32(1, add32(1, mul32(smax, sub32(twoUnit32(o[3]), 1))))
 	return w
 }
 

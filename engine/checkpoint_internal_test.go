@@ -51,9 +51,13 @@ func metaOf(t *testing.T, b []byte) (meta map[string]string) {
 func TestCheckpointFormats(t *testing.T) {
 	arch, _ := NewArch("original", ReLU)
 	p := arch.GlorotInit(1)
-	mk := func(ls float64) []byte {
+	mk := func(ls float64, warp ...float64) []byte {
+		cfg := TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1, Recipe: "default", Augment: 2, LabelSmoothing: ls}
+		if len(warp) == 2 {
+			cfg.AugmentRotate, cfg.AugmentScale = warp[0], warp[1]
+		}
 		c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: Adam, LR: 0.003, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
-			Config:   TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1, Recipe: "default", Augment: 2, LabelSmoothing: ls},
+			Config:   cfg,
 			Position: Position{Epoch: 1}, Params: p, S1: make([]float32, len(p)), S2: make([]float32, len(p)), Step: 10}
 		b, err := c.Encode()
 		if err != nil {
@@ -67,6 +71,13 @@ func TestCheckpointFormats(t *testing.T) {
 	}
 	if f := metaOf(t, smoothed)["format"]; f != "cnngpu-checkpoint/2" {
 		t.Errorf("a checkpoint with label smoothing names format %q, want cnngpu-checkpoint/2 (builds that would ignore it refuse it)", f)
+	}
+	// So does one of a warp, rotation or scale alone, which builds
+	// before it would resume with the translation alone.
+	for _, w := range [][2]float64{{10, 0}, {0, 0.1}} {
+		if f := metaOf(t, mk(0, w[0], w[1]))["format"]; f != "cnngpu-checkpoint/2" {
+			t.Errorf("a checkpoint of rotation %v, scale %v names format %q, want cnngpu-checkpoint/2", w[0], w[1], f)
+		}
 	}
 	for _, b := range [][]byte{plain, smoothed} {
 		if !LooksLikeCheckpoint(b) {

@@ -65,9 +65,10 @@ __device__ __forceinline__ void philox4x32_10(unsigned *c, unsigned k0, unsigned
     }
 }
 
-// unit24: a Philox word's top 24 bits as a float in [0, 1), exactly
-// (engine's unit32).
-__device__ __forceinline__ float unit24(unsigned w) { return (float)(w >> 8) * 5.9604644775390625e-8f; }
+// two_unit24: twice a Philox word's top 24 bits over 2^24, a float in
+// [0, 2), exactly (engine's twoUnit32): one multiplication by 2^-23, which
+// nothing can fuse.
+__device__ __forceinline__ float two_unit24(unsigned w) { return (float)(w >> 8) * 1.1920928955078125e-7f; }
 
 // pixel_at: image img's pixel (r, c) as a float, 0 outside side×side.
 __device__ __forceinline__ float pixel_at(const unsigned char *img, int side, int r, int c) {
@@ -106,11 +107,11 @@ __global__ void gather(const unsigned char *images, const int *labels, const int
             dx = (int)(c[0] % m) - shift;
             dy = (int)(c[1] % m) - shift;
         }
-        float t = __fmul_rn(tmax, __fsub_rn(2.0f * unit24(c[2]), 1.0f));
+        float t = __fmul_rn(tmax, __fsub_rn(two_unit24(c[2]), 1.0f));
         float t2 = __fmul_rn(t, t);
         float den = __fadd_rn(1.0f, t2);
         float cs = __fdiv_rn(__fsub_rn(1.0f, t2), den), sn = __fdiv_rn(2.0f * t, den);
-        float inv = __fdiv_rn(1.0f, __fadd_rn(1.0f, __fmul_rn(smax, __fsub_rn(2.0f * unit24(c[3]), 1.0f))));
+        float inv = __fdiv_rn(1.0f, __fadd_rn(1.0f, __fmul_rn(smax, __fsub_rn(two_unit24(c[3]), 1.0f))));
         int r = j / side, col = j - r * side;
         float ctr = (float)(side - 1) * 0.5f;
         float py = __fsub_rn((float)(r - dy), ctr), px = __fsub_rn((float)(col - dx), ctr);

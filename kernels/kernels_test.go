@@ -35,7 +35,7 @@ func TestPTXHasEveryKernel(t *testing.T) {
 		t.Errorf("kernels.ptx targets sm_%d, want sm_60 (make kernels) to sm_90", sm)
 	}
 	if !strings.Contains(PTX, "\n.version 7.8\n") {
-		t.Error("kernels.ptx is not PTX ISA 7.8, nvcc 11.8's (make kernels pins it): another ISA changes the driver the README asks for")
+		t.Error("kernels.ptx is not PTX ISA 7.8, nvcc 11.8's (make kernels pins it): another ISA changes the driver docs/gpu.md asks for")
 	}
 	src, err := os.ReadFile("kernels.cu")
 	if err != nil {
@@ -85,6 +85,21 @@ func checkSums(sums string, files map[string][]byte) error {
 // fatbin are the ones make kernels last wrote kernels.sum for, so neither
 // output is older than kernels.cu, nor from another make kernels than the
 // other.
+// TestGatherUnfused: the gather kernel's warp rounds every operation on
+// its own (__fmul_rn and its kin), as the CPU engine does: a fused
+// multiply-add in its PTX would give the GPU other bits than the CPU
+// engine's and the emulator's (which turns contraction off, and so cannot
+// tell).
+func TestGatherUnfused(t *testing.T) {
+	m := regexp.MustCompile(`(?s)\.entry gather\(.*?\n}\n`).FindString(PTX)
+	if m == "" {
+		t.Fatal("kernels.ptx has no gather entry")
+	}
+	if n := strings.Count(m, "fma."); n > 0 {
+		t.Errorf("the gather entry of kernels.ptx has %d fused multiply-adds: write its warp's operations with __fmul_rn, __fadd_rn and __fsub_rn", n)
+	}
+}
+
 func TestGeneratedCurrent(t *testing.T) {
 	sums, err := os.ReadFile("kernels.sum")
 	if err != nil {

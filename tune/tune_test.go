@@ -1281,10 +1281,13 @@ func TestLabelSmoothingStudy(t *testing.T) {
 		}
 		return r.Epochs[0].ValLoss, dir
 	}
-	plain, _ := valLoss(0)
+	plain, plainDir := valLoss(0)
 	smoothed, dir := valLoss(0.1)
 	if plain == smoothed {
 		t.Errorf("label smoothing 0.1 gave the validation loss of one-hot targets, %v", plain)
+	}
+	if finalsEqual(t, plainDir, dir) {
+		t.Error("the final model trained with label smoothing equals the one without")
 	}
 	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
 	if err != nil || ck.Config.LabelSmoothing != 0.1 {
@@ -1293,6 +1296,22 @@ func TestLabelSmoothingStudy(t *testing.T) {
 	if err := Prepare(dir, spec(0)); err == nil || !strings.Contains(err.Error(), "label smoothing 0.1") {
 		t.Errorf("the study without label smoothing in its folder: %v", err)
 	}
+}
+
+// finalsEqual tells whether the final models of studies a and b hold the
+// same weights (their checkpoints' configs may say otherwise: this is
+// what they trained).
+func finalsEqual(t *testing.T, a, b string) bool {
+	t.Helper()
+	ca, err := engine.LoadCheckpoint(filepath.Join(a, FinalModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := engine.LoadCheckpoint(filepath.Join(b, FinalModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Equal(ca.Params, cb.Params)
 }
 
 // TestWarpStudy: a study with --augment's rotation and scale names them
@@ -1326,10 +1345,13 @@ func TestWarpStudy(t *testing.T) {
 		}
 		return r.Epochs[0].ValLoss, dir
 	}
-	plain, _ := valLoss(engine.Augmentation{Shift: 2})
+	plain, plainDir := valLoss(engine.Augmentation{Shift: 2})
 	warped, dir := valLoss(warp)
 	if plain == warped {
 		t.Errorf("the warp gave the validation loss of the translation alone, %v", plain)
+	}
+	if finalsEqual(t, plainDir, dir) {
+		t.Error("the final model trained with the warp equals the one without")
 	}
 	if back, err := LoadSpec(dir); err != nil || back.Augmentation() != warp {
 		t.Errorf("study.json's augmentation: %+v, %v", back, err)

@@ -354,6 +354,9 @@ func TestWarpResumes(t *testing.T) {
 	if err != nil || ck.Config.Augmentation() != (engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}) {
 		t.Fatalf("the checkpoint's augmentation: %v, %+v", err, ck.Config)
 	}
+	if b, err := os.ReadFile(part); err != nil || !bytes.Contains(b[:min(len(b), 4096)], []byte(`"format":"cnngpu-checkpoint/2"`)) {
+		t.Errorf("the warp's checkpoint is not format 2 (builds before the warp would resume it with the translation alone): %v", err)
+	}
 	if _, se, code := cnngpu(t, nil, append(slices.Clone(common), "--resume", part, "--epochs", "2", "--augment", "shift:2")...); code != 2 || !strings.Contains(se, "trained with --augment "+warp) {
 		t.Errorf("--resume with another --augment: exit %d, %s", code, se)
 	}

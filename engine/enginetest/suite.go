@@ -459,7 +459,7 @@ func testGatherAugment(h *harness) {
 				}
 			}
 		}
-		if shifted < 2*n/2 {
+		if shifted < n {
 			t.Errorf("shift %d rotate %g scale %g seed %#x epoch %d: %d images of ten were moved, want most", c.shift, c.rotate, c.scale, c.seed, c.epoch, shifted)
 		}
 		if cur := h.readI(cursor); cur[0] != 2*n || cur[1] != c.epoch {
