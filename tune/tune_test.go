@@ -1270,19 +1270,8 @@ func TestLabelSmoothingStudy(t *testing.T) {
 	if err := spec(0.7).Validate(); err == nil || !strings.Contains(err.Error(), "label smoothing 0.7: expected 0") {
 		t.Errorf("label smoothing 0.7: %v", err)
 	}
-	valLoss := func(ls float64) (float64, string) {
-		dir := t.TempDir()
-		if _, err := runLogged(t, spec(ls), dir, data, true); err != nil {
-			t.Fatal(err)
-		}
-		r, err := LoadRunOf(dir, spec(ls), spec(ls).Configs()[0], 0)
-		if err != nil || r == nil || !r.Done {
-			t.Fatalf("label smoothing %v: run %+v, %v", ls, r, err)
-		}
-		return r.Epochs[0].ValLoss, dir
-	}
-	plain, plainDir := valLoss(0)
-	smoothed, dir := valLoss(0.1)
+	plain, plainDir := studyValLoss(t, spec(0), data)
+	smoothed, dir := studyValLoss(t, spec(0.1), data)
 	if plain == smoothed {
 		t.Errorf("label smoothing 0.1 gave the validation loss of one-hot targets, %v", plain)
 	}
@@ -1296,6 +1285,22 @@ func TestLabelSmoothingStudy(t *testing.T) {
 	if err := Prepare(dir, spec(0)); err == nil || !strings.Contains(err.Error(), "label smoothing 0.1") {
 		t.Errorf("the study without label smoothing in its folder: %v", err)
 	}
+}
+
+// studyValLoss runs the one-configuration study spec, with its final
+// model, in a new folder, and returns its run's validation loss and the
+// folder.
+func studyValLoss(t *testing.T, spec *Spec, data *loader.MNIST) (float64, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := runLogged(t, spec, dir, data, true); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadRunOf(dir, spec, spec.Configs()[0], 0)
+	if err != nil || r == nil || !r.Done {
+		t.Fatalf("%s: run %+v, %v", spec.RecipeLabel(), r, err)
+	}
+	return r.Epochs[0].ValLoss, dir
 }
 
 // finalsEqual tells whether the final models of studies a and b hold the
@@ -1334,19 +1339,8 @@ func TestWarpStudy(t *testing.T) {
 	if err := spec(engine.Augmentation{Shift: 2, Rotate: 60}).Validate(); err == nil || !strings.Contains(err.Error(), "rotation 60") {
 		t.Errorf("rotation 60: %v", err)
 	}
-	valLoss := func(a engine.Augmentation) (float64, string) {
-		dir := t.TempDir()
-		if _, err := runLogged(t, spec(a), dir, data, true); err != nil {
-			t.Fatal(err)
-		}
-		r, err := LoadRunOf(dir, spec(a), spec(a).Configs()[0], 0)
-		if err != nil || r == nil || !r.Done {
-			t.Fatalf("%+v: run %+v, %v", a, r, err)
-		}
-		return r.Epochs[0].ValLoss, dir
-	}
-	plain, plainDir := valLoss(engine.Augmentation{Shift: 2})
-	warped, dir := valLoss(warp)
+	plain, plainDir := studyValLoss(t, spec(engine.Augmentation{Shift: 2}), data)
+	warped, dir := studyValLoss(t, spec(warp), data)
 	if plain == warped {
 		t.Errorf("the warp gave the validation loss of the translation alone, %v", plain)
 	}

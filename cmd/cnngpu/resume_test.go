@@ -300,15 +300,7 @@ func TestLabelSmoothingResumes(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
 	common := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--schedule", "constant", "--json"}
-	run := func(args ...string) seedResult {
-		t.Helper()
-		so, se, code := cnngpu(t, nil, append(slices.Clone(common), args...)...)
-		var r seedResult
-		if code != 0 || json.Unmarshal([]byte(so), &r) != nil {
-			t.Fatalf("%v: exit %d\n%s%s", args, code, so, se)
-		}
-		return r
-	}
+	run := resultOf(t, common)
 	whole := run("--epochs", "2", "--label-smoothing", "0.1", "--out", filepath.Join(dir, "w.safetensors"))
 	part := filepath.Join(dir, "p.safetensors")
 	run("--epochs", "1", "--label-smoothing", "0.1", "--out", part)
@@ -329,6 +321,20 @@ func TestLabelSmoothingResumes(t *testing.T) {
 	}
 }
 
+// resultOf returns a function running cnngpu with common and then its
+// arguments, which must succeed, and reading the --json result it prints.
+func resultOf(t *testing.T, common []string) func(args ...string) seedResult {
+	return func(args ...string) seedResult {
+		t.Helper()
+		so, se, code := cnngpu(t, nil, append(slices.Clone(common), args...)...)
+		var r seedResult
+		if code != 0 || json.Unmarshal([]byte(so), &r) != nil {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, so, se)
+		}
+		return r
+	}
+}
+
 // TestWarpResumes: a run with --augment's rotation and scale records them
 // (format 2), a resumed run equals the run never stopped, another
 // --augment on --resume is refused, and the warp trains otherwise than
@@ -338,15 +344,7 @@ func TestWarpResumes(t *testing.T) {
 	fakeMNIST(t, dir, 300, 50)
 	const warp = "shift:2,rotate:10,scale:0.1"
 	common := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--schedule", "constant", "--json"}
-	run := func(args ...string) seedResult {
-		t.Helper()
-		so, se, code := cnngpu(t, nil, append(slices.Clone(common), args...)...)
-		var r seedResult
-		if code != 0 || json.Unmarshal([]byte(so), &r) != nil {
-			t.Fatalf("%v: exit %d\n%s%s", args, code, so, se)
-		}
-		return r
-	}
+	run := resultOf(t, common)
 	whole := run("--epochs", "2", "--augment", warp, "--out", filepath.Join(dir, "w.safetensors"))
 	part := filepath.Join(dir, "p.safetensors")
 	run("--epochs", "1", "--augment", warp, "--out", part)
