@@ -126,21 +126,16 @@ func ParseAugment(s string) (Augmentation, error) {
 			if !plainDecimal.MatchString(val) {
 				err = strconv.ErrSyntax // 0x1p3, 1_0, +5, inf: Go's syntax, not a number a user writes
 			}
-			limit := float64(MaxRotate)
+			one, want := Augmentation{Rotate: f}, fmt.Sprintf("the rotation must be a number of degrees above 0 and up to %d (rotate:10)", MaxRotate)
 			if name == "scale" {
-				limit = MaxScale
+				one, want = Augmentation{Scale: f}, fmt.Sprintf("the scale must be a fraction above 0 and up to %g (scale:0.1 resizes by up to ±10%%)", MaxScale)
 			}
-			if !hasVal || err != nil || !(f > 0 && f <= limit) || (Augmentation{Rotate: f}).Check() != nil && name == "rotate" || (Augmentation{Scale: f}).Check() != nil && name == "scale" {
-				if name == "rotate" {
-					return bad(fmt.Sprintf("the rotation must be a number of degrees above 0 and up to %d (rotate:10)", MaxRotate))
-				}
-				return bad(fmt.Sprintf("the scale must be a fraction above 0 and up to %g (scale:0.1 resizes by up to ±10%%)", MaxScale))
+			// Check refuses what is over the bound, and a value so small
+			// that its float32 bound is 0 (nothing would turn).
+			if !hasVal || err != nil || !(f > 0) || one.Check() != nil {
+				return bad(want)
 			}
-			if name == "rotate" {
-				a.Rotate = f
-			} else {
-				a.Scale = f
-			}
+			a.Rotate, a.Scale = a.Rotate+one.Rotate, a.Scale+one.Scale
 		default:
 			return bad("expected " + augmentForms)
 		}
