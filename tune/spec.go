@@ -266,10 +266,20 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 // memory runs out.
 const maxStudyFile = 64 << 20
 
-// SpecVersion is the version of the study definition this cnngpu writes
-// (Spec.Version) and the latest it reads (a 0, which no cnngpu wrote, is
-// read too).
-const SpecVersion = 1
+// SpecVersion is the latest version of the study definition this cnngpu
+// reads (a 0, which no cnngpu wrote, is read too). It writes version 2
+// where the study trains with label smoothing or a warp of the images,
+// which builds reading version 1 alone would ignore (training the study
+// otherwise), and version 1, which every build reads, where it does not.
+const SpecVersion = 2
+
+// version is the version s is written as (SpecVersion's comment).
+func (s *Spec) version() int {
+	if s.LabelSmoothing != 0 || s.AugmentRotate != 0 || s.AugmentScale != 0 {
+		return 2
+	}
+	return 1
+}
 
 // SpecFile is the study definition's name in a study folder.
 const SpecFile = "study.json"
@@ -307,8 +317,10 @@ func LoadSpec(dir string) (*Spec, error) {
 	return &s, nil
 }
 
-// Save writes dir/study.json atomically.
+// Save writes dir/study.json atomically, as the version its settings
+// need.
 func (s *Spec) Save(dir string) error {
+	s.Version = s.version()
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

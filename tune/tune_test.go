@@ -1203,8 +1203,9 @@ func TestNewerStudyVersionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := *spec
-	later.Version = SpecVersion + 6
-	if err := later.Save(dir); err != nil {
+	later.Version = SpecVersion + 6 // as a later cnngpu writes it (Save writes this one's)
+	b, _ := json.MarshalIndent(later, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, SpecFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadSpec(dir); err == nil || !strings.Contains(err.Error(), "a study of version "+strconv.Itoa(SpecVersion+6)) {
@@ -1278,6 +1279,9 @@ func TestLabelSmoothingStudy(t *testing.T) {
 	if finalsEqual(t, plainDir, dir) {
 		t.Error("the final model trained with label smoothing equals the one without")
 	}
+	if back, err := LoadSpec(dir); err != nil || back.Version != 2 {
+		t.Errorf("study.json with label smoothing: %+v, %v; want version 2 (which builds before it refuse)", back, err)
+	}
 	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
 	if err != nil || ck.Config.LabelSmoothing != 0.1 {
 		t.Errorf("the final model's label smoothing: %+v, %v", ck.Config, err)
@@ -1347,8 +1351,11 @@ func TestWarpStudy(t *testing.T) {
 	if finalsEqual(t, plainDir, dir) {
 		t.Error("the final model trained with the warp equals the one without")
 	}
-	if back, err := LoadSpec(dir); err != nil || back.Augmentation() != warp {
-		t.Errorf("study.json's augmentation: %+v, %v", back, err)
+	if back, err := LoadSpec(dir); err != nil || back.Augmentation() != warp || back.Version != 2 {
+		t.Errorf("study.json's augmentation: %+v, %v; want the warp, in version 2 (which builds before it refuse)", back, err)
+	}
+	if back, err := LoadSpec(plainDir); err != nil || back.Version != 1 {
+		t.Errorf("study.json without a warp or label smoothing: %+v, %v; want version 1 (which every build reads)", back, err)
 	}
 	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
 	if err != nil || ck.Config.Augmentation() != warp {
