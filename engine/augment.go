@@ -287,23 +287,32 @@ func DrawWarp(a Augment, epoch, idx int32) Warp {
 func WarpImage(dst []float32, src []uint8, side int, w Warp) {
 	ctr := float32(side-1) / 2
 	at := func(r, c int) float32 {
-		if r < 0 || r >= side || c < 0 || c >= side {
+		if uint(r) >= uint(side) || uint(c) >= uint(side) {
 			return 0
 		}
 		return float32(src[r*side+c])
 	}
 	for r := 0; r < side; r++ {
 		py := float32(r-w.DY) - ctr
+		cy, sy0 := mul32(w.Cos, py), mul32(w.Sin, py) // the row's share, the same for each column
 		for c := 0; c < side; c++ {
 			px := float32(c-w.DX) - ctr
-			sy := add32(mul32(sub32(mul32(w.Cos, py), mul32(w.Sin, px)), w.Inv), ctr)
-			sx := add32(mul32(add32(mul32(w.Sin, py), mul32(w.Cos, px)), w.Inv), ctr)
+			sy := add32(mul32(sub32(cy, mul32(w.Sin, px)), w.Inv), ctr)
+			sx := add32(mul32(add32(sy0, mul32(w.Cos, px)), w.Inv), ctr)
 			y0, x0 := float32(math.Floor(float64(sy))), float32(math.Floor(float64(sx)))
 			fy, fx := sub32(sy, y0), sub32(sx, x0)
 			iy, ix := int(y0), int(x0)
 			gy, gx := sub32(1, fy), sub32(1, fx)
-			top := add32(mul32(gx, at(iy, ix)), mul32(fx, at(iy, ix+1)))
-			bot := add32(mul32(gx, at(iy+1, ix)), mul32(fx, at(iy+1, ix+1)))
+			var p00, p01, p10, p11 float32
+			if uint(iy) < uint(side-1) && uint(ix) < uint(side-1) {
+				// All four inside: no bounds to test.
+				q := src[iy*side+ix : iy*side+ix+side+2]
+				p00, p01, p10, p11 = float32(q[0]), float32(q[1]), float32(q[side]), float32(q[side+1])
+			} else {
+				p00, p01, p10, p11 = at(iy, ix), at(iy, ix+1), at(iy+1, ix), at(iy+1, ix+1)
+			}
+			top := add32(mul32(gx, p00), mul32(fx, p01))
+			bot := add32(mul32(gx, p10), mul32(fx, p11))
 			dst[r*side+c] = div32(add32(mul32(gy, top), mul32(fy, bot)), 255)
 		}
 	}
