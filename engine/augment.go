@@ -92,7 +92,7 @@ var augmentForms = fmt.Sprintf("none, or parts joined by commas: shift (±2 pixe
 var plainDecimal = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
 // ParseAugment reads an --augment value: "none", or parts joined by
-// commas, each at most once: "shift:N" (N pixels, 1 to MaxShift; a bare
+// commas (spaces around them ignored), each at most once: "shift:N" (N pixels, 1 to MaxShift; a bare
 // "shift" means ±2), "rotate:D" (degrees, above 0 and up to MaxRotate)
 // and "scale:F" (a fraction, above 0 and up to MaxScale).
 func ParseAugment(s string) (Augmentation, error) {
@@ -103,6 +103,7 @@ func ParseAugment(s string) (Augmentation, error) {
 	seen := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
 		name, val, hasVal := strings.Cut(part, ":")
+		name, val = strings.TrimSpace(name), strings.TrimSpace(val) // "shift:2, rotate:10" as written by hand
 		if seen[name] {
 			return Augmentation{}, fmt.Errorf("augmentation %q: %s given twice", s, name)
 		}

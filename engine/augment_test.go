@@ -103,7 +103,7 @@ func TestParseAugment(t *testing.T) {
 	type A = engine.Augmentation
 	for in, want := range map[string]A{"none": {}, "shift": {Shift: 2}, "shift:1": {Shift: 1}, "shift:3": {Shift: 3},
 		"rotate:10": {Rotate: 10}, "scale:0.1": {Scale: 0.1}, "shift:2,rotate:10,scale:0.1": {2, 10, 0.1},
-		"rotate:7.5,shift:1": {1, 7.5, 0}, "rotate:45,scale:0.25": {0, 45, 0.25}, "rotate:.5": {Rotate: 0.5}} {
+		"rotate:7.5,shift:1": {1, 7.5, 0}, "rotate:45,scale:0.25": {0, 45, 0.25}, "rotate:.5": {Rotate: 0.5}, "shift:2, rotate: 10": {Shift: 2, Rotate: 10}} {
 		if got, err := engine.ParseAugment(in); err != nil || got != want {
 			t.Errorf("ParseAugment(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
@@ -122,7 +122,7 @@ func TestParseAugment(t *testing.T) {
 	}
 	for _, in := range []string{"", "shift:0", "shift:-1", "shift:8", "shift:x", "rotate", "shift:2.5", "rotate:0", "rotate:46", "rotate:-5",
 		"rotate:NaN", "scale:0.3", "scale", "scale:0", "shift:2,shift:3", "shift:2,", "none,shift", "shear:5",
-		"rotate:0x1p3", "rotate:1_0", "scale:+0.1", "rotate:1e-300", "rotate:inf", "rotate:1e1", "rotate: 10",
+		"rotate:0x1p3", "rotate:1_0", "scale:+0.1", "rotate:1e-300", "rotate:inf", "rotate:1e1", "rotate:1 0",
 		"rotate:0.00000000000000000000000000000000000000000000001"} {
 		if a, err := engine.ParseAugment(in); err == nil {
 			t.Errorf("ParseAugment(%q) accepted: %+v", in, a)
