@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -552,6 +553,11 @@ func TestResumeKeepsItsPathAndSaysWhatItReplaces(t *testing.T) {
 // Ctrl-C does: the epoch in progress is saved, exit 130, no lock left;
 // started under nohup (SIGHUP ignored), the run goes on.
 func TestHangupKeepsTheRun(t *testing.T) {
+	if signal.Ignored(syscall.SIGHUP) {
+		// The run under test would inherit the ignoring, and rightly
+		// keep training through the hang-up (the nohup case below).
+		t.Skip("SIGHUP is ignored in this process (the tests were started under nohup?), and so in the runs it starts: a hang-up cannot be tested here")
+	}
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 600, 50)
 	out := filepath.Join(dir, "m.safetensors")
