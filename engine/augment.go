@@ -190,7 +190,19 @@ func Philox4x32(c [4]uint32, k [2]uint32) [4]uint32 {
 // words); dx from the first output word, dy from the second, each modulo
 // 2·shift+1, minus shift.
 func ShiftOffsets(seed uint64, epoch, idx int32, shift int) (dx, dy int) {
-	o := Philox4x32([4]uint32{uint32(idx), uint32(epoch), 0, 0}, [2]uint32{uint32(seed), uint32(seed >> 32)})
+	return offsets(imageDraw(seed, epoch, idx), shift)
+}
+
+// imageDraw is Philox4x32-10 of counter (idx, epoch, 0, 0) under key
+// (seed's low and high words): the four words every augmentation of
+// dataset image idx in epoch epoch comes from.
+func imageDraw(seed uint64, epoch, idx int32) [4]uint32 {
+	return Philox4x32([4]uint32{uint32(idx), uint32(epoch), 0, 0}, [2]uint32{uint32(seed), uint32(seed >> 32)})
+}
+
+// offsets is the translation words o[0] and o[1] give: each modulo
+// 2·shift+1, minus shift.
+func offsets(o [4]uint32, shift int) (dx, dy int) {
 	m := uint32(2*shift + 1)
 	return int(o[0]%m) - shift, int(o[1]%m) - shift
 }
@@ -265,11 +277,10 @@ func twoUnit32(w uint32) float32 { return float32(w>>8) * 0x1p-23 }
 // 1 + smax·(2u−1), u each word's top 24 bits over 2^24 (2u is
 // twoUnit32). kernels.cu's gather draws the same.
 func DrawWarp(a Augment, epoch, idx int32) Warp {
-	o := Philox4x32([4]uint32{uint32(idx), uint32(epoch), 0, 0}, [2]uint32{uint32(a.Seed), uint32(a.Seed >> 32)})
+	o := imageDraw(a.Seed, epoch, idx)
 	var w Warp
 	if a.Shift > 0 {
-		m := uint32(2*a.Shift + 1)
-		w.DX, w.DY = int(o[0]%m)-a.Shift, int(o[1]%m)-a.Shift
+		w.DX, w.DY = offsets(o, a.Shift)
 	}
 	tmax, smax := a.WarpBounds()
 	t := mul32(tmax, sub32(twoUnit32(o[2]), 1))

@@ -48,10 +48,18 @@ const (
 // reads: it is to be kept, not replaced by training it again.
 var ErrLaterFormat = errors.New("written by a later cnngpu")
 
+// LaterSettings tells whether a run of label smoothing ls and
+// augmentation a uses what builds before checkpoint format 2 (and before
+// study.json version 2) do not know, and would train without: such a
+// run's files are written in the later format, which those builds refuse.
+func LaterSettings(ls float64, a Augmentation) bool {
+	return ls != 0 || a.Rotate != 0 || a.Scale != 0
+}
+
 // format is the metadata layout c is written in: format 1 unless its
 // config holds what builds reading format 1 alone do not know.
 func (c *Checkpoint) format() string {
-	if c.Config.LabelSmoothing != 0 || c.Config.AugmentRotate != 0 || c.Config.AugmentScale != 0 {
+	if LaterSettings(c.Config.LabelSmoothing, c.Config.Augmentation()) {
 		return CheckpointFormat2
 	}
 	return CheckpointFormat

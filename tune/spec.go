@@ -275,7 +275,7 @@ const SpecVersion = 2
 
 // version is the version s is written as (SpecVersion's comment).
 func (s *Spec) version() int {
-	if s.LabelSmoothing != 0 || s.AugmentRotate != 0 || s.AugmentScale != 0 {
+	if engine.LaterSettings(s.LabelSmoothing, s.Augmentation()) {
 		return 2
 	}
 	return 1

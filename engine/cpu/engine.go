@@ -284,7 +284,8 @@ func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pix
 	lab := ti32(labels)
 	xs, ys := t32(x), ti32(y)
 	side := engine.ImageSideOf(pixels)
-	if aug.Warps() {
+	warps := aug.Warps() // once: it takes a tangent
+	if warps {
 		// Each image's warp is its own: the workers share the batch.
 		e.warp = warpTask{img: img, perm: p[c : c+n], x: xs, pixels: pixels, side: side, aug: aug, epoch: cur[1]}
 		e.pool.parallelFor(n, 4, &e.warp)
@@ -292,11 +293,13 @@ func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pix
 	}
 	for k := 0; k < n; k++ {
 		idx := int(p[c+k])
+		ys[k] = lab[idx]
+		if warps {
+			continue // its image made above
+		}
 		src := img[idx*pixels : idx*pixels+pixels]
 		dst := xs[k*pixels : k*pixels+pixels]
-		if aug.Warps() {
-			// warped above
-		} else if aug.On() {
+		if aug.Shift > 0 {
 			dx, dy := engine.ShiftOffsets(aug.Seed, cur[1], int32(idx), aug.Shift)
 			shiftScale(dst, src, side, dx, dy)
 		} else {
@@ -304,7 +307,6 @@ func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pix
 				dst[j] = float32(v) / 255
 			}
 		}
-		ys[k] = lab[idx]
 	}
 	cur[0] += int32(n)
 }
