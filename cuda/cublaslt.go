@@ -228,6 +228,7 @@ const LtAlgorithms = 4
 // FP32, or TF32 tensor cores), the first in use. ErrNoFusedAlgorithm when
 // there is none.
 func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
+	defer trace.Begin(trace.LtPlan).End()
 	fn, err := ltLibrary()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoFusedAlgorithm, err)
@@ -238,7 +239,10 @@ func (c *Context) NewLtPlan(s GemmSpec) (_ *LtPlan, err error) {
 	defer c.leave()
 	if c.lt == nil {
 		var h C.ltHandle
-		if err := ltCheck("cublasLtCreate", C.c_ltCreate(fn["cublasLtCreate"], &h)); err != nil {
+		sp := trace.Begin(trace.LtHandle)
+		st := C.c_ltCreate(fn["cublasLtCreate"], &h)
+		sp.End()
+		if err := ltCheck("cublasLtCreate", st); err != nil {
 			return nil, err
 		}
 		c.lt = unsafe.Pointer(h)

@@ -22,7 +22,7 @@
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, SEED_FLAGS, BENCH, AB, PRIORITY_AB, TIMELINE, TUNE).
+# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, SEED_FLAGS, BENCH, AB, PRIORITY_AB, HEAD_AB, RECIPE_AB, TIMELINE, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -75,6 +75,12 @@ done
 # (unset: "lanes"; "main" passed in run 18; set empty: none), whose steps
 # the "prio-MODE" sides of the alternating runs below time, one for each
 # of PRIORITY_MODES (unset or empty: "main lanes").
+# HEAD_AB=1 (the default): the default variant's conformance and golden
+# tests again with CNNGPU_HEAD=0, whose steps the "nohead" side below
+# times.
+if [ "${HEAD_AB:-1}" = 1 ]; then
+	LOG=engine-tests run "engine-head0" 120 env CNNGPU_HEAD=0 CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
+fi
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_TESTS-lanes}; do
 		LOG=engine-tests run "engine-priority-$m" 120 env CNNGPU_PRIORITY=$m CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
@@ -100,7 +106,9 @@ fi
 # with CNNGPU_TRACE=1, into train-10-epochs.log; with AB=OLD_BINARY the
 # old build's five runs alternate with the new one's (and, with
 # PRELOAD_AB=1, the default, with the new one's with CNNGPU_PRELOAD=0;
-# with BESIDE_AB=1, the default, with CNNGPU_CUDNN_BESIDE=0 and =early).
+# with BESIDE_AB=1, the default, with CNNGPU_CUDNN_BESIDE=0 and
+# =recorded; with RECIPE_AB=1, the default, with the recipe before
+# 2026-12-05's: --augment shift:2 --label-smoothing 0).
 # Then PyTorch's
 # whole training step as a CUDA graph (scripts/pytorch_reference.py) over
 # 4,690 steps, 10 epochs at batch 128, as one process's wall time. The
@@ -131,25 +139,33 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	# beside it), on this build's warm cache folder.
 	# BESIDE_AB=1 (the default) adds two more: CNNGPU_CUDNN_BESIDE=0
 	# (cuDNN's first call waited for, not made beside the first steps on
-	# our convolution kernels) and =early (made beside from the
-	# convolution's first use, inside the first step, as run 17 did).
+	# our convolution kernels) and =recorded (made beside from the first
+	# replay of the recorded step, the default of run 19's build; the
+	# default is the convolution's first use, inside the first step).
+	# RECIPE_AB=1 (the default) another: this build with the recipe
+	# before 2026-12-05's (--augment shift:2 --label-smoothing 0), for
+	# what the images' turns and resizing cost.
 	# STARTUP_PRIORITY=MODE adds another: CNNGPU_PRIORITY=MODE.
 	# STREAMS3_AB=1 (the default) another: CNNGPU_STREAMS=3.
 	pre= nob= pri= s3=
 	[ "${PRELOAD_AB:-1}" = 1 ] && pre=nopre
-	[ "${BESIDE_AB:-1}" = 1 ] && nob="nobeside early"
+	[ "${BESIDE_AB:-1}" = 1 ] && nob="nobeside recorded"
+	rec=
+	[ "${RECIPE_AB:-1}" = 1 ] && rec=oldrecipe
 	[ -n "${STARTUP_PRIORITY:-}" ] && pri=prio-$STARTUP_PRIORITY
 	[ "${STREAMS3_AB:-1}" = 1 ] && s3=streams3
 	# Its choices are remembered under its own variant: its first run
 	# apart, as each side's above.
 	[ -n "$s3" ] && wall "first-streams3" env XDG_CACHE_HOME="$tmp/cache-new" CNNGPU_STREAMS=3 CNNGPU_TRACE=1 "$b/cnngpu" train --device 0 --out "$tmp/startup.safetensors"
 	for i in 1 2 3 4 5; do
-		for side in new ${AB:+old} $pre $nob $pri $s3; do
+		for side in new ${AB:+old} $pre $nob $pri $s3 $rec; do
 			bin=$b/cnngpu cache=$side preload=1 beside=1 prio=same
 			[ $side = old ] && bin=$AB
 			[ $side = nopre ] && cache=new preload=0
 			[ $side = nobeside ] && cache=new beside=0
-			[ $side = early ] && cache=new beside=early
+			[ $side = recorded ] && cache=new beside=recorded
+			flags=()
+			[ $side = oldrecipe ] && cache=new flags=(--augment shift:2 --label-smoothing 0)
 			[ "${side#prio-}" != "$side" ] && cache=new prio=${side#prio-}
 			[ $side = streams3 ] && cache=new
 			# Only where set: an earlier build may not know the value
@@ -157,7 +173,7 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 			extra=()
 			[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
 			[ $side = streams3 ] && extra+=("CNNGPU_STREAMS=3")
-			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside "${extra[@]}" CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors"
+			wall "warm-$side" env XDG_CACHE_HOME="$tmp/cache-$cache" CNNGPU_PRELOAD=$preload CNNGPU_CUDNN_BESIDE=$beside "${extra[@]}" CNNGPU_TRACE=1 "$bin" train --device 0 --out "$tmp/startup.safetensors" "${flags[@]}"
 		done
 	done
 	# PREDICT_AB=1 (the default): what `predict` waits for, five
@@ -219,11 +235,14 @@ ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -
 if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
 	# NCU_SETS: kernel sets, and own-conv: the own set with our conv2
 	# kernels (CNNGPU_CONV=own; in the default, timed, a bench of this
-	# length keeps cuDNN's until its timing ends).
+	# length keeps cuDNN's until its timing ends); own-nohead: the own
+	# set with CNNGPU_HEAD=0 (the output layer and loss as three kernels
+	# each way, not dense_xent and head_grads).
 	for set in ${NCU_SETS:-library own own-conv}; do
-		ks=${set%-conv} conv=timed
+		ks=${set%%-*} conv=timed head=1
 		[ "$set" = own-conv ] && conv=own
-		LOG=profile run "profile-$set" 120 env CNNGPU_KERNELS=$ks CNNGPU_CONV=$conv CNNGPU_STREAMS=1 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
+		[ "$set" = own-nohead ] && head=0
+		LOG=profile run "profile-$set" 120 env CNNGPU_KERNELS=$ks CNNGPU_CONV=$conv CNNGPU_HEAD=$head CNNGPU_STREAMS=1 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
 			"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
 	done
 fi
@@ -252,7 +271,7 @@ if [ -n "${SEEDS:-}" ] && [ -d "$b/mnist" ]; then
 		ps=${PYTORCH_SEEDS:-$SEEDS}
 		[ "$ps" = none ] && ps=
 		for s in $ps; do
-			timeout 120 python3 scripts/pytorch_train.py --data "$b/mnist" --device cuda --seed "$s" 2>&1 | sed "s/^/pytorch seed $s: /" >>"$out/seeds.log"
+			timeout 240 python3 scripts/pytorch_train.py --data "$b/mnist" --device cuda --seed "$s" 2>&1 | sed "s/^/pytorch seed $s: /" >>"$out/seeds.log"
 		done
 	fi
 	python3 - "$out/seeds.log" >>"$out/seeds.log" <<'PY'
@@ -287,7 +306,9 @@ fi
 # 35 µs, the second stream bounds it; if little, the main stream does).
 # STREAMS3_AB=1 (the default) adds this build with CNNGPU_STREAMS=3
 # ("streams3": the updates on a third stream, beside the second stream's
-# weight gradients).
+# weight gradients). HEAD_AB=1 (the default) adds this build with
+# CNNGPU_HEAD=0 ("nohead": the output layer and loss as three kernels
+# each way, not dense_xent and head_grads).
 sides="${AB:+old }new"
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_MODES:-main lanes}; do sides="$sides prio-$m"; done
@@ -296,6 +317,7 @@ fi
 [ "${DENSE_AB:-1}" = 1 ] && sides="$sides dense-cublas dense-cublaslt"
 [ "${NOUPD_AB:-1}" = 1 ] && sides="$sides noupd"
 [ "${STREAMS3_AB:-1}" = 1 ] && sides="$sides streams3"
+[ "${HEAD_AB:-1}" = 1 ] && sides="$sides nohead"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
@@ -310,6 +332,7 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 				[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
 				[ $side = noupd ] && flags+=(--no-update)
 				[ $side = streams3 ] && extra+=("CNNGPU_STREAMS=3")
+				[ $side = nohead ] && extra+=("CNNGPU_HEAD=0")
 				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "${extra[@]}" "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json "${flags[@]}" 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done
@@ -347,13 +370,18 @@ fi
 # --timeline: the step recorded with a timing point after each kernel and
 # library call on the stream that ran it, median of 100 replays), with
 # each of TIMELINE_STREAMS (default "2 3"), into bench-gpu.log as
-# "timeline-N:" lines: which stream ends last, after what.
+# "timeline-N:" lines: which stream ends last, after what; with HEAD_AB=1
+# (the default) also two streams with CNNGPU_HEAD=0 ("timeline-nohead:").
 if [ "${TIMELINE:-1}" = 1 ]; then
 	start=$SECONDS st=ok
 	for s in ${TIMELINE_STREAMS:-2 3}; do
 		timeout -k 5 60 env CNNGPU_STREAMS="$s" "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline 2>&1 | sed "s/^/timeline-$s: /" >>"$out/bench-gpu.log"
 		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
 	done
+	if [ "${HEAD_AB:-1}" = 1 ]; then
+		timeout -k 5 60 env CNNGPU_HEAD=0 "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline 2>&1 | sed "s/^/timeline-nohead: /" >>"$out/bench-gpu.log"
+		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
+	fi
 	rows+=("$(printf '%-20s %-9s %4ss' timeline $st $((SECONDS - start)))")
 fi
 # TUNE=1: then the study of issue 4 (the default 36-configuration grid)
@@ -395,7 +423,7 @@ awk '/^== startup warm-new/ { w = 1 } w && /^cnngpu trace:/ { print "startup, fi
 grep -h "^startup:" "$out/train-10-epochs.log" 2>/dev/null
 grep -v -E '^(bench-gpu:|\{"ab"|bench-ab|timeline-)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
 grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
-grep -h -E "^timeline-[0-9]+: (training|timeline|  last op|cnngpu)" "$out/bench-gpu.log" 2>/dev/null
+grep -h -E "^timeline-([0-9]+|nohead): (training|timeline|  last op|cnngpu)" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"

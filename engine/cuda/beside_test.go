@@ -27,7 +27,9 @@ import (
 // besideRun is an emulated training of steps steps at batch 8 in the own,
 // two-stream variant with the choices in path and each op named in slow
 // delayed 20 ms on the emulated clock, cuDNN loaded beside when beside
-// is set.
+// is set, started once the first step is recorded (BesideEnv "recorded",
+// whose later start the tests here follow step by step; TestBesideEarly
+// runs the default, at the convolution's first use).
 func besideRun(t *testing.T, path string, steps int, slow []string, beside bool) *emuTraining {
 	t.Helper()
 	tr := newEmuTraining(t, variants[2], 8, steps)
@@ -36,7 +38,7 @@ func besideRun(t *testing.T, path string, steps int, slow []string, beside bool)
 		tr.g.delay[k] = 20 * time.Millisecond
 	}
 	tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
-	tr.e.besideOn = beside
+	tr.e.besideOn, tr.e.besideEarly = beside, false
 	// Before the training's cleanup, which closes the engine and so
 	// waits for WarmDNN: a test that failed holding it lets it go.
 	t.Cleanup(func() {
@@ -341,9 +343,10 @@ func TestBesideCloseNeverStarted(t *testing.T) {
 	}
 }
 
-// TestBesideEarly: with BesideEnv "early" the goroutine starts at the
-// convolution's first use, inside the first step (run 17's way), and
-// the training goes on across the switch as with the default.
+// TestBesideEarly: by default (BesideEnv unset, 1 or "early") the
+// goroutine starts at the convolution's first use, inside the first step
+// (run 17's way, and again the default since run 19), and the training
+// goes on across the switch as with "recorded".
 func TestBesideEarly(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2

@@ -137,37 +137,55 @@ func parsePreload() (bool, error) {
 	return envflag.Bool(PreloadEnv, true, "open cuBLAS and cuDNN while the GPU starts", "open them after")
 }
 
+// HeadEnv is the environment variable that says whether a training
+// step's output layer and loss run as dense_xent and head_grads (1, the
+// default, with the own kernel set) or as the three kernels each way
+// before them (0: dense_small, softmax_xent, then dense_small_dw,
+// bias_grad and dense_small_dx; the same bits), for measuring what the
+// fused pair gains (scripts/device-check.sh: run 19 timed dense_xent at
+// 26 µs in the step's timeline, where 5–7 were predicted).
+const HeadEnv = "CNNGPU_HEAD"
+
+// parseHead reads HeadEnv: true for 1.
+func parseHead() (bool, error) {
+	return envflag.Bool(HeadEnv, true, "run the output layer and loss as dense_xent and head_grads", "run them as the three kernels each way")
+}
+
 // BesideEnv is the environment variable that says when cuDNN is loaded
-// beside the first steps (beside.go): "1" (the default: once the first
-// training step is recorded), "early" (at the convolution's first use,
-// inside the first step, as run 17 measured it: the driver then held
-// that step's own calls) or "0" (not beside: the first step waits for
-// cuDNN), for measuring what each gains (scripts/device-check.sh) and as
-// a way out should a driver not bear it.
+// beside the first steps (beside.go): "1" (the default, or "early": at
+// the convolution's first use, inside the first step), "recorded" (once
+// the first training step is recorded: the default of 2026-12-05, 50 ms
+// slower to a warm run's final line on an H100 in run 19, its first steps
+// on our convolutions outnumbering early's six to one) or "0" (not
+// beside: the first step waits for cuDNN), for measuring what each gains
+// (scripts/device-check.sh) and as a way out should a driver not bear it.
 const BesideEnv = "CNNGPU_CUDNN_BESIDE"
 
 // besideMode is BesideEnv's value.
 type besideMode int
 
 const (
-	besideAfterRecording besideMode = iota
-	besideEarly
+	besideEarly besideMode = iota
+	besideAfterRecording
 	besideOff
 )
 
 // parseBeside reads BesideEnv.
 func parseBeside() (besideMode, error) {
 	v := os.Getenv(BesideEnv)
-	if envValue(v) == "early" {
+	switch envValue(v) {
+	case "early":
 		return besideEarly, nil
+	case "recorded":
+		return besideAfterRecording, nil
 	}
 	if on, ok := envflag.Parse(v, true); ok {
 		if on {
-			return besideAfterRecording, nil
+			return besideEarly, nil
 		}
 		return besideOff, nil
 	}
-	return besideAfterRecording, fmt.Errorf(`%s=%q: expected 1 (or true, yes, on: where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread, started once the step is recorded; the default), "early" (that thread started at the convolution's first use) or 0 (or false, no, off: wait for cuDNN)`+"\nhint: set it to one of those, or unset it for the default", BesideEnv, v)
+	return besideEarly, fmt.Errorf(`%s=%q: expected 1 (or true, yes, on, early: where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread, started at the convolution's first use; the default), "recorded" (that thread started once the first step is recorded) or 0 (or false, no, off: wait for cuDNN)`+"\nhint: set it to one of those, or unset it for the default", BesideEnv, v)
 }
 
 // PriorityEnv is the environment variable that gives one stream's work
@@ -221,6 +239,7 @@ func envValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
 // envConfig is the engine's configuration from the environment (New).
 type envConfig struct {
 	own, preload bool
+	head         bool
 	streams      int
 	beside       besideMode
 	priority     cu.Priority
@@ -228,8 +247,9 @@ type envConfig struct {
 	dense        denseMode
 }
 
-// readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, BesideEnv,
-// PriorityEnv and StreamsEnv; the error is the first bad value's.
+// readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, HeadEnv,
+// BesideEnv, PriorityEnv and StreamsEnv; the error is the first bad
+// value's.
 func readEnv() (c envConfig, err error) {
 	if c.own, err = parseKernels(); err != nil {
 		return c, err
@@ -241,6 +261,9 @@ func readEnv() (c envConfig, err error) {
 		return c, err
 	}
 	if c.preload, err = parsePreload(); err != nil {
+		return c, err
+	}
+	if c.head, err = parseHead(); err != nil {
 		return c, err
 	}
 	if c.beside, err = parseBeside(); err != nil {

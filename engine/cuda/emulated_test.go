@@ -381,6 +381,39 @@ func TestEmulatedStepLaunches(t *testing.T) {
 	}
 }
 
+// TestEmulatedHeadOff: with HeadEnv 0 the own kernel set's steps run the
+// output layer and loss as dense_small, softmax_xent and dense_small_dx
+// (with dense_small_dw and bias_grad), never dense_xent or head_grads,
+// and train to the same weights, bit for bit, as with them.
+func TestEmulatedHeadOff(t *testing.T) {
+	const bs, steps = 8, 5
+	train := func(off bool) ([]float32, map[string]int) {
+		tr := newEmuTraining(t, variants[2], bs, steps)
+		tr.e.noHead = off
+		for range steps {
+			tr.step()
+		}
+		p, err := tr.m.Params()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, maps.Clone(tr.g.launched)
+	}
+	on, _ := train(false)
+	off, launched := train(true)
+	for name, want := range map[string]int{"dense_xent": 0, "head_grads": 0, "dense_small": steps, "softmax_xent": steps,
+		"dense_small_dx": steps, "dense_small_dw": steps} {
+		if got := launched[name]; got != want {
+			t.Errorf("%s=0: %d steps ran %s %d times, want %d", HeadEnv, steps, name, got, want)
+		}
+	}
+	for i := range on {
+		if on[i] != off[i] {
+			t.Fatalf("%s=0: after %d steps parameter %d is %v, want %v as with dense_xent", HeadEnv, steps, i, off[i], on[i])
+		}
+	}
+}
+
 // TestEmulatedTuning checks the in-place timing of the convolutions'
 // alternatives (tune.go), with the emulated convolutions offering some
 // (one forward, two filter-gradient algorithms a shape), our conv3

@@ -403,7 +403,7 @@ func TestPriorityEnv(t *testing.T) {
 // TestBesideEnv: BesideEnv's values, and a bad one refused naming the
 // variable, the value and what is expected.
 func TestBesideEnv(t *testing.T) {
-	for val, want := range map[string]besideMode{"": besideAfterRecording, "1": besideAfterRecording, "True": besideAfterRecording, "early": besideEarly, "Early": besideEarly, " EARLY": besideEarly, "0": besideOff, "off": besideOff} {
+	for val, want := range map[string]besideMode{"": besideEarly, "1": besideEarly, "True": besideEarly, "recorded": besideAfterRecording, " Recorded": besideAfterRecording, "early": besideEarly, "Early": besideEarly, " EARLY": besideEarly, "0": besideOff, "off": besideOff} {
 		t.Setenv(BesideEnv, val)
 		if got, err := parseBeside(); err != nil || got != want {
 			t.Errorf("%s=%q: %v, %v; want %v", BesideEnv, val, got, err, want)
@@ -411,8 +411,23 @@ func TestBesideEnv(t *testing.T) {
 	}
 	for _, val := range []string{"2", "earlier", "late"} {
 		t.Setenv(BesideEnv, val)
-		if err := CheckEnv(); err == nil || !strings.Contains(err.Error(), BesideEnv+`="`+val+`"`) || !strings.Contains(err.Error(), `"early"`) {
+		if err := CheckEnv(); err == nil || !strings.Contains(err.Error(), BesideEnv+`="`+val+`"`) || !strings.Contains(err.Error(), `"recorded"`) {
 			t.Errorf("CheckEnv with %s=%q: %v, want the variable's error", BesideEnv, val, err)
 		}
+	}
+}
+
+// TestHeadEnv: HeadEnv's values, and a bad one refused naming the
+// variable and the value.
+func TestHeadEnv(t *testing.T) {
+	for val, want := range map[string]bool{"": true, "1": true, "on": true, "0": false, " Off": false} {
+		t.Setenv(HeadEnv, val)
+		if c, err := readEnv(); err != nil || c.head != want {
+			t.Errorf("%s=%q: %v, %v; want %v", HeadEnv, val, c.head, err, want)
+		}
+	}
+	t.Setenv(HeadEnv, "fused")
+	if err := CheckEnv(); err == nil || !strings.Contains(err.Error(), HeadEnv+`="fused"`) {
+		t.Errorf("CheckEnv with %s=\"fused\": %v, want the variable's error", HeadEnv, err)
 	}
 }

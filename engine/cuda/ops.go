@@ -548,7 +548,7 @@ type headRows struct{ in, out int }
 // softmax_xent's statistics), with two streams on the second, beside dx
 // and the layers below. Otherwise the three ops as they are.
 func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db engine.Tensor, s engine.DenseShape, ls float64) {
-	if !e.own || s.Out > kernels.DenseXentOut {
+	if !e.own || e.noHead || s.Out > kernels.DenseXentOut {
 		e.Dense(x, w, b, logits, s, engine.Identity)
 		e.SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out, ls)
 		e.DenseBackward(x, w, logits, dlogits, dx, dw, db, s, engine.Identity)

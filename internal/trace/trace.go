@@ -68,6 +68,8 @@ const (
 	FirstDNN        = "first cuDNN convolution queued"
 	FirstBLAS       = "first cuBLAS product queued"
 	FirstBLASLt     = "first cuBLASLt product queued"
+	LtHandle        = "cuBLASLt handle"
+	LtPlan          = "cuBLASLt plan and algorithm heuristic"
 	FirstLaunch     = "first launch of our kernels"
 	GraphRecord     = "graph recording"
 	InPlaceTiming   = "in-place timing of alternatives"
