@@ -143,7 +143,11 @@ func continues(dir string, old, spec *Spec) error {
 		}
 	}
 	if d := old.Diff(spec, "in the folder", "given now"); d != "" {
-		return &OtherStudyError{Dir: dir, Diff: d}
+		e := &OtherStudyError{Dir: dir, Diff: d}
+		if old.RecipeLabel() != spec.RecipeLabel() {
+			e.Recipe = old.RecipeFlags()
+		}
+		return e
 	}
 	if old.Shard.N > 1 && old.Shard.Split != SplitCost {
 		return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
@@ -294,8 +298,11 @@ var runFileName = regexp.MustCompile(`^lr[0-9.e+-]+_bs[0-9]+_[a-z]+(_fold[0-9]+)
 // than those asked for.
 type OtherStudyError struct {
 	Dir, Diff string
-	Data      bool // the same settings, other training data
-	NoStudy   bool // a study's outputs without its definition
+	// Recipe: the flags of the folder's recipe (Spec.RecipeFlags), where
+	// the recipe is what differs among other things.
+	Recipe  string
+	Data    bool // the same settings, other training data
+	NoStudy bool // a study's outputs without its definition
 }
 
 func (e *OtherStudyError) Error() string {
@@ -304,6 +311,9 @@ func (e *OtherStudyError) Error() string {
 	}
 	if e.Data {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); give the --data it trained on to resume it, or another --out folder", e.Dir, e.Diff)
+	}
+	if e.Recipe != "" {
+		return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it (its recipe: %s; the default recipe changed on 2026-12-05)", e.Dir, e.Diff, e.Recipe)
 	}
 	return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", e.Dir, e.Diff)
 }

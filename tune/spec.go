@@ -83,6 +83,20 @@ func (s *Spec) RecipeLabel() string {
 	return fmt.Sprintf("%s (%s schedule, augment %s%s)", name, sched, engine.AugmentName(s.Augmentation()), ls)
 }
 
+// RecipeFlags is the study's recipe as the flags that train it, e.g.
+// "--recipe default --schedule cosine --augment shift:2 --label-smoothing
+// 0": what continues a study made before the default recipe changed.
+func (s *Spec) RecipeFlags() string {
+	name, sched := s.Recipe, s.Schedule
+	if name == "" {
+		name = engine.ReferenceRecipe.Name
+	}
+	if sched == "" {
+		sched = engine.ConstantLR.String()
+	}
+	return fmt.Sprintf("--recipe %s --schedule %s --augment %s --label-smoothing %g", name, sched, engine.AugmentName(s.Augmentation()), s.LabelSmoothing)
+}
+
 // schedule is the study's schedule kind.
 func (s *Spec) schedule() (engine.ScheduleKind, error) {
 	if s.Schedule == "" {

@@ -1286,8 +1286,15 @@ func TestLabelSmoothingStudy(t *testing.T) {
 	if err != nil || ck.Config.LabelSmoothing != 0.1 {
 		t.Errorf("the final model's label smoothing: %+v, %v", ck.Config, err)
 	}
-	if err := Prepare(dir, spec(0)); err == nil || !strings.Contains(err.Error(), "label smoothing 0.1") {
-		t.Errorf("the study without label smoothing in its folder: %v", err)
+	if err := Prepare(dir, spec(0)); err == nil || !strings.Contains(err.Error(), "label smoothing 0.1") ||
+		!strings.Contains(err.Error(), "its recipe: --recipe default --schedule cosine --augment shift:2 --label-smoothing 0.1;") {
+		t.Errorf("the study without label smoothing in its folder: %v; want it refused naming the folder's recipe as flags", err)
+	}
+	// What differs is not the recipe: no recipe named.
+	other := spec(0.1)
+	other.Seed++
+	if err := Prepare(dir, other); err == nil || !strings.Contains(err.Error(), "seed") || strings.Contains(err.Error(), "its recipe") {
+		t.Errorf("another seed in the folder: %v; want it refused naming the seed alone", err)
 	}
 }
 

@@ -293,10 +293,11 @@ func TestResumeRefusals(t *testing.T) {
 	}
 }
 
-// TestLabelSmoothingResumes: --label-smoothing is said in the model's
-// line, recorded in the checkpoint and kept by --resume, which continues
-// the run as if it had not stopped (the CPU engine's bits); and it
-// trains otherwise than one-hot targets.
+// TestLabelSmoothingResumes: --label-smoothing (the default recipe's 0.1,
+// or as given) is said in the model's line, recorded in the checkpoint
+// and kept by --resume, which continues the run as if it had not stopped
+// (the CPU engine's bits); and it trains otherwise than one-hot targets
+// (--label-smoothing 0).
 func TestLabelSmoothingResumes(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
@@ -313,12 +314,24 @@ func TestLabelSmoothingResumes(t *testing.T) {
 	if resumed.TestLoss != whole.TestLoss || resumed.TestAcc != whole.TestAcc {
 		t.Errorf("resumed: test loss %v, accuracy %v; the run never stopped: %v, %v", resumed.TestLoss, resumed.TestAcc, whole.TestLoss, whole.TestAcc)
 	}
-	if plain := run("--epochs", "2", "--out", filepath.Join(dir, "o.safetensors")); plain.TestLoss == whole.TestLoss {
+	if plain := run("--epochs", "2", "--label-smoothing", "0", "--out", filepath.Join(dir, "o.safetensors")); plain.TestLoss == whole.TestLoss {
 		t.Errorf("one-hot targets gave the test loss of label smoothing 0.1, %v", plain.TestLoss)
 	}
-	so, _, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--label-smoothing", "0.1", "--out", filepath.Join(dir, "q.safetensors"))
-	if code != 0 || !strings.Contains(so, "augment shift:2, label smoothing 0.1, batch 128") || !strings.Contains(so, "(recipe default with --label-smoothing 0.1)") {
-		t.Errorf("the model's line with --label-smoothing 0.1: exit %d\n%s", code, so)
+	// The default recipe's 0.1, said in the model's line; 0 is a change
+	// of it, said so.
+	for _, c := range []struct{ ls, line, recipe string }{
+		{"", "augment shift:2,rotate:10,scale:0.1, label smoothing 0.1, batch 128", "(recipe default)"},
+		{"0.1", "augment shift:2,rotate:10,scale:0.1, label smoothing 0.1, batch 128", "(recipe default)"},
+		{"0", "augment shift:2,rotate:10,scale:0.1, batch 128", "(recipe default with --label-smoothing 0)"},
+	} {
+		args := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--out", filepath.Join(dir, "q.safetensors")}
+		if c.ls != "" {
+			args = append(args, "--label-smoothing", c.ls)
+		}
+		so, _, code := cnngpu(t, nil, args...)
+		if code != 0 || !strings.Contains(so, c.line) || !strings.Contains(so, c.recipe) {
+			t.Errorf("the model's line with --label-smoothing %q: exit %d, want %q and %q\n%s", c.ls, code, c.line, c.recipe, so)
+		}
 	}
 }
 
