@@ -7,14 +7,26 @@ accuracy, as a peer for `cnngpu train`'s accuracy.
 --recipe default (cnngpu's default) adds what cnngpu's does: Adam's rate
 0.003 (the reference's 0.001), the cosine
 schedule (linear warm-up over the first 2% of updates to the peak rate, then
-a half cosine to 0 at the last update) and each training image translated
-by up to ±2 pixels with zero fill, the offsets drawn exactly as cnngpu draws
-them (Philox4x32-10 keyed by the seed, counter (image index, epoch)), so the
-two see the same shifted images; --recipe reference is the constant rate
-without augmentation at 0.001. --lr, --schedule and --augment override a
-recipe's parts.
+a half cosine to 0 at the last update), each training image turned by up to
+±10°, resized by up to ±10% and translated by up to ±2 pixels (bilinear, zero
+fill), the draws exactly as cnngpu makes them (Philox4x32-10 keyed by the
+seed, counter (image index, epoch)) and the images computed in the same
+float32 operations (engine.WarpImage: the same bits), so the two see the
+same images (computed on the host with NumPy, about 12 s an epoch on a
+2-core VM: for comparing accuracy, not speed), and targets smoothed by
+0.1; --recipe reference is the
+constant rate without augmentation at 0.001 and one-hot targets. --lr,
+--schedule, --augment (cnngpu's spelling: none, or shift[:N], rotate:D,
+scale:F joined by commas) and --label-smoothing override a recipe's parts.
+(cnngpu's default before 2026-12-05, whose PyTorch runs docs/accuracy.md
+gives: --augment shift:2 --label-smoothing 0.)
 
     python3 scripts/pytorch_train.py --data ~/.cache/cnngpu/mnist --seed 1
+
+--warp-check SRC DST (numpy alone, no PyTorch) writes to DST the float32
+images of SRC's uint8 28×28 ones warped as --augment, --seed and
+--warp-epoch say, image i drawn as dataset image i: engine's
+TestPyTorchScriptWarp holds them to engine.WarpImage, bit for bit.
 """
 import argparse
 import gzip
@@ -26,9 +38,6 @@ import time
 import math
 
 import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 
 def idx(path):
@@ -46,7 +55,7 @@ M32 = np.uint64(0xFFFFFFFF)
 
 def philox4x32_10(c0, c1, key):
     """Philox4x32-10 of counters (c0, c1, 0, 0) (arrays) under a 64-bit key;
-    returns the first two output words (engine.Philox4x32)."""
+    returns the four output words (engine.Philox4x32)."""
     c = [c0.astype(np.uint64), c1.astype(np.uint64), np.zeros_like(c0, np.uint64), np.zeros_like(c0, np.uint64)]
     k0, k1 = np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32)
     for r in range(10):
@@ -56,19 +65,100 @@ def philox4x32_10(c0, c1, key):
         p0 = np.uint64(0xD2511F53) * c[0]
         p1 = np.uint64(0xCD9E8D57) * c[2]
         c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & M32, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & M32]
-    return c[0], c[1]
+    return c
 
 
-def shift_offsets(seed, epoch, n, shift):
+def shift_offsets(seed, epoch, n, shift, words=None):
     """cnngpu's translation of each of n images in epoch (engine.ShiftOffsets)."""
-    o0, o1 = philox4x32_10(np.arange(n, dtype=np.uint64), np.full(n, epoch, np.uint64), seed)
+    o = words if words is not None else philox4x32_10(np.arange(n, dtype=np.uint64), np.full(n, epoch, np.uint64), seed)
     m = np.uint64(2 * shift + 1)
-    return (o0 % m).astype(np.int64) - shift, (o1 % m).astype(np.int64) - shift
+    return (o[0] % m).astype(np.int64) - shift, (o[1] % m).astype(np.int64) - shift
+
+
+def parse_augment(s):
+    """cnngpu's --augment spelling (engine.ParseAugment): (shift, rotate
+    degrees, scale fraction); a plain number is a shift in pixels, as this
+    script's --augment took before."""
+    if s.strip().lstrip("-").isdigit():
+        return int(s), 0.0, 0.0
+    shift, rot, scale = 0, 0.0, 0.0
+    if s == "none":
+        return shift, rot, scale
+    for part in s.split(","):
+        name, _, val = (x.strip() for x in part.partition(":"))
+        if name == "shift":
+            shift = int(val) if val else 2
+        elif name == "rotate":
+            rot = float(val)
+        elif name == "scale":
+            scale = float(val)
+        else:
+            raise SystemExit(f"--augment {s!r}: expected none, or shift[:N], rotate:D, scale:F joined by commas")
+    if not (0 <= shift <= 7 and 0 <= rot <= 45 and 0 <= scale <= 0.25):
+        raise SystemExit(f"--augment {s!r}: shift 0 to 7 pixels, rotate up to 45 degrees, scale up to 0.25")
+    return shift, rot, scale
+
+
+F32 = np.float32
+
+
+def warp_params(seed, epoch, n, shift, rot, scale):
+    """engine.DrawWarp for dataset images 0..n-1 in epoch: (dx, dy) as
+    ShiftOffsets (none without a shift), and the turn's cosine and sine and
+    the scale's inverse from the third and fourth Philox words, in the same
+    float32 operations (numpy rounds each: none is fused)."""
+    o = philox4x32_10(np.arange(n, dtype=np.uint64), np.full(n, epoch, np.uint64), seed)
+    dx = dy = np.zeros(n, np.int64)
+    if shift:
+        dx, dy = shift_offsets(seed, epoch, n, shift, o)
+    tmax, smax = F32(math.tan(rot * math.pi / 360)), F32(scale)
+    two_u = lambda w: (w >> np.uint64(8)).astype(F32) * F32(2.0 ** -23)
+    one = F32(1)
+    t = tmax * (two_u(o[2]) - one)
+    t2 = t * t
+    den = one + t2
+    cos, sin = (one - t2) / den, (F32(2) * t) / den
+    inv = one / (one + smax * (two_u(o[3]) - one))
+    return dx, dy, cos, sin, inv
+
+
+def warped(x, dx, dy, cos, sin, inv):
+    """engine.WarpImage of uint8 images x (B,S,S), each by its own draw:
+    float32 images (B,S,S) in [0, 1], each pixel the bilinear sample of
+    the source's four nearest pixels (0 outside), the same bits."""
+    b, side = x.shape[0], x.shape[1]
+    ctr = F32(side - 1) / F32(2)
+    one = F32(1)
+    r = np.arange(side)
+    py = (r[None, :] - dy[:, None]).astype(F32) - ctr  # (B,S): rows
+    px = (r[None, :] - dx[:, None]).astype(F32) - ctr  # (B,S): columns
+    c, s, v = cos[:, None, None], sin[:, None, None], inv[:, None, None]
+    cy, sy0 = c * py[:, :, None], s * py[:, :, None]
+    sy = (cy - s * px[:, None, :]) * v + ctr
+    sx = (sy0 + c * px[:, None, :]) * v + ctr
+    y0, x0 = np.floor(sy), np.floor(sx)
+    fy, fx = sy - y0, sx - x0
+    iy, ix = y0.astype(np.int64), x0.astype(np.int64)
+    gy, gx = one - fy, one - fx
+    # 0 outside: a border of one pixel, which coordinates beyond it read
+    # too (clipped), from the flattened images by index.
+    w = side + 2
+    pad = np.zeros((b, w, w), F32)
+    pad[:, 1:-1, 1:-1] = x
+    flat = pad.reshape(-1)
+    base = (np.arange(b) * (w * w))[:, None, None]
+    y1, y2 = np.clip(iy + 1, 0, w - 1) * w + base, np.clip(iy + 2, 0, w - 1) * w + base
+    x1, x2 = np.clip(ix + 1, 0, w - 1), np.clip(ix + 2, 0, w - 1)
+    top = gx * flat.take(y1 + x1) + fx * flat.take(y1 + x2)
+    bot = gx * flat.take(y2 + x1) + fx * flat.take(y2 + x2)
+    return (gy * top + fy * bot) / F32(255)
 
 
 def shifted(x, dx, dy, s):
     """Images x (B,1,28,28) translated by (dx, dy) each, zero fill:
     out[r][c] = x[r-dy][c-dx] (engine.ShiftImage)."""
+    import torch
+    import torch.nn.functional as F
     p = F.pad(x, (s, s, s, s))
     ar = torch.arange(28, device=x.device)
     rows = (ar[None, :] - dy[:, None] + s)[:, :, None]
@@ -86,29 +176,49 @@ def lr_factor(sched, t, total):
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (t - warm) / (total - warm))))
 
 
+def warp_check(a, shift, rot, scale):
+    """--warp-check SRC DST: SRC's uint8 28×28 images warped (warp_params,
+    warped) into DST as little-endian float32."""
+    src, dst = a.warp_check
+    x = np.fromfile(src, np.uint8).reshape(-1, 28, 28)
+    out = warped(x, *warp_params(a.seed, a.warp_epoch, len(x), shift, rot, scale))
+    out.astype("<f4").tofile(dst)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.path.expanduser("~/.cache/cnngpu/mnist"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", help="cuda where PyTorch has it, else cpu")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
     ap.add_argument("--recipe", choices=["default", "reference"], default="default")
     ap.add_argument("--lr", type=float, help="Adam's (peak) learning rate, overriding the recipe's")
     ap.add_argument("--schedule", choices=["constant", "cosine"], help="overrides the recipe's")
-    ap.add_argument("--augment", type=int, help="translation in pixels (0: none), overrides the recipe's")
-    ap.add_argument("--label-smoothing", type=float, default=0.0,
-                    help="targets 1-e+e/10 and e/10 (cnngpu train --label-smoothing e; PyTorch's own, the same targets)")
+    ap.add_argument("--augment", help="cnngpu's spelling (shift:2,rotate:10,scale:0.1; none), overriding the recipe's")
+    ap.add_argument("--label-smoothing", type=float,
+                    help="targets 1-e+e/10 and e/10 (cnngpu train --label-smoothing e; PyTorch's own, the same targets), overriding the recipe's")
+    ap.add_argument("--warp-check", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
+    ap.add_argument("--warp-epoch", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    lr = a.lr if a.lr is not None else (0.003 if a.recipe == "default" else 0.001)
-    sched = a.schedule or ("cosine" if a.recipe == "default" else "constant")
-    shift = a.augment if a.augment is not None else (2 if a.recipe == "default" else 0)
+    default = a.recipe == "default"
+    lr = a.lr if a.lr is not None else (0.003 if default else 0.001)
+    sched = a.schedule or ("cosine" if default else "constant")
+    shift, rot, scale = parse_augment(a.augment or ("shift:2,rotate:10,scale:0.1" if default else "none"))
+    ls = a.label_smoothing if a.label_smoothing is not None else (0.1 if default else 0.0)
+    if a.warp_check:
+        return warp_check(a, shift, rot, scale)
+    import torch
+    import torch.nn as nn
+
+    warp = F32(math.tan(rot * math.pi / 360)) > 0 or F32(scale) > 0
+    dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(a.seed)
-    if a.device == "cpu":
+    if dev.type == "cpu":
         torch.set_num_threads(a.threads)
-    dev = torch.device(a.device)
     f = lambda n: os.path.join(a.data, n)
-    xtr = torch.tensor(idx(f("train-images-idx3-ubyte.gz")), dtype=torch.float32, device=dev) / 255
+    raw = idx(f("train-images-idx3-ubyte.gz"))
+    xtr = torch.tensor(raw, dtype=torch.float32, device=dev) / 255
     ytr = torch.tensor(idx(f("train-labels-idx1-ubyte.gz")), dtype=torch.long, device=dev)
     xte = torch.tensor(idx(f("t10k-images-idx3-ubyte.gz")), dtype=torch.float32, device=dev) / 255
     yte = torch.tensor(idx(f("t10k-labels-idx1-ubyte.gz")), dtype=torch.long, device=dev)
@@ -124,25 +234,34 @@ def main():
     total = a.epochs * ((len(ytr) + 127) // 128)
     # LambdaLR's k counts the updates done, so update k+1 uses factor(k+1).
     lrs = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(sched, k + 1, total))
-    lossf = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
+    lossf = nn.CrossEntropyLoss(label_smoothing=ls)
     start = time.time()
     for epoch in range(a.epochs):
         perm = torch.randperm(len(ytr), device=dev)
-        if shift:
+        if warp:
+            # The epoch's images, each by its own draw, computed on the
+            # host in chunks (the same bits as cnngpu's Gather).
+            params = warp_params(a.seed, epoch, len(ytr), shift, rot, scale)
+            xep = torch.cat([torch.from_numpy(warped(raw[i:i + 10000, 0], *(p[i:i + 10000] for p in params)))
+                             for i in range(0, len(ytr), 10000)]).unsqueeze(1).to(dev)
+        elif shift:
             dx, dy = shift_offsets(a.seed, epoch, len(ytr), shift)
             dx, dy = torch.tensor(dx, device=dev), torch.tensor(dy, device=dev)
         for lo in range(0, len(ytr), 128):
             b = perm[lo:lo + 128]
-            x = shifted(xtr[b], dx[b], dy[b], shift) if shift else xtr[b]
+            if warp:
+                x = xep[b]
+            else:
+                x = shifted(xtr[b], dx[b], dy[b], shift) if shift else xtr[b]
             opt.zero_grad()
             lossf(net(x), ytr[b]).backward()
             opt.step()
             lrs.step()
     with torch.no_grad():
         correct = sum((net(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum().item() for i in range(0, len(yte), 1000))
-    print(json.dumps({"engine": f"pytorch {torch.__version__} {a.device}", "seed": a.seed, "epochs": a.epochs,
-                      "schedule": sched, "augment_shift": shift, "label_smoothing": a.label_smoothing,
-                      "test_acc": correct / len(yte), "seconds": time.time() - start}))
+    print(json.dumps({"engine": f"pytorch {torch.__version__} {dev.type}", "seed": a.seed, "epochs": a.epochs,
+                      "schedule": sched, "augment_shift": shift, "augment_rotate": rot, "augment_scale": scale,
+                      "label_smoothing": ls, "test_acc": correct / len(yte), "seconds": time.time() - start}))
 
 
 if __name__ == "__main__":

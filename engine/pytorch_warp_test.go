@@ -1,0 +1,88 @@
+// pytorch_warp_test.go: scripts/pytorch_train.py's warp of the training
+// images (NumPy, for PyTorch's runs of the default recipe) against
+// engine.WarpImage, bit for bit, where python3 with NumPy is installed.
+
+package engine
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// TestPyTorchScriptWarp: the script's --warp-check writes, for the same
+// seed, epoch and --augment, the images DrawWarp and WarpImage make, for
+// dataset images 0..n-1: the PyTorch peer of the default recipe trains
+// on cnngpu's images.
+func TestPyTorchScriptWarp(t *testing.T) {
+	py := pythonWithNumPy()
+	if py == "" {
+		t.Skip("no python3 on the PATH has NumPy: the script's warp is not checked")
+	}
+	const side, n = 28, 64
+	rng := rand.New(rand.NewPCG(5, 6))
+	src := make([]uint8, n*side*side)
+	for i := range src {
+		if rng.IntN(3) > 0 { // digits' share of ink, and edges: zero and full pixels both
+			src[i] = uint8(rng.IntN(256))
+		}
+	}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "src.u8"), filepath.Join(dir, "dst.f32")
+	if err := os.WriteFile(in, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flag string
+		a    Augment
+	}{
+		{"shift:2,rotate:10,scale:0.1", Augment{Shift: 2, Rotate: 10, Scale: 0.1, Seed: 7}},
+		{"rotate:45", Augment{Rotate: 45, Seed: 1}},
+		{"shift:3,scale:0.25", Augment{Shift: 3, Scale: 0.25, Seed: 1 << 40}},
+	} {
+		const epoch = 3
+		cmd := exec.Command(py, "../scripts/pytorch_train.py", "--warp-check", in, out, "--augment", c.flag,
+			"--seed", strconv.FormatUint(c.a.Seed, 10), "--warp-epoch", strconv.Itoa(epoch))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("--augment %s: %v\n%s", c.flag, err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil || len(b) != 4*len(src) {
+			t.Fatalf("--augment %s: %d bytes, %v; want %d", c.flag, len(b), err, 4*len(src))
+		}
+		want := make([]float32, side*side)
+		bad := 0
+		for i := range n {
+			WarpImage(want, src[i*side*side:(i+1)*side*side], side, DrawWarp(c.a, epoch, int32(i)))
+			for p, w := range want {
+				got := math.Float32frombits(binary.LittleEndian.Uint32(b[4*(i*side*side+p):]))
+				if math.Float32bits(got) != math.Float32bits(w) {
+					if bad < 5 {
+						t.Errorf("--augment %s, image %d pixel (%d,%d): the script's %v, WarpImage's %v", c.flag, i, p/side, p%side, got, w)
+					}
+					bad++
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("--augment %s: %d of %d pixels differ", c.flag, bad, len(src))
+		}
+	}
+}
+
+// pythonWithNumPy is the first python3 on the PATH that imports NumPy
+// (a pyenv shim may come before the system's), or "".
+func pythonWithNumPy() string {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		py := filepath.Join(dir, "python3")
+		if _, err := os.Stat(py); err == nil && exec.Command(py, "-c", "import numpy").Run() == nil {
+			return py
+		}
+	}
+	return ""
+}
