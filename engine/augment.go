@@ -118,6 +118,9 @@ func ParseAugment(s string) (Augmentation, error) {
 				continue
 			}
 			n, err := strconv.Atoi(val)
+			if !plainDecimal.MatchString(val) || strings.Contains(val, ".") {
+				err = strconv.ErrSyntax // +2: a sign, which rotate and scale refuse too
+			}
 			if err != nil || n < 1 || n > MaxShift {
 				return bad(fmt.Sprintf("the shift must be a whole number of pixels from 1 to %d", MaxShift))
 			}
@@ -132,8 +135,14 @@ func ParseAugment(s string) (Augmentation, error) {
 				one, want = Augmentation{Scale: f}, fmt.Sprintf("the scale must be a fraction above 0 and up to %g (scale:0.1 resizes by up to ±10%%)", MaxScale)
 			}
 			// Check refuses what is over the bound, and a value so small
-			// that its float32 bound is 0 (nothing would turn).
-			if !hasVal || err != nil || !(f > 0) || one.Check() != nil {
+			// that its float32 bound is 0 (nothing would turn): said so.
+			if !hasVal || err != nil || !(f > 0) {
+				return bad(want)
+			}
+			if err := one.Check(); err != nil {
+				if f <= MaxRotate && (name == "rotate" || f <= MaxScale) {
+					return bad(fmt.Sprintf("%s:%s is too small to turn or resize anything (its float32 bound is 0); leave it out", name, val))
+				}
 				return bad(want)
 			}
 			a.Rotate, a.Scale = a.Rotate+one.Rotate, a.Scale+one.Scale
@@ -145,17 +154,18 @@ func ParseAugment(s string) (Augmentation, error) {
 }
 
 // AugmentName is the flag spelling of a (the inverse of ParseAugment):
-// "none", or its parts in the order shift, rotate, scale.
+// "none", or its parts in the order shift, rotate, scale, the numbers as
+// plain decimals (ParseAugment takes no exponent: 0.00001, not 1e-05).
 func AugmentName(a Augmentation) string {
 	var parts []string
 	if a.Shift > 0 {
 		parts = append(parts, fmt.Sprintf("shift:%d", a.Shift))
 	}
 	if a.Rotate > 0 {
-		parts = append(parts, fmt.Sprintf("rotate:%g", a.Rotate))
+		parts = append(parts, "rotate:"+strconv.FormatFloat(a.Rotate, 'f', -1, 64))
 	}
 	if a.Scale > 0 {
-		parts = append(parts, fmt.Sprintf("scale:%g", a.Scale))
+		parts = append(parts, "scale:"+strconv.FormatFloat(a.Scale, 'f', -1, 64))
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -8,6 +8,7 @@ package engine_test
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -103,7 +104,8 @@ func TestParseAugment(t *testing.T) {
 	type A = engine.Augmentation
 	for in, want := range map[string]A{"none": {}, "shift": {Shift: 2}, "shift:1": {Shift: 1}, "shift:3": {Shift: 3},
 		"rotate:10": {Rotate: 10}, "scale:0.1": {Scale: 0.1}, "shift:2,rotate:10,scale:0.1": {2, 10, 0.1},
-		"rotate:7.5,shift:1": {1, 7.5, 0}, "rotate:45,scale:0.25": {0, 45, 0.25}, "rotate:.5": {Rotate: 0.5}, "shift:2, rotate: 10": {Shift: 2, Rotate: 10}} {
+		"rotate:7.5,shift:1": {1, 7.5, 0}, "rotate:45,scale:0.25": {0, 45, 0.25}, "rotate:.5": {Rotate: 0.5}, "shift:2, rotate: 10": {Shift: 2, Rotate: 10},
+		"scale:0.00001": {Scale: 0.00001}, "rotate:0.000001": {Rotate: 0.000001}} {
 		if got, err := engine.ParseAugment(in); err != nil || got != want {
 			t.Errorf("ParseAugment(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
@@ -115,7 +117,8 @@ func TestParseAugment(t *testing.T) {
 			t.Errorf("AugmentName(%+v) = %q, read back as %+v, %v", want, engine.AugmentName(want), back, err)
 		}
 	}
-	for in, want := range map[string]string{"shift:2": "shift:2", "shift": "shift:2", "rotate:7.5,shift:1": "shift:1,rotate:7.5", "none": "none"} {
+	for in, want := range map[string]string{"shift:2": "shift:2", "shift": "shift:2", "rotate:7.5,shift:1": "shift:1,rotate:7.5", "none": "none",
+		"scale:0.00001": "scale:0.00001"} {
 		if a, _ := engine.ParseAugment(in); engine.AugmentName(a) != want {
 			t.Errorf("AugmentName of %q: %q, want %q", in, engine.AugmentName(a), want)
 		}
@@ -123,9 +126,15 @@ func TestParseAugment(t *testing.T) {
 	for _, in := range []string{"", "shift:0", "shift:-1", "shift:8", "shift:x", "rotate", "shift:2.5", "rotate:0", "rotate:46", "rotate:-5",
 		"rotate:NaN", "scale:0.3", "scale", "scale:0", "shift:2,shift:3", "shift:2,", "none,shift", "shear:5",
 		"rotate:0x1p3", "rotate:1_0", "scale:+0.1", "rotate:1e-300", "rotate:inf", "rotate:1e1", "rotate:1 0",
-		"rotate:0.00000000000000000000000000000000000000000000001"} {
+		"rotate:0.00000000000000000000000000000000000000000000001", "shift:+2", "shift:2.", "shift:2e0"} {
 		if a, err := engine.ParseAugment(in); err == nil {
 			t.Errorf("ParseAugment(%q) accepted: %+v", in, a)
+		}
+	}
+	// Too small to do anything: said so, not "above 0".
+	for _, in := range []string{"rotate:0.00000000000000000000000000000000000000000000001", "scale:0.0000000000000000000000000000000000000000000001"} {
+		if _, err := engine.ParseAugment(in); err == nil || !strings.Contains(err.Error(), "too small to turn or resize anything") {
+			t.Errorf("ParseAugment(%q): %v; want it called too small", in, err)
 		}
 	}
 	for _, a := range []A{{Shift: -1}, {Shift: engine.MaxShift + 1}, {Rotate: -1}, {Rotate: 46}, {Scale: 0.26}, {Scale: math.NaN()}} {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -71,6 +72,18 @@ func TestPyTorchScriptWarp(t *testing.T) {
 		}
 		if bad > 0 {
 			t.Errorf("--augment %s: %d of %d pixels differ", c.flag, bad, len(src))
+		}
+	}
+	// What cnngpu refuses, the script refuses (else the two would train
+	// on other images than they say).
+	for _, flag := range []string{"shift:0", "shift:+2", "rotate:0", "rotate:+5", "rotate:1e1", "scale:0.3", "shift:2,shift:3", "shear:5", "99",
+		"rotate:0.00000000000000000000000000000000000000000000001"} {
+		if _, err := ParseAugment(flag); err == nil {
+			t.Fatalf("ParseAugment(%q) takes it: not a case for this test", flag)
+		}
+		cmd := exec.Command(py, "../scripts/pytorch_train.py", "--warp-check", in, out, "--augment", flag)
+		if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "--augment") {
+			t.Errorf("the script's --augment %q: %v, %s; want it refused as cnngpu does", flag, err, b)
 		}
 	}
 }

@@ -32,6 +32,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import struct
 import time
 
@@ -75,27 +76,49 @@ def shift_offsets(seed, epoch, n, shift, words=None):
     return (o[0] % m).astype(np.int64) - shift, (o[1] % m).astype(np.int64) - shift
 
 
+PLAIN = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$")  # engine's plainDecimal
+
+
 def parse_augment(s):
-    """cnngpu's --augment spelling (engine.ParseAugment): (shift, rotate
-    degrees, scale fraction); a plain number is a shift in pixels, as this
-    script's --augment took before."""
-    if s.strip().lstrip("-").isdigit():
+    """cnngpu's --augment spelling, as engine.ParseAugment takes it: "none",
+    or shift[:N] (1 to 7; bare: 2), rotate:D (above 0, up to 45) and
+    scale:F (above 0, up to 0.25) joined by commas, each at most once;
+    returns (shift, rotate degrees, scale fraction). A bare whole number
+    of pixels from 0 to 7 is a shift, as this script's --augment took it
+    before."""
+    def refuse(what):
+        raise SystemExit(f"pytorch_train.py: --augment {s!r}: {what}; expected none, or shift[:N] (1 to 7), "
+                         "rotate:D (up to 45), scale:F (up to 0.25) joined by commas, e.g. shift:2,rotate:10,scale:0.1")
+    if s.strip().isdigit():
+        if not 0 <= int(s) <= 7:
+            refuse("a shift of 0 to 7 pixels")
         return int(s), 0.0, 0.0
     shift, rot, scale = 0, 0.0, 0.0
     if s == "none":
         return shift, rot, scale
+    seen = set()
     for part in s.split(","):
-        name, _, val = (x.strip() for x in part.partition(":"))
+        name, colon, val = (x.strip() for x in part.partition(":"))
+        if name in seen:
+            refuse(f"{name} given twice")
+        seen.add(name)
         if name == "shift":
-            shift = int(val) if val else 2
-        elif name == "rotate":
-            rot = float(val)
-        elif name == "scale":
-            scale = float(val)
+            if colon and not (val.isdigit() and 1 <= int(val) <= 7):
+                refuse("the shift must be a whole number of pixels from 1 to 7")
+            shift = int(val) if colon else 2
+        elif name in ("rotate", "scale"):
+            top = 45 if name == "rotate" else 0.25
+            if not (PLAIN.match(val) and 0 < float(val) <= top):
+                refuse(f"{name} must be a plain number above 0 and up to {top}")
+            bound = math.tan(float(val) * math.pi / 360) if name == "rotate" else float(val)
+            if F32(bound) == 0:
+                refuse(f"{name}:{val} is too small to turn or resize anything")
+            if name == "rotate":
+                rot = float(val)
+            else:
+                scale = float(val)
         else:
-            raise SystemExit(f"--augment {s!r}: expected none, or shift[:N], rotate:D, scale:F joined by commas")
-    if not (0 <= shift <= 7 and 0 <= rot <= 45 and 0 <= scale <= 0.25):
-        raise SystemExit(f"--augment {s!r}: shift 0 to 7 pixels, rotate up to 45 degrees, scale up to 0.25")
+            refuse(f"unknown part {name!r}")
     return shift, rot, scale
 
 
@@ -180,9 +203,18 @@ def warp_check(a, shift, rot, scale):
     """--warp-check SRC DST: SRC's uint8 28×28 images warped (warp_params,
     warped) into DST as little-endian float32."""
     src, dst = a.warp_check
-    x = np.fromfile(src, np.uint8).reshape(-1, 28, 28)
+    try:
+        x = np.fromfile(src, np.uint8)
+    except OSError as e:
+        raise SystemExit(f"pytorch_train.py: --warp-check: {e}")
+    if len(x) == 0 or len(x) % 784:
+        raise SystemExit(f"pytorch_train.py: --warp-check {src}: {len(x)} bytes, expected a whole number (at least one) of 28×28 uint8 images")
+    x = x.reshape(-1, 28, 28)
     out = warped(x, *warp_params(a.seed, a.warp_epoch, len(x), shift, rot, scale))
-    out.astype("<f4").tofile(dst)
+    try:
+        out.astype("<f4").tofile(dst)
+    except OSError as e:
+        raise SystemExit(f"pytorch_train.py: --warp-check: {e}")
 
 
 def main():
@@ -201,15 +233,24 @@ def main():
     ap.add_argument("--warp-check", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
     ap.add_argument("--warp-epoch", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if not 0 <= a.seed < 1 << 64:
+        ap.error(f"--seed {a.seed}: expected 0 to 2^64-1, as cnngpu's")
+    if a.label_smoothing is not None and not 0 <= a.label_smoothing <= 0.5:
+        ap.error(f"--label-smoothing {a.label_smoothing}: expected 0 to 0.5, as cnngpu's")
+    if a.augment is not None and not a.augment.strip():
+        ap.error("--augment: empty; expected none, or cnngpu's spelling (shift:2,rotate:10,scale:0.1)")
     default = a.recipe == "default"
     lr = a.lr if a.lr is not None else (0.003 if default else 0.001)
     sched = a.schedule or ("cosine" if default else "constant")
-    shift, rot, scale = parse_augment(a.augment or ("shift:2,rotate:10,scale:0.1" if default else "none"))
+    shift, rot, scale = parse_augment(a.augment if a.augment is not None else ("shift:2,rotate:10,scale:0.1" if default else "none"))
     ls = a.label_smoothing if a.label_smoothing is not None else (0.1 if default else 0.0)
     if a.warp_check:
         return warp_check(a, shift, rot, scale)
-    import torch
-    import torch.nn as nn
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError as e:
+        raise SystemExit(f"pytorch_train.py: {e}: training needs PyTorch (pip install torch); --warp-check needs NumPy alone")
 
     warp = F32(math.tan(rot * math.pi / 360)) > 0 or F32(scale) > 0
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))

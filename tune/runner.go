@@ -145,7 +145,7 @@ func continues(dir string, old, spec *Spec) error {
 	if d := old.Diff(spec, "in the folder", "given now"); d != "" {
 		e := &OtherStudyError{Dir: dir, Diff: d}
 		if old.RecipeLabel() != spec.RecipeLabel() {
-			e.Recipe = old.RecipeFlags()
+			e.Recipe, e.OldDefault = old.RecipeFlags(), old.oldDefault()
 		}
 		return e
 	}
@@ -299,10 +299,12 @@ var runFileName = regexp.MustCompile(`^lr[0-9.e+-]+_bs[0-9]+_[a-z]+(_fold[0-9]+)
 type OtherStudyError struct {
 	Dir, Diff string
 	// Recipe: the flags of the folder's recipe (Spec.RecipeFlags), where
-	// the recipe is what differs among other things.
-	Recipe  string
-	Data    bool // the same settings, other training data
-	NoStudy bool // a study's outputs without its definition
+	// the recipe is what differs among other things; OldDefault: that
+	// recipe is the default of before 2026-12-05.
+	Recipe     string
+	OldDefault bool
+	Data       bool // the same settings, other training data
+	NoStudy    bool // a study's outputs without its definition
 }
 
 func (e *OtherStudyError) Error() string {
@@ -313,7 +315,11 @@ func (e *OtherStudyError) Error() string {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); give the --data it trained on to resume it, or another --out folder", e.Dir, e.Diff)
 	}
 	if e.Recipe != "" {
-		return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it (its recipe: %s; the default recipe changed on 2026-12-05)", e.Dir, e.Diff, e.Recipe)
+		changed := ""
+		if e.OldDefault {
+			changed = "; the default recipe changed on 2026-12-05"
+		}
+		return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it (its recipe: %s%s)", e.Dir, e.Diff, e.Recipe, changed)
 	}
 	return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it", e.Dir, e.Diff)
 }

@@ -94,7 +94,16 @@ func (s *Spec) RecipeFlags() string {
 	if sched == "" {
 		sched = engine.ConstantLR.String()
 	}
-	return fmt.Sprintf("--recipe %s --schedule %s --augment %s --label-smoothing %g", name, sched, engine.AugmentName(s.Augmentation()), s.LabelSmoothing)
+	return fmt.Sprintf("--recipe %s --schedule %s --augment %s --label-smoothing %s", name, sched, engine.AugmentName(s.Augmentation()),
+		strconv.FormatFloat(s.LabelSmoothing, 'f', -1, 64))
+}
+
+// oldDefault reports whether the study's recipe is the default one of
+// before 2026-12-05 (a cosine schedule, shifts of 2 pixels, one-hot
+// targets), which `cnngpu tune` without flags no longer trains.
+func (s *Spec) oldDefault() bool {
+	return s.Recipe == engine.DefaultRecipe.Name && s.Schedule == engine.CosineLR.String() &&
+		s.Augmentation() == engine.Augmentation{Shift: 2} && s.LabelSmoothing == 0
 }
 
 // schedule is the study's schedule kind.

@@ -1287,8 +1287,12 @@ func TestLabelSmoothingStudy(t *testing.T) {
 		t.Errorf("the final model's label smoothing: %+v, %v", ck.Config, err)
 	}
 	if err := Prepare(dir, spec(0)); err == nil || !strings.Contains(err.Error(), "label smoothing 0.1") ||
-		!strings.Contains(err.Error(), "its recipe: --recipe default --schedule cosine --augment shift:2 --label-smoothing 0.1;") {
+		!strings.Contains(err.Error(), "its recipe: --recipe default --schedule cosine --augment shift:2 --label-smoothing 0.1)") {
 		t.Errorf("the study without label smoothing in its folder: %v; want it refused naming the folder's recipe as flags", err)
+	}
+	// The folder of the default recipe before 2026-12-05 (spec(0)): said so.
+	if err := Prepare(plainDir, spec(0.1)); err == nil || !strings.Contains(err.Error(), "its recipe: --recipe default --schedule cosine --augment shift:2 --label-smoothing 0; the default recipe changed on 2026-12-05)") {
+		t.Errorf("the study of the default before 2026-12-05 in its folder: %v; want its flags and the change named", err)
 	}
 	// What differs is not the recipe: no recipe named.
 	other := spec(0.1)

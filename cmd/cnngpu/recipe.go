@@ -19,7 +19,7 @@ var recipeFlag = &cli.StringFlag{Name: "recipe", Value: engine.DefaultRecipe.Nam
 var scheduleFlag = &cli.StringFlag{Name: "schedule",
 	Usage: "learning-rate schedule, overriding the recipe's: constant (--lr throughout) or cosine (linear warm-up over the first 2% of steps to --lr, then a half cosine to 0 at the last step)"}
 
-var labelSmoothingFlag = &cli.Float64Flag{Name: "label-smoothing",
+var labelSmoothingFlag = &cli.Float64Flag{Name: "label-smoothing", DefaultText: "0.1 with --recipe default, 0 with --recipe reference",
 	Usage: "train towards targets of 1-ε+ε/10 for the label and ε/10 for each other class instead of one-hot ones (ε is this value, 0 to 0.5; 0 for one-hot targets), overriding the recipe's (0.1 in default, 0 in reference); the loss printed stays against the labels themselves"}
 
 var augmentFlag = &cli.StringFlag{Name: "augment",

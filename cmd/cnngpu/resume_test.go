@@ -381,6 +381,42 @@ func TestWarpResumes(t *testing.T) {
 	}
 }
 
+// TestOldDefaultResumes: a run of the default recipe before 2026-12-05
+// (shifts alone, one-hot targets: what builds before then wrote as
+// recipe "default", format 1) resumes with its own settings, not today's
+// default: without flags it says which parts differ from today's
+// default, keeps format 1 and ends as the run never stopped; the new
+// default's label smoothing or warp on --resume is refused.
+func TestOldDefaultResumes(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	common := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--schedule", "constant", "--json"}
+	old := []string{"--augment", "shift:2", "--label-smoothing", "0"}
+	run := resultOf(t, common)
+	whole := run(append([]string{"--epochs", "2", "--out", filepath.Join(dir, "w.safetensors")}, old...)...)
+	part := filepath.Join(dir, "p.safetensors")
+	run(append([]string{"--epochs", "1", "--out", part}, old...)...)
+	ck, err := engine.LoadCheckpoint(part)
+	if err != nil || ck.Config.Recipe != "default" || ck.Config.Augmentation() != (engine.Augmentation{Shift: 2}) || ck.Config.LabelSmoothing != 0 {
+		t.Fatalf("the checkpoint: %v, %+v; want recipe default, shift 2, no label smoothing", err, ck.Config)
+	}
+	if b, err := os.ReadFile(part); err != nil || !bytes.Contains(b[:min(len(b), 4096)], []byte(`"format":"cnngpu-checkpoint/1"`)) {
+		t.Errorf("the run of the default before 2026-12-05 is not format 1 (which every build reads): %v", err)
+	}
+	so, se, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", part, "--epochs", "2", "--out", filepath.Join(dir, "r.safetensors"))
+	if code != 0 || !strings.Contains(so, "augment shift:2, batch 16") || !strings.Contains(so, "(recipe default with --schedule constant, --augment shift:2, --label-smoothing 0)") {
+		t.Errorf("--resume without flags: exit %d, want the run's own shift and targets named\n%s%s", code, so, se)
+	}
+	if resumed := run("--resume", part, "--epochs", "2"); resumed.TestLoss != whole.TestLoss || resumed.TestAcc != whole.TestAcc {
+		t.Errorf("resumed: test loss %v, accuracy %v; the run never stopped: %v, %v", resumed.TestLoss, resumed.TestAcc, whole.TestLoss, whole.TestAcc)
+	}
+	for _, flag := range [][]string{{"--label-smoothing", "0.1"}, {"--augment", "shift:2,rotate:10,scale:0.1"}} {
+		if _, se, code := cnngpu(t, nil, append(slices.Clone(common), append([]string{"--resume", part, "--epochs", "2"}, flag...)...)...); code != 2 || !strings.Contains(se, flag[0]) {
+			t.Errorf("--resume with %v: exit %d, want 2 naming it\n%s", flag, code, se)
+		}
+	}
+}
+
 // TestFinishedRunKeepsTheWeights: a finished run's last checkpoint keeps
 // Adam's moments only where --resume can extend the run (a constant
 // rate); with the default cosine schedule it holds the weights alone,

@@ -234,9 +234,10 @@ func BenchmarkAdam(b *testing.B) {
 	}
 }
 
-// BenchmarkGather128 times batch assembly at batch 128, plain, with the
-// default recipe's translations and with a warp too (the augmentation's
-// whole cost on the CPU: a training step is about 30 to 40 ms).
+// BenchmarkGather128 times batch assembly at batch 128, plain, with
+// translations alone and with the default recipe's warp too (the
+// augmentation's whole cost on the CPU: a training step is about 30 to 40
+// ms).
 func BenchmarkGather128(b *testing.B) {
 	for _, a := range []engine.Augmentation{{}, {Shift: 2}, {Shift: 2, Rotate: 10, Scale: 0.1}} {
 		b.Run(engine.AugmentName(a), func(b *testing.B) {

@@ -7,24 +7,24 @@
 // before the first step could run. Where our conv3 kernels can run every
 // direction of a convolution (conv3Block) and an earlier process's
 // choices for all three are remembered (choices.go), the engine instead
-// runs the shape on our kernels from its first use (aside), and once the
-// step is recorded (the first replay of a graph) starts a goroutine that
+// runs the shape on our kernels from its first use (aside), and at the
+// first use of one of its gradients (needsPlan: inside the first training
+// step, never in a process that only evaluates) starts a goroutine that
 // makes the calls restoring those choices makes and runs each direction
 // once (gpu.WarmDNN, on a cuDNN handle, buffers and stream of its own).
-// Not sooner: the driver's loading of cuDNN's kernels held back the first
-// step's own calls on this thread (its allocations, its kernels' first
-// launches): that step took 91–120 ms on an H200 with the goroutine
-// started at the shape's first use, where without the loading beside it
-// took about 30 ms besides cuDNN's own calls (kernels/NOTES.md, runs 17
-// and 18); the graph replays after it went on beside the loading. At the first step that begins once that
+// BesideEnv "recorded" starts it later, once the step is recorded (the
+// first replay of a graph): that let 430–550 steps run on our slower
+// kernels where the early start let up to 180, and ended a warm run 50 ms
+// later on an H100 (kernels/NOTES.md, run 19); the first step took
+// 100–160 ms either way there. At the first step that begins once that
 // goroutine is done (Replay), it switches: the recordings are dropped, and
 // each key's next warm-up run restores the choices as without this (fast
 // now) and records the step with cuDNN or our kernels as the choices say.
 // A step's ops all see one state: the switch happens only between steps.
 // A recording that fails meanwhile (the other thread's loading could
 // spoil it) runs that key's steps without one only until the switch.
-// Processes that never replay a step (evaluation, prediction) stay on
-// our kernels and never start it; Close waits for one started.
+// Processes that never train (evaluation, prediction) stay on our
+// kernels and never start it; Close waits for one started.
 //
 // A first run (nothing remembered) searches as before, which loads cuDNN
 // in the search; BesideEnv=0 turns this off.
@@ -125,9 +125,6 @@ func (e *Engine) startBeside(s engine.ConvShape) bool {
 		}()
 	}
 	e.beside = j
-	if e.besideEarly {
-		e.kickBeside()
-	}
 	return true
 }
 

@@ -38,7 +38,7 @@ func besideRun(t *testing.T, path string, steps int, slow []string, beside bool)
 		tr.g.delay[k] = 20 * time.Millisecond
 	}
 	tr.e.choices, tr.e.identity = openChoices(path), tr.g.Identity()
-	tr.e.besideOn, tr.e.besideEarly = beside, false
+	tr.e.besideOn, tr.e.besideLate = beside, true
 	// Before the training's cleanup, which closes the engine and so
 	// waits for WarmDNN: a test that failed holding it lets it go.
 	t.Cleanup(func() {
@@ -354,7 +354,7 @@ func TestBesideEarly(t *testing.T) {
 	path := rememberFirst(t, steps, nil)
 	forgetStores()
 	tr := besideRun(t, path, steps, nil, true)
-	tr.e.besideEarly = true
+	tr.e.besideLate = false
 	tr.g.warmGate = make(chan struct{})
 	tr.step()
 	j := tr.e.beside
@@ -370,6 +370,36 @@ func TestBesideEarly(t *testing.T) {
 	if tr.e.beside != nil || tr.e.Tuning() || tr.g.finds != [3]int{} || tr.g.warmReleased != 1 {
 		t.Errorf("at the end: loading beside %v, timing %v, searches %v, WarmDNN's release called %d times; want none, none, none, once",
 			tr.e.beside != nil, tr.e.Tuning(), tr.g.finds, tr.g.warmReleased)
+	}
+}
+
+// TestBesideNotForEvaluation: by default the loading beside is readied at
+// a convolution's first use and started at the first use of one of its
+// gradients, so a process that only runs the forward pass (eval,
+// predict, serve) never starts it; "recorded" starts it at a replay, not
+// at a gradient.
+func TestBesideNotForEvaluation(t *testing.T) {
+	defer func(n int) { tuneRounds = n }(tuneRounds)
+	tuneRounds = 2
+	path := rememberFirst(t, 34, nil)
+	for _, late := range []bool{false, true} {
+		forgetStores()
+		tr := besideRun(t, path, 34, nil, true)
+		tr.e.besideLate = late
+		if tr.e.needsPlan(besideConv2, dirForward) {
+			t.Fatalf("late %v: the forward pass needs cuDNN's plan, want it on our kernels while cuDNN loads beside", late)
+		}
+		j := tr.e.beside
+		if j == nil || j.start == nil {
+			t.Fatalf("late %v: after the forward pass the loading beside is readied %v, started %v; want readied, not started", late, j != nil, j != nil && j.start == nil)
+		}
+		tr.e.needsPlan(besideConv2, dirData)
+		if started := j.start == nil; started == late {
+			t.Errorf("late %v: after a gradient's first use the loading beside started %v, want %v", late, started, !late)
+		}
+		if j.start == nil {
+			<-j.done
+		}
 	}
 }
 

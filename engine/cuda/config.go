@@ -153,10 +153,11 @@ func parseHead() (bool, error) {
 
 // BesideEnv is the environment variable that says when cuDNN is loaded
 // beside the first steps (beside.go): "1" (the default, or "early": at
-// the convolution's first use, inside the first step), "recorded" (once
-// the first training step is recorded: the default of 2026-12-05, 50 ms
-// slower to a warm run's final line on an H100 in run 19, its first steps
-// on our convolutions outnumbering early's six to one) or "0" (not
+// the first use of a convolution's gradient, inside the first training
+// step), "recorded" (once the first training step is recorded: build
+// 3d535c5's default, 50 ms slower to a warm run's final line on an H100
+// in run 19, medians of five, with 430–550 steps on our convolutions
+// where the earlier start had 0–180) or "0" (not
 // beside: the first step waits for cuDNN), for measuring what each gains
 // (scripts/device-check.sh) and as a way out should a driver not bear it.
 const BesideEnv = "CNNGPU_CUDNN_BESIDE"

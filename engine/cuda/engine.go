@@ -137,9 +137,10 @@ type Engine struct {
 	// run on our kernels meanwhile (beside.go); dnnLoaded: cuDNN's
 	// first calls have been made, by a plan or beside.
 	besideOn bool
-	// besideEarly: start them at the convolution's first use (the
-	// default), not once the step is recorded (BesideEnv "recorded").
-	besideEarly bool
+	// besideLate: start them once the step is recorded (BesideEnv
+	// "recorded"), not at the first use of a convolution's gradient (the
+	// default, inside the first training step: needsPlan).
+	besideLate bool
 	// noHead: HeadStep runs the three kernels each way, not dense_xent
 	// and head_grads (HeadEnv 0).
 	noHead bool
@@ -206,7 +207,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 	e := newEngine(l, tf32, env.own)
 	e.setStreams(env.streams)
 	e.conv, e.dense, e.priority, e.noHead = env.conv, env.dense, env.priority, !env.head
-	e.besideOn, e.besideEarly = env.beside != besideOff, env.beside == besideEarly
+	e.besideOn, e.besideLate = env.beside != besideOff, env.beside == besideAfterRecording
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
 	}

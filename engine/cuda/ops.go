@@ -296,12 +296,19 @@ func (e *Engine) conv3(s engine.ConvShape, dir int) int {
 
 // needsPlan reports whether direction dir of s needs cuDNN's plan: not
 // where ConvEnv "own" runs it on our kernel, nor while cuDNN loads beside
-// (goAside, which starts that at s's first use).
+// (goAside, which readies that at s's first use; by default it starts at
+// the first use of a gradient of s, so in a training step alone).
 func (e *Engine) needsPlan(s engine.ConvShape, dir int) bool {
 	if e.conv == convOwn && e.conv3Block(s, dir) > 0 {
 		return false
 	}
-	return !e.goAside(s)
+	if !e.goAside(s) {
+		return true
+	}
+	if !e.besideLate && dir != dirForward {
+		e.kickBeside()
+	}
+	return false
 }
 
 // ConvPoolBackward is MaxPoolBackward then ConvBackward
@@ -546,7 +553,8 @@ type headRows struct{ in, out int }
 // and bias gradients and the loss statistics follow from dlogits in one
 // more, head_grads (the bits of dense_small_dw, bias_grad and
 // softmax_xent's statistics), with two streams on the second, beside dx
-// and the layers below. Otherwise the three ops as they are.
+// and the layers below. Otherwise, and with HeadEnv 0 (noHead), the three
+// ops as they are.
 func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db engine.Tensor, s engine.DenseShape, ls float64) {
 	if !e.own || e.noHead || s.Out > kernels.DenseXentOut {
 		e.Dense(x, w, b, logits, s, engine.Identity)
