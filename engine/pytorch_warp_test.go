@@ -76,7 +76,7 @@ func TestPyTorchScriptWarp(t *testing.T) {
 	}
 	// What cnngpu refuses, the script refuses (else the two would train
 	// on other images than they say).
-	for _, flag := range []string{"shift:0", "shift:+2", "rotate:0", "rotate:+5", "rotate:1e1", "scale:0.3", "shift:2,shift:3", "shear:5", "99",
+	for _, flag := range []string{"shift:0", "shift:+2", "rotate:0", "rotate:+5", "rotate:1e1", "scale:0.3", "shift:2,shift:3", "shear:5", "99", "shift:\u0663", "shift:\u00b2", "\u00b2", "rotate:10\x1c",
 		"rotate:0.00000000000000000000000000000000000000000000001"} {
 		if _, err := ParseAugment(flag); err == nil {
 			t.Fatalf("ParseAugment(%q) takes it: not a case for this test", flag)

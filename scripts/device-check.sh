@@ -141,7 +141,8 @@ if [ "${STARTUP:-1}" = 1 ] && [ -d "$b/mnist" ]; then
 	# (cuDNN's first call waited for, not made beside the first steps on
 	# our convolution kernels) and =recorded (made beside from the first
 	# replay of the recorded step, the default of run 19's build; the
-	# default is the convolution's first use, inside the first step).
+	# default is the first use of the convolution's gradient, inside the
+	# first training step).
 	# RECIPE_AB=1 (the default) another: this build with the recipe
 	# before 2026-12-05's (--augment shift:2 --label-smoothing 0), for
 	# what the images' turns and resizing cost.

@@ -76,7 +76,8 @@ def shift_offsets(seed, epoch, n, shift, words=None):
     return (o[0] % m).astype(np.int64) - shift, (o[1] % m).astype(np.int64) - shift
 
 
-PLAIN = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$")  # engine's plainDecimal
+PLAIN = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)\Z", re.ASCII)  # engine's plainDecimal
+DIGITS = re.compile(r"^[0-9]+\Z", re.ASCII)
 
 
 def parse_augment(s):
@@ -89,7 +90,7 @@ def parse_augment(s):
     def refuse(what):
         raise SystemExit(f"pytorch_train.py: --augment {s!r}: {what}; expected none, or shift[:N] (1 to 7), "
                          "rotate:D (up to 45), scale:F (up to 0.25) joined by commas, e.g. shift:2,rotate:10,scale:0.1")
-    if s.strip().isdigit():
+    if DIGITS.match(s.strip(" ")):
         if not 0 <= int(s) <= 7:
             refuse("a shift of 0 to 7 pixels")
         return int(s), 0.0, 0.0
@@ -98,12 +99,12 @@ def parse_augment(s):
         return shift, rot, scale
     seen = set()
     for part in s.split(","):
-        name, colon, val = (x.strip() for x in part.partition(":"))
+        name, colon, val = (x.strip(" \t\n\r\v\f") for x in part.partition(":"))
         if name in seen:
             refuse(f"{name} given twice")
         seen.add(name)
         if name == "shift":
-            if colon and not (val.isdigit() and 1 <= int(val) <= 7):
+            if colon and not (DIGITS.match(val) and 1 <= int(val) <= 7):
                 refuse("the shift must be a whole number of pixels from 1 to 7")
             shift = int(val) if colon else 2
         elif name in ("rotate", "scale"):

@@ -128,9 +128,10 @@ func (e *Engine) startBeside(s engine.ConvShape) bool {
 	return true
 }
 
-// kickBeside starts cuDNN's first calls where they wait to be started
-// (Replay, as it replays a recorded step or runs one that could not be
-// recorded).
+// kickBeside starts cuDNN's first calls where they wait to be started:
+// needsPlan at the first use of a convolution's gradient (the default),
+// and Replay as it replays a recorded step or runs one that could not be
+// recorded (the start for BesideEnv "recorded", a backstop otherwise).
 func (e *Engine) kickBeside() {
 	if j := e.beside; j != nil && j.start != nil {
 		start := j.start

@@ -28,8 +28,9 @@ import (
 // two-stream variant with the choices in path and each op named in slow
 // delayed 20 ms on the emulated clock, cuDNN loaded beside when beside
 // is set, started once the first step is recorded (BesideEnv "recorded",
-// whose later start the tests here follow step by step; TestBesideEarly
-// runs the default, at the convolution's first use).
+// whose later start the tests here follow step by step; TestBesideEarly,
+// TestBesideTraining and TestBesideNotForEvaluation run the default, at
+// the first use of a convolution's gradient).
 func besideRun(t *testing.T, path string, steps int, slow []string, beside bool) *emuTraining {
 	t.Helper()
 	tr := newEmuTraining(t, variants[2], 8, steps)
@@ -134,9 +135,8 @@ func TestBesideFirstSteps(t *testing.T) {
 			tr.g.warmGate = make(chan struct{})
 			for i := range held {
 				tr.step()
-				// Not during the first step's run, nor before its
-				// recording: the driver's loading of cuDNN held back
-				// the first step's own calls (beside.go).
+				// With "recorded": not during the first step's run,
+				// nor before its recording.
 				if j := tr.e.beside; i == 0 && (j == nil || j.start == nil || len(tr.g.warmCalls()) > 0 || tr.g.captures > 0) {
 					t.Fatalf("after the first step: loading beside readied %v, started %v (WarmDNN called for %v), recordings %d; want readied, not started, none",
 						j != nil, j != nil && j.start == nil, tr.g.warmCalls(), tr.g.captures)
@@ -289,7 +289,21 @@ func TestBesideTraining(t *testing.T) {
 
 // TestBesideCloseWaits: Close with cuDNN's first calls still in flight
 // waits for them (their goroutine uses the context) and reports no error.
-func TestBesideCloseWaits(t *testing.T) {
+func TestBesideCloseWaits(t *testing.T) { besideModes(t, testBesideCloseWaits) }
+
+// besideModes runs test with BesideEnv's default (late false) and with
+// "recorded" (true), each a subtest.
+func besideModes(t *testing.T, test func(t *testing.T, late bool)) {
+	for _, late := range []bool{false, true} {
+		name := "default"
+		if late {
+			name = "recorded"
+		}
+		t.Run(name, func(t *testing.T) { test(t, late) })
+	}
+}
+
+func testBesideCloseWaits(t *testing.T, late bool) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
 	const steps = 34
@@ -306,6 +320,7 @@ func TestBesideCloseWaits(t *testing.T) {
 		}
 	})
 	tr = besideRun(t, path, steps, nil, true)
+	tr.e.besideLate = late
 	tr.g.warmGate = make(chan struct{})
 	for i := 0; tr.e.beside == nil || tr.e.beside.start != nil; i++ {
 		if i == 5 {
@@ -320,9 +335,11 @@ func TestBesideCloseWaits(t *testing.T) {
 	}()
 }
 
-// TestBesideCloseNeverStarted: a process that ends after the first step
-// (its warm-up), before any replay, never starts cuDNN's calls beside:
-// Close drops them, WarmDNN is never called and nothing is released.
+// TestBesideCloseNeverStarted: with BesideEnv "recorded", a process that
+// ends after the first step (its warm-up), before any replay, never
+// starts cuDNN's calls beside: Close drops them, WarmDNN is never called
+// and nothing is released (TestBesideNotForEvaluation: by default, one
+// that never reaches a gradient).
 func TestBesideCloseNeverStarted(t *testing.T) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
@@ -344,7 +361,8 @@ func TestBesideCloseNeverStarted(t *testing.T) {
 }
 
 // TestBesideEarly: by default (BesideEnv unset, 1 or "early") the
-// goroutine starts at the convolution's first use, inside the first step
+// goroutine starts at the first use of the convolution's gradient, inside
+// the first step
 // (run 17's way, and again the default since run 19), and the training
 // goes on across the switch as with "recorded".
 func TestBesideEarly(t *testing.T) {
@@ -410,7 +428,9 @@ func TestBesideNotForEvaluation(t *testing.T) {
 // batch (occasional) in play too, and where WarmDNN failed. Each time
 // the training goes on without an error and ends switched, settled, and
 // with every direction where the remembered choices put it.
-func TestBesideSwitchAnyStep(t *testing.T) {
+func TestBesideSwitchAnyStep(t *testing.T) { besideModes(t, testBesideSwitchAnyStep) }
+
+func testBesideSwitchAnyStep(t *testing.T, late bool) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
 	const steps, part = 34, 4
@@ -442,6 +462,7 @@ func TestBesideSwitchAnyStep(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					forgetStores()
 					tr := besideRun(t, path, steps, c.slow, true)
+					tr.e.besideLate = late
 					tr.e.SetOccasional(8, part)
 					tr.g.warmGate = make(chan struct{})
 					if failed {
@@ -487,7 +508,9 @@ func TestBesideSwitchAnyStep(t *testing.T) {
 // beside (the other thread's loading could spoil one) runs that key's
 // steps without a graph only until the switch, which records them again:
 // no warning, and no key left without a graph.
-func TestBesideRecordingFailure(t *testing.T) {
+func TestBesideRecordingFailure(t *testing.T) { besideModes(t, testBesideRecordingFailure) }
+
+func testBesideRecordingFailure(t *testing.T, late bool) {
 	defer func(n int) { tuneRounds = n }(tuneRounds)
 	tuneRounds = 2
 	const steps, held = 34, 6
@@ -496,6 +519,7 @@ func TestBesideRecordingFailure(t *testing.T) {
 	// gradient, in every step.
 	forgetStores()
 	clean := besideRun(t, path, steps, ownConvKernels, true)
+	clean.e.besideLate = late
 	clean.g.warmGate = make(chan struct{})
 	at := 0
 	for range held {
@@ -515,6 +539,7 @@ func TestBesideRecordingFailure(t *testing.T) {
 	eagerWarned.Store(false)
 	forgetStores()
 	tr := besideRun(t, path, steps, ownConvKernels, true)
+	tr.e.besideLate = late
 	tr.g.warmGate = make(chan struct{})
 	tr.g.fault = emuFault{faultLibrary, at, "cublasSgemm_v2", false}
 	for i := 1; i <= steps; i++ {

@@ -186,7 +186,7 @@ func parseBeside() (besideMode, error) {
 		}
 		return besideOff, nil
 	}
-	return besideEarly, fmt.Errorf(`%s=%q: expected 1 (or true, yes, on, early: where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread, started at the convolution's first use; the default), "recorded" (that thread started once the first step is recorded) or 0 (or false, no, off: wait for cuDNN)`+"\nhint: set it to one of those, or unset it for the default", BesideEnv, v)
+	return besideEarly, fmt.Errorf(`%s=%q: expected 1 (or true, yes, on, early: where cuDNN's choices are remembered, the first steps run our convolution kernels while cuDNN loads on another thread, started at the first use of a convolution's gradient, in the first training step; the default), "recorded" (that thread started once the first step is recorded) or 0 (or false, no, off: wait for cuDNN)`+"\nhint: set it to one of those, or unset it for the default", BesideEnv, v)
 }
 
 // PriorityEnv is the environment variable that gives one stream's work

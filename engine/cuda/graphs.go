@@ -88,8 +88,9 @@ func (e *Engine) Replay(key int, fn func()) error {
 	e.graphs[key], e.touched[key] = g, touched
 	e.rerecord = false
 	t := e.newTuner(g, fn) // may record the alternatives
-	// The step is recorded: cuDNN's loading beside can start (beside.go:
-	// not during the warm-up or the recordings).
+	// The step is recorded: cuDNN's loading beside starts here where it
+	// has not yet (BesideEnv "recorded"; by default it started at the
+	// first use of a convolution's gradient, needsPlan).
 	e.kickBeside()
 	if t != nil {
 		e.tuners[key] = t
