@@ -16,8 +16,8 @@ build:
 	$(GO) build -ldflags '$(LDREV)' -o $(BIN) ./cmd/cnngpu
 
 # The real-MNIST accuracy test needs the files in the cache, so fetch first.
-# engine/cuda's emulated-device tests take about 6.5 minutes on a 2-core
-# VM (389 s in CI's run of 2026-12-05), more when it is shared: the
+# engine/cuda's emulated-device tests take about 9 minutes on a 2-core
+# VM (551 s in CI's last run of 2026-12-05), more when it is shared: the
 # timeout leaves room.
 test: data
 	$(GO) test -timeout 45m $(PKGS)
