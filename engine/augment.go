@@ -57,9 +57,13 @@ const MaxShift = ImageSide / 4
 
 // Augmentation is what a run's --augment asks for: Augment without the
 // seed (the zero value: none). It is comparable, as recipes compare it.
+// Checkpoints' config (TrainConfig) and study.json (tune's Spec) embed it:
+// its JSON names are theirs, each absent where 0 (files older than the
+// warp have no rotation or scale).
 type Augmentation struct {
-	Shift         int     // pixels each way, 0 to MaxShift
-	Rotate, Scale float64 // degrees and fraction either way, 0 to MaxRotate and MaxScale
+	Shift  int     `json:"augment_shift,omitempty"`  // pixels each way, 0 to MaxShift
+	Rotate float64 `json:"augment_rotate,omitempty"` // degrees either way, 0 to MaxRotate
+	Scale  float64 `json:"augment_scale,omitempty"`  // a fraction either way, 0 to MaxScale
 }
 
 // With is a, keyed by seed: Gather's Augment.

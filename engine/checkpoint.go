@@ -59,7 +59,7 @@ func LaterSettings(ls float64, a Augmentation) bool {
 // format is the metadata layout c is written in: format 1 unless its
 // config holds what builds reading format 1 alone do not know.
 func (c *Checkpoint) format() string {
-	if LaterSettings(c.Config.LabelSmoothing, c.Config.Augmentation()) {
+	if LaterSettings(c.Config.LabelSmoothing, c.Config.Augmentation) {
 		return CheckpointFormat2
 	}
 	return CheckpointFormat
@@ -78,12 +78,9 @@ type TrainConfig struct {
 	// flag overrode a part. Empty in checkpoints older than recipes: those
 	// ran the reference recipe.
 	Recipe string `json:"recipe,omitempty"`
-	// Augment is Gather's translation in pixels (0: none), and
-	// AugmentRotate and AugmentScale its warp (Augmentation; 0: none, and
-	// absent in checkpoints older than them).
-	Augment       int     `json:"augment_shift,omitempty"`
-	AugmentRotate float64 `json:"augment_rotate,omitempty"`
-	AugmentScale  float64 `json:"augment_scale,omitempty"`
+	// Augmentation is Gather's: the translation in pixels and the warp (0:
+	// none; the warp absent in checkpoints older than it).
+	Augmentation
 	// LabelSmoothing is the training steps' label smoothing (0: one-hot
 	// targets, and absent in checkpoints older than it).
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
@@ -92,16 +89,6 @@ type TrainConfig struct {
 	// than them.
 	Data    string `json:"data,omitempty"`
 	DataDir string `json:"data_dir,omitempty"`
-}
-
-// Augmentation is the run's --augment.
-func (c TrainConfig) Augmentation() Augmentation {
-	return Augmentation{Shift: c.Augment, Rotate: c.AugmentRotate, Scale: c.AugmentScale}
-}
-
-// SetAugmentation records a as the run's --augment.
-func (c *TrainConfig) SetAugmentation(a Augmentation) {
-	c.Augment, c.AugmentRotate, c.AugmentScale = a.Shift, a.Rotate, a.Scale
 }
 
 // Checkpoint is a model's full training state on the host.
@@ -742,7 +729,7 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if err := json.Unmarshal([]byte(meta["config"]), &c.Config); err != nil {
 		return nil, fmt.Errorf("bad config metadata: %v", err)
 	}
-	if err := c.Config.Augmentation().Check(); err != nil {
+	if err := c.Config.Augmentation.Check(); err != nil {
 		return nil, fmt.Errorf("config metadata: augmentation: %w", err)
 	}
 	if err := CheckLabelSmoothing("config metadata: label smoothing", c.Config.LabelSmoothing); err != nil {

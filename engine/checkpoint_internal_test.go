@@ -52,9 +52,9 @@ func TestCheckpointFormats(t *testing.T) {
 	arch, _ := NewArch("original", ReLU)
 	p := arch.GlorotInit(1)
 	mk := func(ls float64, warp ...float64) []byte {
-		cfg := TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1, Recipe: "default", Augment: 2, LabelSmoothing: ls}
+		cfg := TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1, Recipe: "default", Augmentation: Augmentation{Shift: 2}, LabelSmoothing: ls}
 		if len(warp) == 2 {
-			cfg.AugmentRotate, cfg.AugmentScale = warp[0], warp[1]
+			cfg.Rotate, cfg.Scale = warp[0], warp[1]
 		}
 		c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: Adam, LR: 0.003, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
 			Config:   cfg,

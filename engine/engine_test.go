@@ -160,7 +160,7 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, aug engine.Augment
 	}
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
 	cfg := engine.TrainConfig{Epochs: 2, BatchSize: 32, Seed: 9}
-	cfg.SetAugmentation(aug)
+	cfg.Augmentation = aug
 	ck, err := engine.Snapshot(m2, cfg, pos, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -172,8 +172,8 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, aug engine.Augment
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Opt.Sched != opt.Sched || back.Config.Augmentation() != aug {
-		t.Fatalf("checkpoint kept schedule %+v and augmentation %+v, want %+v and %+v", back.Opt.Sched, back.Config.Augmentation(), opt.Sched, aug)
+	if back.Opt.Sched != opt.Sched || back.Config.Augmentation != aug {
+		t.Fatalf("checkpoint kept schedule %+v and augmentation %+v, want %+v and %+v", back.Opt.Sched, back.Config.Augmentation, opt.Sched, aug)
 	}
 	// resume trains from p on a model restored from the checkpoint, and
 	// returns the last epoch's figures and the model.
@@ -183,7 +183,7 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, aug engine.Augment
 			t.Fatal(err)
 		}
 		tr, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-		tr.M, tr.Augment = m, back.Config.Augmentation()
+		tr.M, tr.Augment = m, back.Config.Augmentation
 		var last engine.EpochMetrics
 		tr.OnEpoch = func(em engine.EpochMetrics, _ engine.Position) error { last = em; return nil }
 		if _, err := tr.Run(context.Background(), p); err != nil {
@@ -222,7 +222,7 @@ func testResumeExact(t *testing.T, sched engine.ScheduleKind, aug engine.Augment
 			t.Fatal(err)
 		}
 		tr, _ := newTrainer(t, e, engine.Tanh, 9, 2, 200)
-		tr.M, tr.Augment = m, back.Config.Augmentation()
+		tr.M, tr.Augment = m, back.Config.Augmentation
 		ctx, cancel := context.WithCancel(context.Background())
 		tr.ProgressEvery = 1
 		tr.OnProgress = func(engine.Progress) { cancel() }

@@ -772,7 +772,7 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 	runStart := time.Now()
 	diverged := false
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: split[0], ValIdx: split[1], Epochs: spec.Epochs, BatchSize: j.c.BatchSize, Seed: spec.Seed,
-		Augment:          spec.Augmentation(),
+		Augment:          spec.Augmentation,
 		LabelSmoothing:   spec.LabelSmoothing,
 		ValInterruptible: true, // an interrupted run is run again whole
 		ProgressEvery:    time.Second,
@@ -978,7 +978,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	}
 	defer ds.Release(e)
 	tr := &engine.Trainer{M: m, Data: ds, TrainIdx: idx, Epochs: spec.Epochs, BatchSize: best.Config.BatchSize, Seed: spec.Seed,
-		Augment: spec.Augmentation(), LabelSmoothing: spec.LabelSmoothing,
+		Augment: spec.Augmentation, LabelSmoothing: spec.LabelSmoothing,
 		OnEpoch: func(em engine.EpochMetrics, pos engine.Position) error {
 			hist = append(hist, em)
 			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
@@ -1107,7 +1107,7 @@ func finalPlan(spec *Spec, c Config, n int) (engine.Arch, engine.OptConfig, engi
 	}
 	cfg := engine.TrainConfig{Epochs: spec.Epochs, BatchSize: c.BatchSize, Seed: spec.Seed, TrainLimit: spec.TrainLimit,
 		Recipe: spec.Recipe, LabelSmoothing: spec.LabelSmoothing}
-	cfg.SetAugmentation(spec.Augmentation())
+	cfg.Augmentation = spec.Augmentation
 	return arch, optConfig(spec, c.LR, c.BatchSize, n), cfg, nil
 }
 

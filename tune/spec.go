@@ -38,12 +38,10 @@ type Spec struct {
 	// --augment override; all three are empty in studies made before
 	// recipes, which ran the reference recipe.
 	Recipe   string `json:"recipe,omitempty"`
-	Schedule string `json:"schedule,omitempty"`      // "" is constant
-	Augment  int    `json:"augment_shift,omitempty"` // pixels; 0 is none
-	// AugmentRotate and AugmentScale are --augment's warp (0: none, and
-	// absent in studies made before it).
-	AugmentRotate float64 `json:"augment_rotate,omitempty"`
-	AugmentScale  float64 `json:"augment_scale,omitempty"`
+	Schedule string `json:"schedule,omitempty"` // "" is constant
+	// Augmentation is --augment's: the translation in pixels and the warp
+	// (0: none; the warp absent in studies made before it).
+	engine.Augmentation
 	// LabelSmoothing is --label-smoothing's (0, one-hot targets, in
 	// studies made before it).
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
@@ -52,16 +50,6 @@ type Spec struct {
 	// made before it was recorded.
 	Data  string `json:"data,omitempty"`
 	Shard Shard  `json:"shard"`
-}
-
-// Augmentation is the study's --augment.
-func (s *Spec) Augmentation() engine.Augmentation {
-	return engine.Augmentation{Shift: s.Augment, Rotate: s.AugmentRotate, Scale: s.AugmentScale}
-}
-
-// SetAugmentation records a as the study's --augment.
-func (s *Spec) SetAugmentation(a engine.Augmentation) {
-	s.Augment, s.AugmentRotate, s.AugmentScale = a.Shift, a.Rotate, a.Scale
 }
 
 // RecipeLabel describes the study's training recipe, e.g.
@@ -80,7 +68,7 @@ func (s *Spec) RecipeLabel() string {
 	if s.LabelSmoothing != 0 {
 		ls = fmt.Sprintf(", label smoothing %g", s.LabelSmoothing)
 	}
-	return fmt.Sprintf("%s (%s schedule, augment %s%s)", name, sched, engine.AugmentName(s.Augmentation()), ls)
+	return fmt.Sprintf("%s (%s schedule, augment %s%s)", name, sched, engine.AugmentName(s.Augmentation), ls)
 }
 
 // RecipeFlags is the study's recipe as the flags that train it, e.g.
@@ -94,7 +82,7 @@ func (s *Spec) RecipeFlags() string {
 	if sched == "" {
 		sched = engine.ConstantLR.String()
 	}
-	return fmt.Sprintf("--recipe %s --schedule %s --augment %s --label-smoothing %s", name, sched, engine.AugmentName(s.Augmentation()),
+	return fmt.Sprintf("--recipe %s --schedule %s --augment %s --label-smoothing %s", name, sched, engine.AugmentName(s.Augmentation),
 		strconv.FormatFloat(s.LabelSmoothing, 'f', -1, 64))
 }
 
@@ -103,7 +91,7 @@ func (s *Spec) RecipeFlags() string {
 // targets), which `cnngpu tune` without flags no longer trains.
 func (s *Spec) oldDefault() bool {
 	return s.Recipe == engine.DefaultRecipe.Name && s.Schedule == engine.CosineLR.String() &&
-		s.Augmentation() == engine.Augmentation{Shift: 2} && s.LabelSmoothing == 0
+		s.Augmentation == engine.Augmentation{Shift: 2} && s.LabelSmoothing == 0
 }
 
 // schedule is the study's schedule kind.
@@ -208,7 +196,7 @@ func (s *Spec) Validate() error {
 	if _, err := s.schedule(); err != nil {
 		return err
 	}
-	if err := s.Augmentation().Check(); err != nil {
+	if err := s.Augmentation.Check(); err != nil {
 		return fmt.Errorf("augmentation %w", err)
 	}
 	if err := engine.CheckLabelSmoothing("label smoothing", s.LabelSmoothing); err != nil {
@@ -298,7 +286,7 @@ const SpecVersion = 2
 
 // version is the version s is written as (SpecVersion's comment).
 func (s *Spec) version() int {
-	if engine.LaterSettings(s.LabelSmoothing, s.Augmentation()) {
+	if engine.LaterSettings(s.LabelSmoothing, s.Augmentation) {
 		return 2
 	}
 	return 1

@@ -1259,7 +1259,7 @@ func TestLabelSmoothingStudy(t *testing.T) {
 	spec := func(ls float64) *Spec {
 		s := tinySpec()
 		s.LRs, s.Acts, s.Epochs = []float64{0.003}, []string{"relu"}, 1
-		s.Recipe, s.Schedule, s.Augment, s.LabelSmoothing = "default", "cosine", 2, ls
+		s.Recipe, s.Schedule, s.Augmentation.Shift, s.LabelSmoothing = "default", "cosine", 2, ls
 		return s
 	}
 	if got := spec(0).RecipeLabel(); got != "default (cosine schedule, augment shift:2)" {
@@ -1344,7 +1344,7 @@ func TestWarpStudy(t *testing.T) {
 		s := tinySpec()
 		s.LRs, s.Acts, s.Epochs = []float64{0.003}, []string{"relu"}, 1
 		s.Recipe, s.Schedule = "default", "cosine"
-		s.SetAugmentation(a)
+		s.Augmentation = a
 		return s
 	}
 	warp := engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}
@@ -1362,14 +1362,14 @@ func TestWarpStudy(t *testing.T) {
 	if finalsEqual(t, plainDir, dir) {
 		t.Error("the final model trained with the warp equals the one without")
 	}
-	if back, err := LoadSpec(dir); err != nil || back.Augmentation() != warp || back.Version != 2 {
+	if back, err := LoadSpec(dir); err != nil || back.Augmentation != warp || back.Version != 2 {
 		t.Errorf("study.json's augmentation: %+v, %v; want the warp, in version 2 (which builds before it refuse)", back, err)
 	}
 	if back, err := LoadSpec(plainDir); err != nil || back.Version != 1 {
 		t.Errorf("study.json without a warp or label smoothing: %+v, %v; want version 1 (which every build reads)", back, err)
 	}
 	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
-	if err != nil || ck.Config.Augmentation() != warp {
+	if err != nil || ck.Config.Augmentation != warp {
 		t.Errorf("the final model's augmentation: %+v, %v", ck.Config, err)
 	}
 	if err := Prepare(dir, spec(engine.Augmentation{Shift: 2})); err == nil || !strings.Contains(err.Error(), "rotate:10") {

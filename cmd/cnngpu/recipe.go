@@ -72,8 +72,8 @@ func recipeLabel(cfg engine.TrainConfig, sched engine.ScheduleKind, lr float32) 
 	if base.Schedule != sched {
 		diff = append(diff, "--schedule "+sched.String())
 	}
-	if base.Augment != cfg.Augmentation() {
-		diff = append(diff, "--augment "+engine.AugmentName(cfg.Augmentation()))
+	if base.Augment != cfg.Augmentation {
+		diff = append(diff, "--augment "+engine.AugmentName(cfg.Augmentation))
 	}
 	if base.LabelSmoothing != cfg.LabelSmoothing {
 		diff = append(diff, fmt.Sprintf("--label-smoothing %g", cfg.LabelSmoothing))

@@ -85,9 +85,9 @@ func TestRecipeInModelLineAndCheckpoint(t *testing.T) {
 		if m.Opt.LR != c.lr {
 			t.Errorf("%v: checkpoint trained at lr %v, want %v", c.args, m.Opt.LR, c.lr)
 		}
-		if m.Opt.Sched.Kind != c.sched || m.Config.Augment != c.shift || m.Config.Recipe != c.recipe {
+		if m.Opt.Sched.Kind != c.sched || m.Config.Augmentation.Shift != c.shift || m.Config.Recipe != c.recipe {
 			t.Errorf("%v: checkpoint has schedule %+v, augment %d, recipe %q; want %v, %d, %q",
-				c.args, m.Opt.Sched, m.Config.Augment, m.Config.Recipe, c.sched, c.shift, c.recipe)
+				c.args, m.Opt.Sched, m.Config.Augmentation.Shift, m.Config.Recipe, c.sched, c.shift, c.recipe)
 		}
 		if c.sched == engine.CosineLR && (m.Opt.Sched.Total != 6 || m.Opt.Sched.Warmup != 1) {
 			t.Errorf("%v: the schedule is not planned over the run's 6 steps: %+v", c.args, m.Opt.Sched)

@@ -363,7 +363,7 @@ func TestWarpResumes(t *testing.T) {
 	part := filepath.Join(dir, "p.safetensors")
 	run("--epochs", "1", "--augment", warp, "--out", part)
 	ck, err := engine.LoadCheckpoint(part)
-	if err != nil || ck.Config.Augmentation() != (engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}) {
+	if err != nil || ck.Config.Augmentation != (engine.Augmentation{Shift: 2, Rotate: 10, Scale: 0.1}) {
 		t.Fatalf("the checkpoint's augmentation: %v, %+v", err, ck.Config)
 	}
 	if b, err := os.ReadFile(part); err != nil || !bytes.Contains(b[:min(len(b), 4096)], []byte(`"format":"cnngpu-checkpoint/2"`)) {
@@ -397,7 +397,7 @@ func TestOldDefaultResumes(t *testing.T) {
 	part := filepath.Join(dir, "p.safetensors")
 	run(append([]string{"--epochs", "1", "--out", part}, old...)...)
 	ck, err := engine.LoadCheckpoint(part)
-	if err != nil || ck.Config.Recipe != "default" || ck.Config.Augmentation() != (engine.Augmentation{Shift: 2}) || ck.Config.LabelSmoothing != 0 {
+	if err != nil || ck.Config.Recipe != "default" || ck.Config.Augmentation != (engine.Augmentation{Shift: 2}) || ck.Config.LabelSmoothing != 0 {
 		t.Fatalf("the checkpoint: %v, %+v; want recipe default, shift 2, no label smoothing", err, ck.Config)
 	}
 	if b, err := os.ReadFile(part); err != nil || !bytes.Contains(b[:min(len(b), 4096)], []byte(`"format":"cnngpu-checkpoint/1"`)) {

@@ -376,7 +376,7 @@ func runSettings(arch engine.Arch, cfg engine.TrainConfig, opt engine.OptConfig,
 		{"lr", fmtLR(opt.LR)},
 		{"recipe", recipe},
 		{"schedule", sched.String()},
-		{"augment", engine.AugmentName(cfg.Augmentation())},
+		{"augment", engine.AugmentName(cfg.Augmentation)},
 		{"label-smoothing", fmt.Sprint(cfg.LabelSmoothing)},
 	}
 	if opt.Kind == engine.SGD {

@@ -164,7 +164,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		return nil, err
 	}
 	s.cfg.Recipe, s.cfg.LabelSmoothing, s.sched = r.Name, r.LabelSmoothing, r.Schedule
-	s.cfg.SetAugmentation(r.Augment)
+	s.cfg.Augmentation = r.Augment
 	if c.IsSet("seeds") {
 		if c.IsSet("seed") || c.IsSet("resume") {
 			return nil, usageErrorf("--seeds runs one training per seed: it excludes --seed and --resume")
@@ -884,7 +884,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		smoothing = fmt.Sprintf(", label smoothing %g", cfg.LabelSmoothing)
 	}
 	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s%s, batch %d, %s, seed %d (recipe %s)",
-		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augmentation()), smoothing,
+		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augmentation), smoothing,
 		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
 	if s.init == nil && s.sched == engine.CosineLR && opt.Sched.Kind != engine.CosineLR {
 		r.say("note: this run takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
@@ -986,7 +986,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return nil
 	}
 	tr := &engine.Trainer{M: m, Data: r.train, TrainIdx: trainIdx, ValIdx: r.valIdx, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize,
-		Seed: seed, Augment: cfg.Augmentation(), LabelSmoothing: cfg.LabelSmoothing}
+		Seed: seed, Augment: cfg.Augmentation, LabelSmoothing: cfg.LabelSmoothing}
 	bar := newProgressBar(r.stderr, !s.quiet && isTerminal(os.Stderr))
 	if bar.enabled {
 		tr.ProgressEvery = 200 * time.Millisecond

@@ -192,7 +192,7 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 		return nil, "", err
 	}
 	spec.Recipe, spec.LabelSmoothing = r.Name, r.LabelSmoothing
-	spec.SetAugmentation(r.Augment)
+	spec.Augmentation = r.Augment
 	if r.Schedule != engine.ConstantLR {
 		spec.Schedule = r.Schedule.String()
 	}
