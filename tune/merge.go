@@ -32,6 +32,11 @@ type MergeOptions struct {
 	// it: MergeResult.Release releases it (for the final retraining that
 	// follows, so that no other process takes the folder in between).
 	KeepLock bool
+	// Data is the fingerprint of the training set that the final
+	// retraining after the merge will train on ("" for none): a study
+	// whose folders, or out, record other data is refused before anything
+	// is written.
+	Data string
 }
 
 // MergeSource is one study folder read by Merge.
@@ -205,6 +210,21 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
 		if who, ok := fileutil.HeldBy(filepath.Join(d, LockFile)); ok {
 			res.InUse = append(res.InUse, fmt.Sprintf("%s (by %s)", d, cmp.Or(who, "another process")))
+		}
+	}
+
+	if opt.Data != "" {
+		// The final retraining's data against the shards' (and against
+		// what out records, where the shards record none): found now, not
+		// after the merge has written out.
+		have, where := spec.Data, dataFrom
+		if have == "" {
+			if o, err := LoadSpec(out); err == nil {
+				have, where = o.Data, out
+			}
+		}
+		if have != "" && have != opt.Data {
+			return nil, &OtherStudyError{Dir: where, Diff: fmt.Sprintf("training data %s in the folder, %s given for the final retraining", have, opt.Data), Data: true}
 		}
 	}
 

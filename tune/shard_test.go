@@ -7,6 +7,7 @@ package tune
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -409,5 +410,44 @@ func TestTrackerETA(t *testing.T) {
 	}
 	if FormatDuration(3725*time.Second) != "1h02m" || FormatDuration(185*time.Second) != "3m05s" || FormatDuration(12*time.Second) != "12s" {
 		t.Error("FormatDuration")
+	}
+}
+
+// TestMergeRefusesOtherFinalData: a merge followed by the final retraining
+// (MergeOptions.Data, the fingerprint of the data it will train on) is
+// refused before anything is written where the shards, or the merged
+// folder where they record nothing, trained on other data; the same data
+// merges.
+func TestMergeRefusesOtherFinalData(t *testing.T) {
+	spec := tinySpec()
+	root := t.TempDir()
+	var dirs []string
+	for i := 0; i < 2; i++ {
+		d := filepath.Join(root, string(rune('a'+i)))
+		fakeShard(t, spec, i, 2, d)
+		if err := recordData(d, "crc32c:1111", "given now"); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	out := filepath.Join(root, "merged")
+	_, err := Merge(out, dirs, MergeOptions{Data: "crc32c:2222"})
+	var oe *OtherStudyError
+	if !errors.As(err, &oe) || !oe.Data || oe.Dir != dirs[0] ||
+		!strings.Contains(err.Error(), "training data crc32c:1111 in the folder, crc32c:2222 given for the final retraining") {
+		t.Errorf("merge for a final retraining on other data: %v; want an OtherStudyError naming both", err)
+	}
+	if _, serr := os.Stat(out); serr == nil {
+		t.Errorf("a merge refused for its data wrote %s", out)
+	}
+	if _, err := Merge(out, dirs, MergeOptions{Data: "crc32c:1111"}); err != nil {
+		t.Fatalf("merge for a final retraining on the shards' data: %v", err)
+	}
+	// Shards that record no data (they trained nothing yet, or before
+	// fingerprints) against a merged folder that does.
+	bare := filepath.Join(root, "bare")
+	fakeShard(t, spec, 0, 1, bare)
+	if _, err := Merge(out, []string{bare}, MergeOptions{Data: "crc32c:2222"}); !errors.As(err, &oe) || oe.Dir != out {
+		t.Errorf("merge into a folder that records other data: %v; want an OtherStudyError naming %s", err, out)
 	}
 }

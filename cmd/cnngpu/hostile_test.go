@@ -1369,3 +1369,33 @@ func TestPredictQuotesControlCharacters(t *testing.T) {
 		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant four lines, the plain file's name alone as given, and the missing one's quoted", code, stdout, stderr)
 	}
 }
+
+// TestMergeFinalOtherData: `tune merge --final --data DIR` whose shards
+// trained on other data is refused (exit 2, naming both fingerprints)
+// before the merge writes anything; before 2026-12-06 the merge was
+// written first and the retraining refused after.
+func TestMergeFinalOtherData(t *testing.T) {
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	os.MkdirAll(data, 0o755)
+	fakeMNIST(t, data, 300, 100)
+	var shards []string
+	for i := 0; i < 2; i++ {
+		spec := &tune.Spec{Version: 1, LRs: []float64{0.001, 0.002}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
+			Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.2, Shard: tune.Shard{I: i, N: 2}, Data: "crc32c:0badda7a"}
+		d := filepath.Join(root, fmt.Sprintf("shard%d", i))
+		if err := tune.Prepare(d, spec); err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, d)
+	}
+	out := filepath.Join(root, "merged")
+	stdout, stderr, code := runIn(t, root, time.Minute, "tune", "merge", "--final", "--allow-missing", "--cpu", "--data", data, "--out", out, shards[0], shards[1])
+	if code != 2 || !strings.Contains(stderr, shards[0]+" holds a study trained on other data (training data crc32c:0badda7a in the folder, ") ||
+		!strings.Contains(stderr, "given for the final retraining)") {
+		t.Errorf("tune merge --final --data OTHER: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a merge refused for its data wrote %s", out)
+	}
+}

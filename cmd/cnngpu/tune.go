@@ -19,6 +19,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
 )
@@ -495,6 +496,19 @@ func mergeAction(c *cli.Context) error {
 	// With --final the merged folder stays this process's until the best
 	// setting is retrained.
 	opt.KeepLock = c.Bool("final")
+	var data *loader.MNIST
+	if c.Bool("final") {
+		// The final retraining's data is read first, so that a merge
+		// whose shards trained on other data (or a --data that cannot be
+		// read) is refused before the merge writes anything.
+		ctx, stop := interruptContext(c.Context)
+		data, err = loadMNIST(ctx, c, c.App.ErrWriter)
+		stop()
+		if err != nil {
+			return err
+		}
+		opt.Data = data.Train.Fingerprint()
+	}
 	others := tune.OtherFiles(out)
 	res, err := tune.Merge(out, dirs, opt)
 	if err == nil {
@@ -551,22 +565,19 @@ func mergeAction(c *cli.Context) error {
 			filepath.Join(out, tune.ReportFile), shell.Command("tune"), shell.Quote(out))
 		return nil
 	}
-	return finishMerged(c, out)
+	return finishMerged(c, out, data)
 }
 
 // finishMerged trains what the merged folder lacks and retrains and tests
-// the best setting, like an unsharded `cnngpu tune` on it.
-func finishMerged(c *cli.Context, out string) error {
+// the best setting on data (read before the merge), like an unsharded
+// `cnngpu tune` on it.
+func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
 	spec, err := tune.LoadSpec(out)
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptContext(c.Context)
 	defer stop()
-	data, err := loadMNIST(ctx, c, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
 	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
 		return err
