@@ -99,3 +99,49 @@ func pythonWithNumPy() string {
 	}
 	return ""
 }
+
+// TestPyTorchScriptArgs: the script refuses values cnngpu refuses, and a
+// --data folder that is missing, lacks a file or holds a damaged one,
+// with a message naming the flag or file and no Python traceback, before
+// it imports PyTorch (absent here: the refusals need NumPy alone).
+func TestPyTorchScriptArgs(t *testing.T) {
+	py := pythonWithNumPy()
+	if py == "" {
+		t.Skip("no python3 on the PATH has NumPy: the script's argument checks are not run")
+	}
+	dir := t.TempDir()
+	idx := func(magic uint32, dims ...uint32) []byte {
+		b := binary.BigEndian.AppendUint32(nil, magic)
+		for _, d := range dims {
+			b = binary.BigEndian.AppendUint32(b, d)
+		}
+		return b
+	}
+	// A folder whose training images say 2 images but hold pixels for 1,
+	// and one whose training images are a gzip cut short.
+	short, cut := filepath.Join(dir, "short"), filepath.Join(dir, "cut")
+	for _, d := range []string{short, cut} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(short, "train-images-idx3-ubyte"), append(idx(0x803, 2, 28, 28), make([]byte, 784)...), 0o644)
+	os.WriteFile(filepath.Join(cut, "train-images-idx3-ubyte.gz"), []byte{0x1f, 0x8b, 8, 0, 0, 0}, 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--epochs", "0"}, "--epochs 0: expected 1 to 10000"},
+		{[]string{"--lr", "0"}, "--lr 0.0: expected a rate above 0"},
+		{[]string{"--lr", "nan"}, "--lr nan: expected a rate above 0"},
+		{[]string{"--threads", "0"}, "--threads 0: expected 1 to 1024"},
+		{[]string{"--warp-epoch", "-1"}, "--warp-epoch -1: expected 0 or more"},
+		{[]string{"--data", filepath.Join(dir, "nowhere")}, "--data " + filepath.Join(dir, "nowhere") + ": not a folder"},
+		{[]string{"--data", dir}, "--data " + dir + ": holds no train-images-idx3-ubyte.gz or train-images-idx3-ubyte"},
+		{[]string{"--data", short}, filepath.Join(short, "train-images-idx3-ubyte") + ": 784 bytes of pixels for 2 images of 28×28"},
+		{[]string{"--data", cut}, filepath.Join(cut, "train-images-idx3-ubyte.gz") + ": "},
+	} {
+		b, err := exec.Command(py, append([]string{"../scripts/pytorch_train.py"}, c.args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(b), c.want) || strings.Contains(string(b), "Traceback") {
+			t.Errorf("pytorch_train.py %s: %v\n%s\nwant it refused with %q and no traceback", strings.Join(c.args, " "), err, b, c.want)
+		}
+	}
+}

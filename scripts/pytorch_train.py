@@ -34,6 +34,7 @@ import json
 import os
 import re
 import struct
+import zlib
 import time
 
 import math
@@ -42,13 +43,56 @@ import numpy as np
 
 
 def idx(path):
-    raw = open(path, "rb").read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    """The IDX file at path (gzipped or raw): images (n, 1, 28, 28) or
+    labels (n), uint8; a file that is not one ends the script with a
+    message naming it."""
+    def bad(what):
+        raise SystemExit(f"pytorch_train.py: {path}: {what}; expected an MNIST IDX file, gzipped or raw "
+                         "(cnngpu data fetch writes checked copies)")
+    try:
+        raw = open(path, "rb").read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        bad(str(e))
+    if len(raw) < 8:
+        bad(f"{len(raw)} bytes")
     magic, n = struct.unpack(">II", raw[:8])
     if magic == 0x803:
+        if len(raw) < 16 or struct.unpack(">II", raw[8:16]) != (28, 28):
+            bad("not 28×28 images")
+        if len(raw) != 16 + n * 784:
+            bad(f"{len(raw) - 16} bytes of pixels for {n} images of 28×28")
         return np.frombuffer(raw[16:], dtype=np.uint8).reshape(n, 1, 28, 28)
-    return np.frombuffer(raw[8:], dtype=np.uint8)
+    if magic == 0x801:
+        if len(raw) != 8 + n:
+            bad(f"{len(raw) - 8} bytes of labels for {n}")
+        return np.frombuffer(raw[8:], dtype=np.uint8)
+    bad(f"magic number {magic:#x}")
+
+
+def load_mnist(folder):
+    """MNIST's four files in folder (each NAME.gz or NAME, as cnngpu's
+    --data takes them): training images and labels, test images and
+    labels; what is missing or wrong ends the script with a message."""
+    if not os.path.isdir(folder):
+        raise SystemExit(f"pytorch_train.py: --data {folder}: not a folder; give the folder that holds the MNIST IDX files "
+                         "(cnngpu data fetch --dir FOLDER fetches them; cnngpu's cache is ~/.cache/cnngpu/mnist)")
+    out = []
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        path = next((p for p in (os.path.join(folder, name + ".gz"), os.path.join(folder, name)) if os.path.isfile(p)), None)
+        if path is None:
+            raise SystemExit(f"pytorch_train.py: --data {folder}: holds no {name}.gz or {name}; "
+                             f"fetch checked copies with cnngpu data fetch --dir {folder}")
+        out.append(idx(path))
+    for x, y, what in ((out[0], out[1], "training"), (out[2], out[3], "test")):
+        if x.ndim != 4 or y.ndim != 1:
+            raise SystemExit(f"pytorch_train.py: --data {folder}: its {what} images and labels are swapped or not MNIST's")
+        if len(x) != len(y) or len(x) == 0:
+            raise SystemExit(f"pytorch_train.py: --data {folder}: {len(x)} {what} images and {len(y)} labels; expected as many, at least one")
+        if y.max() > 9:
+            raise SystemExit(f"pytorch_train.py: --data {folder}: a {what} label is {y.max()}; expected 0 to 9")
+    return out
 
 
 M32 = np.uint64(0xFFFFFFFF)
@@ -238,6 +282,14 @@ def main():
         ap.error(f"--seed {a.seed}: expected 0 to 2^64-1, as cnngpu's")
     if a.label_smoothing is not None and not 0 <= a.label_smoothing <= 0.5:
         ap.error(f"--label-smoothing {a.label_smoothing}: expected 0 to 0.5, as cnngpu's")
+    if not 1 <= a.epochs <= 10000:
+        ap.error(f"--epochs {a.epochs}: expected 1 to 10000")
+    if a.lr is not None and not (0 < a.lr <= 10):
+        ap.error(f"--lr {a.lr}: expected a rate above 0, at most 10")
+    if not 1 <= a.threads <= 1024:
+        ap.error(f"--threads {a.threads}: expected 1 to 1024")
+    if a.warp_epoch < 0:
+        ap.error(f"--warp-epoch {a.warp_epoch}: expected 0 or more")
     if a.augment is not None and not a.augment.strip():
         ap.error("--augment: empty; expected none, or cnngpu's spelling (shift:2,rotate:10,scale:0.1)")
     default = a.recipe == "default"
@@ -247,6 +299,9 @@ def main():
     ls = a.label_smoothing if a.label_smoothing is not None else (0.1 if default else 0.0)
     if a.warp_check:
         return warp_check(a, shift, rot, scale)
+    # The data is read and checked before PyTorch is imported (seconds),
+    # so that a wrong --data is said at once.
+    raw, labels, test, test_labels = load_mnist(a.data)
     try:
         import torch
         import torch.nn as nn
@@ -254,16 +309,18 @@ def main():
         raise SystemExit(f"pytorch_train.py: {e}: training needs PyTorch (pip install torch); --warp-check needs NumPy alone")
 
     warp = F32(math.tan(rot * math.pi / 360)) > 0 or F32(scale) > 0
-    dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch.empty(1, device=dev)
+    except (RuntimeError, AssertionError) as e:
+        raise SystemExit(f"pytorch_train.py: --device {a.device}: {e}; expected cpu, cuda or cuda:N with PyTorch's CUDA there")
     torch.manual_seed(a.seed)
     if dev.type == "cpu":
         torch.set_num_threads(a.threads)
-    f = lambda n: os.path.join(a.data, n)
-    raw = idx(f("train-images-idx3-ubyte.gz"))
     xtr = torch.tensor(raw, dtype=torch.float32, device=dev) / 255
-    ytr = torch.tensor(idx(f("train-labels-idx1-ubyte.gz")), dtype=torch.long, device=dev)
-    xte = torch.tensor(idx(f("t10k-images-idx3-ubyte.gz")), dtype=torch.float32, device=dev) / 255
-    yte = torch.tensor(idx(f("t10k-labels-idx1-ubyte.gz")), dtype=torch.long, device=dev)
+    ytr = torch.tensor(labels, dtype=torch.long, device=dev)
+    xte = torch.tensor(test, dtype=torch.float32, device=dev) / 255
+    yte = torch.tensor(test_labels, dtype=torch.long, device=dev)
     net = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
