@@ -786,3 +786,68 @@ func TestNoUpdateLeavesTheModel(t *testing.T) {
 		t.Errorf("a step with NoUpdate: gradients all zero or statistics %v: the passes did not run", st)
 	}
 }
+
+// TestDeferUpdateSameArithmetic: with DeferUpdate (bench --defer-update)
+// the first dense layer's update is queued at the next step's start, and
+// the last one by FlushUpdate; the parameters, moments and step counts
+// after five steps are those of the usual order, bit for bit (the update
+// reads what the step before left), and after the steps alone, before the
+// flush, the layer's parameters are one update behind.
+func TestDeferUpdateSameArithmetic(t *testing.T) {
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	init := arch.GlorotInit(3)
+	const n, steps = 4, 5
+	img := make([]uint8, 4*n*engine.ImagePixels)
+	for i := range img {
+		img[i] = uint8(i*7 + i/784)
+	}
+	train := func(deferred bool) (p, s1, s2, cnt, early []float32) {
+		e := cpu.New(1)
+		defer e.Close()
+		m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7,
+			Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 2, Total: 2 * steps}}, init) // the last step at a rate above 0
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Release()
+		m.DeferUpdate = deferred
+		d, err := engine.UploadDataset(e, img, []uint8{1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		perm, _ := e.Alloc(engine.Int32, steps*n)
+		e.Write(perm, 0, []int32{3, 1, 4, 15, 9, 2, 6, 5, 13, 8, 7, 10, 0, 11, 12, 14, 5, 9, 2, 6})
+		cursor, _ := e.Alloc(engine.Int32, 1)
+		stats, _ := e.Alloc(engine.Float32, 3)
+		for range steps {
+			if err := m.TrainStep(engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}, n, stats); err != nil {
+				t.Fatal(err)
+			}
+		}
+		early, _ = m.Params()
+		m.FlushUpdate()
+		m.FlushUpdate() // nothing left: no second update
+		p, _ = m.Params()
+		s1, s2, cnt = make([]float32, arch.NumParams()), make([]float32, arch.NumParams()), make([]float32, arch.Layers())
+		e.Read(m.S1, 0, s1)
+		e.Read(m.S2, 0, s2)
+		e.Read(m.Step, 0, cnt)
+		return
+	}
+	p, s1, s2, cnt, _ := train(false)
+	dp, ds1, ds2, dcnt, early := train(true)
+	same := func(a, b []float32) bool {
+		return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+	}
+	if !same(p, dp) || !same(s1, ds1) || !same(s2, ds2) || !same(cnt, dcnt) {
+		t.Errorf("deferred updates gave other parameters, moments or step counts (%v against %v)", dcnt, cnt)
+	}
+	if !slices.Equal(cnt, []float32{steps, steps, steps, steps}) {
+		t.Errorf("step counts %v, want %d each", cnt, steps)
+	}
+	ps := arch.Params()
+	w := ps[2*2] // the first dense layer's weights
+	if same(early[w.Off:w.Off+w.Len()], p[w.Off:w.Off+w.Len()]) || !same(early[:w.Off], p[:w.Off]) {
+		t.Error("before the flush, the first dense layer alone should be one update behind")
+	}
+}

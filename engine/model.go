@@ -152,8 +152,21 @@ type Model struct {
 	// steps queue no optimizer update, so that a step is its forward and
 	// backward passes alone; P, S1, S2 and Step stay as they are.
 	NoUpdate bool
-	pv, gv   []Tensor // per-parameter views of P and G
-	layers   []layerViews
+	// DeferUpdate is for measuring only (cnngpu bench --defer-update):
+	// each training step queues the first dense layer's update of the
+	// step before at its start, after the gather (beside the forward
+	// pass, which reads those weights only at that layer), instead of
+	// after that layer's backward op. The arithmetic is the same (the
+	// update reads the gradient and step count the step before left;
+	// TestDeferUpdateSameArithmetic), but the last step's update stays
+	// unqueued until FlushUpdate, and a recorded step (engine.Capturer)
+	// holds the update only if recorded after the first step: the
+	// schedule a deferred update would give, for timing, not a way to
+	// train.
+	DeferUpdate bool
+	deferred    bool     // a step's update of the first dense layer is not queued yet
+	pv, gv      []Tensor // per-parameter views of P and G
+	layers      []layerViews
 
 	capN  int   // batch capacity of the activation buffers
 	acts  *acts // at capacity
@@ -356,7 +369,11 @@ func (m *Model) backwardUpdate(a *acts) {
 	e, act := m.E, m.Arch.Act
 	m.update(3)
 	e.DenseBackward(a.p2, m.pv[4], a.h, a.dh, a.dp2, m.gv[4], m.gv[5], a.d1, act)
-	m.update(2)
+	if m.DeferUpdate {
+		m.deferred = true
+	} else {
+		m.update(denseLayer)
+	}
 	m.convPoolBackward(a.p1, m.pv[2], a.a2, a.dp2, a.arg2, a.da2, a.dp1, m.gv[2], m.gv[3], a.c2, a.ps2)
 	m.update(1)
 	m.convPoolBackward(a.x, m.pv[0], a.a1, a.dp1, a.arg1, a.da1, nil, m.gv[0], m.gv[1], a.c1, a.ps1)
@@ -396,11 +413,25 @@ func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
 		return err
 	}
 	m.E.Gather(b.Images, b.Labels, b.Perm, b.Cursor, a.x, a.y, n, ImagePixels, b.Aug)
+	m.FlushUpdate()
 	m.hidden(a)
 	m.head(a, stats, b.LabelSmoothing)
 	m.backwardUpdate(a)
 	return nil
 }
+
+// FlushUpdate queues the first dense layer's update that a step with
+// DeferUpdate left unqueued, if any.
+func (m *Model) FlushUpdate() {
+	if m.deferred {
+		m.deferred = false
+		m.update(denseLayer)
+	}
+}
+
+// denseLayer is the first dense layer's index among the layers (Layers):
+// the one whose update DeferUpdate moves.
+const denseLayer = 2
 
 // EvalStep queues the forward pass and loss on a batch of n from b, adding
 // to stats; when probs is not nil the class probabilities (n×10) are read

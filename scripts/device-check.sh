@@ -309,7 +309,12 @@ fi
 # ("streams3": the updates on a third stream, beside the second stream's
 # weight gradients). HEAD_AB=1 (the default) adds this build with
 # CNNGPU_HEAD=0 ("nohead": the output layer and loss as three kernels
-# each way, not dense_xent and head_grads).
+# each way, not dense_xent and head_grads). DEFER_AB=1 (the default) adds
+# this build with bench --defer-update ("defer": dense1's update queued at
+# the next step's start, beside the forward pass, instead of on the second
+# stream after dense1's weight gradient, where it shares the memory with
+# the main stream's backward pass: the same arithmetic, for measuring the
+# schedule before building it for training).
 sides="${AB:+old }new"
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_MODES:-main lanes}; do sides="$sides prio-$m"; done
@@ -319,6 +324,7 @@ fi
 [ "${NOUPD_AB:-1}" = 1 ] && sides="$sides noupd"
 [ "${STREAMS3_AB:-1}" = 1 ] && sides="$sides streams3"
 [ "${HEAD_AB:-1}" = 1 ] && sides="$sides nohead"
+[ "${DEFER_AB:-1}" = 1 ] && sides="$sides defer"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
@@ -332,6 +338,7 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 				extra=() flags=()
 				[ $prio != same ] && extra+=("CNNGPU_PRIORITY=$prio")
 				[ $side = noupd ] && flags+=(--no-update)
+				[ $side = defer ] && flags+=(--defer-update)
 				[ $side = streams3 ] && extra+=("CNNGPU_STREAMS=3")
 				[ $side = nohead ] && extra+=("CNNGPU_HEAD=0")
 				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "${extra[@]}" "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json "${flags[@]}" 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
@@ -372,7 +379,9 @@ fi
 # library call on the stream that ran it, median of 100 replays), with
 # each of TIMELINE_STREAMS (default "2 3"), into bench-gpu.log as
 # "timeline-N:" lines: which stream ends last, after what; with HEAD_AB=1
-# (the default) also two streams with CNNGPU_HEAD=0 ("timeline-nohead:").
+# (the default) also two streams with CNNGPU_HEAD=0 ("timeline-nohead:"),
+# with DEFER_AB=1 (the default) two streams with --defer-update
+# ("timeline-defer:").
 if [ "${TIMELINE:-1}" = 1 ]; then
 	start=$SECONDS st=ok
 	for s in ${TIMELINE_STREAMS:-2 3}; do
@@ -381,6 +390,10 @@ if [ "${TIMELINE:-1}" = 1 ]; then
 	done
 	if [ "${HEAD_AB:-1}" = 1 ]; then
 		timeout -k 5 60 env CNNGPU_HEAD=0 "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline 2>&1 | sed "s/^/timeline-nohead: /" >>"$out/bench-gpu.log"
+		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
+	fi
+	if [ "${DEFER_AB:-1}" = 1 ]; then
+		timeout -k 5 60 "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline --defer-update 2>&1 | sed "s/^/timeline-defer: /" >>"$out/bench-gpu.log"
 		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
 	fi
 	rows+=("$(printf '%-20s %-9s %4ss' timeline $st $((SECONDS - start)))")
@@ -424,7 +437,7 @@ awk '/^== startup warm-new/ { w = 1 } w && /^cnngpu trace:/ { print "startup, fi
 grep -h "^startup:" "$out/train-10-epochs.log" 2>/dev/null
 grep -v -E '^(bench-gpu:|\{"ab"|bench-ab|timeline-)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
 grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
-grep -h -E "^timeline-([0-9]+|nohead): (training|timeline|  last op|cnngpu)" "$out/bench-gpu.log" 2>/dev/null
+grep -h -E "^timeline-([0-9]+|nohead|defer): (training|timeline|  last op|cnngpu)" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"

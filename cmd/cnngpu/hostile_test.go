@@ -418,6 +418,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"bench", "--cpu", "--steps", "1000001"}, 2, []string{"--steps 1000001, --warmup 3: at most 1000000 each"}},
 		{[]string{"bench", "--cpu", "--warmup", "9999999999"}, 2, []string{"--warmup 9999999999: at most 1000000 each"}},
 		{[]string{"bench", "--cpu", "--activation", "gelu"}, 2, []string{"--activation", "gelu"}},
+		{[]string{"bench", "--cpu", "--defer-update", "--no-update"}, 2, []string{"--no-update and --defer-update exclude each other"}},
 		{[]string{"bench", "--cpu", "extra"}, 2, []string{`bench takes no arguments, got "extra"`}},
 		{[]string{"devices", "extra"}, 2, []string{`devices takes no arguments, got "extra"`}},
 		// data

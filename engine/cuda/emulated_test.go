@@ -414,6 +414,38 @@ func TestEmulatedHeadOff(t *testing.T) {
 	}
 }
 
+// TestEmulatedDeferUpdate: bench --defer-update's schedule on the emulated
+// device, recorded and replayed: the first dense layer's update queued at
+// the step's start (on the updates' stream where there is one), which the
+// hazard tracking orders before the forward pass reads those weights and
+// after the step before wrote their gradient; after the steps and
+// FlushUpdate the parameters are those of the usual order, bit for bit,
+// on one stream, two and three.
+func TestEmulatedDeferUpdate(t *testing.T) {
+	const bs, steps = 8, 5
+	for _, v := range []variant{variants[1], variants[2], variants[6]} {
+		train := func(deferred bool) []float32 {
+			tr := newEmuTraining(t, v, bs, steps)
+			tr.m.DeferUpdate = deferred
+			for range steps {
+				tr.step()
+			}
+			tr.m.FlushUpdate()
+			p, err := tr.m.Params()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		usual, deferred := train(false), train(true)
+		for i := range usual {
+			if math.Float32bits(usual[i]) != math.Float32bits(deferred[i]) {
+				t.Fatalf("%s: after %d steps with the update deferred parameter %d is %v, want %v as in the usual order", v.name, steps, i, deferred[i], usual[i])
+			}
+		}
+	}
+}
+
 // TestEmulatedTuning checks the in-place timing of the convolutions'
 // alternatives (tune.go), with the emulated convolutions offering some
 // (one forward, two filter-gradient algorithms a shape), our conv3
