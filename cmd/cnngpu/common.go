@@ -311,7 +311,8 @@ func probeOutputs(m *engine.Model) error {
 }
 
 // interruptContext is the context of a command that stops cleanly on
-// Ctrl-C, SIGTERM or SIGHUP (stopSignals; finishing its step, saving what it finished). Once
+// Ctrl-C, SIGTERM or SIGHUP (stopSignals; finishing its step, saving what it finished),
+// or once its standard output's reader has gone (stdoutGone). Once
 // one has come, the signals are the system's again: a second Ctrl-C ends
 // the process at once, should the clean stop hang (a GPU that no longer
 // answers). A repeat within repeatWindow of the first is the same
@@ -326,6 +327,11 @@ func interruptContext(parent context.Context) (context.Context, context.CancelFu
 	go func() {
 		select {
 		case <-ch:
+		case <-stdoutGone:
+			// Nothing more can be shown: stop as on Ctrl-C.
+			cancel()
+			release()
+			return
 		case <-ctx.Done():
 			release()
 			return

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -1398,5 +1399,74 @@ func TestMergeFinalOtherData(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a merge refused for its data wrote %s", out)
+	}
+}
+
+// TestClosedStdout: a training whose standard output's reader goes (as
+// `| head -4` or a pager that quits) stops as if interrupted (exit 130,
+// said on standard error), keeping the epochs it finished: the epoch
+// whose line found the pipe closed was saved before its line. A command
+// that had finished, its output's reader gone, exits 141 (as a process
+// killed by SIGPIPE) and says nothing.
+func TestClosedStdout(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	out := filepath.Join(dir, "m.safetensors")
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "30", "--batch-size", "16", "--out", out)
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The engine, data and model lines, then the first epoch's.
+	r := bufio.NewReader(pipe)
+	for range 4 {
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatalf("reading the first lines: %v\n%s", err, stderr.String())
+		}
+	}
+	pipe.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("30 epochs went on with standard output closed:\n%s", stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "standard output was closed") ||
+		!strings.Contains(stderr.String(), "checkpoint saved to "+out) {
+		t.Fatalf("train with its standard output closed: %v\n%s", err, stderr.String())
+	}
+	ck, err := engine.LoadCheckpoint(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Position.Epoch < 2 {
+		t.Errorf("the checkpoint kept epoch %d: the epoch whose line met the closed pipe (the second) was lost", ck.Position.Epoch)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".m.safetensors.lock")); err == nil {
+		t.Error("the run left its lock behind")
+	}
+
+	// A command that finishes, its output's reader gone before it wrote.
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+	help := exec.Command(binary_, "--help")
+	help.Stdout = wr
+	var herr bytes.Buffer
+	help.Stderr = &herr
+	err = help.Run()
+	wr.Close()
+	if !errors.As(err, &ee) || ee.ExitCode() != 141 || herr.Len() != 0 {
+		t.Errorf("--help into a closed pipe: %v, standard error %q; want exit 141 and nothing said", err, herr.String())
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -91,8 +94,31 @@ func newApp() *cli.App {
 
 func main() {
 	trace.Main()
+	catchSIGPIPE()
 	os.Exit(run(os.Args))
 }
+
+// catchSIGPIPE takes SIGPIPE, so that a write to a standard output whose
+// reader has gone (head, a pager that quits) fails with EPIPE instead of
+// ending the process at once (Go's default there): checkedWriter sees it,
+// and a training stops as if interrupted, keeping what it finished. A
+// handled signal, unlike an ignored one, is not passed on to the
+// processes cnngpu starts.
+func catchSIGPIPE() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGPIPE)
+	go func() {
+		for range ch {
+		}
+	}()
+}
+
+// stdoutGone is closed when a write to standard output finds its reader
+// gone (EPIPE): interruptContext stops its command then, as on Ctrl-C.
+var (
+	stdoutGone     = make(chan struct{})
+	stdoutGoneOnce sync.Once
+)
 
 // run executes the CLI and returns the exit code: 0 on success, 2 for bad
 // flags or arguments, 130 when interrupted, 1 for every other failure.
@@ -108,6 +134,20 @@ func run(args []string) int {
 		err = app.Run(args)
 	}
 	trace.Report(os.Stderr)
+	if errors.Is(stdout.err, syscall.EPIPE) {
+		// The reader of standard output has gone (head, a pager that
+		// quits): nothing more can be shown there. A command that stopped
+		// for it says so; one that had finished ends as a process killed
+		// by SIGPIPE would, silently.
+		var ee *exitError
+		if err == nil || !errors.As(err, &ee) || ee.code != 130 {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "cnngpu: %v\n", err)
+			}
+			return 128 + 13
+		}
+		fmt.Fprintf(os.Stderr, "cnngpu: standard output was closed (the program reading it, such as head or a pager, ended): stopped as if interrupted\n")
+	}
 	if err == nil && stdout.err != nil {
 		// A full disk or a closed file behind standard output: what the
 		// command printed is not all there.
@@ -135,6 +175,9 @@ func (c *checkedWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	if err != nil && c.err == nil {
 		c.err = err
+		if errors.Is(err, syscall.EPIPE) {
+			stdoutGoneOnce.Do(func() { close(stdoutGone) })
+		}
 	}
 	return n, err
 }
