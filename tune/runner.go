@@ -1069,10 +1069,30 @@ func LoadFinal(dir string) (*FinalResult, error) {
 		return nil, err
 	}
 	var f FinalResult
-	if err := json.Unmarshal(b, &f); err != nil {
+	err = json.Unmarshal(b, &f)
+	if err == nil {
+		err = f.check()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %v; the file is damaged: restore it, or move it away (cnngpu tune on the study's folder trains the final model again)", filepath.Join(dir, FinalFile), err)
 	}
 	return &f, nil
+}
+
+// check refuses values cnngpu never writes: an accuracy outside 0 to 1, a
+// negative or non-finite loss or time, a negative count.
+func (f *FinalResult) check() error {
+	switch {
+	case !(f.TestAcc >= 0 && f.TestAcc <= 1):
+		return fmt.Errorf("test_acc %v is not an accuracy from 0 to 1", f.TestAcc)
+	case !(f.TestLoss >= 0) || math.IsInf(f.TestLoss, 0):
+		return fmt.Errorf("test_loss %v is not a loss (0 or more, finite)", f.TestLoss)
+	case !(f.Seconds >= 0) || math.IsInf(f.Seconds, 0):
+		return fmt.Errorf("seconds %v is not a time (0 or more, finite)", f.Seconds)
+	case f.Images < 0 || f.DivergedEpoch < 0:
+		return fmt.Errorf("train_images %d or diverged_epoch %d below 0", f.Images, f.DivergedEpoch)
+	}
+	return nil
 }
 
 // writeFinal writes dir/final.json.

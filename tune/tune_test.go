@@ -1376,3 +1376,38 @@ func TestWarpStudy(t *testing.T) {
 		t.Errorf("the study without the warp in its folder: %v", err)
 	}
 }
+
+// TestFinalValuesChecked: a final.json holding a value cnngpu never writes
+// (an accuracy above 1, a negative loss or time) is refused as damaged,
+// naming the value, rather than reported (a test accuracy of 170%).
+func TestFinalValuesChecked(t *testing.T) {
+	good := FinalResult{Config: Config{LR: 0.001, BatchSize: 64, Act: "relu"}, Images: 60000, TestAcc: 0.9931, TestLoss: 0.02, Seconds: 200}
+	for _, c := range []struct {
+		edit func(*FinalResult)
+		want string
+	}{
+		{func(f *FinalResult) {}, ""},
+		{func(f *FinalResult) { f.TestAcc = 1.7 }, "test_acc 1.7 is not an accuracy from 0 to 1"},
+		{func(f *FinalResult) { f.TestAcc = -0.1 }, "test_acc -0.1 is not an accuracy"},
+		{func(f *FinalResult) { f.TestLoss = -1 }, "test_loss -1 is not a loss"},
+		{func(f *FinalResult) { f.Seconds = -5 }, "seconds -5 is not a time"},
+		{func(f *FinalResult) { f.Images = -1 }, "train_images -1"},
+	} {
+		dir := t.TempDir()
+		f := good
+		c.edit(&f)
+		if err := writeFinal(dir, f); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadFinal(dir)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("a final.json cnngpu writes: %v", err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "the file is damaged") {
+			t.Errorf("final.json with %s: %v; want it refused as damaged", c.want, err)
+		}
+	}
+}
