@@ -908,6 +908,10 @@ func (c *Checkpoint) checkMeta() error {
 		return fmt.Errorf("config metadata: validation split %v: expected at least 0 and below 1", cfg.ValSplit)
 	case p.Epoch < 0 || p.Step < 0:
 		return fmt.Errorf("position metadata: epoch %d, step %d: expected neither negative", p.Epoch, p.Step)
+	case cfg.Epochs == 0 && (p.Epoch > 0 || p.Step > 0):
+		return fmt.Errorf("position metadata: epoch %d, step %d of a run of 0 epochs: expected none trained", p.Epoch, p.Step)
+	case cfg.Epochs > 0 && (p.Epoch > cfg.Epochs || p.Epoch == cfg.Epochs && p.Step > 0):
+		return fmt.Errorf("position metadata: epoch %d, step %d: past the run's %d epochs", p.Epoch, p.Step, cfg.Epochs)
 	case p.Sums != (EpochSums{}) && (p.Step == 0 || !(p.Sums.Loss >= 0) || !(p.Sums.Correct >= 0) || p.Sums.Correct > p.Sums.Seen ||
 		!isCount(p.Sums.Seen) || p.Sums.Seen > float32(p.Step*max(cfg.BatchSize, 1)) || !(p.Sums.Seconds >= 0) || math.IsInf(p.Sums.Seconds, 0)):
 		return fmt.Errorf("position metadata: the epoch's running sums (loss %v, right %v, seen %v, %v s at step %d) are no run's", p.Sums.Loss, p.Sums.Correct, p.Sums.Seen, p.Sums.Seconds, p.Step)
@@ -916,6 +920,23 @@ func (c *Checkpoint) checkMeta() error {
 	case !inUnit(o.Beta1) || !inUnit(o.Beta2) || !inUnit(o.Momentum) || !(o.Eps >= 0) || math.IsInf(float64(o.Eps), 0):
 		return fmt.Errorf("optimizer metadata: beta1 %v, beta2 %v, momentum %v, eps %v: expected the betas and momentum in [0, 1), eps finite and not negative",
 			o.Beta1, o.Beta2, o.Momentum, o.Eps)
+	}
+	return checkHistory(c.History)
+}
+
+// checkHistory refuses a checkpoint's epoch records that no run writes:
+// epochs not numbered upwards from 1, an accuracy outside 0 to 1, a
+// negative or infinite loss, a negative time or count (a value left out,
+// NaN, is one the run did not measure).
+func checkHistory(h []EpochMetrics) error {
+	acc := func(v float64) bool { return math.IsNaN(v) || v >= 0 && v <= 1 }
+	loss := func(v float64) bool { return math.IsNaN(v) || v >= 0 && !math.IsInf(v, 0) }
+	for i, m := range h {
+		if m.Epoch < 1 || i > 0 && m.Epoch <= h[i-1].Epoch || !acc(m.TrainAcc) || !acc(m.ValAcc) || !loss(m.TrainLoss) || !loss(m.ValLoss) ||
+			!(m.Seconds >= 0) || math.IsInf(m.Seconds, 0) || !(m.ImagesPerSec >= 0) || math.IsInf(m.ImagesPerSec, 0) || m.Images < 0 {
+			return fmt.Errorf("history metadata: epoch record %d (epoch %d: loss %v, accuracy %v, validation %v and %v, %v s, %v images/s, %d images) is no run's",
+				i+1, m.Epoch, m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc, m.Seconds, m.ImagesPerSec, m.Images)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,5 +161,46 @@ func TestCheckpointBeforeCRC32C(t *testing.T) {
 	damaged := rewrite(func(meta map[string]string) { delete(meta, "crc32c"); meta["sha256"] = meta["sha256"][1:] + "0" })
 	if _, err := DecodeCheckpoint(damaged); err == nil {
 		t.Error("a checkpoint without its CRC-32C and a wrong SHA-256 loaded")
+	}
+}
+
+// TestCheckpointMetaConsistent: metadata edited with its checksum made
+// again (which anyone can: it is a check against damage, not a seal) is
+// still refused where it describes no run: a position past the run's
+// epochs, a position in a run of 0 epochs, an accuracy above 1, epochs
+// out of order. The checkpoint as written loads.
+func TestCheckpointMetaConsistent(t *testing.T) {
+	arch, _ := NewArch("original", ReLU)
+	p := arch.GlorotInit(1)
+	hist := []EpochMetrics{{Epoch: 1, TrainLoss: 0.3, TrainAcc: 0.9, ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 10, ImagesPerSec: 6000, Images: 60000}}
+	c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: SGD, LR: 0.01, Momentum: 0.9}, Config: TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1},
+		Position: Position{Epoch: 1}, History: hist, Params: p, S1: make([]float32, len(p)), Step: 10}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeCheckpoint(b); err != nil {
+		t.Fatalf("the checkpoint as written: %v", err)
+	}
+	for _, e := range []struct {
+		key, from, to, want string
+	}{
+		{"position", `"epoch":1`, `"epoch":99`, "epoch 99, step 0: past the run's 2 epochs"},
+		{"position", `"epoch":1,"step":0`, `"epoch":2,"step":3`, "epoch 2, step 3: past the run's 2 epochs"},
+		{"config", `"epochs":2`, `"epochs":0`, "of a run of 0 epochs"},
+		{"history", `"train_acc":0.9`, `"train_acc":5`, "history metadata: epoch record 1"},
+		{"history", `"epoch":1`, `"epoch":0`, "history metadata: epoch record 1"},
+		{"history", `"seconds":10`, `"seconds":-10`, "history metadata: epoch record 1"},
+	} {
+		edited := EditMeta(t, b, func(m map[string]string) {
+			if !strings.Contains(m[e.key], e.from) {
+				t.Fatalf("%s metadata %s lacks %s", e.key, m[e.key], e.from)
+			}
+			m[e.key] = strings.Replace(m[e.key], e.from, e.to, 1)
+			m["meta_sha256"] = metaSum(m)
+		})
+		if _, err := DecodeCheckpoint(edited); err == nil || !strings.Contains(err.Error(), e.want) {
+			t.Errorf("%s metadata with %s: %v; want it refused (%s)", e.key, e.to, err, e.want)
+		}
 	}
 }
