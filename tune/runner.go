@@ -179,6 +179,13 @@ func blockedOutputs(dir string, names ...string) error {
 		names = []string{RunsDir, PlotsDir, ResultsFile, ReportFile, FinalFile, FinalModel, FinalPartial, SpecFile}
 		elsewhere = ", or give another --out"
 	}
+	// The folders it writes in, where they are there: found unwritable
+	// now, not after a run has trained (or a merge half written).
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		if err := fileutil.CanWrite(dir); err != nil {
+			return &BlockedError{fmt.Errorf("%s is not writable (%v), and the study writes its files there: make it writable%s", dir, err, elsewhere)}
+		}
+	}
 	for _, n := range names {
 		p := filepath.Join(dir, n)
 		st, err := os.Stat(p)
@@ -189,25 +196,38 @@ func blockedOutputs(dir string, names ...string) error {
 		switch {
 		case what != "" && !st.IsDir():
 			return &BlockedError{fmt.Errorf("%s is not a folder, and the study writes its %s there: move it away%s", p, what, elsewhere)}
+		case what != "":
+			if err := fileutil.CanWrite(p); err != nil {
+				return &BlockedError{fmt.Errorf("%s is not writable (%v), and the study writes its %s there: make it writable%s", p, err, what, elsewhere)}
+			}
+			if n == PlotsDir {
+				if err := readOnlyFigures(p); err != nil {
+					return err
+				}
+			}
 		case what == "" && !st.Mode().IsRegular():
 			return &BlockedError{fmt.Errorf("%s is not a regular file, and the study writes that file: move it away%s", p, elsewhere)}
 		case n == ResultsFile || n == ReportFile:
 			if err := readOnly(p, st); err != nil {
 				return err
 			}
-		case n == PlotsDir:
-			// The figures are rewritten by name; other files there
-			// (the user's own) are left, and not looked at.
-			ents, _ := os.ReadDir(p)
-			for _, e := range ents {
-				if !figureName.MatchString(e.Name()) {
-					continue
-				}
-				if st, err := os.Stat(filepath.Join(p, e.Name())); err == nil {
-					if err := readOnly(filepath.Join(p, e.Name()), st); err != nil {
-						return err
-					}
-				}
+		}
+	}
+	return nil
+}
+
+// readOnlyFigures refuses a plots folder p holding a figure made read-only:
+// the figures are rewritten by name; other files there (the user's own)
+// are left, and not looked at.
+func readOnlyFigures(p string) error {
+	ents, _ := os.ReadDir(p)
+	for _, e := range ents {
+		if !figureName.MatchString(e.Name()) {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(p, e.Name())); err == nil {
+			if err := readOnly(filepath.Join(p, e.Name()), st); err != nil {
+				return err
 			}
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -1468,5 +1469,59 @@ func TestClosedStdout(t *testing.T) {
 	wr.Close()
 	if !errors.As(err, &ee) || ee.ExitCode() != 141 || herr.Len() != 0 {
 		t.Errorf("--help into a closed pipe: %v, standard error %q; want exit 141 and nothing said", err, herr.String())
+	}
+}
+
+// TestMergeIntoUnwritableRuns: `tune merge` into an --out whose runs
+// folder its user cannot write is refused (exit 2, naming the folder)
+// before anything is written there, rather than after study.json was
+// (the hostile-user pass found it half made). As another user (nobody,
+// through runuser), so only where the tests run as root.
+func TestMergeIntoUnwritableRuns(t *testing.T) {
+	runuser, err := exec.LookPath("runuser")
+	nobody, uerr := user.Lookup("nobody")
+	if os.Geteuid() != 0 || err != nil || uerr != nil {
+		t.Skip("needs root, runuser and a user nobody to act as another user")
+	}
+	if out, err := exec.Command(runuser, "-u", "nobody", "--", "true").CombinedOutput(); err != nil {
+		t.Skipf("runuser cannot act as nobody here (%v: %s)", err, out)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	root, err := os.MkdirTemp("", "cnngpu-merge-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	bin, shard, out := filepath.Join(root, "cnngpu"), filepath.Join(root, "shard"), filepath.Join(root, "out")
+	spec := &tune.Spec{Version: 1, LRs: []float64{0.001}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
+		Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.2}
+	if err := tune.Prepare(shard, spec); err != nil {
+		t.Fatal(err)
+	}
+	c := spec.Configs()[0]
+	r := &tune.Run{Config: c, Done: true, Seconds: 1, Epochs: []engine.EpochMetrics{{Epoch: 1, TrainLoss: 0.5, TrainAcc: 0.8, ValLoss: 0.6, ValAcc: 0.7, Seconds: 1}}}
+	if err := r.Save(tune.RunPath(shard, c, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []func() error{
+		func() error { return os.Chmod(root, 0o755) },
+		func() error { return os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755) },
+		func() error { return os.Mkdir(out, 0o755) },
+		func() error { return os.Chown(out, uid, -1) },
+		func() error { return os.Mkdir(filepath.Join(out, tune.RunsDir), 0o755) }, // root's
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(runuser, "-u", "nobody", "--", bin, "tune", "merge", "--out", out, shard)
+	cmd.Dir = root
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(b), filepath.Join(out, tune.RunsDir)+" is not writable") {
+		t.Errorf("tune merge into a runs folder it cannot write: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(out, tune.SpecFile)); err == nil {
+		t.Error("the refused merge wrote study.json")
 	}
 }
