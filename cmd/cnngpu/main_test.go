@@ -18,6 +18,7 @@ import (
 	"image/png"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -490,6 +491,18 @@ func (l *lockedBuffer) String() string {
 
 func testServe(t *testing.T, model string) {
 	url, cmd, out := startServe(t, model)
+	t.Run("healthz names the model's file, not its path", func(t *testing.T) {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || h["status"] != "ok" || h["model"] != filepath.Base(model) {
+			t.Errorf("/healthz: %d %v, %v; want status ok and model %q", resp.StatusCode, h, err, filepath.Base(model))
+		}
+	})
 	t.Run("browser draws digits", func(t *testing.T) {
 		_, err := os.Stat("../../scripts/e2e/node_modules/playwright-core")
 		_, cerr := os.Stat("/usr/bin/chromium")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -52,7 +53,7 @@ func serveAction(c *cli.Context) error {
 		return usageErrorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(err))
 	}
 	noteExposed(c.App.ErrWriter, ln)
-	s := server.New(m, map[string]string{"model": c.String("model"), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
+	s := server.New(m, map[string]string{"model": filepath.Base(c.String("model")), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
 	// Ctrl-C or SIGTERM: finish the requests in flight, then stop; a
