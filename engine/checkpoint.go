@@ -635,7 +635,10 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	entries := map[string]stEntry{}
 	type span struct{ a, b int }
 	var spans []span
-	for name, r := range raw {
+	// In name order, so that a damaged file is named the same way each
+	// time it is read.
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		r := raw[name]
 		if name == "__metadata__" {
 			continue
 		}
@@ -648,7 +651,7 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 		}
 		n := 1
 		for _, d := range e.Shape {
-			if d < 0 || d > 1<<30 {
+			if d < 0 || d > 1<<30 || d > 0 && n > (1<<40)/d {
 				return nil, fmt.Errorf("tensor %s: bad shape %v", name, e.Shape)
 			}
 			n *= d

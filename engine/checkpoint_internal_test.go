@@ -204,3 +204,41 @@ func TestCheckpointMetaConsistent(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointDamageNamedAlike: a checkpoint cut short names the same
+// tensor each time it is read (the header's entries in name order, not
+// a map's), and a shape whose element count overflows is a bad shape, not
+// one that "needs 0" bytes.
+func TestCheckpointDamageNamedAlike(t *testing.T) {
+	arch, _ := NewArch("original", ReLU)
+	p := arch.GlorotInit(1)
+	c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: SGD, LR: 0.01, Momentum: 0.9}, Config: TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1},
+		Position: Position{Epoch: 1}, Params: p, S1: make([]float32, len(p)), Step: 10}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := b[:len(b)/2]
+	_, first := DecodeCheckpoint(cut)
+	if first == nil {
+		t.Fatal("a checkpoint cut in half loaded")
+	}
+	for range 20 {
+		if _, err := DecodeCheckpoint(cut); err == nil || err.Error() != first.Error() {
+			t.Fatalf("the same damaged file read twice: %v, then %v", first, err)
+		}
+	}
+	hl := binary.LittleEndian.Uint64(b)
+	huge := strings.Replace(string(b[8:8+hl]), `"shape":[1000]`, `"shape":[1073741824,1073741824,64]`, 1)
+	if huge == string(b[8:8+hl]) {
+		t.Fatal("no tensor of shape [1000] in the header")
+	}
+	hb := []byte(huge)
+	for (8+len(hb))%8 != 0 {
+		hb = append(hb, ' ')
+	}
+	bad := append(append(binary.LittleEndian.AppendUint64(nil, uint64(len(hb))), hb...), b[8+hl:]...)
+	if _, err := DecodeCheckpoint(bad); err == nil || !strings.Contains(err.Error(), "bad shape [1073741824 1073741824 64]") {
+		t.Errorf("a shape whose element count overflows: %v; want a bad shape", err)
+	}
+}
