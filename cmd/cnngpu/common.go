@@ -55,6 +55,10 @@ func loadTestSet(ctx context.Context, c *cli.Context, log io.Writer) (*loader.Se
 // (fetched and checked first when needed).
 func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load func(dir string) (T, error), cached func(*loader.Fetcher, context.Context) (T, error)) (T, error) {
 	var none T
+	if c.IsSet("data") && c.String("data") == "" {
+		// An empty variable expanded ("--data $DIR"): not the cache.
+		return none, usageErrorf("--data '': expected the folder that holds the MNIST IDX files; leave --data out to use the cache")
+	}
 	if dir := c.String("data"); dir != "" {
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 			return none, usageErrorf("--data %s: is a file, not a folder; give the folder that holds the MNIST IDX files", dir)

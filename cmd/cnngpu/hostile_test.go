@@ -253,6 +253,7 @@ func TestHostileInput(t *testing.T) {
 	}{
 		// train: counts and rates
 		{with(train, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
+		{with(train, "--data", ""), 2, []string{"--data '': expected the folder"}},
 		{with(train, "--epochs", "-3"), 2, []string{"--epochs -3", "at least 1"}},
 		{with(train, "--epochs", "99999999999999999999"), 2, []string{`--epochs "99999999999999999999"`, "whole number"}},
 		{with(train, "--batch-size", "0"), 2, []string{"--batch-size 0", "expected 1 to 60000"}},
@@ -419,6 +420,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"bench", "--cpu", "--steps", "-1"}, 2, []string{"--steps", "positive"}},
 		{[]string{"bench", "--cpu", "--steps", "1000001"}, 2, []string{"--steps 1000001, --warmup 3: at most 1000000 each"}},
 		{[]string{"bench", "--cpu", "--warmup", "9999999999"}, 2, []string{"--warmup 9999999999: at most 1000000 each"}},
+		{[]string{"eval", "--cpu", "--model", f.model, "--data", ""}, 2, []string{"--data '': expected the folder"}},
 		{[]string{"bench", "--cpu", "--activation", "gelu"}, 2, []string{"--activation", "gelu"}},
 		{[]string{"bench", "--cpu", "--defer-update", "--no-update"}, 2, []string{"--no-update and --defer-update exclude each other"}},
 		{[]string{"bench", "--cpu", "extra"}, 2, []string{`bench takes no arguments, got "extra"`}},
