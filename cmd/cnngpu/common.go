@@ -18,6 +18,7 @@ import (
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	enginecuda "github.com/cnngpu/cnngpu/engine/cuda"
 	"github.com/cnngpu/cnngpu/internal/shell"
@@ -61,7 +62,7 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 	}
 	if dir := c.String("data"); dir != "" {
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-			return none, usageErrorf("--data %s: is a file, not a folder; give the folder that holds the MNIST IDX files", dir)
+			return none, usageErrorf("--data %s: is %s, not a folder; give the folder that holds the MNIST IDX files", dir, fileutil.Kind(st.Mode()))
 		}
 		m, err := load(dir)
 		if err != nil {

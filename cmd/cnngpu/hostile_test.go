@@ -331,6 +331,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--data", f.data, "--resume", f.model, "--epochs", "3", "--metrics", f.model}, 2, []string{"--metrics " + f.model, "is the checkpoint file"}},
 		{with(train, "--data", f.folder), 1, []string{f.folder, "lacks train-images-idx3-ubyte.gz"}},
 		{with(train, "--data", f.file), 2, []string{"--data " + f.file, "is a file, not a folder"}},
+		{with(train, "--data", "/dev/zero"), 2, []string{"--data /dev/zero: is a character device, not a folder"}},
 		{with(train, "extra"), 2, []string{`train takes no arguments, got "extra"`}},
 		{append([]string{"train", "extra"}, train[1:]...), 2, []string{`train takes no arguments, got "extra"`}},
 		// eval
