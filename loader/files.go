@@ -132,8 +132,11 @@ func findAll(dir string, files []File, what string) ([]string, error) {
 		}
 		missing = append(missing, f.Name)
 		for _, n := range []string{f.Name, f.RawName()} {
-			if st, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			p := filepath.Join(dir, n)
+			if st, err := os.Stat(p); err == nil {
 				odd = append(odd, n+" there is "+fileutil.Kind(st.Mode()))
+			} else if to, lerr := os.Readlink(p); lerr == nil {
+				odd = append(odd, n+" there is a symbolic link to "+to+", which does not exist")
 			}
 		}
 	}

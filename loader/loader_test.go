@@ -172,6 +172,12 @@ func TestLoadDir(t *testing.T) {
 	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "lacks train-labels-idx1-ubyte.gz (each may be gzip-compressed or raw, with or without .gz); train-labels-idx1-ubyte.gz there is a named pipe, train-labels-idx1-ubyte there is a folder: give the files themselves") {
 		t.Errorf("a folder and a pipe for a file: %v", err)
 	}
+	// A link to nothing is said to be one.
+	os.Remove(filepath.Join(dir, "train-labels-idx1-ubyte.gz"))
+	os.Symlink(filepath.Join(dir, "gone.gz"), filepath.Join(dir, "train-labels-idx1-ubyte.gz"))
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "train-labels-idx1-ubyte.gz there is a symbolic link to "+filepath.Join(dir, "gone.gz")+", which does not exist") {
+		t.Errorf("a link to nothing for a file: %v", err)
+	}
 	if _, err := LoadDir(filepath.Join(dir, "nope")); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing folder: %v", err)
 	}
