@@ -651,7 +651,7 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 		}
 		n := 1
 		for _, d := range e.Shape {
-			if d < 0 || d > 1<<30 || d > 0 && n > (1<<40)/d {
+			if d < 0 || d > 1<<30 || d > 0 && int64(n) > int64(1)<<40/int64(d) {
 				return nil, fmt.Errorf("tensor %s: bad shape %v", name, e.Shape)
 			}
 			n *= d
@@ -927,6 +927,14 @@ func (c *Checkpoint) checkMeta() error {
 	return checkHistory(c.History)
 }
 
+// prevEpoch is the epoch of h's record before i (0 for the first).
+func prevEpoch(h []EpochMetrics, i int) int {
+	if i == 0 {
+		return 0
+	}
+	return h[i-1].Epoch
+}
+
 // checkHistory refuses a checkpoint's epoch records that no run writes:
 // epochs not numbered upwards from 1, an accuracy outside 0 to 1, a
 // negative or infinite loss, a negative time or count (a value left out,
@@ -937,8 +945,8 @@ func checkHistory(h []EpochMetrics) error {
 	for i, m := range h {
 		if m.Epoch < 1 || i > 0 && m.Epoch <= h[i-1].Epoch || !acc(m.TrainAcc) || !acc(m.ValAcc) || !loss(m.TrainLoss) || !loss(m.ValLoss) ||
 			!(m.Seconds >= 0) || math.IsInf(m.Seconds, 0) || !(m.ImagesPerSec >= 0) || math.IsInf(m.ImagesPerSec, 0) || m.Images < 0 {
-			return fmt.Errorf("history metadata: epoch record %d (epoch %d: loss %v, accuracy %v, validation %v and %v, %v s, %v images/s, %d images) is no run's",
-				i+1, m.Epoch, m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc, m.Seconds, m.ImagesPerSec, m.Images)
+			return fmt.Errorf("history metadata: epoch record %d holds values cnngpu never writes (epoch %d after %d; loss %v, accuracy %v, validation loss %v and accuracy %v, %v s, %v images/s, %d images: epochs count up from 1, accuracies lie in 0 to 1, losses, times and counts are not negative): the file was edited or damaged",
+				i+1, m.Epoch, prevEpoch(h, i), m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc, m.Seconds, m.ImagesPerSec, m.Images)
 		}
 	}
 	return nil

@@ -842,6 +842,20 @@ func TestDeferUpdateSameArithmetic(t *testing.T) {
 	if !same(p, dp) || !same(s1, ds1) || !same(s2, ds2) || !same(cnt, dcnt) {
 		t.Errorf("deferred updates gave other parameters, moments or step counts (%v against %v)", dcnt, cnt)
 	}
+	// Training with it is refused: its last update would be left out.
+	func() {
+		e := cpu.New(1)
+		defer e.Close()
+		tr, m := newTrainer(t, e, engine.ReLU, 1, 1, 64)
+		defer m.Release()
+		m.DeferUpdate = true
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "for measuring a step") {
+				t.Errorf("Trainer.Run with DeferUpdate: %v; want it refused", r)
+			}
+		}()
+		tr.Run(context.Background(), engine.Position{})
+	}()
 	if !slices.Equal(cnt, []float32{steps, steps, steps, steps}) {
 		t.Errorf("step counts %v, want %d each", cnt, steps)
 	}

@@ -421,7 +421,10 @@ func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
 }
 
 // FlushUpdate queues the first dense layer's update that a step with
-// DeferUpdate left unqueued, if any.
+// DeferUpdate left unqueued, if any. On an engine that records steps
+// (Capturer), only after the last replay: a recorded step holds the
+// update at its start, so steps replayed after a flush would apply one
+// update twice (bench never flushes; Trainer.Run refuses DeferUpdate).
 func (m *Model) FlushUpdate() {
 	if m.deferred {
 		m.deferred = false

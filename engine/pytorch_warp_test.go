@@ -130,8 +130,9 @@ func TestPyTorchScriptArgs(t *testing.T) {
 		want string
 	}{
 		{[]string{"--epochs", "0"}, "--epochs 0: expected 1 to 10000"},
-		{[]string{"--lr", "0"}, "--lr 0.0: expected a rate above 0"},
-		{[]string{"--lr", "nan"}, "--lr nan: expected a rate above 0"},
+		{[]string{"--lr", "0"}, "--lr 0.0: expected a positive finite rate"},
+		{[]string{"--lr", "nan"}, "--lr nan: expected a positive finite rate"},
+		{[]string{"--lr", "inf"}, "--lr inf: expected a positive finite rate"},
 		{[]string{"--threads", "0"}, "--threads 0: expected 1 to 1024"},
 		{[]string{"--warp-epoch", "-1"}, "--warp-epoch -1: expected 0 or more"},
 		{[]string{"--data", filepath.Join(dir, "nowhere")}, "--data " + filepath.Join(dir, "nowhere") + ": not a folder"},

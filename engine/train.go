@@ -294,6 +294,11 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	if len(t.TrainIdx) == 0 {
 		return from, errors.New("no training images")
 	}
+	if t.M.DeferUpdate {
+		// Its last update is left unqueued, and a flush between
+		// recorded steps would apply one twice (Model.DeferUpdate).
+		panic("engine: Trainer.Run with Model.DeferUpdate, which is for measuring a step (bench --defer-update), not for training")
+	}
 	if TooManySteps(t.Epochs, t.Steps()) {
 		return from, fmt.Errorf("%d epochs of %d steps are more than the %d optimizer steps the optimizer counts exactly (in float32): use a larger batch size or fewer epochs",
 			t.Epochs, t.Steps(), MaxSteps)

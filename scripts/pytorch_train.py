@@ -77,7 +77,7 @@ def load_mnist(folder):
     labels; what is missing or wrong ends the script with a message."""
     if not os.path.isdir(folder):
         raise SystemExit(f"pytorch_train.py: --data {folder}: not a folder; give the folder that holds the MNIST IDX files "
-                         "(cnngpu data fetch --dir FOLDER fetches them; cnngpu's cache is ~/.cache/cnngpu/mnist)")
+                         "(cnngpu data fetch --dir FOLDER fetches them; cnngpu's cache is $XDG_CACHE_HOME/cnngpu/mnist, else ~/.cache/cnngpu/mnist)")
     out = []
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         path = next((p for p in (os.path.join(folder, name + ".gz"), os.path.join(folder, name)) if os.path.isfile(p)), None)
@@ -264,11 +264,13 @@ def warp_check(a, shift, rot, scale):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=os.path.expanduser("~/.cache/cnngpu/mnist"))
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    cache = xdg if os.path.isabs(xdg) else os.path.expanduser("~/.cache")  # as cnngpu's: a relative one is not used
+    ap.add_argument("--data", default=os.path.join(cache, "cnngpu", "mnist"), help="the MNIST folder (default: cnngpu's cache)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--device", help="cuda where PyTorch has it, else cpu")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
+    ap.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 1024), help="CPU threads")
     ap.add_argument("--recipe", choices=["default", "reference"], default="default")
     ap.add_argument("--lr", type=float, help="Adam's (peak) learning rate, overriding the recipe's")
     ap.add_argument("--schedule", choices=["constant", "cosine"], help="overrides the recipe's")
@@ -284,8 +286,8 @@ def main():
         ap.error(f"--label-smoothing {a.label_smoothing}: expected 0 to 0.5, as cnngpu's")
     if not 1 <= a.epochs <= 10000:
         ap.error(f"--epochs {a.epochs}: expected 1 to 10000")
-    if a.lr is not None and not (0 < a.lr <= 10):
-        ap.error(f"--lr {a.lr}: expected a rate above 0, at most 10")
+    if a.lr is not None and not (0 < a.lr < math.inf):
+        ap.error(f"--lr {a.lr}: expected a positive finite rate, as cnngpu's")
     if not 1 <= a.threads <= 1024:
         ap.error(f"--threads {a.threads}: expected 1 to 1024")
     if a.warp_epoch < 0:

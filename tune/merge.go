@@ -224,7 +224,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			}
 		}
 		if have != "" && have != opt.Data {
-			return nil, &OtherStudyError{Dir: where, Diff: fmt.Sprintf("training data %s in the folder, %s given for the final retraining", have, opt.Data), Data: true}
+			return nil, &OtherStudyError{Dir: where, Diff: fmt.Sprintf("training data %s in the folder, %s given for the final retraining", have, opt.Data), Data: true, Merge: true}
 		}
 	}
 

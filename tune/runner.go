@@ -324,12 +324,18 @@ type OtherStudyError struct {
 	Recipe     string
 	OldDefault bool
 	Data       bool // the same settings, other training data
-	NoStudy    bool // a study's outputs without its definition
+	// Merge: refused by tune merge --final, whose --data differs from the
+	// data the shards trained on.
+	Merge   bool
+	NoStudy bool // a study's outputs without its definition
 }
 
 func (e *OtherStudyError) Error() string {
 	if e.NoStudy {
 		return fmt.Sprintf("%s holds %s; use another --out folder", e.Dir, e.Diff)
+	}
+	if e.Data && e.Merge {
+		return fmt.Sprintf("%s holds a study trained on other data (%s); give --data for the data the shards trained on, or merge without --final", e.Dir, e.Diff)
 	}
 	if e.Data {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); give the --data it trained on to resume it, or another --out folder", e.Dir, e.Diff)
@@ -360,9 +366,11 @@ type InUseError struct{ Err error }
 func (e *InUseError) Error() string { return e.Err.Error() }
 func (e *InUseError) Unwrap() error { return e.Err }
 
-// CheckFolder reports, writing nothing, whether spec can be run in dir: an
-// error when dir holds another study (OtherStudyError), else the runs of
-// spec's shard already finished there (none in a new folder).
+// CheckFolder reports whether spec can be run in dir, changing nothing
+// there (it makes and removes a hidden file in each folder the study
+// writes in, to find one it cannot write): an error when dir holds
+// another study (OtherStudyError), else the runs of spec's shard already
+// finished there (none in a new folder).
 func CheckFolder(dir string, spec *Spec) (finished int, err error) {
 	old, err := LoadSpec(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -1117,7 +1125,10 @@ func (f *FinalResult) check() error {
 
 // writeFinal writes dir/final.json.
 func writeFinal(dir string, fr FinalResult) error {
-	b, _ := json.MarshalIndent(fr, "", "  ")
+	b, err := json.MarshalIndent(fr, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, FinalFile), err) // a value JSON cannot hold (NaN)
+	}
 	return fileutil.WriteAtomic(filepath.Join(dir, FinalFile), append(b, '\n'), 0o644)
 }
 

@@ -93,6 +93,10 @@ func dirFlag() string {
 }
 
 func dataDir(c *cli.Context) (string, error) {
+	if c.IsSet("dir") && c.String("dir") == "" {
+		// An empty variable expanded ("--dir $DIR"): not the cache.
+		return "", usageErrorf("--dir '': expected a folder; leave it out to use the cache")
+	}
 	if d := c.String("dir"); d != "" {
 		return d, nil
 	}

@@ -254,6 +254,9 @@ func TestHostileInput(t *testing.T) {
 		// train: counts and rates
 		{with(train, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
 		{with(train, "--data", ""), 2, []string{"--data '': expected the folder"}},
+		{with(tuneArgs, "--data", "", "--dry-run"), 2, []string{"--data '': expected the folder"}},
+		{[]string{"data", "verify", "--dir", ""}, 2, []string{"--dir '': expected a folder"}},
+		{[]string{"data", "verify", "--data", ""}, 2, []string{"--dir '': expected a folder"}},
 		{with(train, "--epochs", "-3"), 2, []string{"--epochs -3", "at least 1"}},
 		{with(train, "--epochs", "99999999999999999999"), 2, []string{`--epochs "99999999999999999999"`, "whole number"}},
 		{with(train, "--batch-size", "0"), 2, []string{"--batch-size 0", "expected 1 to 60000"}},
@@ -1398,7 +1401,7 @@ func TestMergeFinalOtherData(t *testing.T) {
 	out := filepath.Join(root, "merged")
 	stdout, stderr, code := runIn(t, root, time.Minute, "tune", "merge", "--final", "--allow-missing", "--cpu", "--data", data, "--out", out, shards[0], shards[1])
 	if code != 2 || !strings.Contains(stderr, shards[0]+" holds a study trained on other data (training data crc32c:0badda7a in the folder, ") ||
-		!strings.Contains(stderr, "given for the final retraining)") {
+		!strings.Contains(stderr, "given for the final retraining); give --data for the data the shards trained on, or merge without --final") {
 		t.Errorf("tune merge --final --data OTHER: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if _, err := os.Stat(out); err == nil {
@@ -1408,10 +1411,11 @@ func TestMergeFinalOtherData(t *testing.T) {
 
 // TestClosedStdout: a training whose standard output's reader goes (as
 // `| head -4` or a pager that quits) stops as if interrupted (exit 130,
-// said on standard error), keeping the epochs it finished: the epoch
-// whose line found the pipe closed was saved before its line. A command
-// that had finished, its output's reader gone, exits 141 (as a process
-// killed by SIGPIPE) and says nothing.
+// said on standard error), keeping the epochs it finished, the one whose
+// line found the pipe closed included (it was killed by SIGPIPE at that
+// line before). A command that ends for it alone, its output's reader
+// gone, exits 141 (as a process killed by SIGPIPE) and says nothing:
+// --help, and predict of an IDX file's images piped to head.
 func TestClosedStdout(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 100)
@@ -1472,6 +1476,30 @@ func TestClosedStdout(t *testing.T) {
 	wr.Close()
 	if !errors.As(err, &ee) || ee.ExitCode() != 141 || herr.Len() != 0 {
 		t.Errorf("--help into a closed pipe: %v, standard error %q; want exit 141 and nothing said", err, herr.String())
+	}
+	// More images than a pipe holds in one write: the first write blocks
+	// until read, and the pipe is closed under it.
+	many := filepath.Join(dir, "many")
+	os.Mkdir(many, 0o755)
+	fakeMNIST(t, many, 10, 5000)
+	pred := exec.Command(binary_, "predict", "--cpu", "--model", out, "--idx", filepath.Join(many, "t10k-images-idx3-ubyte.gz"))
+	pp, err := pred.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perr bytes.Buffer
+	pred.Stderr = &perr
+	if err := pred.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(pp).ReadString('\n'); err != nil {
+		t.Fatalf("predict's first line: %v\n%s", err, perr.String())
+	}
+	pp.Close()
+	err = pred.Wait()
+	// (Its note that the model is a run cut short is said, as always.)
+	if !errors.As(err, &ee) || ee.ExitCode() != 141 || strings.Contains(perr.String(), "cnngpu:") || strings.Contains(perr.String(), "broken pipe") {
+		t.Errorf("predict --idx piped to head -1: %v, standard error %q; want exit 141 and no error said", err, perr.String())
 	}
 }
 

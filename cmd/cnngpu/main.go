@@ -136,17 +136,17 @@ func run(args []string) int {
 	trace.Report(os.Stderr)
 	if errors.Is(stdout.err, syscall.EPIPE) {
 		// The reader of standard output has gone (head, a pager that
-		// quits): nothing more can be shown there. A command that stopped
-		// for it says so; one that had finished ends as a process killed
-		// by SIGPIPE would, silently.
+		// quits): nothing more can be shown there. A command that ended
+		// for it alone (done, or failed on that write) ends as a process
+		// killed by SIGPIPE would, silently; one that stopped for it says
+		// so; another failure keeps its message and code.
 		var ee *exitError
-		if err == nil || !errors.As(err, &ee) || ee.code != 130 {
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "cnngpu: %v\n", err)
-			}
+		switch {
+		case err == nil || errors.Is(err, syscall.EPIPE):
 			return 128 + 13
+		case errors.As(err, &ee) && ee.code == 130:
+			fmt.Fprintf(os.Stderr, "cnngpu: standard output was closed (the program reading it, such as head or a pager, ended): stopped as if interrupted\n")
 		}
-		fmt.Fprintf(os.Stderr, "cnngpu: standard output was closed (the program reading it, such as head or a pager, ended): stopped as if interrupted\n")
 	}
 	if err == nil && stdout.err != nil {
 		// A full disk or a closed file behind standard output: what the

@@ -994,14 +994,13 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
 		bar.clear()
+		r.say("%s", epochLine(em, cfg.Epochs))
 		hist = append(hist, em)
-		// The checkpoint first: a metrics file that cannot be written,
-		// or a standard output whose reader has gone, does not cost the
-		// epoch.
+		// The checkpoint first: a metrics file that cannot be written
+		// does not cost the epoch.
 		if err := save(pos); err != nil {
 			return err
 		}
-		r.say("%s", epochLine(em, cfg.Epochs))
 		if s.metric != "" {
 			if err := r.writeMetrics(seed, hist); err != nil {
 				if werr := flush(); werr != nil {

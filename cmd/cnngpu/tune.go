@@ -273,6 +273,9 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := checkOutDir("--out", out); err != nil {
 		return err
 	}
+	if c.IsSet("data") && c.String("data") == "" {
+		return usageErrorf("--data '': expected the folder that holds the MNIST IDX files; leave --data out to use the cache")
+	}
 	if c.Bool("dry-run") || !c.IsSet("data") {
 		// The dry run plans for MNIST, and the default data is MNIST: a
 		// hold-out that leaves one of its sets empty is refused now, not
@@ -500,14 +503,20 @@ func mergeAction(c *cli.Context) error {
 	if c.Bool("final") {
 		// The final retraining's data is read first, so that a merge
 		// whose shards trained on other data (or a --data that cannot be
-		// read) is refused before the merge writes anything.
-		ctx, stop := interruptContext(c.Context)
-		data, err = loadMNIST(ctx, c, c.App.ErrWriter)
-		stop()
-		if err != nil {
-			return err
+		// read) is refused before the merge writes anything; after the
+		// merge's own checks (a dry run), which need no data.
+		// (Where that fails, the merge below fails alike, and says so.)
+		check := opt
+		check.DryRun, check.KeepLock = true, false
+		if _, err := tune.Merge(out, dirs, check); err == nil {
+			ctx, stop := interruptContext(c.Context)
+			data, err = loadMNIST(ctx, c, c.App.ErrWriter)
+			stop()
+			if err != nil {
+				return err
+			}
+			opt.Data = data.Train.Fingerprint()
 		}
-		opt.Data = data.Train.Fingerprint()
 	}
 	others := tune.OtherFiles(out)
 	res, err := tune.Merge(out, dirs, opt)
@@ -578,6 +587,11 @@ func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
 	}
 	ctx, stop := interruptContext(c.Context)
 	defer stop()
+	if data == nil { // not read before the merge (mergeAction)
+		if data, err = loadMNIST(ctx, c, c.App.ErrWriter); err != nil {
+			return err
+		}
+	}
 	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
 		return err

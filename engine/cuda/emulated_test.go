@@ -420,15 +420,24 @@ func TestEmulatedHeadOff(t *testing.T) {
 // hazard tracking orders before the forward pass reads those weights and
 // after the step before wrote their gradient; after the steps and
 // FlushUpdate the parameters are those of the usual order, bit for bit,
-// on one stream, two and three.
+// on one stream, two and three; with two, through the in-place timing of
+// the step's alternatives to its end (recordings made again and again,
+// each with the update at its start).
 func TestEmulatedDeferUpdate(t *testing.T) {
-	const bs, steps = 8, 5
+	const bs = 8
 	for _, v := range []variant{variants[1], variants[2], variants[6]} {
+		steps := 5
+		if v.streams == 2 {
+			steps = 160
+		}
 		train := func(deferred bool) []float32 {
 			tr := newEmuTraining(t, v, bs, steps)
 			tr.m.DeferUpdate = deferred
 			for range steps {
 				tr.step()
+			}
+			if v.streams == 2 && tr.e.Tuning() {
+				t.Fatalf("%s: still timing the step's alternatives after %d steps: run more", v.name, steps)
 			}
 			tr.m.FlushUpdate()
 			p, err := tr.m.Params()
