@@ -135,15 +135,23 @@ func TestCheckpointFormats(t *testing.T) {
 	}
 }
 
-func TestCheckpointBeforeCRC32C(t *testing.T) {
+// sgdCheckpoint is the encoded checkpoint of a run of the original
+// preset with SGD, stopped after the first of 2 epochs, with history hist.
+func sgdCheckpoint(t *testing.T, hist []EpochMetrics) []byte {
+	t.Helper()
 	arch, _ := NewArch("original", ReLU)
 	p := arch.GlorotInit(1)
 	c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: SGD, LR: 0.01, Momentum: 0.9}, Config: TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1},
-		Position: Position{Epoch: 1}, Params: p, S1: make([]float32, len(p)), Step: 10}
+		Position: Position{Epoch: 1}, History: hist, Params: p, S1: make([]float32, len(p)), Step: 10}
 	b, err := c.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+func TestCheckpointBeforeCRC32C(t *testing.T) {
+	b := sgdCheckpoint(t, nil)
 	rewrite := func(edit func(meta map[string]string)) []byte { return EditMeta(t, b, edit) }
 	before := rewrite(func(meta map[string]string) {
 		delete(meta, "crc32c")
@@ -170,15 +178,7 @@ func TestCheckpointBeforeCRC32C(t *testing.T) {
 // epochs, a position in a run of 0 epochs, an accuracy above 1, epochs
 // out of order. The checkpoint as written loads.
 func TestCheckpointMetaConsistent(t *testing.T) {
-	arch, _ := NewArch("original", ReLU)
-	p := arch.GlorotInit(1)
-	hist := []EpochMetrics{{Epoch: 1, TrainLoss: 0.3, TrainAcc: 0.9, ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 10, ImagesPerSec: 6000, Images: 60000}}
-	c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: SGD, LR: 0.01, Momentum: 0.9}, Config: TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1},
-		Position: Position{Epoch: 1}, History: hist, Params: p, S1: make([]float32, len(p)), Step: 10}
-	b, err := c.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sgdCheckpoint(t, []EpochMetrics{{Epoch: 1, TrainLoss: 0.3, TrainAcc: 0.9, ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 10, ImagesPerSec: 6000, Images: 60000}})
 	if _, err := DecodeCheckpoint(b); err != nil {
 		t.Fatalf("the checkpoint as written: %v", err)
 	}
@@ -210,14 +210,7 @@ func TestCheckpointMetaConsistent(t *testing.T) {
 // a map's), and a shape whose element count overflows is a bad shape, not
 // one that "needs 0" bytes.
 func TestCheckpointDamageNamedAlike(t *testing.T) {
-	arch, _ := NewArch("original", ReLU)
-	p := arch.GlorotInit(1)
-	c := &Checkpoint{Arch: arch, Opt: OptConfig{Kind: SGD, LR: 0.01, Momentum: 0.9}, Config: TrainConfig{Epochs: 2, BatchSize: 32, Seed: 1},
-		Position: Position{Epoch: 1}, Params: p, S1: make([]float32, len(p)), Step: 10}
-	b, err := c.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sgdCheckpoint(t, nil)
 	cut := b[:len(b)/2]
 	_, first := DecodeCheckpoint(cut)
 	if first == nil {

@@ -26,7 +26,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -1509,15 +1508,7 @@ func TestClosedStdout(t *testing.T) {
 // (the hostile-user pass found it half made). As another user (nobody,
 // through runuser), so only where the tests run as root.
 func TestMergeIntoUnwritableRuns(t *testing.T) {
-	runuser, err := exec.LookPath("runuser")
-	nobody, uerr := user.Lookup("nobody")
-	if os.Geteuid() != 0 || err != nil || uerr != nil {
-		t.Skip("needs root, runuser and a user nobody to act as another user")
-	}
-	if out, err := exec.Command(runuser, "-u", "nobody", "--", "true").CombinedOutput(); err != nil {
-		t.Skipf("runuser cannot act as nobody here (%v: %s)", err, out)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
+	runuser, uid := asNobody(t)
 	root, err := os.MkdirTemp("", "cnngpu-merge-")
 	if err != nil {
 		t.Fatal(err)

@@ -802,13 +802,11 @@ func TestHelpCommand(t *testing.T) {
 	}
 }
 
-// TestOtherUsersCheckpointKept: as another user, a checkpoint that user
-// cannot replace (root's, in a shared folder with the sticky bit such as
-// /tmp, whatever its mode) is refused up front rather than failed on after
-// an epoch; root's file in a folder of that user's (left by a sudo run)
-// is replaced, as a rerun does. Run as nobody through runuser, so only
-// where the tests run as root.
-func TestOtherUsersCheckpointKept(t *testing.T) {
+// asNobody returns runuser's path and the uid of the user nobody, for a
+// test that acts as another user; it skips the test where the tests do
+// not run as root or runuser cannot act as nobody.
+func asNobody(t *testing.T) (runuser string, uid int) {
+	t.Helper()
 	runuser, err := exec.LookPath("runuser")
 	nobody, uerr := user.Lookup("nobody")
 	if os.Geteuid() != 0 || err != nil || uerr != nil {
@@ -817,7 +815,18 @@ func TestOtherUsersCheckpointKept(t *testing.T) {
 	if out, err := exec.Command(runuser, "-u", "nobody", "--", "true").CombinedOutput(); err != nil {
 		t.Skipf("runuser cannot act as nobody here (%v: %s)", err, out)
 	}
-	uid, _ := strconv.Atoi(nobody.Uid)
+	uid, _ = strconv.Atoi(nobody.Uid)
+	return runuser, uid
+}
+
+// TestOtherUsersCheckpointKept: as another user, a checkpoint that user
+// cannot replace (root's, in a shared folder with the sticky bit such as
+// /tmp, whatever its mode) is refused up front rather than failed on after
+// an epoch; root's file in a folder of that user's (left by a sudo run)
+// is replaced, as a rerun does. Run as nobody through runuser, so only
+// where the tests run as root.
+func TestOtherUsersCheckpointKept(t *testing.T) {
+	runuser, uid := asNobody(t)
 	shared, err := os.MkdirTemp("", "cnngpu-shared-")
 	if err != nil {
 		t.Fatal(err)
