@@ -121,7 +121,9 @@ var (
 )
 
 // run executes the CLI and returns the exit code: 0 on success, 2 for bad
-// flags or arguments, 130 when interrupted, 1 for every other failure.
+// flags or arguments, 130 when interrupted, 141 when standard output's
+// reader went away (its writes failing with EPIPE), 1 for every other
+// failure.
 func run(args []string) int {
 	app := newApp()
 	stdout := &checkedWriter{w: os.Stdout}
