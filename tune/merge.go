@@ -32,11 +32,13 @@ type MergeOptions struct {
 	// it: MergeResult.Release releases it (for the final retraining that
 	// follows, so that no other process takes the folder in between).
 	KeepLock bool
-	// Data is the fingerprint of the training set that the final
-	// retraining after the merge will train on ("" for none): a study
-	// whose folders, or out, record other data is refused before anything
-	// is written.
-	Data string
+	// Data reads the training set that the final retraining after the
+	// merge will train on and returns its fingerprint (nil: no final
+	// retraining). Merge calls it once its own checks have passed and
+	// before it writes anything: a study whose folders, or out, record
+	// other data is refused then, with nothing written, and so is an
+	// error of Data's.
+	Data func() (string, error)
 }
 
 // MergeSource is one study folder read by Merge.
@@ -213,21 +215,6 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 	}
 
-	if opt.Data != "" {
-		// The final retraining's data against the shards' (and against
-		// what out records, where the shards record none): found now, not
-		// after the merge has written out.
-		have, where := spec.Data, dataFrom
-		if have == "" {
-			if o, err := LoadSpec(out); err == nil {
-				have, where = o.Data, out
-			}
-		}
-		if have != "" && have != opt.Data {
-			return nil, &OtherStudyError{Dir: where, Diff: fmt.Sprintf("training data %s in the folder, %s given for the final retraining", have, opt.Data), Data: true, Merge: true}
-		}
-	}
-
 	// The shards: one N, one split, each index at most once.
 	var problems, missing []string
 	n, split, first := 0, "", -1
@@ -338,6 +325,24 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	if opt.DryRun {
 		res.Copied = len(copies)
 		return res, nil
+	}
+	if opt.Data != nil {
+		// The final retraining's data against the shards' (and against
+		// what out records, where the shards record none): found now, not
+		// after the merge has written out.
+		fp, err := opt.Data()
+		if err != nil {
+			return nil, err
+		}
+		have, where := spec.Data, dataFrom
+		if have == "" {
+			if o, err := LoadSpec(out); err == nil {
+				have, where = o.Data, out
+			}
+		}
+		if have != "" && have != fp {
+			return nil, &OtherStudyError{Dir: where, Diff: fmt.Sprintf("training data %s in the folder, %s given for the final retraining", have, fp), Data: true, Merge: true}
+		}
 	}
 	if err := lock(); err != nil {
 		return nil, err

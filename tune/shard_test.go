@@ -413,8 +413,11 @@ func TestTrackerETA(t *testing.T) {
 	}
 }
 
+// fingerprint is a MergeOptions.Data giving fp.
+func fingerprint(fp string) func() (string, error) { return func() (string, error) { return fp, nil } }
+
 // TestMergeRefusesOtherFinalData: a merge followed by the final retraining
-// (MergeOptions.Data, the fingerprint of the data it will train on) is
+// (MergeOptions.Data, which reads the data it will train on) is
 // refused before anything is written where the shards, or the merged
 // folder where they record nothing, trained on other data; the same data
 // merges.
@@ -431,7 +434,7 @@ func TestMergeRefusesOtherFinalData(t *testing.T) {
 		dirs = append(dirs, d)
 	}
 	out := filepath.Join(root, "merged")
-	_, err := Merge(out, dirs, MergeOptions{Data: "crc32c:2222"})
+	_, err := Merge(out, dirs, MergeOptions{Data: fingerprint("crc32c:2222")})
 	var oe *OtherStudyError
 	if !errors.As(err, &oe) || !oe.Data || oe.Dir != dirs[0] ||
 		!strings.Contains(err.Error(), "training data crc32c:1111 in the folder, crc32c:2222 given for the final retraining") {
@@ -440,14 +443,14 @@ func TestMergeRefusesOtherFinalData(t *testing.T) {
 	if _, serr := os.Stat(out); serr == nil {
 		t.Errorf("a merge refused for its data wrote %s", out)
 	}
-	if _, err := Merge(out, dirs, MergeOptions{Data: "crc32c:1111"}); err != nil {
+	if _, err := Merge(out, dirs, MergeOptions{Data: fingerprint("crc32c:1111")}); err != nil {
 		t.Fatalf("merge for a final retraining on the shards' data: %v", err)
 	}
 	// Shards that record no data (they trained nothing yet, or before
 	// fingerprints) against a merged folder that does.
 	bare := filepath.Join(root, "bare")
 	fakeShard(t, spec, 0, 1, bare)
-	if _, err := Merge(out, []string{bare}, MergeOptions{Data: "crc32c:2222"}); !errors.As(err, &oe) || oe.Dir != out {
+	if _, err := Merge(out, []string{bare}, MergeOptions{Data: fingerprint("crc32c:2222")}); !errors.As(err, &oe) || oe.Dir != out {
 		t.Errorf("merge into a folder that records other data: %v; want an OtherStudyError naming %s", err, out)
 	}
 }

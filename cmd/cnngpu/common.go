@@ -52,13 +52,21 @@ func loadTestSet(ctx context.Context, c *cli.Context, log io.Writer) (*loader.Se
 	return loadFrom(ctx, c, log, loader.LoadTestDir, (*loader.Fetcher).LoadTest)
 }
 
+// emptyData refuses a --data given empty (an empty variable expanded:
+// "--data $DIR"), which would otherwise mean the cache.
+func emptyData(c *cli.Context) error {
+	if c.IsSet("data") && c.String("data") == "" {
+		return usageErrorf("--data '': expected the folder that holds the MNIST IDX files; leave --data out to use the cache")
+	}
+	return nil
+}
+
 // loadFrom reads with load from --data, or with cached from the cache
 // (fetched and checked first when needed).
 func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load func(dir string) (T, error), cached func(*loader.Fetcher, context.Context) (T, error)) (T, error) {
 	var none T
-	if c.IsSet("data") && c.String("data") == "" {
-		// An empty variable expanded ("--data $DIR"): not the cache.
-		return none, usageErrorf("--data '': expected the folder that holds the MNIST IDX files; leave --data out to use the cache")
+	if err := emptyData(c); err != nil {
+		return none, err
 	}
 	if dir := c.String("data"); dir != "" {
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {

@@ -1419,36 +1419,12 @@ func TestClosedStdout(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 100)
 	out := filepath.Join(dir, "m.safetensors")
-	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "30", "--batch-size", "16", "--out", out)
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// The engine, data and model lines, then the first epoch's.
-	r := bufio.NewReader(pipe)
-	for range 4 {
-		if _, err := r.ReadString('\n'); err != nil {
-			t.Fatalf("reading the first lines: %v\n%s", err, stderr.String())
-		}
-	}
-	pipe.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("30 epochs went on with standard output closed:\n%s", stderr.String())
-	}
+	stderr, err := headOf(t, 4, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "30", "--batch-size", "16", "--out", out)
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "standard output was closed") ||
-		!strings.Contains(stderr.String(), "checkpoint saved to "+out) {
-		t.Fatalf("train with its standard output closed: %v\n%s", err, stderr.String())
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(stderr, "standard output was closed") ||
+		!strings.Contains(stderr, "checkpoint saved to "+out) {
+		t.Fatalf("train with its standard output closed: %v\n%s", err, stderr)
 	}
 	ck, err := engine.LoadCheckpoint(out)
 	if err != nil {
@@ -1481,25 +1457,48 @@ func TestClosedStdout(t *testing.T) {
 	many := filepath.Join(dir, "many")
 	os.Mkdir(many, 0o755)
 	fakeMNIST(t, many, 10, 5000)
-	pred := exec.Command(binary_, "predict", "--cpu", "--model", out, "--idx", filepath.Join(many, "t10k-images-idx3-ubyte.gz"))
-	pp, err := pred.StdoutPipe()
+	perr, err := headOf(t, 1, "predict", "--cpu", "--model", out, "--idx", filepath.Join(many, "t10k-images-idx3-ubyte.gz"))
+	// (Its note that the model is a run cut short is said, as always.)
+	if !errors.As(err, &ee) || ee.ExitCode() != 141 || strings.Contains(perr, "cnngpu:") || strings.Contains(perr, "broken pipe") {
+		t.Errorf("predict --idx piped to head -1: %v, standard error %q; want exit 141 and no error said", err, perr)
+	}
+}
+
+// headOf runs the binary with args as `| head -n` would: it reads the
+// first n lines of its standard output, closes the pipe, and returns how
+// the process ended and its standard error (failing the test where the
+// lines do not come, or the process goes on for 2 minutes after).
+func headOf(t *testing.T, n int, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary_, args...)
+	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var perr bytes.Buffer
-	pred.Stderr = &perr
-	if err := pred.Start(); err != nil {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bufio.NewReader(pp).ReadString('\n'); err != nil {
-		t.Fatalf("predict's first line: %v\n%s", err, perr.String())
+	r := bufio.NewReader(pipe)
+	for range n {
+		if _, err := r.ReadString('\n'); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s: reading the first %d lines: %v\n%s", args[0], n, err, stderr.String())
+		}
 	}
-	pp.Close()
-	err = pred.Wait()
-	// (Its note that the model is a run cut short is said, as always.)
-	if !errors.As(err, &ee) || ee.ExitCode() != 141 || strings.Contains(perr.String(), "cnngpu:") || strings.Contains(perr.String(), "broken pipe") {
-		t.Errorf("predict --idx piped to head -1: %v, standard error %q; want exit 141 and no error said", err, perr.String())
+	pipe.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s went on for 2 minutes with standard output closed:\n%s", args[0], stderr.String())
 	}
+	return stderr.String(), err
 }
 
 // TestMergeIntoUnwritableRuns: `tune merge` into an --out whose runs

@@ -273,8 +273,8 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := checkOutDir("--out", out); err != nil {
 		return err
 	}
-	if c.IsSet("data") && c.String("data") == "" {
-		return usageErrorf("--data '': expected the folder that holds the MNIST IDX files; leave --data out to use the cache")
+	if err := emptyData(c); err != nil { // before a dry run, which reads no data
+		return err
 	}
 	if c.Bool("dry-run") || !c.IsSet("data") {
 		// The dry run plans for MNIST, and the default data is MNIST: a
@@ -501,21 +501,19 @@ func mergeAction(c *cli.Context) error {
 	opt.KeepLock = c.Bool("final")
 	var data *loader.MNIST
 	if c.Bool("final") {
-		// The final retraining's data is read first, so that a merge
-		// whose shards trained on other data (or a --data that cannot be
-		// read) is refused before the merge writes anything; after the
-		// merge's own checks (a dry run), which need no data.
-		// (Where that fails, the merge below fails alike, and says so.)
-		check := opt
-		check.DryRun, check.KeepLock = true, false
-		if _, err := tune.Merge(out, dirs, check); err == nil {
+		// The final retraining's data, read by Merge once its own checks
+		// have passed and before it writes anything, so that shards
+		// trained on other data (or a --data that cannot be read) are
+		// refused with nothing written.
+		opt.Data = func() (string, error) {
 			ctx, stop := interruptContext(c.Context)
-			data, err = loadMNIST(ctx, c, c.App.ErrWriter)
-			stop()
+			defer stop()
+			m, err := loadMNIST(ctx, c, c.App.ErrWriter)
 			if err != nil {
-				return err
+				return "", err
 			}
-			opt.Data = data.Train.Fingerprint()
+			data = m
+			return m.Train.Fingerprint(), nil
 		}
 	}
 	others := tune.OtherFiles(out)
@@ -578,7 +576,7 @@ func mergeAction(c *cli.Context) error {
 }
 
 // finishMerged trains what the merged folder lacks and retrains and tests
-// the best setting on data (read before the merge), like an unsharded
+// the best setting on data (read by the merge: MergeOptions.Data), like an unsharded
 // `cnngpu tune` on it.
 func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
 	spec, err := tune.LoadSpec(out)
@@ -587,11 +585,6 @@ func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
 	}
 	ctx, stop := interruptContext(c.Context)
 	defer stop()
-	if data == nil { // not read before the merge (mergeAction)
-		if data, err = loadMNIST(ctx, c, c.App.ErrWriter); err != nil {
-			return err
-		}
-	}
 	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
 		return err
