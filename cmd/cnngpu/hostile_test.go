@@ -1546,3 +1546,45 @@ func TestMergeIntoUnwritableRuns(t *testing.T) {
 		t.Error("the refused merge wrote study.json")
 	}
 }
+
+// TestPermissionHint: a failure the system refused for lack of permission
+// gets a hint naming the user and what to check, once; other failures, and
+// messages that have a hint of their own, get none. And end to end: eval
+// with a --model its user may not read (as nobody, through runuser, so
+// only where the tests run as root) names the file and gives the hint.
+func TestPermissionHint(t *testing.T) {
+	denied := fmt.Errorf("--model: checkpoint: %w", &fs.PathError{Op: "open", Path: "m.safetensors", Err: syscall.EACCES})
+	if h := permissionHint(denied); !strings.HasPrefix(h, "hint: cnngpu runs as ") || !strings.Contains(h, "permissions") {
+		t.Errorf("permission denied: hint %q", h)
+	}
+	for _, err := range []error{
+		fmt.Errorf("--model: checkpoint: %w", &fs.PathError{Op: "open", Path: "m.safetensors", Err: syscall.ENOENT}),
+		fmt.Errorf("%w\nhint: do this instead", denied),
+	} {
+		if h := permissionHint(err); h != "" {
+			t.Errorf("%v: hint %q, want none", err, h)
+		}
+	}
+	runuser, _ := asNobody(t)
+	root, err := os.MkdirTemp("", "cnngpu-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	bin, model := filepath.Join(root, "cnngpu"), filepath.Join(root, "m.safetensors")
+	for _, f := range []func() error{
+		func() error { return os.Chmod(root, 0o755) },
+		func() error { return os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755) },
+		func() error { return os.WriteFile(model, []byte(readFile(t, newFixtures(t).model)), 0o600) }, // root's
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := exec.Command(runuser, "-u", "nobody", "--", bin, "eval", "--cpu", "--model", model).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), model+": permission denied") ||
+		!strings.Contains(string(b), "hint: cnngpu runs as user nobody") {
+		t.Errorf("eval --model on a file nobody may not read: %v\n%s", err, b)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"os/user"
 	"slices"
 	"strings"
 	"sync"
@@ -159,11 +161,28 @@ func run(args []string) int {
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "cnngpu: %v\n", err)
+	if h := permissionHint(err); h != "" {
+		fmt.Fprintln(os.Stderr, h)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	return 1
+}
+
+// permissionHint is the hint for a failure that the system refused for
+// lack of permission (a file the user running cnngpu may not read, a
+// folder it may not search) and whose message has no hint of its own.
+func permissionHint(err error) string {
+	if !errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "hint:") {
+		return ""
+	}
+	who := "this user"
+	if u, uerr := user.Current(); uerr == nil {
+		who = "user " + u.Username
+	}
+	return fmt.Sprintf("hint: cnngpu runs as %s, whom the system refused: check the permissions of the path named (ls -l, also of the folders above it), or choose a path this user may use", who)
 }
 
 // checkedWriter is standard output remembering its first write error,
