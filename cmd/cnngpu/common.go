@@ -208,6 +208,21 @@ func nvidiaDriverPresent() bool {
 	return err == nil
 }
 
+// checkEngineEnv refuses (exit 2) a bad value of the engines' environment
+// variables. The GPU engine's are checked under --cpu too: a value that
+// would be refused with a GPU is a mistake there as well, and the same
+// command line with the same environment should not work on one machine
+// and fail on the next.
+func checkEngineEnv() error {
+	if err := cpu.CheckEnv(); err != nil {
+		return withCode(2, err)
+	}
+	if err := enginecuda.CheckEnv(); err != nil {
+		return withCode(2, err)
+	}
+	return nil
+}
+
 // engineFor is newEngine, except that where cpuFirst is not "" and no
 // engine is asked for (neither --cpu, --device nor --precision tf32), it
 // is the CPU engine without looking for a GPU, noted with cpuFirst as the
@@ -216,15 +231,8 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 	if err := checkEngineFlags(c); err != nil {
 		return nil, err
 	}
-	if err := cpu.CheckEnv(); err != nil {
-		return nil, withCode(2, err)
-	}
-	// The GPU engine's variables are checked under --cpu too: a value
-	// that would be refused with a GPU is a mistake there as well, and
-	// the same command line with the same environment should not work on
-	// one machine and fail on the next.
-	if err := enginecuda.CheckEnv(); err != nil {
-		return nil, withCode(2, err)
+	if err := checkEngineEnv(); err != nil {
+		return nil, err
 	}
 	tf32 := c.String("precision") == "tf32"
 	if c.Bool("cpu") {

@@ -13,16 +13,17 @@ import (
 
 // TestGPUEnvRefused: a bad CNNGPU_KERNELS, CNNGPU_CONV, CNNGPU_DENSE,
 // CNNGPU_STREAMS, CNNGPU_PRIORITY, CNNGPU_PRELOAD, CNNGPU_CUDNN_BESIDE,
-// CNNGPU_HEAD, CNNGPU_NO_CACHE or CNNGPU_DEBUG is refused with the variable, the value
-// and what is expected, exit 2, whether or not this machine has a GPU,
-// with or without --device (rather than falling back to the CPU engine),
-// and with --cpu too; the other spellings of a switch are taken, --cpu
+// CNNGPU_HEAD, CNNGPU_NO_CACHE or CNNGPU_DEBUG is refused with the
+// variable, the value and what is expected, exit 2, whether or not this
+// machine has a GPU, with or without --device (rather than falling back
+// to the CPU engine), with --cpu too, and by tune's dry run (before it
+// says all is well); the other spellings of a switch are taken, --cpu
 // included.
 func TestGPUEnvRefused(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 64, 20)
 	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=4", "CNNGPU_PRIORITY=first", "CNNGPU_NO_CACHE=maybe", "CNNGPU_PRELOAD=2", "CNNGPU_CUDNN_BESIDE=later", "CNNGPU_HEAD=2", "CNNGPU_DEBUG=x"} {
-		for _, args := range [][]string{{"train", "--device", "0"}, {"train"}, {"train", "--cpu"}, {"bench", "--steps", "1"}} {
+		for _, args := range [][]string{{"train", "--device", "0"}, {"train"}, {"train", "--cpu"}, {"bench", "--steps", "1"}, {"tune", "--dry-run", "--out", filepath.Join(dir, "study")}} {
 			args = append(args, "--epochs", "1", "--data", dir)
 			if args[0] == "bench" {
 				args = args[:3]

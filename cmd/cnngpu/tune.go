@@ -266,6 +266,9 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := checkEngineFlags(c); err != nil {
 		return err
 	}
+	if err := checkEngineEnv(); err != nil { // before --dry-run too
+		return err
+	}
 	if _, err := tuneDevices(c); err != nil {
 		return err // before --dry-run, which checks the flags
 	}
