@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -429,6 +430,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", v))
 		}
 	}()
+	if p := r.URL.Path; p != "" && p != "/" {
+		// A path such as //v1/predict (a base URL ending in / joined
+		// with /v1/predict) or /v1/predict/ is served as the clean
+		// path, as a proxy that merges slashes would pass it, rather
+		// than redirected with the mux's HTML page, which a client
+		// posting JSON neither expects nor follows with its body.
+		if c := path.Clean(p); c != p {
+			r2 := *r
+			u := *r.URL
+			u.Path, u.RawPath = c, ""
+			r2.URL = &u
+			r = &r2
+		}
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -143,6 +143,39 @@ func TestEndpoints(t *testing.T) {
 	}
 }
 
+// TestUncleanPaths: //v1/predict (a base URL ending in / joined with
+// /v1/predict) and /v1/predict/ are answered as /v1/predict, and //healthz
+// as /healthz, rather than redirected with the mux's HTML page; the answer
+// is read without following redirects, as a client posting JSON may not.
+func TestUncleanPaths(t *testing.T) {
+	ts, _, _ := newTestServer(t)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	x := randomDigit(rand.New(rand.NewPCG(1, 1)))
+	for _, p := range []string{"//v1/predict", "/v1/predict/", "/v1//predict", "/./v1/predict"} {
+		resp, err := noFollow.Post(ts.URL+p, "application/json", bytes.NewReader(pixelsJSON(x)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil || len(out["probabilities"].([]any)) != 10 {
+			t.Errorf("POST %s: %d %v (%v), want the prediction", p, resp.StatusCode, out, err)
+		}
+	}
+	resp, err := noFollow.Get(ts.URL + "//healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("GET //healthz: %d %s, want the health answer", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp, err := noFollow.Get(ts.URL + "//nope"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("GET //nope: %v %v, want 404", resp, err)
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	ts, s, _ := newTestServer(t)
 	s.MaxBody = 10000
