@@ -114,6 +114,11 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("damaged %s image: %v", format, err)
 		}
+		if format == "jpeg" {
+			// A photo stored sideways, with its EXIF orientation
+			// saying how to turn it: read upright (orient.go).
+			img = orient(img, jpegOrientation(data))
+		}
 		return PrepareDigit(img)
 	})
 }
@@ -454,8 +459,15 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	if w == 0 || h == 0 {
 		return nil, ErrNoInk
 	}
-	// The background is the border's median level: light backgrounds are
-	// inverted so that ink is bright.
+	// A sheet inside a frame of another shade is what is looked at
+	// (frame.go).
+	if d := frameDepth(g, w, h); d > 0 {
+		w, h = cropFrame(g, w, h, d)
+		g = g[:w*h]
+	}
+	// The background is the border's median level; where the ink is
+	// darker than it (darkInk: on light paper, and on grey paper in a dim
+	// photo), the levels are inverted so that ink is bright.
 	var border []float64
 	for x := 0; x < w; x++ {
 		border = append(border, g[x], g[(h-1)*w+x])
@@ -464,15 +476,16 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		border = append(border, g[y*w], g[y*w+w-1])
 	}
 	bg := median(border)
+	dark := darkInk(g, bg)
 	// The ink plane replaces the grey one in place.
 	ink := g
 	for i, v := range g {
-		if bg > 0.5 {
+		if dark {
 			v = 1 - v
 		}
 		// Remove the background level and stretch to [0,1].
 		ref := bg
-		if bg > 0.5 {
+		if dark {
 			ref = 1 - bg
 		}
 		if ref < 1 {
@@ -539,7 +552,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	}
 	if strongest < MinInkContrast {
 		toward := "its darkest mark is only %.0f%% of the way from the paper's shade to black; a digit's is %.0f%% or more"
-		if bg <= 0.5 {
+		if !dark {
 			toward = "its brightest mark is only %.0f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
 		}
 		return nil, &NoDigitError{fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)}

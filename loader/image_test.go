@@ -7,6 +7,7 @@ package loader
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -779,4 +780,97 @@ func cachedTestSet(t *testing.T) *Set {
 		t.Skipf("no MNIST here (make data fetches it): %v", err)
 	}
 	return test
+}
+
+// TestPrepareDigitInsideAFrame: a sheet inside a frame of another shade
+// of even width (white paper on a dark desk, a drawing box's border),
+// sharp or with a blurred edge, is read as the sheet alone: the same
+// digit as the sheet without the frame. Before, the frame's shade was
+// taken for the background, the sheet for ink, and the 7 read as a 0.
+func TestPrepareDigitInsideAFrame(t *testing.T) {
+	grey := func(v uint8) color.Color { return color.Gray{v} }
+	for _, c := range []struct {
+		name               string
+		ink, paper, border uint8
+		widths             []int
+	}{
+		{"black on white paper on a dark desk", 20, 235, 40, []int{1, 2, 3, 10, 40, 60}},
+		{"white on a black sheet in a white border", 240, 10, 250, []int{1, 5, 30}},
+	} {
+		want, err := DecodeDigit(enc(t, drawSeven(240, 240, grey(c.ink), grey(c.paper)), "png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range c.widths {
+			for _, blur := range []bool{false, true} {
+				n := 240 + 2*m
+				img := image.NewGray(image.Rect(0, 0, n, n))
+				for i := range img.Pix {
+					img.Pix[i] = c.border
+				}
+				draw.Draw(img, image.Rect(m, m, m+240, m+240), drawSeven(240, 240, grey(c.ink), grey(c.paper)), image.Point{}, draw.Src)
+				if blur && m >= 2 {
+					// The frame's innermost line halfway between it
+					// and the sheet: the edge of a photo.
+					half := uint8((int(c.border) + int(c.paper)) / 2)
+					for i := m - 1; i < n-m+1; i++ {
+						img.Pix[(m-1)*n+i], img.Pix[(n-m)*n+i], img.Pix[i*n+m-1], img.Pix[i*n+n-m] = half, half, half, half
+					}
+				}
+				got, err := DecodeDigit(enc(t, img, "png"))
+				if err != nil {
+					t.Errorf("%s, a frame of %d pixels (blurred %v): %v", c.name, m, blur, err)
+					continue
+				}
+				for i := range want {
+					if math.Abs(float64(want[i]-got[i])) > 1e-3 {
+						t.Errorf("%s, a frame of %d pixels (blurred %v): pixel %d is %v, without the frame %v", c.name, m, blur, i, got[i], want[i])
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPrepareDigitDimPaper: dark ink on grey paper (a dim photo of a white
+// sheet) is dark ink at every level of the paper, below one half too:
+// the same digit as black on white. Before, paper at or below one half
+// was taken for a dark background, and the ink clipped away ("blank").
+// And the rule does not take a light digit on a dark background with
+// dark corners (a vignette) for dark ink.
+func TestPrepareDigitDimPaper(t *testing.T) {
+	want, err := DecodeDigit(enc(t, drawSeven(200, 200, color.Black, color.White), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(name string, got []float32, err error) {
+		t.Helper()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		for i := range want {
+			if math.Abs(float64(want[i]-got[i])) > 1e-3 {
+				t.Errorf("%s: pixel %d is %v, black on white gives %v", name, i, got[i], want[i])
+				return
+			}
+		}
+	}
+	for _, p := range []struct{ ink, paper uint8 }{{25, 60}, {30, 100}, {30, 127}, {30, 128}, {30, 160}, {0, 250}} {
+		got, err := DecodeDigit(enc(t, drawSeven(200, 200, color.Gray{p.ink}, color.Gray{p.paper}), "png"))
+		same(fmt.Sprintf("ink %d on paper %d", p.ink, p.paper), got, err)
+	}
+	// Chalk on a blackboard, its corners darker still: the corners'
+	// pixels outnumber the strokes', but not three times.
+	board := drawSeven(200, 200, color.Gray{240}, color.Gray{90})
+	for y := range 200 {
+		for x := range 200 {
+			if math.Hypot(float64(x)-99.5, float64(y)-99.5) > 125 {
+				board.Set(x, y, color.Gray{20})
+			}
+		}
+	}
+	got, err := DecodeDigit(enc(t, board, "png"))
+	same("light ink on a dark board with dark corners", got, err)
 }

@@ -1,0 +1,174 @@
+// frame.go: an image's background level and the polarity of its ink: a
+// sheet photographed or screenshotted inside a frame of another shade (a
+// dark desk around white paper, a drawing box's border) is taken for what
+// is inside the frame, and ink darker than a dim background is taken as
+// dark ink, however dim the paper.
+
+package loader
+
+// ringLevels is a 256-bin histogram of grey levels (0 black, 255 white).
+type ringLevels [256]int
+
+func (r *ringLevels) add(v float64) { r[int(max(0, min(1, v))*255+0.5)]++ }
+
+// median is the histogram's median level in [0,1] (0 for none).
+func (r *ringLevels) median() float64 {
+	n := 0
+	for _, k := range r {
+		n += k
+	}
+	seen := 0
+	for i, k := range r {
+		if seen += k; 2*seen > n {
+			return float64(i) / 255
+		}
+	}
+	return 0
+}
+
+// near is the share of the histogram's pixels within tol of level.
+func (r *ringLevels) near(level, tol float64) float64 {
+	n, in := 0, 0
+	for i, k := range r {
+		n += k
+		if d := float64(i)/255 - level; d <= tol && d >= -tol {
+			in += k
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(in) / float64(n)
+}
+
+// ring is the histogram of the pixels on the boundary of the rectangle d
+// pixels in from each side of the w x h grey plane g.
+func ring(g []float64, w, h, d int) *ringLevels {
+	var r ringLevels
+	x0, y0, x1, y1 := d, d, w-1-d, h-1-d
+	for x := x0; x <= x1; x++ {
+		r.add(g[y0*w+x])
+		if y1 != y0 {
+			r.add(g[y1*w+x])
+		}
+	}
+	for y := y0 + 1; y < y1; y++ {
+		r.add(g[y*w+x0])
+		if x1 != x0 {
+			r.add(g[y*w+x1])
+		}
+	}
+	return &r
+}
+
+// Frame detection's constants: a ring is solid at a level when
+// frameSolid of its pixels lie within frameTol of it; a frame and the
+// sheet inside it differ by more than frameContrast.
+const (
+	frameSolid    = 0.9
+	frameTol      = 0.15
+	frameContrast = 0.4
+)
+
+// frameDepth returns how many pixels in from each side the sheet inside
+// a frame begins (0 for no frame): where the image's outermost rings are
+// solid at one level (the frame: a desk, a border) and a ring further in,
+// no deeper than a quarter of the shorter side, is solid at a level
+// differing from it by more than frameContrast (the sheet), which is also
+// the median of everything inside that ring (the sheet is what the
+// inside is mostly made of, the digit's strokes not). At most
+// frameBlur(w, h) rings between them may be mixed (a blurred or
+// anti-aliased edge): a frame's edge is sharp, while a bold digit cropped
+// tightly (a thick 0 filling the image) meets the rings gradually, over
+// many rings that are part paper and part stroke, before a ring may lie
+// wholly inside its stroke. A sheet lying askew is not a frame of even
+// width, and is left to the steps after (clearBands).
+func frameDepth(g []float64, w, h int) int {
+	if w < 8 || h < 8 {
+		return 0
+	}
+	outer := ring(g, w, h, 0)
+	m0 := outer.median()
+	if outer.near(m0, frameTol) < frameSolid {
+		return 0
+	}
+	blur, last := frameBlur(w, h), 0 // last: the innermost ring of the frame
+	// outside: the rings before d; all: the whole plane, once needed (the
+	// inside of ring d is all less outside, a histogram's subtraction).
+	outside := *outer
+	var all *ringLevels
+	for d := 1; d <= min(w, h)/4 && d-last-1 <= blur; d++ {
+		r := ring(g, w, h, d)
+		if r.near(m0, frameTol) >= frameSolid {
+			last = d
+		} else if m := r.median(); (m-m0 > frameContrast || m0-m > frameContrast) && r.near(m, frameTol) >= frameSolid {
+			if all == nil {
+				all = new(ringLevels)
+				for _, v := range g {
+					all.add(v)
+				}
+			}
+			var inside ringLevels
+			for i := range inside {
+				inside[i] = all[i] - outside[i]
+			}
+			if mi := inside.median(); mi-m <= frameTol && m-mi <= frameTol {
+				return d
+			}
+			// Else an edge's line of one shade between frame and
+			// sheet, or a stroke: mixed, as are the rings of neither.
+		}
+		for i, k := range r {
+			outside[i] += k
+		}
+	}
+	return 0
+}
+
+// frameBlur is how many mixed rings a frame's edge may span in a w x h
+// image: 3, or a hundredth of the shorter side in larger images.
+func frameBlur(w, h int) int { return max(3, min(w, h)/100) }
+
+// cropFrame moves the part of the w x h plane g inside a frame of depth d
+// to the plane's start, row by row (each row lands at or before where it
+// was read), and returns the inside's size.
+func cropFrame(g []float64, w, h, d int) (int, int) {
+	iw, ih := w-2*d, h-2*d
+	for y := range ih {
+		copy(g[y*iw:(y+1)*iw], g[(y+d)*w+d:(y+d)*w+d+iw])
+	}
+	return iw, ih
+}
+
+// Dark ink on a dim background: a pixel is a strong mark of dark ink when
+// it lies at least darkInkShare of the way from the background's level to
+// black and darkInkMin below it; of light ink, the same toward white.
+const (
+	darkInkShare = 0.5
+	darkInkMin   = 0.12
+	// darkInkMajority: how many times more strong dark marks than light
+	// ones make a background at or below one half hold dark ink.
+	darkInkMajority = 3
+)
+
+// darkInk reports whether the ink is darker than the background bg: on a
+// background above one half, always (paper); on one at or below it, when
+// the strong marks darker than it outnumber those lighter than it
+// darkInkMajority times (grey paper in a dim photo, whose ink is darker
+// still), else not (a light digit on a dark background, as MNIST's).
+// Where both are few, a glare's highlights or a vignette's corners do not
+// outweigh the strokes.
+func darkInk(g []float64, bg float64) bool {
+	if bg > 0.5 {
+		return true
+	}
+	darker, lighter := 0, 0
+	for _, v := range g {
+		if d := bg - v; d >= darkInkMin && d >= darkInkShare*bg {
+			darker++
+		} else if d := v - bg; d >= darkInkMin && d >= darkInkShare*(1-bg) {
+			lighter++
+		}
+	}
+	return darker > 0 && darker >= darkInkMajority*lighter
+}
