@@ -168,6 +168,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--resume", "", "--data", dir}, 2, "--resume was given an empty path"},
 		{[]string{"predict", "--cpu", "--model", notCk, "--labels", notCk, notCk}, 2, "--labels gives the labels of an --idx image file: it needs --idx"},
 		{[]string{"predict", "--cpu", "--model", notCk, "-", "-"}, 2, "'-' (standard input) can be given once"},
+		{[]string{"predict", "--cpu", "--model", notCk, "--idx", "", notCk}, 2, "--idx '': expected an IDX image file"},
+		{[]string{"predict", "--cpu", "--model", notCk, "--idx", notCk, "--labels", ""}, 2, "--labels '': expected the IDX label file"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "data", "frob"}, 2, `unknown command "data frob"; 'data' has the commands fetch, verify`},

@@ -169,6 +169,10 @@ func predictAction(c *cli.Context) error {
 	}
 	modelErr := checkModelPath(c, c.String("model")) // before --idx is read
 	switch {
+	case c.IsSet("idx") && idx == "":
+		return usageErrorf("--idx '': expected an IDX image file (raw or .gz), e.g. --idx ~/.cache/cnngpu/mnist/t10k-images-idx3-ubyte.gz; leave --idx out to classify image files")
+	case c.IsSet("labels") && c.String("labels") == "":
+		return usageErrorf("--labels '': expected the IDX label file of the --idx images (raw or .gz); leave --labels out for no accuracy")
 	case idx != "" && c.NArg() > 0:
 		return usageErrorf("give either --idx FILE or image files, not both")
 	case idx == "" && c.IsSet("labels"):

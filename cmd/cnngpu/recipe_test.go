@@ -36,6 +36,8 @@ func TestRecipeFlagsRefused(t *testing.T) {
 		{[]string{"--seeds", "18446744073709551616"}, "18446744073709551616 is larger than the largest seed, 18446744073709551615"},
 		{[]string{"--seeds", "1-18446744073709551616"}, "18446744073709551616 is larger than the largest seed"},
 		{[]string{"--seeds", "1-5000"}, "more than 1000 seeds"},
+		{[]string{"--seeds", "1,010"}, "write 010 without the leading zero (10), as --seed takes it"},
+		{[]string{"--seeds", "00-3"}, "write 00 without the leading zero (0)"},
 		{[]string{"--seeds", "1-3", "--seed", "4"}, "--seeds runs one training per seed: it excludes --seed and --resume"},
 	} {
 		args := append([]string{"train", "--cpu", "--data", dir}, c.args...)

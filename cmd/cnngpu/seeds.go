@@ -40,6 +40,13 @@ func parseSeeds(s string) ([]uint64, error) {
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		lo, hi, isRange := strings.Cut(part, "-")
+		for _, n := range []string{lo, hi} {
+			// As --seed refuses 010 (the flag package would read it
+			// as octal), so does --seeds, whose seeds read decimal.
+			if len(n) > 1 && n[0] == '0' && strings.Trim(n, "0123456789") == "" {
+				return nil, bad(fmt.Sprintf("write %s without the leading zero (%s), as --seed takes it", n, cmp.Or(strings.TrimLeft(n, "0"), "0")))
+			}
+		}
 		a, err := strconv.ParseUint(lo, 10, 64)
 		if errors.Is(err, strconv.ErrRange) {
 			return nil, bad(fmt.Sprintf("%s is larger than the largest seed, %d", lo, uint64(math.MaxUint64)))
