@@ -72,7 +72,7 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if f := sniff(data); f != "" {
-			return nil, fmt.Errorf("damaged %s image: %v", f, err)
+			return nil, decodeError(f, data, err)
 		}
 		if kind := OtherKind(data); kind != nil {
 			return nil, kind
@@ -111,8 +111,17 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 	reserve := min(cost+speckMemory(cfg.Width, cfg.Height), DecodeBudget)
 	return withBudget(ctx, reserve, func() ([]float32, error) {
 		img, _, err := image.Decode(bytes.NewReader(data))
+		if err != nil && cutShort(err) {
+			// Missing only its last bytes, as viewers show it
+			// (damaged.go): the retry's memory is the failed decode's.
+			if whole := completed(format, data); whole != nil {
+				if done, _, err2 := image.Decode(bytes.NewReader(whole)); err2 == nil {
+					img, err = done, nil
+				}
+			}
+		}
 		if err != nil {
-			return nil, fmt.Errorf("damaged %s image: %v", format, err)
+			return nil, decodeError(format, data, err)
 		}
 		if format == "jpeg" {
 			// A photo stored sideways, with its EXIF orientation

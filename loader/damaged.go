@@ -1,0 +1,128 @@
+// damaged.go: what an image file that fails to decode is, in words a user
+// can act on: a JPEG of a kind Go's decoder does not read (12-bit,
+// arithmetic-coded, lossless, hierarchical) is named as such, a file cut
+// short says so, and one missing only its last bytes (the end marker, a
+// viewer shows it whole) is read as a viewer reads it.
+
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image/jpeg"
+	"io"
+	"strings"
+)
+
+// decodeError words the error err that decoding data, an image in format,
+// gave (from image.DecodeConfig or image.Decode).
+func decodeError(format string, data []byte, err error) error {
+	if format == "jpeg" {
+		if kind := jpegKind(data); kind != "" {
+			return fmt.Errorf("%s, which cnngpu does not read (it reads 8-bit baseline and progressive JPEGs): convert it to PNG first (for example: magick FILE digit.png)", kind)
+		}
+		var unsupported jpeg.UnsupportedError
+		if errors.As(err, &unsupported) {
+			return fmt.Errorf("a JPEG using a feature cnngpu does not read (%v): convert it to PNG first (for example: magick FILE digit.png)", err)
+		}
+	}
+	if cutShort(err) {
+		return fmt.Errorf("damaged %s image: the file is cut short (%v): its end is missing; copy or download it again", format, err)
+	}
+	return fmt.Errorf("damaged %s image: %v", format, err)
+}
+
+// cutShort tells whether a decoder's error says its data ended early.
+func cutShort(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"unexpected EOF", "short Huffman data", "not enough pixel data", "not enough image data"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// jpegKind names a JPEG's kind from its frame header (SOFn) where Go's
+// decoder does not read it ("" for baseline and progressive 8-bit, and
+// where no frame header is found before the first scan).
+func jpegKind(data []byte) string {
+	pos := 2
+	for pos+4 <= len(data) {
+		if data[pos] != 0xff {
+			return ""
+		}
+		m := data[pos+1]
+		switch {
+		case m == 0xff:
+			pos++
+			continue
+		case m == 0x01 || (m >= 0xd0 && m <= 0xd7):
+			pos += 2
+			continue
+		case m == 0xda || m == 0xd9:
+			return ""
+		}
+		n := int(binary.BigEndian.Uint16(data[pos+2:]))
+		if n < 2 {
+			return ""
+		}
+		switch m {
+		case 0xc0, 0xc1, 0xc2:
+			if pos+4 < len(data) && data[pos+4] != 8 {
+				return fmt.Sprintf("a %d-bit JPEG", data[pos+4])
+			}
+			return ""
+		case 0xc3:
+			return "a lossless JPEG"
+		case 0xc5, 0xc6, 0xc7:
+			return "a hierarchical JPEG"
+		case 0xc9, 0xca:
+			return "an arithmetic-coded JPEG"
+		case 0xcb:
+			return "a lossless arithmetic-coded JPEG"
+		case 0xcd, 0xce, 0xcf:
+			return "a hierarchical arithmetic-coded JPEG"
+		}
+		pos += 2 + n
+	}
+	return ""
+}
+
+// completed returns data with the end its format requires added, where
+// data lacks it, so that a file missing only its last bytes (a JPEG's end
+// marker, a PNG's IEND chunk or part of it, a GIF's trailer) decodes as
+// viewers show it; nil where nothing can be added. A file cut short
+// inside its pixels still fails to decode.
+func completed(format string, data []byte) []byte {
+	switch format {
+	case "jpeg":
+		if !bytes.HasSuffix(data, []byte{0xff, 0xd9}) {
+			return append(bytes.Clone(data), 0xff, 0xd9)
+		}
+	case "png":
+		// Up to the last whole chunk before IEND, then IEND.
+		pos := 8
+		for pos+12 <= len(data) {
+			n := int64(binary.BigEndian.Uint32(data[pos:]))
+			if string(data[pos+4:pos+8]) == "IEND" || int64(pos)+12+n > int64(len(data)) {
+				break
+			}
+			pos += 12 + int(n)
+		}
+		if pos < 8 || pos > len(data) {
+			return nil
+		}
+		return append(bytes.Clone(data[:pos]), "\x00\x00\x00\x00IEND\xae\x42\x60\x82"...)
+	case "gif":
+		if !bytes.HasSuffix(data, []byte{0x3b}) {
+			return append(bytes.Clone(data), 0x00, 0x3b)
+		}
+	}
+	return nil
+}
