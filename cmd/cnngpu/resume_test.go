@@ -100,6 +100,41 @@ func TestSeedsInterrupted(t *testing.T) {
 	}
 }
 
+// TestSeedsJSONInterrupted: a --seeds --json run interrupted in seed 2
+// still writes its JSON: seed 1's result and summary, the seed that
+// stopped and why, and the seed not started (stdout was empty before).
+func TestSeedsJSONInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out := filepath.Join(dir, "m.safetensors")
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16",
+		"--epochs", "3", "--seeds", "1-3", "--out", out, "--json")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "seed 2's first epoch", cmd, func() bool { return exists(seedPath(out, 2)) })
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("interrupted --seeds --json run: exit %d\n%s", code, se.String())
+	}
+	var got struct {
+		Runs    []seedResult
+		Summary *seedSummary
+		Stopped seedStop
+		Started []uint64 `json:"not_started"`
+	}
+	if err := json.Unmarshal(so.Bytes(), &got); err != nil {
+		t.Fatalf("standard output is not the JSON result: %v\n%q", err, so.String())
+	}
+	if len(got.Runs) != 1 || got.Runs[0].Seed != 1 || got.Summary == nil || got.Summary.Seeds != 1 ||
+		got.Stopped.Seed != 2 || !got.Stopped.Interrupted || got.Stopped.Error == "" || !slices.Equal(got.Started, []uint64{3}) {
+		t.Errorf("interrupted --seeds --json: %+v", got)
+	}
+}
+
 // TestSeedsInterruptedInTheFirstSeed: stopped before any seed finished,
 // the message does not say the metrics file keeps finished seeds'
 // results (there are none), nor that it keeps seed 1's epochs unless it

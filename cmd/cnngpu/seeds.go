@@ -206,6 +206,11 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 					}
 				}
 			}
+			if s.json {
+				// What finished, for a script reading the JSON (the
+				// message and the exit code say the rest).
+				r.stoppedJSON(results, seed, interrupted, s.seeds[i+1:], err)
+			}
 			return fmt.Errorf("seed %d: %w%s", seed, err, more)
 		}
 		results = append(results, res)
@@ -241,6 +246,33 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 	}
 	fmt.Fprintln(r.stdout, summaryLine(sum))
 	return nil
+}
+
+// seedStop is, in a stopped --seeds run's JSON, the seed that stopped
+// and why.
+type seedStop struct {
+	Seed        uint64 `json:"seed"`
+	Interrupted bool   `json:"interrupted"`
+	Error       string `json:"error"`
+}
+
+// stoppedJSON writes, with --json, the result of a --seeds run that
+// stopped at seed: the finished seeds' results and their summary (null
+// where no seed finished), the seed that stopped and why, and the seeds
+// not started.
+func (r *trainRun) stoppedJSON(results []seedResult, seed uint64, interrupted bool, rest []uint64, err error) {
+	var sum *seedSummary
+	if len(results) > 0 {
+		s := summarise(results)
+		s.Recipe = recipeLabel(r.s.cfg, r.s.sched, r.s.opt.LR)
+		sum = &s
+	}
+	json.NewEncoder(r.stdout).Encode(struct {
+		Runs       []seedResult `json:"runs"`
+		Summary    *seedSummary `json:"summary"`
+		Stopped    seedStop     `json:"stopped"`
+		NotStarted []uint64     `json:"not_started"`
+	}{append([]seedResult{}, results...), sum, seedStop{seed, interrupted, err.Error()}, append([]uint64{}, rest...)})
 }
 
 // continueCommand is the command that continues this --seeds run
