@@ -35,6 +35,15 @@ type evalReport struct {
 	Loss          float64                             `json:"loss"`
 	ClassAccuracy [engine.Classes]*float64            `json:"class_accuracy"` // null: no test image of the digit
 	Confusion     [engine.Classes][engine.Classes]int `json:"confusion"`
+	// How far the checkpoint's run trained: whole epochs, steps into the
+	// next (an interrupted run's), of the epochs it was to train;
+	// cut_short where that is less than the whole run.
+	Arch          string `json:"arch"`
+	Activation    string `json:"activation"`
+	EpochsTrained int    `json:"epochs_trained"`
+	StepsInEpoch  int    `json:"steps_into_next_epoch"`
+	Epochs        int    `json:"epochs"`
+	CutShort      bool   `json:"cut_short"`
 }
 
 // paramSummary lists the checkpoint's tensors with their shapes, e.g.
@@ -77,7 +86,9 @@ func evalAction(c *cli.Context) error {
 	if !engine.IsFinite(res.Loss) {
 		return fmt.Errorf("%s: the test loss is %v: %w (its weights are too large for the arithmetic; retrain it with a smaller --lr)%s", path, res.Loss, engine.ErrNonFinite, gpuNaNHint(e))
 	}
-	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion}
+	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion,
+		Arch: ck.Arch.Preset, Activation: ck.Arch.Act.String(), EpochsTrained: ck.Position.Epoch, StepsInEpoch: ck.Position.Step,
+		Epochs: ck.Config.Epochs, CutShort: ck.Config.Epochs >= 1 && ck.Position.Epoch < ck.Config.Epochs}
 	for i := range r.ClassAccuracy {
 		total := 0
 		for _, n := range res.Confusion[i] {

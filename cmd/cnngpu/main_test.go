@@ -239,7 +239,8 @@ func TestTrainEvalResume(t *testing.T) {
 			total += n
 		}
 	}
-	if rep.Images != 100 || total != 100 || rep.Accuracy < 0.5 {
+	if rep.Images != 100 || total != 100 || rep.Accuracy < 0.5 || rep.Arch != "reference" || rep.Activation != "relu" ||
+		rep.EpochsTrained != 2 || rep.StepsInEpoch != 0 || rep.Epochs != 2 || rep.CutShort {
 		t.Errorf("eval report: %+v", rep)
 	}
 	stdout, _, _ = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck)

@@ -133,6 +133,12 @@ func TestSeedsJSONInterrupted(t *testing.T) {
 		got.Stopped.Seed != 2 || !got.Stopped.Interrupted || got.Stopped.Error == "" || !slices.Equal(got.Started, []uint64{3}) {
 		t.Errorf("interrupted --seeds --json: %+v", got)
 	}
+	// eval --json of the seed cut short says so.
+	stdout, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", seedPath(out, 2), "--json")
+	var rep evalReport
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || !rep.CutShort || rep.Epochs != 3 || rep.EpochsTrained >= 3 {
+		t.Errorf("eval --json of seed 2, cut short: exit %d, %v, %+v\n%s", code, err, rep, stderr)
+	}
 }
 
 // TestSeedsInterruptedInTheFirstSeed: stopped before any seed finished,
