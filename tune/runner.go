@@ -1107,10 +1107,15 @@ func LoadFinal(dir string) (*FinalResult, error) {
 	return &f, nil
 }
 
-// check refuses values cnngpu never writes: an accuracy outside 0 to 1, a
-// negative or non-finite loss or time, a negative count.
+// check refuses values cnngpu never writes: no setting (an empty object,
+// {}), no training images, an accuracy outside 0 to 1, a negative or
+// non-finite loss or time, a negative count.
 func (f *FinalResult) check() error {
 	switch {
+	case !(f.Config.LR > 0) || math.IsInf(f.Config.LR, 0) || f.Config.BatchSize <= 0 || f.Config.Act == "":
+		return fmt.Errorf("config %+v is not a setting of the study (a rate above 0, a batch size, an activation)", f.Config)
+	case f.Images == 0:
+		return errors.New("train_images is 0 or missing: no retraining trained on no images")
 	case !(f.TestAcc >= 0 && f.TestAcc <= 1):
 		return fmt.Errorf("test_acc %v is not an accuracy from 0 to 1", f.TestAcc)
 	case !(f.TestLoss >= 0) || math.IsInf(f.TestLoss, 0):

@@ -1392,6 +1392,9 @@ func TestFinalValuesChecked(t *testing.T) {
 		{func(f *FinalResult) { f.TestLoss = -1 }, "test_loss -1 is not a loss"},
 		{func(f *FinalResult) { f.Seconds = -5 }, "seconds -5 is not a time"},
 		{func(f *FinalResult) { f.Images = -1 }, "train_images -1"},
+		{func(f *FinalResult) { *f = FinalResult{} }, "is not a setting of the study"}, // {}
+		{func(f *FinalResult) { f.Config.BatchSize = 0 }, "is not a setting of the study"},
+		{func(f *FinalResult) { f.Images = 0 }, "train_images is 0 or missing"},
 	} {
 		dir := t.TempDir()
 		f := good
