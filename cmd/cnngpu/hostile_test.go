@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -1586,5 +1587,50 @@ func TestPermissionHint(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), model+": permission denied") ||
 		!strings.Contains(string(b), "hint: cnngpu runs as user nobody") {
 		t.Errorf("eval --model on a file nobody may not read: %v\n%s", err, b)
+	}
+}
+
+// TestPredictJSONNonUTF8Name: predict --json names a file whose name is
+// not UTF-8 (which a JSON string cannot hold) in file_base64 too, byte for
+// byte, for a classified image and a failed one; a UTF-8 name has none.
+func TestPredictJSONNonUTF8Name(t *testing.T) {
+	f := newFixtures(t)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "ok\xff.png"), filepath.Join(dir, "no\xfe.png")
+	if err := os.WriteFile(good, []byte(readFile(t, f.png)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := cnngpu(t, nil, "predict", "--cpu", "--json", "--model", f.model, good, bad, f.png)
+	if code != 1 {
+		t.Fatalf("predict: exit %d, want 1 (one file failed)\n%s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d JSON lines, want 3:\n%s", len(lines), stdout)
+	}
+	for i, want := range []string{good, bad, ""} {
+		var rec struct {
+			File       string  `json:"file"`
+			FileBase64 *string `json:"file_base64"`
+		}
+		if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if want == "" {
+			if rec.FileBase64 != nil {
+				t.Errorf("UTF-8 name %q: file_base64 %q, want none", rec.File, *rec.FileBase64)
+			}
+			continue
+		}
+		if rec.FileBase64 == nil {
+			t.Errorf("line %d: no file_base64 for %q", i, rec.File)
+			continue
+		}
+		if b, err := base64.StdEncoding.DecodeString(*rec.FileBase64); err != nil || string(b) != want {
+			t.Errorf("line %d: file_base64 decodes to %q (%v), want %q", i, b, err, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,7 +68,10 @@ var predictEngineDefault = fmt.Sprintf("the CPU for up to %d image files, sooner
 // prediction is one image's result: the file or index it is for, and the
 // ranked probabilities (the same JSON as the server's answer).
 type prediction struct {
-	File  string `json:"file,omitempty"`
+	File string `json:"file,omitempty"`
+	// FileBase64 is the file's name, byte for byte, where it is not
+	// UTF-8, which a JSON string cannot hold (File has U+FFFD there).
+	FileBase64 string `json:"file_base64,omitempty"`
 	Index *int   `json:"index,omitempty"`
 	// Label is the image's label, with --idx and --labels.
 	Label *int `json:"label,omitempty"`
@@ -244,13 +248,17 @@ func predictAction(c *cli.Context) error {
 			out.Flush() // the lines before it first, on a terminal
 			fmt.Fprintf(c.App.ErrWriter, "cnngpu: %s: %v\n", lineName(f), errs[i])
 			if c.Bool("json") {
-				enc.Encode(map[string]string{"file": f, "error": errs[i].Error()})
+				line := map[string]string{"file": f, "error": errs[i].Error()}
+				if b := nameBase64(f); b != "" {
+					line["file_base64"] = b
+				}
+				enc.Encode(line)
 			}
 			continue
 		}
 		p := makePrediction(probs[k*engine.Classes : (k+1)*engine.Classes])
 		k++
-		p.File = f
+		p.File, p.FileBase64 = f, nameBase64(f)
 		if c.Bool("json") {
 			enc.Encode(p)
 			continue
@@ -265,6 +273,15 @@ func predictAction(c *cli.Context) error {
 		return fmt.Errorf("%d of %d images could not be classified", failed, len(files))
 	}
 	return nil
+}
+
+// nameBase64 is a file name that is not UTF-8, in base64 (its bytes, which
+// a JSON string cannot hold); "" for a UTF-8 name.
+func nameBase64(name string) string {
+	if utf8.ValidString(name) {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(name))
 }
 
 // lineName is a file name as predict's lines show it: quoted as Go
