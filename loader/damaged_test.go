@@ -6,6 +6,7 @@ package loader
 
 import (
 	"bytes"
+	"errors"
 	"image/color"
 	"math"
 	"strings"
@@ -86,5 +87,20 @@ func TestCutShortImages(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "the file is cut short") || !strings.Contains(err.Error(), "download it again") {
 			t.Errorf("%s cut in half: %v; want it called cut short", c.format, err)
 		}
+	}
+}
+
+// TestColourOnlyDigit: a digit that differs from its background in colour
+// alone (red on a grey of the same brightness) is refused as blank, with
+// the reason and what to do; a blank image is not said to have colour.
+func TestColourOnlyDigit(t *testing.T) {
+	// Red's luminance: 0.299 × 255 ≈ 76.
+	_, err := DecodeDigit(enc(t, drawSeven(80, 80, color.RGBA{255, 0, 0, 255}, color.RGBA{76, 76, 76, 255}), "png"))
+	if !errors.Is(err, ErrNoInk) || !strings.Contains(err.Error(), "in colour only, not in brightness") {
+		t.Errorf("red on grey of its brightness: %v", err)
+	}
+	_, err = DecodeDigit(enc(t, drawSeven(80, 80, color.RGBA{76, 76, 76, 255}, color.RGBA{76, 76, 76, 255}), "png"))
+	if !errors.Is(err, ErrNoInk) || strings.Contains(err.Error(), "colour") {
+		t.Errorf("a blank grey image: %v", err)
 	}
 }

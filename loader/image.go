@@ -128,7 +128,11 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 			// saying how to turn it: read upright (orient.go).
 			img = orient(img, jpegOrientation(data))
 		}
-		return PrepareDigit(img)
+		x, err := PrepareDigit(img)
+		if errors.Is(err, ErrNoInk) && colourOnly(img) {
+			return nil, fmt.Errorf("%w; its marks differ from the background in colour only, not in brightness: draw the digit darker or lighter than its background (black on white), or raise the image's contrast in grey", err)
+		}
+		return x, err
 	})
 }
 
