@@ -99,31 +99,36 @@ func jpegKind(data []byte) string {
 // completed returns data with the end its format requires added, where
 // data lacks it, so that a file missing only its last bytes (a JPEG's end
 // marker, a PNG's IEND chunk or part of it, a GIF's trailer) decodes as
-// viewers show it; nil where nothing can be added. A file cut short
+// viewers show it: a reader over data and the end, not a copy; nil where
+// data has its end already or nothing can be added. A file cut short
 // inside its pixels still fails to decode.
-func completed(format string, data []byte) []byte {
+func completed(format string, data []byte) io.Reader {
 	switch format {
 	case "jpeg":
 		if !bytes.HasSuffix(data, []byte{0xff, 0xd9}) {
-			return append(bytes.Clone(data), 0xff, 0xd9)
+			return io.MultiReader(bytes.NewReader(data), bytes.NewReader([]byte{0xff, 0xd9}))
 		}
 	case "png":
-		// Up to the last whole chunk before IEND, then IEND.
+		// Up to the last whole chunk before IEND, then IEND; nil where a
+		// whole IEND is there.
 		pos := 8
 		for pos+12 <= len(data) {
 			n := int64(binary.BigEndian.Uint32(data[pos:]))
-			if string(data[pos+4:pos+8]) == "IEND" || int64(pos)+12+n > int64(len(data)) {
+			if int64(pos)+12+n > int64(len(data)) {
 				break
+			}
+			if string(data[pos+4:pos+8]) == "IEND" {
+				return nil
 			}
 			pos += 12 + int(n)
 		}
-		if pos < 8 || pos > len(data) {
+		if pos > len(data) {
 			return nil
 		}
-		return append(bytes.Clone(data[:pos]), "\x00\x00\x00\x00IEND\xae\x42\x60\x82"...)
+		return io.MultiReader(bytes.NewReader(data[:pos]), strings.NewReader("\x00\x00\x00\x00IEND\xae\x42\x60\x82"))
 	case "gif":
 		if !bytes.HasSuffix(data, []byte{0x3b}) {
-			return append(bytes.Clone(data), 0x00, 0x3b)
+			return io.MultiReader(bytes.NewReader(data), bytes.NewReader([]byte{0x00, 0x3b}))
 		}
 	}
 	return nil

@@ -68,14 +68,21 @@ const (
 	frameSolid    = 0.9
 	frameTol      = 0.15
 	frameContrast = 0.4
+	// frameInside: the share of the pixels inside the sheet's first ring
+	// that lie at its level: a sheet is mostly itself (a digit's strokes
+	// cover a tenth of it or less), while a blocky digit's thick strokes
+	// cropped tightly (an LCD's 0 or 8), which can make a solid ring,
+	// leave holes of the paper's shade: a fifth or more of what they
+	// enclose.
+	frameInside = 0.9
 )
 
 // frameDepth returns how many pixels in from each side the sheet inside
 // a frame begins (0 for no frame): where the image's outermost rings are
 // solid at one level (the frame: a desk, a border) and a ring further in,
 // no deeper than a quarter of the shorter side, is solid at a level
-// differing from it by more than frameContrast (the sheet), which is also
-// the median of everything inside that ring (the sheet is what the
+// differing from it by more than frameContrast (the sheet), at whose level
+// lie frameInside of the pixels inside that ring (the sheet is what the
 // inside is mostly made of, the digit's strokes not). At most
 // frameBlur(w, h) rings between them may be mixed (a blurred or
 // anti-aliased edge): a frame's edge is sharp, while a bold digit cropped
@@ -112,7 +119,7 @@ func frameDepth(g []float64, w, h int) int {
 			for i := range inside {
 				inside[i] = all[i] - outside[i]
 			}
-			if mi := inside.median(); mi-m <= frameTol && m-mi <= frameTol {
+			if inside.near(m, frameTol) >= frameInside {
 				return d
 			}
 			// Else an edge's line of one shade between frame and
@@ -142,33 +149,46 @@ func cropFrame(g []float64, w, h, d int) (int, int) {
 
 // Dark ink on a dim background: a pixel is a strong mark of dark ink when
 // it lies at least darkInkShare of the way from the background's level to
-// black and darkInkMin below it; of light ink, the same toward white.
+// black and darkInkMin below it; a mark of light ink when it lies
+// MinInkContrast of the way or more toward white (the least a digit's
+// strokes do), at least lightInkMin above the background.
 const (
 	darkInkShare = 0.5
 	darkInkMin   = 0.12
+	lightInkMin  = 0.05
 	// darkInkMajority: how many times more strong dark marks than light
-	// ones make a background at or below one half hold dark ink.
-	darkInkMajority = 3
+	// ones make a background at or below one half hold dark ink; and
+	// they must be at least darkInkLeast of the pixels counted.
+	darkInkMajority = 5
+	darkInkLeast    = 0.005
 )
 
-// darkInk reports whether the ink is darker than the background bg: on a
-// background above one half, always (paper); on one at or below it, when
-// the strong marks darker than it outnumber those lighter than it
-// darkInkMajority times (grey paper in a dim photo, whose ink is darker
-// still), else not (a light digit on a dark background, as MNIST's).
-// Where both are few, a glare's highlights or a vignette's corners do not
-// outweigh the strokes.
-func darkInk(g []float64, bg float64) bool {
+// darkInk reports whether the ink is darker than the w x h image g's
+// background bg: on a background above one half, always (paper); on one
+// at or below it, where the strong marks darker than it outnumber those
+// lighter than it darkInkMajority times and are not a few specks (grey
+// paper in a dim photo, whose ink is darker still), else not (a light
+// digit on a dark background, as MNIST's). Only the middle of the image
+// is counted, its outer fifth on each side left out: a shadow, a
+// vignette's corners or a ledge along an edge lies there, and a digit's
+// strokes cross the middle. Light marks count from the faintest a
+// digit's are, dark ones only when strong: a chalk digit's strokes
+// outweigh a dark board's specks and noise.
+func darkInk(g []float64, w, h int, bg float64) bool {
 	if bg > 0.5 {
 		return true
 	}
-	darker, lighter := 0, 0
-	for _, v := range g {
-		if d := bg - v; d >= darkInkMin && d >= darkInkShare*bg {
-			darker++
-		} else if d := v - bg; d >= darkInkMin && d >= darkInkShare*(1-bg) {
-			lighter++
+	x0, x1, y0, y1 := w/5, w-w/5, h/5, h-h/5
+	darker, lighter, n := 0, 0, 0
+	for y := y0; y < y1; y++ {
+		for _, v := range g[y*w+x0 : y*w+x1] {
+			n++
+			if d := bg - v; d >= darkInkMin && d >= darkInkShare*bg {
+				darker++
+			} else if d := v - bg; d >= lightInkMin && d >= MinInkContrast*(1-bg) {
+				lighter++
+			}
 		}
 	}
-	return darker > 0 && darker >= darkInkMajority*lighter
+	return darker > 0 && float64(darker) >= darkInkLeast*float64(n) && darker >= darkInkMajority*lighter
 }

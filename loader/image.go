@@ -15,6 +15,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"unsafe"
@@ -113,9 +114,11 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		img, _, err := image.Decode(bytes.NewReader(data))
 		if err != nil && cutShort(err) {
 			// Missing only its last bytes, as viewers show it
-			// (damaged.go): the retry's memory is the failed decode's.
+			// (damaged.go): decoded again, in the failed decode's
+			// memory (collected first: the budget holds one decode).
 			if whole := completed(format, data); whole != nil {
-				if done, _, err2 := image.Decode(bytes.NewReader(whole)); err2 == nil {
+				runtime.GC()
+				if done, _, err2 := image.Decode(whole); err2 == nil {
 					img, err = done, nil
 				}
 			}
@@ -489,7 +492,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		border = append(border, g[y*w], g[y*w+w-1])
 	}
 	bg := median(border)
-	dark := darkInk(g, bg)
+	dark := darkInk(g, w, h, bg)
 	// The ink plane replaces the grey one in place.
 	ink := g
 	for i, v := range g {

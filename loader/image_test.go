@@ -861,8 +861,8 @@ func TestPrepareDigitDimPaper(t *testing.T) {
 		got, err := DecodeDigit(enc(t, drawSeven(200, 200, color.Gray{p.ink}, color.Gray{p.paper}), "png"))
 		same(fmt.Sprintf("ink %d on paper %d", p.ink, p.paper), got, err)
 	}
-	// Chalk on a blackboard, its corners darker still: the corners'
-	// pixels outnumber the strokes', but not three times.
+	// Chalk on a blackboard, its corners darker still (outside the
+	// middle that darkInk counts).
 	board := drawSeven(200, 200, color.Gray{240}, color.Gray{90})
 	for y := range 200 {
 		for x := range 200 {
@@ -873,4 +873,120 @@ func TestPrepareDigitDimPaper(t *testing.T) {
 	}
 	got, err := DecodeDigit(enc(t, board, "png"))
 	same("light ink on a dark board with dark corners", got, err)
+}
+
+// TestPrepareDigitDarkBoards: a light digit on a dark-grey board stays
+// light ink with what a photo of a board adds (a few dark specks, a dark
+// ledge along the bottom, dark corners of a vignette on a larger board):
+// the same digit as on the clean board. The first rule for dim paper
+// (strong dark marks outnumbering strong light ones three times, over the
+// whole image) turned these into dark ink, the faint chalk's strokes not
+// counting as light marks.
+func TestPrepareDigitDarkBoards(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		chalk, board uint8
+		n            int
+		edit         func(img *image.RGBA, n int)
+	}{
+		{"faint chalk, three dark specks", 150, 77, 200, func(img *image.RGBA, n int) {
+			for _, p := range [][2]int{{10, 20}, {180, 30}, {20, 150}} {
+				img.Set(p[0], p[1], color.Gray{5})
+			}
+		}},
+		{"chalk, a dark ledge along the bottom", 230, 77, 200, func(img *image.RGBA, n int) {
+			for y := n * 88 / 100; y < n; y++ {
+				for x := range n {
+					img.Set(x, y, color.Gray{13})
+				}
+			}
+		}},
+		{"chalk, dark corners on a larger board", 240, 90, 300, func(img *image.RGBA, n int) {
+			c := float64(n-1) / 2
+			for y := range n {
+				for x := range n {
+					if math.Hypot(float64(x)-c, float64(y)-c) > 1.1*float64(n)/2 {
+						img.Set(x, y, color.Gray{20})
+					}
+				}
+			}
+		}},
+	} {
+		clean := drawSeven(c.n, c.n, color.Gray{c.chalk}, color.Gray{c.board})
+		want, err := DecodeDigit(enc(t, clean, "png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.edit(clean, c.n)
+		got, err := DecodeDigit(enc(t, clean, "png"))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		for i := range want {
+			if math.Abs(float64(want[i]-got[i])) > 1e-3 {
+				t.Errorf("%s: pixel %d is %v, on the clean board %v", c.name, i, got[i], want[i])
+				break
+			}
+		}
+	}
+}
+
+// TestPrepareDigitBlockyNotAFrame: a blocky digit (a 0 or an 8 of thick
+// rectangles, an LCD's or a pixel font's) cropped with a narrow margin is
+// read as with a wide one, in either polarity: its outer stroke makes a
+// solid ring, but the holes it encloses keep it from being taken for a
+// sheet in a frame.
+func TestPrepareDigitBlockyNotAFrame(t *testing.T) {
+	blocky := func(eight bool, w, h, m, s int, ink, paper uint8) *image.Gray {
+		g := image.NewGray(image.Rect(0, 0, w, h))
+		for i := range g.Pix {
+			g.Pix[i] = paper
+		}
+		fill := func(x0, y0, x1, y1 int) {
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					g.Pix[y*w+x] = ink
+				}
+			}
+		}
+		x0, y0, x1, y1 := m, m, w-m, h-m
+		fill(x0, y0, x1, y0+s)
+		fill(x0, y1-s, x1, y1)
+		fill(x0, y0, x0+s, y1)
+		fill(x1-s, y0, x1, y1)
+		if eight {
+			cy := (y0 + y1) / 2
+			fill(x0, cy-s/2, x1, cy+s/2+s%2)
+		}
+		return g
+	}
+	for _, eight := range []bool{false, true} {
+		for _, pol := range [][2]uint8{{0, 255}, {255, 0}} {
+			for _, s := range []int{10, 14, 18} {
+				tight := blocky(eight, 70, 110, 4, s, pol[0], pol[1])
+				wide := image.NewGray(image.Rect(0, 0, 170, 210))
+				for i := range wide.Pix {
+					wide.Pix[i] = pol[1]
+				}
+				draw.Draw(wide, image.Rect(50, 50, 120, 160), tight, image.Point{}, draw.Src)
+				want, err := DecodeDigit(enc(t, wide, "png"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := DecodeDigit(enc(t, tight, "png"))
+				name := fmt.Sprintf("blocky (8: %v), strokes of %d, ink %d", eight, s, pol[0])
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+					continue
+				}
+				for i := range want {
+					if math.Abs(float64(want[i]-got[i])) > 1e-3 {
+						t.Errorf("%s: pixel %d is %v, with a wide margin %v", name, i, got[i], want[i])
+						break
+					}
+				}
+			}
+		}
+	}
 }

@@ -430,13 +430,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", v))
 		}
 	}()
-	if p := r.URL.Path; p != "" && p != "/" {
-		// A path such as //v1/predict (a base URL ending in / joined
-		// with /v1/predict) or /v1/predict/ is served as the clean
-		// path, as a proxy that merges slashes would pass it, rather
-		// than redirected with the mux's HTML page, which a client
-		// posting JSON neither expects nor follows with its body.
-		if c := path.Clean(p); c != p {
+	if p := r.URL.Path; strings.Contains(p, "//") || len(p) > 1 && strings.HasSuffix(p, "/") {
+		// A path with doubled slashes (a base URL ending in / joined
+		// with /v1/predict) or a trailing one is served as the path
+		// with single slashes, as a proxy that merges slashes passes
+		// it, rather than redirected with the mux's HTML page, which a
+		// client posting JSON neither expects nor follows with its
+		// body. Dot segments (/healthz/../v1/predict) are left to the
+		// mux's redirect: served here, they would pass a proxy that
+		// guards /v1/ by prefix without resolving them.
+		if c := path.Clean(p); c == mergeSlashes(p) {
 			r2 := *r
 			u := *r.URL
 			u.Path, u.RawPath = c, ""
@@ -445,6 +448,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// mergeSlashes is p with each run of slashes made one and a trailing
+// slash dropped (but for "/").
+func mergeSlashes(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	q := b.String()
+	if len(q) > 1 {
+		q = strings.TrimSuffix(q, "/")
+	}
+	return q
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

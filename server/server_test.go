@@ -147,11 +147,12 @@ func TestEndpoints(t *testing.T) {
 // /v1/predict) and /v1/predict/ are answered as /v1/predict, and //healthz
 // as /healthz, rather than redirected with the mux's HTML page; the answer
 // is read without following redirects, as a client posting JSON may not.
+// A path with dot segments is still redirected.
 func TestUncleanPaths(t *testing.T) {
 	ts, _, _ := newTestServer(t)
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	x := randomDigit(rand.New(rand.NewPCG(1, 1)))
-	for _, p := range []string{"//v1/predict", "/v1/predict/", "/v1//predict", "/./v1/predict"} {
+	for _, p := range []string{"//v1/predict", "/v1/predict/", "/v1//predict", "//v1//predict//"} {
 		resp, err := noFollow.Post(ts.URL+p, "application/json", bytes.NewReader(pixelsJSON(x)))
 		if err != nil {
 			t.Fatal(err)
@@ -173,6 +174,19 @@ func TestUncleanPaths(t *testing.T) {
 	}
 	if resp, err := noFollow.Get(ts.URL + "//nope"); err != nil || resp.StatusCode != 404 {
 		t.Errorf("GET //nope: %v %v, want 404", resp, err)
+	}
+	// Dot segments are not resolved here (a proxy guarding /v1/ by
+	// prefix would let /healthz/../v1/predict through): the mux sends the
+	// client to the clean path, back through the proxy.
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/predict", bytes.NewReader(pixelsJSON(x)))
+	req.URL.Opaque = "/healthz/../v1/predict" // sent as written
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 || resp.Header.Get("Location") != "/v1/predict" {
+		t.Errorf("POST /healthz/../v1/predict: %d, Location %q; want the mux's redirect to /v1/predict", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 

@@ -1567,6 +1567,7 @@ func TestPermissionHint(t *testing.T) {
 		}
 	}
 	runuser, _ := asNobody(t)
+	fx := newFixtures(t)
 	root, err := os.MkdirTemp("", "cnngpu-perm-")
 	if err != nil {
 		t.Fatal(err)
@@ -1576,7 +1577,7 @@ func TestPermissionHint(t *testing.T) {
 	for _, f := range []func() error{
 		func() error { return os.Chmod(root, 0o755) },
 		func() error { return os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755) },
-		func() error { return os.WriteFile(model, []byte(readFile(t, newFixtures(t).model)), 0o600) }, // root's
+		func() error { return os.WriteFile(model, []byte(readFile(t, fx.model)), 0o600) }, // root's
 	} {
 		if err := f(); err != nil {
 			t.Fatal(err)
@@ -1587,6 +1588,19 @@ func TestPermissionHint(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), model+": permission denied") ||
 		!strings.Contains(string(b), "hint: cnngpu runs as user nobody") {
 		t.Errorf("eval --model on a file nobody may not read: %v\n%s", err, b)
+	}
+	// An image predict may not read: the hint once, after the lines.
+	readable, img := filepath.Join(root, "r.safetensors"), filepath.Join(root, "digit.png")
+	if err := os.WriteFile(readable, []byte(readFile(t, fx.model)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(img, []byte(readFile(t, fx.png)), 0o600); err != nil { // root's
+		t.Fatal(err)
+	}
+	b, err = exec.Command(runuser, "-u", "nobody", "--", bin, "predict", "--cpu", "--model", readable, img, img).CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), img+": permission denied") ||
+		strings.Count(string(b), "hint: cnngpu runs as user nobody") != 1 {
+		t.Errorf("predict of an image nobody may not read: %v\n%s", err, b)
 	}
 }
 

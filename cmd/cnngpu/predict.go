@@ -270,6 +270,12 @@ func predictAction(c *cli.Context) error {
 		return fmt.Errorf("writing the predictions: %w", err)
 	}
 	if failed > 0 {
+		for _, err := range errs {
+			if h := permissionHint(err); h != "" {
+				fmt.Fprintln(c.App.ErrWriter, h) // once, for the files it refused
+				break
+			}
+		}
 		return fmt.Errorf("%d of %d images could not be classified", failed, len(files))
 	}
 	return nil
