@@ -233,13 +233,12 @@ func TestOrientationDamaged(t *testing.T) {
 		}
 	}
 	// Two entries, the orientation second.
-	two := edit(func(d []byte) {})
 	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08\x00\x02" +
 		"\x01\x0f\x00\x02\x00\x00\x00\x04ACME" + // Make, ASCII
 		"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x08\x00\x00" +
 		"\x00\x00\x00\x00")
 	seg := append([]byte("Exif\x00\x00"), tiff...)
-	two = append([]byte{0xff, 0xd8, 0xff, 0xe1, byte((len(seg) + 2) >> 8), byte(len(seg) + 2)}, seg...)
+	two := append([]byte{0xff, 0xd8, 0xff, 0xe1, byte((len(seg) + 2) >> 8), byte(len(seg) + 2)}, seg...)
 	two = append(two, plain[2:]...)
 	if o := jpegOrientation(two); o != 8 {
 		t.Errorf("orientation after another entry: %d, want 8", o)

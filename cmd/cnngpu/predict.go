@@ -72,7 +72,7 @@ type prediction struct {
 	// FileBase64 is the file's name, byte for byte, where it is not
 	// UTF-8, which a JSON string cannot hold (File has U+FFFD there).
 	FileBase64 string `json:"file_base64,omitempty"`
-	Index *int   `json:"index,omitempty"`
+	Index      *int   `json:"index,omitempty"`
 	// Label is the image's label, with --idx and --labels.
 	Label *int `json:"label,omitempty"`
 	server.Result
