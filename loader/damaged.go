@@ -54,46 +54,29 @@ func cutShort(err error) bool {
 // decoder does not read it ("" for baseline and progressive 8-bit, and
 // where no frame header is found before the first scan).
 func jpegKind(data []byte) string {
-	pos := 2
-	for pos+4 <= len(data) {
-		if data[pos] != 0xff {
-			return ""
-		}
-		m := data[pos+1]
-		switch {
-		case m == 0xff:
-			pos++
-			continue
-		case m == 0x01 || (m >= 0xd0 && m <= 0xd7):
-			pos += 2
-			continue
-		case m == 0xda || m == 0xd9:
-			return ""
-		}
-		n := int(binary.BigEndian.Uint16(data[pos+2:]))
-		if n < 2 {
-			return ""
-		}
+	kind := ""
+	jpegSegments(data, func(m byte, seg []byte) bool {
 		switch m {
 		case 0xc0, 0xc1, 0xc2:
-			if pos+4 < len(data) && data[pos+4] != 8 {
-				return fmt.Sprintf("a %d-bit JPEG", data[pos+4])
+			if len(seg) > 0 && seg[0] != 8 {
+				kind = fmt.Sprintf("a %d-bit JPEG", seg[0])
 			}
-			return ""
 		case 0xc3:
-			return "a lossless JPEG"
+			kind = "a lossless JPEG"
 		case 0xc5, 0xc6, 0xc7:
-			return "a hierarchical JPEG"
+			kind = "a hierarchical JPEG"
 		case 0xc9, 0xca:
-			return "an arithmetic-coded JPEG"
+			kind = "an arithmetic-coded JPEG"
 		case 0xcb:
-			return "a lossless arithmetic-coded JPEG"
+			kind = "a lossless arithmetic-coded JPEG"
 		case 0xcd, 0xce, 0xcf:
-			return "a hierarchical arithmetic-coded JPEG"
+			kind = "a hierarchical arithmetic-coded JPEG"
+		default:
+			return true // not a frame header: on to the next segment
 		}
-		pos += 2 + n
-	}
-	return ""
+		return false
+	})
+	return kind
 }
 
 // completed returns data with the end its format requires added, where

@@ -822,12 +822,7 @@ func TestPrepareDigitInsideAFrame(t *testing.T) {
 					t.Errorf("%s, a frame of %d pixels (blurred %v): %v", c.name, m, blur, err)
 					continue
 				}
-				for i := range want {
-					if math.Abs(float64(want[i]-got[i])) > 1e-3 {
-						t.Errorf("%s, a frame of %d pixels (blurred %v): pixel %d is %v, without the frame %v", c.name, m, blur, i, got[i], want[i])
-						break
-					}
-				}
+				sameInput(t, fmt.Sprintf("%s, a frame of %d pixels (blurred %v)", c.name, m, blur), got, want, "without the frame")
 			}
 		}
 	}
@@ -850,12 +845,7 @@ func TestPrepareDigitDimPaper(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			return
 		}
-		for i := range want {
-			if math.Abs(float64(want[i]-got[i])) > 1e-3 {
-				t.Errorf("%s: pixel %d is %v, black on white gives %v", name, i, got[i], want[i])
-				return
-			}
-		}
+		sameInput(t, name, got, want, "black on white gives")
 	}
 	for _, p := range []struct{ ink, paper uint8 }{{25, 60}, {30, 100}, {30, 127}, {30, 128}, {30, 160}, {0, 250}} {
 		got, err := DecodeDigit(enc(t, drawSeven(200, 200, color.Gray{p.ink}, color.Gray{p.paper}), "png"))
@@ -923,12 +913,7 @@ func TestPrepareDigitDarkBoards(t *testing.T) {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		for i := range want {
-			if math.Abs(float64(want[i]-got[i])) > 1e-3 {
-				t.Errorf("%s: pixel %d is %v, on the clean board %v", c.name, i, got[i], want[i])
-				break
-			}
-		}
+		sameInput(t, c.name, got, want, "on the clean board")
 	}
 }
 
@@ -980,13 +965,20 @@ func TestPrepareDigitBlockyNotAFrame(t *testing.T) {
 					t.Errorf("%s: %v", name, err)
 					continue
 				}
-				for i := range want {
-					if math.Abs(float64(want[i]-got[i])) > 1e-3 {
-						t.Errorf("%s: pixel %d is %v, with a wide margin %v", name, i, got[i], want[i])
-						break
-					}
-				}
+				sameInput(t, name, got, want, "with a wide margin")
 			}
+		}
+	}
+}
+
+// sameInput reports the first pixel where the 28x28 input got differs from
+// want (what the same digit gives as wantIs says) by more than 1e-3.
+func sameInput(t *testing.T, name string, got, want []float32, wantIs string) {
+	t.Helper()
+	for i := range want {
+		if math.Abs(float64(want[i]-got[i])) > 1e-3 {
+			t.Errorf("%s: pixel %d is %v, %s %v", name, i, got[i], wantIs, want[i])
+			return
 		}
 	}
 }
