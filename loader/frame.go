@@ -69,12 +69,13 @@ const (
 	frameTol      = 0.15
 	frameContrast = 0.4
 	// frameInside: the share of the pixels inside the sheet's first ring
-	// that lie at its level: a sheet is mostly itself (a digit's strokes
-	// cover a tenth of it or less), while a blocky digit's thick strokes
-	// cropped tightly (an LCD's 0 or 8), which can make a solid ring,
-	// leave holes of the paper's shade: a fifth or more of what they
-	// enclose.
-	frameInside = 0.9
+	// that lie at its level: a sheet is mostly itself (a digit's strokes,
+	// a bold marker's too, cover a fifth of it or less), while a blocky
+	// digit's thick strokes cropped tightly (an LCD's 0 or 8), which can
+	// make a solid ring, leave holes of the paper's shade: a quarter or
+	// more of what they enclose, but for strokes over a fifth of the
+	// digit's width.
+	frameInside = 0.75
 )
 
 // frameDepth returns how many pixels in from each side the sheet inside
@@ -150,17 +151,19 @@ func cropFrame(g []float64, w, h, d int) (int, int) {
 // Dark ink on a dim background: a pixel is a strong mark of dark ink when
 // it lies at least darkInkShare of the way from the background's level to
 // black and darkInkMin below it; a mark of light ink when it lies
-// MinInkContrast of the way or more toward white (the least a digit's
-// strokes do), at least lightInkMin above the background.
+// lightInkShare of the way toward white and lightInkMin above it: faint
+// chalk's strokes do, while paper lit a little more at its centre than at
+// its edges does not.
 const (
-	darkInkShare = 0.5
-	darkInkMin   = 0.12
-	lightInkMin  = 0.05
+	darkInkShare  = 0.5
+	darkInkMin    = 0.12
+	lightInkShare = 0.28
+	lightInkMin   = 0.12
 	// darkInkMajority: how many times more strong dark marks than light
 	// ones make a background at or below one half hold dark ink; and
-	// they must be at least darkInkLeast of the pixels counted.
+	// they must be at least a ten-thousandth of the pixels counted (and
+	// four), not a few specks.
 	darkInkMajority = 5
-	darkInkLeast    = 0.005
 )
 
 // darkInk reports whether the ink is darker than the w x h image g's
@@ -171,8 +174,9 @@ const (
 // digit on a dark background, as MNIST's). Only the middle of the image
 // is counted, its outer fifth on each side left out: a shadow, a
 // vignette's corners or a ledge along an edge lies there, and a digit's
-// strokes cross the middle. Light marks count from the faintest a
-// digit's are, dark ones only when strong: a chalk digit's strokes
+// strokes cross the middle (a digit mostly outside it, near an edge of a
+// photo of dim paper, is not found: crop it). Light marks count from
+// faint chalk's, dark ones only when strong: a chalk digit's strokes
 // outweigh a dark board's specks and noise.
 func darkInk(g []float64, w, h int, bg float64) bool {
 	if bg > 0.5 {
@@ -185,10 +189,10 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 			n++
 			if d := bg - v; d >= darkInkMin && d >= darkInkShare*bg {
 				darker++
-			} else if d := v - bg; d >= lightInkMin && d >= MinInkContrast*(1-bg) {
+			} else if d := v - bg; d >= lightInkMin && d >= lightInkShare*(1-bg) {
 				lighter++
 			}
 		}
 	}
-	return darker > 0 && float64(darker) >= darkInkLeast*float64(n) && darker >= darkInkMajority*lighter
+	return darker >= max(4, n/10000) && darker >= darkInkMajority*lighter
 }

@@ -948,7 +948,7 @@ func TestPrepareDigitBlockyNotAFrame(t *testing.T) {
 	}
 	for _, eight := range []bool{false, true} {
 		for _, pol := range [][2]uint8{{0, 255}, {255, 0}} {
-			for _, s := range []int{10, 14, 18} {
+			for _, s := range []int{10, 14, 16} {
 				tight := blocky(eight, 70, 110, 4, s, pol[0], pol[1])
 				wide := image.NewGray(image.Rect(0, 0, 170, 210))
 				for i := range wide.Pix {
@@ -980,5 +980,66 @@ func sameInput(t *testing.T, name string, got, want []float32, wantIs string) {
 			t.Errorf("%s: pixel %d is %v, %s %v", name, i, got[i], wantIs, want[i])
 			return
 		}
+	}
+}
+
+// TestPrepareDigitDimPaperPhotos: dark ink on dim paper as photos give it,
+// the same digit as the digit's own image: small in a large sheet, off
+// the centre, and on paper lit more at its centre (a radial lift of 40
+// levels). A second review found the first mend of the dark-ink rule (a
+// two-hundredth of the middle's pixels needed, light marks counted from
+// a tenth of the way to white) lost each of these.
+func TestPrepareDigitDimPaperPhotos(t *testing.T) {
+	const ink, paper = 20, 80
+	place := func(n, side, x0, y0 int, lift float64) *image.RGBA {
+		img := image.NewRGBA(image.Rect(0, 0, n, n))
+		draw.Draw(img, img.Bounds(), image.NewUniform(color.Gray{paper}), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(x0, y0, x0+side, y0+side), drawSeven(side, side, color.Gray{ink}, color.Gray{paper}), image.Point{}, draw.Src)
+		if lift > 0 {
+			c := float64(n-1) / 2
+			for y := range n {
+				for x := range n {
+					i := img.PixOffset(x, y)
+					if v := img.Pix[i]; v >= paper { // the paper, not the ink
+						up := uint8(float64(v) + lift*max(0, 1-math.Hypot(float64(x)-c, float64(y)-c)/c))
+						img.Pix[i], img.Pix[i+1], img.Pix[i+2] = up, up, up
+					}
+				}
+			}
+		}
+		return img
+	}
+	for _, c := range []struct {
+		name            string
+		n, side, x0, y0 int
+		lift            float64
+	}{
+		{"60 px in 600x600, centred", 600, 60, 270, 270, 0},
+		{"80 px in 400x400, off the centre", 400, 80, 60, 160, 0},
+	} {
+		want, err := DecodeDigit(enc(t, drawSeven(c.side, c.side, color.Gray{ink}, color.Gray{paper}), "png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeDigit(enc(t, place(c.n, c.side, c.x0, c.y0, c.lift), "png"))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		sameInput(t, c.name, got, want, "the digit alone gives")
+	}
+	// Lit more at the centre: the polarity holds (dark ink), however the
+	// lift changes the levels the input is stretched from.
+	lifted := place(200, 200, 0, 0, 40)
+	g, w, h := grey(lifted)
+	var border []float64
+	for x := range w {
+		border = append(border, g[x], g[(h-1)*w+x])
+	}
+	for y := range h {
+		border = append(border, g[y*w], g[y*w+w-1])
+	}
+	if !darkInk(g, w, h, median(border)) {
+		t.Error("dim paper lit 40 levels more at its centre: taken for a light digit on a dark background")
 	}
 }

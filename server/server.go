@@ -437,8 +437,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// it, rather than redirected with the mux's HTML page, which a
 		// client posting JSON neither expects nor follows with its
 		// body. Dot segments (/healthz/../v1/predict) are left to the
-		// mux's redirect: served here, they would pass a proxy that
-		// guards /v1/ by prefix without resolving them.
+		// mux, as before: its redirect sends the client to the clean
+		// path. A proxy in front that allows paths by prefix must
+		// normalise them itself: doubled and encoded slashes (%2F)
+		// reach the handlers either way.
 		if c := path.Clean(p); c == mergeSlashes(p) {
 			r2 := *r
 			u := *r.URL
