@@ -8,7 +8,6 @@ package loader
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -94,18 +93,14 @@ func completed(format string, data []byte) io.Reader {
 	case "png":
 		// Up to the last whole chunk before IEND, then IEND; nil where a
 		// whole IEND is there.
-		pos := 8
-		for pos+12 <= len(data) {
-			n := int64(binary.BigEndian.Uint32(data[pos:]))
-			if int64(pos)+12+n > int64(len(data)) {
-				break
+		pos, whole := 8, false
+		pngChunks(data, func(typ string, end int) bool {
+			if whole = typ == "IEND"; !whole {
+				pos = end
 			}
-			if string(data[pos+4:pos+8]) == "IEND" {
-				return nil
-			}
-			pos += 12 + int(n)
-		}
-		if pos > len(data) {
+			return !whole
+		})
+		if whole || len(data) < pos {
 			return nil
 		}
 		return io.MultiReader(bytes.NewReader(data[:pos]), strings.NewReader("\x00\x00\x00\x00IEND\xae\x42\x60\x82"))

@@ -469,6 +469,20 @@ func opaqueDepth(w, h int, px func(x, y int) (lum, a float64), d []float64) []fl
 	return d
 }
 
+// borderOf returns the pixels on the border of the w x h plane g: the top
+// and bottom rows' (a pixel of each, column by column), then the left and
+// right columns' (row by row), the corners twice.
+func borderOf(g []float64, w, h int) []float64 {
+	border := make([]float64, 0, 2*(w+h))
+	for x := 0; x < w; x++ {
+		border = append(border, g[x], g[(h-1)*w+x])
+	}
+	for y := 0; y < h; y++ {
+		border = append(border, g[y*w], g[y*w+w-1])
+	}
+	return border
+}
+
 // PrepareDigit turns an image into an MNIST-style 28x28 input.
 func PrepareDigit(img image.Image) ([]float32, error) {
 	g, w, h := grey(img)
@@ -484,25 +498,17 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// The background is the border's median level; where the ink is
 	// darker than it (darkInk: on light paper, and on grey paper in a dim
 	// photo), the levels are inverted so that ink is bright.
-	var border []float64
-	for x := 0; x < w; x++ {
-		border = append(border, g[x], g[(h-1)*w+x])
-	}
-	for y := 0; y < h; y++ {
-		border = append(border, g[y*w], g[y*w+w-1])
-	}
-	bg := median(border)
+	bg := median(borderOf(g, w, h))
 	dark := darkInk(g, w, h, bg)
-	// The ink plane replaces the grey one in place.
-	ink := g
+	// The ink plane replaces the grey one in place: the background level
+	// removed and the rest stretched to [0,1].
+	ink, ref := g, bg
+	if dark {
+		ref = 1 - bg
+	}
 	for i, v := range g {
 		if dark {
 			v = 1 - v
-		}
-		// Remove the background level and stretch to [0,1].
-		ref := bg
-		if dark {
-			ref = 1 - bg
 		}
 		if ref < 1 {
 			v = (v - ref) / (1 - ref)
@@ -518,13 +524,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// more than 5% of the border: a tight crop of a "1", a large "0"
 	// drawn across the page's edges), the floor is taken from the
 	// border's pixels that are less than half ink instead.
-	var edge []float64
-	for x := 0; x < w; x++ {
-		edge = append(edge, ink[x], ink[(h-1)*w+x])
-	}
-	for y := 0; y < h; y++ {
-		edge = append(edge, ink[y*w], ink[y*w+w-1])
-	}
+	edge := borderOf(ink, w, h)
 	slices.Sort(edge)
 	thresh := edge[len(edge)*95/100]
 	if !slices.ContainsFunc(ink, func(v float64) bool { return v > thresh }) {

@@ -1032,14 +1032,7 @@ func TestPrepareDigitDimPaperPhotos(t *testing.T) {
 	// lift changes the levels the input is stretched from.
 	lifted := place(200, 200, 0, 0, 40)
 	g, w, h := grey(lifted)
-	var border []float64
-	for x := range w {
-		border = append(border, g[x], g[(h-1)*w+x])
-	}
-	for y := range h {
-		border = append(border, g[y*w], g[y*w+w-1])
-	}
-	if !darkInk(g, w, h, median(border)) {
+	if !darkInk(g, w, h, median(borderOf(g, w, h))) {
 		t.Error("dim paper lit 40 levels more at its centre: taken for a light digit on a dark background")
 	}
 }

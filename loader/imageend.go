@@ -39,23 +39,28 @@ func imageEnd(format string, data []byte) (end int, ok bool) {
 
 // pngEnd: the signature, then chunks (length, type, data, CRC) up to and
 // including IEND.
-func pngEnd(data []byte) (int, bool) {
-	pos := 8
-	for pos+8 <= len(data) {
-		n := int(binary.BigEndian.Uint32(data[pos:]))
-		typ := string(data[pos+4 : pos+8])
-		if n < 0 || n > len(data) {
-			return 0, false
-		}
-		pos += 12 + n
-		if pos > len(data) {
-			return 0, false
-		}
+func pngEnd(data []byte) (end int, ok bool) {
+	pngChunks(data, func(typ string, e int) bool {
 		if typ == "IEND" {
-			return pos, true
+			end, ok = e, true
 		}
+		return !ok
+	})
+	return end, ok
+}
+
+// pngChunks calls f with the type of each whole chunk of a PNG after its
+// signature and the offset just past it, in order, until f returns false
+// or a chunk runs past the data's end.
+func pngChunks(data []byte, f func(typ string, end int) bool) {
+	pos := 8
+	for pos+12 <= len(data) {
+		end := int64(pos) + 12 + int64(binary.BigEndian.Uint32(data[pos:]))
+		if end > int64(len(data)) || !f(string(data[pos+4:pos+8]), int(end)) {
+			return
+		}
+		pos = int(end)
 	}
-	return 0, false
 }
 
 // jpegEnd: SOI, then marker segments (a multi-picture file, whose APP2

@@ -103,6 +103,8 @@ func tiffOrientation(t []byte) int {
 // pixel read from where the stored image holds it, nothing copied.
 type oriented struct {
 	img    image.Image
+	rgba   image.RGBA64Image // img, where it has RGBA64At (every standard type)
+	min    image.Point       // img's bounds' corner
 	o      int
 	sw, sh int // the stored image's size
 }
@@ -117,7 +119,8 @@ func orient(img image.Image, o int) image.Image {
 		return img
 	}
 	b := img.Bounds()
-	return &oriented{img: img, o: o, sw: b.Dx(), sh: b.Dy()}
+	rgba, _ := img.(image.RGBA64Image)
+	return &oriented{img: img, rgba: rgba, min: b.Min, o: o, sw: b.Dx(), sh: b.Dy()}
 }
 
 func (m *oriented) ColorModel() color.Model { return m.img.ColorModel() }
@@ -148,16 +151,15 @@ func (m *oriented) stored(x, y int) (int, int) {
 	case 8:
 		x, y = w-1-y, x
 	}
-	min := m.img.Bounds().Min
-	return min.X + x, min.Y + y
+	return m.min.X + x, m.min.Y + y
 }
 
 func (m *oriented) At(x, y int) color.Color { return m.img.At(m.stored(x, y)) }
 
 func (m *oriented) RGBA64At(x, y int) color.RGBA64 {
 	sx, sy := m.stored(x, y)
-	if r, ok := m.img.(image.RGBA64Image); ok {
-		return r.RGBA64At(sx, sy)
+	if m.rgba != nil {
+		return m.rgba.RGBA64At(sx, sy)
 	}
 	r, g, b, a := m.img.At(sx, sy).RGBA()
 	return color.RGBA64{uint16(r), uint16(g), uint16(b), uint16(a)}

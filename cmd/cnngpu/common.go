@@ -52,13 +52,20 @@ func loadTestSet(ctx context.Context, c *cli.Context, log io.Writer) (*loader.Se
 	return loadFrom(ctx, c, log, loader.LoadTestDir, (*loader.Fetcher).LoadTest)
 }
 
-// emptyData refuses a --data given empty (an empty variable expanded:
-// "--data $DIR"), which would otherwise mean the cache.
-func emptyData(c *cli.Context) error {
-	if c.IsSet("data") && c.String("data") == "" {
-		return usageErrorf("--data '': expected the folder that holds the MNIST IDX files; leave --data out to use the cache")
+// emptyFlag refuses flag given empty (an empty variable expanded:
+// "--data $DIR"), which would otherwise mean the flag left out: expected
+// says what it takes, unset what leaving it out does.
+func emptyFlag(c *cli.Context, flag, expected, unset string) error {
+	if c.IsSet(flag) && c.String(flag) == "" {
+		return usageErrorf("--%s '': expected %s; leave --%s out %s", flag, expected, flag, unset)
 	}
 	return nil
+}
+
+// emptyData refuses a --data given empty, which would otherwise mean the
+// cache.
+func emptyData(c *cli.Context) error {
+	return emptyFlag(c, "data", "the folder that holds the MNIST IDX files", "to use the cache")
 }
 
 // loadFrom reads with load from --data, or with cached from the cache

@@ -93,9 +93,8 @@ func dirFlag() string {
 }
 
 func dataDir(c *cli.Context) (string, error) {
-	if c.IsSet("dir") && c.String("dir") == "" {
-		// An empty variable expanded ("--dir $DIR"): not the cache.
-		return "", usageErrorf("--dir '': expected a folder; leave it out to use the cache")
+	if err := emptyFlag(c, "dir", "a folder", "to use the cache"); err != nil {
+		return "", err
 	}
 	if d := c.String("dir"); d != "" {
 		return d, nil

@@ -88,7 +88,7 @@ func evalAction(c *cli.Context) error {
 	}
 	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion,
 		Arch: ck.Arch.Preset, Activation: ck.Arch.Act.String(), EpochsTrained: ck.Position.Epoch, StepsInEpoch: ck.Position.Step,
-		Epochs: ck.Config.Epochs, CutShort: ck.Config.Epochs >= 1 && ck.Position.Epoch < ck.Config.Epochs}
+		Epochs: ck.Config.Epochs, CutShort: unfinished(ck)}
 	for i := range r.ClassAccuracy {
 		total := 0
 		for _, n := range res.Confusion[i] {
@@ -105,12 +105,7 @@ func evalAction(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	trained := plural(ck.Position.Epoch, "epoch")
-	if ck.Position.Step > 0 {
-		// Saved in the middle of an epoch (an interrupted run).
-		trained += fmt.Sprintf(" and %s of epoch %d", plural(ck.Position.Step, "step"), ck.Position.Epoch+1)
-	}
-	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
+	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, howFar(ck.Position), e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))
 	fmt.Fprintf(out, "test accuracy %s  loss %.4f  (%s)\n\n", percent(r.Accuracy), r.Loss, plural(r.Images, "image"))
 	fmt.Fprintln(out, "per-class accuracy:")

@@ -151,16 +151,27 @@ func checkpointNotFolder(flag, path string) error {
 // interrupted, or diverged and kept at its last finite epoch): its model
 // answers, but below what the whole run would give.
 func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
-	p, total := ck.Position, ck.Config.Epochs
-	if p.Epoch >= total || total < 1 {
+	if !unfinished(ck) {
 		return
 	}
+	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (an interrupted run continues with %s)\n",
+		path, howFar(ck.Position), ck.Config.Epochs, shell.Command("train --resume "+shell.Quote(path)))
+}
+
+// unfinished tells whether the checkpoint holds a run cut short: fewer
+// epochs than it was to train, or in the middle of one.
+func unfinished(ck *engine.Checkpoint) bool {
+	return ck.Config.Epochs >= 1 && ck.Position.Epoch < ck.Config.Epochs
+}
+
+// howFar says how far a run trained: "3 epochs", or "3 epochs and 120
+// steps of epoch 4" for one saved in the middle of an epoch.
+func howFar(p engine.Position) string {
 	at := plural(p.Epoch, "epoch")
 	if p.Step > 0 {
 		at += fmt.Sprintf(" and %s of epoch %d", plural(p.Step, "step"), p.Epoch+1)
 	}
-	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (an interrupted run continues with %s)\n",
-		path, at, total, shell.Command("train --resume "+shell.Quote(path)))
+	return at
 }
 
 func predictAction(c *cli.Context) error {
@@ -171,12 +182,14 @@ func predictAction(c *cli.Context) error {
 			stdin++
 		}
 	}
+	if err := emptyFlag(c, "idx", "an IDX image file (raw or .gz), e.g. --idx ~/.cache/cnngpu/mnist/t10k-images-idx3-ubyte.gz", "to classify image files"); err != nil {
+		return err
+	}
+	if err := emptyFlag(c, "labels", "the IDX label file of the --idx images (raw or .gz)", "for no accuracy"); err != nil {
+		return err
+	}
 	modelErr := checkModelPath(c, c.String("model")) // before --idx is read
 	switch {
-	case c.IsSet("idx") && idx == "":
-		return usageErrorf("--idx '': expected an IDX image file (raw or .gz), e.g. --idx ~/.cache/cnngpu/mnist/t10k-images-idx3-ubyte.gz; leave --idx out to classify image files")
-	case c.IsSet("labels") && c.String("labels") == "":
-		return usageErrorf("--labels '': expected the IDX label file of the --idx images (raw or .gz); leave --labels out for no accuracy")
 	case idx != "" && c.NArg() > 0:
 		return usageErrorf("give either --idx FILE or image files, not both")
 	case idx == "" && c.IsSet("labels"):
