@@ -100,6 +100,22 @@ func CheckDenseBackward(s DenseShape, x, w, y, dy, dx, dw, db Tensor) {
 	}
 }
 
+// CheckDenseBackwardUpdate checks DenseBackwardUpdate's tensors:
+// DenseBackward's, and Update's over p, the layer's weights then its
+// bias.
+func CheckDenseBackwardUpdate(c OptConfig, s DenseShape, x, w, y, dy, dx, p, g, s1, s2, step Tensor) {
+	const op = "DenseBackwardUpdate"
+	Must(op, "x", x, Float32, s.N*s.In)
+	Must(op, "w", w, Float32, s.Out*s.In)
+	Must(op, "y", y, Float32, s.N*s.Out)
+	Must(op, "dy", dy, Float32, s.N*s.Out)
+	if dx != nil {
+		Must(op, "dx", dx, Float32, s.N*s.In)
+	}
+	Must(op, "p", p, Float32, s.Out*s.In+s.Out)
+	CheckUpdate(c, p, g, s1, s2, step)
+}
+
 // CheckSoftmaxXent checks SoftmaxXent's tensors.
 func CheckSoftmaxXent(logits, labels, probs, dlogits, stats Tensor, n, classes int) {
 	Must("SoftmaxXent", "logits", logits, Float32, n*classes)

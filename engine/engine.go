@@ -268,6 +268,18 @@ type HeadStepper interface {
 	HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db Tensor, s DenseShape, ls float64)
 }
 
+// DenseUpdater is implemented by engines that can run a dense layer's
+// backward op and the optimizer's update of its parameters as one op,
+// with the results of DenseBackward(x, w, y, dy, dx, dw, db, s, act) then
+// Update(c, p, g, s1, s2, step), where p holds the layer's weights w
+// (its start) then its bias, and g their gradients dw then db; but g is
+// left unspecified (the op need not write the gradients). It reports
+// whether it queued the op; where it did not, it queued nothing, and the
+// model queues the two ops.
+type DenseUpdater interface {
+	DenseBackwardUpdate(c OptConfig, x, w, y, dy, dx Tensor, s DenseShape, act Activation, p, g, s1, s2, step Tensor) bool
+}
+
 // SmoothTargets returns what SmoothedGrad takes from each probability for
 // label smoothing ls over classes: off, ls/classes, from every class's,
 // and on, 1 - ls, from the label's besides (its target is on + off). ls

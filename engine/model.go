@@ -368,16 +368,31 @@ func (m *Model) convPool(x, w, b, y, p, arg Tensor, s ConvShape, ps PoolShape) {
 func (m *Model) backwardUpdate(a *acts) {
 	e, act := m.E, m.Arch.Act
 	m.update(3)
-	e.DenseBackward(a.p2, m.pv[4], a.h, a.dh, a.dp2, m.gv[4], m.gv[5], a.d1, act)
-	if m.DeferUpdate {
-		m.deferred = true
-	} else {
-		m.update(denseLayer)
+	if !m.denseBackwardUpdate(a) {
+		e.DenseBackward(a.p2, m.pv[4], a.h, a.dh, a.dp2, m.gv[4], m.gv[5], a.d1, act)
+		if m.DeferUpdate {
+			m.deferred = true
+		} else {
+			m.update(denseLayer)
+		}
 	}
 	m.convPoolBackward(a.p1, m.pv[2], a.a2, a.dp2, a.arg2, a.da2, a.dp1, m.gv[2], m.gv[3], a.c2, a.ps2)
 	m.update(1)
 	m.convPoolBackward(a.x, m.pv[0], a.a1, a.dp1, a.arg1, a.da1, nil, m.gv[0], m.gv[1], a.c1, a.ps1)
 	m.update(0)
+}
+
+// denseBackwardUpdate queues the first dense layer's backward op and its
+// update as one op where the engine has one (DenseUpdater) and takes
+// these arguments, and reports whether it did; never with NoUpdate or
+// DeferUpdate, which leave the update out or move it.
+func (m *Model) denseBackwardUpdate(a *acts) bool {
+	du, ok := m.E.(DenseUpdater)
+	if !ok || m.NoUpdate || m.DeferUpdate {
+		return false
+	}
+	v := m.layers[denseLayer]
+	return du.DenseBackwardUpdate(m.Opt, a.p2, m.pv[4], a.h, a.dh, a.dp2, a.d1, m.Arch.Act, v.p, v.g, v.s1, v.s2, v.step)
 }
 
 // convPoolBackward runs the backward pass of a max-pool and the

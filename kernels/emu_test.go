@@ -813,6 +813,54 @@ func TestEmuUpdate(t *testing.T) {
 	}
 }
 
+// TestEmuDenseWgradAdam: dense_wgrad_adam's update of a layer's weights
+// and bias from dz and x matches the float64 reference's Adam over the
+// gradients (dw = dzᵀ·x, db = dz's column sums), over three
+// updates with a schedule, on shapes with partial tiles (rows, columns,
+// and images short of DWA_K), with and without its 16-byte loads.
+func TestEmuDenseWgradAdam(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 3))
+	c := engine.OptConfig{Kind: engine.Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7,
+		Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 2, Total: 5, Final: 0.1}}
+	sc := c.Sched
+	for _, s := range []struct{ nb, in, out, vec int }{
+		{5, 70, 67, 0}, {20, 64, 64, 1}, {33, 132, 130, 1}, {33, 132, 130, 0}, {16, 200, 9, 1}, {1, 3, 1, 0},
+	} {
+		name := fmt.Sprintf("nb %d, in %d, out %d, vec %d", s.nb, s.in, s.out, s.vec)
+		n := s.out*s.in + s.out
+		pv := f64(f32(randF(r, n, 0.1)))
+		p, m, v, step := f32(pv), make([]float32, n), make([]float32, n), []float32{0}
+		r1, r2 := make([]float64, n), make([]float64, n)
+		for it := 1; it <= 3; it++ {
+			dzv, xv := f64(f32(randF(r, s.nb*s.out, 1))), f64(f32(randF(r, s.nb*s.in, 1)))
+			// The gradients summed as the kernel sums them (fmaf over the
+			// images in order; a float32 product is exact in float64), so
+			// that the comparison is of the updates alone: Adam's m/√v
+			// turns a gradient's rounding near 0 into a visible step.
+			g32 := make([]float32, n)
+			for o := range s.out {
+				for k := range s.nb {
+					d := float32(dzv[k*s.out+o])
+					for i := range s.in {
+						j := o*s.in + i
+						g32[j] = float32(math.FMA(float64(d), xv[k*s.in+i], float64(g32[j])))
+					}
+					g32[s.out*s.in+o] += d
+				}
+			}
+			g := f64(g32)
+			launch(t, "dense_wgrad_adam", DenseUpdateBlocks(s.in, s.out), block, p, m, v, f32(dzv), f32(xv), step,
+				int32(s.nb), int32(s.in), int32(s.out), int32(s.vec), c.LR, c.Beta1, c.Beta2, c.Eps,
+				int32(sc.Kind), int32(sc.Warmup), int32(sc.Total), sc.Final)
+			launch(t, "step_inc", 1, 1, step, int32(1))
+			enginetest.RefUpdate(c, pv, g, r1, r2, it)
+		}
+		enginetest.Close(t, name+" p", p, pv, 1e-6, 1e-5)
+		enginetest.Close(t, name+" m", m, r1, 1e-6, 1e-5)
+		enginetest.Close(t, name+" v", v, r2, 1e-7, 1e-5)
+	}
+}
+
 // TestEmuStepInc: step_inc adds 1 to each of its n counts, and to
 // nothing past them.
 func TestEmuStepInc(t *testing.T) {

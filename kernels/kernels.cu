@@ -1220,6 +1220,82 @@ __global__ void adam4(float *p, const float *g, float *m, float *v, const float 
     }
 }
 
+// dense_wgrad_adam: a dense layer's weight and bias gradients and Adam's
+// update of both in one kernel, the gradients never written to memory
+// (the split path writes dw, 4 bytes a weight, and adam4 reads it back):
+// g[o][i] = sum over n of dz[n][o]·x[n][i] (n in order, one fmaf each),
+// g_b[o] = sum over n of dz[n][o] (n in order), then adam_one with
+// adam4's alpha on p[o·in + i] and, for the bias, p[out·in + o]; m and v
+// alike. dz: (nb,out), x: (nb,in); p, m, v: w (out,in) then b (out), as a
+// layer's flat parameters lie. A block takes a DWA_T×DWA_T tile of w
+// (blockIdx.x = tile row · ceil(in/DWA_T) + tile column): 256 threads,
+// thread (ty, tx) = (t/16, t%16) the rows o0 + 4ty + r and columns
+// i0 + 4tx + c (r, c < 4), the images DWA_K at a time through shared
+// memory; the blocks of the first tile column also sum the bias
+// gradient (the threads with tx 0, their four rows each). vec: p, m and
+// v are 16-byte aligned and in is a multiple of 4 (16-byte loads).
+#define DWA_T 64
+#define DWA_K 16
+__global__ void __launch_bounds__(256, 4) dense_wgrad_adam(float *p, float *m, float *v, const float *dz, const float *x,
+                                                         const float *step, int nb, int in, int out, int vec, float lr,
+                                                         float b1, float b2, float eps, int sched, int warmup, int total,
+                                                         float final_) {
+    __shared__ float as[DWA_K * DWA_T]; // dz[k0 + k][o0 + j] at k·DWA_T + j
+    __shared__ float bs[DWA_K * DWA_T]; // x[k0 + k][i0 + j] at k·DWA_T + j
+    int cols = (in + DWA_T - 1) / DWA_T;
+    int tile_o = blockIdx.x / cols, tile_i = blockIdx.x - tile_o * cols;
+    int o0 = tile_o * DWA_T, i0 = tile_i * DWA_T;
+    int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+    int bias = tile_i == 0 && tx == 0;
+    float acc[4][4], bacc[4];
+    UNROLL for (int r = 0; r < 4; r++) {
+        bacc[r] = 0.0f;
+        UNROLL for (int c = 0; c < 4; c++) acc[r][c] = 0.0f;
+    }
+    for (int k0 = 0; k0 < nb; k0 += DWA_K) {
+        for (int j = threadIdx.x; j < DWA_K * DWA_T; j += 256) {
+            int k = j / DWA_T, c = j % DWA_T, n = k0 + k;
+            as[j] = n < nb && o0 + c < out ? dz[(long long)n * out + o0 + c] : 0.0f;
+            bs[j] = n < nb && i0 + c < in ? x[(long long)n * in + i0 + c] : 0.0f;
+        }
+        __syncthreads();
+        UNROLL for (int k = 0; k < DWA_K; k++) { // past nb: zeros, which leave the sums as they are
+            float a[4], b[4];
+            UNROLL for (int r = 0; r < 4; r++) a[r] = as[k * DWA_T + 4 * ty + r];
+            UNROLL for (int c = 0; c < 4; c++) b[c] = bs[k * DWA_T + 4 * tx + c];
+            UNROLL for (int r = 0; r < 4; r++) UNROLL for (int c = 0; c < 4; c++) acc[r][c] = fmaf(a[r], b[c], acc[r][c]);
+            if (bias) UNROLL for (int r = 0; r < 4; r++) bacc[r] += a[r];
+        }
+        __syncthreads(); // the tile is used up
+    }
+    float t = step[0] + 1.0f;
+    lr *= lr_factor(t, sched, warmup, total, final_);
+    float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+    int i = i0 + 4 * tx;
+    UNROLL for (int r = 0; r < 4; r++) {
+        int o = o0 + 4 * ty + r;
+        if (o >= out) break;
+        long long at = (long long)o * in + i;
+        if (vec && i + 4 <= in) {
+            float4 pp = *(float4 *)(p + at), mm = *(float4 *)(m + at), vv = *(float4 *)(v + at);
+            adam_one(&pp.x, acc[r][0], &mm.x, &vv.x, alpha, b1, b2, eps);
+            adam_one(&pp.y, acc[r][1], &mm.y, &vv.y, alpha, b1, b2, eps);
+            adam_one(&pp.z, acc[r][2], &mm.z, &vv.z, alpha, b1, b2, eps);
+            adam_one(&pp.w, acc[r][3], &mm.w, &vv.w, alpha, b1, b2, eps);
+            *(float4 *)(p + at) = pp;
+            *(float4 *)(m + at) = mm;
+            *(float4 *)(v + at) = vv;
+        } else {
+            UNROLL for (int c = 0; c < 4; c++)
+                if (i + c < in) adam_one(&p[at + c], acc[r][c], &m[at + c], &v[at + c], alpha, b1, b2, eps);
+        }
+        if (bias) {
+            long long bi = (long long)out * in + o;
+            adam_one(&p[bi], bacc[r], &m[bi], &v[bi], alpha, b1, b2, eps);
+        }
+    }
+}
+
 // sgd: vel = mom*vel - lr'*g; p += vel (Keras's momentum SGD), with the
 // scheduled rate lr' = lr*lr_factor(step[0] + 1).
 __global__ void sgd(float *p, const float *g, float *vel, const float *step, long long n, float lr, float mom,

@@ -38,7 +38,7 @@ var Names = []string{
 	"gather", "advance", "bias_act", "act_grad", "bias_grad", "maxpool", "maxpool_back",
 	"softmax_xent", "act_bias_grad", "sum_partials", "sum_partials2", "first_conv3", "first_conv5", "first_grad3", "first_grad5",
 	"first_conv_pool3", "bias_act_pool", "pool_back_act", "first_grad_pool3", "conv3_pool", "conv3_data", "conv3_filter",
-	"dense_small", "dense_small_dw", "dense_small_dx", "dense_xent", "head_grads", "adam", "adam4", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
+	"dense_small", "dense_small_dw", "dense_small_dx", "dense_xent", "head_grads", "adam", "adam4", "dense_wgrad_adam", "sgd", "step_inc", "fill_f32", "fill_i32", "fill_u8",
 }
 
 var entry = regexp.MustCompile(`\.visible \.entry (\w+)\(`)
@@ -63,6 +63,17 @@ func Splits(k, nb, mp int) int {
 // DenseXentOut is DENSE_XENT_OUT in kernels.cu: the most outputs of a
 // layer whose training step's output layer and loss dense_xent runs.
 const DenseXentOut = 16
+
+// DenseUpdateTile is DWA_T in kernels.cu: the side of the square tile of
+// a dense layer's weights one block of dense_wgrad_adam updates (its grid
+// is DenseUpdateBlocks).
+const DenseUpdateTile = 64
+
+// DenseUpdateBlocks is dense_wgrad_adam's grid for a layer of in inputs
+// and out outputs: a block a tile.
+func DenseUpdateBlocks(in, out int) int {
+	return ((in + DenseUpdateTile - 1) / DenseUpdateTile) * ((out + DenseUpdateTile - 1) / DenseUpdateTile)
+}
 
 // Conv3 limits (CONV3_* in kernels.cu): the output channels one thread
 // of conv3_pool and conv3_data computes, the most a block takes, and the

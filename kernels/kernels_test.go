@@ -128,18 +128,22 @@ func TestGeneratedCurrent(t *testing.T) {
 	}
 }
 
-// TestDenseXentOutMatches: the engine's limit for dense_xent is the
-// kernel's own (its registers and shared memory are sized by it).
-func TestDenseXentOutMatches(t *testing.T) {
+// TestDefinesMatch: the engine's limits and grids are the kernels' own
+// (dense_xent's registers and shared memory are sized by DENSE_XENT_OUT,
+// dense_wgrad_adam's tile by DWA_T).
+func TestDefinesMatch(t *testing.T) {
 	src, err := os.ReadFile("kernels.cu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^#define DENSE_XENT_OUT (\d+)$`).FindSubmatch(src)
-	if m == nil {
-		t.Fatal("kernels.cu has no #define DENSE_XENT_OUT")
-	}
-	if n, _ := strconv.Atoi(string(m[1])); n != DenseXentOut {
-		t.Errorf("kernels.cu's DENSE_XENT_OUT is %d, kernels.DenseXentOut %d", n, DenseXentOut)
+	for name, want := range map[string]int{"DENSE_XENT_OUT": DenseXentOut, "DWA_T": DenseUpdateTile} {
+		m := regexp.MustCompile(`(?m)^#define ` + name + ` (\d+)$`).FindSubmatch(src)
+		if m == nil {
+			t.Errorf("kernels.cu has no #define %s", name)
+			continue
+		}
+		if n, _ := strconv.Atoi(string(m[1])); n != want {
+			t.Errorf("kernels.cu's %s is %d, the Go constant %d", name, n, want)
+		}
 	}
 }

@@ -22,7 +22,7 @@
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
 # kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, SEED_FLAGS, BENCH, AB, PRIORITY_AB, HEAD_AB, RECIPE_AB, TIMELINE, TUNE).
+# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, SEED_FLAGS, BENCH, AB, PRIORITY_AB, HEAD_AB, FUSEDUPD_AB, RECIPE_AB, TIMELINE, TUNE).
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
@@ -59,7 +59,7 @@ run cuda-tests 60 "$b/cuda.test" -test.v
 # 10 epochs (conv: CNNGPU_CONV, default timed; dense: CNNGPU_DENSE,
 # default timed).
 # "none" in either skips that part.
-IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams|cuBLASLt dense, 2 streams|own, 3 streams}"
+IFS='|' read -r -a vs <<<"${VARIANTS:-library|own|own, 2 streams|library, 2 streams|own convolutions, 2 streams|cuBLASLt dense, 2 streams|own, 3 streams|fused update, 2 streams}"
 [ "${vs[*]}" = none ] && vs=()
 first=1
 for v in "${vs[@]}"; do
@@ -80,6 +80,13 @@ done
 # times.
 if [ "${HEAD_AB:-1}" = 1 ]; then
 	LOG=engine-tests run "engine-head0" 120 env CNNGPU_HEAD=0 CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=own, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
+fi
+# FUSEDUPD_AB=1 (the default): the variant "fused update, 2 streams"
+# (CNNGPU_DENSE_UPDATE=fused: dense1's weight gradient and update in one
+# kernel, dense_wgrad_adam) too, unless VARIANTS names it, whose steps
+# the "fusedupd" side below times.
+if [ "${FUSEDUPD_AB:-1}" = 1 ] && [[ "|${VARIANTS:-none}|" != *"|fused update, 2 streams|"* ]] && [ ${#vs[@]} -gt 0 ]; then
+	LOG=engine-tests run "engine-fusedupd" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=fused update, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
 fi
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_TESTS-lanes}; do
@@ -238,12 +245,15 @@ if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then
 	# kernels (CNNGPU_CONV=own; in the default, timed, a bench of this
 	# length keeps cuDNN's until its timing ends); own-nohead: the own
 	# set with CNNGPU_HEAD=0 (the output layer and loss as three kernels
-	# each way, not dense_xent and head_grads).
+	# each way, not dense_xent and head_grads); own-fusedupd: the own set
+	# with CNNGPU_DENSE_UPDATE=fused (dense_wgrad_adam in place of dense1's
+	# weight gradient product and its adam4).
 	for set in ${NCU_SETS:-library own own-conv}; do
-		ks=${set%%-*} conv=timed head=1
+		ks=${set%%-*} conv=timed head=1 upd=split
 		[ "$set" = own-conv ] && conv=own
 		[ "$set" = own-nohead ] && head=0
-		LOG=profile run "profile-$set" 120 env CNNGPU_KERNELS=$ks CNNGPU_CONV=$conv CNNGPU_HEAD=$head CNNGPU_STREAMS=1 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
+		[ "$set" = own-fusedupd ] && upd=fused
+		LOG=profile run "profile-$set" 120 env CNNGPU_KERNELS=$ks CNNGPU_CONV=$conv CNNGPU_HEAD=$head CNNGPU_DENSE_UPDATE=$upd CNNGPU_STREAMS=1 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip 700 --launch-count 100 \
 			"$b/cnngpu" bench --device 0 --batch-size 128 --steps 30 --warmup 10
 	done
 fi
@@ -314,7 +324,11 @@ fi
 # the next step's start, beside the forward pass, instead of on the second
 # stream after dense1's weight gradient, where it shares the memory with
 # the main stream's backward pass: the same arithmetic, for measuring the
-# schedule before building it for training).
+# schedule before building it for training). FUSEDUPD_AB=1 (the default)
+# adds this build with CNNGPU_DENSE_UPDATE=fused ("fusedupd": dense1's
+# weight gradient and update in one kernel, dense_wgrad_adam, which never
+# writes the gradient; kernels/NOTES.md, "dense1's weight gradient and
+# update in one kernel").
 sides="${AB:+old }new"
 if [ "${PRIORITY_AB:-1}" = 1 ]; then
 	for m in ${PRIORITY_MODES:-main lanes}; do sides="$sides prio-$m"; done
@@ -325,6 +339,7 @@ fi
 [ "${STREAMS3_AB:-1}" = 1 ] && sides="$sides streams3"
 [ "${HEAD_AB:-1}" = 1 ] && sides="$sides nohead"
 [ "${DEFER_AB:-1}" = 1 ] && sides="$sides defer"
+[ "${FUSEDUPD_AB:-1}" = 1 ] && sides="$sides fusedupd"
 if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 	start=$SECONDS
 	for bs in ${AB_SIZES:-128}; do
@@ -341,6 +356,7 @@ if [ "$sides" != new ] && { [ -z "${AB:-}" ] || [ -x "${AB:-}" ]; }; then
 				[ $side = defer ] && flags+=(--defer-update)
 				[ $side = streams3 ] && extra+=("CNNGPU_STREAMS=3")
 				[ $side = nohead ] && extra+=("CNNGPU_HEAD=0")
+				[ $side = fusedupd ] && extra+=("CNNGPU_DENSE_UPDATE=fused")
 				timeout 60 env CNNGPU_CONV=$conv CNNGPU_DENSE=$dense "${extra[@]}" "$bin" bench --device 0 --batch-size "$bs" --steps 1000 --warmup 20 --json "${flags[@]}" 2>>"$out/bench-gpu.log" | sed "s/^{/{\"ab\":\"$side\",/" >>"$out/bench-gpu.log"
 			done
 		done
@@ -381,7 +397,8 @@ fi
 # "timeline-N:" lines: which stream ends last, after what; with HEAD_AB=1
 # (the default) also two streams with CNNGPU_HEAD=0 ("timeline-nohead:"),
 # with DEFER_AB=1 (the default) two streams with --defer-update
-# ("timeline-defer:").
+# ("timeline-defer:"), with FUSEDUPD_AB=1 (the default) two streams with
+# CNNGPU_DENSE_UPDATE=fused ("timeline-fusedupd:").
 if [ "${TIMELINE:-1}" = 1 ]; then
 	start=$SECONDS st=ok
 	for s in ${TIMELINE_STREAMS:-2 3}; do
@@ -394,6 +411,10 @@ if [ "${TIMELINE:-1}" = 1 ]; then
 	fi
 	if [ "${DEFER_AB:-1}" = 1 ]; then
 		timeout -k 5 60 "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline --defer-update 2>&1 | sed "s/^/timeline-defer: /" >>"$out/bench-gpu.log"
+		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
+	fi
+	if [ "${FUSEDUPD_AB:-1}" = 1 ]; then
+		timeout -k 5 60 env CNNGPU_DENSE_UPDATE=fused "$b/cnngpu" bench --device 0 --batch-size 128 --steps 200 --warmup 20 --timeline 2>&1 | sed "s/^/timeline-fusedupd: /" >>"$out/bench-gpu.log"
 		[ "${PIPESTATUS[0]}" = 0 ] || st=FAIL
 	fi
 	rows+=("$(printf '%-20s %-9s %4ss' timeline $st $((SECONDS - start)))")
@@ -437,7 +458,7 @@ awk '/^== startup warm-new/ { w = 1 } w && /^cnngpu trace:/ { print "startup, fi
 grep -h "^startup:" "$out/train-10-epochs.log" 2>/dev/null
 grep -v -E '^(bench-gpu:|\{"ab"|bench-ab|timeline-)' "$out/bench-gpu.log" 2>/dev/null | grep -v '^{' | tail -22
 grep -h "^bench-ab" "$out/bench-gpu.log" 2>/dev/null
-grep -h -E "^timeline-([0-9]+|nohead|defer): (training|timeline|  last op|cnngpu)" "$out/bench-gpu.log" 2>/dev/null
+grep -h -E "^timeline-([0-9]+|nohead|defer|fusedupd): (training|timeline|  last op|cnngpu)" "$out/bench-gpu.log" 2>/dev/null
 # One step's kernels per kernel set: totals here, the whole table with
 # scripts/profile_table.py profile.log.
 [ -f "$out/profile.log" ] && python3 scripts/profile_table.py "$out/profile.log" 2>/dev/null | grep "^profile"

@@ -13,7 +13,8 @@ import (
 
 // TestGPUEnvRefused: a bad CNNGPU_KERNELS, CNNGPU_CONV, CNNGPU_DENSE,
 // CNNGPU_STREAMS, CNNGPU_PRIORITY, CNNGPU_PRELOAD, CNNGPU_CUDNN_BESIDE,
-// CNNGPU_HEAD, CNNGPU_NO_CACHE or CNNGPU_DEBUG is refused with the
+// CNNGPU_HEAD, CNNGPU_DENSE_UPDATE, CNNGPU_NO_CACHE or CNNGPU_DEBUG is
+// refused with the
 // variable, the value and what is expected, exit 2, whether or not this
 // machine has a GPU, with or without --device (rather than falling back
 // to the CPU engine), with --cpu too, and by tune's dry run (before it
@@ -22,7 +23,7 @@ import (
 func TestGPUEnvRefused(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 64, 20)
-	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=4", "CNNGPU_PRIORITY=first", "CNNGPU_NO_CACHE=maybe", "CNNGPU_PRELOAD=2", "CNNGPU_CUDNN_BESIDE=later", "CNNGPU_HEAD=2", "CNNGPU_DEBUG=x"} {
+	for _, env := range []string{"CNNGPU_KERNELS=fast", "CNNGPU_CONV=ours", "CNNGPU_DENSE=lt", "CNNGPU_STREAMS=4", "CNNGPU_PRIORITY=first", "CNNGPU_NO_CACHE=maybe", "CNNGPU_PRELOAD=2", "CNNGPU_CUDNN_BESIDE=later", "CNNGPU_HEAD=2", "CNNGPU_DENSE_UPDATE=on", "CNNGPU_DEBUG=x"} {
 		for _, args := range [][]string{{"train", "--device", "0"}, {"train"}, {"train", "--cpu"}, {"bench", "--steps", "1"}, {"tune", "--dry-run", "--out", filepath.Join(dir, "study")}} {
 			args = append(args, "--epochs", "1", "--data", dir)
 			if args[0] == "bench" {
@@ -35,7 +36,7 @@ func TestGPUEnvRefused(t *testing.T) {
 			}
 		}
 	}
-	env := []string{"CNNGPU_DEBUG=true", "CNNGPU_NO_CACHE=Off", "CNNGPU_PRELOAD=yes", "CNNGPU_CUDNN_BESIDE=no", "CNNGPU_TRACE=false"}
+	env := []string{"CNNGPU_DEBUG=true", "CNNGPU_NO_CACHE=Off", "CNNGPU_PRELOAD=yes", "CNNGPU_CUDNN_BESIDE=no", "CNNGPU_TRACE=false", "CNNGPU_DENSE_UPDATE=Fused"}
 	if _, stderr, code := cnngpu(t, env, "train", "--cpu", "--epochs", "1", "--data", dir, "--out", filepath.Join(dir, "m.safetensors")); code != 0 {
 		t.Errorf("%v cnngpu train --cpu: exit %d, stderr %q", env, code, stderr)
 	}
@@ -45,7 +46,7 @@ func TestGPUEnvRefused(t *testing.T) {
 // commands read.
 func TestHelpListsEnvironment(t *testing.T) {
 	stdout, _, code := cnngpu(t, nil, "--help")
-	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_DENSE", "CNNGPU_STREAMS", "CNNGPU_PRIORITY", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD", "CNNGPU_CUDNN_BESIDE", "CNNGPU_HEAD", "CNNGPU_NOASM", "CNNGPU_NOAVX512"} {
+	for _, v := range []string{"XDG_CACHE_HOME", "CNNGPU_KERNELS", "CNNGPU_CONV", "CNNGPU_DENSE", "CNNGPU_STREAMS", "CNNGPU_PRIORITY", "CNNGPU_DEBUG", "CNNGPU_LIBRARY_PATH", "CNNGPU_TRACE", "CNNGPU_NO_CACHE", "CNNGPU_PRELOAD", "CNNGPU_CUDNN_BESIDE", "CNNGPU_HEAD", "CNNGPU_DENSE_UPDATE", "CNNGPU_NOASM", "CNNGPU_NOAVX512"} {
 		if code != 0 || !strings.Contains(stdout, v) {
 			t.Errorf("cnngpu --help (exit %d) does not mention %s", code, v)
 		}

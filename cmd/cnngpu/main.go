@@ -54,6 +54,8 @@ func newApp() *cli.App {
 			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass), 1, or 3\n" +
 			"                      (the optimizer's updates on a third stream, beside the weight gradients; 0.269 ms a step against 0.268 on an H100)\n" +
 			"   CNNGPU_HEAD=0      GPU engine, own kernel set: the output layer and loss as three kernels each way, not two (default 1)\n" +
+			"   CNNGPU_DENSE_UPDATE  GPU engine, own kernel set, Adam: the first dense layer's weight gradient and update apart (split, the\n" +
+			"                      default) or in one kernel that never writes the gradient (fused; not yet timed on a GPU); for measuring\n" +
 			"   CNNGPU_PRIORITY    GPU engine: which stream's work claims the multiprocessors first where both wait: same (the default),\n" +
 			"                      main (the forward pass and input gradients) or lanes (the weight gradients and updates); for measuring\n" +
 			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +

@@ -151,6 +151,23 @@ func parseHead() (bool, error) {
 	return envflag.Bool(HeadEnv, true, "run the output layer and loss as dense_xent and head_grads", "run them as the three kernels each way")
 }
 
+// DenseUpdateEnv is the environment variable that says how the own kernel
+// set runs the first dense layer's weight and bias gradients and Adam's
+// update of them: "split" (the default: the weight gradient's product,
+// on cuBLAS or cuBLASLt as DenseEnv says, writes dw and db, and adam4
+// reads them back) or "fused" (dense_wgrad_adam: the gradients computed
+// tile by tile and applied in the same kernel, never written; checked on
+// the CPU by kernels/emu_test.go and on the emulated device, not yet
+// timed on a GPU). For measuring (scripts/device-check.sh, side
+// "fusedupd") before it can be a default or a timed alternative.
+const DenseUpdateEnv = "CNNGPU_DENSE_UPDATE"
+
+// parseDenseUpdate reads DenseUpdateEnv: true for "fused".
+func parseDenseUpdate() (bool, error) {
+	return parseEnv(DenseUpdateEnv, `"split" (the weight gradient written, then Adam's update; the default) or "fused" (both in one kernel); unset it to use the default`,
+		map[string]bool{"": false, "split": false, "fused": true})
+}
+
 // BesideEnv is the environment variable that says when cuDNN is loaded
 // beside the first steps (beside.go): "1" (the default, or "early": at
 // the first use of a convolution's gradient, inside the first training
@@ -241,6 +258,7 @@ func envValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
 type envConfig struct {
 	own, preload bool
 	head         bool
+	fusedUpdate  bool
 	streams      int
 	beside       besideMode
 	priority     cu.Priority
@@ -249,8 +267,8 @@ type envConfig struct {
 }
 
 // readEnv reads KernelsEnv, ConvEnv, DenseEnv, PreloadEnv, HeadEnv,
-// BesideEnv, PriorityEnv and StreamsEnv; the error is the first bad
-// value's.
+// DenseUpdateEnv, BesideEnv, PriorityEnv and StreamsEnv; the error is the
+// first bad value's.
 func readEnv() (c envConfig, err error) {
 	if c.own, err = parseKernels(); err != nil {
 		return c, err
@@ -265,6 +283,9 @@ func readEnv() (c envConfig, err error) {
 		return c, err
 	}
 	if c.head, err = parseHead(); err != nil {
+		return c, err
+	}
+	if c.fusedUpdate, err = parseDenseUpdate(); err != nil {
 		return c, err
 	}
 	if c.beside, err = parseBeside(); err != nil {
@@ -309,6 +330,13 @@ func (e *Engine) SetConv(m convMode) {
 func (e *Engine) SetDense(m denseMode) {
 	e.Reset()
 	e.dense = m
+}
+
+// SetDenseUpdate sets whether the first dense layer's weight gradient and
+// update run as one kernel (DenseUpdateEnv) and drops the recorded steps.
+func (e *Engine) SetDenseUpdate(fused bool) {
+	e.Reset()
+	e.fusedUpdate = fused
 }
 
 // SetStreams sets how many streams the engine uses (StreamsEnv: 1, 2 or

@@ -414,6 +414,54 @@ func TestEmulatedHeadOff(t *testing.T) {
 	}
 }
 
+// TestEmulatedFusedUpdate: with DenseUpdateEnv "fused" a training step
+// runs the first dense layer's weight gradient and update as one
+// dense_wgrad_adam, on the second stream, in place of its weight
+// gradient's product and one of the four adam4 (the split path runs
+// none); every layer's step count still advances once a step. (How
+// close its training stays to the CPU engine's: TestEmulatedTraining.)
+func TestEmulatedFusedUpdate(t *testing.T) {
+	const bs, steps = 8, 5
+	for _, fused := range []bool{false, true} {
+		v := variants[2]
+		if fused {
+			v = variants[7]
+		}
+		tr := newEmuTraining(t, v, bs, steps)
+		for range steps {
+			tr.step()
+		}
+		want := map[string]int{"dense_wgrad_adam": 0, "adam4": 4 * steps}
+		if fused {
+			want = map[string]int{"dense_wgrad_adam": steps, "adam4": 3 * steps}
+		}
+		for k, n := range want {
+			if got := tr.g.launched[k]; got != n {
+				t.Errorf("%s: %d steps ran %s %d times, want %d", v.name, steps, k, got, n)
+			}
+		}
+		counts := make([]float32, tr.m.Arch.Layers())
+		if err := tr.e.Read(tr.m.Step, 0, counts); err != nil {
+			t.Fatal(err)
+		}
+		for l, c := range counts {
+			if c != steps {
+				t.Errorf("%s: layer %d's step count is %v after %d steps", v.name, l, c, steps)
+			}
+		}
+		if !fused {
+			continue
+		}
+		marks, err := tr.e.Timeline(tr.raw, func() { tr.e.Fill(tr.cursor, 0) }, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(marks, func(m engine.TimelineMark) bool { return m.Op == "dense_wgrad_adam" }); i < 0 || marks[i].Stream != "second" {
+			t.Errorf("the step's timeline %v: want dense_wgrad_adam on the second stream", marks)
+		}
+	}
+}
+
 // TestEmulatedDeferUpdate: bench --defer-update's schedule on the emulated
 // device, recorded and replayed: the first dense layer's update queued at
 // the step's start (on the updates' stream where there is one), which the

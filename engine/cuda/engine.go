@@ -144,6 +144,10 @@ type Engine struct {
 	// noHead: HeadStep runs the three kernels each way, not dense_xent
 	// and head_grads (HeadEnv 0).
 	noHead bool
+	// fusedUpdate: DenseBackwardUpdate runs the first dense layer's
+	// weight gradient and update as dense_wgrad_adam (DenseUpdateEnv
+	// "fused").
+	fusedUpdate bool
 	// priority: which streams' work goes first (PriorityEnv).
 	priority  cu.Priority
 	beside    *besideJob
@@ -206,7 +210,7 @@ func New(device int, tf32 bool) (*Engine, error) {
 	}
 	e := newEngine(l, tf32, env.own)
 	e.setStreams(env.streams)
-	e.conv, e.dense, e.priority, e.noHead = env.conv, env.dense, env.priority, !env.head
+	e.conv, e.dense, e.priority, e.noHead, e.fusedUpdate = env.conv, env.dense, env.priority, !env.head, env.fusedUpdate
 	e.besideOn, e.besideLate = env.beside != besideOff, env.beside == besideAfterRecording
 	if e.choices = choicesFromEnv(); e.choices != nil {
 		e.identity = l.Identity()
@@ -255,6 +259,9 @@ func (e *Engine) variant() string {
 		p += ", cuBLASLt dense"
 	case denseCUBLAS:
 		p += ", cuBLAS dense"
+	}
+	if e.own && e.fusedUpdate {
+		p += ", fused dense update"
 	}
 	switch {
 	case e.updates:

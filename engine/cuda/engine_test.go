@@ -38,11 +38,12 @@ func needGPU(t *testing.T) {
 // our kernels take run (ConvEnv) and how dense layers run their products'
 // epilogues (DenseEnv).
 type variant struct {
-	name    string
-	own     bool
-	streams int
-	conv    convMode
-	dense   denseMode
+	name        string
+	own         bool
+	streams     int
+	conv        convMode
+	dense       denseMode
+	fusedUpdate bool
 }
 
 // variants are the configurations the GPU tests run: both kernel sets on
@@ -52,11 +53,13 @@ type variant struct {
 // conformance suite's ops are not: they run cuDNN's and the split
 // products), the own set with our convolution kernels wherever they fit,
 // the own set with cuBLASLt's fused dense products wherever they fit, and
-// the default with the optimizer's updates on a third stream.
-var variants = []variant{{"library", false, 1, convTimed, denseTimed}, {"own", true, 1, convTimed, denseTimed},
-	{"own, 2 streams", true, 2, convTimed, denseTimed}, {"library, 2 streams", false, 2, convTimed, denseTimed},
-	{"own convolutions, 2 streams", true, 2, convOwn, denseTimed}, {"cuBLASLt dense, 2 streams", true, 2, convTimed, denseLt},
-	{"own, 3 streams", true, 3, convTimed, denseTimed}}
+// the default with the optimizer's updates on a third stream, and the
+// default with the first dense layer's weight gradient and update in one
+// kernel (DenseUpdateEnv "fused").
+var variants = []variant{{"library", false, 1, convTimed, denseTimed, false}, {"own", true, 1, convTimed, denseTimed, false},
+	{"own, 2 streams", true, 2, convTimed, denseTimed, false}, {"library, 2 streams", false, 2, convTimed, denseTimed, false},
+	{"own convolutions, 2 streams", true, 2, convOwn, denseTimed, false}, {"cuBLASLt dense, 2 streams", true, 2, convTimed, denseLt, false},
+	{"own, 3 streams", true, 3, convTimed, denseTimed, false}, {"fused update, 2 streams", true, 2, convTimed, denseTimed, true}}
 
 // gpuVariants are the variants the tests on a GPU run: all, or those named
 // in $CNNGPU_TEST_VARIANTS (names separated by "|"). The device check runs
@@ -109,13 +112,14 @@ func (v variant) set(e *Engine) {
 	e.SetStreams(v.streams)
 	e.SetConv(v.conv)
 	e.SetDense(v.dense)
+	e.SetDenseUpdate(v.fusedUpdate)
 }
 
 // configure puts a new engine (its kernel set already v's) in variant v
 // and has it check what each kernel touches (checkDeclared).
 func (v variant) configure(e *Engine) {
 	e.setStreams(v.streams)
-	e.conv, e.dense, e.checkDeclared = v.conv, v.dense, true
+	e.conv, e.dense, e.fusedUpdate, e.checkDeclared = v.conv, v.dense, v.fusedUpdate, true
 }
 
 func TestConformance(t *testing.T) {

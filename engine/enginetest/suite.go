@@ -176,6 +176,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 		{"SoftmaxXent", testSoftmaxXent},
 		{"HeadStep", testHeadStep},
 		{"Update", testUpdate},
+		{"DenseBackwardUpdate", testDenseBackwardUpdate},
 		{"ModelGradient", testModelGradient},
 	}
 	for _, c := range cases {
@@ -904,6 +905,95 @@ func testHeadStep(h *harness) {
 			Close(t, name+" db", h.read(f.db), rdb, ATol*sc, RTol*10)
 		}
 	}
+}
+
+// testDenseBackwardUpdate checks, on an engine that has it
+// (engine.DenseUpdater), the dense layer's backward op and update in one
+// op against DenseBackward then Update: dx against the float64
+// reference; the parameters, moments and step count after three updates
+// against the float64 reference's Adam over the gradients DenseBackward
+// gives on this engine (the same sums in float32: Adam's m/√v makes a
+// gradient's rounding near 0 a visible step, so the float64 gradients
+// would make the test depend on the sums' order). Inputs unchanged;
+// shapes with partial tiles, both activations the engine fuses, and a
+// layer whose weights start a buffer with others before them.
+func testDenseBackwardUpdate(h *harness) {
+	e, t := h.e, h.t
+	du, ok := e.(engine.DenseUpdater)
+	if !ok {
+		t.Skipf("%s has no DenseBackwardUpdate", e.Name())
+	}
+	c := engine.OptConfig{Kind: engine.Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7,
+		Sched: engine.Schedule{Kind: engine.CosineLR, Warmup: 2, Total: 5, Final: 0.1}}
+	queued := 0
+	for _, tc := range []struct {
+		s   engine.DenseShape
+		act engine.Activation
+		pad int // parameters before the layer's in its buffer
+	}{
+		{engine.DenseShape{N: 7, In: 200, Out: 40}, engine.ReLU, 0},
+		{engine.DenseShape{N: 19, In: 130, Out: 70}, engine.Identity, 4},
+		{engine.DenseShape{N: 3, In: 66, Out: 33}, engine.Tanh, 1},
+	} {
+		s := tc.s
+		name := fmt.Sprintf("DenseBackwardUpdate %+v %v", s, tc.act)
+		n := s.Out*s.In + s.Out
+		pv := h.rand(n, 0.1)
+		whole := h.f32(append(make([]float64, tc.pad), pv...))
+		p := e.Slice(whole, tc.pad, n)
+		w := e.Slice(p, 0, s.Out*s.In)
+		g := h.zeros(engine.Float32, n)
+		s1, s2, step := h.zeros(engine.Float32, n), h.zeros(engine.Float32, n), h.zeros(engine.Float32, 1)
+		r1, r2 := make([]float64, n), make([]float64, n)
+		// The split ops' gradients, on a copy of the weights.
+		wc := h.zeros(engine.Float32, s.Out*s.In)
+		dwc, dbc := h.zeros(engine.Float32, s.Out*s.In), h.zeros(engine.Float32, s.Out)
+		for it := 1; it <= 3; it++ {
+			xv := h.rand(s.N*s.In, 1)
+			yv := h.rand(s.N*s.Out, 1)
+			if tc.act == engine.ReLU {
+				for i := range yv {
+					yv[i] = math.Max(yv[i], 0)
+				}
+			} else if tc.act == engine.Tanh {
+				for i := range yv {
+					yv[i] *= 0.9
+				}
+			}
+			dyv := h.rand(s.N*s.Out, 1)
+			x, y, dy := h.f32(xv), h.f32(yv), h.f32(dyv)
+			dx := h.zeros(engine.Float32, s.N*s.In)
+			e.Fill(dx, 7)
+			wv := toF64(h.read(w))
+			if err := e.Write(wc, 0, h.read(w)); err != nil {
+				t.Fatal(err)
+			}
+			e.DenseBackward(x, wc, y, dy, nil, dwc, dbc, s, tc.act)
+			gv := append(toF64(h.read(dwc)), toF64(h.read(dbc))...)
+			check := h.unchanged("DenseBackwardUpdate", []string{"x", "y", "dy"}, x, y, dy)
+			if !du.DenseBackwardUpdate(c, x, w, y, dy, dx, s, tc.act, p, g, s1, s2, step) {
+				if it == 1 {
+					t.Logf("%s: not fused on %s (it runs DenseBackward then Update)", name, e.Name())
+				}
+				e.DenseBackward(x, w, y, dy, dx, e.Slice(g, 0, s.Out*s.In), e.Slice(g, s.Out*s.In, s.Out), s, tc.act)
+				e.Update(c, p, g, s1, s2, step)
+			} else {
+				queued++
+			}
+			check()
+			rdx, _, _ := RefDenseBackward(xv, wv, yv, dyv, s, tc.act)
+			Close(t, fmt.Sprintf("%s dx (update %d)", name, it), h.read(dx), rdx, ATol, RTol*10)
+			RefUpdate(c, pv, gv, r1, r2, it)
+		}
+		Close(t, name+" p", h.read(p), pv, 1e-6, 1e-5)
+		Close(t, name+" s1", h.read(s1), r1, 1e-6, 1e-5)
+		Close(t, name+" s2", h.read(s2), r2, 1e-7, 1e-5)
+		Close(t, name+" step", h.read(step), []float64{3}, 0, 0)
+		if got := h.read(whole)[:tc.pad]; slices.ContainsFunc(got, func(v float32) bool { return v != 0 }) {
+			t.Errorf("%s: the parameters before the layer's changed: %v", name, got)
+		}
+	}
+	t.Logf("%d of 9 updates queued as one op", queued)
 }
 
 func testUpdate(h *harness) {

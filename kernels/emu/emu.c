@@ -200,6 +200,7 @@ static uint64_t slot[32];
     X(head_grads, "PPPCCCIII", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, float *), A(6, int), A(7, int), A(8, int)) \
     X(adam, "PCPPCLFFFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float), A(10, int), A(11, int), A(12, int), A(13, float)) \
     X(adam4, "PCPPCLFFFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, long long), A(6, float), A(7, float), A(8, float), A(9, float), A(10, int), A(11, int), A(12, int), A(13, float)) \
+    X(dense_wgrad_adam, "PPPCCCIIIIFFFFIIIF", 1, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, float *), A(5, float *), A(6, int), A(7, int), A(8, int), A(9, int), A(10, float), A(11, float), A(12, float), A(13, float), A(14, int), A(15, int), A(16, int), A(17, float)) \
     X(sgd, "PCPCLFFIIIF", 0, A(0, float *), A(1, float *), A(2, float *), A(3, float *), A(4, long long), A(5, float), A(6, float), A(7, int), A(8, int), A(9, int), A(10, float)) \
     X(step_inc, "PI", 0, A(0, float *), A(1, int)) \
     X(fill_f32, "PFL", 0, A(0, float *), A(1, float), A(2, long long)) \
