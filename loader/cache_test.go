@@ -304,7 +304,8 @@ func TestVerifyRawJudgesAsTheCache(t *testing.T) {
 }
 
 // TestCacheThatIsAFile: a cache path that is a file, or lies below one,
-// is said at once with what to do, and nothing is fetched or written.
+// is said at once with what to do, and nothing is fetched or written;
+// so by Ensure (data fetch) too.
 func TestCacheThatIsAFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "mnist")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
@@ -315,6 +316,12 @@ func TestCacheThatIsAFile(t *testing.T) {
 		if _, err := f.LoadMNIST(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("cache %s: %v; want %q", dir, err, want)
 		}
+	}
+	// data fetch's way in (Ensure), as LoadMNIST's, not "mkdir …: not a
+	// directory".
+	f := &Fetcher{Dir: file, GoCmd: "-", Log: &strings.Builder{}}
+	if _, err := f.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), "the MNIST cache "+file+" is a file, not a folder: move it away") {
+		t.Errorf("Ensure of cache %s: %v; want it called a file", file, err)
 	}
 	if b, _ := os.ReadFile(file); string(b) != "x" {
 		t.Error("the file in the cache's place was changed")

@@ -184,6 +184,9 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 // test set's alone).
 func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	defer trace.Begin(trace.DataCache).End()
+	if st, err := os.Stat(f.Dir); err == nil && !st.IsDir() {
+		return CacheIsFileError(f.Dir) // not "mkdir …: not a directory"
+	}
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating the data folder %s: %w (give a folder that can be made there; train, eval and tune also take --data DIR with the files)", f.Dir, err)
 	}
