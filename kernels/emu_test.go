@@ -39,6 +39,14 @@ type null struct{}
 // pointer, int32, int64 and float32 scalars.
 func launch(t *testing.T, name string, grid, blk int, args ...any) {
 	t.Helper()
+	if err := launchErr(t, name, grid, blk, args...); err != nil {
+		t.Fatalf("emulated %s: %v", name, err)
+	}
+}
+
+// launchErr is launch returning the emulator's error for the launch.
+func launchErr(t *testing.T, name string, grid, blk int, args ...any) error {
+	t.Helper()
 	if !emu.Available {
 		t.Skip("this build has no cgo, so no kernel emulator (kernels/emu): kernel test skipped")
 	}
@@ -86,7 +94,7 @@ func launch(t *testing.T, name string, grid, blk int, args ...any) {
 		}
 	}
 	if err := m.LaunchOrderChecked(name, grid, blk, eargs); err != nil {
-		t.Fatalf("emulated %s: %v", name, err)
+		return err
 	}
 	for _, b := range bufs {
 		dev, err := m.Bytes(b.p, len(b.host))
@@ -98,6 +106,7 @@ func launch(t *testing.T, name string, grid, blk int, args ...any) {
 			t.Fatalf("emulated %s: %v", name, err)
 		}
 	}
+	return nil
 }
 
 // grid is the number of blocks for n threads (as cuda.Context.Launch).
@@ -849,7 +858,7 @@ func TestEmuDenseWgradAdam(t *testing.T) {
 				}
 			}
 			g := f64(g32)
-			launch(t, "dense_wgrad_adam", DenseUpdateBlocks(s.in, s.out), block, p, m, v, f32(dzv), f32(xv), step,
+			launch(t, "dense_wgrad_adam", DenseUpdateBlocks(s.in, s.out), DenseUpdateThreads, p, m, v, f32(dzv), f32(xv), step,
 				int32(s.nb), int32(s.in), int32(s.out), int32(s.vec), c.LR, c.Beta1, c.Beta2, c.Eps,
 				int32(sc.Kind), int32(sc.Warmup), int32(sc.Total), sc.Final)
 			launch(t, "step_inc", 1, 1, step, int32(1))
@@ -858,6 +867,28 @@ func TestEmuDenseWgradAdam(t *testing.T) {
 		enginetest.Close(t, name+" p", p, pv, 1e-6, 1e-5)
 		enginetest.Close(t, name+" m", m, r1, 1e-6, 1e-5)
 		enginetest.Close(t, name+" v", v, r2, 1e-7, 1e-5)
+	}
+}
+
+// TestEmuMisaligned: a 16-byte access at an address that is not 16-byte
+// aligned, which faults on a GPU, fails the emulated launch naming the
+// kernel: dense_wgrad_adam told to use its 16-byte path on rows of 130
+// floats (and not without it). (The engine's conformance suite runs
+// DenseBackwardUpdate on rows of 130 and 66 floats, and Update on views
+// one float into their buffers, through the engine's choice of path.)
+func TestEmuMisaligned(t *testing.T) {
+	const nb, in, out = 4, 130, 40
+	w := make([]float32, out*in+out)
+	for _, vec := range []int32{0, 1} {
+		err := launchErr(t, "dense_wgrad_adam", DenseUpdateBlocks(in, out), DenseUpdateThreads, w, make([]float32, len(w)), make([]float32, len(w)),
+			make([]float32, nb*out), make([]float32, nb*in), []float32{0}, int32(nb), int32(in), int32(out), vec,
+			float32(0.01), float32(0.9), float32(0.999), float32(1e-7), int32(0), int32(0), int32(0), float32(0))
+		if vec == 0 && err != nil {
+			t.Errorf("dense_wgrad_adam, rows of %d floats, vec 0: %v", in, err)
+		}
+		if vec == 1 && (err == nil || !strings.Contains(err.Error(), "dense_wgrad_adam made a 16-byte access") || !strings.Contains(err.Error(), "not 16-byte aligned")) {
+			t.Errorf("dense_wgrad_adam, rows of %d floats, vec 1: %v; want the misaligned access reported", in, err)
+		}
 	}
 }
 

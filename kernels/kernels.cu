@@ -26,6 +26,14 @@ extern "C" {
 #define UNROLL
 #endif
 
+// V4(p): the float4 at p, one 16-byte access; p must be 16-byte aligned
+// (a GPU faults on one that is not; the emulator reports it).
+#ifdef __CUDACC__
+#define V4(p) (*(float4 *)(p))
+#else
+#define V4(p) (*(float4 *)emu_aligned16(p))
+#endif
+
 // Index arithmetic is in 32 bits wherever the tensor has fewer than 2^31
 // elements (every tensor of the reference network at any batch a GPU
 // holds): 64-bit division takes several times the instructions, and the
@@ -1207,14 +1215,14 @@ __global__ void adam4(float *p, const float *g, float *m, float *v, const float 
     lr *= lr_factor(t, sched, warmup, total, final_);
     float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
     if (i + 4 <= n) {
-        float4 pp = *(float4 *)(p + i), gg = *(const float4 *)(g + i), mm = *(float4 *)(m + i), vv = *(float4 *)(v + i);
+        float4 pp = V4(p + i), gg = V4(g + i), mm = V4(m + i), vv = V4(v + i);
         adam_one(&pp.x, gg.x, &mm.x, &vv.x, alpha, b1, b2, eps);
         adam_one(&pp.y, gg.y, &mm.y, &vv.y, alpha, b1, b2, eps);
         adam_one(&pp.z, gg.z, &mm.z, &vv.z, alpha, b1, b2, eps);
         adam_one(&pp.w, gg.w, &mm.w, &vv.w, alpha, b1, b2, eps);
-        *(float4 *)(p + i) = pp;
-        *(float4 *)(m + i) = mm;
-        *(float4 *)(v + i) = vv;
+        V4(p + i) = pp;
+        V4(m + i) = mm;
+        V4(v + i) = vv;
     } else {
         for (long long j = i; j < n; j++) adam_one(&p[j], g[j], &m[j], &v[j], alpha, b1, b2, eps);
     }
@@ -1231,17 +1239,18 @@ __global__ void adam4(float *p, const float *g, float *m, float *v, const float 
 // (blockIdx.x = tile row · ceil(in/DWA_T) + tile column): 256 threads,
 // thread (ty, tx) = (t/16, t%16) the rows o0 + 4ty + r and columns
 // i0 + 4tx + c (r, c < 4), the images DWA_K at a time through shared
-// memory; the blocks of the first tile column also sum the bias
+// memory (as and bs read 16 bytes at a time); the blocks of the first tile column also sum the bias
 // gradient (the threads with tx 0, their four rows each). vec: p, m and
 // v are 16-byte aligned and in is a multiple of 4 (16-byte loads).
 #define DWA_T 64
 #define DWA_K 16
-__global__ void __launch_bounds__(256, 4) dense_wgrad_adam(float *p, float *m, float *v, const float *dz, const float *x,
+#define DWA_THREADS 256
+__global__ void __launch_bounds__(DWA_THREADS, 4) dense_wgrad_adam(float *p, float *m, float *v, const float *dz, const float *x,
                                                          const float *step, int nb, int in, int out, int vec, float lr,
                                                          float b1, float b2, float eps, int sched, int warmup, int total,
                                                          float final_) {
-    __shared__ float as[DWA_K * DWA_T]; // dz[k0 + k][o0 + j] at k·DWA_T + j
-    __shared__ float bs[DWA_K * DWA_T]; // x[k0 + k][i0 + j] at k·DWA_T + j
+    __shared__ __align__(16) float as[DWA_K * DWA_T]; // dz[k0 + k][o0 + j] at k·DWA_T + j
+    __shared__ __align__(16) float bs[DWA_K * DWA_T]; // x[k0 + k][i0 + j] at k·DWA_T + j
     int cols = (in + DWA_T - 1) / DWA_T;
     int tile_o = blockIdx.x / cols, tile_i = blockIdx.x - tile_o * cols;
     int o0 = tile_o * DWA_T, i0 = tile_i * DWA_T;
@@ -1253,16 +1262,17 @@ __global__ void __launch_bounds__(256, 4) dense_wgrad_adam(float *p, float *m, f
         UNROLL for (int c = 0; c < 4; c++) acc[r][c] = 0.0f;
     }
     for (int k0 = 0; k0 < nb; k0 += DWA_K) {
-        for (int j = threadIdx.x; j < DWA_K * DWA_T; j += 256) {
+        for (int j = threadIdx.x; j < DWA_K * DWA_T; j += DWA_THREADS) {
             int k = j / DWA_T, c = j % DWA_T, n = k0 + k;
             as[j] = n < nb && o0 + c < out ? dz[(long long)n * out + o0 + c] : 0.0f;
             bs[j] = n < nb && i0 + c < in ? x[(long long)n * in + i0 + c] : 0.0f;
         }
         __syncthreads();
         UNROLL for (int k = 0; k < DWA_K; k++) { // past nb: zeros, which leave the sums as they are
-            float a[4], b[4];
-            UNROLL for (int r = 0; r < 4; r++) a[r] = as[k * DWA_T + 4 * ty + r];
-            UNROLL for (int c = 0; c < 4; c++) b[c] = bs[k * DWA_T + 4 * tx + c];
+            // One 16-byte load each: a quarter-warp's 8 of tx read 32
+            // consecutive floats of bs, no two in a bank.
+            float4 a4 = V4(as + k * DWA_T + 4 * ty), b4 = V4(bs + k * DWA_T + 4 * tx);
+            float a[4] = {a4.x, a4.y, a4.z, a4.w}, b[4] = {b4.x, b4.y, b4.z, b4.w};
             UNROLL for (int r = 0; r < 4; r++) UNROLL for (int c = 0; c < 4; c++) acc[r][c] = fmaf(a[r], b[c], acc[r][c]);
             if (bias) UNROLL for (int r = 0; r < 4; r++) bacc[r] += a[r];
         }
@@ -1277,14 +1287,14 @@ __global__ void __launch_bounds__(256, 4) dense_wgrad_adam(float *p, float *m, f
         if (o >= out) break;
         long long at = (long long)o * in + i;
         if (vec && i + 4 <= in) {
-            float4 pp = *(float4 *)(p + at), mm = *(float4 *)(m + at), vv = *(float4 *)(v + at);
+            float4 pp = V4(p + at), mm = V4(m + at), vv = V4(v + at);
             adam_one(&pp.x, acc[r][0], &mm.x, &vv.x, alpha, b1, b2, eps);
             adam_one(&pp.y, acc[r][1], &mm.y, &vv.y, alpha, b1, b2, eps);
             adam_one(&pp.z, acc[r][2], &mm.z, &vv.z, alpha, b1, b2, eps);
             adam_one(&pp.w, acc[r][3], &mm.w, &vv.w, alpha, b1, b2, eps);
-            *(float4 *)(p + at) = pp;
-            *(float4 *)(m + at) = mm;
-            *(float4 *)(v + at) = vv;
+            V4(p + at) = pp;
+            V4(m + at) = mm;
+            V4(v + at) = vv;
         } else {
             UNROLL for (int c = 0; c < 4; c++)
                 if (i + c < in) adam_one(&p[at + c], acc[r][c], &m[at + c], &v[at + c], alpha, b1, b2, eps);

@@ -69,6 +69,10 @@ const DenseXentOut = 16
 // is DenseUpdateBlocks).
 const DenseUpdateTile = 64
 
+// DenseUpdateThreads is DWA_THREADS in kernels.cu: dense_wgrad_adam's
+// block size (its thread-to-element mapping assumes it).
+const DenseUpdateThreads = 256
+
 // DenseUpdateBlocks is dense_wgrad_adam's grid for a layer of in inputs
 // and out outputs: a block a tile.
 func DenseUpdateBlocks(in, out int) int {

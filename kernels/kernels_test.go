@@ -130,13 +130,13 @@ func TestGeneratedCurrent(t *testing.T) {
 
 // TestDefinesMatch: the engine's limits and grids are the kernels' own
 // (dense_xent's registers and shared memory are sized by DENSE_XENT_OUT,
-// dense_wgrad_adam's tile by DWA_T).
+// dense_wgrad_adam's tile and block by DWA_T and DWA_THREADS).
 func TestDefinesMatch(t *testing.T) {
 	src, err := os.ReadFile("kernels.cu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]int{"DENSE_XENT_OUT": DenseXentOut, "DWA_T": DenseUpdateTile} {
+	for name, want := range map[string]int{"DENSE_XENT_OUT": DenseXentOut, "DWA_T": DenseUpdateTile, "DWA_THREADS": DenseUpdateThreads} {
 		m := regexp.MustCompile(`(?m)^#define ` + name + ` (\d+)$`).FindSubmatch(src)
 		if m == nil {
 			t.Errorf("kernels.cu has no #define %s", name)

@@ -156,9 +156,10 @@ func parseHead() (bool, error) {
 // update of them: "split" (the default: the weight gradient's product,
 // on cuBLAS or cuBLASLt as DenseEnv says, writes dw and db, and adam4
 // reads them back) or "fused" (dense_wgrad_adam: the gradients computed
-// tile by tile and applied in the same kernel, never written; checked on
-// the CPU by kernels/emu_test.go and on the emulated device, not yet
-// timed on a GPU). For measuring (scripts/device-check.sh, side
+// tile by tile and applied in the same kernel, never written, in FP32
+// whatever the precision, in place of DenseEnv's choice for that product;
+// checked on the CPU by kernels/emu_test.go and on the emulated device,
+// not yet timed on a GPU). For measuring (scripts/device-check.sh, side
 // "fusedupd") before it can be a default or a timed alternative.
 const DenseUpdateEnv = "CNNGPU_DENSE_UPDATE"
 

@@ -64,7 +64,7 @@ func (e *Engine) DenseBackwardUpdate(c engine.OptConfig, x, w, y, dy, dx engine.
 		vec = 1
 	}
 	sc := c.Sched
-	e.fail(e.c.LaunchOn(l, "dense_wgrad_adam", int64(kernels.DenseUpdateBlocks(s.In, s.Out))*block, block,
+	e.fail(e.c.LaunchOn(l, "dense_wgrad_adam", int64(kernels.DenseUpdateBlocks(s.In, s.Out))*kernels.DenseUpdateThreads, kernels.DenseUpdateThreads,
 		arg(p), arg(s1), arg(s2), bufArg(dz), arg(x), arg(step), cu.I(s.N), cu.I(s.In), cu.I(s.Out), cu.I(vec),
 		cu.F(c.LR), cu.F(c.Beta1), cu.F(c.Beta2), cu.F(c.Eps), cu.I(int(sc.Kind)), cu.I(sc.Warmup), cu.I(sc.Total), cu.F(sc.Final)))
 	if e.err == nil { // the update was queued: its count's increment, with the other layers' (steps.go)

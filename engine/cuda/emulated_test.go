@@ -416,17 +416,22 @@ func TestEmulatedHeadOff(t *testing.T) {
 
 // TestEmulatedFusedUpdate: with DenseUpdateEnv "fused" a training step
 // runs the first dense layer's weight gradient and update as one
-// dense_wgrad_adam, on the second stream, in place of its weight
+// dense_wgrad_adam, where the updates go (the second stream; with three,
+// the updates' own; with one, the main stream), in place of its weight
 // gradient's product and one of the four adam4 (the split path runs
 // none); every layer's step count still advances once a step. (How
 // close its training stays to the CPU engine's: TestEmulatedTraining.)
 func TestEmulatedFusedUpdate(t *testing.T) {
 	const bs, steps = 8, 5
-	for _, fused := range []bool{false, true} {
-		v := variants[2]
-		if fused {
-			v = variants[7]
-		}
+	fusedV := variants[slices.IndexFunc(variants, func(v variant) bool { return v.fusedUpdate })]
+	one, three := fusedV, fusedV
+	one.name, one.streams = "fused update, 1 stream", 1
+	three.name, three.streams = "fused update, 3 streams", 3
+	for _, c := range []struct {
+		v      variant
+		stream string
+	}{{variants[2], ""}, {fusedV, "second"}, {three, "updates"}, {one, "main"}} {
+		v, fused := c.v, c.v.fusedUpdate
 		tr := newEmuTraining(t, v, bs, steps)
 		for range steps {
 			tr.step()
@@ -456,8 +461,8 @@ func TestEmulatedFusedUpdate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := slices.IndexFunc(marks, func(m engine.TimelineMark) bool { return m.Op == "dense_wgrad_adam" }); i < 0 || marks[i].Stream != "second" {
-			t.Errorf("the step's timeline %v: want dense_wgrad_adam on the second stream", marks)
+		if i := slices.IndexFunc(marks, func(m engine.TimelineMark) bool { return m.Op == "dense_wgrad_adam" }); i < 0 || marks[i].Stream != c.stream {
+			t.Errorf("%s: the step's timeline %v: want dense_wgrad_adam on the %s stream", v.name, marks, c.stream)
 		}
 	}
 }

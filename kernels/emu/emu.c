@@ -156,6 +156,21 @@ void __syncthreads(void) {
 	fiber_yield();
 }
 
+/* The launch's first misaligned 16-byte access, if any (V4). */
+static pthread_mutex_t misaligned_mu = PTHREAD_MUTEX_INITIALIZER;
+static char misaligned[256];
+
+void *emu_aligned16(const void *p) {
+	if ((uintptr_t)p & 15) {
+		pthread_mutex_lock(&misaligned_mu);
+		if (!misaligned[0])
+			snprintf(misaligned, sizeof misaligned, "emu: %s made a 16-byte access at %p, which is not 16-byte aligned (a GPU faults: misaligned address), in block %u, thread %u",
+			         running, p, blockIdx.x, threadIdx.x);
+		pthread_mutex_unlock(&misaligned_mu);
+	}
+	return (void *)p;
+}
+
 float atomicAdd(float *addr, float v) {
 	pthread_mutex_lock(&atomic_mu);
 	float old = *addr;
@@ -355,6 +370,7 @@ int emu_launch(int i, int g, int block, const uint64_t *args, int nargs, int fla
 	}
 	memset(slot, 0, sizeof slot);
 	memcpy(slot, args, nargs * sizeof *args);
+	misaligned[0] = 0;
 	grid = g;
 	blockDim.x = block;
 	blockDim.y = blockDim.z = 1;
@@ -391,6 +407,10 @@ int emu_launch(int i, int g, int block, const uint64_t *args, int nargs, int fla
 		}
 	if (started < workers) {
 		snprintf(err, errlen, "emu: could not start %d threads for %s", workers, running);
+		return 1;
+	}
+	if (misaligned[0]) {
+		snprintf(err, errlen, "%s", misaligned);
 		return 1;
 	}
 	return 0;

@@ -20,6 +20,11 @@ float atomicAdd(float *addr, float v);
 #define __device__ static
 #define __forceinline__ inline
 #define __shared__ static _Thread_local
+#define __align__(n) __attribute__((aligned(n)))
+
+/* V4's check (kernels.cu): p must be 16-byte aligned, as a GPU's 16-byte
+ * access needs; one that is not fails the launch, naming the kernel. */
+void *emu_aligned16(const void *p);
 
 /* CUDA's correctly rounded single operations, which nvcc never fuses into
  * a multiply-add: plain operations here, where emu.c turns contraction off. */
