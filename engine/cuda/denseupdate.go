@@ -37,6 +37,7 @@ func (e *Engine) DenseBackwardUpdate(c engine.OptConfig, x, w, y, dy, dx engine.
 	if !e.fusedUpdate || !e.own || c.Kind != engine.Adam || s.Out <= smallOut || dx == nil {
 		return false
 	}
+	defer e.warmOp("DenseBackwardUpdate").End()
 	engine.CheckDenseBackwardUpdate(c, s, x, w, y, dy, dx, p, g, s1, s2, step)
 	if ptr(w) != ptr(p) {
 		panic("cuda: DenseBackwardUpdate's w is not the start of p")

@@ -144,6 +144,8 @@ type Engine struct {
 	// noHead: HeadStep runs the three kernels each way, not dense_xent
 	// and head_grads (HeadEnv 0).
 	noHead bool
+	// warming: a first step (Replay's warm-up) is being queued (warmOp).
+	warming bool
 	// fusedUpdate: DenseBackwardUpdate runs the first dense layer's
 	// weight gradient and update as dense_wgrad_adam (DenseUpdateEnv
 	// "fused").

@@ -57,6 +57,8 @@ func (e *Engine) Replay(key int, fn func()) error {
 		defer trace.Begin(trace.WarmUp).End()
 		// Set first: fn may drop it (growing buffers resets).
 		e.warm[key] = true
+		e.warming = true
+		defer func() { e.warming = false }()
 		fn()
 		e.settle()
 		if err := e.takeErr(); err != nil {
@@ -97,6 +99,16 @@ func (e *Engine) Replay(key int, fn func()) error {
 		return e.explain(e.tuneStep(key, t))
 	}
 	return e.explain(e.c.Replay(g))
+}
+
+// warmOp times op's queuing during a first step (WarmUp), where its
+// one-time work lands (trace.WarmUpOp: the trace's table splits the first
+// step by op); elsewhere the zero Span, which does nothing.
+func (e *Engine) warmOp(op string) trace.Span {
+	if !e.warming {
+		return trace.Span{}
+	}
+	return trace.Begin(trace.WarmUpOp + op)
 }
 
 // runEager runs fn's work as it is queued, without a recording.

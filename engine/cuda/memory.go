@@ -225,6 +225,7 @@ func (e *Engine) awaitLater() {
 
 // Fill sets every element to v.
 func (e *Engine) Fill(t engine.Tensor, v float32) {
+	defer e.warmOp("Fill").End()
 	d := t.(*tensor)
 	e.use(access{w: []region{regionOf(t)}})
 	switch d.dt {

@@ -19,6 +19,7 @@ import (
 // the seed, the epoch in cursor[1] and the image's index
 // (engine.ShiftOffsets, engine.DrawWarp).
 func (e *Engine) Gather(images, labels, perm, cursor, x, y engine.Tensor, n, pixels int, aug engine.Augment) {
+	defer e.warmOp("Gather").End()
 	engine.CheckGather(images, labels, cursor, x, y, n, pixels, aug)
 	e.use(access{r: regions(images, labels, perm), w: regions(cursor, x, y)})
 	tmax, smax := aug.WarpBounds()
@@ -86,6 +87,7 @@ func (e *Engine) sideFor(dx engine.Tensor, a access) lane {
 // ConvPool runs it.
 // x: (N,C,H,W), w: (K,C,R,S), b: (K), y: (N,K,P,Q).
 func (e *Engine) Conv(x, w, b, y engine.Tensor, s engine.ConvShape, act engine.Activation) {
+	defer e.warmOp("Conv").End()
 	engine.CheckConv("Conv", s, x, w, b, y)
 	if e.own && firstLayer(s) {
 		name := "first_conv3"
@@ -129,6 +131,7 @@ func (e *Engine) conv3Pool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape,
 // what follows it); with own kernels, a first layer (C = 1, 3×3 or 5×5,
 // no dx) in firstGrad instead.
 func (e *Engine) ConvBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.ConvShape, act engine.Activation) {
+	defer e.warmOp("ConvBackward").End()
 	engine.CheckConvBackward(s, x, w, y, dy, dx, dw, db)
 	pq := s.P() * s.Q()
 	splits := e.splits(s.K, s.N)
@@ -320,6 +323,7 @@ func (e *Engine) needsPlan(s engine.ConvShape, dir int) bool {
 // gradients straight from the pooled gradient (first_grad_pool3: dy is
 // not used), one with 5×5 from pool_back_act's dz (firstGrad, identity).
 func (e *Engine) ConvPoolBackward(x, w, y, dp, idx, dy, dx, dw, db engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
+	defer e.warmOp("ConvPoolBackward").End()
 	engine.CheckConvPoolBackward(s, ps, x, w, y, dp, idx, dy, dx, dw, db)
 	P, Q := s.P(), s.Q()
 	first := dx == nil && firstLayer(s)
@@ -397,6 +401,7 @@ func (e *Engine) firstGrad(x, y, dy, dw, db engine.Tensor, s engine.ConvShape, a
 // else cuDNN's convolution and bias_act_pool (instead of bias_act and
 // maxpool, each a pass over it).
 func (e *Engine) ConvPool(x, w, b, y, p, idx engine.Tensor, s engine.ConvShape, ps engine.PoolShape, act engine.Activation) {
+	defer e.warmOp("ConvPool").End()
 	engine.CheckConvPool(s, ps, x, w, b, y, p, idx)
 	P, Q := s.P(), s.Q()
 	if !e.own || ps.Size != 2 || P%2 != 0 || Q%2 != 0 || !fits32(s.N*s.K*P*Q) || (firstLayer(s) && s.R != 3) {
@@ -437,6 +442,7 @@ func fits32(n int) bool { return n <= 1<<31-1 }
 
 // MaxPool records the argmax of each window.
 func (e *Engine) MaxPool(x, y, idx engine.Tensor, s engine.PoolShape) {
+	defer e.warmOp("MaxPool").End()
 	engine.CheckPool("MaxPool", s, x, y, idx)
 	out := s.N * s.C * s.OH() * s.OW()
 	e.use(access{r: regions(x), w: regions(y, idx)})
@@ -447,6 +453,7 @@ func (e *Engine) MaxPool(x, y, idx engine.Tensor, s engine.PoolShape) {
 // sets: a kernel writing every element of dx once, tried in the own set,
 // was slower; kernels/NOTES.md, runs 5–7).
 func (e *Engine) MaxPoolBackward(dy, idx, dx engine.Tensor, s engine.PoolShape) {
+	defer e.warmOp("MaxPoolBackward").End()
 	engine.CheckPool("MaxPoolBackward", s, dx, dy, idx)
 	out := s.N * s.C * s.OH() * s.OW()
 	e.use(access{r: regions(dy, idx), w: regions(dx)})
@@ -466,6 +473,7 @@ const (
 // for a layer of at most smallOut outputs with own kernels, dense_small;
 // where DenseEnv has it so, as one cuBLASLt product (fused.go).
 func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine.Activation) {
+	defer e.warmOp("Dense").End()
 	engine.CheckDense("Dense", s, x, w, b, y)
 	e.use(access{r: regions(x, w, b), w: regions(y)})
 	if e.own && s.Out <= smallOut {
@@ -486,6 +494,7 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 // dense_small_dx). Where DenseEnv has it so, dw and db are one cuBLASLt
 // product (fused.go).
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
+	defer e.warmOp("DenseBackward").End()
 	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
 	key := s
 	key.N = 0
@@ -534,6 +543,7 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 // SoftmaxXent: loss, accuracy and gradient in one kernel; statistics stay
 // on the device.
 func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor, n, classes int, ls float64) {
+	defer e.warmOp("SoftmaxXent").End()
 	engine.CheckSoftmaxXent(logits, labels, probs, dlogits, stats, n, classes)
 	e.use(access{r: regions(logits, labels), w: regions(probs, dlogits, stats)})
 	off, on := engine.SmoothTargets(ls, classes)
@@ -556,6 +566,7 @@ type headRows struct{ in, out int }
 // and the layers below. Otherwise, and with HeadEnv 0 (noHead), the three
 // ops as they are.
 func (e *Engine) HeadStep(x, w, b, logits, labels, dlogits, stats, dx, dw, db engine.Tensor, s engine.DenseShape, ls float64) {
+	defer e.warmOp("HeadStep").End()
 	if !e.own || e.noHead || s.Out > kernels.DenseXentOut {
 		e.Dense(x, w, b, logits, s, engine.Identity)
 		e.SoftmaxXent(logits, labels, nil, dlogits, stats, s.N, s.Out, ls)
@@ -593,6 +604,7 @@ func smallDWBlocks(s engine.DenseShape) int { return s.Out * ((s.In + 31) / 32) 
 // with the backward ops of the layers below p's (engine.Model updates a
 // layer as soon as its gradients are queued).
 func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
+	defer e.warmOp("Update").End()
 	engine.CheckUpdate(c, p, g, s1, s2, step)
 	n := p.Len()
 	a := access{r: regions(g), w: regions(p, s1, s2, step)}

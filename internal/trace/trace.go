@@ -93,6 +93,11 @@ const (
 	DeviceFree      = "device memory freed (cuMemFree)"
 )
 
+// WarmUpOp and an engine op's name (ConvPool, HeadStep, …) is that op's
+// queuing in a first step (WarmUp), so that the table splits the first
+// step's one-time work by op.
+const WarmUpOp = "first step, queuing "
+
 // maxSpans bounds what a long command keeps (a span is about 64 bytes);
 // later spans are counted as dropped.
 const maxSpans = 1 << 16
