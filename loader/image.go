@@ -78,6 +78,10 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		if kind := OtherKind(data); kind != nil {
 			return nil, kind
 		}
+		if errors.Is(err, image.ErrFormat) {
+			// Not "…: image: unknown format".
+			return nil, errors.New("not a PNG, JPEG or GIF image (its first bytes are none of theirs): give an image file, or convert it to PNG")
+		}
 		return nil, fmt.Errorf("not a PNG, JPEG or GIF image: %v", err)
 	}
 	if format != "png" && format != "jpeg" && format != "gif" {

@@ -254,7 +254,7 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "empty file"},
-		{"text", []byte("hello, not an image"), "not a PNG, JPEG or GIF image"},
+		{"text", []byte("hello, not an image"), "not a PNG, JPEG or GIF image (its first bytes are none of theirs): give an image file, or convert it to PNG"},
 		{"blank", enc(t, blank, "png"), "no ink found"},
 		{"too wide", enc(t, wide, "png"), "10001x1 pixels"},
 		{"too large", append([]byte{0x89, 'P', 'N', 'G'}, make([]byte, MaxImageBytes)...), "larger than the 20 MB limit"},

@@ -233,7 +233,7 @@ func checkEngineEnv() error {
 // engineFor is newEngine, except that where cpuFirst is not "" and no
 // engine is asked for (neither --cpu, --device nor --precision tf32), it
 // is the CPU engine without looking for a GPU, noted with cpuFirst as the
-// reason: work smaller than a GPU's start.
+// reason (work smaller than a GPU's start) where an NVIDIA driver is.
 func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (engine.Engine, error) {
 	if err := checkEngineFlags(c); err != nil {
 		return nil, err
@@ -252,11 +252,12 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 		return openGPU(c.Int("device"), tf32)
 	}
 	if cpuFirst != "" && !tf32 {
-		gpu := " (--device 0 for the GPU)"
-		if !gpucuda.BindingsCompiled || !nvidiaDriverPresent() {
-			gpu = "" // no GPU engine, or no NVIDIA driver, to offer
+		// Said only where there was a GPU to choose: with no GPU engine
+		// or no NVIDIA driver, the CPU engine is no choice, and a note
+		// on a GPU's start would only puzzle.
+		if gpucuda.BindingsCompiled && nvidiaDriverPresent() {
+			fmt.Fprintf(note, "note: using the CPU engine: %s (--device 0 for the GPU)\n", cpuFirst)
 		}
-		fmt.Fprintf(note, "note: using the CPU engine: %s%s\n", cpuFirst, gpu)
 		return cpu.New(c.Int("threads")), nil
 	}
 	// A fall-back to the CPU leaves --precision tf32 (the GPU's) out:

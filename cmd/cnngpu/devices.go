@@ -25,9 +25,13 @@ func devicesCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
 			gpuErr := listGPUs(out)
-			blasErr := listLibrary(out, "cuBLAS", cuda.BLASLibrary)
+			// With no GPU to use, a library not found is said in a
+			// line: its search and how to install it would read as the
+			// problem, where the GPU is (said first).
+			brief := gpuErr != nil
+			blasErr := listLibrary(out, "cuBLAS", cuda.BLASLibrary, brief)
 			listLt(out)
-			dnnErr := listLibrary(out, "cuDNN", cudnn.Library)
+			dnnErr := listLibrary(out, "cuDNN", cudnn.Library, brief)
 			if gpuErr != nil {
 				return gpuErr
 			}
@@ -53,7 +57,7 @@ func listGPUs(out io.Writer) error {
 	v, err := cuda.DriverVersion()
 	if err != nil {
 		if ferr == nil {
-			fmt.Fprintf(out, "NVIDIA driver: %s (did not start)\n", file)
+			fmt.Fprintf(out, "NVIDIA driver: %s (did not start: see the last line): no GPU can be used; the libraries below are those a GPU run would use\n", file)
 		} else {
 			// First, so that what follows reads as what a GPU run
 			// would use once there is one.
@@ -91,11 +95,16 @@ func listLt(out io.Writer) {
 }
 
 // listLibrary prints which file of a library was loaded and from where,
-// the candidates passed over, or the search's error.
-func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error)) error {
+// the candidates passed over, or the search's error (brief: its first
+// line alone, for a machine with no GPU to use).
+func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), brief bool) error {
 	f, err := load()
 	if err != nil {
-		fmt.Fprintf(out, "%s: %v\n", name, err)
+		msg := err.Error()
+		if first, _, cut := strings.Cut(msg, "\n"); brief && cut {
+			msg = strings.TrimSuffix(first, ".") + " (needed once a GPU works: then CNNGPU_LIBRARY_PATH, or docs/gpu.md on installing it)"
+		}
+		fmt.Fprintf(out, "%s: %s\n", name, msg)
 		return err
 	}
 	fmt.Fprintln(out, f.String())

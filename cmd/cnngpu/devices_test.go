@@ -47,18 +47,33 @@ func TestDevicesShowsLibraries(t *testing.T) {
 		t.Errorf("without a GPU, devices does not say first what happened to the driver:\n%s%s", stdout, stderr)
 	}
 
-	// Without cuDNN (none in the folder, none on this machine) it says
-	// where it looked and how to install it.
+	// Without cuDNN (none in the folder, none on this machine), with a
+	// driver that starts (the fake one alone), it says where it looked
+	// and how to install it; with no driver that starts, in one line (the
+	// GPU is what is missing, said first).
 	empty := t.TempDir()
-	stdout, _, _ = cnngpu(t, []string{"CNNGPU_LIBRARY_PATH=" + empty, "VIRTUAL_ENV=" + filepath.Join(empty, "venv")}, "devices")
+	only := t.TempDir()
+	if err := os.Symlink(filepath.Join(fakecuda.Dir(t), "libcuda.so.1"), filepath.Join(only, "libcuda.so.1")); err != nil {
+		t.Fatal(err)
+	}
+	noDNN := []string{"CNNGPU_LIBRARY_PATH=" + empty, "VIRTUAL_ENV=" + filepath.Join(empty, "venv")}
+	stdout, _, _ = cnngpu(t, append(noDNN, "LD_LIBRARY_PATH="+only), "devices")
 	if !strings.Contains(stdout, "cuDNN not found") {
 		t.Skipf("this machine has a cuDNN of its own:\n%s", stdout)
 	}
 	for _, w := range []string{"CNNGPU_LIBRARY_PATH: " + empty, "the virtual environment " + filepath.Join(empty, "venv"),
 		"pip install nvidia-cudnn-cu12", "libcudnn9-cuda-12", "--cpu"} {
 		if !strings.Contains(stdout, w) {
-			t.Errorf("the missing cuDNN's message lacks %q:\n%s", w, stdout)
+			t.Errorf("the missing cuDNN's message, with a GPU, lacks %q:\n%s", w, stdout)
 		}
+	}
+	if cuda.Load() == nil {
+		return // a GPU here: no run without one
+	}
+	stdout, stderr, _ = cnngpu(t, noDNN, "devices")
+	if !strings.Contains(stdout, "cuDNN not found") || !strings.Contains(stdout, "(needed once a GPU works: then CNNGPU_LIBRARY_PATH, or docs/gpu.md on installing it)") ||
+		strings.Contains(stdout, "pip install") || !strings.Contains(stdout, "no GPU can be used") {
+		t.Errorf("devices with no driver that starts and no cuDNN: want the GPU said first and cuDNN in a line:\n%s%s", stdout, stderr)
 	}
 }
 

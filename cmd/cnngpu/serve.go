@@ -38,6 +38,18 @@ func serveAction(c *cli.Context) error {
 	if err := checkAddr(c.String("addr")); err != nil {
 		return err
 	}
+	// The port first, before the model and the engine (a GPU's takes
+	// a second or more): a port in use is said at once. Connections
+	// wait in the listen queue until the model is ready.
+	ln, err := net.Listen("tcp", c.String("addr"))
+	if err != nil {
+		msg := fmt.Errorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(err))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return msg // the machine's state, not the flag: exit 1
+		}
+		return usageErrorf("%v", msg)
+	}
+	defer ln.Close() // where serving never starts; Serve closes it otherwise
 	m, e, ck, err := loadModel(c)
 	if err != nil {
 		return err
@@ -47,10 +59,6 @@ func serveAction(c *cli.Context) error {
 	// every request with an error while /healthz said ok.
 	if err := probeOutputs(m); err != nil {
 		return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
-	}
-	ln, err := net.Listen("tcp", c.String("addr"))
-	if err != nil {
-		return usageErrorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(err))
 	}
 	noteExposed(c.App.ErrWriter, ln)
 	s := server.New(m, map[string]string{"model": filepath.Base(c.String("model")), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})

@@ -82,7 +82,7 @@ func plotCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return usageErrorf("plot takes one study folder, got %d arguments", c.NArg())
+				return usageErrorf("plot takes one study folder, got %d arguments\nusage: %s plot DIR (a folder cnngpu tune --out DIR wrote)", c.NArg(), self())
 			}
 			dir := c.Args().First()
 			// A study folder first: nothing (not even the lock) is
