@@ -84,8 +84,9 @@ fi
 # FUSEDUPD_AB=1 (the default): the variant "fused update, 2 streams"
 # (CNNGPU_DENSE_UPDATE=fused: dense1's weight gradient and update in one
 # kernel, dense_wgrad_adam) too, where the variants above did not include
-# it, whose steps the "fusedupd" side below times.
-if [ "${FUSEDUPD_AB:-1}" = 1 ] && [[ "|$(IFS='|'; echo "${vs[*]}")|" != *"|fused update, 2 streams|"* ]]; then
+# it (none with VARIANTS=none), whose steps the "fusedupd" side below
+# times.
+if [ "${FUSEDUPD_AB:-1}" = 1 ] && [ ${#vs[@]} -gt 0 ] && [[ "|$(IFS='|'; echo "${vs[*]}")|" != *"|fused update, 2 streams|"* ]]; then
 	LOG=engine-tests run "engine-fusedupd" 120 env CNNGPU_MNIST="$b/mnist" "CNNGPU_TEST_VARIANTS=fused update, 2 streams" "$b/enginecuda.test" -test.v -test.run 'Conformance|Golden' -test.skip Emulated -test.timeout 110s
 fi
 if [ "${PRIORITY_AB:-1}" = 1 ]; then

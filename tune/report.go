@@ -180,7 +180,7 @@ func Render(dir, machine string) error {
 			fmt.Fprintf(&b, "Retrained on %d training images: **test accuracy %s**, test loss %.4f (%s, %.1f s). Model: `%s`.\n\n",
 				final.Images, pct(final.TestAcc), final.TestLoss, final.Engine, final.Seconds, final.Model)
 		} else {
-			b.WriteString("The chosen setting has not been retrained and tested yet: run the same `cnngpu tune` command again without `--final=false` (the finished runs are kept, only the retraining runs).\n\n")
+			b.WriteString("The chosen setting has not been retrained and tested yet: `cnngpu tune` with this grid and `--out` set to this folder retrains it (without `--final=false`; the finished runs are kept), as does `cnngpu tune merge … --final` for a study merged from shards.\n\n")
 		}
 	} else {
 		diverged := 0

@@ -392,9 +392,9 @@ func TestIndexedJobOnOneMachine(t *testing.T) {
 	if _, stderr, code := cnngpu(t, nil, append([]string{"tune", "--out", whole, "--final=false"}, grid...)...); code != 0 {
 		t.Fatalf("unsharded study: %s", stderr)
 	}
-	// Its report says how to retrain the chosen setting: the same command
-	// without --final=false (--final is the default).
-	if rep, err := os.ReadFile(filepath.Join(whole, "report.md")); err != nil || !strings.Contains(string(rep), "run the same `cnngpu tune` command again without `--final=false`") {
+	// Its report says how to retrain the chosen setting: tune again
+	// without --final=false (--final is the default), or merge's --final.
+	if rep, err := os.ReadFile(filepath.Join(whole, "report.md")); err != nil || !strings.Contains(string(rep), "retrains it (without `--final=false`") || !strings.Contains(string(rep), "`cnngpu tune merge … --final`") {
 		t.Errorf("the report of a study with --final=false: %v; want it to say how to retrain\n%s", err, rep)
 	}
 	const n = 3

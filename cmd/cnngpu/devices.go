@@ -57,11 +57,16 @@ func listGPUs(out io.Writer) error {
 	v, err := cuda.DriverVersion()
 	if err != nil {
 		if ferr == nil {
-			fmt.Fprintf(out, "NVIDIA driver: %s (did not start: see the last line): no GPU can be used; the libraries below are those a GPU run would use\n", file)
+			// Why, here too: standard error may not be shown.
+			why := err.Error()
+			if _, after, ok := strings.Cut(why, "did not start: "); ok {
+				why = after
+			}
+			fmt.Fprintf(out, "NVIDIA driver: %s did not start (%s)\nno GPU can be used; the libraries below are those a GPU run would use\n", file, why)
 		} else {
 			// First, so that what follows reads as what a GPU run
 			// would use once there is one.
-			fmt.Fprintln(out, "NVIDIA driver: none (it could not be loaded: see below): no GPU can be used; the libraries below are those a GPU run would use")
+			fmt.Fprintf(out, "NVIDIA driver: none (%v)\nno GPU can be used; the libraries below are those a GPU run would use\n", err)
 		}
 		return err
 	}
@@ -102,7 +107,7 @@ func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), 
 	if err != nil {
 		msg := err.Error()
 		if first, _, cut := strings.Cut(msg, "\n"); brief && cut {
-			msg = strings.TrimSuffix(first, ".") + " (needed once a GPU works: then CNNGPU_LIBRARY_PATH, or docs/gpu.md on installing it)"
+			msg = strings.TrimSuffix(first, ".") + " (needed once a GPU works: then install it, docs/gpu.md, or set CNNGPU_LIBRARY_PATH to the folder that holds it)"
 		}
 		fmt.Fprintf(out, "%s: %s\n", name, msg)
 		return err

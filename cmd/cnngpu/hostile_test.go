@@ -768,7 +768,8 @@ func TestServeNeedsAHost(t *testing.T) {
 
 // TestServePortInUse: a port another server holds is said before the
 // model is read (a missing model is not what is reported) with what to do,
-// exit 1: the machine's state, not a flag wrong in itself.
+// exit 1: the machine's state, not a flag wrong in itself; a flag wrong in
+// itself is still exit 2 before it.
 func TestServePortInUse(t *testing.T) {
 	f := newFixtures(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -781,6 +782,11 @@ func TestServePortInUse(t *testing.T) {
 		_, stderr, code := runIn(t, f.cwd, 20*time.Second, "serve", "--cpu", "--model", model, "--addr", addr)
 		if code != 1 || !strings.Contains(stderr, "--addr "+addr) || !strings.Contains(stderr, "another server uses the port: choose another, or 0") {
 			t.Errorf("serve --model %s --addr %s (in use): exit %d, want 1 and the port named with what to do\n%s", model, addr, code, stderr)
+		}
+	}
+	for _, args := range [][]string{{"serve", "--addr", addr}, {"serve", "--addr", addr, "--cpu", "--device", "0", "--model", f.model}} {
+		if _, stderr, code := runIn(t, f.cwd, 20*time.Second, args...); code != 2 || strings.Contains(stderr, "another server") {
+			t.Errorf("%v, the port in use: exit %d, want 2 for the flags\n%s", args, code, stderr)
 		}
 	}
 }

@@ -87,22 +87,10 @@ func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint
 
 // loadModelOn is loadModel on engineFor's engine (cpuFirst: see there).
 func loadModelOn(c *cli.Context, cpuFirst string) (*engine.Model, engine.Engine, *engine.Checkpoint, error) {
+	if err := checkLoadFlags(c); err != nil {
+		return nil, nil, nil, err
+	}
 	path := c.String("model")
-	if path == "" {
-		for _, a := range c.Args().Slice() {
-			if isCheckpointFile(a) {
-				return nil, nil, nil, usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train'); %s is one: give it as --model %s", c.Command.Name, a, shell.Quote(a))
-			}
-		}
-		return nil, nil, nil, usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train')", c.Command.Name)
-	}
-	if err := checkModelPath(c, path); err != nil {
-		return nil, nil, nil, err
-	}
-	// The flags first (exit 2), then the file (1), as train does.
-	if err := checkEngineFlags(c); err != nil {
-		return nil, nil, nil, err
-	}
 	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--model: %w", err)
@@ -120,6 +108,25 @@ func loadModelOn(c *cli.Context, cpuFirst string) (*engine.Model, engine.Engine,
 		return nil, nil, nil, err
 	}
 	return m, e, ck, nil
+}
+
+// checkLoadFlags is what loadModel refuses before reading anything (exit
+// 2): no --model, a --model that is standard input, engine flags wrong in
+// themselves. The flags first, then the file (1), as train does.
+func checkLoadFlags(c *cli.Context) error {
+	path := c.String("model")
+	if path == "" {
+		for _, a := range c.Args().Slice() {
+			if isCheckpointFile(a) {
+				return usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train'); %s is one: give it as --model %s", c.Command.Name, a, shell.Quote(a))
+			}
+		}
+		return usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train')", c.Command.Name)
+	}
+	if err := checkModelPath(c, path); err != nil {
+		return err
+	}
+	return checkEngineFlags(c)
 }
 
 // checkModelPath refuses a --model that is standard input: '-' (a

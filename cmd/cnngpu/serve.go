@@ -38,9 +38,13 @@ func serveAction(c *cli.Context) error {
 	if err := checkAddr(c.String("addr")); err != nil {
 		return err
 	}
-	// The port first, before the model and the engine (a GPU's takes
-	// a second or more): a port in use is said at once. Connections
-	// wait in the listen queue until the model is ready.
+	// The flags wrong in themselves (exit 2), then the port, before the
+	// model and the engine (a GPU's takes a second or more): a port in
+	// use is said at once. Connections wait in the listen queue until the
+	// model is ready (a readiness check asks /healthz, not the port).
+	if err := checkLoadFlags(c); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
 		msg := fmt.Errorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(err))

@@ -423,14 +423,17 @@ func TestEmulatedHeadOff(t *testing.T) {
 // close its training stays to the CPU engine's: TestEmulatedTraining.)
 func TestEmulatedFusedUpdate(t *testing.T) {
 	const bs, steps = 8, 5
-	fusedV := variants[slices.IndexFunc(variants, func(v variant) bool { return v.fusedUpdate })]
+	byName := func(name string) variant {
+		return variants[slices.IndexFunc(variants, func(v variant) bool { return v.name == name })]
+	}
+	fusedV := byName("fused update, 2 streams")
 	one, three := fusedV, fusedV
 	one.name, one.streams = "fused update, 1 stream", 1
 	three.name, three.streams = "fused update, 3 streams", 3
 	for _, c := range []struct {
 		v      variant
 		stream string
-	}{{variants[2], ""}, {fusedV, "second"}, {three, "updates"}, {one, "main"}} {
+	}{{byName("own, 2 streams"), ""}, {fusedV, "second"}, {three, "updates"}, {one, "main"}} {
 		v, fused := c.v, c.v.fusedUpdate
 		tr := newEmuTraining(t, v, bs, steps)
 		for range steps {
