@@ -144,6 +144,10 @@ type Model struct {
 	Opt  OptConfig
 	E    Engine
 
+	// P, G, S1, S2: the parameters, their gradients (the last step's; an
+	// engine that runs a layer's backward op and update as one,
+	// DenseUpdater, may leave that layer's part unwritten) and the
+	// optimizer's state.
 	P, G, S1, S2 Tensor
 	// Step holds one optimizer step count per layer (all equal): each
 	// layer is updated as soon as its gradients are ready (backwardUpdate).
