@@ -90,13 +90,19 @@ type sameTap struct {
 // zeroWrapped zeroes the values of the rows inside the image whose input
 // column lies outside it (they hold a neighbouring row's values, or none).
 func (t *sameTap) zeroWrapped(w int) {
-	for p := t.plo; p < t.phi; p++ {
-		for q := 0; q < t.qlo; q++ {
-			t.row[p*w+q] = 0
+	if t.qlo == 0 && t.qhi == w {
+		return // a tap of the middle column: nothing wraps
+	}
+	rows := t.row[t.plo*w : t.phi*w]
+	for len(rows) >= w {
+		r := rows[:w]
+		for q := range r[:t.qlo] {
+			r[q] = 0
 		}
-		for q := t.qhi; q < w; q++ {
-			t.row[p*w+q] = 0
+		for q := t.qhi; q < len(r); q++ {
+			r[q] = 0
 		}
+		rows = rows[w:]
 	}
 }
 
