@@ -1180,17 +1180,24 @@ __device__ __forceinline__ float lr_factor(float t, int sched, int warmup, int t
     return final_ + (1.0f - final_) * 0.5f * (1.0f + c);
 }
 
-// adam: Keras's formulation, t = step[0] + 1 read on the device so a CUDA
-// graph replays it unchanged, and the scheduled rate lr*lr_factor(t):
-// alpha = lr*sqrt(1-b2^t)/(1-b1^t); m += (g-m)(1-b1); v += (g²-v)(1-b2);
-// p -= alpha*m/(sqrt(v)+eps).
+// adam_alpha: Adam's step size for the update counted in step[0] (t =
+// step[0] + 1, read on the device so a CUDA graph replays it unchanged)
+// at the scheduled rate lr*lr_factor(t): lr*sqrt(1-b2^t)/(1-b1^t). Every
+// Adam kernel takes it from here.
+__device__ __forceinline__ float adam_alpha(const float *step, float lr, float b1, float b2, int sched, int warmup, int total,
+                                            float final_) {
+    float t = step[0] + 1.0f;
+    lr *= lr_factor(t, sched, warmup, total, final_);
+    return lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+}
+
+// adam: Keras's formulation, with adam_alpha's alpha: m += (g-m)(1-b1);
+// v += (g²-v)(1-b2); p -= alpha*m/(sqrt(v)+eps).
 __global__ void adam(float *p, const float *g, float *m, float *v, const float *step, long long n,
                      float lr, float b1, float b2, float eps, int sched, int warmup, int total, float final_) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    float t = step[0] + 1.0f;
-    lr *= lr_factor(t, sched, warmup, total, final_);
-    float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+    float alpha = adam_alpha(step, lr, b1, b2, sched, warmup, total, final_);
     float gi = g[i];
     float mi = m[i] + (gi - m[i]) * (1.0f - b1);
     float vi = v[i] + (gi * gi - v[i]) * (1.0f - b2);
@@ -1207,22 +1214,25 @@ __device__ __forceinline__ void adam_one(float *p, float gi, float *m, float *v,
     *v = *v + (gi * gi - *v) * (1.0f - b2);
     *p -= *m * alpha / (sqrtf(*v) + eps);
 }
+// adam_one4: adam_one on the four elements at p, m and v (16-byte
+// aligned: one 16-byte access each way) with their gradients g.
+__device__ __forceinline__ void adam_one4(float *p, float4 g, float *m, float *v, float alpha, float b1, float b2, float eps) {
+    float4 pp = V4(p), mm = V4(m), vv = V4(v);
+    adam_one(&pp.x, g.x, &mm.x, &vv.x, alpha, b1, b2, eps);
+    adam_one(&pp.y, g.y, &mm.y, &vv.y, alpha, b1, b2, eps);
+    adam_one(&pp.z, g.z, &mm.z, &vv.z, alpha, b1, b2, eps);
+    adam_one(&pp.w, g.w, &mm.w, &vv.w, alpha, b1, b2, eps);
+    V4(p) = pp;
+    V4(m) = mm;
+    V4(v) = vv;
+}
 __global__ void adam4(float *p, const float *g, float *m, float *v, const float *step, long long n,
                       float lr, float b1, float b2, float eps, int sched, int warmup, int total, float final_) {
     long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
     if (i >= n) return;
-    float t = step[0] + 1.0f;
-    lr *= lr_factor(t, sched, warmup, total, final_);
-    float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+    float alpha = adam_alpha(step, lr, b1, b2, sched, warmup, total, final_);
     if (i + 4 <= n) {
-        float4 pp = V4(p + i), gg = V4(g + i), mm = V4(m + i), vv = V4(v + i);
-        adam_one(&pp.x, gg.x, &mm.x, &vv.x, alpha, b1, b2, eps);
-        adam_one(&pp.y, gg.y, &mm.y, &vv.y, alpha, b1, b2, eps);
-        adam_one(&pp.z, gg.z, &mm.z, &vv.z, alpha, b1, b2, eps);
-        adam_one(&pp.w, gg.w, &mm.w, &vv.w, alpha, b1, b2, eps);
-        V4(p + i) = pp;
-        V4(m + i) = mm;
-        V4(v + i) = vv;
+        adam_one4(p + i, V4(g + i), m + i, v + i, alpha, b1, b2, eps);
     } else {
         for (long long j = i; j < n; j++) adam_one(&p[j], g[j], &m[j], &v[j], alpha, b1, b2, eps);
     }
@@ -1233,7 +1243,7 @@ __global__ void adam4(float *p, const float *g, float *m, float *v, const float 
 // (the split path writes dw, 4 bytes a weight, and adam4 reads it back):
 // g[o][i] = sum over n of dz[n][o]·x[n][i] (n in order, one fmaf each),
 // g_b[o] = sum over n of dz[n][o] (n in order), then adam_one with
-// adam4's alpha on p[o·in + i] and, for the bias, p[out·in + o]; m and v
+// adam_alpha's step on p[o·in + i] and, for the bias, p[out·in + o]; m and v
 // alike. dz: (nb,out), x: (nb,in); p, m, v: w (out,in) then b (out), as a
 // layer's flat parameters lie. A block takes a DWA_T×DWA_T tile of w
 // (blockIdx.x = tile row · ceil(in/DWA_T) + tile column): 256 threads,
@@ -1278,23 +1288,15 @@ __global__ void __launch_bounds__(DWA_THREADS, 4) dense_wgrad_adam(float *p, flo
         }
         __syncthreads(); // the tile is used up
     }
-    float t = step[0] + 1.0f;
-    lr *= lr_factor(t, sched, warmup, total, final_);
-    float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+    float alpha = adam_alpha(step, lr, b1, b2, sched, warmup, total, final_);
     int i = i0 + 4 * tx;
     UNROLL for (int r = 0; r < 4; r++) {
         int o = o0 + 4 * ty + r;
         if (o >= out) break;
         long long at = (long long)o * in + i;
         if (vec && i + 4 <= in) {
-            float4 pp = V4(p + at), mm = V4(m + at), vv = V4(v + at);
-            adam_one(&pp.x, acc[r][0], &mm.x, &vv.x, alpha, b1, b2, eps);
-            adam_one(&pp.y, acc[r][1], &mm.y, &vv.y, alpha, b1, b2, eps);
-            adam_one(&pp.z, acc[r][2], &mm.z, &vv.z, alpha, b1, b2, eps);
-            adam_one(&pp.w, acc[r][3], &mm.w, &vv.w, alpha, b1, b2, eps);
-            V4(p + at) = pp;
-            V4(m + at) = mm;
-            V4(v + at) = vv;
+            float4 g4 = {acc[r][0], acc[r][1], acc[r][2], acc[r][3]};
+            adam_one4(p + at, g4, m + at, v + at, alpha, b1, b2, eps);
         } else {
             UNROLL for (int c = 0; c < 4; c++)
                 if (i + c < in) adam_one(&p[at + c], acc[r][c], &m[at + c], &v[at + c], alpha, b1, b2, eps);
