@@ -42,10 +42,7 @@ func (e *Engine) DenseBackwardUpdate(c engine.OptConfig, x, w, y, dy, dx engine.
 	if ptr(w) != ptr(p) {
 		panic("cuda: DenseBackwardUpdate's w is not the start of p")
 	}
-	key := s
-	key.N = 0
-	total := s.N * s.Out
-	dz, ok := e.dzOf(key, dy, total, act)
+	dz, total, ok := e.denseDZ(s, dy, act)
 	if !ok {
 		return true // the error recorded
 	}
@@ -53,13 +50,8 @@ func (e *Engine) DenseBackwardUpdate(c engine.OptConfig, x, w, y, dy, dx engine.
 	if act != engine.Identity {
 		e.actGrad(dz, dy, y, total, act)
 	}
-	e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz.lo, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
-	a := access{r: []region{regionOf(x), dz}, w: regions(p, s1, s2, step)}
-	e.declared = e.declared[:0] // the update's own (toUpdates adds to it)
-	l := e.toUpdates(a)
-	if l == nil {
-		e.use(a)
-	}
+	e.denseDx(dz, w, dx, s)
+	l := e.updateLane(access{r: []region{regionOf(x), dz}, w: regions(p, s1, s2, step)})
 	vec := 0
 	if s.In%4 == 0 && aligned16(p, s1, s2) {
 		vec = 1

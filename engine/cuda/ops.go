@@ -496,10 +496,7 @@ func (e *Engine) Dense(x, w, b, y engine.Tensor, s engine.DenseShape, act engine
 func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.DenseShape, act engine.Activation) {
 	defer e.warmOp("DenseBackward").End()
 	engine.CheckDenseBackward(s, x, w, y, dy, dx, dw, db)
-	key := s
-	key.N = 0
-	total := s.N * s.Out
-	dz, ok := e.dzOf(key, dy, total, act)
+	dz, total, ok := e.denseDZ(s, dy, act)
 	if !ok {
 		return
 	}
@@ -536,8 +533,25 @@ func (e *Engine) DenseBackward(x, w, y, dy, dx, dw, db engine.Tensor, s engine.D
 		e.fail(e.c.SgemmRowMajorOn(l, true, false, s.Out, s.In, s.N, 1, dz.lo, s.Out, ptr(x), s.In, 0, ptr(dw), s.In))
 	}
 	if dx != nil {
-		e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz.lo, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
+		e.denseDx(dz, w, dx, s)
 	}
+}
+
+// denseDZ is where dense layer s's dz = dy·act'(y) goes (dzOf: the layer's
+// scratch, whatever the batch, or dy itself for identity), and its
+// length; false: the scratch could not be allocated.
+func (e *Engine) denseDZ(s engine.DenseShape, dy engine.Tensor, act engine.Activation) (dz region, total int, ok bool) {
+	key := s
+	key.N = 0
+	total = s.N * s.Out
+	dz, ok = e.dzOf(key, dy, total, act)
+	return dz, total, ok
+}
+
+// denseDx queues dx = dz·w on the main stream. dz: (N,Out), w: (Out,In),
+// dx: (N,In).
+func (e *Engine) denseDx(dz region, w, dx engine.Tensor, s engine.DenseShape) {
+	e.fail(e.c.SgemmRowMajor(false, false, s.N, s.In, s.Out, 1, dz.lo, s.Out, ptr(w), s.In, 0, ptr(dx), s.In))
 }
 
 // SoftmaxXent: loss, accuracy and gradient in one kernel; statistics stay
@@ -607,12 +621,7 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	defer e.warmOp("Update").End()
 	engine.CheckUpdate(c, p, g, s1, s2, step)
 	n := p.Len()
-	a := access{r: regions(g), w: regions(p, s1, s2, step)}
-	e.declared = e.declared[:0] // the update's own (toUpdates adds to it)
-	l := e.toUpdates(a)
-	if l == nil {
-		e.use(a)
-	}
+	l := e.updateLane(access{r: regions(g), w: regions(p, s1, s2, step)})
 	// The schedule: the kernels scale c.LR by its factor at step[0]+1.
 	sc := c.Sched
 	kind, warm, total, final := cu.I(int(sc.Kind)), cu.I(sc.Warmup), cu.I(sc.Total), cu.F(sc.Final)
@@ -629,6 +638,18 @@ func (e *Engine) Update(c engine.OptConfig, p, g, s1, s2, step engine.Tensor) {
 	if e.err == nil { // the update was queued: its count's increment, with the other layers' (steps.go)
 		e.pendStep(step)
 	}
+}
+
+// updateLane is where an optimizer's update with access a goes
+// (toUpdates: the second stream, the updates' own with three, nil for the
+// main stream), a declared as the update's own, apart from the op before.
+func (e *Engine) updateLane(a access) lane {
+	e.declared = e.declared[:0] // toUpdates adds a to it
+	l := e.toUpdates(a)
+	if l == nil {
+		e.use(a)
+	}
+	return l
 }
 
 // aligned16 reports whether every tensor starts on a 16-byte boundary
