@@ -368,15 +368,7 @@ func TestEmulatedStepLaunches(t *testing.T) {
 					t.Errorf("%d steps after the warm-up ran %s %d times, want %d", steps-1, name, got, want)
 				}
 			}
-			counts := make([]float32, tr.m.Arch.Layers())
-			if err := tr.e.Read(tr.m.Step, 0, counts); err != nil {
-				t.Fatal(err)
-			}
-			for l, c := range counts {
-				if c != steps {
-					t.Errorf("layer %d's step count is %v after %d steps", l, c, steps)
-				}
-			}
+			tr.checkStepCounts(t, "", steps)
 		})
 	}
 }
@@ -410,6 +402,21 @@ func TestEmulatedHeadOff(t *testing.T) {
 	for i := range on {
 		if on[i] != off[i] {
 			t.Fatalf("%s=0: after %d steps parameter %d is %v, want %v as with dense_xent", HeadEnv, steps, i, off[i], on[i])
+		}
+	}
+}
+
+// checkStepCounts fails t unless every layer's step count is steps
+// (what names the case).
+func (tr *emuTraining) checkStepCounts(t *testing.T, what string, steps int) {
+	t.Helper()
+	counts := make([]float32, tr.m.Arch.Layers())
+	if err := tr.e.Read(tr.m.Step, 0, counts); err != nil {
+		t.Fatal(err)
+	}
+	for l, c := range counts {
+		if c != float32(steps) {
+			t.Errorf("%slayer %d's step count is %v after %d steps", what, l, c, steps)
 		}
 	}
 }
@@ -448,15 +455,7 @@ func TestEmulatedFusedUpdate(t *testing.T) {
 				t.Errorf("%s: %d steps ran %s %d times, want %d", v.name, steps, k, got, n)
 			}
 		}
-		counts := make([]float32, tr.m.Arch.Layers())
-		if err := tr.e.Read(tr.m.Step, 0, counts); err != nil {
-			t.Fatal(err)
-		}
-		for l, c := range counts {
-			if c != steps {
-				t.Errorf("%s: layer %d's step count is %v after %d steps", v.name, l, c, steps)
-			}
-		}
+		tr.checkStepCounts(t, v.name+": ", steps)
 		if !fused {
 			continue
 		}
