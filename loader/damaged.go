@@ -115,8 +115,10 @@ func completed(format string, data []byte) io.Reader {
 // colourOnly tells whether an image that holds no digit by brightness
 // has marks that differ from its background in colour alone (red on a
 // grey of the same brightness): a quarter of the way or more in some
-// channel from the border's median colour, in at least a five-hundredth
-// of its opaque pixels (sampled: at most about a million looked at).
+// channel from the border's median colour and less than 0.12 in
+// brightness, in at least a five-hundredth of its opaque pixels
+// (sampled: at most about a million looked at). Paper lit brighter at its
+// centre, with no digit, differs in brightness: that is blank paper.
 func colourOnly(img image.Image) bool {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -157,7 +159,8 @@ func colourOnly(img image.Image) bool {
 				continue
 			}
 			n++
-			if math.Abs(r-bg[0]) >= 0.25 || math.Abs(g-bg[1]) >= 0.25 || math.Abs(bl-bg[2]) >= 0.25 {
+			if (math.Abs(r-bg[0]) >= 0.25 || math.Abs(g-bg[1]) >= 0.25 || math.Abs(bl-bg[2]) >= 0.25) &&
+				math.Abs(luma(r, g, bl)-luma(bg[0], bg[1], bg[2])) < 0.12 {
 				far++
 			}
 		}

@@ -167,8 +167,11 @@ const (
 )
 
 // darkInk reports whether the ink is darker than the w x h image g's
-// background bg: on a background above one half, always (paper); on one
-// at or below it, where the strong marks darker than it outnumber those
+// background bg. On a background above one half (paper), yes unless
+// strong light marks (half of the way or more from it to white, and
+// lightInkMin above it: a white digit on grey, not a lamp's glare on
+// paper) outnumber the dark ones darkInkMajority times and are not a
+// few specks. On one at or below it, where the strong marks darker than it outnumber those
 // lighter than it darkInkMajority times and are not a few specks (grey
 // paper in a dim photo, whose ink is darker still), else not (a light
 // digit on a dark background, as MNIST's). Only the middle of the image
@@ -179,20 +182,61 @@ const (
 // faint chalk's, dark ones only when strong: a chalk digit's strokes
 // outweigh a dark board's specks and noise.
 func darkInk(g []float64, w, h int, bg float64) bool {
-	if bg > 0.5 {
-		return true
+	paper := bg > 0.5
+	light := lightInkShare
+	if paper {
+		light = darkInkShare
 	}
 	x0, x1, y0, y1 := w/5, w-w/5, h/5, h-h/5
-	darker, lighter, n := 0, 0, 0
+	darker, faint, lighter, n := 0, 0, 0, 0
 	for y := y0; y < y1; y++ {
 		for _, v := range g[y*w+x0 : y*w+x1] {
 			n++
-			if d := bg - v; d >= darkInkMin && d >= darkInkShare*bg {
-				darker++
-			} else if d := v - bg; d >= lightInkMin && d >= lightInkShare*(1-bg) {
+			if d := bg - v; d >= darkInkMin {
+				faint++
+				if d >= darkInkShare*bg {
+					darker++
+				}
+			} else if d := v - bg; d >= lightInkMin && d >= light*(1-bg) {
 				lighter++
 			}
 		}
 	}
+	if paper {
+		few := max(4, n/10000)
+		return lighter < few || faint >= few || !sharpLight(g, w, h, bg, light*(1-bg), few)
+	}
 	return darker >= max(4, n/10000) && darker >= darkInkMajority*lighter
+}
+
+// sharpLight reports whether the strong light marks in the middle of the
+// w x h image g (at least rise above the background bg) end sharply, as a
+// pen's or chalk's strokes do: at least few of them, and an eighth, have
+// a pixel of the background's level (within a quarter of the way to
+// white) k pixels away along a row or column, k a twenty-fifth of the
+// shorter side. Paper lit more at its centre than at its edges brightens
+// over a fifth of the image or more, so its light marks do not.
+func sharpLight(g []float64, w, h int, bg, rise float64, few int) bool {
+	k := max(2, min(w, h)/25)
+	near := bg + 0.25*(1-bg)
+	level := func(x, y int) float64 {
+		if x < 0 || y < 0 || x >= w || y >= h {
+			return 1
+		}
+		return g[y*w+x]
+	}
+	x0, x1, y0, y1 := w/5, w-w/5, h/5, h-h/5
+	marks, sharp := 0, 0
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			if g[y*w+x]-bg < max(lightInkMin, rise) {
+				continue
+			}
+			marks++
+			if level(x-k, y) < near || level(x+k, y) < near || level(x, y-k) < near || level(x, y+k) < near {
+				sharp++
+			}
+		}
+	}
+	return sharp >= few && 8*sharp >= marks
 }

@@ -234,7 +234,7 @@ func grey(img image.Image) (g []float64, w, h int) {
 	case *image.NRGBA:
 		px := func(x, y int) (lum, a float64) {
 			p := m.Pix[y*m.Stride+4*x:]
-			return (0.299*float64(p[0]) + 0.587*float64(p[1]) + 0.114*float64(p[2])) / 255, float64(p[3]) / 255
+			return luma(float64(p[0]), float64(p[1]), float64(p[2])) / 255, float64(p[3]) / 255
 		}
 		bd := backdrop(w, h, px, g)
 		for y := 0; y < h; y++ {
@@ -259,7 +259,7 @@ func grey(img image.Image) (g []float64, w, h int) {
 		if aa == 0 {
 			return 0, 0
 		}
-		return (0.299*float64(r) + 0.587*float64(gg) + 0.114*float64(bb)) / float64(aa), float64(aa) / 65535
+		return luma(float64(r), float64(gg), float64(bb)) / float64(aa), float64(aa) / 65535
 	}
 	bd := backdrop(w, h, px, g)
 	for y := 0; y < h; y++ {
@@ -270,6 +270,9 @@ func grey(img image.Image) (g []float64, w, h int) {
 	}
 	return g, w, h
 }
+
+// luma is the brightness of a colour, as grey weighs it (ITU-R BT.601).
+func luma(r, g, b float64) float64 { return 0.299*r + 0.587*g + 0.114*b }
 
 // backdrop returns the level (0 black, 1 white) that an image's
 // transparent parts are composited over, given each pixel's luminance (not

@@ -1036,3 +1036,64 @@ func TestPrepareDigitDimPaperPhotos(t *testing.T) {
 		t.Error("dim paper lit 40 levels more at its centre: taken for a light digit on a dark background")
 	}
 }
+
+// TestPrepareDigitLightInkOnGrey: a white digit on a grey above one half
+// (a slide, a drawing tool's grey canvas) is the digit, as on black; it
+// was refused as blank, and called colour-only. Paper lit brighter at its
+// centre stays paper: with a faint pencil digit the digit is dark, and
+// with none it is blank (not colour-only: it differs in brightness).
+func TestPrepareDigitLightInkOnGrey(t *testing.T) {
+	want, err := DecodeDigit(enc(t, drawSeven(100, 100, color.White, color.Black), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []uint8{128, 140, 170, 200} {
+		name := fmt.Sprintf("white on grey %d", p)
+		got, err := DecodeDigit(enc(t, drawSeven(100, 100, color.White, color.Gray{p}), "png"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		sameInput(t, name, got, want, "white on black gives")
+		// The opposite polarity on the same grey stays dark ink.
+		dark, err := DecodeDigit(enc(t, drawSeven(100, 100, color.Black, color.Gray{p}), "png"))
+		if err != nil {
+			t.Errorf("black on grey %d: %v", p, err)
+			continue
+		}
+		sameInput(t, fmt.Sprintf("black on grey %d", p), dark, want, "white on black gives")
+	}
+	lit := func(paper uint8, lift float64, ink int) *image.RGBA {
+		const n = 300
+		img := image.NewRGBA(image.Rect(0, 0, n, n))
+		draw.Draw(img, img.Bounds(), image.NewUniform(color.Gray{paper}), image.Point{}, draw.Src)
+		if ink >= 0 {
+			draw.Draw(img, image.Rect(100, 100, 200, 200), drawSeven(100, 100, color.Gray{uint8(ink)}, color.Gray{paper}), image.Point{}, draw.Src)
+		}
+		c := float64(n-1) / 2
+		for y := range n {
+			for x := range n {
+				i := img.PixOffset(x, y)
+				if v := img.Pix[i]; v >= paper {
+					up := uint8(min(255, float64(v)+lift*max(0, 1-math.Hypot(float64(x)-c, float64(y)-c)/c)))
+					img.Pix[i], img.Pix[i+1], img.Pix[i+2] = up, up, up
+				}
+			}
+		}
+		return img
+	}
+	for _, paper := range []uint8{130, 150} {
+		for _, lift := range []float64{40, 80, 110} {
+			name := fmt.Sprintf("paper %d lit %v more at its centre", paper, lift)
+			img := lit(paper, lift, 90)
+			g, w, h := grey(img)
+			if !darkInk(g, w, h, median(borderOf(g, w, h))) {
+				t.Errorf("%s, a pencil digit of level 90: taken for light ink", name)
+			}
+			_, err := DecodeDigit(enc(t, lit(paper, lift, -1), "png"))
+			if !errors.Is(err, ErrNoInk) || strings.Contains(fmt.Sprint(err), "colour only") {
+				t.Errorf("%s, no digit: got %v, want blank (ErrNoInk) and not colour-only", name, err)
+			}
+		}
+	}
+}
