@@ -187,17 +187,48 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 	if paper {
 		light = darkInkShare
 	}
+	const (
+		faintMark = 1 << iota
+		darkMark
+		lightMark
+	)
+	kind := func(v float64) int {
+		if d := bg - v; d >= darkInkMin {
+			if d >= darkInkShare*bg {
+				return faintMark | darkMark
+			}
+			return faintMark
+		} else if d := v - bg; d >= lightInkMin && d >= light*(1-bg) {
+			return lightMark
+		}
+		return 0
+	}
+	// A mark counts where a pixel beside it (in its row or column) is one
+	// of its kind too: a stroke's pixels are, a camera sensor's noise,
+	// pixel by pixel, is not.
+	at := func(x, y int) int {
+		if x < 0 || y < 0 || x >= w || y >= h {
+			return 0
+		}
+		return kind(g[y*w+x])
+	}
 	x0, x1, y0, y1 := w/5, w-w/5, h/5, h-h/5
 	darker, faint, lighter, n := 0, 0, 0, 0
 	for y := y0; y < y1; y++ {
-		for _, v := range g[y*w+x0 : y*w+x1] {
+		for x := x0; x < x1; x++ {
 			n++
-			if d := bg - v; d >= darkInkMin {
+			k := kind(g[y*w+x])
+			if k == 0 {
+				continue
+			}
+			k &= at(x-1, y) | at(x+1, y) | at(x, y-1) | at(x, y+1)
+			if k&faintMark != 0 {
 				faint++
-				if d >= darkInkShare*bg {
-					darker++
-				}
-			} else if d := v - bg; d >= lightInkMin && d >= light*(1-bg) {
+			}
+			if k&darkMark != 0 {
+				darker++
+			}
+			if k&lightMark != 0 {
 				lighter++
 			}
 		}

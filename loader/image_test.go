@@ -1097,3 +1097,53 @@ func TestPrepareDigitLightInkOnGrey(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareDigitSensorNoise: a camera's noise, pixel by pixel, makes no
+// marks of either kind: dark ink on dim paper (110 of 255, with noise of
+// 15 levels it was taken for a light digit on a dark background) and a
+// white digit on light grey (noise of 10 levels) keep their polarity, and
+// give about the digit the noise-free image gives (the wrong polarity
+// gives a sum of squared differences of 110 or more).
+func TestPrepareDigitSensorNoise(t *testing.T) {
+	want, err := DecodeDigit(enc(t, drawSeven(100, 100, color.White, color.Black), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		paper, ink uint8
+		sigma      float64
+		dark       bool
+	}{
+		{110, 27, 15, true},
+		{60, 15, 15, true},
+		{150, 255, 10, false},
+		{180, 255, 10, false},
+	} {
+		const n = 400
+		img := image.NewRGBA(image.Rect(0, 0, n, n))
+		draw.Draw(img, img.Bounds(), image.NewUniform(color.Gray{c.paper}), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(150, 150, 250, 250), drawSeven(100, 100, color.Gray{c.ink}, color.Gray{c.paper}), image.Point{}, draw.Src)
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < len(img.Pix); i += 4 {
+			u := uint8(max(0, min(255, float64(img.Pix[i])+r.NormFloat64()*c.sigma)))
+			img.Pix[i], img.Pix[i+1], img.Pix[i+2] = u, u, u
+		}
+		name := fmt.Sprintf("ink %d on paper %d, noise of %v levels", c.ink, c.paper, c.sigma)
+		g, w, h := grey(img)
+		if got := darkInk(g, w, h, median(borderOf(g, w, h))); got != c.dark {
+			t.Errorf("%s: dark ink %v, want %v", name, got, c.dark)
+		}
+		got, err := DecodeDigit(enc(t, img, "png"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		sq := 0.0
+		for i := range got {
+			sq += float64(got[i]-want[i]) * float64(got[i]-want[i])
+		}
+		if sq > 60 {
+			t.Errorf("%s: squared differences from the noise-free digit sum to %.1f, want 60 or less", name, sq)
+		}
+	}
+}
