@@ -6,6 +6,8 @@
 
 package loader
 
+import "math"
+
 // ringLevels is a 256-bin histogram of grey levels (0 black, 255 white).
 type ringLevels [256]int
 
@@ -180,7 +182,9 @@ const (
 // strokes cross the middle (a digit mostly outside it, near an edge of a
 // photo of dim paper, is not found: crop it). Light marks count from
 // faint chalk's, dark ones only when strong: a chalk digit's strokes
-// outweigh a dark board's specks and noise.
+// outweigh a dark board's specks and noise; but light marks that do not
+// end sharply (sharpLight), a lamp's light on dim paper, never outvote
+// dark ink.
 func darkInk(g []float64, w, h int, bg float64) bool {
 	paper := bg > 0.5
 	light := lightInkShare
@@ -233,38 +237,38 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 			}
 		}
 	}
+	few := max(4, n/10000)
 	if paper {
-		few := max(4, n/10000)
 		return lighter < few || faint >= few || !sharpLight(g, w, h, bg, light*(1-bg), few)
 	}
-	return darker >= max(4, n/10000) && darker >= darkInkMajority*lighter
+	// Light marks that do not end sharply are a lamp's light on dim
+	// paper, not chalk: they do not outvote dark ink.
+	return darker >= few && (darker >= darkInkMajority*lighter || !sharpLight(g, w, h, bg, light*(1-bg), few))
 }
 
 // sharpLight reports whether the strong light marks in the middle of the
 // w x h image g (at least rise above the background bg) end sharply, as a
 // pen's or chalk's strokes do: at least few of them, and an eighth, have
-// a pixel of the background's level (within a quarter of the way to
-// white) k pixels away along a row or column, k a twenty-fifth of the
+// a pixel of the background's level (within half of rise of it, either
+// way) k pixels away along a row or column, k a twenty-fifth of the
 // shorter side. Paper lit more at its centre than at its edges brightens
 // over a fifth of the image or more, so its light marks do not.
 func sharpLight(g []float64, w, h int, bg, rise float64, few int) bool {
 	k := max(2, min(w, h)/25)
-	near := bg + 0.25*(1-bg)
-	level := func(x, y int) float64 {
-		if x < 0 || y < 0 || x >= w || y >= h {
-			return 1
-		}
-		return g[y*w+x]
+	rise = max(lightInkMin, rise)
+	tol := rise / 2
+	plain := func(x, y int) bool {
+		return x >= 0 && y >= 0 && x < w && y < h && math.Abs(g[y*w+x]-bg) < tol
 	}
 	x0, x1, y0, y1 := w/5, w-w/5, h/5, h-h/5
 	marks, sharp := 0, 0
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
-			if g[y*w+x]-bg < max(lightInkMin, rise) {
+			if g[y*w+x]-bg < rise {
 				continue
 			}
 			marks++
-			if level(x-k, y) < near || level(x+k, y) < near || level(x, y-k) < near || level(x, y+k) < near {
+			if plain(x-k, y) || plain(x+k, y) || plain(x, y-k) || plain(x, y+k) {
 				sharp++
 			}
 		}

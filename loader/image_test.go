@@ -1035,6 +1035,23 @@ func TestPrepareDigitDimPaperPhotos(t *testing.T) {
 	if !darkInk(g, w, h, median(borderOf(g, w, h))) {
 		t.Error("dim paper lit 40 levels more at its centre: taken for a light digit on a dark background")
 	}
+	// Lit 60 levels more or up to 120, brighter than the paper by more
+	// than chalk is: the light ends gradually, not as a stroke does, and
+	// the digit is the digit (these were taken for a light digit, the
+	// lamp's light, on a dark background).
+	want, err := DecodeDigit(enc(t, drawSeven(100, 100, color.Black, color.White), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lift := range []float64{60, 90, 120} {
+		name := fmt.Sprintf("a 100 px digit in 300x300 dim paper lit %v levels more at its centre", lift)
+		got, err := DecodeDigit(enc(t, place(300, 100, 100, 100, lift), "png"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		sameInput(t, name, got, want, "black on white gives")
+	}
 }
 
 // TestPrepareDigitLightInkOnGrey: a white digit on a grey above one half
