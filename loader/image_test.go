@@ -1117,8 +1117,9 @@ func TestPrepareDigitLightInkOnGrey(t *testing.T) {
 
 // TestPrepareDigitSensorNoise: a camera's noise, pixel by pixel, makes no
 // marks of either kind: dark ink on dim paper (110 of 255, with noise of
-// 15 levels it was taken for a light digit on a dark background) and a
-// white digit on light grey (noise of 10 levels) keep their polarity, and
+// 15 levels it was taken for a light digit on a dark background), a
+// white digit on light grey (noise of 10 levels) and faint chalk on a
+// dark board (noise of 10 and 15) keep their polarity, and
 // give about the digit the noise-free image gives (the wrong polarity
 // gives a sum of squared differences of 110 or more).
 func TestPrepareDigitSensorNoise(t *testing.T) {
@@ -1135,6 +1136,8 @@ func TestPrepareDigitSensorNoise(t *testing.T) {
 		{60, 15, 15, true},
 		{150, 255, 10, false},
 		{180, 255, 10, false},
+		{77, 150, 10, false}, // faint chalk on a dark board
+		{77, 150, 15, false},
 	} {
 		const n = 400
 		img := image.NewRGBA(image.Rect(0, 0, n, n))
