@@ -137,6 +137,22 @@ func LoadRun(path string) (*Run, error) {
 	if err := sc.Err(); err != nil {
 		return nil, damaged(line+1, err)
 	}
+	// A value is left out (NaN) only in the epoch a run diverged in, which
+	// its status line names: elsewhere the run file was edited, and the
+	// run would drop out of the ranking as if it had diverged.
+	for i, m := range r.Epochs {
+		if r.Done && r.Diverged && i+1 >= r.DivergedEpoch {
+			break
+		}
+		for _, v := range []struct {
+			name string
+			v    float64
+		}{{"train_loss", m.TrainLoss}, {"train_acc", m.TrainAcc}, {"val_loss", m.ValLoss}, {"val_acc", m.ValAcc}} {
+			if math.IsNaN(v.v) {
+				return nil, damaged(i+2, fmt.Errorf("epoch %d has no %s, which only the epoch a run diverged in lacks", m.Epoch, v.name))
+			}
+		}
+	}
 	return r, nil
 }
 
@@ -214,6 +230,10 @@ type Result struct {
 	TrainAcc, ValAcc, TrainLoss, ValLoss []float64
 	// Per-round final validation accuracies.
 	RoundValAcc []float64
+	// Images is the number of images a run of it trained on in its first
+	// epoch (the most over its rounds): the training set less the
+	// validation images, or --train-limit's share.
+	Images int
 }
 
 // Summarise combines the runs of one configuration (all done).
@@ -222,6 +242,9 @@ func Summarise(c Config, runs []*Run) Result {
 	n := math.MaxInt
 	for _, r := range runs {
 		n = min(n, len(r.Epochs))
+		if len(r.Epochs) > 0 {
+			res.Images = max(res.Images, r.Epochs[0].Images)
+		}
 		res.Seconds += r.Seconds
 		if r.Diverged {
 			if !res.Diverged || r.DivergedEpoch < res.DivergedEpoch {

@@ -64,6 +64,14 @@ func TestImpossibleEpochRefused(t *testing.T) {
 		{`"epoch":2,`, `"epoch":1,`, "epoch 1 where epoch 2 comes next"},
 		{`"seconds":2,`, `"seconds":-1e300,`, "seconds is -1e+300: expected 0 or more"},
 		{`"seconds":4}`, `"seconds":-4}`, "seconds -4"},
+		// A value left out before the epoch the run diverged in, or in a
+		// run that did not diverge: that run would drop out of the
+		// ranking as a diverged one (its rank went to the next; a study
+		// of one configuration said that every one diverged).
+		{`"val_acc":0.85`, `"val_acc":null`, ":2: epoch 1 has no val_acc"},
+		{`"val_loss":0.4,`, ``, ":2: epoch 1 has no val_loss"},
+		{`"train_loss":0.5,`, `"train_loss":null,`, ":2: epoch 1 has no train_loss"},
+		{`"diverged":true,"diverged_epoch":2`, `"diverged":false`, ":3: epoch 2 has no train_loss"},
 	} {
 		b := bytes.Replace(good, []byte(c.from), []byte(c.to), 1)
 		if bytes.Equal(b, good) {

@@ -134,9 +134,16 @@ func Render(dir, machine string) error {
 	fmt.Fprintf(&b, "# Hyperparameter study\n\n")
 	fmt.Fprintf(&b, "- Grid: learning rates %s × batch sizes %s × activations %s (%d configurations)\n",
 		joinF(spec.LRs), joinI(spec.BatchSizes), strings.Join(spec.Acts, ", "), len(spec.Configs()))
-	fmt.Fprintf(&b, "- Validation: %s of the 60,000 training images", spec.Scheme())
+	fmt.Fprintf(&b, "- Validation: %s of the training images", spec.Scheme())
+	images := 0
+	for _, r := range results {
+		images = max(images, r.Images)
+	}
+	if images > 0 {
+		fmt.Fprintf(&b, "; each run trained on %d images an epoch", images)
+	}
 	if spec.TrainLimit > 0 {
-		fmt.Fprintf(&b, "; training limited to a stratified %d images per run", spec.TrainLimit)
+		fmt.Fprintf(&b, " (`--train-limit %d`: a stratified sample of the images left after validation)", spec.TrainLimit)
 	}
 	fmt.Fprintf(&b, "\n- Training: %s, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration), recipe %s\n",
 		plural(spec.Epochs, "epoch"), spec.Optimizer, spec.Arch, spec.Seed, spec.RecipeLabel())

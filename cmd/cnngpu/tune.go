@@ -44,7 +44,7 @@ func tuneCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the initial weights, shuffling and augmentation (the same for every configuration)"},
 			&cli.Float64Flag{Name: "val-split", Value: 0.33, Usage: "hold-out fraction for validation (stratified, seed 42), when --folds is 0"},
 			&cli.IntFlag{Name: "folds", Value: 0, Usage: "K for stratified K-fold cross-validation (0 = hold-out)"},
-			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train each run on a stratified subset of this many images (0 = all), for quick trials"},
+			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train each run, and the final retraining, on a stratified subset of this many images (0 = all), for quick trials"},
 			&cli.StringFlag{Name: "out", Usage: "study folder (default: runs/tune-<time>); reuse it to resume"},
 			&cli.BoolFlag{Name: "final", Value: true, Usage: "retrain the best configuration on all training images and test it (--final=false to skip)"},
 			&cli.StringFlag{Name: "devices", Usage: "run configurations concurrently on the GPUs in this comma-separated list (e.g. 0,1,2,3), --jobs-per-device at once on each"},
