@@ -106,7 +106,7 @@ func studyFolders(out string, args []string) ([]string, error) {
 			return nil
 		}
 		if prev, ok := seen[a]; ok {
-			return fmt.Errorf("merge: folder %s is given twice (by %s and by %s)", d, prev, arg)
+			return &BlockedError{fmt.Errorf("merge: folder %s is given twice (by %s and by %s)", d, prev, arg)}
 		}
 		seen[a] = arg
 		dirs = append(dirs, d)
@@ -115,13 +115,13 @@ func studyFolders(out string, args []string) ([]string, error) {
 	for _, arg := range args {
 		st, err := os.Stat(arg)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("merge: %s is not a study folder: it does not exist", arg)
+			return nil, &BlockedError{fmt.Errorf("merge: %s is not a study folder: it does not exist", arg)}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		if !st.IsDir() {
-			return nil, fmt.Errorf("merge: %s is a file, not a study folder", arg)
+			return nil, &BlockedError{fmt.Errorf("merge: %s is a file, not a study folder", arg)}
 		}
 		if _, err := os.Stat(filepath.Join(arg, SpecFile)); err == nil {
 			if err := add(arg, arg); err != nil {
@@ -144,7 +144,7 @@ func studyFolders(out string, args []string) ([]string, error) {
 			}
 		}
 		if found == 0 {
-			return nil, fmt.Errorf("merge: %s is not a study folder (it has no %s) and none of its subfolders is one", arg, SpecFile)
+			return nil, &BlockedError{fmt.Errorf("merge: %s is not a study folder (it has no %s) and none of its subfolders is one", arg, SpecFile)}
 		}
 	}
 	if len(dirs) == 0 {
@@ -198,7 +198,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		if spec == nil {
 			spec = s
 		} else if diff := spec.Diff(s, "in "+dirs[0], "in "+d); diff != "" {
-			return nil, fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)
+			return nil, &BlockedError{fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)}
 		}
 		// The data (which a shard that trained nothing does not record)
 		// against the first folder that records it.
@@ -207,7 +207,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		case dataFrom == "":
 			spec.Data, dataFrom = s.Data, d
 		case s.Data != spec.Data:
-			return nil, fmt.Errorf("%s holds a study trained on other data than %s: training data %s in %s, %s in %s", d, dataFrom, spec.Data, dataFrom, s.Data, d)
+			return nil, &BlockedError{fmt.Errorf("%s holds a study trained on other data than %s: training data %s in %s, %s in %s", d, dataFrom, spec.Data, dataFrom, s.Data, d)}
 		}
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
 		if who, ok := fileutil.HeldBy(filepath.Join(d, LockFile)); ok {
@@ -232,8 +232,8 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			if sh.N == n {
 				why = "one of them was split by an earlier cnngpu (in grid order)"
 			}
-			return nil, fmt.Errorf("merge: %s is shard %s but %s is shard %s of another split (%s): give the folders of one split",
-				src.Dir, sh, f.Dir, f.Shard, why)
+			return nil, &BlockedError{fmt.Errorf("merge: %s is shard %s but %s is shard %s of another split (%s): give the folders of one split",
+				src.Dir, sh, f.Dir, f.Shard, why)}
 		}
 		if prev, ok := byIndex[sh.I]; ok {
 			problems = append(problems, fmt.Sprintf("shard %s twice: %s and %s", sh, prev, src.Dir))
@@ -306,8 +306,8 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, errors.New(listProblems("merge: the folders cover the grid more than once:", problems) +
-			"\ngive each shard's folder once, and only the folders of one split")
+		return nil, &BlockedError{errors.New(listProblems("merge: the folders cover the grid more than once:", problems) +
+			"\ngive each shard's folder once, and only the folders of one split")}
 	}
 	var shards []string
 	for i := 0; i < n; i++ {

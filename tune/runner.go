@@ -353,7 +353,10 @@ func (e *OtherStudyError) Error() string {
 // BlockedError is a study that cannot run as asked: something in the
 // folder in the way of a file or folder the study writes, or a hold-out
 // that leaves a set empty (found before its first run), or a read-only
-// final model that the final retraining would replace (found then).
+// final model that the final retraining would replace (found then), or a
+// merge of folders that cannot be merged as given (one given twice, one
+// that is no study folder, studies of other grids, data or splits, a run
+// finished in two of them).
 type BlockedError struct{ Err error }
 
 func (e *BlockedError) Error() string { return e.Err.Error() }

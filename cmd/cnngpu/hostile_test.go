@@ -476,14 +476,17 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "0,1,0"}, 2, []string{"--devices 0,1,0: GPU 0 is named twice", "--jobs-per-device"}},
 		{[]string{"tune", "merge"}, 2, []string{"tune merge needs --out DIR"}},
 		{[]string{"tune", "merge", "--out", cwd("merged")}, 2, []string{"tune merge needs the shard folders"}},
-		{[]string{"tune", "merge", f.shard0, f.shard0b, "--out", cwd("merged")}, 1, []string{f.shard0, f.shard0b, "shard 0/2 twice"}},
-		{[]string{"tune", "merge", filepath.Join(f.root, "nowhere"), "--out", cwd("merged")}, 1, []string{"nowhere is not a study folder"}},
+		{[]string{"tune", "merge", f.shard0, f.shard0b, "--out", cwd("merged")}, 2, []string{f.shard0, f.shard0b, "shard 0/2 twice"}},
+		{[]string{"tune", "merge", filepath.Join(f.root, "nowhere"), "--out", cwd("merged")}, 2, []string{"nowhere is not a study folder"}},
 		{[]string{"tune", "merge", f.shard0, "--out", f.file}, 2, []string{"--out " + f.file, "is a file, not a folder"}},
 		// plot, and an unknown command
 		{[]string{"plot"}, 2, []string{"plot takes one study folder", "usage: ", "plot DIR (a folder cnngpu tune --out DIR wrote)"}},
 		{[]string{"plot", f.folder, f.folder}, 2, []string{"plot takes one study folder, got 2"}},
-		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 1, []string{"nowhere: does not exist"}},
-		{[]string{"plot", f.folder}, 1, []string{f.folder + ": not a study folder: it has no study.json"}},
+		{[]string{"plot", filepath.Join(f.root, "nowhere")}, 2, []string{"nowhere: does not exist"}},
+		{[]string{"plot", f.folder}, 2, []string{f.folder + ": not a study folder: it has no study.json"}},
+		// a shard's report would rank and advise as if it were the
+		// whole study
+		{[]string{"plot", f.shard0}, 2, []string{"plot " + f.shard0 + ": holds shard 0/2 of a study", "tune merge --out NEW_DIR SHARD_DIR..."}},
 		{[]string{"plot", f.file}, 2, []string{f.file + ": is a file, not a study folder"}},
 		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"; the commands are train, eval`}},
 		// slips: a command mistyped, a command's flag before the command

@@ -90,13 +90,20 @@ func plotCommand() *cli.Command {
 			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 				return usageErrorf("plot %s: is %s, not a study folder (the --out folder of a 'cnngpu tune')", dir, fileutil.Kind(st.Mode()))
 			} else if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("plot %s: does not exist; give the --out folder of a 'cnngpu tune'", dir)
+				return usageErrorf("plot %s: does not exist; give the --out folder of a 'cnngpu tune'", dir)
 			}
-			if _, err := tune.LoadSpec(dir); err != nil {
+			spec, err := tune.LoadSpec(dir)
+			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("plot %s: not a study folder: it has no %s (a 'cnngpu tune --out DIR' makes one)", dir, tune.SpecFile)
+					return usageErrorf("plot %s: not a study folder: it has no %s (a 'cnngpu tune --out DIR' makes one)", dir, tune.SpecFile)
 				}
 				return fmt.Errorf("plot %s: %w", dir, err)
+			}
+			// A shard holds part of the grid: a report of it would
+			// rank and advise as if it were the whole study.
+			if spec.Shard.N > 1 {
+				return usageErrorf("plot %s: holds shard %v of a study, and a report covers the whole grid: merge the shards' folders first with %s (--allow-missing: the runs finished so far), then plot NEW_DIR",
+					dir, spec.Shard, shell.Command("tune merge --out NEW_DIR SHARD_DIR..."))
 			}
 			// Not beside a tune writing the same folder (the study's
 			// lock; it would redraw half-written runs and race the
