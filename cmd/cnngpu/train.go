@@ -987,7 +987,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	tr := &engine.Trainer{M: m, Data: r.train, TrainIdx: trainIdx, ValIdx: r.valIdx, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize,
 		Seed: seed, Augment: cfg.Augmentation, LabelSmoothing: cfg.LabelSmoothing}
-	bar := newProgressBar(r.stderr, !s.quiet && isTerminal(os.Stderr))
+	bar := newProgressBar(r.stderr, os.Stderr, !s.quiet && isTerminal(os.Stderr))
 	if bar.enabled {
 		tr.ProgressEvery = 200 * time.Millisecond
 		tr.OnProgress = bar.update

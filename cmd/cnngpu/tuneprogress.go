@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/tune"
-	"golang.org/x/sys/unix"
 )
 
 // studyView is an io.Writer for the study's log and the receiver of its
@@ -38,12 +37,7 @@ func newStudyView(out io.Writer, term *os.File, live bool) *studyView {
 	v := &studyView{out: out, width: func() int { return 100 }}
 	if live {
 		v.term = term
-		v.width = func() int {
-			if ws, err := unix.IoctlGetWinsize(int(term.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
-				return int(ws.Col)
-			}
-			return 80
-		}
+		v.width = func() int { return termColumns(term) }
 	}
 	return v
 }
