@@ -924,7 +924,17 @@ func (c *Checkpoint) checkMeta() error {
 		return fmt.Errorf("optimizer metadata: beta1 %v, beta2 %v, momentum %v, eps %v: expected the betas and momentum in [0, 1), eps finite and not negative",
 			o.Beta1, o.Beta2, o.Momentum, o.Eps)
 	}
-	return checkHistory(c.History)
+	if err := checkHistory(c.History); err != nil {
+		return err
+	}
+	// A record is written for each finished epoch: none past the
+	// position (a run resumed from such a file appended after it, and
+	// wrote a checkpoint that no cnngpu would load).
+	if n := len(c.History); n > 0 && c.History[n-1].Epoch > p.Epoch {
+		return fmt.Errorf("history metadata: a record of epoch %d, but the position is epoch %d step %d (%d finished): records are kept of finished epochs only; the file was edited or damaged",
+			c.History[n-1].Epoch, p.Epoch, p.Step, p.Epoch)
+	}
+	return nil
 }
 
 // prevEpoch is the epoch of h's record before i (0 for the first).

@@ -176,7 +176,8 @@ func TestCheckpointBeforeCRC32C(t *testing.T) {
 // again (which anyone can: it is a check against damage, not a seal) is
 // still refused where it describes no run: a position past the run's
 // epochs, a position in a run of 0 epochs, an accuracy above 1, epochs
-// out of order. The checkpoint as written loads.
+// out of order, a record of an epoch the position has not finished. The
+// checkpoint as written loads.
 func TestCheckpointMetaConsistent(t *testing.T) {
 	b := sgdCheckpoint(t, []EpochMetrics{{Epoch: 1, TrainLoss: 0.3, TrainAcc: 0.9, ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 10, ImagesPerSec: 6000, Images: 60000}})
 	if _, err := DecodeCheckpoint(b); err != nil {
@@ -191,6 +192,11 @@ func TestCheckpointMetaConsistent(t *testing.T) {
 		{"history", `"train_acc":0.9`, `"train_acc":5`, "history metadata: epoch record 1"},
 		{"history", `"epoch":1`, `"epoch":0`, "history metadata: epoch record 1"},
 		{"history", `"seconds":10`, `"seconds":-10`, "history metadata: epoch record 1"},
+		// A record of an epoch not yet finished at the position: a run
+		// resumed from it appended after it and wrote a file that no
+		// cnngpu loads.
+		{"history", `"epoch":1`, `"epoch":2`, "a record of epoch 2, but the position is epoch 1 step 0"},
+		{"position", `"epoch":1,"step":0`, `"epoch":0,"step":3`, "a record of epoch 1, but the position is epoch 0 step 3"},
 	} {
 		edited := EditMeta(t, b, func(m map[string]string) {
 			if !strings.Contains(m[e.key], e.from) {

@@ -1678,3 +1678,24 @@ func TestPredictJSONNonUTF8Name(t *testing.T) {
 		}
 	}
 }
+
+// TestBlownUpTrainingSaysSo: a rate that blows the training up while its
+// loss stays finite (--lr 1000, constant) finishes, but says that its
+// chance accuracy and huge test loss come from the rate (it exited 0
+// unsaid); a run at the default rate on the same data, which learns
+// little from these random images, says nothing of the kind.
+func TestBlownUpTrainingSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	for _, c := range []struct {
+		lr   string
+		note bool
+	}{{"1000", true}, {"0.003", false}} {
+		_, stderr, code := runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--lr", c.lr, "--schedule", "constant", "--epochs", "1",
+			"--batch-size", "16", "--out", filepath.Join(dir, "m"+c.lr+".safetensors"))
+		said := strings.Contains(stderr, "the training blew up without turning NaN") && strings.Contains(stderr, "--lr "+c.lr+" with adam")
+		if code != 0 || said != c.note {
+			t.Errorf("--lr %s: exit %d, note %v (want %v)\n%s", c.lr, code, said, c.note, stderr)
+		}
+	}
+}

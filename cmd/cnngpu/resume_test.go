@@ -704,8 +704,13 @@ func TestSeedsContinue(t *testing.T) {
 		}
 		return r
 	}
-	so, se, code := cnngpu(t, nil, append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "u.safetensors"), "--json")...)
+	// --continue with nothing to continue trains every seed, and says so
+	// (a mistyped --out would retrain them all unsaid).
+	so, se, code := cnngpu(t, nil, append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "u.safetensors"), "--json", "--continue")...)
 	whole := decode("the run never interrupted", so, se, code)
+	if want := "note: --continue found no checkpoint at --out's names (" + filepath.Join(dir, "u-seed1.safetensors") + " for seed 1, and 2 more): every seed trains from the start"; !strings.Contains(se, want) {
+		t.Errorf("--continue with no checkpoint: no %q in\n%s", want, se)
+	}
 
 	out, metrics := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "m.jsonl")
 	seed2, msg := interruptSeeds(t, dir, out, metrics)
@@ -723,6 +728,9 @@ func TestSeedsContinue(t *testing.T) {
 	cont := append(common, "--seeds", "1-3", "--metrics", metrics, "--out", out, "--continue")
 	so, se, code = cnngpu(t, nil, append(cont, "--json")...)
 	got := decode("--continue", so, se, code)
+	if strings.Contains(se, "found no checkpoint") {
+		t.Errorf("--continue with checkpoints said it found none:\n%s", se)
+	}
 	for i, how := range []string{"tested", "resumed", ""} {
 		g, w := got.Runs[i], whole.Runs[i]
 		if g.Continued != how || g.Seed != w.Seed || g.TestAcc != w.TestAcc || g.TestLoss != w.TestLoss || g.Checkpoint != seedPath(out, w.Seed) {

@@ -253,6 +253,16 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		if err := s.findEarlier(); err != nil {
 			return nil, err
 		}
+		// Nothing to continue is no error (a job restarted by a cluster
+		// continues whether or not it ran before), but a mistyped --out
+		// would train every seed anew unsaid.
+		if len(s.outs) > 0 && !slices.ContainsFunc(s.earlier, func(e *earlierSeed) bool { return e != nil }) {
+			more := ""
+			if len(s.outs) > 1 {
+				more = fmt.Sprintf(", and %d more", len(s.outs)-1)
+			}
+			fmt.Fprintf(c.App.ErrWriter, "note: --continue found no checkpoint at --out's names (%s for seed %d%s): every seed trains from the start\n", s.outs[0], s.seeds[0], more)
+		}
 	}
 	for i, out := range outs {
 		if e := s.earlierAt(i); cont && (e == nil || !e.finished) {
@@ -1086,8 +1096,19 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	if !engine.IsFinite(res.Loss) {
 		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved, true)
 	}
+	if blewUp(res) {
+		fmt.Fprintf(r.stderr, "note: seed %d's test accuracy %s is about chance (10%%) and its test loss %.3g far above an untrained model's (2.3): the training blew up without turning NaN; "+
+			"the learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)\n",
+			seed, percent(res.Acc), res.Loss, fmtLR(opt.LR), engine.OptName(opt.Kind))
+	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
 }
+
+// blewUp reports whether a finished run's test result is that of a
+// training that blew up while its loss stayed finite (an extreme --lr):
+// about chance accuracy, and a loss far above an untrained model's ln 10
+// = 2.3, which no run that merely learnt little reaches.
+func blewUp(res engine.EvalResult) bool { return res.Acc < 0.2 && res.Loss > 10 }
 
 // testModel evaluates m on the test set (a row of the trace).
 func (r *trainRun) testModel(ctx context.Context, m *engine.Model) (engine.EvalResult, error) {
