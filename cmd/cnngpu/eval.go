@@ -6,6 +6,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"strings"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -105,7 +106,12 @@ func evalAction(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, howFar(ck.Position), e.Name())
+	trained := howFar(ck.Position)
+	if unfinished(ck) {
+		// As the JSON's cut_short says: the run was to train more.
+		trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, shell.Command("train --resume "+shell.Quote(path)))
+	}
+	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))
 	fmt.Fprintf(out, "test accuracy %s  loss %.4f  (%s)\n\n", percent(r.Accuracy), r.Loss, plural(r.Images, "image"))
 	fmt.Fprintln(out, "per-class accuracy:")
