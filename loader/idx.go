@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
@@ -44,7 +45,7 @@ type Labels struct {
 // readAll returns the file's bytes, decompressed when it is gzip.
 func readAll(name string, raw []byte) ([]byte, error) {
 	if len(raw) >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		zr, err := newGzip(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad gzip data: %v", name, err)
 		}
@@ -68,16 +69,35 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		case n > MaxFileBytes:
 			return nil, fmt.Errorf("%s: its IDX header announces %d bytes, more than the %d-byte limit: not an MNIST file (MNIST's largest is 47 MB)", name, n, int64(MaxFileBytes))
 		}
-		// The buffer at most 64 times the compressed file (it grows past
-		// that where the file holds more): a header alone, in a file of
-		// 40 bytes, announcing a gigabyte took a gigabyte.
+		// The buffer is made as long as the header says, within the
+		// bound, where the file is compressed no more than 64 times (the
+		// MNIST files 5 times). Where it says more than that, the stream
+		// is first decompressed without keeping it, to count what it
+		// holds, and the buffer made that long: a header alone, in a file
+		// of 40 bytes, announcing a gigabyte took a gigabyte, and a
+		// megabyte of zeros announcing one took 4 GB as a growing buffer
+		// doubled past it.
 		limit := n + idxSlack
-		buf := bytes.NewBuffer(make([]byte, 0, min(limit, 64*int64(len(raw)))+bytes.MinRead))
-		buf.Write(head.Bytes())
-		_, err = buf.ReadFrom(io.LimitReader(zr, limit+1-int64(buf.Len())))
-		data := buf.Bytes()
-		if err != nil {
-			return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)
+		size := limit + 1
+		if 64*int64(len(raw)) < size {
+			zc, _ := newGzip(raw) // its header read once above
+			got, err := io.Copy(io.Discard, io.LimitReader(zc, size))
+			if err != nil {
+				return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)
+			}
+			size = max(got, int64(head.Len()))
+		}
+		data := make([]byte, head.Len(), size)
+		copy(data, head.Bytes())
+		for rest := io.LimitReader(zr, size-int64(len(data))); len(data) < cap(data); {
+			k, err := rest.Read(data[len(data):cap(data)])
+			data = data[:len(data)+k]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: bad gzip data: %v (the file is damaged or cut short)", name, err)
+			}
 		}
 		if int64(len(data)) > limit {
 			return nil, fmt.Errorf("%s: decompresses to more than the %d bytes its IDX header announces (and %d more): the file is damaged, or not an MNIST file; fetch it again", name, n, idxSlack)
@@ -85,6 +105,46 @@ func readAll(name string, raw []byte) ([]byte, error) {
 		return data, nil
 	}
 	return raw, nil
+}
+
+// newGzip reads the gzip file raw: its members one after another (as
+// gunzip does), and zero bytes after the last as its end (padding, which
+// gunzip also accepts); anything else after a member is an error.
+func newGzip(raw []byte) (io.Reader, error) {
+	br := bytes.NewReader(raw)
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, err
+	}
+	zr.Multistream(false)
+	return &gzipMembers{raw: raw, br: br, zr: zr}, nil
+}
+
+type gzipMembers struct {
+	raw []byte
+	br  *bytes.Reader
+	zr  *gzip.Reader
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		n, err := g.zr.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		if n > 0 {
+			return n, nil
+		}
+		// The member ended: what follows?
+		rest := g.raw[len(g.raw)-g.br.Len():]
+		if !slices.ContainsFunc(rest, func(b byte) bool { return b != 0 }) {
+			return 0, io.EOF
+		}
+		if err := g.zr.Reset(g.br); err != nil {
+			return 0, fmt.Errorf("%v after the end of the gzip data (%d bytes that are neither a gzip member nor zero padding)", err, len(rest))
+		}
+		g.zr.Multistream(false)
+	}
 }
 
 // idxHeaderMax is the longest IDX header (4 dimensions); idxSlack is how

@@ -712,6 +712,48 @@ func TestGzipBombStopsAtItsHeader(t *testing.T) {
 	if im, err := ParseImages("ok.gz", idx(10, 7840)); err != nil || im.N != 10 {
 		t.Errorf("10 images: %v, %v", im, err)
 	}
+	// A small file of zeros that holds what it announces (85,600 images,
+	// 67 MB, in 65 KB) takes a buffer of that size, once: a growing
+	// buffer doubled to 128 MB (and, for a gigabyte so held, to 2 GB with
+	// the 1 GB before it alive: 4 GB in all).
+	zeros := idx(85600, 85600*784)
+	runtime.ReadMemStats(&before)
+	im, err := ParseImages("zeros.gz", zeros)
+	runtime.ReadMemStats(&after)
+	if err != nil || im.N != 85600 {
+		t.Errorf("85,600 blank images in %d bytes: %v", len(zeros), err)
+	}
+	if got, want := after.TotalAlloc-before.TotalAlloc, uint64(85600*784); got > want+want/4 {
+		t.Errorf("85,600 blank images (%d bytes) in %d bytes: %d bytes allocated, want about the former", want, len(zeros), got)
+	}
+}
+
+// TestGzipMembersAndPadding: a gzip file is read as gunzip reads it: its
+// members one after another, and zero bytes after the last (padding, as
+// some tools and tape blocks leave) as its end; anything else after a
+// member is refused, naming it.
+func TestGzipMembersAndPadding(t *testing.T) {
+	raw := idxImages(3, 28, 28, func(i int) byte { return byte(i) })
+	whole := gz(raw)
+	for _, c := range []struct {
+		name string
+		file []byte
+		want string // "" for the three images
+	}{
+		{"padded", append(slices.Clone(whole), make([]byte, 512)...), ""},
+		{"two members", append(gz(raw[:1000]), gz(raw[1000:])...), ""},
+		{"two members, padded", append(append(gz(raw[:1000]), gz(raw[1000:])...), 0, 0, 0), ""},
+		{"garbage after", append(slices.Clone(whole), "trailing text"...), "after the end of the gzip data (13 bytes that are neither a gzip member nor zero padding)"},
+		{"cut short", whole[:len(whole)-10], "the file is damaged or cut short"},
+	} {
+		im, err := ParseImages(c.name+".gz", c.file)
+		switch {
+		case c.want == "" && (err != nil || im.N != 3 || !bytes.Equal(im.Pixels, raw[16:])):
+			t.Errorf("%s: %v, want the three images", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
+		}
+	}
 }
 
 // TestHoldoutSaysWhichSetIsEmpty: a fraction that rounds every digit's
