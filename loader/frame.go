@@ -242,7 +242,12 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 		return lighter < few || faint >= few || !sharpLight(g, w, h, bg, light*(1-bg), few)
 	}
 	// Light marks that do not end sharply are a lamp's light on dim
-	// paper, not chalk: they do not outvote dark ink.
+	// paper, not chalk: they do not outvote dark ink. Where there are no
+	// light marks at all, dark ones count from faint (0.12 below the
+	// paper): grey ink on dim paper, a third of the way to black.
+	if lighter < few && faint >= few {
+		return true
+	}
 	return darker >= few && (darker >= darkInkMajority*lighter || !sharpLight(g, w, h, bg, light*(1-bg), few))
 }
 

@@ -507,6 +507,17 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// photo), the levels are inverted so that ink is bright.
 	bg := median(borderOf(g, w, h))
 	dark := darkInk(g, w, h, bg)
+	// How far toward black the middle's darkest pixel lies, for a refusal
+	// of light ink too faint to be a digit, where the image's marks are
+	// dark ones too faint to tell as ink (grey pencil in a dim photo).
+	darkest := 0.0
+	if !dark && bg > 0 {
+		for y := h / 5; y < h-h/5; y++ {
+			for _, v := range g[y*w+w/5 : y*w+w-w/5] {
+				darkest = max(darkest, (bg-v)/bg)
+			}
+		}
+	}
 	// The ink plane replaces the grey one in place: the background level
 	// removed and the rest stretched to [0,1].
 	ink, ref := g, bg
@@ -578,7 +589,12 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		if !dark {
 			toward = "its brightest mark is only %.0f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
 		}
-		return nil, &NoDigitError{fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)}
+		why := fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)
+		if !dark && darkest > max(strongest, MinInkContrast) {
+			why += fmt.Sprintf(", and its darker marks (%.0f%% of the way to black) lie less than %.0f levels of 255 below the background, too little to tell them for ink: "+
+				"photograph the digit in more light, or raise the image's contrast", 100*darkest, 255*darkInkMin)
+		}
+		return nil, &NoDigitError{why}
 	}
 	// A digit's height is bounded by the image's shorter side.
 	if side := max(minDigitSide, min(w, h)/200); max(cw, ch) < side {

@@ -1167,3 +1167,37 @@ func TestPrepareDigitSensorNoise(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareDigitGreyInkOnDimPaper: grey ink a third of the way to black
+// on dim paper (100 of 255, a JPEG) is dark ink, the digit as black on
+// white gives it (it was read as a light digit: an 8 at 21%); ink a fifth
+// of the way, 20 levels below the paper, is refused saying that its dark
+// marks are too faint to tell (it spoke only of the brightest mark).
+func TestPrepareDigitGreyInkOnDimPaper(t *testing.T) {
+	want, err := DecodeDigit(enc(t, drawSeven(100, 100, color.Black, color.White), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dim := func(ink uint8) []byte {
+		const n = 300
+		img := image.NewRGBA(image.Rect(0, 0, n, n))
+		draw.Draw(img, img.Bounds(), image.NewUniform(color.Gray{100}), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(100, 100, 200, 200), drawSeven(100, 100, color.Gray{ink}, color.Gray{100}), image.Point{}, draw.Src)
+		return enc(t, img, "jpeg")
+	}
+	got, err := DecodeDigit(dim(65))
+	if err != nil {
+		t.Fatalf("ink 65 on paper 100: %v", err)
+	}
+	sq := 0.0
+	for i := range got {
+		sq += float64(got[i]-want[i]) * float64(got[i]-want[i])
+	}
+	if sq > 60 {
+		t.Errorf("ink 65 on paper 100: squared differences from black on white sum to %.1f, want 60 or less (the wrong polarity gives 110 or more)", sq)
+	}
+	if _, err := DecodeDigit(dim(80)); !errors.Is(err, ErrNoInk) || !strings.Contains(err.Error(), "and its darker marks (") ||
+		!strings.Contains(err.Error(), "too little to tell them for ink") {
+		t.Errorf("ink 80 on paper 100: %v, want it refused naming its darker marks", err)
+	}
+}
