@@ -490,6 +490,59 @@ func borderOf(g []float64, w, h int) []float64 {
 	return border
 }
 
+// flattenLight takes a gradient of light across the w x h image g off
+// it, in place: paper lit more from one side than the other, whose
+// darker edge otherwise stands above the border's noise floor as a
+// sliver of "ink" (blank paper read as a 1 at 93%). The gradient is the
+// difference between the medians of opposite sides, left against right
+// and top against bottom, and is taken off only where it reads as light:
+// from 8 levels of 255 to 0.25 across, and the same way along each of
+// the two other sides, their last quarter against their first, by a
+// quarter of it or more (a scanner's dark margin, a shadow along one
+// edge or a digit crossing a side is not a gradient: the other sides'
+// ends do not differ so).
+func flattenLight(g []float64, w, h int) {
+	if w < 8 || h < 8 {
+		return
+	}
+	line := func(x0, y0, dx, dy, n int) float64 {
+		v := make([]float64, n)
+		for i := range n {
+			v[i] = g[(y0+i*dy)*w+x0+i*dx]
+		}
+		return median(v)
+	}
+	// across reports the gradient between two sides (a, b: their
+	// medians), n pixels apart, when the ends of the two other sides
+	// agree with it (e1, e2: first quarter against last of each).
+	across := func(a, b, e1, e2 float64) float64 {
+		d := b - a
+		if math.Abs(d) < 8.0/255 || math.Abs(d) > 0.25 {
+			return 0
+		}
+		for _, e := range []float64{e1, e2} {
+			if e*d <= 0 || math.Abs(e) < math.Abs(d)/4 {
+				return 0
+			}
+		}
+		return d
+	}
+	q, r := w/4, h/4
+	gx := across(line(0, 0, 0, 1, h), line(w-1, 0, 0, 1, h),
+		line(w-q, 0, 1, 0, q)-line(0, 0, 1, 0, q), line(w-q, h-1, 1, 0, q)-line(0, h-1, 1, 0, q))
+	gy := across(line(0, 0, 1, 0, w), line(0, h-1, 1, 0, w),
+		line(0, h-r, 0, 1, r)-line(0, 0, 0, 1, r), line(w-1, h-r, 0, 1, r)-line(w-1, 0, 0, 1, r))
+	if gx == 0 && gy == 0 {
+		return
+	}
+	for y := range h {
+		off := gy * (float64(y)/float64(h-1) - 0.5)
+		for x := range w {
+			g[y*w+x] = max(0, min(1, g[y*w+x]-off-gx*(float64(x)/float64(w-1)-0.5)))
+		}
+	}
+}
+
 // PrepareDigit turns an image into an MNIST-style 28x28 input.
 func PrepareDigit(img image.Image) ([]float32, error) {
 	g, w, h := grey(img)
@@ -502,6 +555,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		w, h = cropFrame(g, w, h, d)
 		g = g[:w*h]
 	}
+	// Light falling across the sheet from one side is taken off first.
+	flattenLight(g, w, h)
 	// The background is the border's median level; where the ink is
 	// darker than it (darkInk: on light paper, and on grey paper in a dim
 	// photo), the levels are inverted so that ink is bright.

@@ -1201,3 +1201,57 @@ func TestPrepareDigitGreyInkOnDimPaper(t *testing.T) {
 		t.Errorf("ink 80 on paper 100: %v, want it refused naming its darker marks", err)
 	}
 }
+
+// TestPrepareDigitLightAcrossTheSheet: paper lit more from one side (200
+// of 255 on average, 40 levels darker at one edge than the other, with a
+// camera's noise) is blank when blank (its darker edge was a sliver of
+// ink: a 1 at 93%), and gives the digit it holds as the evenly lit sheet
+// does, the light falling across or down.
+func TestPrepareDigitLightAcrossTheSheet(t *testing.T) {
+	sheet := func(across bool, digit bool) []byte {
+		const w, h = 640, 480
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		if digit {
+			draw.Draw(img, image.Rect(270, 190, 370, 290), drawSeven(100, 100, color.Gray{40}, color.Gray{0}), image.Point{}, draw.Src)
+		}
+		r := rand.New(rand.NewPCG(3, 4))
+		for y := range h {
+			for x := range w {
+				f := float64(x) / (w - 1)
+				if !across {
+					f = float64(y) / (h - 1)
+				}
+				v := 180 + 40*f
+				if i := img.PixOffset(x, y); img.Pix[i] == 40 {
+					v = 40
+				}
+				u := uint8(max(0, min(255, v+r.NormFloat64()*3)))
+				i := img.PixOffset(x, y)
+				img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = u, u, u, 255
+			}
+		}
+		return enc(t, img, "png")
+	}
+	want, err := DecodeDigit(enc(t, drawSeven(100, 100, color.Black, color.White), "png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, across := range []bool{true, false} {
+		name := map[bool]string{true: "lit from the right", false: "lit from below"}[across]
+		if _, err := DecodeDigit(sheet(across, false)); !errors.Is(err, ErrNoInk) {
+			t.Errorf("blank paper %s: %v, want it refused as blank", name, err)
+		}
+		got, err := DecodeDigit(sheet(across, true))
+		if err != nil {
+			t.Errorf("a 7 on paper %s: %v", name, err)
+			continue
+		}
+		sq := 0.0
+		for i := range got {
+			sq += float64(got[i]-want[i]) * float64(got[i]-want[i])
+		}
+		if sq > 60 {
+			t.Errorf("a 7 on paper %s: squared differences from black on white sum to %.1f, want 60 or less (the noise alone gives about 34)", name, sq)
+		}
+	}
+}
