@@ -49,6 +49,12 @@ func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
 // digit, whose paper is grey, counts as a bright one's does.
 const MinInkContrast = 0.1
 
+// maxBlotFill is how much of its box a mark with no hole, no taller than
+// half as much again as it is wide, may fill and still be a digit: a
+// round dot fills 79%, a dash nearly all of it, a digit's strokes much
+// less (a bold 0 as much, around its hole).
+const maxBlotFill = 0.7
+
 // minDigitSide is the fewest pixels a digit spans along its longer side
 // (more in images whose shorter side is over 800 pixels: a two-hundredth
 // of it, 15 pixels in a phone's 4032x3024 photo).
@@ -673,6 +679,11 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 			small[i] /= peak
 		}
 	}
+	// (A mark of a few pixels, in an image of a few more, shows no
+	// strokes to tell: a 7 drawn in 6x6 is a 3x4 box of ink.)
+	if (max(cw, ch) >= 8 || max(cw, ch) < min(w, h)/10) && blot(small, sw, sh) {
+		return nil, &NoDigitError{fmt.Sprintf("its only mark is a solid blot of %dx%d pixels, not a digit's strokes (a tap, a dot or a dash); draw or photograph the whole digit", cw, ch)}
+	}
 	// Centre of mass of the scaled digit.
 	var m, mx, my float64
 	for y := 0; y < sh; y++ {
@@ -700,6 +711,56 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// blot reports whether the scaled mark small (w x h, at most 20 a side,
+// its strongest ink 1) is a solid blot rather than a digit: not tall and
+// narrow (a 1), filling maxBlotFill of its box or more, and without a
+// hole (background, below half ink, that the box's edge does not reach).
+func blot(small []float64, w, h int) bool {
+	if h >= 3*w/2 {
+		return false
+	}
+	peak, fill := 0.0, 0.0
+	for _, v := range small {
+		peak, fill = max(peak, v), fill+v
+	}
+	if peak == 0 || fill/(peak*float64(w*h)) < maxBlotFill {
+		return false
+	}
+	// Flood the background from the box's edge; a background pixel not
+	// reached is a hole.
+	reached := make([]bool, w*h)
+	var stack []int
+	push := func(x, y int) {
+		if x >= 0 && y >= 0 && x < w && y < h && !reached[y*w+x] && small[y*w+x] < peak/2 {
+			reached[y*w+x] = true
+			stack = append(stack, y*w+x)
+		}
+	}
+	for x := range w {
+		push(x, 0)
+		push(x, h-1)
+	}
+	for y := range h {
+		push(0, y)
+		push(w-1, y)
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		x, y := i%w, i/w
+		push(x-1, y)
+		push(x+1, y)
+		push(x, y-1)
+		push(x, y+1)
+	}
+	for i, v := range small {
+		if v < peak/2 && !reached[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // clearBands clears solid bands of ink along the sides, a black margin
