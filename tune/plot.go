@@ -517,37 +517,48 @@ var figureName = regexp.MustCompile(`^((heatmap|folds|activations|folds_curves)|
 
 // drawPlots writes every figure into dir/plots and returns them in report
 // order. chosen is the selected configuration, if any.
-func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) ([]Figure, error) {
+func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) (figs []Figure, err error) {
 	pd := filepath.Join(dir, PlotsDir)
 	if err := os.MkdirAll(pd, 0o755); err != nil {
 		return nil, err
 	}
-	var figs []Figure
-	// The earlier drawings go first: a figure with nothing to show now
-	// (its runs gone, no setting chosen) is not drawn, and must be neither
-	// kept nor listed as if current. Only the figures' own names: the
-	// user's other files there stay.
-	ents, err := os.ReadDir(pd)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range ents {
-		if figureName.MatchString(e.Name()) {
-			if err := os.Remove(filepath.Join(pd, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, err
-			}
-		}
-	}
+	// A figure with nothing to show now (its runs gone, no setting
+	// chosen) is not drawn, and an earlier drawing of it must be neither
+	// kept nor listed as if current: those go once the rest are drawn,
+	// each figure replacing its earlier drawing whole (atomically), so
+	// that a plot interrupted midway leaves the report's figures there.
+	// Only the figures' own names: the user's other files there stay.
+	drawn := map[string]bool{}
 	add := func(name, caption string, draw func(string) error) error {
 		p := filepath.Join(pd, name)
+		before, _ := os.Lstat(p)
 		if err := draw(p); err != nil {
 			return err
 		}
-		if _, err := os.Stat(p); err == nil {
+		if after, err := os.Lstat(p); err == nil && (before == nil || !os.SameFile(before, after)) {
 			figs = append(figs, Figure{filepath.Join(PlotsDir, name), caption})
+			drawn[name] = true
 		}
 		return nil
 	}
+	defer func() {
+		if err != nil {
+			return
+		}
+		ents, rerr := os.ReadDir(pd)
+		if rerr != nil {
+			figs, err = nil, rerr
+			return
+		}
+		for _, e := range ents {
+			if figureName.MatchString(e.Name()) && !drawn[e.Name()] {
+				if rerr := os.Remove(filepath.Join(pd, e.Name())); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+					figs, err = nil, rerr
+					return
+				}
+			}
+		}
+	}()
 	if err := add("heatmap.png", "Final validation accuracy for every learning rate and batch size, one panel per activation (grey: diverged or missing).",
 		func(p string) error { return heatmapFigure(p, spec, results) }); err != nil {
 		return nil, err

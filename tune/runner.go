@@ -216,19 +216,27 @@ func blockedOutputs(dir string, names ...string) error {
 	return nil
 }
 
-// readOnlyFigures refuses a plots folder p holding a figure made read-only:
-// the figures are rewritten by name; other files there (the user's own)
-// are left, and not looked at.
+// readOnlyFigures refuses a plots folder p holding a figure made read-only,
+// or something other than a file under a figure's name (a folder: it was
+// found only once the study had trained, by the figure's write): the
+// figures are rewritten by name; other files there (the user's own) are
+// left, and not looked at.
 func readOnlyFigures(p string) error {
 	ents, _ := os.ReadDir(p)
 	for _, e := range ents {
 		if !figureName.MatchString(e.Name()) {
 			continue
 		}
-		if st, err := os.Stat(filepath.Join(p, e.Name())); err == nil {
-			if err := readOnly(filepath.Join(p, e.Name()), st); err != nil {
-				return err
-			}
+		f := filepath.Join(p, e.Name())
+		st, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		if !st.Mode().IsRegular() {
+			return &BlockedError{fmt.Errorf("%s is %s, not a figure, and the study draws a figure by that name: move it away", f, fileutil.Kind(st.Mode()))}
+		}
+		if err := readOnly(f, st); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -679,7 +679,10 @@ func TestBlockedOutputsRefusedFirst(t *testing.T) {
 	for _, block := range []struct {
 		name string
 		dir  bool
-	}{{PlotsDir, false}, {RunsDir, false}, {ResultsFile, true}, {ReportFile, true}, {FinalModel, true}} {
+	}{{PlotsDir, false}, {RunsDir, false}, {ResultsFile, true}, {ReportFile, true}, {FinalModel, true},
+		// a folder under a figure's name, in the plots folder: found by
+		// the figure's write once every run had trained
+		{filepath.Join(PlotsDir, "heatmap.png"), true}} {
 		dir := t.TempDir()
 		if err := Prepare(dir, tinySpec()); err != nil { // a study's folder
 			t.Fatal(err)
@@ -687,7 +690,7 @@ func TestBlockedOutputsRefusedFirst(t *testing.T) {
 		p := filepath.Join(dir, block.name)
 		os.Remove(p)
 		if block.dir {
-			os.Mkdir(p, 0o755)
+			os.MkdirAll(p, 0o755)
 		} else {
 			os.WriteFile(p, nil, 0o644)
 		}
