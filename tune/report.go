@@ -126,6 +126,14 @@ func Render(dir, machine string) error {
 	if ferr != nil && !errors.Is(ferr, os.ErrNotExist) {
 		return ferr
 	}
+	// The model final.json describes, checked as a rerun checks it
+	// before keeping it (missing, replaced or damaged: retrained).
+	modelProblem := ""
+	if final != nil && !final.Diverged {
+		if _, err := LoadFinalModel(dir, spec); err != nil {
+			modelProblem = err.Error()
+		}
+	}
 	if machine == "" {
 		machine = previousMachine(dir)
 	}
@@ -183,6 +191,9 @@ func Render(dir, machine string) error {
 		if final != nil && final.Config == best.Config && final.Diverged {
 			fmt.Fprintf(&b, "Retrained on %d training images, it **diverged** in epoch %d (%s): there is no final model. Finish the study without one (`--final=false`), or move `%s` away and run `cnngpu tune` again to retry the retraining.\n\n",
 				final.Images, final.DivergedEpoch, final.Why, FinalFile)
+		} else if final != nil && final.Config == best.Config && modelProblem != "" {
+			fmt.Fprintf(&b, "Retrained on %d training images, it tested at %s (test loss %.4f), but **its model is no longer there as tested**: %s. `cnngpu tune` with this grid and `--out` set to this folder retrains it.\n\n",
+				final.Images, pct(final.TestAcc), final.TestLoss, modelProblem)
 		} else if final != nil && final.Config == best.Config {
 			fmt.Fprintf(&b, "Retrained on %d training images: **test accuracy %s**, test loss %.4f (%s, %.1f s). Model: `%s`.\n\n",
 				final.Images, pct(final.TestAcc), final.TestLoss, final.Engine, final.Seconds, final.Model)

@@ -192,6 +192,16 @@ func TestTinyStudy(t *testing.T) {
 	if string(after) != before {
 		t.Error("Render from the recorded files changed the report")
 	}
+	// With the final model gone, the report no longer presents it as
+	// there (a rerun retrains it).
+	os.Remove(filepath.Join(dir, FinalModel))
+	if err := Render(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := os.ReadFile(filepath.Join(dir, ReportFile)); !strings.Contains(string(rep), "but **its model is no longer there as tested**: ") ||
+		strings.Contains(string(rep), "Model: `"+FinalModel+"`") {
+		t.Errorf("the final model removed, the report says:\n%s", rep)
+	}
 }
 
 func TestInterruptedStudyResumes(t *testing.T) {
