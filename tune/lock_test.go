@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 func TestLockOneHolder(t *testing.T) {
@@ -102,11 +104,27 @@ func TestClaim(t *testing.T) {
 		t.Fatalf("a folder Claim made, after a failure with no run: %v; want it removed", err)
 	}
 
+	// A run that recorded no epoch (its header alone, written as it
+	// starts: a study interrupted in its first epoch) is nothing to keep.
+	c := spec.Configs()[0]
 	release, err = Claim(dir, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dir+"/"+RunsDir+"/lr0.001_bs8_relu.jsonl", nil, 0o644); err != nil {
+	if err := (&Run{Config: c}).Save(RunPath(dir, c, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a folder Claim made, after a failure with a run that recorded no epoch: %v; want it removed", err)
+	}
+
+	release, err = Claim(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &Run{Config: c, Epochs: []engine.EpochMetrics{{Epoch: 1, TrainLoss: 0.5, TrainAcc: 0.8, ValLoss: 0.4, ValAcc: 0.85, Seconds: 2}}}
+	if err := run.Save(RunPath(dir, c, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	release(true)

@@ -307,6 +307,30 @@ func OtherFiles(dir string) []string {
 // runFiles counts the run files in dir's runs folder: files named as
 // RunPath names them (a user's own metrics.jsonl there, train's --metrics,
 // is not one).
+// NothingRecorded reports whether the study folder dir's run files, if
+// any, record no epoch: each only the header a run writes as it starts.
+func NothingRecorded(dir string) bool {
+	empty, n := headerOnlyRuns(dir)
+	return len(empty) == n
+}
+
+// headerOnlyRuns lists dir's run files that hold a run's header alone (no
+// epoch, no closing line), and counts its run files.
+func headerOnlyRuns(dir string) (empty []string, n int) {
+	ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
+	for _, e := range ents {
+		if !runFileName.MatchString(e.Name()) {
+			continue
+		}
+		n++
+		p := filepath.Join(dir, RunsDir, e.Name())
+		if r, err := LoadRun(p); err == nil && r != nil && len(r.Epochs) == 0 && !r.Done {
+			empty = append(empty, p)
+		}
+	}
+	return empty, n
+}
+
 func runFiles(dir string) int {
 	ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
 	n := 0
@@ -421,7 +445,8 @@ func CheckFolder(dir string, spec *Spec) (finished int, err error) {
 // runs folder, the lock file, and the folder and its parents where Claim
 // made them), so that a mistyped flag or a failed data download leaves no
 // empty study behind, nor one a corrected command would refuse as
-// different. An interrupted command is not a failure here: its folder is
+// different: a command interrupted before any run recorded an epoch is
+// released as failed too. Once a run has recorded one, the folder is
 // kept, to be continued.
 func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
@@ -452,6 +477,15 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 		defer unlock()
 		if !failed {
 			return
+		}
+		if !hadRuns {
+			// The runs folder is this process's: a run that recorded no
+			// epoch (stopped in its first) is nothing to keep.
+			if empty, n := headerOnlyRuns(dir); len(empty) == n {
+				for _, p := range empty {
+					os.Remove(p)
+				}
+			}
 		}
 		if !hadRuns && os.Remove(filepath.Join(dir, RunsDir)) != nil || runFiles(dir) > 0 {
 			// A run was recorded (or started): keep everything, above all

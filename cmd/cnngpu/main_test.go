@@ -603,7 +603,8 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 
 // TestTuneInterruptedSaysWhatIsKept: a study interrupted after its first
 // run says how many of its runs finished and are kept, and that the run
-// cut short trains again from its start.
+// cut short trains again from its start; one interrupted before any
+// epoch is recorded keeps nothing.
 func TestTuneInterruptedSaysWhatIsKept(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 600, 50)
@@ -613,9 +614,21 @@ func TestTuneInterruptedSaysWhatIsKept(t *testing.T) {
 	if code != 130 {
 		t.Fatalf("interrupted study: exit %d, want 130\n%s", code, stderr)
 	}
-	m := regexp.MustCompile(`study interrupted; ([0-9]) of 3 runs finished, kept in ` + regexp.QuoteMeta(out) + ` \(a run cut short trains again from its start, the final model from its last epoch\)`).FindStringSubmatch(stderr)
+	m := regexp.MustCompile(`study interrupted; ([0-9]) of 3 runs finished, kept in ` + regexp.QuoteMeta(out) + ` \(a run cut short trains again from its start, the final model from where it stopped\)`).FindStringSubmatch(stderr)
 	if m == nil || m[1] == "0" || m[1] == "3" {
 		t.Errorf("interrupted after its first run:\n%s\nwant it to say how many of its 3 runs finished (1 or 2) and are kept", stderr)
+	}
+	// Interrupted before any run recorded an epoch (Ctrl-C on a mistyped
+	// command): nothing is kept, and the corrected command is not refused
+	// as another study.
+	early := filepath.Join(dir, "early")
+	_, stderr, code = interruptAt(t, dir, "engine:", 0, "tune", "--cpu", "--data", dir, "--out", early, "--lr", "0.001",
+		"--batch-size", "16", "--activation", "relu", "--epochs", "50", "--val-split", "0.2")
+	if want := "study interrupted before its first run recorded an epoch: nothing is kept"; code != 130 || !strings.Contains(stderr, want) {
+		t.Errorf("interrupted before its first epoch: exit %d, no %q in\n%s", code, want, stderr)
+	}
+	if _, err := os.Stat(early); err == nil {
+		t.Errorf("interrupted before its first epoch: %s kept", early)
 	}
 }
 

@@ -324,8 +324,12 @@ func tuneAction(c *cli.Context) (err error) {
 	if at.IsZero() {
 		otherFilesNote(c.App.ErrWriter, out, others)
 	}
-	// An interrupted study keeps its folder, to be continued.
-	defer func() { release(err != nil && ctx.Err() == nil) }()
+	// A failed study takes back what Claim wrote while no run is
+	// recorded; so does one interrupted before its first run finished
+	// (Ctrl-C on a mistyped command: the corrected one was refused as
+	// another study). Once a run is recorded the folder is kept, to be
+	// continued.
+	defer func() { release(err != nil) }()
 	data, err := loadMNIST(ctx, c, c.App.ErrWriter)
 	if err != nil {
 		return err
@@ -351,13 +355,16 @@ func tuneAction(c *cli.Context) (err error) {
 	err = r.Run(ctx)
 	view.close()
 	if errors.Is(err, tune.ErrInterrupted) {
+		if tune.NothingRecorded(out) {
+			return withCode(130, fmt.Errorf("study interrupted before its first run recorded an epoch: nothing is kept, and %s's settings are not fixed; run the command again (with other flags if need be)", out))
+		}
 		kept := "finished runs are kept"
 		if n, cerr := tune.CheckFolder(out, spec); cerr == nil {
 			kept = fmt.Sprintf("%d of %d runs finished, kept", n, len(spec.Mine())*spec.Rounds())
 		}
 		again := "a run cut short trains again from its start"
 		if r.Final {
-			again += ", the final model from its last epoch"
+			again += ", the final model from where it stopped"
 		}
 		return withCode(130, fmt.Errorf("study interrupted; %s in %s (%s)\ncontinue with the same command and --out %s", kept, out, again, out))
 	}
