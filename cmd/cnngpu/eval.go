@@ -47,6 +47,16 @@ type evalReport struct {
 	CutShort      bool   `json:"cut_short"`
 }
 
+// MarshalJSON adds model_base64 where the model's name is not UTF-8, as
+// predict gives file_base64.
+func (r evalReport) MarshalJSON() ([]byte, error) {
+	type plain evalReport
+	return json.Marshal(struct {
+		plain
+		ModelBase64 string `json:"model_base64,omitempty"`
+	}{plain(r), nameBase64(r.Model)})
+}
+
 // paramSummary lists the checkpoint's tensors with their shapes, e.g.
 // "conv1.weight 32x1x3x3, conv1.bias 32, ... (3165826 in all)".
 func paramSummary(ck *engine.Checkpoint) string {

@@ -1699,3 +1699,51 @@ func TestBlownUpTrainingSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointNamesEscaped: names a checkpoint carries (its training
+// data's fingerprint and folder), written to the terminal in a message
+// or a hint, have their control characters escaped: a crafted file's
+// escape sequences reached stderr raw.
+func TestCheckpointNamesEscaped(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	ck := filepath.Join(dir, "crafted.safetensors")
+	writeModel(t, ck, func(c *engine.Checkpoint) {
+		c.Config = engine.TrainConfig{Epochs: 3, BatchSize: 16, Seed: 1, Data: "other \x1b[31mRED\x1b[0m", DataDir: "/nonexist/\x1b[2Jdir"}
+	})
+	_, stderr, code := runIn(t, dir, time.Minute, "train", "--cpu", "--data", dir, "--resume", ck)
+	if code != 2 || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, `resume with --data $'/nonexist/\x1b[2Jdir'`) ||
+		!strings.Contains(stderr, `trained on other data ("other \x1b[31mRED\x1b[0m", from "/nonexist/\x1b[2Jdir")`) {
+		t.Errorf("a checkpoint naming its data with escape sequences: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestJSONNamesNotUTF8: train --json and eval --json give a checkpoint's
+// name that is not UTF-8 byte for byte in checkpoint_base64 and
+// model_base64 (their "checkpoint" and "model" hold U+FFFD for the bad
+// byte, a file that does not exist), as predict gives file_base64.
+func TestJSONNamesNotUTF8(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 100)
+	out := filepath.Join(dir, "bad\xff.safetensors")
+	stdout, stderr, code := runIn(t, dir, time.Minute, "train", "--cpu", "--data", dir, "--epochs", "1", "--batch-size", "16", "--out", out, "--json")
+	var tr struct {
+		CheckpointBase64 string `json:"checkpoint_base64"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &tr); code != 0 || err != nil {
+		t.Fatalf("train --json: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+	if b, err := base64.StdEncoding.DecodeString(tr.CheckpointBase64); err != nil || string(b) != out {
+		t.Errorf("train --json: checkpoint_base64 %q, want %s in base64", tr.CheckpointBase64, out)
+	}
+	stdout, stderr, code = runIn(t, dir, time.Minute, "eval", "--cpu", "--data", dir, "--model", out, "--json")
+	var ev struct {
+		ModelBase64 string `json:"model_base64"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &ev); code != 0 || err != nil {
+		t.Fatalf("eval --json: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+	if b, err := base64.StdEncoding.DecodeString(ev.ModelBase64); err != nil || string(b) != out {
+		t.Errorf("eval --json: model_base64 %q, want %s in base64", ev.ModelBase64, out)
+	}
+}

@@ -440,7 +440,7 @@ func (r *trainRun) checkEarlier(dataDir string) error {
 		}
 		if e.data != "" && e.data != r.data {
 			return usageErrorf("--continue: %s (seed %d) trained on other data (%s, from %s), but %s holds %s: continue with --data %s",
-				p, seed, e.data, e.dataDir, dataDir, r.data, shell.Quote(e.dataDir))
+				p, seed, lineName(e.data), lineName(e.dataDir), dataDir, r.data, shell.Quote(e.dataDir))
 		}
 		steps := engine.StepsPerEpoch(len(r.trainIdx(s.cfg.TrainLimit, seed)), s.cfg.BatchSize)
 		if want := engine.NewSchedule(s.sched, s.cfg.Epochs*steps); e.sched != want {

@@ -706,7 +706,7 @@ func trainAction(c *cli.Context) error {
 	}
 	if ck := s.init; ck != nil && ck.Config.Data != "" && ck.Config.Data != fp {
 		return usageErrorf("--resume %s: that run trained on other data (%s, from %s), but %s holds %s: resume with --data %s, or start a new run",
-			s.from, ck.Config.Data, ck.Config.DataDir, data.Dir, fp, shell.Quote(ck.Config.DataDir))
+			s.from, lineName(ck.Config.Data), lineName(ck.Config.DataDir), data.Dir, fp, shell.Quote(ck.Config.DataDir))
 	}
 	allIdx := engine.AllIndices(data.Train.N())
 	var valIdx []int32
@@ -845,6 +845,17 @@ type seedResult struct {
 	// trained, tested again now; "resumed", one it stopped, finished
 	// now. Seconds then add the earlier command's epochs.
 	Continued string `json:"continued,omitempty"`
+}
+
+// MarshalJSON adds checkpoint_base64 where the checkpoint's name is not
+// UTF-8 (JSON's string holds U+FFFD for its bad bytes), as predict
+// gives file_base64.
+func (r seedResult) MarshalJSON() ([]byte, error) {
+	type plain seedResult
+	return json.Marshal(struct {
+		plain
+		CheckpointBase64 string `json:"checkpoint_base64,omitempty"`
+	}{plain(r), nameBase64(r.Checkpoint)})
 }
 
 // one trains the setup with seed, saving to out, and tests the result.

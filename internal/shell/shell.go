@@ -4,21 +4,53 @@
 package shell
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Quote is s as one word for a POSIX shell: as it is when it holds only
-// characters no shell treats specially, else in single quotes.
+// characters no shell treats specially, else in single quotes. A word
+// with a control character, a bidirectional-text control or bytes that
+// are not UTF-8 (a name from a damaged or crafted file) is written in
+// bash's and zsh's $'...' with those escaped: written raw, they would
+// act on the terminal the hint is printed to.
 func Quote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
 		return s
 	}
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unsafeRune) {
+		var b strings.Builder
+		b.WriteString("$'")
+		for i := 0; i < len(s); {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && n <= 1, unsafeRune(r):
+				for _, c := range []byte(s[i : i+n]) {
+					fmt.Fprintf(&b, "\\x%02x", c)
+				}
+			case r == '\'' || r == '\\':
+				b.WriteByte('\\')
+				b.WriteRune(r)
+			default:
+				b.WriteString(s[i : i+n])
+			}
+			i += n
+		}
+		b.WriteByte('\'')
+		return b.String()
+	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// unsafeRune reports whether r is a control character or a
+// bidirectional-text control, which Quote escapes.
+func unsafeRune(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
 
 var (
 	programOnce sync.Once

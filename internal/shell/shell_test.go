@@ -14,6 +14,14 @@ func TestQuote(t *testing.T) {
 		"it's":                   `'it'\''s'`,
 		"":                       "''",
 		"$HOME":                  "'$HOME'",
+		// A terminal's escapes, a newline, a bidirectional override
+		// and bytes that are not UTF-8 are escaped, in $'...' (with
+		// its own ' and \ escaped), never written raw.
+		"/x/\x1b[2Jdir":     `$'/x/\x1b[2Jdir'`,
+		"a\nb's \\ c":       `$'a\x0ab\'s \\ c'`,
+		"name\u202etxt.exe": `$'name\xe2\x80\xaetxt.exe'`,
+		"bad\xff.st":        `$'bad\xff.st'`,
+		"é ü":               `'é ü'`,
 	} {
 		if got := Quote(in); got != want {
 			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
