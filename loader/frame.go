@@ -169,22 +169,26 @@ const (
 )
 
 // darkInk reports whether the ink is darker than the w x h image g's
-// background bg. On a background above one half (paper), yes unless
-// strong light marks (half of the way or more from it to white, and
-// lightInkMin above it: a white digit on grey, not a lamp's glare on
-// paper) outnumber the dark ones darkInkMajority times and are not a
-// few specks. On one at or below it, where the strong marks darker than it outnumber those
-// lighter than it darkInkMajority times and are not a few specks (grey
-// paper in a dim photo, whose ink is darker still), else not (a light
-// digit on a dark background, as MNIST's). Only the middle of the image
-// is counted, its outer fifth on each side left out: a shadow, a
-// vignette's corners or a ledge along an edge lies there, and a digit's
-// strokes cross the middle (a digit mostly outside it, near an edge of a
-// photo of dim paper, is not found: crop it). Light marks count from
-// faint chalk's, dark ones only when strong: a chalk digit's strokes
-// outweigh a dark board's specks and noise; but light marks that do not
-// end sharply (sharpLight), a lamp's light on dim paper, never outvote
-// dark ink.
+// background bg. Marks are counted in the middle of the image, its outer
+// fifth on each side left out (a shadow, a vignette's corners or a ledge
+// along an edge lies there, and a digit's strokes cross the middle: a
+// digit mostly outside it, near an edge of a photo of dim paper, is not
+// found: crop it), and only where a pixel beside one is of its kind too
+// (a camera's noise, pixel by pixel, is no mark). A dark mark lies
+// darkInkMin below the background, a strong one darkInkShare of the way
+// to black too; a light mark lies lightInkMin above it and a share of
+// the way to white (lightInkShare on a background at or below one half,
+// darkInkShare on paper); a weak light one half of lightInkMin above.
+//   - On a background above one half (paper): dark ink, unless there are
+//     light marks (not a few specks), no dark ones, and the light ones end
+//     sharply (sharpLight: a white digit on grey, not a lamp's light).
+//   - At or below one half: dark ink where there are no light marks and
+//     the dark ones (not a few specks) outnumber the weak light ones
+//     darkInkMajority times (grey ink on dim paper; faint chalk beside a
+//     darker smudge is chalk); else where strong dark marks (not a few
+//     specks) outnumber the light ones darkInkMajority times, or the
+//     light ones do not end sharply (a lamp's light on dim paper, not
+//     chalk); else not (a light digit on a dark background, as MNIST's).
 func darkInk(g []float64, w, h int, bg float64) bool {
 	paper := bg > 0.5
 	light := lightInkShare
@@ -195,6 +199,7 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 		faintMark = 1 << iota
 		darkMark
 		lightMark
+		weakLightMark
 	)
 	kind := func(v float64) int {
 		if d := bg - v; d >= darkInkMin {
@@ -203,7 +208,9 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 			}
 			return faintMark
 		} else if d := v - bg; d >= lightInkMin && d >= light*(1-bg) {
-			return lightMark
+			return lightMark | weakLightMark
+		} else if d >= lightInkMin/2 {
+			return weakLightMark
 		}
 		return 0
 	}
@@ -217,7 +224,7 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 		return kind(g[y*w+x])
 	}
 	x0, x1, y0, y1 := w/5, w-w/5, h/5, h-h/5
-	darker, faint, lighter, n := 0, 0, 0, 0
+	darker, faint, lighter, weakLight, n := 0, 0, 0, 0, 0
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
 			n++
@@ -235,6 +242,9 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 			if k&lightMark != 0 {
 				lighter++
 			}
+			if k&weakLightMark != 0 {
+				weakLight++
+			}
 		}
 	}
 	few := max(4, n/10000)
@@ -243,9 +253,11 @@ func darkInk(g []float64, w, h int, bg float64) bool {
 	}
 	// Light marks that do not end sharply are a lamp's light on dim
 	// paper, not chalk: they do not outvote dark ink. Where there are no
-	// light marks at all, dark ones count from faint (0.12 below the
-	// paper): grey ink on dim paper, a third of the way to black.
-	if lighter < few && faint >= few {
+	// light marks, dark ones count from faint (0.12 below the paper: grey
+	// ink on dim paper, a third of the way to black) where they also
+	// outnumber the weakest light ones (half as far above it: faint chalk
+	// beside a darker smudge is chalk) darkInkMajority times.
+	if lighter < few && faint >= few && faint >= darkInkMajority*weakLight {
 		return true
 	}
 	return darker >= few && (darker >= darkInkMajority*lighter || !sharpLight(g, w, h, bg, light*(1-bg), few))

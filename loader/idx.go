@@ -141,6 +141,9 @@ func (g *gzipMembers) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if err := g.zr.Reset(g.br); err != nil {
+			if len(rest) >= 2 && rest[0] == 0x1f && rest[1] == 0x8b {
+				return 0, fmt.Errorf("%v: a further gzip member, cut short in its header (%d bytes)", err, len(rest))
+			}
 			return 0, fmt.Errorf("%v after the end of the gzip data (%d bytes that are neither a gzip member nor zero padding)", err, len(rest))
 		}
 		g.zr.Multistream(false)

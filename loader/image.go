@@ -502,11 +502,12 @@ func borderOf(g []float64, w, h int) []float64 {
 // sliver of "ink" (blank paper read as a 1 at 93%). The gradient is the
 // difference between the medians of opposite sides, left against right
 // and top against bottom, and is taken off only where it reads as light:
-// from 8 levels of 255 to 0.25 across, and the same way along each of
-// the two other sides, their last quarter against their first, by a
-// quarter of it or more (a scanner's dark margin, a shadow along one
-// edge or a digit crossing a side is not a gradient: the other sides'
-// ends do not differ so).
+// from 8 levels of 255 to 0.25 (64 levels) across, and changing steadily
+// along each of the two other sides, the medians of their four quarters
+// each an eighth of it or more past the one before, the same way. A
+// shadow over part of the sheet (a hand's, a phone's: a step, flat on
+// either side), a scanner's dark margin or a digit crossing a side is no
+// gradient, and is left.
 func flattenLight(g []float64, w, h int) {
 	if w < 8 || h < 8 {
 		return
@@ -518,26 +519,34 @@ func flattenLight(g []float64, w, h int) {
 		}
 		return median(v)
 	}
-	// across reports the gradient between two sides (a, b: their
-	// medians), n pixels apart, when the ends of the two other sides
-	// agree with it (e1, e2: first quarter against last of each).
-	across := func(a, b, e1, e2 float64) float64 {
-		d := b - a
-		if math.Abs(d) < 8.0/255 || math.Abs(d) > 0.25 {
-			return 0
-		}
-		for _, e := range []float64{e1, e2} {
-			if e*d <= 0 || math.Abs(e) < math.Abs(d)/4 {
-				return 0
+	// steady reports whether the line of n pixels from (x0, y0) in steps
+	// (dx, dy) changes by d steadily: its quarters' medians each move
+	// d/8 or more past the one before, the way d goes.
+	steady := func(x0, y0, dx, dy, n int, d float64) bool {
+		q := n / 4
+		prev := line(x0, y0, dx, dy, q)
+		for k := 1; k < 4; k++ {
+			m := line(x0+k*q*dx, y0+k*q*dy, dx, dy, q)
+			if (m-prev)*math.Copysign(1, d) < math.Abs(d)/8 {
+				return false
 			}
+			prev = m
+		}
+		return true
+	}
+	gradient := func(a, b float64, along func(d float64) bool) float64 {
+		d := b - a
+		if math.Abs(d) < 8.0/255 || math.Abs(d) > 0.25 || !along(d) {
+			return 0
 		}
 		return d
 	}
-	q, r := w/4, h/4
-	gx := across(line(0, 0, 0, 1, h), line(w-1, 0, 0, 1, h),
-		line(w-q, 0, 1, 0, q)-line(0, 0, 1, 0, q), line(w-q, h-1, 1, 0, q)-line(0, h-1, 1, 0, q))
-	gy := across(line(0, 0, 1, 0, w), line(0, h-1, 1, 0, w),
-		line(0, h-r, 0, 1, r)-line(0, 0, 0, 1, r), line(w-1, h-r, 0, 1, r)-line(w-1, 0, 0, 1, r))
+	gx := gradient(line(0, 0, 0, 1, h), line(w-1, 0, 0, 1, h), func(d float64) bool {
+		return steady(0, 0, 1, 0, w, d) && steady(0, h-1, 1, 0, w, d)
+	})
+	gy := gradient(line(0, 0, 1, 0, w), line(0, h-1, 1, 0, w), func(d float64) bool {
+		return steady(0, 0, 0, 1, h, d) && steady(w-1, 0, 0, 1, h, d)
+	})
 	if gx == 0 && gy == 0 {
 		return
 	}
@@ -651,7 +660,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 			toward = "its brightest mark is only %.0f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
 		}
 		why := fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)
-		if !dark && darkest > max(strongest, MinInkContrast) {
+		// (Only where what it says is so: no pixel lies that far below.)
+		if !dark && darkest > max(strongest, MinInkContrast) && darkest*bg < darkInkMin {
 			why += fmt.Sprintf(", and its darker marks (%.0f%% of the way to black) lie less than %.0f levels of 255 below the background, too little to tell them for ink: "+
 				"photograph the digit in more light, or raise the image's contrast", 100*darkest, 255*darkInkMin)
 		}

@@ -884,6 +884,16 @@ func TestPrepareDigitDarkBoards(t *testing.T) {
 				img.Set(p[0], p[1], color.Gray{5})
 			}
 		}},
+		// chalk too faint to count as strong light marks, beside a
+		// smear of the eraser darker than the board: the chalk is the
+		// digit (the smear was taken for dark ink on dim paper)
+		{"faint chalk, a darker smear", 145, 115, 300, func(img *image.RGBA, n int) {
+			for y := 200; y < 220; y++ {
+				for x := 80 + (y-200)*3; x < 84+(y-200)*3 && x < 144; x++ {
+					img.Set(x, y, color.Gray{77})
+				}
+			}
+		}},
 		{"chalk, a dark ledge along the bottom", 230, 77, 200, func(img *image.RGBA, n int) {
 			for y := n * 88 / 100; y < n; y++ {
 				for x := range n {
@@ -1253,6 +1263,27 @@ func TestPrepareDigitLightAcrossTheSheet(t *testing.T) {
 		if sq > 60 {
 			t.Errorf("a 7 on paper %s: squared differences from black on white sum to %.1f, want 60 or less (the noise alone gives about 34)", name, sq)
 		}
+	}
+	// A shadow over part of the sheet (a step, flat on either side) is
+	// no gradient: taken for one, its edge became a band of ink and the
+	// digit shrank to a few pixels beside it.
+	for _, part := range []int{6, 4, 3} {
+		img := image.NewRGBA(image.Rect(0, 0, 400, 300))
+		draw.Draw(img, img.Bounds(), image.NewUniform(color.Gray{220}), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(150, 100, 250, 200), drawSeven(100, 100, color.Gray{30}, color.Gray{220}), image.Point{}, draw.Src)
+		for y := range 300 {
+			for x := 400 - 400/part; x < 400; x++ {
+				i := img.PixOffset(x, y)
+				v := img.Pix[i] - min(img.Pix[i], 30)
+				img.Pix[i], img.Pix[i+1], img.Pix[i+2] = v, v, v
+			}
+		}
+		got, err := DecodeDigit(enc(t, img, "png"))
+		if err != nil {
+			t.Errorf("a shadow over 1/%d of the sheet: %v", part, err)
+			continue
+		}
+		sameInput(t, fmt.Sprintf("a shadow over 1/%d of the sheet", part), got, want, "black on white gives")
 	}
 }
 

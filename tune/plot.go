@@ -531,11 +531,11 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) (figs [
 	drawn := map[string]bool{}
 	add := func(name, caption string, draw func(string) error) error {
 		p := filepath.Join(pd, name)
-		before, _ := os.Lstat(p)
+		before, _ := os.Stat(p) // a link's target: the file drawn over
 		if err := draw(p); err != nil {
 			return err
 		}
-		if after, err := os.Lstat(p); err == nil && (before == nil || !os.SameFile(before, after)) {
+		if after, err := os.Stat(p); err == nil && (before == nil || !os.SameFile(before, after)) {
 			figs = append(figs, Figure{filepath.Join(PlotsDir, name), caption})
 			drawn[name] = true
 		}
