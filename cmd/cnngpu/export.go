@@ -99,7 +99,7 @@ func exportAction(c *cli.Context) error {
 			return fmt.Errorf("--out: %w", err)
 		}
 		for _, p := range paths {
-			fmt.Fprintln(c.App.Writer, "wrote", p)
+			fmt.Fprintln(c.App.Writer, "wrote", lineName(p))
 		}
 		return nil
 	}
@@ -127,7 +127,7 @@ func exportAction(c *cli.Context) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s (%d bytes): input %q float32 [N,1,28,28] in [0,1], output %q [N,10]\n",
-		out, len(b), export.ONNXInput, export.ONNXOutput)
+		lineName(out), len(b), export.ONNXInput, export.ONNXOutput)
 	return nil
 }
 

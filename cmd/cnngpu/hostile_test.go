@@ -824,6 +824,12 @@ func TestExportNeverOverwritesItsInput(t *testing.T) {
 	if b, _ := os.ReadFile(f.notes); !bytes.Equal(b, notes) {
 		t.Error("export replaced a file that was not one of its exports")
 	}
+	// A name with a newline is quoted in what export says it wrote, as
+	// predict quotes such names.
+	nl := filepath.Join(f.root, "name\nnl.onnx")
+	if stdout, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", nl); code != 0 || !strings.HasPrefix(stdout, "wrote "+strconv.Quote(nl)+" (") {
+		t.Errorf("export to a name with a newline: exit %d, %q\n%s", code, stdout, stderr)
+	}
 	// An earlier export is replaced; a read-only one only with --force,
 	// and it stays read-only.
 	if _, stderr, code := runIn(t, f.cwd, time.Minute, "export", "--model", f.model, "--out", f.ours); code != 0 {
