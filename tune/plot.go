@@ -515,6 +515,12 @@ type Figure struct {
 // PlotsDir), and no other file's.
 var figureName = regexp.MustCompile(`^((heatmap|folds|activations|folds_curves)|(lr|act)_bs[0-9]+|curves_[a-z]+_bs[0-9]+)\.png$`)
 
+// maxFigureRows bounds a figure's rows of panels: the figures with a row
+// per learning rate (act_bs*.png) are drawn for grids of at most that
+// many rates (300 rates made a figure of 1488x73483 pixels, and plot took
+// 1.7 GB).
+const maxFigureRows = 16
+
 // drawPlots writes every figure into dir/plots and returns them in report
 // order. chosen is the selected configuration, if any.
 func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) (figs []Figure, err error) {
@@ -586,6 +592,9 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) (figs [
 		}
 	}
 	for _, bs := range spec.BatchSizes {
+		if len(spec.LRs) > maxFigureRows {
+			break // (the report says why)
+		}
 		if err := add(fmt.Sprintf("act_bs%d.png", bs), fmt.Sprintf("Batch size %d: training and validation accuracy and loss per epoch, one curve per activation, a row per learning rate.%s", bs, mean),
 			func(p string) error { return byActFigure(p, spec, results, bs) }); err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -277,5 +278,34 @@ func TestLostResultsBoundsTheTable(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 100<<20 {
 		t.Errorf("a 300 MB table: %d MB allocated reading it", got>>20)
+	}
+}
+
+// TestFigureRowsBounded: a grid of more learning rates than maxFigureRows
+// draws no figure with a row per rate (300 rates made one of 1488x73483
+// pixels, and plot took 1.7 GB); the others are drawn.
+func TestFigureRowsBounded(t *testing.T) {
+	spec := &Spec{Version: 1, BatchSizes: []int{64}, Acts: []string{"relu"}, Epochs: 2, Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.25, Shard: Shard{N: 1}}
+	var results []Result
+	for i := range maxFigureRows + 1 {
+		lr := 0.001 * float64(i+1)
+		spec.LRs = append(spec.LRs, lr)
+		results = append(results, Result{Config: Config{LR: lr, BatchSize: 64, Act: "relu"}, Rounds: 1, FinalValAcc: 0.9, BestEpoch: 2,
+			TrainAcc: []float64{0.8, 0.9}, ValAcc: []float64{0.8, 0.9}, TrainLoss: []float64{0.5, 0.3}, ValLoss: []float64{0.5, 0.3}, RoundValAcc: []float64{0.9}})
+	}
+	dir := t.TempDir()
+	figs, err := drawPlots(dir, spec, results, &results[0].Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range figs {
+		names = append(names, filepath.Base(f.File))
+	}
+	if slices.Contains(names, "act_bs64.png") || !slices.Contains(names, "lr_bs64.png") || !slices.Contains(names, "heatmap.png") {
+		t.Errorf("%d learning rates: figures %v; want no act_bs64.png, and the others", len(spec.LRs), names)
+	}
+	if _, err := os.Stat(filepath.Join(dir, PlotsDir, "act_bs64.png")); err == nil {
+		t.Error("act_bs64.png drawn")
 	}
 }

@@ -260,6 +260,9 @@ func Render(dir, machine string) error {
 	for _, f := range figs {
 		fmt.Fprintf(&b, "%s\n\n![%s](%s)\n\n", f.Caption, filepath.Base(f.File), filepath.ToSlash(f.File))
 	}
+	if len(spec.LRs) > maxFigureRows {
+		fmt.Fprintf(&b, "The figures with a row per learning rate (`act_bs*.png`) are drawn for grids of up to %d learning rates; this one has %d.\n\n", maxFigureRows, len(spec.LRs))
+	}
 	b.WriteString("Raw data: `results.csv` (one row per configuration) and `runs/*.jsonl` (one line per epoch of every run). `cnngpu plot DIR` redraws the figures and this report from them.\n")
 	return fileutil.WriteAtomic(filepath.Join(dir, ReportFile), []byte(b.String()), 0o644)
 }
