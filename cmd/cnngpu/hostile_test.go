@@ -1201,7 +1201,7 @@ func TestEvalSaysAPartEpoch(t *testing.T) {
 	mid := filepath.Join(f.root, "mid.safetensors")
 	writeModel(t, mid, func(ck *engine.Checkpoint) { ck.Config.Epochs, ck.Position = 3, engine.Position{Epoch: 2, Step: 5} })
 	stdout, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--threads", "1", "--data", f.data, "--model", mid)
-	if code != 0 || !strings.Contains(stdout, "trained 2 epochs and 5 steps of epoch 3)") {
+	if code != 0 || !strings.Contains(stdout, "trained 2 epochs and 5 steps of epoch 3, cut short of its 3: it continues with ") {
 		t.Errorf("eval of a checkpoint saved at step 5 of epoch 3: %d %q %q", code, stdout, stderr)
 	}
 }
