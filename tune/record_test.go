@@ -7,6 +7,7 @@ package tune
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -307,5 +308,17 @@ func TestFigureRowsBounded(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, PlotsDir, "act_bs64.png")); err == nil {
 		t.Error("act_bs64.png drawn")
+	}
+}
+
+// TestTooManyFoldsNamed: more folds than the training set has images is
+// refused naming --folds (it said "50 folds: expected 2 to 40", exit 1),
+// as a BlockedError (exit 2: the flags must change).
+func TestTooManyFoldsNamed(t *testing.T) {
+	spec := &Spec{Folds: 50}
+	_, err := newSplits(spec, make([]uint8, 40))
+	var be *BlockedError
+	if !errors.As(err, &be) || !strings.Contains(err.Error(), "--folds: 50 folds: expected 2 to 40") {
+		t.Errorf("50 folds of 40 images: %v", err)
 	}
 }

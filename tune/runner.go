@@ -527,7 +527,7 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 	if spec.Folds > 0 {
 		folds, err := loader.KFold(labels, spec.Folds, SplitSeed)
 		if err != nil {
-			return nil, err
+			return nil, &BlockedError{fmt.Errorf("--folds: %w (the training set's images): give fewer folds", err)}
 		}
 		s.folds = folds
 		return s, nil
