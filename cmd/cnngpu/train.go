@@ -979,7 +979,13 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",
 				err, saved.Epoch+1, saved.Step, resumeCommand(out, s.again))}
 		}
-		return fmt.Errorf("--out: %w", err)
+		// No checkpoint of this run was written: say what out holds (a
+		// write goes through a temporary file, so an earlier file there
+		// is untouched).
+		if st, serr := os.Stat(out); serr == nil && st.Mode().IsRegular() {
+			return fmt.Errorf("--out: %w\nno checkpoint of this run was written: the file %s is untouched by it", err, out)
+		}
+		return fmt.Errorf("--out: %w\nno checkpoint was written to %s", err, out)
 	}
 	// flush waits for the write in flight; its failure is a failed save.
 	flush := func() error {
