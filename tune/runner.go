@@ -114,14 +114,32 @@ func recordData(dir, fp, theirs string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case old.Data == fp:
-		return nil
-	case old.Data != "":
-		return &OtherStudyError{Dir: dir, Diff: fmt.Sprintf("training data %s in the folder, %s %s", old.Data, fp, theirs), Data: true}
+	if err := otherData(dir, old, fp, theirs); err != nil || old.Data == fp {
+		return err
 	}
 	old.Data = fp
 	return old.Save(dir)
+}
+
+// CheckData is recordData's check alone, for a dry run: an
+// *OtherStudyError where the study in dir records training data other
+// than fp (theirs says where fp is from); nil where it records fp or
+// none.
+func CheckData(dir, fp, theirs string) error {
+	old, err := LoadSpec(dir)
+	if err != nil {
+		return err
+	}
+	return otherData(dir, old, fp, theirs)
+}
+
+// otherData is the error for study old in dir, whose recorded training
+// data is not fp (nil where it is, or none is recorded).
+func otherData(dir string, old *Spec, fp, theirs string) error {
+	if old.Data != "" && old.Data != fp {
+		return &OtherStudyError{Dir: dir, Diff: fmt.Sprintf("training data %s in the folder, %s %s", old.Data, fp, theirs), Data: true}
+	}
+	return nil
 }
 
 // continues checks that spec can continue the study old that dir holds:

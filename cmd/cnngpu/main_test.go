@@ -24,6 +24,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -702,6 +703,21 @@ func TestTuneKilledAndRerun(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	// A dry run reads the data the run would (here --data) where it is
+	// there, and refuses other data as the run does (it said the runs
+	// were kept); with the same data it plans.
+	other := filepath.Join(dir, "other")
+	os.Mkdir(other, 0o755)
+	fakeMNIST(t, other, 500, 50)
+	dry := append(slices.Clone(args), "--dry-run")
+	if _, stderr, code := cnngpu(t, nil, dry...); code != 0 {
+		t.Errorf("dry run with the study's data: exit %d\n%s", code, stderr)
+	}
+	dry[3] = other
+	if _, stderr, code := cnngpu(t, nil, dry...); code != 2 || !strings.Contains(stderr, "holds a study trained on other data (training data 600 images of 28x28") ||
+		!strings.Contains(stderr, "500 images of 28x28, crc32c ") || !strings.Contains(stderr, " in "+other+")") {
+		t.Errorf("dry run with other data: exit %d\n%s", code, stderr)
 	}
 	// A different grid in the same folder is refused, naming the
 	// difference, before the data is read (here: there is none).

@@ -51,7 +51,7 @@ func tuneCommand() *cli.Command {
 			jobsPerDeviceFlag,
 			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
 				"JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array); give each shard its own --out and combine them with 'tune merge'"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags and print the configurations this shard would train, with their expected cost, then exit"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on) and print the configurations this shard would train, with their expected cost, then exit"},
 		},
 		Action: tuneAction,
 		Subcommands: []*cli.Command{{
@@ -300,6 +300,9 @@ func tuneAction(c *cli.Context) (err error) {
 		if err != nil {
 			return studyError(err)
 		}
+		if err := dryRunData(c, out); err != nil {
+			return studyError(err)
+		}
 		otherFilesNote(c.App.ErrWriter, out, others)
 		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1)
 		return nil
@@ -375,6 +378,30 @@ func tuneAction(c *cli.Context) (err error) {
 		fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	}
 	return nil
+}
+
+// dryRunData checks, for a dry run on a folder whose study records its
+// training data, the data the run would read (--data, else the cache)
+// against it, where that data is there to read without fetching it: the
+// run refuses other data, and the dry run had said the runs were kept.
+func dryRunData(c *cli.Context, out string) error {
+	old, err := tune.LoadSpec(out)
+	if err != nil || old.Data == "" {
+		return nil
+	}
+	dir := c.String("data")
+	if dir == "" {
+		if dir, err = loader.CacheDir(); err != nil {
+			return nil
+		}
+	}
+	m, err := loader.LoadDir(dir)
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read to check it against %s's (%s): the run checks it once it has the data (%v)\n",
+			dir, out, old.Data, err)
+		return nil
+	}
+	return tune.CheckData(out, m.Train.Fingerprint(), "in "+dir)
 }
 
 // studyError is err, with exit code 2 when the folder holds another
