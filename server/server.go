@@ -688,6 +688,13 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestTimeout, "the body stopped arriving: "+got+" came before the server's read timeout (30 s for a whole request in cnngpu serve); send the whole body without pausing, and give its length as Content-Length")
 			return
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) && r.ContentLength > 0 {
+			// The client closed its side with the body short of what it
+			// announced.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("the body ended early: %d of the %d bytes announced came before the client closed its side; send the whole body", len(body), r.ContentLength))
+			return
+		}
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}

@@ -698,6 +698,30 @@ func TestHalfClosedClientIsAnswered(t *testing.T) {
 	}
 }
 
+// TestHalfClosedShortBody: a client that shuts its side with the body
+// short of its Content-Length is told how much of it came (it was told
+// "reading the body: unexpected EOF").
+func TestHalfClosedShortBody(t *testing.T) {
+	ts, _, _ := newTestServer(t)
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"pixels\": [0")
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if want := "the body ended early: 13 of the 100 bytes announced came before the client closed its side"; resp.StatusCode != 400 || !strings.Contains(fmt.Sprint(out["error"]), want) {
+		t.Errorf("a body cut short by a half-close: %d %v, want 400 saying %q", resp.StatusCode, out, want)
+	}
+}
+
 // TestDrainEndsWaitingDecodes: an image still waiting for its share of
 // the decode budget when the server begins to shut down (Drain) is
 // answered 503 at once, saying so, not after the decode's timeout.
