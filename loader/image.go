@@ -49,6 +49,11 @@ func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
 // digit, whose paper is grey, counts as a bright one's does.
 const MinInkContrast = 0.1
 
+// scatteredParts is how many parts ink in which none holds a sixteenth of
+// it must fall into to be noise rather than a digit: a digit is one to a
+// few strokes (a dotted one, a few dozen dots), with specks far lighter.
+const scatteredParts = 64
+
 // maxBlotFill is how much of its box a mark with no hole, no taller than
 // half as much again as it is wide, may fill and still be a digit: a
 // round dot fills 79%, a dash nearly all of it, a digit's strokes much
@@ -633,7 +638,9 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 			ink[i] = 0
 		}
 	}
-	dropSpecks(ink, w, h)
+	if n := dropSpecks(ink, w, h); n > 0 {
+		return nil, &NoDigitError{fmt.Sprintf("its marks are scattered over it in %d specks, none of them a sixteenth of the ink: noise or a texture, not a digit's strokes", n)}
+	}
 	x0, y0, x1, y1 := w, h, -1, -1
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -864,11 +871,10 @@ func clearBands(ink []float64, w, h int, thresh float64) {
 // than a cell apart count as one). An image of more than maxSpeckParts
 // parts (a texture, not specks) is left as it is. Both bound the memory
 // the search takes (speckMemory, counted with the decode's in budget.go).
-func dropSpecks(ink []float64, w, h int) {
+func dropSpecks(ink []float64, w, h int) (scattered int) {
 	f, cw, ch := speckScale(w, h)
 	if f == 1 {
-		clearSpecks(ink, w, h)
-		return
+		return clearSpecks(ink, w, h)
 	}
 	coarse := make([]float64, cw*ch)
 	for y := 0; y < h; y++ {
@@ -877,7 +883,7 @@ func dropSpecks(ink []float64, w, h int) {
 			*c = max(*c, ink[y*w+x])
 		}
 	}
-	clearSpecks(coarse, cw, ch)
+	scattered = clearSpecks(coarse, cw, ch)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			if coarse[y/f*cw+x/f] == 0 {
@@ -885,6 +891,7 @@ func dropSpecks(ink []float64, w, h int) {
 			}
 		}
 	}
+	return scattered
 }
 
 const (
@@ -931,7 +938,7 @@ func speckMemory(w, h int) int64 {
 // clearSpecks is dropSpecks on a plane of w x h. Visited pixels are marked
 // by negating them, so the search needs only its stack (at most one int32
 // a pixel, allocated once) and the parts.
-func clearSpecks(ink []float64, w, h int) {
+func clearSpecks(ink []float64, w, h int) (scattered int) {
 	parts := make([]speckPart, 0, 16)
 	stack := make([]int32, 0, w*h)
 	// fill visits the part holding pixel p, negating its ink (or, with
@@ -973,7 +980,7 @@ func clearSpecks(ink []float64, w, h int) {
 		}
 		return pt
 	}
-	heaviest := 0.0
+	heaviest, total := 0.0, 0.0
 	for p, v := range ink {
 		if v > 0 {
 			if len(parts) == maxSpeckParts {
@@ -983,7 +990,15 @@ func clearSpecks(ink []float64, w, h int) {
 			pt := fill(p, false)
 			parts = append(parts, pt)
 			heaviest = max(heaviest, pt.mass)
+			total += pt.mass
 		}
+	}
+	// Ink scattered in many parts, none of them a sixteenth of it or
+	// more nor sixteen times the parts' mean, is noise (a random image),
+	// not a digit among a camera's specks (whose stroke outweighs them
+	// hundreds of times): said to the caller, which refuses it.
+	if n := len(parts); n >= scatteredParts && heaviest*16 < total && heaviest*float64(n) < 16*total {
+		scattered = len(parts)
 	}
 	if len(parts) > 1 {
 		keep := make([]bool, len(parts))
@@ -1026,6 +1041,7 @@ func clearSpecks(ink []float64, w, h int) {
 			ink[p] = -v
 		}
 	}
+	return scattered
 }
 
 // resample scales the cw x ch region at (x0,y0) of src (width w) to sw x sh

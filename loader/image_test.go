@@ -1331,3 +1331,23 @@ func TestPrepareDigitRefusesBlots(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareDigitRefusesNoise: an image of random grey levels, whose ink
+// above the noise floor falls in hundreds of specks none heavier than a
+// few times their mean, is noise, refused as no digit (it was an 8 at
+// 81%); a digit under a camera's noise keeps its stroke far heavier than
+// the specks about it (TestPrepareDigitSensorNoise).
+func TestPrepareDigitRefusesNoise(t *testing.T) {
+	for _, n := range []int{64, 100, 300} {
+		for _, format := range []string{"png", "jpeg"} {
+			r := rand.New(rand.NewPCG(uint64(n), 7))
+			img := image.NewGray(image.Rect(0, 0, n, n))
+			for i := range img.Pix {
+				img.Pix[i] = uint8(r.IntN(256))
+			}
+			if _, err := DecodeDigit(enc(t, img, format)); !errors.Is(err, ErrNoInk) || !strings.Contains(err.Error(), "specks, none of them a sixteenth of the ink: noise") {
+				t.Errorf("random levels in %dx%d (%s): %v, want it refused as noise", n, n, format, err)
+			}
+		}
+	}
+}
