@@ -502,7 +502,8 @@ func borderOf(g []float64, w, h int) []float64 {
 }
 
 // flattenLight takes a gradient of light across the w x h image g off
-// it, in place: paper lit more from one side than the other, whose
+// it, in place, and returns how much it took (the gradients' sizes
+// added; 0 for none): paper lit more from one side than the other, whose
 // darker edge otherwise stands above the border's noise floor as a
 // sliver of "ink" (blank paper read as a 1 at 93%). The gradient is the
 // difference between the medians of opposite sides, left against right
@@ -513,9 +514,9 @@ func borderOf(g []float64, w, h int) []float64 {
 // shadow over part of the sheet (a hand's, a phone's: a step, flat on
 // either side), a scanner's dark margin or a digit crossing a side is no
 // gradient, and is left.
-func flattenLight(g []float64, w, h int) {
+func flattenLight(g []float64, w, h int) (taken float64) {
 	if w < 8 || h < 8 {
-		return
+		return 0
 	}
 	line := func(x0, y0, dx, dy, n int) float64 {
 		v := make([]float64, n)
@@ -553,7 +554,7 @@ func flattenLight(g []float64, w, h int) {
 		return steady(0, 0, 0, 1, h, d) && steady(w-1, 0, 0, 1, h, d)
 	})
 	if gx == 0 && gy == 0 {
-		return
+		return 0
 	}
 	for y := range h {
 		off := gy * (float64(y)/float64(h-1) - 0.5)
@@ -561,6 +562,7 @@ func flattenLight(g []float64, w, h int) {
 			g[y*w+x] = max(0, min(1, g[y*w+x]-off-gx*(float64(x)/float64(w-1)-0.5)))
 		}
 	}
+	return math.Abs(gx) + math.Abs(gy)
 }
 
 // PrepareDigit turns an image into an MNIST-style 28x28 input.
@@ -576,12 +578,13 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		g = g[:w*h]
 	}
 	// Light falling across the sheet from one side is taken off first.
-	flattenLight(g, w, h)
+	lit := flattenLight(g, w, h)
 	// The background is the border's median level; where the ink is
 	// darker than it (darkInk: on light paper, and on grey paper in a dim
 	// photo), the levels are inverted so that ink is bright.
 	bg := median(borderOf(g, w, h))
 	dark := darkInk(g, w, h, bg)
+	noise := pixelNoise(g, w, h)
 	// How far toward black the middle's darkest pixel lies, for a refusal
 	// of light ink too faint to be a digit, where the image's marks are
 	// dark ones too faint to tell as ink (grey pencil in a dim photo).
@@ -620,6 +623,23 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	edge := borderOf(ink, w, h)
 	slices.Sort(edge)
 	thresh := edge[len(edge)*95/100]
+	// A camera's noise puts a twentieth of the paper above that 95th
+	// percentile, and so many specks chain across the sheet: the crop
+	// took the whole sheet and the digit shrank to a few pixels (about a
+	// fifth of noisy photos were read right). The floor is raised to
+	// three of the noise's standard deviations above the border's median:
+	// the way from that median to its 84th percentile (half the noise
+	// lies below the background, no ink), within twice pixelNoise's
+	// estimate from differences between nearby pixels (which a shadow or
+	// the light's falloff along the border does not raise, as it raises
+	// the percentile; but a blur lowers), and where light across the sheet was taken
+	// off (flattenLight), to an eighth of the gradient, or 2 levels of
+	// 255, whichever is more: what is left of the light is no ink.
+	med, sd := edge[len(edge)/2], noise/max(1e-9, 1-ref)
+	thresh = max(thresh, med+3*max(sd, min(edge[len(edge)*84/100]-med, 2*sd)))
+	if lit > 0 {
+		thresh = max(thresh, max(lit/8, 2.0/255)/max(1e-9, 1-ref))
+	}
 	if !slices.ContainsFunc(ink, func(v float64) bool { return v > thresh }) {
 		light := edge[:0]
 		for _, v := range edge {
@@ -728,6 +748,32 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// pixelNoise estimates the standard deviation of a camera's noise, pixel
+// by pixel, in the w x h image g from its border: the median of the
+// differences between pixels 4 apart along its four sides (1 in an image
+// under 16 pixels a side), divided
+// by 0.954 (that median for the difference of two normal values of that
+// deviation). A shadow's or a gradient's change along the border, and a
+// digit's strokes crossing it, are a few of those differences, not the
+// median. 0 for a clean image.
+func pixelNoise(g []float64, w, h int) float64 {
+	k := 4 // a blur, or JPEG's smoothing, ties pixels nearer than that
+	if w < 4*k || h < 4*k {
+		k = 1
+	}
+	if w <= k || h <= k {
+		return 0
+	}
+	d := make([]float64, 0, 2*(w+h))
+	for x := 0; x+k < w; x++ {
+		d = append(d, math.Abs(g[x+k]-g[x]), math.Abs(g[(h-1)*w+x+k]-g[(h-1)*w+x]))
+	}
+	for y := 0; y+k < h; y++ {
+		d = append(d, math.Abs(g[(y+k)*w]-g[y*w]), math.Abs(g[(y+k)*w+w-1]-g[y*w+w-1]))
+	}
+	return median(d) / 0.954
 }
 
 // blot reports whether the scaled mark small (w x h, at most 20 a side,
