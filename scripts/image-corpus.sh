@@ -1,0 +1,29 @@
+#!/bin/bash
+# image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]: how two builds of cnngpu
+# prepare photos and drawings of digits. Writes the synthetic corpus of
+# scripts/imagecorpus (4,000 images: 150 MNIST test digits in 25
+# families, 250 non-digits) into a temporary folder, classifies it with
+# both builds (CPU engine, one build after the other) and prints, per
+# family, the share read right and refused by each. MODEL: a trained
+# checkpoint (default: the newest runs/model-*.safetensors).
+set -euo pipefail
+old=${1:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
+new=${2:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
+model=${3:-$(ls -t runs/model-*.safetensors 2>/dev/null | head -1)}
+[ -n "$model" ] || { echo "image-corpus.sh: no model: give one, or train one with make run" >&2; exit 2; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+go run ./scripts/imagecorpus "$dir"
+cut -f1 "$dir/manifest.tsv" > "$dir/files"
+for side in old new; do
+  bin=$old; [ $side = new ] && bin=$new
+  : > "$dir/$side.jsonl"
+  split -l 400 -d "$dir/files" "$dir/chunk_"
+  for c in "$dir"/chunk_*; do
+    # A file refused is a JSON error object and a line on stderr; the
+    # exit status says some were.
+    xargs -a "$c" -d '\n' "$bin" predict --cpu --json --model "$model" >> "$dir/$side.jsonl" 2>/dev/null || true
+  done
+  rm -f "$dir"/chunk_*
+done
+python3 scripts/imagecorpus/compare.py "$dir/manifest.tsv" "$dir/old.jsonl" "$dir/new.jsonl"
