@@ -706,11 +706,12 @@ func nonDigits(out string) {
 		d := fmt.Sprintf("paper=%.0f shadow=%.0f frac=%.2f %s", p, dd, fr, s.shadow(r, p, dd, fr))
 		return s, d, maybeNoiseJpeg(r, s, &d)
 	})
-	disc := func(s *sheet, cx, cy, rad, ink float64) {
+	// stamp inks the pixels of s within rad of a shape (dist: a pixel
+	// centre's distance from it), their edges antialiased.
+	stamp := func(s *sheet, rad, ink float64, dist func(px, py float64) float64) {
 		for y := 0; y < s.H; y++ {
 			for x := 0; x < s.W; x++ {
-				dd := math.Hypot(float64(x)+0.5-cx, float64(y)+0.5-cy)
-				a := rad + 0.5 - dd
+				a := rad + 0.5 - dist(float64(x)+0.5, float64(y)+0.5)
 				if a <= 0 {
 					continue
 				}
@@ -721,6 +722,9 @@ func nonDigits(out string) {
 				s.v[i] = s.v[i]*(1-a) + ink*a
 			}
 		}
+	}
+	disc := func(s *sheet, cx, cy, rad, ink float64) {
+		stamp(s, rad, ink, func(px, py float64) float64 { return math.Hypot(px-cx, py-cy) })
 	}
 	mk("X_dot", func(r *rand.Rand, k int) (*sheet, string, int) {
 		if k%2 == 0 { // tap on the drawing page
@@ -739,24 +743,12 @@ func nonDigits(out string) {
 		return s, d, maybeNoiseJpeg(r, s, &d)
 	})
 	capsule := func(s *sheet, x0, y0, x1, y1, rad, ink float64) {
-		for y := 0; y < s.H; y++ {
-			for x := 0; x < s.W; x++ {
-				px, py := float64(x)+0.5, float64(y)+0.5
-				vx, vy := x1-x0, y1-y0
-				t := ((px-x0)*vx + (py-y0)*vy) / (vx*vx + vy*vy)
-				t = math.Max(0, math.Min(1, t))
-				dd := math.Hypot(px-(x0+t*vx), py-(y0+t*vy))
-				a := rad + 0.5 - dd
-				if a <= 0 {
-					continue
-				}
-				if a > 1 {
-					a = 1
-				}
-				i := y*s.W + x
-				s.v[i] = s.v[i]*(1-a) + ink*a
-			}
-		}
+		vx, vy := x1-x0, y1-y0
+		stamp(s, rad, ink, func(px, py float64) float64 {
+			t := ((px-x0)*vx + (py-y0)*vy) / (vx*vx + vy*vy)
+			t = math.Max(0, math.Min(1, t))
+			return math.Hypot(px-(x0+t*vx), py-(y0+t*vy))
+		})
 	}
 	mk("X_dash", func(r *rand.Rand, k int) (*sheet, string, int) {
 		if k%2 == 0 { // short stroke on the drawing page
