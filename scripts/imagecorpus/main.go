@@ -238,25 +238,27 @@ func (s *sheet) gradient(r *rand.Rand, paper, delta float64) string {
 	dir := r.IntN(6)
 	k := delta / paper
 	names := []string{"L>R", "R>L", "T>B", "B>T", "diagTL", "diagBR"}
-	s.mul(func(x, y float64) float64 {
-		var t float64
-		switch dir {
-		case 0:
-			t = x
-		case 1:
-			t = 1 - x
-		case 2:
-			t = y
-		case 3:
-			t = 1 - y
-		case 4:
-			t = (x + y) / 2
-		case 5:
-			t = 1 - (x+y)/2
-		}
-		return 1 - k*t
-	})
+	s.mul(func(x, y float64) float64 { return 1 - k*toward(dir, x, y) })
 	return names[dir]
+}
+
+// toward is how far (0 to 1) the point (x, y) of the unit square lies
+// from side 0 left, 1 right, 2 top, 3 bottom, 4 the top left corner's
+// diagonal, 5 the bottom right's.
+func toward(side int, x, y float64) float64 {
+	switch side {
+	case 0:
+		return x
+	case 1:
+		return 1 - x
+	case 2:
+		return y
+	case 3:
+		return 1 - y
+	case 4:
+		return (x + y) / 2
+	}
+	return 1 - (x+y)/2
 }
 
 func (s *sheet) vignette(paper, delta float64) {
@@ -275,19 +277,8 @@ func (s *sheet) shadow(r *rand.Rand, paper, delta, frac float64) string {
 	soft := 4.0 / float64(s.W)
 	names := []string{"left", "right", "top", "bottom"}
 	s.mul(func(x, y float64) float64 {
-		var t float64
-		switch side {
-		case 0:
-			t = x
-		case 1:
-			t = 1 - x
-		case 2:
-			t = y
-		case 3:
-			t = 1 - y
-		}
 		// inside shadow where t < frac
-		a := 0.5 - (t-frac)/soft
+		a := 0.5 - (toward(side, x, y)-frac)/soft
 		if a < 0 {
 			a = 0
 		}
