@@ -50,8 +50,9 @@ func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
 const MinInkContrast = 0.1
 
 // scatteredParts is how many parts ink in which none holds a sixteenth of
-// it must fall into to be noise rather than a digit: a digit is one to a
-// few strokes (a dotted one, a few dozen dots), with specks far lighter.
+// it must fall into, spread to the image's edges, to be noise rather than
+// a digit: a digit is one to a few strokes with specks far lighter, or a
+// dotted one's dots, within its box.
 const scatteredParts = 64
 
 // maxBlotFill is how much of its box a mark with no hole, no taller than
@@ -622,7 +623,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// border's pixels that are less than half ink instead.
 	edge := borderOf(ink, w, h)
 	slices.Sort(edge)
-	thresh := edge[len(edge)*95/100]
+	p95 := edge[len(edge)*95/100]
+	thresh := p95
 	// A camera's noise puts a twentieth of the paper above that 95th
 	// percentile, and so many specks chain across the sheet: the crop
 	// took the whole sheet and the digit shrank to a few pixels (about a
@@ -640,7 +642,10 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	if lit > 0 {
 		thresh = max(thresh, max(lit/8, 2.0/255)/max(1e-9, 1-ref))
 	}
-	if !slices.ContainsFunc(ink, func(v float64) bool { return v > thresh }) {
+	// (Nothing above the 95th percentile itself is the digit covering
+	// the border; nothing above the raised floor alone is noise, no
+	// ink.)
+	if !slices.ContainsFunc(ink, func(v float64) bool { return v > p95 }) {
 		light := edge[:0]
 		for _, v := range edge {
 			if v < 0.5 {
@@ -1027,24 +1032,32 @@ func clearSpecks(ink []float64, w, h int) (scattered int) {
 		return pt
 	}
 	heaviest, total := 0.0, 0.0
+	n, outer := 0, 0 // the parts, and those reaching the outer fifth
 	for p, v := range ink {
 		if v > 0 {
-			if len(parts) == maxSpeckParts {
-				parts = parts[:0] // a texture: left as it is
-				break
-			}
 			pt := fill(p, false)
-			parts = append(parts, pt)
+			n++
 			heaviest = max(heaviest, pt.mass)
 			total += pt.mass
+			if pt.x0 < int32(w/5) || pt.x1 >= int32(w-w/5) || pt.y0 < int32(h/5) || pt.y1 >= int32(h-h/5) {
+				outer++
+			}
+			if n <= maxSpeckParts {
+				parts = append(parts, pt)
+			}
 		}
 	}
+	if n > maxSpeckParts {
+		parts = parts[:0] // a texture: left as it is
+	}
 	// Ink scattered in many parts, none of them a sixteenth of it or
-	// more nor sixteen times the parts' mean, is noise (a random image),
+	// more nor sixteen times the parts' mean, two in five of them or more
+	// reaching the outer fifth of the image, is noise (a random image),
 	// not a digit among a camera's specks (whose stroke outweighs them
-	// hundreds of times): said to the caller, which refuses it.
-	if n := len(parts); n >= scatteredParts && heaviest*16 < total && heaviest*float64(n) < 16*total {
-		scattered = len(parts)
+	// hundreds of times) nor a dotted digit (its dots within its box):
+	// said to the caller, which refuses it.
+	if n >= scatteredParts && heaviest*16 < total && heaviest*float64(n) < 16*total && 5*outer >= 2*n {
+		scattered = n
 	}
 	if len(parts) > 1 {
 		keep := make([]bool, len(parts))

@@ -20,9 +20,14 @@ for side in old new; do
   : > "$dir/$side.jsonl"
   split -l 400 -d "$dir/files" "$dir/chunk_"
   for c in "$dir"/chunk_*; do
-    # A file refused is a JSON error object and a line on stderr; the
-    # exit status says some were.
-    xargs -a "$c" -d '\n' "$bin" predict --cpu --json --model "$model" >> "$dir/$side.jsonl" 2>/dev/null || true
+    # A file refused is a JSON error object and a line on stderr, and
+    # exit status 1; anything else (a binary or model that does not
+    # load) is said, with what it printed.
+    rc=0
+    xargs -a "$c" -d '\n' "$bin" predict --cpu --json --model "$model" >> "$dir/$side.jsonl" 2> "$dir/err" || rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 123 ]; then
+      echo "image-corpus.sh: $bin predict exited $rc:" >&2; tail -5 "$dir/err" >&2; exit 1
+    fi
   done
   rm -f "$dir"/chunk_*
 done
