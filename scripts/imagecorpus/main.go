@@ -650,52 +650,47 @@ func nonDigits(out string) {
 			nd(fam, k, s, d, q, out)
 		}
 	}
-	mk("X_blank_white", func(r *rand.Rand, k int) (*sheet, string, int) {
+	// blank is a blank sheet of a random size at the level level draws
+	// (what: "paper" or "board"), lit as light says (its description;
+	// nil: evenly), with maybeNoiseJpeg's noise or JPEG.
+	blank := func(r *rand.Rand, what string, level func() float64, light func(s *sheet, p float64) string) (*sheet, string, int) {
 		W, H := randSheet(r)
-		p := uni(r, 200, 255)
+		p := level()
 		s := newSheet(W, H, p)
-		d := fmt.Sprintf("paper=%.0f", p)
+		d := fmt.Sprintf("%s=%.0f", what, p)
+		if light != nil {
+			d += " " + light(s, p)
+		}
 		return s, d, maybeNoiseJpeg(r, s, &d)
+	}
+	mk("X_blank_white", func(r *rand.Rand, k int) (*sheet, string, int) {
+		return blank(r, "paper", func() float64 { return uni(r, 200, 255) }, nil)
 	})
 	mk("X_blank_dim", func(r *rand.Rand, k int) (*sheet, string, int) {
-		W, H := randSheet(r)
-		p := []float64{60, 100, 140}[k%3]
-		s := newSheet(W, H, p)
-		d := fmt.Sprintf("paper=%.0f", p)
-		return s, d, maybeNoiseJpeg(r, s, &d)
+		return blank(r, "paper", func() float64 { return []float64{60, 100, 140}[k%3] }, nil)
 	})
 	mk("X_blank_black", func(r *rand.Rand, k int) (*sheet, string, int) {
-		W, H := randSheet(r)
-		p := uni(r, 0, 50)
-		s := newSheet(W, H, p)
-		d := fmt.Sprintf("board=%.0f", p)
-		return s, d, maybeNoiseJpeg(r, s, &d)
+		return blank(r, "board", func() float64 { return uni(r, 0, 50) }, nil)
 	})
 	mk("X_blank_gradient", func(r *rand.Rand, k int) (*sheet, string, int) {
-		W, H := randSheet(r)
-		p := uni(r, 120, 245)
-		s := newSheet(W, H, p)
-		dd := uni(r, 20, 60)
-		d := fmt.Sprintf("paper=%.0f grad=%.0f %s", p, dd, s.gradient(r, p, dd))
-		return s, d, maybeNoiseJpeg(r, s, &d)
+		return blank(r, "paper", func() float64 { return uni(r, 120, 245) }, func(s *sheet, p float64) string {
+			dd := uni(r, 20, 60)
+			return fmt.Sprintf("grad=%.0f %s", dd, s.gradient(r, p, dd))
+		})
 	})
 	mk("X_blank_vignette", func(r *rand.Rand, k int) (*sheet, string, int) {
-		W, H := randSheet(r)
-		p := uni(r, 150, 245)
-		s := newSheet(W, H, p)
-		dd := uni(r, 30, 80)
-		s.vignette(p, dd)
-		d := fmt.Sprintf("paper=%.0f vignette=%.0f", p, dd)
-		return s, d, maybeNoiseJpeg(r, s, &d)
+		return blank(r, "paper", func() float64 { return uni(r, 150, 245) }, func(s *sheet, p float64) string {
+			dd := uni(r, 30, 80)
+			s.vignette(p, dd)
+			return fmt.Sprintf("vignette=%.0f", dd)
+		})
 	})
 	mk("X_blank_shadow", func(r *rand.Rand, k int) (*sheet, string, int) {
-		W, H := randSheet(r)
-		p := uni(r, 120, 245)
-		s := newSheet(W, H, p)
-		dd := uni(r, 20, 40)
-		fr := uni(r, 1.0/6, 0.5)
-		d := fmt.Sprintf("paper=%.0f shadow=%.0f frac=%.2f %s", p, dd, fr, s.shadow(r, p, dd, fr))
-		return s, d, maybeNoiseJpeg(r, s, &d)
+		return blank(r, "paper", func() float64 { return uni(r, 120, 245) }, func(s *sheet, p float64) string {
+			dd := uni(r, 20, 40)
+			fr := uni(r, 1.0/6, 0.5)
+			return fmt.Sprintf("shadow=%.0f frac=%.2f %s", dd, fr, s.shadow(r, p, dd, fr))
+		})
 	})
 	// stamp inks the pixels of s within rad of a shape (dist: a pixel
 	// centre's distance from it), their edges antialiased.
