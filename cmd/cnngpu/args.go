@@ -384,7 +384,7 @@ func refuseArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
 		// `eval m.safetensors`: a file where --model was meant.
 		if a := c.Args().First(); c.NArg() == 1 && !c.IsSet("model") && slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), "model") }) && fileExists(a) {
-			return usageErrorf("%s takes no arguments, got %q: give the checkpoint as --model %s", cmdPath(c), a, shell.Quote(a))
+			return usageErrorf("%s takes no arguments, got %q: give the checkpoint as --model %s", cmdPath(c), a, shell.Path(a))
 		}
 		return usageErrorf("%s takes no arguments, got %q (flags start with --; see %s)",
 			cmdPath(c), c.Args().First(), shell.Command(cmdPath(c)+" --help"))

@@ -83,7 +83,7 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		if err != nil {
 			var pe *loader.ParseError
 			if errors.As(err, &pe) {
-				return none, fmt.Errorf("--data: %w; if the folder is meant to hold MNIST, fetch checked copies with %s, or leave --data out to use the cache", err, shell.Command("data fetch --dir "+shell.Quote(dir)))
+				return none, fmt.Errorf("--data: %w; if the folder is meant to hold MNIST, fetch checked copies with %s, or leave --data out to use the cache", err, shell.Command("data fetch --dir "+shell.Path(dir)))
 			}
 			return none, fmt.Errorf("--data: %w", err)
 		}

@@ -177,7 +177,7 @@ func verifyAction(c *cli.Context) error {
 	if bad > 0 {
 		fix := self() + " data fetch"
 		if c.IsSet("dir") {
-			fix += " --dir " + shell.Quote(dir)
+			fix += " --dir " + shell.Path(dir)
 		}
 		return fmt.Errorf("%d of %d files failed verification; to fetch them again, run: %s", bad, len(loader.Files), fix)
 	}

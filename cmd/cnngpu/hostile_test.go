@@ -1753,3 +1753,45 @@ func TestJSONNamesNotUTF8(t *testing.T) {
 		t.Errorf("eval --json: model_base64 %q, want %s in base64", ev.ModelBase64, out)
 	}
 }
+
+// TestHintsForDashNames: a checkpoint whose name begins with "-" (--out=-cpu)
+// is named in the hints as ./-cpu, and the hint runs as printed: written
+// as "--model -cpu" it was refused (a flag where a value is due). An image
+// argument that is that checkpoint is pointed to --model the same way.
+func TestHintsForDashNames(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakeMNIST(t, filepath.Join(dir, "data"), 64, 20)
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(binary_, args...)
+		cmd.Dir = dir
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return so.String(), se.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return so.String(), se.String(), 0
+	}
+	stdout, stderr, code := run("train", "--cpu", "--epochs", "1", "--data", "data", "--out=-cpu")
+	if code != 0 {
+		t.Fatalf("train --out=-cpu: exit %d, stderr %q", code, stderr)
+	}
+	m := regexp.MustCompile(`evaluate with: \S+ (eval .*)\)`).FindStringSubmatch(stdout)
+	if m == nil || !strings.Contains(m[1], "--model ./-cpu") {
+		t.Fatalf("train's hint %q; want eval --model ./-cpu", stdout)
+	}
+	if _, stderr, code := run(append(strings.Fields(m[1]), "--data", "data")...); code != 0 {
+		t.Errorf("the hint as printed (%s): exit %d, stderr %q", m[1], code, stderr)
+	}
+	_, stderr, code = run("predict", "--model", "./-cpu", "--", "-cpu")
+	if code == 0 || !strings.Contains(stderr, "give it as --model ./-cpu") {
+		t.Errorf("predict on the checkpoint as an image: exit %d, stderr %q; want it pointed to --model ./-cpu", code, stderr)
+	}
+}

@@ -118,7 +118,7 @@ func checkLoadFlags(c *cli.Context) error {
 	if path == "" {
 		for _, a := range c.Args().Slice() {
 			if isCheckpointFile(a) {
-				return usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train'); %s is one: give it as --model %s", c.Command.Name, a, shell.Quote(a))
+				return usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train'); %s is one: give it as --model %s", c.Command.Name, a, shell.Path(a))
 			}
 		}
 		return usageErrorf("%s needs --model FILE (a checkpoint written by 'cnngpu train')", c.Command.Name)
@@ -162,7 +162,7 @@ func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
 		return
 	}
 	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (an interrupted run continues with %s)\n",
-		path, howFar(ck.Position), ck.Config.Epochs, shell.Command("train --resume "+shell.Quote(path)))
+		path, howFar(ck.Position), ck.Config.Epochs, shell.Command("train --resume "+shell.Path(path)))
 }
 
 // unfinished tells whether the checkpoint holds a run cut short: fewer
@@ -415,7 +415,7 @@ func readDigit(name string) ([]float32, error) {
 		if name == "-" {
 			return nil, errors.New("standard input holds a cnngpu checkpoint, not an image: give the checkpoint's file as --model FILE")
 		}
-		return nil, fmt.Errorf("is a cnngpu checkpoint, not an image: give it as --model %s", shell.Quote(name))
+		return nil, fmt.Errorf("is a cnngpu checkpoint, not an image: give it as --model %s", shell.Path(name))
 	}
 	if size > loader.MaxImageBytes {
 		return nil, loader.TooLargeError(size)

@@ -278,7 +278,7 @@ func (r *trainRun) stoppedJSON(results []seedResult, seed uint64, interrupted bo
 // continueCommand is the command that continues this --seeds run
 // (--continue) after it stopped.
 func (s *trainSetup) continueCommand() string {
-	return self() + " train" + s.seedFlags + " --out " + shell.Quote(s.out) + " --continue"
+	return self() + " train" + s.seedFlags + " --out " + shell.Path(s.out) + " --continue"
 }
 
 // seedFlags is the flags given to train but --out and --continue, as the
@@ -304,9 +304,14 @@ func seedFlags(c *cli.Context) string {
 }
 
 // valueArg is the flag name with the value c has for it, as the shell
-// would read it back: " --name value".
+// would read it back: " --name value", or " --name=value" where the value
+// begins with "-" (which cnngpu would take for a flag).
 func valueArg(c *cli.Context, name string) string {
-	return fmt.Sprintf(" --%s %s", name, shell.Quote(fmt.Sprint(c.Value(name))))
+	v := fmt.Sprint(c.Value(name))
+	if strings.HasPrefix(v, "-") {
+		return fmt.Sprintf(" --%s=%s", name, shell.Quote(v))
+	}
+	return fmt.Sprintf(" --%s %s", name, shell.Quote(v))
 }
 
 // earlierSeed is what --continue found at a seed's checkpoint path: a run
@@ -440,7 +445,7 @@ func (r *trainRun) checkEarlier(dataDir string) error {
 		}
 		if e.data != "" && e.data != r.data {
 			return usageErrorf("--continue: %s (seed %d) trained on other data (%s, from %s), but %s holds %s: continue with --data %s",
-				p, seed, lineName(e.data), lineName(e.dataDir), dataDir, r.data, shell.Quote(e.dataDir))
+				p, seed, lineName(e.data), lineName(e.dataDir), dataDir, r.data, shell.Path(e.dataDir))
 		}
 		steps := engine.StepsPerEpoch(len(r.trainIdx(s.cfg.TrainLimit, seed)), s.cfg.BatchSize)
 		if want := engine.NewSchedule(s.sched, s.cfg.Epochs*steps); e.sched != want {

@@ -706,7 +706,7 @@ func trainAction(c *cli.Context) error {
 	}
 	if ck := s.init; ck != nil && ck.Config.Data != "" && ck.Config.Data != fp {
 		return usageErrorf("--resume %s: that run trained on other data (%s, from %s), but %s holds %s: resume with --data %s, or start a new run",
-			s.from, lineName(ck.Config.Data), lineName(ck.Config.DataDir), data.Dir, fp, shell.Quote(ck.Config.DataDir))
+			s.from, lineName(ck.Config.Data), lineName(ck.Config.DataDir), data.Dir, fp, shell.Path(ck.Config.DataDir))
 	}
 	allIdx := engine.AllIndices(data.Train.N())
 	var valIdx []int32
@@ -762,7 +762,7 @@ func trainAction(c *cli.Context) error {
 		// The name was made up here: say it even when quiet.
 		fmt.Fprintf(stderr, "checkpoint: %s\n", r.Checkpoint)
 	}
-	say("checkpoint: %s  (evaluate with: %s eval --model %s)", r.Checkpoint, self(), shell.Quote(r.Checkpoint))
+	say("checkpoint: %s  (evaluate with: %s eval --model %s)", r.Checkpoint, self(), shell.Path(r.Checkpoint))
 	return nil
 }
 
@@ -1105,7 +1105,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	if errors.Is(err, engine.ErrInterrupted) {
 		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: %s eval --model %s",
-			out, self(), shell.Quote(out)))
+			out, self(), shell.Path(out)))
 	}
 	if err != nil {
 		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
@@ -1182,7 +1182,7 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 	}
 	if saved.Epoch >= epochs {
 		return fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
-			err, out, plural(epochs, "epoch"), self(), shell.Quote(out))
+			err, out, plural(epochs, "epoch"), self(), shell.Path(out))
 	}
 	return resumable{fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s (a resumed run keeps its --batch-size)",
 		err, out, saved.Epoch+1, saved.Step, resumeCommand(out, again))}
@@ -1191,7 +1191,7 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 // resumeCommand is the command that resumes the checkpoint at out, with
 // the flags a resume must repeat (again).
 func resumeCommand(out, again string) string {
-	return self() + " train --resume " + shell.Quote(out) + again
+	return self() + " train --resume " + shell.Path(out) + again
 }
 
 // resumable marks an error whose message says how to resume the run from

@@ -369,7 +369,7 @@ func tuneAction(c *cli.Context) (err error) {
 		if r.Final {
 			again += ", the final model from where it stopped"
 		}
-		return withCode(130, fmt.Errorf("study interrupted; %s in %s (%s)\ncontinue with the same command and --out %s", kept, out, again, out))
+		return withCode(130, fmt.Errorf("study interrupted; %s in %s (%s)\ncontinue with the same command and --out %s", kept, out, again, shell.Path(out)))
 	}
 	if err != nil {
 		return studyError(err) // exit 2 for a folder that trained on other data
@@ -606,14 +606,14 @@ func mergeAction(c *cli.Context) error {
 			are = "run is"
 		}
 		fmt.Fprintln(w, res.MissingList(fmt.Sprintf("%d %s finished in no folder; --final, or %s with the same grid and --out %s, trains them:",
-			res.MissingRuns, are, shell.Command("tune"), shell.Quote(out))))
+			res.MissingRuns, are, shell.Command("tune"), shell.Path(out))))
 	}
 	if opt.DryRun {
 		return nil
 	}
 	if !c.Bool("final") {
 		fmt.Fprintf(w, "report: %s (add --final, or run %s with the same grid and --out %s, to retrain and test the best setting)\n",
-			filepath.Join(out, tune.ReportFile), shell.Command("tune"), shell.Quote(out))
+			filepath.Join(out, tune.ReportFile), shell.Command("tune"), shell.Path(out))
 		return nil
 	}
 	return finishMerged(c, out, data)

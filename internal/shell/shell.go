@@ -48,6 +48,18 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// Path is the file name p as one word for a POSIX shell, as Quote writes
+// it, and where it begins with "-" written "./-..." so that cnngpu (or
+// chmod) reads it back as a file, not a flag: `--model -cpu` is refused
+// as a flag where a value is due. "-" alone (standard input or output)
+// is left as it is.
+func Path(p string) string {
+	if len(p) > 1 && p[0] == '-' {
+		p = "./" + p
+	}
+	return Quote(p)
+}
+
 // unsafeRune reports whether r is a control character or a
 // bidirectional-text control, which Quote escapes.
 func unsafeRune(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }

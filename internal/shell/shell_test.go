@@ -29,6 +29,27 @@ func TestQuote(t *testing.T) {
 	}
 }
 
+// TestPath: a name that begins with "-" comes back as ./-name, which no
+// command reads as a flag; "-" (standard input) and other names as Quote
+// writes them.
+func TestPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"-cpu":           "./-cpu",
+		"-m.safetensors": "./-m.safetensors",
+		"--out x":        "'./--out x'",
+		"-":              "-",
+		"runs/-m":        "runs/-m",
+		"/abs/-m":        "/abs/-m",
+		"a b":            "'a b'",
+		"m.safetensors":  "m.safetensors",
+		"-\x1b[2J":       `$'./-\x1b[2J'`,
+	} {
+		if got := Path(in); got != want {
+			t.Errorf("Path(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 // TestProgramOf: "cnngpu" where the PATH finds this very binary under
 // that name, else the path the program was run by.
 func TestProgramOf(t *testing.T) {
