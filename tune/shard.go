@@ -111,23 +111,45 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 	if err != nil {
 		return Shard{}, "", err
 	}
-	want := fmt.Sprintf("submit the array as --array=0-%d", n-1)
+	// An array of N tasks, 0..N-1, or a part of one: `sbatch --array=2`
+	// reruns task 2 alone, and the merge names any shard left out. An
+	// array reaching past N-1 is another split than the study's.
+	want := fmt.Sprintf("submit the array as --array=0-%d (or a part of it, e.g. --array=2 to run task 2 again)", n-1)
+	count := -1
 	if c, ok := get(EnvSlurmCount); ok {
-		if cn, err := num(EnvSlurmCount, c); err != nil {
+		cn, err := num(EnvSlurmCount, c)
+		if err != nil {
 			return Shard{}, "", err
-		} else if cn != n {
-			return Shard{}, "", fmt.Errorf("shard %s: the Slurm array has %d tasks (%s=%d) but the study is split into %d shards: %s, or use --shard auto/%d",
-				s, cn, EnvSlurmCount, cn, n, want, cn)
+		}
+		if cn > n {
+			return Shard{}, "", fmt.Errorf("shard %s: the Slurm array has %s (%s=%d) but the study is split into %d shards: submit the array as --array=0-%d, or use --shard auto/%d",
+				s, plural(cn, "task"), EnvSlurmCount, cn, n, n-1, cn)
+		}
+		count = cn
+	}
+	if m, ok := get(EnvSlurmMin); ok {
+		mn, err := num(EnvSlurmMin, m)
+		if err != nil {
+			return Shard{}, "", err
+		}
+		if mn < 0 || (count > 0 && mn+count-1 > n-1) {
+			return Shard{}, "", fmt.Errorf("shard %s: the Slurm array starts at %d (%s) with %s, so it reaches past %d, the last of %d shards: %s", s, mn, EnvSlurmMin, plural(count, "task"), n-1, n, want)
 		}
 	}
-	if m, ok := get(EnvSlurmMin); ok && m != "0" {
-		return Shard{}, "", fmt.Errorf("shard %s: the Slurm array starts at %s (%s), not 0: %s", s, m, EnvSlurmMin, want)
-	}
-	if m, ok := get(EnvSlurmMax); ok && m != strconv.Itoa(n-1) {
-		return Shard{}, "", fmt.Errorf("shard %s: the Slurm array ends at %s (%s), not %d: %s", s, m, EnvSlurmMax, n-1, want)
+	if m, ok := get(EnvSlurmMax); ok {
+		mx, err := num(EnvSlurmMax, m)
+		if err != nil {
+			return Shard{}, "", err
+		}
+		if mx > n-1 {
+			return Shard{}, "", fmt.Errorf("shard %s: the Slurm array ends at %d (%s), past %d, the last of %d shards: %s", s, mx, EnvSlurmMax, n-1, n, want)
+		}
 	}
 	if i < 0 || i >= n {
 		return Shard{}, "", fmt.Errorf("shard %s: %s=%d is out of range 0..%d: %s", s, EnvSlurmID, i, n-1, want)
+	}
+	if count > 0 && count < n {
+		return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array of %s of the %d)", EnvSlurmID, i, plural(count, "task"), n), nil
 	}
 	return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array)", EnvSlurmID, i), nil
 }
@@ -150,8 +172,8 @@ func (s Shard) check(configs int) error {
 		return fmt.Errorf("shard %d/%d: expected 0 <= I < N", s.I, s.N)
 	}
 	if s.N > configs {
-		return fmt.Errorf("--shard %s: the grid has only %s, so this shard would run nothing (at most %d shards can each get one); split it into at most %d (--shard auto/%d), or give the Job or array fewer tasks",
-			s, plural(configs, "configuration"), configs, configs, configs)
+		return fmt.Errorf("--shard %s: the grid has only %s, so %d shards cannot each get one (at most %d can): split it into at most %d (--shard I/%d, or auto/%d with a Job or array of %s)",
+			s, plural(configs, "configuration"), s.N, configs, configs, configs, configs, plural(configs, "task"))
 	}
 	return nil
 }

@@ -47,6 +47,12 @@ func TestResolveShard(t *testing.T) {
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "8"}, Shard{}, "the Slurm array has 8 tasks (SLURM_ARRAY_TASK_COUNT=8) but the study is split into 4 shards: submit the array as --array=0-3, or use --shard auto/8"},
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "1"}, Shard{}, "the Slurm array starts at 1"},
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MAX": "6"}, Shard{}, "the Slurm array ends at 6"},
+		// A part of the array, resubmitted (sbatch --array=2, --array=1-3):
+		// taken; one reaching past N-1 is not.
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "2", "SLURM_ARRAY_TASK_MAX": "2"}, Shard{2, 4, SplitCost}, ""},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "3"}, Shard{3, 4, SplitCost}, ""},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "2"}, Shard{}, "the Slurm array starts at 2 (SLURM_ARRAY_TASK_MIN) with 3 tasks, so it reaches past 3, the last of 4 shards"},
+		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "x"}, Shard{}, `SLURM_ARRAY_TASK_MIN="x" is not a whole number`},
 		{"auto/0", map[string]string{"JOB_COMPLETION_INDEX": "0"}, Shard{}, "expected auto/N"},
 		{"auto", nil, Shard{}, "expected I/N"},
 	} {

@@ -281,16 +281,33 @@ func floatFlags(flags []cli.Flag) map[string]bool {
 // means for a learning rate or a fraction.
 var errNotDecimal = errors.New("expected a decimal number such as 0.001 or 1e-3")
 
-// checkFloat refuses flag's value v where it is not decimal.
+// checkFloat refuses flag's value v where it is not decimal, or where it
+// is a number other than 0 too small to hold, which Go's parser reads as
+// 0 without a word (--lr 1e-400 was refused as "--lr 0").
 func checkFloat(flag, v string) error {
 	if strings.Contains(v, "_") || strings.Contains(strings.ToLower(v), "0x") {
 		return fmt.Errorf("%s %q: %w", flag, v, errNotDecimal)
 	}
+	if underflows(v) {
+		return fmt.Errorf("%s %s: %w", flag, v, errUnderflow)
+	}
 	return nil
+}
+
+var errUnderflow = errors.New("too small to hold (it would be read as 0); the smallest a 64-bit float holds is about 4.9e-324")
+
+// underflows reports whether v is a number other than 0 that parses as 0.
+func underflows(v string) bool {
+	mantissa, _, _ := strings.Cut(strings.ToLower(v), "e")
+	f, err := strconv.ParseFloat(v, 64)
+	return err == nil && f == 0 && strings.ContainsAny(mantissa, "123456789")
 }
 
 // parseDecimal reads a number as checkFloat allows it.
 func parseDecimal(v string) (float64, error) {
+	if underflows(v) {
+		return 0, errUnderflow
+	}
 	if checkFloat("", v) != nil {
 		return 0, errNotDecimal
 	}
@@ -329,6 +346,10 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 	whole, float := wholeFlags(flags), floatFlags(flags)
 	var fl, pos []string
 	dashdash := false
+	seen := repeats{canonical: canonicalNames(flags), bools: map[string]bool{}, given: map[string]givenFlag{}}
+	for n, tv := range takesValue {
+		seen.bools[seen.canonical[n]] = !tv
+	}
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
 		if a == "--" {
@@ -341,6 +362,19 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 		}
 		fl = append(fl, a)
 		name := strings.TrimLeft(a, "-")
+		if n, v, ok := strings.Cut(name, "="); ok {
+			if err := seen.add(a, n, v); err != nil {
+				return nil, err
+			}
+		} else if !takesValue[name] {
+			if err := seen.add(a, name, "true"); err != nil {
+				return nil, err
+			}
+		} else if j+1 < len(rest) {
+			if err := seen.add(a+" "+shell.Quote(rest[j+1]), name, rest[j+1]); err != nil {
+				return nil, err
+			}
+		}
 		if n, v, ok := strings.Cut(name, "="); ok && whole[n] {
 			if err := checkDecimal("--"+n, v); err != nil {
 				return nil, err
@@ -377,6 +411,47 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 		fl = append(fl, "--")
 	}
 	return append(fl, pos...), nil
+}
+
+// repeats finds a flag given twice with two values (--lr 0.01 ... --lr
+// 0.03), which the flag package settles silently by the last: a run
+// would train with another value than one the user wrote. The same value
+// twice is taken.
+type repeats struct {
+	canonical map[string]string // every name of a flag: its first name
+	bools     map[string]bool   // the first names of the flags that take no value
+	given     map[string]givenFlag
+}
+
+type givenFlag struct{ as, value string }
+
+// add records the flag name with value v, as typed (as); an unknown name
+// is left for the flag package to refuse.
+func (r repeats) add(as, name, v string) error {
+	c, ok := r.canonical[name]
+	if !ok {
+		return nil
+	}
+	if b, err := strconv.ParseBool(v); err == nil && r.bools[c] {
+		v = strconv.FormatBool(b) // --cpu, --cpu=true and --cpu=1 agree
+	}
+	prev, ok := r.given[c]
+	if ok && prev.value != v {
+		return fmt.Errorf("%s is given twice, as %s and as %s: give it once (the flag package would take the last without a word)", "--"+c, prev.as, as)
+	}
+	r.given[c] = givenFlag{as, v}
+	return nil
+}
+
+// canonicalNames maps every name of flags to the flag's first name.
+func canonicalNames(flags []cli.Flag) map[string]string {
+	out := map[string]string{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			out[n] = f.Names()[0]
+		}
+	}
+	return out
 }
 
 // refuseArgs is the Before of commands that take no positional arguments.

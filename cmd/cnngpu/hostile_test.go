@@ -244,7 +244,7 @@ func TestHostileInput(t *testing.T) {
 	train := []string{"train", "--cpu", "--data", f.data, "--epochs", "1", "--train-limit", "100"}
 	tuneArgs := []string{"tune", "--cpu", "--data", f.data, "--epochs", "1", "--train-limit", "100", "--lr", "0.001",
 		"--batch-size", "32", "--activation", "relu", "--final=false", "--out", filepath.Join(f.cwd, "study")}
-	with := func(base []string, more ...string) []string { return append(append([]string(nil), base...), more...) }
+	with := withFlags
 	cwd := func(name string) string { return filepath.Join(f.cwd, name) }
 	cases := []struct {
 		args []string
@@ -453,7 +453,7 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--folds", "100000"), 2, []string{"--folds 100000", "or 2 to 60000"}},
 		{with(tuneArgs, "--val-split", "1"), 2, []string{"--val-split 1", "between 0 and 1"}},
 		{with(tuneArgs, "--train-limit", "5"), 2, []string{"--train-limit 5", "at least 10"}},
-		{with(tuneArgs, "--shard", "50/100"), 2, []string{"--shard 50/100", "only 1 configuration", "run nothing"}},
+		{with(tuneArgs, "--shard", "50/100"), 2, []string{"--shard 50/100", "only 1 configuration", "100 shards cannot each get one"}},
 		{with(tuneArgs, "--shard", "3/3"), 2, []string{"--shard", "0 <= I < N"}},
 		{with(tuneArgs, "--out", f.file), 2, []string{"--out " + f.file, "is a file, not a folder"}},
 		{with(tuneArgs, "--out", ""), 2, []string{`--out ""`, "expected a folder name"}},
@@ -1766,18 +1766,7 @@ func TestHintsForDashNames(t *testing.T) {
 	fakeMNIST(t, filepath.Join(dir, "data"), 64, 20)
 	run := func(args ...string) (string, string, int) {
 		t.Helper()
-		cmd := exec.Command(binary_, args...)
-		cmd.Dir = dir
-		var so, se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &so, &se
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return so.String(), se.String(), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return so.String(), se.String(), 0
+		return runIn(t, dir, time.Minute, args...)
 	}
 	stdout, stderr, code := run("train", "--cpu", "--epochs", "1", "--data", "data", "--out=-cpu")
 	if code != 0 {
@@ -1793,5 +1782,35 @@ func TestHintsForDashNames(t *testing.T) {
 	_, stderr, code = run("predict", "--model", "./-cpu", "--", "-cpu")
 	if code == 0 || !strings.Contains(stderr, "give it as --model ./-cpu") {
 		t.Errorf("predict on the checkpoint as an image: exit %d, stderr %q; want it pointed to --model ./-cpu", code, stderr)
+	}
+}
+
+// TestRepeatedFlags: a flag given twice with two values is refused, naming
+// both as typed, exit 2 (the flag package took the last silently, so a
+// run trained with another rate than one written); the same value twice
+// is taken. A number too small to hold is refused as written, not echoed
+// as the 0 it would be read as.
+func TestRepeatedFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--lr", "0.01", "--epochs", "1", "--lr=0.03"}, "--lr is given twice, as --lr 0.01 and as --lr=0.03: give it once"},
+		{[]string{"train", "--cpu", "--cpu=false"}, "--cpu is given twice, as --cpu and as --cpu=false"},
+		{[]string{"eval", "--model", "a b", "--model", "c"}, "--model is given twice, as --model 'a b' and as --model c"},
+		{[]string{"tune", "--batch-size", "64", "--dry-run", "-batch-size", "128"}, "--batch-size is given twice, as --batch-size 64 and as -batch-size 128"},
+		{[]string{"train", "--lr", "1e-400"}, "--lr 1e-400: too small to hold (it would be read as 0)"},
+		{[]string{"train", "--label-smoothing=-1e-999"}, "--label-smoothing -1e-999: too small to hold"},
+		{[]string{"tune", "--dry-run", "--lr", "0.001,1e-400"}, `--lr: "1e-400" is not valid: too small to hold`},
+	} {
+		_, stderr, code := runIn(t, dir, time.Minute, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("cnngpu %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
+		}
+	}
+	fakeMNIST(t, dir, 64, 20)
+	if _, stderr, code := runIn(t, dir, time.Minute, "train", "--cpu", "--data", dir, "--epochs", "1", "--cpu=true", "--epochs=1", "--out", "m.safetensors", "--lr", "0.002", "--lr=0.002"); code != 0 {
+		t.Errorf("the same values twice: exit %d, stderr %q; want them taken", code, stderr)
 	}
 }

@@ -90,6 +90,31 @@ func cnngpu(t *testing.T, env []string, args ...string) (string, string, int) {
 	return so.String(), se.String(), code
 }
 
+// withFlags is base (a command and its flags) with more added, where a
+// flag of more that base has replaces it and its value (cnngpu refuses a
+// flag given twice with two values).
+func withFlags(base []string, more ...string) []string {
+	given := map[string]bool{}
+	for _, a := range more {
+		if strings.HasPrefix(a, "-") {
+			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			given[name] = true
+		}
+	}
+	var out []string
+	for i := 0; i < len(base); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(base[i], "-"), "=")
+		if !strings.HasPrefix(base[i], "-") || !given[name] {
+			out = append(out, base[i])
+			continue
+		}
+		if !hasValue && i+1 < len(base) && !strings.HasPrefix(base[i+1], "-") {
+			i++ // its value
+		}
+	}
+	return append(out, more...)
+}
+
 // fakeMNIST writes a small learnable IDX dataset (gzip) into dir.
 func fakeMNIST(t *testing.T, dir string, nTrain, nTest int) {
 	t.Helper()

@@ -824,7 +824,7 @@ func TestSeedsContinue(t *testing.T) {
 		{append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "f.safetensors"), "--continue"), 2, "--out " + filepath.Join(dir, "f-seed1.safetensors") + ": is a directory"},
 		{append(common, "--seed", "1", "--out", out, "--continue"), 2, "--continue continues a --seeds run; a single run continues with --resume CHECKPOINT"},
 		{append(common, "--seeds", "1-3", "--continue"), 2, "--continue finds the seeds' checkpoints through --out"},
-		{append(slices.Clone(cont[:len(cont)-5]), "--epochs", "4", "--seeds", "1-3", "--out", out, "--continue"), 2,
+		{withFlags(common, "--epochs", "4", "--seeds", "1-3", "--out", out, "--continue"), 2,
 			"--continue: " + filepath.Join(dir, "m-seed1.safetensors") + " holds a run of other settings than this command's seed 1 (--epochs 3 there, 4 here)"},
 		{append(common, "--seeds", "1-3", "--lr", "0.01", "--out", out, "--continue"), 2, "(--lr 0.003 there, 0.01 here)"},
 		{append(common, "--seeds", "1-3", "--out", filepath.Join(dir, "d.safetensors"), "--continue"), 1, "--continue: seed 1: " + damaged + ": "},
