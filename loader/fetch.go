@@ -5,6 +5,7 @@
 package loader
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -206,6 +207,12 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 			// be put there.
 			return fmt.Errorf("%s: %v, where the cache keeps that file: move it away, then fetch again", st.Path, st.Err)
 		}
+		if errors.Is(st.Err, fs.ErrPermission) {
+			// Not damaged: unreadable to this user. Fetched again, it
+			// would replace a file this user may not own (in a shared
+			// cache), and the copy would keep the mode that refused it.
+			return fmt.Errorf("the cached %s cannot be read: %w; it was left as it is, not fetched again: make it readable (its owner can: chmod a+r), or use a cache of your own (XDG_CACHE_HOME=DIR, or --data DIR with the four files)", st.Path, st.Err)
+		}
 		// Another dataset's uncompressed file with no .gz beside it: a
 		// .gz fetched there would be read in its place (--data reads a
 		// .gz first).
@@ -238,6 +245,7 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	var tried []string
 	for _, m := range f.Mirrors {
 		var failed []File
+		stalls := 0 // in a row
 		for i, file := range need {
 			if err := ctx.Err(); err != nil {
 				return err // interrupted: no more sources tried
@@ -246,6 +254,7 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 			f.logf("fetching %s", url)
 			err := f.fetchURL(ctx, url, file)
 			if err == nil {
+				stalls = 0
 				continue
 			}
 			if le := (*localError)(nil); errors.As(err, &le) {
@@ -258,10 +267,21 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 			tried = append(tried, fmt.Sprintf("%s: %v", url, err))
 			failed = append(failed, file)
 			// A mirror that cannot be reached at all is not asked for the
-			// other files.
+			// other files, nor one that stopped sending twice in a row
+			// (each stall takes StallTimeout: four files from each of
+			// two mirrors took 4 minutes before the next source).
 			var ne net.Error
 			var oe *net.OpError
-			if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
+			var se *stallError
+			if errors.As(err, &se) {
+				stalls++
+			} else {
+				stalls = 0
+			}
+			if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) || stalls == 2 {
+				if stalls == 2 && i+1 < len(need) {
+					f.logf("  %s stopped sending twice in a row: its other files are not asked for", m)
+				}
 				failed = append(failed, need[i+1:]...)
 				break
 			}
@@ -351,11 +371,27 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 	data, err := io.ReadAll(&progressReader{r: io.LimitReader(resp.Body, maxDownload), moved: func() { stall.Reset(StallTimeout) }})
 	if err != nil {
 		if context.Cause(ctx) == errStalled {
-			return fmt.Errorf("less than %d bytes came in %v, after %d bytes: the mirror stopped sending", stallBytes, StallTimeout, len(data))
+			return &stallError{after: len(data)}
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) && resp.ContentLength > 0 {
+			return fmt.Errorf("the connection closed after %d of the %d bytes announced", len(data), resp.ContentLength)
 		}
 		return err
 	}
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/") && !IsIDX(data) && !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		// A proxy's refusal or a network's sign-in page, served as the
+		// file: said as such, not as a checksum alone.
+		return fmt.Errorf("the mirror sent a page of text (%s, %d bytes), not the file: a proxy's or a network's sign-in page?", ct, len(data))
+	}
 	return f.store(file, data, url)
+}
+
+// stallError is a download given up after StallTimeout with too little
+// coming in.
+type stallError struct{ after int }
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("less than %d bytes came in %v, after %d bytes: the mirror stopped sending", stallBytes, StallTimeout, e.after)
 }
 
 // progressReader calls moved each time stallBytes more have been read.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -271,9 +272,10 @@ func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
 // TestFetchStallsAndFolders: a mirror that stops sending is given up after
 // StallTimeout, not after a limit on the whole download (a slow one that
 // kept sending never got its file: 2 minutes for everything), and its
-// other files are still asked for; a mirror sending without end is read
-// no further than maxDownload; a folder where a file goes is named before
-// anything is downloaded; an interrupted fetch tries no more sources.
+// other files are still asked for, unless it stopped twice in a row; a
+// mirror sending without end is read no further than maxDownload; a
+// folder where a file goes is named before anything is downloaded; an
+// interrupted fetch tries no more sources.
 func TestFetchStallsAndFolders(t *testing.T) {
 	contents := map[string][]byte{}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -303,7 +305,11 @@ func TestFetchStallsAndFolders(t *testing.T) {
 					return
 				}
 			}
-		case name == Files[1].Name: // a byte now and then
+		case strings.HasPrefix(name, "dead/"): // every file: a little, then nothing
+			w.Write(contents[Files[0].Name][:100])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case name == Files[2].Name: // a byte now and then
 			for c := contents[name]; len(c) > 0 && r.Context().Err() == nil; c = c[1:] {
 				w.Write(c[:1])
 				w.(http.Flusher).Flush()
@@ -324,16 +330,24 @@ func TestFetchStallsAndFolders(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "less than 1024 bytes came in 300ms, after") || !strings.Contains(err.Error(), Files[0].Name) {
 		t.Errorf("a stalled download: %v", err)
 	}
-	if err == nil || !strings.Contains(err.Error(), Files[1].Name) {
+	if err == nil || !strings.Contains(err.Error(), Files[2].Name) {
 		t.Errorf("a download trickling a byte every 50 ms: %v", err)
 	}
 	if n := asked.Load(); n != 4 {
 		t.Errorf("%d files asked of the mirror, want all 4 (a stalled one is no reason to skip the rest)", n)
 	}
-	for _, st := range Verify(dir)[2:] {
-		if !st.OK {
+	for _, i := range []int{1, 3} {
+		if st := Verify(dir)[i]; !st.OK {
 			t.Errorf("%s, sent slowly: %v", st.File.Name, st.Err)
 		}
+	}
+	// A mirror that stops sending twice in a row is asked for no more:
+	// the next source's turn comes after two stalls, not four.
+	asked.Store(0)
+	var log bytes.Buffer
+	dead := &Fetcher{Dir: t.TempDir(), Mirrors: []string{srv.URL + "/dead"}, GoCmd: "-", Log: &log}
+	if _, err := dead.Ensure(context.Background()); err == nil || asked.Load() != 2 || !strings.Contains(log.String(), "stopped sending twice in a row: its other files are not asked for") {
+		t.Errorf("a mirror stalling on every file: %v, %d downloads, log:\n%s", err, asked.Load(), log.String())
 	}
 	// The endless body is bounded by its size, not by the stall rule: a
 	// loaded machine (a GC, other tests) can pause 300 ms between its
@@ -804,5 +818,87 @@ func TestHoldoutSaysWhichSetIsEmpty(t *testing.T) {
 	_, _, err = Holdout(mnist, 7.41e-05, 42)
 	if err == nil || !strings.Contains(err.Error(), "expected at least 7.42e-05") {
 		t.Errorf("the validation-side bound of MNIST's counts: %v", err)
+	}
+}
+
+// TestFetchLeavesUnreadableFiles: a cached file this user cannot read is
+// not "damaged": it is named as unreadable (fs.ErrPermission, for the
+// CLI's hint) and left as it is, nothing downloaded. It had been fetched
+// again and replaced (in a shared cache, another user's file), keeping
+// the mode that refused it, so every command fetched it again.
+func TestFetchLeavesUnreadableFiles(t *testing.T) {
+	contents := map[string][]byte{}
+	for _, f := range Files {
+		contents[f.Name] = gz([]byte("content of " + f.Name))
+	}
+	withTestChecksums(t, contents)
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Write(contents[strings.TrimPrefix(r.URL.Path, "/")])
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	// A shared cache: a folder anyone may write in, below one anyone may
+	// enter (for the other user, below).
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o777)
+	for name, c := range contents {
+		if err := os.WriteFile(filepath.Join(dir, name), c, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, Files[3].Name)
+	os.Chmod(p, 0o000)
+	if os.Geteuid() == 0 {
+		// Root reads any file: the check runs as another user (the
+		// effective one alone, so that root can come back).
+		if err := syscall.Seteuid(65534); err != nil {
+			t.Skipf("cannot act as another user: %v", err)
+		}
+		defer syscall.Seteuid(0)
+	}
+	if _, err := os.ReadFile(p); err == nil {
+		t.Skip("a file of mode 000 is readable to this user")
+	}
+	f := &Fetcher{Dir: dir, Mirrors: []string{srv.URL}, GoCmd: "-"}
+	_, err := f.Ensure(context.Background())
+	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "the cached "+p+" cannot be read") || !strings.Contains(err.Error(), "not fetched again") {
+		t.Errorf("an unreadable cached file: %v; want it named as unreadable, wrapping fs.ErrPermission", err)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("%d downloads to replace a file that could not be read", n)
+	}
+	syscall.Seteuid(0)
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0 {
+		t.Errorf("the unreadable file was replaced or changed: %v, %v", st, err)
+	}
+}
+
+// TestFetchSaysWhatCameInstead: a page of text served as the file (a
+// proxy's refusal, a network's sign-in page) is named as such, and a body
+// shorter than its Content-Length says how much of it came.
+func TestFetchSaysWhatCameInstead(t *testing.T) {
+	contents := map[string][]byte{}
+	for _, f := range Files {
+		contents[f.Name] = gz([]byte("content of " + f.Name))
+	}
+	withTestChecksums(t, contents)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/short/") {
+			w.Header().Set("Content-Length", "1000")
+			w.Write(make([]byte, 300))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte("<html><body>Sign in to use this network</body></html>"))
+	}))
+	defer srv.Close()
+	f := &Fetcher{Dir: t.TempDir(), GoCmd: "-"}
+	if err := f.fetchURL(context.Background(), srv.URL+"/"+Files[0].Name, Files[0]); err == nil || !strings.Contains(err.Error(), "the mirror sent a page of text (text/html; charset=utf-8, 53 bytes), not the file") {
+		t.Errorf("a sign-in page as the file: %v", err)
+	}
+	if err := f.fetchURL(context.Background(), srv.URL+"/short/"+Files[0].Name, Files[0]); err == nil || !strings.Contains(err.Error(), "the connection closed after 300 of the 1000 bytes announced") {
+		t.Errorf("a body cut short: %v", err)
 	}
 }
