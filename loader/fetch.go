@@ -297,6 +297,9 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	if f.GoCmd != "-" {
 		f.logf("fetching %s through the Go module proxy", GoModule)
 		failed, err := f.fetchGoModule(ctx, need)
+		if le := (*localError)(nil); errors.As(err, &le) {
+			return fmt.Errorf("writing into the data folder %s: %v (downloaded through the Go module proxy and checked: make room there, or choose another folder with data fetch --dir DIR)", f.Dir, err)
+		}
 		if err != nil {
 			tried = append(tried, fmt.Sprintf("Go module proxy (%s): %v", GoModule, err))
 		}
@@ -456,6 +459,9 @@ func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error
 		data, err := fileutil.ReadFile(src, MaxFileBytes)
 		if err == nil {
 			err = f.store(file, data, src)
+		}
+		if le := (*localError)(nil); errors.As(err, &le) {
+			return need, fmt.Errorf("%s: %w", file.Name, le) // no other file would be written either
 		}
 		if err != nil {
 			failed = append(failed, file)

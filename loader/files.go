@@ -135,8 +135,14 @@ func findAll(dir string, files []File, what string) ([]string, error) {
 			p := filepath.Join(dir, n)
 			if st, err := os.Stat(p); err == nil {
 				odd = append(odd, n+" there is "+fileutil.Kind(st.Mode()))
-			} else if to, lerr := os.Readlink(p); lerr == nil {
+			} else if to, lerr := os.Readlink(p); lerr == nil && errors.Is(err, fs.ErrNotExist) {
 				odd = append(odd, n+" there is a symbolic link to "+to+", which does not exist")
+			} else if lerr == nil {
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // p is named already
+				}
+				odd = append(odd, n+" there is a symbolic link to "+to+", which cannot be followed ("+err.Error()+")")
 			}
 		}
 	}

@@ -179,6 +179,12 @@ func TestLoadDir(t *testing.T) {
 	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "train-labels-idx1-ubyte.gz there is a symbolic link to "+filepath.Join(dir, "gone.gz")+", which does not exist") {
 		t.Errorf("a link to nothing for a file: %v", err)
 	}
+	// A link to itself is a loop, not a link to nothing.
+	os.Remove(filepath.Join(dir, "train-labels-idx1-ubyte.gz"))
+	os.Symlink("train-labels-idx1-ubyte.gz", filepath.Join(dir, "train-labels-idx1-ubyte.gz"))
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "train-labels-idx1-ubyte.gz there is a symbolic link to train-labels-idx1-ubyte.gz, which cannot be followed (too many levels of symbolic links)") {
+		t.Errorf("a link to itself for a file: %v", err)
+	}
 	if _, err := LoadDir(filepath.Join(dir, "nope")); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing folder: %v", err)
 	}
