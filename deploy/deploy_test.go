@@ -347,6 +347,13 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", s)
 		}
 	}
+	// The image's user owns cnngpu's cache folder, where a GPU run
+	// remembers cuDNN's choices (COPY makes it root's).
+	user := regexp.MustCompile(`(?m)^USER\s+(\S+)`).FindStringSubmatch(d)
+	cache := regexp.MustCompile(`(?m)^ENV\s+XDG_CACHE_HOME=(\S+)`).FindStringSubmatch(d)
+	if user == nil || cache == nil || !regexp.MustCompile(`chown\s+`+regexp.QuoteMeta(user[1])+`\s+`+regexp.QuoteMeta(cache[1]+"/cnngpu")+`(\s|$)`).MatchString(d) {
+		t.Errorf("the image's user (USER %v) does not own its cache folder (XDG_CACHE_HOME %v, + /cnngpu)", user, cache)
+	}
 }
 
 // TestBinaryNeedsOnlyLibc: the runtime image supplies cuBLAS and cuDNN and

@@ -148,7 +148,7 @@ func studyFolders(out string, args []string) ([]string, error) {
 		}
 	}
 	if len(dirs) == 0 {
-		return nil, fmt.Errorf("merge: no shard folders given (other than the output folder %s)", out)
+		return nil, &BlockedError{fmt.Errorf("merge: no shard folders given (other than the output folder %s)", out)}
 	}
 	return dirs, nil
 }
@@ -168,8 +168,10 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		return nil, err
 	}
 	// The output folder is this process's while it reads and writes it
-	// (Lock); one not there yet is made, and locked, only once the merge
-	// is found possible: a refused merge writes nothing.
+	// (Lock); one not there yet, or one that holds no study (whose runs
+	// the checks would read), is made or locked only once the merge is
+	// found possible: a refused merge writes nothing, not even the lock's
+	// file.
 	var unlock func()
 	defer func() {
 		if unlock != nil {
@@ -182,7 +184,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 		return err
 	}
-	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+	if fi, err := os.Stat(filepath.Join(out, SpecFile)); err == nil && fi.Mode().IsRegular() {
 		if err := lock(); err != nil {
 			return nil, err
 		}
@@ -193,7 +195,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	for _, d := range dirs {
 		s, err := LoadSpec(d)
 		if err != nil {
-			return nil, fmt.Errorf("%s is not a study folder: %w", d, err)
+			return nil, &BlockedError{fmt.Errorf("%s is not a study folder: %w", d, err)}
 		}
 		if spec == nil {
 			spec = s

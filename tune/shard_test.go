@@ -219,6 +219,16 @@ func TestMergeCoverage(t *testing.T) {
 		if _, serr := os.Stat(out); serr == nil {
 			t.Errorf("%s: a refused merge wrote %s", what, out)
 		}
+		// Into a folder of other files: left as it was (the lock's file
+		// had been left there).
+		os.Mkdir(out, 0o755)
+		os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644)
+		if _, err := Merge(out, args, opt); err == nil {
+			t.Errorf("%s, into a folder of other files: merge succeeded", what)
+		}
+		if ents, _ := os.ReadDir(out); len(ents) != 1 {
+			t.Errorf("%s: a refused merge into a folder of other files left %d entries there, want its 1", what, len(ents))
+		}
 	}
 
 	// The folder holding the shards' folders is taken as all of them.

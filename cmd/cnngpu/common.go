@@ -176,7 +176,11 @@ func checkEngineFlags(c *cli.Context) error {
 		return usageErrorf("--cpu and --device exclude each other")
 	}
 	switch p := c.String("precision"); p {
-	case "", "fp32":
+	case "":
+		if c.IsSet("precision") {
+			return usageErrorf("--precision '': expected fp32 or tf32; leave it out for fp32")
+		}
+	case "fp32":
 	case "tf32":
 		if c.Bool("cpu") {
 			// The CPU engine has no tensor cores: the run would be

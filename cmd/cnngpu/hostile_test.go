@@ -255,6 +255,8 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
 		{with(train, "--data", ""), 2, []string{"--data '': expected the folder"}},
 		{with(tuneArgs, "--data", "", "--dry-run"), 2, []string{"--data '': expected the folder"}},
+		{with(tuneArgs, "--devices", "", "--dry-run"), 2, []string{"--devices '': expected GPU indices"}},
+		{with(train, "--precision", ""), 2, []string{"--precision '': expected fp32 or tf32"}},
 		{[]string{"data", "verify", "--dir", ""}, 2, []string{"--dir '': expected a folder"}},
 		{[]string{"data", "verify", "--data", ""}, 2, []string{"--dir '': expected a folder"}},
 		{with(train, "--epochs", "-3"), 2, []string{"--epochs -3", "at least 1"}},

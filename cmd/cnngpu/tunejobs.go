@@ -43,6 +43,9 @@ func jobsPerDevice(c *cli.Context) (int, error) {
 // given).
 func tuneDevices(c *cli.Context) ([]int, error) {
 	d := c.String("devices")
+	if d == "" && c.IsSet("devices") {
+		return nil, usageErrorf("--devices '': expected GPU indices, e.g. --devices 0,1 (%s lists them); leave it out for the default device", shell.Command("devices"))
+	}
 	if d == "" {
 		return nil, nil
 	}
