@@ -354,6 +354,9 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	if merged.Data != "" {
 		if err := recordData(out, merged.Data, "in the shards"); err != nil {
+			if oe := (*OtherStudyError)(nil); errors.As(err, &oe) {
+				oe.Into = true // not "give the --data it trained on": merge takes none
+			}
 			return nil, err
 		}
 	}

@@ -178,7 +178,7 @@ func Render(dir, machine string) error {
 	b.WriteString("\n\n")
 
 	if n := len(spec.Configs()) - len(results); n > 0 {
-		fmt.Fprintf(&b, "**%d of %d configurations have not finished**; rerun the same `cnngpu tune` command to complete them.\n\n", n, len(spec.Configs()))
+		fmt.Fprintf(&b, "**%d of %d configurations have not finished**; to complete them, run `cnngpu tune` with this study's settings and `--out` this folder (the command that started the study does; a merged study's folder is finished so too, or by `tune merge --final`).\n\n", n, len(spec.Configs()))
 	}
 
 	b.WriteString("## Result\n\n")

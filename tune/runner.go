@@ -376,13 +376,19 @@ type OtherStudyError struct {
 	Data       bool // the same settings, other training data
 	// Merge: refused by tune merge --final, whose --data differs from the
 	// data the shards trained on.
-	Merge   bool
+	Merge bool
+	// Into: refused by tune merge, whose shards trained on other data than
+	// the study its --out folder holds.
+	Into    bool
 	NoStudy bool // a study's outputs without its definition
 }
 
 func (e *OtherStudyError) Error() string {
 	if e.NoStudy {
 		return fmt.Sprintf("%s holds %s; use another --out folder", e.Dir, e.Diff)
+	}
+	if e.Data && e.Into {
+		return fmt.Sprintf("%s holds a study trained on other data (%s); merge into another --out folder", e.Dir, e.Diff)
 	}
 	if e.Data && e.Merge {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); give --data for the data the shards trained on, or merge without --final", e.Dir, e.Diff)

@@ -469,4 +469,14 @@ func TestMergeRefusesOtherFinalData(t *testing.T) {
 	if _, err := Merge(out, []string{bare}, MergeOptions{Data: fingerprint("crc32c:2222")}); !errors.As(err, &oe) || oe.Dir != out {
 		t.Errorf("merge into a folder that records other data: %v; want an OtherStudyError naming %s", err, out)
 	}
+	// Without a final retraining: merge takes no --data, so the way out
+	// is another folder.
+	other := filepath.Join(root, "other")
+	fakeShard(t, spec, 0, 1, other)
+	if err := recordData(other, "crc32c:3333", "given now"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Merge(out, []string{other}, MergeOptions{}); !errors.As(err, &oe) || oe.Dir != out || !strings.HasSuffix(err.Error(), "; merge into another --out folder") {
+		t.Errorf("merge of shards on other data into a folder: %v; want an OtherStudyError saying to merge into another folder", err)
+	}
 }

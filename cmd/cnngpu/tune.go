@@ -612,8 +612,16 @@ func mergeAction(c *cli.Context) error {
 		return nil
 	}
 	if !c.Bool("final") {
+		report := filepath.Join(out, tune.ReportFile)
+		_, ferr := os.Stat(filepath.Join(out, tune.FinalFile))
+		if (ferr == nil && res.Copied == 0) || res.Copied+res.Present == 0 {
+			// Retrained and tested already (the same merge again after
+			// --final), or nothing finished to choose from.
+			fmt.Fprintf(w, "report: %s\n", report)
+			return nil
+		}
 		fmt.Fprintf(w, "report: %s (add --final, or run %s with the same grid and --out %s, to retrain and test the best setting)\n",
-			filepath.Join(out, tune.ReportFile), shell.Command("tune"), shell.Path(out))
+			report, shell.Command("tune"), shell.Path(out))
 		return nil
 	}
 	return finishMerged(c, out, data)
