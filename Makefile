@@ -27,8 +27,11 @@ test: data
 test-onnx: data
 	scripts/onnx-check.sh
 
+# The main job: its checkpoint has a fixed name, which the README's
+# commands use (a later `make run` replaces it; train alone names each run's
+# checkpoint by its time).
 run: build
-	./$(BIN) train
+	./$(BIN) train --out runs/model.safetensors
 
 data: build
 	./$(BIN) data fetch

@@ -5,11 +5,12 @@
 # families, 250 non-digits) into a temporary folder, classifies it with
 # both builds (CPU engine, one build after the other) and prints, per
 # family, the share read right and refused by each. MODEL: a trained
-# checkpoint (default: the newest runs/model-*.safetensors).
+# checkpoint (default: runs/model.safetensors, make run's, else the newest
+# runs/model-*.safetensors).
 set -euo pipefail
 old=${1:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
 new=${2:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
-model=${3:-$(ls -t runs/model-*.safetensors 2>/dev/null | head -1)}
+model=${3:-$(ls -t runs/model.safetensors runs/model-*.safetensors 2>/dev/null | head -1)}
 [ -n "$model" ] || { echo "image-corpus.sh: no model: give one, or train one with make run" >&2; exit 2; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

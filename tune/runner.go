@@ -656,8 +656,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	total := done + len(jobs)
-	r.logf("study %s: %s x %s in this shard (%s); %s finished earlier, %d to run",
-		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), spec.Shard, plural(done, "run"), len(jobs))
+	where := ""
+	if spec.Shard.N > 1 {
+		where = fmt.Sprintf(" in this shard (%s)", spec.Shard)
+	}
+	r.logf("study %s: %s x %s%s; %s finished earlier, %d to run",
+		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), where, plural(done, "run"), len(jobs))
 	var sizes []int // the rounds' numbers of training images, each once
 	for k := 0; k < spec.Rounds(); k++ {
 		if n := rs.trainLen(k); !slices.Contains(sizes, n) {
@@ -763,7 +767,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ErrInterrupted
 	}
-	r.logf("all runs of this shard finished (%.1fs this time)", time.Since(start).Seconds())
+	if spec.Shard.N > 1 {
+		r.logf("all runs of this shard finished (%.1fs this time)", time.Since(start).Seconds())
+	} else {
+		r.logf("all runs finished (%.1fs this time)", time.Since(start).Seconds())
+	}
 	if spec.Shard.N > 1 {
 		r.logf("shard %s done: when every shard is, combine their folders with %s (or the folder that holds them)", spec.Shard, shell.Command("tune merge --out DIR SHARD_DIR..."))
 		res, err := Collect(r.Dir, spec)
