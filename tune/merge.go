@@ -168,10 +168,11 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		return nil, err
 	}
 	// The output folder is this process's while it reads and writes it
-	// (Lock); one not there yet, or one that holds no study (whose runs
-	// the checks would read), is made or locked only once the merge is
-	// found possible: a refused merge writes nothing, not even the lock's
-	// file.
+	// (Lock); one not there yet, or one that holds neither a study (whose
+	// runs the checks would read) nor a lock's file (another process's,
+	// perhaps, which refuses this merge at once), is made or locked only
+	// once the merge is found possible: a refused merge writes nothing,
+	// not even the lock's file.
 	var unlock func()
 	defer func() {
 		if unlock != nil {
@@ -184,7 +185,8 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 		return err
 	}
-	if fi, err := os.Stat(filepath.Join(out, SpecFile)); err == nil && fi.Mode().IsRegular() {
+	_, lerr := os.Lstat(filepath.Join(out, LockFile))
+	if fi, err := os.Stat(filepath.Join(out, SpecFile)); lerr == nil || (err == nil && fi.Mode().IsRegular()) {
 		if err := lock(); err != nil {
 			return nil, err
 		}

@@ -153,8 +153,12 @@ func Render(dir, machine string) error {
 	if spec.TrainLimit > 0 {
 		fmt.Fprintf(&b, " (`--train-limit %d`: a stratified sample of the images left after validation)", spec.TrainLimit)
 	}
-	fmt.Fprintf(&b, "\n- Training: %s, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration), recipe %s\n",
-		plural(spec.Epochs, "epoch"), spec.Optimizer, spec.Arch, spec.Seed, spec.RecipeLabel())
+	precision := ""
+	if spec.Precision != "" {
+		precision = ", " + spec.Precision + " arithmetic (tensor cores)"
+	}
+	fmt.Fprintf(&b, "\n- Training: %s, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration), recipe %s%s\n",
+		plural(spec.Epochs, "epoch"), spec.Optimizer, spec.Arch, spec.Seed, spec.RecipeLabel(), precision)
 	fmt.Fprintf(&b, "- Selection: highest final mean validation accuracy, ties to the lower validation loss; diverged runs are never chosen\n")
 	total := 0.0
 	for _, r := range results {

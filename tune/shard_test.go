@@ -480,3 +480,40 @@ func TestMergeRefusesOtherFinalData(t *testing.T) {
 		t.Errorf("merge of shards on other data into a folder: %v; want an OtherStudyError saying to merge into another folder", err)
 	}
 }
+
+// TestPrecisionRecorded: a study in tf32 records it (version 3, which
+// builds that would train it in fp32 refuse), and its runs are not ranked
+// with fp32 ones: shards of the two are not merged, and a folder of one
+// is not resumed as the other.
+func TestPrecisionRecorded(t *testing.T) {
+	root := t.TempDir()
+	fp32, tf32 := tinySpec(), tinySpec()
+	tf32.Precision = "tf32"
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	fakeShard(t, fp32, 0, 2, a)
+	fakeShard(t, tf32, 1, 2, b)
+	if s, err := LoadSpec(b); err != nil || s.Version != 3 || s.Precision != "tf32" {
+		t.Fatalf("a tf32 shard's spec: %+v, %v; want version 3, precision tf32", s, err)
+	}
+	if s, err := LoadSpec(a); err != nil || s.Version != 1 || s.Precision != "" {
+		t.Fatalf("an fp32 shard's spec: %+v, %v; want version 1 and no precision", s, err)
+	}
+	out := filepath.Join(root, "merged")
+	_, err := Merge(out, []string{a, b}, MergeOptions{})
+	if err == nil || !strings.Contains(err.Error(), "precision fp32 in "+a+", tf32 in "+b) {
+		t.Errorf("merging fp32 and tf32 shards: %v; want the precision named", err)
+	}
+	sp := *tf32
+	sp.Shard = newShard(0, 2)
+	if err := Prepare(a, &sp); err == nil || !strings.Contains(err.Error(), "precision") {
+		t.Errorf("resuming an fp32 shard in tf32: %v; want the precision named", err)
+	}
+	bad := filepath.Join(root, "bad")
+	fakeShard(t, tf32, 1, 2, bad)
+	p := filepath.Join(bad, SpecFile)
+	js, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(js), `"tf32"`, `"fp16"`, 1)), 0o644)
+	if _, err := LoadSpec(bad); err == nil || !strings.Contains(err.Error(), `precision "fp16": expected tf32`) {
+		t.Errorf("a spec of precision fp16: %v; want it refused", err)
+	}
+}

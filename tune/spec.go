@@ -48,8 +48,12 @@ type Spec struct {
 	// Data is the training set's fingerprint (loader.Set.Fingerprint),
 	// recorded when the study first trains; "" until then, and in studies
 	// made before it was recorded.
-	Data  string `json:"data,omitempty"`
-	Shard Shard  `json:"shard"`
+	Data string `json:"data,omitempty"`
+	// Precision is the GPU's arithmetic, "tf32" (tensor cores); "" is
+	// strict fp32, on either engine, and in studies made before it was
+	// recorded. Runs of the two are not ranked together.
+	Precision string `json:"precision,omitempty"`
+	Shard     Shard  `json:"shard"`
 }
 
 // RecipeLabel describes the study's training recipe, e.g.
@@ -160,6 +164,9 @@ func (s *Spec) Validate() error {
 	if s.Optimizer == "sgd" && !(s.Momentum >= 0 && s.Momentum < 1) {
 		return fmt.Errorf("momentum %v: expected a number in [0, 1)", s.Momentum)
 	}
+	if s.Precision != "" && s.Precision != "tf32" {
+		return fmt.Errorf("precision %q: expected tf32, or none for fp32", s.Precision)
+	}
 	for _, b := range s.BatchSizes {
 		if b < 1 {
 			return fmt.Errorf("batch size %d: expected a positive number", b)
@@ -268,6 +275,7 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 	add("folds", s.Folds, other.Folds)
 	add("train limit", s.TrainLimit, other.TrainLimit)
 	add("recipe", s.RecipeLabel(), other.RecipeLabel())
+	add("precision", s.PrecisionLabel(), other.PrecisionLabel())
 	return strings.Join(d, "; ")
 }
 
@@ -278,18 +286,30 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 const maxStudyFile = 64 << 20
 
 // SpecVersion is the latest version of the study definition this cnngpu
-// reads (a 0, which no cnngpu wrote, is read too). It writes version 2
-// where the study trains with label smoothing or a warp of the images,
-// which builds reading version 1 alone would ignore (training the study
-// otherwise), and version 1, which every build reads, where it does not.
-const SpecVersion = 2
+// reads (a 0, which no cnngpu wrote, is read too). It writes version 3
+// where the study trains in tf32, version 2 where it trains with label
+// smoothing or a warp of the images, which builds reading earlier
+// versions alone would ignore (training the study otherwise), and
+// version 1, which every build reads, where it does neither.
+const SpecVersion = 3
 
 // version is the version s is written as (SpecVersion's comment).
 func (s *Spec) version() int {
-	if engine.LaterSettings(s.LabelSmoothing, s.Augmentation) {
+	switch {
+	case s.Precision != "":
+		return 3
+	case engine.LaterSettings(s.LabelSmoothing, s.Augmentation):
 		return 2
 	}
 	return 1
+}
+
+// PrecisionLabel is the study's arithmetic: "fp32" or "tf32".
+func (s *Spec) PrecisionLabel() string {
+	if s.Precision == "" {
+		return "fp32"
+	}
+	return s.Precision
 }
 
 // SpecFile is the study definition's name in a study folder.

@@ -168,6 +168,9 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	}
 	spec = &tune.Spec{Version: tune.SpecVersion, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
 		Seed: c.Uint64("seed"), Arch: c.String("arch"), Folds: c.Int("folds"), TrainLimit: c.Int("train-limit"), Shard: tune.Shard{N: 1}}
+	if c.String("precision") == "tf32" {
+		spec.Precision = "tf32"
+	}
 	for _, lr := range lrs {
 		if _, err := checkLR(lr); err != nil {
 			return nil, "", err
@@ -634,6 +637,11 @@ func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
 	spec, err := tune.LoadSpec(out)
 	if err != nil {
 		return err
+	}
+	if p := c.String("precision"); p != spec.PrecisionLabel() {
+		// Its missing runs and its final model trained in the shards'
+		// arithmetic, as an unsharded study's would be.
+		return usageErrorf("--precision %s: the shards trained in %s: give --precision %s for the final retraining (the merge itself is done: %s)", p, spec.PrecisionLabel(), spec.PrecisionLabel(), out)
 	}
 	ctx, stop := interruptContext(c.Context)
 	defer stop()
