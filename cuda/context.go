@@ -247,6 +247,10 @@ func OpenWith(index int, image []byte, ptx string, kernels []string, opt Options
 	if index < 0 || index >= len(devs) {
 		list := ""
 		for _, d := range devs {
+			if d.Err != nil {
+				list += fmt.Sprintf("\n  GPU %d: not described by the driver (%v)", d.Index, d.Err)
+				continue
+			}
 			list += fmt.Sprintf("\n  GPU %d: %s", d.Index, d.Name)
 		}
 		what := "give --device one of these, or use --cpu"
@@ -254,6 +258,9 @@ func OpenWith(index int, image []byte, ptx string, kernels []string, opt Options
 			list, what = " none", "use --cpu"
 		}
 		return nil, setup(&NoSuchDeviceError{index, fmt.Sprintf("--device %d: no such GPU; this machine has:%s\n%s", index, list, what)})
+	}
+	if err := devs[index].Err; err != nil {
+		return nil, setup(fmt.Errorf("GPU %d: the driver could not describe it (%w): it may be in a bad state (nvidia-smi tells); use another GPU (--device N, %s lists them) or --cpu", index, err, "'cnngpu devices'"))
 	}
 	if err := checkTarget(devs[index], ptx); err != nil {
 		return nil, err

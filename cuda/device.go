@@ -10,4 +10,7 @@ type Device struct {
 	ComputeMajor    int
 	ComputeMinor    int
 	Multiprocessors int
+	// Err is why the driver could not describe this GPU (a query failed):
+	// it cannot be used, and the others still can.
+	Err error
 }

@@ -193,39 +193,50 @@ var (
 func listDevices() ([]Device, error) {
 	var n C.int
 	if err := drv.check("cuDeviceGetCount", C.call_cuDeviceGetCount(drv.fn["cuDeviceGetCount"], &n)); err != nil {
-		return nil, err
+		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver could not count the GPUs: %w; check them with nvidia-smi (a reset or a reboot may be needed)", err), Hint: " Until then, use --cpu"}
 	}
 	out := make([]Device, 0, int(n))
 	for i := 0; i < int(n); i++ {
-		var d C.CUdevice
-		if err := drv.check("cuDeviceGet", C.call_cuDeviceGet(drv.fn["cuDeviceGet"], &d, C.int(i))); err != nil {
-			return nil, err
-		}
-		var name [256]C.char
-		if err := drv.check("cuDeviceGetName", C.call_cuDeviceGetName(drv.fn["cuDeviceGetName"], &name[0], 256, d)); err != nil {
-			return nil, err
-		}
-		var mem C.size_t
-		if err := drv.check("cuDeviceTotalMem_v2", C.call_cuDeviceTotalMem(drv.fn["cuDeviceTotalMem_v2"], &mem, d)); err != nil {
-			return nil, err
-		}
-		attr := func(a int) (int, error) {
-			var v C.int
-			err := drv.check("cuDeviceGetAttribute", C.call_cuDeviceGetAttribute(drv.fn["cuDeviceGetAttribute"], &v, C.int(a), d))
-			return int(v), err
-		}
-		dev := Device{Index: i, Name: C.GoString(&name[0]), MemoryBytes: uint64(mem)}
-		var err error
-		if dev.ComputeMajor, err = attr(attrComputeMajor); err != nil {
-			return nil, err
-		}
-		if dev.ComputeMinor, err = attr(attrComputeMinor); err != nil {
-			return nil, err
-		}
-		if dev.Multiprocessors, err = attr(attrMultiprocessorCount); err != nil {
-			return nil, err
+		// A GPU the driver fails to describe is listed with the failure
+		// (one GPU in a bad state hid all the others).
+		dev, err := describeDevice(i)
+		if err != nil {
+			dev = Device{Index: i, Err: err}
 		}
 		out = append(out, dev)
 	}
 	return out, nil
+}
+
+// describeDevice asks the driver for GPU i's name, memory and properties.
+func describeDevice(i int) (Device, error) {
+	var d C.CUdevice
+	if err := drv.check("cuDeviceGet", C.call_cuDeviceGet(drv.fn["cuDeviceGet"], &d, C.int(i))); err != nil {
+		return Device{}, err
+	}
+	var name [256]C.char
+	if err := drv.check("cuDeviceGetName", C.call_cuDeviceGetName(drv.fn["cuDeviceGetName"], &name[0], 256, d)); err != nil {
+		return Device{}, err
+	}
+	var mem C.size_t
+	if err := drv.check("cuDeviceTotalMem_v2", C.call_cuDeviceTotalMem(drv.fn["cuDeviceTotalMem_v2"], &mem, d)); err != nil {
+		return Device{}, err
+	}
+	attr := func(a int) (int, error) {
+		var v C.int
+		err := drv.check("cuDeviceGetAttribute", C.call_cuDeviceGetAttribute(drv.fn["cuDeviceGetAttribute"], &v, C.int(a), d))
+		return int(v), err
+	}
+	dev := Device{Index: i, Name: C.GoString(&name[0]), MemoryBytes: uint64(mem)}
+	var err error
+	if dev.ComputeMajor, err = attr(attrComputeMajor); err != nil {
+		return Device{}, err
+	}
+	if dev.ComputeMinor, err = attr(attrComputeMinor); err != nil {
+		return Device{}, err
+	}
+	if dev.Multiprocessors, err = attr(attrMultiprocessorCount); err != nil {
+		return Device{}, err
+	}
+	return dev, nil
 }

@@ -67,7 +67,9 @@ func OpenLibrary(lib nvlib.Lib, describe Describe) (*Library, error) {
 		m.Driver, _ = DriverVersion()
 		if devs, err := Devices(); err == nil {
 			for _, d := range devs {
-				m.NewestCC = max(m.NewestCC, 10*d.ComputeMajor+d.ComputeMinor)
+				if d.Err == nil {
+					m.NewestCC = max(m.NewestCC, 10*d.ComputeMajor+d.ComputeMinor)
+				}
 			}
 		}
 	}

@@ -43,7 +43,7 @@ func devicesCommand() *cli.Command {
 				missing = append(missing, "cuDNN")
 			}
 			if len(missing) > 0 {
-				return fmt.Errorf("the GPU engine cannot start without %s (above: where they were looked for and how to install them); until then train and the other commands run on the CPU", strings.Join(missing, " and "))
+				return fmt.Errorf("the GPU engine cannot start without %s (above: where they were looked for and how to install them); until then train and the other commands run on the CPU where no --device is given", strings.Join(missing, " and "))
 			}
 			return nil
 		},
@@ -75,12 +75,21 @@ func listGPUs(out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	usable := 0
 	for _, d := range devs {
+		if d.Err != nil {
+			fmt.Fprintf(out, "GPU %d  not described by the driver: %v; it cannot be used (nvidia-smi shows its state)\n", d.Index, d.Err)
+			continue
+		}
+		usable++
 		fmt.Fprintf(out, "GPU %d  %s  %.1f GiB  compute capability %d.%d  %d multiprocessors\n",
 			d.Index, d.Name, float64(d.MemoryBytes)/(1<<30), d.ComputeMajor, d.ComputeMinor, d.Multiprocessors)
 	}
-	if len(devs) == 0 {
+	switch {
+	case len(devs) == 0:
 		return fmt.Errorf("the driver sees no GPU; train with --cpu")
+	case usable == 0:
+		return fmt.Errorf("the driver sees %d GPU(s) but could describe none: check them with nvidia-smi (a reset or a reboot may be needed); until then, train with --cpu", len(devs))
 	}
 	return nil
 }

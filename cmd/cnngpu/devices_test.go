@@ -148,3 +148,26 @@ func TestBenchOutOfMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUNotDescribed: one GPU the driver fails to describe (the fake's
+// second cuDeviceGetName fails) is listed as such beside the others, which
+// stay usable; --device naming it says what happened and what to do. The
+// failure had hidden every GPU behind a bare "cuDeviceGetName: …". A
+// driver that cannot count its GPUs says to check them, and --cpu.
+func TestGPUNotDescribed(t *testing.T) {
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_FAIL=cuDeviceGetName:2"}
+	stdout, stderr, code := cnngpu(t, env, "devices")
+	if code != 0 || !strings.Contains(stdout, "GPU 0  Fake GPU 0") || !strings.Contains(stdout, "GPU 1  not described by the driver: cuDeviceGetName: ") {
+		t.Errorf("devices with GPU 1 not described: exit %d\n%s%s", code, stdout, stderr)
+	}
+	f := newFixtures(t)
+	_, stderr, code = cnngpu(t, env, "eval", "--device", "1", "--data", f.data, "--model", f.model)
+	if code == 0 || !strings.Contains(stderr, "GPU 1: the driver could not describe it (cuDeviceGetName: ") || !strings.Contains(stderr, "use another GPU (--device N") {
+		t.Errorf("eval --device 1, not described: exit %d\n%s", code, stderr)
+	}
+	env[1] = "FAKECUDA_FAIL=cuDeviceGetCount:1"
+	_, stderr, code = cnngpu(t, env, "devices")
+	if code != 1 || !strings.Contains(stderr, "the NVIDIA driver could not count the GPUs: cuDeviceGetCount: ") || !strings.Contains(stderr, "use --cpu") {
+		t.Errorf("devices whose count fails: exit %d\n%s", code, stderr)
+	}
+}
