@@ -7,6 +7,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -117,6 +118,13 @@ func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), 
 		msg := err.Error()
 		if first, _, cut := strings.Cut(msg, "\n"); brief && cut {
 			msg = strings.TrimSuffix(first, ".") + " (needed once a GPU works: then install it, docs/gpu.md, or set CNNGPU_LIBRARY_PATH to the folder that holds it)"
+			// The files found but not used, with why (one in
+			// CNNGPU_LIBRARY_PATH's folder that is damaged, say).
+			if nf := (*nvlib.NotFoundError)(nil); errors.As(err, &nf) {
+				for _, t := range nf.TriedLines() {
+					msg += "\n  not used: " + t
+				}
+			}
 		}
 		fmt.Fprintf(out, "%s: %s\n", name, msg)
 		return err

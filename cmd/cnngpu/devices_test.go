@@ -75,6 +75,13 @@ func TestDevicesShowsLibraries(t *testing.T) {
 		strings.Contains(stdout, "pip install") || !strings.Contains(stdout, "no GPU can be used") {
 		t.Errorf("devices with no driver that starts and no cuDNN: want the GPU said first and cuDNN in a line:\n%s%s", stdout, stderr)
 	}
+	// A cuDNN in CNNGPU_LIBRARY_PATH that cannot be used: said why, in
+	// that short form too.
+	os.WriteFile(filepath.Join(empty, "libcudnn.so.9"), nil, 0o644)
+	stdout, stderr, _ = cnngpu(t, noDNN, "devices")
+	if w := "  not used: " + filepath.Join(empty, "libcudnn.so.9") + ": "; !strings.Contains(stdout, w) || strings.Contains(stdout, "pip install") {
+		t.Errorf("devices with no driver that starts and a damaged cuDNN in CNNGPU_LIBRARY_PATH: want %q, in the short form:\n%s%s", w, stdout, stderr)
+	}
 }
 
 func init() { atExit = append(atExit, fakecuda.Cleanup) }

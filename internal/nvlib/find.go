@@ -154,12 +154,8 @@ func (e *NotFoundError) Error() string {
 	}
 	if len(e.Tried) > 0 {
 		b.WriteString("Tried:\n")
-		for _, a := range e.Tried {
-			what := a.Path
-			if a.Info.Version != "" {
-				what += fmt.Sprintf(" (%s %s)", l.Name, a.Info.Version)
-			}
-			fmt.Fprintf(&b, "  %s: %s\n", what, shortReason(a))
+		for _, t := range e.TriedLines() {
+			fmt.Fprintf(&b, "  %s\n", t)
 		}
 	}
 	fmt.Fprintf(&b, "Install %s (one of):\n", l.Name)
@@ -169,6 +165,20 @@ func (e *NotFoundError) Error() string {
 	fmt.Fprintf(&b, "or name the folder that holds it in %s (e.g. %s=%s),\nor run on the CPU with --cpu (the CPU engine needs none of these libraries).",
 		LibraryPathEnv, LibraryPathEnv, filepath.Join("$VIRTUAL_ENV", "lib", "python3.12", "site-packages", filepath.FromSlash(l.WheelDirs[0])))
 	return b.String()
+}
+
+// TriedLines says, a line each, which files were found and opened but
+// not used, and why.
+func (e *NotFoundError) TriedLines() []string {
+	var out []string
+	for _, a := range e.Tried {
+		what := a.Path
+		if a.Info.Version != "" {
+			what += fmt.Sprintf(" (%s %s)", e.Lib.Name, a.Info.Version)
+		}
+		out = append(out, fmt.Sprintf("%s: %s", what, shortReason(a)))
+	}
+	return out
 }
 
 // shortReason is an attempt's error, with dlopen's long "not found" for a
