@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -233,12 +235,25 @@ func (f *Fetcher) makeCopy(file File, state CopyState) ([]byte, error) {
 		return data, nil
 	}
 	if err := fileutil.WriteAtomic(f.rawPath(file), data, 0o644); err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			// A cache this user may read but not write (a shared one, a
+			// container's): nothing is wrong, and the same warning at
+			// every command for every file was noise. Said once a
+			// process.
+			readOnlyOnce.Do(func() {
+				f.logf("note: the data folder %s is read-only to this user, so its .gz files are decompressed at each command (a second or so)", filepath.Dir(gzPath))
+			})
+			return data, nil
+		}
 		f.logf("could not keep an uncompressed copy of %s (%v): the next command decompresses it again", gzPath, err)
 	} else {
 		f.logf("  kept %s uncompressed (%d bytes, SHA-256 ok) for faster reading", file.Name, len(data))
 	}
 	return data, nil
 }
+
+// readOnlyOnce: the note on a read-only data folder, once a process.
+var readOnlyOnce sync.Once
 
 // readRegular reads the file at path when it is a regular file (through
 // links) and not over MaxFileBytes; anything else in its place (a folder,
