@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strconv"
@@ -77,7 +78,10 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 	}
 	if dir := c.String("data"); dir != "" {
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-			return none, usageErrorf("--data %s: is %s, not a folder; give the folder that holds the MNIST IDX files", dir, fileutil.Kind(st.Mode()))
+			return none, usageErrorf("--data %s: is %s, not a folder; give the folder that holds the MNIST IDX files", lineName(dir), fileutil.Kind(st.Mode()))
+		} else if errors.Is(err, fs.ErrNotExist) {
+			// A bad flag value, exit 2, as a file given for the folder.
+			return none, usageErrorf("--data: data folder %s does not exist: give the folder that holds the four MNIST IDX files, or leave --data out to use the cache (fetched and checksummed on first use)", lineName(dir))
 		}
 		m, err := load(dir)
 		if err != nil {

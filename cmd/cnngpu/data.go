@@ -119,7 +119,7 @@ func verifyAction(c *cli.Context) error {
 			// Exit 2, as train's --data FILE: a flag's value of the wrong kind.
 			return usageErrorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, fileutil.Kind(st.Mode()))
 		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("%s %s: does not exist; give the folder that holds the MNIST files, or leave %s out to check the cache", dirFlag(), dir, dirFlag())
+			return usageErrorf("%s %s: does not exist; give the folder that holds the MNIST files, or leave %s out to check the cache", dirFlag(), dir, dirFlag())
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("the MNIST cache %s does not exist yet: run %s to fill it (train, eval and tune also fill it at their first run)", dir, shell.Command("data fetch"))
 		case err == nil:

@@ -127,7 +127,7 @@ func TestDataVerifyFolders(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--dir", file}, nil, 2, []string{"--dir " + file + ": is a file, not a folder"}},
-		{[]string{"--dir", filepath.Join(tmp, "nope")}, nil, 1, []string{"--dir " + filepath.Join(tmp, "nope") + ": does not exist"}},
+		{[]string{"--dir", filepath.Join(tmp, "nope")}, nil, 2, []string{"--dir " + filepath.Join(tmp, "nope") + ": does not exist"}},
 		{nil, []string{"XDG_CACHE_HOME=" + filepath.Join(tmp, "fresh")}, 1, []string{"the MNIST cache " + filepath.Join(tmp, "fresh", "cnngpu", "mnist") + " does not exist yet", "data fetch"}},
 		{[]string{"--dir", other}, nil, 1, []string{"a well-formed IDX file, but not the published MNIST one", "4 of 4 files failed verification, 4 of them well-formed IDX files of another dataset", "data fetch does not replace"}},
 		{[]string{"--dir", otherRaw}, nil, 1, []string{"4 of 4 files failed verification, 4 of them well-formed IDX files of another dataset", "data fetch does not replace"}},

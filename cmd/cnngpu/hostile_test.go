@@ -467,7 +467,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"data", "fetch", "--data", filepath.Join(f.root, "dangling")}, 2, []string{"--data " + filepath.Join(f.root, "dangling") + ": " + filepath.Join(f.root, "dangling") + " is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
 		{[]string{"export", "--model", f.model, "--format", "npy", "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
 		{[]string{"tune", "merge", f.shard0, "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
-		{[]string{"data", "verify", "--data", filepath.Join(f.root, "nowhere")}, 1, []string{"--data " + filepath.Join(f.root, "nowhere") + ": does not exist", "leave --data out"}},
+		{[]string{"data", "verify", "--data", filepath.Join(f.root, "nowhere")}, 2, []string{"--data " + filepath.Join(f.root, "nowhere") + ": does not exist", "leave --data out"}},
 		// --devices checked by a dry run too.
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "-1"}, 2, []string{"--devices: -1 is not a GPU index"}},
 		// named by its flag, as train names it (it read "epochs 1000000000")

@@ -183,7 +183,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--train-limit=0x100"}, 2, `--train-limit "0x100": expected a whole number in decimal digits`},
 		{[]string{"tune", "--cpu", "--seed", "1_000"}, 2, `--seed "1_000": expected a whole number in decimal digits`},
 		{[]string{"train", "--cpu", "--no-such-flag"}, 2, "unknown flag --no-such-flag"},
-		{[]string{"train", "--cpu", "--data", filepath.Join(dir, "missing")}, 1, "does not exist"},
+		{[]string{"train", "--cpu", "--data", filepath.Join(dir, "missing")}, 2, "does not exist"},
 		{[]string{"train", "--cpu", "--data", t.TempDir()}, 1, "lacks train-images-idx3-ubyte.gz"},
 		{[]string{"train", "--cpu", "--resume", notCk, "--data", dir}, 1, notCk},
 		{[]string{"eval", "--cpu", "--data", dir}, 2, "eval needs --model FILE"},
