@@ -307,7 +307,7 @@ func tuneAction(c *cli.Context) (err error) {
 			return studyError(err)
 		}
 		otherFilesNote(c.App.ErrWriter, out, others)
-		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1)
+		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1, c.IsSet("data"))
 		return nil
 	}
 	ctx, stop := interruptContext(c.Context)
@@ -422,8 +422,9 @@ func studyError(err error) error {
 
 // printPlan writes what a dry run would train: the shard's configurations
 // with their share of the study's expected cost, less the runs finished
-// in out already, and (final) the retraining of the best setting.
-func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final bool) {
+// in out already, and (final) the retraining of the best setting; with
+// ownData (--data given), that the steps are MNIST's.
+func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ownData bool) {
 	all := spec.Configs()
 	var total int64
 	for _, c := range all {
@@ -492,6 +493,9 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final boo
 		default:
 			fmt.Fprintf(w, "then the best setting is retrained on %s and tested (--final=false skips this)\n", images)
 		}
+	}
+	if ownData {
+		fmt.Fprintf(w, "(the steps an epoch are planned for MNIST's %d training images; the run counts --data's own)\n", tune.MNISTTrain)
 	}
 	fmt.Fprintf(w, "nothing trained (--dry-run)\n")
 }
