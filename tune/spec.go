@@ -263,9 +263,17 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 			d = append(d, fmt.Sprintf("%s %v %s, %v %s", name, a, mine, b, theirs))
 		}
 	}
-	add("learning rates", s.LRs, other.LRs)
-	add("batch sizes", s.BatchSizes, other.BatchSizes)
-	add("activations", s.Acts, other.Acts)
+	// The same values in another order are another grid (the order of
+	// its configurations, and so the shards' split): said as such.
+	order := func(name string, a, b any, same bool) {
+		if same && fmt.Sprint(a) != fmt.Sprint(b) {
+			name += " (the same, in another order, which orders the grid and its split)"
+		}
+		add(name, a, b)
+	}
+	order("learning rates", s.LRs, other.LRs, sameSet(s.LRs, other.LRs))
+	order("batch sizes", s.BatchSizes, other.BatchSizes, sameSet(s.BatchSizes, other.BatchSizes))
+	order("activations", s.Acts, other.Acts, sameSet(s.Acts, other.Acts))
 	add("epochs", s.Epochs, other.Epochs)
 	add("optimizer", s.Optimizer, other.Optimizer)
 	add("momentum", s.Momentum, other.Momentum)

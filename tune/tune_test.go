@@ -750,7 +750,7 @@ func TestGridInAnotherOrderContinues(t *testing.T) {
 	s1 := tinySpec()
 	s1.Shard = newShard(0, 2)
 	s1.LRs = []float64{0.003, 0.001}
-	if err := Prepare(shard, s1); err == nil || !strings.Contains(err.Error(), "learning rates") {
+	if err := Prepare(shard, s1); err == nil || !strings.Contains(err.Error(), "learning rates (the same, in another order, which orders the grid and its split) [0.001 0.003] in the folder, [0.003 0.001] given now") {
 		t.Errorf("a shard's grid in another order: %v; want it refused", err)
 	}
 }
