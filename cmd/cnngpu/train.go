@@ -756,8 +756,13 @@ func trainAction(c *cli.Context) error {
 	if s.json {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs)\n",
-		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds)
+	before := ""
+	if s.init != nil && len(s.init.History) > 0 {
+		// The epoch lines printed add up to more than this run's time.
+		before = fmt.Sprintf("; %.1fs with the epochs before --resume", r.Seconds+historySeconds(s.init.History))
+	}
+	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs%s)\n",
+		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds, before)
 	if s.quiet && !c.IsSet("out") && c.String("resume") == "" {
 		// The name was made up here: say it even when quiet.
 		fmt.Fprintf(stderr, "checkpoint: %s\n", r.Checkpoint)
