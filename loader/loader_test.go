@@ -204,12 +204,19 @@ func withTestChecksums(t *testing.T, contents map[string][]byte) {
 	}
 }
 
-func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
+// testContents is a small gzip file for each of Files ("content of
+// NAME"), made the published ones for the test (withTestChecksums).
+func testContents(t *testing.T) map[string][]byte {
 	contents := map[string][]byte{}
 	for _, f := range Files {
 		contents[f.Name] = gz([]byte("content of " + f.Name))
 	}
 	withTestChecksums(t, contents)
+	return contents
+}
+
+func TestFetchFromMirrorVerifiesChecksums(t *testing.T) {
+	contents := testContents(t)
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Serves every file with one byte changed.
 		c := slices.Clone(contents[strings.TrimPrefix(r.URL.Path, "/")])
@@ -391,11 +398,7 @@ func TestFetchStallsAndFolders(t *testing.T) {
 // one a file left); a download that cannot be written into the cache is
 // said at once, not tried again from the next source.
 func TestFetchInterruptedOrUnwritable(t *testing.T) {
-	contents := map[string][]byte{}
-	for _, f := range Files {
-		contents[f.Name] = gz([]byte("content of " + f.Name))
-	}
-	withTestChecksums(t, contents)
+	contents := testContents(t)
 	dir := t.TempDir()
 	arrived := make(chan struct{}, 8)
 	var asked atomic.Int32
@@ -833,11 +836,7 @@ func TestHoldoutSaysWhichSetIsEmpty(t *testing.T) {
 // again and replaced (in a shared cache, another user's file), keeping
 // the mode that refused it, so every command fetched it again.
 func TestFetchLeavesUnreadableFiles(t *testing.T) {
-	contents := map[string][]byte{}
-	for _, f := range Files {
-		contents[f.Name] = gz([]byte("content of " + f.Name))
-	}
-	withTestChecksums(t, contents)
+	contents := testContents(t)
 	var asked atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		asked.Add(1)
@@ -885,11 +884,7 @@ func TestFetchLeavesUnreadableFiles(t *testing.T) {
 // proxy's refusal, a network's sign-in page) is named as such, and a body
 // shorter than its Content-Length says how much of it came.
 func TestFetchSaysWhatCameInstead(t *testing.T) {
-	contents := map[string][]byte{}
-	for _, f := range Files {
-		contents[f.Name] = gz([]byte("content of " + f.Name))
-	}
-	withTestChecksums(t, contents)
+	testContents(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/short/") {
 			w.Header().Set("Content-Length", "1000")

@@ -173,7 +173,7 @@ func Render(dir, machine string) error {
 	}
 	fmt.Fprintf(&b, "- Time: %.1f s of training over %d finished %s", total, len(results), configs)
 	if final != nil && found && final.Config == best.Config {
-		what := "the final model"
+		what := "the final model (its training, test and writing)"
 		if final.Diverged {
 			what = "the final retraining, which diverged"
 		}
