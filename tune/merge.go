@@ -39,6 +39,10 @@ type MergeOptions struct {
 	// other data is refused then, with nothing written, and so is an
 	// error of Data's.
 	Data func() (string, error)
+	// Precision is the final retraining's arithmetic ("fp32", "tf32"; ""
+	// without one): shards that record another are refused before
+	// anything is written.
+	Precision string
 }
 
 // MergeSource is one study folder read by Merge.
@@ -191,9 +195,11 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			return nil, err
 		}
 	}
+	lockedEarly := unlock != nil
 	res := &MergeResult{}
 	var spec *Spec
 	dataFrom := "" // the first folder that records the training data
+	var precision, precisionFrom string
 	for _, d := range dirs {
 		s, err := LoadSpec(d)
 		if err != nil {
@@ -203,6 +209,15 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			spec = s
 		} else if diff := spec.Diff(s, "in "+dirs[0], "in "+d); diff != "" {
 			return nil, &BlockedError{fmt.Errorf("%s holds a different study than %s: %s", d, dirs[0], diff)}
+		}
+		// The arithmetic, as the folders that record it say (earlier
+		// cnngpus' do not).
+		switch {
+		case s.Precision == "":
+		case precisionFrom == "":
+			precision, precisionFrom = s.Precision, d
+		case s.Precision != precision:
+			return nil, &BlockedError{fmt.Errorf("%s holds a different study than %s: precision %s in %s, %s in %s", d, precisionFrom, precision, precisionFrom, s.Precision, d)}
 		}
 		// The data (which a shard that trained nothing does not record)
 		// against the first folder that records it.
@@ -251,6 +266,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	absent := map[int]bool{} // shards not given whose runs are missing
 
+	spec.Precision = precision
 	merged := *spec
 	merged.Shard = Shard{I: 0, N: 1}
 	type copyJob struct{ src, dst string }
@@ -330,6 +346,13 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		res.Copied = len(copies)
 		return res, nil
 	}
+	if opt.Precision != "" && spec.Precision != "" && opt.Precision != spec.Precision {
+		how := ""
+		if spec.Precision == "tf32" {
+			how = " on a GPU (the CPU engine computes in fp32)"
+		}
+		return nil, &BlockedError{fmt.Errorf("the shards trained in %s, and the final retraining would train in %s: give --precision %s%s, so that its runs and the final model are ranked with theirs", spec.Precision, opt.Precision, spec.Precision, how)}
+	}
 	if opt.Data != nil {
 		// The final retraining's data against the shards' (and against
 		// what out records, where the shards record none): found now, not
@@ -350,6 +373,12 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	if err := lock(); err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(out, SpecFile)); err == nil && !lockedEarly && !opt.DryRun {
+		// Another process merged into out between the checks and the
+		// lock: the checks are made again, under the lock (which this
+		// process may take again), against what out holds now.
+		return Merge(out, args, opt)
 	}
 	if err := Prepare(out, &merged); err != nil {
 		return nil, err

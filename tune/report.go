@@ -154,8 +154,11 @@ func Render(dir, machine string) error {
 		fmt.Fprintf(&b, " (`--train-limit %d`: a stratified sample of the images left after validation)", spec.TrainLimit)
 	}
 	precision := ""
-	if spec.Precision != "" {
-		precision = ", " + spec.Precision + " arithmetic (tensor cores)"
+	switch spec.Precision {
+	case "fp32":
+		precision = ", strict fp32 arithmetic"
+	case "tf32":
+		precision = ", tf32 arithmetic (tensor cores)"
 	}
 	fmt.Fprintf(&b, "\n- Training: %s, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration), recipe %s%s\n",
 		plural(spec.Epochs, "epoch"), spec.Optimizer, spec.Arch, spec.Seed, spec.RecipeLabel(), precision)

@@ -482,38 +482,65 @@ func TestMergeRefusesOtherFinalData(t *testing.T) {
 }
 
 // TestPrecisionRecorded: a study in tf32 records it (version 3, which
-// builds that would train it in fp32 refuse), and its runs are not ranked
-// with fp32 ones: shards of the two are not merged, and a folder of one
-// is not resumed as the other.
+// builds that would train it in fp32 refuse), an fp32 one too (version 1:
+// earlier builds ignore the field), and their runs are not ranked
+// together: shards of the two are not merged, a folder of one is not
+// resumed as the other, and a final retraining in the other is refused
+// before anything is written. A folder of an earlier cnngpu records none,
+// and goes with either.
 func TestPrecisionRecorded(t *testing.T) {
 	root := t.TempDir()
-	fp32, tf32 := tinySpec(), tinySpec()
-	tf32.Precision = "tf32"
-	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	fp32, tf32, old := tinySpec(), tinySpec(), tinySpec()
+	fp32.Precision, tf32.Precision = "fp32", "tf32"
+	a, b, c := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c")
 	fakeShard(t, fp32, 0, 2, a)
 	fakeShard(t, tf32, 1, 2, b)
+	fakeShard(t, old, 0, 2, c)
 	if s, err := LoadSpec(b); err != nil || s.Version != 3 || s.Precision != "tf32" {
 		t.Fatalf("a tf32 shard's spec: %+v, %v; want version 3, precision tf32", s, err)
 	}
-	if s, err := LoadSpec(a); err != nil || s.Version != 1 || s.Precision != "" {
-		t.Fatalf("an fp32 shard's spec: %+v, %v; want version 1 and no precision", s, err)
+	if s, err := LoadSpec(a); err != nil || s.Version != 1 || s.Precision != "fp32" {
+		t.Fatalf("an fp32 shard's spec: %+v, %v; want version 1, precision fp32", s, err)
 	}
 	out := filepath.Join(root, "merged")
 	_, err := Merge(out, []string{a, b}, MergeOptions{})
 	if err == nil || !strings.Contains(err.Error(), "precision fp32 in "+a+", tf32 in "+b) {
 		t.Errorf("merging fp32 and tf32 shards: %v; want the precision named", err)
 	}
+	// An earlier cnngpu's shard (none recorded) between them: the two
+	// that record one are still compared.
+	_, err = Merge(out, []string{c, b, a}, MergeOptions{})
+	if err == nil || !strings.Contains(err.Error(), "precision tf32 in "+b+", fp32 in "+a) {
+		t.Errorf("merging an unrecorded, a tf32 and an fp32 shard: %v; want the two precisions named", err)
+	}
 	sp := *tf32
 	sp.Shard = newShard(0, 2)
-	if err := Prepare(a, &sp); err == nil || !strings.Contains(err.Error(), "precision") {
+	if err := Prepare(a, &sp); err == nil || !strings.Contains(err.Error(), "precision fp32 in the folder, tf32 given now") {
 		t.Errorf("resuming an fp32 shard in tf32: %v; want the precision named", err)
+	}
+	// The earlier cnngpu's shard goes with the tf32 one, and is resumed
+	// in tf32 too.
+	if err := Prepare(c, &sp); err != nil {
+		t.Errorf("resuming a shard that records no precision in tf32: %v", err)
+	}
+	if _, err := Merge(out, []string{c, b}, MergeOptions{Precision: "fp32"}); err == nil || !strings.Contains(err.Error(), "the shards trained in tf32, and the final retraining would train in fp32: give --precision tf32 on a GPU") {
+		t.Errorf("a final retraining in fp32 of tf32 shards: %v; want it refused", err)
+	}
+	if _, serr := os.Stat(out); serr == nil {
+		t.Errorf("a refused merge wrote %s", out)
+	}
+	if _, err := Merge(out, []string{c, b}, MergeOptions{}); err != nil {
+		t.Fatalf("merging a shard that records no precision with a tf32 one: %v", err)
+	}
+	if s, err := LoadSpec(out); err != nil || s.Precision != "tf32" {
+		t.Errorf("the merged study: %+v, %v; want precision tf32", s, err)
 	}
 	bad := filepath.Join(root, "bad")
 	fakeShard(t, tf32, 1, 2, bad)
 	p := filepath.Join(bad, SpecFile)
 	js, _ := os.ReadFile(p)
 	os.WriteFile(p, []byte(strings.Replace(string(js), `"tf32"`, `"fp16"`, 1)), 0o644)
-	if _, err := LoadSpec(bad); err == nil || !strings.Contains(err.Error(), `precision "fp16": expected tf32`) {
+	if _, err := LoadSpec(bad); err == nil || !strings.Contains(err.Error(), `precision "fp16": expected fp32 or tf32`) {
 		t.Errorf("a spec of precision fp16: %v; want it refused", err)
 	}
 }

@@ -49,9 +49,10 @@ type Spec struct {
 	// recorded when the study first trains; "" until then, and in studies
 	// made before it was recorded.
 	Data string `json:"data,omitempty"`
-	// Precision is the GPU's arithmetic, "tf32" (tensor cores); "" is
-	// strict fp32, on either engine, and in studies made before it was
-	// recorded. Runs of the two are not ranked together.
+	// Precision is the arithmetic: "fp32" (strict, either engine) or
+	// "tf32" (a GPU's tensor cores); "" in studies made before it was
+	// recorded, which either may continue (it cannot be told which they
+	// trained in). Runs of fp32 and tf32 are not ranked together.
 	Precision string `json:"precision,omitempty"`
 	Shard     Shard  `json:"shard"`
 }
@@ -164,8 +165,8 @@ func (s *Spec) Validate() error {
 	if s.Optimizer == "sgd" && !(s.Momentum >= 0 && s.Momentum < 1) {
 		return fmt.Errorf("momentum %v: expected a number in [0, 1)", s.Momentum)
 	}
-	if s.Precision != "" && s.Precision != "tf32" {
-		return fmt.Errorf("precision %q: expected tf32, or none for fp32", s.Precision)
+	if s.Precision != "" && s.Precision != "fp32" && s.Precision != "tf32" {
+		return fmt.Errorf("precision %q: expected fp32 or tf32", s.Precision)
 	}
 	for _, b := range s.BatchSizes {
 		if b < 1 {
@@ -283,7 +284,9 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 	add("folds", s.Folds, other.Folds)
 	add("train limit", s.TrainLimit, other.TrainLimit)
 	add("recipe", s.RecipeLabel(), other.RecipeLabel())
-	add("precision", s.PrecisionLabel(), other.PrecisionLabel())
+	if s.Precision != "" && other.Precision != "" {
+		add("precision", s.Precision, other.Precision)
+	}
 	return strings.Join(d, "; ")
 }
 
@@ -304,7 +307,7 @@ const SpecVersion = 3
 // version is the version s is written as (SpecVersion's comment).
 func (s *Spec) version() int {
 	switch {
-	case s.Precision != "":
+	case s.Precision == "tf32":
 		return 3
 	case engine.LaterSettings(s.LabelSmoothing, s.Augmentation):
 		return 2
@@ -312,10 +315,11 @@ func (s *Spec) version() int {
 	return 1
 }
 
-// PrecisionLabel is the study's arithmetic: "fp32" or "tf32".
+// PrecisionLabel is the study's arithmetic: "fp32", "tf32", or "not
+// recorded" (an earlier cnngpu's study).
 func (s *Spec) PrecisionLabel() string {
 	if s.Precision == "" {
-		return "fp32"
+		return "not recorded"
 	}
 	return s.Precision
 }

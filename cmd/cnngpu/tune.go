@@ -168,6 +168,7 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	}
 	spec = &tune.Spec{Version: tune.SpecVersion, LRs: lrs, BatchSizes: bss, Acts: acts, Epochs: c.Int("epochs"), Optimizer: c.String("optimizer"),
 		Seed: c.Uint64("seed"), Arch: c.String("arch"), Folds: c.Int("folds"), TrainLimit: c.Int("train-limit"), Shard: tune.Shard{N: 1}}
+	spec.Precision = "fp32"
 	if c.String("precision") == "tf32" {
 		spec.Precision = "tf32"
 	}
@@ -550,6 +551,9 @@ func mergeAction(c *cli.Context) error {
 	// With --final the merged folder stays this process's until the best
 	// setting is retrained.
 	opt.KeepLock = c.Bool("final")
+	if c.Bool("final") {
+		opt.Precision = c.String("precision")
+	}
 	var data *loader.MNIST
 	if c.Bool("final") {
 		// The final retraining's data, read by Merge once its own checks
@@ -641,11 +645,6 @@ func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
 	spec, err := tune.LoadSpec(out)
 	if err != nil {
 		return err
-	}
-	if p := c.String("precision"); p != spec.PrecisionLabel() {
-		// Its missing runs and its final model trained in the shards'
-		// arithmetic, as an unsharded study's would be.
-		return usageErrorf("--precision %s: the shards trained in %s: give --precision %s for the final retraining (the merge itself is done: %s)", p, spec.PrecisionLabel(), spec.PrecisionLabel(), out)
 	}
 	ctx, stop := interruptContext(c.Context)
 	defer stop()
