@@ -36,7 +36,7 @@ done
 failed=0
 for ((i = 0; i < n; i++)); do
 	if wait "${pids[i]}"; then
-		echo "pod $i: $(grep -c '^\[' "$dir/logs/shard-$i.log") runs, $(grep 'all runs of this shard finished' "$dir/logs/shard-$i.log" | sed 's/.*(\(.*\) this time)/\1/')"
+		echo "pod $i: $(grep -c '^\[' "$dir/logs/shard-$i.log") runs, $(grep -E 'all runs (of this shard )?finished' "$dir/logs/shard-$i.log" | sed 's/.*(\(.*\) this time)/\1/')"
 	else
 		echo "pod $i failed; its output:" >&2
 		cat "$dir/logs/shard-$i.log" >&2

@@ -10,7 +10,12 @@
 set -euo pipefail
 old=${1:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
 new=${2:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
-model=${3:-$(ls -t runs/model.safetensors runs/model-*.safetensors 2>/dev/null | head -1)}
+model=${3:-}
+if [ -z "$model" ] && [ -e runs/model.safetensors ]; then
+	model=runs/model.safetensors
+elif [ -z "$model" ]; then
+	model=$(ls -t runs/model-*.safetensors 2>/dev/null | head -1 || true)
+fi
 [ -n "$model" ] || { echo "image-corpus.sh: no model: give one, or train one with make run" >&2; exit 2; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

@@ -149,7 +149,7 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 		return Shard{}, "", fmt.Errorf("shard %s: %s=%d is out of range 0..%d: %s", s, EnvSlurmID, i, n-1, want)
 	}
 	if count > 0 && count < n {
-		return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array of %s of the %d)", EnvSlurmID, i, plural(count, "task"), n), nil
+		return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array of %s of the %d: the merge needs the other shards' folders too)", EnvSlurmID, i, plural(count, "task"), n), nil
 	}
 	return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array)", EnvSlurmID, i), nil
 }

@@ -305,11 +305,11 @@ func underflows(v string) bool {
 
 // parseDecimal reads a number as checkFloat allows it.
 func parseDecimal(v string) (float64, error) {
+	if strings.Contains(v, "_") || strings.Contains(strings.ToLower(v), "0x") {
+		return 0, errNotDecimal
+	}
 	if underflows(v) {
 		return 0, errUnderflow
-	}
-	if checkFloat("", v) != nil {
-		return 0, errNotDecimal
 	}
 	return strconv.ParseFloat(v, 64)
 }
@@ -346,9 +346,10 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 	whole, float := wholeFlags(flags), floatFlags(flags)
 	var fl, pos []string
 	dashdash := false
-	seen := repeats{canonical: canonicalNames(flags), bools: map[string]bool{}, given: map[string]givenFlag{}}
+	seen := repeats{canonical: canonicalNames(flags), bools: map[string]bool{}, numbers: map[string]bool{}, given: map[string]givenFlag{}}
 	for n, tv := range takesValue {
 		seen.bools[seen.canonical[n]] = !tv
+		seen.numbers[seen.canonical[n]] = whole[n] || float[n]
 	}
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
@@ -362,19 +363,6 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 		}
 		fl = append(fl, a)
 		name := strings.TrimLeft(a, "-")
-		if n, v, ok := strings.Cut(name, "="); ok {
-			if err := seen.add(a, n, v); err != nil {
-				return nil, err
-			}
-		} else if !takesValue[name] {
-			if err := seen.add(a, name, "true"); err != nil {
-				return nil, err
-			}
-		} else if j+1 < len(rest) {
-			if err := seen.add(a+" "+shell.Quote(rest[j+1]), name, rest[j+1]); err != nil {
-				return nil, err
-			}
-		}
 		if n, v, ok := strings.Cut(name, "="); ok && whole[n] {
 			if err := checkDecimal("--"+n, v); err != nil {
 				return nil, err
@@ -406,6 +394,19 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 			fl = append(fl, rest[j+1])
 			j++
 		}
+		// After the value's own checks: a forgotten value is said as
+		// one, not as a flag given twice.
+		var err error
+		if n, v, ok := strings.Cut(name, "="); ok {
+			err = seen.add(a, n, v)
+		} else if !takesValue[name] {
+			err = seen.add(a, name, "true")
+		} else {
+			err = seen.add(a+" "+shell.Quote(rest[j]), name, rest[j])
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if dashdash {
 		fl = append(fl, "--")
@@ -420,6 +421,7 @@ func reorder(flags []cli.Flag, rest []string) ([]string, error) {
 type repeats struct {
 	canonical map[string]string // every name of a flag: its first name
 	bools     map[string]bool   // the first names of the flags that take no value
+	numbers   map[string]bool   // and of those that take a number
 	given     map[string]givenFlag
 }
 
@@ -435,9 +437,12 @@ func (r repeats) add(as, name, v string) error {
 	if b, err := strconv.ParseBool(v); err == nil && r.bools[c] {
 		v = strconv.FormatBool(b) // --cpu, --cpu=true and --cpu=1 agree
 	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && r.numbers[c] {
+		v = strconv.FormatFloat(f, 'g', -1, 64) // 0.01 and 1e-2, 3 and +3 agree
+	}
 	prev, ok := r.given[c]
 	if ok && prev.value != v {
-		return fmt.Errorf("%s is given twice, as %s and as %s: give it once (the flag package would take the last without a word)", "--"+c, prev.as, as)
+		return fmt.Errorf("%s is given twice, as %s and as %s: give it once", "--"+c, prev.as, as)
 	}
 	r.given[c] = givenFlag{as, v}
 	return nil

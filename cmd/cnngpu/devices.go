@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/cnngpu/cnngpu/cuda"
@@ -117,7 +118,11 @@ func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), 
 	if err != nil {
 		msg := err.Error()
 		if first, _, cut := strings.Cut(msg, "\n"); brief && cut {
-			msg = strings.TrimSuffix(first, ".") + " (needed once a GPU works: then install it, docs/gpu.md, or set CNNGPU_LIBRARY_PATH to the folder that holds it)"
+			where := "or set CNNGPU_LIBRARY_PATH to the folder that holds it"
+			if d := os.Getenv("CNNGPU_LIBRARY_PATH"); d != "" {
+				where = "or put a usable one in CNNGPU_LIBRARY_PATH's " + lineName(d)
+			}
+			msg = strings.TrimSuffix(first, ".") + " (needed once a GPU works: then install it, docs/gpu.md, " + where + ")"
 			// The files found but not used, with why (one in
 			// CNNGPU_LIBRARY_PATH's folder that is damaged, say).
 			if nf := (*nvlib.NotFoundError)(nil); errors.As(err, &nf) {

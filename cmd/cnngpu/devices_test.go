@@ -71,7 +71,7 @@ func TestDevicesShowsLibraries(t *testing.T) {
 		return // a GPU here: no run without one
 	}
 	stdout, stderr, _ = cnngpu(t, noDNN, "devices")
-	if !strings.Contains(stdout, "cuDNN not found") || !strings.Contains(stdout, "(needed once a GPU works: then install it, docs/gpu.md, or set CNNGPU_LIBRARY_PATH to the folder that holds it)") ||
+	if !strings.Contains(stdout, "cuDNN not found") || !strings.Contains(stdout, "(needed once a GPU works: then install it, docs/gpu.md, or put a usable one in CNNGPU_LIBRARY_PATH's "+empty+")") ||
 		strings.Contains(stdout, "pip install") || !strings.Contains(stdout, "no GPU can be used") {
 		t.Errorf("devices with no driver that starts and no cuDNN: want the GPU said first and cuDNN in a line:\n%s%s", stdout, stderr)
 	}

@@ -1805,6 +1805,8 @@ func TestRepeatedFlags(t *testing.T) {
 		{[]string{"train", "--lr", "1e-400"}, "--lr 1e-400: too small to hold (it would be read as 0)"},
 		{[]string{"train", "--label-smoothing=-1e-999"}, "--label-smoothing -1e-999: too small to hold"},
 		{[]string{"tune", "--dry-run", "--lr", "0.001,1e-400"}, `--lr: "1e-400" is not valid: too small to hold`},
+		// A forgotten value is said as one, not as a flag given twice.
+		{[]string{"train", "--lr", "0.01", "--lr", "--epochs", "2"}, "--lr needs a value, but the flag --epochs follows it"},
 	} {
 		_, stderr, code := runIn(t, dir, time.Minute, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
@@ -1812,7 +1814,7 @@ func TestRepeatedFlags(t *testing.T) {
 		}
 	}
 	fakeMNIST(t, dir, 64, 20)
-	if _, stderr, code := runIn(t, dir, time.Minute, "train", "--cpu", "--data", dir, "--epochs", "1", "--cpu=true", "--epochs=1", "--out", "m.safetensors", "--lr", "0.002", "--lr=0.002"); code != 0 {
+	if _, stderr, code := runIn(t, dir, time.Minute, "train", "--cpu", "--data", dir, "--epochs", "1", "--cpu=true", "--epochs=+1", "--out", "m.safetensors", "--lr", "0.002", "--lr=2e-3"); code != 0 {
 		t.Errorf("the same values twice: exit %d, stderr %q; want them taken", code, stderr)
 	}
 }

@@ -189,7 +189,8 @@ func shortReason(a Attempt) string {
 		strings.HasPrefix(msg, a.Path+":") {
 		return "not on the system's search path"
 	}
-	return msg
+	// dlopen's message begins with the path, which the line names already.
+	return strings.TrimPrefix(msg, a.Path+": ")
 }
 
 // Report lists, for `cnngpu devices`, the candidates tried before f and why
