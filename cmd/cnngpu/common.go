@@ -82,6 +82,8 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		} else if errors.Is(err, fs.ErrNotExist) {
 			// A bad flag value, exit 2, as a file given for the folder.
 			return none, usageErrorf("--data: data folder %s does not exist: give the folder that holds the four MNIST IDX files, or leave --data out to use the cache (fetched and checksummed on first use)", lineName(dir))
+		} else if errors.Is(err, syscall.ELOOP) {
+			return none, usageErrorf("--data %s: a symbolic link that leads back to itself (too many levels of symbolic links): give the folder that holds the MNIST IDX files", lineName(dir))
 		}
 		m, err := load(dir)
 		if err != nil {

@@ -893,6 +893,10 @@ func TestOutputsCheckedBeforeTraining(t *testing.T) {
 	if entries, _ := os.ReadDir(f.cwd); len(entries) > 0 {
 		t.Errorf("refused runs left %v", entries)
 	}
+	// The loop as --data: said to be one, exit 2 (it was sent to chmod).
+	if _, stderr, code := runIn(t, f.cwd, time.Minute, "train", "--cpu", "--data", loop); code != 2 || !strings.Contains(stderr, "--data "+loop+": a symbolic link that leads back to itself") {
+		t.Errorf("train --data LOOP: exit %d\n%s", code, stderr)
+	}
 }
 
 // TestTrainLimitIsSaid (issue 18, item 8): a --train-limit above the
