@@ -92,7 +92,10 @@ func cnngpu(t *testing.T, env []string, args ...string) (string, string, int) {
 
 // withFlags is base (a command and its flags) with more added, where a
 // flag of more that base has replaces it and its value (cnngpu refuses a
-// flag given twice with two values).
+// flag given twice with two values). It does not know the flags: a
+// replaced flag's value is the word after it unless that begins with
+// "-", so base holds flags alone, with boolean ones written --name=value
+// where a positional argument follows them.
 func withFlags(base []string, more ...string) []string {
 	given := map[string]bool{}
 	for _, a := range more {
