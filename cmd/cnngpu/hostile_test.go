@@ -880,6 +880,10 @@ func TestOutputsCheckedBeforeTraining(t *testing.T) {
 		{"--metrics", f.folder, "is a directory"},
 		{"--metrics", filepath.Join(f.file, "m.jsonl"), "is a file, not a folder"},
 		{"--metrics", "/proc/cnngpu-test.jsonl", "cannot write in /proc"},
+		// Standard output (a file by the shell's redirect, say): the
+		// rename replaced the redirect's file.
+		{"--metrics", "/dev/stdout", "names an open descriptor of this process"},
+		{"--out", "/dev/fd/1", "names an open descriptor of this process"},
 	} {
 		args := []string{"train", "--cpu", "--data", f.data, "--epochs", "1", "--batch-size", "16", c.flag, c.path}
 		if c.flag == "--metrics" {

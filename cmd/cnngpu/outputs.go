@@ -42,6 +42,12 @@ func checkOutFile(flag, path, example string) error {
 	if path == "-" {
 		return usageErrorf("%s -: cnngpu writes its outputs to files, not to standard output: give a file name (./- for a file named \"-\")", flag)
 	}
+	if fileutil.ThroughDescriptor(path) {
+		// /dev/stdout with standard output sent to a file: the renamed
+		// file took the redirect's place, and what the command printed
+		// went to the file it replaced.
+		return usageErrorf("%s %s: names an open descriptor of this process (standard output or another), not a file; cnngpu writes a new file and renames it into place, which would replace what the descriptor was opened on: give the name of a file", flag, path)
+	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return usageErrorf("%s %s: is a directory; give a file name inside it, e.g. %s", flag, path, filepath.Join(path, example))
 	} else if err == nil && !st.Mode().IsRegular() {

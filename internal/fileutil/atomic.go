@@ -338,6 +338,9 @@ func writeTarget(path string) (string, error) {
 		m := st.Mode()
 		switch {
 		case m&os.ModeSymlink != 0:
+			if ThroughDescriptor(path) {
+				return "", &WriteError{Path: path, Err: errDescriptor}
+			}
 			if refusesLink(path, st) {
 				return "", &WriteError{Path: path, Err: errors.New("is a symbolic link of another user's in a shared folder (such as /tmp), which the system does not follow either; give another name")}
 			}
@@ -365,6 +368,48 @@ func writeTarget(path string) (string, error) {
 		return path, nil
 	}
 	return "", &WriteError{Path: path, Err: errors.New("too many levels of symbolic links")}
+}
+
+// errDescriptor: a path that names an open descriptor of a process
+// (/dev/stdout, /dev/fd/1, /proc/self/fd/1).
+var errDescriptor = errors.New("names an open descriptor of this process (standard output or another), not a file: the file is written whole and renamed into place, which would replace what the descriptor was opened on and leave the descriptor writing nowhere; give the name of a file")
+
+// ThroughDescriptor reports whether path, or a link on the way to what it
+// names, is one of /proc's links to a process's open descriptors
+// (/dev/stdout and /dev/fd/N lead there). Such a link is followed by its
+// text, which names the file the descriptor was opened on (with
+// " (deleted)" once that name is gone), not the descriptor itself.
+func ThroughDescriptor(path string) bool {
+	for range 40 {
+		dir := filepath.Dir(path)
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real
+		}
+		if procFD(dir) {
+			return true
+		}
+		st, err := os.Lstat(path)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			return false
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			return false
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(dir, link)
+		}
+		path = link
+	}
+	return false
+}
+
+// procFD reports whether dir is a process's (or a thread's) folder of
+// descriptors in /proc: /proc/PID/fd, /proc/PID/task/TID/fd.
+func procFD(dir string) bool {
+	parts := strings.Split(filepath.Clean(dir), string(filepath.Separator))
+	n := len(parts)
+	return n >= 4 && parts[0] == "" && parts[1] == "proc" && parts[n-1] == "fd" && (n == 4 || (n == 6 && parts[3] == "task"))
 }
 
 // CanWrite reports whether a file can be made in dir, by making and

@@ -284,3 +284,46 @@ func TestWriteAtomicFinal(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteThroughDescriptorRefused: a path that leads to an open
+// descriptor (/dev/stdout, /dev/fd/N, /proc/self/fd/N, a link to one) is
+// refused, and the file the descriptor was opened on is left as it was.
+// Followed by its text, the link named that file, which the rename
+// replaced (the descriptor then wrote into the replaced one), and after
+// one rename "NAME (deleted)", which was made anew.
+func TestWriteThroughDescriptorRefused(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc here")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "log.txt")
+	f, err := os.Create(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("printed so far\n")
+	fd := fmt.Sprint(f.Fd())
+	link := filepath.Join(dir, "link")
+	os.Symlink("/proc/self/fd/"+fd, link)
+	paths := []string{"/proc/self/fd/" + fd, "/dev/fd/" + fd, link}
+	for _, p := range paths {
+		if !ThroughDescriptor(p) {
+			t.Errorf("ThroughDescriptor(%s) = false", p)
+		}
+		if err := WriteAtomic(p, []byte("a checkpoint"), 0o644); err == nil || !strings.Contains(err.Error(), "names an open descriptor") {
+			t.Errorf("WriteAtomic(%s): %v; want it refused", p, err)
+		}
+	}
+	if b, _ := os.ReadFile(target); string(b) != "printed so far\n" {
+		t.Errorf("the descriptor's file holds %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("the folder holds %d entries, want the file and the link", len(ents))
+	}
+	for _, p := range []string{target, dir, filepath.Join(dir, "new.txt"), "/proc/self/status"} {
+		if ThroughDescriptor(p) {
+			t.Errorf("ThroughDescriptor(%s) = true", p)
+		}
+	}
+}
