@@ -310,11 +310,13 @@ func openGPU(d int, tf32 bool) (engine.Engine, error) {
 	return e, nil
 }
 
-// isTerminal reports whether f is a terminal (progress bars) rather than a
-// pipe or file (plain lines).
+// isTerminal reports whether f is a terminal that redraws (progress bars)
+// rather than a pipe or file (plain lines); TERM=dumb, a terminal that
+// cannot move its cursor or clear a line (an editor's shell buffer),
+// counts as a file.
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
 }
 
 func percent(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
