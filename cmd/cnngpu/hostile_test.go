@@ -245,6 +245,11 @@ func TestHostileInput(t *testing.T) {
 	tuneArgs := []string{"tune", "--cpu", "--data", f.data, "--epochs", "1", "--train-limit", "100", "--lr", "0.001",
 		"--batch-size", "32", "--activation", "relu", "--final=false", "--out", filepath.Join(f.cwd, "study")}
 	with := withFlags
+	var sizes []string
+	for b := 1; b <= 4097; b++ {
+		sizes = append(sizes, strconv.Itoa(b))
+	}
+	manyBatchSizes := strings.Join(sizes, ",")
 	cwd := func(name string) string { return filepath.Join(f.cwd, name) }
 	cases := []struct {
 		args []string
@@ -256,6 +261,7 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--data", ""), 2, []string{"--data '': expected the folder"}},
 		{with(tuneArgs, "--data", "", "--dry-run"), 2, []string{"--data '': expected the folder"}},
 		{with(tuneArgs, "--devices", "", "--dry-run"), 2, []string{"--devices '': expected GPU indices"}},
+		{with(tuneArgs, "--batch-size", manyBatchSizes, "--dry-run"), 2, []string{"make a grid of 4097 configurations (1 × 4097 × 1); a study takes at most 4096"}},
 		{with(train, "--precision", ""), 2, []string{"--precision '': expected fp32 or tf32"}},
 		{[]string{"data", "verify", "--dir", ""}, 2, []string{"--dir '': expected a folder"}},
 		{[]string{"data", "verify", "--data", ""}, 2, []string{"--dir '': expected a folder"}},
