@@ -182,6 +182,21 @@ func continues(dir string, old, spec *Spec) error {
 	return &BlockedError{fmt.Errorf("%s holds shard %v of this study, not %v: give each shard its own --out folder", dir, old.Shard, spec.Shard)}
 }
 
+// sizeList writes sorted batch sizes, the first and last eight of a long
+// list with how many between.
+func sizeList(sizes []int) string {
+	var parts []string
+	for i, b := range sizes {
+		if len(sizes) > 16 && i == 8 {
+			parts = append(parts, fmt.Sprintf("… (%d more) …", len(sizes)-16))
+		}
+		if len(sizes) <= 16 || i < 8 || i >= len(sizes)-8 {
+			parts = append(parts, strconv.Itoa(b))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // sameSet reports whether a and b hold the same values, in any order.
 func sameSet[T cmp.Ordered](a, b []T) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
@@ -668,19 +683,20 @@ func (r *Runner) Run(ctx context.Context) error {
 			sizes = append(sizes, n)
 		}
 	}
-	var single []string // batch sizes whose runs, still to train, take one step
+	var single []int // batch sizes whose runs, still to train, take one step
 	for _, j := range jobs {
 		c := j.c
 		one := false
 		for _, n := range sizes {
 			one = one || oneStep(spec, c.BatchSize, n)
 		}
-		if s := strconv.Itoa(c.BatchSize); one && !slices.Contains(single, s) {
-			single = append(single, s)
+		if one && !slices.Contains(single, c.BatchSize) {
+			single = append(single, c.BatchSize)
 		}
 	}
 	if len(single) > 0 && len(jobs) > 0 {
-		r.logf("note: the runs at batch size %s take one step, so they keep a constant rate: %s", strings.Join(single, ", "), engine.OneStepWhy)
+		slices.Sort(single) // the jobs' order is the split's, by cost
+		r.logf("note: the runs at batch size %s take one step, so they keep a constant rate: %s", sizeList(single), engine.OneStepWhy)
 	}
 
 	start := time.Now()

@@ -1430,3 +1430,18 @@ func TestFinalValuesChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeList: batch sizes in order, a long list cut in its middle with
+// how many are left out.
+func TestSizeList(t *testing.T) {
+	if got := sizeList([]int{64, 128}); got != "64, 128" {
+		t.Errorf("sizeList of two: %q", got)
+	}
+	var many []int
+	for b := 1; b <= 40; b++ {
+		many = append(many, b)
+	}
+	if got, want := sizeList(many), "1, 2, 3, 4, 5, 6, 7, 8, … (24 more) …, 33, 34, 35, 36, 37, 38, 39, 40"; got != want {
+		t.Errorf("sizeList of 40: %q, want %q", got, want)
+	}
+}
