@@ -1015,6 +1015,19 @@ func TestTrainOutputLocked(t *testing.T) {
 	if _, stderr, code := cnngpu(t, nil, args...); code != 0 {
 		t.Fatalf("unlocked: exit %d: %s", code, stderr)
 	}
+	// --resume of a checkpoint another training writes now: refused as
+	// that, before its contents (the other run's of the moment: here a
+	// finished run) are judged.
+	lock := filepath.Join(dir, "."+filepath.Base(out)+".lock")
+	f, _, err := fileutil.TryLock(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", data, "--epochs", "2", "--resume", out)
+	fileutil.Unlock(lock, f)
+	if code != 2 || !strings.Contains(stderr, "--resume "+out+": another process (pid") || !strings.Contains(stderr, "is training into that file now; wait for it to finish, or give this run an --out of its own") {
+		t.Errorf("--resume of a checkpoint being written: exit %d, %q", code, stderr)
+	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".*.lock"))
 	if len(left) > 0 {
 		t.Errorf("lock files left behind: %v", left)

@@ -202,6 +202,21 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		s.again += " --cpu"
 	}
 	if r := c.String("resume"); r != "" {
+		// Before its contents are judged: a checkpoint another training
+		// is writing holds that run's state of the moment (an earlier
+		// finished run, or nothing yet), and was said to be finished or
+		// missing.
+		// (Resumed into an --out of its own, it continues from that
+		// moment's state, read whole as every checkpoint is written.)
+		if _, lock := outputLock(r); resumesInPlace(c) {
+			if holder, held := fileutil.HeldBy(lock); held {
+				who := "another process"
+				if holder != "" {
+					who += " (" + holder + ")"
+				}
+				return nil, withCode(2, fmt.Errorf("--resume %s: %s is training into that file now; wait for it to finish, or give this run an --out of its own (a resumed run writes back into its checkpoint unless --out names another file)", r, who))
+			}
+		}
 		if err := s.resume(c, r); err != nil {
 			return nil, err
 		}
@@ -406,13 +421,8 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 			return nil, fmt.Errorf("%s %s: making its folder: %w", flag, p, err)
 		}
 		undos = append(undos, undo)
-		// Beside the file written (a link's target): two names of
-		// one file are one lock.
-		if t, err := fileutil.WriteTarget(p); err == nil {
-			p = t
-		}
-		dir := filepath.Dir(p)
-		lock := filepath.Join(dir, "."+fileutil.ShortName(filepath.Base(p))+".lock")
+		var lock string
+		p, lock = outputLock(p)
 		f, holder, err := fileutil.TryLock(lock)
 		switch {
 		case err == nil:
@@ -440,6 +450,15 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		return nil, fmt.Errorf("%s %s: %w", flag, p, err)
 	}
 	return release, nil
+}
+
+// outputLock returns the file that writing p writes (a link's target) and
+// the lock beside it: two names of one file are one lock.
+func outputLock(p string) (target, lock string) {
+	if t, err := fileutil.WriteTarget(p); err == nil {
+		p = t
+	}
+	return p, filepath.Join(filepath.Dir(p), "."+fileutil.ShortName(filepath.Base(p))+".lock")
 }
 
 // warnReplaced says which files of an earlier run this one will replace
