@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -468,12 +469,23 @@ const predictChunk = 2048
 
 func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 	im, labels := set.im, set.labels
-	out := bufio.NewWriter(c.App.Writer)
-	enc := json.NewEncoder(out)
+	// Each chunk's lines are written at once, after the chunk: a reader
+	// (a pipe) never gets half a line, also when the command is stopped
+	// (Ctrl-C, SIGTERM: it stops between chunks, saying how far it got).
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	ctx, stop := interruptContext(c.Context)
+	defer stop()
 	showProgress := !isTerminal(os.Stdout) && isTerminal(os.Stderr)
 	x := make([]float32, min(predictChunk, im.N)*engine.ImagePixels)
 	correct := 0
 	for lo := 0; lo < im.N; lo += predictChunk {
+		if ctx.Err() != nil {
+			if showProgress {
+				fmt.Fprint(c.App.ErrWriter, "\r\033[K")
+			}
+			return withCode(130, fmt.Errorf("interrupted after %d of %d images; every line printed is whole", lo, im.N))
+		}
 		k := min(predictChunk, im.N-lo)
 		for i, v := range im.Pixels[lo*engine.ImagePixels : (lo+k)*engine.ImagePixels] {
 			x[i] = float32(v) / 255
@@ -502,12 +514,13 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 				}
 				enc.Encode(p)
 			} else {
-				fmt.Fprintf(out, "%d %d %.4f\n", i, p.Digit, p.Probability)
+				fmt.Fprintf(&out, "%d %d %.4f\n", i, p.Digit, p.Probability)
 			}
 		}
-		if err := out.Flush(); err != nil {
+		if _, err := c.App.Writer.Write(out.Bytes()); err != nil {
 			return fmt.Errorf("writing the predictions: %w", err)
 		}
+		out.Reset()
 		if showProgress {
 			fmt.Fprintf(c.App.ErrWriter, "\r\033[Kclassified %d of %d images", lo+k, im.N)
 		}
