@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,16 @@ func startBudget() {
 		budget.Lock()
 		budget.avail, budget.from = a, from
 		budget.Unlock()
+		if a > 0 && os.Getenv("GOMEMLIMIT") == "" {
+			// The bound counts live tensors; freed ones wait for the
+			// garbage collector, which by default lets the heap grow to
+			// twice what is live. Near the bound it collects sooner, so
+			// that live tensors plus garbage stay within what there is
+			// (8 engines of `tune --jobs-per-device` under ulimit -v had
+			// the runtime end the process, out of memory, at 1.1 GiB of
+			// 3 GiB).
+			debug.SetMemoryLimit(a)
+		}
 	})
 }
 

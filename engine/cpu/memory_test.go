@@ -2,6 +2,8 @@ package cpu
 
 import (
 	"errors"
+	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -57,4 +59,22 @@ func TestAvailableMemory(t *testing.T) {
 		t.Error("MemAvailable is there, but no bound")
 	}
 	t.Logf("%s (%s)", bytesText(a), from)
+}
+
+// TestBudgetSetsMemoryLimit: with a bound on the tensors, the garbage
+// collector's soft limit is that bound (unless GOMEMLIMIT sets one), so
+// that freed tensors waiting for a collection do not take the heap past
+// the memory there is (eight engines under ulimit -v had the runtime end
+// the process with its crash dump).
+func TestBudgetSetsMemoryLimit(t *testing.T) {
+	startBudget()
+	budget.Lock()
+	avail := budget.avail
+	budget.Unlock()
+	if avail == 0 || os.Getenv("GOMEMLIMIT") != "" {
+		t.Skip("no bound here, or GOMEMLIMIT set")
+	}
+	if got := debug.SetMemoryLimit(-1); got != avail {
+		t.Errorf("the soft memory limit is %d, want the bound %d", got, avail)
+	}
 }
