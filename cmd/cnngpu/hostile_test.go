@@ -1023,11 +1023,13 @@ func TestTrainOutputLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", data, "--epochs", "2", "--resume", out)
-	fileutil.Unlock(lock, f)
-	if code != 2 || !strings.Contains(stderr, "--resume "+out+": another process (pid") || !strings.Contains(stderr, "is training into that file now; wait for it to finish, or give this run an --out of its own") {
-		t.Errorf("--resume of a checkpoint being written: exit %d, %q", code, stderr)
+	for _, more := range [][]string{nil, {"--out", filepath.Join(dir, ".", filepath.Base(out))}} {
+		_, stderr, code := cnngpu(t, nil, append([]string{"train", "--cpu", "--data", data, "--epochs", "2", "--resume", out}, more...)...)
+		if code != 2 || !strings.Contains(stderr, "--resume "+out+": another process (pid") || !strings.Contains(stderr, "is training into that file now; wait for it to finish, or give this run an --out of its own") {
+			t.Errorf("--resume of a checkpoint being written %v: exit %d, %q", more, code, stderr)
+		}
 	}
+	fileutil.Unlock(lock, f)
 	left, _ := filepath.Glob(filepath.Join(dir, ".*.lock"))
 	if len(left) > 0 {
 		t.Errorf("lock files left behind: %v", left)

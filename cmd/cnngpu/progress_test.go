@@ -4,17 +4,11 @@ package main
 
 import (
 	"bytes"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
-	"golang.org/x/sys/unix"
 )
 
 // TestProgressETA: the time left is estimated from the steps run since
@@ -63,57 +57,6 @@ func TestProgressFitsTheTerminal(t *testing.T) {
 			if c.whole != strings.HasSuffix(line, end) {
 				t.Errorf("%d columns: %q, want the whole line %v", c.columns, line, c.whole)
 			}
-		}
-	}
-}
-
-// TestDumbTerminalGetsLines: on a terminal with TERM=dumb (an editor's
-// shell buffer, which cannot move the cursor) train prints plain lines,
-// no escape sequences; on another terminal it redraws its bar. The
-// terminal is a pseudo-terminal made here.
-func TestDumbTerminalGetsLines(t *testing.T) {
-	dir := t.TempDir()
-	fakeMNIST(t, dir, 300, 20)
-	for _, term := range []string{"dumb", "xterm"} {
-		ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-		if err != nil {
-			t.Skipf("no pseudo-terminal here: %v", err)
-		}
-		n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
-		if err == nil {
-			err = unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0)
-		}
-		if err != nil {
-			ptmx.Close()
-			t.Skipf("no pseudo-terminal here: %v", err)
-		}
-		tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-		if err != nil {
-			ptmx.Close()
-			t.Skipf("no pseudo-terminal here: %v", err)
-		}
-		cmd := exec.Command(binary_, "train", "--cpu", "--data", dir, "--epochs", "1", "--batch-size", "8", "--out", filepath.Join(dir, "m.safetensors"))
-		cmd.Env = append(os.Environ(), "TERM="+term)
-		cmd.Stdout, cmd.Stderr = tty, tty
-		var out bytes.Buffer
-		done := make(chan struct{})
-		go func() { io.Copy(&out, ptmx); close(done) }()
-		err = cmd.Run()
-		tty.Close()
-		<-done // the copy ends when the last end of the terminal is closed
-		ptmx.Close()
-		if err != nil {
-			t.Fatalf("TERM=%s: %v\n%s", term, err, out.String())
-		}
-		escapes := strings.Contains(out.String(), "\x1b[")
-		if term == "dumb" && escapes {
-			t.Errorf("TERM=dumb: escape sequences in %q", out.String())
-		}
-		if term != "dumb" && !escapes {
-			t.Errorf("TERM=%s: no redraw of the bar in %q", term, out.String())
-		}
-		if !strings.Contains(out.String(), "test accuracy") {
-			t.Errorf("TERM=%s: no result line in %q", term, out.String())
 		}
 	}
 }

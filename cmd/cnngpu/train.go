@@ -208,7 +208,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		// missing.
 		// (Resumed into an --out of its own, it continues from that
 		// moment's state, read whole as every checkpoint is written.)
-		if _, lock := outputLock(r); resumesInPlace(c) {
+		_, lock := outputLock(r)
+		if _, outLock := outputLock(c.String("out")); resumesInPlace(c) || outLock == lock {
 			if holder, held := fileutil.HeldBy(lock); held {
 				who := "another process"
 				if holder != "" {

@@ -380,10 +380,19 @@ var errDescriptor = errors.New("names an open descriptor of this process (standa
 // text, which names the file the descriptor was opened on (with
 // " (deleted)" once that name is gone), not the descriptor itself.
 func ThroughDescriptor(path string) bool {
+	// Absolute ("1" in /dev/fd names a descriptor as /dev/fd/1 does), not
+	// cleaned (below).
+	if wd, err := os.Getwd(); err == nil && !filepath.IsAbs(path) {
+		path = wd + string(filepath.Separator) + path
+	}
 	for range 40 {
-		dir := filepath.Dir(path)
+		// The folder as written, not cleaned: ".." after a link is
+		// taken from where the link leads, as the system takes it.
+		dir := path[:strings.LastIndex(path, string(filepath.Separator))+1]
 		if real, err := filepath.EvalSymlinks(dir); err == nil {
 			dir = real
+		} else {
+			dir = filepath.Dir(path)
 		}
 		if procFD(dir) {
 			return true

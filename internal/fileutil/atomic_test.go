@@ -306,7 +306,10 @@ func TestWriteThroughDescriptorRefused(t *testing.T) {
 	fd := fmt.Sprint(f.Fd())
 	link := filepath.Join(dir, "link")
 	os.Symlink("/proc/self/fd/"+fd, link)
-	paths := []string{"/proc/self/fd/" + fd, "/dev/fd/" + fd, link}
+	paths := []string{"/proc/self/fd/" + fd, link}
+	if _, err := os.Stat("/dev/fd"); err == nil {
+		paths = append(paths, "/dev/fd/"+fd)
+	}
 	for _, p := range paths {
 		if !ThroughDescriptor(p) {
 			t.Errorf("ThroughDescriptor(%s) = false", p)
@@ -325,5 +328,25 @@ func TestWriteThroughDescriptorRefused(t *testing.T) {
 		if ThroughDescriptor(p) {
 			t.Errorf("ThroughDescriptor(%s) = true", p)
 		}
+	}
+	// Named from the folder of descriptors itself: "N", "./N".
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	if err := os.Chdir("/proc/self/fd"); err == nil {
+		for _, p := range []string{fd, "./" + fd} {
+			if !ThroughDescriptor(p) {
+				t.Errorf("ThroughDescriptor(%s) in /proc/self/fd = false", p)
+			}
+		}
+	}
+	// A folder opened as a descriptor, and ".." after it: what the
+	// system reaches is dir's parent's file, no descriptor.
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if p := fmt.Sprintf("/proc/self/fd/%d/../x", d.Fd()); ThroughDescriptor(p) {
+		t.Errorf("ThroughDescriptor(%s) = true", p)
 	}
 }
