@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -346,6 +347,9 @@ func (f *Fetcher) store(file File, data []byte, from string) error {
 // stopped there).
 var StallTimeout = 30 * time.Second
 
+// SlowEvery is how often a download still going says how far it has come.
+var SlowEvery = 10 * time.Second
+
 const (
 	stallBytes  = 1 << 10
 	maxDownload = 16 << 20
@@ -371,7 +375,32 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 	}
 	stall := time.AfterFunc(StallTimeout, func() { cancel(errStalled) })
 	defer stall.Stop()
-	data, err := io.ReadAll(&progressReader{r: io.LimitReader(resp.Body, maxDownload), moved: func() { stall.Reset(StallTimeout) }})
+	pr := &progressReader{r: io.LimitReader(resp.Body, maxDownload), moved: func() { stall.Reset(StallTimeout) }}
+	// A slow download says how far it has come now and then (at 512
+	// bytes a second, the largest file takes hours, with nothing else on
+	// the screen but "fetching").
+	start := time.Now()
+	tick := time.NewTicker(SlowEvery)
+	defer tick.Stop()
+	readDone := make(chan struct{})
+	defer close(readDone)
+	go func() {
+		for {
+			select {
+			case <-readDone:
+				return
+			case <-tick.C:
+				got := pr.total.Load()
+				rate := float64(got) / time.Since(start).Seconds()
+				of := ""
+				if resp.ContentLength > 0 {
+					of = fmt.Sprintf(" of %d", resp.ContentLength)
+				}
+				f.logf("  %s: %d%s bytes so far, %.1f KB/s", file.Name, got, of, rate/1000)
+			}
+		}
+	}()
+	data, err := io.ReadAll(pr)
 	if err != nil {
 		if context.Cause(ctx) == errStalled {
 			return &stallError{after: len(data)}
@@ -401,11 +430,13 @@ func (e *stallError) Error() string {
 type progressReader struct {
 	r     io.Reader
 	moved func()
-	since int // bytes read since moved was last called
+	since int          // bytes read since moved was last called
+	total atomic.Int64 // bytes read in all
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.total.Add(int64(n))
 	if p.since += n; p.since >= stallBytes {
 		p.since = 0
 		p.moved()

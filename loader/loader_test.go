@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
@@ -904,5 +905,32 @@ func TestFetchSaysWhatCameInstead(t *testing.T) {
 	}
 	if err := f.fetchURL(context.Background(), srv.URL+"/short/"+Files[0].Name, Files[0]); err == nil || !strings.Contains(err.Error(), "the connection closed after 300 of the 1000 bytes announced") {
 		t.Errorf("a body cut short: %v", err)
+	}
+}
+
+// TestFetchSaysHowFarASlowDownloadIs: a download still going after
+// SlowEvery says how many bytes have come, of how many, and how fast.
+func TestFetchSaysHowFarASlowDownloadIs(t *testing.T) {
+	contents := testContents(t)
+	defer func(d time.Duration) { SlowEvery = d }(SlowEvery)
+	SlowEvery = 50 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := contents[strings.TrimPrefix(r.URL.Path, "/")]
+		w.Header().Set("Content-Length", fmt.Sprint(len(c)))
+		for i := range c {
+			w.Write(c[i : i+1])
+			w.(http.Flusher).Flush()
+			time.Sleep(300 * time.Millisecond / time.Duration(len(c)))
+		}
+	}))
+	defer srv.Close()
+	var log bytes.Buffer
+	f := &Fetcher{Dir: t.TempDir(), GoCmd: "-", Log: &log}
+	if err := f.fetchURL(context.Background(), srv.URL+"/"+Files[0].Name, Files[0]); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(" of %d bytes so far, ", len(contents[Files[0].Name]))
+	if !strings.Contains(log.String(), "  "+Files[0].Name+": ") || !strings.Contains(log.String(), want) || !strings.Contains(log.String(), " KB/s") {
+		t.Errorf("a download of 300 ms with SlowEvery 50 ms logged:\n%s", log.String())
 	}
 }
