@@ -1138,6 +1138,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	if !engine.IsFinite(res.Loss) {
 		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved, true)
 	}
+	if ctx.Err() != nil && s.seeds == nil {
+		// Ctrl-C while the last checkpoint was being written: taken
+		// once it was, with nothing left to stop (a --seeds run says
+		// what it kept itself).
+		fmt.Fprintf(r.stderr, "note: interrupted as the run ended: it had finished and been tested, and %s holds it\n", out)
+	}
 	if blewUp(res) {
 		fmt.Fprintf(r.stderr, "note: seed %d's test accuracy %s is about chance (10%%) and its test loss %.3g far above an untrained model's (2.3): the training blew up without turning NaN; "+
 			"the learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)\n",
