@@ -285,11 +285,23 @@ var errNotDecimal = errors.New("expected a decimal number such as 0.001 or 1e-3"
 // is a number other than 0 too small to hold, which Go's parser reads as
 // 0 without a word (--lr 1e-400 was refused as "--lr 0").
 func checkFloat(flag, v string) error {
-	if strings.Contains(v, "_") || strings.Contains(strings.ToLower(v), "0x") {
-		return fmt.Errorf("%s %q: %w", flag, v, errNotDecimal)
+	switch err := decimalError(v); err {
+	case errNotDecimal:
+		return fmt.Errorf("%s %q: %w", flag, v, err)
+	case errUnderflow:
+		return fmt.Errorf("%s %s: %w", flag, v, err)
 	}
-	if underflows(v) {
-		return fmt.Errorf("%s %s: %w", flag, v, errUnderflow)
+	return nil
+}
+
+// decimalError is errNotDecimal or errUnderflow where v is one of those
+// (checked in that order), else nil.
+func decimalError(v string) error {
+	switch {
+	case strings.Contains(v, "_") || strings.Contains(strings.ToLower(v), "0x"):
+		return errNotDecimal
+	case underflows(v):
+		return errUnderflow
 	}
 	return nil
 }
@@ -305,11 +317,8 @@ func underflows(v string) bool {
 
 // parseDecimal reads a number as checkFloat allows it.
 func parseDecimal(v string) (float64, error) {
-	if strings.Contains(v, "_") || strings.Contains(strings.ToLower(v), "0x") {
-		return 0, errNotDecimal
-	}
-	if underflows(v) {
-		return 0, errUnderflow
+	if err := decimalError(v); err != nil {
+		return 0, err
 	}
 	return strconv.ParseFloat(v, 64)
 }

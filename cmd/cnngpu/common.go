@@ -181,12 +181,11 @@ func checkEngineFlags(c *cli.Context) error {
 	if c.Bool("cpu") && c.IsSet("device") {
 		return usageErrorf("--cpu and --device exclude each other")
 	}
+	if err := emptyFlag(c, "precision", "fp32 or tf32", "for fp32"); err != nil {
+		return err
+	}
 	switch p := c.String("precision"); p {
-	case "":
-		if c.IsSet("precision") {
-			return usageErrorf("--precision '': expected fp32 or tf32; leave it out for fp32")
-		}
-	case "fp32":
+	case "", "fp32":
 	case "tf32":
 		if c.Bool("cpu") {
 			// The CPU engine has no tensor cores: the run would be

@@ -42,10 +42,10 @@ func jobsPerDevice(c *cli.Context) (int, error) {
 // tuneDevices reads --devices: GPU indices, each once (nil when not
 // given).
 func tuneDevices(c *cli.Context) ([]int, error) {
-	d := c.String("devices")
-	if d == "" && c.IsSet("devices") {
-		return nil, usageErrorf("--devices '': expected GPU indices, e.g. --devices 0,1 (%s lists them); leave it out for the default device", shell.Command("devices"))
+	if err := emptyFlag(c, "devices", "GPU indices, e.g. --devices 0,1 ("+shell.Command("devices")+" lists them)", "for the default device"); err != nil {
+		return nil, err
 	}
+	d := c.String("devices")
 	if d == "" {
 		return nil, nil
 	}
