@@ -115,11 +115,7 @@ func flockFolder(dir string) (*os.File, error) {
 		case err == nil:
 			return f, nil
 		case errors.Is(err, fileutil.ErrLocked):
-			who := "another process"
-			if holder != "" {
-				who += " (" + holder + ")"
-			}
-			return nil, &InUseError{fmt.Errorf("%s is in use by %s (a cnngpu tune, tune merge or plot on it): wait for it to finish (a study stopped resumes, and redraws its plots when it ends), or give a new study another --out folder", dir, who)}
+			return nil, &InUseError{fmt.Errorf("%s is in use by %s (a cnngpu tune, tune merge or plot on it): wait for it to finish (a study stopped resumes, and redraws its plots when it ends), or give a new study another --out folder", dir, fileutil.AnotherProcess(holder))}
 		case errors.Is(err, fileutil.ErrNoLocks):
 			fmt.Fprintf(os.Stderr, "warning: %s cannot be locked here (%v): it is used unlocked; run one cnngpu tune at a time on it\n", dir, err)
 			return nil, nil

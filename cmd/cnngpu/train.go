@@ -211,11 +211,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		_, lock := outputLock(r)
 		if _, outLock := outputLock(c.String("out")); resumesInPlace(c) || outLock == lock {
 			if holder, held := fileutil.HeldBy(lock); held {
-				who := "another process"
-				if holder != "" {
-					who += " (" + holder + ")"
-				}
-				return nil, withCode(2, fmt.Errorf("--resume %s: %s is training into that file now; wait for it to finish, or give this run an --out of its own (a resumed run writes back into its checkpoint unless --out names another file)", r, who))
+				return nil, withCode(2, fmt.Errorf("--resume %s: %s is training into that file now; wait for it to finish, or give this run an --out of its own (a resumed run writes back into its checkpoint unless --out names another file)", r, fileutil.AnotherProcess(holder)))
 			}
 		}
 		if err := s.resume(c, r); err != nil {
@@ -430,12 +426,8 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 			hs = append(hs, held{lock, f})
 			continue
 		case errors.Is(err, fileutil.ErrLocked):
-			who := "another process"
-			if holder != "" {
-				who += " (" + holder + ")"
-			}
 			release()
-			err := fmt.Errorf("%s %s: %s is training into that file now; wait for it to finish, or give this run %s", flag, p, who, another)
+			err := fmt.Errorf("%s %s: %s is training into that file now; wait for it to finish, or give this run %s", flag, p, fileutil.AnotherProcess(holder), another)
 			if i < len(outs) {
 				err = &lockedError{err}
 			}
