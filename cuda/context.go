@@ -121,6 +121,7 @@ import (
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/envflag"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -260,7 +261,7 @@ func OpenWith(index int, image []byte, ptx string, kernels []string, opt Options
 		return nil, setup(&NoSuchDeviceError{index, fmt.Sprintf("--device %d: no such GPU; this machine has:%s\n%s", index, list, what)})
 	}
 	if err := devs[index].Err; err != nil {
-		return nil, setup(fmt.Errorf("GPU %d: the driver could not describe it (%w): it may be in a bad state (nvidia-smi tells); use another GPU (--device N, %s lists them) or --cpu", index, err, "'cnngpu devices'"))
+		return nil, setup(fmt.Errorf("GPU %d: the driver could not describe it (%w): it may be in a bad state (nvidia-smi tells); use another GPU (--device N, %s lists them) or --cpu", index, err, shell.Command("devices")))
 	}
 	if err := checkTarget(devs[index], ptx); err != nil {
 		return nil, err

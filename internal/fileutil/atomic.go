@@ -330,6 +330,7 @@ func KeepMode(path string, def os.FileMode) os.FileMode {
 func WriteTarget(path string) (string, error) { return writeTarget(path) }
 
 func writeTarget(path string) (string, error) {
+	linked := false // the chain of links checked (ThroughDescriptor follows it all)
 	for range 40 {
 		st, err := os.Lstat(path)
 		if err != nil {
@@ -338,9 +339,10 @@ func writeTarget(path string) (string, error) {
 		m := st.Mode()
 		switch {
 		case m&os.ModeSymlink != 0:
-			if ThroughDescriptor(path) {
+			if !linked && ThroughDescriptor(path) {
 				return "", &WriteError{Path: path, Err: errDescriptor}
 			}
+			linked = true
 			if refusesLink(path, st) {
 				return "", &WriteError{Path: path, Err: errors.New("is a symbolic link of another user's in a shared folder (such as /tmp), which the system does not follow either; give another name")}
 			}
