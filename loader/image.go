@@ -637,10 +637,11 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// the percentile; but a blur lowers), and where light across the sheet was taken
 	// off (flattenLight), to an eighth of the gradient, or 2 levels of
 	// 255, whichever is more: what is left of the light is no ink.
-	med, sd := edge[len(edge)/2], noise/max(1e-9, 1-ref)
+	span := max(1e-9, 1-ref) // grey levels from the background to full ink
+	med, sd := edge[len(edge)/2], noise/span
 	thresh = max(thresh, med+3*max(sd, min(edge[len(edge)*84/100]-med, 2*sd)))
 	if lit > 0 {
-		thresh = max(thresh, max(lit/8, 2.0/255)/max(1e-9, 1-ref))
+		thresh = max(thresh, max(lit/8, 2.0/255)/span)
 	}
 	// (Nothing above the 95th percentile itself is the digit covering
 	// the border; nothing above the raised floor alone is noise, no
