@@ -39,10 +39,18 @@ const MaxBatch = 64
 // MaxJSONBody is the largest JSON request body (the pixels as numbers).
 const MaxJSONBody = 256 << 10
 
+// UnsureBelow is the probability under which a digit is read unsure: the
+// model gives it less than even odds (the other nine together likelier).
+// Most images with no digit that the preparation lets through (a blank
+// sheet under a lamp, a smudge) read so, and so do many of the model's
+// errors on MNIST's test set (docs/testing.md, "Unsure reads").
+const UnsureBelow = 0.5
+
 // Result is the answer to one prediction request.
 type Result struct {
 	Digit         int       `json:"digit"`
 	Probability   float32   `json:"probability"`
+	Unsure        bool      `json:"unsure"` // Probability < UnsureBelow
 	Probabilities []float32 `json:"probabilities"`
 	Top3          []Ranked  `json:"top3"`
 }
@@ -57,7 +65,7 @@ type Ranked struct {
 func NewResult(p []float32) Result {
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 	sort.SliceStable(order, func(a, b int) bool { return p[order[a]] > p[order[b]] })
-	r := Result{Digit: order[0], Probability: p[order[0]], Probabilities: append([]float32(nil), p[:engine.Classes]...)}
+	r := Result{Digit: order[0], Probability: p[order[0]], Unsure: p[order[0]] < UnsureBelow, Probabilities: append([]float32(nil), p[:engine.Classes]...)}
 	for _, d := range order[:3] {
 		r.Top3 = append(r.Top3, Ranked{d, p[d]})
 	}

@@ -93,6 +93,24 @@ func randomDigit(r *rand.Rand) []float32 {
 	return x
 }
 
+// TestUnsure: a digit given less than even odds is marked unsure; at
+// even odds or more it is not.
+func TestUnsure(t *testing.T) {
+	for _, c := range []struct {
+		top    float32
+		unsure bool
+	}{{0.9, false}, {0.5, false}, {0.4999, true}, {0.2, true}} {
+		p := make([]float32, 10)
+		for d := range p {
+			p[d] = (1 - c.top) / 9
+		}
+		p[3] = c.top
+		if r := NewResult(p); r.Digit != 3 || r.Unsure != c.unsure {
+			t.Errorf("top probability %v: digit %d, unsure %v; want 3, %v", c.top, r.Digit, r.Unsure, c.unsure)
+		}
+	}
+}
+
 func TestEndpoints(t *testing.T) {
 	ts, _, _ := newTestServer(t)
 	resp, err := http.Get(ts.URL + "/healthz")
@@ -120,6 +138,9 @@ func TestEndpoints(t *testing.T) {
 	}
 	if len(probs) != 10 || math.Abs(sum-1) > 1e-4 || len(out["top3"].([]any)) != 3 {
 		t.Errorf("pixels answer: %v", out)
+	}
+	if u, ok := out["unsure"].(bool); !ok || u != (out["probability"].(float64) < UnsureBelow) {
+		t.Errorf("pixels answer's unsure %v for probability %v", out["unsure"], out["probability"])
 	}
 
 	img := image.NewGray(image.Rect(0, 0, 100, 60))

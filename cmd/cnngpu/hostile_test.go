@@ -42,6 +42,7 @@ import (
 	"github.com/cnngpu/cnngpu/export"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/loader"
+	"github.com/cnngpu/cnngpu/server"
 	"github.com/cnngpu/cnngpu/tune"
 )
 
@@ -1163,21 +1164,55 @@ func TestPredictIDXLabelsJSON(t *testing.T) {
 	if len(lines) != want.N {
 		t.Fatalf("%d lines for %d images", len(lines), want.N)
 	}
-	right := 0
+	right, unsure, unsureRight := 0, 0, 0
 	for i, line := range lines {
-		var p struct{ Index, Label, Digit *int }
-		if err := json.Unmarshal([]byte(line), &p); err != nil || p.Index == nil || p.Label == nil || p.Digit == nil {
-			t.Fatalf("line %d %q: %v; want index, label and digit", i, line, err)
+		var p struct {
+			Index, Label, Digit *int
+			Probability         float64
+			Unsure              *bool
+		}
+		if err := json.Unmarshal([]byte(line), &p); err != nil || p.Index == nil || p.Label == nil || p.Digit == nil || p.Unsure == nil {
+			t.Fatalf("line %d %q: %v; want index, label, digit and unsure", i, line, err)
 		}
 		if *p.Index != i || *p.Label != int(want.Values[i]) {
 			t.Fatalf("line %d: index %d label %d, want %d and %d", i, *p.Index, *p.Label, i, want.Values[i])
 		}
+		if *p.Unsure != (p.Probability < server.UnsureBelow) {
+			t.Fatalf("line %d: unsure %v at probability %v", i, *p.Unsure, p.Probability)
+		}
 		if *p.Digit == *p.Label {
 			right++
 		}
+		if *p.Unsure {
+			unsure++
+			if *p.Digit == *p.Label {
+				unsureRight++
+			}
+		}
 	}
-	if acc := fmt.Sprintf("(%d of %d)", right, want.N); !strings.Contains(stderr, acc) {
+	// (The fixture's model is untrained: every read is unsure.)
+	if acc := fmt.Sprintf("(%d of %d); %d read unsure (the digit under 50%%), %d of them right\n", right, want.N, unsure, unsureRight); unsure == 0 || !strings.Contains(stderr, acc) {
 		t.Errorf("accuracy line %q, want %s", stderr, acc)
+	}
+}
+
+// TestPredictMarksUnsure: an image read at less than even odds is marked
+// unsure on its line, and a note after the lines says what that means
+// (in JSON, its object's "unsure").
+func TestPredictMarksUnsure(t *testing.T) {
+	f := newFixtures(t)
+	stdout, stderr, code := cnngpu(t, nil, "predict", "--cpu", "--threads", "1", "--model", f.model, "--json", f.png)
+	var p server.Result
+	if err := json.Unmarshal([]byte(stdout), &p); code != 0 || err != nil {
+		t.Fatalf("predict --json: %d %v %q %q", code, err, stdout, stderr)
+	}
+	if !p.Unsure || p.Probability >= server.UnsureBelow || strings.Contains(stderr, "unsure") {
+		t.Fatalf("the untrained model's read %+v (stderr %q): want it unsure, and no note beside JSON", p, stderr)
+	}
+	stdout, stderr, code = cnngpu(t, nil, "predict", "--cpu", "--threads", "1", "--model", f.model, f.png)
+	if want := fmt.Sprintf(": %d (%.1f%%, unsure)  top 3: ", p.Digit, 100*p.Probability); code != 0 || !strings.Contains(stdout, want) ||
+		!strings.Contains(stderr, "note: the image read unsure (marked so): the model gives the digit less than even odds (under 50%)") {
+		t.Errorf("predict: %d %q %q; want a line with %q and the note", code, stdout, stderr, want)
 	}
 }
 

@@ -262,7 +262,7 @@ func predictAction(c *cli.Context) error {
 			return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
 		}
 	}
-	failed, k := 0, 0
+	failed, unsure, k := 0, 0, 0
 	for i, f := range files {
 		if errs[i] != nil {
 			failed++
@@ -280,15 +280,25 @@ func predictAction(c *cli.Context) error {
 		p := makePrediction(probs[k*engine.Classes : (k+1)*engine.Classes])
 		k++
 		p.File, p.FileBase64 = f, nameBase64(f)
+		if p.Unsure {
+			unsure++
+		}
 		if c.Bool("json") {
 			enc.Encode(p)
 			continue
 		}
-		fmt.Fprintf(out, "%s: %d (%.1f%%)  top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%\n", lineName(f), p.Digit, 100*p.Probability,
+		mark := ""
+		if p.Unsure {
+			mark = ", unsure"
+		}
+		fmt.Fprintf(out, "%s: %d (%.1f%%%s)  top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%\n", lineName(f), p.Digit, 100*p.Probability, mark,
 			p.Top3[0].Digit, 100*p.Top3[0].Probability, p.Top3[1].Digit, 100*p.Top3[1].Probability, p.Top3[2].Digit, 100*p.Top3[2].Probability)
 	}
 	if err := out.Flush(); err != nil {
 		return fmt.Errorf("writing the predictions: %w", err)
+	}
+	if unsure > 0 && !c.Bool("json") { // (--json: each object's "unsure")
+		fmt.Fprintln(c.App.ErrWriter, unsureNote(unsure, len(files)-failed))
 	}
 	if failed > 0 {
 		for _, err := range errs {
@@ -478,7 +488,7 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 	defer stop()
 	showProgress := !isTerminal(os.Stdout) && isTerminal(os.Stderr)
 	x := make([]float32, min(predictChunk, im.N)*engine.ImagePixels)
-	correct := 0
+	correct, unsure, unsureRight := 0, 0, 0
 	for lo := 0; lo < im.N; lo += predictChunk {
 		if ctx.Err() != nil {
 			if showProgress {
@@ -502,8 +512,15 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 		for j := 0; j < k; j++ {
 			i := lo + j
 			p := makePrediction(probs[j*engine.Classes : (j+1)*engine.Classes])
-			if labels != nil && p.Digit == int(labels[i]) {
+			right := labels != nil && p.Digit == int(labels[i])
+			if right {
 				correct++
+			}
+			if p.Unsure {
+				unsure++
+				if right {
+					unsureRight++
+				}
 			}
 			if c.Bool("json") {
 				idx := i
@@ -528,8 +545,29 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 	if showProgress {
 		fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 	}
-	if labels != nil {
+	switch {
+	case labels != nil && unsure > 0:
+		// How far the mark is to be trusted, on the images at hand.
+		rest := ""
+		if sure := im.N - unsure; sure > 0 {
+			rest = fmt.Sprintf("; the other %d: %.2f%% right", sure, 100*float64(correct-unsureRight)/float64(sure))
+		}
+		fmt.Fprintf(c.App.ErrWriter, "accuracy %.2f%% (%d of %d); %d read unsure (the digit under %.0f%%), %d of them right%s\n",
+			100*float64(correct)/float64(im.N), correct, im.N, unsure, 100*server.UnsureBelow, unsureRight, rest)
+	case labels != nil:
 		fmt.Fprintf(c.App.ErrWriter, "accuracy %.2f%% (%d of %d)\n", 100*float64(correct)/float64(im.N), correct, im.N)
+	case unsure > 0 && !c.Bool("json"):
+		fmt.Fprintln(c.App.ErrWriter, unsureNote(unsure, im.N))
 	}
 	return nil
+}
+
+// unsureNote says that n of the total images classified read unsure.
+func unsureNote(n, total int) string {
+	which := fmt.Sprintf("%d of %d images", n, total)
+	if total == 1 {
+		which = "the image"
+	}
+	return fmt.Sprintf("note: %s read unsure (marked so): the model gives the digit less than even odds (under %.0f%%); "+
+		"such an image may hold no digit, or one not clearly written", which, 100*server.UnsureBelow)
 }
