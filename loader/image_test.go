@@ -1336,6 +1336,51 @@ func TestPrepareDigitRefusesBlots(t *testing.T) {
 	}
 }
 
+// TestPrepareDigitRefusesWideMarks: a mark more than maxDigitWidth times
+// as wide as it is tall (a dash, a ruled line, the sharp edge of a
+// shadow) is no digit, refused (a dash was a 2 at 80%); of MNIST's test
+// digits, drawn dark on white, none is refused so, the widest among them
+// included.
+func TestPrepareDigitRefusesWideMarks(t *testing.T) {
+	sheet := func(w, h, x0, y0, x1, y1 int) *image.Gray {
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		for y := range h {
+			for x := range w {
+				img.Pix[y*w+x] = 255
+				if x >= x0 && x < x1 && y >= y0 && y < y1 {
+					img.Pix[y*w+x] = 20
+				}
+			}
+		}
+		return img
+	}
+	for _, c := range []struct {
+		name string
+		img  *image.Gray
+		wide bool
+	}{
+		{"a dash of 90x10", sheet(400, 300, 150, 140, 240, 150), true},
+		{"a line across the sheet, 300x3", sheet(400, 300, 50, 100, 350, 103), true},
+		{"a bar 2.4 times as wide as tall, 48x20", sheet(400, 300, 150, 140, 198, 160), false},
+		{"an upright bar of 10x90", sheet(400, 300, 150, 100, 160, 190), false},
+	} {
+		_, err := PrepareDigit(c.img)
+		if got := err != nil && strings.Contains(err.Error(), "times as wide as it is tall"); got != c.wide {
+			t.Errorf("%s: %v; want refused as too wide %v", c.name, err, c.wide)
+		}
+	}
+	test := cachedTestSet(t)
+	for i := range test.N() {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for p, v := range test.Images.Pixels[i*784 : (i+1)*784] {
+			img.Pix[p] = 255 - v
+		}
+		if _, err := PrepareDigit(img); err != nil && strings.Contains(err.Error(), "times as wide") {
+			t.Errorf("MNIST test digit %d: %v", i, err)
+		}
+	}
+}
+
 // TestPrepareDigitRefusesNoise: an image of random grey levels, whose ink
 // above the noise floor falls in hundreds of specks none heavier than a
 // few times their mean, is noise, refused as no digit (it was an 8 at
