@@ -32,13 +32,12 @@ const (
 // NoDigitError matches it too (errors.Is).
 var ErrNoInk = errors.New("no ink found: the image is blank (a digit must be darker or lighter than its background)")
 
-// NoDigitError is an image whose marks are too faint or too small to be a
-// digit.
+// NoDigitError is an image whose marks are no digit: too faint, too
+// small, a solid blot, scattered specks, a dash. Why says which, as "its
+// …".
 type NoDigitError struct{ Why string }
 
-func (e *NoDigitError) Error() string {
-	return "no digit found: the image is blank but for marks too faint or small (" + e.Why + ")"
-}
+func (e *NoDigitError) Error() string { return "no digit found: " + e.Why }
 
 // Is makes errors.Is(err, ErrNoInk) true.
 func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
