@@ -91,6 +91,37 @@ func (s *Spec) RecipeFlags() string {
 		strconv.FormatFloat(s.LabelSmoothing, 'f', -1, 64))
 }
 
+// SeedsCommand is the `cnngpu train` command that trains setting c as
+// the study's final retraining does, once for each of ten seeds from the
+// study's own (that seed's training is the retraining itself): the test
+// accuracy over seeds, where the study's is one training's.
+func (s *Spec) SeedsCommand(c Config) string {
+	first := s.Seed
+	if first > math.MaxUint64-9 {
+		first = math.MaxUint64 - 9
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "cnngpu train --seeds %d-%d --lr %s --batch-size %d --activation %s --epochs %d", first, first+9,
+		strconv.FormatFloat(c.LR, 'g', -1, 64), c.BatchSize, c.Act, s.Epochs)
+	if s.Optimizer != "" {
+		fmt.Fprintf(&b, " --optimizer %s", s.Optimizer)
+	}
+	if s.Optimizer == "sgd" {
+		fmt.Fprintf(&b, " --momentum %s", strconv.FormatFloat(s.Momentum, 'g', -1, 64))
+	}
+	if s.Arch != "" {
+		fmt.Fprintf(&b, " --arch %s", s.Arch)
+	}
+	fmt.Fprintf(&b, " %s", s.RecipeFlags())
+	if s.TrainLimit > 0 {
+		fmt.Fprintf(&b, " --train-limit %d", s.TrainLimit)
+	}
+	if s.Precision == "tf32" {
+		b.WriteString(" --precision tf32")
+	}
+	return b.String()
+}
+
 // oldDefault reports whether the study's recipe is the default one of
 // before 2026-12-05 (a cosine schedule, shifts of 2 pixels, one-hot
 // targets), which `cnngpu tune` without flags no longer trains.

@@ -733,6 +733,30 @@ func TestTuneKilledAndRerun(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The report's command for the chosen setting over seeds trains it
+	// as the final retraining did: its seed 1 (the study's) is that
+	// retraining, bit for bit on the CPU engine (two seeds here, of ten).
+	m := regexp.MustCompile("(?m)^    cnngpu train --seeds 1-10 (.*)$").FindStringSubmatch(readFile(t, filepath.Join(out, "report.md")))
+	if m == nil {
+		t.Fatalf("no train command over seeds in the report:\n%s", readFile(t, filepath.Join(out, "report.md")))
+	}
+	seedsArgs := append([]string{"train", "--cpu", "--data", dir, "--out", filepath.Join(dir, "seeds.safetensors"), "--json", "--seeds", "1-2"}, strings.Fields(m[1])...)
+	stdout, stderr, code = cnngpu(t, nil, seedsArgs...)
+	var seeds struct {
+		Runs []struct {
+			Seed     int
+			TestAcc  float64 `json:"test_acc"`
+			TestLoss float64 `json:"test_loss"`
+		}
+	}
+	fin, err := tune.LoadFinal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(stdout), &seeds); code != 0 || err != nil || len(seeds.Runs) != 2 ||
+		seeds.Runs[0].TestAcc != fin.TestAcc || seeds.Runs[0].TestLoss != fin.TestLoss {
+		t.Errorf("the report's command %q: exit %d, %v\n%s%s\nwant seed 1 to test as the final model: %v, loss %v", m[0], code, err, stdout, stderr, fin.TestAcc, fin.TestLoss)
+	}
 	// A dry run reads the data the run would (here --data) where it is
 	// there, and refuses other data as the run does (it said the runs
 	// were kept); with the same data it plans.
