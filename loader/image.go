@@ -61,9 +61,11 @@ const scatteredParts = 64
 const maxBlotFill = 0.7
 
 // maxDigitWidth is how many times as wide as it is tall a digit's ink
-// may be: of MNIST's 70,000 digits the widest is 2.22 times (20x9
-// pixels) and two are more than twice; a dash, a line or a shadow's edge
-// lying across the sheet is wider. (Tall and narrow is a 1.)
+// may be where it is one stroke across (lineAcross): of MNIST's 70,000
+// digits the widest is 2.22 times (20x9 pixels) and two are more than
+// twice; a dash, a line or a shadow's edge lying across the sheet is
+// wider. (Tall and narrow is a 1; a wide 7 or a flat 2 is two strokes
+// over much of its width, and read.)
 const maxDigitWidth = 2.5
 
 // minDigitSide is the fewest pixels a digit spans along its longer side
@@ -693,9 +695,9 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		strongest = max(strongest, v)
 	}
 	if strongest < MinInkContrast {
-		toward := "its darkest mark is only %.0f%% of the way from the paper's shade to black; a digit's is %.0f%% or more"
+		toward := "its darkest mark is only %.1f%% of the way from the paper's shade to black; a digit's is %.0f%% or more"
 		if !dark {
-			toward = "its brightest mark is only %.0f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
+			toward = "its brightest mark is only %.1f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
 		}
 		why := fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)
 		// (Only where what it says is so: no pixel lies that far below.)
@@ -709,10 +711,6 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	if side := max(minDigitSide, min(w, h)/200); max(cw, ch) < side {
 		return nil, &NoDigitError{fmt.Sprintf("its only mark is a dot of %dx%d pixels in %dx%d; a digit needs to be %d pixels or more across",
 			cw, ch, w, h, side)}
-	}
-	if float64(cw) > maxDigitWidth*float64(ch) {
-		return nil, &NoDigitError{fmt.Sprintf("its only mark is %dx%d pixels, %.1f times as wide as it is tall: no digit is more than %.1f times (a dash or a line lying across it); "+
-			"if the image lies on its side, turn it upright", cw, ch, float64(cw)/float64(ch), maxDigitWidth)}
 	}
 	// Scale the longer side to 20 pixels.
 	scale := 20 / float64(max(cw, ch))
@@ -735,6 +733,11 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// strokes to tell: a 7 drawn in 6x6 is a 3x4 box of ink.)
 	if (max(cw, ch) >= 8 || max(cw, ch) < min(w, h)/10) && blot(small, sw, sh) {
 		return nil, &NoDigitError{fmt.Sprintf("its only mark is a solid blot of %dx%d pixels, not a digit's strokes (a tap, a dot or a dash); draw or photograph the whole digit", cw, ch)}
+	}
+	// (After the blot: a solid dash is said to be one.)
+	if lw, lh, ok := lineAcross(ink, w, x0, y0, x1, y1, strongest); ok {
+		return nil, &NoDigitError{fmt.Sprintf("its only mark is one stroke lying across it, %dx%d pixels, %.2f times as wide as it is tall, where no digit is more than %.1f times (a dash or a line); "+
+			"draw or photograph the whole digit, upright", lw, lh, float64(lw)/float64(lh), maxDigitWidth)}
 	}
 	// Centre of mass of the scaled digit.
 	var m, mx, my float64
@@ -763,6 +766,69 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// lineAcross reports whether the ink in the box (x0, y0)-(x1, y1) of the
+// w-wide plane ink is one straight stroke lying across the image, more
+// than maxDigitWidth times as wide as it is tall, and gives that stroke's
+// box. Its pixels of at least half the strongest ink (not a JPEG's
+// ringing or a camera's specks about it) are looked at: nine in ten of
+// their box's columns hold one run of them, and the box is no taller than
+// a straight line through the runs' middles (fitted by least squares)
+// drawn with their median length makes it, and a quarter more. A dash or
+// a line across the image is so; a wide 7 is not (its stroke down is a
+// second run below its bar, or where that stroke is short, makes the box
+// far taller than the bar), nor is a flat 2 (its curve and its base), nor
+// are digits side by side.
+func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch int, ok bool) {
+	on := func(x, y int) bool { return ink[y*w+x] >= strongest/2 }
+	bx0, by0, bx1, by1 := x1+1, y1+1, x0-1, y0-1
+	for y := y0; y <= y1; y++ {
+		for x := x0; x <= x1; x++ {
+			if on(x, y) {
+				bx0, by0, bx1, by1 = min(bx0, x), min(by0, y), max(bx1, x), max(by1, y)
+			}
+		}
+	}
+	cw, ch = bx1-bx0+1, by1-by0+1
+	if bx1 < bx0 || float64(cw) <= maxDigitWidth*float64(ch) {
+		return cw, ch, false
+	}
+	var xs, mids, lens []float64
+	for x := bx0; x <= bx1; x++ {
+		runs, in, top, bottom := 0, false, 0, 0
+		for y := by0; y <= by1; y++ {
+			v := on(x, y)
+			if v && !in {
+				runs++
+				top = y
+			}
+			if v {
+				bottom = y
+			}
+			in = v
+		}
+		if runs == 1 {
+			xs = append(xs, float64(x))
+			mids = append(mids, float64(top+bottom)/2)
+			lens = append(lens, float64(bottom-top+1))
+		}
+	}
+	if 10*(cw-len(xs)) > cw || len(xs) < 2 {
+		return cw, ch, false
+	}
+	var mx, my float64
+	for i := range xs {
+		mx, my = mx+xs[i], my+mids[i]
+	}
+	mx, my = mx/float64(len(xs)), my/float64(len(xs))
+	var sxx, sxy float64
+	for i := range xs {
+		sxx += (xs[i] - mx) * (xs[i] - mx)
+		sxy += (xs[i] - mx) * (mids[i] - my)
+	}
+	line := math.Abs(sxy/sxx)*float64(cw-1) + median(lens) // (2 columns or more: sxx > 0)
+	return cw, ch, float64(ch) <= 1.25*line
 }
 
 // pixelNoise estimates the standard deviation of a camera's noise, pixel

@@ -1211,7 +1211,7 @@ func TestPredictMarksUnsure(t *testing.T) {
 	}
 	stdout, stderr, code = cnngpu(t, nil, "predict", "--cpu", "--threads", "1", "--model", f.model, f.png)
 	if want := fmt.Sprintf(": %d (%.1f%%, unsure)  top 3: ", p.Digit, 100*p.Probability); code != 0 || !strings.Contains(stdout, want) ||
-		!strings.Contains(stderr, "note: the image read unsure (marked so): the model gives the digit less than even odds (under 50%)") {
+		!strings.Contains(stderr, "note: the image read unsure: the model gives the digit less than even odds (under 50%)") {
 		t.Errorf("predict: %d %q %q; want a line with %q and the note", code, stdout, stderr, want)
 	}
 }
@@ -1880,5 +1880,17 @@ func TestRepeatedFlags(t *testing.T) {
 	fakeMNIST(t, dir, 64, 20)
 	if _, stderr, code := runIn(t, dir, time.Minute, "train", "--cpu", "--data", dir, "--epochs", "1", "--cpu=true", "--epochs=+1", "--out", "m.safetensors", "--lr", "0.002", "--lr=2e-3"); code != 0 {
 		t.Errorf("the same values twice: exit %d, stderr %q; want them taken", code, stderr)
+	}
+}
+
+// TestPercentUnderHalf: a probability under 50% is never shown as 50.0%.
+func TestPercentUnderHalf(t *testing.T) {
+	for _, c := range []struct {
+		p    float32
+		want string
+	}{{0.4996, "49.9%"}, {0.49949, "49.9%"}, {0.4, "40.0%"}, {0.5, "50.0%"}, {0.91234, "91.2%"}} {
+		if got := probText(c.p); got != c.want {
+			t.Errorf("probText(%v) = %s, want %s", c.p, got, c.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"io/fs"
 	"os"
 	"runtime"
@@ -291,14 +292,14 @@ func predictAction(c *cli.Context) error {
 		if p.Unsure {
 			mark = ", unsure"
 		}
-		fmt.Fprintf(out, "%s: %d (%.1f%%%s)  top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%\n", lineName(f), p.Digit, 100*p.Probability, mark,
-			p.Top3[0].Digit, 100*p.Top3[0].Probability, p.Top3[1].Digit, 100*p.Top3[1].Probability, p.Top3[2].Digit, 100*p.Top3[2].Probability)
+		fmt.Fprintf(out, "%s: %d (%s%s)  top 3: %d %s, %d %s, %d %s\n", lineName(f), p.Digit, probText(p.Probability), mark,
+			p.Top3[0].Digit, probText(p.Top3[0].Probability), p.Top3[1].Digit, probText(p.Top3[1].Probability), p.Top3[2].Digit, probText(p.Top3[2].Probability))
 	}
 	if err := out.Flush(); err != nil {
 		return fmt.Errorf("writing the predictions: %w", err)
 	}
 	if unsure > 0 && !c.Bool("json") { // (--json: each object's "unsure")
-		fmt.Fprintln(c.App.ErrWriter, unsureNote(unsure, len(files)-failed))
+		fmt.Fprintln(c.App.ErrWriter, unsureNote(unsure, len(files)-failed, failed > 0))
 	}
 	if failed > 0 {
 		for _, err := range errs {
@@ -552,22 +553,48 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 		if sure := im.N - unsure; sure > 0 {
 			rest = fmt.Sprintf("; the other %d: %.2f%% right", sure, 100*float64(correct-unsureRight)/float64(sure))
 		}
-		fmt.Fprintf(c.App.ErrWriter, "accuracy %.2f%% (%d of %d); %d read unsure (the digit under %.0f%%), %d of them right%s\n",
-			100*float64(correct)/float64(im.N), correct, im.N, unsure, 100*server.UnsureBelow, unsureRight, rest)
+		right := fmt.Sprintf("%d of them right", unsureRight)
+		switch {
+		case unsure == 1 && unsureRight == 1:
+			right = "and right"
+		case unsure == 1:
+			right = "and wrong"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "accuracy %.2f%% (%d of %d); %d read unsure (the digit under %.0f%%), %s%s\n",
+			100*float64(correct)/float64(im.N), correct, im.N, unsure, 100*server.UnsureBelow, right, rest)
 	case labels != nil:
 		fmt.Fprintf(c.App.ErrWriter, "accuracy %.2f%% (%d of %d)\n", 100*float64(correct)/float64(im.N), correct, im.N)
 	case unsure > 0 && !c.Bool("json"):
-		fmt.Fprintln(c.App.ErrWriter, unsureNote(unsure, im.N))
+		fmt.Fprintln(c.App.ErrWriter, unsureNote(unsure, im.N, false))
 	}
 	return nil
 }
 
-// unsureNote says that n of the total images classified read unsure.
-func unsureNote(n, total int) string {
-	which := fmt.Sprintf("%d of %d images", n, total)
-	if total == 1 {
-		which = "the image"
+// probText is probability p as predict shows it, "41.2%": to a tenth, but
+// rounded down where rounding would make a probability under 50% (an
+// unsure read) show as 50.0%.
+func probText(p float32) string {
+	v := 100 * float64(p)
+	if p < server.UnsureBelow && v >= 100*server.UnsureBelow-0.05 {
+		v = math.Floor(10*v) / 10
 	}
-	return fmt.Sprintf("note: %s read unsure (marked so): the model gives the digit less than even odds (under %.0f%%); "+
+	return fmt.Sprintf("%.1f%%", v)
+}
+
+// unsureNote says that n of the classified images read unsure (refused:
+// some images given were not classified).
+func unsureNote(n, classified int, refused bool) string {
+	var which string
+	switch {
+	case classified == 1 && refused:
+		which = "the one image classified"
+	case classified == 1:
+		which = "the image"
+	case refused:
+		which = fmt.Sprintf("%d of the %d images classified", n, classified)
+	default:
+		which = fmt.Sprintf("%d of %d images", n, classified)
+	}
+	return fmt.Sprintf("note: %s read unsure: the model gives the digit less than even odds (under %.0f%%); "+
 		"such an image may hold no digit, or one not clearly written", which, 100*server.UnsureBelow)
 }
