@@ -77,6 +77,8 @@ SASS_ARCHS ?= 70 75 80 86 89 90
 # Also prints each kernel's registers, shared memory and spills for sm_90
 # (H100/H200): a kernel with many registers runs few blocks per SM.
 kernels:
+	@command -v $(NVCC) >/dev/null || { \
+		echo "make kernels: no $(NVCC) here: it needs nvcc $(NVCC_VERSION) (Debian's nvidia-cuda-toolkit, from non-free; NVCC=path for another place). The generated kernels are committed: the build needs none of it." >&2; exit 1; }
 	@$(NVCC) --version | grep -q "release $(NVCC_VERSION)," || { \
 		echo "make kernels: nvcc $(NVCC_VERSION) is pinned (found: $$($(NVCC) --version | grep release)); a newer one raises the driver our PTX needs. NVCC_VERSION=x.y overrides." >&2; exit 1; }
 	$(NVCC) -ptx -arch=compute_60 -O3 -o kernels/kernels.ptx kernels/kernels.cu

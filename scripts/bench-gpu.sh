@@ -14,6 +14,15 @@ bin=${CNNGPU:-bin/cnngpu}
 STEPS=${STEPS:-300}
 PY=${PYTHON:-python3}
 plog=${PYTORCH_LOG:-/dev/null}
+if [ ! -x "$bin" ]; then
+	echo "bench-gpu: no cnngpu binary at $bin: make build (or CNNGPU=path)" >&2
+	exit 2
+fi
+# Without a working GPU every row would fail the same way: say it once.
+if ! "$bin" devices >/dev/null 2>&1; then
+	echo "bench-gpu: no GPU works here ($bin devices says why); make bench-cpu benchmarks the CPU engine" >&2
+	exit 1
+fi
 torch_cuda=0
 if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>>"$plog"; then
 	torch_cuda=1

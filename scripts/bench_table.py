@@ -7,7 +7,28 @@ row (its best), at the same precision where PyTorch ran it."""
 import json
 import sys
 
-rows = [json.loads(l) for l in sys.stdin if l.strip().startswith("{")]
+if len(sys.argv) > 2 or len(sys.argv) == 2 and sys.argv[1].startswith("-") and sys.argv[1] != "-":
+    sys.exit(__doc__.strip() + "\n\nusage: bench_table.py [FILE] (default: standard input)")
+try:
+    src = open(sys.argv[1]) if len(sys.argv) == 2 and sys.argv[1] != "-" else sys.stdin
+    lines = src.read().splitlines()
+except OSError as e:
+    sys.exit(f"bench_table.py: {e}")
+rows = []
+for n, l in enumerate(lines, 1):
+    if not l.strip().startswith("{"):
+        continue
+    try:
+        r = json.loads(l)
+    except ValueError as e:  # a line cut short (a benchmark killed by its time limit)
+        print(f"bench_table.py: line {n} left out, not whole JSON: {e}", file=sys.stderr)
+        continue
+    if not all(k in r for k in ("engine", "batch_size", "train_images_per_sec", "train_step_ms", "epoch_seconds_60000", "inference_images_per_sec")):
+        print(f"bench_table.py: line {n} left out, not a benchmark's result: {l[:80]}", file=sys.stderr)
+        continue
+    rows.append(r)
+if not rows:
+    sys.exit("bench_table.py: no benchmark results in the input (cnngpu bench --json lines)")
 # PyTorch's rows by (batch size, precision); a cnngpu row is compared with
 # PyTorch's at its own precision (fp32: strict, no TF32; tf32), else with
 # PyTorch's first row at that batch size (a line without "precision").

@@ -27,21 +27,39 @@
 # eat the rest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${1:?usage: scripts/device-check.sh OUTDIR}
-mkdir -p "$out"
+if [ $# -ne 1 ]; then
+	echo "usage: scripts/device-check.sh OUTDIR (after make device-bundle; see docs/testing.md)" >&2
+	exit 2
+fi
+out=$1
 b=.device
-# make device-bundle carries the binaries gzipped (the carry limit).
-for f in "$b"/*.gz; do
-	[ -e "$f" ] && gunzip -f -k "$f" && chmod +x "${f%.gz}"
-done
+if [ ! -e "$b/cnngpu.gz" ] && [ ! -x "$b/cnngpu" ]; then
+	echo "scripts/device-check.sh: no $b/cnngpu here: run make device-bundle first (on a machine with Go), and carry $b" >&2
+	exit 2
+fi
+mkdir -p "$out"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# make device-bundle carries the binaries gzipped (the carry limit): each
+# is unpacked beside its .gz for this run and removed at its end, so that
+# a run here does not leave .device too large to carry.
+unpacked=()
+trap 'rm -rf "$tmp"; rm -f "${unpacked[@]}"' EXIT
+for f in "$b"/*.gz; do
+	[ -e "$f" ] && gunzip -f -k "$f" && chmod +x "${f%.gz}" && unpacked+=("${f%.gz}")
+done
 declare -a rows
-run() { # name, seconds, command... (LOG=file: append to $out/file.log instead of $out/name.log)
+# run: name, seconds, command... (LOG=file: append to $out/file.log
+# instead of $out/name.log). Its row says ok, FAIL(exit status), or SKIP
+# where a test binary passed with every test skipped (no GPU).
+run() {
 	local name=$1 limit=$2
 	shift 2
 	local start=$SECONDS r log=${LOG:-$name}
-	if timeout -k 5 "$limit" "$@" >>"$out/$log.log" 2>&1; then r=ok; else r="FAIL($?)"; fi
+	if timeout -k 5 "$limit" "$@" >"$tmp/step.log" 2>&1; then r=ok; else r="FAIL($?)"; fi
+	cat "$tmp/step.log" >>"$out/$log.log"
+	if [ "$r" = ok ] && grep -q -- '--- SKIP' "$tmp/step.log" && ! grep -q -- '--- PASS' "$tmp/step.log"; then
+		r=SKIP
+	fi
 	rows+=("$(printf '%-20s %-9s %4ss' "$name" "$r" $((SECONDS - start)))")
 	[ "${r}" = ok ]
 }
@@ -466,3 +484,8 @@ grep -h -E "^timeline-([0-9]+|nohead|defer|fusedupd): (training|timeline|  last 
 grep -h "^seeds:" "$out/seeds.log" 2>/dev/null
 [ -f "$out/tune.tar.gz" ] && tar -xzOf "$out/tune.tar.gz" tune/tune.log 2>/dev/null | grep "^tune-wall"
 printf '%s\n' "${rows[@]}"
+# Exit 1 where a row is not ok (a failure, or GPU tests that all skipped).
+for r in "${rows[@]}"; do
+	read -r _ st _ <<<"$r"
+	[ "$st" = ok ] || exit 1
+done

@@ -11,6 +11,10 @@ set -euo pipefail
 old=${1:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
 new=${2:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
 model=${3:-}
+# The names as given, from where it was called; then the repository.
+old=$(readlink -f -- "$old") new=$(readlink -f -- "$new")
+[ -z "$model" ] || model=$(readlink -f -- "$model")
+cd "$(dirname "$0")/.."
 if [ -z "$model" ] && [ -e runs/model.safetensors ]; then
 	model=runs/model.safetensors
 elif [ -z "$model" ]; then
@@ -19,6 +23,15 @@ fi
 [ -n "$model" ] || { echo "image-corpus.sh: no model: give one, or train one with make run" >&2; exit 2; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+# Each build reads the model and one image before the corpus is made (a
+# minute or two): a binary or model that does not load is said at once.
+for bin in "$old" "$new"; do
+	if ! "$bin" predict --cpu --model "$model" docs/digit.png >/dev/null 2>"$dir/err"; then
+		echo "image-corpus.sh: $bin predict --cpu --model $model docs/digit.png failed:" >&2
+		tail -5 "$dir/err" >&2
+		exit 1
+	fi
+done
 go run ./scripts/imagecorpus "$dir"
 cut -f1 "$dir/manifest.tsv" > "$dir/files"
 for side in old new; do

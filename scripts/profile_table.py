@@ -62,7 +62,13 @@ def short(name):
 
 
 def main():
-    lines = open(sys.argv[1], errors="replace").read().splitlines() if len(sys.argv) > 1 else sys.stdin.read().splitlines()
+    if len(sys.argv) > 2 or len(sys.argv) == 2 and sys.argv[1].startswith("-") and sys.argv[1] != "-" or len(sys.argv) == 1 and sys.stdin.isatty():
+        sys.exit(__doc__.strip() + "\n\n(or its CSV on standard input, or '-')")
+    try:
+        src = open(sys.argv[1], errors="replace") if len(sys.argv) == 2 and sys.argv[1] != "-" else sys.stdin
+        lines = src.read().splitlines()
+    except OSError as e:
+        sys.exit(f"profile_table.py: {e}")
     found = False
     for engine, rows in runs(lines):
         st = steps(rows)

@@ -14,11 +14,15 @@ CPU: /usr/bin/python3 with Debian's python3-torch runs it.
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
 
-import torch
-import torch.nn as nn
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:
+    sys.exit("pytorch_reference.py needs PyTorch: pip install torch, or Debian's python3-torch (make bench-cpu and make bench-gpu print cnngpu's rows without it)")
 
 
 def model():

@@ -38,8 +38,12 @@ import zlib
 import time
 
 import math
+import sys
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    sys.exit("pytorch_train.py needs NumPy (and PyTorch to train): pip install numpy torch, or Debian's python3-numpy and python3-torch")
 
 
 def idx(path):

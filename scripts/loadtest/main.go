@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,13 @@ func main() {
 		fail("%v", err)
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc}}
+	// One request first: with no server there, every request would fail
+	// alike, and the timing of failures is no throughput.
+	if resp, err := client.Get(strings.TrimSuffix(*target, "/") + "/healthz"); err != nil {
+		fail("no cnngpu serve at %s (%v): start one first, e.g. bin/cnngpu serve --model runs/model.safetensors (make loadtest ADDR=host:port for another address)", *target, err)
+	} else {
+		resp.Body.Close()
+	}
 	lat := make([]time.Duration, *n)
 	var next, errs atomic.Int64
 	var firstErr atomic.Value
