@@ -4,7 +4,10 @@
 # the ratio. Needs bin/cnngpu (make build) and python3 with torch (Debian:
 # apt-get install python3-torch libopenblas0-pthread; without OpenBLAS,
 # Debian's torch uses the reference BLAS and is ten times slower); without
-# torch it prints cnngpu alone.
+# torch it prints cnngpu alone. BS (128) and STEPS (30) set the batch size
+# and the timed steps; PYTHON the interpreter with torch (default
+# /usr/bin/python3, Debian's, where python3-torch installs it: a pip or
+# virtualenv torch needs PYTHON=python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BS=${BS:-128}

@@ -21,17 +21,22 @@
 # (CNNGPU_DEBUG=1) if it fails; the benchmark table against
 # PyTorch (scripts/bench-gpu.sh); and, where Nsight Compute is installed,
 # the device time of each kernel of training steps at batch 128 with each
-# kernel set (profile.log). Environment variables choose parts (below:
-# VARIANTS, TRAIN, STARTUP, PREDICT_AB, NCU, SEEDS, SEED_FLAGS, BENCH, AB, PRIORITY_AB, HEAD_AB, FUSEDUPD_AB, RECIPE_AB, TIMELINE, TUNE).
+# kernel set (profile.log). Environment variables choose parts, each
+# explained where it is read below: VARIANTS, TRAIN, STARTUP,
+# STARTUP_PYTORCH, STARTUP_PRIORITY, PREDICT_AB, NCU, NCU_SETS, SEEDS,
+# SEED_FLAGS, PYTORCH_SEEDS, BENCH, AB, AB_SIZES, CONV_AB, DENSE_AB,
+# PRIORITY_AB, PRIORITY_TESTS, PRIORITY_MODES, HEAD_AB, DEFER_AB,
+# FUSEDUPD_AB, NOUPD_AB, STREAMS3_AB, PRELOAD_AB, BESIDE_AB, RECIPE_AB,
+# TIMELINE, TIMELINE_STREAMS, TUNE, TUNE_JOBS, DEADLINE.
 # Each step has a time limit, so one hang does not
 # eat the rest.
 set -uo pipefail
-cd "$(dirname "$0")/.."
 if [ $# -ne 1 ]; then
 	echo "usage: scripts/device-check.sh OUTDIR (after make device-bundle; see docs/testing.md)" >&2
 	exit 2
 fi
-out=$1
+out=$(realpath -m -- "$1") # (from where it was called; AB= and the rest from the repository)
+cd "$(dirname "$0")/.."
 b=.device
 if [ ! -e "$b/cnngpu.gz" ] && [ ! -x "$b/cnngpu" ]; then
 	echo "scripts/device-check.sh: no $b/cnngpu here: run make device-bundle first (on a machine with Go), and carry $b" >&2
