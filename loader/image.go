@@ -7,6 +7,7 @@ package loader
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,13 @@ const scatteredParts = 64
 // round dot fills 79%, a dash nearly all of it, a digit's strokes much
 // less (a bold 0 as much, around its hole).
 const maxBlotFill = 0.7
+
+// minBlotSolidity is how much of its convex hull the core of a mark
+// filling maxBlotFill of its own box covers at least to be a blot (a dot
+// whose faint rim made its whole box too large for maxBlotFill): a round
+// dot in a photo 0.89 or more, none of MNIST's test digits (not tall and
+// narrow) more than 0.86.
+const minBlotSolidity = 0.87
 
 // maxDigitWidth is how many times as wide as it is tall a digit's ink
 // may be where it is one stroke across (lineAcross): of MNIST's 70,000
@@ -869,7 +877,7 @@ func blot(small []float64, w, h int) bool {
 	for _, v := range small {
 		peak, fill = max(peak, v), fill+v
 	}
-	if peak == 0 || fill/(peak*float64(w*h)) < maxBlotFill {
+	if peak == 0 || fill/(peak*float64(w*h)) < maxBlotFill && !solidCore(small, w, h, peak) {
 		return false
 	}
 	// Flood the background from the box's edge; a background pixel not
@@ -905,6 +913,63 @@ func blot(small []float64, w, h int) bool {
 		}
 	}
 	return true
+}
+
+// solidCore reports whether the core of the mark small (w x h, its
+// strongest ink peak: the pixels of half that or more) fills maxBlotFill
+// of its own box and minBlotSolidity of its convex hull: a dot in a
+// photo, whose faint rim of JPEG ringing or a camera's noise made its box
+// too large for the fill alone. A bold digit that fills its box as much
+// is not convex (a 3's notches, a 2's hollows).
+func solidCore(small []float64, w, h int, peak float64) bool {
+	var pts [][2]float64
+	n, x0, y0, x1, y1 := 0, w, h, -1, -1
+	for i, v := range small {
+		if v >= peak/2 {
+			x, y := i%w, i/w
+			n++
+			x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+			fx, fy := float64(x), float64(y)
+			pts = append(pts, [2]float64{fx, fy}, [2]float64{fx + 1, fy}, [2]float64{fx, fy + 1}, [2]float64{fx + 1, fy + 1})
+		}
+	}
+	if n == 0 || float64(n) < maxBlotFill*float64((x1-x0+1)*(y1-y0+1)) {
+		return false
+	}
+	return float64(n) >= minBlotSolidity*hullArea(pts)
+}
+
+// hullArea is the area of the convex hull of the points pts (Andrew's
+// monotone chain; pts is sorted in place).
+func hullArea(pts [][2]float64) float64 {
+	slices.SortFunc(pts, func(a, b [2]float64) int {
+		if c := cmp.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a[1], b[1])
+	})
+	cross := func(o, a, b [2]float64) float64 { return (a[0]-o[0])*(b[1]-o[1]) - (a[1]-o[1])*(b[0]-o[0]) }
+	var hull [][2]float64
+	for pass := 0; pass < 2; pass++ { // the lower chain, then the upper
+		start := len(hull)
+		for k := range pts {
+			p := pts[k]
+			if pass == 1 {
+				p = pts[len(pts)-1-k]
+			}
+			for len(hull) >= start+2 && cross(hull[len(hull)-2], hull[len(hull)-1], p) <= 0 {
+				hull = hull[:len(hull)-1]
+			}
+			hull = append(hull, p)
+		}
+		hull = hull[:len(hull)-1] // each chain's last point starts the other
+	}
+	a := 0.0
+	for i := range hull {
+		j := (i + 1) % len(hull)
+		a += hull[i][0]*hull[j][1] - hull[j][0]*hull[i][1]
+	}
+	return math.Abs(a) / 2
 }
 
 // clearBands clears solid bands of ink along the sides, a black margin
