@@ -91,17 +91,18 @@ func (s *Spec) RecipeFlags() string {
 		strconv.FormatFloat(s.LabelSmoothing, 'f', -1, 64))
 }
 
-// SeedsCommand is the `cnngpu train` command that trains setting c as
-// the study's final retraining does, once for each of ten seeds from the
-// study's own (that seed's training is the retraining itself): the test
-// accuracy over seeds, where the study's is one training's.
-func (s *Spec) SeedsCommand(c Config) string {
+// SeedsArgs is the arguments of the `cnngpu train` command ("train
+// --seeds …") that trains setting c as the study's final retraining does,
+// once for each of ten seeds from the study's own (that seed's training
+// is the retraining itself): the test accuracy over seeds, where the
+// study's is one training's.
+func (s *Spec) SeedsArgs(c Config) string {
 	first := s.Seed
 	if first > math.MaxUint64-9 {
 		first = math.MaxUint64 - 9
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "cnngpu train --seeds %d-%d --lr %s --batch-size %d --activation %s --epochs %d", first, first+9,
+	fmt.Fprintf(&b, "train --seeds %d-%d --lr %s --batch-size %d --activation %s --epochs %d", first, first+9,
 		strconv.FormatFloat(c.LR, 'g', -1, 64), c.BatchSize, c.Act, s.Epochs)
 	if s.Optimizer != "" {
 		fmt.Fprintf(&b, " --optimizer %s", s.Optimizer)

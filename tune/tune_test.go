@@ -1446,23 +1446,23 @@ func TestSizeList(t *testing.T) {
 	}
 }
 
-// TestSeedsCommand: the report's command over seeds names every part of
+// TestSeedsArgs: the report's command over seeds names every part of
 // the study that the final retraining trains with (the optimizer and its
 // momentum, the architecture, the recipe, the subset, the arithmetic),
 // and ten seeds from the study's own, which fit in a uint64.
-func TestSeedsCommand(t *testing.T) {
+func TestSeedsArgs(t *testing.T) {
 	spec := &Spec{Epochs: 3, Optimizer: "sgd", Momentum: 0.9, Seed: 7, Arch: "original", Recipe: "reference", TrainLimit: 500, Precision: "tf32"}
 	c := Config{LR: 0.03, BatchSize: 256, Act: "tanh"}
-	want := "cnngpu train --seeds 7-16 --lr 0.03 --batch-size 256 --activation tanh --epochs 3 --optimizer sgd --momentum 0.9 --arch original " +
+	want := "train --seeds 7-16 --lr 0.03 --batch-size 256 --activation tanh --epochs 3 --optimizer sgd --momentum 0.9 --arch original " +
 		"--recipe reference --schedule constant --augment none --label-smoothing 0 --train-limit 500 --precision tf32"
-	if got := spec.SeedsCommand(c); got != want {
+	if got := spec.SeedsArgs(c); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 	spec = &Spec{Epochs: 10, Optimizer: "adam", Seed: math.MaxUint64, Arch: "reference", Recipe: "default", Schedule: "cosine",
 		Augmentation: engine.Augmentation{Shift: 2}, LabelSmoothing: 0.1, Precision: "fp32"}
-	want = "cnngpu train --seeds 18446744073709551606-18446744073709551615 --lr 0.03 --batch-size 256 --activation tanh --epochs 10 --optimizer adam --arch reference " +
+	want = "train --seeds 18446744073709551606-18446744073709551615 --lr 0.03 --batch-size 256 --activation tanh --epochs 10 --optimizer adam --arch reference " +
 		"--recipe default --schedule cosine --augment shift:2 --label-smoothing 0.1"
-	if got := spec.SeedsCommand(c); got != want {
+	if got := spec.SeedsArgs(c); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
