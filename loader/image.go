@@ -707,7 +707,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		if !dark {
 			toward = "its brightest mark is only %.1f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
 		}
-		why := fmt.Sprintf(toward, 100*strongest, 100*MinInkContrast)
+		// (Rounded down: 9.96% is not shown as the 10.0% it is under.)
+		why := fmt.Sprintf(toward, math.Floor(1000*strongest)/10, 100*MinInkContrast)
 		// (Only where what it says is so: no pixel lies that far below.)
 		if !dark && darkest > max(strongest, MinInkContrast) && darkest*bg < darkInkMin {
 			why += fmt.Sprintf(", and its darker marks (%.0f%% of the way to black) lie less than %.0f levels of 255 below the background, too little to tell them for ink: "+
@@ -739,7 +740,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	}
 	// (A mark of a few pixels, in an image of a few more, shows no
 	// strokes to tell: a 7 drawn in 6x6 is a 3x4 box of ink.)
-	if (max(cw, ch) >= 8 || max(cw, ch) < min(w, h)/10) && blot(small, sw, sh) {
+	dotSized := max(cw, ch) < min(w, h)/10
+	if (max(cw, ch) >= 8 || dotSized) && blot(small, sw, sh, dotSized) {
 		return nil, &NoDigitError{fmt.Sprintf("its only mark is a solid blot of %dx%d pixels, not a digit's strokes (a tap, a dot or a dash); draw or photograph the whole digit", cw, ch)}
 	}
 	// (After the blot: a solid dash is said to be one.)
@@ -781,13 +783,15 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 // than maxDigitWidth times as wide as it is tall, and gives that stroke's
 // box. Its pixels of at least half the strongest ink (not a JPEG's
 // ringing or a camera's specks about it) are looked at: nine in ten of
-// their box's columns hold one run of them, and the box is no taller than
-// a straight line through the runs' middles (fitted by least squares)
-// drawn with their median length makes it, and a quarter more. A dash or
-// a line across the image is so; a wide 7 is not (its stroke down is a
-// second run below its bar, or where that stroke is short, makes the box
-// far taller than the bar), nor is a flat 2 (its curve and its base), nor
-// are digits side by side.
+// their box's columns hold one run of them; the box is no taller than a
+// straight line through the runs' middles (fitted by least squares)
+// drawn with their median length makes it, and a quarter and 2 pixels
+// more; and nine tenths of all the ink lies within that box and a run's
+// length about it. A dash or a line across the image is so; a wide 7 is
+// not (its stroke down is a second run below its bar, or where that
+// stroke is short, makes the box far taller than the bar, or where it is
+// lighter than half the bar's ink, lies outside the bar's box), nor is a
+// flat 2 (its curve and its base), nor are digits side by side.
 func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch int, ok bool) {
 	on := func(x, y int) bool { return ink[y*w+x] >= strongest/2 }
 	bx0, by0, bx1, by1 := x1+1, y1+1, x0-1, y0-1
@@ -835,8 +839,26 @@ func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch
 		sxx += (xs[i] - mx) * (xs[i] - mx)
 		sxy += (xs[i] - mx) * (mids[i] - my)
 	}
-	line := math.Abs(sxy/sxx)*float64(cw-1) + median(lens) // (2 columns or more: sxx > 0)
-	return cw, ch, float64(ch) <= 1.25*line
+	run := median(lens)
+	line := math.Abs(sxy/sxx)*float64(cw-1) + run // (2 columns or more: sxx > 0)
+	if float64(ch) > 1.25*line+2 { // (2: a speck of noise along a thin line)
+		return cw, ch, false
+	}
+	// The stroke is the only mark: nine tenths of all the ink (fainter
+	// strokes too: a 7's stem drawn lighter than its bar, pencil beside a
+	// pen's line) lies within its box and a run's length about it.
+	pad := int(math.Ceil(run))
+	inside, all := 0.0, 0.0
+	for y := y0; y <= y1; y++ {
+		for x := x0; x <= x1; x++ {
+			v := ink[y*w+x]
+			all += v
+			if x >= bx0-pad && x <= bx1+pad && y >= by0-pad && y <= by1+pad {
+				inside += v
+			}
+		}
+	}
+	return cw, ch, inside >= 0.9*all
 }
 
 // pixelNoise estimates the standard deviation of a camera's noise, pixel
@@ -869,7 +891,7 @@ func pixelNoise(g []float64, w, h int) float64 {
 // its strongest ink 1) is a solid blot rather than a digit: not tall and
 // narrow (a 1), filling maxBlotFill of its box or more, and without a
 // hole (background, below half ink, that the box's edge does not reach).
-func blot(small []float64, w, h int) bool {
+func blot(small []float64, w, h int, dotSized bool) bool {
 	if h >= 3*w/2 {
 		return false
 	}
@@ -877,7 +899,7 @@ func blot(small []float64, w, h int) bool {
 	for _, v := range small {
 		peak, fill = max(peak, v), fill+v
 	}
-	if peak == 0 || fill/(peak*float64(w*h)) < maxBlotFill && !solidCore(small, w, h, peak) {
+	if peak == 0 || fill/(peak*float64(w*h)) < maxBlotFill && !(dotSized && solidCore(small, w, h, peak)) {
 		return false
 	}
 	// Flood the background from the box's edge; a background pixel not
@@ -917,10 +939,14 @@ func blot(small []float64, w, h int) bool {
 
 // solidCore reports whether the core of the mark small (w x h, its
 // strongest ink peak: the pixels of half that or more) fills maxBlotFill
-// of its own box and minBlotSolidity of its convex hull: a dot in a
+// of its own box and minBlotSolidity of its convex hull, with nine tenths
+// of the mark's ink within that box and a pixel about it: a dot in a
 // photo, whose faint rim of JPEG ringing or a camera's noise made its box
 // too large for the fill alone. A bold digit that fills its box as much
-// is not convex (a 3's notches, a 2's hollows).
+// is not convex (a 3's notches, a 2's hollows), and a digit with one
+// stroke darker than the rest (a 7's bar drawn over again) has the rest
+// outside the core's box. (blot asks it of marks under a tenth of the
+// image's shorter side alone: a dot's size.)
 func solidCore(small []float64, w, h int, peak float64) bool {
 	var pts [][2]float64
 	n, x0, y0, x1, y1 := 0, w, h, -1, -1
@@ -936,7 +962,15 @@ func solidCore(small []float64, w, h int, peak float64) bool {
 	if n == 0 || float64(n) < maxBlotFill*float64((x1-x0+1)*(y1-y0+1)) {
 		return false
 	}
-	return float64(n) >= minBlotSolidity*hullArea(pts)
+	inside, all := 0.0, 0.0
+	for i, v := range small {
+		x, y := i%w, i/w
+		all += v
+		if x >= x0-1 && x <= x1+1 && y >= y0-1 && y <= y1+1 {
+			inside += v
+		}
+	}
+	return inside >= 0.9*all && float64(n) >= minBlotSolidity*hullArea(pts)
 }
 
 // hullArea is the area of the convex hull of the points pts (Andrew's

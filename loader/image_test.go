@@ -262,7 +262,7 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		{"png cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "png")[:12], "damaged png image"},
 		{"jpeg cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "jpeg")[:4], "damaged jpeg image"},
 		{"gif cut in its header", []byte("GIF89a\x01"), "damaged gif image"},
-		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "its darkest mark is only 0.4% of the way from the paper's shade to black; a digit's is 10% or more"},
+		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "its darkest mark is only 0.3% of the way from the paper's shade to black; a digit's is 10% or more"},
 		{"a white seven barely off the black", enc(t, drawSeven(50, 50, color.Gray{12}, color.Gray{10}), "png"), "its brightest mark is only 0.8% of the way from the background's shade to white"},
 		{"a dot", enc(t, dot, "png"), "its only mark is a dot of 1x1 pixels in 50x50"},
 		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 3 pixels or more across"},
@@ -1367,9 +1367,10 @@ func TestPrepareDigitRefusesBlots(t *testing.T) {
 // stroke, and read; a solid dash is refused as a blot. Of MNIST's test
 // digits, drawn dark on white, none is refused as a stroke.
 func TestPrepareDigitRefusesWideMarks(t *testing.T) {
-	// sheet draws, dark on white, the segments given (x0, y0, x1, y1),
-	// each r pixels either side of its line.
-	sheet := func(r float64, segs ...[4]float64) *image.Gray {
+	// inked draws on white the segments given (x0, y0, x1, y1, grey),
+	// each r pixels either side of its line, the darkest where they
+	// cross; sheet draws them all in grey 20.
+	inked := func(r float64, segs ...[5]float64) *image.Gray {
 		img := image.NewGray(image.Rect(0, 0, 400, 300))
 		for y := range 300 {
 			for x := range 400 {
@@ -1379,12 +1380,19 @@ func TestPrepareDigitRefusesWideMarks(t *testing.T) {
 					vx, vy := s[2]-s[0], s[3]-s[1]
 					u := max(0, min(1, ((px-s[0])*vx+(py-s[1])*vy)/(vx*vx+vy*vy)))
 					if math.Hypot(px-s[0]-u*vx, py-s[1]-u*vy) <= r {
-						img.Pix[y*400+x] = 20
+						img.Pix[y*400+x] = min(img.Pix[y*400+x], uint8(s[4]))
 					}
 				}
 			}
 		}
 		return img
+	}
+	sheet := func(r float64, segs ...[4]float64) *image.Gray {
+		var s5 [][5]float64
+		for _, s := range segs {
+			s5 = append(s5, [5]float64{s[0], s[1], s[2], s[3], 20})
+		}
+		return inked(r, s5...)
 	}
 	for _, c := range []struct {
 		name    string
@@ -1396,6 +1404,12 @@ func TestPrepareDigitRefusesWideMarks(t *testing.T) {
 		{"a solid dash of 90x12", sheet(6, [4]float64{150, 140, 230, 140}), "solid blot"},
 		{"a wide 7: a bar of 290 and a short stroke down", sheet(5, [4]float64{50, 60, 330, 60}, [4]float64{330, 60, 300, 150}), ""},
 		{"a wide ring, 300x100", sheet(4, [4]float64{50, 100, 350, 100}, [4]float64{350, 100, 350, 200}, [4]float64{350, 200, 50, 200}, [4]float64{50, 200, 50, 100}), ""},
+		// Its bar drawn over again, darker than twice the rest's ink: the
+		// rest lies outside the bar's box (refused as one stroke, and as a
+		// blot, by the first versions of the two rules).
+		{"a 7 whose bar is darker than twice its stroke down", inked(5, [5]float64{120, 60, 300, 60, 10}, [5]float64{300, 60, 200, 240, 170}), ""},
+		{"a 5 whose top bar is darker than twice the rest", inked(5, [5]float64{150, 50, 280, 50, 10}, [5]float64{150, 50, 140, 140, 170},
+			[5]float64{140, 140, 250, 150, 170}, [5]float64{250, 150, 260, 230, 170}, [5]float64{260, 230, 140, 250, 170}), ""},
 	} {
 		_, err := PrepareDigit(c.img)
 		if c.refused == "" && err != nil || c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)) {
