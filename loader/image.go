@@ -794,14 +794,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 // flat 2 (its curve and its base), nor are digits side by side.
 func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch int, ok bool) {
 	on := func(x, y int) bool { return ink[y*w+x] >= strongest/2 }
-	bx0, by0, bx1, by1 := x1+1, y1+1, x0-1, y0-1
-	for y := y0; y <= y1; y++ {
-		for x := x0; x <= x1; x++ {
-			if on(x, y) {
-				bx0, by0, bx1, by1 = min(bx0, x), min(by0, y), max(bx1, x), max(by1, y)
-			}
-		}
-	}
+	core := boxAtLeast(ink, w, box{x0, y0, x1, y1}, strongest/2)
+	bx0, by0, bx1, by1 := core.x0, core.y0, core.x1, core.y1
 	cw, ch = bx1-bx0+1, by1-by0+1
 	if bx1 < bx0 || float64(cw) <= maxDigitWidth*float64(ch) {
 		return cw, ch, false
@@ -840,25 +834,49 @@ func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch
 		sxy += (xs[i] - mx) * (mids[i] - my)
 	}
 	run := median(lens)
-	line := math.Abs(sxy/sxx)*float64(cw-1) + run // (2 columns or more: sxx > 0)
-	if float64(ch) > 1.25*line+2 { // (2: a speck of noise along a thin line)
+	// (2 columns or more: sxx > 0. The 2 pixels: a speck of noise along a
+	// thin line.)
+	line := math.Abs(sxy/sxx)*float64(cw-1) + run
+	if float64(ch) > 1.25*line+2 {
 		return cw, ch, false
 	}
 	// The stroke is the only mark: nine tenths of all the ink (fainter
 	// strokes too: a 7's stem drawn lighter than its bar, pencil beside a
 	// pen's line) lies within its box and a run's length about it.
-	pad := int(math.Ceil(run))
+	return cw, ch, inkNear(ink, w, box{x0, y0, x1, y1}, core, int(math.Ceil(run))) >= 0.9
+}
+
+// box is a rectangle of pixels, its corners included.
+type box struct{ x0, y0, x1, y1 int }
+
+// boxAtLeast is the box of the pixels of plane p (stride w) within r of
+// floor or more (empty, x1 < x0, where there are none).
+func boxAtLeast(p []float64, w int, r box, floor float64) box {
+	b := box{r.x1 + 1, r.y1 + 1, r.x0 - 1, r.y0 - 1}
+	for y := r.y0; y <= r.y1; y++ {
+		for x := r.x0; x <= r.x1; x++ {
+			if p[y*w+x] >= floor {
+				b = box{min(b.x0, x), min(b.y0, y), max(b.x1, x), max(b.y1, y)}
+			}
+		}
+	}
+	return b
+}
+
+// inkNear is the share of the ink of plane p (stride w) within r that
+// lies within box b and pad pixels about it.
+func inkNear(p []float64, w int, r, b box, pad int) float64 {
 	inside, all := 0.0, 0.0
-	for y := y0; y <= y1; y++ {
-		for x := x0; x <= x1; x++ {
-			v := ink[y*w+x]
+	for y := r.y0; y <= r.y1; y++ {
+		for x := r.x0; x <= r.x1; x++ {
+			v := p[y*w+x]
 			all += v
-			if x >= bx0-pad && x <= bx1+pad && y >= by0-pad && y <= by1+pad {
+			if x >= b.x0-pad && x <= b.x1+pad && y >= b.y0-pad && y <= b.y1+pad {
 				inside += v
 			}
 		}
 	}
-	return cw, ch, inside >= 0.9*all
+	return inside / all
 }
 
 // pixelNoise estimates the standard deviation of a camera's noise, pixel
@@ -889,8 +907,10 @@ func pixelNoise(g []float64, w, h int) float64 {
 
 // blot reports whether the scaled mark small (w x h, at most 20 a side,
 // its strongest ink 1) is a solid blot rather than a digit: not tall and
-// narrow (a 1), filling maxBlotFill of its box or more, and without a
-// hole (background, below half ink, that the box's edge does not reach).
+// narrow (a 1), filling maxBlotFill of its box or more (or, dotSized: a
+// mark under a tenth of the image's shorter side, its core doing so:
+// solidCore), and without a hole (background, below half ink, that the
+// box's edge does not reach).
 func blot(small []float64, w, h int, dotSized bool) bool {
 	if h >= 3*w/2 {
 		return false
@@ -948,29 +968,18 @@ func blot(small []float64, w, h int, dotSized bool) bool {
 // outside the core's box. (blot asks it of marks under a tenth of the
 // image's shorter side alone: a dot's size.)
 func solidCore(small []float64, w, h int, peak float64) bool {
-	var pts [][2]float64
-	n, x0, y0, x1, y1 := 0, w, h, -1, -1
+	var pts [][2]float64 // the core's pixels' corners
 	for i, v := range small {
 		if v >= peak/2 {
-			x, y := i%w, i/w
-			n++
-			x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
-			fx, fy := float64(x), float64(y)
-			pts = append(pts, [2]float64{fx, fy}, [2]float64{fx + 1, fy}, [2]float64{fx, fy + 1}, [2]float64{fx + 1, fy + 1})
+			x, y := float64(i%w), float64(i/w)
+			pts = append(pts, [2]float64{x, y}, [2]float64{x + 1, y}, [2]float64{x, y + 1}, [2]float64{x + 1, y + 1})
 		}
 	}
-	if n == 0 || float64(n) < maxBlotFill*float64((x1-x0+1)*(y1-y0+1)) {
-		return false
-	}
-	inside, all := 0.0, 0.0
-	for i, v := range small {
-		x, y := i%w, i/w
-		all += v
-		if x >= x0-1 && x <= x1+1 && y >= y0-1 && y <= y1+1 {
-			inside += v
-		}
-	}
-	return inside >= 0.9*all && float64(n) >= minBlotSolidity*hullArea(pts)
+	all := box{0, 0, w - 1, h - 1}
+	core := boxAtLeast(small, w, all, peak/2)
+	n := float64(len(pts) / 4)
+	return n > 0 && n >= maxBlotFill*float64((core.x1-core.x0+1)*(core.y1-core.y0+1)) &&
+		inkNear(small, w, all, core, 1) >= 0.9 && n >= minBlotSolidity*hullArea(pts)
 }
 
 // hullArea is the area of the convex hull of the points pts (Andrew's
