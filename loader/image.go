@@ -7,7 +7,6 @@ package loader
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,13 +59,6 @@ const scatteredParts = 64
 // round dot fills 79%, a dash nearly all of it, a digit's strokes much
 // less (a bold 0 as much, around its hole).
 const maxBlotFill = 0.7
-
-// minBlotSolidity is how much of its convex hull the core of a mark
-// filling maxBlotFill of its own box covers at least to be a blot (a dot
-// whose faint rim made its whole box too large for maxBlotFill): a round
-// dot in a photo 0.89 or more, none of MNIST's test digits (not tall and
-// narrow) more than 0.86.
-const minBlotSolidity = 0.87
 
 // maxDigitWidth is how many times as wide as it is tall a digit's ink
 // may be where it is one stroke across (lineAcross): of MNIST's 70,000
@@ -740,8 +732,7 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	}
 	// (A mark of a few pixels, in an image of a few more, shows no
 	// strokes to tell: a 7 drawn in 6x6 is a 3x4 box of ink.)
-	dotSized := max(cw, ch) < min(w, h)/10
-	if (max(cw, ch) >= 8 || dotSized) && blot(small, sw, sh, dotSized) {
+	if (max(cw, ch) >= 8 || max(cw, ch) < min(w, h)/10) && blot(small, sw, sh) {
 		return nil, &NoDigitError{fmt.Sprintf("its only mark is a solid blot of %dx%d pixels, not a digit's strokes (a tap, a dot or a dash); draw or photograph the whole digit", cw, ch)}
 	}
 	// (After the blot: a solid dash is said to be one.)
@@ -786,8 +777,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 // their box's columns hold one run of them; the box is no taller than a
 // straight line through the runs' middles (fitted by least squares)
 // drawn with their median length makes it, and a quarter and 2 pixels
-// more; and nine tenths of all the ink lies within that box and a run's
-// length about it. A dash or a line across the image is so; a wide 7 is
+// more; and 97% of all the ink lies within that box and a run's length
+// about it. A dash or a line across the image is so; a wide 7 is
 // not (its stroke down is a second run below its bar, or where that
 // stroke is short, makes the box far taller than the bar, or where it is
 // lighter than half the bar's ink, lies outside the bar's box), nor is a
@@ -840,10 +831,12 @@ func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch
 	if float64(ch) > 1.25*line+2 {
 		return cw, ch, false
 	}
-	// The stroke is the only mark: nine tenths of all the ink (fainter
-	// strokes too: a 7's stem drawn lighter than its bar, pencil beside a
-	// pen's line) lies within its box and a run's length about it.
-	return cw, ch, inkNear(ink, w, box{x0, y0, x1, y1}, core, int(math.Ceil(run))) >= 0.9
+	// The stroke is the only mark: 97% of all the ink (fainter strokes
+	// too: a 7's stem drawn lighter and thinner than its bar, pencil
+	// beside a pen's line) lies within its box and a run's length about
+	// it. (With nine tenths, a 7 whose stem had a quarter of its bar's
+	// width and a third of its ink was refused.)
+	return cw, ch, inkNear(ink, w, box{x0, y0, x1, y1}, core, int(math.Ceil(run))) >= 0.97
 }
 
 // box is a rectangle of pixels, its corners included.
@@ -907,11 +900,9 @@ func pixelNoise(g []float64, w, h int) float64 {
 
 // blot reports whether the scaled mark small (w x h, at most 20 a side,
 // its strongest ink 1) is a solid blot rather than a digit: not tall and
-// narrow (a 1), filling maxBlotFill of its box or more (or, dotSized: a
-// mark under a tenth of the image's shorter side, its core doing so:
-// solidCore), and without a hole (background, below half ink, that the
-// box's edge does not reach).
-func blot(small []float64, w, h int, dotSized bool) bool {
+// narrow (a 1), filling maxBlotFill of its box or more, and without a
+// hole (background, below half ink, that the box's edge does not reach).
+func blot(small []float64, w, h int) bool {
 	if h >= 3*w/2 {
 		return false
 	}
@@ -919,7 +910,7 @@ func blot(small []float64, w, h int, dotSized bool) bool {
 	for _, v := range small {
 		peak, fill = max(peak, v), fill+v
 	}
-	if peak == 0 || fill/(peak*float64(w*h)) < maxBlotFill && !(dotSized && solidCore(small, w, h, peak)) {
+	if peak == 0 || fill/(peak*float64(w*h)) < maxBlotFill {
 		return false
 	}
 	// Flood the background from the box's edge; a background pixel not
@@ -955,64 +946,6 @@ func blot(small []float64, w, h int, dotSized bool) bool {
 		}
 	}
 	return true
-}
-
-// solidCore reports whether the core of the mark small (w x h, its
-// strongest ink peak: the pixels of half that or more) fills maxBlotFill
-// of its own box and minBlotSolidity of its convex hull, with nine tenths
-// of the mark's ink within that box and a pixel about it: a dot in a
-// photo, whose faint rim of JPEG ringing or a camera's noise made its box
-// too large for the fill alone. A bold digit that fills its box as much
-// is not convex (a 3's notches, a 2's hollows), and a digit with one
-// stroke darker than the rest (a 7's bar drawn over again) has the rest
-// outside the core's box. (blot asks it of marks under a tenth of the
-// image's shorter side alone: a dot's size.)
-func solidCore(small []float64, w, h int, peak float64) bool {
-	var pts [][2]float64 // the core's pixels' corners
-	for i, v := range small {
-		if v >= peak/2 {
-			x, y := float64(i%w), float64(i/w)
-			pts = append(pts, [2]float64{x, y}, [2]float64{x + 1, y}, [2]float64{x, y + 1}, [2]float64{x + 1, y + 1})
-		}
-	}
-	all := box{0, 0, w - 1, h - 1}
-	core := boxAtLeast(small, w, all, peak/2)
-	n := float64(len(pts) / 4)
-	return n > 0 && n >= maxBlotFill*float64((core.x1-core.x0+1)*(core.y1-core.y0+1)) &&
-		inkNear(small, w, all, core, 1) >= 0.9 && n >= minBlotSolidity*hullArea(pts)
-}
-
-// hullArea is the area of the convex hull of the points pts (Andrew's
-// monotone chain; pts is sorted in place).
-func hullArea(pts [][2]float64) float64 {
-	slices.SortFunc(pts, func(a, b [2]float64) int {
-		if c := cmp.Compare(a[0], b[0]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a[1], b[1])
-	})
-	cross := func(o, a, b [2]float64) float64 { return (a[0]-o[0])*(b[1]-o[1]) - (a[1]-o[1])*(b[0]-o[0]) }
-	var hull [][2]float64
-	for pass := 0; pass < 2; pass++ { // the lower chain, then the upper
-		start := len(hull)
-		for k := range pts {
-			p := pts[k]
-			if pass == 1 {
-				p = pts[len(pts)-1-k]
-			}
-			for len(hull) >= start+2 && cross(hull[len(hull)-2], hull[len(hull)-1], p) <= 0 {
-				hull = hull[:len(hull)-1]
-			}
-			hull = append(hull, p)
-		}
-		hull = hull[:len(hull)-1] // each chain's last point starts the other
-	}
-	a := 0.0
-	for i := range hull {
-		j := (i + 1) % len(hull)
-		a += hull[i][0]*hull[j][1] - hull[j][0]*hull[i][1]
-	}
-	return math.Abs(a) / 2
 }
 
 // clearBands clears solid bands of ink along the sides, a black margin
