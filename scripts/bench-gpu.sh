@@ -14,7 +14,7 @@ bin=${CNNGPU:-bin/cnngpu}
 STEPS=${STEPS:-300}
 PY=${PYTHON:-python3}
 plog=${PYTORCH_LOG:-/dev/null}
-if [ ! -x "$bin" ]; then
+if ! command -v "$bin" >/dev/null; then
 	echo "bench-gpu: no cnngpu binary at $bin: make build (or CNNGPU=path)" >&2
 	exit 2
 fi

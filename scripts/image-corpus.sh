@@ -12,7 +12,9 @@ old=${1:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
 new=${2:?usage: scripts/image-corpus.sh OLD_BINARY NEW_BINARY [MODEL]}
 model=${3:-}
 # The names as given, from where it was called; then the repository.
-old=$(readlink -f -- "$old") new=$(readlink -f -- "$new")
+# (A name without a slash is looked up on PATH, as the shell would.)
+old=$(readlink -f -- "$(command -v -- "$old" || echo "$old")")
+new=$(readlink -f -- "$(command -v -- "$new" || echo "$new")")
 [ -z "$model" ] || model=$(readlink -f -- "$model")
 cd "$(dirname "$0")/.."
 if [ -z "$model" ] && [ -e runs/model.safetensors ]; then

@@ -46,10 +46,13 @@ func main() {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc}}
 	// One request first: with no server there, every request would fail
 	// alike, and the timing of failures is no throughput.
-	if resp, err := client.Get(strings.TrimSuffix(*target, "/") + "/healthz"); err != nil {
+	resp, err := client.Get(strings.TrimSuffix(*target, "/") + "/healthz")
+	if err != nil {
 		fail("no cnngpu serve at %s (%v): start one first, e.g. bin/cnngpu serve --model runs/model.safetensors (make loadtest ADDR=host:port for another address)", *target, err)
-	} else {
-		resp.Body.Close()
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fail("%s/healthz answered %s: is it cnngpu serve, and is its model loaded?", *target, resp.Status)
 	}
 	lat := make([]time.Duration, *n)
 	var next, errs atomic.Int64
