@@ -62,11 +62,12 @@ const maxBlotFill = 0.7
 
 // maxDigitWidth is how many times as wide as it is tall a digit's ink
 // may be where it is one stroke across (lineAcross): of MNIST's 70,000
-// digits the widest is 2.22 times (20x9 pixels) and two are more than
-// twice; a dash, a line or a shadow's edge lying across the sheet is
+// digits the widest is 2.22 times (20x9 pixels), and 2.5 times (20x8)
+// counting its pixels of half the strongest ink alone, as lineAcross
+// does; a dash, a line or a shadow's edge lying across the sheet is
 // wider. (Tall and narrow is a 1; a wide 7 or a flat 2 is two strokes
 // over much of its width, and read.)
-const maxDigitWidth = 2.5
+const maxDigitWidth = 3.0
 
 // minDigitSide is the fewest pixels a digit spans along its longer side
 // (more in images whose shorter side is over 800 pixels: a two-hundredth
@@ -699,8 +700,13 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		if !dark {
 			toward = "its brightest mark is only %.1f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
 		}
-		// (Rounded down: 9.96% is not shown as the 10.0% it is under.)
-		why := fmt.Sprintf(toward, math.Floor(1000*strongest)/10, 100*MinInkContrast)
+		// (Rounded down where rounding would reach the limit: 9.96% is not
+		// shown as the 10.0% it is under.)
+		shown := 100 * strongest
+		if shown >= 100*MinInkContrast-0.05 {
+			shown = math.Floor(10*shown) / 10
+		}
+		why := fmt.Sprintf(toward, shown, 100*MinInkContrast)
 		// (Only where what it says is so: no pixel lies that far below.)
 		if !dark && darkest > max(strongest, MinInkContrast) && darkest*bg < darkInkMin {
 			why += fmt.Sprintf(", and its darker marks (%.0f%% of the way to black) lie less than %.0f levels of 255 below the background, too little to tell them for ink: "+
@@ -737,8 +743,9 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	}
 	// (After the blot: a solid dash is said to be one.)
 	if lw, lh, ok := lineAcross(ink, w, x0, y0, x1, y1, strongest); ok {
-		return nil, &NoDigitError{fmt.Sprintf("its only mark is one stroke lying across it, %dx%d pixels, %.2f times as wide as it is tall, where no digit is more than %.1f times (a dash or a line); "+
-			"draw or photograph the whole digit, upright", lw, lh, float64(lw)/float64(lh), maxDigitWidth)}
+		// (The ratio rounded up: 3.004 is not shown as the 3.00 it is over.)
+		return nil, &NoDigitError{fmt.Sprintf("its only mark is one stroke lying across it, %dx%d pixels, %.2f times as wide as it is tall, where no digit is more than %.0f times (a dash or a line); "+
+			"draw or photograph the whole digit, upright", lw, lh, math.Ceil(100*float64(lw)/float64(lh))/100, maxDigitWidth)}
 	}
 	// Centre of mass of the scaled digit.
 	var m, mx, my float64
@@ -785,8 +792,14 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 // flat 2 (its curve and its base), nor are digits side by side.
 func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch int, ok bool) {
 	on := func(x, y int) bool { return ink[y*w+x] >= strongest/2 }
-	core := boxAtLeast(ink, w, box{x0, y0, x1, y1}, strongest/2)
-	bx0, by0, bx1, by1 := core.x0, core.y0, core.x1, core.y1
+	bx0, by0, bx1, by1 := x1+1, y1+1, x0-1, y0-1 // the box of those pixels
+	for y := y0; y <= y1; y++ {
+		for x := x0; x <= x1; x++ {
+			if on(x, y) {
+				bx0, by0, bx1, by1 = min(bx0, x), min(by0, y), max(bx1, x), max(by1, y)
+			}
+		}
+	}
 	cw, ch = bx1-bx0+1, by1-by0+1
 	if bx1 < bx0 || float64(cw) <= maxDigitWidth*float64(ch) {
 		return cw, ch, false
@@ -836,40 +849,18 @@ func lineAcross(ink []float64, w, x0, y0, x1, y1 int, strongest float64) (cw, ch
 	// beside a pen's line) lies within its box and a run's length about
 	// it. (With nine tenths, a 7 whose stem had a quarter of its bar's
 	// width and a third of its ink was refused.)
-	return cw, ch, inkNear(ink, w, box{x0, y0, x1, y1}, core, int(math.Ceil(run))) >= 0.97
-}
-
-// box is a rectangle of pixels, its corners included.
-type box struct{ x0, y0, x1, y1 int }
-
-// boxAtLeast is the box of the pixels of plane p (stride w) within r of
-// floor or more (empty, x1 < x0, where there are none).
-func boxAtLeast(p []float64, w int, r box, floor float64) box {
-	b := box{r.x1 + 1, r.y1 + 1, r.x0 - 1, r.y0 - 1}
-	for y := r.y0; y <= r.y1; y++ {
-		for x := r.x0; x <= r.x1; x++ {
-			if p[y*w+x] >= floor {
-				b = box{min(b.x0, x), min(b.y0, y), max(b.x1, x), max(b.y1, y)}
-			}
-		}
-	}
-	return b
-}
-
-// inkNear is the share of the ink of plane p (stride w) within r that
-// lies within box b and pad pixels about it.
-func inkNear(p []float64, w int, r, b box, pad int) float64 {
-	inside, all := 0.0, 0.0
-	for y := r.y0; y <= r.y1; y++ {
-		for x := r.x0; x <= r.x1; x++ {
-			v := p[y*w+x]
+	pad := int(math.Ceil(run))
+	inside, all := 0.0, 0.0 // (all > 0: the strongest pixel is in the box)
+	for y := y0; y <= y1; y++ {
+		for x := x0; x <= x1; x++ {
+			v := ink[y*w+x]
 			all += v
-			if x >= b.x0-pad && x <= b.x1+pad && y >= b.y0-pad && y <= b.y1+pad {
+			if x >= bx0-pad && x <= bx1+pad && y >= by0-pad && y <= by1+pad {
 				inside += v
 			}
 		}
 	}
-	return inside / all
+	return cw, ch, inside >= 0.97*all
 }
 
 // pixelNoise estimates the standard deviation of a camera's noise, pixel

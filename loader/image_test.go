@@ -263,7 +263,7 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		{"png cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "png")[:12], "damaged png image"},
 		{"jpeg cut in its header", enc(t, drawSeven(50, 50, color.Black, color.White), "jpeg")[:4], "damaged jpeg image"},
 		{"gif cut in its header", []byte("GIF89a\x01"), "damaged gif image"},
-		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "its darkest mark is only 0.3% of the way from the paper's shade to black; a digit's is 10% or more"},
+		{"a seven one grey level off the paper", enc(t, drawSeven(50, 50, color.Gray{253}, color.Gray{254}), "png"), "its darkest mark is only 0.4% of the way from the paper's shade to black; a digit's is 10% or more"},
 		{"a white seven barely off the black", enc(t, drawSeven(50, 50, color.Gray{12}, color.Gray{10}), "png"), "its brightest mark is only 0.8% of the way from the background's shade to white"},
 		{"a dot", enc(t, dot, "png"), "its only mark is a dot of 1x1 pixels in 50x50"},
 		{"a dot in a large image", enc(t, bigDot, "png"), "a dot of 2x2 pixels in 800x600; a digit needs to be 3 pixels or more across"},

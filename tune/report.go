@@ -204,8 +204,8 @@ func Render(dir, machine string) error {
 		} else if final != nil && final.Config == best.Config {
 			fmt.Fprintf(&b, "Retrained on %d training images: **test accuracy %s**, test loss %.4f (%s, %.1f s). Model: `%s`.\n\n",
 				final.Images, pct(final.TestAcc), final.TestLoss, final.Engine, final.Seconds, final.Model)
-			fmt.Fprintf(&b, "That is one training, of seed %d. The setting's test accuracy over ten seeds (mean ± std, lowest and highest; seed %d's training is this one) is what this command prints:\n\n    %s\n\n",
-				spec.Seed, spec.Seed, "cnngpu "+spec.SeedsArgs(best.Config))
+			fmt.Fprintf(&b, "That is one training, of seed %d. The setting's test accuracy over ten seeds (mean ± std, lowest and highest; seed %d's training is this one) is what this command prints (add the study's `--data DIR`, where it had one):\n\n    %s\n\n",
+				spec.Seed, spec.Seed, "cnngpu "+spec.SeedsArgs(best.Config, final.Engine))
 		} else {
 			b.WriteString("The chosen setting has not been retrained and tested yet: `cnngpu tune` with this grid and `--out` set to this folder retrains it (without `--final=false`; the finished runs are kept), as does `cnngpu tune merge … --final` for a study merged from shards.\n\n")
 		}

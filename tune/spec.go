@@ -92,17 +92,23 @@ func (s *Spec) RecipeFlags() string {
 }
 
 // SeedsArgs is the arguments of the `cnngpu train` command ("train
-// --seeds …") that trains setting c as the study's final retraining does,
-// once for each of ten seeds from the study's own (that seed's training
-// is the retraining itself): the test accuracy over seeds, where the
-// study's is one training's.
-func (s *Spec) SeedsArgs(c Config) string {
+// --seeds …") that trains setting c as the study's final retraining does
+// on the engine it named (engine.Engine.Name: --cpu for the CPU engine,
+// whose training of the study's own seed is the retraining itself, bit
+// for bit), once for each of ten seeds from the study's own: the test
+// accuracy over seeds, where the study's is one training's. (Not --data:
+// the study does not record where its data was.)
+func (s *Spec) SeedsArgs(c Config, engineName string) string {
 	first := s.Seed
 	if first > math.MaxUint64-9 {
 		first = math.MaxUint64 - 9
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "train --seeds %d-%d --lr %s --batch-size %d --activation %s --epochs %d", first, first+9,
+	b.WriteString("train ")
+	if strings.HasPrefix(engineName, "cpu") {
+		b.WriteString("--cpu ")
+	}
+	fmt.Fprintf(&b, "--seeds %d-%d --lr %s --batch-size %d --activation %s --epochs %d", first, first+9,
 		strconv.FormatFloat(c.LR, 'g', -1, 64), c.BatchSize, c.Act, s.Epochs)
 	if s.Optimizer != "" {
 		fmt.Fprintf(&b, " --optimizer %s", s.Optimizer)

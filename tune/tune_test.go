@@ -1448,21 +1448,22 @@ func TestSizeList(t *testing.T) {
 
 // TestSeedsArgs: the report's command over seeds names every part of
 // the study that the final retraining trains with (the optimizer and its
-// momentum, the architecture, the recipe, the subset, the arithmetic),
-// and ten seeds from the study's own, which fit in a uint64.
+// momentum, the architecture, the recipe, the subset, the arithmetic, the
+// CPU engine where it retrained there), and ten seeds from the study's
+// own, which fit in a uint64.
 func TestSeedsArgs(t *testing.T) {
 	spec := &Spec{Epochs: 3, Optimizer: "sgd", Momentum: 0.9, Seed: 7, Arch: "original", Recipe: "reference", TrainLimit: 500, Precision: "tf32"}
 	c := Config{LR: 0.03, BatchSize: 256, Act: "tanh"}
 	want := "train --seeds 7-16 --lr 0.03 --batch-size 256 --activation tanh --epochs 3 --optimizer sgd --momentum 0.9 --arch original " +
 		"--recipe reference --schedule constant --augment none --label-smoothing 0 --train-limit 500 --precision tf32"
-	if got := spec.SeedsArgs(c); got != want {
+	if got := spec.SeedsArgs(c, "cuda GPU 0 (NVIDIA H100 80GB HBM3, sm_90, tf32, own kernels, 2 streams)"); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 	spec = &Spec{Epochs: 10, Optimizer: "adam", Seed: math.MaxUint64, Arch: "reference", Recipe: "default", Schedule: "cosine",
 		Augmentation: engine.Augmentation{Shift: 2}, LabelSmoothing: 0.1, Precision: "fp32"}
-	want = "train --seeds 18446744073709551606-18446744073709551615 --lr 0.03 --batch-size 256 --activation tanh --epochs 10 --optimizer adam --arch reference " +
+	want = "train --cpu --seeds 18446744073709551606-18446744073709551615 --lr 0.03 --batch-size 256 --activation tanh --epochs 10 --optimizer adam --arch reference " +
 		"--recipe default --schedule cosine --augment shift:2 --label-smoothing 0.1"
-	if got := spec.SeedsArgs(c); got != want {
+	if got := spec.SeedsArgs(c, "cpu (2 threads, AVX-512 kernel)"); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

@@ -736,9 +736,9 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	// The report's command for the chosen setting over seeds trains it
 	// as the final retraining did: its seed 1 (the study's) is that
 	// retraining, bit for bit on the CPU engine (two seeds here, of ten).
-	m := regexp.MustCompile("(?m)^    cnngpu train --seeds 1-10 (.*)$").FindStringSubmatch(readFile(t, filepath.Join(out, "report.md")))
+	m := regexp.MustCompile("(?m)^    cnngpu train --cpu --seeds 1-10 (.*)$").FindStringSubmatch(readFile(t, filepath.Join(out, "report.md")))
 	if m == nil {
-		t.Fatalf("no train command over seeds in the report:\n%s", readFile(t, filepath.Join(out, "report.md")))
+		t.Fatalf("no train command over seeds on the CPU engine in the report:\n%s", readFile(t, filepath.Join(out, "report.md")))
 	}
 	seedsArgs := append([]string{"train", "--cpu", "--data", dir, "--out", filepath.Join(dir, "seeds.safetensors"), "--json", "--seeds", "1-2"}, strings.Fields(m[1])...)
 	stdout, stderr, code = cnngpu(t, nil, seedsArgs...)

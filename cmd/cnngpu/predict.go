@@ -532,7 +532,11 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 				}
 				enc.Encode(p)
 			} else {
-				fmt.Fprintf(&out, "%d %d %.4f\n", i, p.Digit, p.Probability)
+				pr := float64(p.Probability)
+				if p.Unsure && pr >= 0.49995 {
+					pr = 0.4999 // (not the 0.5000 it rounds to: see probText)
+				}
+				fmt.Fprintf(&out, "%d %d %.4f\n", i, p.Digit, pr)
 			}
 		}
 		if _, err := c.App.Writer.Write(out.Bytes()); err != nil {
