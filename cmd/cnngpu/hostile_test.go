@@ -1883,7 +1883,8 @@ func TestRepeatedFlags(t *testing.T) {
 	}
 }
 
-// TestPercentUnderHalf: a probability under 50% is never shown as 50.0%.
+// TestPercentUnderHalf: a probability under 50% is never shown as 50.0%,
+// nor in --idx's lines (four places) as 0.5000.
 func TestPercentUnderHalf(t *testing.T) {
 	for _, c := range []struct {
 		p    float32
@@ -1891,6 +1892,14 @@ func TestPercentUnderHalf(t *testing.T) {
 	}{{0.4996, "49.9%"}, {0.49949, "49.9%"}, {0.4, "40.0%"}, {0.5, "50.0%"}, {0.91234, "91.2%"}} {
 		if got := probText(c.p); got != c.want {
 			t.Errorf("probText(%v) = %s, want %s", c.p, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		p    float32
+		want string
+	}{{0.49996, "0.4999"}, {0.49994, "0.4999"}, {0.5, "0.5000"}, {0.91236, "0.9124"}} {
+		if got := fmt.Sprintf("%.4f", roundedUnder(float64(c.p), server.UnsureBelow, 1e-4)); got != c.want {
+			t.Errorf("%v to four places: %s, want %s", c.p, got, c.want)
 		}
 	}
 }

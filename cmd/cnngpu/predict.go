@@ -532,11 +532,7 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 				}
 				enc.Encode(p)
 			} else {
-				pr := float64(p.Probability)
-				if p.Unsure && pr >= 0.49995 {
-					pr = 0.4999 // (not the 0.5000 it rounds to: see probText)
-				}
-				fmt.Fprintf(&out, "%d %d %.4f\n", i, p.Digit, pr)
+				fmt.Fprintf(&out, "%d %d %.4f\n", i, p.Digit, roundedUnder(float64(p.Probability), server.UnsureBelow, 1e-4))
 			}
 		}
 		if _, err := c.App.Writer.Write(out.Bytes()); err != nil {
@@ -578,11 +574,18 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 // rounded down where rounding would make a probability under 50% (an
 // unsure read) show as 50.0%.
 func probText(p float32) string {
-	v := 100 * float64(p)
-	if p < server.UnsureBelow && v >= 100*server.UnsureBelow-0.05 {
-		v = math.Floor(10*v) / 10
+	return fmt.Sprintf("%.1f%%", roundedUnder(100*float64(p), 100*server.UnsureBelow, 0.1))
+}
+
+// roundedUnder is v for printing to the nearest step: v itself, but
+// rounded down to a step where it lies under limit and rounding would
+// reach it (0.49996 is printed to four places as 0.4999, not as the 0.5000
+// it is under).
+func roundedUnder(v, limit, step float64) float64 {
+	if v < limit && v >= limit-step/2 {
+		return math.Floor(v/step) * step
 	}
-	return fmt.Sprintf("%.1f%%", v)
+	return v
 }
 
 // unsureNote says that n of the classified images read unsure (refused:
