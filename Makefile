@@ -106,13 +106,17 @@ device-bundle: data
 	[ ! -e .device/cnngpu-old.gz ] || rm -f .device/cnngpu-old
 	du -sh .device
 
-# gofmt, go vet, staticcheck, and go.mod/go.sum as `go mod tidy` leaves
-# them (a requirement used directly but marked indirect, or one no longer
-# used, fails here: run `go mod tidy`).
+# gofmt, go vet (here, and for macOS and arm64 Linux without cgo, so that
+# code or a test written for Linux on x86-64 alone is caught), staticcheck,
+# and go.mod/go.sum as `go mod tidy` leaves them (a requirement used
+# directly but marked indirect, or one no longer used, fails here: run `go
+# mod tidy`).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result"; exit 1; }
 	$(GO) vet $(PKGS)
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 clean:

@@ -192,42 +192,6 @@ func TestUnendedLeftOut(t *testing.T) {
 	}
 }
 
-// TestStartTicks reads field 22 of a stat line whose command name holds
-// spaces and parentheses.
-func TestStartTicks(t *testing.T) {
-	line := "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200 18446744073709551615\n"
-	if v, ok := startTicks([]byte(line)); !ok || v != 987654 {
-		t.Errorf("startTicks = %d, %v; want 987654", v, ok)
-	}
-	if _, ok := startTicks([]byte("4242 (short) S 1")); ok {
-		t.Error("a short stat line was read")
-	}
-}
-
-// TestProcessAge: on Linux the process's age is known, at least as long
-// as this test has run, and less than the test binary's limit.
-func TestProcessAge(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the process start comes from Linux's /proc")
-	}
-	t0 := time.Now()
-	a0, ok := processAge()
-	time.Sleep(30 * time.Millisecond)
-	a1, ok1 := processAge()
-	if !ok || !ok1 {
-		t.Fatal("process age unknown on Linux")
-	}
-	if d := a1 - a0; d < time.Since(t0)-5*time.Millisecond || d > time.Since(t0)+5*time.Millisecond {
-		t.Errorf("the age grew by %v over %v", d, time.Since(t0))
-	}
-	if a0 <= 0 || a0 > time.Hour {
-		t.Errorf("process age %v", a0)
-	}
-	if hz := clockTicks(); hz != 100 {
-		t.Logf("clock ticks a second: %d", hz)
-	}
-}
-
 // TestAside: the spans of a goroutine marked by Aside nest among
 // themselves only, even when the command's own spans would hold them by
 // order, and come last, flagged, out of the top-level sum; the command's
