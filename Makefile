@@ -5,7 +5,7 @@ GO    ?= go
 BIN   := bin/cnngpu
 PKGS  := ./...
 
-.PHONY: kernels build test test-onnx run data bench bench-cpu loadtest bench-gpu device-bundle lint clean
+.PHONY: kernels build test test-onnx test-arm64 run data bench bench-cpu loadtest bench-gpu device-bundle lint clean
 
 # The revision for `cnngpu --version` where go build does not stamp one
 # (GOFLAGS=-buildvcs=false, a git worktree); "-dirty" with uncommitted changes.
@@ -26,6 +26,20 @@ test: data
 # the 10,000 test images (installs onnxruntime-node into scripts/onnx-check).
 test-onnx: data
 	scripts/onnx-check.sh
+
+# The CPU engine built for arm64 and tested under qemu-aarch64, for machines
+# without an arm64 processor (Debian and Ubuntu: apt-get install
+# qemu-user): the NEON micro-kernel's tests, SGEMM's and the conformance
+# suite with it (about 2 minutes on a 2-core VM; the whole package would
+# take hours, qemu doing the float arithmetic in software). On an arm64
+# machine `make test` runs every test natively.
+ARM64_TESTS ?= NEON|Sgemm|Gemm|Conformance/neon/workers=3
+test-arm64:
+	@command -v qemu-aarch64 >/dev/null || { \
+		echo "make test-arm64: no qemu-aarch64 here: install it (Debian, Ubuntu: apt-get install qemu-user), or run make test on an arm64 machine" >&2; exit 1; }
+	mkdir -p bin
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) test -c -o bin/cpu-arm64.test ./engine/cpu
+	cd engine/cpu && qemu-aarch64 ../../bin/cpu-arm64.test -test.run '$(ARM64_TESTS)' -test.timeout 30m
 
 # The main job: its checkpoint has a fixed name, which the README's
 # commands use (a later `make run` replaces it; train alone names each run's

@@ -66,7 +66,7 @@ func newApp() *cli.App {
 			"   CNNGPU_CUDNN_BESIDE=0  GPU engine waits for cuDNN's first call before training, instead of running the first steps'\n" +
 			"                      convolutions on our kernels while another thread makes it (default 1 or early, where the choices are remembered;\n" +
 			"                      recorded: that thread started once the first step is recorded)\n" +
-			"   CNNGPU_NOASM=1     CPU engine uses its portable Go kernels instead of the AVX2/FMA and AVX-512 assembly (some 30 times slower; for comparison)\n" +
+			"   CNNGPU_NOASM=1     CPU engine uses its portable Go kernels instead of the AVX2/FMA, AVX-512 and NEON assembly (some 30 times slower on x86-64; for comparison)\n" +
 			"   CNNGPU_NOAVX512=1  CPU engine keeps to its AVX2/FMA kernel where the processor also has AVX-512 (the same results; for comparison)\n" +
 			"   Switches shown as =1 or =0 also take true, yes or on, and false, no or off; the switches' and the GPU engine's\n" +
 			"   values are read in any case, spaces around them ignored (not the paths). A value that is not understood is refused\n" +

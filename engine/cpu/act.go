@@ -190,17 +190,32 @@ func sum32(v []float32) float32 {
 	return t
 }
 
-// dot32 returns the sum of a[i]·b[i] over len(a) values: with AVX2 eight
-// lanes at a time where the processor has it, then the rest in order.
+// dot32 returns the sum of a[i]·b[i] over len(a) values: eight at a time
+// (with AVX2 where the processor has it, else in eight running sums, whose
+// independent additions pipeline where one sum would wait on each), then
+// the rest in order.
 func dot32(a, b []float32) float32 {
 	b = b[:len(a)]
+	n8 := len(a) &^ 7
 	var t float32
-	j0 := 0
-	if n8 := len(a) &^ 7; useAsm && n8 > 0 {
+	if useAsm && n8 > 0 {
 		t = dotAsm(a, b, n8)
-		j0 = n8
+	} else if n8 > 0 {
+		var s0, s1, s2, s3, s4, s5, s6, s7 float32
+		for i := 0; i < n8; i += 8 {
+			x, y := (*[8]float32)(a[i:]), (*[8]float32)(b[i:])
+			s0 += x[0] * y[0]
+			s1 += x[1] * y[1]
+			s2 += x[2] * y[2]
+			s3 += x[3] * y[3]
+			s4 += x[4] * y[4]
+			s5 += x[5] * y[5]
+			s6 += x[6] * y[6]
+			s7 += x[7] * y[7]
+		}
+		t = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 	}
-	for i := j0; i < len(a); i++ {
+	for i := n8; i < len(a); i++ {
 		t += a[i] * b[i]
 	}
 	return t

@@ -127,8 +127,8 @@ func TestConv3x3AsmMatchesGemm(t *testing.T) {
 // some pooled gradients are zeros of either sign, and ConvPoolBackward
 // must leave its scratch dy alone.
 func TestConvPoolBitForBit(t *testing.T) {
-	saved := useAsm
-	defer func() { useAsm = saved }()
+	saved, savedKernel := useAsm, useAsmKernel
+	defer func() { useAsm, useAsmKernel = saved, savedKernel }()
 	r := rand.New(rand.NewPCG(9, 10))
 	shapes := []engine.ConvShape{
 		{N: 5, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
@@ -140,7 +140,7 @@ func TestConvPoolBitForBit(t *testing.T) {
 		if asm && !haveAVX2 {
 			continue
 		}
-		useAsm = asm
+		useAsm, useAsmKernel = asm, asm
 		for _, workers := range []int{1, 3} {
 			e := New(workers)
 			for _, s := range shapes {

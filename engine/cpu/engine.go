@@ -84,6 +84,8 @@ func New(workers int) *Engine {
 		e.accelMsg = "AVX-512 kernel"
 	case useAsm:
 		e.accelMsg = "AVX2/FMA kernel"
+	case useAsmKernel && haveNEON:
+		e.accelMsg = "NEON kernel"
 	}
 	return e
 }

@@ -7,14 +7,14 @@ package cpu
 import "github.com/cnngpu/cnngpu/internal/envflag"
 
 // noAsm reads CNNGPU_NOASM: 1 (or true, yes, on) makes the engine use its portable
-// Go kernels instead of the AVX2/FMA and AVX-512 assembly; unset, 0 or
+// Go kernels instead of the AVX2/FMA, AVX-512 and NEON assembly; unset, 0 or
 // false leaves the assembly where the processor has it. Any other value
 // is an error (the command line refuses it, CheckEnv) and turns the
 // assembly off where nothing refuses it (a test binary, a program using
 // this package): whoever set the variable asked for something other than
 // the default, and the portable kernels compute the same, only slower.
 func noAsm() (bool, error) {
-	return offSwitch("CNNGPU_NOASM", "the portable Go kernels instead of the AVX2/FMA and AVX-512 assembly", "the assembly where the processor has it")
+	return offSwitch("CNNGPU_NOASM", "the portable Go kernels instead of the AVX2/FMA, AVX-512 and NEON assembly", "the assembly where the processor has it")
 }
 
 // noAVX512 reads CNNGPU_NOAVX512: 1 (or true) keeps the engine on its

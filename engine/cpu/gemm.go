@@ -1,9 +1,9 @@
 // gemm.go: single-precision matrix multiply for the CPU engine, organised the
 // Goto/BLIS way: B is packed into 16-column panels (kc x nc, kept in L2/L3),
 // A into 6-row panels (mc x kc, kept in L2), and a 6x16 register-tiled
-// micro-kernel (AVX2/FMA assembly where the processor has it, portable Go
-// otherwise) runs over the tiles; where the processor has AVX-512, a 6x32
-// kernel does two B panels at once, with the same bits. Transposed
+// micro-kernel (AVX2/FMA assembly where the processor has it, NEON on arm64,
+// portable Go otherwise) runs over the tiles; where the processor has
+// AVX-512, a 6x32 kernel does two B panels at once, with the same bits. Transposed
 // operands are handled by packing, so every layout the network needs takes
 // the same fast path.
 
@@ -18,12 +18,19 @@ const (
 	ncMax = 2048
 )
 
-// useAsm selects the assembly micro-kernel; set at start-up from CPU feature
-// detection (and CNNGPU_NOASM=1 forces the portable kernel).
+// useAsm selects the AVX2/FMA assembly of every op (amd64); set at
+// start-up from CPU feature detection (and CNNGPU_NOASM=1 forces the
+// portable code).
 var useAsm bool
 
 // asmKernel is the assembly micro-kernel where one exists for this processor.
 var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// useAsmKernel selects asmKernel: the AVX2/FMA one on amd64, set with
+// useAsm; NEON on arm64, where it is the only assembly, so useAsm stays
+// false there and the other ops run their portable Go code. CNNGPU_NOASM=1
+// turns it off too.
+var useAsmKernel bool
 
 // useWide selects wideKernel, the AVX-512 micro-kernel that does two
 // 16-column panels at once, where the processor has it (set at start-up
@@ -93,7 +100,7 @@ func kernelGo(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 // kernel runs the selected micro-kernel on packed panels a (kc x 6) and
 // b (kc x 16) into c.
 func kernel(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
-	if useAsm {
+	if useAsmKernel {
 		_ = a[kc*mr-1]
 		_ = b[kc*nr-1]
 		_ = c[5*ldc+nr-1]

@@ -77,25 +77,34 @@ func checkClose(t *testing.T, what string, got []float32, ref []float64, atol, r
 }
 
 // kernelSets names the micro-kernel choices: the portable Go kernel, the
-// AVX2 6x16 kernel alone, and the AVX-512 6x32 kernel (with the AVX2 one
-// for single panels).
-var kernelSets = []string{"go", "avx2", "avx512"}
+// AVX2 6x16 kernel alone, the AVX-512 6x32 kernel (with the AVX2 one for
+// single panels), arm64's NEON 6x16 kernel, and the AVX2 kernel with every
+// other op's portable code. With "go" every op runs its portable code,
+// with "avx2" and "avx512" its AVX2 assembly, and with "neon" and
+// "avx2-kernel" the portable code but for the micro-kernel: arm64's
+// configuration, the second on amd64 (so that its paths are tested and
+// timed on machines without an arm64 processor).
+var kernelSets = []string{"go", "avx2", "avx512", "neon", "avx2-kernel"}
 
 // useKernels selects one of kernelSets until the test ends; it reports
 // false, having logged why, when this processor cannot run it.
 func useKernels(t testing.TB, set string) bool {
 	t.Helper()
 	switch {
-	case set == "avx2" && !haveAVX2:
+	case (set == "avx2" || set == "avx2-kernel") && !haveAVX2:
 		t.Logf("skipping the AVX2 kernels: this processor lacks AVX2/FMA")
 		return false
 	case set == "avx512" && !haveAVX512:
 		t.Logf("skipping the AVX-512 kernel: this processor (or its operating system) lacks AVX-512F")
 		return false
+	case set == "neon" && !haveNEON:
+		t.Logf("skipping the NEON kernel: it runs on arm64 alone")
+		return false
 	}
-	asm, wide := useAsm, useWide
-	t.Cleanup(func() { useAsm, useWide = asm, wide })
-	useAsm, useWide = set != "go", set == "avx512"
+	asm, wide, kern := useAsm, useWide, useAsmKernel
+	t.Cleanup(func() { useAsm, useWide, useAsmKernel = asm, wide, kern })
+	useAsm, useWide = set == "avx2" || set == "avx512", set == "avx512"
+	useAsmKernel = set != "go"
 	return true
 }
 

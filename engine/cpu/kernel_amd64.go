@@ -177,6 +177,7 @@ var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func init() {
 	off, _ := noAsm() // a bad value: off here, refused by the command line (CheckEnv)
 	useAsm = haveAVX2 && !off
+	useAsmKernel = useAsm
 	if haveAVX2 {
 		asmKernel = kernel6x16AVX2
 		asmAdam = adamAVX2

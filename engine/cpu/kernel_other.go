@@ -1,7 +1,8 @@
 //go:build !amd64
 
-// kernel_other.go: on processors other than amd64 only the portable Go
-// micro-kernel exists.
+// kernel_other.go: on processors other than amd64 the AVX2 routines do not
+// exist (arm64 has a NEON micro-kernel, kernel_arm64.go; the rest of its
+// ops run the portable Go code).
 
 package cpu
 
