@@ -121,7 +121,8 @@ device-bundle: data
 	du -sh .device
 
 # gofmt, go vet (here, and for macOS and arm64 Linux without cgo, so that
-# code or a test written for Linux on x86-64 alone is caught), staticcheck,
+# code or a test written for Linux on x86-64 alone is caught; Windows gets
+# a build of the code without its tests, which are Unix's), staticcheck,
 # and go.mod/go.sum as `go mod tidy` leaves them (a requirement used
 # directly but marked indirect, or one no longer used, fails here: run `go
 # mod tidy`).
@@ -131,6 +132,7 @@ lint:
 	$(GO) vet $(PKGS)
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 clean:

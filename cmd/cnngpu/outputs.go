@@ -26,7 +26,6 @@ import (
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 )
 
 // checkOutFile checks that path can be written as a file given by flag:
@@ -350,7 +349,7 @@ func refuseReadOnly(flag, path string) error {
 	case st.Mode().Perm()&0o222 == 0:
 		what = fmt.Sprintf("is read-only (mode %04o)", st.Mode().Perm())
 		fix = fmt.Sprintf("make it writable (chmod u+w %s)", shell.Path(path))
-	case errors.Is(unix.Access(path, unix.W_OK), unix.EROFS):
+	case onReadOnlyFS(path):
 		what, fix = "is on a read-only file system", "mount it writable"
 	case othersInSticky(path, st):
 		other := flag // --resume in place: the continued run goes to --out
@@ -389,8 +388,8 @@ func othersInSticky(path string, st os.FileInfo) bool {
 		return false
 	}
 	owner := func(fi os.FileInfo) int {
-		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return int(s.Uid)
+		if id, ok := fileOwner(fi); ok {
+			return id
 		}
 		return uid
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
-	"golang.org/x/sys/unix"
 )
 
 type progressBar struct {
@@ -33,8 +32,8 @@ func newProgressBar(w io.Writer, term *os.File, enabled bool) *progressBar {
 // not a terminal.
 func termColumns(f *os.File) int {
 	if f != nil {
-		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
-			return int(ws.Col)
+		if n, ok := terminalWidth(f); ok && n > 0 {
+			return n
 		}
 	}
 	return 80
