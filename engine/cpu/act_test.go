@@ -215,3 +215,40 @@ func TestSumAsm(t *testing.T) {
 		t.Errorf("sum with a NaN = %v, want NaN", s)
 	}
 }
+
+// TestDot32: dot32, portable and with AVX2 where the processor has it,
+// against a float64 sum, for lengths with and without a tail of fewer than
+// eight, within float32 rounding of the magnitudes summed; and a NaN
+// anywhere gives NaN.
+func TestDot32(t *testing.T) {
+	defer func(u bool) { useAsm = u }(useAsm)
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, asm := range []bool{false, true} {
+		if asm && !haveAVX2 {
+			continue
+		}
+		useAsm = asm
+		for n := 0; n <= 200; n++ {
+			a, b := make([]float32, n), make([]float32, n)
+			var want, mag float64
+			for i := range a {
+				a[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+				want += float64(a[i]) * float64(b[i])
+				mag += math.Abs(float64(a[i]) * float64(b[i]))
+			}
+			got := dot32(a, b)
+			if math.Abs(float64(got)-want) > 1e-6*mag+1e-30 {
+				t.Errorf("asm=%v n=%d: dot32 = %v, float64 sum %v (|a·b| summed %g)", asm, n, got, want, mag)
+			}
+			if n > 0 {
+				i := r.IntN(n)
+				saved := a[i]
+				a[i] = float32(math.NaN())
+				if d := dot32(a, b); d == d {
+					t.Errorf("asm=%v n=%d: NaN at %d gave %v", asm, n, i, d)
+				}
+				a[i] = saved
+			}
+		}
+	}
+}

@@ -123,12 +123,12 @@ func TestConv3x3AsmMatchesGemm(t *testing.T) {
 // TestConvPoolBitForBit: ConvPool and ConvPoolBackward give the results
 // of Conv then MaxPool and of MaxPoolBackward then ConvBackward bit for
 // bit (so a training run repeats whether the model fuses or not), for
-// each activation, with and without the assembly, one worker and three;
+// each activation, with each kernel set this processor runs (kernelSets:
+// the portable code, the assembly, and arm64's NEON kernel with the other
+// ops portable), one worker and three;
 // some pooled gradients are zeros of either sign, and ConvPoolBackward
 // must leave its scratch dy alone.
 func TestConvPoolBitForBit(t *testing.T) {
-	saved, savedKernel := useAsm, useAsmKernel
-	defer func() { useAsm, useAsmKernel = saved, savedKernel }()
 	r := rand.New(rand.NewPCG(9, 10))
 	shapes := []engine.ConvShape{
 		{N: 5, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
@@ -136,16 +136,15 @@ func TestConvPoolBitForBit(t *testing.T) {
 		{N: 3, C: 2, H: 7, W: 9, K: 3, R: 3, S: 3, Pad: 1}, // last row and column not pooled
 		{N: 2, C: 1, H: 28, W: 28, K: 8, R: 5, S: 5, Pad: 0},
 	}
-	for _, asm := range []bool{false, true} {
-		if asm && !haveAVX2 {
+	for _, set := range kernelSets {
+		if !useKernels(t, set) {
 			continue
 		}
-		useAsm, useAsmKernel = asm, asm
 		for _, workers := range []int{1, 3} {
 			e := New(workers)
 			for _, s := range shapes {
 				for _, act := range []engine.Activation{engine.ReLU, engine.Sigmoid, engine.Tanh, engine.Identity} {
-					name := fmt.Sprintf("asm=%v workers=%d %+v %v", asm, workers, s, act)
+					name := fmt.Sprintf("%s workers=%d %+v %v", set, workers, s, act)
 					ps := engine.PoolShape{N: s.N, C: s.K, H: s.P(), W: s.Q(), Size: 2}
 					nx, nw, ny, np := s.N*s.C*s.H*s.W, s.K*s.C*s.R*s.S, s.N*s.K*s.P()*s.Q(), s.N*s.K*ps.OH()*ps.OW()
 					f := func(v []float32) engine.Tensor {

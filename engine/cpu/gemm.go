@@ -9,6 +9,8 @@
 
 package cpu
 
+import "runtime"
+
 // Micro-tile and cache-block sizes.
 const (
 	mr    = 6
@@ -31,6 +33,10 @@ var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 // false there and the other ops run their portable Go code. CNNGPU_NOASM=1
 // turns it off too.
 var useAsmKernel bool
+
+// haveNEON reports whether the processor can run the NEON micro-kernel,
+// kernel6x16NEON: every arm64 processor can.
+const haveNEON = runtime.GOARCH == "arm64"
 
 // useWide selects wideKernel, the AVX-512 micro-kernel that does two
 // 16-column panels at once, where the processor has it (set at start-up

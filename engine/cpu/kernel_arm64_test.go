@@ -9,45 +9,88 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
+
+// atTheEdge returns n floats that end right where an inaccessible page
+// begins, so that a read or write past them faults.
+func atTheEdge(t *testing.T, n int) []float32 {
+	t.Helper()
+	page := unix.Getpagesize()
+	size := (n*4+page-1)/page*page + page
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Skipf("mmap: %v", err)
+	}
+	t.Cleanup(func() { unix.Munmap(mem) })
+	if err := unix.Mprotect(mem[size-page:], unix.PROT_NONE); err != nil {
+		t.Skipf("mprotect: %v", err)
+	}
+	all := unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), (size-page)/4)
+	return all[len(all)-n:]
+}
 
 // TestNEONKernelSameBits: kernel6x16NEON gives kernelGo's bits for every
 // kc (the four-step loop, its tail, both), alpha and beta (0 and -0 leave
-// C unread, so NaN there does not leak in), with C rows ldc apart whose
-// padding, NaN, stays as it was. Go fuses kernelGo's a*b+acc and its
-// beta*c+v into single-rounding multiply-adds on arm64, as the NEON kernel
-// computes them, so CNNGPU_NOASM=1 repeats a run's bits there.
+// C unread, so NaN there does not leak in), values with infinities, NaN,
+// subnormals and zeros of either sign among them, and C rows ldc apart,
+// whose padding (NaN) stays as it was. A, B and C each end where an
+// inaccessible page begins, so a read or write past them faults. Go fuses
+// kernelGo's a*b+acc and its beta*c+v into single-rounding multiply-adds on
+// arm64, as the NEON kernel computes them, so CNNGPU_NOASM=1 repeats a
+// run's bits there.
 func TestNEONKernelSameBits(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	nan := float32(math.NaN())
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	negZero := float32(math.Copysign(0, -1))
+	specials := []float32{inf, -inf, nan, 1e-40, -1e-41, negZero, 0, 3e38}
+	value := func(i int) float32 {
+		if i%37 == 5 {
+			return specials[r.IntN(len(specials))]
+		}
+		return r.Float32()*2 - 1
+	}
+	scales := [][2]float32{{1, 0}, {1.5, 0}, {1, negZero}, {1, 1}, {-0.75, 0.5}, {2, -1.25}, {0, 1}, {negZero, 0.5}, {3e38, 2}, {1e-40, 1}}
 	for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 63, 384} {
-		for _, ab := range [][2]float32{{1, 0}, {1.5, 0}, {1, float32(math.Copysign(0, -1))}, {1, 1}, {-0.75, 0.5}, {2, -1.25}} {
-			alpha, beta := ab[0], ab[1]
-			const ldc = 21
-			a, b := randSlice(r, kc*mr), randSlice(r, kc*nr)
-			c0 := make([]float32, 6*ldc)
-			for i := range c0 {
-				c0[i] = nan
-				if i%ldc < nr && beta != 0 {
-					c0[i] = r.Float32()*2 - 1
+		for _, ldc := range []int{16, 17, 21, 33} {
+			for _, ab := range scales {
+				alpha, beta := ab[0], ab[1]
+				clean := kc > 4 // some cases with no special values at all
+				a, b := atTheEdge(t, kc*mr), atTheEdge(t, kc*nr)
+				for i := range a {
+					if a[i] = value(i); clean {
+						a[i] = r.Float32()*2 - 1
+					}
 				}
-			}
-			want := append([]float32(nil), c0...)
-			kernelGo(kc, a, b, want, ldc, alpha, beta)
-			got := append([]float32(nil), c0...)
-			kernel6x16NEON(kc, &a[0], &b[0], &got[0], ldc, alpha, beta)
-			for i := range got {
-				g, w := got[i], want[i]
-				same := math.Float32bits(g) == math.Float32bits(w) || (g != g && w != w)
-				if !same {
+				for i := range b {
+					if b[i] = value(i); clean {
+						b[i] = r.Float32()*2 - 1
+					}
+				}
+				c0 := make([]float32, 5*ldc+nr) // the last row ends with the slice
+				for i := range c0 {
+					c0[i] = nan
+					if i%ldc < nr && beta != 0 {
+						c0[i] = value(i)
+					}
+				}
+				want := append([]float32(nil), c0...)
+				kernelGo(kc, a, b, want, ldc, alpha, beta)
+				got := atTheEdge(t, len(c0))
+				copy(got, c0)
+				kernel6x16NEON(kc, &a[0], &b[0], &got[0], ldc, alpha, beta)
+				for i := range got {
+					g, w := got[i], want[i]
+					if math.Float32bits(g) == math.Float32bits(w) || (g != g && w != w) {
+						continue
+					}
 					where := fmt.Sprintf("row %d column %d", i/ldc, i%ldc)
 					if i%ldc >= nr {
 						where += " (padding)"
 					}
-					t.Fatalf("kc=%d alpha=%g beta=%g: %s: NEON %v (%#x), Go %v (%#x)", kc, alpha, beta, where, g, math.Float32bits(g), w, math.Float32bits(w))
-				}
-				if i%ldc < nr && g != g {
-					t.Fatalf("kc=%d alpha=%g beta=%g: row %d column %d is NaN", kc, alpha, beta, i/ldc, i%ldc)
+					t.Fatalf("kc=%d ldc=%d alpha=%g beta=%g: %s: NEON %v (%#x), Go %v (%#x)", kc, ldc, alpha, beta, where, g, math.Float32bits(g), w, math.Float32bits(w))
 				}
 			}
 		}
