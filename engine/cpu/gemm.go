@@ -34,6 +34,10 @@ var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 // turns it off too.
 var useAsmKernel bool
 
+// useAsmPool selects pool2Asm, 2×2 max-pooling in assembly: AVX2's on
+// amd64 (set with useAsm), NEON's on arm64 (with useAsmKernel).
+var useAsmPool bool
+
 // haveNEON reports whether the processor can run the NEON micro-kernel,
 // kernel6x16NEON: every arm64 processor can.
 const haveNEON = runtime.GOARCH == "arm64"

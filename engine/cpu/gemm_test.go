@@ -81,9 +81,9 @@ func checkClose(t *testing.T, what string, got []float32, ref []float64, atol, r
 // single panels), arm64's NEON 6x16 kernel, and the AVX2 kernel with every
 // other op's portable code. With "go" every op runs its portable code,
 // with "avx2" and "avx512" its AVX2 assembly, and with "neon" and
-// "avx2-kernel" the portable code but for the micro-kernel: arm64's
-// configuration, the second on amd64 (so that its paths are tested and
-// timed on machines without an arm64 processor).
+// "avx2-kernel" the portable code but for the micro-kernel and the 2×2
+// max-pooling: arm64's configuration, the second on amd64 (so that its
+// paths are tested and timed on machines without an arm64 processor).
 var kernelSets = []string{"go", "avx2", "avx512", "neon", "avx2-kernel"}
 
 // useKernels selects one of kernelSets until the test ends; it reports
@@ -101,10 +101,10 @@ func useKernels(t testing.TB, set string) bool {
 		t.Logf("skipping the NEON kernel: it runs on arm64 alone")
 		return false
 	}
-	asm, wide, kern := useAsm, useWide, useAsmKernel
-	t.Cleanup(func() { useAsm, useWide, useAsmKernel = asm, wide, kern })
+	asm, wide, kern, pool := useAsm, useWide, useAsmKernel, useAsmPool
+	t.Cleanup(func() { useAsm, useWide, useAsmKernel, useAsmPool = asm, wide, kern, pool })
 	useAsm, useWide = set == "avx2" || set == "avx512", set == "avx512"
-	useAsmKernel = set != "go"
+	useAsmKernel, useAsmPool = set != "go", set != "go"
 	return true
 }
 

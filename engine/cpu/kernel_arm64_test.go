@@ -111,3 +111,55 @@ func TestNEONSelected(t *testing.T) {
 		t.Errorf("useAsmKernel %v with CNNGPU_NOASM off=%v; engine %q, want %q", useAsmKernel, off, e.Name(), want)
 	}
 }
+
+// TestPool2NEONSameAsGo: pool2NEON picks run2's portable maxima and
+// indices, bit for bit, where windows hold ties (right, below, diagonal,
+// all four), zeros of either sign, infinities and NaN anywhere (NaN never
+// wins over a number; a NaN top left stays), with top, bot, y and arg each
+// ending where an inaccessible page begins.
+func TestPool2NEONSameAsGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	negZero := float32(math.Copysign(0, -1))
+	specials := []float32{nan, inf, -inf, 0, negZero, 1, 1, -1}
+	for _, n := range []int{8, 16, 24, 64} {
+		for round := 0; round < 50; round++ {
+			top, bot := atTheEdge(t, 2*n), atTheEdge(t, 2*n)
+			for i := range top {
+				top[i], bot[i] = r.Float32()*2-1, r.Float32()*2-1
+				if r.IntN(4) == 0 {
+					top[i] = specials[r.IntN(len(specials))]
+				}
+				if r.IntN(4) == 0 {
+					bot[i] = specials[r.IntN(len(specials))]
+				}
+			}
+			for j := 0; j < n; j += 3 { // ties of every kind
+				switch v := top[2*j]; r.IntN(4) {
+				case 0:
+					top[2*j+1] = v
+				case 1:
+					bot[2*j] = v
+				case 2:
+					bot[2*j+1] = v
+				default:
+					top[2*j+1], bot[2*j], bot[2*j+1] = v, v, v
+				}
+			}
+			base, w := int32(r.IntN(1000)), int32(2*n+r.IntN(9))
+			y, arg := atTheEdge(t, n), make([]int32, n)
+			pool2NEON(&top[0], &bot[0], &y[0], &arg[0], base, w, n)
+			for j := 0; j < n; j++ {
+				best, bv := base+int32(2*j), top[2*j]
+				for k, v := range []float32{top[2*j+1], bot[2*j], bot[2*j+1]} {
+					if v > bv {
+						best, bv = base+[]int32{int32(2*j + 1), w + int32(2*j), w + int32(2*j+1)}[k], v
+					}
+				}
+				if math.Float32bits(y[j]) != math.Float32bits(bv) || arg[j] != best {
+					t.Fatalf("n=%d window %d (%v %v / %v %v): NEON %v at %d, Go %v at %d", n, j, top[2*j], top[2*j+1], bot[2*j], bot[2*j+1], y[j], arg[j], bv, best)
+				}
+			}
+		}
+	}
+}

@@ -1,8 +1,8 @@
 //go:build !amd64
 
 // kernel_other.go: on processors other than amd64 the AVX2 routines do not
-// exist (arm64 has a NEON micro-kernel, kernel_arm64.go; the rest of its
-// ops run the portable Go code).
+// exist (arm64 has a NEON micro-kernel and max-pooling, kernel_arm64.go;
+// the rest of its ops run the portable Go code).
 
 package cpu
 
@@ -12,11 +12,6 @@ const (
 	haveAVX2   = false
 	haveAVX512 = false
 )
-
-// pool2Asm is never called here: useAsm is false without AVX2.
-func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
-	panic("cpu: pool2Asm without AVX2")
-}
 
 // biasReluAsm and reluMaskAsm are never called here either.
 func biasReluAsm(v []float32, n int, b float32) { panic("cpu: biasReluAsm without AVX2") }
