@@ -84,10 +84,10 @@ func New(workers int) *Engine {
 		e.accelMsg = "AVX-512 kernel"
 	case useAsm:
 		e.accelMsg = "AVX2/FMA kernel"
-	case useAsmKernel && haveNEON:
+	case useAsmCore && haveNEON:
 		e.accelMsg = "NEON kernel"
-	case useAsmKernel: // a test's kernel set alone: arm64's configuration on amd64
-		e.accelMsg = "AVX2/FMA micro-kernel, the other ops portable"
+	case useAsmCore: // a test's kernel set: arm64's configuration on amd64
+		e.accelMsg = "AVX2/FMA micro-kernel, pooling and packing, the other ops portable"
 	}
 	return e
 }

@@ -28,15 +28,12 @@ var useAsm bool
 // asmKernel is the assembly micro-kernel where one exists for this processor.
 var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
-// useAsmKernel selects asmKernel: the AVX2/FMA one on amd64, set with
-// useAsm; NEON on arm64, where it is the only assembly, so useAsm stays
-// false there and the other ops run their portable Go code. CNNGPU_NOASM=1
-// turns it off too.
-var useAsmKernel bool
-
-// useAsmPool selects pool2Asm, 2×2 max-pooling in assembly: AVX2's on
-// amd64 (set with useAsm), NEON's on arm64 (with useAsmKernel).
-var useAsmPool bool
+// useAsmCore selects the assembly that amd64 and arm64 both have: the
+// micro-kernel (asmKernel), max-pooling (pool2Asm) and packing lines into
+// panels (packT6Asm, packT16Asm): AVX2's on amd64, set with useAsm; NEON's
+// on arm64, its only assembly, where useAsm stays false and the other ops
+// run their portable Go code. CNNGPU_NOASM=1 turns it off too.
+var useAsmCore bool
 
 // haveNEON reports whether the processor can run the NEON micro-kernel,
 // kernel6x16NEON: every arm64 processor can.
@@ -110,7 +107,7 @@ func kernelGo(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 // kernel runs the selected micro-kernel on packed panels a (kc x 6) and
 // b (kc x 16) into c.
 func kernel(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
-	if useAsmKernel {
+	if useAsmCore {
 		_ = a[kc*mr-1]
 		_ = b[kc*nr-1]
 		_ = c[5*ldc+nr-1]
@@ -187,11 +184,12 @@ func packB(dst []float32, b mat, p0, kc, j0, nc int) {
 // packLines interleaves lines of d into a panel of the given width:
 // panel[p*width+l] = d[off+l*stride+p] for l < lines, p < kc (each line
 // contiguous in p: a row of a row-major A, a column of a column-major B).
-// For a whole panel under useAsm, asm (packT6Asm or packT16Asm, 8×8 AVX2
-// transposes) does the first kc&^7 values; the rest go one at a time.
+// For a whole panel under useAsmCore, asm (packT6Asm or packT16Asm: 8×8
+// AVX2 transposes, or NEON's 4×4) does the first kc&^7 values; the rest go
+// one at a time.
 func packLines(panel, d []float32, off, stride, lines, width, kc int, asm func(panel, d []float32, off, stride, n int)) {
 	p8 := 0
-	if useAsm && lines == width && kc >= 8 {
+	if useAsmCore && lines == width && kc >= 8 {
 		p8 = kc &^ 7
 		asm(panel, d, off, stride, p8)
 	}

@@ -81,8 +81,8 @@ func checkClose(t *testing.T, what string, got []float32, ref []float64, atol, r
 // single panels), arm64's NEON 6x16 kernel, and the AVX2 kernel with every
 // other op's portable code. With "go" every op runs its portable code,
 // with "avx2" and "avx512" its AVX2 assembly, and with "neon" and
-// "avx2-kernel" the portable code but for the micro-kernel and the 2×2
-// max-pooling: arm64's configuration, the second on amd64 (so that its
+// "avx2-kernel" the portable code but for the micro-kernel, the 2×2
+// max-pooling and the packing (useAsmCore): arm64's configuration, the second on amd64 (so that its
 // paths are tested and timed on machines without an arm64 processor).
 var kernelSets = []string{"go", "avx2", "avx512", "neon", "avx2-kernel"}
 
@@ -101,10 +101,10 @@ func useKernels(t testing.TB, set string) bool {
 		t.Logf("skipping the NEON kernel: it runs on arm64 alone")
 		return false
 	}
-	asm, wide, kern, pool := useAsm, useWide, useAsmKernel, useAsmPool
-	t.Cleanup(func() { useAsm, useWide, useAsmKernel, useAsmPool = asm, wide, kern, pool })
+	asm, wide, core := useAsm, useWide, useAsmCore
+	t.Cleanup(func() { useAsm, useWide, useAsmCore = asm, wide, core })
 	useAsm, useWide = set == "avx2" || set == "avx512", set == "avx512"
-	useAsmKernel, useAsmPool = set != "go", set != "go"
+	useAsmCore = set != "go"
 	return true
 }
 
@@ -256,12 +256,13 @@ func BenchmarkSgemm(b *testing.B) {
 }
 
 // TestPackBTransposedAsm: packing B with AVX2 (column-major: 8×8
-// transposes; row-major: 16-wide row moves) gives the same panels, bit for
-// bit, as the portable loops, for depths with and without a tail of fewer
+// transposes; row-major: 16-wide row moves), or NEON on arm64 (column-major:
+// 4×4 transposes), gives the same panels, bit for bit, as the portable
+// loops, for depths with and without a tail of fewer
 // than 8, whole and partial panels and offsets into B.
 func TestPackBTransposedAsm(t *testing.T) {
-	if !haveAVX2 {
-		t.Skip("this processor lacks AVX2/FMA: only the portable packing exists")
+	if !haveAVX2 && !haveNEON {
+		t.Skip("this processor lacks AVX2/FMA and NEON: only the portable packing exists")
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, s := range []struct{ k, n, p0, kc, j0, nc int }{
@@ -278,12 +279,12 @@ func TestPackBTransposedAsm(t *testing.T) {
 	}
 }
 
-// TestPackATransposedAsm: packing a row-major A with the AVX2 transposes
-// gives the same panels, bit for bit, as the portable loop (whole and
+// TestPackATransposedAsm: packing a row-major A with the AVX2 transposes,
+// or NEON's on arm64, gives the same panels, bit for bit, as the portable loop (whole and
 // partial panels, depths with a tail, offsets into A).
 func TestPackATransposedAsm(t *testing.T) {
-	if !haveAVX2 {
-		t.Skip("this processor lacks AVX2/FMA: only the portable packing exists")
+	if !haveAVX2 && !haveNEON {
+		t.Skip("this processor lacks AVX2/FMA and NEON: only the portable packing exists")
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, s := range []struct{ m, k, i0, mc, p0, kc int }{
@@ -299,24 +300,25 @@ func TestPackATransposedAsm(t *testing.T) {
 }
 
 // packBoth runs pack into two buffers of n values, first filled with
-// values no packing writes, with the portable code and then with AVX2,
+// values no packing writes, with the portable code and then with the
+// assembly (AVX2's, or NEON's on arm64),
 // and fails at the first value whose bits differ; width is the panel
 // width (mr or nr) and kc its depth, for the message.
 func packBoth(t *testing.T, what string, n, width, kc int, pack func(dst []float32)) {
 	t.Helper()
-	saved := useAsm
-	defer func() { useAsm = saved }()
+	saved, savedCore := useAsm, useAsmCore
+	defer func() { useAsm, useAsmCore = saved, savedCore }()
 	got, want := make([]float32, n), make([]float32, n)
 	for i := range got {
 		got[i], want[i] = float32(i), -float32(i) // every element must be written
 	}
-	useAsm = false
+	useAsm, useAsmCore = false, false
 	pack(want)
-	useAsm = true
+	useAsm, useAsmCore = haveAVX2, true // useAsm: AVX2's row-major B panels too
 	pack(got)
 	for i := range got {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("%s: panel element %d (row %d, column %d of its panel): %v with AVX2, %v portable", what, i, (i%(width*kc))/width, i%width, got[i], want[i])
+			t.Fatalf("%s: panel element %d (row %d, column %d of its panel): %v with the assembly, %v portable", what, i, (i%(width*kc))/width, i%width, got[i], want[i])
 		}
 	}
 }

@@ -25,7 +25,7 @@ func adamAVX2(p, grad, m, v *float32, n int, alpha, b1c, b2c, eps float32)
 func maxpool2AVX2(top, bot, y *float32, arg *int32, base, w int32, n int)
 
 // pool2Asm pools n outputs of one row (n a multiple of 8); only called
-// when useAsmPool is set, which needs AVX2.
+// when useAsmCore is set, which needs AVX2.
 func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
 	maxpool2AVX2(top, bot, y, arg, base, w, n)
 }
@@ -177,8 +177,7 @@ var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func init() {
 	off, _ := noAsm() // a bad value: off here, refused by the command line (CheckEnv)
 	useAsm = haveAVX2 && !off
-	useAsmKernel = useAsm
-	useAsmPool = useAsm
+	useAsmCore = useAsm
 	if haveAVX2 {
 		asmKernel = kernel6x16AVX2
 		asmAdam = adamAVX2

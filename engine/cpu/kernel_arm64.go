@@ -1,9 +1,10 @@
 // kernel_arm64.go: selects the NEON micro-kernel (kernel_arm64.s) on arm64,
 // where every processor has NEON (Advanced SIMD is part of ARMv8-A). The
 // matrix products, most of a training step's arithmetic, run on it, and
-// the 2×2 max-pooling (pool_arm64.s); the engine's other assembly is
-// AVX2's, so the rest runs the portable Go code (useAsm stays false,
-// useAsmKernel and useAsmPool are set).
+// the 2×2 max-pooling (pool_arm64.s) and the packing of lines into the
+// products' panels (pack_arm64.s); the engine's other assembly is AVX2's,
+// so the rest runs the portable Go code (useAsm stays false, useAsmCore is
+// set).
 
 package cpu
 
@@ -20,14 +21,36 @@ func kernel6x16NEON(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 func pool2NEON(top, bot, y *float32, arg *int32, base, w int32, n int)
 
 // pool2Asm pools n outputs of one row (n a multiple of 8); only called
-// when useAsmPool is set.
+// when useAsmCore is set.
 func pool2Asm(top, bot, y *float32, arg *int32, base, w int32, n int) {
 	pool2NEON(top, bot, y, arg, base, w, n)
+}
+
+// packT16NEON and packT6NEON are implemented in pack_arm64.s:
+// dst[p*16+c] = src[c*cs+p] for c < 16, and dst[p*6+r] = src[r*rs+p] for
+// r < 6, p < n; n a multiple of 4.
+//
+//go:noescape
+func packT16NEON(src *float32, cs int, dst *float32, n int)
+
+//go:noescape
+func packT6NEON(src *float32, rs int, dst *float32, n int)
+
+// packT16Asm and packT6Asm pack the first n values (a multiple of 8) of 16
+// (or 6) lines of d, line l starting at d[off+l*stride], into panel rows;
+// only called when useAsmCore is set.
+func packT16Asm(panel, d []float32, off, cs, n int) {
+	_, _ = d[off+15*cs+n-1], panel[n*16-1]
+	packT16NEON(&d[off], cs, &panel[0], n)
+}
+
+func packT6Asm(panel, d []float32, off, rs, n int) {
+	_, _ = d[off+5*rs+n-1], panel[n*6-1]
+	packT6NEON(&d[off], rs, &panel[0], n)
 }
 
 func init() {
 	off, _ := noAsm() // a bad value: off here, refused by the command line (CheckEnv)
 	asmKernel = kernel6x16NEON
-	useAsmKernel = !off
-	useAsmPool = !off
+	useAsmCore = !off
 }

@@ -107,8 +107,8 @@ func TestNEONSelected(t *testing.T) {
 	if off {
 		want = "portable Go kernel"
 	}
-	if useAsmKernel == off || e.accelMsg != want {
-		t.Errorf("useAsmKernel %v with CNNGPU_NOASM off=%v; engine %q, want %q", useAsmKernel, off, e.Name(), want)
+	if useAsmCore == off || e.accelMsg != want {
+		t.Errorf("useAsmCore %v with CNNGPU_NOASM off=%v; engine %q, want %q", useAsmCore, off, e.Name(), want)
 	}
 }
 

@@ -1,8 +1,9 @@
 //go:build !amd64
 
 // kernel_other.go: on processors other than amd64 the AVX2 routines do not
-// exist (arm64 has a NEON micro-kernel and max-pooling, kernel_arm64.go;
-// the rest of its ops run the portable Go code).
+// exist (arm64 has NEON's micro-kernel, max-pooling and packing,
+// kernel_arm64.go; the rest of its ops run the portable
+// Go code).
 
 package cpu
 
@@ -21,10 +22,6 @@ func reluMaskAsm(dz, dy, y []float32, n int) { panic("cpu: reluMaskAsm without A
 func sumAsm(v []float32, n int) float32 { panic("cpu: sumAsm without AVX2") }
 
 func dotAsm(a, b []float32, n int) float32 { panic("cpu: dotAsm without AVX2") }
-
-func packT16Asm(panel, d []float32, off, cs, n int) { panic("cpu: packT16Asm without AVX2") }
-
-func packT6Asm(panel, d []float32, off, rs, n int) { panic("cpu: packT6Asm without AVX2") }
 
 func packN16Asm(panel, d []float32, off, rs, n int) { panic("cpu: packN16Asm without AVX2") }
 

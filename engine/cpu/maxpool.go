@@ -60,7 +60,7 @@ func (t *poolFwdTask) run2(lo, hi int) {
 			y := t.y[yoff+i*ow : yoff+i*ow+ow]
 			arg := t.arg[yoff+i*ow : yoff+i*ow+ow]
 			j0 := 0
-			if useAsmPool && r0+W+2*ow <= math.MaxInt32 {
+			if useAsmCore && r0+W+2*ow <= math.MaxInt32 {
 				// Eight outputs at a time; a row's last few as the last
 				// eight (recomputing some: the same values), or, in rows
 				// shorter than eight (the second pooling's 7), through a
