@@ -207,16 +207,17 @@ func BenchmarkLayers128(b *testing.B) {
 }
 
 // BenchmarkAdam times one Adam update of the reference network's 3.2M
-// parameters, with the AVX2 code and the portable loop.
+// parameters, with the assembly (AVX2's, or NEON's on arm64) and the
+// portable loop.
 func BenchmarkAdam(b *testing.B) {
 	for _, asm := range []bool{false, true} {
 		b.Run(fmt.Sprintf("asm=%v", asm), func(b *testing.B) {
-			if asm && !haveAVX2 {
-				b.Skip("no AVX2/FMA")
+			if asm && asmAdam == nil {
+				b.Skip("no Adam in assembly on this processor")
 			}
-			saved := useAsm
-			useAsm = asm
-			defer func() { useAsm = saved }()
+			saved := useAsmCore
+			useAsmCore = asm
+			defer func() { useAsmCore = saved }()
 			e := New(0)
 			defer e.Close()
 			const n = 3165826

@@ -29,8 +29,8 @@ var useAsm bool
 var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // useAsmCore selects the assembly that amd64 and arm64 both have: the
-// micro-kernel (asmKernel), max-pooling (pool2Asm) and packing lines into
-// panels (packT6Asm, packT16Asm): AVX2's on amd64, set with useAsm; NEON's
+// micro-kernel (asmKernel), max-pooling (pool2Asm), packing lines into
+// panels (packT6Asm, packT16Asm) and Adam (asmAdam): AVX2's on amd64, set with useAsm; NEON's
 // on arm64, its only assembly, where useAsm stays false and the other ops
 // run their portable Go code. CNNGPU_NOASM=1 turns it off too.
 var useAsmCore bool

@@ -49,8 +49,15 @@ func packT6Asm(panel, d []float32, off, rs, n int) {
 	packT6NEON(&d[off], rs, &panel[0], n)
 }
 
+// adamNEON is implemented in adam_arm64.s, with adamAVX2's contract (n a
+// multiple of 4 here) and the portable code's bits.
+//
+//go:noescape
+func adamNEON(p, grad, m, v *float32, n int, alpha, b1c, b2c, eps float32)
+
 func init() {
 	off, _ := noAsm() // a bad value: off here, refused by the command line (CheckEnv)
 	asmKernel = kernel6x16NEON
+	asmAdam = adamNEON
 	useAsmCore = !off
 }

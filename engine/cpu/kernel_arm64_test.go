@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -158,6 +159,55 @@ func TestPool2NEONSameAsGo(t *testing.T) {
 				}
 				if math.Float32bits(y[j]) != math.Float32bits(bv) || arg[j] != best {
 					t.Fatalf("n=%d window %d (%v %v / %v %v): NEON %v at %d, Go %v at %d", n, j, top[2*j], top[2*j+1], bot[2*j], bot[2*j+1], y[j], arg[j], bv, best)
+				}
+			}
+		}
+	}
+}
+
+// TestAdamNEONSameAsGo: the update with adamNEON gives the portable loop's
+// parameters and moments bit for bit (lengths with a tail of fewer than
+// four, which the loop finishes; gradients of every magnitude, zeros of
+// either sign and subnormals among them; moments from zero, as at the
+// first step, and from earlier steps).
+func TestAdamNEONSameAsGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	negZero := float32(math.Copysign(0, -1))
+	for _, n := range []int{8, 13, 100, 1003} {
+		for _, first := range []bool{true, false} {
+			p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range p {
+				p[i] = r.Float32()*2 - 1
+				g[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(12)-8)))
+				switch i % 11 {
+				case 3:
+					g[i] = 0
+				case 5:
+					g[i] = negZero
+				case 7:
+					g[i] = 1e-42
+				}
+				if !first {
+					m[i] = float32(r.NormFloat64() * 0.01)
+					v[i] = float32(r.Float64() * 1e-4)
+				}
+			}
+			run := func(asm bool) [4][]float32 {
+				saved := useAsmCore
+				defer func() { useAsmCore = saved }()
+				useAsmCore = asm
+				pp, mm, vv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+				task := adamTask{c: engine.OptConfig{Kind: engine.Adam, LR: 0.003, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+					p: pp, g: g, s1: mm, s2: vv, alpha: 0.0017}
+				task.run(0, 0, (n+adamBlock-1)/adamBlock)
+				return [4][]float32{pp, mm, vv}
+			}
+			got, want := run(true), run(false)
+			for k, name := range []string{"p", "m", "v"} {
+				for i := range got[k] {
+					if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
+						t.Fatalf("n=%d first=%v: %s[%d] (g %v): NEON %v, Go %v", n, first, name, i, g[i], got[k][i], want[k][i])
+					}
 				}
 			}
 		}

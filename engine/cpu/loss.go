@@ -59,7 +59,8 @@ func (e *Engine) SoftmaxXent(logits, labels, probs, dlogits, stats engine.Tensor
 	st[2] += float32(n)
 }
 
-// asmAdam is the AVX2/FMA Adam update where the processor has it.
+// asmAdam is the assembly Adam update where the processor has one: AVX2/FMA
+// on amd64, NEON on arm64 (selected with useAsmCore).
 var asmAdam func(p, g, m, v *float32, n int, alpha, b1c, b2c, eps float32)
 
 // adamBlock is the number of parameters one chunk of the update handles.
@@ -89,7 +90,7 @@ func (t *adamTask) run(_, lo, hi int) {
 		g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 		b1, b2 := 1-c.Beta1, 1-c.Beta2
 		start := 0
-		if useAsm && asmAdam != nil && len(p) >= 8 {
+		if useAsmCore && asmAdam != nil && len(p) >= 8 {
 			start = len(p) &^ 7
 			asmAdam(&p[0], &g[0], &m[0], &v[0], start, t.alpha, b1, b2, c.Eps)
 		}
