@@ -68,8 +68,8 @@ func benchStep(b *testing.B, act engine.Activation) {
 
 // BenchmarkTrainStepKernels times the ReLU step at batch 128 with each
 // kernel set this processor can run (the portable code, AVX2 6x16 alone,
-// AVX-512 6x32, NEON, and the AVX2 kernel with the other ops portable, as
-// arm64 runs), for ratios measured in one sitting.
+// AVX-512 6x32, NEON, and AVX2 in arm64's configuration: see kernelSets),
+// for ratios measured in one sitting.
 func BenchmarkTrainStepKernels(b *testing.B) {
 	for _, set := range kernelSets {
 		b.Run(set, func(b *testing.B) {

@@ -76,22 +76,21 @@ func checkClose(t *testing.T, what string, got []float32, ref []float64, atol, r
 	t.Error(msg)
 }
 
-// kernelSets names the micro-kernel choices: the portable Go kernel, the
-// AVX2 6x16 kernel alone, the AVX-512 6x32 kernel (with the AVX2 one for
-// single panels), arm64's NEON 6x16 kernel, and the AVX2 kernel with every
-// other op's portable code. With "go" every op runs its portable code,
-// with "avx2" and "avx512" its AVX2 assembly, and with "neon" and
-// "avx2-kernel" the portable code but for the micro-kernel, the 2×2
-// max-pooling and the packing (useAsmCore): arm64's configuration, the second on amd64 (so that its
-// paths are tested and timed on machines without an arm64 processor).
-var kernelSets = []string{"go", "avx2", "avx512", "neon", "avx2-kernel"}
+// kernelSets names the kernel sets a test can choose: "go", every op's
+// portable code; "avx2", every op's AVX2 assembly with the 6x16 kernel;
+// "avx512", the same with the AVX-512 6x32 kernel for pairs of panels;
+// "neon", arm64's NEON micro-kernel, packing, max-pooling and Adam with the
+// other ops portable; and "avx2-core", the same configuration with AVX2's
+// versions of those four (useAsmCore without useAsm), so that arm64's
+// paths are tested and timed on machines without an arm64 processor.
+var kernelSets = []string{"go", "avx2", "avx512", "neon", "avx2-core"}
 
 // useKernels selects one of kernelSets until the test ends; it reports
 // false, having logged why, when this processor cannot run it.
 func useKernels(t testing.TB, set string) bool {
 	t.Helper()
 	switch {
-	case (set == "avx2" || set == "avx2-kernel") && !haveAVX2:
+	case (set == "avx2" || set == "avx2-core") && !haveAVX2:
 		t.Logf("skipping the AVX2 kernels: this processor lacks AVX2/FMA")
 		return false
 	case set == "avx512" && !haveAVX512:
