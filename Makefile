@@ -29,11 +29,12 @@ test-onnx: data
 
 # The CPU engine built for arm64 and tested under qemu-aarch64, for machines
 # without an arm64 processor (Debian and Ubuntu: apt-get install
-# qemu-user): the NEON micro-kernel's tests, SGEMM's, the fused
-# convolution's and the conformance suite with it (2 to 3 minutes on a 2-core VM; the whole package would
+# qemu-user): the NEON code's tests (bit for bit against the portable
+# code), SGEMM's, packing's, pooling's, the fused convolution's and the
+# conformance suite with them (2 to 3 minutes on a 2-core VM; the whole package would
 # take hours, qemu doing the float arithmetic in software). On an arm64
 # machine `make test` runs every test natively.
-ARM64_TESTS ?= NEON|Sgemm|Gemm|ConvPoolBitForBit|Dot32|Conformance/neon/workers=3
+ARM64_TESTS ?= NEON|Sgemm|Gemm|Pack|MaxPoolSameBits|ConvPoolBitForBit|Dot32|Conformance/neon/workers=3
 test-arm64:
 	@command -v qemu-aarch64 >/dev/null || { \
 		echo "make test-arm64: no qemu-aarch64 here: install it (Debian, Ubuntu: apt-get install qemu-user), or run make test on an arm64 machine" >&2; exit 1; }

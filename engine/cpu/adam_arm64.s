@@ -2,7 +2,9 @@
 // portable code's arithmetic (adamTask.run in loss.go, as Go compiles it
 // for arm64) lane by lane: m += (g-m)·b1c and v += (g²-v)·b2c each one
 // fused multiply-add (g²-v itself one, as FNMSUB), p -= alpha·m /
-// (sqrt(v) + eps) rounded at each step. Its bits are the portable code's.
+// (sqrt(v) + eps) rounded at each step, with each operation's operands in
+// the order Go gives them, which decides which NaN comes out where two
+// meet. Its bits are the portable code's.
 
 #include "textflag.h"
 
@@ -39,13 +41,13 @@ loop:
 	VLD1   (R3), [V2.S4]        // v
 	VLD1   (R0), [V3.S4]        // p
 	FSUB4S(1, 0, 4)             // V4 = g - m
-	VFMLA  V17.S4, V4.S4, V1.S4 // m += (g-m)*b1c
+	VFMLA  V4.S4, V17.S4, V1.S4 // m += b1c*(g-m)
 	FNEG4S(2, 5)                // V5 = -v
 	VFMLA  V0.S4, V0.S4, V5.S4  // V5 = g*g - v, rounded once
-	VFMLA  V18.S4, V5.S4, V2.S4 // v += (g*g-v)*b2c
+	VFMLA  V5.S4, V18.S4, V2.S4 // v += b2c*(g*g-v)
 	FSQRT4S(2, 6)               // sqrt(v)
 	FADD4S(19, 6, 6)            // + eps
-	FMUL4S(16, 1, 7)            // alpha*m
+	FMUL4S(1, 16, 7)            // alpha*m
 	FDIV4S(6, 7, 7)             // / (sqrt(v) + eps)
 	FSUB4S(7, 3, 3)             // p -= that
 	VST1.P [V1.S4], 16(R2)

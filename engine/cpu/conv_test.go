@@ -80,9 +80,9 @@ func TestConv3x3AsmMatchesGemm(t *testing.T) {
 	if !haveAVX2 {
 		t.Skip("this processor lacks AVX2/FMA: the direct convolution is not used")
 	}
-	saved := useAsm
-	defer func() { useAsm = saved }()
-	useAsm = true
+	saved, savedCore := useAsm, useAsmCore
+	defer func() { useAsm, useAsmCore = saved, savedCore }()
+	useAsm, useAsmCore = true, true
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, s := range []engine.ConvShape{
 		{N: 1, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3, Pad: 1},
@@ -212,6 +212,51 @@ func same(t *testing.T, what string, got, want []float32) {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 			t.Errorf("%s[%d] = %v (%#x), unfused %v (%#x)", what, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 			return
+		}
+	}
+}
+
+// TestMaxPoolSameBitsEverySet: MaxPool gives the portable code's maxima
+// and indices, bit for bit, with every kernel set this processor runs
+// (AVX2's or NEON's pooling: eight windows at a time, a row's last few as
+// its last eight, rows under eight through a padded copy), on rows of 1 to
+// 31 windows, with NaN in any position and ties of zeros of either sign.
+func TestMaxPoolSameBitsEverySet(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	negZero := float32(math.Copysign(0, -1))
+	specials := []float32{float32(math.NaN()), 0, negZero, float32(math.Inf(-1)), 1}
+	for w := 2; w <= 62; w += 3 {
+		s := engine.PoolShape{N: 2, C: 3, H: 5, W: w, Size: 2}
+		xv := randSlice(r, s.N*s.C*s.H*s.W)
+		for i := range xv {
+			if r.IntN(5) == 0 {
+				xv[i] = specials[r.IntN(len(specials))]
+			}
+		}
+		var want []float32
+		var wantArg []int32
+		for _, set := range kernelSets {
+			if !useKernels(t, set) {
+				continue
+			}
+			e := New(2)
+			x, _ := e.Alloc(engine.Float32, len(xv))
+			copy(t32(x), xv)
+			out := s.N * s.C * s.OH() * s.OW()
+			y, _ := e.Alloc(engine.Float32, out)
+			arg, _ := e.Alloc(engine.Int32, out)
+			e.MaxPool(x, y, arg, s)
+			if want == nil {
+				want, wantArg = slices.Clone(t32(y)), slices.Clone(ti32(arg))
+			} else {
+				for i, v := range t32(y) {
+					if math.Float32bits(v) != math.Float32bits(want[i]) || ti32(arg)[i] != wantArg[i] {
+						t.Errorf("%s maxpool %+v: output %d = %v at %d, portable %v at %d", set, s, i, v, ti32(arg)[i], want[i], wantArg[i])
+						break
+					}
+				}
+			}
+			e.Close()
 		}
 	}
 }

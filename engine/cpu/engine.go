@@ -87,7 +87,7 @@ func New(workers int) *Engine {
 	case useAsmCore && haveNEON:
 		e.accelMsg = "NEON kernel"
 	case useAsmCore: // a test's kernel set: arm64's configuration on amd64
-		e.accelMsg = "AVX2/FMA micro-kernel, pooling and packing, the other ops portable"
+		e.accelMsg = "AVX2/FMA micro-kernel, packing, pooling and Adam, the other ops portable"
 	}
 	return e
 }

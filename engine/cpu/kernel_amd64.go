@@ -113,7 +113,7 @@ func packT16AVX2(src *float32, cs int, dst *float32, n int)
 
 // packT16Asm packs the first n values (a multiple of 8) of 16 columns of
 // d, column c starting at d[off+c*cs], into panel rows of 16; only called
-// when useAsm is set.
+// when useAsmCore is set.
 func packT16Asm(panel, d []float32, off, cs, n int) {
 	_, _ = d[off+15*cs+n-1], panel[n*16-1]
 	packT16AVX2(&d[off], cs, &panel[0], n)
@@ -127,7 +127,7 @@ func packT6AVX2(src *float32, rs int, dst *float32, n int)
 
 // packT6Asm packs the first n values (a multiple of 8) of 6 rows of d,
 // row r starting at d[off+r*rs], into panel rows of 6; only called when
-// useAsm is set.
+// useAsmCore is set.
 func packT6Asm(panel, d []float32, off, rs, n int) {
 	_, _ = d[off+5*rs+n-1], panel[n*6-1]
 	packT6AVX2(&d[off], rs, &panel[0], n)

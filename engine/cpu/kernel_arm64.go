@@ -1,10 +1,10 @@
-// kernel_arm64.go: selects the NEON micro-kernel (kernel_arm64.s) on arm64,
-// where every processor has NEON (Advanced SIMD is part of ARMv8-A). The
-// matrix products, most of a training step's arithmetic, run on it, and
-// the 2×2 max-pooling (pool_arm64.s) and the packing of lines into the
-// products' panels (pack_arm64.s); the engine's other assembly is AVX2's,
-// so the rest runs the portable Go code (useAsm stays false, useAsmCore is
-// set).
+// kernel_arm64.go: selects the NEON code on arm64, where every processor
+// has NEON (Advanced SIMD is part of ARMv8-A): the micro-kernel
+// (kernel_arm64.s), on which the matrix products, most of a training
+// step's arithmetic, run; the packing of lines into its panels
+// (pack_arm64.s); the 2×2 max-pooling (pool_arm64.s); and Adam's update
+// (adam_arm64.s). The engine's other assembly is AVX2's, so the rest runs
+// the portable Go code (useAsm stays false, useAsmCore is set).
 
 package cpu
 

@@ -148,7 +148,8 @@ func TestPool2NEONSameAsGo(t *testing.T) {
 				}
 			}
 			base, w := int32(r.IntN(1000)), int32(2*n+r.IntN(9))
-			y, arg := atTheEdge(t, n), make([]int32, n)
+			y, argf := atTheEdge(t, n), atTheEdge(t, n)
+			arg := unsafe.Slice((*int32)(unsafe.Pointer(&argf[0])), n)
 			pool2NEON(&top[0], &bot[0], &y[0], &arg[0], base, w, n)
 			for j := 0; j < n; j++ {
 				best, bv := base+int32(2*j), top[2*j]
@@ -166,47 +167,62 @@ func TestPool2NEONSameAsGo(t *testing.T) {
 }
 
 // TestAdamNEONSameAsGo: the update with adamNEON gives the portable loop's
-// parameters and moments bit for bit (lengths with a tail of fewer than
-// four, which the loop finishes; gradients of every magnitude, zeros of
-// either sign and subnormals among them; moments from zero, as at the
-// first step, and from earlier steps).
+// parameters and moments bit for bit, NaN's sign and payload included
+// (which NaN comes out where two meet depends on each operation's operand
+// order): lengths with a tail of fewer than four, which the loop finishes;
+// gradients of every magnitude, with zeros of either sign, subnormals,
+// infinities and NaN among the values; moments from zero, as at the first
+// step, and from earlier steps; settings from the usual to 0, huge,
+// infinite and NaN; every array ending where an inaccessible page begins.
 func TestAdamNEONSameAsGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	negZero := float32(math.Copysign(0, -1))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	quietNeg := math.Float32frombits(0xffc00123)
+	specials := []float32{0, negZero, 1e-42, 3e38, inf, -inf, nan, quietNeg}
+	settings := []struct{ alpha, b1, b2, eps float32 }{
+		{0.0017, 0.1, 0.001, 1e-7}, {0.003, 0.1, 0.001, 0}, {0, 0.5, 0.5, 1e-7}, {3e38, 1, 1, 1e-30},
+		{inf, 0.1, 0.001, 1e-7}, {nan, 0.1, 0.001, 1e-7}, {0.001, nan, 0.001, 1e-7}, {0.001, 0.1, quietNeg, nan},
+	}
 	for _, n := range []int{8, 13, 100, 1003} {
 		for _, first := range []bool{true, false} {
-			p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
-			for i := range p {
-				p[i] = r.Float32()*2 - 1
-				g[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(12)-8)))
-				switch i % 11 {
-				case 3:
-					g[i] = 0
-				case 5:
-					g[i] = negZero
-				case 7:
-					g[i] = 1e-42
+			for _, st := range settings {
+				p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+				for i := range p {
+					p[i] = r.Float32()*2 - 1
+					g[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(12)-8)))
+					if i%7 == 3 {
+						g[i] = specials[r.IntN(len(specials))]
+					}
+					if !first {
+						m[i] = float32(r.NormFloat64() * 0.01)
+						v[i] = float32(r.Float64() * 1e-4)
+						if i%11 == 5 {
+							m[i], v[i] = specials[r.IntN(len(specials))], specials[r.IntN(len(specials))]
+						}
+					}
 				}
-				if !first {
-					m[i] = float32(r.NormFloat64() * 0.01)
-					v[i] = float32(r.Float64() * 1e-4)
+				run := func(asm bool) [3][]float32 {
+					saved := useAsmCore
+					defer func() { useAsmCore = saved }()
+					useAsmCore = asm
+					pp, mm, vv := atTheEdge(t, n), atTheEdge(t, n), atTheEdge(t, n)
+					copy(pp, p)
+					copy(mm, m)
+					copy(vv, v)
+					gg := atTheEdge(t, n)
+					copy(gg, g)
+					task := adamTask{c: engine.OptConfig{Kind: engine.Adam, LR: 0.003, Beta1: 1 - st.b1, Beta2: 1 - st.b2, Eps: st.eps},
+						p: pp, g: gg, s1: mm, s2: vv, alpha: st.alpha}
+					task.run(0, 0, (n+adamBlock-1)/adamBlock)
+					return [3][]float32{pp, mm, vv}
 				}
-			}
-			run := func(asm bool) [4][]float32 {
-				saved := useAsmCore
-				defer func() { useAsmCore = saved }()
-				useAsmCore = asm
-				pp, mm, vv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
-				task := adamTask{c: engine.OptConfig{Kind: engine.Adam, LR: 0.003, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
-					p: pp, g: g, s1: mm, s2: vv, alpha: 0.0017}
-				task.run(0, 0, (n+adamBlock-1)/adamBlock)
-				return [4][]float32{pp, mm, vv}
-			}
-			got, want := run(true), run(false)
-			for k, name := range []string{"p", "m", "v"} {
-				for i := range got[k] {
-					if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
-						t.Fatalf("n=%d first=%v: %s[%d] (g %v): NEON %v, Go %v", n, first, name, i, g[i], got[k][i], want[k][i])
+				got, want := run(true), run(false)
+				for k, name := range []string{"p", "m", "v"} {
+					for i := range got[k] {
+						if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
+							t.Fatalf("n=%d first=%v settings %+v: %s[%d] (g %v): NEON %v (%#x), Go %v (%#x)", n, first, st, name, i, g[i], got[k][i], math.Float32bits(got[k][i]), want[k][i], math.Float32bits(want[k][i]))
+						}
 					}
 				}
 			}

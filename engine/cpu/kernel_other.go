@@ -1,9 +1,8 @@
 //go:build !amd64
 
 // kernel_other.go: on processors other than amd64 the AVX2 routines do not
-// exist (arm64 has NEON's micro-kernel, max-pooling and packing,
-// kernel_arm64.go; the rest of its ops run the portable
-// Go code).
+// exist (arm64 has NEON's micro-kernel, packing, max-pooling and Adam,
+// kernel_arm64.go; the rest of its ops run the portable Go code).
 
 package cpu
 
