@@ -1,11 +1,11 @@
 // gemm.go: single-precision matrix multiply for the CPU engine, organised the
 // Goto/BLIS way: B is packed into 16-column panels (kc x nc, kept in L2/L3),
 // A into 6-row panels (mc x kc, kept in L2), and a 6x16 register-tiled
-// micro-kernel (AVX2/FMA assembly where the processor has it, NEON on arm64,
-// portable Go otherwise) runs over the tiles; where the processor has
-// AVX-512, a 6x32 kernel does two B panels at once, with the same bits. Transposed
-// operands are handled by packing, so every layout the network needs takes
-// the same fast path.
+// micro-kernel (AVX2/FMA assembly where the processor has it, NEON on
+// arm64, portable Go otherwise) runs over the tiles; where the processor
+// has AVX-512, a 6x32 kernel does two B panels at once, with the same bits.
+// Transposed operands are handled by packing, so every layout the network
+// needs takes the same fast path.
 
 package cpu
 
@@ -30,13 +30,14 @@ var asmKernel func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // useAsmCore selects the assembly that amd64 and arm64 both have: the
 // micro-kernel (asmKernel), max-pooling (pool2Asm), packing lines into
-// panels (packT6Asm, packT16Asm) and Adam (asmAdam): AVX2's on amd64, set with useAsm; NEON's
-// on arm64, its only assembly, where useAsm stays false and the other ops
-// run their portable Go code. CNNGPU_NOASM=1 turns it off too.
+// panels (packT6Asm, packT16Asm) and Adam (asmAdam). AVX2's on amd64, set
+// with useAsm; NEON's on arm64, its only assembly, where useAsm stays false
+// and the other ops run their portable Go code. CNNGPU_NOASM=1 turns it off
+// too.
 var useAsmCore bool
 
-// haveNEON reports whether the processor can run the NEON micro-kernel,
-// kernel6x16NEON: every arm64 processor can.
+// haveNEON reports whether the processor can run the NEON code (the
+// *_arm64.s files): every arm64 processor can.
 const haveNEON = runtime.GOARCH == "arm64"
 
 // useWide selects wideKernel, the AVX-512 micro-kernel that does two

@@ -13,7 +13,8 @@ const (
 	haveAVX512 = false
 )
 
-// biasReluAsm and reluMaskAsm are never called here either.
+// biasReluAsm and the rest are never called here: useAsm is false without
+// AVX2.
 func biasReluAsm(v []float32, n int, b float32) { panic("cpu: biasReluAsm without AVX2") }
 
 func reluMaskAsm(dz, dy, y []float32, n int) { panic("cpu: reluMaskAsm without AVX2") }
