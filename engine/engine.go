@@ -407,6 +407,11 @@ func Must(op, name string, t Tensor, dt DType, n int) {
 	}
 }
 
+// ErrOutOfMemory matches (errors.Is) an engine's allocation refused for
+// want of memory: the CPU engine's past its memory bound. Evaluation then
+// goes on at a smaller batch (EvaluateContext).
+var ErrOutOfMemory = errors.New("out of memory")
+
 // ErrDeviceLost matches (errors.Is) an engine's error after which the
 // engine cannot be used again in this process (a GPU's sticky fault):
 // a long-running user (serve) stops rather than answer every request

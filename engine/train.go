@@ -495,7 +495,9 @@ func Evaluate(m *Model, d *Dataset, idx []int32, batch int, confusion bool) (Eva
 }
 
 // EvaluateContext is Evaluate, stopping between batches with
-// ErrInterrupted once ctx is cancelled.
+// ErrInterrupted once ctx is cancelled. Where the engine has no memory for
+// a batch's activations (ErrOutOfMemory), it goes on at half the batch,
+// and so on down to one image.
 func EvaluateContext(ctx context.Context, m *Model, d *Dataset, idx []int32, batch int, confusion bool) (EvalResult, error) {
 	var r EvalResult
 	if len(idx) == 0 {
@@ -532,7 +534,17 @@ func EvaluateContext(ctx context.Context, m *Model, d *Dataset, idx []int32, bat
 			return r, ErrInterrupted
 		}
 		n := min(batch, len(idx)-lo)
-		if err := m.EvalStep(b, n, stats, probs, labels); err != nil {
+		err := m.EvalStep(b, n, stats, probs, labels)
+		for errors.Is(err, ErrOutOfMemory) && n > 1 {
+			// No memory for this batch's activations (refused before
+			// anything was queued): go on at half the batch, the same
+			// images in the same order. The accuracy is the same; the
+			// loss may differ in its last bits, summed in other groups.
+			batch = (n + 1) / 2
+			n = batch
+			err = m.EvalStep(b, n, stats, probs, labels)
+		}
+		if err != nil {
 			return r, err
 		}
 		if confusion {

@@ -16,7 +16,6 @@ package cpu
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,11 +23,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/cnngpu/cnngpu/engine"
 )
 
 // ErrOutOfMemory is the error of an allocation refused for want of memory
-// (errors.Is matches it).
-var ErrOutOfMemory = errors.New("out of memory")
+// (errors.Is matches it): engine.ErrOutOfMemory.
+var ErrOutOfMemory = engine.ErrOutOfMemory
 
 // budget is the process's: every CPU engine's tensors count against it.
 var budget struct {

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"errors"
+	"math"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -76,5 +77,65 @@ func TestBudgetSetsMemoryLimit(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != avail {
 		t.Errorf("the soft memory limit is %d, want the bound %d", got, avail)
+	}
+}
+
+// TestEvaluateHalvesTheBatchWhenShort: where the memory bound leaves too
+// little for a batch of 500 images' activations, Evaluate goes on at a
+// smaller batch instead of failing, with the same accuracy and confusion
+// matrix as at 500 and the loss within rounding.
+func TestEvaluateHalvesTheBatchWhenShort(t *testing.T) {
+	e := New(1)
+	defer e.Close()
+	arch, err := engine.NewArch("reference", engine.ReLU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, arch.GlorotInit(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 600
+	img, lab := make([]uint8, n*engine.ImagePixels), make([]uint8, n)
+	for i := range img {
+		img[i] = uint8(i * 7 % 251)
+	}
+	for i := range lab {
+		lab[i] = uint8(i % 10)
+	}
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := engine.AllIndices(n)
+	budget.Lock()
+	savedAvail := budget.avail
+	budget.avail = budget.live + 100<<20 // room for about 200 images' activations, not 500
+	budget.Unlock()
+	defer func() {
+		budget.Lock()
+		budget.avail = savedAvail
+		budget.Unlock()
+	}()
+	// A batch's activations take about 106,000 floats an image (conv1's
+	// output alone 25,088): 500 images' would not fit, 200's would.
+	if probe, err := e.Alloc(engine.Float32, 500*100_000); !errors.Is(err, ErrOutOfMemory) {
+		e.Free(probe)
+		t.Fatalf("the bound leaves room for a batch of 500's activations (%v): the test would prove nothing", err)
+	}
+	short, err := engine.Evaluate(m, d, idx, 500, true)
+	if err != nil {
+		t.Fatalf("Evaluate short of memory: %v; want it to go on at a smaller batch", err)
+	}
+	budget.Lock()
+	budget.avail = 0
+	budget.Unlock()
+	full, err := engine.Evaluate(m, d, idx, 500, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if short.N != n || short.Acc != full.Acc || short.Confusion != full.Confusion || math.Abs(short.Loss-full.Loss) > 1e-5*math.Abs(full.Loss) {
+		t.Errorf("at a smaller batch: %d images, accuracy %v, loss %v; at 500: accuracy %v, loss %v (confusion the same: %v)",
+			short.N, short.Acc, short.Loss, full.Acc, full.Loss, short.Confusion == full.Confusion)
 	}
 }
