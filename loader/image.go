@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // Limits on an input image (see also MaxImageArea and DecodeBudget in
@@ -700,13 +702,8 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		if !dark {
 			toward = "its brightest mark is only %.1f%% of the way from the background's shade to white; a digit's is %.0f%% or more"
 		}
-		// (Rounded down where rounding would reach the limit: 9.96% is not
-		// shown as the 10.0% it is under.)
-		shown := 100 * strongest
-		if shown >= 100*MinInkContrast-0.05 {
-			shown = math.Floor(10*shown) / 10
-		}
-		why := fmt.Sprintf(toward, shown, 100*MinInkContrast)
+		// (9.96% is not shown as the 10.0% it is under.)
+		why := fmt.Sprintf(toward, shown.Under(100*strongest, 100*MinInkContrast, 0.1), 100*MinInkContrast)
 		// (Only where what it says is so: no pixel lies that far below.)
 		if !dark && darkest > max(strongest, MinInkContrast) && darkest*bg < darkInkMin {
 			why += fmt.Sprintf(", and its darker marks (%.0f%% of the way to black) lie less than %.0f levels of 255 below the background, too little to tell them for ink: "+

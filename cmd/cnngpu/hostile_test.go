@@ -41,6 +41,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/export"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/server"
 	"github.com/cnngpu/cnngpu/tune"
@@ -1898,7 +1899,7 @@ func TestPercentUnderHalf(t *testing.T) {
 		p    float32
 		want string
 	}{{0.49996, "0.4999"}, {0.49994, "0.4999"}, {0.5, "0.5000"}, {0.91236, "0.9124"}} {
-		if got := fmt.Sprintf("%.4f", roundedUnder(float64(c.p), server.UnsureBelow, 1e-4)); got != c.want {
+		if got := fmt.Sprintf("%.4f", shown.Under(float64(c.p), server.UnsureBelow, 1e-4)); got != c.want {
 			t.Errorf("%v to four places: %s, want %s", c.p, got, c.want)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -26,6 +25,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/server"
@@ -532,7 +532,7 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 				}
 				enc.Encode(p)
 			} else {
-				fmt.Fprintf(&out, "%d %d %.4f\n", i, p.Digit, roundedUnder(float64(p.Probability), server.UnsureBelow, 1e-4))
+				fmt.Fprintf(&out, "%d %d %.4f\n", i, p.Digit, shown.Under(float64(p.Probability), server.UnsureBelow, 1e-4))
 			}
 		}
 		if _, err := c.App.Writer.Write(out.Bytes()); err != nil {
@@ -574,18 +574,7 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 // rounded down where rounding would make a probability under 50% (an
 // unsure read) show as 50.0%.
 func probText(p float32) string {
-	return fmt.Sprintf("%.1f%%", roundedUnder(100*float64(p), 100*server.UnsureBelow, 0.1))
-}
-
-// roundedUnder is v for printing to the nearest step: v itself, but
-// rounded down to a step where it lies under limit and rounding would
-// reach it (0.49996 is printed to four places as 0.4999, not as the 0.5000
-// it is under).
-func roundedUnder(v, limit, step float64) float64 {
-	if v < limit && v >= limit-step/2 {
-		return math.Floor(v/step) * step
-	}
-	return v
+	return fmt.Sprintf("%.1f%%", shown.Under(100*float64(p), 100*server.UnsureBelow, 0.1))
 }
 
 // unsureNote says that n of the classified images read unsure (refused:
