@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"syscall"
 	"testing"
-	"unsafe"
 )
 
 func TestWideKernelStopsAtTheEdge(t *testing.T) {
@@ -20,23 +18,13 @@ func TestWideKernelStopsAtTheEdge(t *testing.T) {
 	if !useKernels(t, "avx512") {
 		t.FailNow()
 	}
-	page := syscall.Getpagesize()
-	mem, err := syscall.Mmap(-1, 0, 2*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Skipf("mmap: %v", err)
-	}
-	defer syscall.Munmap(mem)
-	if err := syscall.Mprotect(mem[page:], syscall.PROT_NONE); err != nil {
-		t.Skipf("mprotect: %v", err)
-	}
-	all := unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), page/4)
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, m := range []int{1, 5, 6, 7} {
 		for _, n := range []int{17, 20, 31, 32} {
 			for _, beta := range []float32{0, 1} {
 				const k = 9
 				a, b := randSlice(r, m*k), randSlice(r, k*n)
-				c := all[len(all)-m*n:] // the last element is the page's last
+				c := atTheEdge(t, m*n) // the last element is the page's last
 				c0 := randSlice(r, m*n)
 				copy(c, c0)
 				var ws gemmWS
