@@ -139,6 +139,8 @@ func (a Arch) GlorotInit(seed uint64) []float32 {
 
 // Model is the network's state on an engine: parameters, gradients and
 // optimizer state in flat buffers, and activation buffers for a batch.
+// One made by NewInferenceModel has the parameters and the forward pass's
+// buffers alone.
 type Model struct {
 	Arch Arch
 	Opt  OptConfig
@@ -177,6 +179,8 @@ type Model struct {
 	views map[int]*acts
 
 	pstats Tensor // Predict's unused loss statistics
+
+	inference bool // NewInferenceModel's: no G, S1, S2, Step or gradient buffers
 }
 
 // acts holds the activation and gradient buffers for a batch of n.
@@ -195,12 +199,25 @@ type acts struct {
 
 // NewModel allocates a model on e with parameters init (len NumParams).
 func NewModel(e Engine, arch Arch, opt OptConfig, init []float32) (*Model, error) {
+	return newModel(e, arch, opt, init, false)
+}
+
+// NewInferenceModel allocates a model on e with parameters params (len
+// NumParams) that runs the forward pass alone (EvalStep, Predict): no
+// gradients, optimizer state or backward buffers, about half the memory
+// of NewModel's at a batch of 500 (eval's). Its outputs are NewModel's,
+// bit for bit; a training op on it is a programmer's error (a panic).
+func NewInferenceModel(e Engine, arch Arch, params []float32) (*Model, error) {
+	return newModel(e, arch, OptConfig{}, params, true)
+}
+
+func newModel(e Engine, arch Arch, opt OptConfig, init []float32, inference bool) (*Model, error) {
 	defer trace.Begin(trace.ModelSetup).End()
 	n := arch.NumParams()
 	if len(init) != n {
 		return nil, fmt.Errorf("model: %d initial parameters for an architecture of %d", len(init), n)
 	}
-	m := &Model{Arch: arch, Opt: opt, E: e, views: map[int]*acts{}}
+	m := &Model{Arch: arch, Opt: opt, E: e, views: map[int]*acts{}, inference: inference}
 	var err error
 	alloc := func(dt DType, k int) Tensor {
 		if err != nil {
@@ -211,12 +228,14 @@ func NewModel(e Engine, arch Arch, opt OptConfig, init []float32) (*Model, error
 		return t
 	}
 	m.P = alloc(Float32, n)
-	m.G = alloc(Float32, n)
-	m.S1 = alloc(Float32, n)
-	if opt.Kind == Adam {
-		m.S2 = alloc(Float32, n)
+	if !inference {
+		m.G = alloc(Float32, n)
+		m.S1 = alloc(Float32, n)
+		if opt.Kind == Adam {
+			m.S2 = alloc(Float32, n)
+		}
+		m.Step = alloc(Float32, arch.Layers())
 	}
-	m.Step = alloc(Float32, arch.Layers())
 	if err != nil {
 		m.Release()
 		return nil, fmt.Errorf("model: allocating %d parameters on %s: %w", n, e.Name(), err)
@@ -228,6 +247,11 @@ func NewModel(e Engine, arch Arch, opt OptConfig, init []float32) (*Model, error
 	ps := arch.Params()
 	for _, s := range ps {
 		m.pv = append(m.pv, e.Slice(m.P, s.Off, s.Len()))
+	}
+	if inference {
+		return m, nil
+	}
+	for _, s := range ps {
 		m.gv = append(m.gv, e.Slice(m.G, s.Off, s.Len()))
 	}
 	for l := range arch.Layers() {
@@ -279,14 +303,19 @@ func (m *Model) buffers(n int) (*acts, error) {
 	full := m.acts
 	a := &acts{n: n}
 	a.c1, a.ps1, a.c2, a.ps2, a.d1, a.d2 = m.Arch.Shapes(n)
-	sl := func(t Tensor, per int) Tensor { return m.E.Slice(t, 0, n*per) }
-	a.x, a.y = sl(full.x, ImagePixels), sl(full.y, 1)
-	a.a1, a.p1 = sl(full.a1, full.a1.Len()/m.capN), sl(full.p1, full.p1.Len()/m.capN)
-	a.a2, a.p2 = sl(full.a2, full.a2.Len()/m.capN), sl(full.p2, full.p2.Len()/m.capN)
-	a.arg1, a.arg2 = sl(full.arg1, full.arg1.Len()/m.capN), sl(full.arg2, full.arg2.Len()/m.capN)
-	a.h, a.logits, a.probs = sl(full.h, m.Arch.Hidden), sl(full.logits, Classes), sl(full.probs, Classes)
-	a.dlogits, a.dh, a.dp2 = sl(full.dlogits, Classes), sl(full.dh, m.Arch.Hidden), sl(full.dp2, full.dp2.Len()/m.capN)
-	a.da2, a.dp1, a.da1 = sl(full.da2, full.da2.Len()/m.capN), sl(full.dp1, full.dp1.Len()/m.capN), sl(full.da1, full.da1.Len()/m.capN)
+	// The first n images' part of t (nil where an inference model has none).
+	sl := func(t Tensor) Tensor {
+		if t == nil {
+			return nil
+		}
+		return m.E.Slice(t, 0, n*(t.Len()/m.capN))
+	}
+	a.x, a.y = sl(full.x), sl(full.y)
+	a.a1, a.p1, a.a2, a.p2 = sl(full.a1), sl(full.p1), sl(full.a2), sl(full.p2)
+	a.arg1, a.arg2 = sl(full.arg1), sl(full.arg2)
+	a.h, a.logits, a.probs = sl(full.h), sl(full.logits), sl(full.probs)
+	a.dlogits, a.dh, a.dp2 = sl(full.dlogits), sl(full.dh), sl(full.dp2)
+	a.da2, a.dp1, a.da1 = sl(full.da2), sl(full.dp1), sl(full.da1)
 	m.views[n] = a
 	return a, nil
 }
@@ -312,8 +341,10 @@ func (m *Model) allocActs(n int) (*acts, error) {
 	a.a1, a.p1, a.arg1 = alloc(Float32, a1), alloc(Float32, po1), alloc(Int32, po1)
 	a.a2, a.p2, a.arg2 = alloc(Float32, a2), alloc(Float32, po2), alloc(Int32, po2)
 	a.h, a.logits, a.probs = alloc(Float32, n*m.Arch.Hidden), alloc(Float32, n*Classes), alloc(Float32, n*Classes)
-	a.dlogits, a.dh, a.dp2 = alloc(Float32, n*Classes), alloc(Float32, n*m.Arch.Hidden), alloc(Float32, po2)
-	a.da2, a.dp1, a.da1 = alloc(Float32, a2), alloc(Float32, po1), alloc(Float32, a1)
+	if !m.inference {
+		a.dlogits, a.dh, a.dp2 = alloc(Float32, n*Classes), alloc(Float32, n*m.Arch.Hidden), alloc(Float32, po2)
+		a.da2, a.dp1, a.da1 = alloc(Float32, a2), alloc(Float32, po1), alloc(Float32, a1)
+	}
 	if err != nil {
 		freeActs(m.E, a)
 		return nil, fmt.Errorf("model: allocating activations for a batch of %d on %s: %w", n, m.E.Name(), err)
@@ -427,6 +458,7 @@ type Batch struct {
 // TrainStep queues one full step on a batch of n from b: gather, forward,
 // loss (added to stats), backward, optimizer update. It does not wait.
 func (m *Model) TrainStep(b Batch, n int, stats Tensor) error {
+	m.mustTrain()
 	a, err := m.buffers(n)
 	if err != nil {
 		return err
@@ -454,6 +486,14 @@ func (m *Model) FlushUpdate() {
 // denseLayer is the first dense layer's index among the layers (Layers):
 // the one whose update DeferUpdate moves.
 const denseLayer = 2
+
+// mustTrain panics on a model made for inference alone: the training ops
+// have no gradients or optimizer state to use there.
+func (m *Model) mustTrain() {
+	if m.inference {
+		panic("engine: a training op on a model made by NewInferenceModel")
+	}
+}
 
 // EvalStep queues the forward pass and loss on a batch of n from b, adding
 // to stats; when probs is not nil the class probabilities (n×10) are read
@@ -543,6 +583,7 @@ func (m *Model) read(t Tensor, buf []float32) ([]float32, error) {
 
 // step reads the optimizer's step count back (one per layer, all equal).
 func (m *Model) step() (float32, error) {
+	m.mustTrain()
 	st := make([]float32, m.Step.Len())
 	if err := m.E.Read(m.Step, 0, st); err != nil {
 		return 0, err
@@ -557,6 +598,7 @@ func (m *Model) step() (float32, error) {
 
 // SetOptState restores the optimizer state.
 func (m *Model) SetOptState(s1, s2 []float32, step float32) error {
+	m.mustTrain()
 	if err := m.E.Write(m.S1, 0, s1); err != nil {
 		return err
 	}

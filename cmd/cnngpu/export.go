@@ -107,7 +107,7 @@ func exportAction(c *cli.Context) error {
 	// runtime: its forward pass tried first, on the CPU engine.
 	e := cpu.New(1)
 	defer e.Close()
-	m, err := engine.NewModel(e, ck.Arch, ck.Opt, ck.Params)
+	m, err := engine.NewInferenceModel(e, ck.Arch, ck.Params)
 	if err == nil {
 		err = probeOutputs(m)
 	}

@@ -104,7 +104,7 @@ func loadModelOn(c *cli.Context, cpuFirst string) (*engine.Model, engine.Engine,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m, err := engine.NewModel(e, ck.Arch, ck.Opt, ck.Params)
+	m, err := engine.NewInferenceModel(e, ck.Arch, ck.Params)
 	if err != nil {
 		e.Close()
 		return nil, nil, nil, err

@@ -502,7 +502,7 @@ func (r *trainRun) tested(ctx context.Context, i int, seed uint64, out string) (
 	if err != nil {
 		return seedResult{}, err
 	}
-	m, err := engine.NewModelFrom(r.e, ck)
+	m, err := engine.NewInferenceModel(r.e, ck.Arch, ck.Params)
 	if err != nil {
 		return seedResult{}, err
 	}

@@ -1175,7 +1175,7 @@ func (r *trainRun) unusable(out string, trainIdx []int32) bool {
 	if err != nil {
 		return false
 	}
-	m, err := engine.NewModelFrom(r.e, ck)
+	m, err := engine.NewInferenceModel(r.e, ck.Arch, ck.Params)
 	if err != nil {
 		return false
 	}

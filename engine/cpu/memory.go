@@ -47,7 +47,7 @@ type memoryError struct {
 }
 
 func (e *memoryError) Error() string {
-	return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors already made would pass the %s available (%s, when the first engine started); training at a smaller --batch-size needs less",
+	return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors already made would pass the %s available (%s, when the first engine started): other programs may hold the rest, and training at a smaller --batch-size needs less",
 		bytesText(e.need), bytesText(e.live), bytesText(e.avail), e.from)
 }
 

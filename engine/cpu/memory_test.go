@@ -158,3 +158,50 @@ func TestEvaluateHalvesTheBatchWhenShort(t *testing.T) {
 			short.N, short.Acc, short.Loss, full.Acc, full.Loss, short.Confusion == full.Confusion)
 	}
 }
+
+// TestInferenceModelHoldsLess: a model made for inference alone
+// (NewInferenceModel), evaluated at eval's batch of 500, holds under 60%
+// of the memory a model for training does (no gradients, no optimizer
+// state, no backward buffers), and frees all of it.
+func TestInferenceModelHoldsLess(t *testing.T) {
+	arch, err := engine.NewArch("reference", engine.ReLU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = engine.DefaultEvalBatch
+	img, lab := make([]uint8, n*engine.ImagePixels), make([]uint8, n)
+	held := func(inference bool) int64 {
+		e := New(1)
+		defer e.Close()
+		before := LiveBytes()
+		d, err := engine.UploadDataset(e, img, lab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Release(e)
+		var m *engine.Model
+		if inference {
+			m, err = engine.NewInferenceModel(e, arch, arch.GlorotInit(1))
+		} else {
+			m, err = engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, arch.GlorotInit(1))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := engine.Evaluate(m, d, engine.AllIndices(n), n, true); err != nil {
+			t.Fatal(err)
+		}
+		b := LiveBytes() - before
+		m.Release()
+		return b
+	}
+	before := LiveBytes()
+	full, inf := held(false), held(true)
+	t.Logf("evaluating at a batch of %d: %s for training, %s for inference alone", n, bytesText(full), bytesText(inf))
+	if float64(inf) > 0.6*float64(full) {
+		t.Errorf("an inference model holds %s, over 60%% of the %s of a model for training", bytesText(inf), bytesText(full))
+	}
+	if after := LiveBytes(); after != before {
+		t.Errorf("%d bytes of tensors left allocated", after-before)
+	}
+}

@@ -178,6 +178,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) engine.Engine) {
 		{"Update", testUpdate},
 		{"DenseBackwardUpdate", testDenseBackwardUpdate},
 		{"ModelGradient", testModelGradient},
+		{"InferenceModel", testInferenceModel},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1146,4 +1147,91 @@ func testModelGradient(h *harness) {
 			}
 		}
 	}
+}
+
+// testInferenceModel checks that a model made for inference alone
+// (NewInferenceModel) gives NewModel's probabilities and loss bit for bit,
+// at a batch and at a smaller one (views of the first one's buffers), for
+// both presets, and that a training step on it is refused with a panic.
+func testInferenceModel(h *harness) {
+	e, t := h.e, h.t
+	for _, preset := range engine.Presets {
+		arch, err := engine.NewArch(preset, engine.Tanh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params := arch.GlorotInit(5)
+		full, err := engine.NewModel(e, arch, engine.OptConfig{Kind: engine.Adam, LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inf, err := engine.NewInferenceModel(e, arch, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inf.G != nil || inf.S1 != nil || inf.S2 != nil || inf.Step != nil {
+			t.Errorf("%s: an inference model holds gradients or optimizer state", preset)
+		}
+		const n = 5
+		img := make([]uint8, n*engine.ImagePixels)
+		x := make([]float32, len(img))
+		for i := range img {
+			img[i] = uint8(h.r.IntN(256))
+			x[i] = float32(img[i]) / 255
+		}
+		lab := []uint8{3, 1, 4, 1, 5}
+		d, err := engine.UploadDataset(e, img, lab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perm := h.zeros(engine.Int32, n)
+		if err := e.Write(perm, 0, []int32{4, 2, 0, 1, 3}); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []int{n, 2} { // the second: views of the first's buffers
+			name := fmt.Sprintf("%s, batch %d", preset, k)
+			want, err := full.Predict(x[:k*engine.ImagePixels])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := inf.Predict(x[:k*engine.ImagePixels])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalBits(got, want) {
+				t.Errorf("%s: Predict's probabilities differ from NewModel's: %v, not %v", name, got, want)
+			}
+			var st [2][]float32
+			var pr [2][]float32
+			for i, m := range []*engine.Model{full, inf} {
+				cursor, stats := h.zeros(engine.Int32, 1), h.zeros(engine.Float32, 3)
+				pr[i] = make([]float32, k*engine.Classes)
+				if err := m.EvalStep(engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}, k, stats, pr[i], nil); err != nil {
+					t.Fatal(err)
+				}
+				st[i] = h.read(stats)
+			}
+			if !equalBits(st[1], st[0]) || !equalBits(pr[1], pr[0]) {
+				t.Errorf("%s: EvalStep's statistics %v and probabilities differ from NewModel's %v", name, st[1], st[0])
+			}
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: TrainStep on an inference model did not panic", preset)
+				}
+			}()
+			cursor, stats := h.zeros(engine.Int32, 1), h.zeros(engine.Float32, 3)
+			_ = inf.TrainStep(engine.Batch{Images: d.Images, Labels: d.Labels, Perm: perm, Cursor: cursor}, n, stats)
+		}()
+		inf.Release()
+		full.Release()
+		d.Release(e)
+	}
+}
+
+// equalBits reports whether a and b hold the same float32 values, bit for
+// bit (NaNs included).
+func equalBits(a, b []float32) bool {
+	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
 }
