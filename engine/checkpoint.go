@@ -643,8 +643,14 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 			continue
 		}
 		var e stEntry
+		var offs struct {
+			DataOffsets []int `json:"data_offsets"`
+		}
 		if err := json.Unmarshal(r, &e); err != nil {
 			return nil, fmt.Errorf("tensor %s: bad header entry: %v", name, err)
+		}
+		if json.Unmarshal(r, &offs) != nil || len(offs.DataOffsets) != 2 {
+			return nil, fmt.Errorf("tensor %s: bad header entry: data_offsets %v, expected two offsets (start and end)", name, offs.DataOffsets)
 		}
 		if e.Dtype != "F32" {
 			return nil, fmt.Errorf("tensor %s has dtype %s, expected F32", name, e.Dtype)
@@ -680,10 +686,11 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 		return nil, fmt.Errorf("corrupt: the metadata has no checksum (SHA-256 or CRC-32C) of the tensor data")
 	}
 	ms, ok := meta["meta_sha256"]
-	if _, crc := meta["crc32c"]; crc && !ok {
+	if _, crc := meta["crc32c"]; (crc || meta["format"] == CheckpointFormat2) && !ok {
 		// Files have held the metadata's sum since 2026-12-02, before
-		// the CRC-32C (2026-12-04): only files from before then lack it.
-		return nil, fmt.Errorf("corrupt: the metadata has no checksum of its own (meta_sha256), which every file with a CRC-32C of its data was written with: the file was edited or damaged")
+		// the CRC-32C (2026-12-04) and format 2 (2026-12-05): only
+		// files of format 1 from before then lack it.
+		return nil, fmt.Errorf("corrupt: the metadata has no checksum of its own (meta_sha256), which every file in format %s or with a CRC-32C of its data was written with: the file was edited or damaged", CheckpointFormat2)
 	}
 	if ok && ms != metaSum(meta) {
 		return nil, fmt.Errorf("checksum mismatch: the metadata (architecture, optimizer, run settings, position, history) was changed after it was written: the file is corrupted")

@@ -415,7 +415,7 @@ func TestCheckpointRefusesDamagedNames(t *testing.T) {
 // TestCheckpointRefusesMissingTensor: a tensor's entry taken out of the
 // header leaves its bytes no tensor's, and the error says which bytes and
 // that an entry may be missing; two entries over the same bytes are said
-// to overlap.
+// to overlap; an entry without two data offsets is refused.
 func TestCheckpointRefusesMissingTensor(t *testing.T) {
 	_, b := testCheckpoint(t)
 	hl := binary.LittleEndian.Uint64(b)
@@ -440,11 +440,24 @@ func TestCheckpointRefusesMissingTensor(t *testing.T) {
 	if _, err := engine.DecodeCheckpoint(rewrite(twice)); err == nil || !strings.Contains(err.Error(), "two tensors' data overlap at byte") {
 		t.Errorf("conv2.bias's bytes given twice: %v", err)
 	}
+	var e map[string]any
+	if err := json.Unmarshal(header["conv2.bias"], &e); err != nil {
+		t.Fatal(err)
+	}
+	offs := e["data_offsets"].([]any)
+	for name, o := range map[string]any{"three offsets": append(slices.Clone(offs), 5), "no offsets": nil} {
+		e["data_offsets"] = o
+		odd := maps.Clone(header)
+		odd["conv2.bias"], _ = json.Marshal(e)
+		if _, err := engine.DecodeCheckpoint(rewrite(odd)); err == nil || !strings.Contains(err.Error(), "tensor conv2.bias: bad header entry: data_offsets") {
+			t.Errorf("conv2.bias with %s: %v; want it refused", name, err)
+		}
+	}
 }
 
 // TestCheckpointRefusesEditedMetadata: metadata changed after the file was
-// written fails its checksum, and a file written with a CRC-32C whose
-// metadata checksum was removed is refused; in a file from before that
+// written fails its checksum, and a file written with a CRC-32C or in
+// format 2 whose metadata checksum was removed is refused; in a file from before that
 // checksum (SHA-256 only), values no run writes (a batch of 0, a negative
 // position, a negative rate) are refused by range, and the rest still
 // loads.
@@ -483,6 +496,11 @@ func TestCheckpointRefusesEditedMetadata(t *testing.T) {
 			delete(m, "meta_sha256")
 			setJSON(m, "config", "batch_size", 64)
 		}, "no checksum of its own (meta_sha256)"},
+		"format 2, both sums removed, activation edited": {old(func(m map[string]string) {
+			m["format"] = engine.CheckpointFormat2
+			setJSON(m, "config", "label_smoothing", 0.1)
+			setJSON(m, "arch", "activation", "tanh")
+		}), "no checksum of its own (meta_sha256), which every file in format cnngpu-checkpoint/2"},
 		"old file, SHA-256 wrong": {old(func(m map[string]string) { m["sha256"] = strings.Repeat("0", 64) }), "checksum mismatch: data SHA-256"},
 		"old file, identity":      {old(func(m map[string]string) { setJSON(m, "arch", "activation", "identity") }), `activation "identity" in the architecture metadata: expected relu, sigmoid or tanh`},
 		"old file, sums at step 0": {old(func(m map[string]string) {
