@@ -376,26 +376,40 @@ func (s *Server) batcher() {
 		if errors.Is(err, engine.ErrDeviceLost) {
 			s.loseDevice(err)
 		}
+		res := make([]jobResult, len(batch))
+		overflowed := 0
+		for i := range batch {
+			if err != nil {
+				res[i].err = err
+				continue
+			}
+			// An image whose outputs are not finite is answered with an
+			// error, never with NaN; the others in its batch are not
+			// affected.
+			p := probs[i*engine.Classes : (i+1)*engine.Classes]
+			if res[i].err = engine.CheckOutputs(p); res[i].err != nil {
+				overflowed++
+			} else {
+				res[i].probs = p
+			}
+		}
 		s.health.Lock()
 		s.health.busy = time.Time{}
-		if err != nil {
+		switch {
+		case err != nil:
 			s.health.failed++
 			s.health.lastErr = err
-		} else {
+		case overflowed == len(batch):
+			// Not one finite answer: a model that overflows on the
+			// images it is sent fails as a device that errs does.
+			s.health.failed++
+			s.health.lastErr = res[0].err
+		default:
 			s.health.failed, s.health.lastErr = 0, nil
 		}
 		s.health.Unlock()
-		if err == nil {
-			// A model whose outputs are not finite answers with an error,
-			// never with NaN.
-			err = engine.CheckOutputs(probs)
-		}
 		for i, j := range batch {
-			if err != nil {
-				j.done <- jobResult{err: err}
-				continue
-			}
-			j.done <- jobResult{probs: probs[i*engine.Classes : (i+1)*engine.Classes]}
+			j.done <- res[i]
 		}
 	}
 }
@@ -490,7 +504,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path+" (try /, /healthz or POST /v1/predict)")
+		writeError(w, http.StatusNotFound, "not found: "+r.URL.EscapedPath()+" (try /, /healthz or POST /v1/predict)")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -693,7 +707,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > 0 {
 				got = fmt.Sprintf("%d of the %d bytes announced", len(body), r.ContentLength)
 			}
-			writeError(w, http.StatusRequestTimeout, "the body stopped arriving: "+got+" came before the server's read timeout (30 s for a whole request in cnngpu serve); send the whole body without pausing, and give its length as Content-Length")
+			writeError(w, http.StatusRequestTimeout, "the body did not arrive in time: "+got+" came before the server's read timeout (30 s for a whole request in cnngpu serve), too slowly or with a pause; send a smaller image (a digit needs a few kilobytes: 20 MB takes 30 s at 0.7 MB/s), or the whole body without pausing, with its length as Content-Length")
 			return
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) && r.ContentLength > 0 {

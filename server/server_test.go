@@ -125,6 +125,11 @@ func TestEndpoints(t *testing.T) {
 	if resp, _ := http.Get(ts.URL + "/nope"); resp.StatusCode != 404 {
 		t.Errorf("unknown path: %d", resp.StatusCode)
 	}
+	// An escaped slash is no path separator: the path is named as sent,
+	// not as the one it would be decoded to (which the hint names).
+	if code, out := post(t, ts.URL+"/v1%2Fpredict", "application/json", pixelsJSON(aStroke())); code != 404 || !strings.HasPrefix(fmt.Sprint(out["error"]), "not found: /v1%2Fpredict (") {
+		t.Errorf("POST /v1%%2Fpredict: %d %v, want 404 naming the path as sent", code, out)
+	}
 
 	x := randomDigit(rand.New(rand.NewPCG(1, 1)))
 	code, out := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(x))
@@ -1004,5 +1009,85 @@ func TestPixelListMemory(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"pixels": [0.5, null, 1e-3, -0, 2E+0 ]}`), &req); err != nil || req.Pixels.n != 5 ||
 		req.Pixels.v[0] != 0.5 || !math.IsNaN(req.Pixels.v[1]) || req.Pixels.v[2] != 1e-3 || req.Pixels.v[3] != 0 || req.Pixels.v[4] != 2 {
 		t.Errorf("five values: %v, %+v", err, req.Pixels)
+	}
+}
+
+// TestOverflowFailsItsOwnRequest: a model that overflows on strokes (its
+// first convolution answers changes down a column alone, the later
+// weights are huge) and not on a bar the image's height: in one batch, the
+// stroke's request is answered 500 and the bar's 200; /healthz stays ok while
+// some answers are finite, and turns failing once FailedBatches batches
+// in a row had none.
+func TestOverflowFailsItsOwnRequest(t *testing.T) {
+	e := &failingEngine{Engine: cpu.New(1), release: make(chan struct{})}
+	arch, _ := engine.NewArch("original", engine.ReLU) // unpadded: one shade gives no edges
+	w := make([]float32, arch.NumParams())
+	ps := arch.Params()
+	for _, s := range ps[2:] {
+		if !s.Bias {
+			for i := s.Off; i < s.Off+s.Len(); i++ {
+				w[i] = 1e30
+			}
+		}
+	}
+	for f := 0; f < ps[0].Len()/25; f++ { // conv1.weight: (32,1,5,5)
+		w[ps[0].Off+25*f+2], w[ps[0].Off+25*f+22] = 1, -1
+	}
+	m, err := engine.NewInferenceModel(e, arch, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(m, map[string]string{"model": "test"})
+	ts := httptest.NewServer(s)
+	defer func() { ts.Close(); s.Close(); e.Close() }()
+	// A bar from the top edge to the bottom one: no change down a column,
+	// which is all that the first convolution sees.
+	bar := make([]float32, engine.ImagePixels)
+	for y := range 28 {
+		bar[y*28+13], bar[y*28+14] = 1, 1
+	}
+	codes := make([]chan int, 3)
+	send := func(i int, x []float32) {
+		codes[i] = make(chan int, 1)
+		go func() {
+			code, _ := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(x))
+			codes[i] <- code
+		}()
+	}
+	// The first request holds the batcher (its read waits) while the
+	// other two are queued, so that they make one batch.
+	e.hang.Store(true)
+	send(0, bar)
+	for start := time.Now(); len(s.jobs) > 0 || func() bool { s.health.Lock(); defer s.health.Unlock(); return s.health.busy.IsZero() }(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the first batch never started")
+		}
+	}
+	send(1, bar)
+	send(2, aStroke())
+	for start := time.Now(); len(s.jobs) < 2; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the two requests were never queued")
+		}
+	}
+	e.hang.Store(false)
+	close(e.release)
+	for i, want := range []int{200, 200, 500} {
+		if code := <-codes[i]; code != want {
+			t.Errorf("request %d: %d, want %d", i, code, want)
+		}
+	}
+	if code, out := getHealth(t, ts.URL); code != 200 {
+		t.Errorf("healthz after a batch with one finite answer: %d %v, want 200", code, out)
+	}
+	for i := 1; i <= FailedBatches; i++ {
+		code, out := post(t, ts.URL+"/v1/predict", "application/json", pixelsJSON(aStroke()))
+		if code != 500 || !strings.Contains(fmt.Sprint(out["error"]), "not a probability") {
+			t.Fatalf("stroke %d: %d %v, want 500 saying the output is not a probability", i, code, out)
+		}
+		code, out = getHealth(t, ts.URL)
+		if want := i >= FailedBatches; (code == 503) != want || want && !strings.Contains(fmt.Sprint(out["error"]), "not a probability") {
+			t.Errorf("healthz after %d batches with no finite answer: %d %v", i, code, out)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -334,20 +335,33 @@ func gpuNaNHint(e engine.Engine) string {
 	return "\nhint: on a GPU this can also be a fault of the GPU engine: if the same command with --cpu gives finite numbers, run it again with CNNGPU_DEBUG=1 and report what it prints"
 }
 
-// probeOutputs checks that model m's outputs are finite for two inputs
-// (blank, and mid-grey throughout): weights finite but so large that the
-// outputs overflow are refused where a model is served or exported, as
-// eval and predict refuse them on their images.
+// probeOutputs checks that model m's outputs are finite for four inputs
+// (blank, mid-grey throughout, white throughout, and a ring of ink as a
+// drawn 0 is): weights finite but so large that the outputs overflow are
+// refused where a model is served or exported, as eval and predict refuse
+// them on their images.
 func probeOutputs(m *engine.Model) error {
-	probe := make([]float32, 2*engine.ImagePixels)
-	for i := engine.ImagePixels; i < len(probe); i++ {
-		probe[i] = 0.5
+	names := []string{"a blank image", "a mid-grey one", "a white one", "a drawn 0"}
+	probe := make([]float32, len(names)*engine.ImagePixels)
+	grey, white, ring := probe[engine.ImagePixels:], probe[2*engine.ImagePixels:], probe[3*engine.ImagePixels:]
+	for i := range engine.ImagePixels {
+		grey[i], white[i] = 0.5, 1
+		// An ellipse 2 to 3 pixels wide, 20 high and 14 across: as
+		// MNIST's digits are, within 20 pixels.
+		y, x := float64(i/28)-13.5, float64(i%28)-13.5
+		if r := math.Hypot(x/7, y/10); r > 0.8 && r < 1 {
+			ring[i] = 1
+		}
 	}
 	probs, err := m.Predict(probe)
 	if err != nil {
 		return err
 	}
-	return engine.CheckOutputs(probs)
+	if i := engine.FirstNonFinite(probs); i >= 0 {
+		return fmt.Errorf("%w: the model's output for %s is %v, not a probability (its weights overflow; retrain it with a smaller --lr)",
+			engine.ErrNonFinite, names[i/engine.Classes], probs[i])
+	}
+	return nil
 }
 
 // interruptContext is the context of a command that stops cleanly on
