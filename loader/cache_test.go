@@ -327,3 +327,24 @@ func TestCacheThatIsAFile(t *testing.T) {
 		t.Error("the file in the cache's place was changed")
 	}
 }
+
+// TestDataFlag: the flag that reads a folder again is its absolute path,
+// and none for the cache (nor for no folder).
+func TestDataFlag(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", root)
+	t.Chdir(root)
+	cache := filepath.Join(root, "cnngpu", "mnist")
+	for dir, want := range map[string]string{
+		"":                       "",
+		cache:                    "",
+		cache + "/":              "",
+		"cnngpu/mnist":           "",
+		filepath.Join(root, "d"): " --data " + filepath.Join(root, "d"),
+		"d":                      " --data " + filepath.Join(root, "d"),
+	} {
+		if got := DataFlag(dir); got != want {
+			t.Errorf("DataFlag(%q) = %q, want %q", dir, got, want)
+		}
+	}
+}

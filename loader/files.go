@@ -14,6 +14,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -46,6 +47,25 @@ func CacheDir() (string, error) {
 		return "", fmt.Errorf("%v (use --data DIR)", err)
 	}
 	return filepath.Join(root, "mnist"), nil
+}
+
+// DataFlag is the --data flag that reads dir again, as an argument to add
+// to a command (" --data DIR", absolute), or "" where dir is the cache,
+// which a command reads without it.
+func DataFlag(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	if cache, err := CacheDir(); err == nil {
+		if c, err := filepath.Abs(cache); err == nil && c == abs {
+			return ""
+		}
+	}
+	return " --data " + shell.Path(abs)
 }
 
 // find returns the path of f in dir: the .gz name, or the name without .gz

@@ -1180,7 +1180,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	}
 	os.Remove(partial)
 	r.logf("final: %s, test accuracy %.2f%%, loss %.4f; model in %s", best.Config.Label(), 100*ev.Acc, ev.Loss, filepath.Join(r.Dir, FinalModel))
-	r.logf("  (one training, of seed %d; over ten seeds: %s)", spec.Seed, shell.Command(spec.SeedsArgs(best.Config, e.Name())))
+	r.logf("  (one training, of seed %d; over ten seeds: %s)", spec.Seed, shell.Command(spec.SeedsArgs(best.Config, e.Name())+loader.DataFlag(r.Data.Dir)))
 	return nil
 }
 

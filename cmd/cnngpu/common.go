@@ -110,7 +110,9 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 
 // checkSets refuses sets read from --data dir that hold no images (a
 // well-formed IDX file may count none): a command would train or test on
-// nothing, and find out only at the end.
+// nothing, and find out only at the end; and a training set without an
+// image of each digit, which cannot train a 10-class model (a test set
+// may lack one: eval says so).
 func checkSets(dir string, sets any) error {
 	var train, test *loader.Set
 	switch s := sets.(type) {
@@ -128,7 +130,36 @@ func checkSets(dir string, sets any) error {
 			return fmt.Errorf("--data %s: its %s set (%s) holds no images; give a folder whose %s files hold some", dir, c.what, c.file, c.what)
 		}
 	}
+	if train == nil {
+		return nil
+	}
+	var count [engine.Classes]int
+	for _, l := range train.Labels {
+		if int(l) < engine.Classes {
+			count[l]++
+		}
+	}
+	var missing, there []string
+	for d, n := range count {
+		if n == 0 {
+			missing = append(missing, strconv.Itoa(d))
+		} else {
+			there = append(there, strconv.Itoa(d))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--data %s: its training set (%s, %s) has no image of the %s %s, only of %s: a 10-class model is trained on every digit; give a folder whose training set holds all ten",
+			dir, loader.Files[1].RawName(), plural(train.N(), "image"), map[bool]string{true: "digit", false: "digits"}[len(missing) == 1], joinList(missing, "or"), joinList(there, "and"))
+	}
 	return nil
+}
+
+// joinList joins words as "a", "a or b", "a, b or c" (with and, "and").
+func joinList(words []string, and string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " " + and + " " + words[len(words)-1]
 }
 
 // loading is MNIST being read on another goroutine (loadAside).

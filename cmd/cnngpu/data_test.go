@@ -6,6 +6,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"net"
 	"os"
@@ -149,6 +150,48 @@ func TestDataVerifyFolders(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(otherRaw); len(ents) != 4 {
 		t.Errorf("data fetch wrote into another dataset's raw folder: %d entries", len(ents))
+	}
+}
+
+// TestTrainingSetMissingDigits: a --data folder whose training set lacks
+// some digits is refused by train and by tune before any training, with
+// exit 1, naming the folder, the digits missing and those there (train
+// blamed --val-split and --train-limit, neither given, and exited 2; tune
+// trained on it and tested at chance).
+func TestTrainingSetMissingDigits(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 0, 20)
+	// 30 training images of the digits 0 to 2 alone, raw IDX (read
+	// before no .gz: fakeMNIST wrote an empty training set).
+	for _, f := range []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	img := binary.BigEndian.AppendUint32(nil, 0x803)
+	for _, d := range []uint32{30, 28, 28} {
+		img = binary.BigEndian.AppendUint32(img, d)
+	}
+	lab := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 0x801), 30)
+	for i := range 30 {
+		px := make([]byte, 784)
+		for c := 4; c < 24; c++ {
+			px[(3+i%3*2)*28+c] = 255
+		}
+		img, lab = append(img, px...), append(lab, byte(i%3))
+	}
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte"), img, 0o644)
+	os.WriteFile(filepath.Join(dir, "train-labels-idx1-ubyte"), lab, 0o644)
+	want := "--data " + dir + ": its training set (train-labels-idx1-ubyte, 30 images) has no image of the digits 3, 4, 5, 6, 7, 8 or 9, only of 0, 1 and 2: "
+	for _, args := range [][]string{
+		{"train", "--cpu", "--threads", "1", "--epochs", "1", "--data", dir, "--out", filepath.Join(dir, "m.safetensors")},
+		{"tune", "--cpu", "--threads", "1", "--epochs", "1", "--data", dir, "--lr", "0.01", "--batch-size", "8", "--activation", "relu", "--out", filepath.Join(dir, "study")},
+	} {
+		stdout, stderr, code := cnngpu(t, nil, args...)
+		if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stdout+stderr, "epoch 1/1") {
+			t.Errorf("%s on a training set of three digits: exit %d, want 1 saying %q\n%s%s", args[0], code, want, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.safetensors")); err == nil {
+		t.Error("train on a training set of three digits wrote a checkpoint")
 	}
 }
 

@@ -6,7 +6,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/cnngpu/cnngpu/internal/shell"
 	"strings"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -119,7 +118,7 @@ func evalAction(c *cli.Context) error {
 	trained := howFar(ck.Position)
 	if unfinished(ck) {
 		// As the JSON's cut_short says: the run was to train more.
-		trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, shell.Command("train --resume "+shell.Path(path)))
+		trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, continueCommand(path, ck))
 	}
 	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))

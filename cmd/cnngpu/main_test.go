@@ -713,6 +713,11 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	if !strings.Contains(stdout, "1 run finished earlier, 2 to run") {
 		t.Errorf("rerun did not skip the finished run:\n%s", stdout)
 	}
+	// The command that tests the best setting over ten seeds trains on
+	// the study's --data (it trained on the cache's MNIST without it).
+	if !regexp.MustCompile(`over ten seeds: '\S+ train --cpu --seeds 1-10 --lr 0\.00[123] .* --data ` + regexp.QuoteMeta(dir) + `'\)`).MatchString(stdout) {
+		t.Errorf("the ten seeds' command lacks --data %s:\n%s", dir, stdout)
+	}
 	after, _ := os.ReadFile(first)
 	st2, _ := os.Stat(first)
 	if !bytes.Equal(before, after) || !st.ModTime().Equal(st2.ModTime()) {

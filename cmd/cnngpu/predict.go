@@ -164,7 +164,14 @@ func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
 		return
 	}
 	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (an interrupted run continues with %s)\n",
-		path, howFar(ck.Position), ck.Config.Epochs, shell.Command("train --resume "+shell.Path(path)))
+		path, howFar(ck.Position), ck.Config.Epochs, continueCommand(path, ck))
+}
+
+// continueCommand is the command that resumes the run whose checkpoint
+// ck, at path, was cut short: with the --data folder it trained on where
+// that is not the cache (a resume on other data is refused).
+func continueCommand(path string, ck *engine.Checkpoint) string {
+	return shell.Command("train --resume " + shell.Path(path) + loader.DataFlag(ck.Config.DataDir))
 }
 
 // unfinished tells whether the checkpoint holds a run cut short: fewer

@@ -139,9 +139,11 @@ func TestSeedsJSONInterrupted(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || !rep.CutShort || rep.Epochs != 3 || rep.EpochsTrained >= 3 {
 		t.Errorf("eval --json of seed 2, cut short: exit %d, %v, %+v\n%s", code, err, rep, stderr)
 	}
-	// So does its text (it said "trained 1 epoch", as of a whole run).
+	// So does its text (it said "trained 1 epoch", as of a whole run),
+	// with the command that continues it on its --data (without, the
+	// resume is refused: other data).
 	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", seedPath(out, 2))
-	if want := ", cut short of its 3: it continues with '" + binary_ + " train --resume " + seedPath(out, 2) + "')"; code != 0 || !strings.Contains(stdout, want) {
+	if want := ", cut short of its 3: it continues with '" + binary_ + " train --resume " + seedPath(out, 2) + " --data " + dir + "')"; code != 0 || !strings.Contains(stdout, want) {
 		t.Errorf("eval of seed 2, cut short: exit %d, no %q in\n%s%s", code, want, stdout, stderr)
 	}
 }
