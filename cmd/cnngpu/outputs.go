@@ -448,18 +448,28 @@ func isMetrics(head []byte) bool {
 		l.Summary != nil && l.Summary.Seeds != nil && l.Summary.Mean != nil
 }
 
-// checkSpace refuses a run whose checkpoints (outs, size bytes each) do
-// not fit in the free space of their file systems, before any training: a
-// full disk would otherwise fail the first checkpoint after its epoch had
-// trained. The checkpoints are written one at a time, each beside the file
-// it replaces until the rename: a file system needs room for the new
-// files, what each outgrows the file it replaces by, and one checkpoint
-// more where a file is replaced (rewrites: the run writes a file more
-// than once, as every run of two epochs or more does). The temporary
-// files of a target left by a writer that was killed are removed first
-// (its first write would remove them): their space is free. Where the
-// free space cannot be read, nothing is refused.
-func checkSpace(outs []string, size int64, rewrites bool) error {
+// checkSpace refuses a run whose checkpoints (outs, written one run after
+// the other) do not fit in the free space of their file systems, before
+// any training: a full disk would otherwise fail the first checkpoint
+// after its epoch had trained. Each run's last checkpoint takes last
+// bytes (the weights alone where its schedule ends: a third of one with
+// Adam's moments), the others size, and each is written beside the one
+// before until the rename: epochs checkpoints a run, a file system holds
+// at most the last checkpoints of the runs before and the run in
+// progress's two (2*size, or size+last for its last two, or last alone
+// for a run of one; a file it replaces takes room until then too). The
+// temporary files of a target left by a writer that was killed are
+// removed first (its first write would remove them): their space is
+// free. Where the free space cannot be read, nothing is refused.
+func checkSpace(outs []string, size, last int64, epochs int) error {
+	// extra: what the run in progress takes beyond its last checkpoint.
+	var extra int64
+	switch {
+	case epochs >= 3:
+		extra = 2*size - last
+	case epochs == 2:
+		extra = size
+	}
 	type fsNeed struct {
 		dir        string
 		free, need uint64
@@ -479,13 +489,13 @@ func checkSpace(outs []string, size int64, rewrites bool) error {
 		}
 		n := byDev[dev]
 		if n == nil {
-			n = &fsNeed{dir: dir, free: free, replaces: rewrites}
+			n = &fsNeed{dir: dir, free: free}
 			byDev[dev] = n
 			order = append(order, dev)
 		}
-		grows := size
+		grows := last
 		if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
-			grows = max(0, size-st.Size())
+			grows = max(0, last-st.Size())
 			n.replaces = true
 		}
 		n.need += uint64(grows)
@@ -494,7 +504,9 @@ func checkSpace(outs []string, size int64, rewrites bool) error {
 		n := byDev[dev]
 		need := n.need
 		if n.replaces {
-			need += uint64(size)
+			need += uint64(max(extra, last))
+		} else {
+			need += uint64(extra)
 		}
 		if n.free >= need {
 			continue
@@ -503,8 +515,12 @@ func checkSpace(outs []string, size int64, rewrites bool) error {
 		if free == needed {
 			free, needed = fmt.Sprintf("%d bytes", n.free), fmt.Sprintf("%d bytes", need)
 		}
-		return usageErrorf("--out %s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s, and one that replaces a file is written beside it first): free some space there, or give --out a folder on another disk",
-			outs[0], n.dir, free, needed, megabytes(uint64(size)))
+		takes := megabytes(uint64(size))
+		if last != size {
+			takes = fmt.Sprintf("%s, its last %s", takes, megabytes(uint64(last)))
+		}
+		return usageErrorf("--out %s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s, and each is written beside the one it replaces first): free some space there, or give --out a folder on another disk",
+			outs[0], n.dir, free, needed, takes)
 	}
 	return nil
 }

@@ -283,7 +283,8 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			}
 		}
 	}
-	if err := checkSpace(outs, checkpointBytes(s.arch, s.opt, s.cfg.Epochs), s.cfg.Epochs-s.pos.Epoch > 1); err != nil {
+	size, last := checkpointBytes(s.arch, s.opt, s.sched, s.cfg.Epochs)
+	if err := checkSpace(outs, size, last, s.cfg.Epochs-s.pos.Epoch); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -367,13 +368,20 @@ func (e *lockedError) Is(target error) bool { return target == errOutLocked }
 // checkpointBytes is about the size of a checkpoint of arch trained with
 // opt for epochs: the weights and the optimizer's state (one moment for
 // SGD, two for Adam) as float32s, and a header of about 2 KB and 200
-// bytes an epoch of history (allowed 4 KB and 512).
-func checkpointBytes(arch engine.Arch, opt engine.OptConfig, epochs int) int64 {
+// bytes an epoch of history (allowed 4 KB and 512); last is the run's
+// last one's, the weights alone where its schedule (sched) ends (not at
+// a constant rate: the training's weightsOnly).
+func checkpointBytes(arch engine.Arch, opt engine.OptConfig, sched engine.ScheduleKind, epochs int) (size, last int64) {
 	tensors := int64(2)
 	if opt.Kind == engine.Adam {
 		tensors = 3
 	}
-	return tensors*4*int64(arch.NumParams()) + 4<<10 + 512*int64(epochs)
+	header := int64(4<<10 + 512*epochs)
+	size = tensors*4*int64(arch.NumParams()) + header
+	if engine.ScheduleEnded(engine.Position{Epoch: epochs}, epochs, sched) {
+		return size, 4*int64(arch.NumParams()) + header
+	}
+	return size, size
 }
 
 // lockOutputs takes, for the whole run, a lock on each checkpoint path in
