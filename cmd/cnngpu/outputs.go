@@ -460,8 +460,9 @@ func isMetrics(head []byte) bool {
 // for a run of one; a file it replaces takes room until then too). The
 // temporary files of a target left by a writer that was killed are
 // removed first (its first write would remove them): their space is
-// free. Where the free space cannot be read, nothing is refused.
-func checkSpace(outs []string, size, last int64, epochs int) error {
+// free. Where the free space cannot be read, nothing is refused. name is
+// what the error names (--out's value).
+func checkSpace(name string, outs []string, size, last int64, epochs int) error {
 	// extra: what the run in progress takes beyond its last checkpoint.
 	var extra int64
 	switch {
@@ -519,8 +520,8 @@ func checkSpace(outs []string, size, last int64, epochs int) error {
 		if last != size {
 			takes = fmt.Sprintf("%s, its last %s", takes, megabytes(uint64(last)))
 		}
-		return usageErrorf("--out %s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s, and each is written beside the one it replaces first): free some space there, or give --out a folder on another disk",
-			outs[0], n.dir, free, needed, takes)
+		return usageErrorf("%s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s, and each is written beside the one it replaces first): free some space there, or give --out a folder on another disk",
+			name, n.dir, free, needed, takes)
 	}
 	return nil
 }

@@ -37,32 +37,32 @@ func TestCheckSpace(t *testing.T) {
 	}
 	size := int64(free/2) + 1 // two do not fit
 	out := filepath.Join(dir, "new", "folder", "m.safetensors")
-	if err := checkSpace([]string{out}, 1<<20, 1<<20, 3); err != nil {
+	if err := checkSpace("--out "+out, []string{out}, 1<<20, 1<<20, 3); err != nil {
 		t.Errorf("a 1 MB checkpoint with %d bytes free: %v", free, err)
 	}
-	if err := checkSpace([]string{out}, size, size, 1); err != nil {
+	if err := checkSpace("--out "+out, []string{out}, size, size, 1); err != nil {
 		t.Errorf("one new checkpoint of half the free space, written once: %v", err)
 	}
-	err := checkSpace([]string{out}, size, size, 3)
+	err := checkSpace("--out "+out, []string{out}, size, size, 3)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "--out "+out+": the file system of "+dir+" has ") ||
 		!strings.Contains(err.Error(), "free some space there") {
 		t.Errorf("one new checkpoint of half the free space, written twice: %v, want it refused with exit 2, naming %s", err, dir)
 	}
 	outs := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}
-	if err := checkSpace(outs, size, size, 1); err == nil {
+	if err := checkSpace("--out "+outs[0], outs, size, size, 1); err == nil {
 		t.Error("two new checkpoints of half the free space each: not refused")
 	}
 	// A run whose last checkpoint is the weights alone (a quarter here)
 	// holds one checkpoint and its last at once over two epochs, and
 	// two checkpoints over three; runs before it keep their last alone.
-	if err := checkSpace([]string{out}, size, size/4, 2); err != nil {
+	if err := checkSpace("--out "+out, []string{out}, size, size/4, 2); err != nil {
 		t.Errorf("a run of two epochs, its checkpoints of half the free space and its last of a quarter of that: %v", err)
 	}
-	if err := checkSpace([]string{out}, size, size/4, 3); err == nil || !strings.Contains(err.Error(), ", its last ") {
+	if err := checkSpace("--out "+out, []string{out}, size, size/4, 3); err == nil || !strings.Contains(err.Error(), ", its last ") {
 		t.Errorf("a run of three epochs, its checkpoints of half the free space: %v, want it refused, naming the last one's size", err)
 	}
-	if err := checkSpace(outs, size, size/4, 2); err != nil {
+	if err := checkSpace("--out "+outs[0], outs, size, size/4, 2); err != nil {
 		t.Errorf("two runs of two epochs, their checkpoints of half the free space and their last of a quarter of that: %v", err)
 	}
 	// Replacing files of the same size needs one checkpoint's room.
@@ -79,7 +79,7 @@ func TestCheckSpace(t *testing.T) {
 	if free2, _, _ := freeSpace(dir); free2+uint64(size) < free {
 		t.Skip("the sparse files took space")
 	}
-	if err := checkSpace(outs, size, size, 3); err != nil {
+	if err := checkSpace("--out "+outs[0], outs, size, size, 3); err != nil {
 		t.Errorf("two checkpoints replacing files of their size: %v", err)
 	}
 }
@@ -103,7 +103,7 @@ func TestCheckSpaceRemovesStaleTemporaries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := checkSpace([]string{out}, 1<<20, 1<<20, 3); err != nil {
+	if err := checkSpace("--out "+out, []string{out}, 1<<20, 1<<20, 3); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {

@@ -284,7 +284,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		}
 	}
 	size, last := checkpointBytes(s.arch, s.opt, s.sched, s.cfg.Epochs)
-	if err := checkSpace(outs, size, last, s.cfg.Epochs-s.pos.Epoch); err != nil {
+	if err := checkSpace("--out "+outs[0], outs, size, last, s.cfg.Epochs-s.pos.Epoch); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -305,6 +305,11 @@ func tuneAction(c *cli.Context) (err error) {
 			return usageErrorf("%v", err)
 		}
 	}
+	if c.Bool("final") && spec.Shard.N == 1 {
+		if err := finalSpace(spec, out); err != nil {
+			return err
+		}
+	}
 	others := tune.OtherFiles(out)
 	if c.Bool("dry-run") {
 		finished, err := tune.CheckFolder(out, spec)
@@ -413,6 +418,39 @@ func dryRunData(c *cli.Context, out string) error {
 		return nil
 	}
 	return tune.CheckData(out, m.Train.Fingerprint(), "in "+dir)
+}
+
+// finalSpace refuses a study whose final retraining's checkpoints would
+// not fit in the free space of out's file system, before any training
+// (the study trained every configuration and then failed at the
+// retraining's first write); nothing where the retraining is done.
+func finalSpace(spec *tune.Spec, out string) error {
+	if _, err := os.Stat(filepath.Join(out, tune.FinalFile)); err == nil {
+		return nil
+	}
+	preset := spec.Arch
+	if preset == "" {
+		preset = "reference"
+	}
+	arch, err := engine.NewArch(preset, engine.ReLU) // the activation does not change the size
+	if err != nil {
+		return nil // the run says so
+	}
+	opt := engine.OptConfig{Kind: engine.Adam}
+	if spec.Optimizer == "sgd" {
+		opt.Kind = engine.SGD
+	}
+	sched := engine.ConstantLR
+	if spec.Schedule != "" {
+		if sched, err = engine.ParseSchedule(spec.Schedule); err != nil {
+			return nil
+		}
+	}
+	// Its checkpoint every epoch (tune.FinalPartial, each beside the one
+	// before), then its model beside the last of them: as a train run of
+	// one epoch more.
+	size, last := checkpointBytes(arch, opt, sched, spec.Epochs)
+	return checkSpace("--out "+out+" (its final retraining)", []string{filepath.Join(out, tune.FinalModel)}, size, last, spec.Epochs+1)
 }
 
 // studyError is err, with exit code 2 when the folder holds another
