@@ -253,6 +253,10 @@ func TestHostileInput(t *testing.T) {
 	}
 	manyBatchSizes := strings.Join(sizes, ",")
 	cwd := func(name string) string { return filepath.Join(f.cwd, name) }
+	// A link to --out's file, not made yet.
+	if err := os.Symlink("c.safetensors", cwd("c-link.jsonl")); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		code int
@@ -336,6 +340,8 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--out", cwd("a.safetensors"), "--metrics", cwd("a.safetensors")), 2, []string{"--metrics", "is the checkpoint file", "e.g. " + cwd("a.jsonl")}},
 		// its hint named the file refused
 		{with(train, "--out", cwd("a.jsonl"), "--metrics", cwd("a.jsonl")), 2, []string{"--metrics", "is the checkpoint file", "e.g. " + cwd("a.metrics.jsonl")}},
+		// (the run's own lock on it was said to be another process's)
+		{with(train, "--out", cwd("c.safetensors"), "--metrics", cwd("c-link.jsonl")), 2, []string{"--metrics " + cwd("c-link.jsonl") + " is the checkpoint file"}},
 		{with(train, "--resume", f.notes), 1, []string{"--resume", f.notes, "cnngpu checkpoint"}},
 		{with(train, "--resume", f.nan), 1, []string{f.nan, "non-finite", "diverged"}},
 		{with(train, "--resume", f.folder), 2, []string{"--resume " + f.folder + ": is a folder"}},

@@ -235,14 +235,24 @@ func dataInputs(c *cli.Context) []string {
 	return out
 }
 
-// samePath reports whether a and b are the same path, or the same file.
+// samePath reports whether a and b are the same path (where their links
+// lead, to a file not made yet too), or the same file.
 func samePath(a, b string) bool {
 	if a == "" || b == "" {
 		return false
 	}
-	aa, err1 := filepath.Abs(a)
-	bb, err2 := filepath.Abs(b)
-	return err1 == nil && err2 == nil && aa == bb || sameFile(a, b)
+	abs := func(p string) string {
+		if t, err := fileutil.WriteTarget(p); err == nil {
+			p = t // where its links lead, the file made there if missing
+		}
+		p, err := filepath.Abs(p)
+		if err != nil {
+			return ""
+		}
+		return p
+	}
+	aa, bb := abs(a), abs(b)
+	return aa != "" && aa == bb || sameFile(a, b)
 }
 
 // resumesInPlace reports whether the run resumes a checkpoint with no
