@@ -212,6 +212,11 @@ func refuseSame(outFlag, out string, inputs ...string) error {
 		if sameFile(out, inputs[i+1]) {
 			return usageErrorf("%s %s is the same file as %s %s: writing it would destroy that input; give another name", outFlag, out, inputs[i], inputs[i+1])
 		}
+		if samePath(out, inputs[i+1]) {
+			// Not there yet (MNIST's raw name beside its .gz): a file
+			// written under it would be read as that input.
+			return usageErrorf("%s %s is a name %s reads an input from (not there now): a file written there would be read as that input; give another name", outFlag, out, inputs[i])
+		}
 	}
 	return nil
 }
