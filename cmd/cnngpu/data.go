@@ -129,6 +129,7 @@ func verifyAction(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	bad, others, unreadable := 0, 0, 0
+	var inTheWay []string // not files (a folder): fetch leaves them as they are
 	raws := loader.VerifyRaw(dir)
 	for i, st := range loader.Verify(dir) {
 		raw := raws[i]
@@ -171,6 +172,9 @@ func verifyAction(c *cli.Context) error {
 			if errors.Is(st.Err, fs.ErrPermission) {
 				unreadable++
 			}
+			if fi, err := os.Stat(st.Path); err == nil && !fi.Mode().IsRegular() {
+				inTheWay = append(inTheWay, st.Path)
+			}
 			fmt.Fprintf(out, "BAD   %s: %v\n", st.Path, st.Err)
 		}
 	}
@@ -186,6 +190,9 @@ func verifyAction(c *cli.Context) error {
 		fix := self() + " data fetch"
 		if c.IsSet("dir") {
 			fix += " --dir " + shell.Path(dir)
+		}
+		if len(inTheWay) > 0 {
+			return fmt.Errorf("%d of %d files failed verification; move away what is in the way (%s: not a file), then fetch them again with: %s", bad, len(loader.Files), strings.Join(inTheWay, ", "), fix)
 		}
 		return fmt.Errorf("%d of %d files failed verification; to fetch them again, run: %s", bad, len(loader.Files), fix)
 	}

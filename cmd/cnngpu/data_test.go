@@ -106,8 +106,9 @@ func TestDataUncompressedCopies(t *testing.T) {
 	verify("a damaged copy alone", 1, "BAD   "+imgs+": SHA-256 ", "1 of 4 files failed verification", "data fetch --dir "+dir)
 }
 
-// data verify on a --dir that is no folder, on a cache not made yet, and
-// on a folder of another dataset under MNIST's names.
+// data verify on a --dir that is no folder, on a cache not made yet, on a
+// folder of another dataset under MNIST's names, and on one with a folder
+// where a file is kept (to be moved away: data fetch leaves it).
 func TestDataVerifyFolders(t *testing.T) {
 	tmp := t.TempDir()
 	file := filepath.Join(tmp, "notes.txt")
@@ -121,6 +122,9 @@ func TestDataVerifyFolders(t *testing.T) {
 		os.WriteFile(filepath.Join(other, f.Name), []byte{0, 0, 8, 1, 0, 0, 0, 2, byte(i), 1}, 0o644)
 		os.WriteFile(filepath.Join(otherRaw, f.RawName()), []byte{0, 0, 8, 1, 0, 0, 0, 2, byte(i), 1}, 0o644)
 	}
+	// A folder where a file is kept, which data fetch leaves as it is.
+	folder := filepath.Join(tmp, "folder")
+	os.MkdirAll(filepath.Join(folder, loader.Files[2].Name), 0o755)
 	for _, c := range []struct {
 		args []string
 		env  []string
@@ -132,6 +136,7 @@ func TestDataVerifyFolders(t *testing.T) {
 		{nil, []string{"XDG_CACHE_HOME=" + filepath.Join(tmp, "fresh")}, 1, []string{"the MNIST cache " + filepath.Join(tmp, "fresh", "cnngpu", "mnist") + " does not exist yet", "data fetch"}},
 		{[]string{"--dir", other}, nil, 1, []string{"a well-formed IDX file, but not the published MNIST one", "4 of 4 files failed verification, 4 of them well-formed IDX files of another dataset", "data fetch does not replace"}},
 		{[]string{"--dir", otherRaw}, nil, 1, []string{"4 of 4 files failed verification, 4 of them well-formed IDX files of another dataset", "data fetch does not replace"}},
+		{[]string{"--dir", folder}, nil, 1, []string{"4 of 4 files failed verification; move away what is in the way (" + filepath.Join(folder, loader.Files[2].Name) + ": not a file), then fetch them again with: ", "data fetch --dir " + folder}},
 	} {
 		stdout, stderr, code := cnngpu(t, c.env, append([]string{"data", "verify"}, c.args...)...)
 		if code != c.code {
