@@ -328,6 +328,28 @@ func TestCacheThatIsAFile(t *testing.T) {
 	}
 }
 
+// TestCacheThatIsABrokenLink: a cache folder that is a symbolic link to
+// nothing, or one that leads back to itself, is said to be one, with where
+// it leads (MkdirAll said "file exists"), and is left as it is.
+func TestCacheThatIsABrokenLink(t *testing.T) {
+	root := t.TempDir()
+	nothing, loop := filepath.Join(root, "nothing"), filepath.Join(root, "loop")
+	os.Symlink(filepath.Join(root, "gone"), nothing)
+	os.Symlink("loop", loop)
+	for dir, want := range map[string]string{
+		nothing: "the data folder " + nothing + " is a symbolic link to " + filepath.Join(root, "gone") + ", which does not exist: make that folder, or remove the link",
+		loop:    "the data folder " + loop + " is a symbolic link that cannot be followed (too many levels of symbolic links): remove it",
+	} {
+		f := &Fetcher{Dir: dir, GoCmd: "-", Log: &strings.Builder{}}
+		if _, err := f.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Ensure of cache %s: %v; want %q", dir, err, want)
+		}
+		if st, err := os.Lstat(dir); err != nil || st.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("the link %s was changed: %v", dir, err)
+		}
+	}
+}
+
 // TestDataFlag: the flag that reads a folder again is its absolute path,
 // and none for the cache (nor for no folder).
 func TestDataFlag(t *testing.T) {
