@@ -161,6 +161,11 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		if errors.Is(err, ErrNoInk) && colourOnly(img) {
 			return nil, fmt.Errorf("%w; its marks differ from the background in colour only, not in brightness: draw the digit darker or lighter than its background (black on white), or raise the image's contrast in grey", err)
 		}
+		if err != nil && format == "gif" {
+			if n := gifFrames(data); n > 1 {
+				return nil, fmt.Errorf("%w; that is the first of the animated GIF's %d frames, the only one read: save the frame with the digit as an image of its own", err, n)
+			}
+		}
 		return x, err
 	})
 }

@@ -1464,3 +1464,30 @@ func TestPrepareDigitRefusesNoise(t *testing.T) {
 		}
 	}
 }
+
+// TestAnimatedGIFFirstFrameBlank: an animated GIF whose first frame is
+// blank is refused as blank, saying that only the first of its frames is
+// read; one whose first frame holds the digit is read from it.
+func TestAnimatedGIFFirstFrameBlank(t *testing.T) {
+	pal := color.Palette{color.White, color.Black}
+	blank := image.NewPaletted(image.Rect(0, 0, 60, 60), pal)
+	seven := image.NewPaletted(blank.Rect, pal)
+	draw.Draw(seven, seven.Rect, drawSeven(60, 60, color.Black, color.White), image.Point{}, draw.Src)
+	anim := func(frames ...*image.Paletted) []byte {
+		var b bytes.Buffer
+		if err := gif.EncodeAll(&b, &gif.GIF{Image: frames, Delay: make([]int, len(frames))}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	_, err := DecodeDigit(anim(blank, seven, seven))
+	if !errors.Is(err, ErrNoInk) || !strings.Contains(err.Error(), "that is the first of the animated GIF's 3 frames, the only one read") {
+		t.Errorf("a blank first frame of 3: %v", err)
+	}
+	if _, err := DecodeDigit(anim(seven, blank)); err != nil {
+		t.Errorf("a digit's first frame of 2: %v", err)
+	}
+	if _, err := DecodeDigit(anim(blank)); !errors.Is(err, ErrNoInk) || strings.Contains(err.Error(), "frames") {
+		t.Errorf("one blank frame: %v", err)
+	}
+}

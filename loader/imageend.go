@@ -131,8 +131,21 @@ func declaresContainer(payload []byte) bool {
 // extensions (21) and images (2C), each ending in data sub-blocks, up to
 // the trailer (3B).
 func gifEnd(data []byte) (int, bool) {
+	end, _, ok := gifWalk(data)
+	return end, ok
+}
+
+// gifFrames is the number of images (frames) a GIF holds, as far as its
+// blocks can be followed.
+func gifFrames(data []byte) int {
+	_, frames, _ := gifWalk(data)
+	return frames
+}
+
+// gifWalk follows a GIF's blocks (gifEnd), counting its images.
+func gifWalk(data []byte) (end, frames int, ok bool) {
 	if len(data) < 13 {
-		return 0, false
+		return 0, 0, false
 	}
 	pos := 13
 	if p := data[10]; p&0x80 != 0 {
@@ -151,13 +164,14 @@ func gifEnd(data []byte) (int, bool) {
 	for pos < len(data) {
 		switch data[pos] {
 		case 0x3b:
-			return pos + 1, true
+			return pos + 1, frames, true
 		case 0x21:
 			pos += 2
 		case 0x2c:
 			if pos+10 > len(data) {
-				return 0, false
+				return 0, frames, false
 			}
+			frames++
 			p := data[pos+9]
 			pos += 10
 			if p&0x80 != 0 {
@@ -165,11 +179,11 @@ func gifEnd(data []byte) (int, bool) {
 			}
 			pos++ // the LZW minimum code size
 		default:
-			return 0, false
+			return 0, frames, false
 		}
 		if !subBlocks() {
-			return 0, false
+			return 0, frames, false
 		}
 	}
-	return 0, false
+	return 0, frames, false
 }
