@@ -60,5 +60,7 @@ for r in rows:
                 if p.get("precision", "default") not in ("default", precision(r)) or " cuda" in p["engine"] and "precision" in p:
                     label += " " + p["precision"]
                 vs.append(f"{r['train_images_per_sec'] / p['train_images_per_sec']:.2f}x {label}")
+    infer = r["inference_images_per_sec"]  # null: not timed (the run was stopped before)
+    infer = f"{infer:>12.0f}" if infer is not None else f"{'-':>12}"
     print(f"{r['engine'][:66]:<66} {r['batch_size']:>5} {r['train_images_per_sec']:>12.0f} {r['train_step_ms']:>8.3f} "
-          f"{r['epoch_seconds_60000']:>8.3f} {r['inference_images_per_sec']:>12.0f}  {', '.join(vs)}")
+          f"{r['epoch_seconds_60000']:>8.3f} {infer}  {', '.join(vs)}")

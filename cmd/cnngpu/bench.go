@@ -49,8 +49,10 @@ type benchResult struct {
 	Warmup         int     `json:"warmup_steps"`
 	TrainImagesSec float64 `json:"train_images_per_sec"`
 	TrainStepMS    float64 `json:"train_step_ms"`
-	InferImagesSec float64 `json:"inference_images_per_sec"`
-	EpochSeconds   float64 `json:"epoch_seconds_60000"`
+	// InferImagesSec: null where no inference step was timed (stopped
+	// before).
+	InferImagesSec *float64 `json:"inference_images_per_sec"`
+	EpochSeconds   float64  `json:"epoch_seconds_60000"`
 	// ConvAlgorithms: the GPU engine's cuDNN algorithm choices and the
 	// directions on our kernels, timed at start (they can differ between
 	// processes, and so can the step).
@@ -239,7 +241,8 @@ func benchAction(c *cli.Context) error {
 			return err
 		}
 		if in > 0 {
-			res.InferSteps, res.InferImagesSec = in, float64(bs*in)/di.Seconds()
+			v := float64(bs*in) / di.Seconds()
+			res.InferSteps, res.InferImagesSec = in, &v
 		}
 	}
 	res.Interrupted = ctx.Err() != nil
@@ -288,12 +291,12 @@ func benchAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step%s; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, noUpd, res.EpochSeconds)
 	switch {
-	case res.InferSteps == 0:
+	case res.InferImagesSec == nil:
 		fmt.Fprintf(out, "inference   not timed (interrupted)\n")
 	case res.InferSteps < steps:
-		fmt.Fprintf(out, "inference   %8.0f images/s  (%d of %d steps)\n", res.InferImagesSec, res.InferSteps, steps)
+		fmt.Fprintf(out, "inference   %8.0f images/s  (%d of %d steps)\n", *res.InferImagesSec, res.InferSteps, steps)
 	default:
-		fmt.Fprintf(out, "inference   %8.0f images/s\n", res.InferImagesSec)
+		fmt.Fprintf(out, "inference   %8.0f images/s\n", *res.InferImagesSec)
 	}
 	if res.ConvAlgorithms != "" {
 		fmt.Fprintf(out, "convs       %s\n", res.ConvAlgorithms)

@@ -1451,7 +1451,7 @@ func TestBenchInterrupted(t *testing.T) {
 		}
 		if json_ {
 			var r benchResult
-			if err := json.Unmarshal([]byte(stdout), &r); err != nil || !r.Interrupted || r.Steps < 1 || r.Steps >= 1000000 || r.InferSteps != 0 || r.TrainImagesSec <= 0 {
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil || !r.Interrupted || r.Steps < 1 || r.Steps >= 1000000 || r.InferSteps != 0 || r.InferImagesSec != nil || r.TrainImagesSec <= 0 {
 				t.Errorf("--json interrupted: %v %+v; want the training steps timed, interrupted, no inference", err, r)
 			}
 			continue
