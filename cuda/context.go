@@ -115,7 +115,6 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -400,19 +399,12 @@ func loadError(err error, d Device, ptx, log string) error {
 
 var ptxVersion = regexp.MustCompile(`(?m)^\.version (\d+\.\d+)`)
 
-var ptxTarget = regexp.MustCompile(`(?m)^\.target sm_(\d)(\d+)`)
-
 // checkTarget returns an error in plain words when GPU d is older than
 // the architecture ptx targets (its .target line): the driver's JIT would
 // refuse the module with a ptxas message.
 func checkTarget(d Device, ptx string) error {
-	m := ptxTarget.FindStringSubmatch(ptx)
-	if m == nil {
-		return nil
-	}
-	major, _ := strconv.Atoi(m[1])
-	minor, _ := strconv.Atoi(m[2])
-	if d.ComputeMajor > major || d.ComputeMajor == major && d.ComputeMinor >= minor {
+	major, minor, ok := Target(ptx)
+	if !ok || !d.Older(major, minor) {
 		return nil
 	}
 	return setup(fmt.Errorf("GPU %d (%s) is too old for cnngpu's kernels: it has compute capability %d.%d and they need %d.%d or newer; "+

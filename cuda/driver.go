@@ -41,11 +41,14 @@ static CUresult call_cuGetErrorString(void *f, CUresult r, const char **s) { ret
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -122,13 +125,37 @@ func Load() error {
 		err = d.check("cuInit", C.call_cuInit(fn["cuInit"], 0))
 		in.End()
 		if err != nil {
-			loadErr = &SetupError{Err: fmt.Errorf("the NVIDIA driver (libcuda.so.1) did not start: %w; is a GPU visible to this process (nvidia-smi tells)?", err),
-				Hint: " Without one, use --cpu"}
+			hint, then := initHint(err)
+			loadErr = &SetupError{Err: fmt.Errorf("the NVIDIA driver (%s) did not start: %w; %s", driverFile(), err, hint), Hint: then}
 			return
 		}
 		drv = d
 	})
 	return loadErr
+}
+
+// driverFile is the path of the libcuda.so.1 loaded (its name where the
+// system does not say).
+func driverFile() string {
+	if f, err := DriverFile(); err == nil {
+		return f
+	}
+	return "libcuda.so.1"
+}
+
+// initHint says what to do about cuInit's failure err, and what until
+// then (SetupError's Hint).
+func initHint(err error) (hint, then string) {
+	var e *Error
+	errors.As(err, &e)
+	switch {
+	case e == nil:
+	case e.Status == 34: // CUDA_ERROR_STUB_LIBRARY
+		return "that libcuda.so.1 is the CUDA toolkit's stub, for linking only (a folder such as /usr/local/cuda/lib64/stubs comes first in LD_LIBRARY_PATH): take that folder out, so that the driver's own libcuda.so.1 is loaded.", " Until then, use --cpu"
+	case e.Status == 35 || e.Status == 803: // CUDA_ERROR_INSUFFICIENT_DRIVER, CUDA_ERROR_SYSTEM_DRIVER_MISMATCH
+		return "the driver's library and its kernel module differ in version, or the driver is too old (an update not finished: a reboot, or reloading the nvidia module, ends it; nvidia-smi says which).", " Until then, use --cpu"
+	}
+	return "is a GPU visible to this process (nvidia-smi tells)?", " Without one, use --cpu"
 }
 
 // Error is a failed driver call: the function, the status and the driver's
@@ -149,7 +176,8 @@ func (d *driver) check(fn string, r C.CUresult) error {
 	if r == 0 {
 		return nil
 	}
-	e := &Error{Func: fn, Status: int(r), Name: "CUDA_ERROR_UNKNOWN", Desc: "no description"}
+	// (Not CUDA_ERROR_UNKNOWN, a status of its own: 999.)
+	e := &Error{Func: fn, Status: int(r), Name: "a status the driver does not name", Desc: "no description"}
 	var s *C.char
 	// cuGetErrorName has cuGetErrorString's signature.
 	if C.call_cuGetErrorString(d.fn["cuGetErrorName"], r, &s) == 0 && s != nil {
@@ -190,10 +218,17 @@ var (
 	devicesErr  error
 )
 
+// maxDevices is the most GPUs a driver is believed to report: more than
+// any machine holds (a count past it is a driver out of order).
+const maxDevices = 1024
+
 func listDevices() ([]Device, error) {
 	var n C.int
 	if err := drv.check("cuDeviceGetCount", C.call_cuDeviceGetCount(drv.fn["cuDeviceGetCount"], &n)); err != nil {
-		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver could not count the GPUs: %w; check them with nvidia-smi (a reset or a reboot may be needed)", err), Hint: " Until then, use --cpu"}
+		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver could not count the GPUs: %w; check them with nvidia-smi (a reset or a reboot may be needed).", err), Hint: " Until then, use --cpu"}
+	}
+	if n < 0 || n > maxDevices {
+		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver reports %d GPUs (cuDeviceGetCount), where 0 to %d were expected: the driver is not answering as one does; check the GPUs with nvidia-smi (a reset or a reboot may be needed).", int(n), maxDevices), Hint: " Until then, use --cpu"}
 	}
 	out := make([]Device, 0, int(n))
 	for i := 0; i < int(n); i++ {
@@ -206,6 +241,22 @@ func listDevices() ([]Device, error) {
 		out = append(out, dev)
 	}
 	return out, nil
+}
+
+// deviceName is the name in b up to its first NUL (all of b where there
+// is none), as printable text: a byte that is not UTF-8 is U+FFFD, and a
+// control character (a newline, an escape sequence's ESC) is too, so
+// that a name cannot start a line of its own or drive the terminal.
+func deviceName(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(string(b), string(utf8.RuneError)))
 }
 
 // describeDevice asks the driver for GPU i's name, memory and properties.
@@ -227,7 +278,7 @@ func describeDevice(i int) (Device, error) {
 		err := drv.check("cuDeviceGetAttribute", C.call_cuDeviceGetAttribute(drv.fn["cuDeviceGetAttribute"], &v, C.int(a), d))
 		return int(v), err
 	}
-	dev := Device{Index: i, Name: C.GoString(&name[0]), MemoryBytes: uint64(mem)}
+	dev := Device{Index: i, Name: deviceName(C.GoBytes(unsafe.Pointer(&name[0]), C.int(len(name)))), MemoryBytes: uint64(mem)}
 	var err error
 	if dev.ComputeMajor, err = attr(attrComputeMajor); err != nil {
 		return Device{}, err

@@ -49,6 +49,14 @@ func fakeScenario(s string) int {
 				fmt.Println("device:", d.Err)
 			}
 		}
+	case "devices":
+		devs, err := Devices()
+		if err != nil {
+			fmt.Println("error:", err)
+		}
+		for _, d := range devs {
+			fmt.Printf("name: %q\n", d.Name)
+		}
 	case "open":
 		c, err := Open(0, kernels.Fatbin, kernels.PTX, kernels.Names)
 		if err != nil {
@@ -324,5 +332,34 @@ func TestCheckTarget(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "GPU 1 (GPU X)") {
 			t.Errorf("the error does not name the GPU: %v", err)
 		}
+	}
+}
+
+// TestFakeDriverOutOfOrder: a driver that reports a GPU count no machine
+// has (negative, or billions: a slice made of it panicked, or ran out of
+// memory) is refused in a SetupError; a name with control characters and
+// bytes that are not UTF-8 (one that could print lines of its own) is
+// made printable; cuInit failing as the toolkit's stub library does says
+// to take the stubs folder off the search path, and a status the driver
+// does not name is not called CUDA_ERROR_UNKNOWN (999).
+func TestFakeDriverOutOfOrder(t *testing.T) {
+	for _, n := range []string{"-1", "2147483647", "1025"} {
+		r := fakecuda.Run(t, "devices", "", "FAKECUDA_NDEV="+n)
+		msg, _ := r.Line("error: ")
+		if want := "the NVIDIA driver reports " + n + " GPUs (cuDeviceGetCount), where 0 to 1024 were expected"; !strings.Contains(msg, want) || r.Err != nil {
+			t.Errorf("%s GPUs: error %q (%v), want %q\n%s", n, msg, r.Err, want, r.Output)
+		}
+	}
+	r := fakecuda.Run(t, "devices", "", "FAKECUDA_NDEV=1", "FAKECUDA_NAME=GPU\nerror: not mine\x1b[31m\xff")
+	if name, _ := r.Line("name: "); name != fmt.Sprintf("%q", "GPU\ufffderror: not mine\ufffd[31m\ufffd") {
+		t.Errorf("a name with a newline, an escape and a byte that is not UTF-8: %s, want them each U+FFFD\n%s", name, r.Output)
+	}
+	r = fakecuda.Run(t, "devices", "", "FAKECUDA_INIT=34")
+	if msg, _ := r.Line("error: "); !strings.Contains(msg, "CUDA_ERROR_STUB_LIBRARY (34)") || !strings.Contains(msg, "the CUDA toolkit's stub") || !strings.Contains(msg, "libcuda.so.1) did not start") {
+		t.Errorf("cuInit as the stub library: %q", msg)
+	}
+	r = fakecuda.Run(t, "devices", "", "FAKECUDA_INIT=12345")
+	if msg, _ := r.Line("error: "); !strings.Contains(msg, "cuInit: a status the driver does not name (12345)") {
+		t.Errorf("cuInit failing with a status the driver does not name: %q", msg)
 	}
 }

@@ -290,7 +290,7 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 		if d := c.Int("device"); d < 0 {
 			return nil, usageErrorf("--device %d: expected a GPU index (0, 1, ...)", d)
 		}
-		return openGPU(c.Int("device"), tf32)
+		return openGPU(note, c.Int("device"), tf32)
 	}
 	if cpuFirst != "" && !tf32 {
 		// Said only where there was a GPU to choose: with no GPU engine
@@ -307,7 +307,10 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 	if tf32 {
 		noTF32 = "\nnote: --precision tf32 is the GPU's; the CPU engine computes in strict FP32"
 	}
-	if err := gpucuda.Load(); err != nil {
+	done := watchDriver(note, "starting the NVIDIA driver")
+	err := gpucuda.Load()
+	done()
+	if err != nil {
 		// The driver's hint is to use --cpu, which this fall-back has
 		// taken already.
 		var se *gpucuda.SetupError
@@ -317,8 +320,18 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 		fmt.Fprintf(note, "note: using the CPU engine: %v (--cpu skips looking for a GPU)%s\n", err, noTF32)
 		return cpu.New(c.Int("threads")), nil
 	}
-	e, err := openGPU(0, tf32)
+	e, err := openGPU(note, 0, tf32)
+	if nd := (*gpucuda.NoSuchDeviceError)(nil); errors.As(err, &nd) {
+		// Not "--device 0: no such GPU": no --device was given.
+		fmt.Fprintf(note, "note: using the CPU engine: the NVIDIA driver sees no GPU%s\n", noTF32)
+		return cpu.New(c.Int("threads")), nil
+	}
 	if err != nil {
+		// Its hint to use --cpu is taken already (as Load's above).
+		var se *gpucuda.SetupError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
 		fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v%s\n", err, noTF32)
 		return cpu.New(c.Int("threads")), nil
 	}
@@ -328,9 +341,12 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 	return e, nil
 }
 
-// openGPU opens the GPU engine on device d.
-func openGPU(d int, tf32 bool) (engine.Engine, error) {
+// openGPU opens the GPU engine on device d, saying on note if the driver
+// keeps it waiting (watchDriver).
+func openGPU(note io.Writer, d int, tf32 bool) (engine.Engine, error) {
+	done := watchDriver(note, fmt.Sprintf("starting GPU %d", d))
 	e, err := enginecuda.New(d, tf32)
+	done()
 	var nd *gpucuda.NoSuchDeviceError
 	if errors.As(err, &nd) {
 		return nil, withCode(2, err) // the flag's value, as --device -1
@@ -412,6 +428,7 @@ func interruptContext(parent context.Context) (context.Context, context.CancelFu
 	go func() {
 		select {
 		case <-ch:
+			stopAskedOnce.Do(func() { close(stopAsked) })
 		case <-stdoutGone:
 			// Nothing more can be shown: stop as on Ctrl-C.
 			cancel()
@@ -434,6 +451,47 @@ func interruptContext(parent context.Context) (context.Context, context.CancelFu
 		}
 	}()
 	return ctx, func() { cancel(); release() }
+}
+
+// stopAsked is closed when interruptContext has had its first stop
+// signal: what waits for the NVIDIA driver says that the stop waits too
+// (watchDriver).
+var (
+	stopAsked     = make(chan struct{})
+	stopAskedOnce sync.Once
+)
+
+// driverPatience is how long a GPU's start may take before watchDriver
+// says it is still waiting (a first start takes up to 2 s).
+const driverPatience = 10 * time.Second
+
+// watchDriver says on w that the NVIDIA driver or its libraries have not
+// answered yet, while doing (e.g. "starting GPU 0"): once driverPatience
+// has passed, and when a stop is asked for (which waits for them: a call
+// into the driver cannot be cut short), so that a driver that no longer
+// answers is not a silent hang. done ends the watch.
+func watchDriver(w io.Writer, doing string) (done func()) {
+	end := make(chan struct{})
+	start := time.Now()
+	go func() {
+		timer := time.NewTimer(driverPatience)
+		defer timer.Stop()
+		stop := stopAsked
+		for {
+			select {
+			case <-end:
+				return
+			case <-timer.C:
+				fmt.Fprintf(w, "note: still %s after %.0f s: the NVIDIA driver or its libraries do not answer (nvidia-smi checks the driver; a GPU in a bad state may need a reset or a reboot); Ctrl-C stops, and --cpu runs without the GPU\n",
+					doing, time.Since(start).Seconds())
+			case <-stop:
+				stop = nil
+				fmt.Fprintf(w, "note: stopping once the NVIDIA driver answers (%s, for %.0f s now); Ctrl-C again stops at once\n", doing, time.Since(start).Seconds())
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(end) }) }
 }
 
 // stopSignals are the signals interruptContext turns into a clean stop:

@@ -16,6 +16,7 @@ import (
 	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/internal/nvlib"
+	"github.com/cnngpu/cnngpu/kernels"
 	"github.com/urfave/cli/v2"
 )
 
@@ -26,7 +27,9 @@ func devicesCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
+			done := watchDriver(c.App.ErrWriter, "asking the NVIDIA driver for its GPUs")
 			gpuErr := listGPUs(out)
+			done()
 			// With no GPU to use, a library not found is said in a
 			// line: its search and how to install it would read as the
 			// problem, where the GPU is (said first).
@@ -77,19 +80,28 @@ func listGPUs(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	usable := 0
+	major, minor, _ := cuda.Target(kernels.PTX)
+	usable, old := 0, 0
 	for _, d := range devs {
 		if d.Err != nil {
 			fmt.Fprintf(out, "GPU %d  not described by the driver: %v; it cannot be used (nvidia-smi shows its state)\n", d.Index, d.Err)
 			continue
 		}
-		usable++
-		fmt.Fprintf(out, "GPU %d  %s  %.1f GiB  compute capability %d.%d  %d multiprocessors\n",
+		fmt.Fprintf(out, "GPU %d  %s  %.1f GiB  compute capability %d.%d  %d multiprocessors",
 			d.Index, d.Name, float64(d.MemoryBytes)/(1<<30), d.ComputeMajor, d.ComputeMinor, d.Multiprocessors)
+		if d.Older(major, minor) {
+			old++
+			fmt.Fprintf(out, "  (too old for cnngpu's kernels, which need %d.%d or newer: it cannot be used)\n", major, minor)
+			continue
+		}
+		usable++
+		fmt.Fprintln(out)
 	}
 	switch {
 	case len(devs) == 0:
 		return fmt.Errorf("the driver sees no GPU; train with --cpu")
+	case usable == 0 && old > 0:
+		return fmt.Errorf("no GPU here is new enough for cnngpu's kernels (compute capability %d.%d or newer); train with --cpu", major, minor)
 	case usable == 0:
 		return fmt.Errorf("the driver sees %d GPU(s) but could describe none: check them with nvidia-smi (a reset or a reboot may be needed); until then, train with --cpu", len(devs))
 	}

@@ -10,9 +10,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/internal/fakecuda"
@@ -177,4 +179,62 @@ func TestGPUNotDescribed(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "the NVIDIA driver could not count the GPUs: cuDeviceGetCount: ") || !strings.Contains(stderr, "use --cpu") {
 		t.Errorf("devices whose count fails: exit %d\n%s", code, stderr)
 	}
+}
+
+// TestDevicesTooOldGPU: GPUs older than our kernels' target (the fake's
+// compute capability 3.5) are listed as too old and not usable, and
+// devices exits 1, as train --device says (it exited 0, listing them as
+// any other).
+func TestDevicesTooOldGPU(t *testing.T) {
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_CC=35"}
+	stdout, stderr, code := cnngpu(t, env, "devices")
+	if code != 1 || !strings.Contains(stdout, "GPU 0  Fake GPU 0  16.0 GiB  compute capability 3.5  4 multiprocessors  (too old for cnngpu's kernels, which need ") ||
+		!strings.Contains(stderr, "no GPU here is new enough for cnngpu's kernels") {
+		t.Errorf("devices on GPUs of compute capability 3.5: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestNoGPUFallsBackSaidPlainly: a default run where the driver sees no
+// GPU trains on the CPU, saying that, not "--device 0: no such GPU" (no
+// --device was given).
+func TestNoGPUFallsBackSaidPlainly(t *testing.T) {
+	f := newFixtures(t)
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_NDEV=0"}
+	_, stderr, code := cnngpu(t, env, "eval", "--data", f.data, "--model", f.model)
+	if code != 0 || !strings.Contains(stderr, "note: using the CPU engine: the NVIDIA driver sees no GPU\n") || strings.Contains(stderr, "--device 0") {
+		t.Errorf("eval where the driver sees no GPU: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestDriverThatHangsIsSaid: a driver whose cuInit never returns is said
+// after driverPatience (devices printed nothing, ever), and a first Ctrl-C
+// while train waits on it says that the stop waits for the driver and
+// how to stop at once (it said nothing).
+func TestDriverThatHangsIsSaid(t *testing.T) {
+	env := append(os.Environ(), "LD_LIBRARY_PATH="+fakecuda.Dir(t), "FAKECUDA_HANG=cuInit", "CNNGPU_NO_CACHE=1")
+	waitFor := func(want string, signal bool, args ...string) {
+		t.Helper()
+		cmd := exec.Command(binary_, args...)
+		cmd.Env = env
+		var se lockedBuffer
+		cmd.Stderr = &se
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		if signal {
+			time.Sleep(time.Second)
+			cmd.Process.Signal(os.Interrupt)
+		}
+		for start := time.Now(); !strings.Contains(se.String(), want); time.Sleep(100 * time.Millisecond) {
+			if time.Since(start) > driverPatience+10*time.Second {
+				t.Errorf("cnngpu %v with cuInit hanging: no %q on standard error:\n%s", args, want, se.String())
+				return
+			}
+		}
+	}
+	waitFor("note: still asking the NVIDIA driver for its GPUs after 10 s: the NVIDIA driver or its libraries do not answer", false, "devices")
+	f := newFixtures(t)
+	waitFor("note: stopping once the NVIDIA driver answers (starting the NVIDIA driver, for 1 s now); Ctrl-C again stops at once", true,
+		"train", "--data", f.data, "--epochs", "1", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
 }

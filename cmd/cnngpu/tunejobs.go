@@ -86,7 +86,7 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 	if ids != nil {
 		for _, id := range ids {
 			for k := range jobs {
-				e, err := openGPU(id, c.String("precision") == "tf32")
+				e, err := openGPU(c.App.ErrWriter, id, c.String("precision") == "tf32")
 				if err != nil {
 					return engines, nil, nil, err
 				}
@@ -127,7 +127,7 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 	}
 	slots = append(slots, gpuSlot(id, 0, jobs))
 	for k := 1; k < jobs; k++ {
-		g, err := openGPU(id, c.String("precision") == "tf32")
+		g, err := openGPU(c.App.ErrWriter, id, c.String("precision") == "tf32")
 		if err != nil {
 			return engines, nil, nil, err
 		}

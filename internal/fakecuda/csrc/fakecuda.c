@@ -27,6 +27,13 @@
  *   - FAKECUDA_PTX_ISA=77: the newest PTX ISA (7.7) the fake's JIT
  *     compiles, as an older driver's (default: any); newer PTX fails with
  *     CUDA_ERROR_UNSUPPORTED_PTX_VERSION and the log ptxas writes.
+ *   - FAKECUDA_NDEV=N: the number of GPUs cuDeviceGetCount reports
+ *     (default 2, any int); FAKECUDA_NAME: every GPU's name, as given
+ *     (control characters and all; default "Fake GPU N").
+ *   - FAKECUDA_INIT=N: cuInit returns status N (a driver that does not
+ *     start: 34, the toolkit's stub library; 35, too old for the runtime).
+ *   - FAKECUDA_HANG=name: the call of that function never returns (a driver
+ *     that no longer answers).
  *   - Violations: destroying what is not alive, cudnnDestroy or a cuDNN or
  *     cuBLAS call while another context is current, an SGEMM on a handle
  *     with no workspace of ours (cublasSetStream resets it, as documented),
@@ -84,7 +91,9 @@ static int ctxref[MAXDEV];
 static char ctxs[MAXDEV]; /* a context is the address of its byte */
 static __thread void *current;
 static long calls, fail_at = -1;
-static char fail_name[128], failed[128];
+static char fail_name[128], failed[128], hang_name[128];
+static const char *dev_name;
+static int init_status;
 static long failed_at;
 static int cc = 90, ndev = 2, finds[3];
 static int ptx_isa = 1000;
@@ -122,6 +131,16 @@ static void init(void) {
 	const char *isa = getenv("FAKECUDA_PTX_ISA");
 	if (isa && *isa)
 		ptx_isa = atoi(isa);
+	const char *nd = getenv("FAKECUDA_NDEV");
+	if (nd && *nd)
+		ndev = atoi(nd);
+	dev_name = getenv("FAKECUDA_NAME");
+	const char *is = getenv("FAKECUDA_INIT");
+	if (is && *is)
+		init_status = atoi(is);
+	const char *h = getenv("FAKECUDA_HANG");
+	if (h && *h)
+		snprintf(hang_name, sizeof hang_name, "%s", h);
 }
 
 static struct {
@@ -151,7 +170,10 @@ static int fail(const char *name) {
 		snprintf(failed, sizeof failed, "%s", name);
 		failed_at = calls;
 	}
+	int hang = hang_name[0] && strcmp(hang_name, name) == 0;
 	pthread_mutex_unlock(&mu);
+	while (hang)
+		sleep(1000);
 	return now;
 }
 
@@ -266,7 +288,10 @@ static void destroy(const char *fn, void *p, int kind) {
 #define NO_BINARY_FOR_GPU 209
 #define UNSUPPORTED_PTX_VERSION 222
 
-CUresult cuInit(unsigned int flags) { return done(fail("cuInit") ? UNKNOWN : 0); }
+CUresult cuInit(unsigned int flags) {
+	int f = fail("cuInit");
+	return done(init_status ? init_status : f ? UNKNOWN : 0);
+}
 /* The calls that choose a library (cuDriverGetVersion, cublasGetProperty,
  * cudnnGetVersion) do not fail: a failure there makes the search go on to
  * the next candidate, a real library outside the fake. */
@@ -275,16 +300,21 @@ CUresult cuDriverGetVersion(int *v) {
 	return done(0);
 }
 CUresult cuDeviceGetCount(int *n) {
+	int f = fail("cuDeviceGetCount"); /* reads FAKECUDA_NDEV first */
 	*n = ndev;
-	return done(fail("cuDeviceGetCount") ? UNKNOWN : 0);
+	return done(f ? UNKNOWN : 0);
 }
 CUresult cuDeviceGet(int *d, int i) {
 	*d = i;
 	return done(fail("cuDeviceGet") ? UNKNOWN : 0);
 }
 CUresult cuDeviceGetName(char *name, int len, int d) {
-	snprintf(name, len, "Fake GPU %d", d);
-	return done(fail("cuDeviceGetName") ? UNKNOWN : 0);
+	int f = fail("cuDeviceGetName");
+	if (dev_name)
+		snprintf(name, len, "%s", dev_name);
+	else
+		snprintf(name, len, "Fake GPU %d", d);
+	return done(f ? UNKNOWN : 0);
 }
 CUresult cuDeviceTotalMem_v2(size_t *b, int d) {
 	*b = (size_t)16 << 30;
@@ -321,12 +351,20 @@ static const char *err_name(CUresult r) {
 		return "CUDA_ERROR_NO_BINARY_FOR_GPU";
 	case UNSUPPORTED_PTX_VERSION:
 		return "CUDA_ERROR_UNSUPPORTED_PTX_VERSION";
+	case 34:
+		return "CUDA_ERROR_STUB_LIBRARY";
+	case 35:
+		return "CUDA_ERROR_INSUFFICIENT_DRIVER";
+	case UNKNOWN:
+		return "CUDA_ERROR_UNKNOWN";
 	}
-	return "CUDA_ERROR_UNKNOWN";
+	return NULL;
 }
+/* As the driver's: a status it does not know is CUDA_ERROR_INVALID_VALUE,
+ * with no name. */
 CUresult cuGetErrorName(CUresult r, const char **s) {
 	*s = err_name(r);
-	return 0;
+	return *s ? 0 : 1;
 }
 CUresult cuGetErrorString(CUresult r, const char **s) {
 	switch (r) {
@@ -347,6 +385,12 @@ CUresult cuGetErrorString(CUresult r, const char **s) {
 		break;
 	case UNSUPPORTED_PTX_VERSION:
 		*s = "the provided PTX was compiled with an unsupported toolchain.";
+		break;
+	case 34:
+		*s = "CUDA driver is a stub library";
+		break;
+	case 35:
+		*s = "CUDA driver version is insufficient for CUDA runtime version";
 		break;
 	default:
 		*s = "unknown error";
