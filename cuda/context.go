@@ -193,6 +193,17 @@ var (
 	ctxSymErr  error
 )
 
+// DriverUsable returns an error where the driver does not start or lacks
+// a function the engine calls (a driver older than CUDA 11.4 lacks
+// cuGraphInstantiateWithFlags): what cnngpu devices checks of it.
+func DriverUsable() error {
+	if err := Load(); err != nil {
+		return err
+	}
+	_, err := contextSyms()
+	return err
+}
+
 // contextSyms looks up, once, the driver functions of a context
 // (contextFuncs, and the event timer's newest name: CUDA 12.8+ drivers
 // export a _v2 beside the original). The map is only read afterwards;
@@ -203,7 +214,7 @@ func contextSyms() (map[string]unsafe.Pointer, error) {
 			ctxSymErr = errors.New("contextSyms before the driver was loaded") // Open and Preload call Load first
 			return
 		}
-		if ctxSyms, ctxSymErr = dlsym(drv.handle, "libcuda.so.1", contextFuncs...); ctxSymErr != nil {
+		if ctxSyms, ctxSymErr = dlsym(drv.handle, driverFile(), contextFuncs...); ctxSymErr != nil {
 			return
 		}
 		var err error

@@ -103,6 +103,9 @@ func BLASLibrary() (*nvlib.Found, error) {
 	if err != nil {
 		return nil, err
 	}
+	if blasFnErr != nil {
+		return nil, blasFnErr // found, but without what the engine calls
+	}
 	return l.Found, nil
 }
 

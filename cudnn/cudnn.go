@@ -141,5 +141,8 @@ func Library() (*nvlib.Found, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fnErr != nil {
+		return nil, fnErr // found, but without what the engine calls
+	}
 	return l.Found, nil
 }

@@ -75,6 +75,10 @@ func listGPUs(out io.Writer) error {
 		}
 		return err
 	}
+	if err := cuda.DriverUsable(); err != nil {
+		fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d, but cannot run cnngpu's engine (%v)\nno GPU can be used; the libraries below are those a GPU run would use\n", file, v/1000, v%1000/10, err)
+		return err
+	}
 	fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d\n", file, v/1000, v%1000/10)
 	devs, err := cuda.Devices()
 	if err != nil {

@@ -238,3 +238,40 @@ func TestDriverThatHangsIsSaid(t *testing.T) {
 	waitFor("note: stopping once the NVIDIA driver answers (starting the NVIDIA driver, for 1 s now); Ctrl-C again stops at once", true,
 		"train", "--data", f.data, "--epochs", "1", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
 }
+
+// TestDevicesLibrariesLackingFunctions: a libcuda.so.1 without a function
+// of the engine's context (cuGraphInstantiateWithFlags: a driver before
+// CUDA 11.4), or a libcudnn.so.9 with its version functions alone, is no
+// GPU that can be used: devices names the file and what it lacks, and
+// exits 1 (it exited 0, and train then failed).
+func TestDevicesLibrariesLackingFunctions(t *testing.T) {
+	fake := fakecuda.Dir(t)
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	build := func(dir, name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(cc, append([]string{"-shared", "-fPIC", "-o", filepath.Join(dir, name)}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", name, err, out)
+		}
+	}
+	oldDriver := t.TempDir()
+	build(oldDriver, "libcuda.so.1", "-DcuGraphInstantiateWithFlags=cuGraphInstantiateWithFlags_missing", filepath.Join("..", "..", "internal", "fakecuda", "csrc", "fakecuda.c"))
+	dnn := t.TempDir()
+	src := filepath.Join(dnn, "dnn.c")
+	os.WriteFile(src, []byte("#include <stddef.h>\nsize_t cudnnGetVersion(void) { return 90100; }\nsize_t cudnnGetCudartVersion(void) { return 12080; }\n"), 0o644)
+	build(dnn, "libcudnn.so.9", src)
+	for _, c := range []struct {
+		dir        string
+		out, error string
+	}{
+		{oldDriver, "libcuda.so.1, supports CUDA 12.8, but cannot run cnngpu's engine (" + filepath.Join(oldDriver, "libcuda.so.1") + " lacks cuGraphInstantiateWithFlags", "lacks cuGraphInstantiateWithFlags"},
+		{dnn, "cuDNN: " + filepath.Join(dnn, "libcudnn.so.9") + " lacks cudnnCreate: cuDNN 8 or 9 is needed", "the GPU engine cannot start without cuDNN"},
+	} {
+		stdout, stderr, code := cnngpu(t, []string{"LD_LIBRARY_PATH=" + c.dir + ":" + fake}, "devices")
+		if code != 1 || !strings.Contains(stdout, c.out) || !strings.Contains(stderr, c.error) {
+			t.Errorf("devices with %s first: exit %d, want 1, %q and %q\n%s%s", c.dir, code, c.out, c.error, stdout, stderr)
+		}
+	}
+}
