@@ -16,6 +16,7 @@ package nvlib
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -72,6 +73,22 @@ func CheckDriver(cudaMajor, driver int) error {
 		cudaMajor, driver/1000, driver%1000/10, driver/1000)
 }
 
+// CheckVersion tells whether the version a file of l reports (info) is
+// the one its name c says: a libcudnn.so.9 that reports cuDNN 7.6.5 (a
+// link to another version, or not NVIDIA's library) is not used, since
+// what it can do, and which of its companions are opened, follows the
+// name. An unknown version ("") passes.
+func CheckVersion(l Lib, c Candidate, info Info) error {
+	if info.Version == "" || c.Major == 0 {
+		return nil
+	}
+	first, _, _ := strings.Cut(info.Version, ".")
+	if major, err := strconv.Atoi(first); err == nil && major == c.Major {
+		return nil
+	}
+	return fmt.Errorf("reports %s %s under the name %s.%d: not the version its name says (a link to another version, or not NVIDIA's library)", l.Name, info.Version, l.Base, c.Major)
+}
+
 // MinCCForCUDA13 is the oldest compute capability (×10) CUDA 13's
 // libraries run on: 13.0 removed Maxwell, Pascal and Volta (5.x–7.2).
 const MinCCForCUDA13 = 75
@@ -106,7 +123,10 @@ func Find[H any](l Lib, env Env, m Machine, open func(Candidate) (H, Info, error
 	for _, c := range l.candidates(ps, env) {
 		h, info, err := open(c)
 		if err == nil {
-			if err = CheckDriver(info.CUDAMajor, driver); err == nil {
+			if err = CheckVersion(l, c, info); err == nil {
+				err = CheckDriver(info.CUDAMajor, driver)
+			}
+			if err == nil {
 				err = CheckArch(info.CUDAMajor, m.NewestCC)
 			}
 			if err == nil {

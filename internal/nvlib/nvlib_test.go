@@ -6,6 +6,7 @@ package nvlib
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -144,7 +145,8 @@ func TestWheelLayout(t *testing.T) {
 		if c.venv != "" {
 			m.env["VIRTUAL_ENV"] = filepath.Join(m.root, c.venv)
 		}
-		path := m.lib(c.file, "1.2.3", c.cuda)
+		// The version its name says (libcudnn.so.9: 9.x; CheckVersion).
+		path := m.lib(c.file, c.file[strings.LastIndex(c.file, ".")+1:]+".2.3", c.cuda)
 		h, f, err := m.find(c.lib, 13000)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
@@ -311,5 +313,26 @@ func TestLibraryPathUnusable(t *testing.T) {
 	m.env[LibraryPathEnv] = "::"
 	if ps := CUBLAS.Places(m.Env()); ps[0].Note != `"::" names no folder` {
 		t.Errorf("CNNGPU_LIBRARY_PATH=:: shown as %+v", ps[0])
+	}
+}
+
+// TestCheckVersion: a file whose reported version is not the one its name
+// says (a libcudnn.so.9 reporting cuDNN 7.6.5, 0.0.0 or 12345.67.89, a
+// libcublas.so.12 reporting -3.8.4) is not used; the name's own version,
+// or an unknown one, passes.
+func TestCheckVersion(t *testing.T) {
+	for _, c := range []struct {
+		lib     Lib
+		major   int
+		version string
+		ok      bool
+	}{
+		{CUDNN, 9, "9.1.0", true}, {CUDNN, 8, "8.9.7", true}, {CUBLAS, 12, "12.8.4", true}, {CUDNN, 9, "", true},
+		{CUDNN, 9, "7.6.5", false}, {CUDNN, 9, "0.0.0", false}, {CUDNN, 9, "12345.67.89", false}, {CUBLAS, 12, "-3.8.4", false}, {CUDNN, 9, "8.9.7", false},
+	} {
+		err := CheckVersion(c.lib, Candidate{Path: "x", Major: c.major}, Info{Version: c.version})
+		if (err == nil) != c.ok || err != nil && !strings.Contains(err.Error(), fmt.Sprintf("reports %s %s under the name %s.%d", c.lib.Name, c.version, c.lib.Base, c.major)) {
+			t.Errorf("%s %s as %s.%d: %v, want ok %v", c.lib.Name, c.version, c.lib.Base, c.major, err, c.ok)
+		}
 	}
 }
