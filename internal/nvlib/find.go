@@ -62,12 +62,19 @@ func (f *Found) String() string {
 	return fmt.Sprintf("%s %s  %s  (found in %s)", f.Lib.Name, f.Version, f.File(), f.Place)
 }
 
+// MinDriverCUDA is the oldest CUDA major version a driver must support
+// for any library cnngpu uses (cuBLAS 11, cuDNN 8 for CUDA 11).
+const MinDriverCUDA = 11
+
 // CheckDriver tells whether a library built for CUDA major cudaMajor runs
 // under a driver whose cuDriverGetVersion is driver (e.g. 12040 for 12.4).
 // Either being 0 (unknown) passes.
 func CheckDriver(cudaMajor, driver int) error {
 	if cudaMajor == 0 || driver == 0 || cudaMajor <= driver/1000 {
 		return nil
+	}
+	if driver/1000 < MinDriverCUDA {
+		return fmt.Errorf("built for CUDA %d, but the NVIDIA driver supports CUDA %d.%d at most (update the driver)", cudaMajor, driver/1000, driver%1000/10)
 	}
 	return fmt.Errorf("built for CUDA %d, but the NVIDIA driver supports CUDA %d.%d at most (update the driver, or install the library for CUDA %d)",
 		cudaMajor, driver/1000, driver%1000/10, driver/1000)
@@ -160,6 +167,12 @@ func (e *NotFoundError) Error() string {
 	names := make([]string, len(l.Majors))
 	for i, m := range l.Majors {
 		names[i] = l.Soname(m)
+	}
+	if e.Driver > 0 && e.Driver/1000 < MinDriverCUDA {
+		// No library cnngpu uses would run: the driver is the problem,
+		// not the library (its files were found, and refused for it).
+		fmt.Fprintf(&b, "the NVIDIA driver is too old for cnngpu: it supports CUDA %d.%d at most, and every %s cnngpu uses needs CUDA %d or newer (driver 450 or newer): update the driver (nvidia-smi shows its version).\n",
+			e.Driver/1000, e.Driver%1000/10, l.Name, MinDriverCUDA)
 	}
 	fmt.Fprintf(&b, "%s not found: no usable %s.\nSearched:\n", l.Name, strings.Join(names, ", "))
 	for _, p := range e.Places {

@@ -336,3 +336,19 @@ func TestCheckVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestDriverTooOldForAny: under a driver older than any library cnngpu
+// uses (CUDA 9.0), the error leads with the driver, not with the library
+// (it said "install the library for CUDA 9", which cnngpu cannot use).
+func TestDriverTooOldForAny(t *testing.T) {
+	m := newMachine(t)
+	m.system["libcublas.so.12"] = Info{Version: "12.8.4", CUDAMajor: 12}
+	_, _, err := m.find(CUBLAS, 9000)
+	if err == nil || !strings.HasPrefix(err.Error(), "the NVIDIA driver is too old for cnngpu: it supports CUDA 9.0 at most, and every cuBLAS cnngpu uses needs CUDA 11 or newer") ||
+		strings.Contains(err.Error(), "for CUDA 9)") {
+		t.Errorf("cuBLAS 12 under a CUDA 9.0 driver: %v", err)
+	}
+	if _, _, err := m.find(CUBLAS, 11080); err == nil || strings.Contains(err.Error(), "too old for cnngpu") || !strings.Contains(err.Error(), "install the library for CUDA 11") {
+		t.Errorf("cuBLAS 12 under a CUDA 11.8 driver: %v; want the library for CUDA 11 asked for", err)
+	}
+}
