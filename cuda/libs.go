@@ -158,7 +158,13 @@ func dlopenOne(name string, lazy bool) (unsafe.Pointer, error) {
 	}
 	h := C.c_dlopen(cn, l)
 	if h == nil {
-		return nil, errors.New(C.GoString(C.dlerror()))
+		why := C.GoString(C.dlerror())
+		// A file there, built for another processor, which the loader
+		// calls missing (or names no file of).
+		if foreign := nvlib.ForeignOnSearchPath(name); foreign != "" {
+			why += "; " + foreign
+		}
+		return nil, errors.New(why)
 	}
 	return h, nil
 }
