@@ -31,6 +31,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
+	"github.com/cnngpu/cnngpu/engine/enginetest"
 )
 
 func newTestServer(t *testing.T) (*httptest.Server, *Server, *engine.Model) {
@@ -1020,19 +1021,7 @@ func TestPixelListMemory(t *testing.T) {
 // in a row had none.
 func TestOverflowFailsItsOwnRequest(t *testing.T) {
 	e := &failingEngine{Engine: cpu.New(1), release: make(chan struct{})}
-	arch, _ := engine.NewArch("original", engine.ReLU) // unpadded: one shade gives no edges
-	w := make([]float32, arch.NumParams())
-	ps := arch.Params()
-	for _, s := range ps[2:] {
-		if !s.Bias {
-			for i := s.Off; i < s.Off+s.Len(); i++ {
-				w[i] = 1e30
-			}
-		}
-	}
-	for f := 0; f < ps[0].Len()/25; f++ { // conv1.weight: (32,1,5,5)
-		w[ps[0].Off+25*f+2], w[ps[0].Off+25*f+22] = 1, -1
-	}
+	arch, w := enginetest.OverflowsOnStrokes()
 	m, err := engine.NewInferenceModel(e, arch, w)
 	if err != nil {
 		t.Fatal(err)
