@@ -151,9 +151,9 @@ func initHint(err error) (hint, then string) {
 	switch {
 	case e == nil:
 	case e.Status == 34: // CUDA_ERROR_STUB_LIBRARY
-		return "that libcuda.so.1 is the CUDA toolkit's stub, for linking only (a folder such as /usr/local/cuda/lib64/stubs comes first in LD_LIBRARY_PATH): take that folder out, so that the driver's own libcuda.so.1 is loaded.", " Until then, use --cpu"
+		return "that libcuda.so.1 is the CUDA toolkit's stub, for linking only (a folder such as /usr/local/cuda/lib64/stubs comes first in LD_LIBRARY_PATH): take that folder out, so that the driver's own libcuda.so.1 is loaded", "; until then, use --cpu"
 	case e.Status == 35 || e.Status == 803: // CUDA_ERROR_INSUFFICIENT_DRIVER, CUDA_ERROR_SYSTEM_DRIVER_MISMATCH
-		return "the driver's library and its kernel module differ in version, or the driver is too old (an update not finished: a reboot, or reloading the nvidia module, ends it; nvidia-smi says which).", " Until then, use --cpu"
+		return "the driver's library and its kernel module differ in version, or the driver is too old (an update not finished: a reboot, or reloading the nvidia module, ends it; nvidia-smi says which)", "; until then, use --cpu"
 	}
 	return "is a GPU visible to this process (nvidia-smi tells)?", " Without one, use --cpu"
 }
@@ -225,10 +225,10 @@ const maxDevices = 1024
 func listDevices() ([]Device, error) {
 	var n C.int
 	if err := drv.check("cuDeviceGetCount", C.call_cuDeviceGetCount(drv.fn["cuDeviceGetCount"], &n)); err != nil {
-		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver could not count the GPUs: %w; check them with nvidia-smi (a reset or a reboot may be needed).", err), Hint: " Until then, use --cpu"}
+		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver could not count the GPUs: %w; check them with nvidia-smi (a reset or a reboot may be needed)", err), Hint: "; until then, use --cpu"}
 	}
 	if n < 0 || n > maxDevices {
-		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver reports %d GPUs (cuDeviceGetCount), where 0 to %d were expected: the driver is not answering as one does; check the GPUs with nvidia-smi (a reset or a reboot may be needed).", int(n), maxDevices), Hint: " Until then, use --cpu"}
+		return nil, &SetupError{Err: fmt.Errorf("the NVIDIA driver reports %d GPUs (cuDeviceGetCount), where 0 to %d were expected: the driver is not answering as one does; check the GPUs with nvidia-smi (a reset or a reboot may be needed)", int(n), maxDevices), Hint: "; until then, use --cpu"}
 	}
 	out := make([]Device, 0, int(n))
 	for i := 0; i < int(n); i++ {
