@@ -466,30 +466,22 @@ func isMetrics(head []byte) bool {
 // checkSpace refuses a run whose checkpoints (outs, written one run after
 // the other) do not fit in the free space of their file systems, before
 // any training: a full disk would otherwise fail the first checkpoint
-// after its epoch had trained. Each run's last checkpoint takes last
-// bytes (the weights alone where its schedule ends: a third of one with
-// Adam's moments), the others size, and each is written beside the one
-// before until the rename: epochs checkpoints a run, a file system holds
-// at most the last checkpoints of the runs before and the run in
-// progress's two (2*size, or size+last for its last two, or last alone
-// for a run of one; a file it replaces takes room until then too). The
-// temporary files of a target left by a writer that was killed are
-// removed first (its first write would remove them): their space is
-// free. Where the free space cannot be read, nothing is refused. name is
-// what the error names (--out's value).
+// after its epoch had trained. A run of epochs writes its checkpoint after
+// every epoch, each beside the one before until the rename: size bytes,
+// and its last one last (the weights alone where its schedule ends: a
+// third of size with Adam's moments). While it runs, a file system holds
+// the runs' before it last checkpoints and, at most, two of size of its
+// own (the one before and the next: an interrupted run saves a whole
+// checkpoint in the middle of an epoch too), or one beside the file it
+// replaces for a run of one epoch. The temporary files of a target left by
+// a writer that was killed are removed first (its first write would remove
+// them): their space is free. Where the free space cannot be read, nothing
+// is refused. name is what the error names (--out's value).
 func checkSpace(name string, outs []string, size, last int64, epochs int) error {
-	// extra: what the run in progress takes beyond its last checkpoint.
-	var extra int64
-	switch {
-	case epochs >= 3:
-		extra = 2*size - last
-	case epochs == 2:
-		extra = size
-	}
 	type fsNeed struct {
 		dir        string
-		free, need uint64
-		replaces   bool
+		free       uint64
+		need, kept int64 // the most needed at once; what the runs before keep
 	}
 	var order []uint64
 	byDev := map[uint64]*fsNeed{}
@@ -509,31 +501,30 @@ func checkSpace(name string, outs []string, size, last int64, epochs int) error 
 			byDev[dev] = n
 			order = append(order, dev)
 		}
-		grows := last
+		var old int64 // the file the run replaces, on the disk already
 		if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
-			grows = max(0, last-st.Size())
-			n.replaces = true
+			old = st.Size()
 		}
-		n.need += uint64(grows)
+		peak := size // its checkpoint beside the file it replaces, or alone
+		if epochs >= 2 {
+			peak = max(size, 2*size-old) // two of size at once
+		}
+		n.need = max(n.need, n.kept+peak)
+		n.kept += last - old
 	}
 	for _, dev := range order {
 		n := byDev[dev]
-		need := n.need
-		if n.replaces {
-			need += uint64(max(extra, last))
-		} else {
-			need += uint64(extra)
-		}
-		if n.free >= need {
+		if n.need <= 0 || n.free >= uint64(n.need) {
 			continue
 		}
+		need := uint64(n.need)
 		free, needed := megabytes(n.free), megabytes(need)
 		if free == needed {
 			free, needed = fmt.Sprintf("%d bytes", n.free), fmt.Sprintf("%d bytes", need)
 		}
 		takes := megabytes(uint64(size))
 		if last != size {
-			takes = fmt.Sprintf("%s, its last %s", takes, megabytes(uint64(last)))
+			takes = fmt.Sprintf("%s, a finished run's last %s", takes, megabytes(uint64(last)))
 		}
 		return usageErrorf("%s: the file system of %s has %s free, and the run needs %s there (a checkpoint takes %s, and each is written beside the one it replaces first): free some space there, or give --out a folder on another disk",
 			name, n.dir, free, needed, takes)

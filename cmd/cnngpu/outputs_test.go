@@ -22,10 +22,9 @@ import (
 // TestCheckSpace: checkpoints that do not fit in their file system's free
 // space are refused before any training, naming --out, the folder (the
 // nearest that exists), the space free and the space needed; those that
-// fit are not. A file replaced needs only what the new one outgrows it
-// by, plus one checkpoint's room for the write beside it, as does a run
-// that writes its file more than once; a run's last checkpoint, the
-// weights alone, counts as what it is.
+// fit are not. A file replaced needs only one checkpoint's room beside
+// it, a run that writes its file more than once room for two; a finished
+// run's last checkpoint, the weights alone, counts as what it is.
 func TestCheckSpace(t *testing.T) {
 	dir := t.TempDir()
 	free, _, ok := freeSpace(dir)
@@ -53,17 +52,20 @@ func TestCheckSpace(t *testing.T) {
 	if err := checkSpace("--out "+outs[0], outs, size, size, 1); err == nil {
 		t.Error("two new checkpoints of half the free space each: not refused")
 	}
-	// A run whose last checkpoint is the weights alone (a quarter here)
-	// holds one checkpoint and its last at once over two epochs, and
-	// two checkpoints over three; runs before it keep their last alone.
-	if err := checkSpace("--out "+out, []string{out}, size, size/4, 2); err != nil {
-		t.Errorf("a run of two epochs, its checkpoints of half the free space and its last of a quarter of that: %v", err)
+	// Runs whose last checkpoint is the weights alone (a quarter of the
+	// others here, a third of the free space) keep it alone once they
+	// finish: the next run's two at once and the last of the one before
+	// fit (counted as whole checkpoints, they would not).
+	third := int64(free/3) + 1
+	if err := checkSpace("--out "+outs[0], outs, third, third/4, 2); err != nil {
+		t.Errorf("two runs of two epochs, their checkpoints of a third of the free space and their last of a quarter of that: %v", err)
 	}
-	if err := checkSpace("--out "+out, []string{out}, size, size/4, 3); err == nil || !strings.Contains(err.Error(), ", its last ") {
-		t.Errorf("a run of three epochs, its checkpoints of half the free space: %v, want it refused, naming the last one's size", err)
+	if err := checkSpace("--out "+outs[0], outs, third, third, 2); err == nil {
+		t.Error("two runs of two epochs, every checkpoint of a third of the free space: not refused")
 	}
-	if err := checkSpace("--out "+outs[0], outs, size, size/4, 2); err != nil {
-		t.Errorf("two runs of two epochs, their checkpoints of half the free space and their last of a quarter of that: %v", err)
+	if err := checkSpace("--out "+outs[0], append(outs, filepath.Join(dir, "c"), filepath.Join(dir, "d"), filepath.Join(dir, "e")), third, third/4, 2); err == nil ||
+		!strings.Contains(err.Error(), ", a finished run's last ") {
+		t.Errorf("five runs of two epochs, their last of a quarter of a third of the free space each: %v, want it refused, naming the last one's size", err)
 	}
 	// Replacing files of the same size needs one checkpoint's room.
 	for _, p := range outs {
@@ -81,6 +83,11 @@ func TestCheckSpace(t *testing.T) {
 	}
 	if err := checkSpace("--out "+outs[0], outs, size, size, 3); err != nil {
 		t.Errorf("two checkpoints replacing files of their size: %v", err)
+	}
+	// A run resumed in its own file (a whole checkpoint), whose last is
+	// smaller: one checkpoint's room beside it (it asked for 5/3 of one).
+	if err := checkSpace("--out "+outs[0], outs[:1], size, size/3, 3); err != nil {
+		t.Errorf("a run resumed in its file of half the free space, 3 epochs left: %v", err)
 	}
 }
 
