@@ -103,10 +103,16 @@ func BLASLibrary() (*nvlib.Found, error) {
 	if err != nil {
 		return nil, err
 	}
-	if blasFnErr != nil {
-		return nil, blasFnErr // found, but without what the engine calls
-	}
 	return l.Found, nil
+}
+
+// BLASUsable is why the cuBLAS found (BLASLibrary) cannot be used: it
+// lacks a function the engine calls; nil where it has them all.
+func BLASUsable() error {
+	if _, err := blasLibrary(); err != nil {
+		return err
+	}
+	return blasFnErr
 }
 
 // cuBLAS math modes (cublasMath_t).

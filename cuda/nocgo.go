@@ -21,6 +21,9 @@ var errNoCgo error = &SetupError{Err: errors.New("this cnngpu was built without 
 // Load reports that GPU support is not built in.
 func Load() error { return errNoCgo }
 
+// BLASUsable reports that GPU support is not built in.
+func BLASUsable() error { return errNoCgo }
+
 // DriverUsable reports that GPU support is not built in.
 func DriverUsable() error { return errNoCgo }
 

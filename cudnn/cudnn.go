@@ -141,8 +141,14 @@ func Library() (*nvlib.Found, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fnErr != nil {
-		return nil, fnErr // found, but without what the engine calls
-	}
 	return l.Found, nil
+}
+
+// Usable is why the cuDNN found (Library) cannot be used: it lacks a
+// function the engine calls; nil where it has them all.
+func Usable() error {
+	if _, err := library(); err != nil {
+		return err
+	}
+	return fnErr
 }

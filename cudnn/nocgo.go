@@ -14,3 +14,6 @@ import (
 func Library() (*nvlib.Found, error) {
 	return nil, errors.New("built without cgo: cuDNN cannot be loaded")
 }
+
+// Usable reports that GPU support is not built in.
+func Usable() error { return errors.New("built without cgo: cuDNN cannot be loaded") }

@@ -34,9 +34,9 @@ func devicesCommand() *cli.Command {
 			// line: its search and how to install it would read as the
 			// problem, where the GPU is (said first).
 			brief := gpuErr != nil
-			blasErr := listLibrary(out, "cuBLAS", cuda.BLASLibrary, brief)
+			blasErr := listLibrary(out, "cuBLAS", cuda.BLASLibrary, cuda.BLASUsable, brief)
 			listLt(out)
-			dnnErr := listLibrary(out, "cuDNN", cudnn.Library, brief)
+			dnnErr := listLibrary(out, "cuDNN", cudnn.Library, cudnn.Usable, brief)
 			if gpuErr != nil {
 				return gpuErr
 			}
@@ -74,6 +74,11 @@ func listGPUs(out io.Writer) error {
 			fmt.Fprintf(out, "NVIDIA driver: none (%v)\nno GPU can be used; the libraries below are those a GPU run would use\n", err)
 		}
 		return err
+	}
+	if v < nvlib.MinDriver {
+		fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d: too old for cnngpu\nno GPU can be used; the libraries below are those a GPU run would use\n", file, v/1000, v%1000/10)
+		return fmt.Errorf("the NVIDIA driver supports CUDA %d.%d, and cnngpu needs %s: update the driver (nvidia-smi shows its version); until then, train with --cpu",
+			v/1000, v%1000/10, nvlib.MinDriverText)
 	}
 	if err := cuda.DriverUsable(); err != nil {
 		fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d, but cannot run cnngpu's engine (%v)\nno GPU can be used; the libraries below are those a GPU run would use\n", file, v/1000, v%1000/10, err)
@@ -129,10 +134,18 @@ func listLt(out io.Writer) {
 // listLibrary prints which file of a library was loaded and from where,
 // the candidates passed over, or the search's error (brief: its first
 // line alone, for a machine with no GPU to use).
-func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), brief bool) error {
+func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), usable func() error, brief bool) error {
 	f, err := load()
 	if err != nil {
 		msg := err.Error()
+		nf := (*nvlib.NotFoundError)(nil)
+		if errors.As(err, &nf) && nf.DriverTooOld() {
+			// Its first line says to update the driver: installing the
+			// library would not help.
+			first, _, _ := strings.Cut(msg, "\n")
+			fmt.Fprintf(out, "%s: %s\n", name, first)
+			return err
+		}
 		if first, _, cut := strings.Cut(msg, "\n"); brief && cut {
 			where := "or set CNNGPU_LIBRARY_PATH to the folder that holds it"
 			if d := os.Getenv("CNNGPU_LIBRARY_PATH"); d != "" {
@@ -141,7 +154,7 @@ func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), 
 			msg = strings.TrimSuffix(first, ".") + " (needed once a GPU works: then install it, docs/gpu.md, " + where + ")"
 			// The files found but not used, with why (one in
 			// CNNGPU_LIBRARY_PATH's folder that is damaged, say).
-			if nf := (*nvlib.NotFoundError)(nil); errors.As(err, &nf) {
+			if nf != nil {
 				for _, t := range nf.TriedLines() {
 					msg += "\n  not used: " + t
 				}
@@ -153,6 +166,11 @@ func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), 
 	fmt.Fprintln(out, f.String())
 	for _, line := range f.Report() {
 		fmt.Fprintf(out, "  %s\n", line)
+	}
+	if err := usable(); err != nil {
+		// Found, but the engine could not start on it.
+		fmt.Fprintf(out, "  but it cannot be used: %v\n", err)
+		return err
 	}
 	return nil
 }

@@ -267,11 +267,22 @@ func TestDevicesLibrariesLackingFunctions(t *testing.T) {
 		out, error string
 	}{
 		{oldDriver, "libcuda.so.1, supports CUDA 12.8, but cannot run cnngpu's engine (" + filepath.Join(oldDriver, "libcuda.so.1") + " lacks cuGraphInstantiateWithFlags", "lacks cuGraphInstantiateWithFlags"},
-		{dnn, "cuDNN: " + filepath.Join(dnn, "libcudnn.so.9") + " lacks cudnnCreate: cuDNN 8 or 9 is needed", "the GPU engine cannot start without cuDNN"},
+		{dnn, "  but it cannot be used: " + filepath.Join(dnn, "libcudnn.so.9") + " lacks cudnnCreate: cuDNN 8 or 9 is needed", "the GPU engine cannot start without cuDNN"},
 	} {
 		stdout, stderr, code := cnngpu(t, []string{"LD_LIBRARY_PATH=" + c.dir + ":" + fake}, "devices")
 		if code != 1 || !strings.Contains(stdout, c.out) || !strings.Contains(stderr, c.error) {
 			t.Errorf("devices with %s first: exit %d, want 1, %q and %q\n%s%s", c.dir, code, c.out, c.error, stdout, stderr)
 		}
+	}
+}
+
+// TestDevicesDriverTooOld: a driver older than cnngpu runs on (CUDA 9.0)
+// is said to be, with what to update it to, as the first line and the
+// error; the libraries are not said to be the ones to install.
+func TestDevicesDriverTooOld(t *testing.T) {
+	stdout, stderr, code := cnngpu(t, []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_DRIVER=9000"}, "devices")
+	if code != 1 || !strings.HasPrefix(stdout, "NVIDIA driver: ") || !strings.Contains(stdout, "supports CUDA 9.0: too old for cnngpu\n") ||
+		!strings.Contains(stderr, "the NVIDIA driver supports CUDA 9.0, and cnngpu needs CUDA 11.4 or newer") || strings.Contains(stdout+stderr, "install it") {
+		t.Errorf("devices under a CUDA 9.0 driver: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -66,6 +66,20 @@ func (f *Found) String() string {
 // for any library cnngpu uses (cuBLAS 11, cuDNN 8 for CUDA 11).
 const MinDriverCUDA = 11
 
+// MinDriver is the oldest driver cnngpu runs on, as cuDriverGetVersion
+// says (11040: CUDA 11.4, driver 470): the engine's context needs its
+// functions (cuGraphInstantiateWithFlags). A GPU that compiles our
+// kernels' PTX (ISA 7.8: Pascal, or one newer than Hopper) needs CUDA
+// 11.8, driver 520 (docs/gpu.md); the others load their SASS.
+const MinDriver = 11040
+
+// MinDriverText says MinDriver in a user's words.
+const MinDriverText = "CUDA 11.4 or newer (driver 470 or newer; 520 or newer for a Pascal GPU)"
+
+// DriverTooOld tells whether a NotFoundError is the driver's fault: it is
+// older than MinDriverCUDA, so that no library would do.
+func (e *NotFoundError) DriverTooOld() bool { return e.Driver > 0 && e.Driver/1000 < MinDriverCUDA }
+
 // CheckDriver tells whether a library built for CUDA major cudaMajor runs
 // under a driver whose cuDriverGetVersion is driver (e.g. 12040 for 12.4).
 // Either being 0 (unknown) passes.
@@ -168,11 +182,11 @@ func (e *NotFoundError) Error() string {
 	for i, m := range l.Majors {
 		names[i] = l.Soname(m)
 	}
-	if e.Driver > 0 && e.Driver/1000 < MinDriverCUDA {
+	if e.DriverTooOld() {
 		// No library cnngpu uses would run: the driver is the problem,
 		// not the library (its files were found, and refused for it).
-		fmt.Fprintf(&b, "the NVIDIA driver is too old for cnngpu: it supports CUDA %d.%d at most, and every %s cnngpu uses needs CUDA %d or newer (driver 450 or newer): update the driver (nvidia-smi shows its version).\n",
-			e.Driver/1000, e.Driver%1000/10, l.Name, MinDriverCUDA)
+		fmt.Fprintf(&b, "the NVIDIA driver is too old for cnngpu: it supports CUDA %d.%d at most, and cnngpu needs %s: update the driver (nvidia-smi shows its version).\n",
+			e.Driver/1000, e.Driver%1000/10, MinDriverText)
 	}
 	fmt.Fprintf(&b, "%s not found: no usable %s.\nSearched:\n", l.Name, strings.Join(names, ", "))
 	for _, p := range e.Places {

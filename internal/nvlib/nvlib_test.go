@@ -344,7 +344,7 @@ func TestDriverTooOldForAny(t *testing.T) {
 	m := newMachine(t)
 	m.system["libcublas.so.12"] = Info{Version: "12.8.4", CUDAMajor: 12}
 	_, _, err := m.find(CUBLAS, 9000)
-	if err == nil || !strings.HasPrefix(err.Error(), "the NVIDIA driver is too old for cnngpu: it supports CUDA 9.0 at most, and every cuBLAS cnngpu uses needs CUDA 11 or newer") ||
+	if err == nil || !strings.HasPrefix(err.Error(), "the NVIDIA driver is too old for cnngpu: it supports CUDA 9.0 at most, and cnngpu needs CUDA 11.4 or newer (driver 470 or newer") ||
 		strings.Contains(err.Error(), "for CUDA 9)") {
 		t.Errorf("cuBLAS 12 under a CUDA 9.0 driver: %v", err)
 	}

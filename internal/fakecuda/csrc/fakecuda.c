@@ -32,6 +32,8 @@
  *     (control characters and all; default "Fake GPU N").
  *   - FAKECUDA_INIT=N: cuInit returns status N (a driver that does not
  *     start: 34, the toolkit's stub library; 35, too old for the runtime).
+ *   - FAKECUDA_DRIVER=N: the CUDA version cuDriverGetVersion reports
+ *     (default 12080: 12.8).
  *   - FAKECUDA_HANG=name: the call of that function never returns (a driver
  *     that no longer answers).
  *   - Violations: destroying what is not alive, cudnnDestroy or a cuDNN or
@@ -93,7 +95,7 @@ static __thread void *current;
 static long calls, fail_at = -1;
 static char fail_name[128], failed[128], hang_name[128];
 static const char *dev_name;
-static int init_status;
+static int init_status, driver_version = 12080;
 static long failed_at;
 static int cc = 90, ndev = 2, finds[3];
 static int ptx_isa = 1000;
@@ -138,6 +140,9 @@ static void init(void) {
 	const char *is = getenv("FAKECUDA_INIT");
 	if (is && *is)
 		init_status = atoi(is);
+	const char *dv = getenv("FAKECUDA_DRIVER");
+	if (dv && *dv)
+		driver_version = atoi(dv);
 	const char *h = getenv("FAKECUDA_HANG");
 	if (h && *h)
 		snprintf(hang_name, sizeof hang_name, "%s", h);
@@ -296,7 +301,10 @@ CUresult cuInit(unsigned int flags) {
  * cudnnGetVersion) do not fail: a failure there makes the search go on to
  * the next candidate, a real library outside the fake. */
 CUresult cuDriverGetVersion(int *v) {
-	*v = 12080;
+	pthread_mutex_lock(&mu);
+	init();
+	pthread_mutex_unlock(&mu);
+	*v = driver_version;
 	return done(0);
 }
 CUresult cuDeviceGetCount(int *n) {
