@@ -30,6 +30,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/nvlib"
@@ -160,9 +161,12 @@ func dlopenOne(name string, lazy bool) (unsafe.Pointer, error) {
 	if h == nil {
 		why := C.GoString(C.dlerror())
 		// A file there, built for another processor, which the loader
-		// calls missing (or names no file of).
-		if foreign := nvlib.ForeignOnSearchPath(name); foreign != "" {
-			why += "; " + foreign
+		// calls missing (or names no file of); not where the loader gave
+		// another reason (of a later file on the path, say).
+		if strings.Contains(why, "No such file or directory") || strings.Contains(why, "wrong ELF class") {
+			if foreign := nvlib.ForeignOnSearchPath(name); foreign != "" {
+				why += "; " + foreign
+			}
 		}
 		return nil, errors.New(why)
 	}

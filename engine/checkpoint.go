@@ -157,7 +157,7 @@ func OptName(k OptKind) string {
 type stEntry struct {
 	Dtype       string `json:"dtype"`
 	Shape       []int  `json:"shape"`
-	DataOffsets [2]int `json:"data_offsets"`
+	DataOffsets []int  `json:"data_offsets"` // start and end (two: checked on reading)
 }
 
 // Snapshot reads a model's state into a Checkpoint.
@@ -353,7 +353,7 @@ func (c *Checkpoint) layout() (*fileLayout, error) {
 	for _, t := range ts {
 		b := floatBytes(t.data)
 		parts = append(parts, b)
-		entries[t.name] = stEntry{Dtype: "F32", Shape: t.shape, DataOffsets: [2]int{size, size + len(b)}}
+		entries[t.name] = stEntry{Dtype: "F32", Shape: t.shape, DataOffsets: []int{size, size + len(b)}}
 		size += len(b)
 	}
 	am, _ := json.Marshal(archMeta{c.Arch, c.Arch.Act.String()})
@@ -643,14 +643,11 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 			continue
 		}
 		var e stEntry
-		var offs struct {
-			DataOffsets []int `json:"data_offsets"`
-		}
 		if err := json.Unmarshal(r, &e); err != nil {
 			return nil, fmt.Errorf("tensor %s: bad header entry: %v", name, err)
 		}
-		if json.Unmarshal(r, &offs) != nil || len(offs.DataOffsets) != 2 {
-			return nil, fmt.Errorf("tensor %s: bad header entry: data_offsets %v, expected two offsets (start and end)", name, offs.DataOffsets)
+		if len(e.DataOffsets) != 2 {
+			return nil, fmt.Errorf("tensor %s: bad header entry: data_offsets %v, expected two offsets (start and end)", name, e.DataOffsets)
 		}
 		if e.Dtype != "F32" {
 			return nil, fmt.Errorf("tensor %s has dtype %s, expected F32", name, e.Dtype)

@@ -376,8 +376,16 @@ func (s *Server) batcher() {
 		if errors.Is(err, engine.ErrDeviceLost) {
 			s.loseDevice(err)
 		}
+		s.health.Lock()
+		s.health.busy = time.Time{}
+		if err != nil {
+			s.health.failed++
+			s.health.lastErr = err
+		} else {
+			s.health.failed, s.health.lastErr = 0, nil
+		}
+		s.health.Unlock()
 		res := make([]jobResult, len(batch))
-		overflowed := 0
 		for i := range batch {
 			if err != nil {
 				res[i].err = err
@@ -385,29 +393,15 @@ func (s *Server) batcher() {
 			}
 			// An image whose outputs are not finite is answered with an
 			// error, never with NaN; the others in its batch are not
-			// affected.
+			// affected. It is not the server's failure (/healthz): a
+			// client's images alone could make it restart, to the same
+			// model (cnngpu serve refuses one that overflows on a drawn
+			// 0 at its start).
 			p := probs[i*engine.Classes : (i+1)*engine.Classes]
-			if res[i].err = engine.CheckOutputs(p); res[i].err != nil {
-				overflowed++
-			} else {
+			if res[i].err = engine.CheckOutputs(p); res[i].err == nil {
 				res[i].probs = p
 			}
 		}
-		s.health.Lock()
-		s.health.busy = time.Time{}
-		switch {
-		case err != nil:
-			s.health.failed++
-			s.health.lastErr = err
-		case overflowed == len(batch):
-			// Not one finite answer: a model that overflows on the
-			// images it is sent fails as a device that errs does.
-			s.health.failed++
-			s.health.lastErr = res[0].err
-		default:
-			s.health.failed, s.health.lastErr = 0, nil
-		}
-		s.health.Unlock()
 		for i, j := range batch {
 			j.done <- res[i]
 		}

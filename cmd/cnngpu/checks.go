@@ -88,13 +88,7 @@ func checkTrainSet(limit, available int, labels []uint8, idx []int32, note io.Wr
 	if limit > available && note != nil {
 		fmt.Fprintf(note, "note: --train-limit %d is more than the %d training images there are; training on all %d\n", limit, available, available)
 	}
-	var count [engine.Classes]int
-	for _, i := range idx {
-		if l := int(labels[i]); l < engine.Classes {
-			count[l]++
-		}
-	}
-	for d, n := range count {
+	for d, n := range digitCounts(labels, idx) {
 		if n == 0 {
 			return usageErrorf("the training set (%s after --val-split and --train-limit) has no image of the digit %d, and cannot train a 10-class model; lower --val-split or raise --train-limit",
 				plural(len(idx), "image"), d)
@@ -146,4 +140,15 @@ func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
 		return usageErrorf("--val-split %v: expected a fraction between 0 and 1 (exclusive)", v)
 	}
 	return nil
+}
+
+// digitCounts counts the images of each digit among labels[idx].
+func digitCounts(labels []uint8, idx []int32) [engine.Classes]int {
+	var count [engine.Classes]int
+	for _, i := range idx {
+		if l := int(labels[i]); l < engine.Classes {
+			count[l]++
+		}
+	}
+	return count
 }

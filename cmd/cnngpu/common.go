@@ -133,14 +133,8 @@ func checkSets(dir string, sets any) error {
 	if train == nil {
 		return nil
 	}
-	var count [engine.Classes]int
-	for _, l := range train.Labels {
-		if int(l) < engine.Classes {
-			count[l]++
-		}
-	}
 	var missing, there []string
-	for d, n := range count {
+	for d, n := range digitCounts(train.Labels, engine.AllIndices(train.N())) {
 		if n == 0 {
 			missing = append(missing, strconv.Itoa(d))
 		} else {
@@ -471,12 +465,18 @@ const driverPatience = 10 * time.Second
 // into the driver cannot be cut short), so that a driver that no longer
 // answers is not a silent hang. done ends the watch.
 func watchDriver(w io.Writer, doing string) (done func()) {
-	end := make(chan struct{})
+	end, ended := make(chan struct{}), make(chan struct{})
 	start := time.Now()
+	stop := stopAsked
+	select {
+	case <-stop:
+		stop = nil // asked before this wait began: said by the command
+	default:
+	}
 	go func() {
+		defer close(ended)
 		timer := time.NewTimer(driverPatience)
 		defer timer.Stop()
-		stop := stopAsked
 		for {
 			select {
 			case <-end:
@@ -491,7 +491,10 @@ func watchDriver(w io.Writer, doing string) (done func()) {
 		}
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { close(end) }) }
+	return func() {
+		once.Do(func() { close(end) })
+		<-ended // no note after the command's next line
+	}
 }
 
 // stopSignals are the signals interruptContext turns into a clean stop:

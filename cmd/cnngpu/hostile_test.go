@@ -344,7 +344,7 @@ func TestHostileInput(t *testing.T) {
 		// there (a checkpoint under it was read as the training images
 		// once the .gz was gone)
 		{with(train, "--out", filepath.Join(f.data, "train-images-idx3-ubyte.gz")), 2, []string{"--out " + filepath.Join(f.data, "train-images-idx3-ubyte.gz") + " is the same file as --data "}},
-		{with(train, "--out", filepath.Join(f.data, "train-labels-idx1-ubyte")), 2, []string{"--out " + filepath.Join(f.data, "train-labels-idx1-ubyte") + " is a name --data reads an input from (not there now)"}},
+		{with(train, "--out", filepath.Join(f.data, "train-labels-idx1-ubyte")), 2, []string{"--out " + filepath.Join(f.data, "train-labels-idx1-ubyte") + " is the name of a file --data reads (not there now)"}},
 		// (the run's own lock on it was said to be another process's)
 		{with(train, "--out", cwd("c.safetensors"), "--metrics", cwd("c-link.jsonl")), 2, []string{"--metrics " + cwd("c-link.jsonl") + " is the checkpoint file"}},
 		{with(train, "--resume", f.notes), 1, []string{"--resume", f.notes, "cnngpu checkpoint"}},

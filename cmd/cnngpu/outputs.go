@@ -215,7 +215,7 @@ func refuseSame(outFlag, out string, inputs ...string) error {
 		if samePath(out, inputs[i+1]) {
 			// Not there yet (MNIST's raw name beside its .gz): a file
 			// written under it would be read as that input.
-			return usageErrorf("%s %s is a name %s reads an input from (not there now): a file written there would be read as that input; give another name", outFlag, out, inputs[i])
+			return usageErrorf("%s %s is the name of a file %s reads (not there now): a file written there would be read as that input; give another name", outFlag, out, strings.TrimSuffix(inputs[i], " file"))
 		}
 	}
 	return nil
@@ -253,6 +253,11 @@ func samePath(a, b string) bool {
 		p, err := filepath.Abs(p)
 		if err != nil {
 			return ""
+		}
+		// Its folder as the system has it (reached through a link: /tmp
+		// on macOS is /private/tmp).
+		if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+			p = filepath.Join(d, filepath.Base(p))
 		}
 		return p
 	}

@@ -69,7 +69,7 @@ func ForeignOnSearchPath(name string) string {
 	}
 	for _, d := range filepath.SplitList(os.Getenv("LD_LIBRARY_PATH")) {
 		if d == "" {
-			continue
+			d = "." // as the loader takes it
 		}
 		p := filepath.Join(d, name)
 		if _, err := os.Stat(p); err == nil {
