@@ -455,6 +455,16 @@ var (
 	stopAskedOnce sync.Once
 )
 
+// stopAskedClosed tells whether a stop has been asked for (stopAsked).
+func stopAskedClosed() bool {
+	select {
+	case <-stopAsked:
+		return true
+	default:
+		return false
+	}
+}
+
 // driverPatience is how long a GPU's start may take before watchDriver
 // says it is still waiting (a first start takes up to 2 s).
 const driverPatience = 10 * time.Second
@@ -468,10 +478,8 @@ func watchDriver(w io.Writer, doing string) (done func()) {
 	end, ended := make(chan struct{}), make(chan struct{})
 	start := time.Now()
 	stop := stopAsked
-	select {
-	case <-stop:
+	if stopAskedClosed() {
 		stop = nil // asked before this wait began: said by the command
-	default:
 	}
 	go func() {
 		defer close(ended)
@@ -482,6 +490,9 @@ func watchDriver(w io.Writer, doing string) (done func()) {
 			case <-end:
 				return
 			case <-timer.C:
+				if stop == nil && stopAskedClosed() {
+					continue // said already: stopping once the driver answers
+				}
 				fmt.Fprintf(w, "note: still %s after %.0f s: the NVIDIA driver or its libraries do not answer (nvidia-smi checks the driver; a GPU in a bad state may need a reset or a reboot); Ctrl-C stops, and --cpu runs without the GPU\n",
 					doing, time.Since(start).Seconds())
 			case <-stop:

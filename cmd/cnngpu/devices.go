@@ -48,7 +48,7 @@ func devicesCommand() *cli.Command {
 				missing = append(missing, "cuDNN")
 			}
 			if len(missing) > 0 {
-				return fmt.Errorf("the GPU engine cannot start without %s (above: where they were looked for and how to install them); until then train and the other commands run on the CPU where no --device is given", strings.Join(missing, " and "))
+				return fmt.Errorf("the GPU engine cannot start without a usable %s (above: why); until then train and the other commands run on the CPU where no --device is given", strings.Join(missing, " and "))
 			}
 			return nil
 		},
@@ -75,7 +75,7 @@ func listGPUs(out io.Writer) error {
 		}
 		return err
 	}
-	if v < nvlib.MinDriver {
+	if v > 0 && v < nvlib.MinDriver { // 0: not known, as the engine takes it
 		fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d: too old for cnngpu\nno GPU can be used; the libraries below are those a GPU run would use\n", file, v/1000, v%1000/10)
 		return fmt.Errorf("the NVIDIA driver supports CUDA %d.%d, and cnngpu needs %s: update the driver (nvidia-smi shows its version); until then, train with --cpu",
 			v/1000, v%1000/10, nvlib.MinDriverText)
@@ -103,6 +103,13 @@ func listGPUs(out io.Writer) error {
 			fmt.Fprintf(out, "  (too old for cnngpu's kernels, which need %d.%d or newer: it cannot be used)\n", major, minor)
 			continue
 		}
+		if (d.ComputeMajor < 7 || d.ComputeMajor > 9) && v > 0 && v < ptxDriver {
+			// No SASS for it in the fatbin (sm_70 to sm_90): the driver
+			// compiles the kernels' PTX, which needs CUDA 11.8.
+			old++
+			fmt.Fprintf(out, "  (its driver is too old to compile cnngpu's kernels for it: driver 520 or newer, CUDA 11.8, does: it cannot be used)\n")
+			continue
+		}
 		usable++
 		fmt.Fprintln(out)
 	}
@@ -110,12 +117,17 @@ func listGPUs(out io.Writer) error {
 	case len(devs) == 0:
 		return fmt.Errorf("the driver sees no GPU; train with --cpu")
 	case usable == 0 && old > 0:
-		return fmt.Errorf("no GPU here is new enough for cnngpu's kernels (compute capability %d.%d or newer); train with --cpu", major, minor)
+		return fmt.Errorf("no GPU here can run cnngpu's kernels (compute capability %d.%d or newer, and on a Pascal GPU driver 520 or newer); train with --cpu", major, minor)
 	case usable == 0:
 		return fmt.Errorf("the driver sees %d GPU(s) but could describe none: check them with nvidia-smi (a reset or a reboot may be needed); until then, train with --cpu", len(devs))
 	}
 	return nil
 }
+
+// ptxDriver is the oldest driver (cuDriverGetVersion) that compiles our
+// kernels' PTX (ISA 7.8: CUDA 11.8, driver 520), which a GPU without SASS
+// in the fatbin needs.
+const ptxDriver = 11080
 
 // listLt prints which cuBLASLt file was loaded, or why none: without it
 // the dense layers' products run on cuBLAS alone (nothing else is lost).

@@ -131,7 +131,7 @@ func TestDevicesWithoutLibraries(t *testing.T) {
 	if !strings.Contains(stdout, "cuBLAS not found") && !strings.Contains(stdout, "cuDNN not found") {
 		t.Skip("cuBLAS and cuDNN are installed here")
 	}
-	if code != 1 || !strings.Contains(stdout, "GPU 1  Fake GPU 1") || !strings.Contains(stderr, "the GPU engine cannot start without cu") {
+	if code != 1 || !strings.Contains(stdout, "GPU 1  Fake GPU 1") || !strings.Contains(stderr, "the GPU engine cannot start without a usable cu") {
 		t.Errorf("devices with the driver alone: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
@@ -190,7 +190,7 @@ func TestDevicesTooOldGPU(t *testing.T) {
 	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_CC=35"}
 	stdout, stderr, code := cnngpu(t, env, "devices")
 	if code != 1 || !strings.Contains(stdout, "GPU 0  Fake GPU 0  16.0 GiB  compute capability 3.5  4 multiprocessors  (too old for cnngpu's kernels, which need ") ||
-		!strings.Contains(stderr, "no GPU here is new enough for cnngpu's kernels") {
+		!strings.Contains(stderr, "no GPU here can run cnngpu's kernels") {
 		t.Errorf("devices on GPUs of compute capability 3.5: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
@@ -268,7 +268,7 @@ func TestDevicesLibrariesLackingFunctions(t *testing.T) {
 		out, error string
 	}{
 		{oldDriver, "libcuda.so.1, supports CUDA 12.8, but cannot run cnngpu's engine (" + filepath.Join(oldDriver, "libcuda.so.1") + " lacks cuGraphInstantiateWithFlags", "lacks cuGraphInstantiateWithFlags"},
-		{dnn, "  but it cannot be used: " + filepath.Join(dnn, "libcudnn.so.9") + " lacks cudnnCreate: cuDNN 8 or 9 is needed", "the GPU engine cannot start without cuDNN"},
+		{dnn, "  but it cannot be used: " + filepath.Join(dnn, "libcudnn.so.9") + " lacks cudnnCreate: cuDNN 8 or 9 is needed", "the GPU engine cannot start without a usable cuDNN"},
 	} {
 		stdout, stderr, code := cnngpu(t, []string{"LD_LIBRARY_PATH=" + c.dir + ":" + fake}, "devices")
 		if code != 1 || !strings.Contains(stdout, c.out) || !strings.Contains(stderr, c.error) {
@@ -285,5 +285,24 @@ func TestDevicesDriverTooOld(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(stdout, "NVIDIA driver: ") || !strings.Contains(stdout, "supports CUDA 9.0: too old for cnngpu\n") ||
 		!strings.Contains(stderr, "the NVIDIA driver supports CUDA 9.0, and cnngpu needs CUDA 11.4 or newer") || strings.Contains(stdout+stderr, "install it") {
 		t.Errorf("devices under a CUDA 9.0 driver: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestDevicesPascalOnAnOldDriver: a GPU without SASS in the fatbin (a
+// Pascal, compute capability 6.1) under a driver that cannot compile the
+// kernels' PTX (CUDA 11.7) is listed as such and devices exits 1, as
+// train --device then fails; under CUDA 12.8 it is usable; a driver whose
+// version is not known (0) is not called too old, as the engine does not.
+func TestDevicesPascalOnAnOldDriver(t *testing.T) {
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_CC=61"}
+	stdout, stderr, code := cnngpu(t, append(env, "FAKECUDA_DRIVER=11070"), "devices")
+	if code != 1 || !strings.Contains(stdout, "compute capability 6.1  4 multiprocessors  (its driver is too old to compile cnngpu's kernels for it: driver 520 or newer") {
+		t.Errorf("devices, a Pascal GPU under CUDA 11.7: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if stdout, stderr, code := cnngpu(t, env, "devices"); strings.Contains(stdout, "cannot be used") || strings.Contains(stderr, "can run cnngpu's kernels") {
+		t.Errorf("devices, a Pascal GPU under CUDA 12.8: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if stdout, stderr, _ := cnngpu(t, append(env, "FAKECUDA_DRIVER=0"), "devices"); strings.Contains(stdout+stderr, "too old") {
+		t.Errorf("devices under a driver of unknown version: called too old\n%s%s", stdout, stderr)
 	}
 }

@@ -4,6 +4,7 @@ package nvlib
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -58,5 +59,20 @@ func TestForeignELF(t *testing.T) {
 	}
 	if why := ForeignELF(write("text.so", []byte("not a library\n"))); why != "" {
 		t.Errorf("a text file: %q", why)
+	}
+}
+
+// TestShortReasonKeepsForeign: a soname the loader called missing while a
+// file of another processor lies on its search path is said to be that
+// file, not "not on the system's search path".
+func TestShortReasonKeepsForeign(t *testing.T) {
+	foreign := "/d/libcublas.so.12 is built for arm64 (aarch64), and this cnngpu for x86-64: install the library for x86-64"
+	a := Attempt{Candidate: Candidate{Path: "libcublas.so.12", Major: 12}, Err: errors.New("libcublas.so.12: cannot open shared object file: No such file or directory; " + foreign)}
+	if got := shortReason(a); got != foreign {
+		t.Errorf("shortReason = %q, want %q", got, foreign)
+	}
+	a.Err = errors.New("libcublas.so.12: cannot open shared object file: No such file or directory")
+	if got := shortReason(a); got != "not on the system's search path" {
+		t.Errorf("shortReason of a soname not found = %q", got)
 	}
 }

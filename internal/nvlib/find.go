@@ -77,8 +77,8 @@ const MinDriver = 11040
 const MinDriverText = "CUDA 11.4 or newer (driver 470 or newer; 520 or newer for a Pascal GPU)"
 
 // DriverTooOld tells whether a NotFoundError is the driver's fault: it is
-// older than MinDriverCUDA, so that no library would do.
-func (e *NotFoundError) DriverTooOld() bool { return e.Driver > 0 && e.Driver/1000 < MinDriverCUDA }
+// older than MinDriver, so that no library would do.
+func (e *NotFoundError) DriverTooOld() bool { return e.Driver > 0 && e.Driver < MinDriver }
 
 // CheckDriver tells whether a library built for CUDA major cudaMajor runs
 // under a driver whose cuDriverGetVersion is driver (e.g. 12040 for 12.4).
@@ -185,7 +185,7 @@ func (e *NotFoundError) Error() string {
 	if e.DriverTooOld() {
 		// No library cnngpu uses would run: the driver is the problem,
 		// not the library (its files were found, and refused for it).
-		fmt.Fprintf(&b, "the NVIDIA driver is too old for cnngpu: it supports CUDA %d.%d at most, and cnngpu needs %s: update the driver (nvidia-smi shows its version).\n",
+		fmt.Fprintf(&b, "the NVIDIA driver is too old for cnngpu: it supports CUDA %d.%d at most, and cnngpu needs %s: update the driver (nvidia-smi shows its version)\n",
 			e.Driver/1000, e.Driver%1000/10, MinDriverText)
 	}
 	fmt.Fprintf(&b, "%s not found: no usable %s.\nSearched:\n", l.Name, strings.Join(names, ", "))
@@ -234,6 +234,9 @@ func shortReason(a Attempt) string {
 	msg := a.Err.Error()
 	if !a.InFolder() && strings.Contains(msg, "cannot open shared object file: No such file or directory") &&
 		strings.HasPrefix(msg, a.Path+":") {
+		if _, foreign, ok := strings.Cut(msg, "; "); ok {
+			return foreign // there, but built for another processor (ForeignELF)
+		}
 		return "not on the system's search path"
 	}
 	// dlopen's message begins with the path, which the line names already.
