@@ -234,7 +234,12 @@ func contextSyms() (map[string]unsafe.Pointer, error) {
 			ctxSyms["cuEventRecordWithFlags"] = m["cuEventRecordWithFlags"]
 		}
 	})
-	return ctxSyms, ctxSymErr
+	if ctxSymErr != nil {
+		// A driver without what the engine calls: the message says so,
+		// with no hint to debug it.
+		return nil, &SetupError{Err: ctxSymErr, Hint: useCPU}
+	}
+	return ctxSyms, nil
 }
 
 // Open makes a context on GPU index, with the module image loaded and the

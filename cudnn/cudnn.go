@@ -63,7 +63,8 @@ func library() (*cuda.Library, error) {
 					continue // needed only by the op that calls it (ops.go)
 				}
 				if fnErr == nil {
-					fnErr = fmt.Errorf("%s lacks %s: cuDNN 8 or 9 is needed", lib.Found.File(), n)
+					// No hint to debug it (a SetupError).
+					fnErr = &cuda.SetupError{Err: fmt.Errorf("%s lacks %s: cuDNN 8 or 9 is needed", lib.Found.File(), n), Hint: "; on this machine use --cpu"}
 				}
 				continue
 			}
