@@ -34,38 +34,43 @@ func TestCheckSpace(t *testing.T) {
 	if free > 1<<60 {
 		t.Skipf("%s reports %d bytes free", dir, free)
 	}
-	size := int64(free/2) + 1 // two do not fit
+	// Each case fits or not by a wide margin (a tenth of the free space
+	// or more): other processes change it while the test runs.
+	size := int64(free) / 10 * 7 // one fits, two do not
 	out := filepath.Join(dir, "new", "folder", "m.safetensors")
 	if err := checkSpace("--out "+out, []string{out}, 1<<20, 1<<20, 3); err != nil {
 		t.Errorf("a 1 MB checkpoint with %d bytes free: %v", free, err)
 	}
 	if err := checkSpace("--out "+out, []string{out}, size, size, 1); err != nil {
-		t.Errorf("one new checkpoint of half the free space, written once: %v", err)
+		t.Errorf("one new checkpoint of 70%% of the free space, written once: %v", err)
 	}
 	err := checkSpace("--out "+out, []string{out}, size, size, 3)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "--out "+out+": the file system of "+dir+" has ") ||
 		!strings.Contains(err.Error(), "free some space there") {
-		t.Errorf("one new checkpoint of half the free space, written twice: %v, want it refused with exit 2, naming %s", err, dir)
+		t.Errorf("one new checkpoint of 70%% of the free space, written twice: %v, want it refused with exit 2, naming %s", err, dir)
 	}
 	outs := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}
 	if err := checkSpace("--out "+outs[0], outs, size, size, 1); err == nil {
-		t.Error("two new checkpoints of half the free space each: not refused")
+		t.Error("two new checkpoints of 70% of the free space each: not refused")
 	}
 	// Runs whose last checkpoint is the weights alone (a quarter of the
-	// others here, a third of the free space) keep it alone once they
-	// finish: the next run's two at once and the last of the one before
-	// fit (counted as whole checkpoints, they would not).
-	third := int64(free/3) + 1
-	if err := checkSpace("--out "+outs[0], outs, third, third/4, 2); err != nil {
-		t.Errorf("two runs of two epochs, their checkpoints of a third of the free space and their last of a quarter of that: %v", err)
+	// others here, a quarter of the free space) keep it alone once they
+	// finish: four runs fit (counted as whole checkpoints, they would
+	// not), twenty do not.
+	quarter := int64(free) / 4
+	var many []string
+	for i := range 20 {
+		many = append(many, filepath.Join(dir, fmt.Sprintf("s%d", i)))
 	}
-	if err := checkSpace("--out "+outs[0], outs, third, third, 2); err == nil {
-		t.Error("two runs of two epochs, every checkpoint of a third of the free space: not refused")
+	if err := checkSpace("--out "+many[0], many[:4], quarter, quarter/4, 2); err != nil {
+		t.Errorf("four runs of two epochs, their checkpoints of a quarter of the free space and their last of a quarter of that: %v", err)
 	}
-	if err := checkSpace("--out "+outs[0], append(outs, filepath.Join(dir, "c"), filepath.Join(dir, "d"), filepath.Join(dir, "e")), third, third/4, 2); err == nil ||
-		!strings.Contains(err.Error(), ", a finished run's last ") {
-		t.Errorf("five runs of two epochs, their last of a quarter of a third of the free space each: %v, want it refused, naming the last one's size", err)
+	if err := checkSpace("--out "+many[0], many[:4], quarter, quarter, 2); err == nil {
+		t.Error("four runs of two epochs, every checkpoint of a quarter of the free space: not refused")
+	}
+	if err := checkSpace("--out "+many[0], many, quarter, quarter/4, 2); err == nil || !strings.Contains(err.Error(), ", a finished run's last ") {
+		t.Errorf("twenty runs of two epochs, their last of a quarter of a quarter of the free space each: %v, want it refused, naming the last one's size", err)
 	}
 	// Replacing files of the same size needs one checkpoint's room.
 	for _, p := range outs {
@@ -85,9 +90,9 @@ func TestCheckSpace(t *testing.T) {
 		t.Errorf("two checkpoints replacing files of their size: %v", err)
 	}
 	// A run resumed in its own file (a whole checkpoint), whose last is
-	// smaller: one checkpoint's room beside it (it asked for 5/3 of one).
-	if err := checkSpace("--out "+outs[0], outs[:1], size, size/3, 3); err != nil {
-		t.Errorf("a run resumed in its file of half the free space, 3 epochs left: %v", err)
+	// smaller: one checkpoint's room beside it (it asked for 7/4 of one).
+	if err := checkSpace("--out "+outs[0], outs[:1], size, size/4, 3); err != nil {
+		t.Errorf("a run resumed in its file of 70%% of the free space, 3 epochs left: %v", err)
 	}
 }
 
