@@ -137,6 +137,21 @@ func (s *Spec) oldDefault() bool {
 		s.Augmentation == engine.Augmentation{Shift: 2} && s.LabelSmoothing == 0
 }
 
+// CheckpointParts is what the study's checkpoints are made of, for their
+// size: the architecture (the activation aside, which does not change
+// it), the optimizer (its kind) and the schedule's kind.
+func (s *Spec) CheckpointParts() (engine.Arch, engine.OptConfig, engine.ScheduleKind, error) {
+	arch, err := engine.NewArch(s.Arch, engine.ReLU)
+	if err != nil {
+		return engine.Arch{}, engine.OptConfig{}, 0, err
+	}
+	kind, err := s.schedule()
+	if err != nil {
+		return engine.Arch{}, engine.OptConfig{}, 0, err
+	}
+	return arch, optConfig(s, 0, 1, 1), kind, nil
+}
+
 // schedule is the study's schedule kind.
 func (s *Spec) schedule() (engine.ScheduleKind, error) {
 	if s.Schedule == "" {

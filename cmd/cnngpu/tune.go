@@ -428,23 +428,9 @@ func finalSpace(spec *tune.Spec, out string) error {
 	if _, err := os.Stat(filepath.Join(out, tune.FinalFile)); err == nil {
 		return nil
 	}
-	preset := spec.Arch
-	if preset == "" {
-		preset = "reference"
-	}
-	arch, err := engine.NewArch(preset, engine.ReLU) // the activation does not change the size
+	arch, opt, sched, err := spec.CheckpointParts()
 	if err != nil {
 		return nil // the run says so
-	}
-	opt := engine.OptConfig{Kind: engine.Adam}
-	if spec.Optimizer == "sgd" {
-		opt.Kind = engine.SGD
-	}
-	sched := engine.ConstantLR
-	if spec.Schedule != "" {
-		if sched, err = engine.ParseSchedule(spec.Schedule); err != nil {
-			return nil
-		}
 	}
 	// Its checkpoint every epoch (tune.FinalPartial, each beside the one
 	// before), then its model beside the last of them: as a train run of
