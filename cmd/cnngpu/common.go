@@ -307,11 +307,7 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 	if err != nil {
 		// The driver's hint is to use --cpu, which this fall-back has
 		// taken already.
-		var se *gpucuda.SetupError
-		if errors.As(err, &se) {
-			err = se.Err
-		}
-		fmt.Fprintf(note, "note: using the CPU engine: %v (--cpu skips looking for a GPU)%s\n", err, noTF32)
+		fmt.Fprintf(note, "note: using the CPU engine: %v (--cpu skips looking for a GPU)%s\n", withoutHint(err), noTF32)
 		return cpu.New(c.Int("threads")), nil
 	}
 	e, err := openGPU(note, 0, tf32)
@@ -321,18 +317,22 @@ func engineFor(c *cli.Context, note io.Writer, quiet bool, cpuFirst string) (eng
 		return cpu.New(c.Int("threads")), nil
 	}
 	if err != nil {
-		// Its hint to use --cpu is taken already (as Load's above).
-		var se *gpucuda.SetupError
-		if errors.As(err, &se) {
-			err = se.Err
-		}
-		fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v%s\n", err, noTF32)
+		fmt.Fprintf(note, "note: using the CPU engine: GPU 0 does not work: %v%s\n", withoutHint(err), noTF32)
 		return cpu.New(c.Int("threads")), nil
 	}
 	if !quiet {
 		fmt.Fprintf(note, "note: using GPU 0 (--cpu for the CPU engine)\n")
 	}
 	return e, nil
+}
+
+// withoutHint is err without a setup error's hint (to use --cpu): for a
+// fall-back to the CPU, which has taken it, and a list that says it once.
+func withoutHint(err error) error {
+	if se := (*gpucuda.SetupError)(nil); errors.As(err, &se) {
+		return se.Err
+	}
+	return err
 }
 
 // openGPU opens the GPU engine on device d, saying on note if the driver

@@ -182,11 +182,7 @@ func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), 
 	if err := usable(); err != nil {
 		// Found, but the engine could not start on it (what it lacks,
 		// without the hint to use --cpu, said at the end).
-		why := err
-		if se := (*cuda.SetupError)(nil); errors.As(err, &se) {
-			why = se.Err
-		}
-		fmt.Fprintf(out, "  but it cannot be used: %v\n", why)
+		fmt.Fprintf(out, "  but it cannot be used: %v\n", withoutHint(err))
 		return err
 	}
 	return nil
