@@ -113,6 +113,14 @@ static CUdeviceptr next_addr = 0x10000000;
 static int inited;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* env_int sets *v to the environment variable name's number, where it is
+ * set and not empty. */
+static void env_int(const char *name, int *v) {
+	const char *s = getenv(name);
+	if (s && *s)
+		*v = atoi(s);
+}
+
 static void init(void) {
 	if (inited)
 		return;
@@ -127,22 +135,12 @@ static void init(void) {
 			fail_at = atol(f);
 		}
 	}
-	const char *c = getenv("FAKECUDA_CC");
-	if (c && *c)
-		cc = atoi(c);
-	const char *isa = getenv("FAKECUDA_PTX_ISA");
-	if (isa && *isa)
-		ptx_isa = atoi(isa);
-	const char *nd = getenv("FAKECUDA_NDEV");
-	if (nd && *nd)
-		ndev = atoi(nd);
+	env_int("FAKECUDA_CC", &cc);
+	env_int("FAKECUDA_PTX_ISA", &ptx_isa);
+	env_int("FAKECUDA_NDEV", &ndev);
+	env_int("FAKECUDA_INIT", &init_status);
+	env_int("FAKECUDA_DRIVER", &driver_version);
 	dev_name = getenv("FAKECUDA_NAME");
-	const char *is = getenv("FAKECUDA_INIT");
-	if (is && *is)
-		init_status = atoi(is);
-	const char *dv = getenv("FAKECUDA_DRIVER");
-	if (dv && *dv)
-		driver_version = atoi(dv);
 	const char *h = getenv("FAKECUDA_HANG");
 	if (h && *h)
 		snprintf(hang_name, sizeof hang_name, "%s", h);
