@@ -101,7 +101,7 @@ func benchAction(c *cli.Context) error {
 		return usageErrorf("--steps %d, --warmup %d: at most %d each", steps, warm, maxBenchSteps)
 	}
 	// Ctrl-C stops at the next step, and what was timed is printed.
-	ctx, stop := interruptContext(c.Context)
+	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	act, err := engine.ParseActivation(c.String("activation"))
 	if err != nil {

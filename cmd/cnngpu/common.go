@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -348,6 +349,7 @@ func openGPU(note io.Writer, d int, tf32 bool) (engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	gpuOpened.Store(true)
 	return e, nil
 }
 
@@ -412,13 +414,16 @@ func probeOutputs(m *engine.Model) error {
 // the process at once, should the clean stop hang (a GPU that no longer
 // answers). A repeat within repeatWindow of the first is the same
 // request, not a second one: `timeout -s INT` and supervisors signal the
-// process and then its group, so it arrives twice at once.
-func interruptContext(parent context.Context) (context.Context, context.CancelFunc) {
+// process and then its group, so it arrives twice at once. A stop that
+// has not ended after stopPatience is said on note (nil: the command
+// says its own), so that it is not a silent hang.
+func interruptContext(parent context.Context, note io.Writer) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 8)
 	signal.Notify(ch, stopSignals()...)
-	var once sync.Once
+	var once, endOnce sync.Once
 	release := func() { once.Do(func() { signal.Stop(ch) }) }
+	ended := make(chan struct{}) // the command has returned
 	go func() {
 		select {
 		case <-ch:
@@ -433,19 +438,50 @@ func interruptContext(parent context.Context) (context.Context, context.CancelFu
 			return
 		}
 		cancel()
+		asked := time.Now()
 		window := time.After(repeatWindow)
+	repeats:
 		for {
 			select {
 			case <-ch: // the same request, sent twice
 			case <-window:
 				stopOnNextSignal()
 				release()
-				return
+				break repeats
 			}
 		}
+		if note == nil {
+			return
+		}
+		select {
+		case <-ended:
+		case <-time.After(stopPatience - time.Since(asked)):
+			if driverWatches.Load() > 0 {
+				return // watchDriver has said what the stop waits for
+			}
+			waits := "finishing what is in progress"
+			if gpuOpened.Load() {
+				waits = "waiting for the GPU to finish its step (if the NVIDIA driver no longer answers, nvidia-smi says so)"
+			}
+			fmt.Fprintf(note, "note: still stopping after %.0f s, %s; Ctrl-C again stops at once, keeping what was saved before\n",
+				time.Since(asked).Seconds(), waits)
+		}
 	}()
-	return ctx, func() { cancel(); release() }
+	return ctx, func() { cancel(); release(); endOnce.Do(func() { close(ended) }) }
 }
+
+// stopPatience is how long a clean stop may take before interruptContext
+// says it is still stopping (a step and a checkpoint's save take well
+// under a second); a variable for the tests.
+var stopPatience = 10 * time.Second
+
+// gpuOpened is set once a GPU engine has started (openGPU): a stop that
+// hangs then is most likely the GPU's.
+var gpuOpened atomic.Bool
+
+// driverWatches counts the waits for the NVIDIA driver under way
+// (watchDriver), which say what a stop during them waits for.
+var driverWatches atomic.Int32
 
 // stopAsked is closed when interruptContext has had its first stop
 // signal: what waits for the NVIDIA driver says that the stop waits too
@@ -477,6 +513,7 @@ const driverPatience = 10 * time.Second
 func watchDriver(w io.Writer, doing string) (done func()) {
 	end, ended := make(chan struct{}), make(chan struct{})
 	start := time.Now()
+	driverWatches.Add(1)
 	stop := stopAsked
 	if stopAskedClosed() {
 		stop = nil // asked before this wait began: said by the command
@@ -503,7 +540,7 @@ func watchDriver(w io.Writer, doing string) (done func()) {
 	}()
 	var once sync.Once
 	return func() {
-		once.Do(func() { close(end) })
+		once.Do(func() { close(end); driverWatches.Add(-1) })
 		<-ended // no note after the command's next line
 	}
 }

@@ -41,7 +41,7 @@ func dataCommand() *cli.Command {
 					// Ctrl-C stops the download and the go command's
 					// (its temporary folder removed); what was cached
 					// before it stays.
-					ctx, stop := interruptContext(c.Context)
+					ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 					defer stop()
 					f := loader.NewFetcher(dir)
 					f.Log = c.App.ErrWriter

@@ -48,8 +48,9 @@ var atExit []func()
 func TestMain(m *testing.M) {
 	if os.Getenv("CNNGPU_TEST_HANG_AFTER_INTERRUPT") == "1" {
 		// TestSecondInterruptEndsAHungStop's child: a command whose clean
-		// stop never ends.
-		ctx, _ := interruptContext(context.Background())
+		// stop never ends, and says so after stopPatience.
+		stopPatience = repeatWindow + 500*time.Millisecond
+		ctx, _ := interruptContext(context.Background(), os.Stdout)
 		fmt.Println("ready")
 		<-ctx.Done()
 		fmt.Println("stopping")
@@ -1148,6 +1149,10 @@ func secondInterrupt(t *testing.T, cmd *exec.Cmd, ignored bool) {
 	case err := <-done:
 		t.Fatalf("the first interrupt (sent twice at once) ended the process: %v", err)
 	case <-time.After(repeatWindow + 300*time.Millisecond):
+	}
+	// A stop that hangs is said, with what ends it.
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "note: still stopping after 1 s, finishing what is in progress; Ctrl-C again stops at once") {
+		t.Fatalf("child printed %q, want a note that it is still stopping", lines.Text())
 	}
 	cmd.Process.Signal(os.Interrupt)
 	select {

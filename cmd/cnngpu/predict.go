@@ -492,7 +492,7 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 	// (Ctrl-C, SIGTERM: it stops between chunks, saying how far it got).
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
-	ctx, stop := interruptContext(c.Context)
+	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	showProgress := !isTerminal(os.Stdout) && isTerminal(os.Stderr)
 	x := make([]float32, min(predictChunk, im.N)*engine.ImagePixels)

@@ -71,7 +71,7 @@ func serveAction(c *cli.Context) error {
 	// Ctrl-C or SIGTERM: finish the requests in flight, then stop; a
 	// repeat within repeatWindow is the same request (interruptContext),
 	// a later one stops at once.
-	ctx, stop := interruptContext(c.Context)
+	ctx, stop := interruptContext(c.Context, nil) // says its own wait
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -694,7 +694,7 @@ func trainAction(c *cli.Context) error {
 			fmt.Fprintf(stdout, format+"\n", args...)
 		}
 	}
-	ctx, stop := interruptContext(c.Context)
+	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 	defer stop()
 
 	var note io.Writer = stderr

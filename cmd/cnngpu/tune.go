@@ -323,7 +323,7 @@ func tuneAction(c *cli.Context) (err error) {
 		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1, c.IsSet("data"))
 		return nil
 	}
-	ctx, stop := interruptContext(c.Context)
+	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	// The folder is this process's before the data is read and the
 	// engines start, so that a second study on it, or one of another grid,
@@ -596,7 +596,7 @@ func mergeAction(c *cli.Context) error {
 		// trained on other data (or a --data that cannot be read) are
 		// refused with nothing written.
 		opt.Data = func() (string, error) {
-			ctx, stop := interruptContext(c.Context)
+			ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 			defer stop()
 			m, err := loadMNIST(ctx, c, c.App.ErrWriter)
 			if err != nil {
@@ -681,7 +681,7 @@ func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptContext(c.Context)
+	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	e, err := newEngine(c, c.App.ErrWriter, false)
 	if err != nil {
