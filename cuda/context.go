@@ -400,11 +400,11 @@ func loadError(err error, d Device, ptx, log string) error {
 			if m := ptxVersion.FindStringSubmatch(ptx); m != nil {
 				isa = m[1]
 			}
-			err = setup(fmt.Errorf("%w\nthe NVIDIA driver is too old to compile our kernels' PTX (ISA %s), and they have no SASS for compute capability %d.%d: "+
-				"update the driver (520 or newer compiles it; docs/gpu.md says what each CUDA version needs), or use --cpu", err, isa, d.ComputeMajor, d.ComputeMinor))
+			err = &SetupError{Err: fmt.Errorf("%w\nthe NVIDIA driver is too old to compile our kernels' PTX (ISA %s), and they have no SASS for compute capability %d.%d: "+
+				"update the driver (520 or newer compiles it; docs/gpu.md says what each CUDA version needs)", err, isa, d.ComputeMajor, d.ComputeMinor), Hint: ", or use --cpu"}
 		case 209: // CUDA_ERROR_NO_BINARY_FOR_GPU
-			err = setup(fmt.Errorf("%w\nour kernels have neither SASS for compute capability %d.%d nor PTX this driver can compile for it: use --cpu, "+
-				"or another GPU with --device (cnngpu devices lists them)", err, d.ComputeMajor, d.ComputeMinor))
+			err = &SetupError{Err: fmt.Errorf("%w\nour kernels have neither SASS for compute capability %d.%d nor PTX this driver can compile for it: "+
+				"use another GPU with --device (cnngpu devices lists them)", err, d.ComputeMajor, d.ComputeMinor), Hint: otherOrCPU}
 		}
 	}
 	if log = strings.TrimSpace(log); log != "" {
@@ -423,8 +423,8 @@ func checkTarget(d Device, ptx string) error {
 	if !ok || !d.Older(major, minor) {
 		return nil
 	}
-	return setup(fmt.Errorf("GPU %d (%s) is too old for cnngpu's kernels: it has compute capability %d.%d and they need %d.%d or newer; "+
-		"use --cpu, or another GPU with --device (cnngpu devices lists them)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, major, minor))
+	return &SetupError{Err: fmt.Errorf("GPU %d (%s) is too old for cnngpu's kernels: it has compute capability %d.%d and they need %d.%d or newer; "+
+		"use another GPU with --device (cnngpu devices lists them)", d.Index, d.Name, d.ComputeMajor, d.ComputeMinor, major, minor), Hint: otherOrCPU}
 }
 
 // Do runs fn on one OS thread with the context current there, for calls

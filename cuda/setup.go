@@ -35,3 +35,7 @@ func setup(err error) error {
 // useCPU is the hint of the driver's failures to start: the machine has
 // no GPU this program can use.
 const useCPU = "; on this machine use --cpu"
+
+// otherOrCPU is the hint of a GPU the engine cannot use, after the advice
+// to use another.
+const otherOrCPU = ", or --cpu"

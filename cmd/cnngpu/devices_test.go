@@ -195,6 +195,23 @@ func TestDevicesTooOldGPU(t *testing.T) {
 	}
 }
 
+// TestTooOldGPUFallBackNote: a default run on a GPU too old for our
+// kernels falls back to the CPU with a note that does not tell the user
+// to use --cpu (it has), while --device 0 names both ways out.
+func TestTooOldGPUFallBackNote(t *testing.T) {
+	f := newFixtures(t)
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_CC=35"}
+	_, stderr, code := cnngpu(t, env, "eval", "--data", f.data, "--model", f.model)
+	if code != 0 || !strings.Contains(stderr, "note: using the CPU engine: GPU 0 does not work: GPU 0 (Fake GPU 0) is too old for cnngpu's kernels") ||
+		strings.Contains(stderr, "use --cpu") || strings.Contains(stderr, "or --cpu") {
+		t.Errorf("eval on a GPU of compute capability 3.5: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = cnngpu(t, env, "eval", "--data", f.data, "--model", f.model, "--device", "0")
+	if code != 1 || !strings.Contains(stderr, "use another GPU with --device (cnngpu devices lists them), or --cpu") {
+		t.Errorf("eval --device 0 on a GPU of compute capability 3.5: exit %d\n%s", code, stderr)
+	}
+}
+
 // TestNoGPUFallsBackSaidPlainly: a default run where the driver sees no
 // GPU trains on the CPU, saying that, not "--device 0: no such GPU" (no
 // --device was given).
