@@ -923,3 +923,29 @@ func TestStoppedWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeRefusesOtherStepCount: a checkpoint whose optimizer step
+// count is not the one its position means (edited, its checksums written
+// again) is refused by --resume, naming both; it resumed, Adam's bias
+// correction counting from the edited number.
+func TestResumeRefusesOtherStepCount(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	part := filepath.Join(dir, "p.safetensors")
+	args := []string{"train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16", "--schedule", "constant"}
+	if _, stderr, code := cnngpu(t, nil, append(args, "--epochs", "1", "--out", part)...); code != 0 {
+		t.Fatalf("training: exit %d\n%s", code, stderr)
+	}
+	ck, err := engine.LoadCheckpoint(part)
+	if err != nil || ck.Step != 19 { // 300 images, 16 a batch
+		t.Fatalf("the checkpoint's step count: %v, %v", err, ck.Step)
+	}
+	ck.Step = 7
+	if err := ck.Save(part); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := cnngpu(t, nil, append(args, "--epochs", "2", "--resume", part)...)
+	if code != 2 || !strings.Contains(stderr, "its optimizer has taken 7 steps, but its position (epoch 2, step 0, of 19 steps an epoch) means 19") {
+		t.Errorf("resume with step count 7 after 19 steps: exit %d\n%s", code, stderr)
+	}
+}
