@@ -22,76 +22,6 @@ var (
 	ptxArch   = 60
 )
 
-// The fat binary container, as nvcc writes it (little-endian): a 16-byte
-// header (magic, version 1, header size 16, then the size of what
-// follows), then entries back to back, each a header of at least 64
-// bytes followed by its payload.
-const (
-	fatMagic    = 0xBA55ED50
-	fatHeader   = 16
-	entryHeader = 64
-	kindPTX     = 1
-	kindELF     = 2
-	compressed  = 0x2000 // entry flag: the payload is compressed
-	emCUDA      = 190    // ELF e_machine of a CUDA ELF
-)
-
-// fatEntry is one entry of a fat binary.
-type fatEntry struct {
-	Kind             int // kindPTX or kindELF
-	Arch             int // e.g. 90 for sm_90, 60 for compute_60
-	Major, Minor     int // the code version: the PTX ISA for PTX
-	Flags            uint64
-	Offset           int // of the payload in the fat binary
-	Payload          []byte
-	UncompressedSize uint64 // for a compressed payload
-}
-
-func (e fatEntry) String() string {
-	kind := map[int]string{kindPTX: "PTX", kindELF: "ELF"}[e.Kind]
-	return fmt.Sprintf("%s arch %d (code version %d.%d, %d bytes at %d, flags %#x)", kind, e.Arch, e.Major, e.Minor, len(e.Payload), e.Offset, e.Flags)
-}
-
-// parseFatbin reads a fat binary, checking that its header is one we know
-// and that its entries fill it exactly.
-func parseFatbin(b []byte) ([]fatEntry, error) {
-	le := binary.LittleEndian
-	if len(b) < fatHeader {
-		return nil, fmt.Errorf("%d bytes: shorter than the %d-byte header", len(b), fatHeader)
-	}
-	if m := le.Uint32(b); m != fatMagic {
-		return nil, fmt.Errorf("magic %#x, want %#x", m, fatMagic)
-	}
-	if v := le.Uint16(b[4:]); v != 1 {
-		return nil, fmt.Errorf("version %d, want 1", v)
-	}
-	if h := le.Uint16(b[6:]); h != fatHeader {
-		return nil, fmt.Errorf("header size %d, want %d", h, fatHeader)
-	}
-	if size := le.Uint64(b[8:]); size != uint64(len(b)-fatHeader) {
-		return nil, fmt.Errorf("the header gives %d bytes after it, the file has %d", size, len(b)-fatHeader)
-	}
-	var out []fatEntry
-	for off := fatHeader; off < len(b); {
-		if len(b)-off < entryHeader {
-			return nil, fmt.Errorf("entry %d at %d: %d bytes left, less than an entry header", len(out)+1, off, len(b)-off)
-		}
-		e := b[off:]
-		hsize, size := int(le.Uint32(e[4:])), le.Uint64(e[8:])
-		if hsize < entryHeader || hsize > len(e) || size > uint64(len(e)-hsize) {
-			return nil, fmt.Errorf("entry %d at %d: header %d bytes and payload %d bytes overrun the %d bytes left", len(out)+1, off, hsize, size, len(e))
-		}
-		f := fatEntry{Kind: int(le.Uint16(e)), Minor: int(le.Uint16(e[24:])), Major: int(le.Uint16(e[26:])), Arch: int(le.Uint32(e[28:])),
-			Flags: le.Uint64(e[40:]), UncompressedSize: le.Uint64(e[56:]), Offset: off + hsize, Payload: e[hsize : hsize+int(size)]}
-		if f.Kind != kindPTX && f.Kind != kindELF {
-			return nil, fmt.Errorf("entry %d at %d: kind %d, want %d (PTX) or %d (ELF)", len(out)+1, off, f.Kind, kindPTX, kindELF)
-		}
-		out = append(out, f)
-		off += hsize + int(size)
-	}
-	return out, nil
-}
-
 // checkEntries checks that entries hold SASS for every architecture of
 // sassArchs (each payload, where not compressed, a CUDA ELF for its
 // architecture) and exactly one PTX, for compute_ptxArch in PTX ISA isa.
@@ -195,5 +125,22 @@ func TestFatbinChecksFail(t *testing.T) {
 	}
 	if err := checkEntries(good, "8.0"); err == nil || !strings.Contains(err.Error(), "PTX") {
 		t.Errorf("against PTX ISA 8.0: %v, want an error about the PTX", err)
+	}
+}
+
+// TestHasSASS: the GPUs that load our SASS as it is (Volta to Hopper, a
+// minor version loading the SASS below it) and those that need the PTX
+// compiled (Pascal, Blackwell and newer), as read from the fatbin.
+func TestHasSASS(t *testing.T) {
+	if got := SASS(); !slices.Equal(got, sassArchs) {
+		t.Fatalf("SASS() = %v, want %v", got, sassArchs)
+	}
+	for _, c := range []struct {
+		major, minor int
+		want         bool
+	}{{6, 0, false}, {6, 1, false}, {7, 0, true}, {7, 2, true}, {7, 5, true}, {8, 0, true}, {8, 7, true}, {8, 9, true}, {9, 0, true}, {10, 0, false}, {12, 0, false}} {
+		if got := HasSASS(c.major, c.minor); got != c.want {
+			t.Errorf("HasSASS(%d, %d) = %v, want %v", c.major, c.minor, got, c.want)
+		}
 	}
 }

@@ -103,9 +103,9 @@ func listGPUs(out io.Writer) error {
 			fmt.Fprintf(out, "  (too old for cnngpu's kernels, which need %d.%d or newer: it cannot be used)\n", major, minor)
 			continue
 		}
-		if (d.ComputeMajor < 7 || d.ComputeMajor > 9) && v > 0 && v < ptxDriver {
-			// No SASS for it in the fatbin (sm_70 to sm_90): the driver
-			// compiles the kernels' PTX, which needs CUDA 11.8.
+		if !kernels.HasSASS(d.ComputeMajor, d.ComputeMinor) && v > 0 && v < ptxDriver {
+			// No SASS for it in the fatbin: the driver compiles the
+			// kernels' PTX, which needs CUDA 11.8.
 			old++
 			fmt.Fprintf(out, "  (its driver is too old to compile cnngpu's kernels for it: driver 520 or newer, CUDA 11.8, does: it cannot be used)\n")
 			continue
