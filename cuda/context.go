@@ -214,7 +214,7 @@ func contextSyms() (map[string]unsafe.Pointer, error) {
 			ctxSymErr = errors.New("contextSyms before the driver was loaded") // Open and Preload call Load first
 			return
 		}
-		if ctxSyms, ctxSymErr = dlsym(drv.handle, driverFile(), contextFuncs...); ctxSymErr != nil {
+		if ctxSyms, ctxSymErr = dlsym(drv.handle, driverPath(drv.fn["cuInit"]), contextFuncs...); ctxSymErr != nil {
 			return
 		}
 		var err error

@@ -126,21 +126,12 @@ func Load() error {
 		in.End()
 		if err != nil {
 			hint, then := initHint(err)
-			loadErr = &SetupError{Err: fmt.Errorf("the NVIDIA driver (%s) did not start: %w; %s", driverFile(), err, hint), Hint: then}
+			loadErr = &SetupError{Err: fmt.Errorf("the NVIDIA driver (%s) did not start: %w; %s", driverPath(fn["cuInit"]), err, hint), Hint: then}
 			return
 		}
 		drv = d
 	})
 	return loadErr
-}
-
-// driverFile is the path of the libcuda.so.1 loaded (its name where the
-// system does not say).
-func driverFile() string {
-	if f, err := DriverFile(); err == nil {
-		return f
-	}
-	return "libcuda.so.1"
 }
 
 // initHint says what to do about cuInit's failure err, and what until

@@ -183,10 +183,17 @@ func DriverFile() (string, error) {
 	defer C.dlclose(h)
 	cn := C.CString("cuInit")
 	defer C.free(unsafe.Pointer(cn))
-	if f := C.c_dlfile(C.dlsym(h, cn)); f != nil {
-		return C.GoString(f), nil
+	return driverPath(C.dlsym(h, cn)), nil
+}
+
+// driverPath is the path of the libcuda.so.1 whose cuInit is at cuInit
+// (its name where the system does not say): of the one loaded, without
+// opening it again as DriverFile does.
+func driverPath(cuInit unsafe.Pointer) string {
+	if f := C.c_dlfile(cuInit); f != nil {
+		return C.GoString(f)
 	}
-	return "libcuda.so.1", nil
+	return "libcuda.so.1"
 }
 
 // LtLibrary loads cuBLASLt (the copy beside the cuBLAS loaded, for the
