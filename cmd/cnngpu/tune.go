@@ -51,7 +51,7 @@ func tuneCommand() *cli.Command {
 			jobsPerDeviceFlag,
 			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
 				"JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array); give each shard its own --out and combine them with 'tune merge'"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on) and print the configurations this shard would train, with their expected cost, then exit"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on) and print the configurations this shard would train, with their expected cost, then exit; it starts no GPU (--device and --devices are checked as flags only), so a cluster's shards can be planned on a machine without one"},
 		},
 		Action: tuneAction,
 		Subcommands: []*cli.Command{{
