@@ -657,6 +657,7 @@ func TestDivergedTrainingFailsLoudly(t *testing.T) {
 	writeModel(t, ck, func(c *engine.Checkpoint) {
 		c.Opt.LR = 1e9
 		c.Config = engine.TrainConfig{Epochs: 3, BatchSize: 16, Seed: 1}
+		c.Step = 19 // an epoch of 300 images, 16 a batch
 	})
 	before, _ := os.ReadFile(ck)
 	_, stderr, code = runIn(t, dir, 2*time.Minute, "train", "--cpu", "--data", dir, "--resume", ck)
@@ -712,6 +713,7 @@ func TestNonFiniteCheckpointIsADivergence(t *testing.T) {
 		metrics := filepath.Join(dir, fmt.Sprintf("m%d.jsonl", i))
 		writeModel(t, ck, func(ckp *engine.Checkpoint) {
 			ckp.Config = engine.TrainConfig{Epochs: c.epochs, BatchSize: 16, Seed: 1, TrainLimit: 16}
+			ckp.Step = 1 // an epoch of one batch
 			ckp.History = []engine.EpochMetrics{{Epoch: 1, TrainLoss: 2.3, TrainAcc: 0.1, ValLoss: math.NaN(), ValAcc: math.NaN(), Images: 16}}
 			for i := range ckp.S1 {
 				ckp.S1[i] = 3e38
