@@ -106,7 +106,12 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 	}
 	f := loader.NewFetcher(dir)
 	f.Log = log
-	return cached(f, ctx)
+	m, err := cached(f, ctx)
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C during a first run's download: nothing trained yet.
+		return none, withCode(130, fmt.Errorf("interrupted while getting MNIST ready in %s: the files fetched and checked before are kept there, nothing half-written; run the same command again to go on", dir))
+	}
+	return m, err
 }
 
 // checkSets refuses sets read from --data dir that hold no images (a

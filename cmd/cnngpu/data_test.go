@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,7 +251,8 @@ func TestTestSetEmptyOrMissingDigits(t *testing.T) {
 
 // Ctrl-C during data fetch ends it at once with exit 130, saying what is
 // kept (it was killed by the signal, leaving the go command's temporary
-// folder and the go command itself behind).
+// folder and the go command itself behind); so does Ctrl-C during a first
+// train's or tune's download (they said "context canceled", exit 1).
 func TestDataFetchInterrupted(t *testing.T) {
 	// A proxy that takes the connection and never answers: the download
 	// hangs until it is interrupted.
@@ -268,28 +270,46 @@ func TestDataFetchInterrupted(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	dir := t.TempDir()
-	cmd := exec.Command(binary_, "data", "fetch", "--dir", dir)
-	cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://"+ln.Addr().String(), "https_proxy=http://"+ln.Addr().String(), "NO_PROXY=", "no_proxy=")
-	var se strings.Builder
-	cmd.Stderr = &se
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(700 * time.Millisecond)
-	cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("data fetch went on after Ctrl-C:\n%s", se.String())
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(se.String(), "interrupted: the files checked and cached before are kept in "+dir) {
-		t.Errorf("data fetch interrupted: exit %d\n%s", code, se.String())
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-		t.Errorf("interrupted data fetch left %d entries in %s", len(ents), dir)
+	for _, c := range []struct {
+		args []string
+		said string // after the folder
+	}{
+		{[]string{"data", "fetch", "--dir", "DIR"}, "interrupted: the files checked and cached before are kept in DIR"},
+		{[]string{"train", "--cpu", "--epochs", "1", "--out", "OUT/m.safetensors"}, "interrupted while getting MNIST ready in DIR: the files fetched and checked before are kept there"},
+		{[]string{"tune", "--cpu", "--epochs", "1", "--lr", "0.001", "--batch-size", "128", "--activation", "relu", "--out", "OUT/study"},
+			"interrupted while getting MNIST ready in DIR: the files fetched and checked before are kept there"},
+	} {
+		home, out := t.TempDir(), t.TempDir()
+		dir := filepath.Join(home, "cnngpu", "mnist")
+		args := slices.Clone(c.args)
+		for i, a := range args {
+			args[i] = strings.NewReplacer("DIR", dir, "OUT", out).Replace(a)
+		}
+		cmd := exec.Command(binary_, args...)
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+home, "HTTPS_PROXY=http://"+ln.Addr().String(), "https_proxy=http://"+ln.Addr().String(), "NO_PROXY=", "no_proxy=")
+		var se strings.Builder
+		cmd.Stderr = &se
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(700 * time.Millisecond)
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%s went on after Ctrl-C:\n%s", c.args[0], se.String())
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(se.String(), strings.ReplaceAll(c.said, "DIR", dir)) {
+			t.Errorf("%s interrupted while fetching: exit %d\n%s", c.args[0], code, se.String())
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s interrupted while fetching left %d entries in %s", c.args[0], len(ents), dir)
+		}
+		if ents, _ := os.ReadDir(out); len(ents) != 0 {
+			t.Errorf("%s interrupted while fetching left %d entries in its --out folder %s", c.args[0], len(ents), out)
+		}
 	}
 }
