@@ -284,12 +284,13 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 			var ne net.Error
 			var oe *net.OpError
 			var se *stallError
+			var na *noAnswerError
 			if errors.As(err, &se) {
 				stalls++
 			} else {
 				stalls = 0
 			}
-			if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) || stalls == 2 {
+			if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) || errors.As(err, &na) || stalls == 2 {
 				if stalls == 2 && i+1 < len(need) {
 					f.logf("  %s stopped sending twice in a row: its other files are not asked for", m)
 				}
@@ -375,16 +376,24 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 	if err != nil {
 		return err
 	}
-	resp, err := f.client().Do(req)
+	// The answer too must begin within StallTimeout: a proxy that takes
+	// the connection and never answers its CONNECT is bound by no other
+	// timer short of the transport's minute.
+	stall := time.AfterFunc(StallTimeout, func() { cancel(errStalled) })
+	defer stall.Stop()
+	client := f.client()
+	resp, err := client.Do(req)
 	if err != nil {
+		if context.Cause(ctx) == errStalled {
+			return noAnswer(client, req)
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %s", resp.Status)
 	}
-	stall := time.AfterFunc(StallTimeout, func() { cancel(errStalled) })
-	defer stall.Stop()
+	stall.Reset(StallTimeout)
 	pr := &progressReader{r: io.LimitReader(resp.Body, maxDownload), moved: func() { stall.Reset(StallTimeout) }}
 	// A slow download says how far it has come now and then (at 512
 	// bytes a second, the largest file takes hours, with nothing else on
@@ -426,6 +435,25 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 		return fmt.Errorf("the mirror sent a page of text (%s, %d bytes), not the file: a proxy's or a network's sign-in page?", ct, len(data))
 	}
 	return f.store(file, data, url)
+}
+
+// noAnswerError is a request given up after StallTimeout with no answer
+// begun: the mirror's, or the proxy's where one is set.
+type noAnswerError struct{ from string }
+
+func (e *noAnswerError) Error() string {
+	return fmt.Sprintf("%s did not answer in %v", e.from, StallTimeout)
+}
+
+// noAnswer is the noAnswerError of req sent by client, naming the proxy
+// it went through.
+func noAnswer(client *http.Client, req *http.Request) error {
+	if t, ok := client.Transport.(*http.Transport); ok && t.Proxy != nil {
+		if p, err := t.Proxy(req); err == nil && p != nil {
+			return &noAnswerError{from: "the proxy " + p.Redacted()}
+		}
+	}
+	return &noAnswerError{from: "the mirror"}
 }
 
 // stallError is a download given up after StallTimeout with too little

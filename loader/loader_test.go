@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -932,5 +934,43 @@ func TestFetchSaysHowFarASlowDownloadIs(t *testing.T) {
 	want := fmt.Sprintf(" of %d bytes so far, ", len(contents[Files[0].Name]))
 	if !strings.Contains(log.String(), "  "+Files[0].Name+": ") || !strings.Contains(log.String(), want) || !strings.Contains(log.String(), " KB/s") {
 		t.Errorf("a download of 300 ms with SlowEvery 50 ms logged:\n%s", log.String())
+	}
+}
+
+// TestFetchProxyThatNeverAnswers: a proxy that takes the connection and
+// never answers (its CONNECT, for an HTTPS mirror) is given up after
+// StallTimeout, naming the proxy, and the mirror's other files are not
+// asked for; it took the transport's minute for each file, said as
+// "context deadline exceeded".
+func TestFetchProxyThatNeverAnswers(t *testing.T) {
+	defer func(d time.Duration) { StallTimeout = d }(StallTimeout)
+	StallTimeout = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			defer c.Close()
+		}
+	}()
+	proxy, _ := neturl.Parse("http://" + ln.Addr().String())
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+	var log bytes.Buffer
+	f := &Fetcher{Dir: t.TempDir(), Mirrors: []string{"https://mirror.invalid/mnist"}, Client: client, GoCmd: "-", Log: &log}
+	start := time.Now()
+	_, err = f.Ensure(context.Background())
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the proxy http://"+ln.Addr().String()+" did not answer in 300ms") || took > 5*time.Second {
+		t.Errorf("through a proxy that never answers: %v, after %v\n%s", err, took, log.String())
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections to the proxy, want 1 (the mirror's other files not asked for)", n)
 	}
 }
