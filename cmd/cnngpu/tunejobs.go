@@ -100,6 +100,13 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if _, ok := e.(*cpu.Engine); ok && c.String("precision") == "tf32" {
+		// Fallen back: the folder records tf32, and runs trained in FP32
+		// would be ranked with the GPU's later ones as tf32.
+		e.Close()
+		return nil, nil, nil, fmt.Errorf("--precision tf32 is the GPU's, and no GPU could be used (the note above says why): a study's precision is fixed in its folder, so it is not trained in another; make the GPU usable (%s says what it finds), or run the study in FP32 with --cpu and without --precision",
+			shell.Command("devices"))
+	}
 	engines = append(engines, e)
 	if jobs == 1 {
 		return engines, nil, nil, nil

@@ -1,7 +1,8 @@
 // tunejobs_test.go: `tune --jobs-per-device`: bad values are refused
 // naming the flag (exit 2); on the CPU two engines split the threads, run
 // at once on one copy of the training images, and give the same results
-// and the same final model as one engine with all the threads.
+// and the same final model as one engine with all the threads; tf32
+// without a GPU is refused.
 
 package main
 
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnngpu/cnngpu/internal/fakecuda"
 )
 
 func TestTuneJobsPerDevice(t *testing.T) {
@@ -79,4 +82,21 @@ func resultRows(t *testing.T, path string) []string {
 		out = append(out, l[:strings.LastIndex(l, ",")])
 	}
 	return out
+}
+
+// TestTuneTF32WithoutGPU: tune --precision tf32 where no GPU can be used
+// is refused, leaving no folder; it fell back to the CPU engine and
+// recorded the study as tf32 (its next-step command then refused).
+func TestTuneTF32WithoutGPU(t *testing.T) {
+	f := newFixtures(t)
+	out := filepath.Join(f.root, "study")
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_NDEV=0"}
+	_, stderr, code := cnngpu(t, env, "tune", "--data", f.data, "--precision", "tf32", "--lr", "0.001", "--batch-size", "64",
+		"--activation", "relu", "--epochs", "1", "--out", out)
+	if code != 1 || !strings.Contains(stderr, "--precision tf32 is the GPU's, and no GPU could be used") {
+		t.Errorf("tune --precision tf32 without a GPU: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("tune --precision tf32 without a GPU left %s", out)
+	}
 }
