@@ -269,6 +269,16 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	spec.Precision = precision
 	merged := *spec
 	merged.Shard = Shard{I: 0, N: 1}
+	if old, err := LoadSpec(out); err == nil {
+		// A study in out is the shards' own, merged before: its run
+		// files, read below, are refused as edited where it is another.
+		if err := continues(out, old, &merged); err != nil {
+			if oe := (*OtherStudyError)(nil); errors.As(err, &oe) {
+				oe.Into = true
+			}
+			return nil, err
+		}
+	}
 	type copyJob struct{ src, dst string }
 	var copies []copyJob
 	for ci, c := range merged.Configs() {

@@ -392,8 +392,8 @@ type OtherStudyError struct {
 	// Merge: refused by tune merge --final, whose --data differs from the
 	// data the shards trained on.
 	Merge bool
-	// Into: refused by tune merge, whose shards trained on other data than
-	// the study its --out folder holds.
+	// Into: refused by tune merge, whose shards are of another study (or
+	// trained on other data) than the one its --out folder holds.
 	Into    bool
 	NoStudy bool // a study's outputs without its definition
 }
@@ -404,6 +404,9 @@ func (e *OtherStudyError) Error() string {
 	}
 	if e.Data && e.Into {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); merge into another --out folder", e.Dir, e.Diff)
+	}
+	if e.Into && !e.Data {
+		return fmt.Sprintf("%s holds a different study than the shards (%s); merge into another --out folder", e.Dir, e.Diff)
 	}
 	if e.Data && e.Merge {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); give --data for the data the shards trained on, or merge without --final", e.Dir, e.Diff)

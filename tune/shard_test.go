@@ -8,6 +8,8 @@ package tune
 import (
 	"bytes"
 	"errors"
+	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -543,4 +545,51 @@ func TestPrecisionRecorded(t *testing.T) {
 	if _, err := LoadSpec(bad); err == nil || !strings.Contains(err.Error(), `precision "fp16": expected fp32 or tf32`) {
 		t.Errorf("a spec of precision fp16: %v; want it refused", err)
 	}
+}
+
+// TestMergeIntoAnotherStudy: a merge whose --out folder holds another
+// study, its run files named as the shards' runs are, is refused as a
+// different study (OtherStudyError, naming the difference) with nothing
+// written; it was refused calling that study's run files edited, and
+// advising to move them away.
+func TestMergeIntoAnotherStudy(t *testing.T) {
+	spec := tinySpec()
+	root := t.TempDir()
+	shards := filepath.Join(root, "shards")
+	for i := 0; i < 2; i++ {
+		fakeShard(t, spec, i, 2, filepath.Join(shards, string(rune('0'+i))))
+	}
+	other := *spec
+	other.Epochs++
+	out := filepath.Join(root, "other")
+	fakeShard(t, &other, 0, 1, out)
+	before := dirContents(t, out)
+	_, err := Merge(out, []string{shards}, MergeOptions{})
+	var oe *OtherStudyError
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "holds a different study than the shards (epochs") || !strings.Contains(err.Error(), "merge into another --out folder") {
+		t.Errorf("merge into another study's folder: %v", err)
+	}
+	if after := dirContents(t, out); !maps.Equal(before, after) {
+		t.Errorf("a refused merge changed %s: %d files before, %d after", out, len(before), len(after))
+		for p, b := range after {
+			if before[p] != b {
+				t.Logf("changed or new: %s", p)
+			}
+		}
+	}
+}
+
+// dirContents maps each file under dir to its contents, but for the
+// lock's file.
+func dirContents(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() != LockFile { // a study folder's lock stays
+			b, _ := os.ReadFile(p)
+			m[p] = string(b)
+		}
+		return nil
+	})
+	return m
 }
