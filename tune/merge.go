@@ -133,6 +133,11 @@ func studyFolders(out string, args []string) ([]string, error) {
 			}
 			continue
 		}
+		if a, _ := filepath.Abs(arg); filepath.Dir(absOut) == a {
+			// Merged there, it would be one more shard to the next merge
+			// of arg: the grid covered twice.
+			return nil, &BlockedError{fmt.Errorf("merge: the output folder %s lies in %s, given as the folder of the shards: the next merge of %s would take the merged study for one more shard; merge into a folder outside it", out, arg, arg)}
+		}
 		entries, err := os.ReadDir(arg)
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)

@@ -593,3 +593,25 @@ func dirContents(t *testing.T, dir string) map[string]string {
 	})
 	return m
 }
+
+// TestMergeOutInsideShardsFolder: an output folder inside the folder
+// given as the shards' is refused, writing nothing: merged there, the next
+// merge of that folder took it for one more shard and refused the grid as
+// covered twice, ever after.
+func TestMergeOutInsideShardsFolder(t *testing.T) {
+	spec := tinySpec()
+	shards := filepath.Join(t.TempDir(), "shards")
+	for i := 0; i < 2; i++ {
+		fakeShard(t, spec, i, 2, filepath.Join(shards, string(rune('0'+i))))
+	}
+	out := filepath.Join(shards, "merged")
+	if _, err := Merge(out, []string{shards}, MergeOptions{}); err == nil || !strings.Contains(err.Error(), "lies in "+shards+", given as the folder of the shards") {
+		t.Errorf("merge into %s: %v", out, err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a refused merge made %s", out)
+	}
+	if _, err := Merge(filepath.Join(filepath.Dir(shards), "merged"), []string{shards}, MergeOptions{}); err != nil {
+		t.Errorf("merge beside the shards' folder: %v", err)
+	}
+}
