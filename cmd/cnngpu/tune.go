@@ -375,6 +375,13 @@ func tuneAction(c *cli.Context) (err error) {
 	view.close()
 	if errors.Is(err, tune.ErrInterrupted) {
 		if tune.NothingRecorded(out) {
+			// Taken back now, to say what is left: a folder whose
+			// definition was there before this command keeps it.
+			release(true)
+			release = func(bool) {}
+			if _, serr := os.Stat(filepath.Join(out, tune.SpecFile)); serr == nil {
+				return withCode(130, fmt.Errorf("study interrupted before its first run recorded an epoch: nothing new is kept; %s holds the study's settings from before this command: continue it with the same command, or give another --out for other settings", out))
+			}
 			return withCode(130, fmt.Errorf("study interrupted before its first run recorded an epoch: nothing is kept, and %s's settings are not fixed; run the command again (with other flags if need be)", out))
 		}
 		kept := "finished runs are kept"

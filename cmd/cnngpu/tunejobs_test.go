@@ -7,13 +7,17 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cnngpu/cnngpu/internal/fakecuda"
+	"github.com/cnngpu/cnngpu/tune"
 )
 
 func TestTuneJobsPerDevice(t *testing.T) {
@@ -98,5 +102,52 @@ func TestTuneTF32WithoutGPU(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("tune --precision tf32 without a GPU left %s", out)
+	}
+}
+
+// TestTuneInterruptedBeforeFirstEpochKeepsEarlierSettings: a study folder
+// left with its definition and no epoch recorded (the process killed in
+// its first epoch) keeps that definition when a second try is interrupted
+// in its first epoch too, and the message says so; it said the settings
+// were not fixed and to try other flags, which were then refused.
+func TestTuneInterruptedBeforeFirstEpochKeepsEarlierSettings(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 3000, 50)
+	out := filepath.Join(dir, "study")
+	// stopped runs the study until its first run begins, then sends sig.
+	stopped := func(sig os.Signal) string {
+		cmd := exec.Command(binary_, "tune", "--cpu", "--threads", "1", "--data", dir, "--lr", "0.001", "--batch-size", "16",
+			"--activation", "relu", "--epochs", "1", "--out", out)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() && !strings.HasPrefix(lines.Text(), "engine: ") {
+		}
+		cmd.Process.Signal(sig)
+		io.Copy(io.Discard, stdout)
+		cmd.Wait()
+		return stderr.String()
+	}
+	stopped(os.Kill)
+	if _, err := os.Stat(filepath.Join(out, "study.json")); err != nil {
+		t.Fatalf("the killed study left no definition: %v", err)
+	}
+	if tune.NothingRecorded(out) {
+		said := stopped(os.Interrupt)
+		if !strings.Contains(said, "nothing new is kept; "+out+" holds the study's settings from before this command") {
+			t.Errorf("the second try, interrupted:\n%s", said)
+		}
+		if _, err := os.Stat(filepath.Join(out, "study.json")); err != nil {
+			t.Errorf("the study's definition from before is gone: %v", err)
+		}
+	} else {
+		t.Skip("the killed study recorded an epoch before the kill (a fast machine): nothing to test")
 	}
 }
