@@ -2,7 +2,8 @@
 // naming the flag (exit 2); on the CPU two engines split the threads, run
 // at once on one copy of the training images, and give the same results
 // and the same final model as one engine with all the threads; tf32
-// without a GPU is refused.
+// without a GPU is refused; a study interrupted before its first epoch
+// keeps a definition that was there before.
 
 package main
 
