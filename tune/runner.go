@@ -1016,6 +1016,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if spec.TrainLimit > 0 {
 		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
 	}
+	if err := FinalDamaged(r.Dir); err != nil {
+		return err
+	}
 	if old, err := LoadFinalModel(r.Dir, spec); old != nil && old.Config == best.Config && old.Images == len(idx) {
 		switch {
 		case errors.Is(err, engine.ErrLaterFormat):
@@ -1184,6 +1187,17 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	os.Remove(partial)
 	r.logf("final: %s, test accuracy %.2f%%, loss %.4f; model in %s", best.Config.Label(), 100*ev.Acc, ev.Loss, filepath.Join(r.Dir, FinalModel))
 	r.logf("  (one training, of seed %d; over ten seeds: %s)", spec.Seed, shell.Command(spec.SeedsArgs(best.Config, e.Name())+loader.DataFlag(r.Data.Dir)))
+	return nil
+}
+
+// FinalDamaged is LoadFinal's error where dir has a final.json that
+// cannot be read or holds values cnngpu never writes (nil where it has
+// none): the final retraining refuses to write over it, as run files
+// with such values are refused, not trained again.
+func FinalDamaged(dir string) error {
+	if _, err := LoadFinal(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &BlockedError{err}
+	}
 	return nil
 }
 

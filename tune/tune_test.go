@@ -657,6 +657,31 @@ func TestFinalRetrainingResumes(t *testing.T) {
 		}
 	}
 
+	// final.json damaged (a value cnngpu never writes): refused, naming
+	// it, and left as it is, with the model; it was written over, the
+	// model trained again, without a word.
+	finalJSON := filepath.Join(dir, FinalFile)
+	good, err := os.ReadFile(finalJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := regexp.MustCompile(`"test_acc": [0-9.e-]+`).ReplaceAll(good, []byte(`"test_acc": 1.5`))
+	if err := os.WriteFile(finalJSON, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model, _ := os.ReadFile(filepath.Join(dir, FinalModel))
+	var be *BlockedError
+	if err := r.Run(context.Background()); !errors.As(err, &be) || !strings.Contains(err.Error(), finalJSON+": test_acc 1.5 is not an accuracy") {
+		t.Errorf("a study whose final.json is damaged: %v, want it refused as damaged", err)
+	}
+	if now, _ := os.ReadFile(finalJSON); !bytes.Equal(now, bad) {
+		t.Error("the damaged final.json was written over")
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, FinalModel)); !bytes.Equal(now, model) {
+		t.Error("the final model was written over while final.json was damaged")
+	}
+	os.WriteFile(finalJSON, good, 0o644)
+
 	// Interrupted in its test, every epoch trained: the rerun says so and
 	// tests it, training nothing (it said "resuming at epoch 4" of 3).
 	late := t.TempDir()

@@ -319,6 +319,11 @@ func tuneAction(c *cli.Context) (err error) {
 		if err := dryRunData(c, out); err != nil {
 			return studyError(err)
 		}
+		if c.Bool("final") && spec.Shard.N == 1 {
+			if err := tune.FinalDamaged(out); err != nil {
+				return studyError(err)
+			}
+		}
 		otherFilesNote(c.App.ErrWriter, out, others)
 		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1, c.IsSet("data"))
 		return nil
