@@ -37,7 +37,8 @@ type MergeOptions struct {
 	// retraining). Merge calls it once its own checks have passed and
 	// before it writes anything: a study whose folders, or out, record
 	// other data is refused then, with nothing written, and so is an
-	// error of Data's.
+	// error of Data's. A dry run's may return "": the data not there to
+	// read without fetching it, and so not checked.
 	Data func() (string, error)
 	// Precision is the final retraining's arithmetic ("fp32", "tf32"; ""
 	// without one): shards that record another are refused before
@@ -357,10 +358,6 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		return res, errors.New(listProblems(fmt.Sprintf("merge: the folders do not cover the grid (%d of %d runs there):", res.Present+len(copies), len(merged.Configs())*merged.Rounds()), missing) +
 			"\nrerun the missing shards (each resumes in its folder) and merge again, or merge with --allow-missing and finish the rest with " + shell.Command("tune") + " on the merged folder")
 	}
-	if opt.DryRun {
-		res.Copied = len(copies)
-		return res, nil
-	}
 	if opt.Precision != "" && spec.Precision != "" && opt.Precision != spec.Precision {
 		how := ""
 		if spec.Precision == "tf32" {
@@ -382,9 +379,13 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 				have, where = o.Data, out
 			}
 		}
-		if have != "" && have != fp {
+		if fp != "" && have != "" && have != fp {
 			return nil, &OtherStudyError{Dir: where, Diff: fmt.Sprintf("training data %s in the folder, %s given for the final retraining", have, fp), Data: true, Merge: true}
 		}
+	}
+	if opt.DryRun {
+		res.Copied = len(copies)
+		return res, nil
 	}
 	if err := lock(); err != nil {
 		return nil, err

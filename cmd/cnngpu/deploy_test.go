@@ -422,7 +422,21 @@ func TestIndexedJobOnOneMachine(t *testing.T) {
 		}
 	}
 	merged := filepath.Join(shared, "merged")
-	stdout, stderr, code := cnngpu(t, nil, "tune", "merge", "--out", merged, filepath.Join(shared, "shards"))
+	// The merge step's command, checked first with --dry-run: what it
+	// would do, nothing written; other data than the shards' refused.
+	stdout, stderr, code := cnngpu(t, nil, "tune", "merge", "--dry-run", "--final", "--cpu", "--data", dir, "--out", merged, filepath.Join(shared, "shards"))
+	if code != 0 || !strings.Contains(stdout, "would merge 8 runs from 3 folders") || !strings.Contains(stdout, "--final would then retrain and test the best setting\nnothing written (--dry-run)") {
+		t.Errorf("merge --dry-run --final: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(merged); err == nil {
+		t.Errorf("merge --dry-run --final made %s", merged)
+	}
+	other := t.TempDir()
+	fakeMNIST(t, other, 200, 50)
+	if _, stderr, code := cnngpu(t, nil, "tune", "merge", "--dry-run", "--final", "--cpu", "--data", other, "--out", merged, filepath.Join(shared, "shards")); code != 2 || !strings.Contains(stderr, "given for the final retraining") {
+		t.Errorf("merge --dry-run --final with other data: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = cnngpu(t, nil, "tune", "merge", "--out", merged, filepath.Join(shared, "shards"))
 	if code != 0 {
 		t.Fatalf("merge: %s", stderr)
 	}

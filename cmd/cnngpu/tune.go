@@ -560,9 +560,6 @@ func mergeFlags(c *cli.Context) (out string, dirs []string, opt tune.MergeOption
 	if err := checkOutDir("--out", out); err != nil {
 		return "", nil, opt, err
 	}
-	if c.Bool("dry-run") && c.Bool("final") {
-		return "", nil, opt, usageErrorf("--dry-run and --final exclude each other")
-	}
 	if !c.Bool("final") {
 		for _, f := range []string{"cpu", "device", "precision", "threads", "data"} {
 			if c.IsSet(f) {
@@ -597,12 +594,30 @@ func mergeAction(c *cli.Context) error {
 	w := c.App.Writer
 	// With --final the merged folder stays this process's until the best
 	// setting is retrained.
-	opt.KeepLock = c.Bool("final")
+	opt.KeepLock = c.Bool("final") && !opt.DryRun
 	if c.Bool("final") {
 		opt.Precision = c.String("precision")
 	}
 	var data *loader.MNIST
-	if c.Bool("final") {
+	if c.Bool("final") && opt.DryRun {
+		// The data checked against the shards' where it is there to
+		// read, without fetching it (as tune --dry-run does).
+		opt.Data = func() (string, error) {
+			dir := c.String("data")
+			if dir == "" {
+				var err error
+				if dir, err = loader.CacheDir(); err != nil {
+					return "", nil
+				}
+			}
+			m, err := loader.LoadDir(dir)
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read to check it against the shards' (%v): --final checks it once it has the data\n", dir, err)
+				return "", nil
+			}
+			return m.Train.Fingerprint(), nil
+		}
+	} else if c.Bool("final") {
 		// The final retraining's data, read by Merge once its own checks
 		// have passed and before it writes anything, so that shards
 		// trained on other data (or a --data that cannot be read) are
@@ -667,6 +682,14 @@ func mergeAction(c *cli.Context) error {
 			res.MissingRuns, are, shell.Command("tune"), shell.Path(out))))
 	}
 	if opt.DryRun {
+		if c.Bool("final") {
+			missing := ""
+			if res.MissingRuns > 0 {
+				missing = fmt.Sprintf("train the %s finished in no folder, then ", plural(res.MissingRuns, "run"))
+			}
+			fmt.Fprintf(w, "--final would then %sretrain and test the best setting\n", missing)
+		}
+		fmt.Fprintln(w, "nothing written (--dry-run)")
 		return nil
 	}
 	if !c.Bool("final") {
