@@ -21,6 +21,7 @@ import (
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	enginecuda "github.com/cnngpu/cnngpu/engine/cuda"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -100,7 +101,7 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		}
 		return m, nil
 	}
-	dir, err := loader.CacheDir()
+	dir, err := cacheDir(log)
 	if err != nil {
 		return none, err
 	}
@@ -112,6 +113,17 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		return none, withCode(130, fmt.Errorf("interrupted while getting MNIST ready in %s: the files fetched and checked before are kept there, nothing half-written; run the same command again to go on", dir))
 	}
 	return m, err
+}
+
+// cacheDir is the MNIST cache folder, saying on note where
+// $XDG_CACHE_HOME is ignored (a relative path): the shell's
+// ${XDG_CACHE_HOME:-$HOME/.cache}, as in the README, takes it.
+func cacheDir(note io.Writer) (string, error) {
+	dir, err := loader.CacheDir()
+	if x := cachedir.IgnoredXDG(); err == nil && x != "" {
+		fmt.Fprintf(note, "note: XDG_CACHE_HOME=%s is not an absolute path, so it is ignored (as the XDG rules say): the cache is %s\n", x, dir)
+	}
+	return dir, err
 }
 
 // checkSets refuses sets read from --data dir that hold no images (a

@@ -99,7 +99,7 @@ func dataDir(c *cli.Context) (string, error) {
 	if d := c.String("dir"); d != "" {
 		return d, nil
 	}
-	return loader.CacheDir()
+	return cacheDir(c.App.ErrWriter)
 }
 
 // verifyAction checks the .gz files of a folder against their published

@@ -313,3 +313,16 @@ func TestDataFetchInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativeXDGCacheHomeSaid: a relative XDG_CACHE_HOME, ignored as the
+// XDG rules say, is said where the cache is used, with the folder used
+// instead: the shell's ${XDG_CACHE_HOME:-$HOME/.cache} (the README's)
+// takes it, and the files were not there.
+func TestRelativeXDGCacheHomeSaid(t *testing.T) {
+	home := t.TempDir()
+	_, stderr, _ := cnngpu(t, []string{"HOME=" + home, "XDG_CACHE_HOME=relcache"}, "data", "verify")
+	want := "note: XDG_CACHE_HOME=relcache is not an absolute path, so it is ignored (as the XDG rules say): the cache is " + filepath.Join(home, ".cache", "cnngpu", "mnist") + "\n"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("data verify with XDG_CACHE_HOME=relcache:\n%s\nwant %q", stderr, want)
+	}
+}

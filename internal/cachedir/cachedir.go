@@ -42,6 +42,16 @@ func Root() (string, error) {
 	})
 }
 
+// IgnoredXDG is $XDG_CACHE_HOME where it is set but ignored (a relative
+// path: see Root), else "": for a note, since the shell's own
+// ${XDG_CACHE_HOME:-~/.cache} takes it.
+func IgnoredXDG() string {
+	if x := os.Getenv("XDG_CACHE_HOME"); x != "" && !filepath.IsAbs(x) {
+		return x
+	}
+	return ""
+}
+
 // usable returns root where it is a folder or can be made, else the error
 // for the file in the way: root itself, or (above, which words it for
 // where root came from) one of the folders above it.
