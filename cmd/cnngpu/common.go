@@ -21,9 +21,9 @@ import (
 
 	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
-	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	enginecuda "github.com/cnngpu/cnngpu/engine/cuda"
+	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
