@@ -269,7 +269,7 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 				continue
 			}
 			if le := (*localError)(nil); errors.As(err, &le) {
-				return fmt.Errorf("writing %s into the data folder %s: %v (it was downloaded and checked; no other source would do better: make room there, or choose another folder with data fetch --dir DIR)", file.Name, f.Dir, le.err)
+				return fmt.Errorf("writing %s into the data folder %s: %v (it was downloaded and checked; no other source would do better: mend that, or choose another folder with data fetch --dir DIR)", file.Name, f.Dir, le.err)
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -310,7 +310,7 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		f.logf("fetching %s through the Go module proxy", GoModule)
 		failed, err := f.fetchGoModule(ctx, need)
 		if le := (*localError)(nil); errors.As(err, &le) {
-			return fmt.Errorf("writing into the data folder %s: %v (downloaded through the Go module proxy and checked: make room there, or choose another folder with data fetch --dir DIR)", f.Dir, err)
+			return fmt.Errorf("writing into the data folder %s: %v (downloaded through the Go module proxy and checked: mend that, or choose another folder with data fetch --dir DIR)", f.Dir, err)
 		}
 		if err != nil {
 			tried = append(tried, fmt.Sprintf("Go module proxy (%s): %v", GoModule, err))

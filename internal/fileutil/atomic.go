@@ -208,6 +208,8 @@ func writeError(path string, err error) error {
 	switch {
 	case errors.Is(cause, syscall.ENOSPC), errors.Is(cause, syscall.EDQUOT):
 		hint = "; free some space there and run again"
+	case errors.Is(cause, syscall.EFBIG):
+		hint = " (larger than this process may write a file: ulimit -f says how large; raise it, e.g. ulimit -f unlimited, and run again)"
 	case errors.Is(cause, fs.ErrNotExist):
 		hint = fmt.Sprintf(" (the folder %s does not exist)", filepath.Dir(path))
 	case errors.Is(cause, fs.ErrPermission):
