@@ -326,3 +326,19 @@ func TestRelativeXDGCacheHomeSaid(t *testing.T) {
 		t.Errorf("data verify with XDG_CACHE_HOME=relcache:\n%s\nwant %q", stderr, want)
 	}
 }
+
+// TestVerifyCacheLinkToNothing: data verify on a cache folder that is a
+// symbolic link to nothing says so, as data fetch does; it said the cache
+// did not exist yet and to run data fetch, which then refused the link.
+func TestVerifyCacheLinkToNothing(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, "cnngpu"), 0o755)
+	link := filepath.Join(home, "cnngpu", "mnist")
+	if err := os.Symlink(filepath.Join(home, "missing"), link); err != nil {
+		t.Skip(err)
+	}
+	_, stderr, code := cnngpu(t, []string{"XDG_CACHE_HOME=" + home}, "data", "verify")
+	if code != 1 || !strings.Contains(stderr, "the MNIST cache "+link+" is a symbolic link to "+filepath.Join(home, "missing")+", which does not exist") {
+		t.Errorf("data verify on a cache linked to nothing: exit %d\n%s", code, stderr)
+	}
+}
