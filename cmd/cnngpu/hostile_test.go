@@ -938,9 +938,9 @@ func TestTrainLimitIsSaid(t *testing.T) {
 
 // TestTuneDryRunChecksLikeARun: --dry-run refuses what the study itself
 // would (engine flags that exclude each other, too many folds, a list
-// with an empty item or a word, a folder holding another study), with
-// exit code 2, and counts the runs a folder of the same study has
-// finished.
+// with an empty item or a word, a folder holding another study, a folder
+// inside one, the data folder), with exit code 2, and counts the runs a
+// folder of the same study has finished.
 func TestTuneDryRunChecksLikeARun(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "other")
@@ -964,6 +964,10 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
 		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 in the folder, 1 given now"},
 		{[]string{"--out", filepath.Join(other, tune.SpecFile)}, "is a file, not a folder"},
+		// Inside another study's folder, or the data folder itself: an
+		// output that is one of the inputs (they went on with a note).
+		{[]string{"--out", filepath.Join(other, tune.RunsDir)}, "lies inside the study folder " + other + ": give this study a folder of its own"},
+		{[]string{"--data", dir, "--out", dir}, "is the data folder the study reads (" + dir + ")"},
 	} {
 		args := append([]string{"tune", "--dry-run"}, c.args...)
 		if !slices.Contains(c.args, "--out") {

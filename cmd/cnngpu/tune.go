@@ -294,6 +294,9 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := checkOutDir("--out", out); err != nil {
 		return err
 	}
+	if err := studyPlace(c, out); err != nil {
+		return err
+	}
 	if err := emptyData(c); err != nil { // before a dry run, which reads no data
 		return err
 	}
@@ -404,6 +407,32 @@ func tuneAction(c *cli.Context) (err error) {
 	}
 	if spec.Shard.N == 1 {
 		fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
+	}
+	return nil
+}
+
+// studyPlace refuses a study folder out inside another study's folder
+// (its runs/ or plots/, which that study's files would be mixed with and
+// whose report would not list it) or in the data folder the study reads
+// (--data, else the cache): an output that is one of the inputs.
+func studyPlace(c *cli.Context, out string) error {
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return nil
+	}
+	for d := filepath.Dir(abs); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if st, err := os.Stat(filepath.Join(d, tune.SpecFile)); err == nil && st.Mode().IsRegular() {
+			return usageErrorf("--out %s lies inside the study folder %s: give this study a folder of its own, outside it", out, d)
+		}
+	}
+	data := c.String("data")
+	if data == "" {
+		if data, err = loader.CacheDir(); err != nil {
+			return nil
+		}
+	}
+	if samePath(out, data) {
+		return usageErrorf("--out %s is the data folder the study reads (%s): give the study a folder of its own", out, data)
 	}
 	return nil
 }
