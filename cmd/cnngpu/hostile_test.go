@@ -480,6 +480,9 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--out", ""), 2, []string{`--out ""`, "expected a folder name"}},
 		{with(tuneArgs, "--out", "/proc/cnngpu-study"), 2, []string{"--out /proc/cnngpu-study", "cannot write in /proc"}},
 		{with(tuneArgs, "extra"), 2, []string{`tune takes no arguments, got "extra"`}},
+		// The folder without --out (it was asked whether tune merge was
+		// meant).
+		{[]string{"tune", "--cpu", "runs/study"}, 2, []string{`tune takes no arguments, got "runs/study": the study's folder is given as --out runs/study`}},
 		{[]string{"data", "fetch", "--dir", f.file}, 2, []string{"--dir " + f.file + ": is a file, not a folder"}},
 		// An output folder that is itself a link to nothing ("mkdir: file
 		// exists" before), and the alias named as given.

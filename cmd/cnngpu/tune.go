@@ -264,7 +264,12 @@ func defaultStudy(t time.Time) string {
 
 func tuneAction(c *cli.Context) (err error) {
 	if c.NArg() > 0 {
-		return usageErrorf("tune takes no arguments, got %q (did you mean %s?)", c.Args().First(), shell.Command("tune merge"))
+		a := c.Args().First()
+		if _, err := os.Stat(filepath.Join(a, tune.SpecFile)); err == nil || c.IsSet("out") {
+			// A study's folder, or a folder beside --out: shards to merge?
+			return usageErrorf("tune takes no arguments, got %q (did you mean %s?)", a, shell.Command("tune merge"))
+		}
+		return usageErrorf("tune takes no arguments, got %q: the study's folder is given as --out %s", a, shell.Path(a))
 	}
 	spec, shardFrom, err := tuneSpec(c)
 	if err != nil {
