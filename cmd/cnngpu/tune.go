@@ -547,6 +547,10 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 		fmt.Fprintf(w, "  shares of the %d shards: %s\n", spec.Shard.N, strings.Join(shares, ", "))
 	}
 	n := spec.TrainImages()
+	width := 28 // the labels' column: the default grid's longest, or longer
+	for _, c := range mine {
+		width = max(width, len(c.Label()))
+	}
 	for i, c := range mine {
 		state := ""
 		switch {
@@ -555,7 +559,12 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 		case done[i] > 0:
 			state = fmt.Sprintf("  %d of %d rounds finished", done[i], spec.Rounds())
 		}
-		fmt.Fprintf(w, "  %-28s %4d steps/epoch  %5s%s\n", c.Label(), engine.StepsPerEpoch(n, c.BatchSize), share(spec.Cost(c)), state)
+		steps := engine.StepsPerEpoch(n, c.BatchSize)
+		per := "steps/epoch"
+		if steps == 1 {
+			per = "step/epoch "
+		}
+		fmt.Fprintf(w, "  %-*s %4d %s  %5s%s\n", width, c.Label(), steps, per, share(spec.Cost(c)), state)
 	}
 	if final {
 		images := "all training images"
