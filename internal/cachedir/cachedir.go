@@ -4,9 +4,11 @@
 package cachedir
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // Root is cnngpu's cache folder. A relative $XDG_CACHE_HOME is ignored, as
@@ -26,6 +28,9 @@ func Root() (string, error) {
 	home, err := os.UserHomeDir()
 	if err == nil && !filepath.IsAbs(home) {
 		err = fmt.Errorf("$HOME is %q, not an absolute path", home)
+	}
+	if h, set := os.LookupEnv("HOME"); err != nil && set && h == "" && runtime.GOOS != "windows" && runtime.GOOS != "plan9" {
+		err = errors.New("$HOME is set but empty") // not "is not defined"
 	}
 	if err != nil {
 		why := "$XDG_CACHE_HOME is not set"

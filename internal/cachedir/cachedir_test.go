@@ -5,6 +5,7 @@ package cachedir
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,12 @@ func TestRootRefused(t *testing.T) {
 	if _, err := Root(); err == nil || !strings.Contains(err.Error(), `$XDG_CACHE_HOME is "also-rel", not an absolute path (ignored)`) ||
 		!strings.Contains(err.Error(), `$HOME is "rel", not an absolute path`) {
 		t.Errorf("both relative: %v", err)
+	}
+	if runtime.GOOS != "windows" && runtime.GOOS != "plan9" {
+		t.Setenv("HOME", "")
+		t.Setenv("XDG_CACHE_HOME", "")
+		if _, err := Root(); err == nil || !strings.Contains(err.Error(), "$HOME is set but empty") {
+			t.Errorf("HOME set but empty: %v", err)
+		}
 	}
 }
