@@ -642,6 +642,7 @@ func mergeAction(c *cli.Context) error {
 		opt.Precision = c.String("precision")
 	}
 	var data *loader.MNIST
+	var e engine.Engine // the final retraining's
 	if c.Bool("final") && opt.DryRun {
 		// The data checked against the shards' where it is there to
 		// read, without fetching it (as tune --dry-run does).
@@ -661,11 +662,18 @@ func mergeAction(c *cli.Context) error {
 			return m.Train.Fingerprint(), nil
 		}
 	} else if c.Bool("final") {
-		// The final retraining's data, read by Merge once its own checks
-		// have passed and before it writes anything, so that shards
-		// trained on other data (or a --data that cannot be read) are
+		// The final retraining's engine and data, opened and read by
+		// Merge once its own checks have passed and before it writes
+		// anything, so that shards trained on other data (or a --data
+		// that cannot be read, or tf32 where no GPU can be used) are
 		// refused with nothing written.
 		opt.Data = func() (string, error) {
+			if e == nil { // (Merge may check again, under its lock)
+				var err error
+				if e, err = studyEngine(c, c.App.ErrWriter); err != nil {
+					return "", err
+				}
+			}
 			ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 			defer stop()
 			m, err := loadMNIST(ctx, c, c.App.ErrWriter)
@@ -676,6 +684,11 @@ func mergeAction(c *cli.Context) error {
 			return m.Train.Fingerprint(), nil
 		}
 	}
+	defer func() {
+		if e != nil {
+			e.Close()
+		}
+	}()
 	others := tune.OtherFiles(out)
 	res, err := tune.Merge(out, dirs, opt)
 	if err == nil {
@@ -748,24 +761,19 @@ func mergeAction(c *cli.Context) error {
 			report, shell.Command("tune"), shell.Path(out))
 		return nil
 	}
-	return finishMerged(c, out, data)
+	return finishMerged(c, out, e, data)
 }
 
 // finishMerged trains what the merged folder lacks and retrains and tests
 // the best setting on data (read by the merge: MergeOptions.Data), like an unsharded
 // `cnngpu tune` on it.
-func finishMerged(c *cli.Context, out string, data *loader.MNIST) error {
+func finishMerged(c *cli.Context, out string, e engine.Engine, data *loader.MNIST) error {
 	spec, err := tune.LoadSpec(out)
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 	defer stop()
-	e, err := newEngine(c, c.App.ErrWriter, false)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
 	view := newStudyView(c.App.Writer, os.Stderr, isTerminal(os.Stderr))
 	defer view.close()
 	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: []engine.Engine{e}, Final: true,

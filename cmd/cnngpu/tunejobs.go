@@ -96,16 +96,9 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 		}
 		return engines, slots, nil, nil
 	}
-	e, err := newEngine(c, note, false)
+	e, err := studyEngine(c, note)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if _, ok := e.(*cpu.Engine); ok && c.String("precision") == "tf32" {
-		// Fallen back: the folder records tf32, and runs trained in FP32
-		// would be ranked with the GPU's later ones as tf32.
-		e.Close()
-		return nil, nil, nil, fmt.Errorf("--precision tf32 is the GPU's, and no GPU could be used (the note above says why): a study's precision is fixed in its folder, so it is not trained in another; make the GPU usable (%s says what it finds), or run the study in FP32 with --cpu and without --precision",
-			shell.Command("devices"))
 	}
 	engines = append(engines, e)
 	if jobs == 1 {
@@ -142,6 +135,23 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 		slots = append(slots, gpuSlot(id, k, jobs))
 	}
 	return engines, slots, nil, nil
+}
+
+// studyEngine opens the engine of a study's trainings as newEngine does,
+// refusing a fall-back to the CPU engine under --precision tf32: the
+// study's folder records tf32, and runs trained in FP32 would be ranked
+// with a GPU's later ones as tf32.
+func studyEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
+	e, err := newEngine(c, note, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := e.(*cpu.Engine); ok && c.String("precision") == "tf32" {
+		e.Close()
+		return nil, fmt.Errorf("--precision tf32 is the GPU's, and no GPU could be used (the note above says why): a study's precision is fixed in its folder, so it is not trained in another; make the GPU usable (%s says what it finds), or run the study in FP32 with --cpu and without --precision",
+			shell.Command("devices"))
+	}
+	return e, nil
 }
 
 // gpuSlot names training k of jobs on GPU id: "GPU 1", or "GPU 1 #2".

@@ -10,13 +10,16 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fakecuda"
 	"github.com/cnngpu/cnngpu/tune"
 )
@@ -90,8 +93,9 @@ func resultRows(t *testing.T, path string) []string {
 }
 
 // TestTuneTF32WithoutGPU: tune --precision tf32 where no GPU can be used
-// is refused, leaving no folder; it fell back to the CPU engine and
-// recorded the study as tf32 (its next-step command then refused).
+// is refused, leaving no folder, and so is tune merge --final of tf32
+// shards; they fell back to the CPU engine and recorded the study as tf32
+// (its next-step command then refused).
 func TestTuneTF32WithoutGPU(t *testing.T) {
 	f := newFixtures(t)
 	out := filepath.Join(f.root, "study")
@@ -103,6 +107,32 @@ func TestTuneTF32WithoutGPU(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("tune --precision tf32 without a GPU left %s", out)
+	}
+	// tune merge --final of tf32 shards alike, before the merge writes.
+	shards := filepath.Join(f.root, "shards")
+	spec := &tune.Spec{Version: 1, LRs: []float64{0.001, 0.003}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
+		Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.25, Precision: "tf32"}
+	for i := range 2 {
+		sp := *spec
+		sp.Shard, _ = tune.ParseShard(fmt.Sprintf("%d/2", i))
+		d := filepath.Join(shards, strconv.Itoa(i))
+		if err := tune.Prepare(d, &sp); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range sp.Mine() {
+			r := &tune.Run{Config: c, Done: true, Seconds: 1, Epochs: []engine.EpochMetrics{{Epoch: 1, TrainLoss: 1, TrainAcc: 0.5, ValLoss: 1, ValAcc: 0.5}}}
+			if err := r.Save(tune.RunPath(d, c, 0, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	merged := filepath.Join(f.root, "merged")
+	_, stderr, code = cnngpu(t, env, "tune", "merge", "--final", "--precision", "tf32", "--data", f.data, "--out", merged, shards)
+	if code != 1 || !strings.Contains(stderr, "--precision tf32 is the GPU's, and no GPU could be used") {
+		t.Errorf("tune merge --final --precision tf32 without a GPU: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(merged); err == nil {
+		t.Errorf("tune merge --final --precision tf32 without a GPU made %s", merged)
 	}
 }
 
