@@ -76,18 +76,10 @@ func emptyData(c *cli.Context) error {
 // (fetched and checked first when needed).
 func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load func(dir string) (T, error), cached func(*loader.Fetcher, context.Context) (T, error)) (T, error) {
 	var none T
-	if err := emptyData(c); err != nil {
+	if err := checkDataFlag(c); err != nil {
 		return none, err
 	}
 	if dir := c.String("data"); dir != "" {
-		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-			return none, usageErrorf("--data %s: is %s, not a folder; give the folder that holds the MNIST IDX files", lineName(dir), fileutil.Kind(st.Mode()))
-		} else if errors.Is(err, fs.ErrNotExist) {
-			// A bad flag value, exit 2, as a file given for the folder.
-			return none, usageErrorf("--data: data folder %s does not exist: give the folder that holds the four MNIST IDX files, or leave --data out to use the cache (fetched and checksummed on first use)", lineName(dir))
-		} else if errors.Is(err, syscall.ELOOP) {
-			return none, usageErrorf("--data %s: a symbolic link that leads back to itself (too many levels of symbolic links): give the folder that holds the MNIST IDX files", lineName(dir))
-		}
 		m, err := load(dir)
 		if err != nil {
 			var pe *loader.ParseError
@@ -113,6 +105,27 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		return none, withCode(130, fmt.Errorf("interrupted while getting MNIST ready in %s: the files fetched and checked before are kept there, nothing half-written; run the same command again to go on", dir))
 	}
 	return m, err
+}
+
+// checkDataFlag refuses a --data that is empty, not a folder, missing or
+// a link loop (exit 2: the flag's value), before anything is read.
+func checkDataFlag(c *cli.Context) error {
+	if err := emptyData(c); err != nil {
+		return err
+	}
+	dir := c.String("data")
+	if dir == "" {
+		return nil
+	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return usageErrorf("--data %s: is %s, not a folder; give the folder that holds the MNIST IDX files", lineName(dir), fileutil.Kind(st.Mode()))
+	} else if errors.Is(err, fs.ErrNotExist) {
+		// A bad flag value, exit 2, as a file given for the folder.
+		return usageErrorf("--data: data folder %s does not exist: give the folder that holds the four MNIST IDX files, or leave --data out to use the cache (fetched and checksummed on first use)", lineName(dir))
+	} else if errors.Is(err, syscall.ELOOP) {
+		return usageErrorf("--data %s: a symbolic link that leads back to itself (too many levels of symbolic links): give the folder that holds the MNIST IDX files", lineName(dir))
+	}
+	return nil
 }
 
 // cacheDir is the MNIST cache folder, saying on note where

@@ -436,6 +436,10 @@ func TestIndexedJobOnOneMachine(t *testing.T) {
 	if _, stderr, code := cnngpu(t, nil, "tune", "merge", "--dry-run", "--final", "--cpu", "--data", other, "--out", merged, filepath.Join(shared, "shards")); code != 2 || !strings.Contains(stderr, "given for the final retraining") {
 		t.Errorf("merge --dry-run --final with other data: exit %d\n%s", code, stderr)
 	}
+	missing := filepath.Join(dir, "missing")
+	if _, stderr, code := cnngpu(t, nil, "tune", "merge", "--dry-run", "--final", "--cpu", "--data", missing, "--out", merged, filepath.Join(shared, "shards")); code != 2 || !strings.Contains(stderr, "--data: data folder "+missing+" does not exist") {
+		t.Errorf("merge --dry-run --final with a --data that does not exist: exit %d\n%s", code, stderr)
+	}
 	stdout, stderr, code = cnngpu(t, nil, "tune", "merge", "--out", merged, filepath.Join(shared, "shards"))
 	if code != 0 {
 		t.Fatalf("merge: %s", stderr)

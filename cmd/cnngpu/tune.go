@@ -647,10 +647,16 @@ func mergeAction(c *cli.Context) error {
 		// The data checked against the shards' where it is there to
 		// read, without fetching it (as tune --dry-run does).
 		opt.Data = func() (string, error) {
+			if err := checkDataFlag(c); err != nil {
+				return "", err
+			}
+			if err := tune.FinalDamaged(out); err != nil {
+				return "", err
+			}
 			dir := c.String("data")
 			if dir == "" {
 				var err error
-				if dir, err = loader.CacheDir(); err != nil {
+				if dir, err = cacheDir(c.App.ErrWriter); err != nil {
 					return "", nil
 				}
 			}
@@ -668,6 +674,9 @@ func mergeAction(c *cli.Context) error {
 		// that cannot be read, or tf32 where no GPU can be used) are
 		// refused with nothing written.
 		opt.Data = func() (string, error) {
+			if err := tune.FinalDamaged(out); err != nil {
+				return "", err
+			}
 			if e == nil { // (Merge may check again, under its lock)
 				var err error
 				if e, err = studyEngine(c, c.App.ErrWriter); err != nil {
