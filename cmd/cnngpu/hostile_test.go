@@ -984,6 +984,10 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a dry run made %s", out)
 	}
+	// A folder of studies' folders given as an argument: merge them.
+	if _, stderr, code := cnngpu(t, nil, "tune", dir); code != 2 || !strings.Contains(stderr, "it holds studies' folders; to merge them, ") {
+		t.Errorf("tune %s: exit %d\n%s", dir, code, stderr)
+	}
 	// A folder of the user's own files (--out . mistyped): said, and
 	// the study goes on; one with a results.csv but no study is refused
 	// without the hint to resume a study that is not there.

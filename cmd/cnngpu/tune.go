@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -262,14 +263,30 @@ func defaultStudy(t time.Time) string {
 	}
 }
 
+// tuneArgError refuses tune's arguments, with what was likely meant: a
+// folder holding shards' folders is merged (tune merge), and any other
+// folder, a study's to continue or a new one, is given as --out.
+func tuneArgError(c *cli.Context) error {
+	a := c.Args().First()
+	shards := false
+	if ents, err := os.ReadDir(a); err == nil {
+		shards = slices.ContainsFunc(ents, func(e fs.DirEntry) bool {
+			_, err := os.Stat(filepath.Join(a, e.Name(), tune.SpecFile))
+			return e.IsDir() && err == nil
+		})
+	}
+	if _, err := os.Stat(filepath.Join(a, tune.SpecFile)); err != nil && shards {
+		return usageErrorf("tune takes no arguments, got %q: it holds studies' folders; to merge them, %s", a, shell.Command("tune merge --out DIR "+shell.Path(a)))
+	}
+	if c.IsSet("out") {
+		return usageErrorf("tune takes no arguments, got %q (flags start with --; see %s)", a, shell.Command("tune --help"))
+	}
+	return usageErrorf("tune takes no arguments, got %q: the study's folder is given as --out %s (to continue a study, with the flags it was started with)", a, shell.Path(a))
+}
+
 func tuneAction(c *cli.Context) (err error) {
 	if c.NArg() > 0 {
-		a := c.Args().First()
-		if _, err := os.Stat(filepath.Join(a, tune.SpecFile)); err == nil || c.IsSet("out") {
-			// A study's folder, or a folder beside --out: shards to merge?
-			return usageErrorf("tune takes no arguments, got %q (did you mean %s?)", a, shell.Command("tune merge"))
-		}
-		return usageErrorf("tune takes no arguments, got %q: the study's folder is given as --out %s", a, shell.Path(a))
+		return tuneArgError(c)
 	}
 	spec, shardFrom, err := tuneSpec(c)
 	if err != nil {
