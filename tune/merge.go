@@ -70,6 +70,9 @@ type MergeResult struct {
 	Missing []string // runs finished in no folder, with the shard that owns them (first the shards not given)
 	// MissingRuns is how many runs are finished in no folder.
 	MissingRuns int
+	// Skipped lists the unsharded studies found beside shards in a folder
+	// given (merges of them made there), which are not merged.
+	Skipped []string
 	// Release releases the merged folder's lock, with KeepLock after a
 	// merge that wrote; nil otherwise.
 	Release func()
@@ -100,8 +103,10 @@ func listProblems(head string, items []string) string {
 
 // studyFolders expands the arguments of a merge: each is a study folder
 // (it has study.json) or a folder whose subfolders are study folders (the
-// shared folder the shards of a cluster job wrote into). out is skipped.
-func studyFolders(out string, args []string) ([]string, error) {
+// shared folder the shards of a cluster job wrote into; an unsharded
+// study among shards there, a merge of them, is skipped, added to
+// skipped). out is skipped.
+func studyFolders(out string, args []string, skipped *[]string) ([]string, error) {
 	absOut, _ := filepath.Abs(out)
 	var dirs []string
 	seen := map[string]string{}
@@ -143,15 +148,29 @@ func studyFolders(out string, args []string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
-		found := 0
+		var subs []string
+		sharded := false
 		for _, e := range entries {
 			sub := filepath.Join(arg, e.Name())
 			if _, err := os.Stat(filepath.Join(sub, SpecFile)); e.IsDir() && err == nil {
-				if err := add(sub, arg); err != nil {
-					return nil, err
+				subs = append(subs, sub)
+				if s, err := LoadSpec(sub); err == nil && s.Shard.N > 1 {
+					sharded = true
 				}
-				found++
 			}
+		}
+		found := 0
+		for _, sub := range subs {
+			if s, err := LoadSpec(sub); err == nil && sharded && s.Shard.N <= 1 {
+				// An unsharded study among shards: their merge, made
+				// there before (with the shards named one by one).
+				*skipped = append(*skipped, sub)
+				continue
+			}
+			if err := add(sub, arg); err != nil {
+				return nil, err
+			}
+			found++
 		}
 		if found == 0 {
 			return nil, &BlockedError{fmt.Errorf("merge: %s is not a study folder (it has no %s) and none of its subfolders is one", arg, SpecFile)}
@@ -173,7 +192,8 @@ func studyFolders(out string, args []string) ([]string, error) {
 // as present. Rerunning `cnngpu tune` on out, or merging with the final
 // retraining, then finishes anything missing and retrains the best setting.
 func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
-	dirs, err := studyFolders(out, args)
+	var skipped []string
+	dirs, err := studyFolders(out, args, &skipped)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +222,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 	}
 	lockedEarly := unlock != nil
-	res := &MergeResult{}
+	res := &MergeResult{Skipped: skipped}
 	var spec *Spec
 	dataFrom := "" // the first folder that records the training data
 	var precision, precisionFrom string

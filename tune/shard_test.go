@@ -597,7 +597,8 @@ func dirContents(t *testing.T, dir string) map[string]string {
 // TestMergeOutInsideShardsFolder: an output folder inside the folder
 // given as the shards' is refused, writing nothing: merged there, the next
 // merge of that folder took it for one more shard and refused the grid as
-// covered twice, ever after.
+// covered twice, ever after; a merge made there anyway (the shards named
+// one by one) is skipped by the next merge of that folder.
 func TestMergeOutInsideShardsFolder(t *testing.T) {
 	spec := tinySpec()
 	shards := filepath.Join(t.TempDir(), "shards")
@@ -613,5 +614,15 @@ func TestMergeOutInsideShardsFolder(t *testing.T) {
 	}
 	if _, err := Merge(filepath.Join(filepath.Dir(shards), "merged"), []string{shards}, MergeOptions{}); err != nil {
 		t.Errorf("merge beside the shards' folder: %v", err)
+	}
+	// Merged there with the shards named one by one: the next merge of
+	// their folder skips that merge, saying so (it refused the grid as
+	// covered twice).
+	if _, err := Merge(out, []string{filepath.Join(shards, "0"), filepath.Join(shards, "1")}, MergeOptions{}); err != nil {
+		t.Fatalf("merge of the shards named one by one into %s: %v", out, err)
+	}
+	res, err := Merge(filepath.Join(t.TempDir(), "again"), []string{shards}, MergeOptions{})
+	if err != nil || !slices.Equal(res.Skipped, []string{out}) || len(res.Sources) != 2 {
+		t.Errorf("merge of the shards' folder holding a merge of them: %+v, %v", res, err)
 	}
 }

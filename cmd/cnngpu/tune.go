@@ -433,19 +433,26 @@ func tuneAction(c *cli.Context) (err error) {
 	return nil
 }
 
-// studyPlace refuses a study folder out inside another study's folder
+// studyPlace refuses a new study folder out inside another study's folder
 // (its runs/ or plots/, which that study's files would be mixed with and
-// whose report would not list it) or in the data folder the study reads
-// (--data, else the cache): an output that is one of the inputs.
+// whose report would not list it), and out as the data folder the study
+// reads (--data, else the cache): an output that is one of the inputs.
 func studyPlace(c *cli.Context, out string) error {
 	abs, err := filepath.Abs(out)
 	if err != nil {
 		return nil
 	}
-	for d := filepath.Dir(abs); d != filepath.Dir(d); d = filepath.Dir(d) {
-		if st, err := os.Stat(filepath.Join(d, tune.SpecFile)); err == nil && st.Mode().IsRegular() {
-			return usageErrorf("--out %s lies inside the study folder %s: give this study a folder of its own, outside it", out, d)
+	if _, err := os.Stat(filepath.Join(abs, tune.SpecFile)); err != nil {
+		// (A study there already, made so by an earlier cnngpu or a
+		// merge, goes on where it is.)
+		for d := filepath.Dir(abs); d != filepath.Dir(d); d = filepath.Dir(d) {
+			if st, err := os.Stat(filepath.Join(d, tune.SpecFile)); err == nil && st.Mode().IsRegular() {
+				return usageErrorf("--out %s lies inside the study folder %s: give this study a folder of its own, outside it", out, d)
+			}
 		}
+	}
+	if c.Command.Name == "merge" && !c.Bool("final") {
+		return nil // reads no data
 	}
 	data := c.String("data")
 	if data == "" {
@@ -620,6 +627,9 @@ func mergeFlags(c *cli.Context) (out string, dirs []string, opt tune.MergeOption
 	if err := checkOutDir("--out", out); err != nil {
 		return "", nil, opt, err
 	}
+	if err := studyPlace(c, out); err != nil {
+		return "", nil, opt, err
+	}
 	if !c.Bool("final") {
 		for _, f := range []string{"cpu", "device", "precision", "threads", "data"} {
 			if c.IsSet(f) {
@@ -724,6 +734,9 @@ func mergeAction(c *cli.Context) error {
 		defer res.Release()
 	}
 	if res != nil {
+		for _, d := range res.Skipped {
+			fmt.Fprintf(c.App.ErrWriter, "note: %s holds an unsharded study beside the shards (a merge of them made there?): not merged\n", d)
+		}
 		for _, d := range res.InUse {
 			fmt.Fprintf(c.App.ErrWriter, "note: %s is in use (a study still running there?): the runs it finishes from now on are not in this merge; merge again once it ends\n", d)
 		}
