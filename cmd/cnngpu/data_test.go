@@ -252,7 +252,8 @@ func TestTestSetEmptyOrMissingDigits(t *testing.T) {
 // Ctrl-C during data fetch ends it at once with exit 130, saying what is
 // kept (it was killed by the signal, leaving the go command's temporary
 // folder and the go command itself behind); so does Ctrl-C during a first
-// train's or tune's download (they said "context canceled", exit 1).
+// train's, tune's or eval's download (train and tune said "context
+// canceled", exit 1; eval was killed by the signal, saying nothing).
 func TestDataFetchInterrupted(t *testing.T) {
 	// A proxy that takes the connection and never answers: the download
 	// hangs until it is interrupted.
@@ -278,12 +279,15 @@ func TestDataFetchInterrupted(t *testing.T) {
 		{[]string{"train", "--cpu", "--epochs", "1", "--out", "OUT/m.safetensors"}, "interrupted while getting MNIST ready in DIR: the files fetched and checked before are kept there"},
 		{[]string{"tune", "--cpu", "--epochs", "1", "--lr", "0.001", "--batch-size", "128", "--activation", "relu", "--out", "OUT/study"},
 			"interrupted while getting MNIST ready in DIR: the files fetched and checked before are kept there"},
+		{[]string{"eval", "--cpu", "--model", "MODEL"}, "interrupted while getting MNIST ready in DIR: the files fetched and checked before are kept there"},
 	} {
 		home, out := t.TempDir(), t.TempDir()
 		dir := filepath.Join(home, "cnngpu", "mnist")
 		args := slices.Clone(c.args)
+		model := filepath.Join(t.TempDir(), "m.safetensors")
+		writeModel(t, model, nil)
 		for i, a := range args {
-			args[i] = strings.NewReplacer("DIR", dir, "OUT", out).Replace(a)
+			args[i] = strings.NewReplacer("DIR", dir, "OUT", out, "MODEL", model).Replace(a)
 		}
 		cmd := exec.Command(binary_, args...)
 		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+home, "HTTPS_PROXY=http://"+ln.Addr().String(), "https_proxy=http://"+ln.Addr().String(), "NO_PROXY=", "no_proxy=")

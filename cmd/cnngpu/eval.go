@@ -79,7 +79,11 @@ func evalAction(c *cli.Context) error {
 	}
 	defer e.Close()
 	path := c.String("model")
-	data, err := loadTestSet(c.Context, c, c.App.ErrWriter)
+	// Ctrl-C during a first run's download: said, and the go command's
+	// temporary folder removed (the signal's default left both undone).
+	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
+	data, err := loadTestSet(ctx, c, c.App.ErrWriter)
+	stop()
 	if err != nil {
 		return err
 	}
