@@ -110,6 +110,21 @@ type Checkpoint struct {
 	land func() error
 }
 
+// StepCountMismatch says how c's optimizer step count differs from the
+// one its position means at steps an epoch ("" where they agree, or c
+// keeps no optimizer state): Adam's bias correction counts the steps, so
+// a count that is not the position's (a file edited, its checksums
+// written again, or a run of other data) would go on with other steps
+// than the run's.
+func (c *Checkpoint) StepCountMismatch(steps int) string {
+	want := c.Position.Epoch*steps + c.Position.Step
+	if c.S1 == nil || c.Step == float32(want) {
+		return ""
+	}
+	return fmt.Sprintf("its optimizer has taken %v steps, but its position (epoch %d, step %d, of %d steps an epoch) means %d",
+		c.Step, c.Position.Epoch+1, c.Position.Step, steps, want)
+}
+
 // Landed waits until the checkpoint's tensors are on the host (at once,
 // but for one SnapshotBeside made on an engine that queues its work) and
 // returns the read-back's error. CheckFinite, Encode and Save call it

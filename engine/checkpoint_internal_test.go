@@ -241,3 +241,21 @@ func TestCheckpointDamageNamedAlike(t *testing.T) {
 		t.Errorf("a shape whose element count overflows: %v; want a bad shape", err)
 	}
 }
+
+// TestStepCountMismatch: a checkpoint's optimizer step count is checked
+// against its position (the steps of the epochs before it and of its
+// own), and one without optimizer state is not.
+func TestStepCountMismatch(t *testing.T) {
+	ck := &Checkpoint{Position: Position{Epoch: 2, Step: 3}, S1: []float32{0}, Step: 2*10 + 3}
+	if d := ck.StepCountMismatch(10); d != "" {
+		t.Errorf("23 steps at epoch 3, step 3 of 10: %q", d)
+	}
+	ck.Step = 7
+	if d := ck.StepCountMismatch(10); d != "its optimizer has taken 7 steps, but its position (epoch 3, step 3, of 10 steps an epoch) means 23" {
+		t.Errorf("7 steps at epoch 3, step 3 of 10: %q", d)
+	}
+	ck.S1 = nil
+	if d := ck.StepCountMismatch(10); d != "" {
+		t.Errorf("no optimizer state: %q", d)
+	}
+}

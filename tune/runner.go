@@ -1052,7 +1052,8 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	var from engine.Position
 	var hist []engine.EpochMetrics
 	var m *engine.Model
-	if ck, err := engine.LoadCheckpoint(partial); err == nil && planDiff(ck, arch, opt, cfg) == "" && ck.S1 != nil {
+	steps := engine.StepsPerEpoch(len(idx), best.Config.BatchSize)
+	if ck, err := engine.LoadCheckpoint(partial); err == nil && planDiff(ck, arch, opt, cfg) == "" && ck.S1 != nil && ck.StepCountMismatch(steps) == "" {
 		if m, err = engine.NewModelFrom(e, ck); err != nil {
 			return err
 		}
@@ -1065,7 +1066,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	} else if errors.Is(err, engine.ErrLaterFormat) {
 		return laterFormatError(err)
 	} else {
-		if err == nil {
+		if err == nil && ck.S1 != nil && planDiff(ck, arch, opt, cfg) == "" {
+			r.logf("%s: %s: starting over", partial, ck.StepCountMismatch(steps))
+		} else if err == nil {
 			r.logf("%s is the retraining of another setting: starting over", partial)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			r.logf("the final retraining's checkpoint: %v; starting over", err)

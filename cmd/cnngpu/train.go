@@ -897,15 +897,18 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, usageErrorf("--epochs %d of %d steps (%d images, --batch-size %d) are more than the %d optimizer steps its step count holds exactly: use a larger --batch-size or fewer --epochs",
 			cfg.Epochs, steps, len(trainIdx), cfg.BatchSize, engine.MaxSteps)
 	}
-	if s.init != nil && s.pos.Step >= steps {
-		return seedResult{}, usageErrorf("--resume %s: its position (epoch %d, step %d) lies past the %d steps of an epoch of this training set: the file is damaged, or the run trained on other data",
-			s.from, s.pos.Epoch+1, s.pos.Step, steps)
+	flag, anew := "--resume", "start a new run"
+	if s.earlier != nil {
+		flag, anew = "--continue", "move it away to train that seed anew"
 	}
-	if ck := s.init; ck != nil && ck.S1 != nil && ck.Step != float32(s.pos.Epoch*steps+s.pos.Step) {
-		// Adam's bias correction counts the steps: one count that is not
-		// the position's would train on with other steps than the run's.
-		return seedResult{}, usageErrorf("--resume %s: its optimizer has taken %v steps, but its position (epoch %d, step %d, of %d steps an epoch) means %d: the file is damaged, or the run trained on other data; start a new run",
-			s.from, ck.Step, s.pos.Epoch+1, s.pos.Step, steps, s.pos.Epoch*steps+s.pos.Step)
+	if s.init != nil && s.pos.Step >= steps {
+		return seedResult{}, usageErrorf("%s %s: its position (epoch %d, step %d) lies past the %d steps of an epoch of this training set: the file is damaged, or the run trained on other data; %s",
+			flag, s.from, s.pos.Epoch+1, s.pos.Step, steps, anew)
+	}
+	if s.init != nil {
+		if d := s.init.StepCountMismatch(steps); d != "" {
+			return seedResult{}, usageErrorf("%s %s: %s: the file is damaged, or the run trained on other data; %s", flag, s.from, d, anew)
+		}
 	}
 	if cfg.Data == "" {
 		// Absolute: the resume hint names it from any folder.
