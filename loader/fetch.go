@@ -190,6 +190,10 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		return CacheIsFileError(f.Dir) // not "mkdir …: not a directory"
 	}
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+		if link, why := fileutil.BrokenLink(f.Dir); link != "" && link != filepath.Clean(f.Dir) {
+			// A folder above it: MkdirAll says "file exists".
+			return fmt.Errorf("the data folder %s cannot be made: %s; make the folder it leads to, or remove the link (train, eval and tune also take --data DIR with the files)", f.Dir, why)
+		}
 		if st, lerr := os.Lstat(f.Dir); lerr == nil && st.Mode()&os.ModeSymlink != 0 {
 			// MkdirAll says "file exists" of a link to nothing, or of
 			// links that lead back to themselves.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
@@ -120,10 +121,10 @@ func verifyAction(c *cli.Context) error {
 			return usageErrorf("%s %s: is %s, not a folder; give the folder that holds the MNIST files", dirFlag(), dir, fileutil.Kind(st.Mode()))
 		case c.IsSet("dir") && errors.Is(err, fs.ErrNotExist):
 			return usageErrorf("%s %s: does not exist; give the folder that holds the MNIST files, or leave %s out to check the cache", dirFlag(), dir, dirFlag())
-		case errors.Is(err, fs.ErrNotExist):
-			if to, lerr := os.Readlink(dir); lerr == nil {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP):
+			if _, why := fileutil.BrokenLink(dir); why != "" {
 				// Not "does not exist yet": fetch refuses the link too.
-				return fmt.Errorf("the MNIST cache %s is a symbolic link to %s, which does not exist: make that folder, or remove the link, then run %s", dir, to, shell.Command("data fetch"))
+				return fmt.Errorf("the MNIST cache %s cannot be reached: %s; make the folder it leads to, or remove the link, then run %s", dir, why, shell.Command("data fetch"))
 			}
 			return fmt.Errorf("the MNIST cache %s does not exist yet: run %s to fill it (train, eval and tune also fill it at their first run)", dir, shell.Command("data fetch"))
 		case err == nil:

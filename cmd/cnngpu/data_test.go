@@ -332,8 +332,9 @@ func TestRelativeXDGCacheHomeSaid(t *testing.T) {
 }
 
 // TestVerifyCacheLinkToNothing: data verify on a cache folder that is a
-// symbolic link to nothing says so, as data fetch does; it said the cache
-// did not exist yet and to run data fetch, which then refused the link.
+// symbolic link to nothing, or below one, says so, as data fetch does; it
+// said the cache did not exist yet and to run data fetch, which then
+// refused the link.
 func TestVerifyCacheLinkToNothing(t *testing.T) {
 	home := t.TempDir()
 	os.MkdirAll(filepath.Join(home, "cnngpu"), 0o755)
@@ -342,7 +343,19 @@ func TestVerifyCacheLinkToNothing(t *testing.T) {
 		t.Skip(err)
 	}
 	_, stderr, code := cnngpu(t, []string{"XDG_CACHE_HOME=" + home}, "data", "verify")
-	if code != 1 || !strings.Contains(stderr, "the MNIST cache "+link+" is a symbolic link to "+filepath.Join(home, "missing")+", which does not exist") {
+	if code != 1 || !strings.Contains(stderr, "the MNIST cache "+link+" cannot be reached: "+link+" is a symbolic link to "+filepath.Join(home, "missing")+", which does not exist") {
 		t.Errorf("data verify on a cache linked to nothing: exit %d\n%s", code, stderr)
+	}
+	// The link a folder above it: said by verify and fetch (which said
+	// "mkdir: file exists").
+	os.Remove(link)
+	os.RemoveAll(filepath.Join(home, "cnngpu"))
+	above := filepath.Join(home, "cnngpu")
+	os.Symlink(filepath.Join(home, "gone"), above)
+	want := above + " is a symbolic link to " + filepath.Join(home, "gone") + ", which does not exist"
+	for _, cmd := range []string{"verify", "fetch"} {
+		if _, stderr, code := cnngpu(t, []string{"XDG_CACHE_HOME=" + home}, "data", cmd); code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("data %s on a cache below a link to nothing: exit %d\n%s", cmd, code, stderr)
+		}
 	}
 }
