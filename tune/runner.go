@@ -1016,7 +1016,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if spec.TrainLimit > 0 {
 		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
 	}
-	if err := FinalDamaged(r.Dir); err != nil {
+	if err := FinalDamaged(r.Dir, spec); err != nil {
 		return err
 	}
 	if old, err := LoadFinalModel(r.Dir, spec); old != nil && old.Config == best.Config && old.Images == len(idx) {
@@ -1194,12 +1194,18 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 }
 
 // FinalDamaged is LoadFinal's error where dir has a final.json that
-// cannot be read or holds values cnngpu never writes (nil where it has
-// none): the final retraining refuses to write over it, as run files
-// with such values are refused, not trained again.
-func FinalDamaged(dir string) error {
-	if _, err := LoadFinal(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+// cannot be read or holds values cnngpu never writes, or (spec not nil) a
+// setting that is not of spec's grid; nil where it has none: the final
+// retraining refuses to write over it, as run files with such values are
+// refused, not trained again.
+func FinalDamaged(dir string, spec *Spec) error {
+	f, err := LoadFinal(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &BlockedError{err}
+	}
+	if f != nil && spec != nil && !slices.ContainsFunc(spec.Configs(), func(c Config) bool { return c == f.Config }) {
+		return &BlockedError{fmt.Errorf("%s: its setting (%s) is not one of the study's grid: the file was edited, or is another study's; restore it, or move it away (cnngpu tune on the study's folder trains the final model again)",
+			filepath.Join(dir, FinalFile), f.Config.Label())}
 	}
 	return nil
 }

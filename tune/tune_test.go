@@ -680,6 +680,12 @@ func TestFinalRetrainingResumes(t *testing.T) {
 	if now, _ := os.ReadFile(filepath.Join(dir, FinalModel)); !bytes.Equal(now, model) {
 		t.Error("the final model was written over while final.json was damaged")
 	}
+	// A setting not of the grid: edited, or another study's.
+	other := regexp.MustCompile(`"lr": [0-9.e-]+`).ReplaceAll(good, []byte(`"lr": 0.5`))
+	os.WriteFile(finalJSON, other, 0o644)
+	if err := r.Run(context.Background()); !errors.As(err, &be) || !strings.Contains(err.Error(), "is not one of the study's grid") {
+		t.Errorf("a study whose final.json names lr 0.5: %v, want it refused", err)
+	}
 	os.WriteFile(finalJSON, good, 0o644)
 
 	// Interrupted in its test, every epoch trained: the rerun says so and

@@ -345,7 +345,7 @@ func tuneAction(c *cli.Context) (err error) {
 			return studyError(err)
 		}
 		if c.Bool("final") && spec.Shard.N == 1 {
-			if err := tune.FinalDamaged(out); err != nil {
+			if err := tune.FinalDamaged(out, spec); err != nil {
 				return studyError(err)
 			}
 		}
@@ -677,7 +677,7 @@ func mergeAction(c *cli.Context) error {
 			if err := checkDataFlag(c); err != nil {
 				return "", err
 			}
-			if err := tune.FinalDamaged(out); err != nil {
+			if err := tune.FinalDamaged(out, nil); err != nil {
 				return "", err
 			}
 			dir := c.String("data")
@@ -701,7 +701,7 @@ func mergeAction(c *cli.Context) error {
 		// that cannot be read, or tf32 where no GPU can be used) are
 		// refused with nothing written.
 		opt.Data = func() (string, error) {
-			if err := tune.FinalDamaged(out); err != nil {
+			if err := tune.FinalDamaged(out, nil); err != nil {
 				return "", err
 			}
 			if e == nil { // (Merge may check again, under its lock)
