@@ -298,7 +298,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	if old, err := LoadSpec(out); err == nil {
 		// A study in out is the shards' own, merged before: its run
 		// files, read below, are refused as edited where it is another.
-		if err := continues(out, old, &merged); err != nil {
+		if err := continues(out, old, &merged, "in the shards"); err != nil {
 			if oe := (*OtherStudyError)(nil); errors.As(err, &oe) {
 				oe.Into = true
 			}

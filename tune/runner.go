@@ -88,7 +88,7 @@ func Prepare(dir string, spec *Spec) error {
 		return err
 	}
 	if old != nil {
-		return continues(dir, old, spec)
+		return continues(dir, old, spec, "given now")
 	}
 	return spec.Save(dir)
 }
@@ -143,8 +143,9 @@ func otherData(dir string, old *Spec, fp, theirs string) error {
 }
 
 // continues checks that spec can continue the study old that dir holds:
-// the same settings, and the same shard of the same split.
-func continues(dir string, old, spec *Spec) error {
+// the same settings, and the same shard of the same split (theirs says
+// where spec's settings come from, in the differences: "given now").
+func continues(dir string, old, spec *Spec, theirs string) error {
 	if old.Shard.N <= 1 && spec.Shard.N <= 1 {
 		// A list of the grid's values given in another order is the same
 		// list: the study continues in the folder's order, and a study
@@ -160,7 +161,7 @@ func continues(dir string, old, spec *Spec) error {
 			spec.Acts = old.Acts
 		}
 	}
-	if d := old.Diff(spec, "in the folder", "given now"); d != "" {
+	if d := old.Diff(spec, "in the folder", theirs); d != "" {
 		e := &OtherStudyError{Dir: dir, Diff: d}
 		if old.RecipeLabel() != spec.RecipeLabel() {
 			e.Recipe, e.OldDefault = old.RecipeFlags(), old.oldDefault()
@@ -462,7 +463,7 @@ func CheckFolder(dir string, spec *Spec) (finished int, err error) {
 	if err := blockedOutputs(dir); err != nil {
 		return 0, err
 	}
-	if err := continues(dir, old, spec); err != nil {
+	if err := continues(dir, old, spec, "given now"); err != nil {
 		return 0, err // as Prepare refuses it
 	}
 	for _, c := range spec.Mine() {

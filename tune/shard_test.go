@@ -566,7 +566,7 @@ func TestMergeIntoAnotherStudy(t *testing.T) {
 	before := dirContents(t, out)
 	_, err := Merge(out, []string{shards}, MergeOptions{})
 	var oe *OtherStudyError
-	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "holds a different study than the shards (epochs") || !strings.Contains(err.Error(), "merge into another --out folder") {
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "holds a different study than the shards (epochs 3 in the folder, 2 in the shards)") || !strings.Contains(err.Error(), "merge into another --out folder") {
 		t.Errorf("merge into another study's folder: %v", err)
 	}
 	if after := dirContents(t, out); !maps.Equal(before, after) {

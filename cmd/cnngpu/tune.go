@@ -477,7 +477,7 @@ func dryRunData(c *cli.Context, out string) error {
 	}
 	dir := c.String("data")
 	if dir == "" {
-		if dir, err = loader.CacheDir(); err != nil {
+		if dir, err = cacheDir(c.App.ErrWriter); err != nil {
 			return nil
 		}
 	}
@@ -571,9 +571,10 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 		fmt.Fprintf(w, "  shares of the %d shards: %s\n", spec.Shard.N, strings.Join(shares, ", "))
 	}
 	n := spec.TrainImages()
-	width := 28 // the labels' column: the default grid's longest, or longer
+	width, digits := 28, 4 // the columns: the default grid's widest, or wider
 	for _, c := range mine {
 		width = max(width, len(c.Label()))
+		digits = max(digits, len(strconv.Itoa(engine.StepsPerEpoch(n, c.BatchSize))))
 	}
 	for i, c := range mine {
 		state := ""
@@ -588,7 +589,7 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 		if steps == 1 {
 			per = "step/epoch "
 		}
-		fmt.Fprintf(w, "  %-*s %4d %s  %5s%s\n", width, c.Label(), steps, per, share(spec.Cost(c)), state)
+		fmt.Fprintf(w, "  %-*s %*d %s  %5s%s\n", width, c.Label(), digits, steps, per, share(spec.Cost(c)), state)
 	}
 	if final {
 		images := "all training images"
