@@ -223,3 +223,18 @@ func TestIsMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedOutputsThatAreOneFile: two seeds' --out names that lead to one
+// file (a symbolic link) are refused as such, exit 2; the refusal said
+// another process, this one, was training into it, and to wait for it.
+func TestSeedOutputsThatAreOneFile(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 200, 50)
+	if err := os.Symlink("m-seed2.safetensors", filepath.Join(dir, "m-seed1.safetensors")); err != nil {
+		t.Skip(err)
+	}
+	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--seeds", "1-2", "--out", filepath.Join(dir, "m.safetensors"))
+	if code != 2 || !strings.Contains(stderr, "are one file, "+filepath.Join(dir, "m-seed2.safetensors")+" (through a symbolic link)") || strings.Contains(stderr, "another process") {
+		t.Errorf("two seeds' --out leading to one file: exit %d\n%s", code, stderr)
+	}
+}
