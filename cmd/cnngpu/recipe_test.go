@@ -145,7 +145,7 @@ func TestSeedsSummary(t *testing.T) {
 		ss += (a - mean) * (a - mean)
 	}
 	s := res.Summary
-	if math.Abs(s.Mean-mean) > 1e-12 || math.Abs(s.Std-math.Sqrt(ss/2)) > 1e-12 ||
+	if math.Abs(s.Mean-mean) > 1e-12 || math.Abs(*s.Std-math.Sqrt(ss/2)) > 1e-12 ||
 		s.Min != min(accs[0], accs[1], accs[2]) || s.Max != max(accs[0], accs[1], accs[2]) {
 		t.Errorf("summary %+v does not match the runs' accuracies %v", s, accs)
 	}
@@ -180,5 +180,19 @@ func TestSeedsSummary(t *testing.T) {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("--seeds output lacks %q:\n%s", w, stdout)
 		}
+	}
+}
+
+// TestOneSeedHasNoSpread: the summary of one seed gives its standard
+// deviation as null in JSON, as the text says a spread needs two seeds (it
+// was 0, a spread of none to a script).
+func TestOneSeedHasNoSpread(t *testing.T) {
+	b, err := json.Marshal(summarise([]seedResult{{TestAcc: 0.99}}))
+	if err != nil || !strings.Contains(string(b), `"std_test_acc":null`) {
+		t.Errorf("one seed's summary: %s, %v", b, err)
+	}
+	b, _ = json.Marshal(summarise([]seedResult{{TestAcc: 0.99}, {TestAcc: 0.97}}))
+	if !strings.Contains(string(b), `"std_test_acc":0.0141`) {
+		t.Errorf("two seeds' summary: %s", b)
 	}
 }

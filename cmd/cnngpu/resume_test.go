@@ -744,7 +744,7 @@ func TestSeedsContinue(t *testing.T) {
 			t.Errorf("--continue, seed %d: %+v; want continued %q and the accuracy of the run never interrupted, %+v", w.Seed, g, how, w)
 		}
 	}
-	if got.Summary.Mean != whole.Summary.Mean || got.Summary.Std != whole.Summary.Std {
+	if got.Summary.Mean != whole.Summary.Mean || *got.Summary.Std != *whole.Summary.Std {
 		t.Errorf("--continue's summary %+v, the run never interrupted %+v", got.Summary, whole.Summary)
 	}
 	if now, err := os.Stat(filepath.Join(dir, "m-seed1.safetensors")); err != nil || !now.ModTime().Equal(seed1.ModTime()) {

@@ -120,13 +120,13 @@ func seedPath(out string, seed uint64) string {
 
 // seedSummary is the test accuracy over seeds.
 type seedSummary struct {
-	Seeds  int     `json:"seeds"`
-	Mean   float64 `json:"mean_test_acc"`
-	Std    float64 `json:"std_test_acc"` // sample standard deviation (n−1); 0 for one seed
-	Min    float64 `json:"min_test_acc"`
-	Max    float64 `json:"max_test_acc"`
-	MeanS  float64 `json:"mean_seconds"`
-	Recipe string  `json:"recipe"`
+	Seeds  int      `json:"seeds"`
+	Mean   float64  `json:"mean_test_acc"`
+	Std    *float64 `json:"std_test_acc"` // sample standard deviation (n−1); null for one seed, which has none
+	Min    float64  `json:"min_test_acc"`
+	Max    float64  `json:"max_test_acc"`
+	MeanS  float64  `json:"mean_seconds"`
+	Recipe string   `json:"recipe"`
 }
 
 func summarise(rs []seedResult) seedSummary {
@@ -141,7 +141,8 @@ func summarise(rs []seedResult) seedSummary {
 		for _, r := range rs {
 			ss += (r.TestAcc - s.Mean) * (r.TestAcc - s.Mean)
 		}
-		s.Std = math.Sqrt(ss / float64(len(rs)-1))
+		std := math.Sqrt(ss / float64(len(rs)-1))
+		s.Std = &std
 	}
 	return s
 }
@@ -564,7 +565,7 @@ func summaryLine(s seedSummary) string {
 		return fmt.Sprintf("1 seed: test accuracy %s; %.1fs (a spread needs two seeds or more)", percent(s.Mean), s.MeanS)
 	}
 	return fmt.Sprintf("%d seeds: test accuracy mean %.2f%% ± %.2f (std), min %s, max %s; %.1fs a run",
-		s.Seeds, 100*s.Mean, 100*s.Std, percent(s.Min), percent(s.Max), s.MeanS)
+		s.Seeds, 100*s.Mean, 100**s.Std, percent(s.Min), percent(s.Max), s.MeanS)
 }
 
 // writeMetrics rewrites the --metrics file: earlier lines of other seeds
