@@ -786,9 +786,12 @@ func trainAction(c *cli.Context) error {
 		return json.NewEncoder(stdout).Encode(r)
 	}
 	before := ""
-	if s.init != nil && len(s.init.History) > 0 {
-		// The epoch lines printed add up to more than this run's time.
-		before = fmt.Sprintf("; %.1fs with the epochs before --resume", r.Seconds+historySeconds(s.init.History))
+	if s.init != nil {
+		// The epoch lines printed add up to more than this run's time:
+		// the epochs before, and the part of the one it resumed in.
+		if earlier := historySeconds(s.init.History) + s.init.Position.Sums.Seconds; earlier > 0 {
+			before = fmt.Sprintf("; %.1fs with the training before it stopped", r.Seconds+earlier)
+		}
 	}
 	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs%s)\n",
 		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds, before)
