@@ -82,6 +82,15 @@ type prediction struct {
 
 func makePrediction(p []float32) prediction { return prediction{Result: server.NewResult(p)} }
 
+// modelError is --model's checkpoint failing to load, with what to give
+// where there is no such file.
+func modelError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("--model: %w\nhint: give a checkpoint that train wrote (make run writes runs/model.safetensors; train prints each one's name)", err)
+	}
+	return fmt.Errorf("--model: %w", err)
+}
+
 // loadModel builds a model for inference from a checkpoint.
 func loadModel(c *cli.Context) (*engine.Model, engine.Engine, *engine.Checkpoint, error) {
 	return loadModelOn(c, "")
@@ -95,7 +104,7 @@ func loadModelOn(c *cli.Context, cpuFirst string) (*engine.Model, engine.Engine,
 	path := c.String("model")
 	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--model: %w", err)
+		return nil, nil, nil, modelError(err)
 	}
 	if c.Command.Name != "eval" { // eval says how far it trained in its report
 		noteUnfinished(c.App.ErrWriter, path, ck)
