@@ -140,6 +140,9 @@ func ParseAugment(s string) (Augmentation, error) {
 			}
 			// Check refuses what is over the bound, and a value so small
 			// that its float32 bound is 0 (nothing would turn): said so.
+			if hasVal && err != nil && val != "" {
+				want += "; written as a plain decimal number (" + val + " is not one)"
+			}
 			if !hasVal || err != nil || !(f > 0) {
 				return bad(want)
 			}

@@ -131,6 +131,10 @@ func TestParseAugment(t *testing.T) {
 			t.Errorf("ParseAugment(%q) accepted: %+v", in, a)
 		}
 	}
+	// Not a plain decimal: said so, not "above 0" alone (1e-30 is).
+	if _, err := engine.ParseAugment("rotate:1e-30"); err == nil || !strings.Contains(err.Error(), "written as a plain decimal number (1e-30 is not one)") {
+		t.Errorf("ParseAugment(rotate:1e-30): %v; want it asked for in plain decimal", err)
+	}
 	// Too small to do anything: said so, not "above 0".
 	for _, in := range []string{"rotate:0.00000000000000000000000000000000000000000000001", "scale:0.0000000000000000000000000000000000000000000001"} {
 		if _, err := engine.ParseAugment(in); err == nil || !strings.Contains(err.Error(), "too small to turn or resize anything") {
