@@ -198,8 +198,11 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			s.again += valueArg(c, f)
 		}
 	}
-	if c.Bool("cpu") {
-		s.again += " --cpu"
+	// The output's form too: a script that read --json gets JSON again.
+	for _, f := range []string{"cpu", "json", "quiet"} {
+		if c.Bool(f) {
+			s.again += " --" + f
+		}
 	}
 	if r := c.String("resume"); r != "" {
 		// Before its contents are judged: a checkpoint another training
