@@ -133,7 +133,7 @@ func checkDataFlag(c *cli.Context) error {
 // ${XDG_CACHE_HOME:-$HOME/.cache}, as in the README, takes it.
 func cacheDir(note io.Writer) (string, error) {
 	dir, err := loader.CacheDir()
-	if x := cachedir.IgnoredXDG(); err == nil && x != "" {
+	if x := cachedir.IgnoredXDG(); err == nil && x != "" && note != nil { // (nil: --quiet)
 		fmt.Fprintf(note, "note: XDG_CACHE_HOME=%s is not an absolute path, so it is ignored (as the XDG rules say): the cache is %s\n", x, dir)
 	}
 	return dir, err

@@ -329,6 +329,12 @@ func TestRelativeXDGCacheHomeSaid(t *testing.T) {
 	if !strings.Contains(stderr, want) {
 		t.Errorf("data verify with XDG_CACHE_HOME=relcache:\n%s\nwant %q", stderr, want)
 	}
+	// No writer for notes (train --quiet): nothing said (it panicked).
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", "relcache")
+	if dir, err := cacheDir(nil); err != nil || dir != filepath.Join(home, ".cache", "cnngpu", "mnist") {
+		t.Errorf("cacheDir(nil): %q, %v", dir, err)
+	}
 }
 
 // TestVerifyCacheLinkToNothing: data verify on a cache folder that is a
