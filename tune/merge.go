@@ -386,9 +386,13 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		return nil, &BlockedError{fmt.Errorf("the shards trained in %s, and the final retraining would train in %s: give --precision %s%s, so that its runs and the final model are ranked with theirs", spec.Precision, opt.Precision, spec.Precision, how)}
 	}
 	if opt.Data != nil {
-		// The final retraining's data against the shards' (and against
-		// what out records, where the shards record none): found now, not
-		// after the merge has written out.
+		// A final.json in out that the final retraining would refuse,
+		// and its data against the shards' (and against what out
+		// records, where the shards record none): found now, not after
+		// the merge has written out.
+		if err := FinalDamaged(out, &merged); err != nil {
+			return nil, err
+		}
 		fp, err := opt.Data()
 		if err != nil {
 			return nil, err

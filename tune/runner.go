@@ -633,6 +633,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.checkData(); err != nil {
 		return err
 	}
+	if r.Final {
+		// Before the runs, not after them (hours): the final retraining
+		// would refuse it then.
+		if err := FinalDamaged(r.Dir, spec); err != nil {
+			return err
+		}
+	}
 	if len(r.Engines) == 0 {
 		return errors.New("tune: no engine")
 	}
@@ -1016,9 +1023,6 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	idx := engine.AllIndices(r.Data.Train.N())
 	if spec.TrainLimit > 0 {
 		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
-	}
-	if err := FinalDamaged(r.Dir, spec); err != nil {
-		return err
 	}
 	if old, err := LoadFinalModel(r.Dir, spec); old != nil && old.Config == best.Config && old.Images == len(idx) {
 		switch {

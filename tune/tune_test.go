@@ -670,10 +670,18 @@ func TestFinalRetrainingResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	model, _ := os.ReadFile(filepath.Join(dir, FinalModel))
+	// A run to train again too: the refusal comes before it, not after.
+	runs, _ := filepath.Glob(filepath.Join(dir, RunsDir, "*.jsonl"))
+	run, _ := os.ReadFile(runs[0])
+	os.Remove(runs[0])
 	var be *BlockedError
 	if err := r.Run(context.Background()); !errors.As(err, &be) || !strings.Contains(err.Error(), finalJSON+": test_acc 1.5 is not an accuracy") {
 		t.Errorf("a study whose final.json is damaged: %v, want it refused as damaged", err)
 	}
+	if _, err := os.Stat(runs[0]); err == nil {
+		t.Errorf("the study trained %s before refusing its damaged final.json", runs[0])
+	}
+	os.WriteFile(runs[0], run, 0o644)
 	if now, _ := os.ReadFile(finalJSON); !bytes.Equal(now, bad) {
 		t.Error("the damaged final.json was written over")
 	}

@@ -678,9 +678,6 @@ func mergeAction(c *cli.Context) error {
 			if err := checkDataFlag(c); err != nil {
 				return "", err
 			}
-			if err := tune.FinalDamaged(out, nil); err != nil {
-				return "", err
-			}
 			dir := c.String("data")
 			if dir == "" {
 				var err error
@@ -702,9 +699,6 @@ func mergeAction(c *cli.Context) error {
 		// that cannot be read, or tf32 where no GPU can be used) are
 		// refused with nothing written.
 		opt.Data = func() (string, error) {
-			if err := tune.FinalDamaged(out, nil); err != nil {
-				return "", err
-			}
 			if e == nil { // (Merge may check again, under its lock)
 				var err error
 				if e, err = studyEngine(c, c.App.ErrWriter); err != nil {
