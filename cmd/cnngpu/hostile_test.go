@@ -483,6 +483,8 @@ func TestHostileInput(t *testing.T) {
 		// The folder without --out (it was asked whether tune merge was
 		// meant).
 		{[]string{"tune", "--cpu", "runs/study"}, 2, []string{`tune takes no arguments, got "runs/study": the study's folder is given as --out runs/study`}},
+		// A list's second value given apart: not taken for a folder.
+		{[]string{"tune", "--cpu", "--activation", "relu", "tanh"}, 2, []string{`tune takes no arguments, got "tanh" (flags start with --, and a list's values are joined by commas`}},
 		{[]string{"data", "fetch", "--dir", f.file}, 2, []string{"--dir " + f.file + ": is a file, not a folder"}},
 		// An output folder that is itself a link to nothing ("mkdir: file
 		// exists" before), and the alias named as given.

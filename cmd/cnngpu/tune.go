@@ -264,8 +264,9 @@ func defaultStudy(t time.Time) string {
 }
 
 // tuneArgError refuses tune's arguments, with what was likely meant: a
-// folder holding shards' folders is merged (tune merge), and any other
-// folder, a study's to continue or a new one, is given as --out.
+// folder holding shards' folders is merged (tune merge), any other folder
+// (there, or a path), a study's to continue or a new one, is given as
+// --out, and a word is a list's value given apart.
 func tuneArgError(c *cli.Context) error {
 	a := c.Args().First()
 	shards := false
@@ -278,10 +279,12 @@ func tuneArgError(c *cli.Context) error {
 	if _, err := os.Stat(filepath.Join(a, tune.SpecFile)); err != nil && shards {
 		return usageErrorf("tune takes no arguments, got %q: it holds studies' folders; to merge them, %s", a, shell.Command("tune merge --out DIR "+shell.Path(a)))
 	}
-	if c.IsSet("out") {
-		return usageErrorf("tune takes no arguments, got %q (flags start with --; see %s)", a, shell.Command("tune --help"))
+	st, err := os.Stat(a)
+	if !c.IsSet("out") && (err == nil && st.IsDir() || strings.ContainsRune(a, '/') || strings.ContainsRune(a, filepath.Separator)) {
+		return usageErrorf("tune takes no arguments, got %q: the study's folder is given as --out %s (to continue a study, with the flags it was started with)", a, shell.Path(a))
 	}
-	return usageErrorf("tune takes no arguments, got %q: the study's folder is given as --out %s (to continue a study, with the flags it was started with)", a, shell.Path(a))
+	// A list's second value, most likely (--lr 0.001 0.003).
+	return usageErrorf("tune takes no arguments, got %q (flags start with --, and a list's values are joined by commas: --lr 0.001,0.003; see %s)", a, shell.Command("tune --help"))
 }
 
 func tuneAction(c *cli.Context) (err error) {
