@@ -454,7 +454,9 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 	var once, endOnce sync.Once
 	release := func() { once.Do(func() { signal.Stop(ch) }) }
 	ended := make(chan struct{}) // the command has returned
+	done := make(chan struct{})  // the goroutine below has
 	go func() {
+		defer close(done)
 		select {
 		case <-ch:
 			stopAskedOnce.Do(func() { close(stopAsked) })
@@ -474,6 +476,9 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 		for {
 			select {
 			case <-ch: // the same request, sent twice
+			case <-ended:
+				release()
+				return
 			case <-window:
 				stopOnNextSignal()
 				release()
@@ -497,7 +502,12 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 				time.Since(asked).Seconds(), waits)
 		}
 	}()
-	return ctx, func() { cancel(); release(); endOnce.Do(func() { close(ended) }) }
+	return ctx, func() {
+		cancel()
+		release()
+		endOnce.Do(func() { close(ended) })
+		<-done // no note after the command's next line
+	}
 }
 
 // stopPatience is how long a clean stop may take before interruptContext
@@ -533,7 +543,7 @@ func stopAskedClosed() bool {
 
 // driverPatience is how long a GPU's start may take before watchDriver
 // says it is still waiting (a first start takes up to 2 s).
-const driverPatience = 10 * time.Second
+var driverPatience = 10 * time.Second // a variable for the tests
 
 // watchDriver says on w that the NVIDIA driver or its libraries have not
 // answered yet, while doing (e.g. "starting GPU 0"): once driverPatience
@@ -546,25 +556,35 @@ func watchDriver(w io.Writer, doing string) (done func()) {
 	driverWatches.Add(1)
 	stop := stopAsked
 	if stopAskedClosed() {
-		stop = nil // asked before this wait began: said by the command
+		stop = nil // asked before this wait began: said once it is long
 	}
 	go func() {
 		defer close(ended)
 		timer := time.NewTimer(driverPatience)
 		defer timer.Stop()
+		said := false // that the stop waits for the driver
+		sayStop := func() {
+			said = true
+			fmt.Fprintf(w, "note: stopping once the NVIDIA driver answers (%s, for %.0f s now); Ctrl-C again stops at once\n", doing, time.Since(start).Seconds())
+		}
 		for {
 			select {
 			case <-end:
 				return
 			case <-timer.C:
-				if stop == nil && stopAskedClosed() {
-					continue // said already: stopping once the driver answers
+				if stopAskedClosed() {
+					// A stop asked before this wait began waits for it
+					// too (interruptContext leaves this note to us).
+					if !said {
+						sayStop()
+					}
+					continue
 				}
 				fmt.Fprintf(w, "note: still %s after %.0f s: the NVIDIA driver or its libraries do not answer (nvidia-smi checks the driver; a GPU in a bad state may need a reset or a reboot); Ctrl-C stops, and --cpu runs without the GPU\n",
 					doing, time.Since(start).Seconds())
 			case <-stop:
 				stop = nil
-				fmt.Fprintf(w, "note: stopping once the NVIDIA driver answers (%s, for %.0f s now); Ctrl-C again stops at once\n", doing, time.Since(start).Seconds())
+				sayStop()
 			}
 		}
 	}()

@@ -56,6 +56,16 @@ func TestMain(m *testing.M) {
 		fmt.Println("stopping")
 		select {}
 	}
+	if os.Getenv("CNNGPU_TEST_WATCH_AFTER_STOP") == "1" {
+		// TestDriverWaitAfterStopIsSaid's child: a stop asked, then a
+		// GPU's start that does not end.
+		driverPatience = 300 * time.Millisecond
+		stopAskedOnce.Do(func() { close(stopAsked) })
+		done := watchDriver(os.Stdout, "starting GPU 0")
+		time.Sleep(900 * time.Millisecond)
+		done()
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "cnngpu-cli-")
 	if err != nil {
 		panic(err)
@@ -1121,6 +1131,19 @@ func TestSecondInterruptEndsAHungStop(t *testing.T) {
 	}
 }
 
+// TestDriverWaitAfterStopIsSaid: a GPU's start that begins after a stop
+// was asked for (Ctrl-C while the data loads) and does not end says that
+// the stop waits for the driver, once; it said nothing, each of the two
+// watches leaving the note to the other.
+func TestDriverWaitAfterStopIsSaid(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CNNGPU_TEST_WATCH_AFTER_STOP=1")
+	out, err := cmd.Output()
+	if err != nil || strings.Count(string(out), "note: stopping once the NVIDIA driver answers (starting GPU 0, for ") != 1 {
+		t.Errorf("a GPU start after a stop was asked: %v\n%s", err, out)
+	}
+}
+
 func secondInterrupt(t *testing.T, cmd *exec.Cmd, ignored bool) {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -1151,7 +1174,7 @@ func secondInterrupt(t *testing.T, cmd *exec.Cmd, ignored bool) {
 	case <-time.After(repeatWindow + 300*time.Millisecond):
 	}
 	// A stop that hangs is said, with what ends it.
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "note: still stopping after 1 s, finishing what is in progress; Ctrl-C again stops at once") {
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "note: still stopping after ") || !strings.Contains(lines.Text(), " s, finishing what is in progress; Ctrl-C again stops at once") {
 		t.Fatalf("child printed %q, want a note that it is still stopping", lines.Text())
 	}
 	cmd.Process.Signal(os.Interrupt)
