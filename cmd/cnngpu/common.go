@@ -91,6 +91,11 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		if err := checkSets(dir, m); err != nil {
 			return none, err
 		}
+		if ctx.Err() != nil {
+			// Ctrl-C while it was read (a command whose interrupt
+			// covers the data's reading alone would lose it).
+			return none, withCode(130, fmt.Errorf("interrupted while reading the data in %s: nothing was written", dir))
+		}
 		return m, nil
 	}
 	dir, err := cacheDir(log)
@@ -100,8 +105,9 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 	f := loader.NewFetcher(dir)
 	f.Log = log
 	m, err := cached(f, ctx)
-	if err != nil && ctx.Err() != nil {
-		// Ctrl-C during a first run's download: nothing trained yet.
+	if ctx.Err() != nil {
+		// Ctrl-C during a first run's download, or while the cache was
+		// read: nothing trained yet.
 		return none, withCode(130, fmt.Errorf("interrupted while getting MNIST ready in %s: the files fetched and checked before are kept there, nothing half-written; run the same command again to go on", dir))
 	}
 	return m, err
