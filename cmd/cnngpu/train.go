@@ -416,7 +416,7 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		paths = append(paths, m)
 	}
 	warned := false
-	locked := map[string]string{} // lock file: the output given that took it
+	locked := map[string]string{} // lock file: the output that took it, with its flag
 	for i, p := range paths {
 		flag, another := "--out", "another --out"
 		if i == len(outs) {
@@ -437,13 +437,13 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 			// Two of this run's outputs are one file (links): not
 			// "another process", which is this one.
 			release()
-			return nil, usageErrorf("%s %s and %s are one file, %s (through a symbolic link): this run would write both into it; give each a file of its own", flag, first, given, p)
+			return nil, usageErrorf("%s and %s %s are one file, %s (through a symbolic link): this run would write both into it; give each a file of its own", first, flag, given, p)
 		}
 		f, holder, err := fileutil.TryLock(lock)
 		switch {
 		case err == nil:
 			hs = append(hs, held{lock, f})
-			locked[lock] = given
+			locked[lock] = flag + " " + given
 			continue
 		case errors.Is(err, fileutil.ErrLocked):
 			release()
