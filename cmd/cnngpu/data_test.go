@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"net"
@@ -292,14 +293,33 @@ func TestDataFetchInterrupted(t *testing.T) {
 		cmd := exec.Command(binary_, args...)
 		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+home, "HTTPS_PROXY=http://"+ln.Addr().String(), "https_proxy=http://"+ln.Addr().String(), "NO_PROXY=", "no_proxy=")
 		var se strings.Builder
-		cmd.Stderr = &se
+		errPipe, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(700 * time.Millisecond)
+		// Once the download has begun (the handler is in place), not
+		// after a fixed wait a loaded machine may not keep.
+		lines := bufio.NewScanner(errPipe)
+		for lines.Scan() {
+			se.WriteString(lines.Text() + "\n")
+			if strings.HasPrefix(lines.Text(), "fetching ") {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
 		cmd.Process.Signal(os.Interrupt)
+		rest := make(chan struct{})
+		go func() {
+			for lines.Scan() {
+				se.WriteString(lines.Text() + "\n")
+			}
+			close(rest)
+		}()
 		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		go func() { <-rest; done <- cmd.Wait() }()
 		select {
 		case <-done:
 		case <-time.After(15 * time.Second):
