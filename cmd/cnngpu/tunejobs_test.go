@@ -170,15 +170,17 @@ func TestTuneInterruptedBeforeFirstEpochKeepsEarlierSettings(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "study.json")); err != nil {
 		t.Fatalf("the killed study left no definition: %v", err)
 	}
-	if tune.NothingRecorded(out) {
-		said := stopped(os.Interrupt)
-		if !strings.Contains(said, "nothing new is kept; "+out+" holds the study's settings from before this command") {
-			t.Errorf("the second try, interrupted:\n%s", said)
-		}
-		if _, err := os.Stat(filepath.Join(out, "study.json")); err != nil {
-			t.Errorf("the study's definition from before is gone: %v", err)
-		}
-	} else {
+	if !tune.NothingRecorded(out) {
 		t.Skip("the killed study recorded an epoch before the kill (a fast machine): nothing to test")
+	}
+	said := stopped(os.Interrupt)
+	if !tune.NothingRecorded(out) {
+		t.Skip("the second try recorded an epoch before its interrupt (a fast machine): nothing to test")
+	}
+	if !strings.Contains(said, "nothing new is kept; "+out+" holds the study's settings from before this command") {
+		t.Errorf("the second try, interrupted:\n%s", said)
+	}
+	if _, err := os.Stat(filepath.Join(out, "study.json")); err != nil {
+		t.Errorf("the study's definition from before is gone: %v", err)
 	}
 }
