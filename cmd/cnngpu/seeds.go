@@ -544,11 +544,17 @@ func (r *trainRun) resumed(ctx context.Context, i int, dataDir string, seed uint
 	if err != nil {
 		return res, err
 	}
-	// The epochs trained before the stop (an epoch it stopped in counts
-	// from the resume).
-	res.Seconds += historySeconds(ck.History)
+	// The training before the stop, the part of the epoch it stopped in
+	// too, as train's total says it.
+	res.Seconds += earlierSeconds(ck)
 	res.Continued = "resumed"
 	return res, nil
+}
+
+// earlierSeconds is the training time checkpoint ck holds: its finished
+// epochs' and that of the part of the epoch it stopped in.
+func earlierSeconds(ck *engine.Checkpoint) float64 {
+	return historySeconds(ck.History) + ck.Position.Sums.Seconds
 }
 
 // historySeconds is the training time of the epochs in hist.

@@ -792,7 +792,7 @@ func trainAction(c *cli.Context) error {
 	if s.init != nil {
 		// The epoch lines printed add up to more than this run's time:
 		// the epochs before, and the part of the one it resumed in.
-		if earlier := historySeconds(s.init.History) + s.init.Position.Sums.Seconds; earlier > 0 {
+		if earlier := earlierSeconds(s.init); earlier > 0 {
 			before = fmt.Sprintf("; %.1fs with the training before it stopped", r.Seconds+earlier)
 		}
 	}
