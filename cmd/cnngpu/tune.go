@@ -478,19 +478,32 @@ func dryRunData(c *cli.Context, out string) error {
 	if err != nil || old.Data == "" {
 		return nil
 	}
-	dir := c.String("data")
+	fp, dir := dataAtHand(c, fmt.Sprintf("%s's (%s): the run", out, old.Data))
+	if fp == "" {
+		return nil
+	}
+	return tune.CheckData(out, fp, "in "+dir)
+}
+
+// dataAtHand is the fingerprint of the training data a command would read
+// (--data, else the cache), for a dry run's check of it against theirs,
+// where that data is there to read without fetching it; "" where it is
+// not, said on standard error: theirs, then who checks it later ("the
+// shards': --final").
+func dataAtHand(c *cli.Context, theirs string) (fp, dir string) {
+	dir = c.String("data")
 	if dir == "" {
+		var err error
 		if dir, err = cacheDir(c.App.ErrWriter); err != nil {
-			return nil
+			return "", ""
 		}
 	}
 	m, err := loader.LoadDir(dir)
 	if err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read to check it against %s's (%s): the run checks it once it has the data (%v)\n",
-			dir, out, old.Data, err)
-		return nil
+		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read to check it against %s checks it once it has the data (%v)\n", dir, theirs, err)
+		return "", dir
 	}
-	return tune.CheckData(out, m.Train.Fingerprint(), "in "+dir)
+	return m.Train.Fingerprint(), dir
 }
 
 // finalSpace refuses a study whose final retraining's checkpoints would
@@ -681,19 +694,8 @@ func mergeAction(c *cli.Context) error {
 			if err := checkDataFlag(c); err != nil {
 				return "", err
 			}
-			dir := c.String("data")
-			if dir == "" {
-				var err error
-				if dir, err = cacheDir(c.App.ErrWriter); err != nil {
-					return "", nil
-				}
-			}
-			m, err := loader.LoadDir(dir)
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read to check it against the shards' (%v): --final checks it once it has the data\n", dir, err)
-				return "", nil
-			}
-			return m.Train.Fingerprint(), nil
+			fp, _ := dataAtHand(c, "the shards': --final")
+			return fp, nil
 		}
 	} else if c.Bool("final") {
 		// The final retraining's engine and data, opened and read by
