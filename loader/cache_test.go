@@ -337,8 +337,8 @@ func TestCacheThatIsABrokenLink(t *testing.T) {
 	os.Symlink(filepath.Join(root, "gone"), nothing)
 	os.Symlink("loop", loop)
 	for dir, want := range map[string]string{
-		nothing: "the data folder " + nothing + " is a symbolic link to " + filepath.Join(root, "gone") + ", which does not exist: make that folder, or remove the link",
-		loop:    "the data folder " + loop + " is a symbolic link that cannot be followed (too many levels of symbolic links): remove it",
+		nothing: "the data folder " + nothing + " cannot be made: " + nothing + " is a symbolic link to " + filepath.Join(root, "gone") + ", which does not exist: make that folder, or remove the link",
+		loop:    "the data folder " + loop + " cannot be made: " + loop + " is a symbolic link that leads back to itself (to " + loop + "): remove it",
 	} {
 		f := &Fetcher{Dir: dir, GoCmd: "-", Log: &strings.Builder{}}
 		if _, err := f.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), want) {

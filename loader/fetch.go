@@ -191,19 +191,10 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		return CacheIsFileError(f.Dir) // not "mkdir …: not a directory"
 	}
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
-		if link, why := fileutil.BrokenLink(f.Dir); link != "" && link != filepath.Clean(f.Dir) {
-			// A folder above it: MkdirAll says "file exists".
-			return fmt.Errorf("the data folder %s cannot be made: %s; make the folder it leads to, or remove the link (train, eval and tune also take --data DIR with the files)", f.Dir, why)
-		}
-		if st, lerr := os.Lstat(f.Dir); lerr == nil && st.Mode()&os.ModeSymlink != 0 {
+		if _, why := fileutil.BrokenLink(f.Dir); why != "" {
 			// MkdirAll says "file exists" of a link to nothing, or of
 			// links that lead back to themselves.
-			const data = "(train, eval and tune also take --data DIR with the files)"
-			if _, serr := os.Stat(f.Dir); serr != nil && !errors.Is(serr, fs.ErrNotExist) {
-				return fmt.Errorf("the data folder %s is a symbolic link that cannot be followed (%v): remove it to have the folder made %s", f.Dir, errors.Unwrap(serr), data)
-			}
-			to, _ := os.Readlink(f.Dir)
-			return fmt.Errorf("the data folder %s is a symbolic link to %s, which does not exist: make that folder, or remove the link to have the folder made %s", f.Dir, to, data)
+			return fmt.Errorf("the data folder %s cannot be made: %s (train, eval and tune also take --data DIR with the files)", f.Dir, why)
 		}
 		return fmt.Errorf("creating the data folder %s: %w (give a folder that can be made there; train, eval and tune also take --data DIR with the files)", f.Dir, err)
 	}

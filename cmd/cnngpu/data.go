@@ -124,7 +124,7 @@ func verifyAction(c *cli.Context) error {
 		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP):
 			if _, why := fileutil.BrokenLink(dir); why != "" {
 				// Not "does not exist yet": fetch refuses the link too.
-				return fmt.Errorf("the MNIST cache %s cannot be reached: %s; make the folder it leads to, or remove the link, then run %s", dir, why, shell.Command("data fetch"))
+				return fmt.Errorf("the MNIST cache %s cannot be reached: %s, then run %s", dir, why, shell.Command("data fetch"))
 			}
 			return fmt.Errorf("the MNIST cache %s does not exist yet: run %s to fill it (train, eval and tune also fill it at their first run)", dir, shell.Command("data fetch"))
 		case err == nil:
