@@ -139,11 +139,6 @@ func studyFolders(out string, args []string, skipped *[]string) ([]string, error
 			}
 			continue
 		}
-		if a, _ := filepath.Abs(arg); filepath.Dir(absOut) == a {
-			// Merged there, it would be one more shard to the next merge
-			// of arg: the grid covered twice.
-			return nil, &BlockedError{fmt.Errorf("merge: the output folder %s lies in %s, given as the folder of the shards: the next merge of %s would take the merged study for one more shard; merge into a folder outside it", out, arg, arg)}
-		}
 		entries, err := os.ReadDir(arg)
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
@@ -161,6 +156,9 @@ func studyFolders(out string, args []string, skipped *[]string) ([]string, error
 		}
 		found := 0
 		for _, sub := range subs {
+			if a, _ := filepath.Abs(sub); a == absOut {
+				continue // the merge's own folder, among the shards
+			}
 			if s, err := LoadSpec(sub); err == nil && sharded && s.Shard.N <= 1 {
 				// An unsharded study among shards: their merge, made
 				// there before (with the shards named one by one).
