@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -488,7 +487,9 @@ func goDownloads(ctx context.Context, gocmd, dir string, env []string) (dl, vcs,
 }
 
 // redactURLs is v, a URL or a list of them (GOPROXY's, joined by , or
-// |), with each one's password replaced (url.URL.Redacted), for messages.
+// |), with each one's password masked, for messages: by the text, so that
+// one without a scheme (user:pass@proxy:3128, which Go and curl take) or
+// that does not parse keeps none either.
 func redactURLs(v string) string {
 	var b strings.Builder
 	for v != "" {
@@ -499,8 +500,14 @@ func redactURLs(v string) string {
 		} else {
 			v = ""
 		}
-		if u, err := url.Parse(item); err == nil && u.User != nil {
-			item = u.Redacted()
+		if at := strings.LastIndexByte(item, '@'); at >= 0 {
+			from := 0
+			if k := strings.Index(item[:at], "://"); k >= 0 {
+				from = k + 3
+			}
+			if colon := strings.IndexByte(item[from:at], ':'); colon >= 0 {
+				item = item[:from+colon+1] + "xxxxx" + item[at:]
+			}
 		}
 		b.WriteString(item + sep)
 	}

@@ -1034,7 +1034,11 @@ func TestRedactURLs(t *testing.T) {
 		"http://u:secret@proxy:3128":                   "http://u:xxxxx@proxy:3128",
 		"https://a:b@one.example,direct":               "https://a:xxxxx@one.example,direct",
 		"https://proxy.golang.org|https://c:d@two,off": "https://proxy.golang.org|https://c:xxxxx@two,off",
-		"off": "off",
+		"off":                      "off",
+		"user:s3cret@proxy:3128":   "user:xxxxx@proxy:3128",
+		"http://u:p%zz@proxy:3128": "http://u:xxxxx@proxy:3128",
+		"http://u:p#x@proxy":       "http://u:xxxxx@proxy",
+		"http://proxy:3128":        "http://proxy:3128",
 	} {
 		if got := redactURLs(in); got != want {
 			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
