@@ -927,8 +927,9 @@ func TestStoppedWhere(t *testing.T) {
 // TestResumeRefusesOtherStepCount: a checkpoint whose optimizer step
 // count is not the one its position means (edited, its checksums written
 // again) is refused by --resume, naming both; it resumed, Adam's bias
-// correction counting from the edited number. Exit 1: an input file not
-// what was expected.
+// correction counting from the edited number. Exit 2, as --continue's
+// refusal of a position past an epoch: most likely a --data other than
+// the run's, a --resume that contradicts the run.
 func TestResumeRefusesOtherStepCount(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
@@ -946,7 +947,7 @@ func TestResumeRefusesOtherStepCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stderr, code := cnngpu(t, nil, append(args, "--epochs", "2", "--resume", part)...)
-	if code != 1 || !strings.Contains(stderr, "its optimizer has taken 7 steps, but its position (epoch 2, step 0, of 19 steps an epoch) means 19") {
+	if code != 2 || !strings.Contains(stderr, "its optimizer has taken 7 steps, but its position (epoch 2, step 0, of 19 steps an epoch) means 19") {
 		t.Errorf("resume with step count 7 after 19 steps: exit %d\n%s", code, stderr)
 	}
 }

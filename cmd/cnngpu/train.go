@@ -917,12 +917,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		flag, anew = "--continue", "move it away to train that seed anew"
 	}
 	if s.init != nil && s.pos.Step >= steps {
-		return seedResult{}, fmt.Errorf("%s %s: its position (epoch %d, step %d) lies past the %d steps of an epoch of this training set: the file is damaged, or the run trained on other data; %s",
+		return seedResult{}, usageErrorf("%s %s: its position (epoch %d, step %d) lies past the %d steps of an epoch of this training set: the run trained on other data (give the --data it trained on), or the file is damaged; %s",
 			flag, s.from, s.pos.Epoch+1, s.pos.Step, steps, anew)
 	}
 	if s.init != nil {
 		if d := s.init.StepCountMismatch(steps); d != "" {
-			return seedResult{}, fmt.Errorf("%s %s: %s: the file is damaged, or the run trained on other data; %s", flag, s.from, d, anew)
+			return seedResult{}, usageErrorf("%s %s: %s: the run trained on other data (give the --data it trained on), or the file is damaged; %s", flag, s.from, d, anew)
 		}
 	}
 	if cfg.Data == "" {
