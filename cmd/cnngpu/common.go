@@ -494,11 +494,18 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 		if note == nil {
 			return
 		}
-		select {
-		case <-ended:
-		case <-time.After(stopPatience - time.Since(asked)):
+		wait := stopPatience - time.Since(asked)
+		for {
+			select {
+			case <-ended:
+				return
+			case <-time.After(wait):
+			}
 			if driverWatches.Load() > 0 {
-				return // watchDriver has said what the stop waits for
+				// A wait for the driver says what the stop waits for
+				// while it lasts; once it ends, this watch goes on.
+				wait = stopPatience
+				continue
 			}
 			waits := "finishing what is in progress"
 			if gpuOpened.Load() {
@@ -506,6 +513,7 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 			}
 			fmt.Fprintf(note, "note: still stopping after %.0f s, %s; Ctrl-C again stops at once, keeping what was saved before\n",
 				time.Since(asked).Seconds(), waits)
+			return
 		}
 	}()
 	return ctx, func() {
