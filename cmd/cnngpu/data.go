@@ -61,6 +61,9 @@ func dataCommand() *cli.Command {
 					} else {
 						m, err = loader.LoadDir(dir)
 					}
+					if ctx.Err() != nil {
+						return withCode(130, fmt.Errorf("interrupted: the files checked and cached before are kept in %s, nothing half-written; run the same command again to go on", dir))
+					}
 					if err != nil {
 						return err
 					}
