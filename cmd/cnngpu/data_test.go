@@ -292,7 +292,6 @@ func TestDataFetchInterrupted(t *testing.T) {
 		}
 		cmd := exec.Command(binary_, args...)
 		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+home, "HTTPS_PROXY=http://"+ln.Addr().String(), "https_proxy=http://"+ln.Addr().String(), "NO_PROXY=", "no_proxy=")
-		var se strings.Builder
 		errPipe, err := cmd.StderrPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -300,32 +299,39 @@ func TestDataFetchInterrupted(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Once the download has begun (the handler is in place), not
-		// after a fixed wait a loaded machine may not keep.
-		lines := bufio.NewScanner(errPipe)
-		for lines.Scan() {
-			se.WriteString(lines.Text() + "\n")
-			if strings.HasPrefix(lines.Text(), "fetching ") {
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-		cmd.Process.Signal(os.Interrupt)
-		rest := make(chan struct{})
+		// Signalled once the download has begun (the handler is in
+		// place), not after a fixed wait a loaded machine may not keep.
+		lines, ended := make(chan string, 64), make(chan error, 1)
 		go func() {
-			for lines.Scan() {
-				se.WriteString(lines.Text() + "\n")
+			sc := bufio.NewScanner(errPipe)
+			for sc.Scan() {
+				lines <- sc.Text()
 			}
-			close(rest)
+			close(lines)
+			ended <- cmd.Wait()
 		}()
-		done := make(chan error, 1)
-		go func() { <-rest; done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("%s went on after Ctrl-C:\n%s", c.args[0], se.String())
+		var se strings.Builder
+		signalled := false
+		deadline := time.After(30 * time.Second)
+	read:
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					break read
+				}
+				se.WriteString(l + "\n")
+				if !signalled && strings.HasPrefix(l, "fetching ") {
+					time.Sleep(100 * time.Millisecond)
+					cmd.Process.Signal(os.Interrupt)
+					signalled = true
+				}
+			case <-deadline:
+				cmd.Process.Kill()
+				t.Fatalf("%s did not end (signalled %v):\n%s", c.args[0], signalled, se.String())
+			}
 		}
+		<-ended
 		if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(se.String(), strings.ReplaceAll(c.said, "DIR", dir)) {
 			t.Errorf("%s interrupted while fetching: exit %d\n%s", c.args[0], code, se.String())
 		}

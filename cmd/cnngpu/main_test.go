@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 		driverPatience = 300 * time.Millisecond
 		stopAskedOnce.Do(func() { close(stopAsked) })
 		done := watchDriver(os.Stdout, "starting GPU 0")
-		time.Sleep(900 * time.Millisecond)
+		time.Sleep(3 * time.Second) // ten times the patience: a loaded machine is late
 		done()
 		os.Exit(0)
 	}
