@@ -284,7 +284,7 @@ func tuneArgError(c *cli.Context) error {
 		return usageErrorf("tune takes no arguments, got %q: the study's folder is given as --out %s (to continue a study, with the flags it was started with)", a, shell.Path(a))
 	}
 	// A list's second value, most likely (--lr 0.001 0.003).
-	return usageErrorf("tune takes no arguments, got %q (flags start with --, and a list's values are joined by commas: --lr 0.001,0.003; see %s)", a, shell.Command("tune --help"))
+	return usageErrorf("tune takes no arguments, got %q (flags start with --, and a list's values are joined by commas: --lr 0.001,0.003; a study's folder is given as --out NAME; see %s)", a, shell.Command("tune --help"))
 }
 
 func tuneAction(c *cli.Context) (err error) {
