@@ -624,3 +624,30 @@ func TestMergeOutInsideShardsFolder(t *testing.T) {
 		t.Errorf("merge of the shards' folder holding two merges of them: %+v, %v", res, err)
 	}
 }
+
+// TestMergeFinalRefusesDamagedFinal: tune merge --final (MergeOptions.Data
+// set) refuses a final.json in its folder whose setting is not of the
+// grid before it writes: it checked it without the grid, and the final
+// retraining refused it only after the merge had written.
+func TestMergeFinalRefusesDamagedFinal(t *testing.T) {
+	spec := tinySpec()
+	root := t.TempDir()
+	shards := filepath.Join(root, "shards")
+	for i := 0; i < 2; i++ {
+		fakeShard(t, spec, i, 2, filepath.Join(shards, string(rune('0'+i))))
+	}
+	out := filepath.Join(root, "merged")
+	os.MkdirAll(out, 0o755)
+	if err := writeFinal(out, FinalResult{Config: Config{LR: 0.5, BatchSize: 32, Act: "relu"}, Images: 100, TestAcc: 0.9, TestLoss: 0.3, Seconds: 1}); err != nil {
+		t.Fatal(err)
+	}
+	asked := false
+	_, err := Merge(out, []string{shards}, MergeOptions{Data: func() (string, error) { asked = true; return "", nil }})
+	var be *BlockedError
+	if !errors.As(err, &be) || !strings.Contains(err.Error(), "is not one of the study's grid") || asked {
+		t.Errorf("merge --final into a folder whose final.json names lr 0.5: %v (data asked for: %v)", err, asked)
+	}
+	if _, err := os.Stat(filepath.Join(out, RunsDir)); err == nil {
+		t.Errorf("the refused merge wrote %s", filepath.Join(out, RunsDir))
+	}
+}
