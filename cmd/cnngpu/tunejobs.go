@@ -8,6 +8,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	gpucuda "github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	"github.com/cnngpu/cnngpu/internal/shell"
@@ -138,18 +140,27 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 }
 
 // studyEngine opens the engine of a study's trainings as newEngine does,
-// refusing a fall-back to the CPU engine under --precision tf32: the
+// but without its fall-back to the CPU engine under --precision tf32: the
 // study's folder records tf32, and runs trained in FP32 would be ranked
 // with a GPU's later ones as tf32.
 func studyEngine(c *cli.Context, note io.Writer) (engine.Engine, error) {
-	e, err := newEngine(c, note, false)
-	if err != nil {
+	if c.String("precision") != "tf32" || c.IsSet("device") || c.Bool("cpu") {
+		return newEngine(c, note, false) // (--device does not fall back; --cpu with tf32 is refused)
+	}
+	if err := checkEngineFlags(c); err != nil {
 		return nil, err
 	}
-	if _, ok := e.(*cpu.Engine); ok && c.String("precision") == "tf32" {
-		e.Close()
-		return nil, fmt.Errorf("--precision tf32 is the GPU's, and no GPU could be used (the note above says why): a study's precision is fixed in its folder, so it is not trained in another; make the GPU usable (%s says what it finds), or run the study in FP32 with --cpu and without --precision",
-			shell.Command("devices"))
+	if err := checkEngineEnv(); err != nil {
+		return nil, err
+	}
+	e, err := openGPU(note, 0, true)
+	if err != nil {
+		why := withoutHint(err)
+		if nd := (*gpucuda.NoSuchDeviceError)(nil); errors.As(err, &nd) {
+			why = errors.New("the NVIDIA driver sees no GPU") // no --device was given
+		}
+		return nil, fmt.Errorf("--precision tf32 is the GPU's, and GPU 0 cannot be used: %v\na study's precision is fixed in its folder, so it is not trained in another: make the GPU usable (%s says what it finds), or run the study in FP32 with --cpu and without --precision",
+			why, shell.Command("devices"))
 	}
 	return e, nil
 }

@@ -102,7 +102,7 @@ func TestTuneTF32WithoutGPU(t *testing.T) {
 	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "FAKECUDA_NDEV=0"}
 	_, stderr, code := cnngpu(t, env, "tune", "--data", f.data, "--precision", "tf32", "--lr", "0.001", "--batch-size", "64",
 		"--activation", "relu", "--epochs", "1", "--out", out)
-	if code != 1 || !strings.Contains(stderr, "--precision tf32 is the GPU's, and no GPU could be used") {
+	if code != 1 || !strings.Contains(stderr, "--precision tf32 is the GPU's, and GPU 0 cannot be used: ") || strings.Contains(stderr, "note: using the CPU engine") {
 		t.Errorf("tune --precision tf32 without a GPU: exit %d\n%s", code, stderr)
 	}
 	if _, err := os.Stat(out); err == nil {
@@ -128,7 +128,7 @@ func TestTuneTF32WithoutGPU(t *testing.T) {
 	}
 	merged := filepath.Join(f.root, "merged")
 	_, stderr, code = cnngpu(t, env, "tune", "merge", "--final", "--precision", "tf32", "--data", f.data, "--out", merged, shards)
-	if code != 1 || !strings.Contains(stderr, "--precision tf32 is the GPU's, and no GPU could be used") {
+	if code != 1 || !strings.Contains(stderr, "--precision tf32 is the GPU's, and GPU 0 cannot be used: ") || strings.Contains(stderr, "note: using the CPU engine") {
 		t.Errorf("tune merge --final --precision tf32 without a GPU: exit %d\n%s", code, stderr)
 	}
 	if _, err := os.Stat(merged); err == nil {
