@@ -7,8 +7,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/loader"
+	"github.com/urfave/cli/v2"
 )
 
 // realMNISTCopy copies the cache's four .gz files into a new cache folder
@@ -389,5 +393,34 @@ func TestVerifyCacheLinkToNothing(t *testing.T) {
 		if _, stderr, code := cnngpu(t, []string{"XDG_CACHE_HOME=" + home}, "data", cmd); code != 1 || !strings.Contains(stderr, want) {
 			t.Errorf("data %s on a cache below a link to nothing: exit %d\n%s", cmd, code, stderr)
 		}
+	}
+}
+
+// TestReadInterruptedIs130: a read of --data that succeeds after Ctrl-C
+// was asked for still ends the command with 130 (eval's and tune merge
+// --final's interrupt covers the read alone, and lost it: eval ran on).
+func TestReadInterruptedIs130(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 100, 50)
+	app := newApp()
+	var got error
+	ran := false
+	for _, c := range app.Commands {
+		if c.Name == "eval" {
+			c.Action = func(c *cli.Context) error {
+				ctx, cancel := context.WithCancel(c.Context)
+				cancel() // Ctrl-C, as interruptContext cancels
+				_, got = loadTestSet(ctx, c, io.Discard)
+				ran = true
+				return nil
+			}
+		}
+	}
+	if err := app.Run([]string{"cnngpu", "eval", "--cpu", "--data", dir, "--model", filepath.Join(dir, "m.safetensors")}); err != nil || !ran {
+		t.Fatalf("eval's stand-in action: ran %v, %v", ran, err)
+	}
+	var ee *exitError
+	if !errors.As(got, &ee) || ee.code != 130 || !strings.Contains(got.Error(), "interrupted while reading the data in "+dir) {
+		t.Errorf("a read of --data after Ctrl-C: %v", got)
 	}
 }
