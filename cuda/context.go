@@ -237,7 +237,7 @@ func contextSyms() (map[string]unsafe.Pointer, error) {
 	if ctxSymErr != nil {
 		// A driver without what the engine calls: the message says so,
 		// with no hint to debug it.
-		return nil, &SetupError{Err: ctxSymErr, Hint: useCPU}
+		return nil, &SetupError{Err: ctxSymErr, Hint: UseCPU}
 	}
 	return ctxSyms, nil
 }

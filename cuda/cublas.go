@@ -72,7 +72,7 @@ func blasLibrary() (*Library, error) {
 		blasFn, blasFnErr = blasLib.Sym("cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2", "cublasSetMathMode",
 			"cublasGetStatusString", "cublasSgemm_v2")
 		if blasFnErr != nil {
-			blasFnErr = &SetupError{Err: blasFnErr, Hint: useCPU} // no hint to debug it
+			blasFnErr = &SetupError{Err: blasFnErr, Hint: UseCPU} // no hint to debug it
 		}
 		// cublasSetWorkspace is newer than some cuBLAS 11 releases:
 		// without it, handles use cuBLAS's own workspace pool.

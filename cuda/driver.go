@@ -109,14 +109,14 @@ func Load() error {
 		ld := trace.Begin(trace.LoadDriver) // dlopen and dlsym; ended before cuInit
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
-			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v)", err), Hint: useCPU}
+			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v)", err), Hint: UseCPU}
 			return
 		}
 		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",
 			"cuDeviceGetName", "cuDeviceTotalMem_v2", "cuDeviceGetAttribute", "cuGetErrorName", "cuGetErrorString")
 		if err != nil {
 			C.dlclose(h)
-			loadErr = &SetupError{Err: fmt.Errorf("%w (a driver older than CUDA 11, or a libcuda.so.1 that is not NVIDIA's: nvidia-smi shows the driver)", err), Hint: useCPU}
+			loadErr = &SetupError{Err: fmt.Errorf("%w (a driver older than CUDA 11, or a libcuda.so.1 that is not NVIDIA's: nvidia-smi shows the driver)", err), Hint: UseCPU}
 			return
 		}
 		d := &driver{handle: h, fn: fn}

@@ -16,7 +16,7 @@ const BindingsCompiled = false
 
 // errNoCgo says so; its hint to use --cpu is apart (SetupError.Hint), so
 // that the CPU fall-back, which has taken it, leaves it out.
-var errNoCgo error = &SetupError{Err: errors.New("this cnngpu was built without cgo (CGO_ENABLED=0, which Go sets itself where it finds no C compiler), so it cannot load the NVIDIA driver; to use a GPU, install a C compiler (gcc or clang) and run make build again"), Hint: useCPU}
+var errNoCgo error = &SetupError{Err: errors.New("this cnngpu was built without cgo (CGO_ENABLED=0, which Go sets itself where it finds no C compiler), so it cannot load the NVIDIA driver; to use a GPU, install a C compiler (gcc or clang) and run make build again"), Hint: UseCPU}
 
 // Load reports that GPU support is not built in.
 func Load() error { return errNoCgo }

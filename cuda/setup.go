@@ -32,9 +32,10 @@ func setup(err error) error {
 	return &SetupError{Err: err}
 }
 
-// useCPU is the hint of the driver's failures to start: the machine has
-// no GPU this program can use.
-const useCPU = "; on this machine use --cpu"
+// UseCPU is the hint of the driver's failures to start, and of a library
+// without what the engine calls (cuBLAS, cuDNN): the machine has no GPU
+// this program can use.
+const UseCPU = "; on this machine use --cpu"
 
 // otherOrCPU is the hint of a GPU the engine cannot use, after the advice
 // to use another.

@@ -64,7 +64,7 @@ func library() (*cuda.Library, error) {
 				}
 				if fnErr == nil {
 					// No hint to debug it (a SetupError).
-					fnErr = &cuda.SetupError{Err: fmt.Errorf("%s lacks %s: cuDNN 8 or 9 is needed", lib.Found.File(), n), Hint: "; on this machine use --cpu"}
+					fnErr = &cuda.SetupError{Err: fmt.Errorf("%s lacks %s: cuDNN 8 or 9 is needed", lib.Found.File(), n), Hint: cuda.UseCPU}
 				}
 				continue
 			}

@@ -10,10 +10,11 @@ import (
 	"github.com/cnngpu/cnngpu/internal/nvlib"
 )
 
+// errNoCgo is what Library and Usable report.
+var errNoCgo = errors.New("built without cgo: cuDNN cannot be loaded")
+
 // Library reports that GPU support is not built in.
-func Library() (*nvlib.Found, error) {
-	return nil, errors.New("built without cgo: cuDNN cannot be loaded")
-}
+func Library() (*nvlib.Found, error) { return nil, errNoCgo }
 
 // Usable reports that GPU support is not built in.
-func Usable() error { return errors.New("built without cgo: cuDNN cannot be loaded") }
+func Usable() error { return errNoCgo }

@@ -519,24 +519,7 @@ func redactURLs(v string) string {
 // watch. All of vcs is counted: a retry clones into the folder an earlier
 // try left, named after the repository.
 func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
-	size := func() int64 {
-		var n int64
-		ents, _ := os.ReadDir(dl)
-		for _, e := range ents {
-			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-				n += fi.Size()
-			}
-		}
-		filepath.WalkDir(vcs, func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() {
-				if fi, err := d.Info(); err == nil {
-					n += fi.Size()
-				}
-			}
-			return nil
-		})
-		return n
-	}
+	size := func() int64 { return treeSize(dl) + treeSize(vcs) }
 	done := make(chan struct{})
 	go func() {
 		last, since := size(), time.Now()
@@ -560,6 +543,20 @@ func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(done) }) }
+}
+
+// treeSize is the size of the files under dir (0 where it is missing).
+func treeSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // stallError is a download given up after StallTimeout with too little
