@@ -144,13 +144,15 @@ func studyFolders(out string, args []string, skipped *[]string) ([]string, error
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 		var subs []string
+		unsharded := map[string]bool{} // of subs, read once
 		sharded := false
 		for _, e := range entries {
 			sub := filepath.Join(arg, e.Name())
 			if _, err := os.Stat(filepath.Join(sub, SpecFile)); e.IsDir() && err == nil {
 				subs = append(subs, sub)
-				if s, err := LoadSpec(sub); err == nil && s.Shard.N > 1 {
-					sharded = true
+				if s, err := LoadSpec(sub); err == nil {
+					sharded = sharded || s.Shard.N > 1
+					unsharded[sub] = s.Shard.N <= 1
 				}
 			}
 		}
@@ -159,7 +161,7 @@ func studyFolders(out string, args []string, skipped *[]string) ([]string, error
 			if a, _ := filepath.Abs(sub); a == absOut {
 				continue // the merge's own folder, among the shards
 			}
-			if s, err := LoadSpec(sub); err == nil && sharded && s.Shard.N <= 1 {
+			if sharded && unsharded[sub] {
 				// An unsharded study among shards: their merge, made
 				// there before (with the shards named one by one).
 				*skipped = append(*skipped, sub)
