@@ -481,8 +481,13 @@ func isMetrics(head []byte) bool {
 // replaces for a run of one epoch. The temporary files of a target left by
 // a writer that was killed are removed first (its first write would remove
 // them): their space is free. Where the free space cannot be read, nothing
-// is refused. name is what the error names (--out's value).
+// is refused for it. A checkpoint larger than the process may write a file
+// (ulimit -f) is refused too. name is what the error names (--out's value).
 func checkSpace(name string, outs []string, size, last int64, epochs int) error {
+	if limit, ok := fileLimit(); ok && uint64(size) > limit {
+		return usageErrorf("%s: a checkpoint of this run takes %s, and this process may write files of %s at most (the limit ulimit -f sets): raise it, e.g. ulimit -f unlimited, and run again",
+			name, megabytes(uint64(size)), megabytes(limit))
+	}
 	type fsNeed struct {
 		dir        string
 		free       uint64

@@ -34,3 +34,14 @@ func freeSpace(dir string) (free, dev uint64, ok bool) {
 	}
 	return blocks * unit, uint64(fi.Dev), true
 }
+
+// fileLimit returns the largest file this process may write (the soft
+// limit of ulimit -f, in bytes); ok is false where there is no limit or it
+// cannot be read.
+func fileLimit() (limit uint64, ok bool) {
+	var l unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &l); err != nil || l.Cur == unix.RLIM_INFINITY {
+		return 0, false
+	}
+	return l.Cur, true
+}

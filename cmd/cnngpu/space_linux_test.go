@@ -4,8 +4,12 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,5 +80,50 @@ func TestSeedsFitWithTheirLastCheckpoints(t *testing.T) {
 	stdout, stderr, code := cnngpu(t, nil, append(args, "--seeds", "1-3")...)
 	if code != 2 || !strings.Contains(stderr, "and the run needs 101.3 MB there (a checkpoint takes 38.0 MB, a finished run's last 12.7 MB,") || strings.Contains(stdout, "seed 1:") {
 		t.Errorf("three seeds on what two left: exit %d, want 2 before any training\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestFileLimitRefusedBeforeTraining: a run whose checkpoint (38 MB with
+// Adam) is larger than the process may write a file (ulimit -f) is
+// refused before it trains, naming the limit and how to raise it, by
+// train and by tune's final retraining (each trained, then failed at its
+// first write, a one-epoch run without its test accuracy); under a limit
+// the checkpoint fits, it trains.
+func TestFileLimitRefusedBeforeTraining(t *testing.T) {
+	data := t.TempDir()
+	fakeMNIST(t, data, 300, 50)
+	dir := t.TempDir()
+	limited := func(blocks string, args ...string) (string, string, int) {
+		// ulimit -f counts blocks of 512 bytes in dash, 1024 in bash.
+		cmd := exec.Command("sh", append([]string{"-c", "ulimit -f " + blocks + ` && exec "$0" "$@"`, binary_}, args...)...)
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return so.String(), se.String(), cmd.ProcessState.ExitCode()
+	}
+	out := filepath.Join(dir, "m.safetensors")
+	train := []string{"train", "--cpu", "--threads", "1", "--data", data, "--epochs", "1", "--quiet", "--out", out}
+	stdout, stderr, code := limited("20000", train...)
+	want := regexp.MustCompile(`--out ` + regexp.QuoteMeta(out) + `: a checkpoint of this run takes 38\.0 MB, and this process may write files of (10\.2|20\.5) MB at most \(the limit ulimit -f sets\): raise it`)
+	if code != 2 || !want.MatchString(stderr) || strings.Contains(stdout, "epoch 1") {
+		t.Errorf("train under ulimit -f 20000: exit %d, want 2 before training saying %q\n%s%s", code, want, stdout, stderr)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Errorf("the refused run made %s", out)
+	}
+	study := filepath.Join(dir, "study")
+	stdout, stderr, code = limited("20000", "tune", "--cpu", "--threads", "1", "--data", data, "--epochs", "1", "--lr", "0.01", "--batch-size", "32", "--activation", "relu", "--out", study)
+	if code != 2 || !strings.Contains(stderr, "--out "+study+" (its final retraining): a checkpoint of this run takes 38.0 MB") {
+		t.Errorf("tune under ulimit -f 20000: exit %d, want 2 before training\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Lstat(study); err == nil {
+		t.Errorf("the refused study made %s", study)
+	}
+	if stdout, stderr, code := limited("100000", train...); code != 0 || !strings.Contains(stdout, "test accuracy") {
+		t.Errorf("train under ulimit -f 100000 (51.2 MB or more): exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -1150,6 +1150,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if errors.Is(werr, engine.ErrReadBack) {
 			return seedResult{}, keptCheckpoint(werr, out, saved, cfg.Epochs, s.again)
 		}
+		if err == nil && engine.IsFinite(res.Loss) {
+			// The model trained and was tested: its result is not lost
+			// with it.
+			fmt.Fprintf(r.stderr, "note: the trained model (seed %d), not saved, had test accuracy %s, test loss %.4f (%d images)\n",
+				seed, percent(res.Acc), res.Loss, res.N)
+		}
 		return seedResult{}, werr
 	}
 	if errors.Is(err, engine.ErrInterrupted) {
