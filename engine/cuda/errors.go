@@ -36,6 +36,12 @@ type Error struct {
 	// the device after Err, a library's failure that a device fault can
 	// cause (ambiguous): Err was that fault, seen through the library.
 	Fault error
+	// Refused is set on an allocation refused for want of memory,
+	// before anything was queued (Alloc): it matches
+	// engine.ErrOutOfMemory, on which evaluation goes on at a smaller
+	// batch. (Out of memory anywhere else, a library's workspace in the
+	// middle of a step, is not: what was queued before it ran.)
+	Refused bool
 }
 
 func (e *Error) Error() string {
@@ -51,14 +57,21 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches engine.ErrDeviceLost for a device fault (the context is
-// unusable from then on), also one seen first through a library.
+// unusable from then on), also one seen first through a library, and
+// engine.ErrOutOfMemory for an allocation refused (Refused).
 func (e *Error) Is(target error) bool {
-	return target == engine.ErrDeviceLost && (e.Fault != nil || deviceFault(e.Err))
+	switch target {
+	case engine.ErrDeviceLost:
+		return e.Fault != nil || deviceFault(e.Err)
+	case engine.ErrOutOfMemory:
+		return e.Refused
+	}
+	return false
 }
 
 // The hints, by kind of failure.
 const (
-	hintOutOfMemory = "the GPU is out of memory: other processes may hold it (nvidia-smi lists them), and training at a smaller --batch-size needs less"
+	hintOutOfMemory = "the GPU is out of memory: other processes may hold it (nvidia-smi lists them); a training needs less at a smaller --batch-size, and --cpu runs without the GPU"
 	hintFault       = "the GPU reported a fault, after which this process cannot use it: a new process can (a training continues from its checkpoint with --resume); " +
 		"CNNGPU_DEBUG=1 makes the error name the call that caused it, and --cpu runs without the GPU"
 	hintOther = "CNNGPU_DEBUG=1 makes every GPU call wait for the device, so that the error names its cause; --cpu runs without the GPU"

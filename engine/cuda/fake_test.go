@@ -13,6 +13,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,6 +52,8 @@ func fakeScenario(s string) int {
 		err = fakeShare()
 	case "preload":
 		err = fakePreload()
+	case "evaluate-oom":
+		err = fakeEvaluateOOM()
 	default:
 		err = fmt.Errorf("unknown scenario %q", s)
 	}
@@ -144,6 +147,62 @@ func fakeEngineRun() (err error) {
 	engine.ResetGraphs(e)
 	_, err = m.Predict(make([]float32, 3*engine.ImagePixels))
 	return err
+}
+
+// fakeEvaluateOOM, under FAKECUDA_MEM_MAX=2500000 once the engine has
+// started (its cuBLAS workspace takes 32 MiB): an allocation refused
+// for want of memory matches engine.ErrOutOfMemory, with the hint; and an
+// evaluation at a batch whose activations are refused (256 images:
+// 3,211,264 bytes for the first convolution's) goes on at half of it.
+func fakeEvaluateOOM() (err error) {
+	e, err := New(0, false)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := e.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	os.Setenv("FAKECUDA_MEM_MAX", "2500000")
+	if x, err := e.Alloc(engine.Float32, 1<<20); err == nil {
+		e.Free(x)
+		return errors.New("an allocation of 4 MiB under FAKECUDA_MEM_MAX=2500000 succeeded")
+	} else if !errors.Is(err, engine.ErrOutOfMemory) || !strings.Contains(err.Error(), hintOutOfMemory) {
+		return fmt.Errorf("an allocation refused for memory: %v, want engine.ErrOutOfMemory with the hint", err)
+	}
+	m, err := engine.NewModel(e, walkArch, goldenOpts[0], walkArch.GlorotInit(1))
+	if err != nil {
+		return err
+	}
+	defer m.Release()
+	img, lab := walkImages()
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		return err
+	}
+	defer d.Release(e)
+	idx := make([]int32, 256)
+	for i := range idx {
+		idx[i] = int32(i % d.N)
+	}
+	if _, err := engine.Evaluate(m, d, idx, len(idx), false); err != nil {
+		return fmt.Errorf("evaluating %d images in a batch of %d, whose activations do not fit: %v", len(idx), len(idx), err)
+	}
+	fmt.Println("evaluated")
+	return nil
+}
+
+// TestFakeEvaluateOutOfMemory: on a GPU without memory for an evaluation
+// batch's activations, the evaluation goes on at half the batch, as on the
+// CPU (it failed, its hint naming training's --batch-size, which eval does
+// not have); the allocation's error matches engine.ErrOutOfMemory.
+func TestFakeEvaluateOutOfMemory(t *testing.T) {
+	r := fakecuda.Run(t, "evaluate-oom", "")
+	r.Clean(t)
+	if _, ok := r.Line("evaluated"); !ok {
+		t.Errorf("the evaluation did not end\n%s", r.Output)
+	}
 }
 
 // fakePreload opens and closes the engine with the trace on, and prints

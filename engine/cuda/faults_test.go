@@ -64,6 +64,8 @@ type walkRun struct {
 	e *Engine
 	m *engine.Model
 	d *engine.Dataset
+	// eval is the evaluate scenario's result.
+	eval engine.EvalResult
 }
 
 func newWalkRun(t *testing.T, v variant, f emuFault, tuning bool) *walkRun {
@@ -153,9 +155,11 @@ var walkScenarios = []walkScenario{
 		}
 		return err
 	}},
-	{"evaluate", allKinds, false, func(w *walkRun) error {
-		// Two batches, of walkBatch and of half that.
-		_, err := engine.Evaluate(w.m, w.d, engine.AllIndices(walkBatch+walkBatch/2), walkBatch, true)
+	{"evaluate", allKinds, false, func(w *walkRun) (err error) {
+		// Two batches, of walkBatch and of half that. An allocation
+		// of a batch's activations refused for memory goes on at half
+		// the batch (checkWalk: the same result as without the fault).
+		w.eval, err = engine.Evaluate(w.m, w.d, engine.AllIndices(walkBatch+walkBatch/2), walkBatch, true)
 		return err
 	}},
 	{"serve", allKinds, false, func(w *walkRun) error {
@@ -186,6 +190,7 @@ type walkResult struct {
 	violations []string
 	leaks      []string
 	usable     error // after an out-of-memory error: the next step's outcome
+	eval       engine.EvalResult
 }
 
 // protect runs fn, turning a panic into an error.
@@ -212,6 +217,7 @@ func walkOnce(t *testing.T, v variant, sc walkScenario, f emuFault) walkResult {
 	r.absorbed = sc.tuning && w.g.firedIn > 1 || w.e != nil && (w.e.fusedDrops > 0 || w.e.eagerRuns > 0)
 	r.points = w.g.points
 	r.points[faultSticky] = w.g.executed
+	r.eval = w.eval
 	if r.fired != nil && w.g.stuck == nil && outOfMemory(r.firedErr) {
 		r.usable = protect(func() error { return w.usable(t) })
 	}
@@ -321,6 +327,13 @@ func smallerStep(e *Engine, m *engine.Model) ([3][]float32, error) {
 	return out, err
 }
 
+// sameEval reports whether two evaluations of the same images agree: the
+// same images, accuracy and confusion, and the loss to rounding (summed in
+// other groups at another batch).
+func sameEval(a, b engine.EvalResult) bool {
+	return a.N == b.N && a.Acc == b.Acc && a.Confusion == b.Confusion && math.Abs(a.Loss-b.Loss) <= 1e-6*math.Abs(b.Loss)
+}
+
 // walkProblems gathers a walk's failures by kind of problem, so that a
 // broken rule shows once with a count and an example, not once per point.
 type walkProblems struct {
@@ -361,6 +374,15 @@ func TestFaultInjectionWalk(t *testing.T) {
 						points++
 						f := emuFault{k, n, "", false}
 						r := walkOnce(t, v, sc, f)
+						if sc.name == "evaluate" && r.err == nil && r.fired != nil && r.fired.kind == faultAlloc && outOfMemory(r.firedErr) {
+							// A batch's activations refused: evaluated
+							// at half the batch, to the same result.
+							r.absorbed = true
+							if !sameEval(r.eval, clean.eval) {
+								p.add("an evaluation gone on at half the batch differs from the one without the fault",
+									fmt.Sprintf("alloc %d: %+v, want %+v", n, r.eval, clean.eval))
+							}
+						}
 						checkWalk(&p, f, r)
 					}
 				}

@@ -7,6 +7,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -27,7 +28,12 @@ func ptr(t engine.Tensor) cu.Ptr {
 func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 	p, err := e.c.Alloc(n * dt.Size())
 	if err != nil {
-		return nil, e.explain(err)
+		err = e.explain(err)
+		var ee *Error
+		if errors.As(err, &ee) && outOfMemory(ee.Err) {
+			ee.Refused = true
+		}
+		return nil, err
 	}
 	// Zeroed whatever error is pending (past the gate).
 	if err := e.device().Zero(p, n*dt.Size()); err != nil {

@@ -34,6 +34,10 @@
  *     start: 34, the toolkit's stub library; 35, too old for the runtime).
  *   - FAKECUDA_DRIVER=N: the CUDA version cuDriverGetVersion reports
  *     (default 12080: 12.8).
+ *   - FAKECUDA_MEM_MAX=N: cuMemAlloc_v2 refuses an allocation of more than N
+ *     bytes with CUDA_ERROR_OUT_OF_MEMORY (a GPU whose memory others hold),
+ *     uncounted as a failure asked for; read at each call, so that a test
+ *     can set it (os.Setenv) once the engine has started.
  *   - FAKECUDA_HANG=name: the call of that function never returns (a driver
  *     that no longer answers).
  *   - Violations: destroying what is not alive, cudnnDestroy or a cuDNN or
@@ -482,6 +486,9 @@ CUresult cuStreamSynchronize(void *s) { return done(fail("cuStreamSynchronize") 
 
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
 	if (fail("cuMemAlloc_v2"))
+		return done(OOM);
+	const char *mm = getenv("FAKECUDA_MEM_MAX");
+	if (mm && *mm && n > (size_t)atol(mm))
 		return done(OOM);
 	obj *o = make(K_MEM);
 	o->addr = next_addr;
