@@ -750,6 +750,14 @@ func (r *Runner) Run(ctx context.Context) error {
 				})
 				if err != nil {
 					track.drop(wi)
+					if !errors.Is(err, ErrInterrupted) {
+						// Which run failed, and where.
+						where := ""
+						if len(r.Engines) > 1 {
+							where = " on " + r.slots()[wi]
+						}
+						err = fmt.Errorf("the run %s%s%s: %w", j.c.Label(), foldLabel(spec, j.fold), where, err)
+					}
 					break
 				}
 				mu.Lock()

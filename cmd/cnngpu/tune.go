@@ -417,23 +417,35 @@ func tuneAction(c *cli.Context) (err error) {
 			}
 			return withCode(130, fmt.Errorf("study interrupted before its first run recorded an epoch: nothing is kept, and %s's settings are not fixed; run the command again (with other flags if need be)", out))
 		}
-		kept := "finished runs are kept"
-		if n, cerr := tune.CheckFolder(out, spec); cerr == nil {
-			kept = fmt.Sprintf("%d of %d runs finished, kept", n, len(spec.Mine())*spec.Rounds())
-		}
-		again := "a run cut short trains again from its start"
-		if r.Final {
-			again += ", the final model from where it stopped"
-		}
-		return withCode(130, fmt.Errorf("study interrupted; %s in %s (%s)\ncontinue with the same command and --out %s", kept, out, again, shell.Path(out)))
+		return withCode(130, fmt.Errorf("study interrupted; %s\ncontinue with the same command and --out %s", studyKept(out, spec, r.Final), shell.Path(out)))
 	}
 	if err != nil {
-		return studyError(err) // exit 2 for a folder that trained on other data
+		err = studyError(err) // exit 2 for a folder that trained on other data
+		if ee := (*exitError)(nil); !errors.As(err, &ee) && !tune.NothingRecorded(out) {
+			// A failure of the engine, the disk: what the study keeps.
+			err = fmt.Errorf("%w\n%s\nonce that is fixed, continue with the same command and --out %s", err, studyKept(out, spec, r.Final), shell.Path(out))
+		}
+		return err
 	}
 	if spec.Shard.N == 1 {
 		fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	}
 	return nil
+}
+
+// studyKept says what the study in out keeps after it stopped before its
+// end, and what the same command does with it (final: the study retrains
+// its best setting).
+func studyKept(out string, spec *tune.Spec, final bool) string {
+	kept := "finished runs are kept"
+	if n, err := tune.CheckFolder(out, spec); err == nil {
+		kept = fmt.Sprintf("%d of %d runs finished, kept", n, len(spec.Mine())*spec.Rounds())
+	}
+	again := "a run cut short trains again from its start"
+	if final {
+		again += ", the final model from where it stopped"
+	}
+	return fmt.Sprintf("%s in %s (%s)", kept, out, again)
 }
 
 // studyPlace refuses a new study folder out inside another study's folder

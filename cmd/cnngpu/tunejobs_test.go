@@ -184,3 +184,40 @@ func TestTuneInterruptedBeforeFirstEpochKeepsEarlierSettings(t *testing.T) {
 		t.Errorf("the study's definition from before is gone: %v", err)
 	}
 }
+
+// TestTuneEngineFailureSaysWhatIsKept: a study whose second run fails on
+// the GPU (the fake's, whose first run ends as diverged: it computes no
+// numbers) names that run, and says what the folder keeps and how to go on
+// (it said only the CUDA error); the same command then goes on from there.
+func TestTuneEngineFailureSaysWhatIsKept(t *testing.T) {
+	data := t.TempDir()
+	fakeMNIST(t, data, 1000, 50) // 750 training images: 6 steps a run, 4 of them replays of the recorded step
+	out := filepath.Join(t.TempDir(), "study")
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "CNNGPU_NO_CACHE=1", "XDG_CACHE_HOME=" + t.TempDir()}
+	args := []string{"tune", "--device", "0", "--data", data, "--lr", "0.001,0.003", "--batch-size", "128", "--activation", "relu",
+		"--epochs", "1", "--final=false", "--out", out}
+	// The second run's first replay: each run replays the step as often
+	// (counted in a study of the same runs elsewhere).
+	stats := filepath.Join(t.TempDir(), "stats")
+	if _, stderr, code := cnngpu(t, append(env, "FAKECUDA_STATS="+stats), withFlags(args, "--out", out+"-counted")...); code != 0 {
+		t.Fatalf("the study without a failure: exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(stats)
+	_, count, _ := strings.Cut(string(b), "count cuGraphLaunch ")
+	launches := 0
+	if _, serr := fmt.Sscanf(count, "%d", &launches); err != nil || serr != nil || launches < 2 {
+		t.Fatalf("the fake's count of graph launches: %v %v %d\n%s", err, serr, launches, b)
+	}
+	stdout, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAIL=cuGraphLaunch:%d", launches/2+1)), args...)
+	want := []string{"cnngpu: the run lr 0.003, batch 128, relu: cuGraphLaunch: CUDA_ERROR_UNKNOWN",
+		"\n1 of 2 runs finished, kept in " + out + " (a run cut short trains again from its start)\n",
+		"once that is fixed, continue with the same command and --out " + out}
+	for _, w := range want {
+		if code != 1 || !strings.Contains(stderr, w) {
+			t.Errorf("tune whose second run fails on the GPU: exit %d, want 1 saying %q\n%s%s", code, w, stdout, stderr)
+		}
+	}
+	if stdout, stderr, code := cnngpu(t, env, args...); code != 0 || !strings.Contains(stdout, "1 run finished earlier, 1 to run") {
+		t.Errorf("the same command again: exit %d, want the second run alone\n%s%s", code, stdout, stderr)
+	}
+}
