@@ -951,3 +951,25 @@ func TestResumeRefusesOtherStepCount(t *testing.T) {
 		t.Errorf("resume with step count 7 after 19 steps: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestKeptCheckpointMarksWhatContinues: a failure after every epoch was
+// saved (the test's) is marked so that a --seeds run prints its
+// --continue command, which tests that seed again and trains the rest (it
+// printed none); one in the middle of the epochs is resumable; one before
+// any checkpoint, neither.
+func TestKeptCheckpointMarksWhatContinues(t *testing.T) {
+	fail := errors.New("testing the trained model: the GPU failed")
+	for _, c := range []struct {
+		saved              *engine.Position
+		trained, resumable bool
+	}{
+		{&engine.Position{Epoch: 2}, true, false},
+		{&engine.Position{Epoch: 1}, false, true},
+		{nil, false, false},
+	} {
+		err := keptCheckpoint(fail, "m.safetensors", c.saved, 2, "")
+		if errors.As(err, new(trainedKept)) != c.trained || errors.As(err, new(resumable)) != c.resumable || !errors.Is(err, fail) {
+			t.Errorf("saved %+v of 2 epochs: %v; want trained %v, resumable %v", c.saved, err, c.trained, c.resumable)
+		}
+	}
+}

@@ -189,10 +189,10 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				}
 				more += fmt.Sprintf("\nnot started: %s %s", what, seedRanges(rest))
 			}
-			if resume := errors.As(err, new(resumable)); resume || interrupted {
+			if resume := errors.As(err, new(resumable)); resume || interrupted || errors.As(err, new(trainedKept)) {
 				// The checkpoints kept are the run's own: continuing
-				// tests the finished seeds again, resumes this one and
-				// trains the rest.
+				// tests the finished seeds again, resumes this one (or
+				// tests it, trained) and trains the rest.
 				more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
 				if s.metric != "" && resume {
 					// What the file holds: the finished seeds' results, or

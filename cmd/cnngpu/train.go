@@ -1242,8 +1242,8 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 		return fmt.Errorf("%w\nno checkpoint was written to %s", err, out)
 	}
 	if saved.Epoch >= epochs {
-		return fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
-			err, out, plural(epochs, "epoch"), self(), shell.Path(out))
+		return trainedKept{fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
+			err, out, plural(epochs, "epoch"), self(), shell.Path(out))}
 	}
 	return resumable{fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s (a resumed run keeps its --batch-size)",
 		err, out, saved.Epoch+1, saved.Step, resumeCommand(out, again))}
@@ -1260,6 +1260,12 @@ func resumeCommand(out, again string) string {
 type resumable struct{ error }
 
 func (r resumable) Unwrap() error { return r.error }
+
+// trainedKept marks an error after every epoch of the run was trained and
+// saved (its test failed): a --seeds run's --continue tests it again.
+type trainedKept struct{ error }
+
+func (t trainedKept) Unwrap() error { return t.error }
 
 // stoppedWhere says where a run stopped at pos: in an epoch, between two
 // (not "at epoch 3, step 0"), or before it took a step.
