@@ -118,6 +118,10 @@ type Server struct {
 	drain    context.CancelFunc
 	// decode is loader.DecodeDigitContext (a test's stand-in otherwise).
 	decode func(context.Context, []byte) ([]float32, error)
+	// Log, where set (before the first request), is told of failed
+	// batches (logFailures) for the operator: clients get the error in
+	// their answer, the log is where a run of them shows.
+	Log io.Writer
 	// health is what /healthz reads of the batcher besides lost: how
 	// many batches in a row failed (and the last failure), and since when
 	// the batch in progress runs (zero between batches).
@@ -331,6 +335,45 @@ func (s *Server) waiting(parent context.Context, d time.Duration) (ctx context.C
 	return ctx, func() { undrain(); cancel() }
 }
 
+// logFailures tells a log of the batches that fail: the first of a run
+// of them, then how many more failed at most every logEvery, and the
+// first batch that succeeds after them.
+type logFailures struct {
+	streak int       // failed in a row
+	unsaid int       // of them, not yet told
+	said   time.Time // when last told
+}
+
+func (l *logFailures) batch(w io.Writer, n int, err error) {
+	if w == nil {
+		return
+	}
+	switch {
+	case err == nil && l.streak > 0:
+		fmt.Fprintf(w, "a batch succeeded after %d failed in a row\n", l.streak)
+		*l = logFailures{}
+	case err == nil:
+	case l.streak == 0:
+		l.streak, l.said = 1, time.Now()
+		fmt.Fprintf(w, "a batch of %s failed: %v\n", imagesWord(n), err)
+	default:
+		l.streak++
+		l.unsaid++
+		if time.Since(l.said) >= logEvery {
+			fmt.Fprintf(w, "%d more failed (%d batches in a row), the last: %v\n", l.unsaid, l.streak, err)
+			l.unsaid, l.said = 0, time.Now()
+		}
+	}
+}
+
+// imagesWord is "1 image" or "n images".
+func imagesWord(n int) string {
+	if n == 1 {
+		return "1 image"
+	}
+	return fmt.Sprintf("%d images", n)
+}
+
 // Drain begins a shutdown: requests whose image still waits for its share
 // of the decode memory budget (loader.DecodeBudget) give up and are
 // answered 503, so that the shutdown does not wait out their timeouts for
@@ -346,8 +389,13 @@ func (s *Server) Close() {
 	<-s.stopped
 }
 
+// logEvery is how often at most a run of failed batches is told on Log
+// after its first.
+const logEvery = 10 * time.Second
+
 func (s *Server) batcher() {
 	defer close(s.stopped)
+	var failures logFailures
 	for {
 		var first job
 		select {
@@ -376,6 +424,7 @@ func (s *Server) batcher() {
 		if errors.Is(err, engine.ErrDeviceLost) {
 			s.loseDevice(err)
 		}
+		failures.batch(s.Log, len(batch), err)
 		s.health.Lock()
 		s.health.busy = time.Time{}
 		if err != nil {

@@ -518,6 +518,35 @@ func (e *failingEngine) Read(t engine.Tensor, off int, dst any) error {
 	return e.Engine.Read(t, off, dst)
 }
 
+// TestFailedBatchesLogged: the first of a run of failed batches is told
+// on Log with its error, the next ones not each (at most one line every
+// logEvery), and the first batch that succeeds after them (an operator
+// saw nothing, clients alone got the errors).
+func TestFailedBatchesLogged(t *testing.T) {
+	e := &failingEngine{Engine: cpu.New(1), release: make(chan struct{})}
+	ts, s, _ := newTestServerOn(t, e)
+	var log bytes.Buffer // written by the batcher before it answers
+	s.Log = &log
+	x := pixelsJSON(aStroke())
+	if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 200 {
+		t.Fatalf("a request: %d %v", code, out)
+	}
+	e.failing.Store(true)
+	for i := range 3 {
+		if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 503 {
+			t.Fatalf("request %d on a failing engine: %d %v, want 503", i, code, out)
+		}
+	}
+	e.failing.Store(false)
+	if code, out := post(t, ts.URL+"/v1/predict", "application/json", x); code != 200 {
+		t.Fatalf("request once the engine works again: %d %v", code, out)
+	}
+	want := "a batch of 1 image failed: cuMemcpyDtoH: CUDA_ERROR_UNKNOWN\na batch succeeded after 3 failed in a row\n"
+	if log.String() != want {
+		t.Errorf("the log:\n%s\nwant:\n%s", log.String(), want)
+	}
+}
+
 // TestHealthFollowsTheBatches: /healthz answers 503 "failing" once
 // FailedBatches batches in a row have failed and 200 again after one
 // succeeds, and 503 while a batch runs longer than StuckAfter.

@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -66,6 +68,7 @@ func serveAction(c *cli.Context) error {
 	}
 	noteExposed(c.App.ErrWriter, ln)
 	s := server.New(m, map[string]string{"model": filepath.Base(c.String("model")), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
+	s.Log = prefixed{c.App.ErrWriter, "cnngpu: serve: "}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
 	// Ctrl-C or SIGTERM: finish the requests in flight, then stop; a
@@ -78,7 +81,7 @@ func serveAction(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "serving %s (%s, %s) on http://%s/ with %s\n", c.String("model"), ck.Arch.Preset, ck.Arch.Act, ln.Addr(), e.Name())
 	select {
 	case err := <-errc:
-		s.Close()
+		closeBatcher(c.App.ErrWriter, s, e.Name())
 		return err
 	case <-s.Lost():
 		// The device failed for good: every later request would fail
@@ -102,7 +105,7 @@ func serveAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "cnngpu: serve: gave up after %s on the requests still in flight (a client still sending or reading, or a decode or batch still running); they were cut off\n", shutdownWait)
 		err = nil
 	}
-	s.Close()
+	closeBatcher(c.App.ErrWriter, s, e.Name())
 	if lost := s.Err(); lost != nil {
 		return fmt.Errorf("serving %s stopped: %w\nhint: start %s serve again (a supervisor can restart it on a non-zero exit), or serve with --cpu", c.String("model"), lost, self())
 	}
@@ -110,6 +113,38 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	return nil
+}
+
+// closeBatcher stops s's batcher, waiting shutdownWait at most for the
+// batch it runs: one that has not ended by then waits for a GPU whose
+// driver no longer answers, and serve ends without it (exit 1) rather
+// than hang silently, which a supervisor's stop would have to kill.
+func closeBatcher(w io.Writer, s *server.Server, engine string) {
+	done := make(chan struct{})
+	go func() {
+		s.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(shutdownWait):
+		fmt.Fprintf(w, "cnngpu: serve: the batch on %s has not ended %s after the requests did: the NVIDIA driver does not answer (nvidia-smi checks it; a GPU in a bad state may need a reset); exiting without it\n",
+			engine, shutdownWait)
+		os.Exit(1)
+	}
+}
+
+// prefixed writes each Write to w after prefix (one line each: a log's).
+type prefixed struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte(p.prefix), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // listenHint says what to do about a failed listen: another port when it
