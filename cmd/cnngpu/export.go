@@ -147,9 +147,12 @@ func checkReplace(path, format string, force bool) error {
 	if format == "npy" {
 		other = "choose another --out folder"
 	}
-	path, _ = linkName(path)
+	path, real := linkName(path)
 	if !st.Mode().IsRegular() {
 		return usageErrorf("--out: %s exists and is not a regular file; %s", path, other)
+	}
+	if othersInSticky(real, st) {
+		return usageErrorf("--out: %s belongs to another user, in a folder with the sticky bit (such as /tmp), where this user cannot replace it, --force or not; %s, or have the file's owner move it away", path, other)
 	}
 	if force {
 		return nil

@@ -210,6 +210,9 @@ func newFixtures(t *testing.T) *fixtures {
 	if err := os.Symlink(filepath.Join(root, "nowhere"), filepath.Join(root, "dangling")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink("loop", filepath.Join(root, "loop")); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Mkfifo(f.fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -490,6 +493,9 @@ func TestHostileInput(t *testing.T) {
 		// exists" before), and the alias named as given.
 		{[]string{"data", "fetch", "--data", filepath.Join(f.root, "dangling")}, 2, []string{"--data " + filepath.Join(f.root, "dangling") + ": " + filepath.Join(f.root, "dangling") + " is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
 		{[]string{"export", "--model", f.model, "--format", "npy", "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
+		// A link to itself ("mkdir: file exists", exit 1, after loading
+		// the model).
+		{[]string{"export", "--model", f.model, "--format", "npy", "--out", filepath.Join(f.root, "loop")}, 2, []string{"--out " + filepath.Join(f.root, "loop") + ": " + filepath.Join(f.root, "loop") + " is a symbolic link that leads back to itself"}},
 		{[]string{"tune", "merge", f.shard0, "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
 		{[]string{"data", "verify", "--data", filepath.Join(f.root, "nowhere")}, 2, []string{"--data " + filepath.Join(f.root, "nowhere") + ": does not exist", "leave --data out"}},
 		// --devices checked by a dry run too.

@@ -974,6 +974,20 @@ func TestOtherUsersCheckpointKept(t *testing.T) {
 	if readFile(t, ck) == model {
 		t.Error("root's file in nobody's folder was not replaced")
 	}
+	// export alike, --force or not, before it loads the model (it failed
+	// after, saying the folder was not writable).
+	onnx := filepath.Join(shared, "root.onnx")
+	if err := os.WriteFile(onnx, []byte(model), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, force := range []string{"--force=false", "--force"} {
+		b, err := exec.Command(runuser, "-u", "nobody", "--", "env", "HOME="+shared, "XDG_CACHE_HOME="+shared,
+			bin, "export", force, "--model", ck, "--out", onnx).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(b), "--out: "+onnx+" belongs to another user, in a folder with the sticky bit") {
+			t.Errorf("nobody exporting %s over root's %s in a sticky folder: %v, want exit 2 naming it\n%s", force, onnx, err, b)
+		}
+	}
 }
 
 // TestOneStepRunSaysItsRateIsConstant: a cosine schedule over a run of one

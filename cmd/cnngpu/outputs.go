@@ -131,6 +131,11 @@ func checkOutDir(flag, path string) error {
 	if err := danglingLink(flag, path, path, err); err != nil {
 		return err // the folder itself a link to nothing: mkdir would say "file exists"
 	}
+	if errors.Is(err, syscall.ELOOP) {
+		if _, why := fileutil.BrokenLink(path); why != "" {
+			return usageErrorf("%s %s: %s, or give another folder", flag, path, why)
+		}
+	}
 	return checkParent(flag, path)
 }
 
