@@ -404,6 +404,9 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", "--model", f.nan, "--json", f.png}, 1, []string{f.nan, "non-finite"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes}, 1, []string{"--idx", "notes.txt"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.zeroIdx}, 1, []string{"--idx " + f.zeroIdx, "holds no images"}},
+		// Folders where files go: exit 2, as --model's (it was 1).
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.folder}, 2, []string{"--idx " + f.folder + ": is a folder; give an IDX file"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"), "--labels", f.folder}, 2, []string{"--labels " + f.folder + ": is a folder; give an IDX file"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.notes, f.png}, 2, []string{"either --idx FILE or image files"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"), "--labels", f.notes}, 1, []string{"--labels", "notes.txt"}},
 		{[]string{"predict", "--cpu", "--model", f.model, "--idx", filepath.Join(f.data, "t10k-images-idx3-ubyte.gz"), "--labels", filepath.Join(f.data, "train-labels-idx1-ubyte.gz")}, 1,

@@ -749,6 +749,11 @@ func TestTuneKilledAndRerun(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The study's folder given as a model names its final model.
+	if _, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", out); code != 2 ||
+		!strings.Contains(stderr, "--model "+out+": is a folder, a study's: its final model is "+filepath.Join(out, "final.safetensors")) {
+		t.Errorf("eval --model of the study's folder: exit %d, want 2 naming its final model\n%s", code, stderr)
+	}
 	// The report's command for the chosen setting over seeds trains it
 	// as the final retraining did: its seed 1 (the study's) is that
 	// retraining, bit for bit on the CPU engine (two seeds here, of ten).

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/server"
+	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
 )
 
@@ -159,9 +161,18 @@ func checkModelPath(c *cli.Context, path string) error {
 // flag's value of the wrong kind: exit 2.
 func checkpointNotFolder(flag, path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		if final := filepath.Join(path, tune.FinalModel); flag == "--model" && isFile(final) {
+			return usageErrorf("%s %s: is a folder, a study's: its final model is %s", flag, path, final)
+		}
 		return usageErrorf("%s %s: is a folder; give the checkpoint file 'cnngpu train' wrote (its --out)", flag, path)
 	}
 	return nil
+}
+
+// isFile reports whether path is a regular file (through links).
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // noteUnfinished says on w when the checkpoint at path holds a run cut
@@ -459,6 +470,11 @@ type idxSet struct {
 
 // readIDXSet reads and checks --idx and --labels (labelsPath "": none).
 func readIDXSet(path, labelsPath string) (*idxSet, error) {
+	for _, f := range [][2]string{{"--idx", path}, {"--labels", labelsPath}} {
+		if st, err := os.Stat(f[1]); f[1] != "" && err == nil && st.IsDir() {
+			return nil, usageErrorf("%s %s: is a folder; give an IDX file (such as MNIST's t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, or their .gz)", f[0], f[1])
+		}
+	}
 	raw, err := fileutil.ReadFile(path, loader.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("--idx: %w", err)
