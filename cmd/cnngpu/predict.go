@@ -536,11 +536,20 @@ func predictIDX(c *cli.Context, m *engine.Model, set *idxSet) error {
 		cl := trace.Begin(trace.Classify)
 		probs, err := m.Predict(x[:k*engine.ImagePixels])
 		cl.End()
-		if err != nil {
-			return err
+		if err == nil {
+			if err = engine.CheckOutputs(probs); err != nil {
+				err = fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
+			}
 		}
-		if err := engine.CheckOutputs(probs); err != nil {
-			return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
+		if err != nil {
+			if showProgress {
+				fmt.Fprint(c.App.ErrWriter, "\r\033[K")
+			}
+			if lo > 0 {
+				// What stands printed (as after Ctrl-C).
+				err = fmt.Errorf("%w\nstopped after %d of %d images; every line printed is whole", err, lo, im.N)
+			}
+			return err
 		}
 		for j := 0; j < k; j++ {
 			i := lo + j
