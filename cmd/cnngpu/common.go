@@ -509,7 +509,7 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 			}
 			waits := "finishing what is in progress"
 			if gpuOpened.Load() {
-				waits = "waiting for the GPU to finish its step (if the NVIDIA driver no longer answers, nvidia-smi says so)"
+				waits = "waiting for the GPU to finish what it was given (a step, a copy, the test; if the NVIDIA driver no longer answers, nvidia-smi says so)"
 			}
 			fmt.Fprintf(note, "note: still stopping after %.0f s, %s; Ctrl-C again stops at once, keeping what was saved before\n",
 				time.Since(asked).Seconds(), waits)
