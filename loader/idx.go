@@ -247,14 +247,10 @@ func ParseImages(name string, raw []byte) (*Images, error) {
 	// n against what the body holds, not n*per against its length: the
 	// product of a hostile count can overflow a 32-bit int.
 	if n > len(body)/per {
-		held := fmt.Sprintf("%d images", len(body)/per)
-		if len(body)/per == 1 {
-			held = "1 image"
-		}
-		return nil, fmt.Errorf("%s: truncated: header says %d images of %d bytes, file holds %s", name, n, per, held)
+		return nil, fmt.Errorf("%s: truncated: header says %d %s of %d bytes, file holds %d %s", name, n, plural(n, "image", "images"), per, len(body)/per, plural(len(body)/per, "image", "images"))
 	}
 	if extra := len(body) - n*per; extra != 0 {
-		return nil, fmt.Errorf("%s: %d bytes of trailing data after %d images of %d bytes", name, extra, n, per)
+		return nil, fmt.Errorf("%s: %d %s of trailing data after %d %s of %d bytes", name, extra, plural(extra, "byte", "bytes"), n, plural(n, "image", "images"), per)
 	}
 	return &Images{N: n, Rows: rows, Cols: cols, Pixels: body}, nil
 }
@@ -273,9 +269,9 @@ func ParseLabels(name string, raw []byte) (*Labels, error) {
 	n := d[0]
 	if len(body) != n {
 		if len(body) < n {
-			return nil, fmt.Errorf("%s: truncated: header says %d labels, file holds %d", name, n, len(body))
+			return nil, fmt.Errorf("%s: truncated: header says %d %s, file holds %d", name, n, plural(n, "label", "labels"), len(body))
 		}
-		return nil, fmt.Errorf("%s: %d bytes of trailing data after %d labels", name, len(body)-n, n)
+		return nil, fmt.Errorf("%s: %d %s of trailing data after %d %s", name, len(body)-n, plural(len(body)-n, "byte", "bytes"), n, plural(n, "label", "labels"))
 	}
 	for i, v := range body {
 		if v > 9 {

@@ -95,6 +95,8 @@ func TestParseMalformed(t *testing.T) {
 		{"wrong dims", "x", idxImages(2, 32, 32, func(int) byte { return 0 }), false, "images are 32x32, expected 28x28"},
 		{"bad label", "l", idxLabels([]byte{1, 2, 10}), true, "label 2 is 10, expected 0-9"},
 		{"truncated labels", "l", idxLabels([]byte{1, 2, 3})[:10], true, "header says 3 labels, file holds 2"},
+		// One, not "1 images".
+		{"trailing data after one image", "i", append(idxImages(1, 28, 28, func(int) byte { return 0 }), 0), false, "i: 1 byte of trailing data after 1 image of 784 bytes"},
 		{"bad gzip", "g", append([]byte{0x1f, 0x8b}, bytes.Repeat([]byte{7}, 40)...), false, "bad gzip data"},
 		{"cut gzip", "g", gz(good)[:200], false, "bad gzip data"},
 	}
