@@ -1120,6 +1120,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, withCode(130, resumable{fmt.Errorf("interrupted %s; checkpoint saved to %s\nresume with: %s",
 			stoppedWhere(pos), out, resumeCommand(out, s.again))})
 	}
+	var lost error // the last finished epoch's checkpoint, not written
 	if err != nil && !hookFailed {
 		// The last finished epoch's checkpoint lands (or fails) before
 		// the error says what out holds. One refused as non-finite when
@@ -1127,16 +1128,31 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if werr := wait(); werr != nil {
 			unsaved()
 			if !isDivergence(err) || !isDivergence(werr) {
-				fmt.Fprintf(r.stderr, "cnngpu: train: writing the last checkpoint: %v\n", werr)
+				lost = werr
 			}
 		}
 	}
 	if isDivergence(err) {
+		if lost != nil {
+			fmt.Fprintf(r.stderr, "cnngpu: train: writing the last checkpoint: %v\n", lost)
+		}
 		return seedResult{}, divergedError(err, e, opt, out, saved, saved != nil && r.unusable(out, trainIdx))
 	}
 	if err != nil {
 		if hookFailed {
 			return seedResult{}, err
+		}
+		if lost != nil {
+			// After the failure, not before it: said with what out holds.
+			which := "the last epoch that ended"
+			if len(hist) > 0 {
+				which = fmt.Sprintf("epoch %d", hist[len(hist)-1].Epoch)
+			}
+			if errors.Is(err, engine.ErrDeviceLost) && errors.Is(lost, engine.ErrDeviceLost) {
+				err = fmt.Errorf("%w\nthe checkpoint of %s was not written: its copy from the GPU failed with the fault", err, which)
+			} else {
+				err = fmt.Errorf("%w\nthe checkpoint of %s was not written: %v", err, which, lost)
+			}
 		}
 		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, s.again)
 	}
