@@ -754,7 +754,7 @@ func (r *Runner) Run(ctx context.Context) error {
 						// Which run failed, and where.
 						where := ""
 						if len(r.Engines) > 1 {
-							where = " on " + r.slots()[wi]
+							where = " on " + track.slots[wi]
 						}
 						err = fmt.Errorf("the run %s%s%s: %w", j.c.Label(), foldLabel(spec, j.fold), where, err)
 					}
@@ -1021,8 +1021,8 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if !ok {
 		// The study asked for a final model (the runs' results are
 		// kept, with the report): say so, with a failing exit.
-		return fmt.Errorf("%w (%d runs; see %s), so there is no best one to retrain and test: try smaller --lr values",
-			ErrAllDiverged, len(res), filepath.Join(r.Dir, ReportFile))
+		return fmt.Errorf("%w (%s; see %s), so there is no best one to retrain and test: try smaller --lr values",
+			ErrAllDiverged, plural(len(res), "run"), filepath.Join(r.Dir, ReportFile))
 	}
 	images := "all training images"
 	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {

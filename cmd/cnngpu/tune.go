@@ -421,7 +421,8 @@ func tuneAction(c *cli.Context) (err error) {
 	}
 	if err != nil {
 		err = studyError(err) // exit 2 for a folder that trained on other data
-		if ee := (*exitError)(nil); !errors.As(err, &ee) && !tune.NothingRecorded(out) {
+		diverged := errors.Is(err, tune.ErrAllDiverged) || errors.Is(err, tune.ErrFinalDiverged) // say what to change
+		if ee := (*exitError)(nil); !errors.As(err, &ee) && !diverged && !tune.NothingRecorded(out) {
 			// A failure of the engine, the disk: what the study keeps.
 			err = fmt.Errorf("%w\n%s\nonce that is fixed, continue with the same command and --out %s", err, studyKept(out, spec, r.Final), shell.Path(out))
 		}

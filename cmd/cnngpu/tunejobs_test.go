@@ -220,4 +220,10 @@ func TestTuneEngineFailureSaysWhatIsKept(t *testing.T) {
 	if stdout, stderr, code := cnngpu(t, env, args...); code != 0 || !strings.Contains(stdout, "1 run finished earlier, 1 to run") {
 		t.Errorf("the same command again: exit %d, want the second run alone\n%s%s", code, stdout, stderr)
 	}
+	// With the final retraining: every run diverged (the fake's), which
+	// the same command again would not mend: its own hint alone.
+	stdout, stderr, code = cnngpu(t, env, withFlags(args, "--final")...)
+	if code != 1 || !strings.Contains(stderr, "every configuration of the study diverged (2 runs; see ") || strings.Contains(stderr, "continue with the same command") {
+		t.Errorf("tune --final of runs that all diverged: exit %d, want 1 with the divergence's hint alone\n%s%s", code, stdout, stderr)
+	}
 }
