@@ -420,8 +420,11 @@ func tuneAction(c *cli.Context) (err error) {
 		return withCode(130, fmt.Errorf("study interrupted; %s\ncontinue with the same command and --out %s", studyKept(out, spec, r.Final), shell.Path(out)))
 	}
 	if err != nil {
-		err = studyError(err) // exit 2 for a folder that trained on other data
-		diverged := errors.Is(err, tune.ErrAllDiverged) || errors.Is(err, tune.ErrFinalDiverged) // say what to change
+		// Exit 2 for a folder that trained on other data.
+		err = studyError(err)
+		// The same command would not mend a divergence: its hint says
+		// what to change.
+		diverged := errors.Is(err, tune.ErrAllDiverged) || errors.Is(err, tune.ErrFinalDiverged)
 		if ee := (*exitError)(nil); !errors.As(err, &ee) && !diverged && !tune.NothingRecorded(out) {
 			// A failure of the engine, the disk: what the study keeps.
 			err = fmt.Errorf("%w\n%s\nonce that is fixed, continue with the same command and --out %s", err, studyKept(out, spec, r.Final), shell.Path(out))
