@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -60,7 +59,12 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	hung := false // a batch that never ended: closing the engine would wait for it too
+	defer func() {
+		if !hung {
+			e.Close()
+		}
+	}()
 	// Weights finite but so large that the outputs overflow would answer
 	// every request with an error while /healthz said ok.
 	if err := probeOutputs(m); err != nil {
@@ -81,7 +85,10 @@ func serveAction(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "serving %s (%s, %s) on http://%s/ with %s\n", c.String("model"), ck.Arch.Preset, ck.Arch.Act, ln.Addr(), e.Name())
 	select {
 	case err := <-errc:
-		closeBatcher(c.App.ErrWriter, s, e.Name())
+		if herr := closeBatcher(s, e.Name()); herr != nil {
+			hung = true
+			return fmt.Errorf("%w\n%v", err, herr)
+		}
 		return err
 	case <-s.Lost():
 		// The device failed for good: every later request would fail
@@ -105,9 +112,16 @@ func serveAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "cnngpu: serve: gave up after %s on the requests still in flight (a client still sending or reading, or a decode or batch still running); they were cut off\n", shutdownWait)
 		err = nil
 	}
-	closeBatcher(c.App.ErrWriter, s, e.Name())
+	herr := closeBatcher(s, e.Name())
+	hung = herr != nil
 	if lost := s.Err(); lost != nil {
+		if herr != nil {
+			lost = fmt.Errorf("%w\n%v", lost, herr)
+		}
 		return fmt.Errorf("serving %s stopped: %w\nhint: start %s serve again (a supervisor can restart it on a non-zero exit), or serve with --cpu", c.String("model"), lost, self())
+	}
+	if herr != nil {
+		return herr
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -116,10 +130,11 @@ func serveAction(c *cli.Context) error {
 }
 
 // closeBatcher stops s's batcher, waiting shutdownWait at most for the
-// batch it runs: one that has not ended by then waits for a GPU whose
-// driver no longer answers, and serve ends without it (exit 1) rather
-// than hang silently, which a supervisor's stop would have to kill.
-func closeBatcher(w io.Writer, s *server.Server, engine string) {
+// batch it runs: one that has not ended by then (on a GPU, whose driver
+// no longer answers) is left, and the error says so: serve ends without
+// it (exit 1, the engine not closed) rather than hang silently, which a
+// supervisor's stop would have to kill.
+func closeBatcher(s *server.Server, engine string) error {
 	done := make(chan struct{})
 	go func() {
 		s.Close()
@@ -127,11 +142,14 @@ func closeBatcher(w io.Writer, s *server.Server, engine string) {
 	}()
 	select {
 	case <-done:
+		return nil
 	case <-time.After(shutdownWait):
-		fmt.Fprintf(w, "cnngpu: serve: the batch on %s has not ended %s after the requests did: the NVIDIA driver does not answer (nvidia-smi checks it; a GPU in a bad state may need a reset); exiting without it\n",
-			engine, shutdownWait)
-		os.Exit(1)
 	}
+	why := "the CPU engine's batches take well under a second: please report this"
+	if gpuOpened.Load() {
+		why = "the NVIDIA driver does not answer (nvidia-smi checks it; a GPU in a bad state may need a reset)"
+	}
+	return fmt.Errorf("serve: the batch on %s had not ended %s after the requests did: %s; exiting without it", engine, shutdownWait, why)
 }
 
 // prefixed writes each Write to w after prefix (one line each: a log's).
