@@ -333,7 +333,7 @@ func withLabels(im *Images, imagesName, labelsName string, labels []byte) (*Set,
 		return nil, &ParseError{err}
 	}
 	if im.N != lb.N {
-		return nil, &ParseError{fmt.Errorf("%s has %d images but %s has %d labels: the counts must match", imagesName, im.N, labelsName, lb.N)}
+		return nil, &ParseError{fmt.Errorf("%s has %d %s but %s has %d %s: the counts must match", imagesName, im.N, plural(im.N, "image", "images"), labelsName, lb.N, plural(lb.N, "label", "labels"))}
 	}
 	return &Set{Images: im, Labels: lb.Values}, nil
 }

@@ -489,9 +489,17 @@ func isMetrics(head []byte) bool {
 // is refused for it. A checkpoint larger than the process may write a file
 // (ulimit -f) is refused too. name is what the error names (--out's value).
 func checkSpace(name string, outs []string, size, last int64, epochs int) error {
-	if limit, ok := fileLimit(); ok && uint64(size) > limit {
-		return usageErrorf("%s: a checkpoint of this run takes %s, and this process may write files of %s at most (the limit ulimit -f sets): raise it, e.g. ulimit -f unlimited, and run again",
-			name, megabytes(uint64(size)), megabytes(limit))
+	if limit, hard, ok := fileLimit(); ok && uint64(size) > limit {
+		takes, most := megabytes(uint64(size)), megabytes(limit)
+		if takes == most {
+			takes, most = fmt.Sprintf("%d bytes", size), fmt.Sprintf("%d bytes", limit)
+		}
+		fix := "raise it, e.g. ulimit -f unlimited, and run again"
+		if hard < uint64(size) && os.Geteuid() != 0 {
+			fix = fmt.Sprintf("its hard limit (ulimit -Hf) is %s, which only root can raise", megabytes(hard))
+		}
+		return usageErrorf("%s: a checkpoint of this run takes %s, and this process may write files of %s at most (the limit ulimit -f sets): %s",
+			name, takes, most, fix)
 	}
 	type fsNeed struct {
 		dir        string

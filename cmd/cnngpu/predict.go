@@ -161,18 +161,12 @@ func checkModelPath(c *cli.Context, path string) error {
 // flag's value of the wrong kind: exit 2.
 func checkpointNotFolder(flag, path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		if final := filepath.Join(path, tune.FinalModel); flag == "--model" && isFile(final) {
+		if final := filepath.Join(path, tune.FinalModel); flag == "--model" && fileExists(final) {
 			return usageErrorf("%s %s: is a folder, a study's: its final model is %s", flag, path, final)
 		}
 		return usageErrorf("%s %s: is a folder; give the checkpoint file 'cnngpu train' wrote (its --out)", flag, path)
 	}
 	return nil
-}
-
-// isFile reports whether path is a regular file (through links).
-func isFile(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular()
 }
 
 // noteUnfinished says on w when the checkpoint at path holds a run cut
@@ -497,8 +491,8 @@ func readIDXSet(path, labelsPath string) (*idxSet, error) {
 			return nil, fmt.Errorf("--labels: %w", err)
 		}
 		if lb.N != im.N {
-			return nil, fmt.Errorf("--labels %s has %d labels for the %d images of --idx %s: give the label file that goes with those images (MNIST's test images go with t10k-labels-idx1-ubyte)",
-				labelsPath, lb.N, im.N, path)
+			return nil, fmt.Errorf("--labels %s has %s for the %s of --idx %s: give the label file that goes with those images (MNIST's test images go with t10k-labels-idx1-ubyte)",
+				labelsPath, plural(lb.N, "label"), plural(im.N, "image"), path)
 		}
 		set.labels = lb.Values
 	}

@@ -36,12 +36,17 @@ func freeSpace(dir string) (free, dev uint64, ok bool) {
 }
 
 // fileLimit returns the largest file this process may write (the soft
-// limit of ulimit -f, in bytes); ok is false where there is no limit or it
-// cannot be read.
-func fileLimit() (limit uint64, ok bool) {
+// limit of ulimit -f, in bytes) and the most it may raise that to (the
+// hard limit; math.MaxUint64 for none); ok is false where there is no
+// limit or it cannot be read.
+func fileLimit() (limit, hard uint64, ok bool) {
 	var l unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &l); err != nil || l.Cur == unix.RLIM_INFINITY {
-		return 0, false
+		return 0, 0, false
 	}
-	return l.Cur, true
+	hard = l.Max
+	if hard == unix.RLIM_INFINITY {
+		hard = math.MaxUint64
+	}
+	return l.Cur, hard, true
 }

@@ -94,7 +94,9 @@ func TestFileLimitRefusedBeforeTraining(t *testing.T) {
 	fakeMNIST(t, data, 300, 50)
 	dir := t.TempDir()
 	limited := func(blocks string, args ...string) (string, string, int) {
-		// ulimit -f counts blocks of 512 bytes in dash, 1024 in bash.
+		// ulimit -f counts blocks of 512 bytes in dash and in bash as
+		// sh (POSIX mode), 1024 in bash otherwise: the sizes below
+		// hold for both.
 		cmd := exec.Command("sh", append([]string{"-c", "ulimit -f " + blocks + ` && exec "$0" "$@"`, binary_}, args...)...)
 		var so, se bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &so, &se

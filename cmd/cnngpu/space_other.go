@@ -7,4 +7,4 @@ package main
 
 func freeSpace(dir string) (free, dev uint64, ok bool) { return 0, 0, false }
 
-func fileLimit() (limit uint64, ok bool) { return 0, false }
+func fileLimit() (limit, hard uint64, ok bool) { return 0, 0, false }
