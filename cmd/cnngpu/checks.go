@@ -33,6 +33,11 @@ func checkMomentum(c *cli.Context) (float64, error) {
 	if !(m >= 0 && m < 1) {
 		return 0, usageErrorf("--momentum %v: expected a number in [0, 1), e.g. 0.9", m)
 	}
+	// The optimizer and the checkpoint keep it as a float32, where one
+	// this close to 1 is 1: a checkpoint that no command loads.
+	if float32(m) >= 1 {
+		return 0, usageErrorf("--momentum %v: is 1 as a 32-bit float, as the optimizer keeps it: expected at most %v", m, float32(math.Nextafter32(1, 0)))
+	}
 	return m, nil
 }
 

@@ -285,6 +285,9 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--lr", "1e400"), 2, []string{`--lr "1e400"`, "expected a number"}},
 		{with(train, "--optimizer", "sgd", "--momentum", "nan"), 2, []string{"--momentum NaN", "[0, 1)"}},
 		{with(train, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
+		// 1 as a float32: it trained, and no command loaded the
+		// checkpoint.
+		{with(train, "--optimizer", "sgd", "--momentum", "0.99999999"), 2, []string{"--momentum 0.99999999: is 1 as a 32-bit float", "at most 0.99999994"}},
 		{with(train, "--momentum", "1"), 2, []string{"--momentum 1", "[0, 1)"}},
 		{with(train, "--momentum", "0.5"), 2, []string{"--momentum 0.5 is SGD's", "--optimizer sgd"}},
 		{with(train, "--lr", "1e-46"), 2, []string{"--lr 1e-46", "about 1.4e-45 to 3.4e38"}},
@@ -475,6 +478,7 @@ func TestHostileInput(t *testing.T) {
 		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "nan"), 2, []string{"--momentum NaN", "[0, 1)"}},
 		{with(tuneArgs, "--momentum", "0.5"), 2, []string{"--momentum 0.5 is SGD's", "--optimizer sgd"}},
 		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
+		{with(tuneArgs, "--optimizer", "sgd", "--momentum", "0.99999999"), 2, []string{"--momentum 0.99999999: is 1 as a 32-bit float"}},
 		{with(tuneArgs, "--epochs", "0"), 2, []string{"--epochs 0", "at least 1"}},
 		{with(tuneArgs, "--folds", "1"), 2, []string{"--folds 1", "or 2 to 60000"}},
 		{with(tuneArgs, "--folds", "100000"), 2, []string{"--folds 100000", "or 2 to 60000"}},
