@@ -832,9 +832,21 @@ func TestHoldoutSaysWhichSetIsEmpty(t *testing.T) {
 			t.Errorf("Holdout(%v) of MNIST's counts: %v; want an empty set %v", c.frac, err, c.empty)
 		}
 	}
+	// The training side's bound keeps every digit (the smallest's count
+	// sets it: 5842), not only one image (it said 0.999925, the largest
+	// digit's, below which training sets lacked a digit).
 	_, _, err := Holdout(mnist, 0.9999259, 42)
-	if err == nil || !strings.Contains(err.Error(), "expected below 0.999925") {
+	if err == nil || !strings.Contains(err.Error(), "expected below 0.999914, where every digit keeps a training image") {
 		t.Errorf("the training-side bound of MNIST's counts: %v", err)
+	}
+	if tr, _, err := Holdout(mnist, 0.999914, 42); err != nil || len(tr) < 10 || func() bool {
+		seen := map[uint8]bool{}
+		for _, i := range tr {
+			seen[mnist[i]] = true
+		}
+		return len(seen) != 10
+	}() {
+		t.Errorf("Holdout at the training-side bound: %d training images, %v; want every digit", len(tr), err)
 	}
 	_, _, err = Holdout(mnist, 7.41e-05, 42)
 	if err == nil || !strings.Contains(err.Error(), "expected at least 7.42e-05") {

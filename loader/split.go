@@ -44,18 +44,19 @@ func Holdout(labels []uint8, frac float64, seed uint64) (train, val []int32, err
 	slices.Sort(val)
 	if len(train) == 0 || len(val) == 0 {
 		// Each digit's share is rounded: below 0.5/n (n the largest
-		// digit's count) every share rounds to none, from 1-0.5/n on to
-		// all of it.
-		most := 0
+		// digit's count) every share rounds to none; from 1-0.5/m on (m
+		// the smallest digit's count) some digit's share is all of it,
+		// which leaves the training set without that digit.
+		most, least := 0, len(labels)
 		for _, c := range byClass(labels, seed) {
-			most = max(most, len(c))
+			most, least = max(most, len(c)), min(least, len(c))
 		}
 		if len(val) == 0 {
 			return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the validation set empty (each digit's share is rounded, here to none): expected at least %s",
 				frac, len(labels), strconv.FormatFloat(roundSig(0.5/float64(most), 3, true), 'g', -1, 64))
 		}
-		return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the training set empty (each digit's share is rounded, here to all of it): expected below %s",
-			frac, len(labels), strconv.FormatFloat(roundSig(1-0.5/float64(most), 6, false), 'g', -1, 64))
+		return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the training set empty (each digit's share is rounded, here to all of it): expected below %s, where every digit keeps a training image",
+			frac, len(labels), strconv.FormatFloat(roundSig(1-0.5/float64(least), 6, false), 'g', -1, 64))
 	}
 	return train, val, nil
 }

@@ -95,8 +95,12 @@ func checkTrainSet(limit, available int, labels []uint8, idx []int32, note io.Wr
 	}
 	for d, n := range digitCounts(labels, idx) {
 		if n == 0 {
-			return usageErrorf("the training set (%s after --val-split and --train-limit) has no image of the digit %d, and cannot train a 10-class model; lower --val-split or raise --train-limit",
-				plural(len(idx), "image"), d)
+			fix := "lower --val-split or raise --train-limit"
+			if limit == 0 {
+				fix = "lower --val-split"
+			}
+			return usageErrorf("the training set (%s after --val-split and --train-limit) has no image of the digit %d, and cannot train a 10-class model; %s",
+				plural(len(idx), "image"), d, fix)
 		}
 	}
 	return nil
