@@ -5,6 +5,9 @@
 package main
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/cnngpu/cnngpu/internal/envflag"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"
@@ -29,6 +32,18 @@ func traceArgs(args []string) ([]string, error) {
 		}
 		if i > 0 && (a == "--trace" || a == "-trace") {
 			trace.Enable()
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "trace="); i > 0 && ok && strings.HasPrefix(a, "-") {
+			// As the global flag takes it: --trace=false after the
+			// command too.
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, usageErrorf("%s: expected --trace, --trace=true or --trace=false", a)
+			}
+			if on {
+				trace.Enable()
+			}
 			continue
 		}
 		out = append(out, a)

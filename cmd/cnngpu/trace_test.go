@@ -186,6 +186,18 @@ func TestTraceOffAndFlag(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "cnngpu trace") || !strings.Contains(stderr, "no such file") {
 		t.Errorf("a failing eval with --trace after it: exit %d, stderr:\n%s\nwant exit 1, the error and the table", code, stderr)
 	}
+	// --trace=VALUE after the command, as before it (it was "unknown
+	// flag --trace").
+	for _, c := range []struct {
+		flag  string
+		code  int
+		table bool
+	}{{"--trace=false", 1, false}, {"-trace=true", 1, true}, {"--trace=maybe", 2, false}} {
+		_, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--model", filepath.Join(dir, "none.safetensors"), "--data", dir, c.flag)
+		if code != c.code || strings.Contains(stderr, "cnngpu trace") != c.table || strings.Contains(stderr, "unknown flag") {
+			t.Errorf("eval with %s after it: exit %d, stderr:\n%s\nwant exit %d, a table %v", c.flag, code, stderr, c.code, c.table)
+		}
+	}
 	_, stderr, code = cnngpu(t, []string{"CNNGPU_TRACE=yes"}, args...)
 	if rows, _ := parseTrace(t, stderr); code != 0 || len(rows) < 5 {
 		t.Errorf("CNNGPU_TRACE=yes: exit %d, %d rows:\n%s", code, len(rows), stderr)
