@@ -287,6 +287,8 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--optimizer", "sgd", "--momentum", "-0.5"), 2, []string{"--momentum -0.5", "[0, 1)"}},
 		// 1 as a float32: it trained, and no command loaded the
 		// checkpoint.
+		// Recorded as smoothing, the targets one-hot.
+		{with(train, "--label-smoothing", "1e-300"), 2, []string{"--label-smoothing 1e-300: too small to change the targets", "1e-44 or more"}},
 		{with(train, "--optimizer", "sgd", "--momentum", "0.99999999"), 2, []string{"--momentum 0.99999999: is 1 as a 32-bit float", "at most 0.99999994"}},
 		{with(train, "--momentum", "1"), 2, []string{"--momentum 1", "[0, 1)"}},
 		{with(train, "--momentum", "0.5"), 2, []string{"--momentum 0.5 is SGD's", "--optimizer sgd"}},
