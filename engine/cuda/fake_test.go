@@ -101,17 +101,11 @@ func fakeEngineRun() (err error) {
 		// (8 input channels: beside.go's case).
 		steps, arch.K1 = n, 8
 	}
-	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
+	m, d, release, err := walkModel(e, arch)
 	if err != nil {
 		return err
 	}
-	defer m.Release()
-	img, lab := walkImages()
-	d, err := engine.UploadDataset(e, img, lab)
-	if err != nil {
-		return err
-	}
-	defer d.Release(e)
+	defer release()
 	// The steps by hand: the Trainer would find the loss of a device
 	// that runs no kernel not finite.
 	var ts []engine.Tensor
@@ -171,17 +165,11 @@ func fakeEvaluateOOM() (err error) {
 	} else if !errors.Is(err, engine.ErrOutOfMemory) || !strings.Contains(err.Error(), hintOutOfMemory) {
 		return fmt.Errorf("an allocation refused for memory: %v, want engine.ErrOutOfMemory with the hint", err)
 	}
-	m, err := engine.NewModel(e, walkArch, goldenOpts[0], walkArch.GlorotInit(1))
+	m, d, release, err := walkModel(e, walkArch)
 	if err != nil {
 		return err
 	}
-	defer m.Release()
-	img, lab := walkImages()
-	d, err := engine.UploadDataset(e, img, lab)
-	if err != nil {
-		return err
-	}
-	defer d.Release(e)
+	defer release()
 	idx := make([]int32, 256)
 	for i := range idx {
 		idx[i] = int32(i % d.N)
@@ -203,6 +191,22 @@ func TestFakeEvaluateOutOfMemory(t *testing.T) {
 	if _, ok := r.Line("evaluated"); !ok {
 		t.Errorf("the evaluation did not end\n%s", r.Output)
 	}
+}
+
+// walkModel makes a model of arch on e, with the walk's first weights,
+// and uploads the walk's images; release frees both.
+func walkModel(e *Engine, arch engine.Arch) (*engine.Model, *engine.Dataset, func(), error) {
+	m, err := engine.NewModel(e, arch, goldenOpts[0], arch.GlorotInit(1))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	img, lab := walkImages()
+	d, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		m.Release()
+		return nil, nil, nil, err
+	}
+	return m, d, func() { d.Release(e); m.Release() }, nil
 }
 
 // fakePreload opens and closes the engine with the trace on, and prints
