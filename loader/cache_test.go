@@ -338,7 +338,7 @@ func TestCacheThatIsABrokenLink(t *testing.T) {
 	os.Symlink("loop", loop)
 	for dir, want := range map[string]string{
 		nothing: "the data folder " + nothing + " cannot be made: " + nothing + " is a symbolic link to " + filepath.Join(root, "gone") + ", which does not exist: make that folder, or remove the link",
-		loop:    "the data folder " + loop + " cannot be made: " + loop + " is a symbolic link that leads back to itself (to " + loop + "): remove it",
+		loop:    "the data folder " + loop + " cannot be made: " + loop + " is a symbolic link that leads into a loop of links (or a chain of more than the system follows; to " + loop + "): remove it",
 	} {
 		f := &Fetcher{Dir: dir, GoCmd: "-", Log: &strings.Builder{}}
 		if _, err := f.Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), want) {

@@ -96,8 +96,8 @@ func checkTrainSet(limit, available int, labels []uint8, idx []int32, note io.Wr
 	for d, n := range digitCounts(labels, idx) {
 		if n == 0 {
 			fix := "lower --val-split or raise --train-limit"
-			if limit == 0 {
-				fix = "lower --val-split"
+			if limit == 0 || limit >= available {
+				fix = "lower --val-split" // the limit cut nothing
 			}
 			return usageErrorf("the training set (%s after --val-split and --train-limit) has no image of the digit %d, and cannot train a 10-class model; %s",
 				plural(len(idx), "image"), d, fix)

@@ -288,7 +288,8 @@ func TestHostileInput(t *testing.T) {
 		// 1 as a float32: it trained, and no command loaded the
 		// checkpoint.
 		// Recorded as smoothing, the targets one-hot.
-		{with(train, "--label-smoothing", "1e-300"), 2, []string{"--label-smoothing 1e-300: too small to change the targets", "1e-44 or more"}},
+		{with(train, "--label-smoothing", "1e-300"), 2, []string{"--label-smoothing 1e-300: too small to change the training", "3e-8 or more"}},
+		{with(train, "--label-smoothing", "1e-9"), 2, []string{"--label-smoothing 1e-09: too small to change the training"}},
 		{with(train, "--optimizer", "sgd", "--momentum", "0.99999999"), 2, []string{"--momentum 0.99999999: is 1 as a 32-bit float", "at most 0.99999994"}},
 		{with(train, "--momentum", "1"), 2, []string{"--momentum 1", "[0, 1)"}},
 		{with(train, "--momentum", "0.5"), 2, []string{"--momentum 0.5 is SGD's", "--optimizer sgd"}},
@@ -504,7 +505,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"export", "--model", f.model, "--format", "npy", "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
 		// A link to itself ("mkdir: file exists", exit 1, after loading
 		// the model).
-		{[]string{"export", "--model", f.model, "--format", "npy", "--out", filepath.Join(f.root, "loop")}, 2, []string{"--out " + filepath.Join(f.root, "loop") + ": " + filepath.Join(f.root, "loop") + " is a symbolic link that leads back to itself"}},
+		{[]string{"export", "--model", f.model, "--format", "npy", "--out", filepath.Join(f.root, "loop")}, 2, []string{"--out " + filepath.Join(f.root, "loop") + ": " + filepath.Join(f.root, "loop") + " is a symbolic link that leads into a loop of links"}},
 		{[]string{"tune", "merge", f.shard0, "--out", filepath.Join(f.root, "dangling")}, 2, []string{"is a symbolic link to " + filepath.Join(f.root, "nowhere") + ", which does not exist"}},
 		{[]string{"data", "verify", "--data", filepath.Join(f.root, "nowhere")}, 2, []string{"--data " + filepath.Join(f.root, "nowhere") + ": does not exist", "leave --data out"}},
 		// --devices checked by a dry run too.
@@ -978,8 +979,10 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		{[]string{"--cpu", "--devices", "0"}, "--devices excludes --cpu and --device"},
 		{[]string{"--folds", "100000"}, "--folds 100000: expected 0 (a hold-out) or 2 to 60000"},
 		{[]string{"--batch-size", "1,128", "--epochs", "300"}, "300 epochs of batch 1 over 60000 images are more than the 16777216 optimizer steps"},
-		{[]string{"--val-split", "0.99999999"}, "--val-split 0.99999999 leaves MNIST's validation or training set empty"},
-		{[]string{"--val-split", "0.00001"}, "--val-split 1e-05 leaves MNIST's validation or training set empty"},
+		{[]string{"--val-split", "0.99999999"}, "--val-split 0.99999999 leaves MNIST's validation set empty or its training set without a digit"},
+		// Below the largest digit's bound (0.9999258), past the smallest's.
+		{[]string{"--val-split", "0.99991"}, "expected at least 7.42e-05 and below 0.9999078"},
+		{[]string{"--val-split", "0.00001"}, "--val-split 1e-05 leaves MNIST's validation set empty or its training set without a digit"},
 		{[]string{"--lr", "0.001,,0.01"}, "an empty item"},
 		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
 		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 in the folder, 1 given now"},

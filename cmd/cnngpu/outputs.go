@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -495,8 +496,12 @@ func checkSpace(name string, outs []string, size, last int64, epochs int) error 
 			takes, most = fmt.Sprintf("%d bytes", size), fmt.Sprintf("%d bytes", limit)
 		}
 		fix := "raise it, e.g. ulimit -f unlimited, and run again"
-		if hard < uint64(size) && os.Geteuid() != 0 {
+		switch {
+		case os.Geteuid() == 0:
+		case hard < uint64(size):
 			fix = fmt.Sprintf("its hard limit (ulimit -Hf) is %s, which only root can raise", megabytes(hard))
+		case hard != math.MaxUint64:
+			fix = fmt.Sprintf("raise it as far as its hard limit allows (%s: ulimit -f $(ulimit -Hf)), and run again", megabytes(hard))
 		}
 		return usageErrorf("%s: a checkpoint of this run takes %s, and this process may write files of %s at most (the limit ulimit -f sets): %s",
 			name, takes, most, fix)

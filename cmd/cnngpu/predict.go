@@ -161,7 +161,7 @@ func checkModelPath(c *cli.Context, path string) error {
 // flag's value of the wrong kind: exit 2.
 func checkpointNotFolder(flag, path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		if final := filepath.Join(path, tune.FinalModel); flag == "--model" && fileExists(final) {
+		if final := filepath.Join(path, tune.FinalModel); flag == "--model" && fileExists(final) && fileExists(filepath.Join(path, tune.SpecFile)) {
 			return usageErrorf("%s %s: is a folder, a study's: its final model is %s", flag, path, final)
 		}
 		return usageErrorf("%s %s: is a folder; give the checkpoint file 'cnngpu train' wrote (its --out)", flag, path)

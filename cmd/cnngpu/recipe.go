@@ -47,10 +47,12 @@ func parseRecipe(c *cli.Context) (engine.Recipe, error) {
 		if err := engine.CheckLabelSmoothing("--label-smoothing", r.LabelSmoothing); err != nil {
 			return r, usageErrorf("%v", err)
 		}
-		if off, on := engine.SmoothTargets(r.LabelSmoothing, engine.Classes); r.LabelSmoothing > 0 && off == 0 && on == 1 {
+		if _, on := engine.SmoothTargets(r.LabelSmoothing, engine.Classes); r.LabelSmoothing > 0 && on == 1 {
 			// It would be recorded (and the checkpoint need a newer
-			// format) while the targets stayed one-hot.
-			return r, usageErrorf("--label-smoothing %v: too small to change the targets (32-bit floats, as the loss uses): give 0 for one-hot targets, or 1e-44 or more", r.LabelSmoothing)
+			// format) while the training stayed that of one-hot
+			// targets: the label's target rounds to 1, and the others'
+			// (a tenth of it) are too small to change a gradient.
+			return r, usageErrorf("--label-smoothing %v: too small to change the training (the label's target, 1-%v, is 1 in the loss's 32-bit floats): give 0 for one-hot targets, or 3e-8 or more", r.LabelSmoothing, r.LabelSmoothing)
 		}
 		if r.LabelSmoothing == 0 {
 			r.LabelSmoothing = 0 // -0 as 0, which the checkpoint records

@@ -198,16 +198,16 @@ func TestOneSeedHasNoSpread(t *testing.T) {
 }
 
 // TestCheckTrainSetSaysWhatToChange: a training set without a digit asks
-// to raise --train-limit only where one was given (it asked so of runs
-// that gave none).
+// to raise --train-limit only where one cut the training set (it asked so
+// of runs that gave none, or one above the images there are).
 func TestCheckTrainSetSaysWhatToChange(t *testing.T) {
 	labels := []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 	idx := []int32{0, 1, 2, 3, 4, 6, 7, 8, 9} // no 5
 	for _, c := range []struct {
-		limit int
-		fix   string
-	}{{0, "; lower --val-split"}, {9, "; lower --val-split or raise --train-limit"}} {
-		err := checkTrainSet(c.limit, 9, labels, idx, nil)
+		limit, available int
+		fix              string
+	}{{0, 9, "; lower --val-split"}, {9, 100, "; lower --val-split or raise --train-limit"}, {500, 9, "; lower --val-split"}} {
+		err := checkTrainSet(c.limit, c.available, labels, idx, nil)
 		if err == nil || !strings.HasSuffix(err.Error(), c.fix) || !strings.Contains(err.Error(), "no image of the digit 5") {
 			t.Errorf("--train-limit %d: %v; want it to end %q", c.limit, err, c.fix)
 		}

@@ -128,4 +128,26 @@ func TestFileLimitRefusedBeforeTraining(t *testing.T) {
 	if stdout, stderr, code := limited("100000", train...); code != 0 || !strings.Contains(stdout, "test accuracy") {
 		t.Errorf("train under ulimit -f 100000 (51.2 MB or more): exit %d\n%s%s", code, stdout, stderr)
 	}
+	// Seeds all finished: --continue only tests them, and writes nothing
+	// the limit could stop (it was refused).
+	seeds := withFlags(train, "--seeds", "1-2", "--out", filepath.Join(dir, "s{seed}.safetensors"))
+	if stdout, stderr, code := limited("100000", seeds...); code != 0 {
+		t.Fatalf("two seeds: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if stdout, stderr, code := limited("20000", append(seeds, "--continue")...); code != 0 || !strings.Contains(stdout, "seed 2: test accuracy") {
+		t.Errorf("--continue of finished seeds under ulimit -f 20000: exit %d, want them tested\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestCheckpointBytesCountsTheDataFolder: a long --data folder's name,
+// escaped twice in the header, is in the estimate (it took a checkpoint
+// past the limit ulimit -f had been checked against).
+func TestCheckpointBytesCountsTheDataFolder(t *testing.T) {
+	arch, _ := engine.NewArch("reference", engine.ReLU)
+	opt := engine.OptConfig{Kind: engine.Adam}
+	short, _ := checkpointBytes(arch, opt, engine.ConstantLR, 2, "/d")
+	long, _ := checkpointBytes(arch, opt, engine.ConstantLR, 2, "/"+strings.Repeat("<", 750))
+	if long-short < 750*7-8 { // less what "/d" took
+		t.Errorf("a data folder of 750 '<' adds %d bytes to the estimate; escaped twice (\\u003c) it takes 7 a character", long-short)
+	}
 }

@@ -286,9 +286,19 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			}
 		}
 	}
-	size, last := checkpointBytes(s.arch, s.opt, s.sched, s.cfg.Epochs)
-	if err := checkSpace("--out "+outs[0], outs, size, last, s.cfg.Epochs-s.pos.Epoch); err != nil {
-		return nil, err
+	// The checkpoints this run writes: a --continue's finished seeds are
+	// only tested again.
+	var writes []string
+	for i, out := range outs {
+		if e := s.earlierAt(i); !cont || e == nil || !e.finished {
+			writes = append(writes, out)
+		}
+	}
+	if len(writes) > 0 {
+		size, last := checkpointBytes(s.arch, s.opt, s.sched, s.cfg.Epochs, dataFolder(c))
+		if err := checkSpace("--out "+writes[0], writes, size, last, s.cfg.Epochs-s.pos.Epoch); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -369,22 +379,39 @@ func (e *lockedError) Unwrap() error        { return e.error }
 func (e *lockedError) Is(target error) bool { return target == errOutLocked }
 
 // checkpointBytes is about the size of a checkpoint of arch trained with
-// opt for epochs: the weights and the optimizer's state (one moment for
-// SGD, two for Adam) as float32s, and a header of about 2 KB and 200
-// bytes an epoch of history (allowed 4 KB and 512); last is the run's
+// opt for epochs on the data in folder dataDir: the weights and the
+// optimizer's state (one moment for SGD, two for Adam) as float32s, and a
+// header of about 2 KB and 200 bytes an epoch of history (allowed 4 KB and
+// 512) besides the data folder's name (JSON in a JSON string: escaped
+// twice; a long one took the header past the estimate); last is the run's
 // last one's, the weights alone where its schedule (sched) ends (not at
 // a constant rate: the training's weightsOnly).
-func checkpointBytes(arch engine.Arch, opt engine.OptConfig, sched engine.ScheduleKind, epochs int) (size, last int64) {
+func checkpointBytes(arch engine.Arch, opt engine.OptConfig, sched engine.ScheduleKind, epochs int, dataDir string) (size, last int64) {
 	tensors := int64(2)
 	if opt.Kind == engine.Adam {
 		tensors = 3
 	}
-	header := int64(4<<10 + 512*epochs)
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	once, _ := json.Marshal(dataDir)
+	twice, _ := json.Marshal(string(once))
+	header := int64(4<<10+512*epochs) + int64(len(twice))
 	size = tensors*4*int64(arch.NumParams()) + header
 	if engine.ScheduleEnded(engine.Position{Epoch: epochs}, epochs, sched) {
 		return size, 4*int64(arch.NumParams()) + header
 	}
 	return size, size
+}
+
+// dataFolder is the folder the command reads MNIST from: --data, or the
+// cache's ("" where that cannot be named).
+func dataFolder(c *cli.Context) string {
+	if c.IsSet("data") {
+		return c.String("data")
+	}
+	dir, _ := cacheDir(nil)
+	return dir
 }
 
 // lockOutputs takes, for the whole run, a lock on each checkpoint path in

@@ -334,7 +334,7 @@ func tuneAction(c *cli.Context) (err error) {
 		}
 	}
 	if c.Bool("final") && spec.Shard.N == 1 {
-		if err := finalSpace(spec, out); err != nil {
+		if err := finalSpace(spec, out, dataFolder(c)); err != nil {
 			return err
 		}
 	}
@@ -526,7 +526,7 @@ func dataAtHand(c *cli.Context, theirs string) (fp, dir string) {
 // not fit in the free space of out's file system, before any training
 // (the study trained every configuration and then failed at the
 // retraining's first write); nothing where the retraining is done.
-func finalSpace(spec *tune.Spec, out string) error {
+func finalSpace(spec *tune.Spec, out, dataDir string) error {
 	if _, err := os.Stat(filepath.Join(out, tune.FinalFile)); err == nil {
 		return nil
 	}
@@ -537,7 +537,7 @@ func finalSpace(spec *tune.Spec, out string) error {
 	// Its checkpoint every epoch (tune.FinalPartial, each beside the one
 	// before), then its model beside the last of them: as a train run of
 	// one epoch more.
-	size, last := checkpointBytes(arch, opt, sched, spec.Epochs)
+	size, last := checkpointBytes(arch, opt, sched, spec.Epochs, dataDir)
 	return checkSpace("--out "+out+" (its final retraining)", []string{filepath.Join(out, tune.FinalModel)}, size, last, spec.Epochs+1)
 }
 

@@ -27,7 +27,7 @@ func BrokenLink(path string) (link, why string) {
 			}
 			switch {
 			case errors.Is(serr, syscall.ELOOP):
-				return p, fmt.Sprintf("%s is a symbolic link that leads back to itself (to %s): remove it", p, to)
+				return p, fmt.Sprintf("%s is a symbolic link that leads into a loop of links (or a chain of more than the system follows; to %s): remove it", p, to)
 			case errors.Is(serr, fs.ErrNotExist):
 				return p, fmt.Sprintf("%s is a symbolic link to %s, which does not exist: make that folder, or remove the link", p, to)
 			}
