@@ -30,16 +30,15 @@ func traceArgs(args []string) ([]string, error) {
 		if a == "--" {
 			return append(out, args[i:]...), nil
 		}
-		if i > 0 && (a == "--trace" || a == "-trace") {
-			trace.Enable()
-			continue
-		}
-		if v, ok := strings.CutPrefix(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "trace="); i > 0 && ok && strings.HasPrefix(a, "-") {
-			// As the global flag takes it: --trace=false after the
-			// command too.
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, usageErrorf("%s: expected --trace, --trace=true or --trace=false", a)
+		// As the global flag takes it: --trace=false after the command
+		// too.
+		if name, v, valued := strings.Cut(a, "="); i > 0 && (name == "--trace" || name == "-trace") {
+			on := true
+			if valued {
+				var err error
+				if on, err = strconv.ParseBool(v); err != nil {
+					return nil, usageErrorf("%s: expected --trace, --trace=true or --trace=false", a)
+				}
 			}
 			if on {
 				trace.Enable()
