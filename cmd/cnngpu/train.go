@@ -279,23 +279,23 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 			fmt.Fprintf(c.App.ErrWriter, "note: --continue found no checkpoint at --out's names (%s for seed %d%s): every seed trains from the start\n", s.outs[0], s.seeds[0], more)
 		}
 	}
-	for i, out := range outs {
-		if e := s.earlierAt(i); cont && (e == nil || !e.finished) {
-			if err := refuseReadOnly("--out", out); err != nil {
-				return nil, err
-			}
-		}
-	}
 	// The checkpoints this run writes: a --continue's finished seeds are
 	// only tested again.
 	var writes []string
 	for i, out := range outs {
-		if e := s.earlierAt(i); !cont || e == nil || !e.finished {
-			writes = append(writes, out)
+		if e := s.earlierAt(i); cont && e != nil && e.finished {
+			continue
 		}
+		if cont {
+			if err := refuseReadOnly("--out", out); err != nil {
+				return nil, err
+			}
+		}
+		writes = append(writes, out)
 	}
 	if len(writes) > 0 {
-		size, last := checkpointBytes(s.arch, s.opt, s.sched, s.cfg.Epochs, dataFolder(c))
+		dir, _ := dataFolder(c, nil)
+		size, last := checkpointBytes(s.arch, s.opt, s.sched, s.cfg.Epochs, dir)
 		if err := checkSpace("--out "+writes[0], writes, size, last, s.cfg.Epochs-s.pos.Epoch); err != nil {
 			return nil, err
 		}
@@ -405,13 +405,12 @@ func checkpointBytes(arch engine.Arch, opt engine.OptConfig, sched engine.Schedu
 }
 
 // dataFolder is the folder the command reads MNIST from: --data, or the
-// cache's ("" where that cannot be named).
-func dataFolder(c *cli.Context) string {
-	if c.IsSet("data") {
-		return c.String("data")
+// cache's (cacheDir, with its note on note).
+func dataFolder(c *cli.Context, note io.Writer) (string, error) {
+	if dir := c.String("data"); dir != "" {
+		return dir, nil
 	}
-	dir, _ := cacheDir(nil)
-	return dir
+	return cacheDir(note)
 }
 
 // lockOutputs takes, for the whole run, a lock on each checkpoint path in

@@ -334,7 +334,8 @@ func tuneAction(c *cli.Context) (err error) {
 		}
 	}
 	if c.Bool("final") && spec.Shard.N == 1 {
-		if err := finalSpace(spec, out, dataFolder(c)); err != nil {
+		dir, _ := dataFolder(c, nil)
+		if err := finalSpace(spec, out, dir); err != nil {
 			return err
 		}
 	}
@@ -507,12 +508,9 @@ func dryRunData(c *cli.Context, out string) error {
 // not, said on standard error: theirs, then who checks it later ("the
 // shards': --final").
 func dataAtHand(c *cli.Context, theirs string) (fp, dir string) {
-	dir = c.String("data")
-	if dir == "" {
-		var err error
-		if dir, err = cacheDir(c.App.ErrWriter); err != nil {
-			return "", ""
-		}
+	dir, err := dataFolder(c, c.App.ErrWriter)
+	if err != nil {
+		return "", ""
 	}
 	m, err := loader.LoadDir(dir)
 	if err != nil {
