@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // IDX magic numbers: two zero bytes, the element type (0x08 = uint8) and
@@ -247,10 +248,10 @@ func ParseImages(name string, raw []byte) (*Images, error) {
 	// n against what the body holds, not n*per against its length: the
 	// product of a hostile count can overflow a 32-bit int.
 	if n > len(body)/per {
-		return nil, fmt.Errorf("%s: truncated: header says %d %s of %d bytes, file holds %d %s", name, n, plural(n, "image", "images"), per, len(body)/per, plural(len(body)/per, "image", "images"))
+		return nil, fmt.Errorf("%s: truncated: header says %s of %d bytes, file holds %s", name, shown.Count(n, "image"), per, shown.Count(len(body)/per, "image"))
 	}
 	if extra := len(body) - n*per; extra != 0 {
-		return nil, fmt.Errorf("%s: %d %s of trailing data after %d %s of %d bytes", name, extra, plural(extra, "byte", "bytes"), n, plural(n, "image", "images"), per)
+		return nil, fmt.Errorf("%s: %s of trailing data after %s of %d bytes", name, shown.Count(extra, "byte"), shown.Count(n, "image"), per)
 	}
 	return &Images{N: n, Rows: rows, Cols: cols, Pixels: body}, nil
 }
@@ -269,9 +270,9 @@ func ParseLabels(name string, raw []byte) (*Labels, error) {
 	n := d[0]
 	if len(body) != n {
 		if len(body) < n {
-			return nil, fmt.Errorf("%s: truncated: header says %d %s, file holds %d", name, n, plural(n, "label", "labels"), len(body))
+			return nil, fmt.Errorf("%s: truncated: header says %s, file holds %d", name, shown.Count(n, "label"), len(body))
 		}
-		return nil, fmt.Errorf("%s: %d %s of trailing data after %d %s", name, len(body)-n, plural(len(body)-n, "byte", "bytes"), n, plural(n, "label", "labels"))
+		return nil, fmt.Errorf("%s: %s of trailing data after %s", name, shown.Count(len(body)-n, "byte"), shown.Count(n, "label"))
 	}
 	for i, v := range body {
 		if v > 9 {
@@ -333,7 +334,7 @@ func withLabels(im *Images, imagesName, labelsName string, labels []byte) (*Set,
 		return nil, &ParseError{err}
 	}
 	if im.N != lb.N {
-		return nil, &ParseError{fmt.Errorf("%s has %d %s but %s has %d %s: the counts must match", imagesName, im.N, plural(im.N, "image", "images"), labelsName, lb.N, plural(lb.N, "label", "labels"))}
+		return nil, &ParseError{fmt.Errorf("%s has %s but %s has %s: the counts must match", imagesName, shown.Count(im.N, "image"), labelsName, shown.Count(lb.N, "label"))}
 	}
 	return &Set{Images: im, Labels: lb.Values}, nil
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/loader"
 )
 
@@ -355,7 +356,7 @@ func (l *logFailures) batch(w io.Writer, n int, err error) {
 	case err == nil:
 	case l.streak == 0:
 		l.streak, l.said = 1, time.Now()
-		fmt.Fprintf(w, "a batch of %s failed: %v\n", imagesWord(n), err)
+		fmt.Fprintf(w, "a batch of %s failed: %v\n", shown.Count(n, "image"), err)
 	default:
 		l.streak++
 		l.unsaid++
@@ -364,14 +365,6 @@ func (l *logFailures) batch(w io.Writer, n int, err error) {
 			l.unsaid, l.said = 0, time.Now()
 		}
 	}
-}
-
-// imagesWord is "1 image" or "n images".
-func imagesWord(n int) string {
-	if n == 1 {
-		return "1 image"
-	}
-	return fmt.Sprintf("%d images", n)
 }
 
 // Drain begins a shutdown: requests whose image still waits for its share

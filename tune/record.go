@@ -18,6 +18,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // Run is the record of one training run: a configuration on one fold (0
@@ -205,7 +206,7 @@ func LoadRunOf(dir string, spec *Spec, c Config, k int) (*Run, error) {
 	case r.Recipe != "" && r.Recipe != spec.RecipeLabel():
 		why = fmt.Sprintf("it holds a run of recipe %s, but the study trains recipe %s", r.Recipe, spec.RecipeLabel())
 	case !r.Diverged && n != spec.Epochs || r.Diverged && n > spec.Epochs:
-		why = fmt.Sprintf("it holds a finished run of %s, but the study (%s) trains %s", plural(n, "epoch"), filepath.Join(dir, SpecFile), plural(spec.Epochs, "epoch"))
+		why = fmt.Sprintf("it holds a finished run of %s, but the study (%s) trains %s", shown.Count(n, "epoch"), filepath.Join(dir, SpecFile), shown.Count(spec.Epochs, "epoch"))
 	default:
 		return r, nil
 	}

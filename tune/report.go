@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // ReportFile is the study's report.
@@ -108,7 +109,7 @@ func Render(dir, machine string) error {
 		}
 		return fmt.Errorf("%s lists %s whose run files are missing or unfinished in %s (%s): nothing redrawn, so that %s and %s, the only record of them left, are kept; "+
 			"restore those run files, continue the study (the same tune command, --out %s) to train them again, or move %s away to redraw from the runs there are",
-			filepath.Join(dir, ResultsFile), plural(n, "finished configuration"), filepath.Join(dir, RunsDir), strings.Join(lost, "; "), ResultsFile, ReportFile, dir, ResultsFile)
+			filepath.Join(dir, ResultsFile), shown.Count(n, "finished configuration"), filepath.Join(dir, RunsDir), strings.Join(lost, "; "), ResultsFile, ReportFile, dir, ResultsFile)
 	}
 	if err := WriteResults(dir, spec.RecipeLabel(), results); err != nil {
 		return err
@@ -161,7 +162,7 @@ func Render(dir, machine string) error {
 		precision = ", tf32 arithmetic (tensor cores)"
 	}
 	fmt.Fprintf(&b, "\n- Training: %s, %s optimizer, %s architecture, seed %d (the same initial weights for every configuration), recipe %s%s\n",
-		plural(spec.Epochs, "epoch"), spec.Optimizer, spec.Arch, spec.Seed, spec.RecipeLabel(), precision)
+		shown.Count(spec.Epochs, "epoch"), spec.Optimizer, spec.Arch, spec.Seed, spec.RecipeLabel(), precision)
 	fmt.Fprintf(&b, "- Selection: highest final mean validation accuracy, ties to the lower validation loss; diverged runs are never chosen\n")
 	total := 0.0
 	for _, r := range results {

@@ -29,6 +29,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/loader"
 )
 
@@ -303,7 +304,7 @@ func foreignOutputs(dir string) error {
 		// they trained on.
 		if n := runFiles(dir); n > 0 {
 			return &BlockedError{fmt.Errorf("%s has %s in %s but no study definition (%s), which says what trained them and on which data: restore %s (from a backup, or from the shards' folders this was merged from), or use another --out folder",
-				dir, plural(n, "run file"), RunsDir, SpecFile, filepath.Join(dir, SpecFile))}
+				dir, shown.Count(n, "run file"), RunsDir, SpecFile, filepath.Join(dir, SpecFile))}
 		}
 	}
 	var found []string
@@ -675,7 +676,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				if run.Config == (Config{}) {
 					r.logf("note: %s holds no run (empty or damaged): training %s%s again", path, c.Label(), foldLabel(spec, k))
 				} else {
-					r.logf("note: %s: a run cut short after %s of %d: training it again from its start", path, plural(len(run.Epochs), "epoch"), spec.Epochs)
+					r.logf("note: %s: a run cut short after %s of %d: training it again from its start", path, shown.Count(len(run.Epochs), "epoch"), spec.Epochs)
 				}
 			}
 			jobs = append(jobs, job{c, k})
@@ -687,7 +688,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		where = fmt.Sprintf(" in this shard (%s)", spec.Shard)
 	}
 	r.logf("study %s: %s x %s%s; %s finished earlier, %d to run",
-		r.Dir, plural(len(mine), "configuration"), plural(spec.Rounds(), "round"), where, plural(done, "run"), len(jobs))
+		r.Dir, shown.Count(len(mine), "configuration"), shown.Count(spec.Rounds(), "round"), where, shown.Count(done, "run"), len(jobs))
 	var sizes []int // the rounds' numbers of training images, each once
 	for k := 0; k < spec.Rounds(); k++ {
 		if n := rs.trainLen(k); !slices.Contains(sizes, n) {
@@ -1022,7 +1023,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		// The study asked for a final model (the runs' results are
 		// kept, with the report): say so, with a failing exit.
 		return fmt.Errorf("%w (%s; see %s), so there is no best one to retrain and test: try smaller --lr values",
-			ErrAllDiverged, plural(len(res), "run"), filepath.Join(r.Dir, ReportFile))
+			ErrAllDiverged, shown.Count(len(res), "run"), filepath.Join(r.Dir, ReportFile))
 	}
 	images := "all training images"
 	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
@@ -1053,7 +1054,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and retraining the best setting (%s) would replace it: move it away, or make it writable (chmod u+w %s), and run the study again (its runs are kept: it goes on from here)",
 			finalPath, st.Mode().Perm(), best.Config.Label(), finalPath)}
 	}
-	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, plural(spec.Epochs, "epoch"))
+	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, shown.Count(spec.Epochs, "epoch"))
 	arch, opt, cfg, err := finalPlan(spec, best.Config, len(idx))
 	if err != nil {
 		return err
@@ -1372,12 +1373,4 @@ func planDiff(ck *engine.Checkpoint, arch engine.Arch, opt engine.OptConfig, cfg
 	add(ck.Opt, opt)
 	add(recipe(ck.Config), recipe(cfg))
 	return strings.Join(d, "; ")
-}
-
-// plural writes n and the noun, with an s unless n is 1.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

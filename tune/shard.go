@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // Shard selects the I-th (0-based) of N disjoint slices of the grid.
@@ -123,7 +124,7 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 		}
 		if cn > n {
 			return Shard{}, "", fmt.Errorf("shard %s: the Slurm array has %s (%s=%d) but the study is split into %d shards: submit the array as --array=0-%d, or use --shard auto/%d",
-				s, plural(cn, "task"), EnvSlurmCount, cn, n, n-1, cn)
+				s, shown.Count(cn, "task"), EnvSlurmCount, cn, n, n-1, cn)
 		}
 		count = cn
 	}
@@ -133,7 +134,7 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 			return Shard{}, "", err
 		}
 		if mn < 0 || (count > 0 && mn+count-1 > n-1) {
-			return Shard{}, "", fmt.Errorf("shard %s: the Slurm array starts at %d (%s) with %s, so it reaches past %d, the last of %d shards: %s", s, mn, EnvSlurmMin, plural(count, "task"), n-1, n, want)
+			return Shard{}, "", fmt.Errorf("shard %s: the Slurm array starts at %d (%s) with %s, so it reaches past %d, the last of %d shards: %s", s, mn, EnvSlurmMin, shown.Count(count, "task"), n-1, n, want)
 		}
 	}
 	if m, ok := get(EnvSlurmMax); ok {
@@ -149,7 +150,7 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 		return Shard{}, "", fmt.Errorf("shard %s: %s=%d is out of range 0..%d: %s", s, EnvSlurmID, i, n-1, want)
 	}
 	if count > 0 && count < n {
-		return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array of %s of the %d: the merge needs the other shards' folders too)", EnvSlurmID, i, plural(count, "task"), n), nil
+		return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array of %s of the %d: the merge needs the other shards' folders too)", EnvSlurmID, i, shown.Count(count, "task"), n), nil
 	}
 	return newShard(i, n), fmt.Sprintf("%s=%d (Slurm array)", EnvSlurmID, i), nil
 }
@@ -173,7 +174,7 @@ func (s Shard) check(configs int) error {
 	}
 	if s.N > configs {
 		return fmt.Errorf("--shard %s: the grid has only %s, so %d shards cannot each get one (at most %d can): split it into at most %d (--shard I/%d, or auto/%d with a Job or array of %s)",
-			s, plural(configs, "configuration"), s.N, configs, configs, configs, configs, plural(configs, "task"))
+			s, shown.Count(configs, "configuration"), s.N, configs, configs, configs, configs, shown.Count(configs, "task"))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // shareGroup is engines that use one upload of the training images.
@@ -80,7 +81,7 @@ func (r *Runner) upload(runs int) (*shareGroups, error) {
 		if runs < len(r.Engines) {
 			idle = fmt.Sprintf(" (%d of the %d engines have no run to train)", len(r.Engines)-runs, len(r.Engines))
 		}
-		r.logf("%s at once, on %s of the training images%s", plural(min(runs, len(r.Engines)), "run"), copies, idle)
+		r.logf("%s at once, on %s of the training images%s", shown.Count(min(runs, len(r.Engines)), "run"), copies, idle)
 	}
 	return g, nil
 }

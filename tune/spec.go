@@ -17,6 +17,7 @@ import (
 
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // Spec defines a study. Two runs of `cnngpu tune` into one folder must
@@ -304,7 +305,7 @@ func (s *Spec) CheckMNISTSplit() error {
 // file from another study is refused rather than adopted.
 func (s *Spec) RunKey() string {
 	return fmt.Sprintf("%s, %s momentum %g, seed %d, arch %s, %s, train limit %d, recipe %s",
-		plural(s.Epochs, "epoch"), s.Optimizer, s.Momentum, s.Seed, s.Arch, s.Scheme(), s.TrainLimit, s.RecipeLabel())
+		shown.Count(s.Epochs, "epoch"), s.Optimizer, s.Momentum, s.Seed, s.Arch, s.Scheme(), s.TrainLimit, s.RecipeLabel())
 }
 
 // Diff describes how other differs from s, ignoring the shard and the

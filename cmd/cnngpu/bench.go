@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/urfave/cli/v2"
 )
 
@@ -277,7 +278,7 @@ func benchAction(c *cli.Context) error {
 		return benchInterrupted(res, steps)
 	}
 	fmt.Fprintf(out, "engine      %s\n", res.Engine)
-	timed := plural(steps, "step")
+	timed := shown.Count(steps, "step")
 	if res.Steps < steps {
 		timed = fmt.Sprintf("%d of %d steps", res.Steps, steps)
 	}
@@ -361,7 +362,7 @@ func printTimeline(out io.Writer, res benchResult) {
 	var ends []string
 	for _, s := range order {
 		p := prev[s]
-		ends = append(ends, fmt.Sprintf("%s %.1f µs (%s; %s)", s, p.at, p.op, plural(p.points, "point")))
+		ends = append(ends, fmt.Sprintf("%s %.1f µs (%s; %s)", s, p.at, p.op, shown.Count(p.points, "point")))
 	}
 	fmt.Fprintf(out, "  last op of each stream: %s\n", strings.Join(ends, ", "))
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
 )
@@ -100,18 +101,10 @@ func checkTrainSet(limit, available int, labels []uint8, idx []int32, note io.Wr
 				fix = "lower --val-split" // the limit cut nothing
 			}
 			return usageErrorf("the training set (%s after --val-split and --train-limit) has no image of the digit %d, and cannot train a 10-class model; %s",
-				plural(len(idx), "image"), d, fix)
+				shown.Count(len(idx), "image"), d, fix)
 		}
 	}
 	return nil
-}
-
-// plural writes n and the noun, with an s unless n is 1.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // checkEpochs checks --epochs n: each epoch takes a step at least, and

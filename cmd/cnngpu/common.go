@@ -26,6 +26,7 @@ import (
 	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
@@ -180,7 +181,7 @@ func checkSets(dir string, sets any) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("--data %s: its training set (%s, %s) has no image of the %s %s, only of %s: a 10-class model is trained on every digit; give a folder whose training set holds all ten",
-			dir, loader.Files[1].RawName(), plural(train.N(), "image"), map[bool]string{true: "digit", false: "digits"}[len(missing) == 1], joinList(missing, "or"), joinList(there, "and"))
+			dir, loader.Files[1].RawName(), shown.Count(train.N(), "image"), map[bool]string{true: "digit", false: "digits"}[len(missing) == 1], joinList(missing, "or"), joinList(there, "and"))
 	}
 	return nil
 }

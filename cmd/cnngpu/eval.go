@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"
 )
@@ -126,7 +127,7 @@ func evalAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))
-	fmt.Fprintf(out, "test accuracy %s  loss %.4f  (%s)\n\n", percent(r.Accuracy), r.Loss, plural(r.Images, "image"))
+	fmt.Fprintf(out, "test accuracy %s  loss %.4f  (%s)\n\n", percent(r.Accuracy), r.Loss, shown.Count(r.Images, "image"))
 	fmt.Fprintln(out, "per-class accuracy:")
 	for i, a := range r.ClassAccuracy {
 		if a == nil {

@@ -197,9 +197,9 @@ func unfinished(ck *engine.Checkpoint) bool {
 // howFar says how far a run trained: "3 epochs", or "3 epochs and 120
 // steps of epoch 4" for one saved in the middle of an epoch.
 func howFar(p engine.Position) string {
-	at := plural(p.Epoch, "epoch")
+	at := shown.Count(p.Epoch, "epoch")
 	if p.Step > 0 {
-		at += fmt.Sprintf(" and %s of epoch %d", plural(p.Step, "step"), p.Epoch+1)
+		at += fmt.Sprintf(" and %s of epoch %d", shown.Count(p.Step, "step"), p.Epoch+1)
 	}
 	return at
 }
@@ -248,7 +248,7 @@ func predictAction(c *cli.Context) error {
 	files := c.Args().Slice()
 	cpuFirst := ""
 	if set == nil && len(files) <= cpuPredictMax {
-		cpuFirst = plural(len(files), "image") + " take less time on it than a GPU takes to start"
+		cpuFirst = shown.Count(len(files), "image") + " take less time on it than a GPU takes to start"
 		if len(files) == 1 {
 			cpuFirst = "one image takes less time on it than a GPU takes to start"
 		}
@@ -492,7 +492,7 @@ func readIDXSet(path, labelsPath string) (*idxSet, error) {
 		}
 		if lb.N != im.N {
 			return nil, fmt.Errorf("--labels %s has %s for the %s of --idx %s: give the label file that goes with those images (MNIST's test images go with t10k-labels-idx1-ubyte)",
-				labelsPath, plural(lb.N, "label"), plural(im.N, "image"), path)
+				labelsPath, shown.Count(lb.N, "label"), shown.Count(im.N, "image"), path)
 		}
 		set.labels = lb.Values
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/urfave/cli/v2"
@@ -621,7 +622,7 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	if c.IsSet("epochs") && epochs != s.cfg.Epochs {
 		if s.opt.Sched.Kind != engine.ConstantLR {
 			return usageErrorf("--resume %s: that run's %s schedule was planned for %s; --epochs %d cannot change it: train a new run with --epochs %d instead (a run with --schedule constant can be extended later)",
-				path, s.opt.Sched.Kind, plural(s.cfg.Epochs, "epoch"), epochs, epochs)
+				path, s.opt.Sched.Kind, shown.Count(s.cfg.Epochs, "epoch"), epochs, epochs)
 		}
 		s.cfg.Epochs = epochs
 	}
@@ -629,14 +630,14 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	if s.pos.Epoch >= s.cfg.Epochs {
 		if engine.ScheduleEnded(s.pos, s.cfg.Epochs, s.opt.Sched.Kind) {
 			return usageErrorf("--resume %s: that run already finished its %s, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
-				path, plural(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind)
+				path, shown.Count(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind)
 		}
 		if c.IsSet("epochs") {
 			return usageErrorf("--resume %s: that run has trained %s; --epochs %d is not more than that: give a larger --epochs to train further",
-				path, plural(s.pos.Epoch, "epoch"), s.cfg.Epochs)
+				path, shown.Count(s.pos.Epoch, "epoch"), s.cfg.Epochs)
 		}
 		return usageErrorf("--resume %s: that run already finished its %s; give --epochs N with N larger than %d to train further",
-			path, plural(s.pos.Epoch, "epoch"), s.pos.Epoch)
+			path, shown.Count(s.pos.Epoch, "epoch"), s.pos.Epoch)
 	}
 	return nil
 }
@@ -981,7 +982,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s%s, batch %d, %s, seed %d (recipe %s)",
 		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augmentation), smoothing,
-		cfg.BatchSize, plural(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
+		cfg.BatchSize, shown.Count(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
 	if s.init == nil && s.sched == engine.CosineLR && opt.Sched.Kind != engine.CosineLR {
 		r.say("note: this run takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
 	}
@@ -1285,7 +1286,7 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 	}
 	if saved.Epoch >= epochs {
 		return trainedKept{fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
-			err, out, plural(epochs, "epoch"), self(), shell.Path(out))}
+			err, out, shown.Count(epochs, "epoch"), self(), shell.Path(out))}
 	}
 	return resumable{fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s (a resumed run keeps its --batch-size)",
 		err, out, saved.Epoch+1, saved.Step, resumeCommand(out, again))}

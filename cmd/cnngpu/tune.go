@@ -20,6 +20,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
@@ -575,10 +576,10 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 	runs := len(mine) * spec.Rounds()
 	if spec.Shard.N > 1 {
 		fmt.Fprintf(w, "dry run: shard %s holds %d of %d configurations x %s (%s of the study's expected cost), into %s: %s to train\n",
-			spec.Shard, len(mine), len(all), plural(spec.Rounds(), "round"), share(cost), out, plural(runs-finished, "run"))
+			spec.Shard, len(mine), len(all), shown.Count(spec.Rounds(), "round"), share(cost), out, shown.Count(runs-finished, "run"))
 	} else {
 		fmt.Fprintf(w, "dry run: %s x %s into %s: %s to train\n",
-			plural(len(all), "configuration"), plural(spec.Rounds(), "round"), out, plural(runs-finished, "run"))
+			shown.Count(len(all), "configuration"), shown.Count(spec.Rounds(), "round"), out, shown.Count(runs-finished, "run"))
 	}
 	if finished > 0 {
 		fmt.Fprintf(w, "  %d of its %d runs finished in %s already: kept, not trained again\n", finished, runs, out)
@@ -757,7 +758,7 @@ func mergeAction(c *cli.Context) error {
 	}
 	if res != nil && (err == nil || len(res.Missing) > 0) {
 		for _, src := range res.Sources {
-			fmt.Fprintf(w, "  %s: shard %s, %s", src.Dir, src.Shard, plural(src.Finished, "finished run"))
+			fmt.Fprintf(w, "  %s: shard %s, %s", src.Dir, src.Shard, shown.Count(src.Finished, "finished run"))
 			if src.Runs != src.Finished {
 				fmt.Fprintf(w, ", %d new to %s", src.Runs, out)
 			}
@@ -771,7 +772,7 @@ func mergeAction(c *cli.Context) error {
 	if opt.DryRun {
 		verb = "would merge"
 	}
-	fmt.Fprintf(w, "%s %s from %s into %s", verb, plural(res.Copied, "run"), plural(len(res.Sources), "folder"), out)
+	fmt.Fprintf(w, "%s %s from %s into %s", verb, shown.Count(res.Copied, "run"), shown.Count(len(res.Sources), "folder"), out)
 	if res.Present > 0 {
 		fmt.Fprintf(w, " (%d there already)", res.Present)
 	}
@@ -780,7 +781,7 @@ func mergeAction(c *cli.Context) error {
 		// A shard run again since the last merge: its new runs are not
 		// taken over the ones merged before, and not without a word.
 		fmt.Fprintln(c.App.ErrWriter, res.DifferList(fmt.Sprintf("note: %s already held %s that a folder given holds with other results (trained again since, or elsewhere); %s kept its own, as merged before (move them out of %s, and merge again, to take the new ones):",
-			out, plural(len(res.Differ), "finished run"), out, filepath.Join(out, tune.RunsDir))))
+			out, shown.Count(len(res.Differ), "finished run"), out, filepath.Join(out, tune.RunsDir))))
 	}
 	if res.MissingRuns > 0 {
 		are := "runs are"
@@ -794,7 +795,7 @@ func mergeAction(c *cli.Context) error {
 		if c.Bool("final") {
 			missing := ""
 			if res.MissingRuns > 0 {
-				missing = fmt.Sprintf("train the %s finished in no folder, then ", plural(res.MissingRuns, "run"))
+				missing = fmt.Sprintf("train the %s finished in no folder, then ", shown.Count(res.MissingRuns, "run"))
 			}
 			fmt.Fprintf(w, "--final would then %sretrain and test the best setting\n", missing)
 		}

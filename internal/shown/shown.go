@@ -1,9 +1,13 @@
-// Package shown rounds a figure for a message so that a value under a
-// limit is never shown as the limit itself: predict's probabilities under
-// even odds, the loader's ink contrast under its minimum.
+// Package shown writes figures for messages: rounded so that a value under
+// a limit is never shown as the limit itself (predict's probabilities under
+// even odds, the loader's ink contrast under its minimum), and counted with
+// their noun ("1 image", "3 images").
 package shown
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Under is v for printing to the nearest step: v itself, but rounded down
 // to a step where it lies under limit and rounding would reach it (0.49996
@@ -13,4 +17,13 @@ func Under(v, limit, step float64) float64 {
 		return math.Floor(v/step) * step
 	}
 	return v
+}
+
+// Count is n with its noun, singular for one: "1 image", "3 images" (a
+// noun whose plural takes an s).
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -30,3 +30,12 @@ func TestUnder(t *testing.T) {
 		}
 	}
 }
+
+// TestCount: one is singular, every other count plural (none too).
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 images", 1: "1 image", 2: "2 images", -1: "-1 images"} {
+		if got := Count(n, "image"); got != want {
+			t.Errorf("Count(%d, image) = %q, want %q", n, got, want)
+		}
+	}
+}
