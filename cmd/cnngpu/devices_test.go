@@ -323,3 +323,63 @@ func TestDevicesPascalOnAnOldDriver(t *testing.T) {
 		t.Errorf("devices under a driver of unknown version: called too old\n%s%s", stdout, stderr)
 	}
 }
+
+// TestSeedsContinueAfterAFailedTestOnAGPU: a seed that trained every
+// epoch on a GPU whose test evaluation then failed is saved; the error
+// names its checkpoint, the seeds not started, and the --continue command,
+// which tests that seed again without training it and trains the rest.
+// The fake's memory holds what is uploaded (FAKECUDA_HOSTMEM) and its loss
+// statistics read finite (FAKECUDA_LOSS), so its trainings run to the end.
+func TestSeedsContinueAfterAFailedTestOnAGPU(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
+		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
+	out := filepath.Join(dir, "m.safetensors")
+	args := []string{"train", "--device", "0", "--data", dir, "--epochs", "1", "--batch-size", "32", "--out", out}
+
+	// The last read from the GPU of one seed's run is its test's loss.
+	stats := filepath.Join(t.TempDir(), "stats")
+	if _, stderr, code := cnngpu(t, append(env, "FAKECUDA_STATS="+stats), withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...); code != 0 {
+		t.Fatalf("one seed on the fake GPU: exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(stats)
+	_, count, _ := strings.Cut(string(b), "count cuMemcpyDtoHAsync_v2 ")
+	reads := 0
+	if _, serr := fmt.Sscanf(count, "%d", &reads); err != nil || serr != nil || reads < 2 {
+		t.Fatalf("the fake's count of reads: %v %v %d\n%s", err, serr, reads, b)
+	}
+
+	seeds := append(args, "--seeds", "1,2")
+	_, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAIL=cuMemcpyDtoHAsync_v2:%d", reads)), seeds...)
+	seed1 := filepath.Join(dir, "m-seed1.safetensors")
+	for _, want := range []string{
+		"cnngpu: seed 1: testing the trained model: cuMemcpyDtoHAsync_v2: CUDA_ERROR_UNKNOWN",
+		"\nthe trained model is saved in " + seed1 + " (all 1 epoch): test it with: ",
+		"\nnot started: seed 2\n",
+		"\ncontinue all 2 seeds with: " + binary_ + " train --device 0 --data " + dir + " --epochs 1 --batch-size 32 --seeds 1,2 --out " + out + " --continue (the finished ones are tested again, not retrained)\n",
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Fatalf("seed 1's test failing: exit %d, no %q in\n%s", code, want, stderr)
+		}
+	}
+	before, err := os.Stat(seed1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := cnngpu(t, env, append(seeds, "--continue")...)
+	if code != 0 || strings.Count(stdout, "epoch 1/1 ") != 1 || strings.Count(stdout, "test accuracy 50.00%") != 2 {
+		t.Errorf("--continue: exit %d; want seed 1 tested and seed 2 trained (one epoch line, two tests)\n%s\n%s", code, stdout, stderr)
+	}
+	if now, err := os.Stat(seed1); err != nil || !now.ModTime().Equal(before.ModTime()) {
+		t.Errorf("--continue wrote seed 1's checkpoint again (%v): it should only be tested", err)
+	}
+
+	// One seed: its continue command says so, without "all 1 seeds".
+	one := withFlags(args, "--seeds", "3")
+	_, stderr, code = cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAIL=cuMemcpyDtoHAsync_v2:%d", reads)), one...)
+	want := "\ncontinue with: " + binary_ + " train --device 0 --data " + dir + " --epochs 1 --batch-size 32 --seeds 3 --out " + out + " --continue (the trained seed is tested again, not retrained)\n"
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "all 1 seeds") {
+		t.Errorf("one seed's test failing: exit %d, no %q in\n%s", code, want, stderr)
+	}
+}

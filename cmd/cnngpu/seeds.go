@@ -193,7 +193,14 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				// The checkpoints kept are the run's own: continuing
 				// tests the finished seeds again, resumes this one (or
 				// tests it, trained) and trains the rest.
-				more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
+				if len(s.seeds) > 1 {
+					more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
+				} else {
+					more += "\ncontinue with: " + s.continueCommand()
+					if errors.As(err, new(trainedKept)) {
+						more += " (the trained seed is tested again, not retrained)"
+					}
+				}
 				if s.metric != "" && resume {
 					// What the file holds: the finished seeds' results, or
 					// only this seed's first epochs, or (stopped in its

@@ -38,6 +38,13 @@
  *     bytes with CUDA_ERROR_OUT_OF_MEMORY (a GPU whose memory others hold),
  *     uncounted as a failure asked for; read at each call, so that a test
  *     can set it (os.Setenv) once the engine has started.
+ *   - FAKECUDA_HOSTMEM=1: device memory is backed by host memory, and the
+ *     copies and memsets move its bytes, so that what is uploaded reads
+ *     back (weights, a checkpoint's tensors). Kernels still do nothing.
+ *   - FAKECUDA_LOSS=L: a read of 3 floats whose count (the third) is 0 is
+ *     a loss statistic no kernel added to: it reads as loss L and accuracy
+ *     1/2 over 2 images ({2L, 1, 2}), so that a training runs to its end
+ *     (L finite) or diverges where asked (L nan). With FAKECUDA_HOSTMEM.
  *   - FAKECUDA_HANG=name: the call of that function never returns (a driver
  *     that no longer answers).
  *   - Violations: destroying what is not alive, cudnnDestroy or a cuDNN or
@@ -88,6 +95,7 @@ typedef struct obj {
 	size_t bytes; /* memory: its size; cuBLASLt preference: its workspace limit */
 	CUdeviceptr bias; /* cuBLASLt product descriptor: its bias pointer */
 	CUdeviceptr addr;
+	unsigned char *host; /* memory under FAKECUDA_HOSTMEM: its bytes */
 	struct obj *next;
 } obj;
 
@@ -281,6 +289,10 @@ static void destroy(const char *fn, void *p, int kind) {
 		pthread_mutex_lock(&mu);
 		((obj *)p)->alive = 0;
 		live[kind]--;
+		if (kind == K_MEM) {
+			free(((obj *)p)->host);
+			((obj *)p)->host = NULL;
+		}
 		pthread_mutex_unlock(&mu);
 	}
 }
@@ -490,7 +502,11 @@ CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
 	const char *mm = getenv("FAKECUDA_MEM_MAX");
 	if (mm && *mm && n > (size_t)atol(mm))
 		return done(OOM);
+	unsigned char *host = NULL;
+	if (getenv("FAKECUDA_HOSTMEM") && !(host = calloc(1, n ? n : 1)))
+		return done(OOM);
 	obj *o = make(K_MEM);
+	o->host = host;
 	o->addr = next_addr;
 	o->bytes = n;
 	next_addr += (n + 0xFFFF) & ~(CUdeviceptr)0xFFFF;
@@ -516,10 +532,58 @@ CUresult cuMemGetInfo_v2(size_t *fr, size_t *tot) {
 	*tot = (size_t)16 << 30;
 	return done(0);
 }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { return done(fail("cuMemcpyHtoDAsync_v2") ? UNKNOWN : 0); }
-CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { return done(fail("cuMemcpyDtoHAsync_v2") ? UNKNOWN : 0); }
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void *st) { return done(fail("cuMemcpyDtoDAsync_v2") ? UNKNOWN : 0); }
-CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void *st) { return done(fail("cuMemsetD8Async") ? UNKNOWN : 0); }
+/* shadow returns the host bytes backing device memory [p, p+n) under
+ * FAKECUDA_HOSTMEM, or NULL (no backing, or not inside a live allocation). */
+static unsigned char *shadow(CUdeviceptr p, size_t n) {
+	unsigned char *h = NULL;
+	pthread_mutex_lock(&mu);
+	for (obj *o = objs; o; o = o->next)
+		if (o->kind == K_MEM && o->alive && o->host && p >= o->addr && p + n <= o->addr + o->bytes) {
+			h = o->host + (p - o->addr);
+			break;
+		}
+	pthread_mutex_unlock(&mu);
+	return h;
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) {
+	if (fail("cuMemcpyHtoDAsync_v2"))
+		return done(UNKNOWN);
+	unsigned char *h = shadow(d, n);
+	if (h)
+		memcpy(h, s, n);
+	return done(0);
+}
+CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) {
+	if (fail("cuMemcpyDtoHAsync_v2"))
+		return done(UNKNOWN);
+	unsigned char *h = shadow(s, n);
+	if (h)
+		memcpy(d, h, n);
+	const char *loss = getenv("FAKECUDA_LOSS");
+	float *f = d;
+	if (h && loss && *loss && n == 3 * sizeof(float) && f[2] == 0) {
+		f[0] = 2 * (float)atof(loss);
+		f[1] = 1;
+		f[2] = 2;
+	}
+	return done(0);
+}
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void *st) {
+	if (fail("cuMemcpyDtoDAsync_v2"))
+		return done(UNKNOWN);
+	unsigned char *a = shadow(d, n), *b = shadow(s, n);
+	if (a && b)
+		memmove(a, b, n);
+	return done(0);
+}
+CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void *st) {
+	if (fail("cuMemsetD8Async"))
+		return done(UNKNOWN);
+	unsigned char *h = shadow(d, n);
+	if (h)
+		memset(h, v, n);
+	return done(0);
+}
 
 /* jit_log writes msg to the caller's JIT error log, if it gave one
  * (options 5, the buffer, and 6, its size). */
