@@ -339,7 +339,9 @@ func (f *Fetcher) store(file File, data []byte, from string) error {
 	if got := sha256Hex(data); got != file.SHA256 {
 		return fmt.Errorf("checksum mismatch for %s from %s: SHA-256 %s, expected %s; discarded", file.Name, from, got, file.SHA256)
 	}
-	if err := fileutil.WriteAtomic(filepath.Join(f.Dir, file.Name), data, 0o644); err != nil {
+	// A link at the name is replaced, not written through: the folder's
+	// files are ours to replace, what a link there leads to is not.
+	if err := fileutil.WriteAtomicSet([]fileutil.File{{Path: filepath.Join(f.Dir, file.Name), Data: data, Perm: 0o644, ReplaceLink: true}}); err != nil {
 		return &localError{err}
 	}
 	f.logf("  cached %s (%d bytes, SHA-256 ok)", file.Name, len(data))

@@ -1059,3 +1059,37 @@ func TestRedactURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchReplacesALinkNotItsTarget: a symbolic link at one of the
+// folder's names, to a file that is not that file (a damaged copy, or
+// someone's notes), is replaced by the download; the file it leads to is
+// left as it was, and a link to a missing file makes nothing there.
+func TestFetchReplacesALinkNotItsTarget(t *testing.T) {
+	contents := testContents(t)
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(contents[strings.TrimPrefix(r.URL.Path, "/")])
+	}))
+	defer good.Close()
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	notes, missing := filepath.Join(elsewhere, "notes.txt"), filepath.Join(elsewhere, "missing")
+	if err := os.WriteFile(notes, []byte("my notes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(notes, filepath.Join(dir, Files[0].Name))
+	os.Symlink(missing, filepath.Join(dir, Files[1].Name))
+	f := &Fetcher{Dir: dir, Mirrors: []string{good.URL}, GoCmd: "-", Log: new(bytes.Buffer)}
+	if _, err := f.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(notes); err != nil || string(b) != "my notes\n" {
+		t.Errorf("the file a cache link led to now holds %q (%v): it was written through the link", b, err)
+	}
+	if _, err := os.Lstat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a link to a missing file made it (%v)", err)
+	}
+	for _, st := range Verify(dir) {
+		if fi, err := os.Lstat(filepath.Join(dir, st.File.Name)); !st.OK || err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s: %v, %v: want a regular file in the link's place, verified", st.File.Name, st.Err, err)
+		}
+	}
+}

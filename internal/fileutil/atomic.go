@@ -104,6 +104,10 @@ type File struct {
 	// (checksums worked out while the rest is written). Its error fails
 	// the write as a failed write would.
 	Final func() ([]byte, error)
+	// ReplaceLink: a symbolic link at Path is replaced by the file, and
+	// what it leads to is left as it is (a cache's own file, which a
+	// link put there must not turn into a write elsewhere).
+	ReplaceLink bool
 }
 
 // WriteAtomicSet writes files as WriteAtomic does, all or none as far
@@ -121,6 +125,12 @@ func WriteAtomicSet(files []File) error {
 	}
 	for _, f := range files {
 		path, err := writeTarget(f.Path)
+		if f.ReplaceLink {
+			path, err = f.Path, nil
+			if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&os.ModeSymlink == 0 {
+				path, err = writeTarget(path) // refuses a folder, a device
+			}
+		}
 		if err != nil {
 			abort()
 			return err
