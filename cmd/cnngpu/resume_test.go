@@ -967,7 +967,7 @@ func TestKeptCheckpointMarksWhatContinues(t *testing.T) {
 		{&engine.Position{Epoch: 1}, false, true},
 		{nil, false, false},
 	} {
-		err := keptCheckpoint(fail, "m.safetensors", c.saved, 2, "")
+		err := keptCheckpoint(fail, "m.safetensors", c.saved, 2, "", "")
 		if errors.As(err, new(trainedKept)) != c.trained || errors.As(err, new(resumable)) != c.resumable || !errors.Is(err, fail) {
 			t.Errorf("saved %+v of 2 epochs: %v; want trained %v, resumable %v", c.saved, err, c.trained, c.resumable)
 		}

@@ -829,7 +829,7 @@ func trainAction(c *cli.Context) error {
 		// The name was made up here: say it even when quiet.
 		fmt.Fprintf(stderr, "checkpoint: %s\n", r.Checkpoint)
 	}
-	say("checkpoint: %s  (evaluate with: %s eval --model %s)", r.Checkpoint, self(), shell.Path(r.Checkpoint))
+	say("checkpoint: %s  (evaluate with: %s)", r.Checkpoint, evalHint(r.Checkpoint, data.Dir))
 	return nil
 }
 
@@ -1110,7 +1110,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 					return werr
 				}
 				hookFailed = true
-				return keptCheckpoint(fmt.Errorf("--metrics: %w", err), out, saved, cfg.Epochs, s.again)
+				return keptCheckpoint(fmt.Errorf("--metrics: %w", err), out, saved, cfg.Epochs, s.again, dataDir)
 			}
 		}
 		return nil
@@ -1181,7 +1181,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 				err = fmt.Errorf("%w\nthe checkpoint of %s was not written: %v", err, which, lost)
 			}
 		}
-		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, s.again)
+		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, s.again, dataDir)
 	}
 	elapsed := time.Since(start)
 	res, err := r.testModel(ctx, m)
@@ -1191,7 +1191,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			return seedResult{}, divergedError(werr, e, opt, out, saved, saved != nil && r.unusable(out, trainIdx))
 		}
 		if errors.Is(werr, engine.ErrReadBack) {
-			return seedResult{}, keptCheckpoint(werr, out, saved, cfg.Epochs, s.again)
+			return seedResult{}, keptCheckpoint(werr, out, saved, cfg.Epochs, s.again, dataDir)
 		}
 		if err == nil && engine.IsFinite(res.Loss) {
 			// The model trained and was tested: its result is not lost
@@ -1202,11 +1202,11 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, werr
 	}
 	if errors.Is(err, engine.ErrInterrupted) {
-		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: %s eval --model %s",
-			out, self(), shell.Path(out)))
+		return seedResult{}, withCode(130, fmt.Errorf("interrupted during the test evaluation; the training finished, and %s holds it: test it with: %s",
+			out, evalHint(out, dataDir)))
 	}
 	if err != nil {
-		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again)
+		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again, dataDir)
 	}
 	if !engine.IsFinite(res.Loss) {
 		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved, true)
@@ -1280,16 +1280,22 @@ func savedEpochs(saved *engine.Position) int {
 // to go on from it: resume it (with the same flags; a resumed run keeps
 // its batch size), or, when every one of the epochs was trained, evaluate
 // it.
-func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, again string) error {
+func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, again, dataDir string) error {
 	if saved == nil {
 		return fmt.Errorf("%w\nno checkpoint was written to %s", err, out)
 	}
 	if saved.Epoch >= epochs {
-		return trainedKept{fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s eval --model %s",
-			err, out, shown.Count(epochs, "epoch"), self(), shell.Path(out))}
+		return trainedKept{fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s",
+			err, out, shown.Count(epochs, "epoch"), evalHint(out, dataDir))}
 	}
 	return resumable{fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s (a resumed run keeps its --batch-size)",
 		err, out, saved.Epoch+1, saved.Step, resumeCommand(out, again))}
+}
+
+// evalHint is the command that tests the checkpoint at out on the data in
+// folder dataDir (named with --data where it is not the cache).
+func evalHint(out, dataDir string) string {
+	return self() + " eval --model " + shell.Path(out) + loader.DataFlag(dataDir)
 }
 
 // resumeCommand is the command that resumes the checkpoint at out, with
