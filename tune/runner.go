@@ -574,6 +574,26 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 			return nil, &BlockedError{fmt.Errorf("--folds: %w (the training set's images): give fewer folds", err)}
 		}
 		s.folds = folds
+		// A round trains on every fold but its own: a digit all of whose
+		// images are in one fold is missing from that round's training.
+		var total [engine.Classes]int
+		for _, l := range labels {
+			total[l]++
+		}
+		for k, f := range folds {
+			left := total
+			for _, i := range f {
+				left[labels[i]]--
+			}
+			for d, n := range left {
+				if n == 0 {
+					// (The folds spread each digit's images: only a digit
+					// of one image is all in one fold.)
+					return nil, &BlockedError{fmt.Errorf("--folds %d: the training set has %s of the digit %d, so round %d, which holds it out, cannot train a 10-class model; K-fold needs at least 2 images of each digit: use a hold-out (--folds 0), or data with more images of %d",
+						spec.Folds, shown.Count(total[d], "image"), d, k+1, d)}
+				}
+			}
+		}
 		return s, nil
 	}
 	tr, va, err := loader.Holdout(labels, spec.ValSplit, SplitSeed)
@@ -583,20 +603,71 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 	if spec.TrainLimit > 0 {
 		tr = loader.Subset(labels, tr, spec.TrainLimit, spec.Seed)
 	}
+	if err := hasEveryDigit(labels, tr, "the training set", "--val-split", spec.TrainLimit, "lower --val-split"); err != nil {
+		return nil, err
+	}
 	s.hold = [2][]int32{tr, va}
 	return s, nil
 }
 
-// round returns round k's (train, validation) indices.
-func (s *splits) round(k int) [2][]int32 {
+// finalIndices is the final retraining's training set: every image of
+// labels, or --train-limit's subset of them; an error where it lacks a
+// digit.
+func finalIndices(spec *Spec, labels []uint8) ([]int32, error) {
+	idx := engine.AllIndices(len(labels))
+	if spec.TrainLimit > 0 {
+		idx = loader.Subset(labels, idx, spec.TrainLimit, spec.Seed)
+	}
+	return idx, hasEveryDigit(labels, idx, "the final retraining's training set", "", spec.TrainLimit, "")
+}
+
+// hasEveryDigit refuses a training set idx (of labels; what names it)
+// that lacks a digit: it cannot train a 10-class model. split is the flag
+// that made it ("" for none), fix what to change; --train-limit (limit;
+// 0: none) is named where it cut the set.
+func hasEveryDigit(labels []uint8, idx []int32, what, split string, limit int, fix string) error {
+	var count [engine.Classes]int
+	for _, i := range idx {
+		count[labels[i]]++
+	}
+	for d, n := range count {
+		if n > 0 {
+			continue
+		}
+		var cut, fixes []string
+		if split != "" {
+			cut, fixes = append(cut, split), append(fixes, fix)
+		}
+		if limit > 0 && limit <= len(idx) {
+			cut, fixes = append(cut, "--train-limit"), append(fixes, "raise --train-limit")
+		}
+		if len(fixes) == 0 {
+			fixes = append(fixes, "give data with images of every digit")
+		}
+		made := ""
+		if len(cut) > 0 {
+			made = " after " + strings.Join(cut, " and ")
+		}
+		return &BlockedError{fmt.Errorf("%s (%s%s) has no image of the digit %d, and cannot train a 10-class model; %s",
+			what, shown.Count(len(idx), "image"), made, d, strings.Join(fixes, " or "))}
+	}
+	return nil
+}
+
+// round returns round k's (train, validation) indices; an error where
+// --train-limit's subset of a fold round's training set lacks a digit.
+func (s *splits) round(k int) ([2][]int32, error) {
 	if s.folds == nil {
-		return s.hold
+		return s.hold, nil
 	}
 	tr := loader.FoldTrain(s.folds, k)
 	if s.spec.TrainLimit > 0 {
 		tr = loader.Subset(s.labels, tr, s.spec.TrainLimit, s.spec.Seed)
+		if err := hasEveryDigit(s.labels, tr, fmt.Sprintf("round %d's training set", k+1), "", s.spec.TrainLimit, ""); err != nil {
+			return [2][]int32{}, err
+		}
 	}
-	return [2][]int32{tr, s.folds[k]}
+	return [2][]int32{tr, s.folds[k]}, nil
 }
 
 // trainLen is the number of training images of round k: len(round(k)[0]).
@@ -647,6 +718,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	rs, err := newSplits(spec, r.Data.Train.Labels)
 	if err != nil {
 		return err
+	}
+	if r.Final {
+		if _, err := finalIndices(spec, r.Data.Train.Labels); err != nil {
+			return err
+		}
 	}
 	if n := rs.trainLen(0); spec.TrainLimit > n {
 		// As train says it: the limit is not an error, but not what it
@@ -746,9 +822,12 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 				track.begin(wi, e.Name(), j)
 				var run *Run
-				run, err = r.train(ctx, e, ds, j, rs.round(j.fold), func(p engine.Progress) {
-					track.progress(wi, p)
-				})
+				var round [2][]int32
+				if round, err = rs.round(j.fold); err == nil {
+					run, err = r.train(ctx, e, ds, j, round, func(p engine.Progress) {
+						track.progress(wi, p)
+					})
+				}
 				if err != nil {
 					track.drop(wi)
 					if !errors.Is(err, ErrInterrupted) {
@@ -1029,9 +1108,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if spec.TrainLimit > 0 && spec.TrainLimit < r.Data.Train.N() {
 		images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", spec.TrainLimit)
 	}
-	idx := engine.AllIndices(r.Data.Train.N())
-	if spec.TrainLimit > 0 {
-		idx = loader.Subset(r.Data.Train.Labels, idx, spec.TrainLimit, spec.Seed)
+	idx, err := finalIndices(spec, r.Data.Train.Labels)
+	if err != nil {
+		return err
 	}
 	if old, err := LoadFinalModel(r.Dir, spec); old != nil && old.Config == best.Config && old.Images == len(idx) {
 		switch {
