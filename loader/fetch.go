@@ -182,6 +182,36 @@ func (f *Fetcher) Ensure(ctx context.Context) (string, error) {
 	return f.Dir, f.ensure(ctx, Files)
 }
 
+// InTheWay lists the files in dir that data fetch leaves as they are:
+// well-formed IDX files of another dataset under MNIST's names.
+func InTheWay(dir string) []string { return inTheWay(dir, Verify(dir), Files) }
+
+// inTheWay is InTheWay of files, given their Verify statuses sts: a .gz
+// file that is another dataset's, or such an uncompressed file with no .gz
+// beside it (a .gz fetched there would be read in its place: --data reads
+// a .gz first).
+func inTheWay(dir string, sts []Status, files []File) []string {
+	var others []string
+	var raws []Status // the uncompressed files, read only where a .gz is missing
+	for i, st := range sts {
+		if !slices.Contains(files, st.File) {
+			continue
+		}
+		if st.Other {
+			others = append(others, st.Path)
+		}
+		if errors.Is(st.Err, fs.ErrNotExist) {
+			if raws == nil {
+				raws = VerifyRaw(dir)
+			}
+			if raws[i].Other {
+				others = append(others, raws[i].Path)
+			}
+		}
+	}
+	return others
+}
+
 // ensure is Ensure of some of Files (those a command reads: eval needs the
 // test set's alone).
 func (f *Fetcher) ensure(ctx context.Context, files []File) error {
@@ -199,14 +229,10 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	}
 	var need []File
 	damaged := map[string]error{} // in the cache, but not what was published
-	var others []string
-	var raws []Status // the uncompressed files, read only where a .gz is missing
-	for i, st := range Verify(f.Dir) {
+	sts := Verify(f.Dir)
+	for _, st := range sts {
 		if !slices.Contains(files, st.File) {
 			continue
-		}
-		if st.Other {
-			others = append(others, st.Path)
 		}
 		if st.NotFile {
 			// Said before anything is downloaded: the download could not
@@ -219,15 +245,6 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 			// cache), and the copy would keep the mode that refused it.
 			return fmt.Errorf("the cached %s cannot be read: %w; it was left as it is, not fetched again: make it readable (its owner can: chmod a+r), or use a cache of your own (XDG_CACHE_HOME=DIR, or --data DIR with the four files)", st.Path, st.Err)
 		}
-		// Another dataset's uncompressed file with no .gz beside it: a
-		// .gz fetched there would be read in its place (--data reads a
-		// .gz first).
-		if errors.Is(st.Err, fs.ErrNotExist) && raws == nil {
-			raws = VerifyRaw(f.Dir)
-		}
-		if errors.Is(st.Err, fs.ErrNotExist) && raws[i].Other {
-			others = append(others, raws[i].Path)
-		}
 		if !st.OK {
 			if !errors.Is(st.Err, os.ErrNotExist) {
 				f.logf("cached %s is damaged: %v", st.File.Name, st.Err)
@@ -239,7 +256,7 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	if len(need) == 0 {
 		return nil
 	}
-	if len(others) > 0 {
+	if others := inTheWay(f.Dir, sts, files); len(others) > 0 {
 		return fmt.Errorf("%s: well-formed IDX %s, but not the published MNIST (another dataset under MNIST's file names?): not replaced, so that nothing is lost; fetch MNIST into another folder (data fetch --dir DIR), or move %s away first; a dataset of its own is read as it is with --data %s",
 			strings.Join(others, ", "), plural(len(others), "file", "files"), plural(len(others), "it", "them"), f.Dir)
 	}

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,7 +86,20 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		if err != nil {
 			var pe *loader.ParseError
 			if errors.As(err, &pe) {
-				return none, fmt.Errorf("--data: %w; if the folder is meant to hold MNIST, fetch checked copies with %s, or leave --data out to use the cache", err, shell.Command("data fetch --dir "+shell.Path(dir)))
+				// data fetch replaces no well-formed IDX file (another
+				// dataset's): those are to be moved away first.
+				var keeps []string
+				for _, p := range loader.InTheWay(dir) {
+					keeps = append(keeps, filepath.Base(p))
+				}
+				first := ""
+				if n := len(keeps); n > 0 {
+					if n > 1 {
+						keeps = append(keeps[:n-2], keeps[n-2]+" and "+keeps[n-1])
+					}
+					first = "move " + strings.Join(keeps, ", ") + " out of it (fetching replaces no IDX file that is not MNIST's), then "
+				}
+				return none, fmt.Errorf("--data: %w; if the folder is meant to hold MNIST, %sfetch checked copies with %s, or leave --data out to use the cache", err, first, shell.Command("data fetch --dir "+shell.Path(dir)))
 			}
 			return none, fmt.Errorf("--data: %w", err)
 		}

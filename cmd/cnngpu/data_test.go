@@ -7,6 +7,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -422,5 +424,51 @@ func TestReadInterruptedIs130(t *testing.T) {
 	var ee *exitError
 	if !errors.As(got, &ee) || ee.code != 130 || !strings.Contains(got.Error(), "interrupted while reading the data in "+dir) {
 		t.Errorf("a read of --data after Ctrl-C: %v", got)
+	}
+}
+
+// TestDamagedDataHintFetchesWhatItCan: data fetch leaves as they are the
+// IDX files that are not MNIST's (a label of 10 is one), so the hint to
+// fetch checked copies into a damaged --data folder first says to move
+// those away (the hint alone led to a fetch that refused them); a file
+// cut short is not one of them: fetching replaces it.
+func TestDamagedDataHintFetchesWhatItCan(t *testing.T) {
+	f := newFixtures(t)
+	labels := filepath.Join(f.data, "t10k-labels-idx1-ubyte.gz")
+	gz, err := os.Open(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := gzip.NewReader(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	gz.Close()
+	if err != nil || len(b) < 20 {
+		t.Fatal(err, len(b))
+	}
+	writeGz := func(b []byte) {
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		w.Write(b)
+		w.Close()
+		if err := os.WriteFile(labels, z.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b[8+5] = 10 // after the magic and the count
+	writeGz(b)
+	_, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--data", f.data, "--model", f.model)
+	// The fixture's files are all another dataset's (made up).
+	want := "label 5 is 10, expected 0-9; if the folder is meant to hold MNIST, move train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz out of it (fetching replaces no IDX file that is not MNIST's), then fetch checked copies with "
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("eval on a label of 10: exit %d, no %q in\n%s", code, want, stderr)
+	}
+	writeGz(b[:20]) // damaged: fetching replaces it
+	_, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--data", f.data, "--model", f.model)
+	want = "truncated: header says 100 labels, file holds 12; if the folder is meant to hold MNIST, move train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz and t10k-images-idx3-ubyte.gz out of it "
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("eval on a label file cut short: exit %d, no %q in\n%s", code, want, stderr)
 	}
 }
