@@ -9,6 +9,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
+
+	"github.com/cnngpu/cnngpu/internal/shown"
 )
 
 // byClass returns the indices of each label, each list shuffled by seed.
@@ -144,4 +147,37 @@ func Subset(labels []uint8, idx []int32, n int, seed uint64) []int32 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// EveryDigit refuses a training set idx (of labels 0-9; what names it)
+// that lacks a digit: it cannot train a 10-class model. split is the flag
+// whose split made it ("" for none) and fix what to change of it; limited
+// says --train-limit cut the set.
+func EveryDigit(labels []uint8, idx []int32, what, split, fix string, limited bool) error {
+	var count [10]int
+	for _, i := range idx {
+		count[labels[i]]++
+	}
+	for d, n := range count {
+		if n > 0 {
+			continue
+		}
+		var cut, fixes []string
+		if split != "" {
+			cut, fixes = append(cut, split), append(fixes, fix)
+		}
+		if limited {
+			cut, fixes = append(cut, "--train-limit"), append(fixes, "raise --train-limit")
+		}
+		if len(fixes) == 0 {
+			fixes = append(fixes, "give data with images of every digit")
+		}
+		made := ""
+		if len(cut) > 0 {
+			made = " after " + strings.Join(cut, " and ")
+		}
+		return fmt.Errorf("%s (%s%s) has no image of the digit %d, and cannot train a 10-class model; %s",
+			what, shown.Count(len(idx), "image"), made, d, strings.Join(fixes, " or "))
+	}
+	return nil
 }

@@ -600,10 +600,11 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 	if err != nil {
 		return nil, &BlockedError{fmt.Errorf("--val-split: %w: give a fraction that leaves images on both sides", err)}
 	}
-	if spec.TrainLimit > 0 {
+	limited := spec.TrainLimit > 0 && spec.TrainLimit < len(tr)
+	if limited {
 		tr = loader.Subset(labels, tr, spec.TrainLimit, spec.Seed)
 	}
-	if err := hasEveryDigit(labels, tr, "the training set", "--val-split", spec.TrainLimit, "lower --val-split"); err != nil {
+	if err := hasEveryDigit(labels, tr, "the training set", "--val-split", "lower --val-split", limited); err != nil {
 		return nil, err
 	}
 	s.hold = [2][]int32{tr, va}
@@ -615,41 +616,17 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 // digit.
 func finalIndices(spec *Spec, labels []uint8) ([]int32, error) {
 	idx := engine.AllIndices(len(labels))
-	if spec.TrainLimit > 0 {
+	limited := spec.TrainLimit > 0 && spec.TrainLimit < len(idx)
+	if limited {
 		idx = loader.Subset(labels, idx, spec.TrainLimit, spec.Seed)
 	}
-	return idx, hasEveryDigit(labels, idx, "the final retraining's training set", "", spec.TrainLimit, "")
+	return idx, hasEveryDigit(labels, idx, "the final retraining's training set", "", "", limited)
 }
 
-// hasEveryDigit refuses a training set idx (of labels; what names it)
-// that lacks a digit: it cannot train a 10-class model. split is the flag
-// that made it ("" for none), fix what to change; --train-limit (limit;
-// 0: none) is named where it cut the set.
-func hasEveryDigit(labels []uint8, idx []int32, what, split string, limit int, fix string) error {
-	var count [engine.Classes]int
-	for _, i := range idx {
-		count[labels[i]]++
-	}
-	for d, n := range count {
-		if n > 0 {
-			continue
-		}
-		var cut, fixes []string
-		if split != "" {
-			cut, fixes = append(cut, split), append(fixes, fix)
-		}
-		if limit > 0 && limit <= len(idx) {
-			cut, fixes = append(cut, "--train-limit"), append(fixes, "raise --train-limit")
-		}
-		if len(fixes) == 0 {
-			fixes = append(fixes, "give data with images of every digit")
-		}
-		made := ""
-		if len(cut) > 0 {
-			made = " after " + strings.Join(cut, " and ")
-		}
-		return &BlockedError{fmt.Errorf("%s (%s%s) has no image of the digit %d, and cannot train a 10-class model; %s",
-			what, shown.Count(len(idx), "image"), made, d, strings.Join(fixes, " or "))}
+// hasEveryDigit is loader.EveryDigit, blocking the study.
+func hasEveryDigit(labels []uint8, idx []int32, what, split, fix string, limited bool) error {
+	if err := loader.EveryDigit(labels, idx, what, split, fix, limited); err != nil {
+		return &BlockedError{err}
 	}
 	return nil
 }
@@ -661,9 +638,9 @@ func (s *splits) round(k int) ([2][]int32, error) {
 		return s.hold, nil
 	}
 	tr := loader.FoldTrain(s.folds, k)
-	if s.spec.TrainLimit > 0 {
+	if s.spec.TrainLimit > 0 && s.spec.TrainLimit < len(tr) {
 		tr = loader.Subset(s.labels, tr, s.spec.TrainLimit, s.spec.Seed)
-		if err := hasEveryDigit(s.labels, tr, fmt.Sprintf("round %d's training set", k+1), "", s.spec.TrainLimit, ""); err != nil {
+		if err := hasEveryDigit(s.labels, tr, fmt.Sprintf("round %d's training set", k+1), "", "", true); err != nil {
 			return [2][]int32{}, err
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"strconv"
 
 	"github.com/cnngpu/cnngpu/engine"
-	"github.com/cnngpu/cnngpu/internal/shown"
+	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
 )
@@ -88,21 +88,19 @@ func checkTrainLimit(n int) error {
 }
 
 // checkTrainSet says on note when --train-limit asked for more images
-// than the training set has (available, after --val-split), and refuses a
-// training set idx that lacks a digit: it cannot train a 10-class model.
-func checkTrainSet(limit, available int, labels []uint8, idx []int32, note io.Writer) error {
+// than the training set has (available, after --val-split: split says it
+// held some out), and refuses a training set idx that lacks a digit: it
+// cannot train a 10-class model.
+func checkTrainSet(limit, available int, split bool, labels []uint8, idx []int32, note io.Writer) error {
 	if limit > available && note != nil {
 		fmt.Fprintf(note, "note: --train-limit %d is more than the %d training images there are; training on all %d\n", limit, available, available)
 	}
-	for d, n := range digitCounts(labels, idx) {
-		if n == 0 {
-			fix := "lower --val-split or raise --train-limit"
-			if limit == 0 || limit >= available {
-				fix = "lower --val-split" // the limit cut nothing
-			}
-			return usageErrorf("the training set (%s after --val-split and --train-limit) has no image of the digit %d, and cannot train a 10-class model; %s",
-				shown.Count(len(idx), "image"), d, fix)
-		}
+	flag := ""
+	if split {
+		flag = "--val-split"
+	}
+	if err := loader.EveryDigit(labels, idx, "the training set", flag, "lower --val-split", 0 < limit && limit < available); err != nil {
+		return usageErrorf("%v", err)
 	}
 	return nil
 }

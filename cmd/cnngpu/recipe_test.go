@@ -197,19 +197,27 @@ func TestOneSeedHasNoSpread(t *testing.T) {
 	}
 }
 
-// TestCheckTrainSetSaysWhatToChange: a training set without a digit asks
-// to raise --train-limit only where one cut the training set (it asked so
-// of runs that gave none, or one above the images there are).
+// TestCheckTrainSetSaysWhatToChange: a training set without a digit names
+// and asks to change only the flags that cut it: --train-limit where it cut
+// the training set (it asked so of runs that gave none, or one above the
+// images there are), --val-split where one held images out (it asked to
+// lower a split of 0).
 func TestCheckTrainSetSaysWhatToChange(t *testing.T) {
 	labels := []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 	idx := []int32{0, 1, 2, 3, 4, 6, 7, 8, 9} // no 5
 	for _, c := range []struct {
 		limit, available int
-		fix              string
-	}{{0, 9, "; lower --val-split"}, {9, 100, "; lower --val-split or raise --train-limit"}, {500, 9, "; lower --val-split"}} {
-		err := checkTrainSet(c.limit, c.available, labels, idx, nil)
-		if err == nil || !strings.HasSuffix(err.Error(), c.fix) || !strings.Contains(err.Error(), "no image of the digit 5") {
-			t.Errorf("--train-limit %d: %v; want it to end %q", c.limit, err, c.fix)
+		split            bool
+		want             string
+	}{
+		{0, 9, true, "(9 images after --val-split) has no image of the digit 5, and cannot train a 10-class model; lower --val-split"},
+		{9, 100, true, "(9 images after --val-split and --train-limit) has no image of the digit 5, and cannot train a 10-class model; lower --val-split or raise --train-limit"},
+		{500, 9, true, "(9 images after --val-split) has no image of the digit 5, and cannot train a 10-class model; lower --val-split"},
+		{9, 100, false, "(9 images after --train-limit) has no image of the digit 5, and cannot train a 10-class model; raise --train-limit"},
+	} {
+		err := checkTrainSet(c.limit, c.available, c.split, labels, idx, nil)
+		if err == nil || !strings.HasSuffix(err.Error(), c.want) {
+			t.Errorf("--train-limit %d, split %v: %v; want it to end %q", c.limit, c.split, err, c.want)
 		}
 	}
 }
