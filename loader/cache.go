@@ -54,6 +54,11 @@ func (f *Fetcher) loadSets(ctx context.Context, files []File) ([]*Set, error) {
 	if st, err := os.Stat(f.Dir); err == nil && !st.IsDir() {
 		return nil, CacheIsFileError(f.Dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrPermission) {
+			// A folder on its way closed to this user (cmd's hint for a
+			// permission says whom the system refused).
+			return nil, fmt.Errorf("the MNIST cache %s cannot be used (%w): set XDG_CACHE_HOME to a folder of your own, or ask for access to it", f.Dir, err)
+		}
 		return nil, fmt.Errorf("the MNIST cache %s cannot be used (%v): a folder above it may be a file; fix that, or set XDG_CACHE_HOME to another folder", f.Dir, err)
 	}
 	data, err := f.contents(ctx, files)

@@ -1948,3 +1948,33 @@ func TestPercentUnderHalf(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheClosedToTheUser: a cache below a folder the user may not enter
+// is said to be closed to them, with the permission hint (it was said
+// that a folder above it may be a file).
+func TestCacheClosedToTheUser(t *testing.T) {
+	runuser, _ := asNobody(t)
+	fx := newFixtures(t)
+	root, err := os.MkdirTemp("", "cnngpu-closed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	bin, model, closed := filepath.Join(root, "cnngpu"), filepath.Join(root, "m.safetensors"), filepath.Join(root, "closed")
+	for _, f := range []func() error{
+		func() error { return os.Chmod(root, 0o755) },
+		func() error { return os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755) },
+		func() error { return os.WriteFile(model, []byte(readFile(t, fx.model)), 0o644) },
+		func() error { return os.Mkdir(closed, 0o700) }, // root's
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := exec.Command(runuser, "-u", "nobody", "--", "env", "XDG_CACHE_HOME="+filepath.Join(closed, "cache"), bin, "eval", "--cpu", "--model", model).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), "permission denied): set XDG_CACHE_HOME to a folder of your own, or ask for access to it") ||
+		!strings.Contains(string(b), "hint: cnngpu runs as user nobody") || strings.Contains(string(b), "may be a file") {
+		t.Errorf("eval with a cache closed to nobody: %v\n%s", err, b)
+	}
+}
