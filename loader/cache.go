@@ -255,6 +255,15 @@ func (f *Fetcher) makeCopy(file File, state CopyState) ([]byte, error) {
 			})
 			return data, nil
 		}
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+			// No room (a full disk, a quota, ulimit -f): the command
+			// goes on, so a hint to run it again does not fit. Said once
+			// a process, for all the files.
+			noRoomOnce.Do(func() {
+				f.logf("note: no room to keep the uncompressed copies in %s (%v), so its .gz files are decompressed at each command (a second or so); once there is room for them (%d MB in all), they are kept", filepath.Dir(gzPath), rootCause(err), rawBytesMB)
+			})
+			return data, nil
+		}
 		f.logf("could not keep an uncompressed copy of %s (%v): the next command decompresses it again", gzPath, err)
 	} else {
 		f.logf("  kept %s uncompressed (%d bytes, SHA-256 ok) for faster reading", file.Name, len(data))
@@ -262,8 +271,23 @@ func (f *Fetcher) makeCopy(file File, state CopyState) ([]byte, error) {
 	return data, nil
 }
 
-// readOnlyOnce: the note on a read-only data folder, once a process.
-var readOnlyOnce sync.Once
+// readOnlyOnce and noRoomOnce: the notes on a read-only data folder and
+// on one without room for the copies, once a process.
+var readOnlyOnce, noRoomOnce sync.Once
+
+// rawBytesMB is the uncompressed copies' size, in MB rounded up.
+const rawBytesMB = 55
+
+// rootCause is err's innermost error ("no space left on device").
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
 
 // readRegular reads the file at path when it is a regular file (through
 // links) and not over MaxFileBytes; anything else in its place (a folder,
