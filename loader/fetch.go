@@ -407,8 +407,11 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %s", resp.Status)
 	}
+	if resp.ContentLength > maxDownload {
+		return fmt.Errorf("the mirror announces %d bytes, more than the %d MB read of any file (MNIST's largest is 9.9 MB): not downloaded", resp.ContentLength, maxDownload>>20)
+	}
 	stall.Reset(StallTimeout)
-	pr := &progressReader{r: io.LimitReader(resp.Body, maxDownload), moved: func() { stall.Reset(StallTimeout) }}
+	pr := &progressReader{r: io.LimitReader(resp.Body, maxDownload+1), moved: func() { stall.Reset(StallTimeout) }}
 	// A slow download says how far it has come now and then (at 512
 	// bytes a second, the largest file takes hours, with nothing else on
 	// the screen but "fetching").
@@ -442,6 +445,9 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 			return fmt.Errorf("the connection closed after %d of the %d bytes announced", len(data), resp.ContentLength)
 		}
 		return err
+	}
+	if len(data) > maxDownload {
+		return fmt.Errorf("the mirror sent more than %d MB (MNIST's largest file is 9.9 MB): stopped there, discarded", maxDownload>>20)
 	}
 	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/") && !IsIDX(data) && !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
 		// A proxy's refusal or a network's sign-in page, served as the

@@ -323,6 +323,10 @@ func TestFetchStallsAndFolders(t *testing.T) {
 					return
 				}
 			}
+		case strings.HasPrefix(name, "big/"): // announced at 20 MB
+			w.Header().Set("Content-Length", "20000000")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte("a start"))
 		case strings.HasPrefix(name, "dead/"): // every file: a little, then nothing
 			w.Write(contents[Files[0].Name][:100])
 			w.(http.Flusher).Flush()
@@ -375,8 +379,13 @@ func TestFetchStallsAndFolders(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	err = f.fetchURL(context.Background(), srv.URL+"/endless/x", Files[0])
 	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+	if err == nil || err.Error() != "the mirror sent more than 16 MB (MNIST's largest file is 9.9 MB): stopped there, discarded" {
 		t.Errorf("an endless body: %v", err)
+	}
+	// One announced larger than any MNIST file is not read at all.
+	err = f.fetchURL(context.Background(), srv.URL+"/big/x", Files[0])
+	if err == nil || !strings.HasPrefix(err.Error(), "the mirror announces 20000000 bytes, more than the 16 MB read of any file") {
+		t.Errorf("a body announced at 20 MB: %v", err)
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 4*maxDownload {
 		t.Errorf("an endless body: %d MB allocated", got>>20)
