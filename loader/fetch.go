@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,7 +320,6 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		return err
 	}
 	if f.GoCmd != "-" {
-		f.logf("fetching %s through the Go module proxy", GoModule)
 		failed, err := f.fetchGoModule(ctx, need)
 		if le := (*localError)(nil); errors.As(err, &le) {
 			return fmt.Errorf("writing into the data folder %s: %v (downloaded through the Go module proxy and checked: mend that, or choose another folder with data fetch --dir DIR)", f.Dir, err)
@@ -351,10 +351,14 @@ type localError struct{ err error }
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
-// store checks data against the file's SHA-256 and caches it.
+// store checks data against the file's SHA-256 and caches it; from
+// names where it came from in the error ("" where the caller names it).
 func (f *Fetcher) store(file File, data []byte, from string) error {
 	if got := sha256Hex(data); got != file.SHA256 {
-		return fmt.Errorf("checksum mismatch for %s from %s: SHA-256 %s, expected %s; discarded", file.Name, from, got, file.SHA256)
+		if from != "" {
+			from = " from " + from
+		}
+		return fmt.Errorf("checksum mismatch for %s%s: SHA-256 %s, expected %s; discarded", file.Name, from, got, file.SHA256)
 	}
 	// A link at the name is replaced, not written through: the folder's
 	// files are ours to replace, what a link there leads to is not.
@@ -400,6 +404,9 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 	if err != nil {
 		if context.Cause(ctx) == errStalled {
 			return noAnswer(client, req)
+		}
+		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
+			return ue.Err // without `Get "URL":`, which the log and the list of what was tried name
 		}
 		return err
 	}
@@ -454,7 +461,7 @@ func (f *Fetcher) fetchURL(ctx context.Context, url string, file File) error {
 		// file: said as such, not as a checksum alone.
 		return fmt.Errorf("the mirror sent a page of text (%s, %d bytes), not the file: a proxy's or a network's sign-in page?", ct, len(data))
 	}
-	return f.store(file, data, url)
+	return f.store(file, data, "") // the log and the list of what was tried name url
 }
 
 // noAnswerError is a request given up after StallTimeout with no answer
@@ -621,6 +628,7 @@ func (f *Fetcher) fetchGoModule(ctx context.Context, need []File) ([]File, error
 		}
 		gocmd = p
 	}
+	f.logf("fetching %s through the Go module proxy", GoModule)
 	tmp, err := os.MkdirTemp("", "cnngpu-gomod-")
 	if err != nil {
 		return need, fmt.Errorf("making a temporary folder for the go command: %w (TMPDIR sets where; unset it, or point it at a folder that can be written)", err)
