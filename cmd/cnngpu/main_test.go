@@ -1089,8 +1089,9 @@ func TestInterruptBeforeTheFirstStep(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted train: %v, want exit code 130\n%s", err, se.String())
 	}
-	if !strings.Contains(se.String(), "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step") {
-		t.Errorf("a run about to replace an earlier checkpoint does not say so:\n%s", se.String())
+	if !strings.Contains(se.String(), "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step") ||
+		strings.Contains(se.String(), "to go on with that run instead") {
+		t.Errorf("a run about to replace an earlier, finished run's checkpoint does not say so, or offers to resume it:\n%s", se.String())
 	}
 	switch {
 	case strings.Contains(se.String(), "interrupted before the first step: nothing was trained or written ("+ck+" is as it was)"):
@@ -1277,4 +1278,20 @@ func interruptAt(t *testing.T, dir, line string, delay time.Duration, args ...st
 		t.Fatal(err)
 	}
 	return so.String(), se.String(), code
+}
+
+// TestReplacingAnUnfinishedRunSaysHowToResumeIt: a run about to replace
+// the checkpoint of a run stopped before its end (make run interrupted,
+// then run again) says how to go on with that run instead.
+func TestReplacingAnUnfinishedRunSaysHowToResumeIt(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 100, 20)
+	ck := filepath.Join(dir, "m.safetensors")
+	writeModel(t, ck, func(c *engine.Checkpoint) { c.Config.Epochs = 3 })
+	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--out", ck)
+	want := "note: " + ck + " holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it); it holds a run of 3 epochs stopped after epoch 1: to go on with that run instead, stop this one (Ctrl-C) and run: " +
+		binary_ + " train --resume " + ck + " --data " + dir + " --cpu\n"
+	if code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("train over an unfinished run's checkpoint: exit %d, no %q in\n%s", code, want, stderr)
+	}
 }

@@ -515,7 +515,14 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 			continue // continued, not replaced
 		}
 		if held(out) && (s.from == "" || !samePath(out, s.from)) {
-			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
+			// A run stopped before its end (make run interrupted, then
+			// run again) is one the user may have meant to resume.
+			resume := ""
+			if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs {
+				resume = fmt.Sprintf("; it holds a run of %s stopped %s: to go on with that run instead, stop this one (Ctrl-C) and run: %s",
+					shown.Count(ck.Config.Epochs, "epoch"), stoppedWhere(ck.Position), resumeCommand(out, s.again))
+			}
+			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)%s\n", out, resume)
 		}
 	}
 	switch m := s.metric; {
