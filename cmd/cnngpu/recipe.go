@@ -16,13 +16,13 @@ var recipeFlag = &cli.StringFlag{Name: "recipe", Value: engine.DefaultRecipe.Nam
 	Usage: "training recipe: default (" + strings.TrimPrefix(engine.DefaultRecipe.Describe(), "default: ") +
 		") or reference (the reference study's: --lr 0.001, constant rate, no augmentation, one-hot targets); --schedule, --augment and --label-smoothing override its parts, and train's --lr its rate (tune's --lr is the grid's rates)"}
 
-var scheduleFlag = &cli.StringFlag{Name: "schedule",
+var scheduleFlag = &cli.StringFlag{Name: "schedule", DefaultText: "cosine with --recipe default, constant with --recipe reference",
 	Usage: "learning-rate schedule, overriding the recipe's: constant (--lr throughout) or cosine (linear warm-up over the first 2% of steps to --lr, then a half cosine to 0 at the last step)"}
 
 var labelSmoothingFlag = &cli.Float64Flag{Name: "label-smoothing", DefaultText: "0.1 with --recipe default, 0 with --recipe reference",
-	Usage: "train towards targets of 1-ε+ε/10 for the label and ε/10 for each other class instead of one-hot ones (ε is this value, 0 to 0.5; 0 for one-hot targets), overriding the recipe's (0.1 in default, 0 in reference); the loss printed stays against the labels themselves"}
+	Usage: "train towards targets of 1-ε+ε/10 for the label and ε/10 for each other class instead of one-hot ones (ε is this value: 0 for one-hot targets, or 3e-8 to 0.5), overriding the recipe's (0.1 in default, 0 in reference); the loss printed stays against the labels themselves"}
 
-var augmentFlag = &cli.StringFlag{Name: "augment",
+var augmentFlag = &cli.StringFlag{Name: "augment", DefaultText: engine.AugmentName(engine.DefaultRecipe.Augment) + " with --recipe default, none with --recipe reference",
 	Usage: "training-image augmentation, overriding the recipe's: none, or parts joined by commas: shift (random translation by up to ±2 pixels each way, zero fill) or shift:N (±N, 1 to 7), rotate:D (turned by up to ±D degrees, up to 45), scale:F (resized by up to ±F, up to 0.25); e.g. shift:2,rotate:10,scale:0.1"}
 
 // parseRecipe returns the recipe --recipe names with the parts that

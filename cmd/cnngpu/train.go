@@ -42,7 +42,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "images per training step"},
 			&cli.Float64Flag{Name: "lr", Usage: "learning rate (its peak, with a schedule), overriding the recipe's", DefaultText: "0.003 with --recipe default, 0.001 with --recipe reference"},
 			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam (β1 0.9, β2 0.999, ε 1e-7) or sgd (with --momentum)"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum, with --optimizer sgd (Adam refuses it)"},
 			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation: relu, sigmoid or tanh"},
 			&cli.StringFlag{Name: "arch", Value: "reference", Usage: "architecture: reference (3x3 same-padded convolutions) or original (5x5 valid, as in the reference's first script)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for initial weights, shuffling and augmentation; the same seed repeats a CPU run bit for bit"},

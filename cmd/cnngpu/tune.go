@@ -41,7 +41,7 @@ func tuneCommand() *cli.Command {
 			&cli.StringFlag{Name: "activation", Value: "relu,sigmoid,tanh", Usage: "hidden-layer activations, comma-separated"},
 			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "epochs per run"},
 			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam or sgd"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum, with --optimizer sgd (Adam refuses it)"},
 			&cli.StringFlag{Name: "arch", Value: "reference", Usage: "architecture preset: reference or original"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the initial weights, shuffling and augmentation (the same for every configuration)"},
 			&cli.Float64Flag{Name: "val-split", Value: 0.33, Usage: "hold-out fraction for validation (stratified, seed 42), when --folds is 0"},
