@@ -118,7 +118,7 @@ func plotCommand() *cli.Command {
 			if err := tune.Render(dir, ""); err != nil {
 				return studyError(err) // exit 2 when an output is in the way
 			}
-			fmt.Fprintf(c.App.Writer, "redrew %s and the figures in %s\n", filepath.Join(dir, tune.ReportFile), filepath.Join(dir, tune.PlotsDir))
+			fmt.Fprintf(c.App.Writer, "redrew %s, %s and the figures in %s\n", filepath.Join(dir, tune.ReportFile), filepath.Join(dir, tune.ResultsFile), filepath.Join(dir, tune.PlotsDir))
 			return nil
 		},
 	}
