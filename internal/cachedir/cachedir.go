@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
 // Root is cnngpu's cache folder. A relative $XDG_CACHE_HOME is ignored, as
@@ -20,9 +22,9 @@ func Root() (string, error) {
 	if x != "" && filepath.IsAbs(x) {
 		return usable(filepath.Join(x, "cnngpu"), func(f string) error {
 			if f == filepath.Clean(x) {
-				return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is a file, not a folder: set it to a folder, or unset it for ~/.cache", x)
+				return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is %s, not a folder: set it to a folder, or unset it for ~/.cache", x, kind(f))
 			}
-			return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, a file, not a folder: set it to a folder, or unset it for ~/.cache", x, f)
+			return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, %s, not a folder: set it to a folder, or unset it for ~/.cache", x, f, kind(f))
 		})
 	}
 	home, err := os.UserHomeDir()
@@ -41,9 +43,9 @@ func Root() (string, error) {
 	}
 	return usable(filepath.Join(home, ".cache", "cnngpu"), func(f string) error {
 		if f == filepath.Join(home, ".cache") {
-			return fmt.Errorf("no cache folder: %s, which would hold it, is a file, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f)
+			return fmt.Errorf("no cache folder: %s, which would hold it, is %s, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f, kind(f))
 		}
-		return fmt.Errorf("no cache folder: $HOME (%s) is not a folder (%s is a file): set XDG_CACHE_HOME to a folder", home, f)
+		return fmt.Errorf("no cache folder: $HOME (%s) is not a folder (%s is %s): set XDG_CACHE_HOME to a folder", home, f, kind(f))
 	})
 }
 
@@ -57,6 +59,15 @@ func IgnoredXDG() string {
 	return ""
 }
 
+// kind names what is at path, which is no folder: "a file", "a
+// character device" (/dev/null).
+func kind(path string) string {
+	if st, err := os.Stat(path); err == nil {
+		return fileutil.Kind(st.Mode())
+	}
+	return "a file"
+}
+
 // usable returns root where it is a folder or can be made, else the error
 // for the file in the way: root itself, or (above, which words it for
 // where root came from) one of the folders above it.
@@ -65,7 +76,7 @@ func usable(root string, above func(file string) error) (string, error) {
 	case "":
 		return root, nil
 	case root:
-		return "", fmt.Errorf("no cache folder: %s, where it goes, is a file, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root)
+		return "", fmt.Errorf("no cache folder: %s, where it goes, is %s, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root, kind(root))
 	default:
 		return "", above(f)
 	}

@@ -43,6 +43,13 @@ func TestRootRefused(t *testing.T) {
 	if _, err := Root(); err == nil || !strings.Contains(err.Error(), "$XDG_CACHE_HOME ("+file+") is a file, not a folder") {
 		t.Errorf("XDG_CACHE_HOME a file: %v", err)
 	}
+	if _, err := os.Stat("/dev/null"); err == nil {
+		t.Setenv("XDG_CACHE_HOME", "/dev/null")
+		if _, err := Root(); err == nil || !strings.Contains(err.Error(), "$XDG_CACHE_HOME (/dev/null) is a character device, not a folder") {
+			t.Errorf("XDG_CACHE_HOME /dev/null: %v", err)
+		}
+		t.Setenv("XDG_CACHE_HOME", file)
+	}
 	// Under a file: nothing can be made there.
 	under := filepath.Join(file, "sub", "dir")
 	t.Setenv("XDG_CACHE_HOME", under)
