@@ -147,6 +147,28 @@ func TestClaim(t *testing.T) {
 	if entries, err := os.ReadDir(kept); err != nil || len(entries) != 1 || entries[0].Name() != "notes.txt" {
 		t.Fatalf("a folder that existed before Claim, after a failure: %v %v; want only notes.txt", entries, err)
 	}
+	// A folder with a runs folder of its own (train's checkpoints, with
+	// --out . where a train ran): the run file begun and the study's
+	// definition go, the runs folder and what it held stay.
+	withRuns := t.TempDir()
+	if err := os.MkdirAll(withRuns+"/runs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(withRuns+"/runs/model.safetensors", []byte("a checkpoint"), 0o644)
+	release, err = Claim(withRuns, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Run{Config: c}).Save(RunPath(withRuns, c, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	if entries, err := os.ReadDir(withRuns); err != nil || len(entries) != 1 || entries[0].Name() != "runs" {
+		t.Fatalf("a folder with a runs folder before Claim, after a failure: %v %v; want only runs", entries, err)
+	}
+	if entries, err := os.ReadDir(withRuns + "/runs"); err != nil || len(entries) != 1 || entries[0].Name() != "model.safetensors" {
+		t.Fatalf("its runs folder after a failure: %v %v; want only model.safetensors", entries, err)
+	}
 	// Interrupted (not failed): kept, to be continued.
 	release, err = Claim(kept, spec)
 	if err != nil {

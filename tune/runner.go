@@ -513,6 +513,15 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The run files there before (under the lock: no other study is
+	// writing them): those this process makes are its own to take back.
+	before := map[string]bool{}
+	if hadRuns {
+		empty, _ := headerOnlyRuns(dir)
+		for _, p := range empty {
+			before[p] = true
+		}
+	}
 	if err := Prepare(dir, spec); err != nil {
 		unlock()
 		return nil, err
@@ -522,13 +531,13 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 		if !failed {
 			return
 		}
-		if !hadRuns {
-			// The runs folder is this process's: a run that recorded no
-			// epoch (stopped in its first) is nothing to keep.
-			if empty, n := headerOnlyRuns(dir); len(empty) == n {
-				for _, p := range empty {
-					os.Remove(p)
-				}
+		// A run file this process began that recorded no epoch (its run
+		// stopped in its first) is nothing to keep, also in a runs
+		// folder that was there (another command's checkpoints).
+		empty, _ := headerOnlyRuns(dir)
+		for _, p := range empty {
+			if !before[p] {
+				os.Remove(p)
 			}
 		}
 		if !hadRuns && os.Remove(filepath.Join(dir, RunsDir)) != nil || runFiles(dir) > 0 {
