@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -55,8 +56,11 @@ type Runner struct {
 	// them).
 	FinalEngine engine.Engine
 	Log         io.Writer
-	// Machine describes the hardware for the report.
+	// Machine describes the hardware for the report: the report keeps
+	// its line where this process trains nothing (the engine that
+	// trained the runs is not this one).
 	Machine string
+	trained atomic.Bool // a run or the final retraining, by this process
 	// OnRunStart, when set, is called as each run starts (tests use it).
 	OnRunStart func(c Config, fold int)
 	// OnStatus, when set, is called with the study's progress as runs
@@ -827,6 +831,7 @@ func (r *Runner) Run(ctx context.Context) error {
 					break
 				}
 				mu.Lock()
+				r.trained.Store(true)
 				n, eta := track.finish(wi, j, run.Seconds)
 				status := fmt.Sprintf("val acc %.2f%%", 100*run.Epochs[len(run.Epochs)-1].ValAcc)
 				if run.Diverged {
@@ -889,14 +894,24 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err := r.final(ctx, fe); err != nil {
 			if errors.Is(err, ErrAllDiverged) || errors.Is(err, ErrFinalDiverged) {
 				// The report shows what diverged where.
-				if rerr := Render(r.Dir, r.Machine); rerr != nil {
+				if rerr := Render(r.Dir, r.machine()); rerr != nil {
 					return rerr
 				}
 			}
 			return err
 		}
 	}
-	return Render(r.Dir, r.Machine)
+	return Render(r.Dir, r.machine())
+}
+
+// machine is the machine line for the report: Machine where this process
+// trained something or the report has none, else "" (Render keeps the
+// report's).
+func (r *Runner) machine() string {
+	if !r.trained.Load() && previousMachine(r.Dir) != "" {
+		return ""
+	}
+	return r.Machine
 }
 
 // ErrAllDiverged matches (errors.Is) the error of a study whose every
@@ -1120,6 +1135,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 			finalPath, st.Mode().Perm(), best.Config.Label(), finalPath)}
 	}
 	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, shown.Count(spec.Epochs, "epoch"))
+	r.trained.Store(true)
 	arch, opt, cfg, err := finalPlan(spec, best.Config, len(idx))
 	if err != nil {
 		return err

@@ -1506,3 +1506,33 @@ func TestSeedsArgs(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestResumeThatTrainsNothingKeepsTheMachine: a study run again with all
+// its runs and its final model done trains nothing, so its report keeps
+// the machine that trained them (it named the engine of the command run
+// again: a GPU's for runs the CPU trained); one that trains names its own.
+func TestResumeThatTrainsNothingKeepsTheMachine(t *testing.T) {
+	dir := t.TempDir()
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs = spec.LRs[:1], spec.Acts[:1], 1
+	data := synthetic(200, 40)
+	if err := newRunner(t, spec, dir, data, true).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again := newRunner(t, spec, dir, data, true)
+	again.Machine = "another machine"
+	if err := again.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	report, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil || !strings.Contains(string(report), "<!--machine-->test machine<!--/machine-->") {
+		t.Errorf("the report after a rerun that trained nothing (%v): want the machine that trained it kept\n%s", err, report)
+	}
+	os.Remove(filepath.Join(dir, FinalFile))
+	if err := again.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if report, _ := os.ReadFile(filepath.Join(dir, ReportFile)); !strings.Contains(string(report), "<!--machine-->another machine<!--/machine-->") {
+		t.Errorf("the report after a rerun that retrained the final model: want its machine\n%s", report)
+	}
+}
