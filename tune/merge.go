@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -482,9 +483,12 @@ func sameResults(a, b *Run) bool {
 	if len(a.Epochs) != len(b.Epochs) || a.Diverged != b.Diverged || a.DivergedEpoch != b.DivergedEpoch {
 		return false
 	}
+	// A diverged epoch's figures are NaN, the same in both copies of a
+	// file merged again: compared as equal.
+	same := func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) }
 	for i, x := range a.Epochs {
 		y := b.Epochs[i]
-		if x.TrainLoss != y.TrainLoss || x.TrainAcc != y.TrainAcc || x.ValLoss != y.ValLoss || x.ValAcc != y.ValAcc {
+		if !same(x.TrainLoss, y.TrainLoss) || !same(x.TrainAcc, y.TrainAcc) || !same(x.ValLoss, y.ValLoss) || !same(x.ValAcc, y.ValAcc) {
 			return false
 		}
 	}

@@ -1536,3 +1536,19 @@ func TestResumeThatTrainsNothingKeepsTheMachine(t *testing.T) {
 		t.Errorf("the report after a rerun that retrained the final model: want its machine\n%s", report)
 	}
 }
+
+// TestSameResultsWithNaN: a diverged epoch's NaN figures are the same
+// results in two copies of a run file (merging the same shards again said
+// they were other results).
+func TestSameResultsWithNaN(t *testing.T) {
+	nan := math.NaN()
+	run := func(v float64) *Run {
+		return &Run{Diverged: true, DivergedEpoch: 1, Epochs: []engine.EpochMetrics{{Epoch: 1, TrainLoss: nan, TrainAcc: 0.1, ValLoss: v, ValAcc: 0.1}}}
+	}
+	if !sameResults(run(nan), run(nan)) {
+		t.Error("two copies of a diverged run: not the same results")
+	}
+	if sameResults(run(nan), run(0.5)) {
+		t.Error("a NaN loss and 0.5: the same results")
+	}
+}
