@@ -1127,12 +1127,13 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		}
 		r.logf("final model for %s: %v; training it again", best.Config.Label(), err)
 	}
-	// A final model someone made read-only is kept: the retraining would
-	// replace it by a rename that does not ask.
-	finalPath := filepath.Join(r.Dir, FinalModel)
-	if st, err := os.Stat(finalPath); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o222 == 0 {
-		return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and retraining the best setting (%s) would replace it: move it away, or make it writable (chmod u+w %s), and run the study again (its runs are kept: it goes on from here)",
-			finalPath, st.Mode().Perm(), best.Config.Label(), finalPath)}
+	// A final model, or its record, someone made read-only is kept: the
+	// retraining would replace it by a rename that does not ask.
+	for _, finalPath := range []string{filepath.Join(r.Dir, FinalModel), filepath.Join(r.Dir, FinalFile)} {
+		if st, err := os.Stat(finalPath); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o222 == 0 {
+			return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and retraining the best setting (%s) would replace it: move it away, or make it writable (chmod u+w %s), and run the study again (its runs are kept: it goes on from here)",
+				finalPath, st.Mode().Perm(), best.Config.Label(), finalPath)}
+		}
 	}
 	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, shown.Count(spec.Epochs, "epoch"))
 	r.trained.Store(true)

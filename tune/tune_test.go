@@ -915,6 +915,17 @@ func TestReadOnlyFinalModelKept(t *testing.T) {
 	if _, err := LoadFinalModel(dir, spec); err != nil {
 		t.Errorf("once writable, no final model: %v", err)
 	}
+	// Its record made read-only, the model gone: kept too (it was
+	// replaced unsaid).
+	record := filepath.Join(dir, FinalFile)
+	if err := os.Chmod(record, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(model)
+	err = keptBy(t, record, func() error { return newRunner(t, spec, dir, data, true).Run(context.Background()) })
+	if !strings.Contains(fmt.Sprint(err), record+" is read-only (mode 0444)") {
+		t.Fatalf("retraining over a read-only final record: %v, want it refused, naming it", err)
+	}
 }
 
 // TestReadOnlyOutputsKept: results.csv, report.md or a figure made
