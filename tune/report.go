@@ -141,8 +141,8 @@ func Render(dir, machine string) error {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Hyperparameter study\n\n")
-	fmt.Fprintf(&b, "- Grid: learning rates %s × batch sizes %s × activations %s (%d configurations)\n",
-		joinF(spec.LRs), joinI(spec.BatchSizes), strings.Join(spec.Acts, ", "), len(spec.Configs()))
+	fmt.Fprintf(&b, "- Grid: learning rates %s × batch sizes %s × activations %s (%s)\n",
+		joinF(spec.LRs), joinI(spec.BatchSizes), strings.Join(spec.Acts, ", "), shown.Count(len(spec.Configs()), "configuration"))
 	fmt.Fprintf(&b, "- Validation: %s of the training images", spec.Scheme())
 	images := 0
 	for _, r := range results {

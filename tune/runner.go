@@ -1155,7 +1155,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		}
 		from, hist = ck.Position, ck.History
 		if from.Epoch >= spec.Epochs {
-			r.logf("the final retraining trained its %d epochs before it stopped (%s): testing it", spec.Epochs, partial)
+			r.logf("the final retraining trained its %s before it stopped (%s): testing it", shown.Count(spec.Epochs, "epoch"), partial)
 		} else {
 			r.logf("resuming the final retraining at epoch %d, step %d (%s)", from.Epoch+1, from.Step, partial)
 		}

@@ -575,8 +575,8 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 	share := func(v int64) string { return fmt.Sprintf("%.1f%%", 100*float64(v)/float64(total)) }
 	runs := len(mine) * spec.Rounds()
 	if spec.Shard.N > 1 {
-		fmt.Fprintf(w, "dry run: shard %s holds %d of %d configurations x %s (%s of the study's expected cost), into %s: %s to train\n",
-			spec.Shard, len(mine), len(all), shown.Count(spec.Rounds(), "round"), share(cost), out, shown.Count(runs-finished, "run"))
+		fmt.Fprintf(w, "dry run: shard %s holds %d of %s x %s (%s of the study's expected cost), into %s: %s to train\n",
+			spec.Shard, len(mine), shown.Count(len(all), "configuration"), shown.Count(spec.Rounds(), "round"), share(cost), out, shown.Count(runs-finished, "run"))
 	} else {
 		fmt.Fprintf(w, "dry run: %s x %s into %s: %s to train\n",
 			shown.Count(len(all), "configuration"), shown.Count(spec.Rounds(), "round"), out, shown.Count(runs-finished, "run"))
