@@ -89,6 +89,11 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 		for _, id := range ids {
 			for k := range jobs {
 				e, err := openGPU(c.App.ErrWriter, id, c.String("precision") == "tf32")
+				if nd := (*gpucuda.NoSuchDeviceError)(nil); errors.As(err, &nd) {
+					// The flag given is --devices, not --device.
+					msg := strings.Replace(nd.Error(), fmt.Sprintf("--device %d: no such GPU", id), fmt.Sprintf("--devices %s: no GPU %d", c.String("devices"), id), 1)
+					return engines, nil, nil, withCode(2, errors.New(strings.Replace(msg, "give --device one of these", "give --devices from these", 1)))
+				}
 				if err != nil {
 					return engines, nil, nil, err
 				}

@@ -227,3 +227,13 @@ func TestTuneEngineFailureSaysWhatIsKept(t *testing.T) {
 		t.Errorf("tune --final of runs that all diverged: exit %d, want 1 with the divergence's hint alone\n%s%s", code, stdout, stderr)
 	}
 }
+
+// TestTuneDevicesNoSuchGPU: a GPU in --devices the machine lacks is named
+// with --devices, the flag given (it said --device, which was not), exit 2.
+func TestTuneDevicesNoSuchGPU(t *testing.T) {
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "CNNGPU_NO_CACHE=1", "XDG_CACHE_HOME=" + t.TempDir()}
+	_, stderr, code := cnngpu(t, env, "tune", "--devices", "0,5", "--epochs", "1", "--lr", "0.001", "--batch-size", "128", "--activation", "relu", "--out", filepath.Join(t.TempDir(), "s"))
+	if code != 2 || !strings.Contains(stderr, "cnngpu: --devices 0,5: no GPU 5; this machine has:\n  GPU 0: ") || !strings.Contains(stderr, "give --devices from these, or use --cpu") {
+		t.Errorf("tune --devices 0,5 on two GPUs: exit %d\n%s", code, stderr)
+	}
+}
