@@ -276,7 +276,7 @@ func ParseLabels(name string, raw []byte) (*Labels, error) {
 	}
 	for i, v := range body {
 		if v > 9 {
-			return nil, fmt.Errorf("%s: label %d is %d, expected 0-9", name, i, v)
+			return nil, fmt.Errorf("%s: the label at index %d (from 0) is %d, expected 0-9", name, i, v)
 		}
 	}
 	return &Labels{N: n, Values: body}, nil

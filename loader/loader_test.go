@@ -93,7 +93,7 @@ func TestParseMalformed(t *testing.T) {
 		{"labels as images", "x", idxLabels([]byte{1}), false, "an IDX label file where an IDX image file was expected"},
 		{"not IDX", "x", append([]byte{0, 0, 9, 3}, good[4:]...), false, "wrong magic number 0x00000903: IDX image files start with 0x00000803"},
 		{"wrong dims", "x", idxImages(2, 32, 32, func(int) byte { return 0 }), false, "images are 32x32, expected 28x28"},
-		{"bad label", "l", idxLabels([]byte{1, 2, 10}), true, "label 2 is 10, expected 0-9"},
+		{"bad label", "l", idxLabels([]byte{1, 2, 10}), true, "the label at index 2 (from 0) is 10, expected 0-9"},
 		{"truncated labels", "l", idxLabels([]byte{1, 2, 3})[:10], true, "header says 3 labels, file holds 2"},
 		// One, not "1 images".
 		{"trailing data after one image", "i", append(idxImages(1, 28, 28, func(int) byte { return 0 }), 0), false, "i: 1 byte of trailing data after 1 image of 784 bytes"},

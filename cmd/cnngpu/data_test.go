@@ -461,7 +461,7 @@ func TestDamagedDataHintFetchesWhatItCan(t *testing.T) {
 	writeGz(b)
 	_, stderr, code := cnngpu(t, nil, "eval", "--cpu", "--data", f.data, "--model", f.model)
 	// The fixture's files are all another dataset's (made up).
-	want := "label 5 is 10, expected 0-9; if the folder is meant to hold MNIST, move train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz out of it (fetching replaces no IDX file that is not MNIST's), then fetch checked copies with "
+	want := "the label at index 5 (from 0) is 10, expected 0-9; if the folder is meant to hold MNIST, move train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz out of it (fetching replaces no IDX file that is not MNIST's), then fetch checked copies with "
 	if code != 1 || !strings.Contains(stderr, want) {
 		t.Errorf("eval on a label of 10: exit %d, no %q in\n%s", code, want, stderr)
 	}
