@@ -1102,3 +1102,16 @@ func TestFetchReplacesALinkNotItsTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldoutOfOneEach: with one example of each class, no fraction works;
+// the error says so, where it gave two bounds that excluded each other
+// ("at least 0.5", then "below 0.5").
+func TestHoldoutOfOneEach(t *testing.T) {
+	labels := []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	for _, f := range []float64{0.1, 0.5, 0.9} {
+		_, _, err := Holdout(labels, f, 1)
+		if err == nil || !strings.Contains(err.Error(), "the 10 examples hold at most one of each class") {
+			t.Errorf("fraction %v of one each: %v", f, err)
+		}
+	}
+}

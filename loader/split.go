@@ -54,6 +54,10 @@ func Holdout(labels []uint8, frac float64, seed uint64) (train, val []int32, err
 		for _, c := range byClass(labels, seed) {
 			most, least = max(most, len(c)), min(least, len(c))
 		}
+		if most < 2 {
+			// No fraction works: each share rounds to none or to all.
+			return nil, nil, fmt.Errorf("validation fraction %v: the %d examples hold at most one of each class, so any hold-out leaves the training set without that class: give data with more examples of each", frac, len(labels))
+		}
 		if len(val) == 0 {
 			return nil, nil, fmt.Errorf("validation fraction %v of %d examples leaves the validation set empty (each digit's share is rounded, here to none): expected at least %s",
 				frac, len(labels), strconv.FormatFloat(roundSig(0.5/float64(most), 3, true), 'g', -1, 64))
