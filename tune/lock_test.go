@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -199,8 +200,22 @@ func TestClaim(t *testing.T) {
 
 	other := *spec
 	other.Epochs = 2
-	if _, err := Claim(dir, &other); err == nil || !strings.Contains(err.Error(), "different study") {
+	if _, err := Claim(dir, &other); err == nil || !strings.Contains(err.Error(), "different study") || strings.Contains(err.Error(), "recorded no epoch") {
 		t.Errorf("Claim of a folder holding another study: %v; want the difference named", err)
+	}
+	// A study that recorded nothing (its process killed in its first
+	// run: the definition and a run file's header left): said so, with
+	// what to remove to start another there.
+	unstartedDir := t.TempDir()
+	if err := spec.Save(unstartedDir); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(unstartedDir, RunsDir), 0o755)
+	if err := (&Run{Config: c}).Save(RunPath(unstartedDir, c, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Claim(unstartedDir, &other); err == nil || !strings.Contains(err.Error(), "which recorded no epoch of any run (stopped in its first): remove "+filepath.Join(unstartedDir, SpecFile)+" and the run files in ") {
+		t.Errorf("Claim of a folder holding another study that recorded nothing: %v", err)
 	}
 	f, err := flockFolder(dir)
 	if err != nil {

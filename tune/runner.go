@@ -167,7 +167,7 @@ func continues(dir string, old, spec *Spec, theirs string) error {
 		}
 	}
 	if d := old.Diff(spec, "in the folder", theirs); d != "" {
-		e := &OtherStudyError{Dir: dir, Diff: d}
+		e := &OtherStudyError{Dir: dir, Diff: d, Unstarted: unstarted(dir)}
 		if old.RecipeLabel() != spec.RecipeLabel() {
 			e.Recipe, e.OldDefault = old.RecipeFlags(), old.oldDefault()
 		}
@@ -353,6 +353,17 @@ func NothingRecorded(dir string) bool {
 	return len(empty) == n
 }
 
+// unstarted reports whether the study in dir recorded nothing: no run
+// file with an epoch, and none of the files a study writes from them.
+func unstarted(dir string) bool {
+	for _, n := range []string{ResultsFile, ReportFile, PlotsDir, FinalFile, FinalModel, FinalPartial} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			return false
+		}
+	}
+	return NothingRecorded(dir)
+}
+
 // headerOnlyRuns lists dir's run files that hold a run's header alone (no
 // epoch, no closing line), and counts its run files.
 func headerOnlyRuns(dir string) (empty []string, n int) {
@@ -402,6 +413,10 @@ type OtherStudyError struct {
 	// trained on other data) than the one its --out folder holds.
 	Into    bool
 	NoStudy bool // a study's outputs without its definition
+	// Unstarted: the folder's study recorded no epoch of any run (a
+	// process ended in its first run, or killed by a second Ctrl-C), so
+	// nothing is lost by starting another there.
+	Unstarted bool
 }
 
 func (e *OtherStudyError) Error() string {
@@ -419,6 +434,10 @@ func (e *OtherStudyError) Error() string {
 	}
 	if e.Data {
 		return fmt.Sprintf("%s holds a study trained on other data (%s); give the --data it trained on to resume it, or another --out folder", e.Dir, e.Diff)
+	}
+	if e.Unstarted {
+		return fmt.Sprintf("%s holds a different study (%s), which recorded no epoch of any run (stopped in its first): remove %s and the run files in %s (lr*.jsonl) to start this one there, or use another --out folder, or the same settings to resume it",
+			e.Dir, e.Diff, filepath.Join(e.Dir, SpecFile), filepath.Join(e.Dir, RunsDir))
 	}
 	if e.Recipe != "" {
 		changed := ""
