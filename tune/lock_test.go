@@ -226,3 +226,35 @@ func TestClaim(t *testing.T) {
 		t.Errorf("Claim of a folder held elsewhere: %v; want the lock's error", err)
 	}
 }
+
+// TestMergeOfARunningShard: a shard whose run is missing while a study
+// holds its folder is said to be running there, not only unfinished.
+func TestMergeOfARunningShard(t *testing.T) {
+	spec := tinySpec()
+	spec.BatchSizes = []int{32, 64}
+	root := t.TempDir()
+	owner := spec.ShardOf(3)
+	var c2 Config
+	for i, c := range spec.Configs() {
+		if owner[i] == 2 {
+			c2 = c
+		}
+	}
+	var dirs []string
+	for i := 0; i < 2; i++ {
+		d := filepath.Join(root, string(rune('0'+i)))
+		fakeShard(t, spec, i, 3, d)
+		dirs = append(dirs, d)
+	}
+	part := filepath.Join(root, "part")
+	fakeShard(t, spec, 2, 3, part, c2.Key())
+	f, err := flockFolder(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = Merge(filepath.Join(t.TempDir(), "merged"), append(dirs, part), MergeOptions{})
+	if want := "shard 2/3 (" + part + ") has not finished it yet: a study is running there"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("merge with a shard still running: %v; want %q", err, want)
+	}
+}

@@ -226,6 +226,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	res := &MergeResult{Skipped: skipped}
 	var spec *Spec
 	dataFrom := "" // the first folder that records the training data
+	running := map[string]bool{} // the folders a study holds now
 	var precision, precisionFrom string
 	for _, d := range dirs {
 		s, err := LoadSpec(d)
@@ -258,6 +259,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
 		if who, ok := fileutil.HeldBy(filepath.Join(d, LockFile)); ok {
 			res.InUse = append(res.InUse, fmt.Sprintf("%s (by %s)", d, cmp.Or(who, "another process")))
+			running[d] = true
 		}
 	}
 
@@ -354,6 +356,9 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 				o := owner[ci]
 				if d, ok := byIndex[o]; ok {
 					why = fmt.Sprintf("shard %d/%d (%s) has not finished it", o, n, d)
+					if running[d] {
+						why += " yet: a study is running there"
+					}
 				} else {
 					why = fmt.Sprintf("its shard %d/%d was not given", o, n)
 					absent[o] = true
