@@ -225,7 +225,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	lockedEarly := unlock != nil
 	res := &MergeResult{Skipped: skipped}
 	var spec *Spec
-	dataFrom := "" // the first folder that records the training data
+	dataFrom := ""               // the first folder that records the training data
 	running := map[string]bool{} // the folders a study holds now
 	var precision, precisionFrom string
 	for _, d := range dirs {
