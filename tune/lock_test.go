@@ -10,6 +10,7 @@ package tune
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -256,5 +257,26 @@ func TestMergeOfARunningShard(t *testing.T) {
 	_, err = Merge(filepath.Join(t.TempDir(), "merged"), append(dirs, part), MergeOptions{})
 	if want := "shard 2/3 (" + part + ") has not finished it yet: a study is running there"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("merge with a shard still running: %v; want %q", err, want)
+	}
+}
+
+// TestInUse: InUse tells a folder another holder has locked (a dry run's
+// check, which takes nothing), and nil once it is free.
+func TestInUse(t *testing.T) {
+	dir := t.TempDir()
+	if err := InUse(dir); err != nil {
+		t.Errorf("a folder no one holds: %v", err)
+	}
+	f, err := flockFolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ue *InUseError
+	if err := InUse(dir); !errors.As(err, &ue) || !strings.Contains(err.Error(), dir+" is in use by") {
+		t.Errorf("a folder held: %v; want an InUseError naming it", err)
+	}
+	f.Close()
+	if err := InUse(dir); err != nil {
+		t.Errorf("a folder held no more: %v", err)
 	}
 }

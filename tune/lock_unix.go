@@ -102,6 +102,20 @@ func (h *holding) releaser(key folderKey) func() {
 	}
 }
 
+// InUse returns the InUseError of a study folder dir that another process
+// holds (taking nothing: a dry run's check), else nil.
+func InUse(dir string) error {
+	if holder, held := fileutil.HeldBy(filepath.Join(dir, LockFile)); held {
+		return inUse(dir, holder)
+	}
+	return nil
+}
+
+// inUse is the InUseError of dir, held by holder (the lock file's words).
+func inUse(dir, holder string) error {
+	return &InUseError{fmt.Errorf("%s is in use by %s (a cnngpu tune, tune merge or plot on it): wait for it to finish (a study stopped resumes, and redraws its plots when it ends), or give a new study another --out folder", dir, fileutil.AnotherProcess(holder))}
+}
+
 // flockFolder takes dir's lock file with flock(2) (fileutil.TryLock): the
 // open file holds the lock (nil and no error where the file system has no
 // flock, with a warning). A lock file removed or replaced while it waited
@@ -115,7 +129,7 @@ func flockFolder(dir string) (*os.File, error) {
 		case err == nil:
 			return f, nil
 		case errors.Is(err, fileutil.ErrLocked):
-			return nil, &InUseError{fmt.Errorf("%s is in use by %s (a cnngpu tune, tune merge or plot on it): wait for it to finish (a study stopped resumes, and redraws its plots when it ends), or give a new study another --out folder", dir, fileutil.AnotherProcess(holder))}
+			return nil, inUse(dir, holder)
 		case errors.Is(err, fileutil.ErrNoLocks):
 			fmt.Fprintf(os.Stderr, "warning: %s cannot be locked here (%v): it is used unlocked; run one cnngpu tune at a time on it\n", dir, err)
 			return nil, nil

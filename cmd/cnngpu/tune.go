@@ -342,6 +342,9 @@ func tuneAction(c *cli.Context) (err error) {
 	}
 	others := tune.OtherFiles(out)
 	if c.Bool("dry-run") {
+		if err := tune.InUse(out); err != nil {
+			return studyError(err) // the real run is refused so
+		}
 		finished, err := tune.CheckFolder(out, spec)
 		if err != nil {
 			return studyError(err)
