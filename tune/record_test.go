@@ -7,6 +7,7 @@ package tune
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -320,5 +321,33 @@ func TestTooManyFoldsNamed(t *testing.T) {
 	var be *BlockedError
 	if !errors.As(err, &be) || !strings.Contains(err.Error(), "--folds: 50 folds: expected 2 to 40") {
 		t.Errorf("50 folds of 40 images: %v", err)
+	}
+}
+
+// TestLoadSpecRefusesEditedFields: a study.json whose optimizer,
+// architecture, recipe, train limit or version no cnngpu writes is refused
+// as edited (plot drew "rmsprop optimizer" and "resnet architecture" into
+// a report).
+func TestLoadSpecRefusesEditedFields(t *testing.T) {
+	for field, value := range map[string]string{"optimizer": `"rmsprop"`, "arch": `"resnet"`, "recipe": `"bogus"`, "train_limit": `-5`, "version": `-1`} {
+		dir := t.TempDir()
+		spec := &Spec{LRs: []float64{0.001}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1, Optimizer: "adam", Arch: "reference", ValSplit: 0.1, Shard: Shard{N: 1}}
+		if err := spec.Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadSpec(dir); err != nil {
+			t.Fatalf("as saved: %v", err)
+		}
+		var m map[string]json.RawMessage
+		b, _ := os.ReadFile(filepath.Join(dir, SpecFile))
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		m[field] = json.RawMessage(value)
+		b, _ = json.Marshal(m)
+		os.WriteFile(filepath.Join(dir, SpecFile), b, 0o644)
+		if _, err := LoadSpec(dir); err == nil || !strings.Contains(err.Error(), "edited or damaged") {
+			t.Errorf("%s %s: %v; want it refused as edited", field, value, err)
+		}
 	}
 }

@@ -216,6 +216,22 @@ func (s *Spec) Validate() error {
 			return fmt.Errorf("learning rate %v: expected a positive finite number", lr)
 		}
 	}
+	if s.Optimizer != "" && s.Optimizer != "adam" && s.Optimizer != "sgd" {
+		return fmt.Errorf("optimizer %q: expected adam or sgd", s.Optimizer)
+	}
+	if s.Arch != "" {
+		if _, err := engine.NewArch(s.Arch, engine.ReLU); err != nil {
+			return fmt.Errorf("architecture: %w", err)
+		}
+	}
+	if s.Recipe != "" {
+		if _, err := engine.ParseRecipe(s.Recipe); err != nil {
+			return err
+		}
+	}
+	if s.TrainLimit < 0 {
+		return fmt.Errorf("train limit %d: expected 0 (all images) or more", s.TrainLimit)
+	}
 	if s.Optimizer == "sgd" && !(s.Momentum >= 0 && s.Momentum < 1) {
 		return fmt.Errorf("momentum %v: expected a number in [0, 1)", s.Momentum)
 	}
@@ -398,6 +414,9 @@ func LoadSpec(dir string) (*Spec, error) {
 	// that were never trained so. A shard with no configuration (more
 	// shards than configurations, which earlier versions allowed) is
 	// still read: it adds nothing to a merge.
+	if s.Version < 0 {
+		return nil, fmt.Errorf("%s: a study of version %d; cnngpu writes versions 1 to %d: the file was edited or damaged; restore it, or run the study again in a new folder", filepath.Join(dir, SpecFile), s.Version, SpecVersion)
+	}
 	if s.Version > SpecVersion {
 		return nil, fmt.Errorf("%s: a study of version %d; this cnngpu reads versions up to %d: a newer cnngpu made it, and continues it", filepath.Join(dir, SpecFile), s.Version, SpecVersion)
 	}
