@@ -196,3 +196,9 @@ func CheckOutputs(probs []float32) error {
 	}
 	return nil
 }
+
+// BlewUp reports whether a finished run's test result is that of a
+// training that blew up while its loss stayed finite (an extreme learning
+// rate): about chance accuracy, and a loss far above an untrained model's
+// ln 10 = 2.3, which no run that merely learnt little reaches.
+func BlewUp(res EvalResult) bool { return res.Acc < 0.2 && res.Loss > 10 }

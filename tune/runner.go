@@ -1304,6 +1304,10 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	}
 	os.Remove(partial)
 	r.logf("final: %s, test accuracy %.2f%%, loss %.4f; model in %s", best.Config.Label(), 100*ev.Acc, ev.Loss, filepath.Join(r.Dir, FinalModel))
+	if engine.BlewUp(ev) {
+		r.logf("note: that test accuracy is about chance (10%%) and the test loss far above an untrained model's (2.3): the retraining blew up without turning NaN; its rate (lr %s) is likely too high: try smaller --lr values",
+			strconv.FormatFloat(best.Config.LR, 'g', -1, 64))
+	}
 	r.logf("  (one training, of seed %d; over ten seeds: %s)", spec.Seed, shell.Command(spec.SeedsArgs(best.Config, e.Name())+loader.DataFlag(r.Data.Dir)))
 	return nil
 }

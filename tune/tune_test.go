@@ -1563,3 +1563,18 @@ func TestSameResultsWithNaN(t *testing.T) {
 		t.Error("a NaN loss and 0.5: the same results")
 	}
 }
+
+// TestFinalBlewUpSaid: a final retraining that blew up without turning
+// NaN (chance accuracy, a huge loss) is said to have, with the rate to
+// lower, as train says it of a run (it was reported as any result).
+func TestFinalBlewUpSaid(t *testing.T) {
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs = []float64{1000}, []string{"sigmoid"}, 2
+	log, err := runLogged(t, spec, t.TempDir(), synthetic(200, 40), true)
+	if err != nil {
+		t.Skipf("the study at lr 1000 diverged as NaN here (%v): nothing blew up finitely", err)
+	}
+	if !strings.Contains(log, "the retraining blew up without turning NaN; its rate (lr 1000) is likely too high") {
+		t.Errorf("a final model at lr 1000 with sigmoid: no note of its blowing up in\n%s", log)
+	}
+}

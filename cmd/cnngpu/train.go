@@ -1224,19 +1224,13 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		// what it kept itself).
 		fmt.Fprintf(r.stderr, "note: interrupted as the run ended: it had finished and been tested, and %s holds it\n", out)
 	}
-	if blewUp(res) {
+	if engine.BlewUp(res) {
 		fmt.Fprintf(r.stderr, "note: seed %d's test accuracy %s is about chance (10%%) and its test loss %.3g far above an untrained model's (2.3): the training blew up without turning NaN; "+
 			"the learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)\n",
 			seed, percent(res.Acc), res.Loss, fmtLR(opt.LR), engine.OptName(opt.Kind))
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
 }
-
-// blewUp reports whether a finished run's test result is that of a
-// training that blew up while its loss stayed finite (an extreme --lr):
-// about chance accuracy, and a loss far above an untrained model's ln 10
-// = 2.3, which no run that merely learnt little reaches.
-func blewUp(res engine.EvalResult) bool { return res.Acc < 0.2 && res.Loss > 10 }
 
 // testModel evaluates m on the test set (a row of the trace).
 func (r *trainRun) testModel(ctx context.Context, m *engine.Model) (engine.EvalResult, error) {
