@@ -246,6 +246,8 @@ func blockedOutputs(dir string, names ...string) error {
 			}
 		case what == "" && !st.Mode().IsRegular():
 			return &BlockedError{fmt.Errorf("%s is not a regular file, and the study writes that file: move it away%s", p, elsewhere)}
+		case what == "" && fileutil.OthersInSticky(p, st):
+			return othersFile(p, elsewhere)
 		case n == ResultsFile || n == ReportFile:
 			if err := readOnly(p, st); err != nil {
 				return err
@@ -277,8 +279,19 @@ func readOnlyFigures(p string) error {
 		if err := readOnly(f, st); err != nil {
 			return err
 		}
+		if fileutil.OthersInSticky(f, st) {
+			return othersFile(f, "")
+		}
 	}
 	return nil
+}
+
+// othersFile refuses p, another user's file in a folder with the sticky
+// bit, which the study would replace: found before it trains, not by the
+// write that fails after (saying the folder was not writable).
+func othersFile(p, elsewhere string) error {
+	return &BlockedError{fmt.Errorf("%s is another user's, in a folder with the sticky bit (%s) that is not yours either: only its owner or root may replace it, and the study writes it: ask them to move it away%s",
+		p, filepath.Dir(p), elsewhere)}
 }
 
 // readOnly refuses p, a file the study rewrites from its runs whatever it

@@ -151,7 +151,7 @@ func checkReplace(path, format string, force bool) error {
 	if !st.Mode().IsRegular() {
 		return usageErrorf("--out: %s exists and is not a regular file; %s", path, other)
 	}
-	if othersInSticky(real, st) {
+	if fileutil.OthersInSticky(real, st) {
 		return usageErrorf("--out: %s belongs to another user, in a folder with the sticky bit (such as /tmp), where this user cannot replace it, --force or not; %s, or have the file's owner move it away", path, other)
 	}
 	if force {

@@ -17,6 +17,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -1293,5 +1294,56 @@ func TestReplacingAnUnfinishedRunSaysHowToResumeIt(t *testing.T) {
 		binary_ + " train --resume " + ck + " --data " + dir + " --cpu\n"
 	if code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("train over an unfinished run's checkpoint: exit %d, no %q in\n%s", code, want, stderr)
+	}
+}
+
+// TestTuneOthersFileInStickyStudy: as another user, a study folder with
+// the sticky bit that holds root's results.csv (which the study rewrites)
+// is refused before anything trains, exit 2 (it trained, then failed
+// saying the folder was not writable).
+func TestTuneOthersFileInStickyStudy(t *testing.T) {
+	runuser, uid := asNobody(t)
+	shared, err := os.MkdirTemp("", "cnngpu-sticky-study-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(shared)
+	bin, data, study := filepath.Join(shared, "cnngpu"), filepath.Join(shared, "data"), filepath.Join(shared, "study")
+	if err := os.Chmod(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakeMNIST(t, data, 200, 20)
+	args := []string{"tune", "--cpu", "--threads", "1", "--data", data, "--epochs", "1", "--lr", "0.003,0.01", "--batch-size", "32", "--activation", "relu", "--final=false", "--out", study}
+	if _, stderr, code := cnngpu(t, nil, args...); code != 0 {
+		t.Fatalf("the study as root: exit %d\n%s", code, stderr)
+	}
+	// nobody's study, but for root's results.csv, in a folder open to all
+	// with the sticky bit; one run to train again.
+	filepath.WalkDir(study, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, uid, -1) })
+	for _, f := range []func() error{
+		func() error { return os.Chown(study, 0, -1) },
+		func() error { return os.Chmod(study, 0o777|os.ModeSticky) },
+		func() error { return os.Chown(filepath.Join(study, "results.csv"), 0, -1) },
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, _ := filepath.Glob(filepath.Join(study, "runs", "*.jsonl"))
+	if len(runs) != 2 {
+		t.Fatalf("%d run files, want 2", len(runs))
+	}
+	os.Remove(runs[0])
+	b, err := exec.Command(runuser, append([]string{"-u", "nobody", "--", "env", "HOME=" + shared, "XDG_CACHE_HOME=" + shared, bin}, args...)...).CombinedOutput()
+	var ee *exec.ExitError
+	want := filepath.Join(study, "results.csv") + " is another user's, in a folder with the sticky bit (" + study + ") that is not yours either"
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(b), want) || strings.Contains(string(b), "epoch 1/1") {
+		t.Errorf("nobody's tune over root's results.csv in a sticky study folder: %v, want exit 2 before training, saying %q\n%s", err, want, b)
 	}
 }

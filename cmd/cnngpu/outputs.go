@@ -377,7 +377,7 @@ func refuseReadOnly(flag, path string) error {
 		fix = fmt.Sprintf("make it writable (chmod u+w %s)", shell.Path(path))
 	case onReadOnlyFS(path):
 		what, fix = "is on a read-only file system", "mount it writable"
-	case othersInSticky(path, st):
+	case fileutil.OthersInSticky(path, st):
 		other := flag // --resume in place: the continued run goes to --out
 		if flag == "--resume" {
 			other = "--out"
@@ -402,24 +402,6 @@ func linkName(path string) (name, target string) {
 		}
 	}
 	return path, path
-}
-
-// othersInSticky reports whether the file at path (st) is another user's
-// in a folder with the sticky bit that is not this user's either, where
-// only root may replace or remove it.
-func othersInSticky(path string, st os.FileInfo) bool {
-	uid := os.Geteuid()
-	dir, err := os.Stat(filepath.Dir(path))
-	if uid == 0 || err != nil || dir.Mode()&os.ModeSticky == 0 {
-		return false
-	}
-	owner := func(fi os.FileInfo) int {
-		if id, ok := fileOwner(fi); ok {
-			return id
-		}
-		return uid
-	}
-	return owner(st) != uid && owner(dir) != uid
 }
 
 // refuseForeign refuses an existing file at path (given by flag) that is

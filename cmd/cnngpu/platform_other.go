@@ -1,15 +1,13 @@
 //go:build !unix
 
 // platform_other.go: on systems other than Unix (Windows) a read-only file
-// is told by its permission bits alone, files have no owner to compare,
-// and the progress bar keeps to 80 columns.
+// is told by its permission bits alone, and the progress bar keeps to 80
+// columns.
 
 package main
 
 import "os"
 
 func onReadOnlyFS(path string) bool { return false }
-
-func fileOwner(fi os.FileInfo) (int, bool) { return 0, false }
 
 func terminalWidth(f *os.File) (int, bool) { return 0, false }

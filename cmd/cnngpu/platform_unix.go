@@ -1,15 +1,13 @@
 //go:build unix
 
 // platform_unix.go: what the command line asks of a Unix system: whether a
-// file sits on a read-only file system, who owns a file, how wide a
-// terminal is.
+// file sits on a read-only file system, how wide a terminal is.
 
 package main
 
 import (
 	"errors"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,14 +15,6 @@ import (
 // onReadOnlyFS reports whether path is on a file system mounted read-only.
 func onReadOnlyFS(path string) bool {
 	return errors.Is(unix.Access(path, unix.W_OK), unix.EROFS)
-}
-
-// fileOwner is the user id that owns fi's file, where the system says.
-func fileOwner(fi os.FileInfo) (int, bool) {
-	if s, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(s.Uid), true
-	}
-	return 0, false
 }
 
 // terminalWidth is the width in columns of the terminal f, where f is one.

@@ -29,3 +29,22 @@ func refusesLink(path string, st os.FileInfo) bool {
 	}
 	return int(ls.Uid) != os.Geteuid() && ls.Uid != ds.Uid
 }
+
+// OthersInSticky reports whether the file at path (st its Stat) is
+// another user's in a folder with the sticky bit that is not this user's
+// either (/tmp), where only its owner or root may replace or remove it:
+// a rename over it fails with "operation not permitted".
+func OthersInSticky(path string, st os.FileInfo) bool {
+	uid := os.Geteuid()
+	dir, err := os.Stat(filepath.Dir(path))
+	if uid == 0 || err != nil || dir.Mode()&os.ModeSticky == 0 {
+		return false
+	}
+	owner := func(fi os.FileInfo) int {
+		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return int(s.Uid)
+		}
+		return uid
+	}
+	return owner(st) != uid && owner(dir) != uid
+}
