@@ -1158,6 +1158,11 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 			return nil
 		}
 		r.logf("final model for %s: %v; training it again", best.Config.Label(), err)
+	} else if old != nil && !old.Diverged && old.Config == best.Config && old.Images != len(idx) {
+		// The same setting on another number of images (--train-limit,
+		// or a final.json edited): said, not retrained unsaid.
+		r.logf("final model for %s: %s records %s, the study's retraining takes %d; training it again",
+			best.Config.Label(), FinalFile, shown.Count(old.Images, "training image"), len(idx))
 	}
 	// A final model, or its record, someone made read-only is kept: the
 	// retraining would replace it by a rename that does not ask.

@@ -1578,3 +1578,24 @@ func TestFinalBlewUpSaid(t *testing.T) {
 		t.Errorf("a final model at lr 1000 with sigmoid: no note of its blowing up in\n%s", log)
 	}
 }
+
+// TestFinalOfOtherImagesSaid: a final.json recording another number of
+// training images than the study's retraining takes is retrained, saying
+// why (it was retrained unsaid).
+func TestFinalOfOtherImagesSaid(t *testing.T) {
+	dir, data, spec := finishedStudy(t)
+	p := filepath.Join(dir, FinalFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := regexp.MustCompile(`"train_images": [0-9]+`).ReplaceAll(b, []byte(`"train_images": 60000`))
+	if bytes.Equal(edited, b) {
+		t.Fatalf("no train_images in %s", b)
+	}
+	os.WriteFile(p, edited, 0o644)
+	log, err := runLogged(t, spec, dir, data, true)
+	if err != nil || !strings.Contains(log, FinalFile+" records 60000 training images, the study's retraining takes 400; training it again") {
+		t.Errorf("a final.json of 60000 images: %v\n%s", err, log)
+	}
+}
