@@ -82,7 +82,26 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 		return none, err
 	}
 	if dir := c.String("data"); dir != "" {
-		m, err := load(dir)
+		// Read beside, so that Ctrl-C stops the command at once: a large
+		// --data file (up to a GiB, decompressed) reads for many seconds,
+		// and the reading is left to the process's end.
+		type read struct {
+			m   T
+			err error
+		}
+		got := make(chan read, 1)
+		go func() {
+			m, err := load(dir)
+			got <- read{m, err}
+		}()
+		var m T
+		var err error
+		select {
+		case r := <-got:
+			m, err = r.m, r.err
+		case <-ctx.Done():
+			return none, withCode(130, fmt.Errorf("interrupted while reading the data in %s: nothing was written", dir))
+		}
 		if err != nil {
 			var pe *loader.ParseError
 			if errors.As(err, &pe) {
