@@ -1115,3 +1115,59 @@ func TestHoldoutOfOneEach(t *testing.T) {
 		}
 	}
 }
+
+// TestSubsetMayDropAgreesWithSubset: whenever Subset leaves a class out,
+// SubsetMayDrop says it may, over many random class counts and sizes (a
+// false "sure" would let a study train on nine digits).
+func TestSubsetMayDropAgreesWithSubset(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	sure := 0
+	for trial := 0; trial < 3000; trial++ {
+		counts := make([]int, 10)
+		var labels []uint8
+		for c := range counts {
+			counts[c] = r.IntN(40)
+			if r.IntN(4) == 0 {
+				counts[c] = r.IntN(3) // rare classes
+			}
+			for range counts[c] {
+				labels = append(labels, uint8(c))
+			}
+		}
+		r.Shuffle(len(labels), func(i, j int) { labels[i], labels[j] = labels[j], labels[i] })
+		if len(labels) < 2 {
+			continue
+		}
+		n := 1 + r.IntN(len(labels))
+		sub := Subset(labels, indicesTo(len(labels)), n, uint64(trial))
+		var got [10]int
+		for _, i := range sub {
+			got[labels[i]]++
+		}
+		dropped := false
+		for c := range counts {
+			if counts[c] > 0 && got[c] == 0 {
+				dropped = true
+			}
+		}
+		may := SubsetMayDrop(counts, n)
+		if dropped && !may {
+			t.Fatalf("counts %v, n %d: Subset drops a class, SubsetMayDrop says it cannot", counts, n)
+		}
+		if !may {
+			sure++
+		}
+	}
+	if sure == 0 {
+		t.Error("SubsetMayDrop was never sure: it checks nothing")
+	}
+}
+
+// indicesTo is 0..n-1 as int32 indices.
+func indicesTo(n int) []int32 {
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	return idx
+}

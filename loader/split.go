@@ -155,9 +155,9 @@ func Subset(labels []uint8, idx []int32, n int, seed uint64) []int32 {
 
 // EveryDigit refuses a training set idx (of labels 0-9; what names it)
 // that lacks a digit: it cannot train a 10-class model. split is the flag
-// whose split made it ("" for none) and fix what to change of it; limited
-// says --train-limit cut the set.
-func EveryDigit(labels []uint8, idx []int32, what, split, fix string, limited bool) error {
+// whose split made it ("" for none: lowering it is the fix); limited says
+// --train-limit cut the set.
+func EveryDigit(labels []uint8, idx []int32, what, split string, limited bool) error {
 	var count [10]int
 	for _, i := range idx {
 		count[labels[i]]++
@@ -168,7 +168,7 @@ func EveryDigit(labels []uint8, idx []int32, what, split, fix string, limited bo
 		}
 		var cut, fixes []string
 		if split != "" {
-			cut, fixes = append(cut, split), append(fixes, fix)
+			cut, fixes = append(cut, split), append(fixes, "lower "+split)
 		}
 		if limited {
 			cut, fixes = append(cut, "--train-limit"), append(fixes, "raise --train-limit")
@@ -184,4 +184,43 @@ func EveryDigit(labels []uint8, idx []int32, what, split, fix string, limited bo
 			what, shown.Count(len(idx), "image"), made, d, strings.Join(fixes, " or "))
 	}
 	return nil
+}
+
+// SubsetMayDrop reports whether Subset of n from a set whose classes have
+// counts (a class per entry) may leave out a class that has examples,
+// from the counts alone (no index lists): a class's first example ranks
+// (0.5)/c, and the examples of the other classes ranked below it are
+// counted; ties, which Subset breaks by index, are counted as below. True
+// is "check the subset itself"; false is sure.
+func SubsetMayDrop(counts []int, n int) bool {
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	if n >= total {
+		return false // Subset takes everything
+	}
+	for d, cd := range counts {
+		if cd == 0 {
+			continue
+		}
+		// Examples r of class j rank (r+0.5)/cj, below 0.5/cd where
+		// (2r+1)·cd < cj, the same where equal.
+		before := 0
+		for j, cj := range counts {
+			if j == d || cj == 0 {
+				continue
+			}
+			if q := (cj - 1) / cd; q >= 1 {
+				before += (q-1)/2 + 1
+			}
+			if cj%cd == 0 && (cj/cd)%2 == 1 {
+				before++ // a tie
+			}
+		}
+		if before >= n {
+			return true
+		}
+	}
+	return false
 }

@@ -638,18 +638,26 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 						spec.Folds, shown.Count(total[d], "image"), d, k+1, d)}
 				}
 			}
+			// --train-limit's subset of the round, before any run trains:
+			// made and checked where the counts alone cannot tell.
+			if spec.TrainLimit > 0 && loader.SubsetMayDrop(left[:], spec.TrainLimit) {
+				tr := loader.Subset(labels, loader.FoldTrain(folds, k), spec.TrainLimit, spec.Seed)
+				if err := hasEveryDigit(labels, tr, fmt.Sprintf("round %d's training set", k+1), "", true); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return s, nil
 	}
 	tr, va, err := loader.Holdout(labels, spec.ValSplit, SplitSeed)
 	if err != nil {
-		return nil, &BlockedError{fmt.Errorf("--val-split: %w: give a fraction that leaves images on both sides", err)}
+		return nil, &BlockedError{fmt.Errorf("--val-split: %w", err)} // which says what fraction would do
 	}
 	limited := spec.TrainLimit > 0 && spec.TrainLimit < len(tr)
 	if limited {
 		tr = loader.Subset(labels, tr, spec.TrainLimit, spec.Seed)
 	}
-	if err := hasEveryDigit(labels, tr, "the training set", "--val-split", "lower --val-split", limited); err != nil {
+	if err := hasEveryDigit(labels, tr, "the training set", "--val-split", limited); err != nil {
 		return nil, err
 	}
 	s.hold = [2][]int32{tr, va}
@@ -665,31 +673,27 @@ func finalIndices(spec *Spec, labels []uint8) ([]int32, error) {
 	if limited {
 		idx = loader.Subset(labels, idx, spec.TrainLimit, spec.Seed)
 	}
-	return idx, hasEveryDigit(labels, idx, "the final retraining's training set", "", "", limited)
+	return idx, hasEveryDigit(labels, idx, "the final retraining's training set", "", limited)
 }
 
 // hasEveryDigit is loader.EveryDigit, blocking the study.
-func hasEveryDigit(labels []uint8, idx []int32, what, split, fix string, limited bool) error {
-	if err := loader.EveryDigit(labels, idx, what, split, fix, limited); err != nil {
+func hasEveryDigit(labels []uint8, idx []int32, what, split string, limited bool) error {
+	if err := loader.EveryDigit(labels, idx, what, split, limited); err != nil {
 		return &BlockedError{err}
 	}
 	return nil
 }
 
-// round returns round k's (train, validation) indices; an error where
-// --train-limit's subset of a fold round's training set lacks a digit.
-func (s *splits) round(k int) ([2][]int32, error) {
+// round returns round k's (train, validation) indices.
+func (s *splits) round(k int) [2][]int32 {
 	if s.folds == nil {
-		return s.hold, nil
+		return s.hold
 	}
 	tr := loader.FoldTrain(s.folds, k)
-	if s.spec.TrainLimit > 0 && s.spec.TrainLimit < len(tr) {
+	if s.spec.TrainLimit > 0 {
 		tr = loader.Subset(s.labels, tr, s.spec.TrainLimit, s.spec.Seed)
-		if err := hasEveryDigit(s.labels, tr, fmt.Sprintf("round %d's training set", k+1), "", "", true); err != nil {
-			return [2][]int32{}, err
-		}
 	}
-	return [2][]int32{tr, s.folds[k]}, nil
+	return [2][]int32{tr, s.folds[k]}
 }
 
 // trainLen is the number of training images of round k: len(round(k)[0]).
@@ -844,12 +848,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 				track.begin(wi, e.Name(), j)
 				var run *Run
-				var round [2][]int32
-				if round, err = rs.round(j.fold); err == nil {
-					run, err = r.train(ctx, e, ds, j, round, func(p engine.Progress) {
-						track.progress(wi, p)
-					})
-				}
+				run, err = r.train(ctx, e, ds, j, rs.round(j.fold), func(p engine.Progress) {
+					track.progress(wi, p)
+				})
 				if err != nil {
 					track.drop(wi)
 					if !errors.Is(err, ErrInterrupted) {

@@ -40,10 +40,7 @@ func TestSplitsAsAllAtOnce(t *testing.T) {
 			if limit > 0 {
 				want = loader.Subset(labels, want, limit, spec.Seed)
 			}
-			got, err := s.round(k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := s.round(k)
 			if !slices.Equal(got[0], want) || !slices.Equal(got[1], folds[k]) {
 				t.Errorf("limit %d, fold %d: round differs from the folds made all at once", limit, k)
 			}
@@ -61,10 +58,7 @@ func TestSplitsAsAllAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.round(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := s.round(0)
 	if want := loader.Subset(labels, tr, 100, 3); !slices.Equal(got[0], want) || !slices.Equal(got[1], va) || s.trainLen(0) != 100 {
 		t.Errorf("hold-out: round or trainLen (%d) differs from the split made directly", s.trainLen(0))
 	}
@@ -84,10 +78,7 @@ func TestSplitsManyFolds(t *testing.T) {
 	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
 		t.Errorf("setting up 60000 folds allocated %d MB, expected under 32 MB", got>>20)
 	}
-	r, err := s.round(59999)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := s.round(59999)
 	if len(r[1]) != 1 || len(r[0]) != 59999 || s.trainLen(59999) != 59999 || slices.Contains(r[0], r[1][0]) {
 		t.Errorf("fold 60000 of 60000: %d training and %d validation images (trainLen %d), expected 59999 and 1, apart", len(r[0]), len(r[1]), s.trainLen(59999))
 	}
@@ -115,14 +106,11 @@ func TestSplitsRefuseAMissingDigit(t *testing.T) {
 			t.Errorf("%+v: %v; want a BlockedError saying %q", c.spec, err, c.want)
 		}
 	}
-	// Every fold of the 9 kept, but --train-limit's subset drops it.
+	// Every fold of the 9 kept, but --train-limit's subset drops it:
+	// found before any run trains (it was found as its round began).
 	labels = append(labels, 9, 9, 9)
-	s, err := newSplits(&Spec{Folds: 3, TrainLimit: 12, Seed: 1}, labels)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := "round 1's training set (12 images after --train-limit) has no image of the digit 9, and cannot train a 10-class model; raise --train-limit"
-	if _, err := s.round(0); err == nil || err.Error() != want {
+	if _, err := newSplits(&Spec{Folds: 3, TrainLimit: 12, Seed: 1}, labels); err == nil || err.Error() != want {
 		t.Errorf("fold round with --train-limit: %v; want %q", err, want)
 	}
 	if _, err := newSplits(&Spec{ValSplit: 0.1}, classLabels(100)); err != nil {

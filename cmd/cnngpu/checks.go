@@ -99,7 +99,7 @@ func checkTrainSet(limit, available int, split bool, labels []uint8, idx []int32
 	if split {
 		flag = "--val-split"
 	}
-	if err := loader.EveryDigit(labels, idx, "the training set", flag, "lower --val-split", 0 < limit && limit < available); err != nil {
+	if err := loader.EveryDigit(labels, idx, "the training set", flag, 0 < limit && limit < available); err != nil {
 		return usageErrorf("%v", err)
 	}
 	return nil
