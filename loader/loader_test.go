@@ -1081,7 +1081,7 @@ func TestFetchReplacesALinkNotItsTarget(t *testing.T) {
 	defer good.Close()
 	dir, elsewhere := t.TempDir(), t.TempDir()
 	notes, missing := filepath.Join(elsewhere, "notes.txt"), filepath.Join(elsewhere, "missing")
-	if err := os.WriteFile(notes, []byte("my notes\n"), 0o644); err != nil {
+	if err := os.WriteFile(notes, []byte("my notes\n"), 0o600); err != nil { // private
 		t.Fatal(err)
 	}
 	os.Symlink(notes, filepath.Join(dir, Files[0].Name))
@@ -1096,9 +1096,13 @@ func TestFetchReplacesALinkNotItsTarget(t *testing.T) {
 	if _, err := os.Lstat(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a link to a missing file made it (%v)", err)
 	}
+	mask := syscall.Umask(0)
+	syscall.Umask(mask)
 	for _, st := range Verify(dir) {
 		if fi, err := os.Lstat(filepath.Join(dir, st.File.Name)); !st.OK || err != nil || !fi.Mode().IsRegular() {
 			t.Errorf("%s: %v, %v: want a regular file in the link's place, verified", st.File.Name, st.Err, err)
+		} else if fi.Mode().Perm() != 0o644&^os.FileMode(mask) {
+			t.Errorf("%s: mode %v: want it readable by all, as the cache's files are (not the mode of the file the link led to)", st.File.Name, fi.Mode().Perm())
 		}
 	}
 }

@@ -125,10 +125,15 @@ func WriteAtomicSet(files []File) error {
 	}
 	for _, f := range files {
 		path, err := writeTarget(f.Path)
+		mode := func() os.FileMode { return fileMode(path, f.Perm) }
 		if f.ReplaceLink {
 			path, err = f.Path, nil
 			if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&os.ModeSymlink == 0 {
 				path, err = writeTarget(path) // refuses a folder, a device
+			} else if lerr == nil {
+				// A new file in the link's place: not the mode of what
+				// it led to (a private file's 0600 in a shared cache).
+				mode = func() os.FileMode { return f.Perm &^ umask() }
 			}
 		}
 		if err != nil {
@@ -169,7 +174,7 @@ func WriteAtomicSet(files []File) error {
 			werr = cerr
 		}
 		if werr == nil {
-			werr = os.Chmod(name, fileMode(path, f.Perm))
+			werr = os.Chmod(name, mode())
 		}
 		if werr != nil {
 			os.Remove(name)
