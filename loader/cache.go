@@ -218,9 +218,10 @@ func (f *Fetcher) readCopy(file File) ([]byte, CopyState) {
 	default:
 		why = fmt.Sprintf("is a well-formed IDX file, but not MNIST's contents (SHA-256 %s, expected %s): a damaged copy, or another dataset's file", l.sum, file.RawSHA256)
 	}
-	if _, err := os.Lstat(filepath.Join(f.Dir, file.Name)); errors.Is(err, fs.ErrNotExist) {
-		// No .gz to read instead: fetching one is refused while the file
-		// is in the way, and that refusal says what to do.
+	if _, err := os.Lstat(filepath.Join(f.Dir, file.Name)); errors.Is(err, fs.ErrNotExist) && l.readErr == nil && otherIDX(file, l.data) {
+		// No .gz to read instead, and fetching one is refused while
+		// another dataset's file is in the way (inTheWay): that refusal
+		// says what to do. Else the .gz fetched is read instead, as said.
 		return nil, state
 	}
 	f.logf("the uncompressed %s %s: left as it is, and %s read instead; remove it to have the cache make its copy again", p, why, file.Name)

@@ -123,6 +123,9 @@ type Status struct {
 	// NotFile: something other than a file is in the file's place (a
 	// folder, a named pipe).
 	NotFile bool
+	// Link: a symbolic link is in the file's place (fetching replaces the
+	// link itself, not what it leads to).
+	Link bool
 	// Copy (VerifyRaw's alone): what the cache makes of the file as its
 	// uncompressed copy of the .gz file.
 	Copy CopyState
@@ -151,6 +154,7 @@ func verify(dir string, raw bool, which func(File) (name, sha string)) []Status 
 		p := filepath.Join(dir, name)
 		out[i] = Status{File: f, Path: p}
 		l := lookAt(p)
+		out[i].Link = l.link
 		if raw {
 			out[i].Copy = l.copyState(want)
 		}
@@ -198,7 +202,7 @@ func inTheWay(dir string, sts []Status, files []File) []string {
 		if !slices.Contains(files, st.File) {
 			continue
 		}
-		if st.Other {
+		if st.Other && !st.Link { // a link is replaced, not what it leads to
 			others = append(others, st.Path)
 		}
 		if errors.Is(st.Err, fs.ErrNotExist) {
@@ -235,12 +239,12 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 		if !slices.Contains(files, st.File) {
 			continue
 		}
-		if st.NotFile {
+		if st.NotFile && !st.Link {
 			// Said before anything is downloaded: the download could not
-			// be put there.
+			// be put there (a link to a folder is replaced itself).
 			return fmt.Errorf("%s: %v, where the cache keeps that file: move it away, then fetch again", st.Path, st.Err)
 		}
-		if errors.Is(st.Err, fs.ErrPermission) {
+		if errors.Is(st.Err, fs.ErrPermission) && !st.Link {
 			// Not damaged: unreadable to this user. Fetched again, it
 			// would replace a file this user may not own (in a shared
 			// cache), and the copy would keep the mode that refused it.

@@ -1070,9 +1070,10 @@ func TestRedactURLs(t *testing.T) {
 }
 
 // TestFetchReplacesALinkNotItsTarget: a symbolic link at one of the
-// folder's names, to a file that is not that file (a damaged copy, or
-// someone's notes), is replaced by the download; the file it leads to is
-// left as it was, and a link to a missing file makes nothing there.
+// folder's names, to a file that is not that file (a damaged copy,
+// someone's notes, another dataset's file) or to a folder, is replaced by
+// the download; what it leads to is left as it was, and a link to a
+// missing file makes nothing there.
 func TestFetchReplacesALinkNotItsTarget(t *testing.T) {
 	contents := testContents(t)
 	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -1086,12 +1087,24 @@ func TestFetchReplacesALinkNotItsTarget(t *testing.T) {
 	}
 	os.Symlink(notes, filepath.Join(dir, Files[0].Name))
 	os.Symlink(missing, filepath.Join(dir, Files[1].Name))
+	// A link to a folder, and one to another dataset's labels (which a
+	// file in the link's place would keep): the links are replaced.
+	os.Symlink(elsewhere, filepath.Join(dir, Files[2].Name))
+	theirs := filepath.Join(elsewhere, "theirs.gz")
+	os.WriteFile(theirs, gz(idxLabels([]byte{1, 2, 3})), 0o644)
+	os.Symlink(theirs, filepath.Join(dir, Files[3].Name))
+	if st := Verify(dir)[3]; !st.Other || !st.Link {
+		t.Fatalf("the link to another dataset's labels: %+v; want Other and Link", st)
+	}
 	f := &Fetcher{Dir: dir, Mirrors: []string{good.URL}, GoCmd: "-", Log: new(bytes.Buffer)}
 	if _, err := f.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(notes); err != nil || string(b) != "my notes\n" {
 		t.Errorf("the file a cache link led to now holds %q (%v): it was written through the link", b, err)
+	}
+	if b, err := os.ReadFile(theirs); err != nil || !bytes.Equal(b, gz(idxLabels([]byte{1, 2, 3}))) {
+		t.Errorf("another dataset's labels a cache link led to: %v, changed", err)
 	}
 	if _, err := os.Lstat(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a link to a missing file made it (%v)", err)
