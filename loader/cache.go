@@ -265,6 +265,10 @@ func (f *Fetcher) makeCopy(file File, state CopyState) ([]byte, error) {
 			// goes on, so a hint to run it again does not fit. Said once
 			// a process, for all the files.
 			noRoomOnce.Do(func() {
+				if errors.Is(err, syscall.EFBIG) {
+					f.logf("note: the uncompressed copies are larger than this process may write a file (ulimit -f), so the .gz files in %s are decompressed at each command (a second or so); with the limit raised (ulimit -f unlimited, where the hard limit allows), they are kept", filepath.Dir(gzPath))
+					return
+				}
 				f.logf("note: no room to keep the uncompressed copies in %s (%v), so its .gz files are decompressed at each command (a second or so); once there is room for them (%d MB in all), they are kept", filepath.Dir(gzPath), rootCause(err), rawBytesMB)
 			})
 			return data, nil
