@@ -1295,6 +1295,12 @@ func TestReplacingAnUnfinishedRunSaysHowToResumeIt(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("train over an unfinished run's checkpoint: exit %d, no %q in\n%s", code, want, stderr)
 	}
+	// One whose weights went NaN (a diverged run's): nothing to go on with.
+	writeModel(t, ck, func(c *engine.Checkpoint) { c.Config.Epochs = 3; nanModel(c) })
+	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--out", ck)
+	if code != 0 || !strings.Contains(stderr, "holds an earlier run's checkpoint") || strings.Contains(stderr, "to go on with that run instead") {
+		t.Errorf("train over a diverged run's checkpoint: exit %d; want no offer to resume it\n%s", code, stderr)
+	}
 }
 
 // TestTuneOthersFileInStickyStudy: as another user, a study folder with

@@ -518,7 +518,9 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 			// A run stopped before its end (make run interrupted, then
 			// run again) is one the user may have meant to resume.
 			resume := ""
-			if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs {
+			// (Not one left with weights gone NaN: a diverged run,
+			// which --resume refuses.)
+			if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs && ck.CheckFinite() == nil {
 				resume = fmt.Sprintf("; it holds a run of %s stopped %s: to go on with that run instead, stop this one (Ctrl-C) and run: %s",
 					shown.Count(ck.Config.Epochs, "epoch"), stoppedWhere(ck.Position), resumeCommand(out, s.again))
 			}
