@@ -269,11 +269,7 @@ func OpenWith(index int, image []byte, ptx string, kernels []string, opt Options
 			}
 			list += fmt.Sprintf("\n  GPU %d: %s", d.Index, d.Name)
 		}
-		what := "give --device one of these, or use --cpu"
-		if list == "" {
-			list, what = " none", "use --cpu"
-		}
-		return nil, setup(&NoSuchDeviceError{index, fmt.Sprintf("--device %d: no such GPU; this machine has:%s\n%s", index, list, what)})
+		return nil, setup(&NoSuchDeviceError{index, list})
 	}
 	if err := devs[index].Err; err != nil {
 		return nil, setup(fmt.Errorf("GPU %d: the driver could not describe it (%w): it may be in a bad state (nvidia-smi tells); use another GPU (--device N, %s lists them) or --cpu", index, err, shell.Command("devices")))

@@ -4,6 +4,8 @@
 
 package cuda
 
+import "fmt"
+
 // SetupError is a failure to start on a GPU whose message already says
 // what to do: in Err's own words, or in Hint, added to them (so that a
 // caller that has done it already, the CPU fall-back, can leave it out).
@@ -19,10 +21,24 @@ func (e *SetupError) Unwrap() error { return e.Err }
 // (a SetupError: its message lists those it has).
 type NoSuchDeviceError struct {
 	Index int
-	msg   string
+	// Has lists the GPUs this machine has, a line each ("\n  GPU 0:
+	// NAME"); empty for none.
+	Has string
 }
 
-func (e *NoSuchDeviceError) Error() string { return e.msg }
+func (e *NoSuchDeviceError) Error() string {
+	return e.Said(fmt.Sprintf("--device %d: no such GPU", e.Index), "give --device one of these")
+}
+
+// Said is the error's message for another flag: named says what was
+// asked for ("--device 5: no such GPU"), give how to choose among the
+// GPUs listed ("give --device one of these").
+func (e *NoSuchDeviceError) Said(named, give string) string {
+	if e.Has == "" {
+		return named + "; this machine has: none\nuse --cpu"
+	}
+	return fmt.Sprintf("%s; this machine has:%s\n%s, or use --cpu", named, e.Has, give)
+}
 
 // setup marks err (nil stays nil) as a SetupError.
 func setup(err error) error {

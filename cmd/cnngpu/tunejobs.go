@@ -91,8 +91,7 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 				e, err := openGPU(c.App.ErrWriter, id, c.String("precision") == "tf32")
 				if nd := (*gpucuda.NoSuchDeviceError)(nil); errors.As(err, &nd) {
 					// The flag given is --devices, not --device.
-					msg := strings.Replace(nd.Error(), fmt.Sprintf("--device %d: no such GPU", id), fmt.Sprintf("--devices %s: no GPU %d", c.String("devices"), id), 1)
-					return engines, nil, nil, withCode(2, errors.New(strings.Replace(msg, "give --device one of these", "give --devices from these", 1)))
+					return engines, nil, nil, withCode(2, said{nd.Said(fmt.Sprintf("--devices %s: no GPU %d", c.String("devices"), id), "give --devices from these"), err})
 				}
 				if err != nil {
 					return engines, nil, nil, err
@@ -197,3 +196,13 @@ func engineNames(engines []engine.Engine) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// said is err with another message (its own, reworded for the flag the
+// user gave), err's kinds still matching (errors.As).
+type said struct {
+	msg string
+	err error
+}
+
+func (s said) Error() string { return s.msg }
+func (s said) Unwrap() error { return s.err }
