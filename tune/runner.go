@@ -356,9 +356,6 @@ func OtherFiles(dir string) []string {
 	return other
 }
 
-// runFiles counts the run files in dir's runs folder: files named as
-// RunPath names them (a user's own metrics.jsonl there, train's --metrics,
-// is not one).
 // NothingRecorded reports whether the study folder dir's run files, if
 // any, record no epoch: each only the header a run writes as it starts.
 func NothingRecorded(dir string) bool {
@@ -394,6 +391,9 @@ func headerOnlyRuns(dir string) (empty []string, n int) {
 	return empty, n
 }
 
+// runFiles counts the run files in dir's runs folder: files named as
+// RunPath names them (a user's own metrics.jsonl there, train's --metrics,
+// is not one).
 func runFiles(dir string) int {
 	ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
 	n := 0

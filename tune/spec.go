@@ -221,7 +221,7 @@ func (s *Spec) Validate() error {
 	}
 	if s.Arch != "" {
 		if _, err := engine.NewArch(s.Arch, engine.ReLU); err != nil {
-			return fmt.Errorf("architecture: %w", err)
+			return err // "unknown architecture …"
 		}
 	}
 	if s.Recipe != "" {
