@@ -472,3 +472,20 @@ func TestDamagedDataHintFetchesWhatItCan(t *testing.T) {
 		t.Errorf("eval on a label file cut short: exit %d, no %q in\n%s", code, want, stderr)
 	}
 }
+
+// TestVerifyLinksAreReplaced: links at the .gz names to another dataset's
+// files are what data fetch replaces (the links, not their files), so
+// data verify asks for a fetch, not to move them away first.
+func TestVerifyLinksAreReplaced(t *testing.T) {
+	theirs, dir := t.TempDir(), t.TempDir()
+	fakeMNIST(t, theirs, 50, 20)
+	for _, f := range loader.Files {
+		if err := os.Symlink(filepath.Join(theirs, f.Name), filepath.Join(dir, f.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stderr, code := cnngpu(t, nil, "data", "verify", "--dir", dir)
+	if code != 1 || !strings.Contains(stderr, "4 of 4 files failed verification; to fetch them again, run: ") || strings.Contains(stderr, "move them away") {
+		t.Errorf("verify of links to another dataset's files: exit %d\n%s", code, stderr)
+	}
+}
