@@ -1283,21 +1283,54 @@ func interruptAt(t *testing.T, dir, line string, delay time.Duration, args ...st
 
 // TestReplacingAnUnfinishedRunSaysHowToResumeIt: a run about to replace
 // the checkpoint of a run stopped before its end (make run interrupted,
-// then run again) says how to go on with that run instead.
+// then run again) says how to go on with that run instead (its --data
+// too), and keeps that checkpoint when stopped in its own first epoch (it
+// replaced it from the first step, so that the advice to stop lost it).
 func TestReplacingAnUnfinishedRunSaysHowToResumeIt(t *testing.T) {
 	dir := t.TempDir()
-	fakeMNIST(t, dir, 100, 20)
+	fakeMNIST(t, dir, 2000, 20)
 	ck := filepath.Join(dir, "m.safetensors")
-	writeModel(t, ck, func(c *engine.Checkpoint) { c.Config.Epochs = 3 })
-	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--out", ck)
-	want := "note: " + ck + " holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it); it holds a run of 3 epochs stopped after epoch 1: to go on with that run instead, stop this one (Ctrl-C) and run: " +
-		binary_ + " train --resume " + ck + " --data " + dir + " --cpu\n"
+	writeModel(t, ck, func(c *engine.Checkpoint) { c.Config.Epochs, c.Config.DataDir = 3, dir })
+	before := readFile(t, ck)
+	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100", "--out", ck)
+	want := "note: " + ck + " holds the checkpoint of an earlier run of 3 epochs, stopped after epoch 1; this run replaces it when its first epoch ends (give --out another name to keep it); to go on with that run instead, stop this one (Ctrl-C) before then and run: " +
+		binary_ + " train --resume " + ck + " --data " + dir + "\n"
 	if code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("train over an unfinished run's checkpoint: exit %d, no %q in\n%s", code, want, stderr)
 	}
+
+	// Stopped in its first epoch: the earlier run's checkpoint stays.
+	os.WriteFile(ck, []byte(before), 0o644)
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "50", "--batch-size", "16", "--out", ck)
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, ".m.safetensors.lock") // taken as the run starts
+	for start := time.Now(); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(lock); err == nil {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			cmd.Process.Kill()
+			t.Fatal("the run never took its lock")
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // a few steps into its first epoch, likely
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || readFile(t, ck) != before {
+		t.Errorf("stopped in its first epoch over an unfinished run: %v, checkpoint kept %v\n%s", err, readFile(t, ck) == before, se.String())
+	}
+	if !strings.Contains(se.String(), "in this run's first epoch: "+ck+" is as it was, with the earlier run") && !strings.Contains(se.String(), "interrupted before the first step") {
+		t.Errorf("stopped in its first epoch over an unfinished run: no word of the checkpoint kept\n%s", se.String())
+	}
+
 	// One whose weights went NaN (a diverged run's): nothing to go on with.
 	writeModel(t, ck, func(c *engine.Checkpoint) { c.Config.Epochs = 3; nanModel(c) })
-	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--out", ck)
+	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100", "--out", ck)
 	if code != 0 || !strings.Contains(stderr, "holds an earlier run's checkpoint") || strings.Contains(stderr, "to go on with that run instead") {
 		t.Errorf("train over a diverged run's checkpoint: exit %d; want no offer to resume it\n%s", code, stderr)
 	}

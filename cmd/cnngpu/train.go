@@ -88,9 +88,13 @@ type trainSetup struct {
 	// earlier (--continue): per seed, the run its checkpoint at --out
 	// holds (nil: none there); seedFlags: the command's flags but --out
 	// and --continue, for the hint that continues the seeds.
-	earlier   []*earlierSeed
-	seedFlags string
-	saved     *engine.Position // what s.out holds from a resumed run's checkpoint
+	earlier []*earlierSeed
+	// unfinished: per --out path, the command that resumes the earlier,
+	// unfinished run its checkpoint holds (warnReplaced): a stop in this
+	// run's first epoch keeps that checkpoint rather than replace it.
+	unfinished map[string]string
+	seedFlags  string
+	saved      *engine.Position // what s.out holds from a resumed run's checkpoint
 	// again is the flags a resume must repeat, for the hint an
 	// interruption prints: those of the invocation that the checkpoint
 	// does not keep (--data, --metrics, the engine's).
@@ -514,18 +518,30 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 		if s.earlier != nil && s.earlier[i] != nil {
 			continue // continued, not replaced
 		}
-		if held(out) && (s.from == "" || !samePath(out, s.from)) {
-			// A run stopped before its end (make run interrupted, then
-			// run again) is one the user may have meant to resume.
-			resume := ""
-			// (Not one left with weights gone NaN: a diverged run,
-			// which --resume refuses.)
-			if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs && ck.CheckFinite() == nil {
-				resume = fmt.Sprintf("; it holds a run of %s stopped %s: to go on with that run instead, stop this one (Ctrl-C) and run: %s",
-					shown.Count(ck.Config.Epochs, "epoch"), stoppedWhere(ck.Position), resumeCommand(out, s.again))
-			}
-			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)%s\n", out, resume)
+		if !held(out) || s.from != "" && samePath(out, s.from) {
+			continue
 		}
+		// A run stopped before its end (make run interrupted, then run
+		// again) is one the user may have meant to resume: this run
+		// keeps it until its own first epoch ends, Ctrl-C included.
+		// (Not one left with weights gone NaN: a diverged run, which
+		// --resume refuses.)
+		if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs && ck.CheckFinite() == nil {
+			again := self() + " train --resume " + shell.Path(out) + loader.DataFlag(ck.Config.DataDir)
+			how := "stop this one (Ctrl-C) before then and run: " + again
+			if s.seeds != nil {
+				again = s.continueCommand()
+				how = "stop this one (Ctrl-C) before then and continue the seeds with: " + again
+			}
+			if s.unfinished == nil {
+				s.unfinished = map[string]string{}
+			}
+			s.unfinished[out] = again
+			fmt.Fprintf(w, "note: %s holds the checkpoint of an earlier run of %s, stopped %s; this run replaces it when its first epoch ends (give --out another name to keep it); to go on with that run instead, %s\n",
+				out, shown.Count(ck.Config.Epochs, "epoch"), stoppedWhere(ck.Position), how)
+			continue
+		}
+		fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
 	}
 	switch m := s.metric; {
 	case m == "" || !held(m):
@@ -1139,7 +1155,14 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			}
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
 		}
-		serr := flush()
+		serr := flush() // a first epoch's checkpoint in flight lands: saved says so
+		if again := s.unfinished[out]; again != "" && saved == nil && serr == nil {
+			// In this run's first epoch, over an earlier unfinished run
+			// the note offered to go on with: that checkpoint is kept.
+			unsaved()
+			return seedResult{}, withCode(130, fmt.Errorf("interrupted %s, in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written; go on with that run with: %s",
+				stoppedWhere(pos), out, again))
+		}
 		if serr == nil && (saved == nil || *saved != pos) { // else stopped at an epoch's end: saved already
 			if serr = save(pos); serr == nil {
 				serr = flush()
