@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/shown"
 )
@@ -154,34 +153,31 @@ func Subset(labels []uint8, idx []int32, n int, seed uint64) []int32 {
 }
 
 // EveryDigit refuses a training set idx (of labels 0-9; what names it)
-// that lacks a digit: it cannot train a 10-class model. split is the flag
-// whose split made it ("" for none: lowering it is the fix); limited says
-// --train-limit cut the set.
-func EveryDigit(labels []uint8, idx []int32, what, split string, limited bool) error {
-	var count [10]int
+// that lacks a digit: it cannot train a 10-class model. before is the set
+// --train-limit's subset took idx from (nil where none did), split the
+// flag whose split made that set ("" for none); the error names the one
+// that left the digit out, and what to change of it.
+func EveryDigit(labels []uint8, idx, before []int32, what, split string) error {
+	var count, had [10]int
 	for _, i := range idx {
 		count[labels[i]]++
+	}
+	for _, i := range before {
+		had[labels[i]]++
 	}
 	for d, n := range count {
 		if n > 0 {
 			continue
 		}
-		var cut, fixes []string
-		if split != "" {
-			cut, fixes = append(cut, split), append(fixes, "lower "+split)
-		}
-		if limited {
-			cut, fixes = append(cut, "--train-limit"), append(fixes, "raise --train-limit")
-		}
-		if len(fixes) == 0 {
-			fixes = append(fixes, "give data with images of every digit")
-		}
-		made := ""
-		if len(cut) > 0 {
-			made = " after " + strings.Join(cut, " and ")
+		cut, fix := "", "give data with images of every digit"
+		switch {
+		case before != nil && had[d] > 0:
+			cut, fix = " after --train-limit", "raise --train-limit"
+		case split != "":
+			cut, fix = " after "+split, "lower "+split
 		}
 		return fmt.Errorf("%s (%s%s) has no image of the digit %d, and cannot train a 10-class model; %s",
-			what, shown.Count(len(idx), "image"), made, d, strings.Join(fixes, " or "))
+			what, shown.Count(len(idx), "image"), cut, d, fix)
 	}
 	return nil
 }

@@ -642,7 +642,7 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 			// made and checked where the counts alone cannot tell.
 			if spec.TrainLimit > 0 && loader.SubsetMayDrop(left[:], spec.TrainLimit) {
 				tr := loader.Subset(labels, loader.FoldTrain(folds, k), spec.TrainLimit, spec.Seed)
-				if err := hasEveryDigit(labels, tr, fmt.Sprintf("round %d's training set", k+1), "", true); err != nil {
+				if err := hasEveryDigit(labels, tr, loader.FoldTrain(folds, k), fmt.Sprintf("round %d's training set", k+1), ""); err != nil {
 					return nil, err
 				}
 			}
@@ -653,11 +653,11 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 	if err != nil {
 		return nil, &BlockedError{fmt.Errorf("--val-split: %w", err)} // which says what fraction would do
 	}
-	limited := spec.TrainLimit > 0 && spec.TrainLimit < len(tr)
-	if limited {
-		tr = loader.Subset(labels, tr, spec.TrainLimit, spec.Seed)
+	var before []int32 // the hold-out's training set, where --train-limit cut it
+	if spec.TrainLimit > 0 && spec.TrainLimit < len(tr) {
+		before, tr = tr, loader.Subset(labels, tr, spec.TrainLimit, spec.Seed)
 	}
-	if err := hasEveryDigit(labels, tr, "the training set", "--val-split", limited); err != nil {
+	if err := hasEveryDigit(labels, tr, before, "the training set", "--val-split"); err != nil {
 		return nil, err
 	}
 	s.hold = [2][]int32{tr, va}
@@ -669,16 +669,19 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 // digit.
 func finalIndices(spec *Spec, labels []uint8) ([]int32, error) {
 	idx := engine.AllIndices(len(labels))
-	limited := spec.TrainLimit > 0 && spec.TrainLimit < len(idx)
-	if limited {
-		idx = loader.Subset(labels, idx, spec.TrainLimit, spec.Seed)
+	var before []int32
+	if spec.TrainLimit > 0 && spec.TrainLimit < len(idx) {
+		before, idx = idx, loader.Subset(labels, idx, spec.TrainLimit, spec.Seed)
 	}
-	return idx, hasEveryDigit(labels, idx, "the final retraining's training set", "", limited)
+	if err := hasEveryDigit(labels, idx, before, "the final retraining's training set", ""); err != nil {
+		return nil, fmt.Errorf("%w (or leave the final retraining out: --final=false)", err)
+	}
+	return idx, nil
 }
 
 // hasEveryDigit is loader.EveryDigit, blocking the study.
-func hasEveryDigit(labels []uint8, idx []int32, what, split string, limited bool) error {
-	if err := loader.EveryDigit(labels, idx, what, split, limited); err != nil {
+func hasEveryDigit(labels []uint8, idx, before []int32, what, split string) error {
+	if err := loader.EveryDigit(labels, idx, before, what, split); err != nil {
 		return &BlockedError{err}
 	}
 	return nil

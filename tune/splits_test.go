@@ -97,7 +97,8 @@ func TestSplitsRefuseAMissingDigit(t *testing.T) {
 		want string
 	}{
 		{Spec{ValSplit: 0.5}, "the training set (36 images after --val-split) has no image of the digit 9, and cannot train a 10-class model; lower --val-split"},
-		{Spec{ValSplit: 0.1, TrainLimit: 12}, "the training set (12 images after --val-split and --train-limit) has no image of the digit 9, and cannot train a 10-class model; lower --val-split or raise --train-limit"},
+		{Spec{ValSplit: 0.1, TrainLimit: 12}, "the training set (12 images after --train-limit) has no image of the digit 9, and cannot train a 10-class model; raise --train-limit"},
+		{Spec{ValSplit: 0.5, TrainLimit: 12}, "the training set (12 images after --val-split) has no image of the digit 9, and cannot train a 10-class model; lower --val-split"},
 		{Spec{Folds: 3}, "--folds 3: the training set has 1 image of the digit 9, so round 1, which holds it out, cannot train a 10-class model; K-fold needs at least 2 images of each digit"},
 	}
 	for _, c := range cases {

@@ -88,18 +88,22 @@ func checkTrainLimit(n int) error {
 }
 
 // checkTrainSet says on note when --train-limit asked for more images
-// than the training set has (available, after --val-split: split says it
-// held some out), and refuses a training set idx that lacks a digit: it
-// cannot train a 10-class model.
-func checkTrainSet(limit, available int, split bool, labels []uint8, idx []int32, note io.Writer) error {
-	if limit > available && note != nil {
+// than the training set has (all, after --val-split: split says it held
+// some out), and refuses a training set idx (--train-limit's subset of
+// all) that lacks a digit: it cannot train a 10-class model.
+func checkTrainSet(limit int, all []int32, split bool, labels []uint8, idx []int32, note io.Writer) error {
+	if available := len(all); limit > available && note != nil {
 		fmt.Fprintf(note, "note: --train-limit %d is more than the %d training images there are; training on all %d\n", limit, available, available)
 	}
 	flag := ""
 	if split {
 		flag = "--val-split"
 	}
-	if err := loader.EveryDigit(labels, idx, "the training set", flag, 0 < limit && limit < available); err != nil {
+	var before []int32
+	if 0 < limit && limit < len(all) {
+		before = all
+	}
+	if err := loader.EveryDigit(labels, idx, before, "the training set", flag); err != nil {
 		return usageErrorf("%v", err)
 	}
 	return nil

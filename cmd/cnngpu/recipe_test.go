@@ -198,26 +198,39 @@ func TestOneSeedHasNoSpread(t *testing.T) {
 }
 
 // TestCheckTrainSetSaysWhatToChange: a training set without a digit names
-// and asks to change only the flags that cut it: --train-limit where it cut
-// the training set (it asked so of runs that gave none, or one above the
-// images there are), --val-split where one held images out (it asked to
-// lower a split of 0).
+// the flag that left it out, and asks to change that one alone:
+// --train-limit where its subset dropped the digit (it asked so of runs
+// that gave none, or one above the images there are), --val-split where
+// the hold-out did (it asked to lower a split of 0, and to lower one that
+// had not dropped the digit).
 func TestCheckTrainSetSaysWhatToChange(t *testing.T) {
-	labels := []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	idx := []int32{0, 1, 2, 3, 4, 6, 7, 8, 9} // no 5
+	labels := make([]uint8, 100)
+	for i := range labels {
+		labels[i] = uint8(i % 10)
+	}
+	var all, no5 []int32 // every image; those of every digit but 5
+	for i := range labels {
+		all = append(all, int32(i))
+		if labels[i] != 5 {
+			no5 = append(no5, int32(i))
+		}
+	}
+	idx := no5[:9]
 	for _, c := range []struct {
-		limit, available int
-		split            bool
-		want             string
+		limit int
+		all   []int32
+		split bool
+		want  string
 	}{
-		{0, 9, true, "(9 images after --val-split) has no image of the digit 5, and cannot train a 10-class model; lower --val-split"},
-		{9, 100, true, "(9 images after --val-split and --train-limit) has no image of the digit 5, and cannot train a 10-class model; lower --val-split or raise --train-limit"},
-		{500, 9, true, "(9 images after --val-split) has no image of the digit 5, and cannot train a 10-class model; lower --val-split"},
-		{9, 100, false, "(9 images after --train-limit) has no image of the digit 5, and cannot train a 10-class model; raise --train-limit"},
+		{0, idx, true, "(9 images after --val-split) has no image of the digit 5, and cannot train a 10-class model; lower --val-split"},
+		{9, all, true, "(9 images after --train-limit) has no image of the digit 5, and cannot train a 10-class model; raise --train-limit"},
+		{500, idx, true, "(9 images after --val-split) has no image of the digit 5, and cannot train a 10-class model; lower --val-split"},
+		{9, no5, true, "(9 images after --val-split) has no image of the digit 5, and cannot train a 10-class model; lower --val-split"},
+		{9, all, false, "(9 images after --train-limit) has no image of the digit 5, and cannot train a 10-class model; raise --train-limit"},
 	} {
-		err := checkTrainSet(c.limit, c.available, c.split, labels, idx, nil)
+		err := checkTrainSet(c.limit, c.all, c.split, labels, idx, nil)
 		if err == nil || !strings.HasSuffix(err.Error(), c.want) {
-			t.Errorf("--train-limit %d, split %v: %v; want it to end %q", c.limit, c.split, err, c.want)
+			t.Errorf("--train-limit %d of %d, split %v: %v; want it to end %q", c.limit, len(c.all), c.split, err, c.want)
 		}
 	}
 }

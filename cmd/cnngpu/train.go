@@ -956,7 +956,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	cfg := s.cfg
 	cfg.Seed = seed
 	trainIdx := r.trainIdx(cfg.TrainLimit, seed)
-	if err := checkTrainSet(cfg.TrainLimit, len(r.allIdx), cfg.ValSplit > 0, r.labels, trainIdx, r.note); err != nil {
+	if err := checkTrainSet(cfg.TrainLimit, r.allIdx, cfg.ValSplit > 0, r.labels, trainIdx, r.note); err != nil {
 		return seedResult{}, err
 	}
 	steps := engine.StepsPerEpoch(len(trainIdx), cfg.BatchSize)
