@@ -261,6 +261,15 @@ func (f *Fetcher) ensure(ctx context.Context, files []File) error {
 	if len(need) == 0 {
 		return nil
 	}
+	for _, file := range need {
+		// Another user's file to replace in a shared folder with the
+		// sticky bit: said before anything is downloaded (the write
+		// failed after, blaming the folder).
+		p := filepath.Join(f.Dir, file.Name)
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && fileutil.OthersInSticky(p, st) {
+			return fmt.Errorf("%s is another user's, in a folder with the sticky bit (%s) that is not yours either: only its owner or root may replace it, and it must be fetched again: ask them to, or use a cache of your own (XDG_CACHE_HOME=DIR, or --data DIR with the four files)", p, f.Dir)
+		}
+	}
 	if others := inTheWay(f.Dir, sts, files); len(others) > 0 {
 		return fmt.Errorf("%s: well-formed IDX %s, but not the published MNIST (another dataset under MNIST's file names?): not replaced, so that nothing is lost; fetch MNIST into another folder (data fetch --dir DIR), or move %s away first; a dataset of its own is read as it is with --data %s",
 			strings.Join(others, ", "), plural(len(others), "file", "files"), plural(len(others), "it", "them"), f.Dir)

@@ -1978,3 +1978,35 @@ func TestCacheClosedToTheUser(t *testing.T) {
 		t.Errorf("eval with a cache closed to nobody: %v\n%s", err, b)
 	}
 }
+
+// TestFetchOthersFileInStickyCache: as another user, a shared cache folder
+// with the sticky bit whose .gz file, root's, must be fetched again is
+// refused before anything is downloaded, naming that file (the write failed
+// after the download, saying the folder was not writable).
+func TestFetchOthersFileInStickyCache(t *testing.T) {
+	runuser, _ := asNobody(t)
+	root, err := os.MkdirTemp("", "cnngpu-sticky-cache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	bin, cache := filepath.Join(root, "cnngpu"), filepath.Join(root, "cnngpu", "mnist")
+	for _, f := range []func() error{
+		func() error { return os.Chmod(root, 0o755) },
+		func() error { return os.MkdirAll(cache, 0o755) },
+		func() error { return os.WriteFile(bin+"-bin", []byte(readFile(t, binary_)), 0o755) },
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fakeMNIST(t, cache, 50, 20) // root's, and not MNIST: to be fetched again
+	if err := os.Chmod(cache, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command(runuser, "-u", "nobody", "--", "env", "XDG_CACHE_HOME="+root, "PATH=/usr/bin:/bin", bin+"-bin", "data", "fetch").CombinedOutput()
+	want := filepath.Join(cache, loader.Files[0].Name) + " is another user's, in a folder with the sticky bit (" + cache + ") that is not yours either"
+	if err == nil || !strings.Contains(string(b), want) || strings.Contains(string(b), "fetching http") {
+		t.Errorf("nobody's data fetch over root's files in a sticky cache: %v, want %q before any download\n%s", err, want, b)
+	}
+}
