@@ -1250,9 +1250,13 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		fmt.Fprintf(r.stderr, "note: interrupted as the run ended: it had finished and been tested, and %s holds it\n", out)
 	}
 	if engine.BlewUp(res) {
-		fmt.Fprintf(r.stderr, "note: seed %d's test accuracy %s is about chance (10%%) and its test loss %.3g far above an untrained model's (2.3): the training blew up without turning NaN; "+
+		whose := "the" // one run
+		if s.seeds != nil {
+			whose = fmt.Sprintf("seed %d's", seed)
+		}
+		fmt.Fprintf(r.stderr, "note: %s test accuracy %s is about chance (10%%) and its test loss %.3g far above an untrained model's (2.3): the training blew up without turning NaN; "+
 			"the learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)\n",
-			seed, percent(res.Acc), res.Loss, fmtLR(opt.LR), engine.OptName(opt.Kind))
+			whose, percent(res.Acc), res.Loss, fmtLR(opt.LR), engine.OptName(opt.Kind))
 	}
 	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
 }
