@@ -1160,8 +1160,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			// In this run's first epoch, over an earlier unfinished run
 			// the note offered to go on with: that checkpoint is kept.
 			unsaved()
-			return seedResult{}, withCode(130, fmt.Errorf("interrupted %s, in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written; go on with that run with: %s",
-				stoppedWhere(pos), out, again))
+			goOn := "; go on with that run with: " + again
+			if s.seeds != nil {
+				goOn = "" // the seeds' continue command follows
+			}
+			return seedResult{}, withCode(130, fmt.Errorf("interrupted %s, in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written%s",
+				stoppedWhere(pos), out, goOn))
 		}
 		if serr == nil && (saved == nil || *saved != pos) { // else stopped at an epoch's end: saved already
 			if serr = save(pos); serr == nil {
