@@ -90,7 +90,11 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 			err error
 		}
 		got := make(chan read, 1)
+		aside := trace.IsAside() // the read's phase is the caller's, in the trace
 		go func() {
+			if aside {
+				defer trace.Aside()()
+			}
 			m, err := load(dir)
 			got <- read{m, err}
 		}()

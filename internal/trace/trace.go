@@ -182,6 +182,16 @@ func First(first *atomic.Bool, name string) Span {
 	return Begin(name)
 }
 
+// IsAside reports whether the calling goroutine's spans are marked aside
+// (Aside): a goroutine it starts for its own work calls Aside too.
+func IsAside() bool {
+	if asideN.Load() == 0 {
+		return false
+	}
+	_, ok := asideGs.Load(goid())
+	return ok
+}
+
 // Aside marks the calling goroutine's spans, until the returned function
 // is called, as work beside the command's own: they overlap the other
 // spans in time, so they nest among themselves only and their rows come
