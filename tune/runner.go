@@ -641,8 +641,9 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 			// --train-limit's subset of the round, before any run trains:
 			// made and checked where the counts alone cannot tell.
 			if spec.TrainLimit > 0 && loader.SubsetMayDrop(left[:], spec.TrainLimit) {
-				tr := loader.Subset(labels, loader.FoldTrain(folds, k), spec.TrainLimit, spec.Seed)
-				if err := hasEveryDigit(labels, tr, loader.FoldTrain(folds, k), fmt.Sprintf("round %d's training set", k+1), ""); err != nil {
+				all := loader.FoldTrain(folds, k)
+				tr := loader.Subset(labels, all, spec.TrainLimit, spec.Seed)
+				if err := hasEveryDigit(labels, tr, all, fmt.Sprintf("round %d's training set", k+1), ""); err != nil {
 					return nil, err
 				}
 			}
