@@ -1955,21 +1955,13 @@ func TestPercentUnderHalf(t *testing.T) {
 func TestCacheClosedToTheUser(t *testing.T) {
 	runuser, _ := asNobody(t)
 	fx := newFixtures(t)
-	root, err := os.MkdirTemp("", "cnngpu-closed-")
-	if err != nil {
+	root, bin := nobodyFolder(t)
+	model, closed := filepath.Join(root, "m.safetensors"), filepath.Join(root, "closed")
+	if err := os.WriteFile(model, []byte(readFile(t, fx.model)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(root)
-	bin, model, closed := filepath.Join(root, "cnngpu"), filepath.Join(root, "m.safetensors"), filepath.Join(root, "closed")
-	for _, f := range []func() error{
-		func() error { return os.Chmod(root, 0o755) },
-		func() error { return os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755) },
-		func() error { return os.WriteFile(model, []byte(readFile(t, fx.model)), 0o644) },
-		func() error { return os.Mkdir(closed, 0o700) }, // root's
-	} {
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Mkdir(closed, 0o700); err != nil { // root's
+		t.Fatal(err)
 	}
 	b, err := exec.Command(runuser, "-u", "nobody", "--", "env", "XDG_CACHE_HOME="+filepath.Join(closed, "cache"), bin, "eval", "--cpu", "--model", model).CombinedOutput()
 	var ee *exec.ExitError
@@ -1985,26 +1977,16 @@ func TestCacheClosedToTheUser(t *testing.T) {
 // after the download, saying the folder was not writable).
 func TestFetchOthersFileInStickyCache(t *testing.T) {
 	runuser, _ := asNobody(t)
-	root, err := os.MkdirTemp("", "cnngpu-sticky-cache-")
-	if err != nil {
+	root, bin := nobodyFolder(t)
+	cache := filepath.Join(root, "cnngpu", "mnist")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
-	}
-	defer os.RemoveAll(root)
-	bin, cache := filepath.Join(root, "cnngpu"), filepath.Join(root, "cnngpu", "mnist")
-	for _, f := range []func() error{
-		func() error { return os.Chmod(root, 0o755) },
-		func() error { return os.MkdirAll(cache, 0o755) },
-		func() error { return os.WriteFile(bin+"-bin", []byte(readFile(t, binary_)), 0o755) },
-	} {
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
 	}
 	fakeMNIST(t, cache, 50, 20) // root's, and not MNIST: to be fetched again
 	if err := os.Chmod(cache, 0o777|os.ModeSticky); err != nil {
 		t.Fatal(err)
 	}
-	b, err := exec.Command(runuser, "-u", "nobody", "--", "env", "XDG_CACHE_HOME="+root, "PATH=/usr/bin:/bin", bin+"-bin", "data", "fetch").CombinedOutput()
+	b, err := exec.Command(runuser, "-u", "nobody", "--", "env", "XDG_CACHE_HOME="+root, "PATH=/usr/bin:/bin", bin, "data", "fetch").CombinedOutput()
 	want := filepath.Join(cache, loader.Files[0].Name) + " is another user's, in a folder with the sticky bit (" + cache + ") that is not yours either"
 	if err == nil || !strings.Contains(string(b), want) || strings.Contains(string(b), "fetching http") {
 		t.Errorf("nobody's data fetch over root's files in a sticky cache: %v, want %q before any download\n%s", err, want, b)

@@ -926,6 +926,27 @@ func asNobody(t *testing.T) (runuser string, uid int) {
 	return runuser, uid
 }
 
+// nobodyFolder makes a folder (removed when the test ends) that the user
+// nobody may enter, outside the test's own temporary folder (which only
+// root may), with a copy of the binary in it: a test acting as nobody
+// runs bin on files it puts in dir.
+func nobodyFolder(t *testing.T) (dir, bin string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cnngpu-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin = filepath.Join(dir, "cnngpu-bin")
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin
+}
+
 // TestOtherUsersCheckpointKept: as another user, a checkpoint that user
 // cannot replace (root's, in a shared folder with the sticky bit such as
 // /tmp, whatever its mode) is refused up front rather than failed on after
@@ -1342,18 +1363,8 @@ func TestReplacingAnUnfinishedRunSaysHowToResumeIt(t *testing.T) {
 // saying the folder was not writable).
 func TestTuneOthersFileInStickyStudy(t *testing.T) {
 	runuser, uid := asNobody(t)
-	shared, err := os.MkdirTemp("", "cnngpu-sticky-study-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(shared)
-	bin, data, study := filepath.Join(shared, "cnngpu"), filepath.Join(shared, "data"), filepath.Join(shared, "study")
-	if err := os.Chmod(shared, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, []byte(readFile(t, binary_)), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shared, bin := nobodyFolder(t)
+	data, study := filepath.Join(shared, "data"), filepath.Join(shared, "study")
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
