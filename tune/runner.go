@@ -1095,12 +1095,48 @@ type FinalResult struct {
 	// that another file in its place is not taken for it; empty in the
 	// final.json of studies written before it was kept.
 	ModelSHA256 string `json:"model_sha256,omitempty"`
+	// TestData is the test set's fingerprint (loader.Set.Fingerprint):
+	// a study continued on another test set tests its model again. Empty
+	// in the final.json of studies written before it was kept.
+	TestData string `json:"test_data,omitempty"`
 	// Diverged: the retraining's loss became NaN or infinite (in epoch
 	// DivergedEpoch); there is no model, TestAcc and TestLoss are 0, and
 	// Why says how it was found.
 	Diverged      bool   `json:"diverged,omitempty"`
 	DivergedEpoch int    `json:"diverged_epoch,omitempty"`
 	Why           string `json:"why,omitempty"`
+}
+
+// retest tests the final model old describes (checked) on this study's
+// test set, which is not the one it was tested on, and records the result
+// in final.json.
+func (r *Runner) retest(ctx context.Context, e engine.Engine, old *FinalResult) error {
+	ck, err := engine.LoadWeights(filepath.Join(r.Dir, FinalModel))
+	if err != nil {
+		return err
+	}
+	m, err := engine.NewModelFrom(e, ck)
+	if err != nil {
+		return err
+	}
+	defer m.Release()
+	test, err := engine.UploadDataset(e, r.Data.Test.Images.Pixels, r.Data.Test.Labels)
+	if err != nil {
+		return err
+	}
+	defer test.Release(e)
+	ev, err := engine.EvaluateContext(ctx, m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
+	if errors.Is(err, engine.ErrInterrupted) {
+		return ErrInterrupted
+	}
+	if err != nil {
+		return err
+	}
+	r.logf("final model for %s: tested on another test set (accuracy %.2f%%); tested again on this one: test accuracy %.2f%%, loss %.4f",
+		old.Config.Label(), 100*old.TestAcc, 100*ev.Acc, ev.Loss)
+	fr := *old
+	fr.TestAcc, fr.TestLoss, fr.TestData = ev.Acc, ev.Loss, r.Data.Test.Fingerprint()
+	return writeFinal(r.Dir, fr)
 }
 
 // FinalFile and FinalModel are the final retraining's outputs.
@@ -1157,6 +1193,11 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		case err == nil && old.Diverged:
 			os.Remove(filepath.Join(r.Dir, FinalPartial))
 			return finalDivergedError(r.Dir, best.Config, images, old.Why)
+		case err == nil && old.TestData != "" && old.TestData != r.Data.Test.Fingerprint():
+			// Tested on another test set (--data's changed): its result
+			// would be another data's.
+			os.Remove(filepath.Join(r.Dir, FinalPartial))
+			return r.retest(ctx, e, old)
 		case err == nil:
 			os.Remove(filepath.Join(r.Dir, FinalPartial)) // left by a process killed as it finished
 			r.logf("final model for %s already trained (test accuracy %.2f%%)", best.Config.Label(), 100*old.TestAcc)
@@ -1321,7 +1362,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		return err
 	}
 	fr := FinalResult{Config: best.Config, Images: len(idx), TestAcc: ev.Acc, TestLoss: ev.Loss,
-		Seconds: earlier + time.Since(start).Seconds(), Engine: e.Name(), Model: FinalModel, ModelSHA256: sum}
+		Seconds: earlier + time.Since(start).Seconds(), Engine: e.Name(), Model: FinalModel, ModelSHA256: sum, TestData: r.Data.Test.Fingerprint()}
 	if err := writeFinal(r.Dir, fr); err != nil {
 		return err
 	}

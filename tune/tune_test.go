@@ -1599,3 +1599,29 @@ func TestFinalOfOtherImagesSaid(t *testing.T) {
 		t.Errorf("a final.json of 60000 images: %v\n%s", err, log)
 	}
 }
+
+// TestFinalTestedAgainOnAnotherTestSet: a study continued with another
+// test set (the same training data) tests its final model again, without
+// retraining it, and records the new result (final.json kept the old
+// test set's accuracy, which the report showed).
+func TestFinalTestedAgainOnAnotherTestSet(t *testing.T) {
+	dir, data, spec := finishedStudy(t)
+	before, err := LoadFinal(dir)
+	if err != nil || before.TestData != data.Test.Fingerprint() {
+		t.Fatalf("the final record: %+v, %v; want the test set's fingerprint", before, err)
+	}
+	other := synthetic(400, 60) // the same training images, another test set
+	if other.Train.Fingerprint() != data.Train.Fingerprint() || other.Test.Fingerprint() == data.Test.Fingerprint() {
+		t.Fatal("synthetic(400, 60) is not the same training set with another test set")
+	}
+	log, err := runLogged(t, spec, dir, other, true)
+	after, lerr := LoadFinal(dir)
+	if err != nil || lerr != nil || !strings.Contains(log, "tested on another test set") || strings.Contains(log, "retraining the best setting") ||
+		after.TestData != other.Test.Fingerprint() || after.ModelSHA256 != before.ModelSHA256 {
+		t.Errorf("a study continued on another test set: %v, %v, %+v\n%s", err, lerr, after, log)
+	}
+	log, err = runLogged(t, spec, dir, other, true)
+	if err != nil || !strings.Contains(log, "already trained") {
+		t.Errorf("run again on that test set: %v\n%s", err, log)
+	}
+}
