@@ -1120,15 +1120,7 @@ func (r *Runner) retest(ctx context.Context, e engine.Engine, old *FinalResult) 
 		return err
 	}
 	defer m.Release()
-	test, err := engine.UploadDataset(e, r.Data.Test.Images.Pixels, r.Data.Test.Labels)
-	if err != nil {
-		return err
-	}
-	defer test.Release(e)
-	ev, err := engine.EvaluateContext(ctx, m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
-	if errors.Is(err, engine.ErrInterrupted) {
-		return ErrInterrupted
-	}
+	ev, err := r.testFinal(ctx, e, m)
 	if err != nil {
 		return err
 	}
@@ -1137,6 +1129,21 @@ func (r *Runner) retest(ctx context.Context, e engine.Engine, old *FinalResult) 
 	fr := *old
 	fr.TestAcc, fr.TestLoss, fr.TestData = ev.Acc, ev.Loss, r.Data.Test.Fingerprint()
 	return writeFinal(r.Dir, fr)
+}
+
+// testFinal evaluates the final model m on e over the study's test set;
+// Ctrl-C is ErrInterrupted.
+func (r *Runner) testFinal(ctx context.Context, e engine.Engine, m *engine.Model) (engine.EvalResult, error) {
+	test, err := engine.UploadDataset(e, r.Data.Test.Images.Pixels, r.Data.Test.Labels)
+	if err != nil {
+		return engine.EvalResult{}, err
+	}
+	defer test.Release(e)
+	ev, err := engine.EvaluateContext(ctx, m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
+	if errors.Is(err, engine.ErrInterrupted) {
+		return ev, ErrInterrupted
+	}
+	return ev, err
 }
 
 // FinalFile and FinalModel are the final retraining's outputs.
@@ -1330,15 +1337,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	test, err := engine.UploadDataset(e, r.Data.Test.Images.Pixels, r.Data.Test.Labels)
-	if err != nil {
-		return err
-	}
-	defer test.Release(e)
-	ev, err := engine.EvaluateContext(ctx, m, test, engine.AllIndices(r.Data.Test.N()), 0, false)
-	if errors.Is(err, engine.ErrInterrupted) {
-		return ErrInterrupted // trained and saved: only the test is run again
-	}
+	ev, err := r.testFinal(ctx, e, m) // interrupted: trained and saved, only the test is run again
 	if err != nil {
 		return err
 	}
