@@ -550,13 +550,12 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 		return nil, err
 	}
 	// The run files there before (under the lock: no other study is
-	// writing them): those this process makes are its own to take back.
+	// writing them), by name alone (not read: a large study has
+	// thousands): those this process makes are its own to take back.
 	before := map[string]bool{}
-	if hadRuns {
-		empty, _ := headerOnlyRuns(dir)
-		for _, p := range empty {
-			before[p] = true
-		}
+	ents, _ := os.ReadDir(filepath.Join(dir, RunsDir))
+	for _, e := range ents {
+		before[filepath.Join(dir, RunsDir, e.Name())] = true
 	}
 	if err := Prepare(dir, spec); err != nil {
 		unlock()
