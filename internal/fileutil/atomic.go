@@ -124,17 +124,18 @@ func WriteAtomicSet(files []File) error {
 		}
 	}
 	for _, f := range files {
-		path, err := writeTarget(f.Path)
-		mode := func() os.FileMode { return fileMode(path, f.Perm) }
+		// A link replaced (ReplaceLink) is the path itself, and its new
+		// file takes no mode from what the link led to (a private
+		// file's 0600 in a shared cache); else writeTarget says what is
+		// written, and refuses a folder or a device.
+		link := false
 		if f.ReplaceLink {
-			path, err = f.Path, nil
-			if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&os.ModeSymlink == 0 {
-				path, err = writeTarget(path) // refuses a folder, a device
-			} else if lerr == nil {
-				// A new file in the link's place: not the mode of what
-				// it led to (a private file's 0600 in a shared cache).
-				mode = func() os.FileMode { return f.Perm &^ umask() }
-			}
+			st, lerr := os.Lstat(f.Path)
+			link = lerr == nil && st.Mode()&os.ModeSymlink != 0
+		}
+		path, err := f.Path, error(nil)
+		if !link {
+			path, err = writeTarget(f.Path)
 		}
 		if err != nil {
 			abort()
@@ -174,7 +175,11 @@ func WriteAtomicSet(files []File) error {
 			werr = cerr
 		}
 		if werr == nil {
-			werr = os.Chmod(name, mode())
+			mode := fileMode(path, f.Perm)
+			if link {
+				mode = f.Perm &^ umask()
+			}
+			werr = os.Chmod(name, mode)
 		}
 		if werr != nil {
 			os.Remove(name)
