@@ -78,11 +78,7 @@ func (f *Fetcher) loadSets(ctx context.Context, files []File) ([]*Set, error) {
 
 // CacheIsFileError is the error for a cache folder dir that is a file.
 func CacheIsFileError(dir string) error {
-	kind := "a file"
-	if st, err := os.Stat(dir); err == nil {
-		kind = fileutil.Kind(st.Mode()) // /dev/null: a character device
-	}
-	return fmt.Errorf("the MNIST cache %s is %s, not a folder: move it away, or set XDG_CACHE_HOME to another folder", dir, kind)
+	return fmt.Errorf("the MNIST cache %s is %s, not a folder: move it away, or set XDG_CACHE_HOME to another folder", dir, fileutil.KindAt(dir))
 }
 
 func (f *Fetcher) rawPath(file File) string { return filepath.Join(f.Dir, file.RawName()) }

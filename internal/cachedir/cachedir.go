@@ -22,9 +22,9 @@ func Root() (string, error) {
 	if x != "" && filepath.IsAbs(x) {
 		return usable(filepath.Join(x, "cnngpu"), func(f string) error {
 			if f == filepath.Clean(x) {
-				return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is %s, not a folder: set it to a folder, or unset it for ~/.cache", x, kind(f))
+				return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is %s, not a folder: set it to a folder, or unset it for ~/.cache", x, fileutil.KindAt(f))
 			}
-			return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, %s, not a folder: set it to a folder, or unset it for ~/.cache", x, f, kind(f))
+			return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, %s, not a folder: set it to a folder, or unset it for ~/.cache", x, f, fileutil.KindAt(f))
 		})
 	}
 	home, err := os.UserHomeDir()
@@ -43,9 +43,9 @@ func Root() (string, error) {
 	}
 	return usable(filepath.Join(home, ".cache", "cnngpu"), func(f string) error {
 		if f == filepath.Join(home, ".cache") {
-			return fmt.Errorf("no cache folder: %s, which would hold it, is %s, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f, kind(f))
+			return fmt.Errorf("no cache folder: %s, which would hold it, is %s, not a folder: move it away, or set XDG_CACHE_HOME to a folder", f, fileutil.KindAt(f))
 		}
-		return fmt.Errorf("no cache folder: $HOME (%s) is not a folder (%s is %s): set XDG_CACHE_HOME to a folder", home, f, kind(f))
+		return fmt.Errorf("no cache folder: $HOME (%s) is not a folder (%s is %s): set XDG_CACHE_HOME to a folder", home, f, fileutil.KindAt(f))
 	})
 }
 
@@ -59,15 +59,6 @@ func IgnoredXDG() string {
 	return ""
 }
 
-// kind names what is at path, which is no folder: "a file", "a
-// character device" (/dev/null).
-func kind(path string) string {
-	if st, err := os.Stat(path); err == nil {
-		return fileutil.Kind(st.Mode())
-	}
-	return "a file"
-}
-
 // usable returns root where it is a folder or can be made, else the error
 // for the file in the way: root itself, or (above, which words it for
 // where root came from) one of the folders above it.
@@ -76,7 +67,7 @@ func usable(root string, above func(file string) error) (string, error) {
 	case "":
 		return root, nil
 	case root:
-		return "", fmt.Errorf("no cache folder: %s, where it goes, is %s, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root, kind(root))
+		return "", fmt.Errorf("no cache folder: %s, where it goes, is %s, not a folder: move it away, or set XDG_CACHE_HOME to another folder", root, fileutil.KindAt(root))
 	default:
 		return "", above(f)
 	}

@@ -3,7 +3,10 @@
 
 package fileutil
 
-import "io/fs"
+import (
+	"io/fs"
+	"os"
+)
 
 // Kind names what a file of mode m is: "a file", "a folder", "a named
 // pipe", and so on.
@@ -23,4 +26,13 @@ func Kind(m fs.FileMode) string {
 		return "a socket"
 	}
 	return "not a plain file: " + m.String()
+}
+
+// KindAt is Kind of what is at path (through links), for a path found to
+// be no folder: "a file" where it cannot be looked at.
+func KindAt(path string) string {
+	if st, err := os.Stat(path); err == nil {
+		return Kind(st.Mode())
+	}
+	return "a file"
 }
