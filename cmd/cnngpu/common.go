@@ -116,11 +116,8 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 					keeps = append(keeps, filepath.Base(p))
 				}
 				first := ""
-				if n := len(keeps); n > 0 {
-					if n > 1 {
-						keeps = append(keeps[:n-2], keeps[n-2]+" and "+keeps[n-1])
-					}
-					first = "move " + strings.Join(keeps, ", ") + " out of it (fetching replaces no IDX file that is not MNIST's), then "
+				if len(keeps) > 0 {
+					first = "move " + joinList(keeps, "and") + " out of it (fetching replaces no IDX file that is not MNIST's), then "
 				}
 				return none, fmt.Errorf("--data: %w; if the folder is meant to hold MNIST, %sfetch checked copies with %s, or leave --data out to use the cache", err, first, shell.Command("data fetch --dir "+shell.Path(dir)))
 			}
