@@ -973,9 +973,10 @@ func checkHistory(h []EpochMetrics) error {
 	loss := func(v float64) bool { return math.IsNaN(v) || v >= 0 && !math.IsInf(v, 0) }
 	for i, m := range h {
 		if m.Epoch <= prevEpoch(h, i) || !acc(m.TrainAcc) || !acc(m.ValAcc) || !loss(m.TrainLoss) || !loss(m.ValLoss) ||
-			!(m.Seconds >= 0) || math.IsInf(m.Seconds, 0) || !(m.ImagesPerSec >= 0) || math.IsInf(m.ImagesPerSec, 0) || m.Images < 0 {
-			return fmt.Errorf("history metadata: epoch record %d holds values cnngpu never writes (epoch %d after %d; loss %v, accuracy %v, validation loss %v and accuracy %v, %v s, %v images/s, %d images: epochs count up from 1, accuracies lie in 0 to 1, losses, times and counts are not negative): the file was edited or damaged",
-				i+1, m.Epoch, prevEpoch(h, i), m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc, m.Seconds, m.ImagesPerSec, m.Images)
+			!(m.Seconds >= 0) || math.IsInf(m.Seconds, 0) || !(m.ImagesPerSec >= 0) || math.IsInf(m.ImagesPerSec, 0) || m.Images < 0 ||
+			!(m.ValSeconds >= 0) || math.IsInf(m.ValSeconds, 0) {
+			return fmt.Errorf("history metadata: epoch record %d holds values cnngpu never writes (epoch %d after %d; loss %v, accuracy %v, validation loss %v and accuracy %v, %v s, %v images/s, %d images, %v s validating: epochs count up from 1, accuracies lie in 0 to 1, losses, times and counts are not negative): the file was edited or damaged",
+				i+1, m.Epoch, prevEpoch(h, i), m.TrainLoss, m.TrainAcc, m.ValLoss, m.ValAcc, m.Seconds, m.ImagesPerSec, m.Images, m.ValSeconds)
 		}
 	}
 	return nil

@@ -179,9 +179,11 @@ func TestCheckpointBeforeCRC32C(t *testing.T) {
 // out of order, a record of an epoch the position has not finished. The
 // checkpoint as written loads.
 func TestCheckpointMetaConsistent(t *testing.T) {
-	b := sgdCheckpoint(t, []EpochMetrics{{Epoch: 1, TrainLoss: 0.3, TrainAcc: 0.9, ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 10, ImagesPerSec: 6000, Images: 60000}})
-	if _, err := DecodeCheckpoint(b); err != nil {
+	b := sgdCheckpoint(t, []EpochMetrics{{Epoch: 1, TrainLoss: 0.3, TrainAcc: 0.9, ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 10, ImagesPerSec: 6000, Images: 60000, ValSeconds: 2}})
+	if ck, err := DecodeCheckpoint(b); err != nil {
 		t.Fatalf("the checkpoint as written: %v", err)
+	} else if ck.History[0].ValSeconds != 2 {
+		t.Fatalf("the checkpoint as written read back history %+v: its validation time lost", ck.History)
 	}
 	for _, e := range []struct {
 		key, from, to, want string
@@ -192,6 +194,7 @@ func TestCheckpointMetaConsistent(t *testing.T) {
 		{"history", `"train_acc":0.9`, `"train_acc":5`, "history metadata: epoch record 1"},
 		{"history", `"epoch":1`, `"epoch":0`, "history metadata: epoch record 1"},
 		{"history", `"seconds":10`, `"seconds":-10`, "history metadata: epoch record 1"},
+		{"history", `"val_seconds":2`, `"val_seconds":-2`, "history metadata: epoch record 1"},
 		// A record of an epoch not yet finished at the position: a run
 		// resumed from it appended after it and wrote a file that no
 		// cnngpu loads.

@@ -96,6 +96,11 @@ func TestTrainingLearnsAndRepeats(t *testing.T) {
 	if !(h1[2].TrainLoss < h1[0].TrainLoss) || h1[2].ValAcc < 0.9 {
 		t.Errorf("did not learn the synthetic task: %+v", h1)
 	}
+	for _, m := range h1 {
+		if !(m.ValSeconds > 0) || !(m.Seconds > 0) {
+			t.Errorf("epoch %d: %v s training, %v s validating: want both timed", m.Epoch, m.Seconds, m.ValSeconds)
+		}
+	}
 	if h1[0].Images != 200 || math.IsNaN(h1[0].ValLoss) {
 		t.Errorf("epoch record: %+v", h1[0])
 	}

@@ -120,6 +120,10 @@ type EpochMetrics struct {
 	Seconds      float64 `json:"seconds"`
 	ImagesPerSec float64 `json:"images_per_sec"`
 	Images       int     `json:"images"`
+	// ValSeconds is the wall time of the epoch's validation pass, after
+	// Seconds (0 without validation, and in records from before it was
+	// kept): Seconds + ValSeconds is the epoch's time.
+	ValSeconds float64 `json:"val_seconds,omitzero"`
 	// Partial: the epoch was resumed in its middle from a checkpoint
 	// without its running statistics (an older one), so the loss,
 	// accuracy and Images cover the part run now. Resumed: resumed in
@@ -140,6 +144,7 @@ type epochMetricsJSON struct {
 	Seconds      float64  `json:"seconds"`
 	ImagesPerSec float64  `json:"images_per_sec"`
 	Images       int      `json:"images"`
+	ValSeconds   float64  `json:"val_seconds,omitzero"`
 	Partial      bool     `json:"partial,omitempty"`
 	Resumed      bool     `json:"resumed,omitempty"`
 	Diverged     bool     `json:"diverged,omitempty"`
@@ -165,7 +170,7 @@ func orNaN(p *float64) float64 {
 func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 	return json.Marshal(epochMetricsJSON{Epoch: m.Epoch, TrainLoss: finite(m.TrainLoss), TrainAcc: finite(m.TrainAcc),
 		ValLoss: finite(m.ValLoss), ValAcc: finite(m.ValAcc), Seconds: m.Seconds, ImagesPerSec: m.ImagesPerSec,
-		Images: m.Images, Partial: m.Partial, Resumed: m.Resumed, Diverged: math.IsNaN(m.TrainLoss) || math.IsInf(m.TrainLoss, 0)})
+		Images: m.Images, ValSeconds: m.ValSeconds, Partial: m.Partial, Resumed: m.Resumed, Diverged: math.IsNaN(m.TrainLoss) || math.IsInf(m.TrainLoss, 0)})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; missing values become NaN.
@@ -175,7 +180,7 @@ func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*m = EpochMetrics{Epoch: j.Epoch, TrainLoss: orNaN(j.TrainLoss), TrainAcc: orNaN(j.TrainAcc), ValLoss: orNaN(j.ValLoss),
-		ValAcc: orNaN(j.ValAcc), Seconds: j.Seconds, ImagesPerSec: j.ImagesPerSec, Images: j.Images, Partial: j.Partial, Resumed: j.Resumed}
+		ValAcc: orNaN(j.ValAcc), Seconds: j.Seconds, ImagesPerSec: j.ImagesPerSec, Images: j.Images, ValSeconds: j.ValSeconds, Partial: j.Partial, Resumed: j.Resumed}
 	return nil
 }
 
@@ -457,11 +462,12 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 			if t.ValInterruptible {
 				vctx = ctx
 			}
+			vstart := time.Now()
 			r, err := EvaluateContext(vctx, t.M, t.Data, t.ValIdx, 0, false)
 			if err != nil {
 				return pos, err
 			}
-			m.ValLoss, m.ValAcc = r.Loss, r.Acc
+			m.ValLoss, m.ValAcc, m.ValSeconds = r.Loss, r.Acc, time.Since(vstart).Seconds()
 			if err := divergedAt(r.Loss, true, pos, steps); err != nil {
 				return pos, err
 			}

@@ -174,7 +174,7 @@ func checkEpoch(m engine.EpochMetrics, want int) error {
 			return fmt.Errorf("epoch %d's %s is %g: expected 0 to 1", m.Epoch, v.name, v.v)
 		}
 	}
-	for _, v := range []value{{"train_loss", m.TrainLoss}, {"val_loss", m.ValLoss}, {"seconds", m.Seconds}, {"images_per_sec", m.ImagesPerSec}} {
+	for _, v := range []value{{"train_loss", m.TrainLoss}, {"val_loss", m.ValLoss}, {"seconds", m.Seconds}, {"images_per_sec", m.ImagesPerSec}, {"val_seconds", m.ValSeconds}} {
 		if v.v < 0 {
 			return fmt.Errorf("epoch %d's %s is %g: expected 0 or more", m.Epoch, v.name, v.v)
 		}

@@ -175,7 +175,7 @@ func Render(dir, machine string) error {
 	if len(results) == 1 {
 		configs = "configuration"
 	}
-	fmt.Fprintf(&b, "- Time: %.1f s of training over %d finished %s", total, len(results), configs)
+	fmt.Fprintf(&b, "- Time: %.1f s of training and validation over %d finished %s", total, len(results), configs)
 	if final != nil && found && final.Config == best.Config {
 		what := "the final model (its training, test and writing)"
 		if final.Diverged {

@@ -53,7 +53,10 @@ type benchResult struct {
 	// InferImagesSec: null where no inference step was timed (stopped
 	// before).
 	InferImagesSec *float64 `json:"inference_images_per_sec"`
-	EpochSeconds   float64  `json:"epoch_seconds_60000"`
+	// EpochSeconds is 60,000 / TrainImagesSec: a 60,000-image epoch at the
+	// rate timed, worked out, not timed (an epoch of train adds its
+	// augmentation, a last partial batch and a checkpoint).
+	EpochSeconds float64 `json:"epoch_seconds_60000"`
 	// ConvAlgorithms: the GPU engine's cuDNN algorithm choices and the
 	// directions on our kernels, timed at start (they can differ between
 	// processes, and so can the step).
@@ -290,7 +293,7 @@ func benchAction(c *cli.Context) error {
 	if res.DeferUpdate {
 		noUpd = ", the first dense layer's update at the next step's start"
 	}
-	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step%s; one 60,000-image epoch %.1f s)\n", res.TrainImagesSec, res.TrainStepMS, noUpd, res.EpochSeconds)
+	fmt.Fprintf(out, "training    %8.0f images/s  (%.1f ms/step%s; so %.1f s a 60,000-image epoch)\n", res.TrainImagesSec, res.TrainStepMS, noUpd, res.EpochSeconds)
 	switch {
 	case res.InferImagesSec == nil:
 		fmt.Fprintf(out, "inference   not timed (interrupted)\n")

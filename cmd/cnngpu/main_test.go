@@ -248,7 +248,7 @@ func TestTrainEvalResume(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train failed (%d): %s", code, stderr)
 	}
-	for _, want := range []string{"epoch 1/2", "epoch 2/2", "val acc", "test accuracy", ck} {
+	for _, want := range []string{"epoch 1/2", "epoch 2/2", "val acc", "test accuracy", "s, validation included)", ck} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("train output lacks %q:\n%s", want, stdout)
 		}
@@ -261,7 +261,7 @@ func TestTrainEvalResume(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_sec"} {
+	for _, k := range []string{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_sec", "val_seconds"} {
 		if _, ok := rec[k]; !ok {
 			t.Errorf("metrics record lacks %s: %v", k, rec)
 		}

@@ -172,7 +172,7 @@ func TestSeedsSummary(t *testing.T) {
 	want := []string{
 		fmt.Sprintf("seed 2: test accuracy %s", percent(accs[0])),
 		fmt.Sprintf("seed 3: test accuracy %s", percent(accs[1])),
-		fmt.Sprintf("2 seeds: test accuracy mean %.2f%% ± %.2f (std), min %s, max %s", 100*(accs[0]+accs[1])/2,
+		fmt.Sprintf("2 seeds: test accuracy mean %.2f%% ± %.2f points (sample std), min %s, max %s", 100*(accs[0]+accs[1])/2,
 			100*math.Abs(accs[0]-accs[1])/math.Sqrt2, percent(min(accs[0], accs[1])), percent(max(accs[0], accs[1]))),
 		"q-seed2.safetensors",
 	}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -765,6 +766,17 @@ func TestSeedsContinue(t *testing.T) {
 	wantShape = append(wantShape, `{"summary":{"seeds`)
 	if !slices.Equal(shape, wantShape) {
 		t.Errorf("--metrics after --continue:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// A seed's time is its epochs', validation included, whether it
+	// trained now, resumed or was tested again: tested again now, each
+	// gives the figure it gave then.
+	so, se, code = cnngpu(t, nil, append(cont, "--json")...)
+	again := decode("--continue with every seed finished", so, se, code)
+	for i, r := range again.Runs {
+		if r.Seconds != got.Runs[i].Seconds || !(r.Seconds > 0) {
+			t.Errorf("seed %d: %v s tested again, %v s when %s", r.Seed, r.Seconds, got.Runs[i].Seconds, cmp.Or(got.Runs[i].Continued, "trained"))
+		}
 	}
 
 	// Again: every seed finished, none trained.

@@ -551,9 +551,6 @@ func (r *trainRun) resumed(ctx context.Context, i int, dataDir string, seed uint
 	if err != nil {
 		return res, err
 	}
-	// The training before the stop, the part of the epoch it stopped in
-	// too, as train's total says it.
-	res.Seconds += earlierSeconds(ck)
 	res.Continued = "resumed"
 	return res, nil
 }
@@ -564,11 +561,12 @@ func earlierSeconds(ck *engine.Checkpoint) float64 {
 	return historySeconds(ck.History) + ck.Position.Sums.Seconds
 }
 
-// historySeconds is the training time of the epochs in hist.
+// historySeconds is the time of the epochs in hist, their validation
+// included (the time a training took, less its start and its test).
 func historySeconds(hist []engine.EpochMetrics) float64 {
 	var t float64
 	for _, h := range hist {
-		t += h.Seconds
+		t += h.Seconds + h.ValSeconds
 	}
 	return t
 }
@@ -577,7 +575,7 @@ func summaryLine(s seedSummary) string {
 	if s.Seeds == 1 {
 		return fmt.Sprintf("1 seed: test accuracy %s; %.1fs (a spread needs two seeds or more)", percent(s.Mean), s.MeanS)
 	}
-	return fmt.Sprintf("%d seeds: test accuracy mean %.2f%% ± %.2f (std), min %s, max %s; %.1fs a run",
+	return fmt.Sprintf("%d seeds: test accuracy mean %.2f%% ± %.2f points (sample std), min %s, max %s; %.1fs a run",
 		s.Seeds, 100*s.Mean, 100**s.Std, percent(s.Min), percent(s.Max), s.MeanS)
 }
 

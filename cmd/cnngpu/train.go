@@ -840,16 +840,20 @@ func trainAction(c *cli.Context) error {
 	if s.json {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	before := ""
+	// r.Seconds is the whole training's, as its epoch lines add up:
+	// those before a resume too, and the part of the one it resumed in.
+	now, before := r.Seconds, ""
 	if s.init != nil {
-		// The epoch lines printed add up to more than this run's time:
-		// the epochs before, and the part of the one it resumed in.
 		if earlier := earlierSeconds(s.init); earlier > 0 {
-			before = fmt.Sprintf("; %.1fs with the training before it stopped", r.Seconds+earlier)
+			now = max(0, now-earlier)
+			before = fmt.Sprintf("; %.1fs with the training before it stopped", r.Seconds)
 		}
 	}
+	if len(valIdx) > 0 {
+		before = ", validation included" + before
+	}
 	fmt.Fprintf(stdout, "test accuracy %s  test loss %.4f  (%d images; trained %s in %.1fs%s)\n",
-		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), r.Seconds, before)
+		percent(r.TestAcc), r.TestLoss, r.TestImages, e.Name(), now, before)
 	if s.quiet && !c.IsSet("out") && c.String("resume") == "" {
 		// The name was made up here: say it even when quiet.
 		fmt.Fprintf(stderr, "checkpoint: %s\n", r.Checkpoint)
@@ -1140,7 +1144,6 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		return nil
 	}
-	start := time.Now()
 	pos, err := tr.Run(ctx, s.pos)
 	bar.clear()
 	if errors.Is(err, engine.ErrInterrupted) {
@@ -1219,7 +1222,6 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, s.again, dataDir)
 	}
-	elapsed := time.Since(start)
 	res, err := r.testModel(ctx, m)
 	// The last epoch's checkpoint was written beside the test.
 	if werr := flush(); werr != nil {
@@ -1262,7 +1264,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			"the learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)\n",
 			whose, percent(res.Acc), res.Loss, fmtLR(opt.LR), engine.OptName(opt.Kind))
 	}
-	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: elapsed.Seconds(), Checkpoint: out}, nil
+	// The time its epochs record, as a seed tested again by --continue
+	// counts it from its checkpoint: the same figure either way.
+	return seedResult{Seed: seed, TestAcc: res.Acc, TestLoss: res.Loss, TestImages: res.N, Seconds: historySeconds(hist), Checkpoint: out}, nil
 }
 
 // testModel evaluates m on the test set (a row of the trace).
