@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -667,6 +669,43 @@ func TestValidationInterruptible(t *testing.T) {
 		}
 		cancel()
 		e.Close()
+	}
+}
+
+// TestStallTold: a loop that finishes no step for StallAfter (here an
+// OnEpoch that waits, as a step on a GPU that no longer answers does) is
+// told to OnStall once for each such stall, however long it lasts.
+func TestStallTold(t *testing.T) {
+	e := cpu.New(1)
+	defer e.Close()
+	tr, _ := newTrainer(t, e, engine.ReLU, 1, 2, 64)
+	tr.StallAfter = 200 * time.Millisecond
+	var stalling atomic.Int32 // the epoch whose OnEpoch waits now, or 0
+	var mu sync.Mutex
+	told := map[int32]int{} // OnStall calls during each epoch's wait
+	tr.OnStall = func(since time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ep := stalling.Load(); ep > 0 {
+			told[ep]++
+			if since < tr.StallAfter {
+				t.Errorf("told of a stall after %v, before StallAfter (%v)", since, tr.StallAfter)
+			}
+		}
+	}
+	tr.OnEpoch = func(m engine.EpochMetrics, _ engine.Position) error {
+		stalling.Store(int32(m.Epoch))
+		time.Sleep(7 * tr.StallAfter)
+		stalling.Store(0)
+		return nil
+	}
+	if _, err := tr.Run(context.Background(), engine.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if told[1] != 1 || told[2] != 1 {
+		t.Errorf("OnStall told %v times during each epoch's stall (epoch: count), want once each", told)
 	}
 }
 

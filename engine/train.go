@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/cnngpu/cnngpu/internal/trace"
@@ -223,12 +224,50 @@ type Trainer struct {
 	// OnEpoch is called after each epoch with its metrics and the position
 	// of the next step; an error stops training.
 	OnEpoch func(EpochMetrics, Position) error
+	// StallAfter, when above 0, is how long the loop may go without
+	// finishing a step (or an epoch's validation, or OnEpoch) before
+	// OnStall is told, once for each stall: on a GPU whose driver no
+	// longer answers, a step waits without an error. OnStall runs on
+	// another goroutine, with the time since the last step finished.
+	StallAfter time.Duration
+	OnStall    func(since time.Duration)
 	// ValInterruptible: a cancelled context also stops the validation
 	// after an epoch, between its batches, returning ErrInterrupted with
 	// a position no run can resume from (the epoch's steps done, its
 	// validation not): for callers that discard an interrupted run, as
 	// the study does. Otherwise the validation finishes first.
 	ValInterruptible bool
+}
+
+// watchStalls calls OnStall when beat has not been called for
+// StallAfter, once for each stall (see StallAfter); end ends the watch.
+// Without both, it watches nothing.
+func (t *Trainer) watchStalls() (beat, end func()) {
+	if t.StallAfter <= 0 || t.OnStall == nil {
+		return func() {}, func() {}
+	}
+	var last atomic.Int64 // the time of the last beat, in Unix nanoseconds
+	last.Store(time.Now().UnixNano())
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		tick := time.NewTicker(max(time.Millisecond, t.StallAfter/4))
+		defer tick.Stop()
+		var told int64 // the last beat before the stall told
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			l := last.Load()
+			if since := time.Since(time.Unix(0, l)); since >= t.StallAfter && l != told {
+				told = l
+				t.OnStall(since)
+			}
+		}
+	}()
+	return func() { last.Store(time.Now().UnixNano()) }, func() { close(done); <-ended }
 }
 
 // Steps is the number of steps in one epoch (the last batch may be short).
@@ -313,6 +352,8 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 	if err != nil {
 		return from, err
 	}
+	beat, endWatch := t.watchStalls()
+	defer endWatch()
 	// Steps recorded by a device engine refer to perm, cursor and stats.
 	ResetGraphs(e)
 	defer func() {
@@ -418,6 +459,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 			if stepErr != nil {
 				return pos, stepErr
 			}
+			beat()
 			pos.Step++
 			if err := t.checkStep(stats, pos, steps); err != nil {
 				return pos, err
@@ -468,6 +510,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 				return pos, err
 			}
 			m.ValLoss, m.ValAcc, m.ValSeconds = r.Loss, r.Acc, time.Since(vstart).Seconds()
+			beat()
 			if err := divergedAt(r.Loss, true, pos, steps); err != nil {
 				return pos, err
 			}
@@ -477,6 +520,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 			if err := t.OnEpoch(m, pos); err != nil {
 				return pos, err
 			}
+			beat()
 		}
 		ep.End()
 	}

@@ -67,6 +67,21 @@ type Runner struct {
 	// start, report progress (about once a second) and finish; calls do
 	// not overlap.
 	OnStatus func(Status)
+	// StallAfter and OnStall, when both are set, watch each training (a
+	// run's, the final retraining's) as engine.Trainer's do: OnStall is
+	// told the engine, what trains ("the run lr 0.001, batch 64, relu",
+	// "the final retraining") and how long no step has finished.
+	StallAfter time.Duration
+	OnStall    func(e engine.Engine, what string, since time.Duration)
+}
+
+// watchStalls sets tr's stall watch (StallAfter) for what, trained on e.
+func (r *Runner) watchStalls(tr *engine.Trainer, e engine.Engine, what string) {
+	if r.StallAfter <= 0 || r.OnStall == nil {
+		return
+	}
+	tr.StallAfter = r.StallAfter
+	tr.OnStall = func(since time.Duration) { r.OnStall(e, what, since) }
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -1055,6 +1070,7 @@ func (r *Runner) train(ctx context.Context, e engine.Engine, ds *engine.Dataset,
 			return run.Save(path)
 		},
 	}
+	r.watchStalls(tr, e, "the run "+j.c.Label()+foldLabel(spec, j.fold))
 	_, err = tr.Run(runCtx, engine.Position{})
 	switch {
 	case errors.Is(err, errDiverged):
@@ -1305,6 +1321,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	for _, em := range hist {
 		earlier += em.Seconds
 	}
+	r.watchStalls(tr, e, "the final retraining")
 	start := time.Now()
 	pos, err := tr.Run(ctx, from)
 	if errors.Is(err, engine.ErrInterrupted) {

@@ -443,10 +443,29 @@ func self() string { return shell.Quote(shell.Program()) }
 // string on the CPU): there it can also be the engine's fault, not the
 // model's, and the CPU engine tells the two apart.
 func gpuNaNHint(e engine.Engine) string {
-	if !strings.HasPrefix(e.Name(), "cuda") {
+	if !isGPU(e) {
 		return ""
 	}
 	return "\nhint: on a GPU this can also be a fault of the GPU engine: if the same command with --cpu gives finite numbers, run it again with CNNGPU_DEBUG=1 and report what it prints"
+}
+
+// isGPU tells whether e is the GPU engine.
+func isGPU(e engine.Engine) bool { return strings.HasPrefix(e.Name(), "cuda") }
+
+// stallPatience is how long a training on a GPU may finish no step before
+// it is said (stallNote): a GPU's step takes under a millisecond, its
+// validation and test well under a second. The CPU engine's trainings are
+// not watched: a slow machine's step or validation can take that long.
+// A variable for the tests.
+var stallPatience = 30 * time.Second
+
+// stallNote is the note that a training (what: "" for the command's one,
+// else e.g. "seed 3: ") on engine e has finished no step for since
+// (engine.Trainer.OnStall): a step waits without an error where the GPU
+// or its driver no longer answers, and the command showed nothing.
+func stallNote(what string, e engine.Engine, since time.Duration) string {
+	return fmt.Sprintf("note: %sno training step has finished for %.0f s on %s: the GPU or its driver may no longer answer (nvidia-smi says whether the driver does), or other work holds the GPU; Ctrl-C stops, keeping the epochs that finished",
+		what, since.Seconds(), e.Name())
 }
 
 // probeOutputs checks that model m's outputs are finite for four inputs

@@ -324,6 +324,52 @@ func TestDevicesPascalOnAnOldDriver(t *testing.T) {
 	}
 }
 
+// TestStallOnAGPUIsSaid: a training on a GPU whose steps stop finishing
+// without an error (the fake's graph launch never returns, as on a GPU
+// whose driver no longer answers) is said once, with what to check and
+// how to stop, by train and by each training of tune; they said nothing,
+// ever.
+func TestStallOnAGPUIsSaid(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	env := append(os.Environ(), "CNNGPU_TEST_STALL_PATIENCE=1s", "LD_LIBRARY_PATH="+fakecuda.Dir(t), "XDG_CACHE_HOME="+t.TempDir(),
+		"CNNGPU_NO_CACHE=1", "FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25", "FAKECUDA_HANG=cuGraphLaunch")
+	const said = ` no training step has finished for \d+ s on cuda GPU 0 \(Fake GPU 0.*\): the GPU or its driver may no longer answer \(nvidia-smi says whether the driver does\), or other work holds the GPU; Ctrl-C stops, keeping the epochs that finished$`
+	for _, c := range []struct {
+		args   []string
+		stdout bool // the note is on standard output (tune's log)
+		note   string
+	}{
+		{[]string{"train", "--out", filepath.Join(t.TempDir(), "m.safetensors")}, false, `note:`},
+		{[]string{"train", "--seeds", "3-4", "--out", filepath.Join(t.TempDir(), "m.safetensors")}, false, `note: seed 3:`},
+		{[]string{"tune", "--lr", "0.001", "--activation", "relu", "--out", filepath.Join(t.TempDir(), "study")}, true, `note: the run lr 0\.001, batch 32, relu:`},
+	} {
+		cmd := exec.Command(os.Args[0], append(c.args, "--device", "0", "--data", dir, "--epochs", "1", "--batch-size", "32")...)
+		cmd.Env = env
+		var out lockedBuffer
+		if c.stdout {
+			cmd.Stdout = &out
+		} else {
+			cmd.Stderr = &out
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		note := regexp.MustCompile(`(?m)^` + c.note + said)
+		for start := time.Now(); !note.MatchString(out.String()); time.Sleep(100 * time.Millisecond) {
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("cnngpu %v, its steps stopped: no note after %v:\n%s", c.args, time.Since(start).Round(time.Second), out.String())
+			}
+		}
+		time.Sleep(3 * time.Second) // three patiences more: the same stall
+		if n := len(note.FindAllString(out.String(), -1)); n != 1 {
+			t.Errorf("cnngpu %v: the stall said %d times, want once:\n%s", c.args, n, out.String())
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+}
+
 // TestSeedsContinueAfterAFailedTestOnAGPU: a seed that trained every
 // epoch on a GPU whose test evaluation then failed is saved; the error
 // names its checkpoint, the seeds not started, and the --continue command,

@@ -67,6 +67,18 @@ func TestMain(m *testing.M) {
 		done()
 		os.Exit(0)
 	}
+	if os.Getenv("CNNGPU_TEST_STALL_PATIENCE") != "" {
+		// A child of TestStallOnAGPUIsSaid: cnngpu itself, with its
+		// arguments after this binary's name, told of a stalled
+		// training after this patience.
+		d, err := time.ParseDuration(os.Getenv("CNNGPU_TEST_STALL_PATIENCE"))
+		if err != nil {
+			panic(err)
+		}
+		stallPatience = d
+		catchSIGPIPE()
+		os.Exit(run(append([]string{"cnngpu"}, os.Args[1:]...)))
+	}
 	dir, err := os.MkdirTemp("", "cnngpu-cli-")
 	if err != nil {
 		panic(err)

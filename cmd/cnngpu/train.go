@@ -1124,6 +1124,22 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		tr.ProgressEvery = 200 * time.Millisecond
 		tr.OnProgress = bar.update
 	}
+	if isGPU(r.e) {
+		what := ""
+		if s.seeds != nil {
+			what = fmt.Sprintf("seed %d: ", seed)
+		}
+		tr.StallAfter = stallPatience
+		tr.OnStall = func(since time.Duration) {
+			// On a line of its own: the bar, drawn by the training's
+			// goroutine, stays as it was when the steps stopped.
+			nl := ""
+			if bar.enabled {
+				nl = "\n"
+			}
+			fmt.Fprintf(r.stderr, "%s%s\n", nl, stallNote(what, r.e, since))
+		}
+	}
 	tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
 		bar.clear()
 		r.say("%s", epochLine(em, cfg.Epochs))

@@ -408,6 +408,7 @@ func tuneAction(c *cli.Context) (err error) {
 	defer view.close()
 	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: engines, Slots: slots, FinalEngine: finalEngine,
 		Final: c.Bool("final") && spec.Shard.N == 1, Log: view, OnStatus: view.update, Machine: tune.MachineInfo() + "; engine " + names}
+	watchStudyStalls(r, view)
 	fmt.Fprintf(view, "engine: %s\n", names)
 	err = r.Run(ctx)
 	view.close()
@@ -835,6 +836,7 @@ func finishMerged(c *cli.Context, out string, e engine.Engine, data *loader.MNIS
 	defer view.close()
 	r := &tune.Runner{Spec: spec, Dir: out, Data: data, Engines: []engine.Engine{e}, Final: true,
 		Log: view, OnStatus: view.update, Machine: tune.MachineInfo() + "; final retraining on " + e.Name()}
+	watchStudyStalls(r, view)
 	fmt.Fprintf(view, "engine: %s\n", e.Name())
 	err = r.Run(ctx)
 	view.close()
@@ -846,4 +848,17 @@ func finishMerged(c *cli.Context, out string, e engine.Engine, data *loader.MNIS
 	}
 	fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	return nil
+}
+
+// watchStudyStalls has r say on view a training on a GPU that has finished
+// no step for stallPatience (stallNote; a study on the CPU engine is not
+// watched).
+func watchStudyStalls(r *tune.Runner, view io.Writer) {
+	if !isGPU(r.Engines[0]) {
+		return
+	}
+	r.StallAfter = stallPatience
+	r.OnStall = func(e engine.Engine, what string, since time.Duration) {
+		fmt.Fprintln(view, stallNote(what+": ", e, since))
+	}
 }
