@@ -495,6 +495,6 @@ func dropLastColumn(csv string) string {
 	return b.String()
 }
 
-var secondsField = regexp.MustCompile(`"(seconds|images_per_sec)":[0-9.e+-]+`)
+var secondsField = regexp.MustCompile(`"(seconds|images_per_sec|val_seconds)":[0-9.e+-]+`)
 
 func withoutSeconds(s string) string { return secondsField.ReplaceAllString(s, `"$1":_`) }

@@ -89,10 +89,11 @@ type trainSetup struct {
 	// holds (nil: none there); seedFlags: the command's flags but --out
 	// and --continue, for the hint that continues the seeds.
 	earlier []*earlierSeed
-	// unfinished: per --out path, the command that resumes the earlier,
-	// unfinished run its checkpoint holds (warnReplaced): a stop in this
-	// run's first epoch keeps that checkpoint rather than replace it.
-	unfinished map[string]string
+	// kept: the --out paths that hold an earlier run's checkpoint, which a
+	// stop in this run's first epoch keeps rather than replace
+	// (warnReplaced), each with the command that resumes that run where
+	// it is unfinished ("" where it is not).
+	kept map[string]string
 	seedFlags  string
 	saved      *engine.Position // what s.out holds from a resumed run's checkpoint
 	// again is the flags a resume must repeat, for the hint an
@@ -521,11 +522,16 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 		if !held(out) || s.from != "" && samePath(out, s.from) {
 			continue
 		}
-		// A run stopped before its end (make run interrupted, then run
-		// again) is one the user may have meant to resume: this run
-		// keeps it until its own first epoch ends, Ctrl-C included.
-		// (Not one left with weights gone NaN: a diverged run, which
-		// --resume refuses.)
+		// An earlier run's checkpoint is kept until this run's first
+		// epoch ends, Ctrl-C included: a stop in the first seconds (the
+		// note read, --out forgotten) costs nothing. A run stopped before
+		// its end (make run interrupted, then run again) is one the user
+		// may have meant to resume: the note says how. (Not one left
+		// with weights gone NaN: a diverged run, which --resume refuses.)
+		if s.kept == nil {
+			s.kept = map[string]string{}
+		}
+		s.kept[out] = ""
 		if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs && ck.CheckFinite() == nil {
 			again := self() + " train --resume " + shell.Path(out) + loader.DataFlag(ck.Config.DataDir)
 			how := "stop this one (Ctrl-C) before then and run: " + again
@@ -533,15 +539,12 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 				again = s.continueCommand()
 				how = "stop this one (Ctrl-C) before then and continue the seeds with: " + again
 			}
-			if s.unfinished == nil {
-				s.unfinished = map[string]string{}
-			}
-			s.unfinished[out] = again
+			s.kept[out] = again
 			fmt.Fprintf(w, "note: %s holds the checkpoint of an earlier run of %s, stopped %s; this run replaces it when its first epoch ends (give --out another name to keep it); to go on with that run instead, %s\n",
 				out, shown.Count(ck.Config.Epochs, "epoch"), stoppedWhere(ck.Position), how)
 			continue
 		}
-		fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
+		fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name to keep it; a Ctrl-C before then keeps it)\n", out)
 	}
 	switch m := s.metric; {
 	case m == "" || !held(m):
@@ -1175,13 +1178,13 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted before the first step: nothing was trained or written (%s is as it was)", out))
 		}
 		serr := flush() // a first epoch's checkpoint in flight lands: saved says so
-		if again := s.unfinished[out]; again != "" && saved == nil && serr == nil {
-			// In this run's first epoch, over an earlier unfinished run
-			// the note offered to go on with: that checkpoint is kept.
+		if again, kept := s.kept[out]; kept && saved == nil && serr == nil {
+			// In this run's first epoch, over an earlier run's
+			// checkpoint: kept, as the note said.
 			unsaved()
-			goOn := "; go on with that run with: " + again
-			if s.seeds != nil {
-				goOn = "" // the seeds' continue command follows
+			goOn := ""
+			if again != "" && s.seeds == nil { // else the seeds' continue command follows
+				goOn = "; go on with that run with: " + again
 			}
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted %s, in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written%s",
 				stoppedWhere(pos), out, goOn))
