@@ -1082,6 +1082,54 @@ func TestTrainOutputLocked(t *testing.T) {
 	}
 }
 
+// TestTrainAndStudyKeepApart: a training into a study folder that a
+// study holds now is refused, naming the holder, and writes nothing; a
+// study in a folder where a training writes one of its files (its final
+// model) is refused too, before it claims the folder. Each wrote over
+// the other's file, the study's final.json then naming another model.
+func TestTrainAndStudyKeepApart(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	fakeMNIST(t, data, 300, 100)
+	study := filepath.Join(dir, "study")
+	os.MkdirAll(study, 0o755)
+	final := filepath.Join(study, tune.FinalModel)
+
+	unlock, err := tune.Lock(study)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", data, "--epochs", "1", "--train-limit", "100", "--out", final)
+	unlock()
+	if want := fmt.Sprintf("--out %s: its folder is a study that another process (pid %d", final, os.Getpid()); code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("train into a study folder in use: exit %d, no %q in\n%s", code, want, stderr)
+	}
+	if _, err := os.Stat(final); err == nil {
+		t.Error("train into a study folder in use wrote its checkpoint")
+	}
+
+	lock := filepath.Join(study, "."+tune.FinalModel+".lock")
+	f, _, err := fileutil.TryLock(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fileutil.Unlock(lock, f)
+	for _, dry := range []bool{true, false} {
+		args := []string{"tune", "--cpu", "--data", data, "--lr", "0.01", "--batch-size", "32", "--activation", "relu", "--epochs", "1", "--out", study}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		_, stderr, code = cnngpu(t, nil, args...)
+		if want := fmt.Sprintf("%s: another process (pid %d", study, os.Getpid()); code != 2 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "is training into "+final+", a file of the study") {
+			t.Errorf("tune (dry run %v) where a training writes its final model: exit %d, no %q in\n%s", dry, code, want, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(study, tune.SpecFile)); err == nil {
+		t.Error("a study refused for a training in its folder claimed the folder")
+	}
+}
+
 // TestResumeUnchanged: a checkpoint replaced between the resume's read and
 // the output lock (another training's atomic write, or an edit in place)
 // is refused, naming the file and what to do; one left alone is not.

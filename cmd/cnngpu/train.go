@@ -25,6 +25,7 @@ import (
 	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/cnngpu/cnngpu/loader"
+	"github.com/cnngpu/cnngpu/tune"
 	"github.com/urfave/cli/v2"
 )
 
@@ -93,9 +94,9 @@ type trainSetup struct {
 	// stop in this run's first epoch keeps rather than replace
 	// (warnReplaced), each with the command that resumes that run where
 	// it is unfinished ("" where it is not).
-	kept map[string]string
-	seedFlags  string
-	saved      *engine.Position // what s.out holds from a resumed run's checkpoint
+	kept      map[string]string
+	seedFlags string
+	saved     *engine.Position // what s.out holds from a resumed run's checkpoint
 	// again is the flags a resume must repeat, for the hint an
 	// interruption prints: those of the invocation that the checkpoint
 	// does not keep (--data, --metrics, the engine's).
@@ -476,6 +477,13 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		case err == nil:
 			hs = append(hs, held{lock, f})
 			locked[lock] = flag + " " + given
+			if holder, held := fileutil.HeldBy(filepath.Join(filepath.Dir(p), tune.LockFile)); held {
+				// A study writes its files there (final.safetensors…),
+				// and would write over this run's, or this run over its.
+				release()
+				return nil, withCode(2, fmt.Errorf("%s %s: its folder is a study that %s is running (a cnngpu tune, tune merge or plot on it), which writes its files there: wait for it to finish, or give this run %s",
+					flag, given, fileutil.AnotherProcess(holder), another))
+			}
 			continue
 		case errors.Is(err, fileutil.ErrLocked):
 			release()

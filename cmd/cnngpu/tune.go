@@ -341,6 +341,9 @@ func tuneAction(c *cli.Context) (err error) {
 		}
 	}
 	others := tune.OtherFiles(out)
+	if err := trainingInStudy(out); err != nil {
+		return err
+	}
 	if c.Bool("dry-run") {
 		if err := tune.InUse(out); err != nil {
 			return studyError(err) // the real run is refused so
@@ -555,6 +558,21 @@ func studyError(err error) error {
 		return withCode(2, err)
 	}
 	return err
+}
+
+// trainingInStudy refuses a study folder dir where a cnngpu train is
+// writing a file the study writes (train --out dir/final.safetensors):
+// each would write over the other's. (A train started once the study
+// runs is refused by the study's lock.)
+func trainingInStudy(dir string) error {
+	for _, name := range []string{tune.FinalModel, tune.FinalPartial, tune.FinalFile, tune.SpecFile, tune.ResultsFile, tune.ReportFile} {
+		p, lock := outputLock(filepath.Join(dir, name))
+		if holder, held := fileutil.HeldBy(lock); held {
+			return withCode(2, fmt.Errorf("%s: %s is training into %s, a file of the study this folder holds: wait for it to finish, or give the study another --out folder",
+				dir, fileutil.AnotherProcess(holder), p))
+		}
+	}
+	return nil
 }
 
 // maxGridConfigs is the most configurations a study's grid may hold:
