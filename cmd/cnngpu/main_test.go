@@ -685,6 +685,33 @@ func TestTuneInterruptedSaysWhatIsKept(t *testing.T) {
 	}
 }
 
+// TestTuneInterruptedAsItEnds: a Ctrl-C once every run and the final
+// retraining had ended, while the figures and report are written, lets
+// them be written whole and says so (it was taken in silence, exit 0).
+// The signal goes as the log says the final model is there, before the
+// figures; should it come too late in a try (the process gone, or past
+// its last check), another try is made.
+func TestTuneInterruptedAsItEnds(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out := filepath.Join(dir, "study")
+	args := []string{"tune", "--cpu", "--data", dir, "--out", out, "--lr", "0.001,0.003", "--batch-size", "16",
+		"--activation", "relu,tanh", "--epochs", "1", "--val-split", "0.2"}
+	if _, stderr, code := cnngpu(t, nil, args...); code != 0 {
+		t.Fatalf("the study: exit %d\n%s", code, stderr)
+	}
+	want := "note: interrupted as the study ended: every run had finished, and " + out + " holds its results, figures and report\n"
+	var tries []string
+	for range 3 {
+		stdout, stderr, code := interruptAt(t, dir, "already trained (test accuracy", 0, args...)
+		if code == 0 && strings.Contains(stderr, want) && strings.Contains(stdout, "report: ") {
+			return
+		}
+		tries = append(tries, fmt.Sprintf("exit %d\n%s%s", code, stdout, stderr))
+	}
+	t.Errorf("a study interrupted as it wrote its figures: no %q in any of 3 tries:\n%s", want, strings.Join(tries, "\n"))
+}
+
 // TestTuneKilledAndRerun kills a study with SIGKILL in the middle of a run
 // and reruns the same command: it must finish, leave the runs finished
 // before the kill untouched, and produce results, plots and report.

@@ -440,6 +440,15 @@ func tuneAction(c *cli.Context) (err error) {
 		}
 		return err
 	}
+	if ctx.Err() != nil {
+		// Ctrl-C once the runs (and the final retraining) had ended:
+		// what was left, the figures and the report, is written whole.
+		holds := "its results, figures and report"
+		if spec.Shard.N > 1 {
+			holds = "the shard's runs, for tune merge"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "note: interrupted as the study ended: every run had finished, and %s holds %s\n", out, holds)
+	}
 	if spec.Shard.N == 1 {
 		fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	}
