@@ -188,6 +188,9 @@ func TestBadInput(t *testing.T) {
 	fakeMNIST(t, dir100, 100, 10)
 	notCk := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notCk, []byte("hello"), 0o644)
+	// What a process stopped while writing killed.safetensors first left.
+	left := filepath.Join(dir, ".killed.safetensors.tmp-999999@elsewhere-1")
+	os.WriteFile(left, []byte("half"), 0o644)
 	cases := []struct {
 		args []string
 		code int
@@ -213,6 +216,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--data", filepath.Join(dir, "missing")}, 2, "does not exist"},
 		{[]string{"train", "--cpu", "--data", t.TempDir()}, 1, "lacks train-images-idx3-ubyte.gz"},
 		{[]string{"train", "--cpu", "--resume", notCk, "--data", dir}, 1, notCk},
+		{[]string{"train", "--cpu", "--resume", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file or directory\nhint: give a checkpoint that train wrote (train names it when it ends or is interrupted"},
+		{[]string{"train", "--cpu", "--resume", filepath.Join(dir, "killed.safetensors"), "--data", dir}, 1, "no such file or directory\nits first write was cut short: " + left + " is what a process stopped while writing it left; there is no checkpoint to resume: run the training again without --resume"},
 		{[]string{"eval", "--cpu", "--data", dir}, 2, "eval needs --model FILE"},
 		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},

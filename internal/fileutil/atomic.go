@@ -335,6 +335,23 @@ func removeStale(dir, base string) {
 	}
 }
 
+// LeftTemp returns a temporary file of path that a writer left beside it
+// (stopped before its rename), or "" where there is none: for the message
+// about a missing path whose write was cut short.
+func LeftTemp(path string) string {
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return ""
+	}
+	prefix := tempPrefix(filepath.Base(path))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) && !e.IsDir() {
+			return filepath.Join(filepath.Dir(path), e.Name())
+		}
+	}
+	return ""
+}
+
 // KeepMode returns the permission bits of the file at path when it
 // exists, else def: a file replaced with WriteAtomic keeps its mode.
 func KeepMode(path string, def os.FileMode) os.FileMode {
