@@ -580,8 +580,10 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 
 // stopPatience is how long a clean stop may take before interruptContext
 // says it is still stopping (a step and a checkpoint's save take well
-// under a second); a variable for the tests.
-var stopPatience = 10 * time.Second
+// under a second; a CPU's step at a batch of thousands, seconds, which
+// would otherwise pass with the Ctrl-C unanswered); a variable for the
+// tests.
+var stopPatience = 3 * time.Second
 
 // gpuOpened is set once a GPU engine has started (openGPU): a stop that
 // hangs then is most likely the GPU's.
