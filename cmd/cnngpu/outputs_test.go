@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
 
 // TestCheckSpace: checkpoints that do not fit in their file system's free
@@ -164,6 +165,22 @@ func TestNoteUnfinished(t *testing.T) {
 		if got := b.String(); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
 			t.Errorf("position %+v of %d epochs: %q, want %q", c.pos, c.epochs, got, c.want)
 		}
+	}
+	// A checkpoint a training writes now (its lock held) is not cut
+	// short: the note names the training, and no command to continue it
+	// (which would be refused, the file locked).
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	_, lock := outputLock(p)
+	f, _, err := fileutil.TryLock(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fileutil.Unlock(lock, f)
+	var b strings.Builder
+	noteUnfinished(&b, p, &engine.Checkpoint{Position: engine.Position{Epoch: 1}, Config: engine.TrainConfig{Epochs: 2}})
+	if want := fmt.Sprintf("note: %s holds a run after 1 epoch of 2, which another process (pid %d", p, os.Getpid()); !strings.HasPrefix(b.String(), want) ||
+		!strings.HasSuffix(b.String(), ") is training now: its answers are below what the whole run will give\n") {
+		t.Errorf("a checkpoint being trained: %q, want %q", b.String(), want)
 	}
 }
 

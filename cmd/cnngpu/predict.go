@@ -177,6 +177,14 @@ func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
 	if !unfinished(ck) {
 		return
 	}
+	// Not cut short where a run trains into it now, writing it again
+	// after each epoch: no command to continue it.
+	_, lock := outputLock(path)
+	if holder, held := fileutil.HeldBy(lock); held {
+		fmt.Fprintf(w, "note: %s holds a run after %s of %d, which %s is training now: its answers are below what the whole run will give\n",
+			path, howFar(ck.Position), ck.Config.Epochs, fileutil.AnotherProcess(holder))
+		return
+	}
 	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (an interrupted run continues with %s)\n",
 		path, howFar(ck.Position), ck.Config.Epochs, continueCommand(path, ck))
 }
