@@ -121,7 +121,9 @@ func evalAction(c *cli.Context) error {
 		return enc.Encode(r)
 	}
 	trained := howFar(ck.Position)
-	if unfinished(ck) {
+	if who := trainingNow(path); unfinished(ck) && who != "" {
+		trained += fmt.Sprintf(" of its %d, which %s is training now", ck.Config.Epochs, who)
+	} else if unfinished(ck) {
 		// As the JSON's cut_short says: the run was to train more.
 		trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, continueCommand(path, ck))
 	}

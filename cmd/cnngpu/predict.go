@@ -177,16 +177,25 @@ func noteUnfinished(w io.Writer, path string, ck *engine.Checkpoint) {
 	if !unfinished(ck) {
 		return
 	}
-	// Not cut short where a run trains into it now, writing it again
-	// after each epoch: no command to continue it.
-	_, lock := outputLock(path)
-	if holder, held := fileutil.HeldBy(lock); held {
+	if who := trainingNow(path); who != "" {
 		fmt.Fprintf(w, "note: %s holds a run after %s of %d, which %s is training now: its answers are below what the whole run will give\n",
-			path, howFar(ck.Position), ck.Config.Epochs, fileutil.AnotherProcess(holder))
+			path, howFar(ck.Position), ck.Config.Epochs, who)
 		return
 	}
 	fmt.Fprintf(w, "note: %s holds a run cut short after %s of %d: its answers are below what the whole run gives (an interrupted run continues with %s)\n",
 		path, howFar(ck.Position), ck.Config.Epochs, continueCommand(path, ck))
+}
+
+// trainingNow names the process that trains into the checkpoint at path
+// now (its output lock held), or is "": such a run is not cut short but
+// under way, written again after each epoch, and a command to continue
+// it would be refused.
+func trainingNow(path string) string {
+	_, lock := outputLock(path)
+	if holder, held := fileutil.HeldBy(lock); held {
+		return fileutil.AnotherProcess(holder)
+	}
+	return ""
 }
 
 // continueCommand is the command that resumes the run whose checkpoint
