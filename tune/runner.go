@@ -1399,7 +1399,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 func FinalDamaged(dir string, spec *Spec) error {
 	f, err := LoadFinal(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &BlockedError{err}
+		return err // damaged, as a damaged study.json is: exit 1
 	}
 	if f != nil && spec != nil && !slices.ContainsFunc(spec.Configs(), func(c Config) bool { return c == f.Config }) {
 		return &BlockedError{fmt.Errorf("%s: its setting (%s) is not one of the study's grid: the file was edited, or is another study's; restore it, or move it away (cnngpu tune on the study's folder trains the final model again)",

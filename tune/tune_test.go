@@ -675,8 +675,8 @@ func TestFinalRetrainingResumes(t *testing.T) {
 	run, _ := os.ReadFile(runs[0])
 	os.Remove(runs[0])
 	var be *BlockedError
-	if err := r.Run(context.Background()); !errors.As(err, &be) || !strings.Contains(err.Error(), finalJSON+": test_acc 1.5 is not an accuracy") {
-		t.Errorf("a study whose final.json is damaged: %v, want it refused as damaged", err)
+	if err := r.Run(context.Background()); err == nil || errors.As(err, &be) || !strings.Contains(err.Error(), finalJSON+": test_acc 1.5 is not an accuracy") {
+		t.Errorf("a study whose final.json is damaged: %v, want it refused as damaged (an input not as expected, as a damaged study.json: no BlockedError, exit 1)", err)
 	}
 	if _, err := os.Stat(runs[0]); err == nil {
 		t.Errorf("the study trained %s before refusing its damaged final.json", runs[0])
