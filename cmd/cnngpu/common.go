@@ -578,6 +578,17 @@ func interruptContext(parent context.Context, note io.Writer) (context.Context, 
 	}
 }
 
+// watchGPU is watchDriver for work on engine e where it is a GPU (a
+// test of 10,000 images takes it well under a second), which says when
+// the GPU has not answered for driverPatience; on the CPU engine it
+// watches nothing (a slow machine's test can take that long).
+func watchGPU(w io.Writer, e engine.Engine, doing string) (done func()) {
+	if !isGPU(e) {
+		return func() {}
+	}
+	return watchDriver(w, doing+" on "+e.Name())
+}
+
 // stopPatience is how long a clean stop may take before interruptContext
 // says it is still stopping (a step and a checkpoint's save take well
 // under a second; a CPU's step at a batch of thousands, seconds, which

@@ -328,24 +328,34 @@ func TestDevicesPascalOnAnOldDriver(t *testing.T) {
 // without an error (the fake's graph launch never returns, as on a GPU
 // whose driver no longer answers) is said once, with what to check and
 // how to stop, by train and by each training of tune; they said nothing,
-// ever.
+// ever. So is eval's test on a GPU that stops answering (the fake's
+// stream synchronization never returns).
 func TestStallOnAGPUIsSaid(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
+	model := filepath.Join(t.TempDir(), "model.safetensors")
+	writeModel(t, model, nil)
 	env := append(os.Environ(), "CNNGPU_TEST_STALL_PATIENCE=1s", "LD_LIBRARY_PATH="+fakecuda.Dir(t), "XDG_CACHE_HOME="+t.TempDir(),
-		"CNNGPU_NO_CACHE=1", "FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25", "FAKECUDA_HANG=cuGraphLaunch")
+		"CNNGPU_NO_CACHE=1", "FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25")
 	const said = ` no training step has finished for \d+ s on cuda GPU 0 \(Fake GPU 0.*\): the GPU or its driver may no longer answer \(nvidia-smi says whether the driver does\), or other work holds the GPU; Ctrl-C stops, keeping the epochs that finished$`
 	for _, c := range []struct {
 		args   []string
 		stdout bool // the note is on standard output (tune's log)
 		note   string
 	}{
-		{[]string{"train", "--out", filepath.Join(t.TempDir(), "m.safetensors")}, false, `note:`},
-		{[]string{"train", "--seeds", "3-4", "--out", filepath.Join(t.TempDir(), "m.safetensors")}, false, `note: seed 3:`},
-		{[]string{"tune", "--lr", "0.001", "--activation", "relu", "--out", filepath.Join(t.TempDir(), "study")}, true, `note: the run lr 0\.001, batch 32, relu:`},
+		{[]string{"train", "--out", filepath.Join(t.TempDir(), "m.safetensors")}, false, `note:` + said},
+		{[]string{"train", "--seeds", "3-4", "--out", filepath.Join(t.TempDir(), "m.safetensors")}, false, `note: seed 3:` + said},
+		{[]string{"tune", "--lr", "0.001", "--activation", "relu", "--out", filepath.Join(t.TempDir(), "study")}, true, `note: the run lr 0\.001, batch 32, relu:` + said},
+		{[]string{"eval", "--model", model}, false, `note: still testing the model on cuda GPU 0 \(Fake GPU 0.*\) after 1 s: the NVIDIA driver or its libraries do not answer`},
 	} {
-		cmd := exec.Command(os.Args[0], append(c.args, "--device", "0", "--data", dir, "--epochs", "1", "--batch-size", "32")...)
-		cmd.Env = env
+		args, hang := append(c.args, "--device", "0", "--data", dir), "FAKECUDA_HANG=cuGraphLaunch"
+		if c.args[0] == "eval" {
+			hang = "FAKECUDA_HANG=cuStreamSynchronize"
+		} else {
+			args = append(args, "--epochs", "1", "--batch-size", "32")
+		}
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(env, hang)
 		var out lockedBuffer
 		if c.stdout {
 			cmd.Stdout = &out
@@ -355,7 +365,7 @@ func TestStallOnAGPUIsSaid(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		note := regexp.MustCompile(`(?m)^` + c.note + said)
+		note := regexp.MustCompile(`(?m)^` + c.note)
 		for start := time.Now(); !note.MatchString(out.String()); time.Sleep(100 * time.Millisecond) {
 			if time.Since(start) > 20*time.Second {
 				t.Fatalf("cnngpu %v, its steps stopped: no note after %v:\n%s", c.args, time.Since(start).Round(time.Second), out.String())

@@ -93,7 +93,9 @@ func evalAction(c *cli.Context) error {
 		return err
 	}
 	ev := trace.Begin(trace.TestEval)
+	watched := watchGPU(c.App.ErrWriter, e, "testing the model")
 	res, err := engine.Evaluate(m, test, engine.AllIndices(data.N()), 0, true)
+	watched()
 	ev.End()
 	if err != nil {
 		return err

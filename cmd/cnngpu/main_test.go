@@ -70,12 +70,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CNNGPU_TEST_STALL_PATIENCE") != "" {
 		// A child of TestStallOnAGPUIsSaid: cnngpu itself, with its
 		// arguments after this binary's name, told of a stalled
-		// training after this patience.
+		// training, or a GPU that does not answer, after this patience.
 		d, err := time.ParseDuration(os.Getenv("CNNGPU_TEST_STALL_PATIENCE"))
 		if err != nil {
 			panic(err)
 		}
-		stallPatience = d
+		stallPatience, driverPatience = d, d
 		catchSIGPIPE()
 		os.Exit(run(append([]string{"cnngpu"}, os.Args[1:]...)))
 	}

@@ -1305,6 +1305,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 // testModel evaluates m on the test set (a row of the trace).
 func (r *trainRun) testModel(ctx context.Context, m *engine.Model) (engine.EvalResult, error) {
 	defer trace.Begin(trace.TestEval).End()
+	defer watchGPU(r.stderr, r.e, "testing the model")()
 	return engine.EvaluateContext(ctx, m, r.test, engine.AllIndices(r.test.N), 0, false)
 }
 
