@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -325,11 +326,25 @@ func TestTooManyFoldsNamed(t *testing.T) {
 }
 
 // TestLoadSpecRefusesEditedFields: a study.json whose optimizer,
-// architecture, recipe, train limit or version no cnngpu writes is refused
-// as edited (plot drew "rmsprop optimizer" and "resnet architecture" into
-// a report).
+// architecture, recipe, train limit, version, grid size or shard count no
+// cnngpu writes is refused as edited (plot drew "rmsprop optimizer" and
+// "resnet architecture" into a report; a grid or shard count of millions
+// ran out of memory).
 func TestLoadSpecRefusesEditedFields(t *testing.T) {
-	for field, value := range map[string]string{"optimizer": `"rmsprop"`, "arch": `"resnet"`, "recipe": `"bogus"`, "train_limit": `-5`, "version": `-1`} {
+	// many is n distinct numbers, from on, step apart, as a JSON list.
+	many := func(n int, from float64, step float64) string {
+		var vs []string
+		for i := range n {
+			vs = append(vs, strconv.FormatFloat(from+float64(i)*step, 'g', -1, 64))
+		}
+		return "[" + strings.Join(vs, ",") + "]"
+	}
+	for field, value := range map[string]string{"optimizer": `"rmsprop"`, "arch": `"resnet"`, "recipe": `"bogus"`, "train_limit": `-5`, "version": `-1`,
+		// A grid or a shard count no study has: it was built whole
+		// (here 5,000 configurations; an edit of a few KB made
+		// millions, gigabytes) or looped over, and the process died
+		// out of memory.
+		"lrs": many(5000, 0.001, 0.0001), "batch_sizes": many(5000, 1, 1), "shard": `{"i":0,"n":1099511627776,"split":"cost"}`} {
 		dir := t.TempDir()
 		spec := &Spec{LRs: []float64{0.001}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1, Optimizer: "adam", Arch: "reference", ValSplit: 0.1, Shard: Shard{N: 1}}
 		if err := spec.Save(dir); err != nil {

@@ -47,7 +47,15 @@ func ParseShard(s string) (Shard, error) {
 	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
 		return Shard{}, fmt.Errorf("shard %q: expected I/N with 0 <= I < N, e.g. 0/4, or auto/N to take I from a Kubernetes Indexed Job or a Slurm array", s)
 	}
+	if n > MaxConfigs {
+		return Shard{}, tooManyShards(s)
+	}
 	return newShard(i, n), nil
+}
+
+// tooManyShards refuses --shard s of more than MaxConfigs shards.
+func tooManyShards(s string) error {
+	return fmt.Errorf("shard %s: a study has at most %d shards, as its grid has at most %d configurations", s, MaxConfigs, MaxConfigs)
 }
 
 // Scheduler environment variables read by ResolveShard.
@@ -71,6 +79,9 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 	n, err := strconv.Atoi(b)
 	if err != nil || n < 1 {
 		return Shard{}, "", fmt.Errorf("shard %q: expected auto/N with N the number of shards (the Job's completions or the array's size), e.g. auto/4", s)
+	}
+	if n > MaxConfigs {
+		return Shard{}, "", tooManyShards(s)
 	}
 	get := func(name string) (string, bool) {
 		v, ok := lookup(name)

@@ -516,6 +516,8 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--lr", "1e400"}, 2, []string{`--lr: "1e400" is not valid: out of range: too large a number`}},
 		{with(train, "--lr", "1e400"), 2, []string{`--lr "1e400": expected a number, and this one is out of range`}},
 		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--devices", "0,1,0"}, 2, []string{"--devices 0,1,0: GPU 0 is named twice", "--jobs-per-device"}},
+		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--shard", "0/5000"}, 2, []string{"--shard 0/5000: a study has at most 4096 shards"}},
+		{[]string{"tune", "--dry-run", "--out", cwd("study"), "--shard", "auto/1099511627776"}, 2, []string{"--shard auto/1099511627776: a study has at most 4096 shards"}},
 		{[]string{"tune", "merge"}, 2, []string{"tune merge needs --out DIR"}},
 		{[]string{"tune", "merge", "--out", cwd("merged")}, 2, []string{"tune merge needs the shard folders"}},
 		{[]string{"tune", "merge", f.shard0, f.shard0b, "--out", cwd("merged")}, 2, []string{f.shard0, f.shard0b, "shard 0/2 twice"}},

@@ -182,12 +182,9 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	if err := checkTuneValues(c, bss, acts); err != nil {
 		return nil, "", err
 	}
-	if n := len(lrs) * len(bss) * len(acts); n > maxGridConfigs {
-		// Each configuration trains a model; the study's bookkeeping
-		// after each run reads the whole grid (450,000 configurations
-		// took 4.6 s between runs of 1 s).
+	if n := len(lrs) * len(bss) * len(acts); n > tune.MaxConfigs {
 		return nil, "", usageErrorf("--lr, --batch-size and --activation make a grid of %d configurations (%d × %d × %d); a study takes at most %d: give fewer values, or split the values over several studies",
-			n, len(lrs), len(bss), len(acts), maxGridConfigs)
+			n, len(lrs), len(bss), len(acts), tune.MaxConfigs)
 	}
 	switch spec.Optimizer {
 	case "adam":
@@ -583,10 +580,6 @@ func trainingInStudy(dir string) error {
 	}
 	return nil
 }
-
-// maxGridConfigs is the most configurations a study's grid may hold:
-// more than a hundred times the reference study's 36, each a training.
-const maxGridConfigs = 4096
 
 // printPlan writes what a dry run would train: the shard's configurations
 // with their share of the study's expected cost, less the runs finished
