@@ -44,23 +44,27 @@ const (
 
 // decodeCost estimates the bytes a decode of a w x h image holds at its
 // peak: the decoded image (twice for PNG, whose interlaced form decodes
-// each pass into its own image before merging; JPEG keeps 2 bytes per
-// coefficient of every component when progressive) plus the 8-byte grey
-// plane PrepareDigit works on.
-func decodeCost(format string, m color.Model, w, h int) int64 {
+// each pass into its own image before merging; a progressive JPEG's
+// decoder keeps every coefficient of every component until its last
+// scan, an int32 each: 4 bytes per pixel of a component at full
+// resolution) plus the 8-byte grey plane PrepareDigit works on.
+func decodeCost(format string, m color.Model, w, h int, progressive bool) int64 {
 	px := int64(w) * int64(h)
 	var perPixel int64
 	switch format {
 	case "png":
 		perPixel = 2 * bytesPerPixel(m)
 	case "jpeg":
+		components := int64(3) // YCbCr, up to 4:4:4
 		switch m {
 		case color.GrayModel:
-			perPixel = 1 + 2
+			components = 1
 		case color.CMYKModel:
-			perPixel = 4 + 4*2
-		default: // YCbCr, up to 4:4:4
-			perPixel = 3 + 3*2
+			components = 4
+		}
+		perPixel = components
+		if progressive {
+			perPixel += 4 * components
 		}
 	case "gif":
 		perPixel = 1

@@ -60,9 +60,18 @@ func TestDecodeCost(t *testing.T) {
 		format string
 		m      color.Model
 	}{{"png", color.NRGBA64Model}, {"png", color.RGBAModel}, {"jpeg", color.CMYKModel}, {"jpeg", color.YCbCrModel}, {"gif", color.Palette{color.Black}}} {
-		if n := decodeCost(c.format, c.m, 4096, 4096); n > DecodeBudget || n < 4096*4096*9 {
+		if n := decodeCost(c.format, c.m, 4096, 4096, false); n > DecodeBudget || n < 4096*4096*9 {
 			t.Errorf("%s %T at 4096x4096: cost %d, want from %d to the budget %d", c.format, c.m, n, 4096*4096*9, DecodeBudget)
 		}
+	}
+	// A progressive JPEG's coefficients, 4 bytes each (Go's decoder keeps
+	// them as int32; they were counted as 2): at 4096x4096, a colour one
+	// still fits the budget, a CMYK one does not, refused.
+	if n := decodeCost("jpeg", color.YCbCrModel, 4096, 4096, true); n > DecodeBudget || n < 4096*4096*(3+3*4) {
+		t.Errorf("a progressive 4096x4096 colour JPEG: cost %d, want its coefficients counted at 4 bytes, within the budget %d", n, DecodeBudget)
+	}
+	if n := decodeCost("jpeg", color.CMYKModel, 4096, 4096, true); n <= DecodeBudget {
+		t.Errorf("a progressive 4096x4096 CMYK JPEG: cost %d, within the budget %d; want its coefficients counted at 4 bytes", n, DecodeBudget)
 	}
 }
 
@@ -70,7 +79,7 @@ func TestDecodeCost(t *testing.T) {
 // its search for specks takes, is still a small decode that passes the
 // queue of large ones; a 28x28 one reserves little for that search.
 func TestSmallDecodesPassTheQueue(t *testing.T) {
-	if n := decodeCost("png", color.RGBAModel, 500, 500) + speckMemory(500, 500); n > smallDecode {
+	if n := decodeCost("png", color.RGBAModel, 500, 500, false) + speckMemory(500, 500); n > smallDecode {
 		t.Errorf("a 500x500 RGBA PNG reserves %d bytes, more than a small decode's %d", n, smallDecode)
 	}
 	if n := speckMemory(28, 28); n > 64<<10 {
@@ -175,5 +184,69 @@ func TestGIFOnlyFirstFrameIsRead(t *testing.T) {
 	data := append(b.Bytes()[:b.Len()-1], 0x2c, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x08, 0x3b)
 	if _, err := DecodeDigit(data); err != nil {
 		t.Errorf("a GIF with a broken second frame: %v", err)
+	}
+}
+
+// progressiveJPEG is a progressive greyscale JPEG of w x h pixels coded
+// in n scans, each a refinement of every block's AC coefficients that
+// codes nothing (end-of-band runs of 32,767 blocks over the image): some
+// 26 bytes a scan at 4096x4096, for which Go's decoder still walks every
+// block.
+func progressiveJPEG(w, h, n int) []byte {
+	seg := func(m byte, p ...byte) []byte {
+		return append([]byte{0xff, m, byte((len(p) + 2) >> 8), byte(len(p) + 2)}, p...)
+	}
+	b := []byte{0xff, 0xd8}
+	b = append(b, seg(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...)...)...)          // quantization table 0
+	b = append(b, seg(0xc2, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 1, 1, 0x11, 0)...)    // SOF2: one component
+	b = append(b, seg(0xc4, append(append([]byte{0x10, 1}, make([]byte, 15)...), 0xe0)...)...) // AC table 0: one 1-bit code, EOBRUN 14
+	var bits []bool                                                                            // each run: its code (0), then 14 ones
+	for left := ((w + 7) / 8) * ((h + 7) / 8); left > 0; left -= 32767 {
+		bits = append(bits, false)
+		for range 14 {
+			bits = append(bits, true)
+		}
+	}
+	for len(bits)%8 != 0 {
+		bits = append(bits, true)
+	}
+	var data []byte
+	for i := 0; i < len(bits); i += 8 {
+		var v byte
+		for _, bit := range bits[i : i+8] {
+			v <<= 1
+			if bit {
+				v |= 1
+			}
+		}
+		data = append(data, v)
+		if v == 0xff {
+			data = append(data, 0) // stuffed
+		}
+	}
+	for range n {
+		b = append(b, seg(0xda, 1, 1, 0x00, 1, 63, 0x10)...) // one component, AC 1-63, refinement
+		b = append(b, data...)
+	}
+	return append(b, 0xff, 0xd9)
+}
+
+// TestJPEGOfManyScansRefused: a JPEG whose scans would have the decoder
+// walk a large image's blocks far more often than any encoder's file
+// does is refused before it is decoded, naming its scans (a 7 KB file of
+// 200 scans took 5 s; 2,000, minutes); a small image's many scans, and
+// a large image's few, are decoded as before.
+func TestJPEGOfManyScansRefused(t *testing.T) {
+	if s, c, p := jpegWork(progressiveJPEG(64, 64, 3)); s != 3 || c != 3 || !p {
+		t.Errorf("3 scans of one component, progressive: read as %d scans of %d components, progressive %v", s, c, p)
+	}
+	_, err := DecodeDigit(progressiveJPEG(4096, 4096, 200))
+	if want := "jpeg image of 4096x4096 pixels coded in 200 scans: more than encoders write"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("200 scans of a 4096x4096 image: %v; want %q", err, want)
+	}
+	for _, c := range []struct{ w, h, n int }{{64, 64, 200}, {2048, 2048, 10}} {
+		if _, err := DecodeDigit(progressiveJPEG(c.w, c.h, c.n)); err != nil && strings.Contains(err.Error(), "scans") {
+			t.Errorf("%d scans of a %dx%d image: %v; want it decoded", c.n, c.w, c.h, err)
+		}
 	}
 }

@@ -83,6 +83,14 @@ func DecodeDigit(data []byte) ([]float32, error) {
 	return DecodeDigitContext(context.Background(), data)
 }
 
+// maxJPEGWork is the most blocks (8x8 pixels of one component) a JPEG's
+// scans may code in all: 128 scans of one component of a 4096x4096 image
+// (about 3 s of decoding on a 2-core EPYC VM), where a progressive
+// JPEG of that size has about 10 scans over its 3 components. A file of
+// thousands of 26-byte scans costs the decoder a pass over every block
+// each (2,000 scans, 70 KB, kept a core busy for minutes).
+const maxJPEGWork = 128 * (4096 / 8) * (4096 / 8)
+
 // DecodeDigitContext is DecodeDigit giving up when ctx ends while it
 // waits for decode memory.
 func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
@@ -127,7 +135,16 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		return nil, fmt.Errorf("%s image of %dx%d = %d pixels: expected at most %d (4096x4096); scale it down (a digit needs only 28x28)",
 			format, cfg.Width, cfg.Height, area, MaxImageArea)
 	}
-	cost := decodeCost(format, cfg.ColorModel, cfg.Width, cfg.Height)
+	progressive := false
+	if format == "jpeg" {
+		var scans, components int
+		scans, components, progressive = jpegWork(data)
+		if blocks := int64((cfg.Width+7)/8) * int64((cfg.Height+7)/8); int64(components)*blocks > maxJPEGWork {
+			return nil, fmt.Errorf("jpeg image of %dx%d pixels coded in %d scans: more than encoders write (a progressive JPEG has about 10), and minutes or hours to decode at this size: re-save it, or convert it to PNG",
+				cfg.Width, cfg.Height, scans)
+		}
+	}
+	cost := decodeCost(format, cfg.ColorModel, cfg.Width, cfg.Height, progressive)
 	if cost > DecodeBudget {
 		return nil, fmt.Errorf("%s image of %dx%d pixels needs about %d MB to decode, more than the %d MB limit; scale it down",
 			format, cfg.Width, cfg.Height, cost>>20, DecodeBudget>>20)

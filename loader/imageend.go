@@ -72,6 +72,27 @@ func pngChunks(data []byte, f func(typ string, end int) bool) {
 // are skipped by their length, so a thumbnail inside an APP1 segment
 // (EXIF) does not end the image early.
 func jpegEnd(data []byte) (int, bool) {
+	return jpegSegments(data, func(m byte, payload []byte) bool {
+		switch {
+		case m == 0xe2 && bytes.HasPrefix(payload, []byte("MPF\x00")):
+			// A multi-picture file (a camera's preview, a phone's HDR
+			// gain map): the images after the first are its own.
+			return false
+		case m == 0xe1 && declaresContainer(payload):
+			// A container photo (a phone's portrait or motion photo:
+			// depth map, gain map or video appended, listed in its XMP).
+			return false
+		}
+		return true
+	})
+}
+
+// jpegSegments walks a JPEG after its SOI as jpegEnd says, calling f with
+// each whole marker segment's marker and payload (after its length) in
+// order; after a start of scan (DA) it skips the scan's entropy-coded
+// data. It returns the offset just past EOI, ok false where the data ends
+// first, a segment runs past it, or f returns false.
+func jpegSegments(data []byte, f func(m byte, payload []byte) bool) (end int, ok bool) {
 	pos := 2
 	for pos+1 < len(data) {
 		if data[pos] != 0xff {
@@ -92,14 +113,7 @@ func jpegEnd(data []byte) (int, bool) {
 			return 0, false
 		}
 		n := int(binary.BigEndian.Uint16(data[pos+2:]))
-		if m == 0xe2 && n >= 6 && bytes.HasPrefix(data[pos+4:], []byte("MPF\x00")) {
-			// A multi-picture file (a camera's preview, a phone's HDR
-			// gain map): the images after the first are its own.
-			return 0, false
-		}
-		if m == 0xe1 && n >= 2 && pos+2+n <= len(data) && declaresContainer(data[pos+4:pos+2+n]) {
-			// A container photo (a phone's portrait or motion photo:
-			// depth map, gain map or video appended, listed in its XMP).
+		if n < 2 || pos+2+n > len(data) || !f(m, data[pos+4:pos+2+n]) {
 			return 0, false
 		}
 		pos += 2 + n
@@ -116,6 +130,28 @@ func jpegEnd(data []byte) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// jpegWork is what decoding a JPEG asks of Go's decoder beyond its
+// pixels: scans, how many components they code in all (the decoder
+// visits every block of each component of a scan, so that a progressive
+// file of thousands of tiny scans of a large image takes it hours), and
+// whether the frame is progressive (SOF2, 6, 10, 14: the decoder keeps
+// every coefficient, 4 bytes each, until the last scan).
+func jpegWork(data []byte) (scans, components int, progressive bool) {
+	jpegSegments(data, func(m byte, payload []byte) bool {
+		switch m {
+		case 0xc2, 0xc6, 0xca, 0xce:
+			progressive = true
+		case 0xda:
+			scans++
+			if len(payload) > 0 {
+				components += max(1, int(payload[0]))
+			}
+		}
+		return true
+	})
+	return scans, components, progressive
 }
 
 // declaresContainer tells whether an APP1 segment's payload is an XMP

@@ -22,37 +22,9 @@ func jpegOrientation(data []byte) int {
 			o = tiffOrientation(seg[6:])
 			return false
 		}
-		return true
+		return m != 0xda // the first scan: no EXIF after it counts
 	})
 	return o
-}
-
-// jpegSegments calls f with the marker and payload of each of a JPEG's
-// marker segments before its first scan, until f returns false, the
-// data ends, or a segment is not well formed (its length past the data).
-func jpegSegments(data []byte, f func(marker byte, payload []byte) bool) {
-	pos := 2
-	for pos+4 <= len(data) {
-		if data[pos] != 0xff {
-			return
-		}
-		m := data[pos+1]
-		switch {
-		case m == 0xff: // fill byte before a marker
-			pos++
-			continue
-		case m == 0x01 || (m >= 0xd0 && m <= 0xd7):
-			pos += 2
-			continue
-		case m == 0xda || m == 0xd9: // start of scan, end of image
-			return
-		}
-		n := int(binary.BigEndian.Uint16(data[pos+2:]))
-		if n < 2 || pos+2+n > len(data) || !f(m, data[pos+4:pos+2+n]) {
-			return
-		}
-		pos += 2 + n
-	}
 }
 
 // tiffOrientation reads tag 0x0112 (Orientation, one SHORT) from the
