@@ -76,7 +76,12 @@ run() {
 	[ "${r}" = ok ]
 }
 { uname -r; nvidia-smi; nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv; } >"$out/devices.log" 2>&1 || true
-run devices 30 "$b/cnngpu" devices
+if ! run devices 30 "$b/cnngpu" devices; then
+	# Every GPU step would fail the same way (25 FAIL rows): say it once.
+	printf '%s\n' "${rows[@]}"
+	echo "scripts/device-check.sh: no GPU works here ($out/devices.log says why): the other steps need one" >&2
+	exit 1
+fi
 if command -v cc >/dev/null; then
 	run abi-check 60 scripts/abi-check.sh
 fi
