@@ -44,10 +44,12 @@ const (
 
 // decodeCost estimates the bytes a decode of a w x h image holds at its
 // peak: the decoded image (twice for PNG, whose interlaced form decodes
-// each pass into its own image before merging; a progressive JPEG's
-// decoder keeps every coefficient of every component until its last
-// scan, an int32 each: 4 bytes per pixel of a component at full
-// resolution) plus the 8-byte grey plane PrepareDigit works on.
+// each pass into its own image before merging; for JPEG, Go's decoder's
+// planes, a byte a component, and the RGBA or CMYK image it converts an
+// RGB or CMYK one into, and for a progressive one every coefficient of
+// every component, kept until its last scan as an int32: 4 bytes per
+// pixel of a component at full resolution) plus the 8-byte grey plane
+// PrepareDigit works on.
 func decodeCost(format string, m color.Model, w, h int, progressive bool) int64 {
 	px := int64(w) * int64(h)
 	var perPixel int64
@@ -55,14 +57,16 @@ func decodeCost(format string, m color.Model, w, h int, progressive bool) int64 
 	case "png":
 		perPixel = 2 * bytesPerPixel(m)
 	case "jpeg":
-		components := int64(3) // YCbCr, up to 4:4:4
+		components, converted := int64(3), int64(0) // YCbCr, up to 4:4:4
 		switch m {
 		case color.GrayModel:
 			components = 1
+		case color.RGBAModel: // RGB (Adobe's transform 0), made RGBA
+			converted = 4
 		case color.CMYKModel:
-			components = 4
+			components, converted = 4, 4
 		}
-		perPixel = components
+		perPixel = components + converted
 		if progressive {
 			perPixel += 4 * components
 		}

@@ -15,6 +15,7 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,7 @@ func TestDecodeCost(t *testing.T) {
 	for _, c := range []struct {
 		format string
 		m      color.Model
-	}{{"png", color.NRGBA64Model}, {"png", color.RGBAModel}, {"jpeg", color.CMYKModel}, {"jpeg", color.YCbCrModel}, {"gif", color.Palette{color.Black}}} {
+	}{{"png", color.NRGBA64Model}, {"png", color.RGBAModel}, {"jpeg", color.CMYKModel}, {"jpeg", color.RGBAModel}, {"jpeg", color.YCbCrModel}, {"gif", color.Palette{color.Black}}} {
 		if n := decodeCost(c.format, c.m, 4096, 4096, false); n > DecodeBudget || n < 4096*4096*9 {
 			t.Errorf("%s %T at 4096x4096: cost %d, want from %d to the budget %d", c.format, c.m, n, 4096*4096*9, DecodeBudget)
 		}
@@ -72,6 +73,16 @@ func TestDecodeCost(t *testing.T) {
 	}
 	if n := decodeCost("jpeg", color.CMYKModel, 4096, 4096, true); n <= DecodeBudget {
 		t.Errorf("a progressive 4096x4096 CMYK JPEG: cost %d, within the budget %d; want its coefficients counted at 4 bytes", n, DecodeBudget)
+	}
+	// A CMYK or RGB one is converted into an image of 4 bytes a pixel,
+	// beside the decoder's planes (4 and 3 of them).
+	for _, c := range []struct {
+		m    color.Model
+		want int64
+	}{{color.CMYKModel, 4 + 4 + 8}, {color.RGBAModel, 3 + 4 + 8}, {color.YCbCrModel, 3 + 8}, {color.GrayModel, 1 + 8}} {
+		if n := decodeCost("jpeg", c.m, 100, 100, false); n != 100*100*c.want {
+			t.Errorf("a baseline 100x100 JPEG of %T: cost %d, want %d bytes a pixel", c.m, n, c.want)
+		}
 	}
 }
 
@@ -240,9 +251,18 @@ func TestJPEGOfManyScansRefused(t *testing.T) {
 	if s, c, p := jpegWork(progressiveJPEG(64, 64, 3)); s != 3 || c != 3 || !p {
 		t.Errorf("3 scans of one component, progressive: read as %d scans of %d components, progressive %v", s, c, p)
 	}
-	_, err := DecodeDigit(progressiveJPEG(4096, 4096, 200))
-	if want := "jpeg image of 4096x4096 pixels coded in 200 scans: more than encoders write"; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("200 scans of a 4096x4096 image: %v; want %q", err, want)
+	bomb := progressiveJPEG(4096, 4096, 200)
+	// The same with a byte between two segments, which the decoder skips
+	// and a walk of the segments stopped at (it then counted no scan,
+	// and decoded the file for 15 s).
+	sof := bytes.Index(bomb, []byte{0xff, 0xc2})
+	sofEnd := sof + 2 + int(bomb[sof+2])<<8 + int(bomb[sof+3])
+	junk := append(append(slices.Clone(bomb[:sofEnd]), 0), bomb[sofEnd:]...)
+	for name, b := range map[string][]byte{"": bomb, ", a byte after its frame header": junk} {
+		_, err := DecodeDigit(b)
+		if want := "jpeg image of 4096x4096 pixels coded in 200 scans (200 of one component each, counted so): more than encoders write"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("200 scans of a 4096x4096 image%s: %v; want %q", name, err, want)
+		}
 	}
 	for _, c := range []struct{ w, h, n int }{{64, 64, 200}, {2048, 2048, 10}} {
 		if _, err := DecodeDigit(progressiveJPEG(c.w, c.h, c.n)); err != nil && strings.Contains(err.Error(), "scans") {

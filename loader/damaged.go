@@ -70,6 +70,8 @@ func jpegKind(data []byte) string {
 			kind = "a lossless arithmetic-coded JPEG"
 		case 0xcd, 0xce, 0xcf:
 			kind = "a hierarchical arithmetic-coded JPEG"
+		case 0xda:
+			return false // the first scan, with no frame header before it
 		default:
 			return true // not a frame header: on to the next segment
 		}

@@ -52,6 +52,16 @@ func TestJPEGKindsNamed(t *testing.T) {
 	}
 }
 
+// TestJPEGKindBeforeTheFirstScan: only a frame header before the first
+// scan names the kind: one after it (in what follows the scan) is not
+// the frame's.
+func TestJPEGKindBeforeTheFirstScan(t *testing.T) {
+	d := []byte{0xff, 0xd8, 0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0, 0xff, 0xc1, 0, 11, 12, 0, 8, 0, 8, 1, 1, 0x11, 0, 0xff, 0xd9}
+	if k := jpegKind(d); k != "" {
+		t.Errorf("a 12-bit frame header after the first scan: kind %q, want none", k)
+	}
+}
+
 // TestCutShortImages: a file missing only its last bytes (a JPEG's end
 // marker, part or all of a PNG's IEND chunk, a GIF's trailer) is read as
 // the whole file is; one cut inside its pixels is refused as cut short.

@@ -140,8 +140,8 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 		var scans, components int
 		scans, components, progressive = jpegWork(data)
 		if blocks := int64((cfg.Width+7)/8) * int64((cfg.Height+7)/8); int64(components)*blocks > maxJPEGWork {
-			return nil, fmt.Errorf("jpeg image of %dx%d pixels coded in %d scans: more than encoders write (a progressive JPEG has about 10), and minutes or hours to decode at this size: re-save it, or convert it to PNG",
-				cfg.Width, cfg.Height, scans)
+			return nil, fmt.Errorf("jpeg image of %dx%d pixels coded in %d scans (%d of one component each, counted so): more than encoders write (a progressive JPEG has about 10), and minutes or hours to decode at this size: re-save it, or convert it to PNG",
+				cfg.Width, cfg.Height, scans, components)
 		}
 	}
 	cost := decodeCost(format, cfg.ColorModel, cfg.Width, cfg.Height, progressive)

@@ -137,20 +137,30 @@ func jpegSegments(data []byte, f func(m byte, payload []byte) bool) (end int, ok
 // visits every block of each component of a scan, so that a progressive
 // file of thousands of tiny scans of a large image takes it hours), and
 // whether the frame is progressive (SOF2, 6, 10, 14: the decoder keeps
-// every coefficient, 4 bytes each, until the last scan).
+// every coefficient, 4 bytes each, until the last scan). It counts the
+// markers themselves through the whole file, not by a walk of its
+// segments, which a byte between two of them stops where the decoder
+// skips it ("extraneous data"); the two bytes of a marker cannot occur
+// in a scan's data (an FF there is followed by 00 or a restart), and a
+// segment's payload (a thumbnail, a profile) that holds some only makes
+// the count larger, never smaller.
 func jpegWork(data []byte) (scans, components int, progressive bool) {
-	jpegSegments(data, func(m byte, payload []byte) bool {
-		switch m {
+	for i := 0; i+1 < len(data); i++ {
+		if data[i] != 0xff {
+			continue
+		}
+		switch data[i+1] {
 		case 0xc2, 0xc6, 0xca, 0xce:
 			progressive = true
 		case 0xda:
 			scans++
-			if len(payload) > 0 {
-				components += max(1, int(payload[0]))
+			n := 1
+			if i+4 < len(data) {
+				n = max(1, int(data[i+4])) // the scan's component count, after its length
 			}
+			components += n
 		}
-		return true
-	})
+	}
 	return scans, components, progressive
 }
 
