@@ -1124,8 +1124,11 @@ func TestReadOnlyOutputKept(t *testing.T) {
 // says so: before its first step (an untrained model would replace it),
 // and after it (a Ctrl-C on reading the note, --out forgotten, replaced a
 // finished model with one of a few steps). The signal is sent when the
-// run takes its output lock, just before the model is made, and half a
-// second later, a few steps in.
+// run takes its output lock, just before the model is made, and then,
+// until one lands after the first step, later (an epoch of batch 1 takes
+// seconds). With --seeds, the first seed's is kept so too, and the stop
+// says to run the command again, not --continue (which took the earlier
+// run's checkpoint for this run's, or refused it, of other settings).
 func TestInterruptKeepsAnEarlierRun(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 2000, 50)
@@ -1133,15 +1136,23 @@ func TestInterruptKeepsAnEarlierRun(t *testing.T) {
 	if _, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100", "--quiet", "--out", ck); code != 0 {
 		t.Fatalf("the earlier run: %s", stderr)
 	}
-	before := readFile(t, ck)
-	for _, delay := range []time.Duration{0, 500 * time.Millisecond} {
-		cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "50", "--batch-size", "16", "--out", ck)
+	if _, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100", "--quiet", "--seeds", "1-2", "--out", ck); code != 0 {
+		t.Fatalf("the earlier seeds: %s", stderr)
+	}
+	seed1, seed2 := filepath.Join(dir, "earlier-seed1.safetensors"), filepath.Join(dir, "earlier-seed2.safetensors")
+	before := map[string]string{ck: readFile(t, ck), seed1: readFile(t, seed1), seed2: readFile(t, seed2)}
+	const firstEpoch = "in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written\n"
+	// stop runs train with more, interrupted delay after it takes the
+	// lock of out, and returns its standard error.
+	stop := func(delay time.Duration, out string, more ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary_, append([]string{"train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "50", "--batch-size", "1", "--out", ck}, more...)...)
 		var so, se bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &so, &se
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		lock := filepath.Join(dir, ".earlier.safetensors.lock")
+		lock := filepath.Join(dir, "."+filepath.Base(out)+".lock")
 		for start := time.Now(); ; time.Sleep(200 * time.Microsecond) {
 			if _, err := os.Stat(lock); err == nil {
 				break
@@ -1156,18 +1167,52 @@ func TestInterruptKeepsAnEarlierRun(t *testing.T) {
 		err := cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Fatalf("interrupted train after %v: %v, want exit code 130\n%s", delay, err, se.String())
+			t.Fatalf("interrupted train %v after %v: %v, want exit code 130\n%s", more, delay, err, se.String())
 		}
-		if !strings.Contains(se.String(), "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name to keep it; a Ctrl-C before then keeps it)\n") ||
-			strings.Contains(se.String(), "to go on with that run instead") {
-			t.Errorf("a run about to replace an earlier, finished run's checkpoint does not say so, or offers to resume it:\n%s", se.String())
+		for p, b := range before {
+			if readFile(t, p) != b {
+				t.Errorf("interrupted train %v after %v, in its first epoch: the earlier run's %s was replaced\n%s", more, delay, p, se.String())
+			}
 		}
-		if readFile(t, ck) != before {
-			t.Errorf("interrupted after %v, in its first epoch: the earlier run's checkpoint was replaced\n%s", delay, se.String())
+		return se.String()
+	}
+	se := stop(0, ck)
+	if !strings.Contains(se, "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name to keep it; a Ctrl-C before then keeps it)\n") ||
+		strings.Contains(se, "to go on with that run instead") {
+		t.Errorf("a run about to replace an earlier, finished run's checkpoint does not say so, or offers to resume it:\n%s", se)
+	}
+	if !strings.Contains(se, "interrupted before the first step: nothing was trained or written ("+ck+" is as it was)") && !strings.Contains(se, fmt.Sprintf(firstEpoch, ck)) {
+		t.Errorf("interrupted at once: no word of the checkpoint kept\n%s", se)
+	}
+	for _, c := range []struct {
+		out  string
+		more []string
+	}{{ck, nil}, {seed1, []string{"--seeds", "1-2"}}} {
+		var tries []string
+		for _, delay := range []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second} {
+			se := stop(delay, c.out, c.more...)
+			if strings.Contains(se, "interrupted before the first step") {
+				tries = append(tries, se)
+				continue
+			}
+			if !strings.Contains(se, fmt.Sprintf(firstEpoch, c.out)) {
+				t.Errorf("train %v interrupted after %v, in its first epoch: no word of the checkpoint kept\n%s", c.more, delay, se)
+			}
+			if c.more != nil {
+				for _, want := range []string{
+					"note: " + seed2 + " holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step",
+					"\nrun the same command again to train the seeds (each replaces the earlier run's checkpoint when its first epoch ends), or give --out another name to keep those",
+				} {
+					if !strings.Contains(se, want) || strings.Contains(se, "--continue") {
+						t.Errorf("--seeds interrupted in its first seed's first epoch: no %q, or --continue offered, in\n%s", want, se)
+					}
+				}
+			}
+			tries = nil
+			break
 		}
-		if !strings.Contains(se.String(), "interrupted before the first step: nothing was trained or written ("+ck+" is as it was)") &&
-			!strings.Contains(se.String(), "in this run's first epoch: "+ck+" is as it was, with the earlier run, and nothing of this run was written\n") {
-			t.Errorf("interrupted after %v: no word of the checkpoint kept\n%s", delay, se.String())
+		if tries != nil {
+			t.Errorf("train %v: every interrupt came before the first step:\n%s", c.more, strings.Join(tries, "\n"))
 		}
 	}
 }

@@ -189,7 +189,9 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				}
 				more += fmt.Sprintf("\nnot started: %s %s", what, seedRanges(rest))
 			}
-			if resume := errors.As(err, new(resumable)); resume || interrupted || errors.As(err, new(trainedKept)) {
+			if errors.As(err, new(earlierKept)) {
+				more += "\nrun the same command again to train the seeds (each replaces the earlier run's checkpoint when its first epoch ends), or give --out another name to keep those"
+			} else if resume := errors.As(err, new(resumable)); resume || interrupted || errors.As(err, new(trainedKept)) {
 				// The checkpoints kept are the run's own: continuing
 				// tests the finished seeds again, resumes this one (or
 				// tests it, trained) and trains the rest.

@@ -539,7 +539,6 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 		if s.kept == nil {
 			s.kept = map[string]string{}
 		}
-		s.kept[out] = ""
 		if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs && ck.CheckFinite() == nil {
 			again := self() + " train --resume " + shell.Path(out) + loader.DataFlag(ck.Config.DataDir)
 			how := "stop this one (Ctrl-C) before then and run: " + again
@@ -552,6 +551,15 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 				out, shown.Count(ck.Config.Epochs, "epoch"), stoppedWhere(ck.Position), how)
 			continue
 		}
+		// A finished run's, where the stop finds nothing of this run
+		// written: not after a seed of this run finished (a stop then
+		// saves, for --continue to go on from), nor in a run resumed from
+		// another checkpoint (whose resume command a stop prints).
+		if s.from != "" || s.seeds != nil && i > 0 {
+			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
+			continue
+		}
+		s.kept[out] = ""
 		fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name to keep it; a Ctrl-C before then keeps it)\n", out)
 	}
 	switch m := s.metric; {
@@ -1200,8 +1208,15 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			if again != "" && s.seeds == nil { // else the seeds' continue command follows
 				goOn = "; go on with that run with: " + again
 			}
-			return seedResult{}, withCode(130, fmt.Errorf("interrupted %s, in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written%s",
+			err := withCode(130, fmt.Errorf("interrupted %s, in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written%s",
 				stoppedWhere(pos), out, goOn))
+			if again == "" {
+				// A finished run's, in the first seed: --continue would
+				// take it for this run's (or refuse it, of other
+				// settings), and nothing of this run is there to go on.
+				return seedResult{}, earlierKept{err}
+			}
+			return seedResult{}, err
 		}
 		if serr == nil && (saved == nil || *saved != pos) { // else stopped at an epoch's end: saved already
 			if serr = save(pos); serr == nil {
@@ -1381,6 +1396,13 @@ func resumeCommand(out, again string) string {
 type resumable struct{ error }
 
 func (r resumable) Unwrap() error { return r.error }
+
+// earlierKept marks a stop in the first seed's first epoch that kept an
+// earlier, finished run's checkpoint at its --out: nothing of this run
+// is there for --continue to go on from.
+type earlierKept struct{ error }
+
+func (e earlierKept) Unwrap() error { return e.error }
 
 // trainedKept marks an error after every epoch of the run was trained and
 // saved (its test failed): a --seeds run's --continue tests it again.
