@@ -338,12 +338,12 @@ func tuneAction(c *cli.Context) (err error) {
 		}
 	}
 	others := tune.OtherFiles(out)
-	if err := trainingInStudy(out); err != nil {
-		return err
-	}
 	if c.Bool("dry-run") {
 		if err := tune.InUse(out); err != nil {
 			return studyError(err) // the real run is refused so
+		}
+		if err := trainingInStudy(out); err != nil {
+			return err
 		}
 		finished, err := tune.CheckFolder(out, spec)
 		if err != nil {
@@ -377,6 +377,13 @@ func tuneAction(c *cli.Context) (err error) {
 	}
 	if err != nil {
 		return studyError(err)
+	}
+	// After the claim: a training that locks one of the study's files
+	// from now on finds the study's lock (lockOutputs), one that did
+	// before is found here.
+	if err := trainingInStudy(out); err != nil {
+		release(true)
+		return err
 	}
 	if at.IsZero() {
 		otherFilesNote(c.App.ErrWriter, out, others)
@@ -438,18 +445,23 @@ func tuneAction(c *cli.Context) (err error) {
 		return err
 	}
 	if ctx.Err() != nil {
-		// Ctrl-C once the runs (and the final retraining) had ended:
-		// what was left, the figures and the report, is written whole.
-		holds := "its results, figures and report"
-		if spec.Shard.N > 1 {
-			holds = "the shard's runs, for tune merge"
-		}
-		fmt.Fprintf(c.App.ErrWriter, "note: interrupted as the study ended: every run had finished, and %s holds %s\n", out, holds)
+		endedNote(c.App.ErrWriter, out, spec.Shard.N > 1)
 	}
 	if spec.Shard.N == 1 {
 		fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	}
 	return nil
+}
+
+// endedNote says that a study (shard: a shard of one) was interrupted
+// once every run (and the final retraining) had ended: what was left,
+// the figures and the report, was written whole.
+func endedNote(w io.Writer, out string, shard bool) {
+	holds := "its results, figures and report"
+	if shard {
+		holds = "the shard's runs, for tune merge"
+	}
+	fmt.Fprintf(w, "note: interrupted as the study ended: every run had finished, and %s holds %s\n", out, holds)
 }
 
 // studyKept says what the study in out keeps after it stopped before its
@@ -765,6 +777,9 @@ func mergeAction(c *cli.Context) error {
 		}
 	}()
 	others := tune.OtherFiles(out)
+	if err := trainingInStudy(out); err != nil {
+		return err
+	}
 	res, err := tune.Merge(out, dirs, opt)
 	if err == nil {
 		otherFilesNote(c.App.ErrWriter, out, others)
@@ -865,6 +880,9 @@ func finishMerged(c *cli.Context, out string, e engine.Engine, data *loader.MNIS
 	}
 	if err != nil {
 		return studyError(err)
+	}
+	if ctx.Err() != nil {
+		endedNote(c.App.ErrWriter, out, false)
 	}
 	fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(out, tune.ReportFile))
 	return nil
