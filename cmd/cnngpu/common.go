@@ -464,8 +464,12 @@ var stallPatience = 30 * time.Second
 // (engine.Trainer.OnStall): a step waits without an error where the GPU
 // or its driver no longer answers, and the command showed nothing.
 func stallNote(what string, e engine.Engine, since time.Duration) string {
-	return fmt.Sprintf("note: %sno training step has finished for %.0f s on %s: the GPU or its driver may no longer answer (nvidia-smi says whether the driver does), or other work holds the GPU; Ctrl-C stops, keeping the epochs that finished",
-		what, since.Seconds(), e.Name())
+	stop := "Ctrl-C stops, keeping the epochs that finished"
+	if stopAskedClosed() {
+		stop = "Ctrl-C again stops at once, keeping the epochs that finished"
+	}
+	return fmt.Sprintf("note: %sthe training has finished nothing (no step, validation or epoch's end) for %.0f s on %s: the GPU or its driver may no longer answer (nvidia-smi says whether the driver does), or other work holds the GPU; %s",
+		what, since.Seconds(), e.Name(), stop)
 }
 
 // probeOutputs checks that model m's outputs are finite for four inputs

@@ -337,7 +337,7 @@ func TestStallOnAGPUIsSaid(t *testing.T) {
 	writeModel(t, model, nil)
 	env := append(os.Environ(), "CNNGPU_TEST_STALL_PATIENCE=1s", "LD_LIBRARY_PATH="+fakecuda.Dir(t), "XDG_CACHE_HOME="+t.TempDir(),
 		"CNNGPU_NO_CACHE=1", "FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25")
-	const said = ` no training step has finished for \d+ s on cuda GPU 0 \(Fake GPU 0.*\): the GPU or its driver may no longer answer \(nvidia-smi says whether the driver does\), or other work holds the GPU; Ctrl-C stops, keeping the epochs that finished$`
+	const said = ` the training has finished nothing \(no step, validation or epoch's end\) for \d+ s on cuda GPU 0 \(Fake GPU 0.*\): the GPU or its driver may no longer answer \(nvidia-smi says whether the driver does\), or other work holds the GPU; Ctrl-C stops, keeping the epochs that finished$`
 	for _, c := range []struct {
 		args   []string
 		stdout bool // the note is on standard output (tune's log)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -15,6 +16,7 @@ import (
 type progressBar struct {
 	w       io.Writer
 	enabled bool
+	mu      sync.Mutex // update, clear and note come from two goroutines (note: a watcher's)
 	drawn   bool
 	// columns is the terminal's width now: a line longer than it wraps,
 	// and "\r\033[K" then clears only its last row, leaving the rest
@@ -43,6 +45,8 @@ func (b *progressBar) update(p engine.Progress) {
 	if !b.enabled {
 		return
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	eta := time.Duration(0)
 	if run := p.Step - p.FromStep; run > 0 {
 		eta = time.Duration(float64(p.Elapsed) * float64(p.Steps-p.Step) / float64(run)).Round(time.Second)
@@ -71,8 +75,23 @@ func (b *progressBar) update(p engine.Progress) {
 }
 
 func (b *progressBar) clear() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clearLocked()
+}
+
+func (b *progressBar) clearLocked() {
 	if b.drawn {
 		fmt.Fprint(b.w, "\r\033[K")
 		b.drawn = false
 	}
+}
+
+// note writes line on a line of its own, the bar cleared first where it
+// is drawn (its next update draws it again).
+func (b *progressBar) note(line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clearLocked()
+	fmt.Fprintln(b.w, line)
 }

@@ -1155,15 +1155,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			what = fmt.Sprintf("seed %d: ", seed)
 		}
 		tr.StallAfter = stallPatience
-		tr.OnStall = func(since time.Duration) {
-			// On a line of its own: the bar, drawn by the training's
-			// goroutine, stays as it was when the steps stopped.
-			nl := ""
-			if bar.enabled {
-				nl = "\n"
-			}
-			fmt.Fprintf(r.stderr, "%s%s\n", nl, stallNote(what, r.e, since))
-		}
+		tr.OnStall = func(since time.Duration) { bar.note(stallNote(what, r.e, since)) }
 	}
 	tr.OnEpoch = func(em engine.EpochMetrics, pos engine.Position) error {
 		bar.clear()
