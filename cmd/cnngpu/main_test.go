@@ -1152,7 +1152,7 @@ func TestInterruptKeepsAnEarlierRun(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		lock := filepath.Join(dir, "."+filepath.Base(out)+".lock")
+		lock := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".lock")
 		for start := time.Now(); ; time.Sleep(200 * time.Microsecond) {
 			if _, err := os.Stat(lock); err == nil {
 				break
@@ -1214,6 +1214,24 @@ func TestInterruptKeepsAnEarlierRun(t *testing.T) {
 		if tries != nil {
 			t.Errorf("train %v: every interrupt came before the first step:\n%s", c.more, strings.Join(tries, "\n"))
 		}
+	}
+
+	// In the first epoch's validation (100 steps of one image, then
+	// 90,000 images to validate, seconds on one thread): kept too; it
+	// was saved as the validation ended, the stop seen only then.
+	dir = t.TempDir() // the data stop trains on
+	fakeMNIST(t, dir, 100000, 50)
+	var tries []string
+	for _, delay := range []time.Duration{time.Second, 2 * time.Second, 3 * time.Second} {
+		se := stop(delay, ck, "--train-limit", "100", "--val-split", "0.9")
+		if strings.Contains(se, "interrupted as this run's first epoch ended: "+ck+" is as it was, with the earlier run, and nothing of this run was written\n") {
+			tries = nil
+			break
+		}
+		tries = append(tries, se)
+	}
+	if tries != nil {
+		t.Errorf("no interrupt in the first epoch's validation said the earlier checkpoint kept:\n%s", strings.Join(tries, "\n"))
 	}
 }
 

@@ -1161,6 +1161,14 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		bar.clear()
 		r.say("%s", epochLine(em, cfg.Epochs))
 		hist = append(hist, em)
+		if _, kept := s.kept[out]; kept && saved == nil && ctx.Err() != nil && pos.Epoch < cfg.Epochs {
+			// A stop asked before this run's first epoch ended (in its
+			// validation): the earlier run's checkpoint is kept, as the
+			// note said, and the training stops here (the next epoch's
+			// start sees the stop). The last epoch's is saved: the run
+			// has finished.
+			return nil
+		}
 		// The checkpoint first: a metrics file that cannot be written
 		// does not cost the epoch.
 		if err := save(pos); err != nil {
@@ -1200,8 +1208,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			if again != "" && s.seeds == nil { // else the seeds' continue command follows
 				goOn = "; go on with that run with: " + again
 			}
-			err := withCode(130, fmt.Errorf("interrupted %s, in this run's first epoch: %s is as it was, with the earlier run, and nothing of this run was written%s",
-				stoppedWhere(pos), out, goOn))
+			when := stoppedWhere(pos) + ", in this run's first epoch"
+			if pos.Step == 0 {
+				when = "as this run's first epoch ended" // in its validation
+			}
+			err := withCode(130, fmt.Errorf("interrupted %s: %s is as it was, with the earlier run, and nothing of this run was written%s",
+				when, out, goOn))
 			if again == "" {
 				// A finished run's, in the first seed: --continue would
 				// take it for this run's (or refuse it, of other
