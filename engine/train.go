@@ -251,20 +251,27 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(ended)
-		tick := time.NewTicker(max(time.Millisecond, t.StallAfter/4))
-		defer tick.Stop()
+		timer := time.NewTimer(t.StallAfter)
+		defer timer.Stop()
 		var told int64 // the last beat before the stall told
 		for {
 			select {
 			case <-done:
 				return
-			case <-tick.C:
+			case <-timer.C:
 			}
+			// Woken when the last beat is StallAfter old, if no other
+			// came since: told then, not up to a tick later.
 			l := last.Load()
-			if since := time.Since(time.Unix(0, l)); since >= t.StallAfter && l != told {
-				told = l
-				t.OnStall(since)
+			wait := t.StallAfter - time.Since(time.Unix(0, l))
+			if wait <= 0 {
+				if l != told {
+					told = l
+					t.OnStall(t.StallAfter - wait)
+				}
+				wait = t.StallAfter
 			}
+			timer.Reset(wait)
 		}
 	}()
 	return func() { last.Store(time.Now().UnixNano()) }, func() { close(done); <-ended }

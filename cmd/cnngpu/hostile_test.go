@@ -1102,14 +1102,18 @@ func TestTrainAndStudyKeepApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", data, "--epochs", "1", "--train-limit", "100", "--out", final)
+	// Its own folder, and one of its runs/ (whose run files the study
+	// would find damaged).
+	for _, out := range []string{final, filepath.Join(study, tune.RunsDir, "x.jsonl")} {
+		_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", data, "--epochs", "1", "--train-limit", "100", "--out", out)
+		if want := fmt.Sprintf("--out %s: %s is a study that another process (pid %d", out, study, os.Getpid()); code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("train into a study folder in use: exit %d, no %q in\n%s", code, want, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("train into a study folder in use wrote %s", out)
+		}
+	}
 	unlock()
-	if want := fmt.Sprintf("--out %s: its folder is a study that another process (pid %d", final, os.Getpid()); code != 2 || !strings.Contains(stderr, want) {
-		t.Errorf("train into a study folder in use: exit %d, no %q in\n%s", code, want, stderr)
-	}
-	if _, err := os.Stat(final); err == nil {
-		t.Error("train into a study folder in use wrote its checkpoint")
-	}
 
 	lock := filepath.Join(study, "."+tune.FinalModel+".lock")
 	f, _, err := fileutil.TryLock(lock)
@@ -1122,7 +1126,7 @@ func TestTrainAndStudyKeepApart(t *testing.T) {
 		if dry {
 			args = append(args, "--dry-run")
 		}
-		_, stderr, code = cnngpu(t, nil, args...)
+		_, stderr, code := cnngpu(t, nil, args...)
 		if want := fmt.Sprintf("%s: another process (pid %d", study, os.Getpid()); code != 2 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "is training into "+final+", a file of the study") {
 			t.Errorf("tune (dry run %v) where a training writes its final model: exit %d, no %q in\n%s", dry, code, want, stderr)
 		}

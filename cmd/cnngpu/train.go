@@ -477,12 +477,15 @@ func lockOutputs(c *cli.Context, outs []string, stderr io.Writer) (release func(
 		case err == nil:
 			hs = append(hs, held{lock, f})
 			locked[lock] = flag + " " + given
-			if holder, held := fileutil.HeldBy(filepath.Join(filepath.Dir(p), tune.LockFile)); held {
-				// A study writes its files there (final.safetensors…),
-				// and would write over this run's, or this run over its.
-				release()
-				return nil, withCode(2, fmt.Errorf("%s %s: its folder is a study that %s is running (a cnngpu tune, tune merge or plot on it), which writes its files there: wait for it to finish, or give this run %s",
-					flag, given, fileutil.AnotherProcess(holder), another))
+			// A study writes its files there (final.safetensors, its
+			// runs/ and plots/), and would write over this run's, or
+			// this run over its.
+			for _, study := range []string{filepath.Dir(p), filepath.Dir(filepath.Dir(p))} {
+				if holder, held := fileutil.HeldBy(filepath.Join(study, tune.LockFile)); held {
+					release()
+					return nil, withCode(2, fmt.Errorf("%s %s: %s is a study that %s is running (a cnngpu tune, tune merge or plot on it), which writes its files there: wait for it to finish, or give this run %s",
+						flag, given, study, fileutil.AnotherProcess(holder), another))
+				}
 			}
 			continue
 		case errors.Is(err, fileutil.ErrLocked):
