@@ -90,7 +90,7 @@ func exportAction(c *cli.Context) error {
 	}
 	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
-		return modelError(err)
+		return modelError(path, err)
 	}
 	noteUnfinished(c.App.ErrWriter, path, ck)
 	if c.String("format") == "npy" {

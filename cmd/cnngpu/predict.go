@@ -84,13 +84,26 @@ type prediction struct {
 
 func makePrediction(p []float32) prediction { return prediction{Result: server.NewResult(p)} }
 
-// modelError is --model's checkpoint failing to load, with what to give
-// where there is no such file.
-func modelError(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("--model: %w\nhint: give a checkpoint that train wrote (make run writes runs/model.safetensors; train prints each one's name)", err)
+// modelError is --model's checkpoint, path, failing to load.
+func modelError(path string, err error) error {
+	return fmt.Errorf("--model: %w", missingCheckpoint(path, err))
+}
+
+// missingCheckpoint is err, the checkpoint at path failing to load, with
+// what to do where there is no such file: wait for the training that
+// writes it now, in its first epoch; start again where its first write
+// was cut short (a temporary file of it left); else give one train wrote.
+func missingCheckpoint(path string, err error) error {
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	return fmt.Errorf("--model: %w", err)
+	if who := trainingNow(path); who != "" {
+		return fmt.Errorf("%w\n%s is training into it and has not finished its first epoch: wait for it", err, who)
+	}
+	if tmp := fileutil.LeftTemp(path); tmp != "" {
+		return fmt.Errorf("%w\nits first write was cut short: %s is what a process stopped while writing it left; there is no checkpoint: run the training again, from its start", err, tmp)
+	}
+	return fmt.Errorf("%w\nhint: give a checkpoint that train wrote (train names it when it ends or is interrupted; make run writes runs/model.safetensors)", err)
 }
 
 // loadModel builds a model for inference from a checkpoint.
@@ -106,7 +119,7 @@ func loadModelOn(c *cli.Context, cpuFirst string) (*engine.Model, engine.Engine,
 	path := c.String("model")
 	ck, err := engine.LoadWeights(path) // the optimizer's state is not needed
 	if err != nil {
-		return nil, nil, nil, modelError(err)
+		return nil, nil, nil, modelError(path, err)
 	}
 	if c.Command.Name != "eval" { // eval says how far it trained in its report
 		noteUnfinished(c.App.ErrWriter, path, ck)

@@ -632,14 +632,8 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	}
 	s.fromFile, _ = os.Stat(path) // LoadCheckpoint names a missing file
 	ck, err := engine.LoadCheckpoint(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if tmp := fileutil.LeftTemp(path); tmp != "" {
-			return fmt.Errorf("--resume: %w\nits first write was cut short: %s is what a process stopped while writing it left; there is no checkpoint to resume: run the training again without --resume, from its start", err, tmp)
-		}
-		return fmt.Errorf("--resume: %w\nhint: give a checkpoint that train wrote (train names it when it ends or is interrupted, with the command that resumes it; make run writes runs/model.safetensors)", err)
-	}
 	if err != nil {
-		return fmt.Errorf("--resume: %w", err)
+		return fmt.Errorf("--resume: %w", missingCheckpoint(path, err))
 	}
 	if ck.Config.BatchSize < 1 || ck.Config.Epochs < 1 {
 		return usageErrorf("--resume %s: the checkpoint holds weights with no training run recorded (batch size %d, %d epochs): it can be evaluated, exported or served, not resumed; start a new run",
