@@ -218,7 +218,7 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("a grid of %d × %d × %d configurations (learning rates × batch sizes × activations): a study takes at most %d", l, b, a, MaxConfigs)
 	}
 	if s.Shard.N > MaxConfigs {
-		return fmt.Errorf("shard %d/%d: a grid has at most %d configurations, and so a study at most %d shards", s.Shard.I, s.Shard.N, MaxConfigs, MaxConfigs)
+		return tooManyShards(fmt.Sprintf("%d/%d", s.Shard.I, s.Shard.N))
 	}
 	for _, lr := range s.LRs {
 		if !(lr > 0) || math.IsInf(lr, 0) {
