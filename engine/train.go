@@ -225,10 +225,10 @@ type Trainer struct {
 	// of the next step; an error stops training.
 	OnEpoch func(EpochMetrics, Position) error
 	// StallAfter, when above 0, is how long the loop may go without
-	// finishing a step (or an epoch's validation, or OnEpoch) before
-	// OnStall is told, once for each stall: on a GPU whose driver no
-	// longer answers, a step waits without an error. OnStall runs on
-	// another goroutine, with the time since the last step finished.
+	// finishing a step, an epoch's validation or OnEpoch before OnStall
+	// is told, once for each stall: on a GPU whose driver no longer
+	// answers, a step waits without an error. OnStall runs on another
+	// goroutine, with the time since the last of those finished.
 	StallAfter time.Duration
 	OnStall    func(since time.Duration)
 	// ValInterruptible: a cancelled context also stops the validation

@@ -70,7 +70,7 @@ type Runner struct {
 	// StallAfter and OnStall, when both are set, watch each training (a
 	// run's, the final retraining's) as engine.Trainer's do: OnStall is
 	// told the engine, what trains ("the run lr 0.001, batch 64, relu",
-	// "the final retraining") and how long no step has finished.
+	// "the final retraining") and how long it has finished nothing.
 	StallAfter time.Duration
 	OnStall    func(e engine.Engine, what string, since time.Duration)
 }

@@ -452,15 +452,16 @@ func gpuNaNHint(e engine.Engine) string {
 // isGPU tells whether e is the GPU engine.
 func isGPU(e engine.Engine) bool { return strings.HasPrefix(e.Name(), "cuda") }
 
-// stallPatience is how long a training on a GPU may finish no step before
-// it is said (stallNote): a GPU's step takes under a millisecond, its
-// validation and test well under a second. The CPU engine's trainings are
+// stallPatience is how long a training on a GPU may finish nothing (no
+// step, validation or epoch's end) before it is said (stallNote): a GPU's
+// step takes under a millisecond, its validation and test well under a
+// second. The CPU engine's trainings are
 // not watched: a slow machine's step or validation can take that long.
 // A variable for the tests.
 var stallPatience = 30 * time.Second
 
 // stallNote is the note that a training (what: "" for the command's one,
-// else e.g. "seed 3: ") on engine e has finished no step for since
+// else e.g. "seed 3: ") on engine e has finished nothing for since
 // (engine.Trainer.OnStall): a step waits without an error where the GPU
 // or its driver no longer answers, and the command showed nothing.
 func stallNote(what string, e engine.Engine, since time.Duration) string {

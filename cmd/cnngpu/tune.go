@@ -889,7 +889,7 @@ func finishMerged(c *cli.Context, out string, e engine.Engine, data *loader.MNIS
 }
 
 // watchStudyStalls has r say on view a training on a GPU that has finished
-// no step for stallPatience (stallNote; a study on the CPU engine is not
+// nothing for stallPatience (stallNote; a study on the CPU engine is not
 // watched).
 func watchStudyStalls(r *tune.Runner, view io.Writer) {
 	if !isGPU(r.Engines[0]) {
