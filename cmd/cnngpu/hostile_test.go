@@ -1127,12 +1127,27 @@ func TestTrainAndStudyKeepApart(t *testing.T) {
 			args = append(args, "--dry-run")
 		}
 		_, stderr, code := cnngpu(t, nil, args...)
-		if want := fmt.Sprintf("%s: another process (pid %d", study, os.Getpid()); code != 2 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "is training into "+final+", a file of the study") {
+		if want := fmt.Sprintf("%s: another process (pid %d", study, os.Getpid()); code != 2 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "is training into "+final+", in the study's folder") {
 			t.Errorf("tune (dry run %v) where a training writes its final model: exit %d, no %q in\n%s", dry, code, want, stderr)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(study, tune.SpecFile)); err == nil {
 		t.Error("a study refused for a training in its folder claimed the folder")
+	}
+	// A training into its runs/ (whose file the study would find
+	// damaged): refused too.
+	runs := filepath.Join(study, tune.RunsDir)
+	os.MkdirAll(runs, 0o755)
+	rlock := filepath.Join(runs, ".x.jsonl.lock")
+	rf, _, err := fileutil.TryLock(rlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fileutil.Unlock(rlock, rf)
+	fileutil.Unlock(lock, f)
+	_, stderr, code := cnngpu(t, nil, "tune", "--cpu", "--data", data, "--lr", "0.01", "--batch-size", "32", "--activation", "relu", "--epochs", "1", "--out", study, "--dry-run")
+	if want := "is training into " + filepath.Join(runs, "x.jsonl") + ", in the study's folder"; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("tune where a training writes into its runs/: exit %d, no %q in\n%s", code, want, stderr)
 	}
 }
 

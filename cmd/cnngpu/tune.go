@@ -578,16 +578,23 @@ func studyError(err error) error {
 	return err
 }
 
-// trainingInStudy refuses a study folder dir where a cnngpu train is
-// writing a file the study writes (train --out dir/final.safetensors):
-// each would write over the other's. (A train started once the study
-// runs is refused by the study's lock.)
+// trainingInStudy refuses a study folder dir, or its runs/ or plots/,
+// where a cnngpu train is writing a file (its lock, .NAME.lock, held:
+// train --out dir/final.safetensors): each would write over the other's.
+// (A train started once the study runs is refused by the study's lock.)
 func trainingInStudy(dir string) error {
-	for _, name := range []string{tune.FinalModel, tune.FinalPartial, tune.FinalFile, tune.SpecFile, tune.ResultsFile, tune.ReportFile} {
-		p, lock := outputLock(filepath.Join(dir, name))
-		if holder, held := fileutil.HeldBy(lock); held {
-			return withCode(2, fmt.Errorf("%s: %s is training into %s, a file of the study this folder holds: wait for it to finish, or give the study another --out folder",
-				dir, fileutil.AnotherProcess(holder), p))
+	for _, d := range []string{dir, filepath.Join(dir, tune.RunsDir), filepath.Join(dir, tune.PlotsDir)} {
+		ents, _ := os.ReadDir(d) // none there: nothing written there
+		for _, e := range ents {
+			name, dot := strings.CutPrefix(e.Name(), ".")
+			name, lock := strings.CutSuffix(name, ".lock")
+			if !dot || !lock || name == "" {
+				continue
+			}
+			if holder, held := fileutil.HeldBy(filepath.Join(d, e.Name())); held {
+				return withCode(2, fmt.Errorf("%s: %s is training into %s, in the study's folder: wait for it to finish, or give the study another --out folder",
+					dir, fileutil.AnotherProcess(holder), filepath.Join(d, name)))
+			}
 		}
 	}
 	return nil
