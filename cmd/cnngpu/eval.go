@@ -123,11 +123,13 @@ func evalAction(c *cli.Context) error {
 		return enc.Encode(r)
 	}
 	trained := howFar(ck.Position)
-	if who := trainingNow(path); unfinished(ck) && who != "" {
-		trained += fmt.Sprintf(" of its %d, which %s is training now", ck.Config.Epochs, who)
-	} else if unfinished(ck) {
-		// As the JSON's cut_short says: the run was to train more.
-		trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, continueCommand(path, ck))
+	if unfinished(ck) {
+		if who := trainingNow(path); who != "" {
+			trained += fmt.Sprintf(" of its %d, which %s is training now", ck.Config.Epochs, who)
+		} else {
+			// As the JSON's cut_short says: the run was to train more.
+			trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, continueCommand(path, ck))
+		}
 	}
 	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))
