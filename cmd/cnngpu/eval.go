@@ -38,13 +38,16 @@ type evalReport struct {
 	Confusion     [engine.Classes][engine.Classes]int `json:"confusion"`
 	// How far the checkpoint's run trained: whole epochs, steps into the
 	// next (an interrupted run's), of the epochs it was to train;
-	// cut_short where that is less than the whole run.
+	// cut_short where that is less than the whole run and no training
+	// writes the file now; training_now where one does: the run is under
+	// way, not cut short.
 	Arch          string `json:"arch"`
 	Activation    string `json:"activation"`
 	EpochsTrained int    `json:"epochs_trained"`
 	StepsInEpoch  int    `json:"steps_into_next_epoch"`
 	Epochs        int    `json:"epochs"`
 	CutShort      bool   `json:"cut_short"`
+	TrainingNow   bool   `json:"training_now"`
 }
 
 // MarshalJSON adds model_base64 where the model's name is not UTF-8, as
@@ -105,7 +108,12 @@ func evalAction(c *cli.Context) error {
 	}
 	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion,
 		Arch: ck.Arch.Preset, Activation: ck.Arch.Act.String(), EpochsTrained: ck.Position.Epoch, StepsInEpoch: ck.Position.Step,
-		Epochs: ck.Config.Epochs, CutShort: unfinished(ck)}
+		Epochs: ck.Config.Epochs}
+	who := ""
+	if unfinished(ck) {
+		who = trainingNow(path)
+		r.TrainingNow, r.CutShort = who != "", who == ""
+	}
 	for i := range r.ClassAccuracy {
 		total := 0
 		for _, n := range res.Confusion[i] {
@@ -124,7 +132,7 @@ func evalAction(c *cli.Context) error {
 	}
 	trained := howFar(ck.Position)
 	if unfinished(ck) {
-		if who := trainingNow(path); who != "" {
+		if who != "" {
 			trained += fmt.Sprintf(" of its %d, which %s is training now", ck.Config.Epochs, who)
 		} else {
 			// As the JSON's cut_short says: the run was to train more.

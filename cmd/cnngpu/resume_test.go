@@ -147,6 +147,24 @@ func TestSeedsJSONInterrupted(t *testing.T) {
 	if want := ", cut short of its 3: it continues with '" + binary_ + " train --resume " + seedPath(out, 2) + " --data " + dir + "')"; code != 0 || !strings.Contains(stdout, want) {
 		t.Errorf("eval of seed 2, cut short: exit %d, no %q in\n%s%s", code, want, stdout, stderr)
 	}
+	// While a training writes it (its lock held), the run is under way,
+	// not cut short: the JSON says training_now, as the text names the
+	// training (it said cut_short, with nothing to continue).
+	_, lock := outputLock(seedPath(out, 2))
+	f, _, err := fileutil.TryLock(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fileutil.Unlock(lock, f)
+	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", seedPath(out, 2), "--json")
+	rep = evalReport{}
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || rep.CutShort || !rep.TrainingNow || rep.EpochsTrained >= 3 {
+		t.Errorf("eval --json of seed 2, being trained: exit %d, %v, %+v\n%s", code, err, rep, stderr)
+	}
+	stdout, stderr, code = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", seedPath(out, 2))
+	if want := " of its 3, which another process (pid "; code != 0 || !strings.Contains(stdout, want) || strings.Contains(stdout, "cut short") {
+		t.Errorf("eval of seed 2, being trained: exit %d, no %q in\n%s%s", code, want, stdout, stderr)
+	}
 }
 
 // TestSeedsInterruptedInTheFirstSeed: stopped before any seed finished,
