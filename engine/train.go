@@ -228,7 +228,8 @@ type Trainer struct {
 	// finishing a step, an epoch's validation or OnEpoch before OnStall
 	// is told, once for each stall: on a GPU whose driver no longer
 	// answers, a step waits without an error. OnStall runs on another
-	// goroutine, with the time since the last of those finished.
+	// goroutine, with the time since the last of those finished. The
+	// time a process is stopped (Ctrl-Z) counts as none.
 	StallAfter time.Duration
 	OnStall    func(since time.Duration)
 	// ValInterruptible: a cancelled context also stops the validation
@@ -253,12 +254,20 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 		defer close(ended)
 		timer := time.NewTimer(t.StallAfter)
 		defer timer.Stop()
-		var told int64 // the last beat before the stall told
+		set, want := time.Now(), t.StallAfter // when the timer was set, for how long
+		var told int64                        // the last beat before the stall told
 		for {
 			select {
 			case <-done:
 				return
 			case <-timer.C:
+			}
+			// Woken far later than asked: the process was stopped
+			// (Ctrl-Z, SIGSTOP) and has just been continued, with the
+			// time stopped counted as no step finishing. That is no
+			// stall: the wait starts again from now.
+			if time.Since(set)-want > t.StallAfter/2 {
+				last.Store(time.Now().UnixNano())
 			}
 			// Woken when the last beat is StallAfter old, if no other
 			// came since: told then, not up to a tick later.
@@ -271,6 +280,7 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 				}
 				wait = t.StallAfter
 			}
+			set, want = time.Now(), wait
 			timer.Reset(wait)
 		}
 	}()
