@@ -322,7 +322,7 @@ func TestTrainEvalResume(t *testing.T) {
 	// A finished run refuses to resume without more epochs, and a
 	// contradicting flag is refused.
 	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck)
-	if code != 2 || !strings.Contains(stderr, "already finished its 2 epochs; give --epochs N with N larger than 2") {
+	if code != 2 || !strings.Contains(stderr, "already finished its 2 epochs: its test result comes from '"+binary_+" eval --model "+ck+" --data "+dir+"'; give --epochs N with N larger than 2") {
 		t.Errorf("resume of a finished run: %d %s", code, stderr)
 	}
 	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", "3", "--activation", "tanh")

@@ -330,7 +330,7 @@ func TestResumeRefusals(t *testing.T) {
 		// Two contradictions: the first in --resume's order is named.
 		{[]string{"--resume", adam, "--seed", "99", "--batch-size", "7", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --batch-size 128, but --batch-size 7 was given"},
 		{[]string{"--resume", adam, "--augment", "shift", "--schedule", "cosine", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --schedule constant, but --schedule cosine was given"},
-		{[]string{"--resume", adam}, "--resume " + adam + ": that run already finished its 2 epochs; give --epochs N with N larger than 2"},
+		{[]string{"--resume", adam}, "--resume " + adam + ": that run already finished its 2 epochs: its test result comes from '" + binary_ + " eval --model " + adam + " --data " + dir + "'; give --epochs N with N larger than 2"},
 		{[]string{"--resume", adam, "--label-smoothing", "0.1", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --label-smoothing 0, but --label-smoothing 0.1 was given"},
 		// -0 is 0 (it was refused as another setting than the checkpoint's 0)
 		{[]string{"--resume", adam, "--label-smoothing", "-0"}, "--resume " + adam + ": that run already finished its 2 epochs"},
@@ -519,7 +519,7 @@ func TestFinishedRunKeepsTheWeights(t *testing.T) {
 	if out, errOut, code := cnngpu(t, nil, "eval", "--cpu", "--threads", "1", "--data", dir, "--model", cosine); code != 0 || !strings.Contains(out, "test accuracy") {
 		t.Errorf("eval of the weights-only checkpoint: exit %d\n%s%s", code, out, errOut)
 	}
-	want := "--resume " + cosine + ": that run already finished its 2 epochs, and its cosine schedule has brought the rate to its end"
+	want := "--resume " + cosine + ": that run already finished its 2 epochs, and its cosine schedule has brought the rate to its end: its test result comes from '" + binary_ + " eval --model " + cosine + " --data " + dir + "'; to train further, train a new run (with more --epochs)"
 	if _, errOut, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--resume", cosine); code != 2 || !strings.Contains(errOut, want) {
 		t.Errorf("--resume of the finished cosine run: exit %d\n%s\nwant exit 2 and %q", code, errOut, want)
 	}

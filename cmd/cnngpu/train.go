@@ -675,16 +675,19 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 	}
 	s.pos, s.init, s.hist, s.from = ck.Position, ck, ck.History, path
 	if s.pos.Epoch >= s.cfg.Epochs {
+		// Its model is whole (a run stopped after its last checkpoint,
+		// before its test result, is one): eval gives that result.
+		test := shell.Command("eval --model " + shell.Path(path) + loader.DataFlag(s.cfg.DataDir))
 		if engine.ScheduleEnded(s.pos, s.cfg.Epochs, s.opt.Sched.Kind) {
-			return usageErrorf("--resume %s: that run already finished its %s, and its %s schedule has brought the rate to its end: train a new run (with more --epochs) instead",
-				path, shown.Count(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind)
+			return usageErrorf("--resume %s: that run already finished its %s, and its %s schedule has brought the rate to its end: its test result comes from %s; to train further, train a new run (with more --epochs)",
+				path, shown.Count(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind, test)
 		}
 		if c.IsSet("epochs") {
 			return usageErrorf("--resume %s: that run has trained %s; --epochs %d is not more than that: give a larger --epochs to train further",
 				path, shown.Count(s.pos.Epoch, "epoch"), s.cfg.Epochs)
 		}
-		return usageErrorf("--resume %s: that run already finished its %s; give --epochs N with N larger than %d to train further",
-			path, shown.Count(s.pos.Epoch, "epoch"), s.pos.Epoch)
+		return usageErrorf("--resume %s: that run already finished its %s: its test result comes from %s; give --epochs N with N larger than %d to train further",
+			path, shown.Count(s.pos.Epoch, "epoch"), test, s.pos.Epoch)
 	}
 	return nil
 }
