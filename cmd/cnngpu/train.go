@@ -1074,7 +1074,10 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return err
 	}
 	// unsaved: a write failed; the metrics go back to the epochs out
-	// holds (the metrics of an epoch are written as its checkpoint is).
+	// holds (the metrics of an epoch are written as its checkpoint's
+	// write starts, beside it: a process killed outright during that
+	// write leaves them an epoch ahead of out, which a resume writes
+	// again from the checkpoint's history).
 	unsaved := func() {
 		// (A resumed run's metrics held its checkpoint's epochs before;
 		// a checkpoint may hold fewer epochs' metrics than it trained.)
