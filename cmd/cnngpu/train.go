@@ -1077,7 +1077,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// holds (the metrics of an epoch are written as its checkpoint's
 	// write starts, beside it: a process killed outright during that
 	// write leaves them an epoch ahead of out, which a resume writes
-	// again from the checkpoint's history).
+	// again, from the checkpoint's history, as its first epoch ends).
 	unsaved := func() {
 		// (A resumed run's metrics held its checkpoint's epochs before;
 		// a checkpoint may hold fewer epochs' metrics than it trained.)
