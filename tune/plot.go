@@ -38,7 +38,23 @@ var series = []color.RGBA{
 	{188, 189, 34, 255}, {23, 190, 207, 255},
 }
 
-func colour(i int) color.Color { return series[i%len(series)] }
+// colour is the ith colour of n series: Tableau 10's for up to ten, and
+// beyond that n steps along Kindlmann's sequential map (dark to light in
+// the series' order, so that a grid of many learning rates reads as a
+// gradient), where Tableau's would repeat and draw two rates alike.
+func colour(i, n int) color.Color {
+	if n <= len(series) {
+		return series[i%len(series)]
+	}
+	cm := moreland.Kindlmann()
+	cm.SetMin(0)
+	cm.SetMax(1)
+	c, err := cm.At(0.1 + 0.65*float64(i)/float64(n-1))
+	if err != nil {
+		return series[i%len(series)]
+	}
+	return c
+}
 
 // curve returns the finite points of ys against epochs 1..n.
 func curve(ys []float64, scale float64) plotter.XYs {
@@ -173,19 +189,39 @@ func newLegend() *plot.Legend {
 // legendWidth is the strip savePanels keeps for a legend.
 const legendWidth = 2.3 * vg.Inch
 
+// withLegend is the height of a figure whose panels take h and whose
+// legend strip starts top below the figure's top: h, or more where leg
+// needs more (a grid of many learning rates), the panels then keeping h
+// at the top (panelsAt) rather than stretched.
+func withLegend(leg *plot.Legend, h, top vg.Length) vg.Length {
+	if leg == nil {
+		return h
+	}
+	return max(h, top+leg.Rectangle(draw.Canvas{}).Size().Y+vg.Points(14))
+}
+
+// panelsAt is the part of c, which is h or taller, where panels of height
+// h go: its top.
+func panelsAt(c draw.Canvas, h vg.Length) draw.Canvas {
+	return draw.Crop(c, 0, 0, c.Size().Y-h, 0)
+}
+
 // savePanels lays plots out in a grid, with leg (if any) in a strip on the
-// right where it cannot hide a curve, and writes a PNG of w x h points.
+// right where it cannot hide a curve, and writes a PNG of w x h points
+// (taller where the legend needs it: withLegend).
 func savePanels(path string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
+	const legTop = 40
+	img := vgimg.NewWith(vgimg.UseWH(w, withLegend(leg, h, vg.Points(legTop))), vgimg.UseDPI(dpi))
 	dc := draw.New(img)
 	// White background.
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
 	if leg != nil {
-		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(40))
+		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(legTop))
 		leg.Draw(strip)
 		dc = draw.Crop(dc, 0, -legendWidth, 0, 0)
 	}
+	dc = panelsAt(dc, h)
 	rows, cols := len(plots), len(plots[0])
 	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(18),
 		PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(8)}
@@ -221,10 +257,11 @@ func curvesFigure(path string, spec *Spec, results []Result, act string, bs int)
 	v := newView(mine)
 	for k, r := range mine {
 		label := "lr " + fmtLR(r.Config.LR)
-		if err := addCurves(acc, leg, v, r, label, colour(cols[k]), false, r.TrainAcc, r.ValAcc); err != nil {
+		col := colour(cols[k], len(spec.LRs))
+		if err := addCurves(acc, leg, v, r, label, col, false, r.TrainAcc, r.ValAcc); err != nil {
 			return err
 		}
-		if err := addCurves(loss, nil, v, r, label, colour(cols[k]), true, r.TrainLoss, r.ValLoss); err != nil {
+		if err := addCurves(loss, nil, v, r, label, col, true, r.TrainLoss, r.ValLoss); err != nil {
 			return err
 		}
 	}
@@ -255,10 +292,11 @@ func activationsFigure(path string, spec *Spec, results []Result, lr float64, bs
 	}
 	v := newView(mine)
 	for k, r := range mine {
-		if err := addCurves(acc, leg, v, r, r.Config.Act, colour(cols[k]), false, r.TrainAcc, r.ValAcc); err != nil {
+		col := colour(cols[k], len(spec.Acts))
+		if err := addCurves(acc, leg, v, r, r.Config.Act, col, false, r.TrainAcc, r.ValAcc); err != nil {
 			return err
 		}
-		if err := addCurves(loss, nil, v, r, r.Config.Act, colour(cols[k]), true, r.TrainLoss, r.ValLoss); err != nil {
+		if err := addCurves(loss, nil, v, r, r.Config.Act, col, true, r.TrainLoss, r.ValLoss); err != nil {
 			return err
 		}
 	}
@@ -354,6 +392,7 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 	cm.SetMin(lo)
 	cm.SetMax(hi)
 	pal := cm.Palette(64)
+	cells := newHeatCells(len(spec.LRs), len(spec.BatchSizes), spec.Folds > 0)
 	var row []*plot.Plot
 	for _, act := range spec.Acts {
 		g := grid{lrs: spec.LRs, bss: spec.BatchSizes}
@@ -396,7 +435,9 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 			labels.TextStyle[i].YAlign = draw.YCenter
 			labels.TextStyle[i].Font.Size = 11
 		}
-		p.Add(labels)
+		if cells.labelled {
+			p.Add(labels)
+		}
 		lrNames := make(namedTicks, len(g.lrs))
 		for i, lr := range g.lrs {
 			lrNames[i] = fmtLR(lr)
@@ -405,6 +446,7 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 		for i, b := range g.bss {
 			bsNames[i] = strconv.Itoa(b)
 		}
+		cells.fitTicks(p, lrNames, bsNames)
 		p.X.Tick.Marker, p.Y.Tick.Marker = lrNames, bsNames
 		p.X.Min, p.X.Max = -0.5, float64(len(g.lrs))-0.5
 		p.Y.Min, p.Y.Max = -0.5, float64(len(g.bss))-0.5
@@ -423,9 +465,79 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 	bar.Y.Tick.Label.Font.Size = 10
 	bar.Y.Tick.Marker = plainTicks{}
 	bar.Y.Min, bar.Y.Max = lo*100, hi*100
-	row = append(row, bar)
-	w := vg.Length(len(spec.Acts))*5*vg.Inch + 1.5*vg.Inch
-	return savePanels(path, [][]*plot.Plot{row}, nil, w, 4.5*vg.Inch)
+	// The panels side by side, the bar in a strip of its own beside them
+	// (as a panel, it took as much width as each map).
+	const barW = 1.5 * vg.Inch
+	w := vg.Length(len(spec.Acts))*cells.panelW + barW
+	img := vgimg.NewWith(vgimg.UseWH(w, cells.panelH), vgimg.UseDPI(dpi))
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	t := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Points(18), PadY: vg.Points(18),
+		PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(8)}
+	for i, c := range plot.Align([][]*plot.Plot{row}, t, draw.Crop(dc, 0, -barW, 0, 0))[0] {
+		row[i].Draw(c)
+	}
+	// The bar spans the maps' height: their data area's, as drawn.
+	data := row[0].DataCanvas(plot.Align([][]*plot.Plot{row}, t, draw.Crop(dc, 0, -barW, 0, 0))[0][0])
+	side := draw.Crop(dc, w-barW+vg.Points(18), -vg.Points(10), 0, 0)
+	side.Rectangle.Min.Y, side.Rectangle.Max.Y = data.Min.Y, data.Max.Y+vg.Points(20)
+	bar.Draw(side)
+	return writePNG(path, img.Image())
+}
+
+// heatCells is a heat map panel's layout for nc learning rates (columns)
+// and nr batch sizes (rows): 5 x 4.5 inches for the reference's grid, and
+// wider and taller for more, each cell wide enough for its value (and
+// std, with folds) up to 12 columns and 24 rows, and a coloured square
+// of 0.22 inch beyond (the values are in report.md), up to 40 inches a
+// side (4,096 rates: a pixel a cell).
+type heatCells struct {
+	labelled       bool
+	cellW, cellH   vg.Length // the room for each
+	panelW, panelH vg.Length
+}
+
+func newHeatCells(nc, nr int, folds bool) heatCells {
+	const axesW, axesH, most = 1.4 * vg.Inch, 1.3 * vg.Inch, 40 * vg.Inch
+	c := heatCells{labelled: nc <= 12 && nr <= 24, cellW: 0.22 * vg.Inch, cellH: 0.22 * vg.Inch}
+	if c.labelled {
+		c.cellW, c.cellH = 0.72*vg.Inch, 0.42*vg.Inch
+		if folds {
+			c.cellW = 1.05 * vg.Inch
+		}
+	}
+	c.panelW = min(max(5*vg.Inch, axesW+vg.Length(nc)*c.cellW), most)
+	c.panelH = min(max(4.5*vg.Inch, axesH+vg.Length(nr)*c.cellH), most)
+	c.cellW, c.cellH = (c.panelW-axesW)/vg.Length(nc), (c.panelH-axesH)/vg.Length(nr)
+	return c
+}
+
+// fitTicks turns p's learning-rate labels upright where one is wider than
+// its cell, and names only every kth column and row where the labels
+// would otherwise overlap (the others get an unnamed tick).
+func (c heatCells) fitTicks(p *plot.Plot, lrs, bss namedTicks) {
+	wide := vg.Length(0)
+	for _, s := range lrs {
+		wide = max(wide, p.X.Tick.Label.Rectangle(s).Size().X)
+	}
+	tall := p.X.Tick.Label.Rectangle("0").Size().Y + vg.Points(2)
+	if wide > c.cellW-vg.Points(4) {
+		p.X.Tick.Label.Rotation = math.Pi / 2
+		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+		thin(lrs, tall, c.cellW)
+	}
+	thin(bss, tall, c.cellH)
+}
+
+// thin keeps every kth of names, k the fewest cells of room that hold need.
+func thin(names namedTicks, need, room vg.Length) {
+	k := max(1, int(math.Ceil(float64(need/room))))
+	for i := range names {
+		if i%k != 0 {
+			names[i] = ""
+		}
+	}
 }
 
 // foldsFigure: mean validation accuracy of every configuration with the
@@ -462,7 +574,7 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 		if err != nil {
 			return err
 		}
-		s.GlyphStyle.Color, s.GlyphStyle.Shape, s.GlyphStyle.Radius = colour(ai), draw.CircleGlyph{}, vg.Points(3.5)
+		s.GlyphStyle.Color, s.GlyphStyle.Shape, s.GlyphStyle.Radius = colour(ai, len(spec.Acts)), draw.CircleGlyph{}, vg.Points(3.5)
 		eb, err := plotter.NewYErrorBars(struct {
 			plotter.XYs
 			plotter.YErrors
@@ -470,7 +582,7 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 		if err != nil {
 			return err
 		}
-		eb.Color = colour(ai)
+		eb.Color = colour(ai, len(spec.Acts))
 		eb.LineStyle.Width = vg.Points(1.5)
 		p.Add(eb, s)
 		leg.Add(act, s)
@@ -479,7 +591,7 @@ func foldsFigure(path string, spec *Spec, results []Result) error {
 		if err != nil {
 			return err
 		}
-		fs.GlyphStyle = draw.GlyphStyle{Color: colour(ai), Shape: draw.RingGlyph{}, Radius: vg.Points(2.5)}
+		fs.GlyphStyle = draw.GlyphStyle{Color: colour(ai, len(spec.Acts)), Shape: draw.RingGlyph{}, Radius: vg.Points(2.5)}
 		p.Add(fs)
 		ringSeen = true
 	}
@@ -798,10 +910,10 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 }
 
 // seriesRef is one curve of a grid figure: its legend name, its colour
-// index and the result it draws.
+// and the result it draws.
 type seriesRef struct {
 	name string
-	col  int
+	col  color.Color
 	res  Result
 }
 
@@ -819,7 +931,7 @@ func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows 
 		return nil
 	}
 	v := newView(all)
-	inLegend := map[string]int{} // series name -> colour
+	inLegend := map[string]color.Color{} // series name -> colour
 	var plots [][]*plot.Plot
 	var accPanels, lossPanels []*plot.Plot
 	for ri, row := range rows {
@@ -848,12 +960,12 @@ func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows 
 				}
 				inLegend[s.name] = s.col
 				if len(pts) > 0 {
-					if err := addLine(p, pts, colour(s.col)); err != nil {
+					if err := addLine(p, pts, s.col); err != nil {
 						return err
 					}
 				}
 				if s.res.Diverged {
-					if err := v.crossAt(p, s.res, pts, isLoss, colour(s.col)); err != nil {
+					if err := v.crossAt(p, s.res, pts, isLoss, s.col); err != nil {
 						return err
 					}
 				}
@@ -877,8 +989,8 @@ func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows 
 	}
 	for _, name := range legendNames {
 		if col, ok := inLegend[name]; ok {
-			ordered.Add(name, &plotter.Line{LineStyle: draw.LineStyle{Color: colour(col), Width: vg.Points(1.6)}},
-				&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: colour(col), Shape: draw.CircleGlyph{}, Radius: vg.Points(2.2)}})
+			ordered.Add(name, &plotter.Line{LineStyle: draw.LineStyle{Color: col, Width: vg.Points(1.6)}},
+				&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: col, Shape: draw.CircleGlyph{}, Radius: vg.Points(2.2)}})
 		}
 	}
 	v.notes(ordered)
@@ -918,20 +1030,22 @@ func saveTitled(path, title string, plots [][]*plot.Plot, leg *plot.Legend, w, h
 	return savePanelsHead(path, head, plots, leg, w, h)
 }
 
-// savePanelsHead lays out a title strip of 0.4 inch over the panels.
+// savePanelsHead lays out a title strip of 0.4 inch over the panels (the
+// figure taller where the legend needs it: withLegend).
 func savePanelsHead(path string, head *plot.Plot, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
+	const headH, legTop = 0.4 * vg.Inch, 30
+	img := vgimg.NewWith(vgimg.UseWH(w, withLegend(leg, h, headH+vg.Points(legTop))), vgimg.UseDPI(dpi))
 	dc := draw.New(img)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-	const headH = 0.4 * vg.Inch
-	head.Draw(draw.Crop(dc, 0, 0, h-headH, 0))
+	head.Draw(draw.Crop(dc, 0, 0, dc.Size().Y-headH, 0))
 	dc = draw.Crop(dc, 0, 0, 0, -headH)
 	if leg != nil {
-		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(30))
+		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(legTop))
 		leg.Draw(strip)
 		dc = draw.Crop(dc, 0, -legendWidth, 0, 0)
 	}
+	dc = panelsAt(dc, h-headH)
 	t := draw.Tiles{Rows: len(plots), Cols: len(plots[0]), PadX: vg.Points(16), PadY: vg.Points(14),
 		PadTop: vg.Points(4), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
 	canvases := plot.Align(plots, t, dc)
@@ -973,7 +1087,7 @@ func byLRFigure(path string, spec *Spec, results []Result, bs int) error {
 		var row []seriesRef
 		for li, lr := range spec.LRs {
 			if r, ok := find(results, lr, bs, act); ok {
-				row = append(row, seriesRef{"lr " + fmtLR(lr), li, r})
+				row = append(row, seriesRef{"lr " + fmtLR(lr), colour(li, len(spec.LRs)), r})
 			}
 		}
 		titles = append(titles, act)
@@ -991,7 +1105,7 @@ func byActFigure(path string, spec *Spec, results []Result, bs int) error {
 		var row []seriesRef
 		for ai, act := range spec.Acts {
 			if r, ok := find(results, lr, bs, act); ok {
-				row = append(row, seriesRef{act, ai, r})
+				row = append(row, seriesRef{act, colour(ai, len(spec.Acts)), r})
 			}
 		}
 		titles = append(titles, "lr "+fmtLR(lr))
@@ -1022,7 +1136,7 @@ func foldCurvesFigure(path, dir string, spec *Spec, results []Result, chosen Con
 			if run == nil || !run.Done {
 				continue
 			}
-			row = append(row, seriesRef{fmt.Sprintf("fold %d", k+1), k, Summarise(c, []*Run{run})})
+			row = append(row, seriesRef{fmt.Sprintf("fold %d", k+1), colour(k, spec.Folds), Summarise(c, []*Run{run})})
 		}
 		titles = append(titles, act)
 		rows = append(rows, row)

@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image/color"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/cnngpu/cnngpu/engine"
+	"gonum.org/v1/plot/vg"
 )
 
 func TestCutOffLastLineIsIgnored(t *testing.T) {
@@ -310,6 +313,76 @@ func TestFigureRowsBounded(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, PlotsDir, "act_bs64.png")); err == nil {
 		t.Error("act_bs64.png drawn")
+	}
+	// lr_bs64.png's legend of 17 rates fits: the figure grows to hold it
+	// (it was cut off at the panels' height), so the strip's last rows are
+	// white, not the middle of a name.
+	f, err := os.Open(filepath.Join(dir, PlotsDir, "lr_bs64.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	for y := b.Max.Y - 12; y < b.Max.Y; y++ {
+		for x := b.Max.X - int(legendWidth.Dots(dpi)); x < b.Max.X; x++ {
+			if r, g, bl, _ := img.At(x, y).RGBA(); r&g&bl < 0xf000 {
+				t.Fatalf("lr_bs64.png (%dx%d): the legend reaches its bottom edge at (%d, %d): cut off", b.Dx(), b.Dy(), x, y)
+			}
+		}
+	}
+}
+
+// TestManySeriesColours: past Tableau's ten colours, each of a figure's
+// series (learning rates, folds) still gets one of its own (they
+// repeated: the 1st and 11th rates were drawn alike), and up to ten keep
+// Tableau's.
+func TestManySeriesColours(t *testing.T) {
+	for _, n := range []int{3, 10, 11, 24, 300} {
+		seen := map[color.RGBA]int{}
+		for i := range n {
+			r, g, b, a := colour(i, n).RGBA()
+			c := color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+			if j, ok := seen[c]; ok && n <= 24 {
+				t.Errorf("%d series: %d and %d drawn alike (%v)", n, j, i, c)
+			}
+			seen[c] = i
+			if n <= len(series) && colour(i, n) != series[i] {
+				t.Errorf("%d series: the %dth is %v, want Tableau's %v", n, i, colour(i, n), series[i])
+			}
+		}
+	}
+}
+
+// TestHeatCells: the reference's grid keeps its 5 x 4.5 inch panels; up
+// to 12 rates the cells hold their values; beyond, they shrink to
+// squares, and 4,096 rates stay within 40 inches.
+func TestHeatCells(t *testing.T) {
+	for _, c := range []struct {
+		nc, nr   int
+		folds    bool
+		labelled bool
+		w, h     vg.Length // the panel's, 0 for at most 40 inches
+	}{
+		{4, 3, false, true, 5 * vg.Inch, 4.5 * vg.Inch},
+		{4, 3, true, true, 5.6 * vg.Inch, 4.5 * vg.Inch},
+		{12, 3, false, true, 10.04 * vg.Inch, 4.5 * vg.Inch},
+		{13, 3, false, false, 5 * vg.Inch, 4.5 * vg.Inch},
+		{4096, 4096, false, false, 0, 0},
+	} {
+		got := newHeatCells(c.nc, c.nr, c.folds)
+		near := func(a, b vg.Length) bool { return math.Abs(float64(a-b)) < 0.01 }
+		bad := got.labelled != c.labelled || got.panelW > 40*vg.Inch || got.panelH > 40*vg.Inch ||
+			(c.w > 0 && (!near(got.panelW, c.w) || !near(got.panelH, c.h)))
+		if got.labelled && (got.cellW < 0.72*vg.Inch || got.cellH < 0.42*vg.Inch) {
+			bad = true
+		}
+		if bad {
+			t.Errorf("%d rates x %d batch sizes (folds %v): %+v, want labelled %v and a panel of %v x %v", c.nc, c.nr, c.folds, got, c.labelled, c.w, c.h)
+		}
 	}
 }
 
