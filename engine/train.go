@@ -501,6 +501,7 @@ func (t *Trainer) Run(ctx context.Context, from Position) (Position, error) {
 		if err != nil {
 			return pos, err
 		}
+		beat() // the epoch's steps have finished: their statistics are read
 		if err := divergedAt(loss, false, pos, steps); err != nil {
 			return pos, err
 		}
