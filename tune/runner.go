@@ -679,6 +679,27 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 	return s, nil
 }
 
+// CheckSplits makes spec's training sets from labels as a run does,
+// before any training, and returns what the run would refuse (a round or
+// the final retraining without some digit, more folds than the images
+// fill); else the number of images the runs train on (the first round's)
+// and, with final, the final retraining's. For a dry run on data of its
+// own.
+func CheckSplits(spec *Spec, labels []uint8, final bool) (runImages, finalImages int, err error) {
+	rs, err := newSplits(spec, labels)
+	if err != nil {
+		return 0, 0, err
+	}
+	if final {
+		idx, err := finalIndices(spec, labels)
+		if err != nil {
+			return 0, 0, err
+		}
+		finalImages = len(idx)
+	}
+	return rs.trainLen(0), finalImages, nil
+}
+
 // finalIndices is the final retraining's training set: every image of
 // labels, or --train-limit's subset of them; an error where it lacks a
 // digit.

@@ -13,6 +13,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -22,6 +23,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"io/fs"
 	"math"
 	"net"
@@ -956,6 +958,71 @@ func TestTrainLimitIsSaid(t *testing.T) {
 		"--out", filepath.Join(dir, "m.safetensors"))
 	if code != 0 || !strings.Contains(stderr, "note: --train-limit 100000000 is more than the 300 training images there are; training on all 300") {
 		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
+
+// TestTuneDryRunReadsItsData: with --data, a dry run plans the steps for
+// that data's images (it planned them for MNIST's 60,000), and refuses
+// data the run would refuse before it trains: a folder that is not
+// there, a training set without a digit, or one whose folds leave a
+// round without one (it said nothing, and the study failed at its start,
+// on the cluster).
+func TestTuneDryRunReadsItsData(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	out := filepath.Join(t.TempDir(), "study")
+	grid := []string{"tune", "--dry-run", "--cpu", "--lr", "0.001", "--batch-size", "64", "--activation", "relu", "--out", out}
+	stdout, stderr, code := cnngpu(t, nil, append(grid, "--data", dir)...)
+	var n int
+	if at := strings.Index(stdout, "(the steps an epoch are --data's: "); at >= 0 {
+		fmt.Sscanf(stdout[at+len("(the steps an epoch are --data's: "):], "%d", &n)
+	}
+	if want := fmt.Sprintf(`(?m)^  lr 0\.001, batch 64, relu +%d steps/epoch`, (n+63)/64); code != 0 || n < 150 || n > 250 ||
+		!regexp.MustCompile(want).MatchString(stdout) || !strings.Contains(stdout, "retrained on all 300 training images") {
+		t.Errorf("a dry run on 300 images: exit %d, %d a run; want about 200 and %q\n%s%s", code, n, want, stdout, stderr)
+	}
+	// Labels rewritten: digit 9 becomes 8 but for one image.
+	relabel := func(keep int) string {
+		d := t.TempDir()
+		fakeMNIST(t, d, 300, 50)
+		p := filepath.Join(d, "train-labels-idx1-ubyte.gz")
+		zr, err := gzip.NewReader(strings.NewReader(readFile(t, p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(zr)
+		for i := 8; i < len(b); i++ {
+			if b[i] == 9 {
+				if keep > 0 {
+					keep--
+				} else {
+					b[i] = 8
+				}
+			}
+		}
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		w.Write(b)
+		w.Close()
+		os.WriteFile(p, z.Bytes(), 0o644)
+		return d
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--data", filepath.Join(dir, "none")}, 2, "--data: data folder " + filepath.Join(dir, "none") + " does not exist"},
+		{[]string{"--data", relabel(0)}, 1, "has no image of the digit 9, only of 0, 1, 2, 3, 4, 5, 6, 7 and 8"},
+		{[]string{"--data", relabel(1), "--folds", "3"}, 2, "--folds 3: the training set has 1 image of the digit 9, so round "},
+	} {
+		_, stderr, code := cnngpu(t, nil, append(grid, c.args...)...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("dry run %v: exit %d\n%s\nwant exit %d and %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a dry run made %s", out)
 	}
 }
 

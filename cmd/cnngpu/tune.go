@@ -53,7 +53,7 @@ func tuneCommand() *cli.Command {
 			jobsPerDeviceFlag,
 			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
 				"JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array); give each shard its own --out and combine them with 'tune merge'"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on) and print the configurations this shard would train, with their expected cost, then exit; it starts no GPU (--device and --devices are checked as flags only), so a cluster's shards can be planned on a machine without one"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on), --data where it can be read (as the run would: every digit in each round's training set and the final retraining's) and print the configurations this shard would train, with their steps an epoch and expected cost, then exit; it starts no GPU (--device and --devices are checked as flags only), so a cluster's shards can be planned on a machine without one"},
 		},
 		Action: tuneAction,
 		Subcommands: []*cli.Command{{
@@ -357,8 +357,15 @@ func tuneAction(c *cli.Context) (err error) {
 				return studyError(err)
 			}
 		}
+		final := c.Bool("final") && spec.Shard.N == 1
+		var own *ownData
+		if c.IsSet("data") {
+			if own, err = dryRunOwnData(c, spec, final); err != nil {
+				return err
+			}
+		}
 		otherFilesNote(c.App.ErrWriter, out, others)
-		printPlan(c.App.Writer, spec, out, finished, c.Bool("final") && spec.Shard.N == 1, c.IsSet("data"))
+		printPlan(c.App.Writer, spec, out, finished, final, c.IsSet("data"), own)
 		return nil
 	}
 	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
@@ -528,6 +535,36 @@ func dryRunData(c *cli.Context, out string) error {
 	return tune.CheckData(out, fp, "in "+dir)
 }
 
+// ownData is what a dry run read of --data: its training images, and
+// those its runs and its final retraining would train on.
+type ownData struct{ images, runImages, finalImages int }
+
+// dryRunOwnData reads --data for a dry run and refuses it as the run
+// would: a folder that is not there (as merge --dry-run does), a set
+// without images, a training set without some digit, or one whose
+// hold-out, folds or --train-limit subset would leave a round or the
+// final retraining without one. Files that cannot be read (yet) are said
+// and left to the run: nil.
+func dryRunOwnData(c *cli.Context, spec *tune.Spec, final bool) (*ownData, error) {
+	if err := checkDataFlag(c); err != nil {
+		return nil, err
+	}
+	dir := c.String("data")
+	m, err := loader.LoadDir(dir)
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "note: --data %s could not be read to plan with (%v): the steps below are planned for MNIST, and the run checks the data\n", dir, err)
+		return nil, nil
+	}
+	if err := checkSets(dir, m); err != nil {
+		return nil, err
+	}
+	runs, finals, err := tune.CheckSplits(spec, m.Train.Labels, final)
+	if err != nil {
+		return nil, studyError(err)
+	}
+	return &ownData{m.Train.N(), runs, finals}, nil
+}
+
 // dataAtHand is the fingerprint of the training data a command would read
 // (--data, else the cache), for a dry run's check of it against theirs,
 // where that data is there to read without fetching it; "" where it is
@@ -602,9 +639,10 @@ func trainingInStudy(dir string) error {
 
 // printPlan writes what a dry run would train: the shard's configurations
 // with their share of the study's expected cost, less the runs finished
-// in out already, and (final) the retraining of the best setting; with
-// ownData (--data given), that the steps are MNIST's.
-func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ownData bool) {
+// in out already, and (final) the retraining of the best setting. The
+// steps are those of own, --data's images, where it was read; else
+// MNIST's (said where --data was given).
+func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, dataGiven bool, own *ownData) {
 	all := spec.Configs()
 	var total int64
 	for _, c := range all {
@@ -644,7 +682,10 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 		}
 		fmt.Fprintf(w, "  shares of the %d shards: %s\n", spec.Shard.N, strings.Join(shares, ", "))
 	}
-	n := spec.TrainImages()
+	n, finalN, have := spec.TrainImages(), spec.FinalImages(), tune.MNISTTrain
+	if own != nil {
+		n, finalN, have = own.runImages, own.finalImages, own.images
+	}
 	width, digits := 28, 4 // the columns: the default grid's widest, or wider
 	for _, c := range mine {
 		width = max(width, len(c.Label()))
@@ -667,8 +708,11 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 	}
 	if final {
 		images := "all training images"
-		if n := spec.FinalImages(); n < tune.MNISTTrain {
-			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", n)
+		if own != nil {
+			images = fmt.Sprintf("all %d training images", have)
+		}
+		if finalN < have {
+			images = fmt.Sprintf("a stratified subset of %d training images (--train-limit)", finalN)
 		}
 		old, err := tune.LoadFinalModel(out, spec) // as the run decides
 		switch {
@@ -684,7 +728,10 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, ow
 			fmt.Fprintf(w, "then the best setting is retrained on %s and tested (--final=false skips this)\n", images)
 		}
 	}
-	if ownData {
+	switch {
+	case own != nil:
+		fmt.Fprintf(w, "(the steps an epoch are --data's: %d training images a run; the expected cost's shares are MNIST's, as the shards are split)\n", n)
+	case dataGiven:
 		fmt.Fprintf(w, "(the steps an epoch are planned for MNIST's %d training images; the run counts --data's own)\n", tune.MNISTTrain)
 	}
 	fmt.Fprintf(w, "nothing trained (--dry-run)\n")
