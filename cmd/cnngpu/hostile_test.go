@@ -1021,6 +1021,14 @@ func TestTuneDryRunReadsItsData(t *testing.T) {
 			t.Errorf("dry run %v: exit %d\n%s\nwant exit %d and %q", c.args, code, stderr, c.code, c.want)
 		}
 	}
+	// A folder without the files yet (a cluster's data, planned from a
+	// login node): said, and planned for MNIST.
+	empty := t.TempDir()
+	stdout, stderr, code = cnngpu(t, nil, append(grid, "--data", empty)...)
+	if code != 0 || !strings.Contains(stderr, "note: --data "+empty+" could not be read to plan with (") ||
+		!strings.Contains(stdout, "(the steps an epoch are planned for MNIST's 60000 training images; the run counts --data's own)") {
+		t.Errorf("a dry run on an empty --data: exit %d\n%s%s", code, stdout, stderr)
+	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a dry run made %s", out)
 	}

@@ -757,8 +757,8 @@ func TestTuneKilledAndRerun(t *testing.T) {
 	plan, stderr, code := cnngpu(t, nil, append(args, "--dry-run")...)
 	if code != 0 || !strings.Contains(plan, "dry run: 3 configurations x 1 round into "+out+": 2 runs to train") ||
 		!strings.Contains(plan, "1 of its 3 runs finished in "+out+" already: kept") ||
-		!strings.Contains(plan, "then the best setting is retrained on all training images and tested (--final=false skips this)") ||
-		!strings.Contains(plan, "(the steps an epoch are planned for MNIST's 60000 training images; the run counts --data's own)") ||
+		!strings.Contains(plan, "then the best setting is retrained on all 600 training images and tested (--final=false skips this)") ||
+		!strings.Contains(plan, "(the steps an epoch are --data's: 480 training images a run;") ||
 		!regexp.MustCompile(`(?m)^  lr 0\.001, batch 16, relu .*%  finished$`).MatchString(plan) ||
 		regexp.MustCompile(`(?m)^  lr 0\.002.*finished$`).MatchString(plan) {
 		t.Errorf("dry run after one finished run: exit %d\n%s%s", code, plan, stderr)
