@@ -510,15 +510,32 @@ func checkpointBound() int64 {
 
 // LoadCheckpoint reads and verifies a checkpoint file, refusing one that
 // holds NaN or infinite values.
-func LoadCheckpoint(path string) (*Checkpoint, error) { return load(path, false) }
+func LoadCheckpoint(path string) (*Checkpoint, error) { return load(path, decodeAll) }
 
 // LoadWeights is LoadCheckpoint for a model that is only used (eval,
 // predict, serve, export): the whole file is read and verified, but the
 // optimizer's state is not decoded (S1 and S2 stay nil), which takes two
 // thirds of an Adam checkpoint's time and memory.
-func LoadWeights(path string) (*Checkpoint, error) { return load(path, true) }
+func LoadWeights(path string) (*Checkpoint, error) { return load(path, decodeWeights) }
 
-func load(path string, weights bool) (*Checkpoint, error) {
+// LoadHeader reads a checkpoint's run (architecture, optimizer, settings,
+// position, history), checked against the metadata's own checksum, and
+// neither decodes nor checks its tensors (Params, S1 and S2 stay nil):
+// for what a note says about a file (a run finished or not), in a
+// millisecond where LoadWeights reads and checks megabytes. What uses
+// the model loads it whole.
+func LoadHeader(path string) (*Checkpoint, error) { return load(path, decodeHeader) }
+
+// decodePart is how much of a checkpoint decodeCheckpoint decodes.
+type decodePart int
+
+const (
+	decodeAll     decodePart = iota // the whole file, checked
+	decodeWeights                   // the whole file checked, the optimizer's moments not decoded
+	decodeHeader                    // the metadata alone (LoadHeader)
+)
+
+func load(path string, part decodePart) (*Checkpoint, error) {
 	defer trace.Begin(trace.ReadCheckpoint).End()
 	// The file is mapped, not read into new memory: decoding copies the
 	// tensors out of it.
@@ -526,7 +543,7 @@ func load(path string, weights bool) (*Checkpoint, error) {
 	var bad error // the file's contents are not a checkpoint's
 	err := fileutil.UseFile(path, MaxCheckpointBytes, func(b []byte) error {
 		var err error
-		if c, err = decodeCheckpoint(b, weights); err != nil {
+		if c, err = decodeCheckpoint(b, part); err != nil {
 			if kind := otherFileKind(b); kind != "" {
 				bad = fmt.Errorf("%s: %s, not a cnngpu checkpoint (the .safetensors file 'cnngpu train' writes): give the checkpoint itself", path, kind)
 			} else if errors.Is(err, ErrLaterFormat) {
@@ -542,6 +559,9 @@ func load(path string, weights bool) (*Checkpoint, error) {
 	}
 	if bad != nil {
 		return nil, bad
+	}
+	if part == decodeHeader {
+		return c, nil
 	}
 	if err := c.CheckFinite(); err != nil {
 		return nil, fmt.Errorf("%s: %w; the run that wrote it diverged and the model can only answer NaN: retrain with a smaller --lr", path, err)
@@ -617,12 +637,13 @@ func metaSum(meta map[string]string) string {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // DecodeCheckpoint parses and verifies checkpoint bytes.
-func DecodeCheckpoint(b []byte) (*Checkpoint, error) { return decodeCheckpoint(b, false) }
+func DecodeCheckpoint(b []byte) (*Checkpoint, error) { return decodeCheckpoint(b, decodeAll) }
 
-// decodeCheckpoint is DecodeCheckpoint; with weights, the optimizer's
-// moments are checked to be there as the optimizer needs them, but not
-// decoded.
-func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
+// decodeCheckpoint is DecodeCheckpoint; with decodeWeights, the
+// optimizer's moments are checked to be there as the optimizer needs
+// them, but not decoded; with decodeHeader, it returns once the metadata
+// is read and checked.
+func decodeCheckpoint(b []byte, part decodePart) (*Checkpoint, error) {
 	if len(b) < 8 {
 		return nil, fmt.Errorf("truncated: %d bytes, a safetensors file starts with an 8-byte header length", len(b))
 	}
@@ -768,6 +789,9 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	if err := c.checkMeta(); err != nil {
 		return nil, err
 	}
+	if part == decodeHeader {
+		return c, nil
+	}
 	// decoded holds the tensors decoded, by name: the data's checksum is
 	// taken over them, not over b again, so that what is checked is what
 	// was decoded even where b (a mapped file) changes meanwhile.
@@ -845,7 +869,7 @@ func decodeCheckpoint(b []byte, weights bool) (*Checkpoint, error) {
 	}{{has1, "optimizer.s1", &c.S1}, {has2, "optimizer.s2", &c.S2}} {
 		switch {
 		case !m.has:
-		case weights:
+		case part == decodeWeights:
 			if _, err := entry(m.name, []int{np}); err != nil {
 				return nil, err
 			}

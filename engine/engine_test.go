@@ -345,6 +345,50 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
+// TestLoadHeader: LoadHeader gives the run a checkpoint holds as
+// LoadCheckpoint does, without its tensors, and refuses metadata that is
+// damaged; damage in the tensor data is left to what loads the model
+// (LoadCheckpoint, LoadWeights), which refuse it.
+func TestLoadHeader(t *testing.T) {
+	c, b := testCheckpoint(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.safetensors")
+	os.WriteFile(path, b, 0o644)
+	got, err := engine.LoadHeader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Arch != c.Arch || got.Opt != c.Opt || got.Config != c.Config || got.Position != c.Position ||
+		len(got.History) != 1 || got.History[0].TrainLoss != 0.5 || got.Params != nil || got.S1 != nil || got.S2 != nil {
+		t.Errorf("LoadHeader: %+v; want the metadata of %+v and no tensors", got, c)
+	}
+	hl := int(binary.LittleEndian.Uint64(b))
+	meta := slices.Clone(b)
+	at := bytes.Index(meta[:8+hl], []byte(`\"epoch\":`))
+	if at < 0 {
+		t.Fatalf("no epoch in the header:\n%s", b[8:8+hl])
+	}
+	meta[at+len(`\"epoch\":`)] ^= 1 // another digit: the position changed
+	data := slices.Clone(b)
+	data[len(data)-100] ^= 0x40
+	for _, c := range []struct {
+		b      []byte
+		header string // LoadHeader's error, "" for none
+	}{
+		{meta, "the metadata (architecture, optimizer, run settings, position, history) was changed after it was written"},
+		{data, ""},
+	} {
+		os.WriteFile(path, c.b, 0o644)
+		_, err := engine.LoadHeader(path)
+		if (c.header == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.header) {
+			t.Errorf("LoadHeader of a damaged file: %v; want %q", err, c.header)
+		}
+		if _, err := engine.LoadWeights(path); err == nil {
+			t.Error("LoadWeights took a damaged file")
+		}
+	}
+}
+
 func TestCheckpointRefusesDamage(t *testing.T) {
 	_, b := testCheckpoint(t)
 	flip := slices.Clone(b)

@@ -542,7 +542,10 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 		if s.kept == nil {
 			s.kept = map[string]string{}
 		}
-		if ck, err := engine.LoadWeights(out); err == nil && ck.Position.Epoch < ck.Config.Epochs && ck.CheckFinite() == nil {
+		// Its header says whether the run finished (most often it did: a
+		// second make run), in a millisecond; only an unfinished one's
+		// file is read whole, to tell a diverged run.
+		if ck, err := engine.LoadHeader(out); err == nil && ck.Position.Epoch < ck.Config.Epochs && loadsWhole(out) {
 			again := self() + " train --resume " + shell.Path(out) + loader.DataFlag(ck.Config.DataDir)
 			how := "stop this one (Ctrl-C) before then and run: " + again
 			if s.seeds != nil {
@@ -576,6 +579,13 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 	case !metricsOf(m, s.hist):
 		fmt.Fprintf(w, "note: %s holds metrics that are not the epochs of %s; this resumed run replaces them with its own when its first epoch ends (give --metrics another name to keep them)\n", m, s.from)
 	}
+}
+
+// loadsWhole tells whether the checkpoint at p loads as a model: read and
+// checked whole, its values finite (a diverged run's are not).
+func loadsWhole(p string) bool {
+	_, err := engine.LoadWeights(p)
+	return err == nil
 }
 
 // metricsOf reports whether the metrics file p begins with the lines a run
