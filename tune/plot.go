@@ -189,6 +189,29 @@ func newLegend() *plot.Legend {
 // legendWidth is the strip savePanels keeps for a legend.
 const legendWidth = 2.3 * vg.Inch
 
+// maxLegendEntries bounds a legend's lines for its series: past them, it
+// lists every kth series (legendEvery; their colours run dark to light,
+// so the rest read between), or a grid of 4,096 rates drew a figure
+// 134,815 pixels tall.
+const maxLegendEntries = 26
+
+// legendEvery is k, for a legend listing every kth of n series with per
+// lines each (and the last): 1 where all fit.
+func legendEvery(n, per int) int {
+	return max(1, (n*per+maxLegendEntries-1)/maxLegendEntries)
+}
+
+// listed tells whether series i of n is in a legend of every kth.
+func listed(i, n, k int) bool { return i%k == 0 || i == n-1 }
+
+// addEvery says in leg that it lists every kth of n series named what.
+func addEvery(leg *plot.Legend, k, n int, what string) {
+	if k > 1 {
+		leg.Add(fmt.Sprintf("1 %s in %d listed,", what, k))
+		leg.Add(fmt.Sprintf("of %d", n))
+	}
+}
+
 // withLegend is the height of a figure whose panels take h and whose
 // legend strip starts top below the figure's top: h, or more where leg
 // needs more (a grid of many learning rates), the panels then keeping h
@@ -211,19 +234,29 @@ func panelsAt(c draw.Canvas, h vg.Length) draw.Canvas {
 // (taller where the legend needs it: withLegend).
 func savePanels(path string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
 	const legTop = 40
-	img := vgimg.NewWith(vgimg.UseWH(w, withLegend(leg, h, vg.Points(legTop))), vgimg.UseDPI(dpi))
-	dc := draw.New(img)
-	// White background.
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
+	img, dc := whiteFigure(w, withLegend(leg, h, vg.Points(legTop)))
 	if leg != nil {
 		strip := draw.Crop(dc, w-legendWidth+vg.Points(12), 0, 0, -vg.Points(legTop))
 		leg.Draw(strip)
 		dc = draw.Crop(dc, 0, -legendWidth, 0, 0)
 	}
-	dc = panelsAt(dc, h)
-	rows, cols := len(plots), len(plots[0])
-	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(18),
+	drawPanels(panelsAt(dc, h), plots)
+	return writePNG(path, img.Image())
+}
+
+// whiteFigure is a figure of w x h points at dpi, white.
+func whiteFigure(w, h vg.Length) (*vgimg.Canvas, draw.Canvas) {
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	return img, dc
+}
+
+// drawPanels draws plots in a grid of equal tiles over dc, their axes
+// aligned, and returns each one's canvas.
+func drawPanels(dc draw.Canvas, plots [][]*plot.Plot) [][]draw.Canvas {
+	t := draw.Tiles{Rows: len(plots), Cols: len(plots[0]), PadX: vg.Points(18), PadY: vg.Points(18),
 		PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(8)}
 	canvases := plot.Align(plots, t, dc)
 	for i := range plots {
@@ -233,7 +266,7 @@ func savePanels(path string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Len
 			}
 		}
 	}
-	return writePNG(path, img.Image())
+	return canvases
 }
 
 func fmtLR(lr float64) string { return strconv.FormatFloat(lr, 'g', -1, 64) }
@@ -255,16 +288,22 @@ func curvesFigure(path string, spec *Spec, results []Result, act string, bs int)
 		return nil
 	}
 	v := newView(mine)
+	every := legendEvery(len(mine), 2)
 	for k, r := range mine {
 		label := "lr " + fmtLR(r.Config.LR)
 		col := colour(cols[k], len(spec.LRs))
-		if err := addCurves(acc, leg, v, r, label, col, false, r.TrainAcc, r.ValAcc); err != nil {
+		l := leg
+		if !listed(k, len(mine), every) {
+			l = nil
+		}
+		if err := addCurves(acc, l, v, r, label, col, false, r.TrainAcc, r.ValAcc); err != nil {
 			return err
 		}
 		if err := addCurves(loss, nil, v, r, label, col, true, r.TrainLoss, r.ValLoss); err != nil {
 			return err
 		}
 	}
+	addEvery(leg, every, len(mine), "learning rate")
 	finish(acc, spec.Epochs)
 	finish(loss, spec.Epochs)
 	v.lossAxis(loss)
@@ -321,11 +360,14 @@ func (g grid) Z(c, r int) float64 { return g.z[r][c] }
 func (g grid) X(c int) float64    { return float64(c) }
 func (g grid) Y(r int) float64    { return float64(r) }
 
-// cellLabels writes each cell's value (or "diverged") at its centre.
+// cellLabels writes each cell's value (or "diverged") at its centre; with
+// marksOnly (cells too small for values), only "×" on a diverged run's
+// and "-" on a missing one's, whose grey would read as a middling value.
 type cellLabels struct {
-	g   grid
-	std [][]float64
-	div [][]bool
+	g         grid
+	std       [][]float64
+	div       [][]bool
+	marksOnly bool
 }
 
 func (l cellLabels) Len() int { return len(l.g.lrs) * len(l.g.bss) }
@@ -336,10 +378,14 @@ func (l cellLabels) Label(i int) string {
 	c, r := i%len(l.g.lrs), i/len(l.g.lrs)
 	v := l.g.z[r][c]
 	switch {
+	case l.div[r][c] && l.marksOnly:
+		return "×"
 	case l.div[r][c]:
 		return "diverged"
 	case math.IsNaN(v):
 		return "-"
+	case l.marksOnly:
+		return ""
 	case l.std != nil:
 		return fmt.Sprintf("%.2f±%.2f", 100*v, 100*l.std[r][c])
 	}
@@ -420,7 +466,7 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 				}
 			}
 		}
-		lab.g = g
+		lab.g, lab.marksOnly = g, !cells.labelled
 		p := newPlot("Validation accuracy (%): "+act, "learning rate", "batch size")
 		h := plotter.NewHeatMap(g, pal)
 		h.Min, h.Max = lo, hi
@@ -435,9 +481,7 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 			labels.TextStyle[i].YAlign = draw.YCenter
 			labels.TextStyle[i].Font.Size = 11
 		}
-		if cells.labelled {
-			p.Add(labels)
-		}
+		p.Add(labels)
 		lrNames := make(namedTicks, len(g.lrs))
 		for i, lr := range g.lrs {
 			lrNames[i] = fmtLR(lr)
@@ -452,7 +496,7 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 		p.Y.Min, p.Y.Max = -0.5, float64(len(g.bss))-0.5
 		row = append(row, p)
 	}
-	// A colour bar as the last panel.
+	// The colour bar, drawn beside the maps.
 	pcm := moreland.SmoothBlueRed()
 	pcm.SetMin(lo * 100)
 	pcm.SetMax(hi * 100)
@@ -469,19 +513,16 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 	// (as a panel, it took as much width as each map).
 	const barW = 1.5 * vg.Inch
 	w := vg.Length(len(spec.Acts))*cells.panelW + barW
-	img := vgimg.NewWith(vgimg.UseWH(w, cells.panelH), vgimg.UseDPI(dpi))
-	dc := draw.New(img)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-	t := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Points(18), PadY: vg.Points(18),
-		PadTop: vg.Points(8), PadBottom: vg.Points(8), PadLeft: vg.Points(8), PadRight: vg.Points(8)}
-	for i, c := range plot.Align([][]*plot.Plot{row}, t, draw.Crop(dc, 0, -barW, 0, 0))[0] {
-		row[i].Draw(c)
-	}
-	// The bar spans the maps' height: their data area's, as drawn.
-	data := row[0].DataCanvas(plot.Align([][]*plot.Plot{row}, t, draw.Crop(dc, 0, -barW, 0, 0))[0][0])
+	img, dc := whiteFigure(w, cells.panelH)
+	canvases := drawPanels(draw.Crop(dc, 0, -barW, 0, 0), [][]*plot.Plot{row})
+	// The bar's colours span the maps' data area, as drawn, its title
+	// above them.
+	data := row[0].DataCanvas(canvases[0][0])
 	side := draw.Crop(dc, w-barW+vg.Points(18), -vg.Points(10), 0, 0)
-	side.Rectangle.Min.Y, side.Rectangle.Max.Y = data.Min.Y, data.Max.Y+vg.Points(20)
+	side.Rectangle.Min.Y, side.Rectangle.Max.Y = data.Min.Y, data.Max.Y
+	in := bar.DataCanvas(side)
+	side.Rectangle.Min.Y -= in.Min.Y - data.Min.Y
+	side.Rectangle.Max.Y += data.Max.Y - in.Max.Y
 	bar.Draw(side)
 	return writePNG(path, img.Image())
 }
@@ -489,7 +530,7 @@ func heatmapFigure(path string, spec *Spec, results []Result) error {
 // heatCells is a heat map panel's layout for nc learning rates (columns)
 // and nr batch sizes (rows): 5 x 4.5 inches for the reference's grid, and
 // wider and taller for more, each cell wide enough for its value (and
-// std, with folds) up to 12 columns and 24 rows, and a coloured square
+// std, with folds) up to 12 columns and 40 rows, and a coloured square
 // of 0.22 inch beyond (the values are in report.md), up to 40 inches a
 // side (4,096 rates: a pixel a cell).
 type heatCells struct {
@@ -500,7 +541,7 @@ type heatCells struct {
 
 func newHeatCells(nc, nr int, folds bool) heatCells {
 	const axesW, axesH, most = 1.4 * vg.Inch, 1.3 * vg.Inch, 40 * vg.Inch
-	c := heatCells{labelled: nc <= 12 && nr <= 24, cellW: 0.22 * vg.Inch, cellH: 0.22 * vg.Inch}
+	c := heatCells{labelled: nc <= 12 && nr <= 40, cellW: 0.22 * vg.Inch, cellH: 0.22 * vg.Inch}
 	if c.labelled {
 		c.cellW, c.cellH = 0.72*vg.Inch, 0.42*vg.Inch
 		if folds {
@@ -677,7 +718,7 @@ func drawPlots(dir string, spec *Spec, results []Result, chosen *Config) (figs [
 			}
 		}
 	}()
-	if err := add("heatmap.png", "Final validation accuracy for every learning rate and batch size, one panel per activation (grey: diverged or missing).",
+	if err := add("heatmap.png", "Final validation accuracy for every learning rate and batch size, one panel per activation (grey: diverged or missing; where the cells are too small for their values, × marks a diverged run and - a missing one).",
 		func(p string) error { return heatmapFigure(p, spec, results) }); err != nil {
 		return nil, err
 	}
@@ -987,12 +1028,14 @@ func gridFigure(path string, spec *Spec, title string, rowTitles []string, rows 
 	if legendTitle != "" {
 		ordered.Add(legendTitle)
 	}
-	for _, name := range legendNames {
-		if col, ok := inLegend[name]; ok {
+	every := legendEvery(len(legendNames), 1)
+	for i, name := range legendNames {
+		if col, ok := inLegend[name]; ok && listed(i, len(legendNames), every) {
 			ordered.Add(name, &plotter.Line{LineStyle: draw.LineStyle{Color: col, Width: vg.Points(1.6)}},
 				&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: col, Shape: draw.CircleGlyph{}, Radius: vg.Points(2.2)}})
 		}
 	}
+	addEvery(ordered, every, len(legendNames), legendTitle)
 	v.notes(ordered)
 	shareY(accPanels, lossPanels)
 	w := 4*3.3*vg.Inch + legendWidth
@@ -1034,10 +1077,7 @@ func saveTitled(path, title string, plots [][]*plot.Plot, leg *plot.Legend, w, h
 // figure taller where the legend needs it: withLegend).
 func savePanelsHead(path string, head *plot.Plot, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
 	const headH, legTop = 0.4 * vg.Inch, 30
-	img := vgimg.NewWith(vgimg.UseWH(w, withLegend(leg, h, headH+vg.Points(legTop))), vgimg.UseDPI(dpi))
-	dc := draw.New(img)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
+	img, dc := whiteFigure(w, withLegend(leg, h, headH+vg.Points(legTop)))
 	head.Draw(draw.Crop(dc, 0, 0, dc.Size().Y-headH, 0))
 	dc = draw.Crop(dc, 0, 0, 0, -headH)
 	if leg != nil {

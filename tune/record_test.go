@@ -336,6 +336,38 @@ func TestFigureRowsBounded(t *testing.T) {
 	}
 }
 
+// TestLegendBounded: a grid of 300 rates lists every kth in its
+// legends, and its figures keep their height (4,096 rates drew one
+// 134,815 pixels tall, in 2.5 GB).
+func TestLegendBounded(t *testing.T) {
+	spec := &Spec{Version: 1, BatchSizes: []int{64}, Acts: []string{"relu"}, Epochs: 2, Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.25, Shard: Shard{N: 1}}
+	var results []Result
+	for i := range 300 {
+		lr := 0.0001 * float64(i+1)
+		spec.LRs = append(spec.LRs, lr)
+		results = append(results, Result{Config: Config{LR: lr, BatchSize: 64, Act: "relu"}, Rounds: 1, FinalValAcc: 0.9, BestEpoch: 2,
+			TrainAcc: []float64{0.8, 0.9}, ValAcc: []float64{0.8, 0.9}, TrainLoss: []float64{0.5, 0.3}, ValLoss: []float64{0.5, 0.3}, RoundValAcc: []float64{0.9}})
+	}
+	dir := t.TempDir()
+	if _, err := drawPlots(dir, spec, results, &results[0].Config); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"lr_bs64.png", "curves_relu_bs64.png"} {
+		f, err := os.Open(filepath.Join(dir, PlotsDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Height > 800 {
+			t.Errorf("%s of 300 rates is %dx%d: want its legend bounded, the figure at most 800 pixels tall", name, cfg.Width, cfg.Height)
+		}
+	}
+}
+
 // TestManySeriesColours: past Tableau's ten colours, each of a figure's
 // series (learning rates, folds) still gets one of its own (they
 // repeated: the 1st and 11th rates were drawn alike), and up to ten keep
@@ -358,7 +390,7 @@ func TestManySeriesColours(t *testing.T) {
 }
 
 // TestHeatCells: the reference's grid keeps its 5 x 4.5 inch panels; up
-// to 12 rates the cells hold their values; beyond, they shrink to
+// to 12 rates (and 40 batch sizes) the cells hold their values; beyond, they shrink to
 // squares, and 4,096 rates stay within 40 inches.
 func TestHeatCells(t *testing.T) {
 	for _, c := range []struct {
