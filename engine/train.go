@@ -228,8 +228,9 @@ type Trainer struct {
 	// finishing a step, an epoch's validation or OnEpoch before OnStall
 	// is told, once for each stall: on a GPU whose driver no longer
 	// answers, a step waits without an error. OnStall runs on another
-	// goroutine, with the time since the last of those finished. The
-	// time a process is stopped (Ctrl-Z) counts as none.
+	// goroutine, with the time since the last of those finished. Of
+	// the time a process is stopped (Ctrl-Z), at most a quarter of
+	// StallAfter counts.
 	StallAfter time.Duration
 	OnStall    func(since time.Duration)
 	// ValInterruptible: a cancelled context also stops the validation
@@ -243,6 +244,12 @@ type Trainer struct {
 // watchStalls calls OnStall when beat has not been called for
 // StallAfter, once for each stall (see StallAfter); end ends the watch.
 // Without both, it watches nothing.
+//
+// It wakes at least every quarter of StallAfter: a wake later than
+// asked by more than that quarter finds the process stopped (Ctrl-Z,
+// SIGSTOP) or not run for that long, time in which no step could
+// finish, and moves the last beat on by it. At most a quarter of
+// StallAfter of a stop is counted, however it falls.
 func (t *Trainer) watchStalls() (beat, end func()) {
 	if t.StallAfter <= 0 || t.OnStall == nil {
 		return func() {}, func() {}
@@ -252,35 +259,40 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(ended)
-		timer := time.NewTimer(t.StallAfter)
+		tick := max(t.StallAfter/4, time.Millisecond)
+		timer := time.NewTimer(tick)
 		defer timer.Stop()
-		set, want := time.Now(), t.StallAfter // when the timer was set, for how long
-		var told int64                        // the last beat before the stall told
+		set, want := time.Now(), tick // when the timer was set, for how long
+		var told int64                // the last beat before the stall told
 		for {
 			select {
 			case <-done:
 				return
 			case <-timer.C:
 			}
-			// Woken far later than asked: the process was stopped
-			// (Ctrl-Z, SIGSTOP) and has just been continued, with the
-			// time stopped counted as no step finishing. That is no
-			// stall: the wait starts again from now.
-			if time.Since(set)-want > t.StallAfter/2 {
-				last.Store(time.Now().UnixNano())
+			now := time.Now()
+			l := last.Load()
+			if late := now.Sub(set) - want; late > tick {
+				// The stopped time is no stall; a beat since the
+				// process went on (after l) is kept.
+				if moved := min(l+int64(late), now.UnixNano()); last.CompareAndSwap(l, moved) {
+					l = moved
+				} else {
+					l = last.Load()
+				}
+			}
+			since := now.Sub(time.Unix(0, l))
+			if since >= t.StallAfter && l != told {
+				told = l
+				t.OnStall(since)
 			}
 			// Woken when the last beat is StallAfter old, if no other
-			// came since: told then, not up to a tick later.
-			l := last.Load()
-			wait := t.StallAfter - time.Since(time.Unix(0, l))
-			if wait <= 0 {
-				if l != told {
-					told = l
-					t.OnStall(t.StallAfter - wait)
-				}
-				wait = t.StallAfter
+			// comes first: told then, not up to a tick later.
+			wait := tick
+			if rest := t.StallAfter - since; rest > 0 && rest < wait {
+				wait = rest
 			}
-			set, want = time.Now(), wait
+			set, want = now, wait
 			timer.Reset(wait)
 		}
 	}()
