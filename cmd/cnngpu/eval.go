@@ -39,8 +39,8 @@ type evalReport struct {
 	// How far the checkpoint's run trained: whole epochs, steps into the
 	// next (an interrupted run's), of the epochs it was to train;
 	// cut_short where that is less than the whole run and no training
-	// writes the file now; training_now where one does: the run is under
-	// way, not cut short.
+	// writes the file now; training_now where one does (the run under
+	// way, not cut short, or a finished one trained further).
 	Arch          string `json:"arch"`
 	Activation    string `json:"activation"`
 	EpochsTrained int    `json:"epochs_trained"`
@@ -83,6 +83,10 @@ func evalAction(c *cli.Context) error {
 	}
 	defer e.Close()
 	path := c.String("model")
+	// Whether a training writes the checkpoint now: asked as it is read,
+	// not after the test (one that finished meanwhile would be called
+	// cut short, with a --resume that train refuses).
+	who := trainingNow(path)
 	// Ctrl-C during a first run's download: said, and the go command's
 	// temporary folder removed (the signal's default left both undone).
 	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
@@ -108,12 +112,7 @@ func evalAction(c *cli.Context) error {
 	}
 	r := evalReport{Model: path, Engine: e.Name(), Images: res.N, Accuracy: res.Acc, Loss: res.Loss, Confusion: res.Confusion,
 		Arch: ck.Arch.Preset, Activation: ck.Arch.Act.String(), EpochsTrained: ck.Position.Epoch, StepsInEpoch: ck.Position.Step,
-		Epochs: ck.Config.Epochs}
-	who := ""
-	if unfinished(ck) {
-		who = trainingNow(path)
-		r.TrainingNow, r.CutShort = who != "", who == ""
-	}
+		Epochs: ck.Config.Epochs, TrainingNow: who != "", CutShort: unfinished(ck) && who == ""}
 	for i := range r.ClassAccuracy {
 		total := 0
 		for _, n := range res.Confusion[i] {
@@ -131,13 +130,15 @@ func evalAction(c *cli.Context) error {
 		return enc.Encode(r)
 	}
 	trained := howFar(ck.Position)
-	if unfinished(ck) {
-		if who != "" {
-			trained += fmt.Sprintf(" of its %d, which %s is training now", ck.Config.Epochs, who)
-		} else {
-			// As the JSON's cut_short says: the run was to train more.
-			trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, continueCommand(path, ck))
-		}
+	switch {
+	case unfinished(ck) && who != "":
+		trained += fmt.Sprintf(" of its %d, which %s is training now", ck.Config.Epochs, who)
+	case unfinished(ck):
+		// As the JSON's cut_short says: the run was to train more.
+		trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, continueCommand(path, ck))
+	case who != "":
+		// A finished run that train --resume --epochs extends.
+		trained += fmt.Sprintf(", which %s is training further now", who)
 	}
 	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))

@@ -326,7 +326,7 @@ func TestResumeRefusals(t *testing.T) {
 		{[]string{"--resume", sgd, "--momentum", "0.5", "--epochs", "3"}, "--resume " + sgd + ": the checkpoint was trained with --momentum 0.9, but --momentum 0.5 was given"},
 		{[]string{"--resume", adam, "--momentum", "0.5", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with Adam, which takes no --momentum"},
 		{[]string{"--resume", adam, "--optimizer", "adam", "--momentum", "0.5", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with Adam, which takes no --momentum"},
-		{[]string{"--resume", adam, "--epochs", "1"}, "--resume " + adam + ": that run has trained 2 epochs; --epochs 1 is not more than that"},
+		{[]string{"--resume", adam, "--epochs", "1"}, "--resume " + adam + ": that run has trained 2 epochs; --epochs 1 is not more than that: its test result comes from '" + binary_ + " eval --model " + adam + " --data " + dir + "'; give a larger --epochs"},
 		// Two contradictions: the first in --resume's order is named.
 		{[]string{"--resume", adam, "--seed", "99", "--batch-size", "7", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --batch-size 128, but --batch-size 7 was given"},
 		{[]string{"--resume", adam, "--augment", "shift", "--schedule", "cosine", "--epochs", "3"}, "--resume " + adam + ": the checkpoint was trained with --schedule constant, but --schedule cosine was given"},

@@ -693,8 +693,8 @@ func (s *trainSetup) resume(c *cli.Context, path string) error {
 				path, shown.Count(s.cfg.Epochs, "epoch"), s.opt.Sched.Kind, test)
 		}
 		if c.IsSet("epochs") {
-			return usageErrorf("--resume %s: that run has trained %s; --epochs %d is not more than that: give a larger --epochs to train further",
-				path, shown.Count(s.pos.Epoch, "epoch"), s.cfg.Epochs)
+			return usageErrorf("--resume %s: that run has trained %s; --epochs %d is not more than that: its test result comes from %s; give a larger --epochs to train further",
+				path, shown.Count(s.pos.Epoch, "epoch"), s.cfg.Epochs, test)
 		}
 		return usageErrorf("--resume %s: that run already finished its %s: its test result comes from %s; give --epochs N with N larger than %d to train further",
 			path, shown.Count(s.pos.Epoch, "epoch"), test, s.pos.Epoch)
