@@ -37,6 +37,7 @@ import (
 	"github.com/cnngpu/cnngpu/cuda"
 	"github.com/cnngpu/cnngpu/cudnn"
 	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/loader"
 	"github.com/cnngpu/cnngpu/tune"
 )
@@ -303,9 +304,28 @@ func TestTrainEvalResume(t *testing.T) {
 		t.Errorf("eval report: %+v", rep)
 	}
 	stdout, _, _ = cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck)
-	if !strings.Contains(stdout, "confusion matrix") || !strings.Contains(stdout, "per-class accuracy") {
+	if !strings.Contains(stdout, "confusion matrix") || !strings.Contains(stdout, "per-class accuracy") || strings.Contains(stdout, " now") {
 		t.Errorf("eval table output:\n%s", stdout)
 	}
+	// The finished run trained further (train --resume --epochs 3 holds
+	// its lock): training_now, and said.
+	func() {
+		_, lock := outputLock(ck)
+		f, _, err := fileutil.TryLock(lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fileutil.Unlock(lock, f)
+		stdout, _, _ := cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck, "--json")
+		var rep evalReport
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil || !rep.TrainingNow || rep.CutShort {
+			t.Errorf("eval --json of a finished run trained further: %v, %+v", err, rep)
+		}
+		if stdout, _, _ := cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck); !strings.Contains(stdout, "trained 2 epochs, which another process (pid ") ||
+			!strings.Contains(stdout, ") is training further now)") {
+			t.Errorf("eval of a finished run trained further:\n%s", stdout)
+		}
+	}()
 	// eval reads the test set alone: a folder with only its two files
 	// will do.
 	testOnly := t.TempDir()
