@@ -254,34 +254,36 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 	if t.StallAfter <= 0 || t.OnStall == nil {
 		return func() {}, func() {}
 	}
-	var last atomic.Int64 // the time of the last beat, in Unix nanoseconds
-	last.Store(time.Now().UnixNano())
+	// Times are on the monotonic clock, as durations since base: a step
+	// of the wall clock (NTP, a VM's clock set) is no stall.
+	base := time.Now()
+	var last atomic.Int64 // the time of the last beat
 	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(ended)
 		tick := max(t.StallAfter/4, time.Millisecond)
 		timer := time.NewTimer(tick)
 		defer timer.Stop()
-		set, want := time.Now(), tick // when the timer was set, for how long
-		var told int64                // the last beat before the stall told
+		set, want := time.Duration(0), tick // when the timer was set, for how long
+		told := time.Duration(-1)           // the last beat before the stall told
 		for {
 			select {
 			case <-done:
 				return
 			case <-timer.C:
 			}
-			now := time.Now()
-			l := last.Load()
-			if late := now.Sub(set) - want; late > tick {
+			now := time.Since(base)
+			l := time.Duration(last.Load())
+			if late := now - set - want; late > tick {
 				// The stopped time is no stall; a beat since the
 				// process went on (after l) is kept.
-				if moved := min(l+int64(late), now.UnixNano()); last.CompareAndSwap(l, moved) {
+				if moved := min(l+late, now); last.CompareAndSwap(int64(l), int64(moved)) {
 					l = moved
 				} else {
-					l = last.Load()
+					l = time.Duration(last.Load())
 				}
 			}
-			since := now.Sub(time.Unix(0, l))
+			since := now - l
 			if since >= t.StallAfter && l != told {
 				told = l
 				t.OnStall(since)
@@ -296,7 +298,7 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 			timer.Reset(wait)
 		}
 	}()
-	return func() { last.Store(time.Now().UnixNano()) }, func() { close(done); <-ended }
+	return func() { last.Store(int64(time.Since(base))) }, func() { close(done); <-ended }
 }
 
 // Steps is the number of steps in one epoch (the last batch may be short).
