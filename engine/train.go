@@ -230,7 +230,7 @@ type Trainer struct {
 	// answers, a step waits without an error. OnStall runs on another
 	// goroutine, with the time since the last of those finished. Of
 	// the time a process is stopped (Ctrl-Z), at most a quarter of
-	// StallAfter counts.
+	// StallAfter (and 20 ms) counts.
 	StallAfter time.Duration
 	OnStall    func(since time.Duration)
 	// ValInterruptible: a cancelled context also stops the validation
@@ -246,10 +246,10 @@ type Trainer struct {
 // Without both, it watches nothing.
 //
 // It wakes at least every quarter of StallAfter: a wake later than
-// asked by more than that quarter finds the process stopped (Ctrl-Z,
-// SIGSTOP) or not run for that long, time in which no step could
-// finish, and moves the last beat on by it. At most a quarter of
-// StallAfter of a stop is counted, however it falls.
+// asked finds the process stopped (Ctrl-Z, SIGSTOP) or not run for that
+// long, time in which no step could finish, and moves the last beat on
+// by it. Of a stop, at most the quarter of StallAfter before the wake
+// it delayed counts (and 20 ms), however it falls.
 func (t *Trainer) watchStalls() (beat, end func()) {
 	if t.StallAfter <= 0 || t.OnStall == nil {
 		return func() {}, func() {}
@@ -262,6 +262,9 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 	go func() {
 		defer close(ended)
 		tick := max(t.StallAfter/4, time.Millisecond)
+		// A wake this much later than asked is a stop (a timer's wake is
+		// late by well under a millisecond in a process that runs).
+		const stopped = 20 * time.Millisecond
 		timer := time.NewTimer(tick)
 		defer timer.Stop()
 		set, want := time.Duration(0), tick // when the timer was set, for how long
@@ -274,10 +277,14 @@ func (t *Trainer) watchStalls() (beat, end func()) {
 			}
 			now := time.Since(base)
 			l := time.Duration(last.Load())
-			if late := now - set - want; late > tick {
+			if late := now - set - want; late > stopped {
 				// The stopped time is no stall; a beat since the
-				// process went on (after l) is kept.
+				// process went on (after l) is kept, and a stall
+				// told before the stop is not told again.
 				if moved := min(l+late, now); last.CompareAndSwap(int64(l), int64(moved)) {
+					if told == l {
+						told = moved
+					}
 					l = moved
 				} else {
 					l = time.Duration(last.Load())

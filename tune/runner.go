@@ -682,9 +682,9 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 // CheckSplits makes spec's training sets from labels as a run does,
 // before any training, and returns what the run would refuse (a round or
 // the final retraining without some digit, more folds than the images
-// fill); else the number of images the runs train on (the first round's)
-// and, with final, the final retraining's. For a dry run on data of its
-// own.
+// fill); else the number of images the runs train on (the largest
+// round's: its steps are the most) and, with final, the final
+// retraining's. For a dry run on data of its own.
 func CheckSplits(spec *Spec, labels []uint8, final bool) (runImages, finalImages int, err error) {
 	rs, err := newSplits(spec, labels)
 	if err != nil {
@@ -697,7 +697,10 @@ func CheckSplits(spec *Spec, labels []uint8, final bool) (runImages, finalImages
 		}
 		finalImages = len(idx)
 	}
-	return rs.trainLen(0), finalImages, nil
+	for k := range spec.Rounds() {
+		runImages = max(runImages, rs.trainLen(k))
+	}
+	return runImages, finalImages, nil
 }
 
 // finalIndices is the final retraining's training set: every image of

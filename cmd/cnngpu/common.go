@@ -107,21 +107,7 @@ func loadFrom[T any](ctx context.Context, c *cli.Context, log io.Writer, load fu
 			return none, withCode(130, fmt.Errorf("interrupted while reading the data in %s: nothing was written", dir))
 		}
 		if err != nil {
-			var pe *loader.ParseError
-			if errors.As(err, &pe) {
-				// data fetch replaces no well-formed IDX file (another
-				// dataset's): those are to be moved away first.
-				var keeps []string
-				for _, p := range loader.InTheWay(dir) {
-					keeps = append(keeps, filepath.Base(p))
-				}
-				first := ""
-				if len(keeps) > 0 {
-					first = "move " + joinList(keeps, "and") + " out of it (fetching replaces no IDX file that is not MNIST's), then "
-				}
-				return none, fmt.Errorf("--data: %w; if the folder is meant to hold MNIST, %sfetch checked copies with %s, or leave --data out to use the cache", err, first, shell.Command("data fetch --dir "+shell.Path(dir)))
-			}
-			return none, fmt.Errorf("--data: %w", err)
+			return none, dataError(dir, err)
 		}
 		if err := checkSets(dir, m); err != nil {
 			return none, err
@@ -178,6 +164,26 @@ func cacheDir(note io.Writer) (string, error) {
 		fmt.Fprintf(note, "note: XDG_CACHE_HOME=%s is not an absolute path, so it is ignored (as the XDG rules say): the cache is %s\n", x, dir)
 	}
 	return dir, err
+}
+
+// dataError is err, from reading --data dir, as the commands say it: for
+// files that are not MNIST's IDX files, with how to fetch MNIST there.
+func dataError(dir string, err error) error {
+	var pe *loader.ParseError
+	if errors.As(err, &pe) {
+		// data fetch replaces no well-formed IDX file (another
+		// dataset's): those are to be moved away first.
+		var keeps []string
+		for _, p := range loader.InTheWay(dir) {
+			keeps = append(keeps, filepath.Base(p))
+		}
+		first := ""
+		if len(keeps) > 0 {
+			first = "move " + joinList(keeps, "and") + " out of it (fetching replaces no IDX file that is not MNIST's), then "
+		}
+		return fmt.Errorf("--data: %w; if the folder is meant to hold MNIST, %sfetch checked copies with %s, or leave --data out to use the cache", err, first, shell.Command("data fetch --dir "+shell.Path(dir)))
+	}
+	return fmt.Errorf("--data: %w", err)
 }
 
 // checkSets refuses sets read from --data dir that hold no images (a

@@ -40,7 +40,8 @@ type evalReport struct {
 	// next (an interrupted run's), of the epochs it was to train;
 	// cut_short where that is less than the whole run and no training
 	// writes the file now; training_now where one does (the run under
-	// way, not cut short, or a finished one trained further).
+	// way, not cut short; for a finished run, one trained further or a
+	// new one that will replace it).
 	Arch          string `json:"arch"`
 	Activation    string `json:"activation"`
 	EpochsTrained int    `json:"epochs_trained"`
@@ -137,8 +138,9 @@ func evalAction(c *cli.Context) error {
 		// As the JSON's cut_short says: the run was to train more.
 		trained += fmt.Sprintf(", cut short of its %d: it continues with %s", ck.Config.Epochs, continueCommand(path, ck))
 	case who != "":
-		// A finished run that train --resume --epochs extends.
-		trained += fmt.Sprintf(", which %s is training further now", who)
+		// A finished run that train --resume --epochs extends, or that
+		// a new run's first epoch will replace.
+		trained += fmt.Sprintf("; %s is training into it now (from it, or a new run that replaces it)", who)
 	}
 	fmt.Fprintf(out, "model %s (%s, %s, trained %s) on %s\n", path, ck.Arch.Preset, ck.Arch.Act, trained, e.Name())
 	fmt.Fprintf(out, "parameters: %s\n", paramSummary(ck))

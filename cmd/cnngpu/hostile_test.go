@@ -1021,11 +1021,26 @@ func TestTuneDryRunReadsItsData(t *testing.T) {
 			t.Errorf("dry run %v: exit %d\n%s\nwant exit %d and %q", c.args, code, stderr, c.code, c.want)
 		}
 	}
+	// Files there but not MNIST's IDX (here a label file's magic number
+	// damaged): refused as the run refuses them, not planned for MNIST.
+	bad := t.TempDir()
+	fakeMNIST(t, bad, 300, 50)
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte{0, 0, 9, 9, 0, 0, 0, 1, 5})
+	zw.Close()
+	os.WriteFile(filepath.Join(bad, "train-labels-idx1-ubyte.gz"), z.Bytes(), 0o644)
+	_, runErr, runCode := cnngpu(t, nil, "tune", "--cpu", "--lr", "0.001", "--batch-size", "64", "--activation", "relu", "--epochs", "1", "--final=false",
+		"--data", bad, "--out", filepath.Join(t.TempDir(), "run"))
+	_, stderr, code = cnngpu(t, nil, append(grid, "--data", bad)...)
+	if code != 1 || runCode != 1 || stderr != runErr || !strings.Contains(stderr, "train-labels-idx1-ubyte") {
+		t.Errorf("a dry run on a damaged label file: exit %d\n%s\nthe run: exit %d\n%s", code, stderr, runCode, runErr)
+	}
 	// A folder without the files yet (a cluster's data, planned from a
 	// login node): said, and planned for MNIST.
 	empty := t.TempDir()
 	stdout, stderr, code = cnngpu(t, nil, append(grid, "--data", empty)...)
-	if code != 0 || !strings.Contains(stderr, "note: --data "+empty+" could not be read to plan with (") ||
+	if code != 0 || !strings.Contains(stderr, "note: the training data in "+empty+" could not be read to plan with: ") ||
 		!strings.Contains(stdout, "(the steps an epoch are planned for MNIST's 60000 training images; the run counts --data's own)") {
 		t.Errorf("a dry run on an empty --data: exit %d\n%s%s", code, stdout, stderr)
 	}

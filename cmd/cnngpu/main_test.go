@@ -307,8 +307,9 @@ func TestTrainEvalResume(t *testing.T) {
 	if !strings.Contains(stdout, "confusion matrix") || !strings.Contains(stdout, "per-class accuracy") || strings.Contains(stdout, " now") {
 		t.Errorf("eval table output:\n%s", stdout)
 	}
-	// The finished run trained further (train --resume --epochs 3 holds
-	// its lock): training_now, and said.
+	// A training into the finished run's file (train --resume --epochs 3,
+	// or a new run with that --out, holds its lock): training_now, and
+	// said.
 	func() {
 		_, lock := outputLock(ck)
 		f, _, err := fileutil.TryLock(lock)
@@ -321,8 +322,8 @@ func TestTrainEvalResume(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &rep); err != nil || !rep.TrainingNow || rep.CutShort {
 			t.Errorf("eval --json of a finished run trained further: %v, %+v", err, rep)
 		}
-		if stdout, _, _ := cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck); !strings.Contains(stdout, "trained 2 epochs, which another process (pid ") ||
-			!strings.Contains(stdout, ") is training further now)") {
+		if stdout, _, _ := cnngpu(t, nil, "eval", "--cpu", "--data", dir, "--model", ck); !strings.Contains(stdout, "trained 2 epochs; another process (pid ") ||
+			!strings.Contains(stdout, ") is training into it now (from it, or a new run that replaces it))") {
 			t.Errorf("eval of a finished run trained further:\n%s", stdout)
 		}
 	}()

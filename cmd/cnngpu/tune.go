@@ -323,10 +323,10 @@ func tuneAction(c *cli.Context) (err error) {
 	if err := emptyData(c); err != nil { // before a dry run, which reads no data
 		return err
 	}
-	if c.Bool("dry-run") || !c.IsSet("data") {
-		// The dry run plans for MNIST, and the default data is MNIST: a
-		// hold-out that leaves one of its sets empty is refused now, not
-		// once the data is read and the engines run.
+	if !c.IsSet("data") {
+		// The default data is MNIST: a hold-out that leaves one of its
+		// sets empty is refused now, not once the data is read and the
+		// engines run (a dry run with --data checks that data's own).
 		if err := spec.CheckMNISTSplit(); err != nil {
 			return usageErrorf("%v", err)
 		}
@@ -349,19 +349,14 @@ func tuneAction(c *cli.Context) (err error) {
 		if err != nil {
 			return studyError(err)
 		}
-		if err := dryRunData(c, out); err != nil {
-			return studyError(err)
+		final := c.Bool("final") && spec.Shard.N == 1
+		own, err := dryRunData(c, spec, out, final)
+		if err != nil {
+			return err
 		}
-		if c.Bool("final") && spec.Shard.N == 1 {
+		if final {
 			if err := tune.FinalDamaged(out, spec); err != nil {
 				return studyError(err)
-			}
-		}
-		final := c.Bool("final") && spec.Shard.N == 1
-		var own *ownData
-		if c.IsSet("data") {
-			if own, err = dryRunOwnData(c, spec, final); err != nil {
-				return err
 			}
 		}
 		otherFilesNote(c.App.ErrWriter, out, others)
@@ -519,44 +514,42 @@ func studyPlace(c *cli.Context, out string) error {
 	return nil
 }
 
-// dryRunData checks, for a dry run on a folder whose study records its
-// training data, the data the run would read (--data, else the cache)
-// against it, where that data is there to read without fetching it: the
-// run refuses other data, and the dry run had said the runs were kept.
-func dryRunData(c *cli.Context, out string) error {
-	old, err := tune.LoadSpec(out)
-	if err != nil || old.Data == "" {
-		return nil
-	}
-	fp, dir := dataAtHand(c, fmt.Sprintf("%s's (%s): the run", out, old.Data))
-	if fp == "" {
-		return nil
-	}
-	return tune.CheckData(out, fp, "in "+dir)
-}
-
 // ownData is what a dry run read of --data: its training images, and
-// those its runs and its final retraining would train on.
+// those its runs (the largest round's) and its final retraining would
+// train on.
 type ownData struct{ images, runImages, finalImages int }
 
-// dryRunOwnData reads --data for a dry run and refuses it as the run
-// would: a folder that is not there (as merge --dry-run does), a set
-// without images, a training set without some digit, or one whose
-// hold-out, folds or --train-limit subset would leave a round or the
-// final retraining without one. Files that cannot be read (yet) are said
-// and left to the run: nil.
-func dryRunOwnData(c *cli.Context, spec *tune.Spec, final bool) (*ownData, error) {
-	if err := checkDataFlag(c); err != nil {
-		return nil, err
-	}
-	dir := c.String("data")
-	m, err := loader.LoadDir(dir)
-	if err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "note: --data %s could not be read to plan with (%v): the steps below are planned for MNIST, and the run checks the data\n", dir, err)
+// dryRunData reads, for a dry run, the training data the run would read
+// (--data, else the cache, never fetched), where it needs it: --data
+// given, or a study in out that records its data. It refuses what the
+// run would: a set without images or a training set without some digit,
+// data other than the study's, and (--data) a hold-out, folds or
+// --train-limit subset that leave a round or the final retraining
+// without a digit. With --data read, it returns the counts to plan with.
+func dryRunData(c *cli.Context, spec *tune.Spec, out string, final bool) (*ownData, error) {
+	old, _ := tune.LoadSpec(out)
+	recorded := old != nil && old.Data != ""
+	if !c.IsSet("data") && !recorded {
 		return nil, nil
+	}
+	why := "to plan with: the steps below are planned for MNIST, and the run checks it once it has the data"
+	if recorded {
+		why = fmt.Sprintf("to check it against %s's (%s): the run checks it once it has the data", out, old.Data)
+	}
+	m, dir, err := dataAtHand(c, why)
+	if err != nil || m == nil {
+		return nil, err
 	}
 	if err := checkSets(dir, m); err != nil {
 		return nil, err
+	}
+	if recorded {
+		if err := tune.CheckData(out, m.Train.Fingerprint(), "in "+dir); err != nil {
+			return nil, studyError(err)
+		}
+	}
+	if !c.IsSet("data") {
+		return nil, nil
 	}
 	runs, finals, err := tune.CheckSplits(spec, m.Train.Labels, final)
 	if err != nil {
@@ -565,22 +558,31 @@ func dryRunOwnData(c *cli.Context, spec *tune.Spec, final bool) (*ownData, error
 	return &ownData{m.Train.N(), runs, finals}, nil
 }
 
-// dataAtHand is the fingerprint of the training data a command would read
-// (--data, else the cache), for a dry run's check of it against theirs,
-// where that data is there to read without fetching it; "" where it is
-// not, said on standard error: theirs, then who checks it later ("the
-// shards': --final").
-func dataAtHand(c *cli.Context, theirs string) (fp, dir string) {
+// dataAtHand reads the data a command would read (--data, else the
+// cache) for a dry run's checks, without fetching it: nil where its files
+// are not there or not readable (yet: a cluster's data, planned from a
+// login node), said on standard error with why it was to be read; an
+// error where they are there but the run would refuse them.
+func dataAtHand(c *cli.Context, why string) (*loader.MNIST, string, error) {
+	if err := checkDataFlag(c); err != nil {
+		return nil, "", err
+	}
 	dir, err := dataFolder(c, c.App.ErrWriter)
 	if err != nil {
-		return "", ""
+		return nil, "", nil
 	}
 	m, err := loader.LoadDir(dir)
-	if err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read to check it against %s checks it once it has the data (%v)\n", dir, theirs, err)
-		return "", dir
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read %s (%v)\n", dir, why, err)
+		return nil, dir, nil
 	}
-	return m.Train.Fingerprint(), dir
+	if err != nil {
+		if c.IsSet("data") {
+			return nil, dir, dataError(dir, err)
+		}
+		return nil, dir, fmt.Errorf("the MNIST cache %s: %w (cnngpu data verify says what is wrong there)", dir, err)
+	}
+	return m, dir, nil
 }
 
 // finalSpace refuses a study whose final retraining's checkpoints would
@@ -730,7 +732,11 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, da
 	}
 	switch {
 	case own != nil:
-		fmt.Fprintf(w, "(the steps an epoch are --data's: %d training images a run; the expected cost's shares are MNIST's, as the shards are split)\n", n)
+		upTo := ""
+		if spec.Folds > 0 {
+			upTo = "up to " // the largest round's
+		}
+		fmt.Fprintf(w, "(the steps an epoch are --data's: %s%d training images a run; the expected cost's shares are MNIST's, as the shards are split)\n", upTo, n)
 	case dataGiven:
 		fmt.Fprintf(w, "(the steps an epoch are planned for MNIST's %d training images; the run counts --data's own)\n", tune.MNISTTrain)
 	}
@@ -796,11 +802,14 @@ func mergeAction(c *cli.Context) error {
 		// The data checked against the shards' where it is there to
 		// read, without fetching it (as tune --dry-run does).
 		opt.Data = func() (string, error) {
-			if err := checkDataFlag(c); err != nil {
+			m, dir, err := dataAtHand(c, "to check it against the shards': --final checks it once it has the data")
+			if err != nil || m == nil {
 				return "", err
 			}
-			fp, _ := dataAtHand(c, "the shards': --final")
-			return fp, nil
+			if err := checkSets(dir, m); err != nil {
+				return "", err
+			}
+			return m.Train.Fingerprint(), nil
 		}
 	} else if c.Bool("final") {
 		// The final retraining's engine and data, opened and read by
