@@ -561,8 +561,9 @@ func dryRunData(c *cli.Context, spec *tune.Spec, out string, final bool) (*ownDa
 // dataAtHand reads the data a command would read (--data, else the
 // cache) for a dry run's checks, without fetching it: nil where its files
 // are not there or not readable (yet: a cluster's data, planned from a
-// login node), said on standard error with why it was to be read; an
-// error where they are there but the run would refuse them.
+// login node; or the cache's, which the run fetches again where they are
+// damaged), said on standard error with why it was to be read; an error
+// where --data's are there but the run would refuse them.
 func dataAtHand(c *cli.Context, why string) (*loader.MNIST, string, error) {
 	if err := checkDataFlag(c); err != nil {
 		return nil, "", err
@@ -572,15 +573,13 @@ func dataAtHand(c *cli.Context, why string) (*loader.MNIST, string, error) {
 		return nil, "", nil
 	}
 	m, err := loader.LoadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read %s (%v)\n", dir, why, err)
-		return nil, dir, nil
+	if err != nil && c.IsSet("data") && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+		return nil, dir, dataError(dir, err)
 	}
 	if err != nil {
-		if c.IsSet("data") {
-			return nil, dir, dataError(dir, err)
-		}
-		return nil, dir, fmt.Errorf("the MNIST cache %s: %w (cnngpu data verify says what is wrong there)", dir, err)
+		// (A damaged cache is fetched again by the run.)
+		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read %s (%v)\n", dir, why, err)
+		return nil, dir, nil
 	}
 	return m, dir, nil
 }
