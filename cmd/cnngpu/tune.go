@@ -522,8 +522,8 @@ type ownData struct{ images, runImages, finalImages int }
 // dryRunData reads, for a dry run, the training data the run would read
 // (--data, else the cache, never fetched), where it needs it: --data
 // given, or a study in out that records its data. It refuses what the
-// run would: a set without images or a training set without some digit,
-// data other than the study's, and (--data) a hold-out, folds or
+// run would: data dataAtHand refuses, data other than the study's, and
+// (--data) a hold-out, folds or
 // --train-limit subset that leave a round or the final retraining
 // without a digit. With --data read, it returns the counts to plan with.
 func dryRunData(c *cli.Context, spec *tune.Spec, out string, final bool) (*ownData, error) {
@@ -538,9 +538,6 @@ func dryRunData(c *cli.Context, spec *tune.Spec, out string, final bool) (*ownDa
 	}
 	m, dir, err := dataAtHand(c, why)
 	if err != nil || m == nil {
-		return nil, err
-	}
-	if err := checkSets(dir, m); err != nil {
 		return nil, err
 	}
 	if recorded {
@@ -563,7 +560,9 @@ func dryRunData(c *cli.Context, spec *tune.Spec, out string, final bool) (*ownDa
 // are not there or not readable (yet: a cluster's data, planned from a
 // login node; or the cache's, which the run fetches again where they are
 // damaged), said on standard error with why it was to be read; an error
-// where --data's are there but the run would refuse them.
+// where --data's are there but the run would refuse them, as loadFrom
+// does: not IDX files, a set without images, a training set without some
+// digit (checkSets).
 func dataAtHand(c *cli.Context, why string) (*loader.MNIST, string, error) {
 	if err := checkDataFlag(c); err != nil {
 		return nil, "", err
@@ -580,6 +579,9 @@ func dataAtHand(c *cli.Context, why string) (*loader.MNIST, string, error) {
 		// (A damaged cache is fetched again by the run.)
 		fmt.Fprintf(c.App.ErrWriter, "note: the training data in %s could not be read %s (%v)\n", dir, why, err)
 		return nil, dir, nil
+	}
+	if err := checkSets(dir, m); err != nil {
+		return nil, dir, err
 	}
 	return m, dir, nil
 }
@@ -801,11 +803,8 @@ func mergeAction(c *cli.Context) error {
 		// The data checked against the shards' where it is there to
 		// read, without fetching it (as tune --dry-run does).
 		opt.Data = func() (string, error) {
-			m, dir, err := dataAtHand(c, "to check it against the shards': --final checks it once it has the data")
+			m, _, err := dataAtHand(c, "to check it against the shards': --final checks it once it has the data")
 			if err != nil || m == nil {
-				return "", err
-			}
-			if err := checkSets(dir, m); err != nil {
 				return "", err
 			}
 			return m.Train.Fingerprint(), nil
