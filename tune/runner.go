@@ -686,21 +686,32 @@ func newSplits(spec *Spec, labels []uint8) (*splits, error) {
 // round's: its steps are the most) and, with final, the final
 // retraining's. For a dry run on data of its own.
 func CheckSplits(spec *Spec, labels []uint8, final bool) (runImages, finalImages int, err error) {
-	rs, err := newSplits(spec, labels)
+	rs, finalImages, err := checkedSplits(spec, labels, final)
 	if err != nil {
 		return 0, 0, err
-	}
-	if final {
-		idx, err := finalIndices(spec, labels)
-		if err != nil {
-			return 0, 0, err
-		}
-		finalImages = len(idx)
 	}
 	for k := range spec.Rounds() {
 		runImages = max(runImages, rs.trainLen(k))
 	}
 	return runImages, finalImages, nil
+}
+
+// checkedSplits is spec's splits of labels, and with final the final
+// retraining's number of images, each checked to hold every digit: what
+// a run checks before it trains (Runner.Run, CheckSplits).
+func checkedSplits(spec *Spec, labels []uint8, final bool) (*splits, int, error) {
+	rs, err := newSplits(spec, labels)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !final {
+		return rs, 0, nil
+	}
+	idx, err := finalIndices(spec, labels)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rs, len(idx), nil
 }
 
 // finalIndices is the final retraining's training set: every image of
@@ -783,14 +794,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(r.Engines) == 0 {
 		return errors.New("tune: no engine")
 	}
-	rs, err := newSplits(spec, r.Data.Train.Labels)
+	rs, _, err := checkedSplits(spec, r.Data.Train.Labels, r.Final)
 	if err != nil {
 		return err
-	}
-	if r.Final {
-		if _, err := finalIndices(spec, r.Data.Train.Labels); err != nil {
-			return err
-		}
 	}
 	if n := rs.trainLen(0); spec.TrainLimit > n {
 		// As train says it: the limit is not an error, but not what it
