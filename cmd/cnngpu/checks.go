@@ -61,7 +61,7 @@ func divergedError(err error, e engine.Engine, opt engine.OptConfig, out string,
 	msg := err.Error() + fmt.Sprintf("\nthe learning rate is likely too high for this model (--lr %s with %s): try a smaller --lr (the default recipe's is 0.003, the reference recipe's 0.001)",
 		fmtLR(opt.LR), engine.OptName(opt.Kind)) + gpuNaNHint(e)
 	if saved == nil {
-		msg += fmt.Sprintf("\nno checkpoint was written to %s", out)
+		msg += "\n" + nothingWritten(out)
 		return withCode(1, errors.New(msg))
 	}
 	at := fmt.Sprintf("after epoch %d", saved.Epoch)

@@ -1055,6 +1055,16 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	}
 	hist := append([]engine.EpochMetrics(nil), s.hist...)
 	saved := s.saved // what out holds from this run, when anything
+	// again is the flags a resume of out repeats: --epochs too while out
+	// holds the checkpoint this run resumed and the run went past its
+	// epochs (the file records its own, which a resume would keep to, or
+	// refuse as finished).
+	again := func() string {
+		if saved != nil && saved == s.saved && s.init != nil && s.init.Config.Epochs != cfg.Epochs {
+			return s.again + " --epochs " + strconv.Itoa(cfg.Epochs)
+		}
+		return s.again
+	}
 	// hookFailed: writing --out or --metrics failed, with its own message
 	// of what is kept (an engine error is the run's, below).
 	hookFailed := false
@@ -1120,15 +1130,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		}
 		if saved != nil {
 			return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",
-				err, saved.Epoch+1, saved.Step, resumeCommand(out, s.again))}
+				err, saved.Epoch+1, saved.Step, resumeCommand(out, again()))}
 		}
-		// No checkpoint of this run was written: say what out holds (a
-		// write goes through a temporary file, so an earlier file there
-		// is untouched).
-		if st, serr := os.Stat(out); serr == nil && st.Mode().IsRegular() {
-			return fmt.Errorf("--out: %w\nno checkpoint of this run was written: the file %s is untouched by it", err, out)
-		}
-		return fmt.Errorf("--out: %w\nno checkpoint was written to %s", err, out)
+		return fmt.Errorf("--out: %w\n%s", err, nothingWritten(out))
 	}
 	// flush waits for the write in flight; its failure is a failed save.
 	flush := func() error {
@@ -1193,7 +1197,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 					return werr
 				}
 				hookFailed = true
-				return keptCheckpoint(fmt.Errorf("--metrics: %w", err), out, saved, cfg.Epochs, s.again, dataDir)
+				return keptCheckpoint(fmt.Errorf("--metrics: %w", err), out, saved, cfg.Epochs, again(), dataDir)
 			}
 		}
 		return nil
@@ -1249,7 +1253,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			return seedResult{}, withCode(130, fmt.Errorf("interrupted, and saving the checkpoint failed: %v", serr))
 		}
 		return seedResult{}, withCode(130, resumable{fmt.Errorf("interrupted %s; checkpoint saved to %s\nresume with: %s",
-			stoppedWhere(pos), out, resumeCommand(out, s.again))})
+			stoppedWhere(pos), out, resumeCommand(out, again()))})
 	}
 	var lost error // the last finished epoch's checkpoint, not written
 	if err != nil && !hookFailed {
@@ -1285,7 +1289,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 				err = fmt.Errorf("%w\nthe checkpoint of %s was not written: %v", err, which, lost)
 			}
 		}
-		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, s.again, dataDir)
+		return seedResult{}, keptCheckpoint(err, out, saved, cfg.Epochs, again(), dataDir)
 	}
 	res, err := r.testModel(ctx, m)
 	// The last epoch's checkpoint was written beside the test.
@@ -1294,7 +1298,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			return seedResult{}, divergedError(werr, e, opt, out, saved, saved != nil && r.unusable(out, trainIdx))
 		}
 		if errors.Is(werr, engine.ErrReadBack) {
-			return seedResult{}, keptCheckpoint(werr, out, saved, cfg.Epochs, s.again, dataDir)
+			return seedResult{}, keptCheckpoint(werr, out, saved, cfg.Epochs, again(), dataDir)
 		}
 		if err == nil && engine.IsFinite(res.Loss) {
 			// The model trained and was tested: its result is not lost
@@ -1309,7 +1313,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 			out, evalHint(out, dataDir)))
 	}
 	if err != nil {
-		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, s.again, dataDir)
+		return seedResult{}, keptCheckpoint(fmt.Errorf("testing the trained model: %w", err), out, saved, cfg.Epochs, again(), dataDir)
 	}
 	if !engine.IsFinite(res.Loss) {
 		return seedResult{}, divergedError(fmt.Errorf("the test loss is %v: %w", res.Loss, engine.ErrNonFinite), e, opt, out, saved, true)
@@ -1386,7 +1390,7 @@ func savedEpochs(saved *engine.Position) int {
 // it.
 func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, again, dataDir string) error {
 	if saved == nil {
-		return fmt.Errorf("%w\nno checkpoint was written to %s", err, out)
+		return fmt.Errorf("%w\n%s", err, nothingWritten(out))
 	}
 	if saved.Epoch >= epochs {
 		return trainedKept{fmt.Errorf("%w\nthe trained model is saved in %s (all %s): test it with: %s",
@@ -1394,6 +1398,16 @@ func keptCheckpoint(err error, out string, saved *engine.Position, epochs int, a
 	}
 	return resumable{fmt.Errorf("%w\nthe checkpoint %s is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s (a resumed run keeps its --batch-size)",
 		err, out, saved.Epoch+1, saved.Step, resumeCommand(out, again))}
+}
+
+// nothingWritten says what out holds where no checkpoint of the run was
+// written to it: a file there (an earlier run's) is untouched, for a write
+// goes through a temporary file.
+func nothingWritten(out string) string {
+	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+		return "no checkpoint of this run was written: the file " + out + " is untouched by it"
+	}
+	return "no checkpoint was written to " + out
 }
 
 // evalHint is the command that tests the checkpoint at out on the data in

@@ -47,6 +47,14 @@
  *     (L finite) or diverges where asked (L nan). With FAKECUDA_HOSTMEM.
  *   - FAKECUDA_HANG=name: the call of that function never returns (a driver
  *     that no longer answers).
+ *   - FAKECUDA_FAULT=name:N: the device faults at the Nth call of name, and
+ *     from then on every call that can fail fails, as after a kernel's
+ *     illegal address: the driver's with CUDA_ERROR_ILLEGAL_ADDRESS (the
+ *     sticky error), cuBLAS's and cuDNN's with their own failure, which
+ *     only asking the driver tells from another; binding a context to a
+ *     thread (cuCtxSetCurrent) still works, as the driver's does. The
+ *     stats say where ("fault name N", N counting every call that can
+ *     fail).
  *   - Violations: destroying what is not alive, cudnnDestroy or a cuDNN or
  *     cuBLAS call while another context is current, an SGEMM on a handle
  *     with no workspace of ours (cublasSetStream resets it, as documented),
@@ -106,6 +114,9 @@ static char ctxs[MAXDEV]; /* a context is the address of its byte */
 static __thread void *current;
 static long calls, fail_at = -1;
 static char fail_name[128], failed[128], hang_name[128];
+static char fault_name[128];
+static long fault_at = -1, faulted_at; /* faulted_at: 0 until the fault */
+static __thread int tl_fault;          /* this thread's call fails for the fault */
 static const char *dev_name;
 static int init_status, driver_version = 12080;
 static long failed_at;
@@ -153,6 +164,12 @@ static void init(void) {
 	env_int("FAKECUDA_INIT", &init_status);
 	env_int("FAKECUDA_DRIVER", &driver_version);
 	dev_name = getenv("FAKECUDA_NAME");
+	const char *fl = getenv("FAKECUDA_FAULT");
+	const char *fc = fl ? strrchr(fl, ':') : NULL;
+	if (fc) {
+		snprintf(fault_name, sizeof fault_name, "%.*s", (int)(fc - fl), fl);
+		fault_at = atol(fc + 1);
+	}
 	const char *h = getenv("FAKECUDA_HANG");
 	if (h && *h)
 		snprintf(hang_name, sizeof hang_name, "%s", h);
@@ -185,6 +202,10 @@ static int fail(const char *name) {
 		snprintf(failed, sizeof failed, "%s", name);
 		failed_at = calls;
 	}
+	if (!faulted_at && fault_name[0] && strcmp(fault_name, name) == 0 && n == fault_at)
+		faulted_at = calls;
+	if (faulted_at && strcmp(name, "cuCtxSetCurrent") != 0)
+		now = tl_fault = 1;
 	int hang = hang_name[0] && strcmp(hang_name, name) == 0;
 	pthread_mutex_unlock(&mu);
 	while (hang)
@@ -207,11 +228,28 @@ static void violate(const char *fmt, ...) {
 	pthread_mutex_unlock(&mu);
 }
 
+/* The driver's statuses. */
+#define OOM 2
+#define UNKNOWN 999
+#define ILLEGAL_ADDRESS 700
+#define INVALID_CONTEXT 201
+#define INVALID_PTX 218
+#define INVALID_IMAGE 200
+#define NO_BINARY_FOR_GPU 209
+#define UNSUPPORTED_PTX_VERSION 222
+
 /* done writes the state to FAKECUDA_STATS, over what it wrote last (the
  * file stays open: opening it on every call took most of a run's time),
- * and returns r. */
+ * and returns r (after the fault, the sticky error for a driver's failure). */
 static int done(int r) {
 	static FILE *f;
+	if (tl_fault) {
+		/* The driver's failure of a call after the fault is the sticky
+		 * error (a library's keeps its own status). */
+		tl_fault = 0;
+		if (r == OOM || r == UNKNOWN)
+			r = ILLEGAL_ADDRESS;
+	}
 	static int opened;
 	pthread_mutex_lock(&mu);
 	if (!opened) {
@@ -228,6 +266,8 @@ static int done(int r) {
 	fprintf(f, "calls %ld\n", calls);
 	if (failed[0])
 		fprintf(f, "failed %s %ld\n", failed, failed_at);
+	if (faulted_at)
+		fprintf(f, "fault %s %ld\n", fault_name, faulted_at);
 	int ctx = 0;
 	for (int i = 0; i < MAXDEV; i++)
 		ctx += ctxref[i];
@@ -298,14 +338,6 @@ static void destroy(const char *fn, void *p, int kind) {
 }
 
 /* ---- Driver API ---- */
-
-#define OOM 2
-#define UNKNOWN 999
-#define INVALID_CONTEXT 201
-#define INVALID_PTX 218
-#define INVALID_IMAGE 200
-#define NO_BINARY_FOR_GPU 209
-#define UNSUPPORTED_PTX_VERSION 222
 
 CUresult cuInit(unsigned int flags) {
 	int f = fail("cuInit");
@@ -379,6 +411,8 @@ static const char *err_name(CUresult r) {
 		return "CUDA_ERROR_INSUFFICIENT_DRIVER";
 	case UNKNOWN:
 		return "CUDA_ERROR_UNKNOWN";
+	case ILLEGAL_ADDRESS:
+		return "CUDA_ERROR_ILLEGAL_ADDRESS";
 	}
 	return NULL;
 }
@@ -413,6 +447,9 @@ CUresult cuGetErrorString(CUresult r, const char **s) {
 		break;
 	case 35:
 		*s = "CUDA driver version is insufficient for CUDA runtime version";
+		break;
+	case ILLEGAL_ADDRESS:
+		*s = "an illegal memory access was encountered";
 		break;
 	default:
 		*s = "unknown error";

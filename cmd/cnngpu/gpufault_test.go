@@ -1,0 +1,103 @@
+//go:build cgo
+
+// gpufault_test.go: a GPU that faults during a training (an illegal
+// address, after which every call fails: FAKECUDA_FAULT) on the fake
+// driver: train says the GPU faulted and what --out holds, whichever
+// checkpoint the fault took with it.
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cnngpu/cnngpu/engine"
+	"github.com/cnngpu/cnngpu/internal/fakecuda"
+)
+
+// TestGPUFaultSaysWhatOutHolds: a two-epoch run on the fake GPU (its
+// memory holding what is uploaded, its losses finite) whose device faults
+//   - in the first epoch, into the --out of an earlier run: that file is
+//     named untouched, byte for byte;
+//   - as the first epoch's checkpoint is copied from the GPU (the third
+//     read: the first epoch's loss and step count come first): that
+//     checkpoint is named as lost with the fault, and nothing is at --out;
+//   - at the second epoch's save (its step count, the seventh read, made
+//     once the first epoch's write is done): the first epoch's checkpoint
+//     is intact, at epoch 1, with the resume command;
+//   - in the first epoch of a run resumed with more --epochs than its
+//     checkpoint's: the resume command repeats --epochs, and runs.
+func TestGPUFaultSaysWhatOutHolds(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
+		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
+	train := func(out string, extra ...string) []string {
+		return append([]string{"train", "--device", "0", "--data", dir, "--epochs", "2", "--batch-size", "32", "--out", out}, extra...)
+	}
+	const fault = "CUDA_ERROR_ILLEGAL_ADDRESS (700): an illegal memory access was encountered; the GPU reported a fault, after which this process cannot use it"
+	check := func(what string, stderr string, code int, want ...string) {
+		t.Helper()
+		for _, w := range append([]string{fault}, want...) {
+			if code != 1 || !strings.Contains(stderr, w) {
+				t.Errorf("%s: exit %d, want 1 saying %q:\n%s", what, code, w, stderr)
+				return
+			}
+		}
+	}
+
+	earlier := filepath.Join(dir, "earlier.safetensors")
+	if _, stderr, code := cnngpu(t, env, train(earlier)...); code != 0 {
+		t.Fatalf("a run on the fake GPU: exit %d\n%s", code, stderr)
+	}
+	before, err := os.ReadFile(earlier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := cnngpu(t, append(env, "FAKECUDA_FAULT=cuGraphLaunch:5"), train(earlier)...)
+	check("a fault in the first epoch", stderr, code, "\nno checkpoint of this run was written: the file "+earlier+" is untouched by it")
+	if now, err := os.ReadFile(earlier); err != nil || !bytes.Equal(now, before) {
+		t.Errorf("the earlier run's checkpoint changed (%v)", err)
+	}
+
+	lost := filepath.Join(dir, "lost.safetensors")
+	_, stderr, code = cnngpu(t, append(env, "FAKECUDA_FAULT=cuMemcpyDtoHAsync_v2:3"), train(lost)...)
+	check("a fault as the first checkpoint is copied", stderr, code,
+		"\nthe checkpoint of epoch 1 was not written: its copy from the GPU failed with the fault\nno checkpoint was written to "+lost)
+	if _, err := os.Lstat(lost); err == nil {
+		t.Errorf("%s was written", lost)
+	}
+
+	kept := filepath.Join(dir, "kept.safetensors")
+	_, stderr, code = cnngpu(t, append(env, "FAKECUDA_FAULT=cuMemcpyDtoHAsync_v2:7"), train(kept)...)
+	check("a fault at the second epoch's save", stderr, code,
+		"\nthe checkpoint "+kept+" is intact (it resumes at epoch 2, step 0): once that is fixed, resume with: "+binary_+" train --resume "+kept+" --data "+dir+" --device 0 (")
+	if ck, err := engine.LoadHeader(kept); err != nil || ck.Position != (engine.Position{Epoch: 1}) {
+		t.Errorf("%s after a fault in epoch 2: %v, want epoch 1's checkpoint (%v)", kept, ck, err)
+	}
+
+	// A finished one-epoch run (on the CPU: the fake's kernels count no
+	// optimizer steps, which a resume checks), resumed for three.
+	short := filepath.Join(dir, "short.safetensors")
+	if _, stderr, code := cnngpu(t, nil, "train", "--cpu", "--threads", "1", "--data", dir, "--epochs", "1", "--batch-size", "32",
+		"--schedule", "constant", "--quiet", "--out", short); code != 0 {
+		t.Fatalf("one epoch on the CPU: exit %d\n%s", code, stderr)
+	}
+	before, err = os.ReadFile(short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume := []string{"train", "--resume", short, "--data", dir, "--device", "0", "--epochs", "3"}
+	_, stderr, code = cnngpu(t, append(env, "FAKECUDA_FAULT=cuGraphLaunch:5"), resume...)
+	check("a fault in a resumed run's first epoch", stderr, code,
+		"\nthe checkpoint "+short+" is intact (it resumes at epoch 2, step 0): once that is fixed, resume with: "+binary_+" "+strings.Join(resume, " ")+" (")
+	if now, err := os.ReadFile(short); err != nil || !bytes.Equal(now, before) {
+		t.Errorf("the resumed checkpoint changed (%v)", err)
+	}
+	if stdout, stderr, code := cnngpu(t, env, resume...); code != 0 || !strings.Contains(stdout, "epoch 3/3 ") {
+		t.Errorf("the resume command given: exit %d, want its three epochs trained\n%s%s", code, stdout, stderr)
+	}
+}
