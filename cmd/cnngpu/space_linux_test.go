@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cnngpu/cnngpu/engine"
 )
@@ -149,5 +150,59 @@ func TestCheckpointBytesCountsTheDataFolder(t *testing.T) {
 	long, _ := checkpointBytes(arch, opt, engine.ConstantLR, 2, "/"+strings.Repeat("<", 750))
 	if long-short < 750*7-8 { // less what "/d" took
 		t.Errorf("a data folder of 750 '<' adds %d bytes to the estimate; escaped twice (\\u003c) it takes 7 a character", long-short)
+	}
+}
+
+// TestLastCheckpointLostToAFullDisk: a file system that fills (another
+// program's file) while a two-epoch run trains its last epoch, after the
+// first epoch's checkpoint landed: the last checkpoint cannot be written.
+// The run tests its model anyway and says its result, not saved, then the
+// write's failure and the first epoch's checkpoint kept, with the resume
+// command; exit 1, and --out holds epoch 1's checkpoint.
+func TestLastCheckpointLostToAFullDisk(t *testing.T) {
+	data := t.TempDir()
+	fakeMNIST(t, data, 2000, 50) // an epoch of about a second on one thread: time to fill the disk
+	small := smallFS(t, "100m")
+	out := filepath.Join(small, "m.safetensors")
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", data, "--epochs", "2", "--out", out)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The first epoch's checkpoint is at out once its write is done.
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(out); err == nil {
+			break
+		}
+		if time.Since(start) > 2*time.Minute {
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint after 2 minutes:\n%s%s", &so, &se)
+		}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(small, &st); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(small, "filler"), make([]byte, st.Bavail*uint64(st.Bsize)), 0o644)
+	err := cmd.Wait()
+	if strings.Contains(so.String(), "checkpoint: ") {
+		t.Skipf("the last epoch ended before the disk was full (a slow test machine):\n%s%s", &so, &se)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("exit %v, want 1", err)
+	}
+	for _, w := range []string{
+		"note: the trained model (seed 1), not saved, had test accuracy ",
+		"cnngpu: --out: writing " + out + ": no space left on device; free some space there and run again\n" +
+			"the checkpoint there is intact (it resumes at epoch 2, step 0): once that is fixed, resume with: " + binary_ + " train --resume " + out + " --data " + data + " --threads 1 --cpu\n",
+	} {
+		if !strings.Contains(se.String(), w) {
+			t.Errorf("no %q in\n%s%s", w, &so, &se)
+		}
+	}
+	if ck, err := engine.LoadHeader(out); err != nil || ck.Position != (engine.Position{Epoch: 1}) {
+		t.Errorf("%s: %v (%v), want the first epoch's checkpoint", out, ck, err)
 	}
 }
