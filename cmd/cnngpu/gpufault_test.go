@@ -9,6 +9,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,46 @@ func TestGPUFaultSaysWhatOutHolds(t *testing.T) {
 	}
 	if stdout, stderr, code := cnngpu(t, env, resume...); code != 0 || !strings.Contains(stdout, "epoch 3/3 ") {
 		t.Errorf("the resume command given: exit %d, want its three epochs trained\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestGPUFaultInASeedSaysHowToContinue: a --seeds run whose GPU faults in
+// the second seed's first epoch (nothing of that seed kept) names the
+// finished seed and the --continue command, which tests that seed again
+// and trains the other two.
+func TestGPUFaultInASeedSaysHowToContinue(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
+		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
+	out := filepath.Join(dir, "m.safetensors")
+	args := []string{"train", "--device", "0", "--data", dir, "--epochs", "2", "--batch-size", "32", "--out", out}
+
+	// The graph launches of one seed's run, its test's included.
+	stats := filepath.Join(t.TempDir(), "stats")
+	if _, stderr, code := cnngpu(t, append(env, "FAKECUDA_STATS="+stats), withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...); code != 0 {
+		t.Fatalf("one seed on the fake GPU: exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(stats)
+	_, count, _ := strings.Cut(string(b), "count cuGraphLaunch ")
+	launches := 0
+	if _, serr := fmt.Sscanf(count, "%d", &launches); err != nil || serr != nil || launches < 2 {
+		t.Fatalf("the fake's count of graph launches: %v %v %d\n%s", err, serr, launches, b)
+	}
+
+	seeds := append(args, "--seeds", "1-3")
+	stdout, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAULT=cuGraphLaunch:%d", launches+2)), seeds...)
+	for _, want := range []string{
+		"cnngpu: seed 2: cuGraphLaunch: CUDA_ERROR_ILLEGAL_ADDRESS",
+		"\nno checkpoint was written to " + filepath.Join(dir, "m-seed2.safetensors") + "\nnot started: seed 3\n",
+		"\ncontinue all 3 seeds with: " + binary_ + " train --device 0 --data " + dir + " --epochs 2 --batch-size 32 --seeds 1-3 --out " + out + " --continue (the finished ones are tested again, not retrained)\n",
+	} {
+		if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stdout, "seed 1: test accuracy") {
+			t.Fatalf("a fault in seed 2: exit %d, no %q in\n%s%s", code, want, stdout, stderr)
+		}
+	}
+	stdout, stderr, code = cnngpu(t, env, append(seeds, "--continue")...)
+	if code != 0 || strings.Count(stdout, "epoch 2/2 ") != 2 || !strings.Contains(stdout, "3 seeds: test accuracy mean 50.00%") {
+		t.Errorf("--continue: exit %d; want seed 1 tested, seeds 2 and 3 trained\n%s\n%s", code, stdout, stderr)
 	}
 }

@@ -191,10 +191,12 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 			}
 			if errors.As(err, new(earlierKept)) {
 				more += "\nrun the same command again to train the seeds (each replaces the earlier run's checkpoint when its first epoch ends), or give --out another name to keep those"
-			} else if resume := errors.As(err, new(resumable)); resume || interrupted || errors.As(err, new(trainedKept)) {
+			} else if resume := errors.As(err, new(resumable)); resume || interrupted || errors.As(err, new(trainedKept)) || len(results) > 0 && !isDivergence(err) {
 				// The checkpoints kept are the run's own: continuing
 				// tests the finished seeds again, resumes this one (or
-				// tests it, trained) and trains the rest.
+				// tests it, trained; or trains it from its start, where
+				// it kept nothing: after a GPU fault, a full disk) and
+				// trains the rest. (A diverged seed diverges again.)
 				if len(s.seeds) > 1 {
 					more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
 				} else {
