@@ -704,6 +704,13 @@ func checkedSplits(spec *Spec, labels []uint8, final bool) (*splits, int, error)
 	if err != nil {
 		return nil, 0, err
 	}
+	most := 0
+	for k := range spec.Rounds() {
+		most = max(most, rs.trainLen(k))
+	}
+	if err := spec.CheckSteps(most, "a run's training set"); err != nil {
+		return nil, 0, &BlockedError{err}
+	}
 	if !final {
 		return rs, 0, nil
 	}
@@ -725,6 +732,9 @@ func finalIndices(spec *Spec, labels []uint8) ([]int32, error) {
 	}
 	if err := hasEveryDigit(labels, idx, before, "the final retraining's training set", ""); err != nil {
 		return nil, fmt.Errorf("%w (or leave the final retraining out: --final=false)", err)
+	}
+	if err := spec.CheckSteps(len(idx), "the final retraining's"); err != nil {
+		return nil, &BlockedError{fmt.Errorf("%w (or leave the final retraining out: --final=false)", err)}
 	}
 	return idx, nil
 }

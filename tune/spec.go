@@ -263,17 +263,6 @@ func (s *Spec) Validate() error {
 	if s.Epochs < 1 {
 		return fmt.Errorf("epochs %d: expected at least 1", s.Epochs)
 	}
-	// The final retraining's steps, the most of any run.
-	images := s.FinalImages()
-	for _, b := range s.BatchSizes {
-		if b < 1 {
-			continue // refused below
-		}
-		if engine.TooManySteps(s.Epochs, (images+b-1)/b) {
-			return fmt.Errorf("%d epochs of batch %d over %d images are more than the %d optimizer steps the optimizer counts exactly: use larger batch sizes or fewer epochs",
-				s.Epochs, b, images, engine.MaxSteps)
-		}
-	}
 	if s.Folds == 1 || s.Folds < 0 || s.Folds > MNISTTrain {
 		return fmt.Errorf("folds %d: expected 0 (hold-out) or 2 to %d", s.Folds, MNISTTrain)
 	}
@@ -310,6 +299,21 @@ func (s *Spec) Validate() error {
 		same[k] = c.LR
 	}
 	return s.Shard.check(len(s.Configs()))
+}
+
+// CheckSteps refuses a study whose runs of images an epoch would take more
+// optimizer steps at one of its batch sizes than the optimizer counts
+// exactly (each run would refuse itself as it starts): checked where the
+// data is known (the splits, the final retraining's set; MNIST's sizes for
+// a plan made without it), for a study may train on fewer images, or more.
+func (s *Spec) CheckSteps(images int, what string) error {
+	for _, b := range s.BatchSizes {
+		if b >= 1 && engine.TooManySteps(s.Epochs, (images+b-1)/b) {
+			return fmt.Errorf("%d epochs of batch %d over %d images (%s) are more than the %d optimizer steps the optimizer counts exactly: use larger batch sizes or fewer epochs",
+				s.Epochs, b, images, what, engine.MaxSteps)
+		}
+	}
+	return nil
 }
 
 // CheckMNISTSplit refuses a hold-out that leaves MNIST's training or

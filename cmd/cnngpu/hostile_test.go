@@ -1015,8 +1015,13 @@ func TestTuneDryRunReadsItsData(t *testing.T) {
 		{[]string{"--data", filepath.Join(dir, "none")}, 2, "--data: data folder " + filepath.Join(dir, "none") + " does not exist"},
 		{[]string{"--data", relabel(0)}, 1, "has no image of the digit 9, only of 0, 1, 2, 3, 4, 5, 6, 7 and 8"},
 		{[]string{"--data", relabel(1), "--folds", "3"}, 2, "--folds 3: the training set has 1 image of the digit 9, so round "},
+		// The optimizer's steps are counted over --data's images, not
+		// MNIST's 60,000 (which refused the first).
+		{[]string{"--data", dir, "--epochs", "200000"}, 0, ""},
+		{[]string{"--data", dir, "--epochs", "70000", "--batch-size", "1"}, 2, "70000 epochs of batch 1 over 300 images (the final retraining's) are more than the 16777216 optimizer steps"},
+		{[]string{"--data", dir, "--epochs", "100000", "--batch-size", "1", "--final=false"}, 2, "100000 epochs of batch 1 over " + strconv.Itoa(n) + " images (a run's training set) are more than"},
 	} {
-		_, stderr, code := cnngpu(t, nil, append(grid, c.args...)...)
+		_, stderr, code := cnngpu(t, nil, withFlags(grid, c.args...)...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("dry run %v: exit %d\n%s\nwant exit %d and %q", c.args, code, stderr, c.code, c.want)
 		}
@@ -1070,7 +1075,7 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		{[]string{"--cpu", "--device", "0"}, "--cpu and --device exclude each other"},
 		{[]string{"--cpu", "--devices", "0"}, "--devices excludes --cpu and --device"},
 		{[]string{"--folds", "100000"}, "--folds 100000: expected 0 (a hold-out) or 2 to 60000"},
-		{[]string{"--batch-size", "1,128", "--epochs", "300"}, "300 epochs of batch 1 over 60000 images are more than the 16777216 optimizer steps"},
+		{[]string{"--batch-size", "1,128", "--epochs", "300"}, "300 epochs of batch 1 over 60000 images (the final retraining's, of MNIST's) are more than the 16777216 optimizer steps"},
 		{[]string{"--val-split", "0.99999999"}, "--val-split 0.99999999 leaves MNIST's validation set empty or its training set without a digit"},
 		// Below the largest digit's bound (0.9999258), past the smallest's.
 		{[]string{"--val-split", "0.99991"}, "expected at least 7.42e-05 and below 0.9999078"},

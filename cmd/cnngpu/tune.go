@@ -325,9 +325,17 @@ func tuneAction(c *cli.Context) (err error) {
 	}
 	if !c.IsSet("data") {
 		// The default data is MNIST: a hold-out that leaves one of its
-		// sets empty is refused now, not once the data is read and the
-		// engines run (a dry run with --data checks that data's own).
+		// sets empty, or runs of more steps than the optimizer counts, are
+		// refused now, not once the data is read and the engines run (a
+		// dry run with --data checks that data's own).
 		if err := spec.CheckMNISTSplit(); err != nil {
+			return usageErrorf("%v", err)
+		}
+		images, what := spec.TrainImages(), "a run's training set, of MNIST's"
+		if c.Bool("final") {
+			images, what = spec.FinalImages(), "the final retraining's, of MNIST's"
+		}
+		if err := spec.CheckSteps(images, what); err != nil {
 			return usageErrorf("%v", err)
 		}
 	}
