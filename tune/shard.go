@@ -126,7 +126,7 @@ func ResolveShard(s string, lookup func(string) (string, bool)) (sh Shard, from 
 	// An array of N tasks, 0..N-1, or a part of one: `sbatch --array=2`
 	// reruns task 2 alone, and the merge names any shard left out. An
 	// array reaching past N-1 is another split than the study's.
-	want := fmt.Sprintf("submit the array as --array=0-%d (or a part of it, e.g. --array=2 to run task 2 again)", n-1)
+	want := fmt.Sprintf("submit the array as --array=0-%d (or a part of it, e.g. --array=%d to run task %d again)", n-1, n-1, n-1)
 	count := -1
 	if c, ok := get(EnvSlurmCount); ok {
 		cn, err := num(EnvSlurmCount, c)

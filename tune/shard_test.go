@@ -46,6 +46,8 @@ func TestResolveShard(t *testing.T) {
 		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "4"}, Shard{}, "JOB_COMPLETION_INDEX=4 is out of range 0..3: the Indexed Job's completions must equal N (4)"},
 		{"auto/4", map[string]string{"JOB_COMPLETION_INDEX": "x"}, Shard{}, `JOB_COMPLETION_INDEX="x" is not a whole number`},
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "5"}, Shard{}, "SLURM_ARRAY_TASK_ID=5 is out of range 0..3: submit the array as --array=0-3"},
+		// The example rerun is a task of the array (was --array=2 whatever N).
+		{"auto/2", map[string]string{"SLURM_ARRAY_TASK_ID": "2"}, Shard{}, "SLURM_ARRAY_TASK_ID=2 is out of range 0..1: submit the array as --array=0-1 (or a part of it, e.g. --array=1 to run task 1 again)"},
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "8"}, Shard{}, "the Slurm array has 8 tasks (SLURM_ARRAY_TASK_COUNT=8) but the study is split into 4 shards: submit the array as --array=0-3, or use --shard auto/8"},
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "1"}, Shard{}, "the Slurm array starts at 1"},
 		{"auto/4", map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MAX": "6"}, Shard{}, "the Slurm array ends at 6"},
