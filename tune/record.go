@@ -352,8 +352,17 @@ func WriteResults(dir, recipe string, results []Result) error {
 		if r.Diverged {
 			de = strconv.Itoa(r.DivergedEpoch)
 		}
+		// A run with no validation accuracy (diverged) has no spread of
+		// it and no best epoch either: blank, as its accuracies are.
+		std, best := fmtF(r.FinalValStd), ""
+		if math.IsNaN(r.FinalValAcc) {
+			std = ""
+		}
+		if r.BestEpoch > 0 {
+			best = strconv.Itoa(r.BestEpoch)
+		}
 		w.Write([]string{strconv.FormatFloat(r.Config.LR, 'g', -1, 64), strconv.Itoa(r.Config.BatchSize), r.Config.Act,
-			strconv.Itoa(r.Rounds), fmtF(r.FinalValAcc), fmtF(r.FinalValStd), fmtF(r.BestValAcc), strconv.Itoa(r.BestEpoch),
+			strconv.Itoa(r.Rounds), fmtF(r.FinalValAcc), std, fmtF(r.BestValAcc), best,
 			fmtF(r.FinalValLoss), fmtF(r.FinalTrainAcc), strconv.FormatBool(r.Diverged), de, recipe, strconv.FormatFloat(r.Seconds, 'f', 1, 64)})
 	}
 	w.Flush()
