@@ -140,8 +140,14 @@ func ParseAugment(s string) (Augmentation, error) {
 			}
 			// Check refuses what is over the bound, and a value so small
 			// that its float32 bound is 0 (nothing would turn): said so.
-			if hasVal && err != nil && val != "" {
-				want += "; written as a plain decimal number (" + val + " is not one)"
+			if bare := strings.TrimLeft(val, "+-"); hasVal && err != nil && val != "" {
+				switch v, _ := strconv.ParseFloat(bare, 64); {
+				case bare == val || !plainDecimal.MatchString(bare):
+					want += "; written as a plain decimal number (" + val + " is not one)"
+				case v > 0:
+					// rotate:-10: the bound is written; both ways are taken.
+					want += "; written without a sign: it goes both ways (±" + bare + ")"
+				}
 			}
 			if !hasVal || err != nil || !(f > 0) {
 				return bad(want)

@@ -135,6 +135,14 @@ func TestParseAugment(t *testing.T) {
 	if _, err := engine.ParseAugment("rotate:1e-30"); err == nil || !strings.Contains(err.Error(), "written as a plain decimal number (1e-30 is not one)") {
 		t.Errorf("ParseAugment(rotate:1e-30): %v; want it asked for in plain decimal", err)
 	}
+	// A sign: the bound goes both ways already (it was called no plain
+	// decimal number); a signed zero is below the bound, no more.
+	for in, want := range map[string]string{"rotate:-10": "; written without a sign: it goes both ways (±10)", "scale:+0.1": "; written without a sign: it goes both ways (±0.1)",
+		"scale:-0": "the scale must be a fraction above 0 and up to 0.25 (scale:0.1 resizes by up to ±10%)\""} {
+		if _, err := engine.ParseAugment(in); err == nil || !strings.Contains(err.Error()+"\"", want) || strings.Contains(err.Error(), "plain decimal") {
+			t.Errorf("ParseAugment(%s): %v; want %q", in, err, want)
+		}
+	}
 	// Too small to do anything: said so, not "above 0".
 	for _, in := range []string{"rotate:0.00000000000000000000000000000000000000000000001", "scale:0.0000000000000000000000000000000000000000000001"} {
 		if _, err := engine.ParseAugment(in); err == nil || !strings.Contains(err.Error(), "too small to turn or resize anything") {
