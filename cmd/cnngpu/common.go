@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,16 @@ func loadTestSet(ctx context.Context, c *cli.Context, log io.Writer) (*loader.Se
 func emptyFlag(c *cli.Context, flag, expected, unset string) error {
 	if c.IsSet(flag) && c.String(flag) == "" {
 		return usageErrorf("--%s '': expected %s; leave --%s out %s", flag, expected, flag, unset)
+	}
+	return nil
+}
+
+// emptyArg refuses an argument given empty (a script's unset "$F"), which
+// would be named as an empty file or folder: cmd is the command's name,
+// expected what its arguments are.
+func emptyArg(c *cli.Context, cmd, expected string) error {
+	if i := slices.Index(c.Args().Slice(), ""); i >= 0 {
+		return usageErrorf("%s: argument %d is empty: expected %s", cmd, i+1, expected)
 	}
 	return nil
 }

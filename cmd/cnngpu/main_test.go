@@ -213,6 +213,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--data", dir, "--batch-size", "1", "--epochs", "1000000000", "--out", filepath.Join(dir, "big.safetensors")}, 2, "--epochs 1000000000: expected at most 204800 (a checkpoint records every epoch's metrics"},
 		{[]string{"train", "--cpu", "--train-limit=0x100"}, 2, `--train-limit "0x100": expected a whole number in decimal digits`},
 		{[]string{"tune", "--cpu", "--seed", "1_000"}, 2, `--seed "1_000": expected a whole number in decimal digits`},
+		// An empty argument (a script's unset "$F"): not a file named "".
+		{[]string{"predict", "--model", filepath.Join(dir, "m.safetensors"), "a.png", ""}, 2, "predict: argument 2 is empty: expected image files"},
+		{[]string{"plot", ""}, 2, "plot: argument 1 is empty: expected the --out folder of a 'cnngpu tune'"},
+		{[]string{"tune", "merge", "--out", filepath.Join(dir, "merged"), ""}, 2, "tune merge: argument 1 is empty: expected the studies' folders to merge"},
 		{[]string{"train", "--cpu", "--no-such-flag"}, 2, "unknown flag --no-such-flag"},
 		{[]string{"train", "--cpu", "--data", filepath.Join(dir, "missing")}, 2, "does not exist"},
 		{[]string{"train", "--cpu", "--data", t.TempDir()}, 1, "lacks train-images-idx3-ubyte.gz"},

@@ -242,6 +242,9 @@ func predictAction(c *cli.Context) error {
 			stdin++
 		}
 	}
+	if err := emptyArg(c, "predict", "image files (PNG, JPEG, GIF; '-' for standard input)"); err != nil {
+		return err
+	}
 	if err := emptyFlag(c, "idx", "an IDX image file (raw or .gz), e.g. --idx ~/.cache/cnngpu/mnist/t10k-images-idx3-ubyte.gz", "to classify image files"); err != nil {
 		return err
 	}

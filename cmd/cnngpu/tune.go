@@ -86,6 +86,9 @@ func plotCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usageErrorf("plot takes one study folder, got %d arguments\nusage: %s plot DIR (a folder cnngpu tune --out DIR wrote)", c.NArg(), self())
 			}
+			if err := emptyArg(c, "plot", "the --out folder of a 'cnngpu tune'"); err != nil {
+				return err
+			}
 			dir := c.Args().First()
 			// A study folder first: nothing (not even the lock) is
 			// written into one that is not.
@@ -778,6 +781,9 @@ func mergeFlags(c *cli.Context) (out string, dirs []string, opt tune.MergeOption
 				return "", nil, opt, usageErrorf("--%s is for the final retraining: add --final, or leave it out", f)
 			}
 		}
+	}
+	if err := emptyArg(c, "tune merge", "the studies' folders to merge (each a 'cnngpu tune --shard' --out)"); err != nil {
+		return "", nil, opt, err
 	}
 	opt = tune.MergeOptions{AllowMissing: c.Bool("allow-missing"), DryRun: c.Bool("dry-run")}
 	return out, c.Args().Slice(), opt, nil
