@@ -151,7 +151,10 @@ func Render(dir, machine string) error {
 	if images > 0 {
 		fmt.Fprintf(&b, "; each run trained on %d images an epoch", images)
 	}
-	if spec.TrainLimit > 0 {
+	switch {
+	case spec.TrainLimit > 0 && images > 0 && spec.TrainLimit > images:
+		fmt.Fprintf(&b, " (`--train-limit %d`: more than there are, so all the images left after validation)", spec.TrainLimit)
+	case spec.TrainLimit > 0:
 		fmt.Fprintf(&b, " (`--train-limit %d`: a stratified sample of the images left after validation)", spec.TrainLimit)
 	}
 	precision := ""

@@ -1221,12 +1221,23 @@ func withoutSeconds(b []byte) []byte {
 }
 
 // TestTrainLimitAboveTheImagesSaid: a --train-limit above the images a run
-// has is said, as train says it, and the runs train on all of them.
+// has is said, as train says it, and the runs train on all of them, which
+// the report says (it called them a sample); one below them is a sample.
 func TestTrainLimitAboveTheImagesSaid(t *testing.T) {
-	spec := tinySpec()
-	spec.LRs, spec.Acts, spec.Epochs, spec.TrainLimit = []float64{0.003}, []string{"relu"}, 1, 1000
-	if log, err := runLogged(t, spec, t.TempDir(), synthetic(100, 20), false); err != nil || !strings.Contains(log, "note: --train-limit 1000 is more than the 70 training images each run has") {
-		t.Errorf("--train-limit 1000 over 70 images: %v, log:\n%s", err, log)
+	for limit, want := range map[int]string{
+		1000: "each run trained on 70 images an epoch (`--train-limit 1000`: more than there are, so all the images left after validation)",
+		50:   "each run trained on 50 images an epoch (`--train-limit 50`: a stratified sample of the images left after validation)",
+	} {
+		spec := tinySpec()
+		spec.LRs, spec.Acts, spec.Epochs, spec.TrainLimit = []float64{0.003}, []string{"relu"}, 1, limit
+		dir := t.TempDir()
+		log, err := runLogged(t, spec, dir, synthetic(100, 20), false)
+		if said := strings.Contains(log, "note: --train-limit 1000 is more than the 70 training images each run has"); err != nil || said != (limit == 1000) {
+			t.Errorf("--train-limit %d over 70 images: %v, log:\n%s", limit, err, log)
+		}
+		if report, _ := os.ReadFile(filepath.Join(dir, ReportFile)); !strings.Contains(string(report), want) {
+			t.Errorf("--train-limit %d over 70 images: no %q in the report:\n%s", limit, want, report)
+		}
 	}
 }
 

@@ -999,6 +999,9 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		return seedResult{}, err
 	}
 	steps := engine.StepsPerEpoch(len(trainIdx), cfg.BatchSize)
+	if cfg.BatchSize > len(trainIdx) && s.init == nil && r.note != nil {
+		fmt.Fprintf(r.note, "note: --batch-size %d is more than the %d training images; each step takes all %d, one step an epoch\n", cfg.BatchSize, len(trainIdx), len(trainIdx))
+	}
 	if engine.TooManySteps(cfg.Epochs, steps) {
 		return seedResult{}, usageErrorf("--epochs %d of %d steps (%d images, --batch-size %d) are more than the %d optimizer steps its step count holds exactly: use a larger --batch-size or fewer --epochs",
 			cfg.Epochs, steps, len(trainIdx), cfg.BatchSize, engine.MaxSteps)
