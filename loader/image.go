@@ -37,12 +37,23 @@ var ErrNoInk = errors.New("no ink found: the image is blank (a digit must be dar
 // NoDigitError is an image whose marks are no digit: too faint, too
 // small, a solid blot, scattered specks, a dash. Why says which, as "its
 // …".
-type NoDigitError struct{ Why string }
+type NoDigitError struct {
+	Why string
+	// grey: said of the image's brightness, which differs from its
+	// background (no note that it differs in colour alone).
+	grey bool
+}
 
 func (e *NoDigitError) Error() string { return "no digit found: " + e.Why }
 
 // Is makes errors.Is(err, ErrNoInk) true.
 func (e *NoDigitError) Is(target error) bool { return target == ErrNoInk }
+
+// noisyPeak is how far toward full ink an image's strongest mark lies at
+// least, where nothing stands out of the noise along its border, for it
+// to be called noisy rather than blank: half the way (a blank photo's
+// camera noise is a few percent).
+const noisyPeak = 0.5
 
 // MinInkContrast is how far of the way from the background's shade to
 // black (to white, on a dark background) the strongest mark of a digit
@@ -175,7 +186,7 @@ func DecodeDigitContext(ctx context.Context, data []byte) ([]float32, error) {
 			img = orient(img, jpegOrientation(data))
 		}
 		x, err := PrepareDigit(img)
-		if errors.Is(err, ErrNoInk) && colourOnly(img) {
+		if nd := (*NoDigitError)(nil); errors.Is(err, ErrNoInk) && !(errors.As(err, &nd) && nd.grey) && colourOnly(img) {
 			return nil, fmt.Errorf("%w; its marks differ from the background in colour only, not in brightness: draw the digit darker or lighter than its background (black on white), or raise the image's contrast in grey", err)
 		}
 		if err != nil && format == "gif" {
@@ -691,13 +702,14 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		}
 		clearBands(ink, w, h, thresh)
 	}
+	unfloored := slices.Max(ink) // the strongest mark, before the floor
 	for i, v := range ink {
 		if v <= thresh {
 			ink[i] = 0
 		}
 	}
 	if n := dropSpecks(ink, w, h); n > 0 {
-		return nil, &NoDigitError{fmt.Sprintf("its marks are scattered over it in %d specks, none of them a sixteenth of the ink: noise or a texture, not a digit's strokes", n)}
+		return nil, &NoDigitError{Why: fmt.Sprintf("its marks are scattered over it in %d specks, none of them a sixteenth of the ink: noise or a texture, not a digit's strokes", n)}
 	}
 	x0, y0, x1, y1 := w, h, -1, -1
 	for y := 0; y < h; y++ {
@@ -709,6 +721,11 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 		}
 	}
 	if x1 < 0 {
+		if unfloored >= noisyPeak {
+			// Marks as strong as a digit's, and no stronger than the
+			// border's: noise over the whole image, not a blank one.
+			return nil, &NoDigitError{Why: fmt.Sprintf("its marks, up to %.0f%% of the way from its background's shade to full ink, are no stronger than those along its border: noise or a texture all over it, not a digit on a plain background", 100*unfloored), grey: true}
+		}
 		return nil, ErrNoInk
 	}
 	cw, ch := x1-x0+1, y1-y0+1
@@ -731,11 +748,11 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 			why += fmt.Sprintf(", and its darker marks (%.0f%% of the way to black) lie less than %.0f levels of 255 below the background, too little to tell them for ink: "+
 				"photograph the digit in more light, or raise the image's contrast", 100*darkest, 255*darkInkMin)
 		}
-		return nil, &NoDigitError{why}
+		return nil, &NoDigitError{Why: why}
 	}
 	// A digit's height is bounded by the image's shorter side.
 	if side := max(minDigitSide, min(w, h)/200); max(cw, ch) < side {
-		return nil, &NoDigitError{fmt.Sprintf("its only mark is a dot of %dx%d pixels in %dx%d; a digit needs to be %d pixels or more across",
+		return nil, &NoDigitError{Why: fmt.Sprintf("its only mark is a dot of %dx%d pixels in %dx%d; a digit needs to be %d pixels or more across",
 			cw, ch, w, h, side)}
 	}
 	// Scale the longer side to 20 pixels.
@@ -758,12 +775,12 @@ func PrepareDigit(img image.Image) ([]float32, error) {
 	// (A mark of a few pixels, in an image of a few more, shows no
 	// strokes to tell: a 7 drawn in 6x6 is a 3x4 box of ink.)
 	if (max(cw, ch) >= 8 || max(cw, ch) < min(w, h)/10) && blot(small, sw, sh) {
-		return nil, &NoDigitError{fmt.Sprintf("its only mark is a solid blot of %dx%d pixels, not a digit's strokes (a tap, a dot or a dash); draw or photograph the whole digit", cw, ch)}
+		return nil, &NoDigitError{Why: fmt.Sprintf("its only mark is a solid blot of %dx%d pixels, not a digit's strokes (a tap, a dot or a dash); draw or photograph the whole digit", cw, ch)}
 	}
 	// (After the blot: a solid dash is said to be one.)
 	if lw, lh, ok := lineAcross(ink, w, x0, y0, x1, y1, strongest); ok {
 		// (The ratio rounded up: 3.004 is not shown as the 3.00 it is over.)
-		return nil, &NoDigitError{fmt.Sprintf("its only mark is one stroke lying across it, %dx%d pixels, %.2f times as wide as it is tall, where no digit is more than %.0f times (a dash or a line); "+
+		return nil, &NoDigitError{Why: fmt.Sprintf("its only mark is one stroke lying across it, %dx%d pixels, %.2f times as wide as it is tall, where no digit is more than %.0f times (a dash or a line); "+
 			"draw or photograph the whole digit, upright", lw, lh, math.Ceil(100*float64(lw)/float64(lh))/100, maxDigitWidth)}
 	}
 	// Centre of mass of the scaled digit.

@@ -249,12 +249,25 @@ func TestDecodeDigitRefuses(t *testing.T) {
 	for i := range paper.Pix {
 		paper.Pix[i] = uint8(232 + r.IntN(7))
 	}
+	// Noise all over: grey, and in colour (whose brightness varies too).
+	noise, colourNoise := image.NewGray(image.Rect(0, 0, 64, 64)), image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for i := range noise.Pix {
+		noise.Pix[i] = uint8(r.IntN(256))
+	}
+	for i := range colourNoise.Pix {
+		colourNoise.Pix[i] = uint8(r.IntN(256))
+		if i%4 == 3 {
+			colourNoise.Pix[i] = 255
+		}
+	}
 	for _, c := range []struct {
 		name string
 		data []byte
 		want string
 	}{
 		{"empty", nil, "empty file"},
+		{"noise", enc(t, noise, "png"), "no digit found: its marks, up to 100% of the way from its background's shade to full ink, are no stronger than those along its border: noise or a texture all over it"},
+		{"noise in colour", enc(t, colourNoise, "png"), "are no stronger than those along its border: noise or a texture all over it, not a digit on a plain background"},
 		{"text", []byte("hello, not an image"), "not a PNG, JPEG or GIF image (its first bytes are none of theirs): give an image file, or convert it to PNG"},
 		{"blank", enc(t, blank, "png"), "no ink found"},
 		{"too wide", enc(t, wide, "png"), "10001x1 pixels"},
@@ -281,6 +294,9 @@ func TestDecodeDigitRefuses(t *testing.T) {
 		}
 		if strings.HasPrefix(c.want, "no ") && !errors.Is(err, ErrNoInk) {
 			t.Errorf("%s: %v is not ErrNoInk", c.name, err)
+		}
+		if strings.HasPrefix(c.name, "noise") && (strings.Contains(fmt.Sprint(err), "blank") || strings.Contains(fmt.Sprint(err), "colour only")) {
+			t.Errorf("%s: %v, called blank or of colour only", c.name, err)
 		}
 	}
 	// Faint and small, but digits: a seven 30 levels off the paper, and

@@ -1203,7 +1203,7 @@ func TestInterruptKeepsAnEarlierRun(t *testing.T) {
 		return se.String()
 	}
 	se := stop(0, ck)
-	if !strings.Contains(se, "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name to keep it; a Ctrl-C before then keeps it)\n") ||
+	if !strings.Contains(se, "note: "+ck+" holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name, or move the file aside, to keep it; a Ctrl-C before then keeps it)\n") ||
 		strings.Contains(se, "to go on with that run instead") {
 		t.Errorf("a run about to replace an earlier, finished run's checkpoint does not say so, or offers to resume it:\n%s", se)
 	}
@@ -1444,7 +1444,7 @@ func TestReplacingAnUnfinishedRunSaysHowToResumeIt(t *testing.T) {
 	writeModel(t, ck, func(c *engine.Checkpoint) { c.Config.Epochs, c.Config.DataDir = 3, dir })
 	before := readFile(t, ck)
 	_, stderr, code := cnngpu(t, nil, "train", "--cpu", "--data", dir, "--epochs", "1", "--train-limit", "100", "--out", ck)
-	want := "note: " + ck + " holds the checkpoint of an earlier run of 3 epochs, stopped after epoch 1; this run replaces it when its first epoch ends (give --out another name to keep it); to go on with that run instead, stop this one (Ctrl-C) before then and run: " +
+	want := "note: " + ck + " holds the checkpoint of an earlier run of 3 epochs, stopped after epoch 1; this run replaces it when its first epoch ends (give --out another name, or move the file aside, to keep it); to go on with that run instead, stop this one (Ctrl-C) before then and run: " +
 		binary_ + " train --resume " + ck + " --data " + dir + "\n"
 	if code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("train over an unfinished run's checkpoint: exit %d, no %q in\n%s", code, want, stderr)

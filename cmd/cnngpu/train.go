@@ -553,7 +553,7 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 				how = "stop this one (Ctrl-C) before then and continue the seeds with: " + again
 			}
 			s.kept[out] = again
-			fmt.Fprintf(w, "note: %s holds the checkpoint of an earlier run of %s, stopped %s; this run replaces it when its first epoch ends (give --out another name to keep it); to go on with that run instead, %s\n",
+			fmt.Fprintf(w, "note: %s holds the checkpoint of an earlier run of %s, stopped %s; this run replaces it when its first epoch ends (give --out another name, or move the file aside, to keep it); to go on with that run instead, %s\n",
 				out, shown.Count(ck.Config.Epochs, "epoch"), stoppedWhere(ck.Position), how)
 			continue
 		}
@@ -562,11 +562,11 @@ func warnReplaced(w io.Writer, s *trainSetup) {
 		// saves, for --continue to go on from), nor in a run resumed from
 		// another checkpoint (whose resume command a stop prints).
 		if s.from != "" || s.seeds != nil && i > 0 {
-			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name to keep it)\n", out)
+			fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends, or when it is interrupted after its first step (give --out another name, or move the file aside, to keep it)\n", out)
 			continue
 		}
 		s.kept[out] = ""
-		fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name to keep it; a Ctrl-C before then keeps it)\n", out)
+		fmt.Fprintf(w, "note: %s holds an earlier run's checkpoint; this run replaces it when its first epoch ends (give --out another name, or move the file aside, to keep it; a Ctrl-C before then keeps it)\n", out)
 	}
 	switch m := s.metric; {
 	case m == "" || !held(m):
