@@ -710,6 +710,7 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, da
 		width = max(width, len(c.Label()))
 		digits = max(digits, len(strconv.Itoa(engine.StepsPerEpoch(n, c.BatchSize))))
 	}
+	fmt.Fprintf(w, "  each configuration, its steps an epoch and its share of the study's expected time:\n")
 	for i, c := range mine {
 		state := ""
 		switch {
