@@ -109,7 +109,7 @@ func Load() error {
 		ld := trace.Begin(trace.LoadDriver) // dlopen and dlsym; ended before cuInit
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
-			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v)", err), Hint: UseCPU}
+			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v)", err), Hint: UseCPU + noDriver}
 			return
 		}
 		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",

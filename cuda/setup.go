@@ -53,6 +53,10 @@ func setup(err error) error {
 // this program can use.
 const UseCPU = "; on this machine use --cpu"
 
+// noDriver follows UseCPU where the driver's library is not found: what a
+// machine with a GPU lacks.
+const noDriver = " (with an NVIDIA GPU: install its driver, or give a container the GPU, e.g. docker run --gpus all; docs/gpu.md lists what the GPU engine needs)"
+
 // otherOrCPU is the hint of a GPU the engine cannot use, after the advice
 // to use another.
 const otherOrCPU = ", or --cpu"

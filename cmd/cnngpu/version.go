@@ -78,7 +78,7 @@ func versionText(bi *debug.BuildInfo, fallback, platform string, gpu bool) strin
 		}
 		b.WriteString("\n")
 	} else if fallback != "" {
-		fmt.Fprintf(&b, "revision %s (given to the build: make, or the image's --build-arg REV)\n", fallback)
+		fmt.Fprintf(&b, "revision %s (from the git checkout make built it in, or the container build's REV)\n", fallback)
 	} else {
 		b.WriteString("revision unknown (built outside a git checkout, or with -buildvcs=false)\n")
 	}
