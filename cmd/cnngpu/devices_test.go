@@ -395,16 +395,7 @@ func TestSeedsContinueAfterAFailedTestOnAGPU(t *testing.T) {
 	args := []string{"train", "--device", "0", "--data", dir, "--epochs", "1", "--batch-size", "32", "--out", out}
 
 	// The last read from the GPU of one seed's run is its test's loss.
-	stats := filepath.Join(t.TempDir(), "stats")
-	if _, stderr, code := cnngpu(t, append(env, "FAKECUDA_STATS="+stats), withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...); code != 0 {
-		t.Fatalf("one seed on the fake GPU: exit %d\n%s", code, stderr)
-	}
-	b, err := os.ReadFile(stats)
-	_, count, _ := strings.Cut(string(b), "count cuMemcpyDtoHAsync_v2 ")
-	reads := 0
-	if _, serr := fmt.Sscanf(count, "%d", &reads); err != nil || serr != nil || reads < 2 {
-		t.Fatalf("the fake's count of reads: %v %v %d\n%s", err, serr, reads, b)
-	}
+	reads := fakeCalls(t, env, "cuMemcpyDtoHAsync_v2", withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...)
 
 	seeds := append(args, "--seeds", "1,2")
 	_, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAIL=cuMemcpyDtoHAsync_v2:%d", reads)), seeds...)

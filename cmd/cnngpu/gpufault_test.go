@@ -116,16 +116,7 @@ func TestGPUFaultInASeedSaysHowToContinue(t *testing.T) {
 	args := []string{"train", "--device", "0", "--data", dir, "--epochs", "2", "--batch-size", "32", "--out", out}
 
 	// The graph launches of one seed's run, its test's included.
-	stats := filepath.Join(t.TempDir(), "stats")
-	if _, stderr, code := cnngpu(t, append(env, "FAKECUDA_STATS="+stats), withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...); code != 0 {
-		t.Fatalf("one seed on the fake GPU: exit %d\n%s", code, stderr)
-	}
-	b, err := os.ReadFile(stats)
-	_, count, _ := strings.Cut(string(b), "count cuGraphLaunch ")
-	launches := 0
-	if _, serr := fmt.Sscanf(count, "%d", &launches); err != nil || serr != nil || launches < 2 {
-		t.Fatalf("the fake's count of graph launches: %v %v %d\n%s", err, serr, launches, b)
-	}
+	launches := fakeCalls(t, env, "cuGraphLaunch", withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...)
 
 	seeds := append(args, "--seeds", "1-3")
 	stdout, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAULT=cuGraphLaunch:%d", launches+2)), seeds...)

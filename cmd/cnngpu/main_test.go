@@ -115,6 +115,26 @@ func cnngpu(t *testing.T, env []string, args ...string) (string, string, int) {
 	return so.String(), se.String(), code
 }
 
+// fakeCalls runs cnngpu with args on the fake driver (env) and returns how
+// often it called the function name, as the fake's stats count it: a
+// count to place a failure or fault with (FAKECUDA_FAIL, FAKECUDA_FAULT)
+// in a run of the same calls. The run must succeed and call it twice or
+// more.
+func fakeCalls(t *testing.T, env []string, name string, args ...string) int {
+	t.Helper()
+	stats := filepath.Join(t.TempDir(), "stats")
+	if _, stderr, code := cnngpu(t, append(env, "FAKECUDA_STATS="+stats), args...); code != 0 {
+		t.Fatalf("cnngpu %v on the fake driver: exit %d\n%s", args, code, stderr)
+	}
+	b, err := os.ReadFile(stats)
+	_, count, _ := strings.Cut(string(b), "count "+name+" ")
+	n := 0
+	if _, serr := fmt.Sscanf(count, "%d", &n); err != nil || serr != nil || n < 2 {
+		t.Fatalf("the fake's count of %s: %v %v %d\n%s", name, err, serr, n, b)
+	}
+	return n
+}
+
 // withFlags is base (a command and its flags) with more added, where a
 // flag of more that base has replaces it and its value (cnngpu refuses a
 // flag given twice with two values). It does not know the flags: a

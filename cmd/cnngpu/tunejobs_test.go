@@ -198,16 +198,7 @@ func TestTuneEngineFailureSaysWhatIsKept(t *testing.T) {
 		"--epochs", "1", "--final=false", "--out", out}
 	// The second run's first replay: each run replays the step as often
 	// (counted in a study of the same runs elsewhere).
-	stats := filepath.Join(t.TempDir(), "stats")
-	if _, stderr, code := cnngpu(t, append(env, "FAKECUDA_STATS="+stats), withFlags(args, "--out", out+"-counted")...); code != 0 {
-		t.Fatalf("the study without a failure: exit %d\n%s", code, stderr)
-	}
-	b, err := os.ReadFile(stats)
-	_, count, _ := strings.Cut(string(b), "count cuGraphLaunch ")
-	launches := 0
-	if _, serr := fmt.Sscanf(count, "%d", &launches); err != nil || serr != nil || launches < 2 {
-		t.Fatalf("the fake's count of graph launches: %v %v %d\n%s", err, serr, launches, b)
-	}
+	launches := fakeCalls(t, env, "cuGraphLaunch", withFlags(args, "--out", out+"-counted")...)
 	stdout, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAIL=cuGraphLaunch:%d", launches/2+1)), args...)
 	want := []string{"cnngpu: the run lr 0.003, batch 128, relu: cuGraphLaunch: CUDA_ERROR_UNKNOWN",
 		"\n1 of 2 runs finished, kept in " + out + " (a run cut short trains again from its start)\n",
