@@ -335,8 +335,7 @@ func TestStallOnAGPUIsSaid(t *testing.T) {
 	fakeMNIST(t, dir, 300, 50)
 	model := filepath.Join(t.TempDir(), "model.safetensors")
 	writeModel(t, model, nil)
-	env := append(os.Environ(), "CNNGPU_TEST_STALL_PATIENCE=1s", "LD_LIBRARY_PATH="+fakecuda.Dir(t), "XDG_CACHE_HOME="+t.TempDir(),
-		"CNNGPU_NO_CACHE=1", "FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25")
+	env := append(append(os.Environ(), "CNNGPU_TEST_STALL_PATIENCE=1s"), fakeTraining(t)...)
 	const said = ` the training has finished nothing \(no step, validation or epoch's end\) for \d+ s on cuda GPU 0 \(Fake GPU 0.*\): the GPU or its driver may no longer answer \(nvidia-smi says whether the driver does\), or other work holds the GPU; Ctrl-C stops, keeping the epochs that finished$`
 	for _, c := range []struct {
 		args   []string
@@ -384,13 +383,11 @@ func TestStallOnAGPUIsSaid(t *testing.T) {
 // epoch on a GPU whose test evaluation then failed is saved; the error
 // names its checkpoint, the seeds not started, and the --continue command,
 // which tests that seed again without training it and trains the rest.
-// The fake's memory holds what is uploaded (FAKECUDA_HOSTMEM) and its loss
-// statistics read finite (FAKECUDA_LOSS), so its trainings run to the end.
+// The fake's trainings run to their end (fakeTraining).
 func TestSeedsContinueAfterAFailedTestOnAGPU(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
-	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
-		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
+	env := fakeTraining(t)
 	out := filepath.Join(dir, "m.safetensors")
 	args := []string{"train", "--device", "0", "--data", dir, "--epochs", "1", "--batch-size", "32", "--out", out}
 

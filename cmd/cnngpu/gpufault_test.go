@@ -34,8 +34,7 @@ import (
 func TestGPUFaultSaysWhatOutHolds(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
-	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
-		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
+	env := fakeTraining(t)
 	train := func(out string, extra ...string) []string {
 		return append([]string{"train", "--device", "0", "--data", dir, "--epochs", "2", "--batch-size", "32", "--out", out}, extra...)
 	}
@@ -110,8 +109,7 @@ func TestGPUFaultSaysWhatOutHolds(t *testing.T) {
 func TestGPUFaultInASeedSaysHowToContinue(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
-	env := []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
-		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
+	env := fakeTraining(t)
 	out := filepath.Join(dir, "m.safetensors")
 	args := []string{"train", "--device", "0", "--data", dir, "--epochs", "2", "--batch-size", "32", "--out", out}
 
@@ -133,4 +131,13 @@ func TestGPUFaultInASeedSaysHowToContinue(t *testing.T) {
 	if code != 0 || strings.Count(stdout, "epoch 2/2 ") != 2 || !strings.Contains(stdout, "3 seeds: test accuracy mean 50.00%") {
 		t.Errorf("--continue: exit %d; want seed 1 tested, seeds 2 and 3 trained\n%s\n%s", code, stdout, stderr)
 	}
+}
+
+// fakeTraining is the environment of a cnngpu run on the fake driver
+// whose trainings run to their end: its memory holds what is uploaded
+// (FAKECUDA_HOSTMEM) and its loss statistics read finite (FAKECUDA_LOSS),
+// with a cache of its own and none of the GPU's choices remembered.
+func fakeTraining(t *testing.T) []string {
+	return []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
+		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
 }
