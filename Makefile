@@ -20,7 +20,7 @@ build:
 # VM (551 s in CI's last run of 2026-12-05), more when it is shared: the
 # timeout leaves room.
 test: data
-	@echo "go test prints a line per package as each ends, in order: the first (the CLI's, the longest) after about 10 minutes on 2 cores"
+	@echo "go test prints a line per package as each ends, in order: the first (the CLI's) after about 10 minutes on 2 cores"
 	$(GO) test -timeout 45m $(PKGS)
 
 # ONNX export checked by ONNX Runtime (Node.js) against cnngpu predict on

@@ -95,6 +95,20 @@ var augmentForms = fmt.Sprintf("none, or parts joined by commas: shift (±2 pixe
 // fraction, no sign, exponent or underscores.
 var plainDecimal = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
+// unsigned is val without its one leading sign, and whether it had one.
+func unsigned(val string) (string, bool) {
+	if val != "" && (val[0] == '-' || val[0] == '+') {
+		return val[1:], true
+	}
+	return val, false
+}
+
+// signNote is the hint for a bound written with a sign (rotate:-10): the
+// bound goes both ways already.
+func signNote(bare string) string {
+	return "; written without a sign: it goes both ways (±" + bare + ")"
+}
+
 // ParseAugment reads an --augment value: "none", or parts joined by
 // commas (spaces around them ignored), each at most once: "shift:N" (N pixels, 1 to MaxShift; a bare
 // "shift" means ±2), "rotate:D" (degrees, above 0 and up to MaxRotate)
@@ -126,7 +140,13 @@ func ParseAugment(s string) (Augmentation, error) {
 				err = strconv.ErrSyntax // +2: a sign, which rotate and scale refuse too
 			}
 			if err != nil || n < 1 || n > MaxShift {
-				return bad(fmt.Sprintf("the shift must be a whole number of pixels from 1 to %d", MaxShift))
+				want := fmt.Sprintf("the shift must be a whole number of pixels from 1 to %d", MaxShift)
+				if bare, ok := unsigned(val); ok {
+					if m, err := strconv.Atoi(bare); err == nil && plainDecimal.MatchString(bare) && m >= 1 && m <= MaxShift {
+						want += signNote(bare)
+					}
+				}
+				return bad(want)
 			}
 			a.Shift = n
 		case "rotate", "scale":
@@ -140,13 +160,17 @@ func ParseAugment(s string) (Augmentation, error) {
 			}
 			// Check refuses what is over the bound, and a value so small
 			// that its float32 bound is 0 (nothing would turn): said so.
-			if bare := strings.TrimLeft(val, "+-"); hasVal && err != nil && val != "" {
-				switch v, _ := strconv.ParseFloat(bare, 64); {
-				case bare == val || !plainDecimal.MatchString(bare):
+			if hasVal && err != nil && val != "" {
+				bound := float64(MaxRotate)
+				if name == "scale" {
+					bound = MaxScale
+				}
+				if bare, ok := unsigned(val); ok && plainDecimal.MatchString(bare) {
+					if v, _ := strconv.ParseFloat(bare, 64); v > 0 && v <= bound {
+						want += signNote(bare)
+					}
+				} else {
 					want += "; written as a plain decimal number (" + val + " is not one)"
-				case v > 0:
-					// rotate:-10: the bound is written; both ways are taken.
-					want += "; written without a sign: it goes both ways (±" + bare + ")"
 				}
 			}
 			if !hasVal || err != nil || !(f > 0) {

@@ -138,7 +138,9 @@ func TestParseAugment(t *testing.T) {
 	// A sign: the bound goes both ways already (it was called no plain
 	// decimal number); a signed zero is below the bound, no more.
 	for in, want := range map[string]string{"rotate:-10": "; written without a sign: it goes both ways (±10)", "scale:+0.1": "; written without a sign: it goes both ways (±0.1)",
-		"scale:-0": "the scale must be a fraction above 0 and up to 0.25 (scale:0.1 resizes by up to ±10%)\""} {
+		"shift:-2": "from 1 to 7; written without a sign: it goes both ways (±2)",
+		// Out of bounds without its sign too, or a zero: the bound said alone.
+		"scale:-0": "the scale must be a fraction above 0 and up to 0.25 (scale:0.1 resizes by up to ±10%)\"", "rotate:-100": "up to 45 (rotate:10)\"", "shift:-9": "from 1 to 7\""} {
 		if _, err := engine.ParseAugment(in); err == nil || !strings.Contains(err.Error()+"\"", want) || strings.Contains(err.Error(), "plain decimal") {
 			t.Errorf("ParseAugment(%s): %v; want %q", in, err, want)
 		}

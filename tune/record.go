@@ -353,10 +353,11 @@ func WriteResults(dir, recipe string, results []Result) error {
 			de = strconv.Itoa(r.DivergedEpoch)
 		}
 		// A run with no validation accuracy (diverged) has no spread of
-		// it and no best epoch either: blank, as its accuracies are.
+		// it and no best epoch either: blank, as its accuracies are; nor
+		// has a single round (a hold-out) a spread.
 		std, best := fmtF(r.FinalValStd), ""
-		if math.IsNaN(r.FinalValAcc) {
-			std = ""
+		if math.IsNaN(r.FinalValAcc) || r.Rounds < 2 {
+			std = "" // none, or of one round: no spread to speak of
 		}
 		if r.BestEpoch > 0 {
 			best = strconv.Itoa(r.BestEpoch)

@@ -475,18 +475,19 @@ func TestLoadSpecRefusesEditedFields(t *testing.T) {
 // TestDivergedRowIsBlank: results.csv's row of a configuration whose runs
 // diverged leaves every validation figure blank, its spread and best epoch
 // too (they read 0.000000 and 0, a perfect agreement at no epoch), beside
-// a finished one's.
+// a finished one's; a single round's spread is blank too.
 func TestDivergedRowIsBlank(t *testing.T) {
 	ep := func(e int, acc float64) engine.EpochMetrics {
 		return engine.EpochMetrics{Epoch: e, TrainLoss: 0.5, TrainAcc: acc, ValLoss: 0.4, ValAcc: acc, Seconds: 1}
 	}
 	nan := engine.EpochMetrics{Epoch: 2, TrainLoss: math.NaN(), TrainAcc: math.NaN(), ValLoss: math.NaN(), ValAcc: math.NaN(), Seconds: 1}
-	good, bad := Config{LR: 0.001, BatchSize: 32, Act: "relu"}, Config{LR: 0.03, BatchSize: 32, Act: "relu"}
+	good, bad, one := Config{LR: 0.001, BatchSize: 32, Act: "relu"}, Config{LR: 0.03, BatchSize: 32, Act: "relu"}, Config{LR: 0.003, BatchSize: 32, Act: "relu"}
 	results := []Result{
 		Summarise(good, []*Run{{Config: good, Epochs: []engine.EpochMetrics{ep(1, 0.8), ep(2, 0.9)}, Done: true, Seconds: 2},
 			{Config: good, Epochs: []engine.EpochMetrics{ep(1, 0.8), ep(2, 0.7)}, Done: true, Seconds: 2}}),
 		Summarise(bad, []*Run{{Config: bad, Epochs: []engine.EpochMetrics{ep(1, 0.3), nan}, Done: true, Diverged: true, DivergedEpoch: 2, Seconds: 2},
 			{Config: bad, Epochs: []engine.EpochMetrics{ep(1, 0.3), nan}, Done: true, Diverged: true, DivergedEpoch: 2, Seconds: 2}}),
+		Summarise(one, []*Run{{Config: one, Epochs: []engine.EpochMetrics{ep(1, 0.8), ep(2, 0.9)}, Done: true, Seconds: 2}}),
 	}
 	dir := t.TempDir()
 	if err := WriteResults(dir, "default", results); err != nil {
@@ -496,8 +497,9 @@ func TestDivergedRowIsBlank(t *testing.T) {
 	want := [][]string{
 		{"0.001", "32", "relu", "2", "0.800000", "0.141421", "0.800000", "1", "0.400000", "0.800000", "false", "", "default", "4.0"},
 		{"0.03", "32", "relu", "2", "", "", "", "", "", "", "true", "2", "default", "4.0"},
+		{"0.003", "32", "relu", "1", "0.900000", "", "0.900000", "2", "0.400000", "0.900000", "false", "", "default", "2.0"},
 	}
-	if len(rows) != 3 || !slices.Equal(rows[1], want[0]) || !slices.Equal(rows[2], want[1]) {
+	if len(rows) != 4 || !slices.Equal(rows[1], want[0]) || !slices.Equal(rows[2], want[1]) || !slices.Equal(rows[3], want[2]) {
 		t.Errorf("results.csv:\n%q\nwant rows\n%q", rows, want)
 	}
 }

@@ -152,7 +152,7 @@ func Render(dir, machine string) error {
 		fmt.Fprintf(&b, "; each run trained on %d images an epoch", images)
 	}
 	switch {
-	case spec.TrainLimit > 0 && images > 0 && spec.TrainLimit > images:
+	case spec.TrainLimit > 0 && images > 0 && spec.TrainLimit > images: // (images: those trained, the limit at most)
 		fmt.Fprintf(&b, " (`--train-limit %d`: more than there are, so all the images left after validation)", spec.TrainLimit)
 	case spec.TrainLimit > 0:
 		fmt.Fprintf(&b, " (`--train-limit %d`: a stratified sample of the images left after validation)", spec.TrainLimit)

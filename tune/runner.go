@@ -690,10 +690,7 @@ func CheckSplits(spec *Spec, labels []uint8, final bool) (runImages, finalImages
 	if err != nil {
 		return 0, 0, err
 	}
-	for k := range spec.Rounds() {
-		runImages = max(runImages, rs.trainLen(k))
-	}
-	return runImages, finalImages, nil
+	return rs.largest(), finalImages, nil
 }
 
 // checkedSplits is spec's splits of labels, and with final the final
@@ -704,11 +701,7 @@ func checkedSplits(spec *Spec, labels []uint8, final bool) (*splits, int, error)
 	if err != nil {
 		return nil, 0, err
 	}
-	most := 0
-	for k := range spec.Rounds() {
-		most = max(most, rs.trainLen(k))
-	}
-	if err := spec.CheckSteps(most, "a run's training set"); err != nil {
+	if err := spec.CheckSteps(rs.largest(), "a run's training set"); err != nil {
 		return nil, 0, &BlockedError{err}
 	}
 	if !final {
@@ -717,6 +710,10 @@ func checkedSplits(spec *Spec, labels []uint8, final bool) (*splits, int, error)
 	idx, err := finalIndices(spec, labels)
 	if err != nil {
 		return nil, 0, err
+	}
+	// Any setting may come out best: each batch size's retraining.
+	if err := spec.CheckSteps(len(idx), "the final retraining's"); err != nil {
+		return nil, 0, &BlockedError{fmt.Errorf("%w (or leave the final retraining out: --final=false)", err)}
 	}
 	return rs, len(idx), nil
 }
@@ -733,9 +730,6 @@ func finalIndices(spec *Spec, labels []uint8) ([]int32, error) {
 	if err := hasEveryDigit(labels, idx, before, "the final retraining's training set", ""); err != nil {
 		return nil, fmt.Errorf("%w (or leave the final retraining out: --final=false)", err)
 	}
-	if err := spec.CheckSteps(len(idx), "the final retraining's"); err != nil {
-		return nil, &BlockedError{fmt.Errorf("%w (or leave the final retraining out: --final=false)", err)}
-	}
 	return idx, nil
 }
 
@@ -745,6 +739,15 @@ func hasEveryDigit(labels []uint8, idx, before []int32, what, split string) erro
 		return &BlockedError{err}
 	}
 	return nil
+}
+
+// largest is the most training images of any round's run.
+func (s *splits) largest() int {
+	n := 0
+	for k := range s.spec.Rounds() {
+		n = max(n, s.trainLen(k))
+	}
+	return n
 }
 
 // round returns round k's (train, validation) indices.
@@ -1247,6 +1250,10 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	idx, err := finalIndices(spec, r.Data.Train.Labels)
 	if err != nil {
 		return err
+	}
+	// (A merge's shards did not check it: each setting's runs fit.)
+	if err := spec.CheckSteps(len(idx), "the final retraining's", best.Config.BatchSize); err != nil {
+		return &BlockedError{fmt.Errorf("%w (or leave the final retraining out: --final=false)", err)}
 	}
 	if old, err := LoadFinalModel(r.Dir, spec); old != nil && old.Config == best.Config && old.Images == len(idx) {
 		switch {

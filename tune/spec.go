@@ -306,8 +306,13 @@ func (s *Spec) Validate() error {
 // exactly (each run would refuse itself as it starts): checked where the
 // data is known (the splits, the final retraining's set; MNIST's sizes for
 // a plan made without it), for a study may train on fewer images, or more.
-func (s *Spec) CheckSteps(images int, what string) error {
-	for _, b := range s.BatchSizes {
+// Only batch sizes (the best setting's, for its retraining) where given.
+func (s *Spec) CheckSteps(images int, what string, only ...int) error {
+	batches := s.BatchSizes
+	if len(only) > 0 {
+		batches = only
+	}
+	for _, b := range batches {
 		if b >= 1 && engine.TooManySteps(s.Epochs, (images+b-1)/b) {
 			return fmt.Errorf("%d epochs of batch %d over %d images (%s) are more than the %d optimizer steps the optimizer counts exactly: use larger batch sizes or fewer epochs",
 				s.Epochs, b, images, what, engine.MaxSteps)

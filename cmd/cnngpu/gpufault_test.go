@@ -131,6 +131,16 @@ func TestGPUFaultInASeedSaysHowToContinue(t *testing.T) {
 	if code != 0 || strings.Count(stdout, "epoch 2/2 ") != 2 || !strings.Contains(stdout, "3 seeds: test accuracy mean 50.00%") {
 		t.Errorf("--continue: exit %d; want seed 1 tested, seeds 2 and 3 trained\n%s\n%s", code, stdout, stderr)
 	}
+
+	// Seeds of other settings over those: the fault in seed 2 leaves its
+	// file the earlier run's, which --continue would take for this one's
+	// (and refuse): no --continue offered.
+	other := withFlags(seeds, "--lr", "0.002")
+	_, stderr, code = cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAULT=cuGraphLaunch:%d", launches+2)), other...)
+	if code != 1 || !strings.Contains(stderr, "no checkpoint of this run was written: the file "+filepath.Join(dir, "m-seed2.safetensors")+" is untouched by it") ||
+		strings.Contains(stderr, "--continue") {
+		t.Errorf("a fault in seed 2 over an earlier run's seeds: exit %d, want 1 naming its file untouched and no --continue\n%s", code, stderr)
+	}
 }
 
 // fakeTraining is the environment of a cnngpu run on the fake driver

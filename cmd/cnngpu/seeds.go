@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -191,12 +192,15 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 			}
 			if errors.As(err, new(earlierKept)) {
 				more += "\nrun the same command again to train the seeds (each replaces the earlier run's checkpoint when its first epoch ends), or give --out another name to keep those"
-			} else if resume := errors.As(err, new(resumable)); resume || interrupted || errors.As(err, new(trainedKept)) || len(results) > 0 && !isDivergence(err) {
+			} else if resume := errors.As(err, new(resumable)); resume || interrupted || errors.As(err, new(trainedKept)) ||
+				len(results) > 0 && !isDivergence(err) && !holdEarlier(s.outs[i:]) {
 				// The checkpoints kept are the run's own: continuing
 				// tests the finished seeds again, resumes this one (or
 				// tests it, trained; or trains it from its start, where
 				// it kept nothing: after a GPU fault, a full disk) and
-				// trains the rest. (A diverged seed diverges again.)
+				// trains the rest. (A diverged seed diverges again; an
+				// earlier run's file at a seed's --out would be taken
+				// for this run's.)
 				if len(s.seeds) > 1 {
 					more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
 				} else {
@@ -340,6 +344,13 @@ type earlierSeed struct {
 
 // earlierAt is what --continue found for the ith seed (nil: nothing, or
 // no --continue).
+// holdEarlier reports whether any of outs, the seeds' from one that kept
+// nothing of its own, holds a file: an earlier run's, which this run was
+// to replace.
+func holdEarlier(outs []string) bool {
+	return slices.ContainsFunc(outs, func(out string) bool { _, err := os.Lstat(out); return err == nil })
+}
+
 func (s *trainSetup) earlierAt(i int) *earlierSeed {
 	if s.earlier == nil {
 		return nil

@@ -918,6 +918,7 @@ type trainRun struct {
 	say            func(string, ...any)
 	stdout, stderr io.Writer
 	note           io.Writer // notes on stderr; nil with --quiet
+	sizesSaid      bool      // the notes on --train-limit and --batch-size against the images: once, not per seed
 	// writer writes each epoch's checkpoint beside the next epoch, for
 	// all seeds (one row of writes in the trace).
 	writer *engine.CheckpointWriter
@@ -995,12 +996,17 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	cfg := s.cfg
 	cfg.Seed = seed
 	trainIdx := r.trainIdx(cfg.TrainLimit, seed)
-	if err := checkTrainSet(cfg.TrainLimit, r.allIdx, cfg.ValSplit > 0, r.labels, trainIdx, r.note); err != nil {
+	note := r.note
+	if r.sizesSaid {
+		note = nil
+	}
+	r.sizesSaid = true
+	if err := checkTrainSet(cfg.TrainLimit, r.allIdx, cfg.ValSplit > 0, r.labels, trainIdx, note); err != nil {
 		return seedResult{}, err
 	}
 	steps := engine.StepsPerEpoch(len(trainIdx), cfg.BatchSize)
-	if cfg.BatchSize > len(trainIdx) && s.init == nil && r.note != nil {
-		fmt.Fprintf(r.note, "note: --batch-size %d is more than the %d training images; each step takes all %d, one step an epoch\n", cfg.BatchSize, len(trainIdx), len(trainIdx))
+	if cfg.BatchSize > len(trainIdx) && s.init == nil && note != nil {
+		fmt.Fprintf(note, "note: --batch-size %d is more than the %d training images; each step takes all %d, one step an epoch\n", cfg.BatchSize, len(trainIdx), len(trainIdx))
 	}
 	if engine.TooManySteps(cfg.Epochs, steps) {
 		return seedResult{}, usageErrorf("--epochs %d of %d steps (%d images, --batch-size %d) are more than the %d optimizer steps its step count holds exactly: use a larger --batch-size or fewer --epochs",
@@ -1063,7 +1069,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	// epochs (the file records its own, which a resume would keep to, or
 	// refuse as finished).
 	again := func() string {
-		if saved != nil && saved == s.saved && s.init != nil && s.init.Config.Epochs != cfg.Epochs {
+		if saved != nil && saved == s.saved && s.init.Config.Epochs != cfg.Epochs {
 			return s.again + " --epochs " + strconv.Itoa(cfg.Epochs)
 		}
 		return s.again

@@ -339,12 +339,14 @@ func tuneAction(c *cli.Context) (err error) {
 		if err := spec.CheckMNISTSplit(); err != nil {
 			return usageErrorf("%v", err)
 		}
-		images, what := spec.TrainImages(), "a run's training set, of MNIST's"
-		if c.Bool("final") {
-			images, what = spec.FinalImages(), "the final retraining's, of MNIST's"
-		}
-		if err := spec.CheckSteps(images, what); err != nil {
+		if err := spec.CheckSteps(spec.TrainImages(), "a run's training set, of MNIST's"); err != nil {
 			return usageErrorf("%v", err)
+		}
+		// A shard's final retraining is the merge's (tune merge --final).
+		if c.Bool("final") && spec.Shard.N == 1 {
+			if err := spec.CheckSteps(spec.FinalImages(), "the final retraining's, of MNIST's"); err != nil {
+				return usageErrorf("%v (or leave the final retraining out: --final=false)", err)
+			}
 		}
 	}
 	if c.Bool("final") && spec.Shard.N == 1 {
@@ -710,7 +712,7 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, da
 		width = max(width, len(c.Label()))
 		digits = max(digits, len(strconv.Itoa(engine.StepsPerEpoch(n, c.BatchSize))))
 	}
-	fmt.Fprintf(w, "  each configuration, its steps an epoch and its share of the study's expected time:\n")
+	fmt.Fprintf(w, "  each configuration, its steps an epoch and its share of the study's expected cost:\n")
 	for i, c := range mine {
 		state := ""
 		switch {

@@ -166,9 +166,12 @@ static void init(void) {
 	dev_name = getenv("FAKECUDA_NAME");
 	const char *fl = getenv("FAKECUDA_FAULT");
 	const char *fc = fl ? strrchr(fl, ':') : NULL;
-	if (fc) {
+	if (fc && fc > fl && atol(fc + 1) > 0) {
 		snprintf(fault_name, sizeof fault_name, "%.*s", (int)(fc - fl), fl);
 		fault_at = atol(fc + 1);
+	} else if (fl && *fl) {
+		/* A test's typo would fault nothing, and pass. */
+		snprintf(violations, sizeof violations, "FAKECUDA_FAULT=%s is not name:N (N from 1)\n", fl);
 	}
 	const char *h = getenv("FAKECUDA_HANG");
 	if (h && *h)
