@@ -151,3 +151,31 @@ func fakeTraining(t *testing.T) []string {
 	return []string{"LD_LIBRARY_PATH=" + fakecuda.Dir(t), "XDG_CACHE_HOME=" + t.TempDir(), "CNNGPU_NO_CACHE=1",
 		"FAKECUDA_HOSTMEM=1", "FAKECUDA_LOSS=0.25"}
 }
+
+// TestGPUFaultNamedAsSuch: a fault the first call to see is a library's
+// allocation (cudnnFind's workspace) is told as the fault, not as the GPU
+// out of memory (with advice for a smaller batch); one whose kernel's
+// error waits for the next call is told at that kernel, not at the next
+// allocation; and serve's start-up check gives the fault without the
+// hint for non-finite outputs.
+func TestGPUFaultNamedAsSuch(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	env := fakeTraining(t)
+	_, stderr, code := cnngpu(t, append(env, "FAKECUDA_FAULT=cudnnFindConvolutionForwardAlgorithm:1"),
+		"train", "--device", "0", "--data", dir, "--epochs", "1", "--batch-size", "32", "--out", filepath.Join(dir, "m.safetensors"))
+	if code != 1 || !strings.Contains(stderr, "CUDNN_STATUS_ALLOC_FAILED; the device then reported ") || !strings.Contains(stderr, "the GPU reported a fault") ||
+		strings.Contains(stderr, "out of memory") {
+		t.Errorf("a fault seen first by cudnnFind's allocation: exit %d, want 1 telling the fault, not out of memory\n%s", code, stderr)
+	}
+	model := filepath.Join(dir, "model.safetensors")
+	writeModel(t, model, nil)
+	_, stderr, code = cnngpu(t, append(env, "FAKECUDA_FAULT=cuLaunchKernel:1"), "predict", "--device", "0", "--model", model, "../../docs/digit.png")
+	if code != 1 || !strings.HasPrefix(stderr, "cnngpu: cuLaunchKernel(") || !strings.Contains(stderr, "the GPU reported a fault") {
+		t.Errorf("predict, a fault at the first kernel: exit %d, want 1 naming that kernel\n%s", code, stderr)
+	}
+	_, stderr, code = cnngpu(t, append(env, "FAKECUDA_FAULT=cuLaunchKernel:1"), "serve", "--device", "0", "--model", model, "--addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "cuLaunchKernel(") || strings.Contains(stderr, "finite") {
+		t.Errorf("serve, a fault in its start-up check: exit %d, want 1 naming the kernel, without the non-finite hint\n%s", code, stderr)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/server"
 	"github.com/urfave/cli/v2"
 )
@@ -68,6 +69,9 @@ func serveAction(c *cli.Context) error {
 	// Weights finite but so large that the outputs overflow would answer
 	// every request with an error while /healthz said ok.
 	if err := probeOutputs(m); err != nil {
+		if !errors.Is(err, engine.ErrNonFinite) {
+			return fmt.Errorf("%s: %w", c.String("model"), err) // the engine's failure, with its own hint
+		}
 		return fmt.Errorf("%s: %w%s", c.String("model"), err, gpuNaNHint(m.E))
 	}
 	noteExposed(c.App.ErrWriter, ln)

@@ -72,7 +72,7 @@ func (e *Error) Is(target error) bool {
 // The hints, by kind of failure.
 const (
 	hintOutOfMemory = "the GPU is out of memory: other processes may hold it (nvidia-smi lists them); a training needs less at a smaller --batch-size, and --cpu runs without the GPU"
-	hintFault       = "the GPU reported a fault, after which this process cannot use it: a new process can (a training continues from its checkpoint with --resume); " +
+	hintFault       = "the GPU reported a fault, after which this process cannot use it, but a new one can (a training resumes from its checkpoint with --resume, a study continues with the same command); " +
 		"CNNGPU_DEBUG=1 makes the error name the call that caused it, and --cpu runs without the GPU"
 	hintOther = "CNNGPU_DEBUG=1 makes every GPU call wait for the device, so that the error names its cause; --cpu runs without the GPU"
 	hintBug   = "this is a bug in cnngpu's GPU engine: please report it with the command that showed it; --cpu runs without the GPU"
@@ -140,6 +140,13 @@ func outOfMemory(err error) bool {
 	return false
 }
 
+// libraryOOM reports whether err is cuBLAS's or cuDNN's out of memory
+// (not the driver's: after a fault its allocation gives the sticky error).
+func libraryOOM(err error) bool {
+	var de *cu.Error
+	return outOfMemory(err) && !errors.As(err, &de)
+}
+
 // ambiguous reports whether err is a failure that a device fault can
 // cause as well as something else: cuBLAS's EXECUTION_FAILED or
 // INTERNAL_ERROR, cuDNN's EXECUTION_FAILED or INTERNAL_ERROR (any of
@@ -167,9 +174,11 @@ func ambiguous(err error) bool {
 func (e *Engine) explain(err error) error {
 	err = explain(err)
 	var x *Error
-	// Only a failure with no kind of its own yet (a fault, out of
-	// memory, start-up, a bug) can be a fault in disguise.
-	if err == nil || e.recording || !errors.As(err, &x) || x.Hint != hintOther || !ambiguous(x.Err) {
+	// Only a failure with no kind of its own yet (start-up, a bug, a
+	// fault the driver named) can be a fault in disguise, and a library's
+	// out of memory: its allocation fails with the sticky error too, which
+	// cuBLAS and cuDNN report as theirs.
+	if err == nil || e.recording || !errors.As(err, &x) || !(x.Hint == hintOther && ambiguous(x.Err) || x.Hint == hintOutOfMemory && libraryOOM(x.Err)) {
 		return err
 	}
 	if f := e.faulted(); f != nil {

@@ -28,6 +28,12 @@ func ptr(t engine.Tensor) cu.Ptr {
 func (e *Engine) Alloc(dt engine.DType, n int) (engine.Tensor, error) {
 	p, err := e.c.Alloc(n * dt.Size())
 	if err != nil {
+		if first := e.takeErr(); first != nil {
+			// A call queued before failed first (its error held for the
+			// next wait): the cause, as after a kernel's fault, which
+			// every allocation then fails with.
+			return nil, first
+		}
 		err = e.explain(err)
 		var ee *Error
 		if errors.As(err, &ee) && outOfMemory(ee.Err) {
