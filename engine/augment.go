@@ -95,18 +95,22 @@ var augmentForms = fmt.Sprintf("none, or parts joined by commas: shift (±2 pixe
 // fraction, no sign, exponent or underscores.
 var plainDecimal = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
-// unsigned is val without its one leading sign, and whether it had one.
-func unsigned(val string) (string, bool) {
-	if val != "" && (val[0] == '-' || val[0] == '+') {
-		return val[1:], true
+// signed reports whether val is a plain decimal number with a sign before
+// it, and that number.
+func signed(val string) (string, bool) {
+	if val == "" || val[0] != '-' && val[0] != '+' || !plainDecimal.MatchString(val[1:]) {
+		return "", false
 	}
-	return val, false
+	return val[1:], true
 }
 
-// signNote is the hint for a bound written with a sign (rotate:-10): the
-// bound goes both ways already.
-func signNote(bare string) string {
-	return "; written without a sign: it goes both ways (±" + bare + ")"
+// signNote is the hint for a bound written with a sign (rotate:-10) that
+// is taken without it (above 0, up to bound): it goes both ways already.
+func signNote(bare string, bound float64) string {
+	if v, _ := strconv.ParseFloat(bare, 64); v > 0 && v <= bound {
+		return "; written without a sign: it goes both ways (±" + bare + ")"
+	}
+	return ""
 }
 
 // ParseAugment reads an --augment value: "none", or parts joined by
@@ -141,10 +145,8 @@ func ParseAugment(s string) (Augmentation, error) {
 			}
 			if err != nil || n < 1 || n > MaxShift {
 				want := fmt.Sprintf("the shift must be a whole number of pixels from 1 to %d", MaxShift)
-				if bare, ok := unsigned(val); ok {
-					if m, err := strconv.Atoi(bare); err == nil && plainDecimal.MatchString(bare) && m >= 1 && m <= MaxShift {
-						want += signNote(bare)
-					}
+				if bare, ok := signed(val); ok && !strings.Contains(bare, ".") {
+					want += signNote(bare, MaxShift)
 				}
 				return bad(want)
 			}
@@ -165,10 +167,8 @@ func ParseAugment(s string) (Augmentation, error) {
 				if name == "scale" {
 					bound = MaxScale
 				}
-				if bare, ok := unsigned(val); ok && plainDecimal.MatchString(bare) {
-					if v, _ := strconv.ParseFloat(bare, 64); v > 0 && v <= bound {
-						want += signNote(bare)
-					}
+				if bare, ok := signed(val); ok {
+					want += signNote(bare, bound)
 				} else {
 					want += "; written as a plain decimal number (" + val + " is not one)"
 				}
