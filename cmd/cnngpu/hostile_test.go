@@ -1082,7 +1082,7 @@ func TestTuneDryRunChecksLikeARun(t *testing.T) {
 		// Below the largest digit's bound (0.9999258), past the smallest's.
 		{[]string{"--val-split", "0.99991"}, "expected at least 7.42e-05 and below 0.9999078"},
 		{[]string{"--val-split", "0.00001"}, "--val-split 1e-05 leaves MNIST's validation set empty or its training set without a digit"},
-		{[]string{"--shard", ""}, "--shard was given an empty value: expected I/N"},
+		{[]string{"--shard", ""}, "--shard '': expected I/N (this process's part of the grid, e.g. 0/4) or auto/N; leave --shard out to train the whole grid"},
 		{[]string{"--lr", "0.001,,0.01"}, "an empty item"},
 		{[]string{"--lr", "0.001,abc"}, `"abc" is not valid: not a number`},
 		{[]string{"--out", other, "--lr", "0.001", "--batch-size", "128", "--activation", "relu"}, "holds a different study (seed 7 in the folder, 1 given now"},

@@ -225,12 +225,11 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 	if err := checkTrainLimit(spec.TrainLimit); err != nil {
 		return nil, "", err
 	}
-	if s := c.String("shard"); s != "" || c.IsSet("shard") {
-		if s == "" {
-			// A job script's "$I/$N" with the variables unset: not the
-			// whole grid in every task.
-			return nil, "", usageErrorf("--shard was given an empty value: expected I/N (this process's part of the grid, e.g. 0/4) or auto/N")
-		}
+	// A job script's "$SHARD" unset: not the whole grid in every task.
+	if err := emptyFlag(c, "shard", "I/N (this process's part of the grid, e.g. 0/4) or auto/N", "to train the whole grid"); err != nil {
+		return nil, "", err
+	}
+	if s := c.String("shard"); s != "" {
 		if spec.Shard, shardFrom, err = tune.ResolveShard(s, os.LookupEnv); err != nil {
 			return nil, "", usageErrorf("--%v", err) // "--shard auto/4: ..."
 		}
