@@ -134,12 +134,12 @@ func TestGPUFaultInASeedSaysHowToContinue(t *testing.T) {
 
 	// Seeds of other settings over those: the fault in seed 2 leaves its
 	// file the earlier run's, which --continue would take for this one's
-	// (and refuse): no --continue offered.
+	// (and refuse): they are to be moved aside first.
 	other := withFlags(seeds, "--lr", "0.002")
 	_, stderr, code = cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAULT=cuGraphLaunch:%d", launches+2)), other...)
 	if code != 1 || !strings.Contains(stderr, "no checkpoint of this run was written: the file "+filepath.Join(dir, "m-seed2.safetensors")+" is untouched by it") ||
-		strings.Contains(stderr, "--continue") {
-		t.Errorf("a fault in seed 2 over an earlier run's seeds: exit %d, want 1 naming its file untouched and no --continue\n%s", code, stderr)
+		strings.Contains(stderr, "\ncontinue all") || !strings.Contains(stderr, "\nto go on, move aside the earlier run's checkpoints at the --out of seed 2 and the seeds after it (named above), then continue all 3 seeds with: ") {
+		t.Errorf("a fault in seed 2 over an earlier run's seeds: exit %d, want 1 naming its file untouched, and to move the earlier files aside before --continue\n%s", code, stderr)
 	}
 }
 

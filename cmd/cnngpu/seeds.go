@@ -203,6 +203,9 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 				// for this run's.)
 				if len(s.seeds) > 1 {
 					more += fmt.Sprintf("\ncontinue all %d seeds with: %s (the finished ones are tested again, not retrained)", len(s.seeds), s.continueCommand())
+					if holdEarlier(s.outs[i+1:]) {
+						more += "\n(the seeds not started have an earlier run's checkpoints at their --out, named above: --continue takes each as this run's where its settings are this command's, and refuses it otherwise; move them aside first to train those seeds)"
+					}
 				} else {
 					more += "\ncontinue with: " + s.continueCommand()
 					if errors.As(err, new(trainedKept)) {
@@ -221,6 +224,10 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 						more += fmt.Sprintf("\n%s keeps %s; a resume of seed %d alone leaves it as it is (add --metrics with a new file to record that seed's epochs)", s.metric, kept, seed)
 					}
 				}
+			} else if len(results) > 0 && !isDivergence(err) {
+				// Files of an earlier run at the --out of this seed or a
+				// later one, which --continue would take for this run's.
+				more += fmt.Sprintf("\nto go on, move aside the earlier run's checkpoints at the --out of seed %d and the seeds after it (named above), then continue all %d seeds with: %s", seed, len(s.seeds), s.continueCommand())
 			}
 			if s.json {
 				// What finished, for a script reading the JSON (the

@@ -918,7 +918,7 @@ type trainRun struct {
 	say            func(string, ...any)
 	stdout, stderr io.Writer
 	note           io.Writer // notes on stderr; nil with --quiet
-	sizesSaid      bool      // the notes on --train-limit and --batch-size against the images: once, not per seed
+	sizesSaid      bool      // the notes on --train-limit, --batch-size and a one-step schedule: once, not per seed
 	// writer writes each epoch's checkpoint beside the next epoch, for
 	// all seeds (one row of writes in the trace).
 	writer *engine.CheckpointWriter
@@ -996,11 +996,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	cfg := s.cfg
 	cfg.Seed = seed
 	trainIdx := r.trainIdx(cfg.TrainLimit, seed)
+	first := !r.sizesSaid // of the seeds: the notes on the sizes once
+	r.sizesSaid = true
 	note := r.note
-	if r.sizesSaid {
+	if !first {
 		note = nil
 	}
-	r.sizesSaid = true
 	if err := checkTrainSet(cfg.TrainLimit, r.allIdx, cfg.ValSplit > 0, r.labels, trainIdx, note); err != nil {
 		return seedResult{}, err
 	}
@@ -1056,7 +1057,7 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s%s, batch %d, %s, seed %d (recipe %s)",
 		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augmentation), smoothing,
 		cfg.BatchSize, shown.Count(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
-	if s.init == nil && s.sched == engine.CosineLR && opt.Sched.Kind != engine.CosineLR {
+	if first && s.init == nil && s.sched == engine.CosineLR && opt.Sched.Kind != engine.CosineLR {
 		r.say("note: this run takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
 	}
 	if s.init != nil {
