@@ -96,7 +96,7 @@ const timelineReplays = 100
 // steps of 128 images on the CPU engine are some days.
 const maxBenchSteps = 1_000_000
 
-func benchAction(c *cli.Context) error {
+func benchAction(c *cli.Context) (err error) {
 	bs, steps, warm := c.Int("batch-size"), c.Int("steps"), c.Int("warmup")
 	if bs < 1 || steps < 1 || warm < 0 {
 		return usageErrorf("--batch-size and --steps must be positive and --warmup not negative (got %d, %d, %d)", bs, steps, warm)
@@ -122,7 +122,7 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeEngine(e, c.App.ErrWriter, &err)
 	tl, timeline := e.(engine.StepTimeline)
 	if c.Bool("timeline") && !timeline {
 		return usageErrorf("--timeline: %s runs its steps on one stream, as they come; it times a GPU step's streams (give --device, on a machine with an NVIDIA GPU)", e.Name())

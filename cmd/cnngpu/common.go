@@ -69,6 +69,16 @@ func emptyFlag(c *cli.Context, flag, expected, unset string) error {
 	return nil
 }
 
+// closeEngine closes e as the command that made it ends, and where that
+// fails after the command succeeded (a GPU fault seen only as its last
+// work is waited for: every result was read back and written before)
+// says so on w, as a note: the output is complete, the GPU may not be.
+func closeEngine(e engine.Engine, w io.Writer, err *error) {
+	if cerr := e.Close(); cerr != nil && *err == nil {
+		fmt.Fprintf(w, "note: the command's work is done and its results above are complete, but closing the engine failed: %v\n", cerr)
+	}
+}
+
 // emptyArg refuses an argument given empty (a script's unset "$F"), which
 // would be named as an empty file or folder: cmd is the command's name,
 // expected what its arguments are.

@@ -77,12 +77,12 @@ func paramSummary(ck *engine.Checkpoint) string {
 	return fmt.Sprintf("%s (%d in all)", strings.Join(parts, ", "), total)
 }
 
-func evalAction(c *cli.Context) error {
+func evalAction(c *cli.Context) (err error) {
 	m, e, ck, err := loadModel(c)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeEngine(e, c.App.ErrWriter, &err)
 	path := c.String("model")
 	// Whether a training writes the checkpoint now: asked as it is read,
 	// not after the test (one that finished meanwhile would be called

@@ -179,3 +179,22 @@ func TestGPUFaultNamedAsSuch(t *testing.T) {
 		t.Errorf("serve, a fault in its start-up check: exit %d, want 1 naming the kernel, without the non-finite hint\n%s", code, stderr)
 	}
 }
+
+// TestGPUFaultAsTheEngineCloses: a fault that only the engine's last wait
+// sees, as train ends (its results read back and its checkpoint written
+// before), is said in a note: the results stand, exit 0. It went unsaid.
+func TestGPUFaultAsTheEngineCloses(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 300, 50)
+	env := fakeTraining(t)
+	args := []string{"train", "--device", "0", "--data", dir, "--epochs", "1", "--batch-size", "32", "--out", filepath.Join(dir, "m.safetensors")}
+	waits := fakeCalls(t, env, "cuStreamSynchronize", withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...)
+	stdout, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAULT=cuStreamSynchronize:%d", waits)), args...)
+	if code != 0 || !strings.Contains(stdout, "test accuracy 50.00%") ||
+		!strings.Contains(stderr, "note: the command's work is done and its results above are complete, but closing the engine failed: cuStreamSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS") {
+		t.Errorf("a fault at the engine's last wait: exit %d, want 0 with the result and a note\n%s%s", code, stdout, stderr)
+	}
+	if _, err := engine.LoadHeader(filepath.Join(dir, "m.safetensors")); err != nil {
+		t.Errorf("the checkpoint: %v", err)
+	}
+}

@@ -718,7 +718,7 @@ func TestTuneInterruptedSaysWhatIsKept(t *testing.T) {
 	if code != 130 {
 		t.Fatalf("interrupted study: exit %d, want 130\n%s", code, stderr)
 	}
-	m := regexp.MustCompile(`study interrupted; ([0-9]) of 3 runs finished, kept in ` + regexp.QuoteMeta(out) + ` \(a run cut short trains again from its start, the final model from where it stopped\)`).FindStringSubmatch(stderr)
+	m := regexp.MustCompile(`study interrupted; ([0-9]) of 3 runs finished, kept in ` + regexp.QuoteMeta(out) + ` \(a run cut short trains again from its start, the final retraining from its last checkpoint, where it saved one\)`).FindStringSubmatch(stderr)
 	if m == nil || m[1] == "0" || m[1] == "3" {
 		t.Errorf("interrupted after its first run:\n%s\nwant it to say how many of its 3 runs finished (1 or 2) and are kept", stderr)
 	}

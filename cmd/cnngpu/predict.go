@@ -234,7 +234,7 @@ func howFar(p engine.Position) string {
 	return at
 }
 
-func predictAction(c *cli.Context) error {
+func predictAction(c *cli.Context) (err error) {
 	idx := c.String("idx")
 	stdin := 0
 	for _, a := range c.Args().Slice() {
@@ -290,7 +290,7 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeEngine(e, c.App.ErrWriter, &err)
 	if set != nil {
 		return predictIDX(c, m, set)
 	}

@@ -779,7 +779,7 @@ func epochLine(m engine.EpochMetrics, epochs int) string {
 	return s
 }
 
-func trainAction(c *cli.Context) error {
+func trainAction(c *cli.Context) (err error) {
 	s, err := parseTrainFlags(c)
 	if err != nil {
 		return err
@@ -818,7 +818,7 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeEngine(e, c.App.ErrWriter, &err)
 	data, fp, err := reading.wait()
 	if err != nil {
 		return err

@@ -493,7 +493,7 @@ func studyKept(out string, spec *tune.Spec, final bool) string {
 	}
 	again := "a run cut short trains again from its start"
 	if final {
-		again += ", the final model from where it stopped"
+		again += ", the final retraining from its last checkpoint, where it saved one"
 	}
 	return fmt.Sprintf("%s in %s (%s)", kept, out, again)
 }
