@@ -15,6 +15,7 @@ import (
 	"github.com/cnngpu/cnngpu/internal/cachedir"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/cnngpu/cnngpu/internal/trace"
 )
 
@@ -177,24 +178,14 @@ func findAll(dir string, files []File, what string) ([]string, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return nil, saidAs{fmt.Sprintf("data folder %s cannot be read (%v): give a folder you can read, or ask its owner for access (chmod a+rx %s)", dir, err, dir), err}
+			return nil, shown.As(fmt.Sprintf("data folder %s cannot be read (%v): give a folder you can read, or ask its owner for access (chmod a+rx %s)", dir, err, dir), err)
 		}
 		if len(odd) > 0 {
 			return nil, fmt.Errorf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz); %s: give the files themselves", dir, strings.Join(missing, ", "), strings.Join(odd, ", "))
 		}
 		// Files not there (yet): fs.ErrNotExist, for a dry run that plans
 		// before the data is fetched.
-		return nil, saidAs{fmt.Sprintf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)", dir, strings.Join(missing, ", ")), fs.ErrNotExist}
+		return nil, shown.As(fmt.Sprintf("data folder %s lacks %s (each may be gzip-compressed or raw, with or without .gz)", dir, strings.Join(missing, ", ")), fs.ErrNotExist)
 	}
 	return paths, nil
 }
-
-// saidAs is an error whose message is msg and which is err (errors.Is),
-// where err's own text would repeat or contradict msg.
-type saidAs struct {
-	msg string
-	err error
-}
-
-func (e saidAs) Error() string { return e.msg }
-func (e saidAs) Unwrap() error { return e.err }

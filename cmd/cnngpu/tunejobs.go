@@ -20,6 +20,7 @@ import (
 	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/engine/cpu"
 	"github.com/cnngpu/cnngpu/internal/shell"
+	"github.com/cnngpu/cnngpu/internal/shown"
 	"github.com/urfave/cli/v2"
 )
 
@@ -91,7 +92,7 @@ func tuneEngines(c *cli.Context, jobs int, note io.Writer) (engines []engine.Eng
 				e, err := openGPU(c.App.ErrWriter, id, c.String("precision") == "tf32")
 				if nd := (*gpucuda.NoSuchDeviceError)(nil); errors.As(err, &nd) {
 					// The flag given is --devices, not --device.
-					return engines, nil, nil, withCode(2, said{nd.Said(fmt.Sprintf("--devices %s: no GPU %d", c.String("devices"), id), "give --devices from these"), err})
+					return engines, nil, nil, withCode(2, shown.As(nd.Said(fmt.Sprintf("--devices %s: no GPU %d", c.String("devices"), id), "give --devices from these"), err))
 				}
 				if err != nil {
 					return engines, nil, nil, err
@@ -196,13 +197,3 @@ func engineNames(engines []engine.Engine) string {
 	}
 	return strings.Join(names, ", ")
 }
-
-// said is err with another message (its own, reworded for the flag the
-// user gave), err's kinds still matching (errors.As).
-type said struct {
-	msg string
-	err error
-}
-
-func (s said) Error() string { return s.msg }
-func (s said) Unwrap() error { return s.err }

@@ -1,7 +1,7 @@
 // Package shown writes figures for messages: rounded so that a value under
 // a limit is never shown as the limit itself (predict's probabilities under
 // even odds, the loader's ink contrast under its minimum), and counted with
-// their noun ("1 image", "3 images").
+// their noun ("1 image", "3 images"); and errors reworded for them.
 package shown
 
 import (
@@ -27,3 +27,16 @@ func Count(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// As is err shown as msg, where err's own text would repeat or contradict
+// the message (reworded for the flag the user gave): errors.Is and
+// errors.As still find err.
+func As(msg string, err error) error { return reworded{msg, err} }
+
+type reworded struct {
+	msg string
+	err error
+}
+
+func (r reworded) Error() string { return r.msg }
+func (r reworded) Unwrap() error { return r.err }
