@@ -75,7 +75,7 @@ func emptyFlag(c *cli.Context, flag, expected, unset string) error {
 // says so on w, as a note: the output is complete, the GPU may not be.
 func closeEngine(e engine.Engine, w io.Writer, err *error) {
 	if cerr := e.Close(); cerr != nil && *err == nil {
-		fmt.Fprintf(w, "note: the command's work is done and its results above are complete, but closing the engine failed: %v\n", cerr)
+		fmt.Fprintf(w, "note: the command's work is done and its results are complete, but closing the engine failed: %v\n", cerr)
 	}
 }
 

@@ -10,9 +10,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cnngpu/cnngpu/engine"
@@ -182,7 +185,8 @@ func TestGPUFaultNamedAsSuch(t *testing.T) {
 
 // TestGPUFaultAsTheEngineCloses: a fault that only the engine's last wait
 // sees, as train ends (its results read back and its checkpoint written
-// before), is said in a note: the results stand, exit 0. It went unsaid.
+// before) or as serve stops after SIGTERM (its answers given), is said in
+// a note: the results stand, exit 0. It went unsaid.
 func TestGPUFaultAsTheEngineCloses(t *testing.T) {
 	dir := t.TempDir()
 	fakeMNIST(t, dir, 300, 50)
@@ -191,10 +195,46 @@ func TestGPUFaultAsTheEngineCloses(t *testing.T) {
 	waits := fakeCalls(t, env, "cuStreamSynchronize", withFlags(args, "--out", filepath.Join(dir, "counted.safetensors"))...)
 	stdout, stderr, code := cnngpu(t, append(env, fmt.Sprintf("FAKECUDA_FAULT=cuStreamSynchronize:%d", waits)), args...)
 	if code != 0 || !strings.Contains(stdout, "test accuracy 50.00%") ||
-		!strings.Contains(stderr, "note: the command's work is done and its results above are complete, but closing the engine failed: cuStreamSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS") {
+		!strings.Contains(stderr, closeFault) {
 		t.Errorf("a fault at the engine's last wait: exit %d, want 0 with the result and a note\n%s%s", code, stdout, stderr)
 	}
 	if _, err := engine.LoadHeader(filepath.Join(dir, "m.safetensors")); err != nil {
 		t.Errorf("the checkpoint: %v", err)
 	}
+
+	// serve, stopped by SIGTERM once it has answered a request: the
+	// answer stands (exit 0), and the fault at the engine's closing wait
+	// is said.
+	serve := func(env ...string) (string, int) {
+		cmd := exec.Command(binary_, "serve", "--device", "0", "--model", filepath.Join(dir, "m.safetensors"), "--addr", "127.0.0.1:0")
+		cmd.Env = append(append(os.Environ(), fakeTraining(t)...), env...)
+		url, cmd, out := startServeCmd(t, cmd)
+		png, err := os.ReadFile("../../docs/digit.png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post(url+"/v1/predict", "image/png", bytes.NewReader(png))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("serve's answer: %v %v\n%s", resp, err, out.String())
+		}
+		resp.Body.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		return out.String(), cmd.ProcessState.ExitCode()
+	}
+	stats := filepath.Join(t.TempDir(), "stats")
+	if out, code := serve("FAKECUDA_STATS=" + stats); code != 0 {
+		t.Fatalf("serve on the fake driver: exit %d\n%s", code, out)
+	}
+	b, _ := os.ReadFile(stats)
+	_, count, _ := strings.Cut(string(b), "count cuStreamSynchronize ")
+	if _, err := fmt.Sscanf(count, "%d", &waits); err != nil {
+		t.Fatalf("the fake's count of cuStreamSynchronize in serve: %v\n%s", err, b)
+	}
+	if out, code := serve(fmt.Sprintf("FAKECUDA_FAULT=cuStreamSynchronize:%d", waits)); code != 0 || !strings.Contains(out, closeFault) {
+		t.Errorf("serve, a fault at the engine's last wait after SIGTERM: exit %d, want 0 and a note\n%s", code, out)
+	}
 }
+
+// closeFault is the note of a fault at the engine's last wait.
+const closeFault = "note: the command's work is done and its results are complete, but closing the engine failed: cuStreamSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS"

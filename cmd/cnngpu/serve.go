@@ -36,7 +36,7 @@ func serveCommand() *cli.Command {
 // shutdownWait is how long a shutdown waits for the requests in flight.
 const shutdownWait = 10 * time.Second
 
-func serveAction(c *cli.Context) error {
+func serveAction(c *cli.Context) (err error) {
 	if err := checkAddr(c.String("addr")); err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func serveAction(c *cli.Context) error {
 	hung := false // a batch that never ended: closing the engine would wait for it too
 	defer func() {
 		if !hung {
-			e.Close()
+			closeEngine(e, c.App.ErrWriter, &err)
 		}
 	}()
 	// Weights finite but so large that the outputs overflow would answer
