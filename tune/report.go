@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cnngpu/cnngpu/engine"
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shown"
 )
@@ -268,6 +269,11 @@ func Render(dir, machine string) error {
 			vl = fmt.Sprintf("%.4f", r.FinalValLoss)
 		}
 		fmt.Fprintf(&b, " %s | %s | %s | %.1f s |\n", bestCell, vl, pct(r.FinalTrainAcc), r.Seconds)
+	}
+	if a := engine.AugmentName(spec.Augmentation); a != "none" {
+		// Below the validation accuracy where the augmented images are
+		// harder than the plain ones validated.
+		fmt.Fprintf(&b, "\nTrain acc is the last epoch's, over the training images as they were trained: augmented (%s).\n", a)
 	}
 	b.WriteString("\n## Figures\n\n")
 	for _, f := range figs {
