@@ -391,6 +391,40 @@ func TestRunsOfAnotherStudyRefused(t *testing.T) {
 	}
 }
 
+// TestRunsOfAnAdamStudyKeyedBefore: an Adam study's run files name it
+// without momentum (which Adam does not take), and those recorded before,
+// with "adam momentum 0", are still taken as the study's, not trained
+// again or refused.
+func TestRunsOfAnAdamStudyKeyedBefore(t *testing.T) {
+	dir := t.TempDir()
+	data := synthetic(200, 20)
+	spec := tinySpec()
+	spec.LRs, spec.Acts, spec.Epochs = spec.LRs[:1], spec.Acts[:1], 1
+	if err := newRunner(t, spec, dir, data, false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "runs", "*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("run files: %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := "1 epoch, adam, seed 1,"
+	if !bytes.Contains(b, []byte(now)) || bytes.Contains(b, []byte("momentum")) {
+		t.Fatalf("an Adam run's header: want %q, no momentum\n%s", now, b)
+	}
+	b = bytes.Replace(b, []byte(now), []byte("1 epoch, adam momentum 0, seed 1,"), 1)
+	if err := os.WriteFile(files[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log, err := runLogged(t, spec, dir, data, false)
+	if err != nil || !strings.Contains(log, "1 run finished earlier, 0 to run") {
+		t.Errorf("a run file keyed as before 2026-12-07: %v, want it kept\n%s", err, log)
+	}
+}
+
 func TestFolds(t *testing.T) {
 	dir := t.TempDir()
 	spec := tinySpec()
@@ -1451,6 +1485,10 @@ func TestWarpStudy(t *testing.T) {
 	}
 	if err := Prepare(dir, spec(engine.Augmentation{Shift: 2})); err == nil || !strings.Contains(err.Error(), "rotate:10") {
 		t.Errorf("the study without the warp in its folder: %v", err)
+	}
+	// The report says its train acc is over the augmented images.
+	if b, err := os.ReadFile(filepath.Join(dir, ReportFile)); err != nil || !bytes.Contains(b, []byte("Train acc is the last epoch's, over the training images as they were trained: augmented (shift:2,rotate:10,scale:0.1).")) {
+		t.Errorf("the report does not say its train acc is over the augmented images: %v\n%s", err, b)
 	}
 }
 
