@@ -74,6 +74,11 @@ type MergeResult struct {
 	// Skipped lists the unsharded studies found beside shards in a folder
 	// given (merges of them made there), which are not merged.
 	Skipped []string
+	// Unrecorded lists the folders given that record no training data
+	// (made by an earlier cnngpu) and hold finished runs, merged as
+	// trained on the data another folder records (DataFrom).
+	Unrecorded []string
+	DataFrom   string
 	// Release releases the merged folder's lock, with KeepLock after a
 	// merge that wrote; nil otherwise.
 	Release func()
@@ -226,6 +231,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	res := &MergeResult{Skipped: skipped}
 	var spec *Spec
 	dataFrom := ""               // the first folder that records the training data
+	var unrecorded []int         // the sources that record none
 	running := map[string]bool{} // the folders a study holds now
 	var precision, precisionFrom string
 	for _, d := range dirs {
@@ -255,6 +261,9 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			spec.Data, dataFrom = s.Data, d
 		case s.Data != spec.Data:
 			return nil, &BlockedError{fmt.Errorf("%s holds a study trained on other data than %s: training data %s in %s, %s in %s", d, dataFrom, spec.Data, dataFrom, s.Data, d)}
+		}
+		if s.Data == "" {
+			unrecorded = append(unrecorded, len(res.Sources))
 		}
 		res.Sources = append(res.Sources, MergeSource{Dir: d, Shard: s.Shard})
 		if who, ok := fileutil.HeldBy(filepath.Join(d, LockFile)); ok {
@@ -377,6 +386,11 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			shards = append(shards, fmt.Sprintf("shard %d/%d: no folder given", i, n))
 		}
 	}
+	for _, si := range unrecorded {
+		if dataFrom != "" && res.Sources[si].Finished > 0 {
+			res.Unrecorded, res.DataFrom = append(res.Unrecorded, res.Sources[si].Dir), dataFrom
+		}
+	}
 	res.MissingRuns = len(missing)
 	missing = append(shards, missing...)
 	res.Missing = missing
@@ -430,7 +444,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		return nil, err
 	}
 	if merged.Data != "" {
-		if err := recordData(out, merged.Data, "in the shards"); err != nil {
+		if _, err := recordData(out, merged.Data, "in the shards"); err != nil {
 			if oe := (*OtherStudyError)(nil); errors.As(err, &oe) {
 				oe.Into = true // not "give the --data it trained on": merge takes none
 			}

@@ -116,29 +116,35 @@ func Prepare(dir string, spec *Spec) error {
 // checkData records the training set's fingerprint in the study's
 // definition on its first training, and refuses to continue a study that
 // trained on other data (its results would mix the two). A study made
-// before fingerprints were recorded adopts the data given.
+// before fingerprints were recorded adopts the data given, and says so
+// where it holds runs that trained on data it cannot tell.
 func (r *Runner) checkData() error {
 	fp := r.Data.Train.Fingerprint()
-	if err := recordData(r.Dir, fp, "given now"); err != nil {
+	adopted, err := recordData(r.Dir, fp, "given now")
+	if err != nil {
 		return err
+	}
+	if runs, _ := filepath.Glob(filepath.Join(r.Dir, RunsDir, "*.jsonl")); adopted && len(runs) > 0 {
+		r.logf("note: %s was made by a cnngpu that did not record a study's training data: it now records this data (%s, %s) and takes its %s as trained on it; if they trained on other data, the results mix the two: stop now (Ctrl-C), delete the \"data\" entry from %s, and continue with the --data they trained on",
+			r.Dir, cmp.Or(r.Data.Dir, "the data given"), fp, shown.Count(len(runs), "earlier run file"), filepath.Join(r.Dir, SpecFile))
 	}
 	r.Spec.Data = fp
 	return nil
 }
 
 // recordData records fp as the training data of the study in dir where
-// it records none, and refuses other data where it records some (theirs
-// says where fp comes from).
-func recordData(dir, fp, theirs string) error {
+// it records none (adopted), and refuses other data where it records some
+// (theirs says where fp comes from).
+func recordData(dir, fp, theirs string) (adopted bool, err error) {
 	old, err := LoadSpec(dir)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := otherData(dir, old, fp, theirs); err != nil || old.Data == fp {
-		return err
+		return false, err
 	}
 	old.Data = fp
-	return old.Save(dir)
+	return true, old.Save(dir)
 }
 
 // CheckData is recordData's check alone, for a dry run: an

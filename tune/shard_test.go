@@ -448,7 +448,7 @@ func TestMergeRefusesOtherFinalData(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		d := filepath.Join(root, string(rune('a'+i)))
 		fakeShard(t, spec, i, 2, d)
-		if err := recordData(d, "crc32c:1111", "given now"); err != nil {
+		if _, err := recordData(d, "crc32c:1111", "given now"); err != nil {
 			t.Fatal(err)
 		}
 		dirs = append(dirs, d)
@@ -477,7 +477,7 @@ func TestMergeRefusesOtherFinalData(t *testing.T) {
 	// is another folder.
 	other := filepath.Join(root, "other")
 	fakeShard(t, spec, 0, 1, other)
-	if err := recordData(other, "crc32c:3333", "given now"); err != nil {
+	if _, err := recordData(other, "crc32c:3333", "given now"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Merge(out, []string{other}, MergeOptions{}); !errors.As(err, &oe) || oe.Dir != out || !strings.HasSuffix(err.Error(), "; merge into another --out folder") {

@@ -571,16 +571,27 @@ func TestOtherDataRefused(t *testing.T) {
 	}
 
 	// A study folder from before fingerprints (none recorded) adopts the
-	// data it continues with.
+	// data it continues with: without a word where it holds no run, with
+	// a note where its runs trained on data it cannot tell.
 	legacy := t.TempDir()
 	if err := Prepare(legacy, spec()); err != nil {
 		t.Fatal(err)
 	}
-	if err := newRunner(t, spec(), legacy, other, false).Run(context.Background()); err != nil {
+	const adopted = "was made by a cnngpu that did not record a study's training data"
+	if log, err := runLogged(t, spec(), legacy, other, false); err != nil || strings.Contains(log, adopted) {
+		t.Fatalf("a study without a fingerprint or runs: %v\n%s", err, log)
+	}
+	s, _ := LoadSpec(legacy)
+	if s.Data != other.Train.Fingerprint() {
+		t.Errorf("a study without a fingerprint: %q recorded, want the data's", s.Data)
+	}
+	s.Data = ""
+	if err := s.Save(legacy); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := LoadSpec(legacy); s.Data != other.Train.Fingerprint() {
-		t.Errorf("a study without a fingerprint: %q recorded, want the data's", s.Data)
+	log, err := runLogged(t, spec(), legacy, data, false)
+	if err != nil || !strings.Contains(log, adopted) || !strings.Contains(log, "takes its 2 earlier run files as trained on it") {
+		t.Errorf("a study without a fingerprint, holding runs: %v, want a note that it takes them as trained on the data given\n%s", err, log)
 	}
 
 	// Shards trained on different data do not merge.
@@ -600,7 +611,7 @@ func TestOtherDataRefused(t *testing.T) {
 	// A first shard that records no data (it trained nothing) takes the
 	// data of the first that does, and the message names that one.
 	none := t.TempDir()
-	s := spec()
+	s = spec()
 	s.Shard = newShard(0, 2)
 	if err := Prepare(none, s); err != nil {
 		t.Fatal(err)
@@ -608,6 +619,23 @@ func TestOtherDataRefused(t *testing.T) {
 	_, err = Merge(filepath.Join(t.TempDir(), "m2"), []string{none, shards[0], shards[1]}, MergeOptions{})
 	if want := "training data " + data.Train.Fingerprint() + " in " + shards[0] + ", " + other.Train.Fingerprint() + " in " + shards[1]; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("merging a shard with no data and shards on different data: %v; want %q", err, want)
+	}
+	// A shard from before fingerprints, holding its finished run, merges
+	// with one that records its data, and is named as taken on it.
+	s = spec()
+	s.Shard = newShard(1, 2)
+	recorded := t.TempDir()
+	if err := newRunner(t, s, recorded, data, false).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := LoadSpec(shards[0])
+	before.Data = ""
+	if err := before.Save(shards[0]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Merge(filepath.Join(t.TempDir(), "m3"), []string{shards[0], recorded}, MergeOptions{})
+	if err != nil || !slices.Equal(res.Unrecorded, []string{shards[0]}) || res.DataFrom != recorded {
+		t.Errorf("merging a shard from before fingerprints: %v, %+v; want it named as taken on %s's data", err, res, recorded)
 	}
 }
 
