@@ -382,6 +382,21 @@ func TestTrainEvalResume(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "that run trained on other data (300 images of 28x28") || !strings.Contains(stderr, "resume with --data "+dir) {
 		t.Errorf("resume on other data: %d %s", code, stderr)
 	}
+	// A checkpoint from before the data was recorded resumes on the
+	// data given, and says it cannot tell.
+	unrecorded := filepath.Join(t.TempDir(), "before.safetensors")
+	writeModel(t, unrecorded, func(k *engine.Checkpoint) {
+		old, err := engine.LoadCheckpoint(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*k = *old
+		k.Config.Data, k.Config.DataDir = "", ""
+	})
+	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", other, "--resume", unrecorded, "--epochs", "3", "--quiet")
+	if code != 0 || !strings.Contains(stderr, "note: "+unrecorded+" records no training data (an earlier cnngpu wrote it): it resumes on "+other+" (301 images of 28x28") {
+		t.Errorf("resume of a checkpoint that records no data: %d %s", code, stderr)
+	}
 	stdout, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", "3", "--metrics", metrics)
 	if code != 0 || !strings.Contains(stdout, "epoch 3/3") || !strings.Contains(stdout, "resuming from epoch 3") {
 		t.Errorf("resume to 3 epochs: %d\n%s\n%s", code, stdout, stderr)

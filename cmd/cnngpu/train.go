@@ -826,6 +826,10 @@ func trainAction(c *cli.Context) (err error) {
 	if ck := s.init; ck != nil && ck.Config.Data != "" && ck.Config.Data != fp {
 		return usageErrorf("--resume %s: that run trained on other data (%s, from %s), but %s holds %s: resume with --data %s, or start a new run",
 			s.from, lineName(ck.Config.Data), lineName(ck.Config.DataDir), data.Dir, fp, shell.Path(ck.Config.DataDir))
+	} else if ck != nil && ck.Config.Data == "" {
+		// Said even with --quiet: nothing else could tell.
+		fmt.Fprintf(stderr, "note: %s records no training data (an earlier cnngpu wrote it): it resumes on %s (%s); if it trained on other data, stop (Ctrl-C) and resume with the --data it trained on\n",
+			s.from, data.Dir, fp)
 	}
 	allIdx := engine.AllIndices(data.Train.N())
 	var valIdx []int32
