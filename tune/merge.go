@@ -395,8 +395,12 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	missing = append(shards, missing...)
 	res.Missing = missing
 	if len(missing) > 0 && !opt.AllowMissing {
+		rerun := "rerun the missing shards (each resumes in its folder) and merge again, or "
+		if n > 1 && split != SplitCost {
+			rerun = "" // an earlier cnngpu's split, which this one cannot continue
+		}
 		return res, errors.New(listProblems(fmt.Sprintf("merge: the folders do not cover the grid (%d of %d runs there):", res.Present+len(copies), len(merged.Configs())*merged.Rounds()), missing) +
-			"\nrerun the missing shards (each resumes in its folder) and merge again, or merge with --allow-missing and finish the rest with " + shell.Command("tune") + " on the merged folder")
+			"\n" + rerun + "merge with --allow-missing and finish the rest with " + shell.Command("tune") + " on the merged folder")
 	}
 	if opt.Precision != "" && spec.Precision != "" && opt.Precision != spec.Precision {
 		how := ""

@@ -195,8 +195,9 @@ func continues(dir string, old, spec *Spec, theirs string) error {
 		return e
 	}
 	if old.Shard.N > 1 && old.Shard.Split != SplitCost {
-		return fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
-			"give the shards new --out folders (%s still takes the finished runs of the old ones)", dir, old.Shard, shell.Command("tune merge"))
+		return &BlockedError{fmt.Errorf("%s holds shard %v of this study as an earlier cnngpu split it (in grid order); this version balances shards by cost, so it cannot continue that shard: "+
+			"merge the old split's folders into one (%s, with --allow-missing where some runs are unfinished), then finish the study there with this command, --out that folder and no --shard; "+
+			"or start a new split, each shard in a new --out folder (a merge takes the folders of one split)", dir, old.Shard, shell.Command("tune merge --out DIR FOLDER..."))}
 	}
 	switch {
 	case old.Shard == spec.Shard:

@@ -368,8 +368,15 @@ func TestMergeCoverage(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp.Shard = newShard(1, 3)
-	if err := Prepare(old, &sp); err == nil || !strings.Contains(err.Error(), "as an earlier cnngpu split it (in grid order)") {
-		t.Errorf("continuing an old shard: %v", err)
+	var be *BlockedError
+	if err := Prepare(old, &sp); !errors.As(err, &be) || !strings.Contains(err.Error(), "as an earlier cnngpu split it (in grid order)") ||
+		!strings.Contains(err.Error(), "merge the old split's folders into one") {
+		t.Errorf("continuing an old shard: %v; want it refused (exit 2), saying how to finish the study", err)
+	}
+	// Its merge, short of runs, does not say to rerun the old shards.
+	if _, err := Merge(filepath.Join(t.TempDir(), "m"), []string{old}, MergeOptions{}); err == nil || strings.Contains(err.Error(), "rerun the missing shards") ||
+		!strings.Contains(err.Error(), "merge with --allow-missing and finish the rest") {
+		t.Errorf("merging an old split short of runs: %v; want only --allow-missing and tune on the merged folder", err)
 	}
 }
 
