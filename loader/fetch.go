@@ -561,14 +561,16 @@ func redactURLs(v string) string {
 
 // watchGrowth calls stalled once the files in dl and under vcs (missing:
 // none) have grown by less than stallBytes in StallTimeout; stop ends the
-// watch. All of vcs is counted: a retry clones into the folder an earlier
-// try left, named after the repository.
+// watch, and returns once it has ended. All of vcs is counted: a retry
+// clones into the folder an earlier try left, named after the repository.
 func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 	size := func() int64 { return treeSize(dl) + treeSize(vcs) }
-	done := make(chan struct{})
+	done, ended := make(chan struct{}), make(chan struct{})
+	patience := StallTimeout
 	go func() {
+		defer close(ended)
 		last, since := size(), time.Now()
-		tick := time.NewTicker(StallTimeout / 10)
+		tick := time.NewTicker(patience / 10)
 		defer tick.Stop()
 		for {
 			select {
@@ -579,7 +581,7 @@ func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 					last, since = n, time.Now()
 				} else if n < last {
 					last = n // a temporary file renamed or removed
-				} else if time.Since(since) >= StallTimeout {
+				} else if time.Since(since) >= patience {
 					stalled()
 					return
 				}
@@ -587,7 +589,10 @@ func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 		}
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { close(done) }) }
+	return func() {
+		once.Do(func() { close(done) })
+		<-ended
+	}
 }
 
 // treeSize is the size of the files under dir (0 where it is missing).
