@@ -8,6 +8,7 @@
 package tune
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -338,7 +339,7 @@ func (s *Spec) CheckMNISTSplit() error {
 // (everything but the grid and the shard), as run files record it: a run
 // file from another study is refused rather than adopted.
 func (s *Spec) RunKey() string {
-	opt := s.Optimizer
+	opt := cmp.Or(s.Optimizer, "adam") // "" is Adam (optConfig)
 	if opt == "sgd" {
 		opt += fmt.Sprintf(" momentum %g", s.Momentum)
 	}
