@@ -566,11 +566,10 @@ func redactURLs(v string) string {
 func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 	size := func() int64 { return treeSize(dl) + treeSize(vcs) }
 	done, ended := make(chan struct{}), make(chan struct{})
-	patience := StallTimeout
 	go func() {
 		defer close(ended)
 		last, since := size(), time.Now()
-		tick := time.NewTicker(patience / 10)
+		tick := time.NewTicker(StallTimeout / 10)
 		defer tick.Stop()
 		for {
 			select {
@@ -581,7 +580,7 @@ func watchGrowth(dl, vcs string, stalled func()) (stop func()) {
 					last, since = n, time.Now()
 				} else if n < last {
 					last = n // a temporary file renamed or removed
-				} else if time.Since(since) >= patience {
+				} else if time.Since(since) >= StallTimeout {
 					stalled()
 					return
 				}

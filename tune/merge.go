@@ -386,9 +386,28 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 			shards = append(shards, fmt.Sprintf("shard %d/%d: no folder given", i, n))
 		}
 	}
-	for _, si := range unrecorded {
-		if dataFrom != "" && res.Sources[si].Finished > 0 {
-			res.Unrecorded, res.DataFrom = append(res.Unrecorded, res.Sources[si].Dir), dataFrom
+	// The folders whose finished runs are taken as trained on the data
+	// a folder given, or out, records; out among them where it records
+	// none and a folder given does.
+	outData := ""
+	if o, err := LoadSpec(out); err == nil {
+		outData = o.Data
+	}
+	from := dataFrom
+	if from == "" && outData != "" {
+		from = out
+	}
+	if from != "" {
+		for _, si := range unrecorded {
+			if res.Sources[si].Finished > 0 {
+				res.Unrecorded = append(res.Unrecorded, res.Sources[si].Dir)
+			}
+		}
+		if outData == "" && res.Present > 0 {
+			res.Unrecorded = append(res.Unrecorded, out)
+		}
+		if len(res.Unrecorded) > 0 {
+			res.DataFrom = from
 		}
 	}
 	res.MissingRuns = len(missing)

@@ -118,18 +118,20 @@ func Prepare(dir string, spec *Spec) error {
 // trained on other data (its results would mix the two). A study made
 // before fingerprints were recorded adopts the data given, and says so
 // where it holds runs that trained on data it cannot tell.
-func (r *Runner) checkData() error {
+func (r *Runner) checkData() (adopted bool, err error) {
 	fp := r.Data.Train.Fingerprint()
-	adopted, err := recordData(r.Dir, fp, "given now")
-	if err != nil {
-		return err
-	}
-	if runs, _ := filepath.Glob(filepath.Join(r.Dir, RunsDir, "*.jsonl")); adopted && len(runs) > 0 {
-		r.logf("note: %s was made by a cnngpu that did not record a study's training data: it now records this data (%s, %s) and takes its %s as trained on it; if they trained on other data, the results mix the two: stop now (Ctrl-C), delete the \"data\" entry from %s, and continue with the --data they trained on",
-			r.Dir, cmp.Or(r.Data.Dir, "the data given"), fp, shown.Count(len(runs), "earlier run file"), filepath.Join(r.Dir, SpecFile))
+	if adopted, err = recordData(r.Dir, fp, "given now"); err != nil {
+		return false, err
 	}
 	r.Spec.Data = fp
-	return nil
+	return adopted, nil
+}
+
+// adoptedNote says that the study in r.Dir, which recorded no training
+// data, takes its done finished runs as trained on the data given.
+func (r *Runner) adoptedNote(done int) {
+	r.logf("note: %s did not record the data its runs trained on (an earlier cnngpu made it, or merged it from such folders): it now records this data (%s, %s) and takes its %s as trained on it; if they trained on other data, the results mix the two (delete the \"data\" entry from %s and continue with the --data they trained on)",
+		r.Dir, cmp.Or(r.Data.Dir, "the data given"), r.Spec.Data, shown.Count(done, "finished run"), filepath.Join(r.Dir, SpecFile))
 }
 
 // recordData records fp as the training data of the study in dir where
@@ -801,7 +803,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := Prepare(r.Dir, spec); err != nil {
 		return err
 	}
-	if err := r.checkData(); err != nil {
+	adopted, err := r.checkData()
+	if err != nil {
 		return err
 	}
 	if r.Final {
@@ -851,6 +854,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			jobs = append(jobs, job{c, k})
 		}
+	}
+	if adopted && done > 0 {
+		r.adoptedNote(done)
 	}
 	total := done + len(jobs)
 	where := ""
@@ -1300,6 +1306,9 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
+	// Recorded, as train's checkpoints record theirs: a --resume of the
+	// final model then checks its data (planDiff does not compare them).
+	cfg.Data, cfg.DataDir = r.Data.Train.Fingerprint(), absDir(r.Data.Dir)
 	if oneStep(spec, best.Config.BatchSize, len(idx)) {
 		r.logf("note: the retraining takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
 	}
@@ -1539,6 +1548,15 @@ func finalPlan(spec *Spec, c Config, n int) (engine.Arch, engine.OptConfig, engi
 	return arch, optConfig(spec, c.LR, c.BatchSize, n), cfg, nil
 }
 
+// absDir is dir made absolute where it can be ("" stays ""): a
+// checkpoint's data folder, named in resume hints from any folder.
+func absDir(dir string) string {
+	if a, err := filepath.Abs(dir); err == nil && dir != "" {
+		return a
+	}
+	return dir
+}
+
 // laterFormatError stops a study at a final model (or its retraining's
 // checkpoint) that a later cnngpu wrote: training it again would replace
 // it.
@@ -1596,6 +1614,7 @@ func planDiff(ck *engine.Checkpoint, arch engine.Arch, opt engine.OptConfig, cfg
 		if c.Recipe == "" {
 			c.Recipe = engine.ReferenceRecipe.Name
 		}
+		c.Data, c.DataDir = "", "" // study.json's to check (final models before 2026-12-07 record none)
 		return c
 	}
 	var d []string

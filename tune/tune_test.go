@@ -577,7 +577,7 @@ func TestOtherDataRefused(t *testing.T) {
 	if err := Prepare(legacy, spec()); err != nil {
 		t.Fatal(err)
 	}
-	const adopted = "was made by a cnngpu that did not record a study's training data"
+	const adopted = "did not record the data its runs trained on"
 	if log, err := runLogged(t, spec(), legacy, other, false); err != nil || strings.Contains(log, adopted) {
 		t.Fatalf("a study without a fingerprint or runs: %v\n%s", err, log)
 	}
@@ -590,7 +590,7 @@ func TestOtherDataRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	log, err := runLogged(t, spec(), legacy, data, false)
-	if err != nil || !strings.Contains(log, adopted) || !strings.Contains(log, "takes its 2 earlier run files as trained on it") {
+	if err != nil || !strings.Contains(log, adopted) || !strings.Contains(log, "takes its 2 finished runs as trained on it") {
 		t.Errorf("a study without a fingerprint, holding runs: %v, want a note that it takes them as trained on the data given\n%s", err, log)
 	}
 
@@ -636,6 +636,24 @@ func TestOtherDataRefused(t *testing.T) {
 	res, err := Merge(filepath.Join(t.TempDir(), "m3"), []string{shards[0], recorded}, MergeOptions{})
 	if err != nil || !slices.Equal(res.Unrecorded, []string{shards[0]}) || res.DataFrom != recorded {
 		t.Errorf("merging a shard from before fingerprints: %v, %+v; want it named as taken on %s's data", err, res, recorded)
+	}
+	// The same where the data is the merged folder's (merged before), or
+	// the merged folder's runs are the ones that record none.
+	into := filepath.Join(t.TempDir(), "m4")
+	if _, err := Merge(into, []string{recorded}, MergeOptions{AllowMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Merge(into, []string{shards[0]}, MergeOptions{})
+	if err != nil || !slices.Equal(res.Unrecorded, []string{shards[0]}) || res.DataFrom != into {
+		t.Errorf("merging a shard from before fingerprints into a folder that records data: %v, %+v; want it named as taken on %s's data", err, res, into)
+	}
+	into = filepath.Join(t.TempDir(), "m5")
+	if _, err := Merge(into, []string{shards[0]}, MergeOptions{AllowMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Merge(into, []string{recorded}, MergeOptions{})
+	if err != nil || !slices.Equal(res.Unrecorded, []string{into}) || res.DataFrom != recorded {
+		t.Errorf("merging a shard that records data into a folder that holds runs and records none: %v, %+v; want that folder named as taken on %s's data", err, res, recorded)
 	}
 }
 
@@ -1510,6 +1528,11 @@ func TestWarpStudy(t *testing.T) {
 	ck, err := engine.LoadCheckpoint(filepath.Join(dir, FinalModel))
 	if err != nil || ck.Config.Augmentation != warp {
 		t.Errorf("the final model's augmentation: %+v, %v", ck.Config, err)
+	}
+	// It records its training data, as train's checkpoints do (a --resume
+	// of it checks it).
+	if ck.Config.Data != data.Train.Fingerprint() {
+		t.Errorf("the final model records data %q, want %q", ck.Config.Data, data.Train.Fingerprint())
 	}
 	if err := Prepare(dir, spec(engine.Augmentation{Shift: 2})); err == nil || !strings.Contains(err.Error(), "rotate:10") {
 		t.Errorf("the study without the warp in its folder: %v", err)

@@ -1723,6 +1723,45 @@ func TestMergeFinalOtherData(t *testing.T) {
 	}
 }
 
+// TestMergeSaysDataTakenOn: a shard from before studies recorded their
+// training data, merged with one that records it, is named as taken on
+// that data (it was merged without a word); a refused merge says nothing
+// of it.
+func TestMergeSaysDataTakenOn(t *testing.T) {
+	root := t.TempDir()
+	var shards []string
+	for i := 0; i < 3; i++ { // shard 0/2 recording no data; 1/2 recording it, with its run and without
+		spec := &tune.Spec{Version: 1, LRs: []float64{0.001, 0.002}, BatchSizes: []int{32}, Acts: []string{"relu"}, Epochs: 1,
+			Optimizer: "adam", Seed: 1, Arch: "reference", ValSplit: 0.2, Shard: tune.Shard{I: min(i, 1), N: 2, Split: tune.SplitCost}}
+		if i > 0 {
+			spec.Data = "crc32c:1234abcd"
+		}
+		d := filepath.Join(root, fmt.Sprintf("shard%d", i))
+		if err := tune.Prepare(d, spec); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range spec.Mine() {
+			if i == 2 {
+				break
+			}
+			r := &tune.Run{Config: c, Done: true, Seconds: 1, Epochs: []engine.EpochMetrics{{Epoch: 1, TrainLoss: 1, TrainAcc: 0.5, ValLoss: 1, ValAcc: 0.5}}}
+			if err := r.Save(tune.RunPath(d, c, 0, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		shards = append(shards, d)
+	}
+	note := "note: " + shards[0] + " does not record the data its runs trained on"
+	_, stderr, code := runIn(t, root, time.Minute, "tune", "merge", "--out", filepath.Join(root, "refused"), shards[0], shards[2])
+	if code == 0 || !strings.Contains(stderr, "do not cover the grid") || strings.Contains(stderr, note) {
+		t.Errorf("a merge refused (a run missing): exit %d, want no note on the data\n%s", code, stderr)
+	}
+	_, stderr, code = runIn(t, root, time.Minute, "tune", "merge", "--out", filepath.Join(root, "merged"), shards[0], shards[1])
+	if code != 0 || !strings.Contains(stderr, note) || !strings.Contains(stderr, "its finished runs are taken as trained on the data "+shards[1]+" records") {
+		t.Errorf("merging a shard that records no data with one that does: exit %d, want the note\n%s", code, stderr)
+	}
+}
+
 // TestClosedStdout: a training whose standard output's reader goes (as
 // `| head -4` or a pager that quits) stops as if interrupted (exit 130,
 // said on standard error), keeping the epochs it finished, the one whose

@@ -876,8 +876,10 @@ func mergeAction(c *cli.Context) error {
 		for _, d := range res.InUse {
 			fmt.Fprintf(c.App.ErrWriter, "note: %s is in use (a study still running there?): the runs it finishes from now on are not in this merge; merge again once it ends\n", d)
 		}
+	}
+	if res != nil && err == nil {
 		for _, d := range res.Unrecorded {
-			fmt.Fprintf(c.App.ErrWriter, "note: %s records no training data (an earlier cnngpu made it): its finished runs are taken as trained on the data %s records; if they trained on other data, the merge mixes the two\n", d, res.DataFrom)
+			fmt.Fprintf(c.App.ErrWriter, "note: %s does not record the data its runs trained on (an earlier cnngpu made it, or merged it from such folders): its finished runs are taken as trained on the data %s records; if they trained on other data, the merge mixes the two\n", d, res.DataFrom)
 		}
 	}
 	if res != nil && (err == nil || len(res.Missing) > 0) {
