@@ -8,7 +8,6 @@
 package tune
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -339,7 +338,7 @@ func (s *Spec) CheckMNISTSplit() error {
 // (everything but the grid and the shard), as run files record it: a run
 // file from another study is refused rather than adopted.
 func (s *Spec) RunKey() string {
-	opt := cmp.Or(s.Optimizer, "adam") // "" is Adam (optConfig)
+	opt := s.Optimizer
 	if opt == "sgd" {
 		opt += fmt.Sprintf(" momentum %g", s.Momentum)
 	}
