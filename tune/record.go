@@ -201,7 +201,7 @@ func LoadRunOf(dir string, spec *Spec, c Config, k int) (*Run, error) {
 	switch {
 	case r.Config != c || r.Fold != k:
 		why = fmt.Sprintf("it holds a run of %s%s, not of %s%s", r.Config.Label(), foldLabel(spec, r.Fold), c.Label(), foldLabel(spec, k))
-	case r.Study != "" && r.Study != spec.RunKey() && r.Study != spec.runKeyBefore():
+	case r.Study != "" && r.Study != spec.RunKey():
 		why = fmt.Sprintf("it holds a run of another study (%s), not of this one (%s)", r.Study, spec.RunKey())
 	case r.Recipe != "" && r.Recipe != spec.RecipeLabel():
 		why = fmt.Sprintf("it holds a run of recipe %s, but the study trains recipe %s", r.Recipe, spec.RecipeLabel())

@@ -338,22 +338,8 @@ func (s *Spec) CheckMNISTSplit() error {
 // (everything but the grid and the shard), as run files record it: a run
 // file from another study is refused rather than adopted.
 func (s *Spec) RunKey() string {
-	opt := s.Optimizer
-	if opt == "sgd" {
-		opt += fmt.Sprintf(" momentum %g", s.Momentum)
-	}
-	return s.runKey(opt)
-}
-
-// runKeyBefore is RunKey as run files of an Adam study recorded it before
-// 2026-12-07: with Adam's unused momentum, 0.
-func (s *Spec) runKeyBefore() string {
-	return s.runKey(fmt.Sprintf("%s momentum %g", s.Optimizer, s.Momentum))
-}
-
-func (s *Spec) runKey(opt string) string {
-	return fmt.Sprintf("%s, %s, seed %d, arch %s, %s, train limit %d, recipe %s",
-		shown.Count(s.Epochs, "epoch"), opt, s.Seed, s.Arch, s.Scheme(), s.TrainLimit, s.RecipeLabel())
+	return fmt.Sprintf("%s, %s momentum %g, seed %d, arch %s, %s, train limit %d, recipe %s",
+		shown.Count(s.Epochs, "epoch"), s.Optimizer, s.Momentum, s.Seed, s.Arch, s.Scheme(), s.TrainLimit, s.RecipeLabel())
 }
 
 // Diff describes how other differs from s, ignoring the shard and the

@@ -391,40 +391,6 @@ func TestRunsOfAnotherStudyRefused(t *testing.T) {
 	}
 }
 
-// TestRunsOfAnAdamStudyKeyedBefore: an Adam study's run files name it
-// without momentum (which Adam does not take), and those recorded before,
-// with "adam momentum 0", are still taken as the study's, not trained
-// again or refused.
-func TestRunsOfAnAdamStudyKeyedBefore(t *testing.T) {
-	dir := t.TempDir()
-	data := synthetic(200, 20)
-	spec := tinySpec()
-	spec.LRs, spec.Acts, spec.Epochs = spec.LRs[:1], spec.Acts[:1], 1
-	if err := newRunner(t, spec, dir, data, false).Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "runs", "*.jsonl"))
-	if len(files) != 1 {
-		t.Fatalf("run files: %v", files)
-	}
-	b, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := "1 epoch, adam, seed 1,"
-	if !bytes.Contains(b, []byte(now)) || bytes.Contains(b, []byte("momentum")) {
-		t.Fatalf("an Adam run's header: want %q, no momentum\n%s", now, b)
-	}
-	b = bytes.Replace(b, []byte(now), []byte("1 epoch, adam momentum 0, seed 1,"), 1)
-	if err := os.WriteFile(files[0], b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	log, err := runLogged(t, spec, dir, data, false)
-	if err != nil || !strings.Contains(log, "1 run finished earlier, 0 to run") {
-		t.Errorf("a run file keyed as before 2026-12-07: %v, want it kept\n%s", err, log)
-	}
-}
-
 func TestFolds(t *testing.T) {
 	dir := t.TempDir()
 	spec := tinySpec()
