@@ -1306,9 +1306,6 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	// Recorded, as train's checkpoints record theirs: a --resume of the
-	// final model then checks its data (planDiff does not compare them).
-	cfg.Data, cfg.DataDir = r.Data.Train.Fingerprint(), absDir(r.Data.Dir)
 	if oneStep(spec, best.Config.BatchSize, len(idx)) {
 		r.logf("note: the retraining takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)
 	}
@@ -1548,15 +1545,6 @@ func finalPlan(spec *Spec, c Config, n int) (engine.Arch, engine.OptConfig, engi
 	return arch, optConfig(spec, c.LR, c.BatchSize, n), cfg, nil
 }
 
-// absDir is dir made absolute where it can be ("" stays ""): a
-// checkpoint's data folder, named in resume hints from any folder.
-func absDir(dir string) string {
-	if a, err := filepath.Abs(dir); err == nil && dir != "" {
-		return a
-	}
-	return dir
-}
-
 // laterFormatError stops a study at a final model (or its retraining's
 // checkpoint) that a later cnngpu wrote: training it again would replace
 // it.
@@ -1614,7 +1602,6 @@ func planDiff(ck *engine.Checkpoint, arch engine.Arch, opt engine.OptConfig, cfg
 		if c.Recipe == "" {
 			c.Recipe = engine.ReferenceRecipe.Name
 		}
-		c.Data, c.DataDir = "", "" // study.json's to check (final models before 2026-12-07 record none)
 		return c
 	}
 	var d []string

@@ -394,7 +394,7 @@ func TestTrainEvalResume(t *testing.T) {
 		k.Config.Data, k.Config.DataDir = "", ""
 	})
 	_, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", other, "--resume", unrecorded, "--epochs", "3", "--quiet")
-	if code != 0 || !strings.Contains(stderr, "note: "+unrecorded+" does not record the data it trained on (an earlier cnngpu wrote it): it resumes on "+other+" (301 images of 28x28") {
+	if code != 0 || !strings.Contains(stderr, "note: "+unrecorded+" does not record the data it trained on (written by an earlier cnngpu, or a study's final model): it resumes on "+other+" (301 images of 28x28") {
 		t.Errorf("resume of a checkpoint that records no data: %d %s", code, stderr)
 	}
 	stdout, stderr, code = cnngpu(t, nil, "train", "--cpu", "--data", dir, "--resume", ck, "--epochs", "3", "--metrics", metrics)

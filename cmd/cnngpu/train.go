@@ -828,7 +828,7 @@ func trainAction(c *cli.Context) (err error) {
 			s.from, lineName(ck.Config.Data), lineName(ck.Config.DataDir), data.Dir, fp, shell.Path(ck.Config.DataDir))
 	} else if ck != nil && ck.Config.Data == "" {
 		// Said even with --quiet: nothing else could tell.
-		fmt.Fprintf(stderr, "note: %s does not record the data it trained on (an earlier cnngpu wrote it): it resumes on %s (%s), and records that from now on; cnngpu cannot tell whether it is the same data\n",
+		fmt.Fprintf(stderr, "note: %s does not record the data it trained on (written by an earlier cnngpu, or a study's final model): it resumes on %s (%s), and records that from now on; cnngpu cannot tell whether it is the same data\n",
 			s.from, data.Dir, fp)
 	}
 	allIdx := engine.AllIndices(data.Train.N())
