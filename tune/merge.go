@@ -75,8 +75,9 @@ type MergeResult struct {
 	// given (merges of them made there), which are not merged.
 	Skipped []string
 	// Unrecorded lists the folders given that record no training data
-	// (made by an earlier cnngpu) and hold finished runs, merged as
-	// trained on the data another folder records (DataFrom).
+	// (made by an earlier cnngpu) whose finished runs are merged, and out
+	// where it records none and holds some, as trained on the data
+	// another folder records (DataFrom).
 	Unrecorded []string
 	DataFrom   string
 	// Release releases the merged folder's lock, with KeepLock after a
@@ -399,7 +400,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	}
 	if from != "" {
 		for _, si := range unrecorded {
-			if res.Sources[si].Finished > 0 {
+			if res.Sources[si].Runs > 0 { // runs copied from it
 				res.Unrecorded = append(res.Unrecorded, res.Sources[si].Dir)
 			}
 		}

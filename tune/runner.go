@@ -130,8 +130,15 @@ func (r *Runner) checkData() (adopted bool, err error) {
 // adoptedNote says that the study in r.Dir, which recorded no training
 // data, takes its done finished runs as trained on the data given.
 func (r *Runner) adoptedNote(done int) {
-	r.logf("note: %s did not record the data its runs trained on (an earlier cnngpu made it, or merged it from such folders): it now records this data (%s, %s) and takes its %s as trained on it; if they trained on other data, the results mix the two (delete the \"data\" entry from %s and continue with the --data they trained on)",
-		r.Dir, cmp.Or(r.Data.Dir, "the data given"), r.Spec.Data, shown.Count(done, "finished run"), filepath.Join(r.Dir, SpecFile))
+	r.logf("note: %s", AdoptedData(r.Dir, cmp.Or(r.Data.Dir, "the data given")+", "+r.Spec.Data, done, "takes"))
+}
+
+// AdoptedData says that the study in dir, which records no training
+// data, takes (or, in a dry run, "would take") its done finished runs as
+// trained on data: the note tune prints.
+func AdoptedData(dir, data string, done int, takes string) string {
+	return fmt.Sprintf("%s does not record the data its runs trained on (an earlier cnngpu made it, or merged it from such folders): it %s its %s as trained on %s, and records that data; if they trained on other data, the study mixes the two, which only a new --out folder avoids",
+		dir, takes, shown.Count(done, "finished run"), data)
 }
 
 // recordData records fp as the training data of the study in dir where

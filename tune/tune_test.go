@@ -543,7 +543,7 @@ func TestOtherDataRefused(t *testing.T) {
 	if err := Prepare(legacy, spec()); err != nil {
 		t.Fatal(err)
 	}
-	const adopted = "did not record the data its runs trained on"
+	const adopted = "does not record the data its runs trained on"
 	if log, err := runLogged(t, spec(), legacy, other, false); err != nil || strings.Contains(log, adopted) {
 		t.Fatalf("a study without a fingerprint or runs: %v\n%s", err, log)
 	}
@@ -556,7 +556,7 @@ func TestOtherDataRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	log, err := runLogged(t, spec(), legacy, data, false)
-	if err != nil || !strings.Contains(log, adopted) || !strings.Contains(log, "takes its 2 finished runs as trained on it") {
+	if err != nil || !strings.Contains(log, adopted) || !strings.Contains(log, "takes its 2 finished runs as trained on synthetic, "+data.Train.Fingerprint()+", and records that data") {
 		t.Errorf("a study without a fingerprint, holding runs: %v, want a note that it takes them as trained on the data given\n%s", err, log)
 	}
 

@@ -1756,9 +1756,25 @@ func TestMergeSaysDataTakenOn(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "do not cover the grid") || strings.Contains(stderr, note) {
 		t.Errorf("a merge refused (a run missing): exit %d, want no note on the data\n%s", code, stderr)
 	}
-	_, stderr, code = runIn(t, root, time.Minute, "tune", "merge", "--out", filepath.Join(root, "merged"), shards[0], shards[1])
+	merged := filepath.Join(root, "merged")
+	_, stderr, code = runIn(t, root, time.Minute, "tune", "merge", "--dry-run", "--out", merged, shards[0], shards[1])
+	if code != 0 || !strings.Contains(stderr, note) || !strings.Contains(stderr, "its finished runs would be taken as trained on the data "+shards[1]+" records") {
+		t.Errorf("a dry run of that merge: exit %d, want the note, in the conditional\n%s", code, stderr)
+	}
+	_, stderr, code = runIn(t, root, time.Minute, "tune", "merge", "--out", merged, shards[0], shards[1])
 	if code != 0 || !strings.Contains(stderr, note) || !strings.Contains(stderr, "its finished runs are taken as trained on the data "+shards[1]+" records") {
 		t.Errorf("merging a shard that records no data with one that does: exit %d, want the note\n%s", code, stderr)
+	}
+	// Merged again, nothing new is taken from it: nothing to say.
+	_, stderr, code = runIn(t, root, time.Minute, "tune", "merge", "--out", merged, shards[0], shards[1])
+	if code != 0 || strings.Contains(stderr, note) {
+		t.Errorf("the same merge again: exit %d, want no note\n%s", code, stderr)
+	}
+	// tune's dry run on the shard says what the run would take on.
+	_, stderr, code = runIn(t, root, time.Minute, "tune", "--dry-run", "--recipe", "reference", "--lr", "0.001,0.002", "--batch-size", "32", "--activation", "relu",
+		"--epochs", "1", "--val-split", "0.2", "--shard", "0/2", "--out", shards[0])
+	if code != 0 || !strings.Contains(stderr, note+" (an earlier cnngpu made it, or merged it from such folders): it would take its 1 finished run as trained on the data the run is given") {
+		t.Errorf("tune --dry-run on a shard that records no data: exit %d, want the note\n%s", code, stderr)
 	}
 }
 

@@ -376,6 +376,13 @@ func tuneAction(c *cli.Context) (err error) {
 				return studyError(err)
 			}
 		}
+		if old, _ := tune.LoadSpec(out); old != nil && old.Data == "" && finished > 0 {
+			data := "the data the run is given"
+			if c.IsSet("data") {
+				data = c.String("data")
+			}
+			fmt.Fprintf(c.App.ErrWriter, "note: %s\n", tune.AdoptedData(out, data, finished, "would take"))
+		}
 		otherFilesNote(c.App.ErrWriter, out, others)
 		printPlan(c.App.Writer, spec, out, finished, final, c.IsSet("data"), own)
 		return nil
@@ -878,8 +885,12 @@ func mergeAction(c *cli.Context) error {
 		}
 	}
 	if res != nil && err == nil {
+		are, mixes := "are", "mixes"
+		if opt.DryRun {
+			are, mixes = "would be", "would mix"
+		}
 		for _, d := range res.Unrecorded {
-			fmt.Fprintf(c.App.ErrWriter, "note: %s does not record the data its runs trained on (an earlier cnngpu made it, or merged it from such folders): its finished runs are taken as trained on the data %s records; if they trained on other data, the merge mixes the two\n", d, res.DataFrom)
+			fmt.Fprintf(c.App.ErrWriter, "note: %s does not record the data its runs trained on (an earlier cnngpu made it, or merged it from such folders): its finished runs %s taken as trained on the data %s records; if they trained on other data, the merge %s the two\n", d, are, res.DataFrom, mixes)
 		}
 	}
 	if res != nil && (err == nil || len(res.Missing) > 0) {
