@@ -127,12 +127,6 @@ func (r *Runner) checkData() (adopted bool, err error) {
 	return adopted, nil
 }
 
-// adoptedNote says that the study in r.Dir, which recorded no training
-// data, takes its done finished runs as trained on the data given.
-func (r *Runner) adoptedNote(done int) {
-	r.logf("note: %s", AdoptedData(r.Dir, cmp.Or(r.Data.Dir, "the data given")+", "+r.Spec.Data, done, "takes"))
-}
-
 // AdoptedData says that the study in dir, which records no training
 // data, takes (or, in a dry run, "would take") its done finished runs as
 // trained on data: the note tune prints.
@@ -863,7 +857,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	if adopted && done > 0 {
-		r.adoptedNote(done)
+		r.logf("note: %s", AdoptedData(r.Dir, cmp.Or(r.Data.Dir, "the data given")+", "+spec.Data, done, "takes"))
 	}
 	total := done + len(jobs)
 	where := ""
