@@ -193,7 +193,7 @@ func continues(dir string, old, spec *Spec, theirs string) error {
 	if d := old.Diff(spec, "in the folder", theirs); d != "" {
 		e := &OtherStudyError{Dir: dir, Diff: d, Unstarted: unstarted(dir)}
 		if old.RecipeLabel() != spec.RecipeLabel() {
-			e.Recipe, e.OldDefault = old.RecipeFlags(), old.oldDefault()
+			e.Recipe, e.OldDefault, e.PreRecipe = old.RecipeFlags(), old.oldDefault(), old.Recipe == ""
 		}
 		return e
 	}
@@ -443,6 +443,7 @@ type OtherStudyError struct {
 	// recipe is the default of before 2026-12-05.
 	Recipe     string
 	OldDefault bool
+	PreRecipe  bool // the folder's study was made before recipes (the reference's)
 	Data       bool // the same settings, other training data
 	// Merge: refused by tune merge --final, whose --data differs from the
 	// data the shards trained on.
@@ -479,8 +480,11 @@ func (e *OtherStudyError) Error() string {
 	}
 	if e.Recipe != "" {
 		changed := ""
-		if e.OldDefault {
+		switch {
+		case e.OldDefault:
 			changed = "; the default recipe changed on 2026-12-05"
+		case e.PreRecipe:
+			changed = "; an earlier cnngpu made the folder before it had recipes, and trained what --recipe reference trains now"
 		}
 		return fmt.Sprintf("%s holds a different study (%s); use another --out folder, or the same settings to resume it (its recipe: %s%s)", e.Dir, e.Diff, e.Recipe, changed)
 	}

@@ -1417,6 +1417,21 @@ func TestLabelSmoothingStudy(t *testing.T) {
 	if err := Prepare(plainDir, spec(0.1)); err == nil || !strings.Contains(err.Error(), "its recipe: --recipe default --schedule cosine --augment shift:2 --label-smoothing 0; the default recipe changed on 2026-12-05)") {
 		t.Errorf("the study of the default before 2026-12-05 in its folder: %v; want its flags and the change named", err)
 	}
+	// A folder made before recipes: said so.
+	before, pre := t.TempDir(), spec(0)
+	pre.Recipe, pre.Schedule, pre.Augmentation = "", "", engine.Augmentation{}
+	if err := Prepare(before, pre); err != nil {
+		t.Fatal(err)
+	}
+	c := pre.Configs()[0]
+	run := &Run{Config: c, Done: true, Seconds: 1, Epochs: []engine.EpochMetrics{{Epoch: 1, TrainLoss: 1, TrainAcc: 0.5, ValLoss: 1, ValAcc: 0.5}}}
+	if err := run.Save(RunPath(before, c, 0, pre.Folds)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Prepare(before, spec(0.1)); err == nil || !strings.Contains(err.Error(), "(its recipe: --recipe reference") ||
+		!strings.Contains(err.Error(), "; an earlier cnngpu made the folder before it had recipes, and trained what --recipe reference trains now)") {
+		t.Errorf("a study made before recipes in its folder: %v; want its flags and that named", err)
+	}
 	// What differs is not the recipe: no recipe named.
 	other := spec(0.1)
 	other.Seed++
