@@ -308,7 +308,9 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	spec.Precision = precision
 	merged := *spec
 	merged.Shard = Shard{I: 0, N: 1}
+	outData := "" // the training data out records, where it holds a study
 	if old, err := LoadSpec(out); err == nil {
+		outData = old.Data
 		// A study in out is the shards' own, merged before: its run
 		// files, read below, are refused as edited where it is another.
 		if err := continues(out, old, &merged, "in the shards"); err != nil {
@@ -390,10 +392,6 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 	// The folders whose finished runs are taken as trained on the data
 	// a folder given, or out, records; out among them where it records
 	// none and a folder given does.
-	outData := ""
-	if o, err := LoadSpec(out); err == nil {
-		outData = o.Data
-	}
 	from := dataFrom
 	if from == "" && outData != "" {
 		from = out
@@ -443,9 +441,7 @@ func Merge(out string, args []string, opt MergeOptions) (*MergeResult, error) {
 		}
 		have, where := spec.Data, dataFrom
 		if have == "" {
-			if o, err := LoadSpec(out); err == nil {
-				have, where = o.Data, out
-			}
+			have, where = outData, out
 		}
 		if fp != "" && have != "" && have != fp {
 			return nil, &OtherStudyError{Dir: where, Diff: fmt.Sprintf("training data %s in the folder, %s given for the final retraining", have, fp), Data: true, Merge: true}
