@@ -468,9 +468,46 @@ func canonicalNames(flags []cli.Flag) map[string]string {
 	return out
 }
 
+// likelyArgError refuses, with what was likely meant, an argument of a
+// command that takes none: a flag after "--" (which ends the flags), or
+// "true" or "false" as the value of a switch given apart (`--final false`,
+// which sets --final and leaves "false" an argument), naming the switch
+// where one alone was given; nil for any other argument.
+func likelyArgError(c *cli.Context, a string) error {
+	if strings.HasPrefix(a, "-") && len(a) > 1 {
+		return usageErrorf("%s takes no arguments, got %q after \"--\", which ends the flags: drop the \"--\"", cmdPath(c), a)
+	}
+	if !strings.EqualFold(a, "true") && !strings.EqualFold(a, "false") {
+		return nil
+	}
+	// The switches given; for "false", those on by default first (a
+	// switch off by default is seldom turned off).
+	var set, on []string
+	for _, f := range c.Command.Flags {
+		if b, ok := f.(*cli.BoolFlag); ok && c.IsSet(b.Name) {
+			set = append(set, b.Name)
+			if b.Value {
+				on = append(on, b.Name)
+			}
+		}
+	}
+	if len(on) > 0 && strings.EqualFold(a, "false") {
+		set = on
+	}
+	name := "SWITCH"
+	if len(set) == 1 {
+		name = set[0]
+	}
+	return usageErrorf("%s takes no arguments, got %q: a switch takes a value only joined to it by =, as --%s=%s (the switch alone means true)",
+		cmdPath(c), a, name, strings.ToLower(a))
+}
+
 // refuseArgs is the Before of commands that take no positional arguments.
 func refuseArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
+		if err := likelyArgError(c, c.Args().First()); err != nil {
+			return err
+		}
 		// `eval m.safetensors`: a file where --model was meant.
 		if a := c.Args().First(); c.NArg() == 1 && !c.IsSet("model") && slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), "model") }) && fileExists(a) {
 			return usageErrorf("%s takes no arguments, got %q: give the checkpoint as --model %s", cmdPath(c), a, shell.Path(a))

@@ -24,10 +24,10 @@ func benchCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag,
-			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "images per step"},
-			&cli.IntFlag{Name: "steps", Value: 30, Usage: "timed training steps"},
-			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first (on a GPU, more while it times cuDNN's algorithms in place)"},
-			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation"},
+			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "`N` images per step"},
+			&cli.IntFlag{Name: "steps", Value: 30, Usage: "`N` timed training steps"},
+			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "`N` untimed steps first (on a GPU, more while it times cuDNN's algorithms in place)"},
+			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation: relu, sigmoid or tanh"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.BoolFlag{Name: "defer-update", Usage: "time the training step with the first dense layer's optimizer update queued at the start of the next step, beside its forward pass, instead of after that layer's backward pass (the same arithmetic; for measuring a schedule, not for training)"},
 			&cli.BoolFlag{Name: "no-update", Usage: "time the training step without its optimizer updates (the model does not learn): with the full step's time, how much of it the updates take (on a GPU, beside the backward pass)"},
@@ -108,8 +108,8 @@ func benchAction(c *cli.Context) (err error) {
 	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	act, err := engine.ParseActivation(c.String("activation"))
-	if err != nil {
-		return usageErrorf("--activation: %v", err)
+	if err != nil || act == engine.Identity {
+		return usageErrorf("--activation %q: expected relu, sigmoid or tanh", c.String("activation"))
 	}
 	arch, _ := engine.NewArch("reference", act)
 	if err := arch.CheckBatch(bs); err != nil {
@@ -252,7 +252,7 @@ func benchAction(c *cli.Context) (err error) {
 	res.Interrupted = ctx.Err() != nil
 	if c.Bool("timeline") && !res.Interrupted {
 		if tu != nil && tu.Tuning() {
-			return fmt.Errorf("--timeline: the step's choices were still being timed in place after %d warm-up steps, so the timeline could time another step than the one kept: give a larger --warmup", trainWarm)
+			return fmt.Errorf("--timeline: the step's choices were still being timed in place after %s, so the timeline could time another step than the one kept: give a larger --warmup", shown.Count(trainWarm, "warm-up step"))
 		}
 		var serr error
 		marks, err := tl.Timeline(func() { serr = m.TrainStep(b, bs, stats) }, func() { e.Fill(cursor, 0) }, timelineReplays)

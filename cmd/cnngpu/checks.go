@@ -141,7 +141,7 @@ func checkTuneValues(c *cli.Context, batchSizes []int, acts []string) error {
 		return usageErrorf("--folds %d: expected 0 (a hold-out) or 2 to %d", k, tune.MNISTTrain)
 	}
 	if v := c.Float64("val-split"); c.Int("folds") == 0 && !(v > 0 && v < 1) {
-		return usageErrorf("--val-split %v: expected a fraction between 0 and 1 (exclusive)", v)
+		return usageErrorf("--val-split %v: expected a fraction above 0 and below 1 (the study ranks its configurations on the validation set; --folds K cross-validates instead)", v)
 	}
 	return nil
 }

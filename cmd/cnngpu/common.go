@@ -36,16 +36,16 @@ import (
 
 var dataFlag = &cli.StringFlag{
 	Name:  "data",
-	Usage: "folder with the four MNIST IDX files (raw or .gz), used as they are; default: the cache, fetched and checksummed on first use",
+	Usage: "read the four MNIST IDX files (raw or .gz) from folder `DIR`, as they are; default: the cache, fetched and checksummed on first use",
 }
 
-var cpuFlag = &cli.BoolFlag{Name: "cpu", Usage: "run on the CPU engine", DefaultText: "GPU 0 when one works, else the CPU"}
+var cpuFlag = &cli.BoolFlag{Name: "cpu", Usage: "run on the CPU engine; without --cpu or --device: GPU 0 when one works, else the CPU"}
 
 var deviceFlag = &cli.IntFlag{Name: "device", Usage: "run on GPU `N` (see 'cnngpu devices')", DefaultText: "GPU 0 when one works, else the CPU"}
 
 var precisionFlag = &cli.StringFlag{Name: "precision", Value: "fp32", Usage: "GPU arithmetic: fp32 (strict, no tensor cores) or tf32 (tensor cores)"}
 
-var threadsFlag = &cli.IntFlag{Name: "threads", Usage: "CPU engine worker threads (0 = all cores)", Value: 0}
+var threadsFlag = &cli.IntFlag{Name: "threads", Usage: "CPU engine worker threads: `N` up to 1024 (0 = all cores)", Value: 0}
 
 // loadMNIST reads --data DIR as it is, or the cache's checksummed files
 // (fetching them when missing).

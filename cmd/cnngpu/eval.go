@@ -20,7 +20,7 @@ func evalCommand() *cli.Command {
 		Usage:        "evaluate a checkpoint on MNIST's 10,000 test images (or --data's test set)",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "checkpoint to evaluate (required)"},
+			&cli.StringFlag{Name: "model", Usage: "checkpoint `FILE` to evaluate (required)"},
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of tables"},
 		},

@@ -28,9 +28,9 @@ func exportCommand() *cli.Command {
 		Usage:        "write a checkpoint's model as ONNX (opset 13) or NumPy .npy files",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "checkpoint to export (required)"},
+			&cli.StringFlag{Name: "model", Usage: "checkpoint `FILE` to export (required)"},
 			&cli.StringFlag{Name: "format", Value: "onnx", Usage: "onnx (one file) or npy (one file per tensor in the --out folder)"},
-			&cli.StringFlag{Name: "out", Usage: "output file (onnx) or folder (npy) (required); an existing file is replaced only when it is an earlier export (an ONNX model from cnngpu; for npy, any .npy file of a tensor's name)"},
+			&cli.StringFlag{Name: "out", Usage: "output `PATH`: a file (onnx) or folder (npy) (required); an existing file is replaced only when it is an earlier export (an ONNX model from cnngpu; for npy, any .npy file of a tensor's name)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace existing output files even when they are not earlier exports, or are read-only"},
 		},
 		Action: exportAction,

@@ -41,36 +41,22 @@ func newApp() *cli.App {
 	app := &cli.App{
 		Name:  "cnngpu",
 		Usage: "train and use a convolutional network on MNIST, on the CPU or an NVIDIA GPU",
-		Description: "Trains the reference CNN (conv 3x3x32 → pool → conv 3x3x64 → pool → dense 1000 → dense 10)\n" +
-			"on MNIST and reports test accuracy. Data is fetched into a cache on first use.\n\n" +
+		Description: "Trains the reference CNN (conv 3x3x32 → pool → conv 3x3x64 → pool → dense 1000 → dense 10) " +
+			"on MNIST and reports test accuracy. The reference is a Keras study of MNIST that cnngpu reproduces and extends: " +
+			"its network, and its grid of learning rates, batch sizes and activations ('cnngpu tune'). " +
+			"Data is fetched into a cache on first use.\n\n" +
 			"Environment:\n" +
-			"   XDG_CACHE_HOME     the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else, or when it is relative, ~/.cache/cnngpu/mnist)\n" +
-			"   CNNGPU_KERNELS     GPU engine kernel set: own (default: our kernels where they are faster) or library (cuDNN and cuBLAS only)\n" +
-			"   CNNGPU_CONV        GPU engine, own kernel set: the second convolution (forward, data and filter gradients) on our kernels\n" +
-			"                      where they time faster than cuDNN's in the training step (timed, the default), always (own) or never (cudnn)\n" +
-			"   CNNGPU_DENSE       GPU engine: the first dense layer's products on cuBLASLt with the bias, ReLU and bias gradient fused in\n" +
-			"                      where that times faster in the training step than cuBLAS and our kernels (timed, the default), always\n" +
-			"                      (cublaslt) or never (cublas)\n" +
-			"   CNNGPU_STREAMS     GPU engine streams: 2 (default: weight gradients and updates beside the backward pass), 1, or 3\n" +
-			"                      (the optimizer's updates on a third stream, beside the weight gradients; 0.269 ms a step against 0.268 on an H100)\n" +
-			"   CNNGPU_HEAD=0      GPU engine, own kernel set: the output layer and loss as three kernels each way, not two (default 1)\n" +
-			"   CNNGPU_DENSE_UPDATE  GPU engine, own kernel set, Adam: the first dense layer's weight gradient and update apart (split, the\n" +
-			"                      default) or in one kernel that never writes the gradient (fused; not yet timed on a GPU); for measuring\n" +
-			"   CNNGPU_PRIORITY    GPU engine: which stream's work claims the multiprocessors first where both wait: same (the default),\n" +
-			"                      main (the forward pass and input gradients) or lanes (the weight gradients and updates); for measuring\n" +
-			"   CNNGPU_DEBUG=1     GPU engine waits after every kernel and library call, so that an error names its cause\n" +
+			"   XDG_CACHE_HOME       the data cache is $XDG_CACHE_HOME/cnngpu/mnist (else, or when it is relative, ~/.cache/cnngpu/mnist)\n" +
 			"   CNNGPU_LIBRARY_PATH  folders (colon-separated) searched first for cuBLAS and cuDNN; 'cnngpu devices' shows what was loaded\n" +
-			"   CNNGPU_TRACE=1     at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)\n" +
-			"   CNNGPU_NO_CACHE=1  GPU engine neither reads nor writes its remembered cuDNN choices (gpu-choices.json in the cache folder)\n" +
-			"   CNNGPU_PRELOAD=0   GPU engine opens cuBLAS and cuDNN after making the CUDA context, not beside it (default 1)\n" +
-			"   CNNGPU_CUDNN_BESIDE=0  GPU engine waits for cuDNN's first call before training, instead of running the first steps'\n" +
-			"                      convolutions on our kernels while another thread makes it (default 1 or early, where the choices are remembered;\n" +
-			"                      recorded: that thread started once the first step is recorded)\n" +
-			"   CNNGPU_NOASM=1     CPU engine uses its portable Go kernels instead of the AVX2/FMA, AVX-512 and NEON assembly (some 30 times slower on x86-64; for comparison)\n" +
-			"   CNNGPU_NOAVX512=1  CPU engine keeps to its AVX2/FMA kernel where the processor also has AVX-512 (the same results; for comparison)\n" +
-			"   Switches shown as =1 or =0 also take true, yes or on, and false, no or off; the switches' and the GPU engine's\n" +
-			"   values are read in any case, spaces around them ignored (not the paths). A value that is not understood is refused\n" +
-			"   (exit 2) by every command that makes an engine, --cpu included (the GPU engine's, in a build that has it).",
+			"   CNNGPU_TRACE=1       at the end of any command, print to stderr where the wall time went, phase by phase (as --trace does)\n" +
+			"   CNNGPU_DEBUG=1       the GPU engine waits after every kernel and library call, so that an error names its cause\n" +
+			"   CNNGPU_NO_CACHE=1    the GPU engine neither reads nor writes its remembered cuDNN choices (gpu-choices.json in the cache folder)\n" +
+			"   For measuring the engines: CNNGPU_KERNELS, CNNGPU_CONV, CNNGPU_DENSE, CNNGPU_STREAMS, CNNGPU_HEAD, " +
+			"CNNGPU_DENSE_UPDATE, CNNGPU_PRIORITY, CNNGPU_PRELOAD and CNNGPU_CUDNN_BESIDE (the GPU's: docs/gpu.md, " +
+			"\"Environment variables\"), CNNGPU_NOASM=1 and CNNGPU_NOAVX512=1 (the CPU's: docs/usage.md, \"Environment variables\").\n" +
+			"   Switches shown as =1 also take true, yes or on, and 0, false, no or off; the switches' and the GPU engine's " +
+			"values are read in any case, spaces around them ignored (not the paths). A value that is not understood is refused " +
+			"(exit 2) by every command that makes an engine, --cpu included (the GPU engine's, in a build that has it).",
 		Commands: []*cli.Command{
 			trainCommand(),
 			evalCommand(),
@@ -93,6 +79,7 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	refuseArgsIn(app.Commands)
+	cli.HelpPrinter = printWrappedHelp
 	return app
 }
 

@@ -225,7 +225,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--activation", "gelu"}, 2, `--activation "gelu": expected relu, sigmoid or tanh`},
 		{[]string{"train", "--cpu", "--optimizer", "rmsprop"}, 2, `--optimizer "rmsprop": expected adam or sgd`},
 		{[]string{"train", "--cpu", "--val-split", "1.5"}, 2, "--val-split 1.5"},
-		{[]string{"train", "--cpu", "--arch", "vgg"}, 2, `unknown architecture "vgg"`},
+		{[]string{"train", "--cpu", "--arch", "vgg"}, 2, `--arch "vgg": expected reference or original`},
 		{[]string{"train", "--cpu", "--epochs", "ten"}, 2, `--epochs "ten": expected a whole number`},
 		{[]string{"train", "--cpu", "--batch-size", "99999999999999999999"}, 2, `--batch-size "99999999999999999999": expected a whole number up to 9223372036854775807`},
 		{[]string{"train", "--cpu", "--batch-size", "064"}, 2, `--batch-size "064": write it without the leading zero (64)`},

@@ -41,10 +41,10 @@ func predictCommand() *cli.Command {
 		ArgsUsage:    "IMAGE...",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "checkpoint to use (required)"},
+			&cli.StringFlag{Name: "model", Usage: "checkpoint `FILE` to use (required)"},
 			predictCPUFlag, predictDeviceFlag, precisionFlag, threadsFlag,
-			&cli.StringFlag{Name: "idx", Usage: "classify every image of this IDX file (raw or .gz, 28x28, used as MNIST pixels without preprocessing)"},
-			&cli.StringFlag{Name: "labels", Usage: "with --idx: IDX label file to report accuracy against"},
+			&cli.StringFlag{Name: "idx", Usage: "classify every image of IDX `FILE` (raw or .gz, 28x28, used as MNIST pixels without preprocessing)"},
+			&cli.StringFlag{Name: "labels", Usage: "with --idx: IDX label `FILE` to report accuracy against"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per image"},
 		},
 		Action: predictAction,
@@ -63,11 +63,11 @@ const cpuPredictMax = 1000
 
 // predict's --cpu and --device say its own default.
 var (
-	predictCPUFlag    = &cli.BoolFlag{Name: "cpu", Usage: cpuFlag.Usage, DefaultText: predictEngineDefault}
+	predictCPUFlag    = &cli.BoolFlag{Name: "cpu", Usage: "run on the CPU engine; without --cpu or --device: " + predictEngineDefault}
 	predictDeviceFlag = &cli.IntFlag{Name: "device", Usage: deviceFlag.Usage, DefaultText: predictEngineDefault}
 )
 
-var predictEngineDefault = fmt.Sprintf("the CPU for up to %d image files, sooner than a GPU starts; else GPU 0 when one works, else the CPU", cpuPredictMax)
+var predictEngineDefault = fmt.Sprintf("the CPU for up to %d image files, sooner than a GPU starts (unless --precision tf32, the GPU's); else GPU 0 when one works, else the CPU", cpuPredictMax)
 
 // prediction is one image's result: the file or index it is for, and the
 // ranked probabilities (the same JSON as the server's answer).

@@ -30,11 +30,11 @@ var augmentFlag = &cli.StringFlag{Name: "augment", DefaultText: engine.AugmentNa
 func parseRecipe(c *cli.Context) (engine.Recipe, error) {
 	r, err := engine.ParseRecipe(c.String("recipe"))
 	if err != nil {
-		return r, usageErrorf("--recipe: %v", err)
+		return r, usageErrorf("--recipe %q: expected %s", c.String("recipe"), strings.Join(engine.RecipeNames, " or "))
 	}
 	if c.IsSet("schedule") {
 		if r.Schedule, err = engine.ParseSchedule(c.String("schedule")); err != nil {
-			return r, usageErrorf("--schedule: %v", err)
+			return r, usageErrorf("--schedule %q: expected %s", c.String("schedule"), strings.Join(engine.Schedules, " or "))
 		}
 	}
 	if c.IsSet("augment") {

@@ -24,8 +24,8 @@ func TestRecipeFlagsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--recipe", "fast"}, `--recipe: recipe "fast": expected default or reference`},
-		{[]string{"--schedule", "step"}, `--schedule: schedule "step": expected constant or cosine`},
+		{[]string{"--recipe", "fast"}, `--recipe "fast": expected default or reference`},
+		{[]string{"--schedule", "step"}, `--schedule "step": expected constant or cosine`},
 		{[]string{"--augment", "shift:9"}, "the shift must be a whole number of pixels from 1 to 7"},
 		{[]string{"--augment", "rotate"}, "the rotation must be a number of degrees above 0 and up to 45"},
 		{[]string{"--augment", "shear:5"}, "expected none, or parts joined by commas: shift (±2 pixels) or shift:N"},

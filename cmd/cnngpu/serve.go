@@ -21,12 +21,19 @@ import (
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:         "serve",
-		Usage:        "serve a model over HTTP: POST /v1/predict, GET /healthz, and a drawing page at /",
+		Name:  "serve",
+		Usage: "serve a model over HTTP: POST /v1/predict, GET /healthz, and a drawing page at /",
+		Description: "POST /v1/predict takes one image as the body (PNG, JPEG or GIF, prepared as predict prepares image files) " +
+			"or JSON {\"pixels\": [784 numbers in 0..1]} (28x28, row by row, ink high), and answers JSON: the digit, its probability, " +
+			"whether it is unsure (under 50%), all ten probabilities and the top three. For example:\n" +
+			"   curl --data-binary @digit.png http://127.0.0.1:8080/v1/predict\n" +
+			"GET /healthz answers the status, the model file, its architecture and engine (503 once the engine fails); " +
+			"GET / is a page to draw digits on. Ctrl-C or SIGTERM finishes the requests in flight, then exits 0. " +
+			"docs/usage.md, \"Using a trained model\", has the limits and error answers.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "checkpoint to serve (required)"},
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on, HOST:PORT with an explicit host (loopback by default; 0.0.0.0:PORT to expose it)"},
+			&cli.StringFlag{Name: "model", Usage: "checkpoint `FILE` to serve (required)"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on, `HOST:PORT` with an explicit host (loopback by default; 0.0.0.0:PORT to expose it, on IPv6 too)"},
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag,
 		},
 		Action: serveAction,

@@ -39,21 +39,21 @@ func trainCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag,
-			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "passes over the training set"},
-			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "images per training step"},
-			&cli.Float64Flag{Name: "lr", Usage: "learning rate (its peak, with a schedule), overriding the recipe's", DefaultText: "0.003 with --recipe default, 0.001 with --recipe reference"},
+			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "`N` passes over the training set"},
+			&cli.IntFlag{Name: "batch-size", Value: 128, Usage: "`N` images per training step"},
+			&cli.Float64Flag{Name: "lr", Usage: "learning rate `RATE` (its peak, with a schedule), overriding the recipe's", DefaultText: "0.003 with --recipe default, 0.001 with --recipe reference"},
 			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam (β1 0.9, β2 0.999, ε 1e-7) or sgd (with --momentum)"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum, with --optimizer sgd (Adam refuses it)"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum `M`, from 0 to below 1, with --optimizer sgd (Adam refuses it)"},
 			&cli.StringFlag{Name: "activation", Value: "relu", Usage: "hidden-layer activation: relu, sigmoid or tanh"},
 			&cli.StringFlag{Name: "arch", Value: "reference", Usage: "architecture: reference (3x3 same-padded convolutions) or original (5x5 valid, as in the reference's first script)"},
-			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for initial weights, shuffling and augmentation; the same seed repeats a CPU run bit for bit"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed `N` for initial weights, shuffling and augmentation; the same seed repeats a CPU run bit for bit"},
 			&cli.StringFlag{Name: "seeds", Usage: "train once per seed of `LIST` (a range 1-10, a comma list 1,4,7, or both) and summarise test accuracy: mean ± std, min, max"},
 			recipeFlag, scheduleFlag, augmentFlag, labelSmoothingFlag,
-			&cli.Float64Flag{Name: "val-split", Value: 0, Usage: "fraction of the training set held out (stratified, seed 42) for validation; 0 trains on all 60,000"},
-			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train on a stratified subset of this many images (0 = all), for quick trials"},
-			&cli.StringFlag{Name: "out", Usage: "checkpoint path, written after every epoch (default: runs/model-<time>.safetensors); \"{seed}\" in it is replaced by the seed, and with --seeds a path without it gets -seedN before its extension"},
-			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
-			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to this file (with --seeds: each epoch with its seed, each seed's result and the summary)"},
+			&cli.Float64Flag{Name: "val-split", Value: 0, Usage: "`FRACTION` of the training set held out (stratified, seed 42) for validation, from 0 to below 1; 0 trains on all 60,000"},
+			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train on a stratified subset of `N` images (0 = all, else 10 or more), for quick trials"},
+			&cli.StringFlag{Name: "out", Usage: "checkpoint `FILE`, written after every epoch (default: runs/model-<time>.safetensors); \"{seed}\" in it is replaced by the seed, and with --seeds a path without it gets -seedN before its extension"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in checkpoint `FILE`"},
+			&cli.StringFlag{Name: "metrics", Usage: "write one JSON object per epoch to `FILE` (with --seeds: each epoch with its seed, each seed's result and the summary)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "print only the final result (with --seeds: a line per seed and the summary), and on standard error a fall-back to the CPU engine and, without --out or --resume, the checkpoint's name"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result (each seed's with --seeds, and the summary) as JSON on standard output"},
 			&cli.BoolFlag{Name: "continue", Usage: "with --seeds and the --out of a --seeds run that stopped: each seed whose checkpoint there is a finished run of these settings is tested again, not retrained; one stopped mid-run resumes; the others train"},
@@ -142,7 +142,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		return nil, usageErrorf("--activation %q: expected relu, sigmoid or tanh", c.String("activation"))
 	}
 	if s.arch, err = engine.NewArch(c.String("arch"), act); err != nil {
-		return nil, usageErrorf("--arch: %v", err)
+		return nil, usageErrorf("--arch %q: expected %s", c.String("arch"), strings.Join(engine.Presets, " or "))
 	}
 	r, err := parseRecipe(c)
 	if err != nil {
@@ -165,7 +165,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 		return nil, usageErrorf("--batch-size %d: expected 1 to 60000", s.cfg.BatchSize)
 	}
 	if v := s.cfg.ValSplit; !(v >= 0 && v < 1) {
-		return nil, usageErrorf("--val-split %v: expected a fraction in [0, 1)", v)
+		return nil, usageErrorf("--val-split %v: expected a fraction from 0 (no validation set) to below 1", v)
 	}
 	if err := checkTrainLimit(s.cfg.TrainLimit); err != nil {
 		return nil, err
@@ -1058,8 +1058,12 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 	if cfg.LabelSmoothing > 0 {
 		smoothing = fmt.Sprintf(", label smoothing %g", cfg.LabelSmoothing)
 	}
+	optimizer := engine.OptName(opt.Kind)
+	if opt.Kind == engine.SGD {
+		optimizer += " momentum " + fmtLR(opt.Momentum)
+	}
 	r.say("model: %s, %s, %d parameters; %s lr %g, %s schedule, augment %s%s, batch %d, %s, seed %d (recipe %s)",
-		s.arch.Preset, s.arch.Act, s.arch.NumParams(), engine.OptName(opt.Kind), opt.LR, opt.Sched, engine.AugmentName(cfg.Augmentation), smoothing,
+		s.arch.Preset, s.arch.Act, s.arch.NumParams(), optimizer, opt.LR, opt.Sched, engine.AugmentName(cfg.Augmentation), smoothing,
 		cfg.BatchSize, shown.Count(cfg.Epochs, "epoch"), seed, recipeLabel(cfg, s.sched, opt.LR))
 	if first && s.init == nil && s.sched == engine.CosineLR && opt.Sched.Kind != engine.CosineLR {
 		r.say("note: this run takes one step, so it keeps a constant rate: %s", engine.OneStepWhy)

@@ -30,28 +30,28 @@ func tuneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "tune",
 		Usage: "run the hyperparameter study (lr × batch size × activation), resumable, with plots and a report",
-		Description: "Trains every configuration of the grid with a validation split (or K folds), records every epoch,\n" +
-			"picks the best on validation accuracy, retrains it on all training images and tests it.\n" +
+		Description: "Trains every configuration of the grid with a validation split (or K folds), records every epoch, " +
+			"picks the best on validation accuracy, retrains it on all training images (or --train-limit's subset) and tests it. " +
 			"Rerunning the same command with the same --out continues an interrupted study.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag, dataFlag, recipeFlag, scheduleFlag, augmentFlag, labelSmoothingFlag,
-			&cli.StringFlag{Name: "lr", Value: "0.001,0.003,0.01,0.03", Usage: "learning rates, comma-separated"},
-			&cli.StringFlag{Name: "batch-size", Value: "64,128,256", Usage: "batch sizes, comma-separated"},
-			&cli.StringFlag{Name: "activation", Value: "relu,sigmoid,tanh", Usage: "hidden-layer activations, comma-separated"},
-			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "epochs per run"},
+			&cli.StringFlag{Name: "lr", Value: "0.001,0.003,0.01,0.03", Usage: "learning rates, a comma-separated `LIST`"},
+			&cli.StringFlag{Name: "batch-size", Value: "64,128,256", Usage: "batch sizes, a comma-separated `LIST`"},
+			&cli.StringFlag{Name: "activation", Value: "relu,sigmoid,tanh", Usage: "hidden-layer activations, a comma-separated `LIST` of relu, sigmoid and tanh"},
+			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "`N` epochs per run"},
 			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam or sgd"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum, with --optimizer sgd (Adam refuses it)"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "SGD momentum `M`, from 0 to below 1, with --optimizer sgd (Adam refuses it)"},
 			&cli.StringFlag{Name: "arch", Value: "reference", Usage: "architecture preset: reference or original"},
-			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the initial weights, shuffling and augmentation (the same for every configuration)"},
-			&cli.Float64Flag{Name: "val-split", Value: 0.33, Usage: "hold-out fraction for validation (stratified, seed 42), when --folds is 0"},
-			&cli.IntFlag{Name: "folds", Value: 0, Usage: "K for stratified K-fold cross-validation (0 = hold-out)"},
-			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train each run, and the final retraining, on a stratified subset of this many images (0 = all), for quick trials"},
-			&cli.StringFlag{Name: "out", Usage: "study folder (default: runs/tune-<time>); reuse it to resume"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed `N` of the initial weights, shuffling and augmentation (the same for every configuration)"},
+			&cli.Float64Flag{Name: "val-split", Value: 0.33, Usage: "hold-out `FRACTION` for validation (stratified, seed 42), above 0 and below 1, when --folds is 0"},
+			&cli.IntFlag{Name: "folds", Value: 0, Usage: "`K` for stratified K-fold cross-validation, 2 or more (0 = a hold-out, --val-split)"},
+			&cli.IntFlag{Name: "train-limit", Value: 0, Usage: "train each run, and the final retraining, on a stratified subset of `N` images (0 = all, else 10 or more), for quick trials"},
+			&cli.StringFlag{Name: "out", Usage: "study folder `DIR` (default: runs/tune-<time>); reuse it to resume"},
 			&cli.BoolFlag{Name: "final", Value: true, Usage: "retrain the best configuration on all training images and test it (--final=false to skip)"},
-			&cli.StringFlag{Name: "devices", Usage: "run configurations concurrently on the GPUs in this comma-separated list (e.g. 0,1,2,3), --jobs-per-device at once on each"},
+			&cli.StringFlag{Name: "devices", Usage: "run configurations concurrently on the GPUs of `LIST`, comma-separated (e.g. 0,1,2,3), --jobs-per-device at once on each"},
 			jobsPerDeviceFlag,
-			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
+			&cli.StringFlag{Name: "shard", Usage: "run only slice `I/N` of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
 				"JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array); give each shard its own --out and combine them with 'tune merge'"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on), --data where it can be read (as the run would: every digit in each round's training set and the final retraining's) and print the configurations this shard would train, with their steps an epoch and expected cost, then exit; it starts no GPU (--device and --devices are checked as flags only), so a cluster's shards can be planned on a machine without one"},
 		},
@@ -60,12 +60,12 @@ func tuneCommand() *cli.Command {
 			Name:      "merge",
 			Usage:     "combine the folders of a sharded study into one folder with results, plots and report",
 			ArgsUsage: "SHARD_DIR... (study folders, or folders holding them)",
-			Description: "Checks that the folders hold one study and cover its grid exactly once (each shard once, each run finished in one folder),\n" +
-				"copies their runs into --out and writes results, plots and report there. With --final it then retrains the best setting\n" +
-				"on all training images and tests it, as an unsharded 'cnngpu tune' does (that needs the data and a GPU, or --cpu).",
+			Description: "Checks that the folders hold one study and cover its grid exactly once (each shard once, each run finished in one folder), " +
+				"copies their runs into --out and writes results, plots and report there. With --final it then retrains the best setting " +
+				"on all training images and tests it, as an unsharded 'cnngpu tune' does (that needs the data; it runs on GPU 0 when one works, else the CPU).",
 			OnUsageError: onUsage,
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "out", Usage: "merged study folder (required)"},
+				&cli.StringFlag{Name: "out", Usage: "merged study folder `DIR` (required)"},
 				&cli.BoolFlag{Name: "allow-missing", Usage: "merge even when some runs are finished in no folder (a rerun of 'cnngpu tune' on --out, or --final, trains them)"},
 				&cli.BoolFlag{Name: "dry-run", Usage: "check the folders and say what would be merged, writing nothing"},
 				&cli.BoolFlag{Name: "final", Usage: "then retrain the best configuration on all training images and test it"},
@@ -206,7 +206,7 @@ func tuneSpec(c *cli.Context) (spec *tune.Spec, shardFrom string, err error) {
 		return nil, "", usageErrorf("--optimizer %q: expected adam or sgd", spec.Optimizer)
 	}
 	if _, err := engine.NewArch(spec.Arch, engine.ReLU); err != nil {
-		return nil, "", usageErrorf("--arch: %v", err)
+		return nil, "", usageErrorf("--arch %q: expected %s", spec.Arch, strings.Join(engine.Presets, " or "))
 	}
 	r, err := parseRecipe(c)
 	if err != nil {
@@ -274,6 +274,9 @@ func defaultStudy(t time.Time) string {
 // --out, and a word is a list's value given apart.
 func tuneArgError(c *cli.Context) error {
 	a := c.Args().First()
+	if err := likelyArgError(c, a); err != nil {
+		return err
+	}
 	shards := false
 	if ents, err := os.ReadDir(a); err == nil {
 		shards = slices.ContainsFunc(ents, func(e fs.DirEntry) bool {
