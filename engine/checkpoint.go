@@ -20,7 +20,6 @@ import (
 	"hash/crc32"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -476,7 +475,7 @@ func (c *Checkpoint) Save(path string) error {
 	final := func() ([]byte, error) { return l.header(sums()) }
 	defer trace.Begin(trace.CheckpointFile).End()
 	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := fileutil.MakeDirs(dir, 0o755); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}

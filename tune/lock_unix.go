@@ -36,7 +36,7 @@ const LockFile = ".cnngpu-lock"
 // the user's to keep. A folder this process holds already is taken again
 // at once (the lock nests): it stays held until every release is called.
 func Lock(dir string) (release func(), err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := fileutil.MakeDirs(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("making the study folder: %w", err)
 	}
 	// The folder by device and inode, so that two names of one folder

@@ -104,7 +104,7 @@ func Prepare(dir string, spec *Spec) error {
 	if err := blockedOutputs(dir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, RunsDir), 0o755); err != nil {
+	if err := fileutil.MakeDirs(filepath.Join(dir, RunsDir), 0o755); err != nil {
 		return err
 	}
 	if old != nil {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 
+	_ "github.com/cnngpu/cnngpu/internal/carena" // one C heap arena under ulimit -v
 	"github.com/cnngpu/cnngpu/internal/shell"
 	"github.com/cnngpu/cnngpu/internal/trace"
 	"github.com/urfave/cli/v2"

@@ -206,3 +206,25 @@ func TestLastCheckpointLostToAFullDisk(t *testing.T) {
 		t.Errorf("%s: %v (%v), want the first epoch's checkpoint", out, ck, err)
 	}
 }
+
+// TestTrainUnderAddressLimit: under an address-space limit (ulimit -v)
+// near what a training needs, train trains or refuses with an error that
+// names the limit, never the Go runtime's crash dump ("fatal error: out
+// of memory", exit 2), which it gave under ulimit -v 2000000 and 2100000
+// before each tensor was checked against what the limit leaves now and
+// the C heap kept to one arena.
+func TestTrainUnderAddressLimit(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 1000, 200)
+	for _, kb := range []string{"2000000", "2100000", "2200000"} {
+		cmd := exec.Command("sh", "-c", `ulimit -v "$0" && exec "$@"`, kb, binary_, "train", "--cpu", "--epochs", "1", "--data", dir, "--out", filepath.Join(dir, "m.safetensors"))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &ee) && ee.ExitCode() == 1 && strings.Contains(string(out), "(ulimit -v)") && !strings.Contains(string(out), "fatal error"):
+		default:
+			t.Errorf("train under ulimit -v %s: %v; want it trained, or exit 1 naming the limit:\n%.2000s", kb, err, out)
+		}
+	}
+}

@@ -183,7 +183,7 @@ func parseTrainFlags(c *cli.Context) (*trainSetup, error) {
 	if c.Bool("continue") {
 		switch {
 		case s.seeds == nil:
-			return nil, usageErrorf("--continue continues a --seeds run; a single run continues with --resume CHECKPOINT")
+			return nil, usageErrorf("--continue continues a --seeds run; a single run continues with --resume CHECKPOINT (a job that may be stopped and started again unchanged: --seeds N --continue, which trains seed N, goes on with it where it stopped, or tests it again once finished)")
 		case !c.IsSet("out"):
 			return nil, usageErrorf("--continue finds the seeds' checkpoints through --out: give the --out of the --seeds run to continue (its interruption message names it)")
 		}
@@ -752,7 +752,7 @@ func encodeMetrics(hist []engine.EpochMetrics) ([]byte, error) {
 // writeFile writes b to path atomically, making its folder.
 func writeFile(path string, b []byte) error {
 	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := fileutil.MakeDirs(dir, 0o755); err != nil {
 			return err
 		}
 	}
@@ -1145,6 +1145,11 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		hookFailed = true
 		if isDivergence(err) {
 			return err
+		}
+		if _, serr := os.Stat(out); saved != nil && errors.Is(serr, fs.ErrNotExist) {
+			// Removed from outside the run (its folder deleted): nothing
+			// to resume.
+			return fmt.Errorf("--out: %w\nthe checkpoint written before (it would have resumed at epoch %d, step %d) is gone too, removed from outside this run: nothing of the run is kept", err, saved.Epoch+1, saved.Step)
 		}
 		if saved != nil {
 			return resumable{fmt.Errorf("--out: %w\nthe checkpoint there is intact (it resumes at epoch %d, step %d): once that is fixed, resume with: %s",

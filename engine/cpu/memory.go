@@ -44,11 +44,16 @@ var budget struct {
 type memoryError struct {
 	need, live, avail int64
 	from              string
+	now               bool // avail is of now, not of the first engine's start
 }
 
 func (e *memoryError) Error() string {
-	return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors already made would pass the %s available (%s, when the first engine started): other programs may hold the rest, and training at a smaller --batch-size needs less",
-		bytesText(e.need), bytesText(e.live), bytesText(e.avail), e.from)
+	when, hint := ", when the first engine started", "other programs may hold the rest, and training at a smaller --batch-size needs less"
+	if e.now {
+		when, hint = "", "raise the limit (ulimit -v; this process's address space holds more than its tensors), or train at a smaller --batch-size, which needs less"
+	}
+	return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors already made would pass the %s available (%s%s): %s",
+		bytesText(e.need), bytesText(e.live), bytesText(e.avail), e.from, when, hint)
 }
 
 func (e *memoryError) Is(target error) bool { return target == ErrOutOfMemory }
@@ -89,6 +94,15 @@ func reserve(bytes int64) error {
 	defer budget.Unlock()
 	if budget.avail > 0 && budget.live+bytes > budget.avail {
 		return &memoryError{need: bytes, live: budget.live, avail: budget.avail, from: budget.from}
+	}
+	// Under ulimit -v the process's address space also grows by what
+	// no tensor counts (the runtime's heap arenas and their metadata, a
+	// thread's stack and C heap), and past the limit the runtime ends the
+	// process with a crash dump: the tensor must fit in what the limit
+	// leaves now, with room for that.
+	if left, ok := addressSpaceLeft(bytes); ok && bytes > left {
+		return &memoryError{need: bytes, live: budget.live, avail: budget.live + max(left, 0), now: true,
+			from: fmt.Sprintf("what the address-space limit (ulimit -v) leaves the process now, less %s for the Go runtime", bytesText(asMargin))}
 	}
 	budget.live += bytes
 	return nil

@@ -5,6 +5,7 @@
 package cpu
 
 import (
+	"sync"
 	"syscall"
 )
 
@@ -45,4 +46,38 @@ func rlimitLeft() (left int64, from string, ok bool) {
 func limitLeft(limit uint64, usedKB int64) int64 {
 	d := int64(limit) - usedKB<<10
 	return d - d/4
+}
+
+// asMargin is the address space an allocation under ulimit -v leaves
+// for what grows beside the tensors: a few of the runtime's 64 MiB heap
+// arenas, a thread's stack and C heap arena (train's CPU engine ended in
+// a crash dump under ulimit -v 2000000 with 242 MB of its heap in use,
+// its address space at the limit).
+const asMargin = 256 << 20
+
+// asLimit is the address-space limit (ulimit -v) in bytes, read once; 0
+// where none is set.
+var asLimit = sync.OnceValue(func() int64 {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_AS, &rl) != nil || rl.Cur == ^uint64(0) || rl.Cur >= 1<<62 {
+		return 0
+	}
+	return int64(rl.Cur)
+})
+
+// addressSpaceLeft is what the address-space limit leaves the process
+// now, less asMargin (negative where less than that is left); ok is false
+// where no limit is set or the process's size cannot be read. need is
+// the allocation's size: one of less than a MiB is not checked, for the
+// cost of reading /proc (a tensor of a training step is larger).
+func addressSpaceLeft(need int64) (left int64, ok bool) {
+	limit := asLimit()
+	if limit == 0 || need < 1<<20 {
+		return 0, false
+	}
+	used, ok := procStatus("VmSize")
+	if !ok {
+		return 0, false
+	}
+	return limit - used<<10 - asMargin, true
 }

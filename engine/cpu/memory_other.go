@@ -6,3 +6,7 @@
 package cpu
 
 func rlimitLeft() (int64, string, bool) { return 0, "", false }
+
+func addressSpaceLeft(int64) (int64, bool) { return 0, false }
+
+const asMargin = 0

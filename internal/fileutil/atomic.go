@@ -230,6 +230,10 @@ func writeError(path string, err error) error {
 		hint = "; free some space there and run again"
 	case errors.Is(cause, syscall.EFBIG):
 		hint = " (larger than this process may write a file: ulimit -f says how large; raise it, e.g. ulimit -f unlimited, and run again)"
+	case errors.Is(cause, syscall.EMFILE):
+		hint = " (more files open than this process may hold: ulimit -n says how many; raise it, e.g. ulimit -n 4096, and run again)"
+	case errors.Is(cause, syscall.ENFILE):
+		hint = " (the system's table of open files is full: close some programs and run again)"
 	case errors.Is(cause, fs.ErrNotExist):
 		hint = fmt.Sprintf(" (the folder %s does not exist)", filepath.Dir(path))
 	case errors.Is(cause, fs.ErrPermission):

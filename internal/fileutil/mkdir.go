@@ -4,12 +4,22 @@
 package fileutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 )
 
+// MakeDirs makes dir and the folders above it that are missing, as
+// os.MkdirAll does, and syncs the folder holding each one it made, so
+// that a file written into a new folder and synced there (WriteAtomic)
+// is not lost with that folder's own entry when the power fails.
+func MakeDirs(dir string, perm os.FileMode) error {
+	_, err := MkdirAll(dir, perm)
+	return err
+}
+
 // MkdirAll makes dir and the folders above it that are missing, as
-// os.MkdirAll does, and returns undo, which removes the folders this call
+// MakeDirs does, and returns undo, which removes the folders this call
 // made, deepest first, each only while it is empty (a folder that
 // something else filled meanwhile stays). On error, what it made is
 // removed already.
@@ -41,6 +51,12 @@ func MkdirAll(dir string, perm os.FileMode) (undo func(), err error) {
 	if err := os.MkdirAll(dir, perm); err != nil {
 		undo()
 		return func() {}, err
+	}
+	for _, d := range made {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			undo()
+			return func() {}, fmt.Errorf("making %s: syncing the folder above it: %w", d, err)
+		}
 	}
 	return undo, nil
 }
