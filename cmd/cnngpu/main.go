@@ -204,17 +204,22 @@ func rootFlagError(cmds []*cli.Command, err error) string {
 	name := m[1]
 	var of []string
 	value := ""
-	for _, cmd := range cmds {
-		for _, f := range cmd.Flags {
-			if slices.Contains(f.Names(), name) {
-				of = append(of, cmd.Name)
-				if _, ok := f.(*cli.BoolFlag); !ok {
-					value = " …"
+	var walk func(cmds []*cli.Command, above string)
+	walk = func(cmds []*cli.Command, above string) {
+		for _, cmd := range cmds {
+			for _, f := range cmd.Flags {
+				if slices.Contains(f.Names(), name) {
+					of = append(of, above+cmd.Name)
+					if _, ok := f.(*cli.BoolFlag); !ok {
+						value = " …"
+					}
+					break
 				}
-				break
 			}
+			walk(cmd.Subcommands, above+cmd.Name+" ")
 		}
 	}
+	walk(cmds, "")
 	if len(of) == 0 {
 		if len(name) == 1 {
 			return fmt.Sprintf("unknown flag -%s", name)
