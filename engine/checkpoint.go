@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"maps"
 	"math"
 	"path/filepath"
@@ -781,8 +782,19 @@ func decodeCheckpoint(b []byte, part decodePart) (*Checkpoint, error) {
 		return nil, fmt.Errorf("bad position metadata: %v", err)
 	}
 	if h := meta["history"]; h != "" && h != "null" {
-		if err := json.Unmarshal([]byte(h), &c.History); err != nil {
-			return nil, fmt.Errorf("bad history metadata: %v", err)
+		// One record an epoch trained, each after the one before
+		// (checkHistory): read no more than the position's epochs, so
+		// that a header of empty records, 3 bytes each, cannot take a
+		// hundred times its size to be refused.
+		// (One record more is left to checkMeta, which says what is
+		// wrong, as it does a position of negative epochs.)
+		most := MaxEpochs + 1
+		if c.Position.Epoch >= 0 {
+			most = min(c.Position.Epoch, MaxEpochs) + 1
+		}
+		var err error
+		if c.History, err = decodeHistory(h, most); err != nil {
+			return nil, err
 		}
 	}
 	if err := c.checkMeta(); err != nil {
@@ -966,6 +978,12 @@ func (c *Checkpoint) checkMeta() error {
 		return fmt.Errorf("optimizer metadata: beta1 %v, beta2 %v, momentum %v, eps %v: expected the betas and momentum in [0, 1), eps finite and not negative",
 			o.Beta1, o.Beta2, o.Momentum, o.Eps)
 	}
+	// A cosine schedule is NewSchedule's for the run's steps: an
+	// epochs' whole number of them, its warm-up the planned share, to 0.
+	if sc := o.Sched; sc.Kind == CosineLR && (sc.Final != 0 || cfg.Epochs < 1 || sc.Total%cfg.Epochs != 0 || sc != NewSchedule(CosineLR, sc.Total)) {
+		return fmt.Errorf("optimizer metadata: cosine schedule of warm-up %d, total %d, final %v, in a run of %d epochs: no run plans one (its total a whole number of epochs' steps, its warm-up %g of that, rounded up, its end 0): the file was edited or damaged",
+			sc.Warmup, sc.Total, sc.Final, cfg.Epochs, WarmupFraction)
+	}
 	if err := checkHistory(c.History); err != nil {
 		return err
 	}
@@ -985,6 +1003,36 @@ func prevEpoch(h []EpochMetrics, i int) int {
 		return 0
 	}
 	return h[i-1].Epoch
+}
+
+// decodeHistory reads a checkpoint's history, a JSON list of at most most
+// epoch records, one at a time.
+func decodeHistory(h string, most int) ([]EpochMetrics, error) {
+	dec := json.NewDecoder(strings.NewReader(h))
+	bad := func(err error) error { return fmt.Errorf("bad history metadata: %v", err) }
+	if t, err := dec.Token(); err != nil {
+		return nil, bad(err)
+	} else if t != json.Delim('[') {
+		return nil, bad(fmt.Errorf("%v where a list of epoch records was expected", t))
+	}
+	var out []EpochMetrics
+	for dec.More() {
+		if len(out) == most {
+			return nil, fmt.Errorf("history metadata: more than %d epoch records, where its position has trained %d epochs: the file was edited or damaged", most, most-1)
+		}
+		var m EpochMetrics
+		if err := dec.Decode(&m); err != nil {
+			return nil, bad(err)
+		}
+		out = append(out, m)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return nil, bad(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad(fmt.Errorf("something after the list of epoch records"))
+	}
+	return out, nil
 }
 
 // checkHistory refuses a checkpoint's epoch records that no run writes:

@@ -680,9 +680,15 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		ct = ""
+	}
+	if cs := params["charset"]; ct == "application/json" && cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") && !strings.EqualFold(cs, "us-ascii") {
+		// JSON is UTF-8 (RFC 8259); a body in another encoding would be
+		// refused as malformed, for a reason its sender cannot see.
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported charset %q: send JSON in UTF-8 (charset=utf-8, or none)", cs))
+		return
 	}
 	limit, what := s.MaxBody, "body"
 	if ct == "application/json" && limit > MaxJSONBody {

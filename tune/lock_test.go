@@ -92,7 +92,7 @@ func TestLockNests(t *testing.T) {
 // made while no run is recorded there, and keeps a folder that existed or
 // holds a run.
 func TestClaim(t *testing.T) {
-	spec := &Spec{LRs: []float64{0.001}, BatchSizes: []int{8}, Acts: []string{"relu"}, Epochs: 1, ValSplit: 0.5}
+	spec := &Spec{LRs: []float64{0.001}, BatchSizes: []int{8}, Acts: []string{"relu"}, Epochs: 1, ValSplit: 0.5, Arch: "reference", Optimizer: "adam"}
 	dir := t.TempDir() + "/study"
 	release, err := Claim(dir, spec)
 	if err != nil {

@@ -101,7 +101,7 @@ func LoadRun(path string) (*Run, error) {
 	r := &Run{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	line := 0
+	line, status := 0, 0
 	for sc.Scan() {
 		line++
 		var probe map[string]json.RawMessage
@@ -124,7 +124,14 @@ func LoadRun(path string) (*Run, error) {
 				return nil, damaged(line, fmt.Errorf("seconds %g, diverged_epoch %d: expected neither below 0", s.Seconds, s.DivergedEpoch))
 			}
 			r.Done, r.Diverged, r.DivergedEpoch, r.Seconds = s.Done, s.Diverged, s.DivergedEpoch, s.Seconds
+			status = line
 		default:
+			// One line an epoch (checkEpoch): no more than a run has,
+			// so that a file of short lines cannot take many times its
+			// size.
+			if len(r.Epochs) == engine.MaxEpochs {
+				return nil, damaged(line, fmt.Errorf("more than %d epoch lines, the most a run has", engine.MaxEpochs))
+			}
 			var m engine.EpochMetrics
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 				return nil, damaged(line, err)
@@ -137,6 +144,15 @@ func LoadRun(path string) (*Run, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, damaged(line+1, err)
+	}
+	// A run that diverged did so in an epoch it has a line for, or in the
+	// one after its last (stopped before that epoch's end); one that did
+	// not names none.
+	switch n := len(r.Epochs); {
+	case r.Diverged && (r.DivergedEpoch < 1 || r.DivergedEpoch > n+1):
+		return nil, damaged(status, fmt.Errorf("diverged in epoch %d, of a run of %d epoch lines: expected 1 to %d", r.DivergedEpoch, n, n+1))
+	case !r.Diverged && r.DivergedEpoch != 0:
+		return nil, damaged(status, fmt.Errorf("diverged_epoch %d in a run that did not diverge", r.DivergedEpoch))
 	}
 	// A value is left out (NaN) only in the epoch a run diverged in, which
 	// its status line names: elsewhere the run file was edited, and the

@@ -385,6 +385,11 @@ func (s *Spec) Diff(other *Spec, mine, theirs string) string {
 // memory runs out.
 const maxStudyFile = 64 << 20
 
+// maxSpecFile bounds study.json: a grid of MaxConfigs configurations is a
+// few hundred kilobytes, and a file of 66 MB of short list entries took a
+// gigabyte to read and refuse.
+const maxSpecFile = 1 << 20
+
 // SpecVersion is the latest version of the study definition this cnngpu
 // reads (a 0, which no cnngpu wrote, is read too). It writes version 3
 // where the study trains in tf32, version 2 where it trains with label
@@ -418,7 +423,7 @@ const SpecFile = "study.json"
 
 // LoadSpec reads dir/study.json.
 func LoadSpec(dir string) (*Spec, error) {
-	b, err := fileutil.ReadFile(filepath.Join(dir, SpecFile), maxStudyFile)
+	b, err := fileutil.ReadFile(filepath.Join(dir, SpecFile), maxSpecFile)
 	if err != nil {
 		return nil, err
 	}
@@ -441,8 +446,16 @@ func LoadSpec(dir string) (*Spec, error) {
 	v := s
 	v.Shard = Shard{N: 1}
 	err = v.Validate()
-	if err == nil && s.Shard.N > 1 && (s.Shard.I < 0 || s.Shard.I >= s.Shard.N || s.Shard.N > MaxConfigs) {
+	switch {
+	case err != nil:
+	case s.Arch == "" || s.Optimizer == "":
+		// Written by every cnngpu (Validate lets a Spec made in code
+		// leave them to their defaults).
+		err = fmt.Errorf("arch %q, optimizer %q: expected both named", s.Arch, s.Optimizer)
+	case s.Shard.I < 0 || s.Shard.I >= max(s.Shard.N, 1) || s.Shard.N > MaxConfigs:
 		err = fmt.Errorf("shard %d/%d: expected 0 <= I < N <= %d", s.Shard.I, s.Shard.N, MaxConfigs)
+	case s.Shard.Split != "" && (s.Shard.Split != SplitCost || s.Shard.N < 2):
+		err = fmt.Errorf("shard %d/%d split %q: expected %q in a shard of two or more, or none", s.Shard.I, s.Shard.N, s.Shard.Split, SplitCost)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v; cnngpu does not write such a study: the file was edited or damaged; restore it, or run the study again in a new folder",

@@ -1029,6 +1029,10 @@ func (r *trainRun) one(ctx context.Context, dataDir string, seed uint64, out str
 		if d := s.init.StepCountMismatch(steps); d != "" {
 			return seedResult{}, usageErrorf("%s %s: %s: the run trained on other data (give the --data it trained on), or the file is damaged; %s", flag, s.from, d, anew)
 		}
+		if got, want := s.init.Opt.Sched, engine.NewSchedule(s.init.Opt.Sched.Kind, cfg.Epochs*steps); got != want {
+			return seedResult{}, usageErrorf("%s %s: its schedule (%s) is not the one its %s of %d steps plan (%s): the run trained on other data (give the --data it trained on), or the file is damaged; %s",
+				flag, s.from, got, shown.Count(cfg.Epochs, "epoch"), steps, want, anew)
+		}
 	}
 	if cfg.Data == "" {
 		// Absolute: the resume hint names it from any folder.
