@@ -684,9 +684,11 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ct = ""
 	}
-	if cs := params["charset"]; ct == "application/json" && cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") && !strings.EqualFold(cs, "us-ascii") {
-		// JSON is UTF-8 (RFC 8259); a body in another encoding would be
-		// refused as malformed, for a reason its sender cannot see.
+	if cs := strings.ToLower(params["charset"]); ct == "application/json" && (strings.HasPrefix(cs, "utf-16") || strings.HasPrefix(cs, "utf-32") || strings.HasPrefix(cs, "ucs")) {
+		// JSON is UTF-8 (RFC 8259); a body in UTF-16 or UTF-32 would be
+		// refused as malformed, for a reason its sender cannot see (an
+		// ASCII-compatible charset reads as UTF-8 here: the API's JSON
+		// is ASCII).
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported charset %q: send JSON in UTF-8 (charset=utf-8, or none)", cs))
 		return
 	}

@@ -263,6 +263,7 @@ func TestRefusals(t *testing.T) {
 		{"blank image", "image/png", blankPNG(), 400, "no ink"},
 		{"blank pixels", "application/json", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
 		{"blank pixels in UTF-8, so labelled", "application/json; charset=UTF-8", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
+		{"blank pixels in Latin-1, so labelled", "application/json; charset=iso-8859-1", pixelsJSON(make([]float32, 784)), 400, "no ink: every pixel is 0"},
 		{"faint pixels", "application/json", pixelsJSON(faint), 400, "no ink: every pixel is below 0.003922 (1/255"},
 		{"one grey", "application/json", pixelsJSON(grey), 400, "no digit: every pixel is 0.5"},
 		{"too large", "image/png", make([]byte, 10001), 413, "larger than the 10000-byte limit"},

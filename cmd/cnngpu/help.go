@@ -60,6 +60,10 @@ func wrapHelpLine(line string, width int) string {
 		text := lead + gap + len(line[lead+gap:]) - len(strings.TrimLeft(line[lead+gap:], " "))
 		if utf8.RuneCountInString(line[:text]) <= width/2 {
 			col = text
+		} else {
+			// A narrow terminal: the name on its line, the text
+			// below it, indented further.
+			return line[:lead+gap] + "\n" + wrapHelpLine(strings.Repeat(" ", lead+4)+strings.TrimLeft(line[lead+gap:], " "), width)
 		}
 	}
 	prefix := line[:col]

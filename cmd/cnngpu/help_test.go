@@ -42,6 +42,12 @@ func TestWrapHelp(t *testing.T) {
 	if strings.Join(strings.Fields(out), " ") != strings.Join(strings.Fields(in), " ") {
 		t.Errorf("words lost or reordered:\n%s", out)
 	}
+	// A name column past half the width: the name alone on its line,
+	// its text below, indented further (it ran into the name).
+	narrow := wrapHelp("   --label-smoothing value  "+strings.Repeat("text ", 20), 40)
+	if !strings.HasPrefix(narrow, "   --label-smoothing value\n       text") {
+		t.Errorf("a wide name column at 40 columns:\n%s", narrow)
+	}
 }
 
 // TestHelpFits: every help page, read through a pipe, fits 80 columns

@@ -547,6 +547,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"--epochs", "3", "train"}, 2, []string{"--epochs before the command: it is a flag of train, tune;", "cnngpu train --epochs …'"}},
 		{[]string{"--allow-missing", "tune", "merge"}, 2, []string{"--allow-missing before the command: it is a flag of tune merge;", "cnngpu tune merge --allow-missing'"}},
 		{[]string{"--cpu", "train"}, 2, []string{"serve, tune, tune merge;"}},
+		{[]string{"--final", "tune", "merge", "x"}, 2, []string{"cnngpu tune merge --final'"}},
 		{[]string{"--frob", "train"}, 2, []string{"unknown flag --frob (see"}},
 		// help forms: an unknown command after --help is a usage error (not
 		// urfave/cli's "No help topic", exit 1), as after 'help'

@@ -228,7 +228,11 @@ func rootFlagError(cmds []*cli.Command, err error) string {
 	}
 	// The example is the command given after the flag, where it has it.
 	example := of[0]
-	for _, a := range os.Args[1:] {
+	for i, a := range os.Args[1:] {
+		if i+2 < len(os.Args) && slices.Contains(of, a+" "+os.Args[i+2]) { // tune merge
+			example = a + " " + os.Args[i+2]
+			break
+		}
 		if slices.Contains(of, a) {
 			example = a
 			break

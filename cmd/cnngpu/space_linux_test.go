@@ -222,7 +222,7 @@ func TestTrainUnderAddressLimit(t *testing.T) {
 		var ee *exec.ExitError
 		switch {
 		case err == nil:
-		case errors.As(err, &ee) && ee.ExitCode() == 1 && strings.Contains(string(out), "(ulimit -v)") && !strings.Contains(string(out), "fatal error"):
+		case errors.As(err, &ee) && ee.ExitCode() == 1 && strings.Contains(string(out), "raise the limit (ulimit -v") && !strings.Contains(string(out), "fatal error"):
 		default:
 			t.Errorf("train under ulimit -v %s: %v; want it trained, or exit 1 naming the limit:\n%.2000s", kb, err, out)
 		}

@@ -48,10 +48,11 @@ type memoryError struct {
 }
 
 func (e *memoryError) Error() string {
-	when, hint := ", when the first engine started", "other programs may hold the rest, and training at a smaller --batch-size needs less"
 	if e.now {
-		when, hint = "", "raise the limit (ulimit -v; this process's address space holds more than its tensors), or train at a smaller --batch-size, which needs less"
+		return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors already made does not fit in %s (%s): raise the limit (ulimit -v: this process's address space holds more than its tensors)",
+			bytesText(e.need), bytesText(e.live), bytesText(e.avail-e.live), e.from)
 	}
+	when, hint := ", when the first engine started", "other programs may hold the rest, and training at a smaller --batch-size needs less"
 	return fmt.Sprintf("cpu: out of memory: a tensor of %s on top of the %s of tensors already made would pass the %s available (%s%s): %s",
 		bytesText(e.need), bytesText(e.live), bytesText(e.avail), e.from, when, hint)
 }
@@ -102,7 +103,7 @@ func reserve(bytes int64) error {
 	// leaves now, with room for that.
 	if left, ok := addressSpaceLeft(bytes); ok && bytes > left {
 		return &memoryError{need: bytes, live: budget.live, avail: budget.live + max(left, 0), now: true,
-			from: fmt.Sprintf("what the address-space limit (ulimit -v) leaves the process now, less %s for the Go runtime", bytesText(asMargin))}
+			from: fmt.Sprintf("what the address-space limit leaves the process now, less %s for the Go runtime", bytesText(asMargin))}
 	}
 	budget.live += bytes
 	return nil
