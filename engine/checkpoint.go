@@ -980,7 +980,7 @@ func (c *Checkpoint) checkMeta() error {
 	}
 	// A cosine schedule is NewSchedule's for the run's steps: an
 	// epochs' whole number of them, its warm-up the planned share, to 0.
-	if sc := o.Sched; sc.Kind == CosineLR && (sc.Final != 0 || cfg.Epochs < 1 || sc.Total%cfg.Epochs != 0 || sc != NewSchedule(CosineLR, sc.Total)) {
+	if sc := o.Sched; sc.Kind == CosineLR && (cfg.Epochs < 1 || sc.Total%cfg.Epochs != 0 || sc != NewSchedule(CosineLR, sc.Total)) {
 		return fmt.Errorf("optimizer metadata: cosine schedule of warm-up %d, total %d, final %v, in a run of %d epochs: no run plans one (its total a whole number of epochs' steps, its warm-up %g of that, rounded up, its end 0): the file was edited or damaged",
 			sc.Warmup, sc.Total, sc.Final, cfg.Epochs, WarmupFraction)
 	}

@@ -9,6 +9,7 @@ package tune
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -424,6 +425,9 @@ const SpecFile = "study.json"
 // LoadSpec reads dir/study.json.
 func LoadSpec(dir string) (*Spec, error) {
 	b, err := fileutil.ReadFile(filepath.Join(dir, SpecFile), maxSpecFile)
+	if tl := (*fileutil.TooLargeError)(nil); errors.As(err, &tl) {
+		return nil, fmt.Errorf("%v: cnngpu writes a study's definition of a few hundred KB at most: the file was edited or damaged; restore it, or run the study again in a new folder", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -479,7 +479,7 @@ func (r *trainRun) checkEarlier(dataDir string) error {
 		}
 		steps := engine.StepsPerEpoch(len(r.trainIdx(s.cfg.TrainLimit, seed)), s.cfg.BatchSize)
 		if want := engine.NewSchedule(s.sched, s.cfg.Epochs*steps); e.sched != want {
-			return usageErrorf("--continue: %s (seed %d) was trained with the schedule %+v, where this command plans %+v: give the flags of the run to continue, or another --out",
+			return usageErrorf("--continue: %s (seed %d) was trained with the schedule %s, where this command plans %s: give the flags of the run to continue, or another --out",
 				p, seed, e.sched, want)
 		}
 		if !e.finished && e.pos.Step >= steps {

@@ -22,19 +22,29 @@ func rlimitLeft() (left int64, from string, ok bool) {
 		{syscall.RLIMIT_AS, "VmSize", "three quarters of what the address-space limit (ulimit -v) leaves the process"},
 		{syscall.RLIMIT_DATA, "VmData", "three quarters of what the data limit (ulimit -d) leaves the process"},
 	} {
-		var rl syscall.Rlimit
-		if syscall.Getrlimit(l.res, &rl) != nil || rl.Cur == ^uint64(0) || rl.Cur >= 1<<62 {
+		limit, set := rlimit(l.res)
+		if !set {
 			continue
 		}
 		used, okUsed := procStatus(l.status)
 		if !okUsed {
 			continue
 		}
-		if n := limitLeft(rl.Cur, used); !ok || n < left {
+		if n := limitLeft(limit, used); !ok || n < left {
 			left, from, ok = max(n, 1), l.name, true
 		}
 	}
 	return left, from, ok
+}
+
+// rlimit is the soft limit res sets, in bytes; set is false where none
+// is (unlimited, or too large to be one: 2^62 and more).
+func rlimit(res int) (limit uint64, set bool) {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(res, &rl) != nil || rl.Cur == ^uint64(0) || rl.Cur >= 1<<62 {
+		return 0, false
+	}
+	return rl.Cur, true
 }
 
 // limitLeft is the bound a resource limit of limit bytes gives a process
@@ -58,11 +68,8 @@ const asMargin = 256 << 20
 // asLimit is the address-space limit (ulimit -v) in bytes, read once; 0
 // where none is set.
 var asLimit = sync.OnceValue(func() int64 {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_AS, &rl) != nil || rl.Cur == ^uint64(0) || rl.Cur >= 1<<62 {
-		return 0
-	}
-	return int64(rl.Cur)
+	limit, _ := rlimit(syscall.RLIMIT_AS)
+	return int64(limit)
 })
 
 // addressSpaceLeft is what the address-space limit leaves the process
