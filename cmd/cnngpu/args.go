@@ -477,8 +477,18 @@ func likelyArgError(c *cli.Context, a string) error {
 	if strings.HasPrefix(a, "-") && len(a) > 1 {
 		return usageErrorf("%s takes no arguments, got %q after \"--\", which ends the flags: drop the \"--\"", cmdPath(c), a)
 	}
+	if hint := switchHint(c, a); hint != "" {
+		return usageErrorf("%s takes no arguments, got %q: %s", cmdPath(c), a, hint)
+	}
+	return nil
+}
+
+// switchHint is the hint for an argument a of "true" or "false", which
+// was meant as the value of a switch given before it ("" for any other
+// argument).
+func switchHint(c *cli.Context, a string) string {
 	if !strings.EqualFold(a, "true") && !strings.EqualFold(a, "false") {
-		return nil
+		return ""
 	}
 	// The switches given; for "false", those on by default first (a
 	// switch off by default is seldom turned off).
@@ -498,8 +508,7 @@ func likelyArgError(c *cli.Context, a string) error {
 	if len(set) == 1 {
 		name = set[0]
 	}
-	return usageErrorf("%s takes no arguments, got %q: a switch takes a value only joined to it by =, as --%s=%s (the switch alone means true)",
-		cmdPath(c), a, name, strings.ToLower(a))
+	return fmt.Sprintf("a switch takes a value only joined to it by =, as --%s=%s (the switch alone means true)", name, strings.ToLower(a))
 }
 
 // refuseArgs is the Before of commands that take no positional arguments.

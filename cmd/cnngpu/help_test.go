@@ -4,6 +4,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -102,6 +103,7 @@ func TestArgumentHints(t *testing.T) {
 		{[]string{"train", "--json", "--quiet", "false"}, "--SWITCH=false"},
 		{[]string{"train", "--", "--epochs", "1"}, `got "--epochs" after "--", which ends the flags`},
 		{[]string{"tune", "--", "--lr", "1"}, `got "--lr" after "--"`},
+		{[]string{"tune", "merge", "--out", filepath.Join(t.TempDir(), "m"), "--final", "true", t.TempDir()}, `"true" is not a folder: a switch takes a value only joined to it by =, as --final=true`},
 	} {
 		_, stderr, code := cnngpu(t, nil, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {

@@ -797,6 +797,14 @@ func mergeFlags(c *cli.Context) (out string, dirs []string, opt tune.MergeOption
 	if err := emptyArg(c, "tune merge", "the studies' folders to merge (each a 'cnngpu tune --shard' --out)"); err != nil {
 		return "", nil, opt, err
 	}
+	for _, a := range c.Args().Slice() {
+		// `--final true`: a switch's value taken as a folder.
+		if _, err := os.Stat(a); err != nil {
+			if hint := switchHint(c, a); hint != "" {
+				return "", nil, opt, usageErrorf("tune merge: %q is not a folder: %s", a, hint)
+			}
+		}
+	}
 	opt = tune.MergeOptions{AllowMissing: c.Bool("allow-missing"), DryRun: c.Bool("dry-run")}
 	return out, c.Args().Slice(), opt, nil
 }
