@@ -720,6 +720,58 @@ func TestInterruptSavesCheckpoint(t *testing.T) {
 	}
 }
 
+// TestCheckpointRemovedMidRun: a run whose working folder, and with it its
+// checkpoint (--out relative), is deleted between two saves fails at the
+// next save, and says the checkpoint is gone: no resume command, since
+// nothing is left to resume.
+func TestCheckpointRemovedMidRun(t *testing.T) {
+	data := t.TempDir()
+	fakeMNIST(t, data, 2000, 50)
+	work := filepath.Join(t.TempDir(), "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary_, "train", "--cpu", "--data", data, "--recipe", "reference", "--epochs", "50", "--batch-size", "16", "--out", "m.safetensors")
+	cmd.Dir = work
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		// After the first checkpoint is written (the writes run beside
+		// the next epoch).
+		if strings.Contains(sc.Text(), "epoch 2/50") {
+			for i := 0; i < 200 && !fileExists(filepath.Join(work, "m.safetensors")); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// (Again, where a write made its temporary file meanwhile.)
+			err := os.RemoveAll(work)
+			for i := 0; i < 100 && err != nil; i++ {
+				err = os.RemoveAll(work)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("train with its folder deleted: %v, want exit 1\n%s", err, se.String())
+	}
+	if !strings.Contains(se.String(), "is gone too, removed from outside this run") || strings.Contains(se.String(), "resume with") {
+		t.Errorf("the message does not say the checkpoint is gone, or offers a resume:\n%s", se.String())
+	}
+}
+
 // TestTuneInterruptedSaysWhatIsKept: a study interrupted after its first
 // run says how many of its runs finished and are kept, and that the run
 // cut short trains again from its start; one interrupted before any
