@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
@@ -604,8 +605,30 @@ func otherFileKind(b []byte) string {
 		return "is an ONNX model (an export)"
 	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
 		return "is a JSON file"
+	case len(b) > 8 && b[8] != '{' && isText(b[:min(len(b), 512)]):
+		return "is a text file"
+	case len(b) > 8 && b[8] != '{':
+		// A safetensors file's JSON header starts at its ninth byte.
+		return "is another kind of file (a safetensors file's header starts at its ninth byte, with '{')"
 	}
 	return ""
+}
+
+// isText tells whether b, a file's start, is text: UTF-8 without control
+// characters other than tabs, line and page breaks (b may end inside a
+// character).
+func isText(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 && len(b) >= utf8.UTFMax {
+			return false
+		}
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' || r == 0x7f {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // laterFormat tells whether format f is a later cnngpu's: the prefix

@@ -48,3 +48,25 @@ func TestScheduleNoRunPlans(t *testing.T) {
 		t.Errorf("accepted schedule %v in a run of %d epochs (NewSchedule gives %v for %d steps)", c.Opt.Sched, c.Config.Epochs, NewSchedule(CosineLR, 938), 938)
 	}
 }
+
+// TestOtherFileKind: a file given as a checkpoint by mistake is named for
+// what it is, and a checkpoint damaged past its first bytes is not.
+func TestOtherFileKind(t *testing.T) {
+	ck := append(binary.LittleEndian.AppendUint64(nil, 60), `{"__metadata__":{"format":"`+checkpointFormatPrefix+`2"}}`...)
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"a README", []byte("# cnngpu\n\ncnngpu trains a digit classifier… on MNIST\n"), "is a text file"},
+		{"a CSV file cut inside a character", []byte("lr,acc\n0.001,99.3 ±\xc2"), "is a text file"},
+		{"random bytes", []byte("\x8a\x01\xf3\x00\x17\x9c\x00\x00\x05\xff\xfe"), "is another kind of file"},
+		{"a checkpoint, its header length damaged", append([]byte{0xff, 0xff}, ck[2:]...), ""},
+		{"a checkpoint cut after its ninth byte", ck[:9], ""},
+		{"a PNG image", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "is an image"},
+	} {
+		if got := otherFileKind(c.b); !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

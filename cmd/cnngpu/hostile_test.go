@@ -373,7 +373,7 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"eval", "--cpu", "--data", f.data}, 2, []string{"eval needs --model FILE"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", ""}, 2, []string{"eval needs --model FILE"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.folder}, 2, []string{"--model " + f.folder + ": is a folder; give the checkpoint file"}},
-		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.notes}, 1, []string{f.notes, "not safetensors", "cnngpu checkpoint"}},
+		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.notes}, 1, []string{f.notes + ": is a text file, not a cnngpu checkpoint"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.nan}, 1, []string{f.nan, "non-finite", "diverged", "--lr"}},
 		// a file of another kind given as the checkpoint is named for what it is
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.png}, 1, []string{f.png + ": is an image (to classify it: cnngpu predict", "not a cnngpu checkpoint"}},
@@ -834,7 +834,7 @@ func TestServePortInUse(t *testing.T) {
 	addr := ln.Addr().String()
 	for _, model := range []string{f.model, filepath.Join(f.cwd, "missing.safetensors")} {
 		_, stderr, code := runIn(t, f.cwd, 20*time.Second, "serve", "--cpu", "--model", model, "--addr", addr)
-		if code != 1 || !strings.Contains(stderr, "--addr "+addr) || !strings.Contains(stderr, "another server uses the port: choose another, or 0") {
+		if code != 1 || !strings.Contains(stderr, "--addr "+addr) || !strings.Contains(stderr, "another server uses the port: choose another, or --addr 127.0.0.1:0 for any free one") {
 			t.Errorf("serve --model %s --addr %s (in use): exit %d, want 1 and the port named with what to do\n%s", model, addr, code, stderr)
 		}
 	}

@@ -56,7 +56,7 @@ func serveAction(c *cli.Context) (err error) {
 	}
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
-		msg := fmt.Errorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(err))
+		msg := fmt.Errorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(c.String("addr"), err))
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return msg // the machine's state, not the flag: exit 1
 		}
@@ -176,20 +176,26 @@ func (p prefixed) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// listenHint says what to do about a failed listen: another port when it
-// is in use or reserved, another host when the address is not this
-// machine's or does not resolve.
-func listenHint(err error) string {
+// listenHint says what to do about a failed listen of addr: another port
+// when it is in use or reserved (the flag's value for any free one given
+// whole), another host when the address is not this machine's or does
+// not resolve.
+func listenHint(addr string, err error) string {
+	host, _, serr := net.SplitHostPort(addr)
+	if serr != nil {
+		host = "127.0.0.1"
+	}
+	free := "--addr " + net.JoinHostPort(host, "0") + " for any free one"
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return "another server uses the port: choose another, or 0 for any free one"
+		return "another server uses the port: choose another, or " + free
 	case errors.Is(err, syscall.EACCES):
-		return "ports below 1024 need privileges: choose a port of 1024 or more, or 0 for any free one"
+		return "ports below 1024 need privileges: choose a port of 1024 or more, or " + free
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return "that address is not one of this machine's: use localhost, 0.0.0.0 (all of them) or one 'ip addr' lists"
 	case errors.As(err, &dnsErr):
 		return "the host name does not resolve: use localhost, 0.0.0.0 or an address of this machine"
 	}
-	return "choose another address, or port 0 for any free one"
+	return "choose another address, or " + free
 }
