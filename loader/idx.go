@@ -13,6 +13,7 @@ import (
 	"hash/crc32"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 	"github.com/cnngpu/cnngpu/internal/shown"
@@ -212,6 +213,9 @@ func header(name string, data []byte, wantMagic uint32, dims int) ([]int, []byte
 		}
 		if magic == MagicLabels || magic == MagicImages {
 			return nil, nil, fmt.Errorf("%s: an IDX %s file where an IDX %s file was expected (its magic number 0x%08x; %s files start with 0x%08x)", name, other, what, magic, what, wantMagic)
+		}
+		if f := sniff(data); f != "" {
+			return nil, nil, fmt.Errorf("%s: a %s image, not an IDX %s file (which starts with 0x%08x)", name, strings.ToUpper(f), what, wantMagic)
 		}
 		return nil, nil, fmt.Errorf("%s: wrong magic number 0x%08x: IDX %s files start with 0x%08x", name, magic, what, wantMagic)
 	}

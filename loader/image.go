@@ -221,6 +221,9 @@ func sniff(data []byte) string {
 	return ""
 }
 
+// IsImage tells whether data starts as a PNG, JPEG or GIF image does.
+func IsImage(data []byte) bool { return sniff(data) != "" }
+
 // OtherKindError is a file of a kind known not to be a PNG, JPEG or GIF
 // image: another image format, an IDX file, an archive.
 type OtherKindError struct {

@@ -92,6 +92,7 @@ func TestParseMalformed(t *testing.T) {
 		{"wrong magic", "x", wrongMagic, false, "an IDX label file where an IDX image file was expected (its magic number 0x00000801; image files start with 0x00000803)"},
 		{"labels as images", "x", idxLabels([]byte{1}), false, "an IDX label file where an IDX image file was expected"},
 		{"not IDX", "x", append([]byte{0, 0, 9, 3}, good[4:]...), false, "wrong magic number 0x00000903: IDX image files start with 0x00000803"},
+		{"a PNG image", "x", append([]byte("\x89PNG\r\n\x1a\n"), good[8:]...), false, "a PNG image, not an IDX image file"},
 		{"wrong dims", "x", idxImages(2, 32, 32, func(int) byte { return 0 }), false, "images are 32x32, expected 28x28"},
 		{"bad label", "l", idxLabels([]byte{1, 2, 10}), true, "the label at index 2 (from 0) is 10, expected 0-9"},
 		{"truncated labels", "l", idxLabels([]byte{1, 2, 3})[:10], true, "header says 3 labels, file holds 2"},
