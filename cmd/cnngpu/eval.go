@@ -78,6 +78,10 @@ func paramSummary(ck *engine.Checkpoint) string {
 }
 
 func evalAction(c *cli.Context) (err error) {
+	// (Refused before the GPU is looked for: its note would come first.)
+	if err := checkDataFlag(c); err != nil {
+		return err
+	}
 	m, e, ck, err := loadModel(c)
 	if err != nil {
 		return err

@@ -111,3 +111,19 @@ func TestArgumentHints(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagErrorsBeforeEngine: a --data folder that is not there is refused
+// before the GPU is looked for, whose note ("using the CPU engine: no
+// NVIDIA driver …") came first, above the error that mattered.
+func TestFlagErrorsBeforeEngine(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nowhere")
+	for _, args := range [][]string{
+		{"train", "--data", missing},
+		{"eval", "--model", filepath.Join(missing, "m.safetensors"), "--data", missing},
+	} {
+		_, stderr, code := cnngpu(t, nil, args...)
+		if code != 2 || !strings.HasPrefix(stderr, "cnngpu: --data: data folder "+missing+" does not exist") {
+			t.Errorf("cnngpu %s: exit %d, want 2 and the --data error first:\n%s", strings.Join(args, " "), code, stderr)
+		}
+	}
+}

@@ -784,6 +784,10 @@ func trainAction(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// (Refused before the GPU is looked for: its note would come first.)
+	if err := checkDataFlag(c); err != nil {
+		return err
+	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	if stderr == nil {
 		stderr = os.Stderr
