@@ -109,7 +109,11 @@ func Load() error {
 		ld := trace.Begin(trace.LoadDriver) // dlopen and dlsym; ended before cuInit
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
-			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: libcuda.so.1 could not be loaded (%v)", err), Hint: UseCPU + noDriver}
+			why := fmt.Sprintf("libcuda.so.1 could not be loaded (%v)", err)
+			if strings.HasSuffix(err.Error(), "cannot open shared object file: No such file or directory") {
+				why = "libcuda.so.1 is not on the library path" // glibc's dlerror says no more
+			}
+			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: %s", why), Hint: UseCPU + noDriver}
 			return
 		}
 		fn, err := dlsym(h, "libcuda.so.1", "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet",

@@ -71,7 +71,9 @@ func listGPUs(out io.Writer) error {
 		} else {
 			// First, so that what follows reads as what a GPU run
 			// would use once there is one.
-			fmt.Fprintf(out, "NVIDIA driver: none (%v)\nno GPU can be used; the libraries below are those a GPU run would use\n", err)
+			// (What to do is the error's, on standard error.)
+			why := strings.TrimPrefix(withoutHint(err).Error(), "no NVIDIA driver: ")
+			fmt.Fprintf(out, "NVIDIA driver: none (%s)\nno GPU can be used; the libraries below are those a GPU run would use\n", why)
 		}
 		return err
 	}
