@@ -569,6 +569,15 @@ func flagError(c *cli.Context, err error) error {
 			// with no dot is one where such a file is there).
 			return fmt.Errorf("unknown flag %s: if it is a file, write ./%s, or put -- before the file names (what follows -- is never a flag)", arg, arg)
 		}
+		if c != nil && c.Command != nil {
+			var names []string
+			for _, f := range c.Command.Flags {
+				names = append(names, f.Names()...)
+			}
+			if g := nearest(names, m[1]); g != "" && g != m[1] {
+				return fmt.Errorf("unknown flag --%s (did you mean --%s?)", m[1], g)
+			}
+		}
 		return fmt.Errorf("unknown flag --%s", m[1])
 	}
 	if m := noValueRE.FindStringSubmatch(msg); m != nil {

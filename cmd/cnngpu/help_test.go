@@ -103,6 +103,8 @@ func TestArgumentHints(t *testing.T) {
 		{[]string{"train", "--json", "--quiet", "false"}, "--SWITCH=false"},
 		{[]string{"train", "--", "--epochs", "1"}, `got "--epochs" after "--", which ends the flags`},
 		{[]string{"tune", "--", "--lr", "1"}, `got "--lr" after "--"`},
+		{[]string{"train", "--epoch", "1"}, "unknown flag --epoch (did you mean --epochs?)"},
+		{[]string{"eval", "--modle", "m.safetensors"}, "unknown flag --modle (did you mean --model?)"},
 		{[]string{"tune", "merge", "--out", filepath.Join(t.TempDir(), "m"), "--final", "true", t.TempDir()}, `"true" is not a folder: a switch takes a value only joined to it by =, as --final=true`},
 	} {
 		_, stderr, code := cnngpu(t, nil, c.args...)
