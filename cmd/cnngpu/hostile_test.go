@@ -815,9 +815,17 @@ func TestServeNeedsAHost(t *testing.T) {
 			t.Errorf("serve --addr %q: exit code %d (-1: still listening after 20 s), want 2\n%s", addr, code, stderr)
 		}
 	}
-	url, _, _ := startServe(t, f.model)
+	url, _, out := startServe(t, f.model)
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Errorf("serve on loopback: %s", url)
+	}
+	// Its start says how to use it and stop it.
+	want := "curl --data-binary @IMAGE " + url + "/v1/predict (Ctrl-C stops the server)"
+	for i := 0; i < 500 && !strings.Contains(out.String(), want); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("serve's start does not say %q:\n%s", want, out.String())
 	}
 }
 

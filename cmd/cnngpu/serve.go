@@ -94,6 +94,7 @@ func serveAction(c *cli.Context) (err error) {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(c.App.Writer, "serving %s (%s, %s) on http://%s/ with %s\n", c.String("model"), ck.Arch.Preset, ck.Arch.Act, ln.Addr(), e.Name())
+	fmt.Fprintf(c.App.Writer, "open it in a browser to draw digits, or send an image: curl --data-binary @IMAGE http://%s/v1/predict (Ctrl-C stops the server)\n", ln.Addr())
 	select {
 	case err := <-errc:
 		if herr := closeBatcher(s, e.Name()); herr != nil {
