@@ -508,7 +508,7 @@ func readIDXSet(path, labelsPath string) (*idxSet, error) {
 	}
 	im, err := loader.ParseImages(path, raw)
 	if err != nil && loader.IsImage(raw) {
-		return nil, usageErrorf("--idx: %v: give image files without --idx (cnngpu predict --model FILE %s)", err, shell.Path(path))
+		return nil, fmt.Errorf("--idx: %v: give image files without --idx (cnngpu predict --model FILE %s)", err, shell.Path(path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--idx: %w", err)
