@@ -119,6 +119,9 @@ func (s Schedule) String() string {
 	if s.Warmup == 1 {
 		steps = "step"
 	}
+	if s.Final == 0 { // every run's
+		return fmt.Sprintf("cosine (warm-up %d %s, to 0 at step %d)", s.Warmup, steps, s.Total)
+	}
 	return fmt.Sprintf("cosine (warm-up %d %s, to %g×lr at step %d)", s.Warmup, steps, s.Final, s.Total)
 }
 

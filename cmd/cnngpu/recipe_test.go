@@ -65,7 +65,7 @@ func TestRecipeInModelLineAndCheckpoint(t *testing.T) {
 		recipeTag string
 		lr        float32 // the recipe's rate, or --lr
 	}{
-		{nil, "adam lr 0.003, cosine (warm-up 1 step, to 0×lr at step 6) schedule, augment shift:2", engine.CosineLR, 2, "default", "(recipe default)", 0.003},
+		{nil, "adam lr 0.003, cosine (warm-up 1 step, to 0 at step 6) schedule, augment shift:2", engine.CosineLR, 2, "default", "(recipe default)", 0.003},
 		{[]string{"--recipe", "reference"}, "adam lr 0.001, constant schedule, augment none", engine.ConstantLR, 0, "reference", "(recipe reference)", 0.001},
 		{[]string{"--augment", "shift:3"}, "augment shift:3", engine.CosineLR, 3, "default", "(recipe default with --augment shift:3)", 0.003},
 		{[]string{"--recipe", "reference", "--schedule", "cosine"}, "cosine (warm-up", engine.CosineLR, 0, "reference", "(recipe reference with --schedule cosine)", 0.001},
