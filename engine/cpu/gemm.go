@@ -350,6 +350,28 @@ type gemmTask struct {
 	a, b, c     mat
 	byCols      bool
 	step        int
+	apk         []float32 // A packed once (packAll's layout) for a split by columns, or nil
+	apkBuf      []float32 // apk's space, kept between calls
+	packA       packATask
+}
+
+// packATask packs A (m x k) as packAll does, by 6-row panels [lo, hi)
+// across the pool: the same values in the same places.
+type packATask struct {
+	dst  []float32
+	a    mat
+	m, k int
+}
+
+func (t *packATask) run(_, lo, hi int) {
+	mp := (t.m + mr - 1) / mr * mr
+	kb := kBlock(t.k)
+	i0 := lo * mr
+	mc := min(hi*mr, t.m) - i0
+	for pc := 0; pc < t.k; pc += kb {
+		kc := min(kb, t.k-pc)
+		packA(t.dst[mp*pc+i0*kc:], t.a, i0, mc, pc, kc)
+	}
 }
 
 func (t *gemmTask) run(w, lo, hi int) {
@@ -362,7 +384,7 @@ func (t *gemmTask) run(w, lo, hi int) {
 			b.d = b.d[s*b.cs:]
 			c := t.c
 			c.d = c.d[s*c.cs:]
-			sgemm(ws, t.m, e-s, t.k, t.alpha, t.a, b, t.beta, c)
+			sgemmPacked(ws, t.m, e-s, t.k, t.alpha, t.a, t.apk, b, t.beta, c)
 		} else {
 			e := min(s+t.step, t.m)
 			a := t.a
@@ -376,7 +398,7 @@ func (t *gemmTask) run(w, lo, hi int) {
 
 // gemmParallel is sgemm spread over the pool's workers.
 func gemmParallel(p *pool, t *gemmTask, m, n, k int, alpha float32, a, b mat, beta float32, c mat) {
-	*t = gemmTask{ws: t.ws, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c}
+	*t = gemmTask{ws: t.ws, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c, apkBuf: t.apkBuf}
 	if p.workers == 1 || int64(m)*int64(n)*int64(k) < 1<<18 {
 		sgemm(&t.ws[0], m, n, k, alpha, a, b, beta, c)
 		return
@@ -389,6 +411,15 @@ func gemmParallel(p *pool, t *gemmTask, m, n, k int, alpha float32, a, b mat, be
 		t.step = max(nr, (n/parts+nr-1)/nr*nr)
 		// Keep the column split inside one ncMax block per piece.
 		t.step = min(t.step, ncMax)
+		if pieces := (n + t.step - 1) / t.step; pieces > 1 && k > 0 {
+			// Every piece multiplies all of A: pack it once, shared,
+			// rather than once a piece (the same panels either way).
+			t.apkBuf = grow(t.apkBuf, packedALen(m, k))
+			t.apk = t.apkBuf
+			t.packA = packATask{dst: t.apk, a: a, m: m, k: k}
+			p.parallelFor((m+mr-1)/mr, 4, &t.packA)
+			t.packA = packATask{}
+		}
 		p.parallelFor((n+t.step-1)/t.step, 1, t)
 	} else {
 		t.step = max(mr, (m/parts+mr-1)/mr*mr)
