@@ -93,16 +93,18 @@ func (t *sameTap) zeroWrapped(w int) {
 	if t.qlo == 0 && t.qhi == w {
 		return // a tap of the middle column: nothing wraps
 	}
+	// Column by column, a strided store a row: a 3×3 filter's taps wrap
+	// one column, so this is one store a row rather than two short loops.
 	rows := t.row[t.plo*w : t.phi*w]
-	for len(rows) >= w {
-		r := rows[:w]
-		for q := range r[:t.qlo] {
-			r[q] = 0
+	for q := 0; q < t.qlo; q++ {
+		for i := q; i < len(rows); i += w {
+			rows[i] = 0
 		}
-		for q := t.qhi; q < len(r); q++ {
-			r[q] = 0
+	}
+	for q := t.qhi; q < w; q++ {
+		for i := q; i < len(rows); i += w {
+			rows[i] = 0
 		}
-		rows = rows[w:]
 	}
 }
 
