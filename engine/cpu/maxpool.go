@@ -50,6 +50,9 @@ func (t *poolFwdTask) run(_, lo, hi int) {
 func (t *poolFwdTask) run2(lo, hi int) {
 	s := t.s
 	H, W, oh, ow := s.H, s.W, s.OH(), s.OW()
+	// The end of this range's input and output: nothing past them is read
+	// or written (another worker's planes).
+	xEnd, yEnd := min(hi*H*W, len(t.x)), min(hi*oh*ow, len(t.y), len(t.arg))
 	for pl := lo; pl < hi; pl++ {
 		xoff := pl * H * W
 		yoff := pl * oh * ow
@@ -73,6 +76,15 @@ func (t *poolFwdTask) run2(lo, hi int) {
 						pool2Asm(&top[2*j], &bot[2*j], &y[j], &arg[j], int32(r0+2*j), int32(W), 8)
 						j0 = ow
 					}
+				}
+				if rem := ow - j0; rem > 0 && r0+W+2*j0+16 <= xEnd && yoff+i*ow+j0+8 <= yEnd {
+					// Eight outputs read and written in place: the 8-rem
+					// past the row land on outputs of this range that come
+					// later (the next row's, or the next plane's), written
+					// again when their turn comes, from inputs inside it.
+					o := yoff + i*ow + j0
+					pool2Asm(&t.x[r0+2*j0], &t.x[r0+W+2*j0], &t.y[o], &t.arg[o], int32(r0+2*j0), int32(W), 8)
+					j0 = ow
 				}
 				if rem := ow - j0; rem > 0 {
 					var tt, bb [16]float32
