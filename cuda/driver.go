@@ -110,8 +110,10 @@ func Load() error {
 		h, _, err := dlopen("libcuda.so.1")
 		if err != nil {
 			why := fmt.Sprintf("libcuda.so.1 could not be loaded (%v)", err)
-			if strings.HasSuffix(err.Error(), "cannot open shared object file: No such file or directory") {
-				why = "libcuda.so.1 is not on the library path" // glibc's dlerror says no more
+			if e := err.Error(); e == "libcuda.so.1: cannot open shared object file: No such file or directory" {
+				// glibc's whole dlerror (a library libcuda.so.1 needs,
+				// missing, is named first: kept, as any other error).
+				why = "libcuda.so.1 is not on the library path"
 			}
 			loadErr = &SetupError{Err: fmt.Errorf("no NVIDIA driver: %s", why), Hint: UseCPU + noDriver}
 			return

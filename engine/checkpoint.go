@@ -605,13 +605,25 @@ func otherFileKind(b []byte) string {
 		return "is an ONNX model (an export)"
 	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
 		return "is a JSON file"
-	case len(b) > 8 && b[8] != '{' && isText(b[:min(len(b), 512)]):
+	case len(b) <= 8 || b[8] == '{' || damagedCheckpoint(b):
+		return ""
+	case isText(b[:min(len(b), 512)]):
 		return "is a text file"
-	case len(b) > 8 && b[8] != '{':
+	default:
 		// A safetensors file's JSON header starts at its ninth byte.
 		return "is another kind of file (a safetensors file's header starts at its ninth byte, with '{')"
 	}
-	return ""
+}
+
+// damagedCheckpoint tells whether b, not a safetensors file from its
+// ninth byte, still looks like a damaged checkpoint: its metadata further
+// on, or its first bytes zeroed (as a crash leaves a file's blocks).
+func damagedCheckpoint(b []byte) bool {
+	head := b[:min(len(b), 1<<16)]
+	if bytes.Contains(head, []byte(`"__metadata__"`)) && bytes.Contains(head, []byte(checkpointFormatPrefix)) {
+		return true
+	}
+	return !slices.ContainsFunc(b[:9], func(c byte) bool { return c != 0 })
 }
 
 // isText tells whether b, a file's start, is text: UTF-8 without control

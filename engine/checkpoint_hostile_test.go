@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,6 +64,8 @@ func TestOtherFileKind(t *testing.T) {
 		{"random bytes", []byte("\x8a\x01\xf3\x00\x17\x9c\x00\x00\x05\xff\xfe"), "is another kind of file"},
 		{"a checkpoint, its header length damaged", append([]byte{0xff, 0xff}, ck[2:]...), ""},
 		{"a checkpoint cut after its ninth byte", ck[:9], ""},
+		{"a checkpoint, its ninth byte damaged", append(append(slices.Clone(ck[:8]), 'X'), ck[9:]...), ""},
+		{"a checkpoint, its first block zeroed", append(make([]byte, 4096), "more of its tensors"...), ""},
 		{"a PNG image", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "is an image"},
 	} {
 		if got := otherFileKind(c.b); !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {

@@ -274,7 +274,7 @@ func predictAction(c *cli.Context) (err error) {
 	if idx != "" {
 		// The files first: a wrong one is named before the model loads.
 		var err error
-		if set, err = readIDXSet(idx, c.String("labels")); err != nil {
+		if set, err = readIDXSet(idx, c.String("labels"), c.String("model")); err != nil {
 			return err
 		}
 	}
@@ -495,8 +495,9 @@ type idxSet struct {
 	labels []uint8 // nil without --labels
 }
 
-// readIDXSet reads and checks --idx and --labels (labelsPath "": none).
-func readIDXSet(path, labelsPath string) (*idxSet, error) {
+// readIDXSet reads and checks --idx and --labels (labelsPath "": none);
+// model is --model, for a hint.
+func readIDXSet(path, labelsPath, model string) (*idxSet, error) {
 	for _, f := range [][2]string{{"--idx", path}, {"--labels", labelsPath}} {
 		if st, err := os.Stat(f[1]); f[1] != "" && err == nil && st.IsDir() {
 			return nil, usageErrorf("%s %s: is a folder; give an IDX file (such as MNIST's t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, or their .gz)", f[0], f[1])
@@ -508,7 +509,7 @@ func readIDXSet(path, labelsPath string) (*idxSet, error) {
 	}
 	im, err := loader.ParseImages(path, raw)
 	if err != nil && loader.IsImage(raw) {
-		return nil, fmt.Errorf("--idx: %v: give image files without --idx (cnngpu predict --model FILE %s)", err, shell.Path(path))
+		return nil, fmt.Errorf("--idx: %v: give image files without --idx (%s)", err, shell.Command("predict --model "+shell.Path(model)+" "+shell.Path(path)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--idx: %w", err)

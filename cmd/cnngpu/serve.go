@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -94,7 +95,13 @@ func serveAction(c *cli.Context) (err error) {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(c.App.Writer, "serving %s (%s, %s) on http://%s/ with %s\n", c.String("model"), ck.Arch.Preset, ck.Arch.Act, ln.Addr(), e.Name())
-	fmt.Fprintf(c.App.Writer, "open it in a browser to draw digits, or send an image: curl --data-binary @IMAGE http://%s/v1/predict (Ctrl-C stops the server)\n", ln.Addr())
+	// (A browser on this machine reaches a server on every address at
+	// localhost: some refuse 0.0.0.0 and [::].)
+	here := ln.Addr().String()
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		here = net.JoinHostPort("localhost", strconv.Itoa(a.Port))
+	}
+	fmt.Fprintf(c.App.Writer, "open http://%s/ in a browser to draw digits, or send an image: curl --data-binary @IMAGE http://%s/v1/predict (Ctrl-C stops the server)\n", here, here)
 	select {
 	case err := <-errc:
 		if herr := closeBatcher(s, e.Name()); herr != nil {
