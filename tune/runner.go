@@ -1377,7 +1377,7 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 		Augment: spec.Augmentation, LabelSmoothing: spec.LabelSmoothing,
 		OnEpoch: func(em engine.EpochMetrics, pos engine.Position) error {
 			hist = append(hist, em)
-			r.logf("  final epoch %d/%d: loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
+			r.logf("  final epoch %d/%d: train loss %.4f acc %.2f%% (%.1fs)", em.Epoch, spec.Epochs, em.TrainLoss, 100*em.TrainAcc, em.Seconds)
 			return save(pos)
 		}}
 	// The time earlier processes trained, for the retraining's total:

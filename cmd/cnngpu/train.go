@@ -760,7 +760,9 @@ func writeFile(path string, b []byte) error {
 }
 
 func epochLine(m engine.EpochMetrics, epochs int) string {
-	s := fmt.Sprintf("epoch %d/%d  loss %.4f  acc %s", m.Epoch, epochs, m.TrainLoss, percent(m.TrainAcc))
+	// "train": the training images' figures, as trained (augmented), not
+	// the test set's, which the last line gives.
+	s := fmt.Sprintf("epoch %d/%d  train loss %.4f  acc %s", m.Epoch, epochs, m.TrainLoss, percent(m.TrainAcc))
 	if !math.IsNaN(m.ValAcc) {
 		s += fmt.Sprintf("  val loss %.4f  val acc %s", m.ValLoss, percent(m.ValAcc))
 	}
