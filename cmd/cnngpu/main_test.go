@@ -731,44 +731,29 @@ func TestCheckpointRemovedMidRun(t *testing.T) {
 	if err := os.Mkdir(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary_, "train", "--cpu", "--data", data, "--recipe", "reference", "--epochs", "50", "--batch-size", "16", "--out", "m.safetensors")
-	cmd.Dir = work
-	var se bytes.Buffer
-	cmd.Stderr = &se
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
+	_, stderr, code := runWatching(t, work, func(_ *os.Process, line string) {
 		// After the first checkpoint is written (the writes run beside
 		// the next epoch).
-		if strings.Contains(sc.Text(), "epoch 2/50") {
-			for i := 0; i < 200 && !fileExists(filepath.Join(work, "m.safetensors")); i++ {
-				time.Sleep(10 * time.Millisecond)
-			}
-			// (Again, where a write made its temporary file meanwhile.)
-			err := os.RemoveAll(work)
-			for i := 0; i < 100 && err != nil; i++ {
-				err = os.RemoveAll(work)
-			}
-			if err != nil {
-				t.Error(err)
-			}
+		if !strings.Contains(line, "epoch 2/50") {
+			return
 		}
+		for i := 0; i < 200 && !fileExists(filepath.Join(work, "m.safetensors")); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		// (Again, where a write made its temporary file meanwhile.)
+		err := os.RemoveAll(work)
+		for i := 0; i < 100 && err != nil; i++ {
+			err = os.RemoveAll(work)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}, "train", "--cpu", "--data", data, "--recipe", "reference", "--epochs", "50", "--batch-size", "16", "--out", "m.safetensors")
+	if code != 1 {
+		t.Fatalf("train with its folder deleted: exit %d, want 1\n%s", code, stderr)
 	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("train with its folder deleted: %v, want exit 1\n%s", err, se.String())
-	}
-	if !strings.Contains(se.String(), "is gone too, removed from outside this run") || strings.Contains(se.String(), "resume with") {
-		t.Errorf("the message does not say the checkpoint is gone, or offers a resume:\n%s", se.String())
+	if !strings.Contains(stderr, "is gone too, removed from outside this run") || strings.Contains(stderr, "resume with") {
+		t.Errorf("the message does not say the checkpoint is gone, or offers a resume:\n%s", stderr)
 	}
 }
 
@@ -1484,6 +1469,17 @@ func expectFullDiskFailure(t *testing.T, want string, args ...string) {
 // prints a line holding line to stdout (code -1: killed after 2 minutes).
 func interruptAt(t *testing.T, dir, line string, delay time.Duration, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runWatching(t, dir, func(p *os.Process, l string) {
+		if strings.Contains(l, line) {
+			time.AfterFunc(delay, func() { p.Signal(syscall.SIGINT) })
+		}
+	}, args...)
+}
+
+// runWatching runs the binary in dir, calling onLine with each line it
+// prints to stdout as it comes (code -1: killed after 2 minutes).
+func runWatching(t *testing.T, dir string, onLine func(p *os.Process, line string), args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(binary_, args...)
 	cmd.Dir = dir
 	var se bytes.Buffer
@@ -1502,9 +1498,7 @@ func interruptAt(t *testing.T, dir, line string, delay time.Duration, args ...st
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
 		so.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), line) {
-			time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGINT) })
-		}
+		onLine(cmd.Process, sc.Text())
 	}
 	err = cmd.Wait()
 	var ee *exec.ExitError
