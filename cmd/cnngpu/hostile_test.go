@@ -381,7 +381,8 @@ func TestHostileInput(t *testing.T) {
 		{with(train, "--resume", filepath.Join(f.data, "t10k-labels-idx1-ubyte.gz")), 1, []string{"t10k-labels-idx1-ubyte.gz: is a gzip file, not a cnngpu checkpoint"}},
 		{[]string{"predict", "--cpu", "--model", f.model, f.model, f.png}, 1, []string{f.model + ": is a cnngpu checkpoint, not an image: give it as --model"}},
 		{[]string{"predict", "--cpu", f.model, f.png}, 2, []string{"predict needs --model FILE", f.model + " is one: give it as --model"}},
-		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.png}, 1, []string{"--idx: " + f.png + ": a PNG image, not an IDX image file", "give image files without --idx"}},
+		{[]string{"predict", "--cpu", "--model", f.model, "--idx", f.png}, 1, []string{"--idx: " + f.png + ": a PNG image, not an IDX image file", "give image files without --idx", "predict --model " + f.model + " "}},
+		{[]string{"predict", "--cpu", "--idx", f.png}, 1, []string{"give image files without --idx", "predict --model FILE "}},
 		// A folder as the checkpoint is a flag of the wrong kind, as
 		// --data FILE is (exit 1 before).
 		{[]string{"predict", "--cpu", "--model", f.folder, f.png}, 2, []string{"--model " + f.folder + ": is a folder"}},

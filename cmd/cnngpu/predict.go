@@ -509,7 +509,11 @@ func readIDXSet(path, labelsPath, model string) (*idxSet, error) {
 	}
 	im, err := loader.ParseImages(path, raw)
 	if err != nil && loader.IsImage(raw) {
-		return nil, fmt.Errorf("--idx: %v: give image files without --idx (%s)", err, shell.Command("predict --model "+shell.Path(model)+" "+shell.Path(path)))
+		m := "FILE" // --model not given yet
+		if model != "" {
+			m = shell.Path(model)
+		}
+		return nil, fmt.Errorf("--idx: %v: give image files without --idx (%s)", err, shell.Command("predict --model "+m+" "+shell.Path(path)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--idx: %w", err)
