@@ -575,10 +575,13 @@ func load(path string, part decodePart) (*Checkpoint, error) {
 // metadata near its start), for a checkpoint given where an image was
 // expected; b may be the file's first part only.
 func LooksLikeCheckpoint(b []byte) bool {
-	if len(b) < 10 || b[8] != '{' {
-		return false
-	}
-	head := b[8:min(len(b), 8+1<<16)]
+	return len(b) >= 10 && b[8] == '{' && hasCheckpointMeta(b[8:])
+}
+
+// hasCheckpointMeta tells whether cnngpu's metadata stands in the first
+// 64 KiB of b.
+func hasCheckpointMeta(b []byte) bool {
+	head := b[:min(len(b), 1<<16)]
 	return bytes.Contains(head, []byte(`"__metadata__"`)) && bytes.Contains(head, []byte(checkpointFormatPrefix))
 }
 
@@ -619,11 +622,7 @@ func otherFileKind(b []byte) string {
 // ninth byte, still looks like a damaged checkpoint: its metadata further
 // on, or its first bytes zeroed (as a crash leaves a file's blocks).
 func damagedCheckpoint(b []byte) bool {
-	head := b[:min(len(b), 1<<16)]
-	if bytes.Contains(head, []byte(`"__metadata__"`)) && bytes.Contains(head, []byte(checkpointFormatPrefix)) {
-		return true
-	}
-	return !slices.ContainsFunc(b[:9], func(c byte) bool { return c != 0 })
+	return hasCheckpointMeta(b) || !slices.ContainsFunc(b[:9], func(c byte) bool { return c != 0 })
 }
 
 // isText tells whether b, a file's start, is text: UTF-8 without control
