@@ -119,10 +119,11 @@ func (s Schedule) String() string {
 	if s.Warmup == 1 {
 		steps = "step"
 	}
-	if s.Final == 0 { // every run's
-		return fmt.Sprintf("cosine (warm-up %d %s, to 0 at step %d)", s.Warmup, steps, s.Total)
+	end := "0" // every run's
+	if s.Final != 0 {
+		end = fmt.Sprintf("%g×lr", s.Final)
 	}
-	return fmt.Sprintf("cosine (warm-up %d %s, to %g×lr at step %d)", s.Warmup, steps, s.Final, s.Total)
+	return fmt.Sprintf("cosine (warm-up %d %s, to %s at step %d)", s.Warmup, steps, end, s.Total)
 }
 
 // Factor is the multiplier of the peak rate at update t (1-based: the
