@@ -608,10 +608,14 @@ func otherFileKind(b []byte) string {
 		return "is an ONNX model (an export)"
 	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
 		return "is a JSON file"
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}), bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		return "is a text file (UTF-16)"
+	case len(b) > 0 && isText(b[:min(len(b), 512)]) && !hasCheckpointMeta(b):
+		// A checkpoint's first 8 bytes, its header's length, hold NULs:
+		// text, even with '{' ninth, is no checkpoint.
+		return "is a text file"
 	case len(b) <= 8 || b[8] == '{' || damagedCheckpoint(b):
 		return ""
-	case isText(b[:min(len(b), 512)]):
-		return "is a text file"
 	default:
 		// A safetensors file's JSON header starts at its ninth byte.
 		return "is another kind of file (a safetensors file's header starts at its ninth byte, with '{')"
@@ -625,15 +629,12 @@ func damagedCheckpoint(b []byte) bool {
 	return hasCheckpointMeta(b) || !slices.ContainsFunc(b[:9], func(c byte) bool { return c != 0 })
 }
 
-// isText tells whether b, a file's start, is text: UTF-8 without control
-// characters other than tabs, line and page breaks (b may end inside a
-// character).
+// isText tells whether b, a file's start, is text: UTF-8, or an 8-bit
+// encoding such as Latin-1 (a byte from 0x80 up that is no UTF-8), without
+// control characters other than tabs, line and page breaks.
 func isText(b []byte) bool {
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n == 1 && len(b) >= utf8.UTFMax {
-			return false
-		}
 		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\f' || r == 0x7f {
 			return false
 		}

@@ -66,6 +66,11 @@ func TestOtherFileKind(t *testing.T) {
 		{"a checkpoint cut after its ninth byte", ck[:9], ""},
 		{"a checkpoint, its ninth byte damaged", append(append(slices.Clone(ck[:8]), 'X'), ck[9:]...), ""},
 		{"a checkpoint, its first block zeroed", append(make([]byte, 4096), "more of its tensors"...), ""},
+		{"text with '{' ninth", []byte("results {\"acc\": 99.6}\n"), "is a text file"},
+		{"text under nine bytes", []byte("99.6%\n"), "is a text file"},
+		{"Latin-1 text", []byte("r\xe9sultats: 99,6 %\n"), "is a text file"},
+		{"UTF-16 text", []byte("\xff\xfer\x00e\x00s\x00"), "is a text file (UTF-16)"},
+		{"a checkpoint cut inside its length", ck[:5], ""},
 		{"a PNG image", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "is an image"},
 	} {
 		if got := otherFileKind(c.b); !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
