@@ -393,6 +393,8 @@ func TestHostileInput(t *testing.T) {
 		{[]string{"predict", "--cpu", "--model", f.model, f.fifo, "/dev/zero", f.png}, 1, []string{f.fifo + ": is a named pipe, and nothing opened it for writing within 10s", "/dev/zero: is a device, not an image file", "2 of 3 images could not be classified"}},
 		// an output named as another kind of file
 		{with(train, "--out", cwd("m.onnx")), 2, []string{"--out " + cwd("m.onnx") + ": train writes a checkpoint (safetensors), not an ONNX model", "export --model CHECKPOINT --out model.onnx"}},
+		{with(train, "--out", cwd("m.pt")), 2, []string{"--out " + cwd("m.pt") + ": train writes a checkpoint in safetensors, not a PyTorch file", "safetensors.torch.load_file"}},
+		{with(train, "--out", cwd("m.keras")), 2, []string{"not a Keras file", "export --model CHECKPOINT --out model.onnx"}},
 		{with(train, "--out", cwd("w.npy")), 2, []string{"not NumPy files", "--format npy --out FOLDER"}},
 		{[]string{"export", "--model", f.model, "--out", cwd("w.npy")}, 2, []string{"--out " + cwd("w.npy") + ": a NumPy file name for an ONNX model; without --format, export writes ONNX; --format npy writes one .npy file per tensor into a folder"}},
 		{[]string{"eval", "--cpu", "--data", f.data, "--model", f.model, "extra"}, 2, []string{`eval takes no arguments, got "extra"`}},

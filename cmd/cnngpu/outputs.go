@@ -279,8 +279,9 @@ func resumesInPlace(c *cli.Context) bool {
 }
 
 // refuseExportName refuses a checkpoint --out named as an export is
-// (model.onnx, w.npy): a file of another kind under that name misleads
-// whoever opens it.
+// (model.onnx, w.npy), or as another framework's file (model.pt,
+// model.h5): a file of another kind under that name misleads whoever
+// opens it, and the other tool's loader fails on it.
 func refuseExportName(out string) error {
 	what, export := "", ""
 	switch strings.ToLower(filepath.Ext(out)) {
@@ -288,6 +289,10 @@ func refuseExportName(out string) error {
 		what, export = "an ONNX model", "export --model CHECKPOINT --out model.onnx"
 	case ".npy":
 		what, export = "NumPy files", "export --model CHECKPOINT --format npy --out FOLDER"
+	case ".pt", ".pth":
+		return usageErrorf("--out %s: train writes a checkpoint in safetensors, not a PyTorch file (torch.load cannot read it): name it .safetensors; PyTorch reads that with safetensors.torch.load_file, under PyTorch's names (docs/usage.md, \"Where things go\")", out)
+	case ".h5", ".keras":
+		return usageErrorf("--out %s: train writes a checkpoint in safetensors, not a Keras file (Keras cannot load it): name it .safetensors, and make an ONNX model or NumPy files from it for other frameworks with %s", out, shell.Command("export --model CHECKPOINT --out model.onnx"))
 	default:
 		return nil
 	}
