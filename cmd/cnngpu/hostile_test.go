@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1367,6 +1368,53 @@ func serveSecondSignal(t *testing.T, url string, cmd *exec.Cmd, out *lockedBuffe
 		}
 	case <-time.After(shutdownWait / 2):
 		t.Errorf("serve still waiting %s after a second signal:\n%s", shutdownWait/2, out.String())
+	}
+}
+
+// TestServeStdoutReaderGone: a script that reads serve's first line for
+// its address and then closes the pipe (or serve | head -1) leaves the
+// server serving; a SIGTERM then stops it with exit code 0, the lost
+// status lines said once on standard error (before, serve stopped
+// silently with exit code 141, at its second line or at its shutdown).
+func TestServeStdoutReaderGone(t *testing.T) {
+	f := newFixtures(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary_, "serve", "--cpu", "--model", f.model, "--addr", "127.0.0.1:0")
+	cmd.Stdout = pw
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	pr.Close() // the reader goes away after the first line
+	i := strings.Index(line, "http://")
+	if err != nil || i < 0 {
+		t.Fatalf("serve's first line: %q, %v\n%s", line, err, stderr.String())
+	}
+	url := strings.TrimSuffix(strings.Fields(line[i:])[0], "/")
+	time.Sleep(300 * time.Millisecond) // for a second line that would stop it
+	for k := 0; k < 3; k++ {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			t.Fatalf("serve after its reader went: %v\n%s", err, stderr.String())
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/healthz: %d", resp.StatusCode)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve stopped by SIGTERM: %v, want exit code 0\n%s", err, stderr.String())
+	}
+	if got := strings.Count(stderr.String(), "status lines could not be written to standard output"); got != 1 {
+		t.Errorf("the lost status lines said %d times, want once:\n%s", got, stderr.String())
 	}
 }
 

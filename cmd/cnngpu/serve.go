@@ -94,14 +94,18 @@ func serveAction(c *cli.Context) (err error) {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(c.App.Writer, "serving %s (%s, %s) on http://%s/ with %s\n", c.String("model"), ck.Arch.Preset, ck.Arch.Act, ln.Addr(), e.Name())
+	status := &statusLines{w: c.App.Writer, errw: c.App.ErrWriter}
+	if cw, ok := c.App.Writer.(*checkedWriter); ok {
+		status.w = cw.w // not counted as the command's output, nor a reason to stop
+	}
+	fmt.Fprintf(status, "serving %s (%s, %s) on http://%s/ with %s\n", c.String("model"), ck.Arch.Preset, ck.Arch.Act, ln.Addr(), e.Name())
 	// (A browser on this machine reaches a server on every address at
 	// localhost: some refuse 0.0.0.0 and [::].)
 	here := ln.Addr().String()
 	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
 		here = net.JoinHostPort("localhost", strconv.Itoa(a.Port))
 	}
-	fmt.Fprintf(c.App.Writer, "open http://%s/ in a browser to draw digits, or send an image: curl --data-binary @IMAGE http://%s/v1/predict (Ctrl-C stops the server)\n", here, here)
+	fmt.Fprintf(status, "open http://%s/ in a browser to draw digits, or send an image: curl --data-binary @IMAGE http://%s/v1/predict (Ctrl-C stops the server)\n", here, here)
 	select {
 	case err := <-errc:
 		if herr := closeBatcher(s, e.Name()); herr != nil {
@@ -118,7 +122,7 @@ func serveAction(c *cli.Context) (err error) {
 	case <-ctx.Done():
 		// A second Ctrl-C or SIGTERM, after the repeat window, stops the
 		// process at once: serve writes nothing.
-		fmt.Fprintf(c.App.Writer, "shutting down: finishing requests in flight (for up to %s; Ctrl-C again stops at once)\n", shutdownWait)
+		fmt.Fprintf(status, "shutting down: finishing requests in flight (for up to %s; Ctrl-C again stops at once)\n", shutdownWait)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
@@ -206,4 +210,26 @@ func listenHint(addr string, err error) string {
 		return "the host name does not resolve: use localhost, 0.0.0.0 or an address of this machine"
 	}
 	return "choose another address, or " + free
+}
+
+// statusLines is where serve prints its status (where it listens, that it
+// shuts down): standard output, best effort. Its answers go to its
+// clients, so a reader of standard output that goes away (a script that
+// read the first line for the port, | head -1) or a full disk behind it
+// does not stop the server nor change its exit code: the failure is said
+// once on standard error, and later lines are dropped.
+type statusLines struct {
+	w, errw io.Writer
+	failed  bool
+}
+
+func (s *statusLines) Write(p []byte) (int, error) {
+	if s.failed {
+		return len(p), nil
+	}
+	if _, err := s.w.Write(p); err != nil {
+		s.failed = true
+		fmt.Fprintf(s.errw, "cnngpu: serve: its status lines could not be written to standard output (%v): serving goes on, and they are dropped\n", err)
+	}
+	return len(p), nil
 }
