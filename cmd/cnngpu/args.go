@@ -469,16 +469,30 @@ func canonicalNames(flags []cli.Flag) map[string]string {
 }
 
 // likelyArgError refuses, with what was likely meant, an argument of a
-// command that takes none: a flag after "--" (which ends the flags), or
+// command that takes none: a flag after "--" (which ends the flags),
 // "true" or "false" as the value of a switch given apart (`--final false`,
 // which sets --final and leaves "false" an argument), naming the switch
-// where one alone was given; nil for any other argument.
+// where one alone was given, or the name of another command (`tune plot
+// DIR`); nil for any other argument.
 func likelyArgError(c *cli.Context, a string) error {
 	if strings.HasPrefix(a, "-") && len(a) > 1 {
 		return usageErrorf("%s takes no arguments, got %q after \"--\", which ends the flags: drop the \"--\"", cmdPath(c), a)
 	}
 	if hint := switchHint(c, a); hint != "" {
 		return usageErrorf("%s takes no arguments, got %q: %s", cmdPath(c), a, hint)
+	}
+	// `tune plot DIR`: another command, written after this one.
+	if a == "help" {
+		return usageErrorf("%s takes no arguments, got %q: its help is %s", cmdPath(c), a, shell.Command(cmdPath(c)+" --help"))
+	}
+	for _, cmd := range c.App.Commands {
+		if cmd.HasName(a) && cmd.Name != cmdPath(c) && !cmd.Hidden {
+			use := a + " --help"
+			if cmd.ArgsUsage != "" {
+				use = a + " " + cmd.ArgsUsage
+			}
+			return usageErrorf("%s takes no arguments, got %q: %s is a command of its own, %s", cmdPath(c), a, a, shell.Command(use))
+		}
 	}
 	return nil
 }
