@@ -209,6 +209,8 @@ func TestBadInput(t *testing.T) {
 	fakeMNIST(t, dir100, 100, 10)
 	notCk := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notCk, []byte("hello"), 0o644)
+	cut := filepath.Join(dir, "cut.safetensors") // a checkpoint's first 5 bytes
+	os.WriteFile(cut, []byte{0x88, 0x13, 0, 0, 0}, 0o644)
 	// What a process stopped while writing killed.safetensors first left.
 	left := filepath.Join(dir, ".killed.safetensors.tmp-999999@elsewhere-1")
 	os.WriteFile(left, []byte("half"), 0o644)
@@ -245,7 +247,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--cpu", "--resume", filepath.Join(dir, "killed.safetensors"), "--data", dir}, 1, "no such file or directory\nits first write was cut short: " + left + " is what a process stopped while writing it left; there is no checkpoint: run the training again, from its start"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "killed.safetensors"), "--data", dir}, 1, "--model: checkpoint: open " + filepath.Join(dir, "killed.safetensors") + ": no such file or directory\nits first write was cut short: " + left},
 		{[]string{"eval", "--cpu", "--data", dir}, 2, "eval needs --model FILE"},
-		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "a safetensors file starts with an 8-byte header length"},
+		{[]string{"eval", "--cpu", "--model", notCk, "--data", dir}, 1, "notes.txt: is a text file, not a cnngpu checkpoint"},
+		{[]string{"eval", "--cpu", "--model", cut, "--data", dir}, 1, "truncated: 5 bytes, a safetensors file starts with an 8-byte header length"},
 		{[]string{"eval", "--cpu", "--model", filepath.Join(dir, "nope.safetensors"), "--data", dir}, 1, "no such file"},
 		{[]string{"eval", "--cpu", "--model", "/dev/zero", "--data", dir}, 1, "/dev/zero: is a device, not a regular file"},
 		{[]string{"eval", "--cpu", "--model", dir, "--data", dir}, 2, "--model " + dir + ": is a folder; give the checkpoint file"},
