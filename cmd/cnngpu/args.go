@@ -95,7 +95,16 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 		return append(path, "--help"), nil
 	}
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
-		return args, nil // `cnngpu data` alone
+		// `cnngpu data` alone: a script or Makefile that left out the
+		// command must not pass for one that ran it.
+		var names []string
+		for _, sc := range cmd.Subcommands {
+			if !sc.Hidden {
+				names = append(names, sc.Name)
+			}
+		}
+		path := strings.Join(args[1:i], " ")
+		return nil, usageErrorf("%s needs a command: %s (see %s)", path, strings.Join(names, " or "), shell.Command(path+" --help"))
 	}
 	rest, err := reorder(cmd.Flags, args[i:])
 	if err != nil {

@@ -260,6 +260,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "frobnicate"}, 2, `unknown command "frobnicate"; the commands are train, eval`},
 		{[]string{"help", "data", "frob"}, 2, `unknown command "data frob"; 'data' has the commands fetch, verify`},
+		{[]string{"data"}, 2, `data needs a command: fetch or verify (see '`},
 		{[]string{"help", "train", "nope"}, 2, `help train: "nope" is not a command of it`},
 		{[]string{"train", "--cpu", "--device", "1"}, 2, "--cpu and --device exclude each other"},
 		{[]string{"train", "--cpu", "--precision", "fp16"}, 2, `--precision "fp16": expected fp32 or tf32`},
