@@ -94,6 +94,9 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 		}
 		return append(path, "--help"), nil
 	}
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil && i < len(args) {
+		return args, nil // `cnngpu data --verify`: the flag is named as unknown
+	}
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		// `cnngpu data` alone: a script or Makefile that left out the
 		// command must not pass for one that ran it.
