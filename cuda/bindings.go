@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // bindings.go: what a cgo build says about itself (nocgo.go has the
 // other side).

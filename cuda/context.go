@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // context.go: a GPU context for one engine: the device's primary context,
 // one stream, our kernels loaded from a fatbin (SASS where it has the GPU's

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // cublas.go: cuBLAS (libcublas.so.13, .12 or .11, found and chosen by
 // libs.go and internal/nvlib): its version, handles and SGEMM.

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // cublaslt.go: cuBLASLt (libcublasLt, the one cuBLAS itself runs on): a
 // product with a fused epilogue (bias and ReLU after a dense layer's

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // cuda_test.go: the error helper's format, and, on a machine with an NVIDIA
 // driver, device discovery and a second stream (lane) forked and joined,

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // Package cuda is cnngpu's binding to the CUDA driver API and cuBLAS. The
 // libraries are loaded at run time with dlopen and every function is

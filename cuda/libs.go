@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // libs.go: opening the NVIDIA libraries other than the driver (cuBLAS
 // here, cuDNN for package cudnn) where package nvlib finds them: each

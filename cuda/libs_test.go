@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // libs_test.go: cuBLAS found and opened for real (dlopen, dladdr) among
 // fake libraries built by the C compiler: the wheel layouts of CUDA 12 and

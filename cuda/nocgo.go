@@ -1,7 +1,7 @@
-//go:build !cgo
+//go:build !cgo || windows
 
-// nocgo.go: without cgo there is no way to load the NVIDIA libraries; every
-// entry point says so.
+// nocgo.go: without cgo (or on Windows) there is no way to load the NVIDIA
+// libraries; every entry point says so.
 
 package cuda
 
@@ -11,12 +11,13 @@ import (
 	"github.com/cnngpu/cnngpu/internal/nvlib"
 )
 
-// BindingsCompiled tells whether this build has the GPU bindings (cgo).
+// BindingsCompiled tells whether this build has the GPU bindings (cgo, not
+// Windows).
 const BindingsCompiled = false
 
 // errNoCgo says so; its hint to use --cpu is apart (SetupError.Hint), so
 // that the CPU fall-back, which has taken it, leaves it out.
-var errNoCgo error = &SetupError{Err: errors.New("this cnngpu was built without cgo (CGO_ENABLED=0, which Go sets itself where it finds no C compiler), so it cannot load the NVIDIA driver; to use a GPU, install a C compiler (gcc or clang) and run make build again"), Hint: UseCPU}
+var errNoCgo error = &SetupError{Err: errors.New("this cnngpu has no GPU support: " + NoBindingsWhy()), Hint: UseCPU}
 
 // Load reports that GPU support is not built in.
 func Load() error { return errNoCgo }

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // preload.go: cuBLAS and cuDNN opened on another goroutine while the
 // caller makes the CUDA context and loads our kernels. Opening them (dlopen

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // alternatives_test.go: which of cudnnFind's algorithms are timed in place
 // (Alternatives) and the workspace they are given (Workspace), from the

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // Package cudnn is cnngpu's binding to cuDNN, loaded at run time with dlopen
 // (libcudnn.so.9, then .8, where internal/nvlib finds it) like package

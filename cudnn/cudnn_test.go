@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // cudnn_test.go: cuDNN's version and the CUDA version it was built for,
 // read from fake libraries built by the C compiler (cuDNN 9's and 8's

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // dnn.go: a cuDNN handle on a stream and 2-D convolutions (forward,
 // backward data, backward filter), each direction's algorithm chosen by

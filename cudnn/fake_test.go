@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // fake_test.go: the cuDNN binding against a fake driver and cuDNN
 // (internal/fakecuda), in a child process each: a failure walked over

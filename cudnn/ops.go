@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // ops.go: cuDNN's other layer operations on float32 NCHW tensors: max
 // pooling forward and backward, activation forward and backward (sigmoid,

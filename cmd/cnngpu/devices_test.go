@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // devices_test.go: `cnngpu devices` names the file of cuBLAS and cuDNN it
 // loaded and where it found it (fake libraries built by the C compiler,

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // gpuenv_test.go: the GPU engine's environment variables, in a build that
 // has the GPU engine (cgo).

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // gpufault_test.go: a GPU that faults during a training (an illegal
 // address, after which every call fails: FAKECUDA_FAULT) on the fake

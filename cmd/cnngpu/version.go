@@ -86,7 +86,7 @@ func versionText(bi *debug.BuildInfo, fallback, platform string, gpu bool) strin
 	if gpu {
 		b.WriteString("GPU support: compiled in (cgo); the NVIDIA driver, cuBLAS and cuDNN are loaded when a command needs them ('cnngpu devices' shows what is found)\n")
 	} else {
-		b.WriteString("GPU support: not compiled in (built without cgo: CGO_ENABLED=0, which Go sets itself where it finds no C compiler): the CPU engine only; for the GPU, install a C compiler (gcc or clang) and run make build again\n")
+		b.WriteString("GPU support: not compiled in: the CPU engine only; " + cuda.NoBindingsWhy() + "\n")
 	}
 	return b.String()
 }

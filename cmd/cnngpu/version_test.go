@@ -29,7 +29,7 @@ func TestVersionText(t *testing.T) {
 		{"stamped", stamped, "ffff", true, []string{"cnngpu v1.2.3\n", "revision 0123456789abcdef (2026-11-27T15:22:58Z), with uncommitted changes\n",
 			"built with go1.26.8 for linux/amd64\n", "GPU support: compiled in (cgo)"}},
 		{"make's revision", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}}, "abc-dirty", false,
-			[]string{"cnngpu (devel)\n", "revision abc-dirty (from the git checkout make built it in, or the container build's REV)\n", "GPU support: not compiled in (built without cgo: CGO_ENABLED=0, which Go sets itself where it finds no C compiler): the CPU engine only; for the GPU, install a C compiler"}},
+			[]string{"cnngpu (devel)\n", "revision abc-dirty (from the git checkout make built it in, or the container build's REV)\n", "GPU support: not compiled in: the CPU engine only; built without cgo (CGO_ENABLED=0, which Go sets itself where it finds no C compiler), so it cannot load the NVIDIA driver; to use a GPU, install a C compiler"}},
 		{"no revision", &debug.BuildInfo{GoVersion: "go1.26.8"}, "", true, []string{"cnngpu (devel)\n", "revision unknown"}},
 		{"no build info", nil, "", false, []string{"cnngpu unknown", "revision unknown", "built with " + runtime.Version()}},
 	} {

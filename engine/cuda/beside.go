@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // beside.go: cuDNN's first calls made beside the first training steps.
 // cuDNN's first call that needs its kernels loads them into the context:

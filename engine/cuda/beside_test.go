@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // beside_test.go: cuDNN's first calls made beside the first steps
 // (beside.go), on the emulated device, whose WarmDNN a test can hold (its

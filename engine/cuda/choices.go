@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // choices.go: cuDNN's algorithm choices remembered between processes. A
 // convolution direction's first use searches cuDNN's algorithms

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // choices_test.go: cuDNN's choices remembered between processes
 // (choices.go), on the emulated device: a second engine with the same

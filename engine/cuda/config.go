@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // config.go: the engine's configuration from the environment: which
 // kernel set it runs (KernelsEnv) and how many streams (StreamsEnv), and

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // crosscheck_test.go: on a GPU, our kernels for pooling, activation, the
 // bias gradient and the bias add against cuDNN's own implementations of the

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // denseupdate.go: a dense layer's weight and bias gradients and Adam's
 // update of them in one kernel, dense_wgrad_adam (DenseUpdateEnv

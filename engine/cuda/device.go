@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // device.go: what the engine needs of a GPU (gpu), and its implementation
 // on a real one: the CUDA driver and cuBLAS (package cuda) with cuDNN's

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // diverge_test.go: on the GPU engine (here on the emulated device, with
 // the step recorded as a graph), Trainer.Run reads the running loss every

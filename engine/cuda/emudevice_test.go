@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // emudevice_test.go: an emulated device (gpu on the CPU) for running the
 // GPU engine's own code without a GPU (emulated_test.go). Our kernels run

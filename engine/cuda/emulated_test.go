@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // emulated_test.go: the GPU engine's own code (all but device.go: every
 // launch's kernel, arguments and grid, buffer sizes, scratch and workspace

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // Package cuda is the GPU engine: engine.Engine on one NVIDIA GPU through
 // the cuda and cudnn bindings (cuDNN convolutions, cuBLAS SGEMM for the

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // engine_test.go: on a machine with an NVIDIA GPU, the conformance suite
 // (every op against the float64 reference, inputs unchanged) and the golden

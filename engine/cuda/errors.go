@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // errors.go: what the engine's errors say to do. Every error the engine
 // returns from the device or a library (the driver's cu.Error, cuBLAS's

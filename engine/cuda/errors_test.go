@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // errors_test.go: each kind of failure gets its hint, through whatever
 // context was added, and once.

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // fake_test.go: the engine on the real bindings against a fake driver,
 // cuBLAS and cuDNN (internal/fakecuda), in a child process each, where the

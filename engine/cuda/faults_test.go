@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // faults_test.go: every failure the GPU can report, injected one at a time
 // into the engine on the emulated device (emuFault), the way SQLite tests

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // fused.go: dense layers' products with their epilogues fused on
 // cuBLASLt (DenseEnv): the forward product with its bias and ReLU, the

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // fused_test.go: dense layers' products with fused epilogues (DenseEnv
 // "cublaslt", fused.go) on the emulated device: which products fuse, the

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // fuzz_choices_test.go: fuzzing the remembered choices' file: whatever it
 // holds, reading it keeps only entries whose checksum holds for their key,

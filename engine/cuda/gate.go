@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // gate.go: the device as the ops see it (gate): nothing is queued while
 // an error is pending, in the tests every kernel's buffers are checked

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // graphs.go: recorded steps (engine.Capturer): a warm-up run, then a CUDA
 // graph recorded and replayed, with the memory each recording's ops declare

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // hazards.go: the streams' hazard tracking. Each op declares the device
 // memory it reads and writes (access, from tensors' regions); work sent to

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // invariants_test.go: the engine's rules that used to be held by
 // convention, checked on the emulated device: Free drops the recordings

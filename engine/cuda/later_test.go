@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // later_test.go: a training's checkpoints read back beside the next epoch
 // (engine.SnapshotBeside on the engine's ReadLater), on the emulated

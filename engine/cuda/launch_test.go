@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // launch_test.go: without a GPU, every kernel launch in this package is
 // checked against the kernel's parameter list in the embedded PTX: the

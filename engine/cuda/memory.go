@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // memory.go: tensors: allocation (zeroed), release (which drops the
 // recordings that use the memory first), views, copies to and from the

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // ops.go: the network's ops on the GPU. Shapes are checked as in the CPU
 // engine; work is queued on the main stream, and with two streams some of

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // scratch.go: device scratch that grows on demand (each layer's dz, the
 // gradient reductions' partial sums, cuDNN's workspaces) and cuDNN's plans,

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // share.go: the GPU engine reads the tensors of another GPU engine on the
 // same device (engine.Sharer), so that several trainings on one GPU use

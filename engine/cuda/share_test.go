@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // share_test.go: one engine's upload of the training images read by
 // another engine on the same device (engine.Sharer), as the study does

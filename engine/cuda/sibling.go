@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // sibling.go: a batch size whose steps come rarely (an epoch's last,
 // partial batch: engine.OccasionalSteps) takes the choices the training's

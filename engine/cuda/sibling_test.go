@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // sibling_test.go: an occasional batch (an epoch's last) takes the
 // choices the training's batch settled by timing in place (sibling.go)

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // steps.go: the optimizer's step counts, added to once a training step in
 // one launch. Update queues its update kernel and leaves the increment of

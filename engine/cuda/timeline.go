@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // timeline.go: a recorded step's timeline (engine.StepTimeline): the step
 // recorded with a timing event after each kernel and library call, on the

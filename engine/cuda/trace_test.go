@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // trace_test.go: the GPU engine's phases in the trace table (package
 // internal/trace), on the emulated device: a two-epoch training records

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // tune.go: cuDNN's algorithm choices, our convolution kernels against
 // them (ConvEnv), and cuBLASLt's fused dense products against the split

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // Package emu runs cnngpu's CUDA kernels (kernels/kernels.cu, compiled as C
 // by emu.c) on the CPU, in emulated device memory, so that tests on

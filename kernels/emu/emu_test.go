@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !windows
 
 // emu_test.go: the emulator's own checks: memory reads 0xFF until written,
 // a launch refuses arguments that do not match the kernel, and a write past

@@ -1,6 +1,7 @@
-//go:build !cgo
+//go:build !cgo || windows
 
-// nocgo.go: without cgo there is no emulator; its tests skip.
+// nocgo.go: without cgo (or on Windows, as the GPU code) there is no
+// emulator; its tests skip.
 
 package emu
 
