@@ -1,10 +1,11 @@
-//go:build unix
+//go:build unix || windows
 
-// lock_unix.go: one process at a time in a study folder. Two `cnngpu
+// lock.go: one process at a time in a study folder. Two `cnngpu
 // tune` on the same --out (a second terminal, two shards given one
 // folder) would each restart the other's run in flight and rewrite its
 // files; the second is refused instead. The lock is flock(2) on
-// .cnngpu-lock in the folder: the kernel drops it when the process ends,
+// .cnngpu-lock in the folder (LockFileEx on Windows: fileutil.TryLock):
+// the system drops it when the process ends,
 // however it ends (SIGKILL included), so a study interrupted any way
 // resumes without a stale lock to remove. Within one process the lock
 // nests: the command takes it before loading the data and starting its
@@ -20,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/cnngpu/cnngpu/internal/fileutil"
 )
@@ -41,15 +41,10 @@ func Lock(dir string) (release func(), err error) {
 	}
 	// The folder by device and inode, so that two names of one folder
 	// (a symbolic link, a relative path) are one lock.
-	fi, err := os.Stat(dir)
+	key, err := folderKeyOf(dir)
 	if err != nil {
 		return nil, err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil, fmt.Errorf("locking the study folder %s: no inode", dir)
-	}
-	key := folderKey{uint64(st.Dev), uint64(st.Ino)}
 	held.Lock()
 	defer held.Unlock()
 	if h := held.m[key]; h != nil {
@@ -68,7 +63,8 @@ func Lock(dir string) (release func(), err error) {
 	return h.releaser(key), nil
 }
 
-// folderKey names a folder by its device and inode.
+// folderKey names a folder by its device and inode (on Windows, its
+// volume's serial number and its file index).
 type folderKey struct{ dev, ino uint64 }
 
 // holding is this process's lock on one folder: the locked file (nil where

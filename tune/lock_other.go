@@ -1,7 +1,7 @@
-//go:build !unix
+//go:build !unix && !windows
 
-// lock_other.go: where flock(2) is missing, study folders are not locked
-// (lock_unix.go).
+// lock_other.go: where neither flock(2) nor LockFileEx is at hand, study
+// folders are not locked (lock.go).
 
 package tune
 

@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 // alive_other.go: where a process cannot be asked about cheaply, every
 // writer is taken to be alive, so temporary files are never removed by

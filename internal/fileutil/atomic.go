@@ -192,7 +192,7 @@ func WriteAtomicSet(files []File) error {
 		if beforeRename != nil {
 			beforeRename(s.tmp)
 		}
-		if err := os.Rename(s.tmp, s.path); err != nil {
+		if err := rename(s.tmp, s.path); err != nil {
 			abort()
 			return writeError(s.path, err)
 		}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"unicode/utf8"
 )
@@ -156,9 +155,7 @@ func TestWriteAtomicTargets(t *testing.T) {
 		}
 	}
 	fifo := filepath.Join(dir, "pipe")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, fifo)
 	sub := filepath.Join(dir, "sub")
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
@@ -220,10 +217,10 @@ func TestWriteAtomicSet(t *testing.T) {
 // killed writer's temporary file of it is still cleaned.
 func TestWriteAtomicModeAndLongNames(t *testing.T) {
 	dir := t.TempDir()
-	old := syscall.Umask(0o077)
+	old := setUmask(t, 0o077)
 	umaskOnce := umask
 	umask = func() os.FileMode { return 0o077 }
-	defer func() { syscall.Umask(old); umask = umaskOnce }()
+	defer func() { setUmask(t, old); umask = umaskOnce }()
 	p := filepath.Join(dir, "private")
 	if err := WriteAtomic(p, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)

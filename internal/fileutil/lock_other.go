@@ -1,7 +1,7 @@
-//go:build !unix
+//go:build !unix && !windows
 
-// lock_other.go: where flock(2) is missing, nothing is locked
-// (lock_unix.go).
+// lock_other.go: where neither flock(2) nor LockFileEx is at hand, nothing
+// is locked (lock_unix.go, lock_windows.go).
 
 package fileutil
 

@@ -1,0 +1,10 @@
+//go:build !windows
+
+// rename_other.go: the rename that puts a written file in place
+// (rename_windows.go says why Windows needs more).
+
+package fileutil
+
+import "os"
+
+func rename(from, to string) error { return os.Rename(from, to) }

@@ -1,0 +1,46 @@
+//go:build windows
+
+// rename_windows.go: the rename that puts a written file in place. Windows
+// refuses to replace a file another program holds open (a viewer, a Python
+// session reading the checkpoint, and for a moment an antivirus scan or
+// the search indexer): the rename is tried again for a while, and a file
+// still held is then named as such, not as a folder that cannot be
+// written.
+
+package fileutil
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// renameWait is how long a rename refused for a file held open is tried
+// again.
+var renameWait = 2 * time.Second
+
+func rename(from, to string) error {
+	start := time.Now()
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := os.Rename(from, to)
+		if err == nil || !heldOpen(err) {
+			return err
+		}
+		if time.Since(start) >= renameWait {
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: errHeldOpen}
+		}
+		time.Sleep(wait)
+	}
+}
+
+// heldOpen tells whether a rename's error is Windows refusing to replace
+// a file that is open elsewhere.
+func heldOpen(err error) bool {
+	return errors.Is(err, windows.ERROR_ACCESS_DENIED) || errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_LOCK_VIOLATION)
+}
+
+// errHeldOpen says so, with what to do (no permission error: the folder
+// is writable, as the temporary file written there shows).
+var errHeldOpen = errors.New("Windows refused for 2 s to replace the file: another program holds it open (a viewer, a Python session that opened it), or it is read-only; close it there, or clear its read-only attribute (attrib -r), and run again")

@@ -1,0 +1,52 @@
+//go:build windows
+
+// lock_windows_test.go: the study folder's lock on Windows (LockFileEx,
+// and the folder known by its volume and file index): run under Wine by
+// make test-windows, for want of a Windows machine.
+
+package tune
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWindowsStudyLock(t *testing.T) {
+	base, err := os.MkdirTemp("", "cnngpu-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) }) // may fail under Wine 8, which lacks a call RemoveAll makes
+	dir := filepath.Join(base, "Study")
+	release, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process's attempt: another open of the lock file.
+	if _, err := flockFolder(dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("a second lock: %v; want an error naming the holder's pid", err)
+	}
+	if err := InUse(dir); err == nil {
+		t.Error("InUse of a held folder: nil")
+	}
+	// The same folder under another spelling nests (Windows' names
+	// ignore case).
+	inner, err := Lock(strings.ToLower(dir))
+	if err != nil {
+		t.Fatalf("the folder under another spelling: %v", err)
+	}
+	inner()
+	if f, err := flockFolder(dir); err == nil {
+		f.Close()
+		t.Fatal("free after the inner release while the outer holder held it")
+	}
+	release()
+	f, err := flockFolder(dir)
+	if err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	f.Close()
+}
