@@ -1,6 +1,6 @@
 // Package shell writes the commands that cnngpu's hints tell a user to
-// run: words quoted for a POSIX shell, and the program named as the user
-// can run it again.
+// run: words quoted for a POSIX shell (on Windows, for cmd and
+// PowerShell), and the program named as the user can run it again.
 package shell
 
 import (
@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"unicode"
@@ -20,9 +21,26 @@ import (
 // are not UTF-8 (a name from a damaged or crafted file) is written in
 // bash's and zsh's $'...' with those escaped: written raw, they would
 // act on the terminal the hint is printed to.
-func Quote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
+//
+// On Windows, whose shells take neither single quotes (cmd) nor a
+// backslash as an escape, a path's \ and : need no quotes, and a word
+// that needs them is written in double quotes (which no Windows file
+// name holds).
+func Quote(s string) string { return quote(s, windows) }
+
+// windows: the quoting is Windows' (Quote).
+var windows = runtime.GOOS == "windows"
+
+func quote(s string, windows bool) string {
+	safe := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-"
+	if windows {
+		safe += `\`
+	}
+	if s != "" && strings.Trim(s, safe) == "" {
 		return s
+	}
+	if windows && utf8.ValidString(s) && !strings.ContainsFunc(s, unsafeRune) && !strings.Contains(s, `"`) {
+		return `"` + s + `"`
 	}
 	if !utf8.ValidString(s) || strings.ContainsFunc(s, unsafeRune) {
 		var b strings.Builder
@@ -90,6 +108,9 @@ func programOf(arg0 string) string {
 	if arg0 == "" || filepath.Base(arg0) == "cnngpu" && !strings.Contains(arg0, "/") {
 		return "cnngpu"
 	}
+	if windows && strings.EqualFold(arg0, "cnngpu.exe") {
+		return "cnngpu"
+	}
 	return arg0
 }
 
@@ -98,9 +119,12 @@ func programOf(arg0 string) string {
 // written as given (it may hold placeholders such as DIR...). Where the
 // program's path itself needs quoting, the line is given without the
 // outer quotes, which a shell takes as it is: '/a b/cnngpu' tune merge.
+//
+// On Windows, where a quoted program is not run without PowerShell's &,
+// the line is given as it is, with no outer quotes to copy by mistake.
 func Command(args string) string {
 	p := Program()
-	if q := Quote(p); q != p {
+	if q := Quote(p); q != p || windows {
 		return q + " " + args
 	}
 	return "'" + p + " " + args + "'"

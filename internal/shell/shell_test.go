@@ -29,6 +29,24 @@ func TestQuote(t *testing.T) {
 	}
 }
 
+// TestQuoteWindows: a Windows path needs no quotes for its \ and :, and
+// one with a space gets double quotes, which cmd and PowerShell both take
+// (single quotes are words to cmd: 'runs\a.safetensors' was not found).
+func TestQuoteWindows(t *testing.T) {
+	for in, want := range map[string]string{
+		`Z:\tmp\cnngpu.exe`:           `Z:\tmp\cnngpu.exe`,
+		`runs\a.safetensors`:          `runs\a.safetensors`,
+		`C:\Program Files\cnngpu.exe`: `"C:\Program Files\cnngpu.exe"`,
+		"":                            `""`,
+		"it's":                        `"it's"`,
+		"a\x1bb":                      `$'a\x1bb'`,
+	} {
+		if got := quote(in, true); got != want {
+			t.Errorf("quote(%q, windows) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 // TestPath: a name that begins with "-" comes back as ./-name, which no
 // command reads as a flag; "-" (standard input) and other names as Quote
 // writes them.
