@@ -128,7 +128,7 @@ func run(args []string) int {
 		err = app.Run(args)
 	}
 	trace.Report(os.Stderr)
-	if errors.Is(stdout.err, syscall.EPIPE) {
+	if pipeGone(stdout.err) {
 		// The reader of standard output has gone (head, a pager that
 		// quits): nothing more can be shown there. A command that ended
 		// for it alone (done, or failed on that write) ends as a process
@@ -136,7 +136,7 @@ func run(args []string) int {
 		// so; another failure keeps its message and code.
 		var ee *exitError
 		switch {
-		case err == nil || errors.Is(err, syscall.EPIPE):
+		case err == nil || pipeGone(err):
 			return 128 + 13
 		case errors.As(err, &ee) && ee.code == 130:
 			fmt.Fprintf(os.Stderr, "cnngpu: standard output was closed (the program reading it, such as head or a pager, ended): stopped as if interrupted\n")
@@ -186,7 +186,7 @@ func (c *checkedWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	if err != nil && c.err == nil {
 		c.err = err
-		if errors.Is(err, syscall.EPIPE) {
+		if pipeGone(err) {
 			stdoutGoneOnce.Do(func() { close(stdoutGone) })
 		}
 	}

@@ -58,7 +58,7 @@ func serveAction(c *cli.Context) (err error) {
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
 		msg := fmt.Errorf("--addr %s: %v (%s)", c.String("addr"), err, listenHint(c.String("addr"), err))
-		if errors.Is(err, syscall.EADDRINUSE) {
+		if addrInUse(err) {
 			return msg // the machine's state, not the flag: exit 1
 		}
 		return usageErrorf("%v", msg)
@@ -198,12 +198,14 @@ func listenHint(addr string, err error) string {
 		host = "127.0.0.1"
 	}
 	free := "--addr " + net.JoinHostPort(host, "0") + " for any free one"
+	if addrInUse(err) {
+		return "another server uses the port: choose another, or " + free
+	}
+	if refused, why := portRefused(err); refused {
+		return why + ", or " + free
+	}
 	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return "another server uses the port: choose another, or " + free
-	case errors.Is(err, syscall.EACCES):
-		return "ports below 1024 need privileges: choose a port of 1024 or more, or " + free
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return "that address is not one of this machine's: use localhost, 0.0.0.0 (all of them) or one 'ip addr' lists"
 	case errors.As(err, &dnsErr):
