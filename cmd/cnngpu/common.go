@@ -457,7 +457,7 @@ func openGPU(note io.Writer, d int, tf32 bool) (engine.Engine, error) {
 // counts as a file.
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" && terminalReady(f)
 }
 
 func percent(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }

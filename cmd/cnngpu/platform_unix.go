@@ -38,3 +38,6 @@ func addrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
 func portRefused(err error) (bool, string) {
 	return errors.Is(err, syscall.EACCES), "ports below 1024 need privileges: choose a port of 1024 or more"
 }
+
+// terminalReady: a Unix terminal takes the progress bar's escapes.
+func terminalReady(f *os.File) bool { return true }

@@ -1,0 +1,38 @@
+//go:build windows
+
+// platform_windows.go: what the command line asks of Windows: a read-only
+// file is told by its permission bits alone, the progress bar's width is
+// the console window's, and its escapes are drawn only where the console
+// takes them.
+
+package main
+
+import (
+	"os"
+
+	"golang.org/x/sys/windows"
+)
+
+func onReadOnlyFS(path string) bool { return false }
+
+// terminalWidth is the width in columns of the console window f writes to,
+// where f is one.
+func terminalWidth(f *os.File) (int, bool) {
+	var info windows.ConsoleScreenBufferInfo
+	if err := windows.GetConsoleScreenBufferInfo(windows.Handle(f.Fd()), &info); err != nil {
+		return 0, false
+	}
+	return int(info.Window.Right-info.Window.Left) + 1, true
+}
+
+// terminalReady turns on the console's processing of escape sequences
+// (which the progress bar draws with), and reports whether it took it: a
+// console that cannot (before Windows 10) gets plain lines.
+func terminalReady(f *os.File) bool {
+	h := windows.Handle(f.Fd())
+	var mode uint32
+	if err := windows.GetConsoleMode(h, &mode); err != nil {
+		return true // no console (a Unix-like terminal's pipe, as MSYS2's): escapes pass
+	}
+	return mode&windows.ENABLE_VIRTUAL_TERMINAL_PROCESSING != 0 || windows.SetConsoleMode(h, mode|windows.ENABLE_VIRTUAL_TERMINAL_PROCESSING) == nil
+}
