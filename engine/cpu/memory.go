@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -129,6 +130,14 @@ func release(bytes int64) {
 // and where the figure comes from; 0 where it is not known.
 func availableMemory() (int64, string) {
 	avail, from := int64(0), ""
+	if runtime.GOOS != "linux" {
+		// No /proc nor cgroups (a file of their name, or Wine's view of
+		// Linux's, is not this system's).
+		if b, ok := physAvailable(); ok {
+			avail, from = b, "the system's available physical memory"
+		}
+		return avail, from
+	}
 	if kb, ok := meminfo("MemAvailable"); ok {
 		avail, from = kb<<10, "the system's MemAvailable"
 	}

@@ -88,3 +88,7 @@ func addressSpaceLeft(need int64) (left int64, ok bool) {
 	}
 	return limit - used<<10 - asMargin, true
 }
+
+// physAvailable is Windows' figure (availableMemory reads /proc/meminfo
+// here).
+func physAvailable() (int64, bool) { return 0, false }

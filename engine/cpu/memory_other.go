@@ -1,7 +1,8 @@
-//go:build !linux
+//go:build !linux && !windows
 
 // memory_other.go: no resource limits read where there is no /proc to
-// say what counts against them.
+// say what counts against them (Linux), nor a call that says what memory
+// is free (Windows).
 
 package cpu
 
@@ -10,3 +11,5 @@ func rlimitLeft() (int64, string, bool) { return 0, "", false }
 func addressSpaceLeft(int64) (int64, bool) { return 0, false }
 
 const asMargin = 0
+
+func physAvailable() (int64, bool) { return 0, false }
