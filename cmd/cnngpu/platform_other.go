@@ -13,3 +13,6 @@ func onReadOnlyFS(path string) bool { return false }
 func terminalWidth(f *os.File) (int, bool) { return 0, false }
 
 func terminalReady(f *os.File) bool { return true }
+
+// expandNames: the shell has expanded the names' wildcards.
+func expandNames(names []string) []string { return names }

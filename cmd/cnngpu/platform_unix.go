@@ -41,3 +41,6 @@ func portRefused(err error) (bool, string) {
 
 // terminalReady: a Unix terminal takes the progress bar's escapes.
 func terminalReady(f *os.File) bool { return true }
+
+// expandNames: the shell has expanded the names' wildcards.
+func expandNames(names []string) []string { return names }

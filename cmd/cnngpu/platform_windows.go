@@ -2,13 +2,16 @@
 
 // platform_windows.go: what the command line asks of Windows: a read-only
 // file is told by its permission bits alone, the progress bar's width is
-// the console window's, and its escapes are drawn only where the console
-// takes them.
+// the console window's, its escapes are drawn only where the console
+// takes them, and image names with wildcards are expanded here, as the
+// shells of Windows leave that to the program.
 
 package main
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/windows"
 )
@@ -35,4 +38,23 @@ func terminalReady(f *os.File) bool {
 		return true // no console (a Unix-like terminal's pipe, as MSYS2's): escapes pass
 	}
 	return mode&windows.ENABLE_VIRTUAL_TERMINAL_PROCESSING != 0 || windows.SetConsoleMode(h, mode|windows.ENABLE_VIRTUAL_TERMINAL_PROCESSING) == nil
+}
+
+// expandNames expands each name with a wildcard (* ? [) that names no file
+// itself into the files it matches, in order; one that matches none is
+// kept, for its error to name it.
+func expandNames(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.ContainsAny(n, "*?[") {
+			if _, err := os.Lstat(n); err != nil {
+				if m, err := filepath.Glob(n); err == nil && len(m) > 0 {
+					out = append(out, m...)
+					continue
+				}
+			}
+		}
+		out = append(out, n)
+	}
+	return out
 }

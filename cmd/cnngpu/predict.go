@@ -278,7 +278,7 @@ func predictAction(c *cli.Context) (err error) {
 			return err
 		}
 	}
-	files := c.Args().Slice()
+	files := expandNames(c.Args().Slice())
 	cpuFirst := ""
 	if set == nil && len(files) <= cpuPredictMax {
 		cpuFirst = shown.Count(len(files), "image") + " take less time on it than a GPU takes to start"
