@@ -1,6 +1,7 @@
 // Package cachedir says where cnngpu keeps what it fetches and remembers:
-// $XDG_CACHE_HOME/cnngpu, else ~/.cache/cnngpu (the MNIST files in its
-// mnist folder, the GPU engine's remembered cuDNN choices beside them).
+// $XDG_CACHE_HOME/cnngpu, else ~/.cache/cnngpu (on Windows
+// %LocalAppData%\cnngpu) (the MNIST files in its mnist folder, the GPU
+// engine's remembered cuDNN choices beside them).
 package cachedir
 
 import (
@@ -25,6 +26,12 @@ func Root() (string, error) {
 				return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) is %s, not a folder: set it to a folder, or unset it for ~/.cache", x, fileutil.KindAt(f))
 			}
 			return fmt.Errorf("no cache folder: $XDG_CACHE_HOME (%s) lies under %s, %s, not a folder: set it to a folder, or unset it for ~/.cache", x, f, fileutil.KindAt(f))
+		})
+	}
+	if d := os.Getenv("LocalAppData"); runtime.GOOS == "windows" && d != "" && filepath.IsAbs(d) {
+		// Windows' place for a program's cache (os.UserCacheDir).
+		return usable(filepath.Join(d, "cnngpu"), func(f string) error {
+			return fmt.Errorf("no cache folder: %s lies under %s, %s, not a folder: move it away, or set XDG_CACHE_HOME to a folder", filepath.Join(d, "cnngpu"), f, fileutil.KindAt(f))
 		})
 	}
 	home, err := os.UserHomeDir()

@@ -226,7 +226,7 @@ func writeError(path string, err error) error {
 	}
 	hint := ""
 	switch {
-	case errors.Is(cause, syscall.ENOSPC), errors.Is(cause, syscall.EDQUOT):
+	case errors.Is(cause, syscall.ENOSPC), errors.Is(cause, syscall.EDQUOT), diskFull(cause):
 		hint = "; free some space there and run again"
 	case errors.Is(cause, syscall.EFBIG):
 		hint = " (larger than this process may write a file: ulimit -f says how large; raise it, e.g. ulimit -f unlimited, and run again)"

@@ -1,6 +1,7 @@
 //go:build windows
 
-// rename_windows.go: the rename that puts a written file in place. Windows
+// rename_windows.go: the rename that puts a written file in place, and
+// Windows' words for a full disk. Windows
 // refuses to replace a file another program holds open (a viewer, a Python
 // session reading the checkpoint, and for a moment an antivirus scan or
 // the search indexer): the rename is tried again for a while, and a file
@@ -44,3 +45,9 @@ func heldOpen(err error) bool {
 // errHeldOpen says so, with what to do (no permission error: the folder
 // is writable, as the temporary file written there shows).
 var errHeldOpen = errors.New("Windows refused for 2 s to replace the file: another program holds it open (a viewer, a Python session that opened it), or it is read-only; close it there, or clear its read-only attribute (attrib -r), and run again")
+
+// diskFull tells whether err is Windows' full disk (ERROR_DISK_FULL,
+// ERROR_HANDLE_DISK_FULL), which is not syscall.ENOSPC there.
+func diskFull(err error) bool {
+	return errors.Is(err, windows.ERROR_DISK_FULL) || errors.Is(err, windows.ERROR_HANDLE_DISK_FULL)
+}
