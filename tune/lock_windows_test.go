@@ -50,3 +50,25 @@ func TestWindowsStudyLock(t *testing.T) {
 	}
 	f.Close()
 }
+
+// TestWindowsClaimTakenBack: a study that fails before any run is
+// recorded leaves no folder where Claim made one, though Windows cannot
+// remove the lock file while it is held open.
+func TestWindowsClaimTakenBack(t *testing.T) {
+	base, err := os.MkdirTemp("", "cnngpu-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	dir := filepath.Join(base, "new", "study")
+	spec := &Spec{LRs: []float64{0.001}, BatchSizes: []int{8}, Acts: []string{"relu"}, Epochs: 1, ValSplit: 0.5, Arch: "reference", Optimizer: "adam"}
+	release, err := Claim(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(true)
+	if _, err := os.Stat(filepath.Join(base, "new")); err == nil {
+		ents, _ := os.ReadDir(dir)
+		t.Errorf("the folder Claim made is still there after a failure (holding %d entries)", len(ents))
+	}
+}

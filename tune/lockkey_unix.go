@@ -22,3 +22,6 @@ func folderKeyOf(dir string) (folderKey, error) {
 	}
 	return folderKey{uint64(st.Dev), uint64(st.Ino)}, nil
 }
+
+// removeWhileHeld: the lock file is removed while held (lock.go).
+const removeWhileHeld = true

@@ -24,3 +24,6 @@ func folderKeyOf(dir string) (folderKey, error) {
 	}
 	return folderKey{uint64(info.VolumeSerialNumber), uint64(info.FileIndexHigh)<<32 | uint64(info.FileIndexLow)}, nil
 }
+
+// removeWhileHeld: Windows cannot remove an open file: the lock is dropped first.
+const removeWhileHeld = false

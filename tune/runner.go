@@ -591,7 +591,10 @@ func Claim(dir string, spec *Spec) (release func(failed bool), err error) {
 		return nil, err
 	}
 	return func(failed bool) {
-		defer unlock()
+		if failed && !removeWhileHeld {
+			unlock() // before the lock file is removed (Windows)
+		}
+		defer unlock() // once: a second call counts for nothing
 		if !failed {
 			return
 		}

@@ -3,7 +3,7 @@
 // lock_windows.go: one process at a time on a file or folder, as
 // lock_unix.go does with flock(2), here with LockFileEx on the lock file:
 // Windows drops the lock when the process ends, however it ends (End
-// task included). The lock covers one byte far past the file's end, so
+// task included), and Unlock removes the file. The lock covers one byte far past the file's end, so
 // that the holder's words at its start ("pid N on HOST") stay readable
 // to the process refused (a locked range cannot be read).
 
@@ -104,14 +104,27 @@ func HeldBy(path string) (holder string, held bool) {
 		return "", false
 	}
 	if err := lockRange(f, false); !isLockViolation(err) {
-		return "", false // free: the shared lock taken goes with the close
+		if err == nil {
+			unlockRange(f) // free: the shared lock taken for the test
+		}
+		return "", false
 	}
 	return holderOf(f), true
 }
 
-// Unlock drops the lock f holds. The lock file stays: Windows cannot
-// remove a file while it is open, and removing it after the close could
-// remove the file another process has just locked.
+// Unlock drops the lock f holds, then removes the lock file at path. (On
+// Unix the removal comes first, while held; Windows cannot remove a file
+// while it is open, which also makes the order safe here: a file another
+// process has opened since is not removed.)
 func Unlock(path string, f *os.File) {
+	unlockRange(f)
 	f.Close()
+	os.Remove(path)
+}
+
+// unlockRange drops the lock byte of f now, rather than when Windows gets
+// to it after the close.
+func unlockRange(f *os.File) {
+	ol := &windows.Overlapped{Offset: uint32(lockOffset & 0xffffffff), OffsetHigh: uint32(lockOffset >> 32)}
+	windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
 }

@@ -41,6 +41,7 @@ func TestWindowsLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func(d time.Duration) { LockGrace = d }(LockGrace)
 	LockGrace = 50 * time.Millisecond
 	_, holder, err := TryLock(path)
 	if !errors.Is(err, ErrLocked) || !strings.HasPrefix(holder, "pid ") {
@@ -50,6 +51,9 @@ func TestWindowsLock(t *testing.T) {
 		t.Errorf("HeldBy: %q %v, want %q true", h, held, holder)
 	}
 	Unlock(path, f)
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the lock file is still there after Unlock")
+	}
 	if _, held := HeldBy(path); held {
 		t.Error("HeldBy after Unlock: still held")
 	}
@@ -81,6 +85,7 @@ func TestWindowsRenameHeldOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func(d time.Duration) { renameWait = d }(renameWait)
 	renameWait = 300 * time.Millisecond
 	err = WriteAtomic(path, []byte("new"), 0o644)
 	if err == nil || !strings.Contains(err.Error(), "another program holds it open") {
