@@ -610,9 +610,11 @@ func otherFileKind(b []byte) string {
 		return "is a JSON file"
 	case bytes.HasPrefix(b, []byte{0xff, 0xfe}), bytes.HasPrefix(b, []byte{0xfe, 0xff}):
 		return "is a text file (UTF-16)"
-	case len(b) > 0 && isText(b[:min(len(b), 512)]) && !hasCheckpointMeta(b):
-		// A checkpoint's first 8 bytes, its header's length, hold NULs:
-		// text, even with '{' ninth, is no checkpoint.
+	case len(b) >= 4 && isText(b[:min(len(b), 512)]) && !hasCheckpointMeta(b):
+		// A checkpoint's first 8 bytes, its header's length, hold NULs
+		// from the fourth on (a header under 16 MiB): text, even with
+		// '{' ninth, is no checkpoint. (A checkpoint cut to 1–3 bytes
+		// may look like text.)
 		return "is a text file"
 	case len(b) <= 8 || b[8] == '{' || damagedCheckpoint(b):
 		return ""

@@ -68,6 +68,8 @@ func TestOtherFileKind(t *testing.T) {
 		{"a checkpoint, its first block zeroed", append(make([]byte, 4096), "more of its tensors"...), ""},
 		{"text with '{' ninth", []byte("results {\"acc\": 99.6}\n"), "is a text file"},
 		{"text under nine bytes", []byte("99.6%\n"), "is a text file"},
+		{"a checkpoint cut to its first byte", []byte{0xa8}, ""},
+		{"a checkpoint cut to two bytes", []byte{0x20, 0x0a}, ""},
 		{"Latin-1 text", []byte("r\xe9sultats: 99,6 %\n"), "is a text file"},
 		{"UTF-16 text", []byte("\xff\xfer\x00e\x00s\x00"), "is a text file (UTF-16)"},
 		{"a checkpoint cut inside its length", ck[:5], ""},

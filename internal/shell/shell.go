@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -34,13 +33,15 @@ var windows = runtime.GOOS == "windows"
 func quote(s string, windows bool) string {
 	safe := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-"
 	if windows {
-		safe += `\`
+		safe = strings.Replace(safe, ",", `\`, 1) // PowerShell splits words at commas
 	}
 	if s != "" && strings.Trim(s, safe) == "" {
 		return s
 	}
 	if windows && utf8.ValidString(s) && !strings.ContainsFunc(s, unsafeRune) && !strings.Contains(s, `"`) {
-		return `"` + s + `"`
+		// A trailing \ doubled: \" would escape the closing quote for a
+		// program's C runtime.
+		return `"` + s + strings.Repeat(`\`, len(s)-len(strings.TrimRight(s, `\`))) + `"`
 	}
 	if !utf8.ValidString(s) || strings.ContainsFunc(s, unsafeRune) {
 		var b strings.Builder
@@ -105,11 +106,8 @@ func programOf(arg0 string) string {
 			return "cnngpu"
 		}
 	}
-	if arg0 == "" || filepath.Base(arg0) == "cnngpu" && !strings.Contains(arg0, "/") {
-		return "cnngpu"
-	}
-	if windows && strings.EqualFold(arg0, "cnngpu.exe") {
-		return "cnngpu"
+	if arg0 == "" || arg0 == "cnngpu" || windows && (strings.EqualFold(arg0, "cnngpu") || strings.EqualFold(arg0, "cnngpu.exe")) {
+		return "cnngpu" // found on the PATH, not by a path (bin\cnngpu is one)
 	}
 	return arg0
 }

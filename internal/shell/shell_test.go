@@ -40,6 +40,8 @@ func TestQuoteWindows(t *testing.T) {
 		"":                            `""`,
 		"it's":                        `"it's"`,
 		"a\x1bb":                      `$'a\x1bb'`,
+		`C:\my runs\`:                 `"C:\my runs\\"`,
+		"a,b.png":                     `"a,b.png"`,
 	} {
 		if got := quote(in, true); got != want {
 			t.Errorf("quote(%q, windows) = %s, want %s", in, got, want)
@@ -86,7 +88,7 @@ func TestProgramOf(t *testing.T) {
 	other := t.TempDir()
 	os.WriteFile(filepath.Join(other, "cnngpu"), []byte("#!/bin/sh\n"), 0o755)
 	t.Setenv("PATH", other)
-	for arg0, want := range map[string]string{"./bin/cnngpu": "./bin/cnngpu", "/a b/cnngpu": "/a b/cnngpu", "cnngpu": "cnngpu", "": "cnngpu"} {
+	for arg0, want := range map[string]string{"./bin/cnngpu": "./bin/cnngpu", "/a b/cnngpu": "/a b/cnngpu", `bin\cnngpu`: `bin\cnngpu`, "cnngpu": "cnngpu", "": "cnngpu"} {
 		if got := programOf(arg0); got != want {
 			t.Errorf("run as %q with another cnngpu on the PATH: %q, want %q", arg0, got, want)
 		}
