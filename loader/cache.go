@@ -256,7 +256,7 @@ func (f *Fetcher) makeCopy(file File, state CopyState) ([]byte, error) {
 			})
 			return data, nil
 		}
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+		if fileutil.NoSpace(err) || errors.Is(err, syscall.EFBIG) {
 			// No room (a full disk, a quota, ulimit -f): the command
 			// goes on, so a hint to run it again does not fit. Said once
 			// a process, for all the files.

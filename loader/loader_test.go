@@ -388,8 +388,12 @@ func TestFetchStallsAndFolders(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "the mirror announces 20000000 bytes, more than the 16 MB read of any file") {
 		t.Errorf("a body announced at 20 MB: %v", err)
 	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > 4*maxDownload && !raceBuild {
-		t.Errorf("an endless body: %d MB allocated", got>>20)
+	bound := uint64(4 * maxDownload)
+	if raceBuild {
+		bound *= 2 // 70 MB seen, as buffers sync.Pool dropped are made again
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > bound {
+		t.Errorf("an endless body: %d MB allocated, bound %d MB", got>>20, bound>>20)
 	}
 	// A folder where the first file goes: named, nothing downloaded.
 	os.Remove(filepath.Join(dir, Files[0].Name))

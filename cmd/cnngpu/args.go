@@ -94,20 +94,14 @@ func prepareArgs(app *cli.App, args []string) ([]string, error) {
 		}
 		return append(path, "--help"), nil
 	}
-	if len(cmd.Subcommands) > 0 && cmd.Action == nil && i < len(args) {
-		return args, nil // `cnngpu data --verify`: the flag is named as unknown
-	}
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		if i < len(args) {
+			return args, nil // `cnngpu data --verify`: the flag is named as unknown
+		}
 		// `cnngpu data` alone: a script or Makefile that left out the
 		// command must not pass for one that ran it.
-		var names []string
-		for _, sc := range cmd.Subcommands {
-			if !sc.Hidden {
-				names = append(names, sc.Name)
-			}
-		}
 		path := strings.Join(args[1:i], " ")
-		return nil, usageErrorf("%s needs a command: %s (see %s)", path, strings.Join(names, " or "), shell.Command(path+" --help"))
+		return nil, usageErrorf("%s needs a command: %s (see %s)", path, strings.Join(visibleNames(cmd.Subcommands), " or "), shell.Command(path+" --help"))
 	}
 	rest, err := reorder(cmd.Flags, args[i:])
 	if err != nil {
@@ -126,14 +120,20 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 	return nil
 }
 
-// unknownCommand names the command and lists those that exist.
-func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error {
+// visibleNames lists the names of the commands of cmds that help shows.
+func visibleNames(cmds []*cli.Command) []string {
 	var names []string
 	for _, c := range cmds {
 		if !c.Hidden {
 			names = append(names, c.Name)
 		}
 	}
+	return names
+}
+
+// unknownCommand names the command and lists those that exist.
+func unknownCommand(parent *cli.Command, cmds []*cli.Command, name string) error {
+	names := visibleNames(cmds)
 	g := nearest(names, name)
 	if parent == nil {
 		// A subcommand given alone (`cnngpu fetch`): its command first.

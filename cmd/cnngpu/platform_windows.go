@@ -35,7 +35,7 @@ func terminalReady(f *os.File) bool {
 	h := windows.Handle(f.Fd())
 	var mode uint32
 	if err := windows.GetConsoleMode(h, &mode); err != nil {
-		return true // no console (a Unix-like terminal's pipe, as MSYS2's): escapes pass
+		return true // a character device that is no console (NUL, a serial port): nothing drawn is seen
 	}
 	return mode&windows.ENABLE_VIRTUAL_TERMINAL_PROCESSING != 0 || windows.SetConsoleMode(h, mode|windows.ENABLE_VIRTUAL_TERMINAL_PROCESSING) == nil
 }

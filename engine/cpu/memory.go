@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -130,9 +129,8 @@ func release(bytes int64) {
 // and where the figure comes from; 0 where it is not known.
 func availableMemory() (int64, string) {
 	avail, from := int64(0), ""
-	if runtime.GOOS != "linux" {
-		// No /proc nor cgroups (a file of their name, or Wine's view of
-		// Linux's, is not this system's).
+	if !procReadable {
+		// No /proc nor cgroups (memory_*.go).
 		if b, ok := physAvailable(); ok {
 			avail, from = b, "the system's available physical memory"
 		}

@@ -92,3 +92,6 @@ func addressSpaceLeft(need int64) (left int64, ok bool) {
 // physAvailable is Windows' figure (availableMemory reads /proc/meminfo
 // here).
 func physAvailable() (int64, bool) { return 0, false }
+
+// procReadable: /proc and cgroups say what memory there is (Linux and Android).
+const procReadable = true

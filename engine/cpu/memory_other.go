@@ -13,3 +13,6 @@ func addressSpaceLeft(int64) (int64, bool) { return 0, false }
 const asMargin = 0
 
 func physAvailable() (int64, bool) { return 0, false }
+
+// procReadable: no /proc here: a file of that name is not this system's.
+const procReadable = false

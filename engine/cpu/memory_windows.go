@@ -41,3 +41,6 @@ func physAvailable() (int64, bool) {
 	}
 	return int64(min(st.availPhys, 1<<62)), true
 }
+
+// procReadable: no /proc on Windows (Wine's view of Linux's is not this system's).
+const procReadable = false

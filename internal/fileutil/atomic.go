@@ -226,7 +226,7 @@ func writeError(path string, err error) error {
 	}
 	hint := ""
 	switch {
-	case errors.Is(cause, syscall.ENOSPC), errors.Is(cause, syscall.EDQUOT), diskFull(cause):
+	case NoSpace(cause):
 		hint = "; free some space there and run again"
 	case errors.Is(cause, syscall.EFBIG):
 		hint = " (larger than this process may write a file: ulimit -f says how large; raise it, e.g. ulimit -f unlimited, and run again)"
@@ -240,6 +240,12 @@ func writeError(path string, err error) error {
 		hint = fmt.Sprintf(" (the folder %s is not writable)", filepath.Dir(path))
 	}
 	return &WriteError{Path: path, Err: fmt.Errorf("%w%s", cause, hint)}
+}
+
+// NoSpace tells whether err is a full disk or a quota reached (ENOSPC,
+// EDQUOT, and Windows' own numbers for them).
+func NoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || diskFull(err)
 }
 
 // WriteError is a failed atomic write: the file at Path is as it was.

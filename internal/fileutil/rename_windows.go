@@ -12,7 +12,9 @@ package fileutil
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/windows"
@@ -30,7 +32,7 @@ func rename(from, to string) error {
 			return err
 		}
 		if time.Since(start) >= renameWait {
-			return &os.LinkError{Op: "rename", Old: from, New: to, Err: errHeldOpen}
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: heldOpenError{err}}
 		}
 		time.Sleep(wait)
 	}
@@ -42,9 +44,19 @@ func heldOpen(err error) bool {
 	return errors.Is(err, windows.ERROR_ACCESS_DENIED) || errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_LOCK_VIOLATION)
 }
 
-// errHeldOpen says so, with what to do (no permission error: the folder
-// is writable, as the temporary file written there shows).
-var errHeldOpen = errors.New("Windows refused for 2 s to replace the file: another program holds it open (a viewer, a Python session that opened it), or it is read-only; close it there, or clear its read-only attribute (attrib -r), and run again")
+// heldOpenError is a rename Windows still refused after renameWait: its
+// own words, and what is likely (no permission error's hint: the folder is
+// writable, as the temporary file written there shows).
+type heldOpenError struct{ err error }
+
+func (e heldOpenError) Error() string {
+	var le *os.LinkError
+	cause := e.err
+	if errors.As(cause, &le) {
+		cause = le.Err
+	}
+	return fmt.Sprintf("refused for %s (%s): another program holds the file open (a viewer, a Python session that opened it), or it is read-only; close it there, or clear its read-only attribute (attrib -r), and run again", renameWait, strings.TrimSuffix(cause.Error(), "."))
+}
 
 // diskFull tells whether err is Windows' full disk (ERROR_DISK_FULL,
 // ERROR_HANDLE_DISK_FULL), which is not syscall.ENOSPC there.

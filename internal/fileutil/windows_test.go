@@ -88,7 +88,7 @@ func TestWindowsRenameHeldOpen(t *testing.T) {
 	defer func(d time.Duration) { renameWait = d }(renameWait)
 	renameWait = 300 * time.Millisecond
 	err = WriteAtomic(path, []byte("new"), 0o644)
-	if err == nil || !strings.Contains(err.Error(), "another program holds it open") {
+	if err == nil || !strings.Contains(err.Error(), "another program holds the file open") {
 		t.Errorf("replacing a file held open: %v, want it refused naming why", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "old" {
