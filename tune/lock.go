@@ -5,9 +5,9 @@
 // folder) would each restart the other's run in flight and rewrite its
 // files; the second is refused instead. The lock is flock(2) on
 // .cnngpu-lock in the folder (LockFileEx on Windows: fileutil.TryLock):
-// the system drops it when the process ends,
-// however it ends (SIGKILL included), so a study interrupted any way
-// resumes without a stale lock to remove. Within one process the lock
+// the system drops it when the process ends, however it ends (SIGKILL
+// included), so a study interrupted any way resumes without a stale lock
+// to remove. Within one process the lock
 // nests: the command takes it before loading the data and starting its
 // engines (a second study on the folder is refused at once), and the
 // runner or merge inside takes it again without waiting for itself.

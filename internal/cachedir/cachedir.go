@@ -1,7 +1,7 @@
-// Package cachedir says where cnngpu keeps what it fetches and remembers:
-// $XDG_CACHE_HOME/cnngpu, else ~/.cache/cnngpu (on Windows
-// %LocalAppData%\cnngpu) (the MNIST files in its mnist folder, the GPU
-// engine's remembered cuDNN choices beside them).
+// Package cachedir says where cnngpu keeps what it fetches and remembers
+// (the MNIST files in its mnist folder, the GPU engine's remembered cuDNN
+// choices beside them): $XDG_CACHE_HOME/cnngpu, else ~/.cache/cnngpu, on
+// Windows %LocalAppData%\cnngpu.
 package cachedir
 
 import (

@@ -3,9 +3,10 @@
 // lock_windows.go: one process at a time on a file or folder, as
 // lock_unix.go does with flock(2), here with LockFileEx on the lock file:
 // Windows drops the lock when the process ends, however it ends (End
-// task included), and Unlock removes the file. The lock covers one byte far past the file's end, so
-// that the holder's words at its start ("pid N on HOST") stay readable
-// to the process refused (a locked range cannot be read).
+// task included), and Unlock removes the file. The lock covers one byte
+// far past the file's end, so that the holder's words at its start ("pid
+// N on HOST") stay readable to the process refused (a locked range cannot
+// be read).
 
 package fileutil
 
@@ -29,6 +30,11 @@ var ErrNoLocks = errors.New("this file system cannot lock files")
 // lockOffset is the byte locked: past any lock file's content.
 const lockOffset = 1 << 40
 
+// lockByte is where lockRange and unlockRange act.
+func lockByte() *windows.Overlapped {
+	return &windows.Overlapped{Offset: uint32(lockOffset & 0xffffffff), OffsetHigh: uint32(lockOffset >> 32)}
+}
+
 // LockGrace is how long TryLock waits for a lock held by another
 // process to be dropped before it reports ErrLocked.
 var LockGrace = time.Second
@@ -40,8 +46,7 @@ func lockRange(f *os.File, exclusive bool) error {
 	if exclusive {
 		flags |= windows.LOCKFILE_EXCLUSIVE_LOCK
 	}
-	ol := &windows.Overlapped{Offset: uint32(lockOffset & 0xffffffff), OffsetHigh: uint32(lockOffset >> 32)}
-	return windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, 1, 0, ol)
+	return windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, 1, 0, lockByte())
 }
 
 // TryLock takes the lock of the lock file at path (made if missing)
@@ -125,6 +130,5 @@ func Unlock(path string, f *os.File) {
 // unlockRange drops the lock byte of f now, rather than when Windows gets
 // to it after the close.
 func unlockRange(f *os.File) {
-	ol := &windows.Overlapped{Offset: uint32(lockOffset & 0xffffffff), OffsetHigh: uint32(lockOffset >> 32)}
-	windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
+	windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, lockByte())
 }
