@@ -101,6 +101,38 @@ func TestSeedsInterrupted(t *testing.T) {
 	}
 }
 
+// TestTrainJSONInterrupted: a plain train --json run interrupted writes
+// what stopped and the checkpoint it goes on from, as a --seeds run does
+// (stdout was empty before).
+func TestTrainJSONInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	fakeMNIST(t, dir, 600, 50)
+	out := filepath.Join(dir, "m.safetensors")
+	cmd := exec.Command(binary_, "train", "--cpu", "--threads", "1", "--data", dir, "--batch-size", "16",
+		"--epochs", "3", "--out", out, "--json")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first epoch's checkpoint", cmd, func() bool { return exists(out) })
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("interrupted train --json: exit %d\n%s", code, se.String())
+	}
+	var got struct {
+		Stopped    seedStop
+		Checkpoint string
+	}
+	if err := json.Unmarshal(so.Bytes(), &got); err != nil {
+		t.Fatalf("standard output is not JSON: %v\n%q", err, so.String())
+	}
+	if got.Stopped.Seed != 1 || !got.Stopped.Interrupted || !strings.Contains(got.Stopped.Error, "--resume") || got.Checkpoint != out {
+		t.Errorf("interrupted train --json: %+v", got)
+	}
+}
+
 // TestSeedsJSONInterrupted: a --seeds --json run interrupted in seed 2
 // still writes its JSON: seed 1's result and summary, the seed that
 // stopped and why, and the seed not started (stdout was empty before).

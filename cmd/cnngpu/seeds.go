@@ -171,10 +171,7 @@ func (r *trainRun) seeds(ctx context.Context, dataDir string) error {
 			res, err = r.one(ctx, dataDir, seed, out)
 		}
 		if err != nil {
-			interrupted := false
-			if ee := (*exitError)(nil); errors.As(err, &ee) && ee.code == 130 {
-				interrupted = true
-			}
+			interrupted := isInterruption(err)
 			if len(results) > 0 {
 				what := "failure"
 				if interrupted {

@@ -880,6 +880,18 @@ func trainAction(c *cli.Context) (err error) {
 	}
 	r, err := run.one(ctx, data.Dir, s.cfg.Seed, s.out)
 	if err != nil {
+		if s.json {
+			// What stopped, for a script reading the JSON (the message
+			// and the exit code say the rest), as a --seeds run writes.
+			stopped := struct {
+				Stopped    seedStop `json:"stopped"`
+				Checkpoint string   `json:"checkpoint,omitempty"`
+			}{Stopped: seedStop{s.cfg.Seed, isInterruption(err), err.Error()}}
+			if errors.As(err, new(resumable)) {
+				stopped.Checkpoint = s.out // the run goes on from it
+			}
+			json.NewEncoder(stdout).Encode(stopped)
+		}
 		return err
 	}
 	if s.json {
@@ -1453,6 +1465,13 @@ func evalHint(out, dataDir string) string {
 // the flags a resume must repeat (again).
 func resumeCommand(out, again string) string {
 	return self() + " train --resume " + shell.Path(out) + again
+}
+
+// isInterruption tells whether err stopped a training as Ctrl-C does
+// (exit code 130).
+func isInterruption(err error) bool {
+	var ee *exitError
+	return errors.As(err, &ee) && ee.code == 130
 }
 
 // resumable marks an error whose message says how to resume the run from
