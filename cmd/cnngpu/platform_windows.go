@@ -9,6 +9,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,7 +43,7 @@ func terminalReady(f *os.File) bool {
 
 // expandNames expands each name with a wildcard (* ? [) that names no file
 // itself into the files it matches, in order; one that matches none is
-// kept, for its error to name it.
+// kept, for unmatched to name it.
 func expandNames(names []string) []string {
 	var out []string
 	for _, n := range names {
@@ -57,4 +58,16 @@ func expandNames(names []string) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// unmatched is the error of a name with a wildcard that matched no file
+// (expandNames kept it), nil for any other name.
+func unmatched(name string) error {
+	if !strings.ContainsAny(name, "*?[") {
+		return nil
+	}
+	if _, err := os.Lstat(name); err == nil {
+		return nil
+	}
+	return errors.New("no file matches this pattern")
 }

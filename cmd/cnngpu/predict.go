@@ -415,6 +415,9 @@ func readDigits(files []string, threads int) ([][]float32, []error) {
 	errs := make([]error, len(files))
 	var regular []int
 	for i, f := range files {
+		if errs[i] = unmatched(f); errs[i] != nil {
+			continue
+		}
 		if st, err := os.Stat(f); f != "-" && (err != nil || st.Mode().IsRegular()) {
 			regular = append(regular, i) // a file that fails to open fails there
 			continue
