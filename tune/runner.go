@@ -326,8 +326,8 @@ func readOnly(p string, st os.FileInfo) error {
 	if !st.Mode().IsRegular() || st.Mode().Perm()&0o222 != 0 {
 		return nil
 	}
-	return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and the study rewrites it from its runs: make it writable (chmod u+w %s) or move it away, and run again (the runs are kept)",
-		p, st.Mode().Perm(), p)}
+	return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and the study rewrites it from its runs: make it writable (%s) or move it away, and run again (the runs are kept)",
+		p, st.Mode().Perm(), shell.MakeWritable(p))}
 }
 
 // foreignOutputs refuses a folder that holds no study but files a study
@@ -1304,8 +1304,8 @@ func (r *Runner) final(ctx context.Context, e engine.Engine) error {
 	// retraining would replace it by a rename that does not ask.
 	for _, finalPath := range []string{filepath.Join(r.Dir, FinalModel), filepath.Join(r.Dir, FinalFile)} {
 		if st, err := os.Stat(finalPath); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o222 == 0 {
-			return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and retraining the best setting (%s) would replace it: move it away, or make it writable (chmod u+w %s), and run the study again (its runs are kept: it goes on from here)",
-				finalPath, st.Mode().Perm(), best.Config.Label(), finalPath)}
+			return &BlockedError{fmt.Errorf("%s is read-only (mode %04o), and retraining the best setting (%s) would replace it: move it away, or make it writable (%s), and run the study again (its runs are kept: it goes on from here)",
+				finalPath, st.Mode().Perm(), best.Config.Label(), shell.MakeWritable(finalPath))}
 		}
 	}
 	r.logf("retraining the best setting (%s) on %s for %s", best.Config.Label(), images, shown.Count(spec.Epochs, "epoch"))

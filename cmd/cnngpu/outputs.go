@@ -379,7 +379,7 @@ func refuseReadOnly(flag, path string) error {
 	switch {
 	case st.Mode().Perm()&0o222 == 0:
 		what = fmt.Sprintf("is read-only (mode %04o)", st.Mode().Perm())
-		fix = fmt.Sprintf("make it writable (chmod u+w %s)", shell.Path(path))
+		fix = fmt.Sprintf("make it writable (%s)", shell.MakeWritable(path))
 	case onReadOnlyFS(path):
 		what, fix = "is on a read-only file system", "mount it writable"
 	case fileutil.OthersInSticky(path, st):

@@ -127,3 +127,13 @@ func Command(args string) string {
 	}
 	return "'" + p + " " + args + "'"
 }
+
+// MakeWritable is the command that makes the read-only file path writable
+// for its owner: chmod u+w, on Windows attrib -r (its read-only
+// attribute, which Go reports as a mode without write bits).
+func MakeWritable(path string) string {
+	if windows {
+		return "attrib -r " + Path(path)
+	}
+	return "chmod u+w " + Path(path)
+}

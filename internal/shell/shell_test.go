@@ -109,3 +109,16 @@ func TestCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeWritable: chmod u+w, and on Windows attrib -r, with the path as
+// that system's shells take it.
+func TestMakeWritable(t *testing.T) {
+	if got := MakeWritable("a b/m.safetensors"); !windows && got != "chmod u+w 'a b/m.safetensors'" {
+		t.Errorf("MakeWritable: %s", got)
+	}
+	defer func(w bool) { windows = w }(windows)
+	windows = true
+	if got := MakeWritable(`C:\a b\m.safetensors`); got != `attrib -r "C:\a b\m.safetensors"` {
+		t.Errorf("MakeWritable on Windows: %s", got)
+	}
+}
