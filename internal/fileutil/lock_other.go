@@ -10,9 +10,6 @@ import (
 	"os"
 )
 
-// ErrLocked is what TryLock returns when another process holds the lock.
-var ErrLocked = errors.New("locked by another process")
-
 // ErrNoLocks is what TryLock returns here: no file locks.
 var ErrNoLocks = errors.New("this system cannot lock files")
 

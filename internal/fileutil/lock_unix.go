@@ -13,13 +13,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 )
-
-// ErrLocked is what TryLock returns when another process holds the lock.
-var ErrLocked = errors.New("locked by another process")
 
 // ErrNoLocks is what TryLock returns where the file system has no flock
 // (an NFS server without its lock daemon, Lustre mounted noflock).
@@ -53,10 +49,6 @@ func TryLock(path string) (f *os.File, holder string, err error) {
 	}
 	return nil, "", fmt.Errorf("locking %s: the lock file keeps being removed or replaced; is another program cleaning its folder?", path)
 }
-
-// LockGrace is how long TryLock waits for a lock held by another
-// process to be dropped before it reports ErrLocked.
-var LockGrace = time.Second
 
 func tryLockOnce(path string) (*os.File, string, error) {
 	// Never through a symbolic link, and never a pipe's or device's
@@ -98,15 +90,10 @@ func tryLockOnce(path string) (*os.File, string, error) {
 		writable = false
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		// Who holds it, from the file opened (not again by its name,
-		// which something may have replaced meanwhile).
-		b := make([]byte, 256)
-		n, _ := f.ReadAt(b, 0)
-		b = b[:n]
-		f.Close()
+		defer f.Close()
 		switch {
 		case errors.Is(err, syscall.EWOULDBLOCK):
-			return nil, strings.TrimSpace(string(b)), ErrLocked
+			return nil, holderOf(f), ErrLocked
 		case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EINVAL):
 			return nil, "", fmt.Errorf("%w (%v)", ErrNoLocks, err)
 		}
@@ -140,9 +127,7 @@ func HeldBy(path string) (holder string, held bool) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
 		return "", false // free (the shared lock goes with the close), or no flock here
 	}
-	b := make([]byte, 256)
-	n, _ := f.ReadAt(b, 0)
-	return strings.TrimSpace(string(b[:n])), true
+	return holderOf(f), true
 }
 
 // Unlock removes the lock file at path and drops the lock f holds (the

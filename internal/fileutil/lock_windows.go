@@ -14,14 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/windows"
 )
-
-// ErrLocked is what TryLock returns when another process holds the lock.
-var ErrLocked = errors.New("locked by another process")
 
 // ErrNoLocks is what TryLock returns where the file system cannot lock
 // (a network share that refuses byte-range locks).
@@ -34,10 +30,6 @@ const lockOffset = 1 << 40
 func lockByte() *windows.Overlapped {
 	return &windows.Overlapped{Offset: uint32(lockOffset & 0xffffffff), OffsetHigh: uint32(lockOffset >> 32)}
 }
-
-// LockGrace is how long TryLock waits for a lock held by another
-// process to be dropped before it reports ErrLocked.
-var LockGrace = time.Second
 
 // lockRange takes (exclusive) or tests (shared) the lock byte of f,
 // without waiting.
@@ -88,13 +80,6 @@ func TryLock(path string) (*os.File, string, error) {
 
 func isLockViolation(err error) bool {
 	return errors.Is(err, windows.ERROR_LOCK_VIOLATION) || errors.Is(err, windows.ERROR_IO_PENDING)
-}
-
-// holderOf is what lock file f says of its holder.
-func holderOf(f *os.File) string {
-	b := make([]byte, 256)
-	n, _ := f.ReadAt(b, 0)
-	return strings.TrimSpace(string(b[:n]))
 }
 
 // HeldBy reports whether another process holds the lock at path, and who
