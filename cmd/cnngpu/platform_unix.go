@@ -38,13 +38,3 @@ func addrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
 func portRefused(err error) (bool, string) {
 	return errors.Is(err, syscall.EACCES), "ports below 1024 need privileges: choose a port of 1024 or more"
 }
-
-// terminalReady: a Unix terminal takes the progress bar's escapes.
-func terminalReady(f *os.File) bool { return true }
-
-// expandNames: the shell has expanded the names' wildcards.
-func expandNames(names []string) []string { return names }
-
-// unmatched: a name the shell left with its wildcard is a name like any
-// other (its file missing is said as such).
-func unmatched(string) error { return nil }

@@ -47,12 +47,10 @@ func terminalReady(f *os.File) bool {
 func expandNames(names []string) []string {
 	var out []string
 	for _, n := range names {
-		if strings.ContainsAny(n, "*?[") {
-			if _, err := os.Lstat(n); err != nil {
-				if m, err := filepath.Glob(n); err == nil && len(m) > 0 {
-					out = append(out, m...)
-					continue
-				}
+		if pattern(n) {
+			if m, err := filepath.Glob(n); err == nil && len(m) > 0 {
+				out = append(out, m...)
+				continue
 			}
 		}
 		out = append(out, n)
@@ -63,11 +61,18 @@ func expandNames(names []string) []string {
 // unmatched is the error of a name with a wildcard that matched no file
 // (expandNames kept it), nil for any other name.
 func unmatched(name string) error {
+	if pattern(name) {
+		return errors.New("no file matches this pattern")
+	}
+	return nil
+}
+
+// pattern tells whether name has a wildcard (* ? [) and names no file
+// itself.
+func pattern(name string) bool {
 	if !strings.ContainsAny(name, "*?[") {
-		return nil
+		return false
 	}
-	if _, err := os.Lstat(name); err == nil {
-		return nil
-	}
-	return errors.New("no file matches this pattern")
+	_, err := os.Lstat(name)
+	return err != nil
 }
