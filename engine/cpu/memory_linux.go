@@ -89,9 +89,5 @@ func addressSpaceLeft(need int64) (left int64, ok bool) {
 	return limit - used<<10 - asMargin, true
 }
 
-// physAvailable is Windows' figure (availableMemory reads /proc/meminfo
-// here).
-func physAvailable() (int64, bool) { return 0, false }
-
 // procReadable: /proc and cgroups say what memory there is (Linux and Android).
 const procReadable = true

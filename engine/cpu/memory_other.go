@@ -1,8 +1,8 @@
-//go:build !linux && !windows
+//go:build !linux
 
 // memory_other.go: no resource limits read where there is no /proc to
-// say what counts against them (Linux), nor a call that says what memory
-// is free (Windows).
+// say what counts against them (Linux); what memory is free comes from
+// physAvailable (Windows') or nowhere.
 
 package cpu
 
@@ -12,7 +12,6 @@ func addressSpaceLeft(int64) (int64, bool) { return 0, false }
 
 const asMargin = 0
 
-func physAvailable() (int64, bool) { return 0, false }
-
-// procReadable: no /proc here: a file of that name is not this system's.
+// procReadable: no /proc here: a file of that name (or Wine's view of
+// Linux's) is not this system's.
 const procReadable = false

@@ -2,7 +2,8 @@
 
 // memory_windows.go: on Windows the bound on tensors is the physical
 // memory available when the first engine starts (as Linux's MemAvailable
-// is), from GlobalMemoryStatusEx; there are no resource limits to read.
+// is), from GlobalMemoryStatusEx; there are no resource limits to read
+// (memory_other.go).
 
 package cpu
 
@@ -11,12 +12,6 @@ import (
 
 	"golang.org/x/sys/windows"
 )
-
-func rlimitLeft() (int64, string, bool) { return 0, "", false }
-
-func addressSpaceLeft(int64) (int64, bool) { return 0, false }
-
-const asMargin = 0
 
 // memoryStatusEx is Windows' MEMORYSTATUSEX.
 type memoryStatusEx struct {
@@ -41,6 +36,3 @@ func physAvailable() (int64, bool) {
 	}
 	return int64(min(st.availPhys, 1<<62)), true
 }
-
-// procReadable: no /proc on Windows (Wine's view of Linux's is not this system's).
-const procReadable = false
