@@ -7,10 +7,10 @@
 // .cnngpu-lock in the folder (LockFileEx on Windows: fileutil.TryLock):
 // the system drops it when the process ends, however it ends (SIGKILL
 // included), so a study interrupted any way resumes without a stale lock
-// to remove. Within one process the lock
-// nests: the command takes it before loading the data and starting its
-// engines (a second study on the folder is refused at once), and the
-// runner or merge inside takes it again without waiting for itself.
+// to remove. Within one process the lock nests: the command takes it
+// before loading the data and starting its engines (a second study on the
+// folder is refused at once), and the runner or merge inside takes it
+// again without waiting for itself.
 
 package tune
 

@@ -14,12 +14,19 @@ import (
 	"testing"
 )
 
-func TestWindowsStudyLock(t *testing.T) {
-	base, err := os.MkdirTemp("", "cnngpu-test-")
+// tempDir is t.TempDir whose removal may fail: Wine 8 lacks a call Go's
+// RemoveAll makes.
+func tempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "cnngpu-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(base) }) // may fail under Wine 8, which lacks a call RemoveAll makes
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func TestWindowsStudyLock(t *testing.T) {
+	base := tempDir(t)
 	dir := filepath.Join(base, "Study")
 	release, err := Lock(dir)
 	if err != nil {
@@ -55,11 +62,7 @@ func TestWindowsStudyLock(t *testing.T) {
 // recorded leaves no folder where Claim made one, though Windows cannot
 // remove the lock file while it is held open.
 func TestWindowsClaimTakenBack(t *testing.T) {
-	base, err := os.MkdirTemp("", "cnngpu-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	base := tempDir(t)
 	dir := filepath.Join(base, "new", "study")
 	spec := &Spec{LRs: []float64{0.001}, BatchSizes: []int{8}, Acts: []string{"relu"}, Epochs: 1, ValSplit: 0.5, Arch: "reference", Optimizer: "adam"}
 	release, err := Claim(dir, spec)

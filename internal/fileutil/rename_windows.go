@@ -1,12 +1,11 @@
 //go:build windows
 
 // rename_windows.go: the rename that puts a written file in place, and
-// Windows' words for a full disk. Windows
-// refuses to replace a file another program holds open (a viewer, a Python
-// session reading the checkpoint, and for a moment an antivirus scan or
-// the search indexer): the rename is tried again for a while, and a file
-// still held is then named as such, not as a folder that cannot be
-// written.
+// Windows' words for a full disk. Windows refuses to replace a file
+// another program holds open (a viewer, a Python session reading the
+// checkpoint, and for a moment an antivirus scan or the search indexer):
+// the rename is tried again for a while, and a file still held is then
+// named as such, not as a folder that cannot be written.
 
 package fileutil
 
