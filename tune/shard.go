@@ -204,6 +204,10 @@ const StepOverhead = 128
 // MNISTTrain is the number of MNIST training images the split is made from.
 const MNISTTrain = 60000
 
+// MNISTTest is the number of MNIST test images the final model is tested
+// on.
+const MNISTTest = 10000
+
 // FinalImages is the expected number of images the final retraining
 // trains on per epoch, the most of any run: all of MNIST's training
 // images, or --train-limit of them.

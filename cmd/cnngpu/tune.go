@@ -53,7 +53,7 @@ func tuneCommand() *cli.Command {
 			jobsPerDeviceFlag,
 			&cli.StringFlag{Name: "shard", Usage: "run only slice `I/N` of the grid (balanced by expected cost), as I/N (0-based), or auto/N to take I from " +
 				"JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array); give each shard its own --out and combine them with 'tune merge'"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on), --data where it can be read (as the run would: every digit in each round's training set and the final retraining's) and print the configurations this shard would train, with their steps an epoch and expected cost, then exit; it starts no GPU (--device and --devices are checked as flags only), so a cluster's shards can be planned on a machine without one"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the flags, the --out folder (and, where it holds a study, the data against the data it trained on), --data where it can be read (as the run would: every digit in each round's training set and the final retraining's) and print the configurations this shard would train, with their steps an epoch and expected cost, and the time it expects (at the pace of the runs finished in --out, else with --cpu from a few steps timed now), then exit; it starts no GPU (--device and --devices are checked as flags only), so a cluster's shards can be planned on a machine without one"},
 		},
 		Action: tuneAction,
 		Subcommands: []*cli.Command{{
@@ -388,6 +388,14 @@ func tuneAction(c *cli.Context) (err error) {
 		}
 		otherFilesNote(c.App.ErrWriter, out, others)
 		printPlan(c.App.Writer, spec, out, finished, final, c.IsSet("data"), own)
+		n := spec.MNISTCounts()
+		if own != nil {
+			n = tune.Counts{Train: own.runImages, Val: spec.ValImages(own.images), Final: own.finalImages, Test: own.testImages}
+		}
+		if err := printPlanTime(c.App.Writer, c, spec, out, jobs, final, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "nothing trained (--dry-run)\n")
 		return nil
 	}
 	ctx, stop := interruptContext(c.Context, c.App.ErrWriter)
@@ -544,7 +552,7 @@ func studyPlace(c *cli.Context, out string) error {
 // ownData is what a dry run read of --data: its training images, and
 // those its runs (the largest round's) and its final retraining would
 // train on.
-type ownData struct{ images, runImages, finalImages int }
+type ownData struct{ images, runImages, finalImages, testImages int }
 
 // dryRunData reads, for a dry run, the training data the run would read
 // (--data, else the cache, never fetched), where it needs it: --data
@@ -579,7 +587,7 @@ func dryRunData(c *cli.Context, spec *tune.Spec, out string, final bool) (*ownDa
 	if err != nil {
 		return nil, studyError(err)
 	}
-	return &ownData{m.Train.N(), runs, finals}, nil
+	return &ownData{m.Train.N(), runs, finals, m.Test.N()}, nil
 }
 
 // dataAtHand reads the data a command would read (--data, else the
@@ -769,7 +777,6 @@ func printPlan(w io.Writer, spec *tune.Spec, out string, finished int, final, da
 	case dataGiven:
 		fmt.Fprintf(w, "(the steps an epoch are planned for MNIST's %d training images; the run counts --data's own)\n", tune.MNISTTrain)
 	}
-	fmt.Fprintf(w, "nothing trained (--dry-run)\n")
 }
 
 // mergeFlags reads and checks the merge command's flags and arguments.
