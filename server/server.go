@@ -98,6 +98,10 @@ type Server struct {
 	closeOnce sync.Once
 	// MaxBody is the request body limit in bytes.
 	MaxBody int64
+	// AllowOrigins are the origins whose web pages may call the server
+	// (cors.go; AnyOrigin for any), none by default; set before the
+	// first request.
+	AllowOrigins []string
 	// bodies is the memory that request bodies being read and held may
 	// take together (BodyBudget; budgetReader says what a body takes),
 	// given back once the request is answered. bodyWait is how long a
@@ -508,6 +512,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r = &r2
 		}
 	}
+	if s.cors(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -706,7 +713,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case ct == "", ct == "application/x-www-form-urlencoded", ct == "application/octet-stream", ct == "application/json", strings.HasPrefix(ct, "image/"):
+	case ct == "", ct == "application/x-www-form-urlencoded", ct == "application/octet-stream", ct == "text/plain", ct == "application/json", strings.HasPrefix(ct, "image/"):
 	default:
 		// Refused before its body is read.
 		unsupportedType(w, r, ct)
@@ -770,9 +777,10 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := ct
 	switch ct {
-	case "", "application/x-www-form-urlencoded", "application/octet-stream":
-		// No type, curl's default for --data and --data-binary, or "some
-		// bytes": an image is taken for what its first bytes say it is,
+	case "", "application/x-www-form-urlencoded", "application/octet-stream", "text/plain":
+		// No type, curl's default for --data and --data-binary, "some
+		// bytes", or the type fetch and XMLHttpRequest give a string
+		// body: an image is taken for what its first bytes say it is,
 		// and an object for JSON.
 		switch sniffed := http.DetectContentType(body); {
 		case sniffed == "image/png", sniffed == "image/jpeg", sniffed == "image/gif":
@@ -832,7 +840,6 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		body = bytes.TrimPrefix(body, utf8BOM)
 		var req pixelsRequest
 		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			writeError(w, http.StatusBadRequest, "bad JSON: "+jsonProblem(err)+` (expected {"pixels": [784 numbers in 0..1]})`)
 			return
@@ -909,8 +916,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // keyProblem checks the keys of body, a JSON value that decoded into a
-// pixelsRequest: "" when it is null or an object whose keys are "pixels"
-// at most once, spelled so; else what is wrong.
+// pixelsRequest: "" when it is null or an object with "pixels" at most
+// once and no other spelling of it (other keys, such as a client's
+// request id, are ignored); else what is wrong.
 func keyProblem(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -924,12 +932,12 @@ func keyProblem(body []byte) string {
 		}
 		k, _ := t.(string)
 		switch {
-		case k != "pixels":
+		case k != "pixels" && strings.EqualFold(k, "pixels"):
 			return fmt.Sprintf("key %s: keys are case-sensitive, write \"pixels\"", strconv.Quote(k))
-		case seen:
+		case k == "pixels" && seen:
 			return `"pixels" given twice`
 		}
-		seen = true
+		seen = seen || k == "pixels"
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return ""

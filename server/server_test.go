@@ -235,7 +235,7 @@ func TestRefusals(t *testing.T) {
 		want        string
 	}{
 		{"bad json", "application/json", []byte("{pixels: oops"), 400, "bad JSON"},
-		{"unknown field", "application/json", []byte(`{"pixel": []}`), 400, "bad JSON"},
+		{"unknown field, no pixels", "application/json", []byte(`{"pixel": []}`), 400, `bad JSON: no "pixels"`},
 		{"an array", "application/json", []byte(`[0.5]`), 400, `bad JSON: the body is a JSON array (expected {"pixels"`},
 		{"pixels a string", "application/json", []byte(`{"pixels": "0.5"}`), 400, `bad JSON: "pixels" is a JSON string`},
 		{"a pixel a string", "application/json", []byte(`{"pixels": [0.1, "x"]}`), 400, `bad JSON: a value in "pixels" is a JSON string, not a number`},
@@ -250,7 +250,8 @@ func TestRefusals(t *testing.T) {
 		{"a pixel null", "application/json", bytes.Replace(pixelsJSON(make([]float32, 784)), []byte("0,"), []byte("null,"), 1), 400, "pixel 0 is null, expected a number in 0..1"},
 		{"wrong length", "application/json", pixelsJSON(long), 400, "785 values, expected 784"},
 		{"out of range", "application/json", pixelsJSON(bad), 400, "pixel 3 is 2"},
-		{"wrong type", "text/plain", []byte("7"), 415, "unsupported content type"},
+		{"wrong type", "text/html", []byte("7"), 415, "unsupported content type"},
+		{"text, neither", "text/plain;charset=UTF-8", []byte("7"), 400, `the body (sent as "text/plain") is neither a PNG, JPEG or GIF image nor JSON`},
 		{"JSON in UTF-16", "application/json; charset=utf-16", []byte("\xff\xfe{\x00}\x00"), 415, `unsupported charset "utf-16": send JSON in UTF-8`},
 		{"no type", "", []byte("7"), 400, `the body (sent as "") is neither a PNG, JPEG or GIF image nor JSON`},
 		{"a form", "application/x-www-form-urlencoded", []byte("digit=7"), 400, `the body (sent as "application/x-www-form-urlencoded") is neither`},
@@ -326,6 +327,10 @@ func TestRefusals(t *testing.T) {
 		{"", string(pixelsJSON(aStroke()))},
 		{"application/x-www-form-urlencoded", " \n" + string(pixelsJSON(aStroke()))},
 		{"application/json", "\xef\xbb\xbf" + string(pixelsJSON(aStroke()))},
+		// A string body from fetch or XMLHttpRequest, without a type set.
+		{"text/plain;charset=UTF-8", string(pixelsJSON(aStroke()))},
+		// A key besides "pixels" (a client's request id) is ignored.
+		{"application/json", `{"id": 3, "meta": {"pixels": "not these"},` + string(pixelsJSON(aStroke()))[1:]},
 	} {
 		if code, out := post(t, ts.URL+"/v1/predict", c.ctype, []byte(c.body)); code != 200 {
 			t.Errorf("JSON sent as %q (%.12q...): %d %v, want 200", c.ctype, c.body, code, out)
@@ -1108,5 +1113,93 @@ func TestOverflowFailsItsOwnRequest(t *testing.T) {
 	}
 	if code, out := getHealth(t, ts.URL); code != 200 {
 		t.Errorf("healthz after %d batches of images that overflow: %d %v, want 200 (a client's images are not the server's failure)", FailedBatches, code, out)
+	}
+}
+
+// TestCrossOrigin: a page of another origin may call the API only where
+// serve allows its origin (--allow-origin): the browser's preflight is
+// answered, and the answers name the origin.
+func TestCrossOrigin(t *testing.T) {
+	_, _, m := newTestServer(t)
+	// serving starts a server for m allowing origins (each its own: the
+	// field is set before the first request).
+	var ts *httptest.Server
+	serving := func(origins ...string) {
+		s := New(m, map[string]string{"model": "test"})
+		s.AllowOrigins = origins
+		ts = httptest.NewServer(s)
+		t.Cleanup(func() {
+			ts.Close()
+			s.Close()
+		})
+	}
+	serving()
+	do := func(method, path, origin string, preflight bool) *http.Response {
+		t.Helper()
+		var body io.Reader
+		if method == "POST" {
+			body = bytes.NewReader(pixelsJSON(aStroke()))
+		}
+		req, _ := http.NewRequest(method, ts.URL+path, body)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if preflight {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "content-type")
+		} else if method == "POST" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	// None allowed (the default): the preflight is refused, saying how
+	// to allow it; a simple request is answered without the header, so
+	// the browser keeps the answer from the page.
+	if r := do("OPTIONS", "/v1/predict", "http://example.com", true); r.StatusCode != 403 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a preflight from another origin, none allowed: %d %v", r.StatusCode, r.Header)
+	}
+	if r := do("POST", "/v1/predict", "http://example.com", false); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a POST from another origin, none allowed: %d %v", r.StatusCode, r.Header)
+	}
+	if r := do("OPTIONS", "/v1/predict", "", false); r.StatusCode != 405 {
+		t.Errorf("OPTIONS without an origin: %d, want 405 as before", r.StatusCode)
+	}
+	serving("http://localhost:3000", "https://Example.org")
+	r := do("OPTIONS", "/v1/predict", "http://localhost:3000", true)
+	if r.StatusCode != 204 || r.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+		!strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "POST") || !strings.EqualFold(r.Header.Get("Access-Control-Allow-Headers"), "content-type") {
+		t.Errorf("a preflight from an allowed origin: %d %v", r.StatusCode, r.Header)
+	}
+	for _, c := range []struct{ method, path, origin string }{
+		{"POST", "/v1/predict", "http://localhost:3000"},
+		{"POST", "/v1/predict", "https://example.org"},
+		{"GET", "/healthz", "http://localhost:3000"},
+	} {
+		if r := do(c.method, c.path, c.origin, false); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != c.origin || r.Header.Get("Vary") != "Origin" {
+			t.Errorf("%s %s from %s, allowed: %d %v", c.method, c.path, c.origin, r.StatusCode, r.Header)
+		}
+	}
+	if r := do("OPTIONS", "/v1/predict", "http://localhost:3001", true); r.StatusCode != 403 {
+		t.Errorf("a preflight from an origin not listed: %d", r.StatusCode)
+	}
+	serving(AnyOrigin)
+	if r := do("POST", "/v1/predict", "http://anywhere.test", false); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("a POST with any origin allowed: %d %v", r.StatusCode, r.Header)
+	}
+	for _, o := range []string{"*", "null", "http://localhost:3000", "https://example.org/", "http://[::1]:8080"} {
+		if err := CheckOrigin(o); err != nil {
+			t.Errorf("CheckOrigin(%q): %v", o, err)
+		}
+	}
+	for _, o := range []string{"localhost:3000", "ftp://x", "http://x.org/app", "http://x.org?q", "http://u@x.org", "http://"} {
+		if err := CheckOrigin(o); err == nil {
+			t.Errorf("CheckOrigin(%q) took it", o)
+		}
 	}
 }

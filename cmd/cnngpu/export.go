@@ -46,7 +46,7 @@ func exportAction(c *cli.Context) error {
 	var targets []string // the files export will write
 	switch c.String("format") {
 	case "onnx":
-		if strings.EqualFold(filepath.Ext(out), ".npy") {
+		if ext := strings.ToLower(filepath.Ext(out)); ext == ".npy" || ext == ".npz" {
 			how := "--format npy writes one .npy file per tensor into a folder: give --format npy --out FOLDER"
 			if !c.IsSet("format") {
 				how = "without --format, export writes ONNX; " + how
@@ -59,6 +59,10 @@ func exportAction(c *cli.Context) error {
 		targets = []string{out}
 	case "npy":
 		switch ext := strings.ToLower(filepath.Ext(out)); ext {
+		case ".npz":
+			if _, err := os.Stat(out); err != nil {
+				return usageErrorf("--out %s: a NumPy archive's name (.npz, which numpy.load opens as a file) for the folder that --format npy writes one .npy file per tensor into; give a folder name such as weights, and numpy.load each file in it", out)
+			}
 		case ".npy", ".onnx", ".safetensors":
 			if _, err := os.Stat(out); err != nil {
 				return usageErrorf("--out %s: a file name (%s) for the folder that --format npy writes one .npy file per tensor into; give a folder name such as weights", out, ext)

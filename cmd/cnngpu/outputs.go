@@ -287,7 +287,7 @@ func refuseExportName(out string) error {
 	switch strings.ToLower(filepath.Ext(out)) {
 	case ".onnx":
 		what, export = "an ONNX model", "export --model CHECKPOINT --out model.onnx"
-	case ".npy":
+	case ".npy", ".npz":
 		what, export = "NumPy files", "export --model CHECKPOINT --format npy --out FOLDER"
 	case ".pt", ".pth":
 		return usageErrorf("--out %s: train writes a checkpoint in safetensors, not a PyTorch file (torch.load cannot read it): name it .safetensors; PyTorch reads that with safetensors.torch.load_file, under PyTorch's names (docs/usage.md, \"Where things go\")", out)

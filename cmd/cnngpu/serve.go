@@ -35,6 +35,7 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint `FILE` to serve (required)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on, `HOST:PORT` with an explicit host (loopback by default; 0.0.0.0:PORT to expose it, on IPv6 too)"},
+			&cli.StringFlag{Name: "allow-origin", Usage: "let web pages of the origins in `LIST` (comma-separated, e.g. http://localhost:3000; * for any) call the API from a browser (CORS); by default only the server's own page can"},
 			cpuFlag, deviceFlag, precisionFlag, threadsFlag,
 		},
 		Action: serveAction,
@@ -46,6 +47,10 @@ const shutdownWait = 10 * time.Second
 
 func serveAction(c *cli.Context) (err error) {
 	if err := checkAddr(c.String("addr")); err != nil {
+		return err
+	}
+	origins, err := allowOrigins(c)
+	if err != nil {
 		return err
 	}
 	// The flags wrong in themselves (exit 2), then the port, before the
@@ -85,6 +90,7 @@ func serveAction(c *cli.Context) (err error) {
 	noteExposed(c.App.ErrWriter, ln)
 	s := server.New(m, map[string]string{"model": filepath.Base(c.String("model")), "arch": ck.Arch.Preset, "activation": ck.Arch.Act.String(), "engine": e.Name()})
 	s.Log = prefixed{c.App.ErrWriter, "cnngpu: serve: "}
+	s.AllowOrigins = origins
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
 	// Ctrl-C or SIGTERM: finish the requests in flight, then stop; a
@@ -234,4 +240,16 @@ func (s *statusLines) Write(p []byte) (int, error) {
 		fmt.Fprintf(s.errw, "cnngpu: serve: its status lines could not be written to standard output (%v): serving goes on, and they are dropped\n", err)
 	}
 	return len(p), nil
+}
+
+// allowOrigins reads --allow-origin: the origins whose pages may call
+// the API (nil when not given).
+func allowOrigins(c *cli.Context) ([]string, error) {
+	if err := emptyFlag(c, "allow-origin", "origins such as http://localhost:3000, or * for any", "to allow no other origin"); err != nil {
+		return nil, err
+	}
+	if !c.IsSet("allow-origin") {
+		return nil, nil
+	}
+	return parseList("allow-origin", c.String("allow-origin"), func(o string) (string, error) { return o, server.CheckOrigin(o) })
 }

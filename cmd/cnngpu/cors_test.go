@@ -1,0 +1,58 @@
+// cors_test.go: a web page of another origin calling serve's API in a
+// real browser: refused by default, answered with --allow-origin.
+
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func TestServeCrossOrigin(t *testing.T) {
+	_, err := os.Stat("../../scripts/e2e/node_modules/playwright-core")
+	_, cerr := os.Stat("/usr/bin/chromium")
+	if err != nil || cerr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must install chromium and scripts/e2e's node modules (see .ci/run)")
+		}
+		t.Skip("needs /usr/bin/chromium and 'npm install' in scripts/e2e")
+	}
+	model := filepath.Join(t.TempDir(), "m.safetensors")
+	writeModel(t, model, nil)
+	// The web app's page, on an origin of its own (another port).
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<!doctype html><title>app</title>"))
+	}))
+	defer app.Close()
+	call := func(args ...string) (got struct {
+		Status int
+		Answer struct{ Digit *int }
+		Error  string
+	}) {
+		t.Helper()
+		url, _, _ := startServeCmd(t, exec.Command(binary_, append([]string{"serve", "--cpu", "--model", model, "--addr", "127.0.0.1:0"}, args...)...))
+		res, err := exec.Command("node", "../../scripts/e2e/cors.mjs", app.URL+"/", url+"/v1/predict").CombinedOutput()
+		if err != nil {
+			t.Fatalf("browser: %v\n%s", err, res)
+		}
+		if err := json.Unmarshal(res, &got); err != nil {
+			t.Fatalf("browser printed %q: %v", res, err)
+		}
+		return got
+	}
+	if got := call(); got.Error == "" || got.Status != 0 {
+		t.Errorf("serve without --allow-origin: the page of %s got %+v, want the browser's refusal", app.URL, got)
+	}
+	if got := call("--allow-origin", app.URL); got.Status != 200 || got.Answer.Digit == nil || got.Error != "" {
+		t.Errorf("serve --allow-origin %s: the page got %+v, want an answer", app.URL, got)
+	}
+	if got := call("--allow-origin", "*"); got.Status != 200 || got.Answer.Digit == nil {
+		t.Errorf("serve --allow-origin '*': the page got %+v, want an answer", got)
+	}
+}
