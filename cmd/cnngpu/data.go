@@ -192,7 +192,7 @@ func verifyAction(c *cli.Context) error {
 	if unreadable > 0 {
 		// Fetching again would not help: the files are there, and the
 		// fetch leaves a file it cannot read as it is.
-		return fmt.Errorf("%d of %d files failed verification, %d of them because this user cannot read them: make them readable (their owner can: chmod a+r), or use a cache of your own (XDG_CACHE_HOME=DIR, or %s)", bad, len(loader.Files), unreadable, shell.Command("data fetch --dir DIR"))
+		return fmt.Errorf("%d of %d files failed verification, %d of them because this user cannot read them: make them readable (their owner can: %s), or use a cache of your own (XDG_CACHE_HOME=DIR, or %s)", bad, len(loader.Files), unreadable, shell.MakeReadable("FILE"), shell.Command("data fetch --dir DIR"))
 	}
 	if others > 0 {
 		return fmt.Errorf("%d of %d files failed verification, %d of them well-formed IDX files of another dataset, which data fetch does not replace: fetch MNIST into another folder (%s), or move them away first; train and eval read another dataset as it is with --data", bad, len(loader.Files), others, shell.Command("data fetch --dir DIR"))

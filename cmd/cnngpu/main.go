@@ -172,7 +172,7 @@ func permissionHint(err error) string {
 	if u, uerr := user.Current(); uerr == nil {
 		who = "user " + u.Username
 	}
-	return fmt.Sprintf("hint: cnngpu runs as %s, whom the system refused: check the permissions of the path named (ls -l, also of the folders above it), or choose a path this user may use", who)
+	return fmt.Sprintf("hint: cnngpu runs as %s, whom the system refused: check the permissions of the path named (%s, also of the folders above it), or choose a path this user may use", who, shell.ShowPermissions("PATH"))
 }
 
 // checkedWriter is standard output remembering its first write error,

@@ -137,3 +137,21 @@ func MakeWritable(path string) string {
 	}
 	return "chmod u+w " + Path(path)
 }
+
+// ShowPermissions is the command that lists who may read and write path:
+// ls -l, on Windows icacls.
+func ShowPermissions(path string) string {
+	if windows {
+		return "icacls " + Path(path)
+	}
+	return "ls -l " + Path(path)
+}
+
+// MakeReadable is the command that lets every user read the file path:
+// chmod a+r, on Windows icacls granting Users read.
+func MakeReadable(path string) string {
+	if windows {
+		return "icacls " + Path(path) + " /grant Users:R"
+	}
+	return "chmod a+r " + Path(path)
+}

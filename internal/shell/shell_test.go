@@ -122,3 +122,17 @@ func TestMakeWritable(t *testing.T) {
 		t.Errorf("MakeWritable on Windows: %s", got)
 	}
 }
+
+// TestPermissionCommands: the commands hints give to see and widen a
+// file's permissions, the path quoted for the shell.
+func TestPermissionCommands(t *testing.T) {
+	want := [][2]string{{ShowPermissions("a b"), "ls -l 'a b'"}, {MakeReadable("a b"), "chmod a+r 'a b'"}}
+	if windows {
+		want = [][2]string{{ShowPermissions("a b"), `icacls "a b"`}, {MakeReadable("a b"), `icacls "a b" /grant Users:R`}}
+	}
+	for _, w := range want {
+		if w[0] != w[1] {
+			t.Errorf("got %s, want %s", w[0], w[1])
+		}
+	}
+}
