@@ -7,6 +7,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,42 +26,109 @@ func devicesCommand() *cli.Command {
 		Name:         "devices",
 		Usage:        "list the GPUs, and which driver, cuBLAS, cuBLASLt and cuDNN files were loaded from where (exit 1 when no GPU can be used: none, or cuBLAS or cuDNN missing)",
 		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object: the driver, each GPU (usable or why not), each library, and whether the GPU engine can start (the exit code as without it)"},
+		},
 		Action: func(c *cli.Context) error {
+			rep := &devicesReport{GPUs: []gpuReport{}, Libraries: []libReport{}}
 			out := c.App.Writer
-			done := watchDriver(c.App.ErrWriter, "asking the NVIDIA driver for its GPUs")
-			gpuErr := listGPUs(out)
-			done()
-			// With no GPU to use, a library not found is said in a
-			// line: its search and how to install it would read as the
-			// problem, where the GPU is (said first).
-			brief := gpuErr != nil
-			blasErr := listLibrary(out, "cuBLAS", cuda.BLASLibrary, cuda.BLASUsable, brief)
-			listLt(out)
-			dnnErr := listLibrary(out, "cuDNN", cudnn.Library, cudnn.Usable, brief)
-			if gpuErr != nil {
-				return gpuErr
+			if c.Bool("json") {
+				out = io.Discard
 			}
-			var missing []string
-			if blasErr != nil {
-				missing = append(missing, "cuBLAS")
+			err := listDevices(c, out, rep)
+			if c.Bool("json") {
+				rep.Usable = err == nil
+				if err != nil {
+					rep.Error = withoutHint(err).Error()
+				}
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(rep); jerr != nil && err == nil {
+					return jerr
+				}
 			}
-			if dnnErr != nil {
-				missing = append(missing, "cuDNN")
-			}
-			if len(missing) > 0 {
-				return fmt.Errorf("the GPU engine cannot start without a usable %s (above: why); until then train and the other commands run on the CPU where no --device is given", strings.Join(missing, " and "))
-			}
-			return nil
+			return err
 		},
 	}
 }
 
+// devicesReport is what devices --json prints: what its text says, in
+// fields.
+type devicesReport struct {
+	Driver    driverReport `json:"driver"`
+	GPUs      []gpuReport  `json:"gpus"`
+	Libraries []libReport  `json:"libraries"`
+	// Usable: the GPU engine can start (a GPU it runs on, cuBLAS and
+	// cuDNN usable); Error: why not, as the command's error says.
+	Usable bool   `json:"usable"`
+	Error  string `json:"error,omitempty"`
+}
+
+type driverReport struct {
+	File  string `json:"file,omitempty"`
+	CUDA  string `json:"cuda,omitempty"` // the CUDA version it supports, e.g. "13.0"
+	Error string `json:"error,omitempty"`
+}
+
+type gpuReport struct {
+	Index             int    `json:"index"`
+	Name              string `json:"name,omitempty"`
+	MemoryBytes       uint64 `json:"memory_bytes,omitempty"`
+	ComputeCapability string `json:"compute_capability,omitempty"`
+	Multiprocessors   int    `json:"multiprocessors,omitempty"`
+	Usable            bool   `json:"usable"`
+	Why               string `json:"why,omitempty"` // why it cannot be used
+}
+
+// libReport is a library the GPU engine loads: the file loaded, or why
+// none (Error).
+type libReport struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	File    string `json:"file,omitempty"`
+	FoundIn string `json:"found_in,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// listDevices writes devices' text to out and fills rep; the error says
+// why the GPU engine cannot start.
+func listDevices(c *cli.Context, out io.Writer, rep *devicesReport) error {
+	done := watchDriver(c.App.ErrWriter, "asking the NVIDIA driver for its GPUs")
+	gpuErr := listGPUs(out, rep)
+	done()
+	// With no GPU to use, a library not found is said in a line: its
+	// search and how to install it would read as the problem, where the
+	// GPU is (said first).
+	brief := gpuErr != nil
+	blasErr := listLibrary(out, rep, "cuBLAS", cuda.BLASLibrary, cuda.BLASUsable, brief)
+	listLt(out, rep)
+	dnnErr := listLibrary(out, rep, "cuDNN", cudnn.Library, cudnn.Usable, brief)
+	if gpuErr != nil {
+		return gpuErr
+	}
+	var missing []string
+	if blasErr != nil {
+		missing = append(missing, "cuBLAS")
+	}
+	if dnnErr != nil {
+		missing = append(missing, "cuDNN")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the GPU engine cannot start without a usable %s (above: why); until then train and the other commands run on the CPU where no --device is given", strings.Join(missing, " and "))
+	}
+	return nil
+}
+
 // listGPUs prints the driver's file and CUDA version and the GPUs; the
 // error says why there is no GPU to use.
-func listGPUs(out io.Writer) error {
+func listGPUs(out io.Writer, rep *devicesReport) error {
 	file, ferr := cuda.DriverFile()
 	v, err := cuda.DriverVersion()
+	if ferr == nil {
+		rep.Driver.File = file
+	}
 	if err != nil {
+		rep.Driver.Error = withoutHint(err).Error()
 		if ferr == nil {
 			// Why, here too: standard error may not be shown.
 			why := err.Error()
@@ -77,12 +145,17 @@ func listGPUs(out io.Writer) error {
 		}
 		return err
 	}
+	if v > 0 {
+		rep.Driver.CUDA = fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+	}
 	if v > 0 && v < nvlib.MinDriver { // 0: not known, as the engine takes it
+		rep.Driver.Error = "too old for cnngpu"
 		fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d: too old for cnngpu\nno GPU can be used; the libraries below are those a GPU run would use\n", file, v/1000, v%1000/10)
 		return fmt.Errorf("the NVIDIA driver supports CUDA %d.%d, and cnngpu needs %s: update the driver (nvidia-smi shows its version); until then, train with --cpu",
 			v/1000, v%1000/10, nvlib.MinDriverText)
 	}
 	if err := cuda.DriverUsable(); err != nil {
+		rep.Driver.Error = err.Error()
 		fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d, but cannot run cnngpu's engine (%v)\nno GPU can be used; the libraries below are those a GPU run would use\n", file, v/1000, v%1000/10, err)
 		return err
 	}
@@ -95,23 +168,30 @@ func listGPUs(out io.Writer) error {
 	usable, old := 0, 0
 	for _, d := range devs {
 		if d.Err != nil {
+			rep.GPUs = append(rep.GPUs, gpuReport{Index: d.Index, Why: "not described by the driver: " + d.Err.Error()})
 			fmt.Fprintf(out, "GPU %d  not described by the driver: %v; it cannot be used (nvidia-smi shows its state)\n", d.Index, d.Err)
 			continue
 		}
+		rep.GPUs = append(rep.GPUs, gpuReport{Index: d.Index, Name: d.Name, MemoryBytes: d.MemoryBytes,
+			ComputeCapability: fmt.Sprintf("%d.%d", d.ComputeMajor, d.ComputeMinor), Multiprocessors: d.Multiprocessors})
+		g := &rep.GPUs[len(rep.GPUs)-1]
 		fmt.Fprintf(out, "GPU %d  %s  %.1f GiB  compute capability %d.%d  %d multiprocessors",
 			d.Index, d.Name, float64(d.MemoryBytes)/(1<<30), d.ComputeMajor, d.ComputeMinor, d.Multiprocessors)
 		if d.Older(major, minor) {
 			old++
-			fmt.Fprintf(out, "  (too old for cnngpu's kernels, which need %d.%d or newer: it cannot be used)\n", major, minor)
+			g.Why = fmt.Sprintf("too old for cnngpu's kernels, which need %d.%d or newer", major, minor)
+			fmt.Fprintf(out, "  (%s: it cannot be used)\n", g.Why)
 			continue
 		}
 		if !kernels.HasSASS(d.ComputeMajor, d.ComputeMinor) && v > 0 && v < ptxDriver {
 			// No SASS for it in the fatbin: the driver compiles the
 			// kernels' PTX, which needs CUDA 11.8.
 			old++
-			fmt.Fprintf(out, "  (its driver is too old to compile cnngpu's kernels for it: driver 520 or newer, CUDA 11.8, does: it cannot be used)\n")
+			g.Why = "its driver is too old to compile cnngpu's kernels for it: driver 520 or newer, CUDA 11.8, does"
+			fmt.Fprintf(out, "  (%s: it cannot be used)\n", g.Why)
 			continue
 		}
+		g.Usable = true
 		usable++
 		fmt.Fprintln(out)
 	}
@@ -133,24 +213,30 @@ const ptxDriver = 11080
 
 // listLt prints which cuBLASLt file was loaded, or why none: without it
 // the dense layers' products run on cuBLAS alone (nothing else is lost).
-func listLt(out io.Writer) {
+func listLt(out io.Writer, rep *devicesReport) {
 	if _, err := cuda.BLASLibrary(); err != nil {
 		return // said under cuBLAS
 	}
 	f, err := cuda.LtLibrary()
 	if err != nil {
+		rep.Libraries = append(rep.Libraries, libReport{Name: "cuBLASLt", Error: err.Error()})
 		fmt.Fprintf(out, "%v\n  the dense layers' products run on cuBLAS alone, without fused epilogues\n", err)
 		return
 	}
+	rep.Libraries = append(rep.Libraries, libReport{Name: "cuBLASLt", File: f})
 	fmt.Fprintf(out, "cuBLASLt  %s  (beside cuBLAS: the dense layers' fused products)\n", f)
 }
 
 // listLibrary prints which file of a library was loaded and from where,
 // the candidates passed over, or the search's error (brief: its first
 // line alone, for a machine with no GPU to use).
-func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), usable func() error, brief bool) error {
+func listLibrary(out io.Writer, rep *devicesReport, name string, load func() (*nvlib.Found, error), usable func() error, brief bool) error {
 	f, err := load()
 	if err != nil {
+		// (Its first line: the search and what to install follow in
+		// the text.)
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		rep.Libraries = append(rep.Libraries, libReport{Name: name, Error: first})
 		msg := err.Error()
 		nf := (*nvlib.NotFoundError)(nil)
 		if errors.As(err, &nf) && nf.DriverTooOld() {
@@ -177,11 +263,13 @@ func listLibrary(out io.Writer, name string, load func() (*nvlib.Found, error), 
 		fmt.Fprintf(out, "%s: %s\n", name, msg)
 		return err
 	}
+	rep.Libraries = append(rep.Libraries, libReport{Name: name, Version: f.Version, File: f.File(), FoundIn: f.Place})
 	fmt.Fprintln(out, f.String())
 	for _, line := range f.Report() {
 		fmt.Fprintf(out, "  %s\n", line)
 	}
 	if err := usable(); err != nil {
+		rep.Libraries[len(rep.Libraries)-1].Error = "cannot be used: " + withoutHint(err).Error()
 		// Found, but the engine could not start on it (what it lacks,
 		// without the hint to use --cpu, said at the end).
 		fmt.Fprintf(out, "  but it cannot be used: %v\n", withoutHint(err))

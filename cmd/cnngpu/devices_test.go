@@ -8,6 +8,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -425,5 +426,67 @@ func TestSeedsContinueAfterAFailedTestOnAGPU(t *testing.T) {
 	want := "\ncontinue with: " + binary_ + " train --device 0 --data " + dir + " --epochs 1 --batch-size 32 --seeds 3 --out " + out + " --continue (the trained seed is tested again, not retrained)\n"
 	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "all 1 seeds") {
 		t.Errorf("one seed's test failing: exit %d, no %q in\n%s", code, want, stderr)
+	}
+}
+
+// TestDevicesJSON: devices --json says in fields what its text says, with
+// the same exit code: two fake GPUs and libraries usable (exit 0); the
+// driver alone, whose libraries are missing (exit 1); no driver (exit 1).
+func TestDevicesJSON(t *testing.T) {
+	type report struct {
+		Driver struct{ File, CUDA, Error string }
+		GPUs   []struct {
+			Index             int
+			Name              string
+			MemoryBytes       uint64 `json:"memory_bytes"`
+			ComputeCapability string `json:"compute_capability"`
+			Usable            bool
+		}
+		Libraries []struct{ Name, Version, File, Error string }
+		Usable    bool
+		Error     string
+	}
+	run := func(env ...string) (report, string, int) {
+		t.Helper()
+		stdout, stderr, code := cnngpu(t, env, "devices", "--json")
+		var r report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("devices --json printed no JSON object (%v):\n%s%s", err, stdout, stderr)
+		}
+		return r, stderr, code
+	}
+	r, stderr, code := run("LD_LIBRARY_PATH=" + fakecuda.Dir(t))
+	if code != 0 || !r.Usable || r.Error != "" || r.Driver.File == "" || r.Driver.CUDA == "" || len(r.GPUs) != 2 ||
+		r.GPUs[1].Index != 1 || r.GPUs[1].Name != "Fake GPU 1" || r.GPUs[1].MemoryBytes == 0 || r.GPUs[1].ComputeCapability == "" || !r.GPUs[1].Usable {
+		t.Errorf("devices --json with the fake driver and libraries: exit %d %+v\n%s", code, r, stderr)
+	}
+	names := ""
+	for _, l := range r.Libraries {
+		names += l.Name + " "
+	}
+	if names != "cuBLAS cuBLASLt cuDNN " {
+		t.Errorf("devices --json lists the libraries %q, want cuBLAS, cuBLASLt and cuDNN", names)
+	}
+
+	only := t.TempDir()
+	if err := os.Symlink(filepath.Join(fakecuda.Dir(t), "libcuda.so.1"), filepath.Join(only, "libcuda.so.1")); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	r, stderr, code = run("LD_LIBRARY_PATH="+only, "CNNGPU_LIBRARY_PATH="+empty, "VIRTUAL_ENV="+filepath.Join(empty, "venv"))
+	if len(r.Libraries) == 0 || r.Libraries[len(r.Libraries)-1].Error == "" {
+		t.Skip("cuDNN is installed here")
+	}
+	if code != 1 || r.Usable || !strings.Contains(r.Error, "the GPU engine cannot start without a usable") || len(r.GPUs) != 2 ||
+		!strings.HasPrefix(r.Libraries[len(r.Libraries)-1].Error, "cuDNN not found") || strings.Contains(r.Libraries[len(r.Libraries)-1].Error, "\n") ||
+		!strings.Contains(stderr, "the GPU engine cannot start") {
+		t.Errorf("devices --json with the driver alone: exit %d %+v\n%s", code, r, stderr)
+	}
+	if cuda.Load() == nil {
+		return // a GPU here: no run without one
+	}
+	r, _, code = run("CNNGPU_LIBRARY_PATH=" + empty)
+	if code != 1 || r.Usable || r.Driver.Error == "" || len(r.GPUs) != 0 || r.Error == "" {
+		t.Errorf("devices --json with no driver: exit %d %+v", code, r)
 	}
 }
