@@ -133,38 +133,11 @@ func benchAction(c *cli.Context) (err error) {
 	}
 	m.NoUpdate = c.Bool("no-update")
 	m.DeferUpdate = c.Bool("defer-update")
-	// Random images: the work per step does not depend on pixel values.
-	pool := bs * 4
-	r := rand.New(rand.NewPCG(1, 2))
-	img := make([]uint8, pool*engine.ImagePixels)
-	lab := make([]uint8, pool)
-	for i := range img {
-		img[i] = uint8(r.IntN(256))
-	}
-	for i := range lab {
-		lab[i] = uint8(r.IntN(engine.Classes))
-	}
-	ds, err := engine.UploadDataset(e, img, lab)
+	b, stats, err := randomBatch(e, bs*4)
 	if err != nil {
 		return err
 	}
-	// The engine's Close frees these with the rest on every return.
-	perm, err := e.Alloc(engine.Int32, pool)
-	if err != nil {
-		return err
-	}
-	cursor, err := e.Alloc(engine.Int32, 1)
-	if err != nil {
-		return err
-	}
-	stats, err := e.Alloc(engine.Float32, 3)
-	if err != nil {
-		return err
-	}
-	if err := e.Write(perm, 0, engine.AllIndices(pool)); err != nil {
-		return err
-	}
-	b := engine.Batch{Images: ds.Images, Labels: ds.Labels, Perm: perm, Cursor: cursor}
+	cursor := b.Cursor
 	// timeSteps runs n steps, fewer if interrupted, and returns their
 	// time and how many ran: device time between two CUDA events on a
 	// GPU, else the host clock after waiting for the work to finish.
@@ -368,4 +341,40 @@ func printTimeline(out io.Writer, res benchResult) {
 		ends = append(ends, fmt.Sprintf("%s %.1f µs (%s; %s)", s, p.at, p.op, shown.Count(p.points, "point")))
 	}
 	fmt.Fprintf(out, "  last op of each stream: %s\n", strings.Join(ends, ", "))
+}
+
+// randomBatch uploads pool random images and labels to e (the work of a
+// step does not depend on its pixels) and returns a Batch over them in
+// order, with its cursor (room for the epoch too, for augmentation), and
+// the statistics steps add to. The engine's Close frees them.
+func randomBatch(e engine.Engine, pool int) (engine.Batch, engine.Tensor, error) {
+	r := rand.New(rand.NewPCG(1, 2))
+	img := make([]uint8, pool*engine.ImagePixels)
+	lab := make([]uint8, pool)
+	for i := range img {
+		img[i] = uint8(r.IntN(256))
+	}
+	for i := range lab {
+		lab[i] = uint8(r.IntN(engine.Classes))
+	}
+	ds, err := engine.UploadDataset(e, img, lab)
+	if err != nil {
+		return engine.Batch{}, nil, err
+	}
+	perm, err := e.Alloc(engine.Int32, pool)
+	if err != nil {
+		return engine.Batch{}, nil, err
+	}
+	cursor, err := e.Alloc(engine.Int32, 2)
+	if err != nil {
+		return engine.Batch{}, nil, err
+	}
+	stats, err := e.Alloc(engine.Float32, 3)
+	if err != nil {
+		return engine.Batch{}, nil, err
+	}
+	if err := e.Write(perm, 0, engine.AllIndices(pool)); err != nil {
+		return engine.Batch{}, nil, err
+	}
+	return engine.Batch{Images: ds.Images, Labels: ds.Labels, Perm: perm, Cursor: cursor}, stats, nil
 }

@@ -9,7 +9,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"time"
@@ -111,35 +110,12 @@ func cpuStepTimes(spec *tune.Spec, threads int) (st *tune.StepTimes, how string,
 	for _, b := range spec.BatchSizes {
 		pool = max(pool, min(b, planBatch))
 	}
-	r := rand.New(rand.NewPCG(1, 2))
-	img, lab := make([]uint8, pool*engine.ImagePixels), make([]uint8, pool)
-	for i := range img {
-		img[i] = uint8(r.IntN(256))
-	}
-	for i := range lab {
-		lab[i] = uint8(r.IntN(engine.Classes))
-	}
-	ds, err := engine.UploadDataset(e, img, lab)
+	b, stats, err := randomBatch(e, pool)
 	if err != nil {
 		return nil, "", err
 	}
-	perm, err := e.Alloc(engine.Int32, pool)
-	if err != nil {
-		return nil, "", err
-	}
-	cursor, err := e.Alloc(engine.Int32, 2)
-	if err != nil {
-		return nil, "", err
-	}
-	stats, err := e.Alloc(engine.Float32, 3)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := e.Write(perm, 0, engine.AllIndices(pool)); err != nil {
-		return nil, "", err
-	}
-	b := engine.Batch{Images: ds.Images, Labels: ds.Labels, Perm: perm, Cursor: cursor,
-		Aug: spec.Augmentation.With(spec.Seed), LabelSmoothing: spec.LabelSmoothing}
+	b.Aug, b.LabelSmoothing = spec.Augmentation.With(spec.Seed), spec.LabelSmoothing
+	cursor := b.Cursor
 	// timed runs n steps after one untimed one and returns the seconds
 	// of one.
 	timed := func(n int, step func() error) (float64, error) {
