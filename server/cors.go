@@ -59,6 +59,11 @@ func (s *Server) allowedOrigin(o string) (string, bool) {
 // cors adds the CORS headers for an allowed origin, and answers a
 // preflight request itself; it reports whether it answered.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	if len(s.AllowOrigins) > 0 && !slices.Contains(s.AllowOrigins, AnyOrigin) {
+		// The answer depends on the origin: a cache between must not
+		// give one origin's answer to another.
+		w.Header().Add("Vary", "Origin")
+	}
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return false
@@ -80,9 +85,6 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", allow)
-	if allow != AnyOrigin {
-		h.Add("Vary", "Origin")
-	}
 	if preflight {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST")
 		h.Set("Access-Control-Allow-Headers", "Content-Type")

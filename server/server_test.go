@@ -1185,8 +1185,12 @@ func TestCrossOrigin(t *testing.T) {
 			t.Errorf("%s %s from %s, allowed: %d %v", c.method, c.path, c.origin, r.StatusCode, r.Header)
 		}
 	}
-	if r := do("OPTIONS", "/v1/predict", "http://localhost:3001", true); r.StatusCode != 403 {
-		t.Errorf("a preflight from an origin not listed: %d", r.StatusCode)
+	if r := do("OPTIONS", "/v1/predict", "http://localhost:3001", true); r.StatusCode != 403 || r.Header.Get("Vary") != "Origin" {
+		t.Errorf("a preflight from an origin not listed: %d %v", r.StatusCode, r.Header)
+	}
+	// The answer without an origin varies by origin too (for caches).
+	if r := do("GET", "/healthz", "", false); r.StatusCode != 200 || r.Header.Get("Vary") != "Origin" || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("GET /healthz without an origin, origins listed: %d %v", r.StatusCode, r.Header)
 	}
 	serving(AnyOrigin)
 	if r := do("POST", "/v1/predict", "http://anywhere.test", false); r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "*" {
