@@ -88,9 +88,9 @@ func (s *Spec) FinishedTimes(dir string, n Counts) (*StepTimes, int, error) {
 		return nil, 0, nil
 	}
 	st := &StepTimes{Train: map[int]float64{}, Run: max(0, other/float64(runs))}
-	for b, n := range steps {
-		if n > 0 {
-			st.Train[b] = secs[b] / float64(n)
+	for b, k := range steps {
+		if k > 0 {
+			st.Train[b] = secs[b] / float64(k)
 		}
 	}
 	if valImages > 0 {
