@@ -148,10 +148,12 @@ func ShowPermissions(path string) string {
 }
 
 // MakeReadable is the command that lets every user read the file path:
-// chmod a+r, on Windows icacls granting Users read.
+// chmod a+r, on Windows icacls granting the Users group read (by its SID,
+// S-1-5-32-545: the group's name is translated on other languages'
+// Windows).
 func MakeReadable(path string) string {
 	if windows {
-		return "icacls " + Path(path) + " /grant Users:R"
+		return "icacls " + Path(path) + " /grant *S-1-5-32-545:R"
 	}
 	return "chmod a+r " + Path(path)
 }

@@ -126,13 +126,18 @@ func TestMakeWritable(t *testing.T) {
 // TestPermissionCommands: the commands hints give to see and widen a
 // file's permissions, the path quoted for the shell.
 func TestPermissionCommands(t *testing.T) {
-	want := [][2]string{{ShowPermissions("a b"), "ls -l 'a b'"}, {MakeReadable("a b"), "chmod a+r 'a b'"}}
-	if windows {
-		want = [][2]string{{ShowPermissions("a b"), `icacls "a b"`}, {MakeReadable("a b"), `icacls "a b" /grant Users:R`}}
+	if got := ShowPermissions("a b"); !windows && got != "ls -l 'a b'" {
+		t.Errorf("ShowPermissions: %s", got)
 	}
-	for _, w := range want {
-		if w[0] != w[1] {
-			t.Errorf("got %s, want %s", w[0], w[1])
-		}
+	if got := MakeReadable("a b"); !windows && got != "chmod a+r 'a b'" {
+		t.Errorf("MakeReadable: %s", got)
+	}
+	defer func(w bool) { windows = w }(windows)
+	windows = true
+	if got := ShowPermissions(`C:\a b`); got != `icacls "C:\a b"` {
+		t.Errorf("ShowPermissions on Windows: %s", got)
+	}
+	if got := MakeReadable(`C:\a b`); got != `icacls "C:\a b" /grant *S-1-5-32-545:R` {
+		t.Errorf("MakeReadable on Windows: %s", got)
 	}
 }
