@@ -74,17 +74,34 @@ func (s *Spec) FinishedTimes(dir string, n Counts) (*StepTimes, int, error) {
 				continue
 			}
 			runs++
-			other += r.Seconds
+			// A record from before the validation's time was kept (no
+			// val_seconds): what its run took besides its epochs'
+			// training is taken as its validation.
+			old := true
+			for _, e := range r.Epochs {
+				old = old && e.ValSeconds == 0
+			}
+			rest := r.Seconds
 			for _, e := range r.Epochs {
 				secs[c.BatchSize] += e.Seconds
 				steps[c.BatchSize] += engine.StepsPerEpoch(e.Images, c.BatchSize)
 				val += e.ValSeconds
 				valImages += n.Val
-				other -= e.Seconds + e.ValSeconds
+				rest -= e.Seconds + e.ValSeconds
+			}
+			if old && n.Val > 0 {
+				val += max(0, rest)
+			} else {
+				other += rest
 			}
 		}
 	}
-	if runs == 0 {
+	var total float64
+	for _, v := range secs {
+		total += v
+	}
+	if runs == 0 || total <= 0 {
+		// (Records whose times are all 0 give no pace.)
 		return nil, 0, nil
 	}
 	st := &StepTimes{Train: map[int]float64{}, Run: max(0, other/float64(runs))}
@@ -116,8 +133,10 @@ func (st *StepTimes) step(b int) float64 {
 }
 
 // PlanTime estimates the time of the shard's runs not finished in dir,
-// on engines engines at once, at st's pace, each seeing n's images.
-func (s *Spec) PlanTime(dir string, engines int, st *StepTimes, n Counts) (Plan, error) {
+// on engines engines at once, at st's pace, each seeing n's images, and
+// of the final retraining at final's pace (its engine's, which may have
+// more threads than each of the runs').
+func (s *Spec) PlanTime(dir string, engines int, st, final *StepTimes, n Counts) (Plan, error) {
 	var p Plan
 	free := make([]float64, max(1, engines))
 	for _, c := range s.Mine() {
@@ -145,7 +164,7 @@ func (s *Spec) PlanTime(dir string, engines int, st *StepTimes, n Counts) (Plan,
 	}
 	for i, b := range s.BatchSizes {
 		// The retraining validates on nothing: its epochs, then the test.
-		f := seconds(st.Run + float64(s.Epochs*engine.StepsPerEpoch(n.Final, b))*st.step(b) + float64(n.Test)*st.Eval)
+		f := seconds(final.Run + float64(s.Epochs*engine.StepsPerEpoch(n.Final, b))*final.step(b) + float64(n.Test)*final.Eval)
 		if i == 0 || f < p.FinalMin {
 			p.FinalMin = f
 		}

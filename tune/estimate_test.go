@@ -61,7 +61,7 @@ func TestPlanTime(t *testing.T) {
 	// a run at batch 64 (1 + 2·(704·0.01 + 1.5)), 11.04 s at batch 256
 	// (176 steps: 1 + 2·(176·0.02 + 1.5)). Dealt: 18.08 and 18.08, then 11.04 to each, then
 	// 11.04 to the first: 40.16 s.
-	p, err := spec.PlanTime(dir, 2, st, n)
+	p, err := spec.PlanTime(dir, 2, st, st, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +75,38 @@ func TestPlanTime(t *testing.T) {
 	near("the final retraining at best", p.FinalMin.Seconds(), 11.4)
 	near("the final retraining at worst", p.FinalMax.Seconds(), 20.76)
 	// One engine: every run after the other.
-	if p, _ := spec.PlanTime(dir, 1, st, n); math.Abs(p.Left.Seconds()-(2*18.08+3*11.04)) > 1e-6 {
+	if p, _ := spec.PlanTime(dir, 1, st, st, n); math.Abs(p.Left.Seconds()-(2*18.08+3*11.04)) > 1e-6 {
 		t.Errorf("the time left on one engine = %v, want %v", p.Left, time.Duration((2*18.08+3*11.04)*float64(time.Second)))
+	}
+	// A record from before val_seconds was kept: what the run took
+	// besides its training is its validation, not a cost of every run
+	// (nor of the final retraining, which validates nothing).
+	old := *r
+	old.Epochs = nil
+	for _, e := range r.Epochs {
+		e.ValSeconds = 0
+		old.Epochs = append(old.Epochs, e)
+	}
+	old.Seconds = 2*7.04 + 3
+	if err := old.Save(RunPath(dir, c, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err := spec.FinishedTimes(dir, n); err != nil || math.Abs(st.Eval-1e-4) > 1e-12 || st.Run != 0 {
+		t.Errorf("FinishedTimes of a record without val_seconds: %+v, %v; want 0.1 ms an image validated and nothing besides", st, err)
+	}
+	// Records whose times are all 0 give no pace.
+	zero := old
+	zero.Epochs = nil
+	for _, e := range old.Epochs {
+		e.Seconds, e.ImagesPerSec = 0, 0
+		zero.Epochs = append(zero.Epochs, e)
+	}
+	zero.Seconds = 0
+	if err := zero.Save(RunPath(dir, c, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if st, runs, err := spec.FinishedTimes(dir, n); st != nil || runs != 0 || err != nil {
+		t.Errorf("FinishedTimes of a record of 0 seconds = %+v, %d, %v; want no pace", st, runs, err)
 	}
 	// A run file that is not this study's is refused, as the run would.
 	other := *r

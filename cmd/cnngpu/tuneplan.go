@@ -21,10 +21,11 @@ import (
 )
 
 // planSteps is the most training steps timed at each batch size (one more
-// runs first, untimed), planEvals the validation steps timed, and
+// runs first, untimed; the median counts), planEvals the validation steps
+// timed, and
 // planBatch the largest batch timed: a larger one's step is worked out
 // from it, in proportion to its images (a CPU step's time nearly is).
-const planSteps, planEvals, planBatch = 3, 2, 4096
+const planSteps, planEvals, planBatch = 5, 3, 4096
 
 // planSizes is the most batch sizes timed.
 const planSizes = 4
@@ -44,6 +45,7 @@ func printPlanTime(w io.Writer, c *cli.Context, spec *tune.Spec, out string, job
 		return studyError(err)
 	}
 	from := fmt.Sprintf("at the pace of the %s finished in %s", shown.Count(runs, "run"), out)
+	retrain := st // the final retraining's pace
 	if st == nil {
 		if !c.Bool("cpu") {
 			fmt.Fprintf(w, "time: not estimated: a dry run starts no GPU (with --cpu it times the CPU engine's steps); once runs have finished, a dry run on the folder estimates the rest from them\n")
@@ -55,13 +57,26 @@ func printPlanTime(w io.Writer, c *cli.Context, spec *tune.Spec, out string, job
 		}
 		each := max(1, threads/jobs)
 		var how string
-		st, how, err = cpuStepTimes(spec, each)
+		st, how, err = cpuStepTimes(spec, each, n.Train)
 		if err != nil {
 			return err
 		}
 		from = fmt.Sprintf("from %s timed now on the CPU engine with %s", how, shown.Count(each, "thread"))
+		// The runs at once share the cores: no more than the cores
+		// hold run side by side.
+		if most := max(1, runtime.NumCPU()/each); engines > most {
+			from += fmt.Sprintf(" (%d runs at once share this machine's %s as %d would)", engines, shown.Count(runtime.NumCPU(), "core"), most)
+			engines = most
+		}
+		// The final retraining has an engine of all the threads.
+		retrain = st
+		if each != threads {
+			if retrain, _, err = cpuStepTimes(spec, threads, n.Final); err != nil {
+				return err
+			}
+		}
 	}
-	p, err := spec.PlanTime(out, engines, st, n)
+	p, err := spec.PlanTime(out, engines, st, retrain, n)
 	if err != nil {
 		return studyError(err)
 	}
@@ -91,7 +106,9 @@ func printPlanTime(w io.Writer, c *cli.Context, spec *tune.Spec, out string, job
 // of the study's network and recipe at each batch size of its grid, and
 // validation steps: random images, since the work of a step does not
 // depend on its pixels.
-func cpuStepTimes(spec *tune.Spec, threads int) (st *tune.StepTimes, how string, err error) {
+// A step of a batch size larger than the run's images (most, of its
+// training set) holds those images alone.
+func cpuStepTimes(spec *tune.Spec, threads, most int) (st *tune.StepTimes, how string, err error) {
 	e := cpu.New(threads)
 	defer closeEngine(e, io.Discard, &err)
 	act, err := engine.ParseActivation(spec.Acts[0])
@@ -108,7 +125,7 @@ func cpuStepTimes(spec *tune.Spec, threads int) (st *tune.StepTimes, how string,
 	}
 	pool := engine.DefaultEvalBatch
 	for _, b := range spec.BatchSizes {
-		pool = max(pool, min(b, planBatch))
+		pool = max(pool, min(b, max(1, most), planBatch))
 	}
 	b, stats, err := randomBatch(e, pool)
 	if err != nil {
@@ -116,14 +133,13 @@ func cpuStepTimes(spec *tune.Spec, threads int) (st *tune.StepTimes, how string,
 	}
 	b.Aug, b.LabelSmoothing = spec.Augmentation.With(spec.Seed), spec.LabelSmoothing
 	cursor := b.Cursor
-	// timed runs n steps after one untimed one and returns the seconds
-	// of one.
+	// timed runs n steps after one untimed one and returns the median
+	// step's seconds (a step slowed by something else on the machine is
+	// left out).
 	timed := func(n int, step func() error) (float64, error) {
-		var start time.Time
+		var took []float64
 		for i := 0; i <= n; i++ {
-			if i == 1 {
-				start = time.Now()
-			}
+			start := time.Now()
 			e.Fill(cursor, 0)
 			if err := step(); err != nil {
 				return 0, err
@@ -131,8 +147,12 @@ func cpuStepTimes(spec *tune.Spec, threads int) (st *tune.StepTimes, how string,
 			if err := e.Sync(); err != nil {
 				return 0, err
 			}
+			if i > 0 {
+				took = append(took, time.Since(start).Seconds())
+			}
 		}
-		return time.Since(start).Seconds() / float64(n), nil
+		slices.Sort(took)
+		return took[len(took)/2], nil
 	}
 	// At most planSizes batch sizes are timed, the smallest, the largest
 	// and some between; the others' steps are worked out between the two
@@ -149,12 +169,13 @@ func cpuStepTimes(spec *tune.Spec, threads int) (st *tune.StepTimes, how string,
 	}
 	st = &tune.StepTimes{Train: map[int]float64{}}
 	for _, bs := range pick {
-		n := min(bs, planBatch)
+		images := min(bs, max(1, most)) // what a step holds
+		n := min(images, planBatch)
 		t, err := timed(max(1, min(planSteps, 1024/n)), func() error { return m.TrainStep(b, n, stats) })
 		if err != nil {
 			return nil, "", err
 		}
-		st.Train[bs] = t * float64(bs) / float64(n)
+		st.Train[bs] = t * float64(images) / float64(n)
 	}
 	for _, bs := range sizes {
 		if _, ok := st.Train[bs]; ok {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -40,6 +41,10 @@ func TestTuneDryRunTime(t *testing.T) {
 		`\n  then the final retraining and its test: about \d+s( to \d+s \(by batch size\))?\n`)
 	// Two engines splitting two threads: one thread each, two runs at once.
 	want(dry("--cpu", "--threads", "2", "--jobs-per-device", "2"), `for the 2 runs left, 2 at a time, from training steps of each batch size timed now on the CPU engine with 1 thread\n`)
+	// More runs at once than the cores: dealt as the cores allow.
+	if runtime.NumCPU() < 64 {
+		want(dry("--cpu", "--threads", "64", "--jobs-per-device", "64"), `with 1 thread \(64 runs at once share this machine's \d+ cores? as \d+ would\)\n`)
+	}
 	want(dry("--final=false", "--cpu"), `\ntime: about \d+s for the 2 runs left`)
 	if out := dry("--final=false", "--cpu"); strings.Contains(out, "final retraining and its test") {
 		t.Errorf("--final=false: the dry run times a final retraining:\n%s", out)
