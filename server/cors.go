@@ -1,9 +1,11 @@
 // cors.go: calls from web pages of other origins (CORS). A browser sends a
 // page's cross-origin POST of JSON or an image only after a preflight
-// OPTIONS request, and hands it the answer only where the answer names
-// the page's origin. The server allows the origins the operator lists
-// (serve --allow-origin), none by default: a page the user visits must
-// not reach a model served on their machine without being asked for.
+// OPTIONS request, a POST of text, a form or no type at once, and hands
+// the page the answer only where it names the page's origin. The server
+// allows the origins the operator lists (serve --allow-origin), none by
+// default, and refuses any other page's request with 403 (its own page's
+// aside): a page the user visits must not have a model served on their
+// machine classify for it without being asked for.
 
 package server
 
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -20,8 +23,8 @@ import (
 const AnyOrigin = "*"
 
 // CheckOrigin checks an origin given to allow: AnyOrigin, "null" (pages
-// opened from files), or a scheme, host and optional port such as
-// http://localhost:3000, without a path.
+// opened from files, sandboxed frames), or a scheme, host and optional
+// port such as http://localhost:3000, without a path.
 func CheckOrigin(o string) error {
 	if o == AnyOrigin || o == "null" {
 		return nil
@@ -34,13 +37,46 @@ func CheckOrigin(o string) error {
 		return errors.New("not an origin: expected http:// or https:// and a host, e.g. http://localhost:3000 (or * for any)")
 	case u.Host == "" || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Path != "" && u.Path != "/":
 		return errors.New("not an origin: an origin is a scheme, a host and an optional port, with no path, e.g. http://localhost:3000")
+	case strings.Contains(u.Host, "*"):
+		return errors.New("a pattern: list each origin, comma-separated (or * alone for any)")
+	case strings.ContainsFunc(u.Host, func(r rune) bool { return r > 127 }):
+		return errors.New("its host is not ASCII: give it as browsers send it, in its xn-- (punycode) form")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: expected 1 to 65535", p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return errors.New("an empty port: give one, or none")
 	}
 	return nil
 }
 
-// normalOrigin is o as a browser sends it: lower-case scheme and host, no
-// trailing slash.
-func normalOrigin(o string) string { return strings.ToLower(strings.TrimSuffix(o, "/")) }
+// normalOrigin is o as a browser sends it: lower-case scheme and host,
+// without the scheme's default port or a trailing slash.
+func normalOrigin(o string) string {
+	u, err := url.Parse(strings.ToLower(strings.TrimSuffix(o, "/")))
+	if err != nil || u.Host == "" {
+		return strings.ToLower(o)
+	}
+	return u.Scheme + "://" + hostPort(u.Scheme, u.Host)
+}
+
+// hostPort is host (host or host:port) without scheme's default port.
+func hostPort(scheme, host string) string {
+	host = strings.ToLower(host)
+	if scheme == "http" {
+		return strings.TrimSuffix(host, ":80")
+	}
+	return strings.TrimSuffix(host, ":443")
+}
+
+// sameOrigin reports whether origin o is the server's own as the request
+// reached it (its Host): the drawing page's calls.
+func sameOrigin(o string, r *http.Request) bool {
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && hostPort(u.Scheme, u.Host) == hostPort(u.Scheme, r.Host)
+}
 
 // allowedOrigin reports whether a request from origin o may be answered
 // to its page, and the Access-Control-Allow-Origin value that says so.
@@ -56,8 +92,11 @@ func (s *Server) allowedOrigin(o string) (string, bool) {
 	return "", false
 }
 
-// cors adds the CORS headers for an allowed origin, and answers a
-// preflight request itself; it reports whether it answered.
+// cors adds the CORS headers for an allowed origin and answers a
+// preflight request itself, and refuses a request from a page of another
+// origin not allowed (a browser's simple POST, sent without a preflight,
+// would otherwise be classified, its answer only kept from the page); it
+// reports whether it answered.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if len(s.AllowOrigins) > 0 && !slices.Contains(s.AllowOrigins, AnyOrigin) {
 		// The answer depends on the origin: a cache between must not
@@ -71,17 +110,20 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 	allow, ok := s.allowedOrigin(o)
 	if !ok {
-		if preflight {
-			// The browser shows the page a CORS failure; this message is
-			// in its network panel.
-			hint := "serve allows no other origin unless started with --allow-origin"
-			if len(s.AllowOrigins) > 0 {
-				hint = "serve allows only " + strings.Join(s.AllowOrigins, ", ")
-			}
-			writeError(w, http.StatusForbidden, fmt.Sprintf("a page of %s may not call this server: %s (cnngpu serve --allow-origin %s allows it)", o, hint, o))
-			return true
+		if sameOrigin(o, r) {
+			return false
 		}
-		return false
+		// The browser shows the page a CORS failure; this message is in
+		// its network panel.
+		msg := fmt.Sprintf("a page of %s may not call this server: serve allows no other origin unless started with --allow-origin", o)
+		if len(s.AllowOrigins) > 0 {
+			msg = fmt.Sprintf("a page of %s may not call this server: serve allows only %s", o, strings.Join(s.AllowOrigins, ", "))
+		}
+		if CheckOrigin(o) == nil && o != "null" {
+			msg += fmt.Sprintf(" (add %s to --allow-origin to allow it)", o)
+		}
+		writeError(w, http.StatusForbidden, msg)
+		return true
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", allow)
@@ -92,5 +134,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
+	// A page may read when to send again after a 503.
+	h.Set("Access-Control-Expose-Headers", "Retry-After")
 	return false
 }

@@ -114,7 +114,7 @@ func listDevices(c *cli.Context, out io.Writer, rep *devicesReport) error {
 		missing = append(missing, "cuDNN")
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("the GPU engine cannot start without a usable %s (above: why); until then train and the other commands run on the CPU where no --device is given", strings.Join(missing, " and "))
+		return fmt.Errorf("the GPU engine cannot start without a usable %s (why: its lines in the list); until then train and the other commands run on the CPU where no --device is given", strings.Join(missing, " and "))
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func listGPUs(out io.Writer, rep *devicesReport) error {
 			v/1000, v%1000/10, nvlib.MinDriverText)
 	}
 	if err := cuda.DriverUsable(); err != nil {
-		rep.Driver.Error = err.Error()
+		rep.Driver.Error = withoutHint(err).Error()
 		fmt.Fprintf(out, "NVIDIA driver: %s, supports CUDA %d.%d, but cannot run cnngpu's engine (%v)\nno GPU can be used; the libraries below are those a GPU run would use\n", file, v/1000, v%1000/10, err)
 		return err
 	}
