@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -112,6 +114,12 @@ func serveAction(c *cli.Context) (err error) {
 		here = net.JoinHostPort("localhost", strconv.Itoa(a.Port))
 	}
 	fmt.Fprintf(status, "open http://%s/ in a browser to draw digits, or send an image: curl --data-binary @IMAGE http://%s/v1/predict (Ctrl-C stops the server)\n", here, here)
+	switch {
+	case slices.Contains(origins, server.AnyOrigin):
+		fmt.Fprintf(status, "any web page may call the API from a browser (--allow-origin '*')\n")
+	case len(origins) > 0:
+		fmt.Fprintf(status, "web pages of %s may call the API from a browser (--allow-origin)\n", strings.Join(origins, ", "))
+	}
 	select {
 	case err := <-errc:
 		if herr := closeBatcher(s, e.Name()); herr != nil {
