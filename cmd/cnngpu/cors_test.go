@@ -7,21 +7,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 )
 
 func TestServeCrossOrigin(t *testing.T) {
-	_, err := os.Stat("../../scripts/e2e/node_modules/playwright-core")
-	_, cerr := os.Stat("/usr/bin/chromium")
-	if err != nil || cerr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must install chromium and scripts/e2e's node modules (see .ci/run)")
-		}
-		t.Skip("needs /usr/bin/chromium and 'npm install' in scripts/e2e")
-	}
+	needBrowser(t)
 	model := filepath.Join(t.TempDir(), "m.safetensors")
 	writeModel(t, model, nil)
 	// The web app's page, on an origin of its own (another port).

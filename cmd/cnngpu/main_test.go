@@ -615,6 +615,20 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// needBrowser skips a test that drives headless Chromium (scripts/e2e)
+// where it or the node modules are missing; CI must have them.
+func needBrowser(t *testing.T) {
+	t.Helper()
+	_, err := os.Stat("../../scripts/e2e/node_modules/playwright-core")
+	_, cerr := os.Stat("/usr/bin/chromium")
+	if err != nil || cerr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must install chromium and scripts/e2e's node modules (see .ci/run)")
+		}
+		t.Skip("needs /usr/bin/chromium and 'npm install' in scripts/e2e")
+	}
+}
+
 func testServe(t *testing.T, model string) {
 	url, cmd, out := startServe(t, model)
 	t.Run("healthz names the model's file, not its path", func(t *testing.T) {
@@ -630,14 +644,7 @@ func testServe(t *testing.T, model string) {
 		}
 	})
 	t.Run("browser draws digits", func(t *testing.T) {
-		_, err := os.Stat("../../scripts/e2e/node_modules/playwright-core")
-		_, cerr := os.Stat("/usr/bin/chromium")
-		if err != nil || cerr != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatal("CI must install chromium and scripts/e2e's node modules (see .ci/run)")
-			}
-			t.Skip("needs /usr/bin/chromium and 'npm install' in scripts/e2e")
-		}
+		needBrowser(t)
 		shot := filepath.Join(t.TempDir(), "page.png")
 		node := exec.Command("node", "../../scripts/e2e/draw.mjs", url+"/", shot)
 		res, err := node.CombinedOutput()

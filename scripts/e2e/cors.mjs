@@ -5,14 +5,10 @@
 // error the browser gave the page (a refused cross-origin call).
 //
 // usage: node cors.mjs http://PAGE-ORIGIN/ http://127.0.0.1:PORT/v1/predict
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const [pageURL, api] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   await page.goto(pageURL);
