@@ -32,9 +32,10 @@ type Plan struct {
 	// time, dealt to the engines.
 	Runs int
 	Left time.Duration
-	// FinalMin, FinalMax: the final retraining's time, and its test's,
-	// over the grid's batch sizes (which one comes out best is not known
-	// before).
+	// Final: the final retraining's time, and its test's, at each batch
+	// size of the grid (which one comes out best is not known before);
+	// FinalMin, FinalMax: the least and the most of them.
+	Final              map[int]time.Duration
 	FinalMin, FinalMax time.Duration
 }
 
@@ -73,6 +74,13 @@ func (s *Spec) FinishedTimes(dir string, n Counts) (*StepTimes, int, error) {
 			if r == nil || !r.Done || len(r.Epochs) == 0 {
 				continue
 			}
+			var trained float64
+			for _, e := range r.Epochs {
+				trained += e.Seconds
+			}
+			if trained <= 0 {
+				continue // no time recorded: no pace
+			}
 			runs++
 			// A record from before the validation's time was kept (no
 			// val_seconds): what its run took besides its epochs'
@@ -96,12 +104,7 @@ func (s *Spec) FinishedTimes(dir string, n Counts) (*StepTimes, int, error) {
 			}
 		}
 	}
-	var total float64
-	for _, v := range secs {
-		total += v
-	}
-	if runs == 0 || total <= 0 {
-		// (Records whose times are all 0 give no pace.)
+	if runs == 0 {
 		return nil, 0, nil
 	}
 	st := &StepTimes{Train: map[int]float64{}, Run: max(0, other/float64(runs))}
@@ -162,9 +165,11 @@ func (s *Spec) PlanTime(dir string, engines int, st, final *StepTimes, n Counts)
 	for _, f := range free {
 		p.Left = max(p.Left, seconds(f))
 	}
+	p.Final = map[int]time.Duration{}
 	for i, b := range s.BatchSizes {
 		// The retraining validates on nothing: its epochs, then the test.
 		f := seconds(final.Run + float64(s.Epochs*engine.StepsPerEpoch(n.Final, b))*final.step(b) + float64(n.Test)*final.Eval)
+		p.Final[b] = f
 		if i == 0 || f < p.FinalMin {
 			p.FinalMin = f
 		}

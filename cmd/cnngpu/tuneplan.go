@@ -44,7 +44,7 @@ func printPlanTime(w io.Writer, c *cli.Context, spec *tune.Spec, out string, job
 	if err != nil {
 		return studyError(err)
 	}
-	from := fmt.Sprintf("at the pace of the %s finished in %s", shown.Count(runs, "run"), out)
+	from := fmt.Sprintf("at the pace of the %s finished in %s (as many at once as they ran)", shown.Count(runs, "run"), out)
 	retrain := st // the final retraining's pace
 	if st == nil {
 		if !c.Bool("cpu") {
@@ -95,6 +95,17 @@ func printPlanTime(w io.Writer, c *cli.Context, spec *tune.Spec, out string, job
 			fmt.Fprintf(w, "  then the final retraining and its test: about %s\n", span)
 		}
 	case final:
+		// Every run finished: the best setting is known, and its model
+		// may be trained already.
+		results, _ := tune.Collect(out, spec)
+		best, ok := tune.Best(results)
+		if old, err := tune.LoadFinalModel(out, spec); ok && err == nil && old != nil && old.Config == best.Config && old.Images == n.Final {
+			fmt.Fprintf(w, "time: none, every run is finished and the final model is the best setting's\n")
+			return nil
+		}
+		if ok {
+			span = tune.FormatDuration(p.Final[best.Config.BatchSize]) + " (" + best.Config.Label() + ")"
+		}
 		fmt.Fprintf(w, "time: only the final retraining and its test are left, about %s, %s\n", span, from)
 	default:
 		fmt.Fprintf(w, "time: none, every run is finished\n")

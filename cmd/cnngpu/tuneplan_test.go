@@ -59,8 +59,13 @@ func TestTuneDryRunTime(t *testing.T) {
 	if stdout, stderr, code := cnngpu(t, nil, append(args, "--cpu", "--final=false")...); code != 0 {
 		t.Fatalf("the study: exit %d\n%s%s", code, stdout, stderr)
 	}
-	want(dry(), `\ntime: only the final retraining and its test are left, about \d+s.*, at the pace of the 2 runs finished in `)
+	want(dry(), `\ntime: only the final retraining and its test are left, about \d+s \(lr 0\.001, batch (16|32), relu\), at the pace of the 2 runs finished in `)
 	want(dry("--final=false"), `\ntime: none, every run is finished\n`)
+	// The final model trained: nothing left, its setting the best.
+	if stdout, stderr, code := cnngpu(t, nil, append(args, "--cpu")...); code != 0 {
+		t.Fatalf("the study's final retraining: exit %d\n%s%s", code, stdout, stderr)
+	}
+	want(dry(), `\ntime: none, every run is finished and the final model is the best setting's\n`)
 	spec, err := tune.LoadSpec(study)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +73,7 @@ func TestTuneDryRunTime(t *testing.T) {
 	if err := os.Remove(tune.RunPath(study, spec.Configs()[1], 0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	want(dry("--final=false"), `\ntime: about \d+s for the 1 run left, at the pace of the 1 run finished in `+regexp.QuoteMeta(study)+`\n`)
+	want(dry("--final=false"), `\ntime: about \d+s for the 1 run left, at the pace of the 1 run finished in `+regexp.QuoteMeta(study)+` \(as many at once as they ran\)\n`)
 	want(dry(), `\n  then the final retraining and its test: about \d+s`)
 	if err := os.Remove(tune.RunPath(study, spec.Configs()[0], 0, 0)); err != nil {
 		t.Fatal(err)
