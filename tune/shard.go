@@ -9,7 +9,6 @@ package tune
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -220,10 +219,7 @@ func (s *Spec) FinalImages() int {
 
 // TrainImages is the expected number of images a run trains on per epoch.
 func (s *Spec) TrainImages() int {
-	n := MNISTTrain - int(math.Round(s.ValSplit*MNISTTrain))
-	if s.Folds > 0 {
-		n = MNISTTrain - MNISTTrain/s.Folds
-	}
+	n := MNISTTrain - s.ValImages(MNISTTrain)
 	if s.TrainLimit > 0 && s.TrainLimit < n {
 		n = s.TrainLimit
 	}

@@ -22,9 +22,9 @@ import (
 
 // planSteps is the most training steps timed at each batch size (one more
 // runs first, untimed; the median counts), planEvals the validation steps
-// timed, and
-// planBatch the largest batch timed: a larger one's step is worked out
-// from it, in proportion to its images (a CPU step's time nearly is).
+// timed, and planBatch the largest batch timed: a larger one's step is
+// worked out from it, in proportion to its images (a CPU step's time
+// nearly is).
 const planSteps, planEvals, planBatch = 5, 3, 4096
 
 // planSizes is the most batch sizes timed.
